@@ -1,0 +1,281 @@
+/*
+ * mida.h -- the one public header of libmida.
+ *
+ * mida captures provenance (which task used and generated which data, in
+ * which workflow and campaign), domain data (parameters, outputs, metrics)
+ * and telemetry while workflows run. A program opens a session, describes
+ * workflows, tasks, data and metric points through the functions below, and
+ * closes the session. Every call appends a record to a per-process journal
+ * (a memory-mapped file) and returns; a shipper thread moves the records to
+ * the store (by default an SQLite file, sqlite://mida.db). A record whose call
+ * has returned survives a crash of the process, even SIGKILL: the next
+ * process that opens the same store, or `mida recover`, ships it.
+ *
+ * Errors: every function that can fail returns an int, 0 (MIDA_OK) on success
+ * and a negative MIDA_E* code on failure; mida_strerror() names the code and
+ * mida_errmsg() gives the session's last message in full.
+ *
+ * Threads: a session may be used from any number of threads at once. The
+ * capture calls (task, data, dependency, metric) take no lock, make no system
+ * call and allocate nothing after warm-up.
+ *
+ * Strings passed in are copied before the call returns; the caller keeps
+ * ownership. JSON arguments (used, generated, custom, metadata) must be a
+ * JSON object in UTF-8 text, or NULL; anything else is MIDA_EJSON.
+ */
+#ifndef MIDA_H
+#define MIDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MIDA_BUILDING_LIBRARY)
+#define MIDA_EXTERN __attribute__((visibility("default")))
+#else
+#define MIDA_EXTERN
+#endif
+
+#define MIDA_VERSION_MAJOR 0
+#define MIDA_VERSION_MINOR 1
+#define MIDA_VERSION_PATCH 0
+#define MIDA_VERSION_STRING "0.1.0"
+
+/*
+ * The error space, shared by every module. XX(name, code, message).
+ * Codes are stable: new ones are appended.
+ */
+#define MIDA_ERRNO_MAP(XX)                                                   \
+  XX(OK, 0, "success")                                                       \
+  XX(EINVAL, -1, "invalid argument")                                         \
+  XX(ENOMEM, -2, "out of memory")                                            \
+  XX(EJSON, -3, "malformed JSON: a JSON object was expected")                \
+  XX(EIO, -4, "input/output error")                                          \
+  XX(ESTORE, -5, "the store failed")                                         \
+  XX(EURL, -6, "unsupported or malformed store URL")                         \
+  XX(EFULL, -7, "the journal is full; the record was dropped and counted")   \
+  XX(ECORRUPT, -8, "corrupt data")                                           \
+  XX(ECLOSED, -9, "the session is closed")                                   \
+  XX(EREADONLY, -10, "the statement would write; queries are read-only")     \
+  XX(ENOTFOUND, -11, "not found")                                            \
+  XX(ETOOBIG, -12, "the record is larger than the journal allows")           \
+  XX(EBUSY, -13, "the resource is busy")                                     \
+  XX(ETIMEDOUT, -14, "timed out")                                            \
+  XX(EUNSUPPORTED, -15, "not supported by this build or this store")
+
+typedef enum mida_errno {
+#define MIDA_ERRNO_ENUM(name, code, msg) MIDA_##name = (code),
+  MIDA_ERRNO_MAP(MIDA_ERRNO_ENUM)
+#undef MIDA_ERRNO_ENUM
+} mida_errno_t;
+
+/* A 128-bit identifier in UUIDv7 layout: 48 bits of Unix milliseconds, then
+ * a per-thread counter and random bits. Time-ordered, unique across threads,
+ * processes and hosts without coordination. All zero means "none". */
+typedef struct mida_id {
+  uint8_t bytes[16]; /* big-endian, RFC 9562 byte order */
+} mida_id_t;
+
+/* Text form: 36 characters plus NUL, e.g. 0190a4c2-...; lowercase hex. */
+#define MIDA_ID_STRLEN 37
+
+/* Task and workflow states, in the order in which a merge lets a later
+ * state win: whichever record arrives first, FINISHED beats RUNNING. */
+typedef enum mida_status {
+  MIDA_STATUS_UNKNOWN = 0,
+  MIDA_STATUS_SUBMITTED = 1,
+  MIDA_STATUS_RUNNING = 2,
+  MIDA_STATUS_FINISHED = 3,
+  MIDA_STATUS_CANCELLED = 4,
+  MIDA_STATUS_ERROR = 5
+} mida_status_t;
+
+/* What a session does when its journal is full (the shipper is behind). */
+typedef enum mida_full_policy {
+  MIDA_FULL_SPILL = 0, /* default: open a new journal segment, lose nothing */
+  MIDA_FULL_DROP = 1   /* drop the record, count it, return MIDA_EFULL */
+} mida_full_policy_t;
+
+/* Session configuration. mida_config_init() fills it with the defaults and
+ * the MIDA_* environment variables; a zeroed struct is not valid. Strings are
+ * borrowed until mida_open() returns. */
+typedef struct mida_config {
+  const char *store;         /* store URL; MIDA_STORE; sqlite://mida.db */
+  const char *spool;         /* journal directory; MIDA_SPOOL; beside store */
+  const char *campaign;      /* campaign name or id; MIDA_CAMPAIGN; NULL */
+  const char *workflow;      /* enclosing workflow id; MIDA_WORKFLOW; NULL */
+  const char *parent_task;   /* parent task id; MIDA_PARENT_TASK; NULL */
+  size_t journal_bytes;      /* ring size of one segment; MIDA_JOURNAL_BYTES */
+  mida_full_policy_t full;   /* MIDA_JOURNAL_FULL=spill|drop */
+  unsigned ship_interval_ms; /* shipper's longest sleep; MIDA_SHIP_MS; 20 */
+  int disabled;              /* MIDA_DISABLE=1: every call is a no-op */
+} mida_config_t;
+
+/* A session: one per process is usual, several are allowed. Opaque. */
+typedef struct mida_session mida_session_t;
+
+/* Fills cfg with the defaults, then applies the MIDA_* environment variables.
+ * Never fails; strings point into the environment or static storage. */
+MIDA_EXTERN void mida_config_init(mida_config_t *cfg);
+
+/* Opens a session: creates the spool directory and this process's journal,
+ * opens the store, ships journals left by dead processes of the same store,
+ * and starts the shipper thread. cfg NULL means mida_config_init() defaults.
+ * On success *out is a session to pass to mida_close(). On failure *out is
+ * NULL, and errmsg (if not NULL, of errmsg_len bytes) receives the reason.
+ * Returns MIDA_OK, MIDA_EURL, MIDA_ESTORE, MIDA_EIO or MIDA_ENOMEM. */
+MIDA_EXTERN int mida_open(const mida_config_t *cfg, mida_session_t **out,
+                          char *errmsg, size_t errmsg_len);
+
+/* Ships everything recorded so far and waits until the store has it, or
+ * until timeout_ms passes (negative: no limit). Returns MIDA_OK,
+ * MIDA_ETIMEDOUT, or the sink's error. */
+MIDA_EXTERN int mida_flush(mida_session_t *s, int timeout_ms);
+
+/* Flushes, stops the shipper, closes the store and frees the session.
+ * Returns the flush's result; the session is freed whatever it returns.
+ * Records that could not be shipped stay in the journal for recovery.
+ * NULL is allowed and does nothing. */
+MIDA_EXTERN int mida_close(mida_session_t *s);
+
+/* The session's last error message, or "" if none. Valid until the next call
+ * on the session from the same thread. */
+MIDA_EXTERN const char *mida_errmsg(const mida_session_t *s);
+
+/* The fixed message of an error code; never NULL. */
+MIDA_EXTERN const char *mida_strerror(int rc);
+
+/* The library version, e.g. "0.1.0". */
+MIDA_EXTERN const char *mida_version(void);
+
+/* ---- identifiers ----------------------------------------------------- */
+
+/* A new time-ordered id. Thread-safe, no syscall after a thread's first id,
+ * safe across fork(). */
+MIDA_EXTERN mida_id_t mida_id_new(void);
+
+/* Writes the 36-character text form and a NUL into buf (MIDA_ID_STRLEN
+ * bytes). Returns buf. */
+MIDA_EXTERN char *mida_id_format(const mida_id_t *id, char *buf);
+
+/* Parses the text form (case-insensitive, hyphens required). Returns MIDA_OK
+ * or MIDA_EINVAL. */
+MIDA_EXTERN int mida_id_parse(const char *text, mida_id_t *out);
+
+/* 1 if the id is all zero, else 0. */
+MIDA_EXTERN int mida_id_is_nil(const mida_id_t *id);
+
+/* The current time, nanoseconds since the Unix epoch (CLOCK_REALTIME). */
+MIDA_EXTERN int64_t mida_now_ns(void);
+
+/* ---- workflows --------------------------------------------------------- */
+
+typedef struct mida_workflow_info {
+  const char *name;          /* what ran, e.g. "simulation"; may be NULL */
+  const char *campaign;      /* campaign name or id; NULL: the session's */
+  const mida_id_t *parent;   /* enclosing workflow, or NULL */
+  const char *source;        /* "api" when NULL; "dask", "mlflow", ... */
+  const char *metadata;      /* JSON object or NULL */
+  int64_t started_ns;        /* 0: now */
+} mida_workflow_info_t;
+
+/* Records the start of a workflow and writes its new id to *out. The
+ * workflow belongs to the named campaign (created on first mention; a name
+ * maps to the same campaign id on every host). Returns MIDA_OK, MIDA_EINVAL,
+ * MIDA_EJSON, MIDA_EFULL, MIDA_ETOOBIG or MIDA_ECLOSED. */
+MIDA_EXTERN int mida_workflow_begin(mida_session_t *s,
+                                    const mida_workflow_info_t *info,
+                                    mida_id_t *out);
+
+/* Records the end of a workflow with its final status. Same return codes. */
+MIDA_EXTERN int mida_workflow_end(mida_session_t *s, const mida_id_t *wf,
+                                  mida_status_t status);
+
+/* The id of the named campaign (name-derived, the same everywhere), or of
+ * the session's campaign when name is NULL; nil if none. */
+MIDA_EXTERN mida_id_t mida_campaign_id(const mida_session_t *s,
+                                       const char *name);
+
+/* ---- tasks ------------------------------------------------------------- */
+
+typedef struct mida_task_info {
+  const char *activity;      /* function, step or command name */
+  const mida_id_t *workflow; /* NULL: the session's workflow (MIDA_WORKFLOW) */
+  const mida_id_t *parent;   /* parent task, or NULL (MIDA_PARENT_TASK) */
+  const char *used;          /* inputs: JSON object or NULL */
+  const char *custom;        /* free metadata: JSON object or NULL */
+  const char *source_key;    /* the source's own name, e.g. a Dask key */
+  const char *worker;        /* where it ran inside the process, or NULL */
+  int64_t started_ns;        /* 0: now */
+} mida_task_info_t;
+
+/* Records the start of a task and writes its new id to *out. Lock-free, no
+ * syscall, no allocation. Returns MIDA_OK, MIDA_EINVAL, MIDA_EJSON,
+ * MIDA_EFULL (drop policy), MIDA_ETOOBIG or MIDA_ECLOSED. */
+MIDA_EXTERN int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
+                                mida_id_t *out);
+
+/* Records the end of a task: its status, its outputs (JSON object or NULL)
+ * and an error text (or NULL). Same return codes as mida_task_begin(). */
+MIDA_EXTERN int mida_task_end(mida_session_t *s, const mida_id_t *task,
+                              mida_status_t status, const char *generated,
+                              const char *error);
+
+/* Adds outputs (a JSON object, merged key by key) or metadata to a task at
+ * any time, before or after its end. Either may be NULL. */
+MIDA_EXTERN int mida_task_annotate(mida_session_t *s, const mida_id_t *task,
+                                   const char *generated, const char *custom);
+
+/* Records that task depends on upstream (control flow, e.g. a task graph's
+ * edge). */
+MIDA_EXTERN int mida_task_dep(mida_session_t *s, const mida_id_t *task,
+                              const mida_id_t *upstream);
+
+/* ---- data -------------------------------------------------------------- */
+
+typedef enum mida_role { MIDA_USED = 1, MIDA_GENERATED = 2 } mida_role_t;
+
+typedef struct mida_data_info {
+  const char *kind;     /* "file", "dataset", "model", "object"; NULL: file */
+  const char *uri;      /* where it lives; required */
+  const char *digest;   /* content digest, e.g. "sha256:..."; or NULL */
+  int64_t size;         /* bytes; negative: unknown */
+  const char *name;     /* the task's name for it (a parameter); or NULL */
+  const char *metadata; /* JSON object or NULL */
+} mida_data_info_t;
+
+/* Declares data used or generated by a task. The data's identity is its
+ * digest when given, else its URI, so that the same file or dataset seen by
+ * two workflows links them. Returns as mida_task_begin(). */
+MIDA_EXTERN int mida_data(mida_session_t *s, const mida_id_t *task,
+                          mida_role_t role, const mida_data_info_t *data);
+
+/* ---- metrics ----------------------------------------------------------- */
+
+/* Records one point of a metric time series of a task. step is the caller's
+ * step (negative: none); ts_ns 0 means now. Every point is kept. */
+MIDA_EXTERN int mida_metric(mida_session_t *s, const mida_id_t *task,
+                            const char *key, int64_t step, int64_t ts_ns,
+                            double value);
+
+/* ---- counters ------------------------------------------------------------ */
+
+typedef struct mida_stats {
+  uint64_t records;      /* records appended by this session */
+  uint64_t dropped;      /* records dropped by the drop policy */
+  uint64_t shipped;      /* records the store has acknowledged */
+  uint64_t backlog_bytes; /* journal bytes not yet shipped */
+  uint64_t segments;     /* journal segments opened */
+  uint64_t ship_errors;  /* failed attempts to write a batch to the store */
+} mida_stats_t;
+
+/* Copies the session's counters. Thread-safe. */
+MIDA_EXTERN void mida_stats_get(const mida_session_t *s, mida_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MIDA_H */

@@ -1,0 +1,96 @@
+/*
+ * buf.c -- growable, capped byte buffer (see buf.h).
+ */
+#include "core/buf.h"
+
+#include "core/alloc.h"
+#include "mida.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void mida__buf_init(mida__buf *b, size_t max) {
+  b->ptr = NULL;
+  b->len = 0;
+  b->cap = 0;
+  b->max = max;
+}
+
+void mida__buf_free(mida__buf *b) {
+  mida__free(b->ptr);
+  b->ptr = NULL;
+  b->len = 0;
+  b->cap = 0;
+}
+
+void mida__buf_reset(mida__buf *b) {
+  b->len = 0;
+  if (b->ptr != NULL)
+    b->ptr[0] = '\0';
+}
+
+/* Makes room for extra more bytes plus the NUL. */
+static int buf_reserve(mida__buf *b, size_t extra) {
+  if (extra > b->max || b->len > b->max - extra) {
+    mida__buf_free(b);
+    return MIDA_ETOOBIG;
+  }
+  size_t need = b->len + extra + 1;
+  if (need <= b->cap)
+    return MIDA_OK;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < need)
+    cap *= 2;
+  char *p = mida__realloc(b->ptr, cap);
+  if (p == NULL) {
+    mida__buf_free(b);
+    return MIDA_ENOMEM;
+  }
+  b->ptr = p;
+  b->cap = cap;
+  return MIDA_OK;
+}
+
+int mida__buf_add(mida__buf *b, const void *data, size_t len) {
+  int rc = buf_reserve(b, len);
+  if (rc != MIDA_OK)
+    return rc;
+  if (len > 0)
+    memcpy(b->ptr + b->len, data, len);
+  b->len += len;
+  b->ptr[b->len] = '\0';
+  return MIDA_OK;
+}
+
+int mida__buf_adds(mida__buf *b, const char *s) {
+  return mida__buf_add(b, s, strlen(s));
+}
+
+int mida__buf_vprintf(mida__buf *b, const char *fmt, va_list ap) {
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap2);
+  va_end(ap2);
+  if (n < 0) {
+    mida__buf_free(b);
+    return MIDA_EINVAL;
+  }
+  int rc = buf_reserve(b, (size_t)n);
+  if (rc != MIDA_OK)
+    return rc;
+  vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
+  b->len += (size_t)n;
+  return MIDA_OK;
+}
+
+int mida__buf_printf(mida__buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = mida__buf_vprintf(b, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+const char *mida__buf_str(const mida__buf *b) {
+  return b->ptr != NULL ? b->ptr : "";
+}

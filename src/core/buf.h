@@ -1,0 +1,38 @@
+/*
+ * buf.h -- a growable byte buffer with a cap (after curl's dynbuf).
+ *
+ * Used off the hot path: building SQL, JSON output, error messages. The buffer
+ * refuses to grow past its cap and frees itself when an append fails, so a
+ * caller cannot go on with half a result by accident.
+ */
+#ifndef MIDA_CORE_BUF_H
+#define MIDA_CORE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct mida__buf {
+  char *ptr;  /* contents, always NUL-terminated when non-NULL */
+  size_t len; /* bytes used, not counting the NUL */
+  size_t cap; /* bytes allocated */
+  size_t max; /* the most len may reach */
+} mida__buf;
+
+/* Sets up an empty buffer that may hold up to max bytes. */
+void mida__buf_init(mida__buf *b, size_t max);
+
+/* Appends; on failure (MIDA_ENOMEM, or MIDA_ETOOBIG past max) the buffer is
+ * freed and reset. Return MIDA_OK or the error. */
+int mida__buf_add(mida__buf *b, const void *data, size_t len);
+int mida__buf_adds(mida__buf *b, const char *s);
+int mida__buf_printf(mida__buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int mida__buf_vprintf(mida__buf *b, const char *fmt, va_list ap);
+
+/* "" if the buffer is empty, else its contents. */
+const char *mida__buf_str(const mida__buf *b);
+
+void mida__buf_reset(mida__buf *b);
+void mida__buf_free(mida__buf *b);
+
+#endif /* MIDA_CORE_BUF_H */

@@ -1,0 +1,44 @@
+/*
+ * config.c -- the store and spool defaults (config.h).
+ */
+#include "core/config.h"
+
+#include "mida.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *mida__default_store(void) {
+  const char *env = getenv("MIDA_STORE");
+  return (env != NULL && env[0] != '\0') ? env : MIDA_DEFAULT_STORE;
+}
+
+/* The local file an sqlite URL names, or NULL if the URL is not sqlite. */
+static const char *sqlite_path(const char *url) {
+  if (strncmp(url, "sqlite://", 9) == 0)
+    return url + 9;
+  if (strstr(url, "://") == NULL)
+    return url; /* a bare path */
+  return NULL;
+}
+
+int mida__default_spool(const char *store_url, char *buf, size_t buflen) {
+  const char *path = sqlite_path(store_url);
+  int n;
+  if (path != NULL) {
+    n = snprintf(buf, buflen, "%s.spool", path);
+  } else {
+    uint64_t h = UINT64_C(0xCBF29CE484222325); /* FNV-1a of the URL */
+    for (const unsigned char *p = (const unsigned char *)store_url; *p; p++)
+      h = (h ^ *p) * UINT64_C(0x100000001B3);
+    const char *tmp = getenv("TMPDIR");
+    if (tmp == NULL || tmp[0] == '\0')
+      tmp = "/tmp";
+    n = snprintf(buf, buflen, "%s/mida-spool-%lu/%016llx", tmp,
+                 (unsigned long)getuid(), (unsigned long long)h);
+  }
+  return (n < 0 || (size_t)n >= buflen) ? MIDA_ETOOBIG : MIDA_OK;
+}

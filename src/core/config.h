@@ -1,0 +1,22 @@
+/*
+ * config.h -- defaults shared by the library and the mida command.
+ */
+#ifndef MIDA_CORE_CONFIG_H
+#define MIDA_CORE_CONFIG_H
+
+#include <stddef.h>
+
+#define MIDA_DEFAULT_STORE "sqlite://mida.db"
+
+/* The store URL in force: MIDA_STORE if set and not empty, else
+ * MIDA_DEFAULT_STORE. Never NULL. */
+const char *mida__default_store(void);
+
+/* The spool directory that belongs to a store: "<path>.spool" beside an
+ * SQLite file; for other stores "$TMPDIR/mida-spool-<uid>/<hash of URL>".
+ * Each store has its own, so that recovery ships a dead process's journal
+ * to the store it was meant for. Returns MIDA_OK, or MIDA_ETOOBIG if buf is
+ * too small. */
+int mida__default_spool(const char *store_url, char *buf, size_t buflen);
+
+#endif /* MIDA_CORE_CONFIG_H */

@@ -1,0 +1,141 @@
+/*
+ * crc32c.c -- CRC-32C (Castagnoli), the checksum of journal frames and
+ * broker messages (see crc32c.h).
+ *
+ * The polynomial is 0x1EDC6F41, used bit-reflected (0x82F63B78), with the
+ * register preset to all ones and the result inverted, as in iSCSI, ext4 and
+ * SSE4.2. The inversions happen inside each call, so that a CRC can be
+ * extended: crc32c(crc32c(0, a, n), b, m) is the CRC of a followed by b.
+ *
+ * Two implementations give the same values: the SSE4.2 crc32 instruction,
+ * eight bytes per step, and a portable slicing-by-8 table. The choice is
+ * made once, on first use, from what the CPU reports.
+ */
+#include "core/crc32c.h"
+
+#include <pthread.h>
+#include <string.h>
+
+/* The one place that decides whether the hardware path can be compiled. */
+#if (defined(__x86_64__) || defined(__i386__)) &&                              \
+    (defined(__GNUC__) || defined(__clang__))
+#define MIDA_HAVE_SSE42_CRC 1
+#include <nmmintrin.h>
+#else
+#define MIDA_HAVE_SSE42_CRC 0
+#endif
+
+#define CRC32C_POLY_REFLECTED 0x82F63B78u
+
+typedef uint32_t (*crc_fn)(uint32_t crc, const void *data, size_t len);
+
+/* table[k][b]: the CRC register after b followed by k zero bytes. */
+static uint32_t table[8][256];
+static crc_fn chosen;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* Reads 8 bytes as a little-endian integer from any alignment. */
+static inline uint64_t load_le64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+static void build_table(void) {
+  for (uint32_t b = 0; b < 256; b++) {
+    uint32_t c = b;
+    for (int k = 0; k < 8; k++)
+      c = (c & 1) ? (c >> 1) ^ CRC32C_POLY_REFLECTED : c >> 1;
+    table[0][b] = c;
+  }
+  for (uint32_t b = 0; b < 256; b++) {
+    uint32_t c = table[0][b];
+    for (int k = 1; k < 8; k++) {
+      c = table[0][c & 0xff] ^ (c >> 8);
+      table[k][b] = c;
+    }
+  }
+}
+
+/* The portable path: a byte at a time up to 8-byte alignment, then eight
+ * table look-ups per 8 bytes. */
+static uint32_t crc32c_table(uint32_t crc, const void *data, size_t len) {
+  const uint8_t *p = data;
+  uint32_t c = ~crc;
+  while (len > 0 && ((uintptr_t)p & 7) != 0) {
+    c = table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+    len--;
+  }
+  while (len >= 8) {
+    uint64_t v = load_le64(p) ^ c;
+    c = table[7][v & 0xff] ^ table[6][(v >> 8) & 0xff] ^
+        table[5][(v >> 16) & 0xff] ^ table[4][(v >> 24) & 0xff] ^
+        table[3][(v >> 32) & 0xff] ^ table[2][(v >> 40) & 0xff] ^
+        table[1][(v >> 48) & 0xff] ^ table[0][(v >> 56) & 0xff];
+    p += 8;
+    len -= 8;
+  }
+  while (len > 0) {
+    c = table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+    len--;
+  }
+  return ~c;
+}
+
+#if MIDA_HAVE_SSE42_CRC
+/* The hardware path: the crc32 instruction computes exactly this CRC. */
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_sse42(uint32_t crc, const void *data, size_t len) {
+  const uint8_t *p = data;
+  uint32_t c = ~crc;
+  while (len > 0 && ((uintptr_t)p & 7) != 0) {
+    c = _mm_crc32_u8(c, *p++);
+    len--;
+  }
+#if defined(__x86_64__)
+  uint64_t c64 = c;
+  while (len >= 8) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    c64 = _mm_crc32_u64(c64, v);
+    p += 8;
+    len -= 8;
+  }
+  c = (uint32_t)c64;
+#else
+  while (len >= 4) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    c = _mm_crc32_u32(c, v);
+    p += 4;
+    len -= 4;
+  }
+#endif
+  while (len > 0) {
+    c = _mm_crc32_u8(c, *p++);
+    len--;
+  }
+  return ~c;
+}
+#endif
+
+static void choose(void) {
+  build_table();
+  chosen = crc32c_table;
+#if MIDA_HAVE_SSE42_CRC
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("sse4.2"))
+    chosen = crc32c_sse42;
+#endif
+}
+
+uint32_t mida__crc32c(uint32_t crc, const void *data, size_t len) {
+  pthread_once(&init_once, choose);
+  return chosen(crc, data, len);
+}
+
+uint32_t mida__crc32c_sw(uint32_t crc, const void *data, size_t len) {
+  pthread_once(&init_once, choose);
+  return crc32c_table(crc, data, len);
+}

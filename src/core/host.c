@@ -1,0 +1,46 @@
+/*
+ * host.c -- cached host and user names for records' defaults.
+ */
+#include "core/host.h"
+
+#include <pthread.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char hostname[256];
+static char username[256];
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void copy_name(char *dst, size_t cap, const char *src) {
+  size_t n = strnlen(src, cap - 1);
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+static void load_names(void) {
+  if (gethostname(hostname, sizeof hostname - 1) != 0)
+    copy_name(hostname, sizeof hostname, "localhost");
+  hostname[sizeof hostname - 1] = '\0';
+
+  const char *user = getenv("USER");
+  if (user == NULL || user[0] == '\0') {
+    struct passwd pw, *found = NULL;
+    char scratch[1024];
+    if (getpwuid_r(getuid(), &pw, scratch, sizeof scratch, &found) == 0 &&
+        found != NULL)
+      user = found->pw_name;
+  }
+  copy_name(username, sizeof username, user != NULL ? user : "");
+}
+
+const char *mida__hostname(void) {
+  pthread_once(&names_once, load_names);
+  return hostname;
+}
+
+const char *mida__username(void) {
+  pthread_once(&names_once, load_names);
+  return username;
+}

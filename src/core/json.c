@@ -1,0 +1,395 @@
+/*
+ * json.c -- JSON validation, escaping and shallow object merge (json.h).
+ *
+ * mida__json_check() runs on the capture hot path (every used/generated
+ * argument), so it is one forward pass with a fixed nesting stack, no
+ * allocation and no recursion. The scanner below it (scan_value) is shared
+ * with mida__json_merge(), which runs in the store.
+ */
+#include "core/json.h"
+
+#include "core/alloc.h"
+#include "mida.h"
+
+#include <stdint.h>
+#include <string.h>
+
+typedef struct scanner {
+  const unsigned char *p;   /* next byte */
+  const unsigned char *end; /* one past the last byte */
+} scanner;
+
+static void skip_ws(scanner *s) {
+  while (s->p < s->end &&
+         (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+    s->p++;
+}
+
+/* Length of the UTF-8 sequence starting at p if it is valid (RFC 3629: no
+ * overlongs, no surrogates, at most U+10FFFF), else 0. */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
+  unsigned c = p[0];
+  if (c < 0x80)
+    return 1;
+  size_t n;
+  unsigned lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0)
+      lo = 0xA0;
+    else if (c == 0xED)
+      hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0)
+      lo = 0x90;
+    else if (c == 0xF4)
+      hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if ((size_t)(end - p) < n)
+    return 0;
+  if (p[1] < lo || p[1] > hi)
+    return 0;
+  for (size_t i = 2; i < n; i++)
+    if (p[i] < 0x80 || p[i] > 0xBF)
+      return 0;
+  return n;
+}
+
+static int hex4(const unsigned char *p) {
+  for (int i = 0; i < 4; i++) {
+    unsigned char c = p[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+          (c >= 'A' && c <= 'F')))
+      return 0;
+  }
+  return 1;
+}
+
+/* Scans a string starting at its opening quote; leaves p after the closing
+ * quote. */
+static int scan_string(scanner *s) {
+  s->p++; /* the opening quote */
+  while (s->p < s->end) {
+    unsigned char c = *s->p;
+    if (c == '"') {
+      s->p++;
+      return MIDA_OK;
+    }
+    if (c == '\\') {
+      if (s->end - s->p < 2)
+        return MIDA_EJSON;
+      unsigned char e = s->p[1];
+      if (e == 'u') {
+        if (s->end - s->p < 6 || !hex4(s->p + 2))
+          return MIDA_EJSON;
+        s->p += 6;
+      } else if (strchr("\"\\/bfnrt", e) != NULL && e != '\0') {
+        s->p += 2;
+      } else {
+        return MIDA_EJSON;
+      }
+      continue;
+    }
+    if (c < 0x20)
+      return MIDA_EJSON;
+    if (c < 0x80) {
+      s->p++;
+      continue;
+    }
+    size_t n = utf8_seq(s->p, s->end);
+    if (n == 0)
+      return MIDA_EJSON;
+    s->p += n;
+  }
+  return MIDA_EJSON;
+}
+
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+static int scan_number(scanner *s) {
+  if (s->p < s->end && *s->p == '-')
+    s->p++;
+  if (s->p >= s->end)
+    return MIDA_EJSON;
+  if (*s->p == '0') {
+    s->p++;
+  } else if (is_digit(*s->p)) {
+    while (s->p < s->end && is_digit(*s->p))
+      s->p++;
+  } else {
+    return MIDA_EJSON;
+  }
+  if (s->p < s->end && *s->p == '.') {
+    s->p++;
+    if (s->p >= s->end || !is_digit(*s->p))
+      return MIDA_EJSON;
+    while (s->p < s->end && is_digit(*s->p))
+      s->p++;
+  }
+  if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+    s->p++;
+    if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+      s->p++;
+    if (s->p >= s->end || !is_digit(*s->p))
+      return MIDA_EJSON;
+    while (s->p < s->end && is_digit(*s->p))
+      s->p++;
+  }
+  return MIDA_OK;
+}
+
+static int scan_literal(scanner *s, const char *word, size_t n) {
+  if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+    return MIDA_EJSON;
+  s->p += n;
+  return MIDA_OK;
+}
+
+/* Scans one scalar (string, number, literal) at p. */
+static int scan_scalar(scanner *s) {
+  switch (*s->p) {
+  case '"':
+    return scan_string(s);
+  case 't':
+    return scan_literal(s, "true", 4);
+  case 'f':
+    return scan_literal(s, "false", 5);
+  case 'n':
+    return scan_literal(s, "null", 4);
+  default:
+    return scan_number(s);
+  }
+}
+
+/* Scans one complete value at p (after whitespace), nesting included, with
+ * an explicit stack: one bit per level, 1 for an object, 0 for an array. */
+static int scan_value(scanner *s) {
+  uint64_t stack = 0; /* container kinds, innermost in bit 0 */
+  int depth = 0;
+  skip_ws(s);
+  for (;;) {
+    /* Expecting a value. */
+    if (s->p >= s->end)
+      return MIDA_EJSON;
+    unsigned char c = *s->p;
+    if (c == '{' || c == '[') {
+      if (depth == MIDA_JSON_MAX_DEPTH)
+        return MIDA_EJSON;
+      stack = (stack << 1) | (c == '{');
+      depth++;
+      s->p++;
+      skip_ws(s);
+      if (s->p < s->end && *s->p == (c == '{' ? '}' : ']')) {
+        s->p++;
+        stack >>= 1;
+        depth--;
+        goto after_value;
+      }
+      if (c == '{')
+        goto expect_key;
+      continue;
+    }
+    if (scan_scalar(s) != MIDA_OK)
+      return MIDA_EJSON;
+  after_value:
+    if (depth == 0)
+      return MIDA_OK;
+    skip_ws(s);
+    if (s->p >= s->end)
+      return MIDA_EJSON;
+    if (*s->p == ',') {
+      s->p++;
+      skip_ws(s);
+      if (stack & 1)
+        goto expect_key;
+      continue;
+    }
+    if (*s->p == ((stack & 1) ? '}' : ']')) {
+      s->p++;
+      stack >>= 1;
+      depth--;
+      goto after_value;
+    }
+    return MIDA_EJSON;
+  expect_key:
+    if (s->p >= s->end || *s->p != '"' || scan_string(s) != MIDA_OK)
+      return MIDA_EJSON;
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != ':')
+      return MIDA_EJSON;
+    s->p++;
+    skip_ws(s);
+  }
+}
+
+int mida__json_check(const char *text, size_t len, bool object_only,
+                     size_t *where) {
+  scanner s = {(const unsigned char *)text, (const unsigned char *)text + len};
+  skip_ws(&s);
+  int rc = MIDA_OK;
+  if (object_only && (s.p >= s.end || *s.p != '{'))
+    rc = MIDA_EJSON;
+  if (rc == MIDA_OK)
+    rc = scan_value(&s);
+  if (rc == MIDA_OK) {
+    skip_ws(&s);
+    if (s.p != s.end)
+      rc = MIDA_EJSON;
+  }
+  if (where != NULL)
+    *where = (size_t)((const char *)s.p - text);
+  return rc;
+}
+
+int mida__json_add_string(mida__buf *b, const char *s, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *p = (const unsigned char *)s;
+  const unsigned char *end = p + len;
+  int rc = mida__buf_add(b, "\"", 1);
+  while (rc == MIDA_OK && p < end) {
+    const unsigned char *run = p;
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+      p++;
+    if (p > run)
+      rc = mida__buf_add(b, run, (size_t)(p - run));
+    if (rc != MIDA_OK || p >= end)
+      break;
+    unsigned char c = *p;
+    if (c == '"' || c == '\\') {
+      char esc[2] = {'\\', (char)c};
+      rc = mida__buf_add(b, esc, 2);
+      p++;
+    } else if (c < 0x20) {
+      char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+      rc = mida__buf_add(b, esc, 6);
+      p++;
+    } else {
+      size_t n = utf8_seq(p, end);
+      if (n == 0) {
+        rc = mida__buf_add(b, "\xEF\xBF\xBD", 3); /* U+FFFD */
+        p++;
+      } else {
+        rc = mida__buf_add(b, p, n);
+        p += n;
+      }
+    }
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_add(b, "\"", 1);
+  return rc;
+}
+
+/* ---- shallow merge ----------------------------------------------------- */
+
+#define MERGE_MAX_KEYS 4096
+
+typedef struct member {
+  const unsigned char *key;   /* the key's opening quote */
+  size_t key_len;             /* bytes of the key, quotes included */
+  const unsigned char *value; /* the value's first byte */
+  size_t value_len;           /* bytes of the value */
+} member;
+
+/* Lists the top-level members of a JSON object into m (at most cap).
+ * Returns the count, or -1 if the text is not an object or has too many
+ * members. Empty or NULL text is {}. */
+static long list_members(const char *text, size_t len, member *m, size_t cap) {
+  if (text == NULL || len == 0)
+    return 0;
+  if (mida__json_check(text, len, true, NULL) != MIDA_OK)
+    return -1;
+  scanner s = {(const unsigned char *)text, (const unsigned char *)text + len};
+  skip_ws(&s);
+  s.p++; /* { */
+  long n = 0;
+  for (;;) {
+    skip_ws(&s);
+    if (*s.p == '}')
+      return n;
+    if (*s.p == ',') {
+      s.p++;
+      skip_ws(&s);
+    }
+    if ((size_t)n == cap)
+      return -1;
+    m[n].key = s.p;
+    scan_string(&s);
+    m[n].key_len = (size_t)(s.p - m[n].key);
+    skip_ws(&s);
+    s.p++; /* : */
+    skip_ws(&s);
+    m[n].value = s.p;
+    scan_value(&s);
+    m[n].value_len = (size_t)(s.p - m[n].value);
+    n++;
+  }
+}
+
+/* Whether two keys (quotes included) name the same member. Keys are
+ * compared as written: "a" and "\u0061" count as different. */
+static int same_key(const member *a, const member *b) {
+  return a->key_len == b->key_len &&
+         memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+int mida__json_merge(const char *a, size_t alen, const char *b, size_t blen,
+                     mida__buf *out) {
+  member *ma = NULL, *mb = NULL;
+  int rc = MIDA_ENOMEM;
+  /* A member takes at least 4 bytes ("":0), so len / 4 + 1 slots hold all
+   * the members the text can have. */
+  size_t cap_a = alen / 4 + 1, cap_b = blen / 4 + 1;
+  if (cap_a > MERGE_MAX_KEYS)
+    cap_a = MERGE_MAX_KEYS;
+  if (cap_b > MERGE_MAX_KEYS)
+    cap_b = MERGE_MAX_KEYS;
+  ma = mida__malloc(cap_a * sizeof *ma);
+  mb = mida__malloc(cap_b * sizeof *mb);
+  if (ma == NULL || mb == NULL)
+    goto out;
+  long na = list_members(a, alen, ma, cap_a);
+  long nb = list_members(b, blen, mb, cap_b);
+  rc = MIDA_EJSON;
+  if (na < 0 || nb < 0)
+    goto out;
+  rc = mida__buf_add(out, "{", 1);
+  int first = 1;
+  for (long i = 0; i < na && rc == MIDA_OK; i++) {
+    int replaced = 0;
+    for (long j = 0; j < nb && !replaced; j++)
+      replaced = same_key(&ma[i], &mb[j]);
+    if (replaced)
+      continue;
+    if (!first)
+      rc = mida__buf_add(out, ",", 1);
+    first = 0;
+    if (rc == MIDA_OK)
+      rc = mida__buf_add(out, ma[i].key, ma[i].key_len);
+    if (rc == MIDA_OK)
+      rc = mida__buf_add(out, ":", 1);
+    if (rc == MIDA_OK)
+      rc = mida__buf_add(out, ma[i].value, ma[i].value_len);
+  }
+  for (long j = 0; j < nb && rc == MIDA_OK; j++) {
+    if (!first)
+      rc = mida__buf_add(out, ",", 1);
+    first = 0;
+    if (rc == MIDA_OK)
+      rc = mida__buf_add(out, mb[j].key, mb[j].key_len);
+    if (rc == MIDA_OK)
+      rc = mida__buf_add(out, ":", 1);
+    if (rc == MIDA_OK)
+      rc = mida__buf_add(out, mb[j].value, mb[j].value_len);
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_add(out, "}", 1);
+out:
+  mida__free(ma);
+  mida__free(mb);
+  return rc;
+}

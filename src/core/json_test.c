@@ -1,0 +1,157 @@
+/*
+ * json_test.c -- JSON checking, escaping and shallow merge.
+ */
+#include "core/json.h"
+
+#include "mida.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+static int check(const char *s, bool object_only) {
+  return mida__json_check(s, strlen(s), object_only, NULL);
+}
+
+static void test_accepts_valid_values(void **state) {
+  (void)state;
+  const char *good[] = {
+      "{}", " { } ", "{\"a\":1}", "{\"a\":[1,2,{\"b\":null}],\"c\":true}",
+      "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\"}", "{\"n\":-0.5e+10}",
+      "{\"u\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}", "{\"x\":[]}",
+      "{\"a\":0,\"b\":1E5,\"c\":-12.25}", NULL};
+  for (int i = 0; good[i] != NULL; i++)
+    assert_int_equal(check(good[i], true), MIDA_OK);
+  assert_int_equal(check("[1,2]", false), MIDA_OK);
+  assert_int_equal(check("42", false), MIDA_OK);
+  assert_int_equal(check("\"x\"", false), MIDA_OK);
+}
+
+static void test_rejects_malformed_values(void **state) {
+  (void)state;
+  const char *bad[] = {"",
+                       "{",
+                       "}",
+                       "{\"a\"}",
+                       "{\"a\":}",
+                       "{\"a\":1,}",
+                       "{a:1}",
+                       "{\"a\":01}",
+                       "{\"a\":1.}",
+                       "{\"a\":.5}",
+                       "{\"a\":-}",
+                       "{\"a\":tru}",
+                       "{\"a\":\"\\x\"}",
+                       "{\"a\":\"\\u12\"}",
+                       "{\"a\":\"tab\there\"}",
+                       "{\"a\":\"\xc3\x28\"}",     /* bad continuation */
+                       "{\"a\":\"\xc0\xaf\"}",     /* overlong */
+                       "{\"a\":\"\xed\xa0\x80\"}", /* surrogate */
+                       "{\"a\":1} x",
+                       "{\"a\":1}{}",
+                       "{\"a\":[1,2}",
+                       "{\"a\":\"unterminated}",
+                       NULL};
+  for (int i = 0; bad[i] != NULL; i++)
+    assert_int_equal(check(bad[i], true), MIDA_EJSON);
+  assert_int_equal(check("[1,2]", true), MIDA_EJSON); /* not an object */
+}
+
+static void test_reports_where_the_error_is(void **state) {
+  (void)state;
+  size_t where = 0;
+  const char *s = "{\"a\": 1, \"b\": x}";
+  assert_int_equal(mida__json_check(s, strlen(s), true, &where), MIDA_EJSON);
+  assert_int_equal(where, 14);
+}
+
+static void test_nesting_is_bounded(void **state) {
+  (void)state;
+  char deep[2 * (MIDA_JSON_MAX_DEPTH + 1) + 16];
+  size_t n = 0;
+  deep[n++] = '{';
+  deep[n++] = '"';
+  deep[n++] = 'a';
+  deep[n++] = '"';
+  deep[n++] = ':';
+  for (int i = 0; i < MIDA_JSON_MAX_DEPTH - 1; i++)
+    deep[n++] = '[';
+  for (int i = 0; i < MIDA_JSON_MAX_DEPTH - 1; i++)
+    deep[n++] = ']';
+  deep[n++] = '}';
+  deep[n] = '\0';
+  assert_int_equal(check(deep, true), MIDA_OK);
+  /* One level more fails cleanly instead of overflowing anything. */
+  char deeper[4 * MIDA_JSON_MAX_DEPTH];
+  n = 0;
+  for (int i = 0; i < MIDA_JSON_MAX_DEPTH + 1; i++)
+    deeper[n++] = '[';
+  for (int i = 0; i < MIDA_JSON_MAX_DEPTH + 1; i++)
+    deeper[n++] = ']';
+  deeper[n] = '\0';
+  assert_int_equal(check(deeper, false), MIDA_EJSON);
+}
+
+static void test_string_escaping(void **state) {
+  (void)state;
+  mida__buf b;
+  mida__buf_init(&b, 1 << 20);
+  const char in[] = "a\"b\\c\n\x01\xc3\xa9\xff";
+  assert_int_equal(mida__json_add_string(&b, in, sizeof in - 1), MIDA_OK);
+  assert_string_equal(mida__buf_str(&b),
+                      "\"a\\\"b\\\\c\\u000a\\u0001\xc3\xa9\xef\xbf\xbd\"");
+  /* The output is itself valid JSON. */
+  assert_int_equal(mida__json_check(b.ptr, b.len, false, NULL), MIDA_OK);
+  mida__buf_free(&b);
+}
+
+static const char *merge(mida__buf *b, const char *x, const char *y) {
+  mida__buf_reset(b);
+  int rc = mida__json_merge(x, x ? strlen(x) : 0, y, y ? strlen(y) : 0, b);
+  return rc == MIDA_OK ? mida__buf_str(b) : "ERROR";
+}
+
+static void test_merge_adds_overrides_and_keeps_nulls(void **state) {
+  (void)state;
+  mida__buf b;
+  mida__buf_init(&b, 1 << 20);
+  assert_string_equal(merge(&b, "{\"a\":1}", "{\"b\":2}"),
+                      "{\"a\":1,\"b\":2}");
+  assert_string_equal(merge(&b, "{\"a\":1,\"c\":3}", "{\"a\":[9]}"),
+                      "{\"c\":3,\"a\":[9]}");
+  assert_string_equal(merge(&b, "{\"a\":1}", "{\"n\":null}"),
+                      "{\"a\":1,\"n\":null}");
+  assert_string_equal(merge(&b, NULL, "{\"a\":{\"x\":1}}"),
+                      "{\"a\":{\"x\":1}}");
+  assert_string_equal(merge(&b, " { } ", NULL), "{}");
+  assert_string_equal(merge(&b, "{\"a\":1}", "[1]"), "ERROR");
+  mida__buf_free(&b);
+}
+
+static void test_merge_is_idempotent(void **state) {
+  (void)state;
+  mida__buf b, c;
+  mida__buf_init(&b, 1 << 20);
+  mida__buf_init(&c, 1 << 20);
+  const char *once = merge(&b, "{\"x\":1,\"y\":\"s\"}", "{\"y\":2,\"z\":3}");
+  const char *twice = merge(&c, once, "{\"y\":2,\"z\":3}");
+  assert_string_equal(once, twice);
+  mida__buf_free(&b);
+  mida__buf_free(&c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_accepts_valid_values),
+      cmocka_unit_test(test_rejects_malformed_values),
+      cmocka_unit_test(test_reports_where_the_error_is),
+      cmocka_unit_test(test_nesting_is_bounded),
+      cmocka_unit_test(test_string_escaping),
+      cmocka_unit_test(test_merge_adds_overrides_and_keeps_nulls),
+      cmocka_unit_test(test_merge_is_idempotent),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
