@@ -1,0 +1,1143 @@
+/*
+ * journal.c -- the per-process capture journal: segment files, lock-free
+ * append, the in-process reader, and the reader of orphan segments left by
+ * dead processes. The file format is documented in journal.h.
+ *
+ * Writers. A writer loads the current segment, reads its tail and, if the
+ * ring has room, moves the tail forward with one compare-and-swap; the space
+ * between the old and new tail is its own. Bit 63 of the tail word is the
+ * SEALED flag: once it is set, every compare-and-swap on the old segment
+ * fails, so no writer can reserve in a segment after it was sealed. Sealing,
+ * opening the next segment and publishing it as current happen in one
+ * critical section under the journal's mutex; that slow path runs only when a
+ * ring is full under the SPILL policy.
+ *
+ * The reader (one thread) reads committed frames from the oldest segment in
+ * the queue, clears what was shipped to zero and then stores the head with
+ * release order. A writer loads the head with acquire order before it
+ * reserves, so the space it is given has been cleared before it writes: a
+ * stale commit word can never be mistaken for a new one.
+ *
+ * Retired segments. A writer may have loaded a segment pointer just before
+ * the segment was sealed, drained and retired, and dereference it later. So
+ * the address range of a retired segment is never handed back to the system
+ * while the journal is open: its header page stays mapped (showing a sealed
+ * tail, so the stale writer moves on) and its ring is replaced by an
+ * inaccessible reservation that holds no memory. The next segment the
+ * journal opens is moved (mremap) onto that same range, so a stale pointer
+ * always sees either the sealed old header or the live new one, and the
+ * number of ranges is bounded by the most segments ever alive at once.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap, MREMAP_FIXED */
+#endif
+
+#include "capture/journal.h"
+
+#include "core/alloc.h"
+#include "core/crc32c.h"
+#include "core/record.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the journal format is little-endian; a big-endian port must swap"
+#endif
+
+#define SEALED_BIT (UINT64_C(1) << 63)
+#define POS_MASK (~SEALED_BIT)
+#define MAX_RING_BYTES (UINT64_C(1) << 40) /* 1 TiB: a sanity bound */
+#define MAX_POSITION (UINT64_C(1) << 62)   /* head beyond this is corrupt */
+#define HOST_BYTES 64
+#define NAME_HOST_MAX 63 /* host characters in a name */
+#define NO_FRAME UINT64_MAX
+
+/* The segment header as it lies at the start of the file (journal.h). */
+typedef struct seg_header {
+  char magic[8];            /* "MIDAJRN1" */
+  uint32_t version;         /* MIDA_JOURNAL_VERSION */
+  uint32_t header_bytes;    /* MIDA_JOURNAL_HEADER_BYTES */
+  uint64_t ring_bytes;      /* ring size, a multiple of 4096 */
+  uint64_t seq;             /* segment sequence number, from 0 */
+  uint64_t pid;             /* the writer's pid */
+  uint64_t start_ns;        /* the writer's start, ns since epoch */
+  char host[HOST_BYTES];    /* the writer's host name, NUL-padded */
+  uint8_t unused[16];       /* zero */
+  _Atomic uint64_t tail;    /* end of reserved space; bit 63: sealed */
+  _Atomic uint64_t head;    /* shipped up to here */
+  _Atomic uint64_t sealed;  /* 0, or the final tail once sealed */
+  _Atomic uint64_t dropped; /* records dropped (DROP policy) */
+  _Atomic uint64_t corrupt; /* regions a reader skipped as corrupt */
+  _Atomic uint64_t records; /* frames committed, PAD excluded */
+} seg_header;
+
+_Static_assert(sizeof(_Atomic uint64_t) == 8, "atomic u64 must be plain");
+_Static_assert(offsetof(seg_header, version) == 8, "header layout");
+_Static_assert(offsetof(seg_header, ring_bytes) == 16, "header layout");
+_Static_assert(offsetof(seg_header, host) == 48, "header layout");
+_Static_assert(offsetof(seg_header, tail) == 128, "header layout");
+_Static_assert(offsetof(seg_header, head) == 136, "header layout");
+_Static_assert(offsetof(seg_header, sealed) == 144, "header layout");
+_Static_assert(offsetof(seg_header, dropped) == 152, "header layout");
+_Static_assert(offsetof(seg_header, corrupt) == 160, "header layout");
+_Static_assert(offsetof(seg_header, records) == 168, "header layout");
+_Static_assert(sizeof(seg_header) <= MIDA_JOURNAL_HEADER_BYTES, "header");
+
+static const char SEG_MAGIC[8] = {'M', 'I', 'D', 'A', 'J', 'R', 'N', '1'};
+
+/* One segment of the live journal. Writers read only hdr and ring, which
+ * never change for the life of the struct (see "Retired segments" above). */
+typedef struct segment {
+  uint8_t *base;         /* the mapping: header page, then the ring */
+  seg_header *hdr;       /* == base */
+  uint8_t *ring;         /* base + MIDA_JOURNAL_HEADER_BYTES */
+  int fd;                /* open and flock'ed file; -1 once retired */
+  uint64_t seq;          /* sequence number of the file now mapped */
+  char *path;            /* its path; NULL once retired */
+  uint64_t counted_upto; /* reader: skipped regions before this counted */
+  struct segment *next;  /* next newer in the queue, or in the free list */
+} segment;
+
+struct mida__journal {
+  _Atomic(segment *) current; /* where writers reserve */
+  uint64_t ring_bytes;        /* ring size of every segment */
+  mida_full_policy_t policy;  /* what a full ring does */
+  pthread_mutex_t lock;       /* guards the fields below and seg opening */
+  segment *queue_head;        /* oldest segment; changed only by the reader */
+  segment *queue_tail;        /* newest segment == current */
+  segment *free_list;         /* retired address ranges, ready for reuse */
+  uint64_t next_seq;          /* sequence number of the next segment */
+  uint64_t segments_opened;   /* segment files created */
+  uint64_t retired_records;   /* records of segments already removed */
+  uint64_t retired_dropped;   /* drops counted in segments removed */
+  uint64_t retired_corrupt;   /* corrupt regions of segments removed */
+  char *spool;                /* spool directory */
+  char *host;                 /* host name as given */
+  char *host_safe;            /* host name usable in a file name */
+  int64_t pid;                /* pid written to the headers */
+  int64_t start_ns;           /* journal start, ns since epoch */
+};
+
+struct mida__orphan {
+  int fd;                    /* open and flock'ed segment file */
+  uint8_t *base;             /* its mapping */
+  size_t map_bytes;          /* header plus ring */
+  seg_header *hdr;           /* == base */
+  uint8_t *ring;             /* base + MIDA_JOURNAL_HEADER_BYTES */
+  uint64_t ring_bytes;       /* ring size from the header */
+  uint64_t counted_upto;     /* skipped regions before this are counted */
+  char *path;                /* the file's path */
+  char host[HOST_BYTES + 1]; /* host from the header, NUL-terminated */
+  int64_t pid;               /* pid from the header */
+};
+
+/* What a reader needs to know about one ring. */
+typedef struct ring_view {
+  uint8_t *ring;             /* first byte of the ring */
+  uint64_t size;             /* ring bytes */
+  _Atomic uint64_t *corrupt; /* header counter of skipped regions */
+  uint64_t *counted_upto;    /* reader's memory of what it counted */
+  bool orphan;               /* no live writer: uncommitted means torn */
+} ring_view;
+
+enum frame_state { FRAME_VALID, FRAME_UNCOMMITTED, FRAME_BAD };
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+  if (err == NULL || errlen == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+static inline uint64_t round8(uint64_t n) {
+  return (n + 7) & ~UINT64_C(7);
+}
+
+static inline _Atomic uint64_t *commit_word(uint8_t *frame) {
+  return (_Atomic uint64_t *)(void *)frame;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+/* A heap string made by printf; NULL when out of memory. */
+static char *format_alloc(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static char *format_alloc(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return NULL;
+  char *s = mida__malloc((size_t)n + 1);
+  if (s == NULL)
+    return NULL;
+  va_start(ap, fmt);
+  vsnprintf(s, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return s;
+}
+
+/* mkdir -p with mode 0700 for the directories it creates. */
+static int make_dirs(const char *dir) {
+  char *copy = mida__strdup(dir);
+  if (copy == NULL)
+    return MIDA_ENOMEM;
+  int rc = MIDA_OK;
+  for (char *p = copy + 1; *p != '\0'; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(copy, 0700) != 0 && errno != EEXIST)
+      rc = MIDA_EIO;
+    *p = '/';
+    if (rc != MIDA_OK)
+      goto out;
+  }
+  if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+    rc = MIDA_EIO;
+    goto out;
+  }
+  struct stat st;
+  if (stat(copy, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    rc = MIDA_EIO;
+  }
+out:
+  mida__free(copy);
+  return rc;
+}
+
+/* The host name with every character outside [A-Za-z0-9_-] replaced by '_'
+ * (a '.' would break the name's fields, a '/' its directory). */
+static char *sanitize_host(const char *host) {
+  size_t n = strlen(host);
+  if (n > NAME_HOST_MAX)
+    n = NAME_HOST_MAX;
+  if (n == 0)
+    return mida__strdup("unknown");
+  char *s = mida__malloc(n + 1);
+  if (s == NULL)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    char c = host[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-';
+    s[i] = ok ? c : '_';
+  }
+  s[n] = '\0';
+  return s;
+}
+
+/* ---- frames: validation and the reader's scan ------------------------- */
+
+/* Looks at the frame that would start at logical position pos (whose ring
+ * offset leaves room for a frame header) and, if it is committed and sound
+ * and ends by end, fills *size and (for a record) *f. */
+static enum frame_state check_frame(const ring_view *rv, uint64_t pos,
+                                    uint64_t end, uint64_t *size,
+                                    mida__frame *f) {
+  uint64_t off = pos % rv->size;
+  uint64_t room = rv->size - off;
+  uint8_t *p = rv->ring + off;
+  uint64_t commit = atomic_load_explicit(commit_word(p), memory_order_acquire);
+  if (commit != (pos ^ MIDA_FRAME_MAGIC))
+    return FRAME_UNCOMMITTED;
+  uint32_t len, crc;
+  uint16_t type;
+  memcpy(&len, p + 8, 4);
+  memcpy(&type, p + 12, 2);
+  memcpy(&crc, p + 16, 4);
+  uint64_t frame_bytes;
+  uint32_t expect = mida__crc32c(0, p + 8, 8);
+  if (type == MIDA_REC_PAD) {
+    /* A PAD fills the ring to its end; its payload is not covered. */
+    if ((uint64_t)len != room - MIDA_FRAME_HEADER_BYTES)
+      return FRAME_BAD;
+    frame_bytes = room;
+  } else {
+    if ((uint64_t)len > rv->size / 4)
+      return FRAME_BAD;
+    frame_bytes = MIDA_FRAME_HEADER_BYTES + round8(len);
+    if (frame_bytes > room)
+      return FRAME_BAD;
+    expect = mida__crc32c(expect, p + MIDA_FRAME_HEADER_BYTES, len);
+  }
+  if (crc != expect || frame_bytes > end - pos)
+    return FRAME_BAD;
+  *size = frame_bytes;
+  f->type = type;
+  f->version = p[14];
+  f->payload = p + MIDA_FRAME_HEADER_BYTES;
+  f->len = len;
+  return FRAME_VALID;
+}
+
+/* The first position in [from, end) where a valid frame starts, or
+ * NO_FRAME. Only commit words are read until one matches its position. */
+static uint64_t resync(const ring_view *rv, uint64_t from, uint64_t end) {
+  for (uint64_t q = from; q < end; q += 8) {
+    if (rv->size - q % rv->size < MIDA_FRAME_HEADER_BYTES)
+      continue;
+    uint64_t size;
+    mida__frame f;
+    if (check_frame(rv, q, end, &size, &f) == FRAME_VALID)
+      return q;
+  }
+  return NO_FRAME;
+}
+
+/* Counts the skipped region [from, to) once, however often it is peeked. */
+static void count_skip(const ring_view *rv, uint64_t from, uint64_t to) {
+  if (from < *rv->counted_upto)
+    return;
+  atomic_fetch_add_explicit(rv->corrupt, 1, memory_order_relaxed);
+  *rv->counted_upto = to;
+}
+
+/* Collects up to max frames from pos to end into frames[*n...], skipping PAD
+ * frames and corrupt regions. In a live ring an uncommitted frame stops the
+ * scan (its writer is still at work); in an orphan it is torn and skipped,
+ * and with end_is_tail the space after the last valid frame is skipped too.
+ * Returns the position after the last frame or region consumed. */
+static uint64_t scan(const ring_view *rv, uint64_t pos, uint64_t end,
+                     bool end_is_tail, mida__frame *frames, size_t max,
+                     size_t *n) {
+  while (*n < max && pos < end) {
+    uint64_t room = rv->size - pos % rv->size;
+    if (room < MIDA_FRAME_HEADER_BYTES) {
+      /* No frame starts this close to the ring's end (see journal.h). */
+      if (room > end - pos)
+        break;
+      pos += room;
+      continue;
+    }
+    uint64_t size;
+    mida__frame f;
+    enum frame_state st = check_frame(rv, pos, end, &size, &f);
+    if (st == FRAME_VALID) {
+      if (f.type != MIDA_REC_PAD)
+        frames[(*n)++] = f;
+      pos += size;
+      continue;
+    }
+    if (st == FRAME_UNCOMMITTED && !rv->orphan)
+      break;
+    uint64_t next = resync(rv, pos + 8, end);
+    if (next != NO_FRAME) {
+      count_skip(rv, pos, next);
+      pos = next;
+      continue;
+    }
+    if (rv->orphan && end_is_tail) {
+      /* Reserved by a writer that died before committing: lost. */
+      count_skip(rv, pos, end);
+      pos = end;
+    }
+    break;
+  }
+  return pos;
+}
+
+/* Clears [head, mark) of the ring to zero, then publishes head = mark. */
+static void clear_and_advance(uint8_t *ring, uint64_t size, seg_header *hdr,
+                              uint64_t head, uint64_t mark) {
+  uint64_t len = mark - head;
+  uint64_t off = head % size;
+  uint64_t first = len < size - off ? len : size - off;
+  memset(ring + off, 0, (size_t)first);
+  if (len > first)
+    memset(ring, 0, (size_t)(len - first));
+  atomic_store_explicit(&hdr->head, mark, memory_order_release);
+}
+
+/* Releases [head, mark) of a sealed segment's ring: nothing will be written
+ * there again, so instead of clearing it the whole pages in it are dropped
+ * from this process's page tables (the bytes stay in the file until the
+ * segment is removed). With the writer dropping a ring's pages when it seals
+ * it (spill), a backlog of sealed segments costs disk, not resident memory:
+ * RSS stays bounded by about two rings however far the shipper falls
+ * behind. */
+static void drop_and_advance(uint8_t *ring, uint64_t size, seg_header *hdr,
+                             uint64_t head, uint64_t mark) {
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  uint64_t from = (head % size + page - 1) / page * page;
+  uint64_t to = mark - head >= size ? size : mark % size;
+  if (mark - head < size && mark % size <= head % size)
+    to = size; /* wrapped: drop up to the ring's end */
+  to = to / page * page;
+  if (to > from)
+    madvise(ring + from, (size_t)(to - from), MADV_DONTNEED);
+  atomic_store_explicit(&hdr->head, mark, memory_order_release);
+}
+
+/* ---- segments of the live journal ------------------------------------- */
+
+static void init_header(mida__journal *j, seg_header *h, uint64_t seq) {
+  memcpy(h->magic, SEG_MAGIC, sizeof h->magic);
+  h->version = MIDA_JOURNAL_VERSION;
+  h->header_bytes = MIDA_JOURNAL_HEADER_BYTES;
+  h->ring_bytes = j->ring_bytes;
+  h->seq = seq;
+  h->pid = (uint64_t)j->pid;
+  h->start_ns = (uint64_t)j->start_ns;
+  memset(h->host, 0, sizeof h->host);
+  size_t n = strlen(j->host);
+  memcpy(h->host, j->host, n < HOST_BYTES - 1 ? n : HOST_BYTES - 1);
+  atomic_store_explicit(&h->tail, 0, memory_order_relaxed);
+  atomic_store_explicit(&h->head, 0, memory_order_relaxed);
+  atomic_store_explicit(&h->sealed, 0, memory_order_relaxed);
+  atomic_store_explicit(&h->dropped, 0, memory_order_relaxed);
+  atomic_store_explicit(&h->corrupt, 0, memory_order_relaxed);
+  atomic_store_explicit(&h->records, 0, memory_order_relaxed);
+}
+
+/* Creates segment file number j->next_seq, complete with its header, under
+ * a temporary name that it then renames, so that every *.mj file is whole.
+ * With reuse, the mapping is moved onto reuse's address range and reuse is
+ * the segment returned; else a new struct is allocated. Called at open or
+ * with j->lock held. */
+static int segment_create(mida__journal *j, segment *reuse, segment **out,
+                          char *err, size_t errlen) {
+  int rc = MIDA_OK;
+  uint64_t seq = j->next_seq;
+  size_t map_bytes = (size_t)(MIDA_JOURNAL_HEADER_BYTES + j->ring_bytes);
+  int fd = -1;
+  void *base = MAP_FAILED;
+  bool renamed = false;
+  segment *seg = reuse;
+  char *tmp = NULL;
+  char *path = format_alloc("%s/%s.%lld.%lld.%06llu.mj", j->spool, j->host_safe,
+                            (long long)j->pid, (long long)j->start_ns,
+                            (unsigned long long)seq);
+  if (path != NULL)
+    tmp = format_alloc("%s.tmp", path);
+  if (path == NULL || tmp == NULL) {
+    rc = MIDA_ENOMEM;
+    set_err(err, errlen, "out of memory naming a journal segment");
+    goto fail;
+  }
+  if (seg == NULL) {
+    seg = mida__calloc(1, sizeof *seg);
+    if (seg == NULL) {
+      rc = MIDA_ENOMEM;
+      set_err(err, errlen, "out of memory opening a journal segment");
+      goto fail;
+    }
+    seg->fd = -1;
+  }
+  fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    rc = MIDA_EIO;
+    set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+    goto fail;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0 ||
+      ftruncate(fd, (off_t)map_bytes) != 0) {
+    rc = MIDA_EIO;
+    set_err(err, errlen, "cannot lock or size %s: %s", tmp, strerror(errno));
+    goto fail;
+  }
+  base = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    rc = MIDA_EIO;
+    set_err(err, errlen, "cannot map %s: %s", tmp, strerror(errno));
+    goto fail;
+  }
+  init_header(j, base, seq);
+  if (rename(tmp, path) != 0) {
+    rc = MIDA_EIO;
+    set_err(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+    goto fail;
+  }
+  renamed = true;
+  if (reuse != NULL) {
+    void *moved = mremap(base, map_bytes, map_bytes,
+                         MREMAP_MAYMOVE | MREMAP_FIXED, reuse->base);
+    if (moved == MAP_FAILED) {
+      rc = MIDA_EIO;
+      set_err(err, errlen, "cannot move the mapping of %s: %s", path,
+              strerror(errno));
+      goto fail;
+    }
+    base = moved;
+  } else {
+    seg->base = base;
+    seg->hdr = base;
+    seg->ring = seg->base + MIDA_JOURNAL_HEADER_BYTES;
+  }
+  seg->fd = fd;
+  seg->seq = seq;
+  seg->path = path;
+  seg->counted_upto = 0;
+  seg->next = NULL;
+  j->next_seq++;
+  j->segments_opened++;
+  mida__free(tmp);
+  *out = seg;
+  return MIDA_OK;
+
+fail:
+  if (base != MAP_FAILED)
+    munmap(base, map_bytes);
+  if (fd >= 0) {
+    unlink(renamed ? path : tmp);
+    close(fd);
+  }
+  if (seg != reuse)
+    mida__free(seg);
+  mida__free(tmp);
+  mida__free(path);
+  return rc;
+}
+
+/* Removes the drained, sealed segment seg from disk and keeps its address
+ * range for reuse: the header page stays (sealed), the ring becomes an
+ * inaccessible reservation. Called by the reader with j->lock held. */
+static void segment_retire(mida__journal *j, segment *seg) {
+  seg_header *h = seg->hdr;
+  j->retired_records += atomic_load_explicit(&h->records, memory_order_relaxed);
+  j->retired_dropped += atomic_load_explicit(&h->dropped, memory_order_relaxed);
+  j->retired_corrupt += atomic_load_explicit(&h->corrupt, memory_order_relaxed);
+  unlink(seg->path);
+  void *r =
+      mmap(seg->ring, (size_t)j->ring_bytes, PROT_NONE,
+           MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  /* If that failed the old ring simply stays mapped until reuse or close. */
+  (void)r;
+  close(seg->fd);
+  seg->fd = -1;
+  mida__free(seg->path);
+  seg->path = NULL;
+  seg->next = j->free_list;
+  j->free_list = seg;
+}
+
+/* The reader's move to the next segment once the oldest is sealed and
+ * drained. Returns false if there is none (which would be a bug). */
+static bool retire_front(mida__journal *j) {
+  pthread_mutex_lock(&j->lock);
+  segment *seg = j->queue_head;
+  segment *next = seg->next;
+  if (next != NULL) {
+    j->queue_head = next;
+    segment_retire(j, seg);
+  }
+  pthread_mutex_unlock(&j->lock);
+  return next != NULL;
+}
+
+/* The slow path of a full ring under SPILL: opens the next segment, seals
+ * seg and publishes the new one, all under the lock so that writers who see
+ * the seal and take the lock find the new segment current. Returns MIDA_OK
+ * (retry) or MIDA_EFULL (no new segment could be opened; counted). */
+static int spill(mida__journal *j, segment *seg) {
+  int rc = MIDA_OK;
+  pthread_mutex_lock(&j->lock);
+  if (atomic_load_explicit(&j->current, memory_order_relaxed) != seg)
+    goto out;
+  segment *reuse = j->free_list;
+  if (reuse != NULL)
+    j->free_list = reuse->next;
+  segment *next = NULL;
+  if (segment_create(j, reuse, &next, NULL, 0) != MIDA_OK) {
+    if (reuse != NULL) {
+      reuse->next = j->free_list;
+      j->free_list = reuse;
+    }
+    atomic_fetch_add_explicit(&seg->hdr->dropped, 1, memory_order_relaxed);
+    rc = MIDA_EFULL;
+    goto out;
+  }
+  uint64_t t = atomic_load_explicit(&seg->hdr->tail, memory_order_relaxed);
+  while (!atomic_compare_exchange_weak_explicit(
+      &seg->hdr->tail, &t, t | SEALED_BIT, memory_order_acq_rel,
+      memory_order_relaxed)) {
+  }
+  atomic_store_explicit(&seg->hdr->sealed, t, memory_order_relaxed);
+  j->queue_tail->next = next;
+  j->queue_tail = next;
+  atomic_store_explicit(&j->current, next, memory_order_release);
+  /* The sealed ring now waits on disk for the shipper; its pages leave this
+   * process's resident set (a writer still finishing a frame there faults
+   * its page back in: the mapping is shared, nothing is lost). */
+  madvise(seg->ring, (size_t)j->ring_bytes, MADV_DONTNEED);
+out:
+  pthread_mutex_unlock(&j->lock);
+  return rc;
+}
+
+/* ---- the writer's side -------------------------------------------------- */
+
+int mida__journal_open(const char *spool_dir, size_t ring_bytes,
+                       mida_full_policy_t policy, const char *host, int64_t pid,
+                       mida__journal **out, char *err, size_t errlen) {
+  if (out == NULL || spool_dir == NULL || spool_dir[0] == '\0' ||
+      (uint64_t)ring_bytes > MAX_RING_BYTES ||
+      (policy != MIDA_FULL_SPILL && policy != MIDA_FULL_DROP)) {
+    set_err(err, errlen, "invalid journal arguments");
+    return MIDA_EINVAL;
+  }
+  *out = NULL;
+  uint64_t ring = ((uint64_t)ring_bytes + 4095) & ~UINT64_C(4095);
+  if (ring < MIDA_JOURNAL_MIN_RING)
+    ring = MIDA_JOURNAL_MIN_RING;
+  int rc = make_dirs(spool_dir);
+  if (rc != MIDA_OK) {
+    set_err(err, errlen, "cannot create spool directory %s: %s", spool_dir,
+            rc == MIDA_ENOMEM ? "out of memory" : strerror(errno));
+    return rc;
+  }
+  mida__journal *j = mida__calloc(1, sizeof *j);
+  if (j == NULL) {
+    set_err(err, errlen, "out of memory opening the journal");
+    return MIDA_ENOMEM;
+  }
+  j->ring_bytes = ring;
+  j->policy = policy;
+  j->pid = pid;
+  j->start_ns = (int64_t)now_ns();
+  j->spool = mida__strdup(spool_dir);
+  j->host = mida__strdup(host != NULL ? host : "");
+  j->host_safe = j->host != NULL ? sanitize_host(j->host) : NULL;
+  if (j->spool == NULL || j->host == NULL || j->host_safe == NULL) {
+    set_err(err, errlen, "out of memory opening the journal");
+    rc = MIDA_ENOMEM;
+    goto fail;
+  }
+  if (pthread_mutex_init(&j->lock, NULL) != 0) {
+    set_err(err, errlen, "cannot create the journal's mutex");
+    rc = MIDA_ENOMEM;
+    goto fail;
+  }
+  segment *seg = NULL;
+  rc = segment_create(j, NULL, &seg, err, errlen);
+  if (rc != MIDA_OK) {
+    pthread_mutex_destroy(&j->lock);
+    goto fail;
+  }
+  j->queue_head = seg;
+  j->queue_tail = seg;
+  atomic_store_explicit(&j->current, seg, memory_order_release);
+  *out = j;
+  return MIDA_OK;
+
+fail:
+  mida__free(j->spool);
+  mida__free(j->host);
+  mida__free(j->host_safe);
+  mida__free(j);
+  return rc;
+}
+
+int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
+                          mida__slot *slot) {
+  const uint64_t ring = j->ring_bytes;
+  if ((uint64_t)payload_len > ring / 4)
+    return MIDA_ETOOBIG;
+  const uint64_t need = MIDA_FRAME_HEADER_BYTES + round8(payload_len);
+  for (;;) {
+    segment *seg = atomic_load_explicit(&j->current, memory_order_acquire);
+    seg_header *h = seg->hdr;
+    uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    uint64_t skip = 0;
+    bool full = false;
+    for (;;) {
+      if ((t & SEALED_BIT) != 0)
+        break;
+      uint64_t room = ring - t % ring;
+      skip = need > room ? room : 0;
+      uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+      if (t + skip + need - head > ring) {
+        full = true;
+        break;
+      }
+      if (atomic_compare_exchange_weak_explicit(&h->tail, &t, t + skip + need,
+                                                memory_order_acq_rel,
+                                                memory_order_relaxed))
+        break;
+    }
+    if ((t & SEALED_BIT) != 0) {
+      /* Sealed under us: the sealer holds the lock until it has published
+       * the next segment, so waiting for the lock waits for that. */
+      if (atomic_load_explicit(&j->current, memory_order_acquire) == seg) {
+        pthread_mutex_lock(&j->lock);
+        pthread_mutex_unlock(&j->lock);
+      }
+      continue;
+    }
+    if (full) {
+      if (j->policy == MIDA_FULL_DROP) {
+        atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
+        return MIDA_EFULL;
+      }
+      int rc = spill(j, seg);
+      if (rc != MIDA_OK)
+        return rc;
+      continue;
+    }
+    uint8_t *ring_base = seg->ring;
+    if (skip >= MIDA_FRAME_HEADER_BYTES) {
+      /* Fill the rest of the ring with a committed PAD frame. */
+      uint8_t *pad = ring_base + t % ring;
+      uint32_t pad_len = (uint32_t)(skip - MIDA_FRAME_HEADER_BYTES);
+      uint16_t pad_type = MIDA_REC_PAD;
+      memcpy(pad + 8, &pad_len, 4);
+      memcpy(pad + 12, &pad_type, 2);
+      pad[14] = MIDA_RECORD_VERSION;
+      pad[15] = 0;
+      uint32_t crc = mida__crc32c(0, pad + 8, 8);
+      memcpy(pad + 16, &crc, 4);
+      atomic_store_explicit(commit_word(pad), t ^ MIDA_FRAME_MAGIC,
+                            memory_order_release);
+    }
+    uint64_t pos = t + skip;
+    uint8_t *frame = ring_base + pos % ring;
+    uint32_t len = (uint32_t)payload_len;
+    memcpy(frame + 8, &len, 4);
+    memcpy(frame + 12, &type, 2);
+    frame[14] = MIDA_RECORD_VERSION;
+    frame[15] = 0;
+    memset(frame + 16, 0, 8);
+    slot->payload = frame + MIDA_FRAME_HEADER_BYTES;
+    slot->len = len;
+    slot->frame_ = frame;
+    slot->pos_ = pos;
+    slot->segment_ = seg;
+    return MIDA_OK;
+  }
+}
+
+void mida__journal_commit(mida__journal *j, mida__slot *slot) {
+  (void)j;
+  uint8_t *frame = slot->frame_;
+  segment *seg = slot->segment_;
+  uint32_t crc = mida__crc32c(0, frame + 8, 8);
+  crc = mida__crc32c(crc, slot->payload, slot->len);
+  memcpy(frame + 16, &crc, 4);
+  /* Counted before the commit word: once that is stored the reader may
+   * drain and retire the segment, and the writer must not touch it. */
+  atomic_fetch_add_explicit(&seg->hdr->records, 1, memory_order_relaxed);
+  atomic_store_explicit(commit_word(frame), slot->pos_ ^ MIDA_FRAME_MAGIC,
+                        memory_order_release);
+}
+
+void mida__journal_stats_get(mida__journal *j, mida__journal_stats *out) {
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&j->lock);
+  out->records = j->retired_records;
+  out->dropped = j->retired_dropped;
+  out->corrupt = j->retired_corrupt;
+  out->segments = j->segments_opened;
+  for (segment *s = j->queue_head; s != NULL; s = s->next) {
+    seg_header *h = s->hdr;
+    out->records += atomic_load_explicit(&h->records, memory_order_relaxed);
+    out->dropped += atomic_load_explicit(&h->dropped, memory_order_relaxed);
+    out->corrupt += atomic_load_explicit(&h->corrupt, memory_order_relaxed);
+    uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+    t &= POS_MASK;
+    out->backlog += t > head ? t - head : 0;
+  }
+  pthread_mutex_unlock(&j->lock);
+}
+
+const char *mida__journal_host(const mida__journal *j) {
+  return j->host;
+}
+
+int64_t mida__journal_pid(const mida__journal *j) {
+  return j->pid;
+}
+
+/* ---- the reader's side -------------------------------------------------- */
+
+static ring_view live_view(mida__journal *j, segment *seg) {
+  ring_view rv = {seg->ring, j->ring_bytes, &seg->hdr->corrupt,
+                  &seg->counted_upto, false};
+  return rv;
+}
+
+size_t mida__journal_peek(mida__journal *j, mida__frame *frames, size_t max,
+                          uint64_t *mark) {
+  for (;;) {
+    segment *seg = j->queue_head;
+    seg_header *h = seg->hdr;
+    uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+    uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+    uint64_t end = t & POS_MASK;
+    ring_view rv = live_view(j, seg);
+    size_t n = 0;
+    uint64_t pos = scan(&rv, head, end, false, frames, max, &n);
+    if (n > 0 || max == 0) {
+      *mark = pos;
+      return n;
+    }
+    /* Only PAD frames or skipped regions: nothing to hand out, so release
+     * them here, and move on if that drained a sealed segment. */
+    if (pos != head)
+      clear_and_advance(seg->ring, j->ring_bytes, h, head, pos);
+    if ((t & SEALED_BIT) != 0 && pos == end && retire_front(j))
+      continue;
+    *mark = pos;
+    return 0;
+  }
+}
+
+void mida__journal_release(mida__journal *j, uint64_t mark) {
+  segment *seg = j->queue_head;
+  seg_header *h = seg->hdr;
+  uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+  uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+  uint64_t end = t & POS_MASK;
+  if (mark <= head || mark > end)
+    return;
+  if ((t & SEALED_BIT) != 0) {
+    drop_and_advance(seg->ring, j->ring_bytes, h, head, mark);
+    if (mark == end)
+      retire_front(j);
+    return;
+  }
+  clear_and_advance(seg->ring, j->ring_bytes, h, head, mark);
+}
+
+void mida__journal_close(mida__journal *j) {
+  if (j == NULL)
+    return;
+  size_t map_bytes = (size_t)(MIDA_JOURNAL_HEADER_BYTES + j->ring_bytes);
+  segment *seg = j->queue_head;
+  while (seg != NULL) {
+    segment *next = seg->next;
+    seg_header *h = seg->hdr;
+    uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+    if ((t & POS_MASK) == head)
+      unlink(seg->path);
+    munmap(seg->base, map_bytes);
+    close(seg->fd);
+    mida__free(seg->path);
+    mida__free(seg);
+    seg = next;
+  }
+  seg = j->free_list;
+  while (seg != NULL) {
+    segment *next = seg->next;
+    munmap(seg->base, map_bytes);
+    mida__free(seg);
+    seg = next;
+  }
+  pthread_mutex_destroy(&j->lock);
+  mida__free(j->spool);
+  mida__free(j->host);
+  mida__free(j->host_safe);
+  mida__free(j);
+}
+
+/* ---- orphans --------------------------------------------------------------
+ */
+
+/* Whether hdr (read from a file of file_bytes) describes a segment. */
+static bool header_is_sane(const seg_header *hdr, uint64_t file_bytes) {
+  if (memcmp(hdr->magic, SEG_MAGIC, sizeof SEG_MAGIC) != 0 ||
+      hdr->version != MIDA_JOURNAL_VERSION ||
+      hdr->header_bytes != MIDA_JOURNAL_HEADER_BYTES)
+    return false;
+  uint64_t ring = hdr->ring_bytes;
+  if (ring < MIDA_JOURNAL_MIN_RING || ring > MAX_RING_BYTES ||
+      ring % 4096 != 0 || file_bytes != MIDA_JOURNAL_HEADER_BYTES + ring)
+    return false;
+  uint64_t head = atomic_load_explicit(&hdr->head, memory_order_relaxed);
+  return head % 8 == 0 && head < MAX_POSITION;
+}
+
+int mida__orphan_open(const char *path, mida__orphan **out, char *err,
+                      size_t errlen) {
+  if (path == NULL || out == NULL) {
+    set_err(err, errlen, "invalid orphan arguments");
+    return MIDA_EINVAL;
+  }
+  *out = NULL;
+  int rc = MIDA_OK;
+  mida__orphan *o = NULL;
+  void *base = MAP_FAILED;
+  size_t map_bytes = 0;
+  seg_header hdr;
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    return MIDA_EIO;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    rc = MIDA_EIO;
+    set_err(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+    goto fail;
+  }
+  if (!S_ISREG(st.st_mode) ||
+      pread(fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+      !header_is_sane(&hdr, (uint64_t)st.st_size)) {
+    rc = MIDA_ECORRUPT;
+    set_err(err, errlen, "%s is not a journal segment", path);
+    goto fail;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    rc = errno == EWOULDBLOCK ? MIDA_EBUSY : MIDA_EIO;
+    set_err(err, errlen, "%s is held by another process", path);
+    goto fail;
+  }
+  /* Read the header again under the lock: the last holder may have moved
+   * the head or removed the file's content since the first look. */
+  if (fstat(fd, &st) != 0 ||
+      pread(fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+      !header_is_sane(&hdr, (uint64_t)st.st_size)) {
+    rc = MIDA_ECORRUPT;
+    set_err(err, errlen, "%s is not a journal segment", path);
+    goto fail;
+  }
+  map_bytes = (size_t)st.st_size;
+  base = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    rc = MIDA_EIO;
+    set_err(err, errlen, "cannot map %s: %s", path, strerror(errno));
+    goto fail;
+  }
+  o = mida__calloc(1, sizeof *o);
+  if (o != NULL)
+    o->path = mida__strdup(path);
+  if (o == NULL || o->path == NULL) {
+    rc = MIDA_ENOMEM;
+    set_err(err, errlen, "out of memory opening %s", path);
+    goto fail;
+  }
+  o->fd = fd;
+  o->base = base;
+  o->map_bytes = map_bytes;
+  o->hdr = base;
+  o->ring = o->base + MIDA_JOURNAL_HEADER_BYTES;
+  o->ring_bytes = hdr.ring_bytes;
+  memcpy(o->host, hdr.host, HOST_BYTES);
+  o->host[HOST_BYTES] = '\0';
+  o->pid = (int64_t)hdr.pid;
+  *out = o;
+  return MIDA_OK;
+
+fail:
+  if (o != NULL)
+    mida__free(o->path);
+  mida__free(o);
+  if (base != MAP_FAILED)
+    munmap(base, map_bytes);
+  close(fd);
+  return rc;
+}
+
+size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
+                         uint64_t *mark) {
+  seg_header *h = o->hdr;
+  uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+  uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+  t &= POS_MASK;
+  /* Trust the stored tail only if it could be right; else read at most one
+   * ring's worth, which the commit words' positions keep honest. */
+  bool tail_ok = t >= head && t - head <= o->ring_bytes && t % 8 == 0;
+  uint64_t end = tail_ok ? t : head + o->ring_bytes;
+  ring_view rv = {o->ring, o->ring_bytes, &h->corrupt, &o->counted_upto, true};
+  size_t n = 0;
+  uint64_t pos = scan(&rv, head, end, tail_ok, frames, max, &n);
+  if (n == 0 && pos != head) {
+    clear_and_advance(o->ring, o->ring_bytes, h, head, pos);
+  }
+  *mark = pos;
+  return n;
+}
+
+void mida__orphan_release(mida__orphan *o, uint64_t mark) {
+  seg_header *h = o->hdr;
+  uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+  if (mark <= head || mark - head > o->ring_bytes)
+    return;
+  clear_and_advance(o->ring, o->ring_bytes, h, head, mark);
+}
+
+const char *mida__orphan_host(const mida__orphan *o) {
+  return o->host;
+}
+
+int64_t mida__orphan_pid(const mida__orphan *o) {
+  return o->pid;
+}
+
+uint64_t mida__orphan_corrupt(const mida__orphan *o) {
+  return atomic_load_explicit(&o->hdr->corrupt, memory_order_relaxed);
+}
+
+uint64_t mida__orphan_dropped(const mida__orphan *o) {
+  return atomic_load_explicit(&o->hdr->dropped, memory_order_relaxed);
+}
+
+void mida__orphan_close(mida__orphan *o, bool remove) {
+  if (o == NULL)
+    return;
+  /* Unlinked while still locked, so no other recoverer can open it between
+   * the unlock and the unlink and ship it twice. */
+  if (remove)
+    unlink(o->path);
+  munmap(o->base, o->map_bytes);
+  close(o->fd);
+  mida__free(o->path);
+  mida__free(o);
+}
+
+/* ---- the spool directory ---------------------------------------------- */
+
+static int compare_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_segment_name(const char *name) {
+  size_t n = strlen(name);
+  return n > 3 && name[0] != '.' && strcmp(name + n - 3, ".mj") == 0;
+}
+
+int mida__spool_sweep(const char *spool_dir) {
+  DIR *d = opendir(spool_dir);
+  if (d == NULL)
+    return errno == ENOENT ? MIDA_OK : MIDA_EIO;
+  int removed = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t n = strlen(e->d_name);
+    if (n < 8 || strcmp(e->d_name + n - 7, ".mj.tmp") != 0)
+      continue;
+    char *path = format_alloc("%s/%s", spool_dir, e->d_name);
+    if (path == NULL)
+      break;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    /* Locked: its writer is alive and about to rename it. */
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      unlink(path);
+      removed++;
+    }
+    if (fd >= 0)
+      close(fd);
+    mida__free(path);
+  }
+  closedir(d);
+  return removed;
+}
+
+int mida__spool_list(const char *spool_dir,
+                     int (*fn)(void *ctx, const char *path), void *ctx) {
+  DIR *d = opendir(spool_dir);
+  if (d == NULL)
+    return errno == ENOENT ? MIDA_OK : MIDA_EIO;
+  int rc = MIDA_OK;
+  char **names = NULL;
+  size_t count = 0, cap = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent *e = readdir(d);
+    if (e == NULL) {
+      if (errno != 0)
+        rc = MIDA_EIO;
+      break;
+    }
+    if (!is_segment_name(e->d_name))
+      continue;
+    if (count == cap) {
+      size_t grown = cap == 0 ? 16 : cap * 2;
+      char **bigger = mida__realloc(names, grown * sizeof *names);
+      if (bigger == NULL) {
+        rc = MIDA_ENOMEM;
+        break;
+      }
+      names = bigger;
+      cap = grown;
+    }
+    names[count] = mida__strdup(e->d_name);
+    if (names[count] == NULL) {
+      rc = MIDA_ENOMEM;
+      break;
+    }
+    count++;
+  }
+  closedir(d);
+  if (rc == MIDA_OK && count > 0)
+    qsort(names, count, sizeof *names, compare_names);
+  for (size_t i = 0; i < count && rc == MIDA_OK; i++) {
+    char *path = format_alloc("%s/%s", spool_dir, names[i]);
+    if (path == NULL) {
+      rc = MIDA_ENOMEM;
+      break;
+    }
+    rc = fn(ctx, path);
+    mida__free(path);
+    if (rc > 0) {
+      rc = MIDA_OK; /* fn asked to stop early */
+      break;
+    }
+  }
+  for (size_t i = 0; i < count; i++)
+    mida__free(names[i]);
+  mida__free(names);
+  return rc;
+}
+
+/* Adds one segment file's header counters to the sums in ctx. */
+static int add_segment_stats(void *ctx, const char *path) {
+  mida__spool_stats *st = ctx;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return MIDA_OK; /* removed meanwhile: shipped */
+  seg_header hdr;
+  struct stat sb;
+  if (fstat(fd, &sb) == 0 &&
+      pread(fd, &hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr &&
+      header_is_sane(&hdr, (uint64_t)sb.st_size)) {
+    st->segments++;
+    /* A segment whose lock can be had belongs to no live process. */
+    if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+      st->orphans++;
+      flock(fd, LOCK_UN);
+    }
+    uint64_t t = atomic_load_explicit(&hdr.tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&hdr.head, memory_order_relaxed);
+    t &= POS_MASK;
+    if (t >= head && t - head <= hdr.ring_bytes)
+      st->backlog_bytes += t - head;
+    st->dropped += atomic_load_explicit(&hdr.dropped, memory_order_relaxed);
+    st->corrupt += atomic_load_explicit(&hdr.corrupt, memory_order_relaxed);
+  }
+  close(fd);
+  return MIDA_OK;
+}
+
+int mida__spool_stats_get(const char *spool_dir, mida__spool_stats *out) {
+  memset(out, 0, sizeof *out);
+  return mida__spool_list(spool_dir, add_segment_stats, out);
+}

@@ -1,0 +1,227 @@
+/*
+ * journal.h -- the per-process capture journal: crash-safe, lock-free append.
+ *
+ * A producer appends framed records to memory-mapped segment files in the
+ * spool directory. A frame is committed when its commit word is stored
+ * (release order); from then on it lives in the kernel's page cache and
+ * survives the death of the process, SIGKILL included. A shipper (same
+ * process, src/capture/shipper.h) or a recovery (another process, `mida
+ * recover`) reads committed frames in order, hands them to a sink, and then
+ * releases them: the journal records how far it has shipped (the head) in the
+ * segment header, so the next reader starts there.
+ *
+ * Each segment is a ring. Writers reserve space with a compare-and-swap on
+ * the tail; they never take a lock, make a system call or allocate on this
+ * path. When the ring is full the journal follows its policy: SPILL (the
+ * default) seals the segment and opens the next one (one slow, locked path
+ * with open/mmap, taken only when the shipper is behind), so nothing is lost;
+ * DROP counts the record in the header and returns MIDA_EFULL.
+ *
+ * Each live segment file is held with an exclusive flock(2) by the process
+ * that writes it. A segment file whose lock can be taken belongs to a dead
+ * process and is an orphan, to be shipped and removed by whoever finds it.
+ *
+ * ---- Segment file format, version 1 (MIDA_JOURNAL_VERSION) -----------------
+ *
+ * File name: <spool>/<host>.<pid>.<start_ns>.<seq>.mj, seq zero-padded to six
+ * digits (so that names sort in order) and counting from
+ * 0; <host> with every character outside [A-Za-z0-9_-] replaced by '_' (the
+ * header keeps the real name). A segment is created as <name>.tmp, given its
+ * size and header, and renamed, so that every *.mj file is whole.
+ * All integers are little-endian.
+ *
+ *   offset  size  header field (first 4096 bytes of the file)
+ *        0     8  magic "MIDAJRN1"
+ *        8     4  version (1)
+ *       12     4  header size in bytes (4096)
+ *       16     8  ring size in bytes (a multiple of 4096)
+ *       24     8  segment sequence number
+ *       32     8  pid of the writer
+ *       40     8  start time of the writer, ns since epoch
+ *       48    64  host name, NUL-padded
+ *      128     8  tail: logical end of reserved space (atomic); bit 63 is
+ *                 the SEALED flag, set once the writer moved on to the next
+ *                 segment, so that no reservation can succeed after it
+ *      136     8  head: logical position shipped up to (atomic)
+ *      144     8  sealed: 0, or the final tail once the writer moved on
+ *      152     8  dropped: records dropped by the DROP policy (atomic)
+ *      160     8  corrupt: runs of bytes a reader skipped as corrupt (atomic)
+ *      168     8  records: frames committed, PAD frames excluded (atomic)
+ *
+ * The ring follows at offset 4096. A logical position p (a byte count since
+ * the segment began, never reset) lives at ring offset p % ring_size.
+ *
+ * Frame (8-byte aligned, never split across the ring's end):
+ *
+ *   offset  size  field
+ *        0     8  commit: p XOR MIDA_FRAME_MAGIC, where p is the frame's
+ *                 logical position; written last, with release order. Any
+ *                 other value means "not committed".
+ *        8     4  length of the payload in bytes
+ *       12     2  record type (mida__rec_type; MIDA_REC_PAD for filler)
+ *       14     1  record payload version (MIDA_RECORD_VERSION)
+ *       15     1  flags (0)
+ *       16     4  CRC32C (Castagnoli) of bytes 8..15 and of the payload
+ *       20     4  reserved (0)
+ *       24     n  payload (src/core/record.h), then zero padding to 8
+ *
+ * A PAD frame fills the rest of the ring when a frame would not fit before
+ * its end; its payload is not read and its CRC covers bytes 8..15 only. Where
+ * fewer than 24 bytes remain before the ring's end, no frame starts: the
+ * next frame starts at the next lap and those bytes stay zero. The reader
+ * clears released frames to zero before it moves the head, so space that a
+ * writer reserves never shows a stale commit word. A torn or corrupt frame
+ * (bad commit word, length out of range, or CRC mismatch) followed by
+ * committed frames is skipped: the reader scans forward 8 bytes at a time for
+ * the next frame whose commit word matches its own position and whose CRC is
+ * right, and counts what it skipped. An uncommitted frame is torn only in an
+ * orphan: in the live journal a writer of this process is still filling it
+ * (in a sealed segment too), so the reader stops there and waits.
+ */
+#ifndef MIDA_CAPTURE_JOURNAL_H
+#define MIDA_CAPTURE_JOURNAL_H
+
+#include "mida.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MIDA_JOURNAL_VERSION 1
+#define MIDA_JOURNAL_HEADER_BYTES 4096
+#define MIDA_FRAME_HEADER_BYTES 24
+#define MIDA_FRAME_MAGIC UINT64_C(0x4d4944414652414d) /* "MIDAFRAM" */
+#define MIDA_JOURNAL_MIN_RING (64 * 1024)
+#define MIDA_JOURNAL_DEFAULT_RING (16 * 1024 * 1024)
+
+/* The writer's side: this process's journal, one or more segments. */
+typedef struct mida__journal mida__journal;
+
+/* A frame reserved by mida__journal_reserve(), to fill and commit. */
+typedef struct mida__slot {
+  void *payload;    /* where to write the payload: len bytes */
+  uint32_t len;     /* payload bytes reserved */
+  void *frame_;     /* internal: the frame's first byte */
+  uint64_t pos_;    /* internal: the frame's logical position */
+  void *segment_;   /* internal: the segment it lives in */
+} mida__slot;
+
+/* Opens a new journal in spool_dir (created if missing, mode 0700) with
+ * segments of ring_bytes (rounded up to 4096, at least
+ * MIDA_JOURNAL_MIN_RING). host and pid go into the segment headers.
+ * Returns MIDA_OK, MIDA_EIO or MIDA_ENOMEM with a message in err. */
+int mida__journal_open(const char *spool_dir, size_t ring_bytes,
+                       mida_full_policy_t policy, const char *host,
+                       int64_t pid, mida__journal **out, char *err,
+                       size_t errlen);
+
+/* Reserves a frame of payload_len bytes for a record of the given type.
+ * Lock-free; no syscall and no allocation unless the ring is full under the
+ * SPILL policy. Returns MIDA_OK, MIDA_EFULL (DROP policy, or SPILL when no
+ * new segment could be opened: dropped and counted) or MIDA_ETOOBIG (larger
+ * than a quarter of the ring). A reserved slot must be committed. */
+int mida__journal_reserve(mida__journal *j, uint16_t type,
+                          size_t payload_len, mida__slot *slot);
+
+/* Computes the CRC and publishes the frame. */
+void mida__journal_commit(mida__journal *j, mida__slot *slot);
+
+/* Counters of the writer's side, summed over its segments. */
+typedef struct mida__journal_stats {
+  uint64_t records;  /* frames committed */
+  uint64_t dropped;  /* records dropped by the DROP policy */
+  uint64_t backlog;  /* bytes reserved but not yet released */
+  uint64_t segments; /* segments opened */
+  uint64_t corrupt;  /* frames skipped as corrupt by the reader */
+} mida__journal_stats;
+
+void mida__journal_stats_get(mida__journal *j, mida__journal_stats *out);
+
+/* The host name and pid the journal was opened with. */
+const char *mida__journal_host(const mida__journal *j);
+int64_t mida__journal_pid(const mida__journal *j);
+
+/* ---- the reader's side (one reader per journal at a time) -------------- */
+
+/* A committed frame, borrowed from the mapping until the next release. */
+typedef struct mida__frame {
+  uint16_t type;       /* mida__rec_type */
+  uint8_t version;     /* payload version */
+  const void *payload; /* len bytes */
+  uint32_t len;        /* payload bytes */
+} mida__frame;
+
+/* Collects up to max committed frames, in order, starting at the oldest
+ * unshipped one, from the oldest segment that has any. PAD frames are
+ * skipped, corrupt ones skipped and counted. Returns the number collected;
+ * *mark receives the position to pass to mida__journal_release() once they
+ * are durable in the sink. */
+size_t mida__journal_peek(mida__journal *j, mida__frame *frames, size_t max,
+                          uint64_t *mark);
+
+/* Marks everything before mark (from the last peek) as shipped: clears it,
+ * advances the head, and removes a sealed segment once it is drained. A
+ * mark not after the head, or past the tail, is ignored. */
+void mida__journal_release(mida__journal *j, uint64_t mark);
+
+/* Closes the journal: unmaps and unlocks its segments; removes those that
+ * are fully shipped and keeps the others for recovery. */
+void mida__journal_close(mida__journal *j);
+
+/* ---- orphans: segments of dead processes --------------------------------- */
+
+/* A segment file opened for reading (and locked) by a recovering process. */
+typedef struct mida__orphan mida__orphan;
+
+/* Opens the segment file at path if no live process holds it. Returns
+ * MIDA_OK, MIDA_EBUSY (its writer is alive or another reader has it),
+ * MIDA_ECORRUPT (not a journal segment: bad magic, version or sizes; the
+ * file is left alone) or MIDA_EIO. */
+int mida__orphan_open(const char *path, mida__orphan **out, char *err,
+                      size_t errlen);
+
+/* As mida__journal_peek() / _release(), for one orphan segment. */
+size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
+                         uint64_t *mark);
+void mida__orphan_release(mida__orphan *o, uint64_t mark);
+
+/* The host and pid from the segment header. */
+const char *mida__orphan_host(const mida__orphan *o);
+int64_t mida__orphan_pid(const mida__orphan *o);
+
+/* Frames skipped as corrupt so far, and records the writer dropped. */
+uint64_t mida__orphan_corrupt(const mida__orphan *o);
+uint64_t mida__orphan_dropped(const mida__orphan *o);
+
+/* Closes the orphan; with remove true (everything was shipped) the file is
+ * unlinked. */
+void mida__orphan_close(mida__orphan *o, bool remove);
+
+/* Calls fn for the path of every segment file (*.mj) in spool_dir, in name
+ * order (so a process's segments come in sequence). fn returns 0 to go on,
+ * a positive value to stop early (the walk then returns MIDA_OK), or a
+ * negative MIDA_E* code to stop with that error. Returns MIDA_OK, fn's
+ * error, MIDA_ENOMEM, or MIDA_EIO if the directory cannot be read (a missing
+ * one is empty). */
+int mida__spool_list(const char *spool_dir,
+                     int (*fn)(void *ctx, const char *path), void *ctx);
+
+/* Removes the half-made segment files (*.mj.tmp) of dead processes: a
+ * writer dies between creating a segment and renaming it into place, so
+ * nothing was ever committed to them. Returns how many it removed, or
+ * MIDA_EIO if the directory cannot be read. */
+int mida__spool_sweep(const char *spool_dir);
+
+/* Sums backlog bytes and dropped counts of every segment in spool_dir, live
+ * or orphan, without taking locks (for `mida stats`). */
+typedef struct mida__spool_stats {
+  uint64_t segments;      /* segment files */
+  uint64_t orphans;       /* of which no live process holds */
+  uint64_t backlog_bytes; /* reserved but not shipped */
+  uint64_t dropped;       /* records dropped under the DROP policy */
+  uint64_t corrupt;       /* frames skipped as corrupt */
+} mida__spool_stats;
+
+int mida__spool_stats_get(const char *spool_dir, mida__spool_stats *out);
+
+#endif /* MIDA_CAPTURE_JOURNAL_H */

@@ -1,0 +1,278 @@
+/*
+ * shipper.c -- the thread that drains a session's journal into its sink.
+ *
+ * Loop: peek a batch of committed frames, decode them, put them to the sink
+ * in one call, release them from the journal once the sink has made them
+ * durable. Writers never wake the shipper (that would cost them a system
+ * call); it polls, sleeping up to interval_ms when idle and not at all while
+ * a full batch was found. A sink failure keeps the batch in the journal and
+ * backs off (doubling up to one second) before the same frames are tried
+ * again: the journal is the buffer, so producers never wait for the network.
+ *
+ * Besides the frames, each batch carries COUNTER records whenever the
+ * journal's dropped or corrupt counts have grown, so that losses are visible
+ * in the store, not only in this process.
+ */
+#include "capture/shipper.h"
+
+#include "core/alloc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_BACKOFF_MS 1000
+
+struct mida__shipper {
+  mida__journal *journal;     /* borrowed */
+  mida__sink *sink;           /* borrowed */
+  unsigned interval_ms;       /* longest idle sleep */
+  pthread_t thread;           /* the shipper thread */
+  pthread_mutex_t lock;       /* guards the fields below it */
+  pthread_cond_t wake;        /* shipper sleeps here; flush/stop signal */
+  pthread_cond_t progress;    /* flush waits here; the shipper signals */
+  bool stopping;              /* stop requested */
+  uint64_t idle_passes;       /* passes that found nothing left to ship */
+  int last_rc;                /* result of the last put_batch */
+  char errmsg[512];           /* the sink's message for last_rc */
+  atomic_uint_fast64_t shipped, batches, errors, undecodable;
+  uint64_t reported_dropped;  /* dropped count already sent as COUNTER */
+  uint64_t reported_corrupt;  /* corrupt count already sent as COUNTER */
+  mida__frame *frames;        /* batch buffers, MIDA_SHIP_BATCH each */
+  mida__rec *recs;            /* MIDA_SHIP_BATCH + 2 (counters) */
+};
+
+/* Decodes n frames into recs, leaving out (and counting) those that do not
+ * decode. Returns the number of records. */
+static size_t decode_frames(const mida__frame *frames, size_t n,
+                            mida__rec *recs, uint64_t *undecodable) {
+  size_t used = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (frames[i].version != MIDA_RECORD_VERSION ||
+        mida__rec_decode(frames[i].type, frames[i].payload, frames[i].len,
+                         &recs[used]) != MIDA_OK) {
+      (*undecodable)++;
+      continue;
+    }
+    used++;
+  }
+  return used;
+}
+
+int mida__ship_frames(mida__sink *sink, const mida__frame *frames, size_t n,
+                      mida__rec *recs, const mida__origin *origin,
+                      uint64_t *undecodable) {
+  size_t used = decode_frames(frames, n, recs, undecodable);
+  if (used == 0)
+    return MIDA_OK;
+  return mida__sink_put_batch(sink, recs, used, origin);
+}
+
+/* Fills rec as a COUNTER record (host and pid come from the origin). */
+static void counter_rec(mida__rec *rec, const char *name, uint64_t value) {
+  memset(rec, 0, sizeof *rec);
+  rec->type = MIDA_REC_COUNTER;
+  rec->f[MIDA_F_KEY].present = true;
+  rec->f[MIDA_F_KEY].v.str.ptr = name;
+  rec->f[MIDA_F_KEY].v.str.len = (uint32_t)strlen(name);
+  rec->f[MIDA_F_VALUE_I].present = true;
+  rec->f[MIDA_F_VALUE_I].v.i64 = (int64_t)value;
+}
+
+/* Ships one batch. Returns the number of frames shipped (0 when there was
+ * nothing), or a negative error from the sink. */
+static long ship_once(mida__shipper *sh) {
+  uint64_t mark = 0;
+  size_t n = mida__journal_peek(sh->journal, sh->frames, MIDA_SHIP_BATCH,
+                                &mark);
+  mida__journal_stats js;
+  mida__journal_stats_get(sh->journal, &js);
+  uint64_t undecodable = 0;
+  mida__origin origin = {mida__journal_host(sh->journal),
+                         mida__journal_pid(sh->journal)};
+
+  /* Decode the frames; the counters (if they moved) ride in the same
+   * batch, after them. */
+  size_t used = decode_frames(sh->frames, n, sh->recs, &undecodable);
+  uint64_t corrupt = js.corrupt + atomic_load(&sh->undecodable) + undecodable;
+  bool send_dropped = js.dropped > sh->reported_dropped;
+  bool send_corrupt = corrupt > sh->reported_corrupt;
+  if (send_dropped)
+    counter_rec(&sh->recs[used++], "dropped", js.dropped);
+  if (send_corrupt)
+    counter_rec(&sh->recs[used++], "corrupt", corrupt);
+  if (used == 0 && n == 0)
+    return 0;
+
+  int rc = used > 0 ? mida__sink_put_batch(sh->sink, sh->recs, used, &origin)
+                    : MIDA_OK;
+  if (rc != MIDA_OK) {
+    atomic_fetch_add(&sh->errors, 1);
+    pthread_mutex_lock(&sh->lock);
+    sh->last_rc = rc;
+    snprintf(sh->errmsg, sizeof sh->errmsg, "%s",
+             mida__sink_errmsg(sh->sink));
+    pthread_mutex_unlock(&sh->lock);
+    return rc;
+  }
+  if (n > 0)
+    mida__journal_release(sh->journal, mark);
+  if (send_dropped)
+    sh->reported_dropped = js.dropped;
+  if (send_corrupt)
+    sh->reported_corrupt = corrupt;
+  atomic_fetch_add(&sh->undecodable, undecodable);
+  atomic_fetch_add(&sh->shipped, n - undecodable);
+  atomic_fetch_add(&sh->batches, 1);
+  pthread_mutex_lock(&sh->lock);
+  sh->last_rc = MIDA_OK;
+  pthread_mutex_unlock(&sh->lock);
+  return (long)n;
+}
+
+/* Sleeps on the wake condition for ms milliseconds or until signalled. */
+static void sleep_ms(mida__shipper *sh, unsigned ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_nsec += (long)(ms % 1000) * 1000000L;
+  until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000L;
+  until.tv_nsec %= 1000000000L;
+  pthread_mutex_lock(&sh->lock);
+  if (!sh->stopping)
+    pthread_cond_timedwait(&sh->wake, &sh->lock, &until);
+  pthread_mutex_unlock(&sh->lock);
+}
+
+static void *shipper_main(void *arg) {
+  mida__shipper *sh = arg;
+  unsigned backoff = 0;
+  for (;;) {
+    long shipped = ship_once(sh);
+    pthread_mutex_lock(&sh->lock);
+    bool stopping = sh->stopping;
+    if (shipped == 0)
+      sh->idle_passes++;
+    pthread_cond_broadcast(&sh->progress);
+    pthread_mutex_unlock(&sh->lock);
+
+    if (shipped < 0) {
+      backoff = backoff ? backoff * 2 : 10;
+      if (backoff > MAX_BACKOFF_MS)
+        backoff = MAX_BACKOFF_MS;
+      if (stopping)
+        break; /* the rest stays in the journal for recovery */
+      sleep_ms(sh, backoff);
+      continue;
+    }
+    backoff = 0;
+    if (shipped == MIDA_SHIP_BATCH)
+      continue; /* more is waiting */
+    if (stopping && shipped == 0)
+      break;
+    if (shipped == 0)
+      sleep_ms(sh, sh->interval_ms);
+    else
+      sleep_ms(sh, 1); /* let a few more records gather */
+  }
+  return NULL;
+}
+
+int mida__shipper_start(mida__journal *j, mida__sink *sink,
+                        unsigned interval_ms, mida__shipper **out) {
+  *out = NULL;
+  mida__shipper *sh = mida__calloc(1, sizeof *sh);
+  if (sh == NULL)
+    return MIDA_ENOMEM;
+  sh->journal = j;
+  sh->sink = sink;
+  sh->interval_ms = interval_ms ? interval_ms : 20;
+  sh->frames = mida__calloc(MIDA_SHIP_BATCH, sizeof *sh->frames);
+  sh->recs = mida__calloc(MIDA_SHIP_BATCH + 2, sizeof *sh->recs);
+  if (sh->frames == NULL || sh->recs == NULL) {
+    mida__free(sh->frames);
+    mida__free(sh->recs);
+    mida__free(sh);
+    return MIDA_ENOMEM;
+  }
+  pthread_mutex_init(&sh->lock, NULL);
+  pthread_cond_init(&sh->wake, NULL);
+  pthread_cond_init(&sh->progress, NULL);
+  if (pthread_create(&sh->thread, NULL, shipper_main, sh) != 0) {
+    pthread_cond_destroy(&sh->progress);
+    pthread_cond_destroy(&sh->wake);
+    pthread_mutex_destroy(&sh->lock);
+    mida__free(sh->frames);
+    mida__free(sh->recs);
+    mida__free(sh);
+    return MIDA_EIO;
+  }
+  *out = sh;
+  return MIDA_OK;
+}
+
+int mida__shipper_flush(mida__shipper *sh, int timeout_ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  if (timeout_ms >= 0) {
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+  }
+  int rc = MIDA_OK;
+  pthread_mutex_lock(&sh->lock);
+  /* Two idle passes: the first may have started before this call. */
+  uint64_t target = sh->idle_passes + 2;
+  uint64_t errors_before = atomic_load(&sh->errors);
+  pthread_cond_signal(&sh->wake);
+  while (sh->idle_passes < target) {
+    if (sh->last_rc != MIDA_OK &&
+        atomic_load(&sh->errors) >= errors_before + 3) {
+      rc = sh->last_rc; /* the sink keeps failing */
+      break;
+    }
+    int w = timeout_ms >= 0
+                ? pthread_cond_timedwait(&sh->progress, &sh->lock, &until)
+                : pthread_cond_wait(&sh->progress, &sh->lock);
+    if (w == ETIMEDOUT) {
+      rc = MIDA_ETIMEDOUT;
+      break;
+    }
+    pthread_cond_signal(&sh->wake);
+  }
+  pthread_mutex_unlock(&sh->lock);
+  return rc;
+}
+
+int mida__shipper_stop(mida__shipper *sh) {
+  pthread_mutex_lock(&sh->lock);
+  sh->stopping = true;
+  pthread_cond_signal(&sh->wake);
+  pthread_mutex_unlock(&sh->lock);
+  pthread_join(sh->thread, NULL);
+  int rc = sh->last_rc;
+  pthread_cond_destroy(&sh->progress);
+  pthread_cond_destroy(&sh->wake);
+  pthread_mutex_destroy(&sh->lock);
+  mida__free(sh->frames);
+  mida__free(sh->recs);
+  mida__free(sh);
+  return rc;
+}
+
+void mida__shipper_stats_get(mida__shipper *sh, mida__shipper_stats *out) {
+  out->shipped = atomic_load(&sh->shipped);
+  out->batches = atomic_load(&sh->batches);
+  out->errors = atomic_load(&sh->errors);
+  out->undecodable = atomic_load(&sh->undecodable);
+}
+
+void mida__shipper_errmsg(mida__shipper *sh, char *buf, size_t buflen) {
+  pthread_mutex_lock(&sh->lock);
+  snprintf(buf, buflen, "%s", sh->errmsg);
+  pthread_mutex_unlock(&sh->lock);
+}
