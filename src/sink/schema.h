@@ -1,0 +1,131 @@
+/*
+ * schema.h -- the store schema, version 1, as SQL text for SQLite.
+ *
+ * This is the one definition of the tables every store holds (DESIGN.md,
+ * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
+ * its own types. Users query these tables directly (`mida query`), so the
+ * column names are part of mida's interface: change them only with a new
+ * schema version and a migration.
+ *
+ * Conventions:
+ * - ids are text UUIDs (36 characters, lowercase);
+ * - times are integers, nanoseconds since the Unix epoch (UTC);
+ * - status is text: UNKNOWN SUBMITTED RUNNING FINISHED CANCELLED ERROR;
+ * - used, generated, custom, metadata, telemetry are JSON objects as text,
+ *   queryable with json_extract(used, '$.lr') or used->>'lr';
+ * - data.id is the content digest when known, else the URI.
+ *
+ * The views task_v and workflow_v add readable times (ISO 8601) and
+ * durations in seconds.
+ */
+#ifndef MIDA_SINK_SCHEMA_H
+#define MIDA_SINK_SCHEMA_H
+
+#define MIDA_SCHEMA_VERSION 1
+
+#define MIDA_SCHEMA_SQLITE                                                    \
+  "CREATE TABLE IF NOT EXISTS campaign(\n"                                    \
+  "  id TEXT PRIMARY KEY,\n"                                                  \
+  "  name TEXT,\n"                                                            \
+  "  created INTEGER,\n"                                                      \
+  "  metadata TEXT);\n"                                                       \
+  "CREATE TABLE IF NOT EXISTS workflow(\n"                                    \
+  "  id TEXT PRIMARY KEY,\n"                                                  \
+  "  campaign_id TEXT,\n"                                                     \
+  "  parent_id TEXT,\n"                                                       \
+  "  name TEXT,\n"                                                            \
+  "  source TEXT,\n"                                                          \
+  "  user TEXT,\n"                                                            \
+  "  host TEXT,\n"                                                            \
+  "  pid INTEGER,\n"                                                          \
+  "  started INTEGER,\n"                                                      \
+  "  ended INTEGER,\n"                                                        \
+  "  status TEXT,\n"                                                          \
+  "  metadata TEXT);\n"                                                       \
+  "CREATE TABLE IF NOT EXISTS task(\n"                                        \
+  "  id TEXT PRIMARY KEY,\n"                                                  \
+  "  workflow_id TEXT,\n"                                                     \
+  "  campaign_id TEXT,\n"                                                     \
+  "  parent_id TEXT,\n"                                                       \
+  "  activity TEXT,\n"                                                        \
+  "  status TEXT,\n"                                                          \
+  "  submitted INTEGER,\n"                                                    \
+  "  started INTEGER,\n"                                                      \
+  "  ended INTEGER,\n"                                                        \
+  "  host TEXT,\n"                                                            \
+  "  pid INTEGER,\n"                                                          \
+  "  worker TEXT,\n"                                                          \
+  "  source_key TEXT,\n"                                                      \
+  "  used TEXT,\n"                                                            \
+  "  generated TEXT,\n"                                                       \
+  "  custom TEXT,\n"                                                          \
+  "  error TEXT,\n"                                                           \
+  "  telemetry TEXT) WITHOUT ROWID;\n"                                        \
+  "CREATE TABLE IF NOT EXISTS data(\n"                                        \
+  "  id TEXT PRIMARY KEY,\n"                                                  \
+  "  kind TEXT,\n"                                                            \
+  "  uri TEXT,\n"                                                             \
+  "  size INTEGER,\n"                                                         \
+  "  digest TEXT,\n"                                                          \
+  "  metadata TEXT);\n"                                                       \
+  "CREATE TABLE IF NOT EXISTS task_data(\n"                                   \
+  "  task_id TEXT NOT NULL,\n"                                                \
+  "  data_id TEXT NOT NULL,\n"                                                \
+  "  role TEXT NOT NULL,\n"                                                   \
+  "  name TEXT,\n"                                                            \
+  "  PRIMARY KEY(task_id, data_id, role)) WITHOUT ROWID;\n"                   \
+  "CREATE TABLE IF NOT EXISTS task_dep(\n"                                    \
+  "  task_id TEXT NOT NULL,\n"                                                \
+  "  upstream_id TEXT NOT NULL,\n"                                            \
+  "  PRIMARY KEY(task_id, upstream_id)) WITHOUT ROWID;\n"                     \
+  "CREATE TABLE IF NOT EXISTS metric(\n"                                      \
+  "  task_id TEXT NOT NULL,\n"                                                \
+  "  key TEXT NOT NULL,\n"                                                    \
+  "  step INTEGER NOT NULL,\n"                                                \
+  "  ts INTEGER NOT NULL,\n"                                                  \
+  "  value REAL,\n"                                                           \
+  "  PRIMARY KEY(task_id, key, step, ts)) WITHOUT ROWID;\n"                   \
+  "CREATE TABLE IF NOT EXISTS telemetry(\n"                                   \
+  "  host TEXT NOT NULL,\n"                                                   \
+  "  pid INTEGER NOT NULL,\n"                                                 \
+  "  ts INTEGER NOT NULL,\n"                                                  \
+  "  workflow_id TEXT,\n"                                                     \
+  "  task_id TEXT,\n"                                                         \
+  "  sample TEXT,\n"                                                          \
+  "  PRIMARY KEY(host, pid, ts)) WITHOUT ROWID;\n"                            \
+  "CREATE TABLE IF NOT EXISTS source_cursor(\n"                               \
+  "  source TEXT NOT NULL,\n"                                                 \
+  "  key TEXT NOT NULL,\n"                                                    \
+  "  position TEXT,\n"                                                        \
+  "  updated INTEGER,\n"                                                      \
+  "  PRIMARY KEY(source, key)) WITHOUT ROWID;\n"                              \
+  "CREATE TABLE IF NOT EXISTS counter(\n"                                     \
+  "  host TEXT NOT NULL,\n"                                                   \
+  "  pid INTEGER NOT NULL,\n"                                                 \
+  "  name TEXT NOT NULL,\n"                                                   \
+  "  value INTEGER NOT NULL,\n"                                               \
+  "  PRIMARY KEY(host, pid, name)) WITHOUT ROWID;\n"                          \
+  "CREATE TABLE IF NOT EXISTS mida_meta(\n"                                   \
+  "  key TEXT PRIMARY KEY,\n"                                                 \
+  "  value TEXT);\n"                                                          \
+  "CREATE INDEX IF NOT EXISTS task_by_workflow ON task(workflow_id, status);\n" \
+  "CREATE INDEX IF NOT EXISTS task_by_activity ON task(activity);\n"          \
+  "CREATE INDEX IF NOT EXISTS task_by_parent ON task(parent_id)\n"            \
+  "  WHERE parent_id IS NOT NULL;\n"                                          \
+  "CREATE INDEX IF NOT EXISTS workflow_by_campaign ON workflow(campaign_id);\n" \
+  "CREATE INDEX IF NOT EXISTS task_data_by_data ON task_data(data_id, role);\n" \
+  "CREATE INDEX IF NOT EXISTS task_dep_by_upstream ON task_dep(upstream_id);\n" \
+  "CREATE INDEX IF NOT EXISTS telemetry_by_time ON telemetry(ts);\n"          \
+  "CREATE VIEW IF NOT EXISTS task_v AS SELECT id, workflow_id, campaign_id,\n" \
+  "  parent_id, activity, status,\n"                                          \
+  "  strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,\n"   \
+  "  strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,\n"       \
+  "  (ended - started) / 1e9 AS duration_s, host, pid, worker, source_key,\n" \
+  "  used, generated, custom, error, telemetry FROM task;\n"                  \
+  "CREATE VIEW IF NOT EXISTS workflow_v AS SELECT id, campaign_id,\n"         \
+  "  parent_id, name, source, user, host, pid, status,\n"                     \
+  "  strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,\n"   \
+  "  strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,\n"       \
+  "  (ended - started) / 1e9 AS duration_s, metadata FROM workflow;\n"
+
+#endif /* MIDA_SINK_SCHEMA_H */

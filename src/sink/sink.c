@@ -1,0 +1,167 @@
+/*
+ * sink.c -- picks a sink backend by URL scheme and forwards calls to it.
+ *
+ * The shipper, `mida recover` and `mida ingest` hold a mida__sink and never
+ * know which backend is behind it. This file owns the table of backends
+ * built in: adding one (postgres.c, redis.c, ...) adds a line to it and
+ * nothing else. A URL without "://" is a path of an SQLite file, so that
+ * `MIDA_STORE=run.db` works; file:///abs.db is one too.
+ */
+#include "sink/sink.h"
+
+#include "mida.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The backends built in, in the order their schemes are listed in errors. */
+static const mida__sink_methods *const backends[] = {
+    &mida__sqlite_sink,
+};
+
+#define BACKEND_COUNT (sizeof(backends) / sizeof(backends[0]))
+
+/* Copies a message into err (errlen bytes, may be 0), printf-style. */
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+  if (err == NULL || errlen == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+/* The length of url's scheme (the part before "://"), or 0 when url has
+ * none, i.e. is a bare path. A scheme is letters, digits, '+', '-', '.',
+ * starting with a letter (RFC 3986). */
+static size_t scheme_len(const char *url) {
+  const char *sep = strstr(url, "://");
+  if (sep == NULL || sep == url)
+    return 0;
+  for (const char *p = url; p < sep; p++) {
+    int c = (unsigned char)*p;
+    int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    int other = (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+    if (!alpha && (p == url || !other))
+      return 0;
+  }
+  return (size_t)(sep - url);
+}
+
+/* Whether the first n bytes of a equal the NUL-terminated b, ignoring the
+ * case of ASCII letters. */
+static int scheme_equal(const char *a, size_t n, const char *b) {
+  if (strlen(b) != n)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    int x = (unsigned char)a[i];
+    int y = (unsigned char)b[i];
+    if (x >= 'A' && x <= 'Z')
+      x += 'a' - 'A';
+    if (y >= 'A' && y <= 'Z')
+      y += 'a' - 'A';
+    if (x != y)
+      return 0;
+  }
+  return 1;
+}
+
+int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
+                    size_t errlen) {
+  if (out == NULL)
+    return MIDA_EINVAL;
+  *out = NULL;
+  set_err(err, errlen, "%s", "");
+  if (url == NULL || url[0] == '\0') {
+    set_err(err, errlen, "empty store URL");
+    return MIDA_EURL;
+  }
+  size_t n = scheme_len(url);
+  /* A bare path and file:// name an SQLite file as well. */
+  if (n == 0 || scheme_equal(url, n, "file"))
+    return mida__sqlite_sink.open(url, flags, out, err, errlen);
+  for (size_t i = 0; i < BACKEND_COUNT; i++) {
+    if (scheme_equal(url, n, backends[i]->scheme))
+      return backends[i]->open(url, flags, out, err, errlen);
+  }
+  /* List the schemes this build serves, so that the user sees at once
+   * whether the scheme is misspelt or the backend was not built in. */
+  char list[128] = "";
+  size_t used = 0;
+  for (size_t i = 0; i < BACKEND_COUNT && used < sizeof(list); i++) {
+    int w = snprintf(list + used, sizeof(list) - used, "%s%s://",
+                     i > 0 ? ", " : "", backends[i]->scheme);
+    if (w < 0)
+      break;
+    used += (size_t)w;
+  }
+  set_err(err, errlen,
+          "unsupported store URL scheme '%.*s' in '%s'; this build supports: "
+          "%s, file://, or a bare file path",
+          (int)n, url, url, list);
+  return MIDA_EURL;
+}
+
+int mida__sink_put_batch(mida__sink *sink, const mida__rec *recs, size_t n,
+                         const mida__origin *origin) {
+  if (sink == NULL || (recs == NULL && n > 0))
+    return MIDA_EINVAL;
+  return sink->methods->put_batch(sink, recs, n, origin);
+}
+
+int mida__sink_query(mida__sink *sink, const char *sql,
+                     const char *const *params, int nparams, mida__row_fn row,
+                     void *ctx) {
+  if (sink == NULL || sql == NULL || nparams < 0 ||
+      (params == NULL && nparams > 0))
+    return MIDA_EINVAL;
+  if (sink->methods->query == NULL)
+    return mida__sink_fail(sink, MIDA_EUNSUPPORTED,
+                           "the %s sink cannot answer queries",
+                           sink->methods->scheme);
+  return sink->methods->query(sink, sql, params, nparams, row, ctx);
+}
+
+void mida__sink_close(mida__sink *sink) {
+  if (sink != NULL)
+    sink->methods->close(sink);
+}
+
+const char *mida__sink_errmsg(const mida__sink *sink) {
+  return sink != NULL ? sink->errmsg : "";
+}
+
+int mida__sink_fail(mida__sink *sink, int rc, const char *fmt, ...) {
+  if (sink == NULL)
+    return rc;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(sink->errmsg, sizeof(sink->errmsg), fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int mida__sink_url_path(const char *url, char *buf, size_t buflen) {
+  if (url == NULL || buf == NULL || buflen == 0)
+    return MIDA_EINVAL;
+  const char *path = url;
+  size_t n = scheme_len(url);
+  if (n > 0) {
+    if (!scheme_equal(url, n, "sqlite") && !scheme_equal(url, n, "file"))
+      return MIDA_EURL;
+    /* sqlite://rel.db is relative, sqlite:///abs.db absolute: what follows
+     * "://" is the path as it stands. */
+    path = url + n + 3;
+  }
+  size_t len = strlen(path);
+  if (len == 0)
+    return MIDA_EURL;
+  if (len >= buflen)
+    return MIDA_ETOOBIG;
+  memcpy(buf, path, len + 1);
+  return MIDA_OK;
+}

@@ -1,0 +1,97 @@
+/*
+ * sink.h -- where records go: the one interface of every store and broker.
+ *
+ * A sink is opened from a URL (sqlite:///path, postgresql://..., redis://...)
+ * and receives batches of decoded records from the shipper, from `mida
+ * recover` and from `mida ingest`. Each backend is one file that fills a
+ * method table (like SQLite's sqlite3_vfs); mida__sink_open() picks the table
+ * by the URL's scheme, so adding a backend adds a file and one line in
+ * sink.c, not branches across the code.
+ *
+ * Contract of put_batch: when it returns MIDA_OK, every record of the batch is
+ * durable in the sink (committed, or acknowledged by the broker); on failure
+ * none or some may be, and the caller sends the whole batch again later.
+ * Applying a record twice must change nothing (idempotent merge), which makes
+ * that retry safe.
+ *
+ * Stores (not brokers) also answer queries, for the `mida` command.
+ */
+#ifndef MIDA_SINK_H
+#define MIDA_SINK_H
+
+#include "core/record.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Who produced a batch: fills HOST and PID of records that lack them. */
+typedef struct mida__origin {
+  const char *host; /* host name, NUL-terminated */
+  int64_t pid;      /* process id */
+} mida__origin;
+
+typedef struct mida__sink mida__sink;
+
+/* One row of a query result: ncols values as text (NULL for SQL NULL), with
+ * the column names. Return 0 to go on, non-zero to stop the query. */
+typedef int (*mida__row_fn)(void *ctx, int ncols, const char *const *names,
+                            const char *const *values);
+
+/* Open flags. */
+#define MIDA_SINK_READONLY 0x1 /* open for queries only, never write */
+#define MIDA_SINK_NOCREATE 0x2 /* fail rather than create a new store */
+
+typedef struct mida__sink_methods {
+  const char *scheme; /* URL scheme this backend serves, e.g. "sqlite" */
+  /* Opens the sink named by url; on failure writes a message into err. */
+  int (*open)(const char *url, int flags, mida__sink **out, char *err,
+              size_t errlen);
+  /* Applies or sends n records durably (see the contract above). */
+  int (*put_batch)(mida__sink *sink, const mida__rec *recs, size_t n,
+                   const mida__origin *origin);
+  /* Runs one read-only SQL statement with text parameters ?1..?n and calls
+   * row for each result row. MIDA_EREADONLY if the statement would write.
+   * NULL for brokers. */
+  int (*query)(mida__sink *sink, const char *sql, const char *const *params,
+               int nparams, mida__row_fn row, void *ctx);
+  /* Frees the sink. */
+  void (*close)(mida__sink *sink);
+} mida__sink_methods;
+
+/* The common head of every sink; backends embed it first. */
+struct mida__sink {
+  const mida__sink_methods *methods; /* the backend */
+  char errmsg[512];                  /* the last error, "" if none */
+};
+
+/* Opens the sink named by url with the backend for its scheme. A bare path
+ * ("x.db") means sqlite. Returns MIDA_OK, MIDA_EURL (unknown scheme, or a
+ * backend not built in), or the backend's error, with a message in err. */
+int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
+                    size_t errlen);
+
+int mida__sink_put_batch(mida__sink *sink, const mida__rec *recs, size_t n,
+                         const mida__origin *origin);
+
+/* MIDA_EUNSUPPORTED where the sink cannot answer queries. */
+int mida__sink_query(mida__sink *sink, const char *sql,
+                     const char *const *params, int nparams, mida__row_fn row,
+                     void *ctx);
+
+void mida__sink_close(mida__sink *sink);
+
+/* The sink's last error message. */
+const char *mida__sink_errmsg(const mida__sink *sink);
+
+/* Sets the sink's error message, printf-style; returns rc. */
+int mida__sink_fail(mida__sink *sink, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* For the file-based stores: the local path a sqlite URL names, in buf.
+ * Returns MIDA_OK, or MIDA_EURL when the URL names no local file. */
+int mida__sink_url_path(const char *url, char *buf, size_t buflen);
+
+/* The backends built in. */
+extern const mida__sink_methods mida__sqlite_sink;
+
+#endif /* MIDA_SINK_H */

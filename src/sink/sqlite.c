@@ -1,0 +1,1306 @@
+/*
+ * sqlite.c -- the embedded store: records merged into one SQLite file.
+ *
+ * This is the default sink (sqlite://mida.db). The shipper of every process
+ * that captures, `mida recover` and `mida ingest` all write into the same
+ * file at once, so each batch is one BEGIN IMMEDIATE ... COMMIT in WAL mode,
+ * retried while another writer holds the lock; readers (`mida query`, the
+ * dashboard) never wait for writers.
+ *
+ * Merge rules. Several records describe one task (begin, end, late
+ * annotations, possibly delivered twice and in any order); applying them in
+ * any order, any number of times, gives the same row:
+ *
+ *   status                 the highest mida_status_t wins (stored as text,
+ *                          ranked by the enum's number: FINISHED beats
+ *                          RUNNING whichever arrives first);
+ *   submitted, started     the smallest value; created likewise;
+ *   ended                  the largest value;
+ *   used, generated,       JSON objects merged key by key (mida__json_merge,
+ *   custom, telemetry,     the SQL function mida_merge(old, new));
+ *   metadata
+ *   host, pid              the record's own value if it has one; a value
+ *                          defaulted from the batch's origin only fills an
+ *                          empty column, so an explicit host always wins;
+ *   everything else        the record's value when it has one, else the old.
+ *
+ * Link tables (task_data, task_dep, metric, telemetry, counter) are keyed so
+ * that a repeated record is ignored; counters keep their maximum; a source
+ * cursor never moves back in time.
+ *
+ * Speed: the rules above are associative, so put_batch first folds the
+ * records of one task (or workflow, campaign) within a batch into one row
+ * image -- a task's begin and end become one INSERT instead of an INSERT and
+ * an UPDATE that rewrites the row and its index entries. Records that cannot
+ * be folded exactly (two records both carrying the same JSON column) are
+ * applied one after the other, in order.
+ *
+ * A record of a type this store does not know, or one without the fields
+ * that key its row, is skipped and counted; a JSON field that is not a JSON
+ * object is dropped (the rest of the record is applied) and counted. Neither
+ * fails the batch: a batch that could never succeed would stall the shipper.
+ *
+ * Metric values: SQLite cannot store NaN as REAL (it becomes NULL), so a NaN
+ * value is stored as NULL; infinities are stored as they are.
+ *
+ * Threads: a sink is used by one thread at a time (the connection is opened
+ * without SQLite's mutex); several sinks, in several threads or processes,
+ * may write one file at once.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include "sink/sink.h"
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "sink/schema.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* How long one attempt waits for another writer inside SQLite, and how long
+ * a batch keeps trying before it gives up. */
+#define BUSY_TIMEOUT_MS 2000
+#define BUSY_GIVE_UP_MS 30000
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+#define MIDA_SCHEMA_VERSION_TEXT STRINGIFY(MIDA_SCHEMA_VERSION)
+
+/* ---- the row images of merged entities --------------------------------- */
+
+/* How a column merges an incoming value with the stored one. */
+typedef enum merge_rule {
+  RULE_KEY,    /* the primary key */
+  RULE_LAST,   /* the incoming value when present, else the stored one */
+  RULE_MIN,    /* the smaller of the non-null values */
+  RULE_MAX,    /* the larger of the non-null values */
+  RULE_STATUS, /* the higher-ranked status */
+  RULE_JSON,   /* JSON objects merged key by key */
+  RULE_ORIGIN  /* as RULE_LAST, but defaults from the batch's origin only
+                  fill an empty column */
+} merge_rule;
+
+typedef struct column {
+  const char *name; /* column name in the schema */
+  uint8_t tag;      /* record field that supplies it */
+  uint8_t rule;     /* merge_rule */
+} column;
+
+#define MAX_COLUMNS 18
+
+static const column task_columns[] = {
+    {"id", MIDA_F_ID, RULE_KEY},
+    {"workflow_id", MIDA_F_WORKFLOW, RULE_LAST},
+    {"campaign_id", MIDA_F_CAMPAIGN, RULE_LAST},
+    {"parent_id", MIDA_F_PARENT, RULE_LAST},
+    {"activity", MIDA_F_ACTIVITY, RULE_LAST},
+    {"status", MIDA_F_STATUS, RULE_STATUS},
+    {"submitted", MIDA_F_SUBMITTED, RULE_MIN},
+    {"started", MIDA_F_STARTED, RULE_MIN},
+    {"ended", MIDA_F_ENDED, RULE_MAX},
+    {"host", MIDA_F_HOST, RULE_ORIGIN},
+    {"pid", MIDA_F_PID, RULE_ORIGIN},
+    {"worker", MIDA_F_WORKER, RULE_LAST},
+    {"source_key", MIDA_F_SOURCE_KEY, RULE_LAST},
+    {"used", MIDA_F_USED, RULE_JSON},
+    {"generated", MIDA_F_GENERATED, RULE_JSON},
+    {"custom", MIDA_F_CUSTOM, RULE_JSON},
+    {"error", MIDA_F_ERROR, RULE_LAST},
+    {"telemetry", MIDA_F_TELEMETRY, RULE_JSON},
+};
+
+static const column workflow_columns[] = {
+    {"id", MIDA_F_ID, RULE_KEY},
+    {"campaign_id", MIDA_F_CAMPAIGN, RULE_LAST},
+    {"parent_id", MIDA_F_PARENT, RULE_LAST},
+    {"name", MIDA_F_NAME, RULE_LAST},
+    {"source", MIDA_F_SOURCE, RULE_LAST},
+    {"user", MIDA_F_USER, RULE_LAST},
+    {"host", MIDA_F_HOST, RULE_ORIGIN},
+    {"pid", MIDA_F_PID, RULE_ORIGIN},
+    {"started", MIDA_F_STARTED, RULE_MIN},
+    {"ended", MIDA_F_ENDED, RULE_MAX},
+    {"status", MIDA_F_STATUS, RULE_STATUS},
+    {"metadata", MIDA_F_METADATA, RULE_JSON},
+};
+
+static const column campaign_columns[] = {
+    {"id", MIDA_F_ID, RULE_KEY},
+    {"name", MIDA_F_NAME, RULE_LAST},
+    {"created", MIDA_F_CREATED, RULE_MIN},
+    {"metadata", MIDA_F_METADATA, RULE_JSON},
+};
+
+/* The prepared statements a sink caches, one per record type and a few for
+ * transactions. */
+enum {
+  ST_TASK,
+  ST_WORKFLOW,
+  ST_CAMPAIGN,
+  ST_DATA,
+  ST_TASK_DATA,
+  ST_DEP,
+  ST_METRIC,
+  ST_TELEMETRY,
+  ST_CURSOR,
+  ST_COUNTER,
+  ST_BEGIN,
+  ST_COMMIT,
+  ST_COUNT
+};
+
+typedef struct entity {
+  const char *table;     /* table name */
+  const column *columns; /* its columns, the key first */
+  int ncolumns;          /* entries in columns */
+  int statement;         /* ST_* of its upsert */
+} entity;
+
+enum { ENT_TASK, ENT_WORKFLOW, ENT_CAMPAIGN, ENT_COUNT };
+
+#define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const entity entities[ENT_COUNT] = {
+    [ENT_TASK] = {"task", task_columns, COUNT_OF(task_columns), ST_TASK},
+    [ENT_WORKFLOW] = {"workflow", workflow_columns, COUNT_OF(workflow_columns),
+                      ST_WORKFLOW},
+    [ENT_CAMPAIGN] = {"campaign", campaign_columns, COUNT_OF(campaign_columns),
+                      ST_CAMPAIGN},
+};
+
+/* One row image within a batch: which record supplies each column. */
+typedef struct row_image {
+  uint8_t entity;               /* ENT_* */
+  uint32_t mask;                /* bit c: column c has a source */
+  uint32_t source[MAX_COLUMNS]; /* index in the batch of that record */
+} row_image;
+
+/* The SQL text of the statements that are not generated from a column
+ * table. */
+static const char *const fixed_sql[ST_COUNT] = {
+    [ST_DATA] = "INSERT INTO data(id, kind, uri, size, digest, metadata)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
+                " ON CONFLICT(id) DO UPDATE SET"
+                " kind = coalesce(excluded.kind, data.kind),"
+                " uri = coalesce(excluded.uri, data.uri),"
+                " size = coalesce(excluded.size, data.size),"
+                " digest = coalesce(excluded.digest, data.digest),"
+                " metadata = mida_merge(data.metadata, excluded.metadata)",
+    [ST_TASK_DATA] = "INSERT INTO task_data(task_id, data_id, role, name)"
+                     " VALUES(?1, ?2, ?3, ?4)"
+                     " ON CONFLICT(task_id, data_id, role) DO UPDATE SET"
+                     " name = coalesce(excluded.name, task_data.name)",
+    [ST_DEP] = "INSERT OR IGNORE INTO task_dep(task_id, upstream_id)"
+               " VALUES(?1, ?2)",
+    [ST_METRIC] = "INSERT OR IGNORE INTO metric(task_id, key, step, ts, value)"
+                  " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_TELEMETRY] =
+        "INSERT OR IGNORE INTO telemetry(host, pid, ts, workflow_id,"
+        " task_id, sample) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_CURSOR] = "INSERT INTO source_cursor(source, key, position, updated)"
+                  " VALUES(?1, ?2, ?3, ?4)"
+                  " ON CONFLICT(source, key) DO UPDATE SET"
+                  " position = excluded.position, updated = excluded.updated"
+                  " WHERE source_cursor.updated IS NULL"
+                  " OR excluded.updated >= source_cursor.updated",
+    [ST_COUNTER] = "INSERT INTO counter(host, pid, name, value)"
+                   " VALUES(?1, ?2, ?3, ?4)"
+                   " ON CONFLICT(host, pid, name) DO UPDATE SET"
+                   " value = max(counter.value, excluded.value)",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+};
+
+typedef struct sqlite_sink {
+  mida__sink base;              /* common head; must be first */
+  sqlite3 *db;                  /* the connection */
+  int flags;                    /* MIDA_SINK_* given to open */
+  char path[1024];              /* the file, for messages */
+  sqlite3_stmt *stmt[ST_COUNT]; /* prepared on first use, or NULL */
+  row_image *images;            /* scratch: row images of a batch */
+  size_t images_cap;            /* entries allocated at images */
+  uint32_t *slots;              /* scratch: hash of images, index + 1 */
+  size_t slots_cap;             /* entries at slots, a power of two */
+  uint64_t skipped_records;     /* records skipped since open */
+  uint64_t dropped_fields;      /* malformed JSON fields dropped */
+} sqlite_sink;
+
+/* Counts of one batch, added to the sink's when the batch commits. */
+typedef struct batch_counts {
+  uint64_t skipped_records; /* unknown type or key fields missing */
+  uint64_t dropped_fields;  /* JSON fields that were not JSON objects */
+} batch_counts;
+
+/* Records skipped and JSON fields dropped by this sink since it was opened
+ * (committed batches only). For tests and for `mida ingest`'s report. */
+uint64_t mida__sqlite_skipped(const mida__sink *sink);
+uint64_t mida__sqlite_dropped_fields(const mida__sink *sink);
+
+uint64_t mida__sqlite_skipped(const mida__sink *sink) {
+  return sink != NULL ? ((const sqlite_sink *)sink)->skipped_records : 0;
+}
+
+uint64_t mida__sqlite_dropped_fields(const mida__sink *sink) {
+  return sink != NULL ? ((const sqlite_sink *)sink)->dropped_fields : 0;
+}
+
+/* ---- status names and SQL functions ------------------------------------ */
+
+static const char *const status_names[] = {
+    "UNKNOWN", "SUBMITTED", "RUNNING", "FINISHED", "CANCELLED", "ERROR",
+};
+
+#define STATUS_COUNT COUNT_OF(status_names)
+
+/* The rank of a status number: the number itself; one this build does not
+ * know ranks as UNKNOWN, and is stored as UNKNOWN. */
+static int status_rank_of_number(int64_t v) {
+  return v >= 0 && v < STATUS_COUNT ? (int)v : 0;
+}
+
+static int status_rank_of_text(const unsigned char *text, int len) {
+  for (int i = 0; i < STATUS_COUNT; i++) {
+    if ((size_t)len == strlen(status_names[i]) &&
+        memcmp(text, status_names[i], (size_t)len) == 0)
+      return i;
+  }
+  return -1;
+}
+
+/* mida_status_merge(old, new): the higher-ranked status; NULL loses. */
+static void sql_status_merge(sqlite3_context *ctx, int argc,
+                             sqlite3_value **argv) {
+  (void)argc;
+  if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+    sqlite3_result_value(ctx, argv[0]);
+    return;
+  }
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    sqlite3_result_value(ctx, argv[1]);
+    return;
+  }
+  const unsigned char *a = sqlite3_value_text(argv[0]);
+  int alen = sqlite3_value_bytes(argv[0]);
+  const unsigned char *b = sqlite3_value_text(argv[1]);
+  int blen = sqlite3_value_bytes(argv[1]);
+  if (a == NULL || b == NULL) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  int keep_old = status_rank_of_text(a, alen) >= status_rank_of_text(b, blen);
+  sqlite3_result_value(ctx, argv[keep_old ? 0 : 1]);
+}
+
+static void free_merged(void *p) {
+  mida__free(p);
+}
+
+/* mida_merge(old, new): the two JSON objects merged key by key, new's
+ * values winning; NULL stands for no object. If one side is not a JSON
+ * object the other is kept, so that one bad value never blocks a batch. */
+static void sql_json_merge(sqlite3_context *ctx, int argc,
+                           sqlite3_value **argv) {
+  (void)argc;
+  if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+    sqlite3_result_value(ctx, argv[0]);
+    return;
+  }
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    sqlite3_result_value(ctx, argv[1]);
+    return;
+  }
+  const char *a = (const char *)sqlite3_value_text(argv[0]);
+  size_t alen = (size_t)sqlite3_value_bytes(argv[0]);
+  const char *b = (const char *)sqlite3_value_text(argv[1]);
+  size_t blen = (size_t)sqlite3_value_bytes(argv[1]);
+  if (a == NULL || b == NULL) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  /* Applying the same record again is the common repeat: nothing to do. */
+  if (alen == blen && memcmp(a, b, alen) == 0) {
+    sqlite3_result_value(ctx, argv[0]);
+    return;
+  }
+  mida__buf out;
+  mida__buf_init(&out, (size_t)1 << 30);
+  int rc = mida__json_merge(a, alen, b, blen, &out);
+  if (rc == MIDA_ENOMEM || rc == MIDA_ETOOBIG) {
+    mida__buf_free(&out);
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  if (rc != MIDA_OK) {
+    mida__buf_free(&out);
+    int b_ok = mida__json_check(b, blen, true, NULL) == MIDA_OK;
+    sqlite3_result_value(ctx, argv[b_ok ? 1 : 0]);
+    return;
+  }
+  sqlite3_result_text(ctx, out.ptr, (int)out.len, free_merged);
+}
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int is_busy(int rc) {
+  return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* Copies up to 40 bytes of sql into buf (one line) for messages. */
+static const char *snippet(const char *sql, char *buf, size_t buflen) {
+  while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r')
+    sql++;
+  size_t max = buflen - 4 < 40 ? buflen - 4 : 40;
+  size_t n = 0;
+  for (; sql[n] != '\0' && n < max; n++)
+    buf[n] =
+        (sql[n] == '\n' || sql[n] == '\r' || sql[n] == '\t') ? ' ' : sql[n];
+  if (sql[n] != '\0') {
+    memcpy(buf + n, "...", 3);
+    n += 3;
+  }
+  buf[n] = '\0';
+  return buf;
+}
+
+/* Runs SQL that returns no rows the caller needs, retrying while the store
+ * is busy until deadline_ms (monotonic). */
+static int exec_retry(sqlite3 *db, const char *sql, int64_t deadline_ms) {
+  int delay = 1;
+  for (;;) {
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (!is_busy(rc) || monotonic_ms() >= deadline_ms)
+      return rc;
+    sleep_ms(delay);
+    delay = delay < 32 ? delay * 2 : 50;
+  }
+}
+
+/* Steps a prepared statement that returns no rows, retrying while busy until
+ * deadline_ms. Leaves the statement reset. */
+static int step_retry(sqlite3_stmt *st, int64_t deadline_ms) {
+  int delay = 1;
+  for (;;) {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+      return SQLITE_OK;
+    if (!is_busy(rc) || monotonic_ms() >= deadline_ms)
+      return rc;
+    sleep_ms(delay);
+    delay = delay < 32 ? delay * 2 : 50;
+  }
+}
+
+/* ---- statements -------------------------------------------------------- */
+
+/* Writes the upsert of an entity into out: the columns in table order,
+ * RULE_ORIGIN columns also take a default parameter after the columns'. */
+static int entity_sql(const entity *ent, mida__buf *out) {
+  int rc = mida__buf_printf(out, "INSERT INTO %s(", ent->table);
+  for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++)
+    rc = mida__buf_printf(out, "%s%s", c ? ", " : "", ent->columns[c].name);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(out, ") VALUES(");
+  int extra = ent->ncolumns;
+  for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++) {
+    const char *sep = c ? ", " : "";
+    if (ent->columns[c].rule == RULE_ORIGIN)
+      rc = mida__buf_printf(out, "%scoalesce(?%d, ?%d)", sep, c + 1, ++extra);
+    else
+      rc = mida__buf_printf(out, "%s?%d", sep, c + 1);
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(out, ") ON CONFLICT(%s) DO UPDATE SET",
+                          ent->columns[0].name);
+  for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
+    const char *t = ent->table;
+    const char *n = ent->columns[c].name;
+    const char *sep = c > 1 ? "," : "";
+    switch (ent->columns[c].rule) {
+    case RULE_MIN:
+    case RULE_MAX: {
+      const char *f = ent->columns[c].rule == RULE_MIN ? "min" : "max";
+      rc = mida__buf_printf(out,
+                            "%s %s = coalesce(%s(%s.%s, excluded.%s),"
+                            " %s.%s, excluded.%s)",
+                            sep, n, f, t, n, n, t, n, n);
+      break;
+    }
+    case RULE_STATUS:
+      rc =
+          mida__buf_printf(out, "%s %s = mida_status_merge(%s.%s, excluded.%s)",
+                           sep, n, t, n, n);
+      break;
+    case RULE_JSON:
+      rc = mida__buf_printf(out, "%s %s = mida_merge(%s.%s, excluded.%s)", sep,
+                            n, t, n, n);
+      break;
+    case RULE_ORIGIN:
+      /* ?c is the record's own value: it wins; else the stored value;
+       * else the origin's default, which excluded holds. */
+      rc = mida__buf_printf(out, "%s %s = coalesce(?%d, %s.%s, excluded.%s)",
+                            sep, n, c + 1, t, n, n);
+      break;
+    default:
+      rc = mida__buf_printf(out, "%s %s = coalesce(excluded.%s, %s.%s)", sep, n,
+                            n, t, n);
+      break;
+    }
+  }
+  return rc;
+}
+
+static int prepare_statements(sqlite_sink *s) {
+  for (int i = 0; i < ST_COUNT; i++) {
+    if (s->stmt[i] != NULL)
+      continue;
+    mida__buf sql;
+    mida__buf_init(&sql, 1 << 16);
+    int rc = MIDA_OK;
+    const char *text = fixed_sql[i];
+    for (int e = 0; e < ENT_COUNT && text == NULL; e++) {
+      if (entities[e].statement != i)
+        continue;
+      rc = entity_sql(&entities[e], &sql);
+      text = mida__buf_str(&sql);
+    }
+    if (rc != MIDA_OK)
+      return mida__sink_fail(&s->base, rc, "cannot build store statements");
+    int src = sqlite3_prepare_v3(s->db, text, -1, SQLITE_PREPARE_PERSISTENT,
+                                 &s->stmt[i], NULL);
+    mida__buf_free(&sql);
+    if (src != SQLITE_OK)
+      return mida__sink_fail(&s->base, MIDA_ESTORE,
+                             "cannot prepare store statement on '%s': %s",
+                             s->path, sqlite3_errmsg(s->db));
+  }
+  return MIDA_OK;
+}
+
+/* ---- binding ----------------------------------------------------------- */
+
+/* Binds one record field to parameter idx. idbuf (MIDA_ID_STRLEN bytes) must
+ * outlive the step, since ids are bound without a copy. */
+static void bind_field(sqlite3_stmt *st, int idx, unsigned tag,
+                       const mida__field *f, char *idbuf) {
+  switch (mida__field_kind(tag)) {
+  case MIDA_KIND_ID:
+    mida_id_format(&f->v.id, idbuf);
+    sqlite3_bind_text(st, idx, idbuf, MIDA_ID_STRLEN - 1, SQLITE_STATIC);
+    break;
+  case MIDA_KIND_I64:
+    if (tag == MIDA_F_STATUS)
+      sqlite3_bind_text(st, idx, status_names[status_rank_of_number(f->v.i64)],
+                        -1, SQLITE_STATIC);
+    else
+      sqlite3_bind_int64(st, idx, f->v.i64);
+    break;
+  case MIDA_KIND_F64:
+    if (isnan(f->v.f64))
+      sqlite3_bind_null(st, idx);
+    else
+      sqlite3_bind_double(st, idx, f->v.f64);
+    break;
+  case MIDA_KIND_STR:
+    sqlite3_bind_text(st, idx, f->v.str.ptr != NULL ? f->v.str.ptr : "",
+                      (int)f->v.str.len, SQLITE_STATIC);
+    break;
+  default:
+    sqlite3_bind_null(st, idx);
+    break;
+  }
+}
+
+/* Whether a record carries a usable value for a field: present, an id that
+ * is not nil, a JSON field that is a JSON object (else it is counted as
+ * dropped). */
+static int field_usable(const mida__rec *r, unsigned tag, int is_json,
+                        batch_counts *counts) {
+  const mida__field *f = &r->f[tag];
+  if (!f->present)
+    return 0;
+  if (mida__field_kind(tag) == MIDA_KIND_ID)
+    return !mida_id_is_nil(&f->v.id);
+  if (is_json &&
+      mida__json_check(f->v.str.ptr, f->v.str.len, true, NULL) != MIDA_OK) {
+    counts->dropped_fields++;
+    return 0;
+  }
+  return 1;
+}
+
+/* Binds a string field or NULL. */
+static void bind_str_or_null(sqlite3_stmt *st, int idx, const mida__rec *r,
+                             unsigned tag) {
+  if (r->f[tag].present)
+    bind_field(st, idx, tag, &r->f[tag], NULL);
+  else
+    sqlite3_bind_null(st, idx);
+}
+
+/* Steps a bound statement inside the batch's transaction; on failure sets
+ * the message. Clears the bindings. */
+static int run(sqlite_sink *s, sqlite3_stmt *st, const char *what) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+    return MIDA_OK;
+  return mida__sink_fail(&s->base, MIDA_ESTORE,
+                         "cannot write a %s record to store '%s': %s", what,
+                         s->path, sqlite3_errmsg(s->db));
+}
+
+/* ---- entities: task, workflow, campaign -------------------------------- */
+
+static uint64_t id_hash(const mida_id_t *id, int entity) {
+  uint64_t a, b;
+  memcpy(&a, id->bytes, 8);
+  memcpy(&b, id->bytes + 8, 8);
+  uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)entity) *
+               0xBF58476D1CE4E5B9ull;
+  return h ^ (h >> 31);
+}
+
+/* Adds record i to the batch's row images: folded into the image of the
+ * same row when that is exact, else as a new image applied after it. */
+static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
+                        int ent_no, size_t *nimages, batch_counts *counts) {
+  const entity *ent = &entities[ent_no];
+  const mida__rec *r = &recs[i];
+  if (!field_usable(r, MIDA_F_ID, 0, counts)) {
+    counts->skipped_records++;
+    return;
+  }
+  uint32_t mask = 1, json_mask = 0;
+  for (int c = 1; c < ent->ncolumns; c++) {
+    int is_json = ent->columns[c].rule == RULE_JSON;
+    if (field_usable(r, ent->columns[c].tag, is_json, counts))
+      mask |= (uint32_t)1 << c;
+    if (is_json)
+      json_mask |= (uint32_t)1 << c;
+  }
+
+  const mida_id_t *id = &r->f[MIDA_F_ID].v.id;
+  size_t slot_mask = s->slots_cap - 1;
+  size_t slot = (size_t)id_hash(id, ent_no) & slot_mask;
+  row_image *img = NULL;
+  for (; s->slots[slot] != 0; slot = (slot + 1) & slot_mask) {
+    row_image *cand = &s->images[s->slots[slot] - 1];
+    const mida_id_t *cid = &recs[cand->source[0]].f[MIDA_F_ID].v.id;
+    if (cand->entity == ent_no && memcmp(cid, id, sizeof *id) == 0) {
+      img = cand;
+      break;
+    }
+  }
+  /* Two JSON values for one column would need merging here; leave that to
+   * the store, in order, by starting a new image. */
+  if (img != NULL && (img->mask & mask & json_mask) != 0)
+    img = NULL;
+  if (img == NULL) {
+    img = &s->images[(*nimages)++];
+    img->entity = (uint8_t)ent_no;
+    img->mask = mask;
+    for (int c = 0; c < ent->ncolumns; c++)
+      img->source[c] = (uint32_t)i;
+    s->slots[slot] = (uint32_t)*nimages;
+    return;
+  }
+  for (int c = 1; c < ent->ncolumns; c++) {
+    uint32_t bit = (uint32_t)1 << c;
+    if ((mask & bit) == 0)
+      continue;
+    unsigned tag = ent->columns[c].tag;
+    const mida__field *cur = &recs[img->source[c]].f[tag];
+    const mida__field *inc = &r->f[tag];
+    int take = (img->mask & bit) == 0;
+    if (!take) {
+      switch (ent->columns[c].rule) {
+      case RULE_MIN:
+        take = inc->v.i64 < cur->v.i64;
+        break;
+      case RULE_MAX:
+        take = inc->v.i64 > cur->v.i64;
+        break;
+      case RULE_STATUS:
+        take = status_rank_of_number(inc->v.i64) >
+               status_rank_of_number(cur->v.i64);
+        break;
+      default:
+        take = 1;
+        break;
+      }
+    }
+    if (take) {
+      img->source[c] = (uint32_t)i;
+      img->mask |= bit;
+    }
+  }
+}
+
+static int apply_image(sqlite_sink *s, const mida__rec *recs,
+                       const row_image *img, const mida__origin *origin) {
+  const entity *ent = &entities[img->entity];
+  sqlite3_stmt *st = s->stmt[ent->statement];
+  char ids[MAX_COLUMNS][MIDA_ID_STRLEN];
+  int extra = ent->ncolumns;
+  for (int c = 0; c < ent->ncolumns; c++) {
+    unsigned tag = ent->columns[c].tag;
+    if (img->mask & ((uint32_t)1 << c))
+      bind_field(st, c + 1, tag, &recs[img->source[c]].f[tag], ids[c]);
+    if (ent->columns[c].rule != RULE_ORIGIN)
+      continue;
+    ++extra;
+    if (origin != NULL && tag == MIDA_F_HOST && origin->host != NULL)
+      sqlite3_bind_text(st, extra, origin->host, -1, SQLITE_STATIC);
+    else if (origin != NULL && tag == MIDA_F_PID)
+      sqlite3_bind_int64(st, extra, origin->pid);
+  }
+  return run(s, st, ent->table);
+}
+
+/* ---- the other record types -------------------------------------------- */
+
+static int apply_data(sqlite_sink *s, const mida__rec *r,
+                      batch_counts *counts) {
+  /* The data's identity: DATA_ID, else the digest, else the URI. */
+  unsigned key = MIDA_F_DATA_ID;
+  if (!r->f[key].present)
+    key = r->f[MIDA_F_DIGEST].present ? MIDA_F_DIGEST : MIDA_F_URI;
+  if (!r->f[key].present || r->f[key].v.str.len == 0) {
+    counts->skipped_records++;
+    return MIDA_OK;
+  }
+  sqlite3_stmt *st = s->stmt[ST_DATA];
+  bind_field(st, 1, key, &r->f[key], NULL);
+  bind_str_or_null(st, 2, r, MIDA_F_KIND);
+  bind_str_or_null(st, 3, r, MIDA_F_URI);
+  if (r->f[MIDA_F_SIZE].present && r->f[MIDA_F_SIZE].v.i64 >= 0)
+    sqlite3_bind_int64(st, 4, r->f[MIDA_F_SIZE].v.i64);
+  bind_str_or_null(st, 5, r, MIDA_F_DIGEST);
+  if (field_usable(r, MIDA_F_METADATA, 1, counts))
+    bind_field(st, 6, MIDA_F_METADATA, &r->f[MIDA_F_METADATA], NULL);
+  int rc = run(s, st, "data");
+  if (rc != MIDA_OK || !field_usable(r, MIDA_F_TASK, 0, counts))
+    return rc;
+
+  int64_t role = r->f[MIDA_F_ROLE].present ? r->f[MIDA_F_ROLE].v.i64 : 0;
+  if (role != MIDA_USED && role != MIDA_GENERATED) {
+    counts->skipped_records++;
+    return MIDA_OK;
+  }
+  char task[MIDA_ID_STRLEN];
+  st = s->stmt[ST_TASK_DATA];
+  bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
+  bind_field(st, 2, key, &r->f[key], NULL);
+  sqlite3_bind_text(st, 3, role == MIDA_USED ? "used" : "generated", -1,
+                    SQLITE_STATIC);
+  bind_str_or_null(st, 4, r, MIDA_F_NAME);
+  return run(s, st, "data");
+}
+
+static int apply_dep(sqlite_sink *s, const mida__rec *r, batch_counts *counts) {
+  if (!field_usable(r, MIDA_F_TASK, 0, counts) ||
+      !field_usable(r, MIDA_F_PARENT, 0, counts)) {
+    counts->skipped_records++;
+    return MIDA_OK;
+  }
+  char task[MIDA_ID_STRLEN], up[MIDA_ID_STRLEN];
+  sqlite3_stmt *st = s->stmt[ST_DEP];
+  bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
+  bind_field(st, 2, MIDA_F_PARENT, &r->f[MIDA_F_PARENT], up);
+  return run(s, st, "dep");
+}
+
+static int apply_metric(sqlite_sink *s, const mida__rec *r,
+                        batch_counts *counts) {
+  if (!field_usable(r, MIDA_F_TASK, 0, counts) || !r->f[MIDA_F_KEY].present ||
+      !r->f[MIDA_F_TS].present) {
+    counts->skipped_records++;
+    return MIDA_OK;
+  }
+  char task[MIDA_ID_STRLEN];
+  sqlite3_stmt *st = s->stmt[ST_METRIC];
+  bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
+  bind_field(st, 2, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
+  int64_t step = -1;
+  if (r->f[MIDA_F_STEP].present && r->f[MIDA_F_STEP].v.i64 >= 0)
+    step = r->f[MIDA_F_STEP].v.i64;
+  sqlite3_bind_int64(st, 3, step);
+  sqlite3_bind_int64(st, 4, r->f[MIDA_F_TS].v.i64);
+  if (r->f[MIDA_F_VALUE].present)
+    bind_field(st, 5, MIDA_F_VALUE, &r->f[MIDA_F_VALUE], NULL);
+  return run(s, st, "metric");
+}
+
+/* Binds HOST (at idx) and PID (at idx + 1), defaulting to the origin's;
+ * returns 0 when either is still unknown. */
+static int bind_host_pid(sqlite3_stmt *st, int idx, const mida__rec *r,
+                         const mida__origin *origin) {
+  if (r->f[MIDA_F_HOST].present)
+    bind_field(st, idx, MIDA_F_HOST, &r->f[MIDA_F_HOST], NULL);
+  else if (origin != NULL && origin->host != NULL)
+    sqlite3_bind_text(st, idx, origin->host, -1, SQLITE_STATIC);
+  else
+    return 0;
+  if (r->f[MIDA_F_PID].present)
+    sqlite3_bind_int64(st, idx + 1, r->f[MIDA_F_PID].v.i64);
+  else if (origin != NULL)
+    sqlite3_bind_int64(st, idx + 1, origin->pid);
+  else
+    return 0;
+  return 1;
+}
+
+static int apply_telemetry(sqlite_sink *s, const mida__rec *r,
+                           const mida__origin *origin, batch_counts *counts) {
+  sqlite3_stmt *st = s->stmt[ST_TELEMETRY];
+  if (!r->f[MIDA_F_TS].present || !bind_host_pid(st, 1, r, origin)) {
+    sqlite3_clear_bindings(st);
+    counts->skipped_records++;
+    return MIDA_OK;
+  }
+  char wf[MIDA_ID_STRLEN], task[MIDA_ID_STRLEN];
+  sqlite3_bind_int64(st, 3, r->f[MIDA_F_TS].v.i64);
+  if (field_usable(r, MIDA_F_WORKFLOW, 0, counts))
+    bind_field(st, 4, MIDA_F_WORKFLOW, &r->f[MIDA_F_WORKFLOW], wf);
+  if (field_usable(r, MIDA_F_TASK, 0, counts))
+    bind_field(st, 5, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
+  if (field_usable(r, MIDA_F_METADATA, 1, counts))
+    bind_field(st, 6, MIDA_F_METADATA, &r->f[MIDA_F_METADATA], NULL);
+  return run(s, st, "telemetry");
+}
+
+static int apply_cursor(sqlite_sink *s, const mida__rec *r,
+                        batch_counts *counts) {
+  if (!r->f[MIDA_F_SOURCE].present || !r->f[MIDA_F_KEY].present) {
+    counts->skipped_records++;
+    return MIDA_OK;
+  }
+  sqlite3_stmt *st = s->stmt[ST_CURSOR];
+  bind_field(st, 1, MIDA_F_SOURCE, &r->f[MIDA_F_SOURCE], NULL);
+  bind_field(st, 2, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
+  bind_str_or_null(st, 3, r, MIDA_F_TEXT);
+  if (r->f[MIDA_F_TS].present)
+    sqlite3_bind_int64(st, 4, r->f[MIDA_F_TS].v.i64);
+  return run(s, st, "cursor");
+}
+
+static int apply_counter(sqlite_sink *s, const mida__rec *r,
+                         const mida__origin *origin, batch_counts *counts) {
+  sqlite3_stmt *st = s->stmt[ST_COUNTER];
+  if (!r->f[MIDA_F_KEY].present || !r->f[MIDA_F_VALUE_I].present ||
+      !bind_host_pid(st, 1, r, origin)) {
+    sqlite3_clear_bindings(st);
+    counts->skipped_records++;
+    return MIDA_OK;
+  }
+  bind_field(st, 3, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
+  sqlite3_bind_int64(st, 4, r->f[MIDA_F_VALUE_I].v.i64);
+  return run(s, st, "counter");
+}
+
+/* ---- put_batch --------------------------------------------------------- */
+
+/* Makes room for the row images and hash slots of a batch of n records. */
+static int reserve_scratch(sqlite_sink *s, size_t n) {
+  if (n > UINT32_MAX / 4)
+    return mida__sink_fail(&s->base, MIDA_EINVAL, "batch too large: %zu", n);
+  if (n > s->images_cap) {
+    row_image *p = mida__realloc(s->images, n * sizeof *p);
+    if (p == NULL)
+      return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+    s->images = p;
+    s->images_cap = n;
+  }
+  size_t want = 16;
+  while (want < 2 * n)
+    want *= 2;
+  if (want > s->slots_cap) {
+    mida__free(s->slots);
+    s->slots = mida__malloc(want * sizeof *s->slots);
+    s->slots_cap = s->slots != NULL ? want : 0;
+    if (s->slots == NULL)
+      return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  }
+  memset(s->slots, 0, s->slots_cap * sizeof *s->slots);
+  return MIDA_OK;
+}
+
+/* Takes the write lock, waiting for other writers (other processes'
+ * shippers) up to BUSY_GIVE_UP_MS in all. */
+static int begin_write(sqlite_sink *s, int64_t deadline_ms) {
+  int rc = step_retry(s->stmt[ST_BEGIN], deadline_ms);
+  if (rc == SQLITE_OK)
+    return MIDA_OK;
+  if (is_busy(rc))
+    return mida__sink_fail(&s->base, MIDA_ESTORE,
+                           "store '%s' is busy: another writer held it for "
+                           "%d s",
+                           s->path, BUSY_GIVE_UP_MS / 1000);
+  return mida__sink_fail(&s->base, MIDA_ESTORE,
+                         "cannot begin a transaction on store '%s': %s",
+                         s->path, sqlite3_errmsg(s->db));
+}
+
+static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
+                            const mida__origin *origin) {
+  sqlite_sink *s = (sqlite_sink *)base;
+  if (s->flags & MIDA_SINK_READONLY)
+    return mida__sink_fail(base, MIDA_EREADONLY,
+                           "store '%s' was opened read-only", s->path);
+  if (n == 0)
+    return MIDA_OK;
+  int rc = prepare_statements(s);
+  if (rc == MIDA_OK)
+    rc = reserve_scratch(s, n);
+  if (rc != MIDA_OK)
+    return rc;
+  int64_t deadline = monotonic_ms() + BUSY_GIVE_UP_MS;
+  rc = begin_write(s, deadline);
+  if (rc != MIDA_OK)
+    return rc;
+
+  batch_counts counts = {0, 0};
+  size_t nimages = 0;
+  for (size_t i = 0; i < n && rc == MIDA_OK; i++) {
+    const mida__rec *r = &recs[i];
+    switch (r->type) {
+    case MIDA_REC_TASK:
+      fold_entity(s, recs, i, ENT_TASK, &nimages, &counts);
+      break;
+    case MIDA_REC_WORKFLOW:
+      fold_entity(s, recs, i, ENT_WORKFLOW, &nimages, &counts);
+      break;
+    case MIDA_REC_CAMPAIGN:
+      fold_entity(s, recs, i, ENT_CAMPAIGN, &nimages, &counts);
+      break;
+    case MIDA_REC_DATA:
+      rc = apply_data(s, r, &counts);
+      break;
+    case MIDA_REC_DEP:
+      rc = apply_dep(s, r, &counts);
+      break;
+    case MIDA_REC_METRIC:
+      rc = apply_metric(s, r, &counts);
+      break;
+    case MIDA_REC_TELEMETRY:
+      rc = apply_telemetry(s, r, origin, &counts);
+      break;
+    case MIDA_REC_CURSOR:
+      rc = apply_cursor(s, r, &counts);
+      break;
+    case MIDA_REC_COUNTER:
+      rc = apply_counter(s, r, origin, &counts);
+      break;
+    case MIDA_REC_PAD:
+      break;
+    default:
+      counts.skipped_records++;
+      break;
+    }
+  }
+  /* Images of one row were appended in the order of their records, so
+   * applying them in array order keeps each row's order. */
+  for (size_t k = 0; k < nimages && rc == MIDA_OK; k++)
+    rc = apply_image(s, recs, &s->images[k], origin);
+  if (rc == MIDA_OK) {
+    int src = step_retry(s->stmt[ST_COMMIT], deadline);
+    if (src != SQLITE_OK)
+      rc = mida__sink_fail(base, MIDA_ESTORE,
+                           "cannot commit a batch to store '%s': %s", s->path,
+                           sqlite3_errmsg(s->db));
+  }
+  if (rc != MIDA_OK) {
+    if (!sqlite3_get_autocommit(s->db))
+      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+  }
+  s->skipped_records += counts.skipped_records;
+  s->dropped_fields += counts.dropped_fields;
+  return MIDA_OK;
+}
+
+/* ---- query ------------------------------------------------------------- */
+
+typedef struct auth_state {
+  int denied; /* set when the statement asked for something not allowed */
+} auth_state;
+
+/* Pragmas a query may run: they only describe the store. */
+static int pragma_allowed(const char *name, const char *arg) {
+  static const char *const any_arg[] = {
+      "table_info",       "table_xinfo",     "index_list",
+      "index_info",       "index_xinfo",     "table_list",
+      "foreign_key_list", "integrity_check", "quick_check",
+  };
+  static const char *const no_arg[] = {
+      "database_list",  "collation_list",  "function_list", "module_list",
+      "pragma_list",    "compile_options", "user_version",  "schema_version",
+      "application_id", "page_count",      "page_size",     "freelist_count",
+      "data_version",   "encoding",
+  };
+  if (name == NULL)
+    return 0;
+  for (int i = 0; i < COUNT_OF(any_arg); i++)
+    if (sqlite3_stricmp(name, any_arg[i]) == 0)
+      return 1;
+  for (int i = 0; i < COUNT_OF(no_arg); i++)
+    if (arg == NULL && sqlite3_stricmp(name, no_arg[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* The authorizer of a query's preparation. sqlite3_stmt_readonly() is the
+ * guard against writes; this refuses, besides, what a read-only statement
+ * may still do to the connection (ATTACH, transactions, settings), and
+ * names writes early. SQLite itself reports reads of the schema table as
+ * SQLITE_UPDATE of sqlite_master while it loads the schema: let those by. */
+static int query_authorizer(void *ctx, int action, const char *a1,
+                            const char *a2, const char *db,
+                            const char *trigger) {
+  (void)db;
+  (void)trigger;
+  auth_state *st = ctx;
+  switch (action) {
+  case SQLITE_SELECT:
+  case SQLITE_READ:
+  case SQLITE_FUNCTION:
+  case SQLITE_RECURSIVE:
+    return SQLITE_OK;
+  case SQLITE_UPDATE:
+    if (a1 != NULL && (strcmp(a1, "sqlite_master") == 0 ||
+                       strcmp(a1, "sqlite_temp_master") == 0))
+      return SQLITE_OK;
+    break;
+  case SQLITE_PRAGMA:
+    if (pragma_allowed(a1, a2))
+      return SQLITE_OK;
+    break;
+  default:
+    break;
+  }
+  st->denied = 1;
+  return SQLITE_DENY;
+}
+
+static int is_blank(const char *p) {
+  for (; *p != '\0'; p++)
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != ';')
+      return 0;
+  return 1;
+}
+
+static int sqlite_query(mida__sink *base, const char *sql,
+                        const char *const *params, int nparams,
+                        mida__row_fn row, void *ctx) {
+  sqlite_sink *s = (sqlite_sink *)base;
+  char what[48];
+  sqlite3_stmt *st = NULL;
+  const char **names = NULL;
+  const char **values = NULL;
+  const char *tail = NULL;
+  auth_state auth = {0};
+  int rc = MIDA_OK;
+
+  sqlite3_set_authorizer(s->db, query_authorizer, &auth);
+  int src = sqlite3_prepare_v2(s->db, sql, -1, &st, &tail);
+  sqlite3_set_authorizer(s->db, NULL, NULL);
+  if (auth.denied || (st != NULL && !sqlite3_stmt_readonly(st))) {
+    rc = mida__sink_fail(base, MIDA_EREADONLY,
+                         "mida query is read-only: this statement would "
+                         "write (%s)",
+                         snippet(sql, what, sizeof what));
+    goto out;
+  }
+  if (src != SQLITE_OK) {
+    rc = mida__sink_fail(base, MIDA_ESTORE, "%s", sqlite3_errmsg(s->db));
+    goto out;
+  }
+  if (st == NULL) {
+    rc = mida__sink_fail(base, MIDA_EINVAL, "empty query");
+    goto out;
+  }
+  if (tail != NULL && !is_blank(tail)) {
+    /* What follows may be only a comment: then it is no statement. */
+    sqlite3_stmt *next = NULL;
+    sqlite3_set_authorizer(s->db, query_authorizer, &auth);
+    src = sqlite3_prepare_v2(s->db, tail, -1, &next, NULL);
+    sqlite3_set_authorizer(s->db, NULL, NULL);
+    sqlite3_finalize(next);
+    if (src != SQLITE_OK || next != NULL) {
+      rc = mida__sink_fail(base, MIDA_EINVAL,
+                           "mida query runs one statement at a time; found "
+                           "more after the first (%s)",
+                           snippet(tail, what, sizeof what));
+      goto out;
+    }
+  }
+  int want = sqlite3_bind_parameter_count(st);
+  if (nparams > want) {
+    rc = mida__sink_fail(base, MIDA_EINVAL,
+                         "the query takes %d parameters, %d given", want,
+                         nparams);
+    goto out;
+  }
+  for (int i = 0; i < nparams; i++) {
+    if (params[i] != NULL)
+      sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC);
+  }
+
+  /* Column names are fetched after each step: a step may re-prepare the
+   * statement (the schema changed), which frees the old names. */
+  int ncols = 0;
+  for (;;) {
+    src = sqlite3_step(st);
+    if (src == SQLITE_DONE)
+      break;
+    if (src != SQLITE_ROW) {
+      rc = mida__sink_fail(base, MIDA_ESTORE, "%s", sqlite3_errmsg(s->db));
+      goto out;
+    }
+    if (names == NULL) {
+      ncols = sqlite3_column_count(st);
+      size_t slots = ncols > 0 ? (size_t)ncols : 1;
+      names = mida__calloc(slots, sizeof *names);
+      values = mida__calloc(slots, sizeof *values);
+      if (names == NULL || values == NULL) {
+        rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
+        goto out;
+      }
+    }
+    for (int c = 0; c < ncols; c++) {
+      names[c] = sqlite3_column_name(st, c);
+      values[c] = (const char *)sqlite3_column_text(st, c);
+      if (names[c] == NULL ||
+          (values[c] == NULL && sqlite3_column_type(st, c) != SQLITE_NULL)) {
+        rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
+        goto out;
+      }
+    }
+    if (row != NULL && row(ctx, ncols, names, values) != 0)
+      break;
+  }
+out:
+  sqlite3_finalize(st);
+  mida__free(names);
+  mida__free(values);
+  return rc;
+}
+
+/* ---- open and close ---------------------------------------------------- */
+
+static void sqlite_close(mida__sink *base) {
+  sqlite_sink *s = (sqlite_sink *)base;
+  if (s == NULL)
+    return;
+  for (int i = 0; i < ST_COUNT; i++)
+    sqlite3_finalize(s->stmt[i]);
+  sqlite3_close(s->db);
+  mida__free(s->images);
+  mida__free(s->slots);
+  mida__free(s);
+}
+
+/* The schema version recorded in the store: 0 when it has none yet, -1 on
+ * error. */
+static int stored_schema_version(sqlite3 *db) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT 1 FROM sqlite_schema WHERE type = "
+                              "'table' AND name = 'mida_meta'",
+                              -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return -1;
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_DONE)
+    return 0;
+  if (rc != SQLITE_ROW)
+    return -1;
+  rc = sqlite3_prepare_v2(db,
+                          "SELECT value FROM mida_meta"
+                          " WHERE key = 'schema_version'",
+                          -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return -1;
+  int version = -1;
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    version = sqlite3_column_int(st, 0);
+  else if (rc == SQLITE_DONE)
+    version = 0;
+  sqlite3_finalize(st);
+  return version;
+}
+
+/* Creates the tables (all or none), records the schema version, and refuses
+ * a store made by a newer mida. */
+static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
+  int rc = exec_retry(s->db, "BEGIN IMMEDIATE", deadline_ms);
+  if (rc != SQLITE_OK)
+    return mida__sink_fail(&s->base, MIDA_ESTORE, "cannot open store '%s': %s",
+                           s->path, sqlite3_errmsg(s->db));
+  int version = stored_schema_version(s->db);
+  if (version < 0) {
+    rc = mida__sink_fail(&s->base, MIDA_ESTORE, "cannot open store '%s': %s",
+                         s->path, sqlite3_errmsg(s->db));
+    goto fail;
+  }
+  if (version > MIDA_SCHEMA_VERSION) {
+    rc = mida__sink_fail(&s->base, MIDA_ESTORE,
+                         "store '%s' has schema version %d, newer than this "
+                         "mida's (%d): use a newer mida",
+                         s->path, version, MIDA_SCHEMA_VERSION);
+    goto fail;
+  }
+  if (sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE, NULL, NULL, NULL) != SQLITE_OK ||
+      sqlite3_exec(s->db,
+                   "INSERT OR IGNORE INTO mida_meta(key, value)"
+                   " VALUES('schema_version', '" MIDA_SCHEMA_VERSION_TEXT "')",
+                   NULL, NULL, NULL) != SQLITE_OK) {
+    rc = mida__sink_fail(&s->base, MIDA_ESTORE,
+                         "cannot create the schema of store '%s': %s", s->path,
+                         sqlite3_errmsg(s->db));
+    goto fail;
+  }
+  rc = exec_retry(s->db, "COMMIT", deadline_ms);
+  if (rc != SQLITE_OK) {
+    rc = mida__sink_fail(&s->base, MIDA_ESTORE,
+                         "cannot create the schema of store '%s': %s", s->path,
+                         sqlite3_errmsg(s->db));
+    goto fail;
+  }
+  return MIDA_OK;
+fail:
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+static int register_functions(sqlite3 *db) {
+  int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+  int rc = sqlite3_create_function(db, "mida_merge", 2, flags, NULL,
+                                   sql_json_merge, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function(db, "mida_status_merge", 2, flags, NULL,
+                                 sql_status_merge, NULL, NULL);
+  return rc;
+}
+
+/* Configures a freshly opened connection and, unless read-only, creates the
+ * schema. */
+static int setup(sqlite_sink *s) {
+  int readonly = (s->flags & MIDA_SINK_READONLY) != 0;
+  int64_t deadline = monotonic_ms() + BUSY_GIVE_UP_MS;
+  sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+  /* Reading the schema is the first access to the file: a file that is not
+   * a database fails here, with SQLite's "file is not a database". */
+  int rc = exec_retry(s->db, "SELECT count(*) FROM sqlite_schema", deadline);
+  if (rc == SQLITE_OK && readonly)
+    rc = sqlite3_exec(s->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+  if (rc == SQLITE_OK && !readonly)
+    rc = exec_retry(s->db, "PRAGMA journal_mode = WAL", deadline);
+  if (rc == SQLITE_OK && !readonly)
+    rc = sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = register_functions(s->db);
+  if (rc != SQLITE_OK)
+    return mida__sink_fail(&s->base, MIDA_ESTORE, "cannot open store '%s': %s",
+                           s->path, sqlite3_errmsg(s->db));
+  if (!readonly)
+    return create_schema(s, deadline);
+  int version = stored_schema_version(s->db);
+  if (version > MIDA_SCHEMA_VERSION)
+    return mida__sink_fail(&s->base, MIDA_ESTORE,
+                           "store '%s' has schema version %d, newer than "
+                           "this mida's (%d): use a newer mida",
+                           s->path, version, MIDA_SCHEMA_VERSION);
+  return MIDA_OK;
+}
+
+static int sqlite_open(const char *url, int flags, mida__sink **out, char *err,
+                       size_t errlen) {
+  *out = NULL;
+  sqlite_sink *s = mida__calloc(1, sizeof *s);
+  if (s == NULL) {
+    if (err != NULL && errlen > 0)
+      snprintf(err, errlen, "out of memory");
+    return MIDA_ENOMEM;
+  }
+  s->base.methods = &mida__sqlite_sink;
+  s->flags = flags;
+  int rc = mida__sink_url_path(url, s->path, sizeof s->path);
+  if (rc != MIDA_OK) {
+    rc = mida__sink_fail(&s->base, MIDA_EURL,
+                         "'%s' does not name an SQLite file", url);
+    goto fail;
+  }
+  /* A read-only store is never created: `mida query` on a misspelt path
+   * must say so rather than make an empty file. */
+  int create = !(flags & (MIDA_SINK_NOCREATE | MIDA_SINK_READONLY));
+  struct stat sb;
+  if (stat(s->path, &sb) != 0) {
+    int e = errno;
+    if (!create && e == ENOENT) {
+      rc = mida__sink_fail(&s->base, MIDA_ENOTFOUND,
+                           "store '%s' does not exist", s->path);
+      goto fail;
+    }
+    if (e != ENOENT) {
+      rc = mida__sink_fail(&s->base, MIDA_ESTORE, "cannot open store '%s': %s",
+                           s->path, strerror(e));
+      goto fail;
+    }
+  } else if (S_ISDIR(sb.st_mode)) {
+    rc = mida__sink_fail(&s->base, MIDA_ESTORE,
+                         "cannot open store '%s': it is a directory", s->path);
+    goto fail;
+  }
+  int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  if (create)
+    oflags |= SQLITE_OPEN_CREATE;
+  int src = sqlite3_open_v2(s->path, &s->db, oflags, NULL);
+  if (src != SQLITE_OK) {
+    int e = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
+    rc = mida__sink_fail(
+        &s->base, MIDA_ESTORE, "cannot open store '%s': %s%s%s%s", s->path,
+        s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(src),
+        e ? " (" : "", e ? strerror(e) : "", e ? ")" : "");
+    goto fail;
+  }
+  rc = setup(s);
+  if (rc != MIDA_OK)
+    goto fail;
+  *out = &s->base;
+  return MIDA_OK;
+fail:
+  if (err != NULL && errlen > 0)
+    snprintf(err, errlen, "%s", s->base.errmsg);
+  sqlite_close(&s->base);
+  return rc;
+}
+
+const mida__sink_methods mida__sqlite_sink = {
+    "sqlite", sqlite_open, sqlite_put_batch, sqlite_query, sqlite_close,
+};

@@ -1,0 +1,1006 @@
+/*
+ * sqlite_test.c -- unit tests of the SQLite store (sqlite.c) and of the
+ * sink dispatch (sink.c).
+ *
+ * Each test opens fresh stores in its own temporary directory, applies
+ * decoded records through mida__sink_put_batch() and reads the result back
+ * through mida__sink_query(), the same path the `mida` command uses. The
+ * merge tests check the store's central promise: records of one task give
+ * the same row in whatever order and however often they arrive.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include "sink/sink.h"
+
+#include "core/buf.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+/* Defined in sqlite.c: records skipped and JSON fields dropped. */
+uint64_t mida__sqlite_skipped(const mida__sink *sink);
+uint64_t mida__sqlite_dropped_fields(const mida__sink *sink);
+
+static const mida__origin origin = {"origin-host", 777};
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+typedef struct fixture {
+  char dir[64];   /* temporary directory of the test */
+  char path[128]; /* dir/t.db */
+} fixture;
+
+static int setup(void **state) {
+  fixture *fx = calloc(1, sizeof *fx);
+  if (fx == NULL)
+    return -1;
+  snprintf(fx->dir, sizeof fx->dir, "/tmp/mida_sqlite_test.XXXXXX");
+  if (mkdtemp(fx->dir) == NULL) {
+    free(fx);
+    return -1;
+  }
+  snprintf(fx->path, sizeof fx->path, "%s/t.db", fx->dir);
+  *state = fx;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *fx = *state;
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
+  int rc = system(cmd);
+  free(fx);
+  return rc == 0 ? 0 : -1;
+}
+
+/* A store file in the test's directory, named name. */
+static const char *store_path(void **state, const char *name, char *buf,
+                              size_t len) {
+  fixture *fx = *state;
+  snprintf(buf, len, "%s/%s", fx->dir, name);
+  return buf;
+}
+
+static mida__sink *open_store(const char *path, int flags) {
+  char err[512] = "";
+  mida__sink *sink = NULL;
+  int rc = mida__sink_open(path, flags, &sink, err, sizeof err);
+  if (rc != MIDA_OK)
+    fprintf(stderr, "open %s: %s\n", path, err);
+  assert_int_equal(rc, MIDA_OK);
+  assert_non_null(sink);
+  return sink;
+}
+
+/* ---- record builders --------------------------------------------------- */
+
+static void rec_init(mida__rec *r, unsigned type) {
+  memset(r, 0, sizeof *r);
+  r->type = (uint16_t)type;
+}
+
+static void set_str(mida__rec *r, unsigned tag, const char *s) {
+  r->f[tag].present = true;
+  r->f[tag].v.str.ptr = s;
+  r->f[tag].v.str.len = (uint32_t)strlen(s);
+}
+
+static void set_i64(mida__rec *r, unsigned tag, int64_t v) {
+  r->f[tag].present = true;
+  r->f[tag].v.i64 = v;
+}
+
+static void set_f64(mida__rec *r, unsigned tag, double v) {
+  r->f[tag].present = true;
+  r->f[tag].v.f64 = v;
+}
+
+static void set_id(mida__rec *r, unsigned tag, const mida_id_t *id) {
+  r->f[tag].present = true;
+  r->f[tag].v.id = *id;
+}
+
+static void put(mida__sink *sink, const mida__rec *recs, size_t n) {
+  int rc = mida__sink_put_batch(sink, recs, n, &origin);
+  if (rc != MIDA_OK)
+    fprintf(stderr, "put_batch: %s\n", mida__sink_errmsg(sink));
+  assert_int_equal(rc, MIDA_OK);
+}
+
+/* ---- query helpers ----------------------------------------------------- */
+
+typedef struct collected {
+  mida__buf text;  /* rows as "a|b\n", NULL as "~" */
+  mida__buf names; /* column names of the first row, "a|b" */
+  int rows;        /* rows seen */
+  int stop_after;  /* stop after this many rows; 0: never */
+} collected;
+
+static int collect_row(void *ctx, int ncols, const char *const *names,
+                       const char *const *values) {
+  collected *c = ctx;
+  for (int i = 0; i < ncols; i++) {
+    if (c->rows == 0) {
+      if (i > 0)
+        mida__buf_adds(&c->names, "|");
+      mida__buf_adds(&c->names, names[i]);
+    }
+    if (i > 0)
+      mida__buf_adds(&c->text, "|");
+    mida__buf_adds(&c->text, values[i] != NULL ? values[i] : "~");
+  }
+  mida__buf_adds(&c->text, "\n");
+  c->rows++;
+  return c->stop_after > 0 && c->rows >= c->stop_after;
+}
+
+/* Runs sql with up to 4 text parameters; returns the rows as text, to free
+ * with free(). */
+static char *query_text(mida__sink *sink, const char *sql, int nparams, ...) {
+  const char *params[4] = {NULL, NULL, NULL, NULL};
+  va_list ap;
+  va_start(ap, nparams);
+  for (int i = 0; i < nparams && i < 4; i++)
+    params[i] = va_arg(ap, const char *);
+  va_end(ap);
+  collected c = {.rows = 0};
+  mida__buf_init(&c.text, 1 << 24);
+  mida__buf_init(&c.names, 1 << 16);
+  int rc = mida__sink_query(sink, sql, params, nparams, collect_row, &c);
+  if (rc != MIDA_OK)
+    fprintf(stderr, "query %s: %s\n", sql, mida__sink_errmsg(sink));
+  assert_int_equal(rc, MIDA_OK);
+  char *out = strdup(mida__buf_str(&c.text));
+  mida__buf_free(&c.text);
+  mida__buf_free(&c.names);
+  assert_non_null(out);
+  return out;
+}
+
+static void assert_query(mida__sink *sink, const char *sql,
+                         const char *expect) {
+  char *got = query_text(sink, sql, 0);
+  if (strcmp(got, expect) != 0)
+    fprintf(stderr, "query %s\n got:    %s\n expect: %s\n", sql, got, expect);
+  assert_string_equal(got, expect);
+  free(got);
+}
+
+/* The task row in a canonical form: JSON columns as their members sorted by
+ * key, so that two rows compare equal when they mean the same. */
+#define JSON_CANON(col)                                                        \
+  "(SELECT group_concat(key || '=' || quote(value), ',') FROM"                 \
+  " (SELECT key, value FROM json_each(t." col ") ORDER BY key))"
+
+static const char canonical_task_sql[] =
+    "SELECT id, workflow_id, campaign_id, parent_id, activity, status,"
+    " submitted, started, ended, host, pid, worker, source_key, "
+    "error, " JSON_CANON("used") ", " JSON_CANON("generated") ", " JSON_CANON(
+        "custom") ", " JSON_CANON("telemetry") " FROM task t ORDER BY id";
+
+/* ---- tests: dispatch --------------------------------------------------- */
+
+static void test_url_path(void **state) {
+  (void)state;
+  char buf[64];
+  assert_int_equal(mida__sink_url_path("sqlite://mida.db", buf, sizeof buf),
+                   MIDA_OK);
+  assert_string_equal(buf, "mida.db");
+  assert_int_equal(mida__sink_url_path("sqlite:///tmp/x.db", buf, sizeof buf),
+                   MIDA_OK);
+  assert_string_equal(buf, "/tmp/x.db");
+  assert_int_equal(mida__sink_url_path("x.db", buf, sizeof buf), MIDA_OK);
+  assert_string_equal(buf, "x.db");
+  assert_int_equal(mida__sink_url_path("file:///a/b.db", buf, sizeof buf),
+                   MIDA_OK);
+  assert_string_equal(buf, "/a/b.db");
+  assert_int_equal(mida__sink_url_path("redis://h:1/s", buf, sizeof buf),
+                   MIDA_EURL);
+  assert_int_equal(mida__sink_url_path("sqlite://", buf, sizeof buf),
+                   MIDA_EURL);
+}
+
+static void test_unknown_scheme(void **state) {
+  (void)state;
+  char err[256] = "";
+  mida__sink *sink = (mida__sink *)1;
+  int rc = mida__sink_open("nosuch://host/x", 0, &sink, err, sizeof err);
+  assert_int_equal(rc, MIDA_EURL);
+  assert_null(sink);
+  assert_non_null(strstr(err, "nosuch"));
+  assert_non_null(strstr(err, "sqlite://"));
+}
+
+/* ---- tests: schema ----------------------------------------------------- */
+
+static void test_schema_created(void **state) {
+  fixture *fx = *state;
+  char url[200];
+  snprintf(url, sizeof url, "sqlite://%s", fx->path);
+  mida__sink *sink = open_store(url, 0);
+  assert_query(sink,
+               "SELECT name FROM sqlite_schema WHERE type = 'table'"
+               " ORDER BY name",
+               "campaign\ncounter\ndata\nmetric\nmida_meta\nsource_cursor\n"
+               "task\ntask_data\ntask_dep\ntelemetry\nworkflow\n");
+  assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
+               "1\n");
+  mida__sink_close(sink);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  /* Opening again keeps the store as it is. */
+  sink = open_store(fx->path, 0);
+  assert_query(sink, "SELECT count(*) FROM mida_meta", "1\n");
+  mida__sink_close(sink);
+}
+
+static void test_newer_schema_refused(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida__sink_close(sink);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "UPDATE mida_meta SET value = '99'"
+                                " WHERE key = 'schema_version'",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  char err[512] = "";
+  int rc = mida__sink_open(fx->path, 0, &sink, err, sizeof err);
+  assert_int_equal(rc, MIDA_ESTORE);
+  assert_null(sink);
+  assert_non_null(strstr(err, "newer"));
+  rc = mida__sink_open(fx->path, MIDA_SINK_READONLY, &sink, err, sizeof err);
+  assert_int_equal(rc, MIDA_ESTORE);
+}
+
+/* ---- tests: task merge ------------------------------------------------- */
+
+typedef struct task_recs {
+  mida_id_t id, wf, camp;
+  mida__rec begin, end, annotate;
+} task_recs;
+
+static void make_task_recs(task_recs *t) {
+  assert_int_equal(
+      mida_id_parse("0190a4c2-0000-7000-8000-000000000001", &t->id), MIDA_OK);
+  assert_int_equal(
+      mida_id_parse("0190a4c2-0000-7000-8000-0000000000f1", &t->wf), MIDA_OK);
+  assert_int_equal(
+      mida_id_parse("0190a4c2-0000-7000-8000-0000000000c1", &t->camp), MIDA_OK);
+  rec_init(&t->begin, MIDA_REC_TASK);
+  set_id(&t->begin, MIDA_F_ID, &t->id);
+  set_id(&t->begin, MIDA_F_WORKFLOW, &t->wf);
+  set_id(&t->begin, MIDA_F_CAMPAIGN, &t->camp);
+  set_str(&t->begin, MIDA_F_ACTIVITY, "train");
+  set_i64(&t->begin, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  set_i64(&t->begin, MIDA_F_STARTED, 1000);
+  set_str(&t->begin, MIDA_F_USED, "{\"lr\": 0.1, \"epochs\": 3}");
+  set_str(&t->begin, MIDA_F_WORKER, "w1");
+
+  rec_init(&t->end, MIDA_REC_TASK);
+  set_id(&t->end, MIDA_F_ID, &t->id);
+  set_i64(&t->end, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
+  set_i64(&t->end, MIDA_F_ENDED, 5000);
+  set_str(&t->end, MIDA_F_GENERATED, "{\"loss\": 0.25}");
+
+  rec_init(&t->annotate, MIDA_REC_TASK);
+  set_id(&t->annotate, MIDA_F_ID, &t->id);
+  set_str(&t->annotate, MIDA_F_GENERATED, "{\"model\": \"m.pt\", \"acc\": 1}");
+  set_str(&t->annotate, MIDA_F_CUSTOM, "{\"note\": \"late\"}");
+}
+
+static void test_task_begin_end(void **state) {
+  fixture *fx = *state;
+  task_recs t;
+  make_task_recs(&t);
+  mida__sink *sink = open_store(fx->path, 0);
+  put(sink, &t.begin, 1);
+  assert_query(sink, "SELECT status, started, ended, used FROM task",
+               "RUNNING|1000|~|{\"lr\": 0.1, \"epochs\": 3}\n");
+  put(sink, &t.end, 1);
+  assert_query(sink,
+               "SELECT activity, status, started, ended, used, generated,"
+               " worker, host, pid, workflow_id FROM task",
+               "train|FINISHED|1000|5000|{\"lr\": 0.1, \"epochs\": 3}|"
+               "{\"loss\": 0.25}|w1|origin-host|777|"
+               "0190a4c2-0000-7000-8000-0000000000f1\n");
+  mida__sink_close(sink);
+}
+
+/* Applies recs in the given order, as separate batches or one batch, each
+ * once or twice, into a fresh store; returns the canonical row. */
+static char *apply_order(void **state, const mida__rec *const *order,
+                         int one_batch, int twice, int run) {
+  char path[256], name[32];
+  snprintf(name, sizeof name, "order%d.db", run);
+  mida__sink *sink = open_store(store_path(state, name, path, sizeof path), 0);
+  mida__rec batch[6];
+  size_t n = 0;
+  for (int i = 0; i < 3; i++) {
+    for (int k = 0; k < (twice ? 2 : 1); k++) {
+      if (one_batch)
+        batch[n++] = *order[i];
+      else
+        put(sink, order[i], 1);
+    }
+  }
+  if (one_batch)
+    put(sink, batch, n);
+  if (twice && !one_batch) {
+    /* A redelivered batch: everything again, after the fact. */
+    for (int i = 0; i < 3; i++)
+      put(sink, order[i], 1);
+  }
+  char *row = query_text(sink, canonical_task_sql, 0);
+  mida__sink_close(sink);
+  return row;
+}
+
+static void test_order_independence(void **state) {
+  task_recs t;
+  make_task_recs(&t);
+  const mida__rec *r[3] = {&t.begin, &t.end, &t.annotate};
+  static const int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2},
+                                  {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+  char *reference = NULL;
+  int run = 0;
+  for (int p = 0; p < 6; p++) {
+    const mida__rec *order[3] = {r[perms[p][0]], r[perms[p][1]],
+                                 r[perms[p][2]]};
+    for (int one_batch = 0; one_batch < 2; one_batch++) {
+      for (int twice = 0; twice < 2; twice++) {
+        char *row = apply_order(state, order, one_batch, twice, run++);
+        if (reference == NULL) {
+          reference = row;
+          continue;
+        }
+        if (strcmp(row, reference) != 0)
+          fprintf(stderr, "order %d%d%d batch %d twice %d:\n %s\n vs %s\n",
+                  perms[p][0], perms[p][1], perms[p][2], one_batch, twice, row,
+                  reference);
+        assert_string_equal(row, reference);
+        free(row);
+      }
+    }
+  }
+  /* And the reference itself says what all three records said. */
+  assert_non_null(strstr(reference, "|FINISHED|~|1000|5000|origin-host|777|"
+                                    "w1|~|~|"));
+  assert_non_null(strstr(reference, "epochs=3,lr=0.1|"
+                                    "acc=1,loss=0.25,model='m.pt'|"
+                                    "note='late'|~\n"));
+  free(reference);
+}
+
+static void test_status_rank(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida_id_t id = mida_id_new();
+  mida__rec r;
+  rec_init(&r, MIDA_REC_TASK);
+  set_id(&r, MIDA_F_ID, &id);
+  set_i64(&r, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
+  put(sink, &r, 1);
+  set_i64(&r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  put(sink, &r, 1);
+  assert_query(sink, "SELECT status FROM task", "FINISHED\n");
+  set_i64(&r, MIDA_F_STATUS, MIDA_STATUS_SUBMITTED);
+  put(sink, &r, 1);
+  assert_query(sink, "SELECT status FROM task", "FINISHED\n");
+  set_i64(&r, MIDA_F_STATUS, MIDA_STATUS_ERROR);
+  put(sink, &r, 1);
+  assert_query(sink, "SELECT status FROM task", "ERROR\n");
+  /* Within one batch as well: the fold keeps the highest. */
+  mida_id_t id2 = mida_id_new();
+  mida__rec two[2];
+  rec_init(&two[0], MIDA_REC_TASK);
+  set_id(&two[0], MIDA_F_ID, &id2);
+  set_i64(&two[0], MIDA_F_STATUS, MIDA_STATUS_CANCELLED);
+  two[1] = two[0];
+  set_i64(&two[1], MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  put(sink, two, 2);
+  char idtext[MIDA_ID_STRLEN];
+  char *got = query_text(sink, "SELECT status FROM task WHERE id = ?1", 1,
+                         mida_id_format(&id2, idtext));
+  assert_string_equal(got, "CANCELLED\n");
+  free(got);
+  mida__sink_close(sink);
+}
+
+static void test_times_min_max(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida_id_t id = mida_id_new();
+  mida__rec r;
+  rec_init(&r, MIDA_REC_TASK);
+  set_id(&r, MIDA_F_ID, &id);
+  set_i64(&r, MIDA_F_STARTED, 50);
+  set_i64(&r, MIDA_F_SUBMITTED, 40);
+  set_i64(&r, MIDA_F_ENDED, 90);
+  put(sink, &r, 1);
+  rec_init(&r, MIDA_REC_TASK);
+  set_id(&r, MIDA_F_ID, &id);
+  set_i64(&r, MIDA_F_STARTED, 60);
+  set_i64(&r, MIDA_F_SUBMITTED, 30);
+  set_i64(&r, MIDA_F_ENDED, 80);
+  put(sink, &r, 1);
+  assert_query(sink, "SELECT submitted, started, ended FROM task",
+               "30|50|90\n");
+  mida__sink_close(sink);
+}
+
+static void test_host_pid_defaults(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida_id_t a = mida_id_new(), b = mida_id_new(), c = mida_id_new();
+  mida__rec r[2];
+  /* a: no host at all -> the origin's. */
+  rec_init(&r[0], MIDA_REC_TASK);
+  set_id(&r[0], MIDA_F_ID, &a);
+  put(sink, r, 1);
+  /* b: explicit first, then a record without: the explicit one stays. */
+  rec_init(&r[0], MIDA_REC_TASK);
+  set_id(&r[0], MIDA_F_ID, &b);
+  set_str(&r[0], MIDA_F_HOST, "node7");
+  set_i64(&r[0], MIDA_F_PID, 12);
+  put(sink, r, 1);
+  rec_init(&r[1], MIDA_REC_TASK);
+  set_id(&r[1], MIDA_F_ID, &b);
+  put(sink, &r[1], 1);
+  /* c: without first, then explicit: the explicit one wins. */
+  rec_init(&r[0], MIDA_REC_TASK);
+  set_id(&r[0], MIDA_F_ID, &c);
+  put(sink, r, 1);
+  set_str(&r[0], MIDA_F_HOST, "node9");
+  set_i64(&r[0], MIDA_F_PID, 13);
+  put(sink, r, 1);
+  char ids[3][MIDA_ID_STRLEN];
+  char *got =
+      query_text(sink,
+                 "SELECT host, pid FROM task WHERE id IN (?1, ?2, ?3)"
+                 " ORDER BY id",
+                 3, mida_id_format(&a, ids[0]), mida_id_format(&b, ids[1]),
+                 mida_id_format(&c, ids[2]));
+  assert_string_equal(got, "origin-host|777\nnode7|12\nnode9|13\n");
+  free(got);
+
+  /* Telemetry and counters default host and pid as well. */
+  rec_init(&r[0], MIDA_REC_TELEMETRY);
+  set_i64(&r[0], MIDA_F_TS, 5);
+  set_str(&r[0], MIDA_F_METADATA, "{\"cpu\": 0.5}");
+  rec_init(&r[1], MIDA_REC_COUNTER);
+  set_str(&r[1], MIDA_F_KEY, "dropped");
+  set_i64(&r[1], MIDA_F_VALUE_I, 3);
+  put(sink, r, 2);
+  assert_query(sink, "SELECT host, pid, ts, sample FROM telemetry",
+               "origin-host|777|5|{\"cpu\": 0.5}\n");
+  assert_query(sink, "SELECT host, pid, name, value FROM counter",
+               "origin-host|777|dropped|3\n");
+  mida__sink_close(sink);
+}
+
+static void test_workflow_campaign_merge(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida_id_t wf = mida_id_new(), camp = mida_id_new();
+  mida__rec r[4];
+  rec_init(&r[0], MIDA_REC_WORKFLOW);
+  set_id(&r[0], MIDA_F_ID, &wf);
+  set_id(&r[0], MIDA_F_CAMPAIGN, &camp);
+  set_str(&r[0], MIDA_F_NAME, "sim");
+  set_i64(&r[0], MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  set_i64(&r[0], MIDA_F_STARTED, 10);
+  set_str(&r[0], MIDA_F_METADATA, "{\"a\": 1}");
+  rec_init(&r[1], MIDA_REC_WORKFLOW);
+  set_id(&r[1], MIDA_F_ID, &wf);
+  set_i64(&r[1], MIDA_F_STATUS, MIDA_STATUS_FINISHED);
+  set_i64(&r[1], MIDA_F_ENDED, 20);
+  set_str(&r[1], MIDA_F_METADATA, "{\"b\": 2}");
+  rec_init(&r[2], MIDA_REC_CAMPAIGN);
+  set_id(&r[2], MIDA_F_ID, &camp);
+  set_str(&r[2], MIDA_F_NAME, "c1");
+  set_i64(&r[2], MIDA_F_CREATED, 7);
+  rec_init(&r[3], MIDA_REC_CAMPAIGN);
+  set_id(&r[3], MIDA_F_ID, &camp);
+  set_i64(&r[3], MIDA_F_CREATED, 5);
+  set_str(&r[3], MIDA_F_METADATA, "{\"x\": true}");
+  put(sink, &r[1], 1);
+  put(sink, &r[0], 1);
+  put(sink, &r[2], 2);
+  put(sink, r, 2);
+  assert_query(sink,
+               "SELECT name, status, started, ended, host,"
+               " json_extract(metadata, '$.a'), json_extract(metadata, '$.b')"
+               " FROM workflow",
+               "sim|FINISHED|10|20|origin-host|1|2\n");
+  assert_query(sink, "SELECT name, created, metadata FROM campaign",
+               "c1|5|{\"x\": true}\n");
+  mida__sink_close(sink);
+}
+
+/* ---- tests: links, metrics, counters, cursors -------------------------- */
+
+static void test_links_idempotent(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida_id_t task = mida_id_new(), up = mida_id_new();
+  mida__rec r[6];
+  rec_init(&r[0], MIDA_REC_DATA);
+  set_str(&r[0], MIDA_F_DATA_ID, "sha256:abc");
+  set_str(&r[0], MIDA_F_URI, "/data/in.csv");
+  set_str(&r[0], MIDA_F_KIND, "file");
+  set_i64(&r[0], MIDA_F_SIZE, 123);
+  set_str(&r[0], MIDA_F_DIGEST, "sha256:abc");
+  set_id(&r[0], MIDA_F_TASK, &task);
+  set_i64(&r[0], MIDA_F_ROLE, MIDA_USED);
+  set_str(&r[0], MIDA_F_NAME, "input");
+  rec_init(&r[1], MIDA_REC_DEP);
+  set_id(&r[1], MIDA_F_TASK, &task);
+  set_id(&r[1], MIDA_F_PARENT, &up);
+  rec_init(&r[2], MIDA_REC_METRIC);
+  set_id(&r[2], MIDA_F_TASK, &task);
+  set_str(&r[2], MIDA_F_KEY, "loss");
+  set_i64(&r[2], MIDA_F_STEP, 3);
+  set_i64(&r[2], MIDA_F_TS, 100);
+  set_f64(&r[2], MIDA_F_VALUE, 0.5);
+  rec_init(&r[3], MIDA_REC_METRIC);
+  set_id(&r[3], MIDA_F_TASK, &task);
+  set_str(&r[3], MIDA_F_KEY, "nan");
+  set_i64(&r[3], MIDA_F_TS, 101);
+  set_f64(&r[3], MIDA_F_VALUE, NAN);
+  rec_init(&r[4], MIDA_REC_COUNTER);
+  set_str(&r[4], MIDA_F_HOST, "h");
+  set_i64(&r[4], MIDA_F_PID, 1);
+  set_str(&r[4], MIDA_F_KEY, "dropped");
+  set_i64(&r[4], MIDA_F_VALUE_I, 5);
+  rec_init(&r[5], MIDA_REC_CURSOR);
+  set_str(&r[5], MIDA_F_SOURCE, "mlflow");
+  set_str(&r[5], MIDA_F_KEY, "exp1");
+  set_str(&r[5], MIDA_F_TEXT, "pos-a");
+  set_i64(&r[5], MIDA_F_TS, 10);
+  for (int k = 0; k < 3; k++)
+    put(sink, r, 6);
+  assert_query(sink, "SELECT id, kind, uri, size, digest FROM data",
+               "sha256:abc|file|/data/in.csv|123|sha256:abc\n");
+  assert_query(sink, "SELECT role, name, data_id FROM task_data",
+               "used|input|sha256:abc\n");
+  assert_query(sink, "SELECT count(*) FROM task_dep", "1\n");
+  assert_query(sink, "SELECT key, step, ts, value FROM metric ORDER BY ts",
+               "loss|3|100|0.5\nnan|-1|101|~\n");
+  assert_query(sink, "SELECT value FROM counter", "5\n");
+  assert_query(sink, "SELECT position, updated FROM source_cursor",
+               "pos-a|10\n");
+
+  /* A counter keeps its maximum; a cursor never moves back. */
+  set_i64(&r[4], MIDA_F_VALUE_I, 3);
+  set_str(&r[5], MIDA_F_TEXT, "pos-old");
+  set_i64(&r[5], MIDA_F_TS, 5);
+  put(sink, &r[4], 2);
+  assert_query(sink, "SELECT value FROM counter", "5\n");
+  assert_query(sink, "SELECT position, updated FROM source_cursor",
+               "pos-a|10\n");
+  set_i64(&r[4], MIDA_F_VALUE_I, 9);
+  set_str(&r[5], MIDA_F_TEXT, "pos-b");
+  set_i64(&r[5], MIDA_F_TS, 20);
+  put(sink, &r[4], 2);
+  assert_query(sink, "SELECT value FROM counter", "9\n");
+  assert_query(sink, "SELECT position, updated FROM source_cursor",
+               "pos-b|20\n");
+
+  /* The same data generated by the same task is a second link; data
+   * metadata merges. */
+  set_i64(&r[0], MIDA_F_ROLE, MIDA_GENERATED);
+  set_str(&r[0], MIDA_F_METADATA, "{\"rows\": 10}");
+  put(sink, r, 1);
+  put(sink, r, 1);
+  assert_query(sink, "SELECT role FROM task_data ORDER BY role",
+               "generated\nused\n");
+  assert_query(sink, "SELECT metadata FROM data", "{\"rows\": 10}\n");
+  mida__sink_close(sink);
+}
+
+static void test_skips_unknown_and_bad_json(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida_id_t id = mida_id_new();
+  mida__rec r[4];
+  rec_init(&r[0], 200); /* a type from a newer producer */
+  set_str(&r[0], MIDA_F_NAME, "x");
+  rec_init(&r[1], MIDA_REC_TASK);
+  set_id(&r[1], MIDA_F_ID, &id);
+  set_str(&r[1], MIDA_F_ACTIVITY, "a");
+  set_str(&r[1], MIDA_F_USED, "[1, 2]"); /* not an object: dropped */
+  set_str(&r[1], MIDA_F_CUSTOM, "{\"ok\": 1}");
+  rec_init(&r[2], MIDA_REC_METRIC); /* no task: skipped */
+  set_str(&r[2], MIDA_F_KEY, "k");
+  rec_init(&r[3], MIDA_REC_TASK); /* no id: skipped */
+  set_str(&r[3], MIDA_F_ACTIVITY, "orphan");
+  put(sink, r, 4);
+  assert_query(sink, "SELECT activity, used, custom FROM task",
+               "a|~|{\"ok\": 1}\n");
+  assert_int_equal(mida__sqlite_skipped(sink), 3);
+  assert_int_equal(mida__sqlite_dropped_fields(sink), 1);
+  mida__sink_close(sink);
+}
+
+/* ---- tests: query ------------------------------------------------------ */
+
+static void test_query_refuses_writes(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  static const char *const writes[] = {
+      "INSERT INTO task(id) VALUES('x')",
+      "UPDATE task SET status = 'ERROR'",
+      "DELETE FROM task",
+      "DROP TABLE task",
+      "CREATE TABLE t(x)",
+      "CREATE TEMP TABLE t(x)",
+      "CREATE INDEX i ON task(host)",
+      "ALTER TABLE task ADD COLUMN z",
+      "ATTACH DATABASE ':memory:' AS other",
+      "DETACH DATABASE other",
+      "PRAGMA query_only = 0",
+      "PRAGMA user_version = 5",
+      "BEGIN",
+      "SAVEPOINT s",
+      "VACUUM",
+      "REINDEX",
+      "ANALYZE",
+      "WITH x AS (SELECT 1) INSERT INTO task(id) SELECT 'a' FROM x",
+      "REPLACE INTO counter VALUES('h', 1, 'n', 1)",
+  };
+  for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+    int rc = mida__sink_query(sink, writes[i], NULL, 0, NULL, NULL);
+    if (rc != MIDA_EREADONLY)
+      fprintf(stderr, "%s: %d %s\n", writes[i], rc, mida__sink_errmsg(sink));
+    assert_int_equal(rc, MIDA_EREADONLY);
+    assert_non_null(strstr(mida__sink_errmsg(sink), "read-only"));
+  }
+  assert_query(sink, "SELECT count(*) FROM task", "0\n");
+  assert_query(sink, "PRAGMA user_version", "0\n");
+  /* Two statements are refused, whatever they are. */
+  assert_int_equal(
+      mida__sink_query(sink, "SELECT 1; SELECT 2", NULL, 0, NULL, NULL),
+      MIDA_EINVAL);
+  assert_int_equal(
+      mida__sink_query(sink, "SELECT 1; DROP TABLE task", NULL, 0, NULL, NULL),
+      MIDA_EINVAL);
+  assert_true(strlen(mida__sink_errmsg(sink)) > 0);
+  assert_query(sink, "SELECT 1; ", "1\n");
+  assert_query(sink, "SELECT 1; -- a comment\n", "1\n");
+  assert_query(sink, "SELECT count(*) FROM task", "0\n");
+  mida__sink_close(sink);
+}
+
+static void test_query_rows_and_errors(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  collected c = {.rows = 0};
+  mida__buf_init(&c.text, 1 << 16);
+  mida__buf_init(&c.names, 1 << 16);
+  const char *params[2] = {"7", NULL};
+  int rc = mida__sink_query(sink,
+                            "SELECT ?1 AS a, ?2 AS b, 3 AS c UNION ALL"
+                            " SELECT 'x', 'y', NULL",
+                            params, 2, collect_row, &c);
+  assert_int_equal(rc, MIDA_OK);
+  assert_int_equal(c.rows, 2);
+  assert_string_equal(mida__buf_str(&c.names), "a|b|c");
+  assert_string_equal(mida__buf_str(&c.text), "7|~|3\nx|y|~\n");
+  mida__buf_free(&c.text);
+  mida__buf_free(&c.names);
+
+  /* The callback stops the query. */
+  collected d = {.rows = 0, .stop_after = 2};
+  mida__buf_init(&d.text, 1 << 16);
+  mida__buf_init(&d.names, 1 << 16);
+  rc = mida__sink_query(sink,
+                        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
+                        " SELECT i + 1 FROM n WHERE i < 100) SELECT i FROM n",
+                        NULL, 0, collect_row, &d);
+  assert_int_equal(rc, MIDA_OK);
+  assert_int_equal(d.rows, 2);
+  mida__buf_free(&d.text);
+  mida__buf_free(&d.names);
+
+  rc = mida__sink_query(sink, "SELECT * FROM nosuch", NULL, 0, collect_row,
+                        NULL);
+  assert_int_equal(rc, MIDA_ESTORE);
+  assert_non_null(strstr(mida__sink_errmsg(sink), "no such table: nosuch"));
+  rc = mida__sink_query(sink, "SELECT ?1", params, 2, collect_row, NULL);
+  assert_int_equal(rc, MIDA_EINVAL);
+  rc = mida__sink_query(sink, "   ", NULL, 0, collect_row, NULL);
+  assert_int_equal(rc, MIDA_EINVAL);
+  /* Views and JSON functions are readable. */
+  assert_query(sink, "SELECT count(*) FROM task_v", "0\n");
+  assert_query(sink, "SELECT key FROM json_each('{\"a\":1}')", "a\n");
+  mida__sink_close(sink);
+}
+
+static void test_sql_escaping(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  static const char nasty[] = "'); DROP TABLE task; --";
+  static const char quotes[] = "it's \"quoted\" \\ back`tick`";
+  static const char utf8[] =
+      "h\xc3\xa9llo \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac";
+  static const char json[] =
+      "{\"q\": \"it's \\\"x\\\"\", \"sql\": \"'); DROP TABLE task; --\"}";
+  mida_id_t id = mida_id_new();
+  mida__rec r;
+  rec_init(&r, MIDA_REC_TASK);
+  set_id(&r, MIDA_F_ID, &id);
+  set_str(&r, MIDA_F_ACTIVITY, nasty);
+  set_str(&r, MIDA_F_WORKER, quotes);
+  set_str(&r, MIDA_F_ERROR, utf8);
+  set_str(&r, MIDA_F_USED, json);
+  put(sink, &r, 1);
+  put(sink, &r, 1);
+  char *got = query_text(sink, "SELECT activity FROM task", 0);
+  char expect[256];
+  snprintf(expect, sizeof expect, "%s\n", nasty);
+  assert_string_equal(got, expect);
+  free(got);
+  got = query_text(sink, "SELECT worker FROM task", 0);
+  snprintf(expect, sizeof expect, "%s\n", quotes);
+  assert_string_equal(got, expect);
+  free(got);
+  got = query_text(sink, "SELECT error FROM task", 0);
+  snprintf(expect, sizeof expect, "%s\n", utf8);
+  assert_string_equal(got, expect);
+  free(got);
+  got = query_text(sink, "SELECT used FROM task", 0);
+  snprintf(expect, sizeof expect, "%s\n", json);
+  assert_string_equal(got, expect);
+  free(got);
+  /* Parameters go through as data too. */
+  got = query_text(sink, "SELECT count(*) FROM task WHERE activity = ?1", 1,
+                   nasty);
+  assert_string_equal(got, "1\n");
+  free(got);
+  got = query_text(sink, "SELECT ?1", 1, nasty);
+  snprintf(expect, sizeof expect, "%s\n", nasty);
+  assert_string_equal(got, expect);
+  free(got);
+  assert_query(sink, "SELECT count(*) FROM task", "1\n");
+  mida__sink_close(sink);
+}
+
+/* ---- tests: open errors and read-only ---------------------------------- */
+
+static void test_open_errors(void **state) {
+  fixture *fx = *state;
+  char path[256], err[512];
+  mida__sink *sink = NULL;
+
+  snprintf(path, sizeof path, "%s/no/such/dir/x.db", fx->dir);
+  err[0] = '\0';
+  int rc = mida__sink_open(path, 0, &sink, err, sizeof err);
+  assert_int_equal(rc, MIDA_ESTORE);
+  assert_null(sink);
+  assert_non_null(strstr(err, path));
+
+  snprintf(path, sizeof path, "%s/garbage.db", fx->dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  for (int i = 0; i < 200; i++)
+    fputs("this is not an sqlite database, just text\n", f);
+  fclose(f);
+  err[0] = '\0';
+  rc = mida__sink_open(path, 0, &sink, err, sizeof err);
+  assert_int_equal(rc, MIDA_ESTORE);
+  assert_null(sink);
+  assert_non_null(strstr(err, "file is not a database"));
+  rc = mida__sink_open(path, MIDA_SINK_READONLY, &sink, err, sizeof err);
+  assert_int_equal(rc, MIDA_ESTORE);
+
+  snprintf(path, sizeof path, "%s/missing.db", fx->dir);
+  err[0] = '\0';
+  rc = mida__sink_open(path, MIDA_SINK_NOCREATE, &sink, err, sizeof err);
+  assert_int_equal(rc, MIDA_ENOTFOUND);
+  assert_null(sink);
+  assert_true(strlen(err) > 0);
+  rc = mida__sink_open(path, MIDA_SINK_READONLY, &sink, err, sizeof err);
+  assert_int_equal(rc, MIDA_ENOTFOUND);
+  struct stat sb;
+  assert_int_not_equal(stat(path, &sb), 0); /* nothing was created */
+
+  err[0] = '\0';
+  rc = mida__sink_open(fx->dir, 0, &sink, err, sizeof err);
+  assert_int_equal(rc, MIDA_ESTORE);
+  assert_non_null(strstr(err, "directory"));
+
+  if (geteuid() != 0) {
+    snprintf(path, sizeof path, "%s/locked", fx->dir);
+    assert_int_equal(mkdir(path, 0500), 0);
+    snprintf(path, sizeof path, "%s/locked/x.db", fx->dir);
+    err[0] = '\0';
+    rc = mida__sink_open(path, 0, &sink, err, sizeof err);
+    assert_int_equal(rc, MIDA_ESTORE);
+    assert_true(strlen(err) > 0);
+  }
+}
+
+static void test_readonly(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida_id_t id = mida_id_new();
+  mida__rec r;
+  rec_init(&r, MIDA_REC_TASK);
+  set_id(&r, MIDA_F_ID, &id);
+  put(sink, &r, 1);
+  mida__sink *ro = open_store(fx->path, MIDA_SINK_READONLY);
+  assert_int_equal(mida__sink_put_batch(ro, &r, 1, &origin), MIDA_EREADONLY);
+  assert_true(strlen(mida__sink_errmsg(ro)) > 0);
+  assert_query(ro, "SELECT count(*) FROM task", "1\n");
+  /* The reader sees the writer's later batches. */
+  mida_id_t id2 = mida_id_new();
+  set_id(&r, MIDA_F_ID, &id2);
+  put(sink, &r, 1);
+  assert_query(ro, "SELECT count(*) FROM task", "2\n");
+  mida__sink_close(ro);
+  mida__sink_close(sink);
+}
+
+/* ---- tests: concurrent writers ----------------------------------------- */
+
+#define WRITER_BATCHES 40
+#define WRITER_TASKS 100
+
+typedef struct writer {
+  const char *path; /* the store */
+  int rc;           /* the first failure, or MIDA_OK */
+} writer;
+
+/* Writes WRITER_BATCHES batches of WRITER_TASKS new tasks (begin and end)
+ * through its own sink. */
+static void *writer_main(void *arg) {
+  writer *w = arg;
+  char err[512];
+  mida__sink *sink = NULL;
+  w->rc = mida__sink_open(w->path, 0, &sink, err, sizeof err);
+  if (w->rc != MIDA_OK)
+    return NULL;
+  mida__rec *recs = calloc(2 * WRITER_TASKS, sizeof *recs);
+  if (recs == NULL) {
+    w->rc = MIDA_ENOMEM;
+    mida__sink_close(sink);
+    return NULL;
+  }
+  for (int b = 0; b < WRITER_BATCHES && w->rc == MIDA_OK; b++) {
+    for (int i = 0; i < WRITER_TASKS; i++) {
+      mida_id_t id = mida_id_new();
+      mida__rec *begin = &recs[2 * i], *end = &recs[2 * i + 1];
+      rec_init(begin, MIDA_REC_TASK);
+      set_id(begin, MIDA_F_ID, &id);
+      set_str(begin, MIDA_F_ACTIVITY, "w");
+      set_i64(begin, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+      rec_init(end, MIDA_REC_TASK);
+      set_id(end, MIDA_F_ID, &id);
+      set_i64(end, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
+    }
+    /* Half the batches split begin and end, so that updates race too. */
+    if (b % 2 == 0) {
+      w->rc = mida__sink_put_batch(sink, recs, 2 * WRITER_TASKS, &origin);
+    } else {
+      mida__rec *begins = calloc(WRITER_TASKS, sizeof *begins);
+      mida__rec *ends = calloc(WRITER_TASKS, sizeof *ends);
+      if (begins == NULL || ends == NULL) {
+        w->rc = MIDA_ENOMEM;
+      } else {
+        for (int i = 0; i < WRITER_TASKS; i++) {
+          begins[i] = recs[2 * i];
+          ends[i] = recs[2 * i + 1];
+        }
+        w->rc = mida__sink_put_batch(sink, begins, WRITER_TASKS, &origin);
+        if (w->rc == MIDA_OK)
+          w->rc = mida__sink_put_batch(sink, ends, WRITER_TASKS, &origin);
+      }
+      free(begins);
+      free(ends);
+    }
+  }
+  free(recs);
+  mida__sink_close(sink);
+  return NULL;
+}
+
+static void test_concurrent_threads(void **state) {
+  fixture *fx = *state;
+  writer w[2] = {{fx->path, 0}, {fx->path, 0}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_join(th[i], NULL), 0);
+  assert_int_equal(w[0].rc, MIDA_OK);
+  assert_int_equal(w[1].rc, MIDA_OK);
+  mida__sink *sink = open_store(fx->path, MIDA_SINK_READONLY);
+  char expect[64];
+  snprintf(expect, sizeof expect, "%d|%d\n", 2 * WRITER_BATCHES * WRITER_TASKS,
+           2 * WRITER_BATCHES * WRITER_TASKS);
+  assert_query(sink, "SELECT count(*), sum(status = 'FINISHED') FROM task",
+               expect);
+  mida__sink_close(sink);
+}
+
+static void test_concurrent_processes(void **state) {
+  fixture *fx = *state;
+  pid_t pids[2];
+  for (int i = 0; i < 2; i++) {
+    pids[i] = fork();
+    assert_true(pids[i] >= 0);
+    if (pids[i] == 0) {
+      writer w = {fx->path, 0};
+      writer_main(&w);
+      _exit(w.rc == MIDA_OK ? 0 : 1);
+    }
+  }
+  for (int i = 0; i < 2; i++) {
+    int status = 0;
+    assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  mida__sink *sink = open_store(fx->path, MIDA_SINK_READONLY);
+  char expect[64];
+  snprintf(expect, sizeof expect, "%d|%d\n", 2 * WRITER_BATCHES * WRITER_TASKS,
+           2 * WRITER_BATCHES * WRITER_TASKS);
+  assert_query(sink, "SELECT count(*), sum(status = 'FINISHED') FROM task",
+               expect);
+  mida__sink_close(sink);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_url_path),
+      cmocka_unit_test(test_unknown_scheme),
+      cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_task_begin_end, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_order_independence, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_status_rank, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_times_min_max, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_host_pid_defaults, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_workflow_campaign_merge, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_links_idempotent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_skips_unknown_and_bad_json, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_query_refuses_writes, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_query_rows_and_errors, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sql_escaping, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent_threads, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent_processes, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
