@@ -1,0 +1,399 @@
+/*
+ * capture.c -- the capture calls of the public API: workflows, tasks, data,
+ * dependencies and metrics.
+ *
+ * This is the hot path. Each call checks its arguments (JSON included),
+ * computes the exact size of its record, reserves a frame in the journal,
+ * encodes the record straight into it and commits it: a clock read, a
+ * compare-and-swap and a copy, with no lock, no system call and no
+ * allocation. Errors are reported through mida__set_error(), which formats
+ * only on the failure path.
+ */
+#include "api/session.h"
+
+#include "core/host.h"
+#include "core/id.h"
+#include "core/json.h"
+#include "core/record.h"
+
+#include <string.h>
+#include <unistd.h>
+
+/* A string argument about to be encoded. */
+typedef struct arg {
+  const char *s; /* NULL when absent */
+  size_t len;    /* bytes */
+} arg;
+
+static arg text_arg(const char *s) {
+  arg a = {s, s != NULL ? strlen(s) : 0};
+  return a;
+}
+
+/* A JSON-object argument: checked before anything is written. */
+static int json_arg(const char *what, const char *s, arg *out) {
+  *out = text_arg(s);
+  if (s == NULL)
+    return MIDA_OK;
+  size_t where = 0;
+  if (mida__json_check(s, out->len, true, &where) != MIDA_OK)
+    return mida__set_error(MIDA_EJSON,
+                           "%s is not a JSON object (error at byte %zu)",
+                           what, where);
+  return MIDA_OK;
+}
+
+static size_t str_size(const arg *a) {
+  return a->s != NULL ? mida__enc_size_str(a->len) : 0;
+}
+
+/* Checks the session for a capture call. */
+static int usable(mida_session_t *s) {
+  if (s == NULL)
+    return mida__set_error(MIDA_EINVAL, "no session");
+  if (atomic_load_explicit(&s->closed, memory_order_relaxed))
+    return mida__set_error(MIDA_ECLOSED, "the session is closed");
+  return MIDA_OK;
+}
+
+/* Reserves a frame for a record of payload size bytes and starts encoding
+ * into it. */
+static int begin_record(mida_session_t *s, uint16_t type, size_t size,
+                        mida__slot *slot, mida__enc *enc) {
+  int rc = mida__journal_reserve(s->journal, type, size, slot);
+  if (rc == MIDA_EFULL)
+    return mida__set_error(rc, "journal full: record dropped (counted)");
+  if (rc == MIDA_ETOOBIG)
+    return mida__set_error(rc, "record of %zu bytes is too big for the "
+                           "journal (raise MIDA_JOURNAL_BYTES)", size);
+  if (rc != MIDA_OK)
+    return mida__set_error(rc, "journal: %s", mida_strerror(rc));
+  mida__enc_init(enc, slot->payload, slot->len);
+  return MIDA_OK;
+}
+
+static void end_record(mida_session_t *s, mida__slot *slot) {
+  mida__journal_commit(s->journal, slot);
+}
+
+static void enc_arg(mida__enc *e, unsigned tag, const arg *a) {
+  if (a->s != NULL)
+    mida__enc_str(e, tag, a->s, a->len);
+}
+
+static void enc_opt_id(mida__enc *e, unsigned tag, const mida_id_t *id) {
+  if (!mida_id_is_nil(id))
+    mida__enc_id(e, tag, id);
+}
+
+static size_t opt_id_size(const mida_id_t *id) {
+  return mida_id_is_nil(id) ? 0 : mida__enc_size_id();
+}
+
+/* ---- campaigns and workflows ------------------------------------------ */
+
+mida_id_t mida_campaign_id(const mida_session_t *s, const char *name) {
+  if (name != NULL)
+    return mida__id_from_name("campaign", name);
+  mida_id_t nil = {{0}};
+  return s != NULL ? s->campaign : nil;
+}
+
+/* Records a campaign by name (idempotent: the store merges it). */
+static int put_campaign(mida_session_t *s, const mida_id_t *id,
+                        const char *name, int64_t now) {
+  arg n = text_arg(name);
+  size_t size = mida__enc_size_id() + str_size(&n) + mida__enc_size_num();
+  mida__slot slot;
+  mida__enc e;
+  int rc = begin_record(s, MIDA_REC_CAMPAIGN, size, &slot, &e);
+  if (rc != MIDA_OK)
+    return rc;
+  mida__enc_id(&e, MIDA_F_ID, id);
+  enc_arg(&e, MIDA_F_NAME, &n);
+  mida__enc_i64(&e, MIDA_F_CREATED, now);
+  end_record(s, &slot);
+  return MIDA_OK;
+}
+
+int mida_workflow_begin(mida_session_t *s, const mida_workflow_info_t *info,
+                        mida_id_t *out) {
+  if (info == NULL || out == NULL)
+    return mida__set_error(MIDA_EINVAL, "workflow info and out are required");
+  int rc = usable(s);
+  if (rc != MIDA_OK)
+    return rc;
+  *out = mida_id_new();
+  if (s->disabled)
+    return MIDA_OK;
+  arg meta;
+  rc = json_arg("workflow metadata", info->metadata, &meta);
+  if (rc != MIDA_OK)
+    return rc;
+  int64_t now = info->started_ns ? info->started_ns : mida_now_ns();
+
+  const char *campaign_name =
+      info->campaign != NULL ? info->campaign : s->campaign_name;
+  mida_id_t campaign = {{0}};
+  if (campaign_name != NULL) {
+    campaign = mida__id_from_name("campaign", campaign_name);
+    rc = put_campaign(s, &campaign, campaign_name, now);
+    if (rc != MIDA_OK)
+      return rc;
+  }
+
+  arg name = text_arg(info->name);
+  arg source = text_arg(info->source != NULL ? info->source : "api");
+  arg user = text_arg(mida__username());
+  arg host = text_arg(mida__hostname());
+  size_t size = mida__enc_size_id() + opt_id_size(&campaign) +
+                (info->parent ? opt_id_size(info->parent) : 0) +
+                str_size(&name) + str_size(&source) + str_size(&user) +
+                str_size(&host) + 3 * mida__enc_size_num() + str_size(&meta);
+  mida__slot slot;
+  mida__enc e;
+  rc = begin_record(s, MIDA_REC_WORKFLOW, size, &slot, &e);
+  if (rc != MIDA_OK)
+    return rc;
+  mida__enc_id(&e, MIDA_F_ID, out);
+  enc_opt_id(&e, MIDA_F_CAMPAIGN, &campaign);
+  if (info->parent != NULL)
+    enc_opt_id(&e, MIDA_F_PARENT, info->parent);
+  enc_arg(&e, MIDA_F_NAME, &name);
+  enc_arg(&e, MIDA_F_SOURCE, &source);
+  enc_arg(&e, MIDA_F_USER, &user);
+  enc_arg(&e, MIDA_F_HOST, &host);
+  mida__enc_i64(&e, MIDA_F_PID, (int64_t)getpid());
+  mida__enc_i64(&e, MIDA_F_STARTED, now);
+  mida__enc_i64(&e, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  enc_arg(&e, MIDA_F_METADATA, &meta);
+  end_record(s, &slot);
+
+  pthread_mutex_lock(&s->workflow_lock);
+  mida__shared_id_store(&s->workflow, out);
+  pthread_mutex_unlock(&s->workflow_lock);
+  return MIDA_OK;
+}
+
+int mida_workflow_end(mida_session_t *s, const mida_id_t *wf,
+                      mida_status_t status) {
+  if (wf == NULL || mida_id_is_nil(wf))
+    return mida__set_error(MIDA_EINVAL, "a workflow id is required");
+  int rc = usable(s);
+  if (rc != MIDA_OK || s->disabled)
+    return rc;
+  size_t size = mida__enc_size_id() + 2 * mida__enc_size_num();
+  mida__slot slot;
+  mida__enc e;
+  rc = begin_record(s, MIDA_REC_WORKFLOW, size, &slot, &e);
+  if (rc != MIDA_OK)
+    return rc;
+  mida__enc_id(&e, MIDA_F_ID, wf);
+  mida__enc_i64(&e, MIDA_F_ENDED, mida_now_ns());
+  mida__enc_i64(&e, MIDA_F_STATUS, status);
+  end_record(s, &slot);
+  return MIDA_OK;
+}
+
+/* ---- tasks ------------------------------------------------------------- */
+
+int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
+                    mida_id_t *out) {
+  if (info == NULL || out == NULL)
+    return mida__set_error(MIDA_EINVAL, "task info and out are required");
+  int rc = usable(s);
+  if (rc != MIDA_OK)
+    return rc;
+  *out = mida_id_new();
+  if (s->disabled)
+    return MIDA_OK;
+  arg used, custom;
+  rc = json_arg("used", info->used, &used);
+  if (rc == MIDA_OK)
+    rc = json_arg("custom", info->custom, &custom);
+  if (rc != MIDA_OK)
+    return rc;
+  arg activity = text_arg(info->activity);
+  arg key = text_arg(info->source_key);
+  arg worker = text_arg(info->worker);
+  mida_id_t wf = info->workflow != NULL ? *info->workflow
+                                        : mida__shared_id_load(&s->workflow);
+  const mida_id_t *parent =
+      info->parent != NULL ? info->parent : &s->parent_task;
+
+  size_t size = mida__enc_size_id() + opt_id_size(&wf) +
+                opt_id_size(&s->campaign) + opt_id_size(parent) +
+                str_size(&activity) + 2 * mida__enc_size_num() +
+                str_size(&used) + str_size(&custom) + str_size(&key) +
+                str_size(&worker);
+  mida__slot slot;
+  mida__enc e;
+  rc = begin_record(s, MIDA_REC_TASK, size, &slot, &e);
+  if (rc != MIDA_OK)
+    return rc;
+  mida__enc_id(&e, MIDA_F_ID, out);
+  enc_opt_id(&e, MIDA_F_WORKFLOW, &wf);
+  enc_opt_id(&e, MIDA_F_CAMPAIGN, &s->campaign);
+  enc_opt_id(&e, MIDA_F_PARENT, parent);
+  enc_arg(&e, MIDA_F_ACTIVITY, &activity);
+  mida__enc_i64(&e, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  mida__enc_i64(&e, MIDA_F_STARTED,
+                info->started_ns ? info->started_ns : mida_now_ns());
+  enc_arg(&e, MIDA_F_USED, &used);
+  enc_arg(&e, MIDA_F_CUSTOM, &custom);
+  enc_arg(&e, MIDA_F_SOURCE_KEY, &key);
+  enc_arg(&e, MIDA_F_WORKER, &worker);
+  end_record(s, &slot);
+  return MIDA_OK;
+}
+
+int mida_task_end(mida_session_t *s, const mida_id_t *task,
+                  mida_status_t status, const char *generated,
+                  const char *error) {
+  if (task == NULL || mida_id_is_nil(task))
+    return mida__set_error(MIDA_EINVAL, "a task id is required");
+  if ((unsigned)status > MIDA_STATUS_ERROR)
+    return mida__set_error(MIDA_EINVAL, "unknown status %d", (int)status);
+  int rc = usable(s);
+  if (rc != MIDA_OK || s->disabled)
+    return rc;
+  arg gen;
+  rc = json_arg("generated", generated, &gen);
+  if (rc != MIDA_OK)
+    return rc;
+  arg err = text_arg(error);
+  size_t size = mida__enc_size_id() + 2 * mida__enc_size_num() +
+                str_size(&gen) + str_size(&err);
+  mida__slot slot;
+  mida__enc e;
+  rc = begin_record(s, MIDA_REC_TASK, size, &slot, &e);
+  if (rc != MIDA_OK)
+    return rc;
+  mida__enc_id(&e, MIDA_F_ID, task);
+  mida__enc_i64(&e, MIDA_F_STATUS, status);
+  mida__enc_i64(&e, MIDA_F_ENDED, mida_now_ns());
+  enc_arg(&e, MIDA_F_GENERATED, &gen);
+  enc_arg(&e, MIDA_F_ERROR, &err);
+  end_record(s, &slot);
+  return MIDA_OK;
+}
+
+int mida_task_annotate(mida_session_t *s, const mida_id_t *task,
+                       const char *generated, const char *custom) {
+  if (task == NULL || mida_id_is_nil(task))
+    return mida__set_error(MIDA_EINVAL, "a task id is required");
+  int rc = usable(s);
+  if (rc != MIDA_OK || s->disabled)
+    return rc;
+  arg gen, cus;
+  rc = json_arg("generated", generated, &gen);
+  if (rc == MIDA_OK)
+    rc = json_arg("custom", custom, &cus);
+  if (rc != MIDA_OK)
+    return rc;
+  size_t size = mida__enc_size_id() + str_size(&gen) + str_size(&cus);
+  mida__slot slot;
+  mida__enc e;
+  rc = begin_record(s, MIDA_REC_TASK, size, &slot, &e);
+  if (rc != MIDA_OK)
+    return rc;
+  mida__enc_id(&e, MIDA_F_ID, task);
+  enc_arg(&e, MIDA_F_GENERATED, &gen);
+  enc_arg(&e, MIDA_F_CUSTOM, &cus);
+  end_record(s, &slot);
+  return MIDA_OK;
+}
+
+int mida_task_dep(mida_session_t *s, const mida_id_t *task,
+                  const mida_id_t *upstream) {
+  if (task == NULL || upstream == NULL || mida_id_is_nil(task) ||
+      mida_id_is_nil(upstream))
+    return mida__set_error(MIDA_EINVAL, "task and upstream ids are required");
+  int rc = usable(s);
+  if (rc != MIDA_OK || s->disabled)
+    return rc;
+  mida__slot slot;
+  mida__enc e;
+  rc = begin_record(s, MIDA_REC_DEP, 2 * mida__enc_size_id(), &slot, &e);
+  if (rc != MIDA_OK)
+    return rc;
+  mida__enc_id(&e, MIDA_F_TASK, task);
+  mida__enc_id(&e, MIDA_F_PARENT, upstream);
+  end_record(s, &slot);
+  return MIDA_OK;
+}
+
+/* ---- data and metrics -------------------------------------------------- */
+
+int mida_data(mida_session_t *s, const mida_id_t *task, mida_role_t role,
+              const mida_data_info_t *data) {
+  if (data == NULL || data->uri == NULL || data->uri[0] == '\0')
+    return mida__set_error(MIDA_EINVAL, "data needs a URI");
+  if (role != MIDA_USED && role != MIDA_GENERATED)
+    return mida__set_error(MIDA_EINVAL, "role must be MIDA_USED or "
+                           "MIDA_GENERATED");
+  int rc = usable(s);
+  if (rc != MIDA_OK || s->disabled)
+    return rc;
+  arg meta;
+  rc = json_arg("data metadata", data->metadata, &meta);
+  if (rc != MIDA_OK)
+    return rc;
+  arg uri = text_arg(data->uri);
+  arg digest = text_arg(data->digest != NULL && data->digest[0] != '\0'
+                            ? data->digest
+                            : NULL);
+  arg id = digest.s != NULL ? digest : uri;
+  arg kind = text_arg(data->kind != NULL ? data->kind : "file");
+  arg name = text_arg(data->name);
+  const mida_id_t *t = (task != NULL && !mida_id_is_nil(task)) ? task : NULL;
+  size_t size = str_size(&id) + str_size(&kind) + str_size(&uri) +
+                str_size(&digest) + str_size(&name) + str_size(&meta) +
+                (data->size >= 0 ? mida__enc_size_num() : 0) +
+                (t != NULL ? mida__enc_size_id() + mida__enc_size_num() : 0);
+  mida__slot slot;
+  mida__enc e;
+  rc = begin_record(s, MIDA_REC_DATA, size, &slot, &e);
+  if (rc != MIDA_OK)
+    return rc;
+  enc_arg(&e, MIDA_F_DATA_ID, &id);
+  enc_arg(&e, MIDA_F_KIND, &kind);
+  enc_arg(&e, MIDA_F_URI, &uri);
+  enc_arg(&e, MIDA_F_DIGEST, &digest);
+  if (data->size >= 0)
+    mida__enc_i64(&e, MIDA_F_SIZE, data->size);
+  enc_arg(&e, MIDA_F_METADATA, &meta);
+  if (t != NULL) {
+    mida__enc_id(&e, MIDA_F_TASK, t);
+    mida__enc_i64(&e, MIDA_F_ROLE, role);
+    enc_arg(&e, MIDA_F_NAME, &name);
+  }
+  end_record(s, &slot);
+  return MIDA_OK;
+}
+
+int mida_metric(mida_session_t *s, const mida_id_t *task, const char *key,
+                int64_t step, int64_t ts_ns, double value) {
+  if (task == NULL || mida_id_is_nil(task) || key == NULL || key[0] == '\0')
+    return mida__set_error(MIDA_EINVAL, "a metric needs a task and a key");
+  int rc = usable(s);
+  if (rc != MIDA_OK || s->disabled)
+    return rc;
+  arg k = text_arg(key);
+  size_t size = mida__enc_size_id() + str_size(&k) +
+                (step >= 0 ? mida__enc_size_num() : 0) +
+                2 * mida__enc_size_num();
+  mida__slot slot;
+  mida__enc e;
+  rc = begin_record(s, MIDA_REC_METRIC, size, &slot, &e);
+  if (rc != MIDA_OK)
+    return rc;
+  mida__enc_id(&e, MIDA_F_TASK, task);
+  enc_arg(&e, MIDA_F_KEY, &k);
+  if (step >= 0)
+    mida__enc_i64(&e, MIDA_F_STEP, step);
+  mida__enc_i64(&e, MIDA_F_TS, ts_ns ? ts_ns : mida_now_ns());
+  mida__enc_f64(&e, MIDA_F_VALUE, value);
+  end_record(s, &slot);
+  return MIDA_OK;
+}

@@ -1,0 +1,287 @@
+/*
+ * session.c -- opening, flushing and closing a session; configuration.
+ *
+ * mida_open() wires the data path: it opens the sink named by the store URL,
+ * ships any journal that a dead process left in the store's spool directory,
+ * opens this session's own journal and starts the shipper. mida_close() does
+ * the reverse after a last flush.
+ */
+#include "api/session.h"
+
+#include "core/alloc.h"
+#include "core/config.h"
+#include "core/host.h"
+#include "core/id.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static _Thread_local char tls_errmsg[512];
+
+int mida__set_error(int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(tls_errmsg, sizeof tls_errmsg, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+const char *mida_errmsg(const mida_session_t *s) {
+  (void)s;
+  return tls_errmsg;
+}
+
+/* ---- configuration ----------------------------------------------------- */
+
+static const char *env_or(const char *name, const char *fallback) {
+  const char *v = getenv(name);
+  return (v != NULL && v[0] != '\0') ? v : fallback;
+}
+
+/* Parses "64M", "1G", "65536"; 0 if malformed. */
+static size_t parse_size(const char *text) {
+  char *end = NULL;
+  errno = 0;
+  unsigned long long n = strtoull(text, &end, 10);
+  if (errno != 0 || end == text)
+    return 0;
+  switch (*end) {
+  case 'k': case 'K': n <<= 10; end++; break;
+  case 'm': case 'M': n <<= 20; end++; break;
+  case 'g': case 'G': n <<= 30; end++; break;
+  default: break;
+  }
+  return *end == '\0' ? (size_t)n : 0;
+}
+
+void mida_config_init(mida_config_t *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->store = mida__default_store();
+  cfg->spool = env_or("MIDA_SPOOL", NULL);
+  cfg->campaign = env_or("MIDA_CAMPAIGN", NULL);
+  cfg->workflow = env_or("MIDA_WORKFLOW", NULL);
+  cfg->parent_task = env_or("MIDA_PARENT_TASK", NULL);
+  cfg->journal_bytes = MIDA_JOURNAL_DEFAULT_RING;
+  const char *size = env_or("MIDA_JOURNAL_BYTES", NULL);
+  if (size != NULL && parse_size(size) > 0)
+    cfg->journal_bytes = parse_size(size);
+  const char *full = env_or("MIDA_JOURNAL_FULL", "spill");
+  cfg->full = strcmp(full, "drop") == 0 ? MIDA_FULL_DROP : MIDA_FULL_SPILL;
+  cfg->ship_interval_ms = 20;
+  const char *ms = env_or("MIDA_SHIP_MS", NULL);
+  if (ms != NULL) {
+    char *end = NULL;
+    unsigned long v = strtoul(ms, &end, 10);
+    if (*end == '\0' && v > 0 && v <= 60000)
+      cfg->ship_interval_ms = (unsigned)v;
+  }
+  const char *off = env_or("MIDA_DISABLE", "0");
+  cfg->disabled = strcmp(off, "0") != 0 && strcmp(off, "false") != 0;
+}
+
+/* ---- the default workflow, shared between threads ---------------------- */
+
+void mida__shared_id_store(mida__shared_id *sid, const mida_id_t *id) {
+  uint64_t hi = 0, lo = 0;
+  for (int i = 0; i < 8; i++) {
+    hi = hi << 8 | id->bytes[i];
+    lo = lo << 8 | id->bytes[8 + i];
+  }
+  atomic_fetch_add_explicit(&sid->seq, 1, memory_order_acq_rel);
+  atomic_store_explicit(&sid->hi, hi, memory_order_relaxed);
+  atomic_store_explicit(&sid->lo, lo, memory_order_relaxed);
+  atomic_fetch_add_explicit(&sid->seq, 1, memory_order_release);
+}
+
+mida_id_t mida__shared_id_load(const mida__shared_id *sid) {
+  mida__shared_id *s = (mida__shared_id *)sid;
+  uint64_t before, after, hi, lo;
+  do {
+    before = atomic_load_explicit(&s->seq, memory_order_acquire);
+    hi = atomic_load_explicit(&s->hi, memory_order_relaxed);
+    lo = atomic_load_explicit(&s->lo, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    after = atomic_load_explicit(&s->seq, memory_order_relaxed);
+  } while ((before & 1) != 0 || before != after);
+  mida_id_t id;
+  for (int i = 0; i < 8; i++) {
+    id.bytes[i] = (uint8_t)(hi >> (56 - 8 * i));
+    id.bytes[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
+  }
+  return id;
+}
+
+/* ---- open and close ---------------------------------------------------- */
+
+static void write_err(char *errmsg, size_t len, const char *msg) {
+  if (errmsg != NULL && len > 0)
+    snprintf(errmsg, len, "%s", msg);
+}
+
+/* Parses an optional id from the configuration into *out. */
+static int config_id(const char *what, const char *text, mida_id_t *out,
+                     char *err, size_t errlen) {
+  memset(out, 0, sizeof *out);
+  if (text == NULL)
+    return MIDA_OK;
+  if (mida_id_parse(text, out) == MIDA_OK)
+    return MIDA_OK;
+  snprintf(err, errlen, "%s is not an id: \"%s\"", what, text);
+  return MIDA_EINVAL;
+}
+
+static void session_free(mida_session_t *s) {
+  if (s->sink != NULL)
+    mida__sink_close(s->sink);
+  if (s->journal != NULL)
+    mida__journal_close(s->journal);
+  pthread_mutex_destroy(&s->workflow_lock);
+  mida__free(s->store_url);
+  mida__free(s->spool_dir);
+  mida__free(s->campaign_name);
+  mida__free(s);
+}
+
+int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
+              size_t errmsg_len) {
+  char err[1024] = "";
+  mida_config_t defaults;
+  if (out == NULL)
+    return MIDA_EINVAL;
+  *out = NULL;
+  if (cfg_in == NULL) {
+    mida_config_init(&defaults);
+    cfg_in = &defaults;
+  }
+  const mida_config_t *cfg = cfg_in;
+
+  mida_session_t *s = mida__calloc(1, sizeof *s);
+  if (s == NULL) {
+    write_err(errmsg, errmsg_len, "out of memory");
+    return MIDA_ENOMEM;
+  }
+  pthread_mutex_init(&s->workflow_lock, NULL);
+  s->disabled = cfg->disabled != 0;
+  const char *store = cfg->store != NULL ? cfg->store : mida__default_store();
+  char spool[4096];
+  int rc = MIDA_OK;
+  if (cfg->spool != NULL)
+    snprintf(spool, sizeof spool, "%s", cfg->spool);
+  else
+    rc = mida__default_spool(store, spool, sizeof spool);
+  if (rc != MIDA_OK) {
+    snprintf(err, sizeof err, "spool directory name too long");
+    goto fail;
+  }
+  s->store_url = mida__strdup(store);
+  s->spool_dir = mida__strdup(spool);
+  if (cfg->campaign != NULL)
+    s->campaign_name = mida__strdup(cfg->campaign);
+  rc = MIDA_ENOMEM;
+  if (s->store_url == NULL || s->spool_dir == NULL ||
+      (cfg->campaign != NULL && s->campaign_name == NULL))
+    goto fail;
+
+  if (cfg->campaign != NULL)
+    s->campaign = mida__id_from_name("campaign", cfg->campaign);
+  mida_id_t wf;
+  rc = config_id("MIDA_WORKFLOW", cfg->workflow, &wf, err, sizeof err);
+  if (rc == MIDA_OK)
+    rc = config_id("MIDA_PARENT_TASK", cfg->parent_task, &s->parent_task,
+                   err, sizeof err);
+  if (rc != MIDA_OK)
+    goto fail;
+  mida__shared_id_store(&s->workflow, &wf);
+
+  if (s->disabled) {
+    *out = s;
+    return MIDA_OK;
+  }
+
+  rc = mida__sink_open(store, 0, &s->sink, err, sizeof err);
+  if (rc != MIDA_OK)
+    goto fail;
+
+  /* Journals of dead processes go first, so that their records are not
+   * overtaken by ours. A failure here leaves them for later. */
+  mida__recover_stats rst;
+  char rerr[512] = "";
+  (void)mida__recover_spool(spool, s->sink, &rst, rerr, sizeof rerr);
+
+  size_t ring = cfg->journal_bytes ? cfg->journal_bytes
+                                   : MIDA_JOURNAL_DEFAULT_RING;
+  rc = mida__journal_open(spool, ring, cfg->full, mida__hostname(),
+                          (int64_t)getpid(), &s->journal, err, sizeof err);
+  if (rc != MIDA_OK)
+    goto fail;
+
+  rc = mida__shipper_start(s->journal, s->sink,
+                           cfg->ship_interval_ms ? cfg->ship_interval_ms : 20,
+                           &s->shipper);
+  if (rc != MIDA_OK) {
+    snprintf(err, sizeof err, "cannot start the shipper thread");
+    goto fail;
+  }
+  *out = s;
+  return MIDA_OK;
+
+fail:
+  if (err[0] == '\0')
+    snprintf(err, sizeof err, "%s", mida_strerror(rc));
+  write_err(errmsg, errmsg_len, err);
+  session_free(s);
+  return rc;
+}
+
+int mida_flush(mida_session_t *s, int timeout_ms) {
+  if (s == NULL)
+    return MIDA_EINVAL;
+  if (s->disabled)
+    return MIDA_OK;
+  if (atomic_load(&s->closed))
+    return MIDA_ECLOSED;
+  int rc = mida__shipper_flush(s->shipper, timeout_ms);
+  if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT) {
+    char msg[512];
+    mida__shipper_errmsg(s->shipper, msg, sizeof msg);
+    return mida__set_error(rc, "flush failed: %s", msg);
+  }
+  if (rc == MIDA_ETIMEDOUT)
+    return mida__set_error(rc, "flush timed out after %d ms", timeout_ms);
+  return MIDA_OK;
+}
+
+int mida_close(mida_session_t *s) {
+  if (s == NULL)
+    return MIDA_OK;
+  atomic_store(&s->closed, true);
+  int rc = MIDA_OK;
+  if (s->shipper != NULL) {
+    rc = mida__shipper_stop(s->shipper);
+    s->shipper = NULL;
+  }
+  session_free(s);
+  return rc;
+}
+
+void mida_stats_get(const mida_session_t *s, mida_stats_t *out) {
+  memset(out, 0, sizeof *out);
+  if (s == NULL || s->journal == NULL)
+    return;
+  mida__journal_stats js;
+  mida__journal_stats_get(s->journal, &js);
+  out->records = js.records;
+  out->dropped = js.dropped;
+  out->backlog_bytes = js.backlog;
+  out->segments = js.segments;
+  if (s->shipper != NULL) {
+    mida__shipper_stats ss;
+    mida__shipper_stats_get(s->shipper, &ss);
+    out->shipped = ss.shipped;
+    out->ship_errors = ss.errors;
+  }
+}

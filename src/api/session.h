@@ -1,0 +1,52 @@
+/*
+ * session.h -- the session behind the public API (internal).
+ *
+ * A session ties together the three layers of the data path: the journal
+ * that the capture calls append to (src/capture/journal.h), the sink that
+ * the store or broker is (src/sink/sink.h), and the shipper thread that moves
+ * records from one to the other (src/capture/shipper.h).
+ */
+#ifndef MIDA_API_SESSION_H
+#define MIDA_API_SESSION_H
+
+#include "capture/journal.h"
+#include "capture/shipper.h"
+#include "mida.h"
+#include "sink/sink.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* An id that one thread may replace while others read it without a lock
+ * (a sequence lock over two words). */
+typedef struct mida__shared_id {
+  atomic_uint_fast64_t seq; /* odd while a writer is changing hi/lo */
+  atomic_uint_fast64_t hi;  /* bytes 0..7 of the id, big-endian */
+  atomic_uint_fast64_t lo;  /* bytes 8..15 */
+} mida__shared_id;
+
+struct mida_session {
+  char *store_url;               /* the sink's URL (owned) */
+  char *spool_dir;               /* the journal's directory (owned) */
+  bool disabled;                 /* MIDA_DISABLE: calls record nothing */
+  atomic_bool closed;            /* set by mida_close() */
+  mida_id_t campaign;            /* the session's campaign, or nil */
+  char *campaign_name;           /* its name as configured (owned), or NULL */
+  mida_id_t parent_task;         /* default parent of tasks, or nil */
+  mida__shared_id workflow;      /* default workflow of tasks */
+  pthread_mutex_t workflow_lock; /* serializes writers of .workflow */
+  mida__journal *journal;        /* this session's journal */
+  mida__sink *sink;              /* where the shipper sends records */
+  mida__shipper *shipper;        /* the shipper thread */
+};
+
+/* Sets the calling thread's last error message for mida_errmsg(), and
+ * returns rc. */
+int mida__set_error(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+void mida__shared_id_store(mida__shared_id *sid, const mida_id_t *id);
+mida_id_t mida__shared_id_load(const mida__shared_id *sid);
+
+#endif /* MIDA_API_SESSION_H */
