@@ -1,0 +1,190 @@
+/*
+ * cli.h -- what the verbs of the `mida` command share.
+ *
+ * The `mida` command sits on top of the data path: it reads the store
+ * through the sink interface (src/sink/sink.h) only, never through a
+ * database library directly, so that every store that answers queries
+ * answers every verb. main.c dispatches a verb to one function of the form
+ * mida__cli_<verb>(); each verb group lives in its own file (query.c,
+ * list.c, show.c, lineage.c, export.c, recover.c, stats.c, version.c).
+ *
+ * This header offers the pieces each verb needs: option parsing with --help
+ * and usage errors, opening the store with a clear message when it is
+ * missing, collecting small query results, and the result printer of
+ * output.c (aligned table, CSV, JSON).
+ *
+ * The CLI, not the library, decides what to print and the exit status:
+ * MIDA_CLI_OK (0) on success, MIDA_CLI_FAIL (1) on failure, MIDA_CLI_USAGE
+ * (2) on a usage error. Messages go to stderr as "mida: ...".
+ */
+#ifndef MIDA_CLI_CLI_H
+#define MIDA_CLI_CLI_H
+
+#include "core/buf.h"
+#include "sink/sink.h"
+
+#include <stdio.h>
+
+#define MIDA_CLI_OK 0
+#define MIDA_CLI_FAIL 1
+#define MIDA_CLI_USAGE 2
+/* Returned by the helpers below when the verb should go on. */
+#define MIDA_CLI_CONTINUE (-1)
+
+/* What every verb receives from main. */
+typedef struct mida__cli {
+  const char *store; /* store URL in force: --store, MIDA_STORE or default */
+} mida__cli;
+
+/* A verb: argv[0] is the verb's name, its own arguments follow. Returns an
+ * exit status. */
+typedef int (*mida__cli_verb_fn)(mida__cli *cli, int argc, char **argv);
+
+/* ---- option parsing ---------------------------------------------------- */
+
+/* One option of a verb. Exactly one of value and flag is set. */
+typedef struct mida__cli_opt {
+  const char *name;   /* long form with dashes, e.g. "--workflow" */
+  const char *alias;  /* short form, e.g. "-o", or NULL */
+  const char **value; /* for an option with an argument: receives it */
+  int *flag;          /* for a flag: set to 1 when present */
+} mida__cli_opt;
+
+/* Parses a verb's arguments argv[1..argc). opts ends with a zeroed entry.
+ * "--help"/"-h" print help to stdout; "--store URL" is understood by every
+ * verb and sets cli->store; "--" ends the options; "--name=value" and
+ * "--name value" are both accepted. Positional arguments go to pos (at most
+ * maxpos), their number to *npos; fewer than minpos or more than maxpos is
+ * a usage error. Returns MIDA_CLI_CONTINUE to go on, MIDA_CLI_OK after
+ * printing help, or MIDA_CLI_USAGE after printing the error to stderr. */
+int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
+                    const mida__cli_opt *opts, int argc, char **argv,
+                    const char **pos, int minpos, int maxpos, int *npos);
+
+/* Prints "mida VERB: <message>" and a hint to run --help to stderr; returns
+ * MIDA_CLI_USAGE. */
+int mida__cli_usage_error(const char *verb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parses a non-negative decimal integer option value (no sign, no spaces,
+ * at most 10^12). Returns 0 on success, -1 if text is not one. */
+int mida__cli_parse_count(const char *text, long long *out);
+
+/* ---- errors and the store ---------------------------------------------- */
+
+/* Prints "mida: <message>\n" to stderr; returns MIDA_CLI_FAIL. */
+int mida__cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Opens the store named by cli->store. Read-only verbs pass writable 0: the
+ * store is opened with MIDA_SINK_READONLY | MIDA_SINK_NOCREATE, and a
+ * missing store is reported as "mida: no store at PATH (set --store or
+ * MIDA_STORE)". Returns MIDA_CLI_CONTINUE with *out set (close it with
+ * mida__sink_close), or MIDA_CLI_FAIL after printing the reason. */
+int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out);
+
+/* Prints "mida: <what>: <the sink's message>" (or the code's message when
+ * the sink has none) and returns MIDA_CLI_FAIL. */
+int mida__cli_store_error(const mida__sink *sink, int rc, const char *what);
+
+/* ---- small results ----------------------------------------------------- */
+
+/* The rows of a query copied into memory, for the verbs that look at a
+ * result before printing it (show, lineage). At most max_rows rows are
+ * kept; truncated tells whether more came. */
+typedef struct mida__cli_rows {
+  int ncols;        /* columns per row */
+  size_t nrows;     /* rows kept */
+  size_t max_rows;  /* the most rows kept */
+  int truncated;    /* 1 if the query had more rows than max_rows */
+  int rc;           /* MIDA_OK, or MIDA_ENOMEM while collecting */
+  char **cells;     /* nrows * ncols copies, NULL for SQL NULL */
+  size_t cells_cap; /* cells allocated */
+} mida__cli_rows;
+
+/* Runs sql with text parameters and collects up to max_rows rows into out,
+ * which the caller frees with mida__cli_rows_free() whatever the result.
+ * Returns the sink's result, or MIDA_ENOMEM. */
+int mida__cli_fetch(mida__sink *sink, const char *sql,
+                    const char *const *params, int nparams, size_t max_rows,
+                    mida__cli_rows *out);
+
+/* A cell of a fetched result, NULL for SQL NULL or out of range. */
+const char *mida__cli_cell(const mida__cli_rows *r, size_t row, int col);
+
+void mida__cli_rows_free(mida__cli_rows *r);
+
+/* ---- the result printer (output.c) ------------------------------------- */
+
+typedef enum mida__out_format {
+  MIDA_OUT_TABLE = 0, /* aligned columns, header and rule, for people */
+  MIDA_OUT_CSV = 1,   /* RFC 4180, header line first */
+  MIDA_OUT_JSON = 2   /* an array of objects, one per line */
+} mida__out_format;
+
+/* A printer of query results. The table collects rows (in a capped buffer)
+ * to size its columns and prints them at mida__out_end(); CSV and JSON are
+ * written as the rows come. */
+typedef struct mida__out {
+  mida__out_format format;  /* how rows are printed */
+  FILE *fp;                 /* where they go */
+  size_t max_cell;          /* table: widest cell, in characters */
+  const char *indent;       /* table: written before every line ("") */
+  const char *empty;        /* table: the line printed for no rows */
+  int ncols;                /* columns, from the first row; 0 before it */
+  char **names;             /* column names, copied from the first row */
+  size_t *width;            /* table: width of each column, in characters */
+  int *numeric;             /* table: 1 while a column holds only numbers */
+  mida__buf rows;           /* table: collected cells, each NUL-terminated */
+  mida__buf line;           /* scratch: one row being formatted */
+  size_t pending;           /* table: rows in the buffer, not yet printed */
+  int header_done;          /* table: header already printed */
+  unsigned long long count; /* rows seen */
+  int rc;                   /* MIDA_OK, or the first error (ENOMEM, EIO) */
+} mida__out;
+
+/* Table cells longer than this many characters are cut with "…". */
+#define MIDA_OUT_MAX_CELL 60
+
+/* Sets up a printer of format fmt onto fp. */
+void mida__out_init(mida__out *o, mida__out_format fmt, FILE *fp);
+
+/* Adds one row: a mida__row_fn, so a printer can be passed straight to
+ * mida__sink_query() with itself as ctx. Returns 0, or 1 to stop on an
+ * error (kept in o->rc). */
+int mida__out_row(void *o, int ncols, const char *const *names,
+                  const char *const *values);
+
+/* Prints what is left (the table, the closing bracket) and frees the
+ * printer. Returns MIDA_OK, or the first error (MIDA_ENOMEM, MIDA_EIO). */
+int mida__out_end(mida__out *o);
+
+/* Frees the printer without printing anything more. */
+void mida__out_discard(mida__out *o);
+
+/* Chooses the format from the --csv and --json flags; both at once is a
+ * usage error. Returns MIDA_CLI_CONTINUE or MIDA_CLI_USAGE. */
+int mida__out_pick(const char *verb, int csv, int json, mida__out_format *fmt);
+
+/* Whether text is exactly a JSON number (as SQLite prints numbers). */
+int mida__out_is_number(const char *text);
+
+/* Appends a JSON value for a cell: a number as it is, NULL as null, any
+ * other text as an escaped string. */
+int mida__out_json_value(mida__buf *b, const char *text);
+
+/* Display width of UTF-8 text: the number of characters. */
+size_t mida__out_width(const char *text);
+
+/* ---- the verbs --------------------------------------------------------- */
+
+int mida__cli_query(mida__cli *cli, int argc, char **argv);
+int mida__cli_workflows(mida__cli *cli, int argc, char **argv);
+int mida__cli_tasks(mida__cli *cli, int argc, char **argv);
+int mida__cli_show(mida__cli *cli, int argc, char **argv);
+int mida__cli_lineage(mida__cli *cli, int argc, char **argv);
+int mida__cli_export(mida__cli *cli, int argc, char **argv);
+int mida__cli_recover(mida__cli *cli, int argc, char **argv);
+int mida__cli_stats(mida__cli *cli, int argc, char **argv);
+int mida__cli_version(mida__cli *cli, int argc, char **argv);
+
+#endif /* MIDA_CLI_CLI_H */

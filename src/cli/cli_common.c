@@ -1,0 +1,218 @@
+/*
+ * cli_common.c -- option parsing, store opening and small result sets for
+ * the verbs of the `mida` command (cli.h).
+ *
+ * Options are parsed by hand rather than with getopt_long so that every verb
+ * understands --help and --store the same way, reports unknown options in
+ * the same words, and keeps positional arguments that begin with a dash
+ * after "--".
+ */
+#include "cli/cli.h"
+
+#include "core/alloc.h"
+#include "mida.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int mida__cli_usage_error(const char *verb, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "mida %s: ", verb);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nTry 'mida %s --help'.\n", verb);
+  return MIDA_CLI_USAGE;
+}
+
+int mida__cli_fail(const char *fmt, ...) {
+  va_list ap;
+  fputs("mida: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  return MIDA_CLI_FAIL;
+}
+
+int mida__cli_parse_count(const char *text, long long *out) {
+  if (text == NULL || text[0] < '0' || text[0] > '9')
+    return -1;
+  errno = 0;
+  char *end = NULL;
+  long long v = strtoll(text, &end, 10);
+  if (errno != 0 || end == NULL || *end != '\0' || v > 1000000000000LL)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* The option of opts named by arg (up to its '=' if any), or NULL. */
+static const mida__cli_opt *find_opt(const mida__cli_opt *opts, const char *arg,
+                                     size_t len) {
+  for (const mida__cli_opt *o = opts; o != NULL && o->name != NULL; o++) {
+    if (strlen(o->name) == len && strncmp(o->name, arg, len) == 0)
+      return o;
+    if (o->alias != NULL && strlen(o->alias) == len &&
+        strncmp(o->alias, arg, len) == 0)
+      return o;
+  }
+  return NULL;
+}
+
+int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
+                    const mida__cli_opt *opts, int argc, char **argv,
+                    const char **pos, int minpos, int maxpos, int *npos) {
+  int n = 0;
+  int options_done = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (options_done || arg[0] != '-' || arg[1] == '\0') {
+      if (n >= maxpos)
+        return mida__cli_usage_error(verb, "unexpected argument '%s'", arg);
+      pos[n++] = arg;
+      continue;
+    }
+    if (strcmp(arg, "--") == 0) {
+      options_done = 1;
+      continue;
+    }
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+      fputs(help, stdout);
+      return MIDA_CLI_OK;
+    }
+    const char *eq = strchr(arg, '=');
+    size_t len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+    const char *store = NULL;
+    const mida__cli_opt store_opt[2] = {{"--store", NULL, &store, NULL},
+                                        {NULL, NULL, NULL, NULL}};
+    const mida__cli_opt *o = find_opt(opts, arg, len);
+    if (o == NULL)
+      o = find_opt(store_opt, arg, len);
+    if (o == NULL)
+      return mida__cli_usage_error(verb, "unknown option '%.*s'", (int)len,
+                                   arg);
+    if (o->flag != NULL) {
+      if (eq != NULL)
+        return mida__cli_usage_error(verb, "option '%s' takes no value",
+                                     o->name);
+      *o->flag = 1;
+      continue;
+    }
+    const char *value = NULL;
+    if (eq != NULL) {
+      value = eq + 1;
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return mida__cli_usage_error(verb, "option '%s' needs a value", o->name);
+    }
+    *o->value = value;
+    if (o == store_opt)
+      cli->store = store;
+  }
+  if (n < minpos)
+    return mida__cli_usage_error(verb, "missing argument");
+  *npos = n;
+  return MIDA_CLI_CONTINUE;
+}
+
+int mida__cli_store_error(const mida__sink *sink, int rc, const char *what) {
+  const char *msg = mida__sink_errmsg(sink);
+  if (msg == NULL || msg[0] == '\0')
+    msg = mida_strerror(rc);
+  return mida__cli_fail("%s: %s", what, msg);
+}
+
+int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
+  char path[4096];
+  char err[512] = "";
+  *out = NULL;
+  /* A store that is a local file is checked before it is opened, so that
+   * the message names the path the user can fix, whatever the backend
+   * would say about a missing file. */
+  int local = mida__sink_url_path(cli->store, path, sizeof(path)) == MIDA_OK;
+  if (!writable && local && access(path, F_OK) != 0)
+    return mida__cli_fail("no store at %s (set --store or MIDA_STORE)", path);
+  int flags = writable ? 0 : MIDA_SINK_READONLY | MIDA_SINK_NOCREATE;
+  int rc = mida__sink_open(cli->store, flags, out, err, sizeof(err));
+  if (rc == MIDA_OK)
+    return MIDA_CLI_CONTINUE;
+  *out = NULL;
+  if (rc == MIDA_ENOTFOUND)
+    return mida__cli_fail("no store at %s (set --store or MIDA_STORE)",
+                          local ? path : cli->store);
+  return mida__cli_fail("cannot open store %s: %s", cli->store,
+                        err[0] != '\0' ? err : mida_strerror(rc));
+}
+
+/* ---- small results ----------------------------------------------------- */
+
+static int fetch_row(void *ctx, int ncols, const char *const *names,
+                     const char *const *values) {
+  (void)names;
+  mida__cli_rows *r = ctx;
+  if (r->nrows == 0 && r->ncols == 0)
+    r->ncols = ncols;
+  if (ncols != r->ncols || r->nrows >= r->max_rows) {
+    r->truncated = 1;
+    return 1;
+  }
+  size_t need = (r->nrows + 1) * (size_t)ncols;
+  if (need > r->cells_cap) {
+    size_t cap = r->cells_cap ? r->cells_cap * 2 : 16 * (size_t)ncols;
+    while (cap < need)
+      cap *= 2;
+    char **cells = mida__realloc(r->cells, cap * sizeof(*cells));
+    if (cells == NULL) {
+      r->rc = MIDA_ENOMEM;
+      return 1;
+    }
+    r->cells = cells;
+    r->cells_cap = cap;
+  }
+  char **row = r->cells + r->nrows * (size_t)ncols;
+  for (int i = 0; i < ncols; i++) {
+    row[i] = NULL;
+    if (values[i] == NULL)
+      continue;
+    row[i] = mida__strdup(values[i]);
+    if (row[i] == NULL) {
+      for (int j = 0; j < i; j++)
+        mida__free(row[j]);
+      r->rc = MIDA_ENOMEM;
+      return 1;
+    }
+  }
+  r->nrows++;
+  return 0;
+}
+
+int mida__cli_fetch(mida__sink *sink, const char *sql,
+                    const char *const *params, int nparams, size_t max_rows,
+                    mida__cli_rows *out) {
+  memset(out, 0, sizeof(*out));
+  out->max_rows = max_rows;
+  int rc = mida__sink_query(sink, sql, params, nparams, fetch_row, out);
+  if (out->rc != MIDA_OK)
+    return out->rc;
+  return rc;
+}
+
+const char *mida__cli_cell(const mida__cli_rows *r, size_t row, int col) {
+  if (row >= r->nrows || col < 0 || col >= r->ncols)
+    return NULL;
+  return r->cells[row * (size_t)r->ncols + (size_t)col];
+}
+
+void mida__cli_rows_free(mida__cli_rows *r) {
+  size_t n = r->nrows * (size_t)r->ncols;
+  for (size_t i = 0; i < n; i++)
+    mida__free(r->cells[i]);
+  mida__free(r->cells);
+  memset(r, 0, sizeof(*r));
+}

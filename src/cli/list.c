@@ -1,0 +1,199 @@
+/*
+ * list.c -- `mida workflows` and `mida tasks`: one line per workflow or
+ * task, with filters, as a table, CSV or JSON.
+ *
+ * Both build one SELECT with a WHERE clause per filter given and bind the
+ * filter values as text parameters (never pasted into the SQL). Filters on
+ * a workflow use the index task_by_workflow(workflow_id, status); statuses
+ * are stored upper-case, so the status filter compares with upper(?) and
+ * matches whatever case the user typed.
+ */
+#include "cli/cli.h"
+
+#include "mida.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Longest SQL text these verbs build. */
+#define LIST_SQL_MAX 4096
+
+static const char workflows_help[] =
+    "usage: mida workflows [--campaign C] [--csv | --json]\n"
+    "\n"
+    "Lists workflows in the order they started: id, name, source, status,\n"
+    "started (ISO 8601, UTC), duration in seconds (empty while running),\n"
+    "number of tasks and of failed (ERROR) tasks.\n"
+    "\n"
+    "options:\n"
+    "  --campaign C  only workflows of campaign C (its id or name)\n"
+    "  --csv         CSV (RFC 4180) with a header line\n"
+    "  --json        a JSON array of objects\n"
+    "  --store URL   the store (default: $MIDA_STORE, else "
+    "sqlite://mida.db)\n"
+    "\n"
+    "example:\n"
+    "  mida workflows --campaign climate-2024\n";
+
+static const char tasks_help[] =
+    "usage: mida tasks [--workflow ID] [--status S] [--activity A]\n"
+    "                  [--limit N] [--csv | --json]\n"
+    "\n"
+    "Lists tasks in the order they started: id, activity, status, started\n"
+    "(ISO 8601, UTC), duration in seconds (empty while running), host/pid.\n"
+    "\n"
+    "options:\n"
+    "  --workflow ID  only tasks of this workflow\n"
+    "  --status S     only tasks in this status (any case): submitted,\n"
+    "                 running, finished, cancelled, error, unknown\n"
+    "  --activity A   only this activity; '*' and '?' are wildcards\n"
+    "  --limit N      at most N tasks\n"
+    "  --csv          CSV (RFC 4180) with a header line\n"
+    "  --json         a JSON array of objects\n"
+    "  --store URL    the store (default: $MIDA_STORE, else "
+    "sqlite://mida.db)\n"
+    "\n"
+    "example:\n"
+    "  mida tasks --status error --activity 'train*' --limit 20\n";
+
+/* Runs sql with params, printing its rows in fmt. Returns an exit status. */
+static int list_run(const mida__cli *cli, const char *sql,
+                    const char *const *params, int nparams,
+                    mida__out_format fmt) {
+  mida__sink *sink = NULL;
+  int ex = mida__cli_open_store(cli, 0, &sink);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+  mida__out out;
+  mida__out_init(&out, fmt, stdout);
+  int rc = mida__sink_query(sink, sql, params, nparams, mida__out_row, &out);
+  if (rc == MIDA_OK && out.rc != MIDA_OK)
+    rc = out.rc;
+  if (rc == MIDA_OK) {
+    rc = mida__out_end(&out);
+    ex = rc == MIDA_OK
+             ? MIDA_CLI_OK
+             : mida__cli_fail("cannot write the result: %s", mida_strerror(rc));
+  } else {
+    mida__out_discard(&out);
+    ex = mida__cli_store_error(sink, rc, "cannot list");
+  }
+  mida__sink_close(sink);
+  return ex;
+}
+
+int mida__cli_workflows(mida__cli *cli, int argc, char **argv) {
+  int csv = 0;
+  int json = 0;
+  const char *campaign = NULL;
+  const mida__cli_opt opts[] = {
+      {"--campaign", NULL, &campaign, NULL},
+      {"--csv", NULL, NULL, &csv},
+      {"--json", NULL, NULL, &json},
+      {NULL, NULL, NULL, NULL},
+  };
+  int npos = 0;
+  int ex = mida__cli_parse(cli, "workflows", workflows_help, opts, argc, argv,
+                           NULL, 0, 0, &npos);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+  mida__out_format fmt;
+  ex = mida__out_pick("workflows", csv, json, &fmt);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+
+  const char *params[1];
+  int nparams = 0;
+  const char *where = "";
+  if (campaign != NULL) {
+    params[nparams++] = campaign;
+    where = " WHERE w.campaign_id = ?1 OR w.campaign_id IN "
+            "(SELECT id FROM campaign WHERE name = ?1)";
+  }
+  char sql[LIST_SQL_MAX];
+  snprintf(sql, sizeof(sql),
+           "SELECT w.id, w.name, w.source, w.status,"
+           " strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', w.started / 1e9,"
+           " 'unixepoch') AS started,"
+           " round((w.ended - w.started) / 1e9, 3) AS duration_s,"
+           " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id)"
+           " AS tasks,"
+           " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id"
+           " AND t.status = 'ERROR') AS failed"
+           " FROM workflow w%s ORDER BY w.started, w.id",
+           where);
+  return list_run(cli, sql, params, nparams, fmt);
+}
+
+int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
+  int csv = 0;
+  int json = 0;
+  const char *workflow = NULL;
+  const char *status = NULL;
+  const char *activity = NULL;
+  const char *limit = NULL;
+  const mida__cli_opt opts[] = {
+      {"--workflow", NULL, &workflow, NULL},
+      {"--status", NULL, &status, NULL},
+      {"--activity", NULL, &activity, NULL},
+      {"--limit", NULL, &limit, NULL},
+      {"--csv", NULL, NULL, &csv},
+      {"--json", NULL, NULL, &json},
+      {NULL, NULL, NULL, NULL},
+  };
+  int npos = 0;
+  int ex = mida__cli_parse(cli, "tasks", tasks_help, opts, argc, argv, NULL, 0,
+                           0, &npos);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+  mida__out_format fmt;
+  ex = mida__out_pick("tasks", csv, json, &fmt);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+  long long max = -1;
+  if (limit != NULL && mida__cli_parse_count(limit, &max) != 0)
+    return mida__cli_usage_error("tasks", "--limit needs a count, not '%s'",
+                                 limit);
+
+  const char *params[3];
+  int nparams = 0;
+  char where[512] = "";
+  size_t used = 0;
+  /* Each clause names its own parameter number; the clauses are fixed
+   * text, the values are bound. */
+  if (workflow != NULL) {
+    params[nparams++] = workflow;
+    used += (size_t)snprintf(where + used, sizeof(where) - used,
+                             " AND workflow_id = ?%d", nparams);
+  }
+  if (status != NULL) {
+    params[nparams++] = status;
+    used += (size_t)snprintf(where + used, sizeof(where) - used,
+                             " AND status = upper(?%d)", nparams);
+  }
+  if (activity != NULL) {
+    params[nparams++] = activity;
+    /* The pattern is an expression, not a bare parameter: SQLite
+     * re-prepares a statement at its first step when a bound GLOB pattern
+     * could change the plan, and that invalidates the column names a sink
+     * may have read before stepping. */
+    int glob = strpbrk(activity, "*?[") != NULL;
+    used += (size_t)snprintf(where + used, sizeof(where) - used,
+                             glob ? " AND activity GLOB (?%d || '')"
+                                  : " AND activity = ?%d",
+                             nparams);
+  }
+  char limit_sql[48] = "";
+  if (max >= 0)
+    snprintf(limit_sql, sizeof(limit_sql), " LIMIT %lld", max);
+  char sql[LIST_SQL_MAX];
+  snprintf(sql, sizeof(sql),
+           "SELECT id, activity, status,"
+           " strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', started / 1e9,"
+           " 'unixepoch') AS started,"
+           " round((ended - started) / 1e9, 3) AS duration_s,"
+           " coalesce(host, '') || '/' || coalesce(pid, '') AS host_pid"
+           " FROM task WHERE 1%s ORDER BY task.started, id%s",
+           where, limit_sql);
+  return list_run(cli, sql, params, nparams, fmt);
+}

@@ -1,0 +1,283 @@
+/*
+ * show.c -- `mida show ID`: everything the store knows about one task or
+ * one workflow.
+ *
+ * A task: its fields; used, generated and custom (JSON objects) one key per
+ * line; its error text; its inputs (data used) and outputs (data
+ * generated); a summary of each metric (points, last, min, max); its parent
+ * and number of children; and one hop upstream and downstream, through
+ * shared data and through task_dep, in any workflow (`mida lineage` goes
+ * further). A workflow: its fields, its campaign, and its tasks counted by
+ * status. Every query looks up by primary key or by an index.
+ */
+#include "cli/cli.h"
+
+#include "mida.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Most rows printed in one section (inputs, metrics, upstream, ...). */
+#define SHOW_SECTION_ROWS 1000
+
+static const char show_help[] =
+    "usage: mida show ID\n"
+    "\n"
+    "Shows one task or workflow in full. For a task: its fields, used,\n"
+    "generated and custom values, error, inputs and outputs (data), metric\n"
+    "summary (points, last, min, max), parent, children, and the tasks one\n"
+    "hop upstream and downstream in any workflow. For a workflow: its\n"
+    "fields, campaign and tasks by status.\n"
+    "\n"
+    "options:\n"
+    "  --store URL  the store (default: $MIDA_STORE, else sqlite://mida.db)\n"
+    "\n"
+    "example:\n"
+    "  mida show 0190a4c2-5e1f-7c3a-8d2b-4f6e8a9b0c1d\n";
+
+static const char task_sql[] =
+    "SELECT t.id, t.activity, t.status, t.workflow_id, w.name,"
+    " t.campaign_id, c.name, t.parent_id, p.activity,"
+    " (SELECT count(*) FROM task k WHERE k.parent_id = t.id),"
+    " strftime('%Y-%m-%dT%H:%M:%fZ', t.submitted / 1e9, 'unixepoch'),"
+    " strftime('%Y-%m-%dT%H:%M:%fZ', t.started / 1e9, 'unixepoch'),"
+    " strftime('%Y-%m-%dT%H:%M:%fZ', t.ended / 1e9, 'unixepoch'),"
+    " round((t.ended - t.started) / 1e9, 3),"
+    " t.host, t.pid, t.worker, t.source_key, t.telemetry,"
+    " t.used, t.generated, t.custom, t.error"
+    " FROM task t LEFT JOIN workflow w ON w.id = t.workflow_id"
+    " LEFT JOIN campaign c ON c.id = t.campaign_id"
+    " LEFT JOIN task p ON p.id = t.parent_id"
+    " WHERE t.id = ?1";
+
+/* The labels of task_sql's columns, with the column holding a name to show
+ * beside each id (-1 for none). */
+static const struct field {
+  const char *label; /* what is printed before the value */
+  int name_col;      /* a column to show in parentheses after it, or -1 */
+  int skip;          /* 1 for columns shown inside another one */
+} task_fields[] = {
+    {"task", -1, 0},      {"activity", -1, 0},   {"status", -1, 0},
+    {"workflow", 4, 0},   {"", -1, 1},           {"campaign", 6, 0},
+    {"", -1, 1},          {"parent", 8, 0},      {"", -1, 1},
+    {"children", -1, 0},  {"submitted", -1, 0},  {"started", -1, 0},
+    {"ended", -1, 0},     {"duration_s", -1, 0}, {"host", -1, 0},
+    {"pid", -1, 0},       {"worker", -1, 0},     {"source_key", -1, 0},
+    {"telemetry", -1, 0},
+};
+
+#define TASK_USED 19 /* first JSON column of task_sql: used, generated... */
+#define TASK_ERROR 22
+
+static const char workflow_sql[] =
+    "SELECT w.id, w.name, w.source, w.status, w.campaign_id, c.name,"
+    " w.parent_id, pw.name,"
+    " (SELECT count(*) FROM workflow k WHERE k.parent_id = w.id),"
+    " w.user, w.host, w.pid,"
+    " strftime('%Y-%m-%dT%H:%M:%fZ', w.started / 1e9, 'unixepoch'),"
+    " strftime('%Y-%m-%dT%H:%M:%fZ', w.ended / 1e9, 'unixepoch'),"
+    " round((w.ended - w.started) / 1e9, 3), w.metadata"
+    " FROM workflow w LEFT JOIN campaign c ON c.id = "
+    "w.campaign_id"
+    " LEFT JOIN workflow pw ON pw.id = w.parent_id"
+    " WHERE w.id = ?1";
+
+static const struct field workflow_fields[] = {
+    {"workflow", -1, 0}, {"name", -1, 0},    {"source", -1, 0},
+    {"status", -1, 0},   {"campaign", 5, 0}, {"", -1, 1},
+    {"parent", 7, 0},    {"", -1, 1},        {"children", -1, 0},
+    {"user", -1, 0},     {"host", -1, 0},    {"pid", -1, 0},
+    {"started", -1, 0},  {"ended", -1, 0},   {"duration_s", -1, 0},
+};
+
+#define WORKFLOW_METADATA 15
+
+static const char json_pairs_sql[] =
+    "SELECT key, CASE type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'"
+    " WHEN 'null' THEN 'null' ELSE value END FROM json_each(?1)";
+
+static const char data_sql[] =
+    "SELECT td.name AS name, d.kind AS kind, coalesce(d.uri, td.data_id)"
+    " AS uri, d.size AS size, td.data_id AS id"
+    " FROM task_data td LEFT JOIN data d ON d.id = td.data_id"
+    " WHERE td.task_id = ?1 AND td.role = ?2"
+    " ORDER BY td.name, td.data_id LIMIT 1000";
+
+static const char metrics_sql[] =
+    "SELECT m.key AS key, count(*) AS points,"
+    " (SELECT l.value FROM metric l WHERE l.task_id = ?1 AND l.key = m.key"
+    " ORDER BY l.step DESC, l.ts DESC LIMIT 1) AS last,"
+    " min(m.value) AS min, max(m.value) AS max"
+    " FROM metric m WHERE m.task_id = ?1 GROUP BY m.key ORDER BY m.key"
+    " LIMIT 1000";
+
+/* One hop through data (a task that generated what this one used) or
+ * through task_dep, in any workflow. */
+static const char upstream_sql[] =
+    "SELECT 'data' AS via, g.task_id AS task, t.activity AS activity,"
+    " w.name AS workflow, g.data_id AS data"
+    " FROM task_data u JOIN task_data g ON g.data_id = u.data_id"
+    " AND g.role = 'generated' AND g.task_id <> u.task_id"
+    " LEFT JOIN task t ON t.id = g.task_id"
+    " LEFT JOIN workflow w ON w.id = t.workflow_id"
+    " WHERE u.task_id = ?1 AND u.role = 'used'"
+    " UNION ALL"
+    " SELECT 'dep', d.upstream_id, t.activity, w.name, NULL"
+    " FROM task_dep d LEFT JOIN task t ON t.id = d.upstream_id"
+    " LEFT JOIN workflow w ON w.id = t.workflow_id WHERE d.task_id = ?1"
+    " LIMIT 1000";
+
+static const char downstream_sql[] =
+    "SELECT 'data' AS via, u.task_id AS task, t.activity AS activity,"
+    " w.name AS workflow, u.data_id AS data"
+    " FROM task_data g JOIN task_data u ON u.data_id = g.data_id"
+    " AND u.role = 'used' AND u.task_id <> g.task_id"
+    " LEFT JOIN task t ON t.id = u.task_id"
+    " LEFT JOIN workflow w ON w.id = t.workflow_id"
+    " WHERE g.task_id = ?1 AND g.role = 'generated'"
+    " UNION ALL"
+    " SELECT 'dep', d.task_id, t.activity, w.name, NULL"
+    " FROM task_dep d LEFT JOIN task t ON t.id = d.task_id"
+    " LEFT JOIN workflow w ON w.id = t.workflow_id WHERE d.upstream_id = ?1"
+    " LIMIT 1000";
+
+static const char status_sql[] =
+    "SELECT coalesce(status, 'UNKNOWN') AS status, count(*) AS tasks"
+    " FROM task WHERE workflow_id = ?1 GROUP BY 1 ORDER BY 1";
+
+/* Prints the fields of a fetched row, "label  value (name)". */
+static void print_fields(const mida__cli_rows *r, const struct field *f,
+                         int nfields) {
+  for (int i = 0; i < nfields; i++) {
+    if (f[i].skip)
+      continue;
+    const char *v = mida__cli_cell(r, 0, i);
+    const char *name =
+        f[i].name_col >= 0 ? mida__cli_cell(r, 0, f[i].name_col) : NULL;
+    printf("%-11s %s", f[i].label, v != NULL ? v : "-");
+    if (v != NULL && name != NULL)
+      printf(" (%s)", name);
+    putchar('\n');
+  }
+}
+
+/* Prints a JSON object one key per line under a title; text that is not
+ * JSON is printed as it is. */
+static int print_json(mida__sink *sink, const char *title, const char *json) {
+  if (json == NULL || strcmp(json, "{}") == 0)
+    return MIDA_OK;
+  printf("%s\n", title);
+  mida__cli_rows pairs;
+  const char *params[1] = {json};
+  int rc = mida__cli_fetch(sink, json_pairs_sql, params, 1, 10000, &pairs);
+  if (rc != MIDA_OK && rc != MIDA_ENOMEM) {
+    printf("  %s\n", json); /* not a JSON object: shown as stored */
+    rc = MIDA_OK;
+  }
+  for (size_t i = 0; rc == MIDA_OK && i < pairs.nrows; i++) {
+    const char *k = mida__cli_cell(&pairs, i, 0);
+    const char *v = mida__cli_cell(&pairs, i, 1);
+    printf("  %s: %s\n", k != NULL ? k : "", v != NULL ? v : "null");
+  }
+  if (rc == MIDA_OK && pairs.truncated)
+    printf("  ...\n");
+  mida__cli_rows_free(&pairs);
+  return rc;
+}
+
+/* Prints a section: a title, then the rows of sql as an indented table. */
+static int print_section(mida__sink *sink, const char *title, const char *sql,
+                         const char *const *params, int nparams) {
+  printf("%s\n", title);
+  fflush(stdout);
+  mida__out out;
+  mida__out_init(&out, MIDA_OUT_TABLE, stdout);
+  out.indent = "  ";
+  out.empty = "(none)";
+  int rc = mida__sink_query(sink, sql, params, nparams, mida__out_row, &out);
+  if (rc == MIDA_OK && out.rc != MIDA_OK)
+    rc = out.rc;
+  if (rc == MIDA_OK) {
+    rc = mida__out_end(&out);
+    if (rc == MIDA_OK && out.count >= SHOW_SECTION_ROWS)
+      printf("  (first %d shown)\n", SHOW_SECTION_ROWS);
+  } else {
+    mida__out_discard(&out);
+  }
+  return rc;
+}
+
+static int show_task(mida__sink *sink, const mida__cli_rows *r) {
+  const char *id = mida__cli_cell(r, 0, 0);
+  const char *params[2] = {id, "used"};
+  print_fields(r, task_fields,
+               (int)(sizeof(task_fields) / sizeof(task_fields[0])));
+  const char *error = mida__cli_cell(r, 0, TASK_ERROR);
+  if (error != NULL)
+    printf("error\n  %s\n", error);
+  int rc = print_json(sink, "used", mida__cli_cell(r, 0, TASK_USED));
+  if (rc == MIDA_OK)
+    rc = print_json(sink, "generated", mida__cli_cell(r, 0, TASK_USED + 1));
+  if (rc == MIDA_OK)
+    rc = print_json(sink, "custom", mida__cli_cell(r, 0, TASK_USED + 2));
+  if (rc == MIDA_OK)
+    rc = print_section(sink, "inputs (data used)", data_sql, params, 2);
+  params[1] = "generated";
+  if (rc == MIDA_OK)
+    rc = print_section(sink, "outputs (data generated)", data_sql, params, 2);
+  if (rc == MIDA_OK)
+    rc = print_section(sink, "metrics", metrics_sql, params, 1);
+  if (rc == MIDA_OK)
+    rc = print_section(sink, "upstream (one hop)", upstream_sql, params, 1);
+  if (rc == MIDA_OK)
+    rc = print_section(sink, "downstream (one hop)", downstream_sql, params, 1);
+  return rc;
+}
+
+static int show_workflow(mida__sink *sink, const mida__cli_rows *r) {
+  const char *params[1] = {mida__cli_cell(r, 0, 0)};
+  print_fields(r, workflow_fields,
+               (int)(sizeof(workflow_fields) / sizeof(workflow_fields[0])));
+  int rc =
+      print_json(sink, "metadata", mida__cli_cell(r, 0, WORKFLOW_METADATA));
+  if (rc == MIDA_OK)
+    rc = print_section(sink, "tasks by status", status_sql, params, 1);
+  return rc;
+}
+
+int mida__cli_show(mida__cli *cli, int argc, char **argv) {
+  const mida__cli_opt opts[] = {{NULL, NULL, NULL, NULL}};
+  const char *pos[1];
+  int npos = 0;
+  int ex = mida__cli_parse(cli, "show", show_help, opts, argc, argv, pos, 1, 1,
+                           &npos);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+  mida__sink *sink = NULL;
+  ex = mida__cli_open_store(cli, 0, &sink);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+
+  mida__cli_rows row;
+  const char *params[1] = {pos[0]};
+  int rc = mida__cli_fetch(sink, task_sql, params, 1, 1, &row);
+  if (rc == MIDA_OK && row.nrows == 1) {
+    rc = show_task(sink, &row);
+  } else if (rc == MIDA_OK) {
+    mida__cli_rows_free(&row);
+    rc = mida__cli_fetch(sink, workflow_sql, params, 1, 1, &row);
+    if (rc == MIDA_OK && row.nrows == 1)
+      rc = show_workflow(sink, &row);
+    else if (rc == MIDA_OK)
+      rc = MIDA_ENOTFOUND;
+  }
+  mida__cli_rows_free(&row);
+  if (rc == MIDA_ENOTFOUND)
+    ex = mida__cli_fail("no task or workflow with id %s", pos[0]);
+  else if (rc != MIDA_OK)
+    ex = mida__cli_store_error(sink, rc, "show");
+  else
+    ex = MIDA_CLI_OK;
+  mida__sink_close(sink);
+  return ex;
+}

@@ -1,0 +1,192 @@
+/*
+ * stats.c -- `mida stats`: how much the store holds and whether anything
+ * was lost or is waiting.
+ *
+ * Prints the row count of every table, tasks by status, the counters that
+ * producers and recovery stored (records dropped under the DROP policy,
+ * corrupt frames skipped, ...; summed over hosts and processes), and the
+ * state of the store's spool: journal segments, orphans (left by dead
+ * processes, waiting for `mida recover`), backlog bytes not yet shipped,
+ * and the dropped and corrupt counts still in the segments
+ * (mida__spool_stats_get(), which takes no locks).
+ */
+#include "cli/cli.h"
+
+#include "capture/journal.h"
+#include "core/config.h"
+#include "core/json.h"
+#include "mida.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char stats_help[] =
+    "usage: mida stats [--spool DIR] [--json]\n"
+    "\n"
+    "Prints the rows of each table, tasks by status, the stored counters\n"
+    "(dropped records, corrupt frames, ...) and the spool's journals:\n"
+    "segments, orphans, backlog bytes, dropped and corrupt counts.\n"
+    "\n"
+    "options:\n"
+    "  --spool DIR  the spool directory (default: the store's; $MIDA_SPOOL)\n"
+    "  --json       one JSON object\n"
+    "  --store URL  the store (default: $MIDA_STORE, else "
+    "sqlite://mida.db)\n"
+    "\n"
+    "example:\n"
+    "  mida stats --json\n";
+
+static const char tables_sql[] =
+    "SELECT 'campaign', count(*) FROM campaign"
+    " UNION ALL SELECT 'workflow', count(*) FROM workflow"
+    " UNION ALL SELECT 'task', count(*) FROM task"
+    " UNION ALL SELECT 'data', count(*) FROM data"
+    " UNION ALL SELECT 'task_data', count(*) FROM task_data"
+    " UNION ALL SELECT 'task_dep', count(*) FROM task_dep"
+    " UNION ALL SELECT 'metric', count(*) FROM metric"
+    " UNION ALL SELECT 'telemetry', count(*) FROM telemetry"
+    " UNION ALL SELECT 'source_cursor', count(*) FROM source_cursor"
+    " UNION ALL SELECT 'counter', count(*) FROM counter";
+
+static const char status_sql[] =
+    "SELECT coalesce(status, 'UNKNOWN'), count(*) FROM task"
+    " GROUP BY 1 ORDER BY 1";
+
+static const char counters_sql[] =
+    "SELECT name, sum(value) FROM counter GROUP BY name ORDER BY name";
+
+/* The titles of the sections that come from the store, JSON key first. */
+static const struct section {
+  const char *key;   /* JSON key */
+  const char *title; /* text title */
+  const char *sql;   /* two columns: name, count */
+} sections[] = {
+    {"tables", "tables", tables_sql},
+    {"tasks_by_status", "tasks by status", status_sql},
+    {"counters", "counters", counters_sql},
+};
+
+#define SECTION_COUNT (sizeof(sections) / sizeof(sections[0]))
+
+/* Appends one section as text or as a JSON member. */
+static int add_section(mida__buf *b, const struct section *s,
+                       const mida__cli_rows *r, int json) {
+  int rc = json ? mida__buf_printf(b, ",\n  \"%s\": {", s->key)
+                : mida__buf_printf(b, "%s\n", s->title);
+  for (size_t i = 0; rc == MIDA_OK && i < r->nrows; i++) {
+    const char *name = mida__cli_cell(r, i, 0);
+    const char *count = mida__cli_cell(r, i, 1);
+    name = name != NULL ? name : "";
+    count = count != NULL ? count : "0";
+    if (json) {
+      rc = mida__buf_adds(b, i > 0 ? ", " : "");
+      if (rc == MIDA_OK)
+        rc = mida__json_add_string(b, name, strlen(name));
+      if (rc == MIDA_OK)
+        rc = mida__buf_adds(b, ": ");
+      if (rc == MIDA_OK)
+        rc = mida__out_json_value(b, count);
+    } else {
+      rc = mida__buf_printf(b, "  %-15s %s\n", name, count);
+    }
+  }
+  if (rc == MIDA_OK && json)
+    rc = mida__buf_adds(b, "}");
+  else if (rc == MIDA_OK && r->nrows == 0)
+    rc = mida__buf_adds(b, "  (none)\n");
+  return rc;
+}
+
+static int add_spool(mida__buf *b, const char *dir, const mida__spool_stats *ss,
+                     int ok, int json) {
+  const char *names[] = {"segments", "orphans", "backlog_bytes", "dropped",
+                         "corrupt"};
+  unsigned long long v[] = {ss->segments, ss->orphans, ss->backlog_bytes,
+                            ss->dropped, ss->corrupt};
+  int rc = MIDA_OK;
+  if (json) {
+    rc = mida__buf_adds(b, ",\n  \"spool\": {\"path\": ");
+    if (rc == MIDA_OK)
+      rc = mida__json_add_string(b, dir, strlen(dir));
+    for (int i = 0; rc == MIDA_OK && i < 5; i++) {
+      rc = ok ? mida__buf_printf(b, ", \"%s\": %llu", names[i], v[i])
+              : mida__buf_printf(b, ", \"%s\": null", names[i]);
+    }
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(b, "}\n}\n");
+    return rc;
+  }
+  rc = mida__buf_printf(b, "spool %s\n", dir);
+  for (int i = 0; rc == MIDA_OK && i < 5; i++) {
+    rc = ok ? mida__buf_printf(b, "  %-15s %llu\n", names[i], v[i])
+            : mida__buf_printf(b, "  %-15s ?\n", names[i]);
+  }
+  return rc;
+}
+
+int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
+  int json = 0;
+  const char *spool = NULL;
+  const mida__cli_opt opts[] = {
+      {"--json", NULL, NULL, &json},
+      {"--spool", NULL, &spool, NULL},
+      {NULL, NULL, NULL, NULL},
+  };
+  int npos = 0;
+  int ex = mida__cli_parse(cli, "stats", stats_help, opts, argc, argv, NULL, 0,
+                           0, &npos);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+  char dir[PATH_MAX];
+  if (spool == NULL)
+    spool = getenv("MIDA_SPOOL");
+  if (spool == NULL || spool[0] == '\0') {
+    if (mida__default_spool(cli->store, dir, sizeof(dir)) != MIDA_OK)
+      return mida__cli_fail("the spool path of %s is too long", cli->store);
+    spool = dir;
+  }
+  mida__sink *sink = NULL;
+  ex = mida__cli_open_store(cli, 0, &sink);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+
+  /* The whole report is small: built in memory, printed at once. */
+  mida__buf b;
+  mida__buf_init(&b, 4 * 1024 * 1024);
+  int rc = json ? mida__buf_adds(&b, "{\n  \"store\": ")
+                : mida__buf_printf(&b, "store %s\n", cli->store);
+  if (rc == MIDA_OK && json)
+    rc = mida__json_add_string(&b, cli->store, strlen(cli->store));
+  int store_rc = MIDA_OK;
+  for (size_t s = 0; rc == MIDA_OK && s < SECTION_COUNT; s++) {
+    mida__cli_rows rows;
+    store_rc = mida__cli_fetch(sink, sections[s].sql, NULL, 0, 100000, &rows);
+    if (store_rc == MIDA_OK)
+      rc = add_section(&b, &sections[s], &rows, json);
+    mida__cli_rows_free(&rows);
+    if (store_rc != MIDA_OK)
+      break;
+  }
+  mida__spool_stats ss;
+  memset(&ss, 0, sizeof(ss));
+  int spool_rc = mida__spool_stats_get(spool, &ss);
+  if (rc == MIDA_OK && store_rc == MIDA_OK)
+    rc = add_spool(&b, spool, &ss, spool_rc == MIDA_OK, json);
+
+  if (store_rc != MIDA_OK)
+    ex = mida__cli_store_error(sink, store_rc, "stats");
+  else if (rc != MIDA_OK)
+    ex = mida__cli_fail("stats: %s", mida_strerror(rc));
+  else if (fputs(mida__buf_str(&b), stdout) < 0 || fflush(stdout) != 0)
+    ex = mida__cli_fail("cannot write: %s", mida_strerror(MIDA_EIO));
+  else if (spool_rc != MIDA_OK)
+    ex = mida__cli_fail("cannot read the spool %s: %s", spool,
+                        mida_strerror(spool_rc));
+  else
+    ex = MIDA_CLI_OK;
+  mida__buf_free(&b);
+  mida__sink_close(sink);
+  return ex;
+}
