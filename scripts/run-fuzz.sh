@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# run-fuzz.sh [SECONDS] -- builds each libFuzzer target in fuzz/ with clang
+# (ASan + UBSan) and runs it for SECONDS (default 60) on a corpus kept in
+# build-fuzz/corpus. Writes a JUnit XML result per target into
+# $MIDA_TEST_RESULTS when that is set, so that the suite counts them.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-60}
+out=build-fuzz
+mkdir -p "$out"
+core="src/core/alloc.c src/core/buf.c src/core/crc32c.c src/core/json.c
+      src/core/record.c src/core/id.c src/core/host.c"
+declare -A extra=(
+  [json_fuzz]=""
+  [record_fuzz]=""
+  [journal_fuzz]="src/capture/journal.c"
+)
+status=0
+for target in json_fuzz record_fuzz journal_fuzz; do
+  [ -f "fuzz/$target.c" ] || continue
+  bin=$out/$target
+  # shellcheck disable=SC2086
+  if ! clang -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc \
+      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+      "fuzz/$target.c" $core ${extra[$target]} -lpthread -o "$bin" \
+      2>"$out/$target.build.log"; then
+    echo "$target: build failed"; cat "$out/$target.build.log"; status=1
+    result="<failure message=\"build failed\"/>"
+  else
+    mkdir -p "$out/corpus/$target"
+    if "$bin" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
+        "$out/corpus/$target" >"$out/$target.log" 2>&1; then
+      echo "$target: $(grep -E '^#[0-9]+.*DONE' "$out/$target.log" | tail -n1)"
+      result=""
+    else
+      echo "$target: CRASH"; tail -n 30 "$out/$target.log"; status=1
+      result="<failure message=\"crash, see $out/$target.log\"/>"
+    fi
+  fi
+  if [ -n "${MIDA_TEST_RESULTS:-}" ]; then
+    printf '<testsuite name="fuzz"><testcase classname="fuzz" name="%s">%s</testcase></testsuite>\n' \
+      "$target" "$result" >"$MIDA_TEST_RESULTS/fuzz-$target.xml"
+  fi
+done
+exit $status

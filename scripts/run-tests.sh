@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# run-tests.sh BUILD -- runs the whole suite and prints one summary line.
+#
+# 1. the C tests (unit and integration) of the normal build;
+# 2. the Python tests (pytest, in .venv) against that build;
+# 3. the C tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
+# 4. the C tests again under ThreadSanitizer;
+# 5. a short libFuzzer run of each fuzz target, when clang can build them.
+# Each test case writes a JUnit XML file; scripts/test_summary.py counts them
+# all and prints "N passed, N failed". The exit status is 0 only if nothing
+# failed.
+set -u
+cd "$(dirname "$0")/.."
+build=${1:-build}
+results=$PWD/test-results
+rm -rf "$results"
+mkdir -p "$results"
+
+export MIDA_TEST_RESULTS=$results
+
+run_c_suite() { # flavour build-dir
+  local flavour=$1 dir=$2
+  echo "== C tests ($flavour)"
+  rm -rf "$dir/test-xml"
+  mkdir -p "$dir/test-xml"
+  meson test -C "$dir" --print-errorlogs --no-rebuild -q \
+    --num-processes 2 >"$results/meson-$flavour.log" 2>&1
+  tail -n 12 "$results/meson-$flavour.log" | sed 's/^/   /'
+  for f in "$dir"/test-xml/*.xml; do
+    [ -e "$f" ] && cp "$f" "$results/$flavour-$(basename "$f")"
+  done
+  cp "$dir/meson-logs/testlog.json" "$results/testlog-$flavour.json" 2>/dev/null
+}
+
+run_c_suite plain "$build"
+
+echo "== Python tests"
+pydirs=()
+for d in tests/cli tests/python; do [ -d $d ] && pydirs+=("$d"); done
+MIDA_BUILD=$PWD/$build MIDA_BIN=$PWD/$build/src/cli/mida \
+  .venv/bin/python -m pytest -q "${pydirs[@]}" \
+  --junitxml="$results/pytest.xml" -p no:cacheprovider \
+  >"$results/pytest.log" 2>&1
+tail -n 5 "$results/pytest.log" | sed 's/^/   /'
+
+for san in asan tsan; do
+  dir=build-$san
+  opts="-Db_sanitize=address,undefined -Db_lundef=false"
+  [ $san = tsan ] && opts="-Db_sanitize=thread -Db_lundef=false"
+  if [ ! -f $dir/build.ninja ]; then
+    meson setup $dir --buildtype=debugoptimized -Dwerror=true $opts \
+      >/dev/null || { echo "cannot configure $dir"; continue; }
+  fi
+  ninja -C $dir >"$results/ninja-$san.log" 2>&1 ||
+    { echo "build $dir failed"; tail -n 30 "$results/ninja-$san.log"; }
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  MIDA_TEST_SCALE=sanitizer run_c_suite $san $dir
+done
+
+if command -v clang >/dev/null; then
+  scripts/run-fuzz.sh 20 >"$results/fuzz.log" 2>&1
+  tail -n 4 "$results/fuzz.log" | sed 's/^/   /'
+fi
+
+exec python3 scripts/test_summary.py "$results"
