@@ -7,7 +7,7 @@ build=${1:-build-release}
 mkdir -p bench-out
 out=bench-out/results.jsonl
 : >"$out"
-for b in bench_capture bench_ingest bench_query bench_rss; do
+for b in bench_capture bench_sink_apply bench_ingest bench_query bench_rss; do
   echo "== $b"
   "$build/bench/$b" | tee "bench-out/$b.log"
   tail -n 1 "bench-out/$b.log" >>"$out"

@@ -56,7 +56,8 @@ def main():
                 entry = json.loads(line)
                 if entry.get("result") in ("OK", "SKIP", "EXPECTEDFAIL"):
                     continue
-                stem = f"{flavour}-{entry['name']}"
+                name = entry["name"].split(" / ")[-1]
+                stem = f"{flavour}-{name}"
                 p, f = xml_failed.get(stem, (0, 0))
                 if f == 0:
                     failed += 1

@@ -23,8 +23,11 @@ static void child(const char *url, int index, long tasks) {
   cfg.store = url;
   cfg.campaign = "concurrency";
   mida_session_t *s = NULL;
-  if (mida_open(&cfg, &s, NULL, 0) != MIDA_OK)
+  char err[512];
+  if (mida_open(&cfg, &s, err, sizeof err) != MIDA_OK) {
+    fprintf(stderr, "child %d: mida_open: %s\n", index, err);
     _exit(3);
+  }
   mida_workflow_info_t wi = {.name = "writer"};
   mida_id_t wf;
   if (mida_workflow_begin(s, &wi, &wf) != MIDA_OK)

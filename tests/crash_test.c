@@ -35,8 +35,11 @@ static void child_record_tasks(const char *url, int progress_fd,
   cfg.ship_interval_ms = ship_ms;
   cfg.journal_bytes = ring;
   mida_session_t *s = NULL;
-  if (mida_open(&cfg, &s, NULL, 0) != MIDA_OK)
+  char err[512];
+  if (mida_open(&cfg, &s, err, sizeof err) != MIDA_OK) {
+    fprintf(stderr, "crash child: mida_open: %s\n", err);
     _exit(3);
+  }
   for (int32_t i = 0;; i++) {
     char key[32], used[64], gen[64];
     snprintf(key, sizeof key, "k%d", i);

@@ -25,14 +25,15 @@ static void load_names(void) {
   hostname[sizeof hostname - 1] = '\0';
 
   const char *user = getenv("USER");
-  if (user == NULL || user[0] == '\0') {
-    struct passwd pw, *found = NULL;
-    char scratch[1024];
-    if (getpwuid_r(getuid(), &pw, scratch, sizeof scratch, &found) == 0 &&
-        found != NULL)
-      user = found->pw_name;
+  if (user != NULL && user[0] != '\0') {
+    copy_name(username, sizeof username, user);
+    return;
   }
-  copy_name(username, sizeof username, user != NULL ? user : "");
+  struct passwd pw, *found = NULL;
+  char scratch[1024];
+  if (getpwuid_r(getuid(), &pw, scratch, sizeof scratch, &found) == 0 &&
+      found != NULL)
+    copy_name(username, sizeof username, found->pw_name);
 }
 
 const char *mida__hostname(void) {
