@@ -2,19 +2,14 @@
 # install-deps.sh -- installs what mida's build, demo and tests need on a
 # Debian 12 machine, and nothing that is already there. Safe to run again.
 #
-#   scripts/install-deps.sh          Debian packages + the test virtualenv
-#
-# The Python virtual environment (.venv) holds the test tools (pytest, prov)
-# so that they never touch the system's Python.
+# Debian packages come from scripts/deps/*.apt (one name a line, # comments),
+# one file per area (core, brokers, observers...). Python test tools come
+# from tests/requirements*.txt into .venv, so that the system's Python is
+# never touched; the venv is rebuilt only when those files change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(
-  build-essential pkg-config meson ninja-build
-  libsqlite3-dev sqlite3 libcmocka-dev
-  clang libclang-rt-14-dev
-  python3 python3-venv python3-pip
-)
+mapfile -t packages < <(cat scripts/deps/*.apt | sed 's/#.*//' | tr -s ' \t' '\n' | grep -v '^$' | sort -u)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -32,12 +27,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The test virtualenv, rebuilt only when requirements change.
-req=tests/requirements.txt
+# The test virtualenv.
 stamp=.venv/.requirements.stamp
-if [ ! -x .venv/bin/python ] || ! cmp -s "$req" "$stamp" 2>/dev/null; then
-  echo "install-deps: preparing .venv from $req"
+want=$(cat tests/requirements*.txt | sha256sum | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "install-deps: preparing .venv from tests/requirements*.txt"
   python3 -m venv .venv
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
-  cp "$req" "$stamp"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  for req in tests/requirements*.txt; do
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
+  done
+  echo "$want" >"$stamp"
 fi

@@ -90,6 +90,21 @@ static size_t opt_id_size(const mida_id_t *id) {
   return mida_id_is_nil(id) ? 0 : mida__enc_size_id();
 }
 
+int mida__session_put(mida_session_t *s, const mida__rec *rec) {
+  int rc = usable(s);
+  if (rc != MIDA_OK || s->disabled)
+    return rc;
+  size_t size = mida__rec_encoded_size(rec);
+  mida__slot slot;
+  mida__enc e;
+  rc = begin_record(s, rec->type, size, &slot, &e);
+  if (rc != MIDA_OK)
+    return rc;
+  mida__rec_encode(rec, slot.payload, slot.len);
+  end_record(s, &slot);
+  return MIDA_OK;
+}
+
 /* ---- campaigns and workflows ------------------------------------------ */
 
 mida_id_t mida_campaign_id(const mida_session_t *s, const char *name) {

@@ -46,6 +46,11 @@ struct mida_session {
 int mida__set_error(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Appends a record built by hand (by an observer or the Python binding) to
+ * the session's journal, as the capture calls do for theirs. Returns
+ * MIDA_OK, MIDA_EFULL, MIDA_ETOOBIG or MIDA_ECLOSED (with mida_errmsg). */
+int mida__session_put(mida_session_t *s, const mida__rec *rec);
+
 void mida__shared_id_store(mida__shared_id *sid, const mida_id_t *id);
 mida_id_t mida__shared_id_load(const mida__shared_id *sid);
 

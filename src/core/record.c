@@ -217,6 +217,49 @@ int mida__rec_decode(uint16_t type, const void *payload, size_t len,
   return MIDA_OK;
 }
 
+size_t mida__rec_encoded_size(const mida__rec *rec) {
+  size_t n = 0;
+  for (unsigned tag = 1; tag < MIDA_F_COUNT; tag++) {
+    if (!rec->f[tag].present)
+      continue;
+    switch (mida__field_kind(tag)) {
+    case MIDA_KIND_ID:
+      n += mida__enc_size_id();
+      break;
+    case MIDA_KIND_I64:
+    case MIDA_KIND_F64:
+      n += mida__enc_size_num();
+      break;
+    case MIDA_KIND_STR:
+      n += mida__enc_size_str(rec->f[tag].v.str.len);
+      break;
+    }
+  }
+  return n;
+}
+
+void mida__rec_set_id(mida__rec *rec, unsigned tag, const mida_id_t *id) {
+  rec->f[tag].present = true;
+  rec->f[tag].v.id = *id;
+}
+
+void mida__rec_set_i64(mida__rec *rec, unsigned tag, int64_t v) {
+  rec->f[tag].present = true;
+  rec->f[tag].v.i64 = v;
+}
+
+void mida__rec_set_f64(mida__rec *rec, unsigned tag, double v) {
+  rec->f[tag].present = true;
+  rec->f[tag].v.f64 = v;
+}
+
+void mida__rec_set_str(mida__rec *rec, unsigned tag, const char *s,
+                       size_t len) {
+  rec->f[tag].present = true;
+  rec->f[tag].v.str.ptr = s;
+  rec->f[tag].v.str.len = (uint32_t)(len == (size_t)-1 ? strlen(s) : len);
+}
+
 size_t mida__rec_encode(const mida__rec *rec, void *buf, size_t cap) {
   mida__enc e;
   mida__enc_init(&e, buf, cap);

@@ -182,4 +182,15 @@ int mida__rec_decode(uint16_t type, const void *payload, size_t len,
  * bytes written, or 0 if cap is too small. */
 size_t mida__rec_encode(const mida__rec *rec, void *buf, size_t cap);
 
+/* The bytes mida__rec_encode() needs for rec. */
+size_t mida__rec_encoded_size(const mida__rec *rec);
+
+/* Helpers to fill a record by hand (observers, tests): each sets the field
+ * and marks it present. Strings are borrowed, not copied. */
+void mida__rec_set_id(mida__rec *rec, unsigned tag, const mida_id_t *id);
+void mida__rec_set_i64(mida__rec *rec, unsigned tag, int64_t v);
+void mida__rec_set_f64(mida__rec *rec, unsigned tag, double v);
+void mida__rec_set_str(mida__rec *rec, unsigned tag, const char *s,
+                       size_t len); /* len (size_t)-1: strlen(s) */
+
 #endif /* MIDA_CORE_RECORD_H */

@@ -49,6 +49,7 @@ static void test_round_trip_keeps_every_field(void **state) {
   uint8_t again[256];
   size_t len2 = mida__rec_encode(&rec, again, sizeof again);
   assert_int_equal(len2, len);
+  assert_int_equal(mida__rec_encoded_size(&rec), len);
   mida__rec rec2;
   assert_int_equal(mida__rec_decode(MIDA_REC_TASK, again, len2, &rec2),
                    MIDA_OK);
