@@ -36,7 +36,9 @@ run_c_suite plain "$build"
 
 echo "== Python tests"
 pydirs=()
-for d in tests/cli tests/python; do [ -d $d ] && pydirs+=("$d"); done
+for d in tests/*/; do
+  ls "$d"test_*.py >/dev/null 2>&1 && pydirs+=("${d%/}")
+done
 MIDA_BUILD=$PWD/$build MIDA_BIN=$PWD/$build/src/cli/mida \
   .venv/bin/python -m pytest -q "${pydirs[@]}" \
   --junitxml="$results/pytest.xml" -p no:cacheprovider \
