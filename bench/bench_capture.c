@@ -77,8 +77,8 @@ int main(int argc, char **argv) {
   printf("{\"bench\":\"capture\",\"tasks\":%ld,\"median_ns\":%lld,"
          "\"p99_ns\":%lld,\"p999_ns\":%lld,\"clock_ns\":%lld,"
          "\"untimed_mean_ns\":%.1f,\"allocations\":%llu,\"dropped\":%llu}\n",
-         tasks, (long long)med, (long long)p99, (long long)p999,
-         (long long)clk, mean_untimed, (unsigned long long)allocs,
+         tasks, (long long)med, (long long)p99, (long long)p999, (long long)clk,
+         mean_untimed, (unsigned long long)allocs,
          (unsigned long long)st.dropped);
   free(lat);
   char cmd[600];

@@ -24,8 +24,7 @@ static void produce(const char *dir, long tasks) {
   for (long i = 0; i < tasks; i++) {
     char used[96];
     snprintf(used, sizeof used,
-             "{\"i\":%ld,\"lr\":0.001,\"batch\":64,\"optimizer\":\"adam\"}",
-             i);
+             "{\"i\":%ld,\"lr\":0.001,\"batch\":64,\"optimizer\":\"adam\"}", i);
     ti.used = used;
     mida_id_t t;
     mida_task_begin(s, &ti, &t);
@@ -42,8 +41,10 @@ static long long count_tasks(const char *dir) {
   sqlite3_stmt *st;
   long long n = -1;
   if (sqlite3_open(path, &db) == SQLITE_OK &&
-      sqlite3_prepare_v2(db, "SELECT count(*) FROM task WHERE ended "
-                             "IS NOT NULL", -1, &st, NULL) == SQLITE_OK) {
+      sqlite3_prepare_v2(db,
+                         "SELECT count(*) FROM task WHERE ended "
+                         "IS NOT NULL",
+                         -1, &st, NULL) == SQLITE_OK) {
     if (sqlite3_step(st) == SQLITE_ROW)
       n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);

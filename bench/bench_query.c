@@ -61,13 +61,13 @@ int main(int argc, char **argv) {
       snprintf(used, sizeof used, "{\"lr\":%.5f,\"batch\":%d}",
                (rand() % 10000) / 100000.0, 16 << (rand() % 4));
       snprintf(gen, sizeof gen, "{\"loss\":%.6f}", (rand() % 100000) / 1e5);
-      mida_task_info_t ti = {.activity = "train", .workflow = &wf,
-                             .used = used};
+      mida_task_info_t ti = {
+          .activity = "train", .workflow = &wf, .used = used};
       mida_id_t t;
       mida_task_begin(s, &ti, &t);
-      mida_task_end(s, &t, i % 10 == 3 ? MIDA_STATUS_ERROR
-                                       : MIDA_STATUS_FINISHED,
-                    gen, NULL);
+      mida_task_end(s, &t,
+                    i % 10 == 3 ? MIDA_STATUS_ERROR : MIDA_STATUS_FINISHED, gen,
+                    NULL);
     }
     mida_workflow_end(s, &wf, MIDA_STATUS_FINISHED);
   }

@@ -65,5 +65,9 @@ static long status_kb(const char *field) {
   return kb;
 }
 
-long bench_rss_kb(void) { return status_kb("VmRSS:"); }
-long bench_peak_rss_kb(void) { return status_kb("VmHWM:"); }
+long bench_rss_kb(void) {
+  return status_kb("VmRSS:");
+}
+long bench_peak_rss_kb(void) {
+  return status_kb("VmHWM:");
+}

@@ -76,8 +76,9 @@ int main(int argc, char **argv) {
   }
 
   /* ---- workflow 1: the simulation ensemble ---- */
-  mida_workflow_info_t sim_info = {
-      .name = "simulation", .metadata = "{\"model\":\"toy-ebm\",\"v\":\"1.2\"}"};
+  mida_workflow_info_t sim_info = {.name = "simulation",
+                                   .metadata =
+                                       "{\"model\":\"toy-ebm\",\"v\":\"1.2\"}"};
   mida_id_t sim_wf;
   check(mida_workflow_begin(s, &sim_info, &sim_wf), s, "workflow");
   char *ok = calloc((size_t)members, 1);
@@ -88,10 +89,10 @@ int main(int argc, char **argv) {
     double forcing = 1.0 + 0.1 * (m % 13);
     char used[160];
     snprintf(used, sizeof used,
-             "{\"member\":%d,\"dt\":%.2f,\"forcing\":%.1f,\"steps\":50}", m,
-             dt, forcing);
-    mida_task_info_t ti = {.activity = "simulate", .workflow = &sim_wf,
-                           .used = used};
+             "{\"member\":%d,\"dt\":%.2f,\"forcing\":%.1f,\"steps\":50}", m, dt,
+             forcing);
+    mida_task_info_t ti = {
+        .activity = "simulate", .workflow = &sim_wf, .used = used};
     mida_id_t task;
     check(mida_task_begin(s, &ti, &task), s, "task begin");
     if (dt >= 0.9 && forcing >= 2.0) { /* unstable, on purpose */
@@ -117,8 +118,8 @@ int main(int argc, char **argv) {
     char uri[1200];
     snprintf(uri, sizeof uri, "file://%s", abs ? abs : path);
     free(abs);
-    mida_data_info_t d = {.kind = "file", .uri = uri, .size = size,
-                          .name = "state"};
+    mida_data_info_t d = {
+        .kind = "file", .uri = uri, .size = size, .name = "state"};
     check(mida_data(s, &task, MIDA_GENERATED, &d), s, "data");
     char gen[96];
     snprintf(gen, sizeof gen, "{\"final_temperature\":%.4f}", temp);
@@ -140,8 +141,8 @@ int main(int argc, char **argv) {
     char used[96];
     snprintf(used, sizeof used, "{\"members\":\"%d-%d\",\"method\":\"mean\"}",
              g, g + GROUP - 1);
-    mida_task_info_t ti = {.activity = "analyse", .workflow = &ana_wf,
-                           .used = used};
+    mida_task_info_t ti = {
+        .activity = "analyse", .workflow = &ana_wf, .used = used};
     mida_id_t task;
     check(mida_task_begin(s, &ti, &task), s, "task begin");
     double sum = 0;
@@ -153,16 +154,16 @@ int main(int argc, char **argv) {
       FILE *f = fopen(path, "r");
       double temp = 0;
       int member = 0;
-      if (f == NULL || fscanf(f, "member %d final_temperature %lf", &member,
-                              &temp) != 2)
+      if (f == NULL ||
+          fscanf(f, "member %d final_temperature %lf", &member, &temp) != 2)
         return fprintf(stderr, "demo: cannot read %s\n", path), 1;
       fclose(f);
       char *abs = realpath(path, NULL);
       char uri[1200];
       snprintf(uri, sizeof uri, "file://%s", abs ? abs : path);
       free(abs);
-      mida_data_info_t d = {.kind = "file", .uri = uri, .size = -1,
-                            .name = "member"};
+      mida_data_info_t d = {
+          .kind = "file", .uri = uri, .size = -1, .name = "member"};
       check(mida_data(s, &task, MIDA_USED, &d), s, "data");
       sum += temp;
       n++;
@@ -192,8 +193,8 @@ int main(int argc, char **argv) {
   char *abs = realpath(path, NULL);
   snprintf(uri, sizeof uri, "file://%s", abs ? abs : path);
   free(abs);
-  mida_data_info_t rd = {.kind = "file", .uri = uri, .size = -1,
-                         .name = "report"};
+  mida_data_info_t rd = {
+      .kind = "file", .uri = uri, .size = -1, .name = "report"};
   check(mida_data(s, &report, MIDA_GENERATED, &rd), s, "data");
   check(mida_task_end(s, &report, MIDA_STATUS_FINISHED, NULL, NULL), s,
         "task end");

@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 
 typedef struct fixture {
-  char dir[256];   /* scratch directory */
-  char db[300];    /* store file */
-  char url[320];   /* sqlite:// URL of the store */
+  char dir[256]; /* scratch directory */
+  char db[300];  /* store file */
+  char url[320]; /* sqlite:// URL of the store */
 } fixture;
 
 static int setup(void **state) {
@@ -67,18 +67,20 @@ static void test_records_reach_the_store_merged(void **state) {
   mida_workflow_info_t wi = {.name = "sim", .metadata = "{\"v\":1}"};
   mida_id_t wf, t1, t2;
   assert_int_equal(mida_workflow_begin(s, &wi, &wf), MIDA_OK);
-  mida_task_info_t ti = {.activity = "step", .workflow = &wf,
-                         .used = "{\"lr\":0.5,\"n\":3}"};
+  mida_task_info_t ti = {
+      .activity = "step", .workflow = &wf, .used = "{\"lr\":0.5,\"n\":3}"};
   assert_int_equal(mida_task_begin(s, &ti, &t1), MIDA_OK);
-  mida_data_info_t out = {.uri = "file:///tmp/out.h5", .digest = "sha256:ab",
-                          .size = 1024, .name = "out"};
+  mida_data_info_t out = {.uri = "file:///tmp/out.h5",
+                          .digest = "sha256:ab",
+                          .size = 1024,
+                          .name = "out"};
   assert_int_equal(mida_data(s, &t1, MIDA_GENERATED, &out), MIDA_OK);
   for (int step = 0; step < 3; step++)
     assert_int_equal(mida_metric(s, &t1, "loss", step, 0, 1.0 / (step + 1)),
                      MIDA_OK);
-  assert_int_equal(mida_task_end(s, &t1, MIDA_STATUS_FINISHED,
-                                 "{\"loss\":0.33}", NULL),
-                   MIDA_OK);
+  assert_int_equal(
+      mida_task_end(s, &t1, MIDA_STATUS_FINISHED, "{\"loss\":0.33}", NULL),
+      MIDA_OK);
   assert_int_equal(mida_task_annotate(s, &t1, "{\"late\":true}", NULL),
                    MIDA_OK);
   ti.used = NULL;
@@ -220,15 +222,13 @@ static void test_capture_makes_no_allocation(void **state) {
   for (int i = 0; i < 100; i++) { /* warm up */
     assert_int_equal(mida_task_begin(s, &ti, &t), MIDA_OK);
     assert_int_equal(
-        mida_task_end(s, &t, MIDA_STATUS_FINISHED, "{\"y\":2}", NULL),
-        MIDA_OK);
+        mida_task_end(s, &t, MIDA_STATUS_FINISHED, "{\"y\":2}", NULL), MIDA_OK);
   }
   uint64_t before = mida__alloc_count_thread();
   for (int i = 0; i < 10000; i++) {
     assert_int_equal(mida_task_begin(s, &ti, &t), MIDA_OK);
     assert_int_equal(
-        mida_task_end(s, &t, MIDA_STATUS_FINISHED, "{\"y\":2}", NULL),
-        MIDA_OK);
+        mida_task_end(s, &t, MIDA_STATUS_FINISHED, "{\"y\":2}", NULL), MIDA_OK);
     assert_int_equal(mida_metric(s, &t, "m", i, 0, i), MIDA_OK);
   }
   assert_int_equal(mida__alloc_count_thread(), before);
@@ -302,8 +302,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_json_is_refused, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_invalid_arguments_are_refused,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_invalid_arguments_are_refused, setup,
+                                      teardown),
       cmocka_unit_test(test_store_that_cannot_be_opened_is_an_error),
       cmocka_unit_test_setup_teardown(test_disabled_session_records_nothing,
                                       setup, teardown),

@@ -46,8 +46,7 @@ static void child_record_tasks(const char *url, int progress_fd,
     snprintf(key, sizeof key, "k%d", i);
     snprintf(used, sizeof used, "{\"i\":%d,\"pad\":\"xxxxxxxxxxxxxxxx\"}", i);
     snprintf(gen, sizeof gen, "{\"sq\":%lld}", (long long)i * i);
-    mida_task_info_t ti = {.activity = "work", .used = used,
-                           .source_key = key};
+    mida_task_info_t ti = {.activity = "work", .used = used, .source_key = key};
     mida_id_t t;
     if (mida_task_begin(s, &ti, &t) != MIDA_OK ||
         mida_task_end(s, &t, MIDA_STATUS_FINISHED, gen, NULL) != MIDA_OK)
@@ -133,11 +132,13 @@ static void test_sigkill_at_random_moments_loses_nothing(void **state) {
     unsigned ship = (run % 3 == 0) ? 60000 : 1 + (unsigned)(rand() % 20);
     size_t ring = (run % 2 == 0) ? 64 * 1024 : 4 * 1024 * 1024;
     int32_t last = run_and_kill(url, delay, ship, ring);
-    fprintf(stderr, "run %d: killed after %u ms (ship %u ms, ring %zu), "
-            "last task returned: %d\n", run, delay, ship, ring, last);
+    fprintf(stderr,
+            "run %d: killed after %u ms (ship %u ms, ring %zu), "
+            "last task returned: %d\n",
+            run, delay, ship, ring, last);
 
-    snprintf(cmd, sizeof cmd, "'%s' recover --store '%s' >/dev/null",
-             mida_bin, url);
+    snprintf(cmd, sizeof cmd, "'%s' recover --store '%s' >/dev/null", mida_bin,
+             url);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(count_segments(spool), 0);
     if (last < 0) {
@@ -256,8 +257,8 @@ static void corrupt_segment(const char *spool) {
   close(fd);
 }
 
-static void test_corrupt_frames_are_skipped_and_counted_by_recover(
-    void **state) {
+static void
+test_corrupt_frames_are_skipped_and_counted_by_recover(void **state) {
   (void)state;
   const char *mida_bin = getenv("MIDA_BIN");
   assert_non_null(mida_bin);
@@ -281,9 +282,9 @@ static void test_corrupt_frames_are_skipped_and_counted_by_recover(
   assert_non_null(strstr(line, "corrupt"));
   assert_null(strstr(line, "; 0 corrupt"));
   /* One or two records were hit; every other task is whole. */
-  long long finished = test_sql_int(
-      db, "SELECT count(*) FROM task WHERE status='FINISHED' AND "
-          "activity='work' AND generated->>'ok' = 1");
+  long long finished =
+      test_sql_int(db, "SELECT count(*) FROM task WHERE status='FINISHED' AND "
+                       "activity='work' AND generated->>'ok' = 1");
   assert_true(finished >= 1997 && finished < 2000);
   assert_true(test_sql_int(db, "SELECT sum(value) FROM counter WHERE "
                                "name='corrupt'") >= 1);
@@ -295,8 +296,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sigkill_at_random_moments_loses_nothing),
       cmocka_unit_test(test_next_session_ships_a_dead_process_journal),
-      cmocka_unit_test(
-          test_corrupt_frames_are_skipped_and_counted_by_recover),
+      cmocka_unit_test(test_corrupt_frames_are_skipped_and_counted_by_recover),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

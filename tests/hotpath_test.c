@@ -64,8 +64,8 @@ static void child(const char *url) {
   mida_id_t wf, t, prev;
   if (mida_workflow_begin(s, &wi, &wf) != MIDA_OK)
     _exit(201);
-  mida_task_info_t ti = {.activity = "step", .workflow = &wf,
-                         .used = "{\"lr\":0.1,\"batch\":32}"};
+  mida_task_info_t ti = {
+      .activity = "step", .workflow = &wf, .used = "{\"lr\":0.1,\"batch\":32}"};
   mida_data_info_t d = {.uri = "file:///tmp/x", .size = 10};
   for (int i = 0; i < 100; i++) { /* warm up every path */
     mida_task_begin(s, &ti, &t);

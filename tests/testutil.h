@@ -25,8 +25,7 @@ static inline void test_tmpdir(char *buf, size_t len, const char *tag) {
 static inline long long test_sql_int(const char *db_path, const char *sql) {
   sqlite3 *db = NULL;
   long long v = -1;
-  if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) ==
-      SQLITE_OK) {
+  if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
     sqlite3_busy_timeout(db, 10000);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&

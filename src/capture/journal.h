@@ -99,11 +99,11 @@ typedef struct mida__journal mida__journal;
 
 /* A frame reserved by mida__journal_reserve(), to fill and commit. */
 typedef struct mida__slot {
-  void *payload;    /* where to write the payload: len bytes */
-  uint32_t len;     /* payload bytes reserved */
-  void *frame_;     /* internal: the frame's first byte */
-  uint64_t pos_;    /* internal: the frame's logical position */
-  void *segment_;   /* internal: the segment it lives in */
+  void *payload;  /* where to write the payload: len bytes */
+  uint32_t len;   /* payload bytes reserved */
+  void *frame_;   /* internal: the frame's first byte */
+  uint64_t pos_;  /* internal: the frame's logical position */
+  void *segment_; /* internal: the segment it lives in */
 } mida__slot;
 
 /* Opens a new journal in spool_dir (created if missing, mode 0700) with
@@ -111,17 +111,16 @@ typedef struct mida__slot {
  * MIDA_JOURNAL_MIN_RING). host and pid go into the segment headers.
  * Returns MIDA_OK, MIDA_EIO or MIDA_ENOMEM with a message in err. */
 int mida__journal_open(const char *spool_dir, size_t ring_bytes,
-                       mida_full_policy_t policy, const char *host,
-                       int64_t pid, mida__journal **out, char *err,
-                       size_t errlen);
+                       mida_full_policy_t policy, const char *host, int64_t pid,
+                       mida__journal **out, char *err, size_t errlen);
 
 /* Reserves a frame of payload_len bytes for a record of the given type.
  * Lock-free; no syscall and no allocation unless the ring is full under the
  * SPILL policy. Returns MIDA_OK, MIDA_EFULL (DROP policy, or SPILL when no
  * new segment could be opened: dropped and counted) or MIDA_ETOOBIG (larger
  * than a quarter of the ring). A reserved slot must be committed. */
-int mida__journal_reserve(mida__journal *j, uint16_t type,
-                          size_t payload_len, mida__slot *slot);
+int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
+                          mida__slot *slot);
 
 /* Computes the CRC and publishes the frame. */
 void mida__journal_commit(mida__journal *j, mida__slot *slot);

@@ -18,13 +18,13 @@
 #include <string.h>
 
 typedef struct recovery {
-  mida__sink *sink;         /* destination */
-  mida__recover_stats *st;  /* running totals */
-  mida__frame *frames;      /* batch buffers */
+  mida__sink *sink;        /* destination */
+  mida__recover_stats *st; /* running totals */
+  mida__frame *frames;     /* batch buffers */
   mida__rec *recs;
-  char *err;                /* where the first error's message goes */
+  char *err; /* where the first error's message goes */
   size_t errlen;
-  int rc;                   /* the first error, MIDA_OK if none */
+  int rc; /* the first error, MIDA_OK if none */
 } recovery;
 
 /* Sends the dead writer's counters, if any, as COUNTER records. */

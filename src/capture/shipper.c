@@ -28,22 +28,22 @@
 #define MAX_BACKOFF_MS 1000
 
 struct mida__shipper {
-  mida__journal *journal;     /* borrowed */
-  mida__sink *sink;           /* borrowed */
-  unsigned interval_ms;       /* longest idle sleep */
-  pthread_t thread;           /* the shipper thread */
-  pthread_mutex_t lock;       /* guards the fields below it */
-  pthread_cond_t wake;        /* shipper sleeps here; flush/stop signal */
-  pthread_cond_t progress;    /* flush waits here; the shipper signals */
-  bool stopping;              /* stop requested */
-  uint64_t idle_passes;       /* passes that found nothing left to ship */
-  int last_rc;                /* result of the last put_batch */
-  char errmsg[512];           /* the sink's message for last_rc */
+  mida__journal *journal;  /* borrowed */
+  mida__sink *sink;        /* borrowed */
+  unsigned interval_ms;    /* longest idle sleep */
+  pthread_t thread;        /* the shipper thread */
+  pthread_mutex_t lock;    /* guards the fields below it */
+  pthread_cond_t wake;     /* shipper sleeps here; flush/stop signal */
+  pthread_cond_t progress; /* flush waits here; the shipper signals */
+  bool stopping;           /* stop requested */
+  uint64_t idle_passes;    /* passes that found nothing left to ship */
+  int last_rc;             /* result of the last put_batch */
+  char errmsg[512];        /* the sink's message for last_rc */
   atomic_uint_fast64_t shipped, batches, errors, undecodable;
-  uint64_t reported_dropped;  /* dropped count already sent as COUNTER */
-  uint64_t reported_corrupt;  /* corrupt count already sent as COUNTER */
-  mida__frame *frames;        /* batch buffers, MIDA_SHIP_BATCH each */
-  mida__rec *recs;            /* MIDA_SHIP_BATCH + 2 (counters) */
+  uint64_t reported_dropped; /* dropped count already sent as COUNTER */
+  uint64_t reported_corrupt; /* corrupt count already sent as COUNTER */
+  mida__frame *frames;       /* batch buffers, MIDA_SHIP_BATCH each */
+  mida__rec *recs;           /* MIDA_SHIP_BATCH + 2 (counters) */
 };
 
 /* Decodes n frames into recs, leaving out (and counting) those that do not
@@ -87,8 +87,8 @@ static void counter_rec(mida__rec *rec, const char *name, uint64_t value) {
  * nothing), or a negative error from the sink. */
 static long ship_once(mida__shipper *sh) {
   uint64_t mark = 0;
-  size_t n = mida__journal_peek(sh->journal, sh->frames, MIDA_SHIP_BATCH,
-                                &mark);
+  size_t n =
+      mida__journal_peek(sh->journal, sh->frames, MIDA_SHIP_BATCH, &mark);
   mida__journal_stats js;
   mida__journal_stats_get(sh->journal, &js);
   uint64_t undecodable = 0;
@@ -114,8 +114,7 @@ static long ship_once(mida__shipper *sh) {
     atomic_fetch_add(&sh->errors, 1);
     pthread_mutex_lock(&sh->lock);
     sh->last_rc = rc;
-    snprintf(sh->errmsg, sizeof sh->errmsg, "%s",
-             mida__sink_errmsg(sh->sink));
+    snprintf(sh->errmsg, sizeof sh->errmsg, "%s", mida__sink_errmsg(sh->sink));
     pthread_mutex_unlock(&sh->lock);
     return rc;
   }

@@ -20,7 +20,9 @@ static int should_fail(void) {
   return atomic_fetch_sub(&fail_countdown, 1) == 0;
 }
 
-void *mida__malloc(size_t n) { return should_fail() ? NULL : malloc(n); }
+void *mida__malloc(size_t n) {
+  return should_fail() ? NULL : malloc(n);
+}
 
 void *mida__calloc(size_t count, size_t n) {
   return should_fail() ? NULL : calloc(count, n);
@@ -30,7 +32,9 @@ void *mida__realloc(void *p, size_t n) {
   return should_fail() ? NULL : realloc(p, n);
 }
 
-void mida__free(void *p) { free(p); }
+void mida__free(void *p) {
+  free(p);
+}
 
 char *mida__strdup(const char *s) {
   if (s == NULL)
@@ -42,8 +46,14 @@ char *mida__strdup(const char *s) {
   return copy;
 }
 
-uint64_t mida__alloc_count(void) { return atomic_load(&alloc_count); }
+uint64_t mida__alloc_count(void) {
+  return atomic_load(&alloc_count);
+}
 
-uint64_t mida__alloc_count_thread(void) { return thread_alloc_count; }
+uint64_t mida__alloc_count_thread(void) {
+  return thread_alloc_count;
+}
 
-void mida__alloc_fail_after(int64_t n) { atomic_store(&fail_countdown, n); }
+void mida__alloc_fail_after(int64_t n) {
+  atomic_store(&fail_countdown, n);
+}

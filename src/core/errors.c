@@ -17,4 +17,6 @@ const char *mida_strerror(int rc) {
   }
 }
 
-const char *mida_version(void) { return MIDA_VERSION; }
+const char *mida_version(void) {
+  return MIDA_VERSION;
+}

@@ -44,7 +44,9 @@ static _Thread_local id_state tls_state;
 static atomic_uint fork_generation;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static void after_fork_in_child(void) { atomic_fetch_add(&fork_generation, 1); }
+static void after_fork_in_child(void) {
+  atomic_fetch_add(&fork_generation, 1);
+}
 
 static void register_atfork(void) {
   pthread_atfork(NULL, NULL, after_fork_in_child);
@@ -82,9 +84,9 @@ int64_t mida_now_ns(void) {
 
 mida_id_t mida_id_new(void) {
   id_state *st = &tls_state;
-  if (!st->seeded || st->generation != atomic_load_explicit(
-                                           &fork_generation,
-                                           memory_order_relaxed)) {
+  if (!st->seeded ||
+      st->generation !=
+          atomic_load_explicit(&fork_generation, memory_order_relaxed)) {
     pthread_once(&atfork_once, register_atfork);
     seed_state(st);
   }
@@ -99,8 +101,7 @@ mida_id_t mida_id_new(void) {
     st->counter = (uint32_t)splitmix64(&st->rng) & COUNTER_START_MASK;
   }
 
-  uint64_t hi = (st->last_ms << 16) | (UINT64_C(7) << 12) |
-                (st->counter >> 18);
+  uint64_t hi = (st->last_ms << 16) | (UINT64_C(7) << 12) | (st->counter >> 18);
   uint64_t lo = (UINT64_C(2) << 62) |
                 ((uint64_t)(st->counter & 0x3FFFF) << 44) |
                 (splitmix64(&st->rng) >> 20);

@@ -18,7 +18,9 @@
 #define THREADS 8
 #define IDS_PER_THREAD 1000000
 
-static int id_cmp(const void *a, const void *b) { return memcmp(a, b, 16); }
+static int id_cmp(const void *a, const void *b) {
+  return memcmp(a, b, 16);
+}
 
 static void test_layout_has_version_7_and_variant(void **state) {
   (void)state;
@@ -63,10 +65,13 @@ static void test_text_form_round_trips(void **state) {
 static void test_parse_rejects_malformed_text(void **state) {
   (void)state;
   mida_id_t id;
-  const char *bad[] = {"", "xyz", "0190a4c2-0000-7000-8000-00000000000",
+  const char *bad[] = {"",
+                       "xyz",
+                       "0190a4c2-0000-7000-8000-00000000000",
                        "0190a4c2-0000-7000-8000-0000000000000",
                        "0190a4c200007000-8000-000000000000",
-                       "0190a4c2-0000-7000-8000-00000000000g", NULL};
+                       "0190a4c2-0000-7000-8000-00000000000g",
+                       NULL};
   for (int i = 0; bad[i] != NULL; i++)
     assert_int_equal(mida_id_parse(bad[i], &id), MIDA_EINVAL);
   assert_int_equal(mida_id_parse(NULL, &id), MIDA_EINVAL);
@@ -92,8 +97,7 @@ static void test_eight_threads_make_no_duplicate(void **state) {
   worker_arg args[THREADS];
   for (int t = 0; t < THREADS; t++) {
     args[t].out = all + (size_t)t * IDS_PER_THREAD;
-    assert_int_equal(pthread_create(&threads[t], NULL, make_ids, &args[t]),
-                     0);
+    assert_int_equal(pthread_create(&threads[t], NULL, make_ids, &args[t]), 0);
   }
   for (int t = 0; t < THREADS; t++)
     pthread_join(threads[t], NULL);

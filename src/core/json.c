@@ -109,7 +109,9 @@ static int scan_string(scanner *s) {
   return MIDA_EJSON;
 }
 
-static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static int is_digit(unsigned char c) {
+  return c >= '0' && c <= '9';
+}
 
 static int scan_number(scanner *s) {
   if (s->p < s->end && *s->p == '-')
@@ -333,8 +335,7 @@ static long list_members(const char *text, size_t len, member *m, size_t cap) {
 /* Whether two keys (quotes included) name the same member. Keys are
  * compared as written: "a" and "\u0061" count as different. */
 static int same_key(const member *a, const member *b) {
-  return a->key_len == b->key_len &&
-         memcmp(a->key, b->key, a->key_len) == 0;
+  return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
 }
 
 int mida__json_merge(const char *a, size_t alen, const char *b, size_t blen,

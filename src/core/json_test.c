@@ -18,11 +18,16 @@ static int check(const char *s, bool object_only) {
 
 static void test_accepts_valid_values(void **state) {
   (void)state;
-  const char *good[] = {
-      "{}", " { } ", "{\"a\":1}", "{\"a\":[1,2,{\"b\":null}],\"c\":true}",
-      "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\"}", "{\"n\":-0.5e+10}",
-      "{\"u\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}", "{\"x\":[]}",
-      "{\"a\":0,\"b\":1E5,\"c\":-12.25}", NULL};
+  const char *good[] = {"{}",
+                        " { } ",
+                        "{\"a\":1}",
+                        "{\"a\":[1,2,{\"b\":null}],\"c\":true}",
+                        "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\"}",
+                        "{\"n\":-0.5e+10}",
+                        "{\"u\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}",
+                        "{\"x\":[]}",
+                        "{\"a\":0,\"b\":1E5,\"c\":-12.25}",
+                        NULL};
   for (int i = 0; good[i] != NULL; i++)
     assert_int_equal(check(good[i], true), MIDA_OK);
   assert_int_equal(check("[1,2]", false), MIDA_OK);
@@ -118,8 +123,7 @@ static void test_merge_adds_overrides_and_keeps_nulls(void **state) {
   (void)state;
   mida__buf b;
   mida__buf_init(&b, 1 << 20);
-  assert_string_equal(merge(&b, "{\"a\":1}", "{\"b\":2}"),
-                      "{\"a\":1,\"b\":2}");
+  assert_string_equal(merge(&b, "{\"a\":1}", "{\"b\":2}"), "{\"a\":1,\"b\":2}");
   assert_string_equal(merge(&b, "{\"a\":1,\"c\":3}", "{\"a\":[9]}"),
                       "{\"c\":3,\"a\":[9]}");
   assert_string_equal(merge(&b, "{\"a\":1}", "{\"n\":null}"),

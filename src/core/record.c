@@ -57,11 +57,11 @@ static const char *const field_names[MIDA_F_COUNT] = {
 };
 
 static const char *const type_names[MIDA_REC_TYPE_COUNT] = {
-    [MIDA_REC_PAD] = "pad",         [MIDA_REC_CAMPAIGN] = "campaign",
+    [MIDA_REC_PAD] = "pad",           [MIDA_REC_CAMPAIGN] = "campaign",
     [MIDA_REC_WORKFLOW] = "workflow", [MIDA_REC_TASK] = "task",
-    [MIDA_REC_DATA] = "data",       [MIDA_REC_DEP] = "dep",
-    [MIDA_REC_METRIC] = "metric",   [MIDA_REC_TELEMETRY] = "telemetry",
-    [MIDA_REC_CURSOR] = "cursor",   [MIDA_REC_COUNTER] = "counter",
+    [MIDA_REC_DATA] = "data",         [MIDA_REC_DEP] = "dep",
+    [MIDA_REC_METRIC] = "metric",     [MIDA_REC_TELEMETRY] = "telemetry",
+    [MIDA_REC_CURSOR] = "cursor",     [MIDA_REC_COUNTER] = "counter",
 };
 
 mida__kind mida__field_kind(unsigned tag) {

@@ -66,6 +66,7 @@ typedef enum mida__kind {
 } mida__kind;
 
 /* Field tags. XX(name, tag, kind). Tags are stable: append only. */
+/* clang-format off */
 #define MIDA_FIELD_MAP(XX)                                                   \
   XX(ID, 1, ID)             /* the subject's id (campaign/workflow/task) */  \
   XX(WORKFLOW, 2, ID)       /* enclosing workflow */                         \
@@ -103,6 +104,7 @@ typedef enum mida__kind {
   XX(TELEMETRY, 34, STR)    /* JSON object: a task's resource summary */     \
   XX(CREATED, 35, I64)      /* ns since epoch */                             \
   XX(DATA_ID, 36, STR)      /* DATA: the data's identity (digest or URI) */
+/* clang-format on */
 
 typedef enum mida__field_tag {
 #define MIDA_FIELD_ENUM(name, tag, kind) MIDA_F_##name = (tag),
@@ -131,8 +133,8 @@ typedef struct mida__field {
 /* A decoded record. Strings borrow the encoded bytes: keep them alive while
  * the record is used. Indexed by tag: rec->f[MIDA_F_ACTIVITY]. */
 typedef struct mida__rec {
-  uint16_t type;                 /* mida__rec_type */
-  mida__field f[MIDA_F_COUNT];   /* by tag; f[0] unused */
+  uint16_t type;               /* mida__rec_type */
+  mida__field f[MIDA_F_COUNT]; /* by tag; f[0] unused */
 } mida__rec;
 
 /* The kind of a known tag, or 0 for an unknown one. */
@@ -168,9 +170,15 @@ void mida__enc_f64(mida__enc *e, unsigned tag, double v);
 void mida__enc_str(mida__enc *e, unsigned tag, const char *s, size_t len);
 
 /* Bytes a field takes when encoded: 2 + 16 / 8 / 4+len. */
-static inline size_t mida__enc_size_str(size_t len) { return 2 + 4 + len; }
-static inline size_t mida__enc_size_id(void) { return 2 + 16; }
-static inline size_t mida__enc_size_num(void) { return 2 + 8; }
+static inline size_t mida__enc_size_str(size_t len) {
+  return 2 + 4 + len;
+}
+static inline size_t mida__enc_size_id(void) {
+  return 2 + 16;
+}
+static inline size_t mida__enc_size_num(void) {
+  return 2 + 8;
+}
 
 /* Decodes payload into rec (which it clears first). Returns MIDA_OK or
  * MIDA_ECORRUPT (truncated field, known tag with the wrong kind, or a
