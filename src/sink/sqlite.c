@@ -1223,6 +1223,13 @@ static int setup(sqlite_sink *s) {
     rc = exec_retry(s->db, "PRAGMA journal_mode = WAL", deadline);
   if (rc == SQLITE_OK && !readonly)
     rc = sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+  /* Checkpoint every 8192 pages (32 MiB of WAL) instead of 1000: ingest
+   * rewrites the same right-most B-tree pages batch after batch, and a
+   * longer interval copies each of them back once instead of several
+   * times (about 5% more tasks/s in bench_sink_apply). */
+  if (rc == SQLITE_OK && !readonly)
+    rc = sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint = 8192", NULL, NULL,
+                      NULL);
   if (rc == SQLITE_OK)
     rc = register_functions(s->db);
   if (rc != SQLITE_OK)
