@@ -426,6 +426,17 @@ static void prefault_ring(uint8_t *ring, uint64_t bytes) {
     ((volatile uint8_t *)ring)[off] = 0;
 }
 
+/* Gives a whole, locked segment file its name: links an unnamed
+ * (O_TMPFILE) file, or renames the .tmp one. Returns 0 or -1 with errno. */
+static int publish_file(int fd, bool unnamed, const char *tmp,
+                        const char *path) {
+  if (!unnamed)
+    return rename(tmp, path);
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+}
+
 /* Creates segment file number j->next_seq, complete with its header, under
  * a temporary name that it then renames, so that every *.mj file is whole.
  * With reuse, the mapping is moved onto reuse's address range and reuse is
@@ -439,6 +450,7 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
   int fd = -1;
   void *base = MAP_FAILED;
   bool renamed = false;
+  bool unnamed = false;
   segment *seg = reuse;
   char *tmp = NULL;
   char *path = format_alloc("%s/%s.%lld.%lld.%06llu.mj", j->spool, j->host_safe,
@@ -460,7 +472,15 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
     }
     seg->fd = -1;
   }
-  fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  /* Where the file system allows it the file has no name until it is
+   * whole and locked (O_TMPFILE, then linkat), so no other process ever
+   * sees, or sweeps, a half-made segment; elsewhere it is made as
+   * <name>.tmp and renamed, and mida__spool_sweep() leaves young .tmp files
+   * alone. */
+  fd = open(j->spool, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  unnamed = fd >= 0;
+  if (!unnamed)
+    fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     rc = MIDA_EIO;
     set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
@@ -480,9 +500,9 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
   }
   init_header(j, base, seq);
   prefault_ring((uint8_t *)base + MIDA_JOURNAL_HEADER_BYTES, j->ring_bytes);
-  if (rename(tmp, path) != 0) {
+  if (publish_file(fd, unnamed, tmp, path) != 0) {
     rc = MIDA_EIO;
-    set_err(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+    set_err(err, errlen, "cannot name %s: %s", path, strerror(errno));
     goto fail;
   }
   renamed = true;
@@ -516,7 +536,10 @@ fail:
   if (base != MAP_FAILED)
     munmap(base, map_bytes);
   if (fd >= 0) {
-    unlink(renamed ? path : tmp);
+    if (renamed)
+      unlink(path);
+    else if (!unnamed)
+      unlink(tmp);
     close(fd);
   }
   if (seg != reuse)
@@ -1034,6 +1057,10 @@ static bool is_segment_name(const char *name) {
   return n > 3 && name[0] != '.' && strcmp(name + n - 3, ".mj") == 0;
 }
 
+/* A .tmp segment file younger than this may still be on its way to being
+ * locked by a live writer. */
+#define SWEEP_MIN_AGE_S 60
+
 int mida__spool_sweep(const char *spool_dir) {
   DIR *d = opendir(spool_dir);
   if (d == NULL)
@@ -1048,8 +1075,12 @@ int mida__spool_sweep(const char *spool_dir) {
     if (path == NULL)
       break;
     int fd = open(path, O_RDWR | O_CLOEXEC);
-    /* Locked: its writer is alive and about to rename it. */
-    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    /* Locked: its writer is alive and about to rename it. Young: its
+     * writer may not have locked it yet. */
+    struct stat st;
+    bool young = fd >= 0 && fstat(fd, &st) == 0 &&
+                 time(NULL) - st.st_mtime < SWEEP_MIN_AGE_S;
+    if (fd >= 0 && !young && flock(fd, LOCK_EX | LOCK_NB) == 0) {
       unlink(path);
       removed++;
     }

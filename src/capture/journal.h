@@ -26,8 +26,11 @@
  * File name: <spool>/<host>.<pid>.<start_ns>.<seq>.mj, seq zero-padded to six
  * digits (so that names sort in order) and counting from
  * 0; <host> with every character outside [A-Za-z0-9_-] replaced by '_' (the
- * header keeps the real name). A segment is created as <name>.tmp, given its
- * size and header, and renamed, so that every *.mj file is whole.
+ * header keeps the real name). A segment is created without a name
+ * (O_TMPFILE), locked, given its size and header, and only then linked as
+ * <name>, so that every *.mj file is whole and locked from its first moment;
+ * where the file system has no O_TMPFILE it is made as <name>.tmp and
+ * renamed.
  * All integers are little-endian.
  *
  *   offset  size  header field (first 4096 bytes of the file)
@@ -205,9 +208,9 @@ void mida__orphan_close(mida__orphan *o, bool remove);
 int mida__spool_list(const char *spool_dir,
                      int (*fn)(void *ctx, const char *path), void *ctx);
 
-/* Removes the half-made segment files (*.mj.tmp) of dead processes: a
- * writer dies between creating a segment and renaming it into place, so
- * nothing was ever committed to them. Returns how many it removed, or
+/* Removes the half-made segment files (*.mj.tmp, older than a minute and
+ * unlocked) of dead processes: a writer died between creating a segment and
+ * renaming it into place, so nothing was ever committed to them. Returns how many it removed, or
  * MIDA_EIO if the directory cannot be read. */
 int mida__spool_sweep(const char *spool_dir);
 
