@@ -36,14 +36,16 @@ struct mida__shipper {
   pthread_cond_t wake;     /* shipper sleeps here; flush/stop signal */
   pthread_cond_t progress; /* flush waits here; the shipper signals */
   bool stopping;           /* stop requested */
+  bool wake_requested;     /* a flush wants a pass now */
   uint64_t idle_passes;    /* passes that found nothing left to ship */
   int last_rc;             /* result of the last put_batch */
   char errmsg[512];        /* the sink's message for last_rc */
   atomic_uint_fast64_t shipped, batches, errors, undecodable;
   uint64_t reported_dropped; /* dropped count already sent as COUNTER */
   uint64_t reported_corrupt; /* corrupt count already sent as COUNTER */
+  uint64_t reported_errors;  /* failed attempts already sent as COUNTER */
   mida__frame *frames;       /* batch buffers, MIDA_SHIP_BATCH each */
-  mida__rec *recs;           /* MIDA_SHIP_BATCH + 2 (counters) */
+  mida__rec *recs;           /* MIDA_SHIP_BATCH + 3 (counters) */
 };
 
 /* Decodes n frames into recs, leaving out (and counting) those that do not
@@ -105,6 +107,12 @@ static long ship_once(mida__shipper *sh) {
     counter_rec(&sh->recs[used++], "dropped", js.dropped);
   if (send_corrupt)
     counter_rec(&sh->recs[used++], "corrupt", corrupt);
+  /* Failed attempts (a broker or store outage) become visible in the store
+   * once a batch gets through: `mida stats` shows them as ship_retries. */
+  uint64_t errors = atomic_load(&sh->errors);
+  bool send_errors = used > 0 && errors > sh->reported_errors;
+  if (send_errors)
+    counter_rec(&sh->recs[used++], "ship_retries", errors);
   if (used == 0 && n == 0)
     return 0;
 
@@ -124,6 +132,8 @@ static long ship_once(mida__shipper *sh) {
     sh->reported_dropped = js.dropped;
   if (send_corrupt)
     sh->reported_corrupt = corrupt;
+  if (send_errors)
+    sh->reported_errors = errors;
   atomic_fetch_add(&sh->undecodable, undecodable);
   atomic_fetch_add(&sh->shipped, n - undecodable);
   atomic_fetch_add(&sh->batches, 1);
@@ -141,8 +151,13 @@ static void sleep_ms(mida__shipper *sh, unsigned ms) {
   until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000L;
   until.tv_nsec %= 1000000000L;
   pthread_mutex_lock(&sh->lock);
-  if (!sh->stopping)
-    pthread_cond_timedwait(&sh->wake, &sh->lock, &until);
+  /* The flag, not the signal alone, says a pass is wanted: a signal sent
+   * while this thread was shipping would otherwise be lost. */
+  while (!sh->stopping && !sh->wake_requested) {
+    if (pthread_cond_timedwait(&sh->wake, &sh->lock, &until) == ETIMEDOUT)
+      break;
+  }
+  sh->wake_requested = false;
   pthread_mutex_unlock(&sh->lock);
 }
 
@@ -190,7 +205,7 @@ int mida__shipper_start(mida__journal *j, mida__sink *sink,
   sh->sink = sink;
   sh->interval_ms = interval_ms ? interval_ms : 20;
   sh->frames = mida__calloc(MIDA_SHIP_BATCH, sizeof *sh->frames);
-  sh->recs = mida__calloc(MIDA_SHIP_BATCH + 2, sizeof *sh->recs);
+  sh->recs = mida__calloc(MIDA_SHIP_BATCH + 3, sizeof *sh->recs);
   if (sh->frames == NULL || sh->recs == NULL) {
     mida__free(sh->frames);
     mida__free(sh->recs);
@@ -227,6 +242,7 @@ int mida__shipper_flush(mida__shipper *sh, int timeout_ms) {
   /* Two idle passes: the first may have started before this call. */
   uint64_t target = sh->idle_passes + 2;
   uint64_t errors_before = atomic_load(&sh->errors);
+  sh->wake_requested = true;
   pthread_cond_signal(&sh->wake);
   while (sh->idle_passes < target) {
     if (sh->last_rc != MIDA_OK &&
@@ -241,6 +257,7 @@ int mida__shipper_flush(mida__shipper *sh, int timeout_ms) {
       rc = MIDA_ETIMEDOUT;
       break;
     }
+    sh->wake_requested = true;
     pthread_cond_signal(&sh->wake);
   }
   pthread_mutex_unlock(&sh->lock);
@@ -250,6 +267,7 @@ int mida__shipper_flush(mida__shipper *sh, int timeout_ms) {
 int mida__shipper_stop(mida__shipper *sh) {
   pthread_mutex_lock(&sh->lock);
   sh->stopping = true;
+  sh->wake_requested = true;
   pthread_cond_signal(&sh->wake);
   pthread_mutex_unlock(&sh->lock);
   pthread_join(sh->thread, NULL);
