@@ -17,7 +17,9 @@
  *
  * Threads: a session may be used from any number of threads at once. The
  * capture calls (task, data, dependency, metric) take no lock, make no system
- * call and allocate nothing after warm-up.
+ * call and allocate nothing after warm-up -- except that, with per-task
+ * telemetry on (the default, mida_config_t.telemetry_task), mida_task_begin
+ * and mida_task_end each make one getrusage() call.
  *
  * Strings passed in are copied before the call returns; the caller keeps
  * ownership. JSON arguments (used, generated, custom, metadata) must be a
@@ -112,6 +114,16 @@ typedef struct mida_config {
   mida_full_policy_t full;   /* MIDA_JOURNAL_FULL=spill|drop */
   unsigned ship_interval_ms; /* shipper's longest sleep; MIDA_SHIP_MS; 20 */
   int disabled;              /* MIDA_DISABLE=1: every call is a no-op */
+  /* Telemetry (docs/telemetry.md). Per-task resource use, recorded by
+   * mida_task_begin/end on the calling thread into the task's telemetry:
+   * 0 off (no system call on the capture path), 1 thread CPU time, peak
+   * RSS, context switches and I/O blocks by one getrusage() per call
+   * (default), 2 also the thread's and the process's CPU clocks. */
+  int telemetry_task;        /* MIDA_TELEMETRY_TASK=0|1|2; 1 */
+  double sample_hz;          /* sampler rate, per second; MIDA_SAMPLE_HZ;
+                                1; 0: no sampler; negative: invalid */
+  const char *sample;        /* sampled subsystems, a comma list of proc,
+                                sys, net, disk, gpu; MIDA_SAMPLE; NULL: all */
 } mida_config_t;
 
 /* A session: one per process is usual, several are allowed. Opaque. */
@@ -213,8 +225,11 @@ typedef struct mida_task_info {
 } mida_task_info_t;
 
 /* Records the start of a task and writes its new id to *out. Lock-free, no
- * syscall, no allocation. Returns MIDA_OK, MIDA_EINVAL, MIDA_EJSON,
- * MIDA_EFULL (drop policy), MIDA_ETOOBIG or MIDA_ECLOSED. */
+ * allocation; no syscall unless per-task telemetry is on, in which case a
+ * snapshot of the thread's resource use is kept for mida_task_end(), which
+ * must then be called on the same thread for the task to get a summary.
+ * Returns MIDA_OK, MIDA_EINVAL, MIDA_EJSON, MIDA_EFULL (drop policy),
+ * MIDA_ETOOBIG or MIDA_ECLOSED. */
 MIDA_EXTERN int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
                                 mida_id_t *out);
 

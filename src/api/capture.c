@@ -6,8 +6,11 @@
  * computes the exact size of its record, reserves a frame in the journal,
  * encodes the record straight into it and commits it: a clock read, a
  * compare-and-swap and a copy, with no lock, no system call and no
- * allocation. Errors are reported through mida__set_error(), which formats
- * only on the failure path.
+ * allocation. Per-task telemetry (src/observe/telemetry.h), on by default,
+ * adds one getrusage() to mida_task_begin and to mida_task_end, and the
+ * summary to the end record; it allocates nothing either. Errors are
+ * reported through mida__set_error(), which formats only on the failure
+ * path.
  */
 #include "api/session.h"
 
@@ -15,6 +18,7 @@
 #include "core/id.h"
 #include "core/json.h"
 #include "core/record.h"
+#include "observe/telemetry.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -259,6 +263,8 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
   enc_arg(&e, MIDA_F_SOURCE_KEY, &key);
   enc_arg(&e, MIDA_F_WORKER, &worker);
   end_record(s, &slot);
+  /* Last, so that the task's own work is what the snapshots bracket. */
+  mida__telemetry_task_begin(s->telemetry_task, out);
   return MIDA_OK;
 }
 
@@ -277,8 +283,14 @@ int mida_task_end(mida_session_t *s, const mida_id_t *task,
   if (rc != MIDA_OK)
     return rc;
   arg err = text_arg(error);
+  char tel_buf[MIDA_TELEMETRY_JSON_MAX];
+  arg tel = {NULL, 0};
+  tel.len = mida__telemetry_task_end(s->telemetry_task, task, tel_buf,
+                                     sizeof tel_buf);
+  if (tel.len > 0)
+    tel.s = tel_buf;
   size_t size = mida__enc_size_id() + 2 * mida__enc_size_num() +
-                str_size(&gen) + str_size(&err);
+                str_size(&gen) + str_size(&err) + str_size(&tel);
   mida__slot slot;
   mida__enc e;
   rc = begin_record(s, MIDA_REC_TASK, size, &slot, &e);
@@ -289,6 +301,7 @@ int mida_task_end(mida_session_t *s, const mida_id_t *task,
   mida__enc_i64(&e, MIDA_F_ENDED, mida_now_ns());
   enc_arg(&e, MIDA_F_GENERATED, &gen);
   enc_arg(&e, MIDA_F_ERROR, &err);
+  enc_arg(&e, MIDA_F_TELEMETRY, &tel);
   end_record(s, &slot);
   return MIDA_OK;
 }

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/host.h"
 #include "core/id.h"
+#include "observe/telemetry.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -81,6 +82,26 @@ void mida_config_init(mida_config_t *cfg) {
   }
   const char *off = env_or("MIDA_DISABLE", "0");
   cfg->disabled = strcmp(off, "0") != 0 && strcmp(off, "false") != 0;
+  /* Telemetry. A malformed value becomes -1, which mida_open() refuses
+   * with a message naming the variable. */
+  cfg->telemetry_task = 1;
+  const char *tt = env_or("MIDA_TELEMETRY_TASK", NULL);
+  if (tt != NULL)
+    cfg->telemetry_task = (tt[0] >= '0' && tt[0] <= '2' && tt[1] == '\0')
+                              ? tt[0] - '0'
+                              : -1;
+  cfg->sample_hz = 1.0;
+  const char *hz = env_or("MIDA_SAMPLE_HZ", NULL);
+  if (hz != NULL) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(hz, &end);
+    cfg->sample_hz =
+        (errno == 0 && end != hz && *end == '\0' && v >= 0 && v <= 1000)
+            ? v
+            : -1;
+  }
+  cfg->sample = env_or("MIDA_SAMPLE", NULL);
 }
 
 /* ---- the default workflow, shared between threads ---------------------- */
@@ -135,6 +156,8 @@ static int config_id(const char *what, const char *text, mida_id_t *out,
 }
 
 static void session_free(mida_session_t *s) {
+  mida__sampler_stop(s->sampler); /* before the journal it writes to */
+  s->sampler = NULL;
   if (s->sink != NULL)
     mida__sink_close(s->sink);
   if (s->journal != NULL)
@@ -197,6 +220,25 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     goto fail;
   mida__shared_id_store(&s->workflow, &wf);
 
+  int sample_mask = mida__telemetry_parse_sample(cfg->sample);
+  rc = MIDA_EINVAL;
+  if (cfg->telemetry_task < 0 || cfg->telemetry_task > 2) {
+    snprintf(err, sizeof err, "MIDA_TELEMETRY_TASK must be 0, 1 or 2");
+    goto fail;
+  }
+  if (!(cfg->sample_hz >= 0 && cfg->sample_hz <= 1000)) {
+    snprintf(err, sizeof err, "MIDA_SAMPLE_HZ must be a number of samples "
+             "a second from 0 (off) to 1000");
+    goto fail;
+  }
+  if (sample_mask < 0) {
+    snprintf(err, sizeof err, "MIDA_SAMPLE: unknown subsystem in \"%s\" "
+             "(known: proc, sys, net, disk, gpu, all, none)", cfg->sample);
+    goto fail;
+  }
+  rc = MIDA_OK;
+  s->telemetry_task = cfg->telemetry_task;
+
   if (s->disabled) {
     *out = s;
     return MIDA_OK;
@@ -224,6 +266,15 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
                            &s->shipper);
   if (rc != MIDA_OK) {
     snprintf(err, sizeof err, "cannot start the shipper thread");
+    goto fail;
+  }
+  rc = mida__sampler_start(s, cfg->sample_hz, sample_mask, spool,
+                           &s->sampler);
+  if (rc != MIDA_OK) {
+    snprintf(err, sizeof err, "cannot start the telemetry sampler: %s",
+             mida_strerror(rc));
+    (void)mida__shipper_stop(s->shipper);
+    s->shipper = NULL;
     goto fail;
   }
   *out = s;
@@ -258,6 +309,9 @@ int mida_flush(mida_session_t *s, int timeout_ms) {
 int mida_close(mida_session_t *s) {
   if (s == NULL)
     return MIDA_OK;
+  /* The sampler's last records go through the shipper's last flush. */
+  mida__sampler_stop(s->sampler);
+  s->sampler = NULL;
   atomic_store(&s->closed, true);
   int rc = MIDA_OK;
   if (s->shipper != NULL) {

@@ -39,6 +39,8 @@ struct mida_session {
   mida__journal *journal;        /* this session's journal */
   mida__sink *sink;              /* where the shipper sends records */
   mida__shipper *shipper;        /* the shipper thread */
+  int telemetry_task;            /* per-task telemetry level, 0..2 */
+  struct mida__sampler *sampler; /* the telemetry sampler, or NULL */
 };
 
 /* Sets the calling thread's last error message for mida_errmsg(), and

@@ -4,8 +4,10 @@
  *
  * A task: its fields; used, generated and custom (JSON objects) one key per
  * line; its error text; its inputs (data used) and outputs (data
- * generated); a summary of each metric (points, last, min, max); its parent
- * and number of children; and one hop upstream and downstream, through
+ * generated); its resource use (the task's telemetry summary, and the
+ * telemetry samples taken while it ran); a summary of each metric (points,
+ * last, min, max); its parent and number of children; and one hop
+ * upstream and downstream, through
  * shared data and through task_dep, in any workflow (`mida lineage` goes
  * further). A workflow: its fields, its campaign, and its tasks counted by
  * status. Every query looks up by primary key or by an index.
@@ -24,8 +26,10 @@ static const char show_help[] =
     "usage: mida show ID\n"
     "\n"
     "Shows one task or workflow in full. For a task: its fields, used,\n"
-    "generated and custom values, error, inputs and outputs (data), metric\n"
-    "summary (points, last, min, max), parent, children, and the tasks one\n"
+    "generated and custom values, error, resource use (CPU, memory, I/O,\n"
+    "GPU energy, and the telemetry samples taken while it ran), inputs and\n"
+    "outputs (data), metric summary (points, last, min, max), parent,\n"
+    "children, and the tasks one\n"
     "hop upstream and downstream in any workflow. For a workflow: its\n"
     "fields, campaign and tasks by status.\n"
     "\n"
@@ -63,8 +67,10 @@ static const struct field {
     {"children", -1, 0},  {"submitted", -1, 0},  {"started", -1, 0},
     {"ended", -1, 0},     {"duration_s", -1, 0}, {"host", -1, 0},
     {"pid", -1, 0},       {"worker", -1, 0},     {"source_key", -1, 0},
-    {"telemetry", -1, 0},
+    {"telemetry", -1, 1}, /* shown as "resources" */
 };
+
+#define TASK_TELEMETRY 18 /* the task's resource summary (JSON) */
 
 #define TASK_USED 19 /* first JSON column of task_sql: used, generated... */
 #define TASK_ERROR 22
@@ -140,6 +146,21 @@ static const char downstream_sql[] =
     " FROM task_dep d LEFT JOIN task t ON t.id = d.task_id"
     " LEFT JOIN workflow w ON w.id = t.workflow_id WHERE d.upstream_id = ?1"
     " LIMIT 1000";
+
+/* The telemetry samples taken while the task ran, by scope: its process
+ * and its host (src/observe/telemetry.h). Read from the telemetry table,
+ * not the view, so that stores made before the view existed answer. */
+static const char samples_sql[] =
+    "SELECT CASE WHEN s.pid = 0 THEN 'host' ELSE 'process' END AS scope,"
+    " count(*) AS samples,"
+    " round(max(json_extract(s.sample, '$.cpu_pct')), 1) AS max_cpu_pct,"
+    " max(json_extract(s.sample, '$.rss_kb')) AS max_rss_kb,"
+    " round(max(json_extract(s.sample, '$.cpu_busy_pct')), 1)"
+    " AS max_host_cpu_pct"
+    " FROM task t JOIN telemetry s ON s.host = t.host"
+    " AND s.pid IN (t.pid, 0)"
+    " AND s.ts BETWEEN t.started AND coalesce(t.ended, t.started)"
+    " WHERE t.id = ?1 GROUP BY 1 ORDER BY 1";
 
 static const char status_sql[] =
     "SELECT coalesce(status, 'UNKNOWN') AS status, count(*) AS tasks"
@@ -220,6 +241,12 @@ static int show_task(mida__sink *sink, const mida__cli_rows *r) {
     rc = print_json(sink, "generated", mida__cli_cell(r, 0, TASK_USED + 1));
   if (rc == MIDA_OK)
     rc = print_json(sink, "custom", mida__cli_cell(r, 0, TASK_USED + 2));
+  if (rc == MIDA_OK)
+    rc = print_json(sink, "resources",
+                    mida__cli_cell(r, 0, TASK_TELEMETRY));
+  if (rc == MIDA_OK)
+    rc = print_section(sink, "telemetry samples while it ran", samples_sql,
+                       params, 1);
   if (rc == MIDA_OK)
     rc = print_section(sink, "inputs (data used)", data_sql, params, 2);
   params[1] = "generated";

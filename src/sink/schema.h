@@ -16,7 +16,12 @@
  * - data.id is the content digest when known, else the URI.
  *
  * The views task_v and workflow_v add readable times (ISO 8601) and
- * durations in seconds.
+ * durations in seconds. The view task_telemetry_v joins each task to the
+ * telemetry samples taken while it ran (between started and ended, or
+ * until now while it runs) on its host: its own process's samples
+ * (scope 'process', telemetry.pid = task.pid) and the host-wide ones
+ * (scope 'host', telemetry.pid = 0; see src/observe/telemetry.h). It is
+ * two index range scans per task, one per scope.
  */
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
@@ -126,6 +131,15 @@
   "  parent_id, name, source, user, host, pid, status,\n"                     \
   "  strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,\n"   \
   "  strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,\n"       \
-  "  (ended - started) / 1e9 AS duration_s, metadata FROM workflow;\n"
+  "  (ended - started) / 1e9 AS duration_s, metadata FROM workflow;\n"      \
+  "CREATE VIEW IF NOT EXISTS task_telemetry_v AS\n"                          \
+  "  SELECT t.id AS task_id, t.activity, t.host, t.pid, 'process' AS scope,\n" \
+  "  s.ts, s.sample FROM task t JOIN telemetry s ON s.host = t.host\n"       \
+  "  AND s.pid = t.pid AND s.ts BETWEEN t.started\n"                        \
+  "  AND coalesce(t.ended, 9223372036854775807)\n"                          \
+  "  UNION ALL\n"                                                           \
+  "  SELECT t.id, t.activity, t.host, t.pid, 'host', s.ts, s.sample\n"      \
+  "  FROM task t JOIN telemetry s ON s.host = t.host AND s.pid = 0\n"       \
+  "  AND s.ts BETWEEN t.started AND coalesce(t.ended, 9223372036854775807);\n"
 
 #endif /* MIDA_SINK_SCHEMA_H */
