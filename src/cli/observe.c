@@ -1,0 +1,260 @@
+/*
+ * observe.c -- `mida observe mlflow|tensorboard`: run an observer of
+ * MLflow's tracking database or of TensorBoard's event files (the observers
+ * live in src/observe/; see observer.h), in the foreground or detached.
+ *
+ * The verb opens a session on the store (so the observer's records go
+ * through the journal, crash-safe, like every other source), installs
+ * SIGINT/SIGTERM handlers that ask the observer to stop (it makes one last
+ * pass, then the session is flushed and closed, cursors included), and
+ * prints a one-line summary of what it read. MIDA_CAMPAIGN and
+ * MIDA_PARENT_TASK tie what it observes to a campaign and a parent task.
+ *
+ * It also offers mida__cli_observe_spawn()/mida__cli_observe_stop() for
+ * `mida run`, which starts an observer beside the program it runs.
+ */
+#include "cli/cli.h"
+
+#include "observe/observer.h"
+#include "mida.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char observe_help[] =
+    "usage: mida observe mlflow [--tracking-uri URI] [options]\n"
+    "       mida observe tensorboard --logdir DIR [options]\n"
+    "\n"
+    "Reads what MLflow or TensorBoard writes, while they write it, into the\n"
+    "store; the training script does not change.\n"
+    "\n"
+    "  mlflow       follows an MLflow tracking database (SQLite), read-only:\n"
+    "               experiments, runs, params, tags, every metric point,\n"
+    "               dataset inputs and logged models\n"
+    "  tensorboard  follows every event file (*tfevents*) under DIR: every\n"
+    "               scalar at every step, hparams and text\n"
+    "\n"
+    "options:\n"
+    "  --tracking-uri URI  sqlite:///path/mlflow.db or a path (default:\n"
+    "                      $MLFLOW_TRACKING_URI)\n"
+    "  --logdir DIR        TensorBoard's log directory\n"
+    "  --once              one pass over everything, then exit\n"
+    "  --poll-ms N         longest wait between passes (default 500);\n"
+    "                      inotify wakes the observer sooner\n"
+    "  --daemon            detach and run in the background; prints the pid\n"
+    "                      (its summary line then goes to /dev/null)\n"
+    "  --store URL         the store (default: $MIDA_STORE, else "
+    "sqlite://mida.db)\n"
+    "\n"
+    "It stops cleanly on SIGINT or SIGTERM: a last pass, then what it read\n"
+    "and where it read up to are flushed to the store. A restarted\n"
+    "observer goes on from there. Prints a summary line at the end:\n"
+    "  observed KIND: passes=N records=N metrics=N tasks=N files=N\n"
+    "  bad_records=N bad_bytes=N bad_events=N errors=N\n"
+    "\n"
+    "examples:\n"
+    "  mida --store obs.db observe mlflow \\\n"
+    "      --tracking-uri sqlite:///mlflow.db &\n"
+    "  mida observe tensorboard --logdir runs --once\n";
+
+static atomic_int stop_flag;
+
+static void on_signal(int sig) {
+  (void)sig;
+  atomic_store(&stop_flag, 1);
+}
+
+static void log_line(void *ctx, mida__obs_level level, const char *msg) {
+  const char *kind = ctx;
+  fprintf(stderr, "mida observe %s: %s%s\n", kind,
+          level == MIDA_OBS_WARN    ? "warning: "
+          : level == MIDA_OBS_ERROR ? "error: "
+                                    : "",
+          msg);
+}
+
+static int detach(void) {
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0)
+    return mida__cli_fail("cannot fork: %s", strerror(errno));
+  if (pid > 0) {
+    printf("%ld\n", (long)pid);
+    fflush(stdout);
+    _exit(MIDA_CLI_OK);
+  }
+  setsid();
+  /* Standard input and output to /dev/null, so that whoever started us
+   * (a shell's $(...), a pipe) sees its end now; warnings still go to
+   * standard error. */
+  int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (fd >= 0) {
+    dup2(fd, STDIN_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    close(fd);
+  }
+  return MIDA_CLI_CONTINUE;
+}
+
+int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
+  if (argc >= 2 &&
+      (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    fputs(observe_help, stdout);
+    return MIDA_CLI_OK;
+  }
+  if (argc < 2 ||
+      (strcmp(argv[1], "mlflow") != 0 && strcmp(argv[1], "tensorboard") != 0))
+    return mida__cli_usage_error("observe", "say what to observe: mlflow or "
+                                            "tensorboard");
+  const char *kind = argv[1];
+  int mlflow = strcmp(kind, "mlflow") == 0;
+  const char *uri = NULL, *logdir = NULL, *poll = NULL;
+  int once = 0, daemon = 0;
+  const mida__cli_opt opts[] = {
+      {"--tracking-uri", NULL, &uri, NULL}, {"--logdir", NULL, &logdir, NULL},
+      {"--poll-ms", NULL, &poll, NULL},     {"--once", NULL, NULL, &once},
+      {"--daemon", NULL, NULL, &daemon},    {NULL, NULL, NULL, NULL},
+  };
+  int npos = 0;
+  char verb[32];
+  snprintf(verb, sizeof verb, "observe %s", kind);
+  int ex = mida__cli_parse(cli, verb, observe_help, opts, argc - 1, argv + 1,
+                           NULL, 0, 0, &npos);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+  if (mlflow && uri == NULL)
+    uri = getenv("MLFLOW_TRACKING_URI");
+  if (mlflow && (uri == NULL || uri[0] == '\0'))
+    return mida__cli_usage_error(verb, "--tracking-uri is required (or set "
+                                       "MLFLOW_TRACKING_URI)");
+  if (!mlflow && (logdir == NULL || logdir[0] == '\0'))
+    return mida__cli_usage_error(verb, "--logdir is required");
+  long long poll_ms = 0;
+  if (poll != NULL && (mida__cli_parse_count(poll, &poll_ms) != 0 ||
+                       poll_ms < 1 || poll_ms > 3600000))
+    return mida__cli_usage_error(verb, "--poll-ms takes 1 to 3600000");
+  if (daemon) {
+    ex = detach();
+    if (ex != MIDA_CLI_CONTINUE)
+      return ex;
+  }
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+
+  mida_config_t cfg;
+  mida_config_init(&cfg);
+  cfg.store = cli->store;
+  mida_session_t *s = NULL;
+  char err[512] = "";
+  int rc = mida_open(&cfg, &s, err, sizeof err);
+  if (rc != MIDA_OK)
+    return mida__cli_fail("cannot open the store %s: %s", cli->store,
+                          err[0] ? err : mida_strerror(rc));
+  mida__obs_opts o;
+  memset(&o, 0, sizeof o);
+  o.once = once;
+  o.poll_ms = (unsigned)poll_ms;
+  o.stop = &stop_flag;
+  o.log = log_line;
+  o.log_ctx = (void *)kind;
+  mida__obs_stats st;
+  memset(&st, 0, sizeof st);
+  rc = mlflow ? mida__mlflow_observe(s, uri, &o, &st)
+              : mida__tb_observe(s, logdir, &o, &st);
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", rc != MIDA_OK ? mida_errmsg(s) : "");
+  int crc = mida_close(s);
+  printf("observed %s: passes=%llu records=%llu metrics=%llu tasks=%llu "
+         "files=%llu bad_records=%llu bad_bytes=%llu bad_events=%llu "
+         "errors=%llu\n",
+         kind, (unsigned long long)st.passes, (unsigned long long)st.records,
+         (unsigned long long)st.metrics, (unsigned long long)st.tasks,
+         (unsigned long long)st.files, (unsigned long long)st.bad_records,
+         (unsigned long long)st.bad_bytes, (unsigned long long)st.bad_events,
+         (unsigned long long)st.errors);
+  fflush(stdout);
+  if (rc != MIDA_OK)
+    return mida__cli_fail("observe %s: %s", kind,
+                          msg[0] ? msg : mida_strerror(rc));
+  if (crc != MIDA_OK)
+    return mida__cli_fail("observe %s: flushing to the store failed: %s", kind,
+                          mida_strerror(crc));
+  return MIDA_CLI_OK;
+}
+
+/* ---- for mida run -------------------------------------------------- */
+
+int mida__cli_observe_spawn(const char *kind, const char *arg,
+                            const char *store, pid_t *pid) {
+  if (kind == NULL || arg == NULL || pid == NULL)
+    return MIDA_EINVAL;
+  int mlflow = strcmp(kind, "mlflow") == 0;
+  if (!mlflow && strcmp(kind, "tensorboard") != 0)
+    return MIDA_EINVAL;
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0)
+    return MIDA_EIO;
+  self[n] = '\0';
+  fflush(stdout);
+  fflush(stderr);
+  pid_t child = fork();
+  if (child < 0)
+    return MIDA_EIO;
+  if (child == 0) {
+    char *args[10];
+    int k = 0;
+    args[k++] = self;
+    if (store != NULL) {
+      args[k++] = "--store";
+      args[k++] = (char *)store;
+    }
+    args[k++] = "observe";
+    args[k++] = (char *)kind;
+    args[k++] = mlflow ? "--tracking-uri" : "--logdir";
+    args[k++] = (char *)arg;
+    args[k++] = "--poll-ms";
+    args[k++] = "200";
+    args[k] = NULL;
+    execv(self, args);
+    _exit(127);
+  }
+  *pid = child;
+  return MIDA_OK;
+}
+
+int mida__cli_observe_stop(pid_t pid, int timeout_ms) {
+  if (pid <= 0)
+    return MIDA_EINVAL;
+  kill(pid, SIGTERM);
+  int status = 0;
+  for (int waited = 0;; waited += 10) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid)
+      return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? MIDA_OK : MIDA_EIO;
+    if (r < 0)
+      return MIDA_EIO;
+    if (timeout_ms >= 0 && waited >= timeout_ms) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return MIDA_ETIMEDOUT;
+    }
+    struct timespec ts = {0, 10 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+}

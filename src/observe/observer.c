@@ -1,0 +1,100 @@
+/*
+ * observer.c -- helpers the MLflow and TensorBoard observers share: cursors
+ * read back from the store and written through the journal, counters, log
+ * messages, JSON numbers (see observer.h).
+ */
+#include "observe/observer.h"
+
+#include "api/session.h"
+#include "core/record.h"
+#include "sink/sink.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct cursor_ctx {
+  int (*fn)(void *ctx, const char *key, const char *position);
+  void *ctx;
+  int rc; /* the callback's non-zero result, if any */
+} cursor_ctx;
+
+static int cursor_row(void *ctx, int ncols, const char *const *names,
+                      const char *const *values) {
+  (void)names;
+  cursor_ctx *c = ctx;
+  if (ncols < 2 || values[0] == NULL || values[1] == NULL)
+    return 0;
+  c->rc = c->fn(c->ctx, values[0], values[1]);
+  return c->rc;
+}
+
+int mida__obs_cursors(mida_session_t *s, const char *source,
+                      int (*fn)(void *ctx, const char *key,
+                                const char *position),
+                      void *ctx) {
+  if (s == NULL || s->store_url == NULL)
+    return MIDA_EINVAL;
+  mida__sink *sink = NULL;
+  char err[512];
+  int rc =
+      mida__sink_open(s->store_url, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE,
+                      &sink, err, sizeof err);
+  if (rc != MIDA_OK)
+    return mida__set_error(rc, "cannot read cursors: %s", err);
+  cursor_ctx c = {fn, ctx, 0};
+  const char *params[1] = {source};
+  rc = mida__sink_query(sink,
+                        "SELECT key, position FROM source_cursor"
+                        " WHERE source = ?1",
+                        params, 1, cursor_row, &c);
+  if (rc != MIDA_OK && c.rc == 0)
+    rc =
+        mida__set_error(rc, "cannot read cursors: %s", mida__sink_errmsg(sink));
+  else if (c.rc != 0)
+    rc = c.rc;
+  mida__sink_close(sink);
+  return rc;
+}
+
+int mida__obs_put_cursor(mida_session_t *s, const char *source, const char *key,
+                         const char *position) {
+  mida__rec rec;
+  memset(&rec, 0, sizeof rec);
+  rec.type = MIDA_REC_CURSOR;
+  mida__rec_set_str(&rec, MIDA_F_SOURCE, source, (size_t)-1);
+  mida__rec_set_str(&rec, MIDA_F_KEY, key, (size_t)-1);
+  mida__rec_set_str(&rec, MIDA_F_TEXT, position, (size_t)-1);
+  mida__rec_set_i64(&rec, MIDA_F_TS, mida_now_ns());
+  return mida__session_put(s, &rec);
+}
+
+int mida__obs_put_counter(mida_session_t *s, const char *key, int64_t value) {
+  mida__rec rec;
+  memset(&rec, 0, sizeof rec);
+  rec.type = MIDA_REC_COUNTER;
+  mida__rec_set_str(&rec, MIDA_F_KEY, key, (size_t)-1);
+  mida__rec_set_i64(&rec, MIDA_F_VALUE_I, value);
+  return mida__session_put(s, &rec);
+}
+
+void mida__obs_log(const mida__obs_opts *opts, mida__obs_level level,
+                   const char *fmt, ...) {
+  if (opts == NULL || opts->log == NULL)
+    return;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  opts->log(opts->log_ctx, level, msg);
+}
+
+int mida__obs_json_number(mida__buf *b, double v) {
+  if (isnan(v))
+    return mida__buf_adds(b, "\"NaN\"");
+  if (isinf(v))
+    return mida__buf_adds(b, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+  return mida__buf_printf(b, "%.17g", v);
+}

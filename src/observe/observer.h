@@ -1,0 +1,97 @@
+/*
+ * observer.h -- what the MLflow and TensorBoard observers share.
+ *
+ * An observer reads what another tool writes (MLflow's tracking database,
+ * TensorBoard's event files) while it writes it, turns it into records
+ * (src/core/record.h) and appends them to a session's journal with
+ * mida__session_put(), so that they reach the store crash-safely like every
+ * other record. Where it has read up to is recorded too (MIDA_REC_CURSOR,
+ * the store's source_cursor table); a restarted observer reads its cursors
+ * back from the store and goes on from there. Ids are derived from the
+ * source's own identity (mida__id_from_name), so two observers, or one
+ * restarted, map the same run to the same task.
+ *
+ * The observers are library code: they never print; warnings go through
+ * the log callback. They run in the calling thread until *stop becomes
+ * non-zero (set from a signal handler or another thread) or, with once,
+ * after one pass.
+ */
+#ifndef MIDA_OBSERVE_OBSERVER_H
+#define MIDA_OBSERVE_OBSERVER_H
+
+#include "core/buf.h"
+#include "mida.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Severity of a log message. */
+typedef enum mida__obs_level {
+  MIDA_OBS_INFO = 0,
+  MIDA_OBS_WARN = 1,
+  MIDA_OBS_ERROR = 2
+} mida__obs_level;
+
+typedef void (*mida__obs_log_fn)(void *ctx, mida__obs_level level,
+                                 const char *msg);
+
+typedef struct mida__obs_opts {
+  int once;             /* 1: one pass over everything, then return */
+  unsigned poll_ms;     /* longest wait between passes; 0: 500 */
+  atomic_int *stop;     /* stop when non-zero; may be NULL */
+  mida__obs_log_fn log; /* warnings and notes; may be NULL */
+  void *log_ctx;        /* passed to log */
+} mida__obs_opts;
+
+/* What an observer has done so far (cumulative over its run). */
+typedef struct mida__obs_stats {
+  uint64_t passes;      /* passes over the source */
+  uint64_t records;     /* records appended to the journal */
+  uint64_t metrics;     /* metric points among them */
+  uint64_t tasks;       /* distinct tasks (runs) seen */
+  uint64_t files;       /* event files followed (TensorBoard) */
+  uint64_t bad_records; /* records skipped: bad CRC (TensorBoard) */
+  uint64_t bad_bytes;   /* bytes skipped while resynchronizing */
+  uint64_t bad_events;  /* records whose Event could not be decoded */
+  uint64_t errors;      /* source errors (unreadable file, locked db) */
+} mida__obs_stats;
+
+/* Follows every event file under logdir (see tensorboard.c). Returns
+ * MIDA_OK when stopped or after one pass with once; MIDA_ENOTFOUND if
+ * logdir is not a directory; the session's error when a record cannot be
+ * appended. stats (may be NULL) is updated as it goes. */
+int mida__tb_observe(mida_session_t *s, const char *logdir,
+                     const mida__obs_opts *opts, mida__obs_stats *stats);
+
+/* Follows an MLflow tracking store (see mlflow.c). tracking_uri is
+ * sqlite:///path or a path. Returns MIDA_OK when stopped or after one pass
+ * with once; MIDA_EURL for a URI it cannot read; MIDA_ENOTFOUND for a
+ * missing database; MIDA_ECORRUPT for a file that is not an MLflow
+ * database. */
+int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
+                         const mida__obs_opts *opts, mida__obs_stats *stats);
+
+/* Reads the cursors of source from the session's store: calls fn for each
+ * (key, position) pair. Returns MIDA_OK (also when the store has none
+ * yet) or the store's error. */
+int mida__obs_cursors(mida_session_t *s, const char *source,
+                      int (*fn)(void *ctx, const char *key,
+                                const char *position),
+                      void *ctx);
+
+/* Appends a cursor record (source, key, position, now). */
+int mida__obs_put_cursor(mida_session_t *s, const char *source, const char *key,
+                         const char *position);
+
+/* Appends a counter record (key, value) for this process. */
+int mida__obs_put_counter(mida_session_t *s, const char *key, int64_t value);
+
+/* Formats a message and passes it to opts->log, if any. */
+void mida__obs_log(const mida__obs_opts *opts, mida__obs_level level,
+                   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Appends v to b as a JSON value: a number, or "NaN", "Infinity",
+ * "-Infinity" as strings (JSON has no such numbers). */
+int mida__obs_json_number(mida__buf *b, double v);
+
+#endif /* MIDA_OBSERVE_OBSERVER_H */

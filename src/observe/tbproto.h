@@ -1,0 +1,81 @@
+/*
+ * tbproto.h -- the part of TensorBoard's protobuf messages that mida reads,
+ * decoded straight from the wire format without a protobuf library.
+ *
+ * The messages (field numbers from tensorflow/core/util/event.proto,
+ * summary.proto, tensor.proto, tensor_shape.proto and TensorBoard's
+ * plugins/hparams/plugin_data.proto):
+ *
+ *   Event        1 wall_time double, 2 step int64, 5 summary Summary
+ *   Summary      1 value repeated Value
+ *   Value        1 tag string, 2 simple_value float, 8 tensor TensorProto,
+ *                9 metadata SummaryMetadata (others skipped)
+ *   SummaryMetadata  1 plugin_data PluginData
+ *   PluginData   1 plugin_name string, 2 content bytes
+ *   TensorProto  1 dtype enum, 2 tensor_shape, 4 tensor_content bytes,
+ *                5 float_val, 6 double_val, 7 int_val, 8 string_val,
+ *                10 int64_val, 11 bool_val, 13 half_val (packed or not)
+ *   TensorShapeProto 2 dim repeated Dim{1 size int64}
+ *   HParamsPluginData 3 session_start_info {1 hparams map<string, Value>}
+ *   google.protobuf.Value 2 number_value, 3 string_value, 4 bool_value
+ *
+ * What comes out, value by value, through a callback: a scalar (a
+ * simple_value, or a numeric tensor of exactly one element in any of its
+ * encodings: float_val, double_val, half_val, int_val, int64_val, bool_val,
+ * or tensor_content for DT_FLOAT, DT_DOUBLE, DT_HALF, DT_BFLOAT16, DT_INT32,
+ * DT_INT64), a text (the "text" plugin's string tensor), or an hparam (the
+ * "hparams" plugin's session_start_info, one callback per hyperparameter).
+ * Anything else (images, histograms, graphs) is reported as OTHER so that
+ * callers can count it. Strings borrow the input bytes.
+ *
+ * Malformed input gives MIDA_ECORRUPT, never a read outside the input; the
+ * decoder does not allocate and nests at most four messages deep.
+ */
+#ifndef MIDA_OBSERVE_TBPROTO_H
+#define MIDA_OBSERVE_TBPROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What one summary value turned out to be. */
+typedef enum mida__tb_kind {
+  MIDA_TB_SCALAR = 1,        /* number holds the value */
+  MIDA_TB_TEXT = 2,          /* text holds the string */
+  MIDA_TB_HPARAM_NUMBER = 3, /* tag is the hparam name; number its value */
+  MIDA_TB_HPARAM_STRING = 4, /* text is its value */
+  MIDA_TB_HPARAM_BOOL = 5,   /* number is 0 or 1 */
+  MIDA_TB_OTHER = 6          /* not decoded (image, histogram, ...) */
+} mida__tb_kind;
+
+typedef struct mida__tb_value {
+  mida__tb_kind kind; /* see above */
+  const char *tag;    /* the value's tag (or the hparam's name); borrowed */
+  size_t tag_len;     /* bytes */
+  const char *plugin; /* the plugin's name, or NULL; borrowed */
+  size_t plugin_len;  /* bytes */
+  double number;      /* SCALAR, HPARAM_NUMBER, HPARAM_BOOL */
+  const char *text;   /* TEXT, HPARAM_STRING: the string; borrowed */
+  size_t text_len;    /* bytes */
+} mida__tb_value;
+
+/* The fields of an Event that are not summary values. */
+typedef struct mida__tb_event {
+  double wall_time; /* seconds since the Unix epoch */
+  int64_t step;     /* the writer's step (0 when absent) */
+  int has_summary;  /* 1 if the event carries a Summary */
+  unsigned nvalues; /* summary values seen (any kind) */
+} mida__tb_event;
+
+/* Called once per summary value, in order. Return 0 to go on, non-zero to
+ * stop decoding (mida__tb_event_decode then returns that value). */
+typedef int (*mida__tb_value_fn)(void *ctx, const mida__tb_event *ev,
+                                 const mida__tb_value *v);
+
+/* Decodes one serialized Event (the data of one TFRecord). Fills ev first,
+ * then calls fn (may be NULL) for each summary value. Returns MIDA_OK,
+ * MIDA_ECORRUPT, or what fn returned. A value that cannot be decoded makes
+ * the whole event corrupt; the callbacks made before it stand. */
+int mida__tb_event_decode(const uint8_t *buf, size_t len, mida__tb_event *ev,
+                          mida__tb_value_fn fn, void *ctx);
+
+#endif /* MIDA_OBSERVE_TBPROTO_H */

@@ -1,0 +1,134 @@
+"""Fixtures and helpers of the observer tests: the mida binary, a runner
+for `mida observe ...` in the foreground or the background, and read-only
+access to the store the observer writes. The test modules import them; this
+is not a conftest.py because other test folders import their own conftest
+by that module name."""
+
+import os
+import pathlib
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def mida_bin():
+    path = pathlib.Path(os.environ.get("MIDA_BIN",
+                                       ROOT / "build" / "src" / "cli" /
+                                       "mida"))
+    if not path.is_absolute():
+        path = ROOT / path
+    if not path.exists():
+        pytest.fail(f"mida binary not found at {path}; build it or set "
+                    "MIDA_BIN")
+    return str(path)
+
+
+class Observer:
+    """One `mida observe` process, or one --once run."""
+
+    def __init__(self, mida_bin, store, spool, kind, args):
+        self.argv = [mida_bin, "--store", store, "observe", kind] + args
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("MIDA_")}
+        self.env["MIDA_SPOOL"] = spool
+        self.proc = None
+
+    def once(self, timeout=120):
+        r = subprocess.run(self.argv + ["--once"], env=self.env,
+                           capture_output=True, text=True, timeout=timeout)
+        return r.returncode, r.stdout, r.stderr
+
+    def start(self, poll_ms=100):
+        self.proc = subprocess.Popen(self.argv + ["--poll-ms", str(poll_ms)],
+                                     env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        return self
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self, timeout=60):
+        """SIGTERM, then (returncode, stdout, stderr)."""
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out, err
+
+
+def summary(stdout):
+    """The counters of the observer's summary line, as a dict of ints."""
+    for line in stdout.splitlines():
+        if line.startswith("observed "):
+            return {k: int(v) for k, v in
+                    (w.split("=") for w in line.split()[2:])}
+    raise AssertionError(f"no summary line in {stdout!r}")
+
+
+class Store:
+    def __init__(self, path):
+        self.path = path
+
+    def query(self, sql, params=()):
+        if not os.path.exists(self.path):
+            return []
+        con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                              timeout=30)
+        try:
+            return con.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):  # the store is being created
+                return []
+            raise
+        finally:
+            con.close()
+
+    def count(self, sql, params=()):
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else 0
+
+    def wait_for(self, sql, want, timeout=60):
+        deadline = time.time() + timeout
+        got = None
+        while time.time() < deadline:
+            try:
+                got = self.count(sql)
+            except sqlite3.OperationalError:
+                got = None
+            if got is not None and got >= want:
+                return got
+            time.sleep(0.05)
+        return got
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(str(tmp_path / "obs.db"))
+
+
+@pytest.fixture
+def observer(mida_bin, store, tmp_path):
+    made = []
+
+    def _make(kind, *args):
+        o = Observer(mida_bin, store.path, str(tmp_path / "spool"), kind,
+                     list(args))
+        made.append(o)
+        return o
+
+    yield _make
+    for o in made:
+        if o.proc is not None and o.proc.poll() is None:
+            o.proc.kill()
+            o.proc.wait()
+
+
+@pytest.fixture
+def python():
+    return sys.executable

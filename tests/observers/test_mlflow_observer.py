@@ -1,0 +1,222 @@
+"""The MLflow observer against real MLflow (from PyPI): runs logged while
+the observer runs, every point in the store with its exact value, a
+SIGKILL and restart in the middle with nothing missed or repeated, no lock
+errors on MLflow's side, and bad databases."""
+
+import json
+import math
+import os
+import pathlib
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+# The fixtures are imported so that pytest finds them here.
+from obs_support import (  # noqa: F401
+    mida_bin, observer, python, store, summary)
+
+mlflow = pytest.importorskip("mlflow")
+
+HERE = pathlib.Path(__file__).resolve().parent
+WRITER = str(HERE / "mlflow_writer.py")
+
+
+def mlflow_history(uri, run_ids, keys=("loss", "acc", "odd")):
+    """{(run, key, step, ts_ms): value} as MLflow itself reports it."""
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(tracking_uri=uri)
+    points = {}
+    for rid in run_ids:
+        for key in keys:
+            for m in client.get_metric_history(rid, key):
+                points[(rid, key, m.step, m.timestamp)] = m.value
+    return points
+
+
+def store_points(store):
+    rows = store.query(
+        "SELECT t.source_key, m.key, m.step, m.ts, m.value FROM metric m"
+        " JOIN task t ON t.id = m.task_id")
+    return {(r[0], r[1], r[2], r[3] // 1000000): r[4] for r in rows
+            if r[1] in ("loss", "acc", "odd")}
+
+
+def same(mlflow_value, stored):
+    if math.isnan(mlflow_value):
+        return stored is None          # NaN is stored as NULL
+    if mlflow_value >= sys.float_info.max:
+        return stored == math.inf      # MLflow keeps +inf as DBL_MAX
+    if mlflow_value <= -sys.float_info.max:
+        return stored == -math.inf
+    return stored == mlflow_value      # exact, not approximately
+
+
+def test_runs_logged_while_observing_killed_and_restarted(
+        tmp_path, store, observer, python):
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    parent = str(uuid.uuid4())
+    # The observer starts before MLflow has created its database.
+    obs = observer("mlflow", "--tracking-uri", uri)
+    obs.env["MIDA_CAMPAIGN"] = "obs-campaign"
+    obs.start()
+    writer = subprocess.Popen([python, WRITER, uri, "3", "200", parent],
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    # Kill the observer with SIGKILL in the middle of the second run.
+    got = store.wait_for("SELECT count(*) FROM metric", 500, timeout=180)
+    assert got is not None and got >= 500, "the observer did not keep up"
+    obs.kill()
+    time.sleep(0.5)  # MLflow keeps writing while no observer runs
+    obs2 = observer("mlflow", "--tracking-uri", uri)
+    obs2.env["MIDA_CAMPAIGN"] = "obs-campaign"
+    obs2.start()
+    out, err = writer.communicate(timeout=600)
+    assert writer.returncode == 0, err
+    assert "database is locked" not in err.lower()
+    ids = json.loads(out.strip().splitlines()[-1])
+    time.sleep(1.0)
+    rc, sout, serr = obs2.stop()
+    assert rc == 0, serr
+    second = summary(sout)
+
+    want = mlflow_history(uri, ids["runs"])
+    assert len(want) == 3 * 200 * 2 + 3
+    have = store_points(store)
+    missing = set(want) - set(have)
+    extra = set(have) - set(want)
+    assert not missing, f"{len(missing)} points missing"
+    assert not extra, f"{len(extra)} points the observer made up"
+    bad = [k for k in want if not same(want[k], have[k])]
+    assert not bad, [(k, want[k], have[k]) for k in bad[:5]]
+    # The restarted observer resumed from the cursor the killed one left
+    # (shipped from its journal when the new one opened the store) instead
+    # of reading every point again; its own cursor ends at the last row.
+    total = len(want) + len(ids["models"])  # + one val_acc point per model
+    assert second["metrics"] <= total - 500
+    rows = sqlite3.connect(db).execute(
+        "SELECT max(rowid), count(*) FROM metrics").fetchone()
+    assert rows[1] == total
+    cursor = store.query("SELECT position FROM source_cursor"
+                         " WHERE key = 'metrics.rowid'")
+    assert int(cursor[0][0]) == rows[0]
+
+    # Runs -> tasks, with status, times, params, latest values, tags.
+    tasks = store.query(
+        "SELECT source_key, activity, status, started, ended, used,"
+        " generated, custom, parent_id, campaign_id FROM task"
+        " WHERE source_key IN (%s)" % ",".join("?" * 3), tuple(ids["runs"]))
+    assert len(tasks) == 3
+    campaign = store.query("SELECT id FROM campaign WHERE name = ?",
+                           ("obs-campaign",))
+    assert campaign
+    for t in tasks:
+        assert t[1].startswith("train-")
+        assert t[2] == "FINISHED"
+        assert t[3] > 0 and t[4] >= t[3]
+        used = json.loads(t[5])
+        assert used["batch"] == "32" and used["opt"] == "sgd"
+        gen = json.loads(t[6])
+        assert gen["acc"] == 199 / 200
+        custom = json.loads(t[7])
+        assert custom["mlflow.user_id"]
+        assert custom["mlflow.source.name"]  # MLflow's tag
+        assert custom["mida.parent_task"] == parent
+        assert t[8] == parent
+        assert t[9] == campaign[0][0]
+    wf = store.query("SELECT name, source FROM workflow WHERE source ="
+                     " 'mlflow' AND name = 'observer-test'")
+    assert wf
+    # Dataset inputs -> data used; logged models -> data generated.
+    used = store.query(
+        "SELECT t.source_key, d.kind, d.digest, d.uri FROM task_data td"
+        " JOIN data d ON d.id = td.data_id JOIN task t ON t.id = td.task_id"
+        " WHERE td.role = 'used' AND d.kind = 'dataset'")
+    assert sorted(u[0] for u in used) == sorted(ids["runs"])
+    assert all(u[2] and u[3].endswith(".csv") for u in used)
+    if ids["models"]:
+        gen = store.query(
+            "SELECT d.id, d.metadata FROM task_data td JOIN data d"
+            " ON d.id = td.data_id WHERE td.role = 'generated'"
+            " AND d.kind = 'model'")
+        assert sorted(g[0] for g in gen) == sorted(
+            "mlflow-model:" + m for m in ids["models"])
+        meta = json.loads(gen[0][1])
+        assert "depth" in meta["params"]
+        assert "val_acc" in meta["metrics"]
+
+
+def test_once_twice_reads_each_point_once(tmp_path, store, observer, python):
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    subprocess.run([python, WRITER, uri, "1", "20"], check=True,
+                   capture_output=True)
+    rc, out, err = observer("mlflow", "--tracking-uri", uri).once()
+    assert rc == 0, err
+    first = summary(out)
+    assert first["metrics"] >= 43
+    rc, out, err = observer("mlflow", "--tracking-uri", uri).once()
+    assert rc == 0, err
+    assert summary(out)["metrics"] == 0  # resumed from the stored cursor
+    assert store.count("SELECT count(*) FROM metric") == first["metrics"]
+
+
+def test_not_a_database(tmp_path, observer):
+    bad = tmp_path / "mlflow.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    rc, out, err = observer("mlflow", "--tracking-uri",
+                            f"sqlite:///{bad}").once()
+    assert rc == 1
+    assert "not an SQLite database" in err
+
+
+def test_sqlite_but_not_mlflow(tmp_path, observer):
+    db = tmp_path / "other.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE t(x)")
+    con.commit()
+    con.close()
+    rc, out, err = observer("mlflow", "--tracking-uri", str(db)).once()
+    assert rc == 1
+    assert "not an MLflow tracking database" in err
+
+
+def test_missing_database(tmp_path, observer):
+    rc, out, err = observer("mlflow", "--tracking-uri",
+                            f"sqlite:///{tmp_path}/nope.db").once()
+    assert rc == 1
+    assert "no MLflow database" in err
+
+
+def test_unsupported_uri(observer):
+    rc, out, err = observer("mlflow", "--tracking-uri",
+                            "http://localhost:5000").once()
+    assert rc == 1
+    assert "not an SQLite tracking URI" in err
+
+
+def test_locked_database_is_waited_out(tmp_path, store, observer, python):
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    subprocess.run([python, WRITER, uri, "1", "5"], check=True,
+                   capture_output=True)
+    locker = subprocess.Popen(
+        [python, "-c",
+         "import sqlite3, sys, time\n"
+         f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+         "c.execute('BEGIN EXCLUSIVE')\n"
+         "print('locked', flush=True)\n"
+         "time.sleep(2.5)\n"
+         "c.execute('COMMIT')\n"],
+        stdout=subprocess.PIPE, text=True)
+    assert locker.stdout.readline().strip() == "locked"
+    rc, out, err = observer("mlflow", "--tracking-uri", uri).once()
+    locker.wait(timeout=30)
+    assert rc == 0, err
+    assert "database busy" in err
+    s = summary(out)
+    assert s["errors"] >= 1 and s["metrics"] == 14
