@@ -383,9 +383,12 @@ static const query workflow_q = {
 
 static const query agent_q = {
     "agent", NULL,
+    /* "user" quoted and the subquery named: PostgreSQL reads a bare user
+     * as current_user and wants an alias (the store may be either). */
     "SELECT 'host', host FROM (SELECT host FROM workflow%s UNION"
-    " SELECT host FROM task%s) WHERE host IS NOT NULL"
-    " UNION SELECT 'user', user FROM workflow WHERE user IS NOT NULL%s",
+    " SELECT host FROM task%s) h WHERE host IS NOT NULL"
+    " UNION SELECT 'user', \"user\" FROM workflow"
+    " WHERE \"user\" IS NOT NULL%s",
     "", ""};
 
 static const query used_q = {
@@ -408,9 +411,9 @@ static const query assoc_task_q = {
 static const query assoc_workflow_q = {
     "wasAssociatedWith", "a",
     "SELECT id, 'host', host FROM workflow WHERE host IS NOT NULL%s"
-    " UNION ALL SELECT id, 'user', user FROM workflow"
-    " WHERE user IS NOT NULL%s"
-    " UNION ALL SELECT id, 'mida', 'mida' FROM workflow WHERE 1%s",
+    " UNION ALL SELECT id, 'user', \"user\" FROM workflow"
+    " WHERE \"user\" IS NOT NULL%s"
+    " UNION ALL SELECT id, 'mida', 'mida' FROM workflow WHERE TRUE%s",
     "", " AND id = ?1"};
 
 static const query informed_q = {

@@ -179,7 +179,9 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
      * may have read before stepping. */
     int glob = strpbrk(activity, "*?[") != NULL;
     used += (size_t)snprintf(where + used, sizeof(where) - used,
-                             glob ? " AND activity GLOB (?%d || '')"
+                             /* glob(): SQLite's GLOB, also defined by the
+                              * PostgreSQL store (postgres.c). */
+                             glob ? " AND glob((?%d || ''), activity)"
                                   : " AND activity = ?%d",
                              nparams);
   }
@@ -192,8 +194,9 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
            " strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', started / 1e9,"
            " 'unixepoch') AS started,"
            " round((ended - started) / 1e9, 3) AS duration_s,"
-           " coalesce(host, '') || '/' || coalesce(pid, '') AS host_pid"
-           " FROM task WHERE 1%s ORDER BY task.started, id%s",
+           " coalesce(host, '') || '/' || coalesce(CAST(pid AS TEXT), '')"
+           " AS host_pid"
+           " FROM task WHERE TRUE%s ORDER BY task.started, id%s",
            where, limit_sql);
   return list_run(cli, sql, params, nparams, fmt);
 }

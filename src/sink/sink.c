@@ -10,6 +10,7 @@
 #include "sink/sink.h"
 
 #include "mida.h"
+#include "mida_config.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,19 @@
 /* The backends built in, in the order their schemes are listed in errors. */
 static const mida__sink_methods *const backends[] = {
     &mida__sqlite_sink,
+#if MIDA_HAVE_LIBPQ
+    &mida__postgres_sink,
+    &mida__postgres_alias_sink,
+#endif
+#if MIDA_HAVE_HIREDIS
+    &mida__redis_sink,
+#endif
+#if MIDA_HAVE_NATS
+    &mida__nats_sink,
+#endif
+#if MIDA_HAVE_MOSQUITTO
+    &mida__mqtt_sink,
+#endif
 };
 
 #define BACKEND_COUNT (sizeof(backends) / sizeof(backends[0]))

@@ -93,5 +93,12 @@ int mida__sink_url_path(const char *url, char *buf, size_t buflen);
 
 /* The backends built in. */
 extern const mida__sink_methods mida__sqlite_sink;
+/* Optional backends (each defined only when its library was found, see
+ * MIDA_HAVE_* in mida_config.h; sink.c lists those built in). */
+extern const mida__sink_methods mida__postgres_sink;       /* postgres.c */
+extern const mida__sink_methods mida__postgres_alias_sink; /* postgres:// */
+extern const mida__sink_methods mida__redis_sink;          /* redis.c */
+extern const mida__sink_methods mida__nats_sink;           /* nats.c */
+extern const mida__sink_methods mida__mqtt_sink;           /* mqtt.c */
 
 #endif /* MIDA_SINK_H */

@@ -1,0 +1,184 @@
+"""bench_broker.py BUILD -- end to end through a broker into PostgreSQL.
+
+Throughput: 4 producer processes x 50,000 tasks (begin + end each, as the
+tests) -> broker -> K `mida ingest` consumers -> PostgreSQL, from the start
+of the producers until the last task is queryable complete; for Redis
+Streams with 1 and 2 consumers and NATS JetStream with 1 and 2.
+
+Latency from task end to queryable: one producer at 5,000 tasks/s for 4 s
+through Redis and one consumer; a poller asks PostgreSQL every few
+milliseconds how many tasks are complete, and a task's latency is the first
+poll that saw it minus its `ended` time (one producer and one consumer keep
+the order of arrival that of the ends). Median and p99, in milliseconds;
+the polling interval (~2-5 ms) is part of the figure.
+
+Private redis-server and nats-server on free ports; a fresh database per
+run, dropped afterwards. Prints the figures, then one JSON line. Not a
+pass/fail test."""
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+PG = os.environ.get("MIDA_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+PRODUCERS, TASKS = 4, 50_000
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def psql(url, sql):
+    return subprocess.run(["psql", url, "-AtqX", "-c", sql], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+class Poller:
+    """A long-lived psql reading one query at a time from stdin."""
+
+    def __init__(self, url):
+        self.p = subprocess.Popen(["psql", url, "-AtqX"], text=True,
+                                  stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, bufsize=1)
+
+    def count(self):
+        self.p.stdin.write("SELECT count(*) FROM task WHERE status ="
+                           " 'FINISHED';\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline().strip()
+        return int(line) if line.isdigit() else 0
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
+
+
+def broker(kind, tmp):
+    port = free_port()
+    if kind == "redis":
+        p = subprocess.Popen(["redis-server", "--port", str(port), "--bind",
+                              "127.0.0.1", "--save", "", "--appendonly",
+                              "no", "--dir", tmp],
+                             stdout=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/bench"
+    else:
+        p = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p",
+                              str(port), "-js", "-sd", tmp],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        url = f"nats://127.0.0.1:{port}/bench"
+    wait_port(port)
+    return p, url
+
+
+def run(build, kind, consumers, producers=PRODUCERS, tasks=TASKS, rate=0,
+        latency=False):
+    mida = os.path.join(build, "src", "cli", "mida")
+    produce = os.path.join(build, "tests", "mida_produce")
+    db = f"mida_bench_{uuid.uuid4().hex[:8]}"
+    psql(PG + "/postgres", f"CREATE DATABASE {db}")
+    url = f"{PG}/{db}"
+    tmp = tempfile.mkdtemp(prefix="mida-bench-")
+    bp, burl = broker(kind, tmp)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")}
+    procs = []
+    try:
+        # The schema first, so that the poller can start at once.
+        subprocess.run([produce, "0", "schema"], check=True,
+                       capture_output=True,
+                       env={**env, "MIDA_STORE": url,
+                            "MIDA_SPOOL": tmp + "/s0"})
+        psql(url, "DELETE FROM workflow")
+        for i in range(consumers):
+            procs.append(subprocess.Popen(
+                [mida, "ingest", "--from", burl, "--to", url, "--name",
+                 f"c{i}", "--quiet"], env=env))
+        time.sleep(0.5)
+        poll = Poller(url)
+        want = producers * tasks
+        penv = {**env, "MIDA_STORE": burl, "MIDA_SPOOL": tmp + "/spool"}
+        if rate:
+            penv["MIDA_PRODUCE_RATE"] = str(rate)
+        t0 = time.time()
+        prods = [subprocess.Popen([produce, str(tasks), f"p{i}"], env=penv,
+                                  stdout=subprocess.DEVNULL)
+                 for i in range(producers)]
+        samples = []
+        n = 0
+        while n < want and time.time() - t0 < 300:
+            n = poll.count()
+            samples.append((time.time(), n))
+            if not latency:
+                time.sleep(0.05)
+        t1 = time.time()
+        for p in prods:
+            p.wait()
+        poll.close()
+        result = {"tasks": n, "seconds": round(t1 - t0, 3),
+                  "tasks_per_s": round(n / (t1 - t0))}
+        if latency:
+            ended = [int(x) for x in psql(
+                url, "SELECT ended FROM task ORDER BY ended").split()]
+            lat = []
+            k = 0
+            for i, e in enumerate(ended):
+                while k < len(samples) and samples[k][1] <= i:
+                    k += 1
+                if k < len(samples):
+                    lat.append(samples[k][0] * 1000 - e / 1e6)
+            lat.sort()
+            result["latency_ms_median"] = round(statistics.median(lat), 1)
+            result["latency_ms_p99"] = round(lat[int(0.99 * len(lat))], 1)
+            result["polls"] = len(samples)
+        return result
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
+        bp.terminate()
+        bp.wait()
+        psql(PG + "/postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        subprocess.run(["rm", "-rf", tmp])
+
+
+def main():
+    build = sys.argv[1] if len(sys.argv) > 1 else "build-release"
+    out = {}
+    for kind, k in (("redis", 1), ("redis", 2), ("nats", 1), ("nats", 2)):
+        r = run(build, kind, k)
+        out[f"{kind}_{k}c_tasks_per_s"] = r["tasks_per_s"]
+        print(f"{kind:5} {k} consumer(s): {r['tasks']} tasks in "
+              f"{r['seconds']} s = {r['tasks_per_s']} tasks/s "
+              "(4 producers x 50,000, producer start -> queryable)")
+    r = run(build, "redis", 1, producers=1, tasks=20_000, rate=5_000,
+            latency=True)
+    print(f"latency task end -> queryable (redis, 1 consumer, 5,000 tasks/s):"
+          f" median {r['latency_ms_median']} ms, p99 {r['latency_ms_p99']}"
+          f" ms over {r['tasks']} tasks ({r['polls']} polls)")
+    out["latency_ms_median"] = r["latency_ms_median"]
+    out["latency_ms_p99"] = r["latency_ms_p99"]
+    print(json.dumps({"bench": "broker", **out}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,354 @@
+/*
+ * ingest.c -- `mida ingest --from BROKER_URL --to STORE_URL`: a consumer
+ * that moves records from a broker (Redis Streams, NATS JetStream, MQTT)
+ * into a store (PostgreSQL, SQLite).
+ *
+ * Several `mida ingest` processes with the same --group share one stream:
+ * the broker gives each message to one of them (wire.h, the consumers).
+ * Each round fetches up to --batch messages, checks and decodes them,
+ * applies their records with mida__sink_put_batch() -- one transaction per
+ * producing process among them, since a batch has one origin -- and only
+ * then acknowledges them. A consumer killed between commit and
+ * acknowledgement gets its messages redelivered (to itself on restart, or
+ * claimed by another consumer after --claim-ms); applying them again
+ * changes nothing, because the store's merge is idempotent.
+ *
+ * Bad input: a message that is not a valid mida wire message (foreign
+ * data, wrong version, bad CRC, bad lengths) is never applied; it is
+ * counted, named on stderr the first time each reason occurs, recorded in
+ * the store as the COUNTER "wire_rejected" of this consumer (visible in
+ * `mida stats`), and acknowledged so that it does not come back forever.
+ *
+ * Outages: while the store fails, nothing is acknowledged; the same
+ * messages are retried with backoff (doubling to 2 s) until the store
+ * returns. While the broker fails, the consumer reconnects with backoff.
+ * SIGINT and SIGTERM stop it cleanly between rounds; what was fetched but
+ * not committed is left unacknowledged for redelivery.
+ */
+#include "cli/cli.h"
+
+#include "core/alloc.h"
+#include "core/host.h"
+#include "mida.h"
+#include "sink/wire.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_MESSAGES 256
+#define MAX_BACKOFF_MS 2000
+
+static const char ingest_help[] =
+    "usage: mida ingest --from BROKER_URL [--to STORE_URL] [--group G]\n"
+    "                   [--name N] [--claim-ms MS] [--batch N] [--quiet]\n"
+    "\n"
+    "Reads the records that shippers published to a broker and applies them\n"
+    "to a store, acknowledging each message only after the store committed\n"
+    "it. Start several with the same --group to share the load; messages a\n"
+    "dead consumer left unacknowledged go to the others after --claim-ms.\n"
+    "Runs until SIGINT or SIGTERM.\n"
+    "\n"
+    "options:\n"
+    "  --from URL     redis://host:port/stream, nats://host:port/subject,\n"
+    "                 mqtt://host:port/topic\n"
+    "  --to URL       the store (default: --store, $MIDA_STORE)\n"
+    "  --group G      consumer group (default: mida)\n"
+    "  --name N       this consumer's name (default: host-pid); reuse it\n"
+    "                 after a restart to take back its pending messages\n"
+    "  --claim-ms MS  claim messages left pending this long (default "
+    "30000)\n"
+    "  --batch N      messages per round, 1..256 (default 64)\n"
+    "  --idle-exit S  exit after S seconds without messages (for scripts)\n"
+    "  --quiet        no summary line at exit\n"
+    "\n"
+    "example:\n"
+    "  mida ingest --from redis://broker:6379/mida \\\n"
+    "      --to postgresql://db/mida --group mida\n";
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop_requested = 1;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The URL with its password (if any) replaced by "***", for messages. */
+static void url_for_messages(const char *url, char *buf, size_t buflen) {
+  const char *sep = strstr(url, "://");
+  const char *at = sep != NULL ? strchr(sep + 3, '@') : NULL;
+  const char *slash = sep != NULL ? strchr(sep + 3, '/') : NULL;
+  if (at != NULL && (slash == NULL || at < slash)) {
+    const char *colon = memchr(sep + 3, ':', (size_t)(at - (sep + 3)));
+    if (colon != NULL) {
+      snprintf(buf, buflen, "%.*s:***%s", (int)(colon - url), url, at);
+      return;
+    }
+  }
+  snprintf(buf, buflen, "%s", url);
+}
+
+typedef struct ingest {
+  mida__sink *store;                     /* where records go */
+  mida__consumer *src;                   /* where they come from */
+  mida__consumer_msg msgs[MAX_MESSAGES]; /* one round's messages */
+  mida__wire_msg heads[MAX_MESSAGES];    /* their headers */
+  int valid[MAX_MESSAGES];               /* 1 when a message decodes */
+  int done[MAX_MESSAGES];                /* scratch: grouped already */
+  mida__rec *recs;                       /* decoded records of one group */
+  size_t recs_cap;                       /* entries at recs */
+  uint64_t applied;                      /* records committed */
+  uint64_t messages;                     /* messages acknowledged */
+  uint64_t rejected;                     /* messages rejected */
+  uint64_t logged_reasons; /* bit r: reason r was already logged */
+  char host[256];          /* this consumer's host, for its counter */
+  int quiet;               /* --quiet */
+} ingest;
+
+/* Decodes message i into recs from *nrecs on, growing recs as needed. */
+static int decode_into(ingest *g, int i, size_t *nrecs, int *reason) {
+  for (;;) {
+    int rc = mida__wire_decode(g->msgs[i].data, g->msgs[i].len, &g->heads[i],
+                               g->recs, g->recs_cap, nrecs, reason);
+    if (rc != MIDA_ETOOBIG)
+      return rc;
+    size_t want = g->recs_cap ? g->recs_cap * 2 : 8192;
+    while (want < *nrecs + g->heads[i].count)
+      want *= 2;
+    mida__rec *p = mida__realloc(g->recs, want * sizeof *p);
+    if (p == NULL)
+      return MIDA_ENOMEM;
+    g->recs = p;
+    g->recs_cap = want;
+  }
+}
+
+/* Checks every message of the round; counts and logs rejections. */
+static int check_round(ingest *g, int n) {
+  for (int i = 0; i < n; i++) {
+    size_t nrecs = 0;
+    int reason = 0;
+    int rc = decode_into(g, i, &nrecs, &reason);
+    if (rc == MIDA_ENOMEM)
+      return rc;
+    g->valid[i] = rc == MIDA_OK;
+    if (rc == MIDA_OK)
+      continue;
+    g->rejected++;
+    if (!(g->logged_reasons & (1ull << reason))) {
+      g->logged_reasons |= 1ull << reason;
+      fprintf(stderr,
+              "mida ingest: skipped message %s: %s (further messages "
+              "rejected for this reason are counted, not logged)\n",
+              g->msgs[i].id, mida__wire_reason_name(reason));
+    }
+  }
+  return MIDA_OK;
+}
+
+/* Applies the valid messages of a round, one transaction per origin. */
+static int apply_round(ingest *g, int n, uint64_t *records) {
+  *records = 0;
+  memset(g->done, 0, sizeof g->done);
+  for (int i = 0; i < n; i++) {
+    if (!g->valid[i] || g->done[i])
+      continue;
+    size_t nrecs = 0;
+    int reason = 0;
+    for (int k = i; k < n; k++) {
+      if (!g->valid[k] || g->done[k] || g->heads[k].pid != g->heads[i].pid ||
+          strcmp(g->heads[k].host, g->heads[i].host) != 0)
+        continue;
+      int rc = decode_into(g, k, &nrecs, &reason);
+      if (rc != MIDA_OK)
+        return rc;
+      g->done[k] = 1;
+    }
+    mida__origin origin = {g->heads[i].host, g->heads[i].pid};
+    int rc = mida__sink_put_batch(g->store, g->recs, nrecs, &origin);
+    if (rc != MIDA_OK)
+      return rc;
+    *records += nrecs;
+  }
+  return MIDA_OK;
+}
+
+/* Stores this consumer's rejection count as a COUNTER record. */
+static int store_rejected(ingest *g) {
+  mida__rec rec;
+  memset(&rec, 0, sizeof rec);
+  rec.type = MIDA_REC_COUNTER;
+  mida__rec_set_str(&rec, MIDA_F_KEY, "wire_rejected", (size_t)-1);
+  mida__rec_set_i64(&rec, MIDA_F_VALUE_I, (int64_t)g->rejected);
+  mida__origin origin = {g->host, (int64_t)getpid()};
+  return mida__sink_put_batch(g->store, &rec, 1, &origin);
+}
+
+static int run_loop(ingest *g, int batch, int idle_exit_s) {
+  uint64_t stored_rejected = 0;
+  int broker_backoff = 0;
+  int64_t last_message = monotonic_ms();
+  while (!stop_requested) {
+    int n = g->src->methods->fetch(g->src, g->msgs, batch, 1000);
+    if (n < 0) {
+      broker_backoff = broker_backoff ? broker_backoff * 2 : 50;
+      if (broker_backoff > MAX_BACKOFF_MS)
+        broker_backoff = MAX_BACKOFF_MS;
+      if (broker_backoff == MAX_BACKOFF_MS || broker_backoff == 50)
+        fprintf(stderr, "mida ingest: broker: %s (retrying)\n", g->src->errmsg);
+      sleep_ms(broker_backoff);
+      continue;
+    }
+    broker_backoff = 0;
+    if (n == 0) {
+      if (idle_exit_s > 0 &&
+          monotonic_ms() - last_message > (int64_t)idle_exit_s * 1000)
+        break;
+      continue;
+    }
+    last_message = monotonic_ms();
+    int rc = check_round(g, n);
+    if (rc != MIDA_OK)
+      return mida__cli_fail("ingest: %s", mida_strerror(rc));
+    /* Apply, retrying while the store fails; acknowledge only after. */
+    int store_backoff = 0;
+    uint64_t records = 0;
+    for (;;) {
+      rc = apply_round(g, n, &records);
+      if (rc == MIDA_OK && g->rejected > stored_rejected)
+        rc = store_rejected(g);
+      if (rc == MIDA_OK)
+        break;
+      if (rc == MIDA_ENOMEM)
+        return mida__cli_fail("ingest: %s", mida_strerror(rc));
+      if (store_backoff == 0)
+        fprintf(stderr,
+                "mida ingest: store: %s (retrying, not "
+                "acknowledging)\n",
+                mida__sink_errmsg(g->store));
+      store_backoff = store_backoff ? store_backoff * 2 : 50;
+      if (store_backoff > MAX_BACKOFF_MS)
+        store_backoff = MAX_BACKOFF_MS;
+      if (stop_requested)
+        return MIDA_CLI_OK; /* unacknowledged: redelivered later */
+      sleep_ms(store_backoff);
+    }
+    stored_rejected = g->rejected;
+    g->applied += records;
+    rc = g->src->methods->ack(g->src, g->msgs, n);
+    if (rc != MIDA_OK) {
+      /* Committed but not acknowledged: redelivered, applied again,
+       * harmlessly. */
+      fprintf(stderr, "mida ingest: acknowledgement failed: %s\n",
+              g->src->errmsg);
+      continue;
+    }
+    g->messages += (uint64_t)n;
+  }
+  return MIDA_CLI_OK;
+}
+
+int mida__cli_ingest(mida__cli *cli, int argc, char **argv) {
+  const char *from = NULL, *to = NULL, *group = "mida", *name = NULL;
+  const char *claim = NULL, *batch_text = NULL, *idle_text = NULL;
+  int quiet = 0;
+  const mida__cli_opt opts[] = {
+      {"--from", NULL, &from, NULL},
+      {"--to", NULL, &to, NULL},
+      {"--group", NULL, &group, NULL},
+      {"--name", NULL, &name, NULL},
+      {"--claim-ms", NULL, &claim, NULL},
+      {"--batch", NULL, &batch_text, NULL},
+      {"--idle-exit", NULL, &idle_text, NULL},
+      {"--quiet", NULL, NULL, &quiet},
+      {NULL, NULL, NULL, NULL},
+  };
+  int npos = 0;
+  int ex = mida__cli_parse(cli, "ingest", ingest_help, opts, argc, argv, NULL,
+                           0, 0, &npos);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+  if (from == NULL)
+    return mida__cli_usage_error("ingest", "--from BROKER_URL is required");
+  long long claim_ms = 30000, batch = 64, idle_exit = 0;
+  if (claim != NULL && (mida__cli_parse_count(claim, &claim_ms) != 0 ||
+                        claim_ms < 1 || claim_ms > 86400000))
+    return mida__cli_usage_error("ingest", "--claim-ms needs 1..86400000");
+  if (batch_text != NULL && (mida__cli_parse_count(batch_text, &batch) != 0 ||
+                             batch < 1 || batch > MAX_MESSAGES))
+    return mida__cli_usage_error("ingest", "--batch needs 1..%d", MAX_MESSAGES);
+  if (idle_text != NULL &&
+      (mida__cli_parse_count(idle_text, &idle_exit) != 0 || idle_exit > 86400))
+    return mida__cli_usage_error("ingest", "--idle-exit needs seconds");
+  if (to == NULL)
+    to = cli->store;
+
+  ingest *g = mida__calloc(1, sizeof *g);
+  if (g == NULL)
+    return mida__cli_fail("out of memory");
+  g->quiet = quiet;
+  snprintf(g->host, sizeof g->host, "%s", mida__hostname());
+  char defname[300];
+  if (name == NULL) {
+    snprintf(defname, sizeof defname, "%s-%ld", g->host, (long)getpid());
+    name = defname;
+  }
+  char err[512] = "";
+  char from_shown[512], to_shown[512];
+  url_for_messages(from, from_shown, sizeof from_shown);
+  url_for_messages(to, to_shown, sizeof to_shown);
+  int rc = mida__sink_open(to, 0, &g->store, err, sizeof err);
+  if (rc != MIDA_OK) {
+    ex = mida__cli_fail("cannot open store %s: %s", to_shown,
+                        err[0] ? err : mida_strerror(rc));
+    mida__free(g);
+    return ex;
+  }
+  if (g->store->methods->query == NULL) {
+    mida__sink_close(g->store);
+    mida__free(g);
+    return mida__cli_fail("--to %s is a broker, not a store", to_shown);
+  }
+  rc = mida__consumer_open(from, group, name, (int)claim_ms, &g->src, err,
+                           sizeof err);
+  if (rc != MIDA_OK) {
+    mida__sink_close(g->store);
+    mida__free(g);
+    return mida__cli_fail("cannot read %s: %s", from_shown,
+                          err[0] ? err : mida_strerror(rc));
+  }
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+
+  ex = run_loop(g, (int)batch, (int)idle_exit);
+  if (!g->quiet)
+    fprintf(stderr,
+            "mida ingest: %llu records from %llu messages applied, %llu "
+            "messages rejected\n",
+            (unsigned long long)g->applied, (unsigned long long)g->messages,
+            (unsigned long long)g->rejected);
+  g->src->methods->close(g->src);
+  mida__sink_close(g->store);
+  mida__free(g->recs);
+  mida__free(g);
+  return ex;
+}

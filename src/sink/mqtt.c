@@ -1,0 +1,401 @@
+/*
+ * mqtt.c -- the MQTT broker (libmosquitto), for edge devices:
+ * mqtt://[user:password@]host[:port]/topic. A sink for shippers, and a
+ * consumer for `mida ingest`.
+ *
+ * Sink: put_batch encodes the batch into wire messages (wire.h), publishes
+ * each at QoS 1 and waits for the broker's PUBACK (the on_publish callback)
+ * of every one: MIDA_OK means the broker has taken them all. A PUBACK that
+ * does not come within PUBACK_WAIT_MS fails the batch, which stays in the
+ * journal; libmosquitto's network thread reconnects by itself.
+ *
+ * Consumer: a shared subscription $share/<group>/<topic> at QoS 1, with a
+ * persistent session (clean_session false) whose client id is the consumer
+ * name. libmosquitto 2.0 has no manual acknowledgement: it sends PUBACK
+ * when the message callback returns. So the callback hands the message to
+ * `mida ingest` and waits until ingest acknowledges it, i.e. until the
+ * store has committed it; only then does it return. What MQTT can and
+ * cannot guarantee:
+ *   - a message is acknowledged to the broker only after its commit, as
+ *     with Redis and NATS;
+ *   - a message in flight to a consumer that dies is kept by the broker in
+ *     that consumer's session and redelivered when a consumer with the same
+ *     --name connects again. It is NOT handed to the other members of the
+ *     group (MQTT has no claim), so restart a dead consumer with its name;
+ *   - one message is in flight per consumer at a time (the callback blocks),
+ *     so MQTT consumers scale by their number, each message being a whole
+ *     batch of records;
+ *   - whether the broker keeps queued messages across its own restart
+ *     depends on its persistence setting (Mosquitto: persistence true).
+ */
+#include "sink/sink.h"
+#include "sink/wire.h"
+
+#include "core/alloc.h"
+#include "mida_config.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#if MIDA_HAVE_MOSQUITTO
+
+#include <mosquitto.h>
+
+#define MAX_MESSAGE ((size_t)4 << 20)
+#define CONNECT_WAIT_MS 5000
+#define PUBACK_WAIT_MS 5000
+#define KEEPALIVE_S 60
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static void lib_init(void) {
+  mosquitto_lib_init();
+}
+
+static void deadline_in(struct timespec *ts, int ms) {
+  clock_gettime(CLOCK_REALTIME, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+  ts->tv_sec += ts->tv_nsec / 1000000000L;
+  ts->tv_nsec %= 1000000000L;
+}
+
+/* What the sink and the consumer share: a client, its thread, and the
+ * state its callbacks report under lock. */
+typedef struct mqtt_client {
+  struct mosquitto *mosq; /* the client */
+  mida__broker_url url;   /* parsed URL */
+  char topic[256];        /* the topic */
+  char sub[400];          /* consumer: $share/group/topic */
+  pthread_mutex_t lock;   /* guards the fields below */
+  pthread_cond_t changed; /* signalled by every callback */
+  int connack;            /* -1 before CONNACK, else its code */
+  bool connected;         /* a session is up */
+  int last_mid;           /* sink: mid of the message awaited */
+  bool acked;             /* sink: its PUBACK came */
+  bool started;           /* the network thread runs */
+} mqtt_client;
+
+static void on_connect(struct mosquitto *m, void *obj, int rc) {
+  mqtt_client *c = obj;
+  pthread_mutex_lock(&c->lock);
+  c->connack = rc;
+  c->connected = rc == 0;
+  pthread_cond_broadcast(&c->changed);
+  pthread_mutex_unlock(&c->lock);
+  if (rc == 0 && c->sub[0] != '\0')
+    mosquitto_subscribe(m, NULL, c->sub, 1);
+}
+
+static void on_disconnect(struct mosquitto *m, void *obj, int rc) {
+  (void)m;
+  (void)rc;
+  mqtt_client *c = obj;
+  pthread_mutex_lock(&c->lock);
+  c->connected = false;
+  pthread_cond_broadcast(&c->changed);
+  pthread_mutex_unlock(&c->lock);
+}
+
+static void on_publish(struct mosquitto *m, void *obj, int mid) {
+  (void)m;
+  mqtt_client *c = obj;
+  pthread_mutex_lock(&c->lock);
+  if (mid == c->last_mid)
+    c->acked = true;
+  pthread_cond_broadcast(&c->changed);
+  pthread_mutex_unlock(&c->lock);
+}
+
+static void client_close(mqtt_client *c) {
+  if (c->mosq != NULL) {
+    mosquitto_disconnect(c->mosq);
+    if (c->started)
+      mosquitto_loop_stop(c->mosq, false);
+    mosquitto_destroy(c->mosq);
+    c->mosq = NULL;
+  }
+  pthread_cond_destroy(&c->changed);
+  pthread_mutex_destroy(&c->lock);
+}
+
+typedef void (*message_fn)(struct mosquitto *, void *,
+                           const struct mosquitto_message *);
+
+/* Connects (client id id, clean or persistent session) and waits for the
+ * broker's CONNACK. on_msg (or NULL) is set before connecting, so that no
+ * message of a persistent session arrives without it. The callbacks get c.
+ */
+static int client_open(mqtt_client *c, const char *url, const char *id,
+                       bool clean, message_fn on_msg, char *err,
+                       size_t errlen) {
+  pthread_once(&lib_once, lib_init);
+  pthread_mutex_init(&c->lock, NULL);
+  pthread_cond_init(&c->changed, NULL);
+  c->connack = -1;
+  if (mida__broker_url_parse(url, 1883, &c->url) != MIDA_OK) {
+    snprintf(err, errlen,
+             "malformed MQTT URL '%s' (want mqtt://[user:password@]host"
+             "[:port]/topic)",
+             url);
+    return MIDA_EURL;
+  }
+  snprintf(c->topic, sizeof c->topic, "%s",
+           c->url.path[0] != '\0' ? c->url.path : "mida");
+  c->mosq = mosquitto_new(id, clean, c);
+  if (c->mosq == NULL) {
+    snprintf(err, errlen, "cannot create an MQTT client");
+    return MIDA_ENOMEM;
+  }
+  mosquitto_connect_callback_set(c->mosq, on_connect);
+  mosquitto_disconnect_callback_set(c->mosq, on_disconnect);
+  mosquitto_publish_callback_set(c->mosq, on_publish);
+  if (on_msg != NULL)
+    mosquitto_message_callback_set(c->mosq, on_msg);
+  mosquitto_reconnect_delay_set(c->mosq, 1, 2, false);
+  if (c->url.user[0] != '\0')
+    mosquitto_username_pw_set(c->mosq, c->url.user,
+                              c->url.password[0] ? c->url.password : NULL);
+  int rc = mosquitto_connect(c->mosq, c->url.host, c->url.port, KEEPALIVE_S);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    snprintf(err, errlen, "cannot connect to mqtt://%s:%d: %s", c->url.host,
+             c->url.port,
+             rc == MOSQ_ERR_ERRNO ? "connection refused or unreachable"
+                                  : mosquitto_strerror(rc));
+    return MIDA_EIO;
+  }
+  if (mosquitto_loop_start(c->mosq) != MOSQ_ERR_SUCCESS) {
+    snprintf(err, errlen, "cannot start the MQTT network thread");
+    return MIDA_EIO;
+  }
+  c->started = true;
+  struct timespec until;
+  deadline_in(&until, CONNECT_WAIT_MS);
+  pthread_mutex_lock(&c->lock);
+  while (c->connack < 0 &&
+         pthread_cond_timedwait(&c->changed, &c->lock, &until) == 0)
+    ;
+  int connack = c->connack;
+  pthread_mutex_unlock(&c->lock);
+  if (connack != 0) {
+    snprintf(err, errlen, "mqtt://%s:%d refused the connection: %s",
+             c->url.host, c->url.port,
+             connack < 0 ? "no CONNACK in time"
+                         : mosquitto_connack_string(connack));
+    return MIDA_EIO;
+  }
+  return MIDA_OK;
+}
+
+/* ---- the sink ------------------------------------------------------------ */
+
+typedef struct mqtt_sink {
+  mida__sink base; /* common head; must be first */
+  mqtt_client c;   /* the client */
+  uint64_t sender; /* wire sender id */
+  uint64_t seq;    /* wire messages sent */
+  mida__buf msg;   /* a message being encoded */
+} mqtt_sink;
+
+static int mqtt_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
+                          const mida__origin *origin) {
+  mqtt_sink *s = (mqtt_sink *)base;
+  size_t next = 0;
+  while (next < n) {
+    int rc = mida__wire_encode(recs, n, &next, origin, s->sender, s->seq + 1,
+                               MAX_MESSAGE, &s->msg);
+    if (rc != MIDA_OK)
+      return mida__sink_fail(base, rc, "cannot encode a batch: %s",
+                             mida_strerror(rc));
+    /* One message in flight at a time: its mid is set under the lock
+     * before the PUBACK can be seen. */
+    pthread_mutex_lock(&s->c.lock);
+    int mid = 0;
+    s->c.acked = false;
+    int mrc = mosquitto_publish(s->c.mosq, &mid, s->c.topic, (int)s->msg.len,
+                                s->msg.ptr, 1, false);
+    s->c.last_mid = mid;
+    struct timespec until;
+    deadline_in(&until, PUBACK_WAIT_MS);
+    while (mrc == MOSQ_ERR_SUCCESS && !s->c.acked &&
+           pthread_cond_timedwait(&s->c.changed, &s->c.lock, &until) == 0)
+      ;
+    bool acked = s->c.acked;
+    s->c.last_mid = -1;
+    pthread_mutex_unlock(&s->c.lock);
+    if (!acked)
+      return mida__sink_fail(base, MIDA_EIO,
+                             "mqtt://%s:%d/%s did not acknowledge a batch: %s",
+                             s->c.url.host, s->c.url.port, s->c.topic,
+                             mrc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(mrc)
+                                                     : "no PUBACK in time");
+    s->seq++;
+  }
+  return MIDA_OK;
+}
+
+static void mqtt_sink_close(mida__sink *base) {
+  mqtt_sink *s = (mqtt_sink *)base;
+  if (s == NULL)
+    return;
+  client_close(&s->c);
+  mida__buf_free(&s->msg);
+  mida__free(s);
+}
+
+static int mqtt_sink_open(const char *url, int flags, mida__sink **out,
+                          char *err, size_t errlen) {
+  *out = NULL;
+  if (flags & MIDA_SINK_READONLY) {
+    snprintf(err, errlen,
+             "%s is a broker: it takes records but answers no queries; "
+             "query the store that `mida ingest` writes",
+             url);
+    return MIDA_EUNSUPPORTED;
+  }
+  mqtt_sink *s = mida__calloc(1, sizeof *s);
+  if (s == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return MIDA_ENOMEM;
+  }
+  s->base.methods = &mida__mqtt_sink;
+  mida__buf_init(&s->msg, MAX_MESSAGE * 2);
+  s->sender = mida__wire_sender_id();
+  int rc = client_open(&s->c, url, NULL, true, NULL, err, errlen);
+  if (rc != MIDA_OK) {
+    mqtt_sink_close(&s->base);
+    return rc;
+  }
+  *out = &s->base;
+  return MIDA_OK;
+}
+
+const mida__sink_methods mida__mqtt_sink = {
+    "mqtt", mqtt_sink_open, mqtt_put_batch, NULL, mqtt_sink_close,
+};
+
+/* ---- the consumer -------------------------------------------------------- */
+
+typedef struct mqtt_consumer {
+  mida__consumer base; /* common head; must be first */
+  mqtt_client c;       /* the client; its lock guards the fields below */
+  void *data;          /* the message handed to ingest (a copy) */
+  size_t len;          /* its bytes */
+  uint64_t count;      /* messages received, for ids */
+  bool waiting;        /* a message is handed over, not yet acked */
+  bool done;           /* ingest acknowledged it */
+  bool closing;        /* close() called: release the callback */
+} mqtt_consumer;
+
+/* Runs on libmosquitto's thread: hands the message over and returns --
+ * which sends PUBACK -- only once ingest has committed and acknowledged
+ * it. */
+static void on_message(struct mosquitto *m, void *obj,
+                       const struct mosquitto_message *msg) {
+  (void)m;
+  mqtt_consumer *k =
+      (mqtt_consumer *)((char *)obj - offsetof(mqtt_consumer, c));
+  void *copy = mida__malloc(msg->payloadlen > 0 ? (size_t)msg->payloadlen : 1);
+  pthread_mutex_lock(&k->c.lock);
+  if (copy != NULL && msg->payloadlen > 0)
+    memcpy(copy, msg->payload, (size_t)msg->payloadlen);
+  k->data = copy;
+  k->len = copy != NULL ? (size_t)msg->payloadlen : 0;
+  k->count++;
+  k->waiting = true;
+  k->done = false;
+  pthread_cond_broadcast(&k->c.changed);
+  while (!k->done && !k->closing)
+    pthread_cond_wait(&k->c.changed, &k->c.lock);
+  k->waiting = false;
+  k->data = NULL;
+  pthread_mutex_unlock(&k->c.lock);
+  mida__free(copy);
+}
+
+static int mqtt_fetch(mida__consumer *base, mida__consumer_msg *msgs, int max,
+                      int timeout_ms) {
+  mqtt_consumer *k = (mqtt_consumer *)base;
+  if (max < 1)
+    return 0;
+  struct timespec until;
+  deadline_in(&until, timeout_ms);
+  pthread_mutex_lock(&k->c.lock);
+  while (!(k->waiting && !k->done) &&
+         pthread_cond_timedwait(&k->c.changed, &k->c.lock, &until) == 0)
+    ;
+  int n = 0;
+  if (k->waiting && !k->done) {
+    msgs[0].data = k->data != NULL ? k->data : "";
+    msgs[0].len = k->len;
+    msgs[0].handle = NULL;
+    snprintf(msgs[0].id, sizeof msgs[0].id, "%.40s#%llu", k->c.topic,
+             (unsigned long long)k->count);
+    n = 1;
+  }
+  pthread_mutex_unlock(&k->c.lock);
+  return n;
+}
+
+static int mqtt_ack(mida__consumer *base, mida__consumer_msg *msgs, int n) {
+  (void)msgs;
+  mqtt_consumer *k = (mqtt_consumer *)base;
+  if (n <= 0)
+    return MIDA_OK;
+  pthread_mutex_lock(&k->c.lock);
+  k->done = true;
+  pthread_cond_broadcast(&k->c.changed);
+  pthread_mutex_unlock(&k->c.lock);
+  return MIDA_OK;
+}
+
+static void mqtt_consumer_close(mida__consumer *base) {
+  mqtt_consumer *k = (mqtt_consumer *)base;
+  if (k == NULL)
+    return;
+  if (k->c.mosq != NULL) {
+    /* Disconnect first: a message not acknowledged by ingest must not get
+     * its PUBACK when the callback is released. */
+    mosquitto_disconnect(k->c.mosq);
+    pthread_mutex_lock(&k->c.lock);
+    k->closing = true;
+    pthread_cond_broadcast(&k->c.changed);
+    pthread_mutex_unlock(&k->c.lock);
+  }
+  client_close(&k->c);
+  mida__free(k);
+}
+
+static int mqtt_consumer_open(const char *url, const char *group,
+                              const char *name, int claim_ms,
+                              mida__consumer **out, char *err, size_t errlen) {
+  (void)claim_ms; /* MQTT has no claim: see the top of this file */
+  *out = NULL;
+  mqtt_consumer *k = mida__calloc(1, sizeof *k);
+  if (k == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return MIDA_ENOMEM;
+  }
+  k->base.methods = &mida__mqtt_consumer;
+  /* The subscription is set before connecting: on_connect subscribes. */
+  mida__broker_url u;
+  if (mida__broker_url_parse(url, 1883, &u) == MIDA_OK)
+    snprintf(k->c.sub, sizeof k->c.sub, "$share/%.64s/%.255s", group,
+             u.path[0] != '\0' ? u.path : "mida");
+  int rc = client_open(&k->c, url, name, false, on_message, err, errlen);
+  if (rc != MIDA_OK) {
+    mqtt_consumer_close(&k->base);
+    return rc;
+  }
+  *out = &k->base;
+  return MIDA_OK;
+}
+
+const mida__consumer_methods mida__mqtt_consumer = {
+    "mqtt", mqtt_consumer_open, mqtt_fetch, mqtt_ack, mqtt_consumer_close,
+};
+
+#endif /* MIDA_HAVE_MOSQUITTO */

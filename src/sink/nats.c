@@ -1,0 +1,335 @@
+/*
+ * nats.c -- the NATS JetStream broker (libnats): nats://[user:password@]
+ * host[:port]/subject. A sink for shippers, and a consumer for `mida
+ * ingest`.
+ *
+ * Both sides first make sure a JetStream stream captures the subject: the
+ * stream MIDA_<subject> (characters other than letters, digits, '-' and '_'
+ * written '_'), file storage, created if missing. So what JetStream has
+ * acknowledged is on the server's disk and survives its restart.
+ *
+ * Sink: put_batch encodes the batch into wire messages (wire.h) no larger
+ * than the server's max_payload allows, and publishes each with js_Publish,
+ * which waits for JetStream's PubAck: MIDA_OK means every message is stored.
+ * Each message carries a Nats-Msg-Id of sender and sequence, so that a
+ * retried publish within the stream's duplicate window is stored once.
+ *
+ * Consumer: a durable pull consumer named after the group, shared by every
+ * `mida ingest` of that group; explicit acks, AckWait = claim_ms: a message
+ * a dead consumer fetched and never acknowledged is redelivered to another
+ * one when AckWait passes.
+ */
+#include "sink/sink.h"
+#include "sink/wire.h"
+
+#include "core/alloc.h"
+#include "mida_config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#if MIDA_HAVE_NATS
+
+#include <nats/nats.h>
+
+#define CONNECT_TIMEOUT_MS 3000
+#define PUBLISH_WAIT_MS 5000
+
+/* The last error of libnats in this thread, as text. */
+static const char *nats_error(natsStatus s) {
+  const char *t = nats_GetLastError(NULL);
+  return t != NULL && t[0] != '\0' ? t : natsStatus_GetText(s);
+}
+
+typedef struct nats_link {
+  natsConnection *nc;   /* the connection (reconnects by itself) */
+  jsCtx *js;            /* its JetStream context */
+  mida__broker_url url; /* parsed URL */
+  char subject[256];    /* subject the records travel on */
+  char stream[256];     /* JetStream stream that captures it */
+} nats_link;
+
+static void link_close(nats_link *l) {
+  if (l->js != NULL)
+    jsCtx_Destroy(l->js);
+  if (l->nc != NULL)
+    natsConnection_Destroy(l->nc);
+  l->js = NULL;
+  l->nc = NULL;
+}
+
+/* Connects, authenticates and makes sure the stream exists. */
+static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
+  if (mida__broker_url_parse(url, 4222, &l->url) != MIDA_OK) {
+    snprintf(err, errlen,
+             "malformed NATS URL '%s' (want nats://[user:password@]host"
+             "[:port]/subject)",
+             url);
+    return MIDA_EURL;
+  }
+  snprintf(l->subject, sizeof l->subject, "%s",
+           l->url.path[0] != '\0' ? l->url.path : "mida");
+  for (char *p = l->subject; *p != '\0'; p++)
+    if (*p == '/')
+      *p = '.';
+  snprintf(l->stream, sizeof l->stream, "MIDA_%.200s", l->subject);
+  for (char *p = l->stream; *p != '\0'; p++) {
+    int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+             (*p >= '0' && *p <= '9') || *p == '-' || *p == '_';
+    if (!ok)
+      *p = '_';
+  }
+  char server[320];
+  snprintf(server, sizeof server, "nats://%s:%d", l->url.host, l->url.port);
+  natsOptions *o = NULL;
+  natsStatus s = natsOptions_Create(&o);
+  if (s == NATS_OK)
+    s = natsOptions_SetURL(o, server);
+  if (s == NATS_OK)
+    s = natsOptions_SetTimeout(o, CONNECT_TIMEOUT_MS);
+  if (s == NATS_OK)
+    s = natsOptions_SetMaxReconnect(o, -1);
+  if (s == NATS_OK)
+    s = natsOptions_SetReconnectWait(o, 250);
+  if (s == NATS_OK && l->url.user[0] != '\0')
+    s = natsOptions_SetUserInfo(o, l->url.user, l->url.password);
+  else if (s == NATS_OK && l->url.password[0] != '\0')
+    s = natsOptions_SetToken(o, l->url.password);
+  if (s == NATS_OK)
+    s = natsConnection_Connect(&l->nc, o);
+  natsOptions_Destroy(o);
+  if (s != NATS_OK) {
+    snprintf(err, errlen, "cannot connect to %s: %s", server, nats_error(s));
+    return MIDA_EIO;
+  }
+  s = natsConnection_JetStream(&l->js, l->nc, NULL);
+  jsStreamInfo *si = NULL;
+  jsErrCode jerr = 0;
+  if (s == NATS_OK)
+    s = js_GetStreamInfo(&si, l->js, l->stream, NULL, &jerr);
+  if (s == NATS_NOT_FOUND) {
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char *subjects[1] = {l->subject};
+    cfg.Name = l->stream;
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    s = js_AddStream(&si, l->js, &cfg, NULL, &jerr);
+    /* Another process may have created it in the meantime. */
+    if (s != NATS_OK) {
+      s = js_GetStreamInfo(&si, l->js, l->stream, NULL, &jerr);
+    }
+  }
+  if (si != NULL)
+    jsStreamInfo_Destroy(si);
+  if (s != NATS_OK) {
+    snprintf(err, errlen, "JetStream on %s has no stream %s for %s: %s", server,
+             l->stream, l->subject, nats_error(s));
+    link_close(l);
+    return MIDA_EIO;
+  }
+  return MIDA_OK;
+}
+
+/* ---- the sink ------------------------------------------------------------ */
+
+typedef struct nats_sink {
+  mida__sink base; /* common head; must be first */
+  nats_link link;  /* connection, stream */
+  uint64_t sender; /* wire sender id */
+  uint64_t seq;    /* wire messages sent */
+  mida__buf msg;   /* a message being encoded */
+} nats_sink;
+
+static int nats_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
+                          const mida__origin *origin) {
+  nats_sink *s = (nats_sink *)base;
+  if (n == 0)
+    return MIDA_OK;
+  int64_t max = natsConnection_GetMaxPayload(s->link.nc);
+  size_t limit = max > 4096 ? (size_t)max - 1024 : 4096;
+  size_t next = 0;
+  while (next < n) {
+    int rc = mida__wire_encode(recs, n, &next, origin, s->sender, s->seq + 1,
+                               limit, &s->msg);
+    if (rc != MIDA_OK)
+      return mida__sink_fail(base, rc, "cannot encode a batch: %s",
+                             mida_strerror(rc));
+    char msgid[48];
+    snprintf(msgid, sizeof msgid, "%016llx-%llu", (unsigned long long)s->sender,
+             (unsigned long long)(s->seq + 1));
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = msgid;
+    po.MaxWait = PUBLISH_WAIT_MS;
+    jsPubAck *ack = NULL;
+    jsErrCode jerr = 0;
+    natsStatus st = js_Publish(&ack, s->link.js, s->link.subject, s->msg.ptr,
+                               (int)s->msg.len, &po, &jerr);
+    if (ack != NULL)
+      jsPubAck_Destroy(ack);
+    if (st != NATS_OK)
+      return mida__sink_fail(base, MIDA_EIO,
+                             "nats://%s:%d/%s did not acknowledge a batch: "
+                             "%s",
+                             s->link.url.host, s->link.url.port,
+                             s->link.subject, nats_error(st));
+    s->seq++;
+  }
+  return MIDA_OK;
+}
+
+static void nats_sink_close(mida__sink *base) {
+  nats_sink *s = (nats_sink *)base;
+  if (s == NULL)
+    return;
+  link_close(&s->link);
+  mida__buf_free(&s->msg);
+  mida__free(s);
+}
+
+static int nats_sink_open(const char *url, int flags, mida__sink **out,
+                          char *err, size_t errlen) {
+  *out = NULL;
+  if (flags & MIDA_SINK_READONLY) {
+    snprintf(err, errlen,
+             "%s is a broker: it takes records but answers no queries; "
+             "query the store that `mida ingest` writes",
+             url);
+    return MIDA_EUNSUPPORTED;
+  }
+  nats_sink *s = mida__calloc(1, sizeof *s);
+  if (s == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return MIDA_ENOMEM;
+  }
+  s->base.methods = &mida__nats_sink;
+  mida__buf_init(&s->msg, (size_t)64 << 20);
+  s->sender = mida__wire_sender_id();
+  int rc = link_open(&s->link, url, err, errlen);
+  if (rc != MIDA_OK) {
+    nats_sink_close(&s->base);
+    return rc;
+  }
+  *out = &s->base;
+  return MIDA_OK;
+}
+
+const mida__sink_methods mida__nats_sink = {
+    "nats", nats_sink_open, nats_put_batch, NULL, nats_sink_close,
+};
+
+/* ---- the consumer -------------------------------------------------------- */
+
+typedef struct nats_consumer {
+  mida__consumer base;   /* common head; must be first */
+  nats_link link;        /* connection, stream */
+  natsSubscription *sub; /* the durable pull subscription */
+  natsMsgList list;      /* the last fetch's messages */
+} nats_consumer;
+
+static void drop_list(nats_consumer *c) {
+  if (c->list.Msgs != NULL)
+    natsMsgList_Destroy(&c->list);
+  memset(&c->list, 0, sizeof c->list);
+}
+
+static int nats_fetch(mida__consumer *base, mida__consumer_msg *msgs, int max,
+                      int timeout_ms) {
+  nats_consumer *c = (nats_consumer *)base;
+  drop_list(c);
+  jsErrCode jerr = 0;
+  natsStatus s =
+      natsSubscription_Fetch(&c->list, c->sub, max, timeout_ms, &jerr);
+  if (s == NATS_TIMEOUT)
+    return 0;
+  if (s != NATS_OK) {
+    drop_list(c);
+    return mida__consumer_fail(base, MIDA_EIO, "fetch from %s failed: %s",
+                               c->link.stream, nats_error(s));
+  }
+  int n = 0;
+  for (int i = 0; i < c->list.Count && n < max; i++) {
+    natsMsg *m = c->list.Msgs[i];
+    mida__consumer_msg *out = &msgs[n++];
+    out->data = natsMsg_GetData(m);
+    out->len = (size_t)natsMsg_GetDataLength(m);
+    if (out->data == NULL)
+      out->data = "";
+    out->handle = m;
+    jsMsgMetaData *meta = NULL;
+    if (natsMsg_GetMetaData(&meta, m) == NATS_OK && meta != NULL) {
+      snprintf(out->id, sizeof out->id, "%.40s#%llu", c->link.stream,
+               (unsigned long long)meta->Sequence.Stream);
+      jsMsgMetaData_Destroy(meta);
+    } else {
+      snprintf(out->id, sizeof out->id, "%.40s#?", c->link.stream);
+    }
+  }
+  return n;
+}
+
+static int nats_ack(mida__consumer *base, mida__consumer_msg *msgs, int n) {
+  nats_consumer *c = (nats_consumer *)base;
+  for (int i = 0; i < n; i++) {
+    natsStatus s = natsMsg_Ack((natsMsg *)msgs[i].handle, NULL);
+    if (s != NATS_OK)
+      return mida__consumer_fail(base, MIDA_EIO, "ack on %s failed: %s",
+                                 c->link.stream, nats_error(s));
+  }
+  return MIDA_OK;
+}
+
+static void nats_consumer_close(mida__consumer *base) {
+  nats_consumer *c = (nats_consumer *)base;
+  if (c == NULL)
+    return;
+  drop_list(c);
+  if (c->sub != NULL)
+    natsSubscription_Destroy(c->sub);
+  link_close(&c->link);
+  mida__free(c);
+}
+
+static int nats_consumer_open(const char *url, const char *group,
+                              const char *name, int claim_ms,
+                              mida__consumer **out, char *err, size_t errlen) {
+  (void)name; /* JetStream names the durable consumer, not its members */
+  *out = NULL;
+  nats_consumer *c = mida__calloc(1, sizeof *c);
+  if (c == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return MIDA_ENOMEM;
+  }
+  c->base.methods = &mida__nats_consumer;
+  int rc = link_open(&c->link, url, err, errlen);
+  if (rc != MIDA_OK) {
+    nats_consumer_close(&c->base);
+    return rc;
+  }
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = c->link.stream;
+  so.Config.Durable = group;
+  so.Config.AckPolicy = js_AckExplicit;
+  so.Config.AckWait = (int64_t)(claim_ms > 0 ? claim_ms : 30000) * 1000000;
+  so.Config.MaxAckPending = 20000;
+  jsErrCode jerr = 0;
+  natsStatus s = js_PullSubscribe(&c->sub, c->link.js, c->link.subject, group,
+                                  NULL, &so, &jerr);
+  if (s != NATS_OK) {
+    snprintf(err, errlen, "cannot join consumer %s of %s: %s", group,
+             c->link.stream, nats_error(s));
+    nats_consumer_close(&c->base);
+    return MIDA_EIO;
+  }
+  *out = &c->base;
+  return MIDA_OK;
+}
+
+const mida__consumer_methods mida__nats_consumer = {
+    "nats", nats_consumer_open, nats_fetch, nats_ack, nats_consumer_close,
+};
+
+#endif /* MIDA_HAVE_NATS */

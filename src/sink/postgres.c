@@ -1,0 +1,1343 @@
+/*
+ * postgres.c -- the PostgreSQL store (libpq): postgresql://... and
+ * postgres://... URLs.
+ *
+ * The store for many nodes: `mida ingest` consumers (and, if one wishes,
+ * shippers directly) write into one PostgreSQL database, and `mida` reads
+ * it. The schema is the one of schema.h with PostgreSQL's types: TEXT ids,
+ * BIGINT times (nanoseconds since the epoch), JSONB for the JSON columns,
+ * DOUBLE PRECISION metric values. The column named user is spelt "user",
+ * which both SQLite and PostgreSQL read as that column.
+ *
+ * Merge rules: those of sqlite.c, expressed in PostgreSQL: the higher
+ * status wins (mida_status_rank), LEAST/GREATEST for the times, jsonb ||
+ * for the JSON objects (the same shallow merge as mida__json_merge), the
+ * record's value else the stored one for the rest. An origin default (host,
+ * pid from the batch) only fills an empty column; a record's own host or
+ * pid wins. One exception, documented: an explicit value equal to the
+ * batch's own default is treated as the default.
+ *
+ * Batches: put_batch is one transaction. The records of one task (workflow,
+ * campaign) within a batch are first folded into one row image in C, JSON
+ * merged, so that each row appears once per statement; then each table
+ * gets multi-row INSERT ... ON CONFLICT statements of up to ROWS_PER_STMT
+ * rows. Link tables whose conflicts update (data, task_data, counter,
+ * source_cursor) start a new statement when a key repeats within one.
+ * Records the store cannot use are skipped and counted, as in sqlite.c.
+ *
+ * Queries run in a READ ONLY transaction on a connection whose default is
+ * read-only too, so `mida query` refuses writes (SQLSTATE 25006 ->
+ * MIDA_EREADONLY). Parameters are written ?1..?n as for SQLite and
+ * rewritten to $1..$n. The SQLite functions that mida's own verbs use are
+ * provided as small SQL functions (strftime with 'unixepoch', json_each of
+ * text with SQLite's key/value/type columns, glob, json_extract of numbers),
+ * so the verbs' SQL runs on both stores. Numbers may print differently
+ * (PostgreSQL's round() keeps its scale: 10.000 where SQLite prints 10.0).
+ *
+ * A lost connection fails the batch (the caller retries it later); the next
+ * call resets the connection first. Threads: one thread at a time per sink.
+ */
+#include "sink/sink.h"
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "mida_config.h"
+#include "sink/schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if MIDA_HAVE_LIBPQ
+
+#include <libpq-fe.h>
+
+#define ROWS_PER_STMT 1000
+#define MAX_COLUMNS 18
+#define ARENA_MAX ((size_t)1 << 31)
+#define NULL_OFF ((size_t)-1)
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
+/* The schema of schema.h in PostgreSQL's types, plus the helper functions
+ * the merge rules and the verbs' SQL need. Run in one transaction under an
+ * advisory lock, so that concurrent first openers do not race. */
+static const char pg_schema[] =
+    "CREATE TABLE IF NOT EXISTS campaign(id TEXT PRIMARY KEY, name TEXT,"
+    " created BIGINT, metadata JSONB);\n"
+    "CREATE TABLE IF NOT EXISTS workflow(id TEXT PRIMARY KEY,"
+    " campaign_id TEXT, parent_id TEXT, name TEXT, source TEXT,"
+    " \"user\" TEXT, host TEXT, pid BIGINT, started BIGINT, ended BIGINT,"
+    " status TEXT, metadata JSONB);\n"
+    "CREATE TABLE IF NOT EXISTS task(id TEXT PRIMARY KEY, workflow_id TEXT,"
+    " campaign_id TEXT, parent_id TEXT, activity TEXT, status TEXT,"
+    " submitted BIGINT, started BIGINT, ended BIGINT, host TEXT, pid BIGINT,"
+    " worker TEXT, source_key TEXT, used JSONB, generated JSONB,"
+    " custom JSONB, error TEXT, telemetry JSONB);\n"
+    "CREATE TABLE IF NOT EXISTS data(id TEXT PRIMARY KEY, kind TEXT,"
+    " uri TEXT, size BIGINT, digest TEXT, metadata JSONB);\n"
+    "CREATE TABLE IF NOT EXISTS task_data(task_id TEXT NOT NULL,"
+    " data_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT,"
+    " PRIMARY KEY(task_id, data_id, role));\n"
+    "CREATE TABLE IF NOT EXISTS task_dep(task_id TEXT NOT NULL,"
+    " upstream_id TEXT NOT NULL, PRIMARY KEY(task_id, upstream_id));\n"
+    "CREATE TABLE IF NOT EXISTS metric(task_id TEXT NOT NULL,"
+    " key TEXT NOT NULL, step BIGINT NOT NULL, ts BIGINT NOT NULL,"
+    " value DOUBLE PRECISION, PRIMARY KEY(task_id, key, step, ts));\n"
+    "CREATE TABLE IF NOT EXISTS telemetry(host TEXT NOT NULL,"
+    " pid BIGINT NOT NULL, ts BIGINT NOT NULL, workflow_id TEXT,"
+    " task_id TEXT, sample JSONB, PRIMARY KEY(host, pid, ts));\n"
+    "CREATE TABLE IF NOT EXISTS source_cursor(source TEXT NOT NULL,"
+    " key TEXT NOT NULL, position TEXT, updated BIGINT,"
+    " PRIMARY KEY(source, key));\n"
+    "CREATE TABLE IF NOT EXISTS counter(host TEXT NOT NULL,"
+    " pid BIGINT NOT NULL, name TEXT NOT NULL, value BIGINT NOT NULL,"
+    " PRIMARY KEY(host, pid, name));\n"
+    "CREATE TABLE IF NOT EXISTS mida_meta(key TEXT PRIMARY KEY,"
+    " value TEXT);\n"
+    "CREATE INDEX IF NOT EXISTS task_by_workflow ON task(workflow_id,"
+    " status);\n"
+    "CREATE INDEX IF NOT EXISTS task_by_activity ON task(activity);\n"
+    "CREATE INDEX IF NOT EXISTS task_by_parent ON task(parent_id)"
+    " WHERE parent_id IS NOT NULL;\n"
+    "CREATE INDEX IF NOT EXISTS workflow_by_campaign ON"
+    " workflow(campaign_id);\n"
+    "CREATE INDEX IF NOT EXISTS task_data_by_data ON task_data(data_id,"
+    " role);\n"
+    "CREATE INDEX IF NOT EXISTS task_dep_by_upstream ON"
+    " task_dep(upstream_id);\n"
+    "CREATE INDEX IF NOT EXISTS telemetry_by_time ON telemetry(ts);\n"
+    /* The rank of a status text; NULL and unknown texts rank lowest. */
+    "CREATE OR REPLACE FUNCTION mida_status_rank(s text) RETURNS int"
+    " LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce(array_position("
+    "ARRAY['UNKNOWN','SUBMITTED','RUNNING','FINISHED','CANCELLED',"
+    "'ERROR'], s), 0) - CASE WHEN s IS NULL THEN 1 ELSE 0 END $$;\n"
+    /* SQLite's strftime(format, seconds, 'unixepoch') for the formats
+     * mida's verbs use (and %Y %m %d %H %M %S %f in general), in UTC. */
+    "CREATE OR REPLACE FUNCTION strftime(fmt text, t numeric, modifier text)"
+    " RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT to_char("
+    "to_timestamp(t::double precision) AT TIME ZONE 'UTC',"
+    " replace(replace(replace(replace(replace(replace(replace(replace("
+    "replace(fmt, 'T', '\"T\"'), 'Z', '\"Z\"'), '%Y', 'YYYY'),"
+    " '%m', 'MM'), '%d', 'DD'), '%H', 'HH24'), '%M', 'MI'),"
+    " '%f', 'SS.MS'), '%S', 'SS')) $$;\n"
+    /* SQLite's json_each over JSON text: key, value (strings unquoted,
+     * null as NULL), type (null true false integer real text array
+     * object). */
+    "CREATE OR REPLACE FUNCTION json_each(j text) RETURNS TABLE(key text,"
+    " value text, type text) LANGUAGE sql IMMUTABLE AS $$ SELECT e.key,"
+    " CASE jsonb_typeof(e.value) WHEN 'string' THEN e.value #>> '{}'"
+    " WHEN 'null' THEN NULL ELSE e.value::text END,"
+    " CASE jsonb_typeof(e.value) WHEN 'string' THEN 'text'"
+    " WHEN 'number' THEN CASE WHEN e.value::text ~ '^-?[0-9]+$'"
+    " THEN 'integer' ELSE 'real' END WHEN 'boolean' THEN e.value::text"
+    " ELSE jsonb_typeof(e.value) END FROM jsonb_each(j::jsonb) e $$;\n"
+    /* SQLite's glob(pattern, text): * ? [...] wildcards, case-sensitive. */
+    "CREATE OR REPLACE FUNCTION glob(pattern text, s text) RETURNS boolean"
+    " LANGUAGE sql IMMUTABLE AS $$ SELECT s ~ ('^' || replace(replace("
+    "regexp_replace(pattern, '([.+(){}|^$\\\\])', '\\\\\\1', 'g'),"
+    " '*', '.*'), '?', '.') || '$') $$;\n"
+    /* SQLite's json_extract(json, '$.a.b') for numbers (what the verbs
+     * read from telemetry samples); a value that is not a number is an
+     * error, not a silent NULL. Text values: use ->> instead. */
+    "CREATE OR REPLACE FUNCTION json_extract(j jsonb, path text)"
+    " RETURNS numeric LANGUAGE sql IMMUTABLE AS $$ SELECT (j #>>"
+    " string_to_array(substr(path, 3), '.'))::numeric $$;\n"
+    "CREATE OR REPLACE VIEW task_v AS SELECT id, workflow_id, campaign_id,"
+    " parent_id, activity, status, strftime('%Y-%m-%dT%H:%M:%fZ',"
+    " started / 1e9, 'unixepoch') AS started,"
+    " strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,"
+    " (ended - started) / 1e9 AS duration_s, host, pid, worker, source_key,"
+    " used, generated, custom, error, telemetry FROM task;\n"
+    "CREATE OR REPLACE VIEW workflow_v AS SELECT id, campaign_id, parent_id,"
+    " name, source, \"user\", host, pid, status,"
+    " strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,"
+    " strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,"
+    " (ended - started) / 1e9 AS duration_s, metadata FROM workflow;\n"
+    "INSERT INTO mida_meta(key, value) VALUES('schema_version', '" STRINGIFY(
+        MIDA_SCHEMA_VERSION) "') ON CONFLICT DO NOTHING;\n";
+
+/* ---- merge rules, as in sqlite.c ---------------------------------------- */
+
+typedef enum merge_rule {
+  RULE_KEY,
+  RULE_LAST,
+  RULE_MIN,
+  RULE_MAX,
+  RULE_STATUS,
+  RULE_JSON,
+  RULE_ORIGIN
+} merge_rule;
+
+typedef struct column {
+  const char *name; /* column name, quoted where PostgreSQL needs it */
+  uint8_t tag;      /* record field that supplies it */
+  uint8_t rule;     /* merge_rule */
+} column;
+
+static const column task_columns[] = {
+    {"id", MIDA_F_ID, RULE_KEY},
+    {"workflow_id", MIDA_F_WORKFLOW, RULE_LAST},
+    {"campaign_id", MIDA_F_CAMPAIGN, RULE_LAST},
+    {"parent_id", MIDA_F_PARENT, RULE_LAST},
+    {"activity", MIDA_F_ACTIVITY, RULE_LAST},
+    {"status", MIDA_F_STATUS, RULE_STATUS},
+    {"submitted", MIDA_F_SUBMITTED, RULE_MIN},
+    {"started", MIDA_F_STARTED, RULE_MIN},
+    {"ended", MIDA_F_ENDED, RULE_MAX},
+    {"host", MIDA_F_HOST, RULE_ORIGIN},
+    {"pid", MIDA_F_PID, RULE_ORIGIN},
+    {"worker", MIDA_F_WORKER, RULE_LAST},
+    {"source_key", MIDA_F_SOURCE_KEY, RULE_LAST},
+    {"used", MIDA_F_USED, RULE_JSON},
+    {"generated", MIDA_F_GENERATED, RULE_JSON},
+    {"custom", MIDA_F_CUSTOM, RULE_JSON},
+    {"error", MIDA_F_ERROR, RULE_LAST},
+    {"telemetry", MIDA_F_TELEMETRY, RULE_JSON},
+};
+
+static const column workflow_columns[] = {
+    {"id", MIDA_F_ID, RULE_KEY},
+    {"campaign_id", MIDA_F_CAMPAIGN, RULE_LAST},
+    {"parent_id", MIDA_F_PARENT, RULE_LAST},
+    {"name", MIDA_F_NAME, RULE_LAST},
+    {"source", MIDA_F_SOURCE, RULE_LAST},
+    {"\"user\"", MIDA_F_USER, RULE_LAST},
+    {"host", MIDA_F_HOST, RULE_ORIGIN},
+    {"pid", MIDA_F_PID, RULE_ORIGIN},
+    {"started", MIDA_F_STARTED, RULE_MIN},
+    {"ended", MIDA_F_ENDED, RULE_MAX},
+    {"status", MIDA_F_STATUS, RULE_STATUS},
+    {"metadata", MIDA_F_METADATA, RULE_JSON},
+};
+
+static const column campaign_columns[] = {
+    {"id", MIDA_F_ID, RULE_KEY},
+    {"name", MIDA_F_NAME, RULE_LAST},
+    {"created", MIDA_F_CREATED, RULE_MIN},
+    {"metadata", MIDA_F_METADATA, RULE_JSON},
+};
+
+#define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+typedef struct entity {
+  const char *table;     /* table name */
+  const column *columns; /* its columns, the key first */
+  int ncolumns;          /* entries in columns */
+} entity;
+
+enum { ENT_TASK, ENT_WORKFLOW, ENT_CAMPAIGN, ENT_COUNT };
+
+static const entity entities[ENT_COUNT] = {
+    [ENT_TASK] = {"task", task_columns, COUNT_OF(task_columns)},
+    [ENT_WORKFLOW] = {"workflow", workflow_columns, COUNT_OF(workflow_columns)},
+    [ENT_CAMPAIGN] = {"campaign", campaign_columns, COUNT_OF(campaign_columns)},
+};
+
+static const char *const status_names[] = {
+    "UNKNOWN", "SUBMITTED", "RUNNING", "FINISHED", "CANCELLED", "ERROR",
+};
+
+static int status_rank(int64_t v) {
+  return v >= 0 && v < COUNT_OF(status_names) ? (int)v : 0;
+}
+
+/* One value of a row image: a number (ints, statuses) or text in the
+ * arena. */
+typedef struct cell {
+  uint8_t set;  /* whether the column has a value */
+  int64_t num;  /* ints and statuses */
+  size_t off;   /* text: offset in the arena */
+  uint32_t len; /* text: bytes */
+} cell;
+
+typedef struct image {
+  uint8_t entity;      /* ENT_* */
+  mida_id_t id;        /* the row's key */
+  cell c[MAX_COLUMNS]; /* by column index */
+} image;
+
+/* ---- the link tables ---------------------------------------------------- */
+
+/* A table written by plain multi-row upserts. Column types are PostgreSQL
+ * type names used as casts; the first nkey columns form the conflict key. */
+typedef struct link_table {
+  const char *head;     /* "INSERT INTO t(a, b)" */
+  const char *types[6]; /* per column */
+  int ncols;            /* columns */
+  int nkey;             /* key columns, for de-duplication; 0: none */
+  const char *tail;     /* " ON CONFLICT ..." */
+} link_table;
+
+enum {
+  LT_DATA,
+  LT_TASK_DATA,
+  LT_DEP,
+  LT_METRIC,
+  LT_TELEMETRY,
+  LT_CURSOR,
+  LT_COUNTER,
+  LT_COUNT
+};
+
+static const link_table link_tables[LT_COUNT] = {
+    [LT_DATA] = {"INSERT INTO data(id, kind, uri, size, digest, metadata)",
+                 {"text", "text", "text", "bigint", "text", "jsonb"},
+                 6,
+                 1,
+                 " ON CONFLICT(id) DO UPDATE SET"
+                 " kind = coalesce(excluded.kind, data.kind),"
+                 " uri = coalesce(excluded.uri, data.uri),"
+                 " size = coalesce(excluded.size, data.size),"
+                 " digest = coalesce(excluded.digest, data.digest),"
+                 " metadata = coalesce(data.metadata || excluded.metadata,"
+                 " data.metadata, excluded.metadata)"},
+    [LT_TASK_DATA] = {"INSERT INTO task_data(task_id, data_id, role, name)",
+                      {"text", "text", "text", "text"},
+                      4,
+                      3,
+                      " ON CONFLICT(task_id, data_id, role) DO UPDATE SET"
+                      " name = coalesce(excluded.name, task_data.name)"},
+    [LT_DEP] = {"INSERT INTO task_dep(task_id, upstream_id)",
+                {"text", "text"},
+                2,
+                0,
+                " ON CONFLICT DO NOTHING"},
+    [LT_METRIC] = {"INSERT INTO metric(task_id, key, step, ts, value)",
+                   {"text", "text", "bigint", "bigint", "double precision"},
+                   5,
+                   0,
+                   " ON CONFLICT DO NOTHING"},
+    [LT_TELEMETRY] = {"INSERT INTO telemetry(host, pid, ts, workflow_id,"
+                      " task_id, sample)",
+                      {"text", "bigint", "bigint", "text", "text", "jsonb"},
+                      6,
+                      0,
+                      " ON CONFLICT DO NOTHING"},
+    [LT_CURSOR] = {"INSERT INTO source_cursor(source, key, position,"
+                   " updated)",
+                   {"text", "text", "text", "bigint"},
+                   4,
+                   2,
+                   " ON CONFLICT(source, key) DO UPDATE SET"
+                   " position = excluded.position,"
+                   " updated = excluded.updated"
+                   " WHERE source_cursor.updated IS NULL"
+                   " OR excluded.updated >= source_cursor.updated"},
+    [LT_COUNTER] = {"INSERT INTO counter(host, pid, name, value)",
+                    {"text", "bigint", "text", "bigint"},
+                    4,
+                    3,
+                    " ON CONFLICT(host, pid, name) DO UPDATE SET"
+                    " value = GREATEST(counter.value, excluded.value)"},
+};
+
+/* The rows waiting for one link table's next statement: arena offsets of
+ * their values (NULL_OFF for NULL), and a hash set of their keys. */
+typedef struct pending {
+  size_t *vals;    /* nrows * ncols offsets */
+  size_t nrows;    /* rows waiting */
+  size_t cap;      /* rows allocated at vals */
+  uint64_t *keys;  /* open-addressing set of key hashes, 0 = empty */
+  size_t keys_cap; /* a power of two, 4 * ROWS_PER_STMT */
+} pending;
+
+typedef struct pg_sink {
+  mida__sink base;          /* common head; must be first */
+  PGconn *conn;             /* the connection */
+  int flags;                /* MIDA_SINK_* */
+  char where[256];          /* the URL without its password */
+  mida__buf arena;          /* a batch's values, NUL-terminated */
+  mida__buf sql;            /* a statement being built */
+  image *images;            /* a batch's row images */
+  size_t images_cap;        /* entries at images */
+  uint32_t *slots;          /* hash of images: index + 1, 0 empty */
+  size_t slots_cap;         /* a power of two */
+  const char **params;      /* parameter pointers of one statement */
+  size_t params_cap;        /* entries at params */
+  pending link[LT_COUNT];   /* link rows waiting */
+  uint64_t skipped_records; /* records skipped since open */
+  uint64_t dropped_fields;  /* malformed JSON fields dropped */
+} pg_sink;
+
+typedef struct batch_counts {
+  uint64_t skipped_records;
+  uint64_t dropped_fields;
+} batch_counts;
+
+uint64_t mida__pg_skipped(const mida__sink *sink);
+uint64_t mida__pg_skipped(const mida__sink *sink) {
+  return sink != NULL ? ((const pg_sink *)sink)->skipped_records : 0;
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* libpq's messages end in a newline; messages here do not. */
+static const char *pq_message(const char *m, char *buf, size_t buflen) {
+  snprintf(buf, buflen, "%s", m != NULL ? m : "");
+  size_t n = strlen(buf);
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+    buf[--n] = '\0';
+  for (size_t i = 0; i < n; i++)
+    if (buf[i] == '\n')
+      buf[i] = ' ';
+  return buf;
+}
+
+static int fail_conn(pg_sink *s, int rc, const char *what) {
+  char m[400];
+  return mida__sink_fail(&s->base, rc, "%s on store %s: %s", what, s->where,
+                         pq_message(PQerrorMessage(s->conn), m, sizeof m));
+}
+
+static int fail_result(pg_sink *s, PGresult *res, const char *what) {
+  char m[400];
+  const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+  int rc = MIDA_ESTORE;
+  if (state != NULL && strcmp(state, "25006") == 0)
+    rc = MIDA_EREADONLY;
+  const char *msg = PQresultErrorMessage(res);
+  if (msg == NULL || msg[0] == '\0')
+    msg = PQerrorMessage(s->conn);
+  pq_message(msg, m, sizeof m);
+  PQclear(res);
+  if (rc == MIDA_EREADONLY)
+    return mida__sink_fail(&s->base, rc,
+                           "mida query is read-only: this statement would "
+                           "write (%s)",
+                           m);
+  return mida__sink_fail(&s->base, rc, "%s on store %s: %s", what, s->where, m);
+}
+
+/* Runs a statement without parameters that returns no rows needed. */
+static int exec_simple(pg_sink *s, const char *sql, const char *what) {
+  PGresult *res = PQexec(s->conn, sql);
+  ExecStatusType st = PQresultStatus(res);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+    return fail_result(s, res, what);
+  PQclear(res);
+  return MIDA_OK;
+}
+
+/* The URL with its password replaced by "***", for messages. */
+static void url_for_messages(const char *url, char *buf, size_t buflen) {
+  const char *sep = strstr(url, "://");
+  const char *at = sep != NULL ? strchr(sep + 3, '@') : NULL;
+  const char *slash = sep != NULL ? strchr(sep + 3, '/') : NULL;
+  if (at != NULL && (slash == NULL || at < slash)) {
+    const char *colon = memchr(sep + 3, ':', (size_t)(at - (sep + 3)));
+    if (colon != NULL) {
+      snprintf(buf, buflen, "%.*s:***%s", (int)(colon - url), url, at);
+      return;
+    }
+  }
+  snprintf(buf, buflen, "%s", url);
+}
+
+/* Brings a lost connection back before a batch. */
+static int ensure_connected(pg_sink *s) {
+  if (PQstatus(s->conn) == CONNECTION_OK &&
+      PQtransactionStatus(s->conn) == PQTRANS_IDLE)
+    return MIDA_OK;
+  if (PQstatus(s->conn) == CONNECTION_OK) {
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+    if (PQtransactionStatus(s->conn) == PQTRANS_IDLE)
+      return MIDA_OK;
+  }
+  PQreset(s->conn);
+  if (PQstatus(s->conn) != CONNECTION_OK)
+    return fail_conn(s, MIDA_ESTORE, "cannot reconnect");
+  return MIDA_OK;
+}
+
+/* ---- the arena ---------------------------------------------------------- */
+
+/* Copies len bytes and a NUL into the arena; *off receives their offset. */
+static int arena_add(pg_sink *s, const char *p, size_t len, size_t *off) {
+  *off = s->arena.len;
+  int rc = mida__buf_add(&s->arena, p != NULL ? p : "", len);
+  if (rc == MIDA_OK)
+    rc = mida__buf_add(&s->arena, "", 1);
+  return rc;
+}
+
+static int arena_i64(pg_sink *s, int64_t v, size_t *off) {
+  char t[24];
+  int n = snprintf(t, sizeof t, "%lld", (long long)v);
+  return arena_add(s, t, (size_t)n, off);
+}
+
+static int arena_id(pg_sink *s, const mida_id_t *id, size_t *off) {
+  char t[MIDA_ID_STRLEN];
+  mida_id_format(id, t);
+  return arena_add(s, t, MIDA_ID_STRLEN - 1, off);
+}
+
+/* A field's value as text in the arena (ids formatted, numbers printed). */
+static int arena_field(pg_sink *s, unsigned tag, const mida__field *f,
+                       size_t *off) {
+  switch (mida__field_kind(tag)) {
+  case MIDA_KIND_ID:
+    return arena_id(s, &f->v.id, off);
+  case MIDA_KIND_I64:
+    return arena_i64(s, f->v.i64, off);
+  case MIDA_KIND_F64: {
+    char t[40];
+    double v = f->v.f64;
+    int n;
+    if (v != v)
+      n = snprintf(t, sizeof t, "NaN");
+    else if (v > 1.7976931348623157e308)
+      n = snprintf(t, sizeof t, "Infinity");
+    else if (v < -1.7976931348623157e308)
+      n = snprintf(t, sizeof t, "-Infinity");
+    else
+      n = snprintf(t, sizeof t, "%.17g", v);
+    return arena_add(s, t, (size_t)n, off);
+  }
+  case MIDA_KIND_STR:
+    return arena_add(s, f->v.str.ptr, f->v.str.len, off);
+  default:
+    *off = NULL_OFF;
+    return MIDA_OK;
+  }
+}
+
+/* Whether a record carries a usable value for a field (as in sqlite.c). */
+static int field_usable(const mida__rec *r, unsigned tag, int is_json,
+                        batch_counts *counts) {
+  const mida__field *f = &r->f[tag];
+  if (!f->present)
+    return 0;
+  if (mida__field_kind(tag) == MIDA_KIND_ID)
+    return !mida_id_is_nil(&f->v.id);
+  if (mida__field_kind(tag) == MIDA_KIND_STR &&
+      memchr(f->v.str.ptr != NULL ? f->v.str.ptr : "", 0, f->v.str.len) !=
+          NULL) {
+    /* PostgreSQL text cannot hold NUL bytes. */
+    counts->dropped_fields++;
+    return 0;
+  }
+  if (is_json &&
+      mida__json_check(f->v.str.ptr, f->v.str.len, true, NULL) != MIDA_OK) {
+    counts->dropped_fields++;
+    return 0;
+  }
+  return 1;
+}
+
+/* ---- building and running multi-row statements -------------------------- */
+
+static int reserve_params(pg_sink *s, size_t n) {
+  if (n <= s->params_cap)
+    return MIDA_OK;
+  const char **p = mida__realloc(s->params, n * sizeof *p);
+  if (p == NULL)
+    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  s->params = p;
+  s->params_cap = n;
+  return MIDA_OK;
+}
+
+/* Runs s->sql with nparams parameters taken from offs (arena offsets). */
+static int run_rows(pg_sink *s, const size_t *offs, size_t nparams,
+                    const char *const *lead, int nlead, const char *what) {
+  int rc = reserve_params(s, nparams + (size_t)nlead + 1);
+  if (rc != MIDA_OK)
+    return rc;
+  for (int i = 0; i < nlead; i++)
+    s->params[i] = lead[i];
+  for (size_t i = 0; i < nparams; i++)
+    s->params[(size_t)nlead + i] =
+        offs[i] == NULL_OFF ? NULL : s->arena.ptr + offs[i];
+  PGresult *res =
+      PQexecParams(s->conn, mida__buf_str(&s->sql), (int)nparams + nlead, NULL,
+                   s->params, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    return fail_result(s, res, what);
+  PQclear(res);
+  return MIDA_OK;
+}
+
+/* Appends "($k::type, ...)" for one row of ncols values starting at $first.
+ */
+static int add_row_sql(mida__buf *b, const char *const *types, int ncols,
+                       size_t first, int comma) {
+  int rc = mida__buf_adds(b, comma ? ",(" : "(");
+  for (int c = 0; c < ncols && rc == MIDA_OK; c++)
+    rc = mida__buf_printf(b, "%s$%zu::%s", c ? "," : "", first + (size_t)c,
+                          types[c]);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, ")");
+  return rc;
+}
+
+static int flush_link(pg_sink *s, int t) {
+  pending *p = &s->link[t];
+  const link_table *lt = &link_tables[t];
+  if (p->nrows == 0)
+    return MIDA_OK;
+  mida__buf_reset(&s->sql);
+  int rc = mida__buf_printf(&s->sql, "%s VALUES", lt->head);
+  for (size_t r = 0; r < p->nrows && rc == MIDA_OK; r++)
+    rc = add_row_sql(&s->sql, lt->types, lt->ncols, 1 + r * (size_t)lt->ncols,
+                     r > 0);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&s->sql, lt->tail);
+  if (rc != MIDA_OK)
+    return mida__sink_fail(&s->base, rc, "cannot build a statement");
+  rc = run_rows(s, p->vals, p->nrows * (size_t)lt->ncols, NULL, 0, lt->head);
+  p->nrows = 0;
+  if (p->keys != NULL)
+    memset(p->keys, 0, p->keys_cap * sizeof *p->keys);
+  return rc;
+}
+
+static uint64_t hash_bytes(uint64_t h, const char *p) {
+  for (; *p != '\0'; p++)
+    h = (h ^ (unsigned char)*p) * 0x100000001B3ull;
+  return (h ^ 0xff) * 0x100000001B3ull;
+}
+
+/* Adds one row (ncols arena offsets) to a link table, flushing first when
+ * its key is already waiting or the statement is full. */
+static int add_link(pg_sink *s, int t, const size_t *vals) {
+  pending *p = &s->link[t];
+  const link_table *lt = &link_tables[t];
+  if (p->vals == NULL) {
+    p->vals = mida__calloc((size_t)ROWS_PER_STMT * (size_t)lt->ncols,
+                           sizeof *p->vals);
+    p->keys_cap = 4 * ROWS_PER_STMT;
+    p->keys = lt->nkey > 0 ? mida__calloc(p->keys_cap, sizeof *p->keys) : NULL;
+    if (p->vals == NULL || (lt->nkey > 0 && p->keys == NULL))
+      return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  }
+  int rc = MIDA_OK;
+  if (p->nrows >= ROWS_PER_STMT)
+    rc = flush_link(s, t);
+  if (rc == MIDA_OK && lt->nkey > 0) {
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (int k = 0; k < lt->nkey; k++)
+      h = hash_bytes(h, vals[k] == NULL_OFF ? "" : s->arena.ptr + vals[k]);
+    h |= 1;
+    size_t mask = p->keys_cap - 1;
+    size_t i = (size_t)h & mask;
+    for (; p->keys[i] != 0 && p->keys[i] != h; i = (i + 1) & mask)
+      ;
+    if (p->keys[i] == h) {
+      /* Possibly the same key (or a hash collision): a new statement. */
+      rc = flush_link(s, t);
+      for (i = (size_t)h & mask; p->keys[i] != 0; i = (i + 1) & mask)
+        ;
+    }
+    p->keys[i] = h;
+  }
+  if (rc != MIDA_OK)
+    return rc;
+  memcpy(p->vals + p->nrows * (size_t)lt->ncols, vals,
+         (size_t)lt->ncols * sizeof *vals);
+  p->nrows++;
+  return MIDA_OK;
+}
+
+/* ---- records to rows ---------------------------------------------------- */
+
+static int str_or_null(pg_sink *s, const mida__rec *r, unsigned tag,
+                       size_t *off, batch_counts *counts) {
+  *off = NULL_OFF;
+  if (!field_usable(r, tag, 0, counts))
+    return MIDA_OK;
+  return arena_field(s, tag, &r->f[tag], off);
+}
+
+static int host_pid(pg_sink *s, const mida__rec *r, const mida__origin *o,
+                    size_t *host, size_t *pid, batch_counts *counts) {
+  int rc = str_or_null(s, r, MIDA_F_HOST, host, counts);
+  if (rc == MIDA_OK && *host == NULL_OFF && o != NULL && o->host != NULL)
+    rc = arena_add(s, o->host, strlen(o->host), host);
+  *pid = NULL_OFF;
+  if (rc == MIDA_OK && r->f[MIDA_F_PID].present)
+    rc = arena_i64(s, r->f[MIDA_F_PID].v.i64, pid);
+  else if (rc == MIDA_OK && o != NULL)
+    rc = arena_i64(s, o->pid, pid);
+  return rc;
+}
+
+static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
+                       batch_counts *counts) {
+  size_t v[6];
+  int rc = MIDA_OK;
+  switch (r->type) {
+  case MIDA_REC_DATA: {
+    unsigned key = MIDA_F_DATA_ID;
+    if (!r->f[key].present)
+      key = r->f[MIDA_F_DIGEST].present ? MIDA_F_DIGEST : MIDA_F_URI;
+    if (!field_usable(r, key, 0, counts) || r->f[key].v.str.len == 0) {
+      counts->skipped_records++;
+      return MIDA_OK;
+    }
+    rc = arena_field(s, key, &r->f[key], &v[0]);
+    if (rc == MIDA_OK)
+      rc = str_or_null(s, r, MIDA_F_KIND, &v[1], counts);
+    if (rc == MIDA_OK)
+      rc = str_or_null(s, r, MIDA_F_URI, &v[2], counts);
+    v[3] = NULL_OFF;
+    if (rc == MIDA_OK && r->f[MIDA_F_SIZE].present &&
+        r->f[MIDA_F_SIZE].v.i64 >= 0)
+      rc = arena_i64(s, r->f[MIDA_F_SIZE].v.i64, &v[3]);
+    if (rc == MIDA_OK)
+      rc = str_or_null(s, r, MIDA_F_DIGEST, &v[4], counts);
+    v[5] = NULL_OFF;
+    if (rc == MIDA_OK && field_usable(r, MIDA_F_METADATA, 1, counts))
+      rc = arena_field(s, MIDA_F_METADATA, &r->f[MIDA_F_METADATA], &v[5]);
+    if (rc == MIDA_OK)
+      rc = add_link(s, LT_DATA, v);
+    if (rc != MIDA_OK || !field_usable(r, MIDA_F_TASK, 0, counts))
+      return rc;
+    int64_t role = r->f[MIDA_F_ROLE].present ? r->f[MIDA_F_ROLE].v.i64 : 0;
+    if (role != MIDA_USED && role != MIDA_GENERATED) {
+      counts->skipped_records++;
+      return MIDA_OK;
+    }
+    size_t d = v[0];
+    rc = arena_id(s, &r->f[MIDA_F_TASK].v.id, &v[0]);
+    v[1] = d;
+    const char *rn = role == MIDA_USED ? "used" : "generated";
+    if (rc == MIDA_OK)
+      rc = arena_add(s, rn, strlen(rn), &v[2]);
+    if (rc == MIDA_OK)
+      rc = str_or_null(s, r, MIDA_F_NAME, &v[3], counts);
+    if (rc == MIDA_OK)
+      rc = add_link(s, LT_TASK_DATA, v);
+    return rc;
+  }
+  case MIDA_REC_DEP:
+    if (!field_usable(r, MIDA_F_TASK, 0, counts) ||
+        !field_usable(r, MIDA_F_PARENT, 0, counts)) {
+      counts->skipped_records++;
+      return MIDA_OK;
+    }
+    rc = arena_id(s, &r->f[MIDA_F_TASK].v.id, &v[0]);
+    if (rc == MIDA_OK)
+      rc = arena_id(s, &r->f[MIDA_F_PARENT].v.id, &v[1]);
+    return rc == MIDA_OK ? add_link(s, LT_DEP, v) : rc;
+  case MIDA_REC_METRIC: {
+    if (!field_usable(r, MIDA_F_TASK, 0, counts) ||
+        !field_usable(r, MIDA_F_KEY, 0, counts) || !r->f[MIDA_F_TS].present) {
+      counts->skipped_records++;
+      return MIDA_OK;
+    }
+    int64_t step = -1;
+    if (r->f[MIDA_F_STEP].present && r->f[MIDA_F_STEP].v.i64 >= 0)
+      step = r->f[MIDA_F_STEP].v.i64;
+    rc = arena_id(s, &r->f[MIDA_F_TASK].v.id, &v[0]);
+    if (rc == MIDA_OK)
+      rc = arena_field(s, MIDA_F_KEY, &r->f[MIDA_F_KEY], &v[1]);
+    if (rc == MIDA_OK)
+      rc = arena_i64(s, step, &v[2]);
+    if (rc == MIDA_OK)
+      rc = arena_i64(s, r->f[MIDA_F_TS].v.i64, &v[3]);
+    v[4] = NULL_OFF;
+    if (rc == MIDA_OK && r->f[MIDA_F_VALUE].present)
+      rc = arena_field(s, MIDA_F_VALUE, &r->f[MIDA_F_VALUE], &v[4]);
+    return rc == MIDA_OK ? add_link(s, LT_METRIC, v) : rc;
+  }
+  case MIDA_REC_TELEMETRY:
+    if (!r->f[MIDA_F_TS].present) {
+      counts->skipped_records++;
+      return MIDA_OK;
+    }
+    rc = host_pid(s, r, o, &v[0], &v[1], counts);
+    if (rc == MIDA_OK && (v[0] == NULL_OFF || v[1] == NULL_OFF)) {
+      counts->skipped_records++;
+      return MIDA_OK;
+    }
+    if (rc == MIDA_OK)
+      rc = arena_i64(s, r->f[MIDA_F_TS].v.i64, &v[2]);
+    v[3] = v[4] = v[5] = NULL_OFF;
+    if (rc == MIDA_OK && field_usable(r, MIDA_F_WORKFLOW, 0, counts))
+      rc = arena_id(s, &r->f[MIDA_F_WORKFLOW].v.id, &v[3]);
+    if (rc == MIDA_OK && field_usable(r, MIDA_F_TASK, 0, counts))
+      rc = arena_id(s, &r->f[MIDA_F_TASK].v.id, &v[4]);
+    if (rc == MIDA_OK && field_usable(r, MIDA_F_METADATA, 1, counts))
+      rc = arena_field(s, MIDA_F_METADATA, &r->f[MIDA_F_METADATA], &v[5]);
+    return rc == MIDA_OK ? add_link(s, LT_TELEMETRY, v) : rc;
+  case MIDA_REC_CURSOR:
+    if (!field_usable(r, MIDA_F_SOURCE, 0, counts) ||
+        !field_usable(r, MIDA_F_KEY, 0, counts)) {
+      counts->skipped_records++;
+      return MIDA_OK;
+    }
+    rc = arena_field(s, MIDA_F_SOURCE, &r->f[MIDA_F_SOURCE], &v[0]);
+    if (rc == MIDA_OK)
+      rc = arena_field(s, MIDA_F_KEY, &r->f[MIDA_F_KEY], &v[1]);
+    if (rc == MIDA_OK)
+      rc = str_or_null(s, r, MIDA_F_TEXT, &v[2], counts);
+    v[3] = NULL_OFF;
+    if (rc == MIDA_OK && r->f[MIDA_F_TS].present)
+      rc = arena_i64(s, r->f[MIDA_F_TS].v.i64, &v[3]);
+    return rc == MIDA_OK ? add_link(s, LT_CURSOR, v) : rc;
+  case MIDA_REC_COUNTER:
+    if (!field_usable(r, MIDA_F_KEY, 0, counts) ||
+        !r->f[MIDA_F_VALUE_I].present) {
+      counts->skipped_records++;
+      return MIDA_OK;
+    }
+    rc = host_pid(s, r, o, &v[0], &v[1], counts);
+    if (rc == MIDA_OK && (v[0] == NULL_OFF || v[1] == NULL_OFF)) {
+      counts->skipped_records++;
+      return MIDA_OK;
+    }
+    if (rc == MIDA_OK)
+      rc = arena_field(s, MIDA_F_KEY, &r->f[MIDA_F_KEY], &v[2]);
+    if (rc == MIDA_OK)
+      rc = arena_i64(s, r->f[MIDA_F_VALUE_I].v.i64, &v[3]);
+    return rc == MIDA_OK ? add_link(s, LT_COUNTER, v) : rc;
+  case MIDA_REC_PAD:
+    return MIDA_OK;
+  default:
+    counts->skipped_records++;
+    return MIDA_OK;
+  }
+}
+
+/* ---- entities ----------------------------------------------------------- */
+
+static uint64_t id_hash(const mida_id_t *id, int entity) {
+  uint64_t a, b;
+  memcpy(&a, id->bytes, 8);
+  memcpy(&b, id->bytes + 8, 8);
+  uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)entity) *
+               0xBF58476D1CE4E5B9ull;
+  return h ^ (h >> 31);
+}
+
+static int reserve_images(pg_sink *s, size_t n) {
+  if (n > UINT32_MAX / 4)
+    return mida__sink_fail(&s->base, MIDA_EINVAL, "batch too large: %zu", n);
+  if (n > s->images_cap) {
+    image *p = mida__realloc(s->images, n * sizeof *p);
+    if (p == NULL)
+      return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+    s->images = p;
+    s->images_cap = n;
+  }
+  size_t want = 16;
+  while (want < 2 * n)
+    want *= 2;
+  if (want > s->slots_cap) {
+    mida__free(s->slots);
+    s->slots = mida__malloc(want * sizeof *s->slots);
+    s->slots_cap = s->slots != NULL ? want : 0;
+    if (s->slots == NULL)
+      return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  }
+  memset(s->slots, 0, s->slots_cap * sizeof *s->slots);
+  return MIDA_OK;
+}
+
+/* Folds one record into the image of its row (a new one if none): every
+ * rule, JSON included, is applied here, so each row has one image. */
+static int fold_entity(pg_sink *s, const mida__rec *r, int ent_no,
+                       size_t *nimages, batch_counts *counts) {
+  const entity *ent = &entities[ent_no];
+  if (!field_usable(r, MIDA_F_ID, 0, counts)) {
+    counts->skipped_records++;
+    return MIDA_OK;
+  }
+  const mida_id_t *id = &r->f[MIDA_F_ID].v.id;
+  size_t mask = s->slots_cap - 1;
+  size_t slot = (size_t)id_hash(id, ent_no) & mask;
+  image *img = NULL;
+  for (; s->slots[slot] != 0; slot = (slot + 1) & mask) {
+    image *cand = &s->images[s->slots[slot] - 1];
+    if (cand->entity == ent_no && memcmp(&cand->id, id, sizeof *id) == 0) {
+      img = cand;
+      break;
+    }
+  }
+  if (img == NULL) {
+    img = &s->images[(*nimages)++];
+    memset(img, 0, sizeof *img);
+    img->entity = (uint8_t)ent_no;
+    img->id = *id;
+    s->slots[slot] = (uint32_t)*nimages;
+  }
+  int rc = MIDA_OK;
+  for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
+    unsigned tag = ent->columns[c].tag;
+    int rule = ent->columns[c].rule;
+    if (!field_usable(r, tag, rule == RULE_JSON, counts))
+      continue;
+    const mida__field *f = &r->f[tag];
+    cell *cl = &img->c[c];
+    int kind = mida__field_kind(tag);
+    if (kind == MIDA_KIND_I64) {
+      int take = !cl->set;
+      if (!take) {
+        switch (rule) {
+        case RULE_MIN:
+          take = f->v.i64 < cl->num;
+          break;
+        case RULE_MAX:
+          take = f->v.i64 > cl->num;
+          break;
+        case RULE_STATUS:
+          take = status_rank(f->v.i64) > status_rank(cl->num);
+          break;
+        default:
+          take = 1;
+          break;
+        }
+      }
+      if (take) {
+        cl->set = 1;
+        cl->num = f->v.i64;
+      }
+      continue;
+    }
+    if (rule == RULE_JSON && cl->set) {
+      mida__buf merged;
+      mida__buf_init(&merged, ARENA_MAX);
+      rc = mida__json_merge(s->arena.ptr + cl->off, cl->len, f->v.str.ptr,
+                            f->v.str.len, &merged);
+      if (rc == MIDA_OK)
+        rc = arena_add(s, merged.ptr, merged.len, &cl->off);
+      cl->len = (uint32_t)merged.len;
+      mida__buf_free(&merged);
+      if (rc != MIDA_OK)
+        rc = mida__sink_fail(&s->base, rc, "cannot merge JSON in a batch");
+      continue;
+    }
+    rc = arena_field(s, tag, f, &cl->off);
+    cl->len = kind == MIDA_KIND_STR ? f->v.str.len : MIDA_ID_STRLEN - 1;
+    cl->set = 1;
+    if (rc != MIDA_OK)
+      rc = mida__sink_fail(&s->base, rc, "out of memory");
+  }
+  return rc;
+}
+
+/* The SQL type of an entity column, for its cast. */
+static const char *column_type(const column *col) {
+  if (col->rule == RULE_JSON)
+    return "jsonb";
+  return mida__field_kind(col->tag) == MIDA_KIND_I64 && col->rule != RULE_STATUS
+             ? "bigint"
+             : "text";
+}
+
+/* Writes the INSERT ... VALUES head and the ON CONFLICT tail of an entity;
+ * $1 and $2 are the batch's origin host and pid. */
+static int entity_tail(const entity *ent, mida__buf *b) {
+  int rc = mida__buf_printf(b, " ON CONFLICT(id) DO UPDATE SET");
+  const char *t = ent->table;
+  for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
+    const char *n = ent->columns[c].name;
+    const char *sep = c > 1 ? "," : "";
+    switch (ent->columns[c].rule) {
+    case RULE_MIN:
+    case RULE_MAX:
+      rc = mida__buf_printf(
+          b, "%s %s = %s(%s.%s, excluded.%s)", sep, n,
+          ent->columns[c].rule == RULE_MIN ? "LEAST" : "GREATEST", t, n, n);
+      break;
+    case RULE_STATUS:
+      rc = mida__buf_printf(b,
+                            "%s %s = CASE WHEN mida_status_rank(excluded.%s)"
+                            " > mida_status_rank(%s.%s) THEN excluded.%s"
+                            " ELSE %s.%s END",
+                            sep, n, n, t, n, n, t, n);
+      break;
+    case RULE_JSON:
+      rc = mida__buf_printf(b,
+                            "%s %s = coalesce(%s.%s || excluded.%s, %s.%s,"
+                            " excluded.%s)",
+                            sep, n, t, n, n, t, n, n);
+      break;
+    case RULE_ORIGIN:
+      rc = mida__buf_printf(
+          b,
+          "%s %s = CASE WHEN excluded.%s IS DISTINCT FROM $%d::%s"
+          " THEN excluded.%s ELSE coalesce(%s.%s, excluded.%s) END",
+          sep, n, n, ent->columns[c].tag == MIDA_F_HOST ? 1 : 2,
+          ent->columns[c].tag == MIDA_F_HOST ? "text" : "bigint", n, t, n, n);
+      break;
+    default:
+      rc = mida__buf_printf(b, "%s %s = coalesce(excluded.%s, %s.%s)", sep, n,
+                            n, t, n);
+      break;
+    }
+  }
+  return rc;
+}
+
+/* Writes the images of one entity in statements of ROWS_PER_STMT rows. */
+static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
+                        const mida__origin *o) {
+  const entity *ent = &entities[ent_no];
+  const char *types[MAX_COLUMNS];
+  for (int c = 0; c < ent->ncolumns; c++)
+    types[c] = column_type(&ent->columns[c]);
+  char pidtext[24];
+  snprintf(pidtext, sizeof pidtext, "%lld",
+           o != NULL ? (long long)o->pid : 0LL);
+  const char *lead[2] = {o != NULL ? o->host : NULL,
+                         o != NULL ? pidtext : NULL};
+  /* Only tables with origin columns refer to $1 and $2. */
+  int nlead = 0;
+  for (int c = 0; c < ent->ncolumns; c++)
+    if (ent->columns[c].rule == RULE_ORIGIN)
+      nlead = 2;
+  size_t *vals =
+      mida__malloc((size_t)ROWS_PER_STMT * MAX_COLUMNS * sizeof *vals);
+  if (vals == NULL)
+    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  int rc = MIDA_OK;
+  size_t k = 0;
+  while (k < nimages && rc == MIDA_OK) {
+    size_t rows = 0;
+    mida__buf_reset(&s->sql);
+    rc = mida__buf_printf(&s->sql, "INSERT INTO %s(", ent->table);
+    for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++)
+      rc = mida__buf_printf(&s->sql, "%s%s", c ? ", " : "",
+                            ent->columns[c].name);
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&s->sql, ") VALUES");
+    for (; k < nimages && rows < ROWS_PER_STMT && rc == MIDA_OK; k++) {
+      image *img = &s->images[k];
+      if (img->entity != ent_no)
+        continue;
+      size_t *v = vals + rows * (size_t)ent->ncolumns;
+      rc = arena_id(s, &img->id, &v[0]);
+      for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
+        const column *col = &ent->columns[c];
+        cell *cl = &img->c[c];
+        v[c] = NULL_OFF;
+        if (!cl->set) {
+          /* An origin default fills an empty host or pid. */
+          if (col->rule == RULE_ORIGIN && o != NULL && col->tag == MIDA_F_PID)
+            rc = arena_i64(s, o->pid, &v[c]);
+          else if (col->rule == RULE_ORIGIN && o != NULL && o->host != NULL)
+            rc = arena_add(s, o->host, strlen(o->host), &v[c]);
+          continue;
+        }
+        if (col->rule == RULE_STATUS) {
+          const char *name = status_names[status_rank(cl->num)];
+          rc = arena_add(s, name, strlen(name), &v[c]);
+        } else if (mida__field_kind(col->tag) == MIDA_KIND_I64) {
+          rc = arena_i64(s, cl->num, &v[c]);
+        } else {
+          v[c] = cl->off;
+        }
+      }
+      if (rc == MIDA_OK)
+        rc = add_row_sql(&s->sql, types, ent->ncolumns,
+                         (size_t)nlead + 1 + rows * (size_t)ent->ncolumns,
+                         rows > 0);
+      rows++;
+    }
+    if (rows == 0)
+      break;
+    if (rc == MIDA_OK)
+      rc = entity_tail(ent, &s->sql);
+    if (rc == MIDA_OK)
+      rc = run_rows(s, vals, rows * (size_t)ent->ncolumns, lead, nlead,
+                    ent->table);
+    else if (s->base.errmsg[0] == '\0')
+      rc = mida__sink_fail(&s->base, rc, "cannot build a statement");
+  }
+  mida__free(vals);
+  return rc;
+}
+
+/* ---- put_batch ---------------------------------------------------------- */
+
+static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
+                        const mida__origin *origin) {
+  pg_sink *s = (pg_sink *)base;
+  if (s->flags & MIDA_SINK_READONLY)
+    return mida__sink_fail(base, MIDA_EREADONLY,
+                           "store %s was opened read-only", s->where);
+  if (n == 0)
+    return MIDA_OK;
+  base->errmsg[0] = '\0';
+  int rc = ensure_connected(s);
+  if (rc == MIDA_OK)
+    rc = reserve_images(s, n);
+  if (rc != MIDA_OK)
+    return rc;
+  mida__buf_reset(&s->arena);
+  for (int t = 0; t < LT_COUNT; t++)
+    s->link[t].nrows = 0;
+  rc = exec_simple(s, "BEGIN", "cannot begin a transaction");
+  if (rc != MIDA_OK)
+    return rc;
+
+  batch_counts counts = {0, 0};
+  size_t nimages = 0;
+  int present[ENT_COUNT] = {0, 0, 0};
+  for (size_t i = 0; i < n && rc == MIDA_OK; i++) {
+    const mida__rec *r = &recs[i];
+    int ent = r->type == MIDA_REC_TASK       ? ENT_TASK
+              : r->type == MIDA_REC_WORKFLOW ? ENT_WORKFLOW
+              : r->type == MIDA_REC_CAMPAIGN ? ENT_CAMPAIGN
+                                             : -1;
+    if (ent >= 0) {
+      present[ent] = 1;
+      rc = fold_entity(s, r, ent, &nimages, &counts);
+    } else {
+      rc = link_record(s, r, origin, &counts);
+    }
+  }
+  for (int e = 0; e < ENT_COUNT && rc == MIDA_OK; e++)
+    if (present[e])
+      rc = flush_entity(s, e, nimages, origin);
+  for (int t = 0; t < LT_COUNT && rc == MIDA_OK; t++)
+    rc = flush_link(s, t);
+  if (rc == MIDA_OK)
+    rc = exec_simple(s, "COMMIT", "cannot commit a batch");
+  if (rc != MIDA_OK) {
+    if (PQstatus(s->conn) == CONNECTION_OK &&
+        PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+      PQclear(PQexec(s->conn, "ROLLBACK"));
+    if (base->errmsg[0] == '\0')
+      mida__sink_fail(base, rc, "cannot write a batch to store %s: %s",
+                      s->where, mida_strerror(rc));
+    return rc;
+  }
+  s->skipped_records += counts.skipped_records;
+  s->dropped_fields += counts.dropped_fields;
+  return MIDA_OK;
+}
+
+/* ---- query -------------------------------------------------------------- */
+
+/* Copies sql into b with ?N parameters written $N. Quoted strings,
+ * identifiers and comments are copied as they are; a '?' not followed by a
+ * digit (jsonb's ? operators) is left alone. */
+static int rewrite_params(const char *sql, mida__buf *b) {
+  int rc = MIDA_OK;
+  const char *p = sql;
+  while (*p != '\0' && rc == MIDA_OK) {
+    const char *start = p;
+    if (*p == '\'' || *p == '"') {
+      char q = *p++;
+      while (*p != '\0' && !(*p == q && p[1] != q))
+        p += (*p == q) ? 2 : 1;
+      if (*p != '\0')
+        p++;
+    } else if (p[0] == '-' && p[1] == '-') {
+      while (*p != '\0' && *p != '\n')
+        p++;
+    } else if (p[0] == '/' && p[1] == '*') {
+      const char *end = strstr(p + 2, "*/");
+      p = end != NULL ? end + 2 : p + strlen(p);
+    } else if (p[0] == '?' && p[1] >= '0' && p[1] <= '9') {
+      rc = mida__buf_adds(b, "$");
+      p++;
+      continue;
+    } else {
+      p++;
+    }
+    rc = mida__buf_add(b, start, (size_t)(p - start));
+  }
+  return rc;
+}
+
+static int pg_query(mida__sink *base, const char *sql,
+                    const char *const *params, int nparams, mida__row_fn row,
+                    void *ctx) {
+  pg_sink *s = (pg_sink *)base;
+  base->errmsg[0] = '\0';
+  int rc = ensure_connected(s);
+  if (rc != MIDA_OK)
+    return rc;
+  mida__buf_reset(&s->sql);
+  rc = rewrite_params(sql, &s->sql);
+  if (rc != MIDA_OK)
+    return mida__sink_fail(base, rc, "query too long");
+  rc = exec_simple(s, "BEGIN READ ONLY", "cannot begin a query");
+  if (rc != MIDA_OK)
+    return rc;
+  const char **names = NULL;
+  const char **values = NULL;
+  int stopped = 0;
+  if (!PQsendQueryParams(s->conn, mida__buf_str(&s->sql), nparams, NULL, params,
+                         NULL, NULL, 0)) {
+    rc = fail_conn(s, MIDA_ESTORE, "query failed");
+    goto out;
+  }
+  PQsetSingleRowMode(s->conn);
+  PGresult *res;
+  while ((res = PQgetResult(s->conn)) != NULL) {
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_SINGLE_TUPLE && rc == MIDA_OK && !stopped) {
+      int ncols = PQnfields(res);
+      if (names == NULL) {
+        size_t slots = ncols > 0 ? (size_t)ncols : 1;
+        names = mida__calloc(slots, sizeof *names);
+        values = mida__calloc(slots, sizeof *values);
+        if (names == NULL || values == NULL)
+          rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
+      }
+      for (int c = 0; c < ncols && rc == MIDA_OK; c++) {
+        names[c] = PQfname(res, c);
+        values[c] = PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c);
+      }
+      if (rc == MIDA_OK && row != NULL && row(ctx, ncols, names, values) != 0)
+        stopped = 1;
+    } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK &&
+               st != PGRES_COMMAND_OK && rc == MIDA_OK) {
+      const char *msg = PQresultErrorMessage(res);
+      if (strstr(msg, "multiple commands") != NULL) {
+        char m[200];
+        rc = mida__sink_fail(base, MIDA_EINVAL,
+                             "mida query runs one statement at a time (%s)",
+                             pq_message(msg, m, sizeof m));
+        PQclear(res);
+      } else {
+        rc = fail_result(s, res, "query failed");
+      }
+      continue;
+    }
+    PQclear(res);
+  }
+out:
+  mida__free(names);
+  mida__free(values);
+  /* Whatever happened, the read-only transaction ends here. */
+  if (PQstatus(s->conn) == CONNECTION_OK)
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+  return rc;
+}
+
+/* ---- open and close ----------------------------------------------------- */
+
+static void pg_close(mida__sink *base) {
+  pg_sink *s = (pg_sink *)base;
+  if (s == NULL)
+    return;
+  if (s->conn != NULL)
+    PQfinish(s->conn);
+  mida__buf_free(&s->arena);
+  mida__buf_free(&s->sql);
+  mida__free(s->images);
+  mida__free(s->slots);
+  mida__free(s->params);
+  for (int t = 0; t < LT_COUNT; t++) {
+    mida__free(s->link[t].vals);
+    mida__free(s->link[t].keys);
+  }
+  mida__free(s);
+}
+
+static void quiet_notice(void *arg, const char *message) {
+  (void)arg;
+  (void)message; /* "relation already exists, skipping" and the like */
+}
+
+static int create_schema(pg_sink *s) {
+  int rc = exec_simple(s, "BEGIN", "cannot create the schema");
+  if (rc == MIDA_OK)
+    rc = exec_simple(s, "SELECT pg_advisory_xact_lock(7236461)",
+                     "cannot create the schema");
+  if (rc == MIDA_OK) {
+    PGresult *res = PQexec(s->conn, "SELECT value FROM mida_meta WHERE key ="
+                                    " 'schema_version'");
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+        atoi(PQgetvalue(res, 0, 0)) > MIDA_SCHEMA_VERSION) {
+      rc =
+          mida__sink_fail(&s->base, MIDA_ESTORE,
+                          "store %s has schema version %s, newer than "
+                          "this mida's (%d): use a newer mida",
+                          s->where, PQgetvalue(res, 0, 0), MIDA_SCHEMA_VERSION);
+    }
+    PQclear(res);
+    /* The table may not exist yet: that aborted the transaction. */
+    if (rc == MIDA_OK && PQtransactionStatus(s->conn) == PQTRANS_INERROR) {
+      PQclear(PQexec(s->conn, "ROLLBACK"));
+      rc = exec_simple(s, "BEGIN", "cannot create the schema");
+      if (rc == MIDA_OK)
+        rc = exec_simple(s, "SELECT pg_advisory_xact_lock(7236461)",
+                         "cannot create the schema");
+    }
+  }
+  if (rc == MIDA_OK)
+    rc = exec_simple(s, pg_schema, "cannot create the schema");
+  if (rc == MIDA_OK)
+    rc = exec_simple(s, "COMMIT", "cannot create the schema");
+  if (rc != MIDA_OK && PQstatus(s->conn) == CONNECTION_OK)
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+  return rc;
+}
+
+static int pg_open(const char *url, int flags, mida__sink **out, char *err,
+                   size_t errlen) {
+  *out = NULL;
+  pg_sink *s = mida__calloc(1, sizeof *s);
+  if (s == NULL) {
+    if (err != NULL && errlen > 0)
+      snprintf(err, errlen, "out of memory");
+    return MIDA_ENOMEM;
+  }
+  s->base.methods = &mida__postgres_sink;
+  s->flags = flags;
+  mida__buf_init(&s->arena, ARENA_MAX);
+  mida__buf_init(&s->sql, (size_t)64 << 20);
+  url_for_messages(url, s->where, sizeof s->where);
+  int readonly = (flags & MIDA_SINK_READONLY) != 0;
+  /* Later keywords override earlier ones, so the URL's own settings win
+   * over these defaults; a host that never answers fails in 10 s. */
+  const char *keys[] = {"connect_timeout", "application_name", "options",
+                        "dbname", NULL};
+  const char *vals[] = {"10", "mida",
+                        readonly ? "-c default_transaction_read_only=on" : "",
+                        url, NULL};
+  s->conn = PQconnectdbParams(keys, vals, 1);
+  int rc = MIDA_OK;
+  if (s->conn == NULL) {
+    rc = mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+    goto fail;
+  }
+  if (PQstatus(s->conn) != CONNECTION_OK) {
+    rc = fail_conn(s, MIDA_ESTORE, "cannot connect");
+    goto fail;
+  }
+  PQsetNoticeProcessor(s->conn, quiet_notice, NULL);
+  if (readonly) {
+    PGresult *res = PQexec(s->conn, "SELECT to_regclass('task') IS NOT NULL");
+    int exists = PQresultStatus(res) == PGRES_TUPLES_OK &&
+                 PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (!exists && (flags & MIDA_SINK_NOCREATE)) {
+      rc = mida__sink_fail(&s->base, MIDA_ENOTFOUND,
+                           "store %s holds no mida schema", s->where);
+      goto fail;
+    }
+  } else {
+    rc = create_schema(s);
+    if (rc != MIDA_OK)
+      goto fail;
+  }
+  *out = &s->base;
+  return MIDA_OK;
+fail:
+  if (err != NULL && errlen > 0)
+    snprintf(err, errlen, "%s", s->base.errmsg);
+  pg_close(&s->base);
+  return rc;
+}
+
+const mida__sink_methods mida__postgres_sink = {
+    "postgresql", pg_open, pg_put_batch, pg_query, pg_close,
+};
+
+/* postgres:// is libpq's other spelling of the same URL. */
+const mida__sink_methods mida__postgres_alias_sink = {
+    "postgres", pg_open, pg_put_batch, pg_query, pg_close,
+};
+
+#endif /* MIDA_HAVE_LIBPQ */

@@ -1,0 +1,430 @@
+/*
+ * redis.c -- the Redis Streams broker (hiredis): redis://[[user]:password@]
+ * host[:port]/stream. A sink for shippers, and a consumer for `mida
+ * ingest`.
+ *
+ * Sink: put_batch encodes the batch into wire messages (wire.h) of at most
+ * MAX_MESSAGE bytes and appends each with XADD stream * d <message>; the
+ * reply (the entry's id) is Redis's acknowledgement, so put_batch returns
+ * MIDA_OK only once every message of the batch has one. Any failure (the
+ * server down, paused past the command timeout, out of memory) fails the
+ * batch, which stays in the producer's journal; the next call reconnects.
+ * A batch sent again after a partial failure repeats some messages:
+ * harmless, since the store's merge is idempotent.
+ *
+ * Consumer: one consumer group per stream (created with MKSTREAM), one
+ * consumer name per `mida ingest` process. fetch first re-reads this
+ * consumer's own pending entries (delivered before a restart, never
+ * acknowledged), then every CLAIM_EVERY_MS claims with XAUTOCLAIM the
+ * entries other consumers left pending longer than claim_ms (they died),
+ * and otherwise reads new entries with XREADGROUP ... BLOCK. ack is XACK,
+ * called by ingest only after the store committed.
+ *
+ * Durability: what Redis acknowledged is as durable as Redis is configured
+ * to be. A Redis without persistence (save "" and appendonly no) loses an
+ * acknowledged but not yet consumed stream when it restarts; see
+ * docs/multinode.md.
+ */
+#include "sink/sink.h"
+#include "sink/wire.h"
+
+#include "core/alloc.h"
+#include "mida_config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#if MIDA_HAVE_HIREDIS
+
+#include <hiredis/hiredis.h>
+
+#define MAX_MESSAGE ((size_t)4 << 20) /* bytes per stream entry */
+#define CONNECT_TIMEOUT_MS 3000
+#define COMMAND_TIMEOUT_MS 5000
+#define CLAIM_EVERY_MS 1000
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timeval tv_ms(int ms) {
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  return tv;
+}
+
+/* Connects and authenticates. On failure returns NULL and writes why. */
+static redisContext *redis_connect(const mida__broker_url *u, char *err,
+                                   size_t errlen) {
+  redisContext *c =
+      redisConnectWithTimeout(u->host, u->port, tv_ms(CONNECT_TIMEOUT_MS));
+  if (c == NULL) {
+    snprintf(err, errlen, "cannot connect to redis://%s:%d: out of memory",
+             u->host, u->port);
+    return NULL;
+  }
+  if (c->err) {
+    snprintf(err, errlen, "cannot connect to redis://%s:%d: %s", u->host,
+             u->port, c->errstr);
+    redisFree(c);
+    return NULL;
+  }
+  redisSetTimeout(c, tv_ms(COMMAND_TIMEOUT_MS));
+  redisReply *r;
+  if (u->password[0] != '\0' && u->user[0] != '\0')
+    r = redisCommand(c, "AUTH %s %s", u->user, u->password);
+  else if (u->password[0] != '\0')
+    r = redisCommand(c, "AUTH %s", u->password);
+  else
+    r = redisCommand(c, "PING");
+  if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+    snprintf(err, errlen, "redis://%s:%d refused the connection: %s", u->host,
+             u->port, r != NULL ? r->str : (c->err ? c->errstr : "no reply"));
+    if (r != NULL)
+      freeReplyObject(r);
+    redisFree(c);
+    return NULL;
+  }
+  freeReplyObject(r);
+  return c;
+}
+
+/* ---- the sink ------------------------------------------------------------ */
+
+typedef struct redis_sink {
+  mida__sink base;      /* common head; must be first */
+  redisContext *ctx;    /* the connection, NULL after a failure */
+  mida__broker_url url; /* parsed URL */
+  char stream[256];     /* stream key */
+  uint64_t sender;      /* wire sender id */
+  uint64_t seq;         /* wire messages sent */
+  mida__buf msg;        /* a message being encoded */
+} redis_sink;
+
+static int redis_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
+                           const mida__origin *origin) {
+  redis_sink *s = (redis_sink *)base;
+  if (n == 0)
+    return MIDA_OK;
+  if (s->ctx == NULL) {
+    char err[400];
+    s->ctx = redis_connect(&s->url, err, sizeof err);
+    if (s->ctx == NULL)
+      return mida__sink_fail(base, MIDA_EIO, "%s", err);
+  }
+  size_t next = 0;
+  while (next < n) {
+    int rc = mida__wire_encode(recs, n, &next, origin, s->sender, s->seq + 1,
+                               MAX_MESSAGE, &s->msg);
+    if (rc != MIDA_OK)
+      return mida__sink_fail(base, rc, "cannot encode a batch: %s",
+                             mida_strerror(rc));
+    redisReply *r = redisCommand(s->ctx, "XADD %s * d %b", s->stream,
+                                 s->msg.ptr, s->msg.len);
+    if (r == NULL || r->type != REDIS_REPLY_STRING) {
+      rc = mida__sink_fail(
+          base, MIDA_EIO, "redis://%s:%d/%s did not take a batch: %s",
+          s->url.host, s->url.port, s->stream,
+          r != NULL && r->type == REDIS_REPLY_ERROR
+              ? r->str
+              : (s->ctx->err ? s->ctx->errstr : "unexpected reply"));
+      if (r != NULL)
+        freeReplyObject(r);
+      /* A broken or timed-out connection cannot be trusted again. */
+      redisFree(s->ctx);
+      s->ctx = NULL;
+      return rc;
+    }
+    freeReplyObject(r);
+    s->seq++;
+  }
+  return MIDA_OK;
+}
+
+static void redis_close(mida__sink *base) {
+  redis_sink *s = (redis_sink *)base;
+  if (s == NULL)
+    return;
+  if (s->ctx != NULL)
+    redisFree(s->ctx);
+  mida__buf_free(&s->msg);
+  mida__free(s);
+}
+
+static int redis_open(const char *url, int flags, mida__sink **out, char *err,
+                      size_t errlen) {
+  *out = NULL;
+  if (flags & MIDA_SINK_READONLY) {
+    snprintf(err, errlen,
+             "%s is a broker: it takes records but answers no queries; "
+             "query the store that `mida ingest` writes",
+             url);
+    return MIDA_EUNSUPPORTED;
+  }
+  redis_sink *s = mida__calloc(1, sizeof *s);
+  if (s == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return MIDA_ENOMEM;
+  }
+  s->base.methods = &mida__redis_sink;
+  mida__buf_init(&s->msg, MAX_MESSAGE * 2);
+  if (mida__broker_url_parse(url, 6379, &s->url) != MIDA_OK) {
+    snprintf(err, errlen,
+             "malformed Redis URL '%s' (want redis://[:password@]host"
+             "[:port]/stream)",
+             url);
+    redis_close(&s->base);
+    return MIDA_EURL;
+  }
+  snprintf(s->stream, sizeof s->stream, "%s",
+           s->url.path[0] != '\0' ? s->url.path : "mida");
+  s->sender = mida__wire_sender_id();
+  s->ctx = redis_connect(&s->url, err, errlen);
+  if (s->ctx == NULL) {
+    redis_close(&s->base);
+    return MIDA_EIO;
+  }
+  *out = &s->base;
+  return MIDA_OK;
+}
+
+const mida__sink_methods mida__redis_sink = {
+    "redis", redis_open, redis_put_batch, NULL, redis_close,
+};
+
+/* ---- the consumer -------------------------------------------------------- */
+
+typedef struct redis_consumer {
+  mida__consumer base;   /* common head; must be first */
+  redisContext *ctx;     /* the connection, NULL after a failure */
+  mida__broker_url url;  /* parsed URL */
+  char stream[256];      /* stream key */
+  char group[128];       /* consumer group */
+  char name[128];        /* this consumer */
+  int claim_ms;          /* idle time after which pending is claimed */
+  redisReply *reply;     /* the last fetch's reply: holds the messages */
+  int own_pending_done;  /* own pending entries re-read after (re)start */
+  int64_t next_claim_ms; /* when to look for dead consumers' entries */
+} redis_consumer;
+
+static int consumer_connect(redis_consumer *c) {
+  char err[400];
+  c->ctx = redis_connect(&c->url, err, sizeof err);
+  if (c->ctx == NULL)
+    return mida__consumer_fail(&c->base, MIDA_EIO, "%s", err);
+  redisReply *r = redisCommand(c->ctx, "XGROUP CREATE %s %s 0 MKSTREAM",
+                               c->stream, c->group);
+  int ok = r != NULL && (r->type != REDIS_REPLY_ERROR ||
+                         strncmp(r->str, "BUSYGROUP", 9) == 0);
+  int rc = MIDA_OK;
+  if (!ok)
+    rc = mida__consumer_fail(
+        &c->base, MIDA_EIO, "cannot create consumer group %s on %s: %s",
+        c->group, c->stream, r != NULL ? r->str : c->ctx->errstr);
+  if (r != NULL)
+    freeReplyObject(r);
+  if (rc != MIDA_OK) {
+    redisFree(c->ctx);
+    c->ctx = NULL;
+  }
+  c->own_pending_done = 0;
+  return rc;
+}
+
+/* Fills msgs from an array of stream entries [id, [field, value, ...]].
+ * An entry without a "d" field (not written by mida) gets empty data, which
+ * the decoder rejects and ingest counts. */
+static int take_entries(const redisReply *entries, mida__consumer_msg *msgs,
+                        int max) {
+  int n = 0;
+  for (size_t i = 0; i < entries->elements && n < max; i++) {
+    const redisReply *e = entries->element[i];
+    if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+      continue;
+    mida__consumer_msg *m = &msgs[n++];
+    snprintf(m->id, sizeof m->id, "%s", e->element[0]->str);
+    m->data = "";
+    m->len = 0;
+    m->handle = NULL;
+    const redisReply *f = e->element[1];
+    if (f == NULL || f->type != REDIS_REPLY_ARRAY)
+      continue;
+    for (size_t k = 0; k + 1 < f->elements; k += 2) {
+      if (f->element[k]->type == REDIS_REPLY_STRING &&
+          strcmp(f->element[k]->str, "d") == 0 &&
+          f->element[k + 1]->type == REDIS_REPLY_STRING) {
+        m->data = f->element[k + 1]->str;
+        m->len = f->element[k + 1]->len;
+        break;
+      }
+    }
+  }
+  return n;
+}
+
+static int failed_command(redis_consumer *c, redisReply *r, const char *what) {
+  int rc = mida__consumer_fail(
+      &c->base, MIDA_EIO, "%s on redis://%s:%d/%s failed: %s", what,
+      c->url.host, c->url.port, c->stream,
+      r != NULL && r->type == REDIS_REPLY_ERROR
+          ? r->str
+          : (c->ctx->err ? c->ctx->errstr : "unexpected reply"));
+  if (r != NULL)
+    freeReplyObject(r);
+  redisFree(c->ctx);
+  c->ctx = NULL;
+  return rc;
+}
+
+static int redis_fetch(mida__consumer *base, mida__consumer_msg *msgs, int max,
+                       int timeout_ms) {
+  redis_consumer *c = (redis_consumer *)base;
+  if (c->reply != NULL) {
+    freeReplyObject(c->reply);
+    c->reply = NULL;
+  }
+  if (c->ctx == NULL) {
+    int rc = consumer_connect(c);
+    if (rc != MIDA_OK)
+      return rc;
+  }
+  redisReply *r;
+  /* 1. What this consumer was given before and never acknowledged. */
+  if (!c->own_pending_done) {
+    r = redisCommand(c->ctx, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s 0",
+                     c->group, c->name, max, c->stream);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR)
+      return failed_command(c, r, "XREADGROUP");
+    int n = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+        r->element[0]->elements >= 2)
+      n = take_entries(r->element[0]->element[1], msgs, max);
+    if (n == 0) {
+      c->own_pending_done = 1;
+      freeReplyObject(r);
+    } else {
+      c->reply = r;
+      return n;
+    }
+  }
+  /* 2. What dead consumers left behind. */
+  int64_t now = monotonic_ms();
+  if (now >= c->next_claim_ms) {
+    c->next_claim_ms = now + CLAIM_EVERY_MS;
+    r = redisCommand(c->ctx, "XAUTOCLAIM %s %s %s %d 0-0 COUNT %d", c->stream,
+                     c->group, c->name, c->claim_ms, max);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR)
+      return failed_command(c, r, "XAUTOCLAIM");
+    int n = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+        r->element[1]->type == REDIS_REPLY_ARRAY)
+      n = take_entries(r->element[1], msgs, max);
+    if (n > 0) {
+      c->reply = r;
+      return n;
+    }
+    freeReplyObject(r);
+  }
+  /* 3. New entries. The command may block for timeout_ms: the socket's
+   * timeout must be longer. */
+  redisSetTimeout(c->ctx, tv_ms(timeout_ms + COMMAND_TIMEOUT_MS));
+  r = redisCommand(c->ctx,
+                   "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >",
+                   c->group, c->name, max, timeout_ms, c->stream);
+  if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+    /* The group vanishes with the stream when Redis restarts empty. */
+    if (r != NULL && strncmp(r->str, "NOGROUP", 7) == 0) {
+      freeReplyObject(r);
+      redisFree(c->ctx);
+      c->ctx = NULL;
+      return 0;
+    }
+    return failed_command(c, r, "XREADGROUP");
+  }
+  redisSetTimeout(c->ctx, tv_ms(COMMAND_TIMEOUT_MS));
+  int n = 0;
+  if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+      r->element[0]->elements >= 2)
+    n = take_entries(r->element[0]->element[1], msgs, max);
+  c->reply = r;
+  return n;
+}
+
+static int redis_ack(mida__consumer *base, mida__consumer_msg *msgs, int n) {
+  redis_consumer *c = (redis_consumer *)base;
+  if (n <= 0)
+    return MIDA_OK;
+  if (c->ctx == NULL) {
+    int rc = consumer_connect(c);
+    if (rc != MIDA_OK)
+      return rc;
+  }
+  size_t argc = 3 + (size_t)n;
+  const char **argv = mida__calloc(argc, sizeof *argv);
+  if (argv == NULL)
+    return mida__consumer_fail(base, MIDA_ENOMEM, "out of memory");
+  argv[0] = "XACK";
+  argv[1] = c->stream;
+  argv[2] = c->group;
+  for (int i = 0; i < n; i++)
+    argv[3 + i] = msgs[i].id;
+  redisReply *r = redisCommandArgv(c->ctx, (int)argc, argv, NULL);
+  mida__free(argv);
+  if (r == NULL || r->type == REDIS_REPLY_ERROR)
+    return failed_command(c, r, "XACK");
+  freeReplyObject(r);
+  return MIDA_OK;
+}
+
+static void redis_consumer_close(mida__consumer *base) {
+  redis_consumer *c = (redis_consumer *)base;
+  if (c == NULL)
+    return;
+  if (c->reply != NULL)
+    freeReplyObject(c->reply);
+  if (c->ctx != NULL)
+    redisFree(c->ctx);
+  mida__free(c);
+}
+
+static int redis_consumer_open(const char *url, const char *group,
+                               const char *name, int claim_ms,
+                               mida__consumer **out, char *err, size_t errlen) {
+  *out = NULL;
+  redis_consumer *c = mida__calloc(1, sizeof *c);
+  if (c == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return MIDA_ENOMEM;
+  }
+  c->base.methods = &mida__redis_consumer;
+  if (mida__broker_url_parse(url, 6379, &c->url) != MIDA_OK) {
+    snprintf(err, errlen,
+             "malformed Redis URL '%s' (want redis://[:password@]host"
+             "[:port]/stream)",
+             url);
+    redis_consumer_close(&c->base);
+    return MIDA_EURL;
+  }
+  snprintf(c->stream, sizeof c->stream, "%s",
+           c->url.path[0] != '\0' ? c->url.path : "mida");
+  snprintf(c->group, sizeof c->group, "%s", group);
+  snprintf(c->name, sizeof c->name, "%s", name);
+  c->claim_ms = claim_ms > 0 ? claim_ms : 30000;
+  int rc = consumer_connect(c);
+  if (rc != MIDA_OK) {
+    snprintf(err, errlen, "%s", c->base.errmsg);
+    redis_consumer_close(&c->base);
+    return rc;
+  }
+  *out = &c->base;
+  return MIDA_OK;
+}
+
+const mida__consumer_methods mida__redis_consumer = {
+    "redis", redis_consumer_open, redis_fetch, redis_ack, redis_consumer_close,
+};
+
+#endif /* MIDA_HAVE_HIREDIS */

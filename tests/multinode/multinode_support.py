@@ -1,0 +1,396 @@
+"""Helpers and fixtures of the multi-node tests (conftest.py exposes the
+fixtures; this module has a unique name because pytest runs every tests/*/
+folder in one session, where a second module named conftest would clash): the mida binaries, a fresh PostgreSQL
+database per test (dropped afterwards), private broker servers (a Redis and
+a NATS of the test's own, on free ports, so that stopping or pausing them
+never disturbs anyone else's), and helpers to run producers and `mida
+ingest` consumers.
+
+The services are the real ones installed on this machine (scripts/services.sh
+starts the shared PostgreSQL; the tests start their own redis-server and
+nats-server processes). A test whose service is missing is skipped with the
+reason."""
+
+import os
+import pathlib
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PG_ADMIN = os.environ.get("MIDA_TEST_PG",
+                          "postgresql://postgres@127.0.0.1:5432")
+
+
+def build_dir():
+    b = pathlib.Path(os.environ.get("MIDA_BUILD", ROOT / "build"))
+    return b if b.is_absolute() else ROOT / b
+
+
+def built_with(name):
+    """Whether the build under test has the optional backend name (a
+    MIDA_HAVE_* of mida_config.h, e.g. "HIREDIS")."""
+    conf = build_dir() / "mida_config.h"
+    return conf.exists() and f"#define MIDA_HAVE_{name} 1" in conf.read_text()
+
+
+def require_backend(name, lib):
+    if not built_with(name):
+        pytest.skip(f"this build has no {lib} backend (install it from "
+                    "scripts/deps/brokers.apt and reconfigure)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if port_open(port):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="session")
+def mida_bin():
+    p = pathlib.Path(os.environ.get("MIDA_BIN",
+                                    build_dir() / "src" / "cli" / "mida"))
+    if not p.exists():
+        pytest.fail(f"mida binary not found at {p}")
+    return str(p)
+
+
+@pytest.fixture(scope="session")
+def produce_bin():
+    p = build_dir() / "tests" / "mida_produce"
+    if not p.exists():
+        pytest.fail(f"mida_produce not found at {p}")
+    return str(p)
+
+
+def psql(url, sql):
+    r = subprocess.run(["psql", url, "-AtqX", "-v", "ON_ERROR_STOP=1",
+                        "-c", sql], capture_output=True, text=True,
+                       timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f"psql {sql!r}: {r.stderr}")
+    return r.stdout.strip()
+
+
+@pytest.fixture
+def pg_db():
+    """A fresh database; yields its URL; dropped after the test."""
+    require_backend("LIBPQ", "libpq")
+    if shutil.which("psql") is None or not port_open(5432):
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432 "
+                    "(scripts/services.sh starts it)")
+    name = f"mida_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    psql(PG_ADMIN + "/postgres", f"CREATE DATABASE {name}")
+    yield f"{PG_ADMIN}/{name}"
+    psql(PG_ADMIN + "/postgres",
+         f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+class Redis:
+    """A private redis-server: start(), stop(), pause(), resume()."""
+
+    def __init__(self, tmp, persistent=False, password=None):
+        self.port = free_port()
+        self.dir = tmp
+        self.persistent = persistent
+        self.password = password
+        self.proc = None
+
+    @property
+    def url_base(self):
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}"
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind",
+                "127.0.0.1", "--dir", str(self.dir), "--save", ""]
+        if self.persistent:
+            args += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            args += ["--appendonly", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        assert wait_port(self.port), "redis-server did not start"
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()  # SIGTERM: Redis shuts down cleanly
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+    def cli(self, *args):
+        argv = ["redis-cli", "-p", str(self.port)]
+        if self.password:
+            argv += ["-a", self.password, "--no-auth-warning"]
+        return subprocess.run(argv + list(args), capture_output=True,
+                              timeout=30).stdout
+
+
+@pytest.fixture
+def redis_factory(tmp_path):
+    require_backend("HIREDIS", "hiredis")
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed "
+                    "(scripts/deps/brokers.apt)")
+    servers = []
+
+    def make(**kw):
+        d = tmp_path / f"redis{len(servers)}"
+        d.mkdir()
+        r = Redis(d, **kw)
+        r.start()
+        servers.append(r)
+        return r
+
+    yield make
+    for r in servers:
+        r.stop()
+
+
+class Fleet:
+    """Producers and consumers of one test, all stopped at the end."""
+
+    def __init__(self, mida_bin, produce_bin, tmp):
+        self.mida = mida_bin
+        self.produce = produce_bin
+        self.tmp = tmp
+        self.procs = []
+
+    def env(self, **extra):
+        e = {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")}
+        e.update(extra)
+        return e
+
+    def producer(self, store, tasks, label, spool, rate=0, timeout_ms=120000):
+        env = self.env(MIDA_STORE=store, MIDA_SPOOL=str(spool))
+        if rate:
+            env["MIDA_PRODUCE_RATE"] = str(rate)
+        p = subprocess.Popen([self.produce, str(tasks), label,
+                              str(timeout_ms)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        self.procs.append(p)
+        return p
+
+    def ingest(self, source, store, name, *extra):
+        log = open(self.tmp / f"ingest-{name}.log", "w")
+        p = subprocess.Popen([self.mida, "ingest", "--from", source, "--to",
+                              store, "--name", name, *extra],
+                             env=self.env(), stdout=log, stderr=log)
+        p.log_path = self.tmp / f"ingest-{name}.log"
+        self.procs.append(p)
+        return p
+
+    def stop_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+@pytest.fixture
+def fleet(mida_bin, produce_bin, tmp_path):
+    f = Fleet(mida_bin, produce_bin, tmp_path)
+    yield f
+    f.stop_all()
+
+
+def wait_for_count(db, sql, want, timeout):
+    """Polls sql (one number) until it equals want; returns the last value."""
+    deadline = time.time() + timeout
+    got = None
+    while time.time() < deadline:
+        try:
+            got = int(psql(db, sql) or 0)
+        except RuntimeError:  # no schema yet: no consumer has opened it
+            got = 0
+        if got >= want:
+            return got
+        time.sleep(0.5)
+    return got
+
+
+class Nats:
+    """A private nats-server with JetStream on file storage in a temporary
+    directory: stop() and start() again keep what JetStream stored."""
+
+    def __init__(self, tmp, user=None, password=None):
+        self.port = free_port()
+        self.dir = tmp
+        self.user = user
+        self.password = password
+        self.proc = None
+
+    @property
+    def url_base(self):
+        auth = f"{self.user}:{self.password}@" if self.user else ""
+        return f"nats://{auth}127.0.0.1:{self.port}"
+
+    def start(self):
+        args = ["nats-server", "-a", "127.0.0.1", "-p", str(self.port),
+                "-js", "-sd", str(self.dir)]
+        if self.user:
+            args += ["--user", self.user, "--pass", self.password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        assert wait_port(self.port), "nats-server did not start"
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+
+@pytest.fixture
+def nats_factory(tmp_path):
+    require_backend("NATS", "libnats")
+    if shutil.which("nats-server") is None:
+        pytest.skip("nats-server is not installed "
+                    "(scripts/deps/brokers.apt)")
+    servers = []
+
+    def make(**kw):
+        d = tmp_path / f"nats{len(servers)}"
+        d.mkdir()
+        n = Nats(d, **kw)
+        n.start()
+        servers.append(n)
+        return n
+
+    yield make
+    for n in servers:
+        n.stop()
+
+
+class Mosquitto:
+    """A private mosquitto broker. max_queued_messages 0: a consumer's queue
+    is not capped (Mosquitto's default of 1000 would drop QoS 1 messages of
+    a slow consumer; docs/multinode.md says so)."""
+
+    def __init__(self, tmp, user=None, password=None):
+        self.port = free_port()
+        self.dir = tmp
+        self.user = user
+        self.password = password
+        self.proc = None
+
+    @property
+    def url_base(self):
+        auth = f"{self.user}:{self.password}@" if self.user else ""
+        return f"mqtt://{auth}127.0.0.1:{self.port}"
+
+    def start(self):
+        conf = self.dir / "mosquitto.conf"
+        # Run as ourselves: as root, mosquitto would switch to its own user,
+        # who cannot read the test's private temporary directory.
+        lines = [f"listener {self.port} 127.0.0.1",
+                 f"user {pwd.getpwuid(os.getuid()).pw_name}",
+                 "max_queued_messages 0", "persistence false"]
+        if self.user:
+            pw = self.dir / "passwd"
+            pw.write_text("")
+            subprocess.run(["mosquitto_passwd", "-b", str(pw), self.user,
+                            self.password], check=True, capture_output=True)
+            lines += ["allow_anonymous false", f"password_file {pw}"]
+        else:
+            lines += ["allow_anonymous true"]
+        conf.write_text("\n".join(lines) + "\n")
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        assert wait_port(self.port), "mosquitto did not start"
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path):
+    require_backend("MOSQUITTO", "libmosquitto")
+    if shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto is not installed (scripts/deps/brokers.apt)")
+    servers = []
+
+    def make(**kw):
+        d = tmp_path / f"mosquitto{len(servers)}"
+        d.mkdir()
+        m = Mosquitto(d, **kw)
+        m.start()
+        servers.append(m)
+        return m
+
+    yield make
+    for m in servers:
+        m.stop()
+
+
+# ---- the workload of the broker tests -----------------------------------
+
+PRODUCERS = 4
+TASKS = 50_000
+TOTAL = PRODUCERS * TASKS
+
+COMPLETE = ("SELECT count(*) FROM task WHERE status = 'FINISHED'"
+            " AND started IS NOT NULL AND ended IS NOT NULL"
+            " AND (generated->>'ok') = 'true' AND used ? 'i'")
+
+
+def assert_each_task_once(db):
+    """Exactly TOTAL tasks, each FINISHED with its begin and end merged, and
+    for each producer every task number 0..TASKS-1 exactly once."""
+    assert int(psql(db, "SELECT count(*) FROM task")) == TOTAL
+    assert int(psql(db, COMPLETE)) == TOTAL
+    rows = psql(db, "SELECT activity, count(*), count(DISTINCT used->>'i'),"
+                    " min((used->>'i')::int), max((used->>'i')::int)"
+                    " FROM task GROUP BY 1 ORDER BY 1").splitlines()
+    assert rows == [f"p{i}|{TASKS}|{TASKS}|0|{TASKS - 1}"
+                    for i in range(PRODUCERS)]
+    assert int(psql(db, "SELECT count(*) FROM workflow"
+                        " WHERE status = 'FINISHED'")) == PRODUCERS
+
+
+def start_producers(fleet, url, spool, rate=0):
+    return [fleet.producer(url, TASKS, f"p{i}", spool, rate=rate)
+            for i in range(PRODUCERS)]
+
+
+def wait_producers(procs, timeout=180):
+    for p in procs:
+        out, err = p.communicate(timeout=timeout)
+        assert p.returncode == 0, err
+        assert out.startswith(f"produced {TASKS} ")

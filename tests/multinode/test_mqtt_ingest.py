@@ -1,0 +1,84 @@
+"""Producers -> MQTT (Mosquitto, QoS 1) -> `mida ingest` consumers sharing
+one subscription ($share/group/topic) -> PostgreSQL: 4 producers x 50,000
+tasks, 2 consumers, exactly 200,000 tasks; a consumer killed by SIGKILL and
+started again with its name gets back what it had not acknowledged (MQTT
+has no claim by others: see src/sink/mqtt.c); bad input; clear errors."""
+
+import signal
+import subprocess
+import time
+
+from multinode_support import (COMPLETE, TOTAL, assert_each_task_once, psql,
+                               start_producers, wait_for_count,
+                               wait_producers)
+
+
+def test_mqtt_two_consumers_exactly_once(fleet, pg_db, mosquitto_factory,
+                                         tmp_path):
+    broker = mosquitto_factory()
+    url = broker.url_base + "/mida/tasks"
+    consumers = [fleet.ingest(url, pg_db, n, "--group", "g") for n in "ab"]
+    time.sleep(0.5)  # subscribed before anything is published
+    wait_producers(start_producers(fleet, url, tmp_path / "spool"))
+    assert wait_for_count(pg_db, COMPLETE, TOTAL, 120) == TOTAL
+    for c in consumers:
+        c.send_signal(signal.SIGINT)
+        c.wait(timeout=15)
+        assert c.returncode == 0
+    assert_each_task_once(pg_db)
+
+
+def test_mqtt_consumer_killed_and_restarted(fleet, pg_db, mosquitto_factory,
+                                            tmp_path):
+    broker = mosquitto_factory()
+    url = broker.url_base + "/mida/tasks"
+    a = fleet.ingest(url, pg_db, "a", "--group", "g")
+    fleet.ingest(url, pg_db, "b", "--group", "g")
+    time.sleep(0.5)
+    producers = start_producers(fleet, url, tmp_path / "spool", rate=25_000)
+    n = 0
+    deadline = time.time() + 60
+    while time.time() < deadline and n <= TOTAL // 10:
+        try:
+            n = int(psql(pg_db, "SELECT count(*) FROM task"))
+        except RuntimeError:
+            n = 0
+        time.sleep(0.05)
+    a.send_signal(signal.SIGKILL)
+    a.wait()
+    assert int(psql(pg_db, COMPLETE)) < TOTAL, "the kill came too late"
+    time.sleep(1)
+    fleet.ingest(url, pg_db, "a", "--group", "g")  # same name: its session
+    wait_producers(producers)
+    assert wait_for_count(pg_db, COMPLETE, TOTAL, 120) == TOTAL
+    assert_each_task_once(pg_db)
+
+
+def test_mqtt_foreign_message_and_errors(fleet, pg_db, mosquitto_factory,
+                                         mida_bin, produce_bin, tmp_path):
+    broker = mosquitto_factory()
+    url = broker.url_base + "/mida/mixed"
+    c = fleet.ingest(url, pg_db, "a", "--group", "g", "--idle-exit", "2")
+    time.sleep(0.5)
+    subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-q", "1",
+                    "-t", "mida/mixed", "-m", "not mida"], check=True)
+    c.wait(timeout=30)
+    log = c.log_path.read_text()
+    assert c.returncode == 0, log
+    assert "bad magic" in log and "1 messages rejected" in log
+    assert psql(pg_db, "SELECT value FROM counter"
+                       " WHERE name = 'wire_rejected'") == "1"
+
+    r = subprocess.run([mida_bin, "ingest", "--from",
+                        "mqtt://127.0.0.1:1/x", "--to", pg_db],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "cannot connect to mqtt://127.0.0.1:1" in r.stderr
+    secured = mosquitto_factory(user="mida", password="right")
+    wrong = f"mqtt://mida:wrong@127.0.0.1:{secured.port}/x"
+    env = fleet.env(MIDA_SPOOL=str(tmp_path / "spool"), MIDA_STORE=wrong)
+    r = subprocess.run([produce_bin, "10", "p"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "refused the connection" in r.stderr, r.stderr
+    assert ":wrong@" not in r.stderr

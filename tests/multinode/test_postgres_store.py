@@ -1,0 +1,252 @@
+"""The PostgreSQL store: every `mida` verb answers on PostgreSQL what it
+answers on SQLite (the same fixture store, tests/cli/mida_cli_store.py,
+copied row by row into a fresh database), `mida query` is read-only there
+too, and the merge semantics of put_batch (status rank, first start, last
+end, JSON objects merged, idempotent repeats) hold through the real
+capture path."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from multinode_support import ROOT, psql
+
+sys.path.insert(0, str(ROOT / "tests" / "cli"))
+import mida_cli_store as fx  # noqa: E402
+
+TABLES = ["campaign", "workflow", "task", "data", "task_data", "task_dep",
+          "metric", "telemetry", "source_cursor", "counter"]
+
+
+def literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+@pytest.fixture
+def stores(pg_db, produce_bin, fleet, tmp_path):
+    """(sqlite path, postgres URL) holding the same fixture rows."""
+    lite = tmp_path / "fixture.db"
+    fx.make_store(str(lite))
+    # A first producer creates mida's schema in the fresh database; its own
+    # rows are removed before the fixture's are copied in.
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
+    r = subprocess.run([produce_bin, "0", "schema"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    psql(pg_db, "; ".join(f"DELETE FROM {t}" for t in TABLES))
+    db = sqlite3.connect(str(lite))
+    stmts = []
+    for t in TABLES:
+        cur = db.execute(f"SELECT * FROM {t}")
+        cols = ", ".join(f'"{d[0]}"' for d in cur.description)
+        for row in cur:
+            stmts.append(f"INSERT INTO {t}({cols}) VALUES("
+                         + ", ".join(literal(v) for v in row) + ")")
+    db.close()
+    psql(pg_db, "; ".join(stmts))
+    return str(lite), pg_db
+
+
+def run(mida_bin, store, *args):
+    r = subprocess.run([mida_bin, "--store", store, *args],
+                       capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout, r.stderr
+
+
+def tokens(text):
+    """The words of a verb's output, numbers compared by value and rules
+    by kind: PostgreSQL prints round(x, 3) as 10.000 where SQLite prints
+    10.0, which also changes the table's column widths."""
+    out = []
+    for t in text.split():
+        if set(t) == {"-"}:
+            t = "-"
+        else:
+            try:
+                t = "%g" % float(t)
+            except ValueError:
+                pass
+        out.append(t)
+    return out
+
+
+def _deep(v):
+    """JSON values with embedded JSON object texts parsed too: jsonb keeps
+    an object's keys in its own order ({"drop":..., "threshold":...})."""
+    if isinstance(v, dict):
+        return {k: _deep(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_deep(x) for x in v]
+    if isinstance(v, str) and v.startswith("{"):
+        try:
+            return _deep(json.loads(v, parse_int=float))
+        except ValueError:
+            return v
+    return v
+
+
+def same_document(a, b):
+    """Two JSON texts equal, numbers compared by value."""
+    return _deep(json.loads(a, parse_int=float)) == _deep(
+        json.loads(b, parse_int=float))
+
+
+def normalize_json_text(text):
+    """JSON objects printed by each store, with keys sorted and spacing
+    made the same (jsonb keeps its own key order)."""
+    out = []
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("{") and s.endswith("}"):
+            try:
+                line = line[:len(line) - len(line.lstrip())] + json.dumps(
+                    json.loads(s), sort_keys=True)
+            except ValueError:
+                pass
+        out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("args", [
+    ("workflows",),
+    ("workflows", "--campaign", "climate", "--json"),
+    ("tasks",),
+    ("tasks", "--status", "error", "--csv"),
+    ("tasks", "--activity", "fit*"),
+    ("tasks", "--limit", "2", "--json"),
+    ("show", fx.T_EPOCH),
+    ("show", fx.WF_PREP),
+    ("lineage", fx.T_EVAL),
+    ("lineage", fx.D_RAW, "--dot"),
+    ("lineage", fx.T_LOAD, "--down", "--depth", "3"),
+    ("stats", "--json", "--spool", "/nonexistent-spool"),
+])
+def test_verbs_answer_the_same_on_postgresql(mida_bin, stores, args):
+    lite, pg = stores
+    want = run(mida_bin, lite, *args)
+    got = run(mida_bin, pg, *args)
+    assert got[0] == want[0], got[2]
+    if args[0] == "stats":  # the store's URL is part of the report
+        want_doc = json.loads(want[1])
+        got_doc = json.loads(got[1])
+        for d in (want_doc, got_doc):
+            d.pop("store")
+        assert got_doc == want_doc
+    elif "--json" in args:
+        assert same_document(got[1], want[1])
+    elif "--csv" in args:
+        assert [tokens(x.replace(",", " ")) for x in got[1].splitlines()] \
+            == [tokens(x.replace(",", " ")) for x in want[1].splitlines()]
+    else:
+        assert tokens(got[1]) == tokens(want[1])
+
+
+def test_show_task_with_json_fields(mida_bin, stores):
+    lite, pg = stores
+    want = run(mida_bin, lite, "show", fx.T_FIT)
+    got = run(mida_bin, pg, "show", fx.T_FIT)
+    assert got[0] == want[0] == 0, got[2]
+    # jsonb orders an object's keys its own way: compare the key/value
+    # lines of each section as sets, and everything else exactly.
+    assert sorted(tokens("\n".join(normalize_json_text(got[1])))) == sorted(
+        tokens("\n".join(normalize_json_text(want[1]))))
+
+
+def test_export_prov_is_the_same_document(mida_bin, stores, tmp_path):
+    lite, pg = stores
+    want = run(mida_bin, lite, "export", "prov")
+    got = run(mida_bin, pg, "export", "prov")
+    assert got[0] == want[0] == 0, got[2]
+    assert same_document(got[1], want[1])
+
+
+@pytest.mark.parametrize("sql", [
+    "DELETE FROM task",
+    "INSERT INTO counter VALUES ('h', 1, 'x', 1)",
+    "DROP TABLE task",
+    "CREATE TABLE evil(x int)",
+    "UPDATE task SET status = 'FINISHED'",
+    "SELECT nextval('no_such_seq')",
+])
+def test_query_refuses_writes_on_postgresql(mida_bin, stores, sql):
+    _, pg = stores
+    before = psql(pg, "SELECT count(*) FROM task")
+    code, out, err = run(mida_bin, pg, "query", sql)
+    assert code == 1
+    assert err.startswith("mida: ")
+    assert psql(pg, "SELECT count(*) FROM task") == before
+    assert psql(pg, "SELECT to_regclass('evil') IS NULL") == "t"
+
+
+def test_query_one_statement_and_json_operators(mida_bin, stores):
+    _, pg = stores
+    code, _, err = run(mida_bin, pg, "query", "SELECT 1; DELETE FROM task")
+    assert code == 1 and "one statement" in err
+    code, out, err = run(mida_bin, pg, "query", "--csv",
+                         "SELECT activity, used->>'lr' AS lr FROM task"
+                         " WHERE used ? 'lr'")
+    assert code == 0, err
+    assert out.splitlines() == ["activity,lr", "fit,0.01"]
+
+
+def test_missing_database_and_schema_are_clear_errors(mida_bin, pg_db):
+    code, _, err = run(mida_bin, pg_db, "tasks")
+    assert code == 1
+    assert "no store at" in err and "mida_test_" in err
+    bad = pg_db.rsplit("/", 1)[0] + "/no_such_database_here"
+    code, _, err = run(mida_bin, bad, "tasks")
+    assert code == 1
+    assert "does not exist" in err
+
+
+def test_capture_straight_into_postgresql(produce_bin, fleet, pg_db,
+                                          tmp_path):
+    """A producer whose MIDA_STORE is PostgreSQL: each task's begin and end
+    records merge into one complete row."""
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
+    r = subprocess.run([produce_bin, "3000", "direct"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    q = ("SELECT count(*), count(*) FILTER (WHERE status = 'FINISHED'"
+         " AND started <= ended AND generated->>'ok' = 'true'"
+         " AND (used->>'i') IS NOT NULL AND host IS NOT NULL"
+         " AND pid IS NOT NULL) FROM task")
+    assert psql(pg_db, q) == "3000|3000"
+
+
+def test_merge_is_order_independent_and_idempotent(fleet, pg_db,
+                                                   redis_factory):
+    """Records of one task delivered out of order, in separate messages and
+    twice (as redelivery does): the row is the merge -- the highest status,
+    the first start, the last end, JSON objects merged key by key, the
+    activity from the record that has it."""
+    import mida_wire as wire
+    redis = redis_factory()
+    tid = "0190a4c2-0000-7000-8000-0000000000aa"
+    end = wire.message([(wire.REC_TASK, wire.task_record(
+        tid, started=150, ended=500, status=wire.FINISHED,
+        generated='{"loss": 0.5}'))], seq=1)
+    begin = wire.message([(wire.REC_TASK, wire.task_record(
+        tid, activity="fit", started=100, status=wire.RUNNING))], seq=2)
+    late = wire.message([(wire.REC_TASK, wire.task_record(
+        tid, status=wire.RUNNING, ended=400,
+        generated='{"acc": 0.9, "loss": 0.25}'))], seq=3)
+    for m in (end, begin, end, late, begin):
+        subprocess.run(["redis-cli", "-p", str(redis.port), "-x", "XADD",
+                        "merge", "*", "d"], input=m, check=True,
+                       capture_output=True)
+    c = fleet.ingest(redis.url_base + "/merge", pg_db, "m", "--batch", "1",
+                     "--idle-exit", "2")
+    c.wait(timeout=60)
+    assert c.returncode == 0, c.log_path.read_text()
+    row = psql(pg_db, "SELECT activity, status, started, ended,"
+                      " generated->>'loss', generated->>'acc', host, pid"
+                      " FROM task")
+    assert row == "fit|FINISHED|100|500|0.25|0.9|testhost|4242"

@@ -1,0 +1,200 @@
+"""Producers -> Redis Streams -> `mida ingest` consumers -> PostgreSQL, on
+the real services: 4 producer processes x 50,000 tasks, 2 consumers of one
+group, exactly 200,000 tasks in the store, each complete once; the same
+with a consumer killed by SIGKILL midway and with the broker stopped and
+started again midway; malformed and foreign messages; clear errors for an
+unreachable URL and a wrong password."""
+
+import signal
+import subprocess
+import time
+import uuid
+
+import mida_wire as wire
+from multinode_support import (COMPLETE, TOTAL, assert_each_task_once, psql,
+                               start_producers, wait_for_count,
+                               wait_producers)
+
+def test_redis_two_consumers_exactly_once(fleet, pg_db, redis_factory,
+                                          tmp_path):
+    redis = redis_factory()
+    url = redis.url_base + "/tasks"
+    consumers = [fleet.ingest(url, pg_db, n, "--group", "g") for n in "ab"]
+    wait_producers(start_producers(fleet, url, tmp_path / "spool"))
+    assert wait_for_count(pg_db, COMPLETE, TOTAL, 120) == TOTAL
+    # Both consumers took part, and everything was acknowledged.
+    for c in consumers:
+        c.send_signal(signal.SIGINT)
+        c.wait(timeout=15)
+        assert c.returncode == 0
+        assert "records from" in c.log_path.read_text()
+    assert redis.cli("XPENDING", "tasks", "g").split(b"\n")[0] == b"0"
+    applied = [int(c.log_path.read_text().split("ingest: ")[1].split()[0])
+               for c in consumers]
+    assert all(a > 0 for a in applied), applied
+    assert_each_task_once(pg_db)
+
+
+def test_redis_consumer_killed_midway(fleet, pg_db, redis_factory,
+                                      tmp_path):
+    redis = redis_factory()
+    url = redis.url_base + "/tasks"
+    # Everything is on the stream before the consumers start, so that the
+    # kill falls in the middle of consumption.
+    wait_producers(start_producers(fleet, url, tmp_path / "spool"))
+    a = fleet.ingest(url, pg_db, "a", "--group", "g", "--batch", "4",
+                     "--claim-ms", "2000")
+    b = fleet.ingest(url, pg_db, "b", "--group", "g", "--batch", "4",
+                     "--claim-ms", "2000")
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            n = int(psql(pg_db, "SELECT count(*) FROM task"))
+        except RuntimeError:  # the consumers have not made the schema yet
+            n = 0
+        if n > TOTAL // 10:
+            break
+        time.sleep(0.05)
+    a.send_signal(signal.SIGKILL)
+    a.wait()
+    assert int(psql(pg_db, COMPLETE)) < TOTAL, "the kill came too late"
+    assert wait_for_count(pg_db, COMPLETE, TOTAL, 120) == TOTAL
+    # a's unacknowledged messages were claimed by b: none stay pending.
+    summary = redis.cli("XPENDING", "tasks", "g").split(b"\n")[0]
+    assert summary == b"0", summary
+    assert b.poll() is None
+    assert_each_task_once(pg_db)
+
+
+def test_redis_restarted_midway_loses_nothing(fleet, pg_db, redis_factory,
+                                              mida_bin, tmp_path):
+    # A Redis that persists what it acknowledges (AOF, fsync always): the
+    # realistic setup when a broker restart must lose nothing.
+    redis = redis_factory(persistent=True)
+    url = redis.url_base + "/tasks"
+    spool = tmp_path / "spool"
+    fleet.ingest(url, pg_db, "a", "--group", "g")
+    fleet.ingest(url, pg_db, "b", "--group", "g")
+    producers = start_producers(fleet, url, spool, rate=25_000)
+    time.sleep(0.8)
+    redis.stop()
+    down_at = int(psql(pg_db, "SELECT count(*) FROM task"))
+    assert down_at < TOTAL, "the outage came too late"
+    time.sleep(1.5)
+    # While the broker is down, the producers go on (never blocked) and
+    # their journals hold what the broker has not acknowledged.
+    assert all(p.poll() is None or p.returncode == 0 for p in producers)
+    stats = subprocess.run([mida_bin, "--store", pg_db, "stats", "--spool",
+                            str(spool), "--json"], capture_output=True,
+                           text=True, timeout=30)
+    assert stats.returncode == 0, stats.stderr
+    assert '"backlog_bytes": 0' not in stats.stdout, stats.stdout
+    time.sleep(2)
+    redis.start()
+    wait_producers(producers)
+    assert wait_for_count(pg_db, COMPLETE, TOTAL, 120) == TOTAL
+    assert_each_task_once(pg_db)
+    # The shippers' failed attempts are visible in the store (mida stats).
+    stats = subprocess.run([mida_bin, "--store", pg_db, "stats", "--spool",
+                            str(spool), "--json"], capture_output=True,
+                           text=True, timeout=30)
+    assert '"ship_retries": ' in stats.stdout, stats.stdout
+    assert int(psql(pg_db, "SELECT sum(value) FROM counter"
+                           " WHERE name = 'ship_retries'")) > 0
+
+
+def test_malformed_messages_are_skipped_counted_and_logged_once(
+        fleet, pg_db, redis_factory):
+    redis = redis_factory()
+    url = redis.url_base + "/mixed"
+    now = time.time_ns()
+
+    def good():
+        tid = str(uuid.uuid4())
+        return tid, wire.message([(wire.REC_TASK, wire.task_record(
+            tid, "good", now, now + 1000))])
+
+    ok1, m1 = good()
+    ok2, m2 = good()
+    _, bad = good()
+    bad_tid = str(uuid.uuid4())
+    bad_rec = wire.message([(wire.REC_TASK, wire.task_record(
+        bad_tid, "bad", now, now))], rec_version=9)
+    messages = [
+        m1,
+        b"hello, not mida at all",                  # foreign
+        wire.message([(wire.REC_TASK, b"")], version=2),  # wrong version
+        wire.with_bad_crc(bad),                     # bad CRC
+        wire.with_bad_crc(good()[1]),               # bad CRC again
+        wire.with_bad_length(bad),                  # record past the end
+        bad_rec,                                    # record version 9
+        m2,
+    ]
+    for m in messages:
+        subprocess.run(["redis-cli", "-p", str(redis.port), "-x", "XADD",
+                        "mixed", "*", "d"], input=m, check=True,
+                       capture_output=True)
+    # An entry without mida's field at all.
+    redis.cli("XADD", "mixed", "*", "other", "field")
+    c = fleet.ingest(url, pg_db, "a", "--group", "g", "--idle-exit", "2")
+    c.wait(timeout=60)
+    log = c.log_path.read_text()
+    assert c.returncode == 0, log
+    # Valid messages applied; nothing of the rejected ones.
+    assert psql(pg_db, "SELECT id FROM task ORDER BY id") == "\n".join(
+        sorted([ok1, ok2]))
+    # Counted, in the store, as this consumer's wire_rejected counter.
+    assert psql(pg_db, "SELECT value FROM counter"
+                       " WHERE name = 'wire_rejected'") == "7"
+    # Logged once per reason: two bad CRCs, one line.
+    assert log.count("bad CRC") == 1, log
+    for reason in ("bad magic", "unsupported wire version",
+                   "bad record lengths", "undecodable record",
+                   "too short"):
+        assert log.count(reason) == 1, (reason, log)
+    assert "7 messages rejected" in log
+    # Acknowledged all the same: nothing stays pending.
+    assert redis.cli("XPENDING", "mixed", "g").split(b"\n")[0] == b"0"
+
+
+def test_unreachable_broker_and_store_give_clear_errors(
+        mida_bin, produce_bin, pg_db, redis_factory, tmp_path, fleet):
+    env = fleet.env(MIDA_SPOOL=str(tmp_path / "spool"),
+                    MIDA_STORE="redis://127.0.0.1:1/x")
+    r = subprocess.run([produce_bin, "10", "p"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "cannot connect to redis://127.0.0.1:1" in r.stderr
+    assert "refused" in r.stderr.lower()
+
+    r = subprocess.run([mida_bin, "ingest", "--from", "redis://127.0.0.1:1/x",
+                        "--to", pg_db], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 1
+    assert "cannot read redis://127.0.0.1:1/x" in r.stderr
+
+    r = subprocess.run([mida_bin, "ingest", "--from", "redis://h/x", "--to",
+                        "postgresql://postgres@127.0.0.1:1/nodb"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "cannot open store postgresql://postgres@127.0.0.1:1/nodb" in \
+        r.stderr
+    assert "refused" in r.stderr.lower()
+
+    r = subprocess.run([mida_bin, "ingest", "--from", "kafka://h/x", "--to",
+                        pg_db], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "not a broker URL this build reads" in r.stderr
+
+    secured = redis_factory(password="right")
+    wrong = f"redis://:wrong@127.0.0.1:{secured.port}/x"
+    r = subprocess.run([mida_bin, "ingest", "--from", wrong, "--to", pg_db],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "WRONGPASS" in r.stderr or "invalid password" in r.stderr
+    assert ":wrong@" not in r.stderr  # the password is not echoed
+    env["MIDA_STORE"] = wrong
+    r = subprocess.run([produce_bin, "10", "p"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "refused the connection" in r.stderr
