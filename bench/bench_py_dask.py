@@ -1,0 +1,178 @@
+"""bench_py_dask.py -- wall time of many small Dask tasks, observed or not.
+
+Runs N small tasks (client.map of a one-line function, then wait) on a
+LocalCluster of 2 worker processes (1 thread each), once per variant, each
+variant in a fresh process with a fresh store:
+
+  none      no observation
+  mida      mida's preloads (DASK_DISTRIBUTED__{SCHEDULER,WORKER}__PRELOAD=
+            mida.dask), as `mida run` sets them; records flushed to SQLite
+  flowcept  Flowcept's Dask adapter (scheduler and worker plugins, its
+            documented setup), only in Flowcept's venv
+            (bench/flowcept_dask/setup.sh)
+
+The time is from the submission of the graph to the last result, cluster
+start excluded; the median of --repeat runs per variant; beside it the CPU
+seconds that the client (with the scheduler) and the workers used in that
+window, which a busy shared host disturbs less than wall time. The mida figure
+also checks that every task reached the store. Prints the figures and a
+final JSON line. Figures, not pass/fail.
+
+usage: bench_py_dask.py [--tasks N] [--repeat R] [--variants none,mida,...]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def inc(x):
+    return x + 1
+
+
+def workload(n, variant):
+    """Seconds from submission to the last result, and seconds to drain
+    (cluster close, then Flowcept's stop or mida's flush)."""
+    from dask.distributed import Client, LocalCluster, wait
+    fc = None
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    client = Client(cluster)
+    if variant == "flowcept":  # Flowcept's documented Dask setup
+        from flowcept import Flowcept, FlowceptDaskWorkerAdapter
+        client.register_plugin(FlowceptDaskWorkerAdapter())
+        fc = Flowcept("dask", dask_client=client,
+                      workflow_name="bench_py_dask")
+        fc.start()
+    client.submit(inc, -1).result()  # warm: workers and plugins ready
+    import psutil
+    procs = [psutil.Process()] + psutil.Process().children(recursive=True)
+    c0 = cpu_seconds(procs)
+    t0 = time.perf_counter()
+    futures = client.map(inc, range(n))
+    wait(futures)
+    elapsed = time.perf_counter() - t0
+    cpu = cpu_seconds(procs) - c0
+    assert futures[-1].result() == n
+    del futures
+    t1 = time.perf_counter()
+    client.close()
+    cluster.close()
+    if fc is not None:
+        fc.stop()
+    if variant == "mida":
+        import mida
+        mida.flush(300)
+    return elapsed, time.perf_counter() - t1, cpu
+
+
+def cpu_seconds(procs):
+    """User + system CPU seconds of the client (with the scheduler) and
+    the worker processes: less sensitive than wall time to a busy host."""
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except Exception:
+            pass
+    return total
+
+
+def child(n, variant, out):
+    t, drain, cpu = workload(n, variant)
+    stored = None
+    if variant == "mida":
+        import mida
+        stored = mida.query("SELECT count(*) AS n FROM task "
+                            "WHERE status = 'FINISHED' AND generated "
+                            "IS NOT NULL")[0]["n"]
+    with open(out, "w") as f:
+        json.dump({"seconds": t, "drain": drain, "cpu": cpu,
+                   "stored": stored}, f)
+
+
+def run_variant(n, variant, python, mida_path=None):
+    d = tempfile.mkdtemp(prefix="mida-bench-dask-")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MIDA_") and not k.startswith("DASK_")}
+    env["MIDA_STORE"] = "sqlite://%s/bench.db" % d
+    if mida_path:  # the build tree's package (or none: an installed one)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [mida_path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH")
+                           else []))
+    if variant == "mida":
+        env["DASK_DISTRIBUTED__SCHEDULER__PRELOAD"] = "mida.dask"
+        env["DASK_DISTRIBUTED__WORKER__PRELOAD"] = "mida.dask"
+    settings = os.path.join(sys.prefix, "flowcept-settings.yaml")
+    if variant == "flowcept" and os.path.exists(settings):
+        env["FLOWCEPT_SETTINGS_PATH"] = settings  # bench/flowcept_dask
+    out = os.path.join(d, "result.json")
+    r = subprocess.run([python, os.path.abspath(__file__), "--child",
+                        variant, "--tasks", str(n), "--out", out],
+                       env=env, capture_output=True, text=True, timeout=3600)
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr[-3000:])
+        raise SystemExit("variant %s failed" % variant)
+    with open(out) as f:
+        return json.load(f)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", type=int, default=100000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--variants", default="none,mida")
+    ap.add_argument("--child")
+    ap.add_argument("--out")
+    ap.add_argument("--label", default="")
+    ap.add_argument("--mida-path", default=os.environ.get("MIDA_PYTHONPATH"),
+                    help="directory holding the mida package (a build's "
+                    "python/ folder); default $MIDA_PYTHONPATH")
+    a = ap.parse_args()
+    if a.child:
+        child(a.tasks, a.child, a.out)
+        return
+    import dask
+    import distributed
+    res = {"bench": "py_dask", "tasks": a.tasks, "repeat": a.repeat,
+           "dask": dask.__version__, "distributed": distributed.__version__,
+           "label": a.label}
+    variants = a.variants.split(",")
+    times = {v: [] for v in variants}
+    for _ in range(a.repeat):  # interleaved, so drift hits all alike
+        for v in variants:
+            r = run_variant(a.tasks, v, sys.executable, a.mida_path)
+            times[v].append(r["seconds"])
+            res.setdefault(v + "_drain_s", []).append(round(r["drain"], 3))
+            res.setdefault(v + "_cpu_s", []).append(round(r["cpu"], 3))
+            if v == "mida":
+                res["mida_tasks_stored"] = r["stored"]
+    base = statistics.median(times["none"]) if "none" in times else None
+    print("dask %s, %d tasks, 2 worker processes, median of %d" %
+          (dask.__version__, a.tasks, a.repeat))
+    for v in variants:
+        m = statistics.median(times[v])
+        res[v + "_s"] = round(m, 3)
+        res[v + "_runs_s"] = [round(t, 3) for t in times[v]]
+        cpu = statistics.median(res[v + "_cpu_s"])
+        line = "%-9s %8.3f s wall  %8.3f s CPU" % (v, m, cpu)
+        if base and v != "none":
+            res[v + "_overhead_pct"] = round(100 * (m - base) / base, 2)
+            cbase = statistics.median(res["none_cpu_s"])
+            res[v + "_cpu_overhead_pct"] = round(100 * (cpu - cbase) / cbase,
+                                                 2)
+            line += "  (wall %+.2f %%, CPU %+.2f %%)" % (
+                res[v + "_overhead_pct"], res[v + "_cpu_overhead_pct"])
+        print(line)
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,356 @@
+"""Zero-code observation of Dask (distributed) computations.
+
+Load it as a preload, and every graph the scheduler receives is recorded:
+
+    DASK_DISTRIBUTED__SCHEDULER__PRELOAD=mida.dask
+    DASK_DISTRIBUTED__WORKER__PRELOAD=mida.dask
+    dask scheduler --preload mida.dask / dask worker --preload mida.dask
+
+(`mida run -- python script.py` sets both variables), or explicitly with
+``mida.dask.observe(client)``.
+
+What is recorded:
+
+- scheduler (MidaSchedulerPlugin): each computation of a client becomes a
+  workflow (source "dask"): a graph submission opens one, and submissions
+  that come while it still has unfinished keys join it (client.submit in a
+  loop is one computation); MIDA_DASK_WORKFLOW=graph makes one workflow per
+  graph submission, MIDA_DASK_WORKFLOW=client one per client; each key a
+  task (source_key = the key, activity = its prefix, SUBMITTED with its
+  submission time); the graph's dependencies task_dep rows; the end of
+  each key its status -- FINISHED, ERROR (its own exception and traceback
+  text, or the upstream key that erred), or CANCELLED (released before it
+  ended) -- with the start and end of its computation (startstops),
+  worker, nbytes, typename and the number of attempts (a key that runs
+  again after its worker died counts one more attempt; it stays one
+  task);
+- worker (MidaWorkerPlugin): the arguments of each task, by parameter name,
+  from its run spec (a reference to another key is recorded as
+  {"ref": key}, never copied) -> used; the result, as the decorator records
+  values (scalars exactly, arrays and frames as summaries) -> generated.
+
+Both sides derive a task's id from the scheduler's id and the key, so their
+records merge into one row without talking to each other.
+"""
+
+import inspect
+import os
+
+from . import _mida
+
+__all__ = ["dask_setup", "dask_teardown", "observe", "MidaSchedulerPlugin",
+           "MidaWorkerPlugin"]
+
+try:
+    from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
+except ImportError:  # without distributed the module still imports
+    SchedulerPlugin = WorkerPlugin = object
+
+_REC_TASK = _mida.REC_TASK
+_REC_DEP = _mida.REC_DEP
+_put = _mida.put
+_id_from_name = _mida.id_from_name
+
+
+_SCHED_FINISH = frozenset(("memory", "erred", "released", "forgotten"))
+_PLAIN = frozenset((int, float, str, bool, type(None)))
+
+
+def task_id(namespace, key):
+    """The id of a Dask key's task: the same on scheduler and workers."""
+    return _id_from_name("dask", namespace + "/" + str(key))
+
+
+def _key_prefix(key):
+    try:
+        from dask.utils import key_split
+        return key_split(key)
+    except Exception:
+        return str(key)
+
+
+class MidaSchedulerPlugin(SchedulerPlugin):
+    """Records graphs, keys, dependencies and states on the scheduler."""
+
+    name = "mida-scheduler"
+
+    def __init__(self, scheduler=None, per_client=None, **kwargs):
+        self.scheduler = None
+        self.namespace = None
+        if per_client is None:
+            mode = os.environ.get("MIDA_DASK_WORKFLOW", "computation")
+        else:
+            mode = "client" if per_client else "graph"
+        self.mode = mode
+        self.per_client = mode == "client"
+        self.tasks = {}      # key -> [task id, workflow id, attempts]
+        self.workflows = {}  # workflow id -> [pending keys, erred?]
+        self.client_wf = {}  # client id -> workflow id (per_client mode)
+        self.parent = os.environ.get("MIDA_PARENT_TASK") or None
+        info = _mida.session_info()
+        self.campaign = info.get("campaign")
+        if scheduler is not None:
+            self._attach(scheduler)
+
+    def _attach(self, scheduler):
+        self.scheduler = scheduler
+        self.namespace = str(scheduler.id)
+
+    async def start(self, scheduler=None, **kwargs):
+        if scheduler is not None and self.scheduler is None:
+            self._attach(scheduler)
+
+    def _workflow(self, client):
+        wf = self.client_wf.get(client)
+        if wf is not None and (self.per_client or (
+                self.mode != "graph" and wf in self.workflows)):
+            return wf
+        wf, _ = _mida.workflow_begin("dask " + str(client), None,
+                                     {"client": str(client),
+                                      "scheduler": self.namespace},
+                                     "dask", False)
+        self.workflows[wf] = [0, False]
+        self.client_wf[client] = wf
+        return wf
+
+    def update_graph(self, scheduler, *args, client=None, keys=None,
+                     tasks=None, **kwargs):
+        if self.scheduler is None:
+            self._attach(scheduler)
+        stasks = scheduler.tasks
+        if tasks is None:
+            tasks = list(keys or ())
+        new = [k for k in tasks if k not in self.tasks]
+        if not new:
+            return
+        wf = self._workflow(client)
+        state = self.workflows[wf]
+        ns = self.namespace
+        now = _mida.now_ns()
+        known = self.tasks
+        for key in new:
+            ts = stasks.get(key)
+            if ts is None:
+                continue
+            tid = task_id(ns, key)
+            known[key] = [tid, wf, 1, False]  # id, workflow, attempts, done
+            state[0] += 1
+            _put(_REC_TASK, id=tid, workflow=wf, campaign=self.campaign,
+                 parent=self.parent, activity=ts.prefix.name,
+                 status=_mida.SUBMITTED, submitted=now,
+                 source_key=str(key))
+            for dep in ts.dependencies:
+                _put(_REC_DEP, task=tid, parent=task_id(ns, dep.key))
+
+    def transition(self, key, start, finish, *args, **kwargs):
+        # Called for every transition of every key: leave fast.
+        if finish not in _SCHED_FINISH:
+            return
+        rec = self.tasks.get(key)
+        if rec is None:
+            return
+        if finish == "forgotten":
+            del self.tasks[key]
+            if not rec[3]:  # released before it ended: cancelled
+                _put(_REC_TASK, id=rec[0], status=_mida.CANCELLED,
+                     ended=_mida.now_ns())
+                self._one_done(rec[1], False)
+            return
+        if start != "processing" and finish != "erred":
+            return  # e.g. scattered data, or a release after memory
+        if finish == "released":  # its worker died: it will run again
+            rec[2] += 1
+            return
+        if rec[3]:
+            return
+        rec[3] = True
+        tid, wf, attempts = rec[0], rec[1], rec[2]
+        started = ended = None
+        for ss in kwargs.get("startstops") or ():
+            if ss.get("action") == "compute":
+                started = int(ss["start"] * 1e9)
+                ended = int(ss["stop"] * 1e9)
+        custom = {"attempts": attempts}
+        if "nbytes" in kwargs:
+            custom["nbytes"] = kwargs["nbytes"]
+        if kwargs.get("typename"):
+            custom["typename"] = kwargs["typename"]
+        if finish == "memory":
+            _put(_REC_TASK, id=tid, status=_mida.FINISHED, started=started,
+                 ended=ended or _mida.now_ns(), worker=kwargs.get("worker"),
+                 custom=custom)
+        else:
+            text = kwargs.get("exception_text") or ""
+            tb = kwargs.get("traceback_text") or ""
+            if not text and start != "processing":
+                ts = self.scheduler.tasks.get(key) if self.scheduler else None
+                blame = getattr(ts, "exception_blame", None)
+                text = "an upstream task erred: %s" % (
+                    blame.key if blame is not None else "?")
+            _put(_REC_TASK, id=tid, status=_mida.ERROR, started=started,
+                 ended=ended or _mida.now_ns(), worker=kwargs.get("worker"),
+                 custom=custom, error=(text + "\n" + tb).strip() or "erred")
+        self._one_done(wf, finish == "erred")
+
+    def _one_done(self, wf, erred):
+        state = self.workflows.get(wf)
+        if state is not None:
+            state[0] -= 1
+            if erred:
+                state[1] = True
+            if state[0] <= 0 and not self.per_client:
+                self._end_workflow(wf)
+
+    def _end_workflow(self, wf):
+        state = self.workflows.pop(wf, None)
+        if state is None:
+            return
+        status = _mida.ERROR if state[1] else _mida.FINISHED
+        try:
+            _mida.workflow_end(wf, status, None)
+        except _mida.Error:
+            pass
+
+    def remove_client(self, scheduler=None, client=None, **kwargs):
+        wf = self.client_wf.pop(client, None)
+        if wf is not None:
+            self._end_workflow(wf)
+
+    async def close(self, **kwargs):
+        for wf in list(self.workflows):
+            self._end_workflow(wf)
+        _mida.flush(10.0)
+
+
+def _ref(value, deps):
+    """An argument of a run spec as recorded: references stay references."""
+    t = type(value)
+    if t in _PLAIN and not (deps and t is str and value in deps):
+        return value
+    cls = t.__name__
+    if cls == "TaskRef" or cls == "Alias":
+        return {"ref": str(getattr(value, "key", value))}
+    if cls == "DataNode":
+        return value.value
+    if cls in ("Task", "List", "Dict", "Tuple", "Set", "NestedContainer"):
+        refs = getattr(value, "dependencies", ())
+        return {"graph": cls, "refs": sorted(str(k) for k in refs)}
+    if deps:
+        try:
+            if value in deps:
+                return {"ref": str(value)}
+        except TypeError:
+            pass
+    return value
+
+
+class MidaWorkerPlugin(WorkerPlugin):
+    """Records each task's arguments and result on the worker."""
+
+    name = "mida-worker"
+
+    def __init__(self, **kwargs):
+        self.worker = None
+        self.namespace = None
+        self.signatures = {}
+
+    async def setup(self, worker=None, **kwargs):
+        self.worker = worker
+        try:  # once per worker: the scheduler's id names our task ids
+            ident = await worker.scheduler.identity()
+            self.namespace = str(ident["id"])
+        except Exception:
+            self.namespace = None
+
+    def teardown(self, worker=None, **kwargs):
+        _mida.flush(10.0)
+
+    def _names(self, func, nargs):
+        names = self.signatures.get(func)
+        if names is None:
+            try:
+                params = inspect.signature(func).parameters.values()
+                names = [p.name for p in params
+                         if p.kind in (p.POSITIONAL_ONLY,
+                                       p.POSITIONAL_OR_KEYWORD)]
+            except (TypeError, ValueError):
+                names = []
+            if len(self.signatures) >= 4096:  # bounded: funcs may be
+                self.signatures.clear()       # made per task (partials)
+            try:
+                self.signatures[func] = names
+            except TypeError:
+                pass
+        return names
+
+    def _used(self, spec, deps):
+        func = getattr(spec, "func", None)
+        if func is not None:
+            args, kwargs = spec.args, spec.kwargs
+        elif isinstance(spec, tuple) and len(spec) == 3 and callable(spec[0]):
+            func, args, kwargs = spec  # older distributed
+        else:
+            return None
+        names = self._names(func, len(args))
+        used = {}
+        for i, a in enumerate(args):
+            used[names[i] if i < len(names) else "arg%d" % i] = _ref(a, deps)
+        for k, v in (kwargs or {}).items():
+            used[str(k)] = _ref(v, deps)
+        return used
+
+    def transition(self, key, start, finish, **kwargs):
+        if start != "executing" or self.namespace is None:
+            return
+        if finish != "memory" and finish != "error":
+            return
+        worker = self.worker
+        ts = worker.state.tasks.get(key)
+        if ts is None:
+            return
+        try:
+            deps = {d.key for d in ts.dependencies}
+            used = self._used(ts.run_spec, deps)
+        except Exception:
+            used = None
+        fields = {"id": task_id(self.namespace, key), "used": used,
+                  "worker": worker.address, "pid": os.getpid()}
+        if finish == "memory":
+            try:
+                fields["generated"] = {"return": worker.data[key]}
+            except Exception:
+                pass
+        try:
+            _put(_REC_TASK, **fields)
+        except Exception:
+            pass
+
+
+async def dask_setup(service=None, *args, **kwargs):
+    """Preload entry point, for the scheduler and for workers."""
+    try:
+        from distributed import Scheduler, Worker
+    except ImportError:
+        return
+    if isinstance(service, Scheduler):
+        if "mida-scheduler" not in service.plugins:
+            service.add_plugin(MidaSchedulerPlugin(service),
+                               name="mida-scheduler")
+    elif isinstance(service, Worker):
+        if "mida-worker" not in service.plugins:
+            await service.plugin_add(plugin=MidaWorkerPlugin(),
+                                     name="mida-worker")
+
+
+def dask_teardown(service=None, *args, **kwargs):
+    _mida.flush(10.0)
+
+
+def observe(client):
+    """Observes the computations of an existing client (the explicit
+    alternative to the preloads): installs the scheduler and worker
+    plugins through the client. mida must be importable by the scheduler
+    and the workers."""
+    client.register_plugin(MidaSchedulerPlugin())
+    client.register_plugin(MidaWorkerPlugin())
+    return client

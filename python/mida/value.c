@@ -1,0 +1,556 @@
+/*
+ * value.c -- Python values to JSON text (see value.h for the rules).
+ *
+ * Everything here runs with the GIL held, on the caller's thread, inside
+ * the decorated call: it must be fast for scalars and must never raise.
+ * Calls into user code (repr, attribute getters of array types) can fail or
+ * run arbitrary Python; each such call is followed by PyErr_Clear() and a
+ * fallback, so the caller's exception state is never disturbed.
+ */
+#include "value.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+mida_py_caps mida_py_caps_now = {
+    .max_str = 1024,
+    .max_items = 32,
+    .max_depth = 4,
+    .max_repr = 256,
+    .max_bytes = 64 * 1024,
+};
+
+void mida_py_json_init(mida_py_json *w) {
+  w->p = w->inline_buf;
+  w->len = 0;
+  w->cap = sizeof w->inline_buf;
+  w->oom = 0;
+}
+
+void mida_py_json_free(mida_py_json *w) {
+  if (w->p != w->inline_buf)
+    PyMem_Free(w->p);
+  mida_py_json_init(w);
+}
+
+/* Makes room for n more bytes plus a NUL. */
+static int reserve(mida_py_json *w, size_t n) {
+  if (w->oom)
+    return 0;
+  if (w->len + n + 1 <= w->cap)
+    return 1;
+  size_t cap = w->cap * 2;
+  while (cap < w->len + n + 1)
+    cap *= 2;
+  char *p;
+  if (w->p == w->inline_buf) {
+    p = PyMem_Malloc(cap);
+    if (p != NULL)
+      memcpy(p, w->p, w->len);
+  } else {
+    p = PyMem_Realloc(w->p, cap);
+  }
+  if (p == NULL) {
+    w->oom = 1;
+    return 0;
+  }
+  w->p = p;
+  w->cap = cap;
+  return 1;
+}
+
+void mida_py_json_raw(mida_py_json *w, const char *s, size_t n) {
+  if (!reserve(w, n))
+    return;
+  memcpy(w->p + w->len, s, n);
+  w->len += n;
+}
+
+static void raw_str(mida_py_json *w, const char *s) {
+  mida_py_json_raw(w, s, strlen(s));
+}
+
+static void put_char(mida_py_json *w, char c) {
+  if (!reserve(w, 1))
+    return;
+  w->p[w->len++] = c;
+}
+
+/* The longest prefix of s[0..n) that is at most max bytes and does not cut
+ * a UTF-8 sequence. */
+static size_t utf8_cut(const char *s, size_t n, size_t max) {
+  if (n <= max)
+    return n;
+  size_t k = max;
+  while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+    k--;
+  return k;
+}
+
+static void escape_into(mida_py_json *w, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t run = 0; /* start of the pending run of plain bytes */
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    mida_py_json_raw(w, s + run, i - run);
+    run = i + 1;
+    switch (c) {
+    case '"': raw_str(w, "\\\""); break;
+    case '\\': raw_str(w, "\\\\"); break;
+    case '\n': raw_str(w, "\\n"); break;
+    case '\r': raw_str(w, "\\r"); break;
+    case '\t': raw_str(w, "\\t"); break;
+    default: {
+      char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+      mida_py_json_raw(w, u, sizeof u);
+    }
+    }
+  }
+  mida_py_json_raw(w, s + run, n - run);
+}
+
+void mida_py_json_string(mida_py_json *w, const char *s, size_t n) {
+  put_char(w, '"');
+  escape_into(w, s, n);
+  put_char(w, '"');
+}
+
+/* A string cut at max bytes, with the cut marked and the full size said. */
+static void capped_string(mida_py_json *w, const char *s, size_t n,
+                          size_t max) {
+  size_t k = utf8_cut(s, n, max);
+  put_char(w, '"');
+  escape_into(w, s, k);
+  if (k < n) {
+    char tail[64];
+    int t = snprintf(tail, sizeof tail, "...(%zu bytes in all)", n);
+    mida_py_json_raw(w, tail, (size_t)t);
+  }
+  put_char(w, '"');
+}
+
+/* UTF-8 of a str; lone surrogates are replaced. Returns a new reference
+ * holding the bytes (or the str itself), with *s and *n set; NULL if even
+ * that failed (no exception left set). */
+static PyObject *utf8_of(PyObject *str, const char **s, Py_ssize_t *n) {
+  const char *p = PyUnicode_AsUTF8AndSize(str, n);
+  if (p != NULL) {
+    *s = p;
+    Py_INCREF(str);
+    return str;
+  }
+  PyErr_Clear();
+  PyObject *b = PyUnicode_AsEncodedString(str, "utf-8", "replace");
+  if (b == NULL) {
+    PyErr_Clear();
+    return NULL;
+  }
+  *s = PyBytes_AS_STRING(b);
+  *n = PyBytes_GET_SIZE(b);
+  return b;
+}
+
+static void put_pystr(mida_py_json *w, PyObject *str, Py_ssize_t max) {
+  const char *s;
+  Py_ssize_t n;
+  PyObject *hold = utf8_of(str, &s, &n);
+  if (hold == NULL) {
+    raw_str(w, "\"?\"");
+    return;
+  }
+  capped_string(w, s, (size_t)n, (size_t)max);
+  Py_DECREF(hold);
+}
+
+void mida_py_json_key(mida_py_json *w, PyObject *key) {
+  if (PyUnicode_Check(key)) {
+    put_pystr(w, key, mida_py_caps_now.max_str);
+  } else {
+    PyObject *s = PyObject_Str(key);
+    if (s == NULL) {
+      PyErr_Clear();
+      raw_str(w, "\"?\"");
+    } else {
+      put_pystr(w, s, mida_py_caps_now.max_str);
+      Py_DECREF(s);
+    }
+  }
+  put_char(w, ':');
+}
+
+/* "module.qualname" of a type, as a new str, or NULL (no error set). */
+static PyObject *type_name(PyTypeObject *t) {
+  if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE) || t->tp_dict == NULL)
+    return PyUnicode_FromString(t->tp_name); /* static: "numpy.ndarray" */
+  PyObject *mod = PyDict_GetItemString(t->tp_dict, "__module__");
+  PyObject *qual = PyObject_GetAttrString((PyObject *)t, "__qualname__");
+  PyObject *out = NULL;
+  if (qual == NULL)
+    PyErr_Clear();
+  if (mod != NULL && PyUnicode_Check(mod) && qual != NULL &&
+      PyUnicode_Check(qual) &&
+      PyUnicode_CompareWithASCIIString(mod, "builtins") != 0)
+    out = PyUnicode_FromFormat("%U.%U", mod, qual);
+  else
+    out = PyUnicode_FromString(t->tp_name);
+  Py_XDECREF(qual);
+  if (out == NULL)
+    PyErr_Clear();
+  return out;
+}
+
+static void put_type_field(mida_py_json *w, PyTypeObject *t) {
+  raw_str(w, "\"type\":");
+  PyObject *name = type_name(t);
+  if (name == NULL) {
+    mida_py_json_string(w, t->tp_name, strlen(t->tp_name));
+    return;
+  }
+  put_pystr(w, name, 256);
+  Py_DECREF(name);
+}
+
+/* Whether a type comes from a library whose arrays are summarized. */
+static int is_array_library(PyTypeObject *t) {
+  static const char *const libs[] = {"numpy", "pandas", "torch", "cupy",
+                                     "jax", "jaxlib", "xarray", NULL};
+  char mod[64];
+  const char *dot = strchr(t->tp_name, '.');
+  if (dot != NULL && !(t->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+    size_t n = (size_t)(dot - t->tp_name);
+    if (n >= sizeof mod)
+      return 0;
+    memcpy(mod, t->tp_name, n);
+    mod[n] = '\0';
+  } else {
+    if (t->tp_dict == NULL)
+      return 0;
+    PyObject *m = PyDict_GetItemString(t->tp_dict, "__module__");
+    if (m == NULL || !PyUnicode_Check(m))
+      return 0;
+    const char *s = PyUnicode_AsUTF8(m);
+    if (s == NULL) {
+      PyErr_Clear();
+      return 0;
+    }
+    size_t n = strcspn(s, ".");
+    if (n >= sizeof mod)
+      return 0;
+    memcpy(mod, s, n);
+    mod[n] = '\0';
+  }
+  for (int i = 0; libs[i] != NULL; i++)
+    if (strcmp(mod, libs[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* The value of an integer-valued attribute or method result; -1 if none. */
+static long long int_of(PyObject *o) {
+  if (o == NULL) {
+    PyErr_Clear();
+    return -1;
+  }
+  long long v = -1;
+  PyObject *i = PyNumber_Index(o);
+  if (i == NULL) {
+    PyObject *f = PyNumber_Long(o); /* e.g. a NumPy integer */
+    if (f == NULL)
+      PyErr_Clear();
+    i = f;
+  }
+  if (i != NULL) {
+    v = PyLong_AsLongLong(i);
+    if (v == -1 && PyErr_Occurred())
+      PyErr_Clear();
+    Py_DECREF(i);
+  }
+  Py_DECREF(o);
+  return v;
+}
+
+/* Summary of an array, frame or tensor: {"type","dtype","shape","bytes"}.
+ * A 0-d array (shape ()) with .item() becomes its value instead. Returns 0
+ * if the object has no shape (not an array after all). */
+static int put_array_summary(mida_py_json *w, PyObject *v, int depth) {
+  PyObject *shape = PyObject_GetAttrString(v, "shape");
+  if (shape == NULL) {
+    PyErr_Clear();
+    return 0;
+  }
+  if (!PyTuple_Check(shape)) {
+    Py_DECREF(shape);
+    return 0;
+  }
+  if (PyTuple_GET_SIZE(shape) == 0) {
+    PyObject *item = PyObject_CallMethod(v, "item", NULL);
+    if (item != NULL && (PyLong_Check(item) || PyFloat_Check(item) ||
+                         PyBool_Check(item) || PyComplex_Check(item) ||
+                         PyUnicode_Check(item))) {
+      if (!PyComplex_Check(item)) {
+        mida_py_json_value(w, item, depth);
+        Py_DECREF(item);
+        Py_DECREF(shape);
+        return 1;
+      }
+    }
+    if (item == NULL)
+      PyErr_Clear();
+    Py_XDECREF(item);
+  }
+  put_char(w, '{');
+  put_type_field(w, Py_TYPE(v));
+  PyObject *dtype = PyObject_GetAttrString(v, "dtype");
+  if (dtype != NULL) {
+    PyObject *s = PyObject_Str(dtype);
+    if (s != NULL) {
+      raw_str(w, ",\"dtype\":");
+      put_pystr(w, s, 64);
+      Py_DECREF(s);
+    }
+    Py_DECREF(dtype);
+  }
+  PyErr_Clear();
+  raw_str(w, ",\"shape\":[");
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(shape); i++) {
+    PyObject *d = PyTuple_GET_ITEM(shape, i);
+    Py_INCREF(d);
+    long long n = int_of(d);
+    char num[32];
+    int k = snprintf(num, sizeof num, "%s%lld", i ? "," : "", n);
+    mida_py_json_raw(w, num, (size_t)k);
+  }
+  put_char(w, ']');
+  Py_DECREF(shape);
+  long long bytes = int_of(PyObject_GetAttrString(v, "nbytes"));
+  if (bytes < 0) { /* a pandas DataFrame */
+    PyObject *mu = PyObject_CallMethod(v, "memory_usage", NULL);
+    if (mu != NULL) {
+      bytes = int_of(PyObject_CallMethod(mu, "sum", NULL));
+      Py_DECREF(mu);
+    } else {
+      PyErr_Clear();
+    }
+  }
+  if (bytes >= 0) {
+    char num[48];
+    int k = snprintf(num, sizeof num, ",\"bytes\":%lld", bytes);
+    mida_py_json_raw(w, num, (size_t)k);
+  }
+  put_char(w, '}');
+  return 1;
+}
+
+/* {"type": ..., "repr": ...} for anything else. */
+static void put_repr_summary(mida_py_json *w, PyObject *v) {
+  put_char(w, '{');
+  put_type_field(w, Py_TYPE(v));
+  PyObject *r = PyObject_Repr(v);
+  if (r == NULL) {
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    raw_str(w, ",\"repr_error\":");
+    if (et != NULL && PyType_Check(et))
+      mida_py_json_string(w, ((PyTypeObject *)et)->tp_name,
+                          strlen(((PyTypeObject *)et)->tp_name));
+    else
+      raw_str(w, "null");
+    Py_XDECREF(et);
+    Py_XDECREF(ev);
+    Py_XDECREF(etb);
+    PyErr_Clear();
+  } else {
+    raw_str(w, ",\"repr\":");
+    put_pystr(w, r, mida_py_caps_now.max_repr);
+    Py_DECREF(r);
+  }
+  put_char(w, '}');
+}
+
+static void put_len_summary(mida_py_json *w, PyObject *v, Py_ssize_t n) {
+  char num[48];
+  put_char(w, '{');
+  put_type_field(w, Py_TYPE(v));
+  int k = snprintf(num, sizeof num, ",\"len\":%zd}", n);
+  mida_py_json_raw(w, num, (size_t)k);
+}
+
+static void put_float(mida_py_json *w, double d) {
+  if (isnan(d)) {
+    raw_str(w, "\"NaN\"");
+    return;
+  }
+  if (isinf(d)) {
+    raw_str(w, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    return;
+  }
+  char *s = PyOS_double_to_string(d, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+  if (s == NULL) {
+    PyErr_Clear();
+    raw_str(w, "null");
+    return;
+  }
+  raw_str(w, s);
+  PyMem_Free(s);
+}
+
+static void put_int(mida_py_json *w, PyObject *v) {
+  int overflow = 0;
+  long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
+  if (overflow == 0 && !(n == -1 && PyErr_Occurred())) {
+    char num[32];
+    int k = snprintf(num, sizeof num, "%lld", n);
+    mida_py_json_raw(w, num, (size_t)k);
+    return;
+  }
+  PyErr_Clear();
+  /* Beyond 64 bits: a decimal string (JSON readers would lose digits). */
+  PyObject *s = PyNumber_ToBase(v, 10);
+  if (s == NULL) { /* more digits than int_max_str_digits allows */
+    PyErr_Clear();
+    raw_str(w, "\"(integer too large to print)\"");
+    return;
+  }
+  put_pystr(w, s, mida_py_caps_now.max_str);
+  Py_DECREF(s);
+}
+
+/* Items of a sequence, or the summary past max_depth. */
+static void put_sequence(mida_py_json *w, PyObject *v, int depth) {
+  Py_ssize_t n = PyList_Check(v) ? PyList_GET_SIZE(v) : PyTuple_GET_SIZE(v);
+  if (depth >= mida_py_caps_now.max_depth) {
+    put_len_summary(w, v, n);
+    return;
+  }
+  put_char(w, '[');
+  Py_ssize_t i = 0;
+  for (; i < mida_py_caps_now.max_items; i++) {
+    /* A repr called below may shrink a list: re-read its size. */
+    Py_ssize_t now = PyList_Check(v) ? PyList_GET_SIZE(v)
+                                     : PyTuple_GET_SIZE(v);
+    if (i >= now)
+      break;
+    PyObject *item = PyList_Check(v) ? PyList_GET_ITEM(v, i)
+                                     : PyTuple_GET_ITEM(v, i);
+    Py_INCREF(item);
+    if (i)
+      put_char(w, ',');
+    mida_py_json_value(w, item, depth + 1);
+    Py_DECREF(item);
+  }
+  n = PyList_Check(v) ? PyList_GET_SIZE(v) : PyTuple_GET_SIZE(v);
+  if (i < n) {
+    char more[64];
+    int k = snprintf(more, sizeof more, "%s\"...(%zd items in all)\"",
+                     i ? "," : "", n);
+    mida_py_json_raw(w, more, (size_t)k);
+  }
+  put_char(w, ']');
+}
+
+static void put_set(mida_py_json *w, PyObject *v, int depth) {
+  Py_ssize_t n = PySet_GET_SIZE(v);
+  if (depth >= mida_py_caps_now.max_depth) {
+    put_len_summary(w, v, n);
+    return;
+  }
+  PyObject *items = PySequence_List(v);
+  if (items == NULL) {
+    PyErr_Clear();
+    put_len_summary(w, v, n);
+    return;
+  }
+  put_sequence(w, items, depth);
+  Py_DECREF(items);
+}
+
+static void put_dict_items(mida_py_json *w, PyObject *v, int depth,
+                           int first) {
+  Py_ssize_t pos = 0, i = 0;
+  PyObject *key, *val;
+  while (PyDict_Next(v, &pos, &key, &val)) {
+    if (i >= mida_py_caps_now.max_items) {
+      char more[80];
+      int k = snprintf(more, sizeof more, "%s\"...\":\"(%zd items in all)\"",
+                       first ? "" : ",", PyDict_GET_SIZE(v));
+      mida_py_json_raw(w, more, (size_t)k);
+      break;
+    }
+    Py_INCREF(key);
+    Py_INCREF(val);
+    if (!first)
+      put_char(w, ',');
+    first = 0;
+    mida_py_json_key(w, key);
+    mida_py_json_value(w, val, depth + 1);
+    Py_DECREF(key);
+    Py_DECREF(val);
+    i++;
+  }
+}
+
+static void put_dict(mida_py_json *w, PyObject *v, int depth) {
+  if (depth >= mida_py_caps_now.max_depth) {
+    put_len_summary(w, v, PyDict_GET_SIZE(v));
+    return;
+  }
+  put_char(w, '{');
+  put_dict_items(w, v, depth, 1);
+  put_char(w, '}');
+}
+
+void mida_py_json_value(mida_py_json *w, PyObject *v, int depth) {
+  if (w->len > mida_py_caps_now.max_bytes) {
+    raw_str(w, "\"...\"");
+    return;
+  }
+  if (v == Py_None) {
+    raw_str(w, "null");
+  } else if (v == Py_True) {
+    raw_str(w, "true");
+  } else if (v == Py_False) {
+    raw_str(w, "false");
+  } else if (PyLong_Check(v)) {
+    put_int(w, v);
+  } else if (PyFloat_Check(v)) {
+    put_float(w, PyFloat_AS_DOUBLE(v));
+  } else if (PyUnicode_Check(v)) {
+    put_pystr(w, v, mida_py_caps_now.max_str);
+  } else if (PyList_Check(v) || PyTuple_Check(v)) {
+    put_sequence(w, v, depth);
+  } else if (PyDict_Check(v)) {
+    put_dict(w, v, depth);
+  } else if (PyAnySet_Check(v)) {
+    put_set(w, v, depth);
+  } else if (PyBytes_Check(v) || PyByteArray_Check(v)) {
+    put_len_summary(w, v, PyBytes_Check(v) ? PyBytes_GET_SIZE(v)
+                                           : PyByteArray_GET_SIZE(v));
+  } else if (is_array_library(Py_TYPE(v)) &&
+             put_array_summary(w, v, depth)) {
+    /* written */
+  } else {
+    put_repr_summary(w, v);
+  }
+  PyErr_Clear();
+}
+
+void mida_py_json_result(mida_py_json *w, PyObject *v) {
+  put_char(w, '{');
+  if (PyDict_Check(v)) {
+    put_dict_items(w, v, 0, 1);
+  } else {
+    raw_str(w, "\"return\":");
+    mida_py_json_value(w, v, 1);
+  }
+  put_char(w, '}');
+}
+
+const char *mida_py_json_end(mida_py_json *w) {
+  if (!reserve(w, 0))
+    return NULL;
+  w->p[w->len] = '\0';
+  return w->p;
+}

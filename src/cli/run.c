@@ -1,0 +1,383 @@
+/*
+ * run.c -- `mida run`: run a command as an observed workflow.
+ *
+ *   mida run [--campaign C] [--workflow-name N] -- python train.py --lr 1
+ *
+ * The command becomes a workflow (source "run") with one task: its argv as
+ * `used`, its exit status (or signal) as `generated`, FINISHED when it exits
+ * with 0 and ERROR otherwise. The child inherits, so that whatever it
+ * records lands in the same place without a change to its code:
+ *
+ *   MIDA_STORE        the store in force (--store, $MIDA_STORE or default)
+ *   MIDA_CAMPAIGN     --campaign, when given
+ *   MIDA_WORKFLOW     the new workflow's id
+ *   MIDA_PARENT_TASK  the command's task id
+ *   DASK_DISTRIBUTED__SCHEDULER__PRELOAD, DASK_DISTRIBUTED__WORKER__PRELOAD
+ *                     "mida.dask" prepended to what is already there, so a
+ *                     LocalCluster or an external scheduler/worker started
+ *                     from the command is observed (the Python package
+ *                     mida must be importable by it)
+ *
+ * Things to start alongside the command (observers of MLflow, TensorBoard;
+ * more later) are rows of the `companions` table below: an option, and the
+ * functions that start and stop the helper. Signals sent to mida run (INT,
+ * TERM, HUP, QUIT, USR1, USR2) are forwarded to the child; mida run
+ * exits with the child's status (128 + N for a signal N, as shells do), or
+ * 127 when the command cannot be executed.
+ */
+#include "cli/cli.h"
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "mida.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char run_help[] =
+    "usage: mida run [options] [--] COMMAND [ARGS...]\n"
+    "\n"
+    "Runs COMMAND as a workflow of one task and records its argv, start,\n"
+    "end and exit status. The command inherits MIDA_STORE, MIDA_CAMPAIGN,\n"
+    "MIDA_WORKFLOW and MIDA_PARENT_TASK, and the Dask preload variables\n"
+    "(DASK_DISTRIBUTED__SCHEDULER__PRELOAD and __WORKER__PRELOAD, with\n"
+    "mida.dask prepended), so that Python code using the mida package or\n"
+    "Dask is observed with no change to it. Signals are forwarded to the\n"
+    "command; the exit status is the command's (128+N after signal N, 127\n"
+    "if it cannot be run).\n"
+    "\n"
+    "options:\n"
+    "  --campaign C        the campaign (default: $MIDA_CAMPAIGN)\n"
+    "  --workflow-name N   the workflow's name (default: the command's)\n"
+    "  --no-dask           do not set the Dask preload variables\n"
+    "  --mlflow URI        also observe an MLflow tracking store meanwhile\n"
+    "  --tensorboard DIR   also observe TensorBoard event files meanwhile\n"
+    "  --store URL         the store (default: $MIDA_STORE, else "
+    "sqlite://mida.db)\n"
+    "\n"
+    "example:\n"
+    "  mida run --campaign paper -- python pipeline.py --n 100\n";
+
+/* ---- companions: helpers started with the command ------------------------ */
+
+/* A helper process started alongside the command and stopped after it,
+ * selected by an option. To add one, add a row. */
+typedef struct companion {
+  const char *option; /* e.g. "--mlflow" */
+  const char *kind;   /* passed to start(): "mlflow" */
+  int (*start)(const char *kind, const char *arg, const char *store,
+               pid_t *pid);
+  int (*stop)(pid_t pid, int timeout_ms);
+} companion;
+
+static const companion companions[] = {
+    {"--mlflow", "mlflow", mida__cli_observe_spawn, mida__cli_observe_stop},
+    {"--tensorboard", "tensorboard", mida__cli_observe_spawn,
+     mida__cli_observe_stop},
+};
+#define COMPANION_COUNT (sizeof companions / sizeof companions[0])
+
+/* ---- the environment of the command -------------------------------------- */
+
+/* Prepends the module "mida.dask" to a Dask preload variable. Dask reads
+ * the value with ast.literal_eval, falling back to a plain string: a list
+ * literal keeps what was there. Returns 0, or -1 (left alone, said why). */
+static int prepend_preload(const char *var) {
+  const char *old = getenv(var);
+  if (old == NULL || old[0] == '\0')
+    return setenv(var, "mida.dask", 1);
+  if (strstr(old, "mida.dask") != NULL)
+    return 0;
+  mida__buf b;
+  mida__buf_init(&b, 1 << 16);
+  int rc;
+  size_t n = strlen(old);
+  if (old[0] == '[' && old[n - 1] == ']') /* a list literal */
+    rc = mida__buf_printf(&b, "['mida.dask', %s", old + 1);
+  else if (strchr(old, '\'') == NULL && strchr(old, '\\') == NULL)
+    rc = mida__buf_printf(&b, "['mida.dask', '%s']", old);
+  else {
+    fprintf(stderr, "mida run: %s left as it is (cannot add mida.dask to "
+                    "it safely)\n", var);
+    return -1;
+  }
+  if (rc == MIDA_OK)
+    rc = setenv(var, mida__buf_str(&b), 1);
+  mida__buf_free(&b);
+  return rc;
+}
+
+/* {"argv": [...], "cwd": "..."} into b. */
+static int argv_json(mida__buf *b, int argc, char **argv) {
+  int rc = mida__buf_adds(b, "{\"argv\":[");
+  for (int i = 0; i < argc && rc == MIDA_OK; i++) {
+    if (i)
+      rc = mida__buf_adds(b, ",");
+    if (rc == MIDA_OK)
+      rc = mida__json_add_string(b, argv[i], strlen(argv[i]));
+  }
+  char cwd[4096];
+  if (rc == MIDA_OK && getcwd(cwd, sizeof cwd) != NULL) {
+    rc = mida__buf_adds(b, "],\"cwd\":");
+    if (rc == MIDA_OK)
+      rc = mida__json_add_string(b, cwd, strlen(cwd));
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(b, "}");
+  } else if (rc == MIDA_OK) {
+    rc = mida__buf_adds(b, "]}");
+  }
+  return rc;
+}
+
+/* ---- signals ------------------------------------------------------------- */
+
+static volatile sig_atomic_t child_pid; /* the command, once started */
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP,
+                                SIGQUIT, SIGUSR1, SIGUSR2};
+#define FORWARDED_COUNT (sizeof forwarded / sizeof forwarded[0])
+
+/* Forwards a signal sent to mida run (kill, sigqueue) to the command. A
+ * signal the kernel generated, such as Ctrl-C from the terminal, already
+ * reached the command through its process group: sending it again would
+ * deliver it twice. */
+static void forward_signal(int sig, siginfo_t *info, void *uctx) {
+  (void)uctx;
+  int saved = errno;
+  if (child_pid > 0 && (info == NULL || info->si_code <= 0))
+    kill((pid_t)child_pid, sig);
+  errno = saved;
+}
+
+static void set_forwarding(struct sigaction *old) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = forward_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART | SA_SIGINFO;
+  for (size_t i = 0; i < FORWARDED_COUNT; i++)
+    sigaction(forwarded[i], &sa, &old[i]);
+}
+
+static void restore_signals(const struct sigaction *old) {
+  for (size_t i = 0; i < FORWARDED_COUNT; i++)
+    sigaction(forwarded[i], &old[i], NULL);
+}
+
+/* Starts argv as a child. Returns its pid, or -1 with *err set to the
+ * errno of the failed fork or exec (seen through a close-on-exec pipe). */
+static pid_t spawn(char **argv, const struct sigaction *old, int *err) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    *err = errno;
+    return -1;
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    *err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    restore_signals(old);
+    close(fds[0]);
+    execvp(argv[0], argv);
+    int e = errno;
+    ssize_t w = write(fds[1], &e, sizeof e);
+    (void)w;
+    _exit(127);
+  }
+  close(fds[1]);
+  int e = 0;
+  ssize_t r;
+  do {
+    r = read(fds[0], &e, sizeof e);
+  } while (r < 0 && errno == EINTR);
+  close(fds[0]);
+  if (r == (ssize_t)sizeof e) { /* exec failed */
+    waitpid(pid, NULL, 0);
+    *err = e;
+    return -1;
+  }
+  return pid;
+}
+
+/* ---- the verb ------------------------------------------------------------ */
+
+/* Where the command starts in argv: after "--", or at the first argument
+ * that is neither an option nor an option's value. */
+static int command_start(int argc, char **argv) {
+  static const char *const with_value[] = {
+      "--campaign", "--workflow-name", "--store", "--mlflow",
+      "--tensorboard", NULL};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0)
+      return i + 1;
+    if (a[0] != '-' || a[1] == '\0')
+      return i;
+    if (strchr(a, '=') != NULL)
+      continue;
+    for (int k = 0; with_value[k] != NULL; k++)
+      if (strcmp(a, with_value[k]) == 0) {
+        i++;
+        break;
+      }
+  }
+  return argc;
+}
+
+static const char *base_name(const char *path) {
+  const char *s = strrchr(path, '/');
+  return s != NULL ? s + 1 : path;
+}
+
+int mida__cli_run(mida__cli *cli, int argc, char **argv) {
+  const char *campaign = NULL, *wf_name = NULL;
+  const char *comp_arg[COMPANION_COUNT] = {NULL};
+  int no_dask = 0;
+  mida__cli_opt opts[4 + COMPANION_COUNT];
+  int k = 0;
+  opts[k++] = (mida__cli_opt){"--campaign", NULL, &campaign, NULL};
+  opts[k++] = (mida__cli_opt){"--workflow-name", NULL, &wf_name, NULL};
+  opts[k++] = (mida__cli_opt){"--no-dask", NULL, NULL, &no_dask};
+  for (size_t i = 0; i < COMPANION_COUNT; i++)
+    opts[k++] = (mida__cli_opt){companions[i].option, NULL, &comp_arg[i],
+                                NULL};
+  opts[k] = (mida__cli_opt){NULL, NULL, NULL, NULL};
+
+  int cmd = command_start(argc, argv);
+  int npos = 0;
+  int ex = mida__cli_parse(cli, "run", run_help, opts, cmd, argv, NULL, 0, 0,
+                           &npos);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+  if (cmd >= argc)
+    return mida__cli_usage_error("run", "no command given");
+  char **cmdv = argv + cmd;
+  int cmdc = argc - cmd;
+
+  mida_config_t cfg;
+  mida_config_init(&cfg);
+  cfg.store = cli->store;
+  if (campaign != NULL)
+    cfg.campaign = campaign;
+  mida_session_t *s = NULL;
+  char err[512] = "";
+  int rc = mida_open(&cfg, &s, err, sizeof err);
+  if (rc != MIDA_OK)
+    return mida__cli_fail("run: cannot open the store %s: %s", cli->store,
+                          err);
+
+  mida__buf used;
+  mida__buf_init(&used, 1 << 20);
+  if (argv_json(&used, cmdc, cmdv) != MIDA_OK) {
+    mida_close(s);
+    return mida__cli_fail("run: the command line is too long to record");
+  }
+  mida_workflow_info_t wi = {0};
+  wi.name = wf_name != NULL ? wf_name : base_name(cmdv[0]);
+  wi.source = "run";
+  wi.metadata = mida__buf_str(&used);
+  mida_id_t wf, task;
+  rc = mida_workflow_begin(s, &wi, &wf);
+  mida_task_info_t ti = {0};
+  ti.activity = base_name(cmdv[0]);
+  ti.workflow = &wf;
+  ti.used = mida__buf_str(&used);
+  if (rc == MIDA_OK)
+    rc = mida_task_begin(s, &ti, &task);
+  mida__buf_free(&used);
+  if (rc != MIDA_OK) {
+    ex = mida__cli_fail("run: cannot record the command: %s", mida_errmsg(s));
+    mida_close(s);
+    return ex;
+  }
+
+  char wf_text[MIDA_ID_STRLEN], task_text[MIDA_ID_STRLEN];
+  mida_id_format(&wf, wf_text);
+  mida_id_format(&task, task_text);
+  setenv("MIDA_STORE", cli->store, 1);
+  setenv("MIDA_WORKFLOW", wf_text, 1);
+  setenv("MIDA_PARENT_TASK", task_text, 1);
+  if (campaign != NULL)
+    setenv("MIDA_CAMPAIGN", campaign, 1);
+  if (!no_dask) {
+    prepend_preload("DASK_DISTRIBUTED__SCHEDULER__PRELOAD");
+    prepend_preload("DASK_DISTRIBUTED__WORKER__PRELOAD");
+  }
+  /* Records made so far reach the store before the command looks. */
+  (void)mida_flush(s, 5000);
+
+  pid_t comp_pid[COMPANION_COUNT] = {0};
+  for (size_t i = 0; i < COMPANION_COUNT; i++) {
+    if (comp_arg[i] == NULL)
+      continue;
+    if (companions[i].start(companions[i].kind, comp_arg[i], cli->store,
+                            &comp_pid[i]) != MIDA_OK) {
+      fprintf(stderr, "mida run: cannot start the %s observer\n",
+              companions[i].kind);
+      comp_pid[i] = 0;
+    }
+  }
+
+  struct sigaction old[FORWARDED_COUNT];
+  set_forwarding(old);
+  int spawn_err = 0;
+  pid_t pid = spawn(cmdv, old, &spawn_err);
+  int status = 0, code;
+  char error[256] = "", gen[96];
+  if (pid < 0) {
+    snprintf(error, sizeof error, "cannot execute %s: %s", cmdv[0],
+             strerror(spawn_err));
+    fprintf(stderr, "mida run: %s\n", error);
+    code = 127;
+    snprintf(gen, sizeof gen, "{\"exit_status\":127}");
+  } else {
+    child_pid = pid;
+    pid_t r;
+    do {
+      r = waitpid(pid, &status, 0);
+    } while (r < 0 && errno == EINTR);
+    child_pid = 0;
+    if (WIFSIGNALED(status)) {
+      code = 128 + WTERMSIG(status);
+      snprintf(error, sizeof error, "killed by signal %d (%s)",
+               WTERMSIG(status), strsignal(WTERMSIG(status)));
+      snprintf(gen, sizeof gen, "{\"signal\":%d}", WTERMSIG(status));
+    } else {
+      code = WEXITSTATUS(status);
+      if (code != 0)
+        snprintf(error, sizeof error, "exit status %d", code);
+      snprintf(gen, sizeof gen, "{\"exit_status\":%d}", code);
+    }
+  }
+  restore_signals(old);
+
+  for (size_t i = 0; i < COMPANION_COUNT; i++)
+    if (comp_pid[i] > 0 &&
+        companions[i].stop(comp_pid[i], 10000) != MIDA_OK)
+      fprintf(stderr, "mida run: the %s observer did not stop cleanly\n",
+              companions[i].kind);
+
+  mida_status_t st = code == 0 ? MIDA_STATUS_FINISHED : MIDA_STATUS_ERROR;
+  rc = mida_task_end(s, &task, st, gen, error[0] ? error : NULL);
+  if (rc == MIDA_OK)
+    rc = mida_workflow_end(s, &wf, st);
+  if (rc != MIDA_OK)
+    fprintf(stderr, "mida run: cannot record the end: %s\n", mida_errmsg(s));
+  rc = mida_close(s);
+  if (rc != MIDA_OK)
+    fprintf(stderr, "mida run: the store did not take every record (%s); "
+                    "they stay in the spool for 'mida recover'\n",
+            mida_strerror(rc));
+  return code;
+}

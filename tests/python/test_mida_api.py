@@ -1,0 +1,383 @@
+"""The Python API of mida: @mida.task on sync and async functions,
+generators left alone, nested parents, value capture in C (NumPy summaries,
+caps, NaN), bad input that must neither crash nor change a result,
+workflows, metrics, data, queries, and fork."""
+
+import asyncio
+import json
+import math
+import os
+import tempfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import midapy_util  # noqa: F401  (puts the build's package on sys.path)
+import mida
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_store():
+    """This process's session records into a fresh store: the variables
+    are set before the first mida call opens it, and restored after."""
+    keys = ("MIDA_STORE", "MIDA_CAMPAIGN", "MIDA_WORKFLOW",
+            "MIDA_PARENT_TASK", "MIDA_SPOOL", "MIDA_DISABLE")
+    saved = {k: os.environ.pop(k, None) for k in keys}
+    d = tempfile.mkdtemp(prefix="mida-pytest-")
+    os.environ["MIDA_STORE"] = "sqlite://" + d + "/api.db"
+    yield
+    mida.flush(30)
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def task_row(task_id):
+    rows = mida.query("SELECT * FROM task WHERE id = ?", [task_id])
+    assert len(rows) == 1, rows
+    row = rows[0]
+    for col in ("used", "generated", "custom"):
+        row[col] = json.loads(row[col]) if row[col] else None
+    return row
+
+
+def last_task_id(recorder):
+    """Runs recorder(), which calls one task; returns the id it recorded."""
+    seen = {}
+
+    @mida.task
+    def probe():
+        seen["parent"] = mida.current_task()
+        return recorder()
+
+    probe()
+    kids = mida.query("SELECT id FROM task WHERE parent_id = ?",
+                      [seen["parent"]])
+    assert len(kids) == 1, kids
+    return kids[0]["id"]
+
+
+def test_sync_task_binds_arguments_to_names_with_defaults():
+    @mida.task
+    def f(a, b=2, *rest, c=3, **kw):
+        return a + b
+
+    tid = last_task_id(lambda: f(1, 5, 6, 7, c=4, z="q"))
+    row = task_row(tid)
+    assert row["activity"].endswith("f")
+    assert row["status"] == "FINISHED"
+    assert row["used"] == {"a": 1, "b": 5, "rest": [6, 7], "c": 4, "z": "q"}
+    assert row["generated"] == {"return": 6}
+    assert row["started"] <= row["ended"]
+
+    tid = last_task_id(lambda: f(10))
+    assert task_row(tid)["used"] == {"a": 10, "b": 2, "c": 3}
+
+
+def test_dict_result_is_the_generated_mapping():
+    @mida.task
+    def g():
+        return {"loss": 0.5, "n": 3}
+
+    row = task_row(last_task_id(g))
+    assert row["generated"] == {"loss": 0.5, "n": 3}
+
+
+def test_exception_is_recorded_and_reraised_untouched():
+    err = ValueError("bad value 42")
+
+    @mida.task
+    def boom(x):
+        raise err
+
+    caught = {}
+
+    def call():
+        try:
+            boom(7)
+        except ValueError as e:
+            caught["e"] = e
+
+    row = task_row(last_task_id(call))
+    assert caught["e"] is err
+    assert caught["e"].__traceback__ is not None
+    assert row["status"] == "ERROR"
+    assert row["error"].startswith("ValueError: bad value 42")
+    assert "Traceback (most recent call last)" in row["error"]
+    assert "in boom" in row["error"]
+    assert row["used"] == {"x": 7}
+
+
+def test_async_task_records_around_the_await_with_nested_parent():
+    @mida.task
+    async def inner(x):
+        await asyncio.sleep(0.01)
+        return x * 2
+
+    @mida.task
+    async def outer(n):
+        vals = await asyncio.gather(*[inner(i) for i in range(n)])
+        return sum(vals)
+
+    @mida.task
+    async def fails():
+        await asyncio.sleep(0)
+        raise KeyError("k")
+
+    async def failing():
+        with pytest.raises(KeyError):
+            await fails()
+
+    assert asyncio.iscoroutinefunction(outer)
+    tid = last_task_id(lambda: asyncio.run(outer(3)))
+    asyncio.run(failing())
+    row = task_row(tid)
+    assert row["generated"] == {"return": 6}
+    assert row["used"] == {"n": 3}
+    kids = mida.query("SELECT used, generated, started, ended FROM task "
+                      "WHERE parent_id = ? ORDER BY used", [tid])
+    assert [json.loads(k["used"]) for k in kids] == [
+        {"x": 0}, {"x": 1}, {"x": 2}]
+    assert all(k["ended"] - k["started"] >= 10_000_000 for k in kids)
+    err = mida.query("SELECT status, error FROM task WHERE activity LIKE "
+                     "'%fails' AND status = 'ERROR'")
+    assert err and "KeyError" in err[0]["error"]
+
+
+def test_generators_are_returned_untouched():
+    def gen(n):
+        yield from range(n)
+
+    async def agen():
+        yield 1
+
+    assert mida.task(gen) is gen
+    assert mida.task(agen) is agen
+    assert list(mida.task(gen)(3)) == [0, 1, 2]
+
+
+def test_nested_tasks_get_their_parent():
+    @mida.task
+    def leaf(i):
+        return i
+
+    @mida.task
+    def mid():
+        return [leaf(i) for i in range(2)]
+
+    tid = last_task_id(mid)
+    kids = mida.query("SELECT activity FROM task WHERE parent_id = ?", [tid])
+    assert len(kids) == 2 and all(k["activity"].endswith("leaf")
+                                  for k in kids)
+    assert mida.current_task() is None
+
+
+def test_methods_bind_self():
+    class Model:
+        def __init__(self):
+            self.k = 3
+
+        @mida.task
+        def predict(self, x):
+            return self.k * x
+
+    m = Model()
+    tid = last_task_id(lambda: m.predict(2))
+    row = task_row(tid)
+    assert row["generated"] == {"return": 6}
+    assert row["used"]["x"] == 2
+    assert row["used"]["self"]["type"].endswith("Model")
+
+
+def test_numpy_array_is_summarized_not_copied():
+    arr = np.zeros((1000, 500), dtype=np.float32)
+    got = {}
+
+    @mida.task
+    def use(a):
+        got["a"] = a
+        return a.sum()
+
+    tid = last_task_id(lambda: use(arr))
+    assert got["a"] is arr
+    row = task_row(tid)
+    assert row["used"]["a"] == {"type": "numpy.ndarray", "dtype": "float32",
+                                "shape": [1000, 500], "bytes": 2_000_000}
+    assert row["generated"] == {"return": 0.0}  # a NumPy scalar: its value
+    rows = mida.query("SELECT length(used) AS n FROM task WHERE id = ?",
+                      [tid])
+    assert rows[0]["n"] < 200
+
+
+def test_pandas_frame_is_summarized():
+    df = pd.DataFrame({"a": range(100), "b": [1.5] * 100})
+    cap = json.loads(mida.capture(df))
+    assert cap["type"] == "pandas.DataFrame" or \
+        cap["type"].startswith("pandas.")
+    assert cap["shape"] == [100, 2] and cap["bytes"] > 1000
+
+
+def test_nan_and_infinity_become_strings():
+    assert json.loads(mida.capture([math.nan, math.inf, -math.inf, 1.5])) \
+        == ["NaN", "Infinity", "-Infinity", 1.5]
+    assert json.loads(mida.capture(2 ** 100)) == str(2 ** 100)
+
+
+class Unprintable:
+    def __repr__(self):
+        raise RuntimeError("repr fails")
+
+
+def test_bad_input_never_crashes_nor_changes_the_result():
+    huge = "x" * (10 * 1024 * 1024)
+    rec = [1, 2]
+    rec.append(rec)
+    d = {}
+    d["self"] = d
+    odd = Unprintable()
+
+    @mida.task
+    def take(a, b, c, d, e, f):
+        return (len(a), b is rec, c is odd, e, f)
+
+    def call():
+        return take(huge, rec, odd, d, {1: "int key", (2, 3): "tuple key"},
+                    b"\x00\xff" * 10)
+
+    out = {}
+    tid = last_task_id(lambda: out.setdefault("r", call()))
+    assert out["r"] == (10 * 1024 * 1024, True, True,
+                        {1: "int key", (2, 3): "tuple key"},
+                        b"\x00\xff" * 10)
+    used = task_row(tid)["used"]
+    assert len(used["a"]) < 1200 and used["a"].endswith(
+        "(10485760 bytes in all)")
+    assert used["b"][:2] == [1, 2]  # the cycle ends in a summary
+    assert used["c"]["repr_error"] == "RuntimeError"
+    assert used["e"] == {"1": "int key", "(2, 3)": "tuple key"}
+    assert used["f"] == {"type": "bytes", "len": 20}
+
+
+def test_user_exception_in_repr_of_result_does_not_escape():
+    @mida.task
+    def give():
+        return Unprintable()
+
+    out = give()
+    assert isinstance(out, Unprintable)
+
+
+def test_caps_are_configurable():
+    old = mida.configure()
+    try:
+        mida.configure(max_items=3, max_str=5)
+        v = json.loads(mida.capture({"s": "abcdefgh", "l": list(range(10))}))
+        assert v["s"].startswith("abcde") and "8 bytes in all" in v["s"]
+        assert v["l"][:3] == [0, 1, 2] and len(v["l"]) == 4
+    finally:
+        mida.configure(**old)
+    assert mida.configure() == old
+
+
+def test_workflow_metric_and_data():
+    @mida.task
+    def train(lr):
+        for step in range(3):
+            mida.metric("loss", 1.0 / (step + 1), step=step)
+        mida.data("file:///tmp/model.bin", "generated", kind="model",
+                  size=10)
+        return "ok"
+
+    with mida.workflow("exp", campaign="camp-py", seed=7) as wf:
+        train(0.1)
+    row = mida.query("SELECT * FROM workflow WHERE id = ?", [wf.id])[0]
+    assert row["name"] == "exp" and row["status"] == "FINISHED"
+    assert json.loads(row["metadata"]) == {"seed": 7}
+    t = mida.query("SELECT id FROM task WHERE workflow_id = ?", [wf.id])
+    assert len(t) == 1
+    pts = mida.query("SELECT step, value FROM metric WHERE task_id = ? "
+                     "ORDER BY step", [t[0]["id"]])
+    assert pts == [{"step": 0, "value": 1.0}, {"step": 1, "value": 0.5},
+                   {"step": 2, "value": pytest.approx(1.0 / 3, rel=1e-14)}]
+    link = mida.query("SELECT role FROM task_data WHERE task_id = ?",
+                      [t[0]["id"]])
+    assert link == [{"role": "generated"}]
+    with pytest.raises(mida.Error):
+        mida.metric("loss", 1.0)  # no current task
+
+
+def test_query_df_returns_a_dataframe():
+    df = mida.query_df("SELECT id, status FROM task")
+    assert isinstance(df, pd.DataFrame) and list(df.columns) == ["id",
+                                                                "status"]
+    with pytest.raises(mida.Error):
+        mida.query("DELETE FROM task")
+
+
+def test_child_after_fork_records_in_its_own_session():
+    @mida.task
+    def in_child(x):
+        return x + 1
+
+    in_child(0)  # the parent's session is open before the fork
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            in_child(41)
+            mida.flush(10)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    rows = mida.query("SELECT pid FROM task WHERE used = '{\"x\":41}'")
+    assert [r["pid"] for r in rows] == [pid]
+
+
+def test_decorated_function_keeps_its_identity():
+    def documented(a):
+        """Doc."""
+        return a
+
+    t = mida.task(documented)
+    assert t.__wrapped__ is documented
+    assert t.__name__ == "documented" and t.__doc__ == "Doc."
+    assert mida.task(t) is t  # decorating twice records once
+    assert mida.task(name="custom")(documented).activity == "custom"
+
+
+def test_caps_beyond_what_the_journal_takes_still_record_the_task():
+    old = mida.configure()
+    deep = [[[[[[[[1]]]]]]]]
+    try:
+        with pytest.raises(ValueError):
+            mida.configure(max_depth=1000)
+        mida.configure(max_str=64 * 1024 * 1024, max_bytes=1 << 30,
+                       max_depth=32)
+
+        @mida.task
+        def big(s, d):
+            return s
+
+        huge = "y" * (40 * 1024 * 1024)  # more than a journal segment
+        out = {}
+        tid = last_task_id(lambda: out.setdefault("r", big(huge, deep)))
+        assert out["r"] is huge
+        row = task_row(tid)
+        assert row["status"] == "FINISHED"
+        assert row["used"] == {"_mida": "arguments too large to record"}
+        assert row["generated"] == {"_mida": "result too large to record"}
+    finally:
+        mida.configure(**old)
+
+
+def test_torch_tensor_is_summarized():
+    torch = pytest.importorskip("torch")
+    cap = json.loads(mida.capture(torch.zeros((3, 4), dtype=torch.float32)))
+    assert cap == {"type": "torch.Tensor", "dtype": "torch.float32",
+                   "shape": [3, 4], "bytes": 48}
+    assert json.loads(mida.capture(torch.tensor(2.5))) == 2.5  # 0-d: value

@@ -1,0 +1,268 @@
+"""Zero-code observation of real Dask (dask + distributed from PyPI): the
+1,000-key graph of mida_dask_graph.py -- a script with no mida in it -- run
+on a 2-worker process cluster, a threads cluster, separate `dask scheduler`
+and `dask worker` processes, and with a worker killed mid-run; then the
+store is checked against the graph the script meant: every key once,
+dependencies exactly, times ordered, scalar arguments and results exact,
+the failing task ERROR with its exception."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from midapy_util import HERE, MIDA_BIN, child_env, store_rows
+
+SCRIPT = str(HERE / "mida_dask_graph.py")
+PRELOAD = {"DASK_DISTRIBUTED__SCHEDULER__PRELOAD": "mida.dask",
+           "DASK_DISTRIBUTED__WORKER__PRELOAD": "mida.dask"}
+
+
+def run_script(tmp_path, where, *extra, env_extra=PRELOAD, wait=True):
+    store = tmp_path / "dask.db"
+    out = tmp_path / "expected.json"
+    env = child_env(store, **env_extra)
+    p = subprocess.Popen([sys.executable, SCRIPT, str(out), where, *extra],
+                         env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    if not wait:
+        return p, store, out
+    text, _ = p.communicate(timeout=300)
+    assert p.returncode == 0, text[-4000:]
+    return json.loads(out.read_text()), store
+
+
+def check_store(store, exp, *, retried=False):
+    rows = store_rows(store, "SELECT id, workflow_id, source_key, activity, "
+                      "status, submitted, started, ended, used, generated, "
+                      "error, custom FROM task WHERE source_key IS NOT NULL")
+    keys = [r["source_key"] for r in rows]
+    want = set(exp["keys"]) | {exp["error_key"], exp["error_dependent"]}
+    assert len(keys) == len(set(keys)), "a key was recorded twice"
+    assert set(keys) == want
+    by_key = {r["source_key"]: r for r in rows}
+
+    err = by_key.pop(exp["error_key"])
+    assert err["status"] == "ERROR"
+    assert "ZeroDivisionError" in err["error"]
+    assert "planned failure for x=5" in err["error"]
+    assert err["activity"] == "fails"
+    dep = by_key.pop(exp["error_dependent"])
+    assert dep["status"] == "ERROR"
+    assert "upstream task erred: fails-1" in dep["error"]
+
+    for k, r in by_key.items():
+        assert r["status"] == "FINISHED", (k, r)
+        assert r["activity"] == k.split("-")[0]
+        assert r["submitted"] <= r["started"] <= r["ended"], (k, r)
+        e = exp["keys"][k]
+        if "used" in e:
+            assert json.loads(r["used"]) == e["used"], k
+        assert json.loads(r["generated"]) == {"return": e["result"]}, k
+        custom = json.loads(r["custom"])
+        assert custom["typename"] == "int" and custom["attempts"] >= 1
+    wfs = {r["workflow_id"] for r in by_key.values()}
+    assert len(wfs) == 1 and None not in wfs
+    wf = store_rows(store, "SELECT source, status FROM workflow WHERE id = ?",
+                    [wfs.pop()])
+    assert wf == [{"source": "dask", "status": "FINISHED"}]
+
+    deps = store_rows(store, "SELECT t.source_key AS k, u.source_key AS up, "
+                      "u.ended AS up_ended, t.started AS started "
+                      "FROM task_dep d JOIN task t ON t.id = d.task_id "
+                      "JOIN task u ON u.id = d.upstream_id")
+    got = {}
+    for d in deps:
+        got.setdefault(d["k"], []).append(d["up"])
+        if not retried and d["started"] is not None:
+            # (a recomputed upstream may end after its user)
+            # Dask corrects each worker's times by its estimated clock
+            # offset, so two workers' times agree to about a millisecond.
+            assert d["up_ended"] <= d["started"] + 50_000_000, d
+    want_deps = {k: v for k, v in exp["deps"].items() if v}
+    want_deps[exp["error_dependent"]] = [exp["error_key"]]
+    assert {k: sorted(v) for k, v in got.items()} == want_deps
+    return by_key
+
+
+def test_graph_of_1000_tasks_on_a_process_cluster(tmp_path):
+    exp, store = run_script(tmp_path, "processes")
+    rows = check_store(store, exp)
+    workers = {r["worker"] for r in store_rows(
+        store, "SELECT DISTINCT worker FROM task WHERE worker IS NOT NULL")}
+    assert len(workers) == 2
+    pids = store_rows(store, "SELECT DISTINCT pid FROM task")
+    assert len(pids) >= 2
+    assert len(rows) == 1000
+
+
+def test_graph_on_a_threads_cluster(tmp_path):
+    exp, store = run_script(tmp_path, "threads")
+    check_store(store, exp)
+
+
+def test_separate_scheduler_and_worker_processes(tmp_path):
+    store = tmp_path / "dask.db"
+    sched_file = tmp_path / "scheduler.json"
+    env = child_env(store)  # no preload variables: --preload instead
+    dask = str(pathlib.Path(sys.executable).parent / "dask")
+    sched = subprocess.Popen([dask, "scheduler", "--preload", "mida.dask",
+                              "--scheduler-file", str(sched_file),
+                              "--no-dashboard", "--port", "0"],
+                             env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        for _ in range(300):
+            if sched_file.exists() and sched_file.stat().st_size > 0:
+                break
+            time.sleep(0.1)
+        worker = subprocess.Popen([dask, "worker", "--preload", "mida.dask",
+                                   "--scheduler-file", str(sched_file),
+                                   "--nworkers", "2", "--nthreads", "1",
+                                   "--no-dashboard"],
+                                  env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        out = tmp_path / "expected.json"
+        r = subprocess.run([sys.executable, SCRIPT, str(out),
+                            "file:" + str(sched_file)], env=env,
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-4000:]
+    finally:
+        for p in (worker, sched):
+            if p is not None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    check_store(store, json.loads(out.read_text()))
+
+
+def test_killed_worker_leaves_a_consistent_store(tmp_path):
+    p, store, out = run_script(tmp_path, "processes", "slow", wait=False)
+    parent = psutil.Process(p.pid)
+    victim = None
+    deadline = time.time() + 120
+    while victim is None and time.time() < deadline:
+        time.sleep(0.2)
+        n = store_rows(store, "SELECT count(*) AS n FROM task "
+                       "WHERE status = 'FINISHED'")[0]["n"] \
+            if store.exists() else 0
+        if n < 100:
+            continue
+        for c in parent.children(recursive=True):
+            try:
+                if any("spawn_main" in a for a in c.cmdline()):
+                    victim = c
+                    break
+            except psutil.Error:
+                pass
+    assert victim is not None, "no worker process found"
+    victim.send_signal(signal.SIGKILL)
+    text, _ = p.communicate(timeout=300)
+    assert p.returncode == 0, text[-4000:]
+    exp = json.loads(out.read_text())
+    check_store(store, exp, retried=True)
+    attempts = store_rows(store, "SELECT max(json_extract(custom, "
+                          "'$.attempts')) AS n FROM task")[0]["n"]
+    assert attempts >= 2  # the killed worker's task ran again
+
+
+def test_the_same_script_under_mida_run(tmp_path):
+    mida_bin = MIDA_BIN
+    store = tmp_path / "dask.db"
+    out = tmp_path / "expected.json"
+    env = child_env(store)  # no Dask variables: mida run sets them
+    r = subprocess.run([mida_bin, "--store", str(store), "run", "--campaign",
+                        "camp-run", "--", sys.executable, SCRIPT, str(out),
+                        "processes"], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-4000:]
+    check_store(store, json.loads(out.read_text()))
+    run_wf = store_rows(store, "SELECT id, status, campaign_id FROM workflow "
+                        "WHERE source = 'run'")
+    assert len(run_wf) == 1 and run_wf[0]["status"] == "FINISHED"
+    run_task = store_rows(store, "SELECT id, used, generated FROM task "
+                          "WHERE workflow_id = ?", [run_wf[0]["id"]])
+    assert len(run_task) == 1
+    assert json.loads(run_task[0]["generated"]) == {"exit_status": 0}
+    assert json.loads(run_task[0]["used"])["argv"][1] == SCRIPT
+    dask_wfs = store_rows(store, "SELECT parent_id, campaign_id FROM workflow "
+                         "WHERE source = 'dask'")
+    assert dask_wfs and all(w["parent_id"] == run_wf[0]["id"] and
+                            w["campaign_id"] == run_wf[0]["campaign_id"]
+                            for w in dask_wfs)
+    parents = store_rows(store, "SELECT DISTINCT parent_id AS p FROM task "
+                         "WHERE source_key IS NOT NULL")
+    assert parents == [{"p": run_task[0]["id"]}]
+
+
+def test_mida_run_exit_status_and_signals(tmp_path):
+    mida_bin = MIDA_BIN
+    store = tmp_path / "run.db"
+    env = child_env(store)
+    base = [mida_bin, "--store", str(store), "run", "--"]
+    assert subprocess.run(base + ["sh", "-c", "exit 3"], env=env).returncode \
+        == 3
+    assert subprocess.run(base + ["sh", "-c", "kill -TERM $$"],
+                          env=env).returncode == 128 + signal.SIGTERM
+    r = subprocess.run(base + [str(tmp_path / "missing")], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 127 and "cannot execute" in r.stderr
+    # A signal to mida run reaches the command.
+    p = subprocess.Popen(base + ["sh", "-c", "trap 'exit 42' USR1; "
+                                 "while :; do sleep 0.05; done"], env=env)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGUSR1)
+    assert p.wait(timeout=30) == 42
+    rows = store_rows(store, "SELECT status, generated, error FROM task "
+                      "ORDER BY started")
+    assert [r["status"] for r in rows] == ["ERROR"] * 4
+    assert [json.loads(r["generated"]) for r in rows] == [
+        {"exit_status": 3}, {"signal": signal.SIGTERM},
+        {"exit_status": 127}, {"exit_status": 42}]
+    env["DASK_DISTRIBUTED__WORKER__PRELOAD"] = "['other.module']"
+    r = subprocess.run(base + ["sh", "-c", "echo $DASK_DISTRIBUTED__WORKER"
+                               "__PRELOAD; echo $MIDA_PARENT_TASK"],
+                       env=env, capture_output=True, text=True)
+    lines = r.stdout.splitlines()
+    assert lines[0] == "['mida.dask', 'other.module']"
+    assert len(lines[1]) == 36
+
+
+def test_observe_an_existing_client_explicitly(tmp_path):
+    store = tmp_path / "observe.db"
+    code = """
+from dask.distributed import Client, LocalCluster
+import mida.dask
+
+def mul(a, b=2):
+    return a * b
+
+if __name__ == "__main__":
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as c, Client(c) as client:
+        mida.dask.observe(client)
+        futs = client.map(mul, range(20), key=["mul-%d" % i for i in range(20)])
+        assert sum(client.gather(futs)) == 380
+"""
+    script = tmp_path / "observe_script.py"
+    script.write_text(code)
+    r = subprocess.run([sys.executable, str(script)], env=child_env(store),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-4000:]
+    rows = store_rows(store, "SELECT source_key, status, used, generated "
+                      "FROM task WHERE activity = 'mul'")
+    assert len(rows) == 20
+    for row in rows:
+        i = int(row["source_key"].split("-")[1])
+        assert row["status"] == "FINISHED"
+        assert json.loads(row["used"]) == {"a": i}
+        assert json.loads(row["generated"]) == {"return": 2 * i}
