@@ -7,10 +7,57 @@ build=${1:-build-release}
 mkdir -p bench-out
 out=bench-out/results.jsonl
 : >"$out"
-for b in bench_capture bench_sink_apply bench_ingest bench_query bench_rss; do
+for b in bench_capture bench_sink_apply bench_ingest bench_query bench_rss \
+    bench_telemetry bench_observe_tfevents; do
   echo "== $b"
   "$build/bench/$b" | tee "bench-out/$b.log"
   tail -n 1 "bench-out/$b.log" >>"$out"
 done
+# Flowcept 1.0.3's per-task telemetry, beside bench_telemetry's figures,
+# when its own venv exists (bench/flowcept_telemetry/setup.sh makes it).
+if [ -x bench-out/flowcept-venv/bin/python ]; then
+  echo "== flowcept_telemetry"
+  bench-out/flowcept-venv/bin/python bench/flowcept_telemetry/bench_flowcept.py \
+    | tee bench-out/flowcept_telemetry.log
+  tail -n 1 bench-out/flowcept_telemetry.log >>"$out"
+fi
+# The Python binding (issue 3): @mida.task and Dask, beside Flowcept 1.0.3
+# (bench/flowcept_dask/ makes its venv and runs the Python benchmarks).
+if [ -d "$build/python/mida" ]; then
+  bench/flowcept_dask/run.sh "$build" bench-out
+fi
+# The MLflow and TensorBoard observers (issue 4): latency from MLflow's
+# commit / TensorBoard's flush to queryable, with the test venv; and
+# fidelity beside Flowcept 1.0.3's adapters, with their own venv
+# (bench/flowcept_observers/setup.sh makes it; needs Redis).
+if .venv/bin/python -c 'import mlflow, torch' 2>/dev/null; then
+  echo "== observe_latency"
+  .venv/bin/python bench/bench_observe_latency.py "$build/src/cli/mida" \
+    | tee bench-out/observe_latency.log
+  tail -n 1 bench-out/observe_latency.log >>"$out"
+  if [ -x bench-out/flowcept-obs-venv/bin/python ]; then
+    echo "== flowcept_observers"
+    .venv/bin/python bench/flowcept_observers/bench_flowcept_observers.py \
+      "$build/src/cli/mida" bench-out/flowcept-obs-venv/bin/python \
+      | tee bench-out/flowcept_observers.log
+    tail -n 1 bench-out/flowcept_observers.log >>"$out"
+  fi
+fi
+# Multi-node (issue 5): producers -> Redis / NATS -> mida ingest ->
+# PostgreSQL, throughput with 1 and 2 consumers and latency to queryable;
+# and Flowcept 1.0.3 with Redis on the same workload when its venv exists
+# (bench/flowcept_broker/setup.sh makes it).
+if [ -x "$build/tests/mida_produce" ] && command -v psql >/dev/null; then
+  echo "== broker"
+  python3 bench/bench_broker.py "$build" | tee bench-out/broker.log
+  tail -n 1 bench-out/broker.log >>"$out"
+  if [ -x bench-out/flowcept-broker-venv/bin/python ]; then
+    echo "== flowcept_broker"
+    bench-out/flowcept-broker-venv/bin/python \
+      bench/flowcept_broker/bench_flowcept_broker.py \
+      | tee bench-out/flowcept_broker.log
+    tail -n 1 bench-out/flowcept_broker.log >>"$out"
+  fi
+fi
 echo "== all figures: $out"
 cat "$out"

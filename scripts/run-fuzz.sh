@@ -14,9 +14,13 @@ declare -A extra=(
   [json_fuzz]=""
   [record_fuzz]=""
   [journal_fuzz]="src/capture/journal.c"
+  [tfevents_fuzz]="src/observe/tfrecord.c src/observe/tbproto.c"
+  [proc_fuzz]="src/observe/proc.c"
+  [wire_fuzz]="src/sink/wire.c"
 )
 status=0
-for target in json_fuzz record_fuzz journal_fuzz; do
+for target in json_fuzz record_fuzz journal_fuzz tfevents_fuzz proc_fuzz \
+    wire_fuzz; do
   [ -f "fuzz/$target.c" ] || continue
   bin=$out/$target
   # shellcheck disable=SC2086

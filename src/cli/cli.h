@@ -24,6 +24,7 @@
 #include "sink/sink.h"
 
 #include <stdio.h>
+#include <sys/types.h>
 
 #define MIDA_CLI_OK 0
 #define MIDA_CLI_FAIL 1
@@ -185,6 +186,24 @@ int mida__cli_lineage(mida__cli *cli, int argc, char **argv);
 int mida__cli_export(mida__cli *cli, int argc, char **argv);
 int mida__cli_recover(mida__cli *cli, int argc, char **argv);
 int mida__cli_stats(mida__cli *cli, int argc, char **argv);
+/* ingest.c: broker -> store consumer (issue 5). */
+int mida__cli_ingest(mida__cli *cli, int argc, char **argv);
+/* observe.c: MLflow and TensorBoard observers (issue 4). */
+int mida__cli_observe(mida__cli *cli, int argc, char **argv);
+/* For `mida run`: starts `mida [--store STORE] observe KIND --tracking-uri
+ * ARG` (kind "mlflow") or `... --logdir ARG` (kind "tensorboard") as a
+ * child process, inheriting the environment (MIDA_CAMPAIGN,
+ * MIDA_PARENT_TASK); writes its pid. Returns MIDA_OK, MIDA_EINVAL or
+ * MIDA_EIO. mida__cli_observe_stop() sends it SIGTERM (it makes a last pass
+ * and flushes), waits up to timeout_ms (negative: forever; then SIGKILL)
+ * and reaps it; MIDA_OK if it exited with status 0. */
+int mida__cli_observe_spawn(const char *kind, const char *arg,
+                            const char *store, pid_t *pid);
+int mida__cli_observe_stop(pid_t pid, int timeout_ms);
+/* telemetry.c: telemetry samples (issue 6). */
+int mida__cli_telemetry(mida__cli *cli, int argc, char **argv);
+/* run.c: `mida run -- COMMAND` (issue 3). */
+int mida__cli_run(mida__cli *cli, int argc, char **argv);
 int mida__cli_version(mida__cli *cli, int argc, char **argv);
 
 #endif /* MIDA_CLI_CLI_H */

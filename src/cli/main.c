@@ -31,6 +31,11 @@ static const verb verbs[] = {
     {"recover", mida__cli_recover,
      "ship journals left by dead processes into the store"},
     {"stats", mida__cli_stats, "row counts, drop counters, spool backlog"},
+    {"telemetry", mida__cli_telemetry, "print telemetry samples"},
+    {"ingest", mida__cli_ingest, "apply records from a broker to a store"},
+    {"observe", mida__cli_observe,
+     "follow MLflow or TensorBoard as they write"},
+    {"run", mida__cli_run, "run a command as an observed workflow"},
     {"version", mida__cli_version, "print versions"},
 };
 
