@@ -57,6 +57,8 @@ static const char run_help[] =
     "  --workflow-name N   the workflow's name (default: the command's)\n"
     "  --no-dask           do not set the Dask preload variables\n"
     "  --mlflow URI        also observe an MLflow tracking store meanwhile\n"
+    "                      (default: $MLFLOW_TRACKING_URI when it is an\n"
+    "                      sqlite: URI)\n"
     "  --tensorboard DIR   also observe TensorBoard event files meanwhile\n"
     "  --store URL         the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
@@ -71,14 +73,17 @@ static const char run_help[] =
 typedef struct companion {
   const char *option; /* e.g. "--mlflow" */
   const char *kind;   /* passed to start(): "mlflow" */
+  const char *env;    /* a variable that selects it too, or NULL */
+  const char *prefix; /* the prefix env's value must have to be used */
   int (*start)(const char *kind, const char *arg, const char *store,
                pid_t *pid);
   int (*stop)(pid_t pid, int timeout_ms);
 } companion;
 
 static const companion companions[] = {
-    {"--mlflow", "mlflow", mida__cli_observe_spawn, mida__cli_observe_stop},
-    {"--tensorboard", "tensorboard", mida__cli_observe_spawn,
+    {"--mlflow", "mlflow", "MLFLOW_TRACKING_URI", "sqlite:",
+     mida__cli_observe_spawn, mida__cli_observe_stop},
+    {"--tensorboard", "tensorboard", NULL, NULL, mida__cli_observe_spawn,
      mida__cli_observe_stop},
 };
 #define COMPANION_COUNT (sizeof companions / sizeof companions[0])
@@ -319,6 +324,18 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
 
   pid_t comp_pid[COMPANION_COUNT] = {0};
   for (size_t i = 0; i < COMPANION_COUNT; i++) {
+    /* A variable the command will use (MLFLOW_TRACKING_URI) starts the
+     * observer too, when it names a store the observer can read. */
+    const char *env = companions[i].env ? getenv(companions[i].env) : NULL;
+    if (comp_arg[i] == NULL && env != NULL && env[0] != '\0') {
+      if (strncmp(env, companions[i].prefix,
+                  strlen(companions[i].prefix)) == 0)
+        comp_arg[i] = env;
+      else
+        fprintf(stderr, "mida run: %s=%s is not observed (only %s... "
+                        "stores are)\n",
+                companions[i].env, env, companions[i].prefix);
+    }
     if (comp_arg[i] == NULL)
       continue;
     if (companions[i].start(companions[i].kind, comp_arg[i], cli->store,

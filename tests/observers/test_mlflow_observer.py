@@ -220,3 +220,38 @@ def test_locked_database_is_waited_out(tmp_path, store, observer, python):
     assert "database busy" in err
     s = summary(out)
     assert s["errors"] >= 1 and s["metrics"] == 14
+
+
+def test_mida_run_observes_the_tracking_uri_it_sees(tmp_path, mida_bin,
+                                                    store, python):
+    """`mida run` starts the MLflow observer by itself when the command's
+    environment has an sqlite: MLFLOW_TRACKING_URI, and the runs become
+    children of the command's task."""
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    env = dict(os.environ, MIDA_STORE=f"sqlite://{store.path}",
+               MIDA_SPOOL=str(tmp_path / "spool"), MLFLOW_TRACKING_URI=uri)
+    r = subprocess.run([mida_bin, "run", "--no-dask", "--", python, WRITER,
+                        uri, "2", "20"], env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert store.count("SELECT count(*) FROM metric"
+                       " WHERE key IN ('loss', 'acc')") == 2 * 20 * 2
+    assert store.count(
+        "SELECT count(*) FROM task t JOIN workflow w ON w.id = t.workflow_id"
+        " JOIN task p ON p.id = t.parent_id"
+        " JOIN workflow pw ON pw.id = p.workflow_id"
+        " WHERE w.source = 'mlflow' AND pw.source = 'run'") == 2
+
+
+def test_mida_run_names_a_tracking_uri_it_cannot_observe(tmp_path, mida_bin,
+                                                        store, python):
+    env = dict(os.environ, MIDA_STORE=f"sqlite://{store.path}",
+               MIDA_SPOOL=str(tmp_path / "spool"),
+               MLFLOW_TRACKING_URI="http://127.0.0.1:1/")
+    r = subprocess.run([mida_bin, "run", "--no-dask", "--", python, "-c",
+                        "pass"], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "MLFLOW_TRACKING_URI=http://127.0.0.1:1/ is not observed" \
+        in r.stderr
