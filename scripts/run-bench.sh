@@ -25,6 +25,12 @@ fi
 # (bench/flowcept_dask/ makes its venv and runs the Python benchmarks).
 if [ -d "$build/python/mida" ]; then
   bench/flowcept_dask/run.sh "$build" bench-out
+  # What the Dask worker plugin's TaskMeter (per-task telemetry on the
+  # executing thread) adds per task call, in process.
+  echo "== dask_meter"
+  PYTHONPATH="$PWD/$build/python" .venv/bin/python bench/bench_dask_meter.py \
+    | tee bench-out/dask_meter.log
+  tail -n 1 bench-out/dask_meter.log >>"$out"
 fi
 # The MLflow and TensorBoard observers (issue 4): latency from MLflow's
 # commit / TensorBoard's flush to queryable, with the test venv; and

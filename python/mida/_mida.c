@@ -14,6 +14,10 @@
  *   (precomputed at decoration), writes them as JSON straight into a buffer
  *   (value.c), records the task's begin and end around the call, and hands
  *   the result or the exception back untouched;
+ * - the `TaskMeter` type, which the Dask worker plugin puts around a task's
+ *   function on the worker: it takes the per-task telemetry snapshots
+ *   (src/observe/telemetry.h) around the call on the thread that runs it
+ *   and records the summary as the TELEMETRY field of the task's id;
  * - the "current task", a context variable, so that nested tasks (also
  *   across await) get their parent and mida.metric() knows its task;
  * - module functions for workflows, data, metrics, queries, flushing and
@@ -30,10 +34,12 @@
 #include "value.h"
 
 #include "api/session.h"
+#include "core/host.h"
 #include "core/id.h"
 #include "core/json.h"
 #include "core/record.h"
 #include "mida.h"
+#include "observe/telemetry.h"
 #include "sink/sink.h"
 
 #include <pthread.h>
@@ -690,6 +696,149 @@ static PyTypeObject TaskFuncType = {
     .tp_new = taskfunc_new,
 };
 
+/* ---- TaskMeter: per-task resource use around a Dask task's function ----- */
+
+/* The Dask worker plugin records tasks from the worker's event-loop thread,
+ * which is not the thread that runs them; it puts a TaskMeter around the
+ * task's function instead, so that the begin and end snapshots of the
+ * telemetry are taken on the executing thread. The summary is written as a
+ * TASK record of only ID and TELEMETRY, which the store merges into the
+ * task's row. The call's arguments, result and exception pass through
+ * untouched; nothing is allocated beyond the call itself. */
+typedef struct TaskMeter {
+  PyObject_HEAD
+  vectorcallfunc vectorcall; /* taskmeter_vectorcall */
+  PyObject *func;            /* the wrapped callable */
+  mida_id_t id;              /* the task the summary belongs to */
+} TaskMeter;
+
+static unsigned long long g_meter_calls;    /* calls that were measured */
+static unsigned long long g_meter_no_summary; /* ... that gave no summary */
+
+static PyObject *taskmeter_vectorcall(PyObject *self, PyObject *const *args,
+                                      size_t nargsf, PyObject *kwnames) {
+  TaskMeter *tm = (TaskMeter *)self;
+  mida_session_t *s = session_for_capture();
+  int level = s != NULL ? s->telemetry_task : 0;
+  if (level <= 0)
+    return PyObject_Vectorcall(tm->func, args, nargsf, kwnames);
+  mida__telemetry_task_begin(level, &tm->id);
+  PyObject *res = PyObject_Vectorcall(tm->func, args, nargsf, kwnames);
+  char buf[MIDA_TELEMETRY_JSON_MAX];
+  size_t n = mida__telemetry_task_end(level, &tm->id, buf, sizeof buf);
+  g_meter_calls++;
+  s = g_session; /* closed during the call: nothing to write to */
+  if (n == 0 || s == NULL) {
+    g_meter_no_summary++;
+    return res;
+  }
+  mida__rec rec;
+  memset(&rec, 0, sizeof rec);
+  rec.type = MIDA_REC_TASK;
+  mida__rec_set_id(&rec, MIDA_F_ID, &tm->id);
+  mida__rec_set_str(&rec, MIDA_F_TELEMETRY, buf, n);
+  if (mida__session_put(s, &rec) != MIDA_OK)
+    g_capture_errors++; /* a pure C call: the exception, if any, stays */
+  return res;
+}
+
+static PyObject *taskmeter_new(PyTypeObject *type, PyObject *args,
+                               PyObject *kwargs) {
+  static char *kwlist[] = {"func", "task", NULL};
+  PyObject *func, *task;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:TaskMeter", kwlist,
+                                   &func, &task))
+    return NULL;
+  if (!PyCallable_Check(func)) {
+    PyErr_SetString(PyExc_TypeError, "TaskMeter needs a callable");
+    return NULL;
+  }
+  mida_id_t id;
+  if (id_from_obj(task, &id) < 0)
+    return NULL;
+  TaskMeter *tm = (TaskMeter *)type->tp_alloc(type, 0);
+  if (tm == NULL)
+    return NULL;
+  tm->vectorcall = taskmeter_vectorcall;
+  tm->func = Py_NewRef(func);
+  tm->id = id;
+  return (PyObject *)tm;
+}
+
+static int taskmeter_traverse(PyObject *self, visitproc visit, void *arg) {
+  Py_VISIT(((TaskMeter *)self)->func);
+  return 0;
+}
+
+static int taskmeter_clear(PyObject *self) {
+  Py_CLEAR(((TaskMeter *)self)->func);
+  return 0;
+}
+
+static void taskmeter_dealloc(PyObject *self) {
+  PyObject_GC_UnTrack(self);
+  taskmeter_clear(self);
+  Py_TYPE(self)->tp_free(self);
+}
+
+/* Pickles as TaskMeter(func, task): a process executor measures there. */
+static PyObject *taskmeter_reduce(PyObject *self, PyObject *unused) {
+  (void)unused;
+  TaskMeter *tm = (TaskMeter *)self;
+  return Py_BuildValue("(O(Oy#))", (PyObject *)Py_TYPE(self), tm->func,
+                       (const char *)tm->id.bytes, (Py_ssize_t)16);
+}
+
+/* __name__ and friends come from the wrapped function (dask.utils.funcname,
+ * logs). */
+static PyObject *taskmeter_getattro(PyObject *self, PyObject *name) {
+  PyObject *r = PyObject_GenericGetAttr(self, name);
+  if (r != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError))
+    return r;
+  PyErr_Clear();
+  return PyObject_GetAttr(((TaskMeter *)self)->func, name);
+}
+
+static PyObject *taskmeter_task(PyObject *self, void *unused) {
+  (void)unused;
+  return id_to_str(&((TaskMeter *)self)->id);
+}
+
+static PyMethodDef taskmeter_methods[] = {
+    {"__reduce__", taskmeter_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef taskmeter_members[] = {
+    {"__wrapped__", T_OBJECT, offsetof(TaskMeter, func), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyGetSetDef taskmeter_getset[] = {
+    {"task", taskmeter_task, NULL, "the id of the measured task", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject TaskMeterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mida._mida.TaskMeter",
+    .tp_basicsize = sizeof(TaskMeter),
+    .tp_dealloc = taskmeter_dealloc,
+    .tp_vectorcall_offset = offsetof(TaskMeter, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_getattro = taskmeter_getattro,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+                Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "TaskMeter(func, task): calls func, recording the thread's "
+              "resource use during the call as the telemetry of task.",
+    .tp_traverse = taskmeter_traverse,
+    .tp_clear = taskmeter_clear,
+    .tp_methods = taskmeter_methods,
+    .tp_members = taskmeter_members,
+    .tp_getset = taskmeter_getset,
+    .tp_new = taskmeter_new,
+};
+
 /* ---- workflows, data, metrics ------------------------------------------- */
 
 /* JSON object text for an optional dict argument into w; returns the text,
@@ -1052,10 +1201,11 @@ static PyObject *mod_session_info(PyObject *m, PyObject *unused) {
   PyObject *wfo = mida_id_is_nil(&wf) ? Py_NewRef(Py_None) : id_to_str(&wf);
   PyObject *camp = mida_id_is_nil(&s->campaign) ? Py_NewRef(Py_None)
                                                 : id_to_str(&s->campaign);
-  return Py_BuildValue("{s:O,s:s,s:s,s:O,s:N,s:N}", "open", Py_True, "store",
-                       s->store_url, "spool", s->spool_dir, "disabled",
-                       s->disabled ? Py_True : Py_False, "workflow", wfo,
-                       "campaign", camp);
+  return Py_BuildValue("{s:O,s:s,s:s,s:O,s:N,s:N,s:s}", "open", Py_True,
+                       "store", s->store_url, "spool", s->spool_dir,
+                       "disabled", s->disabled ? Py_True : Py_False,
+                       "workflow", wfo, "campaign", camp, "host",
+                       mida__hostname());
 }
 
 /* ---- flush, close, stats, caps ------------------------------------------ */
@@ -1103,14 +1253,15 @@ static PyObject *mod_stats(PyObject *m, PyObject *unused) {
   mida_stats_t st = {0};
   if (g_session != NULL)
     mida_stats_get(g_session, &st);
-  return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "records",
+  return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "records",
                        (unsigned long long)st.records, "dropped",
                        (unsigned long long)st.dropped, "shipped",
                        (unsigned long long)st.shipped, "backlog_bytes",
                        (unsigned long long)st.backlog_bytes, "segments",
                        (unsigned long long)st.segments, "ship_errors",
                        (unsigned long long)st.ship_errors, "capture_errors",
-                       g_capture_errors);
+                       g_capture_errors, "task_meter_calls", g_meter_calls,
+                       "task_meter_no_summary", g_meter_no_summary);
 }
 
 static PyObject *caps_dict(void) {
@@ -1371,7 +1522,7 @@ static void caps_from_env(void) {
 }
 
 PyMODINIT_FUNC PyInit__mida(void) {
-  if (PyType_Ready(&TaskFuncType) < 0)
+  if (PyType_Ready(&TaskFuncType) < 0 || PyType_Ready(&TaskMeterType) < 0)
     return NULL;
   PyObject *m = PyModule_Create(&module_def);
   if (m == NULL)
@@ -1395,6 +1546,7 @@ PyMODINIT_FUNC PyInit__mida(void) {
   }
   Py_INCREF(&TaskFuncType);
   if (PyModule_AddObject(m, "TaskFunc", (PyObject *)&TaskFuncType) < 0 ||
+      PyModule_AddObjectRef(m, "TaskMeter", (PyObject *)&TaskMeterType) < 0 ||
       PyModule_AddObjectRef(m, "Error", g_error) < 0 ||
       PyModule_AddStringConstant(m, "version", mida_version()) < 0)
     goto fail;
@@ -1405,6 +1557,7 @@ PyMODINIT_FUNC PyInit__mida(void) {
       {"REC_CAMPAIGN", MIDA_REC_CAMPAIGN}, {"REC_WORKFLOW", MIDA_REC_WORKFLOW},
       {"REC_TASK", MIDA_REC_TASK}, {"REC_DATA", MIDA_REC_DATA},
       {"REC_DEP", MIDA_REC_DEP}, {"REC_METRIC", MIDA_REC_METRIC},
+      {"REC_COUNTER", MIDA_REC_COUNTER},
       {"SUBMITTED", MIDA_STATUS_SUBMITTED}, {"RUNNING", MIDA_STATUS_RUNNING},
       {"FINISHED", MIDA_STATUS_FINISHED}, {"CANCELLED", MIDA_STATUS_CANCELLED},
       {"ERROR", MIDA_STATUS_ERROR},

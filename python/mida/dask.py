@@ -27,7 +27,14 @@ What is recorded:
 - worker (MidaWorkerPlugin): the arguments of each task, by parameter name,
   from its run spec (a reference to another key is recorded as
   {"ref": key}, never copied) -> used; the result, as the decorator records
-  values (scalars exactly, arrays and frames as summaries) -> generated.
+  values (scalars exactly, arrays and frames as summaries) -> generated;
+  and the task's resource use (thread CPU time, peak RSS, context
+  switches, I/O blocks; see docs/telemetry.md) -> telemetry, measured on
+  the thread that runs the task: when a task starts executing, its
+  function is put inside a _mida.TaskMeter (a C wrapper that takes the
+  telemetry snapshots around the call); a run spec that cannot be wrapped
+  (a coroutine function, an unknown shape) is skipped and counted
+  (the counter dask.telemetry_skipped, and the plugin's `skipped`).
 
 Both sides derive a task's id from the scheduler's id and the key, so their
 records merge into one row without talking to each other.
@@ -50,6 +57,7 @@ _REC_TASK = _mida.REC_TASK
 _REC_DEP = _mida.REC_DEP
 _put = _mida.put
 _id_from_name = _mida.id_from_name
+_TaskMeter = _mida.TaskMeter
 
 
 _SCHED_FINISH = frozenset(("memory", "erred", "released", "forgotten"))
@@ -253,6 +261,8 @@ class MidaWorkerPlugin(WorkerPlugin):
         self.worker = None
         self.namespace = None
         self.signatures = {}
+        self.metered = 0   # tasks whose function got a TaskMeter
+        self.skipped = 0   # tasks that could not get one (counted)
 
     async def setup(self, worker=None, **kwargs):
         self.worker = worker
@@ -263,7 +273,40 @@ class MidaWorkerPlugin(WorkerPlugin):
             self.namespace = None
 
     def teardown(self, worker=None, **kwargs):
+        if self.skipped:
+            try:
+                _put(_mida.REC_COUNTER, host=_mida.session_info().get("host"),
+                     pid=os.getpid(), key="dask.telemetry_skipped",
+                     value_i=self.skipped)
+            except Exception:
+                pass
         _mida.flush(10.0)
+
+    def _meter(self, key, ts):
+        """Puts a TaskMeter around the function of the task about to run,
+        so that its resource use is measured on the executing thread."""
+        spec = ts.run_spec
+        func = getattr(spec, "func", None)
+        if func is not None and type(spec).__name__ == "Task":
+            if type(func) is _TaskMeter:
+                return  # run again, or a run spec shared in-process
+            coro = getattr(spec, "is_coro", None)  # cached by Task
+            if coro is None:
+                coro = inspect.iscoroutinefunction(func)
+            if coro:  # async def: its CPU time would be the event loop's
+                self.skipped += 1
+                return
+            spec.func = _TaskMeter(func, task_id(self.namespace, key))
+        elif (type(spec) is tuple and len(spec) == 3 and callable(spec[0])
+              and not inspect.iscoroutinefunction(spec[0])):
+            if type(spec[0]) is _TaskMeter:
+                return
+            ts.run_spec = (_TaskMeter(spec[0], task_id(self.namespace, key)),
+                           spec[1], spec[2])  # older distributed
+        else:
+            self.skipped += 1
+            return
+        self.metered += 1
 
     def _names(self, func, nargs):
         names = self.signatures.get(func)
@@ -291,6 +334,8 @@ class MidaWorkerPlugin(WorkerPlugin):
             func, args, kwargs = spec  # older distributed
         else:
             return None
+        if type(func) is _TaskMeter:
+            func = func.__wrapped__
         names = self._names(func, len(args))
         used = {}
         for i, a in enumerate(args):
@@ -300,6 +345,14 @@ class MidaWorkerPlugin(WorkerPlugin):
         return used
 
     def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and self.namespace is not None:
+            ts = self.worker.state.tasks.get(key)
+            if ts is not None and ts.run_spec is not None:
+                try:
+                    self._meter(key, ts)
+                except Exception:
+                    self.skipped += 1
+            return
         if start != "executing" or self.namespace is None:
             return
         if finish != "memory" and finish != "error":

@@ -266,3 +266,112 @@ if __name__ == "__main__":
         assert row["status"] == "FINISHED"
         assert json.loads(row["used"]) == {"a": i}
         assert json.loads(row["generated"]) == {"return": 2 * i}
+
+
+def test_dask_tasks_get_their_resource_use_from_the_executing_thread(
+        tmp_path):
+    # The worker plugin puts a TaskMeter around each task's function, so
+    # the telemetry is taken on the thread that runs the task: a task that
+    # spins 200 ms of its own CPU and one that sleeps 200 ms tell apart.
+    store = tmp_path / "tel.db"
+    code = """
+import time
+from dask.distributed import Client, LocalCluster
+
+def spin(ms):
+    t = time.thread_time()
+    while time.thread_time() - t < ms / 1000.0:
+        pass
+    return ms
+
+def nap(ms):
+    time.sleep(ms / 1000.0)
+    return ms
+
+def inc(x):
+    return x + 1
+
+def add(*xs):
+    return sum(xs)
+
+def fails(x):
+    raise ZeroDivisionError("planned")
+
+async def anap(ms):
+    return ms
+
+if __name__ == "__main__":
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as c, Client(c) as client:
+        a = client.submit(spin, 200, key="spin-0")
+        b = client.submit(nap, 200, key="nap-0")
+        xs = [client.submit(inc, i, key="inc-%d" % i) for i in range(6)]
+        s = client.submit(add, *xs, key="add-0")
+        f = client.submit(fails, 1, key="fails-0")
+        g = client.submit(anap, 1, key="anap-0")
+        assert client.gather([a, b, s, g]) == [200, 200, 21, 1]
+        try:
+            f.result()
+            raise SystemExit("no exception")
+        except ZeroDivisionError as e:
+            assert str(e) == "planned"
+"""
+    script = tmp_path / "telemetry_script.py"
+    script.write_text(code)
+    env = child_env(store, **PRELOAD)
+    r = subprocess.run([sys.executable, str(script)], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-4000:]
+    rows = store_rows(store, "SELECT source_key, status, pid, generated, "
+                      "telemetry FROM task WHERE source_key IS NOT NULL")
+    by_key = {row["source_key"]: row for row in rows}
+    assert set(by_key) == {"spin-0", "nap-0", "add-0", "fails-0",
+                           "anap-0"} | {"inc-%d" % i for i in range(6)}
+    # An async def task runs on the event loop: not measured, counted.
+    assert by_key.pop("anap-0")["telemetry"] is None
+    skipped = store_rows(store, "SELECT sum(value) AS n FROM counter "
+                         "WHERE name = 'dask.telemetry_skipped'")
+    assert skipped == [{"n": 1}]
+    tel = {}
+    for k, row in by_key.items():
+        assert row["telemetry"] is not None, k
+        tel[k] = json.loads(row["telemetry"])
+        assert tel[k]["maxrss_kb"] > 0, k
+    assert by_key["fails-0"]["status"] == "ERROR"
+    assert json.loads(by_key["add-0"]["generated"]) == {"return": 21}
+    assert tel["spin-0"]["cpu_thread_ns"] > 150_000_000, tel["spin-0"]
+    assert tel["nap-0"]["cpu_thread_ns"] < 50_000_000, tel["nap-0"]
+    assert tel["nap-0"]["ctx_voluntary"] >= 1, tel["nap-0"]
+
+
+def test_task_meter_passes_results_and_exceptions_through(tmp_path):
+    code = """
+import pickle, time, mida
+from mida import _mida
+tid = _mida.new_id()
+def f(a, b=1):
+    return (a, b)
+m = _mida.TaskMeter(f, tid)
+assert m(1, b=2) == (1, 2) and m.__name__ == "f" and m.__wrapped__ is f
+exc = ValueError("kept")
+def bad():
+    raise exc
+try:
+    _mida.TaskMeter(bad, tid)()
+except ValueError as e:
+    assert e is exc
+else:
+    raise SystemExit("no exception")
+m2 = pickle.loads(pickle.dumps(_mida.TaskMeter(len, tid)))
+assert m2([1, 2, 3]) == 3 and m2.task == tid
+_mida.put(_mida.REC_TASK, id=tid, activity="meter")
+mida.flush()
+row = mida.query("SELECT telemetry FROM task WHERE id = ?", [tid])[0]
+assert "cpu_thread_ns" in row["telemetry"], row
+st = mida.stats()
+assert st["task_meter_calls"] == 3 and st["task_meter_no_summary"] == 0
+"""
+    r = subprocess.run([sys.executable, "-c", code],
+                       env=child_env(tmp_path / "meter.db"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-4000:]
