@@ -13,6 +13,8 @@
 #include <cmocka.h>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 typedef struct fixture {
   char dir[256]; /* scratch directory */
@@ -299,6 +301,53 @@ static void test_flush_makes_records_queryable_while_open(void **state) {
   assert_int_equal(mida_close(s), MIDA_OK);
 }
 
+/* A child forked while the parent's shipper is inside SQLite must be able
+ * to use a store of its own: the sinks' fork guard makes fork wait for the
+ * backend call in flight. Without it the child can inherit SQLite's global
+ * mutexes held, and hang on its first store call. */
+static void test_fork_while_shipping_leaves_the_child_a_working_store(
+    void **state) {
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  skip(); /* the sanitizers' own runtimes are not fork-safe with threads */
+#endif
+  fixture *fx = *state;
+  mida_session_t *s = open_store(fx, 0, MIDA_FULL_SPILL, 1);
+  mida_task_info_t ti = {.activity = "busy", .used = "{\"x\":1}"};
+  mida_id_t t;
+  for (int round = 0; round < 20; round++) {
+    for (int i = 0; i < 5000; i++) { /* keep the shipper in SQLite */
+      assert_int_equal(mida_task_begin(s, &ti, &t), MIDA_OK);
+      assert_int_equal(mida_task_end(s, &t, MIDA_STATUS_FINISHED, NULL, NULL),
+                       MIDA_OK);
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      alarm(20); /* a hang fails the test instead of stalling the suite */
+      char url[400];
+      snprintf(url, sizeof url, "sqlite://%s/child-%d.db", fx->dir, round);
+      mida_config_t cfg;
+      mida_config_init(&cfg);
+      cfg.store = url;
+      mida_session_t *cs = NULL;
+      if (mida_open(&cfg, &cs, NULL, 0) != MIDA_OK)
+        _exit(3);
+      mida_id_t ct;
+      mida_task_info_t cti = {.activity = "child"};
+      if (mida_task_begin(cs, &cti, &ct) != MIDA_OK ||
+          mida_task_end(cs, &ct, MIDA_STATUS_FINISHED, NULL, NULL) != MIDA_OK)
+        _exit(4);
+      _exit(mida_close(cs) == MIDA_OK ? 0 : 5);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  assert_int_equal(mida_close(s), MIDA_OK);
+  assert_int_equal(q(fx, "SELECT count(*) FROM task"), 20 * 5000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_records_reach_the_store_merged,
@@ -318,6 +367,9 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(
           test_flush_makes_records_queryable_while_open, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_fork_while_shipping_leaves_the_child_a_working_store, setup,
+          teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -535,8 +535,11 @@ static void test_view_and_commands_show_a_tasks_resources(void **state) {
 
 static void test_a_forked_child_samples_itself(void **state) {
   fixture *fx = *state;
-#if defined(__SANITIZE_THREAD__)
-  skip(); /* ThreadSanitizer does not support threads after a fork */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  /* ThreadSanitizer does not support threads after a fork, and GCC 12's
+   * AddressSanitizer allocator does not guard its locks across fork: a
+   * child can inherit them held by the parent's shipper or sampler. */
+  skip();
 #endif
   mida_session_t *s = open_with(fx, 1, 20, "proc");
   pid_t child = fork();

@@ -12,6 +12,7 @@
 #include "mida.h"
 #include "mida_config.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,6 +85,48 @@ static int scheme_equal(const char *a, size_t n, const char *b) {
   return 1;
 }
 
+/* ---- fork safety --------------------------------------------------------
+ *
+ * A process that forks while one of its threads is inside a backend (the
+ * shipper in the middle of an SQLite transaction, say) hands its child the
+ * locks that thread held -- SQLite's global mutexes, a client library's --
+ * and the child deadlocks on its first store call. Every call into a backend
+ * therefore holds this lock for reading, and fork() takes it for writing
+ * (pthread_atfork), so a fork waits for the backend calls in flight (at most
+ * one batch) and none is in flight in the child. */
+static pthread_rwlock_t fork_guard = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_once_t fork_guard_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void) { pthread_rwlock_wrlock(&fork_guard); }
+static void fork_parent(void) { pthread_rwlock_unlock(&fork_guard); }
+
+/* The child's one thread is not the one that took the lock (a new thread
+ * id), so it starts over with a fresh, free lock. */
+static void fork_child(void) {
+  pthread_rwlock_t fresh = PTHREAD_RWLOCK_INITIALIZER;
+  fork_guard = fresh;
+}
+
+static void install_fork_guard(void) {
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void backend_enter(void) {
+  pthread_once(&fork_guard_once, install_fork_guard);
+  pthread_rwlock_rdlock(&fork_guard);
+}
+
+static void backend_leave(void) { pthread_rwlock_unlock(&fork_guard); }
+
+static int open_backend(const mida__sink_methods *m, const char *url,
+                        int flags, mida__sink **out, char *err,
+                        size_t errlen) {
+  backend_enter();
+  int rc = m->open(url, flags, out, err, errlen);
+  backend_leave();
+  return rc;
+}
+
 int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
                     size_t errlen) {
   if (out == NULL)
@@ -97,10 +140,10 @@ int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
   size_t n = scheme_len(url);
   /* A bare path and file:// name an SQLite file as well. */
   if (n == 0 || scheme_equal(url, n, "file"))
-    return mida__sqlite_sink.open(url, flags, out, err, errlen);
+    return open_backend(&mida__sqlite_sink, url, flags, out, err, errlen);
   for (size_t i = 0; i < BACKEND_COUNT; i++) {
     if (scheme_equal(url, n, backends[i]->scheme))
-      return backends[i]->open(url, flags, out, err, errlen);
+      return open_backend(backends[i], url, flags, out, err, errlen);
   }
   /* List the schemes this build serves, so that the user sees at once
    * whether the scheme is misspelt or the backend was not built in. */
@@ -124,7 +167,10 @@ int mida__sink_put_batch(mida__sink *sink, const mida__rec *recs, size_t n,
                          const mida__origin *origin) {
   if (sink == NULL || (recs == NULL && n > 0))
     return MIDA_EINVAL;
-  return sink->methods->put_batch(sink, recs, n, origin);
+  backend_enter();
+  int rc = sink->methods->put_batch(sink, recs, n, origin);
+  backend_leave();
+  return rc;
 }
 
 int mida__sink_query(mida__sink *sink, const char *sql,
@@ -137,12 +183,18 @@ int mida__sink_query(mida__sink *sink, const char *sql,
     return mida__sink_fail(sink, MIDA_EUNSUPPORTED,
                            "the %s sink cannot answer queries",
                            sink->methods->scheme);
-  return sink->methods->query(sink, sql, params, nparams, row, ctx);
+  backend_enter();
+  int rc = sink->methods->query(sink, sql, params, nparams, row, ctx);
+  backend_leave();
+  return rc;
 }
 
 void mida__sink_close(mida__sink *sink) {
-  if (sink != NULL)
-    sink->methods->close(sink);
+  if (sink == NULL)
+    return;
+  backend_enter();
+  sink->methods->close(sink);
+  backend_leave();
 }
 
 const char *mida__sink_errmsg(const mida__sink *sink) {
