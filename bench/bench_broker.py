@@ -3,7 +3,9 @@
 Throughput: 4 producer processes x 50,000 tasks (begin + end each, as the
 tests) -> broker -> K `mida ingest` consumers -> PostgreSQL, from the start
 of the producers until the last task is queryable complete; for Redis
-Streams with 1 and 2 consumers and NATS JetStream with 1 and 2.
+Streams with 1 and 2 consumers, NATS JetStream with 1 and 2, and MQTT
+(Mosquitto, QoS 1, shared subscription) with 1 and 2. MIDA_BENCH_BROKERS
+(e.g. "mqtt") limits the throughput runs to those brokers.
 
 Latency from task end to queryable: one producer at 5,000 tasks/s for 4 s
 through Redis and one consumer; a poller asks PostgreSQL every few
@@ -12,12 +14,13 @@ poll that saw it minus its `ended` time (one producer and one consumer keep
 the order of arrival that of the ends). Median and p99, in milliseconds;
 the polling interval (~2-5 ms) is part of the figure.
 
-Private redis-server and nats-server on free ports; a fresh database per
+Private redis-server, nats-server and mosquitto on free ports; a fresh database per
 run, dropped afterwards. Prints the figures, then one JSON line. Not a
 pass/fail test."""
 
 import json
 import os
+import pwd
 import socket
 import statistics
 import subprocess
@@ -80,6 +83,19 @@ def broker(kind, tmp):
                               "no", "--dir", tmp],
                              stdout=subprocess.DEVNULL)
         url = f"redis://127.0.0.1:{port}/bench"
+    elif kind == "mqtt":
+        # As the tests: no cap on a consumer's queue (the default of 1000
+        # drops QoS 1 messages for a slow consumer), no persistence.
+        conf = os.path.join(tmp, "mosquitto.conf")
+        with open(conf, "w") as f:
+            f.write(f"listener {port} 127.0.0.1\n"
+                    f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
+                    "allow_anonymous true\nmax_queued_messages 0\n"
+                    "persistence false\n")
+        p = subprocess.Popen(["mosquitto", "-c", conf],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        url = f"mqtt://127.0.0.1:{port}/mida/bench"
     else:
         p = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p",
                               str(port), "-js", "-sd", tmp],
@@ -164,12 +180,19 @@ def run(build, kind, consumers, producers=PRODUCERS, tasks=TASKS, rate=0,
 def main():
     build = sys.argv[1] if len(sys.argv) > 1 else "build-release"
     out = {}
-    for kind, k in (("redis", 1), ("redis", 2), ("nats", 1), ("nats", 2)):
+    only = os.environ.get("MIDA_BENCH_BROKERS", "redis,nats,mqtt").split(",")
+    for kind, k in (("redis", 1), ("redis", 2), ("nats", 1), ("nats", 2),
+                    ("mqtt", 1), ("mqtt", 2)):
+        if kind not in only:
+            continue
         r = run(build, kind, k)
         out[f"{kind}_{k}c_tasks_per_s"] = r["tasks_per_s"]
         print(f"{kind:5} {k} consumer(s): {r['tasks']} tasks in "
               f"{r['seconds']} s = {r['tasks_per_s']} tasks/s "
               "(4 producers x 50,000, producer start -> queryable)")
+    if "redis" not in only:
+        print(json.dumps({"bench": "broker", **out}))
+        return
     r = run(build, "redis", 1, producers=1, tasks=20_000, rate=5_000,
             latency=True)
     print(f"latency task end -> queryable (redis, 1 consumer, 5,000 tasks/s):"

@@ -66,7 +66,8 @@ extern "C" {
   XX(ETOOBIG, -12, "the record is larger than the journal allows")           \
   XX(EBUSY, -13, "the resource is busy")                                     \
   XX(ETIMEDOUT, -14, "timed out")                                            \
-  XX(EUNSUPPORTED, -15, "not supported by this build or this store")
+  XX(EUNSUPPORTED, -15, "not supported by this build or this store")         \
+  XX(EUNREACHABLE, -16, "the broker cannot be reached")
 
 typedef enum mida_errno {
 #define MIDA_ERRNO_ENUM(name, code, msg) MIDA_##name = (code),
@@ -138,7 +139,11 @@ MIDA_EXTERN void mida_config_init(mida_config_t *cfg);
  * and starts the shipper thread. cfg NULL means mida_config_init() defaults.
  * On success *out is a session to pass to mida_close(). On failure *out is
  * NULL, and errmsg (if not NULL, of errmsg_len bytes) receives the reason.
- * Returns MIDA_OK, MIDA_EURL, MIDA_ESTORE, MIDA_EIO or MIDA_ENOMEM. */
+ * Returns MIDA_OK, MIDA_EURL, MIDA_ESTORE, MIDA_EIO or MIDA_ENOMEM.
+ * A broker (redis://, nats://, mqtt://) that cannot be reached is no
+ * failure: the session records into its journal, and the shipper thread
+ * connects (retrying with backoff) and ships once the broker is up; until
+ * then mida_flush() returns MIDA_EUNREACHABLE or MIDA_ETIMEDOUT. */
 MIDA_EXTERN int mida_open(const mida_config_t *cfg, mida_session_t **out,
                           char *errmsg, size_t errmsg_len);
 

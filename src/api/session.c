@@ -3,7 +3,10 @@
  *
  * mida_open() wires the data path: it opens the sink named by the store URL,
  * ships any journal that a dead process left in the store's spool directory,
- * opens this session's own journal and starts the shipper. mida_close() does
+ * opens this session's own journal and starts the shipper. A broker that
+ * cannot be reached (MIDA_EUNREACHABLE) does not fail the session: the
+ * shipper then opens the sink itself once the broker is up, and recovers
+ * the spool then; the journal holds the records meanwhile. mida_close() does
  * the reverse after a last flush.
  */
 #include "api/session.h"
@@ -245,6 +248,12 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
   }
 
   rc = mida__sink_open(store, 0, &s->sink, err, sizeof err);
+  if (rc == MIDA_EUNREACHABLE) {
+    /* Producers never wait for the network: the shipper connects later. */
+    s->sink = NULL;
+    err[0] = '\0';
+    rc = MIDA_OK;
+  }
   if (rc != MIDA_OK)
     goto fail;
 
@@ -252,7 +261,8 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
    * overtaken by ours. A failure here leaves them for later. */
   mida__recover_stats rst;
   char rerr[512] = "";
-  (void)mida__recover_spool(spool, s->sink, &rst, rerr, sizeof rerr);
+  if (s->sink != NULL)
+    (void)mida__recover_spool(spool, s->sink, &rst, rerr, sizeof rerr);
 
   size_t ring = cfg->journal_bytes ? cfg->journal_bytes
                                    : MIDA_JOURNAL_DEFAULT_RING;
@@ -261,7 +271,7 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
   if (rc != MIDA_OK)
     goto fail;
 
-  rc = mida__shipper_start(s->journal, s->sink,
+  rc = mida__shipper_start(s->journal, s->sink, store, spool,
                            cfg->ship_interval_ms ? cfg->ship_interval_ms : 20,
                            &s->shipper);
   if (rc != MIDA_OK) {

@@ -9,6 +9,11 @@
  * backs off (doubling up to one second) before the same frames are tried
  * again: the journal is the buffer, so producers never wait for the network.
  *
+ * A session whose broker was down when it opened gives the shipper no
+ * sink but its URL: the thread then opens the sink itself, with the same
+ * backoff, recovers the spool's orphan segments once connected (as
+ * mida_open() does when the sink opens at once), and owns the sink.
+ *
  * Besides the frames, each batch carries COUNTER records whenever the
  * journal's dropped or corrupt counts have grown, so that losses are visible
  * in the store, not only in this process.
@@ -29,7 +34,10 @@
 
 struct mida__shipper {
   mida__journal *journal;  /* borrowed */
-  mida__sink *sink;        /* borrowed */
+  mida__sink *sink;        /* borrowed, or owned; NULL until opened */
+  bool owns_sink;          /* the thread opened sink: close it at stop */
+  char *url;               /* owned sink: the URL to open */
+  char *spool_dir;         /* owned sink: the spool to recover */
   unsigned interval_ms;    /* longest idle sleep */
   pthread_t thread;        /* the shipper thread */
   pthread_mutex_t lock;    /* guards the fields below it */
@@ -85,6 +93,15 @@ static void counter_rec(mida__rec *rec, const char *name, uint64_t value) {
   rec->f[MIDA_F_VALUE_I].v.i64 = (int64_t)value;
 }
 
+/* Records a failed attempt (to open or to put) for flush and stats. */
+static void note_failure(mida__shipper *sh, int rc, const char *msg) {
+  atomic_fetch_add(&sh->errors, 1);
+  pthread_mutex_lock(&sh->lock);
+  sh->last_rc = rc;
+  snprintf(sh->errmsg, sizeof sh->errmsg, "%s", msg);
+  pthread_mutex_unlock(&sh->lock);
+}
+
 /* Ships one batch. Returns the number of frames shipped (0 when there was
  * nothing), or a negative error from the sink. */
 static long ship_once(mida__shipper *sh) {
@@ -119,11 +136,7 @@ static long ship_once(mida__shipper *sh) {
   int rc = used > 0 ? mida__sink_put_batch(sh->sink, sh->recs, used, &origin)
                     : MIDA_OK;
   if (rc != MIDA_OK) {
-    atomic_fetch_add(&sh->errors, 1);
-    pthread_mutex_lock(&sh->lock);
-    sh->last_rc = rc;
-    snprintf(sh->errmsg, sizeof sh->errmsg, "%s", mida__sink_errmsg(sh->sink));
-    pthread_mutex_unlock(&sh->lock);
+    note_failure(sh, rc, mida__sink_errmsg(sh->sink));
     return rc;
   }
   if (n > 0)
@@ -161,11 +174,36 @@ static void sleep_ms(mida__shipper *sh, unsigned ms) {
   pthread_mutex_unlock(&sh->lock);
 }
 
+/* Opens the sink the shipper owns, then ships the spool's orphans into it.
+ * Returns MIDA_OK, or the open's error. */
+static long open_owned_sink(mida__shipper *sh) {
+  char err[512] = "";
+  int rc = mida__sink_open(sh->url, 0, &sh->sink, err, sizeof err);
+  if (rc != MIDA_OK) {
+    sh->sink = NULL;
+    note_failure(sh, rc, err);
+    return rc;
+  }
+  /* Orphans first, as mida_open() does; our own segment is busy (locked by
+   * this process) and left alone. A failure leaves them for later. */
+  mida__recover_stats rst;
+  char rerr[512] = "";
+  (void)mida__recover_spool(sh->spool_dir, sh->sink, &rst, rerr,
+                            sizeof rerr);
+  pthread_mutex_lock(&sh->lock);
+  sh->last_rc = MIDA_OK;
+  sh->errmsg[0] = '\0';
+  pthread_mutex_unlock(&sh->lock);
+  return MIDA_OK;
+}
+
 static void *shipper_main(void *arg) {
   mida__shipper *sh = arg;
   unsigned backoff = 0;
   for (;;) {
-    long shipped = ship_once(sh);
+    long shipped = sh->sink != NULL ? 0 : open_owned_sink(sh);
+    if (sh->sink != NULL)
+      shipped = ship_once(sh);
     pthread_mutex_lock(&sh->lock);
     bool stopping = sh->stopping;
     if (shipped == 0)
@@ -195,21 +233,39 @@ static void *shipper_main(void *arg) {
   return NULL;
 }
 
-int mida__shipper_start(mida__journal *j, mida__sink *sink,
-                        unsigned interval_ms, mida__shipper **out) {
+/* Frees what mida__shipper_start allocated (not the thread's objects). */
+static void shipper_free(mida__shipper *sh) {
+  if (sh->owns_sink)
+    mida__sink_close(sh->sink);
+  mida__free(sh->url);
+  mida__free(sh->spool_dir);
+  mida__free(sh->frames);
+  mida__free(sh->recs);
+  mida__free(sh);
+}
+
+int mida__shipper_start(mida__journal *j, mida__sink *sink, const char *url,
+                        const char *spool_dir, unsigned interval_ms,
+                        mida__shipper **out) {
   *out = NULL;
+  if (sink == NULL && (url == NULL || spool_dir == NULL))
+    return MIDA_EINVAL;
   mida__shipper *sh = mida__calloc(1, sizeof *sh);
   if (sh == NULL)
     return MIDA_ENOMEM;
   sh->journal = j;
   sh->sink = sink;
+  sh->owns_sink = sink == NULL;
   sh->interval_ms = interval_ms ? interval_ms : 20;
   sh->frames = mida__calloc(MIDA_SHIP_BATCH, sizeof *sh->frames);
   sh->recs = mida__calloc(MIDA_SHIP_BATCH + 3, sizeof *sh->recs);
-  if (sh->frames == NULL || sh->recs == NULL) {
-    mida__free(sh->frames);
-    mida__free(sh->recs);
-    mida__free(sh);
+  if (sh->owns_sink) {
+    sh->url = mida__strdup(url);
+    sh->spool_dir = mida__strdup(spool_dir);
+  }
+  if (sh->frames == NULL || sh->recs == NULL ||
+      (sh->owns_sink && (sh->url == NULL || sh->spool_dir == NULL))) {
+    shipper_free(sh);
     return MIDA_ENOMEM;
   }
   pthread_mutex_init(&sh->lock, NULL);
@@ -219,9 +275,7 @@ int mida__shipper_start(mida__journal *j, mida__sink *sink,
     pthread_cond_destroy(&sh->progress);
     pthread_cond_destroy(&sh->wake);
     pthread_mutex_destroy(&sh->lock);
-    mida__free(sh->frames);
-    mida__free(sh->recs);
-    mida__free(sh);
+    shipper_free(sh);
     return MIDA_EIO;
   }
   *out = sh;
@@ -275,9 +329,7 @@ int mida__shipper_stop(mida__shipper *sh) {
   pthread_cond_destroy(&sh->progress);
   pthread_cond_destroy(&sh->wake);
   pthread_mutex_destroy(&sh->lock);
-  mida__free(sh->frames);
-  mida__free(sh->recs);
-  mida__free(sh);
+  shipper_free(sh);
   return rc;
 }
 

@@ -31,11 +31,17 @@ typedef struct mida__shipper_stats {
   uint64_t undecodable; /* frames skipped because they did not decode */
 } mida__shipper_stats;
 
-/* Starts the thread. The shipper borrows j and sink until stopped; it
- * sleeps at most interval_ms between looks at the journal. Returns MIDA_OK,
- * MIDA_ENOMEM or MIDA_EIO (thread creation). */
-int mida__shipper_start(mida__journal *j, mida__sink *sink,
-                        unsigned interval_ms, mida__shipper **out);
+/* Starts the thread. The shipper borrows j until stopped; it sleeps at
+ * most interval_ms between looks at the journal. With a sink, it borrows
+ * it. With sink NULL, the thread opens url itself (a broker that was down
+ * when the session opened), retrying with backoff while the open fails,
+ * then ships the orphan segments of spool_dir (mida__recover_spool) before
+ * its own frames; it closes that sink when stopped. Until it is open,
+ * flush reports the open's error. Returns MIDA_OK, MIDA_ENOMEM or MIDA_EIO
+ * (thread creation). */
+int mida__shipper_start(mida__journal *j, mida__sink *sink, const char *url,
+                        const char *spool_dir, unsigned interval_ms,
+                        mida__shipper **out);
 
 /* Waits until everything committed before the call is durable in the sink,
  * or timeout_ms passes (negative: no limit). Returns MIDA_OK,

@@ -165,7 +165,8 @@ static int client_open(mqtt_client *c, const char *url, const char *id,
              c->url.port,
              rc == MOSQ_ERR_ERRNO ? "connection refused or unreachable"
                                   : mosquitto_strerror(rc));
-    return MIDA_EIO;
+    return rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_NO_CONN ? MIDA_EUNREACHABLE
+                                                          : MIDA_EIO;
   }
   if (mosquitto_loop_start(c->mosq) != MOSQ_ERR_SUCCESS) {
     snprintf(err, errlen, "cannot start the MQTT network thread");
@@ -185,7 +186,7 @@ static int client_open(mqtt_client *c, const char *url, const char *id,
              c->url.host, c->url.port,
              connack < 0 ? "no CONNACK in time"
                          : mosquitto_connack_string(connack));
-    return MIDA_EIO;
+    return connack < 0 ? MIDA_EUNREACHABLE : MIDA_EIO;
   }
   return MIDA_OK;
 }

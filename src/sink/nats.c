@@ -100,7 +100,8 @@ static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
   natsOptions_Destroy(o);
   if (s != NATS_OK) {
     snprintf(err, errlen, "cannot connect to %s: %s", server, nats_error(s));
-    return MIDA_EIO;
+    return s == NATS_NO_SERVER || s == NATS_TIMEOUT ? MIDA_EUNREACHABLE
+                                                    : MIDA_EIO;
   }
   s = natsConnection_JetStream(&l->js, l->nc, NULL);
   jsStreamInfo *si = NULL;

@@ -55,9 +55,11 @@ static struct timeval tv_ms(int ms) {
   return tv;
 }
 
-/* Connects and authenticates. On failure returns NULL and writes why. */
-static redisContext *redis_connect(const mida__broker_url *u, char *err,
-                                   size_t errlen) {
+/* Connects and authenticates. On failure returns NULL, writes why, and
+ * sets *rc to MIDA_EUNREACHABLE (no connection) or MIDA_EIO (refused). */
+static redisContext *redis_connect(const mida__broker_url *u, int *rc,
+                                   char *err, size_t errlen) {
+  *rc = MIDA_EUNREACHABLE;
   redisContext *c =
       redisConnectWithTimeout(u->host, u->port, tv_ms(CONNECT_TIMEOUT_MS));
   if (c == NULL) {
@@ -71,6 +73,7 @@ static redisContext *redis_connect(const mida__broker_url *u, char *err,
     redisFree(c);
     return NULL;
   }
+  *rc = MIDA_EIO;
   redisSetTimeout(c, tv_ms(COMMAND_TIMEOUT_MS));
   redisReply *r;
   if (u->password[0] != '\0' && u->user[0] != '\0')
@@ -110,7 +113,8 @@ static int redis_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     return MIDA_OK;
   if (s->ctx == NULL) {
     char err[400];
-    s->ctx = redis_connect(&s->url, err, sizeof err);
+    int crc;
+    s->ctx = redis_connect(&s->url, &crc, err, sizeof err);
     if (s->ctx == NULL)
       return mida__sink_fail(base, MIDA_EIO, "%s", err);
   }
@@ -181,10 +185,11 @@ static int redis_open(const char *url, int flags, mida__sink **out, char *err,
   snprintf(s->stream, sizeof s->stream, "%s",
            s->url.path[0] != '\0' ? s->url.path : "mida");
   s->sender = mida__wire_sender_id();
-  s->ctx = redis_connect(&s->url, err, errlen);
+  int crc;
+  s->ctx = redis_connect(&s->url, &crc, err, errlen);
   if (s->ctx == NULL) {
     redis_close(&s->base);
-    return MIDA_EIO;
+    return crc;
   }
   *out = &s->base;
   return MIDA_OK;
@@ -211,7 +216,8 @@ typedef struct redis_consumer {
 
 static int consumer_connect(redis_consumer *c) {
   char err[400];
-  c->ctx = redis_connect(&c->url, err, sizeof err);
+  int crc;
+  c->ctx = redis_connect(&c->url, &crc, err, sizeof err);
   if (c->ctx == NULL)
     return mida__consumer_fail(&c->base, MIDA_EIO, "%s", err);
   redisReply *r = redisCommand(c->ctx, "XGROUP CREATE %s %s 0 MKSTREAM",

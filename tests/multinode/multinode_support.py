@@ -297,13 +297,16 @@ def nats_factory(tmp_path):
 class Mosquitto:
     """A private mosquitto broker. max_queued_messages 0: a consumer's queue
     is not capped (Mosquitto's default of 1000 would drop QoS 1 messages of
-    a slow consumer; docs/multinode.md says so)."""
+    a slow consumer; docs/multinode.md says so). persistent=True: sessions,
+    subscriptions and queued messages are kept in the broker's directory
+    across stop() and start() (saved at shutdown and every second)."""
 
-    def __init__(self, tmp, user=None, password=None):
+    def __init__(self, tmp, user=None, password=None, persistent=False):
         self.port = free_port()
         self.dir = tmp
         self.user = user
         self.password = password
+        self.persistent = persistent
         self.proc = None
 
     @property
@@ -317,7 +320,12 @@ class Mosquitto:
         # who cannot read the test's private temporary directory.
         lines = [f"listener {self.port} 127.0.0.1",
                  f"user {pwd.getpwuid(os.getuid()).pw_name}",
-                 "max_queued_messages 0", "persistence false"]
+                 "max_queued_messages 0"]
+        if self.persistent:
+            lines += ["persistence true", f"persistence_location {self.dir}/",
+                      "autosave_interval 1", "sys_interval 1"]
+        else:
+            lines += ["persistence false"]
         if self.user:
             pw = self.dir / "passwd"
             pw.write_text("")
@@ -337,6 +345,19 @@ class Mosquitto:
             self.proc.terminate()
             self.proc.wait(timeout=30)
         self.proc = None
+
+    def wait_clients(self, n, timeout=30.0):
+        """Waits until n clients besides the asking one are connected (from
+        $SYS, published every second with persistent=True)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r = subprocess.run(["mosquitto_sub", "-p", str(self.port), "-C",
+                                "1", "-W", "3", "-t",
+                                "$SYS/broker/clients/connected"],
+                               capture_output=True, text=True, timeout=10)
+            if r.stdout.strip().isdigit() and int(r.stdout) - 1 >= n:
+                return True
+        return False
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@ the real services: 4 producer processes x 50,000 tasks, 2 consumers of one
 group, exactly 200,000 tasks in the store, each complete once; the same
 with a consumer killed by SIGKILL midway and with the broker stopped and
 started again midway; malformed and foreign messages; clear errors for an
-unreachable URL and a wrong password."""
+unreachable URL and a wrong password; a producer that opens its session
+while the broker is still down ships everything once it is up."""
 
 import signal
 import subprocess
@@ -159,13 +160,26 @@ def test_malformed_messages_are_skipped_counted_and_logged_once(
 
 def test_unreachable_broker_and_store_give_clear_errors(
         mida_bin, produce_bin, pg_db, redis_factory, tmp_path, fleet):
+    # A broker that is down does not stop a producer: the session opens,
+    # capture succeeds, and the flush (1.5 s here) says why nothing got
+    # through; the records stay in the journal.
     env = fleet.env(MIDA_SPOOL=str(tmp_path / "spool"),
                     MIDA_STORE="redis://127.0.0.1:1/x")
-    r = subprocess.run([produce_bin, "10", "p"], env=env,
+    r = subprocess.run([produce_bin, "10", "p", "1500"], env=env,
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
+    assert r.stdout.startswith("produced 10 "), r.stderr
+    assert "cannot open" not in r.stderr
+    assert "the broker cannot be reached" in r.stderr
     assert "cannot connect to redis://127.0.0.1:1" in r.stderr
     assert "refused" in r.stderr.lower()
+    assert list((tmp_path / "spool").iterdir()), "the journal was removed"
+    # A malformed broker URL is still an immediate error.
+    env["MIDA_STORE"] = "redis://127.0.0.1:notaport/x"
+    r = subprocess.run([produce_bin, "10", "p", "1500"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "cannot open: malformed Redis URL" in r.stderr
 
     r = subprocess.run([mida_bin, "ingest", "--from", "redis://127.0.0.1:1/x",
                         "--to", pg_db], capture_output=True, text=True,
@@ -198,3 +212,39 @@ def test_unreachable_broker_and_store_give_clear_errors(
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "refused the connection" in r.stderr
+
+
+def test_redis_down_when_producer_opens_ships_once_up(
+        fleet, pg_db, redis_factory, mida_bin, tmp_path):
+    # The broker's port is chosen, but the server is not running yet.
+    redis = redis_factory(persistent=True)
+    redis.stop()
+    url = redis.url_base + "/tasks"
+    spool = tmp_path / "spool"
+    tasks = 5000
+    # First a producer killed while the broker is down: its journal stays
+    # in the spool as an orphan, for the next producer's shipper.
+    orphan = fleet.producer(url, tasks, "orphan", spool)
+    time.sleep(1.0)
+    assert orphan.poll() is None  # opened, recorded, waiting for the broker
+    orphan.kill()
+    orphan.wait()
+    p = fleet.producer(url, tasks, "late", spool)
+    time.sleep(2.0)
+    # Its session opened and capture went on; nothing could be shipped.
+    assert p.poll() is None, p.communicate()[1]
+    segments = sorted(f.name for f in spool.glob("*.mj"))
+    assert len(segments) >= 2, segments  # the orphan's and its own
+    redis.start()
+    fleet.ingest(url, pg_db, "a", "--group", "g")
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert out.startswith(f"produced {tasks} ")
+    assert wait_for_count(pg_db, COMPLETE, 2 * tasks, 60) == 2 * tasks
+    rows = psql(pg_db, "SELECT activity, count(*), count(DISTINCT used->>'i')"
+                       " FROM task GROUP BY 1 ORDER BY 1").splitlines()
+    assert rows == [f"late|{tasks}|{tasks}", f"orphan|{tasks}|{tasks}"]
+    assert int(psql(pg_db, "SELECT count(*) FROM workflow"
+                           " WHERE status = 'FINISHED'")) == 2
+    # Both journals were shipped and removed from the spool.
+    assert not list(spool.glob("*.mj")), list(spool.iterdir())
