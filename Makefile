@@ -26,7 +26,7 @@ test: build
 
 bench: deps
 	@[ -f build-release/build.ninja ] || meson setup build-release \
-	  --buildtype=release -Dtests=false >/dev/null
+	  --buildtype=release >/dev/null
 	@ninja -C build-release >/dev/null
 	@scripts/run-bench.sh build-release
 
