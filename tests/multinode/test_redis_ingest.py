@@ -12,9 +12,9 @@ import time
 import uuid
 
 import mida_wire as wire
-from multinode_support import (COMPLETE, TOTAL, assert_each_task_once, psql,
-                               start_producers, wait_for_count,
-                               wait_producers)
+from multinode_support import (COMPLETE, PG_ADMIN, TOTAL,
+                               assert_each_task_once, psql, start_producers,
+                               wait_for_count, wait_producers)
 
 def test_redis_two_consumers_exactly_once(fleet, pg_db, redis_factory,
                                           tmp_path):
@@ -248,3 +248,40 @@ def test_redis_down_when_producer_opens_ships_once_up(
                            " WHERE status = 'FINISHED'")) == 2
     # Both journals were shipped and removed from the spool.
     assert not list(spool.glob("*.mj")), list(spool.iterdir())
+
+
+def test_store_down_midway_ingest_stops_acknowledging_then_resumes(
+        fleet, pg_db, redis_factory, tmp_path):
+    """PostgreSQL refuses the consumers for a few seconds in the middle of
+    ingestion: they apply nothing and acknowledge nothing meanwhile (the
+    messages stay pending or unread on the stream), then resume, and every
+    task arrives complete, exactly once."""
+    redis = redis_factory()
+    url = redis.url_base + "/tasks"
+    name = pg_db.rsplit("/", 1)[1]
+    wait_producers(start_producers(fleet, url, tmp_path / "spool"))
+    consumers = [fleet.ingest(url, pg_db, n, "--group", "g", "--batch", "4")
+                 for n in "ab"]
+    assert wait_for_count(pg_db, "SELECT count(*) FROM task", TOTAL // 10,
+                          60) >= TOTAL // 10
+    # The store goes down: no new connections, the consumers' ones cut.
+    admin = PG_ADMIN + "/postgres"
+    psql(admin, f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+    psql(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                f" WHERE datname = '{name}'")
+    time.sleep(1.0)
+    # The batches the consumers hold are not acknowledged while the store
+    # is down: they stay pending in the group, for them or for others.
+    time.sleep(2.0)
+    pending = int(redis.cli("XPENDING", "tasks", "g").split(b"\n")[0])
+    assert pending > 0, "a consumer acknowledged what it could not apply"
+    assert all(c.poll() is None for c in consumers), "a consumer gave up"
+    psql(admin, f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    assert wait_for_count(pg_db, COMPLETE, TOTAL, 120) == TOTAL
+    assert_each_task_once(pg_db)
+    logs = "".join(c.log_path.read_text() for c in consumers)
+    assert "not acknowledging" in logs or "retrying" in logs, logs
+    for c in consumers:
+        c.send_signal(signal.SIGINT)
+        c.wait(timeout=15)
+    assert redis.cli("XPENDING", "tasks", "g").split(b"\n")[0] == b"0"
