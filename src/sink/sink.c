@@ -90,33 +90,43 @@ static int scheme_equal(const char *a, size_t n, const char *b) {
  * A process that forks while one of its threads is inside a backend (the
  * shipper in the middle of an SQLite transaction, say) hands its child the
  * locks that thread held -- SQLite's global mutexes, a client library's --
- * and the child deadlocks on its first store call. Every call into a backend
- * therefore holds this lock for reading, and fork() takes it for writing
- * (pthread_atfork), so a fork waits for the backend calls in flight (at most
- * one batch) and none is in flight in the child. */
-static pthread_rwlock_t fork_guard = PTHREAD_RWLOCK_INITIALIZER;
+ * and the child deadlocks on its first store call. So every call into a
+ * backend is counted, and fork() (pthread_atfork) waits until none is in
+ * flight and keeps new ones out until it is done. A plain mutex and a count
+ * rather than a read-write lock: a mutex may be unlocked in the child, a
+ * read-write lock's owner is a thread id that the child does not have. A
+ * fork from inside a backend call (from a query's row callback) would wait
+ * for itself: don't. */
+static pthread_mutex_t fork_guard = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t backends_idle = PTHREAD_COND_INITIALIZER;
+static unsigned backend_calls; /* in flight, under fork_guard */
 static pthread_once_t fork_guard_once = PTHREAD_ONCE_INIT;
 
-static void fork_prepare(void) { pthread_rwlock_wrlock(&fork_guard); }
-static void fork_parent(void) { pthread_rwlock_unlock(&fork_guard); }
-
-/* The child's one thread is not the one that took the lock (a new thread
- * id), so it starts over with a fresh, free lock. */
-static void fork_child(void) {
-  pthread_rwlock_t fresh = PTHREAD_RWLOCK_INITIALIZER;
-  fork_guard = fresh;
+static void fork_prepare(void) {
+  pthread_mutex_lock(&fork_guard);
+  while (backend_calls > 0)
+    pthread_cond_wait(&backends_idle, &fork_guard);
 }
 
+static void fork_after(void) { pthread_mutex_unlock(&fork_guard); }
+
 static void install_fork_guard(void) {
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  pthread_atfork(fork_prepare, fork_after, fork_after);
 }
 
 static void backend_enter(void) {
   pthread_once(&fork_guard_once, install_fork_guard);
-  pthread_rwlock_rdlock(&fork_guard);
+  pthread_mutex_lock(&fork_guard);
+  backend_calls++;
+  pthread_mutex_unlock(&fork_guard);
 }
 
-static void backend_leave(void) { pthread_rwlock_unlock(&fork_guard); }
+static void backend_leave(void) {
+  pthread_mutex_lock(&fork_guard);
+  if (--backend_calls == 0)
+    pthread_cond_broadcast(&backends_idle);
+  pthread_mutex_unlock(&fork_guard);
+}
 
 static int open_backend(const mida__sink_methods *m, const char *url,
                         int flags, mida__sink **out, char *err,
