@@ -37,6 +37,7 @@
  * A lost connection fails the batch (the caller retries it later); the next
  * call resets the connection first. Threads: one thread at a time per sink.
  */
+#include "sink/merge.h"
 #include "sink/sink.h"
 
 #include "core/alloc.h"
@@ -54,7 +55,6 @@
 #include <libpq-fe.h>
 
 #define ROWS_PER_STMT 1000
-#define MAX_COLUMNS 18
 #define ARENA_MAX ((size_t)1 << 31)
 #define NULL_OFF ((size_t)-1)
 
@@ -161,80 +161,23 @@ static const char pg_schema[] =
 
 /* ---- merge rules, as in sqlite.c ---------------------------------------- */
 
-typedef enum merge_rule {
-  RULE_KEY,
-  RULE_LAST,
-  RULE_MIN,
-  RULE_MAX,
-  RULE_STATUS,
-  RULE_JSON,
-  RULE_ORIGIN
-} merge_rule;
-
-typedef struct column {
-  const char *name; /* column name, quoted where PostgreSQL needs it */
-  uint8_t tag;      /* record field that supplies it */
-  uint8_t rule;     /* merge_rule */
-} column;
-
-static const column task_columns[] = {
-    {"id", MIDA_F_ID, RULE_KEY},
-    {"workflow_id", MIDA_F_WORKFLOW, RULE_LAST},
-    {"campaign_id", MIDA_F_CAMPAIGN, RULE_LAST},
-    {"parent_id", MIDA_F_PARENT, RULE_LAST},
-    {"activity", MIDA_F_ACTIVITY, RULE_LAST},
-    {"status", MIDA_F_STATUS, RULE_STATUS},
-    {"submitted", MIDA_F_SUBMITTED, RULE_MIN},
-    {"started", MIDA_F_STARTED, RULE_MIN},
-    {"ended", MIDA_F_ENDED, RULE_MAX},
-    {"host", MIDA_F_HOST, RULE_ORIGIN},
-    {"pid", MIDA_F_PID, RULE_ORIGIN},
-    {"worker", MIDA_F_WORKER, RULE_LAST},
-    {"source_key", MIDA_F_SOURCE_KEY, RULE_LAST},
-    {"used", MIDA_F_USED, RULE_JSON},
-    {"generated", MIDA_F_GENERATED, RULE_JSON},
-    {"custom", MIDA_F_CUSTOM, RULE_JSON},
-    {"error", MIDA_F_ERROR, RULE_LAST},
-    {"telemetry", MIDA_F_TELEMETRY, RULE_JSON},
-};
-
-static const column workflow_columns[] = {
-    {"id", MIDA_F_ID, RULE_KEY},
-    {"campaign_id", MIDA_F_CAMPAIGN, RULE_LAST},
-    {"parent_id", MIDA_F_PARENT, RULE_LAST},
-    {"name", MIDA_F_NAME, RULE_LAST},
-    {"source", MIDA_F_SOURCE, RULE_LAST},
-    {"\"user\"", MIDA_F_USER, RULE_LAST},
-    {"host", MIDA_F_HOST, RULE_ORIGIN},
-    {"pid", MIDA_F_PID, RULE_ORIGIN},
-    {"started", MIDA_F_STARTED, RULE_MIN},
-    {"ended", MIDA_F_ENDED, RULE_MAX},
-    {"status", MIDA_F_STATUS, RULE_STATUS},
-    {"metadata", MIDA_F_METADATA, RULE_JSON},
-};
-
-static const column campaign_columns[] = {
-    {"id", MIDA_F_ID, RULE_KEY},
-    {"name", MIDA_F_NAME, RULE_LAST},
-    {"created", MIDA_F_CREATED, RULE_MIN},
-    {"metadata", MIDA_F_METADATA, RULE_JSON},
-};
 
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-typedef struct entity {
-  const char *table;     /* table name */
-  const column *columns; /* its columns, the key first */
-  int ncolumns;          /* entries in columns */
-} entity;
-
-enum { ENT_TASK, ENT_WORKFLOW, ENT_CAMPAIGN, ENT_COUNT };
-
-static const entity entities[ENT_COUNT] = {
-    [ENT_TASK] = {"task", task_columns, COUNT_OF(task_columns)},
-    [ENT_WORKFLOW] = {"workflow", workflow_columns, COUNT_OF(workflow_columns)},
-    [ENT_CAMPAIGN] = {"campaign", campaign_columns, COUNT_OF(campaign_columns)},
+/* The merged tables and their columns: one table for every store. */
+typedef mida__merge_entity entity;
+enum {
+  ENT_TASK = MIDA_ENT_TASK,
+  ENT_WORKFLOW = MIDA_ENT_WORKFLOW,
+  ENT_CAMPAIGN = MIDA_ENT_CAMPAIGN,
+  ENT_COUNT = MIDA_ENT_COUNT
 };
+static const entity *const entities = mida__merge_entities;
+
+/* A column name as PostgreSQL must see it: "user" is a reserved word. */
+static const char *pg_ident(const char *name) {
+  return strcmp(name, "user") == 0 ? "\"user\"" : name;
+}
 
 static const char *const status_names[] = {
     "UNKNOWN", "SUBMITTED", "RUNNING", "FINISHED", "CANCELLED", "ERROR",
@@ -256,7 +199,7 @@ typedef struct cell {
 typedef struct image {
   uint8_t entity;      /* ENT_* */
   mida_id_t id;        /* the row's key */
-  cell c[MAX_COLUMNS]; /* by column index */
+  cell c[MIDA_MERGE_MAX_COLUMNS]; /* by column index */
 } image;
 
 /* ---- the link tables ---------------------------------------------------- */
@@ -869,7 +812,7 @@ static int fold_entity(pg_sink *s, const mida__rec *r, int ent_no,
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
     unsigned tag = ent->columns[c].tag;
     int rule = ent->columns[c].rule;
-    if (!field_usable(r, tag, rule == RULE_JSON, counts))
+    if (!field_usable(r, tag, rule == MIDA_RULE_JSON, counts))
       continue;
     const mida__field *f = &r->f[tag];
     cell *cl = &img->c[c];
@@ -878,13 +821,13 @@ static int fold_entity(pg_sink *s, const mida__rec *r, int ent_no,
       int take = !cl->set;
       if (!take) {
         switch (rule) {
-        case RULE_MIN:
+        case MIDA_RULE_MIN:
           take = f->v.i64 < cl->num;
           break;
-        case RULE_MAX:
+        case MIDA_RULE_MAX:
           take = f->v.i64 > cl->num;
           break;
-        case RULE_STATUS:
+        case MIDA_RULE_STATUS:
           take = status_rank(f->v.i64) > status_rank(cl->num);
           break;
         default:
@@ -898,7 +841,7 @@ static int fold_entity(pg_sink *s, const mida__rec *r, int ent_no,
       }
       continue;
     }
-    if (rule == RULE_JSON && cl->set) {
+    if (rule == MIDA_RULE_JSON && cl->set) {
       mida__buf merged;
       mida__buf_init(&merged, ARENA_MAX);
       rc = mida__json_merge(s->arena.ptr + cl->off, cl->len, f->v.str.ptr,
@@ -921,10 +864,10 @@ static int fold_entity(pg_sink *s, const mida__rec *r, int ent_no,
 }
 
 /* The SQL type of an entity column, for its cast. */
-static const char *column_type(const column *col) {
-  if (col->rule == RULE_JSON)
+static const char *column_type(const mida__merge_column *col) {
+  if (col->rule == MIDA_RULE_JSON)
     return "jsonb";
-  return mida__field_kind(col->tag) == MIDA_KIND_I64 && col->rule != RULE_STATUS
+  return mida__field_kind(col->tag) == MIDA_KIND_I64 && col->rule != MIDA_RULE_STATUS
              ? "bigint"
              : "text";
 }
@@ -935,29 +878,29 @@ static int entity_tail(const entity *ent, mida__buf *b) {
   int rc = mida__buf_printf(b, " ON CONFLICT(id) DO UPDATE SET");
   const char *t = ent->table;
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
-    const char *n = ent->columns[c].name;
+    const char *n = pg_ident(ent->columns[c].name);
     const char *sep = c > 1 ? "," : "";
     switch (ent->columns[c].rule) {
-    case RULE_MIN:
-    case RULE_MAX:
+    case MIDA_RULE_MIN:
+    case MIDA_RULE_MAX:
       rc = mida__buf_printf(
           b, "%s %s = %s(%s.%s, excluded.%s)", sep, n,
-          ent->columns[c].rule == RULE_MIN ? "LEAST" : "GREATEST", t, n, n);
+          ent->columns[c].rule == MIDA_RULE_MIN ? "LEAST" : "GREATEST", t, n, n);
       break;
-    case RULE_STATUS:
+    case MIDA_RULE_STATUS:
       rc = mida__buf_printf(b,
                             "%s %s = CASE WHEN mida_status_rank(excluded.%s)"
                             " > mida_status_rank(%s.%s) THEN excluded.%s"
                             " ELSE %s.%s END",
                             sep, n, n, t, n, n, t, n);
       break;
-    case RULE_JSON:
+    case MIDA_RULE_JSON:
       rc = mida__buf_printf(b,
                             "%s %s = coalesce(%s.%s || excluded.%s, %s.%s,"
                             " excluded.%s)",
                             sep, n, t, n, n, t, n, n);
       break;
-    case RULE_ORIGIN:
+    case MIDA_RULE_ORIGIN:
       rc = mida__buf_printf(
           b,
           "%s %s = CASE WHEN excluded.%s IS DISTINCT FROM $%d::%s"
@@ -978,7 +921,7 @@ static int entity_tail(const entity *ent, mida__buf *b) {
 static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
                         const mida__origin *o) {
   const entity *ent = &entities[ent_no];
-  const char *types[MAX_COLUMNS];
+  const char *types[MIDA_MERGE_MAX_COLUMNS];
   for (int c = 0; c < ent->ncolumns; c++)
     types[c] = column_type(&ent->columns[c]);
   char pidtext[24];
@@ -989,10 +932,10 @@ static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
   /* Only tables with origin columns refer to $1 and $2. */
   int nlead = 0;
   for (int c = 0; c < ent->ncolumns; c++)
-    if (ent->columns[c].rule == RULE_ORIGIN)
+    if (ent->columns[c].rule == MIDA_RULE_ORIGIN)
       nlead = 2;
   size_t *vals =
-      mida__malloc((size_t)ROWS_PER_STMT * MAX_COLUMNS * sizeof *vals);
+      mida__malloc((size_t)ROWS_PER_STMT * MIDA_MERGE_MAX_COLUMNS * sizeof *vals);
   if (vals == NULL)
     return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
   int rc = MIDA_OK;
@@ -1003,7 +946,7 @@ static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
     rc = mida__buf_printf(&s->sql, "INSERT INTO %s(", ent->table);
     for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++)
       rc = mida__buf_printf(&s->sql, "%s%s", c ? ", " : "",
-                            ent->columns[c].name);
+                            pg_ident(ent->columns[c].name));
     if (rc == MIDA_OK)
       rc = mida__buf_adds(&s->sql, ") VALUES");
     for (; k < nimages && rows < ROWS_PER_STMT && rc == MIDA_OK; k++) {
@@ -1013,18 +956,18 @@ static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
       size_t *v = vals + rows * (size_t)ent->ncolumns;
       rc = arena_id(s, &img->id, &v[0]);
       for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
-        const column *col = &ent->columns[c];
+        const mida__merge_column *col = &ent->columns[c];
         cell *cl = &img->c[c];
         v[c] = NULL_OFF;
         if (!cl->set) {
           /* An origin default fills an empty host or pid. */
-          if (col->rule == RULE_ORIGIN && o != NULL && col->tag == MIDA_F_PID)
+          if (col->rule == MIDA_RULE_ORIGIN && o != NULL && col->tag == MIDA_F_PID)
             rc = arena_i64(s, o->pid, &v[c]);
-          else if (col->rule == RULE_ORIGIN && o != NULL && o->host != NULL)
+          else if (col->rule == MIDA_RULE_ORIGIN && o != NULL && o->host != NULL)
             rc = arena_add(s, o->host, strlen(o->host), &v[c]);
           continue;
         }
-        if (col->rule == RULE_STATUS) {
+        if (col->rule == MIDA_RULE_STATUS) {
           const char *name = status_names[status_rank(cl->num)];
           rc = arena_add(s, name, strlen(name), &v[c]);
         } else if (mida__field_kind(col->tag) == MIDA_KIND_I64) {

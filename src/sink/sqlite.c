@@ -51,6 +51,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include "sink/merge.h"
 #include "sink/sink.h"
 
 #include "core/alloc.h"
@@ -78,68 +79,6 @@
 
 /* ---- the row images of merged entities --------------------------------- */
 
-/* How a column merges an incoming value with the stored one. */
-typedef enum merge_rule {
-  RULE_KEY,    /* the primary key */
-  RULE_LAST,   /* the incoming value when present, else the stored one */
-  RULE_MIN,    /* the smaller of the non-null values */
-  RULE_MAX,    /* the larger of the non-null values */
-  RULE_STATUS, /* the higher-ranked status */
-  RULE_JSON,   /* JSON objects merged key by key */
-  RULE_ORIGIN  /* as RULE_LAST, but defaults from the batch's origin only
-                  fill an empty column */
-} merge_rule;
-
-typedef struct column {
-  const char *name; /* column name in the schema */
-  uint8_t tag;      /* record field that supplies it */
-  uint8_t rule;     /* merge_rule */
-} column;
-
-#define MAX_COLUMNS 18
-
-static const column task_columns[] = {
-    {"id", MIDA_F_ID, RULE_KEY},
-    {"workflow_id", MIDA_F_WORKFLOW, RULE_LAST},
-    {"campaign_id", MIDA_F_CAMPAIGN, RULE_LAST},
-    {"parent_id", MIDA_F_PARENT, RULE_LAST},
-    {"activity", MIDA_F_ACTIVITY, RULE_LAST},
-    {"status", MIDA_F_STATUS, RULE_STATUS},
-    {"submitted", MIDA_F_SUBMITTED, RULE_MIN},
-    {"started", MIDA_F_STARTED, RULE_MIN},
-    {"ended", MIDA_F_ENDED, RULE_MAX},
-    {"host", MIDA_F_HOST, RULE_ORIGIN},
-    {"pid", MIDA_F_PID, RULE_ORIGIN},
-    {"worker", MIDA_F_WORKER, RULE_LAST},
-    {"source_key", MIDA_F_SOURCE_KEY, RULE_LAST},
-    {"used", MIDA_F_USED, RULE_JSON},
-    {"generated", MIDA_F_GENERATED, RULE_JSON},
-    {"custom", MIDA_F_CUSTOM, RULE_JSON},
-    {"error", MIDA_F_ERROR, RULE_LAST},
-    {"telemetry", MIDA_F_TELEMETRY, RULE_JSON},
-};
-
-static const column workflow_columns[] = {
-    {"id", MIDA_F_ID, RULE_KEY},
-    {"campaign_id", MIDA_F_CAMPAIGN, RULE_LAST},
-    {"parent_id", MIDA_F_PARENT, RULE_LAST},
-    {"name", MIDA_F_NAME, RULE_LAST},
-    {"source", MIDA_F_SOURCE, RULE_LAST},
-    {"user", MIDA_F_USER, RULE_LAST},
-    {"host", MIDA_F_HOST, RULE_ORIGIN},
-    {"pid", MIDA_F_PID, RULE_ORIGIN},
-    {"started", MIDA_F_STARTED, RULE_MIN},
-    {"ended", MIDA_F_ENDED, RULE_MAX},
-    {"status", MIDA_F_STATUS, RULE_STATUS},
-    {"metadata", MIDA_F_METADATA, RULE_JSON},
-};
-
-static const column campaign_columns[] = {
-    {"id", MIDA_F_ID, RULE_KEY},
-    {"name", MIDA_F_NAME, RULE_LAST},
-    {"created", MIDA_F_CREATED, RULE_MIN},
-    {"metadata", MIDA_F_METADATA, RULE_JSON},
-};
 
 /* The prepared statements a sink caches, one per record type and a few for
  * transactions. */
@@ -159,30 +98,30 @@ enum {
   ST_COUNT
 };
 
-typedef struct entity {
-  const char *table;     /* table name */
-  const column *columns; /* its columns, the key first */
-  int ncolumns;          /* entries in columns */
-  int statement;         /* ST_* of its upsert */
-} entity;
-
-enum { ENT_TASK, ENT_WORKFLOW, ENT_CAMPAIGN, ENT_COUNT };
+/* The merged tables and their columns: one table for every store. */
+typedef mida__merge_entity entity;
+enum {
+  ENT_TASK = MIDA_ENT_TASK,
+  ENT_WORKFLOW = MIDA_ENT_WORKFLOW,
+  ENT_CAMPAIGN = MIDA_ENT_CAMPAIGN,
+  ENT_COUNT = MIDA_ENT_COUNT
+};
+static const entity *const entities = mida__merge_entities;
 
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static const entity entities[ENT_COUNT] = {
-    [ENT_TASK] = {"task", task_columns, COUNT_OF(task_columns), ST_TASK},
-    [ENT_WORKFLOW] = {"workflow", workflow_columns, COUNT_OF(workflow_columns),
-                      ST_WORKFLOW},
-    [ENT_CAMPAIGN] = {"campaign", campaign_columns, COUNT_OF(campaign_columns),
-                      ST_CAMPAIGN},
+/* The cached upsert statement of each merged table. */
+static const int entity_statement[ENT_COUNT] = {
+    [ENT_TASK] = ST_TASK,
+    [ENT_WORKFLOW] = ST_WORKFLOW,
+    [ENT_CAMPAIGN] = ST_CAMPAIGN,
 };
 
 /* One row image within a batch: which record supplies each column. */
 typedef struct row_image {
   uint8_t entity;               /* ENT_* */
   uint32_t mask;                /* bit c: column c has a source */
-  uint32_t source[MAX_COLUMNS]; /* index in the batch of that record */
+  uint32_t source[MIDA_MERGE_MAX_COLUMNS]; /* index in the batch of that record */
 } row_image;
 
 /* The SQL text of the statements that are not generated from a column
@@ -415,7 +354,7 @@ static int step_retry(sqlite3_stmt *st, int64_t deadline_ms) {
 /* ---- statements -------------------------------------------------------- */
 
 /* Writes the upsert of an entity into out: the columns in table order,
- * RULE_ORIGIN columns also take a default parameter after the columns'. */
+ * MIDA_RULE_ORIGIN columns also take a default parameter after the columns'. */
 static int entity_sql(const entity *ent, mida__buf *out) {
   int rc = mida__buf_printf(out, "INSERT INTO %s(", ent->table);
   for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++)
@@ -425,7 +364,7 @@ static int entity_sql(const entity *ent, mida__buf *out) {
   int extra = ent->ncolumns;
   for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++) {
     const char *sep = c ? ", " : "";
-    if (ent->columns[c].rule == RULE_ORIGIN)
+    if (ent->columns[c].rule == MIDA_RULE_ORIGIN)
       rc = mida__buf_printf(out, "%scoalesce(?%d, ?%d)", sep, c + 1, ++extra);
     else
       rc = mida__buf_printf(out, "%s?%d", sep, c + 1);
@@ -438,25 +377,25 @@ static int entity_sql(const entity *ent, mida__buf *out) {
     const char *n = ent->columns[c].name;
     const char *sep = c > 1 ? "," : "";
     switch (ent->columns[c].rule) {
-    case RULE_MIN:
-    case RULE_MAX: {
-      const char *f = ent->columns[c].rule == RULE_MIN ? "min" : "max";
+    case MIDA_RULE_MIN:
+    case MIDA_RULE_MAX: {
+      const char *f = ent->columns[c].rule == MIDA_RULE_MIN ? "min" : "max";
       rc = mida__buf_printf(out,
                             "%s %s = coalesce(%s(%s.%s, excluded.%s),"
                             " %s.%s, excluded.%s)",
                             sep, n, f, t, n, n, t, n, n);
       break;
     }
-    case RULE_STATUS:
+    case MIDA_RULE_STATUS:
       rc =
           mida__buf_printf(out, "%s %s = mida_status_merge(%s.%s, excluded.%s)",
                            sep, n, t, n, n);
       break;
-    case RULE_JSON:
+    case MIDA_RULE_JSON:
       rc = mida__buf_printf(out, "%s %s = mida_merge(%s.%s, excluded.%s)", sep,
                             n, t, n, n);
       break;
-    case RULE_ORIGIN:
+    case MIDA_RULE_ORIGIN:
       /* ?c is the record's own value: it wins; else the stored value;
        * else the origin's default, which excluded holds. */
       rc = mida__buf_printf(out, "%s %s = coalesce(?%d, %s.%s, excluded.%s)",
@@ -480,7 +419,7 @@ static int prepare_statements(sqlite_sink *s) {
     int rc = MIDA_OK;
     const char *text = fixed_sql[i];
     for (int e = 0; e < ENT_COUNT && text == NULL; e++) {
-      if (entities[e].statement != i)
+      if (entity_statement[e] != i)
         continue;
       rc = entity_sql(&entities[e], &sql);
       text = mida__buf_str(&sql);
@@ -595,7 +534,7 @@ static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
   }
   uint32_t mask = 1, json_mask = 0;
   for (int c = 1; c < ent->ncolumns; c++) {
-    int is_json = ent->columns[c].rule == RULE_JSON;
+    int is_json = ent->columns[c].rule == MIDA_RULE_JSON;
     if (field_usable(r, ent->columns[c].tag, is_json, counts))
       mask |= (uint32_t)1 << c;
     if (is_json)
@@ -637,13 +576,13 @@ static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
     int take = (img->mask & bit) == 0;
     if (!take) {
       switch (ent->columns[c].rule) {
-      case RULE_MIN:
+      case MIDA_RULE_MIN:
         take = inc->v.i64 < cur->v.i64;
         break;
-      case RULE_MAX:
+      case MIDA_RULE_MAX:
         take = inc->v.i64 > cur->v.i64;
         break;
-      case RULE_STATUS:
+      case MIDA_RULE_STATUS:
         take = status_rank_of_number(inc->v.i64) >
                status_rank_of_number(cur->v.i64);
         break;
@@ -662,14 +601,14 @@ static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
 static int apply_image(sqlite_sink *s, const mida__rec *recs,
                        const row_image *img, const mida__origin *origin) {
   const entity *ent = &entities[img->entity];
-  sqlite3_stmt *st = s->stmt[ent->statement];
-  char ids[MAX_COLUMNS][MIDA_ID_STRLEN];
+  sqlite3_stmt *st = s->stmt[entity_statement[img->entity]];
+  char ids[MIDA_MERGE_MAX_COLUMNS][MIDA_ID_STRLEN];
   int extra = ent->ncolumns;
   for (int c = 0; c < ent->ncolumns; c++) {
     unsigned tag = ent->columns[c].tag;
     if (img->mask & ((uint32_t)1 << c))
       bind_field(st, c + 1, tag, &recs[img->source[c]].f[tag], ids[c]);
-    if (ent->columns[c].rule != RULE_ORIGIN)
+    if (ent->columns[c].rule != MIDA_RULE_ORIGIN)
       continue;
     ++extra;
     if (origin != NULL && tag == MIDA_F_HOST && origin->host != NULL)

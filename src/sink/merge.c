@@ -1,0 +1,60 @@
+/*
+ * merge.c -- the merge-rule table of the stores (see merge.h).
+ */
+#include "sink/merge.h"
+
+static const mida__merge_column task_columns[] = {
+    {"id", MIDA_F_ID, MIDA_RULE_KEY},
+    {"workflow_id", MIDA_F_WORKFLOW, MIDA_RULE_LAST},
+    {"campaign_id", MIDA_F_CAMPAIGN, MIDA_RULE_LAST},
+    {"parent_id", MIDA_F_PARENT, MIDA_RULE_LAST},
+    {"activity", MIDA_F_ACTIVITY, MIDA_RULE_LAST},
+    {"status", MIDA_F_STATUS, MIDA_RULE_STATUS},
+    {"submitted", MIDA_F_SUBMITTED, MIDA_RULE_MIN},
+    {"started", MIDA_F_STARTED, MIDA_RULE_MIN},
+    {"ended", MIDA_F_ENDED, MIDA_RULE_MAX},
+    {"host", MIDA_F_HOST, MIDA_RULE_ORIGIN},
+    {"pid", MIDA_F_PID, MIDA_RULE_ORIGIN},
+    {"worker", MIDA_F_WORKER, MIDA_RULE_LAST},
+    {"source_key", MIDA_F_SOURCE_KEY, MIDA_RULE_LAST},
+    {"used", MIDA_F_USED, MIDA_RULE_JSON},
+    {"generated", MIDA_F_GENERATED, MIDA_RULE_JSON},
+    {"custom", MIDA_F_CUSTOM, MIDA_RULE_JSON},
+    {"error", MIDA_F_ERROR, MIDA_RULE_LAST},
+    {"telemetry", MIDA_F_TELEMETRY, MIDA_RULE_JSON},
+};
+
+static const mida__merge_column workflow_columns[] = {
+    {"id", MIDA_F_ID, MIDA_RULE_KEY},
+    {"campaign_id", MIDA_F_CAMPAIGN, MIDA_RULE_LAST},
+    {"parent_id", MIDA_F_PARENT, MIDA_RULE_LAST},
+    {"name", MIDA_F_NAME, MIDA_RULE_LAST},
+    {"source", MIDA_F_SOURCE, MIDA_RULE_LAST},
+    {"user", MIDA_F_USER, MIDA_RULE_LAST},
+    {"host", MIDA_F_HOST, MIDA_RULE_ORIGIN},
+    {"pid", MIDA_F_PID, MIDA_RULE_ORIGIN},
+    {"started", MIDA_F_STARTED, MIDA_RULE_MIN},
+    {"ended", MIDA_F_ENDED, MIDA_RULE_MAX},
+    {"status", MIDA_F_STATUS, MIDA_RULE_STATUS},
+    {"metadata", MIDA_F_METADATA, MIDA_RULE_JSON},
+};
+
+static const mida__merge_column campaign_columns[] = {
+    {"id", MIDA_F_ID, MIDA_RULE_KEY},
+    {"name", MIDA_F_NAME, MIDA_RULE_LAST},
+    {"created", MIDA_F_CREATED, MIDA_RULE_MIN},
+    {"metadata", MIDA_F_METADATA, MIDA_RULE_JSON},
+};
+
+#define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+_Static_assert(COUNT_OF(task_columns) <= MIDA_MERGE_MAX_COLUMNS,
+               "raise MIDA_MERGE_MAX_COLUMNS");
+
+const mida__merge_entity mida__merge_entities[MIDA_ENT_COUNT] = {
+    [MIDA_ENT_TASK] = {"task", task_columns, COUNT_OF(task_columns)},
+    [MIDA_ENT_WORKFLOW] = {"workflow", workflow_columns,
+                           COUNT_OF(workflow_columns)},
+    [MIDA_ENT_CAMPAIGN] = {"campaign", campaign_columns,
+                           COUNT_OF(campaign_columns)},
+};

@@ -1,0 +1,49 @@
+/*
+ * merge.h -- how every store merges the records of one task, workflow or
+ * campaign into one row: the columns of those tables, the record field that
+ * supplies each, and its merge rule.
+ *
+ * The stores (src/sink/sqlite.c, src/sink/postgres.c) turn this one table
+ * into their own upsert SQL, so the rules of docs/architecture.md ("Merge
+ * rules") are written once and cannot drift apart between stores.
+ */
+#ifndef MIDA_SINK_MERGE_H
+#define MIDA_SINK_MERGE_H
+
+#include "core/record.h"
+
+#include <stdint.h>
+
+/* How a column merges an incoming value with the stored one. */
+typedef enum mida__merge_rule {
+  MIDA_RULE_KEY,    /* the primary key */
+  MIDA_RULE_LAST,   /* the incoming value when present, else the stored one */
+  MIDA_RULE_MIN,    /* the smaller of the non-null values */
+  MIDA_RULE_MAX,    /* the larger of the non-null values */
+  MIDA_RULE_STATUS, /* the higher-ranked status */
+  MIDA_RULE_JSON,   /* JSON objects merged key by key */
+  MIDA_RULE_ORIGIN  /* as LAST, but defaults from the batch's origin only
+                       fill an empty column */
+} mida__merge_rule;
+
+typedef struct mida__merge_column {
+  const char *name; /* column name in the schema (unquoted) */
+  uint8_t tag;      /* record field that supplies it */
+  uint8_t rule;     /* mida__merge_rule */
+} mida__merge_column;
+
+/* The most columns a merged table has. */
+#define MIDA_MERGE_MAX_COLUMNS 18
+
+/* The merged tables, in this order; the key is each table's first column. */
+enum { MIDA_ENT_TASK, MIDA_ENT_WORKFLOW, MIDA_ENT_CAMPAIGN, MIDA_ENT_COUNT };
+
+typedef struct mida__merge_entity {
+  const char *table;                 /* table name */
+  const mida__merge_column *columns; /* its columns, the key first */
+  int ncolumns;                      /* entries in columns */
+} mida__merge_entity;
+
+extern const mida__merge_entity mida__merge_entities[MIDA_ENT_COUNT];
+
+#endif /* MIDA_SINK_MERGE_H */
