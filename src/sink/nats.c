@@ -192,14 +192,8 @@ static void nats_sink_close(mida__sink *base) {
 
 static int nats_sink_open(const char *url, int flags, mida__sink **out,
                           char *err, size_t errlen) {
+  (void)flags; /* READONLY is refused for brokers in sink.c */
   *out = NULL;
-  if (flags & MIDA_SINK_READONLY) {
-    snprintf(err, errlen,
-             "%s is a broker: it takes records but answers no queries; "
-             "query the store that `mida ingest` writes",
-             url);
-    return MIDA_EUNSUPPORTED;
-  }
   nats_sink *s = mida__calloc(1, sizeof *s);
   if (s == NULL) {
     snprintf(err, errlen, "out of memory");

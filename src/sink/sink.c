@@ -21,8 +21,7 @@
 static const mida__sink_methods *const backends[] = {
     &mida__sqlite_sink,
 #if MIDA_HAVE_LIBPQ
-    &mida__postgres_sink,
-    &mida__postgres_alias_sink,
+    &mida__postgres_sink, &mida__postgres_alias_sink,
 #endif
 #if MIDA_HAVE_HIREDIS
     &mida__redis_sink,
@@ -108,7 +107,9 @@ static void fork_prepare(void) {
     pthread_cond_wait(&backends_idle, &fork_guard);
 }
 
-static void fork_after(void) { pthread_mutex_unlock(&fork_guard); }
+static void fork_after(void) {
+  pthread_mutex_unlock(&fork_guard);
+}
 
 static void install_fork_guard(void) {
   pthread_atfork(fork_prepare, fork_after, fork_after);
@@ -128,9 +129,17 @@ static void backend_leave(void) {
   pthread_mutex_unlock(&fork_guard);
 }
 
-static int open_backend(const mida__sink_methods *m, const char *url,
-                        int flags, mida__sink **out, char *err,
-                        size_t errlen) {
+static int open_backend(const mida__sink_methods *m, const char *url, int flags,
+                        mida__sink **out, char *err, size_t errlen) {
+  /* A backend that answers no queries is a broker: reading from it is a
+   * mistake of the reader, said here once for all brokers. */
+  if ((flags & MIDA_SINK_READONLY) && m->query == NULL) {
+    set_err(err, errlen,
+            "%s is a broker: it takes records but answers no queries; "
+            "query the store that `mida ingest` writes",
+            url);
+    return MIDA_EUNSUPPORTED;
+  }
   backend_enter();
   int rc = m->open(url, flags, out, err, errlen);
   backend_leave();

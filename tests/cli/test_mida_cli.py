@@ -643,3 +643,16 @@ def test_recover_ships_a_crashed_process_journal(run, mida_bin, tmp_path):
 
     r = run("recover", store_path=str(db), env={"MIDA_SPOOL": ""})
     assert r.stdout.startswith("recovered 0 records from 0 journals")
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:1/s",
+                                 "nats://127.0.0.1:1/s",
+                                 "mqtt://127.0.0.1:1/t"])
+def test_reading_verbs_refuse_a_broker_before_connecting(run, url):
+    # A broker takes records and answers no queries: said at once, with no
+    # connection attempt (port 1 has nothing listening).
+    r = run("tasks", store_path=url)
+    if "unsupported store URL scheme" in r.stderr:
+        pytest.skip(f"{url.split(':')[0]} is not built in")
+    assert r.returncode == 1
+    assert "is a broker: it takes records but answers no queries" in r.stderr
