@@ -7,7 +7,13 @@
  * each at QoS 1 and waits for the broker's PUBACK (the on_publish callback)
  * of every one: MIDA_OK means the broker has taken them all. A PUBACK that
  * does not come within PUBACK_WAIT_MS fails the batch, which stays in the
- * journal; libmosquitto's network thread reconnects by itself.
+ * journal.
+ *
+ * Both run their own network thread (net_loop), not mosquitto_loop_start:
+ * libmosquitto's own loop gives up for good on some errors (a protocol
+ * error while the broker goes down, say), after which the client would sit
+ * disconnected forever. Ours reconnects after every error, with backoff,
+ * until the client is closed.
  *
  * Consumer: a shared subscription $share/<group>/<topic> at QoS 1, with a
  * persistent session (clean_session false) whose client id is the consumer
@@ -49,6 +55,8 @@
 #define CONNECT_WAIT_MS 5000
 #define PUBACK_WAIT_MS 5000
 #define KEEPALIVE_S 60
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 2000
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 static void lib_init(void) {
@@ -76,7 +84,9 @@ typedef struct mqtt_client {
   bool connected;         /* a session is up */
   int last_mid;           /* sink: mid of the message awaited */
   bool acked;             /* sink: its PUBACK came */
+  bool stopping;          /* close: the network thread must end */
   bool started;           /* the network thread runs */
+  pthread_t thread;       /* the network thread */
 } mqtt_client;
 
 static void on_connect(struct mosquitto *m, void *obj, int rc) {
@@ -110,11 +120,64 @@ static void on_publish(struct mosquitto *m, void *obj, int mid) {
   pthread_mutex_unlock(&c->lock);
 }
 
+static bool client_stopping(mqtt_client *c) {
+  pthread_mutex_lock(&c->lock);
+  bool stopping = c->stopping;
+  pthread_mutex_unlock(&c->lock);
+  return stopping;
+}
+
+/* Sleeps ms, or less if the client is being closed. */
+static void nap(mqtt_client *c, int ms) {
+  struct timespec until;
+  deadline_in(&until, ms);
+  pthread_mutex_lock(&c->lock);
+  while (!c->stopping &&
+         pthread_cond_timedwait(&c->changed, &c->lock, &until) == 0)
+    ;
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* The network thread: runs the client's loop and, whatever error ends a
+ * round of it, reconnects with backoff until close. */
+static void *net_loop(void *arg) {
+  pthread_setname_np(pthread_self(), "mida-mqtt"); /* for top -H, perf */
+  mqtt_client *c = arg;
+  int backoff = 0;
+  while (!client_stopping(c)) {
+    int rc = mosquitto_loop(c->mosq, 200, 1);
+    if (rc == MOSQ_ERR_SUCCESS) {
+      backoff = 0;
+      continue;
+    }
+    if (client_stopping(c))
+      break;
+    backoff = backoff == 0 ? RECONNECT_MIN_MS : backoff * 2;
+    if (backoff > RECONNECT_MAX_MS)
+      backoff = RECONNECT_MAX_MS;
+    nap(c, backoff);
+    if (!client_stopping(c))
+      mosquitto_reconnect(c->mosq);
+  }
+  return NULL;
+}
+
+/* Tells the network thread to end and no longer reconnect; first thing
+ * on close, before disconnecting. */
+static void client_stop(mqtt_client *c) {
+  pthread_mutex_lock(&c->lock);
+  c->stopping = true;
+  pthread_cond_broadcast(&c->changed);
+  pthread_mutex_unlock(&c->lock);
+}
+
 static void client_close(mqtt_client *c) {
   if (c->mosq != NULL) {
+    client_stop(c);
     mosquitto_disconnect(c->mosq);
     if (c->started)
-      mosquitto_loop_stop(c->mosq, false);
+      pthread_join(c->thread, NULL);
+    c->started = false;
     mosquitto_destroy(c->mosq);
     c->mosq = NULL;
   }
@@ -155,7 +218,7 @@ static int client_open(mqtt_client *c, const char *url, const char *id,
   mosquitto_publish_callback_set(c->mosq, on_publish);
   if (on_msg != NULL)
     mosquitto_message_callback_set(c->mosq, on_msg);
-  mosquitto_reconnect_delay_set(c->mosq, 1, 2, false);
+  mosquitto_threaded_set(c->mosq, true);
   if (c->url.user[0] != '\0')
     mosquitto_username_pw_set(c->mosq, c->url.user,
                               c->url.password[0] ? c->url.password : NULL);
@@ -168,7 +231,7 @@ static int client_open(mqtt_client *c, const char *url, const char *id,
     return rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_NO_CONN ? MIDA_EUNREACHABLE
                                                           : MIDA_EIO;
   }
-  if (mosquitto_loop_start(c->mosq) != MOSQ_ERR_SUCCESS) {
+  if (pthread_create(&c->thread, NULL, net_loop, c) != 0) {
     snprintf(err, errlen, "cannot start the MQTT network thread");
     return MIDA_EIO;
   }
@@ -352,8 +415,9 @@ static void mqtt_consumer_close(mida__consumer *base) {
   if (k == NULL)
     return;
   if (k->c.mosq != NULL) {
-    /* Disconnect first: a message not acknowledged by ingest must not get
-     * its PUBACK when the callback is released. */
+    /* Disconnect first, with reconnection off: a message not acknowledged
+     * by ingest must not get its PUBACK when the callback is released. */
+    client_stop(&k->c);
     mosquitto_disconnect(k->c.mosq);
     pthread_mutex_lock(&k->c.lock);
     k->closing = true;
