@@ -691,6 +691,7 @@ static void sample_once(mida__sampler *sp) {
 }
 
 static void *sampler_main(void *arg) {
+  pthread_setname_np(pthread_self(), "mida-sampler"); /* for top -H, perf */
   mida__sampler *sp = arg;
   struct timespec next;
   clock_gettime(CLOCK_MONOTONIC, &next);
