@@ -31,6 +31,7 @@
 #include <Python.h>
 #include <structmember.h>
 
+#include "dask_args.h"
 #include "value.h"
 
 #include "api/session.h"
@@ -45,6 +46,30 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The exception now set, taken and put back whole: PyErr_Fetch is
+ * deprecated from Python 3.12 on, PyErr_GetRaisedException new in it. */
+typedef struct saved_exc {
+  PyObject *type, *value, *tb;
+} saved_exc;
+
+static saved_exc exc_take(void) {
+  saved_exc e = {NULL, NULL, NULL};
+#if PY_VERSION_HEX >= 0x030C0000
+  e.value = PyErr_GetRaisedException();
+#else
+  PyErr_Fetch(&e.type, &e.value, &e.tb);
+#endif
+  return e;
+}
+
+static void exc_put_back(saved_exc e) {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyErr_SetRaisedException(e.value);
+#else
+  PyErr_Restore(e.type, e.value, e.tb);
+#endif
+}
 
 /* ---- the process's session ---------------------------------------------- */
 
@@ -169,11 +194,10 @@ static void current_pop(PyObject *tok) {
   if (tok == NULL)
     return;
   /* Called with the user's exception possibly set: keep it. */
-  PyObject *et, *ev, *etb;
-  PyErr_Fetch(&et, &ev, &etb);
+  saved_exc e = exc_take();
   if (PyContextVar_Reset(g_current, tok) < 0)
     PyErr_Clear();
-  PyErr_Restore(et, ev, etb);
+  exc_put_back(e);
   Py_DECREF(tok);
 }
 
@@ -698,59 +722,132 @@ static PyTypeObject TaskFuncType = {
 
 /* ---- TaskMeter: per-task resource use around a Dask task's function ----- */
 
-/* The Dask worker plugin records tasks from the worker's event-loop thread,
- * which is not the thread that runs them; it puts a TaskMeter around the
- * task's function instead, so that the begin and end snapshots of the
- * telemetry are taken on the executing thread. The summary is written as a
- * TASK record of only ID and TELEMETRY, which the store merges into the
+/* The Dask worker plugin sees a task start and end on the worker's
+ * event-loop thread, which is not the thread that runs it; it puts a
+ * TaskMeter around the task's function instead, so that the work happens
+ * on the executing thread, in C, off the event loop: the begin and end
+ * snapshots of the telemetry and, when the plugin handed over the run spec
+ * (args=...), the call's arguments by parameter name (dask_args.h) and its
+ * result as {"return": value}. All of it is one TASK record (ID, USED,
+ * GENERATED, TELEMETRY, WORKER, PID), which the store merges into the
  * task's row. The call's arguments, result and exception pass through
- * untouched; nothing is allocated beyond the call itself. */
+ * untouched. */
 typedef struct TaskMeter {
   PyObject_HEAD
   vectorcallfunc vectorcall; /* taskmeter_vectorcall */
   PyObject *func;            /* the wrapped callable */
-  mida_id_t id;              /* the task the summary belongs to */
+  mida_id_t id;              /* the task the record belongs to */
+  mida_py_dask_spec spec;    /* run spec; spec.args NULL: telemetry only */
+  PyObject *worker;          /* worker address (str), or NULL */
 } TaskMeter;
 
 static unsigned long long g_meter_calls;    /* calls that were measured */
 static unsigned long long g_meter_no_summary; /* ... that gave no summary */
+
+/* The TASK record of a metered call that returned res (NULL: raised, with
+ * the exception set, which it leaves as it was). */
+static void taskmeter_record(TaskMeter *tm, mida_session_t *s,
+                             PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames, PyObject *res,
+                             const char *telemetry, size_t telemetry_len) {
+  mida__rec rec;
+  memset(&rec, 0, sizeof rec);
+  rec.type = MIDA_REC_TASK;
+  mida__rec_set_id(&rec, MIDA_F_ID, &tm->id);
+  if (telemetry_len > 0)
+    mida__rec_set_str(&rec, MIDA_F_TELEMETRY, telemetry, telemetry_len);
+  mida_py_json used, gen;
+  mida_py_json_init(&used);
+  mida_py_json_init(&gen);
+  if (tm->spec.args != NULL) {
+    saved_exc exc = exc_take(); /* the call's exception, if it raised */
+    mida_py_dask_used(&used, &tm->spec, tm->func, args, nargs, kwnames);
+    if (mida_py_json_end(&used) != NULL)
+      mida__rec_set_str(&rec, MIDA_F_USED, used.p, used.len);
+    if (res != NULL) {
+      mida_py_json_raw(&gen, "{\"return\":", 10);
+      mida_py_json_value(&gen, res, 1);
+      mida_py_json_raw(&gen, "}", 1);
+      if (mida_py_json_end(&gen) != NULL)
+        mida__rec_set_str(&rec, MIDA_F_GENERATED, gen.p, gen.len);
+    }
+    const char *worker =
+        tm->worker != NULL ? PyUnicode_AsUTF8(tm->worker) : NULL;
+    if (worker != NULL)
+      mida__rec_set_str(&rec, MIDA_F_WORKER, worker, strlen(worker));
+    mida__rec_set_i64(&rec, MIDA_F_PID, (int64_t)getpid());
+    PyErr_Clear();
+    exc_put_back(exc);
+  }
+  int rc = mida__session_put(s, &rec);
+  if (rc == MIDA_ETOOBIG && tm->spec.args != NULL) {
+    /* Arguments or result too large for a record: keep the rest. */
+    mida__rec_set_str(&rec, MIDA_F_USED,
+                      "{\"_mida\":\"arguments too large to record\"}",
+                      (size_t)-1);
+    if (res != NULL)
+      mida__rec_set_str(&rec, MIDA_F_GENERATED,
+                        "{\"_mida\":\"result too large to record\"}",
+                        (size_t)-1);
+    rc = mida__session_put(s, &rec);
+  }
+  if (rc != MIDA_OK)
+    g_capture_errors++; /* a pure C call: the exception, if any, stays */
+  mida_py_json_free(&used);
+  mida_py_json_free(&gen);
+}
 
 static PyObject *taskmeter_vectorcall(PyObject *self, PyObject *const *args,
                                       size_t nargsf, PyObject *kwnames) {
   TaskMeter *tm = (TaskMeter *)self;
   mida_session_t *s = session_for_capture();
   int level = s != NULL ? s->telemetry_task : 0;
-  if (level <= 0)
+  if (s == NULL || (level <= 0 && tm->spec.args == NULL))
     return PyObject_Vectorcall(tm->func, args, nargsf, kwnames);
-  mida__telemetry_task_begin(level, &tm->id);
+  if (level > 0)
+    mida__telemetry_task_begin(level, &tm->id);
   PyObject *res = PyObject_Vectorcall(tm->func, args, nargsf, kwnames);
   char buf[MIDA_TELEMETRY_JSON_MAX];
-  size_t n = mida__telemetry_task_end(level, &tm->id, buf, sizeof buf);
-  g_meter_calls++;
-  s = g_session; /* closed during the call: nothing to write to */
-  if (n == 0 || s == NULL) {
-    g_meter_no_summary++;
-    return res;
+  size_t n = 0;
+  if (level > 0) {
+    n = mida__telemetry_task_end(level, &tm->id, buf, sizeof buf);
+    g_meter_calls++;
+    if (n == 0)
+      g_meter_no_summary++;
   }
-  mida__rec rec;
-  memset(&rec, 0, sizeof rec);
-  rec.type = MIDA_REC_TASK;
-  mida__rec_set_id(&rec, MIDA_F_ID, &tm->id);
-  mida__rec_set_str(&rec, MIDA_F_TELEMETRY, buf, n);
-  if (mida__session_put(s, &rec) != MIDA_OK)
-    g_capture_errors++; /* a pure C call: the exception, if any, stays */
+  s = g_session; /* closed during the call: nothing to write to */
+  if (s != NULL && (n > 0 || tm->spec.args != NULL))
+    taskmeter_record(tm, s, args, PyVectorcall_NARGS(nargsf), kwnames, res,
+                     buf, n);
   return res;
+}
+
+static PyObject *none_to_null(PyObject *o) {
+  return o == NULL || o == Py_None ? NULL : Py_NewRef(o);
 }
 
 static PyObject *taskmeter_new(PyTypeObject *type, PyObject *args,
                                PyObject *kwargs) {
-  static char *kwlist[] = {"func", "task", NULL};
-  PyObject *func, *task;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:TaskMeter", kwlist,
-                                   &func, &task))
+  static char *kwlist[] = {"func", "task",  "args",   "kwargs",
+                           "deps", "names", "worker", NULL};
+  PyObject *func, *task, *sargs = NULL, *skw = NULL, *deps = NULL;
+  PyObject *names = NULL, *worker = NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOOOO:TaskMeter", kwlist,
+                                   &func, &task, &sargs, &skw, &deps, &names,
+                                   &worker))
     return NULL;
   if (!PyCallable_Check(func)) {
     PyErr_SetString(PyExc_TypeError, "TaskMeter needs a callable");
+    return NULL;
+  }
+  if ((sargs != NULL && sargs != Py_None && !PyTuple_Check(sargs)) ||
+      (skw != NULL && skw != Py_None && !PyDict_Check(skw)) ||
+      (deps != NULL && deps != Py_None && !PyAnySet_Check(deps)) ||
+      (names != NULL && names != Py_None && !PyTuple_Check(names)) ||
+      (worker != NULL && worker != Py_None && !PyUnicode_Check(worker))) {
+    PyErr_SetString(PyExc_TypeError,
+                    "TaskMeter: args must be a tuple, kwargs a dict, deps a "
+                    "set, names a tuple and worker a str");
     return NULL;
   }
   mida_id_t id;
@@ -762,16 +859,33 @@ static PyObject *taskmeter_new(PyTypeObject *type, PyObject *args,
   tm->vectorcall = taskmeter_vectorcall;
   tm->func = Py_NewRef(func);
   tm->id = id;
+  tm->spec.args = none_to_null(sargs);
+  tm->spec.kwargs = none_to_null(skw);
+  tm->spec.deps = none_to_null(deps);
+  tm->spec.names = none_to_null(names);
+  tm->worker = none_to_null(worker);
   return (PyObject *)tm;
 }
 
 static int taskmeter_traverse(PyObject *self, visitproc visit, void *arg) {
-  Py_VISIT(((TaskMeter *)self)->func);
+  TaskMeter *tm = (TaskMeter *)self;
+  Py_VISIT(tm->func);
+  Py_VISIT(tm->spec.args);
+  Py_VISIT(tm->spec.kwargs);
+  Py_VISIT(tm->spec.deps);
+  Py_VISIT(tm->spec.names);
+  Py_VISIT(tm->worker);
   return 0;
 }
 
 static int taskmeter_clear(PyObject *self) {
-  Py_CLEAR(((TaskMeter *)self)->func);
+  TaskMeter *tm = (TaskMeter *)self;
+  Py_CLEAR(tm->func);
+  Py_CLEAR(tm->spec.args);
+  Py_CLEAR(tm->spec.kwargs);
+  Py_CLEAR(tm->spec.deps);
+  Py_CLEAR(tm->spec.names);
+  Py_CLEAR(tm->worker);
   return 0;
 }
 
@@ -781,12 +895,18 @@ static void taskmeter_dealloc(PyObject *self) {
   Py_TYPE(self)->tp_free(self);
 }
 
-/* Pickles as TaskMeter(func, task): a process executor measures there. */
+/* Pickles as TaskMeter(func, task, ...): a process executor measures
+ * there. */
 static PyObject *taskmeter_reduce(PyObject *self, PyObject *unused) {
   (void)unused;
   TaskMeter *tm = (TaskMeter *)self;
-  return Py_BuildValue("(O(Oy#))", (PyObject *)Py_TYPE(self), tm->func,
-                       (const char *)tm->id.bytes, (Py_ssize_t)16);
+#define OR_NONE(o) ((o) != NULL ? (o) : Py_None)
+  return Py_BuildValue("(O(Oy#OOOOO))", (PyObject *)Py_TYPE(self), tm->func,
+                       (const char *)tm->id.bytes, (Py_ssize_t)16,
+                       OR_NONE(tm->spec.args), OR_NONE(tm->spec.kwargs),
+                       OR_NONE(tm->spec.deps), OR_NONE(tm->spec.names),
+                       OR_NONE(tm->worker));
+#undef OR_NONE
 }
 
 /* __name__ and friends come from the wrapped function (dask.utils.funcname,

@@ -24,17 +24,19 @@ What is recorded:
   worker, nbytes, typename and the number of attempts (a key that runs
   again after its worker died counts one more attempt; it stays one
   task);
-- worker (MidaWorkerPlugin): the arguments of each task, by parameter name,
-  from its run spec (a reference to another key is recorded as
-  {"ref": key}, never copied) -> used; the result, as the decorator records
-  values (scalars exactly, arrays and frames as summaries) -> generated;
-  and the task's resource use (thread CPU time, peak RSS, context
-  switches, I/O blocks; see docs/telemetry.md) -> telemetry, measured on
-  the thread that runs the task: when a task starts executing, its
-  function is put inside a _mida.TaskMeter (a C wrapper that takes the
-  telemetry snapshots around the call); a run spec that cannot be wrapped
-  (a coroutine function, an unknown shape) is skipped and counted
-  (the counter dask.telemetry_skipped, and the plugin's `skipped`).
+- worker (MidaWorkerPlugin): when a task starts executing, its function
+  is put inside a _mida.TaskMeter, a C wrapper that does the worker's part
+  on the thread that runs the task, off the worker's event loop: the
+  arguments, by parameter name, with the run spec's references to other
+  keys recorded as {"ref": key}, never copied -> used; the result, as the
+  decorator records values (scalars exactly, arrays and frames as
+  summaries) -> generated; and the task's resource use (thread CPU time,
+  peak RSS, context switches, I/O blocks; see docs/telemetry.md) ->
+  telemetry. A run spec that cannot be wrapped (a coroutine function, an
+  unknown shape) is recorded from the worker's event loop instead (its
+  arguments from the run spec, its result from the worker's data), without
+  telemetry, and counted (the counter dask.telemetry_skipped, and the
+  plugin's `skipped`).
 
 Both sides derive a task's id from the scheduler's id and the key, so their
 records merge into one row without talking to each other.
@@ -261,11 +263,14 @@ class MidaWorkerPlugin(WorkerPlugin):
         self.worker = None
         self.namespace = None
         self.signatures = {}
+        self.address = None
         self.metered = 0   # tasks whose function got a TaskMeter
         self.skipped = 0   # tasks that could not get one (counted)
+        self.in_meter = set()  # keys executing inside a TaskMeter
 
     async def setup(self, worker=None, **kwargs):
         self.worker = worker
+        self.address = str(worker.address)
         try:  # once per worker: the scheduler's id names our task ids
             ident = await worker.scheduler.identity()
             self.namespace = str(ident["id"])
@@ -283,32 +288,54 @@ class MidaWorkerPlugin(WorkerPlugin):
         _mida.flush(10.0)
 
     def _meter(self, key, ts):
-        """Puts a TaskMeter around the function of the task about to run,
-        so that its resource use is measured on the executing thread."""
+        """Puts a TaskMeter around the function of the task about to run.
+        On the executing thread, in C, it measures the task's resource use
+        and records its arguments (references to other keys as such, from
+        the run spec handed over here) and its result. Returns True if the
+        task is metered that way."""
         spec = ts.run_spec
         func = getattr(spec, "func", None)
         if func is not None and type(spec).__name__ == "Task":
             if type(func) is _TaskMeter:
-                return  # run again, or a run spec shared in-process
+                return True  # run again, or a run spec shared in-process
             coro = getattr(spec, "is_coro", None)  # cached by Task
             if coro is None:
                 coro = inspect.iscoroutinefunction(func)
             if coro:  # async def: its CPU time would be the event loop's
                 self.skipped += 1
-                return
-            spec.func = _TaskMeter(func, task_id(self.namespace, key))
+                return False
+            args, kwargs, deps = spec.args, spec.kwargs, None
+            wrap = lambda meter: setattr(spec, "func", meter)  # noqa: E731
         elif (type(spec) is tuple and len(spec) == 3 and callable(spec[0])
               and not inspect.iscoroutinefunction(spec[0])):
-            if type(spec[0]) is _TaskMeter:
-                return
-            ts.run_spec = (_TaskMeter(spec[0], task_id(self.namespace, key)),
-                           spec[1], spec[2])  # older distributed
+            func, args, kwargs = spec  # older distributed
+            if type(func) is _TaskMeter:
+                return True
+            deps = {d.key for d in ts.dependencies}
+            wrap = lambda meter: setattr(  # noqa: E731
+                ts, "run_spec", (meter, spec[1], spec[2]))
         else:
             self.skipped += 1
-            return
+            return False
+        names = None
+        if getattr(func, "__code__", None) is None:
+            names = tuple(self._names(func))
+        wrap(_TaskMeter(func, task_id(self.namespace, key),
+                        args=args if type(args) is tuple else tuple(args),
+                        kwargs=(kwargs if type(kwargs) is dict
+                                else dict(kwargs or {})),
+                        deps=deps, names=names, worker=self.address))
         self.metered += 1
+        return True
 
-    def _names(self, func, nargs):
+    def _names(self, func):
+        """The positional parameter names of func. From its code object
+        when it has one: cheap, and right for functions that arrive
+        pickled by value (a new object per task, which no cache keyed by
+        the function would ever hit); inspect.signature, cached, else."""
+        code = getattr(func, "__code__", None)
+        if code is not None:
+            return code.co_varnames[:code.co_argcount]
         names = self.signatures.get(func)
         if names is None:
             try:
@@ -336,7 +363,7 @@ class MidaWorkerPlugin(WorkerPlugin):
             return None
         if type(func) is _TaskMeter:
             func = func.__wrapped__
-        names = self._names(func, len(args))
+        names = self._names(func)
         used = {}
         for i, a in enumerate(args):
             used[names[i] if i < len(names) else "arg%d" % i] = _ref(a, deps)
@@ -345,18 +372,29 @@ class MidaWorkerPlugin(WorkerPlugin):
         return used
 
     def transition(self, key, start, finish, **kwargs):
-        if finish == "executing" and self.namespace is not None:
+        # Called for every transition of every task: leave fast.
+        if finish == "executing":
+            if self.namespace is None:
+                return
             ts = self.worker.state.tasks.get(key)
             if ts is not None and ts.run_spec is not None:
                 try:
-                    self._meter(key, ts)
+                    if self._meter(key, ts):
+                        self.in_meter.add(key)
                 except Exception:
                     self.skipped += 1
             return
         if start != "executing" or self.namespace is None:
             return
-        if finish != "memory" and finish != "error":
+        if key in self.in_meter:  # its TaskMeter recorded it
+            self.in_meter.discard(key)
             return
+        if finish == "memory" or finish == "error":
+            self._record(key, finish)
+
+    def _record(self, key, finish):
+        """Records a task that ran without a TaskMeter: its arguments from
+        the run spec and its result from the worker's data."""
         worker = self.worker
         ts = worker.state.tasks.get(key)
         if ts is None:
