@@ -381,3 +381,66 @@ def test_torch_tensor_is_summarized():
     assert cap == {"type": "torch.Tensor", "dtype": "torch.float32",
                    "shape": [3, 4], "bytes": 48}
     assert json.loads(mida.capture(torch.tensor(2.5))) == 2.5  # 0-d: value
+
+
+# ---- the Dask worker's TaskMeter, in process ---------------------------
+
+class TaskRef:
+    """Named as Dask's reference to another key (dask._task_spec)."""
+    def __init__(self, key):
+        self.key = key
+
+
+class List:
+    """Named as Dask's nested graph node, with its dependencies."""
+    def __init__(self, *keys):
+        self.dependencies = frozenset(keys)
+
+
+def test_taskmeter_records_arguments_references_and_result():
+    from mida import _mida
+
+    def combine(a, b, c, scale=1):
+        return (a + b + sum(c)) * scale
+
+    tid = _mida.new_id()
+    # The run spec: a is a reference to key "x-1", c a nested node over two
+    # keys, b a literal; scale a keyword literal.
+    meter = _mida.TaskMeter(combine, tid,
+                            args=(TaskRef("x-1"), 2, List("y-2", "y-1")),
+                            kwargs={"scale": 3}, worker="tcp://w:1")
+    assert meter(10, 2, [1, 1], scale=3) == 42  # actual values pass through
+    mida.flush(30)
+    row = task_row(tid)
+    assert row["used"] == {"a": {"ref": "x-1"}, "b": 2,
+                           "c": {"graph": "List", "refs": ["y-1", "y-2"]},
+                           "scale": 3}
+    assert row["generated"] == {"return": 42}
+    assert row["worker"] == "tcp://w:1" and row["pid"] == os.getpid()
+
+
+def test_taskmeter_old_tuple_specs_and_errors():
+    from mida import _mida
+
+    def half(v, name="n"):
+        return 1 / v
+
+    tid = _mida.new_id()
+    # Older Dask: references are the dependency keys themselves.
+    meter = _mida.TaskMeter(half, tid, args=("dep-key", "plain"),
+                            deps={"dep-key"})
+    with pytest.raises(ZeroDivisionError) as err:
+        meter(0, "plain")
+    assert "division" in str(err.value)  # the user's exception, untouched
+    mida.flush(30)
+    row = task_row(tid)
+    assert row["used"] == {"v": {"ref": "dep-key"}, "name": "plain"}
+    assert row["generated"] is None
+
+    tid2 = _mida.new_id()
+    m2 = _mida.TaskMeter(max, tid2, args=(3, 4), names=("first", "second"))
+    assert m2(3, 4, 5) == 5
+    mida.flush(30)
+    assert task_row(tid2)["used"] == {"first": 3, "second": 4, "arg2": 5}
+    with pytest.raises(TypeError):
+        _mida.TaskMeter(max, tid2, args=[1])  # args must be a tuple
