@@ -239,11 +239,17 @@ static PyObject *error_text(PyObject *type, PyObject *value, PyObject *tb) {
 /* Records the end of task id for the exception now set, which it leaves set
  * and unchanged. */
 static void end_with_exception(mida_session_t *s, const mida_id_t *id) {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyObject *ev = PyErr_GetRaisedException();
+  PyObject *et = ev != NULL ? Py_NewRef((PyObject *)Py_TYPE(ev)) : NULL;
+  PyObject *etb = ev != NULL ? PyException_GetTraceback(ev) : NULL;
+#else
   PyObject *et, *ev, *etb;
   PyErr_Fetch(&et, &ev, &etb);
   PyErr_NormalizeException(&et, &ev, &etb);
   if (etb != NULL && ev != NULL)
     PyException_SetTraceback(ev, etb);
+#endif
   mida_status_t st = MIDA_STATUS_ERROR;
   if (et != NULL && !PyErr_GivenExceptionMatches(et, PyExc_Exception))
     st = MIDA_STATUS_CANCELLED; /* KeyboardInterrupt, CancelledError, ... */
@@ -255,7 +261,13 @@ static void end_with_exception(mida_session_t *s, const mida_id_t *id) {
       MIDA_OK)
     g_capture_errors++;
   Py_XDECREF(text);
+#if PY_VERSION_HEX >= 0x030C0000
+  Py_XDECREF(et);
+  Py_XDECREF(etb);
+  PyErr_SetRaisedException(ev);
+#else
   PyErr_Restore(et, ev, etb);
+#endif
 }
 
 static void end_with_result(mida_session_t *s, const mida_id_t *id,
