@@ -58,9 +58,6 @@ def test_mqtt_consumer_killed_and_restarted(fleet, pg_db, mosquitto_factory,
     assert_each_task_once(pg_db)
 
 
-@pytest.mark.skip(reason="flaky: in 1 of ~9 runs the consumers did not "
-                  "reconnect to the restarted Mosquitto within 30 s; "
-                  "to be diagnosed (issue 5 stays open for it)")
 def test_mqtt_restarted_midway_loses_nothing(fleet, pg_db, mosquitto_factory,
                                              tmp_path):
     # A Mosquitto that persists sessions and queued messages; consumers with
@@ -89,7 +86,7 @@ def test_mqtt_restarted_midway_loses_nothing(fleet, pg_db, mosquitto_factory,
         p.send_signal(signal.SIGSTOP)
     time.sleep(1.5)
     broker.start()
-    assert broker.wait_clients(2), "the consumers did not reconnect"
+    assert broker.wait_clients(["a", "b"]), "the consumers did not reconnect"
     time.sleep(0.5)  # on_connect subscribes right after CONNACK
     for p in running:
         p.send_signal(signal.SIGCONT)
