@@ -1,7 +1,8 @@
 /*
  * observe.c -- `mida observe mlflow|tensorboard`: run an observer of
- * MLflow's tracking database or of TensorBoard's event files (the observers
- * live in src/observe/; see observer.h), in the foreground or detached.
+ * MLflow's tracking database (SQLite or PostgreSQL) or of TensorBoard's
+ * event files (the observers live in src/observe/; see observer.h), in the
+ * foreground or detached.
  *
  * The verb opens a session on the store (so the observer's records go
  * through the journal, crash-safe, like every other source), installs
@@ -37,14 +38,16 @@ static const char observe_help[] =
     "Reads what MLflow or TensorBoard writes, while they write it, into the\n"
     "store; the training script does not change.\n"
     "\n"
-    "  mlflow       follows an MLflow tracking database (SQLite), read-only:\n"
+    "  mlflow       follows an MLflow tracking database (SQLite or\n"
+    "               PostgreSQL), read-only:\n"
     "               experiments, runs, params, tags, every metric point,\n"
     "               dataset inputs and logged models\n"
     "  tensorboard  follows every event file (*tfevents*) under DIR: every\n"
     "               scalar at every step, hparams and text\n"
     "\n"
     "options:\n"
-    "  --tracking-uri URI  sqlite:///path/mlflow.db or a path (default:\n"
+    "  --tracking-uri URI  sqlite:///path/mlflow.db, a path, or\n"
+    "                      postgresql://user@host/db (default:\n"
     "                      $MLFLOW_TRACKING_URI)\n"
     "  --logdir DIR        TensorBoard's log directory\n"
     "  --once              one pass over everything, then exit\n"

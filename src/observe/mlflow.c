@@ -1,10 +1,15 @@
 /*
- * mlflow.c -- the MLflow observer: reads an MLflow tracking database
- * (SQLite) while MLflow writes it, and turns what it holds into records.
+ * mlflow.c -- the MLflow observer: reads an MLflow tracking store (SQLite
+ * or PostgreSQL) while MLflow writes it, and turns what it holds into
+ * records. The reading itself is a reader's (mlflow_reader.h: one method
+ * table, mlflow_sqlite.c and mlflow_pg.c); this file is the mapping, the
+ * cursors and the loop, the same for both.
  *
  * Mapping (DESIGN.md, "How each source maps"):
  *   experiment           -> workflow, source "mlflow", id derived from the
- *                           database's path and the experiment id;
+ *                           database's identity (its absolute path, or
+ *                           postgresql://host:port/dbname) and the
+ *                           experiment id;
  *   run                  -> task, id derived from the run's uuid (its
  *                           source_key): status, start and end time,
  *                           activity = run name; user, source name and type,
@@ -27,35 +32,35 @@
  * Values: MLflow stores NaN as 0 with is_nan = 1 and +-inf as +-DBL_MAX.
  * The observer gives back NaN and +-inf; the SQLite store keeps +-inf and
  * stores NaN as NULL (src/sink/sqlite.c), so a NULL value in the metric
- * table is a NaN point.
+ * table is a NaN point. PostgreSQL's floats are read in their shortest
+ * exact text form and parsed back to the same double.
  *
- * Never in MLflow's way: the database is opened read-only ("file:...?
- * mode=ro"), every read is one short statement whose rows are copied out
- * and the statement finalized (ending the read transaction) before any
- * record is appended, and SQLITE_BUSY is waited out briefly and then left
- * for the next pass. A reader in rollback-journal mode holds a SHARED lock
- * only while a statement runs; MLflow's writers wait up to 5 s for it.
+ * Never in MLflow's way: read-only connections, short statements, rows
+ * copied out before records are appended, a lock MLflow holds waited out
+ * briefly and then left for the next pass (MIDA_EBUSY); see each reader.
  *
  * Incremental reading:
- *   - change detection: PRAGMA data_version (changes when another
- *     connection commits) checked every pass; between passes the observer
- *     waits on inotify for the database's directory (db, -journal, -wal)
- *     or poll_ms, whichever comes first;
- *   - metrics and inputs are insert-only: read by rowid above a high-water
- *     mark, kept in the store as cursors (source "mlflow:<db path>", keys
- *     "metrics.rowid" and "inputs.rowid") and read back at start;
+ *   - change detection is the reader's (SQLite: PRAGMA data_version and
+ *     inotify; PostgreSQL: the cluster's snapshot), checked every pass;
+ *   - metrics and inputs are insert-only: read from a position (SQLite:
+ *     the largest rowid read; PostgreSQL: the snapshot of the last pass
+ *     that read the table to its end), kept in the store as cursors
+ *     (source "mlflow:<identity>", keys "metrics.<unit>" and
+ *     "inputs.<unit>", unit "rowid" or "snapshot") and read back at start;
  *   - experiments, runs, their params, tags and latest metrics, and logged
  *     models are re-read and re-emitted when their content changed (a hash
  *     per row); a run's params, tags and latest metrics stop being re-read
  *     once it is terminal and has been read once since;
- *   - a full resync (high-water marks to 0, hashes forgotten) when
- *     alembic_version changes or a table's largest rowid falls below its
- *     mark (the table was rebuilt).
- * Columns are found by name (PRAGMA table_info) and a missing optional
- * column reads as NULL, so MLflow 2.x and 3.x schemas both work; an
- * alembic version not in the list below is a warning, not a failure.
+ *   - a full resync (positions emptied, hashes forgotten) when
+ *     alembic_version changes or the reader finds a table rebuilt (SQLite:
+ *     its largest rowid fell below the position; PostgreSQL: the
+ *     transaction ids went back, another cluster).
+ * Columns are found by name and a missing optional column reads as NULL,
+ * so MLflow 2.x and 3.x schemas both work; an alembic version not in the
+ * list below is a warning, not a failure.
  */
 #include "observe/mlflow.h"
+#include "observe/mlflow_reader.h"
 #include "observe/observer.h"
 
 #include "api/session.h"
@@ -70,21 +75,16 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
-#include <poll.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_POLL_MS 500
-#define BUSY_MS 1000        /* how long one statement waits for a writer */
 #define BATCH_ROWS 5000     /* rows read per statement for metrics */
 #define MAX_JSON (4u << 20) /* longest JSON column built */
-#define MAX_COLS 16
 
 /* Alembic heads of MLflow releases this observer was checked against;
  * others get a warning (columns are still read by name). */
@@ -151,27 +151,48 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
 
 #define FNV_START 14695981039346656037ull
 
-/* ---- rows copied out of SQLite ----------------------------------------- */
+/* ---- rows copied out of the database ------------------------------------ */
 
-typedef struct cell {
-  int type;  /* SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_NULL */
-  int64_t i; /* integer value (also for floats, truncated) */
-  double d;  /* float value (also for integers) */
-  char *s;   /* text (owned), or NULL for NULL */
-} cell;
+typedef mida__mlf_cell cell;
+typedef mida__mlf_rows rows;
+typedef mida__mlf_colset colset;
 
-typedef struct rows {
-  size_t n, cap; /* rows held, rows allocated */
-  int ncols;     /* cells per row */
-  cell *c;       /* n * ncols */
-} rows;
-
-static void rows_free(rows *r) {
+void mida__mlf_rows_free(rows *r) {
   for (size_t i = 0; i < r->n * (size_t)r->ncols; i++)
     mida__free(r->c[i].s);
   mida__free(r->c);
   memset(r, 0, sizeof *r);
 }
+
+cell *mida__mlf_rows_add(rows *r) {
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 64;
+    cell *c = mida__realloc(r->c, cap * (size_t)r->ncols * sizeof *c +
+                                      (r->ncols == 0));
+    if (c == NULL)
+      return NULL;
+    r->c = c;
+    r->cap = cap;
+  }
+  cell *row = &r->c[r->n * (size_t)r->ncols];
+  memset(row, 0, (size_t)r->ncols * sizeof *row);
+  r->n++;
+  return row;
+}
+
+int mida__mlf_cell_set(cell *c, int type, const char *s) {
+  c->type = type;
+  c->s = mida__strdup(s);
+  if (c->s == NULL)
+    return MIDA_ENOMEM;
+  c->i = strtoll(s, NULL, 10);
+  c->d = strtod(s, NULL);
+  if (type == MIDA__MLF_FLOAT)
+    c->i = isfinite(c->d) && fabs(c->d) < 9.2e18 ? (int64_t)c->d : 0;
+  return MIDA_OK;
+}
+
+static void rows_free(rows *r) { mida__mlf_rows_free(r); }
 
 static const cell *at(const rows *r, size_t row, int col) {
   return &r->c[row * (size_t)r->ncols + (size_t)col];
@@ -186,8 +207,9 @@ static int64_t num(const rows *r, size_t row, int col) {
 }
 
 static bool is_null(const rows *r, size_t row, int col) {
-  return at(r, row, col)->type == SQLITE_NULL;
+  return at(r, row, col)->type == MIDA__MLF_NULL;
 }
+
 
 /* ---- the observer ------------------------------------------------------- */
 
@@ -200,27 +222,33 @@ typedef struct seen_entry {
 
 #define SEEN_BUCKETS 4096
 
+/* Where an insert-only table has been read up to (mlflow_reader.h). */
+typedef struct position {
+  char *at;    /* reader's position text (owned); "" = from the start */
+  char *saved; /* as last written to the cursor (owned) */
+} position;
+
 typedef struct mlf {
   mida_session_t *s;
   const mida__obs_opts *opts;
   mida__obs_stats *st;
-  char *path;            /* database path, absolute (owned) */
+  mida__mlf_reader *rd;  /* the reader of MLflow's database */
+  const char *path;      /* its identity: the db path, or postgresql://
+                            host:port/db (the reader's where) */
   char *source;          /* cursor source: "mlflow:<path>" (owned) */
-  sqlite3 *db;           /* read-only connection, or NULL */
-  int64_t data_version;  /* last seen, -1 before the first pass */
   char version[64];      /* alembic version last seen */
-  int64_t metrics_hwm;   /* largest metrics rowid read */
-  int64_t inputs_hwm;    /* largest inputs rowid read */
-  int64_t metrics_saved; /* metrics_hwm as last written to the cursor */
-  int64_t inputs_saved;
+  position metrics_pos;  /* metrics read up to */
+  position inputs_pos;   /* inputs read up to */
   seen_entry *seen[SEEN_BUCKETS]; /* content hashes of emitted rows */
   int warned_busy;                /* a "database busy" note was given */
-  int inotify_fd;                 /* -1 without inotify */
   int campaign_done;    /* the session's campaign record was appended */
   int not_ready;        /* the last pass found no database or no MLflow
                            tables (yet) */
   int warned_not_ready; /* a "waiting for MLflow" note was given */
+  int no_version;        /* the last pass found no alembic_version */
+  int warned_no_version; /* and said so */
 } mlf;
+
 
 static seen_entry *seen_get(mlf *m, const char *key, bool create) {
   uint64_t h = fnv(FNV_START, key, strlen(key)) % SEEN_BUCKETS;
@@ -274,9 +302,9 @@ static uint64_t rows_hash(const rows *r) {
   for (size_t i = 0; i < r->n * (size_t)r->ncols; i++) {
     const cell *c = &r->c[i];
     h = fnv(h, &c->type, sizeof c->type);
-    if (c->type == SQLITE_FLOAT)
+    if (c->type == MIDA__MLF_FLOAT)
       h = fnv(h, &c->d, sizeof c->d);
-    else if (c->type == SQLITE_INTEGER)
+    else if (c->type == MIDA__MLF_INT)
       h = fnv(h, &c->i, sizeof c->i);
     else if (c->s != NULL)
       h = fnv(h, c->s, strlen(c->s) + 1);
@@ -284,104 +312,19 @@ static uint64_t rows_hash(const rows *r) {
   return h | 1; /* never 0, which means "not emitted" */
 }
 
-static int sqlite_error(mlf *m, int src, const char *what) {
-  if (src == SQLITE_BUSY || src == SQLITE_LOCKED)
-    return MIDA_EBUSY;
-  if (src == SQLITE_NOTADB)
-    return mida__set_error(MIDA_ECORRUPT,
-                           "%s: not an SQLite database (so not an MLflow "
-                           "tracking store)",
-                           m->path);
-  if (src == SQLITE_CORRUPT)
-    return mida__set_error(MIDA_ECORRUPT, "%s: database is corrupt: %s",
-                           m->path, what);
-  return mida__set_error(MIDA_EIO, "%s: %s: %s", m->path, what,
-                         m->db != NULL ? sqlite3_errmsg(m->db)
-                                       : sqlite3_errstr(src));
-}
-
-/* Runs one statement with text parameters and copies up to max_rows rows
- * out. The statement is finalized before returning, which ends SQLite's
- * read transaction: no lock outlives this call. */
+/* Runs one statement (?1..?n text parameters) through the reader and
+ * copies up to max_rows rows out; nothing is held after it returns. */
 static int fetch(mlf *m, const char *sql, const char *const *params,
                  int nparams, size_t max_rows, rows *out) {
-  memset(out, 0, sizeof *out);
-  sqlite3_stmt *st = NULL;
-  int src = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
-  if (src != SQLITE_OK)
-    return sqlite_error(m, src, sql);
-  for (int i = 0; i < nparams; i++)
-    sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC);
-  int ncols = sqlite3_column_count(st);
-  out->ncols = ncols > MAX_COLS ? MAX_COLS : ncols;
-  int rc = MIDA_OK;
-  while (out->n < max_rows) {
-    src = sqlite3_step(st);
-    if (src == SQLITE_DONE)
-      break;
-    if (src != SQLITE_ROW) {
-      rc = sqlite_error(m, src, "read");
-      break;
-    }
-    if (out->n == out->cap) {
-      size_t cap = out->cap ? out->cap * 2 : 64;
-      cell *c = mida__realloc(out->c, cap * (size_t)out->ncols * sizeof *c +
-                                          (out->ncols == 0));
-      if (c == NULL) {
-        rc = MIDA_ENOMEM;
-        break;
-      }
-      out->c = c;
-      out->cap = cap;
-    }
-    for (int j = 0; j < out->ncols; j++) {
-      cell *c = &out->c[out->n * (size_t)out->ncols + (size_t)j];
-      c->type = sqlite3_column_type(st, j);
-      c->i = sqlite3_column_int64(st, j);
-      c->d = sqlite3_column_double(st, j);
-      c->s = NULL;
-      if (c->type != SQLITE_NULL) {
-        const unsigned char *t = sqlite3_column_text(st, j);
-        c->s = mida__strdup(t != NULL ? (const char *)t : "");
-        if (c->s == NULL)
-          rc = MIDA_ENOMEM;
-      }
-    }
-    out->n++;
-    if (rc != MIDA_OK)
-      break;
-  }
-  sqlite3_finalize(st);
-  if (rc != MIDA_OK)
-    rows_free(out);
-  return rc;
+  return m->rd->methods->fetch(m->rd, sql, params, nparams, max_rows, out);
 }
 
 /* ---- columns by name ---------------------------------------------------- */
 
-typedef struct colset {
-  int present; /* the table exists */
-  char names[64][64];
-  int n;
-} colset;
-
 static int table_columns(mlf *m, const char *table, colset *cs) {
-  memset(cs, 0, sizeof *cs);
-  char sql[128];
-  snprintf(sql, sizeof sql, "PRAGMA table_info(%s)", table);
-  rows r;
-  int rc = fetch(m, sql, NULL, 0, 64, &r);
-  if (rc != MIDA_OK)
-    return rc;
-  for (size_t i = 0; i < r.n; i++) {
-    const char *name = txt(&r, i, 1);
-    if (name != NULL && strlen(name) < 64)
-      snprintf(cs->names[cs->n++], 64, "%s", name);
-  }
-  cs->present = r.n > 0;
-  rows_free(&r);
-  return MIDA_OK;
+  return m->rd->methods->columns(m->rd, table, cs);
 }
+
 
 static bool has_col(const colset *cs, const char *name) {
   for (int i = 0; i < cs->n; i++)
@@ -816,14 +759,81 @@ static int read_runs(mlf *m, const schema *sc) {
   return rc;
 }
 
+/* ---- insert-only tables ------------------------------------------------ */
+
+/* Sets both the position and its saved copy to at. */
+static int position_set(position *p, const char *at) {
+  char *a = mida__strdup(at), *b = mida__strdup(at);
+  if (a == NULL || b == NULL) {
+    mida__free(a);
+    mida__free(b);
+    return MIDA_ENOMEM;
+  }
+  mida__free(p->at);
+  mida__free(p->saved);
+  p->at = a;
+  p->saved = b;
+  return MIDA_OK;
+}
+
+typedef int (*row_fn)(mlf *m, const rows *r, size_t i);
+
+/* Reads the rows of an insert-only table added since pos (see
+ * mlflow_reader.h), hands each to fn, and saves the reader's position as
+ * the cursor "<table>.<unit>" after each batch that moved it. */
+static int scan_table(mlf *m, const char *table, const char *cols,
+                      const char *from, const char *alias, position *pos,
+                      row_fn fn) {
+  const mida__mlf_methods *rm = m->rd->methods;
+  mida__mlf_scan *scan = NULL;
+  int rc = rm->scan_begin(m->rd, cols, from, alias, pos->at, &scan);
+  while (rc == MIDA_OK) {
+    rows r;
+    rc = rm->scan_next(m->rd, scan, BATCH_ROWS, &r);
+    if (rc != MIDA_OK)
+      break;
+    for (size_t i = 0; rc == MIDA_OK && i < r.n; i++)
+      rc = fn(m, &r, i);
+    size_t got = r.n;
+    rows_free(&r);
+    const char *at = rc == MIDA_OK ? rm->scan_position(m->rd, scan) : NULL;
+    if (at != NULL && strcmp(at, pos->saved) != 0) {
+      char key[64];
+      snprintf(key, sizeof key, "%s.%s", table, rm->cursor_unit);
+      rc = mida__obs_put_cursor(m->s, m->source, key, at);
+      if (rc == MIDA_OK) {
+        m->st->records++;
+        rc = position_set(pos, at);
+      }
+    }
+    if (got == 0)
+      break;
+  }
+  if (scan != NULL)
+    rm->scan_end(m->rd, scan);
+  return rc;
+}
+
 /* ---- metric points ---------------------------------------------------- */
 
-static int put_hwm_cursor(mlf *m, const char *key, int64_t hwm) {
-  char pos[32];
-  snprintf(pos, sizeof pos, "%" PRId64, hwm);
-  int rc = mida__obs_put_cursor(m->s, m->source, key, pos);
+static int put_metric_row(mlf *m, const rows *r, size_t i) {
+  const char *key = txt(r, i, 1);
+  const char *run = txt(r, i, 4);
+  if (key == NULL || run == NULL)
+    return MIDA_OK;
+  mida_id_t task = run_task_id(run);
+  mida__rec rec;
+  memset(&rec, 0, sizeof rec);
+  rec.type = MIDA_REC_METRIC;
+  mida__rec_set_id(&rec, MIDA_F_TASK, &task);
+  mida__rec_set_str(&rec, MIDA_F_KEY, key, (size_t)-1);
+  mida__rec_set_i64(&rec, MIDA_F_STEP, num(r, i, 5));
+  mida__rec_set_i64(&rec, MIDA_F_TS, ms_to_ns(num(r, i, 3)));
+  mida__rec_set_f64(&rec, MIDA_F_VALUE,
+                    mida__mlflow_value(at(r, i, 2)->d, (int)num(r, i, 6)));
+  int rc = put(m, &rec);
   if (rc == MIDA_OK)
-    m->st->records++;
+    m->st->metrics++;
   return rc;
 }
 
@@ -832,56 +842,10 @@ static int read_metrics(mlf *m, const schema *sc) {
                                      "step", "is_nan", NULL};
   mida__buf sql;
   mida__buf_init(&sql, 4096);
-  int rc = mida__buf_adds(&sql, "SELECT rowid, ");
+  int rc = select_list(&sql, &sc->metrics, "m.", cols);
   if (rc == MIDA_OK)
-    rc = select_list(&sql, &sc->metrics, "", cols);
-  if (rc == MIDA_OK)
-    rc = mida__buf_printf(&sql,
-                          " FROM metrics WHERE rowid > ?1 ORDER BY rowid"
-                          " LIMIT %d",
-                          BATCH_ROWS);
-  for (;;) {
-    if (rc != MIDA_OK)
-      break;
-    char hwm[32];
-    snprintf(hwm, sizeof hwm, "%" PRId64, m->metrics_hwm);
-    const char *p[1] = {hwm};
-    rows r;
-    rc = fetch(m, sql.ptr, p, 1, BATCH_ROWS, &r);
-    if (rc != MIDA_OK)
-      break;
-    for (size_t i = 0; rc == MIDA_OK && i < r.n; i++) {
-      const char *key = txt(&r, i, 1);
-      const char *run = txt(&r, i, 4);
-      if (key != NULL && run != NULL) {
-        mida_id_t task = run_task_id(run);
-        mida__rec rec;
-        memset(&rec, 0, sizeof rec);
-        rec.type = MIDA_REC_METRIC;
-        mida__rec_set_id(&rec, MIDA_F_TASK, &task);
-        mida__rec_set_str(&rec, MIDA_F_KEY, key, (size_t)-1);
-        mida__rec_set_i64(&rec, MIDA_F_STEP, num(&r, i, 5));
-        mida__rec_set_i64(&rec, MIDA_F_TS, ms_to_ns(num(&r, i, 3)));
-        mida__rec_set_f64(
-            &rec, MIDA_F_VALUE,
-            mida__mlflow_value(at(&r, i, 2)->d, (int)num(&r, i, 6)));
-        rc = put(m, &rec);
-        if (rc == MIDA_OK)
-          m->st->metrics++;
-      }
-      if (rc == MIDA_OK)
-        m->metrics_hwm = num(&r, i, 0);
-    }
-    size_t got = r.n;
-    rows_free(&r);
-    if (rc == MIDA_OK && m->metrics_hwm != m->metrics_saved) {
-      rc = put_hwm_cursor(m, "metrics.rowid", m->metrics_hwm);
-      if (rc == MIDA_OK)
-        m->metrics_saved = m->metrics_hwm;
-    }
-    if (got < BATCH_ROWS)
-      break;
-  }
+    rc = scan_table(m, "metrics", sql.ptr, "metrics m", "m", &m->metrics_pos,
+                    put_metric_row);
   mida__buf_free(&sql);
   return rc;
 }
@@ -936,6 +900,56 @@ static int put_data_link(mlf *m, const char *data_id, const mida_id_t *task,
   return put(m, &rec);
 }
 
+/* One row of inputs (joined with datasets): a data link. */
+static int put_input_row(mlf *m, const rows *r, size_t i) {
+  int rc = MIDA_OK;
+  const char *stype = txt(r, i, 1), *sid = txt(r, i, 2);
+  const char *dtype = txt(r, i, 3), *did = txt(r, i, 4);
+  if (stype == NULL || sid == NULL || dtype == NULL || did == NULL)
+    return MIDA_OK;
+  if (strcmp(stype, "DATASET") == 0 && strcmp(dtype, "RUN") == 0 &&
+      txt(r, i, 6) != NULL) {
+    char id[300], uri[1024];
+    snprintf(id, sizeof id, "mlflow-dataset:%s", txt(r, i, 6));
+    mida__buf meta;
+    mida__buf_init(&meta, MAX_JSON);
+    rc = mida__buf_adds(&meta, "{");
+    if (rc == MIDA_OK)
+      rc = json_member(&meta, "mlflow.dataset_source_type", txt(r, i, 7),
+                       false);
+    if (rc == MIDA_OK)
+      rc = json_member(&meta, "mlflow.dataset_source", txt(r, i, 8), true);
+    if (rc == MIDA_OK)
+      rc = json_member(&meta, "mlflow.dataset_schema", txt(r, i, 9), true);
+    if (rc == MIDA_OK)
+      rc = json_member(&meta, "mlflow.dataset_profile", txt(r, i, 10),
+                       true);
+    if (rc == MIDA_OK)
+      rc = json_member(&meta, "mlflow.context", txt(r, i, 11), false);
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&meta, "}");
+    mida_id_t task = run_task_id(did);
+    if (rc == MIDA_OK)
+      rc = put_data_link(m, id, &task, MIDA_USED, "dataset",
+                         source_uri(txt(r, i, 8), uri, sizeof uri),
+                         txt(r, i, 6), txt(r, i, 5), meta.ptr);
+    mida__buf_free(&meta);
+  } else if ((strcmp(stype, "RUN_OUTPUT") == 0 ||
+              strcmp(stype, "RUN_INPUT") == 0) &&
+             strncmp(dtype, "MODEL_", 6) == 0) {
+    /* A logged model linked to a run: the run (source) generated or
+     * used the model (destination). */
+    char id[300];
+    snprintf(id, sizeof id, "mlflow-model:%s", did);
+    mida_id_t task = run_task_id(sid);
+    rc = put_data_link(m, id, &task,
+                       strcmp(stype, "RUN_OUTPUT") == 0 ? MIDA_GENERATED
+                                                        : MIDA_USED,
+                       "model", NULL, NULL, NULL, NULL);
+  }
+  return rc;
+}
+
 static int read_inputs(mlf *m, const schema *sc) {
   if (!sc->inputs.present || !sc->datasets.present)
     return MIDA_OK;
@@ -950,9 +964,7 @@ static int read_inputs(mlf *m, const schema *sc) {
                                       "dataset_schema",
                                       "dataset_profile",
                                       NULL};
-  int rc = mida__buf_adds(&sql, "SELECT i.rowid, ");
-  if (rc == MIDA_OK)
-    rc = select_list(&sql, &sc->inputs, "i.", icols);
+  int rc = select_list(&sql, &sc->inputs, "i.", icols);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(&sql, ", ");
   if (rc == MIDA_OK)
@@ -964,82 +976,11 @@ static int read_inputs(mlf *m, const schema *sc) {
                                     " t.name = 'mlflow.data.context')"
                                   : ", NULL");
   if (rc == MIDA_OK)
-    rc = mida__buf_printf(&sql,
-                          " FROM inputs i LEFT JOIN datasets d"
-                          " ON i.source_type = 'DATASET'"
-                          " AND d.dataset_uuid = i.source_id"
-                          " WHERE i.rowid > ?1 ORDER BY i.rowid LIMIT %d",
-                          BATCH_ROWS);
-  for (;;) {
-    if (rc != MIDA_OK)
-      break;
-    char hwm[32];
-    snprintf(hwm, sizeof hwm, "%" PRId64, m->inputs_hwm);
-    const char *p[1] = {hwm};
-    rows r;
-    rc = fetch(m, sql.ptr, p, 1, BATCH_ROWS, &r);
-    if (rc != MIDA_OK)
-      break;
-    for (size_t i = 0; rc == MIDA_OK && i < r.n; i++) {
-      const char *stype = txt(&r, i, 1), *sid = txt(&r, i, 2);
-      const char *dtype = txt(&r, i, 3), *did = txt(&r, i, 4);
-      if (stype == NULL || sid == NULL || dtype == NULL || did == NULL) {
-        m->inputs_hwm = num(&r, i, 0);
-        continue;
-      }
-      if (strcmp(stype, "DATASET") == 0 && strcmp(dtype, "RUN") == 0 &&
-          txt(&r, i, 6) != NULL) {
-        char id[300], uri[1024];
-        snprintf(id, sizeof id, "mlflow-dataset:%s", txt(&r, i, 6));
-        mida__buf meta;
-        mida__buf_init(&meta, MAX_JSON);
-        rc = mida__buf_adds(&meta, "{");
-        if (rc == MIDA_OK)
-          rc = json_member(&meta, "mlflow.dataset_source_type", txt(&r, i, 7),
-                           false);
-        if (rc == MIDA_OK)
-          rc = json_member(&meta, "mlflow.dataset_source", txt(&r, i, 8), true);
-        if (rc == MIDA_OK)
-          rc = json_member(&meta, "mlflow.dataset_schema", txt(&r, i, 9), true);
-        if (rc == MIDA_OK)
-          rc = json_member(&meta, "mlflow.dataset_profile", txt(&r, i, 10),
-                           true);
-        if (rc == MIDA_OK)
-          rc = json_member(&meta, "mlflow.context", txt(&r, i, 11), false);
-        if (rc == MIDA_OK)
-          rc = mida__buf_adds(&meta, "}");
-        mida_id_t task = run_task_id(did);
-        if (rc == MIDA_OK)
-          rc = put_data_link(m, id, &task, MIDA_USED, "dataset",
-                             source_uri(txt(&r, i, 8), uri, sizeof uri),
-                             txt(&r, i, 6), txt(&r, i, 5), meta.ptr);
-        mida__buf_free(&meta);
-      } else if ((strcmp(stype, "RUN_OUTPUT") == 0 ||
-                  strcmp(stype, "RUN_INPUT") == 0) &&
-                 strncmp(dtype, "MODEL_", 6) == 0) {
-        /* A logged model linked to a run: the run (source) generated or
-         * used the model (destination). */
-        char id[300];
-        snprintf(id, sizeof id, "mlflow-model:%s", did);
-        mida_id_t task = run_task_id(sid);
-        rc = put_data_link(m, id, &task,
-                           strcmp(stype, "RUN_OUTPUT") == 0 ? MIDA_GENERATED
-                                                            : MIDA_USED,
-                           "model", NULL, NULL, NULL, NULL);
-      }
-      if (rc == MIDA_OK)
-        m->inputs_hwm = num(&r, i, 0);
-    }
-    size_t got = r.n;
-    rows_free(&r);
-    if (rc == MIDA_OK && m->inputs_hwm != m->inputs_saved) {
-      rc = put_hwm_cursor(m, "inputs.rowid", m->inputs_hwm);
-      if (rc == MIDA_OK)
-        m->inputs_saved = m->inputs_hwm;
-    }
-    if (got < BATCH_ROWS)
-      break;
-  }
+    rc = scan_table(m, "inputs", sql.ptr,
+                    "inputs i LEFT JOIN datasets d"
+                    " ON i.source_type = 'DATASET'"
+                    " AND d.dataset_uuid = i.source_id",
+                    "i", &m->inputs_pos, put_input_row);
   mida__buf_free(&sql);
   return rc;
 }
@@ -1167,57 +1108,22 @@ static int read_models(mlf *m, const schema *sc) {
 
 /* ---- passes --------------------------------------------------------- */
 
-static int open_db(mlf *m) {
-  struct stat sb;
-  if (stat(m->path, &sb) != 0) {
-    m->not_ready = 1;
-    return mida__set_error(MIDA_ENOTFOUND, "%s: no MLflow database (%s)",
-                           m->path, strerror(errno));
-  }
-  mida__buf uri;
-  mida__buf_init(&uri, PATH_MAX * 3 + 32);
-  int rc = mida__buf_adds(&uri, "file:");
-  /* Percent-encode what a URI filename may not hold as it is. */
-  for (const char *p = m->path; rc == MIDA_OK && *p != '\0'; p++) {
-    if (*p == '?' || *p == '#' || *p == '%')
-      rc = mida__buf_printf(&uri, "%%%02X", (unsigned char)*p);
-    else
-      rc = mida__buf_add(&uri, p, 1);
-  }
-  if (rc == MIDA_OK)
-    rc = mida__buf_adds(&uri, "?mode=ro");
-  if (rc != MIDA_OK) {
-    mida__buf_free(&uri);
-    return rc;
-  }
-  int src = sqlite3_open_v2(
-      uri.ptr, &m->db,
-      SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
-  mida__buf_free(&uri);
-  if (src != SQLITE_OK) {
-    rc = mida__set_error(MIDA_EIO, "%s: cannot open: %s", m->path,
-                         m->db != NULL ? sqlite3_errmsg(m->db)
-                                       : sqlite3_errstr(src));
-    sqlite3_close(m->db);
-    m->db = NULL;
-    return rc;
-  }
-  sqlite3_busy_timeout(m->db, BUSY_MS);
-  return MIDA_OK;
-}
-
 static int check_version(mlf *m, bool *resync) {
-  rows r;
   *resync = false;
-  int rc = fetch(m, "SELECT version_num FROM alembic_version", NULL, 0, 1, &r);
-  if (rc == MIDA_EIO) {
-    /* No alembic_version table: a very old or a foreign database; the
-     * schema check that follows decides. */
-    mida__obs_log(m->opts, MIDA_OBS_WARN,
-                  "%s: no alembic_version table; reading columns by name",
-                  m->path);
-    rc = MIDA_OK;
+  colset cs;
+  int rc = table_columns(m, "alembic_version", &cs);
+  if (rc != MIDA_OK)
+    return rc;
+  if (!cs.present) {
+    /* A very old or a foreign database, or MLflow has not created its
+     * tables yet: the schema check that follows decides, and the warning
+     * waits for it. */
+    m->no_version = 1;
+    return MIDA_OK;
   }
+  m->no_version = 0;
+  rows r;
+  rc = fetch(m, "SELECT version_num FROM alembic_version", NULL, 0, 1, &r);
   if (rc != MIDA_OK)
     return rc;
   const char *v = r.n > 0 && txt(&r, 0, 0) != NULL ? txt(&r, 0, 0) : "";
@@ -1239,57 +1145,32 @@ static int check_version(mlf *m, bool *resync) {
   return MIDA_OK;
 }
 
-/* A table's largest rowid below the observer's mark means it was rebuilt
- * (vacuumed into a new table, restored, recreated). */
-static int check_rebuilt(mlf *m, const char *table, int64_t hwm,
-                         bool *rebuilt) {
-  if (hwm <= 0)
-    return MIDA_OK;
-  char sql[96];
-  snprintf(sql, sizeof sql, "SELECT max(rowid) FROM %s", table);
-  rows r;
-  int rc = fetch(m, sql, NULL, 0, 1, &r);
-  if (rc != MIDA_OK)
-    return rc;
-  if (r.n == 1 && num(&r, 0, 0) < hwm)
-    *rebuilt = true;
-  rows_free(&r);
-  return MIDA_OK;
-}
-
-static int one_pass(mlf *m) {
-  int rc = MIDA_OK;
-  if (m->db == NULL) {
-    rc = open_db(m);
-    if (rc != MIDA_OK)
-      return rc;
-  }
-  rows dv;
-  rc = fetch(m, "PRAGMA data_version", NULL, 0, 1, &dv);
-  if (rc != MIDA_OK)
-    return rc;
-  int64_t version = dv.n == 1 ? num(&dv, 0, 0) : -2;
-  rows_free(&dv);
-  if (version == m->data_version)
-    return MIDA_OK; /* nothing committed since the last pass */
+static int one_pass_read(mlf *m) {
+  const mida__mlf_methods *rm = m->rd->methods;
   bool resync = false;
-  rc = check_version(m, &resync);
+  int rc = check_version(m, &resync);
   schema *sc = rc == MIDA_OK ? schema_of(m, &rc) : NULL;
   if (sc == NULL)
     return rc;
+  if (m->no_version && !m->warned_no_version)
+    mida__obs_log(m->opts, MIDA_OBS_WARN,
+                  "%s: no alembic_version table; reading columns by name",
+                  m->path);
+  m->warned_no_version = m->no_version;
   if (!resync)
-    rc = check_rebuilt(m, "metrics", m->metrics_hwm, &resync);
+    rc = rm->rebuilt(m->rd, "metrics", m->metrics_pos.at, &resync);
   if (rc == MIDA_OK && !resync && sc->inputs.present)
-    rc = check_rebuilt(m, "inputs", m->inputs_hwm, &resync);
+    rc = rm->rebuilt(m->rd, "inputs", m->inputs_pos.at, &resync);
   if (rc == MIDA_OK && resync) {
-    if (m->metrics_hwm > 0 || m->inputs_hwm > 0)
+    if (m->metrics_pos.at[0] != '\0' || m->inputs_pos.at[0] != '\0')
       mida__obs_log(m->opts, MIDA_OBS_WARN,
                     "%s: the schema version changed or tables were rebuilt; "
                     "reading everything again (the store ignores what it "
                     "already has)",
                     m->path);
     seen_clear(m);
-    m->metrics_hwm = m->inputs_hwm = 0;
+    m->metrics_pos.at[0] = '\0';
+    m->inputs_pos.at[0] = '\0';
   }
   if (rc == MIDA_OK)
     rc = put_campaign_once(m);
@@ -1304,58 +1185,54 @@ static int one_pass(mlf *m) {
   if (rc == MIDA_OK)
     rc = read_models(m, sc);
   mida__free(sc);
-  if (rc == MIDA_OK)
-    m->data_version = version;
   return rc;
 }
 
-static int restore_cursor(void *ctx, const char *key, const char *position) {
+static int one_pass(mlf *m) {
+  const mida__mlf_methods *rm = m->rd->methods;
+  bool changed_since = false;
+  int rc = rm->poll(m->rd, &changed_since);
+  if (rc == MIDA_ENOTFOUND)
+    m->not_ready = 1;
+  if (rc != MIDA_OK || !changed_since)
+    return rc; /* nothing committed since the last pass */
+  rc = rm->begin(m->rd);
+  if (rc == MIDA_OK)
+    rc = one_pass_read(m);
+  rm->end(m->rd, rc == MIDA_OK);
+  return rc;
+}
+
+static int restore_cursor(void *ctx, const char *key, const char *pos) {
   mlf *m = ctx;
-  char *end = NULL;
-  errno = 0;
-  long long v = strtoll(position, &end, 10);
-  if (errno != 0 || end == position || *end != '\0' || v < 0)
-    return 0;
-  if (strcmp(key, "metrics.rowid") == 0)
-    m->metrics_hwm = m->metrics_saved = v;
-  else if (strcmp(key, "inputs.rowid") == 0)
-    m->inputs_hwm = m->inputs_saved = v;
+  const char *unit = m->rd->methods->cursor_unit;
+  char want[64];
+  snprintf(want, sizeof want, "metrics.%s", unit);
+  if (strcmp(key, want) == 0)
+    return position_set(&m->metrics_pos, pos);
+  snprintf(want, sizeof want, "inputs.%s", unit);
+  if (strcmp(key, want) == 0)
+    return position_set(&m->inputs_pos, pos);
   return 0;
 }
 
-static void wait_for_change(mlf *m, unsigned poll_ms) {
-  if (m->inotify_fd < 0) {
-    struct timespec ts = {poll_ms / 1000, (long)(poll_ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-    return;
-  }
-  struct pollfd p = {m->inotify_fd, POLLIN, 0};
-  if (poll(&p, 1, (int)poll_ms) > 0) {
-    char drain[4096];
-    while (read(m->inotify_fd, drain, sizeof drain) > 0) {
-    }
-  }
+static bool is_postgres_uri(const char *uri) {
+  return strncmp(uri, "postgresql://", 13) == 0 ||
+         strncmp(uri, "postgres://", 11) == 0 ||
+         strncmp(uri, "postgresql+", 11) == 0;
 }
 
-int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
-                         const mida__obs_opts *opts, mida__obs_stats *stats) {
-  mida__obs_stats local;
-  mida__obs_opts defaults;
-  if (stats == NULL) {
-    memset(&local, 0, sizeof local);
-    stats = &local;
-  }
-  if (opts == NULL) {
-    memset(&defaults, 0, sizeof defaults);
-    opts = &defaults;
-  }
-  if (s == NULL || tracking_uri == NULL)
-    return MIDA_EINVAL;
+/* Opens the reader a tracking URI names. */
+static int open_reader(const char *tracking_uri, const mida__obs_opts *opts,
+                       mida__mlf_reader **out) {
+  if (is_postgres_uri(tracking_uri))
+    return mida__mlf_pg_open(tracking_uri, opts, out);
   char path[PATH_MAX];
   if (mida__mlflow_db_path(tracking_uri, path, sizeof path) != MIDA_OK)
     return mida__set_error(MIDA_EURL,
-                           "%s: not an SQLite tracking URI (expected "
-                           "sqlite:///path/mlflow.db or a path)",
+                           "%s: not an SQLite tracking URI nor a PostgreSQL "
+                           "one (expected sqlite:///path/mlflow.db, "
+                           "postgresql://... or a path)",
                            tracking_uri);
   /* The directory must exist; the database itself may appear later. */
   char abs[PATH_MAX];
@@ -1379,44 +1256,50 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
     abs[dl] = '/';
     memcpy(abs + dl + 1, base, strlen(base) + 1);
   }
+  return mida__mlf_sqlite_open(abs, opts, !opts->once, out);
+}
+
+int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
+                         const mida__obs_opts *opts, mida__obs_stats *stats) {
+  mida__obs_stats local;
+  mida__obs_opts defaults;
+  if (stats == NULL) {
+    memset(&local, 0, sizeof local);
+    stats = &local;
+  }
+  if (opts == NULL) {
+    memset(&defaults, 0, sizeof defaults);
+    opts = &defaults;
+  }
+  if (s == NULL || tracking_uri == NULL)
+    return MIDA_EINVAL;
+  mida__mlf_reader *rd = NULL;
+  int rc = open_reader(tracking_uri, opts, &rd);
+  if (rc != MIDA_OK)
+    return rc;
   mlf *m = mida__calloc(1, sizeof *m);
-  if (m == NULL)
+  if (m == NULL) {
+    rd->methods->close(rd);
     return MIDA_ENOMEM;
+  }
   m->s = s;
   m->opts = opts;
   m->st = stats;
-  m->data_version = -1;
-  m->inotify_fd = -1;
-  m->path = mida__strdup(abs);
+  m->rd = rd;
+  m->path = rd->where;
+  rc = position_set(&m->metrics_pos, "");
+  if (rc == MIDA_OK)
+    rc = position_set(&m->inputs_pos, "");
   mida__buf src;
   mida__buf_init(&src, PATH_MAX + 16);
-  int rc = m->path != NULL ? mida__buf_printf(&src, "mlflow:%s", m->path)
-                           : MIDA_ENOMEM;
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(&src, "mlflow:%s", m->path);
   m->source = rc == MIDA_OK ? mida__strdup(src.ptr) : NULL;
   mida__buf_free(&src);
-  if (m->source == NULL)
+  if (rc == MIDA_OK && m->source == NULL)
     rc = MIDA_ENOMEM;
   if (rc == MIDA_OK)
     rc = mida__obs_cursors(s, m->source, restore_cursor, m);
-  if (rc == MIDA_OK && !opts->once) {
-    m->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", m->path);
-    char *slash = strrchr(dir, '/');
-    if (slash != NULL)
-      *slash = '\0';
-    if (m->inotify_fd >= 0 &&
-        inotify_add_watch(m->inotify_fd, dir[0] != '\0' ? dir : "/",
-                          IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE |
-                              IN_MOVED_TO) < 0) {
-      close(m->inotify_fd);
-      m->inotify_fd = -1;
-    }
-    if (m->inotify_fd < 0)
-      mida__obs_log(
-          opts, MIDA_OBS_WARN, "inotify unavailable (%s); polling every %u ms",
-          strerror(errno), opts->poll_ms ? opts->poll_ms : DEFAULT_POLL_MS);
-  }
   unsigned poll_ms = opts->poll_ms ? opts->poll_ms : DEFAULT_POLL_MS;
   int busy_tries = 0, stopping = 0;
   while (rc == MIDA_OK) {
@@ -1427,48 +1310,47 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
         (rc == MIDA_ENOTFOUND || rc == MIDA_ECORRUPT)) {
       /* MLflow has not created its database or tables yet: wait. */
       if (!m->warned_not_ready)
-        mida__obs_log(opts, MIDA_OBS_INFO, "%s: %s; waiting for MLflow",
-                      m->path, mida_errmsg(m->s));
+        mida__obs_log(opts, MIDA_OBS_INFO, "%s; waiting for MLflow",
+                      mida_errmsg(m->s));
       m->warned_not_ready = 1;
-      if (m->db != NULL && rc == MIDA_ENOTFOUND) {
-        sqlite3_close(m->db);
-        m->db = NULL;
-      }
+      if (rc == MIDA_ENOTFOUND)
+        rd->methods->disconnect(rd);
       rc = MIDA_OK;
     } else if (rc == MIDA_EBUSY) {
-      /* MLflow holds a write lock longer than BUSY_MS: leave it alone and
-       * come back. With once, give up after about 30 s. */
+      /* MLflow holds a lock longer than the reader waits, or the server
+       * went away: leave it alone and come back. With once, give up after
+       * about 30 tries. */
       stats->errors++;
       if (!m->warned_busy)
-        mida__obs_log(opts, MIDA_OBS_WARN,
-                      "%s: database busy (MLflow is writing); retrying",
-                      m->path);
+        mida__obs_log(opts, MIDA_OBS_WARN, "%s; retrying", mida_errmsg(m->s));
       m->warned_busy = 1;
       if (opts->once && ++busy_tries >= 30) {
-        rc = mida__set_error(
-            MIDA_EBUSY, "%s: database stayed locked; nothing read", m->path);
+        rc = mida__set_error(MIDA_EBUSY,
+                             "%s: database stayed locked or unreachable; "
+                             "nothing read",
+                             m->path);
         break;
       }
       rc = MIDA_OK;
       if (opts->once)
-        continue;
+        continue; /* the reader waited (a lock timeout) already */
     } else if (rc != MIDA_OK || opts->once || stopping) {
       break;
     }
     if (stopping)
       break;
-    wait_for_change(m, poll_ms);
+    rd->methods->wait(rd, poll_ms);
     /* When asked to stop, one last pass reads what was committed
      * meanwhile (mida run stops the observer right after the training). */
     if (opts->stop != NULL && atomic_load(opts->stop))
       stopping = 1;
   }
-  if (m->db != NULL)
-    sqlite3_close(m->db);
-  if (m->inotify_fd >= 0)
-    close(m->inotify_fd);
+  rd->methods->close(rd);
   seen_clear(m);
-  mida__free(m->path);
+  mida__free(m->metrics_pos.at);
+  mida__free(m->metrics_pos.saved);
+  mida__free(m->inputs_pos.at);
+  mida__free(m->inputs_pos.saved);
   mida__free(m->source);
   mida__free(m);
   return rc;
