@@ -58,7 +58,7 @@ static const char run_help[] =
     "  --no-dask           do not set the Dask preload variables\n"
     "  --mlflow URI        also observe an MLflow tracking store meanwhile\n"
     "                      (default: $MLFLOW_TRACKING_URI when it is an\n"
-    "                      sqlite: URI)\n"
+    "                      sqlite: or postgresql: URI)\n"
     "  --tensorboard DIR   also observe TensorBoard event files meanwhile\n"
     "  --store URL         the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
@@ -74,14 +74,18 @@ typedef struct companion {
   const char *option; /* e.g. "--mlflow" */
   const char *kind;   /* passed to start(): "mlflow" */
   const char *env;    /* a variable that selects it too, or NULL */
-  const char *prefix; /* the prefix env's value must have to be used */
+  const char *const *prefixes; /* env's value must start with one; NULL-ended */
   int (*start)(const char *kind, const char *arg, const char *store,
                pid_t *pid);
   int (*stop)(pid_t pid, int timeout_ms);
 } companion;
 
+/* The tracking URIs the MLflow observer reads (src/observe/mlflow.c). */
+static const char *const mlflow_stores[] = {"sqlite:", "postgresql:",
+                                            "postgresql+", "postgres:", NULL};
+
 static const companion companions[] = {
-    {"--mlflow", "mlflow", "MLFLOW_TRACKING_URI", "sqlite:",
+    {"--mlflow", "mlflow", "MLFLOW_TRACKING_URI", mlflow_stores,
      mida__cli_observe_spawn, mida__cli_observe_stop},
     {"--tensorboard", "tensorboard", NULL, NULL, mida__cli_observe_spawn,
      mida__cli_observe_stop},
@@ -328,13 +332,13 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
      * observer too, when it names a store the observer can read. */
     const char *env = companions[i].env ? getenv(companions[i].env) : NULL;
     if (comp_arg[i] == NULL && env != NULL && env[0] != '\0') {
-      if (strncmp(env, companions[i].prefix,
-                  strlen(companions[i].prefix)) == 0)
-        comp_arg[i] = env;
-      else
-        fprintf(stderr, "mida run: %s=%s is not observed (only %s... "
-                        "stores are)\n",
-                companions[i].env, env, companions[i].prefix);
+      for (const char *const *p = companions[i].prefixes; *p != NULL; p++)
+        if (strncmp(env, *p, strlen(*p)) == 0)
+          comp_arg[i] = env;
+      if (comp_arg[i] == NULL)
+        fprintf(stderr, "mida run: %s=%s is not observed (only sqlite: "
+                        "and postgresql: stores are)\n",
+                companions[i].env, env);
     }
     if (comp_arg[i] == NULL)
       continue;
