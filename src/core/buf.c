@@ -94,3 +94,14 @@ int mida__buf_printf(mida__buf *b, const char *fmt, ...) {
 const char *mida__buf_str(const mida__buf *b) {
   return b->ptr != NULL ? b->ptr : "";
 }
+
+const char *mida__one_line(const char *m, char *buf, size_t buflen) {
+  snprintf(buf, buflen, "%s", m != NULL ? m : "");
+  size_t n = strlen(buf);
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+    buf[--n] = '\0';
+  for (size_t i = 0; i < n; i++)
+    if (buf[i] == '\n')
+      buf[i] = ' ';
+  return buf;
+}

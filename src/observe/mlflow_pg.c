@@ -116,18 +116,6 @@ struct mida__mlf_scan {
   uint64_t skipped;              /* overlap rows dropped */
 };
 
-/* libpq's messages end in a newline; messages here do not. */
-static const char *pq_message(const char *m, char *buf, size_t buflen) {
-  snprintf(buf, buflen, "%s", m != NULL ? m : "");
-  size_t n = strlen(buf);
-  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-    buf[--n] = '\0';
-  for (size_t i = 0; i < n; i++)
-    if (buf[i] == '\n')
-      buf[i] = ' ';
-  return buf;
-}
-
 /* Turns a failed result (cleared here) into an error code and message. A
  * lock or statement timeout, a serialization failure, a table or column
  * gone since the pass read the schema, or a lost connection is
@@ -142,7 +130,7 @@ static int pg_fail(pg_reader *r, PGresult *res, const char *what) {
   const char *msg = res != NULL ? PQresultErrorMessage(res) : NULL;
   if (msg == NULL || msg[0] == '\0')
     msg = PQerrorMessage(r->conn);
-  pq_message(msg, m, sizeof m);
+  mida__one_line(msg, m, sizeof m);
   PQclear(res); /* field and msg point into res: copied above */
   if (PQstatus(r->conn) != CONNECTION_OK)
     return mida__set_error(MIDA_EBUSY, "%s: connection lost (%s)",
@@ -219,7 +207,7 @@ static int pg_connect(pg_reader *r) {
     return MIDA_ENOMEM;
   if (PQstatus(r->conn) != CONNECTION_OK) {
     char m[512];
-    pq_message(PQerrorMessage(r->conn), m, sizeof m);
+    mida__one_line(PQerrorMessage(r->conn), m, sizeof m);
     return mida__set_error(MIDA_EIO, "%s: cannot connect: %s", r->base.where,
                            m);
   }

@@ -317,22 +317,10 @@ uint64_t mida__pg_skipped(const mida__sink *sink) {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* libpq's messages end in a newline; messages here do not. */
-static const char *pq_message(const char *m, char *buf, size_t buflen) {
-  snprintf(buf, buflen, "%s", m != NULL ? m : "");
-  size_t n = strlen(buf);
-  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-    buf[--n] = '\0';
-  for (size_t i = 0; i < n; i++)
-    if (buf[i] == '\n')
-      buf[i] = ' ';
-  return buf;
-}
-
 static int fail_conn(pg_sink *s, int rc, const char *what) {
   char m[400];
   return mida__sink_fail(&s->base, rc, "%s on store %s: %s", what, s->where,
-                         pq_message(PQerrorMessage(s->conn), m, sizeof m));
+                         mida__one_line(PQerrorMessage(s->conn), m, sizeof m));
 }
 
 static int fail_result(pg_sink *s, PGresult *res, const char *what) {
@@ -344,7 +332,7 @@ static int fail_result(pg_sink *s, PGresult *res, const char *what) {
   const char *msg = PQresultErrorMessage(res);
   if (msg == NULL || msg[0] == '\0')
     msg = PQerrorMessage(s->conn);
-  pq_message(msg, m, sizeof m);
+  mida__one_line(msg, m, sizeof m);
   PQclear(res);
   if (rc == MIDA_EREADONLY)
     return mida__sink_fail(&s->base, rc,
@@ -1139,7 +1127,7 @@ static int pg_query(mida__sink *base, const char *sql,
         char m[200];
         rc = mida__sink_fail(base, MIDA_EINVAL,
                              "mida query runs one statement at a time (%s)",
-                             pq_message(msg, m, sizeof m));
+                             mida__one_line(msg, m, sizeof m));
         PQclear(res);
       } else {
         rc = fail_result(s, res, "query failed");

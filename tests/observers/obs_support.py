@@ -4,6 +4,7 @@ access to the store the observer writes. The test modules import them; this
 is not a conftest.py because other test folders import their own conftest
 by that module name."""
 
+import math
 import os
 import pathlib
 import signal
@@ -132,3 +133,35 @@ def observer(mida_bin, store, tmp_path):
 @pytest.fixture
 def python():
     return sys.executable
+
+
+# ---- MLflow: what MLflow reports against what the store holds ----------
+
+def mlflow_history(uri, run_ids, keys=("loss", "acc", "odd")):
+    """{(run, key, step, ts_ms): value} as MLflow itself reports it."""
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(tracking_uri=uri)
+    points = {}
+    for rid in run_ids:
+        for key in keys:
+            for m in client.get_metric_history(rid, key):
+                points[(rid, key, m.step, m.timestamp)] = m.value
+    return points
+
+
+def store_points(store):
+    rows = store.query(
+        "SELECT t.source_key, m.key, m.step, m.ts, m.value FROM metric m"
+        " JOIN task t ON t.id = m.task_id")
+    return {(r[0], r[1], r[2], r[3] // 1000000): r[4] for r in rows
+            if r[1] in ("loss", "acc", "odd")}
+
+
+def same(mlflow_value, stored):
+    if math.isnan(mlflow_value):
+        return stored is None          # NaN is stored as NULL
+    if mlflow_value >= sys.float_info.max:
+        return stored == math.inf      # MLflow keeps +inf as DBL_MAX
+    if mlflow_value <= -sys.float_info.max:
+        return stored == -math.inf
+    return stored == mlflow_value      # exact, not approximately

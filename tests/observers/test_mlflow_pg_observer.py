@@ -9,11 +9,9 @@ dropped afterwards; the mida store stays SQLite. Skipped when PostgreSQL
 cannot be reached or mida was built without libpq."""
 
 import json
-import math
 import os
 import pathlib
 import subprocess
-import sys
 import time
 import uuid
 
@@ -21,7 +19,8 @@ import pytest
 
 # The fixtures are imported so that pytest finds them here.
 from obs_support import (  # noqa: F401
-    mida_bin, observer, python, store, summary)
+    mida_bin, mlflow_history, observer, python, same, store, store_points,
+    summary)
 
 mlflow = pytest.importorskip("mlflow")
 psycopg2 = pytest.importorskip("psycopg2")
@@ -70,34 +69,6 @@ def mlflow_uri(db):
     return f"postgresql+psycopg2://{SERVER}/{db}"
 
 
-def mlflow_history(uri, run_ids, keys=("loss", "acc", "odd")):
-    """{(run, key, step, ts_ms): value} as MLflow itself reports it."""
-    from mlflow.tracking import MlflowClient
-    client = MlflowClient(tracking_uri=uri)
-    points = {}
-    for rid in run_ids:
-        for key in keys:
-            for m in client.get_metric_history(rid, key):
-                points[(rid, key, m.step, m.timestamp)] = m.value
-    return points
-
-
-def store_points(store):
-    rows = store.query(
-        "SELECT t.source_key, m.key, m.step, m.ts, m.value FROM metric m"
-        " JOIN task t ON t.id = m.task_id")
-    return {(r[0], r[1], r[2], r[3] // 1000000): r[4] for r in rows
-            if r[1] in ("loss", "acc", "odd")}
-
-
-def same(mlflow_value, stored):
-    if math.isnan(mlflow_value):
-        return stored is None          # NaN is stored as NULL
-    if mlflow_value >= sys.float_info.max:
-        return stored == math.inf      # MLflow keeps +inf as DBL_MAX
-    if mlflow_value <= -sys.float_info.max:
-        return stored == -math.inf
-    return stored == mlflow_value      # exact, not approximately
 
 
 def test_runs_logged_while_observing_killed_and_restarted(
