@@ -1263,14 +1263,7 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
                          const mida__obs_opts *opts, mida__obs_stats *stats) {
   mida__obs_stats local;
   mida__obs_opts defaults;
-  if (stats == NULL) {
-    memset(&local, 0, sizeof local);
-    stats = &local;
-  }
-  if (opts == NULL) {
-    memset(&defaults, 0, sizeof defaults);
-    opts = &defaults;
-  }
+  mida__obs_defaults(&opts, &stats, &defaults, &local);
   if (s == NULL || tracking_uri == NULL)
     return MIDA_EINVAL;
   mida__mlf_reader *rd = NULL;

@@ -79,6 +79,19 @@ int mida__obs_put_counter(mida_session_t *s, const char *key, int64_t value) {
   return mida__session_put(s, &rec);
 }
 
+void mida__obs_defaults(const mida__obs_opts **opts, mida__obs_stats **stats,
+                        mida__obs_opts *opts_storage,
+                        mida__obs_stats *stats_storage) {
+  if (*stats == NULL) {
+    memset(stats_storage, 0, sizeof *stats_storage);
+    *stats = stats_storage;
+  }
+  if (*opts == NULL) {
+    memset(opts_storage, 0, sizeof *opts_storage);
+    *opts = opts_storage;
+  }
+}
+
 void mida__obs_log(const mida__obs_opts *opts, mida__obs_level level,
                    const char *fmt, ...) {
   if (opts == NULL || opts->log == NULL)

@@ -64,7 +64,7 @@ int mida__tb_observe(mida_session_t *s, const char *logdir,
                      const mida__obs_opts *opts, mida__obs_stats *stats);
 
 /* Follows an MLflow tracking store (see mlflow.c). tracking_uri is
- * sqlite:///path or a path. Returns MIDA_OK when stopped or after one pass
+ * sqlite:///path, a path, or postgresql://... Returns MIDA_OK when stopped or after one pass
  * with once; MIDA_EURL for a URI it cannot read; MIDA_ENOTFOUND for a
  * missing database; MIDA_ECORRUPT for a file that is not an MLflow
  * database. */
@@ -85,6 +85,12 @@ int mida__obs_put_cursor(mida_session_t *s, const char *source, const char *key,
 
 /* Appends a counter record (key, value) for this process. */
 int mida__obs_put_counter(mida_session_t *s, const char *key, int64_t value);
+
+/* Where an observer's caller passed NULL options or stats: points them at
+ * the caller's storage, zeroed (defaults; counts nobody reads). */
+void mida__obs_defaults(const mida__obs_opts **opts, mida__obs_stats **stats,
+                        mida__obs_opts *opts_storage,
+                        mida__obs_stats *stats_storage);
 
 /* Formats a message and passes it to opts->log, if any. */
 void mida__obs_log(const mida__obs_opts *opts, mida__obs_level level,

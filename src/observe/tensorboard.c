@@ -664,14 +664,7 @@ int mida__tb_observe(mida_session_t *s, const char *logdir,
                      const mida__obs_opts *opts, mida__obs_stats *stats) {
   mida__obs_stats local;
   mida__obs_opts defaults;
-  if (stats == NULL) {
-    memset(&local, 0, sizeof local);
-    stats = &local;
-  }
-  if (opts == NULL) {
-    memset(&defaults, 0, sizeof defaults);
-    opts = &defaults;
-  }
+  mida__obs_defaults(&opts, &stats, &defaults, &local);
   if (s == NULL || logdir == NULL)
     return MIDA_EINVAL;
   char abs[PATH_MAX];
