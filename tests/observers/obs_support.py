@@ -4,6 +4,7 @@ access to the store the observer writes. The test modules import them; this
 is not a conftest.py because other test folders import their own conftest
 by that module name."""
 
+import json
 import math
 import os
 import pathlib
@@ -165,3 +166,31 @@ def same(mlflow_value, stored):
     if mlflow_value <= -sys.float_info.max:
         return stored == -math.inf
     return stored == mlflow_value      # exact, not approximately
+
+
+def check_run_tasks(store, run_ids, parent):
+    """The three runs of mlflow_writer.py as tasks: status, times, params
+    (used), latest values (generated), tags (custom), the parent task, and
+    the campaign "obs-campaign" the tests give the observer."""
+    tasks = store.query(
+        "SELECT source_key, activity, status, started, ended, used,"
+        " generated, custom, parent_id, campaign_id FROM task"
+        " WHERE source_key IN (%s)" % ",".join("?" * 3), tuple(run_ids))
+    assert len(tasks) == 3
+    campaign = store.query("SELECT id FROM campaign WHERE name = ?",
+                           ("obs-campaign",))
+    assert campaign
+    for t in tasks:
+        assert t[1].startswith("train-")
+        assert t[2] == "FINISHED"
+        assert t[3] > 0 and t[4] >= t[3]
+        used = json.loads(t[5])
+        assert used["batch"] == "32" and used["opt"] == "sgd"
+        gen = json.loads(t[6])
+        assert gen["acc"] == 199 / 200
+        custom = json.loads(t[7])
+        assert custom["mlflow.user_id"]
+        assert custom["mlflow.source.name"]  # MLflow's tag
+        assert custom["mida.parent_task"] == parent
+        assert t[8] == parent
+        assert t[9] == campaign[0][0]

@@ -19,8 +19,8 @@ import pytest
 
 # The fixtures are imported so that pytest finds them here.
 from obs_support import (  # noqa: F401
-    mida_bin, mlflow_history, observer, python, same, store, store_points,
-    summary)
+    check_run_tasks, mida_bin, mlflow_history, observer, python, same,
+    store, store_points, summary)
 
 mlflow = pytest.importorskip("mlflow")
 psycopg2 = pytest.importorskip("psycopg2")
@@ -127,28 +127,7 @@ def test_runs_logged_while_observing_killed_and_restarted(
     assert src == [(f"mlflow:postgresql://127.0.0.1:5432/{pgdb}",)]
 
     # Runs -> tasks, with status, times, params, latest values, tags.
-    tasks = store.query(
-        "SELECT source_key, activity, status, started, ended, used,"
-        " generated, custom, parent_id, campaign_id FROM task"
-        " WHERE source_key IN (%s)" % ",".join("?" * 3), tuple(ids["runs"]))
-    assert len(tasks) == 3
-    campaign = store.query("SELECT id FROM campaign WHERE name = ?",
-                           ("obs-campaign",))
-    assert campaign
-    for t in tasks:
-        assert t[1].startswith("train-")
-        assert t[2] == "FINISHED"
-        assert t[3] > 0 and t[4] >= t[3]
-        used = json.loads(t[5])
-        assert used["batch"] == "32" and used["opt"] == "sgd"
-        gen = json.loads(t[6])
-        assert gen["acc"] == 199 / 200
-        custom = json.loads(t[7])
-        assert custom["mlflow.user_id"]
-        assert custom["mlflow.source.name"]  # MLflow's tag
-        assert custom["mida.parent_task"] == parent
-        assert t[8] == parent
-        assert t[9] == campaign[0][0]
+    check_run_tasks(store, ids["runs"], parent)
     wf = store.query("SELECT name, source, metadata FROM workflow WHERE"
                      " source = 'mlflow' AND name = 'observer-test'")
     assert wf
