@@ -21,6 +21,7 @@
 #define MIDA_CLI_CLI_H
 
 #include "core/buf.h"
+#include "report/rows.h"
 #include "sink/sink.h"
 
 #include <stdio.h>
@@ -90,17 +91,8 @@ int mida__cli_store_error(const mida__sink *sink, int rc, const char *what);
 /* ---- small results ----------------------------------------------------- */
 
 /* The rows of a query copied into memory, for the verbs that look at a
- * result before printing it (show, lineage). At most max_rows rows are
- * kept; truncated tells whether more came. */
-typedef struct mida__cli_rows {
-  int ncols;        /* columns per row */
-  size_t nrows;     /* rows kept */
-  size_t max_rows;  /* the most rows kept */
-  int truncated;    /* 1 if the query had more rows than max_rows */
-  int rc;           /* MIDA_OK, or MIDA_ENOMEM while collecting */
-  char **cells;     /* nrows * ncols copies, NULL for SQL NULL */
-  size_t cells_cap; /* cells allocated */
-} mida__cli_rows;
+ * result before printing it (show, lineage): report/rows.h. */
+typedef mida__rows mida__cli_rows;
 
 /* Runs sql with text parameters and collects up to max_rows rows into out,
  * which the caller frees with mida__cli_rows_free() whatever the result.
@@ -166,13 +158,6 @@ void mida__out_discard(mida__out *o);
  * usage error. Returns MIDA_CLI_CONTINUE or MIDA_CLI_USAGE. */
 int mida__out_pick(const char *verb, int csv, int json, mida__out_format *fmt);
 
-/* Whether text is exactly a JSON number (as SQLite prints numbers). */
-int mida__out_is_number(const char *text);
-
-/* Appends a JSON value for a cell: a number as it is, NULL as null, any
- * other text as an escaped string. */
-int mida__out_json_value(mida__buf *b, const char *text);
-
 /* Display width of UTF-8 text: the number of characters. */
 size_t mida__out_width(const char *text);
 
@@ -204,6 +189,8 @@ int mida__cli_observe_stop(pid_t pid, int timeout_ms);
 int mida__cli_telemetry(mida__cli *cli, int argc, char **argv);
 /* run.c: `mida run -- COMMAND` (issue 3). */
 int mida__cli_run(mida__cli *cli, int argc, char **argv);
+/* serve.c: `mida serve`, the HTTP API and dashboard (issue 13). */
+int mida__cli_serve(mida__cli *cli, int argc, char **argv);
 int mida__cli_version(mida__cli *cli, int argc, char **argv);
 
 #endif /* MIDA_CLI_CLI_H */

@@ -120,7 +120,7 @@ static int add_number(mida__buf *b, const char *name, const char *text) {
     return MIDA_OK;
   int rc = mida__buf_printf(b, ", \"%s\": ", name);
   if (rc == MIDA_OK)
-    rc = mida__out_json_value(b, text);
+    rc = mida__json_add_cell(b, text);
   return rc;
 }
 

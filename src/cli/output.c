@@ -24,6 +24,7 @@
 #include "cli/cli.h"
 
 #include "core/alloc.h"
+#include "core/csv.h"
 #include "core/json.h"
 #include "mida.h"
 
@@ -62,51 +63,6 @@ size_t mida__out_width(const char *text) {
       n++;
   }
   return n;
-}
-
-static int is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-int mida__out_is_number(const char *text) {
-  const char *p = text;
-  if (p == NULL)
-    return 0;
-  if (*p == '-')
-    p++;
-  if (*p == '0') {
-    p++;
-  } else if (is_digit(*p)) {
-    while (is_digit(*p))
-      p++;
-  } else {
-    return 0;
-  }
-  if (*p == '.') {
-    p++;
-    if (!is_digit(*p))
-      return 0;
-    while (is_digit(*p))
-      p++;
-  }
-  if (*p == 'e' || *p == 'E') {
-    p++;
-    if (*p == '+' || *p == '-')
-      p++;
-    if (!is_digit(*p))
-      return 0;
-    while (is_digit(*p))
-      p++;
-  }
-  return *p == '\0';
-}
-
-int mida__out_json_value(mida__buf *b, const char *text) {
-  if (text == NULL)
-    return mida__buf_adds(b, "null");
-  if (mida__out_is_number(text))
-    return mida__buf_adds(b, text);
-  return mida__json_add_string(b, text, strlen(text));
 }
 
 /* Appends text to b as a table cell: control characters become spaces and
@@ -240,7 +196,7 @@ static int table_row(mida__out *o, const char *const *values) {
   int rc = MIDA_OK;
   for (int c = 0; c < o->ncols && rc == MIDA_OK; c++) {
     const char *v = values[c] != NULL ? values[c] : "";
-    if (v[0] != '\0' && !mida__out_is_number(v))
+    if (v[0] != '\0' && !mida__json_is_number(v))
       o->numeric[c] = 0;
     size_t before = o->line.len;
     rc = add_cell(&o->line, v, o->max_cell);
@@ -263,24 +219,6 @@ static int table_row(mida__out *o, const char *const *values) {
   return rc;
 }
 
-/* Appends one CSV field, quoted when RFC 4180 says it must be. */
-static int csv_field(mida__buf *b, const char *v) {
-  if (v == NULL)
-    return MIDA_OK;
-  if (v[0] != '\0' && strpbrk(v, ",\"\r\n") == NULL)
-    return mida__buf_adds(b, v);
-  int rc = mida__buf_add(b, "\"", 1);
-  for (const char *p = v; *p && rc == MIDA_OK; p++) {
-    if (*p == '"')
-      rc = mida__buf_add(b, "\"\"", 2);
-    else
-      rc = mida__buf_add(b, p, 1);
-  }
-  if (rc == MIDA_OK)
-    rc = mida__buf_add(b, "\"", 1);
-  return rc;
-}
-
 static int csv_line(mida__out *o, const char *const *values) {
   mida__buf_reset(&o->line);
   int rc = MIDA_OK;
@@ -288,7 +226,7 @@ static int csv_line(mida__out *o, const char *const *values) {
     if (c > 0)
       rc = mida__buf_add(&o->line, ",", 1);
     if (rc == MIDA_OK)
-      rc = csv_field(&o->line, values[c]);
+      rc = mida__csv_add_field(&o->line, values[c]);
   }
   if (rc == MIDA_OK)
     rc = mida__buf_add(&o->line, "\r\n", 2);
@@ -308,7 +246,7 @@ static int json_row(mida__out *o, const char *const *values) {
     if (rc == MIDA_OK)
       rc = mida__buf_add(&o->line, ": ", 2);
     if (rc == MIDA_OK)
-      rc = mida__out_json_value(&o->line, values[c]);
+      rc = mida__json_add_cell(&o->line, values[c]);
   }
   if (rc == MIDA_OK)
     rc = mida__buf_add(&o->line, "}", 1);

@@ -248,6 +248,97 @@ int mida__json_check(const char *text, size_t len, bool object_only,
   return rc;
 }
 
+int mida__json_get(const char *text, size_t len, const char *path,
+                   const char **value, size_t *vlen) {
+  scanner s = {(const unsigned char *)text, (const unsigned char *)text + len};
+  const char *seg = path;
+  for (;;) {
+    size_t seglen = strcspn(seg, ".");
+    skip_ws(&s);
+    if (s.p >= s.end || *s.p != '{')
+      return MIDA_ENOTFOUND;
+    s.p++;
+    int found = 0;
+    for (;;) {
+      skip_ws(&s);
+      if (s.p < s.end && *s.p == '}')
+        return MIDA_ENOTFOUND;
+      if (s.p >= s.end || *s.p != '"')
+        return MIDA_EJSON;
+      const unsigned char *key = s.p + 1;
+      if (scan_string(&s) != MIDA_OK)
+        return MIDA_EJSON;
+      size_t klen = (size_t)(s.p - 1 - key);
+      skip_ws(&s);
+      if (s.p >= s.end || *s.p != ':')
+        return MIDA_EJSON;
+      s.p++;
+      skip_ws(&s);
+      if (klen == seglen && memcmp(key, seg, seglen) == 0) {
+        found = 1;
+        break;
+      }
+      if (scan_value(&s) != MIDA_OK)
+        return MIDA_EJSON;
+      skip_ws(&s);
+      if (s.p < s.end && *s.p == ',')
+        s.p++;
+    }
+    if (!found)
+      return MIDA_ENOTFOUND;
+    if (seg[seglen] == '\0') {
+      const unsigned char *start = s.p;
+      if (scan_value(&s) != MIDA_OK)
+        return MIDA_EJSON;
+      *value = (const char *)start;
+      *vlen = (size_t)(s.p - start);
+      return MIDA_OK;
+    }
+    seg += seglen + 1;
+  }
+}
+
+bool mida__json_is_number(const char *text) {
+  const char *p = text;
+  if (p == NULL)
+    return false;
+  if (*p == '-')
+    p++;
+  if (*p == '0') {
+    p++;
+  } else if (is_digit((unsigned char)*p)) {
+    while (is_digit((unsigned char)*p))
+      p++;
+  } else {
+    return false;
+  }
+  if (*p == '.') {
+    p++;
+    if (!is_digit((unsigned char)*p))
+      return false;
+    while (is_digit((unsigned char)*p))
+      p++;
+  }
+  if (*p == 'e' || *p == 'E') {
+    p++;
+    if (*p == '+' || *p == '-')
+      p++;
+    if (!is_digit((unsigned char)*p))
+      return false;
+    while (is_digit((unsigned char)*p))
+      p++;
+  }
+  return *p == '\0';
+}
+
+int mida__json_add_cell(mida__buf *b, const char *text) {
+  if (text == NULL)
+    return mida__buf_adds(b, "null");
+  if (mida__json_is_number(text))
+    return mida__buf_adds(b, text);
+  return mida__json_add_string(b, text, strlen(text));
+}
+
 int mida__json_add_string(mida__buf *b, const char *s, size_t len) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *p = (const unsigned char *)s;

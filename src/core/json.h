@@ -5,7 +5,9 @@
  * (a bad value would otherwise poison a whole batch at the store), and must do
  * so in well under a microsecond for ~100 bytes: mida__json_check() is a
  * single pass with an explicit, bounded nesting stack and no allocation.
- * The escaping helpers serve the CLI's JSON output and PROV export.
+ * The escaping helpers and mida__json_add_cell() are the one JSON writer of
+ * query results: the CLI's --json output, the PROV export and the HTTP API
+ * of `mida serve` all write cells through them.
  */
 #ifndef MIDA_CORE_JSON_H
 #define MIDA_CORE_JSON_H
@@ -28,6 +30,21 @@ int mida__json_check(const char *text, size_t len, bool object_only,
 /* Appends s[0..len) to b as a JSON string, quotes included, escaping ", \
  * and control characters, and replacing invalid UTF-8 with U+FFFD. */
 int mida__json_add_string(mida__buf *b, const char *s, size_t len);
+
+/* Finds the value at path in the JSON object text[0..len): path is keys
+ * separated by dots ("a.b" is text["a"]["b"]), compared with the keys as
+ * written (no escapes). Sets *value and *vlen to the value's text (a
+ * string keeps its quotes). Returns MIDA_OK, MIDA_ENOTFOUND (no such key,
+ * or not an object on the way) or MIDA_EJSON. */
+int mida__json_get(const char *text, size_t len, const char *path,
+                   const char **value, size_t *vlen);
+
+/* Whether text is exactly a JSON number (as the stores print numbers). */
+bool mida__json_is_number(const char *text);
+
+/* Appends one cell of a query result as a JSON value: a number as it is,
+ * NULL (SQL NULL) as null, any other text as an escaped string. */
+int mida__json_add_cell(mida__buf *b, const char *text);
 
 /* Shallow merge of two JSON objects: the keys of a that b does not have, in
  * a's order, then every key of b, in b's order (b wins). Either may be NULL

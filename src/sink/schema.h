@@ -1,5 +1,5 @@
 /*
- * schema.h -- the store schema, version 1, as SQL text for SQLite.
+ * schema.h -- the store schema, version 2, as SQL text for SQLite.
  *
  * This is the one definition of the tables every store holds (DESIGN.md,
  * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
@@ -15,6 +15,19 @@
  *   queryable with json_extract(used, '$.lr') or used->>'lr';
  * - data.id is the content digest when known, else the URI.
  *
+ * Change numbers (version 2): task.seq and workflow.seq hold the change
+ * number of the batch that last wrote the row -- or, for a task, that added
+ * metric points to it -- so that a reader (the event stream of `mida
+ * serve`) finds what changed since it last looked with an index range
+ * scan. The view mida_change_horizon gives the number below which every
+ * change is committed and visible: a reader takes the rows with
+ * seq >= its cursor and seq < horizon, then moves its cursor to horizon.
+ * In SQLite the change number is a counter in mida_meta ('change_seq')
+ * that each batch increments inside its write transaction; PostgreSQL
+ * (postgres.c) uses the writing transaction's id and the snapshot's xmin.
+ * A change number is not data: applying a record again moves it forward,
+ * which can only make a reader look at the row once more.
+ *
  * The views task_v and workflow_v add readable times (ISO 8601) and
  * durations in seconds. The view task_telemetry_v joins each task to the
  * telemetry samples taken while it ran (between started and ended, or
@@ -26,7 +39,7 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 1
+#define MIDA_SCHEMA_VERSION 2
 
 #define MIDA_SCHEMA_SQLITE                                                    \
   "CREATE TABLE IF NOT EXISTS campaign(\n"                                    \
@@ -46,7 +59,8 @@
   "  started INTEGER,\n"                                                      \
   "  ended INTEGER,\n"                                                        \
   "  status TEXT,\n"                                                          \
-  "  metadata TEXT);\n"                                                       \
+  "  metadata TEXT,\n"                                                        \
+  "  seq INTEGER);\n"                                                         \
   "CREATE TABLE IF NOT EXISTS task(\n"                                        \
   "  id TEXT PRIMARY KEY,\n"                                                  \
   "  workflow_id TEXT,\n"                                                     \
@@ -65,7 +79,8 @@
   "  generated TEXT,\n"                                                       \
   "  custom TEXT,\n"                                                          \
   "  error TEXT,\n"                                                           \
-  "  telemetry TEXT) WITHOUT ROWID;\n"                                        \
+  "  telemetry TEXT,\n"                                                       \
+  "  seq INTEGER) WITHOUT ROWID;\n"                                        \
   "CREATE TABLE IF NOT EXISTS data(\n"                                        \
   "  id TEXT PRIMARY KEY,\n"                                                  \
   "  kind TEXT,\n"                                                            \
@@ -121,6 +136,11 @@
   "CREATE INDEX IF NOT EXISTS task_data_by_data ON task_data(data_id, role);\n" \
   "CREATE INDEX IF NOT EXISTS task_dep_by_upstream ON task_dep(upstream_id);\n" \
   "CREATE INDEX IF NOT EXISTS telemetry_by_time ON telemetry(ts);\n"          \
+  "CREATE INDEX IF NOT EXISTS task_by_seq ON task(seq);\n"                    \
+  "CREATE INDEX IF NOT EXISTS workflow_by_seq ON workflow(seq);\n"            \
+  "CREATE VIEW IF NOT EXISTS mida_change_horizon AS SELECT coalesce((SELECT\n" \
+  "  CAST(value AS INTEGER) FROM mida_meta WHERE key = 'change_seq'), 0)\n"   \
+  "  + 1 AS horizon;\n"                                                       \
   "CREATE VIEW IF NOT EXISTS task_v AS SELECT id, workflow_id, campaign_id,\n" \
   "  parent_id, activity, status,\n"                                          \
   "  strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,\n"   \
@@ -141,5 +161,11 @@
   "  SELECT t.id, t.activity, t.host, t.pid, 'host', s.ts, s.sample\n"      \
   "  FROM task t JOIN telemetry s ON s.host = t.host AND s.pid = 0\n"       \
   "  AND s.ts BETWEEN t.started AND coalesce(t.ended, 9223372036854775807);\n"
+
+/* From version 1 to 2: the change numbers. Run before MIDA_SCHEMA_SQLITE
+ * (whose indexes need the columns) on a store that records version 1. */
+#define MIDA_SCHEMA_SQLITE_V1_TO_V2                                           \
+  "ALTER TABLE task ADD COLUMN seq INTEGER;\n"                                \
+  "ALTER TABLE workflow ADD COLUMN seq INTEGER;\n"
 
 #endif /* MIDA_SINK_SCHEMA_H */
