@@ -127,16 +127,28 @@ static const char *store_name(const mida__cli *cli, char *buf, size_t len) {
 static int check_store(const mida__cli *cli, int *schema) {
   char name[1024];
   mida__sink *sink = NULL;
-  int ex = mida__cli_open_store(cli, 0, &sink);
-  if (ex != MIDA_CLI_CONTINUE)
-    return ex;
+  char err[512] = "";
+  if (mida__sink_url_path(cli->store, name, sizeof name) == MIDA_OK &&
+      access(name, F_OK) != 0)
+    return mida__cli_fail("no store at %s (set --store or MIDA_STORE)", name);
+  /* The sink's own message: it names the file, or the server without its
+   * password, and says what is wrong with it. */
+  int rc = mida__sink_open(cli->store, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE,
+                           &sink, err, sizeof err);
+  if (rc != MIDA_OK)
+    return mida__cli_fail("cannot serve this store: %s",
+                          err[0] ? err : mida_strerror(rc));
+  /* The tables say it is a mida store; the change numbers, which the
+   * live updates read, came with schema version 2. */
   mida__cli_rows rows;
-  int rc = mida__cli_fetch(sink,
-                           "SELECT value FROM mida_meta"
-                           " WHERE key = 'schema_version'",
-                           NULL, 0, 1, &rows);
-  const char *v = rc == MIDA_OK ? mida__cli_cell(&rows, 0, 0) : NULL;
-  *schema = v != NULL ? atoi(v) : 0;
+  *schema = 0;
+  if (mida__cli_fetch(sink, "SELECT id, seq FROM task LIMIT 0", NULL, 0, 1,
+                      &rows) == MIDA_OK)
+    *schema = 2;
+  mida__cli_rows_free(&rows);
+  if (*schema == 0 && mida__cli_fetch(sink, "SELECT id FROM task LIMIT 0",
+                                      NULL, 0, 1, &rows) == MIDA_OK)
+    *schema = 1;
   mida__cli_rows_free(&rows);
   mida__sink_close(sink);
   if (*schema <= 0)
@@ -175,7 +187,14 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
     if (token == NULL)
       return MIDA_CLI_FAIL;
   }
-  if (token == NULL && !mida__http_is_loopback(listen)) {
+  int loopback = 0;
+  char why[300];
+  if (mida__http_check_listen(listen, &loopback, why, sizeof why) !=
+      MIDA_OK) {
+    mida__free(token);
+    return mida__cli_usage_error("serve", "%s", why);
+  }
+  if (token == NULL && !loopback) {
     return mida__cli_fail(
         "refusing to listen on %s without a token: any machine that "
         "reaches it could read the store. Give --token-file FILE, or keep "
@@ -191,9 +210,10 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
   char name[1024];
   if (schema < 2)
     fprintf(stderr,
-            "mida serve: store %s has schema version %d: the live updates "
-            "need version 2; any mida that writes to it upgrades it\n",
-            store_name(cli, name, sizeof name), schema);
+            "mida serve: store %s has no change numbers (schema version "
+            "1): the live updates need version 2, which any mida that "
+            "writes to it brings\n",
+            store_name(cli, name, sizeof name));
 
   /* Threads started from here on inherit this mask: only this thread
    * takes SIGINT and SIGTERM, in sigwait() below. */

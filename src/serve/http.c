@@ -139,14 +139,11 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *ss,
   return MIDA_OK;
 }
 
-int mida__http_is_loopback(const char *listen) {
+int mida__http_check_listen(const char *listen, int *loopback, char *err,
+                            size_t errlen) {
   struct sockaddr_storage ss;
   socklen_t len;
-  int loopback = 0;
-  char err[200];
-  if (resolve_listen(listen, &ss, &len, &loopback, err, sizeof err) != MIDA_OK)
-    return 0;
-  return loopback;
+  return resolve_listen(listen, &ss, &len, loopback, err, errlen);
 }
 
 /* ---- checks on each request ------------------------------------------- */
@@ -424,7 +421,8 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
       MHD_OPTION_URI_LOG_CALLBACK, uri_logged, NULL,
-      MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_END);
+      MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+      MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
   if (h->daemon == NULL) {
     snprintf(err, errlen,
              "cannot listen on %.100s (is the port in use, or the address "

@@ -23,9 +23,11 @@ typedef struct mida__http_opts {
   int max_clients;    /* connections served at once */
 } mida__http_opts;
 
-/* Whether the host part of a listen address names only loopback
- * addresses (127.0.0.0/8, ::1, "localhost"). */
-int mida__http_is_loopback(const char *listen);
+/* Checks a listen address ("HOST:PORT", "[IPV6]:PORT", ":PORT") and sets
+ * *loopback to whether it names only loopback addresses (127.0.0.0/8,
+ * ::1, "localhost"). Returns MIDA_OK, or MIDA_EINVAL with a message. */
+int mida__http_check_listen(const char *listen, int *loopback, char *err,
+                            size_t errlen);
 
 /* Starts serving srv on opts->listen in background threads. A listen
  * address that is not loopback needs a token (MIDA_EINVAL otherwise).

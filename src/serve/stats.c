@@ -13,23 +13,36 @@
 static int get_health(mida__serve *srv, const mida__req *req,
                       mida__resp *resp) {
   (void)req;
-  int rc = mida__buf_printf(&resp->body,
-                            "{\"status\": \"ok\", \"version\": \"%s\","
-                            " \"store\": \"%s\", \"schema\": ",
-                            mida_version(), srv->store_kind);
+  mida__sink *sink = NULL;
+  char err[512];
+  int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
+  if (rc != MIDA_OK)
+    return mida__resp_error(resp, 503, "the store cannot be opened: %s",
+                            err);
+  rc = mida__buf_printf(&resp->body,
+                        "{\"status\": \"ok\", \"version\": \"%s\","
+                        " \"store\": \"%s\", \"schema\": ",
+                        mida_version(), srv->store_kind);
   mida__rows_info info = {.max_rows = 1};
+  int qrc = MIDA_OK;
   if (rc == MIDA_OK)
-    rc = mida__serve_rows(srv, resp,
-                          "SELECT CAST(value AS INTEGER) AS version FROM"
-                          " mida_meta WHERE key = 'schema_version'",
-                          NULL, 0, "i", &info);
-  if (rc != MIDA_OK || resp->status != 200)
-    return rc;
-  if (info.nrows == 0)
-    return mida__resp_error(resp, 503,
-                            "the store holds no mida schema (no "
-                            "schema_version in mida_meta)");
-  return mida__buf_adds(&resp->body, "}\n");
+    qrc = mida__serve_rows_on(sink, resp,
+                              "SELECT (SELECT CAST(value AS INTEGER) FROM"
+                              " mida_meta WHERE key = 'schema_version') AS"
+                              " version, (SELECT count(*) FROM (SELECT id"
+                              " FROM task LIMIT 1) x) AS has_tasks",
+                              NULL, 0, "ii", &info);
+  if (qrc == MIDA_ENOMEM || qrc == MIDA_ETOOBIG)
+    rc = qrc;
+  else if (qrc != MIDA_OK)
+    mida__resp_error(resp, 503,
+                     "the store cannot be read as a mida store (is it the "
+                     "store your workflows write?): %s",
+                     mida__sink_errmsg(sink));
+  else if (rc == MIDA_OK)
+    rc = mida__buf_adds(&resp->body, "}\n");
+  mida__serve_release(&srv->pool, sink, qrc == MIDA_ESTORE);
+  return rc;
 }
 
 static int get_stats(mida__serve *srv, const mida__req *req, mida__resp *resp) {

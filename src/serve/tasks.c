@@ -107,12 +107,17 @@ static int list_tasks(mida__serve *srv, const mida__req *req,
     if (v != NULL)
       add_filter(&f, text_filters[i][1], v);
   }
-  /* A task is in [since, until) when it ran at some time in it. */
+  /* A task is in [since, until) when it ran at some time in it. The
+   * parameters are cast: an expression has no column affinity, and SQLite
+   * would compare the text with the number as text. */
   if (since >= 0)
-    add_filter(&f, "coalesce(t.ended, t.started, t.submitted) >= ?%d",
+    add_filter(&f,
+               "coalesce(t.ended, t.started, t.submitted) >="
+               " CAST(?%d AS BIGINT)",
                since_text);
   if (until >= 0)
-    add_filter(&f, "coalesce(t.started, t.submitted) < ?%d", until_text);
+    add_filter(&f, "coalesce(t.started, t.submitted) < CAST(?%d AS BIGINT)",
+               until_text);
 
   mida__predicate preds[TASK_PREDICATES_MAX];
   int npred = 0;

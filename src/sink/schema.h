@@ -41,6 +41,12 @@
 
 #define MIDA_SCHEMA_VERSION 2
 
+/* From version 1 to 2: the change numbers. Run before MIDA_SCHEMA_SQLITE
+ * (whose indexes need the columns) on a store that records version 1. */
+#define MIDA_SCHEMA_MIGRATE_1_TO_2                                           \
+  "ALTER TABLE task ADD COLUMN seq INTEGER;\n"                                \
+  "ALTER TABLE workflow ADD COLUMN seq INTEGER;\n"
+
 #define MIDA_SCHEMA_SQLITE                                                    \
   "CREATE TABLE IF NOT EXISTS campaign(\n"                                    \
   "  id TEXT PRIMARY KEY,\n"                                                  \
@@ -161,11 +167,5 @@
   "  SELECT t.id, t.activity, t.host, t.pid, 'host', s.ts, s.sample\n"      \
   "  FROM task t JOIN telemetry s ON s.host = t.host AND s.pid = 0\n"       \
   "  AND s.ts BETWEEN t.started AND coalesce(t.ended, 9223372036854775807);\n"
-
-/* From version 1 to 2: the change numbers. Run before MIDA_SCHEMA_SQLITE
- * (whose indexes need the columns) on a store that records version 1. */
-#define MIDA_SCHEMA_SQLITE_V1_TO_V2                                           \
-  "ALTER TABLE task ADD COLUMN seq INTEGER;\n"                                \
-  "ALTER TABLE workflow ADD COLUMN seq INTEGER;\n"
 
 #endif /* MIDA_SINK_SCHEMA_H */

@@ -1170,7 +1170,7 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
                          s->path, version, MIDA_SCHEMA_VERSION);
     goto fail;
   }
-  if ((version == 1 && sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_V1_TO_V2, NULL,
+  if ((version == 1 && sqlite3_exec(s->db, MIDA_SCHEMA_MIGRATE_1_TO_2, NULL,
                                     NULL, NULL) != SQLITE_OK) ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE, NULL, NULL, NULL) != SQLITE_OK ||
       sqlite3_exec(s->db,
