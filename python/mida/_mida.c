@@ -16,7 +16,7 @@
  *   the result or the exception back untouched;
  * - the `TaskMeter` type, which the Dask worker plugin puts around a task's
  *   function on the worker: it takes the per-task telemetry snapshots
- *   (src/observe/telemetry.h) around the call on the thread that runs it
+ *   (src/telemetry/telemetry.h) around the call on the thread that runs it
  *   and records the summary as the TELEMETRY field of the task's id;
  * - the "current task", a context variable, so that nested tasks (also
  *   across await) get their parent and mida.metric() knows its task;
@@ -40,7 +40,7 @@
 #include "core/json.h"
 #include "core/record.h"
 #include "mida.h"
-#include "observe/telemetry.h"
+#include "telemetry/telemetry.h"
 #include "sink/sink.h"
 
 #include <pthread.h>
