@@ -16,7 +16,7 @@
  *   bench_telemetry [TASKS_PER_LEVEL [SECONDS]]   (default 300000, 20)
  */
 #include "benchutil.h"
-#include "observe/telemetry.h"
+#include "telemetry/telemetry.h"
 
 #include <stdio.h>
 #include <stdlib.h>

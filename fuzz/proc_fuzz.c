@@ -1,13 +1,13 @@
 /*
  * proc_fuzz.c -- libFuzzer target for the /proc parsers of the telemetry
- * sampler (src/observe/proc.c). The first byte picks a parser, the rest is
+ * sampler (src/telemetry/proc.c). The first byte picks a parser, the rest is
  * the file's text, handed over without a NUL after it so that ASan sees
  * any read past its end. A parser must never read out of bounds, and what
  * it reports must hold together (a keyed field found has its bit set,
  * counts never exceed what the text could hold).
  */
 #include "mida.h"
-#include "observe/proc.h"
+#include "telemetry/proc.h"
 
 #include <stdint.h>
 #include <stdlib.h>

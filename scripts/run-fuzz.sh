@@ -15,7 +15,7 @@ declare -A extra=(
   [record_fuzz]=""
   [journal_fuzz]="src/capture/journal.c"
   [tfevents_fuzz]="src/observe/tfrecord.c src/observe/tbproto.c"
-  [proc_fuzz]="src/observe/proc.c"
+  [proc_fuzz]="src/telemetry/proc.c"
   [wire_fuzz]="src/sink/wire.c"
 )
 status=0

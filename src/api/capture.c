@@ -6,7 +6,7 @@
  * computes the exact size of its record, reserves a frame in the journal,
  * encodes the record straight into it and commits it: a clock read, a
  * compare-and-swap and a copy, with no lock, no system call and no
- * allocation. Per-task telemetry (src/observe/telemetry.h), on by default,
+ * allocation. Per-task telemetry (src/telemetry/telemetry.h), on by default,
  * adds one getrusage() to mida_task_begin and to mida_task_end, and the
  * summary to the end record; it allocates nothing either. Errors are
  * reported through mida__set_error(), which formats only on the failure
@@ -18,7 +18,7 @@
 #include "core/id.h"
 #include "core/json.h"
 #include "core/record.h"
-#include "observe/telemetry.h"
+#include "telemetry/telemetry.h"
 
 #include <string.h>
 #include <unistd.h>

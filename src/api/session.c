@@ -15,7 +15,7 @@
 #include "core/config.h"
 #include "core/host.h"
 #include "core/id.h"
-#include "observe/telemetry.h"
+#include "telemetry/telemetry.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -123,39 +123,12 @@ void mida_config_init(mida_config_t *cfg) {
   cfg->sample = env_or("MIDA_SAMPLE", NULL);
 }
 
-/* ---- the default workflow, shared between threads ---------------------- */
-
-void mida__shared_id_store(mida__shared_id *sid, const mida_id_t *id) {
-  uint64_t hi = 0, lo = 0;
-  for (int i = 0; i < 8; i++) {
-    hi = hi << 8 | id->bytes[i];
-    lo = lo << 8 | id->bytes[8 + i];
-  }
-  atomic_fetch_add_explicit(&sid->seq, 1, memory_order_acq_rel);
-  atomic_store_explicit(&sid->hi, hi, memory_order_relaxed);
-  atomic_store_explicit(&sid->lo, lo, memory_order_relaxed);
-  atomic_fetch_add_explicit(&sid->seq, 1, memory_order_release);
-}
-
-mida_id_t mida__shared_id_load(const mida__shared_id *sid) {
-  mida__shared_id *s = (mida__shared_id *)sid;
-  uint64_t before, after, hi, lo;
-  do {
-    before = atomic_load_explicit(&s->seq, memory_order_acquire);
-    hi = atomic_load_explicit(&s->hi, memory_order_relaxed);
-    lo = atomic_load_explicit(&s->lo, memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
-    after = atomic_load_explicit(&s->seq, memory_order_relaxed);
-  } while ((before & 1) != 0 || before != after);
-  mida_id_t id;
-  for (int i = 0; i < 8; i++) {
-    id.bytes[i] = (uint8_t)(hi >> (56 - 8 * i));
-    id.bytes[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
-  }
-  return id;
-}
-
 /* ---- open and close ---------------------------------------------------- */
+
+/* The sampler's way into the session's journal. */
+static int put_sample(void *session, const mida__rec *rec) {
+  return mida__session_put(session, rec);
+}
 
 static void write_err(char *errmsg, size_t len, const char *msg) {
   if (errmsg != NULL && len > 0)
@@ -320,8 +293,13 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     snprintf(err, sizeof err, "cannot start the shipper thread");
     goto fail;
   }
-  rc = mida__sampler_start(s, cfg->sample_hz, sample_mask, spool,
-                           &s->sampler);
+  mida__sampler_config sc = {.hz = cfg->sample_hz,
+                             .mask = sample_mask,
+                             .spool = spool,
+                             .put = put_sample,
+                             .put_ctx = s,
+                             .workflow = &s->workflow};
+  rc = mida__sampler_start(&sc, &s->sampler);
   if (rc != MIDA_OK) {
     snprintf(err, sizeof err, "cannot start the telemetry sampler: %s",
              mida_strerror(rc));

@@ -11,20 +11,13 @@
 
 #include "capture/journal.h"
 #include "capture/shipper.h"
+#include "core/shared_id.h"
 #include "mida.h"
 #include "sink/sink.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-
-/* An id that one thread may replace while others read it without a lock
- * (a sequence lock over two words). */
-typedef struct mida__shared_id {
-  atomic_uint_fast64_t seq; /* odd while a writer is changing hi/lo */
-  atomic_uint_fast64_t hi;  /* bytes 0..7 of the id, big-endian */
-  atomic_uint_fast64_t lo;  /* bytes 8..15 */
-} mida__shared_id;
 
 struct mida_session {
   char *store_url;               /* the sink's URL (owned) */
@@ -52,8 +45,5 @@ int mida__set_error(int rc, const char *fmt, ...)
  * the session's journal, as the capture calls do for theirs. Returns
  * MIDA_OK, MIDA_EFULL, MIDA_ETOOBIG or MIDA_ECLOSED (with mida_errmsg). */
 int mida__session_put(mida_session_t *s, const mida__rec *rec);
-
-void mida__shared_id_store(mida__shared_id *sid, const mida_id_t *id);
-mida_id_t mida__shared_id_load(const mida__shared_id *sid);
 
 #endif /* MIDA_API_SESSION_H */

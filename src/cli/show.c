@@ -148,7 +148,7 @@ static const char downstream_sql[] =
     " LIMIT 1000";
 
 /* The telemetry samples taken while the task ran, by scope: its process
- * and its host (src/observe/telemetry.h). Read from the telemetry table,
+ * and its host (src/telemetry/telemetry.h). Read from the telemetry table,
  * not the view, so that stores made before the view existed answer. */
 static const char samples_sql[] =
     "SELECT CASE WHEN s.pid = 0 THEN 'host' ELSE 'process' END AS scope,"

@@ -5,7 +5,7 @@
  *
  * Rows come from the telemetry table in time order. A sample of one
  * process has its pid; a host-wide sample has pid 0 (scope "host"; see
- * src/observe/telemetry.h). The table shows a few headline values of each
+ * src/telemetry/telemetry.h). The table shows a few headline values of each
  * sample and the sample itself, cut to the table's width; CSV and JSON
  * give the sample whole. Filters are bound as parameters, never pasted
  * into the SQL; --since and --until become nanoseconds here, so that the

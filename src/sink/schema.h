@@ -20,7 +20,7 @@
  * telemetry samples taken while it ran (between started and ended, or
  * until now while it runs) on its host: its own process's samples
  * (scope 'process', telemetry.pid = task.pid) and the host-wide ones
- * (scope 'host', telemetry.pid = 0; see src/observe/telemetry.h). It is
+ * (scope 'host', telemetry.pid = 0; see src/telemetry/telemetry.h). It is
  * two index range scans per task, one per scope.
  */
 #ifndef MIDA_SINK_SCHEMA_H

@@ -5,7 +5,7 @@
  * the reader's answers for missing, unreadable and oversized files.
  */
 #include "mida.h"
-#include "observe/proc.h"
+#include "telemetry/proc.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

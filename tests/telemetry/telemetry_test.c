@@ -8,7 +8,7 @@
  * fatal.
  */
 #include "mida.h"
-#include "observe/telemetry.h"
+#include "telemetry/telemetry.h"
 #include "tests/testutil.h"
 
 #include <setjmp.h>

@@ -8,7 +8,7 @@
  * "field not found" rather than guessing. The text is outside input: a
  * kernel we have not seen, a test directory, or the fuzzer.
  */
-#include "observe/proc.h"
+#include "telemetry/proc.h"
 
 #include "mida.h"
 

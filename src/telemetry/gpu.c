@@ -4,7 +4,7 @@
  * keeps those that found devices, and maps a global device index to a
  * backend and its own index.
  */
-#include "observe/gpu.h"
+#include "telemetry/gpu.h"
 
 #include "core/alloc.h"
 #include "mida.h"

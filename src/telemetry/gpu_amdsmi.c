@@ -20,7 +20,7 @@
  * generous reserved tails, so a newer library that writes a few more
  * fields stays inside them.
  */
-#include "observe/gpu.h"
+#include "telemetry/gpu.h"
 
 #include "core/alloc.h"
 #include "mida.h"

@@ -10,8 +10,8 @@
  * MIDA_NVML_LIBRARY / MIDA_AMDSMI_LIBRARY overrides.
  */
 #include "mida.h"
-#include "observe/gpu.h"
-#include "observe/telemetry.h"
+#include "telemetry/gpu.h"
+#include "telemetry/telemetry.h"
 #include "tests/testutil.h"
 
 #include <setjmp.h>

@@ -1,61 +1,44 @@
 /*
- * telemetry.c -- per-task resource use and the sampler thread (see
- * telemetry.h for what is measured and why it is done this way).
+ * sampler.c -- the sampler thread (see telemetry.h for what is sampled and
+ * why it is done this way), and the telemetry counters.
  *
- * Data path: the per-task summary rides in the task's end record, written
- * by src/api/capture.c; the sampler builds MIDA_REC_TELEMETRY records by
- * hand and appends them with mida__session_put(), so both reach the store
- * through the journal and the shipper like every other record.
+ * Data path: the sampler builds MIDA_REC_TELEMETRY records and hands them
+ * to the put callback it was started with (the session's journal append,
+ * in src/api/session.c), so samples reach the store through the journal
+ * and the shipper like every other record. It knows nothing of the
+ * session: the callback and the shared default workflow are all it sees.
  *
  * The sampler allocates everything it needs once, when it starts (its
  * read buffer, its JSON buffer, the GPU handle), and nothing per sample.
  */
-#include "observe/telemetry.h"
+#include "telemetry/telemetry_int.h"
 
-#include "api/session.h"
 #include "core/alloc.h"
 #include "core/host.h"
-#include "core/record.h"
-#include "observe/gpu.h"
-#include "observe/proc.h"
+#include "telemetry/gpu.h"
+#include "telemetry/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/file.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- counters ------------------------------------------------------------ */
 
-static struct {
-  atomic_uint_fast64_t samples, host_samples, sampler_cpu_ns;
-  atomic_uint_fast64_t read_errors, parse_errors, truncated, put_errors;
-  atomic_uint_fast64_t task_unmatched, task_evicted, gpus;
-  atomic_uint_fast64_t gpu_libraries_missing, gpu_symbols_missing;
-  atomic_uint_fast64_t gpu_init_failures, gpu_read_errors;
-  atomic_int leader;
-} counters;
+struct mida__telemetry_counters mida__telemetry_counters;
 
 static pthread_mutex_t note_lock = PTHREAD_MUTEX_INITIALIZER;
 static char gpu_note[256]; /* guarded by note_lock */
 
-/* The GPUs' energy counters as last read by the sampler, for the task
- * summaries: millijoules, and a mask of the GPUs that have one. */
-static atomic_uint_fast64_t gpu_energy_mj[MIDA_TELEMETRY_GPUS];
-static atomic_uint gpu_energy_mask;
-
-static void count(atomic_uint_fast64_t *c) {
-  atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-}
+atomic_uint_fast64_t mida__gpu_energy_mj[MIDA_TELEMETRY_GPUS];
+atomic_uint mida__gpu_energy_mask;
 
 void mida__telemetry_stats_get(mida__telemetry_stats *out) {
   memset(out, 0, sizeof *out);
-#define LOAD(f) out->f = atomic_load_explicit(&counters.f, memory_order_relaxed)
+#define LOAD(f)                                                                \
+  out->f = atomic_load_explicit(&mida__telemetry_counters.f,                   \
+                                memory_order_relaxed)
   LOAD(samples);
   LOAD(host_samples);
   LOAD(sampler_cpu_ns);
@@ -75,196 +58,6 @@ void mida__telemetry_stats_get(mida__telemetry_stats *out) {
   pthread_mutex_lock(&note_lock);
   memcpy(out->gpu_note, gpu_note, sizeof out->gpu_note);
   pthread_mutex_unlock(&note_lock);
-}
-
-/* ---- per task ------------------------------------------------------------ */
-
-/* One begin snapshot. */
-typedef struct snap {
-  mida_id_t task;          /* whose */
-  int64_t thread_cpu_ns;   /* thread CPU time */
-  int64_t process_cpu_ns;  /* process CPU time (level 2), else 0 */
-  int64_t maxrss_kb;       /* process peak RSS, KiB */
-  int64_t nvcsw, nivcsw;   /* context switches */
-  int64_t inblock, oublock; /* 512-byte blocks */
-  unsigned gpu_mask;       /* GPUs with an energy reading */
-  uint64_t gpu_mj[MIDA_TELEMETRY_GPUS]; /* their energy counters, mJ */
-} snap;
-
-/* The open tasks of this thread, oldest first. */
-static _Thread_local struct {
-  int n;                           /* entries in use */
-  snap s[MIDA_TELEMETRY_STACK];    /* the snapshots */
-} tls_stack;
-
-static int64_t ts_ns(const struct timespec *t) {
-  return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
-}
-
-static void take(int level, snap *sn) {
-  struct rusage ru;
-  if (getrusage(RUSAGE_THREAD, &ru) != 0)
-    memset(&ru, 0, sizeof ru);
-  sn->thread_cpu_ns =
-      ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
-      ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
-  sn->maxrss_kb = ru.ru_maxrss;
-  sn->nvcsw = ru.ru_nvcsw;
-  sn->nivcsw = ru.ru_nivcsw;
-  sn->inblock = ru.ru_inblock;
-  sn->oublock = ru.ru_oublock;
-  sn->process_cpu_ns = 0;
-  if (level >= 2) {
-    struct timespec t;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) == 0)
-      sn->thread_cpu_ns = ts_ns(&t);
-    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) == 0)
-      sn->process_cpu_ns = ts_ns(&t);
-  }
-  sn->gpu_mask = atomic_load_explicit(&gpu_energy_mask, memory_order_acquire);
-  for (int i = 0; i < MIDA_TELEMETRY_GPUS; i++)
-    if (sn->gpu_mask & (1u << i))
-      sn->gpu_mj[i] =
-          atomic_load_explicit(&gpu_energy_mj[i], memory_order_relaxed);
-}
-
-void mida__telemetry_task_begin(int level, const mida_id_t *task) {
-  if (level <= 0)
-    return;
-  if (tls_stack.n == MIDA_TELEMETRY_STACK) {
-    /* A full stack means tasks were begun and never ended on this thread:
-     * the oldest is the likeliest to be abandoned. */
-    memmove(&tls_stack.s[0], &tls_stack.s[1],
-            (MIDA_TELEMETRY_STACK - 1) * sizeof(snap));
-    tls_stack.n--;
-    count(&counters.task_evicted);
-  }
-  snap *sn = &tls_stack.s[tls_stack.n];
-  sn->task = *task;
-  take(level, sn);
-  tls_stack.n++;
-}
-
-/* A small JSON writer into a fixed buffer; overflow is remembered. */
-typedef struct jbuf {
-  char *p;       /* output */
-  size_t cap;    /* bytes at p */
-  size_t len;    /* bytes written */
-  int overflow;  /* 1 once something did not fit */
-} jbuf;
-
-static void jb_raw(jbuf *b, const char *s, size_t n) {
-  if (b->overflow || n >= b->cap - b->len) {
-    b->overflow = 1;
-    return;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-static void jb_str(jbuf *b, const char *s) { jb_raw(b, s, strlen(s)); }
-
-/* Writes "key": after a comma unless it is the first in its object. */
-static void jb_key(jbuf *b, const char *key) {
-  char last = b->len > 0 ? b->p[b->len - 1] : '{';
-  if (last != '{' && last != '[')
-    jb_raw(b, ",", 1);
-  jb_raw(b, "\"", 1);
-  jb_str(b, key);
-  jb_raw(b, "\":", 2);
-}
-
-static void jb_i64(jbuf *b, const char *key, int64_t v) {
-  char num[24];
-  char *e = num + sizeof num;
-  char *q = e;
-  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-  do {
-    *--q = (char)('0' + u % 10);
-    u /= 10;
-  } while (u != 0);
-  if (v < 0)
-    *--q = '-';
-  jb_key(b, key);
-  jb_raw(b, q, (size_t)(e - q));
-}
-
-/* Writes "key":"text" with the text escaped as JSON requires. */
-static void jb_text(jbuf *b, const char *key, const char *text) {
-  jb_key(b, key);
-  jb_raw(b, "\"", 1);
-  for (const unsigned char *p = (const unsigned char *)text; *p != 0; p++) {
-    char esc[8];
-    if (*p == '"' || *p == '\\') {
-      esc[0] = '\\';
-      esc[1] = (char)*p;
-      jb_raw(b, esc, 2);
-    } else if (*p < 0x20) {
-      snprintf(esc, sizeof esc, "\\u%04x", *p);
-      jb_raw(b, esc, 6);
-    } else {
-      jb_raw(b, (const char *)p, 1);
-    }
-  }
-  jb_raw(b, "\"", 1);
-}
-
-static void jb_f64(jbuf *b, const char *key, double v) {
-  char num[48];
-  int n = snprintf(num, sizeof num, "%.6g", v);
-  if (n <= 0 || (size_t)n >= sizeof num || v != v || v - v != 0)
-    return; /* NaN or infinity: left out, JSON has no word for them */
-  jb_key(b, key);
-  jb_raw(b, num, (size_t)n);
-}
-
-size_t mida__telemetry_task_end(int level, const mida_id_t *task, char *buf,
-                                size_t cap) {
-  if (level <= 0 || cap < MIDA_TELEMETRY_JSON_MAX)
-    return 0;
-  int at = -1;
-  for (int i = tls_stack.n - 1; i >= 0; i--) {
-    if (memcmp(tls_stack.s[i].task.bytes, task->bytes, 16) == 0) {
-      at = i;
-      break;
-    }
-  }
-  if (at < 0) {
-    count(&counters.task_unmatched);
-    return 0;
-  }
-  snap end;
-  take(level, &end);
-  snap begin = tls_stack.s[at];
-  memmove(&tls_stack.s[at], &tls_stack.s[at + 1],
-          (size_t)(tls_stack.n - at - 1) * sizeof(snap));
-  tls_stack.n--;
-
-  jbuf b = {buf, cap, 0, 0};
-  buf[0] = '\0';
-  jb_raw(&b, "{", 1);
-  jb_i64(&b, "cpu_thread_ns", end.thread_cpu_ns - begin.thread_cpu_ns);
-  if (level >= 2)
-    jb_i64(&b, "cpu_process_ns", end.process_cpu_ns - begin.process_cpu_ns);
-  jb_i64(&b, "maxrss_kb", end.maxrss_kb);
-  jb_i64(&b, "maxrss_delta_kb", end.maxrss_kb - begin.maxrss_kb);
-  jb_i64(&b, "ctx_voluntary", end.nvcsw - begin.nvcsw);
-  jb_i64(&b, "ctx_involuntary", end.nivcsw - begin.nivcsw);
-  jb_i64(&b, "in_blocks", end.inblock - begin.inblock);
-  jb_i64(&b, "out_blocks", end.oublock - begin.oublock);
-  jb_i64(&b, "read_bytes", (end.inblock - begin.inblock) * 512);
-  jb_i64(&b, "write_bytes", (end.oublock - begin.oublock) * 512);
-  unsigned both = begin.gpu_mask & end.gpu_mask;
-  for (int i = 0; i < MIDA_TELEMETRY_GPUS; i++) {
-    if ((both & (1u << i)) && end.gpu_mj[i] >= begin.gpu_mj[i]) {
-      char key[24] = "gpu0_energy_j";
-      key[3] = (char)('0' + i);
-      jb_f64(&b, key, (double)(end.gpu_mj[i] - begin.gpu_mj[i]) / 1000.0);
-    }
-  }
-  jb_raw(&b, "}", 1);
-  return b.overflow ? 0 : b.len;
 }
 
 /* ---- sampler configuration ----------------------------------------------- */
@@ -325,7 +118,9 @@ typedef struct prev {
 } prev;
 
 struct mida__sampler {
-  mida_session_t *session;   /* where samples go */
+  mida__sample_put_fn put;   /* where samples go */
+  void *put_ctx;             /* its first argument */
+  const mida__shared_id *workflow; /* default workflow of samples, or NULL */
   pthread_t thread;          /* the sampler */
   pthread_mutex_t lock;      /* guards stop */
   pthread_cond_t wake;       /* stop signals it */
@@ -356,8 +151,8 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
  * stays with the parent's open file description. */
 static void forget_sampler_in_child(void) {
   atomic_flag_clear(&sampler_running);
-  atomic_store(&counters.leader, 0);
-  atomic_store_explicit(&gpu_energy_mask, 0, memory_order_relaxed);
+  atomic_store(&mida__telemetry_counters.leader, 0);
+  atomic_store_explicit(&mida__gpu_energy_mask, 0, memory_order_relaxed);
 }
 
 static void register_atfork(void) {
@@ -376,9 +171,9 @@ static long read_file(mida__sampler *sp, const char *rel) {
   size_t len = 0;
   int rc = mida__proc_read(sp->root, rel, sp->rbuf, READ_BUF, &len);
   if (rc == MIDA_ETOOBIG) {
-    count(&counters.truncated);
+    telemetry_count(&mida__telemetry_counters.truncated);
   } else if (rc != MIDA_OK) {
-    count(&counters.read_errors);
+    telemetry_count(&mida__telemetry_counters.read_errors);
     return -1;
   }
   return (long)len;
@@ -386,7 +181,7 @@ static long read_file(mida__sampler *sp, const char *rel) {
 
 static void parsed(int rc) {
   if (rc != MIDA_OK)
-    count(&counters.parse_errors);
+    telemetry_count(&mida__telemetry_counters.parse_errors);
 }
 
 /* Reads /proc/self/... into the JSON object being built. */
@@ -493,7 +288,7 @@ static void sample_gpus(mida__sampler *sp, jbuf *b) {
     if (r.have & MIDA_GPU_HAVE_ENERGY) {
       jb_f64(b, "energy_j", (double)r.energy_mj / 1000.0);
       if (i < MIDA_TELEMETRY_GPUS) {
-        atomic_store_explicit(&gpu_energy_mj[i], r.energy_mj,
+        atomic_store_explicit(&mida__gpu_energy_mj[i], r.energy_mj,
                               memory_order_relaxed);
         mask |= 1u << i;
       }
@@ -519,7 +314,7 @@ static void sample_gpus(mida__sampler *sp, jbuf *b) {
   }
   if (n > 0)
     jb_raw(b, "]", 1);
-  atomic_store_explicit(&gpu_energy_mask, mask, memory_order_release);
+  atomic_store_explicit(&mida__gpu_energy_mask, mask, memory_order_release);
 
   mida__gpu_stats st;
   mida__gpu_stats_get(sp->gpu, &st);
@@ -527,11 +322,12 @@ static void sample_gpus(mida__sampler *sp, jbuf *b) {
    * first host sample only (library code prints nothing). */
   if (first && st.note[0] != '\0')
     jb_text(b, "gpu_note", st.note);
-  atomic_store(&counters.gpus, n);
-  atomic_store(&counters.gpu_libraries_missing, st.libraries_missing);
-  atomic_store(&counters.gpu_symbols_missing, st.symbols_missing);
-  atomic_store(&counters.gpu_init_failures, st.init_failures);
-  atomic_store(&counters.gpu_read_errors, st.read_errors);
+  struct mida__telemetry_counters *c = &mida__telemetry_counters;
+  atomic_store(&c->gpus, n);
+  atomic_store(&c->gpu_libraries_missing, st.libraries_missing);
+  atomic_store(&c->gpu_symbols_missing, st.symbols_missing);
+  atomic_store(&c->gpu_init_failures, st.init_failures);
+  atomic_store(&c->gpu_read_errors, st.read_errors);
   pthread_mutex_lock(&note_lock);
   memcpy(gpu_note, st.note, sizeof gpu_note);
   pthread_mutex_unlock(&note_lock);
@@ -628,7 +424,7 @@ static void sample_host(mida__sampler *sp, jbuf *b, int64_t now) {
 static void put_sample(mida__sampler *sp, int64_t pid, int64_t ts,
                        const jbuf *b) {
   if (b->overflow) {
-    count(&counters.put_errors);
+    telemetry_count(&mida__telemetry_counters.put_errors);
     return;
   }
   mida__rec rec;
@@ -637,14 +433,17 @@ static void put_sample(mida__sampler *sp, int64_t pid, int64_t ts,
   mida__rec_set_str(&rec, MIDA_F_HOST, mida__hostname(), (size_t)-1);
   mida__rec_set_i64(&rec, MIDA_F_PID, pid);
   mida__rec_set_i64(&rec, MIDA_F_TS, ts);
-  mida_id_t wf = mida__shared_id_load(&sp->session->workflow);
+  mida_id_t wf = {{0}};
+  if (sp->workflow != NULL)
+    wf = mida__shared_id_load(sp->workflow);
   if (!mida_id_is_nil(&wf))
     mida__rec_set_id(&rec, MIDA_F_WORKFLOW, &wf);
   mida__rec_set_str(&rec, MIDA_F_METADATA, b->p, b->len);
-  if (mida__session_put(sp->session, &rec) != MIDA_OK)
-    count(&counters.put_errors);
+  if (sp->put(sp->put_ctx, &rec) != MIDA_OK)
+    telemetry_count(&mida__telemetry_counters.put_errors);
   else
-    count(pid == 0 ? &counters.host_samples : &counters.samples);
+    telemetry_count(pid == 0 ? &mida__telemetry_counters.host_samples
+                             : &mida__telemetry_counters.samples);
 }
 
 /* Tries to become the host's sampler. */
@@ -657,7 +456,7 @@ static void try_lead(mida__sampler *sp) {
     return;
   if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) == 0) {
     sp->leader = 1;
-    atomic_store(&counters.leader, 1);
+    atomic_store(&mida__telemetry_counters.leader, 1);
   }
 }
 
@@ -687,7 +486,7 @@ static void sample_once(mida__sampler *sp) {
   sp->ticks++;
   struct timespec t;
   if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) == 0)
-    atomic_store(&counters.sampler_cpu_ns, (uint64_t)ts_ns(&t));
+    atomic_store(&mida__telemetry_counters.sampler_cpu_ns, (uint64_t)ts_ns(&t));
 }
 
 static void *sampler_main(void *arg) {
@@ -719,16 +518,18 @@ static void *sampler_main(void *arg) {
 static void sampler_free(mida__sampler *sp) {
   if (sp->lock_fd >= 0)
     close(sp->lock_fd); /* releases the flock */
-  atomic_store(&counters.leader, 0);
+  atomic_store(&mida__telemetry_counters.leader, 0);
   mida__gpu_close(sp->gpu);
   mida__free(sp->rbuf);
   mida__free(sp->jbuf);
   mida__free(sp);
 }
 
-int mida__sampler_start(mida_session_t *s, double hz, int mask,
-                        const char *spool, mida__sampler **out) {
+int mida__sampler_start(const mida__sampler_config *cfg,
+                        mida__sampler **out) {
   *out = NULL;
+  double hz = cfg->hz;
+  int mask = cfg->mask;
   if (!(hz > 0) || mask <= 0)
     return MIDA_OK;
   pthread_once(&atfork_once, register_atfork);
@@ -750,13 +551,15 @@ int mida__sampler_start(mida_session_t *s, double hz, int mask,
     atomic_flag_clear(&sampler_running);
     return MIDA_ENOMEM;
   }
-  sp->session = s;
+  sp->put = cfg->put;
+  sp->put_ctx = cfg->put_ctx;
+  sp->workflow = cfg->workflow;
   sp->period_ns = (int64_t)(1e9 / hz);
   sp->mask = mask;
   sp->lock_fd = -1;
   sp->retry_ticks = (unsigned)(hz * 5) > 0 ? (unsigned)(hz * 5) : 1;
   snprintf(sp->lock_path, sizeof sp->lock_path, "%s/telemetry.%s.lock",
-           spool, mida__hostname());
+           cfg->spool, mida__hostname());
   pthread_mutex_lock(&proc_lock);
   memcpy(sp->root, proc_root, sizeof sp->root);
   memcpy(sp->self, proc_self, sizeof sp->self);
@@ -787,7 +590,7 @@ int mida__sampler_start(mida_session_t *s, double hz, int mask,
 
 /* Writes one counter record (the store keeps the maximum); a counter that
  * is still 0 is not written. */
-static void put_counter(mida_session_t *s, const char *key, uint64_t v) {
+static void put_counter(mida__sampler *sp, const char *key, uint64_t v) {
   if (v == 0)
     return;
   mida__rec rec;
@@ -797,7 +600,7 @@ static void put_counter(mida_session_t *s, const char *key, uint64_t v) {
   mida__rec_set_i64(&rec, MIDA_F_PID, (int64_t)getpid());
   mida__rec_set_str(&rec, MIDA_F_KEY, key, (size_t)-1);
   mida__rec_set_i64(&rec, MIDA_F_VALUE_I, (int64_t)v);
-  (void)mida__session_put(s, &rec);
+  (void)sp->put(sp->put_ctx, &rec);
 }
 
 void mida__sampler_stop(mida__sampler *sp) {
@@ -813,16 +616,16 @@ void mida__sampler_stop(mida__sampler *sp) {
 
   mida__telemetry_stats st;
   mida__telemetry_stats_get(&st);
-  put_counter(sp->session, "telemetry.read_errors", st.read_errors);
-  put_counter(sp->session, "telemetry.parse_errors", st.parse_errors);
-  put_counter(sp->session, "telemetry.truncated", st.truncated);
-  put_counter(sp->session, "telemetry.put_errors", st.put_errors);
-  put_counter(sp->session, "telemetry.task_unmatched", st.task_unmatched);
-  put_counter(sp->session, "telemetry.task_evicted", st.task_evicted);
-  put_counter(sp->session, "telemetry.gpu_symbols_missing",
+  put_counter(sp, "telemetry.read_errors", st.read_errors);
+  put_counter(sp, "telemetry.parse_errors", st.parse_errors);
+  put_counter(sp, "telemetry.truncated", st.truncated);
+  put_counter(sp, "telemetry.put_errors", st.put_errors);
+  put_counter(sp, "telemetry.task_unmatched", st.task_unmatched);
+  put_counter(sp, "telemetry.task_evicted", st.task_evicted);
+  put_counter(sp, "telemetry.gpu_symbols_missing",
               st.gpu_symbols_missing);
-  put_counter(sp->session, "telemetry.gpu_read_errors", st.gpu_read_errors);
-  atomic_store_explicit(&gpu_energy_mask, 0, memory_order_release);
+  put_counter(sp, "telemetry.gpu_read_errors", st.gpu_read_errors);
+  atomic_store_explicit(&mida__gpu_energy_mask, 0, memory_order_release);
   sampler_free(sp);
   atomic_flag_clear(&sampler_running);
 }

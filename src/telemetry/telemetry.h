@@ -56,9 +56,11 @@
  * and again after its sampler exits. MIDA_SAMPLE (comma list of proc, sys,
  * net, disk, gpu; default all) switches subsystems.
  */
-#ifndef MIDA_OBSERVE_TELEMETRY_H
-#define MIDA_OBSERVE_TELEMETRY_H
+#ifndef MIDA_TELEMETRY_TELEMETRY_H
+#define MIDA_TELEMETRY_TELEMETRY_H
 
+#include "core/record.h"
+#include "core/shared_id.h"
 #include "mida.h"
 
 #include <stddef.h>
@@ -99,13 +101,28 @@ int mida__telemetry_parse_sample(const char *list);
 
 typedef struct mida__sampler mida__sampler;
 
-/* Starts the sampler of session s at hz samples a second over the
- * subsystems of mask, with its host lock file in spool. Only one sampler
+/* Where the sampler's records go: called on the sampler's thread with a
+ * record to append; returns MIDA_OK or an error (the sample is counted in
+ * put_errors). */
+typedef int (*mida__sample_put_fn)(void *ctx, const mida__rec *rec);
+
+typedef struct mida__sampler_config {
+  double hz;                       /* samples a second; <= 0: none */
+  int mask;                        /* MIDA_SAMPLE_* subsystems */
+  const char *spool;               /* directory of the host lock file */
+  mida__sample_put_fn put;         /* where records go */
+  void *put_ctx;                   /* put's first argument */
+  const mida__shared_id *workflow; /* stamped on samples; may be NULL */
+} mida__sampler_config;
+
+/* Starts the sampler at cfg->hz samples a second over the subsystems of
+ * cfg->mask, with its host lock file in cfg->spool. put, put_ctx and
+ * workflow must stay valid until mida__sampler_stop. Only one sampler
  * runs per process: if one is running already, *out is NULL and the
  * result MIDA_OK. hz <= 0 or mask 0: nothing is started. Returns MIDA_OK,
  * MIDA_ENOMEM, or MIDA_EIO if the thread cannot be started. */
-int mida__sampler_start(mida_session_t *s, double hz, int mask,
-                        const char *spool, mida__sampler **out);
+int mida__sampler_start(const mida__sampler_config *cfg,
+                        mida__sampler **out);
 
 /* Takes a last sample, stops the thread, releases the host lock, and
  * writes the telemetry counters as MIDA_REC_COUNTER records. NULL is
@@ -139,4 +156,4 @@ void mida__telemetry_stats_get(mida__telemetry_stats *out);
  * Call before mida_open(). */
 void mida__telemetry_set_proc(const char *root, const char *pid_dir);
 
-#endif /* MIDA_OBSERVE_TELEMETRY_H */
+#endif /* MIDA_TELEMETRY_TELEMETRY_H */

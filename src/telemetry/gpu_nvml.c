@@ -16,7 +16,7 @@
  * total energy before Volta) is counted once per device and not asked
  * again.
  */
-#include "observe/gpu.h"
+#include "telemetry/gpu.h"
 
 #include "core/alloc.h"
 #include "mida.h"

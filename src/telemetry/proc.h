@@ -1,6 +1,6 @@
 /*
  * proc.h -- readers and parsers of the Linux /proc files that the telemetry
- * sampler reads (src/observe/telemetry.c).
+ * sampler reads (src/telemetry/sampler.c).
  *
  * Reading and parsing are separate. mida__proc_read() copies one file into
  * a caller's fixed buffer (no allocation; a file larger than the buffer is

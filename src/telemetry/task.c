@@ -1,0 +1,127 @@
+/*
+ * task.c -- per-task resource use (see telemetry.h): a snapshot of the
+ * calling thread's counters when a task begins, a second when it ends, and
+ * the differences as a JSON summary that src/api/capture.c puts in the
+ * task's end record.
+ *
+ * This runs on the capture path: it allocates nothing (the snapshots live
+ * in a thread-local stack) and makes one getrusage() per snapshot at the
+ * default level.
+ */
+#include "telemetry/telemetry_int.h"
+
+#include <sys/resource.h>
+
+/* ---- per task ------------------------------------------------------------ */
+
+/* One begin snapshot. */
+typedef struct snap {
+  mida_id_t task;          /* whose */
+  int64_t thread_cpu_ns;   /* thread CPU time */
+  int64_t process_cpu_ns;  /* process CPU time (level 2), else 0 */
+  int64_t maxrss_kb;       /* process peak RSS, KiB */
+  int64_t nvcsw, nivcsw;   /* context switches */
+  int64_t inblock, oublock; /* 512-byte blocks */
+  unsigned gpu_mask;       /* GPUs with an energy reading */
+  uint64_t gpu_mj[MIDA_TELEMETRY_GPUS]; /* their energy counters, mJ */
+} snap;
+
+/* The open tasks of this thread, oldest first. */
+static _Thread_local struct {
+  int n;                           /* entries in use */
+  snap s[MIDA_TELEMETRY_STACK];    /* the snapshots */
+} tls_stack;
+
+static void take(int level, snap *sn) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_THREAD, &ru) != 0)
+    memset(&ru, 0, sizeof ru);
+  sn->thread_cpu_ns =
+      ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+      ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+  sn->maxrss_kb = ru.ru_maxrss;
+  sn->nvcsw = ru.ru_nvcsw;
+  sn->nivcsw = ru.ru_nivcsw;
+  sn->inblock = ru.ru_inblock;
+  sn->oublock = ru.ru_oublock;
+  sn->process_cpu_ns = 0;
+  if (level >= 2) {
+    struct timespec t;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) == 0)
+      sn->thread_cpu_ns = ts_ns(&t);
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) == 0)
+      sn->process_cpu_ns = ts_ns(&t);
+  }
+  sn->gpu_mask =
+      atomic_load_explicit(&mida__gpu_energy_mask, memory_order_acquire);
+  for (int i = 0; i < MIDA_TELEMETRY_GPUS; i++)
+    if (sn->gpu_mask & (1u << i))
+      sn->gpu_mj[i] =
+          atomic_load_explicit(&mida__gpu_energy_mj[i], memory_order_relaxed);
+}
+
+void mida__telemetry_task_begin(int level, const mida_id_t *task) {
+  if (level <= 0)
+    return;
+  if (tls_stack.n == MIDA_TELEMETRY_STACK) {
+    /* A full stack means tasks were begun and never ended on this thread:
+     * the oldest is the likeliest to be abandoned. */
+    memmove(&tls_stack.s[0], &tls_stack.s[1],
+            (MIDA_TELEMETRY_STACK - 1) * sizeof(snap));
+    tls_stack.n--;
+    telemetry_count(&mida__telemetry_counters.task_evicted);
+  }
+  snap *sn = &tls_stack.s[tls_stack.n];
+  sn->task = *task;
+  take(level, sn);
+  tls_stack.n++;
+}
+
+size_t mida__telemetry_task_end(int level, const mida_id_t *task, char *buf,
+                                size_t cap) {
+  if (level <= 0 || cap < MIDA_TELEMETRY_JSON_MAX)
+    return 0;
+  int at = -1;
+  for (int i = tls_stack.n - 1; i >= 0; i--) {
+    if (memcmp(tls_stack.s[i].task.bytes, task->bytes, 16) == 0) {
+      at = i;
+      break;
+    }
+  }
+  if (at < 0) {
+    telemetry_count(&mida__telemetry_counters.task_unmatched);
+    return 0;
+  }
+  snap end;
+  take(level, &end);
+  snap begin = tls_stack.s[at];
+  memmove(&tls_stack.s[at], &tls_stack.s[at + 1],
+          (size_t)(tls_stack.n - at - 1) * sizeof(snap));
+  tls_stack.n--;
+
+  jbuf b = {buf, cap, 0, 0};
+  buf[0] = '\0';
+  jb_raw(&b, "{", 1);
+  jb_i64(&b, "cpu_thread_ns", end.thread_cpu_ns - begin.thread_cpu_ns);
+  if (level >= 2)
+    jb_i64(&b, "cpu_process_ns", end.process_cpu_ns - begin.process_cpu_ns);
+  jb_i64(&b, "maxrss_kb", end.maxrss_kb);
+  jb_i64(&b, "maxrss_delta_kb", end.maxrss_kb - begin.maxrss_kb);
+  jb_i64(&b, "ctx_voluntary", end.nvcsw - begin.nvcsw);
+  jb_i64(&b, "ctx_involuntary", end.nivcsw - begin.nivcsw);
+  jb_i64(&b, "in_blocks", end.inblock - begin.inblock);
+  jb_i64(&b, "out_blocks", end.oublock - begin.oublock);
+  jb_i64(&b, "read_bytes", (end.inblock - begin.inblock) * 512);
+  jb_i64(&b, "write_bytes", (end.oublock - begin.oublock) * 512);
+  unsigned both = begin.gpu_mask & end.gpu_mask;
+  for (int i = 0; i < MIDA_TELEMETRY_GPUS; i++) {
+    if ((both & (1u << i)) && end.gpu_mj[i] >= begin.gpu_mj[i]) {
+      char key[24] = "gpu0_energy_j";
+      key[3] = (char)('0' + i);
+      jb_f64(&b, key, (double)(end.gpu_mj[i] - begin.gpu_mj[i]) / 1000.0);
+    }
+  }
+  jb_raw(&b, "}", 1);
+  return b.overflow ? 0 : b.len;
+}
+
