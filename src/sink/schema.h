@@ -13,7 +13,16 @@
  * - status is text: UNKNOWN SUBMITTED RUNNING FINISHED CANCELLED ERROR;
  * - used, generated, custom, metadata, telemetry are JSON objects as text,
  *   queryable with json_extract(used, '$.lr') or used->>'lr';
- * - data.id is the content digest when known, else the URI.
+ * - data.id is the content digest when known, else the URI;
+ * - metric holds every point of every time series: step is the source's
+ *   step as it is (negative steps included), NULL when the point has none;
+ *   value is the value, NULL for NaN (SQLite has no NaN REAL); point is
+ *   what keeps two points of one series at one time apart, computed by the
+ *   store from step and value (mida_point(step, value): the step, ':', the
+ *   value's IEEE 754 bits in 16 hex digits, NaN and -0 made canonical; not
+ *   for reading). A point applied twice is one row; two points with the
+ *   same step and time but different values are two rows, as MLflow keeps
+ *   them.
  *
  * The views task_v and workflow_v add readable times (ISO 8601) and
  * durations in seconds. The view task_telemetry_v joins each task to the
@@ -26,7 +35,14 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 1
+/* Versions:
+ *   1  the first.
+ *   2  metric: step nullable (was -1 for "no step" and for every negative
+ *      step), column point, key (task_id, key, ts, point) (was (task_id,
+ *      key, step, ts): a second value at the same step and time was lost).
+ *      A version 1 store is migrated when a writer opens it
+ *      (MIDA_SCHEMA_SQLITE_1_TO_2): its steps -1 become NULL. */
+#define MIDA_SCHEMA_VERSION 2
 
 #define MIDA_SCHEMA_SQLITE                                                    \
   "CREATE TABLE IF NOT EXISTS campaign(\n"                                    \
@@ -86,10 +102,11 @@
   "CREATE TABLE IF NOT EXISTS metric(\n"                                      \
   "  task_id TEXT NOT NULL,\n"                                                \
   "  key TEXT NOT NULL,\n"                                                    \
-  "  step INTEGER NOT NULL,\n"                                                \
+  "  step INTEGER,\n"                                                         \
   "  ts INTEGER NOT NULL,\n"                                                  \
   "  value REAL,\n"                                                           \
-  "  PRIMARY KEY(task_id, key, step, ts)) WITHOUT ROWID;\n"                   \
+  "  point TEXT NOT NULL,\n"                                                  \
+  "  PRIMARY KEY(task_id, key, ts, point)) WITHOUT ROWID;\n"                  \
   "CREATE TABLE IF NOT EXISTS telemetry(\n"                                   \
   "  host TEXT NOT NULL,\n"                                                   \
   "  pid INTEGER NOT NULL,\n"                                                 \
@@ -141,5 +158,23 @@
   "  SELECT t.id, t.activity, t.host, t.pid, 'host', s.ts, s.sample\n"      \
   "  FROM task t JOIN telemetry s ON s.host = t.host AND s.pid = 0\n"       \
   "  AND s.ts BETWEEN t.started AND coalesce(t.ended, 9223372036854775807);\n"
+
+/* From version 1 to 2, in the writer's transaction, before the schema
+ * above (mida_point() is the store's SQL function). */
+#define MIDA_SCHEMA_SQLITE_1_TO_2                                             \
+  "ALTER TABLE metric RENAME TO metric_v1;\n"                                 \
+  "CREATE TABLE metric(\n"                                                    \
+  "  task_id TEXT NOT NULL,\n"                                                \
+  "  key TEXT NOT NULL,\n"                                                    \
+  "  step INTEGER,\n"                                                         \
+  "  ts INTEGER NOT NULL,\n"                                                  \
+  "  value REAL,\n"                                                           \
+  "  point TEXT NOT NULL,\n"                                                  \
+  "  PRIMARY KEY(task_id, key, ts, point)) WITHOUT ROWID;\n"                  \
+  "INSERT OR IGNORE INTO metric(task_id, key, step, ts, value, point)\n"      \
+  "  SELECT task_id, key, nullif(step, -1), ts, value,\n"                     \
+  "  mida_point(nullif(step, -1), value) FROM metric_v1;\n"                   \
+  "DROP TABLE metric_v1;\n"                                                   \
+  "UPDATE mida_meta SET value = '2' WHERE key = 'schema_version';\n"
 
 #endif /* MIDA_SINK_SCHEMA_H */
