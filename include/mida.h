@@ -125,6 +125,15 @@ typedef struct mida_config {
                                 1; 0: no sampler; negative: invalid */
   const char *sample;        /* sampled subsystems, a comma list of proc,
                                 sys, net, disk, gpu; MIDA_SAMPLE; NULL: all */
+  /* Reliability (docs/reliability.md). */
+  uint64_t spool_max; /* bytes on disk that the journal segments of
+                         the spool may take, all processes together;
+                         past it records are dropped and counted;
+                         MIDA_SPOOL_MAX (e.g. 512M, 2G); 1 GiB; 0: no
+                         bound; UINT64_MAX: invalid */
+  int strict;         /* MIDA_STRICT=1: a store, spool or journal
+                         that fails makes mida_open fail, instead of
+                         a session that records what it can */
 } mida_config_t;
 
 /* A session: one per process is usual, several are allowed. Opaque. */
@@ -137,9 +146,13 @@ MIDA_EXTERN void mida_config_init(mida_config_t *cfg);
 /* Opens a session: creates the spool directory and this process's journal,
  * opens the store, ships journals left by dead processes of the same store,
  * and starts the shipper thread. cfg NULL means mida_config_init() defaults.
- * On success *out is a session to pass to mida_close(). On failure *out is
- * NULL, and errmsg (if not NULL, of errmsg_len bytes) receives the reason.
- * Returns MIDA_OK, MIDA_EURL, MIDA_ESTORE, MIDA_EIO or MIDA_ENOMEM.
+ * On success *out is a session to pass to mida_close(), and errmsg (if not
+ * NULL, of errmsg_len bytes) receives "" or a warning saying why the session
+ * records less than it could (say, no room for its journal: records are
+ * then dropped and counted until there is room). On failure *out is NULL
+ * and errmsg receives the reason.
+ * Returns MIDA_OK, MIDA_EINVAL, MIDA_EURL, MIDA_ESTORE, MIDA_EIO,
+ * MIDA_EFULL (strict only) or MIDA_ENOMEM.
  * A broker (redis://, nats://, mqtt://) that cannot be reached is no
  * failure: the session records into its journal, and the shipper thread
  * connects (retrying with backoff) and ships once the broker is up; until
@@ -290,6 +303,8 @@ typedef struct mida_stats {
   uint64_t backlog_bytes; /* journal bytes not yet shipped */
   uint64_t segments;     /* journal segments opened */
   uint64_t ship_errors;  /* failed attempts to write a batch to the store */
+  uint64_t spool_full;   /* journal segments that could not be made (disk
+                            full, spool not writable, MIDA_SPOOL_MAX) */
 } mida_stats_t;
 
 /* Copies the session's counters. Thread-safe. */

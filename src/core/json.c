@@ -9,8 +9,10 @@
 #include "core/json.h"
 
 #include "core/alloc.h"
+#include "core/number.h"
 #include "mida.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -284,6 +286,16 @@ int mida__json_add_string(mida__buf *b, const char *s, size_t len) {
   if (rc == MIDA_OK)
     rc = mida__buf_add(b, "\"", 1);
   return rc;
+}
+
+int mida__json_add_double(mida__buf *b, double v) {
+  if (isnan(v))
+    return mida__buf_adds(b, "\"NaN\"");
+  if (isinf(v))
+    return mida__buf_adds(b, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+  char num[MIDA_DTOA_MAX];
+  size_t n = mida__dtoa(v, num);
+  return mida__buf_add(b, num, n);
 }
 
 /* ---- shallow merge ----------------------------------------------------- */

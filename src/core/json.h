@@ -29,6 +29,12 @@ int mida__json_check(const char *text, size_t len, bool object_only,
  * and control characters, and replacing invalid UTF-8 with U+FFFD. */
 int mida__json_add_string(mida__buf *b, const char *s, size_t len);
 
+/* Appends v to b as a JSON number in its shortest round-trip form
+ * (mida__dtoa); NaN and the infinities, which JSON has no number for, as
+ * the strings "NaN", "Infinity" and "-Infinity" (Python's json module reads
+ * them back with its defaults). Returns MIDA_OK or the buffer's error. */
+int mida__json_add_double(mida__buf *b, double v);
+
 /* Shallow merge of two JSON objects: the keys of a that b does not have, in
  * a's order, then every key of b, in b's order (b wins). Either may be NULL
  * or empty, meaning {}. Both must be valid JSON objects (checked).

@@ -599,7 +599,7 @@ static int read_run_children(mlf *m, const schema *sc, const rows *runs,
     if (rc == MIDA_OK)
       rc = mida__buf_adds(&gen, ":");
     if (rc == MIDA_OK)
-      rc = mida__obs_json_number(
+      rc = mida__json_add_double(
           &gen,
           mida__mlflow_value(at(&latest, k, 1)->d, (int)num(&latest, k, 2)));
   }
@@ -1066,7 +1066,7 @@ static int read_models(mlf *m, const schema *sc) {
         if (rc == MIDA_OK)
           rc = mida__buf_adds(&part, ":");
         if (rc == MIDA_OK)
-          rc = mida__obs_json_number(&part, at(&metrics, k, 1)->d);
+          rc = mida__json_add_double(&part, at(&metrics, k, 1)->d);
       }
       if (rc == MIDA_OK)
         rc = mida__buf_adds(&part, "}");

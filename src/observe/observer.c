@@ -1,7 +1,7 @@
 /*
  * observer.c -- helpers the MLflow and TensorBoard observers share: cursors
  * read back from the store and written through the journal, counters, log
- * messages, JSON numbers (see observer.h).
+ * messages (see observer.h).
  */
 #include "observe/observer.h"
 
@@ -9,7 +9,6 @@
 #include "core/record.h"
 #include "sink/sink.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,12 +101,4 @@ void mida__obs_log(const mida__obs_opts *opts, mida__obs_level level,
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   opts->log(opts->log_ctx, level, msg);
-}
-
-int mida__obs_json_number(mida__buf *b, double v) {
-  if (isnan(v))
-    return mida__buf_adds(b, "\"NaN\"");
-  if (isinf(v))
-    return mida__buf_adds(b, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-  return mida__buf_printf(b, "%.17g", v);
 }

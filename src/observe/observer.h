@@ -96,8 +96,4 @@ void mida__obs_defaults(const mida__obs_opts **opts, mida__obs_stats **stats,
 void mida__obs_log(const mida__obs_opts *opts, mida__obs_level level,
                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Appends v to b as a JSON value: a number, or "NaN", "Infinity",
- * "-Infinity" as strings (JSON has no such numbers). */
-int mida__obs_json_number(mida__buf *b, double v);
-
 #endif /* MIDA_OBSERVE_OBSERVER_H */

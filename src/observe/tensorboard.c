@@ -219,7 +219,7 @@ static int add_member(mida__buf *b, const char *tag, size_t tag_len,
   case MIDA_TB_HPARAM_BOOL:
     return mida__buf_adds(b, v->number != 0 ? "true" : "false");
   case MIDA_TB_HPARAM_NUMBER:
-    return mida__obs_json_number(b, v->number);
+    return mida__json_add_double(b, v->number);
   default:
     return mida__json_add_string(b, v->text != NULL ? v->text : "",
                                  v->text_len);
@@ -312,7 +312,7 @@ static int flush_task_json(observer *o, tb_file *f) {
       if (rc == MIDA_OK)
         rc = mida__buf_adds(&gen, ":");
       if (rc == MIDA_OK)
-        rc = mida__obs_json_number(&gen, o->last[i].value);
+        rc = mida__json_add_double(&gen, o->last[i].value);
     }
     if (rc == MIDA_OK)
       rc = mida__buf_adds(&gen, "}");

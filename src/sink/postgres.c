@@ -43,6 +43,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/number.h"
 #include "core/url.h"
 #include "mida_config.h"
 #include "sink/schema.h"
@@ -401,7 +402,7 @@ static int arena_field(pg_sink *s, unsigned tag, const mida__field *f,
   case MIDA_KIND_I64:
     return arena_i64(s, f->v.i64, off);
   case MIDA_KIND_F64: {
-    char t[40];
+    char t[MIDA_DTOA_MAX];
     double v = f->v.f64;
     int n;
     if (v != v)
@@ -411,7 +412,7 @@ static int arena_field(pg_sink *s, unsigned tag, const mida__field *f,
     else if (v < -1.7976931348623157e308)
       n = snprintf(t, sizeof t, "-Infinity");
     else
-      n = snprintf(t, sizeof t, "%.17g", v);
+      n = (int)mida__dtoa(v, t);
     return arena_add(s, t, (size_t)n, off);
   }
   case MIDA_KIND_STR:
@@ -1064,6 +1065,21 @@ static int rewrite_params(const char *sql, mida__buf *b) {
   return rc;
 }
 
+/* The type oid of double precision (pg_type.dat). */
+#define FLOAT8_OID 701
+
+/* PostgreSQL's text of a double precision value, rewritten as the SQLite
+ * store writes it (mida__dtoa): both stores print the same text for the
+ * same double. The connection asks for exact text (extra_float_digits). */
+static const char *float8_text(const char *pg, char out[MIDA_DTOA_MAX]) {
+  char *end = NULL;
+  double v = strtod(pg, &end);
+  if (end == pg || *end != '\0')
+    return pg;
+  mida__dtoa(v, out);
+  return out;
+}
+
 static int pg_query(mida__sink *base, const char *sql,
                     const char *const *params, int nparams, mida__row_fn row,
                     void *ctx) {
@@ -1081,6 +1097,7 @@ static int pg_query(mida__sink *base, const char *sql,
     return rc;
   const char **names = NULL;
   const char **values = NULL;
+  char(*reals)[MIDA_DTOA_MAX] = NULL; /* float8 cells as text, per column */
   int stopped = 0;
   if (!PQsendQueryParams(s->conn, mida__buf_str(&s->sql), nparams, NULL, params,
                          NULL, NULL, 0)) {
@@ -1097,12 +1114,15 @@ static int pg_query(mida__sink *base, const char *sql,
         size_t slots = ncols > 0 ? (size_t)ncols : 1;
         names = mida__calloc(slots, sizeof *names);
         values = mida__calloc(slots, sizeof *values);
-        if (names == NULL || values == NULL)
+        reals = mida__calloc(slots, sizeof *reals);
+        if (names == NULL || values == NULL || reals == NULL)
           rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
       }
       for (int c = 0; c < ncols && rc == MIDA_OK; c++) {
         names[c] = PQfname(res, c);
         values[c] = PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c);
+        if (values[c] != NULL && PQftype(res, c) == FLOAT8_OID)
+          values[c] = float8_text(values[c], reals[c]);
       }
       if (rc == MIDA_OK && row != NULL && row(ctx, ncols, names, values) != 0)
         stopped = 1;
@@ -1125,6 +1145,7 @@ static int pg_query(mida__sink *base, const char *sql,
 out:
   mida__free(names);
   mida__free(values);
+  mida__free(reals);
   /* Whatever happened, the read-only transaction ends here. */
   if (PQstatus(s->conn) == CONNECTION_OK)
     PQclear(PQexec(s->conn, "ROLLBACK"));
@@ -1211,7 +1232,9 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
   const char *keys[] = {"connect_timeout", "application_name", "options",
                         "dbname", NULL};
   const char *vals[] = {"10", "mida",
-                        readonly ? "-c default_transaction_read_only=on" : "",
+                        readonly ? "-c extra_float_digits=3"
+                                   " -c default_transaction_read_only=on"
+                                 : "-c extra_float_digits=3",
                         url, NULL};
   s->conn = PQconnectdbParams(keys, vals, 1);
   int rc = MIDA_OK;

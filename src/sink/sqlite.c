@@ -57,6 +57,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/number.h"
 #include "core/url.h"
 #include "sink/schema.h"
 
@@ -960,6 +961,7 @@ static int sqlite_query(mida__sink *base, const char *sql,
   sqlite3_stmt *st = NULL;
   const char **names = NULL;
   const char **values = NULL;
+  char(*reals)[MIDA_DTOA_MAX] = NULL; /* REAL cells as text, per column */
   const char *tail = NULL;
   auth_state auth = {0};
   int rc = MIDA_OK;
@@ -1025,16 +1027,24 @@ static int sqlite_query(mida__sink *base, const char *sql,
       size_t slots = ncols > 0 ? (size_t)ncols : 1;
       names = mida__calloc(slots, sizeof *names);
       values = mida__calloc(slots, sizeof *values);
-      if (names == NULL || values == NULL) {
+      reals = mida__calloc(slots, sizeof *reals);
+      if (names == NULL || values == NULL || reals == NULL) {
         rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
         goto out;
       }
     }
     for (int c = 0; c < ncols; c++) {
       names[c] = sqlite3_column_name(st, c);
-      values[c] = (const char *)sqlite3_column_text(st, c);
-      if (names[c] == NULL ||
-          (values[c] == NULL && sqlite3_column_type(st, c) != SQLITE_NULL)) {
+      /* SQLite's own text of a REAL has 15 digits; ours reads back the
+       * same double. */
+      int type = sqlite3_column_type(st, c);
+      if (type == SQLITE_FLOAT) {
+        mida__dtoa(sqlite3_column_double(st, c), reals[c]);
+        values[c] = reals[c];
+      } else {
+        values[c] = (const char *)sqlite3_column_text(st, c);
+      }
+      if (names[c] == NULL || (values[c] == NULL && type != SQLITE_NULL)) {
         rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
         goto out;
       }
@@ -1046,6 +1056,7 @@ out:
   sqlite3_finalize(st);
   mida__free(names);
   mida__free(values);
+  mida__free(reals);
   return rc;
 }
 

@@ -196,6 +196,29 @@ def test_query_one_statement_and_json_operators(mida_bin, stores):
     assert out.splitlines() == ["activity,lr", "fit,0.01"]
 
 
+def test_reals_print_as_on_sqlite_and_read_back_exactly(mida_bin, stores):
+    lite, pg = stores
+    body = (" 1.0 / i AS inv, i * 0.1 AS tenth, (i + 0.1) * 1e-300 AS tiny,"
+            " i * 1.1e300 AS huge")
+    lite_sql = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+                " FROM n WHERE i < 300) SELECT i," + body + " FROM n")
+    pg_sql = ("SELECT i," + body.replace("1.0", "1.0::float8")
+              .replace("0.1", "0.1::float8").replace("e-300", "e-300::float8")
+              .replace("e300", "e300::float8")
+              + " FROM generate_series(1, 300) AS i")
+    want = run(mida_bin, lite, "query", "--csv", lite_sql)
+    got = run(mida_bin, pg, "query", "--csv", pg_sql)
+    assert got[0] == 0, got[2]
+    assert got[1] == want[1]
+    rows = [r.split(",") for r in got[1].splitlines()[1:]]
+    assert [float(r[1]) for r in rows] == [1.0 / i for i in range(1, 301)]
+    assert rows[2][2] == "0.30000000000000004"
+    code, out, err = run(mida_bin, pg, "query", "--csv",
+                         "SELECT 'NaN'::float8 AS n, 'Infinity'::float8 AS i,"
+                         " 3::float8 AS t")
+    assert out.splitlines() == ["n,i,t", "NaN,Inf,3.0"]
+
+
 def test_missing_database_and_schema_are_clear_errors(mida_bin, pg_db):
     code, _, err = run(mida_bin, pg_db, "tasks")
     assert code == 1

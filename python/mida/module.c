@@ -1,0 +1,756 @@
+/*
+ * module.c -- the module mida._mida: its functions (workflows, data,
+ * metrics, queries, flushing, raw records for the Dask plugins, caps) and
+ * its initialisation. The Python package `mida` (mida/__init__.py) shapes
+ * the user's API around them.
+ *
+ * It sits on the public C API (include/mida.h) and on two internals: the
+ * session's hand-built records (mida__session_put, for the Dask plugins,
+ * which know their own ids) and the sink's read-only query interface (for
+ * mida.query). Nothing here prints.
+ */
+#include "ext.h"
+#include "value.h"
+
+#include "core/host.h"
+#include "core/id.h"
+#include "core/json.h"
+#include "core/record.h"
+#include "core/shared_id.h"
+#include "sink/sink.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static PyObject *g_field_tags; /* dict: field name -> tag */
+
+/* ---- workflows, data, metrics ------------------------------------------- */
+
+/* JSON object text for an optional dict argument into w; returns the text,
+ * NULL for None, or sets *bad for a non-dict. */
+static const char *json_obj_arg(mida_py_json *w, PyObject *o, int *bad) {
+  if (o == NULL || o == Py_None)
+    return NULL;
+  if (!PyDict_Check(o)) {
+    *bad = 1;
+    PyErr_SetString(PyExc_TypeError, "a dict was expected");
+    return NULL;
+  }
+  mida_py_json_value(w, o, 0);
+  if (w->len > 0 && w->p[0] != '{') { /* a dict past max_depth: summary */
+    w->len = 0;
+    mida_py_json_raw(w, "{}", 2);
+  }
+  return mida_py_json_end(w);
+}
+
+static PyObject *mod_workflow_begin(PyObject *m, PyObject *args,
+                                    PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"name", "campaign", "metadata", "source",
+                           "set_default", NULL};
+  const char *name = NULL, *campaign = NULL, *source = NULL;
+  PyObject *meta = Py_None;
+  int set_default = 1;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "z|zOzp", kwlist, &name,
+                                   &campaign, &meta, &source, &set_default))
+    return NULL;
+  mida_session_t *s = mida_py_session_or_raise();
+  if (s == NULL)
+    return NULL;
+  mida_py_json w;
+  mida_py_json_init(&w);
+  int bad = 0;
+  const char *md = json_obj_arg(&w, meta, &bad);
+  if (bad) {
+    mida_py_json_free(&w);
+    return NULL;
+  }
+  mida_id_t prev = mida__shared_id_load(&s->workflow);
+  mida_workflow_info_t info = {0};
+  info.name = name;
+  info.campaign = campaign;
+  info.source = source;
+  info.metadata = md;
+  info.parent = mida_id_is_nil(&prev) ? NULL : &prev;
+  mida_id_t id;
+  int rc = mida_workflow_begin(s, &info, &id);
+  mida_py_json_free(&w);
+  if (rc != MIDA_OK)
+    return mida_py_raise_rc(rc);
+  if (!set_default) {
+    pthread_mutex_lock(&s->workflow_lock);
+    mida__shared_id_store(&s->workflow, &prev);
+    pthread_mutex_unlock(&s->workflow_lock);
+  }
+  PyObject *ids = mida_py_id_to_str(&id);
+  PyObject *prevs = mida_id_is_nil(&prev) ? Py_NewRef(Py_None)
+                                          : mida_py_id_to_str(&prev);
+  return Py_BuildValue("(NN)", ids, prevs);
+}
+
+static PyObject *mod_workflow_end(PyObject *m, PyObject *args) {
+  (void)m;
+  PyObject *ido, *prevo = Py_None;
+  int status = MIDA_STATUS_FINISHED;
+  if (!PyArg_ParseTuple(args, "O|iO", &ido, &status, &prevo))
+    return NULL;
+  mida_session_t *s = mida_py_session_or_raise();
+  mida_id_t id, prev = {{0}};
+  if (s == NULL || mida_py_id_from_obj(ido, &id) < 0 ||
+      (prevo != Py_None && mida_py_id_from_obj(prevo, &prev) < 0))
+    return NULL;
+  int rc = mida_workflow_end(s, &id, (mida_status_t)status);
+  if (rc != MIDA_OK)
+    return mida_py_raise_rc(rc);
+  /* The ended workflow stops being the default, unless another one took
+   * its place meanwhile. */
+  pthread_mutex_lock(&s->workflow_lock);
+  mida_id_t cur = mida__shared_id_load(&s->workflow);
+  if (memcmp(&cur, &id, sizeof id) == 0)
+    mida__shared_id_store(&s->workflow, &prev);
+  pthread_mutex_unlock(&s->workflow_lock);
+  Py_RETURN_NONE;
+}
+
+/* The task an explicit call refers to: task= or the current one. */
+static int target_task(PyObject *task, mida_id_t *out, int required) {
+  if (task != NULL && task != Py_None)
+    return mida_py_id_from_obj(task, out) < 0 ? -1 : 1;
+  if (mida_py_current_task(out))
+    return 1;
+  if (required) {
+    PyErr_SetString(mida_py_error, "no current task: call this inside a "
+                             "@mida.task function or pass task=");
+    return -1;
+  }
+  return 0;
+}
+
+static PyObject *mod_metric(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"key", "value", "step", "task", NULL};
+  const char *key;
+  double value;
+  PyObject *stepo = Py_None, *task = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "sd|OO", kwlist, &key, &value,
+                                   &stepo, &task))
+    return NULL;
+  long long step = -1;
+  if (stepo != Py_None) {
+    step = PyLong_AsLongLong(stepo);
+    if (step == -1 && PyErr_Occurred())
+      return NULL;
+    if (step < 0) {
+      PyErr_SetString(PyExc_ValueError, "step must be >= 0");
+      return NULL;
+    }
+  }
+  mida_id_t t;
+  if (target_task(task, &t, 1) < 0)
+    return NULL;
+  mida_session_t *s = mida_py_session_for_capture();
+  if (s == NULL)
+    Py_RETURN_NONE;
+  int rc = mida_metric(s, &t, key, step, 0, value);
+  if (rc != MIDA_OK)
+    return mida_py_raise_rc(rc);
+  Py_RETURN_NONE;
+}
+
+static PyObject *mod_data(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"uri", "role", "kind", "digest", "size", "name",
+                           "metadata", "task", NULL};
+  const char *uri, *role = "used", *kind = NULL, *digest = NULL, *name = NULL;
+  long long size = -1;
+  PyObject *meta = Py_None, *task = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "s|szzLzOO", kwlist, &uri, &role,
+                                   &kind, &digest, &size, &name, &meta,
+                                   &task))
+    return NULL;
+  mida_role_t r;
+  if (strcmp(role, "used") == 0 || strcmp(role, "input") == 0)
+    r = MIDA_USED;
+  else if (strcmp(role, "generated") == 0 || strcmp(role, "output") == 0)
+    r = MIDA_GENERATED;
+  else {
+    PyErr_Format(PyExc_ValueError,
+                 "role must be 'used' or 'generated', not '%s'", role);
+    return NULL;
+  }
+  mida_id_t t;
+  int has = target_task(task, &t, 0);
+  if (has < 0)
+    return NULL;
+  mida_py_json w;
+  mida_py_json_init(&w);
+  int bad = 0;
+  const char *md = json_obj_arg(&w, meta, &bad);
+  if (bad) {
+    mida_py_json_free(&w);
+    return NULL;
+  }
+  mida_session_t *s = mida_py_session_for_capture();
+  int rc = MIDA_OK;
+  if (s != NULL) {
+    mida_data_info_t d = {0};
+    d.kind = kind;
+    d.uri = uri;
+    d.digest = digest;
+    d.size = size;
+    d.name = name;
+    d.metadata = md;
+    rc = mida_data(s, has ? &t : NULL, r, &d);
+  }
+  mida_py_json_free(&w);
+  if (rc != MIDA_OK)
+    return mida_py_raise_rc(rc);
+  Py_RETURN_NONE;
+}
+
+/* ---- raw records (the Dask plugins) -------------------------------------- */
+
+static int is_json_tag(long tag) {
+  return tag == MIDA_F_USED || tag == MIDA_F_GENERATED ||
+         tag == MIDA_F_CUSTOM || tag == MIDA_F_METADATA ||
+         tag == MIDA_F_TELEMETRY;
+}
+
+#define PUT_MAX_JSON 5
+
+/* put(rectype, **fields): appends a record built from keyword fields named
+ * as in src/core/record.h (id, workflow, activity, used, ...). Ids are str
+ * or 16 bytes; JSON fields are dicts (captured in C) or JSON object text
+ * (checked). Returns True if recorded, False if capture is off. */
+static PyObject *mod_put(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  int type;
+  if (!PyArg_ParseTuple(args, "i", &type))
+    return NULL;
+  if (type <= MIDA_REC_PAD || type >= MIDA_REC_TYPE_COUNT) {
+    PyErr_Format(PyExc_ValueError, "unknown record type %d", type);
+    return NULL;
+  }
+  mida_session_t *s = mida_py_session_for_capture();
+  if (s == NULL)
+    Py_RETURN_FALSE;
+  mida__rec rec;
+  memset(&rec, 0, sizeof rec);
+  rec.type = (uint16_t)type;
+  mida_py_json js[PUT_MAX_JSON];
+  int njs = 0;
+  PyObject *ret = NULL;
+  Py_ssize_t pos = 0;
+  PyObject *k, *v;
+  while (kw != NULL && PyDict_Next(kw, &pos, &k, &v)) {
+    if (v == Py_None)
+      continue;
+    PyObject *tago = PyDict_GetItemWithError(g_field_tags, k);
+    if (tago == NULL) {
+      if (!PyErr_Occurred())
+        PyErr_Format(PyExc_TypeError, "unknown record field %R", k);
+      goto out;
+    }
+    long tag = PyLong_AsLong(tago);
+    switch (mida__field_kind((unsigned)tag)) {
+    case MIDA_KIND_ID: {
+      mida_id_t id;
+      if (mida_py_id_from_obj(v, &id) < 0)
+        goto out;
+      mida__rec_set_id(&rec, (unsigned)tag, &id);
+      break;
+    }
+    case MIDA_KIND_I64: {
+      long long n = PyLong_AsLongLong(v);
+      if (n == -1 && PyErr_Occurred())
+        goto out;
+      mida__rec_set_i64(&rec, (unsigned)tag, n);
+      break;
+    }
+    case MIDA_KIND_F64: {
+      double d = PyFloat_AsDouble(v);
+      if (d == -1.0 && PyErr_Occurred())
+        goto out;
+      mida__rec_set_f64(&rec, (unsigned)tag, d);
+      break;
+    }
+    case MIDA_KIND_STR: {
+      if (is_json_tag(tag) && !PyUnicode_Check(v)) {
+        if (njs == PUT_MAX_JSON) {
+          PyErr_SetString(PyExc_ValueError, "too many JSON fields");
+          goto out;
+        }
+        mida_py_json *w = &js[njs++];
+        mida_py_json_init(w);
+        int bad = 0;
+        const char *t = json_obj_arg(w, v, &bad);
+        if (bad || t == NULL) {
+          if (!bad)
+            PyErr_NoMemory();
+          goto out;
+        }
+        mida__rec_set_str(&rec, (unsigned)tag, w->p, w->len);
+        break;
+      }
+      Py_ssize_t n;
+      const char *t = PyUnicode_Check(v) ? PyUnicode_AsUTF8AndSize(v, &n)
+                                         : NULL;
+      if (t == NULL) {
+        if (!PyErr_Occurred())
+          PyErr_Format(PyExc_TypeError, "field %R must be a str", k);
+        goto out;
+      }
+      size_t where = 0;
+      if (is_json_tag(tag) &&
+          mida__json_check(t, (size_t)n, true, &where) != MIDA_OK) {
+        PyErr_Format(PyExc_ValueError,
+                     "field %R is not a JSON object (error at byte %zu)", k,
+                     where);
+        goto out;
+      }
+      mida__rec_set_str(&rec, (unsigned)tag, t, (size_t)n);
+      break;
+    }
+    default:
+      PyErr_Format(PyExc_TypeError, "unknown record field %R", k);
+      goto out;
+    }
+  }
+  int rc = mida__session_put(s, &rec);
+  if (rc != MIDA_OK) {
+    mida_py_capture_errors++;
+    ret = Py_NewRef(Py_False);
+  } else {
+    ret = Py_NewRef(Py_True);
+  }
+out:
+  for (int i = 0; i < njs; i++)
+    mida_py_json_free(&js[i]);
+  return ret;
+}
+
+static PyObject *mod_id_from_name(PyObject *m, PyObject *args) {
+  (void)m;
+  const char *ns, *name;
+  if (!PyArg_ParseTuple(args, "ss", &ns, &name))
+    return NULL;
+  mida_id_t id = mida__id_from_name(ns, name);
+  return mida_py_id_to_str(&id);
+}
+
+static PyObject *mod_new_id(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  mida_id_t id = mida_id_new();
+  return mida_py_id_to_str(&id);
+}
+
+static PyObject *mod_now_ns(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  return PyLong_FromLongLong(mida_now_ns());
+}
+
+/* capture(value) -> JSON text of one value, as the decorator records it. */
+static PyObject *mod_capture(PyObject *m, PyObject *v) {
+  (void)m;
+  mida_py_json w;
+  mida_py_json_init(&w);
+  mida_py_json_value(&w, v, 0);
+  const char *t = mida_py_json_end(&w);
+  PyObject *out = t != NULL ? PyUnicode_DecodeUTF8(t, (Py_ssize_t)w.len,
+                                                   "replace")
+                            : PyErr_NoMemory();
+  mida_py_json_free(&w);
+  return out;
+}
+
+static PyObject *mod_current_task(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  mida_id_t id;
+  if (!mida_py_current_task(&id))
+    Py_RETURN_NONE;
+  return mida_py_id_to_str(&id);
+}
+
+static PyObject *mod_session_info(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  mida_session_t *s = mida_py_session_get();
+  if (s == NULL)
+    return Py_BuildValue("{s:O,s:s}", "open", Py_False, "error",
+                         mida_py_session_error());
+  mida_id_t wf = mida__shared_id_load(&s->workflow);
+  PyObject *wfo =
+      mida_id_is_nil(&wf) ? Py_NewRef(Py_None) : mida_py_id_to_str(&wf);
+  PyObject *camp = mida_id_is_nil(&s->campaign)
+                       ? Py_NewRef(Py_None)
+                       : mida_py_id_to_str(&s->campaign);
+  return Py_BuildValue("{s:O,s:s,s:s,s:O,s:N,s:N,s:s}", "open", Py_True,
+                       "store", s->store_url, "spool", s->spool_dir,
+                       "disabled", s->disabled ? Py_True : Py_False,
+                       "workflow", wfo, "campaign", camp, "host",
+                       mida__hostname());
+}
+
+/* ---- flush, close, stats, caps ------------------------------------------ */
+
+static PyObject *mod_flush(PyObject *m, PyObject *args) {
+  (void)m;
+  double timeout = -1;
+  if (!PyArg_ParseTuple(args, "|d", &timeout))
+    return NULL;
+  mida_session_t *s = mida_py_session;
+  if (s == NULL)
+    Py_RETURN_TRUE;
+  int ms = timeout < 0 ? -1 : (int)(timeout * 1000);
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = mida_flush(s, ms);
+  Py_END_ALLOW_THREADS
+  if (rc == MIDA_ETIMEDOUT)
+    Py_RETURN_FALSE;
+  if (rc != MIDA_OK)
+    return mida_py_raise_rc(rc);
+  Py_RETURN_TRUE;
+}
+
+static PyObject *mod_close(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  int rc = mida_py_session_close();
+  if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT)
+    return mida_py_raise_rc(rc);
+  Py_RETURN_NONE;
+}
+
+static PyObject *mod_stats(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  mida_stats_t st = {0};
+  if (mida_py_session != NULL)
+    mida_stats_get(mida_py_session, &st);
+  return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "records",
+                       (unsigned long long)st.records, "dropped",
+                       (unsigned long long)st.dropped, "shipped",
+                       (unsigned long long)st.shipped, "backlog_bytes",
+                       (unsigned long long)st.backlog_bytes, "segments",
+                       (unsigned long long)st.segments, "ship_errors",
+                       (unsigned long long)st.ship_errors, "capture_errors",
+                       mida_py_capture_errors, "task_meter_calls",
+                       mida_py_meter_calls,
+                       "task_meter_no_summary", mida_py_meter_no_summary);
+}
+
+static PyObject *caps_dict(void) {
+  mida_py_caps *c = &mida_py_caps_now;
+  return Py_BuildValue("{s:n,s:n,s:i,s:n,s:n}", "max_str", c->max_str,
+                       "max_items", c->max_items, "max_depth", c->max_depth,
+                       "max_repr", c->max_repr, "max_bytes",
+                       (Py_ssize_t)c->max_bytes);
+}
+
+static PyObject *mod_configure(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"max_str", "max_items", "max_depth", "max_repr",
+                           "max_bytes", NULL};
+  mida_py_caps c = mida_py_caps_now;
+  Py_ssize_t bytes = (Py_ssize_t)c.max_bytes;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nninn", kwlist, &c.max_str,
+                                   &c.max_items, &c.max_depth, &c.max_repr,
+                                   &bytes))
+    return NULL;
+  if (c.max_str < 0 || c.max_items < 0 || c.max_depth < 0 ||
+      c.max_repr < 0 || bytes < 0) {
+    PyErr_SetString(PyExc_ValueError, "caps must be >= 0");
+    return NULL;
+  }
+  if (c.max_depth > MIDA_PY_MAX_DEPTH) {
+    PyErr_Format(PyExc_ValueError, "max_depth is at most %d",
+                 MIDA_PY_MAX_DEPTH);
+    return NULL;
+  }
+  c.max_bytes = (size_t)bytes;
+  mida_py_caps_now = c;
+  return caps_dict();
+}
+
+/* ---- queries ------------------------------------------------------------- */
+
+typedef struct query_ctx {
+  PyObject *rows; /* list of dicts */
+  PyObject *keys; /* tuple of column names (str), made on the first row */
+  int failed;     /* a Python error is set */
+} query_ctx;
+
+/* Text from the store as a Python value: integers and reals in SQLite's own
+ * text form come back as int and float, everything else as str. */
+static PyObject *cell_value(const char *t) {
+  if (t == NULL)
+    Py_RETURN_NONE;
+  const char *p = t;
+  if (*p == '-')
+    p++;
+  size_t digits = strspn(p, "0123456789");
+  if (digits > 0 && digits <= 20 && p[digits] == '\0' &&
+      !(p[0] == '0' && digits > 1))
+    return PyLong_FromString(t, NULL, 10);
+  if (digits > 0 && !(p[0] == '0' && digits > 1 && p[1] != '.') &&
+      (p[digits] == '.' || p[digits] == 'e' || p[digits] == 'E')) {
+    char *end = NULL;
+    double d = PyOS_string_to_double(t, &end, NULL);
+    if (end != NULL && *end == '\0' && !PyErr_Occurred())
+      return PyFloat_FromDouble(d);
+    PyErr_Clear();
+  }
+  return PyUnicode_DecodeUTF8(t, (Py_ssize_t)strlen(t), "replace");
+}
+
+static int query_row(void *vctx, int ncols, const char *const *names,
+                     const char *const *values) {
+  query_ctx *q = vctx;
+  if (q->keys == NULL) {
+    q->keys = PyTuple_New(ncols);
+    if (q->keys == NULL)
+      goto fail;
+    for (int i = 0; i < ncols; i++) {
+      PyObject *k = PyUnicode_FromString(names[i] ? names[i] : "?");
+      if (k == NULL)
+        goto fail;
+      PyTuple_SET_ITEM(q->keys, i, k);
+    }
+  }
+  PyObject *row = PyDict_New();
+  if (row == NULL)
+    goto fail;
+  for (int i = 0; i < ncols; i++) {
+    PyObject *v = cell_value(values[i]);
+    if (v == NULL || PyDict_SetItem(row, PyTuple_GET_ITEM(q->keys, i), v)) {
+      Py_XDECREF(v);
+      Py_DECREF(row);
+      goto fail;
+    }
+    Py_DECREF(v);
+  }
+  if (PyList_Append(q->rows, row) < 0) {
+    Py_DECREF(row);
+    goto fail;
+  }
+  Py_DECREF(row);
+  return 0;
+fail:
+  q->failed = 1;
+  return 1;
+}
+
+/* query(sql, params=()) -> list of dicts, read-only, after a flush of this
+ * process's records. */
+static PyObject *mod_query(PyObject *m, PyObject *args) {
+  (void)m;
+  const char *sql;
+  PyObject *params = NULL;
+  if (!PyArg_ParseTuple(args, "s|O", &sql, &params))
+    return NULL;
+  PyObject *seq = NULL;
+  if (params != NULL && params != Py_None) {
+    seq = PySequence_Fast(params, "params must be a sequence");
+    if (seq == NULL)
+      return NULL;
+  }
+  Py_ssize_t np = seq != NULL ? PySequence_Fast_GET_SIZE(seq) : 0;
+  const char **pv = PyMem_Calloc((size_t)np + 1, sizeof *pv);
+  PyObject *strs = PyList_New(0);
+  PyObject *ret = NULL;
+  mida__sink *sink = NULL;
+  if (pv == NULL || strs == NULL) {
+    PyErr_NoMemory();
+    goto out;
+  }
+  for (Py_ssize_t i = 0; i < np; i++) {
+    PyObject *o = PySequence_Fast_GET_ITEM(seq, i);
+    PyObject *str = o == Py_None ? NULL : PyObject_Str(o);
+    if (o != Py_None && (str == NULL || PyList_Append(strs, str) < 0)) {
+      Py_XDECREF(str);
+      goto out;
+    }
+    pv[i] = str != NULL ? PyUnicode_AsUTF8(str) : NULL;
+    Py_XDECREF(str);
+    if (o != Py_None && pv[i] == NULL)
+      goto out;
+  }
+  mida_session_t *s = mida_py_session_get();
+  mida_config_t cfg;
+  mida_config_init(&cfg);
+  const char *url = s != NULL ? s->store_url : cfg.store;
+  if (s != NULL && !s->disabled) {
+    Py_BEGIN_ALLOW_THREADS
+    (void)mida_flush(s, 10000);
+    Py_END_ALLOW_THREADS
+  }
+  char err[512] = "";
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = mida__sink_open(url, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE, &sink,
+                       err, sizeof err);
+  Py_END_ALLOW_THREADS
+  if (rc != MIDA_OK) {
+    PyErr_Format(mida_py_error, "cannot open the store %s: %s", url, err);
+    goto out;
+  }
+  query_ctx q = {PyList_New(0), NULL, 0};
+  if (q.rows == NULL)
+    goto out;
+  rc = mida__sink_query(sink, sql, pv, (int)np, query_row, &q);
+  Py_XDECREF(q.keys);
+  if (q.failed) {
+    Py_DECREF(q.rows);
+    goto out;
+  }
+  if (rc != MIDA_OK) {
+    PyErr_Format(mida_py_error, "%s: %s", mida_strerror(rc),
+                 mida__sink_errmsg(sink));
+    Py_DECREF(q.rows);
+    goto out;
+  }
+  ret = q.rows;
+out:
+  if (sink != NULL)
+    mida__sink_close(sink);
+  PyMem_Free(pv);
+  Py_XDECREF(strs);
+  Py_XDECREF(seq);
+  return ret;
+}
+
+/* ---- the module ---------------------------------------------------------- */
+
+static PyMethodDef module_methods[] = {
+    {"workflow_begin", (PyCFunction)(void (*)(void))mod_workflow_begin,
+     METH_VARARGS | METH_KEYWORDS,
+     "workflow_begin(name, campaign=None, metadata=None, source=None, "
+     "set_default=True) -> (id, previous default workflow)"},
+    {"workflow_end", mod_workflow_end, METH_VARARGS,
+     "workflow_end(id, status=FINISHED, previous=None)"},
+    {"metric", (PyCFunction)(void (*)(void))mod_metric,
+     METH_VARARGS | METH_KEYWORDS,
+     "metric(key, value, step=None, task=None): one point of the current "
+     "task's metric"},
+    {"data", (PyCFunction)(void (*)(void))mod_data,
+     METH_VARARGS | METH_KEYWORDS,
+     "data(uri, role='used', kind=None, digest=None, size=-1, name=None, "
+     "metadata=None, task=None)"},
+    {"put", (PyCFunction)(void (*)(void))mod_put, METH_VARARGS | METH_KEYWORDS,
+     "put(rectype, **fields) -> bool: a hand-built record"},
+    {"id_from_name", mod_id_from_name, METH_VARARGS,
+     "id_from_name(namespace, name) -> id, the same everywhere"},
+    {"new_id", mod_new_id, METH_NOARGS, "a new time-ordered id"},
+    {"now_ns", mod_now_ns, METH_NOARGS, "the time, ns since the epoch"},
+    {"capture", mod_capture, METH_O, "capture(value) -> JSON text"},
+    {"current_task", mod_current_task, METH_NOARGS,
+     "the id of the current task, or None"},
+    {"session_info", mod_session_info, METH_NOARGS,
+     "the session's store, spool, workflow and campaign"},
+    {"flush", mod_flush, METH_VARARGS,
+     "flush(timeout=-1) -> bool: True when the store has every record"},
+    {"close", mod_close, METH_NOARGS, "flushes and closes the session"},
+    {"stats", mod_stats, METH_NOARGS, "the session's counters"},
+    {"configure", (PyCFunction)(void (*)(void))mod_configure,
+     METH_VARARGS | METH_KEYWORDS,
+     "configure(max_str=, max_items=, max_depth=, max_repr=, max_bytes=)"},
+    {"query", mod_query, METH_VARARGS,
+     "query(sql, params=()) -> list of dicts (read-only)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "mida._mida",
+    .m_doc = "The C core of the mida Python package.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+/* Applies MIDA_PY_MAX_* from the environment to the caps. */
+static void caps_from_env(void) {
+  static const struct {
+    const char *env;
+    int which;
+  } vars[] = {{"MIDA_PY_MAX_STR", 0}, {"MIDA_PY_MAX_ITEMS", 1},
+              {"MIDA_PY_MAX_DEPTH", 2}, {"MIDA_PY_MAX_REPR", 3},
+              {"MIDA_PY_MAX_BYTES", 4}};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i].env);
+    if (v == NULL || *v == '\0')
+      continue;
+    char *end = NULL;
+    long long n = strtoll(v, &end, 10);
+    if (*end != '\0' || n < 0 || n > (1LL << 30))
+      continue;
+    switch (vars[i].which) {
+    case 0: mida_py_caps_now.max_str = (Py_ssize_t)n; break;
+    case 1: mida_py_caps_now.max_items = (Py_ssize_t)n; break;
+    case 2:
+      mida_py_caps_now.max_depth =
+          n > MIDA_PY_MAX_DEPTH ? MIDA_PY_MAX_DEPTH : (int)n;
+      break;
+    case 3: mida_py_caps_now.max_repr = (Py_ssize_t)n; break;
+    default: mida_py_caps_now.max_bytes = (size_t)n; break;
+    }
+  }
+}
+
+PyMODINIT_FUNC PyInit__mida(void) {
+  if (PyType_Ready(&mida_py_TaskFuncType) < 0 ||
+      PyType_Ready(&mida_py_TaskMeterType) < 0)
+    return NULL;
+  PyObject *m = PyModule_Create(&module_def);
+  if (m == NULL)
+    return NULL;
+  mida_py_error = PyErr_NewExceptionWithDoc("mida.Error",
+                                      "A mida call failed.",
+                                      PyExc_RuntimeError, NULL);
+  g_field_tags = PyDict_New();
+  if (mida_py_error == NULL || g_field_tags == NULL ||
+      mida_py_session_init() < 0)
+    goto fail;
+  for (unsigned tag = 1; tag < MIDA_F_COUNT; tag++) {
+    const char *name = mida__field_name(tag);
+    PyObject *t = PyLong_FromUnsignedLong(tag);
+    if (name == NULL || t == NULL ||
+        PyDict_SetItemString(g_field_tags, name, t) < 0) {
+      Py_XDECREF(t);
+      goto fail;
+    }
+    Py_DECREF(t);
+  }
+  Py_INCREF(&mida_py_TaskFuncType);
+  if (PyModule_AddObject(m, "TaskFunc", (PyObject *)&mida_py_TaskFuncType) <
+          0 ||
+      PyModule_AddObjectRef(m, "TaskMeter",
+                            (PyObject *)&mida_py_TaskMeterType) < 0 ||
+      PyModule_AddObjectRef(m, "Error", mida_py_error) < 0 ||
+      PyModule_AddStringConstant(m, "version", mida_version()) < 0)
+    goto fail;
+  static const struct {
+    const char *name;
+    int value;
+  } consts[] = {
+      {"REC_CAMPAIGN", MIDA_REC_CAMPAIGN}, {"REC_WORKFLOW", MIDA_REC_WORKFLOW},
+      {"REC_TASK", MIDA_REC_TASK}, {"REC_DATA", MIDA_REC_DATA},
+      {"REC_DEP", MIDA_REC_DEP}, {"REC_METRIC", MIDA_REC_METRIC},
+      {"REC_COUNTER", MIDA_REC_COUNTER},
+      {"SUBMITTED", MIDA_STATUS_SUBMITTED}, {"RUNNING", MIDA_STATUS_RUNNING},
+      {"FINISHED", MIDA_STATUS_FINISHED}, {"CANCELLED", MIDA_STATUS_CANCELLED},
+      {"ERROR", MIDA_STATUS_ERROR},
+  };
+  for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
+    if (PyModule_AddIntConstant(m, consts[i].name, consts[i].value) < 0)
+      goto fail;
+  caps_from_env();
+  return m;
+fail:
+  Py_DECREF(m);
+  return NULL;
+}
