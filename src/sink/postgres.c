@@ -44,6 +44,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/number.h"
+#include "core/url.h"
 #include "mida_config.h"
 #include "sink/schema.h"
 
@@ -356,21 +357,6 @@ static int exec_simple(pg_sink *s, const char *sql, const char *what) {
     return fail_result(s, res, what);
   PQclear(res);
   return MIDA_OK;
-}
-
-/* The URL with its password replaced by "***", for messages. */
-static void url_for_messages(const char *url, char *buf, size_t buflen) {
-  const char *sep = strstr(url, "://");
-  const char *at = sep != NULL ? strchr(sep + 3, '@') : NULL;
-  const char *slash = sep != NULL ? strchr(sep + 3, '/') : NULL;
-  if (at != NULL && (slash == NULL || at < slash)) {
-    const char *colon = memchr(sep + 3, ':', (size_t)(at - (sep + 3)));
-    if (colon != NULL) {
-      snprintf(buf, buflen, "%.*s:***%s", (int)(colon - url), url, at);
-      return;
-    }
-  }
-  snprintf(buf, buflen, "%s", url);
 }
 
 /* Brings a lost connection back before a batch. */
@@ -1248,7 +1234,7 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
   s->flags = flags;
   mida__buf_init(&s->arena, ARENA_MAX);
   mida__buf_init(&s->sql, (size_t)64 << 20);
-  url_for_messages(url, s->where, sizeof s->where);
+  mida__url_redact(url, s->where, sizeof s->where);
   int readonly = (flags & MIDA_SINK_READONLY) != 0;
   /* Later keywords override earlier ones, so the URL's own settings win
    * over these defaults; a host that never answers fails in 10 s. */

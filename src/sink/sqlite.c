@@ -58,6 +58,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/number.h"
+#include "core/url.h"
 #include "sink/schema.h"
 
 #include <errno.h>
@@ -1219,7 +1220,7 @@ static int sqlite_open(const char *url, int flags, mida__sink **out, char *err,
   }
   s->base.methods = &mida__sqlite_sink;
   s->flags = flags;
-  int rc = mida__sink_url_path(url, s->path, sizeof s->path);
+  int rc = mida__url_sqlite_path(url, s->path, sizeof s->path);
   if (rc != MIDA_OK) {
     rc = mida__sink_fail(&s->base, MIDA_EURL,
                          "'%s' does not name an SQLite file", url);

@@ -194,26 +194,6 @@ static const char canonical_task_sql[] =
 
 /* ---- tests: dispatch --------------------------------------------------- */
 
-static void test_url_path(void **state) {
-  (void)state;
-  char buf[64];
-  assert_int_equal(mida__sink_url_path("sqlite://mida.db", buf, sizeof buf),
-                   MIDA_OK);
-  assert_string_equal(buf, "mida.db");
-  assert_int_equal(mida__sink_url_path("sqlite:///tmp/x.db", buf, sizeof buf),
-                   MIDA_OK);
-  assert_string_equal(buf, "/tmp/x.db");
-  assert_int_equal(mida__sink_url_path("x.db", buf, sizeof buf), MIDA_OK);
-  assert_string_equal(buf, "x.db");
-  assert_int_equal(mida__sink_url_path("file:///a/b.db", buf, sizeof buf),
-                   MIDA_OK);
-  assert_string_equal(buf, "/a/b.db");
-  assert_int_equal(mida__sink_url_path("redis://h:1/s", buf, sizeof buf),
-                   MIDA_EURL);
-  assert_int_equal(mida__sink_url_path("sqlite://", buf, sizeof buf),
-                   MIDA_EURL);
-}
-
 static void test_unknown_scheme(void **state) {
   (void)state;
   char err[256] = "";
@@ -1019,7 +999,6 @@ static void test_concurrent_processes(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_url_path),
       cmocka_unit_test(test_unknown_scheme),
       cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
       cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
