@@ -86,20 +86,30 @@ static const char *env_or(const char *name, const char *fallback) {
   return (v != NULL && v[0] != '\0') ? v : fallback;
 }
 
-/* Parses "64M", "1G", "65536"; 0 if malformed. */
-static size_t parse_size(const char *text) {
+/* Parses "64M", "1G", "65536" into *out. Returns 0, or -1 if malformed
+ * or too large. */
+static int parse_size(const char *text, uint64_t *out) {
   char *end = NULL;
   errno = 0;
   unsigned long long n = strtoull(text, &end, 10);
-  if (errno != 0 || end == text)
-    return 0;
-  switch (*end) {
-  case 'k': case 'K': n <<= 10; end++; break;
-  case 'm': case 'M': n <<= 20; end++; break;
-  case 'g': case 'G': n <<= 30; end++; break;
-  default: break;
-  }
-  return *end == '\0' ? (size_t)n : 0;
+  if (errno != 0 || end == text || text[0] == '-')
+    return -1;
+  /* An optional unit: k, m, g or t (binary multiples). */
+  static const char units[] = "kmgt";
+  const char *unit = *end != '\0' ? strchr(units, *end | 0x20) : NULL;
+  unsigned shift = unit != NULL ? 10 * (unsigned)(unit - units + 1) : 0;
+  if (unit != NULL)
+    end++;
+  if (*end != '\0' || n > (UINT64_MAX >> shift))
+    return -1;
+  *out = (uint64_t)n << shift;
+  return 0;
+}
+
+/* Whether a boolean variable is set to something other than 0/false. */
+static int env_flag(const char *name) {
+  const char *v = env_or(name, "0");
+  return strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
 }
 
 void mida_config_init_sized(mida_config_t *out, size_t out_size) {
@@ -117,8 +127,15 @@ void mida_config_init_sized(mida_config_t *out, size_t out_size) {
   cfg->parent_task = env_or("MIDA_PARENT_TASK", NULL);
   cfg->journal_bytes = MIDA_JOURNAL_DEFAULT_RING;
   const char *size = env_or("MIDA_JOURNAL_BYTES", NULL);
-  if (size != NULL && parse_size(size) > 0)
-    cfg->journal_bytes = parse_size(size);
+  uint64_t bytes = 0;
+  if (size != NULL && parse_size(size, &bytes) == 0 && bytes > 0 &&
+      bytes <= SIZE_MAX)
+    cfg->journal_bytes = (size_t)bytes;
+  cfg->spool_max = MIDA_SPOOL_MAX_DEFAULT;
+  const char *max = env_or("MIDA_SPOOL_MAX", NULL);
+  if (max != NULL)
+    cfg->spool_max = parse_size(max, &bytes) == 0 ? bytes : UINT64_MAX;
+  cfg->strict = env_flag("MIDA_STRICT");
   const char *full = env_or("MIDA_JOURNAL_FULL", "spill");
   cfg->full = strcmp(full, "drop") == 0 ? MIDA_FULL_DROP : MIDA_FULL_SPILL;
   cfg->ship_interval_ms = 20;
@@ -129,8 +146,7 @@ void mida_config_init_sized(mida_config_t *out, size_t out_size) {
     if (*end == '\0' && v > 0 && v <= 60000)
       cfg->ship_interval_ms = (unsigned)v;
   }
-  const char *off = env_or("MIDA_DISABLE", "0");
-  cfg->disabled = strcmp(off, "0") != 0 && strcmp(off, "false") != 0;
+  cfg->disabled = env_flag("MIDA_DISABLE");
   /* Telemetry. A malformed value becomes -1, which mida_open() refuses
    * with a message naming the variable. */
   cfg->telemetry_task = 1;
@@ -196,6 +212,7 @@ static void session_free(mida_session_t *s) {
 int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
               size_t errmsg_len) {
   char err[1024] = "";
+  char warning[512] = ""; /* why the session records less than asked */
   mida_config_t defaults;
   if (out == NULL)
     return MIDA_EINVAL;
@@ -206,6 +223,7 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
   }
   const mida_config_t *cfg = cfg_in;
 
+  write_err(errmsg, errmsg_len, "");
   mida_session_t *s = mida__calloc(1, sizeof *s);
   if (s == NULL) {
     write_err(errmsg, errmsg_len, "out of memory");
@@ -261,6 +279,23 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
              "(known: proc, sys, net, disk, gpu, all, none)", cfg->sample);
     goto fail;
   }
+  size_t ring =
+      cfg->journal_bytes ? cfg->journal_bytes : MIDA_JOURNAL_DEFAULT_RING;
+  if (cfg->spool_max == UINT64_MAX) {
+    snprintf(err, sizeof err,
+             "MIDA_SPOOL_MAX must be a size in bytes, "
+             "e.g. 1G or 500M (0: no bound)");
+    goto fail;
+  }
+  if (cfg->spool_max != 0 &&
+      cfg->spool_max < (uint64_t)ring + MIDA_JOURNAL_HEADER_BYTES) {
+    snprintf(err, sizeof err,
+             "MIDA_SPOOL_MAX (%llu bytes) is smaller than "
+             "one journal segment (%zu bytes, MIDA_JOURNAL_BYTES)",
+             (unsigned long long)cfg->spool_max,
+             ring + MIDA_JOURNAL_HEADER_BYTES);
+    goto fail;
+  }
   rc = MIDA_OK;
   s->telemetry_task = cfg->telemetry_task;
 
@@ -286,12 +321,19 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
   if (s->sink != NULL)
     (void)mida__recover_spool(spool, s->sink, &rst, rerr, sizeof rerr);
 
-  size_t ring = cfg->journal_bytes ? cfg->journal_bytes
-                                   : MIDA_JOURNAL_DEFAULT_RING;
-  rc = mida__journal_open(spool, ring, cfg->full, mida__hostname(),
-                          (int64_t)getpid(), &s->journal, err, sizeof err);
+  rc = mida__journal_open(spool, ring, cfg->full, cfg->spool_max,
+                          mida__hostname(), (int64_t)getpid(), &s->journal, err,
+                          sizeof err);
   if (rc != MIDA_OK)
     goto fail;
+  /* A journal without room records nothing for now, counts what it drops,
+   * and starts when there is room: a warning, or a failure when strict. */
+  rc = mida__journal_space(s->journal, warning, sizeof warning);
+  if (rc != MIDA_OK && cfg->strict) {
+    snprintf(err, sizeof err, "%s", warning);
+    goto fail;
+  }
+  rc = MIDA_OK;
 
   rc = mida__shipper_start(s->journal, s->sink, store, spool,
                            cfg->ship_interval_ms ? cfg->ship_interval_ms : 20,
@@ -315,6 +357,8 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     goto fail;
   }
   *out = s;
+  if (warning[0] != '\0')
+    write_err(errmsg, errmsg_len, warning);
   return MIDA_OK;
 
 fail:
@@ -368,6 +412,7 @@ static void stats_fill(const mida_session_t *s, mida_stats_t *out) {
   out->dropped = js.dropped;
   out->backlog_bytes = js.backlog;
   out->segments = js.segments;
+  out->spool_full = js.spool_full;
   if (s->shipper != NULL) {
     mida__shipper_stats ss;
     mida__shipper_stats_get(s->shipper, &ss);

@@ -64,6 +64,8 @@
 #define HOST_BYTES 64
 #define NAME_HOST_MAX 63 /* host characters in a name */
 #define NO_FRAME UINT64_MAX
+/* How often a journal short of room tries a new segment again. */
+#define SPACE_RETRY_NS UINT64_C(1000000000)
 
 /* The segment header as it lies at the start of the file (journal.h). */
 typedef struct seg_header {
@@ -129,6 +131,16 @@ struct mida__journal {
   char *host_safe;            /* host name usable in a file name */
   int64_t pid;                /* pid written to the headers */
   int64_t start_ns;           /* journal start, ns since epoch */
+  uint64_t spool_max;         /* bytes the spool's segments may take, 0: any */
+  atomic_bool space_blocked;  /* the last new segment failed: full rings
+                                 drop until mida__journal_maintain() clears
+                                 it */
+  _Atomic uint64_t unjournaled; /* records dropped with no segment at all */
+  uint64_t space_failures;      /* segments that could not be made (lock) */
+  int space_rc;                 /* why the last one failed, or MIDA_OK (lock) */
+  char space_err[256];          /* its message (lock) */
+  uint64_t retry_ns;            /* reader: when maintain tries again, 0: unset
+                                   (CLOCK_MONOTONIC ns) */
 };
 
 struct mida__orphan {
@@ -175,6 +187,12 @@ static inline uint64_t round8(uint64_t n) {
 
 static inline _Atomic uint64_t *commit_word(uint8_t *frame) {
   return (_Atomic uint64_t *)(void *)frame;
+}
+
+static uint64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
 static uint64_t now_ns(void) {
@@ -426,6 +444,75 @@ static void prefault_ring(uint8_t *ring, uint64_t bytes) {
     ((volatile uint8_t *)ring)[off] = 0;
 }
 
+/* Whether an errno value means that the file system has no room. */
+static bool is_no_space(int e) {
+  return e == ENOSPC || e == EDQUOT;
+}
+
+/* Allocates the file's blocks for its first bytes (posix_fallocate, which
+ * also sets the size). Returns 0 or an errno value. */
+static int reserve_blocks(int fd, size_t bytes) {
+  int e;
+  do {
+    e = posix_fallocate(fd, 0, (off_t)bytes);
+  } while (e == EINTR);
+  return e;
+}
+
+/* Bytes on disk of the segment files (*.mj, *.mj.tmp) in dir, whoever
+ * writes them. Returns MIDA_OK or MIDA_EIO. */
+static int spool_bytes(const char *dir, uint64_t *out) {
+  *out = 0;
+  DIR *d = opendir(dir);
+  if (d == NULL)
+    return errno == ENOENT ? MIDA_OK : MIDA_EIO;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t n = strlen(e->d_name);
+    bool seg = n > 3 && strcmp(e->d_name + n - 3, ".mj") == 0;
+    bool tmp = n > 7 && strcmp(e->d_name + n - 7, ".mj.tmp") == 0;
+    struct stat st;
+    if ((seg || tmp) &&
+        fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(st.st_mode))
+      *out += (uint64_t)st.st_blocks * 512;
+  }
+  closedir(d);
+  return MIDA_OK;
+}
+
+/* Makes sure the spool directory exists and that one more segment of
+ * bytes keeps it within MIDA_SPOOL_MAX. Returns MIDA_OK, MIDA_EFULL (over
+ * the bound, or no room to create the directory), MIDA_EIO or
+ * MIDA_ENOMEM, with a message. */
+static int spool_room(mida__journal *j, size_t bytes, char *err,
+                      size_t errlen) {
+  int rc = make_dirs(j->spool);
+  if (rc != MIDA_OK) {
+    int e = errno;
+    set_err(err, errlen, "cannot create spool directory %s: %s", j->spool,
+            rc == MIDA_ENOMEM ? "out of memory" : strerror(e));
+    return rc == MIDA_EIO && is_no_space(e) ? MIDA_EFULL : rc;
+  }
+  if (j->spool_max == 0)
+    return MIDA_OK;
+  uint64_t used = 0;
+  if (spool_bytes(j->spool, &used) != MIDA_OK) {
+    set_err(err, errlen, "cannot read spool directory %s: %s", j->spool,
+            strerror(errno));
+    return MIDA_EIO;
+  }
+  if (used + bytes > j->spool_max) {
+    set_err(err, errlen,
+            "spool %s holds %llu bytes: one more segment of %zu would pass "
+            "MIDA_SPOOL_MAX (%llu)",
+            j->spool, (unsigned long long)used, bytes,
+            (unsigned long long)j->spool_max);
+    return MIDA_EFULL;
+  }
+  return MIDA_OK;
+}
+
 /* Gives a whole, locked segment file its name: links an unnamed
  * (O_TMPFILE) file, or renames the .tmp one. Returns 0 or -1 with errno. */
 static int publish_file(int fd, bool unnamed, const char *tmp,
@@ -453,6 +540,9 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
   bool unnamed = false;
   segment *seg = reuse;
   char *tmp = NULL;
+  rc = spool_room(j, map_bytes, err, errlen);
+  if (rc != MIDA_OK)
+    return rc;
   char *path = format_alloc("%s/%s.%lld.%lld.%06llu.mj", j->spool, j->host_safe,
                             (long long)j->pid, (long long)j->start_ns,
                             (unsigned long long)seq);
@@ -486,10 +576,19 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
     set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
     goto fail;
   }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0 ||
-      ftruncate(fd, (off_t)map_bytes) != 0) {
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     rc = MIDA_EIO;
-    set_err(err, errlen, "cannot lock or size %s: %s", tmp, strerror(errno));
+    set_err(err, errlen, "cannot lock %s: %s", tmp, strerror(errno));
+    goto fail;
+  }
+  /* Blocks reserved now, not a sparse file: every page of the mapping has
+   * its storage before the first write, so a full disk is an error here
+   * and never a SIGBUS in the middle of an append. */
+  int fa = reserve_blocks(fd, map_bytes);
+  if (fa != 0) {
+    rc = is_no_space(fa) ? MIDA_EFULL : MIDA_EIO;
+    set_err(err, errlen, "cannot reserve %zu bytes for %s: %s", map_bytes, tmp,
+            strerror(fa));
     goto fail;
   }
   base = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -585,6 +684,15 @@ static bool retire_front(mida__journal *j) {
   return next != NULL;
 }
 
+/* Records that a new segment could not be made (rc), with j->lock held:
+ * full rings then drop and count until mida__journal_maintain() lets a
+ * writer try again. */
+static void note_no_room(mida__journal *j, int rc) {
+  j->space_rc = rc;
+  j->space_failures++;
+  atomic_store_explicit(&j->space_blocked, true, memory_order_relaxed);
+}
+
 /* The slow path of a full ring under SPILL: opens the next segment, seals
  * seg and publishes the new one, all under the lock so that writers who see
  * the seal and take the lock find the new segment current. Returns MIDA_OK
@@ -598,11 +706,20 @@ static int spill(mida__journal *j, segment *seg) {
   if (reuse != NULL)
     j->free_list = reuse->next;
   segment *next = NULL;
-  if (segment_create(j, reuse, &next, NULL, 0) != MIDA_OK) {
+  /* Another writer found no room a moment ago: no second attempt until
+   * the reader clears the flag (mida__journal_maintain). */
+  if (atomic_load_explicit(&j->space_blocked, memory_order_relaxed)) {
+    atomic_fetch_add_explicit(&seg->hdr->dropped, 1, memory_order_relaxed);
+    rc = MIDA_EFULL;
+    goto out;
+  }
+  int made = segment_create(j, reuse, &next, j->space_err, sizeof j->space_err);
+  if (made != MIDA_OK) {
     if (reuse != NULL) {
       reuse->next = j->free_list;
       j->free_list = reuse;
     }
+    note_no_room(j, made);
     atomic_fetch_add_explicit(&seg->hdr->dropped, 1, memory_order_relaxed);
     rc = MIDA_EFULL;
     goto out;
@@ -627,9 +744,31 @@ out:
 
 /* ---- the writer's side -------------------------------------------------- */
 
+/* Makes and publishes the journal's first segment, at open or later from
+ * mida__journal_maintain(). Returns MIDA_OK or why it could not (recorded
+ * for mida__journal_space()). */
+static int first_segment(mida__journal *j) {
+  pthread_mutex_lock(&j->lock);
+  segment *seg = NULL;
+  int rc = segment_create(j, NULL, &seg, j->space_err, sizeof j->space_err);
+  if (rc == MIDA_OK) {
+    j->queue_head = seg;
+    j->queue_tail = seg;
+    j->space_rc = MIDA_OK;
+    j->space_err[0] = '\0';
+    atomic_store_explicit(&j->space_blocked, false, memory_order_relaxed);
+    atomic_store_explicit(&j->current, seg, memory_order_release);
+  } else {
+    note_no_room(j, rc);
+  }
+  pthread_mutex_unlock(&j->lock);
+  return rc;
+}
+
 int mida__journal_open(const char *spool_dir, size_t ring_bytes,
-                       mida_full_policy_t policy, const char *host, int64_t pid,
-                       mida__journal **out, char *err, size_t errlen) {
+                       mida_full_policy_t policy, uint64_t spool_max,
+                       const char *host, int64_t pid, mida__journal **out,
+                       char *err, size_t errlen) {
   if (out == NULL || spool_dir == NULL || spool_dir[0] == '\0' ||
       (uint64_t)ring_bytes > MAX_RING_BYTES ||
       (policy != MIDA_FULL_SPILL && policy != MIDA_FULL_DROP)) {
@@ -637,22 +776,19 @@ int mida__journal_open(const char *spool_dir, size_t ring_bytes,
     return MIDA_EINVAL;
   }
   *out = NULL;
+  set_err(err, errlen, "%s", "");
   uint64_t ring = ((uint64_t)ring_bytes + 4095) & ~UINT64_C(4095);
   if (ring < MIDA_JOURNAL_MIN_RING)
     ring = MIDA_JOURNAL_MIN_RING;
-  int rc = make_dirs(spool_dir);
-  if (rc != MIDA_OK) {
-    set_err(err, errlen, "cannot create spool directory %s: %s", spool_dir,
-            rc == MIDA_ENOMEM ? "out of memory" : strerror(errno));
-    return rc;
-  }
   mida__journal *j = mida__calloc(1, sizeof *j);
   if (j == NULL) {
     set_err(err, errlen, "out of memory opening the journal");
     return MIDA_ENOMEM;
   }
+  int rc = MIDA_OK;
   j->ring_bytes = ring;
   j->policy = policy;
+  j->spool_max = spool_max;
   j->pid = pid;
   j->start_ns = (int64_t)now_ns();
   j->spool = mida__strdup(spool_dir);
@@ -668,15 +804,17 @@ int mida__journal_open(const char *spool_dir, size_t ring_bytes,
     rc = MIDA_ENOMEM;
     goto fail;
   }
-  segment *seg = NULL;
-  rc = segment_create(j, NULL, &seg, err, errlen);
-  if (rc != MIDA_OK) {
+  /* Without a first segment (no room, a read-only spool) the journal still
+   * opens: appends drop and count until mida__journal_maintain() makes
+   * one. Only running out of memory is a failure. */
+  rc = first_segment(j);
+  if (rc == MIDA_ENOMEM) {
+    set_err(err, errlen, "%s", j->space_err);
     pthread_mutex_destroy(&j->lock);
     goto fail;
   }
-  j->queue_head = seg;
-  j->queue_tail = seg;
-  atomic_store_explicit(&j->current, seg, memory_order_release);
+  if (rc != MIDA_OK)
+    set_err(err, errlen, "%s", j->space_err);
   *out = j;
   return MIDA_OK;
 
@@ -688,6 +826,38 @@ fail:
   return rc;
 }
 
+int mida__journal_space(mida__journal *j, char *msg, size_t msglen) {
+  pthread_mutex_lock(&j->lock);
+  bool ready = atomic_load_explicit(&j->current, memory_order_relaxed) != NULL;
+  bool blocked = atomic_load_explicit(&j->space_blocked, memory_order_relaxed);
+  int rc = ready && !blocked ? MIDA_OK : j->space_rc;
+  set_err(msg, msglen, "%s", rc != MIDA_OK ? j->space_err : "");
+  pthread_mutex_unlock(&j->lock);
+  return rc;
+}
+
+void mida__journal_maintain(mida__journal *j) {
+  bool ready = atomic_load_explicit(&j->current, memory_order_acquire) != NULL;
+  if (ready && !atomic_load_explicit(&j->space_blocked, memory_order_relaxed)) {
+    j->retry_ns = 0;
+    return;
+  }
+  uint64_t now = monotonic_ns();
+  if (j->retry_ns == 0) {
+    j->retry_ns = now + SPACE_RETRY_NS;
+    return;
+  }
+  if (now < j->retry_ns)
+    return;
+  j->retry_ns = now + SPACE_RETRY_NS;
+  if (!ready) {
+    (void)first_segment(j);
+    return;
+  }
+  /* The next writer that finds its ring full tries a new segment again. */
+  atomic_store_explicit(&j->space_blocked, false, memory_order_relaxed);
+}
+
 int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
                           mida__slot *slot) {
   const uint64_t ring = j->ring_bytes;
@@ -696,6 +866,11 @@ int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
   const uint64_t need = MIDA_FRAME_HEADER_BYTES + round8(payload_len);
   for (;;) {
     segment *seg = atomic_load_explicit(&j->current, memory_order_acquire);
+    if (seg == NULL) {
+      /* No segment could be made yet (no room, a read-only spool). */
+      atomic_fetch_add_explicit(&j->unjournaled, 1, memory_order_relaxed);
+      return MIDA_EFULL;
+    }
     seg_header *h = seg->hdr;
     uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
     uint64_t skip = 0;
@@ -725,7 +900,8 @@ int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
       continue;
     }
     if (full) {
-      if (j->policy == MIDA_FULL_DROP) {
+      if (j->policy == MIDA_FULL_DROP ||
+          atomic_load_explicit(&j->space_blocked, memory_order_relaxed)) {
         atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
         return MIDA_EFULL;
       }
@@ -784,9 +960,11 @@ void mida__journal_stats_get(mida__journal *j, mida__journal_stats *out) {
   memset(out, 0, sizeof *out);
   pthread_mutex_lock(&j->lock);
   out->records = j->retired_records;
-  out->dropped = j->retired_dropped;
+  out->dropped = j->retired_dropped +
+                 atomic_load_explicit(&j->unjournaled, memory_order_relaxed);
   out->corrupt = j->retired_corrupt;
   out->segments = j->segments_opened;
+  out->spool_full = j->space_failures;
   for (segment *s = j->queue_head; s != NULL; s = s->next) {
     seg_header *h = s->hdr;
     out->records += atomic_load_explicit(&h->records, memory_order_relaxed);
@@ -820,6 +998,10 @@ size_t mida__journal_peek(mida__journal *j, mida__frame *frames, size_t max,
                           uint64_t *mark) {
   for (;;) {
     segment *seg = j->queue_head;
+    if (seg == NULL) { /* no segment yet */
+      *mark = 0;
+      return 0;
+    }
     seg_header *h = seg->hdr;
     uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
     uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
@@ -844,6 +1026,8 @@ size_t mida__journal_peek(mida__journal *j, mida__frame *frames, size_t max,
 
 void mida__journal_release(mida__journal *j, uint64_t mark) {
   segment *seg = j->queue_head;
+  if (seg == NULL)
+    return;
   seg_header *h = seg->hdr;
   uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
   uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);

@@ -202,6 +202,7 @@ static void *shipper_main(void *arg) {
   mida__shipper *sh = arg;
   unsigned backoff = 0;
   for (;;) {
+    mida__journal_maintain(sh->journal); /* room for a new segment? */
     long shipped = sh->sink != NULL ? 0 : open_owned_sink(sh);
     if (sh->sink != NULL)
       shipped = ship_once(sh);
