@@ -55,7 +55,7 @@ int mida__cli_recover(mida__cli *cli, int argc, char **argv) {
     spool = getenv("MIDA_SPOOL");
   if (spool == NULL || spool[0] == '\0') {
     if (mida__default_spool(cli->store, dir, sizeof(dir)) != MIDA_OK)
-      return mida__cli_fail("the spool path of %s is too long", cli->store);
+      return mida__cli_fail("the spool path of the store is too long");
     spool = dir;
   }
 

@@ -32,6 +32,7 @@
 
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/url.h"
 #include "mida.h"
 
 #include <errno.h>
@@ -315,8 +316,10 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   mida_session_t *s = NULL;
   char err[512] = "";
   int rc = mida_open(&cfg, &s, err, sizeof err);
+  char shown[MIDA_URL_SHOWN];
   if (rc != MIDA_OK && cfg.strict)
-    return mida__cli_fail("run: cannot open the store %s: %s", cli->store,
+    return mida__cli_fail("run: cannot open the store %s: %s",
+                          mida__url_redact(cli->store, shown, sizeof shown),
                           err);
   if (rc != MIDA_OK)
     fprintf(stderr,

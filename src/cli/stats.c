@@ -15,6 +15,7 @@
 #include "capture/journal.h"
 #include "core/config.h"
 #include "core/json.h"
+#include "core/url.h"
 #include "mida.h"
 
 #include <limits.h>
@@ -144,7 +145,7 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
     spool = getenv("MIDA_SPOOL");
   if (spool == NULL || spool[0] == '\0') {
     if (mida__default_spool(cli->store, dir, sizeof(dir)) != MIDA_OK)
-      return mida__cli_fail("the spool path of %s is too long", cli->store);
+      return mida__cli_fail("the spool path of the store is too long");
     spool = dir;
   }
   mida__sink *sink = NULL;
@@ -155,10 +156,12 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
   /* The whole report is small: built in memory, printed at once. */
   mida__buf b;
   mida__buf_init(&b, 4 * 1024 * 1024);
+  char shown[MIDA_URL_SHOWN];
+  mida__url_redact(cli->store, shown, sizeof shown);
   int rc = json ? mida__buf_adds(&b, "{\n  \"store\": ")
-                : mida__buf_printf(&b, "store %s\n", cli->store);
+                : mida__buf_printf(&b, "store %s\n", shown);
   if (rc == MIDA_OK && json)
-    rc = mida__json_add_string(&b, cli->store, strlen(cli->store));
+    rc = mida__json_add_string(&b, shown, strlen(shown));
   int store_rc = MIDA_OK;
   for (size_t s = 0; rc == MIDA_OK && s < SECTION_COUNT; s++) {
     mida__cli_rows rows;

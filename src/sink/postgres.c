@@ -44,6 +44,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/number.h"
+#include "core/url.h"
 #include "mida_config.h"
 #include "sink/schema.h"
 
@@ -80,8 +81,10 @@ static const char pg_schema[] =
     "CREATE TABLE IF NOT EXISTS data(id TEXT PRIMARY KEY, kind TEXT,"
     " uri TEXT, size BIGINT, digest TEXT, metadata JSONB);\n"
     "CREATE TABLE IF NOT EXISTS task_data(task_id TEXT NOT NULL,"
-    " data_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT,"
+    " data_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT, bytes BIGINT,"
     " PRIMARY KEY(task_id, data_id, role));\n"
+    /* Version 1 stores had no bytes column (schema.h, "Versions"). */
+    "ALTER TABLE task_data ADD COLUMN IF NOT EXISTS bytes BIGINT;\n"
     "CREATE TABLE IF NOT EXISTS task_dep(task_id TEXT NOT NULL,"
     " upstream_id TEXT NOT NULL, PRIMARY KEY(task_id, upstream_id));\n"
     "CREATE TABLE IF NOT EXISTS metric(task_id TEXT NOT NULL,"
@@ -158,7 +161,8 @@ static const char pg_schema[] =
     " strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,"
     " (ended - started) / 1e9 AS duration_s, metadata FROM workflow;\n"
     "INSERT INTO mida_meta(key, value) VALUES('schema_version', '" STRINGIFY(
-        MIDA_SCHEMA_VERSION) "') ON CONFLICT DO NOTHING;\n";
+        MIDA_SCHEMA_VERSION) "') ON CONFLICT(key) DO UPDATE SET value ="
+    " excluded.value WHERE mida_meta.value::int < excluded.value::int;\n";
 
 /* ---- merge rules, as in sqlite.c ---------------------------------------- */
 
@@ -238,12 +242,14 @@ static const link_table link_tables[LT_COUNT] = {
                  " digest = coalesce(excluded.digest, data.digest),"
                  " metadata = coalesce(data.metadata || excluded.metadata,"
                  " data.metadata, excluded.metadata)"},
-    [LT_TASK_DATA] = {"INSERT INTO task_data(task_id, data_id, role, name)",
-                      {"text", "text", "text", "text"},
-                      4,
+    [LT_TASK_DATA] = {"INSERT INTO task_data(task_id, data_id, role, name,"
+                      " bytes)",
+                      {"text", "text", "text", "text", "bigint"},
+                      5,
                       3,
                       " ON CONFLICT(task_id, data_id, role) DO UPDATE SET"
-                      " name = coalesce(excluded.name, task_data.name)"},
+                      " name = coalesce(excluded.name, task_data.name),"
+                      " bytes = GREATEST(task_data.bytes, excluded.bytes)"},
     [LT_DEP] = {"INSERT INTO task_dep(task_id, upstream_id)",
                 {"text", "text"},
                 2,
@@ -351,21 +357,6 @@ static int exec_simple(pg_sink *s, const char *sql, const char *what) {
     return fail_result(s, res, what);
   PQclear(res);
   return MIDA_OK;
-}
-
-/* The URL with its password replaced by "***", for messages. */
-static void url_for_messages(const char *url, char *buf, size_t buflen) {
-  const char *sep = strstr(url, "://");
-  const char *at = sep != NULL ? strchr(sep + 3, '@') : NULL;
-  const char *slash = sep != NULL ? strchr(sep + 3, '/') : NULL;
-  if (at != NULL && (slash == NULL || at < slash)) {
-    const char *colon = memchr(sep + 3, ':', (size_t)(at - (sep + 3)));
-    if (colon != NULL) {
-      snprintf(buf, buflen, "%.*s:***%s", (int)(colon - url), url, at);
-      return;
-    }
-  }
-  snprintf(buf, buflen, "%s", url);
 }
 
 /* Brings a lost connection back before a batch. */
@@ -641,6 +632,10 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
       rc = arena_add(s, rn, strlen(rn), &v[2]);
     if (rc == MIDA_OK)
       rc = str_or_null(s, r, MIDA_F_NAME, &v[3], counts);
+    v[4] = NULL_OFF;
+    if (rc == MIDA_OK && r->f[MIDA_F_BYTES].present &&
+        r->f[MIDA_F_BYTES].v.i64 >= 0)
+      rc = arena_i64(s, r->f[MIDA_F_BYTES].v.i64, &v[4]);
     if (rc == MIDA_OK)
       rc = add_link(s, LT_TASK_DATA, v);
     return rc;
@@ -1239,7 +1234,7 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
   s->flags = flags;
   mida__buf_init(&s->arena, ARENA_MAX);
   mida__buf_init(&s->sql, (size_t)64 << 20);
-  url_for_messages(url, s->where, sizeof s->where);
+  mida__url_redact(url, s->where, sizeof s->where);
   int readonly = (flags & MIDA_SINK_READONLY) != 0;
   /* Later keywords override earlier ones, so the URL's own settings win
    * over these defaults; a host that never answers fails in 10 s. */

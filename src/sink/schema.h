@@ -1,5 +1,5 @@
 /*
- * schema.h -- the store schema, version 1, as SQL text for SQLite.
+ * schema.h -- the store schema, version 2, as SQL text for SQLite.
  *
  * This is the one definition of the tables every store holds (DESIGN.md,
  * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
@@ -13,7 +13,14 @@
  * - status is text: UNKNOWN SUBMITTED RUNNING FINISHED CANCELLED ERROR;
  * - used, generated, custom, metadata, telemetry are JSON objects as text,
  *   queryable with json_extract(used, '$.lr') or used->>'lr';
- * - data.id is the content digest when known, else the URI.
+ * - data.id is the content digest when known, else the URI; a file seen by
+ *   `mida run` (src/preload) is identified by its version,
+ *   "inode:<dev>:<inode>:<mtime_ns>:<size>", with its path in uri;
+ * - task_data.bytes: the bytes the task read (used) or wrote (generated)
+ *   through that link, where known; NULL otherwise.
+ *
+ * Versions: 1, the first; 2 adds task_data.bytes (the stores add the column
+ * to a version-1 store when they open it for writing).
  *
  * The views task_v and workflow_v add readable times (ISO 8601) and
  * durations in seconds. The view task_telemetry_v joins each task to the
@@ -26,7 +33,7 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 1
+#define MIDA_SCHEMA_VERSION 2
 
 #define MIDA_SCHEMA_SQLITE                                                    \
   "CREATE TABLE IF NOT EXISTS campaign(\n"                                    \
@@ -78,6 +85,7 @@
   "  data_id TEXT NOT NULL,\n"                                                \
   "  role TEXT NOT NULL,\n"                                                   \
   "  name TEXT,\n"                                                            \
+  "  bytes INTEGER,\n"                                                        \
   "  PRIMARY KEY(task_id, data_id, role)) WITHOUT ROWID;\n"                   \
   "CREATE TABLE IF NOT EXISTS task_dep(\n"                                    \
   "  task_id TEXT NOT NULL,\n"                                                \

@@ -58,6 +58,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/number.h"
+#include "core/url.h"
 #include "sink/schema.h"
 
 #include <errno.h>
@@ -136,10 +137,12 @@ static const char *const fixed_sql[ST_COUNT] = {
                 " size = coalesce(excluded.size, data.size),"
                 " digest = coalesce(excluded.digest, data.digest),"
                 " metadata = mida_merge(data.metadata, excluded.metadata)",
-    [ST_TASK_DATA] = "INSERT INTO task_data(task_id, data_id, role, name)"
-                     " VALUES(?1, ?2, ?3, ?4)"
+    [ST_TASK_DATA] = "INSERT INTO task_data(task_id, data_id, role, name,"
+                     " bytes) VALUES(?1, ?2, ?3, ?4, ?5)"
                      " ON CONFLICT(task_id, data_id, role) DO UPDATE SET"
-                     " name = coalesce(excluded.name, task_data.name)",
+                     " name = coalesce(excluded.name, task_data.name),"
+                     " bytes = nullif(max(coalesce(excluded.bytes, -1),"
+                     " coalesce(task_data.bytes, -1)), -1)",
     [ST_DEP] = "INSERT OR IGNORE INTO task_dep(task_id, upstream_id)"
                " VALUES(?1, ?2)",
     [ST_METRIC] = "INSERT OR IGNORE INTO metric(task_id, key, step, ts, value)"
@@ -657,6 +660,8 @@ static int apply_data(sqlite_sink *s, const mida__rec *r,
   sqlite3_bind_text(st, 3, role == MIDA_USED ? "used" : "generated", -1,
                     SQLITE_STATIC);
   bind_str_or_null(st, 4, r, MIDA_F_NAME);
+  if (r->f[MIDA_F_BYTES].present && r->f[MIDA_F_BYTES].v.i64 >= 0)
+    sqlite3_bind_int64(st, 5, r->f[MIDA_F_BYTES].v.i64);
   return run(s, st, "data");
 }
 
@@ -1105,8 +1110,14 @@ static int stored_schema_version(sqlite3 *db) {
   return version;
 }
 
-/* Creates the tables (all or none), records the schema version, and refuses
- * a store made by a newer mida. */
+/* What a version-1 store needs to become a version-2 one (schema.h). */
+#define MIGRATE_FROM_1                                                        \
+  "ALTER TABLE task_data ADD COLUMN bytes INTEGER;"                           \
+  "UPDATE mida_meta SET value = '2' WHERE key = 'schema_version';"
+
+/* Creates the tables (all or none), brings an older store up to this
+ * version, records the schema version, and refuses a store made by a newer
+ * mida. */
 static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
   int rc = exec_retry(s->db, "BEGIN IMMEDIATE", deadline_ms);
   if (rc != SQLITE_OK)
@@ -1126,6 +1137,8 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
     goto fail;
   }
   if (sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE, NULL, NULL, NULL) != SQLITE_OK ||
+      (version == 1 && sqlite3_exec(s->db, MIGRATE_FROM_1, NULL, NULL,
+                                    NULL) != SQLITE_OK) ||
       sqlite3_exec(s->db,
                    "INSERT OR IGNORE INTO mida_meta(key, value)"
                    " VALUES('schema_version', '" MIDA_SCHEMA_VERSION_TEXT "')",
@@ -1207,7 +1220,7 @@ static int sqlite_open(const char *url, int flags, mida__sink **out, char *err,
   }
   s->base.methods = &mida__sqlite_sink;
   s->flags = flags;
-  int rc = mida__sink_url_path(url, s->path, sizeof s->path);
+  int rc = mida__url_sqlite_path(url, s->path, sizeof s->path);
   if (rc != MIDA_OK) {
     rc = mida__sink_fail(&s->base, MIDA_EURL,
                          "'%s' does not name an SQLite file", url);

@@ -194,26 +194,6 @@ static const char canonical_task_sql[] =
 
 /* ---- tests: dispatch --------------------------------------------------- */
 
-static void test_url_path(void **state) {
-  (void)state;
-  char buf[64];
-  assert_int_equal(mida__sink_url_path("sqlite://mida.db", buf, sizeof buf),
-                   MIDA_OK);
-  assert_string_equal(buf, "mida.db");
-  assert_int_equal(mida__sink_url_path("sqlite:///tmp/x.db", buf, sizeof buf),
-                   MIDA_OK);
-  assert_string_equal(buf, "/tmp/x.db");
-  assert_int_equal(mida__sink_url_path("x.db", buf, sizeof buf), MIDA_OK);
-  assert_string_equal(buf, "x.db");
-  assert_int_equal(mida__sink_url_path("file:///a/b.db", buf, sizeof buf),
-                   MIDA_OK);
-  assert_string_equal(buf, "/a/b.db");
-  assert_int_equal(mida__sink_url_path("redis://h:1/s", buf, sizeof buf),
-                   MIDA_EURL);
-  assert_int_equal(mida__sink_url_path("sqlite://", buf, sizeof buf),
-                   MIDA_EURL);
-}
-
 static void test_unknown_scheme(void **state) {
   (void)state;
   char err[256] = "";
@@ -238,7 +218,7 @@ static void test_schema_created(void **state) {
                "campaign\ncounter\ndata\nmetric\nmida_meta\nsource_cursor\n"
                "task\ntask_data\ntask_dep\ntelemetry\nworkflow\n");
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "1\n");
+               "2\n");
   mida__sink_close(sink);
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
@@ -274,6 +254,38 @@ static void test_newer_schema_refused(void **state) {
   assert_non_null(strstr(err, "newer"));
   rc = mida__sink_open(fx->path, MIDA_SINK_READONLY, &sink, err, sizeof err);
   assert_int_equal(rc, MIDA_ESTORE);
+}
+
+/* A version-1 store (no task_data.bytes) is brought to version 2 when it
+ * is opened for writing, and keeps its rows. */
+static void test_schema_1_migrated(void **state) {
+  fixture *fx = *state;
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "CREATE TABLE task_data(task_id TEXT NOT NULL,"
+                   " data_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT,"
+                   " PRIMARY KEY(task_id, data_id, role)) WITHOUT ROWID;"
+                   "INSERT INTO task_data VALUES('t', 'd', 'used', 'n');"
+                   "CREATE TABLE mida_meta(key TEXT PRIMARY KEY, value TEXT);"
+                   "INSERT INTO mida_meta VALUES('schema_version', '1');",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  /* Read-only, it is read as it is. */
+  mida__sink *sink = open_store(fx->path, MIDA_SINK_READONLY);
+  assert_query(sink, "SELECT value FROM mida_meta", "1\n");
+  mida__sink_close(sink);
+  sink = open_store(fx->path, 0);
+  assert_query(sink, "SELECT value FROM mida_meta", "2\n");
+  assert_query(sink, "SELECT task_id, data_id, role, name, bytes"
+                     " FROM task_data",
+               "t|d|used|n|~\n");
+  mida__sink_close(sink);
+  sink = open_store(fx->path, 0); /* a second open changes nothing */
+  assert_query(sink, "SELECT value FROM mida_meta", "2\n");
+  mida__sink_close(sink);
 }
 
 /* ---- tests: task merge ------------------------------------------------- */
@@ -619,6 +631,17 @@ static void test_links_idempotent(void **state) {
   assert_query(sink, "SELECT role FROM task_data ORDER BY role",
                "generated\nused\n");
   assert_query(sink, "SELECT metadata FROM data", "{\"rows\": 10}\n");
+
+  /* A link's bytes keep the largest count, whatever the order; a record
+   * without a count leaves it alone. */
+  const int64_t counts[] = {40, 7, -1, 90, 12};
+  for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+    r[0].f[MIDA_F_BYTES].present = counts[k] >= 0;
+    r[0].f[MIDA_F_BYTES].v.i64 = counts[k];
+    put(sink, r, 1);
+  }
+  assert_query(sink, "SELECT role, bytes FROM task_data ORDER BY role",
+               "generated|90\nused|~\n");
   mida__sink_close(sink);
 }
 
@@ -976,10 +999,11 @@ static void test_concurrent_processes(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_url_path),
       cmocka_unit_test(test_unknown_scheme),
       cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
       cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_schema_1_migrated, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_task_begin_end, setup, teardown),
       cmocka_unit_test_setup_teardown(test_order_independence, setup, teardown),

@@ -91,7 +91,8 @@ def make_store(path):
         (D_CLEAN, "file", "file:///data/clean.parquet", 1024, D_CLEAN, None),
         (D_MODEL, "model", "file:///models/m.pt", 4096, D_MODEL, None),
     ])
-    db.executemany("INSERT INTO task_data VALUES (?,?,?,?)", [
+    db.executemany("INSERT INTO task_data(task_id, data_id, role, name)"
+                   " VALUES (?,?,?,?)", [
         (T_LOAD, D_SRC, "used", "source"),
         (T_LOAD, D_RAW, "generated", "out"),
         (T_CLEAN, D_RAW, "used", "input"),
