@@ -143,13 +143,14 @@ static PyObject *mod_metric(PyObject *m, PyObject *args, PyObject *kw) {
   if (!PyArg_ParseTupleAndKeywords(args, kw, "sd|OO", kwlist, &key, &value,
                                    &stepo, &task))
     return NULL;
-  long long step = -1;
+  long long step = MIDA_NO_STEP; /* None: a point without a step */
   if (stepo != Py_None) {
     step = PyLong_AsLongLong(stepo);
     if (step == -1 && PyErr_Occurred())
       return NULL;
-    if (step < 0) {
-      PyErr_SetString(PyExc_ValueError, "step must be >= 0");
+    if (step == MIDA_NO_STEP) {
+      PyErr_SetString(PyExc_ValueError,
+                      "step must be above -2**63 (None: no step)");
       return NULL;
     }
   }
