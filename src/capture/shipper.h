@@ -79,6 +79,8 @@ typedef struct mida__recover_stats {
   uint64_t dropped;  /* records their writers had dropped (DROP policy) */
   uint64_t busy;     /* segments skipped: a live process holds them */
   uint64_t foreign;  /* files that were not journal segments, left alone */
+  uint64_t quarantined; /* of the segments, those whose header was damaged:
+                           shipped frame by frame and kept aside */
 } mida__recover_stats;
 
 /* Ships every orphan segment in spool_dir into sink and removes each one
