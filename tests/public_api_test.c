@@ -283,6 +283,16 @@ static void test_structs_carry_their_size(void **state) {
   mida_config_t cfg;
   mida_config_init(&cfg);
   assert_int_equal(cfg.struct_size, sizeof cfg);
+  /* mida_open reads no further either: the rest are the defaults. */
+  ((mida_config_t *)raw)->store = fx->url;
+  mida_session_t *old = NULL;
+  char err[256];
+  assert_int_equal(mida_open((mida_config_t *)raw, &old, err, sizeof err),
+                   MIDA_OK);
+  mida_session_info_t si;
+  assert_int_equal(mida_session_info_get(old, &si), MIDA_OK);
+  assert_string_equal(si.store, fx->url);
+  assert_int_equal(mida_close(old), MIDA_OK);
 
   mida_session_t *s = open_url(fx->url, NULL);
   unsigned char st[sizeof(mida_stats_t) + 8];

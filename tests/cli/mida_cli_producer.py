@@ -24,7 +24,8 @@ class Config(ctypes.Structure):
                 ("ship_interval_ms", ctypes.c_uint),
                 ("disabled", ctypes.c_int), ("telemetry_task", ctypes.c_int),
                 ("sample_hz", ctypes.c_double),
-                ("sample", ctypes.c_char_p)]
+                ("sample", ctypes.c_char_p), ("spool_max", ctypes.c_uint64),
+                ("strict", ctypes.c_int)]
 
 
 class WorkflowInfo(ctypes.Structure):
