@@ -125,6 +125,15 @@ typedef struct mida_config {
                                 1; 0: no sampler; negative: invalid */
   const char *sample;        /* sampled subsystems, a comma list of proc,
                                 sys, net, disk, gpu; MIDA_SAMPLE; NULL: all */
+  /* Reliability (docs/reliability.md). */
+  uint64_t spool_max; /* bytes on disk that the journal segments of
+                         the spool may take, all processes together;
+                         past it records are dropped and counted;
+                         MIDA_SPOOL_MAX (e.g. 512M, 2G); 1 GiB; 0: no
+                         bound; UINT64_MAX: invalid */
+  int strict;         /* MIDA_STRICT=1: a store, spool or journal
+                         that fails makes mida_open fail, instead of
+                         a session that records what it can */
 } mida_config_t;
 
 /* A session: one per process is usual, several are allowed. Opaque. */
@@ -137,9 +146,13 @@ MIDA_EXTERN void mida_config_init(mida_config_t *cfg);
 /* Opens a session: creates the spool directory and this process's journal,
  * opens the store, ships journals left by dead processes of the same store,
  * and starts the shipper thread. cfg NULL means mida_config_init() defaults.
- * On success *out is a session to pass to mida_close(). On failure *out is
- * NULL, and errmsg (if not NULL, of errmsg_len bytes) receives the reason.
- * Returns MIDA_OK, MIDA_EURL, MIDA_ESTORE, MIDA_EIO or MIDA_ENOMEM.
+ * On success *out is a session to pass to mida_close(), and errmsg (if not
+ * NULL, of errmsg_len bytes) receives "" or a warning saying why the session
+ * records less than it could (say, no room for its journal: records are
+ * then dropped and counted until there is room). On failure *out is NULL
+ * and errmsg receives the reason.
+ * Returns MIDA_OK, MIDA_EINVAL, MIDA_EURL, MIDA_ESTORE, MIDA_EIO,
+ * MIDA_EFULL (strict only) or MIDA_ENOMEM.
  * A broker (redis://, nats://, mqtt://) that cannot be reached is no
  * failure: the session records into its journal, and the shipper thread
  * connects (retrying with backoff) and ships once the broker is up; until
@@ -275,8 +288,15 @@ MIDA_EXTERN int mida_data(mida_session_t *s, const mida_id_t *task,
 
 /* ---- metrics ----------------------------------------------------------- */
 
+/* The step of a metric point that has none. */
+#define MIDA_NO_STEP INT64_MIN
+
 /* Records one point of a metric time series of a task. step is the caller's
- * step (negative: none); ts_ns 0 means now. Every point is kept. */
+ * step, any int64 (negative steps are kept as they are), or MIDA_NO_STEP
+ * for a point without one (stored as a NULL step); ts_ns 0 means now. Every
+ * point is kept: two points of one key at the same step and time are two
+ * points when their values differ (as MLflow keeps them), one when they are
+ * equal. Returns as mida_task_begin(). */
 MIDA_EXTERN int mida_metric(mida_session_t *s, const mida_id_t *task,
                             const char *key, int64_t step, int64_t ts_ns,
                             double value);
@@ -290,6 +310,8 @@ typedef struct mida_stats {
   uint64_t backlog_bytes; /* journal bytes not yet shipped */
   uint64_t segments;     /* journal segments opened */
   uint64_t ship_errors;  /* failed attempts to write a batch to the store */
+  uint64_t spool_full;   /* journal segments that could not be made (disk
+                            full, spool not writable, MIDA_SPOOL_MAX) */
 } mida_stats_t;
 
 /* Copies the session's counters. Thread-safe. */

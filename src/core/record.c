@@ -54,6 +54,7 @@ static const char *const field_names[MIDA_F_COUNT] = {
     [MIDA_F_TELEMETRY] = "telemetry",
     [MIDA_F_CREATED] = "created",
     [MIDA_F_DATA_ID] = "data_id",
+    [MIDA_F_BYTES] = "bytes",
 };
 
 static const char *const type_names[MIDA_REC_TYPE_COUNT] = {

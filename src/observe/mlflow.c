@@ -69,6 +69,7 @@
 #include "core/id.h"
 #include "core/json.h"
 #include "core/record.h"
+#include "core/url.h"
 
 #include <errno.h>
 #include <float.h>
@@ -124,20 +125,6 @@ double mida__mlflow_value(double stored, int is_nan) {
   if (stored <= -DBL_MAX)
     return -INFINITY;
   return stored;
-}
-
-int mida__mlflow_db_path(const char *uri, char *buf, size_t buflen) {
-  const char *path = uri;
-  if (uri == NULL || buflen == 0)
-    return MIDA_EURL;
-  if (strncmp(uri, "sqlite:///", 10) == 0)
-    path = uri + 10; /* SQLAlchemy: sqlite:////abs, sqlite:///relative */
-  else if (strstr(uri, "://") != NULL)
-    return MIDA_EURL;
-  if (path[0] == '\0' || strlen(path) >= buflen)
-    return MIDA_EURL;
-  memcpy(buf, path, strlen(path) + 1);
-  return MIDA_OK;
 }
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
@@ -1228,12 +1215,13 @@ static int open_reader(const char *tracking_uri, const mida__obs_opts *opts,
   if (is_postgres_uri(tracking_uri))
     return mida__mlf_pg_open(tracking_uri, opts, out);
   char path[PATH_MAX];
-  if (mida__mlflow_db_path(tracking_uri, path, sizeof path) != MIDA_OK)
+  char shown[MIDA_URL_SHOWN];
+  if (mida__url_mlflow_path(tracking_uri, path, sizeof path) != MIDA_OK)
     return mida__set_error(MIDA_EURL,
                            "%s: not an SQLite tracking URI nor a PostgreSQL "
                            "one (expected sqlite:///path/mlflow.db, "
                            "postgresql://... or a path)",
-                           tracking_uri);
+                           mida__url_redact(tracking_uri, shown, sizeof shown));
   /* The directory must exist; the database itself may appear later. */
   char abs[PATH_MAX];
   if (realpath(path, abs) == NULL) {

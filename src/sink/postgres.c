@@ -44,6 +44,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/number.h"
+#include "core/url.h"
 #include "mida_config.h"
 #include "sink/schema.h"
 
@@ -65,7 +66,16 @@
 /* The schema of schema.h in PostgreSQL's types, plus the helper functions
  * the merge rules and the verbs' SQL need. Run in one transaction under an
  * advisory lock, so that concurrent first openers do not race. */
+#define PG_METRIC_POINT_FUNCTION                                              \
+  /* schema.h's mida_point(step, value), as sqlite.c computes it. */          \
+  "CREATE OR REPLACE FUNCTION mida_point(step bigint, value double"           \
+  " precision) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT"              \
+  " coalesce(step::text, '') || ':' || CASE WHEN value IS NULL OR"            \
+  " value = 'NaN'::float8 THEN '7ff8000000000000' ELSE"                       \
+  " encode(float8send(value + 0::float8), 'hex') END $$;\n"
+
 static const char pg_schema[] =
+    PG_METRIC_POINT_FUNCTION
     "CREATE TABLE IF NOT EXISTS campaign(id TEXT PRIMARY KEY, name TEXT,"
     " created BIGINT, metadata JSONB);\n"
     "CREATE TABLE IF NOT EXISTS workflow(id TEXT PRIMARY KEY,"
@@ -80,13 +90,17 @@ static const char pg_schema[] =
     "CREATE TABLE IF NOT EXISTS data(id TEXT PRIMARY KEY, kind TEXT,"
     " uri TEXT, size BIGINT, digest TEXT, metadata JSONB);\n"
     "CREATE TABLE IF NOT EXISTS task_data(task_id TEXT NOT NULL,"
-    " data_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT,"
+    " data_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT, bytes BIGINT,"
     " PRIMARY KEY(task_id, data_id, role));\n"
+    /* Version 1 stores had no bytes column (schema.h, "Versions"). */
+    "ALTER TABLE task_data ADD COLUMN IF NOT EXISTS bytes BIGINT;\n"
     "CREATE TABLE IF NOT EXISTS task_dep(task_id TEXT NOT NULL,"
     " upstream_id TEXT NOT NULL, PRIMARY KEY(task_id, upstream_id));\n"
     "CREATE TABLE IF NOT EXISTS metric(task_id TEXT NOT NULL,"
-    " key TEXT NOT NULL, step BIGINT NOT NULL, ts BIGINT NOT NULL,"
-    " value DOUBLE PRECISION, PRIMARY KEY(task_id, key, step, ts));\n"
+    " key TEXT NOT NULL, step BIGINT, ts BIGINT NOT NULL,"
+    " value DOUBLE PRECISION, point TEXT GENERATED ALWAYS AS"
+    " (mida_point(step, value)) STORED, PRIMARY KEY(task_id, key, ts,"
+    " point));\n"
     "CREATE TABLE IF NOT EXISTS telemetry(host TEXT NOT NULL,"
     " pid BIGINT NOT NULL, ts BIGINT NOT NULL, workflow_id TEXT,"
     " task_id TEXT, sample JSONB, PRIMARY KEY(host, pid, ts));\n"
@@ -158,7 +172,19 @@ static const char pg_schema[] =
     " strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,"
     " (ended - started) / 1e9 AS duration_s, metadata FROM workflow;\n"
     "INSERT INTO mida_meta(key, value) VALUES('schema_version', '" STRINGIFY(
-        MIDA_SCHEMA_VERSION) "') ON CONFLICT DO NOTHING;\n";
+        MIDA_SCHEMA_VERSION) "') ON CONFLICT(key) DO UPDATE SET value ="
+    " excluded.value WHERE mida_meta.value::int < excluded.value::int;\n";
+
+/* Schema version 2 to 3 (schema.h), before pg_schema. */
+static const char pg_schema_2_to_3[] =
+    PG_METRIC_POINT_FUNCTION
+    "ALTER TABLE metric DROP CONSTRAINT IF EXISTS metric_pkey;\n"
+    "ALTER TABLE metric ALTER COLUMN step DROP NOT NULL;\n"
+    "UPDATE metric SET step = NULL WHERE step = -1;\n"
+    "ALTER TABLE metric ADD COLUMN point TEXT GENERATED ALWAYS AS"
+    " (mida_point(step, value)) STORED;\n"
+    "ALTER TABLE metric ADD PRIMARY KEY(task_id, key, ts, point);\n"
+    "UPDATE mida_meta SET value = '3' WHERE key = 'schema_version';\n";
 
 /* ---- merge rules, as in sqlite.c ---------------------------------------- */
 
@@ -238,12 +264,14 @@ static const link_table link_tables[LT_COUNT] = {
                  " digest = coalesce(excluded.digest, data.digest),"
                  " metadata = coalesce(data.metadata || excluded.metadata,"
                  " data.metadata, excluded.metadata)"},
-    [LT_TASK_DATA] = {"INSERT INTO task_data(task_id, data_id, role, name)",
-                      {"text", "text", "text", "text"},
-                      4,
+    [LT_TASK_DATA] = {"INSERT INTO task_data(task_id, data_id, role, name,"
+                      " bytes)",
+                      {"text", "text", "text", "text", "bigint"},
+                      5,
                       3,
                       " ON CONFLICT(task_id, data_id, role) DO UPDATE SET"
-                      " name = coalesce(excluded.name, task_data.name)"},
+                      " name = coalesce(excluded.name, task_data.name),"
+                      " bytes = GREATEST(task_data.bytes, excluded.bytes)"},
     [LT_DEP] = {"INSERT INTO task_dep(task_id, upstream_id)",
                 {"text", "text"},
                 2,
@@ -351,21 +379,6 @@ static int exec_simple(pg_sink *s, const char *sql, const char *what) {
     return fail_result(s, res, what);
   PQclear(res);
   return MIDA_OK;
-}
-
-/* The URL with its password replaced by "***", for messages. */
-static void url_for_messages(const char *url, char *buf, size_t buflen) {
-  const char *sep = strstr(url, "://");
-  const char *at = sep != NULL ? strchr(sep + 3, '@') : NULL;
-  const char *slash = sep != NULL ? strchr(sep + 3, '/') : NULL;
-  if (at != NULL && (slash == NULL || at < slash)) {
-    const char *colon = memchr(sep + 3, ':', (size_t)(at - (sep + 3)));
-    if (colon != NULL) {
-      snprintf(buf, buflen, "%.*s:***%s", (int)(colon - url), url, at);
-      return;
-    }
-  }
-  snprintf(buf, buflen, "%s", url);
 }
 
 /* Brings a lost connection back before a batch. */
@@ -641,6 +654,10 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
       rc = arena_add(s, rn, strlen(rn), &v[2]);
     if (rc == MIDA_OK)
       rc = str_or_null(s, r, MIDA_F_NAME, &v[3], counts);
+    v[4] = NULL_OFF;
+    if (rc == MIDA_OK && r->f[MIDA_F_BYTES].present &&
+        r->f[MIDA_F_BYTES].v.i64 >= 0)
+      rc = arena_i64(s, r->f[MIDA_F_BYTES].v.i64, &v[4]);
     if (rc == MIDA_OK)
       rc = add_link(s, LT_TASK_DATA, v);
     return rc;
@@ -661,14 +678,12 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
       counts->skipped_records++;
       return MIDA_OK;
     }
-    int64_t step = -1;
-    if (r->f[MIDA_F_STEP].present && r->f[MIDA_F_STEP].v.i64 >= 0)
-      step = r->f[MIDA_F_STEP].v.i64;
     rc = arena_id(s, &r->f[MIDA_F_TASK].v.id, &v[0]);
     if (rc == MIDA_OK)
       rc = arena_field(s, MIDA_F_KEY, &r->f[MIDA_F_KEY], &v[1]);
-    if (rc == MIDA_OK)
-      rc = arena_i64(s, step, &v[2]);
+    v[2] = NULL_OFF; /* no step; negative steps are kept as they are */
+    if (rc == MIDA_OK && r->f[MIDA_F_STEP].present)
+      rc = arena_i64(s, r->f[MIDA_F_STEP].v.i64, &v[2]);
     if (rc == MIDA_OK)
       rc = arena_i64(s, r->f[MIDA_F_TS].v.i64, &v[3]);
     v[4] = NULL_OFF;
@@ -1192,6 +1207,7 @@ static void quiet_notice(void *arg, const char *message) {
 }
 
 static int create_schema(pg_sink *s) {
+  int version = 0; /* none yet */
   int rc = exec_simple(s, "BEGIN", "cannot create the schema");
   if (rc == MIDA_OK)
     rc = exec_simple(s, "SELECT pg_advisory_xact_lock(7236461)",
@@ -1199,8 +1215,9 @@ static int create_schema(pg_sink *s) {
   if (rc == MIDA_OK) {
     PGresult *res = PQexec(s->conn, "SELECT value FROM mida_meta WHERE key ="
                                     " 'schema_version'");
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-        atoi(PQgetvalue(res, 0, 0)) > MIDA_SCHEMA_VERSION) {
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+      version = atoi(PQgetvalue(res, 0, 0));
+    if (version > MIDA_SCHEMA_VERSION) {
       rc =
           mida__sink_fail(&s->base, MIDA_ESTORE,
                           "store %s has schema version %s, newer than "
@@ -1217,6 +1234,8 @@ static int create_schema(pg_sink *s) {
                          "cannot create the schema");
     }
   }
+  if (rc == MIDA_OK && version >= 1 && version <= 2)
+    rc = exec_simple(s, pg_schema_2_to_3, "cannot migrate the schema");
   if (rc == MIDA_OK)
     rc = exec_simple(s, pg_schema, "cannot create the schema");
   if (rc == MIDA_OK)
@@ -1239,7 +1258,7 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
   s->flags = flags;
   mida__buf_init(&s->arena, ARENA_MAX);
   mida__buf_init(&s->sql, (size_t)64 << 20);
-  url_for_messages(url, s->where, sizeof s->where);
+  mida__url_redact(url, s->where, sizeof s->where);
   int readonly = (flags & MIDA_SINK_READONLY) != 0;
   /* Later keywords override earlier ones, so the URL's own settings win
    * over these defaults; a host that never answers fails in 10 s. */

@@ -41,7 +41,13 @@
  * fails the batch: a batch that could never succeed would stall the shipper.
  *
  * Metric values: SQLite cannot store NaN as REAL (it becomes NULL), so a NaN
- * value is stored as NULL; infinities are stored as they are.
+ * value is stored as NULL; infinities are stored as they are. A point is
+ * keyed by its task, key, time and point text (mida_point(step, value),
+ * schema.h), so a point applied twice is one row and two values at one step
+ * and time are two; a point without a step has a NULL step.
+ *
+ * Schema versions: a writer migrates an older store in its first
+ * transaction (schema.h); a newer one is refused.
  *
  * Threads: a sink is used by one thread at a time (the connection is opened
  * without SQLite's mutex); several sinks, in several threads or processes,
@@ -58,6 +64,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/number.h"
+#include "core/url.h"
 #include "sink/schema.h"
 
 #include <errno.h>
@@ -136,14 +143,16 @@ static const char *const fixed_sql[ST_COUNT] = {
                 " size = coalesce(excluded.size, data.size),"
                 " digest = coalesce(excluded.digest, data.digest),"
                 " metadata = mida_merge(data.metadata, excluded.metadata)",
-    [ST_TASK_DATA] = "INSERT INTO task_data(task_id, data_id, role, name)"
-                     " VALUES(?1, ?2, ?3, ?4)"
+    [ST_TASK_DATA] = "INSERT INTO task_data(task_id, data_id, role, name,"
+                     " bytes) VALUES(?1, ?2, ?3, ?4, ?5)"
                      " ON CONFLICT(task_id, data_id, role) DO UPDATE SET"
-                     " name = coalesce(excluded.name, task_data.name)",
+                     " name = coalesce(excluded.name, task_data.name),"
+                     " bytes = nullif(max(coalesce(excluded.bytes, -1),"
+                     " coalesce(task_data.bytes, -1)), -1)",
     [ST_DEP] = "INSERT OR IGNORE INTO task_dep(task_id, upstream_id)"
                " VALUES(?1, ?2)",
-    [ST_METRIC] = "INSERT OR IGNORE INTO metric(task_id, key, step, ts, value)"
-                  " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_METRIC] = "INSERT OR IGNORE INTO metric(task_id, key, step, ts, value,"
+                  " point) VALUES(?1, ?2, ?3, ?4, ?5, mida_point(?3, ?5))",
     [ST_TELEMETRY] =
         "INSERT OR IGNORE INTO telemetry(host, pid, ts, workflow_id,"
         " task_id, sample) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -239,6 +248,32 @@ static void sql_status_merge(sqlite3_context *ctx, int argc,
   }
   int keep_old = status_rank_of_text(a, alen) >= status_rank_of_text(b, blen);
   sqlite3_result_value(ctx, argv[keep_old ? 0 : 1]);
+}
+
+/* mida_point(step, value): a metric point's identity within its series
+ * and time (schema.h): the step (empty when NULL), ':', and the value's
+ * IEEE 754 bits as 16 hex digits, with NULL and every NaN as the canonical
+ * NaN and -0 as 0, so that equal values (as SQL compares them) give equal
+ * points. The PostgreSQL store computes the same text in SQL. */
+static void sql_metric_point(sqlite3_context *ctx, int argc,
+                             sqlite3_value **argv) {
+  (void)argc;
+  char text[64];
+  int n = 0;
+  if (sqlite3_value_type(argv[0]) != SQLITE_NULL)
+    n = snprintf(text, sizeof text, "%lld",
+                 (long long)sqlite3_value_int64(argv[0]));
+  uint64_t bits = UINT64_C(0x7ff8000000000000);
+  if (sqlite3_value_type(argv[1]) != SQLITE_NULL) {
+    double v = sqlite3_value_double(argv[1]);
+    if (v == v) {
+      v += 0.0; /* -0 + 0 is +0 */
+      memcpy(&bits, &v, sizeof bits);
+    }
+  }
+  n += snprintf(text + n, sizeof text - (size_t)n, ":%016llx",
+                (unsigned long long)bits);
+  sqlite3_result_text(ctx, text, n, SQLITE_TRANSIENT);
 }
 
 static void free_merged(void *p) {
@@ -657,6 +692,8 @@ static int apply_data(sqlite_sink *s, const mida__rec *r,
   sqlite3_bind_text(st, 3, role == MIDA_USED ? "used" : "generated", -1,
                     SQLITE_STATIC);
   bind_str_or_null(st, 4, r, MIDA_F_NAME);
+  if (r->f[MIDA_F_BYTES].present && r->f[MIDA_F_BYTES].v.i64 >= 0)
+    sqlite3_bind_int64(st, 5, r->f[MIDA_F_BYTES].v.i64);
   return run(s, st, "data");
 }
 
@@ -684,10 +721,8 @@ static int apply_metric(sqlite_sink *s, const mida__rec *r,
   sqlite3_stmt *st = s->stmt[ST_METRIC];
   bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
   bind_field(st, 2, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
-  int64_t step = -1;
-  if (r->f[MIDA_F_STEP].present && r->f[MIDA_F_STEP].v.i64 >= 0)
-    step = r->f[MIDA_F_STEP].v.i64;
-  sqlite3_bind_int64(st, 3, step);
+  if (r->f[MIDA_F_STEP].present) /* negative steps too; absent: NULL */
+    sqlite3_bind_int64(st, 3, r->f[MIDA_F_STEP].v.i64);
   sqlite3_bind_int64(st, 4, r->f[MIDA_F_TS].v.i64);
   if (r->f[MIDA_F_VALUE].present)
     bind_field(st, 5, MIDA_F_VALUE, &r->f[MIDA_F_VALUE], NULL);
@@ -1105,8 +1140,14 @@ static int stored_schema_version(sqlite3 *db) {
   return version;
 }
 
-/* Creates the tables (all or none), records the schema version, and refuses
- * a store made by a newer mida. */
+/* What a version-1 store needs to become a version-2 one (schema.h). */
+#define MIGRATE_FROM_1                                                        \
+  "ALTER TABLE task_data ADD COLUMN bytes INTEGER;"                           \
+  "UPDATE mida_meta SET value = '2' WHERE key = 'schema_version';"
+
+/* Creates the tables (all or none), brings an older store up to this
+ * version, records the schema version, and refuses a store made by a newer
+ * mida. */
 static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
   int rc = exec_retry(s->db, "BEGIN IMMEDIATE", deadline_ms);
   if (rc != SQLITE_OK)
@@ -1126,6 +1167,11 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
     goto fail;
   }
   if (sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE, NULL, NULL, NULL) != SQLITE_OK ||
+      (version == 1 && sqlite3_exec(s->db, MIGRATE_FROM_1, NULL, NULL,
+                                    NULL) != SQLITE_OK) ||
+      (version >= 1 && version <= 2 &&
+       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_2_TO_3, NULL, NULL, NULL) !=
+           SQLITE_OK) ||
       sqlite3_exec(s->db,
                    "INSERT OR IGNORE INTO mida_meta(key, value)"
                    " VALUES('schema_version', '" MIDA_SCHEMA_VERSION_TEXT "')",
@@ -1155,6 +1201,9 @@ static int register_functions(sqlite3 *db) {
   if (rc == SQLITE_OK)
     rc = sqlite3_create_function(db, "mida_status_merge", 2, flags, NULL,
                                  sql_status_merge, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function(db, "mida_point", 2, flags, NULL,
+                                 sql_metric_point, NULL, NULL);
   return rc;
 }
 
@@ -1207,7 +1256,7 @@ static int sqlite_open(const char *url, int flags, mida__sink **out, char *err,
   }
   s->base.methods = &mida__sqlite_sink;
   s->flags = flags;
-  int rc = mida__sink_url_path(url, s->path, sizeof s->path);
+  int rc = mida__url_sqlite_path(url, s->path, sizeof s->path);
   if (rc != MIDA_OK) {
     rc = mida__sink_fail(&s->base, MIDA_EURL,
                          "'%s' does not name an SQLite file", url);

@@ -98,7 +98,7 @@ def test_version(run):
     assert r.returncode == 0
     lines = r.stdout.splitlines()
     assert lines[0] == "mida 0.1.0"
-    assert lines[1] == "schema 1"
+    assert lines[1] == "schema 3"
     assert lines[2].startswith("sqlite 3.")
     assert run("--version", store_path=None).stdout == r.stdout
 
@@ -476,7 +476,8 @@ def test_lineage_dot_escapes_labels(tmp_path, run):
     con = sqlite3.connect(db)
     con.execute("INSERT INTO data VALUES ('q', 'file', "
                 "'/a \"quoted\" \\ path', NULL, NULL, NULL)")
-    con.execute(f"INSERT INTO task_data VALUES ('{T_EVAL}', 'q', "
+    con.execute("INSERT INTO task_data(task_id, data_id, role, name)"
+                f" VALUES ('{T_EVAL}', 'q', "
                 "'generated', NULL)")
     con.commit()
     con.close()
