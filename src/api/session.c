@@ -1,20 +1,23 @@
 /*
  * session.c -- opening, flushing and closing a session; configuration.
  *
- * mida_open() wires the data path: it opens the sink named by the store URL,
- * ships any journal that a dead process left in the store's spool directory,
- * opens this session's own journal and starts the shipper. A broker that
- * cannot be reached (MIDA_EUNREACHABLE) does not fail the session: the
- * shipper then opens the sink itself once the broker is up, and recovers
- * the spool then; the journal holds the records meanwhile. mida_close() does
- * the reverse after a last flush.
+ * mida_open() wires the data path: it opens this session's journal in the
+ * store's spool directory and starts the shipper, which opens the sink named
+ * by the store URL on its own thread, ships the journals that dead processes
+ * left in the spool, then this session's records. Observation never breaks
+ * the observed program (docs/reliability.md): a store that is down, slow or
+ * not writable, or a spool without room, does not fail the session -- it
+ * records what it can into the journal, counts what it drops, and mida_open
+ * says why in a warning -- unless the configuration is strict
+ * (MIDA_STRICT=1). Only a malformed configuration (URL, variables) or
+ * running out of memory fails it. mida_close() does the reverse after a
+ * last flush.
  */
 #include "api/session.h"
 
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/host.h"
-#include "core/id.h"
 #include "telemetry/telemetry.h"
 
 #include <errno.h>
@@ -24,7 +27,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static _Thread_local char tls_errmsg[512];
+/* ---- error messages (see api/session_access.h) -------------------------- */
+
+static _Thread_local char tls_errmsg[512];  /* the thread's last message */
+static _Thread_local char tls_errcopy[512]; /* mida_errmsg(s)'s copy */
 
 int mida__set_error(int rc, const char *fmt, ...) {
   va_list ap;
@@ -34,9 +40,47 @@ int mida__set_error(int rc, const char *fmt, ...) {
   return rc;
 }
 
-const char *mida_errmsg(const mida_session_t *s) {
-  (void)s;
-  return tls_errmsg;
+int mida__session_error(const mida_session_t *cs, int rc, const char *fmt,
+                        ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(tls_errmsg, sizeof tls_errmsg, fmt, ap);
+  va_end(ap);
+  mida_session_t *s = (mida_session_t *)cs; /* its lock, not its state */
+  if (s != NULL) {
+    pthread_mutex_lock(&s->error_lock);
+    memcpy(s->errmsg, tls_errmsg, sizeof s->errmsg);
+    pthread_mutex_unlock(&s->error_lock);
+  }
+  return rc;
+}
+
+const char *mida_errmsg(const mida_session_t *cs) {
+  if (cs == NULL)
+    return tls_errmsg;
+  mida_session_t *s = (mida_session_t *)cs;
+  pthread_mutex_lock(&s->error_lock);
+  memcpy(tls_errcopy, s->errmsg, sizeof tls_errcopy);
+  pthread_mutex_unlock(&s->error_lock);
+  return tls_errcopy;
+}
+
+/* ---- what observers may read (api/session_access.h) -------------------- */
+
+const mida_id_t *mida__session_campaign(const mida_session_t *s) {
+  return &s->campaign;
+}
+
+const char *mida__session_campaign_name(const mida_session_t *s) {
+  return s->campaign_name;
+}
+
+const mida_id_t *mida__session_parent_task(const mida_session_t *s) {
+  return &s->parent_task;
+}
+
+const char *mida__session_store_url(const mida_session_t *s) {
+  return s->store_url;
 }
 
 /* ---- configuration ----------------------------------------------------- */
@@ -46,24 +90,40 @@ static const char *env_or(const char *name, const char *fallback) {
   return (v != NULL && v[0] != '\0') ? v : fallback;
 }
 
-/* Parses "64M", "1G", "65536"; 0 if malformed. */
-static size_t parse_size(const char *text) {
+/* Parses "64M", "1G", "65536" into *out. Returns 0, or -1 if malformed
+ * or too large. */
+static int parse_size(const char *text, uint64_t *out) {
   char *end = NULL;
   errno = 0;
   unsigned long long n = strtoull(text, &end, 10);
-  if (errno != 0 || end == text)
-    return 0;
-  switch (*end) {
-  case 'k': case 'K': n <<= 10; end++; break;
-  case 'm': case 'M': n <<= 20; end++; break;
-  case 'g': case 'G': n <<= 30; end++; break;
-  default: break;
-  }
-  return *end == '\0' ? (size_t)n : 0;
+  if (errno != 0 || end == text || text[0] == '-')
+    return -1;
+  /* An optional unit: k, m, g or t (binary multiples). */
+  static const char units[] = "kmgt";
+  const char *unit = *end != '\0' ? strchr(units, *end | 0x20) : NULL;
+  unsigned shift = unit != NULL ? 10 * (unsigned)(unit - units + 1) : 0;
+  if (unit != NULL)
+    end++;
+  if (*end != '\0' || n > (UINT64_MAX >> shift))
+    return -1;
+  *out = (uint64_t)n << shift;
+  return 0;
 }
 
-void mida_config_init(mida_config_t *cfg) {
+/* Whether a boolean variable is set to something other than 0/false. */
+static int env_flag(const char *name) {
+  const char *v = env_or(name, "0");
+  return strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
+}
+
+void mida_config_init_sized(mida_config_t *out, size_t out_size) {
+  /* Filled whole here, then copied out as far as the caller's struct
+   * goes: a program built against an older, smaller mida_config_t gets
+   * no more than it has room for. */
+  mida_config_t whole;
+  mida_config_t *cfg = &whole;
   memset(cfg, 0, sizeof *cfg);
+  cfg->struct_size = out_size < sizeof *cfg ? out_size : sizeof *cfg;
   cfg->store = mida__default_store();
   cfg->spool = env_or("MIDA_SPOOL", NULL);
   cfg->campaign = env_or("MIDA_CAMPAIGN", NULL);
@@ -71,8 +131,15 @@ void mida_config_init(mida_config_t *cfg) {
   cfg->parent_task = env_or("MIDA_PARENT_TASK", NULL);
   cfg->journal_bytes = MIDA_JOURNAL_DEFAULT_RING;
   const char *size = env_or("MIDA_JOURNAL_BYTES", NULL);
-  if (size != NULL && parse_size(size) > 0)
-    cfg->journal_bytes = parse_size(size);
+  uint64_t bytes = 0;
+  if (size != NULL && parse_size(size, &bytes) == 0 && bytes > 0 &&
+      bytes <= SIZE_MAX)
+    cfg->journal_bytes = (size_t)bytes;
+  cfg->spool_max = MIDA_SPOOL_MAX_DEFAULT;
+  const char *max = env_or("MIDA_SPOOL_MAX", NULL);
+  if (max != NULL)
+    cfg->spool_max = parse_size(max, &bytes) == 0 ? bytes : UINT64_MAX;
+  cfg->strict = env_flag("MIDA_STRICT");
   const char *full = env_or("MIDA_JOURNAL_FULL", "spill");
   cfg->full = strcmp(full, "drop") == 0 ? MIDA_FULL_DROP : MIDA_FULL_SPILL;
   cfg->ship_interval_ms = 20;
@@ -83,8 +150,7 @@ void mida_config_init(mida_config_t *cfg) {
     if (*end == '\0' && v > 0 && v <= 60000)
       cfg->ship_interval_ms = (unsigned)v;
   }
-  const char *off = env_or("MIDA_DISABLE", "0");
-  cfg->disabled = strcmp(off, "0") != 0 && strcmp(off, "false") != 0;
+  cfg->disabled = env_flag("MIDA_DISABLE");
   /* Telemetry. A malformed value becomes -1, which mida_open() refuses
    * with a message naming the variable. */
   cfg->telemetry_task = 1;
@@ -105,6 +171,7 @@ void mida_config_init(mida_config_t *cfg) {
             : -1;
   }
   cfg->sample = env_or("MIDA_SAMPLE", NULL);
+  memcpy(out, cfg, cfg->struct_size);
 }
 
 /* ---- open and close ---------------------------------------------------- */
@@ -134,36 +201,71 @@ static int config_id(const char *what, const char *text, mida_id_t *out,
 static void session_free(mida_session_t *s) {
   mida__sampler_stop(s->sampler); /* before the journal it writes to */
   s->sampler = NULL;
-  if (s->sink != NULL)
-    mida__sink_close(s->sink);
+  if (s->shipper != NULL) /* before the journal it reads */
+    (void)mida__shipper_stop(s->shipper);
   if (s->journal != NULL)
     mida__journal_close(s->journal);
   pthread_mutex_destroy(&s->workflow_lock);
   mida__free(s->store_url);
   mida__free(s->spool_dir);
   mida__free(s->campaign_name);
+  pthread_mutex_destroy(&s->error_lock);
   mida__free(s);
+}
+
+/* How long mida_open() waits for the store to open before it lets the
+ * program go on (the shipper goes on trying): long enough to report a
+ * malformed URL or a local file at once, too short to be noticed. */
+#define OPEN_WAIT_MS 200
+
+/* Looks at the shipper's first attempt to open the store. A malformed URL
+ * fails the open; a store that cannot be opened now (down, unreachable,
+ * not writable) fails it only when strict, and is otherwise a warning:
+ * the records wait in the journal until it opens. */
+static int check_store(mida_session_t *s, int strict, char *err, size_t errlen,
+                       char *warning, size_t warnlen) {
+  char msg[512] = "";
+  int rc = mida__shipper_wait_open(s->shipper, strict ? -1 : OPEN_WAIT_MS, msg,
+                                   sizeof msg);
+  if (rc == MIDA_OK || rc == MIDA_ETIMEDOUT)
+    return MIDA_OK;
+  if (strict || rc == MIDA_EURL || rc == MIDA_EINVAL || rc == MIDA_ENOMEM) {
+    snprintf(err, errlen, "%s", msg[0] != '\0' ? msg : mida_strerror(rc));
+    return rc;
+  }
+  if (warning[0] == '\0')
+    snprintf(warning, warnlen,
+             "the store cannot be opened now (%s): records stay in the "
+             "journal and are shipped once it opens",
+             msg[0] != '\0' ? msg : mida_strerror(rc));
+  return MIDA_OK;
 }
 
 int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
               size_t errmsg_len) {
   char err[1024] = "";
-  mida_config_t defaults;
+  char warning[512] = ""; /* why the session records less than asked */
   if (out == NULL)
     return MIDA_EINVAL;
   *out = NULL;
-  if (cfg_in == NULL) {
-    mida_config_init(&defaults);
-    cfg_in = &defaults;
+  /* The caller's configuration as far as its struct goes (a program built
+   * against an older, smaller mida_config_t), the defaults beyond. */
+  mida_config_t whole;
+  mida_config_init(&whole);
+  if (cfg_in != NULL) {
+    size_t n = cfg_in->struct_size;
+    memcpy(&whole, cfg_in, n == 0 || n > sizeof whole ? sizeof whole : n);
   }
-  const mida_config_t *cfg = cfg_in;
+  const mida_config_t *cfg = &whole;
 
+  write_err(errmsg, errmsg_len, "");
   mida_session_t *s = mida__calloc(1, sizeof *s);
   if (s == NULL) {
     write_err(errmsg, errmsg_len, "out of memory");
     return MIDA_ENOMEM;
   }
   pthread_mutex_init(&s->workflow_lock, NULL);
+  pthread_mutex_init(&s->error_lock, NULL);
   s->disabled = cfg->disabled != 0;
   const char *store = cfg->store != NULL ? cfg->store : mida__default_store();
   char spool[4096];
@@ -186,7 +288,7 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     goto fail;
 
   if (cfg->campaign != NULL)
-    s->campaign = mida__id_from_name("campaign", cfg->campaign);
+    s->campaign = mida_id_from_name("campaign", cfg->campaign);
   mida_id_t wf;
   rc = config_id("MIDA_WORKFLOW", cfg->workflow, &wf, err, sizeof err);
   if (rc == MIDA_OK)
@@ -212,6 +314,23 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
              "(known: proc, sys, net, disk, gpu, all, none)", cfg->sample);
     goto fail;
   }
+  size_t ring =
+      cfg->journal_bytes ? cfg->journal_bytes : MIDA_JOURNAL_DEFAULT_RING;
+  if (cfg->spool_max == UINT64_MAX) {
+    snprintf(err, sizeof err,
+             "MIDA_SPOOL_MAX must be a size in bytes, "
+             "e.g. 1G or 500M (0: no bound)");
+    goto fail;
+  }
+  if (cfg->spool_max != 0 &&
+      cfg->spool_max < (uint64_t)ring + MIDA_JOURNAL_HEADER_BYTES) {
+    snprintf(err, sizeof err,
+             "MIDA_SPOOL_MAX (%llu bytes) is smaller than "
+             "one journal segment (%zu bytes, MIDA_JOURNAL_BYTES)",
+             (unsigned long long)cfg->spool_max,
+             ring + MIDA_JOURNAL_HEADER_BYTES);
+    goto fail;
+  }
   rc = MIDA_OK;
   s->telemetry_task = cfg->telemetry_task;
 
@@ -220,37 +339,31 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     return MIDA_OK;
   }
 
-  rc = mida__sink_open(store, 0, &s->sink, err, sizeof err);
-  if (rc == MIDA_EUNREACHABLE) {
-    /* Producers never wait for the network: the shipper connects later. */
-    s->sink = NULL;
-    err[0] = '\0';
-    rc = MIDA_OK;
+  rc = mida__journal_open(spool, ring, cfg->full, cfg->spool_max,
+                          mida__hostname(), (int64_t)getpid(), &s->journal, err,
+                          sizeof err);
+  if (rc != MIDA_OK)
+    goto fail;
+  /* A journal without room records nothing for now, counts what it drops,
+   * and starts when there is room: a warning, or a failure when strict. */
+  rc = mida__journal_space(s->journal, warning, sizeof warning);
+  if (rc != MIDA_OK && cfg->strict) {
+    snprintf(err, sizeof err, "%s", warning);
+    goto fail;
   }
-  if (rc != MIDA_OK)
-    goto fail;
 
-  /* Journals of dead processes go first, so that their records are not
-   * overtaken by ours. A failure here leaves them for later. */
-  mida__recover_stats rst;
-  char rerr[512] = "";
-  if (s->sink != NULL)
-    (void)mida__recover_spool(spool, s->sink, &rst, rerr, sizeof rerr);
-
-  size_t ring = cfg->journal_bytes ? cfg->journal_bytes
-                                   : MIDA_JOURNAL_DEFAULT_RING;
-  rc = mida__journal_open(spool, ring, cfg->full, mida__hostname(),
-                          (int64_t)getpid(), &s->journal, err, sizeof err);
-  if (rc != MIDA_OK)
-    goto fail;
-
-  rc = mida__shipper_start(s->journal, s->sink, store, spool,
+  /* The shipper opens the store on its own thread, so that one that is
+   * slow, hung or down never holds up the program. */
+  rc = mida__shipper_start(s->journal, store, spool,
                            cfg->ship_interval_ms ? cfg->ship_interval_ms : 20,
                            &s->shipper);
   if (rc != MIDA_OK) {
     snprintf(err, sizeof err, "cannot start the shipper thread");
     goto fail;
   }
+  rc = check_store(s, cfg->strict, err, sizeof err, warning, sizeof warning);
+  if (rc != MIDA_OK)
+    goto fail;
   mida__sampler_config sc = {.hz = cfg->sample_hz,
                              .mask = sample_mask,
                              .spool = spool,
@@ -261,11 +374,11 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
   if (rc != MIDA_OK) {
     snprintf(err, sizeof err, "cannot start the telemetry sampler: %s",
              mida_strerror(rc));
-    (void)mida__shipper_stop(s->shipper);
-    s->shipper = NULL;
     goto fail;
   }
   *out = s;
+  if (warning[0] != '\0')
+    write_err(errmsg, errmsg_len, warning);
   return MIDA_OK;
 
 fail:
@@ -287,10 +400,11 @@ int mida_flush(mida_session_t *s, int timeout_ms) {
   if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT) {
     char msg[512];
     mida__shipper_errmsg(s->shipper, msg, sizeof msg);
-    return mida__set_error(rc, "flush failed: %s", msg);
+    return mida__session_error(s, rc, "flush failed: %s", msg);
   }
   if (rc == MIDA_ETIMEDOUT)
-    return mida__set_error(rc, "flush timed out after %d ms", timeout_ms);
+    return mida__session_error(s, rc, "flush timed out after %d ms",
+                               timeout_ms);
   return MIDA_OK;
 }
 
@@ -310,20 +424,70 @@ int mida_close(mida_session_t *s) {
   return rc;
 }
 
-void mida_stats_get(const mida_session_t *s, mida_stats_t *out) {
-  memset(out, 0, sizeof *out);
-  if (s == NULL || s->journal == NULL)
-    return;
+/* The counters of a session that has a journal. */
+static void stats_fill(const mida_session_t *s, mida_stats_t *out) {
   mida__journal_stats js;
   mida__journal_stats_get(s->journal, &js);
   out->records = js.records;
   out->dropped = js.dropped;
   out->backlog_bytes = js.backlog;
   out->segments = js.segments;
+  out->spool_full = js.spool_full;
   if (s->shipper != NULL) {
     mida__shipper_stats ss;
     mida__shipper_stats_get(s->shipper, &ss);
     out->shipped = ss.shipped;
     out->ship_errors = ss.errors;
   }
+}
+
+void mida_stats_get_sized(const mida_session_t *s, mida_stats_t *caller,
+                          size_t size) {
+  mida_stats_t full; /* copied out as far as the caller's struct goes */
+  mida_stats_t *out = &full;
+  memset(out, 0, sizeof *out);
+  out->struct_size = size < sizeof *out ? size : sizeof *out;
+  if (s != NULL && s->journal != NULL)
+    stats_fill(s, out);
+  memcpy(caller, out, out->struct_size);
+}
+
+int mida_session_info_get_sized(const mida_session_t *s,
+                                mida_session_info_t *caller, size_t size) {
+  mida_session_info_t info;
+  memset(&info, 0, sizeof info);
+  info.struct_size = size < sizeof info ? size : sizeof info;
+  if (s == NULL) {
+    memcpy(caller, &info, info.struct_size);
+    return mida__set_error(MIDA_EINVAL, "no session");
+  }
+  info.store = s->store_url;
+  info.spool = s->spool_dir;
+  info.host = mida__hostname();
+  info.disabled = s->disabled;
+  info.telemetry_task = s->telemetry_task;
+  info.campaign = s->campaign;
+  info.campaign_name = s->campaign_name;
+  info.parent_task = s->parent_task;
+  info.workflow = mida__shared_id_load(&s->workflow);
+  memcpy(caller, &info, info.struct_size);
+  return MIDA_OK;
+}
+
+int mida_workflow_set_default(mida_session_t *s, const mida_id_t *wf,
+                              const mida_id_t *expected) {
+  if (s == NULL)
+    return mida__set_error(MIDA_EINVAL, "no session");
+  mida_id_t id = {{0}};
+  if (wf != NULL)
+    id = *wf;
+  int rc = MIDA_OK;
+  pthread_mutex_lock(&s->workflow_lock);
+  mida_id_t cur = mida__shared_id_load(&s->workflow);
+  if (expected == NULL || memcmp(&cur, expected, sizeof cur) == 0)
+    mida__shared_id_store(&s->workflow, &id);
+  else
+    rc = MIDA_EBUSY;
+  pthread_mutex_unlock(&s->workflow_lock);
+  return rc;
 }

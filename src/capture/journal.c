@@ -64,6 +64,8 @@
 #define HOST_BYTES 64
 #define NAME_HOST_MAX 63 /* host characters in a name */
 #define NO_FRAME UINT64_MAX
+/* How often a journal short of room tries a new segment again. */
+#define SPACE_RETRY_NS UINT64_C(1000000000)
 
 /* The segment header as it lies at the start of the file (journal.h). */
 typedef struct seg_header {
@@ -129,6 +131,16 @@ struct mida__journal {
   char *host_safe;            /* host name usable in a file name */
   int64_t pid;                /* pid written to the headers */
   int64_t start_ns;           /* journal start, ns since epoch */
+  uint64_t spool_max;         /* bytes the spool's segments may take, 0: any */
+  atomic_bool space_blocked;  /* the last new segment failed: full rings
+                                 drop until mida__journal_maintain() clears
+                                 it */
+  _Atomic uint64_t unjournaled; /* records dropped with no segment at all */
+  uint64_t space_failures;      /* segments that could not be made (lock) */
+  int space_rc;                 /* why the last one failed, or MIDA_OK (lock) */
+  char space_err[256];          /* its message (lock) */
+  uint64_t retry_ns;            /* reader: when maintain tries again, 0: unset
+                                   (CLOCK_MONOTONIC ns) */
 };
 
 struct mida__orphan {
@@ -142,6 +154,10 @@ struct mida__orphan {
   char *path;                /* the file's path */
   char host[HOST_BYTES + 1]; /* host from the header, NUL-terminated */
   int64_t pid;               /* pid from the header */
+  bool salvaged;             /* head/tail were damaged: read from pos to
+                                end as found by a scan of the whole ring */
+  uint64_t pos;              /* salvage: shipped up to here (in memory) */
+  uint64_t end;              /* salvage: the end of the last valid frame */
 };
 
 /* What a reader needs to know about one ring. */
@@ -175,6 +191,12 @@ static inline uint64_t round8(uint64_t n) {
 
 static inline _Atomic uint64_t *commit_word(uint8_t *frame) {
   return (_Atomic uint64_t *)(void *)frame;
+}
+
+static uint64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
 static uint64_t now_ns(void) {
@@ -426,6 +448,75 @@ static void prefault_ring(uint8_t *ring, uint64_t bytes) {
     ((volatile uint8_t *)ring)[off] = 0;
 }
 
+/* Whether an errno value means that the file system has no room. */
+static bool is_no_space(int e) {
+  return e == ENOSPC || e == EDQUOT;
+}
+
+/* Allocates the file's blocks for its first bytes (posix_fallocate, which
+ * also sets the size). Returns 0 or an errno value. */
+static int reserve_blocks(int fd, size_t bytes) {
+  int e;
+  do {
+    e = posix_fallocate(fd, 0, (off_t)bytes);
+  } while (e == EINTR);
+  return e;
+}
+
+/* Bytes on disk of the segment files (*.mj, *.mj.tmp) in dir, whoever
+ * writes them. Returns MIDA_OK or MIDA_EIO. */
+static int spool_bytes(const char *dir, uint64_t *out) {
+  *out = 0;
+  DIR *d = opendir(dir);
+  if (d == NULL)
+    return errno == ENOENT ? MIDA_OK : MIDA_EIO;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t n = strlen(e->d_name);
+    bool seg = n > 3 && strcmp(e->d_name + n - 3, ".mj") == 0;
+    bool tmp = n > 7 && strcmp(e->d_name + n - 7, ".mj.tmp") == 0;
+    struct stat st;
+    if ((seg || tmp) &&
+        fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(st.st_mode))
+      *out += (uint64_t)st.st_blocks * 512;
+  }
+  closedir(d);
+  return MIDA_OK;
+}
+
+/* Makes sure the spool directory exists and that one more segment of
+ * bytes keeps it within MIDA_SPOOL_MAX. Returns MIDA_OK, MIDA_EFULL (over
+ * the bound, or no room to create the directory), MIDA_EIO or
+ * MIDA_ENOMEM, with a message. */
+static int spool_room(mida__journal *j, size_t bytes, char *err,
+                      size_t errlen) {
+  int rc = make_dirs(j->spool);
+  if (rc != MIDA_OK) {
+    int e = errno;
+    set_err(err, errlen, "cannot create spool directory %s: %s", j->spool,
+            rc == MIDA_ENOMEM ? "out of memory" : strerror(e));
+    return rc == MIDA_EIO && is_no_space(e) ? MIDA_EFULL : rc;
+  }
+  if (j->spool_max == 0)
+    return MIDA_OK;
+  uint64_t used = 0;
+  if (spool_bytes(j->spool, &used) != MIDA_OK) {
+    set_err(err, errlen, "cannot read spool directory %s: %s", j->spool,
+            strerror(errno));
+    return MIDA_EIO;
+  }
+  if (used + bytes > j->spool_max) {
+    set_err(err, errlen,
+            "spool %s holds %llu bytes: one more segment of %zu would pass "
+            "MIDA_SPOOL_MAX (%llu)",
+            j->spool, (unsigned long long)used, bytes,
+            (unsigned long long)j->spool_max);
+    return MIDA_EFULL;
+  }
+  return MIDA_OK;
+}
+
 /* Gives a whole, locked segment file its name: links an unnamed
  * (O_TMPFILE) file, or renames the .tmp one. Returns 0 or -1 with errno. */
 static int publish_file(int fd, bool unnamed, const char *tmp,
@@ -453,6 +544,9 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
   bool unnamed = false;
   segment *seg = reuse;
   char *tmp = NULL;
+  rc = spool_room(j, map_bytes, err, errlen);
+  if (rc != MIDA_OK)
+    return rc;
   char *path = format_alloc("%s/%s.%lld.%lld.%06llu.mj", j->spool, j->host_safe,
                             (long long)j->pid, (long long)j->start_ns,
                             (unsigned long long)seq);
@@ -486,10 +580,19 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
     set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
     goto fail;
   }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0 ||
-      ftruncate(fd, (off_t)map_bytes) != 0) {
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     rc = MIDA_EIO;
-    set_err(err, errlen, "cannot lock or size %s: %s", tmp, strerror(errno));
+    set_err(err, errlen, "cannot lock %s: %s", tmp, strerror(errno));
+    goto fail;
+  }
+  /* Blocks reserved now, not a sparse file: every page of the mapping has
+   * its storage before the first write, so a full disk is an error here
+   * and never a SIGBUS in the middle of an append. */
+  int fa = reserve_blocks(fd, map_bytes);
+  if (fa != 0) {
+    rc = is_no_space(fa) ? MIDA_EFULL : MIDA_EIO;
+    set_err(err, errlen, "cannot reserve %zu bytes for %s: %s", map_bytes, tmp,
+            strerror(fa));
     goto fail;
   }
   base = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -585,6 +688,15 @@ static bool retire_front(mida__journal *j) {
   return next != NULL;
 }
 
+/* Records that a new segment could not be made (rc), with j->lock held:
+ * full rings then drop and count until mida__journal_maintain() lets a
+ * writer try again. */
+static void note_no_room(mida__journal *j, int rc) {
+  j->space_rc = rc;
+  j->space_failures++;
+  atomic_store_explicit(&j->space_blocked, true, memory_order_relaxed);
+}
+
 /* The slow path of a full ring under SPILL: opens the next segment, seals
  * seg and publishes the new one, all under the lock so that writers who see
  * the seal and take the lock find the new segment current. Returns MIDA_OK
@@ -598,11 +710,20 @@ static int spill(mida__journal *j, segment *seg) {
   if (reuse != NULL)
     j->free_list = reuse->next;
   segment *next = NULL;
-  if (segment_create(j, reuse, &next, NULL, 0) != MIDA_OK) {
+  /* Another writer found no room a moment ago: no second attempt until
+   * the reader clears the flag (mida__journal_maintain). */
+  if (atomic_load_explicit(&j->space_blocked, memory_order_relaxed)) {
+    atomic_fetch_add_explicit(&seg->hdr->dropped, 1, memory_order_relaxed);
+    rc = MIDA_EFULL;
+    goto out;
+  }
+  int made = segment_create(j, reuse, &next, j->space_err, sizeof j->space_err);
+  if (made != MIDA_OK) {
     if (reuse != NULL) {
       reuse->next = j->free_list;
       j->free_list = reuse;
     }
+    note_no_room(j, made);
     atomic_fetch_add_explicit(&seg->hdr->dropped, 1, memory_order_relaxed);
     rc = MIDA_EFULL;
     goto out;
@@ -627,9 +748,31 @@ out:
 
 /* ---- the writer's side -------------------------------------------------- */
 
+/* Makes and publishes the journal's first segment, at open or later from
+ * mida__journal_maintain(). Returns MIDA_OK or why it could not (recorded
+ * for mida__journal_space()). */
+static int first_segment(mida__journal *j) {
+  pthread_mutex_lock(&j->lock);
+  segment *seg = NULL;
+  int rc = segment_create(j, NULL, &seg, j->space_err, sizeof j->space_err);
+  if (rc == MIDA_OK) {
+    j->queue_head = seg;
+    j->queue_tail = seg;
+    j->space_rc = MIDA_OK;
+    j->space_err[0] = '\0';
+    atomic_store_explicit(&j->space_blocked, false, memory_order_relaxed);
+    atomic_store_explicit(&j->current, seg, memory_order_release);
+  } else {
+    note_no_room(j, rc);
+  }
+  pthread_mutex_unlock(&j->lock);
+  return rc;
+}
+
 int mida__journal_open(const char *spool_dir, size_t ring_bytes,
-                       mida_full_policy_t policy, const char *host, int64_t pid,
-                       mida__journal **out, char *err, size_t errlen) {
+                       mida_full_policy_t policy, uint64_t spool_max,
+                       const char *host, int64_t pid, mida__journal **out,
+                       char *err, size_t errlen) {
   if (out == NULL || spool_dir == NULL || spool_dir[0] == '\0' ||
       (uint64_t)ring_bytes > MAX_RING_BYTES ||
       (policy != MIDA_FULL_SPILL && policy != MIDA_FULL_DROP)) {
@@ -637,22 +780,19 @@ int mida__journal_open(const char *spool_dir, size_t ring_bytes,
     return MIDA_EINVAL;
   }
   *out = NULL;
+  set_err(err, errlen, "%s", "");
   uint64_t ring = ((uint64_t)ring_bytes + 4095) & ~UINT64_C(4095);
   if (ring < MIDA_JOURNAL_MIN_RING)
     ring = MIDA_JOURNAL_MIN_RING;
-  int rc = make_dirs(spool_dir);
-  if (rc != MIDA_OK) {
-    set_err(err, errlen, "cannot create spool directory %s: %s", spool_dir,
-            rc == MIDA_ENOMEM ? "out of memory" : strerror(errno));
-    return rc;
-  }
   mida__journal *j = mida__calloc(1, sizeof *j);
   if (j == NULL) {
     set_err(err, errlen, "out of memory opening the journal");
     return MIDA_ENOMEM;
   }
+  int rc = MIDA_OK;
   j->ring_bytes = ring;
   j->policy = policy;
+  j->spool_max = spool_max;
   j->pid = pid;
   j->start_ns = (int64_t)now_ns();
   j->spool = mida__strdup(spool_dir);
@@ -668,15 +808,17 @@ int mida__journal_open(const char *spool_dir, size_t ring_bytes,
     rc = MIDA_ENOMEM;
     goto fail;
   }
-  segment *seg = NULL;
-  rc = segment_create(j, NULL, &seg, err, errlen);
-  if (rc != MIDA_OK) {
+  /* Without a first segment (no room, a read-only spool) the journal still
+   * opens: appends drop and count until mida__journal_maintain() makes
+   * one. Only running out of memory is a failure. */
+  rc = first_segment(j);
+  if (rc == MIDA_ENOMEM) {
+    set_err(err, errlen, "%s", j->space_err);
     pthread_mutex_destroy(&j->lock);
     goto fail;
   }
-  j->queue_head = seg;
-  j->queue_tail = seg;
-  atomic_store_explicit(&j->current, seg, memory_order_release);
+  if (rc != MIDA_OK)
+    set_err(err, errlen, "%s", j->space_err);
   *out = j;
   return MIDA_OK;
 
@@ -688,6 +830,38 @@ fail:
   return rc;
 }
 
+int mida__journal_space(mida__journal *j, char *msg, size_t msglen) {
+  pthread_mutex_lock(&j->lock);
+  bool ready = atomic_load_explicit(&j->current, memory_order_relaxed) != NULL;
+  bool blocked = atomic_load_explicit(&j->space_blocked, memory_order_relaxed);
+  int rc = ready && !blocked ? MIDA_OK : j->space_rc;
+  set_err(msg, msglen, "%s", rc != MIDA_OK ? j->space_err : "");
+  pthread_mutex_unlock(&j->lock);
+  return rc;
+}
+
+void mida__journal_maintain(mida__journal *j) {
+  bool ready = atomic_load_explicit(&j->current, memory_order_acquire) != NULL;
+  if (ready && !atomic_load_explicit(&j->space_blocked, memory_order_relaxed)) {
+    j->retry_ns = 0;
+    return;
+  }
+  uint64_t now = monotonic_ns();
+  if (j->retry_ns == 0) {
+    j->retry_ns = now + SPACE_RETRY_NS;
+    return;
+  }
+  if (now < j->retry_ns)
+    return;
+  j->retry_ns = now + SPACE_RETRY_NS;
+  if (!ready) {
+    (void)first_segment(j);
+    return;
+  }
+  /* The next writer that finds its ring full tries a new segment again. */
+  atomic_store_explicit(&j->space_blocked, false, memory_order_relaxed);
+}
+
 int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
                           mida__slot *slot) {
   const uint64_t ring = j->ring_bytes;
@@ -696,6 +870,11 @@ int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
   const uint64_t need = MIDA_FRAME_HEADER_BYTES + round8(payload_len);
   for (;;) {
     segment *seg = atomic_load_explicit(&j->current, memory_order_acquire);
+    if (seg == NULL) {
+      /* No segment could be made yet (no room, a read-only spool). */
+      atomic_fetch_add_explicit(&j->unjournaled, 1, memory_order_relaxed);
+      return MIDA_EFULL;
+    }
     seg_header *h = seg->hdr;
     uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
     uint64_t skip = 0;
@@ -725,7 +904,8 @@ int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
       continue;
     }
     if (full) {
-      if (j->policy == MIDA_FULL_DROP) {
+      if (j->policy == MIDA_FULL_DROP ||
+          atomic_load_explicit(&j->space_blocked, memory_order_relaxed)) {
         atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
         return MIDA_EFULL;
       }
@@ -784,9 +964,11 @@ void mida__journal_stats_get(mida__journal *j, mida__journal_stats *out) {
   memset(out, 0, sizeof *out);
   pthread_mutex_lock(&j->lock);
   out->records = j->retired_records;
-  out->dropped = j->retired_dropped;
+  out->dropped = j->retired_dropped +
+                 atomic_load_explicit(&j->unjournaled, memory_order_relaxed);
   out->corrupt = j->retired_corrupt;
   out->segments = j->segments_opened;
+  out->spool_full = j->space_failures;
   for (segment *s = j->queue_head; s != NULL; s = s->next) {
     seg_header *h = s->hdr;
     out->records += atomic_load_explicit(&h->records, memory_order_relaxed);
@@ -820,6 +1002,10 @@ size_t mida__journal_peek(mida__journal *j, mida__frame *frames, size_t max,
                           uint64_t *mark) {
   for (;;) {
     segment *seg = j->queue_head;
+    if (seg == NULL) { /* no segment yet */
+      *mark = 0;
+      return 0;
+    }
     seg_header *h = seg->hdr;
     uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
     uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
@@ -844,6 +1030,8 @@ size_t mida__journal_peek(mida__journal *j, mida__frame *frames, size_t max,
 
 void mida__journal_release(mida__journal *j, uint64_t mark) {
   segment *seg = j->queue_head;
+  if (seg == NULL)
+    return;
   seg_header *h = seg->hdr;
   uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
   uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
@@ -894,18 +1082,55 @@ void mida__journal_close(mida__journal *j) {
 /* ---- orphans --------------------------------------------------------------
  */
 
-/* Whether hdr (read from a file of file_bytes) describes a segment. */
+/* Whether hdr (read from a file of file_bytes) describes a segment: its
+ * magic, version and sizes; its positions may still be damaged. */
 static bool header_is_sane(const seg_header *hdr, uint64_t file_bytes) {
   if (memcmp(hdr->magic, SEG_MAGIC, sizeof SEG_MAGIC) != 0 ||
       hdr->version != MIDA_JOURNAL_VERSION ||
       hdr->header_bytes != MIDA_JOURNAL_HEADER_BYTES)
     return false;
   uint64_t ring = hdr->ring_bytes;
-  if (ring < MIDA_JOURNAL_MIN_RING || ring > MAX_RING_BYTES ||
-      ring % 4096 != 0 || file_bytes != MIDA_JOURNAL_HEADER_BYTES + ring)
-    return false;
+  return ring >= MIDA_JOURNAL_MIN_RING && ring <= MAX_RING_BYTES &&
+         ring % 4096 == 0 && file_bytes == MIDA_JOURNAL_HEADER_BYTES + ring;
+}
+
+/* Whether the head and tail of a sane header can be believed: aligned, in
+ * order, at most a ring apart. */
+static bool positions_are_sane(const seg_header *hdr) {
   uint64_t head = atomic_load_explicit(&hdr->head, memory_order_relaxed);
-  return head % 8 == 0 && head < MAX_POSITION;
+  uint64_t t = atomic_load_explicit(&hdr->tail, memory_order_relaxed);
+  t &= POS_MASK;
+  return head % 8 == 0 && t % 8 == 0 && head < MAX_POSITION && t >= head &&
+         t - head <= hdr->ring_bytes;
+}
+
+/* Finds the unshipped frames of a segment whose head or tail is damaged,
+ * without them: every frame names its own position (its commit word), so a
+ * scan of the whole ring finds the valid frames, the last of which ends
+ * the window [*start, *end) of at most one ring. Frames already shipped
+ * may be in it too (a sealed ring is not cleared): shipping them again
+ * changes nothing in the store. An empty window is (0, 0). */
+static void salvage_window(const ring_view *rv, uint64_t *start,
+                           uint64_t *end) {
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (uint64_t off = 0; off + MIDA_FRAME_HEADER_BYTES <= rv->size; off += 8) {
+    uint64_t c =
+        atomic_load_explicit(commit_word(rv->ring + off), memory_order_relaxed);
+    uint64_t p = c ^ MIDA_FRAME_MAGIC;
+    uint64_t size;
+    mida__frame f;
+    if (p % rv->size != off || p >= MAX_POSITION ||
+        check_frame(rv, p, p + rv->size, &size, &f) != FRAME_VALID)
+      continue;
+    lo = p < lo ? p : lo;
+    hi = p + size > hi ? p + size : hi;
+  }
+  if (hi == 0) {
+    *start = *end = 0;
+    return;
+  }
+  *end = hi;
+  *start = hi - lo > rv->size ? hi - rv->size : lo;
 }
 
 int mida__orphan_open(const char *path, mida__orphan **out, char *err,
@@ -976,6 +1201,15 @@ int mida__orphan_open(const char *path, mida__orphan **out, char *err,
   memcpy(o->host, hdr.host, HOST_BYTES);
   o->host[HOST_BYTES] = '\0';
   o->pid = (int64_t)hdr.pid;
+  if (!positions_are_sane(o->hdr)) {
+    /* Read what is valid without trusting the header, and leave the file
+     * as it is: it is quarantined, not removed, once shipped. */
+    ring_view rv = {o->ring, o->ring_bytes, &o->hdr->corrupt, &o->counted_upto,
+                    true};
+    o->salvaged = true;
+    salvage_window(&rv, &o->pos, &o->end);
+    o->counted_upto = o->pos;
+  }
   *out = o;
   return MIDA_OK;
 
@@ -992,6 +1226,16 @@ fail:
 size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
                          uint64_t *mark) {
   seg_header *h = o->hdr;
+  if (o->salvaged) {
+    ring_view rv = {o->ring, o->ring_bytes, &h->corrupt, &o->counted_upto,
+                    true};
+    size_t n = 0;
+    uint64_t pos = scan(&rv, o->pos, o->end, true, frames, max, &n);
+    if (n == 0)
+      o->pos = pos;
+    *mark = pos;
+    return n;
+  }
   uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
   uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
   t &= POS_MASK;
@@ -1010,6 +1254,11 @@ size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
 }
 
 void mida__orphan_release(mida__orphan *o, uint64_t mark) {
+  if (o->salvaged) {
+    if (mark > o->pos && mark <= o->end)
+      o->pos = mark;
+    return;
+  }
   seg_header *h = o->hdr;
   uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
   if (mark <= head || mark - head > o->ring_bytes)
@@ -1033,13 +1282,26 @@ uint64_t mida__orphan_dropped(const mida__orphan *o) {
   return atomic_load_explicit(&o->hdr->dropped, memory_order_relaxed);
 }
 
+bool mida__orphan_salvaged(const mida__orphan *o) {
+  return o->salvaged;
+}
+
 void mida__orphan_close(mida__orphan *o, bool remove) {
   if (o == NULL)
     return;
-  /* Unlinked while still locked, so no other recoverer can open it between
-   * the unlock and the unlink and ship it twice. */
-  if (remove)
+  /* Unlinked (or renamed) while still locked, so no other recoverer can
+   * open it between the unlock and the unlink and ship it twice. A
+   * salvaged segment is kept aside, never removed: what was in its damaged
+   * part cannot be told. */
+  if (remove && o->salvaged) {
+    char *q = format_alloc("%s%s", o->path, MIDA_QUARANTINE_SUFFIX);
+    /* If that fails it stays in place, to be recovered again. */
+    if (q != NULL)
+      (void)rename(o->path, q);
+    mida__free(q);
+  } else if (remove) {
     unlink(o->path);
+  }
   munmap(o->base, o->map_bytes);
   close(o->fd);
   mida__free(o->path);
@@ -1157,9 +1419,12 @@ static int add_segment_stats(void *ctx, const char *path) {
     return MIDA_OK; /* removed meanwhile: shipped */
   seg_header hdr;
   struct stat sb;
-  if (fstat(fd, &sb) == 0 &&
-      pread(fd, &hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr &&
-      header_is_sane(&hdr, (uint64_t)sb.st_size)) {
+  bool sane = fstat(fd, &sb) == 0 &&
+              pread(fd, &hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr &&
+              header_is_sane(&hdr, (uint64_t)sb.st_size);
+  if (!sane || !positions_are_sane(&hdr))
+    st->damaged++;
+  if (sane) {
     st->segments++;
     /* A segment whose lock can be had belongs to no live process. */
     if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
@@ -1180,5 +1445,20 @@ static int add_segment_stats(void *ctx, const char *path) {
 
 int mida__spool_stats_get(const char *spool_dir, mida__spool_stats *out) {
   memset(out, 0, sizeof *out);
-  return mida__spool_list(spool_dir, add_segment_stats, out);
+  int rc = mida__spool_list(spool_dir, add_segment_stats, out);
+  if (rc != MIDA_OK)
+    return rc;
+  rc = spool_bytes(spool_dir, &out->disk_bytes);
+  DIR *d = opendir(spool_dir);
+  if (d == NULL)
+    return rc;
+  size_t suffix = strlen(MIDA_QUARANTINE_SUFFIX);
+  for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+    size_t n = strlen(e->d_name);
+    if (n > suffix &&
+        strcmp(e->d_name + n - suffix, MIDA_QUARANTINE_SUFFIX) == 0)
+      out->quarantined++;
+  }
+  closedir(d);
+  return rc;
 }

@@ -17,6 +17,18 @@
  * with open/mmap, taken only when the shipper is behind), so nothing is lost;
  * DROP counts the record in the header and returns MIDA_EFULL.
  *
+ * Room on disk. A segment's blocks are reserved (posix_fallocate) before it
+ * is mapped, so a full file system shows as an error on the slow path and
+ * never as a SIGBUS on a write through the mapping. Where no new segment can
+ * be made -- the file system is full, the spool is read-only, or its
+ * segments would pass the bound on its size (spool_max, MIDA_SPOOL_MAX) --
+ * the record is dropped and counted, as under DROP, and the program goes on;
+ * further writers that find a full ring drop without trying again until the
+ * reader (mida__journal_maintain, about once a second) lets them, so capture
+ * resumes by itself once there is room. A journal that could not make even
+ * its first segment opens all the same and counts every record it drops
+ * (in memory only: there is no file to count them in) until it can.
+ *
  * Each live segment file is held with an exclusive flock(2) by the process
  * that writes it. A segment file whose lock can be taken belongs to a dead
  * process and is an orphan, to be shipped and removed by whoever finds it.
@@ -80,6 +92,15 @@
  * right, and counts what it skipped. An uncommitted frame is torn only in an
  * orphan: in the live journal a writer of this process is still filling it
  * (in a sealed segment too), so the reader stops there and waits.
+ *
+ * Damaged headers. A segment whose head or tail cannot be right (not
+ * aligned, tail before head, more than a ring apart) is not trusted: since
+ * every frame names its own position, recovery scans the whole ring for
+ * valid frames, ships the last ring's worth of them in order (frames that
+ * were shipped already may come again, which the store's merge ignores),
+ * counts what it skips, and keeps the file as <name>.mj.quarantine instead
+ * of removing it. Quarantined files are not read again; `mida stats`
+ * counts them.
  */
 #ifndef MIDA_CAPTURE_JOURNAL_H
 #define MIDA_CAPTURE_JOURNAL_H
@@ -96,6 +117,10 @@
 #define MIDA_FRAME_MAGIC UINT64_C(0x4d4944414652414d) /* "MIDAFRAM" */
 #define MIDA_JOURNAL_MIN_RING (64 * 1024)
 #define MIDA_JOURNAL_DEFAULT_RING (16 * 1024 * 1024)
+/* The default bound on a spool's segment files (MIDA_SPOOL_MAX): 1 GiB. */
+#define MIDA_SPOOL_MAX_DEFAULT (UINT64_C(1) << 30)
+/* Appended to the name of a segment that recovery salvaged and kept. */
+#define MIDA_QUARANTINE_SUFFIX ".quarantine"
 
 /* The writer's side: this process's journal, one or more segments. */
 typedef struct mida__journal mida__journal;
@@ -111,17 +136,32 @@ typedef struct mida__slot {
 
 /* Opens a new journal in spool_dir (created if missing, mode 0700) with
  * segments of ring_bytes (rounded up to 4096, at least
- * MIDA_JOURNAL_MIN_RING). host and pid go into the segment headers.
- * Returns MIDA_OK, MIDA_EIO or MIDA_ENOMEM with a message in err. */
+ * MIDA_JOURNAL_MIN_RING). spool_max bounds the bytes on disk of all the
+ * segment files in spool_dir (0: no bound). host and pid go into the
+ * segment headers. Returns MIDA_OK, MIDA_EINVAL or MIDA_ENOMEM with a
+ * message in err. A journal whose first segment cannot be made (no room,
+ * spool not writable) is opened all the same, with the reason in err and
+ * in mida__journal_space(): it drops and counts until it can make one. */
 int mida__journal_open(const char *spool_dir, size_t ring_bytes,
-                       mida_full_policy_t policy, const char *host, int64_t pid,
-                       mida__journal **out, char *err, size_t errlen);
+                       mida_full_policy_t policy, uint64_t spool_max,
+                       const char *host, int64_t pid, mida__journal **out,
+                       char *err, size_t errlen);
+
+/* Whether the journal can take records now: MIDA_OK, or the error that
+ * keeps it from making a segment (MIDA_EFULL for no room or the spool's
+ * bound, MIDA_EIO), with its message in msg. Thread-safe. */
+int mida__journal_space(mida__journal *j, char *msg, size_t msglen);
+
+/* The reader's periodic care of a journal short of room: about once a
+ * second it makes the first segment if there is none, or lets writers try
+ * a new segment again. Call from the reader's thread (the shipper). */
+void mida__journal_maintain(mida__journal *j);
 
 /* Reserves a frame of payload_len bytes for a record of the given type.
  * Lock-free; no syscall and no allocation unless the ring is full under the
- * SPILL policy. Returns MIDA_OK, MIDA_EFULL (DROP policy, or SPILL when no
- * new segment could be opened: dropped and counted) or MIDA_ETOOBIG (larger
- * than a quarter of the ring). A reserved slot must be committed. */
+ * SPILL policy. Returns MIDA_OK, MIDA_EFULL (DROP policy, or no room for a
+ * new segment: dropped and counted) or MIDA_ETOOBIG (larger than a quarter
+ * of the ring). A reserved slot must be committed. */
 int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
                           mida__slot *slot);
 
@@ -135,6 +175,7 @@ typedef struct mida__journal_stats {
   uint64_t backlog;  /* bytes reserved but not yet released */
   uint64_t segments; /* segments opened */
   uint64_t corrupt;  /* frames skipped as corrupt by the reader */
+  uint64_t spool_full; /* new segments refused: no room, MIDA_SPOOL_MAX */
 } mida__journal_stats;
 
 void mida__journal_stats_get(mida__journal *j, mida__journal_stats *out);
@@ -195,8 +236,13 @@ int64_t mida__orphan_pid(const mida__orphan *o);
 uint64_t mida__orphan_corrupt(const mida__orphan *o);
 uint64_t mida__orphan_dropped(const mida__orphan *o);
 
+/* Whether the segment's head or tail was damaged, so that its frames were
+ * found by a scan of the whole ring (see "Damaged headers" above). */
+bool mida__orphan_salvaged(const mida__orphan *o);
+
 /* Closes the orphan; with remove true (everything was shipped) the file is
- * unlinked. */
+ * unlinked -- or, if it was salvaged, renamed to <name>.mj.quarantine and
+ * kept, since what its damaged part held cannot be told. */
 void mida__orphan_close(mida__orphan *o, bool remove);
 
 /* Calls fn for the path of every segment file (*.mj) in spool_dir, in name
@@ -222,6 +268,9 @@ typedef struct mida__spool_stats {
   uint64_t backlog_bytes; /* reserved but not shipped */
   uint64_t dropped;       /* records dropped under the DROP policy */
   uint64_t corrupt;       /* frames skipped as corrupt */
+  uint64_t damaged;       /* *.mj files whose header is damaged */
+  uint64_t quarantined;   /* *.mj.quarantine files kept by recovery */
+  uint64_t disk_bytes;    /* bytes on disk of the segment files */
 } mida__spool_stats;
 
 int mida__spool_stats_get(const char *spool_dir, mida__spool_stats *out);

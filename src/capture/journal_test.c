@@ -66,7 +66,7 @@ static mida__journal *open_journal(const char *dir, size_t ring,
                                    mida_full_policy_t policy) {
   mida__journal *j = NULL;
   char err[256] = "";
-  int rc = mida__journal_open(dir, ring, policy, "testhost", 4242, &j, err,
+  int rc = mida__journal_open(dir, ring, policy, 0, "testhost", 4242, &j, err,
                               sizeof err);
   if (rc != MIDA_OK)
     fail_msg("journal_open: %d %s", rc, err);
@@ -654,7 +654,7 @@ static void test_host_name_is_sanitized_in_file_name(void **state) {
   const char *dir = *state;
   mida__journal *j = NULL;
   const char *host = "node/7.a b";
-  assert_int_equal(mida__journal_open(dir, SMALL_RING, MIDA_FULL_SPILL, host,
+  assert_int_equal(mida__journal_open(dir, SMALL_RING, MIDA_FULL_SPILL, 0, host,
                                       99, &j, NULL, 0),
                    MIDA_OK);
   assert_string_equal(mida__journal_host(j), host);
@@ -697,7 +697,7 @@ static void test_orphan_of_crashed_child_is_recovered(void **state) {
   assert_true(child >= 0);
   if (child == 0) {
     mida__journal *j = NULL;
-    if (mida__journal_open(dir, SMALL_RING, MIDA_FULL_SPILL, "crashhost",
+    if (mida__journal_open(dir, SMALL_RING, MIDA_FULL_SPILL, 0, "crashhost",
                            getpid(), &j, NULL, 0) != MIDA_OK)
       _exit(2);
     for (uint64_t i = 0; i < n; i++)

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 
 #include "core/alloc.h"
+#include "core/url.h"
 #include "mida.h"
 
 #include <errno.h>
@@ -131,11 +132,12 @@ int mida__cli_store_error(const mida__sink *sink, int rc, const char *what) {
 int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
   char path[4096];
   char err[512] = "";
+  char shown[MIDA_URL_SHOWN];
   *out = NULL;
   /* A store that is a local file is checked before it is opened, so that
    * the message names the path the user can fix, whatever the backend
    * would say about a missing file. */
-  int local = mida__sink_url_path(cli->store, path, sizeof(path)) == MIDA_OK;
+  int local = mida__url_sqlite_path(cli->store, path, sizeof(path)) == MIDA_OK;
   if (!writable && local && access(path, F_OK) != 0)
     return mida__cli_fail("no store at %s (set --store or MIDA_STORE)", path);
   int flags = writable ? 0 : MIDA_SINK_READONLY | MIDA_SINK_NOCREATE;
@@ -144,9 +146,11 @@ int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
     return MIDA_CLI_CONTINUE;
   *out = NULL;
   if (rc == MIDA_ENOTFOUND)
-    return mida__cli_fail("no store at %s (set --store or MIDA_STORE)",
-                          local ? path : cli->store);
-  return mida__cli_fail("cannot open store %s: %s", cli->store,
+    return mida__cli_fail(
+        "no store at %s (set --store or MIDA_STORE)",
+        local ? path : mida__url_redact(cli->store, shown, sizeof shown));
+  return mida__cli_fail("cannot open store %s: %s",
+                        mida__url_redact(cli->store, shown, sizeof shown),
                         err[0] != '\0' ? err : mida_strerror(rc));
 }
 

@@ -29,6 +29,7 @@
 
 #include "core/alloc.h"
 #include "core/host.h"
+#include "core/url.h"
 #include "mida.h"
 #include "sink/wire.h"
 
@@ -85,21 +86,6 @@ static int64_t monotonic_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The URL with its password (if any) replaced by "***", for messages. */
-static void url_for_messages(const char *url, char *buf, size_t buflen) {
-  const char *sep = strstr(url, "://");
-  const char *at = sep != NULL ? strchr(sep + 3, '@') : NULL;
-  const char *slash = sep != NULL ? strchr(sep + 3, '/') : NULL;
-  if (at != NULL && (slash == NULL || at < slash)) {
-    const char *colon = memchr(sep + 3, ':', (size_t)(at - (sep + 3)));
-    if (colon != NULL) {
-      snprintf(buf, buflen, "%.*s:***%s", (int)(colon - url), url, at);
-      return;
-    }
-  }
-  snprintf(buf, buflen, "%s", url);
 }
 
 typedef struct ingest {
@@ -308,9 +294,9 @@ int mida__cli_ingest(mida__cli *cli, int argc, char **argv) {
     name = defname;
   }
   char err[512] = "";
-  char from_shown[512], to_shown[512];
-  url_for_messages(from, from_shown, sizeof from_shown);
-  url_for_messages(to, to_shown, sizeof to_shown);
+  char from_shown[MIDA_URL_SHOWN], to_shown[MIDA_URL_SHOWN];
+  mida__url_redact(from, from_shown, sizeof from_shown);
+  mida__url_redact(to, to_shown, sizeof to_shown);
   int rc = mida__sink_open(to, 0, &g->store, err, sizeof err);
   if (rc != MIDA_OK) {
     ex = mida__cli_fail("cannot open store %s: %s", to_shown,

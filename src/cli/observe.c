@@ -16,6 +16,7 @@
  */
 #include "cli/cli.h"
 
+#include "core/url.h"
 #include "observe/observer.h"
 #include "mida.h"
 
@@ -165,8 +166,10 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
   mida_session_t *s = NULL;
   char err[512] = "";
   int rc = mida_open(&cfg, &s, err, sizeof err);
+  char shown[MIDA_URL_SHOWN];
   if (rc != MIDA_OK)
-    return mida__cli_fail("cannot open the store %s: %s", cli->store,
+    return mida__cli_fail("cannot open the store %s: %s",
+                          mida__url_redact(cli->store, shown, sizeof shown),
                           err[0] ? err : mida_strerror(rc));
   mida__obs_opts o;
   memset(&o, 0, sizeof o);
@@ -180,7 +183,7 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
   rc = mlflow ? mida__mlflow_observe(s, uri, &o, &st)
               : mida__tb_observe(s, logdir, &o, &st);
   char msg[1024];
-  snprintf(msg, sizeof msg, "%s", rc != MIDA_OK ? mida_errmsg(s) : "");
+  snprintf(msg, sizeof msg, "%s", rc != MIDA_OK ? mida_errmsg(NULL) : "");
   int crc = mida_close(s);
   printf("observed %s: passes=%llu records=%llu metrics=%llu tasks=%llu "
          "files=%llu bad_records=%llu bad_bytes=%llu bad_events=%llu "

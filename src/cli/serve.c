@@ -21,6 +21,7 @@
 #if MIDA_HAVE_MICROHTTPD
 
 #include "core/alloc.h"
+#include "core/url.h"
 #include "serve/http.h"
 #include "serve/serve.h"
 
@@ -112,15 +113,12 @@ static char *read_token(const char *path) {
   return buf;
 }
 
-/* How the store is named in messages: a SQLite file by its path; another
- * store not at all, since its URL may hold a password. */
+/* How the store is named in messages: a SQLite file by its path, another
+ * store by its URL without a password. */
 static const char *store_name(const mida__cli *cli, char *buf, size_t len) {
-  if (mida__sink_url_path(cli->store, buf, len) == MIDA_OK)
+  if (mida__url_sqlite_path(cli->store, buf, len) == MIDA_OK)
     return buf;
-  snprintf(buf, len, "(%s)",
-           strncmp(cli->store, "postgres", 8) == 0 ? "PostgreSQL"
-                                                   : "the store");
-  return buf;
+  return mida__url_redact(cli->store, buf, len);
 }
 
 /* Opens the store once, as the handlers will, and checks its schema. */
@@ -128,7 +126,7 @@ static int check_store(const mida__cli *cli, int *schema) {
   char name[1024];
   mida__sink *sink = NULL;
   char err[512] = "";
-  if (mida__sink_url_path(cli->store, name, sizeof name) == MIDA_OK &&
+  if (mida__url_sqlite_path(cli->store, name, sizeof name) == MIDA_OK &&
       access(name, F_OK) != 0)
     return mida__cli_fail("no store at %s (set --store or MIDA_STORE)", name);
   /* The sink's own message: it names the file, or the server without its

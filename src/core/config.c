@@ -3,6 +3,7 @@
  */
 #include "core/config.h"
 
+#include "core/url.h"
 #include "mida.h"
 
 #include <stdint.h>
@@ -16,19 +17,13 @@ const char *mida__default_store(void) {
   return (env != NULL && env[0] != '\0') ? env : MIDA_DEFAULT_STORE;
 }
 
-/* The local file an sqlite URL names, or NULL if the URL is not sqlite. */
-static const char *sqlite_path(const char *url) {
-  if (strncmp(url, "sqlite://", 9) == 0)
-    return url + 9;
-  if (strstr(url, "://") == NULL)
-    return url; /* a bare path */
-  return NULL;
-}
-
 int mida__default_spool(const char *store_url, char *buf, size_t buflen) {
-  const char *path = sqlite_path(store_url);
+  char path[4096];
   int n;
-  if (path != NULL) {
+  int rc = mida__url_sqlite_path(store_url, path, sizeof path);
+  if (rc == MIDA_ETOOBIG)
+    return rc;
+  if (rc == MIDA_OK) {
     n = snprintf(buf, buflen, "%s.spool", path);
   } else {
     uint64_t h = UINT64_C(0xCBF29CE484222325); /* FNV-1a of the URL */

@@ -46,6 +46,12 @@ bool mida__json_is_number(const char *text);
  * NULL (SQL NULL) as null, any other text as an escaped string. */
 int mida__json_add_cell(mida__buf *b, const char *text);
 
+/* Appends v to b as a JSON number in its shortest round-trip form
+ * (mida__dtoa); NaN and the infinities, which JSON has no number for, as
+ * the strings "NaN", "Infinity" and "-Infinity" (Python's json module reads
+ * them back with its defaults). Returns MIDA_OK or the buffer's error. */
+int mida__json_add_double(mida__buf *b, double v);
+
 /* Shallow merge of two JSON objects: the keys of a that b does not have, in
  * a's order, then every key of b, in b's order (b wins). Either may be NULL
  * or empty, meaning {}. Both must be valid JSON objects (checked).
@@ -54,5 +60,28 @@ int mida__json_add_cell(mida__buf *b, const char *text);
  * MIDA_EJSON or MIDA_ENOMEM. */
 int mida__json_merge(const char *a, size_t alen, const char *b, size_t blen,
                      mida__buf *out);
+
+/* One top-level member of an object, as it is written in the text. */
+typedef struct mida__json_member {
+  const char *key;    /* the key's bytes, without its quotes, still escaped */
+  size_t key_len;     /* bytes of key */
+  const char *value;  /* the value's JSON text (a string keeps its quotes) */
+  size_t value_len;   /* bytes of value */
+} mida__json_member;
+
+/* Calls fn for each top-level member of the JSON object text[0..len), in
+ * the order written; fn returns MIDA_OK to go on, anything else stops the
+ * walk and is returned. NULL or empty text is {} (no call). Returns MIDA_OK,
+ * MIDA_EJSON if the text is not a JSON object, or fn's result. No
+ * allocation. */
+int mida__json_each_member(const char *text, size_t len,
+                           int (*fn)(void *ctx, const mida__json_member *m),
+                           void *ctx);
+
+/* Appends the JSON string value v (quotes included, as in a
+ * mida__json_member) to b decoded: escapes resolved, as UTF-8. A value
+ * that is not a string is appended as it is. Returns MIDA_OK or the
+ * buffer's error. */
+int mida__json_add_unquoted(mida__buf *b, const char *v, size_t len);
 
 #endif /* MIDA_CORE_JSON_H */

@@ -45,8 +45,8 @@ typedef enum mida__rec_type {
                              SUBMITTED STARTED ENDED HOST PID WORKER
                              SOURCE_KEY USED GENERATED CUSTOM ERROR
                              TELEMETRY */
-  MIDA_REC_DATA = 4,      /* ID KIND URI SIZE DIGEST METADATA, and if TASK is
-                             present the link TASK ROLE NAME */
+  MIDA_REC_DATA = 4,      /* DATA_ID KIND URI SIZE DIGEST METADATA, and if
+                             TASK is present the link TASK ROLE NAME BYTES */
   MIDA_REC_DEP = 5,       /* TASK PARENT(= upstream task) */
   MIDA_REC_METRIC = 6,    /* TASK KEY STEP TS VALUE */
   MIDA_REC_TELEMETRY = 7, /* HOST PID TS WORKFLOW TASK METADATA(JSON of
@@ -103,7 +103,9 @@ typedef enum mida__kind {
   XX(VALUE_I, 33, I64)      /* counter value */                              \
   XX(TELEMETRY, 34, STR)    /* JSON object: a task's resource summary */     \
   XX(CREATED, 35, I64)      /* ns since epoch */                             \
-  XX(DATA_ID, 36, STR)      /* DATA: the data's identity (digest or URI) */
+  XX(DATA_ID, 36, STR)      /* DATA: the data's identity (digest or URI) */\
+  XX(BYTES, 37, I64)        /* DATA link: bytes read (used) or written   */\
+                            /* (generated); stores keep the largest seen */
 /* clang-format on */
 
 typedef enum mida__field_tag {
@@ -200,5 +202,11 @@ void mida__rec_set_i64(mida__rec *rec, unsigned tag, int64_t v);
 void mida__rec_set_f64(mida__rec *rec, unsigned tag, double v);
 void mida__rec_set_str(mida__rec *rec, unsigned tag, const char *s,
                        size_t len); /* len (size_t)-1: strlen(s) */
+
+/* Fills rec (whole) as a MIDA_REC_COUNTER record: counter key of process
+ * pid on host, value (the store keeps the largest). The one way to build
+ * one; strings are borrowed. */
+void mida__rec_counter(mida__rec *rec, const char *host, int64_t pid,
+                       const char *key, int64_t value);
 
 #endif /* MIDA_CORE_RECORD_H */

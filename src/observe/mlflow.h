@@ -18,9 +18,4 @@ mida_status_t mida__mlflow_status(const char *status);
  * give +-inf. */
 double mida__mlflow_value(double stored, int is_nan);
 
-/* The local path a tracking URI names: "sqlite:///abs/path", "sqlite:////x"
- * or a plain path. Writes it into buf; returns MIDA_OK, or MIDA_EURL for
- * other schemes (postgresql://, http://, file:// run directories). */
-int mida__mlflow_db_path(const char *uri, char *buf, size_t buflen);
-
 #endif /* MIDA_OBSERVE_MLFLOW_H */

@@ -59,9 +59,10 @@
 
 #if MIDA_HAVE_LIBPQ
 
-#include "api/session.h"
+#include "api/session_access.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/url.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -654,27 +655,6 @@ static char *libpq_uri(const char *uri) {
   return out;
 }
 
-/* The URI with its password replaced by "***", for messages. */
-static char *uri_for_messages(const char *url) {
-  const char *sep = strstr(url, "://");
-  const char *at = sep != NULL ? strchr(sep + 3, '@') : NULL;
-  const char *slash = sep != NULL ? strchr(sep + 3, '/') : NULL;
-  mida__buf b;
-  mida__buf_init(&b, strlen(url) + 8);
-  int rc = MIDA_OK;
-  const char *colon =
-      at != NULL && (slash == NULL || at < slash)
-          ? memchr(sep + 3, ':', (size_t)(at - (sep + 3)))
-          : NULL;
-  if (colon != NULL)
-    rc = mida__buf_printf(&b, "%.*s:***%s", (int)(colon - url), url, at);
-  else
-    rc = mida__buf_adds(&b, url);
-  char *out = rc == MIDA_OK ? mida__strdup(b.ptr) : NULL;
-  mida__buf_free(&b);
-  return out;
-}
-
 int mida__mlf_pg_open(const char *uri, const mida__obs_opts *opts,
                       mida__mlf_reader **out) {
   *out = NULL;
@@ -684,7 +664,8 @@ int mida__mlf_pg_open(const char *uri, const mida__obs_opts *opts,
   r->base.methods = &pg_methods;
   r->base.opts = opts;
   r->uri = libpq_uri(uri);
-  r->base.where = uri_for_messages(uri);
+  char shown[MIDA_URL_SHOWN];
+  r->base.where = mida__strdup(mida__url_redact(uri, shown, sizeof shown));
   int rc = r->uri != NULL && r->base.where != NULL ? pg_connect(r)
                                                     : MIDA_ENOMEM;
   if (rc != MIDA_OK) {
@@ -697,7 +678,7 @@ int mida__mlf_pg_open(const char *uri, const mida__obs_opts *opts,
 
 #else /* !MIDA_HAVE_LIBPQ */
 
-#include "api/session.h"
+#include "api/session_access.h"
 
 int mida__mlf_pg_open(const char *uri, const mida__obs_opts *opts,
                       mida__mlf_reader **out) {

@@ -35,34 +35,10 @@ static void test_values_as_mlflow_encodes_them(void **state) {
   assert_true(mida__mlflow_value(-0.0, 0) == 0.0);
 }
 
-static void test_tracking_uris(void **state) {
-  (void)state;
-  char buf[64];
-  assert_int_equal(mida__mlflow_db_path("sqlite:////tmp/m.db", buf, sizeof buf),
-                   MIDA_OK);
-  assert_string_equal(buf, "/tmp/m.db");
-  assert_int_equal(mida__mlflow_db_path("sqlite:///m.db", buf, sizeof buf),
-                   MIDA_OK);
-  assert_string_equal(buf, "m.db"); /* relative, as SQLAlchemy reads it */
-  assert_int_equal(mida__mlflow_db_path("/x/mlflow.db", buf, sizeof buf),
-                   MIDA_OK);
-  assert_string_equal(buf, "/x/mlflow.db");
-  assert_int_equal(mida__mlflow_db_path("http://h:5000", buf, sizeof buf),
-                   MIDA_EURL);
-  assert_int_equal(mida__mlflow_db_path("postgresql://u@h/db", buf, sizeof buf),
-                   MIDA_EURL);
-  assert_int_equal(mida__mlflow_db_path("sqlite:///", buf, sizeof buf),
-                   MIDA_EURL);
-  char tiny[4];
-  assert_int_equal(mida__mlflow_db_path("/long/path", tiny, sizeof tiny),
-                   MIDA_EURL);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_status_mapping),
       cmocka_unit_test(test_values_as_mlflow_encodes_them),
-      cmocka_unit_test(test_tracking_uris),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

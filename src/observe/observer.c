@@ -1,15 +1,14 @@
 /*
  * observer.c -- helpers the MLflow and TensorBoard observers share: cursors
  * read back from the store and written through the journal, counters, log
- * messages, JSON numbers (see observer.h).
+ * messages (see observer.h).
  */
 #include "observe/observer.h"
 
-#include "api/session.h"
+#include "api/session_access.h"
 #include "core/record.h"
 #include "sink/sink.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,13 +33,13 @@ int mida__obs_cursors(mida_session_t *s, const char *source,
                       int (*fn)(void *ctx, const char *key,
                                 const char *position),
                       void *ctx) {
-  if (s == NULL || s->store_url == NULL)
+  const char *url = s != NULL ? mida__session_store_url(s) : NULL;
+  if (url == NULL)
     return MIDA_EINVAL;
   mida__sink *sink = NULL;
   char err[512];
-  int rc =
-      mida__sink_open(s->store_url, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE,
-                      &sink, err, sizeof err);
+  int rc = mida__sink_open(url, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE,
+                           &sink, err, sizeof err);
   if (rc != MIDA_OK)
     return mida__set_error(rc, "cannot read cursors: %s", err);
   cursor_ctx c = {fn, ctx, 0};
@@ -70,15 +69,6 @@ int mida__obs_put_cursor(mida_session_t *s, const char *source, const char *key,
   return mida__session_put(s, &rec);
 }
 
-int mida__obs_put_counter(mida_session_t *s, const char *key, int64_t value) {
-  mida__rec rec;
-  memset(&rec, 0, sizeof rec);
-  rec.type = MIDA_REC_COUNTER;
-  mida__rec_set_str(&rec, MIDA_F_KEY, key, (size_t)-1);
-  mida__rec_set_i64(&rec, MIDA_F_VALUE_I, value);
-  return mida__session_put(s, &rec);
-}
-
 void mida__obs_defaults(const mida__obs_opts **opts, mida__obs_stats **stats,
                         mida__obs_opts *opts_storage,
                         mida__obs_stats *stats_storage) {
@@ -102,12 +92,4 @@ void mida__obs_log(const mida__obs_opts *opts, mida__obs_level level,
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   opts->log(opts->log_ctx, level, msg);
-}
-
-int mida__obs_json_number(mida__buf *b, double v) {
-  if (isnan(v))
-    return mida__buf_adds(b, "\"NaN\"");
-  if (isinf(v))
-    return mida__buf_adds(b, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-  return mida__buf_printf(b, "%.17g", v);
 }

@@ -8,11 +8,12 @@
  * other record. Where it has read up to is recorded too (MIDA_REC_CURSOR,
  * the store's source_cursor table); a restarted observer reads its cursors
  * back from the store and goes on from there. Ids are derived from the
- * source's own identity (mida__id_from_name), so two observers, or one
+ * source's own identity (mida_id_from_name), so two observers, or one
  * restarted, map the same run to the same task.
  *
  * The observers are library code: they never print; warnings go through
- * the log callback. They run in the calling thread until *stop becomes
+ * the log callback, and a failure's message is the calling thread's
+ * (mida_errmsg(NULL)). They run in the calling thread until *stop becomes
  * non-zero (set from a signal handler or another thread) or, with once,
  * after one pass.
  */
@@ -83,9 +84,6 @@ int mida__obs_cursors(mida_session_t *s, const char *source,
 int mida__obs_put_cursor(mida_session_t *s, const char *source, const char *key,
                          const char *position);
 
-/* Appends a counter record (key, value) for this process. */
-int mida__obs_put_counter(mida_session_t *s, const char *key, int64_t value);
-
 /* Where an observer's caller passed NULL options or stats: points them at
  * the caller's storage, zeroed (defaults; counts nobody reads). */
 void mida__obs_defaults(const mida__obs_opts **opts, mida__obs_stats **stats,
@@ -95,9 +93,5 @@ void mida__obs_defaults(const mida__obs_opts **opts, mida__obs_stats **stats,
 /* Formats a message and passes it to opts->log, if any. */
 void mida__obs_log(const mida__obs_opts *opts, mida__obs_level level,
                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Appends v to b as a JSON value: a number, or "NaN", "Infinity",
- * "-Infinity" as strings (JSON has no such numbers). */
-int mida__obs_json_number(mida__buf *b, double v);
 
 #endif /* MIDA_OBSERVE_OBSERVER_H */

@@ -57,7 +57,10 @@ static int write_series(mida__sink *sink, mida__resp *resp, const char *task,
                         const char *from_text, const char *to_text) {
   mida__buf *b = &resp->body;
   const char *x = by_time ? "ts" : "step";
+  /* On the step axis, points without a step (NULL) have no place. */
   char range[160] = "";
+  if (!by_time)
+    snprintf(range, sizeof range, " AND step IS NOT NULL");
   int np = 2;
   const char *params[8] = {task, key};
   if (from_text != NULL) {

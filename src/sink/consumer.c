@@ -5,6 +5,7 @@
  */
 #include "sink/wire.h"
 
+#include "core/url.h"
 #include "mida_config.h"
 
 #include <stdarg.h>
@@ -30,14 +31,10 @@ int mida__consumer_open(const char *url, const char *group, const char *name,
                         int claim_ms, mida__consumer **out, char *err,
                         size_t errlen) {
   *out = NULL;
-  const char *sep = url != NULL ? strstr(url, "://") : NULL;
-  if (sep != NULL) {
-    size_t n = (size_t)(sep - url);
-    for (int i = 0; consumers[i] != NULL; i++) {
-      if (strlen(consumers[i]->scheme) == n &&
-          strncmp(url, consumers[i]->scheme, n) == 0)
-        return consumers[i]->open(url, group, name, claim_ms, out, err, errlen);
-    }
+  size_t n = mida__url_scheme_len(url);
+  for (int i = 0; n > 0 && consumers[i] != NULL; i++) {
+    if (mida__url_scheme_equal(url, n, consumers[i]->scheme))
+      return consumers[i]->open(url, group, name, claim_ms, out, err, errlen);
   }
   char list[96] = "";
   size_t used = 0;
@@ -48,10 +45,11 @@ int mida__consumer_open(const char *url, const char *group, const char *name,
       break;
     used += (size_t)w;
   }
+  char shown[MIDA_URL_SHOWN];
   if (err != NULL && errlen > 0)
-    snprintf(err, errlen,
-             "'%s' is not a broker URL this build reads; it reads: %s",
-             url != NULL ? url : "", used > 0 ? list : "(none)");
+    snprintf(
+        err, errlen, "'%s' is not a broker URL this build reads; it reads: %s",
+        mida__url_redact(url, shown, sizeof shown), used > 0 ? list : "(none)");
   return MIDA_EURL;
 }
 

@@ -38,6 +38,7 @@
 #include "sink/wire.h"
 
 #include "core/alloc.h"
+#include "core/url.h"
 #include "mida_config.h"
 
 #include <pthread.h>
@@ -75,7 +76,7 @@ static void deadline_in(struct timespec *ts, int ms) {
  * state its callbacks report under lock. */
 typedef struct mqtt_client {
   struct mosquitto *mosq; /* the client */
-  mida__broker_url url;   /* parsed URL */
+  mida__url url;          /* parsed URL */
   char topic[256];        /* the topic */
   char sub[400];          /* consumer: $share/group/topic */
   pthread_mutex_t lock;   /* guards the fields below */
@@ -199,11 +200,12 @@ static int client_open(mqtt_client *c, const char *url, const char *id,
   pthread_mutex_init(&c->lock, NULL);
   pthread_cond_init(&c->changed, NULL);
   c->connack = -1;
-  if (mida__broker_url_parse(url, 1883, &c->url) != MIDA_OK) {
+  if (mida__url_parse(url, 1883, &c->url) != MIDA_OK) {
+    char shown[MIDA_URL_SHOWN];
     snprintf(err, errlen,
              "malformed MQTT URL '%s' (want mqtt://[user:password@]host"
              "[:port]/topic)",
-             url);
+             mida__url_redact(url, shown, sizeof shown));
     return MIDA_EURL;
   }
   snprintf(c->topic, sizeof c->topic, "%s",
@@ -440,8 +442,8 @@ static int mqtt_consumer_open(const char *url, const char *group,
   }
   k->base.methods = &mida__mqtt_consumer;
   /* The subscription is set before connecting: on_connect subscribes. */
-  mida__broker_url u;
-  if (mida__broker_url_parse(url, 1883, &u) == MIDA_OK)
+  mida__url u;
+  if (mida__url_parse(url, 1883, &u) == MIDA_OK)
     snprintf(k->c.sub, sizeof k->c.sub, "$share/%.64s/%.255s", group,
              u.path[0] != '\0' ? u.path : "mida");
   int rc = client_open(&k->c, url, name, false, on_message, err, errlen);

@@ -23,6 +23,7 @@
 #include "sink/wire.h"
 
 #include "core/alloc.h"
+#include "core/url.h"
 #include "mida_config.h"
 
 #include <stdio.h>
@@ -44,7 +45,7 @@ static const char *nats_error(natsStatus s) {
 typedef struct nats_link {
   natsConnection *nc;   /* the connection (reconnects by itself) */
   jsCtx *js;            /* its JetStream context */
-  mida__broker_url url; /* parsed URL */
+  mida__url url;        /* parsed URL */
   char subject[256];    /* subject the records travel on */
   char stream[256];     /* JetStream stream that captures it */
 } nats_link;
@@ -60,11 +61,12 @@ static void link_close(nats_link *l) {
 
 /* Connects, authenticates and makes sure the stream exists. */
 static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
-  if (mida__broker_url_parse(url, 4222, &l->url) != MIDA_OK) {
+  if (mida__url_parse(url, 4222, &l->url) != MIDA_OK) {
+    char shown[MIDA_URL_SHOWN];
     snprintf(err, errlen,
              "malformed NATS URL '%s' (want nats://[user:password@]host"
              "[:port]/subject)",
-             url);
+             mida__url_redact(url, shown, sizeof shown));
     return MIDA_EURL;
   }
   snprintf(l->subject, sizeof l->subject, "%s",

@@ -43,6 +43,8 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/number.h"
+#include "core/url.h"
 #include "mida_config.h"
 #include "sink/schema.h"
 
@@ -64,7 +66,16 @@
 /* The schema of schema.h in PostgreSQL's types, plus the helper functions
  * the merge rules and the verbs' SQL need. Run in one transaction under an
  * advisory lock, so that concurrent first openers do not race. */
+#define PG_METRIC_POINT_FUNCTION                                              \
+  /* schema.h's mida_point(step, value), as sqlite.c computes it. */          \
+  "CREATE OR REPLACE FUNCTION mida_point(step bigint, value double"           \
+  " precision) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT"              \
+  " coalesce(step::text, '') || ':' || CASE WHEN value IS NULL OR"            \
+  " value = 'NaN'::float8 THEN '7ff8000000000000' ELSE"                       \
+  " encode(float8send(value + 0::float8), 'hex') END $$;\n"
+
 static const char pg_schema[] =
+    PG_METRIC_POINT_FUNCTION
     "CREATE TABLE IF NOT EXISTS campaign(id TEXT PRIMARY KEY, name TEXT,"
     " created BIGINT, metadata JSONB);\n"
     "CREATE TABLE IF NOT EXISTS workflow(id TEXT PRIMARY KEY,"
@@ -79,13 +90,17 @@ static const char pg_schema[] =
     "CREATE TABLE IF NOT EXISTS data(id TEXT PRIMARY KEY, kind TEXT,"
     " uri TEXT, size BIGINT, digest TEXT, metadata JSONB);\n"
     "CREATE TABLE IF NOT EXISTS task_data(task_id TEXT NOT NULL,"
-    " data_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT,"
+    " data_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT, bytes BIGINT,"
     " PRIMARY KEY(task_id, data_id, role));\n"
+    /* Version 1 stores had no bytes column (schema.h, "Versions"). */
+    "ALTER TABLE task_data ADD COLUMN IF NOT EXISTS bytes BIGINT;\n"
     "CREATE TABLE IF NOT EXISTS task_dep(task_id TEXT NOT NULL,"
     " upstream_id TEXT NOT NULL, PRIMARY KEY(task_id, upstream_id));\n"
     "CREATE TABLE IF NOT EXISTS metric(task_id TEXT NOT NULL,"
-    " key TEXT NOT NULL, step BIGINT NOT NULL, ts BIGINT NOT NULL,"
-    " value DOUBLE PRECISION, PRIMARY KEY(task_id, key, step, ts));\n"
+    " key TEXT NOT NULL, step BIGINT, ts BIGINT NOT NULL,"
+    " value DOUBLE PRECISION, point TEXT GENERATED ALWAYS AS"
+    " (mida_point(step, value)) STORED, PRIMARY KEY(task_id, key, ts,"
+    " point));\n"
     "CREATE TABLE IF NOT EXISTS telemetry(host TEXT NOT NULL,"
     " pid BIGINT NOT NULL, ts BIGINT NOT NULL, workflow_id TEXT,"
     " task_id TEXT, sample JSONB, PRIMARY KEY(host, pid, ts));\n"
@@ -185,7 +200,18 @@ static const char pg_schema[] =
     " (ended - started) / 1e9 AS duration_s, metadata FROM workflow;\n"
     "INSERT INTO mida_meta(key, value) VALUES('schema_version', '" STRINGIFY(
         MIDA_SCHEMA_VERSION) "') ON CONFLICT(key) DO UPDATE SET value ="
-    " excluded.value;\n";
+    " excluded.value WHERE mida_meta.value::int < excluded.value::int;\n";
+
+/* Schema version 2 to 3 (schema.h), before pg_schema. */
+static const char pg_schema_2_to_3[] =
+    PG_METRIC_POINT_FUNCTION
+    "ALTER TABLE metric DROP CONSTRAINT IF EXISTS metric_pkey;\n"
+    "ALTER TABLE metric ALTER COLUMN step DROP NOT NULL;\n"
+    "UPDATE metric SET step = NULL WHERE step = -1;\n"
+    "ALTER TABLE metric ADD COLUMN point TEXT GENERATED ALWAYS AS"
+    " (mida_point(step, value)) STORED;\n"
+    "ALTER TABLE metric ADD PRIMARY KEY(task_id, key, ts, point);\n"
+    "UPDATE mida_meta SET value = '3' WHERE key = 'schema_version';\n";
 
 /* ---- merge rules, as in sqlite.c ---------------------------------------- */
 
@@ -265,12 +291,14 @@ static const link_table link_tables[LT_COUNT] = {
                  " digest = coalesce(excluded.digest, data.digest),"
                  " metadata = coalesce(data.metadata || excluded.metadata,"
                  " data.metadata, excluded.metadata)"},
-    [LT_TASK_DATA] = {"INSERT INTO task_data(task_id, data_id, role, name)",
-                      {"text", "text", "text", "text"},
-                      4,
+    [LT_TASK_DATA] = {"INSERT INTO task_data(task_id, data_id, role, name,"
+                      " bytes)",
+                      {"text", "text", "text", "text", "bigint"},
+                      5,
                       3,
                       " ON CONFLICT(task_id, data_id, role) DO UPDATE SET"
-                      " name = coalesce(excluded.name, task_data.name)"},
+                      " name = coalesce(excluded.name, task_data.name),"
+                      " bytes = GREATEST(task_data.bytes, excluded.bytes)"},
     [LT_DEP] = {"INSERT INTO task_dep(task_id, upstream_id)",
                 {"text", "text"},
                 2,
@@ -382,21 +410,6 @@ static int exec_simple(pg_sink *s, const char *sql, const char *what) {
   return MIDA_OK;
 }
 
-/* The URL with its password replaced by "***", for messages. */
-static void url_for_messages(const char *url, char *buf, size_t buflen) {
-  const char *sep = strstr(url, "://");
-  const char *at = sep != NULL ? strchr(sep + 3, '@') : NULL;
-  const char *slash = sep != NULL ? strchr(sep + 3, '/') : NULL;
-  if (at != NULL && (slash == NULL || at < slash)) {
-    const char *colon = memchr(sep + 3, ':', (size_t)(at - (sep + 3)));
-    if (colon != NULL) {
-      snprintf(buf, buflen, "%.*s:***%s", (int)(colon - url), url, at);
-      return;
-    }
-  }
-  snprintf(buf, buflen, "%s", url);
-}
-
 /* Brings a lost connection back before a batch. */
 static int ensure_connected(pg_sink *s) {
   if (PQstatus(s->conn) == CONNECTION_OK &&
@@ -445,7 +458,7 @@ static int arena_field(pg_sink *s, unsigned tag, const mida__field *f,
   case MIDA_KIND_I64:
     return arena_i64(s, f->v.i64, off);
   case MIDA_KIND_F64: {
-    char t[40];
+    char t[MIDA_DTOA_MAX];
     double v = f->v.f64;
     int n;
     if (v != v)
@@ -455,7 +468,7 @@ static int arena_field(pg_sink *s, unsigned tag, const mida__field *f,
     else if (v < -1.7976931348623157e308)
       n = snprintf(t, sizeof t, "-Infinity");
     else
-      n = snprintf(t, sizeof t, "%.17g", v);
+      n = (int)mida__dtoa(v, t);
     return arena_add(s, t, (size_t)n, off);
   }
   case MIDA_KIND_STR:
@@ -712,6 +725,10 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
       rc = arena_add(s, rn, strlen(rn), &v[2]);
     if (rc == MIDA_OK)
       rc = str_or_null(s, r, MIDA_F_NAME, &v[3], counts);
+    v[4] = NULL_OFF;
+    if (rc == MIDA_OK && r->f[MIDA_F_BYTES].present &&
+        r->f[MIDA_F_BYTES].v.i64 >= 0)
+      rc = arena_i64(s, r->f[MIDA_F_BYTES].v.i64, &v[4]);
     if (rc == MIDA_OK)
       rc = add_link(s, LT_TASK_DATA, v);
     return rc;
@@ -732,14 +749,12 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
       counts->skipped_records++;
       return MIDA_OK;
     }
-    int64_t step = -1;
-    if (r->f[MIDA_F_STEP].present && r->f[MIDA_F_STEP].v.i64 >= 0)
-      step = r->f[MIDA_F_STEP].v.i64;
     rc = arena_id(s, &r->f[MIDA_F_TASK].v.id, &v[0]);
     if (rc == MIDA_OK)
       rc = arena_field(s, MIDA_F_KEY, &r->f[MIDA_F_KEY], &v[1]);
-    if (rc == MIDA_OK)
-      rc = arena_i64(s, step, &v[2]);
+    v[2] = NULL_OFF; /* no step; negative steps are kept as they are */
+    if (rc == MIDA_OK && r->f[MIDA_F_STEP].present)
+      rc = arena_i64(s, r->f[MIDA_F_STEP].v.i64, &v[2]);
     if (rc == MIDA_OK)
       rc = arena_i64(s, r->f[MIDA_F_TS].v.i64, &v[3]);
     v[4] = NULL_OFF;
@@ -1162,6 +1177,21 @@ static int rewrite_params(const char *sql, mida__buf *b) {
   return rc;
 }
 
+/* The type oid of double precision (pg_type.dat). */
+#define FLOAT8_OID 701
+
+/* PostgreSQL's text of a double precision value, rewritten as the SQLite
+ * store writes it (mida__dtoa): both stores print the same text for the
+ * same double. The connection asks for exact text (extra_float_digits). */
+static const char *float8_text(const char *pg, char out[MIDA_DTOA_MAX]) {
+  char *end = NULL;
+  double v = strtod(pg, &end);
+  if (end == pg || *end != '\0')
+    return pg;
+  mida__dtoa(v, out);
+  return out;
+}
+
 static int pg_query(mida__sink *base, const char *sql,
                     const char *const *params, int nparams, mida__row_fn row,
                     void *ctx) {
@@ -1179,6 +1209,7 @@ static int pg_query(mida__sink *base, const char *sql,
     return rc;
   const char **names = NULL;
   const char **values = NULL;
+  char(*reals)[MIDA_DTOA_MAX] = NULL; /* float8 cells as text, per column */
   int stopped = 0;
   if (!PQsendQueryParams(s->conn, mida__buf_str(&s->sql), nparams, NULL, params,
                          NULL, NULL, 0)) {
@@ -1195,12 +1226,15 @@ static int pg_query(mida__sink *base, const char *sql,
         size_t slots = ncols > 0 ? (size_t)ncols : 1;
         names = mida__calloc(slots, sizeof *names);
         values = mida__calloc(slots, sizeof *values);
-        if (names == NULL || values == NULL)
+        reals = mida__calloc(slots, sizeof *reals);
+        if (names == NULL || values == NULL || reals == NULL)
           rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
       }
       for (int c = 0; c < ncols && rc == MIDA_OK; c++) {
         names[c] = PQfname(res, c);
         values[c] = PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c);
+        if (values[c] != NULL && PQftype(res, c) == FLOAT8_OID)
+          values[c] = float8_text(values[c], reals[c]);
       }
       if (rc == MIDA_OK && row != NULL && row(ctx, ncols, names, values) != 0)
         stopped = 1;
@@ -1223,6 +1257,7 @@ static int pg_query(mida__sink *base, const char *sql,
 out:
   mida__free(names);
   mida__free(values);
+  mida__free(reals);
   /* Whatever happened, the read-only transaction ends here. */
   if (PQstatus(s->conn) == CONNECTION_OK)
     PQclear(PQexec(s->conn, "ROLLBACK"));
@@ -1256,6 +1291,7 @@ static void quiet_notice(void *arg, const char *message) {
 }
 
 static int create_schema(pg_sink *s) {
+  int version = 0; /* none yet */
   int rc = exec_simple(s, "BEGIN", "cannot create the schema");
   if (rc == MIDA_OK)
     rc = exec_simple(s, "SELECT pg_advisory_xact_lock(7236461)",
@@ -1263,8 +1299,9 @@ static int create_schema(pg_sink *s) {
   if (rc == MIDA_OK) {
     PGresult *res = PQexec(s->conn, "SELECT value FROM mida_meta WHERE key ="
                                     " 'schema_version'");
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-        atoi(PQgetvalue(res, 0, 0)) > MIDA_SCHEMA_VERSION) {
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+      version = atoi(PQgetvalue(res, 0, 0));
+    if (version > MIDA_SCHEMA_VERSION) {
       rc =
           mida__sink_fail(&s->base, MIDA_ESTORE,
                           "store %s has schema version %s, newer than "
@@ -1281,6 +1318,8 @@ static int create_schema(pg_sink *s) {
                          "cannot create the schema");
     }
   }
+  if (rc == MIDA_OK && version >= 1 && version <= 2)
+    rc = exec_simple(s, pg_schema_2_to_3, "cannot migrate the schema");
   if (rc == MIDA_OK)
     rc = exec_simple(s, pg_schema, "cannot create the schema");
   if (rc == MIDA_OK)
@@ -1304,18 +1343,19 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
   mida__buf_init(&s->arena, ARENA_MAX);
   mida__buf_init(&s->sql, (size_t)64 << 20);
   mida__buf_init(&s->touched, ARENA_MAX);
-  url_for_messages(url, s->where, sizeof s->where);
+  mida__url_redact(url, s->where, sizeof s->where);
   int readonly = (flags & MIDA_SINK_READONLY) != 0;
   /* Later keywords override earlier ones, so the URL's own settings win
    * over these defaults; a host that never answers fails in 10 s. */
   const char *keys[] = {"connect_timeout", "application_name", "options",
                         "dbname", NULL};
-  const char *vals[] = {
-      "10", "mida",
-      readonly ? "-c search_path=\"$user\",public,mida"
-                 " -c default_transaction_read_only=on"
-               : "-c search_path=\"$user\",public,mida",
-      url, NULL};
+  const char *vals[] = {"10", "mida",
+                        readonly ? "-c extra_float_digits=3"
+                                   " -c search_path=\"$user\",public,mida"
+                                   " -c default_transaction_read_only=on"
+                                 : "-c extra_float_digits=3"
+                                   " -c search_path=\"$user\",public,mida",
+                        url, NULL};
   s->conn = PQconnectdbParams(keys, vals, 1);
   int rc = MIDA_OK;
   if (s->conn == NULL) {

@@ -29,6 +29,7 @@
 #include "sink/wire.h"
 
 #include "core/alloc.h"
+#include "core/url.h"
 #include "mida_config.h"
 
 #include <stdio.h>
@@ -57,8 +58,8 @@ static struct timeval tv_ms(int ms) {
 
 /* Connects and authenticates. On failure returns NULL, writes why, and
  * sets *rc to MIDA_EUNREACHABLE (no connection) or MIDA_EIO (refused). */
-static redisContext *redis_connect(const mida__broker_url *u, int *rc,
-                                   char *err, size_t errlen) {
+static redisContext *redis_connect(const mida__url *u, int *rc, char *err,
+                                   size_t errlen) {
   *rc = MIDA_EUNREACHABLE;
   redisContext *c =
       redisConnectWithTimeout(u->host, u->port, tv_ms(CONNECT_TIMEOUT_MS));
@@ -99,7 +100,7 @@ static redisContext *redis_connect(const mida__broker_url *u, int *rc,
 typedef struct redis_sink {
   mida__sink base;      /* common head; must be first */
   redisContext *ctx;    /* the connection, NULL after a failure */
-  mida__broker_url url; /* parsed URL */
+  mida__url url;        /* parsed URL */
   char stream[256];     /* stream key */
   uint64_t sender;      /* wire sender id */
   uint64_t seq;         /* wire messages sent */
@@ -168,11 +169,12 @@ static int redis_open(const char *url, int flags, mida__sink **out, char *err,
   }
   s->base.methods = &mida__redis_sink;
   mida__buf_init(&s->msg, MAX_MESSAGE * 2);
-  if (mida__broker_url_parse(url, 6379, &s->url) != MIDA_OK) {
+  if (mida__url_parse(url, 6379, &s->url) != MIDA_OK) {
+    char shown[MIDA_URL_SHOWN];
     snprintf(err, errlen,
              "malformed Redis URL '%s' (want redis://[:password@]host"
              "[:port]/stream)",
-             url);
+             mida__url_redact(url, shown, sizeof shown));
     redis_close(&s->base);
     return MIDA_EURL;
   }
@@ -198,7 +200,7 @@ const mida__sink_methods mida__redis_sink = {
 typedef struct redis_consumer {
   mida__consumer base;   /* common head; must be first */
   redisContext *ctx;     /* the connection, NULL after a failure */
-  mida__broker_url url;  /* parsed URL */
+  mida__url url;         /* parsed URL */
   char stream[256];      /* stream key */
   char group[128];       /* consumer group */
   char name[128];        /* this consumer */
@@ -400,11 +402,12 @@ static int redis_consumer_open(const char *url, const char *group,
     return MIDA_ENOMEM;
   }
   c->base.methods = &mida__redis_consumer;
-  if (mida__broker_url_parse(url, 6379, &c->url) != MIDA_OK) {
+  if (mida__url_parse(url, 6379, &c->url) != MIDA_OK) {
+    char shown[MIDA_URL_SHOWN];
     snprintf(err, errlen,
              "malformed Redis URL '%s' (want redis://[:password@]host"
              "[:port]/stream)",
-             url);
+             mida__url_redact(url, shown, sizeof shown));
     redis_consumer_close(&c->base);
     return MIDA_EURL;
   }

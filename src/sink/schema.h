@@ -1,5 +1,5 @@
 /*
- * schema.h -- the store schema, version 2, as SQL text for SQLite.
+ * schema.h -- the store schema, version 4, as SQL text for SQLite.
  *
  * This is the one definition of the tables every store holds (DESIGN.md,
  * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
@@ -13,9 +13,34 @@
  * - status is text: UNKNOWN SUBMITTED RUNNING FINISHED CANCELLED ERROR;
  * - used, generated, custom, metadata, telemetry are JSON objects as text,
  *   queryable with json_extract(used, '$.lr') or used->>'lr';
- * - data.id is the content digest when known, else the URI.
+ * - data.id is the content digest when known, else the URI; a file seen by
+ *   `mida run` (src/preload) is identified by its version,
+ *   "inode:<dev>:<inode>:<mtime_ns>:<size>", with its path in uri;
+ * - task_data.bytes: the bytes the task read (used) or wrote (generated)
+ *   through that link, where known; NULL otherwise;
+ * - metric holds every point of every time series: step is the source's
+ *   step as it is (negative steps included), NULL when the point has none;
+ *   value is the value, NULL for NaN (SQLite has no NaN REAL); point is
+ *   what keeps two points of one series at one time apart, computed by the
+ *   store from step and value (mida_point(step, value): the step, ':', the
+ *   value's IEEE 754 bits in 16 hex digits, NaN and -0 made canonical; not
+ *   for reading). A point applied twice is one row; two points with the
+ *   same step and time but different values are two rows, as MLflow keeps
+ *   them.
  *
- * Change numbers (version 2): task.seq and workflow.seq hold the change
+ * Versions (a writer brings an older store up to this one in its first
+ * transaction; a newer one is refused):
+ *   1  the first.
+ *   2  adds task_data.bytes.
+ *   3  metric: step nullable (was -1 for "no step" and for every negative
+ *      step), column point, key (task_id, key, ts, point) (was (task_id,
+ *      key, step, ts): a second value at the same step and time was lost).
+ *      Migration: MIDA_SCHEMA_SQLITE_2_TO_3; steps -1 become NULL.
+ *   4  task.seq and workflow.seq, the change numbers (below), with their
+ *      indexes and the view mida_change_horizon
+ *      (MIDA_SCHEMA_SQLITE_CHANGES). Migration: MIDA_SCHEMA_SQLITE_3_TO_4.
+ *
+ * Change numbers (version 4): task.seq and workflow.seq hold the change
  * number of the batch that last wrote the row -- or, for a task, that added
  * metric points to it -- so that a reader (the event stream of `mida
  * serve`) finds what changed since it last looked with an index range
@@ -39,13 +64,7 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 2
-
-/* From version 1 to 2: the change numbers. Run before MIDA_SCHEMA_SQLITE
- * (whose indexes need the columns) on a store that records version 1. */
-#define MIDA_SCHEMA_MIGRATE_1_TO_2                                           \
-  "ALTER TABLE task ADD COLUMN seq INTEGER;\n"                                \
-  "ALTER TABLE workflow ADD COLUMN seq INTEGER;\n"
+#define MIDA_SCHEMA_VERSION 4
 
 #define MIDA_SCHEMA_SQLITE                                                    \
   "CREATE TABLE IF NOT EXISTS campaign(\n"                                    \
@@ -86,7 +105,7 @@
   "  custom TEXT,\n"                                                          \
   "  error TEXT,\n"                                                           \
   "  telemetry TEXT,\n"                                                       \
-  "  seq INTEGER) WITHOUT ROWID;\n"                                        \
+  "  seq INTEGER) WITHOUT ROWID;\n"                                           \
   "CREATE TABLE IF NOT EXISTS data(\n"                                        \
   "  id TEXT PRIMARY KEY,\n"                                                  \
   "  kind TEXT,\n"                                                            \
@@ -99,6 +118,7 @@
   "  data_id TEXT NOT NULL,\n"                                                \
   "  role TEXT NOT NULL,\n"                                                   \
   "  name TEXT,\n"                                                            \
+  "  bytes INTEGER,\n"                                                        \
   "  PRIMARY KEY(task_id, data_id, role)) WITHOUT ROWID;\n"                   \
   "CREATE TABLE IF NOT EXISTS task_dep(\n"                                    \
   "  task_id TEXT NOT NULL,\n"                                                \
@@ -107,10 +127,11 @@
   "CREATE TABLE IF NOT EXISTS metric(\n"                                      \
   "  task_id TEXT NOT NULL,\n"                                                \
   "  key TEXT NOT NULL,\n"                                                    \
-  "  step INTEGER NOT NULL,\n"                                                \
+  "  step INTEGER,\n"                                                         \
   "  ts INTEGER NOT NULL,\n"                                                  \
   "  value REAL,\n"                                                           \
-  "  PRIMARY KEY(task_id, key, step, ts)) WITHOUT ROWID;\n"                   \
+  "  point TEXT NOT NULL,\n"                                                  \
+  "  PRIMARY KEY(task_id, key, ts, point)) WITHOUT ROWID;\n"                  \
   "CREATE TABLE IF NOT EXISTS telemetry(\n"                                   \
   "  host TEXT NOT NULL,\n"                                                   \
   "  pid INTEGER NOT NULL,\n"                                                 \
@@ -142,11 +163,6 @@
   "CREATE INDEX IF NOT EXISTS task_data_by_data ON task_data(data_id, role);\n" \
   "CREATE INDEX IF NOT EXISTS task_dep_by_upstream ON task_dep(upstream_id);\n" \
   "CREATE INDEX IF NOT EXISTS telemetry_by_time ON telemetry(ts);\n"          \
-  "CREATE INDEX IF NOT EXISTS task_by_seq ON task(seq);\n"                    \
-  "CREATE INDEX IF NOT EXISTS workflow_by_seq ON workflow(seq);\n"            \
-  "CREATE VIEW IF NOT EXISTS mida_change_horizon AS SELECT coalesce((SELECT\n" \
-  "  CAST(value AS INTEGER) FROM mida_meta WHERE key = 'change_seq'), 0)\n"   \
-  "  + 1 AS horizon;\n"                                                       \
   "CREATE VIEW IF NOT EXISTS task_v AS SELECT id, workflow_id, campaign_id,\n" \
   "  parent_id, activity, status,\n"                                          \
   "  strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,\n"   \
@@ -167,5 +183,38 @@
   "  SELECT t.id, t.activity, t.host, t.pid, 'host', s.ts, s.sample\n"      \
   "  FROM task t JOIN telemetry s ON s.host = t.host AND s.pid = 0\n"       \
   "  AND s.ts BETWEEN t.started AND coalesce(t.ended, 9223372036854775807);\n"
+
+/* From version 2 to 3, in the writer's transaction (mida_point() is the
+ * store's SQL function). */
+#define MIDA_SCHEMA_SQLITE_2_TO_3                                             \
+  "ALTER TABLE metric RENAME TO metric_v1;\n"                                 \
+  "CREATE TABLE metric(\n"                                                    \
+  "  task_id TEXT NOT NULL,\n"                                                \
+  "  key TEXT NOT NULL,\n"                                                    \
+  "  step INTEGER,\n"                                                         \
+  "  ts INTEGER NOT NULL,\n"                                                  \
+  "  value REAL,\n"                                                           \
+  "  point TEXT NOT NULL,\n"                                                  \
+  "  PRIMARY KEY(task_id, key, ts, point)) WITHOUT ROWID;\n"                  \
+  "INSERT OR IGNORE INTO metric(task_id, key, step, ts, value, point)\n"      \
+  "  SELECT task_id, key, nullif(step, -1), ts, value,\n"                     \
+  "  mida_point(nullif(step, -1), value) FROM metric_v1;\n"                   \
+  "DROP TABLE metric_v1;\n"                                                   \
+  "UPDATE mida_meta SET value = '3' WHERE key = 'schema_version';\n"
+
+/* From version 3 to 4, in the writer's transaction: the column seq
+ * INTEGER is added to task and workflow where it is missing (sqlite.c, as
+ * SQLite has no ADD COLUMN IF NOT EXISTS), then: */
+#define MIDA_SCHEMA_SQLITE_3_TO_4                                             \
+  "UPDATE mida_meta SET value = '4' WHERE key = 'schema_version';\n"
+
+/* What reads the change numbers; after the migrations, whose columns its
+ * indexes need. */
+#define MIDA_SCHEMA_SQLITE_CHANGES                                            \
+  "CREATE INDEX IF NOT EXISTS task_by_seq ON task(seq);\n"                    \
+  "CREATE INDEX IF NOT EXISTS workflow_by_seq ON workflow(seq);\n"            \
+  "CREATE VIEW IF NOT EXISTS mida_change_horizon AS SELECT coalesce((SELECT\n" \
+  "  CAST(value AS INTEGER) FROM mida_meta WHERE key = 'change_seq'), 0)\n"   \
+  "  + 1 AS horizon;\n"
 
 #endif /* MIDA_SINK_SCHEMA_H */

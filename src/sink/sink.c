@@ -9,6 +9,7 @@
  */
 #include "sink/sink.h"
 
+#include "core/url.h"
 #include "mida.h"
 #include "mida_config.h"
 
@@ -47,41 +48,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(err, errlen, fmt, ap);
   va_end(ap);
-}
-
-/* The length of url's scheme (the part before "://"), or 0 when url has
- * none, i.e. is a bare path. A scheme is letters, digits, '+', '-', '.',
- * starting with a letter (RFC 3986). */
-static size_t scheme_len(const char *url) {
-  const char *sep = strstr(url, "://");
-  if (sep == NULL || sep == url)
-    return 0;
-  for (const char *p = url; p < sep; p++) {
-    int c = (unsigned char)*p;
-    int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    int other = (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
-    if (!alpha && (p == url || !other))
-      return 0;
-  }
-  return (size_t)(sep - url);
-}
-
-/* Whether the first n bytes of a equal the NUL-terminated b, ignoring the
- * case of ASCII letters. */
-static int scheme_equal(const char *a, size_t n, const char *b) {
-  if (strlen(b) != n)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    int x = (unsigned char)a[i];
-    int y = (unsigned char)b[i];
-    if (x >= 'A' && x <= 'Z')
-      x += 'a' - 'A';
-    if (y >= 'A' && y <= 'Z')
-      y += 'a' - 'A';
-    if (x != y)
-      return 0;
-  }
-  return 1;
 }
 
 /* ---- fork safety --------------------------------------------------------
@@ -134,10 +100,11 @@ static int open_backend(const mida__sink_methods *m, const char *url, int flags,
   /* A backend that answers no queries is a broker: reading from it is a
    * mistake of the reader, said here once for all brokers. */
   if ((flags & MIDA_SINK_READONLY) && m->query == NULL) {
+    char shown[MIDA_URL_SHOWN];
     set_err(err, errlen,
             "%s is a broker: it takes records but answers no queries; "
             "query the store that `mida ingest` writes",
-            url);
+            mida__url_redact(url, shown, sizeof shown));
     return MIDA_EUNSUPPORTED;
   }
   backend_enter();
@@ -156,12 +123,12 @@ int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
     set_err(err, errlen, "empty store URL");
     return MIDA_EURL;
   }
-  size_t n = scheme_len(url);
+  size_t n = mida__url_scheme_len(url);
   /* A bare path and file:// name an SQLite file as well. */
-  if (n == 0 || scheme_equal(url, n, "file"))
+  if (n == 0 || mida__url_scheme_equal(url, n, "file"))
     return open_backend(&mida__sqlite_sink, url, flags, out, err, errlen);
   for (size_t i = 0; i < BACKEND_COUNT; i++) {
-    if (scheme_equal(url, n, backends[i]->scheme))
+    if (mida__url_scheme_equal(url, n, backends[i]->scheme))
       return open_backend(backends[i], url, flags, out, err, errlen);
   }
   /* List the schemes this build serves, so that the user sees at once
@@ -175,10 +142,11 @@ int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
       break;
     used += (size_t)w;
   }
+  char shown[MIDA_URL_SHOWN];
   set_err(err, errlen,
           "unsupported store URL scheme '%.*s' in '%s'; this build supports: "
           "%s, file://, or a bare file path",
-          (int)n, url, url, list);
+          (int)n, url, mida__url_redact(url, shown, sizeof shown), list);
   return MIDA_EURL;
 }
 
@@ -228,25 +196,4 @@ int mida__sink_fail(mida__sink *sink, int rc, const char *fmt, ...) {
   vsnprintf(sink->errmsg, sizeof(sink->errmsg), fmt, ap);
   va_end(ap);
   return rc;
-}
-
-int mida__sink_url_path(const char *url, char *buf, size_t buflen) {
-  if (url == NULL || buf == NULL || buflen == 0)
-    return MIDA_EINVAL;
-  const char *path = url;
-  size_t n = scheme_len(url);
-  if (n > 0) {
-    if (!scheme_equal(url, n, "sqlite") && !scheme_equal(url, n, "file"))
-      return MIDA_EURL;
-    /* sqlite://rel.db is relative, sqlite:///abs.db absolute: what follows
-     * "://" is the path as it stands. */
-    path = url + n + 3;
-  }
-  size_t len = strlen(path);
-  if (len == 0)
-    return MIDA_EURL;
-  if (len >= buflen)
-    return MIDA_ETOOBIG;
-  memcpy(buf, path, len + 1);
-  return MIDA_OK;
 }

@@ -87,10 +87,6 @@ const char *mida__sink_errmsg(const mida__sink *sink);
 int mida__sink_fail(mida__sink *sink, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* For the file-based stores: the local path a sqlite URL names, in buf.
- * Returns MIDA_OK, or MIDA_EURL when the URL names no local file. */
-int mida__sink_url_path(const char *url, char *buf, size_t buflen);
-
 /* The backends built in. */
 extern const mida__sink_methods mida__sqlite_sink;
 /* Optional backends (each defined only when its library was found, see

@@ -41,7 +41,13 @@
  * fails the batch: a batch that could never succeed would stall the shipper.
  *
  * Metric values: SQLite cannot store NaN as REAL (it becomes NULL), so a NaN
- * value is stored as NULL; infinities are stored as they are.
+ * value is stored as NULL; infinities are stored as they are. A point is
+ * keyed by its task, key, time and point text (mida_point(step, value),
+ * schema.h), so a point applied twice is one row and two values at one step
+ * and time are two; a point without a step has a NULL step.
+ *
+ * Schema versions: a writer migrates an older store in its first
+ * transaction (schema.h); a newer one is refused.
  *
  * Threads: a sink is used by one thread at a time (the connection is opened
  * without SQLite's mutex); several sinks, in several threads or processes,
@@ -57,6 +63,8 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/number.h"
+#include "core/url.h"
 #include "sink/schema.h"
 
 #include <errno.h>
@@ -138,14 +146,16 @@ static const char *const fixed_sql[ST_COUNT] = {
                 " size = coalesce(excluded.size, data.size),"
                 " digest = coalesce(excluded.digest, data.digest),"
                 " metadata = mida_merge(data.metadata, excluded.metadata)",
-    [ST_TASK_DATA] = "INSERT INTO task_data(task_id, data_id, role, name)"
-                     " VALUES(?1, ?2, ?3, ?4)"
+    [ST_TASK_DATA] = "INSERT INTO task_data(task_id, data_id, role, name,"
+                     " bytes) VALUES(?1, ?2, ?3, ?4, ?5)"
                      " ON CONFLICT(task_id, data_id, role) DO UPDATE SET"
-                     " name = coalesce(excluded.name, task_data.name)",
+                     " name = coalesce(excluded.name, task_data.name),"
+                     " bytes = nullif(max(coalesce(excluded.bytes, -1),"
+                     " coalesce(task_data.bytes, -1)), -1)",
     [ST_DEP] = "INSERT OR IGNORE INTO task_dep(task_id, upstream_id)"
                " VALUES(?1, ?2)",
-    [ST_METRIC] = "INSERT OR IGNORE INTO metric(task_id, key, step, ts, value)"
-                  " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_METRIC] = "INSERT OR IGNORE INTO metric(task_id, key, step, ts, value,"
+                  " point) VALUES(?1, ?2, ?3, ?4, ?5, mida_point(?3, ?5))",
     [ST_TELEMETRY] =
         "INSERT OR IGNORE INTO telemetry(host, pid, ts, workflow_id,"
         " task_id, sample) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -249,6 +259,32 @@ static void sql_status_merge(sqlite3_context *ctx, int argc,
   }
   int keep_old = status_rank_of_text(a, alen) >= status_rank_of_text(b, blen);
   sqlite3_result_value(ctx, argv[keep_old ? 0 : 1]);
+}
+
+/* mida_point(step, value): a metric point's identity within its series
+ * and time (schema.h): the step (empty when NULL), ':', and the value's
+ * IEEE 754 bits as 16 hex digits, with NULL and every NaN as the canonical
+ * NaN and -0 as 0, so that equal values (as SQL compares them) give equal
+ * points. The PostgreSQL store computes the same text in SQL. */
+static void sql_metric_point(sqlite3_context *ctx, int argc,
+                             sqlite3_value **argv) {
+  (void)argc;
+  char text[64];
+  int n = 0;
+  if (sqlite3_value_type(argv[0]) != SQLITE_NULL)
+    n = snprintf(text, sizeof text, "%lld",
+                 (long long)sqlite3_value_int64(argv[0]));
+  uint64_t bits = UINT64_C(0x7ff8000000000000);
+  if (sqlite3_value_type(argv[1]) != SQLITE_NULL) {
+    double v = sqlite3_value_double(argv[1]);
+    if (v == v) {
+      v += 0.0; /* -0 + 0 is +0 */
+      memcpy(&bits, &v, sizeof bits);
+    }
+  }
+  n += snprintf(text + n, sizeof text - (size_t)n, ":%016llx",
+                (unsigned long long)bits);
+  sqlite3_result_text(ctx, text, n, SQLITE_TRANSIENT);
 }
 
 static void free_merged(void *p) {
@@ -691,6 +727,8 @@ static int apply_data(sqlite_sink *s, const mida__rec *r,
   sqlite3_bind_text(st, 3, role == MIDA_USED ? "used" : "generated", -1,
                     SQLITE_STATIC);
   bind_str_or_null(st, 4, r, MIDA_F_NAME);
+  if (r->f[MIDA_F_BYTES].present && r->f[MIDA_F_BYTES].v.i64 >= 0)
+    sqlite3_bind_int64(st, 5, r->f[MIDA_F_BYTES].v.i64);
   return run(s, st, "data");
 }
 
@@ -718,10 +756,8 @@ static int apply_metric(sqlite_sink *s, const mida__rec *r,
   sqlite3_stmt *st = s->stmt[ST_METRIC];
   bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
   bind_field(st, 2, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
-  int64_t step = -1;
-  if (r->f[MIDA_F_STEP].present && r->f[MIDA_F_STEP].v.i64 >= 0)
-    step = r->f[MIDA_F_STEP].v.i64;
-  sqlite3_bind_int64(st, 3, step);
+  if (r->f[MIDA_F_STEP].present) /* negative steps too; absent: NULL */
+    sqlite3_bind_int64(st, 3, r->f[MIDA_F_STEP].v.i64);
   sqlite3_bind_int64(st, 4, r->f[MIDA_F_TS].v.i64);
   if (r->f[MIDA_F_VALUE].present)
     bind_field(st, 5, MIDA_F_VALUE, &r->f[MIDA_F_VALUE], NULL);
@@ -1015,6 +1051,7 @@ static int sqlite_query(mida__sink *base, const char *sql,
   sqlite3_stmt *st = NULL;
   const char **names = NULL;
   const char **values = NULL;
+  char(*reals)[MIDA_DTOA_MAX] = NULL; /* REAL cells as text, per column */
   const char *tail = NULL;
   auth_state auth = {0};
   int rc = MIDA_OK;
@@ -1080,16 +1117,24 @@ static int sqlite_query(mida__sink *base, const char *sql,
       size_t slots = ncols > 0 ? (size_t)ncols : 1;
       names = mida__calloc(slots, sizeof *names);
       values = mida__calloc(slots, sizeof *values);
-      if (names == NULL || values == NULL) {
+      reals = mida__calloc(slots, sizeof *reals);
+      if (names == NULL || values == NULL || reals == NULL) {
         rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
         goto out;
       }
     }
     for (int c = 0; c < ncols; c++) {
       names[c] = sqlite3_column_name(st, c);
-      values[c] = (const char *)sqlite3_column_text(st, c);
-      if (names[c] == NULL ||
-          (values[c] == NULL && sqlite3_column_type(st, c) != SQLITE_NULL)) {
+      /* SQLite's own text of a REAL has 15 digits; ours reads back the
+       * same double. */
+      int type = sqlite3_column_type(st, c);
+      if (type == SQLITE_FLOAT) {
+        mida__dtoa(sqlite3_column_double(st, c), reals[c]);
+        values[c] = reals[c];
+      } else {
+        values[c] = (const char *)sqlite3_column_text(st, c);
+      }
+      if (names[c] == NULL || (values[c] == NULL && type != SQLITE_NULL)) {
         rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
         goto out;
       }
@@ -1101,6 +1146,7 @@ out:
   sqlite3_finalize(st);
   mida__free(names);
   mida__free(values);
+  mida__free(reals);
   return rc;
 }
 
@@ -1150,8 +1196,39 @@ static int stored_schema_version(sqlite3 *db) {
   return version;
 }
 
-/* Creates the tables (all or none), records the schema version, and refuses
- * a store made by a newer mida. */
+/* What a version-1 store needs to become a version-2 one (schema.h). */
+#define MIGRATE_FROM_1                                                        \
+  "ALTER TABLE task_data ADD COLUMN bytes INTEGER;"                           \
+  "UPDATE mida_meta SET value = '2' WHERE key = 'schema_version';"
+
+/* Adds column name of type to table unless it has it (migrations). */
+static int add_column(sqlite3 *db, const char *table, const char *name,
+                      const char *type) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT count(*) FROM pragma_table_info(?1)"
+                              " WHERE name = ?2",
+                              -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  int have = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW)
+    return SQLITE_ERROR;
+  if (have)
+    return SQLITE_OK;
+  char sql[200];
+  snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", table, name,
+           type);
+  return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* Creates the tables (all or none), brings an older store up to this
+ * version, records the schema version, and refuses a store made by a newer
+ * mida. */
 static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
   int rc = exec_retry(s->db, "BEGIN IMMEDIATE", deadline_ms);
   if (rc != SQLITE_OK)
@@ -1170,13 +1247,22 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
                          s->path, version, MIDA_SCHEMA_VERSION);
     goto fail;
   }
-  if ((version == 1 && sqlite3_exec(s->db, MIDA_SCHEMA_MIGRATE_1_TO_2, NULL,
-                                    NULL, NULL) != SQLITE_OK) ||
-      sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE, NULL, NULL, NULL) != SQLITE_OK ||
+  if (sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE, NULL, NULL, NULL) != SQLITE_OK ||
+      (version == 1 && sqlite3_exec(s->db, MIGRATE_FROM_1, NULL, NULL,
+                                    NULL) != SQLITE_OK) ||
+      (version >= 1 && version <= 2 &&
+       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_2_TO_3, NULL, NULL, NULL) !=
+           SQLITE_OK) ||
+      (version >= 1 && version <= 3 &&
+       (add_column(s->db, "task", "seq", "INTEGER") != SQLITE_OK ||
+        add_column(s->db, "workflow", "seq", "INTEGER") != SQLITE_OK ||
+        sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_3_TO_4, NULL, NULL, NULL) !=
+            SQLITE_OK)) ||
+      sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_CHANGES, NULL, NULL, NULL) !=
+          SQLITE_OK ||
       sqlite3_exec(s->db,
-                   "INSERT INTO mida_meta(key, value)"
-                   " VALUES('schema_version', '" MIDA_SCHEMA_VERSION_TEXT "')"
-                   " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                   "INSERT OR IGNORE INTO mida_meta(key, value)"
+                   " VALUES('schema_version', '" MIDA_SCHEMA_VERSION_TEXT "')",
                    NULL, NULL, NULL) != SQLITE_OK) {
     rc = mida__sink_fail(&s->base, MIDA_ESTORE,
                          "cannot create the schema of store '%s': %s", s->path,
@@ -1251,6 +1337,9 @@ static int register_functions(sqlite3 *db) {
     rc = sqlite3_create_function(db, "mida_status_merge", 2, flags, NULL,
                                  sql_status_merge, NULL, NULL);
   if (rc == SQLITE_OK)
+    rc = sqlite3_create_function(db, "mida_point", 2, flags, NULL,
+                                 sql_metric_point, NULL, NULL);
+  if (rc == SQLITE_OK)
     rc = sqlite3_create_function(db, "mida_num", 2, flags, NULL, sql_json_num,
                                  NULL, NULL);
   if (rc == SQLITE_OK)
@@ -1308,7 +1397,7 @@ static int sqlite_open(const char *url, int flags, mida__sink **out, char *err,
   }
   s->base.methods = &mida__sqlite_sink;
   s->flags = flags;
-  int rc = mida__sink_url_path(url, s->path, sizeof s->path);
+  int rc = mida__url_sqlite_path(url, s->path, sizeof s->path);
   if (rc != MIDA_OK) {
     rc = mida__sink_fail(&s->base, MIDA_EURL,
                          "'%s' does not name an SQLite file", url);

@@ -1,7 +1,8 @@
 /*
  * wire.c -- encoding and checking broker messages (format in wire.h) and
- * the URL parser the broker backends share. (The consumer dispatch is in
- * consumer.c, which knows which backends are built in.)
+ * the sender ids of broker producers. (The consumer dispatch is in
+ * consumer.c, which knows which backends are built in; URLs are read by
+ * core/url.h.)
  *
  * The decoder is the one place where bytes from a broker -- possibly from
  * another program, another mida version, or a corrupted store -- enter
@@ -222,68 +223,4 @@ uint64_t mida__wire_sender_id(void) {
   h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
   h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
   return h ^ (h >> 31);
-}
-
-/* ---- URLs -------------------------------------------------------------- */
-
-static int copy_part(char *dst, size_t cap, const char *p, size_t n) {
-  if (n >= cap)
-    return MIDA_EURL;
-  memcpy(dst, p, n);
-  dst[n] = '\0';
-  return MIDA_OK;
-}
-
-int mida__broker_url_parse(const char *url, int default_port,
-                           mida__broker_url *out) {
-  memset(out, 0, sizeof *out);
-  out->port = default_port;
-  const char *sep = url != NULL ? strstr(url, "://") : NULL;
-  if (sep == NULL)
-    return MIDA_EURL;
-  const char *p = sep + 3;
-  const char *slash = strchr(p, '/');
-  const char *end = slash != NULL ? slash : p + strlen(p);
-  const char *at = NULL;
-  for (const char *q = p; q < end; q++)
-    if (*q == '@')
-      at = q;
-  if (at != NULL) {
-    const char *colon = memchr(p, ':', (size_t)(at - p));
-    const char *uend = colon != NULL ? colon : at;
-    if (copy_part(out->user, sizeof out->user, p, (size_t)(uend - p)) != 0)
-      return MIDA_EURL;
-    if (colon != NULL && copy_part(out->password, sizeof out->password,
-                                   colon + 1, (size_t)(at - colon - 1)) != 0)
-      return MIDA_EURL;
-    p = at + 1;
-  }
-  const char *colon = memchr(p, ':', (size_t)(end - p));
-  const char *hend = colon != NULL ? colon : end;
-  if (hend == p ||
-      copy_part(out->host, sizeof out->host, p, (size_t)(hend - p)) != 0)
-    return MIDA_EURL;
-  if (colon != NULL) {
-    long port = 0;
-    const char *q = colon + 1;
-    if (q == end)
-      return MIDA_EURL;
-    for (; q < end; q++) {
-      if (*q < '0' || *q > '9')
-        return MIDA_EURL;
-      port = port * 10 + (*q - '0');
-      if (port > 65535)
-        return MIDA_EURL;
-    }
-    if (port == 0)
-      return MIDA_EURL;
-    out->port = (int)port;
-  }
-  if (slash != NULL) {
-    const char *path = slash + 1;
-    size_t n = strcspn(path, "?#");
-    if (copy_part(out->path, sizeof out->path, path, n) != 0)
-      return MIDA_EURL;
-  }
-  return MIDA_OK;
 }

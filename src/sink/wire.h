@@ -147,19 +147,4 @@ extern const mida__consumer_methods mida__redis_consumer;
 extern const mida__consumer_methods mida__nats_consumer;
 extern const mida__consumer_methods mida__mqtt_consumer;
 
-/* ---- URL parsing shared by the broker backends ------------------------- */
-
-/* scheme://[user[:password]@]host[:port][/path]. Fields are copied; a
- * missing part is "" (port: default_port). Returns MIDA_OK or MIDA_EURL. */
-typedef struct mida__broker_url {
-  char user[128];
-  char password[256];
-  char host[256];
-  int port;
-  char path[256]; /* without the leading '/' */
-} mida__broker_url;
-
-int mida__broker_url_parse(const char *url, int default_port,
-                           mida__broker_url *out);
-
 #endif /* MIDA_SINK_WIRE_H */

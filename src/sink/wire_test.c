@@ -176,38 +176,11 @@ static void test_damage_is_rejected_with_its_reason(void **state) {
   mida__buf_free(&b);
 }
 
-static void test_broker_urls_parse(void **state) {
-  (void)state;
-  mida__broker_url u;
-  assert_int_equal(mida__broker_url_parse("redis://h:6380/s", 6379, &u),
-                   MIDA_OK);
-  assert_string_equal(u.host, "h");
-  assert_int_equal(u.port, 6380);
-  assert_string_equal(u.path, "s");
-  assert_int_equal(
-      mida__broker_url_parse("nats://me:p@ss@broker/a.b", 4222, &u), MIDA_OK);
-  assert_string_equal(u.user, "me");
-  assert_string_equal(u.password, "p@ss");
-  assert_string_equal(u.host, "broker");
-  assert_int_equal(u.port, 4222);
-  assert_string_equal(u.path, "a.b");
-  assert_int_equal(mida__broker_url_parse("redis://:pw@h", 6379, &u), MIDA_OK);
-  assert_string_equal(u.password, "pw");
-  assert_string_equal(u.path, "");
-  assert_int_equal(mida__broker_url_parse("redis://h:0/s", 1, &u), MIDA_EURL);
-  assert_int_equal(mida__broker_url_parse("redis://h:99999/s", 1, &u),
-                   MIDA_EURL);
-  assert_int_equal(mida__broker_url_parse("redis://h:x/s", 1, &u), MIDA_EURL);
-  assert_int_equal(mida__broker_url_parse("redis:///s", 1, &u), MIDA_EURL);
-  assert_int_equal(mida__broker_url_parse("no-scheme", 1, &u), MIDA_EURL);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip_keeps_every_record_and_the_origin),
       cmocka_unit_test(test_large_batch_splits_under_the_limit),
       cmocka_unit_test(test_damage_is_rejected_with_its_reason),
-      cmocka_unit_test(test_broker_urls_parse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,7 +98,7 @@ def test_version(run):
     assert r.returncode == 0
     lines = r.stdout.splitlines()
     assert lines[0] == "mida 0.1.0"
-    assert lines[1] == "schema 1"
+    assert lines[1] == "schema 3"
     assert lines[2].startswith("sqlite 3.")
     assert run("--version", store_path=None).stdout == r.stdout
 
@@ -186,6 +186,32 @@ def test_query_json_types(run):
     assert json.loads(r.stdout) == [{"n": 1, "r": 1.5, "e": -2000.0,
                                      "s": "txt", "z": None, "t": "007",
                                      "q": 'a"b'}]
+
+
+# Reals whose 15-digit text (SQLite's own) reads back as another double.
+EXACT_SQL = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+             " WHERE i < 500) SELECT i, 1.0 / i AS inv, i * 0.1 AS tenth,"
+             " (i + 0.1) * 1e-300 AS tiny, i * 1.1e300 AS huge FROM n")
+
+
+def test_query_prints_reals_that_read_back_exactly(run, store):
+    oracle = sqlite3.connect(store).execute(EXACT_SQL).fetchall()
+    csv_rows = list(csv.reader(io.StringIO(
+        run("query", EXACT_SQL, "--csv").stdout, newline="")))[1:]
+    json_rows = [list(r.values()) for r in json.loads(
+        run("query", EXACT_SQL, "--json").stdout)]
+    table_rows = [line.split() for line in
+                  run("query", EXACT_SQL).stdout.splitlines()[2:]]
+    for out in (csv_rows, json_rows, table_rows):
+        assert len(out) == len(oracle)
+        for got, want in zip(out, oracle):
+            assert [float(x) for x in got] == [float(x) for x in want]
+    # Shortest: no longer than Python's repr (plus the ".0" of 3.0).
+    for got, want in zip(csv_rows, oracle):
+        for text, value in zip(got[1:], want[1:]):
+            assert len(text) <= len(repr(value)) + 2, (text, value)
+    assert csv_rows[9][1:3] == ["0.1", "1.0"]
+    assert csv_rows[2][2] == "0.30000000000000004"
 
 
 def test_query_json_of_a_table(run):
@@ -450,7 +476,8 @@ def test_lineage_dot_escapes_labels(tmp_path, run):
     con = sqlite3.connect(db)
     con.execute("INSERT INTO data VALUES ('q', 'file', "
                 "'/a \"quoted\" \\ path', NULL, NULL, NULL)")
-    con.execute(f"INSERT INTO task_data VALUES ('{T_EVAL}', 'q', "
+    con.execute("INSERT INTO task_data(task_id, data_id, role, name)"
+                f" VALUES ('{T_EVAL}', 'q', "
                 "'generated', NULL)")
     con.commit()
     con.close()

@@ -29,7 +29,7 @@ export function plot(target, title, x, lines, labels, opts = {}) {
 async function metricPlots(box, task) {
   box.replaceChildren();
   for (const m of task.metrics) {
-    const r = await api.get("metrics", { task: task.task.id, key: m.key, x: m.first_step < 0 ? "time" : "step", points: 2000 });
+    const r = await api.get("metrics", { task: task.task.id, key: m.key, x: m.first_step === null || m.first_step === undefined ? "time" : "step", points: 2000 });
     const s = r.series[0];
     const d = seriesData(s);
     const holder = el("div", { class: "chart metric-chart", "data-key": m.key, "data-points": d.x.length });

@@ -1,0 +1,125 @@
+/*
+ * ext.h -- what the C files of the extension module mida._mida share
+ * (internal to python/mida/).
+ *
+ * The extension is split by concern:
+ *   session.c    the process's session (opened lazily, reopened after
+ *                fork), ids, the current task (a context variable), errors;
+ *   taskfunc.c   the TaskFunc type that @mida.task returns;
+ *   taskmeter.c  the TaskMeter type that the Dask worker plugin puts around
+ *                a task's function;
+ *   module.c     the module's functions and its initialisation;
+ * and value.c (Python values as JSON) and dask_args.c (a Dask run spec's
+ * arguments by parameter name) beside them.
+ *
+ * The extension uses libmida's public API only (include/mida.h) and links
+ * libmida.so, so that a process that loads it and a C library that uses
+ * mida share one libmida (one sampler, one journal per session).
+ *
+ * Everything here runs with the GIL held, which is what serializes the
+ * globals below.
+ */
+#ifndef MIDA_PY_EXT_H
+#define MIDA_PY_EXT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include "mida.h"
+
+/* ---- session.c ----------------------------------------------------------- */
+
+extern mida_session_t *mida_py_session; /* open session, or NULL */
+extern int mida_py_disabled;            /* the session records nothing */
+extern int mida_py_telemetry_task;      /* its per-task telemetry level */
+extern unsigned long long mida_py_capture_errors; /* records not made */
+extern PyObject *mida_py_error;         /* mida.Error */
+
+/* Creates the current-task context variable and registers the fork
+ * handler; once, from the module's initialisation. Returns 0 or -1 with an
+ * exception set. */
+int mida_py_session_init(void);
+
+/* The session, opened on first use; NULL when the store cannot be opened
+ * (then capture is off for this process and mida.status() says why). */
+mida_session_t *mida_py_session_get(void);
+
+/* The session for a capture call: NULL if nothing is to be recorded. */
+static inline mida_session_t *mida_py_session_for_capture(void) {
+  mida_session_t *s =
+      mida_py_session != NULL ? mida_py_session : mida_py_session_get();
+  return (s != NULL && !mida_py_disabled) ? s : NULL;
+}
+
+/* MIDA_STRICT=1: failures to record raise mida.Error (else they are
+ * counted in capture_errors, warned of once, and the program goes on). */
+extern int mida_py_strict;
+
+/* The session for an explicit API call; NULL if none could be opened: with
+ * mida.Error raised when strict, else with no exception (counted). */
+mida_session_t *mida_py_session_or_raise(void);
+
+/* A record that could not be made (rc): raises mida.Error and returns -1
+ * when strict or when the caller passed something wrong (MIDA_EINVAL,
+ * MIDA_EJSON); else counts it, warns once, and returns 0. */
+int mida_py_record_failed(int rc);
+
+/* Why the session could not be opened ("" if it could). */
+const char *mida_py_session_error(void);
+
+/* Closes the process's session after a flush (the next call opens a new
+ * one). Returns mida_close's code; MIDA_OK if none was open. */
+int mida_py_session_close(void);
+
+/* Raises mida.Error for rc with the session's message; returns NULL. */
+PyObject *mida_py_raise_rc(int rc);
+
+PyObject *mida_py_id_to_str(const mida_id_t *id);
+
+/* Parses a str id (or 16 bytes) into *out. Returns 0, or -1 with an
+ * exception set. */
+int mida_py_id_from_obj(PyObject *o, mida_id_t *out);
+
+/* The current task from the context variable; 1 if there is one. */
+int mida_py_current_task(mida_id_t *out);
+
+/* Makes id the current task; returns the token to reset with, or NULL. */
+PyObject *mida_py_current_push(const mida_id_t *id);
+
+/* Resets the current task with tok (NULL: nothing), keeping any exception
+ * that is set; takes tok's reference. */
+void mida_py_current_pop(PyObject *tok);
+
+/* The exception now set, taken and put back whole: PyErr_Fetch is
+ * deprecated from Python 3.12 on, PyErr_GetRaisedException new in it. */
+typedef struct mida_py_saved_exc {
+  PyObject *type, *value, *tb;
+} mida_py_saved_exc;
+
+static inline mida_py_saved_exc mida_py_exc_take(void) {
+  mida_py_saved_exc e = {NULL, NULL, NULL};
+#if PY_VERSION_HEX >= 0x030C0000
+  e.value = PyErr_GetRaisedException();
+#else
+  PyErr_Fetch(&e.type, &e.value, &e.tb);
+#endif
+  return e;
+}
+
+static inline void mida_py_exc_put_back(mida_py_saved_exc e) {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyErr_SetRaisedException(e.value);
+#else
+  PyErr_Restore(e.type, e.value, e.tb);
+#endif
+}
+
+/* ---- taskfunc.c, taskmeter.c --------------------------------------------- */
+
+extern PyTypeObject mida_py_TaskFuncType;
+extern PyTypeObject mida_py_TaskMeterType;
+extern unsigned long long mida_py_meter_calls;      /* calls measured */
+extern unsigned long long mida_py_meter_no_summary; /* ... without summary */
+
+#endif /* MIDA_PY_EXT_H */

@@ -1,0 +1,776 @@
+/*
+ * module.c -- the module mida._mida: its functions (workflows, data,
+ * metrics, queries, flushing, tasks for the Dask plugins, caps) and
+ * its initialisation. The Python package `mida` (mida/__init__.py) shapes
+ * the user's API around them.
+ *
+ * Like the rest of the extension it uses the public C API only
+ * (include/mida.h): the Dask plugins record tasks whose ids they derive
+ * themselves with task_begin/task_update, and mida.query goes through
+ * mida_query(), the store's read-only query path. Nothing here prints.
+ */
+#include "ext.h"
+#include "value.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- workflows, data, metrics ------------------------------------------- */
+
+/* JSON object text for an optional dict argument into w; returns the text,
+ * NULL for None, or sets *bad for a non-dict. */
+static const char *json_obj_arg(mida_py_json *w, PyObject *o, int *bad) {
+  if (o == NULL || o == Py_None)
+    return NULL;
+  if (!PyDict_Check(o)) {
+    *bad = 1;
+    PyErr_SetString(PyExc_TypeError, "a dict was expected");
+    return NULL;
+  }
+  mida_py_json_value(w, o, 0);
+  if (w->len > 0 && w->p[0] != '{') { /* a dict past max_depth: summary */
+    w->len = 0;
+    mida_py_json_raw(w, "{}", 2);
+  }
+  return mida_py_json_end(w);
+}
+
+static PyObject *mod_workflow_begin(PyObject *m, PyObject *args,
+                                    PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"name", "campaign", "metadata", "source",
+                           "set_default", NULL};
+  const char *name = NULL, *campaign = NULL, *source = NULL;
+  PyObject *meta = Py_None;
+  int set_default = 1;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "z|zOzp", kwlist, &name,
+                                   &campaign, &meta, &source, &set_default))
+    return NULL;
+  mida_session_t *s = mida_py_session_or_raise();
+  if (s == NULL && PyErr_Occurred())
+    return NULL;
+  mida_py_json w;
+  mida_py_json_init(&w);
+  int bad = 0;
+  const char *md = json_obj_arg(&w, meta, &bad);
+  if (bad) {
+    mida_py_json_free(&w);
+    return NULL;
+  }
+  if (s == NULL) { /* nothing is recorded: an id all the same */
+    mida_py_json_free(&w);
+    mida_id_t id = mida_id_new();
+    return Py_BuildValue("(NO)", mida_py_id_to_str(&id), Py_None);
+  }
+  mida_session_info_t si;
+  (void)mida_session_info_get(s, &si);
+  mida_id_t prev = si.workflow;
+  mida_workflow_info_t info = {0};
+  info.name = name;
+  info.campaign = campaign;
+  info.source = source;
+  info.metadata = md;
+  info.parent = mida_id_is_nil(&prev) ? NULL : &prev;
+  info.keep_default = !set_default;
+  mida_id_t id;
+  int rc = mida_workflow_begin(s, &info, &id);
+  mida_py_json_free(&w);
+  if (rc != MIDA_OK && mida_py_record_failed(rc) < 0)
+    return NULL;
+  PyObject *ids = mida_py_id_to_str(&id);
+  PyObject *prevs = mida_id_is_nil(&prev) ? Py_NewRef(Py_None)
+                                          : mida_py_id_to_str(&prev);
+  return Py_BuildValue("(NN)", ids, prevs);
+}
+
+static PyObject *mod_workflow_end(PyObject *m, PyObject *args) {
+  (void)m;
+  PyObject *ido, *prevo = Py_None;
+  int status = MIDA_STATUS_FINISHED;
+  if (!PyArg_ParseTuple(args, "O|iO", &ido, &status, &prevo))
+    return NULL;
+  mida_session_t *s = mida_py_session_or_raise();
+  mida_id_t id, prev = {{0}};
+  if ((s == NULL && PyErr_Occurred()) || mida_py_id_from_obj(ido, &id) < 0 ||
+      (prevo != Py_None && mida_py_id_from_obj(prevo, &prev) < 0))
+    return NULL;
+  if (s == NULL)
+    Py_RETURN_NONE;
+  int rc = mida_workflow_end(s, &id, (mida_status_t)status);
+  if (rc != MIDA_OK && mida_py_record_failed(rc) < 0)
+    return NULL;
+  /* The ended workflow stops being the default, unless another one took
+   * its place meanwhile (MIDA_EBUSY: then it stays). */
+  (void)mida_workflow_set_default(s, &prev, &id);
+  Py_RETURN_NONE;
+}
+
+/* The task an explicit call refers to: task= or the current one. */
+static int target_task(PyObject *task, mida_id_t *out, int required) {
+  if (task != NULL && task != Py_None)
+    return mida_py_id_from_obj(task, out) < 0 ? -1 : 1;
+  if (mida_py_current_task(out))
+    return 1;
+  if (required) {
+    PyErr_SetString(mida_py_error, "no current task: call this inside a "
+                             "@mida.task function or pass task=");
+    return -1;
+  }
+  return 0;
+}
+
+static PyObject *mod_metric(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"key", "value", "step", "task", NULL};
+  const char *key;
+  double value;
+  PyObject *stepo = Py_None, *task = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "sd|OO", kwlist, &key, &value,
+                                   &stepo, &task))
+    return NULL;
+  long long step = MIDA_NO_STEP; /* None: a point without a step */
+  if (stepo != Py_None) {
+    step = PyLong_AsLongLong(stepo);
+    if (step == -1 && PyErr_Occurred())
+      return NULL;
+    if (step == MIDA_NO_STEP) {
+      PyErr_SetString(PyExc_ValueError,
+                      "step must be above -2**63 (None: no step)");
+      return NULL;
+    }
+  }
+  mida_id_t t;
+  if (target_task(task, &t, 1) < 0)
+    return NULL;
+  mida_session_t *s = mida_py_session_for_capture();
+  if (s == NULL)
+    Py_RETURN_NONE;
+  int rc = mida_metric(s, &t, key, step, 0, value);
+  if (rc != MIDA_OK && mida_py_record_failed(rc) < 0)
+    return NULL;
+  Py_RETURN_NONE;
+}
+
+static PyObject *mod_data(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"uri", "role", "kind", "digest", "size", "name",
+                           "metadata", "task", NULL};
+  const char *uri, *role = "used", *kind = NULL, *digest = NULL, *name = NULL;
+  long long size = -1;
+  PyObject *meta = Py_None, *task = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "s|szzLzOO", kwlist, &uri, &role,
+                                   &kind, &digest, &size, &name, &meta,
+                                   &task))
+    return NULL;
+  mida_role_t r;
+  if (strcmp(role, "used") == 0 || strcmp(role, "input") == 0)
+    r = MIDA_USED;
+  else if (strcmp(role, "generated") == 0 || strcmp(role, "output") == 0)
+    r = MIDA_GENERATED;
+  else {
+    PyErr_Format(PyExc_ValueError,
+                 "role must be 'used' or 'generated', not '%s'", role);
+    return NULL;
+  }
+  mida_id_t t;
+  int has = target_task(task, &t, 0);
+  if (has < 0)
+    return NULL;
+  mida_py_json w;
+  mida_py_json_init(&w);
+  int bad = 0;
+  const char *md = json_obj_arg(&w, meta, &bad);
+  if (bad) {
+    mida_py_json_free(&w);
+    return NULL;
+  }
+  mida_session_t *s = mida_py_session_for_capture();
+  int rc = MIDA_OK;
+  if (s != NULL) {
+    mida_data_info_t d = {0};
+    d.kind = kind;
+    d.uri = uri;
+    d.digest = digest;
+    d.size = size;
+    d.name = name;
+    d.metadata = md;
+    rc = mida_data(s, has ? &t : NULL, r, &d);
+  }
+  mida_py_json_free(&w);
+  if (rc != MIDA_OK && mida_py_record_failed(rc) < 0)
+    return NULL;
+  Py_RETURN_NONE;
+}
+
+/* ---- tasks whose ids the caller derives (the Dask plugins) -------------- */
+
+/* JSON text for an optional argument: a dict (captured in C into w) or
+ * JSON object text (checked by libmida); NULL for None. Returns 0, or -1
+ * with an exception set. */
+static int json_field(mida_py_json *w, PyObject *o, const char **out) {
+  *out = NULL;
+  if (o == NULL || o == Py_None)
+    return 0;
+  if (PyUnicode_Check(o)) {
+    *out = PyUnicode_AsUTF8(o);
+    return *out != NULL ? 0 : -1;
+  }
+  int bad = 0;
+  *out = json_obj_arg(w, o, &bad);
+  if (bad)
+    return -1;
+  if (*out == NULL) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  return 0;
+}
+
+/* True if rc is MIDA_OK; else False, the failure counted (or mida.Error
+ * raised, see mida_py_record_failed). */
+static PyObject *recorded(int rc) {
+  if (rc == MIDA_OK)
+    Py_RETURN_TRUE;
+  if (mida_py_record_failed(rc) < 0)
+    return NULL;
+  Py_RETURN_FALSE;
+}
+
+/* task_begin(id, activity=None, workflow=None, parent=None, status=RUNNING,
+ * submitted=0, source_key=None, used=None, custom=None) -> bool: the begin
+ * (or, with status=SUBMITTED, the submission) of a task whose id the
+ * caller chose. False when capture is off or the record failed (counted).
+ */
+static PyObject *mod_task_begin(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"id",        "activity",   "workflow",
+                           "parent",    "status",     "submitted",
+                           "source_key", "used",      "custom",
+                           NULL};
+  PyObject *ido, *wfo = Py_None, *parento = Py_None, *usedo = Py_None;
+  PyObject *customo = Py_None;
+  const char *activity = NULL, *key = NULL;
+  int status = MIDA_STATUS_RUNNING;
+  long long submitted = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|zOOiLzOO", kwlist, &ido,
+                                   &activity, &wfo, &parento, &status,
+                                   &submitted, &key, &usedo, &customo))
+    return NULL;
+  mida_id_t id, wf, parent;
+  if (mida_py_id_from_obj(ido, &id) < 0 ||
+      (wfo != Py_None && mida_py_id_from_obj(wfo, &wf) < 0) ||
+      (parento != Py_None && mida_py_id_from_obj(parento, &parent) < 0))
+    return NULL;
+  mida_session_t *s = mida_py_session_for_capture();
+  if (s == NULL)
+    Py_RETURN_FALSE;
+  mida_py_json wu, wc;
+  mida_py_json_init(&wu);
+  mida_py_json_init(&wc);
+  mida_task_info_t info = {0};
+  PyObject *ret = NULL;
+  if (json_field(&wu, usedo, &info.used) == 0 &&
+      json_field(&wc, customo, &info.custom) == 0) {
+    info.id = &id;
+    info.activity = activity;
+    info.workflow = wfo != Py_None ? &wf : NULL;
+    info.parent = parento != Py_None ? &parent : NULL;
+    info.status = (mida_status_t)status;
+    info.submitted_ns = submitted;
+    info.source_key = key;
+    mida_id_t out;
+    ret = recorded(mida_task_begin(s, &info, &out));
+  }
+  mida_py_json_free(&wu);
+  mida_py_json_free(&wc);
+  return ret;
+}
+
+/* task_update(id, status=0, started=None, ended=None, used=None,
+ * generated=None, custom=None, error=None, worker=None, pid=0) -> bool:
+ * what became known of a task outside its begin and end. */
+static PyObject *mod_task_update(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"id",     "status",    "started", "ended",
+                           "used",   "generated", "custom",  "error",
+                           "worker", "pid",       NULL};
+  PyObject *ido, *usedo = Py_None, *geno = Py_None, *customo = Py_None;
+  PyObject *startedo = Py_None, *endedo = Py_None;
+  int status = 0;
+  long long pid = 0;
+  mida_task_update_t u = {0};
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|iOOOOOzzL", kwlist, &ido,
+                                   &status, &startedo, &endedo, &usedo,
+                                   &geno, &customo, &u.error, &u.worker,
+                                   &pid))
+    return NULL;
+  mida_id_t id;
+  if (mida_py_id_from_obj(ido, &id) < 0)
+    return NULL;
+  if (startedo != Py_None) {
+    u.started_ns = PyLong_AsLongLong(startedo);
+    if (u.started_ns == -1 && PyErr_Occurred())
+      return NULL;
+  }
+  if (endedo != Py_None) {
+    u.ended_ns = PyLong_AsLongLong(endedo);
+    if (u.ended_ns == -1 && PyErr_Occurred())
+      return NULL;
+  }
+  mida_session_t *s = mida_py_session_for_capture();
+  if (s == NULL)
+    Py_RETURN_FALSE;
+  u.status = (mida_status_t)status;
+  u.pid = pid;
+  mida_py_json wu, wg, wc;
+  mida_py_json_init(&wu);
+  mida_py_json_init(&wg);
+  mida_py_json_init(&wc);
+  PyObject *ret = NULL;
+  if (json_field(&wu, usedo, &u.used) == 0 &&
+      json_field(&wg, geno, &u.generated) == 0 &&
+      json_field(&wc, customo, &u.custom) == 0)
+    ret = recorded(mida_task_update(s, &id, &u));
+  mida_py_json_free(&wu);
+  mida_py_json_free(&wg);
+  mida_py_json_free(&wc);
+  return ret;
+}
+
+/* task_dep(task, upstream) -> bool: task depends on upstream. */
+static PyObject *mod_task_dep(PyObject *m, PyObject *args) {
+  (void)m;
+  PyObject *to, *uo;
+  if (!PyArg_ParseTuple(args, "OO", &to, &uo))
+    return NULL;
+  mida_id_t t, up;
+  if (mida_py_id_from_obj(to, &t) < 0 || mida_py_id_from_obj(uo, &up) < 0)
+    return NULL;
+  mida_session_t *s = mida_py_session_for_capture();
+  if (s == NULL)
+    Py_RETURN_FALSE;
+  return recorded(mida_task_dep(s, &t, &up));
+}
+
+/* counter(key, value) -> bool: a named counter of this process. */
+static PyObject *mod_counter(PyObject *m, PyObject *args) {
+  (void)m;
+  const char *key;
+  long long value;
+  if (!PyArg_ParseTuple(args, "sL", &key, &value))
+    return NULL;
+  mida_session_t *s = mida_py_session_for_capture();
+  if (s == NULL)
+    Py_RETURN_FALSE;
+  return recorded(mida_counter(s, key, value));
+}
+
+static PyObject *mod_id_from_name(PyObject *m, PyObject *args) {
+  (void)m;
+  const char *ns, *name;
+  if (!PyArg_ParseTuple(args, "ss", &ns, &name))
+    return NULL;
+  mida_id_t id = mida_id_from_name(ns, name);
+  return mida_py_id_to_str(&id);
+}
+
+static PyObject *mod_new_id(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  mida_id_t id = mida_id_new();
+  return mida_py_id_to_str(&id);
+}
+
+static PyObject *mod_now_ns(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  return PyLong_FromLongLong(mida_now_ns());
+}
+
+/* capture(value) -> JSON text of one value, as the decorator records it. */
+static PyObject *mod_capture(PyObject *m, PyObject *v) {
+  (void)m;
+  mida_py_json w;
+  mida_py_json_init(&w);
+  mida_py_json_value(&w, v, 0);
+  const char *t = mida_py_json_end(&w);
+  PyObject *out = t != NULL ? PyUnicode_DecodeUTF8(t, (Py_ssize_t)w.len,
+                                                   "replace")
+                            : PyErr_NoMemory();
+  mida_py_json_free(&w);
+  return out;
+}
+
+static PyObject *mod_current_task(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  mida_id_t id;
+  if (!mida_py_current_task(&id))
+    Py_RETURN_NONE;
+  return mida_py_id_to_str(&id);
+}
+
+static PyObject *mod_session_info(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  mida_session_t *s = mida_py_session_get();
+  if (s == NULL)
+    return Py_BuildValue("{s:O,s:s}", "open", Py_False, "error",
+                         mida_py_session_error());
+  mida_session_info_t si;
+  (void)mida_session_info_get(s, &si);
+  PyObject *wfo = mida_id_is_nil(&si.workflow)
+                      ? Py_NewRef(Py_None)
+                      : mida_py_id_to_str(&si.workflow);
+  PyObject *camp = mida_id_is_nil(&si.campaign)
+                       ? Py_NewRef(Py_None)
+                       : mida_py_id_to_str(&si.campaign);
+  return Py_BuildValue("{s:O,s:s,s:s,s:O,s:N,s:N,s:s}", "open", Py_True,
+                       "store", si.store, "spool", si.spool, "disabled",
+                       si.disabled ? Py_True : Py_False, "workflow", wfo,
+                       "campaign", camp, "host", si.host);
+}
+
+/* ---- flush, close, stats, caps ------------------------------------------ */
+
+static PyObject *mod_flush(PyObject *m, PyObject *args) {
+  (void)m;
+  double timeout = -1;
+  if (!PyArg_ParseTuple(args, "|d", &timeout))
+    return NULL;
+  mida_session_t *s = mida_py_session;
+  if (s == NULL) /* True only if nothing was there to record */
+    return PyBool_FromLong(mida_py_capture_errors == 0);
+  int ms = timeout < 0 ? -1 : (int)(timeout * 1000);
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = mida_flush(s, ms);
+  Py_END_ALLOW_THREADS
+      /* Not everything shipped: False, or mida.Error when strict. */
+      if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT &&
+          mida_py_strict) return mida_py_raise_rc(rc);
+  return PyBool_FromLong(rc == MIDA_OK);
+}
+
+static PyObject *mod_close(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  int rc = mida_py_session_close();
+  /* What the store did not take stays in the spool for the next session
+   * or `mida recover`: an error only when strict. */
+  if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT && mida_py_strict)
+    return mida_py_raise_rc(rc);
+  Py_RETURN_NONE;
+}
+
+static PyObject *mod_stats(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  mida_stats_t st = {0};
+  if (mida_py_session != NULL)
+    mida_stats_get(mida_py_session, &st);
+  return Py_BuildValue(
+      "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "records",
+      (unsigned long long)st.records, "dropped", (unsigned long long)st.dropped,
+      "shipped", (unsigned long long)st.shipped, "backlog_bytes",
+      (unsigned long long)st.backlog_bytes, "segments",
+      (unsigned long long)st.segments, "ship_errors",
+      (unsigned long long)st.ship_errors, "spool_full",
+      (unsigned long long)st.spool_full, "capture_errors",
+      mida_py_capture_errors, "task_meter_calls", mida_py_meter_calls,
+      "task_meter_no_summary", mida_py_meter_no_summary);
+}
+
+static PyObject *caps_dict(void) {
+  mida_py_caps *c = &mida_py_caps_now;
+  return Py_BuildValue("{s:n,s:n,s:i,s:n,s:n}", "max_str", c->max_str,
+                       "max_items", c->max_items, "max_depth", c->max_depth,
+                       "max_repr", c->max_repr, "max_bytes",
+                       (Py_ssize_t)c->max_bytes);
+}
+
+static PyObject *mod_configure(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"max_str", "max_items", "max_depth", "max_repr",
+                           "max_bytes", NULL};
+  mida_py_caps c = mida_py_caps_now;
+  Py_ssize_t bytes = (Py_ssize_t)c.max_bytes;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nninn", kwlist, &c.max_str,
+                                   &c.max_items, &c.max_depth, &c.max_repr,
+                                   &bytes))
+    return NULL;
+  if (c.max_str < 0 || c.max_items < 0 || c.max_depth < 0 ||
+      c.max_repr < 0 || bytes < 0) {
+    PyErr_SetString(PyExc_ValueError, "caps must be >= 0");
+    return NULL;
+  }
+  if (c.max_depth > MIDA_PY_MAX_DEPTH) {
+    PyErr_Format(PyExc_ValueError, "max_depth is at most %d",
+                 MIDA_PY_MAX_DEPTH);
+    return NULL;
+  }
+  c.max_bytes = (size_t)bytes;
+  mida_py_caps_now = c;
+  return caps_dict();
+}
+
+/* ---- queries ------------------------------------------------------------- */
+
+typedef struct query_ctx {
+  PyObject *rows; /* list of dicts */
+  PyObject *keys; /* tuple of column names (str), made on the first row */
+  int failed;     /* a Python error is set */
+} query_ctx;
+
+/* Text from the store as a Python value: integers and reals in SQLite's own
+ * text form come back as int and float, everything else as str. */
+static PyObject *cell_value(const char *t) {
+  if (t == NULL)
+    Py_RETURN_NONE;
+  const char *p = t;
+  if (*p == '-')
+    p++;
+  size_t digits = strspn(p, "0123456789");
+  if (digits > 0 && digits <= 20 && p[digits] == '\0' &&
+      !(p[0] == '0' && digits > 1))
+    return PyLong_FromString(t, NULL, 10);
+  if (digits > 0 && !(p[0] == '0' && digits > 1 && p[1] != '.') &&
+      (p[digits] == '.' || p[digits] == 'e' || p[digits] == 'E')) {
+    char *end = NULL;
+    double d = PyOS_string_to_double(t, &end, NULL);
+    if (end != NULL && *end == '\0' && !PyErr_Occurred())
+      return PyFloat_FromDouble(d);
+    PyErr_Clear();
+  }
+  return PyUnicode_DecodeUTF8(t, (Py_ssize_t)strlen(t), "replace");
+}
+
+static int query_row(void *vctx, int ncols, const char *const *names,
+                     const char *const *values) {
+  query_ctx *q = vctx;
+  if (q->keys == NULL) {
+    q->keys = PyTuple_New(ncols);
+    if (q->keys == NULL)
+      goto fail;
+    for (int i = 0; i < ncols; i++) {
+      PyObject *k = PyUnicode_FromString(names[i] ? names[i] : "?");
+      if (k == NULL)
+        goto fail;
+      PyTuple_SET_ITEM(q->keys, i, k);
+    }
+  }
+  PyObject *row = PyDict_New();
+  if (row == NULL)
+    goto fail;
+  for (int i = 0; i < ncols; i++) {
+    PyObject *v = cell_value(values[i]);
+    if (v == NULL || PyDict_SetItem(row, PyTuple_GET_ITEM(q->keys, i), v)) {
+      Py_XDECREF(v);
+      Py_DECREF(row);
+      goto fail;
+    }
+    Py_DECREF(v);
+  }
+  if (PyList_Append(q->rows, row) < 0) {
+    Py_DECREF(row);
+    goto fail;
+  }
+  Py_DECREF(row);
+  return 0;
+fail:
+  q->failed = 1;
+  return 1;
+}
+
+/* query(sql, params=()) -> list of dicts, read-only, after a flush of this
+ * process's records. */
+static PyObject *mod_query(PyObject *m, PyObject *args) {
+  (void)m;
+  const char *sql;
+  PyObject *params = NULL;
+  if (!PyArg_ParseTuple(args, "s|O", &sql, &params))
+    return NULL;
+  PyObject *seq = NULL;
+  if (params != NULL && params != Py_None) {
+    seq = PySequence_Fast(params, "params must be a sequence");
+    if (seq == NULL)
+      return NULL;
+  }
+  Py_ssize_t np = seq != NULL ? PySequence_Fast_GET_SIZE(seq) : 0;
+  const char **pv = PyMem_Calloc((size_t)np + 1, sizeof *pv);
+  PyObject *strs = PyList_New(0);
+  PyObject *ret = NULL;
+  if (pv == NULL || strs == NULL) {
+    PyErr_NoMemory();
+    goto out;
+  }
+  for (Py_ssize_t i = 0; i < np; i++) {
+    PyObject *o = PySequence_Fast_GET_ITEM(seq, i);
+    PyObject *str = o == Py_None ? NULL : PyObject_Str(o);
+    if (o != Py_None && (str == NULL || PyList_Append(strs, str) < 0)) {
+      Py_XDECREF(str);
+      goto out;
+    }
+    pv[i] = str != NULL ? PyUnicode_AsUTF8(str) : NULL;
+    Py_XDECREF(str);
+    if (o != Py_None && pv[i] == NULL)
+      goto out;
+  }
+  /* This process's records first, so that they are visible. */
+  mida_session_t *s = mida_py_session_get();
+  mida_session_info_t si = {0};
+  if (s != NULL)
+    (void)mida_session_info_get(s, &si);
+  if (s != NULL && !si.disabled) {
+    Py_BEGIN_ALLOW_THREADS
+    (void)mida_flush(s, 10000);
+    Py_END_ALLOW_THREADS
+  }
+  query_ctx q = {PyList_New(0), NULL, 0};
+  if (q.rows == NULL)
+    goto out;
+  char err[512] = "";
+  int rc = mida_query(si.store, sql, pv, (int)np, query_row, &q, err,
+                      sizeof err);
+  Py_XDECREF(q.keys);
+  if (q.failed) {
+    Py_DECREF(q.rows);
+    goto out;
+  }
+  if (rc != MIDA_OK) {
+    PyErr_Format(mida_py_error, "%s: %s", mida_strerror(rc), err);
+    Py_DECREF(q.rows);
+    goto out;
+  }
+  ret = q.rows;
+out:
+  PyMem_Free(pv);
+  Py_XDECREF(strs);
+  Py_XDECREF(seq);
+  return ret;
+}
+
+/* ---- the module ---------------------------------------------------------- */
+
+static PyMethodDef module_methods[] = {
+    {"workflow_begin", (PyCFunction)(void (*)(void))mod_workflow_begin,
+     METH_VARARGS | METH_KEYWORDS,
+     "workflow_begin(name, campaign=None, metadata=None, source=None, "
+     "set_default=True) -> (id, previous default workflow)"},
+    {"workflow_end", mod_workflow_end, METH_VARARGS,
+     "workflow_end(id, status=FINISHED, previous=None)"},
+    {"metric", (PyCFunction)(void (*)(void))mod_metric,
+     METH_VARARGS | METH_KEYWORDS,
+     "metric(key, value, step=None, task=None): one point of the current "
+     "task's metric"},
+    {"data", (PyCFunction)(void (*)(void))mod_data,
+     METH_VARARGS | METH_KEYWORDS,
+     "data(uri, role='used', kind=None, digest=None, size=-1, name=None, "
+     "metadata=None, task=None)"},
+    {"task_begin", (PyCFunction)(void (*)(void))mod_task_begin,
+     METH_VARARGS | METH_KEYWORDS,
+     "task_begin(id, activity=None, workflow=None, parent=None, "
+     "status=RUNNING, submitted=0, source_key=None, used=None, custom=None)"
+     " -> bool: a task whose id the caller chose"},
+    {"task_update", (PyCFunction)(void (*)(void))mod_task_update,
+     METH_VARARGS | METH_KEYWORDS,
+     "task_update(id, status=0, started=None, ended=None, used=None, "
+     "generated=None, custom=None, error=None, worker=None, pid=0) -> bool"},
+    {"task_dep", mod_task_dep, METH_VARARGS,
+     "task_dep(task, upstream) -> bool: task depends on upstream"},
+    {"counter", mod_counter, METH_VARARGS,
+     "counter(key, value) -> bool: a counter of this process (mida stats)"},
+    {"id_from_name", mod_id_from_name, METH_VARARGS,
+     "id_from_name(namespace, name) -> id, the same everywhere"},
+    {"new_id", mod_new_id, METH_NOARGS, "a new time-ordered id"},
+    {"now_ns", mod_now_ns, METH_NOARGS, "the time, ns since the epoch"},
+    {"capture", mod_capture, METH_O, "capture(value) -> JSON text"},
+    {"current_task", mod_current_task, METH_NOARGS,
+     "the id of the current task, or None"},
+    {"session_info", mod_session_info, METH_NOARGS,
+     "the session's store, spool, workflow and campaign"},
+    {"flush", mod_flush, METH_VARARGS,
+     "flush(timeout=-1) -> bool: True when the store has every record"},
+    {"close", mod_close, METH_NOARGS, "flushes and closes the session"},
+    {"stats", mod_stats, METH_NOARGS, "the session's counters"},
+    {"configure", (PyCFunction)(void (*)(void))mod_configure,
+     METH_VARARGS | METH_KEYWORDS,
+     "configure(max_str=, max_items=, max_depth=, max_repr=, max_bytes=)"},
+    {"query", mod_query, METH_VARARGS,
+     "query(sql, params=()) -> list of dicts (read-only)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "mida._mida",
+    .m_doc = "The C core of the mida Python package.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+/* Applies MIDA_PY_MAX_* from the environment to the caps. */
+static void caps_from_env(void) {
+  static const struct {
+    const char *env;
+    int which;
+  } vars[] = {{"MIDA_PY_MAX_STR", 0}, {"MIDA_PY_MAX_ITEMS", 1},
+              {"MIDA_PY_MAX_DEPTH", 2}, {"MIDA_PY_MAX_REPR", 3},
+              {"MIDA_PY_MAX_BYTES", 4}};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i].env);
+    if (v == NULL || *v == '\0')
+      continue;
+    char *end = NULL;
+    long long n = strtoll(v, &end, 10);
+    if (*end != '\0' || n < 0 || n > (1LL << 30))
+      continue;
+    switch (vars[i].which) {
+    case 0: mida_py_caps_now.max_str = (Py_ssize_t)n; break;
+    case 1: mida_py_caps_now.max_items = (Py_ssize_t)n; break;
+    case 2:
+      mida_py_caps_now.max_depth =
+          n > MIDA_PY_MAX_DEPTH ? MIDA_PY_MAX_DEPTH : (int)n;
+      break;
+    case 3: mida_py_caps_now.max_repr = (Py_ssize_t)n; break;
+    default: mida_py_caps_now.max_bytes = (size_t)n; break;
+    }
+  }
+}
+
+PyMODINIT_FUNC PyInit__mida(void) {
+  if (PyType_Ready(&mida_py_TaskFuncType) < 0 ||
+      PyType_Ready(&mida_py_TaskMeterType) < 0)
+    return NULL;
+  PyObject *m = PyModule_Create(&module_def);
+  if (m == NULL)
+    return NULL;
+  mida_py_error = PyErr_NewExceptionWithDoc(
+      "mida.Error", "A mida call failed.", PyExc_RuntimeError, NULL);
+  if (mida_py_error == NULL || mida_py_session_init() < 0)
+    goto fail;
+  Py_INCREF(&mida_py_TaskFuncType);
+  if (PyModule_AddObject(m, "TaskFunc", (PyObject *)&mida_py_TaskFuncType) <
+          0 ||
+      PyModule_AddObjectRef(m, "TaskMeter",
+                            (PyObject *)&mida_py_TaskMeterType) < 0 ||
+      PyModule_AddObjectRef(m, "Error", mida_py_error) < 0 ||
+      PyModule_AddStringConstant(m, "version", mida_version()) < 0)
+    goto fail;
+  static const struct {
+    const char *name;
+    int value;
+  } consts[] = {
+      {"SUBMITTED", MIDA_STATUS_SUBMITTED}, {"RUNNING", MIDA_STATUS_RUNNING},
+      {"FINISHED", MIDA_STATUS_FINISHED}, {"CANCELLED", MIDA_STATUS_CANCELLED},
+      {"ERROR", MIDA_STATUS_ERROR},
+  };
+  for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
+    if (PyModule_AddIntConstant(m, consts[i].name, consts[i].value) < 0)
+      goto fail;
+  caps_from_env();
+  return m;
+fail:
+  Py_DECREF(m);
+  return NULL;
+}

@@ -1,0 +1,192 @@
+/*
+ * session.c -- the process's session, seen from Python: one per process,
+ * opened lazily from the MIDA_* environment on first use, closed by
+ * mida.__init__'s atexit hook; after fork() the child opens its own (a
+ * journal and a shipper thread do not survive fork). Also the ids as
+ * Python sees them and the "current task", a context variable, so that
+ * nested tasks (also across await) get their parent and mida.metric()
+ * knows its task.
+ */
+#include "ext.h"
+
+#include <pthread.h>
+#include <string.h>
+
+/* ---- the process's session ---------------------------------------------- */
+
+mida_session_t *mida_py_session;
+int mida_py_disabled;
+int mida_py_telemetry_task;
+unsigned long long mida_py_capture_errors;
+PyObject *mida_py_error;
+static int g_open_failed;        /* 1 after a failed open: do not retry */
+static char g_open_error[512];   /* why it failed */
+static mida_id_t g_inherited_wf; /* workflow of the parent before fork */
+static int g_record_warned;      /* 1 once a failed record was warned of */
+int mida_py_strict;
+static PyObject *g_current;      /* ContextVar: the current task (bytes) */
+
+static void after_fork_child(void) {
+  /* The parent's session belongs to the parent: its shipper thread is gone
+   * here. Remember the default workflow and open a new session lazily. */
+  mida_session_info_t info;
+  if (mida_py_session != NULL &&
+      mida_session_info_get(mida_py_session, &info) == MIDA_OK)
+    g_inherited_wf = info.workflow;
+  mida_py_session = NULL;
+  g_open_failed = 0;
+}
+
+mida_session_t *mida_py_session_get(void) {
+  if (mida_py_session != NULL || g_open_failed)
+    return mida_py_session;
+  mida_config_t cfg;
+  mida_config_init(&cfg);
+  mida_session_t *s = NULL;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = mida_open(&cfg, &s, g_open_error, sizeof g_open_error);
+  Py_END_ALLOW_THREADS
+  mida_py_strict = cfg.strict != 0;
+  if (rc != MIDA_OK) {
+    g_open_failed = 1;
+    PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                     "mida: cannot open the store (%s); nothing is recorded",
+                     g_open_error);
+    PyErr_Clear(); /* a warning turned into an error must not escape */
+    return NULL;
+  }
+  if (g_open_error[0] != '\0') {
+    /* Open, but recording less than it could (a store that is down, a
+     * spool without room): said once, and the program goes on. */
+    PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "mida: %s", g_open_error);
+    PyErr_Clear();
+  }
+  if (!mida_id_is_nil(&g_inherited_wf) && cfg.workflow == NULL)
+    (void)mida_workflow_set_default(s, &g_inherited_wf, NULL);
+  mida_session_info_t info;
+  (void)mida_session_info_get(s, &info);
+  mida_py_disabled = info.disabled;
+  mida_py_telemetry_task = info.telemetry_task;
+  mida_py_session = s;
+  return s;
+}
+
+mida_session_t *mida_py_session_or_raise(void) {
+  mida_session_t *s = mida_py_session_get();
+  if (s == NULL && !PyErr_Occurred()) {
+    if (mida_py_strict)
+      PyErr_Format(mida_py_error, "no mida session: %s", g_open_error);
+    else
+      mida_py_capture_errors++; /* said once, by the open's warning */
+  }
+  return s;
+}
+
+PyObject *mida_py_raise_rc(int rc) {
+  PyErr_Format(mida_py_error, "%s: %s", mida_strerror(rc),
+               mida_errmsg(mida_py_session));
+  return NULL;
+}
+
+int mida_py_record_failed(int rc) {
+  if (mida_py_strict || rc == MIDA_EINVAL || rc == MIDA_EJSON) {
+    mida_py_raise_rc(rc);
+    return -1;
+  }
+  mida_py_capture_errors++;
+  if (!g_record_warned) {
+    g_record_warned = 1;
+    PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                     "mida: a record could not be made (%s: %s); such "
+                     "records are counted in mida.stats()['capture_errors'] "
+                     "and the program goes on",
+                     mida_strerror(rc), mida_errmsg(mida_py_session));
+    PyErr_Clear();
+  }
+  return 0;
+}
+
+/* ---- ids ---------------------------------------------------------------- */
+
+PyObject *mida_py_id_to_str(const mida_id_t *id) {
+  char buf[MIDA_ID_STRLEN];
+  mida_id_format(id, buf);
+  return PyUnicode_FromStringAndSize(buf, MIDA_ID_STRLEN - 1);
+}
+
+int mida_py_id_from_obj(PyObject *o, mida_id_t *out) {
+  if (PyBytes_Check(o) && PyBytes_GET_SIZE(o) == 16) {
+    memcpy(out->bytes, PyBytes_AS_STRING(o), 16);
+    return 0;
+  }
+  const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+  if (s == NULL || mida_id_parse(s, out) != MIDA_OK) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_ValueError, "not a mida id: %R", o);
+    return -1;
+  }
+  return 0;
+}
+
+int mida_py_current_task(mida_id_t *out) {
+  PyObject *v = NULL;
+  if (PyContextVar_Get(g_current, NULL, &v) < 0) {
+    PyErr_Clear();
+    return 0;
+  }
+  if (v == NULL)
+    return 0;
+  int ok = PyBytes_Check(v) && PyBytes_GET_SIZE(v) == 16;
+  if (ok)
+    memcpy(out->bytes, PyBytes_AS_STRING(v), 16);
+  Py_DECREF(v);
+  return ok;
+}
+
+PyObject *mida_py_current_push(const mida_id_t *id) {
+  PyObject *b = PyBytes_FromStringAndSize((const char *)id->bytes, 16);
+  if (b == NULL) {
+    PyErr_Clear();
+    return NULL;
+  }
+  PyObject *tok = PyContextVar_Set(g_current, b);
+  Py_DECREF(b);
+  if (tok == NULL)
+    PyErr_Clear();
+  return tok;
+}
+
+void mida_py_current_pop(PyObject *tok) {
+  if (tok == NULL)
+    return;
+  /* Called with the user's exception possibly set: keep it. */
+  mida_py_saved_exc e = mida_py_exc_take();
+  if (PyContextVar_Reset(g_current, tok) < 0)
+    PyErr_Clear();
+  mida_py_exc_put_back(e);
+  Py_DECREF(tok);
+}
+
+const char *mida_py_session_error(void) { return g_open_error; }
+
+int mida_py_session_close(void) {
+  mida_session_t *s = mida_py_session;
+  mida_py_session = NULL;
+  g_open_failed = 0;
+  if (s == NULL)
+    return MIDA_OK;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = mida_close(s);
+  Py_END_ALLOW_THREADS
+  return rc;
+}
+
+int mida_py_session_init(void) {
+  g_current = PyContextVar_New("mida_current_task", NULL);
+  if (g_current == NULL)
+    return -1;
+  pthread_atfork(NULL, NULL, after_fork_child);
+  return 0;
+}

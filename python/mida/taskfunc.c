@@ -1,0 +1,548 @@
+/*
+ * taskfunc.c -- the `TaskFunc` type that @mida.task returns for a plain
+ * function: a vectorcall callable that binds the call's arguments to
+ * parameter names (precomputed at decoration), writes them as JSON straight
+ * into a buffer (value.c), records the task's begin and end around the call
+ * through the public API, and hands the result or the exception back
+ * untouched. Coroutine functions use its _begin, _end and _fail methods
+ * around the await (mida/__init__.py).
+ *
+ * Capture never changes what the user's function returns or raises; when
+ * recording fails (no store, full journal), the call still runs and the
+ * failure is counted in mida.stats()["capture_errors"].
+ */
+#include "ext.h"
+#include "value.h"
+
+#include <string.h>
+
+/* ---- error text --------------------------------------------------------- */
+
+/* "Type: message\n" followed by the formatted traceback, as a new str, or
+ * NULL. Only on the error path: imports the traceback module. */
+static PyObject *error_text(PyObject *type, PyObject *value, PyObject *tb) {
+  PyObject *text = NULL, *lines = NULL, *empty = NULL, *joined = NULL;
+  PyObject *mod = PyImport_ImportModule("traceback");
+  if (mod != NULL)
+    lines = PyObject_CallMethod(mod, "format_exception", "OOO", type,
+                                value != NULL ? value : Py_None,
+                                tb != NULL ? tb : Py_None);
+  if (lines != NULL)
+    empty = PyUnicode_FromString("");
+  if (empty != NULL)
+    joined = PyUnicode_Join(empty, lines);
+  PyErr_Clear();
+  const char *tname = PyType_Check(type) ? ((PyTypeObject *)type)->tp_name
+                                         : "exception";
+  PyObject *msg = value != NULL ? PyObject_Str(value) : NULL;
+  if (msg == NULL) {
+    PyErr_Clear();
+    msg = PyUnicode_FromString("");
+  }
+  if (msg != NULL)
+    text = PyUnicode_FromFormat("%s: %U\n%U", tname, msg,
+                                joined != NULL ? joined : msg);
+  PyErr_Clear();
+  Py_XDECREF(msg);
+  Py_XDECREF(mod);
+  Py_XDECREF(lines);
+  Py_XDECREF(empty);
+  Py_XDECREF(joined);
+  return text;
+}
+
+/* Records the end of task id for the exception now set, which it leaves set
+ * and unchanged. */
+static void end_with_exception(mida_session_t *s, const mida_id_t *id) {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyObject *ev = PyErr_GetRaisedException();
+  PyObject *et = ev != NULL ? Py_NewRef((PyObject *)Py_TYPE(ev)) : NULL;
+  PyObject *etb = ev != NULL ? PyException_GetTraceback(ev) : NULL;
+#else
+  PyObject *et, *ev, *etb;
+  PyErr_Fetch(&et, &ev, &etb);
+  PyErr_NormalizeException(&et, &ev, &etb);
+  if (etb != NULL && ev != NULL)
+    PyException_SetTraceback(ev, etb);
+#endif
+  mida_status_t st = MIDA_STATUS_ERROR;
+  if (et != NULL && !PyErr_GivenExceptionMatches(et, PyExc_Exception))
+    st = MIDA_STATUS_CANCELLED; /* KeyboardInterrupt, CancelledError, ... */
+  PyObject *text = et != NULL ? error_text(et, ev, etb) : NULL;
+  const char *t = text != NULL ? PyUnicode_AsUTF8(text) : NULL;
+  if (t == NULL)
+    PyErr_Clear();
+  if (mida_task_end(s, id, st, NULL, t != NULL ? t : "unknown error") !=
+      MIDA_OK)
+    mida_py_capture_errors++;
+  Py_XDECREF(text);
+#if PY_VERSION_HEX >= 0x030C0000
+  Py_XDECREF(et);
+  Py_XDECREF(etb);
+  PyErr_SetRaisedException(ev);
+#else
+  PyErr_Restore(et, ev, etb);
+#endif
+}
+
+static void end_with_result(mida_session_t *s, const mida_id_t *id,
+                            PyObject *result) {
+  mida_py_json w;
+  mida_py_json_init(&w);
+  mida_py_json_result(&w, result);
+  const char *gen = mida_py_json_end(&w);
+  int rc = mida_task_end(s, id, MIDA_STATUS_FINISHED, gen, NULL);
+  if (rc == MIDA_ETOOBIG || rc == MIDA_EJSON)
+    rc = mida_task_end(s, id, MIDA_STATUS_FINISHED,
+                       "{\"_mida\":\"result too large to record\"}", NULL);
+  if (rc != MIDA_OK)
+    mida_py_capture_errors++;
+  mida_py_json_free(&w);
+}
+
+/* ---- TaskFunc: the decorated function ------------------------------------ */
+
+typedef struct TaskFunc {
+  PyObject_HEAD
+  vectorcallfunc vectorcall; /* taskfunc_vectorcall */
+  PyObject *func;            /* the wrapped callable */
+  PyObject *dict;            /* __dict__ (functools.update_wrapper) */
+  PyObject *names;           /* tuple of str: positional, then kw-only */
+  Py_ssize_t npos;           /* positional parameters */
+  PyObject *varargs;         /* name of *args, or NULL */
+  PyObject *defaults;        /* __defaults__ tuple, or NULL */
+  PyObject *kwdefaults;      /* __kwdefaults__ dict, or NULL */
+  PyObject *activity;        /* str: the task's activity name */
+} TaskFunc;
+
+static int in_kwnames(PyObject *name, PyObject *kwnames) {
+  if (kwnames == NULL)
+    return 0;
+  Py_ssize_t n = PyTuple_GET_SIZE(kwnames);
+  for (Py_ssize_t i = 0; i < n; i++)
+    if (PyTuple_GET_ITEM(kwnames, i) == name)
+      return 1;
+  for (Py_ssize_t i = 0; i < n; i++) {
+    int eq = PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, i), name) == 0;
+    if (PyErr_Occurred())
+      PyErr_Clear();
+    if (eq)
+      return 1;
+  }
+  return 0;
+}
+
+static void put_arg(mida_py_json *w, int *first, PyObject *name,
+                    PyObject *value) {
+  if (!*first)
+    mida_py_json_raw(w, ",", 1);
+  *first = 0;
+  mida_py_json_key(w, name);
+  mida_py_json_value(w, value, 1);
+}
+
+/* The `used` object of a call: arguments bound to parameter names, with
+ * defaults applied; extra positional arguments under the *args name (or
+ * "args"); a callable without a code object names them arg0, arg1, ... */
+static void encode_used(mida_py_json *w, TaskFunc *tf, PyObject *const *args,
+                        Py_ssize_t nargs, PyObject *kwnames) {
+  int first = 1;
+  mida_py_json_raw(w, "{", 1);
+  Py_ssize_t npos = tf->npos;
+  Py_ssize_t shown = nargs < npos ? nargs : npos;
+  for (Py_ssize_t i = 0; i < shown; i++)
+    put_arg(w, &first, PyTuple_GET_ITEM(tf->names, i), args[i]);
+  if (nargs > npos) {
+    if (tf->names != NULL && PyTuple_GET_SIZE(tf->names) == 0 &&
+        tf->varargs == NULL && npos == 0) {
+      for (Py_ssize_t i = 0; i < nargs; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s\"arg%zd\":", first ? "" : ",", i);
+        first = 0;
+        mida_py_json_raw(w, key, strlen(key));
+        mida_py_json_value(w, args[i], 1);
+      }
+    } else {
+      PyObject *rest = PyTuple_New(nargs - npos);
+      if (rest != NULL) {
+        for (Py_ssize_t i = npos; i < nargs; i++) {
+          Py_INCREF(args[i]);
+          PyTuple_SET_ITEM(rest, i - npos, args[i]);
+        }
+        if (!first)
+          mida_py_json_raw(w, ",", 1);
+        first = 0;
+        if (tf->varargs != NULL)
+          mida_py_json_key(w, tf->varargs);
+        else
+          mida_py_json_raw(w, "\"args\":", 7);
+        mida_py_json_value(w, rest, 1);
+        Py_DECREF(rest);
+      } else {
+        PyErr_Clear();
+      }
+    }
+  }
+  Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t i = 0; i < nkw; i++)
+    put_arg(w, &first, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]);
+  /* Defaults of positional parameters not given. */
+  Py_ssize_t ndef = tf->defaults != NULL ? PyTuple_GET_SIZE(tf->defaults) : 0;
+  for (Py_ssize_t i = nargs; i < npos; i++) {
+    Py_ssize_t d = i - (npos - ndef);
+    PyObject *name = PyTuple_GET_ITEM(tf->names, i);
+    if (d >= 0 && !in_kwnames(name, kwnames))
+      put_arg(w, &first, name, PyTuple_GET_ITEM(tf->defaults, d));
+  }
+  /* Defaults of keyword-only parameters not given. */
+  if (tf->kwdefaults != NULL) {
+    Py_ssize_t all = PyTuple_GET_SIZE(tf->names);
+    for (Py_ssize_t i = npos; i < all; i++) {
+      PyObject *name = PyTuple_GET_ITEM(tf->names, i);
+      PyObject *dv = PyDict_GetItemWithError(tf->kwdefaults, name);
+      if (dv == NULL)
+        PyErr_Clear();
+      else if (!in_kwnames(name, kwnames))
+        put_arg(w, &first, name, dv);
+    }
+  }
+  mida_py_json_raw(w, "}", 1);
+}
+
+/* Records a task's begin for a call. Returns 1 and fills *id and *token
+ * when the call is recorded, 0 when it is not (no session, or a failure,
+ * counted). Leaves no exception set. */
+static int call_begin(TaskFunc *tf, PyObject *const *args, Py_ssize_t nargs,
+                      PyObject *kwnames, mida_id_t *id, PyObject **token) {
+  mida_session_t *s = mida_py_session_for_capture();
+  if (s == NULL)
+    return 0;
+  mida_py_json w;
+  mida_py_json_init(&w);
+  encode_used(&w, tf, args, nargs, kwnames);
+  const char *used = mida_py_json_end(&w);
+  mida_id_t parent;
+  int has_parent = mida_py_current_task(&parent);
+  mida_task_info_t info = {0};
+  info.activity = PyUnicode_AsUTF8(tf->activity);
+  info.used = used;
+  info.parent = has_parent ? &parent : NULL;
+  int rc = mida_task_begin(s, &info, id);
+  if (rc == MIDA_ETOOBIG || rc == MIDA_EJSON) {
+    /* The caps allow a record the journal cannot take: keep the task. */
+    info.used = "{\"_mida\":\"arguments too large to record\"}";
+    rc = mida_task_begin(s, &info, id);
+  }
+  mida_py_json_free(&w);
+  PyErr_Clear();
+  if (rc != MIDA_OK) {
+    mida_py_capture_errors++;
+    return 0;
+  }
+  *token = mida_py_current_push(id);
+  return 1;
+}
+
+static PyObject *taskfunc_vectorcall(PyObject *self, PyObject *const *args,
+                                     size_t nargsf, PyObject *kwnames) {
+  TaskFunc *tf = (TaskFunc *)self;
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  mida_id_t id;
+  PyObject *token = NULL;
+  if (!call_begin(tf, args, nargs, kwnames, &id, &token))
+    return PyObject_Vectorcall(tf->func, args, nargsf, kwnames);
+  PyObject *res = PyObject_Vectorcall(tf->func, args, nargsf, kwnames);
+  mida_py_current_pop(token);
+  mida_session_t *s = mida_py_session;
+  if (s == NULL) /* closed during the call (interpreter exit) */
+    return res;
+  if (res != NULL)
+    end_with_result(s, &id, res);
+  else
+    end_with_exception(s, &id);
+  return res;
+}
+
+/* Reads the parameter names of a Python function from its code object. */
+static int taskfunc_bind_signature(TaskFunc *tf, PyObject *func) {
+  PyObject *code = PyObject_GetAttrString(func, "__code__");
+  if (code == NULL || !PyCode_Check(code)) {
+    /* A builtin, a class, a partial: positional arguments become arg0...
+     */
+    PyErr_Clear();
+    Py_XDECREF(code);
+    tf->names = PyTuple_New(0);
+    tf->npos = 0;
+    return tf->names != NULL ? 0 : -1;
+  }
+  PyObject *varnames = PyObject_GetAttrString(code, "co_varnames");
+  PyObject *argc = PyObject_GetAttrString(code, "co_argcount");
+  PyObject *kwc = PyObject_GetAttrString(code, "co_kwonlyargcount");
+  PyObject *flags = PyObject_GetAttrString(code, "co_flags");
+  int rc = -1;
+  if (varnames == NULL || argc == NULL || kwc == NULL || flags == NULL)
+    goto out;
+  Py_ssize_t npos = PyLong_AsSsize_t(argc);
+  Py_ssize_t nkw = PyLong_AsSsize_t(kwc);
+  long fl = PyLong_AsLong(flags);
+  if (PyErr_Occurred() || !PyTuple_Check(varnames) ||
+      PyTuple_GET_SIZE(varnames) < npos + nkw)
+    goto out;
+  tf->names = PyTuple_GetSlice(varnames, 0, npos + nkw);
+  tf->npos = npos;
+  if (tf->names == NULL)
+    goto out;
+  if ((fl & CO_VARARGS) && PyTuple_GET_SIZE(varnames) > npos + nkw) {
+    tf->varargs = PyTuple_GET_ITEM(varnames, npos + nkw);
+    Py_INCREF(tf->varargs);
+  }
+  PyObject *defs = PyObject_GetAttrString(func, "__defaults__");
+  if (defs != NULL && PyTuple_Check(defs))
+    tf->defaults = defs;
+  else
+    Py_XDECREF(defs);
+  PyObject *kwdefs = PyObject_GetAttrString(func, "__kwdefaults__");
+  if (kwdefs != NULL && PyDict_Check(kwdefs))
+    tf->kwdefaults = kwdefs;
+  else
+    Py_XDECREF(kwdefs);
+  PyErr_Clear();
+  rc = 0;
+out:
+  if (rc != 0 && !PyErr_Occurred())
+    PyErr_SetString(PyExc_TypeError, "mida.task: unreadable code object");
+  Py_XDECREF(varnames);
+  Py_XDECREF(argc);
+  Py_XDECREF(kwc);
+  Py_XDECREF(flags);
+  Py_DECREF(code);
+  return rc;
+}
+
+static PyObject *taskfunc_new(PyTypeObject *type, PyObject *args,
+                              PyObject *kwargs) {
+  static char *kwlist[] = {"func", "name", NULL};
+  PyObject *func, *name = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:TaskFunc", kwlist,
+                                   &func, &name))
+    return NULL;
+  if (!PyCallable_Check(func)) {
+    PyErr_SetString(PyExc_TypeError, "mida.task needs a callable");
+    return NULL;
+  }
+  TaskFunc *tf = (TaskFunc *)type->tp_alloc(type, 0);
+  if (tf == NULL)
+    return NULL;
+  tf->vectorcall = taskfunc_vectorcall;
+  Py_INCREF(func);
+  tf->func = func;
+  if (name != Py_None) {
+    if (!PyUnicode_Check(name)) {
+      PyErr_SetString(PyExc_TypeError, "name must be a str");
+      Py_DECREF(tf);
+      return NULL;
+    }
+    Py_INCREF(name);
+    tf->activity = name;
+  } else {
+    tf->activity = PyObject_GetAttrString(func, "__qualname__");
+    if (tf->activity == NULL || !PyUnicode_Check(tf->activity)) {
+      PyErr_Clear();
+      Py_XDECREF(tf->activity);
+      tf->activity = PyObject_GetAttrString(func, "__name__");
+    }
+    if (tf->activity == NULL || !PyUnicode_Check(tf->activity)) {
+      PyErr_Clear();
+      Py_XDECREF(tf->activity);
+      tf->activity = PyUnicode_FromString(Py_TYPE(func)->tp_name);
+    }
+  }
+  if (tf->activity == NULL || PyUnicode_AsUTF8(tf->activity) == NULL ||
+      taskfunc_bind_signature(tf, func) < 0) {
+    Py_DECREF(tf);
+    return NULL;
+  }
+  return (PyObject *)tf;
+}
+
+static int taskfunc_traverse(PyObject *self, visitproc visit, void *arg) {
+  TaskFunc *tf = (TaskFunc *)self;
+  Py_VISIT(tf->func);
+  Py_VISIT(tf->dict);
+  Py_VISIT(tf->defaults);
+  Py_VISIT(tf->kwdefaults);
+  return 0;
+}
+
+static int taskfunc_clear(PyObject *self) {
+  TaskFunc *tf = (TaskFunc *)self;
+  Py_CLEAR(tf->func);
+  Py_CLEAR(tf->dict);
+  Py_CLEAR(tf->names);
+  Py_CLEAR(tf->varargs);
+  Py_CLEAR(tf->defaults);
+  Py_CLEAR(tf->kwdefaults);
+  Py_CLEAR(tf->activity);
+  return 0;
+}
+
+static void taskfunc_dealloc(PyObject *self) {
+  PyObject_GC_UnTrack(self);
+  taskfunc_clear(self);
+  Py_TYPE(self)->tp_free(self);
+}
+
+/* Methods bind like functions: obj.method -> a bound method of the task. */
+static PyObject *taskfunc_descr_get(PyObject *self, PyObject *obj,
+                                    PyObject *type) {
+  (void)type;
+  if (obj == NULL || obj == Py_None) {
+    Py_INCREF(self);
+    return self;
+  }
+  return PyMethod_New(self, obj);
+}
+
+/* Splits (args tuple, kwargs dict) into a vector and kwnames. */
+static PyObject *call_vector(PyObject *args, PyObject *kwargs,
+                             PyObject ***vec, Py_ssize_t *nargs,
+                             PyObject **kwnames) {
+  Py_ssize_t na = PyTuple_GET_SIZE(args);
+  Py_ssize_t nk = kwargs != NULL && PyDict_Check(kwargs)
+                      ? PyDict_GET_SIZE(kwargs) : 0;
+  PyObject *holder = PyTuple_New(na + nk); /* owns the vector's items */
+  if (holder == NULL)
+    return NULL;
+  PyObject *names = nk ? PyTuple_New(nk) : NULL;
+  if (nk && names == NULL) {
+    Py_DECREF(holder);
+    return NULL;
+  }
+  for (Py_ssize_t i = 0; i < na; i++) {
+    Py_INCREF(PyTuple_GET_ITEM(args, i));
+    PyTuple_SET_ITEM(holder, i, PyTuple_GET_ITEM(args, i));
+  }
+  Py_ssize_t pos = 0, j = 0;
+  PyObject *k, *v;
+  while (nk && PyDict_Next(kwargs, &pos, &k, &v) && j < nk) {
+    Py_INCREF(k);
+    PyTuple_SET_ITEM(names, j, k);
+    Py_INCREF(v);
+    PyTuple_SET_ITEM(holder, na + j, v);
+    j++;
+  }
+  *vec = &PyTuple_GET_ITEM(holder, 0);
+  *nargs = na;
+  *kwnames = names;
+  return holder;
+}
+
+/* tf._begin(args, kwargs) -> handle or None: the async wrapper's begin. */
+static PyObject *taskfunc_begin(PyObject *self, PyObject *a) {
+  PyObject *args, *kwargs;
+  if (!PyArg_ParseTuple(a, "O!O", &PyTuple_Type, &args, &kwargs))
+    return NULL;
+  PyObject **vec;
+  Py_ssize_t nargs;
+  PyObject *kwnames;
+  PyObject *holder = call_vector(args, kwargs, &vec, &nargs, &kwnames);
+  if (holder == NULL) {
+    PyErr_Clear();
+    Py_RETURN_NONE;
+  }
+  mida_id_t id;
+  PyObject *token = NULL;
+  int on = call_begin((TaskFunc *)self, vec, nargs, kwnames, &id, &token);
+  Py_DECREF(holder);
+  Py_XDECREF(kwnames);
+  if (!on)
+    Py_RETURN_NONE;
+  PyObject *h = Py_BuildValue("(y#N)", (const char *)id.bytes, (Py_ssize_t)16,
+                              token != NULL ? token : Py_NewRef(Py_None));
+  if (h == NULL)
+    PyErr_Clear();
+  return h != NULL ? h : Py_NewRef(Py_None);
+}
+
+/* Unpacks a handle made by _begin, resets the current task. */
+static int handle_finish(PyObject *h, mida_id_t *id) {
+  PyObject *idb, *tok;
+  if (!PyTuple_Check(h) || !PyArg_ParseTuple(h, "SO", &idb, &tok) ||
+      PyBytes_GET_SIZE(idb) != 16) {
+    PyErr_Clear();
+    return 0;
+  }
+  memcpy(id->bytes, PyBytes_AS_STRING(idb), 16);
+  if (tok != Py_None) {
+    Py_INCREF(tok);
+    mida_py_current_pop(tok);
+  }
+  return 1;
+}
+
+/* tf._end(handle, result): records the end of an awaited call. */
+static PyObject *taskfunc_end(PyObject *self, PyObject *a) {
+  (void)self;
+  PyObject *h, *result;
+  if (!PyArg_ParseTuple(a, "OO", &h, &result))
+    return NULL;
+  mida_id_t id;
+  if (h != Py_None && handle_finish(h, &id) && mida_py_session != NULL)
+    end_with_result(mida_py_session, &id, result);
+  Py_RETURN_NONE;
+}
+
+/* tf._fail(handle, exc): records the exception of an awaited call. */
+static PyObject *taskfunc_fail(PyObject *self, PyObject *a) {
+  (void)self;
+  PyObject *h, *exc;
+  if (!PyArg_ParseTuple(a, "OO", &h, &exc))
+    return NULL;
+  mida_id_t id;
+  if (h == Py_None || !handle_finish(h, &id) || mida_py_session == NULL ||
+      !PyExceptionInstance_Check(exc))
+    Py_RETURN_NONE;
+  PyObject *tb = PyException_GetTraceback(exc);
+  PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), Py_NewRef(exc), tb);
+  end_with_exception(mida_py_session, &id);
+  PyErr_Clear();
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef taskfunc_methods[] = {
+    {"_begin", taskfunc_begin, METH_VARARGS, NULL},
+    {"_end", taskfunc_end, METH_VARARGS, NULL},
+    {"_fail", taskfunc_fail, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef taskfunc_members[] = {
+    {"activity", T_OBJECT, offsetof(TaskFunc, activity), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyGetSetDef taskfunc_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL,
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyTypeObject mida_py_TaskFuncType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mida._mida.TaskFunc",
+    .tp_basicsize = sizeof(TaskFunc),
+    .tp_dealloc = taskfunc_dealloc,
+    .tp_vectorcall_offset = offsetof(TaskFunc, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+                Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "A function whose calls are recorded as mida tasks.",
+    .tp_traverse = taskfunc_traverse,
+    .tp_clear = taskfunc_clear,
+    .tp_methods = taskfunc_methods,
+    .tp_members = taskfunc_members,
+    .tp_getset = taskfunc_getset,
+    .tp_descr_get = taskfunc_descr_get,
+    .tp_dictoffset = offsetof(TaskFunc, dict),
+    .tp_new = taskfunc_new,
+};

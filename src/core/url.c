@@ -1,0 +1,277 @@
+/*
+ * url.c -- schemes, parts, SQLite paths and the redacted form of store and
+ * broker URLs (url.h).
+ */
+#include "core/url.h"
+
+#include "core/redact.h"
+#include "mida.h"
+
+#include <string.h>
+
+size_t mida__url_scheme_len(const char *url) {
+  const char *sep = url != NULL ? strstr(url, "://") : NULL;
+  if (sep == NULL || sep == url)
+    return 0;
+  for (const char *p = url; p < sep; p++) {
+    int c = (unsigned char)*p;
+    int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    int other = (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+    if (!alpha && (p == url || !other))
+      return 0;
+  }
+  return (size_t)(sep - url);
+}
+
+int mida__url_scheme_equal(const char *a, size_t n, const char *b) {
+  if (strlen(b) != n)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    int x = (unsigned char)a[i];
+    int y = (unsigned char)b[i];
+    if (x >= 'A' && x <= 'Z')
+      x += 'a' - 'A';
+    if (y >= 'A' && y <= 'Z')
+      y += 'a' - 'A';
+    if (x != y)
+      return 0;
+  }
+  return 1;
+}
+
+int mida__url_scheme_is(const char *url, const char *scheme) {
+  size_t n = mida__url_scheme_len(url);
+  return n > 0 && mida__url_scheme_equal(url, n, scheme);
+}
+
+/* ---- parts -------------------------------------------------------------- */
+
+static int copy_part(char *dst, size_t cap, const char *p, size_t n) {
+  if (n >= cap)
+    return MIDA_EURL;
+  memcpy(dst, p, n);
+  dst[n] = '\0';
+  return MIDA_OK;
+}
+
+int mida__url_parse(const char *url, int default_port, mida__url *out) {
+  memset(out, 0, sizeof *out);
+  out->port = default_port;
+  size_t n = mida__url_scheme_len(url);
+  if (n == 0)
+    return MIDA_EURL;
+  const char *p = url + n + 3;
+  const char *end = p + strcspn(p, "/?#"); /* the authority's end */
+  const char *at = NULL;
+  for (const char *q = p; q < end; q++)
+    if (*q == '@')
+      at = q;
+  if (at != NULL) {
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    const char *uend = colon != NULL ? colon : at;
+    if (copy_part(out->user, sizeof out->user, p, (size_t)(uend - p)) != 0)
+      return MIDA_EURL;
+    if (colon != NULL && copy_part(out->password, sizeof out->password,
+                                   colon + 1, (size_t)(at - colon - 1)) != 0)
+      return MIDA_EURL;
+    p = at + 1;
+  }
+  const char *colon = memchr(p, ':', (size_t)(end - p));
+  const char *hend = colon != NULL ? colon : end;
+  if (hend == p ||
+      copy_part(out->host, sizeof out->host, p, (size_t)(hend - p)) != 0)
+    return MIDA_EURL;
+  if (colon != NULL) {
+    long port = 0;
+    const char *q = colon + 1;
+    if (q == end)
+      return MIDA_EURL;
+    for (; q < end; q++) {
+      if (*q < '0' || *q > '9')
+        return MIDA_EURL;
+      port = port * 10 + (*q - '0');
+      if (port > 65535)
+        return MIDA_EURL;
+    }
+    if (port == 0)
+      return MIDA_EURL;
+    out->port = (int)port;
+  }
+  const char *rest = end;
+  if (*rest == '/') {
+    size_t len = strcspn(rest + 1, "?#");
+    if (copy_part(out->path, sizeof out->path, rest + 1, len) != 0)
+      return MIDA_EURL;
+    rest += 1 + len;
+  }
+  if (*rest == '?') {
+    size_t len = strcspn(rest + 1, "#");
+    if (copy_part(out->query, sizeof out->query, rest + 1, len) != 0)
+      return MIDA_EURL;
+  }
+  return MIDA_OK;
+}
+
+static int hex_value(int c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+int mida__url_param(const char *query, const char *name, char *buf,
+                    size_t buflen) {
+  if (query == NULL || name == NULL || buf == NULL || buflen == 0)
+    return MIDA_EINVAL;
+  size_t name_len = strlen(name);
+  const char *p = query;
+  while (*p != '\0') {
+    size_t len = strcspn(p, "&");
+    const char *eq = memchr(p, '=', len);
+    size_t key_len = eq != NULL ? (size_t)(eq - p) : len;
+    if (key_len == name_len && strncmp(p, name, name_len) == 0) {
+      const char *v = eq != NULL ? eq + 1 : p + len;
+      const char *vend = p + len;
+      size_t o = 0;
+      while (v < vend) {
+        int c = (unsigned char)*v;
+        if (c == '%' && vend - v >= 3 && hex_value(v[1]) >= 0 &&
+            hex_value(v[2]) >= 0) {
+          c = hex_value(v[1]) * 16 + hex_value(v[2]);
+          v += 3;
+        } else {
+          v++;
+          if (c == '+')
+            c = ' ';
+        }
+        if (o + 1 >= buflen)
+          return MIDA_ETOOBIG;
+        buf[o++] = (char)c;
+      }
+      buf[o] = '\0';
+      return MIDA_OK;
+    }
+    p += len;
+    if (*p == '&')
+      p++;
+  }
+  return MIDA_ENOTFOUND;
+}
+
+/* ---- the redacted form -------------------------------------------------- */
+
+/* Appends n bytes to buf at *o, up to buflen - 1; all or nothing when
+ * whole is set (for "***", so that a cut never shows a partial mask). */
+static void put(char *buf, size_t buflen, size_t *o, const char *s, size_t n,
+                int whole) {
+  size_t room = buflen - 1 - *o;
+  if (n > room) {
+    if (whole)
+      return;
+    n = room;
+  }
+  memcpy(buf + *o, s, n);
+  *o += n;
+}
+
+/* Appends a query string (after '?') with the values of secret
+ * parameters masked, then its fragment as it is. */
+static void put_query(char *buf, size_t buflen, size_t *o, const char *q) {
+  while (*q != '\0' && *q != '#') {
+    size_t len = strcspn(q, "&#");
+    const char *eq = memchr(q, '=', len);
+    if (eq != NULL && mida__secret_name(q, (size_t)(eq - q))) {
+      put(buf, buflen, o, q, (size_t)(eq - q) + 1, 0);
+      put(buf, buflen, o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
+    } else {
+      put(buf, buflen, o, q, len, 0);
+    }
+    q += len;
+    if (*q == '&') {
+      put(buf, buflen, o, "&", 1, 0);
+      q++;
+    }
+  }
+  put(buf, buflen, o, q, strlen(q), 0);
+}
+
+const char *mida__url_redact(const char *url, char *buf, size_t buflen) {
+  if (buf == NULL || buflen == 0)
+    return "";
+  size_t o = 0;
+  buf[0] = '\0';
+  if (url == NULL)
+    return buf;
+  size_t n = mida__url_scheme_len(url);
+  if (n == 0 || mida__url_scheme_equal(url, n, "sqlite") ||
+      mida__url_scheme_equal(url, n, "file")) {
+    /* A path: no userinfo, no query, nothing to hide. */
+    put(buf, buflen, &o, url, strlen(url), 0);
+    buf[o] = '\0';
+    return buf;
+  }
+  const char *p = url + n + 3;
+  /* The userinfo ends at the last '@' before the query: later than the
+   * parser's authority, so that a password holding a '/' is hidden too. */
+  const char *qstart = p + strcspn(p, "?#");
+  const char *at = NULL;
+  for (const char *q = p; q < qstart; q++)
+    if (*q == '@')
+      at = q;
+  const char *colon = at != NULL ? memchr(p, ':', (size_t)(at - p)) : NULL;
+  if (colon != NULL) {
+    put(buf, buflen, &o, url, (size_t)(colon + 1 - url), 0);
+    put(buf, buflen, &o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
+    put(buf, buflen, &o, at, (size_t)(qstart - at), 0);
+  } else {
+    put(buf, buflen, &o, url, (size_t)(qstart - url), 0);
+  }
+  if (qstart[0] == '?') {
+    put(buf, buflen, &o, "?", 1, 0);
+    put_query(buf, buflen, &o, qstart + 1);
+  } else {
+    put(buf, buflen, &o, qstart, strlen(qstart), 0);
+  }
+  buf[o] = '\0';
+  return buf;
+}
+
+/* ---- SQLite paths ------------------------------------------------------- */
+
+static int copy_path(const char *path, char *buf, size_t buflen) {
+  size_t len = strlen(path);
+  if (len == 0)
+    return MIDA_EURL;
+  if (len >= buflen)
+    return MIDA_ETOOBIG;
+  memcpy(buf, path, len + 1);
+  return MIDA_OK;
+}
+
+int mida__url_sqlite_path(const char *url, char *buf, size_t buflen) {
+  if (url == NULL || buf == NULL || buflen == 0)
+    return MIDA_EINVAL;
+  size_t n = mida__url_scheme_len(url);
+  if (n == 0)
+    return copy_path(url, buf, buflen);
+  if (!mida__url_scheme_equal(url, n, "sqlite") &&
+      !mida__url_scheme_equal(url, n, "file"))
+    return MIDA_EURL;
+  return copy_path(url + n + 3, buf, buflen);
+}
+
+int mida__url_mlflow_path(const char *uri, char *buf, size_t buflen) {
+  if (uri == NULL || buf == NULL || buflen == 0)
+    return MIDA_EINVAL;
+  size_t n = mida__url_scheme_len(uri);
+  if (n == 0)
+    return copy_path(uri, buf, buflen);
+  /* SQLAlchemy: "sqlite://" then "/" then the path, which starts with '/'
+   * when absolute. "sqlite://host/x" names no local file. */
+  if (!mida__url_scheme_equal(uri, n, "sqlite") || uri[n + 3] != '/')
+    return MIDA_EURL;
+  return copy_path(uri + n + 4, buf, buflen);
+}

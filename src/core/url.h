@@ -1,0 +1,91 @@
+/*
+ * url.h -- the one reader of the URLs that name stores and brokers.
+ *
+ * Every URL that mida is given (MIDA_STORE, --store, --from/--to of
+ * `mida ingest`, an MLflow tracking URI) is read here and nowhere else:
+ *
+ *   - its scheme (mida__url_scheme_len, mida__url_scheme_is), which picks a
+ *     sink or consumer backend;
+ *   - its parts, scheme://[user[:password]@]host[:port][/path][?query]
+ *     (mida__url_parse), for the broker backends, with the query's
+ *     parameters (mida__url_param: TLS options, see docs/security.md);
+ *   - the file an SQLite URL names (mida__url_sqlite_path), by one rule;
+ *   - the text to show a person (mida__url_redact): every message that
+ *     prints a URL prints it through this function, which masks passwords
+ *     and secret-looking query parameters, so that no password reaches a
+ *     terminal, a log or another user's `ps`.
+ *
+ * The SQLite rule: what follows "sqlite://" or "file://" is the path as it
+ * stands, so "sqlite://mida.db" is relative to the working directory and
+ * "sqlite:///abs/mida.db" is absolute; a URL without "://" is itself a
+ * path. MLflow's tracking URIs follow SQLAlchemy instead ("sqlite:///rel",
+ * "sqlite:////abs"): mida__url_mlflow_path reads those, so that mida
+ * watches the very file MLflow writes.
+ */
+#ifndef MIDA_CORE_URL_H
+#define MIDA_CORE_URL_H
+
+#include <stddef.h>
+
+/* The length of url's scheme (the part before "://"), or 0 when url has
+ * none, i.e. is a bare path. A scheme is letters, digits, '+', '-', '.',
+ * starting with a letter (RFC 3986). NULL gives 0. */
+size_t mida__url_scheme_len(const char *url);
+
+/* Whether url's scheme is scheme, ignoring ASCII case ("PostgreSQL://" is
+ * "postgresql"). */
+int mida__url_scheme_is(const char *url, const char *scheme);
+
+/* Whether the first n bytes of a equal the NUL-terminated b, ignoring the
+ * case of ASCII letters. */
+int mida__url_scheme_equal(const char *a, size_t n, const char *b);
+
+/* The parts of a network URL. Fields are copies; a missing part is "" (port:
+ * the default given to mida__url_parse). */
+typedef struct mida__url {
+  char user[128];     /* before ':' in the userinfo */
+  char password[256]; /* after ':' in the userinfo; a secret */
+  char host[256];     /* host name or address */
+  int port;           /* 1..65535 */
+  char path[256];     /* without the leading '/', query and fragment */
+  char query[1024];   /* after '?', without the fragment */
+} mida__url;
+
+/* Parses scheme://[user[:password]@]host[:port][/path][?query]. The
+ * userinfo ends at the last '@' before the path, so a password may hold
+ * '@'. Returns MIDA_OK, or MIDA_EURL when url has no scheme or host, a
+ * port outside 1..65535, or a part too long for its field. */
+int mida__url_parse(const char *url, int default_port, mida__url *out);
+
+/* The value of query parameter name in query ("a=1&b=2", without '?'),
+ * percent-decoded, in buf. Returns MIDA_OK, MIDA_ENOTFOUND when absent,
+ * or MIDA_ETOOBIG when buf is too small. A parameter given without '='
+ * has the value "". */
+int mida__url_param(const char *query, const char *name, char *buf,
+                    size_t buflen);
+
+/* Writes url into buf (buflen > 0) as it may be shown to anyone: the
+ * password of the userinfo and the values of query parameters whose names
+ * look like secrets (mida__secret_name) become "***". A longer url is cut
+ * at buflen - 1 bytes, never inside "***" so as to show part of a secret.
+ * NULL gives "". Returns buf, so that it can be an argument of printf. */
+const char *mida__url_redact(const char *url, char *buf, size_t buflen);
+
+/* The size of a buffer for mida__url_redact() that is enough for messages:
+ * longer URLs are cut. */
+#define MIDA_URL_SHOWN 512
+
+/* The local file that a store URL names, by mida's rule (above): for
+ * "sqlite://P", "file://P" (any case) and a bare path P, P into buf.
+ * Returns MIDA_OK, MIDA_EURL when the URL names no local file (another
+ * scheme, or an empty path), MIDA_ETOOBIG when buf is too small, or
+ * MIDA_EINVAL for NULL arguments. */
+int mida__url_sqlite_path(const char *url, char *buf, size_t buflen);
+
+/* The local file that an MLflow tracking URI names, by SQLAlchemy's rule
+ * that MLflow follows: "sqlite:///rel.db" is relative, "sqlite:////abs.db"
+ * absolute; a plain path is itself. Same returns as mida__url_sqlite_path
+ * (MIDA_EURL for postgresql://, http://, file:// run directories). */
+int mida__url_mlflow_path(const char *uri, char *buf, size_t buflen);
+
+#endif /* MIDA_CORE_URL_H */

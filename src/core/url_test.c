@@ -1,0 +1,209 @@
+/*
+ * url_test.c -- URL schemes, parts, SQLite paths (mida's rule and MLflow's)
+ * and the redacted form shown in messages; the secret-name rule.
+ */
+#include "core/redact.h"
+#include "core/url.h"
+
+#include "mida.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+static void test_schemes(void **state) {
+  (void)state;
+  assert_int_equal(mida__url_scheme_len("postgresql://h/db"), 10);
+  assert_int_equal(mida__url_scheme_len("x.db"), 0);
+  assert_int_equal(mida__url_scheme_len("/a://b"), 0); /* a path */
+  assert_int_equal(mida__url_scheme_len("1x://h"), 0);
+  assert_int_equal(mida__url_scheme_len(NULL), 0);
+  assert_true(mida__url_scheme_is("PostgreSQL://h/db", "postgresql"));
+  assert_false(mida__url_scheme_is("postgres://h/db", "postgresql"));
+  assert_false(mida__url_scheme_is("mida.db", "sqlite"));
+}
+
+static void test_broker_urls_parse(void **state) {
+  (void)state;
+  mida__url u;
+  assert_int_equal(mida__url_parse("redis://h:6380/s", 6379, &u), MIDA_OK);
+  assert_string_equal(u.host, "h");
+  assert_int_equal(u.port, 6380);
+  assert_string_equal(u.path, "s");
+  assert_int_equal(mida__url_parse("nats://me:p@ss@broker/a.b", 4222, &u),
+                   MIDA_OK);
+  assert_string_equal(u.user, "me");
+  assert_string_equal(u.password, "p@ss");
+  assert_string_equal(u.host, "broker");
+  assert_int_equal(u.port, 4222);
+  assert_string_equal(u.path, "a.b");
+  assert_int_equal(mida__url_parse("redis://:pw@h", 6379, &u), MIDA_OK);
+  assert_string_equal(u.password, "pw");
+  assert_string_equal(u.path, "");
+  assert_int_equal(mida__url_parse("rediss://h/s?ca=%2Ftmp%2Fca.pem&x", 1, &u),
+                   MIDA_OK);
+  assert_string_equal(u.path, "s");
+  assert_string_equal(u.query, "ca=%2Ftmp%2Fca.pem&x");
+  assert_int_equal(mida__url_parse("mqtt://h?tls=1", 1, &u), MIDA_OK);
+  assert_string_equal(u.host, "h");
+  assert_string_equal(u.query, "tls=1");
+  assert_int_equal(mida__url_parse("redis://h:0/s", 1, &u), MIDA_EURL);
+  assert_int_equal(mida__url_parse("redis://h:99999/s", 1, &u), MIDA_EURL);
+  assert_int_equal(mida__url_parse("redis://h:x/s", 1, &u), MIDA_EURL);
+  assert_int_equal(mida__url_parse("redis:///s", 1, &u), MIDA_EURL);
+  assert_int_equal(mida__url_parse("no-scheme", 1, &u), MIDA_EURL);
+}
+
+static void test_query_parameters(void **state) {
+  (void)state;
+  char v[32];
+  const char *q = "ca=%2Ftmp%2Fca.pem&verify=0&sni&name=a+b";
+  assert_int_equal(mida__url_param(q, "ca", v, sizeof v), MIDA_OK);
+  assert_string_equal(v, "/tmp/ca.pem");
+  assert_int_equal(mida__url_param(q, "verify", v, sizeof v), MIDA_OK);
+  assert_string_equal(v, "0");
+  assert_int_equal(mida__url_param(q, "sni", v, sizeof v), MIDA_OK);
+  assert_string_equal(v, "");
+  assert_int_equal(mida__url_param(q, "name", v, sizeof v), MIDA_OK);
+  assert_string_equal(v, "a b");
+  assert_int_equal(mida__url_param(q, "c", v, sizeof v), MIDA_ENOTFOUND);
+  char tiny[4];
+  assert_int_equal(mida__url_param(q, "ca", tiny, sizeof tiny), MIDA_ETOOBIG);
+}
+
+static void test_sqlite_paths_follow_one_rule(void **state) {
+  (void)state;
+  char buf[64];
+  assert_int_equal(mida__url_sqlite_path("sqlite://mida.db", buf, sizeof buf),
+                   MIDA_OK);
+  assert_string_equal(buf, "mida.db");
+  assert_int_equal(mida__url_sqlite_path("sqlite:///tmp/x.db", buf, sizeof buf),
+                   MIDA_OK);
+  assert_string_equal(buf, "/tmp/x.db");
+  assert_int_equal(mida__url_sqlite_path("SQLite:///tmp/x.db", buf, sizeof buf),
+                   MIDA_OK);
+  assert_string_equal(buf, "/tmp/x.db");
+  assert_int_equal(mida__url_sqlite_path("x.db", buf, sizeof buf), MIDA_OK);
+  assert_string_equal(buf, "x.db");
+  assert_int_equal(mida__url_sqlite_path("file:///a/b.db", buf, sizeof buf),
+                   MIDA_OK);
+  assert_string_equal(buf, "/a/b.db");
+  assert_int_equal(mida__url_sqlite_path("redis://h:1/s", buf, sizeof buf),
+                   MIDA_EURL);
+  assert_int_equal(mida__url_sqlite_path("sqlite://", buf, sizeof buf),
+                   MIDA_EURL);
+  char tiny[4];
+  assert_int_equal(mida__url_sqlite_path("/long/path", tiny, sizeof tiny),
+                   MIDA_ETOOBIG);
+}
+
+static void test_mlflow_tracking_uris_follow_sqlalchemy(void **state) {
+  (void)state;
+  char buf[64];
+  assert_int_equal(
+      mida__url_mlflow_path("sqlite:////tmp/m.db", buf, sizeof buf), MIDA_OK);
+  assert_string_equal(buf, "/tmp/m.db");
+  assert_int_equal(mida__url_mlflow_path("sqlite:///m.db", buf, sizeof buf),
+                   MIDA_OK);
+  assert_string_equal(buf, "m.db"); /* relative, as SQLAlchemy reads it */
+  assert_int_equal(mida__url_mlflow_path("/x/mlflow.db", buf, sizeof buf),
+                   MIDA_OK);
+  assert_string_equal(buf, "/x/mlflow.db");
+  assert_int_equal(mida__url_mlflow_path("http://h:5000", buf, sizeof buf),
+                   MIDA_EURL);
+  assert_int_equal(
+      mida__url_mlflow_path("postgresql://u@h/db", buf, sizeof buf), MIDA_EURL);
+  assert_int_equal(mida__url_mlflow_path("sqlite:///", buf, sizeof buf),
+                   MIDA_EURL);
+  char tiny[4];
+  assert_int_equal(mida__url_mlflow_path("/long/path", tiny, sizeof tiny),
+                   MIDA_ETOOBIG);
+}
+
+static const char *redact(const char *url) {
+  static char buf[256];
+  return mida__url_redact(url, buf, sizeof buf);
+}
+
+static void test_redaction_masks_passwords_everywhere(void **state) {
+  (void)state;
+  assert_string_equal(redact("postgresql://postgres:secretpw@h:5432/db"),
+                      "postgresql://postgres:***@h:5432/db");
+  assert_string_equal(redact("redis://:pw@h/s"), "redis://:***@h/s");
+  assert_string_equal(redact("nats://me:p@ss@broker/a.b"),
+                      "nats://me:***@broker/a.b");
+  /* A password that holds '/' still ends at the last '@'. */
+  assert_string_equal(redact("mqtt://u:pa/ss@h/t"), "mqtt://u:***@h/t");
+  /* A user without a password is no secret. */
+  assert_string_equal(redact("postgresql://mida@db/mida"),
+                      "postgresql://mida@db/mida");
+  /* libpq takes passwords as query parameters, too. */
+  assert_string_equal(
+      redact("postgresql://h/db?user=u&password=pw&sslmode=require"),
+      "postgresql://h/db?user=u&password=***&sslmode=require");
+  assert_string_equal(redact("rediss://h/s?auth_token=x#f"),
+                      "rediss://h/s?auth_token=***#f");
+  /* Paths are shown as they are. */
+  assert_string_equal(redact("sqlite:///a:b@c/x.db"), "sqlite:///a:b@c/x.db");
+  assert_string_equal(redact("x.db"), "x.db");
+  assert_string_equal(redact(NULL), "");
+}
+
+static void test_a_cut_url_shows_no_part_of_a_secret(void **state) {
+  (void)state;
+  const char *url = "postgresql://user:hunter2@host/db";
+  for (size_t len = 1; len < 40; len++) {
+    char buf[40];
+    mida__url_redact(url, buf, len);
+    assert_true(strlen(buf) < len);
+    assert_null(strstr(buf, "hun"));
+    assert_null(strstr(buf, "*h")); /* never a partial mask */
+  }
+}
+
+static void test_secret_names(void **state) {
+  (void)state;
+  const char *secret[] = {"password",
+                          "--db-password",
+                          "PASSWD",
+                          "hf_token",
+                          "apiKey",
+                          "api_key",
+                          "API-KEY",
+                          "X-Auth",
+                          "client_secret",
+                          "AWS_SECRET_ACCESS_KEY",
+                          "accessKey",
+                          "sslpassword",
+                          "token",
+                          "db_pass",
+                          "private_key",
+                          "Authorization",
+                          NULL};
+  const char *plain[] = {"max_tokens", "tokenizer", "author", "keys",
+                         "key",        "passes",    "lr",     "monkey",
+                         "n_heads",    "",          NULL};
+  for (int i = 0; secret[i] != NULL; i++)
+    if (!mida__secret_name(secret[i], strlen(secret[i])))
+      fail_msg("%s should be secret", secret[i]);
+  for (int i = 0; plain[i] != NULL; i++)
+    if (mida__secret_name(plain[i], strlen(plain[i])))
+      fail_msg("%s should not be secret", plain[i]);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_schemes),
+      cmocka_unit_test(test_broker_urls_parse),
+      cmocka_unit_test(test_query_parameters),
+      cmocka_unit_test(test_sqlite_paths_follow_one_rule),
+      cmocka_unit_test(test_mlflow_tracking_uris_follow_sqlalchemy),
+      cmocka_unit_test(test_redaction_masks_passwords_everywhere),
+      cmocka_unit_test(test_a_cut_url_shows_no_part_of_a_secret),
+      cmocka_unit_test(test_secret_names),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
