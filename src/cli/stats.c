@@ -91,7 +91,7 @@ static int add_section(mida__buf *b, const struct section *s,
       if (rc == MIDA_OK)
         rc = mida__buf_adds(b, ": ");
       if (rc == MIDA_OK)
-        rc = mida__out_json_value(b, count);
+        rc = mida__json_add_cell(b, count);
     } else {
       rc = mida__buf_printf(b, "  %-15s %s\n", name, count);
     }
