@@ -64,7 +64,9 @@ def test_wal_stays_bounded_under_a_continuous_reader(tmp_path):
             t.join()
     assert producer.returncode == 0, err
     assert queries[0] > 10
-    assert biggest[0] < 16 << 20, f"WAL reached {biggest[0]} bytes"
+    # Without the bound the WAL passes 32 MiB (the automatic checkpoint
+    # starts there) and keeps growing; with it, it stays near 4 MiB.
+    assert biggest[0] < 24 << 20, f"WAL reached {biggest[0]} bytes"
     con = sqlite3.connect(db)
     assert con.execute("SELECT count(*) FROM task WHERE activity = 'wal' "
                        "AND status = 'FINISHED'").fetchone()[0] == TASKS
