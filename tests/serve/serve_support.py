@@ -12,8 +12,6 @@ import os
 import pathlib
 import re
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +23,8 @@ sys.path.insert(0, str(ROOT / "tests" / "cli"))
 sys.path.insert(0, str(ROOT / "tests" / "multinode"))
 import mida_cli_store as fx  # noqa: E402,F401
 from multinode_support import (mida_bin, pg_db, produce_bin,  # noqa: E402,F401
-                               psql, built_with, fleet)
+                               psql, built_with, fleet,
+                               copy_sqlite_to_postgres)
 
 
 class Server:
@@ -111,41 +110,3 @@ def serve(mida_bin):
     for s in started:
         s.stop()
 
-
-TABLES = ["campaign", "workflow", "task", "data", "task_data", "task_dep",
-          "metric", "telemetry", "source_cursor", "counter"]
-
-
-def literal(v):
-    if v is None:
-        return "NULL"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    return "'" + str(v).replace("'", "''") + "'"
-
-
-def copy_to_postgres(lite, pg_url, produce, env):
-    """Gives pg_url mida's schema (a first producer makes it), then the
-    rows of the SQLite store lite, as they are."""
-    r = subprocess.run([produce, "0", "schema"], env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    psql(pg_url, "; ".join(f"DELETE FROM {t}" for t in TABLES))
-    db = sqlite3.connect(str(lite))
-    stmts = []
-    for t in TABLES:
-        cur = db.execute(f"SELECT * FROM {t}")
-        cols = ", ".join(f'"{d[0]}"' for d in cur.description)
-        for row in cur:
-            stmts.append(f"INSERT INTO {t}({cols}) VALUES("
-                         + ", ".join(literal(v) for v in row) + ")")
-    db.close()
-    psql(pg_url, "; ".join(stmts))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port

@@ -8,7 +8,7 @@ import urllib.parse
 import pytest
 
 import mida_cli_store as fx
-from serve_support import copy_to_postgres
+from serve_support import copy_sqlite_to_postgres
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def lite(tmp_path):
 def both(lite, pg_db, produce_bin, fleet, tmp_path, serve):
     """A server on the SQLite fixture and one on its PostgreSQL copy."""
     env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
-    copy_to_postgres(lite, pg_db, produce_bin, env)
+    copy_sqlite_to_postgres(lite, pg_db, produce_bin, env)
     return serve(lite), serve(pg_db)
 
 
