@@ -74,9 +74,13 @@ static const char workflow_kinds[] = "sssssiiiiiii";
 
 /* ---- the ring --------------------------------------------------------- */
 
-/* Adds one message (kind, JSON data) to the ring; takes data. */
-static void publish(mida__serve_events *ev, const char *kind,
-                    const char *data) {
+/* Adds one message (kind, JSON data) to the ring. The data becomes one
+ * line: SSE ends a field at a newline, and JSON has newlines only as
+ * whitespace between tokens (inside strings they are escaped). */
+static void publish(mida__serve_events *ev, const char *kind, char *data) {
+  for (char *p = data; *p != '\0'; p++)
+    if (*p == '\n' || *p == '\r')
+      *p = ' ';
   mida__buf m;
   mida__buf_init(&m, EVENT_MESSAGE_MAX);
   pthread_mutex_lock(&ev->lock);
@@ -135,7 +139,7 @@ static int publish_changes(mida__serve_events *ev, mida__sink *sink,
   if (rc == MIDA_OK && info.more)
     *overflow = 1;
   else if (rc == MIDA_OK && info.nrows > 0)
-    publish(ev, kind, mida__buf_str(&tmp.body));
+    publish(ev, kind, tmp.body.ptr);
   mida__resp_free(&tmp);
   return rc;
 }
@@ -161,7 +165,7 @@ static void poll_once(mida__serve_events *ev) {
       rc = publish_changes(ev, sink, "tasks", task_sql, task_kinds, ev->cursor,
                            horizon, EVENT_MAX_TASKS, &overflow);
     if (rc == MIDA_OK && overflow)
-      publish(ev, "reset", "{\"reason\": \"many changes\"}");
+      publish(ev, "reset", (char[]){"{\"reason\": \"many changes\"}"});
     if (rc == MIDA_OK)
       ev->cursor = horizon;
   }

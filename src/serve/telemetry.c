@@ -75,7 +75,7 @@ static int get_telemetry(mida__serve *srv, const mida__req *req,
   mida__rows_info info = {.max_rows = (size_t)limit};
   int rc = mida__buf_adds(&resp->body, "{\"samples\": [\n");
   if (rc == MIDA_OK)
-    rc = mida__serve_rows(srv, resp, sql, params, np, "sisssj", &info);
+    rc = mida__serve_rows(srv, resp, sql, params, np, "siissj", &info);
   if (rc != MIDA_OK || resp->status != 200)
     return rc;
   return mida__buf_printf(&resp->body, "],\n\"truncated\": %s}\n",

@@ -30,8 +30,11 @@
  * MIDA_EREADONLY). Parameters are written ?1..?n as for SQLite and
  * rewritten to $1..$n. The SQLite functions that mida's own verbs use are
  * provided as small SQL functions (strftime with 'unixepoch', json_each of
- * text with SQLite's key/value/type columns, glob, json_extract of numbers),
- * so the verbs' SQL runs on both stores. Numbers may print differently
+ * text with SQLite's key/value/type columns, glob, json_extract of numbers)
+ * and so are the API's (mida_num, mida_text, the view mida_change_horizon),
+ * all in the schema mida -- never in the user's -- which every connection
+ * mida opens has last on its search_path; so the verbs' and the API's SQL
+ * runs on both stores. Numbers may print differently
  * (PostgreSQL's round() keeps its scale: 10.000 where SQLite prints 10.0).
  *
  * A lost connection fails the batch (the caller retries it later); the next

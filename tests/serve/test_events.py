@@ -41,6 +41,7 @@ class Stream:
         import http.client
         self.events = []
         self.comments = 0
+        self.bad_lines = []
         self.conn = http.client.HTTPConnection("127.0.0.1", server.port,
                                                timeout=60)
         target = "/api/events" + (f"?since={since}" if since is not None
@@ -68,6 +69,8 @@ class Stream:
                 elif line == "" and kind is not None:
                     self.events.append((kind, data, eid, time.time_ns()))
                     kind, data, eid = None, None, None
+                elif line != "":
+                    self.bad_lines.append(line)
         except Exception:
             pass
 
@@ -102,10 +105,21 @@ def test_ended_tasks_reach_an_open_stream_within_a_second(serve, tmp_path):
             for t in e[1]))
         lags.append((ev[3] - int(ended)) / 1e9)
     assert w.wait(timeout=60) == 0
+    # A burst: tasks that end within one poll come as one event of several.
+    w = subprocess.Popen([sys.executable, str(ROOT / "tests" / "serve" /
+                                              "live_writer.py"), "6", "0"],
+                         env=writer_env(store), stdout=subprocess.PIPE,
+                         text=True)
+    assert w.wait(timeout=60) == 0
+    for i in range(6):
+        stream.wait_for(lambda e, i=i: e[0] == "tasks" and any(
+            t["activity"] == f"live-{i}" for t in e[1]))
+    assert any(e[0] == "tasks" and len(e[1]) > 1 for e in stream.events)
+    assert stream.bad_lines == []
     print('end -> event, s:', lags)
     assert max(lags) < 1.0, lags
     wf = stream.wait_for(lambda e: e[0] == "workflows" and any(
-        x["name"] == "live-test" and x["finished_tasks"] == 5 for x in e[1]))
+        x["name"] == "live-test" and x["finished_tasks"] == 6 for x in e[1]))
     assert wf[2] is not None
     # Resuming after an event id gives what came after it, not before.
     first_id = stream.events[0][2]

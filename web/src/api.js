@@ -98,12 +98,19 @@ export function events(onEvent, onState) {
               else if (line.startsWith("id: ")) id = line.slice(4);
             }
             if (id !== null) last = id;
-            if (data) onEvent(kind, JSON.parse(data));
+            let parsed = null;
+            try {
+              parsed = data ? JSON.parse(data) : null;
+            } catch {
+              continue; /* a malformed event is skipped, the stream goes on */
+            }
+            if (parsed !== null) onEvent(kind, parsed);
           }
         }
       } catch (e) {
         if (stopped) return;
       }
+      controller.abort(); /* never leave a broken stream's connection open */
       onState(false);
       await new Promise((res) => setTimeout(res, 1000));
     }

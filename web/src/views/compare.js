@@ -6,9 +6,16 @@ import * as api from "../api.js";
 import { el, svg, fmtValue, short, link } from "../util.js";
 import { plot } from "./task.js";
 
+// A parameter as a number: MLflow keeps every parameter as text ("0.01").
+function num(v) {
+  if (typeof v === "number") return v;
+  if (typeof v === "string" && /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(v.trim())) return Number(v);
+  return null;
+}
+
 function parallelCoordinates(tasks, params, metricKey, finals) {
   const axes = params.concat([metricKey]);
-  const value = (t, a) => (a === metricKey ? finals.get(t.task.id) : t.task.used?.[a]);
+  const value = (t, a) => num(a === metricKey ? finals.get(t.task.id) : t.task.used?.[a]);
   const W = Math.max(300, axes.length * 140), H = 260, top = 20, bottom = 40;
   const root = svg("svg", { class: "pcoords", width: W, height: H });
   const xs = axes.map((_, i) => 60 + i * ((W - 120) / Math.max(1, axes.length - 1)));
@@ -84,7 +91,7 @@ export default {
     });
     chart.dataset.series = String(r.series.length);
     plot(chart, key, axis === "time" ? xs.map((x) => x / 1e9) : xs, lines, r.series.map((s) => short(s.task)), { time: axis === "time" });
-    const numeric = usedKeys.filter((k) => tasks.some((t) => typeof t.task.used?.[k] === "number"));
+    const numeric = usedKeys.filter((k) => tasks.every((t) => num(t.task.used?.[k]) !== null));
     pc.append(parallelCoordinates(tasks, numeric, key, finals));
   },
 };
