@@ -55,8 +55,7 @@ static void check_params(const mida__req *req) {
     /* The SQL is one of a few fixed shapes, whatever the value: no quote,
      * and short (values may be 16 KiB long). */
     if (mida__predicate_sql(&p, "t", &sql, params, &np) == MIDA_OK &&
-        (strchr(mida__buf_str(&sql), '\'') != NULL || sql.len > 160 ||
-         np > 2))
+        (strchr(mida__buf_str(&sql), '\'') != NULL || sql.len > 160 || np > 2))
       abort();
     mida__buf_free(&sql);
   }

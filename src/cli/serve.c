@@ -23,6 +23,7 @@
 #include "core/alloc.h"
 #include "core/url.h"
 #include "serve/http.h"
+#include "serve/series_cache.h"
 #include "serve/serve.h"
 
 #include <errno.h>
@@ -144,8 +145,8 @@ static int check_store(const mida__cli *cli, int *schema) {
                       &rows) == MIDA_OK)
     *schema = 2;
   mida__cli_rows_free(&rows);
-  if (*schema == 0 && mida__cli_fetch(sink, "SELECT id FROM task LIMIT 0",
-                                      NULL, 0, 1, &rows) == MIDA_OK)
+  if (*schema == 0 && mida__cli_fetch(sink, "SELECT id FROM task LIMIT 0", NULL,
+                                      0, 1, &rows) == MIDA_OK)
     *schema = 1;
   mida__cli_rows_free(&rows);
   mida__sink_close(sink);
@@ -187,8 +188,7 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
   }
   int loopback = 0;
   char why[300];
-  if (mida__http_check_listen(listen, &loopback, why, sizeof why) !=
-      MIDA_OK) {
+  if (mida__http_check_listen(listen, &loopback, why, sizeof why) != MIDA_OK) {
     mida__free(token);
     return mida__cli_usage_error("serve", "%s", why);
   }
@@ -227,6 +227,7 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
   srv.store_kind =
       strncmp(cli->store, "postgres", 8) == 0 ? "postgresql" : "sqlite";
   srv.event_poll_ms = (int)poll_ms;
+  srv.series = mida__series_cache_new();
   char err[512] = "";
   int rc = mida__serve_pool_init(&srv.pool, cli->store, (int)conns);
   if (rc == MIDA_OK)
@@ -243,6 +244,7 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
   if (rc != MIDA_OK) {
     mida__serve_events_free(&srv);
     mida__serve_pool_free(&srv.pool);
+    mida__series_cache_free(srv.series);
     return mida__cli_fail("%s", err[0] ? err : mida_strerror(rc));
   }
   char shown[300];
@@ -260,6 +262,7 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
   mida__http_stop(http);
   mida__serve_events_free(&srv);
   mida__serve_pool_free(&srv.pool);
+  mida__series_cache_free(srv.series);
   return MIDA_CLI_OK;
 }
 

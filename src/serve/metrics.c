@@ -7,10 +7,12 @@
  * the server into `points` / 2 buckets of equal width on x, each sent as
  * [x first, x last, min, max, count]: the minimum and maximum of every
  * bucket are kept, so no spike is lost, and the page draws the envelope.
- * The bucket query is one GROUP BY over the series' primary-key range
- * (task_id, key, step), in integer arithmetic that both stores evaluate
- * alike.
+ * The bucket query is one GROUP BY over the series (its primary-key range
+ * task_id, key), in integer arithmetic that both stores evaluate alike. It
+ * reads every point, so a downsampled series is kept for the next request
+ * of it (series_cache.c) until the task's change number moves.
  */
+#include "serve/series_cache.h"
 #include "serve/serve.h"
 
 #include "mida.h"
@@ -52,9 +54,57 @@ static int query_numbers(mida__sink *sink, const char *sql,
 }
 
 /* Writes one series; returns the sink's code. */
-static int write_series(mida__sink *sink, mida__resp *resp, const char *task,
-                        const char *key, int by_time, long long points,
-                        const char *from_text, const char *to_text) {
+/* The task's change number as text into buf, or NULL (none: no cache). */
+static const char *task_seq(mida__sink *sink, const char *task, char *buf,
+                            size_t len) {
+  const char *params[1] = {task};
+  int64_t seq[1];
+  int nulls = 0;
+  if (query_numbers(sink, "SELECT (SELECT seq FROM task WHERE id = ?1)", params,
+                    1, seq, 1, &nulls) != MIDA_OK ||
+      nulls > 0)
+    return NULL;
+  snprintf(buf, len, "%" PRId64, seq[0]);
+  return buf;
+}
+
+static int compute_series(mida__sink *sink, mida__resp *resp, const char *task,
+                          const char *key, int by_time, long long points,
+                          const char *from_text, const char *to_text);
+
+/* Writes one series: from the cache when it holds it unchanged, else
+ * computed (and kept when it was downsampled). Returns the sink's code. */
+static int write_series(mida__series_cache *cache, mida__sink *sink,
+                        mida__resp *resp, const char *task, const char *key,
+                        int by_time, long long points, const char *from_text,
+                        const char *to_text) {
+  char seqbuf[32];
+  const char *seq =
+      cache != NULL ? task_seq(sink, task, seqbuf, sizeof seqbuf) : NULL;
+  mida__buf ck;
+  mida__buf_init(&ck, 4096);
+  int rc = mida__buf_printf(
+      &ck, "%s\x1f%s\x1f%d\x1f%lld\x1f%s\x1f%s", task, key, by_time, points,
+      from_text != NULL ? from_text : "", to_text != NULL ? to_text : "");
+  if (rc == MIDA_OK && seq != NULL &&
+      mida__series_cache_get(cache, mida__buf_str(&ck), seq, &resp->body)) {
+    mida__buf_free(&ck);
+    return MIDA_OK;
+  }
+  size_t start = resp->body.len;
+  rc = compute_series(sink, resp, task, key, by_time, points, from_text,
+                      to_text);
+  if (rc == MIDA_OK && seq != NULL && ck.ptr != NULL &&
+      strstr(resp->body.ptr + start, "\"downsampled\": true") != NULL)
+    mida__series_cache_put(cache, mida__buf_str(&ck), seq,
+                           resp->body.ptr + start, resp->body.len - start);
+  mida__buf_free(&ck);
+  return rc;
+}
+
+static int compute_series(mida__sink *sink, mida__resp *resp, const char *task,
+                          const char *key, int by_time, long long points,
+                          const char *from_text, const char *to_text) {
   mida__buf *b = &resp->body;
   const char *x = by_time ? "ts" : "step";
   /* On the step axis, points without a step (NULL) have no place. */
@@ -190,8 +240,8 @@ static int get_metrics(mida__serve *srv, const mida__req *req,
       if (t + k > 0)
         rc = mida__buf_adds(&resp->body, ",\n");
       if (rc == MIDA_OK)
-        qrc = write_series(sink, resp, tasks[t], keys[k], axis == 1, points,
-                           from_text, to_text);
+        qrc = write_series(srv->series, sink, resp, tasks[t], keys[k],
+                           axis == 1, points, from_text, to_text);
     }
   }
   if (qrc == MIDA_ENOMEM || qrc == MIDA_ETOOBIG)

@@ -5,6 +5,7 @@
  * SQLite store (mida__serve_handle).
  */
 #include "serve/predicate.h"
+#include "serve/series_cache.h"
 #include "serve/serve.h"
 
 #include "core/buf.h"
@@ -306,6 +307,46 @@ static void test_series_whole_and_downsampled(void **state) {
   free(body);
 }
 
+/* A downsampled series is kept, and dropped when the task gets a point. */
+static void test_series_cache_follows_changes(void **state) {
+  store_fixture *fx = *state;
+  fx->srv.series = mida__series_cache_new();
+  char *body;
+  assert_int_equal(answer(fx, "/api/tasks?limit=1", &body), 200);
+  char id[37];
+  snprintf(id, sizeof id, "%.36s", strstr(body, "\"id\": \"") + 7);
+  free(body);
+  char target[256];
+  snprintf(target, sizeof target, "/api/metrics?task=%s&key=loss&points=10",
+           id);
+  char *first, *second, *third;
+  assert_int_equal(answer(fx, target, &first), 200);
+  assert_int_equal(answer(fx, target, &second), 200);
+  assert_string_equal(first, second);
+  /* A new maximum (5.0 at step 100) must show at once. */
+  char spool[128];
+  snprintf(spool, sizeof spool, "%s/spool", fx->dir);
+  mida_config_t cfg;
+  mida_config_init(&cfg);
+  cfg.sample_hz = 0;
+  cfg.store = fx->url;
+  cfg.spool = spool;
+  mida_session_t *s = NULL;
+  assert_int_equal(mida_open(&cfg, &s, NULL, 0), MIDA_OK);
+  mida_id_t tid;
+  assert_int_equal(mida_id_parse(id, &tid), MIDA_OK);
+  mida_metric(s, &tid, "loss", 100, 0, 5.0);
+  mida_close(s);
+  assert_int_equal(answer(fx, target, &third), 200);
+  assert_null(strstr(first, "\"hi\": 5.0"));
+  assert_non_null(strstr(third, "\"hi\": 5.0"));
+  free(first);
+  free(second);
+  free(third);
+  mida__series_cache_free(fx->srv.series);
+  fx->srv.series = NULL;
+}
+
 static void test_errors_are_4xx(void **state) {
   store_fixture *fx = *state;
   const char *targets[] = {
@@ -342,6 +383,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_lists_filters_and_pages, store_setup,
                                       store_teardown),
       cmocka_unit_test_setup_teardown(test_series_whole_and_downsampled,
+                                      store_setup, store_teardown),
+      cmocka_unit_test_setup_teardown(test_series_cache_follows_changes,
                                       store_setup, store_teardown),
       cmocka_unit_test_setup_teardown(test_errors_are_4xx, store_setup,
                                       store_teardown),

@@ -112,6 +112,7 @@ int mida__resp_error(mida__resp *resp, int status, const char *fmt, ...)
 /* ---- the server ------------------------------------------------------- */
 
 typedef struct mida__serve_events mida__serve_events; /* events.c */
+typedef struct mida__series_cache mida__series_cache; /* series_cache.c */
 
 /* The read-only sinks the handlers share (pool.c). */
 typedef struct mida__serve_pool {
@@ -127,6 +128,7 @@ typedef struct mida__serve {
   mida__serve_pool pool;      /* the store */
   const char *store_kind;     /* "sqlite" or "postgresql" */
   mida__serve_events *events; /* the change poller, or NULL */
+  mida__series_cache *series; /* downsampled series kept, or NULL */
   int event_poll_ms;          /* how often the poller looks, ms */
 } mida__serve;
 

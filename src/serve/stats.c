@@ -17,8 +17,7 @@ static int get_health(mida__serve *srv, const mida__req *req,
   char err[512];
   int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
   if (rc != MIDA_OK)
-    return mida__resp_error(resp, 503, "the store cannot be opened: %s",
-                            err);
+    return mida__resp_error(resp, 503, "the store cannot be opened: %s", err);
   rc = mida__buf_printf(&resp->body,
                         "{\"status\": \"ok\", \"version\": \"%s\","
                         " \"store\": \"%s\", \"schema\": ",

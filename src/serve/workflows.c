@@ -31,8 +31,10 @@
       "FINISHED") " AS finished_tasks, " COUNT_OF_STATUS("ERROR") " AS "                                                      \
                                                                   "error_"                                                    \
                                                                   "tasks,"                                                    \
-                                                                  " " COUNT_OF_STATUS("CANCELLED") " AS cancelled_tasks,"     \
-                                                                                                   " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id) AS tasks"
+                                                                  " " COUNT_OF_STATUS(                                        \
+                                                                      "CANCEL"                                                \
+                                                                      "LED") " AS cancelled_tasks,"                           \
+                                                                             " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id) AS tasks"
 #define COUNT_KINDS "iiiiii"
 
 static const char *const statuses[] = {
