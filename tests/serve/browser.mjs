@@ -44,6 +44,7 @@ const browser = await chromium.launch({
          "--disable-background-networking", "--disable-component-update"],
 });
 const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+page.setDefaultTimeout(90000); // a loaded CI machine
 const problems = [];
 page.on("pageerror", (e) => problems.push(String(e)));
 page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
