@@ -72,6 +72,7 @@
 #include "core/url.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <float.h>
 #include <inttypes.h>
@@ -140,6 +141,59 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
 }
 
 #define FNV_START 14695981039346656037ull
+
+int mida__mlflow_readable_uri(const char *uri) {
+  if (uri == NULL || uri[0] == '\0')
+    return 0;
+  static const char *const schemes[] = {"sqlite:", "postgresql:",
+                                        "postgresql+", "postgres:", "file:",
+                                        NULL};
+  for (int i = 0; schemes[i] != NULL; i++)
+    if (strncmp(uri, schemes[i], strlen(schemes[i])) == 0)
+      return 1;
+  return mida__url_scheme_len(uri) == 0; /* a path: a file store */
+}
+
+/* Whether dir holds an experiment of a file store: MLflow's own test
+ * (_has_existing_mlruns_data). */
+static bool has_mlruns_data(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d == NULL)
+    return false;
+  bool found = false;
+  struct dirent *e;
+  char meta[PATH_MAX];
+  while (!found && (e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    size_t digits = strspn(n, "0123456789");
+    if (digits == 0 || n[digits] != '\0')
+      continue;
+    struct stat sb;
+    int len = snprintf(meta, sizeof meta, "%s/%s", dir, n);
+    if (len < 0 || (size_t)len >= sizeof meta || stat(meta, &sb) != 0 ||
+        !S_ISDIR(sb.st_mode))
+      continue;
+    len = snprintf(meta, sizeof meta, "%s/%s/meta.yaml", dir, n);
+    found = len > 0 && (size_t)len < sizeof meta && lstat(meta, &sb) == 0;
+  }
+  closedir(d);
+  return found;
+}
+
+int mida__mlflow_default_uri(char *buf, size_t cap) {
+  char cwd[PATH_MAX], mlruns[PATH_MAX + 8];
+  if (getcwd(cwd, sizeof cwd) == NULL)
+    return MIDA_EURL;
+  const char *sep = strcmp(cwd, "/") == 0 ? "" : "/";
+  int n = snprintf(mlruns, sizeof mlruns, "%s%smlruns", cwd, sep);
+  if (n < 0 || (size_t)n >= sizeof mlruns)
+    return MIDA_EURL;
+  if (has_mlruns_data(mlruns))
+    n = snprintf(buf, cap, "file://%s", mlruns);
+  else
+    n = snprintf(buf, cap, "sqlite:///%s%smlflow.db", cwd, sep);
+  return n > 0 && (size_t)n < cap ? MIDA_OK : MIDA_EURL;
+}
 
 /* ---- rows copied out of the database ------------------------------------ */
 
