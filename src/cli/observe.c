@@ -212,7 +212,7 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
   rc = mlflow ? mida__mlflow_observe(s, uri, &o, &st)
               : mida__tb_observe(s, logdir, &o, &st);
   char msg[1024];
-  snprintf(msg, sizeof msg, "%s", rc != MIDA_OK ? mida_errmsg(s) : "");
+  snprintf(msg, sizeof msg, "%s", rc != MIDA_OK ? mida_errmsg(NULL) : "");
   int crc = mida_close(s);
   if (!quiet) {
     printf("observed %s: passes=%llu records=%llu metrics=%llu tasks=%llu "
