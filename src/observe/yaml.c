@@ -449,6 +449,8 @@ static int member(parser *pr, const line *ln, size_t next, size_t indent,
   int rc = read_key(pr, s, (size_t)(end - s), &rest);
   if (rc != MIDA_OK)
     return rc;
+  if (memchr(pr->val.ptr != NULL ? pr->val.ptr : "", '\0', pr->val.len))
+    return MIDA_ECORRUPT; /* a key must be text ("\0" in a quoted key) */
   char *key = mida__malloc(pr->val.len + 1);
   if (key == NULL)
     return MIDA_ENOMEM;
@@ -561,7 +563,8 @@ int mida__yaml_parse(const char *text, size_t len, mida__yaml *out) {
 
 const char *mida__yaml_get(const mida__yaml *y, const char *parent,
                            const char *key, size_t *len) {
-  for (size_t i = 0; y != NULL && i < y->n; i++) {
+  /* A key given twice has its last value, as PyYAML reads it. */
+  for (size_t i = y != NULL ? y->n : 0; i-- > 0;) {
     const mida__yaml_entry *e = &y->e[i];
     if ((parent == NULL) != (e->parent == NULL))
       continue;

@@ -54,8 +54,9 @@ typedef struct mida__yaml {
  * failure out holds nothing. */
 int mida__yaml_parse(const char *text, size_t len, mida__yaml *out);
 
-/* The value of parent.key (parent NULL: a top-level key); NULL when the
- * key is absent or null. len (may be NULL) receives its length. */
+/* The value of parent.key (parent NULL: a top-level key), the last one
+ * when the key comes more than once; NULL when the key is absent or null.
+ * len (may be NULL) receives its length. */
 const char *mida__yaml_get(const mida__yaml *y, const char *parent,
                            const char *key, size_t *len);
 
