@@ -50,7 +50,7 @@
  *   - experiments, runs, their params, tags and latest metrics, and logged
  *     models are re-read and re-emitted when their content changed (a hash
  *     per row); a run's params, tags and latest metrics stop being re-read
- *     once it is terminal and has been read once since;
+ *     ten minutes after its end, unless its row changes;
  *   - a full resync (positions emptied, hashes forgotten) when
  *     alembic_version changes or the reader finds a table rebuilt (SQLite:
  *     its largest rowid fell below the position; PostgreSQL: the
@@ -283,7 +283,7 @@ typedef struct mlf {
                             host:port/db (the reader's where) */
   char *source;          /* cursor source: "mlflow:<path>" (owned) */
   char version[64];      /* alembic version last seen */
-  int version_passes;    /* passes since it was first seen */
+  int64_t version_since; /* when it was first seen (CLOCK_MONOTONIC ms) */
   char warned_version[64]; /* the version last judged (and warned about) */
   position metrics_pos;  /* metrics read up to */
   position inputs_pos;   /* inputs read up to */
@@ -783,6 +783,16 @@ out:
   return rc;
 }
 
+/* How long after a run's end its params, tags and latest metrics are
+ * still read again at each pass (ms). */
+#define TERMINAL_QUIET_MS (10 * 60 * 1000)
+
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int read_runs(mlf *m, const schema *sc) {
   static const char *const cols[] = {"run_uuid",         "name",
                                      "source_type",      "source_name",
@@ -809,16 +819,24 @@ static int read_runs(mlf *m, const schema *sc) {
     char key[300];
     snprintf(key, sizeof key, "terminal:%s", uuid);
     seen_entry *t = seen_get(m, key, true);
-    if (t != NULL && t->terminal)
-      continue; /* terminal, and read once since: nothing more comes */
-    if (t != NULL && t->hash == 0) {
-      t->hash = 1;
+    rows one = {1, 1, r.ncols, (cell *)at(&r, i, 0)};
+    uint64_t row_hash = rows_hash(&one);
+    if (t != NULL && t->hash == 0)
       m->st->tasks++;
-    }
+    /* A run that ended long ago and whose row did not change is not read
+     * again: MLflow still lets a script change an ended run (a status set
+     * again, a late tag), which is seen while the run's end is recent or
+     * when its row changes. */
+    if (t != NULL && t->terminal && t->hash == row_hash &&
+        !is_null(&r, i, RUN_END) &&
+        wall_ms() - num(&r, i, RUN_END) > TERMINAL_QUIET_MS)
+      continue;
+    if (t != NULL)
+      t->hash = row_hash;
     mida_status_t status = mida__mlflow_status(txt(&r, i, RUN_STATUS));
     rc = read_run_children(m, sc, &r, i);
-    if (rc == MIDA_OK && t != NULL && status >= MIDA_STATUS_FINISHED)
-      t->terminal = 1;
+    if (rc == MIDA_OK && t != NULL)
+      t->terminal = status >= MIDA_STATUS_FINISHED;
   }
   rows_free(&r);
   return rc;
@@ -1238,10 +1256,19 @@ static int read_models(mlf *m, const schema *sc) {
 
 /* ---- passes --------------------------------------------------------- */
 
-/* MLflow creates its database through one migration after the other,
- * each a version of its own: only the version that stays (seen by two
- * passes in a row, by the only pass, or by the last one) is worth a word,
- * once. */
+/* How long a schema version must stay before it is judged: MLflow
+ * creates or upgrades its database through one migration after the other,
+ * each a version of its own, within a few seconds. */
+#define VERSION_SETTLE_MS 5000
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Only the version that stays (for VERSION_SETTLE_MS, or at the only or
+ * last pass) is worth a word, once. */
 static void judge_version(mlf *m) {
   const char *v = m->version;
   if (v[0] == '\0' || strcmp(v, m->warned_version) == 0)
@@ -1281,11 +1308,9 @@ static int check_version(mlf *m, bool *resync) {
     if (m->version[0] != '\0')
       *resync = true;
     snprintf(m->version, sizeof m->version, "%s", v);
-    m->version_passes = 0;
-  } else {
-    m->version_passes++;
+    m->version_since = monotonic_ms();
   }
-  if (m->version_passes >= 1 || m->opts->once)
+  if (m->opts->once)
     judge_version(m);
   rows_free(&r);
   return MIDA_OK;
@@ -1556,8 +1581,10 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
        * went away: leave it alone and come back. With once, give up after
        * about 30 tries. */
       stats->errors++;
+      /* Expected (MLflow's own writes, its migrations) and handled: a
+       * note, not a warning. */
       if (!m->warned_busy)
-        mida__obs_log(opts, MIDA_OBS_WARN, "%s; retrying", mida_errmsg(NULL));
+        mida__obs_log(opts, MIDA_OBS_INFO, "%s; retrying", mida_errmsg(NULL));
       m->warned_busy = 1;
       if (opts->once && ++busy_tries >= 30) {
         rc = mida__set_error(MIDA_EBUSY,
@@ -1574,6 +1601,9 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
     }
     if (stopping)
       break;
+    if (m->version[0] != '\0' &&
+        monotonic_ms() - m->version_since >= VERSION_SETTLE_MS)
+      judge_version(m);
     rd->methods->wait(rd, poll_ms);
     /* When asked to stop, one last pass reads what was committed
      * meanwhile (mida run stops the observer right after the training). */
