@@ -182,18 +182,24 @@ static void skip(observer *o, const char *kind, size_t len) {
 
 /* Appends a record of the run; one that the journal cannot take (a 1 MB
  * tag) is skipped, counted and reported once, and reading goes on. */
+/* Counts something too large to keep (a record for the journal, a value
+ * for a JSON column) and says so once. */
+static void too_large(observer *o, const char *what) {
+  skip(o, "too_large", 9);
+  if (!o->warned_too_large)
+    mida__obs_log(o->opts, MIDA_OBS_WARN,
+                  "%s: %s larger than the journal takes (skipped and "
+                  "counted as observe.tensorboard.skipped.too_large; further "
+                  "ones are counted without a warning)",
+                  o->cur != NULL ? o->cur->path : o->logdir, what);
+  o->warned_too_large = 1;
+}
+
 static int put_or_skip(observer *o, const mida__rec *rec) {
   int rc = put(o, rec);
   if (rc != MIDA_ETOOBIG)
     return rc;
-  skip(o, "too_large", 9);
-  if (!o->warned_too_large)
-    mida__obs_log(o->opts, MIDA_OBS_WARN,
-                  "%s: a record larger than the journal takes (skipped and "
-                  "counted as observe.tensorboard.skipped.too_large; further "
-                  "ones are counted without a warning)",
-                  o->cur != NULL ? o->cur->path : o->logdir);
-  o->warned_too_large = 1;
+  too_large(o, "a record");
   return MIDA_OK;
 }
 
@@ -257,6 +263,10 @@ static int put_task(observer *o, tb_file *f, const char *used,
 /* ---- one event's values ------------------------------------------------ */
 
 static int remember_last(observer *o, const char *tag, size_t len, double v) {
+  if (len > MAX_JSON / 4) {
+    too_large(o, "a tag"); /* its point is kept, not its last value */
+    return MIDA_OK;
+  }
   for (size_t i = 0; i < o->nlast; i++) {
     if (strlen(o->last[i].tag) == len &&
         memcmp(o->last[i].tag, tag, len) == 0) {
@@ -283,12 +293,10 @@ static int remember_last(observer *o, const char *tag, size_t len, double v) {
   return MIDA_OK;
 }
 
-/* Adds "tag": value to a JSON member list (without braces). */
-static int add_member(mida__buf *b, const char *tag, size_t tag_len,
-                      const mida__tb_value *v) {
-  int rc = b->len > 0 ? mida__buf_adds(b, ",") : MIDA_OK;
-  if (rc == MIDA_OK)
-    rc = mida__json_add_string(b, tag, tag_len);
+/* "tag": value, into b. */
+static int member_json(mida__buf *b, const char *tag, size_t tag_len,
+                       const mida__tb_value *v) {
+  int rc = mida__json_add_string(b, tag, tag_len);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(b, ":");
   if (rc != MIDA_OK)
@@ -303,6 +311,29 @@ static int add_member(mida__buf *b, const char *tag, size_t tag_len,
                                  v->text_len);
   }
 }
+
+/* Adds "tag": value to a JSON member list (without braces) when the list
+ * stays within MAX_JSON; one that would not is counted and left out (the
+ * list itself is kept). */
+static int add_member(observer *o, mida__buf *list, const char *tag,
+                      size_t tag_len, const mida__tb_value *v) {
+  mida__buf one;
+  mida__buf_init(&one, MAX_JSON);
+  int rc = member_json(&one, tag, tag_len, v);
+  if (rc == MIDA_OK && list->len + one.len + 3 > MAX_JSON)
+    rc = MIDA_ETOOBIG;
+  if (rc == MIDA_OK && list->len > 0)
+    rc = mida__buf_adds(list, ",");
+  if (rc == MIDA_OK)
+    rc = mida__buf_add(list, one.ptr, one.len);
+  mida__buf_free(&one);
+  if (rc == MIDA_ETOOBIG) {
+    too_large(o, "a value");
+    rc = MIDA_OK;
+  }
+  return rc;
+}
+
 
 /* A histogram, image, audio clip or text as a data item (tb_items.h). */
 static int put_item(observer *o, tb_file *f, const mida__tb_event *ev,
@@ -352,10 +383,10 @@ static int on_value(void *ctx, const mida__tb_event *ev,
   case MIDA_TB_HPARAM_NUMBER:
   case MIDA_TB_HPARAM_STRING:
   case MIDA_TB_HPARAM_BOOL:
-    rc = add_member(&o->used, v->tag, v->tag_len, v);
+    rc = add_member(o, &o->used, v->tag, v->tag_len, v);
     break;
   case MIDA_TB_TEXT: /* the last value in custom, every value an item */
-    rc = add_member(&o->custom, v->tag, v->tag_len, v);
+    rc = add_member(o, &o->custom, v->tag, v->tag_len, v);
     if (rc == MIDA_OK)
       rc = put_item(o, f, ev, v);
     break;
@@ -425,6 +456,10 @@ static int flush_task_json(observer *o, tb_file *f) {
     }
     if (rc == MIDA_OK)
       rc = mida__buf_adds(&gen, "}");
+    if (rc == MIDA_ETOOBIG) { /* the last values of many long tags */
+      too_large(o, "the last values");
+      rc = MIDA_OK;
+    }
   }
   if (rc == MIDA_OK && o->used.len > 0)
     rc = mida__buf_printf(&used, "{%s}", o->used.ptr);

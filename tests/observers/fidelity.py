@@ -193,6 +193,7 @@ def tb_oracle(logdir):
     import os
 
     from tensorboard.backend.event_processing import event_accumulator as ea
+    from tensorboard.util import tensor_util
     o = collections.defaultdict(collections.Counter)
     runs = sorted({os.path.relpath(d, logdir) for d, _, files in
                    os.walk(logdir) if any("tfevents" in f for f in files)})
@@ -230,11 +231,13 @@ def tb_oracle(logdir):
                             "sha256:" + hashlib.sha256(s).hexdigest())] += 1
         for tag in tags["tensors"]:
             plugin = acc.SummaryMetadata(tag).plugin_data.plugin_name
-            if plugin != "text":
-                continue
             for e in acc.Tensors(tag):
-                text = e.tensor_proto.string_val[0].decode("utf-8")
-                o["text"][(run, tag, e.step, text)] += 1
+                if plugin == "text":
+                    text = e.tensor_proto.string_val[0].decode("utf-8")
+                    o["text"][(run, tag, e.step, text)] += 1
+                elif plugin == "scalars":  # new_style scalars
+                    v = tensor_util.make_ndarray(e.tensor_proto).item()
+                    o["scalar"][(run, tag, e.step, num(v))] += 1
     return o
 
 
