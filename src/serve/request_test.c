@@ -5,7 +5,7 @@
  * SQLite store (mida__serve_handle).
  */
 #include "serve/predicate.h"
-#include "serve/series_cache.h"
+#include "serve/answer_cache.h"
 #include "serve/serve.h"
 
 #include "core/buf.h"
@@ -308,9 +308,9 @@ static void test_series_whole_and_downsampled(void **state) {
 }
 
 /* A downsampled series is kept, and dropped when the task gets a point. */
-static void test_series_cache_follows_changes(void **state) {
+static void test_answer_cache_follows_changes(void **state) {
   store_fixture *fx = *state;
-  fx->srv.series = mida__series_cache_new();
+  fx->srv.series = mida__answer_cache_new();
   char *body;
   assert_int_equal(answer(fx, "/api/tasks?limit=1", &body), 200);
   char id[37];
@@ -343,7 +343,7 @@ static void test_series_cache_follows_changes(void **state) {
   free(first);
   free(second);
   free(third);
-  mida__series_cache_free(fx->srv.series);
+  mida__answer_cache_free(fx->srv.series);
   fx->srv.series = NULL;
 }
 
@@ -384,7 +384,7 @@ int main(void) {
                                       store_teardown),
       cmocka_unit_test_setup_teardown(test_series_whole_and_downsampled,
                                       store_setup, store_teardown),
-      cmocka_unit_test_setup_teardown(test_series_cache_follows_changes,
+      cmocka_unit_test_setup_teardown(test_answer_cache_follows_changes,
                                       store_setup, store_teardown),
       cmocka_unit_test_setup_teardown(test_errors_are_4xx, store_setup,
                                       store_teardown),
