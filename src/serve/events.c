@@ -235,13 +235,7 @@ int mida__serve_events_next(mida__serve *srv, int64_t *cursor, int wait_ms,
   if (ev == NULL)
     return 0;
   struct timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += wait_ms / 1000;
-  deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
+  mida__serve_deadline(wait_ms, &deadline);
   pthread_mutex_lock(&ev->lock);
   if (*cursor < 0)
     *cursor = ev->head; /* a new stream starts at the next message */

@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* ---- limits on what a request may carry ------------------------------- */
 
@@ -132,6 +133,10 @@ typedef struct mida__serve {
   mida__answer_cache *lists;  /* workflow lists kept, or NULL */
   int event_poll_ms;          /* how often the poller looks, ms */
 } mida__serve;
+
+/* The CLOCK_MONOTONIC time ms milliseconds from now, for the condition
+ * variables of the pool and the event stream (both use that clock). */
+void mida__serve_deadline(int ms, struct timespec *out);
 
 /* Sets up a pool of at most size read-only sinks on url (copied). */
 int mida__serve_pool_init(mida__serve_pool *pool, const char *url, int size);

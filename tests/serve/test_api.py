@@ -12,13 +12,6 @@ from serve_support import copy_sqlite_to_postgres
 
 
 @pytest.fixture
-def lite(tmp_path):
-    path = tmp_path / "fixture.db"
-    fx.make_store(str(path))
-    return str(path)
-
-
-@pytest.fixture
 def both(lite, pg_db, produce_bin, fleet, tmp_path, serve):
     """A server on the SQLite fixture and one on its PostgreSQL copy."""
     env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
