@@ -5,12 +5,13 @@
  * A series of at most `points` points is sent whole: every point an
  * MLflow run or a TensorBoard log recorded. A longer one is downsampled on
  * the server into `points` / 2 buckets of equal width on x, each sent as
- * [x first, x last, min, max, count]: the minimum and maximum of every
- * bucket are kept, so no spike is lost, and the page draws the envelope.
- * The bucket query is one GROUP BY over the series (its primary-key range
- * task_id, key), in integer arithmetic that both stores evaluate alike. It
- * reads every point, so a downsampled series is kept for the next request
- * of it (answer_cache.c) until the task's change number moves.
+ * {x0, x1, lo, hi, n} (first and last x, minimum, maximum, points): the
+ * minimum and maximum of every bucket are kept, so no spike is lost, and
+ * the page draws the envelope. On time, each bucket is a range query on
+ * the metric key (task_id, key, ts); on steps, which no index orders, one
+ * GROUP BY; both in integer arithmetic that the two stores evaluate alike.
+ * Either reads every point, so a downsampled series is kept for the next
+ * request of it (answer_cache.c) until the task's change number moves.
  */
 #include "serve/answer_cache.h"
 #include "serve/serve.h"
