@@ -173,6 +173,7 @@ extern const mida__route mida__serve_routes_telemetry[];
 extern const mida__route mida__serve_routes_sql[];
 extern const mida__route mida__serve_routes_stats[];
 extern const mida__route mida__serve_routes_events[];
+extern const mida__route mida__serve_routes_reports[];
 extern const mida__route mida__serve_routes_assets[];
 
 /* Finds the route of req's path and checks its parameters: sets

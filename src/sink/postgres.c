@@ -166,6 +166,11 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " WHEN 'number' THEN CASE WHEN e.value::text ~ '^-?[0-9]+$'"
     " THEN 'integer' ELSE 'real' END WHEN 'boolean' THEN e.value::text"
     " ELSE jsonb_typeof(e.value) END FROM jsonb_each(j::jsonb) e $$;\n"
+    /* The same over a jsonb column (used, generated...), which has no
+     * implicit cast to text. */
+    "CREATE OR REPLACE FUNCTION mida.json_each(j jsonb) RETURNS TABLE(key"
+    " text, value text, type text) LANGUAGE sql IMMUTABLE AS $$ SELECT *"
+    " FROM mida.json_each(j::text) $$;\n"
     /* SQLite's glob(pattern, text): * ? [...] wildcards, case-sensitive. */
     "CREATE OR REPLACE FUNCTION mida.glob(pattern text, s text) RETURNS boolean"
     " LANGUAGE sql IMMUTABLE AS $$ SELECT s ~ ('^' || replace(replace("

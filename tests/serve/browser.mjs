@@ -131,6 +131,8 @@ try {
   await page.waitForSelector("#compare-chart[data-series='2'] canvas");
   const params = await page.$eval("#params", (e) => e.textContent);
   check(/lr/.test(params) && /batch/.test(params), "compare overlays both runs and lists their parameters");
+  const diff = await page.$eval("#diff", (e) => e.textContent);
+  check(/lr/.test(diff) && /0\.01/.test(diff) && /0\.02/.test(diff), "with what mida diff finds between them");
   await page.waitForSelector("#pcoords svg polyline", { state: "attached" });
   const axes = await page.$$eval("#pcoords line.axis", (n) => n.length);
   check(axes === 3, `parallel coordinates of lr and batch against the last loss (${axes} axes)`);

@@ -60,6 +60,7 @@ TARGETS = [
     f"/api/metrics?task={fx.T_FIT}&key=loss&points=2",
     f"/api/metrics?task={fx.T_FIT}&key=loss&points=2&x=time",
     "/api/telemetry/sources",
+    f"/api/diff?a={fx.T_LOAD}&b={fx.T_FIT}",
     f"/api/telemetry?task={fx.T_FIT}",
     "/api/sql?q=" + q("SELECT activity, status FROM task ORDER BY id"),
     "/api/sql?q=" + q("SELECT count(*) AS n FROM metric") + "&format=csv",
@@ -135,6 +136,24 @@ def test_lists_filters_and_details(serve, lite):
     assert [(b["x0"], b["x1"], b["lo"], b["hi"], b["n"])
             for b in series["buckets"]] == [
         (fx.T0 + 22 * fx.SEC, fx.T0 + 24 * fx.SEC, 0.25, 0.9, 3)]
+
+
+def test_reports(both):
+    lite, pg = both
+    for s in both:
+        st, d = s.get_json(f"/api/diff?a={fx.T_LOAD}&b={fx.T_FIT}")
+        assert st == 200
+        rows = {(r["section"], r["key"]): r for r in d["rows"]}
+        assert rows[("parameter", "lr")]["b"] == "0.01"
+        assert s.get_json("/api/diff?a=nope&b=nope")[0] == 404
+        st, prov = s.get_json(f"/api/prov?workflow={fx.WF_TRAIN}")
+        assert st == 200 and "activity" in prov and "entity" in prov
+    # The same PROV document from both stores (its JSON strings aside, whose
+    # keys jsonb orders its own way).
+    p1 = lite.get_json("/api/prov")[1]
+    p2 = pg.get_json("/api/prov")[1]
+    assert {k: sorted(v) for k, v in p1.items()} == {
+        k: sorted(v) for k, v in p2.items()}
 
 
 def test_sql_endpoint_is_read_only(serve, lite):

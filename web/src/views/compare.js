@@ -71,8 +71,20 @@ export default {
         return el("tr", { class: differs ? "differs" : "" }, el("th", {}, k), vals.map((v) => el("td", {}, v)));
       }));
     const pc = el("div", { id: "pcoords" });
+    // Two runs: what `mida diff` finds between them (run, parameters,
+    // environment, inputs by digest, outputs, metrics).
+    let diffCard = null;
+    if (ids.length === 2) {
+      const d = await api.get("diff", { a: ids[0], b: ids[1] });
+      const rows = d.rows.filter((r) => r.status !== "same");
+      diffCard = el("div", { class: "card" }, el("h3", {}, `What differs (${rows.length})`),
+        el("table", { id: "diff" }, el("tr", {}, ["", "", short(ids[0]), short(ids[1])].map((h) => el("th", {}, h))),
+          rows.map((r) => el("tr", { class: "differs" }, el("td", { class: "muted" }, r.section), el("th", {}, r.key),
+            el("td", {}, r.a ?? ""), el("td", {}, r.b ?? "")))));
+    }
     state.root.replaceChildren(head,
       el("div", { class: "card" }, el("div", { class: "filters" }, keySel, axisSel), chart),
+      diffCard,
       el("div", { class: "card" }, el("h3", {}, "Parameters"), ptable),
       el("div", { class: "card" }, el("h3", {}, "Parameters against the last " + (key || "metric")), pc));
     if (!key) return chart.replaceChildren(el("p", { class: "muted" }, "These tasks have no metric."));
