@@ -38,11 +38,15 @@ def test_dashboard_end_to_end(serve, mida_bin, tmp_path):
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     live = serve(str(store), "--poll-ms", "100")
-    # A second store, served and then removed: the page must say so.
+    # A second store, served and then overwritten (the server may hold it
+    # open, so the file is changed in place): the page must say so.
     gone = tmp_path / "gone.db"
     shutil.copy(store, gone)
     dead = serve(str(gone))
-    for p in tmp_path.glob("gone.db*"):
+    with open(gone, "r+b") as f:
+        f.truncate(0)
+        f.write(b"this store was overwritten " * 200)
+    for p in tmp_path.glob("gone.db-*"):
         p.unlink()
     mlflow_uri = f"sqlite:///{tmp_path}/mlflow.db"
     workload = [mida_bin, "--store", str(store), "run", "--mlflow",
