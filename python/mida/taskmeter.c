@@ -11,6 +11,7 @@
 #include "value.h"
 
 #include "core/record.h"
+#include "core/thread_task.h"
 #include "telemetry/telemetry.h"
 
 #include <string.h>
@@ -99,11 +100,19 @@ static PyObject *taskmeter_vectorcall(PyObject *self, PyObject *const *args,
   TaskMeter *tm = (TaskMeter *)self;
   mida_session_t *s = mida_py_session_for_capture();
   int level = s != NULL ? s->telemetry_task : 0;
-  if (s == NULL || (level <= 0 && tm->spec.args == NULL))
+  if (s == NULL)
     return PyObject_Vectorcall(tm->func, args, nargsf, kwnames);
+  /* The files the task opens are its own (core/thread_task.h). */
+  mida__thread_task_push(&tm->id);
+  if (level <= 0 && tm->spec.args == NULL) {
+    PyObject *r = PyObject_Vectorcall(tm->func, args, nargsf, kwnames);
+    mida__thread_task_pop(&tm->id);
+    return r;
+  }
   if (level > 0)
     mida__telemetry_task_begin(level, &tm->id);
   PyObject *res = PyObject_Vectorcall(tm->func, args, nargsf, kwnames);
+  mida__thread_task_pop(&tm->id);
   char buf[MIDA_TELEMETRY_JSON_MAX];
   size_t n = 0;
   if (level > 0) {

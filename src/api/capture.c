@@ -18,6 +18,7 @@
 #include "core/id.h"
 #include "core/json.h"
 #include "core/record.h"
+#include "core/thread_task.h"
 #include "telemetry/telemetry.h"
 
 #include <string.h>
@@ -263,6 +264,8 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
   enc_arg(&e, MIDA_F_SOURCE_KEY, &key);
   enc_arg(&e, MIDA_F_WORKER, &worker);
   end_record(s, &slot);
+  /* The files this thread opens now are the task's (core/thread_task.h). */
+  mida__thread_task_push(out);
   /* Last, so that the task's own work is what the snapshots bracket. */
   mida__telemetry_task_begin(s->telemetry_task, out);
   return MIDA_OK;
@@ -283,6 +286,7 @@ int mida_task_end(mida_session_t *s, const mida_id_t *task,
   if (rc != MIDA_OK)
     return rc;
   arg err = text_arg(error);
+  mida__thread_task_pop(task);
   char tel_buf[MIDA_TELEMETRY_JSON_MAX];
   arg tel = {NULL, 0};
   tel.len = mida__telemetry_task_end(s->telemetry_task, task, tel_buf,

@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/host.h"
 #include "core/id.h"
+#include "core/thread_task.h"
 #include "telemetry/telemetry.h"
 
 #include <errno.h>
@@ -308,6 +309,9 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     goto fail;
   }
   *out = s;
+  /* Under `mida run`, tell the preload library which task each thread
+   * runs, so that its files are attributed to it. */
+  mida__thread_task_announce();
   if (warning[0] != '\0')
     write_err(errmsg, errmsg_len, warning);
   return MIDA_OK;

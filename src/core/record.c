@@ -154,6 +154,22 @@ void mida__enc_str(mida__enc *e, unsigned tag, const char *s, size_t len) {
   enc_put(e, tag, MIDA_KIND_STR, le, 4, s, len);
 }
 
+char *mida__enc_str_reserve(mida__enc *e, unsigned tag, size_t len) {
+  size_t need = 2 + 4 + len;
+  if (len > UINT32_MAX || e->overflow || need > e->cap - e->len) {
+    e->overflow = true;
+    e->len += need;
+    return NULL;
+  }
+  uint8_t *p = e->buf + e->len;
+  p[0] = (uint8_t)tag;
+  p[1] = (uint8_t)MIDA_KIND_STR;
+  for (int i = 0; i < 4; i++)
+    p[2 + i] = (uint8_t)(len >> (8 * i));
+  e->len += need;
+  return (char *)p + 6;
+}
+
 /* ---- decoding ---------------------------------------------------------- */
 
 int mida__rec_decode(uint16_t type, const void *payload, size_t len,

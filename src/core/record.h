@@ -170,6 +170,10 @@ void mida__enc_i64(mida__enc *e, unsigned tag, int64_t v);
 void mida__enc_f64(mida__enc *e, unsigned tag, double v);
 /* s may be NULL (nothing is written); len is strlen(s) when (size_t)-1. */
 void mida__enc_str(mida__enc *e, unsigned tag, const char *s, size_t len);
+/* Writes the head of a string field of len bytes and returns where its
+ * bytes go, for the caller to fill (a value built in place); NULL when it
+ * did not fit (e->overflow is then set and e->len counts it). */
+char *mida__enc_str_reserve(mida__enc *e, unsigned tag, size_t len);
 
 /* Bytes a field takes when encoded: 2 + 16 / 8 / 4+len. */
 static inline size_t mida__enc_size_str(size_t len) {
