@@ -513,6 +513,27 @@ static int spool_room(mida__journal *j, size_t bytes, char *err,
   return MIDA_OK;
 }
 
+/* The lowest descriptor number a segment file is given where it can be
+ * (mida__journal_set_fd_floor); 0: wherever open() puts it. */
+static atomic_int fd_floor;
+
+void mida__journal_set_fd_floor(int floor) {
+  atomic_store_explicit(&fd_floor, floor, memory_order_relaxed);
+}
+
+/* fd moved to the lowest free number at or above the floor, or fd itself
+ * where that cannot be done. */
+static int move_fd_up(int fd) {
+  int floor = atomic_load_explicit(&fd_floor, memory_order_relaxed);
+  if (floor <= 0 || fd >= floor)
+    return fd;
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+  if (high < 0)
+    return fd; /* no room up there (RLIMIT_NOFILE): keep it */
+  close(fd);
+  return high;
+}
+
 /* Gives a whole, locked segment file its name: links an unnamed
  * (O_TMPFILE) file, or renames the .tmp one. Returns 0 or -1 with errno. */
 static int publish_file(int fd, bool unnamed, const char *tmp,
@@ -576,6 +597,7 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
     set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
     goto fail;
   }
+  fd = move_fd_up(fd);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     rc = MIDA_EIO;
     set_err(err, errlen, "cannot lock %s: %s", tmp, strerror(errno));
@@ -1069,6 +1091,40 @@ void mida__journal_close(mida__journal *j) {
     seg = next;
   }
   pthread_mutex_destroy(&j->lock);
+  mida__free(j->spool);
+  mida__free(j->host);
+  mida__free(j->host_safe);
+  mida__free(j);
+}
+
+size_t mida__journal_fds(mida__journal *j, int *fds, size_t max) {
+  size_t n = 0;
+  pthread_mutex_lock(&j->lock);
+  for (segment *seg = j->queue_head; seg != NULL; seg = seg->next)
+    if (seg->fd >= 0 && n < max)
+      fds[n++] = seg->fd;
+  pthread_mutex_unlock(&j->lock);
+  return n;
+}
+
+void mida__journal_forget(mida__journal *j) {
+  if (j == NULL)
+    return;
+  size_t map_bytes = (size_t)(MIDA_JOURNAL_HEADER_BYTES + j->ring_bytes);
+  /* No lock: this process has one thread, and another thread of the parent
+   * may have held the mutex when it forked. */
+  for (segment *seg = j->queue_head, *next; seg != NULL; seg = next) {
+    next = seg->next;
+    munmap(seg->base, map_bytes);
+    close(seg->fd);
+    mida__free(seg->path);
+    mida__free(seg);
+  }
+  for (segment *seg = j->free_list, *next; seg != NULL; seg = next) {
+    next = seg->next;
+    munmap(seg->base, map_bytes);
+    mida__free(seg);
+  }
   mida__free(j->spool);
   mida__free(j->host);
   mida__free(j->host_safe);
