@@ -288,8 +288,15 @@ MIDA_EXTERN int mida_data(mida_session_t *s, const mida_id_t *task,
 
 /* ---- metrics ----------------------------------------------------------- */
 
+/* The step of a metric point that has none. */
+#define MIDA_NO_STEP INT64_MIN
+
 /* Records one point of a metric time series of a task. step is the caller's
- * step (negative: none); ts_ns 0 means now. Every point is kept. */
+ * step, any int64 (negative steps are kept as they are), or MIDA_NO_STEP
+ * for a point without one (stored as a NULL step); ts_ns 0 means now. Every
+ * point is kept: two points of one key at the same step and time are two
+ * points when their values differ (as MLflow keeps them), one when they are
+ * equal. Returns as mida_task_begin(). */
 MIDA_EXTERN int mida_metric(mida_session_t *s, const mida_id_t *task,
                             const char *key, int64_t step, int64_t ts_ns,
                             double value);

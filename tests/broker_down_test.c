@@ -92,7 +92,7 @@ static void test_unreachable_broker_does_not_fail_the_session(void **state) {
   assert_int_equal(mida_workflow_end(s, &wf, MIDA_STATUS_FINISHED), MIDA_OK);
 
   /* The shipper keeps trying to connect; flush says why it cannot. */
-  rc = mida_flush(s, 5000);
+  rc = mida_flush(s, 1000);
   assert_int_equal(rc, MIDA_EUNREACHABLE);
   assert_non_null(strstr(mida_errmsg(s), "cannot connect to redis://"));
   mida_stats_t st;

@@ -47,8 +47,18 @@ static inline mida_session_t *mida_py_session_for_capture(void) {
   return (s != NULL && !s->disabled) ? s : NULL;
 }
 
-/* The session for an explicit API call: raises mida.Error if none. */
+/* MIDA_STRICT=1: failures to record raise mida.Error (else they are
+ * counted in capture_errors, warned of once, and the program goes on). */
+extern int mida_py_strict;
+
+/* The session for an explicit API call; NULL if none could be opened: with
+ * mida.Error raised when strict, else with no exception (counted). */
 mida_session_t *mida_py_session_or_raise(void);
+
+/* A record that could not be made (rc): raises mida.Error and returns -1
+ * when strict or when the caller passed something wrong (MIDA_EINVAL,
+ * MIDA_EJSON); else counts it, warns once, and returns 0. */
+int mida_py_record_failed(int rc);
 
 /* Why the session could not be opened ("" if it could). */
 const char *mida_py_session_error(void);

@@ -56,7 +56,7 @@ static PyObject *mod_workflow_begin(PyObject *m, PyObject *args,
                                    &campaign, &meta, &source, &set_default))
     return NULL;
   mida_session_t *s = mida_py_session_or_raise();
-  if (s == NULL)
+  if (s == NULL && PyErr_Occurred())
     return NULL;
   mida_py_json w;
   mida_py_json_init(&w);
@@ -65,6 +65,11 @@ static PyObject *mod_workflow_begin(PyObject *m, PyObject *args,
   if (bad) {
     mida_py_json_free(&w);
     return NULL;
+  }
+  if (s == NULL) { /* nothing is recorded: an id all the same */
+    mida_py_json_free(&w);
+    mida_id_t id = mida_id_new();
+    return Py_BuildValue("(NO)", mida_py_id_to_str(&id), Py_None);
   }
   mida_id_t prev = mida__shared_id_load(&s->workflow);
   mida_workflow_info_t info = {0};
@@ -76,8 +81,8 @@ static PyObject *mod_workflow_begin(PyObject *m, PyObject *args,
   mida_id_t id;
   int rc = mida_workflow_begin(s, &info, &id);
   mida_py_json_free(&w);
-  if (rc != MIDA_OK)
-    return mida_py_raise_rc(rc);
+  if (rc != MIDA_OK && mida_py_record_failed(rc) < 0)
+    return NULL;
   if (!set_default) {
     pthread_mutex_lock(&s->workflow_lock);
     mida__shared_id_store(&s->workflow, &prev);
@@ -97,12 +102,14 @@ static PyObject *mod_workflow_end(PyObject *m, PyObject *args) {
     return NULL;
   mida_session_t *s = mida_py_session_or_raise();
   mida_id_t id, prev = {{0}};
-  if (s == NULL || mida_py_id_from_obj(ido, &id) < 0 ||
+  if ((s == NULL && PyErr_Occurred()) || mida_py_id_from_obj(ido, &id) < 0 ||
       (prevo != Py_None && mida_py_id_from_obj(prevo, &prev) < 0))
     return NULL;
+  if (s == NULL)
+    Py_RETURN_NONE;
   int rc = mida_workflow_end(s, &id, (mida_status_t)status);
-  if (rc != MIDA_OK)
-    return mida_py_raise_rc(rc);
+  if (rc != MIDA_OK && mida_py_record_failed(rc) < 0)
+    return NULL;
   /* The ended workflow stops being the default, unless another one took
    * its place meanwhile. */
   pthread_mutex_lock(&s->workflow_lock);
@@ -136,13 +143,14 @@ static PyObject *mod_metric(PyObject *m, PyObject *args, PyObject *kw) {
   if (!PyArg_ParseTupleAndKeywords(args, kw, "sd|OO", kwlist, &key, &value,
                                    &stepo, &task))
     return NULL;
-  long long step = -1;
+  long long step = MIDA_NO_STEP; /* None: a point without a step */
   if (stepo != Py_None) {
     step = PyLong_AsLongLong(stepo);
     if (step == -1 && PyErr_Occurred())
       return NULL;
-    if (step < 0) {
-      PyErr_SetString(PyExc_ValueError, "step must be >= 0");
+    if (step == MIDA_NO_STEP) {
+      PyErr_SetString(PyExc_ValueError,
+                      "step must be above -2**63 (None: no step)");
       return NULL;
     }
   }
@@ -153,8 +161,8 @@ static PyObject *mod_metric(PyObject *m, PyObject *args, PyObject *kw) {
   if (s == NULL)
     Py_RETURN_NONE;
   int rc = mida_metric(s, &t, key, step, 0, value);
-  if (rc != MIDA_OK)
-    return mida_py_raise_rc(rc);
+  if (rc != MIDA_OK && mida_py_record_failed(rc) < 0)
+    return NULL;
   Py_RETURN_NONE;
 }
 
@@ -204,8 +212,8 @@ static PyObject *mod_data(PyObject *m, PyObject *args, PyObject *kw) {
     rc = mida_data(s, has ? &t : NULL, r, &d);
   }
   mida_py_json_free(&w);
-  if (rc != MIDA_OK)
-    return mida_py_raise_rc(rc);
+  if (rc != MIDA_OK && mida_py_record_failed(rc) < 0)
+    return NULL;
   Py_RETURN_NONE;
 }
 
@@ -403,25 +411,26 @@ static PyObject *mod_flush(PyObject *m, PyObject *args) {
   if (!PyArg_ParseTuple(args, "|d", &timeout))
     return NULL;
   mida_session_t *s = mida_py_session;
-  if (s == NULL)
-    Py_RETURN_TRUE;
+  if (s == NULL) /* True only if nothing was there to record */
+    return PyBool_FromLong(mida_py_capture_errors == 0);
   int ms = timeout < 0 ? -1 : (int)(timeout * 1000);
   int rc;
   Py_BEGIN_ALLOW_THREADS
   rc = mida_flush(s, ms);
   Py_END_ALLOW_THREADS
-  if (rc == MIDA_ETIMEDOUT)
-    Py_RETURN_FALSE;
-  if (rc != MIDA_OK)
-    return mida_py_raise_rc(rc);
-  Py_RETURN_TRUE;
+      /* Not everything shipped: False, or mida.Error when strict. */
+      if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT &&
+          mida_py_strict) return mida_py_raise_rc(rc);
+  return PyBool_FromLong(rc == MIDA_OK);
 }
 
 static PyObject *mod_close(PyObject *m, PyObject *unused) {
   (void)m;
   (void)unused;
   int rc = mida_py_session_close();
-  if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT)
+  /* What the store did not take stays in the spool for the next session
+   * or `mida recover`: an error only when strict. */
+  if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT && mida_py_strict)
     return mida_py_raise_rc(rc);
   Py_RETURN_NONE;
 }
@@ -432,16 +441,16 @@ static PyObject *mod_stats(PyObject *m, PyObject *unused) {
   mida_stats_t st = {0};
   if (mida_py_session != NULL)
     mida_stats_get(mida_py_session, &st);
-  return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "records",
-                       (unsigned long long)st.records, "dropped",
-                       (unsigned long long)st.dropped, "shipped",
-                       (unsigned long long)st.shipped, "backlog_bytes",
-                       (unsigned long long)st.backlog_bytes, "segments",
-                       (unsigned long long)st.segments, "ship_errors",
-                       (unsigned long long)st.ship_errors, "capture_errors",
-                       mida_py_capture_errors, "task_meter_calls",
-                       mida_py_meter_calls,
-                       "task_meter_no_summary", mida_py_meter_no_summary);
+  return Py_BuildValue(
+      "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "records",
+      (unsigned long long)st.records, "dropped", (unsigned long long)st.dropped,
+      "shipped", (unsigned long long)st.shipped, "backlog_bytes",
+      (unsigned long long)st.backlog_bytes, "segments",
+      (unsigned long long)st.segments, "ship_errors",
+      (unsigned long long)st.ship_errors, "spool_full",
+      (unsigned long long)st.spool_full, "capture_errors",
+      mida_py_capture_errors, "task_meter_calls", mida_py_meter_calls,
+      "task_meter_no_summary", mida_py_meter_no_summary);
 }
 
 static PyObject *caps_dict(void) {

@@ -22,6 +22,8 @@ PyObject *mida_py_error;
 static int g_open_failed;        /* 1 after a failed open: do not retry */
 static char g_open_error[512];   /* why it failed */
 static mida_id_t g_inherited_wf; /* workflow of the parent before fork */
+static int g_record_warned;      /* 1 once a failed record was warned of */
+int mida_py_strict;
 static PyObject *g_current;      /* ContextVar: the current task (bytes) */
 
 static void after_fork_child(void) {
@@ -42,7 +44,7 @@ mida_session_t *mida_py_session_get(void) {
   int rc;
   Py_BEGIN_ALLOW_THREADS
   rc = mida_open(&cfg, &s, g_open_error, sizeof g_open_error);
-  Py_END_ALLOW_THREADS
+  Py_END_ALLOW_THREADS mida_py_strict = cfg.strict != 0;
   if (rc != MIDA_OK) {
     g_open_failed = 1;
     PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
@@ -50,6 +52,12 @@ mida_session_t *mida_py_session_get(void) {
                      g_open_error);
     PyErr_Clear(); /* a warning turned into an error must not escape */
     return NULL;
+  }
+  if (g_open_error[0] != '\0') {
+    /* Open, but recording less than it could (a store that is down, a
+     * spool without room): said once, and the program goes on. */
+    PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "mida: %s", g_open_error);
+    PyErr_Clear();
   }
   if (!mida_id_is_nil(&g_inherited_wf) && cfg.workflow == NULL)
     mida__shared_id_store(&s->workflow, &g_inherited_wf);
@@ -59,8 +67,12 @@ mida_session_t *mida_py_session_get(void) {
 
 mida_session_t *mida_py_session_or_raise(void) {
   mida_session_t *s = mida_py_session_get();
-  if (s == NULL && !PyErr_Occurred())
-    PyErr_Format(mida_py_error, "no mida session: %s", g_open_error);
+  if (s == NULL && !PyErr_Occurred()) {
+    if (mida_py_strict)
+      PyErr_Format(mida_py_error, "no mida session: %s", g_open_error);
+    else
+      mida_py_capture_errors++; /* said once, by the open's warning */
+  }
   return s;
 }
 
@@ -68,6 +80,24 @@ PyObject *mida_py_raise_rc(int rc) {
   PyErr_Format(mida_py_error, "%s: %s", mida_strerror(rc),
                mida_errmsg(mida_py_session));
   return NULL;
+}
+
+int mida_py_record_failed(int rc) {
+  if (mida_py_strict || rc == MIDA_EINVAL || rc == MIDA_EJSON) {
+    mida_py_raise_rc(rc);
+    return -1;
+  }
+  mida_py_capture_errors++;
+  if (!g_record_warned) {
+    g_record_warned = 1;
+    PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                     "mida: a record could not be made (%s: %s); such "
+                     "records are counted in mida.stats()['capture_errors'] "
+                     "and the program goes on",
+                     mida_strerror(rc), mida_errmsg(mida_py_session));
+    PyErr_Clear();
+  }
+  return 0;
 }
 
 /* ---- ids ---------------------------------------------------------------- */

@@ -413,7 +413,7 @@ int mida_metric(mida_session_t *s, const mida_id_t *task, const char *key,
     return rc;
   arg k = text_arg(key);
   size_t size = mida__enc_size_id() + str_size(&k) +
-                (step >= 0 ? mida__enc_size_num() : 0) +
+                (step != MIDA_NO_STEP ? mida__enc_size_num() : 0) +
                 2 * mida__enc_size_num();
   mida__slot slot;
   mida__enc e;
@@ -422,7 +422,7 @@ int mida_metric(mida_session_t *s, const mida_id_t *task, const char *key,
     return rc;
   mida__enc_id(&e, MIDA_F_TASK, task);
   enc_arg(&e, MIDA_F_KEY, &k);
-  if (step >= 0)
+  if (step != MIDA_NO_STEP)
     mida__enc_i64(&e, MIDA_F_STEP, step);
   mida__enc_i64(&e, MIDA_F_TS, ts_ns ? ts_ns : mida_now_ns());
   mida__enc_f64(&e, MIDA_F_VALUE, value);

@@ -1,13 +1,17 @@
 /*
  * session.c -- opening, flushing and closing a session; configuration.
  *
- * mida_open() wires the data path: it opens the sink named by the store URL,
- * ships any journal that a dead process left in the store's spool directory,
- * opens this session's own journal and starts the shipper. A broker that
- * cannot be reached (MIDA_EUNREACHABLE) does not fail the session: the
- * shipper then opens the sink itself once the broker is up, and recovers
- * the spool then; the journal holds the records meanwhile. mida_close() does
- * the reverse after a last flush.
+ * mida_open() wires the data path: it opens this session's journal in the
+ * store's spool directory and starts the shipper, which opens the sink named
+ * by the store URL on its own thread, ships the journals that dead processes
+ * left in the spool, then this session's records. Observation never breaks
+ * the observed program (docs/reliability.md): a store that is down, slow or
+ * not writable, or a spool without room, does not fail the session -- it
+ * records what it can into the journal, counts what it drops, and mida_open
+ * says why in a warning -- unless the configuration is strict
+ * (MIDA_STRICT=1). Only a malformed configuration (URL, variables) or
+ * running out of memory fails it. mida_close() does the reverse after a
+ * last flush.
  */
 #include "api/session.h"
 
@@ -151,8 +155,8 @@ static int config_id(const char *what, const char *text, mida_id_t *out,
 static void session_free(mida_session_t *s) {
   mida__sampler_stop(s->sampler); /* before the journal it writes to */
   s->sampler = NULL;
-  if (s->sink != NULL)
-    mida__sink_close(s->sink);
+  if (s->shipper != NULL) /* before the journal it reads */
+    (void)mida__shipper_stop(s->shipper);
   if (s->journal != NULL)
     mida__journal_close(s->journal);
   pthread_mutex_destroy(&s->workflow_lock);
@@ -160,6 +164,34 @@ static void session_free(mida_session_t *s) {
   mida__free(s->spool_dir);
   mida__free(s->campaign_name);
   mida__free(s);
+}
+
+/* How long mida_open() waits for the store to open before it lets the
+ * program go on (the shipper goes on trying): long enough to report a
+ * malformed URL or a local file at once, too short to be noticed. */
+#define OPEN_WAIT_MS 200
+
+/* Looks at the shipper's first attempt to open the store. A malformed URL
+ * fails the open; a store that cannot be opened now (down, unreachable,
+ * not writable) fails it only when strict, and is otherwise a warning:
+ * the records wait in the journal until it opens. */
+static int check_store(mida_session_t *s, int strict, char *err, size_t errlen,
+                       char *warning, size_t warnlen) {
+  char msg[512] = "";
+  int rc = mida__shipper_wait_open(s->shipper, strict ? -1 : OPEN_WAIT_MS, msg,
+                                   sizeof msg);
+  if (rc == MIDA_OK || rc == MIDA_ETIMEDOUT)
+    return MIDA_OK;
+  if (strict || rc == MIDA_EURL || rc == MIDA_EINVAL || rc == MIDA_ENOMEM) {
+    snprintf(err, errlen, "%s", msg[0] != '\0' ? msg : mida_strerror(rc));
+    return rc;
+  }
+  if (warning[0] == '\0')
+    snprintf(warning, warnlen,
+             "the store cannot be opened now (%s): records stay in the "
+             "journal and are shipped once it opens",
+             msg[0] != '\0' ? msg : mida_strerror(rc));
+  return MIDA_OK;
 }
 
 int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
@@ -256,23 +288,6 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     return MIDA_OK;
   }
 
-  rc = mida__sink_open(store, 0, &s->sink, err, sizeof err);
-  if (rc == MIDA_EUNREACHABLE) {
-    /* Producers never wait for the network: the shipper connects later. */
-    s->sink = NULL;
-    err[0] = '\0';
-    rc = MIDA_OK;
-  }
-  if (rc != MIDA_OK)
-    goto fail;
-
-  /* Journals of dead processes go first, so that their records are not
-   * overtaken by ours. A failure here leaves them for later. */
-  mida__recover_stats rst;
-  char rerr[512] = "";
-  if (s->sink != NULL)
-    (void)mida__recover_spool(spool, s->sink, &rst, rerr, sizeof rerr);
-
   rc = mida__journal_open(spool, ring, cfg->full, cfg->spool_max,
                           mida__hostname(), (int64_t)getpid(), &s->journal, err,
                           sizeof err);
@@ -285,15 +300,19 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     snprintf(err, sizeof err, "%s", warning);
     goto fail;
   }
-  rc = MIDA_OK;
 
-  rc = mida__shipper_start(s->journal, s->sink, store, spool,
+  /* The shipper opens the store on its own thread, so that one that is
+   * slow, hung or down never holds up the program. */
+  rc = mida__shipper_start(s->journal, store, spool,
                            cfg->ship_interval_ms ? cfg->ship_interval_ms : 20,
                            &s->shipper);
   if (rc != MIDA_OK) {
     snprintf(err, sizeof err, "cannot start the shipper thread");
     goto fail;
   }
+  rc = check_store(s, cfg->strict, err, sizeof err, warning, sizeof warning);
+  if (rc != MIDA_OK)
+    goto fail;
   mida__sampler_config sc = {.hz = cfg->sample_hz,
                              .mask = sample_mask,
                              .spool = spool,
@@ -304,8 +323,6 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
   if (rc != MIDA_OK) {
     snprintf(err, sizeof err, "cannot start the telemetry sampler: %s",
              mida_strerror(rc));
-    (void)mida__shipper_stop(s->shipper);
-    s->shipper = NULL;
     goto fail;
   }
   *out = s;

@@ -2,9 +2,9 @@
  * session.h -- the session behind the public API (internal).
  *
  * A session ties together the three layers of the data path: the journal
- * that the capture calls append to (src/capture/journal.h), the sink that
- * the store or broker is (src/sink/sink.h), and the shipper thread that moves
- * records from one to the other (src/capture/shipper.h).
+ * that the capture calls append to (src/capture/journal.h), and the shipper
+ * thread (src/capture/shipper.h) that opens the sink (src/sink/sink.h: the
+ * store or broker) and moves records from one to the other.
  */
 #ifndef MIDA_API_SESSION_H
 #define MIDA_API_SESSION_H
@@ -30,7 +30,6 @@ struct mida_session {
   mida__shared_id workflow;      /* default workflow of tasks */
   pthread_mutex_t workflow_lock; /* serializes writers of .workflow */
   mida__journal *journal;        /* this session's journal */
-  mida__sink *sink;              /* where the shipper sends records */
   mida__shipper *shipper;        /* the shipper thread */
   int telemetry_task;            /* per-task telemetry level, 0..2 */
   struct mida__sampler *sampler; /* the telemetry sampler, or NULL */

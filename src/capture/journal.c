@@ -154,6 +154,10 @@ struct mida__orphan {
   char *path;                /* the file's path */
   char host[HOST_BYTES + 1]; /* host from the header, NUL-terminated */
   int64_t pid;               /* pid from the header */
+  bool salvaged;             /* head/tail were damaged: read from pos to
+                                end as found by a scan of the whole ring */
+  uint64_t pos;              /* salvage: shipped up to here (in memory) */
+  uint64_t end;              /* salvage: the end of the last valid frame */
 };
 
 /* What a reader needs to know about one ring. */
@@ -1134,18 +1138,55 @@ void mida__journal_forget(mida__journal *j) {
 /* ---- orphans --------------------------------------------------------------
  */
 
-/* Whether hdr (read from a file of file_bytes) describes a segment. */
+/* Whether hdr (read from a file of file_bytes) describes a segment: its
+ * magic, version and sizes; its positions may still be damaged. */
 static bool header_is_sane(const seg_header *hdr, uint64_t file_bytes) {
   if (memcmp(hdr->magic, SEG_MAGIC, sizeof SEG_MAGIC) != 0 ||
       hdr->version != MIDA_JOURNAL_VERSION ||
       hdr->header_bytes != MIDA_JOURNAL_HEADER_BYTES)
     return false;
   uint64_t ring = hdr->ring_bytes;
-  if (ring < MIDA_JOURNAL_MIN_RING || ring > MAX_RING_BYTES ||
-      ring % 4096 != 0 || file_bytes != MIDA_JOURNAL_HEADER_BYTES + ring)
-    return false;
+  return ring >= MIDA_JOURNAL_MIN_RING && ring <= MAX_RING_BYTES &&
+         ring % 4096 == 0 && file_bytes == MIDA_JOURNAL_HEADER_BYTES + ring;
+}
+
+/* Whether the head and tail of a sane header can be believed: aligned, in
+ * order, at most a ring apart. */
+static bool positions_are_sane(const seg_header *hdr) {
   uint64_t head = atomic_load_explicit(&hdr->head, memory_order_relaxed);
-  return head % 8 == 0 && head < MAX_POSITION;
+  uint64_t t = atomic_load_explicit(&hdr->tail, memory_order_relaxed);
+  t &= POS_MASK;
+  return head % 8 == 0 && t % 8 == 0 && head < MAX_POSITION && t >= head &&
+         t - head <= hdr->ring_bytes;
+}
+
+/* Finds the unshipped frames of a segment whose head or tail is damaged,
+ * without them: every frame names its own position (its commit word), so a
+ * scan of the whole ring finds the valid frames, the last of which ends
+ * the window [*start, *end) of at most one ring. Frames already shipped
+ * may be in it too (a sealed ring is not cleared): shipping them again
+ * changes nothing in the store. An empty window is (0, 0). */
+static void salvage_window(const ring_view *rv, uint64_t *start,
+                           uint64_t *end) {
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (uint64_t off = 0; off + MIDA_FRAME_HEADER_BYTES <= rv->size; off += 8) {
+    uint64_t c =
+        atomic_load_explicit(commit_word(rv->ring + off), memory_order_relaxed);
+    uint64_t p = c ^ MIDA_FRAME_MAGIC;
+    uint64_t size;
+    mida__frame f;
+    if (p % rv->size != off || p >= MAX_POSITION ||
+        check_frame(rv, p, p + rv->size, &size, &f) != FRAME_VALID)
+      continue;
+    lo = p < lo ? p : lo;
+    hi = p + size > hi ? p + size : hi;
+  }
+  if (hi == 0) {
+    *start = *end = 0;
+    return;
+  }
+  *end = hi;
+  *start = hi - lo > rv->size ? hi - rv->size : lo;
 }
 
 int mida__orphan_open(const char *path, mida__orphan **out, char *err,
@@ -1216,6 +1257,15 @@ int mida__orphan_open(const char *path, mida__orphan **out, char *err,
   memcpy(o->host, hdr.host, HOST_BYTES);
   o->host[HOST_BYTES] = '\0';
   o->pid = (int64_t)hdr.pid;
+  if (!positions_are_sane(o->hdr)) {
+    /* Read what is valid without trusting the header, and leave the file
+     * as it is: it is quarantined, not removed, once shipped. */
+    ring_view rv = {o->ring, o->ring_bytes, &o->hdr->corrupt, &o->counted_upto,
+                    true};
+    o->salvaged = true;
+    salvage_window(&rv, &o->pos, &o->end);
+    o->counted_upto = o->pos;
+  }
   *out = o;
   return MIDA_OK;
 
@@ -1232,6 +1282,16 @@ fail:
 size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
                          uint64_t *mark) {
   seg_header *h = o->hdr;
+  if (o->salvaged) {
+    ring_view rv = {o->ring, o->ring_bytes, &h->corrupt, &o->counted_upto,
+                    true};
+    size_t n = 0;
+    uint64_t pos = scan(&rv, o->pos, o->end, true, frames, max, &n);
+    if (n == 0)
+      o->pos = pos;
+    *mark = pos;
+    return n;
+  }
   uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
   uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
   t &= POS_MASK;
@@ -1250,6 +1310,11 @@ size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
 }
 
 void mida__orphan_release(mida__orphan *o, uint64_t mark) {
+  if (o->salvaged) {
+    if (mark > o->pos && mark <= o->end)
+      o->pos = mark;
+    return;
+  }
   seg_header *h = o->hdr;
   uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
   if (mark <= head || mark - head > o->ring_bytes)
@@ -1273,13 +1338,26 @@ uint64_t mida__orphan_dropped(const mida__orphan *o) {
   return atomic_load_explicit(&o->hdr->dropped, memory_order_relaxed);
 }
 
+bool mida__orphan_salvaged(const mida__orphan *o) {
+  return o->salvaged;
+}
+
 void mida__orphan_close(mida__orphan *o, bool remove) {
   if (o == NULL)
     return;
-  /* Unlinked while still locked, so no other recoverer can open it between
-   * the unlock and the unlink and ship it twice. */
-  if (remove)
+  /* Unlinked (or renamed) while still locked, so no other recoverer can
+   * open it between the unlock and the unlink and ship it twice. A
+   * salvaged segment is kept aside, never removed: what was in its damaged
+   * part cannot be told. */
+  if (remove && o->salvaged) {
+    char *q = format_alloc("%s%s", o->path, MIDA_QUARANTINE_SUFFIX);
+    /* If that fails it stays in place, to be recovered again. */
+    if (q != NULL)
+      (void)rename(o->path, q);
+    mida__free(q);
+  } else if (remove) {
     unlink(o->path);
+  }
   munmap(o->base, o->map_bytes);
   close(o->fd);
   mida__free(o->path);
@@ -1397,9 +1475,12 @@ static int add_segment_stats(void *ctx, const char *path) {
     return MIDA_OK; /* removed meanwhile: shipped */
   seg_header hdr;
   struct stat sb;
-  if (fstat(fd, &sb) == 0 &&
-      pread(fd, &hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr &&
-      header_is_sane(&hdr, (uint64_t)sb.st_size)) {
+  bool sane = fstat(fd, &sb) == 0 &&
+              pread(fd, &hdr, sizeof hdr, 0) == (ssize_t)sizeof hdr &&
+              header_is_sane(&hdr, (uint64_t)sb.st_size);
+  if (!sane || !positions_are_sane(&hdr))
+    st->damaged++;
+  if (sane) {
     st->segments++;
     /* A segment whose lock can be had belongs to no live process. */
     if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
@@ -1420,5 +1501,20 @@ static int add_segment_stats(void *ctx, const char *path) {
 
 int mida__spool_stats_get(const char *spool_dir, mida__spool_stats *out) {
   memset(out, 0, sizeof *out);
-  return mida__spool_list(spool_dir, add_segment_stats, out);
+  int rc = mida__spool_list(spool_dir, add_segment_stats, out);
+  if (rc != MIDA_OK)
+    return rc;
+  rc = spool_bytes(spool_dir, &out->disk_bytes);
+  DIR *d = opendir(spool_dir);
+  if (d == NULL)
+    return rc;
+  size_t suffix = strlen(MIDA_QUARANTINE_SUFFIX);
+  for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+    size_t n = strlen(e->d_name);
+    if (n > suffix &&
+        strcmp(e->d_name + n - suffix, MIDA_QUARANTINE_SUFFIX) == 0)
+      out->quarantined++;
+  }
+  closedir(d);
+  return rc;
 }

@@ -92,6 +92,15 @@
  * right, and counts what it skipped. An uncommitted frame is torn only in an
  * orphan: in the live journal a writer of this process is still filling it
  * (in a sealed segment too), so the reader stops there and waits.
+ *
+ * Damaged headers. A segment whose head or tail cannot be right (not
+ * aligned, tail before head, more than a ring apart) is not trusted: since
+ * every frame names its own position, recovery scans the whole ring for
+ * valid frames, ships the last ring's worth of them in order (frames that
+ * were shipped already may come again, which the store's merge ignores),
+ * counts what it skips, and keeps the file as <name>.mj.quarantine instead
+ * of removing it. Quarantined files are not read again; `mida stats`
+ * counts them.
  */
 #ifndef MIDA_CAPTURE_JOURNAL_H
 #define MIDA_CAPTURE_JOURNAL_H
@@ -110,6 +119,8 @@
 #define MIDA_JOURNAL_DEFAULT_RING (16 * 1024 * 1024)
 /* The default bound on a spool's segment files (MIDA_SPOOL_MAX): 1 GiB. */
 #define MIDA_SPOOL_MAX_DEFAULT (UINT64_C(1) << 30)
+/* Appended to the name of a segment that recovery salvaged and kept. */
+#define MIDA_QUARANTINE_SUFFIX ".quarantine"
 
 /* The writer's side: this process's journal, one or more segments. */
 typedef struct mida__journal mida__journal;
@@ -247,8 +258,13 @@ int64_t mida__orphan_pid(const mida__orphan *o);
 uint64_t mida__orphan_corrupt(const mida__orphan *o);
 uint64_t mida__orphan_dropped(const mida__orphan *o);
 
+/* Whether the segment's head or tail was damaged, so that its frames were
+ * found by a scan of the whole ring (see "Damaged headers" above). */
+bool mida__orphan_salvaged(const mida__orphan *o);
+
 /* Closes the orphan; with remove true (everything was shipped) the file is
- * unlinked. */
+ * unlinked -- or, if it was salvaged, renamed to <name>.mj.quarantine and
+ * kept, since what its damaged part held cannot be told. */
 void mida__orphan_close(mida__orphan *o, bool remove);
 
 /* Calls fn for the path of every segment file (*.mj) in spool_dir, in name
@@ -274,6 +290,9 @@ typedef struct mida__spool_stats {
   uint64_t backlog_bytes; /* reserved but not shipped */
   uint64_t dropped;       /* records dropped under the DROP policy */
   uint64_t corrupt;       /* frames skipped as corrupt */
+  uint64_t damaged;       /* *.mj files whose header is damaged */
+  uint64_t quarantined;   /* *.mj.quarantine files kept by recovery */
+  uint64_t disk_bytes;    /* bytes on disk of the segment files */
 } mida__spool_stats;
 
 int mida__spool_stats_get(const char *spool_dir, mida__spool_stats *out);

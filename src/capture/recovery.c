@@ -8,7 +8,9 @@
  * store as COUNTER records of the dead process, and removes the file once
  * everything in it is durable in the sink. A failure of the sink leaves the
  * file where it is, with its head at the last batch that did get in, so a
- * later recovery goes on from there.
+ * later recovery goes on from there. A segment whose header is damaged is
+ * read frame by frame without it (journal.h, "Damaged headers") and kept
+ * aside as <name>.mj.quarantine rather than removed; the store counts it.
  */
 #include "capture/shipper.h"
 
@@ -29,11 +31,12 @@ typedef struct recovery {
 
 /* Sends the dead writer's counters, if any, as COUNTER records. */
 static int put_counters(recovery *r, const mida__origin *origin,
-                        uint64_t corrupt, uint64_t dropped) {
+                        uint64_t corrupt, uint64_t dropped,
+                        uint64_t quarantined) {
   size_t n = 0;
-  const char *names[2] = {"corrupt", "dropped"};
-  uint64_t values[2] = {corrupt, dropped};
-  for (int i = 0; i < 2; i++) {
+  const char *names[3] = {"corrupt", "dropped", "quarantined"};
+  uint64_t values[3] = {corrupt, dropped, quarantined};
+  for (int i = 0; i < 3; i++) {
     if (values[i] == 0)
       continue;
     mida__rec *rec = &r->recs[n++];
@@ -86,8 +89,9 @@ static int recover_segment(void *ctx, const char *path) {
   }
   uint64_t corrupt = mida__orphan_corrupt(o) + undecodable;
   uint64_t dropped = mida__orphan_dropped(o);
+  bool salvaged = mida__orphan_salvaged(o);
   if (rc == MIDA_OK)
-    rc = put_counters(r, &origin, corrupt, dropped);
+    rc = put_counters(r, &origin, corrupt, dropped, salvaged ? 1 : 0);
   if (rc != MIDA_OK) {
     if (r->rc == MIDA_OK) {
       r->rc = rc;
@@ -100,6 +104,7 @@ static int recover_segment(void *ctx, const char *path) {
   r->st->corrupt += corrupt;
   r->st->dropped += dropped;
   r->st->segments++;
+  r->st->quarantined += salvaged;
   mida__orphan_close(o, true);
   return 0;
 }

@@ -5,14 +5,20 @@
  * in one call, release them from the journal once the sink has made them
  * durable. Writers never wake the shipper (that would cost them a system
  * call); it polls, sleeping interval_ms after a pass that found less than a
- * full batch and not at all after a full one. A sink failure keeps the batch in the journal and
- * backs off (doubling up to one second) before the same frames are tried
- * again: the journal is the buffer, so producers never wait for the network.
+ * full batch and not at all after a full one. A sink failure keeps the batch in
+ * the journal and backs off (doubling up to one second) before the same frames
+ * are tried again: the journal is the buffer, so producers never wait for the
+ * network.
  *
- * A session whose broker was down when it opened gives the shipper no
- * sink but its URL: the thread then opens the sink itself, with the same
- * backoff, recovers the spool's orphan segments once connected (as
- * mida_open() does when the sink opens at once), and owns the sink.
+ * The thread opens the sink itself, so that a store or broker that is slow,
+ * hung or down never holds up the program's thread in mida_open(): it
+ * retries the open with the same backoff, ships the spool's orphan segments
+ * (journals of dead processes) once connected and before its own frames, and
+ * owns the sink until it stops. mida_open() waits a moment for the first
+ * attempt (mida__shipper_wait_open) to report a bad URL at once.
+ *
+ * A flush waits for its whole timeout while the sink fails, without cutting
+ * the backoff short: the sink may come back before the deadline.
  *
  * Besides the frames, each batch carries COUNTER records whenever the
  * journal's dropped or corrupt counts have grown, so that losses are visible
@@ -34,10 +40,9 @@
 
 struct mida__shipper {
   mida__journal *journal;  /* borrowed */
-  mida__sink *sink;        /* borrowed, or owned; NULL until opened */
-  bool owns_sink;          /* the thread opened sink: close it at stop */
-  char *url;               /* owned sink: the URL to open */
-  char *spool_dir;         /* owned sink: the spool to recover */
+  mida__sink *sink;        /* owned; NULL until opened */
+  char *url;               /* the sink's URL */
+  char *spool_dir;         /* the spool whose orphans to recover */
   unsigned interval_ms;    /* longest idle sleep */
   pthread_t thread;        /* the shipper thread */
   pthread_mutex_t lock;    /* guards the fields below it */
@@ -46,7 +51,9 @@ struct mida__shipper {
   bool stopping;           /* stop requested */
   bool wake_requested;     /* a flush wants a pass now */
   uint64_t idle_passes;    /* passes that found nothing left to ship */
-  int last_rc;             /* result of the last put_batch */
+  uint64_t open_attempts;  /* attempts to open the sink so far */
+  int open_rc;             /* result of the last attempt to open */
+  int last_rc;             /* result of the last open or put_batch */
   char errmsg[512];        /* the sink's message for last_rc */
   atomic_uint_fast64_t shipped, batches, errors, undecodable;
   uint64_t reported_dropped; /* dropped count already sent as COUNTER */
@@ -156,41 +163,63 @@ static long ship_once(mida__shipper *sh) {
   return (long)n;
 }
 
-/* Sleeps on the wake condition for ms milliseconds or until signalled. */
-static void sleep_ms(mida__shipper *sh, unsigned ms) {
+/* A deadline ms milliseconds from now on the condition variables' clock. */
+static struct timespec deadline_after(int ms) {
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
   until.tv_nsec += (long)(ms % 1000) * 1000000L;
-  until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000L;
+  until.tv_sec += until.tv_nsec / 1000000000L;
   until.tv_nsec %= 1000000000L;
+  return until;
+}
+
+/* Sleeps on the wake condition for ms milliseconds, or until stopped, or
+ * (with wakeable) until a flush asks for a pass. */
+static void sleep_ms(mida__shipper *sh, unsigned ms, bool wakeable) {
+  struct timespec until = deadline_after((int)ms);
   pthread_mutex_lock(&sh->lock);
   /* The flag, not the signal alone, says a pass is wanted: a signal sent
    * while this thread was shipping would otherwise be lost. */
-  while (!sh->stopping && !sh->wake_requested) {
+  while (!sh->stopping && !(wakeable && sh->wake_requested)) {
     if (pthread_cond_timedwait(&sh->wake, &sh->lock, &until) == ETIMEDOUT)
       break;
   }
-  sh->wake_requested = false;
+  if (wakeable)
+    sh->wake_requested = false;
   pthread_mutex_unlock(&sh->lock);
 }
 
-/* Opens the sink the shipper owns, then ships the spool's orphans into it.
- * Returns MIDA_OK, or the open's error. */
-static long open_owned_sink(mida__shipper *sh) {
+/* Whether an error of the sink's open can never go away by retrying (a
+ * malformed or unsupported URL): the shipper then stops trying. */
+static bool open_error_is_final(int rc) {
+  return rc == MIDA_EURL || rc == MIDA_EINVAL;
+}
+
+/* Opens the sink, then ships the spool's orphans into it. Returns MIDA_OK,
+ * or the open's error. */
+static long open_sink(mida__shipper *sh) {
   char err[512] = "";
-  int rc = mida__sink_open(sh->url, 0, &sh->sink, err, sizeof err);
+  mida__sink *sink = NULL;
+  int rc = mida__sink_open(sh->url, 0, &sink, err, sizeof err);
   if (rc != MIDA_OK) {
-    sh->sink = NULL;
     note_failure(sh, rc, err);
+    pthread_mutex_lock(&sh->lock);
+    sh->open_attempts++;
+    sh->open_rc = rc;
+    pthread_mutex_unlock(&sh->lock);
     return rc;
   }
-  /* Orphans first, as mida_open() does; our own segment is busy (locked by
-   * this process) and left alone. A failure leaves them for later. */
+  /* Journals of dead processes go first, so that their records are not
+   * overtaken by ours; our own segments are locked by this process and left
+   * alone. A failure leaves them for later. */
   mida__recover_stats rst;
   char rerr[512] = "";
-  (void)mida__recover_spool(sh->spool_dir, sh->sink, &rst, rerr,
-                            sizeof rerr);
+  (void)mida__recover_spool(sh->spool_dir, sink, &rst, rerr, sizeof rerr);
   pthread_mutex_lock(&sh->lock);
+  sh->sink = sink;
+  sh->open_attempts++;
+  sh->open_rc = MIDA_OK;
   sh->last_rc = MIDA_OK;
   sh->errmsg[0] = '\0';
   pthread_mutex_unlock(&sh->lock);
@@ -203,11 +232,12 @@ static void *shipper_main(void *arg) {
   unsigned backoff = 0;
   for (;;) {
     mida__journal_maintain(sh->journal); /* room for a new segment? */
-    long shipped = sh->sink != NULL ? 0 : open_owned_sink(sh);
+    long shipped = sh->sink != NULL ? 0 : open_sink(sh);
     if (sh->sink != NULL)
       shipped = ship_once(sh);
     pthread_mutex_lock(&sh->lock);
     bool stopping = sh->stopping;
+    bool final = sh->sink == NULL && open_error_is_final(sh->open_rc);
     if (shipped == 0)
       sh->idle_passes++;
     pthread_cond_broadcast(&sh->progress);
@@ -219,7 +249,9 @@ static void *shipper_main(void *arg) {
         backoff = MAX_BACKOFF_MS;
       if (stopping)
         break; /* the rest stays in the journal for recovery */
-      sleep_ms(sh, backoff);
+      /* A flush does not cut the backoff short: it waits for its own
+       * deadline while the sink fails. A bad URL is not retried at all. */
+      sleep_ms(sh, final ? UINT32_MAX / 2 : backoff, false);
       continue;
     }
     backoff = 0;
@@ -231,15 +263,14 @@ static void *shipper_main(void *arg) {
      * lets them gather into one transaction instead of one each (at a
      * trickle, the cost of a transaction dominates); flush() and stop
      * still wake the thread at once. */
-    sleep_ms(sh, sh->interval_ms);
+    sleep_ms(sh, sh->interval_ms, true);
   }
   return NULL;
 }
 
 /* Frees what mida__shipper_start allocated (not the thread's objects). */
 static void shipper_free(mida__shipper *sh) {
-  if (sh->owns_sink)
-    mida__sink_close(sh->sink);
+  mida__sink_close(sh->sink);
   mida__free(sh->url);
   mida__free(sh->spool_dir);
   mida__free(sh->frames);
@@ -247,27 +278,23 @@ static void shipper_free(mida__shipper *sh) {
   mida__free(sh);
 }
 
-int mida__shipper_start(mida__journal *j, mida__sink *sink, const char *url,
+int mida__shipper_start(mida__journal *j, const char *url,
                         const char *spool_dir, unsigned interval_ms,
                         mida__shipper **out) {
   *out = NULL;
-  if (sink == NULL && (url == NULL || spool_dir == NULL))
+  if (j == NULL || url == NULL || spool_dir == NULL)
     return MIDA_EINVAL;
   mida__shipper *sh = mida__calloc(1, sizeof *sh);
   if (sh == NULL)
     return MIDA_ENOMEM;
   sh->journal = j;
-  sh->sink = sink;
-  sh->owns_sink = sink == NULL;
   sh->interval_ms = interval_ms ? interval_ms : 20;
   sh->frames = mida__calloc(MIDA_SHIP_BATCH, sizeof *sh->frames);
   sh->recs = mida__calloc(MIDA_SHIP_BATCH + 3, sizeof *sh->recs);
-  if (sh->owns_sink) {
-    sh->url = mida__strdup(url);
-    sh->spool_dir = mida__strdup(spool_dir);
-  }
-  if (sh->frames == NULL || sh->recs == NULL ||
-      (sh->owns_sink && (sh->url == NULL || sh->spool_dir == NULL))) {
+  sh->url = mida__strdup(url);
+  sh->spool_dir = mida__strdup(spool_dir);
+  if (sh->frames == NULL || sh->recs == NULL || sh->url == NULL ||
+      sh->spool_dir == NULL) {
     shipper_free(sh);
     return MIDA_ENOMEM;
   }
@@ -285,33 +312,40 @@ int mida__shipper_start(mida__journal *j, mida__sink *sink, const char *url,
   return MIDA_OK;
 }
 
-int mida__shipper_flush(mida__shipper *sh, int timeout_ms) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  if (timeout_ms >= 0) {
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+int mida__shipper_wait_open(mida__shipper *sh, int timeout_ms, char *msg,
+                            size_t msglen) {
+  struct timespec until = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+  pthread_mutex_lock(&sh->lock);
+  while (sh->open_attempts == 0) {
+    int w = timeout_ms >= 0
+                ? pthread_cond_timedwait(&sh->progress, &sh->lock, &until)
+                : pthread_cond_wait(&sh->progress, &sh->lock);
+    if (w == ETIMEDOUT)
+      break;
   }
+  int rc = sh->open_attempts == 0 ? MIDA_ETIMEDOUT : sh->open_rc;
+  if (msg != NULL && msglen > 0)
+    snprintf(msg, msglen, "%s",
+             rc != MIDA_OK && rc != MIDA_ETIMEDOUT ? sh->errmsg : "");
+  pthread_mutex_unlock(&sh->lock);
+  return rc;
+}
+
+int mida__shipper_flush(mida__shipper *sh, int timeout_ms) {
+  struct timespec until = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
   int rc = MIDA_OK;
   pthread_mutex_lock(&sh->lock);
   /* Two idle passes: the first may have started before this call. */
   uint64_t target = sh->idle_passes + 2;
-  uint64_t errors_before = atomic_load(&sh->errors);
   sh->wake_requested = true;
   pthread_cond_signal(&sh->wake);
   while (sh->idle_passes < target) {
-    if (sh->last_rc != MIDA_OK &&
-        atomic_load(&sh->errors) >= errors_before + 3) {
-      rc = sh->last_rc; /* the sink keeps failing */
-      break;
-    }
     int w = timeout_ms >= 0
                 ? pthread_cond_timedwait(&sh->progress, &sh->lock, &until)
                 : pthread_cond_wait(&sh->progress, &sh->lock);
     if (w == ETIMEDOUT) {
-      rc = MIDA_ETIMEDOUT;
+      /* Say why, when the sink is what keeps records back. */
+      rc = sh->last_rc != MIDA_OK ? sh->last_rc : MIDA_ETIMEDOUT;
       break;
     }
     sh->wake_requested = true;

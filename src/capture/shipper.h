@@ -9,8 +9,9 @@
  * frame that does not decode is counted as corrupt and skipped.
  *
  * recovery (mida__recover_spool) does the same for the segments of dead
- * processes found in a spool directory; mida_open() runs it before the
- * shipper starts, and `mida recover` runs it on demand.
+ * processes found in a spool directory; the shipper runs it once its sink
+ * is open, before it ships its own frames, and `mida recover` runs it on
+ * demand.
  */
 #ifndef MIDA_CAPTURE_SHIPPER_H
 #define MIDA_CAPTURE_SHIPPER_H
@@ -31,21 +32,27 @@ typedef struct mida__shipper_stats {
   uint64_t undecodable; /* frames skipped because they did not decode */
 } mida__shipper_stats;
 
-/* Starts the thread. The shipper borrows j until stopped; it sleeps at
- * most interval_ms between looks at the journal. With a sink, it borrows
- * it. With sink NULL, the thread opens url itself (a broker that was down
- * when the session opened), retrying with backoff while the open fails,
- * then ships the orphan segments of spool_dir (mida__recover_spool) before
- * its own frames; it closes that sink when stopped. Until it is open,
- * flush reports the open's error. Returns MIDA_OK, MIDA_ENOMEM or MIDA_EIO
- * (thread creation). */
-int mida__shipper_start(mida__journal *j, mida__sink *sink, const char *url,
+/* Starts the thread, which opens the sink named by url itself (retrying
+ * with backoff while the open fails, except for a malformed URL), ships the
+ * orphan segments of spool_dir (mida__recover_spool) once it is open, then
+ * the frames of j, which it borrows until stopped; it sleeps at most
+ * interval_ms between looks at the journal. Returns MIDA_OK, MIDA_EINVAL,
+ * MIDA_ENOMEM or MIDA_EIO (thread creation). */
+int mida__shipper_start(mida__journal *j, const char *url,
                         const char *spool_dir, unsigned interval_ms,
                         mida__shipper **out);
 
+/* Waits until the thread's first attempt to open the sink is over, or
+ * timeout_ms passes (negative: no limit). Returns MIDA_OK (open), the
+ * open's error (message in msg), or MIDA_ETIMEDOUT (still trying). */
+int mida__shipper_wait_open(mida__shipper *sh, int timeout_ms, char *msg,
+                            size_t msglen);
+
 /* Waits until everything committed before the call is durable in the sink,
- * or timeout_ms passes (negative: no limit). Returns MIDA_OK,
- * MIDA_ETIMEDOUT, or the sink's last error code if it keeps failing. */
+ * or timeout_ms passes (negative: no limit); a sink that keeps failing does
+ * not end the wait early, as it may come back. Returns MIDA_OK, or at the
+ * deadline the sink's last error (it failed on the last attempt) or
+ * MIDA_ETIMEDOUT. */
 int mida__shipper_flush(mida__shipper *sh, int timeout_ms);
 
 /* Ships what remains (one last attempt), stops and joins the thread, and
@@ -72,6 +79,8 @@ typedef struct mida__recover_stats {
   uint64_t dropped;  /* records their writers had dropped (DROP policy) */
   uint64_t busy;     /* segments skipped: a live process holds them */
   uint64_t foreign;  /* files that were not journal segments, left alone */
+  uint64_t quarantined; /* of the segments, those whose header was damaged:
+                           shipped frame by frame and kept aside */
 } mida__recover_stats;
 
 /* Ships every orphan segment in spool_dir into sink and removes each one

@@ -21,6 +21,7 @@
 #define MIDA_CLI_CLI_H
 
 #include "core/buf.h"
+#include "report/report.h"
 #include "sink/sink.h"
 
 #include <stdio.h>
@@ -166,15 +167,40 @@ void mida__out_discard(mida__out *o);
  * usage error. Returns MIDA_CLI_CONTINUE or MIDA_CLI_USAGE. */
 int mida__out_pick(const char *verb, int csv, int json, mida__out_format *fmt);
 
-/* Whether text is exactly a JSON number (as SQLite prints numbers). */
-int mida__out_is_number(const char *text);
-
-/* Appends a JSON value for a cell: a number as it is, NULL as null, any
- * other text as an escaped string. */
-int mida__out_json_value(mida__buf *b, const char *text);
-
 /* Display width of UTF-8 text: the number of characters. */
 size_t mida__out_width(const char *text);
+
+/* ---- destinations of exports (dest.c) ---------------------------------- */
+
+/* Where an export goes: standard output, or a file or directory written
+ * under a temporary name and renamed when complete. */
+typedef struct mida__cli_dest {
+  const char *label;   /* "mida export", for messages */
+  const char *path;    /* the final path, NULL for standard output */
+  char tmp[4096];      /* the temporary file or directory */
+  int is_dir;          /* 1: a directory of files (begin_file/end_file) */
+  int force;           /* 1: an existing path may be replaced */
+  int open;            /* 1 while tmp exists */
+  FILE *fp;            /* the file being written, or NULL */
+  double progress_at;  /* when progress was last drawn, seconds */
+  int progress_shown;  /* 1 once a progress line is on the terminal */
+} mida__cli_dest;
+
+/* Prepares d for path (NULL or "-": standard output; not for a
+ * directory) and fills io to write into it, with progress on stderr when
+ * it is a terminal. An existing path is refused unless force (and then a
+ * directory only if it is an earlier RO-Crate). Returns MIDA_CLI_CONTINUE,
+ * or MIDA_CLI_FAIL after printing why. */
+int mida__cli_dest_open(mida__cli_dest *d, const char *label,
+                        const char *path, int is_dir, int force,
+                        mida__report_io *io);
+
+/* Completes the export: flushes, syncs and renames into place. Returns
+ * MIDA_OK or MIDA_EIO (errno says why; nothing is left behind). */
+int mida__cli_dest_commit(mida__cli_dest *d);
+
+/* Gives up: removes the temporary file or directory. */
+void mida__cli_dest_abort(mida__cli_dest *d);
 
 /* ---- the verbs --------------------------------------------------------- */
 
@@ -184,6 +210,8 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv);
 int mida__cli_show(mida__cli *cli, int argc, char **argv);
 int mida__cli_lineage(mida__cli *cli, int argc, char **argv);
 int mida__cli_export(mida__cli *cli, int argc, char **argv);
+/* diff.c: `mida diff A B` (issue 15). */
+int mida__cli_diff(mida__cli *cli, int argc, char **argv);
 int mida__cli_recover(mida__cli *cli, int argc, char **argv);
 int mida__cli_stats(mida__cli *cli, int argc, char **argv);
 /* ingest.c: broker -> store consumer (issue 5). */

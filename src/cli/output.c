@@ -64,51 +64,6 @@ size_t mida__out_width(const char *text) {
   return n;
 }
 
-static int is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-int mida__out_is_number(const char *text) {
-  const char *p = text;
-  if (p == NULL)
-    return 0;
-  if (*p == '-')
-    p++;
-  if (*p == '0') {
-    p++;
-  } else if (is_digit(*p)) {
-    while (is_digit(*p))
-      p++;
-  } else {
-    return 0;
-  }
-  if (*p == '.') {
-    p++;
-    if (!is_digit(*p))
-      return 0;
-    while (is_digit(*p))
-      p++;
-  }
-  if (*p == 'e' || *p == 'E') {
-    p++;
-    if (*p == '+' || *p == '-')
-      p++;
-    if (!is_digit(*p))
-      return 0;
-    while (is_digit(*p))
-      p++;
-  }
-  return *p == '\0';
-}
-
-int mida__out_json_value(mida__buf *b, const char *text) {
-  if (text == NULL)
-    return mida__buf_adds(b, "null");
-  if (mida__out_is_number(text))
-    return mida__buf_adds(b, text);
-  return mida__json_add_string(b, text, strlen(text));
-}
-
 /* Appends text to b as a table cell: control characters become spaces and
  * text longer than max characters keeps max - 1 of them and "…". */
 static int add_cell(mida__buf *b, const char *text, size_t max) {
@@ -240,7 +195,7 @@ static int table_row(mida__out *o, const char *const *values) {
   int rc = MIDA_OK;
   for (int c = 0; c < o->ncols && rc == MIDA_OK; c++) {
     const char *v = values[c] != NULL ? values[c] : "";
-    if (v[0] != '\0' && !mida__out_is_number(v))
+    if (v[0] != '\0' && !mida__json_is_number(v))
       o->numeric[c] = 0;
     size_t before = o->line.len;
     rc = add_cell(&o->line, v, o->max_cell);
@@ -308,7 +263,7 @@ static int json_row(mida__out *o, const char *const *values) {
     if (rc == MIDA_OK)
       rc = mida__buf_add(&o->line, ": ", 2);
     if (rc == MIDA_OK)
-      rc = mida__out_json_value(&o->line, values[c]);
+      rc = mida__json_add_cell(&o->line, values[c]);
   }
   if (rc == MIDA_OK)
     rc = mida__buf_add(&o->line, "}", 1);

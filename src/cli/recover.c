@@ -9,7 +9,9 @@
  * (src/capture/shipper.h). Segments still held by a live process are left
  * alone and counted as busy. Corrupt frames are skipped and counted (in
  * the store too, as counters), which is not a failure: only a store or
- * spool error makes the exit status 1.
+ * spool error makes the exit status 1. A journal whose header is damaged
+ * is read frame by frame and kept as *.mj.quarantine (counted in `mida
+ * stats`), never removed.
  */
 #include "cli/cli.h"
 
@@ -20,6 +22,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char recover_help[] =
     "usage: mida recover [--spool DIR]\n"
@@ -63,13 +66,18 @@ int mida__cli_recover(mida__cli *cli, int argc, char **argv) {
   ex = mida__cli_open_store(cli, 1, &sink);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
-  mida__recover_stats st = {0, 0, 0, 0, 0, 0};
+  mida__recover_stats st;
+  memset(&st, 0, sizeof st);
   char err[512] = "";
   int rc = mida__recover_spool(spool, sink, &st, err, sizeof(err));
   printf("recovered %llu records from %llu journals; %llu corrupt frames "
          "skipped; %llu busy (live) journals left\n",
          (unsigned long long)st.records, (unsigned long long)st.segments,
          (unsigned long long)st.corrupt, (unsigned long long)st.busy);
+  if (st.quarantined > 0)
+    printf("%llu journals had a damaged header: read frame by frame and "
+           "kept as *.mj.quarantine in %s\n",
+           (unsigned long long)st.quarantined, spool);
   fflush(stdout);
   if (rc != MIDA_OK)
     ex = mida__cli_fail("recover from %s failed: %s", spool,

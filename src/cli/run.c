@@ -23,7 +23,10 @@
  * functions that start and stop the helper. Signals sent to mida run (INT,
  * TERM, HUP, QUIT, USR1, USR2) are forwarded to the child; mida run
  * exits with the child's status (128 + N for a signal N, as shells do), or
- * 127 when the command cannot be executed.
+ * 127 when the command cannot be executed. Observing never stops the
+ * command: a store that cannot be opened or a record that cannot be made
+ * is a warning on stderr and the command runs all the same (MIDA_STRICT=1
+ * makes them errors, before the command starts).
  */
 #include "cli/cli.h"
 
@@ -51,7 +54,8 @@ static const char run_help[] =
     "mida.dask prepended), so that Python code using the mida package or\n"
     "Dask is observed with no change to it. Signals are forwarded to the\n"
     "command; the exit status is the command's (128+N after signal N, 127\n"
-    "if it cannot be run).\n"
+    "if it cannot be run). A store that cannot be opened is a warning: the\n"
+    "command runs, its records wait in the spool (MIDA_STRICT=1: an error).\n"
     "\n"
     "options:\n"
     "  --campaign C        the campaign (default: $MIDA_CAMPAIGN)\n"
@@ -222,6 +226,38 @@ static pid_t spawn(char **argv, const struct sigaction *old, int *err) {
 
 /* ---- the verb ------------------------------------------------------------ */
 
+static const char *base_name(const char *path) {
+  const char *s = strrchr(path, '/');
+  return s != NULL ? s + 1 : path;
+}
+
+/* Records the workflow of the command and its task: ids into *wf and
+ * *task (set even when a record is dropped, so that the command's own
+ * records still name them). Returns MIDA_OK or the first error. */
+static int record_start(mida_session_t *s, const char *wf_name, int cmdc,
+                        char **cmdv, mida_id_t *wf, mida_id_t *task) {
+  mida__buf used;
+  mida__buf_init(&used, 1 << 20);
+  /* A command line too long to record is recorded without its argv. */
+  const char *argv_text =
+      argv_json(&used, cmdc, cmdv) == MIDA_OK ? mida__buf_str(&used) : NULL;
+  mida_workflow_info_t wi = {0};
+  wi.name = wf_name != NULL ? wf_name : base_name(cmdv[0]);
+  wi.source = "run";
+  wi.metadata = argv_text;
+  int rc = mida_workflow_begin(s, &wi, wf);
+  mida_task_info_t ti = {0};
+  ti.activity = base_name(cmdv[0]);
+  ti.workflow = wf;
+  ti.used = argv_text;
+  if (!mida_id_is_nil(wf)) {
+    int trc = mida_task_begin(s, &ti, task);
+    rc = rc != MIDA_OK ? rc : trc;
+  }
+  mida__buf_free(&used);
+  return rc;
+}
+
 /* Where the command starts in argv: after "--", or at the first argument
  * that is neither an option nor an option's value. */
 static int command_start(int argc, char **argv) {
@@ -243,11 +279,6 @@ static int command_start(int argc, char **argv) {
       }
   }
   return argc;
-}
-
-static const char *base_name(const char *path) {
-  const char *s = strrchr(path, '/');
-  return s != NULL ? s + 1 : path;
 }
 
 int mida__cli_run(mida__cli *cli, int argc, char **argv) {
@@ -280,54 +311,55 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   cfg.store = cli->store;
   if (campaign != NULL)
     cfg.campaign = campaign;
+  /* Observation never stops the command: a store that cannot be opened,
+   * or a record that cannot be made, is a warning, unless MIDA_STRICT. */
   mida_session_t *s = NULL;
   char err[512] = "";
   int rc = mida_open(&cfg, &s, err, sizeof err);
   char shown[MIDA_URL_SHOWN];
-  if (rc != MIDA_OK)
+  if (rc != MIDA_OK && cfg.strict)
     return mida__cli_fail("run: cannot open the store %s: %s",
                           mida__url_redact(cli->store, shown, sizeof shown),
                           err);
+  if (rc != MIDA_OK)
+    fprintf(stderr,
+            "mida run: not recording (%s); running the command "
+            "anyway\n",
+            err);
+  else if (err[0] != '\0')
+    fprintf(stderr, "mida run: warning: %s\n", err);
+  int store_open = rc == MIDA_OK && err[0] == '\0';
 
-  mida__buf used;
-  mida__buf_init(&used, 1 << 20);
-  if (argv_json(&used, cmdc, cmdv) != MIDA_OK) {
-    mida_close(s);
-    return mida__cli_fail("run: the command line is too long to record");
-  }
-  mida_workflow_info_t wi = {0};
-  wi.name = wf_name != NULL ? wf_name : base_name(cmdv[0]);
-  wi.source = "run";
-  wi.metadata = mida__buf_str(&used);
-  mida_id_t wf, task;
-  rc = mida_workflow_begin(s, &wi, &wf);
-  mida_task_info_t ti = {0};
-  ti.activity = base_name(cmdv[0]);
-  ti.workflow = &wf;
-  ti.used = mida__buf_str(&used);
-  if (rc == MIDA_OK)
-    rc = mida_task_begin(s, &ti, &task);
-  mida__buf_free(&used);
-  if (rc != MIDA_OK) {
-    ex = mida__cli_fail("run: cannot record the command: %s", mida_errmsg(s));
-    mida_close(s);
-    return ex;
+  mida_id_t wf = {{0}}, task = {{0}};
+  if (s != NULL &&
+      record_start(s, wf_name, cmdc, cmdv, &wf, &task) != MIDA_OK) {
+    if (cfg.strict) {
+      ex = mida__cli_fail("run: cannot record the command: %s", mida_errmsg(s));
+      mida_close(s);
+      return ex;
+    }
+    fprintf(stderr,
+            "mida run: warning: cannot record the command (%s); "
+            "running it anyway\n",
+            mida_errmsg(s));
   }
 
-  char wf_text[MIDA_ID_STRLEN], task_text[MIDA_ID_STRLEN];
-  mida_id_format(&wf, wf_text);
-  mida_id_format(&task, task_text);
   setenv("MIDA_STORE", cli->store, 1);
-  setenv("MIDA_WORKFLOW", wf_text, 1);
-  setenv("MIDA_PARENT_TASK", task_text, 1);
+  if (!mida_id_is_nil(&task)) {
+    char wf_text[MIDA_ID_STRLEN], task_text[MIDA_ID_STRLEN];
+    setenv("MIDA_WORKFLOW", mida_id_format(&wf, wf_text), 1);
+    setenv("MIDA_PARENT_TASK", mida_id_format(&task, task_text), 1);
+  }
   if (campaign != NULL)
     setenv("MIDA_CAMPAIGN", campaign, 1);
   if (!no_dask) {
     prepend_preload("DASK_DISTRIBUTED__SCHEDULER__PRELOAD");
     prepend_preload("DASK_DISTRIBUTED__WORKER__PRELOAD");
   }
-  /* Records made so far reach the store before the command looks. */
-  (void)mida_flush(s, 5000);
+  /* Records made so far reach the store before the command looks (not
+   * worth a wait when the store is not there). */
+  if (store_open)
+    (void)mida_flush(s, 5000);
 
   pid_t comp_pid[COMPANION_COUNT] = {0};
   for (size_t i = 0; i < COMPANION_COUNT; i++) {
@@ -392,9 +424,13 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
       fprintf(stderr, "mida run: the %s observer did not stop cleanly\n",
               companions[i].kind);
 
+  if (s == NULL)
+    return code;
   mida_status_t st = code == 0 ? MIDA_STATUS_FINISHED : MIDA_STATUS_ERROR;
-  rc = mida_task_end(s, &task, st, gen, error[0] ? error : NULL);
-  if (rc == MIDA_OK)
+  rc = mida_id_is_nil(&task)
+           ? MIDA_OK
+           : mida_task_end(s, &task, st, gen, error[0] ? error : NULL);
+  if (rc == MIDA_OK && !mida_id_is_nil(&wf))
     rc = mida_workflow_end(s, &wf, st);
   if (rc != MIDA_OK)
     fprintf(stderr, "mida run: cannot record the end: %s\n", mida_errmsg(s));

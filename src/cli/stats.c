@@ -7,7 +7,9 @@
  * corrupt frames skipped, ...; summed over hosts and processes), and the
  * state of the store's spool: journal segments, orphans (left by dead
  * processes, waiting for `mida recover`), backlog bytes not yet shipped,
- * and the dropped and corrupt counts still in the segments
+ * bytes on disk (bounded by MIDA_SPOOL_MAX), the dropped and corrupt counts
+ * still in the segments, segments with a damaged header, and those that
+ * recovery salvaged and kept aside (*.mj.quarantine)
  * (mida__spool_stats_get(), which takes no locks).
  */
 #include "cli/cli.h"
@@ -28,7 +30,8 @@ static const char stats_help[] =
     "\n"
     "Prints the rows of each table, tasks by status, the stored counters\n"
     "(dropped records, corrupt frames, ...) and the spool's journals:\n"
-    "segments, orphans, backlog bytes, dropped and corrupt counts.\n"
+    "segments, orphans, backlog bytes, bytes on disk, dropped and corrupt\n"
+    "counts, damaged and quarantined journals (docs/reliability.md).\n"
     "\n"
     "options:\n"
     "  --spool DIR  the spool directory (default: the store's; $MIDA_SPOOL)\n"
@@ -88,7 +91,7 @@ static int add_section(mida__buf *b, const struct section *s,
       if (rc == MIDA_OK)
         rc = mida__buf_adds(b, ": ");
       if (rc == MIDA_OK)
-        rc = mida__out_json_value(b, count);
+        rc = mida__json_add_cell(b, count);
     } else {
       rc = mida__buf_printf(b, "  %-15s %s\n", name, count);
     }
@@ -102,16 +105,18 @@ static int add_section(mida__buf *b, const struct section *s,
 
 static int add_spool(mida__buf *b, const char *dir, const mida__spool_stats *ss,
                      int ok, int json) {
-  const char *names[] = {"segments", "orphans", "backlog_bytes", "dropped",
-                         "corrupt"};
-  unsigned long long v[] = {ss->segments, ss->orphans, ss->backlog_bytes,
-                            ss->dropped, ss->corrupt};
+  const char *names[] = {"segments", "orphans", "backlog_bytes", "disk_bytes",
+                         "dropped",  "corrupt", "damaged",       "quarantined"};
+  unsigned long long v[] = {ss->segments,   ss->orphans,    ss->backlog_bytes,
+                            ss->disk_bytes, ss->dropped,    ss->corrupt,
+                            ss->damaged,    ss->quarantined};
+  const int count = (int)(sizeof v / sizeof v[0]);
   int rc = MIDA_OK;
   if (json) {
     rc = mida__buf_adds(b, ",\n  \"spool\": {\"path\": ");
     if (rc == MIDA_OK)
       rc = mida__json_add_string(b, dir, strlen(dir));
-    for (int i = 0; rc == MIDA_OK && i < 5; i++) {
+    for (int i = 0; rc == MIDA_OK && i < count; i++) {
       rc = ok ? mida__buf_printf(b, ", \"%s\": %llu", names[i], v[i])
               : mida__buf_printf(b, ", \"%s\": null", names[i]);
     }
@@ -120,7 +125,7 @@ static int add_spool(mida__buf *b, const char *dir, const mida__spool_stats *ss,
     return rc;
   }
   rc = mida__buf_printf(b, "spool %s\n", dir);
-  for (int i = 0; rc == MIDA_OK && i < 5; i++) {
+  for (int i = 0; rc == MIDA_OK && i < count; i++) {
     rc = ok ? mida__buf_printf(b, "  %-15s %llu\n", names[i], v[i])
             : mida__buf_printf(b, "  %-15s ?\n", names[i]);
   }

@@ -288,6 +288,47 @@ int mida__json_add_string(mida__buf *b, const char *s, size_t len) {
   return rc;
 }
 
+bool mida__json_is_number(const char *text) {
+  const char *p = text;
+  if (p == NULL)
+    return false;
+  if (*p == '-')
+    p++;
+  if (*p == '0') {
+    p++;
+  } else if (is_digit((unsigned char)*p)) {
+    while (is_digit((unsigned char)*p))
+      p++;
+  } else {
+    return false;
+  }
+  if (*p == '.') {
+    p++;
+    if (!is_digit((unsigned char)*p))
+      return false;
+    while (is_digit((unsigned char)*p))
+      p++;
+  }
+  if (*p == 'e' || *p == 'E') {
+    p++;
+    if (*p == '+' || *p == '-')
+      p++;
+    if (!is_digit((unsigned char)*p))
+      return false;
+    while (is_digit((unsigned char)*p))
+      p++;
+  }
+  return *p == '\0';
+}
+
+int mida__json_add_cell(mida__buf *b, const char *text) {
+  if (text == NULL)
+    return mida__buf_adds(b, "null");
+  if (mida__json_is_number(text))
+    return mida__buf_adds(b, text);
+  return mida__json_add_string(b, text, strlen(text));
+}
+
 int mida__json_add_double(mida__buf *b, double v) {
   if (isnan(v))
     return mida__buf_adds(b, "\"NaN\"");
@@ -404,5 +445,126 @@ int mida__json_merge(const char *a, size_t alen, const char *b, size_t blen,
 out:
   mida__free(ma);
   mida__free(mb);
+  return rc;
+}
+
+/* ---- walking an object's members ----------------------------------------- */
+
+int mida__json_each_member(const char *text, size_t len,
+                           int (*fn)(void *ctx, const mida__json_member *m),
+                           void *ctx) {
+  if (text == NULL || len == 0)
+    return MIDA_OK;
+  if (mida__json_check(text, len, true, NULL) != MIDA_OK)
+    return MIDA_EJSON;
+  scanner s = {(const unsigned char *)text, (const unsigned char *)text + len};
+  skip_ws(&s);
+  s.p++; /* { */
+  for (;;) {
+    skip_ws(&s);
+    if (*s.p == '}')
+      return MIDA_OK;
+    if (*s.p == ',') {
+      s.p++;
+      skip_ws(&s);
+    }
+    mida__json_member m;
+    const unsigned char *key = s.p;
+    scan_string(&s);
+    m.key = (const char *)key + 1;
+    m.key_len = (size_t)(s.p - key) - 2;
+    skip_ws(&s);
+    s.p++; /* : */
+    skip_ws(&s);
+    const unsigned char *value = s.p;
+    scan_value(&s);
+    m.value = (const char *)value;
+    m.value_len = (size_t)(s.p - value);
+    int rc = fn(ctx, &m);
+    if (rc != MIDA_OK)
+      return rc;
+  }
+}
+
+/* The value of 4 hex digits at p (checked by the scanner before). */
+static unsigned long hex_value(const unsigned char *p) {
+  unsigned long v = 0;
+  for (int i = 0; i < 4; i++) {
+    unsigned char c = p[i];
+    v = v * 16 + (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+  }
+  return v;
+}
+
+/* Appends code point c as UTF-8. */
+static int add_utf8(mida__buf *b, unsigned long c) {
+  unsigned char u[4];
+  size_t n;
+  if (c < 0x80) {
+    u[0] = (unsigned char)c;
+    n = 1;
+  } else if (c < 0x800) {
+    u[0] = (unsigned char)(0xC0 | (c >> 6));
+    u[1] = (unsigned char)(0x80 | (c & 0x3F));
+    n = 2;
+  } else if (c < 0x10000) {
+    u[0] = (unsigned char)(0xE0 | (c >> 12));
+    u[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+    u[2] = (unsigned char)(0x80 | (c & 0x3F));
+    n = 3;
+  } else {
+    u[0] = (unsigned char)(0xF0 | (c >> 18));
+    u[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+    u[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+    u[3] = (unsigned char)(0x80 | (c & 0x3F));
+    n = 4;
+  }
+  return mida__buf_add(b, u, n);
+}
+
+int mida__json_add_unquoted(mida__buf *b, const char *v, size_t len) {
+  if (len < 2 || v[0] != '"' || v[len - 1] != '"')
+    return mida__buf_add(b, v, len);
+  const unsigned char *p = (const unsigned char *)v + 1;
+  const unsigned char *end = (const unsigned char *)v + len - 1;
+  int rc = MIDA_OK;
+  while (rc == MIDA_OK && p < end) {
+    const unsigned char *run = p;
+    while (p < end && *p != '\\')
+      p++;
+    if (p > run)
+      rc = mida__buf_add(b, run, (size_t)(p - run));
+    if (rc != MIDA_OK || p >= end)
+      break;
+    p++; /* the backslash; the text was checked, so an escape follows */
+    char c = (char)*p++;
+    switch (c) {
+    case 'b': rc = mida__buf_add(b, "\b", 1); break;
+    case 'f': rc = mida__buf_add(b, "\f", 1); break;
+    case 'n': rc = mida__buf_add(b, "\n", 1); break;
+    case 'r': rc = mida__buf_add(b, "\r", 1); break;
+    case 't': rc = mida__buf_add(b, "\t", 1); break;
+    case 'u': {
+      unsigned long cp = 0xFFFD;
+      if (end - p >= 4) {
+        cp = hex_value(p);
+        p += 4;
+      }
+      if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' &&
+          p[1] == 'u') {
+        unsigned long lo = hex_value(p + 2);
+        if (lo >= 0xDC00 && lo <= 0xDFFF) {
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          p += 6;
+        }
+      }
+      if (cp >= 0xD800 && cp <= 0xDFFF)
+        cp = 0xFFFD; /* a lone surrogate */
+      rc = add_utf8(b, cp);
+      break;
+    }
+    default: rc = mida__buf_add(b, &c, 1); break; /* " \ / */
+    }
+  }
   return rc;
 }

@@ -66,7 +66,16 @@
 /* The schema of schema.h in PostgreSQL's types, plus the helper functions
  * the merge rules and the verbs' SQL need. Run in one transaction under an
  * advisory lock, so that concurrent first openers do not race. */
+#define PG_METRIC_POINT_FUNCTION                                              \
+  /* schema.h's mida_point(step, value), as sqlite.c computes it. */          \
+  "CREATE OR REPLACE FUNCTION mida_point(step bigint, value double"           \
+  " precision) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT"              \
+  " coalesce(step::text, '') || ':' || CASE WHEN value IS NULL OR"            \
+  " value = 'NaN'::float8 THEN '7ff8000000000000' ELSE"                       \
+  " encode(float8send(value + 0::float8), 'hex') END $$;\n"
+
 static const char pg_schema[] =
+    PG_METRIC_POINT_FUNCTION
     "CREATE TABLE IF NOT EXISTS campaign(id TEXT PRIMARY KEY, name TEXT,"
     " created BIGINT, metadata JSONB);\n"
     "CREATE TABLE IF NOT EXISTS workflow(id TEXT PRIMARY KEY,"
@@ -88,8 +97,10 @@ static const char pg_schema[] =
     "CREATE TABLE IF NOT EXISTS task_dep(task_id TEXT NOT NULL,"
     " upstream_id TEXT NOT NULL, PRIMARY KEY(task_id, upstream_id));\n"
     "CREATE TABLE IF NOT EXISTS metric(task_id TEXT NOT NULL,"
-    " key TEXT NOT NULL, step BIGINT NOT NULL, ts BIGINT NOT NULL,"
-    " value DOUBLE PRECISION, PRIMARY KEY(task_id, key, step, ts));\n"
+    " key TEXT NOT NULL, step BIGINT, ts BIGINT NOT NULL,"
+    " value DOUBLE PRECISION, point TEXT GENERATED ALWAYS AS"
+    " (mida_point(step, value)) STORED, PRIMARY KEY(task_id, key, ts,"
+    " point));\n"
     "CREATE TABLE IF NOT EXISTS telemetry(host TEXT NOT NULL,"
     " pid BIGINT NOT NULL, ts BIGINT NOT NULL, workflow_id TEXT,"
     " task_id TEXT, sample JSONB, PRIMARY KEY(host, pid, ts));\n"
@@ -163,6 +174,17 @@ static const char pg_schema[] =
     "INSERT INTO mida_meta(key, value) VALUES('schema_version', '" STRINGIFY(
         MIDA_SCHEMA_VERSION) "') ON CONFLICT(key) DO UPDATE SET value ="
     " excluded.value WHERE mida_meta.value::int < excluded.value::int;\n";
+
+/* Schema version 2 to 3 (schema.h), before pg_schema. */
+static const char pg_schema_2_to_3[] =
+    PG_METRIC_POINT_FUNCTION
+    "ALTER TABLE metric DROP CONSTRAINT IF EXISTS metric_pkey;\n"
+    "ALTER TABLE metric ALTER COLUMN step DROP NOT NULL;\n"
+    "UPDATE metric SET step = NULL WHERE step = -1;\n"
+    "ALTER TABLE metric ADD COLUMN point TEXT GENERATED ALWAYS AS"
+    " (mida_point(step, value)) STORED;\n"
+    "ALTER TABLE metric ADD PRIMARY KEY(task_id, key, ts, point);\n"
+    "UPDATE mida_meta SET value = '3' WHERE key = 'schema_version';\n";
 
 /* ---- merge rules, as in sqlite.c ---------------------------------------- */
 
@@ -656,14 +678,12 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
       counts->skipped_records++;
       return MIDA_OK;
     }
-    int64_t step = -1;
-    if (r->f[MIDA_F_STEP].present && r->f[MIDA_F_STEP].v.i64 >= 0)
-      step = r->f[MIDA_F_STEP].v.i64;
     rc = arena_id(s, &r->f[MIDA_F_TASK].v.id, &v[0]);
     if (rc == MIDA_OK)
       rc = arena_field(s, MIDA_F_KEY, &r->f[MIDA_F_KEY], &v[1]);
-    if (rc == MIDA_OK)
-      rc = arena_i64(s, step, &v[2]);
+    v[2] = NULL_OFF; /* no step; negative steps are kept as they are */
+    if (rc == MIDA_OK && r->f[MIDA_F_STEP].present)
+      rc = arena_i64(s, r->f[MIDA_F_STEP].v.i64, &v[2]);
     if (rc == MIDA_OK)
       rc = arena_i64(s, r->f[MIDA_F_TS].v.i64, &v[3]);
     v[4] = NULL_OFF;
@@ -1187,6 +1207,7 @@ static void quiet_notice(void *arg, const char *message) {
 }
 
 static int create_schema(pg_sink *s) {
+  int version = 0; /* none yet */
   int rc = exec_simple(s, "BEGIN", "cannot create the schema");
   if (rc == MIDA_OK)
     rc = exec_simple(s, "SELECT pg_advisory_xact_lock(7236461)",
@@ -1194,8 +1215,9 @@ static int create_schema(pg_sink *s) {
   if (rc == MIDA_OK) {
     PGresult *res = PQexec(s->conn, "SELECT value FROM mida_meta WHERE key ="
                                     " 'schema_version'");
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-        atoi(PQgetvalue(res, 0, 0)) > MIDA_SCHEMA_VERSION) {
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+      version = atoi(PQgetvalue(res, 0, 0));
+    if (version > MIDA_SCHEMA_VERSION) {
       rc =
           mida__sink_fail(&s->base, MIDA_ESTORE,
                           "store %s has schema version %s, newer than "
@@ -1212,6 +1234,8 @@ static int create_schema(pg_sink *s) {
                          "cannot create the schema");
     }
   }
+  if (rc == MIDA_OK && version >= 1 && version <= 2)
+    rc = exec_simple(s, pg_schema_2_to_3, "cannot migrate the schema");
   if (rc == MIDA_OK)
     rc = exec_simple(s, pg_schema, "cannot create the schema");
   if (rc == MIDA_OK)

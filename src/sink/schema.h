@@ -1,5 +1,5 @@
 /*
- * schema.h -- the store schema, version 2, as SQL text for SQLite.
+ * schema.h -- the store schema, version 3, as SQL text for SQLite.
  *
  * This is the one definition of the tables every store holds (DESIGN.md,
  * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
@@ -17,10 +17,25 @@
  *   `mida run` (src/preload) is identified by its version,
  *   "inode:<dev>:<inode>:<mtime_ns>:<size>", with its path in uri;
  * - task_data.bytes: the bytes the task read (used) or wrote (generated)
- *   through that link, where known; NULL otherwise.
+ *   through that link, where known; NULL otherwise;
+ * - metric holds every point of every time series: step is the source's
+ *   step as it is (negative steps included), NULL when the point has none;
+ *   value is the value, NULL for NaN (SQLite has no NaN REAL); point is
+ *   what keeps two points of one series at one time apart, computed by the
+ *   store from step and value (mida_point(step, value): the step, ':', the
+ *   value's IEEE 754 bits in 16 hex digits, NaN and -0 made canonical; not
+ *   for reading). A point applied twice is one row; two points with the
+ *   same step and time but different values are two rows, as MLflow keeps
+ *   them.
  *
- * Versions: 1, the first; 2 adds task_data.bytes (the stores add the column
- * to a version-1 store when they open it for writing).
+ * Versions (a writer brings an older store up to this one in its first
+ * transaction; a newer one is refused):
+ *   1  the first.
+ *   2  adds task_data.bytes.
+ *   3  metric: step nullable (was -1 for "no step" and for every negative
+ *      step), column point, key (task_id, key, ts, point) (was (task_id,
+ *      key, step, ts): a second value at the same step and time was lost).
+ *      Migration: MIDA_SCHEMA_SQLITE_2_TO_3; steps -1 become NULL.
  *
  * The views task_v and workflow_v add readable times (ISO 8601) and
  * durations in seconds. The view task_telemetry_v joins each task to the
@@ -33,7 +48,7 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 2
+#define MIDA_SCHEMA_VERSION 3
 
 #define MIDA_SCHEMA_SQLITE                                                    \
   "CREATE TABLE IF NOT EXISTS campaign(\n"                                    \
@@ -94,10 +109,11 @@
   "CREATE TABLE IF NOT EXISTS metric(\n"                                      \
   "  task_id TEXT NOT NULL,\n"                                                \
   "  key TEXT NOT NULL,\n"                                                    \
-  "  step INTEGER NOT NULL,\n"                                                \
+  "  step INTEGER,\n"                                                         \
   "  ts INTEGER NOT NULL,\n"                                                  \
   "  value REAL,\n"                                                           \
-  "  PRIMARY KEY(task_id, key, step, ts)) WITHOUT ROWID;\n"                   \
+  "  point TEXT NOT NULL,\n"                                                  \
+  "  PRIMARY KEY(task_id, key, ts, point)) WITHOUT ROWID;\n"                  \
   "CREATE TABLE IF NOT EXISTS telemetry(\n"                                   \
   "  host TEXT NOT NULL,\n"                                                   \
   "  pid INTEGER NOT NULL,\n"                                                 \
@@ -149,5 +165,23 @@
   "  SELECT t.id, t.activity, t.host, t.pid, 'host', s.ts, s.sample\n"      \
   "  FROM task t JOIN telemetry s ON s.host = t.host AND s.pid = 0\n"       \
   "  AND s.ts BETWEEN t.started AND coalesce(t.ended, 9223372036854775807);\n"
+
+/* From version 2 to 3, in the writer's transaction (mida_point() is the
+ * store's SQL function). */
+#define MIDA_SCHEMA_SQLITE_2_TO_3                                             \
+  "ALTER TABLE metric RENAME TO metric_v1;\n"                                 \
+  "CREATE TABLE metric(\n"                                                    \
+  "  task_id TEXT NOT NULL,\n"                                                \
+  "  key TEXT NOT NULL,\n"                                                    \
+  "  step INTEGER,\n"                                                         \
+  "  ts INTEGER NOT NULL,\n"                                                  \
+  "  value REAL,\n"                                                           \
+  "  point TEXT NOT NULL,\n"                                                  \
+  "  PRIMARY KEY(task_id, key, ts, point)) WITHOUT ROWID;\n"                  \
+  "INSERT OR IGNORE INTO metric(task_id, key, step, ts, value, point)\n"      \
+  "  SELECT task_id, key, nullif(step, -1), ts, value,\n"                     \
+  "  mida_point(nullif(step, -1), value) FROM metric_v1;\n"                   \
+  "DROP TABLE metric_v1;\n"                                                   \
+  "UPDATE mida_meta SET value = '3' WHERE key = 'schema_version';\n"
 
 #endif /* MIDA_SINK_SCHEMA_H */

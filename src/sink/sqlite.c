@@ -41,7 +41,13 @@
  * fails the batch: a batch that could never succeed would stall the shipper.
  *
  * Metric values: SQLite cannot store NaN as REAL (it becomes NULL), so a NaN
- * value is stored as NULL; infinities are stored as they are.
+ * value is stored as NULL; infinities are stored as they are. A point is
+ * keyed by its task, key, time and point text (mida_point(step, value),
+ * schema.h), so a point applied twice is one row and two values at one step
+ * and time are two; a point without a step has a NULL step.
+ *
+ * Schema versions: a writer migrates an older store in its first
+ * transaction (schema.h); a newer one is refused.
  *
  * Threads: a sink is used by one thread at a time (the connection is opened
  * without SQLite's mutex); several sinks, in several threads or processes,
@@ -145,8 +151,8 @@ static const char *const fixed_sql[ST_COUNT] = {
                      " coalesce(task_data.bytes, -1)), -1)",
     [ST_DEP] = "INSERT OR IGNORE INTO task_dep(task_id, upstream_id)"
                " VALUES(?1, ?2)",
-    [ST_METRIC] = "INSERT OR IGNORE INTO metric(task_id, key, step, ts, value)"
-                  " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_METRIC] = "INSERT OR IGNORE INTO metric(task_id, key, step, ts, value,"
+                  " point) VALUES(?1, ?2, ?3, ?4, ?5, mida_point(?3, ?5))",
     [ST_TELEMETRY] =
         "INSERT OR IGNORE INTO telemetry(host, pid, ts, workflow_id,"
         " task_id, sample) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -242,6 +248,32 @@ static void sql_status_merge(sqlite3_context *ctx, int argc,
   }
   int keep_old = status_rank_of_text(a, alen) >= status_rank_of_text(b, blen);
   sqlite3_result_value(ctx, argv[keep_old ? 0 : 1]);
+}
+
+/* mida_point(step, value): a metric point's identity within its series
+ * and time (schema.h): the step (empty when NULL), ':', and the value's
+ * IEEE 754 bits as 16 hex digits, with NULL and every NaN as the canonical
+ * NaN and -0 as 0, so that equal values (as SQL compares them) give equal
+ * points. The PostgreSQL store computes the same text in SQL. */
+static void sql_metric_point(sqlite3_context *ctx, int argc,
+                             sqlite3_value **argv) {
+  (void)argc;
+  char text[64];
+  int n = 0;
+  if (sqlite3_value_type(argv[0]) != SQLITE_NULL)
+    n = snprintf(text, sizeof text, "%lld",
+                 (long long)sqlite3_value_int64(argv[0]));
+  uint64_t bits = UINT64_C(0x7ff8000000000000);
+  if (sqlite3_value_type(argv[1]) != SQLITE_NULL) {
+    double v = sqlite3_value_double(argv[1]);
+    if (v == v) {
+      v += 0.0; /* -0 + 0 is +0 */
+      memcpy(&bits, &v, sizeof bits);
+    }
+  }
+  n += snprintf(text + n, sizeof text - (size_t)n, ":%016llx",
+                (unsigned long long)bits);
+  sqlite3_result_text(ctx, text, n, SQLITE_TRANSIENT);
 }
 
 static void free_merged(void *p) {
@@ -689,10 +721,8 @@ static int apply_metric(sqlite_sink *s, const mida__rec *r,
   sqlite3_stmt *st = s->stmt[ST_METRIC];
   bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
   bind_field(st, 2, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
-  int64_t step = -1;
-  if (r->f[MIDA_F_STEP].present && r->f[MIDA_F_STEP].v.i64 >= 0)
-    step = r->f[MIDA_F_STEP].v.i64;
-  sqlite3_bind_int64(st, 3, step);
+  if (r->f[MIDA_F_STEP].present) /* negative steps too; absent: NULL */
+    sqlite3_bind_int64(st, 3, r->f[MIDA_F_STEP].v.i64);
   sqlite3_bind_int64(st, 4, r->f[MIDA_F_TS].v.i64);
   if (r->f[MIDA_F_VALUE].present)
     bind_field(st, 5, MIDA_F_VALUE, &r->f[MIDA_F_VALUE], NULL);
@@ -1139,6 +1169,9 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
   if (sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE, NULL, NULL, NULL) != SQLITE_OK ||
       (version == 1 && sqlite3_exec(s->db, MIGRATE_FROM_1, NULL, NULL,
                                     NULL) != SQLITE_OK) ||
+      (version >= 1 && version <= 2 &&
+       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_2_TO_3, NULL, NULL, NULL) !=
+           SQLITE_OK) ||
       sqlite3_exec(s->db,
                    "INSERT OR IGNORE INTO mida_meta(key, value)"
                    " VALUES('schema_version', '" MIDA_SCHEMA_VERSION_TEXT "')",
@@ -1168,6 +1201,9 @@ static int register_functions(sqlite3 *db) {
   if (rc == SQLITE_OK)
     rc = sqlite3_create_function(db, "mida_status_merge", 2, flags, NULL,
                                  sql_status_merge, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function(db, "mida_point", 2, flags, NULL,
+                                 sql_metric_point, NULL, NULL);
   return rc;
 }
 

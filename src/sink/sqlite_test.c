@@ -218,7 +218,7 @@ static void test_schema_created(void **state) {
                "campaign\ncounter\ndata\nmetric\nmida_meta\nsource_cursor\n"
                "task\ntask_data\ntask_dep\ntelemetry\nworkflow\n");
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "2\n");
+               "3\n");
   mida__sink_close(sink);
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
@@ -256,8 +256,84 @@ static void test_newer_schema_refused(void **state) {
   assert_int_equal(rc, MIDA_ESTORE);
 }
 
+/* ---- tests: metric points ---------------------------------------------- */
+
+static void metric_rec(mida__rec *r, const mida_id_t *task, const char *key,
+                       int has_step, int64_t step, int64_t ts, double v) {
+  rec_init(r, MIDA_REC_METRIC);
+  set_id(r, MIDA_F_TASK, task);
+  set_str(r, MIDA_F_KEY, key);
+  if (has_step)
+    set_i64(r, MIDA_F_STEP, step);
+  set_i64(r, MIDA_F_TS, ts);
+  set_f64(r, MIDA_F_VALUE, v);
+}
+
+/* Points MLflow keeps apart stay apart; a point applied again is one. */
+static void test_metric_points_kept_apart(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida_id_t task = mida_id_new();
+  mida__rec r[8];
+  metric_rec(&r[0], &task, "m", 1, 1, 100, 0.5);
+  metric_rec(&r[1], &task, "m", 1, 1, 100, 0.25); /* same step and time */
+  metric_rec(&r[2], &task, "m", 1, -5, 101, 1.0); /* a negative step */
+  metric_rec(&r[3], &task, "m", 1, -1, 102, 1.0);
+  metric_rec(&r[4], &task, "m", 0, 0, 102, 1.0); /* no step */
+  metric_rec(&r[5], &task, "m", 1, 0, 103, -0.0);
+  metric_rec(&r[6], &task, "m", 1, 0, 103, 0.0); /* equal to -0 */
+  metric_rec(&r[7], &task, "m", 0, 0, 104, NAN);
+  for (int k = 0; k < 2; k++)
+    put(sink, r, 8);
+  assert_query(sink,
+               "SELECT step, ts, value, point FROM metric ORDER BY ts, value",
+               "1|100|0.25|1:3fd0000000000000\n"
+               "1|100|0.5|1:3fe0000000000000\n"
+               "-5|101|1.0|-5:3ff0000000000000\n"
+               "-1|102|1.0|-1:3ff0000000000000\n"
+               "~|102|1.0|:3ff0000000000000\n"
+               "0|103|0.0|0:0000000000000000\n"
+               "~|104|~|:7ff8000000000000\n");
+  mida__sink_close(sink);
+}
+
 /* A version-1 store (no task_data.bytes) is brought to version 2 when it
  * is opened for writing, and keeps its rows. */
+/* A version 2 store: its metric table is rebuilt with the new key, its
+ * steps -1 ("none" then) become NULL, and records apply as before. */
+static void test_schema_2_metric_migrated(void **state) {
+  fixture *fx = *state;
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "CREATE TABLE metric(task_id TEXT NOT NULL, key TEXT NOT"
+                   " NULL, step INTEGER NOT NULL, ts INTEGER NOT NULL, value"
+                   " REAL, PRIMARY KEY(task_id, key, step, ts)) WITHOUT ROWID;"
+                   "CREATE TABLE mida_meta(key TEXT PRIMARY KEY, value TEXT);"
+                   "INSERT INTO mida_meta VALUES('schema_version', '2');"
+                   "INSERT INTO metric VALUES"
+                   "('0190a4c2-0000-7000-8000-000000000001', 'm', -1, 5, 2.5),"
+                   "('0190a4c2-0000-7000-8000-000000000001', 'm', 3, 6, NULL)",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  mida__sink *sink = open_store(fx->path, 0);
+  assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
+               "3\n");
+  assert_query(sink, "SELECT step, ts, value, point FROM metric ORDER BY ts",
+               "~|5|2.5|:4004000000000000\n3|6|~|3:7ff8000000000000\n");
+  mida_id_t task;
+  assert_int_equal(
+      mida_id_parse("0190a4c2-0000-7000-8000-000000000001", &task), MIDA_OK);
+  mida__rec r[2];
+  metric_rec(&r[0], &task, "m", 0, 0, 5, 2.5);
+  metric_rec(&r[1], &task, "m", 1, 3, 6, NAN);
+  put(sink, r, 2);
+  assert_query(sink, "SELECT count(*) FROM metric", "2\n");
+  mida__sink_close(sink);
+}
+
 static void test_schema_1_migrated(void **state) {
   fixture *fx = *state;
   sqlite3 *db = NULL;
@@ -278,13 +354,13 @@ static void test_schema_1_migrated(void **state) {
   assert_query(sink, "SELECT value FROM mida_meta", "1\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0);
-  assert_query(sink, "SELECT value FROM mida_meta", "2\n");
+  assert_query(sink, "SELECT value FROM mida_meta", "3\n");
   assert_query(sink, "SELECT task_id, data_id, role, name, bytes"
                      " FROM task_data",
                "t|d|used|n|~\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0); /* a second open changes nothing */
-  assert_query(sink, "SELECT value FROM mida_meta", "2\n");
+  assert_query(sink, "SELECT value FROM mida_meta", "3\n");
   mida__sink_close(sink);
 }
 
@@ -601,7 +677,7 @@ static void test_links_idempotent(void **state) {
                "used|input|sha256:abc\n");
   assert_query(sink, "SELECT count(*) FROM task_dep", "1\n");
   assert_query(sink, "SELECT key, step, ts, value FROM metric ORDER BY ts",
-               "loss|3|100|0.5\nnan|-1|101|~\n");
+               "loss|3|100|0.5\nnan|~|101|~\n");
   assert_query(sink, "SELECT value FROM counter", "5\n");
   assert_query(sink, "SELECT position, updated FROM source_cursor",
                "pos-a|10\n");
@@ -1013,6 +1089,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_workflow_campaign_merge, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_links_idempotent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_metric_points_kept_apart, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_schema_2_metric_migrated, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_skips_unknown_and_bad_json, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_query_refuses_writes, setup,

@@ -19,6 +19,7 @@ that a task of the first generated and a task of the second used:
 import pathlib
 import re
 import sqlite3
+import struct
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -43,13 +44,22 @@ D_MODEL = "sha256:bbb"
 def schema_sql():
     """The text of MIDA_SCHEMA_SQLITE, decoded from the C header."""
     text = (ROOT / "src" / "sink" / "schema.h").read_text()
-    start = text.index("#define MIDA_SCHEMA_SQLITE")
-    end = text.index("#endif", start)
+    start = text.index("#define MIDA_SCHEMA_SQLITE ")
+    end = text.index("\n\n", start)  # the macro's last line
     body = text[start:end]
     parts = re.findall(r'"((?:[^"\\]|\\.)*)"', body)
     joined = "".join(parts)
     return (joined.replace("\\n", "\n").replace('\\"', '"')
             .replace("\\\\", "\\"))
+
+
+def metric_point(step, value):
+    """schema.h's mida_point(step, value), as the store computes it."""
+    if value is None or value != value:
+        bits = 0x7ff8000000000000
+    else:
+        bits = struct.unpack("<Q", struct.pack("<d", value + 0.0))[0]
+    return ("" if step is None else str(step)) + ":%016x" % bits
 
 
 def make_store(path):
@@ -103,7 +113,9 @@ def make_store(path):
     ])
     db.executemany("INSERT INTO task_dep VALUES (?,?)", [
         (T_CLEAN, T_LOAD), (T_EVAL, T_FIT)])
-    db.executemany("INSERT INTO metric VALUES (?,?,?,?,?)", [
+    db.create_function("mida_point", 2, metric_point, deterministic=True)
+    db.executemany("INSERT INTO metric VALUES (?1,?2,?3,?4,?5,"
+                   " mida_point(?3, ?5))", [
         (T_FIT, "loss", 0, T0 + 22 * SEC, 0.9),
         (T_FIT, "loss", 1, T0 + 23 * SEC, 0.5),
         (T_FIT, "loss", 2, T0 + 24 * SEC, 0.25),

@@ -120,7 +120,7 @@ def test_mqtt_foreign_message_and_errors(fleet, pg_db, mosquitto_factory,
     secured = mosquitto_factory(user="mida", password="right")
     wrong = f"mqtt://mida:wrong@127.0.0.1:{secured.port}/x"
     env = fleet.env(MIDA_SPOOL=str(tmp_path / "spool"), MIDA_STORE=wrong)
-    r = subprocess.run([produce_bin, "10", "p"], env=env,
+    r = subprocess.run([produce_bin, "10", "p", "1500"], env=env,
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "refused the connection" in r.stderr, r.stderr

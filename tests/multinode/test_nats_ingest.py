@@ -98,7 +98,7 @@ def test_nats_bad_url_and_wrong_password(mida_bin, produce_bin, pg_db,
     assert "authorization" in r.stderr.lower(), r.stderr
     assert ":wrong@" not in r.stderr
     env = fleet.env(MIDA_SPOOL=str(tmp_path / "spool"), MIDA_STORE=wrong)
-    r = subprocess.run([produce_bin, "10", "p"], env=env,
+    r = subprocess.run([produce_bin, "10", "p", "1500"], env=env,
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "authorization" in r.stderr.lower(), r.stderr

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from multinode_support import ROOT, psql
+from multinode_support import ROOT, build_dir, psql
 
 sys.path.insert(0, str(ROOT / "tests" / "cli"))
 import mida_cli_store as fx  # noqa: E402
@@ -45,10 +45,12 @@ def stores(pg_db, produce_bin, fleet, tmp_path):
     stmts = []
     for t in TABLES:
         cur = db.execute(f"SELECT * FROM {t}")
-        cols = ", ".join(f'"{d[0]}"' for d in cur.description)
+        # PostgreSQL computes metric.point itself (a generated column).
+        keep = [i for i, d in enumerate(cur.description) if d[0] != "point"]
+        cols = ", ".join(f'"{cur.description[i][0]}"' for i in keep)
         for row in cur:
             stmts.append(f"INSERT INTO {t}({cols}) VALUES("
-                         + ", ".join(literal(v) for v in row) + ")")
+                         + ", ".join(literal(row[i]) for i in keep) + ")")
     db.close()
     psql(pg_db, "; ".join(stmts))
     return str(lite), pg_db
@@ -242,6 +244,47 @@ def test_capture_straight_into_postgresql(produce_bin, fleet, pg_db,
          " AND (used->>'i') IS NOT NULL AND host IS NOT NULL"
          " AND pid IS NOT NULL) FROM task")
     assert psql(pg_db, q) == "3000|3000"
+
+
+METRIC_SCRIPT = """
+import math, mida
+with mida.workflow("points"):
+    @mida.task
+    def log():
+        mida.metric("m", 0.5, step=1)
+        mida.metric("m", -5.0, step=-5)
+        mida.metric("m", 1.0, step=None)
+        mida.metric("m", math.nan, step=2)
+    log()
+mida.flush(30)
+"""
+
+
+def test_metric_points_migrate_and_stay_apart(fleet, pg_db, tmp_path):
+    """A version 1 store (the old metric key, -1 for "no step") is migrated
+    by the first writer; afterwards negative steps, missing steps and NaN
+    are stored as the SQLite store stores them, with the same point."""
+    psql(pg_db, "CREATE TABLE metric(task_id TEXT NOT NULL, key TEXT NOT"
+                " NULL, step BIGINT NOT NULL, ts BIGINT NOT NULL, value"
+                " DOUBLE PRECISION, PRIMARY KEY(task_id, key, step, ts));"
+                " CREATE TABLE mida_meta(key TEXT PRIMARY KEY, value TEXT);"
+                " INSERT INTO mida_meta VALUES('schema_version', '1');"
+                " INSERT INTO metric VALUES('t', 'old', -1, 5, 2.5),"
+                " ('t', 'old', 3, 6, 'NaN')")
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"),
+                    PYTHONPATH=str(build_dir() / "python"))
+    r = subprocess.run([sys.executable, "-c", METRIC_SCRIPT], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert psql(pg_db, "SELECT value FROM mida_meta") == "3"
+    assert psql(pg_db, "SELECT step, value, point FROM metric WHERE"
+                       " key = 'old' ORDER BY ts").splitlines() == [
+        "|2.5|:4004000000000000", "3|NaN|3:7ff8000000000000"]
+    rows = psql(pg_db, "SELECT coalesce(step::text, 'none'), value, point"
+                       " FROM metric WHERE key = 'm' ORDER BY point")
+    assert sorted(rows.splitlines()) == sorted([
+        "1|0.5|1:3fe0000000000000", "-5|-5|-5:c014000000000000",
+        "none|1|:3ff0000000000000", "2|NaN|2:7ff8000000000000"])
 
 
 def test_merge_is_order_independent_and_idempotent(fleet, pg_db,

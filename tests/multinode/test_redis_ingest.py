@@ -207,8 +207,10 @@ def test_unreachable_broker_and_store_give_clear_errors(
     assert r.returncode == 1
     assert "WRONGPASS" in r.stderr or "invalid password" in r.stderr
     assert ":wrong@" not in r.stderr  # the password is not echoed
+    # A producer is not stopped by it either (the shipper keeps trying):
+    # its flush says why nothing got through.
     env["MIDA_STORE"] = wrong
-    r = subprocess.run([produce_bin, "10", "p"], env=env,
+    r = subprocess.run([produce_bin, "10", "p", "1500"], env=env,
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "refused the connection" in r.stderr

@@ -1,0 +1,247 @@
+"""`mida export prov|rocrate|openlineage` checked by independent validators
+(roc-validator, the OpenLineage and PROV-JSON JSON Schemas, `prov`), on the
+fixture store (which has a failed task), on an empty store, and on bad
+input: no partial file is ever left behind."""
+
+import http.server
+import json
+import os
+import threading
+
+import pytest
+
+from export_support import (openlineage_validator, prov_round_trip,
+                            seed_validator_cache, validate_crate,
+                            validate_prov_schema)
+from mida_cli_store import T_CLEAN, T_EVAL, T_FIT, T_LOAD, WF_PREP, WF_TRAIN
+
+pytest.importorskip("rocrate_validator")
+
+
+@pytest.fixture(scope="module")
+def validator_cache(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rocache") / "cache"
+    seed_validator_cache(path)
+    return path
+
+
+def leftovers(directory):
+    return sorted(p.name for p in directory.iterdir() if ".tmp-" in p.name)
+
+
+# ---- RO-Crate --------------------------------------------------------------
+
+def test_rocrate_directory_and_zip_pass_roc_validator(run, tmp_path,
+                                                      validator_cache):
+    crate, zipped = tmp_path / "crate", tmp_path / "crate.zip"
+    assert run("export", "rocrate", str(crate)).returncode == 0
+    assert run("export", "rocrate", str(zipped)).returncode == 0
+    for c in (crate, zipped):
+        ok, issues = validate_crate(c, validator_cache)
+        assert ok, issues
+    meta = json.loads((crate / "ro-crate-metadata.json").read_text())
+    graph = {e["@id"]: e for e in meta["@graph"]}
+    fit = graph[f"#task-{T_FIT}"]
+    assert fit["@type"] == "CreateAction"
+    assert fit["actionStatus"]["@id"].endswith("FailedActionStatus")
+    assert {"@id": "#data-sha256%3Aaaa"} in fit["object"]
+    params = [graph[o["@id"]] for o in fit["object"]
+              if o["@id"].startswith("#task-")]
+    assert {(p["name"], p["value"]) for p in params} >= {("lr", 0.01)}
+    assert graph["#data-sha256%3Aaaa"]["contentSize"] == "1024"
+    assert graph["file:///data/raw.csv"]["@type"] == "File"
+    assert f"#workflow-{WF_PREP}" in graph
+    assert leftovers(tmp_path) == []
+
+
+def test_rocrate_of_one_workflow_and_campaign(run, tmp_path, validator_cache):
+    one = tmp_path / "one"
+    r = run("export", "rocrate", "--workflow", WF_PREP, str(one))
+    assert r.returncode == 0, r.stderr
+    ok, issues = validate_crate(one, validator_cache)
+    assert ok, issues
+    graph = {e["@id"] for e in json.loads(
+        (one / "ro-crate-metadata.json").read_text())["@graph"]}
+    assert f"#task-{T_LOAD}" in graph and f"#task-{T_FIT}" not in graph
+    r = run("export", "rocrate", "--campaign", "climate", str(tmp_path / "c"))
+    assert r.returncode == 0, r.stderr
+
+
+# ---- OpenLineage ----------------------------------------------------------
+
+def test_openlineage_events_validate_against_the_schema(run):
+    r = run("export", "openlineage")
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    validate = openlineage_validator()
+    for e in events:
+        validate(e)
+    by_run = {}
+    for e in events:
+        by_run.setdefault(e["run"]["runId"], []).append(e["eventType"])
+    assert by_run[T_LOAD] == ["START", "COMPLETE"]
+    assert by_run[T_FIT] == ["START", "FAIL"]
+    assert by_run[WF_TRAIN] == ["START"]  # still running
+    fail = next(e for e in events if e["eventType"] == "FAIL")
+    assert fail["run"]["facets"]["errorMessage"]["message"]
+    assert fail["run"]["facets"]["parent"]["run"]["runId"] == WF_TRAIN
+    clean = next(e for e in events if e["run"]["runId"] == T_CLEAN and
+                 e["eventType"] == "COMPLETE")
+    assert clean["inputs"] == [{"namespace": "file", "name": "/data/raw.csv",
+                                "facets": clean["inputs"][0]["facets"]}]
+    assert clean["outputs"][0]["facets"]["mida"]["id"] == "sha256:aaa"
+    assert clean["outputs"][0]["facets"]["version"]["datasetVersion"]
+
+
+class Collector(http.server.BaseHTTPRequestHandler):
+    bodies = []
+
+    def do_POST(self):
+        n = int(self.headers["Content-Length"])
+        Collector.bodies.append((self.path, json.loads(self.rfile.read(n))))
+        self.send_response(201)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def test_openlineage_posted_to_an_http_endpoint(run, tmp_path):
+    server = http.server.HTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/api/v1/lineage"
+        out = tmp_path / "events.jsonl"
+        r = run("export", "openlineage", "--url", url, "-o", str(out))
+        assert r.returncode == 0, r.stderr
+        lines = out.read_text().splitlines()
+        assert len(Collector.bodies) == len(lines) > 0
+        assert all(p == "/api/v1/lineage" for p, _ in Collector.bodies)
+        assert [b for _, b in Collector.bodies] == [json.loads(x)
+                                                    for x in lines]
+    finally:
+        server.shutdown()
+        server.server_close()
+    # An endpoint that is not there: an error, no file left.
+    r = run("export", "openlineage", "--url", url, "-o",
+            str(tmp_path / "x.jsonl"))
+    assert r.returncode == 1 and "cannot reach 127.0.0.1" in r.stderr
+    assert not (tmp_path / "x.jsonl").exists() and leftovers(tmp_path) == []
+
+
+# ---- PROV -----------------------------------------------------------------
+
+def test_prov_validates_and_round_trips_through_prov(run, tmp_path):
+    out = tmp_path / "prov.json"
+    assert run("export", "prov", "-o", str(out)).returncode == 0
+    validate_prov_schema(json.loads(out.read_text()))
+    from_json, from_rdf, provn = prov_round_trip(out)
+    assert from_json == from_rdf
+    assert from_json["ProvUsage"] == 4 and from_json["ProvActivity"] == 7
+    assert f"task-{T_EVAL}" in provn
+
+
+# ---- empty store, bad input ------------------------------------------------
+
+def test_each_export_on_an_empty_store(run, empty_store, tmp_path):
+    r = run("export", "prov", store_path=empty_store)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    validate_prov_schema(doc)
+    assert doc["entity"] == {} and list(doc["agent"]) == ["mida:mida"]
+    r = run("export", "openlineage", store_path=empty_store)
+    assert r.returncode == 0 and r.stdout == ""
+    r = run("export", "rocrate", str(tmp_path / "c"), store_path=empty_store)
+    assert r.returncode == 1
+    assert "nothing to export: no workflow with tasks" in r.stderr
+    assert list(tmp_path.iterdir()) == [tmp_path / "spool"] or \
+        not (tmp_path / "c").exists()
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("fmt", ["prov", "rocrate", "openlineage"])
+def test_bad_input_is_an_error_with_nothing_left(run, tmp_path, fmt):
+    out = tmp_path / "out"
+    r = run("export", fmt, "--workflow", "no-such-id", "-o", str(out))
+    assert r.returncode == 1 and "no workflow with id no-such-id" in r.stderr
+    assert not out.exists()
+    r = run("export", fmt, "--campaign", "nope", "-o", str(out))
+    assert r.returncode == 1 and "no campaign" in r.stderr
+    # an output that exists
+    out.write_text("keep me")
+    r = run("export", fmt, "-o", str(out))
+    assert r.returncode == 1 and "exists (--force replaces it)" in r.stderr
+    assert out.read_text() == "keep me"
+    # an output that cannot be written
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    try:
+        r = run("export", fmt, "-o", str(locked / "x"))
+        if os.geteuid() != 0:
+            assert r.returncode == 1 and "cannot write" in r.stderr
+    finally:
+        os.chmod(locked, 0o700)
+    r = run("export", fmt, "-o", str(tmp_path / "missing-dir" / "x"))
+    assert r.returncode == 1 and "cannot write" in r.stderr
+    assert leftovers(tmp_path) == []
+
+
+def test_a_workflow_with_no_tasks_is_refused(run, tmp_path, store):
+    import sqlite3
+    db = sqlite3.connect(store)
+    db.execute("INSERT OR IGNORE INTO workflow (id, name, source) VALUES"
+               " ('0190a4c2-0000-7000-8000-0000000000ee', 'empty', 'api')")
+    db.commit()
+    db.close()
+    for fmt in ("prov", "rocrate", "openlineage"):
+        r = run("export", fmt, "--workflow",
+                "0190a4c2-0000-7000-8000-0000000000ee", "-o",
+                str(tmp_path / fmt))
+        assert r.returncode == 1 and "has no tasks" in r.stderr, fmt
+        assert not (tmp_path / fmt).exists()
+
+
+def test_force_replaces_a_file_and_an_earlier_crate_only(run, tmp_path):
+    f = tmp_path / "p.json"
+    f.write_text("old")
+    assert run("export", "prov", "-o", str(f), "--force").returncode == 0
+    assert json.loads(f.read_text())["prefix"]
+    crate = tmp_path / "crate"
+    assert run("export", "rocrate", str(crate)).returncode == 0
+    r = run("export", "rocrate", str(crate), "--force")
+    assert r.returncode == 0, r.stderr
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "precious").write_text("x")
+    r = run("export", "rocrate", str(other), "--force")
+    assert r.returncode == 1 and "not an earlier crate" in r.stderr
+    assert (other / "precious").read_text() == "x"
+    assert leftovers(tmp_path) == []
+
+
+# ---- diff ---------------------------------------------------------------
+
+def test_diff_of_two_tasks(run):
+    r = run("diff", T_LOAD, T_CLEAN, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    rows = {(x["section"], x["key"]): x for x in d["rows"]}
+    assert rows[("run", "activity")]["status"] == "differs"
+    assert rows[("input", "file:///data/raw.csv")]["status"] == "only_b"
+    assert d["differences"] == sum(x["status"] != "same" for x in d["rows"])
+    text = run("diff", T_LOAD, T_CLEAN).stdout
+    assert "* activity" in text and "difference(s)" in text
+
+
+def test_diff_of_two_workflows_and_errors(run):
+    r = run("diff", WF_PREP, WF_TRAIN, "--json")
+    assert r.returncode == 0, r.stderr
+    rows = {(x["section"], x["key"]): x for x in json.loads(r.stdout)["rows"]}
+    assert rows[("run", "source")]["a"] == "api"
+    assert rows[("run", "source")]["b"] == "mlflow"
+    assert ("metric", "fit.loss") in rows
+    r = run("diff", WF_PREP, T_LOAD)
+    assert r.returncode == 1 and "compare two tasks or two workflows" in r.stderr
+    r = run("diff", "nope", T_LOAD)
+    assert r.returncode == 1 and "no task, workflow or source key nope" in r.stderr

@@ -1,0 +1,152 @@
+"""Observation degrades, it never fails the observed program
+(docs/reliability.md): a store that is down, a spool that is read-only, a
+journal that is full under the drop policy, a broker that hangs when the
+process starts. Each case runs a real program in a child process against
+the real fault; MIDA_STRICT=1 turns the failures back into errors."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from reliability_support import (MIDA_BIN, mount_tmpfs, producer_env,
+                                 run_producer, umount)
+from multinode_support import free_port, redis_factory  # noqa: F401
+
+# Catches the warnings of a child program, to print them at its end.
+PRELUDE = """
+import json, mida, warnings
+warnings.simplefilter("always")
+caught = []
+warnings.showwarning = lambda m, *a, **k: caught.append(str(m))
+"""
+
+# A workflow of tasks through the public Python API; prints what it saw.
+BODY = """
+@mida.task
+def step(i):
+    return {"i": i}
+
+with mida.workflow("degraded", campaign="rel") as wf:
+    for i in range(20):
+        step(i)
+    mida.metric("m", 1.0, task=wf.id)
+ok = mida.flush(0.5)
+print(json.dumps({"flushed": ok, "stats": mida.stats(), "warnings": caught}))
+"""
+WORKFLOW = PRELUDE + BODY
+
+
+def dead_postgres():
+    return f"postgresql://postgres@127.0.0.1:{free_port()}/mida_down"
+
+
+def test_mida_run_runs_the_command_when_the_store_is_down(tmp_path):
+    spool = tmp_path / "spool"
+    env = producer_env(dead_postgres(), spool)
+    marker = tmp_path / "ran"
+    r = subprocess.run([MIDA_BIN, "run", "--", "sh", "-c",
+                        f"touch {marker}; exit 3"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, r.stderr
+    assert marker.exists()
+    assert "mida run: warning: the store cannot be opened now" in r.stderr
+    # What it recorded waits in the spool for the store.
+    assert any(p.suffix == ".mj" for p in spool.iterdir())
+
+    marker.unlink()
+    env["MIDA_STRICT"] = "1"
+    r = subprocess.run([MIDA_BIN, "run", "--", "sh", "-c",
+                        f"touch {marker}"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and not marker.exists()
+    assert "cannot open the store" in r.stderr
+
+
+def test_workflow_runs_when_the_store_is_down(tmp_path):
+    env = producer_env(dead_postgres(), tmp_path / "spool")
+    rc, out, err = run_producer(WORKFLOW, env)
+    assert rc == 0, err
+    assert out["flushed"] is False  # nothing could be shipped
+    assert out["stats"]["records"] >= 42 and out["stats"]["dropped"] == 0
+    assert len(out["warnings"]) == 1
+    assert "the store cannot be opened now" in out["warnings"][0]
+
+    env["MIDA_STRICT"] = "1"
+    rc, out, err = run_producer(WORKFLOW, env)
+    assert rc != 0 and "mida.Error" in err
+
+
+def test_workflow_runs_when_the_spool_is_read_only(tmp_path):
+    spool = tmp_path / "ro"
+    if not mount_tmpfs(spool, "ro,size=1m"):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        env = producer_env("sqlite://" + str(tmp_path / "m.db"), spool)
+        rc, out, err = run_producer(WORKFLOW, env)
+    finally:
+        umount(spool)
+    assert rc == 0, err
+    st = out["stats"]
+    assert st["records"] == 0 and st["dropped"] >= 20
+    assert st["spool_full"] >= 1
+    assert any("Read-only file system" in w for w in out["warnings"])
+
+
+def test_workflow_runs_when_the_journal_is_full_under_drop(tmp_path):
+    # A store that is down keeps the ring from draining; the drop policy
+    # then refuses records once the ring is full.
+    env = producer_env(dead_postgres(), tmp_path / "spool",
+                       MIDA_JOURNAL_FULL="drop", MIDA_JOURNAL_BYTES="64k")
+    code = PRELUDE + ("for i in range(3000):\n"
+                      "    mida.data('file:///x/%d' % i)\n") + BODY
+    rc, out, err = run_producer(code, env)
+    assert rc == 0, err
+    st = out["stats"]
+    assert st["dropped"] > 0 and st["capture_errors"] > 0
+    assert any("could not be made" in w for w in out["warnings"])
+
+
+def test_broker_paused_at_start_delays_nothing(tmp_path, redis_factory):
+    """Redis stopped (SIGSTOP) when the producer starts: its first calls
+    return at once, a flush meanwhile says that nothing was shipped, and
+    once Redis resumes everything is shipped."""
+    r = redis_factory()
+    stream = f"mida-paused-{os.getpid()}"
+    os.kill(r.proc.pid, signal.SIGSTOP)
+    code = """
+import json, sys, time, mida
+t0 = time.monotonic()
+with mida.workflow("paused"):
+    @mida.task
+    def f(i):
+        return i
+    for i in range(100):
+        f(i)
+first = time.monotonic() - t0
+early = mida.flush(0.2)
+sys.stdout.write("started\\n"); sys.stdout.flush()
+late = mida.flush(60)
+print(json.dumps({"first": first, "early": early, "late": late,
+                  "stats": mida.stats()}))
+"""
+    env = producer_env(f"{r.url_base}/{stream}", tmp_path / "spool")
+    p = subprocess.Popen([os.sys.executable, "-c", code], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        assert p.stdout.readline().strip() == "started"
+        time.sleep(3)
+    finally:
+        os.kill(r.proc.pid, signal.SIGCONT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    res = __import__("json").loads(out.strip().splitlines()[-1])
+    assert res["first"] < 1.0, res
+    assert res["early"] is False
+    assert res["late"] is True
+    st = res["stats"]
+    assert st["records"] >= 202 and st["shipped"] == st["records"], st
+    assert int(r.cli("XLEN", stream).strip() or 0) > 0
