@@ -17,6 +17,7 @@
 #include "core/record.h"
 #include "preload/real.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,15 +60,24 @@ static void add_uri(record *r, const char *path) {
     r->f[r->n++] = (field){MIDA_F_URI, FK_URI, NULL, 0, path};
 }
 
-/* Whether byte c stands for itself in a URI path (RFC 3986 pchar or '/'). */
-static int uri_plain(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-      (c >= '0' && c <= '9'))
-    return 1;
-  return c != '\0' && strchr("-._~!$&'()*+,;=:@/", c) != NULL;
+/* Whether byte c stands for itself in a URI path (RFC 3986 pchar or '/'):
+ * a bit per byte, built once. */
+static uint32_t plain_bits[8];
+static pthread_once_t plain_once = PTHREAD_ONCE_INIT;
+
+static void plain_init(void) {
+  for (int c = 1; c < 128; c++)
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=:@/", c) != NULL)
+      plain_bits[c / 32] |= 1u << (c % 32);
+}
+
+static inline int uri_plain(unsigned char c) {
+  return (plain_bits[c / 32] >> (c % 32)) & 1;
 }
 
 static size_t uri_len(const char *path) {
+  pthread_once(&plain_once, plain_init);
   size_t n = 7; /* file:// */
   for (const unsigned char *p = (const unsigned char *)path; *p; p++)
     n += uri_plain(*p) ? 1 : 3;
@@ -161,6 +171,9 @@ void mida__pl_emit_begin(void) {
   add_str(&r, MIDA_F_ACTIVITY, mida__pl.activity);
   add_i64(&r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
   add_i64(&r, MIDA_F_STARTED, mida__pl.started_ns);
+  /* Explicit: the root task was begun by `mida run`, whose pid the store
+   * would otherwise keep. */
+  add_i64(&r, MIDA_F_PID, (int64_t)mida__pl.pid);
   add_str(&r, MIDA_F_USED, mida__pl.used_json);
   add_str(&r, MIDA_F_CUSTOM, custom);
   put_record(MIDA_REC_TASK, &r);
@@ -279,20 +292,41 @@ void mida__pl_emit_reaped(const mida_id_t *child, int status, int with_end) {
   put_record(MIDA_REC_TASK, &r);
 }
 
-/* "inode:dev:ino:mtime_ns:size": a file's version (src/sink/schema.h). */
-static void identity(const struct stat *st, char *buf, size_t cap) {
-  snprintf(buf, cap, "inode:%llu:%llu:%lld:%lld",
-           (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
-           (long long)st->st_mtim.tv_sec * 1000000000LL +
-               st->st_mtim.tv_nsec,
-           (long long)st->st_size);
+/* Writes v in decimal at p; returns the end. */
+static char *put_decimal(char *p, uint64_t v) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (n > 0)
+    *p++ = tmp[--n];
+  return p;
+}
+
+/* "inode:dev:ino:mtime_ns:size": a file's version (src/sink/schema.h), into
+ * buf (IDENTITY_BYTES). */
+#define IDENTITY_BYTES 96
+static void identity(const struct stat *st, char *buf) {
+  char *p = buf;
+  memcpy(p, "inode:", 6);
+  p = put_decimal(p + 6, (uint64_t)st->st_dev);
+  *p++ = ':';
+  p = put_decimal(p, (uint64_t)st->st_ino);
+  *p++ = ':';
+  p = put_decimal(p, (uint64_t)st->st_mtim.tv_sec * 1000000000u +
+                         (uint64_t)st->st_mtim.tv_nsec);
+  *p++ = ':';
+  p = put_decimal(p, (uint64_t)st->st_size);
+  *p = '\0';
 }
 
 void mida__pl_emit_link(const mida_id_t *task, const char *path,
                         const struct stat *st, int role, int64_t bytes) {
   ensure_begun();
-  char id[96];
-  identity(st, id, sizeof id);
+  char id[IDENTITY_BYTES];
+  identity(st, id);
   record r = {.n = 0};
   add_str(&r, MIDA_F_DATA_ID, id);
   add_str(&r, MIDA_F_KIND, "file");
@@ -308,8 +342,8 @@ void mida__pl_emit_link(const mida_id_t *task, const char *path,
 void mida__pl_emit_named(const char *path, const struct stat *st,
                          int removed) {
   ensure_begun();
-  char id[96];
-  identity(st, id, sizeof id);
+  char id[IDENTITY_BYTES];
+  identity(st, id);
   record r = {.n = 0};
   add_str(&r, MIDA_F_DATA_ID, id);
   add_str(&r, MIDA_F_KIND, "file");

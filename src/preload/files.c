@@ -409,7 +409,14 @@ void mida__pl_dup(int old, int fd) {
     return;
   }
   atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
-  map_install(fd, (int)(f - mida__pl_files));
+  int i = (int)(f - mida__pl_files);
+  /* On stdin, stdout or stderr, libc's stdio will read or write it
+   * unseen: count by the offset too (add_buffered). */
+  if (fd <= 2 && start_offset[i] < 0 && f->kind == MIDA_PL_PATH_KIND) {
+    off_t at = lseek(fd, 0, SEEK_CUR);
+    start_offset[i] = at >= 0 ? (int64_t)at : -1;
+  }
+  map_install(fd, i);
 }
 
 void mida__pl_release(int fd) {

@@ -1,7 +1,7 @@
 /*
- * mmap.c -- mappings of files: a file mapped readable counts as read
- * (used), one mapped shared and writable as written (generated), by the
- * length mapped. Like the read/write path, it only touches the file
+ * mmap.c -- mappings of files: a file mapped shared and writable counts as
+ * written (generated), one mapped only readable (or privately) as read
+ * (used), by the length mapped. Like the read/write path, it only touches the file
  * table's counters and marks.
  */
 #include "preload/preload.h"
@@ -16,12 +16,13 @@ static void *mapped(void *p, size_t len, int prot, int flags, int fd) {
   mida__pl_file *f = mida__pl_file_of(fd);
   if (f == NULL)
     return p;
-  if ((prot & PROT_READ) != 0) {
+  int writes = (prot & PROT_WRITE) != 0 && (flags & MAP_SHARED) != 0;
+  if ((prot & PROT_READ) != 0 && !writes) {
     atomic_fetch_or_explicit(&f->marks, MIDA_PL_MAPPED_R,
                              memory_order_relaxed);
     atomic_fetch_add_explicit(&f->nread, len, memory_order_relaxed);
   }
-  if ((prot & PROT_WRITE) != 0 && (flags & MAP_SHARED) != 0) {
+  if (writes) {
     atomic_fetch_or_explicit(&f->marks, MIDA_PL_MAPPED_W,
                              memory_order_relaxed);
     atomic_fetch_add_explicit(&f->nwritten, len, memory_order_relaxed);

@@ -45,6 +45,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,14 @@ void mida__pl_pipes_init(const char *path);
 
 /* "MIDA_PRELOAD_TASK=" + id + "," + id + "," + 10-digit pid. */
 static char context_entry[MIDA_PL_CTX_BYTES];
+
+/* Where journal descriptors go (place_journal_fds), 0: anywhere. */
+static int journal_fd_floor;
+
+/* The lowest descriptor the journal's segments had when it opened: below
+ * it (and below the floor of place_journal_fds) no descriptor is the
+ * journal's, so most closes need not ask. */
+static _Atomic int journal_fd_low = INT_MAX;
 
 /* The journal: 0 none yet, 1 being opened, 2 open, 3 cannot be opened. */
 static _Atomic int journal_state;
@@ -101,6 +110,13 @@ mida__journal *mida__pl_journal(void) {
                                 MIDA_FULL_SPILL, 0, mida__hostname(),
                                 (int64_t)mida__pl.pid, &j, err, sizeof err);
     journal = rc == MIDA_OK ? j : NULL;
+    if (journal != NULL) {
+      int fds[1];
+      int low = journal_fd_floor;
+      if (mida__journal_fds(journal, fds, 1) == 1 && fds[0] < low)
+        low = fds[0];
+      atomic_store_explicit(&journal_fd_low, low, memory_order_relaxed);
+    }
     atomic_store_explicit(&journal_state, journal != NULL ? 2 : 3,
                           memory_order_release);
     return journal;
@@ -119,7 +135,8 @@ mida__journal *mida__pl_journal_if_open(void) {
 /* Whether fd is one of the journal's own (a program must not close it). */
 int mida__pl_is_journal_fd(int fd);
 int mida__pl_is_journal_fd(int fd) {
-  if (atomic_load_explicit(&journal_state, memory_order_acquire) != 2)
+  if (fd < atomic_load_explicit(&journal_fd_low, memory_order_relaxed) ||
+      atomic_load_explicit(&journal_state, memory_order_acquire) != 2)
     return 0;
   int fds[64];
   size_t n = mida__journal_fds(journal, fds, 64);
@@ -245,6 +262,7 @@ static void place_journal_fds(void) {
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64)
     return;
   rlim_t floor = rl.rlim_cur >= 1024 ? 768 : rl.rlim_cur - 32;
+  journal_fd_floor = (int)floor;
   mida__journal_set_fd_floor((int)floor);
 }
 
@@ -331,6 +349,7 @@ void mida__pl_exit_now(int code) {
 /* ---- fork -------------------------------------------------------------- */
 
 void mida__pl_after_fork(const mida_id_t *child_task) {
+  atomic_store_explicit(&journal_fd_low, INT_MAX, memory_order_relaxed);
   mida__pl.pid = getpid();
   mida__pl.parent = mida__pl.task;
   mida__pl.task = *child_task;
