@@ -373,6 +373,7 @@ void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten) {
   }
   f->kind = MIDA_PL_PATH_KIND;
   f->mode = (uint8_t)mode;
+  atomic_store_explicit(&f->marks, MIDA_PL_INHERITED, memory_order_relaxed);
   atomic_store_explicit(&f->nread, nread, memory_order_relaxed);
   atomic_store_explicit(&f->nwritten, nwritten, memory_order_relaxed);
   off_t at = lseek(fd, 0, SEEK_CUR);
@@ -461,6 +462,13 @@ void mida__pl_record_file(mida__pl_file *f, int fd) {
   add_buffered(f, fd);
   nr = atomic_load_explicit(&f->nread, memory_order_relaxed);
   uint64_t nw = atomic_load_explicit(&f->nwritten, memory_order_relaxed);
+  /* A descriptor the process got from its parent and only closed (a
+   * fork child closing what it does not need, stdin never read) is not
+   * something it used. */
+  if ((marks & MIDA_PL_INHERITED) != 0 && nr == 0 && nw == 0 &&
+      (marks & (MIDA_PL_TRUNCATED | MIDA_PL_MAPPED_R | MIDA_PL_MAPPED_W)) ==
+          0)
+    return;
   int generated =
       (f->mode & MIDA_PL_W) != 0 &&
       (nw > 0 || (marks & (MIDA_PL_TRUNCATED | MIDA_PL_MAPPED_W)) != 0 ||
@@ -541,14 +549,20 @@ void mida__pl_files_reset_counts(void) {
       continue;
     atomic_store_explicit(&f->nread, 0, memory_order_relaxed);
     atomic_store_explicit(&f->nwritten, 0, memory_order_relaxed);
-    uint8_t keep = MIDA_PL_UNANNOUNCED &
-                   atomic_load_explicit(&f->marks, memory_order_relaxed);
+    uint8_t keep = MIDA_PL_INHERITED;
     if (f->kind == MIDA_PL_PIPE_KIND && (f->mode & MIDA_PL_W) != 0)
-      keep = MIDA_PL_UNANNOUNCED; /* the child writes as itself */
+      keep |= MIDA_PL_UNANNOUNCED; /* the child writes as itself */
     atomic_store_explicit(&f->marks, keep, memory_order_relaxed);
     memset(&f->wf_task, 0, sizeof f->wf_task);
-    if (start_offset[i] >= 0 && f->stream == NULL)
-      start_offset[i] = -1;
+  }
+  /* What libc's buffers move from now on is the child's: count from the
+   * offsets the descriptors have now. */
+  for (int fd = 0; fd < MIDA_PL_FDS; fd++) {
+    mida__pl_file *f = mida__pl_file_of(fd);
+    if (f != NULL && start_offset[f - mida__pl_files] >= 0) {
+      off_t at = lseek(fd, 0, SEEK_CUR);
+      start_offset[f - mida__pl_files] = at >= 0 ? (int64_t)at : -1;
+    }
   }
 }
 

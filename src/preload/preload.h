@@ -95,7 +95,9 @@ enum mida__pl_mark {
   MIDA_PL_CREATE = 2,    /* O_CREAT: generated if empty when closed */
   MIDA_PL_MAPPED_R = 4,  /* mapped readable */
   MIDA_PL_MAPPED_W = 8,  /* mapped shared and writable */
-  MIDA_PL_UNANNOUNCED = 16 /* a pipe's write end not yet in the registry */
+  MIDA_PL_UNANNOUNCED = 16, /* a pipe's write end not yet in the registry */
+  MIDA_PL_INHERITED = 32    /* came from the parent (fork, exec): recorded
+                               only if this process used it */
 };
 
 /* One open file (an open file description, shared by its dup'ed

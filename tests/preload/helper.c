@@ -17,6 +17,12 @@
  *                       wrappers; exit 0 if it is always the real one
  *   mmap DIR            maps DIR/in readable and DIR/mapped shared writable
  *   stdio DIR           fopen/fprintf/fgets/fclose of DIR/s1 and DIR/s2
+ *   signals DIR         a timer's signal handler writes DIR/sig.txt
+ *                       (open, write, close) while the program opens,
+ *                       reads and closes DIR/in in a loop
+ *   forkthreads DIR     4 threads open and close files in a loop while
+ *                       the main thread forks 20 children, each writing
+ *                       DIR/c<i>.txt
  *
  * Built also as a static binary (helper_static) for the test of programs
  * the library cannot enter.
@@ -32,7 +38,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -237,6 +245,86 @@ static int mode_stdio(void) {
   return 0;
 }
 
+static volatile sig_atomic_t handled;
+
+static void on_alarm(int sig) {
+  (void)sig;
+  int saved = errno;
+  int fd = open(path_of("sig.txt"), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd >= 0) {
+    if (write(fd, "s", 1) != 1)
+      handled = -1000000;
+    close(fd);
+  }
+  handled++;
+  errno = saved;
+}
+
+static int mode_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGALRM, &sa, NULL);
+  struct itimerval it = {{0, 200}, {0, 200}};
+  setitimer(ITIMER_REAL, &it, NULL);
+  char buf[64];
+  int bad = 0;
+  for (int i = 0; i < 20000 || handled < 20; i++) {
+    int fd = open(path_of("in"), O_RDONLY);
+    if (fd < 0 || read(fd, buf, sizeof buf) <= 0)
+      bad = 1;
+    errno = 777;
+    if (close(fd) != 0 || errno != 777)
+      bad = 1;
+    if (i > 2000000)
+      break;
+  }
+  struct itimerval off = {{0, 0}, {0, 0}};
+  setitimer(ITIMER_REAL, &off, NULL);
+  return bad || handled < 20;
+}
+
+static volatile int stop_threads;
+
+static void *busy_files(void *arg) {
+  long i = (long)arg;
+  char name[32];
+  snprintf(name, sizeof name, "busy%ld", i);
+  while (!stop_threads) {
+    int fd = open(path_of(name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      if (write(fd, "b", 1) != 1)
+        return (void *)1;
+      close(fd);
+    }
+  }
+  return NULL;
+}
+
+static int mode_forkthreads(void) {
+  pthread_t t[4];
+  for (long i = 0; i < 4; i++)
+    pthread_create(&t[i], NULL, busy_files, (void *)i);
+  int bad = 0;
+  for (int c = 0; c < 20; c++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      char name[32];
+      snprintf(name, sizeof name, "c%d.txt", c);
+      _exit(write_file(path_of(name), "child\n") == 0 ? 0 : 1);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+        WEXITSTATUS(st) != 0)
+      bad = 1;
+  }
+  stop_threads = 1;
+  for (int i = 0; i < 4; i++)
+    pthread_join(t[i], NULL);
+  return bad;
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: helper MODE DIR\n");
@@ -264,6 +352,10 @@ int main(int argc, char **argv) {
     return mode_mmap();
   if (strcmp(m, "stdio") == 0)
     return mode_stdio();
+  if (strcmp(m, "signals") == 0)
+    return mode_signals();
+  if (strcmp(m, "forkthreads") == 0)
+    return mode_forkthreads();
   fprintf(stderr, "helper: unknown mode %s\n", m);
   return 2;
 }

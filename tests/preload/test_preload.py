@@ -172,6 +172,41 @@ def test_errno_is_preserved(r):
     assert p.returncode == 0, p.stdout + p.stderr
 
 
+def test_signal_handlers_calling_wrapped_functions(r):
+    write(r.dir / "in", "input\n")
+    p = r.run(helper(), "signals", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    links = r.links(r.dir)
+    assert ("preload_helper", "used", "in") in links
+    assert ("preload_helper", "generated", "sig.txt") in links
+
+
+def test_fork_while_threads_work(r):
+    p = r.run(helper(), "forkthreads", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    root = r.root()
+    tasks = r.tasks()
+    children = [t for t in tasks if t != root]
+    assert len(children) == 20
+    assert all(tasks[c] == ("preload_helper", root, "FINISHED")
+               for c in children)
+    made = {(t, uri.rsplit("/", 1)[1]) for t, role, _, uri, _ in
+            r.link_rows() if role == "generated" and "/c" in uri}
+    assert {name for _, name in made} == {f"c{i}.txt" for i in range(20)}
+    assert {t for t, _ in made} == set(children)
+
+
+def test_python_subprocess(r):
+    write(r.dir / "in", "x\n")
+    p = r.run("python3", "-c", "import subprocess; subprocess.run(['cat',"
+              " 'in'], stdout=open('out', 'w'), close_fds=True, check=True)")
+    assert p.returncode == 0, p.stderr
+    links = r.links(r.dir)
+    assert {("cat", "used", "in"), ("cat", "generated", "out")} <= links
+    assert not any(a == "cat" and name not in ("in", "out")
+                   for a, _, name in links)
+
+
 def test_mmap_and_stdio(r):
     write(r.dir / "in", "0123456789abcdef" * 4)
     assert r.run(helper(), "mmap", str(r.dir)).returncode == 0
