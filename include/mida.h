@@ -24,6 +24,17 @@
  * Strings passed in are copied before the call returns; the caller keeps
  * ownership. JSON arguments (used, generated, custom, metadata) must be a
  * JSON object in UTF-8 text, or NULL; anything else is MIDA_EJSON.
+ *
+ * Growing structs: every struct that crosses this API begins with
+ * struct_size, so that later releases can add fields at the end without
+ * breaking programs built against this one. A struct the caller fills in
+ * (mida_workflow_info_t, mida_task_info_t, mida_task_update_t,
+ * mida_data_info_t) carries sizeof as the caller compiled it, or 0, which
+ * means the layout of this first release (version 1): zero-initialized
+ * structs and designated initializers keep working, and a library reads
+ * only the fields that the caller's size covers. A struct the library
+ * fills in (mida_config_t, mida_stats_t, mida_session_info_t) is passed
+ * with its size by the macros below, and the library writes no further.
  */
 #ifndef MIDA_H
 #define MIDA_H
@@ -106,6 +117,7 @@ typedef enum mida_full_policy {
  * the MIDA_* environment variables; a zeroed struct is not valid. Strings are
  * borrowed until mida_open() returns. */
 typedef struct mida_config {
+  size_t struct_size;        /* set by mida_config_init */
   const char *store;         /* store URL; MIDA_STORE; sqlite://mida.db */
   const char *spool;         /* journal directory; MIDA_SPOOL; beside store */
   const char *campaign;      /* campaign name or id; MIDA_CAMPAIGN; NULL */
@@ -140,8 +152,10 @@ typedef struct mida_config {
 typedef struct mida_session mida_session_t;
 
 /* Fills cfg with the defaults, then applies the MIDA_* environment variables.
- * Never fails; strings point into the environment or static storage. */
-MIDA_EXTERN void mida_config_init(mida_config_t *cfg);
+ * Never fails; strings point into the environment or static storage.
+ * mida_config_init(cfg) passes sizeof *cfg as compiled by the caller. */
+MIDA_EXTERN void mida_config_init_sized(mida_config_t *cfg, size_t size);
+#define mida_config_init(cfg) mida_config_init_sized((cfg), sizeof *(cfg))
 
 /* Opens a session: creates the spool directory and this process's journal,
  * opens the store, ships journals left by dead processes of the same store,
@@ -171,8 +185,11 @@ MIDA_EXTERN int mida_flush(mida_session_t *s, int timeout_ms);
  * NULL is allowed and does nothing. */
 MIDA_EXTERN int mida_close(mida_session_t *s);
 
-/* The session's last error message, or "" if none. Valid until the next call
- * on the session from the same thread. */
+/* The last error message of session s: the message of the last call on s
+ * that failed, from whichever thread; "" if none failed. With s NULL, the
+ * calling thread's last message (mida_open failures, calls without a
+ * session). The text is the calling thread's copy, valid until its next
+ * call of mida_errmsg(). */
 MIDA_EXTERN const char *mida_errmsg(const mida_session_t *s);
 
 /* The fixed message of an error code; never NULL. */
@@ -198,24 +215,35 @@ MIDA_EXTERN int mida_id_parse(const char *text, mida_id_t *out);
 /* 1 if the id is all zero, else 0. */
 MIDA_EXTERN int mida_id_is_nil(const mida_id_t *id);
 
+/* A stable id for a name within a namespace (e.g. "dask", "<scheduler
+ * id>/<key>"): the same in every process on every host, so that two
+ * processes that never talk name one task alike (UUIDv8 layout: it never
+ * collides with a time-ordered id). A name that is already the text form
+ * of an id gives that id. */
+MIDA_EXTERN mida_id_t mida_id_from_name(const char *ns, const char *name);
+
 /* The current time, nanoseconds since the Unix epoch (CLOCK_REALTIME). */
 MIDA_EXTERN int64_t mida_now_ns(void);
 
 /* ---- workflows --------------------------------------------------------- */
 
 typedef struct mida_workflow_info {
+  size_t struct_size;        /* sizeof, or 0 (version 1) */
   const char *name;          /* what ran, e.g. "simulation"; may be NULL */
   const char *campaign;      /* campaign name or id; NULL: the session's */
   const mida_id_t *parent;   /* enclosing workflow, or NULL */
   const char *source;        /* "api" when NULL; "dask", "mlflow", ... */
   const char *metadata;      /* JSON object or NULL */
   int64_t started_ns;        /* 0: now */
+  int keep_default;          /* 1: do not make it the session's default */
 } mida_workflow_info_t;
 
 /* Records the start of a workflow and writes its new id to *out. The
  * workflow belongs to the named campaign (created on first mention; a name
- * maps to the same campaign id on every host). Returns MIDA_OK, MIDA_EINVAL,
- * MIDA_EJSON, MIDA_EFULL, MIDA_ETOOBIG or MIDA_ECLOSED. */
+ * maps to the same campaign id on every host). It becomes the session's
+ * default workflow (the one tasks belong to when they name none) unless
+ * info->keep_default. Returns MIDA_OK, MIDA_EINVAL, MIDA_EJSON, MIDA_EFULL,
+ * MIDA_ETOOBIG or MIDA_ECLOSED. */
 MIDA_EXTERN int mida_workflow_begin(mida_session_t *s,
                                     const mida_workflow_info_t *info,
                                     mida_id_t *out);
@@ -223,6 +251,15 @@ MIDA_EXTERN int mida_workflow_begin(mida_session_t *s,
 /* Records the end of a workflow with its final status. Same return codes. */
 MIDA_EXTERN int mida_workflow_end(mida_session_t *s, const mida_id_t *wf,
                                   mida_status_t status);
+
+/* Makes wf (NULL or nil: none) the session's default workflow, if the
+ * default is now *expected (expected NULL: whatever it is) -- so that a
+ * caller that ends a workflow can hand the default back to the enclosing
+ * one without undoing another thread's change. Returns MIDA_OK, or
+ * MIDA_EBUSY (default left as it was) when it is not *expected. */
+MIDA_EXTERN int mida_workflow_set_default(mida_session_t *s,
+                                          const mida_id_t *wf,
+                                          const mida_id_t *expected);
 
 /* The id of the named campaign (name-derived, the same everywhere), or of
  * the session's campaign when name is NULL; nil if none. */
@@ -232,6 +269,7 @@ MIDA_EXTERN mida_id_t mida_campaign_id(const mida_session_t *s,
 /* ---- tasks ------------------------------------------------------------- */
 
 typedef struct mida_task_info {
+  size_t struct_size;        /* sizeof, or 0 (version 1) */
   const char *activity;      /* function, step or command name */
   const mida_id_t *workflow; /* NULL: the session's workflow (MIDA_WORKFLOW) */
   const mida_id_t *parent;   /* parent task, or NULL (MIDA_PARENT_TASK) */
@@ -240,14 +278,22 @@ typedef struct mida_task_info {
   const char *source_key;    /* the source's own name, e.g. a Dask key */
   const char *worker;        /* where it ran inside the process, or NULL */
   int64_t started_ns;        /* 0: now */
+  const mida_id_t *id;       /* the task's id, chosen by the caller (e.g.
+                                by mida_id_from_name), or NULL: a new one */
+  mida_status_t status;      /* at begin: 0 or RUNNING (it runs now), or
+                                SUBMITTED (queued: no start time, no
+                                telemetry snapshot) */
+  int64_t submitted_ns;      /* when it was submitted; 0: not recorded,
+                                or now for a SUBMITTED task */
 } mida_task_info_t;
 
-/* Records the start of a task and writes its new id to *out. Lock-free, no
- * allocation; no syscall unless per-task telemetry is on, in which case a
- * snapshot of the thread's resource use is kept for mida_task_end(), which
- * must then be called on the same thread for the task to get a summary.
- * Returns MIDA_OK, MIDA_EINVAL, MIDA_EJSON, MIDA_EFULL (drop policy),
- * MIDA_ETOOBIG or MIDA_ECLOSED. */
+/* Records the start (or the submission) of a task and writes its id (new,
+ * or info->id) to *out. Lock-free, no allocation; no syscall unless
+ * per-task telemetry is on, in which case a snapshot of the thread's
+ * resource use is kept for mida_task_end(), which must then be called on
+ * the same thread for the task to get a summary. Returns MIDA_OK,
+ * MIDA_EINVAL, MIDA_EJSON, MIDA_EFULL (drop policy), MIDA_ETOOBIG or
+ * MIDA_ECLOSED. */
 MIDA_EXTERN int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
                                 mida_id_t *out);
 
@@ -262,6 +308,59 @@ MIDA_EXTERN int mida_task_end(mida_session_t *s, const mida_id_t *task,
 MIDA_EXTERN int mida_task_annotate(mida_session_t *s, const mida_id_t *task,
                                    const char *generated, const char *custom);
 
+/* What becomes known of a task outside its begin and end calls: from a
+ * scheduler that sees it end elsewhere, or from the process that ran a
+ * task whose begin another process recorded. Fields left 0 or NULL say
+ * nothing; the store merges the rest into the task's row (the higher
+ * status wins, JSON objects merge key by key). */
+typedef struct mida_task_update {
+  size_t struct_size;    /* sizeof, or 0 (version 1) */
+  mida_status_t status;  /* a new status, or 0 */
+  int64_t started_ns;    /* when it started, ns since the epoch, or 0 */
+  int64_t ended_ns;      /* when it ended, or 0 */
+  const char *used;      /* inputs: JSON object or NULL */
+  const char *generated; /* outputs: JSON object or NULL */
+  const char *custom;    /* free metadata: JSON object or NULL */
+  const char *error;     /* error text, or NULL */
+  const char *worker;    /* where it ran, or NULL */
+  const char *telemetry; /* resource use: JSON object (as
+                            mida_task_usage_end writes it) or NULL */
+  int64_t pid;           /* the process it ran in, or 0 */
+} mida_task_update_t;
+
+/* Records an update of a task. Returns as mida_task_begin(). */
+MIDA_EXTERN int mida_task_update(mida_session_t *s, const mida_id_t *task,
+                                 const mida_task_update_t *u);
+
+/* Per-task resource use for a task whose begin and end are recorded
+ * elsewhere (a scheduler sees them; the task runs here): takes the begin
+ * snapshot of the calling thread, as mida_task_begin does. Does nothing
+ * when per-task telemetry is off. */
+MIDA_EXTERN void mida_task_usage_begin(mida_session_t *s,
+                                       const mida_id_t *task);
+
+/* The bytes a usage summary takes at most, NUL included. */
+#define MIDA_TASK_USAGE_MAX 1024
+
+/* Takes the end snapshot on the same thread and writes the summary, a JSON
+ * object (the keys of docs/telemetry.md), into buf (cap >=
+ * MIDA_TASK_USAGE_MAX). Returns its length, or 0 when there is none
+ * (telemetry off, or no begin snapshot on this thread: counted). Record it
+ * with mida_task_update's telemetry. */
+MIDA_EXTERN size_t mida_task_usage_end(mida_session_t *s,
+                                       const mida_id_t *task, char *buf,
+                                       size_t cap);
+
+/* Marks the calling thread as running task, whose begin and end are
+ * recorded elsewhere (a Dask task run by a worker), until
+ * mida_task_leave(task) on the same thread; mida_task_begin and
+ * mida_task_end do this for the tasks they record. Under `mida run`, the
+ * files the thread opens meanwhile are linked to task as well as to its
+ * process (docs/run.md). A thread keeps its 16 innermost tasks. No system
+ * call, no allocation; needs no session. */
+MIDA_EXTERN void mida_task_enter(const mida_id_t *task);
+MIDA_EXTERN void mida_task_leave(const mida_id_t *task);
+
 /* Records that task depends on upstream (control flow, e.g. a task graph's
  * edge). */
 MIDA_EXTERN int mida_task_dep(mida_session_t *s, const mida_id_t *task,
@@ -272,6 +371,7 @@ MIDA_EXTERN int mida_task_dep(mida_session_t *s, const mida_id_t *task,
 typedef enum mida_role { MIDA_USED = 1, MIDA_GENERATED = 2 } mida_role_t;
 
 typedef struct mida_data_info {
+  size_t struct_size;   /* sizeof, or 0 (version 1) */
   const char *kind;     /* "file", "dataset", "model", "object"; NULL: file */
   const char *uri;      /* where it lives; required */
   const char *digest;   /* content digest, e.g. "sha256:..."; or NULL */
@@ -303,7 +403,14 @@ MIDA_EXTERN int mida_metric(mida_session_t *s, const mida_id_t *task,
 
 /* ---- counters ------------------------------------------------------------ */
 
+/* Records a named counter of this process (host, pid, key), e.g. what a
+ * plugin had to skip: the store keeps the largest value recorded, and
+ * `mida stats` shows it. Returns as mida_task_begin(). */
+MIDA_EXTERN int mida_counter(mida_session_t *s, const char *key,
+                             int64_t value);
+
 typedef struct mida_stats {
+  size_t struct_size;    /* set by mida_stats_get */
   uint64_t records;      /* records appended by this session */
   uint64_t dropped;      /* records dropped by the drop policy */
   uint64_t shipped;      /* records the store has acknowledged */
@@ -314,8 +421,54 @@ typedef struct mida_stats {
                             full, spool not writable, MIDA_SPOOL_MAX) */
 } mida_stats_t;
 
-/* Copies the session's counters. Thread-safe. */
-MIDA_EXTERN void mida_stats_get(const mida_session_t *s, mida_stats_t *out);
+/* Copies the session's counters (all 0 for s NULL). Thread-safe.
+ * mida_stats_get(s, out) passes sizeof *out as compiled by the caller. */
+MIDA_EXTERN void mida_stats_get_sized(const mida_session_t *s,
+                                      mida_stats_t *out, size_t size);
+#define mida_stats_get(s, out) mida_stats_get_sized((s), (out), sizeof *(out))
+
+/* ---- the session itself ------------------------------------------------- */
+
+typedef struct mida_session_info {
+  size_t struct_size;        /* set by mida_session_info_get */
+  const char *store;         /* the store URL (as configured) */
+  const char *spool;         /* the journal directory */
+  const char *host;          /* this host's name */
+  int disabled;              /* 1: MIDA_DISABLE, nothing is recorded */
+  int telemetry_task;        /* per-task telemetry level, 0..2 */
+  mida_id_t campaign;        /* the session's campaign, or nil */
+  const char *campaign_name; /* its name as configured, or NULL */
+  mida_id_t parent_task;     /* default parent of tasks, or nil */
+  mida_id_t workflow;        /* the default workflow now, or nil */
+} mida_session_info_t;
+
+/* Describes session s. Strings belong to the session (valid until
+ * mida_close). Returns MIDA_OK or MIDA_EINVAL (s NULL). Thread-safe.
+ * mida_session_info_get(s, out) passes sizeof *out as compiled. */
+MIDA_EXTERN int mida_session_info_get_sized(const mida_session_t *s,
+                                            mida_session_info_t *out,
+                                            size_t size);
+#define mida_session_info_get(s, out)                                         \
+  mida_session_info_get_sized((s), (out), sizeof *(out))
+
+/* ---- queries ------------------------------------------------------------- */
+
+/* Called for each row of a query: column names and values as text (NULL
+ * for SQL NULL), valid during the call. Return 0 to go on, non-zero to
+ * stop (the query then returns MIDA_OK with the rows so far). */
+typedef int (*mida_row_fn)(void *ctx, int ncols, const char *const *names,
+                           const char *const *values);
+
+/* Runs one read-only SQL statement on the store at store_url (NULL: the
+ * configured one, MIDA_STORE) with text parameters ?1..?n (NULL: SQL
+ * NULL), calling fn for each row. Nothing can be written: a statement
+ * that would write is MIDA_EREADONLY. On failure errmsg (if not NULL, of
+ * errmsg_len bytes) receives the reason. Returns MIDA_OK, MIDA_EURL,
+ * MIDA_ENOTFOUND (no store yet), MIDA_EREADONLY, MIDA_ESTORE, ... */
+MIDA_EXTERN int mida_query(const char *store_url, const char *sql,
+                           const char *const *params, int nparams,
+                           mida_row_fn fn, void *ctx, char *errmsg,
+                           size_t errmsg_len);
 
 #ifdef __cplusplus
 }

@@ -55,9 +55,9 @@ try:
 except ImportError:  # without distributed the module still imports
     SchedulerPlugin = WorkerPlugin = object
 
-_REC_TASK = _mida.REC_TASK
-_REC_DEP = _mida.REC_DEP
-_put = _mida.put
+_task_begin = _mida.task_begin
+_task_update = _mida.task_update
+_task_dep = _mida.task_dep
 _id_from_name = _mida.id_from_name
 _TaskMeter = _mida.TaskMeter
 
@@ -97,8 +97,6 @@ class MidaSchedulerPlugin(SchedulerPlugin):
         self.workflows = {}  # workflow id -> [pending keys, erred?]
         self.client_wf = {}  # client id -> workflow id (per_client mode)
         self.parent = os.environ.get("MIDA_PARENT_TASK") or None
-        info = _mida.session_info()
-        self.campaign = info.get("campaign")
         if scheduler is not None:
             self._attach(scheduler)
 
@@ -145,12 +143,10 @@ class MidaSchedulerPlugin(SchedulerPlugin):
             tid = task_id(ns, key)
             known[key] = [tid, wf, 1, False]  # id, workflow, attempts, done
             state[0] += 1
-            _put(_REC_TASK, id=tid, workflow=wf, campaign=self.campaign,
-                 parent=self.parent, activity=ts.prefix.name,
-                 status=_mida.SUBMITTED, submitted=now,
-                 source_key=str(key))
+            _task_begin(tid, ts.prefix.name, wf, self.parent,
+                        _mida.SUBMITTED, now, str(key))
             for dep in ts.dependencies:
-                _put(_REC_DEP, task=tid, parent=task_id(ns, dep.key))
+                _task_dep(tid, task_id(ns, dep.key))
 
     def transition(self, key, start, finish, *args, **kwargs):
         # Called for every transition of every key: leave fast.
@@ -162,8 +158,7 @@ class MidaSchedulerPlugin(SchedulerPlugin):
         if finish == "forgotten":
             del self.tasks[key]
             if not rec[3]:  # released before it ended: cancelled
-                _put(_REC_TASK, id=rec[0], status=_mida.CANCELLED,
-                     ended=_mida.now_ns())
+                _task_update(rec[0], _mida.CANCELLED, ended=_mida.now_ns())
                 self._one_done(rec[1], False)
             return
         if start != "processing" and finish != "erred":
@@ -186,9 +181,9 @@ class MidaSchedulerPlugin(SchedulerPlugin):
         if kwargs.get("typename"):
             custom["typename"] = kwargs["typename"]
         if finish == "memory":
-            _put(_REC_TASK, id=tid, status=_mida.FINISHED, started=started,
-                 ended=ended or _mida.now_ns(), worker=kwargs.get("worker"),
-                 custom=custom)
+            _task_update(tid, _mida.FINISHED, started,
+                         ended or _mida.now_ns(), custom=custom,
+                         worker=kwargs.get("worker"))
         else:
             text = kwargs.get("exception_text") or ""
             tb = kwargs.get("traceback_text") or ""
@@ -197,9 +192,9 @@ class MidaSchedulerPlugin(SchedulerPlugin):
                 blame = getattr(ts, "exception_blame", None)
                 text = "an upstream task erred: %s" % (
                     blame.key if blame is not None else "?")
-            _put(_REC_TASK, id=tid, status=_mida.ERROR, started=started,
-                 ended=ended or _mida.now_ns(), worker=kwargs.get("worker"),
-                 custom=custom, error=(text + "\n" + tb).strip() or "erred")
+            _task_update(tid, _mida.ERROR, started, ended or _mida.now_ns(),
+                         custom=custom, worker=kwargs.get("worker"),
+                         error=(text + "\n" + tb).strip() or "erred")
         self._one_done(wf, finish == "erred")
 
     def _one_done(self, wf, erred):
@@ -280,9 +275,7 @@ class MidaWorkerPlugin(WorkerPlugin):
     def teardown(self, worker=None, **kwargs):
         if self.skipped:
             try:
-                _put(_mida.REC_COUNTER, host=_mida.session_info().get("host"),
-                     pid=os.getpid(), key="dask.telemetry_skipped",
-                     value_i=self.skipped)
+                _mida.counter("dask.telemetry_skipped", self.skipped)
             except Exception:
                 pass
         _mida.flush(10.0)
@@ -404,15 +397,16 @@ class MidaWorkerPlugin(WorkerPlugin):
             used = self._used(ts.run_spec, deps)
         except Exception:
             used = None
-        fields = {"id": task_id(self.namespace, key), "used": used,
-                  "worker": worker.address, "pid": os.getpid()}
+        generated = None
         if finish == "memory":
             try:
-                fields["generated"] = {"return": worker.data[key]}
+                generated = {"return": worker.data[key]}
             except Exception:
                 pass
         try:
-            _put(_REC_TASK, **fields)
+            _task_update(task_id(self.namespace, key), used=used,
+                         generated=generated, worker=str(worker.address),
+                         pid=os.getpid())
         except Exception:
             pass
 

@@ -12,6 +12,10 @@
  * and value.c (Python values as JSON) and dask_args.c (a Dask run spec's
  * arguments by parameter name) beside them.
  *
+ * The extension uses libmida's public API only (include/mida.h) and links
+ * libmida.so, so that a process that loads it and a C library that uses
+ * mida share one libmida (one sampler, one journal per session).
+ *
  * Everything here runs with the GIL held, which is what serializes the
  * globals below.
  */
@@ -22,12 +26,13 @@
 #include <Python.h>
 #include <structmember.h>
 
-#include "api/session.h"
 #include "mida.h"
 
 /* ---- session.c ----------------------------------------------------------- */
 
 extern mida_session_t *mida_py_session; /* open session, or NULL */
+extern int mida_py_disabled;            /* the session records nothing */
+extern int mida_py_telemetry_task;      /* its per-task telemetry level */
 extern unsigned long long mida_py_capture_errors; /* records not made */
 extern PyObject *mida_py_error;         /* mida.Error */
 
@@ -44,7 +49,7 @@ mida_session_t *mida_py_session_get(void);
 static inline mida_session_t *mida_py_session_for_capture(void) {
   mida_session_t *s =
       mida_py_session != NULL ? mida_py_session : mida_py_session_get();
-  return (s != NULL && !s->disabled) ? s : NULL;
+  return (s != NULL && !mida_py_disabled) ? s : NULL;
 }
 
 /* MIDA_STRICT=1: failures to record raise mida.Error (else they are

@@ -1,28 +1,19 @@
 /*
  * module.c -- the module mida._mida: its functions (workflows, data,
- * metrics, queries, flushing, raw records for the Dask plugins, caps) and
+ * metrics, queries, flushing, tasks for the Dask plugins, caps) and
  * its initialisation. The Python package `mida` (mida/__init__.py) shapes
  * the user's API around them.
  *
- * It sits on the public C API (include/mida.h) and on two internals: the
- * session's hand-built records (mida__session_put, for the Dask plugins,
- * which know their own ids) and the sink's read-only query interface (for
- * mida.query). Nothing here prints.
+ * Like the rest of the extension it uses the public C API only
+ * (include/mida.h): the Dask plugins record tasks whose ids they derive
+ * themselves with task_begin/task_update, and mida.query goes through
+ * mida_query(), the store's read-only query path. Nothing here prints.
  */
 #include "ext.h"
 #include "value.h"
 
-#include "core/host.h"
-#include "core/id.h"
-#include "core/json.h"
-#include "core/record.h"
-#include "core/shared_id.h"
-#include "sink/sink.h"
-
 #include <stdlib.h>
 #include <string.h>
-
-static PyObject *g_field_tags; /* dict: field name -> tag */
 
 /* ---- workflows, data, metrics ------------------------------------------- */
 
@@ -71,23 +62,21 @@ static PyObject *mod_workflow_begin(PyObject *m, PyObject *args,
     mida_id_t id = mida_id_new();
     return Py_BuildValue("(NO)", mida_py_id_to_str(&id), Py_None);
   }
-  mida_id_t prev = mida__shared_id_load(&s->workflow);
+  mida_session_info_t si;
+  (void)mida_session_info_get(s, &si);
+  mida_id_t prev = si.workflow;
   mida_workflow_info_t info = {0};
   info.name = name;
   info.campaign = campaign;
   info.source = source;
   info.metadata = md;
   info.parent = mida_id_is_nil(&prev) ? NULL : &prev;
+  info.keep_default = !set_default;
   mida_id_t id;
   int rc = mida_workflow_begin(s, &info, &id);
   mida_py_json_free(&w);
   if (rc != MIDA_OK && mida_py_record_failed(rc) < 0)
     return NULL;
-  if (!set_default) {
-    pthread_mutex_lock(&s->workflow_lock);
-    mida__shared_id_store(&s->workflow, &prev);
-    pthread_mutex_unlock(&s->workflow_lock);
-  }
   PyObject *ids = mida_py_id_to_str(&id);
   PyObject *prevs = mida_id_is_nil(&prev) ? Py_NewRef(Py_None)
                                           : mida_py_id_to_str(&prev);
@@ -111,12 +100,8 @@ static PyObject *mod_workflow_end(PyObject *m, PyObject *args) {
   if (rc != MIDA_OK && mida_py_record_failed(rc) < 0)
     return NULL;
   /* The ended workflow stops being the default, unless another one took
-   * its place meanwhile. */
-  pthread_mutex_lock(&s->workflow_lock);
-  mida_id_t cur = mida__shared_id_load(&s->workflow);
-  if (memcmp(&cur, &id, sizeof id) == 0)
-    mida__shared_id_store(&s->workflow, &prev);
-  pthread_mutex_unlock(&s->workflow_lock);
+   * its place meanwhile (MIDA_EBUSY: then it stays). */
+  (void)mida_workflow_set_default(s, &prev, &id);
   Py_RETURN_NONE;
 }
 
@@ -217,125 +202,167 @@ static PyObject *mod_data(PyObject *m, PyObject *args, PyObject *kw) {
   Py_RETURN_NONE;
 }
 
-/* ---- raw records (the Dask plugins) -------------------------------------- */
+/* ---- tasks whose ids the caller derives (the Dask plugins) -------------- */
 
-static int is_json_tag(long tag) {
-  return tag == MIDA_F_USED || tag == MIDA_F_GENERATED ||
-         tag == MIDA_F_CUSTOM || tag == MIDA_F_METADATA ||
-         tag == MIDA_F_TELEMETRY;
+/* JSON text for an optional argument: a dict (captured in C into w) or
+ * JSON object text (checked by libmida); NULL for None. Returns 0, or -1
+ * with an exception set. */
+static int json_field(mida_py_json *w, PyObject *o, const char **out) {
+  *out = NULL;
+  if (o == NULL || o == Py_None)
+    return 0;
+  if (PyUnicode_Check(o)) {
+    *out = PyUnicode_AsUTF8(o);
+    return *out != NULL ? 0 : -1;
+  }
+  int bad = 0;
+  *out = json_obj_arg(w, o, &bad);
+  if (bad)
+    return -1;
+  if (*out == NULL) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  return 0;
 }
 
-#define PUT_MAX_JSON 5
+/* True if rc is MIDA_OK; else False, the failure counted (or mida.Error
+ * raised, see mida_py_record_failed). */
+static PyObject *recorded(int rc) {
+  if (rc == MIDA_OK)
+    Py_RETURN_TRUE;
+  if (mida_py_record_failed(rc) < 0)
+    return NULL;
+  Py_RETURN_FALSE;
+}
 
-/* put(rectype, **fields): appends a record built from keyword fields named
- * as in src/core/record.h (id, workflow, activity, used, ...). Ids are str
- * or 16 bytes; JSON fields are dicts (captured in C) or JSON object text
- * (checked). Returns True if recorded, False if capture is off. */
-static PyObject *mod_put(PyObject *m, PyObject *args, PyObject *kw) {
+/* task_begin(id, activity=None, workflow=None, parent=None, status=RUNNING,
+ * submitted=0, source_key=None, used=None, custom=None) -> bool: the begin
+ * (or, with status=SUBMITTED, the submission) of a task whose id the
+ * caller chose. False when capture is off or the record failed (counted).
+ */
+static PyObject *mod_task_begin(PyObject *m, PyObject *args, PyObject *kw) {
   (void)m;
-  int type;
-  if (!PyArg_ParseTuple(args, "i", &type))
+  static char *kwlist[] = {"id",        "activity",   "workflow",
+                           "parent",    "status",     "submitted",
+                           "source_key", "used",      "custom",
+                           NULL};
+  PyObject *ido, *wfo = Py_None, *parento = Py_None, *usedo = Py_None;
+  PyObject *customo = Py_None;
+  const char *activity = NULL, *key = NULL;
+  int status = MIDA_STATUS_RUNNING;
+  long long submitted = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|zOOiLzOO", kwlist, &ido,
+                                   &activity, &wfo, &parento, &status,
+                                   &submitted, &key, &usedo, &customo))
     return NULL;
-  if (type <= MIDA_REC_PAD || type >= MIDA_REC_TYPE_COUNT) {
-    PyErr_Format(PyExc_ValueError, "unknown record type %d", type);
+  mida_id_t id, wf, parent;
+  if (mida_py_id_from_obj(ido, &id) < 0 ||
+      (wfo != Py_None && mida_py_id_from_obj(wfo, &wf) < 0) ||
+      (parento != Py_None && mida_py_id_from_obj(parento, &parent) < 0))
     return NULL;
+  mida_session_t *s = mida_py_session_for_capture();
+  if (s == NULL)
+    Py_RETURN_FALSE;
+  mida_py_json wu, wc;
+  mida_py_json_init(&wu);
+  mida_py_json_init(&wc);
+  mida_task_info_t info = {0};
+  PyObject *ret = NULL;
+  if (json_field(&wu, usedo, &info.used) == 0 &&
+      json_field(&wc, customo, &info.custom) == 0) {
+    info.id = &id;
+    info.activity = activity;
+    info.workflow = wfo != Py_None ? &wf : NULL;
+    info.parent = parento != Py_None ? &parent : NULL;
+    info.status = (mida_status_t)status;
+    info.submitted_ns = submitted;
+    info.source_key = key;
+    mida_id_t out;
+    ret = recorded(mida_task_begin(s, &info, &out));
+  }
+  mida_py_json_free(&wu);
+  mida_py_json_free(&wc);
+  return ret;
+}
+
+/* task_update(id, status=0, started=None, ended=None, used=None,
+ * generated=None, custom=None, error=None, worker=None, pid=0) -> bool:
+ * what became known of a task outside its begin and end. */
+static PyObject *mod_task_update(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"id",     "status",    "started", "ended",
+                           "used",   "generated", "custom",  "error",
+                           "worker", "pid",       NULL};
+  PyObject *ido, *usedo = Py_None, *geno = Py_None, *customo = Py_None;
+  PyObject *startedo = Py_None, *endedo = Py_None;
+  int status = 0;
+  long long pid = 0;
+  mida_task_update_t u = {0};
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|iOOOOOzzL", kwlist, &ido,
+                                   &status, &startedo, &endedo, &usedo,
+                                   &geno, &customo, &u.error, &u.worker,
+                                   &pid))
+    return NULL;
+  mida_id_t id;
+  if (mida_py_id_from_obj(ido, &id) < 0)
+    return NULL;
+  if (startedo != Py_None) {
+    u.started_ns = PyLong_AsLongLong(startedo);
+    if (u.started_ns == -1 && PyErr_Occurred())
+      return NULL;
+  }
+  if (endedo != Py_None) {
+    u.ended_ns = PyLong_AsLongLong(endedo);
+    if (u.ended_ns == -1 && PyErr_Occurred())
+      return NULL;
   }
   mida_session_t *s = mida_py_session_for_capture();
   if (s == NULL)
     Py_RETURN_FALSE;
-  mida__rec rec;
-  memset(&rec, 0, sizeof rec);
-  rec.type = (uint16_t)type;
-  mida_py_json js[PUT_MAX_JSON];
-  int njs = 0;
+  u.status = (mida_status_t)status;
+  u.pid = pid;
+  mida_py_json wu, wg, wc;
+  mida_py_json_init(&wu);
+  mida_py_json_init(&wg);
+  mida_py_json_init(&wc);
   PyObject *ret = NULL;
-  Py_ssize_t pos = 0;
-  PyObject *k, *v;
-  while (kw != NULL && PyDict_Next(kw, &pos, &k, &v)) {
-    if (v == Py_None)
-      continue;
-    PyObject *tago = PyDict_GetItemWithError(g_field_tags, k);
-    if (tago == NULL) {
-      if (!PyErr_Occurred())
-        PyErr_Format(PyExc_TypeError, "unknown record field %R", k);
-      goto out;
-    }
-    long tag = PyLong_AsLong(tago);
-    switch (mida__field_kind((unsigned)tag)) {
-    case MIDA_KIND_ID: {
-      mida_id_t id;
-      if (mida_py_id_from_obj(v, &id) < 0)
-        goto out;
-      mida__rec_set_id(&rec, (unsigned)tag, &id);
-      break;
-    }
-    case MIDA_KIND_I64: {
-      long long n = PyLong_AsLongLong(v);
-      if (n == -1 && PyErr_Occurred())
-        goto out;
-      mida__rec_set_i64(&rec, (unsigned)tag, n);
-      break;
-    }
-    case MIDA_KIND_F64: {
-      double d = PyFloat_AsDouble(v);
-      if (d == -1.0 && PyErr_Occurred())
-        goto out;
-      mida__rec_set_f64(&rec, (unsigned)tag, d);
-      break;
-    }
-    case MIDA_KIND_STR: {
-      if (is_json_tag(tag) && !PyUnicode_Check(v)) {
-        if (njs == PUT_MAX_JSON) {
-          PyErr_SetString(PyExc_ValueError, "too many JSON fields");
-          goto out;
-        }
-        mida_py_json *w = &js[njs++];
-        mida_py_json_init(w);
-        int bad = 0;
-        const char *t = json_obj_arg(w, v, &bad);
-        if (bad || t == NULL) {
-          if (!bad)
-            PyErr_NoMemory();
-          goto out;
-        }
-        mida__rec_set_str(&rec, (unsigned)tag, w->p, w->len);
-        break;
-      }
-      Py_ssize_t n;
-      const char *t = PyUnicode_Check(v) ? PyUnicode_AsUTF8AndSize(v, &n)
-                                         : NULL;
-      if (t == NULL) {
-        if (!PyErr_Occurred())
-          PyErr_Format(PyExc_TypeError, "field %R must be a str", k);
-        goto out;
-      }
-      size_t where = 0;
-      if (is_json_tag(tag) &&
-          mida__json_check(t, (size_t)n, true, &where) != MIDA_OK) {
-        PyErr_Format(PyExc_ValueError,
-                     "field %R is not a JSON object (error at byte %zu)", k,
-                     where);
-        goto out;
-      }
-      mida__rec_set_str(&rec, (unsigned)tag, t, (size_t)n);
-      break;
-    }
-    default:
-      PyErr_Format(PyExc_TypeError, "unknown record field %R", k);
-      goto out;
-    }
-  }
-  int rc = mida__session_put(s, &rec);
-  if (rc != MIDA_OK) {
-    mida_py_capture_errors++;
-    ret = Py_NewRef(Py_False);
-  } else {
-    ret = Py_NewRef(Py_True);
-  }
-out:
-  for (int i = 0; i < njs; i++)
-    mida_py_json_free(&js[i]);
+  if (json_field(&wu, usedo, &u.used) == 0 &&
+      json_field(&wg, geno, &u.generated) == 0 &&
+      json_field(&wc, customo, &u.custom) == 0)
+    ret = recorded(mida_task_update(s, &id, &u));
+  mida_py_json_free(&wu);
+  mida_py_json_free(&wg);
+  mida_py_json_free(&wc);
   return ret;
+}
+
+/* task_dep(task, upstream) -> bool: task depends on upstream. */
+static PyObject *mod_task_dep(PyObject *m, PyObject *args) {
+  (void)m;
+  PyObject *to, *uo;
+  if (!PyArg_ParseTuple(args, "OO", &to, &uo))
+    return NULL;
+  mida_id_t t, up;
+  if (mida_py_id_from_obj(to, &t) < 0 || mida_py_id_from_obj(uo, &up) < 0)
+    return NULL;
+  mida_session_t *s = mida_py_session_for_capture();
+  if (s == NULL)
+    Py_RETURN_FALSE;
+  return recorded(mida_task_dep(s, &t, &up));
+}
+
+/* counter(key, value) -> bool: a named counter of this process. */
+static PyObject *mod_counter(PyObject *m, PyObject *args) {
+  (void)m;
+  const char *key;
+  long long value;
+  if (!PyArg_ParseTuple(args, "sL", &key, &value))
+    return NULL;
+  mida_session_t *s = mida_py_session_for_capture();
+  if (s == NULL)
+    Py_RETURN_FALSE;
+  return recorded(mida_counter(s, key, value));
 }
 
 static PyObject *mod_id_from_name(PyObject *m, PyObject *args) {
@@ -343,7 +370,7 @@ static PyObject *mod_id_from_name(PyObject *m, PyObject *args) {
   const char *ns, *name;
   if (!PyArg_ParseTuple(args, "ss", &ns, &name))
     return NULL;
-  mida_id_t id = mida__id_from_name(ns, name);
+  mida_id_t id = mida_id_from_name(ns, name);
   return mida_py_id_to_str(&id);
 }
 
@@ -390,17 +417,18 @@ static PyObject *mod_session_info(PyObject *m, PyObject *unused) {
   if (s == NULL)
     return Py_BuildValue("{s:O,s:s}", "open", Py_False, "error",
                          mida_py_session_error());
-  mida_id_t wf = mida__shared_id_load(&s->workflow);
-  PyObject *wfo =
-      mida_id_is_nil(&wf) ? Py_NewRef(Py_None) : mida_py_id_to_str(&wf);
-  PyObject *camp = mida_id_is_nil(&s->campaign)
+  mida_session_info_t si;
+  (void)mida_session_info_get(s, &si);
+  PyObject *wfo = mida_id_is_nil(&si.workflow)
+                      ? Py_NewRef(Py_None)
+                      : mida_py_id_to_str(&si.workflow);
+  PyObject *camp = mida_id_is_nil(&si.campaign)
                        ? Py_NewRef(Py_None)
-                       : mida_py_id_to_str(&s->campaign);
+                       : mida_py_id_to_str(&si.campaign);
   return Py_BuildValue("{s:O,s:s,s:s,s:O,s:N,s:N,s:s}", "open", Py_True,
-                       "store", s->store_url, "spool", s->spool_dir,
-                       "disabled", s->disabled ? Py_True : Py_False,
-                       "workflow", wfo, "campaign", camp, "host",
-                       mida__hostname());
+                       "store", si.store, "spool", si.spool, "disabled",
+                       si.disabled ? Py_True : Py_False, "workflow", wfo,
+                       "campaign", camp, "host", si.host);
 }
 
 /* ---- flush, close, stats, caps ------------------------------------------ */
@@ -572,7 +600,6 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
   const char **pv = PyMem_Calloc((size_t)np + 1, sizeof *pv);
   PyObject *strs = PyList_New(0);
   PyObject *ret = NULL;
-  mida__sink *sink = NULL;
   if (pv == NULL || strs == NULL) {
     PyErr_NoMemory();
     goto out;
@@ -589,44 +616,34 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
     if (o != Py_None && pv[i] == NULL)
       goto out;
   }
+  /* This process's records first, so that they are visible. */
   mida_session_t *s = mida_py_session_get();
-  mida_config_t cfg;
-  mida_config_init(&cfg);
-  const char *url = s != NULL ? s->store_url : cfg.store;
-  if (s != NULL && !s->disabled) {
+  mida_session_info_t si = {0};
+  if (s != NULL)
+    (void)mida_session_info_get(s, &si);
+  if (s != NULL && !si.disabled) {
     Py_BEGIN_ALLOW_THREADS
     (void)mida_flush(s, 10000);
     Py_END_ALLOW_THREADS
   }
-  char err[512] = "";
-  int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = mida__sink_open(url, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE, &sink,
-                       err, sizeof err);
-  Py_END_ALLOW_THREADS
-  if (rc != MIDA_OK) {
-    PyErr_Format(mida_py_error, "cannot open the store %s: %s", url, err);
-    goto out;
-  }
   query_ctx q = {PyList_New(0), NULL, 0};
   if (q.rows == NULL)
     goto out;
-  rc = mida__sink_query(sink, sql, pv, (int)np, query_row, &q);
+  char err[512] = "";
+  int rc = mida_query(si.store, sql, pv, (int)np, query_row, &q, err,
+                      sizeof err);
   Py_XDECREF(q.keys);
   if (q.failed) {
     Py_DECREF(q.rows);
     goto out;
   }
   if (rc != MIDA_OK) {
-    PyErr_Format(mida_py_error, "%s: %s", mida_strerror(rc),
-                 mida__sink_errmsg(sink));
+    PyErr_Format(mida_py_error, "%s: %s", mida_strerror(rc), err);
     Py_DECREF(q.rows);
     goto out;
   }
   ret = q.rows;
 out:
-  if (sink != NULL)
-    mida__sink_close(sink);
   PyMem_Free(pv);
   Py_XDECREF(strs);
   Py_XDECREF(seq);
@@ -650,8 +667,19 @@ static PyMethodDef module_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "data(uri, role='used', kind=None, digest=None, size=-1, name=None, "
      "metadata=None, task=None)"},
-    {"put", (PyCFunction)(void (*)(void))mod_put, METH_VARARGS | METH_KEYWORDS,
-     "put(rectype, **fields) -> bool: a hand-built record"},
+    {"task_begin", (PyCFunction)(void (*)(void))mod_task_begin,
+     METH_VARARGS | METH_KEYWORDS,
+     "task_begin(id, activity=None, workflow=None, parent=None, "
+     "status=RUNNING, submitted=0, source_key=None, used=None, custom=None)"
+     " -> bool: a task whose id the caller chose"},
+    {"task_update", (PyCFunction)(void (*)(void))mod_task_update,
+     METH_VARARGS | METH_KEYWORDS,
+     "task_update(id, status=0, started=None, ended=None, used=None, "
+     "generated=None, custom=None, error=None, worker=None, pid=0) -> bool"},
+    {"task_dep", mod_task_dep, METH_VARARGS,
+     "task_dep(task, upstream) -> bool: task depends on upstream"},
+    {"counter", mod_counter, METH_VARARGS,
+     "counter(key, value) -> bool: a counter of this process (mida stats)"},
     {"id_from_name", mod_id_from_name, METH_VARARGS,
      "id_from_name(namespace, name) -> id, the same everywhere"},
     {"new_id", mod_new_id, METH_NOARGS, "a new time-ordered id"},
@@ -717,23 +745,10 @@ PyMODINIT_FUNC PyInit__mida(void) {
   PyObject *m = PyModule_Create(&module_def);
   if (m == NULL)
     return NULL;
-  mida_py_error = PyErr_NewExceptionWithDoc("mida.Error",
-                                      "A mida call failed.",
-                                      PyExc_RuntimeError, NULL);
-  g_field_tags = PyDict_New();
-  if (mida_py_error == NULL || g_field_tags == NULL ||
-      mida_py_session_init() < 0)
+  mida_py_error = PyErr_NewExceptionWithDoc(
+      "mida.Error", "A mida call failed.", PyExc_RuntimeError, NULL);
+  if (mida_py_error == NULL || mida_py_session_init() < 0)
     goto fail;
-  for (unsigned tag = 1; tag < MIDA_F_COUNT; tag++) {
-    const char *name = mida__field_name(tag);
-    PyObject *t = PyLong_FromUnsignedLong(tag);
-    if (name == NULL || t == NULL ||
-        PyDict_SetItemString(g_field_tags, name, t) < 0) {
-      Py_XDECREF(t);
-      goto fail;
-    }
-    Py_DECREF(t);
-  }
   Py_INCREF(&mida_py_TaskFuncType);
   if (PyModule_AddObject(m, "TaskFunc", (PyObject *)&mida_py_TaskFuncType) <
           0 ||
@@ -746,10 +761,6 @@ PyMODINIT_FUNC PyInit__mida(void) {
     const char *name;
     int value;
   } consts[] = {
-      {"REC_CAMPAIGN", MIDA_REC_CAMPAIGN}, {"REC_WORKFLOW", MIDA_REC_WORKFLOW},
-      {"REC_TASK", MIDA_REC_TASK}, {"REC_DATA", MIDA_REC_DATA},
-      {"REC_DEP", MIDA_REC_DEP}, {"REC_METRIC", MIDA_REC_METRIC},
-      {"REC_COUNTER", MIDA_REC_COUNTER},
       {"SUBMITTED", MIDA_STATUS_SUBMITTED}, {"RUNNING", MIDA_STATUS_RUNNING},
       {"FINISHED", MIDA_STATUS_FINISHED}, {"CANCELLED", MIDA_STATUS_CANCELLED},
       {"ERROR", MIDA_STATUS_ERROR},

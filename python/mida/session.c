@@ -9,14 +9,14 @@
  */
 #include "ext.h"
 
-#include "core/shared_id.h"
-
 #include <pthread.h>
 #include <string.h>
 
 /* ---- the process's session ---------------------------------------------- */
 
 mida_session_t *mida_py_session;
+int mida_py_disabled;
+int mida_py_telemetry_task;
 unsigned long long mida_py_capture_errors;
 PyObject *mida_py_error;
 static int g_open_failed;        /* 1 after a failed open: do not retry */
@@ -29,8 +29,10 @@ static PyObject *g_current;      /* ContextVar: the current task (bytes) */
 static void after_fork_child(void) {
   /* The parent's session belongs to the parent: its shipper thread is gone
    * here. Remember the default workflow and open a new session lazily. */
-  if (mida_py_session != NULL)
-    g_inherited_wf = mida__shared_id_load(&mida_py_session->workflow);
+  mida_session_info_t info;
+  if (mida_py_session != NULL &&
+      mida_session_info_get(mida_py_session, &info) == MIDA_OK)
+    g_inherited_wf = info.workflow;
   mida_py_session = NULL;
   g_open_failed = 0;
 }
@@ -44,7 +46,8 @@ mida_session_t *mida_py_session_get(void) {
   int rc;
   Py_BEGIN_ALLOW_THREADS
   rc = mida_open(&cfg, &s, g_open_error, sizeof g_open_error);
-  Py_END_ALLOW_THREADS mida_py_strict = cfg.strict != 0;
+  Py_END_ALLOW_THREADS
+  mida_py_strict = cfg.strict != 0;
   if (rc != MIDA_OK) {
     g_open_failed = 1;
     PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
@@ -60,7 +63,11 @@ mida_session_t *mida_py_session_get(void) {
     PyErr_Clear();
   }
   if (!mida_id_is_nil(&g_inherited_wf) && cfg.workflow == NULL)
-    mida__shared_id_store(&s->workflow, &g_inherited_wf);
+    (void)mida_workflow_set_default(s, &g_inherited_wf, NULL);
+  mida_session_info_t info;
+  (void)mida_session_info_get(s, &info);
+  mida_py_disabled = info.disabled;
+  mida_py_telemetry_task = info.telemetry_task;
   mida_py_session = s;
   return s;
 }

@@ -1,18 +1,14 @@
 /*
  * taskmeter.c -- the `TaskMeter` type, which the Dask worker plugin
  * (mida/dask.py) puts around a task's function on the worker: it takes the
- * per-task telemetry snapshots (src/telemetry/telemetry.h) around the call
- * on the thread that runs it and records the summary, with the call's
- * arguments and result when the plugin handed over the run spec, as the
- * task's TASK record.
+ * per-task telemetry snapshots (mida_task_usage_begin/end) around the
+ * call on the thread that runs it and records the summary, with the call's
+ * arguments and result when the plugin handed over the run spec, as an
+ * update of the task (mida_task_update).
  */
 #include "ext.h"
 #include "dask_args.h"
 #include "value.h"
-
-#include "core/record.h"
-#include "core/thread_task.h"
-#include "telemetry/telemetry.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -41,18 +37,13 @@ typedef struct TaskMeter {
 unsigned long long mida_py_meter_calls;
 unsigned long long mida_py_meter_no_summary;
 
-/* The TASK record of a metered call that returned res (NULL: raised, with
- * the exception set, which it leaves as it was). */
+/* The update of the task for a metered call that returned res (NULL:
+ * raised, with the exception set, which it leaves as it was). */
 static void taskmeter_record(TaskMeter *tm, mida_session_t *s,
                              PyObject *const *args, Py_ssize_t nargs,
                              PyObject *kwnames, PyObject *res,
-                             const char *telemetry, size_t telemetry_len) {
-  mida__rec rec;
-  memset(&rec, 0, sizeof rec);
-  rec.type = MIDA_REC_TASK;
-  mida__rec_set_id(&rec, MIDA_F_ID, &tm->id);
-  if (telemetry_len > 0)
-    mida__rec_set_str(&rec, MIDA_F_TELEMETRY, telemetry, telemetry_len);
+                             const char *telemetry) {
+  mida_task_update_t u = {.telemetry = telemetry};
   mida_py_json used, gen;
   mida_py_json_init(&used);
   mida_py_json_init(&gen);
@@ -60,34 +51,25 @@ static void taskmeter_record(TaskMeter *tm, mida_session_t *s,
     /* the call's exception, if it raised */
     mida_py_saved_exc exc = mida_py_exc_take();
     mida_py_dask_used(&used, &tm->spec, tm->func, args, nargs, kwnames);
-    if (mida_py_json_end(&used) != NULL)
-      mida__rec_set_str(&rec, MIDA_F_USED, used.p, used.len);
+    u.used = mida_py_json_end(&used);
     if (res != NULL) {
       mida_py_json_raw(&gen, "{\"return\":", 10);
       mida_py_json_value(&gen, res, 1);
       mida_py_json_raw(&gen, "}", 1);
-      if (mida_py_json_end(&gen) != NULL)
-        mida__rec_set_str(&rec, MIDA_F_GENERATED, gen.p, gen.len);
+      u.generated = mida_py_json_end(&gen);
     }
-    const char *worker =
-        tm->worker != NULL ? PyUnicode_AsUTF8(tm->worker) : NULL;
-    if (worker != NULL)
-      mida__rec_set_str(&rec, MIDA_F_WORKER, worker, strlen(worker));
-    mida__rec_set_i64(&rec, MIDA_F_PID, (int64_t)getpid());
+    u.worker = tm->worker != NULL ? PyUnicode_AsUTF8(tm->worker) : NULL;
+    u.pid = (int64_t)getpid();
     PyErr_Clear();
     mida_py_exc_put_back(exc);
   }
-  int rc = mida__session_put(s, &rec);
-  if (rc == MIDA_ETOOBIG && tm->spec.args != NULL) {
+  int rc = mida_task_update(s, &tm->id, &u);
+  if ((rc == MIDA_ETOOBIG || rc == MIDA_EJSON) && tm->spec.args != NULL) {
     /* Arguments or result too large for a record: keep the rest. */
-    mida__rec_set_str(&rec, MIDA_F_USED,
-                      "{\"_mida\":\"arguments too large to record\"}",
-                      (size_t)-1);
+    u.used = "{\"_mida\":\"arguments too large to record\"}";
     if (res != NULL)
-      mida__rec_set_str(&rec, MIDA_F_GENERATED,
-                        "{\"_mida\":\"result too large to record\"}",
-                        (size_t)-1);
-    rc = mida__session_put(s, &rec);
+      u.generated = "{\"_mida\":\"result too large to record\"}";
+    rc = mida_task_update(s, &tm->id, &u);
   }
   if (rc != MIDA_OK)
     mida_py_capture_errors++; /* a pure C call: the exception, if any, stays */
@@ -99,32 +81,32 @@ static PyObject *taskmeter_vectorcall(PyObject *self, PyObject *const *args,
                                       size_t nargsf, PyObject *kwnames) {
   TaskMeter *tm = (TaskMeter *)self;
   mida_session_t *s = mida_py_session_for_capture();
-  int level = s != NULL ? s->telemetry_task : 0;
+  int level = s != NULL ? mida_py_telemetry_task : 0;
   if (s == NULL)
     return PyObject_Vectorcall(tm->func, args, nargsf, kwnames);
-  /* The files the task opens are its own (core/thread_task.h). */
-  mida__thread_task_push(&tm->id);
+  /* Under `mida run`, the files the task opens are its own. */
+  mida_task_enter(&tm->id);
   if (level <= 0 && tm->spec.args == NULL) {
     PyObject *r = PyObject_Vectorcall(tm->func, args, nargsf, kwnames);
-    mida__thread_task_pop(&tm->id);
+    mida_task_leave(&tm->id);
     return r;
   }
   if (level > 0)
-    mida__telemetry_task_begin(level, &tm->id);
+    mida_task_usage_begin(s, &tm->id);
   PyObject *res = PyObject_Vectorcall(tm->func, args, nargsf, kwnames);
-  mida__thread_task_pop(&tm->id);
-  char buf[MIDA_TELEMETRY_JSON_MAX];
+  mida_task_leave(&tm->id);
+  s = mida_py_session; /* closed during the call: nothing to write to */
+  char buf[MIDA_TASK_USAGE_MAX];
   size_t n = 0;
-  if (level > 0) {
-    n = mida__telemetry_task_end(level, &tm->id, buf, sizeof buf);
+  if (level > 0 && s != NULL) {
+    n = mida_task_usage_end(s, &tm->id, buf, sizeof buf);
     mida_py_meter_calls++;
     if (n == 0)
       mida_py_meter_no_summary++;
   }
-  s = mida_py_session; /* closed during the call: nothing to write to */
   if (s != NULL && (n > 0 || tm->spec.args != NULL))
     taskmeter_record(tm, s, args, PyVectorcall_NARGS(nargsf), kwnames, res,
-                     buf, n);
+                     n > 0 ? buf : NULL);
   return res;
 }
 

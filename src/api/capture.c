@@ -9,13 +9,12 @@
  * allocation. Per-task telemetry (src/telemetry/telemetry.h), on by default,
  * adds one getrusage() to mida_task_begin and to mida_task_end, and the
  * summary to the end record; it allocates nothing either. Errors are
- * reported through mida__set_error(), which formats only on the failure
- * path.
+ * reported through mida__session_error(), which formats only on the
+ * failure path.
  */
 #include "api/session.h"
 
 #include "core/host.h"
-#include "core/id.h"
 #include "core/json.h"
 #include "core/record.h"
 #include "core/thread_task.h"
@@ -36,16 +35,28 @@ static arg text_arg(const char *s) {
 }
 
 /* A JSON-object argument: checked before anything is written. */
-static int json_arg(const char *what, const char *s, arg *out) {
-  *out = text_arg(s);
-  if (s == NULL)
+static int json_arg(const mida_session_t *s, const char *what,
+                    const char *text, arg *out) {
+  *out = text_arg(text);
+  if (text == NULL)
     return MIDA_OK;
   size_t where = 0;
-  if (mida__json_check(s, out->len, true, &where) != MIDA_OK)
-    return mida__set_error(MIDA_EJSON,
-                           "%s is not a JSON object (error at byte %zu)",
-                           what, where);
+  if (mida__json_check(text, out->len, true, &where) != MIDA_OK)
+    return mida__session_error(s, MIDA_EJSON,
+                               "%s is not a JSON object (error at byte %zu)",
+                               what, where);
   return MIDA_OK;
+}
+
+/* Rejects a caller's struct smaller than version 1 of its type. */
+static int struct_ok(const mida_session_t *s, const char *what,
+                     size_t struct_size, size_t v1_size) {
+  if (mida__struct_size_ok(struct_size, v1_size))
+    return MIDA_OK;
+  return mida__session_error(s, MIDA_EINVAL,
+                             "%s: struct_size %zu is neither 0 nor the "
+                             "size of a %s",
+                             what, struct_size, what);
 }
 
 static size_t str_size(const arg *a) {
@@ -53,11 +64,11 @@ static size_t str_size(const arg *a) {
 }
 
 /* Checks the session for a capture call. */
-static int usable(mida_session_t *s) {
+static int usable(const mida_session_t *s) {
   if (s == NULL)
     return mida__set_error(MIDA_EINVAL, "no session");
   if (atomic_load_explicit(&s->closed, memory_order_relaxed))
-    return mida__set_error(MIDA_ECLOSED, "the session is closed");
+    return mida__session_error(s, MIDA_ECLOSED, "the session is closed");
   return MIDA_OK;
 }
 
@@ -67,12 +78,15 @@ static int begin_record(mida_session_t *s, uint16_t type, size_t size,
                         mida__slot *slot, mida__enc *enc) {
   int rc = mida__journal_reserve(s->journal, type, size, slot);
   if (rc == MIDA_EFULL)
-    return mida__set_error(rc, "journal full: record dropped (counted)");
+    return mida__session_error(s, rc,
+                               "journal full: record dropped (counted)");
   if (rc == MIDA_ETOOBIG)
-    return mida__set_error(rc, "record of %zu bytes is too big for the "
-                           "journal (raise MIDA_JOURNAL_BYTES)", size);
+    return mida__session_error(s, rc,
+                               "record of %zu bytes is too big for the "
+                               "journal (raise MIDA_JOURNAL_BYTES)",
+                               size);
   if (rc != MIDA_OK)
-    return mida__set_error(rc, "journal: %s", mida_strerror(rc));
+    return mida__session_error(s, rc, "journal: %s", mida_strerror(rc));
   mida__enc_init(enc, slot->payload, slot->len);
   return MIDA_OK;
 }
@@ -114,7 +128,7 @@ int mida__session_put(mida_session_t *s, const mida__rec *rec) {
 
 mida_id_t mida_campaign_id(const mida_session_t *s, const char *name) {
   if (name != NULL)
-    return mida__id_from_name("campaign", name);
+    return mida_id_from_name("campaign", name);
   mida_id_t nil = {{0}};
   return s != NULL ? s->campaign : nil;
 }
@@ -139,15 +153,19 @@ static int put_campaign(mida_session_t *s, const mida_id_t *id,
 int mida_workflow_begin(mida_session_t *s, const mida_workflow_info_t *info,
                         mida_id_t *out) {
   if (info == NULL || out == NULL)
-    return mida__set_error(MIDA_EINVAL, "workflow info and out are required");
+    return mida__session_error(s, MIDA_EINVAL,
+                               "workflow info and out are required");
   int rc = usable(s);
+  if (rc == MIDA_OK)
+    rc = struct_ok(s, "mida_workflow_info_t", info->struct_size,
+                   MIDA__WORKFLOW_INFO_V1);
   if (rc != MIDA_OK)
     return rc;
   *out = mida_id_new();
   if (s->disabled)
     return MIDA_OK;
   arg meta;
-  rc = json_arg("workflow metadata", info->metadata, &meta);
+  rc = json_arg(s, "workflow metadata", info->metadata, &meta);
   if (rc != MIDA_OK)
     return rc;
   int64_t now = info->started_ns ? info->started_ns : mida_now_ns();
@@ -156,7 +174,7 @@ int mida_workflow_begin(mida_session_t *s, const mida_workflow_info_t *info,
       info->campaign != NULL ? info->campaign : s->campaign_name;
   mida_id_t campaign = {{0}};
   if (campaign_name != NULL) {
-    campaign = mida__id_from_name("campaign", campaign_name);
+    campaign = mida_id_from_name("campaign", campaign_name);
     rc = put_campaign(s, &campaign, campaign_name, now);
     if (rc != MIDA_OK)
       return rc;
@@ -189,16 +207,18 @@ int mida_workflow_begin(mida_session_t *s, const mida_workflow_info_t *info,
   enc_arg(&e, MIDA_F_METADATA, &meta);
   end_record(s, &slot);
 
-  pthread_mutex_lock(&s->workflow_lock);
-  mida__shared_id_store(&s->workflow, out);
-  pthread_mutex_unlock(&s->workflow_lock);
+  if (!info->keep_default) {
+    pthread_mutex_lock(&s->workflow_lock);
+    mida__shared_id_store(&s->workflow, out);
+    pthread_mutex_unlock(&s->workflow_lock);
+  }
   return MIDA_OK;
 }
 
 int mida_workflow_end(mida_session_t *s, const mida_id_t *wf,
                       mida_status_t status) {
   if (wf == NULL || mida_id_is_nil(wf))
-    return mida__set_error(MIDA_EINVAL, "a workflow id is required");
+    return mida__session_error(s, MIDA_EINVAL, "a workflow id is required");
   int rc = usable(s);
   if (rc != MIDA_OK || s->disabled)
     return rc;
@@ -220,17 +240,27 @@ int mida_workflow_end(mida_session_t *s, const mida_id_t *wf,
 int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
                     mida_id_t *out) {
   if (info == NULL || out == NULL)
-    return mida__set_error(MIDA_EINVAL, "task info and out are required");
+    return mida__session_error(s, MIDA_EINVAL,
+                               "task info and out are required");
   int rc = usable(s);
+  if (rc == MIDA_OK)
+    rc = struct_ok(s, "mida_task_info_t", info->struct_size,
+                   MIDA__TASK_INFO_V1);
   if (rc != MIDA_OK)
     return rc;
-  *out = mida_id_new();
+  mida_status_t status =
+      info->status != 0 ? info->status : MIDA_STATUS_RUNNING;
+  if (status != MIDA_STATUS_RUNNING && status != MIDA_STATUS_SUBMITTED)
+    return mida__session_error(s, MIDA_EINVAL,
+                               "a task begins RUNNING or SUBMITTED, not %d",
+                               (int)status);
+  *out = info->id != NULL ? *info->id : mida_id_new();
   if (s->disabled)
     return MIDA_OK;
   arg used, custom;
-  rc = json_arg("used", info->used, &used);
+  rc = json_arg(s, "used", info->used, &used);
   if (rc == MIDA_OK)
-    rc = json_arg("custom", info->custom, &custom);
+    rc = json_arg(s, "custom", info->custom, &custom);
   if (rc != MIDA_OK)
     return rc;
   arg activity = text_arg(info->activity);
@@ -240,10 +270,18 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
                                         : mida__shared_id_load(&s->workflow);
   const mida_id_t *parent =
       info->parent != NULL ? info->parent : &s->parent_task;
+  /* A submitted task has not started: it has a submission time (now, if
+   * the caller gave none) and no start time. */
+  int running = status == MIDA_STATUS_RUNNING;
+  int64_t submitted = info->submitted_ns;
+  if (!running && submitted == 0)
+    submitted = mida_now_ns();
 
   size_t size = mida__enc_size_id() + opt_id_size(&wf) +
                 opt_id_size(&s->campaign) + opt_id_size(parent) +
-                str_size(&activity) + 2 * mida__enc_size_num() +
+                str_size(&activity) + mida__enc_size_num() +
+                (running ? mida__enc_size_num() : 0) +
+                (submitted != 0 ? mida__enc_size_num() : 0) +
                 str_size(&used) + str_size(&custom) + str_size(&key) +
                 str_size(&worker);
   mida__slot slot;
@@ -256,9 +294,12 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
   enc_opt_id(&e, MIDA_F_CAMPAIGN, &s->campaign);
   enc_opt_id(&e, MIDA_F_PARENT, parent);
   enc_arg(&e, MIDA_F_ACTIVITY, &activity);
-  mida__enc_i64(&e, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
-  mida__enc_i64(&e, MIDA_F_STARTED,
-                info->started_ns ? info->started_ns : mida_now_ns());
+  mida__enc_i64(&e, MIDA_F_STATUS, status);
+  if (submitted != 0)
+    mida__enc_i64(&e, MIDA_F_SUBMITTED, submitted);
+  if (running)
+    mida__enc_i64(&e, MIDA_F_STARTED,
+                  info->started_ns ? info->started_ns : mida_now_ns());
   enc_arg(&e, MIDA_F_USED, &used);
   enc_arg(&e, MIDA_F_CUSTOM, &custom);
   enc_arg(&e, MIDA_F_SOURCE_KEY, &key);
@@ -267,7 +308,8 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
   /* The files this thread opens now are the task's (core/thread_task.h). */
   mida__thread_task_push(out);
   /* Last, so that the task's own work is what the snapshots bracket. */
-  mida__telemetry_task_begin(s->telemetry_task, out);
+  if (running)
+    mida__telemetry_task_begin(s->telemetry_task, out);
   return MIDA_OK;
 }
 
@@ -275,14 +317,15 @@ int mida_task_end(mida_session_t *s, const mida_id_t *task,
                   mida_status_t status, const char *generated,
                   const char *error) {
   if (task == NULL || mida_id_is_nil(task))
-    return mida__set_error(MIDA_EINVAL, "a task id is required");
+    return mida__session_error(s, MIDA_EINVAL, "a task id is required");
   if ((unsigned)status > MIDA_STATUS_ERROR)
-    return mida__set_error(MIDA_EINVAL, "unknown status %d", (int)status);
+    return mida__session_error(s, MIDA_EINVAL, "unknown status %d",
+                               (int)status);
   int rc = usable(s);
   if (rc != MIDA_OK || s->disabled)
     return rc;
   arg gen;
-  rc = json_arg("generated", generated, &gen);
+  rc = json_arg(s, "generated", generated, &gen);
   if (rc != MIDA_OK)
     return rc;
   arg err = text_arg(error);
@@ -310,37 +353,97 @@ int mida_task_end(mida_session_t *s, const mida_id_t *task,
   return MIDA_OK;
 }
 
-int mida_task_annotate(mida_session_t *s, const mida_id_t *task,
-                       const char *generated, const char *custom) {
-  if (task == NULL || mida_id_is_nil(task))
-    return mida__set_error(MIDA_EINVAL, "a task id is required");
+int mida_task_update(mida_session_t *s, const mida_id_t *task,
+                     const mida_task_update_t *u) {
+  if (task == NULL || mida_id_is_nil(task) || u == NULL)
+    return mida__session_error(s, MIDA_EINVAL,
+                               "a task id and an update are required");
+  if ((unsigned)u->status > MIDA_STATUS_ERROR)
+    return mida__session_error(s, MIDA_EINVAL, "unknown status %d",
+                               (int)u->status);
   int rc = usable(s);
+  if (rc == MIDA_OK)
+    rc = struct_ok(s, "mida_task_update_t", u->struct_size,
+                   MIDA__TASK_UPDATE_V1);
   if (rc != MIDA_OK || s->disabled)
     return rc;
-  arg gen, cus;
-  rc = json_arg("generated", generated, &gen);
+  arg used, gen, cus, tel;
+  rc = json_arg(s, "used", u->used, &used);
   if (rc == MIDA_OK)
-    rc = json_arg("custom", custom, &cus);
+    rc = json_arg(s, "generated", u->generated, &gen);
+  if (rc == MIDA_OK)
+    rc = json_arg(s, "custom", u->custom, &cus);
+  if (rc == MIDA_OK)
+    rc = json_arg(s, "telemetry", u->telemetry, &tel);
   if (rc != MIDA_OK)
     return rc;
-  size_t size = mida__enc_size_id() + str_size(&gen) + str_size(&cus);
+  arg err = text_arg(u->error);
+  arg worker = text_arg(u->worker);
+  size_t size = mida__enc_size_id() +
+                (u->status != 0 ? mida__enc_size_num() : 0) +
+                (u->started_ns != 0 ? mida__enc_size_num() : 0) +
+                (u->ended_ns != 0 ? mida__enc_size_num() : 0) +
+                (u->pid != 0 ? mida__enc_size_num() : 0) + str_size(&used) +
+                str_size(&gen) + str_size(&cus) + str_size(&tel) +
+                str_size(&err) + str_size(&worker);
   mida__slot slot;
   mida__enc e;
   rc = begin_record(s, MIDA_REC_TASK, size, &slot, &e);
   if (rc != MIDA_OK)
     return rc;
   mida__enc_id(&e, MIDA_F_ID, task);
+  if (u->status != 0)
+    mida__enc_i64(&e, MIDA_F_STATUS, u->status);
+  if (u->started_ns != 0)
+    mida__enc_i64(&e, MIDA_F_STARTED, u->started_ns);
+  if (u->ended_ns != 0)
+    mida__enc_i64(&e, MIDA_F_ENDED, u->ended_ns);
+  if (u->pid != 0)
+    mida__enc_i64(&e, MIDA_F_PID, u->pid);
+  enc_arg(&e, MIDA_F_USED, &used);
   enc_arg(&e, MIDA_F_GENERATED, &gen);
   enc_arg(&e, MIDA_F_CUSTOM, &cus);
+  enc_arg(&e, MIDA_F_TELEMETRY, &tel);
+  enc_arg(&e, MIDA_F_ERROR, &err);
+  enc_arg(&e, MIDA_F_WORKER, &worker);
   end_record(s, &slot);
   return MIDA_OK;
+}
+
+void mida_task_enter(const mida_id_t *task) {
+  if (task != NULL && !mida_id_is_nil(task))
+    mida__thread_task_push(task);
+}
+
+void mida_task_leave(const mida_id_t *task) {
+  if (task != NULL)
+    mida__thread_task_pop(task);
+}
+
+int mida_task_annotate(mida_session_t *s, const mida_id_t *task,
+                       const char *generated, const char *custom) {
+  mida_task_update_t u = {.generated = generated, .custom = custom};
+  return mida_task_update(s, task, &u);
+}
+
+void mida_task_usage_begin(mida_session_t *s, const mida_id_t *task) {
+  if (s != NULL && task != NULL && !s->disabled)
+    mida__telemetry_task_begin(s->telemetry_task, task);
+}
+
+size_t mida_task_usage_end(mida_session_t *s, const mida_id_t *task,
+                           char *buf, size_t cap) {
+  if (s == NULL || task == NULL || buf == NULL || s->disabled)
+    return 0;
+  return mida__telemetry_task_end(s->telemetry_task, task, buf, cap);
 }
 
 int mida_task_dep(mida_session_t *s, const mida_id_t *task,
                   const mida_id_t *upstream) {
   if (task == NULL || upstream == NULL || mida_id_is_nil(task) ||
       mida_id_is_nil(upstream))
-    return mida__set_error(MIDA_EINVAL, "task and upstream ids are required");
+    return mida__session_error(s, MIDA_EINVAL,
+                               "task and upstream ids are required");
   int rc = usable(s);
   if (rc != MIDA_OK || s->disabled)
     return rc;
@@ -360,15 +463,18 @@ int mida_task_dep(mida_session_t *s, const mida_id_t *task,
 int mida_data(mida_session_t *s, const mida_id_t *task, mida_role_t role,
               const mida_data_info_t *data) {
   if (data == NULL || data->uri == NULL || data->uri[0] == '\0')
-    return mida__set_error(MIDA_EINVAL, "data needs a URI");
+    return mida__session_error(s, MIDA_EINVAL, "data needs a URI");
   if (role != MIDA_USED && role != MIDA_GENERATED)
-    return mida__set_error(MIDA_EINVAL, "role must be MIDA_USED or "
-                           "MIDA_GENERATED");
+    return mida__session_error(s, MIDA_EINVAL,
+                               "role must be MIDA_USED or MIDA_GENERATED");
   int rc = usable(s);
+  if (rc == MIDA_OK)
+    rc = struct_ok(s, "mida_data_info_t", data->struct_size,
+                   MIDA__DATA_INFO_V1);
   if (rc != MIDA_OK || s->disabled)
     return rc;
   arg meta;
-  rc = json_arg("data metadata", data->metadata, &meta);
+  rc = json_arg(s, "data metadata", data->metadata, &meta);
   if (rc != MIDA_OK)
     return rc;
   arg uri = text_arg(data->uri);
@@ -407,7 +513,8 @@ int mida_data(mida_session_t *s, const mida_id_t *task, mida_role_t role,
 int mida_metric(mida_session_t *s, const mida_id_t *task, const char *key,
                 int64_t step, int64_t ts_ns, double value) {
   if (task == NULL || mida_id_is_nil(task) || key == NULL || key[0] == '\0')
-    return mida__set_error(MIDA_EINVAL, "a metric needs a task and a key");
+    return mida__session_error(s, MIDA_EINVAL,
+                               "a metric needs a task and a key");
   int rc = usable(s);
   if (rc != MIDA_OK || s->disabled)
     return rc;
@@ -428,4 +535,17 @@ int mida_metric(mida_session_t *s, const mida_id_t *task, const char *key,
   mida__enc_f64(&e, MIDA_F_VALUE, value);
   end_record(s, &slot);
   return MIDA_OK;
+}
+
+/* ---- counters ------------------------------------------------------------ */
+
+int mida_counter(mida_session_t *s, const char *key, int64_t value) {
+  if (key == NULL || key[0] == '\0')
+    return mida__session_error(s, MIDA_EINVAL, "a counter needs a key");
+  int rc = usable(s);
+  if (rc != MIDA_OK || s->disabled)
+    return rc;
+  mida__rec rec;
+  mida__rec_counter(&rec, mida__hostname(), (int64_t)getpid(), key, value);
+  return mida__session_put(s, &rec);
 }

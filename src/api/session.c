@@ -18,7 +18,6 @@
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/host.h"
-#include "core/id.h"
 #include "core/thread_task.h"
 #include "telemetry/telemetry.h"
 
@@ -29,7 +28,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static _Thread_local char tls_errmsg[512];
+/* ---- error messages (see api/session_access.h) -------------------------- */
+
+static _Thread_local char tls_errmsg[512];  /* the thread's last message */
+static _Thread_local char tls_errcopy[512]; /* mida_errmsg(s)'s copy */
 
 int mida__set_error(int rc, const char *fmt, ...) {
   va_list ap;
@@ -39,9 +41,47 @@ int mida__set_error(int rc, const char *fmt, ...) {
   return rc;
 }
 
-const char *mida_errmsg(const mida_session_t *s) {
-  (void)s;
-  return tls_errmsg;
+int mida__session_error(const mida_session_t *cs, int rc, const char *fmt,
+                        ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(tls_errmsg, sizeof tls_errmsg, fmt, ap);
+  va_end(ap);
+  mida_session_t *s = (mida_session_t *)cs; /* its lock, not its state */
+  if (s != NULL) {
+    pthread_mutex_lock(&s->error_lock);
+    memcpy(s->errmsg, tls_errmsg, sizeof s->errmsg);
+    pthread_mutex_unlock(&s->error_lock);
+  }
+  return rc;
+}
+
+const char *mida_errmsg(const mida_session_t *cs) {
+  if (cs == NULL)
+    return tls_errmsg;
+  mida_session_t *s = (mida_session_t *)cs;
+  pthread_mutex_lock(&s->error_lock);
+  memcpy(tls_errcopy, s->errmsg, sizeof tls_errcopy);
+  pthread_mutex_unlock(&s->error_lock);
+  return tls_errcopy;
+}
+
+/* ---- what observers may read (api/session_access.h) -------------------- */
+
+const mida_id_t *mida__session_campaign(const mida_session_t *s) {
+  return &s->campaign;
+}
+
+const char *mida__session_campaign_name(const mida_session_t *s) {
+  return s->campaign_name;
+}
+
+const mida_id_t *mida__session_parent_task(const mida_session_t *s) {
+  return &s->parent_task;
+}
+
+const char *mida__session_store_url(const mida_session_t *s) {
+  return s->store_url;
 }
 
 /* ---- configuration ----------------------------------------------------- */
@@ -51,34 +91,20 @@ static const char *env_or(const char *name, const char *fallback) {
   return (v != NULL && v[0] != '\0') ? v : fallback;
 }
 
-/* Parses "64M", "1G", "65536" into *out. Returns 0, or -1 if malformed
- * or too large. */
-static int parse_size(const char *text, uint64_t *out) {
-  char *end = NULL;
-  errno = 0;
-  unsigned long long n = strtoull(text, &end, 10);
-  if (errno != 0 || end == text || text[0] == '-')
-    return -1;
-  /* An optional unit: k, m, g or t (binary multiples). */
-  static const char units[] = "kmgt";
-  const char *unit = *end != '\0' ? strchr(units, *end | 0x20) : NULL;
-  unsigned shift = unit != NULL ? 10 * (unsigned)(unit - units + 1) : 0;
-  if (unit != NULL)
-    end++;
-  if (*end != '\0' || n > (UINT64_MAX >> shift))
-    return -1;
-  *out = (uint64_t)n << shift;
-  return 0;
-}
-
 /* Whether a boolean variable is set to something other than 0/false. */
 static int env_flag(const char *name) {
   const char *v = env_or(name, "0");
   return strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
 }
 
-void mida_config_init(mida_config_t *cfg) {
+void mida_config_init_sized(mida_config_t *out, size_t out_size) {
+  /* Filled whole here, then copied out as far as the caller's struct
+   * goes: a program built against an older, smaller mida_config_t gets
+   * no more than it has room for. */
+  mida_config_t whole;
+  mida_config_t *cfg = &whole;
   memset(cfg, 0, sizeof *cfg);
+  cfg->struct_size = out_size < sizeof *cfg ? out_size : sizeof *cfg;
   cfg->store = mida__default_store();
   cfg->spool = env_or("MIDA_SPOOL", NULL);
   cfg->campaign = env_or("MIDA_CAMPAIGN", NULL);
@@ -87,13 +113,13 @@ void mida_config_init(mida_config_t *cfg) {
   cfg->journal_bytes = MIDA_JOURNAL_DEFAULT_RING;
   const char *size = env_or("MIDA_JOURNAL_BYTES", NULL);
   uint64_t bytes = 0;
-  if (size != NULL && parse_size(size, &bytes) == 0 && bytes > 0 &&
+  if (size != NULL && mida__parse_size(size, &bytes) == 0 && bytes > 0 &&
       bytes <= SIZE_MAX)
     cfg->journal_bytes = (size_t)bytes;
   cfg->spool_max = MIDA_SPOOL_MAX_DEFAULT;
   const char *max = env_or("MIDA_SPOOL_MAX", NULL);
   if (max != NULL)
-    cfg->spool_max = parse_size(max, &bytes) == 0 ? bytes : UINT64_MAX;
+    cfg->spool_max = mida__parse_size(max, &bytes) == 0 ? bytes : UINT64_MAX;
   cfg->strict = env_flag("MIDA_STRICT");
   const char *full = env_or("MIDA_JOURNAL_FULL", "spill");
   cfg->full = strcmp(full, "drop") == 0 ? MIDA_FULL_DROP : MIDA_FULL_SPILL;
@@ -126,6 +152,7 @@ void mida_config_init(mida_config_t *cfg) {
             : -1;
   }
   cfg->sample = env_or("MIDA_SAMPLE", NULL);
+  memcpy(out, cfg, cfg->struct_size);
 }
 
 /* ---- open and close ---------------------------------------------------- */
@@ -163,6 +190,7 @@ static void session_free(mida_session_t *s) {
   mida__free(s->store_url);
   mida__free(s->spool_dir);
   mida__free(s->campaign_name);
+  pthread_mutex_destroy(&s->error_lock);
   mida__free(s);
 }
 
@@ -198,15 +226,18 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
               size_t errmsg_len) {
   char err[1024] = "";
   char warning[512] = ""; /* why the session records less than asked */
-  mida_config_t defaults;
   if (out == NULL)
     return MIDA_EINVAL;
   *out = NULL;
-  if (cfg_in == NULL) {
-    mida_config_init(&defaults);
-    cfg_in = &defaults;
+  /* The caller's configuration as far as its struct goes (a program built
+   * against an older, smaller mida_config_t), the defaults beyond. */
+  mida_config_t whole;
+  mida_config_init(&whole);
+  if (cfg_in != NULL) {
+    size_t n = cfg_in->struct_size;
+    memcpy(&whole, cfg_in, n == 0 || n > sizeof whole ? sizeof whole : n);
   }
-  const mida_config_t *cfg = cfg_in;
+  const mida_config_t *cfg = &whole;
 
   write_err(errmsg, errmsg_len, "");
   mida_session_t *s = mida__calloc(1, sizeof *s);
@@ -215,6 +246,7 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     return MIDA_ENOMEM;
   }
   pthread_mutex_init(&s->workflow_lock, NULL);
+  pthread_mutex_init(&s->error_lock, NULL);
   s->disabled = cfg->disabled != 0;
   const char *store = cfg->store != NULL ? cfg->store : mida__default_store();
   char spool[4096];
@@ -237,7 +269,7 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     goto fail;
 
   if (cfg->campaign != NULL)
-    s->campaign = mida__id_from_name("campaign", cfg->campaign);
+    s->campaign = mida_id_from_name("campaign", cfg->campaign);
   mida_id_t wf;
   rc = config_id("MIDA_WORKFLOW", cfg->workflow, &wf, err, sizeof err);
   if (rc == MIDA_OK)
@@ -352,10 +384,11 @@ int mida_flush(mida_session_t *s, int timeout_ms) {
   if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT) {
     char msg[512];
     mida__shipper_errmsg(s->shipper, msg, sizeof msg);
-    return mida__set_error(rc, "flush failed: %s", msg);
+    return mida__session_error(s, rc, "flush failed: %s", msg);
   }
   if (rc == MIDA_ETIMEDOUT)
-    return mida__set_error(rc, "flush timed out after %d ms", timeout_ms);
+    return mida__session_error(s, rc, "flush timed out after %d ms",
+                               timeout_ms);
   return MIDA_OK;
 }
 
@@ -375,10 +408,8 @@ int mida_close(mida_session_t *s) {
   return rc;
 }
 
-void mida_stats_get(const mida_session_t *s, mida_stats_t *out) {
-  memset(out, 0, sizeof *out);
-  if (s == NULL || s->journal == NULL)
-    return;
+/* The counters of a session that has a journal. */
+static void stats_fill(const mida_session_t *s, mida_stats_t *out) {
   mida__journal_stats js;
   mida__journal_stats_get(s->journal, &js);
   out->records = js.records;
@@ -392,4 +423,55 @@ void mida_stats_get(const mida_session_t *s, mida_stats_t *out) {
     out->shipped = ss.shipped;
     out->ship_errors = ss.errors;
   }
+}
+
+void mida_stats_get_sized(const mida_session_t *s, mida_stats_t *caller,
+                          size_t size) {
+  mida_stats_t full; /* copied out as far as the caller's struct goes */
+  mida_stats_t *out = &full;
+  memset(out, 0, sizeof *out);
+  out->struct_size = size < sizeof *out ? size : sizeof *out;
+  if (s != NULL && s->journal != NULL)
+    stats_fill(s, out);
+  memcpy(caller, out, out->struct_size);
+}
+
+int mida_session_info_get_sized(const mida_session_t *s,
+                                mida_session_info_t *caller, size_t size) {
+  mida_session_info_t info;
+  memset(&info, 0, sizeof info);
+  info.struct_size = size < sizeof info ? size : sizeof info;
+  if (s == NULL) {
+    memcpy(caller, &info, info.struct_size);
+    return mida__set_error(MIDA_EINVAL, "no session");
+  }
+  info.store = s->store_url;
+  info.spool = s->spool_dir;
+  info.host = mida__hostname();
+  info.disabled = s->disabled;
+  info.telemetry_task = s->telemetry_task;
+  info.campaign = s->campaign;
+  info.campaign_name = s->campaign_name;
+  info.parent_task = s->parent_task;
+  info.workflow = mida__shared_id_load(&s->workflow);
+  memcpy(caller, &info, info.struct_size);
+  return MIDA_OK;
+}
+
+int mida_workflow_set_default(mida_session_t *s, const mida_id_t *wf,
+                              const mida_id_t *expected) {
+  if (s == NULL)
+    return mida__set_error(MIDA_EINVAL, "no session");
+  mida_id_t id = {{0}};
+  if (wf != NULL)
+    id = *wf;
+  int rc = MIDA_OK;
+  pthread_mutex_lock(&s->workflow_lock);
+  mida_id_t cur = mida__shared_id_load(&s->workflow);
+  if (expected == NULL || memcmp(&cur, expected, sizeof cur) == 0)
+    mida__shared_id_store(&s->workflow, &id);
+  else
+    rc = MIDA_EBUSY;
+  pthread_mutex_unlock(&s->workflow_lock);
+  return rc;
 }

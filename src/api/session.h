@@ -1,14 +1,17 @@
 /*
- * session.h -- the session behind the public API (internal).
+ * session.h -- the session behind the public API, private to src/api/.
  *
  * A session ties together the three layers of the data path: the journal
  * that the capture calls append to (src/capture/journal.h), and the shipper
  * thread (src/capture/shipper.h) that opens the sink (src/sink/sink.h: the
- * store or broker) and moves records from one to the other.
+ * store or broker) and moves records from one to the other; and the
+ * telemetry sampler (src/telemetry/telemetry.h), which appends through it.
+ * Code above the API sees only api/session_access.h.
  */
 #ifndef MIDA_API_SESSION_H
 #define MIDA_API_SESSION_H
 
+#include "api/session_access.h"
 #include "capture/journal.h"
 #include "capture/shipper.h"
 #include "core/shared_id.h"
@@ -33,16 +36,22 @@ struct mida_session {
   mida__shipper *shipper;        /* the shipper thread */
   int telemetry_task;            /* per-task telemetry level, 0..2 */
   struct mida__sampler *sampler; /* the telemetry sampler, or NULL */
+  pthread_mutex_t error_lock;    /* guards errmsg */
+  char errmsg[512];              /* the last failed call's message */
 };
 
-/* Sets the calling thread's last error message for mida_errmsg(), and
- * returns rc. */
-int mida__set_error(int rc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* The sizes of version 1 of the public structs, this release's layout. When
+ * a field is added to one, its line here becomes offsetof(type, the new
+ * field): a caller's struct_size of 0 keeps meaning this layout. */
+#define MIDA__WORKFLOW_INFO_V1 sizeof(mida_workflow_info_t)
+#define MIDA__TASK_INFO_V1 sizeof(mida_task_info_t)
+#define MIDA__TASK_UPDATE_V1 sizeof(mida_task_update_t)
+#define MIDA__DATA_INFO_V1 sizeof(mida_data_info_t)
 
-/* Appends a record built by hand (by an observer or the Python binding) to
- * the session's journal, as the capture calls do for theirs. Returns
- * MIDA_OK, MIDA_EFULL, MIDA_ETOOBIG or MIDA_ECLOSED (with mida_errmsg). */
-int mida__session_put(mida_session_t *s, const mida__rec *rec);
+/* Checks a caller's struct_size: 0 (version 1) or at least the size of
+ * version 1 (v1_size). */
+static inline int mida__struct_size_ok(size_t struct_size, size_t v1_size) {
+  return struct_size == 0 || struct_size >= v1_size;
+}
 
 #endif /* MIDA_API_SESSION_H */

@@ -183,7 +183,7 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
   rc = mlflow ? mida__mlflow_observe(s, uri, &o, &st)
               : mida__tb_observe(s, logdir, &o, &st);
   char msg[1024];
-  snprintf(msg, sizeof msg, "%s", rc != MIDA_OK ? mida_errmsg(s) : "");
+  snprintf(msg, sizeof msg, "%s", rc != MIDA_OK ? mida_errmsg(NULL) : "");
   int crc = mida_close(s);
   printf("observed %s: passes=%llu records=%llu metrics=%llu tasks=%llu "
          "files=%llu bad_records=%llu bad_bytes=%llu bad_events=%llu "

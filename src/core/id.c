@@ -19,7 +19,7 @@
  * getrandom(2) on a thread's first id and again in the child after fork(),
  * which is the only time it makes a system call.
  */
-#include "core/id.h"
+#include "mida.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -182,7 +182,7 @@ static uint64_t name_hash(uint64_t basis, const char *ns, const char *name) {
   return splitmix64(&state);
 }
 
-mida_id_t mida__id_from_name(const char *ns, const char *name) {
+mida_id_t mida_id_from_name(const char *ns, const char *name) {
   mida_id_t id;
   if (mida_id_parse(name, &id) == MIDA_OK)
     return id;

@@ -277,6 +277,16 @@ void mida__rec_set_str(mida__rec *rec, unsigned tag, const char *s,
   rec->f[tag].v.str.len = (uint32_t)(len == (size_t)-1 ? strlen(s) : len);
 }
 
+void mida__rec_counter(mida__rec *rec, const char *host, int64_t pid,
+                       const char *key, int64_t value) {
+  memset(rec, 0, sizeof *rec);
+  rec->type = MIDA_REC_COUNTER;
+  mida__rec_set_str(rec, MIDA_F_HOST, host, (size_t)-1);
+  mida__rec_set_i64(rec, MIDA_F_PID, pid);
+  mida__rec_set_str(rec, MIDA_F_KEY, key, (size_t)-1);
+  mida__rec_set_i64(rec, MIDA_F_VALUE_I, value);
+}
+
 size_t mida__rec_encode(const mida__rec *rec, void *buf, size_t cap) {
   mida__enc e;
   mida__enc_init(&e, buf, cap);

@@ -63,10 +63,9 @@
 #include "observe/mlflow_reader.h"
 #include "observe/observer.h"
 
-#include "api/session.h"
+#include "api/session_access.h"
 #include "core/alloc.h"
 #include "core/buf.h"
-#include "core/id.h"
 #include "core/json.h"
 #include "core/record.h"
 #include "core/url.h"
@@ -400,13 +399,13 @@ static mida_id_t workflow_id(mlf *m, const char *experiment_id) {
   mida__buf_init(&b, PATH_MAX + 64);
   mida_id_t id = {{0}};
   if (mida__buf_printf(&b, "%s#%s", m->path, experiment_id) == MIDA_OK)
-    id = mida__id_from_name("mlflow-experiment", b.ptr);
+    id = mida_id_from_name("mlflow-experiment", b.ptr);
   mida__buf_free(&b);
   return id;
 }
 
 static mida_id_t run_task_id(const char *run_uuid) {
-  return mida__id_from_name("mlflow-run", run_uuid);
+  return mida_id_from_name("mlflow-run", run_uuid);
 }
 
 static int64_t ms_to_ns(int64_t ms) {
@@ -433,14 +432,15 @@ static int json_member(mida__buf *b, const char *key, const char *value,
 }
 
 static int put_campaign_once(mlf *m) {
-  if (m->campaign_done || mida_id_is_nil(&m->s->campaign))
+  if (m->campaign_done || mida_id_is_nil(mida__session_campaign(m->s)))
     return MIDA_OK;
   mida__rec rec;
   memset(&rec, 0, sizeof rec);
   rec.type = MIDA_REC_CAMPAIGN;
-  mida__rec_set_id(&rec, MIDA_F_ID, &m->s->campaign);
-  if (m->s->campaign_name != NULL)
-    mida__rec_set_str(&rec, MIDA_F_NAME, m->s->campaign_name, (size_t)-1);
+  mida__rec_set_id(&rec, MIDA_F_ID, mida__session_campaign(m->s));
+  const char *name = mida__session_campaign_name(m->s);
+  if (name != NULL)
+    mida__rec_set_str(&rec, MIDA_F_NAME, name, (size_t)-1);
   int rc = put(m, &rec);
   if (rc == MIDA_OK)
     m->campaign_done = 1;
@@ -494,8 +494,8 @@ static int read_experiments(mlf *m, const schema *sc) {
       memset(&rec, 0, sizeof rec);
       rec.type = MIDA_REC_WORKFLOW;
       mida__rec_set_id(&rec, MIDA_F_ID, &wf);
-      if (!mida_id_is_nil(&m->s->campaign))
-        mida__rec_set_id(&rec, MIDA_F_CAMPAIGN, &m->s->campaign);
+      if (!mida_id_is_nil(mida__session_campaign(m->s)))
+        mida__rec_set_id(&rec, MIDA_F_CAMPAIGN, mida__session_campaign(m->s));
       if (txt(&r, i, 1) != NULL)
         mida__rec_set_str(&rec, MIDA_F_NAME, txt(&r, i, 1), (size_t)-1);
       mida__rec_set_str(&rec, MIDA_F_SOURCE, "mlflow", (size_t)-1);
@@ -645,9 +645,9 @@ static int read_run_children(mlf *m, const schema *sc, const rows *runs,
     /* Ties to a campaign and a parent task: the run's own mida.* tags
      * first, then MLflow's parent run, then the observer's environment. */
     const char *camp = find_pair(&tags, "mida.campaign");
-    mida_id_t campaign = m->s->campaign;
+    mida_id_t campaign = *mida__session_campaign(m->s);
     if (camp != NULL && camp[0] != '\0') {
-      campaign = mida__id_from_name("campaign", camp);
+      campaign = mida_id_from_name("campaign", camp);
       mida__rec c;
       memset(&c, 0, sizeof c);
       c.type = MIDA_REC_CAMPAIGN;
@@ -670,7 +670,7 @@ static int read_run_children(mlf *m, const schema *sc, const rows *runs,
       if (prun != NULL && prun[0] != '\0')
         parent = run_task_id(prun);
       else
-        parent = m->s->parent_task;
+        parent = *mida__session_parent_task(m->s);
     }
     if (!mida_id_is_nil(&parent))
       mida__rec_set_id(&rec, MIDA_F_PARENT, &parent);
@@ -1292,7 +1292,7 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
       /* MLflow has not created its database or tables yet: wait. */
       if (!m->warned_not_ready)
         mida__obs_log(opts, MIDA_OBS_INFO, "%s; waiting for MLflow",
-                      mida_errmsg(m->s));
+                      mida_errmsg(NULL));
       m->warned_not_ready = 1;
       if (rc == MIDA_ENOTFOUND)
         rd->methods->disconnect(rd);
@@ -1303,7 +1303,7 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
        * about 30 tries. */
       stats->errors++;
       if (!m->warned_busy)
-        mida__obs_log(opts, MIDA_OBS_WARN, "%s; retrying", mida_errmsg(m->s));
+        mida__obs_log(opts, MIDA_OBS_WARN, "%s; retrying", mida_errmsg(NULL));
       m->warned_busy = 1;
       if (opts->once && ++busy_tries >= 30) {
         rc = mida__set_error(MIDA_EBUSY,

@@ -19,7 +19,7 @@
  */
 #include "observe/mlflow_reader.h"
 
-#include "api/session.h"
+#include "api/session_access.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 

@@ -5,7 +5,7 @@
  */
 #include "observe/observer.h"
 
-#include "api/session.h"
+#include "api/session_access.h"
 #include "core/record.h"
 #include "sink/sink.h"
 
@@ -33,13 +33,13 @@ int mida__obs_cursors(mida_session_t *s, const char *source,
                       int (*fn)(void *ctx, const char *key,
                                 const char *position),
                       void *ctx) {
-  if (s == NULL || s->store_url == NULL)
+  const char *url = s != NULL ? mida__session_store_url(s) : NULL;
+  if (url == NULL)
     return MIDA_EINVAL;
   mida__sink *sink = NULL;
   char err[512];
-  int rc =
-      mida__sink_open(s->store_url, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE,
-                      &sink, err, sizeof err);
+  int rc = mida__sink_open(url, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE,
+                           &sink, err, sizeof err);
   if (rc != MIDA_OK)
     return mida__set_error(rc, "cannot read cursors: %s", err);
   cursor_ctx c = {fn, ctx, 0};
@@ -66,15 +66,6 @@ int mida__obs_put_cursor(mida_session_t *s, const char *source, const char *key,
   mida__rec_set_str(&rec, MIDA_F_KEY, key, (size_t)-1);
   mida__rec_set_str(&rec, MIDA_F_TEXT, position, (size_t)-1);
   mida__rec_set_i64(&rec, MIDA_F_TS, mida_now_ns());
-  return mida__session_put(s, &rec);
-}
-
-int mida__obs_put_counter(mida_session_t *s, const char *key, int64_t value) {
-  mida__rec rec;
-  memset(&rec, 0, sizeof rec);
-  rec.type = MIDA_REC_COUNTER;
-  mida__rec_set_str(&rec, MIDA_F_KEY, key, (size_t)-1);
-  mida__rec_set_i64(&rec, MIDA_F_VALUE_I, value);
   return mida__session_put(s, &rec);
 }
 

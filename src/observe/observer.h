@@ -8,11 +8,12 @@
  * other record. Where it has read up to is recorded too (MIDA_REC_CURSOR,
  * the store's source_cursor table); a restarted observer reads its cursors
  * back from the store and goes on from there. Ids are derived from the
- * source's own identity (mida__id_from_name), so two observers, or one
+ * source's own identity (mida_id_from_name), so two observers, or one
  * restarted, map the same run to the same task.
  *
  * The observers are library code: they never print; warnings go through
- * the log callback. They run in the calling thread until *stop becomes
+ * the log callback, and a failure's message is the calling thread's
+ * (mida_errmsg(NULL)). They run in the calling thread until *stop becomes
  * non-zero (set from a signal handler or another thread) or, with once,
  * after one pass.
  */
@@ -82,9 +83,6 @@ int mida__obs_cursors(mida_session_t *s, const char *source,
 /* Appends a cursor record (source, key, position, now). */
 int mida__obs_put_cursor(mida_session_t *s, const char *source, const char *key,
                          const char *position);
-
-/* Appends a counter record (key, value) for this process. */
-int mida__obs_put_counter(mida_session_t *s, const char *key, int64_t value);
 
 /* Where an observer's caller passed NULL options or stats: points them at
  * the caller's storage, zeroed (defaults; counts nobody reads). */

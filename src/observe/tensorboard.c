@@ -34,10 +34,9 @@
  */
 #include "observe/observer.h"
 
-#include "api/session.h"
+#include "api/session_access.h"
 #include "core/alloc.h"
 #include "core/buf.h"
-#include "core/id.h"
 #include "core/json.h"
 #include "core/record.h"
 #include "observe/tbproto.h"
@@ -124,11 +123,12 @@ static int announce_workflow(observer *o, int64_t started) {
   if (o->workflow_announced)
     return MIDA_OK;
   mida__rec rec;
-  if (!mida_id_is_nil(&o->s->campaign)) {
+  if (!mida_id_is_nil(mida__session_campaign(o->s))) {
     rec_init(&rec, MIDA_REC_CAMPAIGN);
-    mida__rec_set_id(&rec, MIDA_F_ID, &o->s->campaign);
-    if (o->s->campaign_name != NULL)
-      mida__rec_set_str(&rec, MIDA_F_NAME, o->s->campaign_name, (size_t)-1);
+    mida__rec_set_id(&rec, MIDA_F_ID, mida__session_campaign(o->s));
+    const char *name = mida__session_campaign_name(o->s);
+    if (name != NULL)
+      mida__rec_set_str(&rec, MIDA_F_NAME, name, (size_t)-1);
     int rc = put(o, &rec);
     if (rc != MIDA_OK)
       return rc;
@@ -140,8 +140,8 @@ static int announce_workflow(observer *o, int64_t started) {
   mida__rec_set_str(&rec, MIDA_F_NAME, base, (size_t)-1);
   mida__rec_set_str(&rec, MIDA_F_SOURCE, SOURCE, (size_t)-1);
   mida__rec_set_str(&rec, MIDA_F_SOURCE_KEY, o->logdir, (size_t)-1);
-  if (!mida_id_is_nil(&o->s->campaign))
-    mida__rec_set_id(&rec, MIDA_F_CAMPAIGN, &o->s->campaign);
+  if (!mida_id_is_nil(mida__session_campaign(o->s)))
+    mida__rec_set_id(&rec, MIDA_F_CAMPAIGN, mida__session_campaign(o->s));
   if (started > 0)
     mida__rec_set_i64(&rec, MIDA_F_STARTED, started);
   mida__rec_set_i64(&rec, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
@@ -158,10 +158,10 @@ static int put_task(observer *o, tb_file *f, const char *used,
   rec_init(&rec, MIDA_REC_TASK);
   mida__rec_set_id(&rec, MIDA_F_ID, &f->task);
   mida__rec_set_id(&rec, MIDA_F_WORKFLOW, &o->workflow);
-  if (!mida_id_is_nil(&o->s->campaign))
-    mida__rec_set_id(&rec, MIDA_F_CAMPAIGN, &o->s->campaign);
-  if (!mida_id_is_nil(&o->s->parent_task))
-    mida__rec_set_id(&rec, MIDA_F_PARENT, &o->s->parent_task);
+  if (!mida_id_is_nil(mida__session_campaign(o->s)))
+    mida__rec_set_id(&rec, MIDA_F_CAMPAIGN, mida__session_campaign(o->s));
+  if (!mida_id_is_nil(mida__session_parent_task(o->s)))
+    mida__rec_set_id(&rec, MIDA_F_PARENT, mida__session_parent_task(o->s));
   mida__rec_set_str(&rec, MIDA_F_ACTIVITY, f->run, (size_t)-1);
   mida__rec_set_str(&rec, MIDA_F_SOURCE_KEY, f->run, (size_t)-1);
   mida__rec_set_i64(&rec, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
@@ -336,14 +336,14 @@ static int flush_task_json(observer *o, tb_file *f) {
 }
 
 static int put_counters(observer *o) {
-  int rc = mida__obs_put_counter(o->s, "observe.tensorboard.bad_records",
-                                 (int64_t)o->st->bad_records);
+  int rc = mida_counter(o->s, "observe.tensorboard.bad_records",
+                        (int64_t)o->st->bad_records);
   if (rc == MIDA_OK)
-    rc = mida__obs_put_counter(o->s, "observe.tensorboard.bad_bytes",
-                               (int64_t)o->st->bad_bytes);
+    rc = mida_counter(o->s, "observe.tensorboard.bad_bytes",
+                      (int64_t)o->st->bad_bytes);
   if (rc == MIDA_OK)
-    rc = mida__obs_put_counter(o->s, "observe.tensorboard.bad_events",
-                               (int64_t)o->st->bad_events);
+    rc = mida_counter(o->s, "observe.tensorboard.bad_events",
+                      (int64_t)o->st->bad_events);
   return rc;
 }
 
@@ -507,7 +507,7 @@ static int add_file(observer *o, const char *path) {
   mida__buf key;
   mida__buf_init(&key, PATH_MAX * 2);
   if (mida__buf_printf(&key, "%s/%s", o->logdir, f->run) == MIDA_OK)
-    f->task = mida__id_from_name("tensorboard-run", key.ptr);
+    f->task = mida_id_from_name("tensorboard-run", key.ptr);
   mida__buf_free(&key);
   f->seen = 1;
   /* Keep the list sorted by path, so a run's files are read oldest first
@@ -693,7 +693,7 @@ int mida__tb_observe(mida_session_t *s, const char *logdir,
     observer_free(&o);
     return rc;
   }
-  o.workflow = mida__id_from_name("tensorboard-logdir", o.logdir);
+  o.workflow = mida_id_from_name("tensorboard-logdir", o.logdir);
   if (!opts->once) {
     o.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (o.inotify_fd < 0)

@@ -59,6 +59,7 @@
 
 #include "sink/merge.h"
 #include "sink/sink.h"
+#include "sink/sqlite_file.h"
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -182,6 +183,11 @@ typedef struct sqlite_sink {
   size_t slots_cap;             /* entries at slots, a power of two */
   uint64_t skipped_records;     /* records skipped since open */
   uint64_t dropped_fields;      /* malformed JSON fields dropped */
+  mida__sqlite_file file;       /* identity of the files, WAL bound */
+  int stale;                    /* the file at path is not the one open:
+                                   reopen before the next batch */
+  uint64_t replaced;            /* times the store had to be reopened */
+  int replaced_unrecorded;      /* replaced not yet stored as a counter */
 } sqlite_sink;
 
 /* Counts of one batch, added to the sink's when the batch commits. */
@@ -839,6 +845,24 @@ static int begin_write(sqlite_sink *s, int64_t deadline_ms) {
                          s->path, sqlite3_errmsg(s->db));
 }
 
+/* Stores how often this sink found its file deleted or replaced (the
+ * counter store_replaced of the batch's origin), in the batch's own
+ * transaction on the new file. */
+static int record_replaced(sqlite_sink *s, const mida__origin *origin,
+                           batch_counts *counts) {
+  mida__rec r;
+  memset(&r, 0, sizeof r);
+  r.type = MIDA_REC_COUNTER;
+  r.f[MIDA_F_KEY].present = true;
+  r.f[MIDA_F_KEY].v.str.ptr = "store_replaced";
+  r.f[MIDA_F_KEY].v.str.len = (uint32_t)strlen("store_replaced");
+  r.f[MIDA_F_VALUE_I].present = true;
+  r.f[MIDA_F_VALUE_I].v.i64 = (int64_t)s->replaced;
+  return apply_counter(s, &r, origin, counts);
+}
+
+static int reopen(sqlite_sink *s);
+
 static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
                             const mida__origin *origin) {
   sqlite_sink *s = (sqlite_sink *)base;
@@ -847,7 +871,9 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
                            "store '%s' was opened read-only", s->path);
   if (n == 0)
     return MIDA_OK;
-  int rc = prepare_statements(s);
+  int rc = s->stale ? reopen(s) : MIDA_OK;
+  if (rc == MIDA_OK)
+    rc = prepare_statements(s);
   if (rc == MIDA_OK)
     rc = reserve_scratch(s, n);
   if (rc != MIDA_OK)
@@ -858,6 +884,8 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     return rc;
 
   batch_counts counts = {0, 0};
+  if (s->replaced_unrecorded)
+    rc = record_replaced(s, origin, &counts);
   size_t nimages = 0;
   for (size_t i = 0; i < n && rc == MIDA_OK; i++) {
     const mida__rec *r = &recs[i];
@@ -912,8 +940,21 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
       sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
   }
+  /* Committed -- but to the file at the path? If it was deleted or
+   * replaced, the batch fails (the shipper keeps it and sends it again)
+   * and the path is opened afresh before the next one. */
+  if (mida__sqlite_file_moved(s->db, s->path, &s->file)) {
+    s->stale = 1;
+    return mida__sink_fail(base, MIDA_ESTORE,
+                           "store '%s' was deleted or replaced while this "
+                           "process wrote to it: the batch goes again to "
+                           "the file now at that path",
+                           s->path);
+  }
+  s->replaced_unrecorded = 0;
   s->skipped_records += counts.skipped_records;
   s->dropped_fields += counts.dropped_fields;
+  mida__sqlite_wal_bound(s->db, &s->file, BUSY_TIMEOUT_MS);
   return MIDA_OK;
 }
 
@@ -1229,6 +1270,9 @@ static int setup(sqlite_sink *s) {
   if (rc == SQLITE_OK && !readonly)
     rc = sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint = 8192", NULL, NULL,
                       NULL);
+  /* The bound on the WAL while readers run (sqlite_file.h). */
+  if (rc == SQLITE_OK && !readonly)
+    rc = mida__sqlite_file_init(s->db, &s->file);
   if (rc == SQLITE_OK)
     rc = register_functions(s->db);
   if (rc != SQLITE_OK)
@@ -1242,6 +1286,68 @@ static int setup(sqlite_sink *s) {
                            "store '%s' has schema version %d, newer than "
                            "this mida's (%d): use a newer mida",
                            s->path, version, MIDA_SCHEMA_VERSION);
+  return MIDA_OK;
+}
+
+/* Opens s->path (created unless read-only or NOCREATE) and sets the
+ * connection up. */
+static int connect_store(sqlite_sink *s) {
+  /* A read-only store is never created: `mida query` on a misspelt path
+   * must say so rather than make an empty file. */
+  int create = !(s->flags & (MIDA_SINK_NOCREATE | MIDA_SINK_READONLY));
+  struct stat sb;
+  if (stat(s->path, &sb) != 0) {
+    int e = errno;
+    if (!create && e == ENOENT)
+      return mida__sink_fail(&s->base, MIDA_ENOTFOUND,
+                             "store '%s' does not exist", s->path);
+    if (e != ENOENT)
+      return mida__sink_fail(&s->base, MIDA_ESTORE,
+                             "cannot open store '%s': %s", s->path,
+                             strerror(e));
+  } else if (S_ISDIR(sb.st_mode)) {
+    return mida__sink_fail(&s->base, MIDA_ESTORE,
+                           "cannot open store '%s': it is a directory",
+                           s->path);
+  }
+  int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  if (create)
+    oflags |= SQLITE_OPEN_CREATE;
+  int src = sqlite3_open_v2(s->path, &s->db, oflags, NULL);
+  if (src != SQLITE_OK) {
+    int e = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
+    return mida__sink_fail(
+        &s->base, MIDA_ESTORE, "cannot open store '%s': %s%s%s%s", s->path,
+        s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(src),
+        e ? " (" : "", e ? strerror(e) : "", e ? ")" : "");
+  }
+  int rc = setup(s);
+  if (rc == MIDA_OK && !(s->flags & MIDA_SINK_READONLY))
+    (void)mida__sqlite_file_moved(s->db, s->path, &s->file); /* the WAL */
+  return rc;
+}
+
+/* Closes the connection to a file that is no longer at the path and opens
+ * the path again. */
+static int reopen(sqlite_sink *s) {
+  for (int i = 0; i < ST_COUNT; i++) {
+    sqlite3_finalize(s->stmt[i]);
+    s->stmt[i] = NULL;
+  }
+  /* The old files' WAL and shared memory go while this connection still
+   * holds them open, so that their inode numbers cannot have been reused
+   * by new files at the path; and the close must not checkpoint or delete
+   * anything by name, which would now be someone else's file. */
+  mida__sqlite_file_forget(s->path, &s->file);
+  sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+  sqlite3_close(s->db);
+  s->db = NULL;
+  int rc = connect_store(s);
+  if (rc != MIDA_OK)
+    return rc;
+  s->stale = 0;
+  s->replaced++;
+  s->replaced_unrecorded = 1;
   return MIDA_OK;
 }
 
@@ -1262,40 +1368,7 @@ static int sqlite_open(const char *url, int flags, mida__sink **out, char *err,
                          "'%s' does not name an SQLite file", url);
     goto fail;
   }
-  /* A read-only store is never created: `mida query` on a misspelt path
-   * must say so rather than make an empty file. */
-  int create = !(flags & (MIDA_SINK_NOCREATE | MIDA_SINK_READONLY));
-  struct stat sb;
-  if (stat(s->path, &sb) != 0) {
-    int e = errno;
-    if (!create && e == ENOENT) {
-      rc = mida__sink_fail(&s->base, MIDA_ENOTFOUND,
-                           "store '%s' does not exist", s->path);
-      goto fail;
-    }
-    if (e != ENOENT) {
-      rc = mida__sink_fail(&s->base, MIDA_ESTORE, "cannot open store '%s': %s",
-                           s->path, strerror(e));
-      goto fail;
-    }
-  } else if (S_ISDIR(sb.st_mode)) {
-    rc = mida__sink_fail(&s->base, MIDA_ESTORE,
-                         "cannot open store '%s': it is a directory", s->path);
-    goto fail;
-  }
-  int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-  if (create)
-    oflags |= SQLITE_OPEN_CREATE;
-  int src = sqlite3_open_v2(s->path, &s->db, oflags, NULL);
-  if (src != SQLITE_OK) {
-    int e = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
-    rc = mida__sink_fail(
-        &s->base, MIDA_ESTORE, "cannot open store '%s': %s%s%s%s", s->path,
-        s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(src),
-        e ? " (" : "", e ? strerror(e) : "", e ? ")" : "");
-    goto fail;
-  }
-  rc = setup(s);
+  rc = connect_store(s);
   if (rc != MIDA_OK)
     goto fail;
   *out = &s->base;

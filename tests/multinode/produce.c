@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "mida_produce: cannot open: %s\n", err);
     return 1;
   }
-  mida_workflow_info_t wi = {label, NULL, NULL, "api", NULL, 0};
+  mida_workflow_info_t wi = {.name = label, .source = "api"};
   mida_id_t wf;
   rc = mida_workflow_begin(s, &wi, &wf);
   /* MIDA_PRODUCE_RATE=N: at most N tasks a second, so that an outage can
@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     }
     snprintf(used, sizeof used, "{\"i\": %ld, \"p\": \"%s\"}", i, label);
     snprintf(gen, sizeof gen, "{\"ok\": true, \"i\": %ld}", i);
-    mida_task_info_t ti = {label, &wf, NULL, used, NULL, NULL, NULL, 0};
+    mida_task_info_t ti = {.activity = label, .workflow = &wf, .used = used};
     mida_id_t t;
     rc = mida_task_begin(s, &ti, &t);
     if (rc == MIDA_OK)

@@ -364,7 +364,7 @@ else:
     raise SystemExit("no exception")
 m2 = pickle.loads(pickle.dumps(_mida.TaskMeter(len, tid)))
 assert m2([1, 2, 3]) == 3 and m2.task == tid
-_mida.put(_mida.REC_TASK, id=tid, activity="meter")
+_mida.task_begin(tid, activity="meter")
 mida.flush()
 row = mida.query("SELECT telemetry FROM task WHERE id = ?", [tid])[0]
 assert "cpu_thread_ns" in row["telemetry"], row

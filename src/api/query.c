@@ -1,0 +1,43 @@
+/*
+ * query.c -- mida_query(): one read-only SQL statement on a store, for
+ * callers of the public API (the Python package's mida.query among them).
+ *
+ * The statement goes through the store's read-only query path: the sink
+ * is opened with MIDA_SINK_READONLY | MIDA_SINK_NOCREATE and its query
+ * method refuses anything that would write (MIDA_EREADONLY). This is the
+ * public API's seam onto the one query guard that every query path
+ * shares (the CLI's verbs, and later the HTTP API).
+ */
+#include "api/session.h"
+
+#include "core/config.h"
+
+#include <stdio.h>
+
+int mida_query(const char *store_url, const char *sql,
+               const char *const *params, int nparams, mida_row_fn fn,
+               void *ctx, char *errmsg, size_t errmsg_len) {
+  char err[512] = "";
+  if (errmsg != NULL && errmsg_len > 0)
+    errmsg[0] = '\0';
+  if (sql == NULL || fn == NULL || nparams < 0 ||
+      (nparams > 0 && params == NULL)) {
+    if (errmsg != NULL && errmsg_len > 0)
+      snprintf(errmsg, errmsg_len, "a statement and a row callback are "
+                                   "required");
+    return MIDA_EINVAL;
+  }
+  const char *url = store_url != NULL ? store_url : mida__default_store();
+  mida__sink *sink = NULL;
+  int rc = mida__sink_open(url, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE,
+                           &sink, err, sizeof err);
+  if (rc == MIDA_OK) {
+    rc = mida__sink_query(sink, sql, params, nparams, fn, ctx);
+    if (rc != MIDA_OK)
+      snprintf(err, sizeof err, "%s", mida__sink_errmsg(sink));
+    mida__sink_close(sink);
+  }
+  if (rc != MIDA_OK && errmsg != NULL && errmsg_len > 0)
+    snprintf(errmsg, errmsg_len, "%s", err[0] ? err : mida_strerror(rc));
+  return rc;
+}

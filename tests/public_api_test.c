@@ -1,0 +1,337 @@
+/*
+ * public_api_test.c -- what a program that links only libmida.so and
+ * includes only mida.h can do (this test is built that way): tasks whose
+ * ids the caller derives, submitted before they run and updated from
+ * elsewhere (what the Dask plugins do), per-task usage snapshots, counters,
+ * the session's description and default workflow, read-only queries; each
+ * session keeps its own last error; and structs carry their size.
+ */
+#include "mida.h"
+#include "testutil.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+
+typedef struct fixture {
+  char dir[256]; /* scratch directory */
+  char db[300];  /* store file */
+  char url[320]; /* sqlite:// URL of the store */
+} fixture;
+
+static int setup(void **state) {
+  fixture *fx = calloc(1, sizeof *fx);
+  test_tmpdir(fx->dir, sizeof fx->dir, "pubapi");
+  snprintf(fx->db, sizeof fx->db, "%s/store.db", fx->dir);
+  snprintf(fx->url, sizeof fx->url, "sqlite://%s", fx->db);
+  *state = fx;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *fx = *state;
+  test_rmtree(fx->dir);
+  free(fx);
+  return 0;
+}
+
+static mida_session_t *open_url(const char *url, const char *campaign) {
+  mida_config_t cfg;
+  mida_config_init(&cfg);
+  cfg.store = url;
+  cfg.campaign = campaign;
+  cfg.sample_hz = 0;
+  mida_session_t *s = NULL;
+  char err[256];
+  int rc = mida_open(&cfg, &s, err, sizeof err);
+  if (rc != MIDA_OK)
+    fprintf(stderr, "mida_open: %s\n", err);
+  assert_int_equal(rc, MIDA_OK);
+  return s;
+}
+
+static long long q(fixture *fx, const char *sql) {
+  return test_sql_int(fx->db, sql);
+}
+
+static void test_a_task_submitted_here_and_run_elsewhere(void **state) {
+  fixture *fx = *state;
+  mida_session_t *s = open_url(fx->url, "pub");
+  mida_id_t wf;
+  mida_workflow_info_t wi = {.name = "graph", .source = "dask"};
+  assert_int_equal(mida_workflow_begin(s, &wi, &wf), MIDA_OK);
+  /* The scheduler and the worker derive the same ids from the key. */
+  mida_id_t tid = mida_id_from_name("dask", "sched-1/inc-1");
+  mida_id_t again = mida_id_from_name("dask", "sched-1/inc-1");
+  mida_id_t up = mida_id_from_name("dask", "sched-1/load-0");
+  assert_memory_equal(&tid, &again, sizeof tid);
+  assert_memory_not_equal(&tid, &up, sizeof tid);
+
+  mida_task_info_t ti = {.id = &tid,
+                         .activity = "inc",
+                         .workflow = &wf,
+                         .status = MIDA_STATUS_SUBMITTED,
+                         .submitted_ns = 1000,
+                         .source_key = "inc-1"};
+  mida_id_t out;
+  assert_int_equal(mida_task_begin(s, &ti, &out), MIDA_OK);
+  assert_memory_equal(&out, &tid, sizeof tid);
+  assert_int_equal(mida_task_dep(s, &tid, &up), MIDA_OK);
+  /* What the worker knows... */
+  mida_task_update_t w = {.used = "{\"x\":1}",
+                          .generated = "{\"return\":2}",
+                          .worker = "tcp://w:1",
+                          .pid = 4242};
+  assert_int_equal(mida_task_update(s, &tid, &w), MIDA_OK);
+  /* ... and the end, as the scheduler sees it. */
+  mida_task_update_t e = {.status = MIDA_STATUS_FINISHED,
+                          .started_ns = 2000,
+                          .ended_ns = 3000,
+                          .custom = "{\"attempts\":1}"};
+  assert_int_equal(mida_task_update(s, &tid, &e), MIDA_OK);
+  assert_int_equal(mida_counter(s, "pub.skipped", 7), MIDA_OK);
+  assert_int_equal(mida_counter(s, "pub.skipped", 3), MIDA_OK);
+  assert_int_equal(mida_close(s), MIDA_OK);
+
+  assert_int_equal(q(fx, "SELECT count(*) FROM task"), 1);
+  assert_int_equal(
+      q(fx, "SELECT count(*) FROM task WHERE activity = 'inc' AND "
+            "status = 'FINISHED' AND submitted = 1000 AND started = 2000 "
+            "AND ended = 3000 AND worker = 'tcp://w:1' AND pid = 4242 AND "
+            "source_key = 'inc-1' AND used->>'x' = 1 AND "
+            "generated->>'return' = 2 AND custom->>'attempts' = 1"),
+      1);
+  assert_int_equal(q(fx, "SELECT count(*) FROM task_dep"), 1);
+  assert_int_equal(q(fx, "SELECT value FROM counter WHERE name = "
+                         "'pub.skipped'"),
+                   7);
+}
+
+static void test_a_submitted_task_has_no_start(void **state) {
+  fixture *fx = *state;
+  mida_session_t *s = open_url(fx->url, NULL);
+  mida_id_t t;
+  mida_task_info_t ti = {.activity = "queued",
+                         .status = MIDA_STATUS_SUBMITTED};
+  assert_int_equal(mida_task_begin(s, &ti, &t), MIDA_OK);
+  ti.status = MIDA_STATUS_FINISHED; /* a task cannot begin finished */
+  assert_int_equal(mida_task_begin(s, &ti, &t), MIDA_EINVAL);
+  assert_int_equal(mida_close(s), MIDA_OK);
+  assert_int_equal(q(fx, "SELECT count(*) FROM task WHERE status = "
+                         "'SUBMITTED' AND submitted > 0 AND started IS NULL"),
+                   1);
+}
+
+static void test_usage_snapshot_of_a_task_run_here(void **state) {
+  fixture *fx = *state;
+  mida_session_t *s = open_url(fx->url, NULL);
+  mida_id_t t = mida_id_from_name("test", "usage");
+  mida_task_usage_begin(s, &t);
+  volatile double x = 0;
+  for (int i = 0; i < 20000000; i++)
+    x += i * 0.5;
+  char buf[MIDA_TASK_USAGE_MAX];
+  size_t n = mida_task_usage_end(s, &t, buf, sizeof buf);
+  assert_true(n > 0 && n < sizeof buf);
+  assert_non_null(strstr(buf, "\"cpu_thread_ns\":"));
+  /* No begin snapshot on this thread: no summary. */
+  mida_id_t other = mida_id_from_name("test", "other");
+  assert_int_equal(mida_task_usage_end(s, &other, buf, sizeof buf), 0);
+  n = mida_task_usage_end(s, &t, buf, sizeof buf); /* taken already */
+  assert_int_equal(n, 0);
+  mida_task_usage_begin(s, &t);
+  n = mida_task_usage_end(s, &t, buf, sizeof buf);
+  mida_task_update_t u = {.status = MIDA_STATUS_FINISHED, .telemetry = buf};
+  assert_int_equal(mida_task_update(s, &t, &u), MIDA_OK);
+  assert_int_equal(mida_close(s), MIDA_OK);
+  assert_int_equal(q(fx, "SELECT count(*) FROM task WHERE "
+                         "telemetry->>'cpu_thread_ns' >= 0"),
+                   1);
+}
+
+static void test_session_info_and_default_workflow(void **state) {
+  fixture *fx = *state;
+  mida_session_t *s = open_url(fx->url, "camp-x");
+  mida_session_info_t si;
+  assert_int_equal(mida_session_info_get(s, &si), MIDA_OK);
+  assert_int_equal(si.struct_size, sizeof si);
+  assert_string_equal(si.store, fx->url);
+  assert_string_equal(si.campaign_name, "camp-x");
+  mida_id_t camp = mida_campaign_id(NULL, "camp-x");
+  assert_memory_equal(&si.campaign, &camp, sizeof camp);
+  assert_true(mida_id_is_nil(&si.workflow));
+
+  mida_id_t outer, inner;
+  mida_workflow_info_t wi = {.name = "outer"};
+  assert_int_equal(mida_workflow_begin(s, &wi, &outer), MIDA_OK);
+  wi.name = "side";
+  wi.keep_default = 1;
+  assert_int_equal(mida_workflow_begin(s, &wi, &inner), MIDA_OK);
+  assert_int_equal(mida_session_info_get(s, &si), MIDA_OK);
+  assert_memory_equal(&si.workflow, &outer, sizeof outer);
+  /* Handing the default back only if it is still the one expected. */
+  assert_int_equal(mida_workflow_set_default(s, NULL, &inner), MIDA_EBUSY);
+  assert_int_equal(mida_session_info_get(s, &si), MIDA_OK);
+  assert_memory_equal(&si.workflow, &outer, sizeof outer);
+  assert_int_equal(mida_workflow_set_default(s, &inner, &outer), MIDA_OK);
+  mida_id_t t;
+  mida_task_info_t ti = {.activity = "in-inner"};
+  assert_int_equal(mida_task_begin(s, &ti, &t), MIDA_OK);
+  assert_int_equal(mida_workflow_set_default(s, NULL, NULL), MIDA_OK);
+  assert_int_equal(mida_session_info_get(s, &si), MIDA_OK);
+  assert_true(mida_id_is_nil(&si.workflow));
+  assert_int_equal(mida_close(s), MIDA_OK);
+  assert_int_equal(q(fx, "SELECT count(*) FROM task t JOIN workflow w ON "
+                         "t.workflow_id = w.id WHERE w.name = 'side'"),
+                   1);
+}
+
+/* Collects the first column of each row as a number. */
+typedef struct rows {
+  int n;            /* rows seen */
+  long long first;  /* the first row's first value */
+} rows;
+
+static int count_row(void *ctx, int ncols, const char *const *names,
+                     const char *const *values) {
+  rows *r = ctx;
+  (void)names;
+  if (r->n++ == 0 && ncols > 0 && values[0] != NULL)
+    r->first = atoll(values[0]);
+  return 0;
+}
+
+static void test_query_is_read_only(void **state) {
+  fixture *fx = *state;
+  char err[256];
+  rows r = {0, 0};
+  /* No store yet: an error, and nothing is created. */
+  assert_int_not_equal(mida_query(fx->url, "SELECT 1", NULL, 0, count_row,
+                                  &r, err, sizeof err),
+                       MIDA_OK);
+  assert_true(err[0] != '\0');
+  assert_int_not_equal(access(fx->db, F_OK), 0);
+
+  mida_session_t *s = open_url(fx->url, NULL);
+  mida_id_t t;
+  mida_task_info_t ti = {.activity = "a"};
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(mida_task_begin(s, &ti, &t), MIDA_OK);
+  assert_int_equal(mida_close(s), MIDA_OK);
+
+  const char *params[] = {"a"};
+  assert_int_equal(mida_query(fx->url,
+                              "SELECT count(*) FROM task WHERE activity = ?1",
+                              params, 1, count_row, &r, err, sizeof err),
+                   MIDA_OK);
+  assert_int_equal(r.n, 1);
+  assert_int_equal(r.first, 3);
+  assert_int_equal(mida_query(fx->url, "DELETE FROM task", NULL, 0,
+                              count_row, &r, err, sizeof err),
+                   MIDA_EREADONLY);
+  assert_int_equal(q(fx, "SELECT count(*) FROM task"), 3);
+}
+
+/* A failing call on a session from another thread. */
+static void *fail_generated(void *arg) {
+  mida_session_t *s = arg;
+  mida_id_t t = mida_id_from_name("test", "thread");
+  (void)mida_task_end(s, &t, MIDA_STATUS_FINISHED, "{bad generated", NULL);
+  return NULL;
+}
+
+static void test_each_session_keeps_its_last_error(void **state) {
+  fixture *fx = *state;
+  char url_b[400];
+  snprintf(url_b, sizeof url_b, "sqlite://%s/b.db", fx->dir);
+  mida_session_t *a = open_url(fx->url, NULL);
+  mida_session_t *b = open_url(url_b, NULL);
+  assert_string_equal(mida_errmsg(a), "");
+  mida_id_t t;
+  mida_task_info_t bad_used = {.activity = "x", .used = "{"};
+  mida_task_info_t bad_custom = {.activity = "x", .custom = "["};
+  assert_int_equal(mida_task_begin(a, &bad_used, &t), MIDA_EJSON);
+  assert_int_equal(mida_task_begin(b, &bad_custom, &t), MIDA_EJSON);
+  assert_non_null(strstr(mida_errmsg(a), "used"));
+  assert_non_null(strstr(mida_errmsg(b), "custom"));
+  /* A failure on another thread is the session's last error too. */
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, fail_generated, a), 0);
+  pthread_join(th, NULL);
+  assert_non_null(strstr(mida_errmsg(a), "generated"));
+  assert_non_null(strstr(mida_errmsg(b), "custom"));
+  assert_int_equal(mida_close(a), MIDA_OK);
+  assert_int_equal(mida_close(b), MIDA_OK);
+  /* Without a session: the thread's own last message. */
+  assert_int_equal(mida_task_begin(NULL, &bad_used, &t), MIDA_EINVAL);
+  assert_non_null(strstr(mida_errmsg(NULL), "no session"));
+}
+
+static void test_structs_carry_their_size(void **state) {
+  fixture *fx = *state;
+  /* The library fills no more than the caller's struct holds. */
+  unsigned char raw[sizeof(mida_config_t) + 16];
+  memset(raw, 0xAB, sizeof raw);
+  size_t small = offsetof(mida_config_t, spool);
+  mida_config_init_sized((mida_config_t *)raw, small);
+  assert_int_equal(((mida_config_t *)raw)->struct_size, small);
+  for (size_t i = small; i < sizeof raw; i++)
+    assert_int_equal(raw[i], 0xAB);
+  mida_config_t cfg;
+  mida_config_init(&cfg);
+  assert_int_equal(cfg.struct_size, sizeof cfg);
+  /* mida_open reads no further either: the rest are the defaults. */
+  ((mida_config_t *)raw)->store = fx->url;
+  mida_session_t *old = NULL;
+  char err[256];
+  assert_int_equal(mida_open((mida_config_t *)raw, &old, err, sizeof err),
+                   MIDA_OK);
+  mida_session_info_t si;
+  assert_int_equal(mida_session_info_get(old, &si), MIDA_OK);
+  assert_string_equal(si.store, fx->url);
+  assert_int_equal(mida_close(old), MIDA_OK);
+
+  mida_session_t *s = open_url(fx->url, NULL);
+  unsigned char st[sizeof(mida_stats_t) + 8];
+  memset(st, 0xCD, sizeof st);
+  mida_stats_get_sized(s, (mida_stats_t *)st, offsetof(mida_stats_t, shipped));
+  for (size_t i = offsetof(mida_stats_t, shipped); i < sizeof st; i++)
+    assert_int_equal(st[i], 0xCD);
+
+  /* A struct the caller fills: 0 (version 1) or its size; less is
+   * refused, with a message. */
+  mida_id_t t;
+  mida_task_info_t ti = {.activity = "sized", .struct_size = sizeof ti};
+  assert_int_equal(mida_task_begin(s, &ti, &t), MIDA_OK);
+  ti.struct_size = 0;
+  assert_int_equal(mida_task_begin(s, &ti, &t), MIDA_OK);
+  ti.struct_size = 4;
+  assert_int_equal(mida_task_begin(s, &ti, &t), MIDA_EINVAL);
+  assert_non_null(strstr(mida_errmsg(s), "struct_size"));
+  mida_data_info_t d = {.uri = "file:///x", .struct_size = 1};
+  assert_int_equal(mida_data(s, NULL, MIDA_USED, &d), MIDA_EINVAL);
+  assert_int_equal(mida_close(s), MIDA_OK);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(
+          test_a_task_submitted_here_and_run_elsewhere, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_submitted_task_has_no_start,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_usage_snapshot_of_a_task_run_here,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_session_info_and_default_workflow,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_query_is_read_only, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_each_session_keeps_its_last_error,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_structs_carry_their_size, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests_name("public_api", tests, NULL, NULL);
+}
