@@ -22,7 +22,6 @@
 #include "preload/preload.h"
 
 #include "core/alloc.h"
-#include "core/id.h"
 #include "core/program.h"
 #include "preload/real.h"
 

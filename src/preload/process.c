@@ -21,7 +21,6 @@
  */
 #include "preload/preload.h"
 
-#include "core/id.h"
 #include "preload/real.h"
 
 #include <errno.h>

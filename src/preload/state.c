@@ -38,7 +38,6 @@
 #include "core/argv.h"
 #include "core/buf.h"
 #include "core/host.h"
-#include "core/id.h"
 #include "core/json.h"
 #include "preload/real.h"
 
@@ -301,7 +300,7 @@ __attribute__((constructor)) static void preload_start(int argc, char **argv,
     memset(&mida__pl.workflow, 0, sizeof mida__pl.workflow);
   const char *camp = getenv("MIDA_CAMPAIGN");
   if (camp != NULL && camp[0] != '\0')
-    mida__pl.campaign = mida__id_from_name("campaign", camp);
+    mida__pl.campaign = mida_id_from_name("campaign", camp);
   Dl_info self;
   if (dladdr((void *)preload_start, &self) != 0 && self.dli_fname != NULL &&
       self.dli_fname[0] == '/')

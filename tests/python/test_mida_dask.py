@@ -189,8 +189,10 @@ def test_the_same_script_under_mida_run(tmp_path):
     run_wf = store_rows(store, "SELECT id, status, campaign_id FROM workflow "
                         "WHERE source = 'run'")
     assert len(run_wf) == 1 and run_wf[0]["status"] == "FINISHED"
+    # The command's task is the root; its processes are tasks under it.
     run_task = store_rows(store, "SELECT id, used, generated FROM task "
-                          "WHERE workflow_id = ?", [run_wf[0]["id"]])
+                          "WHERE workflow_id = ? AND parent_id IS NULL",
+                          [run_wf[0]["id"]])
     assert len(run_task) == 1
     assert json.loads(run_task[0]["generated"]) == {"exit_status": 0}
     assert json.loads(run_task[0]["used"])["argv"][1] == SCRIPT
@@ -223,7 +225,7 @@ def test_mida_run_exit_status_and_signals(tmp_path):
     p.send_signal(signal.SIGUSR1)
     assert p.wait(timeout=30) == 42
     rows = store_rows(store, "SELECT status, generated, error FROM task "
-                      "ORDER BY started")
+                      "WHERE parent_id IS NULL ORDER BY started")
     assert [r["status"] for r in rows] == ["ERROR"] * 4
     assert [json.loads(r["generated"]) for r in rows] == [
         {"exit_status": 3}, {"signal": signal.SIGTERM},
