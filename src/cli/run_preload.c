@@ -498,8 +498,8 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
                             const char *store, const mida_id_t *task,
                             char *const *argv) {
   p->store = store;
-  if (p->no_files)
-    return 0;
+  if (p->no_files || task == NULL || mida_id_is_nil(task))
+    return 0; /* asked not to, or nothing is recorded at all */
   char lib[PATH_MAX];
   if (find_library(lib, sizeof lib) != 0) {
     fprintf(stderr, "mida run: libmida_preload.so not found (set "
