@@ -214,6 +214,8 @@ static int entry_take(void) {
       memset(&f->wf_task, 0, sizeof f->wf_task);
       f->path = path_arena[i];
       f->path[0] = '\0';
+      f->told_read = 0;
+      f->told_written = 0;
       start_offset[i] = -1;
       return (int)i;
     }
@@ -376,7 +378,8 @@ void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten) {
   atomic_store_explicit(&f->marks, MIDA_PL_INHERITED, memory_order_relaxed);
   atomic_store_explicit(&f->nread, nread, memory_order_relaxed);
   atomic_store_explicit(&f->nwritten, nwritten, memory_order_relaxed);
-  off_t at = lseek(fd, 0, SEEK_CUR);
+  /* Appends move the offset to the end first: count from the end. */
+  off_t at = (fl & O_APPEND) != 0 ? st.st_size : lseek(fd, 0, SEEK_CUR);
   start_offset[i] = at >= 0 ? (int64_t)at : -1;
   map_install(fd, i);
 }
@@ -388,12 +391,11 @@ void mida__pl_set_stream(int fd, FILE *stream, int append) {
     return;
   f->stream = stream;
   int64_t i = f - mida__pl_files;
-  if (append) {
-    start_offset[i] = -1;
-  } else {
-    off_t at = lseek(fd, 0, SEEK_CUR);
-    start_offset[i] = at >= 0 ? (int64_t)at : -1;
-  }
+  struct stat st;
+  off_t at = !append ? lseek(fd, 0, SEEK_CUR)
+             : fstat(fd, &st) == 0 ? st.st_size
+                                   : -1;
+  start_offset[i] = at >= 0 ? (int64_t)at : -1;
 }
 
 void mida__pl_dup(int old, int fd) {
@@ -475,15 +477,24 @@ void mida__pl_record_file(mida__pl_file *f, int fd) {
        ((marks & MIDA_PL_CREATE) != 0 && st.st_size == 0));
   int used = (f->mode & MIDA_PL_R) != 0 &&
              (nr > 0 || (marks & MIDA_PL_MAPPED_R) != 0 || !generated);
+  /* What this open adds to the link's total: what was not in a record of
+   * this file already (one recorded at exec and again at close). */
+  uint64_t more_r = nr - (nr >= f->told_read ? f->told_read : nr);
+  uint64_t more_w = nw - (nw >= f->told_written ? f->told_written : nw);
+  f->told_read = nr;
+  f->told_written = nw;
   const mida_id_t *tasks[2] = {&mida__pl.task, NULL};
   if (!mida_id_is_nil(&f->wf_task))
     tasks[1] = &f->wf_task;
   for (int k = 0; k < 2 && tasks[k] != NULL; k++) {
     if (used)
-      mida__pl_emit_link(tasks[k], f->path, &st, MIDA_USED, (int64_t)nr);
+      mida__pl_emit_link(
+          tasks[k], f->path, &st, MIDA_USED,
+          mida__pl_link_total(tasks[k], &st, MIDA_USED, more_r));
     if (generated)
-      mida__pl_emit_link(tasks[k], f->path, &st, MIDA_GENERATED,
-                         (int64_t)nw);
+      mida__pl_emit_link(
+          tasks[k], f->path, &st, MIDA_GENERATED,
+          mida__pl_link_total(tasks[k], &st, MIDA_GENERATED, more_w));
   }
 }
 
@@ -549,6 +560,8 @@ void mida__pl_files_reset_counts(void) {
       continue;
     atomic_store_explicit(&f->nread, 0, memory_order_relaxed);
     atomic_store_explicit(&f->nwritten, 0, memory_order_relaxed);
+    f->told_read = 0;
+    f->told_written = 0;
     uint8_t keep = MIDA_PL_INHERITED;
     if (f->kind == MIDA_PL_PIPE_KIND && (f->mode & MIDA_PL_W) != 0)
       keep |= MIDA_PL_UNANNOUNCED; /* the child writes as itself */

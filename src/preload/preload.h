@@ -114,6 +114,8 @@ typedef struct mida__pl_file {
   mida_id_t wf_task;         /* the workflow-level task of the opening
                                 thread, or nil */
   char *path;                /* absolute path (MIDA_PL_PATH bytes) */
+  uint64_t told_read;        /* nread already in a record (links.c) */
+  uint64_t told_written;     /* nwritten already in a record */
 } mida__pl_file;
 
 /* Descriptor -> index + 1 into mida__pl_files; 0: not tracked. */
@@ -195,6 +197,15 @@ size_t mida__pl_files_inheritable(char *buf, size_t cap);
 
 /* Renames open files whose path is from (or under it) to to. */
 void mida__pl_files_renamed(const char *from, const char *to);
+
+/* The running total of the bytes of a link of this process (task, the
+ * version st of a file, role) after adding more: what a record says
+ * (links.c). */
+int64_t mida__pl_link_total(const mida_id_t *task, const struct stat *st,
+                            int role, uint64_t more);
+
+/* Forgets every total (a child after fork counts its own). */
+void mida__pl_links_reset(void);
 
 /* ---- process state (state.c) ------------------------------------------ */
 
