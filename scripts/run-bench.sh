@@ -65,5 +65,13 @@ if [ -x "$build/tests/mida_produce" ] && command -v psql >/dev/null; then
     tail -n 1 bench-out/flowcept_broker.log >>"$out"
   fi
 fi
+# `mida run`'s file and process capture (issue 14): make -j2, tar, cp and
+# Python file I/O, plain, under mida run and under strace; and the cost of
+# one intercepted open+close and 4 KiB read.
+if [ -f "$build/src/preload/libmida_preload.so" ]; then
+  echo "== preload"
+  python3 bench/bench_preload.py "$build" 3 | tee bench-out/preload.log
+  tail -n 1 bench-out/preload.log >>"$out"
+fi
 echo "== all figures: $out"
 cat "$out"

@@ -19,10 +19,11 @@ declare -A extra=(
   [tfevents_fuzz]="src/observe/tfrecord.c src/observe/tbproto.c"
   [proc_fuzz]="src/telemetry/proc.c"
   [wire_fuzz]="src/sink/wire.c"
+  [program_fuzz]=""
 )
 status=0
 for target in json_fuzz record_fuzz journal_fuzz tfevents_fuzz proc_fuzz \
-    wire_fuzz; do
+    wire_fuzz program_fuzz; do
   [ -f "fuzz/$target.c" ] || continue
   bin=$out/$target
   # shellcheck disable=SC2086

@@ -141,6 +141,8 @@ struct mida__journal {
   char space_err[256];          /* its message (lock) */
   uint64_t retry_ns;            /* reader: when maintain tries again, 0: unset
                                    (CLOCK_MONOTONIC ns) */
+  bool handoff;                 /* the reader is another process: sealed
+                                   segments are handed to it (lock) */
 };
 
 struct mida__orphan {
@@ -719,6 +721,78 @@ static void note_no_room(mida__journal *j, int rc) {
   atomic_store_explicit(&j->space_blocked, true, memory_order_relaxed);
 }
 
+/* Whether every frame of segment seg, from its head to its tail, is
+ * committed: no writer is still filling one. */
+static bool all_committed(mida__journal *j, segment *seg) {
+  seg_header *h = seg->hdr;
+  uint64_t end = atomic_load_explicit(&h->tail, memory_order_acquire) &
+                 POS_MASK;
+  uint64_t pos = atomic_load_explicit(&h->head, memory_order_acquire);
+  ring_view rv = {seg->ring, j->ring_bytes, &h->corrupt, &seg->counted_upto,
+                  false};
+  while (pos < end) {
+    uint64_t room = j->ring_bytes - pos % j->ring_bytes;
+    if (room < MIDA_FRAME_HEADER_BYTES) {
+      pos += room;
+      continue;
+    }
+    uint64_t size;
+    mida__frame f;
+    if (check_frame(&rv, pos, end, &size, &f) != FRAME_VALID)
+      return false;
+    pos += size;
+  }
+  return true;
+}
+
+/* In a journal whose reader lives in another process
+ * (mida__journal_set_handoff): gives the sealed segments at the front of
+ * the queue whose frames are all committed to that reader, in order. Their
+ * files are closed, so their locks go and recovery may ship them while this
+ * process lives on; only their address ranges stay, as segment_retire()
+ * keeps them, but the files are left for the reader to remove. Called with
+ * j->lock held. */
+static void hand_off_sealed(mida__journal *j) {
+  segment *current = atomic_load_explicit(&j->current, memory_order_relaxed);
+  while (j->queue_head != NULL && j->queue_head != current &&
+         all_committed(j, j->queue_head)) {
+    segment *seg = j->queue_head;
+    seg_header *h = seg->hdr;
+    j->queue_head = seg->next;
+    j->retired_records +=
+        atomic_load_explicit(&h->records, memory_order_relaxed);
+    j->retired_dropped +=
+        atomic_load_explicit(&h->dropped, memory_order_relaxed);
+    void *r =
+        mmap(seg->ring, (size_t)j->ring_bytes, PROT_NONE,
+             MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    (void)r;
+    /* A mapping of the file keeps its open file description, and with it
+     * the lock, alive: the header page becomes a private copy (a stale
+     * writer still finds it sealed there), moved into place whole. */
+    void *copy = mmap(NULL, MIDA_JOURNAL_HEADER_BYTES, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy != MAP_FAILED) {
+      memcpy(copy, seg->base, MIDA_JOURNAL_HEADER_BYTES);
+      if (mremap(copy, MIDA_JOURNAL_HEADER_BYTES, MIDA_JOURNAL_HEADER_BYTES,
+                 MREMAP_MAYMOVE | MREMAP_FIXED, seg->base) == MAP_FAILED)
+        munmap(copy, MIDA_JOURNAL_HEADER_BYTES);
+    }
+    close(seg->fd);
+    seg->fd = -1;
+    mida__free(seg->path);
+    seg->path = NULL;
+    seg->next = j->free_list;
+    j->free_list = seg;
+  }
+}
+
+void mida__journal_set_handoff(mida__journal *j) {
+  pthread_mutex_lock(&j->lock);
+  j->handoff = true;
+  pthread_mutex_unlock(&j->lock);
+}
+
 /* The slow path of a full ring under SPILL: opens the next segment, seals
  * seg and publishes the new one, all under the lock so that writers who see
  * the seal and take the lock find the new segment current. Returns MIDA_OK
@@ -763,6 +837,8 @@ static int spill(mida__journal *j, segment *seg) {
    * process's resident set (a writer still finishing a frame there faults
    * its page back in: the mapping is shared, nothing is lost). */
   madvise(seg->ring, (size_t)j->ring_bytes, MADV_DONTNEED);
+  if (j->handoff)
+    hand_off_sealed(j);
 out:
   pthread_mutex_unlock(&j->lock);
   return rc;

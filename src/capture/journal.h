@@ -198,6 +198,14 @@ void mida__journal_set_fd_floor(int floor);
  * many. Thread-safe. */
 size_t mida__journal_fds(mida__journal *j, int *fds, size_t max);
 
+/* Says that j's reader is another process, which ships j's segments as
+ * orphans: from now on, each segment the writers fill and seal is handed to
+ * it -- its file closed, so that its lock goes -- as soon as none of its
+ * frames is still being written, instead of waiting for a reader here. Then
+ * a long-lived writer's records reach the store while it runs, and it
+ * holds one or two segment files, not one per ring filled. */
+void mida__journal_set_handoff(mida__journal *j);
+
 /* In a child just made by fork(), whose copy of j is its parent's: closes
  * the child's descriptors of the parent's segment files (the parent keeps
  * its locks), unmaps them and frees j, touching neither the files nor j's

@@ -110,6 +110,8 @@ mida__journal *mida__pl_journal(void) {
                                 (int64_t)mida__pl.pid, &j, err, sizeof err);
     journal = rc == MIDA_OK ? j : NULL;
     if (journal != NULL) {
+      /* `mida run` ships the sealed segments while this process runs. */
+      mida__journal_set_handoff(journal);
       int fds[1];
       int low = journal_fd_floor;
       if (mida__journal_fds(journal, fds, 1) == 1 && fds[0] < low)
