@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-int mida__pl_is_journal_fd(int fd);
 
 MIDA_PL_EXPORT int close(int fd) {
   if (!mida__pl_enter())

@@ -25,19 +25,21 @@
 
 enum field_kind { FK_ID, FK_I64, FK_STR, FK_URI };
 
+/* One field of a record about to be encoded. */
 typedef struct field {
-  uint8_t tag;  /* MIDA_F_* */
-  uint8_t kind; /* field_kind */
-  const mida_id_t *id;
-  int64_t i64;
-  const char *str; /* FK_STR: the text; FK_URI: the absolute path */
+  uint8_t tag;         /* MIDA_F_* */
+  uint8_t kind;        /* field_kind */
+  const mida_id_t *id; /* FK_ID: the id (borrowed) */
+  int64_t i64;         /* FK_I64: the value */
+  const char *str;     /* FK_STR: the text; FK_URI: the absolute path */
 } field;
 
 #define MAX_FIELDS 16
 
+/* A record's fields, in the order they are encoded. */
 typedef struct record {
-  field f[MAX_FIELDS];
-  int n;
+  field f[MAX_FIELDS]; /* the fields */
+  int n;               /* entries used */
 } record;
 
 static void add_id(record *r, unsigned tag, const mida_id_t *id) {

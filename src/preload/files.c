@@ -52,7 +52,6 @@ static int64_t start_offset[MIDA_PL_FILES];
 /* ---- paths ------------------------------------------------------------- */
 
 /* Called by the chdir/fchdir wrappers. */
-void mida__pl_cwd_changed(void);
 void mida__pl_cwd_changed(void) {
   atomic_fetch_add_explicit(&cwd_generation, 1, memory_order_relaxed);
 }
@@ -144,7 +143,6 @@ static size_t ignore_len[MAX_IGNORE];
 static int ignore_count;
 
 /* Reads the ':'-separated prefixes of MIDA_PRELOAD_IGNORE (at start). */
-void mida__pl_noise_init(const char *list);
 void mida__pl_noise_init(const char *list) {
   ignore_count = 0;
   if (list == NULL)
@@ -265,6 +263,15 @@ static void map_install(int fd, int i) {
     entry_unref(old - 1, -1, 1);
 }
 
+/* fd, just opened, is not tracked: entry i (or -1) goes back, and why is
+ * counted. */
+static void not_tracked(int fd, int i, mida__pl_counter why) {
+  if (i >= 0)
+    entry_put(i);
+  map_clear_stale(fd);
+  mida__pl_count(why);
+}
+
 void mida__pl_track_open(int fd, int dirfd, const char *path, int flags) {
   if (fd < 0)
     return;
@@ -279,21 +286,16 @@ void mida__pl_track_open(int fd, int dirfd, const char *path, int flags) {
   }
   int i = entry_take();
   if (i < 0) {
-    map_clear_stale(fd);
-    mida__pl_count(MIDA_PL_C_UNTRACKED);
+    not_tracked(fd, -1, MIDA_PL_C_UNTRACKED);
     return;
   }
   mida__pl_file *f = &mida__pl_files[i];
   if (mida__pl_abspath(dirfd, path, f->path) != 0) {
-    entry_put(i);
-    map_clear_stale(fd);
-    mida__pl_count(MIDA_PL_C_UNTRACKED);
+    not_tracked(fd, i, MIDA_PL_C_UNTRACKED);
     return;
   }
   if (mida__pl_is_noise(f->path)) {
-    entry_put(i);
-    map_clear_stale(fd);
-    mida__pl_count(MIDA_PL_C_IGNORED);
+    not_tracked(fd, i, MIDA_PL_C_IGNORED);
     return;
   }
   f->kind = MIDA_PL_PATH_KIND;
@@ -384,7 +386,6 @@ void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten) {
   map_install(fd, i);
 }
 
-void mida__pl_set_stream(int fd, FILE *stream, int append);
 void mida__pl_set_stream(int fd, FILE *stream, int append) {
   mida__pl_file *f = mida__pl_file_of(fd);
   if (f == NULL)
@@ -609,7 +610,6 @@ size_t mida__pl_files_inheritable(char *buf, size_t cap) {
 }
 
 /* Marks carried over an exec (MIDA_PRELOAD_FDS) onto fd's entry. */
-void mida__pl_set_marks(int fd, unsigned marks);
 void mida__pl_set_marks(int fd, unsigned marks) {
   mida__pl_file *f = mida__pl_file_of(fd);
   if (f != NULL)

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-void mida__pl_cwd_changed(void);
 
 /* Scratch paths, per thread, kept out of the program's stack. */
 static __thread char tls_from[MIDA_PL_PATH]

@@ -69,7 +69,6 @@ static _Atomic int registry_state;
 static pipes_slot *registry;
 static uint32_t registry_slots;
 
-void mida__pl_pipes_init(const char *path);
 void mida__pl_pipes_init(const char *path) {
   if (path != NULL && path[0] == '/' && strlen(path) < sizeof registry_path)
     memcpy(registry_path, path, strlen(path) + 1);
@@ -175,7 +174,6 @@ void mida__pl_pipe_read_from(uint64_t ino) {
 
 /* The write path's check: the first write into a pipe's write end puts
  * this task in the registry first. */
-void mida__pl_pipe_first_write(mida__pl_file *f);
 void mida__pl_pipe_first_write(mida__pl_file *f) {
   uint8_t m = atomic_fetch_and_explicit(&f->marks, (uint8_t)~MIDA_PL_UNANNOUNCED,
                                         memory_order_relaxed);

@@ -153,6 +153,13 @@ int mida__pl_abspath(int dirfd, const char *path, char *out);
  * (/proc, /sys, /dev, loader libraries, mida's own files, --ignore). */
 int mida__pl_is_noise(const char *abs);
 
+/* Reads the ':'-separated prefixes of MIDA_PRELOAD_IGNORE (at start). */
+void mida__pl_noise_init(const char *list);
+
+/* The working directory changed (chdir, fchdir): relative paths are
+ * resolved against the new one. */
+void mida__pl_cwd_changed(void);
+
 /* Starts tracking fd, just opened by name (dirfd, path) with open(2)
  * flags. Noise and untrackable files are counted and left alone. */
 void mida__pl_track_open(int fd, int dirfd, const char *path, int flags);
@@ -163,6 +170,14 @@ void mida__pl_track_pipe(int fd, uint64_t ino, int mode);
 /* Tracks an inherited descriptor (at start): a regular file found by its
  * /proc/self/fd link, or a pipe. Counts carried over exec are added. */
 void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten);
+
+/* stream is the stdio stream over tracked fd (fopen, fdopen); append: it
+ * was opened for appending. Its bytes are also counted by how far fd's
+ * offset moves. */
+void mida__pl_set_stream(int fd, FILE *stream, int append);
+
+/* Marks carried over an exec (MIDA_PRELOAD_FDS) onto fd's entry. */
+void mida__pl_set_marks(int fd, unsigned marks);
 
 /* fd now refers to what old refers to (dup, dup2, fcntl F_DUPFD). If fd
  * was tracked, it is released first (see mida__pl_release). */
@@ -245,6 +260,13 @@ static inline void mida__pl_count(mida__pl_counter c) {
   atomic_fetch_add_explicit(&mida__pl.counters[c], 1, memory_order_relaxed);
 }
 
+/* Whether fd is one of the journal's own: a program may not close it. */
+int mida__pl_is_journal_fd(int fd);
+
+/* The end of the process in _exit() or _Exit() (process.c): what it did
+ * with its open files, then its task's end, without flushing stdio. */
+void mida__pl_exit_now(int code);
+
 /* This process's journal, opened on first use; NULL if it cannot be. */
 mida__journal *mida__pl_journal(void);
 
@@ -303,6 +325,13 @@ void mida__pl_emit_dep(const mida_id_t *task, const mida_id_t *upstream);
 void mida__pl_emit_counters(void);
 
 /* ---- pipes between processes (pipes.c) -------------------------------- */
+
+/* Where the registry of pipe writers is (MIDA_PRELOAD_PIPES, at start). */
+void mida__pl_pipes_init(const char *path);
+
+/* The write path's check: the first write into a pipe's write end f puts
+ * this task in the registry before the data can reach a reader. */
+void mida__pl_pipe_first_write(mida__pl_file *f);
 
 /* Notes that this process's task writes into pipe ino. */
 void mida__pl_pipe_announce(uint64_t ino);

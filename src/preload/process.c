@@ -27,7 +27,6 @@
 #include <string.h>
 #include <unistd.h>
 
-void mida__pl_exit_now(int code);
 
 /* ---- children awaited -------------------------------------------------- */
 

@@ -16,7 +16,6 @@
 
 #include <errno.h>
 
-void mida__pl_pipe_first_write(mida__pl_file *f);
 
 /* The descriptor's entry, for a write: a pipe's first write announces its
  * writer first. */

@@ -56,9 +56,6 @@ __thread int mida__pl_busy __attribute__((tls_model("initial-exec")));
 int mida__pl_active;
 mida__pl_state mida__pl;
 
-void mida__pl_noise_init(const char *list);
-void mida__pl_set_marks(int fd, unsigned marks);
-void mida__pl_pipes_init(const char *path);
 
 #define DEFAULT_RING (256 * 1024)
 
@@ -134,7 +131,6 @@ mida__journal *mida__pl_journal_if_open(void) {
 }
 
 /* Whether fd is one of the journal's own (a program must not close it). */
-int mida__pl_is_journal_fd(int fd);
 int mida__pl_is_journal_fd(int fd) {
   if (fd < atomic_load_explicit(&journal_fd_low, memory_order_relaxed) ||
       atomic_load_explicit(&journal_state, memory_order_acquire) != 2)
@@ -342,7 +338,6 @@ static void at_exit(int code, void *arg) {
   process_end(code, 1);
 }
 
-void mida__pl_exit_now(int code);
 void mida__pl_exit_now(int code) {
   process_end(code, 0);
 }

@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <string.h>
 
-void mida__pl_set_stream(int fd, FILE *stream, int append);
 
 /* With optimization glibc's <stdio.h> makes these macros. */
 #undef fread_unlocked
