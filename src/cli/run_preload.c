@@ -319,13 +319,13 @@ static int digest_file(const digest_item *it, uint64_t max,
       goto out;
     if (n == 0)
       break;
-    mida__sha256_update(&c, buf, (size_t)n);
+    mida__sha256_add(&c, buf, (size_t)n);
     total += (uint64_t)n;
   }
   if (total != size)
     goto out; /* changed while read */
   uint8_t d[32];
-  mida__sha256_final(&c, d);
+  mida__sha256_done(&c, d);
   memcpy(out, "sha256:", 7);
   for (int i = 0; i < 32; i++)
     snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);

@@ -1,6 +1,5 @@
 /*
- * sha256.c -- SHA-256 (FIPS 180-4), plain C: `mida run --digest` hashes the
- * files a command generated, after the command ended.
+ * sha256.c -- SHA-256 (FIPS 180-4); see sha256.h.
  */
 #include "core/sha256.h"
 
@@ -34,13 +33,13 @@ static void compress(uint32_t h[8], const uint8_t *p) {
     w[i] = w[i - 16] + s0 + w[i - 7] + s1;
   }
   uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5],
-           g = h[6], hh = h[7];
+           g = h[6], k = h[7];
   for (int i = 0; i < 64; i++) {
-    uint32_t t1 = hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) +
+    uint32_t t1 = k + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) +
                   ((e & f) ^ (~e & g)) + K[i] + w[i];
     uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) +
                   ((a & b) ^ (a & c) ^ (b & c));
-    hh = g;
+    k = g;
     g = f;
     f = e;
     e = d + t1;
@@ -56,19 +55,19 @@ static void compress(uint32_t h[8], const uint8_t *p) {
   h[4] += e;
   h[5] += f;
   h[6] += g;
-  h[7] += hh;
+  h[7] += k;
 }
 
 void mida__sha256_init(mida__sha256 *c) {
-  static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372,
-                                 0xa54ff53a, 0x510e527f, 0x9b05688c,
-                                 0x1f83d9ab, 0x5be0cd19};
-  memcpy(c->h, iv, sizeof iv);
+  static const uint32_t init[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372,
+                                   0xa54ff53a, 0x510e527f, 0x9b05688c,
+                                   0x1f83d9ab, 0x5be0cd19};
+  memcpy(c->h, init, sizeof init);
   c->bytes = 0;
   c->used = 0;
 }
 
-void mida__sha256_update(mida__sha256 *c, const void *data, size_t len) {
+void mida__sha256_add(mida__sha256 *c, const void *data, size_t len) {
   const uint8_t *p = data;
   c->bytes += len;
   if (c->used > 0) {
@@ -88,21 +87,37 @@ void mida__sha256_update(mida__sha256 *c, const void *data, size_t len) {
   c->used = len;
 }
 
-void mida__sha256_final(mida__sha256 *c, uint8_t out[32]) {
+void mida__sha256_done(mida__sha256 *c, uint8_t out[32]) {
   uint64_t bits = c->bytes * 8;
   uint8_t pad = 0x80;
-  mida__sha256_update(c, &pad, 1);
+  mida__sha256_add(c, &pad, 1);
   uint8_t zero = 0;
   while (c->used != 56)
-    mida__sha256_update(c, &zero, 1);
+    mida__sha256_add(c, &zero, 1);
   uint8_t len[8];
   for (int i = 0; i < 8; i++)
     len[i] = (uint8_t)(bits >> (56 - 8 * i));
-  mida__sha256_update(c, len, 8);
+  mida__sha256_add(c, len, 8);
   for (int i = 0; i < 8; i++) {
     out[4 * i] = (uint8_t)(c->h[i] >> 24);
     out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
     out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
     out[4 * i + 3] = (uint8_t)c->h[i];
   }
+}
+
+void mida__sha256_text(const void *data, size_t len,
+                       char out[MIDA_SHA256_TEXT]) {
+  static const char hex[] = "0123456789abcdef";
+  mida__sha256 c;
+  uint8_t d[32];
+  mida__sha256_init(&c);
+  mida__sha256_add(&c, data, len);
+  mida__sha256_done(&c, d);
+  memcpy(out, "sha256:", 7);
+  for (int i = 0; i < 32; i++) {
+    out[7 + 2 * i] = hex[d[i] >> 4];
+    out[8 + 2 * i] = hex[d[i] & 15];
+  }
+  out[71] = '\0';
 }
