@@ -433,7 +433,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     }
   }
 
-  (void)mida__run_preload_start(&files, s, cli->store, &task, cmdv);
+  (void)mida__run_preload_start(&files, s, cli->store, &wf, &task, cmdv);
   struct sigaction old[FORWARDED_COUNT];
   set_forwarding(old);
   int spawn_err = 0;

@@ -22,12 +22,13 @@
  * alive when `mida run` ends (a daemon) keeps its journal until it ends;
  * `mida recover`, or the next session on the store, ships it then.
  *
- * Digests (--digest). The collector's sink is a tee that notes every file
- * a record says was generated; after the command ended, each is hashed
- * (SHA-256) if it is still the version that was recorded (same inode,
- * mtime and size) and not larger than --digest-max, and its digest is
- * added to its data row. So hashing costs the command nothing: it happens
- * off its threads and after it, bounded per file and in total.
+ * Digests (--digest). After the command ended and its journals are in the
+ * store, the store is asked which files the run's tasks generated; each is
+ * hashed (SHA-256) if it is still the version that was recorded (same
+ * inode, mtime and size) and not larger than --digest-max, and its digest
+ * is added to its data row. So hashing costs the command nothing: it
+ * happens off its threads and after it, bounded per file and in total. A
+ * broker answers no queries: there, --digest says so and does nothing.
  */
 #include "cli/run_preload.h"
 
@@ -52,7 +53,7 @@
 #define PIPE_SLOTS 4096
 #define DIGEST_MAX_DEFAULT (64ull << 20)  /* bytes of one file hashed */
 #define DIGEST_TOTAL (1ull << 30)         /* bytes hashed in all */
-#define DIGEST_FILES 16384                /* generated files remembered */
+#define DIGEST_FILES 16384                /* generated files hashed at most */
 #define DIGEST_BATCH 256                  /* digest records per batch */
 
 const char *const mida__run_preload_value_options[] = {
@@ -179,36 +180,21 @@ static int make_registry(mida__run_preload *p, const mida_id_t *task) {
 
 /* ---- digests ----------------------------------------------------------- */
 
-/* A generated file to hash, as a record said it was. */
-typedef struct digest_item {
-  char *id;   /* its data id, "inode:dev:ino:mtime_ns:size" */
-  char *path; /* its path */
-} digest_item;
+/* The generated files of the run that have no digest yet: data id and URI
+ * (the store's own query language; both stores answer it). */
+static const char generated_sql[] =
+    "SELECT DISTINCT d.id, d.uri FROM data d"
+    " JOIN task_data td ON td.data_id = d.id"
+    " JOIN task t ON t.id = td.task_id"
+    " WHERE t.workflow_id = ?1 AND td.role = 'generated'"
+    " AND d.digest IS NULL AND d.id LIKE 'inode:%'";
 
-struct mida__run_digests {
-  pthread_mutex_t lock;          /* the collector adds, finish reads */
-  digest_item items[DIGEST_FILES]; /* noted files */
-  size_t count;                  /* entries used */
-  uint64_t slots[DIGEST_FILES * 2]; /* hashes of ids noted, 0: empty */
-  uint64_t dropped;              /* files not noted: the list was full */
-};
-
-static uint64_t hash_text(const char *s, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-  return h | 1;
-}
-
-/* "file:///a%20b" -> "/a b" into a new heap string, or NULL. */
-static char *uri_path(const char *uri, size_t n) {
+/* "file:///a%20b" -> "/a b" into out (cap bytes); 0, or -1. */
+static int uri_path(const char *uri, char *out, size_t cap) {
+  size_t n = strlen(uri), w = 0;
   if (n < 8 || memcmp(uri, "file://", 7) != 0)
-    return NULL;
-  char *out = mida__malloc(n);
-  if (out == NULL)
-    return NULL;
-  size_t w = 0;
-  for (size_t i = 7; i < n; i++) {
+    return -1;
+  for (size_t i = 7; i < n && w + 1 < cap; i++) {
     if (uri[i] == '%' && i + 2 < n) {
       char hex[3] = {uri[i + 1], uri[i + 2], '\0'};
       out[w++] = (char)strtol(hex, NULL, 16);
@@ -218,85 +204,22 @@ static char *uri_path(const char *uri, size_t n) {
     }
   }
   out[w] = '\0';
-  return out;
+  return 0;
 }
 
-static void note_generated(mida__run_digests *d, const mida__rec *r) {
-  const mida__field *id = &r->f[MIDA_F_DATA_ID], *uri = &r->f[MIDA_F_URI];
-  if (!id->present || !uri->present || id->v.str.len < 6 ||
-      memcmp(id->v.str.ptr, "inode:", 6) != 0)
-    return;
-  uint64_t h = hash_text(id->v.str.ptr, id->v.str.len);
-  size_t mask = DIGEST_FILES * 2 - 1, i = h & mask;
-  for (; d->slots[i] != 0; i = (i + 1) & mask)
-    if (d->slots[i] == h)
-      return; /* noted already (or a collision: then hashed once less) */
-  if (d->count == DIGEST_FILES) {
-    d->dropped++;
-    return;
-  }
-  digest_item *it = &d->items[d->count];
-  it->id = mida__malloc(id->v.str.len + 1);
-  it->path = uri_path(uri->v.str.ptr, uri->v.str.len);
-  if (it->id == NULL || it->path == NULL) {
-    mida__free(it->id);
-    mida__free(it->path);
-    return;
-  }
-  memcpy(it->id, id->v.str.ptr, id->v.str.len);
-  it->id[id->v.str.len] = '\0';
-  d->slots[i] = h;
-  d->count++;
-}
-
-/* The tee in front of the collector's sink: everything goes through, and
- * the files that records say were generated are noted. */
-typedef struct tee_sink {
-  mida__sink base;          /* must be first */
-  mida__sink *inner;        /* the real sink (owned) */
-  mida__run_digests *notes; /* where generated files go, or NULL */
-} tee_sink;
-
-static int tee_put(mida__sink *sink, const mida__rec *recs, size_t n,
-                   const mida__origin *origin) {
-  tee_sink *t = (tee_sink *)sink;
-  int rc = mida__sink_put_batch(t->inner, recs, n, origin);
-  if (rc != MIDA_OK) {
-    snprintf(t->base.errmsg, sizeof t->base.errmsg, "%s",
-             mida__sink_errmsg(t->inner));
-    return rc;
-  }
-  if (t->notes == NULL)
-    return rc;
-  pthread_mutex_lock(&t->notes->lock);
-  for (size_t i = 0; i < n; i++)
-    if (recs[i].type == MIDA_REC_DATA && recs[i].f[MIDA_F_ROLE].present &&
-        recs[i].f[MIDA_F_ROLE].v.i64 == MIDA_GENERATED)
-      note_generated(t->notes, &recs[i]);
-  pthread_mutex_unlock(&t->notes->lock);
-  return rc;
-}
-
-static void tee_close(mida__sink *sink) {
-  tee_sink *t = (tee_sink *)sink;
-  mida__sink_close(t->inner);
-  mida__free(t);
-}
-
-static const mida__sink_methods tee_methods = {
-    "tee", NULL, tee_put, NULL, tee_close};
-
-/* Hashes the file of item if it is still the version recorded and fits the
- * budget; writes "sha256:<hex>" into out. Returns 0, or -1 if skipped. */
-static int digest_file(const digest_item *it, uint64_t max,
-                       uint64_t *budget, char out[72]) {
+/* Hashes the file whose data id is id (at uri) if it is still that version
+ * and fits the budget; writes "sha256:<hex>" into out. Returns 0, or -1 if
+ * skipped. */
+static int digest_file(const char *id, const char *uri, uint64_t max,
+                       uint64_t *budget, char out[MIDA_SHA256_TEXT]) {
   unsigned long long dev, ino, size;
   long long mtime;
-  if (sscanf(it->id, "inode:%llu:%llu:%lld:%llu", &dev, &ino, &mtime,
-             &size) != 4 ||
-      size > max || size > *budget)
+  char path[PATH_MAX];
+  if (sscanf(id, "inode:%llu:%llu:%lld:%llu", &dev, &ino, &mtime, &size) !=
+          4 ||
+      size > max || size > *budget || uri_path(uri, path, sizeof path) != 0)
     return -1;
-  int fd = open(it->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)
     return -1;
   struct stat st;
@@ -336,9 +259,8 @@ out:
   return rc;
 }
 
-/* Hashes the noted files and adds their digests to the store. */
-static void add_digests(mida__run_preload *p, mida__sink *sink) {
-  mida__run_digests *d = p->digests;
+/* Hashes the run's generated files and adds their digests to the store. */
+static void add_digests(mida__run_preload *p) {
   uint64_t max = DIGEST_MAX_DEFAULT;
   if (p->digest_max != NULL) {
     char *end;
@@ -346,31 +268,45 @@ static void add_digests(mida__run_preload *p, mida__sink *sink) {
     if (*end == '\0')
       max = v;
   }
-  uint64_t budget = DIGEST_TOTAL, skipped = d->dropped, added = 0;
-  static mida__rec recs[DIGEST_BATCH + 1];
-  static char hex[DIGEST_BATCH][72];
+  char wf[MIDA_ID_STRLEN];
+  const char *params[1] = {mida_id_format(&p->workflow, wf)};
+  mida__cli_rows rows;
+  int rc = mida__cli_fetch(p->sink, generated_sql, params, 1, DIGEST_FILES,
+                           &rows);
+  if (rc != MIDA_OK) {
+    fprintf(stderr, "mida run: no digests: %s\n",
+            rc == MIDA_EUNSUPPORTED ? "the store answers no queries (a "
+                                      "broker)"
+                                    : mida__sink_errmsg(p->sink));
+    mida__cli_rows_free(&rows);
+    return;
+  }
+  uint64_t budget = DIGEST_TOTAL, skipped = 0;
+  static mida__rec recs[DIGEST_BATCH];
+  static char text[DIGEST_BATCH][MIDA_SHA256_TEXT];
   size_t n = 0;
   char host[256] = "";
   gethostname(host, sizeof host - 1);
   mida__origin origin = {host, (int64_t)getpid()};
-  for (size_t i = 0; i <= d->count; i++) {
-    if (i < d->count) {
-      if (digest_file(&d->items[i], max, &budget, hex[n]) != 0) {
+  for (size_t i = 0; i <= rows.nrows; i++) {
+    if (i < rows.nrows) {
+      const char *id = mida__cli_cell(&rows, i, 0);
+      const char *uri = mida__cli_cell(&rows, i, 1);
+      if (id == NULL || uri == NULL ||
+          digest_file(id, uri, max, &budget, text[n]) != 0) {
         skipped++;
         continue;
       }
-      mida__rec *r = &recs[n];
+      mida__rec *r = &recs[n++];
       memset(r, 0, sizeof *r);
       r->type = MIDA_REC_DATA;
-      mida__rec_set_str(r, MIDA_F_DATA_ID, d->items[i].id, (size_t)-1);
-      mida__rec_set_str(r, MIDA_F_DIGEST, hex[n], (size_t)-1);
-      n++;
-      added++;
+      mida__rec_set_str(r, MIDA_F_DATA_ID, id, (size_t)-1);
+      mida__rec_set_str(r, MIDA_F_DIGEST, text[n - 1], (size_t)-1);
     }
-    if (n == DIGEST_BATCH || (i == d->count && n > 0)) {
-      if (mida__sink_put_batch(sink, recs, n, &origin) != MIDA_OK)
+    if (n == DIGEST_BATCH || (i == rows.nrows && n > 0)) {
+      if (mida__sink_put_batch(p->sink, recs, n, &origin) != MIDA_OK)
         fprintf(stderr, "mida run: digests not stored: %s\n",
-                mida__sink_errmsg(sink));
+                mida__sink_errmsg(p->sink));
       n = 0;
     }
   }
@@ -380,20 +316,9 @@ static void add_digests(mida__run_preload *p, mida__sink *sink) {
     r->type = MIDA_REC_COUNTER;
     mida__rec_set_str(r, MIDA_F_KEY, "run.digests_skipped", (size_t)-1);
     mida__rec_set_i64(r, MIDA_F_VALUE_I, (int64_t)skipped);
-    (void)mida__sink_put_batch(sink, recs, 1, &origin);
+    (void)mida__sink_put_batch(p->sink, recs, 1, &origin);
   }
-  (void)added;
-}
-
-static void free_digests(mida__run_digests *d) {
-  if (d == NULL)
-    return;
-  for (size_t i = 0; i < d->count; i++) {
-    mida__free(d->items[i].id);
-    mida__free(d->items[i].path);
-  }
-  pthread_mutex_destroy(&d->lock);
-  mida__free(d);
+  mida__cli_rows_free(&rows);
 }
 
 /* ---- the collector ----------------------------------------------------- */
@@ -465,39 +390,26 @@ static int set_ignore(mida__run_preload *p) {
   return rc;
 }
 
-/* Opens the collector's sink (a tee when digests are wanted). */
+/* Opens the collector's own connection to the store. */
 static int open_sink(mida__run_preload *p) {
-  mida__sink *inner = NULL;
   char err[512] = "";
-  int rc = mida__sink_open(p->store, 0, &inner, err, sizeof err);
+  int rc = mida__sink_open(p->store, 0, &p->sink, err, sizeof err);
   if (rc != MIDA_OK) {
+    p->sink = NULL;
     fprintf(stderr,
             "mida run: the store cannot take the command's files now (%s); "
             "they stay in the spool for 'mida recover'\n",
             err);
-    return rc;
   }
-  tee_sink *t = mida__calloc(1, sizeof *t);
-  if (t == NULL) {
-    mida__sink_close(inner);
-    return MIDA_ENOMEM;
-  }
-  t->base.methods = &tee_methods;
-  t->inner = inner;
-  if (p->digest) {
-    p->digests = mida__calloc(1, sizeof *p->digests);
-    if (p->digests != NULL)
-      pthread_mutex_init(&p->digests->lock, NULL);
-    t->notes = p->digests;
-  }
-  p->sink = &t->base;
-  return MIDA_OK;
+  return rc;
 }
 
 int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
-                            const char *store, const mida_id_t *task,
-                            char *const *argv) {
+                            const char *store, const mida_id_t *workflow,
+                            const mida_id_t *task, char *const *argv) {
   p->store = store;
+  p->session = s;
+  p->workflow = *workflow;
   if (p->no_files || task == NULL || mida_id_is_nil(task))
     return 0; /* asked not to, or nothing is recorded at all */
   char lib[PATH_MAX];
@@ -570,15 +482,17 @@ void mida__run_preload_finish(mida__run_preload *p) {
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
   }
+  /* The session's shipper may be shipping orphans of the command too (it
+   * does when it connects): its flush waits for that pass. */
+  if (p->session != NULL)
+    (void)mida_flush(p->session, 10000);
   if (p->sink != NULL) {
     collect_once(p);
-    if (p->digests != NULL)
-      add_digests(p, ((tee_sink *)p->sink)->inner);
+    if (p->digest)
+      add_digests(p);
     mida__sink_close(p->sink);
     p->sink = NULL;
   }
-  free_digests(p->digests);
-  p->digests = NULL;
   if (p->registry[0] != '\0')
     unlink(p->registry);
 }

@@ -22,8 +22,6 @@
 
 #define MIDA_RUN_PRELOAD_OPTIONS 4 /* entries it adds to the option table */
 
-typedef struct mida__run_digests mida__run_digests;
-
 typedef struct mida__run_preload {
   /* options */
   int no_files;           /* --no-files: the library is not used */
@@ -33,6 +31,8 @@ typedef struct mida__run_preload {
   /* state, once started */
   int active;                /* the library is in the command */
   const char *store;         /* the store URL (borrowed) */
+  mida_session_t *session;   /* mida run's session (borrowed), or NULL */
+  mida_id_t workflow;        /* the run's workflow */
   char spool[PATH_MAX];      /* the spool of the journals, absolute */
   char registry[PATH_MAX];   /* the pipe registry file, or "" */
   mida__sink *sink;          /* the collector's sink (tee), or NULL */
@@ -42,7 +42,6 @@ typedef struct mida__run_preload {
   pthread_cond_t wake;       /* signalled to stop */
   int stop;                  /* the collector should end */
   uint64_t records;          /* records shipped from the command's journals */
-  mida__run_digests *digests; /* generated files to hash (--digest) */
 } mida__run_preload;
 
 /* The options that take a value (for run.c's search of the command). */
@@ -53,13 +52,13 @@ extern const char *const mida__run_preload_value_options[];
 int mida__run_preload_options(mida__run_preload *p, mida__cli_opt *opts);
 
 /* Puts the library into the environment of the command argv, whose task
- * (the root of its processes) is task in session s, and starts shipping
- * the journals of its processes into store. Never fails the command:
- * whatever goes wrong is said on stderr and the command runs unobserved.
- * Returns 1 if files are recorded. */
+ * (the root of its processes) is task of workflow in session s, and starts
+ * shipping the journals of its processes into store. Never fails the
+ * command: whatever goes wrong is said on stderr and the command runs
+ * unobserved. Returns 1 if files are recorded. */
 int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
-                            const char *store, const mida_id_t *task,
-                            char *const *argv);
+                            const char *store, const mida_id_t *workflow,
+                            const mida_id_t *task, char *const *argv);
 
 /* After the command ended: ships the last journals, hashes generated files
  * (--digest), removes the pipe registry. */

@@ -12,7 +12,8 @@
  *   rename DIR          writes DIR/.final.tmp, renames it to DIR/final
  *   dup2 DIR            opens DIR/log, dup2 onto stdout, prints, closes
  *   killme DIR          writes DIR/done.txt, starts DIR/partial.txt, then
- *                       creates DIR/ready and sleeps until killed
+ *                       writes its pid into DIR/ready and sleeps until
+ *                       killed
  *   errno DIR           checks errno after failing calls through the
  *                       wrappers; exit 0 if it is always the real one
  *   mmap DIR            maps DIR/in readable and DIR/mapped shared writable
@@ -156,8 +157,11 @@ static int mode_killme(void) {
   int fd = open(path_of("partial.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0 || write(fd, "half", 4) != 4)
     return 1;
-  int r = open(path_of("ready"), O_WRONLY | O_CREAT, 0644);
-  close(r);
+  char pid[32];
+  snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (write_file(path_of("ready.tmp"), pid) != 0 ||
+      rename(path_of("ready.tmp"), path_of("ready")) != 0)
+    return 1;
   for (;;)
     pause();
 }

@@ -64,7 +64,9 @@ class Run:
         return clean_env(MIDA_STORE=self.store, **more)
 
     def run(self, *cmd, options=(), timeout=120, cwd=None, **popen):
-        return subprocess.run([mida_bin(), "run", *options, "--", *cmd],
+        # No MLflow observer beside the command: these tests log no runs.
+        return subprocess.run([mida_bin(), "run", "--no-mlflow", *options,
+                               "--", *cmd],
                               env=self.env(), cwd=cwd or self.dir,
                               capture_output=True, text=True,
                               timeout=timeout, **popen)
