@@ -54,6 +54,9 @@ typedef enum mida__rec_type {
   MIDA_REC_CURSOR = 8,    /* SOURCE KEY TEXT TS: an observer's position */
   MIDA_REC_COUNTER = 9,   /* HOST PID KEY VALUE_I: a monotonic counter (e.g.
                              dropped records); the store keeps the maximum */
+  MIDA_REC_RUN = 10,      /* ID(= the run) TASK STATUS STARTED ENDED HOST PID
+                             WORKER ERROR TELEMETRY: one execution of a
+                             task (mida_task_run) */
   MIDA_REC_TYPE_COUNT
 } mida__rec_type;
 

@@ -27,16 +27,29 @@ typedef enum mida__merge_rule {
 } mida__merge_rule;
 
 typedef struct mida__merge_column {
-  const char *name; /* column name in the schema (unquoted) */
-  uint8_t tag;      /* record field that supplies it */
-  uint8_t rule;     /* mida__merge_rule */
+  const char *name;  /* column name in the schema (unquoted) */
+  uint8_t tag;       /* record field that supplies it */
+  uint8_t rule;      /* mida__merge_rule */
+  uint8_t from_runs; /* task columns: 1 if the task's runs summarise it
+                        (schema.h, task_run): once the row has runs
+                        (attempts IS NOT NULL) its own records leave it
+                        as it is */
 } mida__merge_column;
 
 /* The most columns a merged table has. */
 #define MIDA_MERGE_MAX_COLUMNS 18
 
-/* The merged tables, in this order; the key is each table's first column. */
-enum { MIDA_ENT_TASK, MIDA_ENT_WORKFLOW, MIDA_ENT_CAMPAIGN, MIDA_ENT_COUNT };
+/* The merged tables, in this order; the key is each table's first column.
+ * MIDA_ENT_RUN is the table task_run (keyed by the run's id): after a
+ * store applies a run's row it recomputes the summary of the run's task
+ * (schema.h, task_run), each store with its own statement. */
+enum {
+  MIDA_ENT_TASK,
+  MIDA_ENT_WORKFLOW,
+  MIDA_ENT_CAMPAIGN,
+  MIDA_ENT_RUN,
+  MIDA_ENT_COUNT
+};
 
 typedef struct mida__merge_entity {
   const char *table;                 /* table name */

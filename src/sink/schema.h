@@ -1,5 +1,5 @@
 /*
- * schema.h -- the store schema, version 3, as SQL text for SQLite.
+ * schema.h -- the store schema, version 4, as SQL text for SQLite.
  *
  * This is the one definition of the tables every store holds (DESIGN.md,
  * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
@@ -18,6 +18,19 @@
  *   "inode:<dev>:<inode>:<mtime_ns>:<size>", with its path in uri;
  * - task_data.bytes: the bytes the task read (used) or wrote (generated)
  *   through that link, where known; NULL otherwise;
+ * - task_run holds every execution (run) of a task that its source reports
+ *   (mida_task_run; e.g. a Dask key run again after its worker died,
+ *   retried, or cancelled while it ran): id (the run's own), task_id,
+ *   status (RUNNING while it runs, then FINISHED, ERROR or CANCELLED),
+ *   started, ended, host, pid, worker, error, telemetry, merged like a
+ *   task's row. A task with runs summarises them: task.attempts = its runs
+ *   that started; task.started, ended, host, pid and worker = those of the
+ *   run that started last (ties: the larger run id); task.status at least
+ *   RUNNING, and at least FINISHED once one of its runs finished. The
+ *   store recomputes the summary from task_run whenever a run record
+ *   arrives, and a task's own records no longer change those five columns
+ *   once it has runs, so the row is the same whatever the order in which
+ *   its records arrive. task.attempts is NULL for a task without runs;
  * - metric holds every point of every time series: step is the source's
  *   step as it is (negative steps included), NULL when the point has none;
  *   value is the value, NULL for NaN (SQLite has no NaN REAL); point is
@@ -36,6 +49,9 @@
  *      step), column point, key (task_id, key, ts, point) (was (task_id,
  *      key, step, ts): a second value at the same step and time was lost).
  *      Migration: MIDA_SCHEMA_SQLITE_2_TO_3; steps -1 become NULL.
+ *   4  adds table task_run and column task.attempts (task_v shows it).
+ *      Migration: MIDA_SCHEMA_SQLITE_3_TO_4. Dask tasks recorded before it
+ *      keep their attempts in custom.attempts.
  *
  * The views task_v and workflow_v add readable times (ISO 8601) and
  * durations in seconds. The view task_telemetry_v joins each task to the
@@ -48,7 +64,17 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 3
+#define MIDA_SCHEMA_VERSION 4
+
+/* The view task_v (its own macro: the migration to version 4 makes it
+ * again). */
+#define MIDA_SCHEMA_SQLITE_TASK_V                                             \
+  "CREATE VIEW IF NOT EXISTS task_v AS SELECT id, workflow_id, campaign_id,\n" \
+  "  parent_id, activity, status,\n"                                          \
+  "  strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,\n"   \
+  "  strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,\n"       \
+  "  (ended - started) / 1e9 AS duration_s, host, pid, worker, source_key,\n" \
+  "  used, generated, custom, error, telemetry, attempts FROM task;\n"
 
 #define MIDA_SCHEMA_SQLITE                                                    \
   "CREATE TABLE IF NOT EXISTS campaign(\n"                                    \
@@ -87,7 +113,20 @@
   "  generated TEXT,\n"                                                       \
   "  custom TEXT,\n"                                                          \
   "  error TEXT,\n"                                                           \
+  "  telemetry TEXT,\n"                                                       \
+  "  attempts INTEGER) WITHOUT ROWID;\n"                                      \
+  "CREATE TABLE IF NOT EXISTS task_run(\n"                                    \
+  "  id TEXT PRIMARY KEY,\n"                                                  \
+  "  task_id TEXT NOT NULL,\n"                                                \
+  "  status TEXT,\n"                                                          \
+  "  started INTEGER,\n"                                                      \
+  "  ended INTEGER,\n"                                                        \
+  "  host TEXT,\n"                                                            \
+  "  pid INTEGER,\n"                                                          \
+  "  worker TEXT,\n"                                                          \
+  "  error TEXT,\n"                                                           \
   "  telemetry TEXT) WITHOUT ROWID;\n"                                        \
+  "CREATE INDEX IF NOT EXISTS task_run_by_task ON task_run(task_id, started);\n" \
   "CREATE TABLE IF NOT EXISTS data(\n"                                        \
   "  id TEXT PRIMARY KEY,\n"                                                  \
   "  kind TEXT,\n"                                                            \
@@ -145,12 +184,7 @@
   "CREATE INDEX IF NOT EXISTS task_data_by_data ON task_data(data_id, role);\n" \
   "CREATE INDEX IF NOT EXISTS task_dep_by_upstream ON task_dep(upstream_id);\n" \
   "CREATE INDEX IF NOT EXISTS telemetry_by_time ON telemetry(ts);\n"          \
-  "CREATE VIEW IF NOT EXISTS task_v AS SELECT id, workflow_id, campaign_id,\n" \
-  "  parent_id, activity, status,\n"                                          \
-  "  strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,\n"   \
-  "  strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,\n"       \
-  "  (ended - started) / 1e9 AS duration_s, host, pid, worker, source_key,\n" \
-  "  used, generated, custom, error, telemetry FROM task;\n"                  \
+  MIDA_SCHEMA_SQLITE_TASK_V                                                   \
   "CREATE VIEW IF NOT EXISTS workflow_v AS SELECT id, campaign_id,\n"         \
   "  parent_id, name, source, user, host, pid, status,\n"                     \
   "  strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,\n"   \
@@ -183,5 +217,16 @@
   "  mida_point(nullif(step, -1), value) FROM metric_v1;\n"                   \
   "DROP TABLE metric_v1;\n"                                                   \
   "UPDATE mida_meta SET value = '3' WHERE key = 'schema_version';\n"
+
+/* From version 3 to 4, in the writer's transaction, after
+ * MIDA_SCHEMA_SQLITE (which made table task_run): the column attempts,
+ * added when table task lacks it (a store of version 1 or 2 may have no
+ * task table before MIDA_SCHEMA_SQLITE made it), then the view. */
+#define MIDA_SCHEMA_SQLITE_ADD_ATTEMPTS                                       \
+  "ALTER TABLE task ADD COLUMN attempts INTEGER;\n"
+#define MIDA_SCHEMA_SQLITE_3_TO_4                                             \
+  "DROP VIEW IF EXISTS task_v;\n"                                             \
+  MIDA_SCHEMA_SQLITE_TASK_V                                                   \
+  "UPDATE mida_meta SET value = '4' WHERE key = 'schema_version';\n"
 
 #endif /* MIDA_SINK_SCHEMA_H */

@@ -101,6 +101,8 @@ enum {
   ST_TELEMETRY,
   ST_CURSOR,
   ST_COUNTER,
+  ST_RUN,
+  ST_RUN_SUMMARY,
   ST_BEGIN,
   ST_COMMIT,
   ST_COUNT
@@ -112,6 +114,7 @@ enum {
   ENT_TASK = MIDA_ENT_TASK,
   ENT_WORKFLOW = MIDA_ENT_WORKFLOW,
   ENT_CAMPAIGN = MIDA_ENT_CAMPAIGN,
+  ENT_RUN = MIDA_ENT_RUN,
   ENT_COUNT = MIDA_ENT_COUNT
 };
 static const entity *const entities = mida__merge_entities;
@@ -123,6 +126,7 @@ static const int entity_statement[ENT_COUNT] = {
     [ENT_TASK] = ST_TASK,
     [ENT_WORKFLOW] = ST_WORKFLOW,
     [ENT_CAMPAIGN] = ST_CAMPAIGN,
+    [ENT_RUN] = ST_RUN,
 };
 
 /* One row image within a batch: which record supplies each column. */
@@ -166,6 +170,22 @@ static const char *const fixed_sql[ST_COUNT] = {
                    " VALUES(?1, ?2, ?3, ?4)"
                    " ON CONFLICT(host, pid, name) DO UPDATE SET"
                    " value = max(counter.value, excluded.value)",
+    /* The summary of task ?1 from its runs (schema.h, task_run). */
+    [ST_RUN_SUMMARY] =
+        "WITH runs AS (SELECT id, status, started, ended, host, pid, worker"
+        " FROM task_run WHERE task_id = ?1 AND started IS NOT NULL),"
+        " last AS (SELECT * FROM runs ORDER BY started DESC, id DESC LIMIT 1),"
+        " agg AS (SELECT count(*) AS n, max(status = 'FINISHED') AS fin"
+        " FROM runs)"
+        " INSERT INTO task(id, status, started, ended, host, pid, worker,"
+        " attempts) SELECT ?1, CASE WHEN agg.fin THEN 'FINISHED'"
+        " ELSE 'RUNNING' END, last.started, last.ended, last.host, last.pid,"
+        " last.worker, agg.n FROM last, agg WHERE true"
+        " ON CONFLICT(id) DO UPDATE SET"
+        " status = mida_status_merge(task.status, excluded.status),"
+        " started = excluded.started, ended = excluded.ended,"
+        " host = excluded.host, pid = excluded.pid, worker = excluded.worker,"
+        " attempts = excluded.attempts",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
 };
@@ -389,6 +409,36 @@ static int step_retry(sqlite3_stmt *st, int64_t deadline_ms) {
 
 /* ---- statements -------------------------------------------------------- */
 
+/* Writes the merged value of column c of an entity's upsert: the stored
+ * value (table.col) and the incoming one (excluded.col) combined by the
+ * column's rule. */
+static int merge_expr(const entity *ent, int c, mida__buf *out) {
+  const char *t = ent->table;
+  const char *n = ent->columns[c].name;
+  switch (ent->columns[c].rule) {
+  case MIDA_RULE_MIN:
+  case MIDA_RULE_MAX:
+    return mida__buf_printf(out,
+                            "coalesce(%s(%s.%s, excluded.%s), %s.%s,"
+                            " excluded.%s)",
+                            ent->columns[c].rule == MIDA_RULE_MIN ? "min"
+                                                                  : "max",
+                            t, n, n, t, n, n);
+  case MIDA_RULE_STATUS:
+    return mida__buf_printf(out, "mida_status_merge(%s.%s, excluded.%s)", t, n,
+                            n);
+  case MIDA_RULE_JSON:
+    return mida__buf_printf(out, "mida_merge(%s.%s, excluded.%s)", t, n, n);
+  case MIDA_RULE_ORIGIN:
+    /* ?c is the record's own value: it wins; else the stored value; else
+     * the origin's default, which excluded holds. */
+    return mida__buf_printf(out, "coalesce(?%d, %s.%s, excluded.%s)", c + 1, t,
+                            n, n);
+  default:
+    return mida__buf_printf(out, "coalesce(excluded.%s, %s.%s)", n, t, n);
+  }
+}
+
 /* Writes the upsert of an entity into out: the columns in table order,
  * MIDA_RULE_ORIGIN columns also take a default parameter after the columns'. */
 static int entity_sql(const entity *ent, mida__buf *out) {
@@ -411,37 +461,19 @@ static int entity_sql(const entity *ent, mida__buf *out) {
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
     const char *t = ent->table;
     const char *n = ent->columns[c].name;
-    const char *sep = c > 1 ? "," : "";
-    switch (ent->columns[c].rule) {
-    case MIDA_RULE_MIN:
-    case MIDA_RULE_MAX: {
-      const char *f = ent->columns[c].rule == MIDA_RULE_MIN ? "min" : "max";
+    int from_runs = ent->columns[c].from_runs;
+    rc = mida__buf_printf(out, "%s %s = ", c > 1 ? "," : "", n);
+    /* A column that the task's runs summarise keeps its value once the
+     * row has runs (schema.h, task_run). */
+    if (rc == MIDA_OK && from_runs)
       rc = mida__buf_printf(out,
-                            "%s %s = coalesce(%s(%s.%s, excluded.%s),"
-                            " %s.%s, excluded.%s)",
-                            sep, n, f, t, n, n, t, n, n);
-      break;
-    }
-    case MIDA_RULE_STATUS:
-      rc =
-          mida__buf_printf(out, "%s %s = mida_status_merge(%s.%s, excluded.%s)",
-                           sep, n, t, n, n);
-      break;
-    case MIDA_RULE_JSON:
-      rc = mida__buf_printf(out, "%s %s = mida_merge(%s.%s, excluded.%s)", sep,
-                            n, t, n, n);
-      break;
-    case MIDA_RULE_ORIGIN:
-      /* ?c is the record's own value: it wins; else the stored value;
-       * else the origin's default, which excluded holds. */
-      rc = mida__buf_printf(out, "%s %s = coalesce(?%d, %s.%s, excluded.%s)",
-                            sep, n, c + 1, t, n, n);
-      break;
-    default:
-      rc = mida__buf_printf(out, "%s %s = coalesce(excluded.%s, %s.%s)", sep, n,
-                            n, t, n);
-      break;
-    }
+                            "CASE WHEN %s.attempts IS NOT NULL THEN %s.%s"
+                            " ELSE ",
+                            t, t, n);
+    if (rc == MIDA_OK)
+      rc = merge_expr(ent, c, out);
+    if (rc == MIDA_OK && from_runs)
+      rc = mida__buf_adds(out, " END");
   }
   return rc;
 }
@@ -653,6 +685,19 @@ static int apply_image(sqlite_sink *s, const mida__rec *recs,
       sqlite3_bind_int64(st, extra, origin->pid);
   }
   return run(s, st, ent->table);
+}
+
+/* Recomputes the summary of the task of a run's row image from its runs
+ * (ST_RUN_SUMMARY). */
+static int apply_run_summary(sqlite_sink *s, const mida__rec *recs,
+                             const row_image *img) {
+  /* task_id is column 1 of task_run (merge.c); a run record without a
+   * task never gets an image. */
+  const mida__rec *r = &recs[img->source[1]];
+  char task[MIDA_ID_STRLEN];
+  sqlite3_stmt *st = s->stmt[ST_RUN_SUMMARY];
+  bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
+  return run(s, st, "run");
 }
 
 /* ---- the other record types -------------------------------------------- */
@@ -871,6 +916,12 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     case MIDA_REC_CAMPAIGN:
       fold_entity(s, recs, i, ENT_CAMPAIGN, &nimages, &counts);
       break;
+    case MIDA_REC_RUN:
+      if (field_usable(r, MIDA_F_TASK, 0, &counts))
+        fold_entity(s, recs, i, ENT_RUN, &nimages, &counts);
+      else
+        counts.skipped_records++;
+      break;
     case MIDA_REC_DATA:
       rc = apply_data(s, r, &counts);
       break;
@@ -897,9 +948,13 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     }
   }
   /* Images of one row were appended in the order of their records, so
-   * applying them in array order keeps each row's order. */
-  for (size_t k = 0; k < nimages && rc == MIDA_OK; k++)
+   * applying them in array order keeps each row's order. A run's row also
+   * updates its task's summary (schema.h, task_run). */
+  for (size_t k = 0; k < nimages && rc == MIDA_OK; k++) {
     rc = apply_image(s, recs, &s->images[k], origin);
+    if (rc == MIDA_OK && s->images[k].entity == ENT_RUN)
+      rc = apply_run_summary(s, recs, &s->images[k]);
+  }
   if (rc == MIDA_OK) {
     int src = step_retry(s->stmt[ST_COMMIT], deadline);
     if (src != SQLITE_OK)
@@ -1145,6 +1200,27 @@ static int stored_schema_version(sqlite3 *db) {
   "ALTER TABLE task_data ADD COLUMN bytes INTEGER;"                           \
   "UPDATE mida_meta SET value = '2' WHERE key = 'schema_version';"
 
+/* Brings a version-3 store (or an older one, already at 3) to version 4
+ * (schema.h). Returns an SQLite code. */
+static int migrate_3_to_4(sqlite3 *db) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT 1 FROM pragma_table_info('task')"
+                              " WHERE name = 'attempts'",
+                              -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_DONE)
+    rc = sqlite3_exec(db, MIDA_SCHEMA_SQLITE_ADD_ATTEMPTS, NULL, NULL, NULL);
+  else if (rc == SQLITE_ROW)
+    rc = SQLITE_OK;
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(db, MIDA_SCHEMA_SQLITE_3_TO_4, NULL, NULL, NULL);
+  return rc;
+}
+
 /* Creates the tables (all or none), brings an older store up to this
  * version, records the schema version, and refuses a store made by a newer
  * mida. */
@@ -1167,11 +1243,12 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
     goto fail;
   }
   if (sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE, NULL, NULL, NULL) != SQLITE_OK ||
-      (version == 1 && sqlite3_exec(s->db, MIGRATE_FROM_1, NULL, NULL,
-                                    NULL) != SQLITE_OK) ||
+      (version == 1 &&
+       sqlite3_exec(s->db, MIGRATE_FROM_1, NULL, NULL, NULL) != SQLITE_OK) ||
       (version >= 1 && version <= 2 &&
        sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_2_TO_3, NULL, NULL, NULL) !=
            SQLITE_OK) ||
+      (version >= 1 && version <= 3 && migrate_3_to_4(s->db) != SQLITE_OK) ||
       sqlite3_exec(s->db,
                    "INSERT OR IGNORE INTO mida_meta(key, value)"
                    " VALUES('schema_version', '" MIDA_SCHEMA_VERSION_TEXT "')",
