@@ -3,6 +3,10 @@
  */
 #include "sink/merge.h"
 
+#include "mida.h"
+
+#include <string.h>
+
 /* A column, and one that a task's runs summarise (merge.h, from_runs). */
 #define COLUMN(name, tag, rule)                                                \
   { name, tag, rule, 0 }
@@ -79,3 +83,33 @@ const mida__merge_entity mida__merge_entities[MIDA_ENT_COUNT] = {
                            COUNT_OF(campaign_columns)},
     [MIDA_ENT_RUN] = {"task_run", run_columns, COUNT_OF(run_columns)},
 };
+
+/* By rank; each status's number is its mida_status_t. */
+static const struct {
+  const char *name;
+  int64_t number;
+} statuses[] = {
+    {"UNKNOWN", MIDA_STATUS_UNKNOWN},   {"SUBMITTED", MIDA_STATUS_SUBMITTED},
+    {"RUNNING", MIDA_STATUS_RUNNING},   {"LOST", MIDA_STATUS_LOST},
+    {"FINISHED", MIDA_STATUS_FINISHED}, {"CANCELLED", MIDA_STATUS_CANCELLED},
+    {"ERROR", MIDA_STATUS_ERROR},
+};
+
+int mida__status_rank(int64_t status) {
+  for (int i = 0; i < COUNT_OF(statuses); i++)
+    if (statuses[i].number == status)
+      return i;
+  return 0;
+}
+
+const char *mida__status_name(int64_t status) {
+  return statuses[mida__status_rank(status)].name;
+}
+
+int mida__status_rank_of_name(const char *name, size_t len) {
+  for (int i = 0; i < COUNT_OF(statuses); i++)
+    if (len == strlen(statuses[i].name) &&
+        memcmp(name, statuses[i].name, len) == 0)
+      return i;
+  return -1;
+}

@@ -628,9 +628,10 @@ static void test_runs_summarised_in_any_order(void **state) {
   free(reference);
 }
 
-/* A run whose process died keeps its start (status RUNNING, no end); a
- * task whose only run finished is FINISHED though its scheduler never said
- * so; a run without a task is skipped and counted. */
+/* A run whose process died keeps its start (status RUNNING, no end, LOST
+ * once recovery reports the process gone); a task whose only run finished
+ * is FINISHED though its scheduler never said so; a run without a task is
+ * skipped and counted. */
 static void test_run_states(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
@@ -654,6 +655,17 @@ static void test_run_states(void **state) {
                "FINISHED|300|~|wb|2\n");
   assert_query(sink, "SELECT status, ended FROM task_run ORDER BY id",
                "FINISHED|200\nRUNNING|~\n");
+  /* Recovery finds the dead worker's journal (all came from one origin
+   * here): its unfinished run is LOST; the task, which one run finished,
+   * stays FINISHED. */
+  mida__rec lost;
+  rec_init(&lost, MIDA_REC_LOST);
+  set_i64(&lost, MIDA_F_STARTED, 0);
+  set_str(&lost, MIDA_F_ERROR, "the process died");
+  put(sink, &lost, 1);
+  assert_query(sink, "SELECT status, error FROM task_run ORDER BY id",
+               "FINISHED|~\nLOST|the process died\n");
+  assert_query(sink, "SELECT status, attempts FROM task", "FINISHED|2\n");
   mida__rec orphan;
   run_rec(&orphan, &t.run1, &t.task, MIDA_STATUS_RUNNING, 1, 0, "x");
   orphan.f[MIDA_F_TASK].present = false;
