@@ -31,7 +31,7 @@ static const mida__merge_column task_columns[] = {
     COLUMN("generated", MIDA_F_GENERATED, MIDA_RULE_JSON),
     COLUMN("custom", MIDA_F_CUSTOM, MIDA_RULE_JSON),
     COLUMN("error", MIDA_F_ERROR, MIDA_RULE_LAST),
-    COLUMN("telemetry", MIDA_F_TELEMETRY, MIDA_RULE_JSON),
+    SUMMARISED("telemetry", MIDA_F_TELEMETRY, MIDA_RULE_JSON),
 };
 
 static const mida__merge_column workflow_columns[] = {

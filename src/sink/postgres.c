@@ -1021,17 +1021,19 @@ static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
  * (schema.h, task_run), as sqlite.c's ST_RUN_SUMMARY. */
 static const char run_summary_sql[] =
     "INSERT INTO task AS t(id, status, started, ended, host, pid, worker,"
-    " attempts) SELECT DISTINCT ON (r.task_id) r.task_id,"
+    " telemetry, attempts) SELECT DISTINCT ON (r.task_id) r.task_id,"
     " CASE WHEN bool_or(r.status = 'FINISHED') OVER w THEN 'FINISHED'"
     " ELSE 'RUNNING' END, r.started, r.ended, r.host, r.pid, r.worker,"
-    " count(*) OVER w FROM task_run r WHERE r.task_id = ANY($1::text[])"
+    " r.telemetry, count(*) OVER w FROM task_run r"
+    " WHERE r.task_id = ANY($1::text[])"
     " AND r.started IS NOT NULL WINDOW w AS (PARTITION BY r.task_id)"
     " ORDER BY r.task_id, r.started DESC, r.id DESC"
     " ON CONFLICT(id) DO UPDATE SET status = CASE WHEN"
     " mida_status_rank(excluded.status) > mida_status_rank(t.status)"
     " THEN excluded.status ELSE t.status END, started = excluded.started,"
     " ended = excluded.ended, host = excluded.host, pid = excluded.pid,"
-    " worker = excluded.worker, attempts = excluded.attempts";
+    " worker = excluded.worker, telemetry = excluded.telemetry,"
+    " attempts = excluded.attempts";
 
 static int cmp_i64(const void *a, const void *b) {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;

@@ -25,13 +25,13 @@
  *   status (RUNNING while it runs, then FINISHED, ERROR or CANCELLED),
  *   started, ended, host, pid, worker, error, telemetry, merged like a
  *   task's row. A task with runs summarises them: task.attempts = its runs
- *   that started; task.started, ended, host, pid and worker = those of the
- *   run that started last (ties: the larger run id); task.status at least
- *   RUNNING, and at least FINISHED once one of its runs finished. The
- *   store recomputes the summary from task_run whenever a run record
- *   arrives, and a task's own records no longer change those five columns
- *   once it has runs, so the row is the same whatever the order in which
- *   its records arrive. task.attempts is NULL for a task without runs;
+ *   that started; task.started, ended, host, pid, worker and telemetry =
+ *   those of the run that started last (ties: the larger run id);
+ *   task.status at least RUNNING, and at least FINISHED once one of its
+ *   runs finished. The store recomputes the summary from task_run
+ *   whenever a run record arrives, and a task's own records no longer
+ *   change those six columns once it has runs, so the row is the same
+ *   whatever the order in which its records arrive. task.attempts is NULL for a task without runs;
  * - metric holds every point of every time series: step is the source's
  *   step as it is (negative steps included), NULL when the point has none;
  *   value is the value, NULL for NaN (SQLite has no NaN REAL); point is

@@ -176,20 +176,21 @@ static const char *const fixed_sql[ST_COUNT] = {
                    " value = max(counter.value, excluded.value)",
     /* The summary of task ?1 from its runs (schema.h, task_run). */
     [ST_RUN_SUMMARY] =
-        "WITH runs AS (SELECT id, status, started, ended, host, pid, worker"
-        " FROM task_run WHERE task_id = ?1 AND started IS NOT NULL),"
+        "WITH runs AS (SELECT id, status, started, ended, host, pid, worker,"
+        " telemetry FROM task_run WHERE task_id = ?1"
+        " AND started IS NOT NULL),"
         " last AS (SELECT * FROM runs ORDER BY started DESC, id DESC LIMIT 1),"
         " agg AS (SELECT count(*) AS n, max(status = 'FINISHED') AS fin"
         " FROM runs)"
         " INSERT INTO task(id, status, started, ended, host, pid, worker,"
-        " attempts) SELECT ?1, CASE WHEN agg.fin THEN 'FINISHED'"
+        " telemetry, attempts) SELECT ?1, CASE WHEN agg.fin THEN 'FINISHED'"
         " ELSE 'RUNNING' END, last.started, last.ended, last.host, last.pid,"
-        " last.worker, agg.n FROM last, agg WHERE true"
+        " last.worker, last.telemetry, agg.n FROM last, agg WHERE true"
         " ON CONFLICT(id) DO UPDATE SET"
         " status = mida_status_merge(task.status, excluded.status),"
         " started = excluded.started, ended = excluded.ended,"
         " host = excluded.host, pid = excluded.pid, worker = excluded.worker,"
-        " attempts = excluded.attempts",
+        " telemetry = excluded.telemetry, attempts = excluded.attempts",
     [ST_LOST_TASKS] = MIDA_LOST_TASKS_SQL,
     [ST_LOST_WORKFLOWS] = MIDA_LOST_WORKFLOWS_SQL,
     [ST_LOST_RUNS] = MIDA_LOST_RUNS_SQL,
