@@ -1,5 +1,5 @@
 /*
- * schema.h -- the store schema, version 4, as SQL text for SQLite.
+ * schema.h -- the store schema, version 5, as SQL text for SQLite.
  *
  * This is the one definition of the tables every store holds (DESIGN.md,
  * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
@@ -22,16 +22,17 @@
  * - task_run holds every execution (run) of a task that its source reports
  *   (mida_task_run; e.g. a Dask key run again after its worker died,
  *   retried, or cancelled while it ran): id (the run's own), task_id,
- *   status (RUNNING while it runs, then FINISHED, ERROR or CANCELLED),
- *   started, ended, host, pid, worker, error, telemetry, merged like a
- *   task's row. A task with runs summarises them: task.attempts = its runs
- *   that started; task.started, ended, host, pid, worker and telemetry =
- *   those of the run that started last (ties: the larger run id);
- *   task.status at least RUNNING, and at least FINISHED once one of its
- *   runs finished. The store recomputes the summary from task_run
- *   whenever a run record arrives, and a task's own records no longer
- *   change those six columns once it has runs, so the row is the same
- *   whatever the order in which its records arrive. task.attempts is NULL for a task without runs;
+ *   status (RUNNING while it runs, then FINISHED, ERROR or CANCELLED; LOST
+ *   when its process died first), started, ended, host, pid, worker,
+ *   error, telemetry, merged like a task's row. A task with runs
+ *   summarises them: task.attempts = its runs that started; task.started,
+ *   ended, host, pid, worker and telemetry = those of the run that started
+ *   last (ties: the larger run id); task.status at least RUNNING, and at
+ *   least FINISHED once one of its runs finished. The store recomputes the
+ *   summary from task_run whenever a run record arrives, and a task's own
+ *   records no longer change those six columns once it has runs, so the
+ *   row is the same whatever the order in which its records arrive.
+ *   task.attempts is NULL for a task without runs;
  * - metric holds every point of every time series: step is the source's
  *   step as it is (negative steps included), NULL when the point has none;
  *   value is the value, NULL for NaN (SQLite has no NaN REAL); point is
@@ -50,9 +51,25 @@
  *      step), column point, key (task_id, key, ts, point) (was (task_id,
  *      key, step, ts): a second value at the same step and time was lost).
  *      Migration: MIDA_SCHEMA_SQLITE_2_TO_3; steps -1 become NULL.
- *   4  adds table task_run and column task.attempts (task_v shows it).
- *      Migration: MIDA_SCHEMA_SQLITE_3_TO_4. Dask tasks recorded before it
+ *   4  task.seq and workflow.seq, the change numbers (below), with their
+ *      indexes and the view mida_change_horizon
+ *      (MIDA_SCHEMA_SQLITE_CHANGES). Migration: MIDA_SCHEMA_SQLITE_3_TO_4.
+ *   5  adds table task_run and column task.attempts (task_v shows it).
+ *      Migration: MIDA_SCHEMA_SQLITE_4_TO_5. Dask tasks recorded before it
  *      keep their attempts in custom.attempts.
+ *
+ * Change numbers (version 4): task.seq and workflow.seq hold the change
+ * number of the batch that last wrote the row -- or, for a task, that added
+ * metric points to it -- so that a reader (the event stream of `mida
+ * serve`) finds what changed since it last looked with an index range
+ * scan. The view mida_change_horizon gives the number below which every
+ * change is committed and visible: a reader takes the rows with
+ * seq >= its cursor and seq < horizon, then moves its cursor to horizon.
+ * In SQLite the change number is a counter in mida_meta ('change_seq')
+ * that each batch increments inside its write transaction; PostgreSQL
+ * (postgres.c) uses the writing transaction's id and the snapshot's xmin.
+ * A change number is not data: applying a record again moves it forward,
+ * which can only make a reader look at the row once more.
  *
  * The views task_v and workflow_v add readable times (ISO 8601) and
  * durations in seconds. The view task_telemetry_v joins each task to the
@@ -65,10 +82,10 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 4
+#define MIDA_SCHEMA_VERSION 5
 
-/* The view task_v (its own macro: the migration to version 4 makes it
- * again). */
+/* The view task_v: made after the migrations (the column attempts may be
+ * added by one), and made again by the migration to version 5. */
 #define MIDA_SCHEMA_SQLITE_TASK_V                                             \
   "CREATE VIEW IF NOT EXISTS task_v AS SELECT id, workflow_id, campaign_id,\n" \
   "  parent_id, activity, status,\n"                                          \
@@ -95,7 +112,8 @@
   "  started INTEGER,\n"                                                      \
   "  ended INTEGER,\n"                                                        \
   "  status TEXT,\n"                                                          \
-  "  metadata TEXT);\n"                                                       \
+  "  metadata TEXT,\n"                                                        \
+  "  seq INTEGER);\n"                                                         \
   "CREATE TABLE IF NOT EXISTS task(\n"                                        \
   "  id TEXT PRIMARY KEY,\n"                                                  \
   "  workflow_id TEXT,\n"                                                     \
@@ -115,6 +133,7 @@
   "  custom TEXT,\n"                                                          \
   "  error TEXT,\n"                                                           \
   "  telemetry TEXT,\n"                                                       \
+  "  seq INTEGER,\n"                                                         \
   "  attempts INTEGER) WITHOUT ROWID;\n"                                      \
   "CREATE TABLE IF NOT EXISTS task_run(\n"                                    \
   "  id TEXT PRIMARY KEY,\n"                                                  \
@@ -185,7 +204,6 @@
   "CREATE INDEX IF NOT EXISTS task_data_by_data ON task_data(data_id, role);\n" \
   "CREATE INDEX IF NOT EXISTS task_dep_by_upstream ON task_dep(upstream_id);\n" \
   "CREATE INDEX IF NOT EXISTS telemetry_by_time ON telemetry(ts);\n"          \
-  MIDA_SCHEMA_SQLITE_TASK_V                                                   \
   "CREATE VIEW IF NOT EXISTS workflow_v AS SELECT id, campaign_id,\n"         \
   "  parent_id, name, source, user, host, pid, status,\n"                     \
   "  strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,\n"   \
@@ -219,15 +237,27 @@
   "DROP TABLE metric_v1;\n"                                                   \
   "UPDATE mida_meta SET value = '3' WHERE key = 'schema_version';\n"
 
-/* From version 3 to 4, in the writer's transaction, after
- * MIDA_SCHEMA_SQLITE (which made table task_run): the column attempts,
- * added when table task lacks it (a store of version 1 or 2 may have no
- * task table before MIDA_SCHEMA_SQLITE made it), then the view. */
-#define MIDA_SCHEMA_SQLITE_ADD_ATTEMPTS                                       \
-  "ALTER TABLE task ADD COLUMN attempts INTEGER;\n"
+/* From version 3 to 4, in the writer's transaction: the column seq
+ * INTEGER is added to task and workflow where it is missing (sqlite.c, as
+ * SQLite has no ADD COLUMN IF NOT EXISTS), then: */
 #define MIDA_SCHEMA_SQLITE_3_TO_4                                             \
-  "DROP VIEW IF EXISTS task_v;\n"                                             \
-  MIDA_SCHEMA_SQLITE_TASK_V                                                   \
   "UPDATE mida_meta SET value = '4' WHERE key = 'schema_version';\n"
+
+/* From version 4 to 5, in the writer's transaction, after
+ * MIDA_SCHEMA_SQLITE (which made table task_run) and after the column
+ * task.attempts was added (if the table lacked it); MIDA_SCHEMA_SQLITE_TASK_V
+ * then makes the view again. */
+#define MIDA_SCHEMA_SQLITE_4_TO_5                                             \
+  "DROP VIEW IF EXISTS task_v;\n"                                             \
+  "UPDATE mida_meta SET value = '5' WHERE key = 'schema_version';\n"
+
+/* What reads the change numbers; after the migrations, whose columns its
+ * indexes need. */
+#define MIDA_SCHEMA_SQLITE_CHANGES                                            \
+  "CREATE INDEX IF NOT EXISTS task_by_seq ON task(seq);\n"                    \
+  "CREATE INDEX IF NOT EXISTS workflow_by_seq ON workflow(seq);\n"            \
+  "CREATE VIEW IF NOT EXISTS mida_change_horizon AS SELECT coalesce((SELECT\n" \
+  "  CAST(value AS INTEGER) FROM mida_meta WHERE key = 'change_seq'), 0)\n"   \
+  "  + 1 AS horizon;\n"
 
 #endif /* MIDA_SINK_SCHEMA_H */
