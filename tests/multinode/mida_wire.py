@@ -63,7 +63,7 @@ def task_record(task_id, activity=None, started=None, ended=None,
     return p
 
 
-REC_RUN = 10
+REC_RUN = 11
 F_TASK, F_WORKER = 5, 14
 
 
