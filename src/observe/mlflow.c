@@ -143,41 +143,6 @@ typedef mida__mlf_cell cell;
 typedef mida__mlf_rows rows;
 typedef mida__mlf_colset colset;
 
-void mida__mlf_rows_free(rows *r) {
-  for (size_t i = 0; i < r->n * (size_t)r->ncols; i++)
-    mida__free(r->c[i].s);
-  mida__free(r->c);
-  memset(r, 0, sizeof *r);
-}
-
-cell *mida__mlf_rows_add(rows *r) {
-  if (r->n == r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 64;
-    cell *c = mida__realloc(r->c, cap * (size_t)r->ncols * sizeof *c +
-                                      (r->ncols == 0));
-    if (c == NULL)
-      return NULL;
-    r->c = c;
-    r->cap = cap;
-  }
-  cell *row = &r->c[r->n * (size_t)r->ncols];
-  memset(row, 0, (size_t)r->ncols * sizeof *row);
-  r->n++;
-  return row;
-}
-
-int mida__mlf_cell_set(cell *c, int type, const char *s) {
-  c->type = type;
-  c->s = mida__strdup(s);
-  if (c->s == NULL)
-    return MIDA_ENOMEM;
-  c->i = strtoll(s, NULL, 10);
-  c->d = strtod(s, NULL);
-  if (type == MIDA__MLF_FLOAT)
-    c->i = isfinite(c->d) && fabs(c->d) < 9.2e18 ? (int64_t)c->d : 0;
-  return MIDA_OK;
-}
-
 static void rows_free(rows *r) { mida__mlf_rows_free(r); }
 
 static const cell *at(const rows *r, size_t row, int col) {
