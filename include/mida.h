@@ -46,7 +46,9 @@
 extern "C" {
 #endif
 
-#if defined(MIDA_BUILDING_LIBRARY)
+/* Exported from libmida.so; hidden in a loadable module (src/modules/),
+ * which carries a private copy of the few public functions it uses. */
+#if defined(MIDA_BUILDING_LIBRARY) && !defined(MIDA_BUILDING_MODULE)
 #define MIDA_EXTERN __attribute__((visibility("default")))
 #else
 #define MIDA_EXTERN
