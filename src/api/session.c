@@ -81,26 +81,6 @@ static const char *env_or(const char *name, const char *fallback) {
   return (v != NULL && v[0] != '\0') ? v : fallback;
 }
 
-/* Parses "64M", "1G", "65536" into *out. Returns 0, or -1 if malformed
- * or too large. */
-static int parse_size(const char *text, uint64_t *out) {
-  char *end = NULL;
-  errno = 0;
-  unsigned long long n = strtoull(text, &end, 10);
-  if (errno != 0 || end == text || text[0] == '-')
-    return -1;
-  /* An optional unit: k, m, g or t (binary multiples). */
-  static const char units[] = "kmgt";
-  const char *unit = *end != '\0' ? strchr(units, *end | 0x20) : NULL;
-  unsigned shift = unit != NULL ? 10 * (unsigned)(unit - units + 1) : 0;
-  if (unit != NULL)
-    end++;
-  if (*end != '\0' || n > (UINT64_MAX >> shift))
-    return -1;
-  *out = (uint64_t)n << shift;
-  return 0;
-}
-
 /* Whether a boolean variable is set to something other than 0/false. */
 static int env_flag(const char *name) {
   const char *v = env_or(name, "0");
@@ -123,13 +103,13 @@ void mida_config_init_sized(mida_config_t *out, size_t out_size) {
   cfg->journal_bytes = MIDA_JOURNAL_DEFAULT_RING;
   const char *size = env_or("MIDA_JOURNAL_BYTES", NULL);
   uint64_t bytes = 0;
-  if (size != NULL && parse_size(size, &bytes) == 0 && bytes > 0 &&
+  if (size != NULL && mida__parse_size(size, &bytes) == 0 && bytes > 0 &&
       bytes <= SIZE_MAX)
     cfg->journal_bytes = (size_t)bytes;
   cfg->spool_max = MIDA_SPOOL_MAX_DEFAULT;
   const char *max = env_or("MIDA_SPOOL_MAX", NULL);
   if (max != NULL)
-    cfg->spool_max = parse_size(max, &bytes) == 0 ? bytes : UINT64_MAX;
+    cfg->spool_max = mida__parse_size(max, &bytes) == 0 ? bytes : UINT64_MAX;
   cfg->strict = env_flag("MIDA_STRICT");
   const char *full = env_or("MIDA_JOURNAL_FULL", "spill");
   cfg->full = strcmp(full, "drop") == 0 ? MIDA_FULL_DROP : MIDA_FULL_SPILL;

@@ -5,8 +5,11 @@
  *
  * The command becomes a workflow (source "run") with one task: its argv as
  * `used`, its exit status (or signal) as `generated`, FINISHED when it exits
- * with 0 and ERROR otherwise. The child inherits, so that whatever it
- * records lands in the same place without a change to its code:
+ * with 0 and ERROR otherwise, and the resource use wait4() reports for it
+ * (the command and the descendants it waited for: CPU time, peak memory,
+ * I/O; src/telemetry/telemetry.h) as `telemetry`. The child inherits, so
+ * that whatever it records lands in the same place without a change to its
+ * code:
  *
  *   MIDA_STORE        the store in force (--store, $MIDA_STORE or default)
  *   MIDA_CAMPAIGN     --campaign, when given
@@ -34,6 +37,7 @@
 #include "core/json.h"
 #include "core/url.h"
 #include "mida.h"
+#include "telemetry/telemetry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,6 +61,8 @@ static const char run_help[] =
     "command; the exit status is the command's (128+N after signal N, 127\n"
     "if it cannot be run). A store that cannot be opened is a warning: the\n"
     "command runs, its records wait in the spool (MIDA_STRICT=1: an error).\n"
+    "The task's telemetry is the command's resource use as wait4 gives it\n"
+    "(CPU time, peak memory, I/O of the command and what it waited for).\n"
     "\n"
     "options:\n"
     "  --campaign C        the campaign (default: $MIDA_CAMPAIGN)\n"
@@ -311,6 +318,9 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   cfg.store = cli->store;
   if (campaign != NULL)
     cfg.campaign = campaign;
+  /* The command's task gets the command's resource use (wait4), not the
+   * summary of this thread's. */
+  cfg.telemetry_task = 0;
   /* Observation never stops the command: a store that cannot be opened,
    * or a record that cannot be made, is a warning, unless MIDA_STRICT. */
   mida_session_t *s = NULL;
@@ -391,6 +401,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   pid_t pid = spawn(cmdv, old, &spawn_err);
   int status = 0, code;
   char error[256] = "", gen[96];
+  char usage[MIDA_TELEMETRY_JSON_MAX] = "";
   if (pid < 0) {
     snprintf(error, sizeof error, "cannot execute %s: %s", cmdv[0],
              strerror(spawn_err));
@@ -400,10 +411,13 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   } else {
     child_pid = pid;
     pid_t r;
+    struct rusage ru;
     do {
-      r = waitpid(pid, &status, 0);
+      r = wait4(pid, &status, 0, &ru);
     } while (r < 0 && errno == EINTR);
     child_pid = 0;
+    if (r == pid)
+      mida__telemetry_child_usage(&ru, usage, sizeof usage);
     if (WIFSIGNALED(status)) {
       code = 128 + WTERMSIG(status);
       snprintf(error, sizeof error, "killed by signal %d (%s)",
@@ -427,9 +441,11 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   if (s == NULL)
     return code;
   mida_status_t st = code == 0 ? MIDA_STATUS_FINISHED : MIDA_STATUS_ERROR;
-  rc = mida_id_is_nil(&task)
-           ? MIDA_OK
-           : mida_task_end(s, &task, st, gen, error[0] ? error : NULL);
+  rc = MIDA_OK;
+  if (!mida_id_is_nil(&task) && usage[0] != '\0')
+    rc = mida_task_update(s, &task, &(mida_task_update_t){.telemetry = usage});
+  if (rc == MIDA_OK && !mida_id_is_nil(&task))
+    rc = mida_task_end(s, &task, st, gen, error[0] ? error : NULL);
   if (rc == MIDA_OK && !mida_id_is_nil(&wf))
     rc = mida_workflow_end(s, &wf, st);
   if (rc != MIDA_OK)

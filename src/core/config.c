@@ -1,11 +1,13 @@
 /*
- * config.c -- the store and spool defaults (config.h).
+ * config.c -- the store and spool defaults, and the reading of sizes
+ * (config.h).
  */
 #include "core/config.h"
 
 #include "core/url.h"
 #include "mida.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,4 +38,22 @@ int mida__default_spool(const char *store_url, char *buf, size_t buflen) {
                  (unsigned long)getuid(), (unsigned long long)h);
   }
   return (n < 0 || (size_t)n >= buflen) ? MIDA_ETOOBIG : MIDA_OK;
+}
+
+int mida__parse_size(const char *text, uint64_t *out) {
+  char *end = NULL;
+  errno = 0;
+  unsigned long long n = strtoull(text, &end, 10);
+  if (errno != 0 || end == text || text[0] == '-')
+    return -1;
+  /* An optional unit: k, m, g or t (binary multiples). */
+  static const char units[] = "kmgt";
+  const char *unit = *end != '\0' ? strchr(units, *end | 0x20) : NULL;
+  unsigned shift = unit != NULL ? 10 * (unsigned)(unit - units + 1) : 0;
+  if (unit != NULL)
+    end++;
+  if (*end != '\0' || n > (UINT64_MAX >> shift))
+    return -1;
+  *out = (uint64_t)n << shift;
+  return 0;
 }

@@ -5,6 +5,7 @@
 #define MIDA_CORE_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define MIDA_DEFAULT_STORE "sqlite://mida.db"
 
@@ -18,5 +19,10 @@ const char *mida__default_store(void);
  * to the store it was meant for. Returns MIDA_OK, or MIDA_ETOOBIG if buf is
  * too small. */
 int mida__default_spool(const char *store_url, char *buf, size_t buflen);
+
+/* Parses a size in bytes: digits with an optional unit k, m, g or t
+ * (binary multiples, either case), e.g. "64M", "1g", "65536", into *out.
+ * Returns 0, or -1 if malformed or too large. */
+int mida__parse_size(const char *text, uint64_t *out);
 
 #endif /* MIDA_CORE_CONFIG_H */

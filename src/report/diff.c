@@ -21,8 +21,8 @@
  *                generated values                tasks
  *   metric       each key's last value           each activity.key's last
  *                                                values (range over tasks)
- *   resource     its telemetry, and the          telemetry summed over its
- *                rusage of a `mida run`          tasks (peaks: maximum)
+ *   resource     its telemetry (a `mida run`     telemetry summed over its
+ *                command's: its rusage)          tasks (peaks: maximum)
  *
  * A or B is a task id, a workflow id, or a task's source key (an MLflow
  * run id). Memory is bounded: at most MAX_FACTS facts a side (more are
@@ -112,7 +112,6 @@ typedef struct members {
   side *s;
   int section;
   const char *prefix; /* put before each key, or NULL */
-  int rusage;         /* 1: a member "rusage" goes to resource */
 } members;
 
 static int member_fact(void *ctx, const mida__json_member *m) {
@@ -124,11 +123,7 @@ static int member_fact(void *ctx, const mida__json_member *m) {
                               : MIDA_OK;
   if (rc == MIDA_OK)
     rc = mida__json_add_unquoted(&key, m->key - 1, m->key_len + 2);
-  if (rc == MIDA_OK && ms->rusage && strcmp(mida__buf_str(&key), "rusage") == 0
-      && m->value[0] == '{') {
-    members sub = {ms->s, 6, NULL, 0};
-    rc = mida__json_each_member(m->value, m->value_len, member_fact, &sub);
-  } else if (rc == MIDA_OK) {
+  if (rc == MIDA_OK) {
     rc = mida__json_add_unquoted(&value, m->value, m->value_len);
     if (rc == MIDA_OK)
       rc = add_fact(ms->s, ms->section, mida__buf_str(&key), key.len,
@@ -140,10 +135,10 @@ static int member_fact(void *ctx, const mida__json_member *m) {
 }
 
 static int add_members(side *s, int section, const char *json,
-                       const char *prefix, int rusage) {
+                       const char *prefix) {
   if (json == NULL)
     return MIDA_OK;
-  members ms = {s, section, prefix, rusage};
+  members ms = {s, section, prefix};
   int rc = mida__json_each_member(json, strlen(json), member_fact, &ms);
   return rc == MIDA_EJSON ? add_text(s, section, prefix ? prefix : "value",
                                      json)
@@ -196,15 +191,15 @@ static int task_head(void *ctx, int ncols, const char *const *names,
   if (rc == MIDA_OK)
     rc = add_text(s, 0, "source_key", v[14]);
   if (rc == MIDA_OK)
-    rc = add_members(s, 1, v[9], NULL, 0);
+    rc = add_members(s, 1, v[9], NULL);
   if (rc == MIDA_OK)
-    rc = add_members(s, 4, v[10], NULL, 1);
+    rc = add_members(s, 4, v[10], NULL);
   if (rc == MIDA_OK)
-    rc = add_members(s, 2, v[13], NULL, 0);
+    rc = add_members(s, 2, v[13], NULL);
   if (rc == MIDA_OK)
-    rc = add_members(s, 2, v[11], NULL, 0);
+    rc = add_members(s, 2, v[11], NULL);
   if (rc == MIDA_OK)
-    rc = add_members(s, 6, v[12], NULL, 0);
+    rc = add_members(s, 6, v[12], NULL);
   return rc != MIDA_OK;
 }
 
@@ -227,7 +222,7 @@ static int workflow_head(void *ctx, int ncols, const char *const *names,
   if (rc == MIDA_OK)
     rc = add_text(s, 0, "user", v[6]);
   if (rc == MIDA_OK)
-    rc = add_members(s, 2, v[7], NULL, 0);
+    rc = add_members(s, 2, v[7], NULL);
   return rc != MIDA_OK;
 }
 

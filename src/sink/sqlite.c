@@ -59,6 +59,7 @@
 
 #include "sink/merge.h"
 #include "sink/sink.h"
+#include "sink/sqlite_file.h"
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -101,6 +102,8 @@ enum {
   ST_TELEMETRY,
   ST_CURSOR,
   ST_COUNTER,
+  ST_LOST_TASKS,
+  ST_LOST_WORKFLOWS,
   ST_BEGIN,
   ST_COMMIT,
   ST_COUNT
@@ -166,6 +169,8 @@ static const char *const fixed_sql[ST_COUNT] = {
                    " VALUES(?1, ?2, ?3, ?4)"
                    " ON CONFLICT(host, pid, name) DO UPDATE SET"
                    " value = max(counter.value, excluded.value)",
+    [ST_LOST_TASKS] = MIDA_LOST_TASKS_SQL,
+    [ST_LOST_WORKFLOWS] = MIDA_LOST_WORKFLOWS_SQL,
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
 };
@@ -182,6 +187,11 @@ typedef struct sqlite_sink {
   size_t slots_cap;             /* entries at slots, a power of two */
   uint64_t skipped_records;     /* records skipped since open */
   uint64_t dropped_fields;      /* malformed JSON fields dropped */
+  mida__sqlite_file file;       /* identity of the files, WAL bound */
+  int stale;                    /* the file at path is not the one open:
+                                   reopen before the next batch */
+  uint64_t replaced;            /* times the store had to be reopened */
+  int replaced_unrecorded;      /* replaced not yet stored as a counter */
 } sqlite_sink;
 
 /* Counts of one batch, added to the sink's when the batch commits. */
@@ -205,27 +215,6 @@ uint64_t mida__sqlite_dropped_fields(const mida__sink *sink) {
 
 /* ---- status names and SQL functions ------------------------------------ */
 
-static const char *const status_names[] = {
-    "UNKNOWN", "SUBMITTED", "RUNNING", "FINISHED", "CANCELLED", "ERROR",
-};
-
-#define STATUS_COUNT COUNT_OF(status_names)
-
-/* The rank of a status number: the number itself; one this build does not
- * know ranks as UNKNOWN, and is stored as UNKNOWN. */
-static int status_rank_of_number(int64_t v) {
-  return v >= 0 && v < STATUS_COUNT ? (int)v : 0;
-}
-
-static int status_rank_of_text(const unsigned char *text, int len) {
-  for (int i = 0; i < STATUS_COUNT; i++) {
-    if ((size_t)len == strlen(status_names[i]) &&
-        memcmp(text, status_names[i], (size_t)len) == 0)
-      return i;
-  }
-  return -1;
-}
-
 /* mida_status_merge(old, new): the higher-ranked status; NULL loses. */
 static void sql_status_merge(sqlite3_context *ctx, int argc,
                              sqlite3_value **argv) {
@@ -246,7 +235,8 @@ static void sql_status_merge(sqlite3_context *ctx, int argc,
     sqlite3_result_error_nomem(ctx);
     return;
   }
-  int keep_old = status_rank_of_text(a, alen) >= status_rank_of_text(b, blen);
+  int keep_old = mida__status_rank_of_name((const char *)a, (size_t)alen) >=
+                 mida__status_rank_of_name((const char *)b, (size_t)blen);
   sqlite3_result_value(ctx, argv[keep_old ? 0 : 1]);
 }
 
@@ -486,8 +476,8 @@ static void bind_field(sqlite3_stmt *st, int idx, unsigned tag,
     break;
   case MIDA_KIND_I64:
     if (tag == MIDA_F_STATUS)
-      sqlite3_bind_text(st, idx, status_names[status_rank_of_number(f->v.i64)],
-                        -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, idx, mida__status_name(f->v.i64), -1,
+                        SQLITE_STATIC);
     else
       sqlite3_bind_int64(st, idx, f->v.i64);
     break;
@@ -619,8 +609,7 @@ static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
         take = inc->v.i64 > cur->v.i64;
         break;
       case MIDA_RULE_STATUS:
-        take = status_rank_of_number(inc->v.i64) >
-               status_rank_of_number(cur->v.i64);
+        take = mida__status_rank(inc->v.i64) > mida__status_rank(cur->v.i64);
         break;
       default:
         take = 1;
@@ -796,6 +785,35 @@ static int apply_counter(sqlite_sink *s, const mida__rec *r,
   return run(s, st, "counter");
 }
 
+/* A LOST record (record.h): marks what the dead process left unfinished.
+ * Applied after the batch's rows, so that tasks begun in the same batch
+ * are marked too. */
+static int apply_lost(sqlite_sink *s, const mida__rec *r,
+                      const mida__origin *origin, batch_counts *counts) {
+  if (!r->f[MIDA_F_STARTED].present || !r->f[MIDA_F_ERROR].present) {
+    counts->skipped_records++;
+    return MIDA_OK;
+  }
+  int64_t until =
+      r->f[MIDA_F_ENDED].present ? r->f[MIDA_F_ENDED].v.i64 : INT64_MAX;
+  const int which[2] = {ST_LOST_TASKS, ST_LOST_WORKFLOWS};
+  int rc = MIDA_OK;
+  for (int i = 0; i < 2 && rc == MIDA_OK; i++) {
+    sqlite3_stmt *st = s->stmt[which[i]];
+    if (!bind_host_pid(st, 1, r, origin)) {
+      sqlite3_clear_bindings(st);
+      counts->skipped_records++;
+      return MIDA_OK;
+    }
+    sqlite3_bind_int64(st, 3, r->f[MIDA_F_STARTED].v.i64);
+    sqlite3_bind_int64(st, 4, until);
+    if (sqlite3_bind_parameter_count(st) >= 5)
+      bind_field(st, 5, MIDA_F_ERROR, &r->f[MIDA_F_ERROR], NULL);
+    rc = run(s, st, "lost");
+  }
+  return rc;
+}
+
 /* ---- put_batch --------------------------------------------------------- */
 
 /* Makes room for the row images and hash slots of a batch of n records. */
@@ -839,6 +857,24 @@ static int begin_write(sqlite_sink *s, int64_t deadline_ms) {
                          s->path, sqlite3_errmsg(s->db));
 }
 
+/* Stores how often this sink found its file deleted or replaced (the
+ * counter store_replaced of the batch's origin), in the batch's own
+ * transaction on the new file. */
+static int record_replaced(sqlite_sink *s, const mida__origin *origin,
+                           batch_counts *counts) {
+  mida__rec r;
+  memset(&r, 0, sizeof r);
+  r.type = MIDA_REC_COUNTER;
+  r.f[MIDA_F_KEY].present = true;
+  r.f[MIDA_F_KEY].v.str.ptr = "store_replaced";
+  r.f[MIDA_F_KEY].v.str.len = (uint32_t)strlen("store_replaced");
+  r.f[MIDA_F_VALUE_I].present = true;
+  r.f[MIDA_F_VALUE_I].v.i64 = (int64_t)s->replaced;
+  return apply_counter(s, &r, origin, counts);
+}
+
+static int reopen(sqlite_sink *s);
+
 static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
                             const mida__origin *origin) {
   sqlite_sink *s = (sqlite_sink *)base;
@@ -847,7 +883,9 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
                            "store '%s' was opened read-only", s->path);
   if (n == 0)
     return MIDA_OK;
-  int rc = prepare_statements(s);
+  int rc = s->stale ? reopen(s) : MIDA_OK;
+  if (rc == MIDA_OK)
+    rc = prepare_statements(s);
   if (rc == MIDA_OK)
     rc = reserve_scratch(s, n);
   if (rc != MIDA_OK)
@@ -858,6 +896,8 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     return rc;
 
   batch_counts counts = {0, 0};
+  if (s->replaced_unrecorded)
+    rc = record_replaced(s, origin, &counts);
   size_t nimages = 0;
   for (size_t i = 0; i < n && rc == MIDA_OK; i++) {
     const mida__rec *r = &recs[i];
@@ -890,6 +930,7 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
       rc = apply_counter(s, r, origin, &counts);
       break;
     case MIDA_REC_PAD:
+    case MIDA_REC_LOST: /* after the rows, below */
       break;
     default:
       counts.skipped_records++;
@@ -900,6 +941,9 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
    * applying them in array order keeps each row's order. */
   for (size_t k = 0; k < nimages && rc == MIDA_OK; k++)
     rc = apply_image(s, recs, &s->images[k], origin);
+  for (size_t i = 0; i < n && rc == MIDA_OK; i++)
+    if (recs[i].type == MIDA_REC_LOST)
+      rc = apply_lost(s, &recs[i], origin, &counts);
   if (rc == MIDA_OK) {
     int src = step_retry(s->stmt[ST_COMMIT], deadline);
     if (src != SQLITE_OK)
@@ -912,8 +956,21 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
       sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
   }
+  /* Committed -- but to the file at the path? If it was deleted or
+   * replaced, the batch fails (the shipper keeps it and sends it again)
+   * and the path is opened afresh before the next one. */
+  if (mida__sqlite_file_moved(s->db, s->path, &s->file)) {
+    s->stale = 1;
+    return mida__sink_fail(base, MIDA_ESTORE,
+                           "store '%s' was deleted or replaced while this "
+                           "process wrote to it: the batch goes again to "
+                           "the file now at that path",
+                           s->path);
+  }
+  s->replaced_unrecorded = 0;
   s->skipped_records += counts.skipped_records;
   s->dropped_fields += counts.dropped_fields;
+  mida__sqlite_wal_bound(s->db, &s->file, BUSY_TIMEOUT_MS);
   return MIDA_OK;
 }
 
@@ -1229,6 +1286,9 @@ static int setup(sqlite_sink *s) {
   if (rc == SQLITE_OK && !readonly)
     rc = sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint = 8192", NULL, NULL,
                       NULL);
+  /* The bound on the WAL while readers run (sqlite_file.h). */
+  if (rc == SQLITE_OK && !readonly)
+    rc = mida__sqlite_file_init(s->db, &s->file);
   if (rc == SQLITE_OK)
     rc = register_functions(s->db);
   if (rc != SQLITE_OK)
@@ -1242,6 +1302,68 @@ static int setup(sqlite_sink *s) {
                            "store '%s' has schema version %d, newer than "
                            "this mida's (%d): use a newer mida",
                            s->path, version, MIDA_SCHEMA_VERSION);
+  return MIDA_OK;
+}
+
+/* Opens s->path (created unless read-only or NOCREATE) and sets the
+ * connection up. */
+static int connect_store(sqlite_sink *s) {
+  /* A read-only store is never created: `mida query` on a misspelt path
+   * must say so rather than make an empty file. */
+  int create = !(s->flags & (MIDA_SINK_NOCREATE | MIDA_SINK_READONLY));
+  struct stat sb;
+  if (stat(s->path, &sb) != 0) {
+    int e = errno;
+    if (!create && e == ENOENT)
+      return mida__sink_fail(&s->base, MIDA_ENOTFOUND,
+                             "store '%s' does not exist", s->path);
+    if (e != ENOENT)
+      return mida__sink_fail(&s->base, MIDA_ESTORE,
+                             "cannot open store '%s': %s", s->path,
+                             strerror(e));
+  } else if (S_ISDIR(sb.st_mode)) {
+    return mida__sink_fail(&s->base, MIDA_ESTORE,
+                           "cannot open store '%s': it is a directory",
+                           s->path);
+  }
+  int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  if (create)
+    oflags |= SQLITE_OPEN_CREATE;
+  int src = sqlite3_open_v2(s->path, &s->db, oflags, NULL);
+  if (src != SQLITE_OK) {
+    int e = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
+    return mida__sink_fail(
+        &s->base, MIDA_ESTORE, "cannot open store '%s': %s%s%s%s", s->path,
+        s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(src),
+        e ? " (" : "", e ? strerror(e) : "", e ? ")" : "");
+  }
+  int rc = setup(s);
+  if (rc == MIDA_OK && !(s->flags & MIDA_SINK_READONLY))
+    (void)mida__sqlite_file_moved(s->db, s->path, &s->file); /* the WAL */
+  return rc;
+}
+
+/* Closes the connection to a file that is no longer at the path and opens
+ * the path again. */
+static int reopen(sqlite_sink *s) {
+  for (int i = 0; i < ST_COUNT; i++) {
+    sqlite3_finalize(s->stmt[i]);
+    s->stmt[i] = NULL;
+  }
+  /* The old files' WAL and shared memory go while this connection still
+   * holds them open, so that their inode numbers cannot have been reused
+   * by new files at the path; and the close must not checkpoint or delete
+   * anything by name, which would now be someone else's file. */
+  mida__sqlite_file_forget(s->path, &s->file);
+  sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+  sqlite3_close(s->db);
+  s->db = NULL;
+  int rc = connect_store(s);
+  if (rc != MIDA_OK)
+    return rc;
+  s->stale = 0;
+  s->replaced++;
+  s->replaced_unrecorded = 1;
   return MIDA_OK;
 }
 
@@ -1262,40 +1384,7 @@ static int sqlite_open(const char *url, int flags, mida__sink **out, char *err,
                          "'%s' does not name an SQLite file", url);
     goto fail;
   }
-  /* A read-only store is never created: `mida query` on a misspelt path
-   * must say so rather than make an empty file. */
-  int create = !(flags & (MIDA_SINK_NOCREATE | MIDA_SINK_READONLY));
-  struct stat sb;
-  if (stat(s->path, &sb) != 0) {
-    int e = errno;
-    if (!create && e == ENOENT) {
-      rc = mida__sink_fail(&s->base, MIDA_ENOTFOUND,
-                           "store '%s' does not exist", s->path);
-      goto fail;
-    }
-    if (e != ENOENT) {
-      rc = mida__sink_fail(&s->base, MIDA_ESTORE, "cannot open store '%s': %s",
-                           s->path, strerror(e));
-      goto fail;
-    }
-  } else if (S_ISDIR(sb.st_mode)) {
-    rc = mida__sink_fail(&s->base, MIDA_ESTORE,
-                         "cannot open store '%s': it is a directory", s->path);
-    goto fail;
-  }
-  int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-  if (create)
-    oflags |= SQLITE_OPEN_CREATE;
-  int src = sqlite3_open_v2(s->path, &s->db, oflags, NULL);
-  if (src != SQLITE_OK) {
-    int e = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
-    rc = mida__sink_fail(
-        &s->base, MIDA_ESTORE, "cannot open store '%s': %s%s%s%s", s->path,
-        s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(src),
-        e ? " (" : "", e ? strerror(e) : "", e ? ")" : "");
-    goto fail;
-  }
-  rc = setup(s);
+  rc = connect_store(s);
   if (rc != MIDA_OK)
     goto fail;
   *out = &s->base;

@@ -683,3 +683,25 @@ def test_reading_verbs_refuse_a_broker_before_connecting(run, url):
         pytest.skip(f"{url.split(':')[0]} is not built in")
     assert r.returncode == 1
     assert "is a broker: it takes records but answers no queries" in r.stderr
+
+
+def test_run_records_the_commands_resource_use(run, tmp_path):
+    # wait4's figures: the command and what it waited for. The memory is
+    # touched by a grandchild (sh runs python), so the peak is a
+    # descendant's, and the CPU time is the grandchild's too.
+    db = tmp_path / "run.db"
+    code = ("import time; b = bytearray(120 << 20); t = time.process_time()\n"
+            "while time.process_time() - t < 0.3: pass")
+    r = run("run", "--", "sh", "-c", f"{sys.executable} -c '{code}'; true",
+            store_path=str(db), env={"MIDA_SAMPLE_HZ": "0"})
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(run("query", "--json", "SELECT telemetry FROM task",
+                          store_path=str(db)).stdout)
+    assert len(rows) == 1
+    usage = json.loads(rows[0]["telemetry"])
+    assert usage["maxrss_kb"] >= 120 * 1024
+    assert usage["cpu_process_ns"] >= 300_000_000
+    assert usage["cpu_process_ns"] == (usage["cpu_user_ns"] +
+                                       usage["cpu_system_ns"])
+    # Not mida run's own thread: no thread CPU time of its own.
+    assert "cpu_thread_ns" not in usage
