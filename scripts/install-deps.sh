@@ -27,6 +27,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# npm: Debian's nodejs comes without it (NodeSource's has it inside).
+if ! command -v npm >/dev/null; then
+  echo "install-deps: installing npm"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+    --no-install-recommends npm >/dev/null
+fi
+
+# The dashboard's packages (web/package-lock.json), for the build and the
+# browser tests.
+if [ ! -f web/node_modules/.package-lock.json ] ||
+    [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  echo "install-deps: installing web/ packages (npm ci)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 # The test virtualenv.
 stamp=.venv/.requirements.stamp
 want=$(cat tests/requirements*.txt | sha256sum | cut -d' ' -f1)

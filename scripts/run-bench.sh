@@ -41,6 +41,11 @@ if .venv/bin/python -c 'import mlflow, torch' 2>/dev/null; then
   .venv/bin/python bench/bench_observe_latency.py "$build/src/cli/mida" \
     | tee bench-out/observe_latency.log
   tail -n 1 bench-out/observe_latency.log >>"$out"
+  # Capture fidelity: real workloads against the tools' own APIs.
+  echo "== fidelity"
+  .venv/bin/python bench/bench_fidelity.py "$build/src/cli/mida" \
+    | tee bench-out/fidelity.log
+  tail -n 1 bench-out/fidelity.log >>"$out"
   if [ -x bench-out/flowcept-obs-venv/bin/python ]; then
     echo "== flowcept_observers"
     .venv/bin/python bench/flowcept_observers/bench_flowcept_observers.py \
@@ -64,6 +69,15 @@ if [ -x "$build/tests/mida_produce" ] && command -v psql >/dev/null; then
       | tee bench-out/flowcept_broker.log
     tail -n 1 bench-out/flowcept_broker.log >>"$out"
   fi
+fi
+# mida serve (issue 13): API latency with wrk, task end -> event, first
+# load of the overview in Chromium, on 1,000,000 tasks and a 10M-point
+# series (bench/serve_store.py makes the store once).
+if [ -x "$build/src/cli/mida" ] && command -v wrk >/dev/null &&
+    "$build/src/cli/mida" serve --help >/dev/null 2>&1; then
+  echo "== serve"
+  .venv/bin/python bench/bench_serve.py "$build" | tee bench-out/serve.log
+  tail -n 1 bench-out/serve.log >>"$out"
 fi
 echo "== all figures: $out"
 cat "$out"

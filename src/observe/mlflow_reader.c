@@ -35,11 +35,15 @@ mida__mlf_cell *mida__mlf_rows_add(mida__mlf_rows *r) {
   return row;
 }
 
-int mida__mlf_cell_set(mida__mlf_cell *c, int type, const char *s) {
+int mida__mlf_cell_set(mida__mlf_cell *c, int type, const char *s,
+                       size_t len) {
   c->type = type;
-  c->s = mida__strdup(s);
+  c->s = mida__malloc(len + 1);
   if (c->s == NULL)
     return MIDA_ENOMEM;
+  memcpy(c->s, s, len);
+  c->s[len] = '\0';
+  c->len = len;
   c->i = strtoll(s, NULL, 10);
   c->d = strtod(s, NULL);
   if (type == MIDA__MLF_FLOAT)

@@ -36,12 +36,21 @@ typedef enum mida__obs_level {
 typedef void (*mida__obs_log_fn)(void *ctx, mida__obs_level level,
                                  const char *msg);
 
+/* The default of mida__obs_opts.end_after_s (`mida observe --end-after`):
+ * longer than the writers' usual flush interval (PyTorch's SummaryWriter
+ * flushes every 120 s). */
+#define MIDA_OBS_END_AFTER_S 300
+
 typedef struct mida__obs_opts {
   int once;             /* 1: one pass over everything, then return */
   unsigned poll_ms;     /* longest wait between passes; 0: 500 */
   atomic_int *stop;     /* stop when non-zero; may be NULL */
   mida__obs_log_fn log; /* warnings and notes; may be NULL */
   void *log_ctx;        /* passed to log */
+  unsigned end_after_s; /* TensorBoard: a run whose files have not grown
+                           for this many seconds has ended; 0: never */
+  int end_at_stop;      /* TensorBoard: every run has ended when the
+                           observer stops (its writer is gone) */
 } mida__obs_opts;
 
 /* What an observer has done so far (cumulative over its run). */
@@ -55,6 +64,12 @@ typedef struct mida__obs_stats {
   uint64_t bad_bytes;   /* bytes skipped while resynchronizing */
   uint64_t bad_events;  /* records whose Event could not be decoded */
   uint64_t errors;      /* source errors (unreadable file, locked db) */
+  uint64_t items;       /* non-scalar records kept (TensorBoard histograms,
+                           images, audio, text) */
+  uint64_t skipped;     /* records read but not kept (kinds mida does not
+                           record, records too large for the journal);
+                           by kind in the store's counters */
+  uint64_t ended;       /* runs ended by the observer (TensorBoard) */
 } mida__obs_stats;
 
 /* Follows every event file under logdir (see tensorboard.c). Returns
@@ -65,10 +80,10 @@ int mida__tb_observe(mida_session_t *s, const char *logdir,
                      const mida__obs_opts *opts, mida__obs_stats *stats);
 
 /* Follows an MLflow tracking store (see mlflow.c). tracking_uri is
- * sqlite:///path, a path, or postgresql://... Returns MIDA_OK when stopped or after one pass
- * with once; MIDA_EURL for a URI it cannot read; MIDA_ENOTFOUND for a
- * missing database; MIDA_ECORRUPT for a file that is not an MLflow
- * database. */
+ * sqlite:///path, postgresql://..., file:///path/mlruns or a path. Returns
+ * MIDA_OK when stopped or after one pass with once; MIDA_EURL for a URI it
+ * cannot read; MIDA_ENOTFOUND for a missing store; MIDA_ECORRUPT for one
+ * that is not MLflow's. */
 int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
                          const mida__obs_opts *opts, mida__obs_stats *stats);
 
@@ -89,6 +104,10 @@ int mida__obs_put_cursor(mida_session_t *s, const char *source, const char *key,
 void mida__obs_defaults(const mida__obs_opts **opts, mida__obs_stats **stats,
                         mida__obs_opts *opts_storage,
                         mida__obs_stats *stats_storage);
+
+/* Waits up to poll_ms for an inotify event on inotify_fd (and drains what
+ * came), or sleeps poll_ms when inotify_fd is -1. */
+void mida__obs_wait(int inotify_fd, unsigned poll_ms);
 
 /* Formats a message and passes it to opts->log, if any. */
 void mida__obs_log(const mida__obs_opts *opts, mida__obs_level level,
