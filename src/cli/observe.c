@@ -159,6 +159,13 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  /* mida run starts observers with these blocked (see the spawn below):
+   * one sent before now was kept pending, and stops the observer now. */
+  sigset_t stops;
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGTERM);
+  sigprocmask(SIG_UNBLOCK, &stops, NULL);
 
   mida_config_t cfg;
   mida_config_init(&cfg);
@@ -223,6 +230,14 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
   if (child < 0)
     return MIDA_EIO;
   if (child == 0) {
+    /* A stop sent while the observer starts waits until it can be
+     * handled (a command that ends at once would otherwise kill it before
+     * its last pass). */
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stops, NULL);
     char *args[10];
     int k = 0;
     args[k++] = self;

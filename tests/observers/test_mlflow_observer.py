@@ -260,3 +260,19 @@ def test_each_mida_run_claims_its_own_runs_and_files(tmp_path, mida_bin,
             " WHERE t.source_key = ? AND td.role = 'used' AND d.kind = 'file'",
             (run_id,))
         assert used == [(version, "file", f"file://{csv}", st.st_size)]
+
+
+def test_a_command_that_ends_at_once_stops_its_observer_cleanly(
+        tmp_path, mida_bin, store):
+    # The stop comes while the observer still starts: it is kept pending
+    # until the observer can handle it, then the observer ends normally.
+    env = dict(os.environ, MIDA_STORE=f"sqlite://{store.path}",
+               MIDA_SPOOL=str(tmp_path / "spool"), MIDA_SAMPLE_HZ="0")
+    for _ in range(3):
+        r = subprocess.run([mida_bin, "run", "--no-dask", "--mlflow",
+                            f"sqlite:///{tmp_path}/mlflow.db", "--", "true"],
+                           env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "did not stop cleanly" not in r.stderr
+        assert "observed mlflow: passes=" in r.stdout
