@@ -97,14 +97,19 @@ typedef struct mida_id {
 #define MIDA_ID_STRLEN 37
 
 /* Task and workflow states, in the order in which a merge lets a later
- * state win: whichever record arrives first, FINISHED beats RUNNING. */
+ * state win: whichever record arrives first, FINISHED beats RUNNING --
+ * except LOST, which ranks between RUNNING and FINISHED. */
 typedef enum mida_status {
   MIDA_STATUS_UNKNOWN = 0,
   MIDA_STATUS_SUBMITTED = 1,
   MIDA_STATUS_RUNNING = 2,
   MIDA_STATUS_FINISHED = 3,
   MIDA_STATUS_CANCELLED = 4,
-  MIDA_STATUS_ERROR = 5
+  MIDA_STATUS_ERROR = 5,
+  /* The process that ran it died (or closed) before it ended: set by the
+   * recovery of that process's journal, with the reason in the error
+   * text. A real end recorded before or after still wins. */
+  MIDA_STATUS_LOST = 6
 } mida_status_t;
 
 /* What a session does when its journal is full (the shipper is behind). */

@@ -31,13 +31,14 @@ from ._mida import Error, configure, capture, current_task, flush, stats
 __all__ = [
     "task", "workflow", "metric", "data", "query", "query_df", "flush",
     "stats", "configure", "capture", "current_task", "session_info", "Error",
-    "FINISHED", "ERROR", "CANCELLED",
+    "FINISHED", "ERROR", "CANCELLED", "LOST",
 ]
 __version__ = _mida.version
 
 FINISHED = _mida.FINISHED
 ERROR = _mida.ERROR
 CANCELLED = _mida.CANCELLED
+LOST = _mida.LOST
 session_info = _mida.session_info
 
 

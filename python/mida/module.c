@@ -761,9 +761,12 @@ PyMODINIT_FUNC PyInit__mida(void) {
     const char *name;
     int value;
   } consts[] = {
-      {"SUBMITTED", MIDA_STATUS_SUBMITTED}, {"RUNNING", MIDA_STATUS_RUNNING},
-      {"FINISHED", MIDA_STATUS_FINISHED}, {"CANCELLED", MIDA_STATUS_CANCELLED},
+      {"SUBMITTED", MIDA_STATUS_SUBMITTED},
+      {"RUNNING", MIDA_STATUS_RUNNING},
+      {"FINISHED", MIDA_STATUS_FINISHED},
+      {"CANCELLED", MIDA_STATUS_CANCELLED},
       {"ERROR", MIDA_STATUS_ERROR},
+      {"LOST", MIDA_STATUS_LOST},
   };
   for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
     if (PyModule_AddIntConstant(m, consts[i].name, consts[i].value) < 0)

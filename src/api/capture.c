@@ -315,7 +315,7 @@ int mida_task_end(mida_session_t *s, const mida_id_t *task,
                   const char *error) {
   if (task == NULL || mida_id_is_nil(task))
     return mida__session_error(s, MIDA_EINVAL, "a task id is required");
-  if ((unsigned)status > MIDA_STATUS_ERROR)
+  if ((unsigned)status > MIDA_STATUS_LOST)
     return mida__session_error(s, MIDA_EINVAL, "unknown status %d",
                                (int)status);
   int rc = usable(s);
@@ -354,7 +354,7 @@ int mida_task_update(mida_session_t *s, const mida_id_t *task,
   if (task == NULL || mida_id_is_nil(task) || u == NULL)
     return mida__session_error(s, MIDA_EINVAL,
                                "a task id and an update are required");
-  if ((unsigned)u->status > MIDA_STATUS_ERROR)
+  if ((unsigned)u->status > MIDA_STATUS_LOST)
     return mida__session_error(s, MIDA_EINVAL, "unknown status %d",
                                (int)u->status);
   int rc = usable(s);

@@ -154,6 +154,7 @@ struct mida__orphan {
   char *path;                /* the file's path */
   char host[HOST_BYTES + 1]; /* host from the header, NUL-terminated */
   int64_t pid;               /* pid from the header */
+  int64_t start_ns;          /* the writer's journal start, from the header */
   bool salvaged;             /* head/tail were damaged: read from pos to
                                 end as found by a scan of the whole ring */
   uint64_t pos;              /* salvage: shipped up to here (in memory) */
@@ -1201,6 +1202,7 @@ int mida__orphan_open(const char *path, mida__orphan **out, char *err,
   memcpy(o->host, hdr.host, HOST_BYTES);
   o->host[HOST_BYTES] = '\0';
   o->pid = (int64_t)hdr.pid;
+  o->start_ns = (int64_t)hdr.start_ns;
   if (!positions_are_sane(o->hdr)) {
     /* Read what is valid without trusting the header, and leave the file
      * as it is: it is quarantined, not removed, once shipped. */
@@ -1272,6 +1274,10 @@ const char *mida__orphan_host(const mida__orphan *o) {
 
 int64_t mida__orphan_pid(const mida__orphan *o) {
   return o->pid;
+}
+
+int64_t mida__orphan_start_ns(const mida__orphan *o) {
+  return o->start_ns;
 }
 
 uint64_t mida__orphan_corrupt(const mida__orphan *o) {

@@ -228,9 +228,11 @@ size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
                          uint64_t *mark);
 void mida__orphan_release(mida__orphan *o, uint64_t mark);
 
-/* The host and pid from the segment header. */
+/* The host, pid and journal start (ns since the epoch) from the segment
+ * header. */
 const char *mida__orphan_host(const mida__orphan *o);
 int64_t mida__orphan_pid(const mida__orphan *o);
+int64_t mida__orphan_start_ns(const mida__orphan *o);
 
 /* Frames skipped as corrupt so far, and records the writer dropped. */
 uint64_t mida__orphan_corrupt(const mida__orphan *o);

@@ -11,13 +11,39 @@
  * later recovery goes on from there. A segment whose header is damaged is
  * read frame by frame without it (journal.h, "Damaged headers") and kept
  * aside as <name>.mj.quarantine rather than removed; the store counts it.
+ *
+ * Truthful state: once every segment of a dead journal is in the store, its
+ * tasks and workflows that never ended can no longer end. Recovery sends a
+ * LOST record for each such journal (record.h), which the store turns into
+ * status LOST for what that process left SUBMITTED or RUNNING; LOST ranks
+ * below the real ends, so an end that arrives later still wins.
  */
 #include "capture/shipper.h"
 
 #include "core/alloc.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The error text of a task that recovery marks LOST. */
+#define LOST_REASON                                                            \
+  "lost: the process that ran it ended before it did (its journal was "        \
+  "recovered)"
+
+/* A journal, as recovery tells them apart: one session of one process. */
+typedef struct journal_id {
+  char host[72];    /* host name from the header (real, not sanitized) */
+  int64_t pid;      /* process id */
+  int64_t start_ns; /* the journal's start */
+  bool live;        /* a segment of it is held by a live process */
+  bool incomplete;  /* a segment of it could not be shipped */
+} journal_id;
+
+/* The journals seen in one walk of the spool; beyond this many, the rest
+ * are shipped but not marked (a later recovery does it). */
+#define MAX_JOURNALS 1024
 
 typedef struct recovery {
   mida__sink *sink;        /* destination */
@@ -26,8 +52,56 @@ typedef struct recovery {
   mida__rec *recs;
   char *err; /* where the first error's message goes */
   size_t errlen;
-  int rc; /* the first error, MIDA_OK if none */
+  int rc;               /* the first error, MIDA_OK if none */
+  journal_id *journals; /* seen so far */
+  size_t njournals;     /* entries at journals */
 } recovery;
+
+/* The entry of journal (pid, start) of host, added if new; NULL when the
+ * table is full. host NULL matches any (a live segment, known by name). */
+static journal_id *journal_entry(recovery *r, const char *host, int64_t pid,
+                                 int64_t start_ns) {
+  for (size_t i = 0; i < r->njournals; i++) {
+    journal_id *j = &r->journals[i];
+    if (j->pid == pid && j->start_ns == start_ns &&
+        (host == NULL || j->host[0] == '\0' || strcmp(j->host, host) == 0)) {
+      if (host != NULL && j->host[0] == '\0')
+        snprintf(j->host, sizeof j->host, "%s", host);
+      return j;
+    }
+  }
+  if (r->njournals == MAX_JOURNALS)
+    return NULL;
+  journal_id *j = &r->journals[r->njournals++];
+  memset(j, 0, sizeof *j);
+  snprintf(j->host, sizeof j->host, "%s", host != NULL ? host : "");
+  j->pid = pid;
+  j->start_ns = start_ns;
+  return j;
+}
+
+/* The pid and journal start in a segment's file name
+ * (<host>.<pid>.<start_ns>.<seq>.mj, journal.h). Returns 0, or -1. */
+static int name_ids(const char *path, int64_t *pid, int64_t *start_ns) {
+  const char *base = strrchr(path, '/');
+  base = base != NULL ? base + 1 : path;
+  const char *dot = strchr(base, '.');
+  if (dot == NULL)
+    return -1;
+  char *end = NULL;
+  long long p = strtoll(dot + 1, &end, 10);
+  if (*end != '.')
+    return -1;
+  long long st = strtoll(end + 1, &end, 10);
+  if (*end != '.')
+    return -1;
+  (void)strtoull(end + 1, &end, 10); /* the sequence number */
+  if (strcmp(end, ".mj") != 0)
+    return -1;
+  *pid = p;
+  *start_ns = st;
+  return 0;
+}
 
 /* Sends the dead writer's counters, if any, as COUNTER records. */
 static int put_counters(recovery *r, const mida__origin *origin,
@@ -58,6 +132,12 @@ static int recover_segment(void *ctx, const char *path) {
   int rc = mida__orphan_open(path, &o, err, sizeof err);
   if (rc == MIDA_EBUSY) {
     r->st->busy++;
+    int64_t pid, start;
+    journal_id *j = name_ids(path, &pid, &start) == 0
+                        ? journal_entry(r, NULL, pid, start)
+                        : NULL;
+    if (j != NULL)
+      j->live = true;
     return 0;
   }
   if (rc == MIDA_ECORRUPT) {
@@ -73,6 +153,8 @@ static int recover_segment(void *ctx, const char *path) {
   }
 
   mida__origin origin = {mida__orphan_host(o), mida__orphan_pid(o)};
+  journal_id *jid =
+      journal_entry(r, origin.host, origin.pid, mida__orphan_start_ns(o));
   uint64_t undecodable = 0;
   for (;;) {
     uint64_t mark = 0;
@@ -99,6 +181,8 @@ static int recover_segment(void *ctx, const char *path) {
                mida__sink_errmsg(r->sink));
     }
     mida__orphan_close(o, false);
+    if (jid != NULL)
+      jid->incomplete = true;
     return 1; /* the sink is failing: stop here */
   }
   r->st->corrupt += corrupt;
@@ -109,27 +193,80 @@ static int recover_segment(void *ctx, const char *path) {
   return 0;
 }
 
+/* Marks what the dead journals left unfinished (LOST records, record.h):
+ * every journal all of whose segments were shipped and none of which a
+ * live process holds. A live journal of the same pid (the pid reused, or
+ * the same process in a later session) bounds the marked tasks to those
+ * begun before it started. */
+static int mark_lost(recovery *r) {
+  size_t n = 0;
+  int64_t now = mida_now_ns();
+  int rc = MIDA_OK;
+  for (size_t i = 0; i < r->njournals && rc == MIDA_OK; i++) {
+    journal_id *j = &r->journals[i];
+    if (j->live || j->incomplete || j->host[0] == '\0')
+      continue;
+    int64_t until = now;
+    for (size_t k = 0; k < r->njournals; k++) {
+      journal_id *other = &r->journals[k];
+      if (other->live && other->pid == j->pid &&
+          other->start_ns > j->start_ns && other->start_ns < until)
+        until = other->start_ns;
+    }
+    mida__rec *rec = &r->recs[n++];
+    memset(rec, 0, sizeof *rec);
+    rec->type = MIDA_REC_LOST;
+    mida__rec_set_str(rec, MIDA_F_HOST, j->host, strlen(j->host));
+    rec->f[MIDA_F_PID].present = true;
+    rec->f[MIDA_F_PID].v.i64 = j->pid;
+    rec->f[MIDA_F_STARTED].present = true;
+    rec->f[MIDA_F_STARTED].v.i64 = j->start_ns;
+    rec->f[MIDA_F_ENDED].present = true;
+    rec->f[MIDA_F_ENDED].v.i64 = until;
+    mida__rec_set_str(rec, MIDA_F_ERROR, LOST_REASON, strlen(LOST_REASON));
+    r->st->lost++;
+    /* Each record names its host and pid: the origin adds nothing. */
+    if (n == MIDA_SHIP_BATCH) {
+      rc = mida__sink_put_batch(r->sink, r->recs, n, NULL);
+      n = 0;
+    }
+  }
+  if (rc == MIDA_OK && n > 0)
+    rc = mida__sink_put_batch(r->sink, r->recs, n, NULL);
+  if (rc != MIDA_OK && r->rc == MIDA_OK) {
+    r->rc = rc;
+    snprintf(r->err, r->errlen, "marking lost tasks: %s",
+             mida__sink_errmsg(r->sink));
+  }
+  return rc;
+}
+
 int mida__recover_spool(const char *spool_dir, mida__sink *sink,
                         mida__recover_stats *st, char *err, size_t errlen) {
   memset(st, 0, sizeof *st);
-  recovery r = {sink, st, NULL, NULL, err, errlen, MIDA_OK};
+  recovery r = {sink, st, NULL, NULL, err, errlen, MIDA_OK, NULL, 0};
   if (errlen > 0)
     err[0] = '\0';
   r.frames = mida__calloc(MIDA_SHIP_BATCH, sizeof *r.frames);
   r.recs = mida__calloc(MIDA_SHIP_BATCH, sizeof *r.recs);
+  r.journals = mida__calloc(MAX_JOURNALS, sizeof *r.journals);
   int rc = MIDA_ENOMEM;
-  if (r.frames == NULL || r.recs == NULL) {
+  if (r.frames == NULL || r.recs == NULL || r.journals == NULL) {
     snprintf(err, errlen, "out of memory");
     goto out;
   }
   (void)mida__spool_sweep(spool_dir);
   rc = mida__spool_list(spool_dir, recover_segment, &r);
-  if (rc != MIDA_OK)
+  if (rc != MIDA_OK) {
     snprintf(err, errlen, "cannot read the spool directory %s", spool_dir);
-  else
-    rc = r.rc;
+    goto out;
+  }
+  if (r.rc == MIDA_OK)
+    (void)mark_lost(&r);
+  rc = r.rc;
 out:
   mida__free(r.frames);
   mida__free(r.recs);
+  mida__free(r.journals);
   return rc;
 }

@@ -81,11 +81,14 @@ typedef struct mida__recover_stats {
   uint64_t foreign;  /* files that were not journal segments, left alone */
   uint64_t quarantined; /* of the segments, those whose header was damaged:
                            shipped frame by frame and kept aside */
+  uint64_t lost;        /* dead journals whose unfinished tasks and
+                           workflows were marked LOST */
 } mida__recover_stats;
 
 /* Ships every orphan segment in spool_dir into sink and removes each one
  * fully shipped. Also records the corrupt and dropped counts in the sink
- * (COUNTER records) so that they stay queryable. Returns MIDA_OK, or the
+ * (COUNTER records) so that they stay queryable, and marks LOST what each
+ * dead journal, shipped whole, left unfinished. Returns MIDA_OK, or the
  * first error that stopped it (with a message in err); segments not shipped
  * stay in place. */
 int mida__recover_spool(const char *spool_dir, mida__sink *sink,

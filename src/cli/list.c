@@ -45,7 +45,7 @@ static const char tasks_help[] =
     "options:\n"
     "  --workflow ID  only tasks of this workflow\n"
     "  --status S     only tasks in this status (any case): submitted,\n"
-    "                 running, finished, cancelled, error, unknown\n"
+    "                 running, finished, cancelled, error, lost, unknown\n"
     "  --activity A   only this activity; '*' and '?' are wildcards\n"
     "  --limit N      at most N tasks\n"
     "  --csv          CSV (RFC 4180) with a header line\n"

@@ -54,6 +54,12 @@ typedef enum mida__rec_type {
   MIDA_REC_CURSOR = 8,    /* SOURCE KEY TEXT TS: an observer's position */
   MIDA_REC_COUNTER = 9,   /* HOST PID KEY VALUE_I: a monotonic counter (e.g.
                              dropped records); the store keeps the maximum */
+  MIDA_REC_LOST = 10,     /* HOST PID STARTED ENDED ERROR: the process (host,
+                             pid) whose journal began at STARTED is gone; its
+                             tasks and workflows begun from STARTED until
+                             ENDED that are not over (SUBMITTED, RUNNING)
+                             become LOST, with the reason ERROR (sent by
+                             recovery) */
   MIDA_REC_TYPE_COUNT
 } mida__rec_type;
 

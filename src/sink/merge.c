@@ -3,6 +3,10 @@
  */
 #include "sink/merge.h"
 
+#include "mida.h"
+
+#include <string.h>
+
 static const mida__merge_column task_columns[] = {
     {"id", MIDA_F_ID, MIDA_RULE_KEY},
     {"workflow_id", MIDA_F_WORKFLOW, MIDA_RULE_LAST},
@@ -58,3 +62,33 @@ const mida__merge_entity mida__merge_entities[MIDA_ENT_COUNT] = {
     [MIDA_ENT_CAMPAIGN] = {"campaign", campaign_columns,
                            COUNT_OF(campaign_columns)},
 };
+
+/* By rank; each status's number is its mida_status_t. */
+static const struct {
+  const char *name;
+  int64_t number;
+} statuses[] = {
+    {"UNKNOWN", MIDA_STATUS_UNKNOWN},   {"SUBMITTED", MIDA_STATUS_SUBMITTED},
+    {"RUNNING", MIDA_STATUS_RUNNING},   {"LOST", MIDA_STATUS_LOST},
+    {"FINISHED", MIDA_STATUS_FINISHED}, {"CANCELLED", MIDA_STATUS_CANCELLED},
+    {"ERROR", MIDA_STATUS_ERROR},
+};
+
+int mida__status_rank(int64_t status) {
+  for (int i = 0; i < COUNT_OF(statuses); i++)
+    if (statuses[i].number == status)
+      return i;
+  return 0;
+}
+
+const char *mida__status_name(int64_t status) {
+  return statuses[mida__status_rank(status)].name;
+}
+
+int mida__status_rank_of_name(const char *name, size_t len) {
+  for (int i = 0; i < COUNT_OF(statuses); i++)
+    if (len == strlen(statuses[i].name) &&
+        memcmp(name, statuses[i].name, len) == 0)
+      return i;
+  return -1;
+}

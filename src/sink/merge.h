@@ -12,6 +12,7 @@
 
 #include "core/record.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* How a column merges an incoming value with the stored one. */
@@ -45,5 +46,44 @@ typedef struct mida__merge_entity {
 } mida__merge_entity;
 
 extern const mida__merge_entity mida__merge_entities[MIDA_ENT_COUNT];
+
+/* Statuses. Stores keep a status as its name; a merge keeps the one of
+ * higher rank. The rank is the mida_status_t number except for LOST,
+ * which ranks between RUNNING and FINISHED: recovery marks what a dead
+ * process left running, and a real end (FINISHED, CANCELLED, ERROR) that
+ * arrives before or after still wins. */
+
+/* The name of a status number; one this build does not know is
+ * "UNKNOWN". */
+const char *mida__status_name(int64_t status);
+
+/* The merge rank of a status number (unknown ones rank as UNKNOWN). */
+int mida__status_rank(int64_t status);
+
+/* The merge rank of a status name of len bytes; -1 if it is none. */
+int mida__status_rank_of_name(const char *name, size_t len);
+
+/* What a LOST record (record.h) does in a store: the tasks, then the
+ * workflows, of the process (host ?1, pid ?2) that are not over and were
+ * begun from ?3 to ?4 (or carry no time at all) become LOST, the reason
+ * ?5 going into a task's error text unless it has one. The same text for
+ * every store (PostgreSQL writes the parameters $1..$5); a store's JSON
+ * merge of a workflow's metadata is its own, named by the %s. */
+#define MIDA_LOST_NOT_OVER                                                     \
+  " AND (status IS NULL OR status IN ('UNKNOWN', 'SUBMITTED', 'RUNNING'))"
+#define MIDA_LOST_TASKS_SQL                                                    \
+  "UPDATE task SET status = 'LOST', error = coalesce(error, ?5)"               \
+  " WHERE host = ?1 AND pid = ?2" MIDA_LOST_NOT_OVER                           \
+  " AND (coalesce(started, submitted) IS NULL"                                 \
+  " OR coalesce(started, submitted) BETWEEN ?3 AND ?4)"
+#define MIDA_LOST_WORKFLOWS_SQL                                                \
+  "UPDATE workflow SET status = 'LOST'"                                        \
+  " WHERE host = ?1 AND pid = ?2" MIDA_LOST_NOT_OVER                           \
+  " AND (started IS NULL OR started BETWEEN ?3 AND ?4)"
+
+/* The status names in rank order, as an SQL list of literals (for a
+ * store's own rank function). */
+#define MIDA_STATUS_NAMES_BY_RANK_SQL                                          \
+  "'UNKNOWN','SUBMITTED','RUNNING','LOST','FINISHED','CANCELLED','ERROR'"
 
 #endif /* MIDA_SINK_MERGE_H */

@@ -74,8 +74,7 @@
   " value = 'NaN'::float8 THEN '7ff8000000000000' ELSE"                       \
   " encode(float8send(value + 0::float8), 'hex') END $$;\n"
 
-static const char pg_schema[] =
-    PG_METRIC_POINT_FUNCTION
+static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     "CREATE TABLE IF NOT EXISTS campaign(id TEXT PRIMARY KEY, name TEXT,"
     " created BIGINT, metadata JSONB);\n"
     "CREATE TABLE IF NOT EXISTS workflow(id TEXT PRIMARY KEY,"
@@ -127,8 +126,8 @@ static const char pg_schema[] =
     /* The rank of a status text; NULL and unknown texts rank lowest. */
     "CREATE OR REPLACE FUNCTION mida_status_rank(s text) RETURNS int"
     " LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce(array_position("
-    "ARRAY['UNKNOWN','SUBMITTED','RUNNING','FINISHED','CANCELLED',"
-    "'ERROR'], s), 0) - CASE WHEN s IS NULL THEN 1 ELSE 0 END $$;\n"
+    "ARRAY[" MIDA_STATUS_NAMES_BY_RANK_SQL "], s), 0)"
+    " - CASE WHEN s IS NULL THEN 1 ELSE 0 END $$;\n"
     /* SQLite's strftime(format, seconds, 'unixepoch') for the formats
      * mida's verbs use (and %Y %m %d %H %M %S %f in general), in UTC. */
     "CREATE OR REPLACE FUNCTION strftime(fmt text, t numeric, modifier text)"
@@ -173,7 +172,8 @@ static const char pg_schema[] =
     " (ended - started) / 1e9 AS duration_s, metadata FROM workflow;\n"
     "INSERT INTO mida_meta(key, value) VALUES('schema_version', '" STRINGIFY(
         MIDA_SCHEMA_VERSION) "') ON CONFLICT(key) DO UPDATE SET value ="
-    " excluded.value WHERE mida_meta.value::int < excluded.value::int;\n";
+                             " excluded.value WHERE mida_meta.value::int < "
+                             "excluded.value::int;\n";
 
 /* Schema version 2 to 3 (schema.h), before pg_schema. */
 static const char pg_schema_2_to_3[] =
@@ -204,14 +204,6 @@ static const entity *const entities = mida__merge_entities;
 /* A column name as PostgreSQL must see it: "user" is a reserved word. */
 static const char *pg_ident(const char *name) {
   return strcmp(name, "user") == 0 ? "\"user\"" : name;
-}
-
-static const char *const status_names[] = {
-    "UNKNOWN", "SUBMITTED", "RUNNING", "FINISHED", "CANCELLED", "ERROR",
-};
-
-static int status_rank(int64_t v) {
-  return v >= 0 && v < COUNT_OF(status_names) ? (int)v : 0;
 }
 
 /* One value of a row image: a number (ints, statuses) or text in the
@@ -743,6 +735,7 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
       rc = arena_i64(s, r->f[MIDA_F_VALUE_I].v.i64, &v[3]);
     return rc == MIDA_OK ? add_link(s, LT_COUNTER, v) : rc;
   case MIDA_REC_PAD:
+  case MIDA_REC_LOST: /* after the rows: apply_lost */
     return MIDA_OK;
   default:
     counts->skipped_records++;
@@ -832,7 +825,7 @@ static int fold_entity(pg_sink *s, const mida__rec *r, int ent_no,
           take = f->v.i64 > cl->num;
           break;
         case MIDA_RULE_STATUS:
-          take = status_rank(f->v.i64) > status_rank(cl->num);
+          take = mida__status_rank(f->v.i64) > mida__status_rank(cl->num);
           break;
         default:
           take = 1;
@@ -972,7 +965,7 @@ static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
           continue;
         }
         if (col->rule == MIDA_RULE_STATUS) {
-          const char *name = status_names[status_rank(cl->num)];
+          const char *name = mida__status_name(cl->num);
           rc = arena_add(s, name, strlen(name), &v[c]);
         } else if (mida__field_kind(col->tag) == MIDA_KIND_I64) {
           rc = arena_i64(s, cl->num, &v[c]);
@@ -1001,6 +994,40 @@ static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
 }
 
 /* ---- put_batch ---------------------------------------------------------- */
+
+static int rewrite_params(const char *sql, mida__buf *b);
+
+/* A LOST record (record.h): marks what the dead process left unfinished,
+ * with the same statements as every store (merge.h), after the batch's
+ * rows so that tasks begun in the same batch are marked too. */
+static int apply_lost(pg_sink *s, const mida__rec *r, const mida__origin *o,
+                      batch_counts *counts) {
+  size_t v[5];
+  int rc = host_pid(s, r, o, &v[0], &v[1], counts);
+  if (rc != MIDA_OK)
+    return rc;
+  if (v[0] == NULL_OFF || v[1] == NULL_OFF || !r->f[MIDA_F_STARTED].present ||
+      !r->f[MIDA_F_ERROR].present) {
+    counts->skipped_records++;
+    return MIDA_OK;
+  }
+  rc = arena_i64(s, r->f[MIDA_F_STARTED].v.i64, &v[2]);
+  if (rc == MIDA_OK)
+    rc = arena_i64(
+        s, r->f[MIDA_F_ENDED].present ? r->f[MIDA_F_ENDED].v.i64 : INT64_MAX,
+        &v[3]);
+  if (rc == MIDA_OK)
+    rc = arena_field(s, MIDA_F_ERROR, &r->f[MIDA_F_ERROR], &v[4]);
+  const char *const sql[2] = {MIDA_LOST_TASKS_SQL, MIDA_LOST_WORKFLOWS_SQL};
+  const size_t nparams[2] = {5, 4};
+  for (int i = 0; i < 2 && rc == MIDA_OK; i++) {
+    mida__buf_reset(&s->sql);
+    rc = rewrite_params(sql[i], &s->sql);
+    if (rc == MIDA_OK)
+      rc = run_rows(s, v, nparams[i], NULL, 0, "lost");
+  }
+  return rc;
+}
 
 static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
                         const mida__origin *origin) {
@@ -1044,6 +1071,9 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
       rc = flush_entity(s, e, nimages, origin);
   for (int t = 0; t < LT_COUNT && rc == MIDA_OK; t++)
     rc = flush_link(s, t);
+  for (size_t i = 0; i < n && rc == MIDA_OK; i++)
+    if (recs[i].type == MIDA_REC_LOST)
+      rc = apply_lost(s, &recs[i], origin, &counts);
   if (rc == MIDA_OK)
     rc = exec_simple(s, "COMMIT", "cannot commit a batch");
   if (rc != MIDA_OK) {

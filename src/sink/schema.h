@@ -10,7 +10,8 @@
  * Conventions:
  * - ids are text UUIDs (36 characters, lowercase);
  * - times are integers, nanoseconds since the Unix epoch (UTC);
- * - status is text: UNKNOWN SUBMITTED RUNNING FINISHED CANCELLED ERROR;
+ * - status is text: UNKNOWN SUBMITTED RUNNING FINISHED CANCELLED ERROR
+ *   LOST (what a dead process left unfinished, docs/reliability.md);
  * - used, generated, custom, metadata, telemetry are JSON objects as text,
  *   queryable with json_extract(used, '$.lr') or used->>'lr';
  * - data.id is the content digest when known, else the URI; a file seen by

@@ -102,6 +102,8 @@ enum {
   ST_TELEMETRY,
   ST_CURSOR,
   ST_COUNTER,
+  ST_LOST_TASKS,
+  ST_LOST_WORKFLOWS,
   ST_BEGIN,
   ST_COMMIT,
   ST_COUNT
@@ -167,6 +169,8 @@ static const char *const fixed_sql[ST_COUNT] = {
                    " VALUES(?1, ?2, ?3, ?4)"
                    " ON CONFLICT(host, pid, name) DO UPDATE SET"
                    " value = max(counter.value, excluded.value)",
+    [ST_LOST_TASKS] = MIDA_LOST_TASKS_SQL,
+    [ST_LOST_WORKFLOWS] = MIDA_LOST_WORKFLOWS_SQL,
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
 };
@@ -211,27 +215,6 @@ uint64_t mida__sqlite_dropped_fields(const mida__sink *sink) {
 
 /* ---- status names and SQL functions ------------------------------------ */
 
-static const char *const status_names[] = {
-    "UNKNOWN", "SUBMITTED", "RUNNING", "FINISHED", "CANCELLED", "ERROR",
-};
-
-#define STATUS_COUNT COUNT_OF(status_names)
-
-/* The rank of a status number: the number itself; one this build does not
- * know ranks as UNKNOWN, and is stored as UNKNOWN. */
-static int status_rank_of_number(int64_t v) {
-  return v >= 0 && v < STATUS_COUNT ? (int)v : 0;
-}
-
-static int status_rank_of_text(const unsigned char *text, int len) {
-  for (int i = 0; i < STATUS_COUNT; i++) {
-    if ((size_t)len == strlen(status_names[i]) &&
-        memcmp(text, status_names[i], (size_t)len) == 0)
-      return i;
-  }
-  return -1;
-}
-
 /* mida_status_merge(old, new): the higher-ranked status; NULL loses. */
 static void sql_status_merge(sqlite3_context *ctx, int argc,
                              sqlite3_value **argv) {
@@ -252,7 +235,8 @@ static void sql_status_merge(sqlite3_context *ctx, int argc,
     sqlite3_result_error_nomem(ctx);
     return;
   }
-  int keep_old = status_rank_of_text(a, alen) >= status_rank_of_text(b, blen);
+  int keep_old = mida__status_rank_of_name((const char *)a, (size_t)alen) >=
+                 mida__status_rank_of_name((const char *)b, (size_t)blen);
   sqlite3_result_value(ctx, argv[keep_old ? 0 : 1]);
 }
 
@@ -492,8 +476,8 @@ static void bind_field(sqlite3_stmt *st, int idx, unsigned tag,
     break;
   case MIDA_KIND_I64:
     if (tag == MIDA_F_STATUS)
-      sqlite3_bind_text(st, idx, status_names[status_rank_of_number(f->v.i64)],
-                        -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, idx, mida__status_name(f->v.i64), -1,
+                        SQLITE_STATIC);
     else
       sqlite3_bind_int64(st, idx, f->v.i64);
     break;
@@ -625,8 +609,7 @@ static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
         take = inc->v.i64 > cur->v.i64;
         break;
       case MIDA_RULE_STATUS:
-        take = status_rank_of_number(inc->v.i64) >
-               status_rank_of_number(cur->v.i64);
+        take = mida__status_rank(inc->v.i64) > mida__status_rank(cur->v.i64);
         break;
       default:
         take = 1;
@@ -802,6 +785,35 @@ static int apply_counter(sqlite_sink *s, const mida__rec *r,
   return run(s, st, "counter");
 }
 
+/* A LOST record (record.h): marks what the dead process left unfinished.
+ * Applied after the batch's rows, so that tasks begun in the same batch
+ * are marked too. */
+static int apply_lost(sqlite_sink *s, const mida__rec *r,
+                      const mida__origin *origin, batch_counts *counts) {
+  if (!r->f[MIDA_F_STARTED].present || !r->f[MIDA_F_ERROR].present) {
+    counts->skipped_records++;
+    return MIDA_OK;
+  }
+  int64_t until =
+      r->f[MIDA_F_ENDED].present ? r->f[MIDA_F_ENDED].v.i64 : INT64_MAX;
+  const int which[2] = {ST_LOST_TASKS, ST_LOST_WORKFLOWS};
+  int rc = MIDA_OK;
+  for (int i = 0; i < 2 && rc == MIDA_OK; i++) {
+    sqlite3_stmt *st = s->stmt[which[i]];
+    if (!bind_host_pid(st, 1, r, origin)) {
+      sqlite3_clear_bindings(st);
+      counts->skipped_records++;
+      return MIDA_OK;
+    }
+    sqlite3_bind_int64(st, 3, r->f[MIDA_F_STARTED].v.i64);
+    sqlite3_bind_int64(st, 4, until);
+    if (sqlite3_bind_parameter_count(st) >= 5)
+      bind_field(st, 5, MIDA_F_ERROR, &r->f[MIDA_F_ERROR], NULL);
+    rc = run(s, st, "lost");
+  }
+  return rc;
+}
+
 /* ---- put_batch --------------------------------------------------------- */
 
 /* Makes room for the row images and hash slots of a batch of n records. */
@@ -918,6 +930,7 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
       rc = apply_counter(s, r, origin, &counts);
       break;
     case MIDA_REC_PAD:
+    case MIDA_REC_LOST: /* after the rows, below */
       break;
     default:
       counts.skipped_records++;
@@ -928,6 +941,9 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
    * applying them in array order keeps each row's order. */
   for (size_t k = 0; k < nimages && rc == MIDA_OK; k++)
     rc = apply_image(s, recs, &s->images[k], origin);
+  for (size_t i = 0; i < n && rc == MIDA_OK; i++)
+    if (recs[i].type == MIDA_REC_LOST)
+      rc = apply_lost(s, &recs[i], origin, &counts);
   if (rc == MIDA_OK) {
     int src = step_retry(s->stmt[ST_COMMIT], deadline);
     if (src != SQLITE_OK)

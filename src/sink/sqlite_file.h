@@ -39,8 +39,8 @@
 #define MIDA_SQLITE_WAL_MAX_DEFAULT (INT64_C(64) << 20)
 /* How long such a reset waits for readers, and how long after one that
  * failed it tries again. */
-#define MIDA_SQLITE_WAL_WAIT_MS 250
-#define MIDA_SQLITE_WAL_RETRY_MS 500
+#define MIDA_SQLITE_WAL_WAIT_MS 2000
+#define MIDA_SQLITE_WAL_RETRY_MS 1000
 
 typedef struct mida__sqlite_file {
   uint64_t wal_ino;      /* inode of <path>-wal when first seen, or 0 */
