@@ -47,6 +47,11 @@ if .venv/bin/python -c 'import mlflow, torch' 2>/dev/null; then
   .venv/bin/python bench/bench_observe_latency.py "$build/src/cli/mida" \
     | tee bench-out/observe_latency.log
   tail -n 1 bench-out/observe_latency.log >>"$out"
+  # Capture fidelity: real workloads against the tools' own APIs.
+  echo "== fidelity"
+  .venv/bin/python bench/bench_fidelity.py "$build/src/cli/mida" \
+    | tee bench-out/fidelity.log
+  tail -n 1 bench-out/fidelity.log >>"$out"
   if [ -x bench-out/flowcept-obs-venv/bin/python ]; then
     echo "== flowcept_observers"
     .venv/bin/python bench/flowcept_observers/bench_flowcept_observers.py \

@@ -16,13 +16,14 @@ declare -A extra=(
   [json_fuzz]=""
   [record_fuzz]=""
   [journal_fuzz]="src/capture/journal.c"
-  [tfevents_fuzz]="src/observe/tfrecord.c src/observe/tbproto.c"
+  [tfevents_fuzz]="src/observe/tfrecord.c src/observe/tbproto.c src/observe/tb_items.c"
+  [mlflow_files_fuzz]="src/observe/yaml.c src/observe/mlflow_line.c"
   [proc_fuzz]="src/telemetry/proc.c"
   [wire_fuzz]="src/sink/wire.c"
 )
 status=0
 for target in json_fuzz record_fuzz journal_fuzz tfevents_fuzz proc_fuzz \
-    wire_fuzz; do
+    wire_fuzz mlflow_files_fuzz; do
   [ -f "fuzz/$target.c" ] || continue
   bin=$out/$target
   # shellcheck disable=SC2086

@@ -56,6 +56,11 @@ static const char observe_help[] =
     "                      inotify wakes the observer sooner\n"
     "  --daemon            detach and run in the background; prints the pid\n"
     "                      (its summary line then goes to /dev/null)\n"
+    "  --end-after S       tensorboard: end a run (FINISHED) whose files have\n"
+    "                      not grown for S seconds (default 300; 0: never)\n"
+    "  --end-at-stop       end every run when stopped (as mida run does when\n"
+    "                      its command exits)\n"
+    "  --quiet             no summary line, no notes (warnings stay)\n"
     "  --store URL         the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
     "\n"
@@ -63,7 +68,8 @@ static const char observe_help[] =
     "and where it read up to are flushed to the store. A restarted\n"
     "observer goes on from there. Prints a summary line at the end:\n"
     "  observed KIND: passes=N records=N metrics=N tasks=N files=N\n"
-    "  bad_records=N bad_bytes=N bad_events=N errors=N\n"
+    "  bad_records=N bad_bytes=N bad_events=N errors=N items=N skipped=N\n"
+    "  ended=N\n"
     "\n"
     "examples:\n"
     "  mida --store obs.db observe mlflow \\\n"
@@ -77,8 +83,13 @@ static void on_signal(int sig) {
   atomic_store(&stop_flag, 1);
 }
 
+/* Messages of notes (INFO) are left out with --quiet. */
+static int quiet;
+
 static void log_line(void *ctx, mida__obs_level level, const char *msg) {
   const char *kind = ctx;
+  if (quiet && level == MIDA_OBS_INFO)
+    return;
   fprintf(stderr, "mida observe %s: %s%s\n", kind,
           level == MIDA_OBS_WARN    ? "warning: "
           : level == MIDA_OBS_ERROR ? "error: "
@@ -122,12 +133,18 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
                                             "tensorboard");
   const char *kind = argv[1];
   int mlflow = strcmp(kind, "mlflow") == 0;
-  const char *uri = NULL, *logdir = NULL, *poll = NULL;
-  int once = 0, daemon = 0;
+  const char *uri = NULL, *logdir = NULL, *poll = NULL, *end_after = NULL;
+  int once = 0, daemon = 0, end_at_stop = 0;
   const mida__cli_opt opts[] = {
-      {"--tracking-uri", NULL, &uri, NULL}, {"--logdir", NULL, &logdir, NULL},
-      {"--poll-ms", NULL, &poll, NULL},     {"--once", NULL, NULL, &once},
-      {"--daemon", NULL, NULL, &daemon},    {NULL, NULL, NULL, NULL},
+      {"--tracking-uri", NULL, &uri, NULL},
+      {"--logdir", NULL, &logdir, NULL},
+      {"--poll-ms", NULL, &poll, NULL},
+      {"--once", NULL, NULL, &once},
+      {"--daemon", NULL, NULL, &daemon},
+      {"--end-after", NULL, &end_after, NULL},
+      {"--end-at-stop", NULL, NULL, &end_at_stop},
+      {"--quiet", NULL, NULL, &quiet},
+      {NULL, NULL, NULL, NULL},
   };
   int npos = 0;
   char verb[32];
@@ -147,6 +164,11 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
   if (poll != NULL && (mida__cli_parse_count(poll, &poll_ms) != 0 ||
                        poll_ms < 1 || poll_ms > 3600000))
     return mida__cli_usage_error(verb, "--poll-ms takes 1 to 3600000");
+  long long end_s = MIDA_OBS_END_AFTER_S;
+  if (end_after != NULL && (mida__cli_parse_count(end_after, &end_s) != 0 ||
+                            end_s < 0 || end_s > 31536000))
+    return mida__cli_usage_error(verb, "--end-after takes 0 (never) to "
+                                       "31536000 seconds");
   if (daemon) {
     ex = detach();
     if (ex != MIDA_CLI_CONTINUE)
@@ -159,13 +181,11 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  /* mida run starts observers with these blocked (see the spawn below):
-   * one sent before now was kept pending, and stops the observer now. */
-  sigset_t stops;
-  sigemptyset(&stops);
-  sigaddset(&stops, SIGINT);
-  sigaddset(&stops, SIGTERM);
-  sigprocmask(SIG_UNBLOCK, &stops, NULL);
+  sigset_t stop_signals; /* blocked by mida__cli_observe_spawn */
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigprocmask(SIG_UNBLOCK, &stop_signals, NULL);
 
   mida_config_t cfg;
   mida_config_init(&cfg);
@@ -185,6 +205,8 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
   o.stop = &stop_flag;
   o.log = log_line;
   o.log_ctx = (void *)kind;
+  o.end_after_s = (unsigned)end_s;
+  o.end_at_stop = end_at_stop;
   mida__obs_stats st;
   memset(&st, 0, sizeof st);
   rc = mlflow ? mida__mlflow_observe(s, uri, &o, &st)
@@ -192,15 +214,20 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
   char msg[1024];
   snprintf(msg, sizeof msg, "%s", rc != MIDA_OK ? mida_errmsg(NULL) : "");
   int crc = mida_close(s);
-  printf("observed %s: passes=%llu records=%llu metrics=%llu tasks=%llu "
-         "files=%llu bad_records=%llu bad_bytes=%llu bad_events=%llu "
-         "errors=%llu\n",
-         kind, (unsigned long long)st.passes, (unsigned long long)st.records,
-         (unsigned long long)st.metrics, (unsigned long long)st.tasks,
-         (unsigned long long)st.files, (unsigned long long)st.bad_records,
-         (unsigned long long)st.bad_bytes, (unsigned long long)st.bad_events,
-         (unsigned long long)st.errors);
-  fflush(stdout);
+  if (!quiet) {
+    printf("observed %s: passes=%llu records=%llu metrics=%llu tasks=%llu "
+           "files=%llu bad_records=%llu bad_bytes=%llu bad_events=%llu "
+           "errors=%llu items=%llu skipped=%llu ended=%llu\n",
+           kind, (unsigned long long)st.passes,
+           (unsigned long long)st.records, (unsigned long long)st.metrics,
+           (unsigned long long)st.tasks, (unsigned long long)st.files,
+           (unsigned long long)st.bad_records,
+           (unsigned long long)st.bad_bytes,
+           (unsigned long long)st.bad_events, (unsigned long long)st.errors,
+           (unsigned long long)st.items, (unsigned long long)st.skipped,
+           (unsigned long long)st.ended);
+    fflush(stdout);
+  }
   if (rc != MIDA_OK)
     return mida__cli_fail("observe %s: %s", kind,
                           msg[0] ? msg : mida_strerror(rc));
@@ -226,19 +253,23 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
   self[n] = '\0';
   fflush(stdout);
   fflush(stderr);
+  /* A stop that comes before the observer has its handlers waits for
+   * them: the child starts with the stop signals blocked (the mask is
+   * inherited through fork and exec) and mida__cli_observe unblocks them
+   * once its handlers are set, so a short command cannot leave the
+   * observer killed mid-start. */
+  sigset_t stop_signals, old_mask;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigprocmask(SIG_BLOCK, &stop_signals, &old_mask);
   pid_t child = fork();
+  if (child != 0)
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
   if (child < 0)
     return MIDA_EIO;
   if (child == 0) {
-    /* A stop sent while the observer starts waits until it can be
-     * handled (a command that ends at once would otherwise kill it before
-     * its last pass). */
-    sigset_t stops;
-    sigemptyset(&stops);
-    sigaddset(&stops, SIGINT);
-    sigaddset(&stops, SIGTERM);
-    sigprocmask(SIG_BLOCK, &stops, NULL);
-    char *args[10];
+    char *args[12];
     int k = 0;
     args[k++] = self;
     if (store != NULL) {
@@ -251,6 +282,10 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
     args[k++] = (char *)arg;
     args[k++] = "--poll-ms";
     args[k++] = "200";
+    /* Beside a command: no summary line in its output, no notes; the
+     * command's end is the end of what it wrote. */
+    args[k++] = "--quiet";
+    args[k++] = "--end-at-stop";
     args[k] = NULL;
     execv(self, args);
     _exit(127);

@@ -37,10 +37,12 @@
 #include "core/json.h"
 #include "core/url.h"
 #include "mida.h"
+#include "observe/mlflow.h"
 #include "telemetry/telemetry.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,8 +71,10 @@ static const char run_help[] =
     "  --workflow-name N   the workflow's name (default: the command's)\n"
     "  --no-dask           do not set the Dask preload variables\n"
     "  --mlflow URI        also observe an MLflow tracking store meanwhile\n"
-    "                      (default: $MLFLOW_TRACKING_URI when it is an\n"
-    "                      sqlite: or postgresql: URI)\n"
+    "                      (default: the one MLflow will use:\n"
+    "                      $MLFLOW_TRACKING_URI, else ./mlruns when it holds\n"
+    "                      experiments, else sqlite:///mlflow.db here)\n"
+    "  --no-mlflow         do not observe MLflow\n"
     "  --tensorboard DIR   also observe TensorBoard event files meanwhile\n"
     "  --store URL         the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
@@ -81,25 +85,44 @@ static const char run_help[] =
 /* ---- companions: helpers started with the command ------------------------ */
 
 /* A helper process started alongside the command and stopped after it,
- * selected by an option. To add one, add a row. */
+ * selected by an option, or implied by what the command will do. To add
+ * one, add a row. */
 typedef struct companion {
-  const char *option; /* e.g. "--mlflow" */
-  const char *kind;   /* passed to start(): "mlflow" */
-  const char *env;    /* a variable that selects it too, or NULL */
-  const char *const *prefixes; /* env's value must start with one; NULL-ended */
+  const char *option;     /* e.g. "--mlflow" */
+  const char *off_option; /* turns an implied one off, or NULL */
+  const char *kind;       /* passed to start(): "mlflow" */
+  /* What it follows when its option is not given, into buf; NULL when
+   * nothing (it says why when something is there it cannot follow). May
+   * be NULL. */
+  const char *(*implied)(char *buf, size_t cap);
   int (*start)(const char *kind, const char *arg, const char *store,
                pid_t *pid);
   int (*stop)(pid_t pid, int timeout_ms);
 } companion;
 
-/* The tracking URIs the MLflow observer reads (src/observe/mlflow.c). */
-static const char *const mlflow_stores[] = {"sqlite:", "postgresql:",
-                                            "postgresql+", "postgres:", NULL};
+/* The tracking store the command's MLflow will write, as MLflow resolves
+ * it: MLFLOW_TRACKING_URI, else MLflow's default in the working directory
+ * (src/observe/mlflow.h). A program that calls mlflow.set_tracking_uri()
+ * is not followed there: give --mlflow. */
+static const char *mlflow_implied(char *buf, size_t cap) {
+  const char *env = getenv("MLFLOW_TRACKING_URI");
+  char shown[MIDA_URL_SHOWN];
+  if (env != NULL && env[0] != '\0') {
+    if (mida__mlflow_readable_uri(env))
+      return env;
+    fprintf(stderr,
+            "mida run: MLFLOW_TRACKING_URI=%s is not observed (sqlite:, "
+            "postgresql:, file: stores and paths are)\n",
+            mida__url_redact(env, shown, sizeof shown));
+    return NULL;
+  }
+  return mida__mlflow_default_uri(buf, cap) == MIDA_OK ? buf : NULL;
+}
 
 static const companion companions[] = {
-    {"--mlflow", "mlflow", "MLFLOW_TRACKING_URI", mlflow_stores,
+    {"--mlflow", "--no-mlflow", "mlflow", mlflow_implied,
      mida__cli_observe_spawn, mida__cli_observe_stop},
-    {"--tensorboard", "tensorboard", NULL, NULL, mida__cli_observe_spawn,
+    {"--tensorboard", NULL, "tensorboard", NULL, mida__cli_observe_spawn,
      mida__cli_observe_stop},
 };
 #define COMPANION_COUNT (sizeof companions / sizeof companions[0])
@@ -291,15 +314,20 @@ static int command_start(int argc, char **argv) {
 int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   const char *campaign = NULL, *wf_name = NULL;
   const char *comp_arg[COMPANION_COUNT] = {NULL};
+  int comp_off[COMPANION_COUNT] = {0};
   int no_dask = 0;
-  mida__cli_opt opts[4 + COMPANION_COUNT];
+  mida__cli_opt opts[4 + 2 * COMPANION_COUNT];
   int k = 0;
   opts[k++] = (mida__cli_opt){"--campaign", NULL, &campaign, NULL};
   opts[k++] = (mida__cli_opt){"--workflow-name", NULL, &wf_name, NULL};
   opts[k++] = (mida__cli_opt){"--no-dask", NULL, NULL, &no_dask};
-  for (size_t i = 0; i < COMPANION_COUNT; i++)
+  for (size_t i = 0; i < COMPANION_COUNT; i++) {
     opts[k++] = (mida__cli_opt){companions[i].option, NULL, &comp_arg[i],
                                 NULL};
+    if (companions[i].off_option != NULL)
+      opts[k++] = (mida__cli_opt){companions[i].off_option, NULL, NULL,
+                                  &comp_off[i]};
+  }
   opts[k] = (mida__cli_opt){NULL, NULL, NULL, NULL};
 
   int cmd = command_start(argc, argv);
@@ -372,19 +400,12 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     (void)mida_flush(s, 5000);
 
   pid_t comp_pid[COMPANION_COUNT] = {0};
+  char implied[COMPANION_COUNT][PATH_MAX + 32];
   for (size_t i = 0; i < COMPANION_COUNT; i++) {
-    /* A variable the command will use (MLFLOW_TRACKING_URI) starts the
-     * observer too, when it names a store the observer can read. */
-    const char *env = companions[i].env ? getenv(companions[i].env) : NULL;
-    if (comp_arg[i] == NULL && env != NULL && env[0] != '\0') {
-      for (const char *const *p = companions[i].prefixes; *p != NULL; p++)
-        if (strncmp(env, *p, strlen(*p)) == 0)
-          comp_arg[i] = env;
-      if (comp_arg[i] == NULL)
-        fprintf(stderr, "mida run: %s=%s is not observed (only sqlite: "
-                        "and postgresql: stores are)\n",
-                companions[i].env, env);
-    }
+    /* What the command will use (MLflow's tracking store) starts the
+     * observer too, unless turned off. */
+    if (comp_arg[i] == NULL && !comp_off[i] && companions[i].implied != NULL)
+      comp_arg[i] = companions[i].implied(implied[i], sizeof implied[i]);
     if (comp_arg[i] == NULL)
       continue;
     if (companions[i].start(companions[i].kind, comp_arg[i], cli->store,

@@ -58,7 +58,7 @@
  *   - experiments, runs, their params, tags and latest metrics, and logged
  *     models are re-read and re-emitted when their content changed (a hash
  *     per row); a run's params, tags and latest metrics stop being re-read
- *     once it is terminal and has been read once since;
+ *     ten minutes after its end, unless its row changes;
  *   - a full resync (positions emptied, hashes forgotten) when
  *     alembic_version changes or the reader finds a table rebuilt (SQLite:
  *     its largest rowid fell below the position; PostgreSQL: the
@@ -79,6 +79,8 @@
 #include "core/record.h"
 #include "core/url.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <float.h>
 #include <inttypes.h>
@@ -105,7 +107,9 @@ static const char *const known_versions[] = {
     "867495a8f9d4", "5b0e9adcef9c", "acf3f17fdcc7",
     "7f2a7d5fae7d", "2d6e25af4d3e", "97727af70f4d",
     "3500859a5d39", "7ac759974ad8", "0c779009ac13",
-    "c48cb773bb87", "bd07f7e963c5", NULL};
+    "c48cb773bb87", "bd07f7e963c5",
+    "mlflow-file-store", /* mlflow_file.c's mirror of a file store */
+    NULL};
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -146,6 +150,59 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
 
 #define FNV_START 14695981039346656037ull
 
+int mida__mlflow_readable_uri(const char *uri) {
+  if (uri == NULL || uri[0] == '\0')
+    return 0;
+  static const char *const schemes[] = {"sqlite:", "postgresql:",
+                                        "postgresql+", "postgres:", "file:",
+                                        NULL};
+  for (int i = 0; schemes[i] != NULL; i++)
+    if (strncmp(uri, schemes[i], strlen(schemes[i])) == 0)
+      return 1;
+  return mida__url_scheme_len(uri) == 0; /* a path: a file store */
+}
+
+/* Whether dir holds an experiment of a file store: MLflow's own test
+ * (_has_existing_mlruns_data). */
+static bool has_mlruns_data(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d == NULL)
+    return false;
+  bool found = false;
+  struct dirent *e;
+  char meta[PATH_MAX];
+  while (!found && (e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    size_t digits = strspn(n, "0123456789");
+    if (digits == 0 || n[digits] != '\0')
+      continue;
+    struct stat sb;
+    int len = snprintf(meta, sizeof meta, "%s/%s", dir, n);
+    if (len < 0 || (size_t)len >= sizeof meta || stat(meta, &sb) != 0 ||
+        !S_ISDIR(sb.st_mode))
+      continue;
+    len = snprintf(meta, sizeof meta, "%s/%s/meta.yaml", dir, n);
+    found = len > 0 && (size_t)len < sizeof meta && lstat(meta, &sb) == 0;
+  }
+  closedir(d);
+  return found;
+}
+
+int mida__mlflow_default_uri(char *buf, size_t cap) {
+  char cwd[PATH_MAX], mlruns[PATH_MAX + 8];
+  if (getcwd(cwd, sizeof cwd) == NULL)
+    return MIDA_EURL;
+  const char *sep = strcmp(cwd, "/") == 0 ? "" : "/";
+  int n = snprintf(mlruns, sizeof mlruns, "%s%smlruns", cwd, sep);
+  if (n < 0 || (size_t)n >= sizeof mlruns)
+    return MIDA_EURL;
+  if (has_mlruns_data(mlruns))
+    n = snprintf(buf, cap, "file://%s", mlruns);
+  else
+    n = snprintf(buf, cap, "sqlite:///%s%smlflow.db", cwd, sep);
+  return n > 0 && (size_t)n < cap ? MIDA_OK : MIDA_EURL;
+}
+
 /* ---- rows copied out of the database ------------------------------------ */
 
 typedef mida__mlf_cell cell;
@@ -175,11 +232,14 @@ cell *mida__mlf_rows_add(rows *r) {
   return row;
 }
 
-int mida__mlf_cell_set(cell *c, int type, const char *s) {
+int mida__mlf_cell_set(cell *c, int type, const char *s, size_t len) {
   c->type = type;
-  c->s = mida__strdup(s);
+  c->s = mida__malloc(len + 1);
   if (c->s == NULL)
     return MIDA_ENOMEM;
+  memcpy(c->s, s, len);
+  c->s[len] = '\0';
+  c->len = len;
   c->i = strtoll(s, NULL, 10);
   c->d = strtod(s, NULL);
   if (type == MIDA__MLF_FLOAT)
@@ -232,6 +292,8 @@ typedef struct mlf {
                             host:port/db (the reader's where) */
   char *source;          /* cursor source: "mlflow:<path>" (owned) */
   char version[64];      /* alembic version last seen */
+  int64_t version_since; /* when it was first seen (CLOCK_MONOTONIC ms) */
+  char warned_version[64]; /* the version last judged (and warned about) */
   position metrics_pos;  /* metrics read up to */
   position inputs_pos;   /* inputs read up to */
   seen_entry *seen[SEEN_BUCKETS]; /* content hashes of emitted rows */
@@ -303,7 +365,7 @@ static uint64_t rows_hash(const rows *r) {
     else if (c->type == MIDA__MLF_INT)
       h = fnv(h, &c->i, sizeof c->i);
     else if (c->s != NULL)
-      h = fnv(h, c->s, strlen(c->s) + 1);
+      h = fnv(fnv(h, &c->len, sizeof c->len), c->s, c->len);
   }
   return h | 1; /* never 0, which means "not emitted" */
 }
@@ -424,21 +486,28 @@ static int64_t ms_to_ns(int64_t ms) {
   return ms * 1000000;
 }
 
-/* Adds ,"key":"value" (value a JSON string, or raw JSON when raw). */
-static int json_member(mida__buf *b, const char *key, const char *value,
-                       bool raw) {
+/* Adds ,"key":"value" (value a JSON string of vlen bytes, NULs kept, or
+ * raw JSON when raw and it is JSON). */
+static int json_member_n(mida__buf *b, const char *key, size_t klen,
+                         const char *value, size_t vlen, bool raw) {
   if (value == NULL)
     return MIDA_OK;
   int rc = mida__buf_adds(b, b->len > 1 ? "," : "");
   if (rc == MIDA_OK)
-    rc = mida__json_add_string(b, key, strlen(key));
+    rc = mida__json_add_string(b, key, klen);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(b, ":");
   if (rc != MIDA_OK)
     return rc;
-  if (raw && mida__json_check(value, strlen(value), false, NULL) == MIDA_OK)
-    return mida__buf_adds(b, value);
-  return mida__json_add_string(b, value, strlen(value));
+  if (raw && mida__json_check(value, vlen, false, NULL) == MIDA_OK)
+    return mida__buf_add(b, value, vlen);
+  return mida__json_add_string(b, value, vlen);
+}
+
+static int json_member(mida__buf *b, const char *key, const char *value,
+                       bool raw) {
+  return json_member_n(b, key, strlen(key), value,
+                       value != NULL ? strlen(value) : 0, raw);
 }
 
 static int put_campaign_once(mlf *m) {
@@ -523,13 +592,24 @@ static int read_experiments(mlf *m, const schema *sc) {
 
 /* ---- runs --------------------------------------------------------------- */
 
+/* Adds the key/value text pairs of rows (cols 0 and 1) as members, whole
+ * (NULs included). */
+static int pairs_members(const rows *r, mida__buf *out) {
+  int rc = MIDA_OK;
+  for (size_t i = 0; rc == MIDA_OK && i < r->n; i++) {
+    const cell *k = at(r, i, 0), *v = at(r, i, 1);
+    if (k->s != NULL)
+      rc = json_member_n(out, k->s, k->len, v->s != NULL ? v->s : "",
+                         v->s != NULL ? v->len : 0, false);
+  }
+  return rc;
+}
+
 /* A JSON object of key/value text pairs from rows (cols 0 and 1). */
 static int pairs_json(const rows *r, mida__buf *out) {
   int rc = mida__buf_adds(out, "{");
-  for (size_t i = 0; rc == MIDA_OK && i < r->n; i++)
-    if (txt(r, i, 0) != NULL)
-      rc = json_member(out, txt(r, i, 0),
-                       txt(r, i, 1) != NULL ? txt(r, i, 1) : "", false);
+  if (rc == MIDA_OK)
+    rc = pairs_members(r, out);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(out, "}");
   return rc;
@@ -637,10 +717,8 @@ static int read_run_children(mlf *m, const schema *sc, const rows *runs,
     if (v != NULL && v[0] != '\0')
       rc = json_member(&custom, fields[k].key, v, false);
   }
-  for (size_t k = 0; rc == MIDA_OK && k < tags.n; k++)
-    if (txt(&tags, k, 0) != NULL)
-      rc = json_member(&custom, txt(&tags, k, 0),
-                       txt(&tags, k, 1) != NULL ? txt(&tags, k, 1) : "", false);
+  if (rc == MIDA_OK)
+    rc = pairs_members(&tags, &custom);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(&custom, "}");
   if (rc == MIDA_OK) {
@@ -716,6 +794,16 @@ out:
   return rc;
 }
 
+/* How long after a run's end its params, tags and latest metrics are
+ * still read again at each pass (ms). */
+#define TERMINAL_QUIET_MS (10 * 60 * 1000)
+
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int read_runs(mlf *m, const schema *sc) {
   static const char *const cols[] = {"run_uuid",         "name",
                                      "source_type",      "source_name",
@@ -742,16 +830,24 @@ static int read_runs(mlf *m, const schema *sc) {
     char key[300];
     snprintf(key, sizeof key, "terminal:%s", uuid);
     seen_entry *t = seen_get(m, key, true);
-    if (t != NULL && t->terminal)
-      continue; /* terminal, and read once since: nothing more comes */
-    if (t != NULL && t->hash == 0) {
-      t->hash = 1;
+    rows one = {1, 1, r.ncols, (cell *)at(&r, i, 0)};
+    uint64_t row_hash = rows_hash(&one);
+    if (t != NULL && t->hash == 0)
       m->st->tasks++;
-    }
+    /* A run that ended long ago and whose row did not change is not read
+     * again: MLflow still lets a script change an ended run (a status set
+     * again, a late tag), which is seen while the run's end is recent or
+     * when its row changes. */
+    if (t != NULL && t->terminal && t->hash == row_hash &&
+        !is_null(&r, i, RUN_END) &&
+        wall_ms() - num(&r, i, RUN_END) > TERMINAL_QUIET_MS)
+      continue;
+    if (t != NULL)
+      t->hash = row_hash;
     mida_status_t status = mida__mlflow_status(txt(&r, i, RUN_STATUS));
     rc = read_run_children(m, sc, &r, i);
-    if (rc == MIDA_OK && t != NULL && status >= MIDA_STATUS_FINISHED)
-      t->terminal = 1;
+    if (rc == MIDA_OK && t != NULL)
+      t->terminal = status >= MIDA_STATUS_FINISHED;
   }
   rows_free(&r);
   return rc;
@@ -776,6 +872,16 @@ static int position_set(position *p, const char *at) {
 
 typedef int (*row_fn)(mlf *m, const rows *r, size_t i);
 
+/* A reader's per-file position (mlflow_reader.h), saved as a cursor after
+ * the records it covers. */
+static int save_position(void *ctx, const char *key, const char *position) {
+  mlf *m = ctx;
+  int rc = mida__obs_put_cursor(m->s, m->source, key, position);
+  if (rc == MIDA_OK)
+    m->st->records++;
+  return rc;
+}
+
 /* Reads the rows of an insert-only table added since pos (see
  * mlflow_reader.h), hands each to fn, and saves the reader's position as
  * the cursor "<table>.<unit>" after each batch that moved it. */
@@ -794,6 +900,8 @@ static int scan_table(mlf *m, const char *table, const char *cols,
       rc = fn(m, &r, i);
     size_t got = r.n;
     rows_free(&r);
+    if (rc == MIDA_OK && rm->positions != NULL)
+      rc = rm->positions(m->rd, scan, save_position, m);
     const char *at = rc == MIDA_OK ? rm->scan_position(m->rd, scan) : NULL;
     if (at != NULL && strcmp(at, pos->saved) != 0) {
       char key[64];
@@ -1011,6 +1119,85 @@ static int read_inputs(mlf *m, const schema *sc) {
   return rc;
 }
 
+/* A logged model's metric columns, in the order model_metrics_json()
+ * reads them. */
+enum {
+  MM_NAME,
+  MM_VALUE,
+  MM_STEP,
+  MM_TIMESTAMP,
+  MM_RUN,
+  MM_DATASET_NAME,
+  MM_DATASET_DIGEST
+};
+
+/* Every metric row of a logged model: MLflow keeps them per run and per
+ * dataset (a model evaluated on two datasets has two values of a key). */
+static int read_model_metrics(mlf *m, const schema *sc, const char *const *p,
+                              rows *out) {
+  static const char *const cols[] = {
+      "metric_name", "metric_value", "metric_step",    "metric_timestamp_ms",
+      "run_id",      "dataset_name", "dataset_digest", NULL};
+  mida__buf sql;
+  mida__buf_init(&sql, 1024);
+  int rc = mida__buf_adds(&sql, "SELECT ");
+  if (rc == MIDA_OK)
+    rc = select_list(&sql, &sc->model_metrics, "", cols);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&sql, " FROM logged_model_metrics WHERE model_id = ?1"
+                              " ORDER BY metric_step, metric_timestamp_ms");
+  if (rc == MIDA_OK)
+    rc = fetch(m, sql.ptr, p, 1, SIZE_MAX, out);
+  mida__buf_free(&sql);
+  return rc;
+}
+
+/* The rows of read_model_metrics() as a JSON array of objects: key, value
+ * (null for NaN), step, timestamp (ms, as MLflow keeps it), run_id,
+ * dataset_name and dataset_digest (when the point has a dataset). */
+static int model_metrics_json(const rows *r, mida__buf *out) {
+  int rc = mida__buf_adds(out, "[");
+  mida__buf obj;
+  mida__buf_init(&obj, MAX_JSON);
+  for (size_t k = 0; rc == MIDA_OK && k < r->n; k++) {
+    if (is_null(r, k, MM_NAME))
+      continue;
+    mida__buf_reset(&obj);
+    rc = mida__buf_adds(&obj, "{");
+    if (rc == MIDA_OK)
+      rc = json_member(&obj, "key", txt(r, k, MM_NAME), false);
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&obj, ",\"value\":");
+    if (rc == MIDA_OK)
+      rc = is_null(r, k, MM_VALUE)
+               ? mida__buf_adds(&obj, "null")
+               : mida__json_add_double(
+                     &obj, mida__mlflow_value(at(r, k, MM_VALUE)->d, 0));
+    if (rc == MIDA_OK)
+      rc = mida__buf_printf(&obj,
+                            ",\"step\":%" PRId64 ",\"timestamp\":%" PRId64,
+                            num(r, k, MM_STEP), num(r, k, MM_TIMESTAMP));
+    if (rc == MIDA_OK)
+      rc = json_member(&obj, "run_id", txt(r, k, MM_RUN), false);
+    if (rc == MIDA_OK)
+      rc = json_member(&obj, "dataset_name", txt(r, k, MM_DATASET_NAME),
+                       false);
+    if (rc == MIDA_OK)
+      rc = json_member(&obj, "dataset_digest", txt(r, k, MM_DATASET_DIGEST),
+                       false);
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&obj, "}");
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(out, out->len > 1 ? "," : "");
+    if (rc == MIDA_OK)
+      rc = mida__buf_add(out, obj.ptr, obj.len);
+  }
+  mida__buf_free(&obj);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(out, "]");
+  return rc;
+}
+
 static int read_models(mlf *m, const schema *sc) {
   if (!sc->models.present || !has_col(&sc->models, "model_id"))
     return MIDA_OK;
@@ -1052,11 +1239,7 @@ static int read_models(mlf *m, const schema *sc) {
                  " WHERE model_id = ?1",
                  p, 1, SIZE_MAX, &tags);
     if (rc == MIDA_OK && sc->model_metrics.present)
-      rc = fetch(m,
-                 "SELECT metric_name, metric_value FROM logged_model_metrics"
-                 " WHERE model_id = ?1"
-                 " ORDER BY metric_step, metric_timestamp_ms",
-                 p, 1, SIZE_MAX, &metrics);
+      rc = read_model_metrics(m, sc, p, &metrics);
     rows one = {1, 1, r.ncols, (cell *)at(&r, i, 0)};
     uint64_t h = rows_hash(&one) ^ (rows_hash(&params) * 3) ^
                  (rows_hash(&tags) * 5) ^ (rows_hash(&metrics) * 7);
@@ -1086,29 +1269,7 @@ static int read_models(mlf *m, const schema *sc) {
         rc = json_member(&meta, "tags", part.ptr, true);
       mida__buf_reset(&part);
       if (rc == MIDA_OK)
-        rc = mida__buf_adds(&part, "{");
-      for (size_t k = 0; rc == MIDA_OK && k < metrics.n; k++) {
-        /* Later rows (higher step, later time) overwrite earlier ones in
-         * a JSON reader; keep only each name's last by skipping names
-         * that come again. */
-        const char *name = txt(&metrics, k, 0);
-        bool later = false;
-        for (size_t j = k + 1; name != NULL && j < metrics.n; j++)
-          if (txt(&metrics, j, 0) != NULL &&
-              strcmp(txt(&metrics, j, 0), name) == 0)
-            later = true;
-        if (name == NULL || later)
-          continue;
-        rc = mida__buf_adds(&part, part.len > 1 ? "," : "");
-        if (rc == MIDA_OK)
-          rc = mida__json_add_string(&part, name, strlen(name));
-        if (rc == MIDA_OK)
-          rc = mida__buf_adds(&part, ":");
-        if (rc == MIDA_OK)
-          rc = mida__json_add_double(&part, at(&metrics, k, 1)->d);
-      }
-      if (rc == MIDA_OK)
-        rc = mida__buf_adds(&part, "}");
+        rc = model_metrics_json(&metrics, &part);
       if (rc == MIDA_OK)
         rc = json_member(&meta, "metrics", part.ptr, true);
       if (rc == MIDA_OK)
@@ -1134,6 +1295,35 @@ static int read_models(mlf *m, const schema *sc) {
 
 /* ---- passes --------------------------------------------------------- */
 
+/* How long a schema version must stay before it is judged: MLflow
+ * creates or upgrades its database through one migration after the other,
+ * each a version of its own, within a few seconds. */
+#define VERSION_SETTLE_MS 5000
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Only the version that stays (for VERSION_SETTLE_MS, or at the only or
+ * last pass) is worth a word, once. */
+static void judge_version(mlf *m) {
+  const char *v = m->version;
+  if (v[0] == '\0' || strcmp(v, m->warned_version) == 0)
+    return;
+  bool known = false;
+  for (int i = 0; known_versions[i] != NULL; i++)
+    known = known || strcmp(known_versions[i], v) == 0;
+  if (!known)
+    mida__obs_log(m->opts, MIDA_OBS_WARN,
+                  "%s: MLflow schema version %s is not one this observer "
+                  "was checked against; reading the columns it knows by "
+                  "name",
+                  m->path, v);
+  snprintf(m->warned_version, sizeof m->warned_version, "%s", v);
+}
+
 static int check_version(mlf *m, bool *resync) {
   *resync = false;
   colset cs;
@@ -1154,19 +1344,13 @@ static int check_version(mlf *m, bool *resync) {
     return rc;
   const char *v = r.n > 0 && txt(&r, 0, 0) != NULL ? txt(&r, 0, 0) : "";
   if (strcmp(v, m->version) != 0) {
-    bool known = false;
-    for (int i = 0; known_versions[i] != NULL; i++)
-      known = known || strcmp(known_versions[i], v) == 0;
-    if (!known && v[0] != '\0')
-      mida__obs_log(m->opts, MIDA_OBS_WARN,
-                    "%s: MLflow schema version %s is not one this observer "
-                    "was checked against; reading the columns it knows by "
-                    "name",
-                    m->path, v);
     if (m->version[0] != '\0')
       *resync = true;
     snprintf(m->version, sizeof m->version, "%s", v);
+    m->version_since = monotonic_ms();
   }
+  if (m->opts->once)
+    judge_version(m);
   rows_free(&r);
   return MIDA_OK;
 }
@@ -1239,6 +1423,8 @@ static int restore_cursor(void *ctx, const char *key, const char *pos) {
   snprintf(want, sizeof want, "inputs.%s", unit);
   if (strcmp(key, want) == 0)
     return position_set(&m->inputs_pos, pos);
+  if (m->rd->methods->restore != NULL)
+    return m->rd->methods->restore(m->rd, key, pos);
   return 0;
 }
 
@@ -1248,41 +1434,134 @@ static bool is_postgres_uri(const char *uri) {
          strncmp(uri, "postgresql+", 11) == 0;
 }
 
-/* Opens the reader a tracking URI names. */
+/* The path of a file: URI (file:///abs, file://localhost/abs, file:/abs,
+ * file:rel), percent-decoded, into buf. */
+static int file_uri_path(const char *uri, char *buf, size_t cap) {
+  const char *p = uri + 5; /* after "file:" */
+  if (strncmp(p, "//", 2) == 0) {
+    p += 2;
+    const char *slash = strchr(p, '/');
+    size_t host = slash != NULL ? (size_t)(slash - p) : strlen(p);
+    if (host != 0 && !(host == 9 && strncmp(p, "localhost", 9) == 0))
+      return MIDA_EURL; /* another host's files */
+    p += host;
+  }
+  size_t n = 0;
+  for (; *p != '\0' && *p != '?' && *p != '#'; p++) {
+    char c = *p;
+    if (c == '%' && isxdigit((unsigned char)p[1]) &&
+        isxdigit((unsigned char)p[2])) {
+      char hex[3] = {p[1], p[2], '\0'};
+      c = (char)strtol(hex, NULL, 16);
+      p += 2;
+    }
+    if (c == '\0' || n + 1 >= cap)
+      return MIDA_EURL;
+    buf[n++] = c;
+  }
+  buf[n] = '\0';
+  return n > 0 ? MIDA_OK : MIDA_EURL;
+}
+
+/* The absolute form of path, whose last component may not exist yet (its
+ * directory must). Returns 0, or -1. */
+static int absolute_path(const char *path, char *abs, size_t cap) {
+  char real[PATH_MAX];
+  if (realpath(path, real) != NULL) {
+    if (strlen(real) >= cap)
+      return -1;
+    memcpy(abs, real, strlen(real) + 1);
+    return 0;
+  }
+  char dir[PATH_MAX], rdir[PATH_MAX];
+  size_t len = strlen(path);
+  while (len > 1 && path[len - 1] == '/')
+    len--; /* "mlruns/" names "mlruns" */
+  if (len >= sizeof dir)
+    return -1;
+  memcpy(dir, path, len);
+  dir[len] = '\0';
+  char *slash = strrchr(dir, '/');
+  char base[PATH_MAX];
+  snprintf(base, sizeof base, "%s", slash != NULL ? slash + 1 : dir);
+  if (slash == dir)
+    dir[1] = '\0';
+  else if (slash != NULL)
+    *slash = '\0';
+  else
+    memcpy(dir, ".", 2);
+  if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+      realpath(dir, rdir) == NULL)
+    return -1;
+  size_t dl = strcmp(rdir, "/") == 0 ? 0 : strlen(rdir);
+  if (dl + 1 + strlen(base) + 1 > cap)
+    return -1;
+  memcpy(abs, rdir, dl);
+  abs[dl] = '/';
+  memcpy(abs + dl + 1, base, strlen(base) + 1);
+  return 0;
+}
+
+static bool ends_with(const char *s, const char *tail) {
+  size_t n = strlen(s), t = strlen(tail);
+  return n >= t && strcmp(s + n - t, tail) == 0;
+}
+
+/* Opens the reader a tracking URI names, as MLflow reads it: sqlite:///
+ * a database, postgresql:// a server, file: an mlruns directory, and a
+ * plain path a file store too (MLflow's rule) unless it is an existing
+ * file or looks like a database (.db, .sqlite). */
 static int open_reader(const char *tracking_uri, const mida__obs_opts *opts,
                        mida__mlf_reader **out) {
   if (is_postgres_uri(tracking_uri))
     return mida__mlf_pg_open(tracking_uri, opts, out);
   char path[PATH_MAX];
   char shown[MIDA_URL_SHOWN];
-  if (mida__url_mlflow_path(tracking_uri, path, sizeof path) != MIDA_OK)
+  bool file_store = false;
+  if (strncmp(tracking_uri, "file:", 5) == 0) {
+    if (file_uri_path(tracking_uri, path, sizeof path) != MIDA_OK)
+      return mida__set_error(MIDA_EURL,
+                             "%s: not a local file: URI (expected "
+                             "file:///path/to/mlruns)",
+                             mida__url_redact(tracking_uri, shown,
+                                              sizeof shown));
+    file_store = true;
+  } else if (mida__url_mlflow_path(tracking_uri, path, sizeof path) !=
+             MIDA_OK) {
     return mida__set_error(MIDA_EURL,
-                           "%s: not an SQLite tracking URI nor a PostgreSQL "
-                           "one (expected sqlite:///path/mlflow.db, "
-                           "postgresql://... or a path)",
+                           "%s: not a tracking URI this observer reads "
+                           "(expected sqlite:///path/mlflow.db, "
+                           "postgresql://..., file:///path/mlruns or a path)",
                            mida__url_redact(tracking_uri, shown, sizeof shown));
-  /* The directory must exist; the database itself may appear later. */
-  char abs[PATH_MAX];
-  if (realpath(path, abs) == NULL) {
-    char dir[PATH_MAX], rdir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    const char *base = slash != NULL ? path + (slash - dir) + 1 : path;
-    if (slash == dir)
-      dir[1] = '\0';
-    else if (slash != NULL)
-      *slash = '\0';
+  } else if (mida__url_scheme_len(tracking_uri) == 0) {
+    struct stat sb;
+    if (stat(path, &sb) == 0)
+      file_store = S_ISDIR(sb.st_mode);
     else
-      snprintf(dir, sizeof dir, ".");
-    if (opts->once || base[0] == '\0' || realpath(dir, rdir) == NULL ||
-        strlen(rdir) + strlen(base) + 2 > sizeof abs)
-      return mida__set_error(MIDA_ENOTFOUND, "%s: no MLflow database (%s)",
-                             path, strerror(ENOENT));
-    size_t dl = strcmp(rdir, "/") == 0 ? 0 : strlen(rdir);
-    memcpy(abs, rdir, dl);
-    abs[dl] = '/';
-    memcpy(abs + dl + 1, base, strlen(base) + 1);
+      file_store = !ends_with(path, ".db") && !ends_with(path, ".sqlite") &&
+                   !ends_with(path, ".sqlite3");
   }
+  char abs[PATH_MAX];
+  struct stat sb;
+  if (absolute_path(path, abs, sizeof abs) != 0 ||
+      (opts->once && stat(abs, &sb) != 0)) {
+    /* A long-running observer waits for MLflow to create its store, in a
+     * directory that exists. */
+    if (file_store)
+      return mida__set_error(MIDA_ENOTFOUND,
+                             "%s: no MLflow file store (mlruns directory) "
+                             "there (%s)",
+                             path, strerror(ENOENT));
+    return mida__set_error(MIDA_ENOTFOUND, "%s: no MLflow database (%s)",
+                           path, strerror(ENOENT));
+  }
+  if (!file_store && stat(abs, &sb) == 0 && S_ISDIR(sb.st_mode))
+    return mida__set_error(MIDA_EURL,
+                           "%s: a directory, not an SQLite database; an "
+                           "MLflow file store is observed as file://%s",
+                           abs, abs);
+  if (file_store)
+    return mida__mlf_file_open(abs, opts, !opts->once, out);
   return mida__mlf_sqlite_open(abs, opts, !opts->once, out);
 }
 
@@ -1343,8 +1622,10 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
        * went away: leave it alone and come back. With once, give up after
        * about 30 tries. */
       stats->errors++;
+      /* Expected (MLflow's own writes, its migrations) and handled: a
+       * note, not a warning. */
       if (!m->warned_busy)
-        mida__obs_log(opts, MIDA_OBS_WARN, "%s; retrying", mida_errmsg(NULL));
+        mida__obs_log(opts, MIDA_OBS_INFO, "%s; retrying", mida_errmsg(NULL));
       m->warned_busy = 1;
       if (opts->once && ++busy_tries >= 30) {
         rc = mida__set_error(MIDA_EBUSY,
@@ -1361,12 +1642,16 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
     }
     if (stopping)
       break;
+    if (m->version[0] != '\0' &&
+        monotonic_ms() - m->version_since >= VERSION_SETTLE_MS)
+      judge_version(m);
     rd->methods->wait(rd, poll_ms);
     /* When asked to stop, one last pass reads what was committed
      * meanwhile (mida run stops the observer right after the training). */
     if (opts->stop != NULL && atomic_load(opts->stop))
       stopping = 1;
   }
+  judge_version(m);
   rd->methods->close(rd);
   seen_clear(m);
   mida__free(m->metrics_pos.at);

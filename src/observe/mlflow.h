@@ -18,4 +18,17 @@ mida_status_t mida__mlflow_status(const char *status);
  * give +-inf. */
 double mida__mlflow_value(double stored, int is_nan);
 
+/* Whether the observer reads the store a tracking URI names: sqlite:,
+ * postgresql: (postgres:, postgresql+driver:), file:, or a plain path. */
+int mida__mlflow_readable_uri(const char *uri);
+
+/* The tracking store MLflow uses when MLFLOW_TRACKING_URI is unset (and
+ * the program sets none), as MLflow 3 resolves it in the working
+ * directory: ./mlruns when it holds an experiment (a digit-named directory
+ * with a meta.yaml; MLflow keeps using a file store it finds), else
+ * sqlite:///mlflow.db. Writes it as an absolute URI (file:///abs/mlruns,
+ * sqlite:////abs/mlflow.db) into buf; returns MIDA_OK or MIDA_EURL when it
+ * does not fit. */
+int mida__mlflow_default_uri(char *buf, size_t cap);
+
 #endif /* MIDA_OBSERVE_MLFLOW_H */

@@ -271,9 +271,12 @@ static int copy_rows(PGresult *res, size_t max_rows, mida__mlf_rows *out) {
       if (PQgetisnull(res, (int)i, j))
         continue;
       const char *v = PQgetvalue(res, (int)i, j);
-      if (PQftype(res, j) == OID_BOOL)
+      size_t len = (size_t)PQgetlength(res, (int)i, j);
+      if (PQftype(res, j) == OID_BOOL) {
         v = v[0] == 't' ? "1" : "0"; /* as SQLite keeps booleans */
-      rc = mida__mlf_cell_set(&row[j], types[j], v);
+        len = 1;
+      }
+      rc = mida__mlf_cell_set(&row[j], types[j], v, len);
     }
   }
   return rc;
@@ -632,10 +635,21 @@ static void pg_close(mida__mlf_reader *base) {
 }
 
 static const mida__mlf_methods pg_methods = {
-    "postgresql",   "snapshot",       pg_poll,     pg_begin,
-    pg_end,         pg_fetch,         pg_columns,  pg_scan_begin,
-    pg_scan_next,   pg_scan_position, pg_scan_end, pg_rebuilt,
-    pg_wait,        pg_disconnect,    pg_close,
+    .name = "postgresql",
+    .cursor_unit = "snapshot",
+    .poll = pg_poll,
+    .begin = pg_begin,
+    .end = pg_end,
+    .fetch = pg_fetch,
+    .columns = pg_columns,
+    .scan_begin = pg_scan_begin,
+    .scan_next = pg_scan_next,
+    .scan_position = pg_scan_position,
+    .scan_end = pg_scan_end,
+    .rebuilt = pg_rebuilt,
+    .wait = pg_wait,
+    .disconnect = pg_disconnect,
+    .close = pg_close,
 };
 
 /* The URI without SQLAlchemy's "+driver" (postgresql+psycopg2://...),

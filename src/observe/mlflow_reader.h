@@ -32,6 +32,8 @@
 
 #define MIDA__MLF_MAX_COLS 16 /* cells kept per row */
 
+struct sqlite3; /* sqlite3.h's connection */
+
 /* The type of a cell, as the database reported it. */
 enum {
   MIDA__MLF_NULL = 0,
@@ -44,7 +46,8 @@ typedef struct mida__mlf_cell {
   int type;  /* MIDA__MLF_* */
   int64_t i; /* integer value (floats truncated, text parsed, else 0) */
   double d;  /* float value (integers converted, text parsed, else 0) */
-  char *s;   /* text (owned), or NULL for NULL */
+  char *s;   /* text (owned, NUL-terminated), or NULL for NULL */
+  size_t len; /* bytes of text, which may hold NULs of its own */
 } mida__mlf_cell;
 
 /* Rows copied out of the database. Free with mida__mlf_rows_free(). */
@@ -60,9 +63,11 @@ void mida__mlf_rows_free(mida__mlf_rows *r);
  * them; n is already counted), or NULL when out of memory. */
 mida__mlf_cell *mida__mlf_rows_add(mida__mlf_rows *r);
 
-/* Fills a cell from text the way SQLite converts: i and d parsed, type
- * given. s is copied; returns MIDA_OK or MIDA_ENOMEM. */
-int mida__mlf_cell_set(mida__mlf_cell *c, int type, const char *s);
+/* Fills a cell from len bytes of text the way SQLite converts: i and d
+ * parsed, type given. s is copied (NULs included); returns MIDA_OK or
+ * MIDA_ENOMEM. */
+int mida__mlf_cell_set(mida__mlf_cell *c, int type, const char *s,
+                       size_t len);
 
 /* The columns of one table, by name. */
 typedef struct mida__mlf_colset {
@@ -104,6 +109,17 @@ typedef struct mida__mlf_methods {
    * there is none to save yet. Valid until the next call on scan. */
   const char *(*scan_position)(mida__mlf_reader *r, mida__mlf_scan *scan);
   void (*scan_end)(mida__mlf_reader *r, mida__mlf_scan *scan);
+  /* Readers that follow many files (the file store) keep a position per
+   * file instead of scan_position()'s one (which is then NULL): after each
+   * batch of scan, calls save(ctx, key, position) for each position that
+   * moved and that the rows handed out so far cover; restore() takes one
+   * back when the observer starts (keys the mapping does not know). Both
+   * NULL for the database readers. */
+  int (*positions)(mida__mlf_reader *r, mida__mlf_scan *scan,
+                   int (*save)(void *ctx, const char *key,
+                               const char *position),
+                   void *ctx);
+  int (*restore)(mida__mlf_reader *r, const char *key, const char *position);
   /* Whether table was rebuilt (or the database replaced) since position
    * was taken, so that reading on from it would miss rows. */
   int (*rebuilt)(mida__mlf_reader *r, const char *table, const char *position,
@@ -126,6 +142,38 @@ struct mida__mlf_reader {
  * exist yet). with_inotify: wait on inotify for its directory. */
 int mida__mlf_sqlite_open(const char *path, const mida__obs_opts *opts,
                           bool with_inotify, mida__mlf_reader **out);
+
+/* A reader of an SQLite database the caller has opened and keeps (the
+ * file store's mirror in mlflow_file.c uses its fetch, columns and scans);
+ * close() leaves db open. where names it in messages. */
+int mida__mlf_sqlite_wrap(struct sqlite3 *db, const char *where,
+                          const mida__obs_opts *opts, mida__mlf_reader **out);
+
+/* Opens a reader of an MLflow file store (the mlruns directory at root,
+ * absolute; it may not exist yet): see mlflow_file.c. */
+int mida__mlf_file_open(const char *root, const mida__obs_opts *opts,
+                        bool with_inotify, mida__mlf_reader **out);
+
+/* One line of a file store's metric file. Strings borrow the line. */
+typedef struct mida__mlf_point {
+  int64_t timestamp;          /* ms since the epoch */
+  double value;               /* as Python wrote it: NaN, inf included */
+  int64_t step;               /* 0 when the line has none */
+  const char *run;            /* logged models: the run, or NULL */
+  size_t run_len;             /* bytes */
+  const char *dataset_name;   /* or NULL */
+  size_t dataset_name_len;    /* bytes */
+  const char *dataset_digest; /* or NULL */
+  size_t dataset_digest_len;  /* bytes */
+} mida__mlf_point;
+
+/* Parses one metric line (without its newline) of a run ("<timestamp>
+ * <value> [<step> [<dataset name> <dataset digest>]]", with_run 0) or of a
+ * logged model ("<timestamp> <value> <step> [<run> [<dataset name>
+ * <digest>]]", with_run 1), single spaces between fields, as MLflow's
+ * FileStore writes and reads them. Returns MIDA_OK or MIDA_ECORRUPT. */
+int mida__mlf_metric_line(const char *line, size_t len, int with_run,
+                          mida__mlf_point *pt);
 
 /* Opens a reader of the PostgreSQL database a postgresql:// (or
  * postgres://, postgresql+driver://) URI names, and connects to it: an

@@ -44,6 +44,7 @@ typedef struct sqlite_reader {
   int64_t done_version; /* data_version of the last good pass, or -1 */
   int64_t version;      /* data_version seen by the current pass */
   int inotify_fd;       /* -1 without inotify */
+  bool borrowed;        /* db is the caller's (mida__mlf_sqlite_wrap) */
 } sqlite_reader;
 
 struct mida__mlf_scan {
@@ -111,11 +112,21 @@ static int sq_fetch(mida__mlf_reader *base, const char *sql,
       c->i = sqlite3_column_int64(st, j);
       c->d = sqlite3_column_double(st, j);
       c->s = NULL;
+      c->len = 0;
       if (t != SQLITE_NULL) {
+        /* The whole text, NULs included (MLflow keeps a tag value with
+         * a NUL whole). */
         const unsigned char *s = sqlite3_column_text(st, j);
-        c->s = mida__strdup(s != NULL ? (const char *)s : "");
-        if (c->s == NULL)
+        size_t len = (size_t)sqlite3_column_bytes(st, j);
+        c->s = mida__malloc(len + 1);
+        if (c->s == NULL) {
           rc = MIDA_ENOMEM;
+        } else {
+          if (len > 0 && s != NULL)
+            memcpy(c->s, s, len);
+          c->s[len] = '\0';
+          c->len = s != NULL ? len : 0;
+        }
       }
     }
     if (rc != MIDA_OK)
@@ -325,9 +336,10 @@ static void sq_wait(mida__mlf_reader *base, unsigned poll_ms) {
 
 static void sq_disconnect(mida__mlf_reader *base) {
   sqlite_reader *r = (sqlite_reader *)base;
-  if (r->db != NULL)
+  if (r->db != NULL && !r->borrowed)
     sqlite3_close(r->db);
-  r->db = NULL;
+  if (!r->borrowed)
+    r->db = NULL;
 }
 
 static void sq_close(mida__mlf_reader *base) {
@@ -342,11 +354,34 @@ static void sq_close(mida__mlf_reader *base) {
 }
 
 static const mida__mlf_methods sqlite_methods = {
-    "sqlite",        "rowid",          sq_poll,      sq_begin,
-    sq_end,          sq_fetch,         sq_columns,   sq_scan_begin,
-    sq_scan_next,    sq_scan_position, sq_scan_end,  sq_rebuilt,
-    sq_wait,         sq_disconnect,    sq_close,
+    .name = "sqlite",
+    .cursor_unit = "rowid",
+    .poll = sq_poll,
+    .begin = sq_begin,
+    .end = sq_end,
+    .fetch = sq_fetch,
+    .columns = sq_columns,
+    .scan_begin = sq_scan_begin,
+    .scan_next = sq_scan_next,
+    .scan_position = sq_scan_position,
+    .scan_end = sq_scan_end,
+    .rebuilt = sq_rebuilt,
+    .wait = sq_wait,
+    .disconnect = sq_disconnect,
+    .close = sq_close,
 };
+
+int mida__mlf_sqlite_wrap(struct sqlite3 *db, const char *where,
+                          const mida__obs_opts *opts,
+                          mida__mlf_reader **out) {
+  int rc = mida__mlf_sqlite_open(where, opts, false, out);
+  if (rc != MIDA_OK)
+    return rc;
+  sqlite_reader *r = (sqlite_reader *)*out;
+  r->db = db;
+  r->borrowed = true;
+  return MIDA_OK;
+}
 
 int mida__mlf_sqlite_open(const char *path, const mida__obs_opts *opts,
                           bool with_inotify, mida__mlf_reader **out) {

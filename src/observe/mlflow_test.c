@@ -4,6 +4,7 @@
  * values, and tracking URIs to database paths.
  */
 #include "observe/mlflow.h"
+#include "observe/mlflow_reader.h"
 
 #include <float.h>
 #include <math.h>
@@ -35,10 +36,36 @@ static void test_values_as_mlflow_encodes_them(void **state) {
   assert_true(mida__mlflow_value(-0.0, 0) == 0.0);
 }
 
+static void test_file_store_metric_lines(void **state) {
+  (void)state;
+  mida__mlf_point pt;
+  const char *l = "1796116425111 0.3333333333333333 -5";
+  assert_int_equal(mida__mlf_metric_line(l, strlen(l), 0, &pt), MIDA_OK);
+  assert_true(pt.timestamp == 1796116425111 && pt.step == -5 &&
+              pt.value == 1.0 / 3 && pt.run == NULL);
+  l = "17 nan 2 train 01b421d5";
+  assert_int_equal(mida__mlf_metric_line(l, strlen(l), 0, &pt), MIDA_OK);
+  assert_true(isnan(pt.value) && pt.dataset_name_len == 5 &&
+              memcmp(pt.dataset_digest, "01b421d5", 8) == 0);
+  l = "17 -inf";
+  assert_int_equal(mida__mlf_metric_line(l, strlen(l), 0, &pt), MIDA_OK);
+  assert_true(isinf(pt.value) && pt.value < 0 && pt.step == 0);
+  l = "17 0.5 1 3cf7de16 train 01b4";
+  assert_int_equal(mida__mlf_metric_line(l, strlen(l), 1, &pt), MIDA_OK);
+  assert_true(pt.run_len == 8 && pt.dataset_name_len == 5);
+  const char *bad[] = {"",           "17",       "17  0.5",  " 17 0.5",
+                       "17 0.5 ",    "x 0.5",    "17 zz",    "17 0.5 1.5",
+                       "17 0.5 1 a", "1 2 3 4 5 6 7"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_int_equal(mida__mlf_metric_line(bad[i], strlen(bad[i]), 0, &pt),
+                     MIDA_ECORRUPT);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_status_mapping),
       cmocka_unit_test(test_values_as_mlflow_encodes_them),
+      cmocka_unit_test(test_file_store_metric_lines),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

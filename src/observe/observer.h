@@ -36,12 +36,21 @@ typedef enum mida__obs_level {
 typedef void (*mida__obs_log_fn)(void *ctx, mida__obs_level level,
                                  const char *msg);
 
+/* The default of mida__obs_opts.end_after_s (`mida observe --end-after`):
+ * longer than the writers' usual flush interval (PyTorch's SummaryWriter
+ * flushes every 120 s). */
+#define MIDA_OBS_END_AFTER_S 300
+
 typedef struct mida__obs_opts {
   int once;             /* 1: one pass over everything, then return */
   unsigned poll_ms;     /* longest wait between passes; 0: 500 */
   atomic_int *stop;     /* stop when non-zero; may be NULL */
   mida__obs_log_fn log; /* warnings and notes; may be NULL */
   void *log_ctx;        /* passed to log */
+  unsigned end_after_s; /* TensorBoard: a run whose files have not grown
+                           for this many seconds has ended; 0: never */
+  int end_at_stop;      /* TensorBoard: every run has ended when the
+                           observer stops (its writer is gone) */
 } mida__obs_opts;
 
 /* What an observer has done so far (cumulative over its run). */
@@ -55,6 +64,12 @@ typedef struct mida__obs_stats {
   uint64_t bad_bytes;   /* bytes skipped while resynchronizing */
   uint64_t bad_events;  /* records whose Event could not be decoded */
   uint64_t errors;      /* source errors (unreadable file, locked db) */
+  uint64_t items;       /* non-scalar records kept (TensorBoard histograms,
+                           images, audio, text) */
+  uint64_t skipped;     /* records read but not kept (kinds mida does not
+                           record, records too large for the journal);
+                           by kind in the store's counters */
+  uint64_t ended;       /* runs ended by the observer (TensorBoard) */
 } mida__obs_stats;
 
 /* Follows every event file under logdir (see tensorboard.c). Returns

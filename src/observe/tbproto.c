@@ -8,6 +8,7 @@
 
 #include "mida.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
@@ -187,6 +188,8 @@ static int read_numlist(pb *r, int wt, int elem, numlist *l) {
 typedef struct tensor {
   uint64_t dtype;    /* DataType */
   int64_t elements;  /* product of the shape's dims; -1 if unknown */
+  int ndims;         /* dims in the shape */
+  int64_t dims[4];   /* the first four */
   pb content;        /* tensor_content */
   numlist floats;    /* float_val (5) */
   numlist doubles;   /* double_val (6) */
@@ -198,8 +201,9 @@ typedef struct tensor {
   pb first_string;   /* the first string_val */
 } tensor;
 
-static int read_shape(pb *r, int64_t *elements) {
+static int read_shape(pb *r, tensor *t) {
   int64_t n = 1;
+  int64_t *elements = &t->elements;
   while (!pb_done(r)) {
     uint32_t field;
     int wt;
@@ -224,6 +228,9 @@ static int read_shape(pb *r, int64_t *elements) {
       }
       if (rc != MIDA_OK)
         return rc;
+      if (t->ndims < 4)
+        t->dims[t->ndims] = size;
+      t->ndims++;
       if (size < 0 || n < 0)
         n = -1;
       else if (size != 0 && n > INT64_MAX / size)
@@ -264,7 +271,7 @@ static int read_tensor(pb *r, tensor *t) {
     case 2:
       rc = wt == WT_LEN ? pb_sub(r, &sub) : MIDA_ECORRUPT;
       if (rc == MIDA_OK)
-        rc = read_shape(&sub, &t->elements);
+        rc = read_shape(&sub, t);
       break;
     case 4:
       rc = wt == WT_LEN ? pb_sub(r, &t->content) : MIDA_ECORRUPT;
@@ -495,6 +502,155 @@ static int emit_hparams(pb *content, const mida__tb_event *ev,
   return MIDA_OK;
 }
 
+/* ---- histograms, images, audio ------------------------------------------ */
+
+void mida__tb_histogram_bucket(const mida__tb_histogram *h, size_t i,
+                               double *left, double *right, double *count) {
+  if (h->b != NULL) { /* HistogramProto */
+    *left = i == 0 ? -DBL_MAX : double_of_bits(load_le(h->a + 8 * (i - 1), 8));
+    *right = double_of_bits(load_le(h->a + 8 * i, 8));
+    *count = double_of_bits(load_le(h->b + 8 * i, 8));
+    return;
+  }
+  double v[3];
+  for (int k = 0; k < 3; k++) {
+    uint64_t bits = load_le(h->a + (size_t)h->width * (3 * i + (size_t)k),
+                            h->width);
+    v[k] = h->width == 8 ? double_of_bits(bits)
+                         : float_of_bits((uint32_t)bits);
+  }
+  *left = v[0];
+  *right = v[1];
+  *count = v[2];
+}
+
+/* A HistogramProto. MIDA_EUNSUPPORTED for buckets not packed (valid, but
+ * not what any writer known here produces). */
+static int read_histo(pb *r, mida__tb_histogram *h) {
+  memset(h, 0, sizeof *h);
+  h->exact = 1;
+  pb limits = {NULL, NULL}, counts = {NULL, NULL};
+  bool unpacked = false;
+  while (!pb_done(r)) {
+    uint32_t field;
+    int wt;
+    uint64_t bits = 0;
+    int rc = pb_key(r, &field, &wt);
+    if (rc != MIDA_OK)
+      return rc;
+    if (field >= 1 && field <= 5 && wt == WT_I64) {
+      rc = pb_fixed(r, 8, &bits);
+      double d = double_of_bits(bits);
+      if (field == 1)
+        h->min = d;
+      else if (field == 2)
+        h->max = d;
+      else if (field == 3)
+        h->count = d;
+      else if (field == 4)
+        h->sum = d;
+      else
+        h->sum_squares = d;
+    } else if ((field == 6 || field == 7) && wt == WT_LEN) {
+      rc = pb_sub(r, field == 6 ? &limits : &counts);
+    } else if ((field == 6 || field == 7) && wt == WT_I64) {
+      unpacked = true;
+      rc = pb_fixed(r, 8, &bits);
+    } else {
+      rc = pb_skip(r, wt);
+    }
+    if (rc != MIDA_OK)
+      return rc;
+  }
+  if (unpacked)
+    return MIDA_EUNSUPPORTED;
+  size_t nl = limits.p != NULL ? (size_t)(limits.end - limits.p) : 0;
+  size_t nc = counts.p != NULL ? (size_t)(counts.end - counts.p) : 0;
+  if (nl % 8 != 0 || nc != nl)
+    return MIDA_ECORRUPT;
+  h->nbuckets = nl / 8;
+  h->a = limits.p;
+  h->b = counts.p != NULL ? counts.p : (const uint8_t *)"";
+  return MIDA_OK;
+}
+
+/* The "histograms" plugin's tensor: k rows of left edge, right edge,
+ * count, as DT_DOUBLE or DT_FLOAT tensor_content. */
+static bool tensor_histogram(const tensor *t, mida__tb_histogram *h) {
+  memset(h, 0, sizeof *h);
+  int width = t->dtype == DT_DOUBLE ? 8 : t->dtype == DT_FLOAT ? 4 : 0;
+  if (width == 0 || t->ndims != 2 || t->dims[1] != 3 || t->dims[0] < 0 ||
+      t->content.p == NULL)
+    return false;
+  size_t k = (size_t)t->dims[0];
+  if ((size_t)(t->content.end - t->content.p) != k * 3 * (size_t)width)
+    return false;
+  h->nbuckets = k;
+  h->a = t->content.p;
+  h->width = width;
+  h->sum_squares = NAN;
+  bool any = false;
+  for (size_t i = 0; i < k; i++) {
+    double l, r, c;
+    mida__tb_histogram_bucket(h, i, &l, &r, &c);
+    h->count += c;
+    h->sum += c * (l + r) / 2;
+    if (c != 0 && !any) {
+      h->min = l;
+      any = true;
+    }
+    if (c != 0)
+      h->max = r;
+  }
+  return true;
+}
+
+static int read_media(pb *r, bool audio, mida__tb_media *m) {
+  memset(m, 0, sizeof *m);
+  while (!pb_done(r)) {
+    uint32_t field;
+    int wt;
+    uint64_t v = 0;
+    int rc = pb_key(r, &field, &wt);
+    if (rc != MIDA_OK)
+      return rc;
+    if (field == 4 && wt == WT_LEN) {
+      pb data;
+      rc = pb_sub(r, &data);
+      m->data = data.p;
+      m->len = (size_t)(data.end - data.p);
+    } else if (audio && field == 5 && wt == WT_LEN) {
+      pb ct;
+      rc = pb_sub(r, &ct);
+      m->content_type = (const char *)ct.p;
+      m->content_type_len = (size_t)(ct.end - ct.p);
+    } else if (audio && field == 1 && wt == WT_I32) {
+      rc = pb_fixed(r, 4, &v);
+      m->sample_rate = float_of_bits((uint32_t)v);
+    } else if (field >= 1 && field <= 3 && wt == WT_VARINT) {
+      rc = pb_varint(r, &v);
+      int64_t n = (int64_t)v;
+      if (audio && field == 2)
+        m->channels = n;
+      else if (audio && field == 3)
+        m->frames = n;
+      else if (!audio && field == 1)
+        m->height = (int32_t)n;
+      else if (!audio && field == 2)
+        m->width = (int32_t)n;
+      else if (!audio)
+        m->colorspace = (int32_t)n;
+    } else {
+      rc = pb_skip(r, wt);
+    }
+    if (rc != MIDA_OK)
+      return rc;
+  }
+  if (m->data == NULL)
+    m->data = (const uint8_t *)"";
+  return MIDA_OK;
+}
+
 /* ---- Summary.Value ----------------------------------------------------- */
 
 static int read_metadata(pb *r, pb *plugin, pb *content) {
@@ -538,7 +694,8 @@ static bool window_is(const pb *w, const char *s) {
 static int decode_value(pb *r, mida__tb_event *ev, mida__tb_value_fn fn,
                         void *ctx) {
   pb tag = {NULL, NULL}, plugin = {NULL, NULL}, content = {NULL, NULL};
-  pb tensor_bytes = {NULL, NULL};
+  pb tensor_bytes = {NULL, NULL}, image = {NULL, NULL}, histo = {NULL, NULL};
+  pb audio = {NULL, NULL};
   bool has_simple = false, has_tensor = false;
   double simple = 0;
   while (!pb_done(r)) {
@@ -557,6 +714,15 @@ static int decode_value(pb *r, mida__tb_event *ev, mida__tb_value_fn fn,
       rc = wt == WT_I32 ? pb_fixed(r, 4, &bits) : MIDA_ECORRUPT;
       has_simple = true;
       simple = float_of_bits((uint32_t)bits);
+      break;
+    case 4:
+      rc = wt == WT_LEN ? pb_sub(r, &image) : MIDA_ECORRUPT;
+      break;
+    case 5:
+      rc = wt == WT_LEN ? pb_sub(r, &histo) : MIDA_ECORRUPT;
+      break;
+    case 6:
+      rc = wt == WT_LEN ? pb_sub(r, &audio) : MIDA_ECORRUPT;
       break;
     case 8:
       rc = wt == WT_LEN ? pb_sub(r, &tensor_bytes) : MIDA_ECORRUPT;
@@ -588,23 +754,48 @@ static int decode_value(pb *r, mida__tb_event *ev, mida__tb_value_fn fn,
       return MIDA_OK;
     return emit_hparams(&content, ev, &v, fn, ctx);
   }
+  /* What is not recorded is named by its plugin, else by its form. */
   v.kind = MIDA_TB_OTHER;
+  v.other = v.plugin != NULL ? v.plugin : "other";
+  v.other_len = v.plugin != NULL ? v.plugin_len : 5;
+  int rc = MIDA_OK;
   if (has_simple) {
     v.kind = MIDA_TB_SCALAR;
     v.number = simple;
+  } else if (histo.p != NULL) {
+    rc = read_histo(&histo, &v.histo);
+    if (rc == MIDA_OK)
+      v.kind = MIDA_TB_HISTOGRAM;
+    if (rc == MIDA_EUNSUPPORTED) {
+      v.other = "histogram";
+      v.other_len = 9;
+      rc = MIDA_OK;
+    }
+  } else if (image.p != NULL || audio.p != NULL) {
+    rc = read_media(image.p != NULL ? &image : &audio, image.p == NULL,
+                    &v.media);
+    v.kind = image.p != NULL ? MIDA_TB_IMAGE : MIDA_TB_AUDIO;
   } else if (has_tensor) {
     tensor t;
-    int rc = read_tensor(&tensor_bytes, &t);
+    rc = read_tensor(&tensor_bytes, &t);
     if (rc != MIDA_OK)
       return rc;
     if (t.dtype == DT_STRING && t.nstrings > 0 && window_is(&plugin, "text")) {
       v.kind = MIDA_TB_TEXT;
       v.text = (const char *)t.first_string.p;
       v.text_len = (size_t)(t.first_string.end - t.first_string.p);
+    } else if (window_is(&plugin, "histograms") &&
+               tensor_histogram(&t, &v.histo)) {
+      v.kind = MIDA_TB_HISTOGRAM;
     } else if (tensor_scalar(&t, &v.number)) {
       v.kind = MIDA_TB_SCALAR;
+    } else if (v.plugin == NULL) {
+      v.other = "tensor";
+      v.other_len = 6;
     }
   }
+  if (rc != MIDA_OK)
+    return rc;
   return fn != NULL ? fn(ctx, ev, &v) : MIDA_OK;
 }
 
@@ -633,6 +824,12 @@ int mida__tb_event_decode(const uint8_t *buf, size_t len, mida__tb_event *ev,
       rc = wt == WT_LEN ? pb_sub(&r, &summary) : MIDA_ECORRUPT;
       ev->has_summary = 1;
     } else {
+      static const unsigned flag_of[10] = {
+          [4] = MIDA_TB_EV_GRAPH,        [6] = MIDA_TB_EV_LOG_MESSAGE,
+          [7] = MIDA_TB_EV_SESSION_LOG,  [8] = MIDA_TB_EV_RUN_METADATA,
+          [9] = MIDA_TB_EV_META_GRAPH};
+      if (field < 10)
+        ev->fields |= flag_of[field];
       rc = pb_skip(&r, wt);
     }
     if (rc != MIDA_OK)

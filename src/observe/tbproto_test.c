@@ -40,6 +40,13 @@
   "09000000000000084010042a330a310a116e6f74652f746578745f73756d6d61727942"     \
   "120807120412020801420868692074686572654a080a060a0474657874"
 
+/* histogram("w", [1, 2, 2, 3], bins=3), step 3: a HistogramProto */
+#define EV_HISTO                                                               \
+  "0900000040fc54d94110032a780a760a01772a7109000000000000f03f11000000000000"   \
+  "08401900000000000010402100000000000020402900000000000032403220000000000000" \
+  "f03faaaaaaaaaaaafa3faaaaaaaaaaaa024000000000000008403a20000000000000000000" \
+  "0000000000f03f0000000000000040000000000000f03f"
+
 static size_t unhex(const char *hex, uint8_t *out, size_t cap) {
   size_t n = strlen(hex) / 2;
   assert_true(n <= cap);
@@ -59,6 +66,7 @@ typedef struct seen {
   char tags[8][64];
   char texts[8][64];
   char plugins[8][64];
+  uint8_t media[8][8]; /* the first bytes of an image or audio clip */
 } seen;
 
 static int collect(void *ctx, const mida__tb_event *ev,
@@ -73,6 +81,9 @@ static int collect(void *ctx, const mida__tb_event *ev,
     snprintf(s->texts[s->n], 64, "%.*s", (int)v->text_len, v->text);
   if (v->plugin != NULL)
     snprintf(s->plugins[s->n], 64, "%.*s", (int)v->plugin_len, v->plugin);
+  if (v->media.data != NULL)
+    memcpy(s->media[s->n], v->media.data,
+           v->media.len < 8 ? v->media.len : 8);
   s->n++;
   return 0;
 }
@@ -148,6 +159,30 @@ static void test_torch_text(void **state) {
   assert_string_equal(s.texts[0], "hi there");
 }
 
+static void test_torch_histogram(void **state) {
+  (void)state;
+  mida__tb_event ev;
+  seen s;
+  assert_int_equal(decode_hex(EV_HISTO, &ev, &s), MIDA_OK);
+  assert_int_equal(ev.step, 3);
+  assert_int_equal(s.n, 1);
+  assert_int_equal(s.v[0].kind, MIDA_TB_HISTOGRAM);
+  const mida__tb_histogram *h = &s.v[0].histo;
+  assert_true(h->count == 4 && h->min == 1 && h->max == 3 && h->sum == 8 &&
+              h->sum_squares == 18 && h->exact);
+  assert_int_equal(h->nbuckets, 4);
+  double l, r, c, total = 0;
+  for (size_t i = 0; i < h->nbuckets; i++) {
+    mida__tb_histogram_bucket(h, i, &l, &r, &c);
+    total += c;
+  }
+  assert_true(total == 4);
+  mida__tb_histogram_bucket(h, 3, &l, &r, &c);
+  assert_true(r == 3.0 && c == 1.0);
+  mida__tb_histogram_bucket(h, 0, &l, &r, &c);
+  assert_true(l == -1.7976931348623157e308 && r == 1.0 && c == 0);
+}
+
 /* ---- a tiny encoder for the encodings the writers above do not use ---- */
 
 typedef struct enc {
@@ -192,6 +227,103 @@ static int decode_tensor(const enc *tensor, seen *s, mida__tb_event *ev) {
   put_varint(&event, 42);
   memset(s, 0, sizeof *s);
   return mida__tb_event_decode(event.b, event.n, ev, collect, s);
+}
+
+/* An Event (step 9) with one value "v" whose field (4 image, 6 audio, 8
+ * tensor ...) holds body, and metadata naming plugin when not NULL. */
+static int decode_value(unsigned field, const enc *body, const char *plugin,
+                        seen *s, mida__tb_event *ev) {
+  enc value = {{0}, 0}, summary = {{0}, 0}, event = {{0}, 0};
+  enc pd = {{0}, 0}, md = {{0}, 0};
+  put_bytes(&value, 1, "v", 1);
+  put_bytes(&value, field, body->b, body->n);
+  if (plugin != NULL) {
+    put_bytes(&pd, 1, plugin, strlen(plugin));
+    put_bytes(&md, 1, pd.b, pd.n);
+    put_bytes(&value, 9, md.b, md.n);
+  }
+  put_bytes(&summary, 1, value.b, value.n);
+  put_key(&event, 2, 0);
+  put_varint(&event, 9);
+  put_bytes(&event, 5, summary.b, summary.n);
+  memset(s, 0, sizeof *s);
+  return mida__tb_event_decode(event.b, event.n, ev, collect, s);
+}
+
+static void test_image_and_audio(void **state) {
+  (void)state;
+  enc img = {{0}, 0};
+  put_key(&img, 1, 0);
+  put_varint(&img, 2); /* height */
+  put_key(&img, 2, 0);
+  put_varint(&img, 3); /* width */
+  put_key(&img, 3, 0);
+  put_varint(&img, 3); /* RGB */
+  put_bytes(&img, 4, "\x89PNG", 4);
+  seen s;
+  mida__tb_event ev;
+  assert_int_equal(decode_value(4, &img, NULL, &s, &ev), MIDA_OK);
+  assert_int_equal(s.v[0].kind, MIDA_TB_IMAGE);
+  assert_int_equal(s.v[0].media.width, 3);
+  assert_int_equal(s.v[0].media.height, 2);
+  assert_int_equal(s.v[0].media.len, 4);
+  assert_memory_equal(s.media[0], "\x89PNG", 4);
+  enc aud = {{0}, 0};
+  float rate = 8000.0f;
+  uint32_t bits;
+  memcpy(&bits, &rate, 4);
+  put_fixed(&aud, 1, bits, 4);
+  put_key(&aud, 2, 0);
+  put_varint(&aud, 1);
+  put_key(&aud, 3, 0);
+  put_varint(&aud, 16);
+  put_bytes(&aud, 4, "RIFF", 4);
+  put_bytes(&aud, 5, "audio/wav", 9);
+  assert_int_equal(decode_value(6, &aud, NULL, &s, &ev), MIDA_OK);
+  assert_int_equal(s.v[0].kind, MIDA_TB_AUDIO);
+  assert_true(s.v[0].media.sample_rate == 8000.0);
+  assert_int_equal(s.v[0].media.frames, 16);
+  assert_int_equal(s.v[0].media.content_type_len, 9);
+}
+
+/* TensorFlow 2's histograms: a k x 3 tensor of left, right, count. */
+static void test_tensor_histogram_and_other_kinds(void **state) {
+  (void)state;
+  double rows[6] = {0.0, 1.0, 2.0, 1.0, 3.0, 6.0};
+  enc shape = {{0}, 0}, dim = {{0}, 0}, t = {{0}, 0};
+  put_key(&dim, 1, 0);
+  put_varint(&dim, 2);
+  put_bytes(&shape, 2, dim.b, dim.n);
+  dim.n = 0;
+  put_key(&dim, 1, 0);
+  put_varint(&dim, 3);
+  put_bytes(&shape, 2, dim.b, dim.n);
+  put_key(&t, 1, 0);
+  put_varint(&t, 2); /* DT_DOUBLE */
+  put_bytes(&t, 2, shape.b, shape.n);
+  put_bytes(&t, 4, rows, sizeof rows);
+  seen s;
+  mida__tb_event ev;
+  assert_int_equal(decode_value(8, &t, "histograms", &s, &ev), MIDA_OK);
+  assert_int_equal(s.v[0].kind, MIDA_TB_HISTOGRAM);
+  const mida__tb_histogram *h = &s.v[0].histo;
+  assert_true(h->count == 8 && h->min == 0 && h->max == 3 && !h->exact);
+  assert_true(h->sum == 2 * 0.5 + 6 * 2.0);
+  /* The same tensor for another plugin: not recorded, named by it. */
+  assert_int_equal(decode_value(8, &t, "pr_curves", &s, &ev), MIDA_OK);
+  assert_int_equal(s.v[0].kind, MIDA_TB_OTHER);
+  assert_string_equal(s.plugins[0], "pr_curves"); /* other is the plugin */
+  assert_true(s.v[0].other_len == 9);
+  assert_int_equal(decode_value(8, &t, NULL, &s, &ev), MIDA_OK);
+  assert_true(s.v[0].other_len == 6); /* "tensor", a static string */
+  assert_memory_equal(s.v[0].other, "tensor", 6);
+  /* A graph is a field of the Event itself. */
+  enc event = {{0}, 0};
+  put_bytes(&event, 4, "\x0a\x00", 2);
+  put_bytes(&event, 8, "\x0a\x00", 2);
+  assert_int_equal(mida__tb_event_decode(event.b, event.n, &ev, NULL, NULL),
+                   MIDA_OK);
+  assert_int_equal(ev.fields, MIDA_TB_EV_GRAPH | MIDA_TB_EV_RUN_METADATA);
 }
 
 static void test_half_val(void **state) {
@@ -347,6 +479,9 @@ int main(void) {
       cmocka_unit_test(test_torch_double_val),
       cmocka_unit_test(test_torch_hparams),
       cmocka_unit_test(test_torch_text),
+      cmocka_unit_test(test_torch_histogram),
+      cmocka_unit_test(test_image_and_audio),
+      cmocka_unit_test(test_tensor_histogram_and_other_kinds),
       cmocka_unit_test(test_half_val),
       cmocka_unit_test(test_bfloat16_content),
       cmocka_unit_test(test_unpacked_float_and_int64),

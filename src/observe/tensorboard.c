@@ -39,6 +39,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/record.h"
+#include "observe/tb_items.h"
 #include "observe/tbproto.h"
 #include "observe/tfrecord.h"
 
@@ -71,10 +72,34 @@ typedef struct last_value {
   double value; /* the value at the highest (step, order) seen */
 } last_value;
 
+/* A run directory: one task, ended when its files stop growing. */
+typedef struct tb_run {
+  char *run;              /* relative to the log dir, "." at the top (owned) */
+  mida_id_t task;         /* its task */
+  int64_t last_wall_ns;   /* the latest event's wall time read */
+  int64_t last_change_ns; /* when one of its files last changed (mtime,
+                             ns since the epoch) */
+  int ended;              /* ended since it last changed */
+  struct tb_run *next;
+} tb_run;
+
+/* Records read but not kept, by kind: the store's counters
+ * observe.tensorboard.skipped.<kind>. */
+#define MAX_SKIP_KINDS 32
+typedef struct skip_count {
+  char kind[40];  /* "graph", "pr_curves", "too_large", ... */
+  uint64_t count; /* records */
+} skip_count;
+
 typedef struct tb_file {
   char *path;            /* absolute path (owned) */
   char *run;             /* run directory relative to the log dir (owned) */
+  tb_run *r;             /* its run */
   mida_id_t task;        /* the run's task */
+  int64_t size;          /* bytes at the last look */
+  int64_t pending_at;    /* offset of a record not whole yet, or -1 */
+  int64_t pending_since; /* since when (ns since the epoch) */
+  int noted_pending;     /* the wait for it was noted */
   int64_t offset;        /* bytes consumed */
   int announced;         /* task record appended in this process */
   int warned;            /* a warning about this file was given */
@@ -105,7 +130,15 @@ typedef struct observer {
   mida__buf used;   /* hparams, as JSON members */
   mida__buf custom; /* text values, as JSON members */
   tb_file *cur;     /* the file being read */
+  int64_t record_at; /* offset of the record being decoded */
+  unsigned value_index; /* the value's place in its event */
   int rc;           /* first error from a callback */
+  tb_run *runs;     /* every run seen */
+  skip_count skipped[MAX_SKIP_KINDS]; /* records not kept, by kind */
+  size_t nskipped;  /* kinds in skipped */
+  int skipped_changed; /* counts changed since the counters were put */
+  int warned_too_large; /* a record too large was reported */
+  mida__tb_item_scratch item; /* scratch of item records */
 } observer;
 
 /* ---- records ----------------------------------------------------------- */
@@ -120,6 +153,57 @@ static int put(observer *o, const mida__rec *rec) {
   if (rc == MIDA_OK)
     o->st->records++;
   return rc;
+}
+
+/* Counts one record of kind (len bytes) read and not kept. */
+static void skip(observer *o, const char *kind, size_t len) {
+  char name[40];
+  size_t n = 0;
+  /* Counter names stay plain: letters, digits, '_', '-'. */
+  for (size_t i = 0; i < len && n + 1 < sizeof name; i++) {
+    char c = kind[i];
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 (c >= '0' && c <= '9') || c == '_' || c == '-';
+    name[n++] = plain ? c : '_';
+  }
+  name[n] = '\0';
+  if (n == 0)
+    memcpy(name, "other", 6);
+  size_t i = 0;
+  while (i < o->nskipped && strcmp(o->skipped[i].kind, name) != 0)
+    i++;
+  if (i == o->nskipped && o->nskipped == MAX_SKIP_KINDS)
+    i = MAX_SKIP_KINDS - 1; /* the last slot gathers the rest */
+  if (i == o->nskipped) {
+    memcpy(o->skipped[i].kind, name, n + 1);
+    o->nskipped++;
+  }
+  o->skipped[i].count++;
+  o->skipped_changed = 1;
+  o->st->skipped++;
+}
+
+/* Appends a record of the run; one that the journal cannot take (a 1 MB
+ * tag) is skipped, counted and reported once, and reading goes on. */
+/* Counts something too large to keep (a record for the journal, a value
+ * for a JSON column) and says so once. */
+static void too_large(observer *o, const char *what) {
+  skip(o, "too_large", 9);
+  if (!o->warned_too_large)
+    mida__obs_log(o->opts, MIDA_OBS_WARN,
+                  "%s: %s larger than the journal takes (skipped and "
+                  "counted as observe.tensorboard.skipped.too_large; further "
+                  "ones are counted without a warning)",
+                  o->cur != NULL ? o->cur->path : o->logdir, what);
+  o->warned_too_large = 1;
+}
+
+static int put_or_skip(observer *o, const mida__rec *rec) {
+  int rc = put(o, rec);
+  if (rc != MIDA_ETOOBIG)
+    return rc;
+  too_large(o, "a record");
+  return MIDA_OK;
 }
 
 static int announce_workflow(observer *o, int64_t started) {
@@ -178,12 +262,16 @@ static int put_task(observer *o, tb_file *f, const char *used,
     mida__rec_set_str(&rec, MIDA_F_GENERATED, generated, (size_t)-1);
   if (custom != NULL)
     mida__rec_set_str(&rec, MIDA_F_CUSTOM, custom, (size_t)-1);
-  return put(o, &rec);
+  return put_or_skip(o, &rec);
 }
 
 /* ---- one event's values ------------------------------------------------ */
 
 static int remember_last(observer *o, const char *tag, size_t len, double v) {
+  if (len > MAX_JSON / 4) {
+    too_large(o, "a tag"); /* its point is kept, not its last value */
+    return MIDA_OK;
+  }
   for (size_t i = 0; i < o->nlast; i++) {
     if (strlen(o->last[i].tag) == len &&
         memcmp(o->last[i].tag, tag, len) == 0) {
@@ -210,12 +298,10 @@ static int remember_last(observer *o, const char *tag, size_t len, double v) {
   return MIDA_OK;
 }
 
-/* Adds "tag": value to a JSON member list (without braces). */
-static int add_member(mida__buf *b, const char *tag, size_t tag_len,
-                      const mida__tb_value *v) {
-  int rc = b->len > 0 ? mida__buf_adds(b, ",") : MIDA_OK;
-  if (rc == MIDA_OK)
-    rc = mida__json_add_string(b, tag, tag_len);
+/* "tag": value, into b. */
+static int member_json(mida__buf *b, const char *tag, size_t tag_len,
+                       const mida__tb_value *v) {
+  int rc = mida__json_add_string(b, tag, tag_len);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(b, ":");
   if (rc != MIDA_OK)
@@ -231,10 +317,53 @@ static int add_member(mida__buf *b, const char *tag, size_t tag_len,
   }
 }
 
+/* Adds "tag": value to a JSON member list (without braces) when the list
+ * stays within MAX_JSON; one that would not is counted and left out (the
+ * list itself is kept). */
+static int add_member(observer *o, mida__buf *list, const char *tag,
+                      size_t tag_len, const mida__tb_value *v) {
+  mida__buf one;
+  mida__buf_init(&one, MAX_JSON);
+  int rc = member_json(&one, tag, tag_len, v);
+  if (rc == MIDA_OK && list->len + one.len + 3 > MAX_JSON)
+    rc = MIDA_ETOOBIG;
+  if (rc == MIDA_OK && list->len > 0)
+    rc = mida__buf_adds(list, ",");
+  if (rc == MIDA_OK)
+    rc = mida__buf_add(list, one.ptr, one.len);
+  mida__buf_free(&one);
+  if (rc == MIDA_ETOOBIG) {
+    too_large(o, "a value");
+    rc = MIDA_OK;
+  }
+  return rc;
+}
+
+
+/* A histogram, image, audio clip or text as a data item (tb_items.h). */
+static int put_item(observer *o, tb_file *f, const mida__tb_event *ev,
+                    const mida__tb_value *v) {
+  /* on_value counted this value already: its index is one less. */
+  mida__tb_origin at = {f->path, o->record_at, o->value_index - 1, &f->task};
+  mida__rec rec;
+  int rc = mida__tb_item_record(ev, v, &at, &o->item, &rec);
+  if (rc == MIDA_ETOOBIG) { /* metadata over its cap */
+    skip(o, "too_large", 9);
+    return MIDA_OK;
+  }
+  uint64_t skipped = o->st->skipped;
+  if (rc == MIDA_OK)
+    rc = put_or_skip(o, &rec);
+  if (rc == MIDA_OK && skipped == o->st->skipped)
+    o->st->items++;
+  return rc;
+}
+
 static int on_value(void *ctx, const mida__tb_event *ev,
                     const mida__tb_value *v) {
   observer *o = ctx;
   tb_file *f = o->cur;
+  o->value_index++;
   int64_t ts = (int64_t)llround(ev->wall_time * 1e9);
   int rc = MIDA_OK;
   switch (v->kind) {
@@ -248,8 +377,9 @@ static int on_value(void *ctx, const mida__tb_event *ev,
     mida__rec_set_i64(&rec, MIDA_F_STEP, ev->step);
     mida__rec_set_i64(&rec, MIDA_F_TS, ts);
     mida__rec_set_f64(&rec, MIDA_F_VALUE, v->number);
-    rc = put(o, &rec);
-    if (rc == MIDA_OK) {
+    uint64_t skipped = o->st->skipped;
+    rc = put_or_skip(o, &rec);
+    if (rc == MIDA_OK && skipped == o->st->skipped) {
       o->st->metrics++;
       rc = remember_last(o, v->tag, v->tag_len, v->number);
     }
@@ -258,10 +388,20 @@ static int on_value(void *ctx, const mida__tb_event *ev,
   case MIDA_TB_HPARAM_NUMBER:
   case MIDA_TB_HPARAM_STRING:
   case MIDA_TB_HPARAM_BOOL:
-    rc = add_member(&o->used, v->tag, v->tag_len, v);
+    rc = add_member(o, &o->used, v->tag, v->tag_len, v);
     break;
-  case MIDA_TB_TEXT:
-    rc = add_member(&o->custom, v->tag, v->tag_len, v);
+  case MIDA_TB_TEXT: /* the last value in custom, every value an item */
+    rc = add_member(o, &o->custom, v->tag, v->tag_len, v);
+    if (rc == MIDA_OK)
+      rc = put_item(o, f, ev, v);
+    break;
+  case MIDA_TB_HISTOGRAM:
+  case MIDA_TB_IMAGE:
+  case MIDA_TB_AUDIO:
+    rc = put_item(o, f, ev, v);
+    break;
+  case MIDA_TB_OTHER:
+    skip(o, v->other, v->other_len);
     break;
   default:
     break;
@@ -321,6 +461,10 @@ static int flush_task_json(observer *o, tb_file *f) {
     }
     if (rc == MIDA_OK)
       rc = mida__buf_adds(&gen, "}");
+    if (rc == MIDA_ETOOBIG) { /* the last values of many long tags */
+      too_large(o, "the last values");
+      rc = MIDA_OK;
+    }
   }
   if (rc == MIDA_OK && o->used.len > 0)
     rc = mida__buf_printf(&used, "{%s}", o->used.ptr);
@@ -349,12 +493,47 @@ static int put_counters(observer *o) {
   if (rc == MIDA_OK)
     rc = mida_counter(o->s, "observe.tensorboard.bad_events",
                       (int64_t)o->st->bad_events);
+  char name[80];
+  for (size_t i = 0; rc == MIDA_OK && i < o->nskipped; i++) {
+    snprintf(name, sizeof name, "observe.tensorboard.skipped.%s",
+             o->skipped[i].kind);
+    rc = mida_counter(o->s, name, (int64_t)o->skipped[i].count);
+  }
+  if (rc == MIDA_OK)
+    o->skipped_changed = 0;
   return rc;
 }
 
+/* The Event's own fields that are not kept, counted by kind. */
+static void skip_event_fields(observer *o, unsigned fields) {
+  static const struct {
+    unsigned flag;
+    const char *kind;
+  } names[] = {{MIDA_TB_EV_GRAPH, "graph"},
+               {MIDA_TB_EV_META_GRAPH, "meta_graph"},
+               {MIDA_TB_EV_RUN_METADATA, "run_metadata"},
+               {MIDA_TB_EV_LOG_MESSAGE, "log_message"},
+               {MIDA_TB_EV_SESSION_LOG, "session_log"}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (fields & names[i].flag)
+      skip(o, names[i].kind, strlen(names[i].kind));
+}
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* How long a record that is not whole is waited for before a note says
+ * so (a writer flushes at least every 120 s by default). */
+#define PENDING_NOTE_NS (30 * INT64_C(1000000000))
+
 /* Reads f from its offset to the end, or to the start of a record that is
- * not complete yet. */
-static int read_file(observer *o, tb_file *f) {
+ * not complete yet. With final, the writer is gone (its run has ended): a
+ * record the file does not hold whole never will be, so it is skipped and
+ * counted, and what follows it is read. */
+static int read_file(observer *o, tb_file *f, int final) {
   int fd = open(f->path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno != ENOENT) {
@@ -374,6 +553,14 @@ static int read_file(observer *o, tb_file *f) {
                   " bytes); reading it again from the start",
                   f->path, f->offset);
     f->offset = 0;
+  }
+  int64_t mtime = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+  if ((int64_t)sb.st_size != f->size || mtime > f->r->last_change_ns) {
+    /* It grew: its run goes on (or again). */
+    if (mtime > f->r->last_change_ns)
+      f->r->last_change_ns = mtime;
+    f->r->ended = 0;
+    f->size = (int64_t)sb.st_size;
   }
   int64_t start_offset = f->offset;
   uint64_t bad_before =
@@ -400,8 +587,23 @@ static int read_file(observer *o, tb_file *f) {
       mida__tfr_status fs =
           mida__tfr_next(o->buf + pos, (size_t)got - pos, MAX_RECORD, &fr);
       if (fs == MIDA_TFR_PARTIAL) {
-        if (pos == 0 && fr.needed > o->bufcap &&
-            (int64_t)fr.needed <= (int64_t)sb.st_size - f->offset) {
+        int64_t left = (int64_t)sb.st_size - (f->offset + (int64_t)pos);
+        if (final && (int64_t)fr.needed > left) {
+          /* The writer is gone: the record will never be whole. Skip its
+           * header and look for the next good one. */
+          if (fr.needed > MIDA_TFR_HEADER) {
+            o->st->bad_records++;
+            warn_file(o, f, "a record longer than what the file holds "
+                            "after its writer ended");
+            pos += MIDA_TFR_HEADER;
+            f->in_bad_region = 1;
+          } else {
+            o->st->bad_bytes += (uint64_t)left;
+            pos += (size_t)left;
+          }
+          continue;
+        }
+        if (pos == 0 && fr.needed > o->bufcap && (int64_t)fr.needed <= left) {
           rc = grow_buf(o, fr.needed);
           grew = 1;
         }
@@ -425,6 +627,8 @@ static int read_file(observer *o, tb_file *f) {
         continue;
       }
       mida__tb_event ev;
+      o->record_at = f->offset + (int64_t)pos;
+      o->value_index = 0;
       int drc = mida__tb_event_decode(fr.data, fr.data_len, &ev, on_value, o);
       if (drc == MIDA_ECORRUPT) {
         o->st->bad_events++;
@@ -432,11 +636,17 @@ static int read_file(observer *o, tb_file *f) {
       } else if (drc != MIDA_OK) {
         rc = o->rc != MIDA_OK ? o->rc : drc;
         break;
-      } else if (f->first_wall_ns == 0 && ev.wall_time > 0) {
-        f->first_wall_ns = (int64_t)llround(ev.wall_time * 1e9);
-        /* The file's first event: when the writer opened it. */
-        if (f->offset == 0 && pos == 0 && f->first_wall_ns >= o->started_ns)
-          f->begun_since = 1;
+      } else {
+        int64_t wall = (int64_t)llround(ev.wall_time * 1e9);
+        if (f->first_wall_ns == 0 && ev.wall_time > 0) {
+          f->first_wall_ns = wall;
+          /* The file's first event: when the writer opened it. */
+          if (f->offset == 0 && pos == 0 && wall >= o->started_ns)
+            f->begun_since = 1;
+        }
+        if (wall > f->r->last_wall_ns)
+          f->r->last_wall_ns = wall;
+        skip_event_fields(o, ev.fields);
       }
       pos += fr.consumed;
     }
@@ -449,6 +659,24 @@ static int read_file(observer *o, tb_file *f) {
   close(fd);
   if (rc != MIDA_OK)
     return rc;
+  /* A record that stays incomplete is waited for, and said so once. */
+  if (f->offset < (int64_t)sb.st_size) {
+    int64_t now = now_ns();
+    if (f->pending_at != f->offset) {
+      f->pending_at = f->offset;
+      f->pending_since = now;
+      f->noted_pending = 0;
+    } else if (!f->noted_pending && now - f->pending_since > PENDING_NOTE_NS) {
+      f->noted_pending = 1;
+      mida__obs_log(o->opts, MIDA_OBS_INFO,
+                    "%s: waiting for the rest of the record at offset "
+                    "%" PRId64 " (%" PRId64 " bytes there so far); it is "
+                    "skipped and counted if the run ends first",
+                    f->path, f->offset, (int64_t)sb.st_size - f->offset);
+    }
+  } else {
+    f->pending_at = -1;
+  }
   if (!f->announced || o->nlast > 0 || o->used.len > 0 || o->custom.len > 0) {
     rc = announce_workflow(o, f->first_wall_ns);
     if (rc == MIDA_OK && !f->announced) {
@@ -469,7 +697,9 @@ static int read_file(observer *o, tb_file *f) {
       o->st->records++;
   }
   if (rc == MIDA_OK &&
-      o->st->bad_records + o->st->bad_events + o->st->bad_bytes != bad_before)
+      (o->st->bad_records + o->st->bad_events + o->st->bad_bytes !=
+           bad_before ||
+       o->skipped_changed))
     rc = put_counters(o);
   return rc;
 }
@@ -480,6 +710,13 @@ static tb_file *find_file(observer *o, const char *path) {
   for (tb_file *f = o->files; f != NULL; f = f->next)
     if (strcmp(f->path, path) == 0)
       return f;
+  return NULL;
+}
+
+static tb_run *find_run(observer *o, const char *run) {
+  for (tb_run *r = o->runs; r != NULL; r = r->next)
+    if (strcmp(r->run, run) == 0)
+      return r;
   return NULL;
 }
 
@@ -517,6 +754,25 @@ static int add_file(observer *o, const char *path) {
   if (mida__buf_printf(&key, "%s/%s", o->logdir, f->run) == MIDA_OK)
     f->task = mida_id_from_name("tensorboard-run", key.ptr);
   mida__buf_free(&key);
+  f->r = find_run(o, f->run);
+  if (f->r == NULL) {
+    f->r = mida__calloc(1, sizeof *f->r);
+    if (f->r != NULL)
+      f->r->run = mida__strdup(f->run);
+    if (f->r == NULL || f->r->run == NULL) {
+      if (f->r != NULL)
+        mida__free(f->r);
+      mida__free(f->path);
+      mida__free(f->run);
+      mida__free(f);
+      return MIDA_ENOMEM;
+    }
+    f->r->task = f->task;
+    f->r->next = o->runs;
+    o->runs = f->r;
+  }
+  f->pending_at = -1;
+  f->size = -1;
   f->seen = 1;
   /* Keep the list sorted by path, so a run's files are read oldest first
    * (their names start with the writer's start time). */
@@ -587,14 +843,76 @@ static int restore_cursor(void *ctx, const char *key, const char *position) {
 
 /* ---- the loop ---------------------------------------------------------- */
 
-static int one_pass(observer *o) {
+/* Ends run r: what its files hold is read to the end (a record left
+ * incomplete is skipped), then its task is FINISHED, ended at its last
+ * event. */
+static int end_run(observer *o, tb_run *r) {
+  int rc = MIDA_OK;
+  for (tb_file *f = o->files; rc == MIDA_OK && f != NULL; f = f->next)
+    if (f->r == r && f->seen && f->offset < f->size)
+      rc = read_file(o, f, 1);
+  if (rc != MIDA_OK)
+    return rc;
+  mida__rec rec;
+  rec_init(&rec, MIDA_REC_TASK);
+  mida__rec_set_id(&rec, MIDA_F_ID, &r->task);
+  mida__rec_set_i64(&rec, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
+  int64_t ended = r->last_wall_ns > 0 ? r->last_wall_ns : r->last_change_ns;
+  if (ended > 0)
+    mida__rec_set_i64(&rec, MIDA_F_ENDED, ended);
+  rc = put(o, &rec);
+  if (rc == MIDA_OK) {
+    r->ended = 1;
+    o->st->ended++;
+  }
+  return rc;
+}
+
+/* Ends the runs whose files have not changed for end_after_s (all of them
+ * with all: the observer stops beside a command that has exited), then the
+ * log directory's workflow when every run has ended. */
+static int end_runs(observer *o, int all) {
+  int64_t now = now_ns();
+  int64_t idle = (int64_t)o->opts->end_after_s * 1000000000;
+  int rc = MIDA_OK, any = 0, open_runs = 0, ended_now = 0;
+  int64_t last = 0;
+  for (tb_run *r = o->runs; rc == MIDA_OK && r != NULL; r = r->next) {
+    if (r->last_change_ns == 0)
+      continue; /* a cursor of a file not seen (yet) */
+    any = 1;
+    if (!r->ended && (all || (idle > 0 && now - r->last_change_ns >= idle))) {
+      rc = end_run(o, r);
+      ended_now = 1;
+    }
+    if (!r->ended)
+      open_runs = 1;
+    if (r->last_wall_ns > last)
+      last = r->last_wall_ns;
+  }
+  if (rc != MIDA_OK || !any || open_runs || !ended_now)
+    return rc;
+  mida__rec rec;
+  rec_init(&rec, MIDA_REC_WORKFLOW);
+  mida__rec_set_id(&rec, MIDA_F_ID, &o->workflow);
+  mida__rec_set_i64(&rec, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
+  if (last > 0)
+    mida__rec_set_i64(&rec, MIDA_F_ENDED, last);
+  rc = put(o, &rec);
+  if (rc == MIDA_OK && o->skipped_changed)
+    rc = put_counters(o);
+  return rc;
+}
+
+static int one_pass(observer *o, int stopping) {
   for (tb_file *f = o->files; f != NULL; f = f->next)
     f->seen = 0;
   int rc = scan_dir(o, o->logdir, 0);
   for (tb_file *f = o->files; rc == MIDA_OK && f != NULL; f = f->next) {
     if (f->seen)
-      rc = read_file(o, f);
+      rc = read_file(o, f, 0);
   }
+  if (rc == MIDA_OK)
+    rc = end_runs(o, stopping && o->opts->end_at_stop);
   o->st->passes++;
   return rc;
 }
@@ -614,6 +932,14 @@ static void wait_for_change(observer *o, unsigned poll_ms) {
 }
 
 static void observer_free(observer *o) {
+  tb_run *r = o->runs;
+  while (r != NULL) {
+    tb_run *next = r->next;
+    mida__free(r->run);
+    mida__free(r);
+    r = next;
+  }
+  mida__tb_item_scratch_free(&o->item);
   tb_file *f = o->files;
   while (f != NULL) {
     tb_file *next = f->next;
@@ -698,6 +1024,7 @@ int mida__tb_observe(mida_session_t *s, const char *logdir,
   o.started_ns = mida_now_ns() - 1000000;
   mida__buf_init(&o.used, MAX_JSON);
   mida__buf_init(&o.custom, MAX_JSON);
+  mida__tb_item_scratch_init(&o.item);
   int rc = o.logdir != NULL ? grow_buf(&o, READ_CHUNK) : MIDA_ENOMEM;
   if (rc != MIDA_OK) {
     observer_free(&o);
@@ -724,7 +1051,7 @@ int mida__tb_observe(mida_session_t *s, const char *logdir,
    * (mida run stops the observer right after the training exits). */
   int stopping = 0;
   for (;;) {
-    rc = one_pass(&o);
+    rc = one_pass(&o, stopping);
     if (rc != MIDA_OK || opts->once || stopping)
       break;
     wait_for_change(&o, poll_ms);
