@@ -33,9 +33,8 @@
  * A run tag mida.parent_task (a mida task id) sets the task's parent, and
  * mida.campaign its campaign; otherwise mlflow.parentRunId makes the parent
  * run the parent task, and MIDA_PARENT_TASK / MIDA_CAMPAIGN of the observer
- * apply -- the parent task only to runs that started after the observer
- * did, so that the observer a later `mida run` starts does not claim the
- * runs of an earlier command as its own.
+ * apply (the parent task, with opts->parent_since_ns, only to the runs
+ * begun since: mida run's observers claim their own command's runs).
  *
  * Values: MLflow stores NaN as 0 with is_nan = 1 and +-inf as +-DBL_MAX.
  * The observer gives back NaN and +-inf; the SQLite store keeps +-inf and
@@ -304,7 +303,6 @@ typedef struct mlf {
   int warned_not_ready; /* a "waiting for MLflow" note was given */
   int no_version;        /* the last pass found no alembic_version */
   int warned_no_version; /* and said so */
-  int64_t started_ns;    /* when the observer started, ns since the epoch */
 } mlf;
 
 
@@ -758,7 +756,8 @@ static int read_run_children(mlf *m, const schema *sc, const rows *runs,
       if (prun != NULL && prun[0] != '\0')
         parent = run_task_id(prun);
       else if (is_null(runs, i, RUN_START) ||
-               ms_to_ns(num(runs, i, RUN_START)) >= m->started_ns)
+               ms_to_ns(num(runs, i, RUN_START)) >=
+                   m->opts->parent_since_ns / 1000000 * 1000000)
         parent = *mida__session_parent_task(m->s);
     }
     if (!mida_id_is_nil(&parent))
@@ -1586,8 +1585,6 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
   m->st = stats;
   m->rd = rd;
   m->path = rd->where;
-  /* MLflow's start times are whole milliseconds. */
-  m->started_ns = mida_now_ns() / 1000000 * 1000000;
   rc = position_set(&m->metrics_pos, "");
   if (rc == MIDA_OK)
     rc = position_set(&m->inputs_pos, "");

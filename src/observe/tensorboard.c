@@ -106,8 +106,9 @@ typedef struct tb_file {
   int seen;              /* found in the current scan */
   int in_bad_region;     /* scanning for a good header after a bad one */
   int64_t first_wall_ns; /* first event's wall time, for the task start */
-  int begun_since;       /* the file began after the observer started (its
-                            first event, read here, is that recent) */
+  int begun_since;       /* the file began at or after the options'
+                            parent_since_ns (its first event, read here,
+                            is that recent) */
   struct tb_file *next;
 } tb_file;
 
@@ -123,7 +124,6 @@ typedef struct observer {
   uint8_t *buf; /* read buffer */
   size_t bufcap;
   int inotify_fd; /* -1 without inotify */
-  int64_t started_ns; /* when it started, ns since the epoch */
   /* Per read of one file: what goes into the task's JSON columns. */
   last_value *last;
   size_t nlast, caplast;
@@ -247,9 +247,10 @@ static int put_task(observer *o, tb_file *f, const char *used,
   mida__rec_set_id(&rec, MIDA_F_WORKFLOW, &o->workflow);
   if (!mida_id_is_nil(mida__session_campaign(o->s)))
     mida__rec_set_id(&rec, MIDA_F_CAMPAIGN, mida__session_campaign(o->s));
-  /* The observer's parent task (the `mida run` command) claims only the
-   * runs that began after it started, not those of earlier commands. */
-  if (f->begun_since && !mida_id_is_nil(mida__session_parent_task(o->s)))
+  /* The session's parent task (a `mida run` command) claims only the runs
+   * begun since parent_since_ns, when that is set. */
+  if ((o->opts->parent_since_ns == 0 || f->begun_since) &&
+      !mida_id_is_nil(mida__session_parent_task(o->s)))
     mida__rec_set_id(&rec, MIDA_F_PARENT, mida__session_parent_task(o->s));
   mida__rec_set_str(&rec, MIDA_F_ACTIVITY, f->run, (size_t)-1);
   mida__rec_set_str(&rec, MIDA_F_SOURCE_KEY, f->run, (size_t)-1);
@@ -640,8 +641,10 @@ static int read_file(observer *o, tb_file *f, int final) {
         int64_t wall = (int64_t)llround(ev.wall_time * 1e9);
         if (f->first_wall_ns == 0 && ev.wall_time > 0) {
           f->first_wall_ns = wall;
-          /* The file's first event: when the writer opened it. */
-          if (f->offset == 0 && pos == 0 && wall >= o->started_ns)
+          /* The file's first event: when the writer opened it (event times
+           * are seconds as doubles: allow a millisecond for rounding). */
+          if (f->offset == 0 && pos == 0 &&
+              wall >= o->opts->parent_since_ns - 1000000)
             f->begun_since = 1;
         }
         if (wall > f->r->last_wall_ns)
@@ -1020,8 +1023,6 @@ int mida__tb_observe(mida_session_t *s, const char *logdir,
   o.st = stats;
   o.logdir = mida__strdup(abs);
   o.inotify_fd = -1;
-  /* Event times are seconds as doubles: allow for their rounding. */
-  o.started_ns = mida_now_ns() - 1000000;
   mida__buf_init(&o.used, MAX_JSON);
   mida__buf_init(&o.custom, MAX_JSON);
   mida__tb_item_scratch_init(&o.item);
