@@ -6,7 +6,8 @@
 #
 # Debian packages come from scripts/deps/*.apt (one name a line, # comments),
 # one file per area (core, brokers, observers...); the demo needs core,
-# python and observers. Python packages come from examples/requirements.txt
+# python, observers and serve (its dashboard is built with Node.js). Python
+# packages come from examples/requirements.txt
 # (the demo's) and tests/requirements*.txt (the tests') into .venv, so that
 # the system's Python is never touched; the venv is updated only when those
 # files change.
@@ -16,7 +17,7 @@ what=${1:-test}
 case $what in
 demo)
   apt_lists=(scripts/deps/core.apt scripts/deps/python.apt
-             scripts/deps/observers.apt)
+             scripts/deps/observers.apt scripts/deps/serve.apt)
   requirements=(examples/requirements.txt) ;;
 test)
   apt_lists=(scripts/deps/*.apt)
@@ -42,6 +43,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm: Debian's nodejs comes without it (NodeSource's has it inside).
+if ! command -v npm >/dev/null; then
+  echo "install-deps: installing npm"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+    --no-install-recommends npm >/dev/null
+fi
+
+# The dashboard's packages (web/package-lock.json), for the build and the
+# browser tests.
+if [ ! -f web/node_modules/.package-lock.json ] ||
+    [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  echo "install-deps: installing web/ packages (npm ci)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # The virtualenv: one stamp per kind, so that the demo's set-up does not

@@ -76,5 +76,14 @@ if [ -x "$build/tests/mida_produce" ] && command -v psql >/dev/null; then
     tail -n 1 bench-out/flowcept_broker.log >>"$out"
   fi
 fi
+# mida serve (issue 13): API latency with wrk, task end -> event, first
+# load of the overview in Chromium, on 1,000,000 tasks and a 10M-point
+# series (bench/serve_store.py makes the store once).
+if [ -x "$build/src/cli/mida" ] && command -v wrk >/dev/null &&
+    "$build/src/cli/mida" serve --help >/dev/null 2>&1; then
+  echo "== serve"
+  .venv/bin/python bench/bench_serve.py "$build" | tee bench-out/serve.log
+  tail -n 1 bench-out/serve.log >>"$out"
+fi
 echo "== all figures: $out"
 cat "$out"

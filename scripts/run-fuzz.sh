@@ -20,10 +20,12 @@ declare -A extra=(
   [mlflow_files_fuzz]="src/observe/yaml.c src/observe/mlflow_line.c"
   [proc_fuzz]="src/telemetry/proc.c"
   [wire_fuzz]="src/sink/wire.c"
+  [serve_fuzz]="src/serve/request.c src/serve/response.c src/serve/params.c
+                src/serve/predicate.c"
 )
 status=0
 for target in json_fuzz record_fuzz journal_fuzz tfevents_fuzz proc_fuzz \
-    wire_fuzz mlflow_files_fuzz; do
+    wire_fuzz mlflow_files_fuzz serve_fuzz; do
   [ -f "fuzz/$target.c" ] || continue
   bin=$out/$target
   # shellcheck disable=SC2086

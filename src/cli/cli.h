@@ -22,6 +22,7 @@
 
 #include "core/buf.h"
 #include "report/report.h"
+#include "report/rows.h"
 #include "sink/sink.h"
 
 #include <stdio.h>
@@ -91,17 +92,8 @@ int mida__cli_store_error(const mida__sink *sink, int rc, const char *what);
 /* ---- small results ----------------------------------------------------- */
 
 /* The rows of a query copied into memory, for the verbs that look at a
- * result before printing it (show, lineage). At most max_rows rows are
- * kept; truncated tells whether more came. */
-typedef struct mida__cli_rows {
-  int ncols;        /* columns per row */
-  size_t nrows;     /* rows kept */
-  size_t max_rows;  /* the most rows kept */
-  int truncated;    /* 1 if the query had more rows than max_rows */
-  int rc;           /* MIDA_OK, or MIDA_ENOMEM while collecting */
-  char **cells;     /* nrows * ncols copies, NULL for SQL NULL */
-  size_t cells_cap; /* cells allocated */
-} mida__cli_rows;
+ * result before printing it (show, lineage): report/rows.h. */
+typedef mida__rows mida__cli_rows;
 
 /* Runs sql with text parameters and collects up to max_rows rows into out,
  * which the caller frees with mida__cli_rows_free() whatever the result.
@@ -253,6 +245,8 @@ int mida__cli_observe_stop(pid_t pid, int timeout_ms);
 int mida__cli_telemetry(mida__cli *cli, int argc, char **argv);
 /* run.c: `mida run -- COMMAND` (issue 3). */
 int mida__cli_run(mida__cli *cli, int argc, char **argv);
+/* serve.c: `mida serve`, the HTTP API and dashboard (issue 13). */
+int mida__cli_serve(mida__cli *cli, int argc, char **argv);
 int mida__cli_version(mida__cli *cli, int argc, char **argv);
 
 #endif /* MIDA_CLI_CLI_H */

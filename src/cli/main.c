@@ -38,6 +38,8 @@ static const verb verbs[] = {
     {"observe", mida__cli_observe,
      "follow MLflow or TensorBoard as they write"},
     {"run", mida__cli_run, "run a command as an observed workflow"},
+    {"serve", mida__cli_serve,
+     "serve the store read-only: HTTP API and live web dashboard"},
     {"version", mida__cli_version, "print versions"},
 };
 

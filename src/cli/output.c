@@ -24,6 +24,7 @@
 #include "cli/cli.h"
 
 #include "core/alloc.h"
+#include "core/csv.h"
 #include "core/json.h"
 #include "mida.h"
 
@@ -218,24 +219,6 @@ static int table_row(mida__out *o, const char *const *values) {
   return rc;
 }
 
-/* Appends one CSV field, quoted when RFC 4180 says it must be. */
-static int csv_field(mida__buf *b, const char *v) {
-  if (v == NULL)
-    return MIDA_OK;
-  if (v[0] != '\0' && strpbrk(v, ",\"\r\n") == NULL)
-    return mida__buf_adds(b, v);
-  int rc = mida__buf_add(b, "\"", 1);
-  for (const char *p = v; *p && rc == MIDA_OK; p++) {
-    if (*p == '"')
-      rc = mida__buf_add(b, "\"\"", 2);
-    else
-      rc = mida__buf_add(b, p, 1);
-  }
-  if (rc == MIDA_OK)
-    rc = mida__buf_add(b, "\"", 1);
-  return rc;
-}
-
 static int csv_line(mida__out *o, const char *const *values) {
   mida__buf_reset(&o->line);
   int rc = MIDA_OK;
@@ -243,7 +226,7 @@ static int csv_line(mida__out *o, const char *const *values) {
     if (c > 0)
       rc = mida__buf_add(&o->line, ",", 1);
     if (rc == MIDA_OK)
-      rc = csv_field(&o->line, values[c]);
+      rc = mida__csv_add_field(&o->line, values[c]);
   }
   if (rc == MIDA_OK)
     rc = mida__buf_add(&o->line, "\r\n", 2);

@@ -250,6 +250,56 @@ int mida__json_check(const char *text, size_t len, bool object_only,
   return rc;
 }
 
+int mida__json_get(const char *text, size_t len, const char *path,
+                   const char **value, size_t *vlen) {
+  scanner s = {(const unsigned char *)text, (const unsigned char *)text + len};
+  const char *seg = path;
+  for (;;) {
+    size_t seglen = strcspn(seg, ".");
+    skip_ws(&s);
+    if (s.p >= s.end || *s.p != '{')
+      return MIDA_ENOTFOUND;
+    s.p++;
+    int found = 0;
+    for (;;) {
+      skip_ws(&s);
+      if (s.p < s.end && *s.p == '}')
+        return MIDA_ENOTFOUND;
+      if (s.p >= s.end || *s.p != '"')
+        return MIDA_EJSON;
+      const unsigned char *key = s.p + 1;
+      if (scan_string(&s) != MIDA_OK)
+        return MIDA_EJSON;
+      size_t klen = (size_t)(s.p - 1 - key);
+      skip_ws(&s);
+      if (s.p >= s.end || *s.p != ':')
+        return MIDA_EJSON;
+      s.p++;
+      skip_ws(&s);
+      if (klen == seglen && memcmp(key, seg, seglen) == 0) {
+        found = 1;
+        break;
+      }
+      if (scan_value(&s) != MIDA_OK)
+        return MIDA_EJSON;
+      skip_ws(&s);
+      if (s.p < s.end && *s.p == ',')
+        s.p++;
+    }
+    if (!found)
+      return MIDA_ENOTFOUND;
+    if (seg[seglen] == '\0') {
+      const unsigned char *start = s.p;
+      if (scan_value(&s) != MIDA_OK)
+        return MIDA_EJSON;
+      *value = (const char *)start;
+      *vlen = (size_t)(s.p - start);
+      return MIDA_OK;
+    }
+    seg += seglen + 1;
+  }
+}
+
 int mida__json_add_string(mida__buf *b, const char *s, size_t len) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *p = (const unsigned char *)s;

@@ -31,6 +31,14 @@ int mida__json_check(const char *text, size_t len, bool object_only,
  * and control characters, and replacing invalid UTF-8 with U+FFFD. */
 int mida__json_add_string(mida__buf *b, const char *s, size_t len);
 
+/* Finds the value at path in the JSON object text[0..len): path is keys
+ * separated by dots ("a.b" is text["a"]["b"]), compared with the keys as
+ * written (no escapes). Sets *value and *vlen to the value's text (a
+ * string keeps its quotes). Returns MIDA_OK, MIDA_ENOTFOUND (no such key,
+ * or not an object on the way) or MIDA_EJSON. */
+int mida__json_get(const char *text, size_t len, const char *path,
+                   const char **value, size_t *vlen);
+
 /* Whether text is exactly a JSON number (as the stores print numbers). */
 bool mida__json_is_number(const char *text);
 

@@ -49,7 +49,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -920,20 +919,6 @@ static int one_pass(observer *o, int stopping) {
   return rc;
 }
 
-static void wait_for_change(observer *o, unsigned poll_ms) {
-  if (o->inotify_fd < 0) {
-    struct timespec ts = {poll_ms / 1000, (long)(poll_ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-    return;
-  }
-  struct pollfd p = {o->inotify_fd, POLLIN, 0};
-  if (poll(&p, 1, (int)poll_ms) > 0) {
-    char drain[4096];
-    while (read(o->inotify_fd, drain, sizeof drain) > 0) {
-    }
-  }
-}
-
 static void observer_free(observer *o) {
   tb_run *r = o->runs;
   while (r != NULL) {
@@ -1055,7 +1040,7 @@ int mida__tb_observe(mida_session_t *s, const char *logdir,
     rc = one_pass(&o, stopping);
     if (rc != MIDA_OK || opts->once || stopping)
       break;
-    wait_for_change(&o, poll_ms);
+    mida__obs_wait(o.inotify_fd, poll_ms);
     if (opts->stop != NULL && atomic_load(opts->stop))
       stopping = 1;
   }

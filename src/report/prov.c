@@ -376,13 +376,17 @@ static const char agent_sql[] =
     " UNION SELECT 'user', w.\"user\" FROM workflow w"
     " WHERE w.\"user\" IS NOT NULL AND {w}";
 
+/* Relations are numbered in the order read (u1, u2...): each query has an
+ * ORDER BY so that both stores number them alike. */
 static const char used_sql[] =
     "SELECT td.task_id, td.data_id, td.name FROM task_data td LEFT JOIN task t"
-    " ON t.id = td.task_id WHERE td.role = 'used' AND {t}";
+    " ON t.id = td.task_id WHERE td.role = 'used' AND {t}"
+    " ORDER BY td.task_id, td.data_id";
 
 static const char generated_sql[] =
     "SELECT td.data_id, td.task_id, td.name FROM task_data td LEFT JOIN task t"
-    " ON t.id = td.task_id WHERE td.role = 'generated' AND {t}";
+    " ON t.id = td.task_id WHERE td.role = 'generated' AND {t}"
+    " ORDER BY td.task_id, td.data_id";
 
 static const char assoc_task_sql[] =
     "SELECT t.id, t.host FROM task t WHERE t.host IS NOT NULL AND {t}";
@@ -395,13 +399,14 @@ static const char assoc_workflow_sql[] =
 
 static const char informed_sql[] =
     "SELECT dp.task_id, dp.upstream_id FROM task_dep dp LEFT JOIN task t"
-    " ON t.id = dp.task_id WHERE {t}";
+    " ON t.id = dp.task_id WHERE {t} ORDER BY dp.task_id, dp.upstream_id";
 
 static const char derived_sql[] =
     "SELECT g.data_id, u.data_id, g.task_id FROM task_data g"
     " JOIN task_data u ON u.task_id = g.task_id AND u.role = 'used'"
     " AND u.data_id <> g.data_id LEFT JOIN task t ON t.id = g.task_id"
-    " WHERE g.role = 'generated' AND {t}";
+    " WHERE g.role = 'generated' AND {t}"
+    " ORDER BY g.task_id, g.data_id, u.data_id";
 
 /* The workflow association rows name their agent by kind: host-<name>,
  * user-<name> or the mida agent itself. */

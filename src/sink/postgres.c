@@ -30,8 +30,11 @@
  * MIDA_EREADONLY). Parameters are written ?1..?n as for SQLite and
  * rewritten to $1..$n. The SQLite functions that mida's own verbs use are
  * provided as small SQL functions (strftime with 'unixepoch', json_each of
- * text with SQLite's key/value/type columns, glob, json_extract of numbers),
- * so the verbs' SQL runs on both stores. Numbers may print differently
+ * text with SQLite's key/value/type columns, glob, json_extract of numbers)
+ * and so are the API's (mida_num, mida_text, the view mida_change_horizon),
+ * all in the schema mida -- never in the user's -- which every connection
+ * mida opens has last on its search_path; so the verbs' and the API's SQL
+ * runs on both stores. Numbers may print differently
  * (PostgreSQL's round() keeps its scale: 10.000 where SQLite prints 10.0).
  *
  * A lost connection fails the batch (the caller retries it later); the next
@@ -123,14 +126,26 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     "CREATE INDEX IF NOT EXISTS task_dep_by_upstream ON"
     " task_dep(upstream_id);\n"
     "CREATE INDEX IF NOT EXISTS telemetry_by_time ON telemetry(ts);\n"
+    /* Version 2: change numbers (schema.h). A row's seq is the id of the
+     * transaction that last wrote it; every transaction below the current
+     * snapshot's xmin has ended, so a reader's horizon is that xmin. */
+    "ALTER TABLE task ADD COLUMN IF NOT EXISTS seq BIGINT;\n"
+    "ALTER TABLE workflow ADD COLUMN IF NOT EXISTS seq BIGINT;\n"
+    "CREATE INDEX IF NOT EXISTS task_by_seq ON task(seq);\n"
+    "CREATE INDEX IF NOT EXISTS workflow_by_seq ON workflow(seq);\n"
+    /* mida's own functions live in the schema mida, never in the user's:
+     * every connection mida opens has it last on its search_path (see
+     * pg_open), so its SQL and the users' queries find them, and a user's
+     * own function of the same name wins. */
+    "CREATE SCHEMA IF NOT EXISTS mida;\n"
     /* The rank of a status text; NULL and unknown texts rank lowest. */
-    "CREATE OR REPLACE FUNCTION mida_status_rank(s text) RETURNS int"
+    "CREATE OR REPLACE FUNCTION mida.mida_status_rank(s text) RETURNS int"
     " LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce(array_position("
     "ARRAY[" MIDA_STATUS_NAMES_BY_RANK_SQL "], s), 0)"
     " - CASE WHEN s IS NULL THEN 1 ELSE 0 END $$;\n"
     /* SQLite's strftime(format, seconds, 'unixepoch') for the formats
      * mida's verbs use (and %Y %m %d %H %M %S %f in general), in UTC. */
-    "CREATE OR REPLACE FUNCTION strftime(fmt text, t numeric, modifier text)"
+    "CREATE OR REPLACE FUNCTION mida.strftime(fmt text, t numeric, modifier text)"
     " RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT to_char("
     "to_timestamp(t::double precision) AT TIME ZONE 'UTC',"
     " replace(replace(replace(replace(replace(replace(replace(replace("
@@ -140,7 +155,7 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     /* SQLite's json_each over JSON text: key, value (strings unquoted,
      * null as NULL), type (null true false integer real text array
      * object). */
-    "CREATE OR REPLACE FUNCTION json_each(j text) RETURNS TABLE(key text,"
+    "CREATE OR REPLACE FUNCTION mida.json_each(j text) RETURNS TABLE(key text,"
     " value text, type text) LANGUAGE sql IMMUTABLE AS $$ SELECT e.key,"
     " CASE jsonb_typeof(e.value) WHEN 'string' THEN e.value #>> '{}'"
     " WHEN 'null' THEN NULL ELSE e.value::text END,"
@@ -149,16 +164,31 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " THEN 'integer' ELSE 'real' END WHEN 'boolean' THEN e.value::text"
     " ELSE jsonb_typeof(e.value) END FROM jsonb_each(j::jsonb) e $$;\n"
     /* SQLite's glob(pattern, text): * ? [...] wildcards, case-sensitive. */
-    "CREATE OR REPLACE FUNCTION glob(pattern text, s text) RETURNS boolean"
+    "CREATE OR REPLACE FUNCTION mida.glob(pattern text, s text) RETURNS boolean"
     " LANGUAGE sql IMMUTABLE AS $$ SELECT s ~ ('^' || replace(replace("
     "regexp_replace(pattern, '([.+(){}|^$\\\\])', '\\\\\\1', 'g'),"
     " '*', '.*'), '?', '.') || '$') $$;\n"
     /* SQLite's json_extract(json, '$.a.b') for numbers (what the verbs
      * read from telemetry samples); a value that is not a number is an
      * error, not a silent NULL. Text values: use ->> instead. */
-    "CREATE OR REPLACE FUNCTION json_extract(j jsonb, path text)"
+    "CREATE OR REPLACE FUNCTION mida.json_extract(j jsonb, path text)"
     " RETURNS numeric LANGUAGE sql IMMUTABLE AS $$ SELECT (j #>>"
     " string_to_array(substr(path, 3), '.'))::numeric $$;\n"
+    /* The API's JSON predicates (src/serve): the value at a dotted path of
+     * a document when it is a number (mida_num) or a scalar (mida_text),
+     * as the SQLite store's functions of the same names (sqlite.c). */
+    "CREATE OR REPLACE FUNCTION mida.mida_num(j jsonb, path text)"
+    " RETURNS double precision LANGUAGE sql IMMUTABLE AS $$ SELECT CASE"
+    " WHEN jsonb_typeof(j #> string_to_array(path, '.')) = 'number'"
+    " THEN (j #>> string_to_array(path, '.'))::double precision END $$;\n"
+    "CREATE OR REPLACE FUNCTION mida.mida_text(j jsonb, path text)"
+    " RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT CASE"
+    " jsonb_typeof(j #> string_to_array(path, '.'))"
+    " WHEN 'string' THEN j #>> string_to_array(path, '.')"
+    " WHEN 'number' THEN j #>> string_to_array(path, '.')"
+    " WHEN 'boolean' THEN j #>> string_to_array(path, '.') END $$;\n"
+    "CREATE OR REPLACE VIEW mida.mida_change_horizon AS SELECT"
+    " pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon;\n"
     "CREATE OR REPLACE VIEW task_v AS SELECT id, workflow_id, campaign_id,"
     " parent_id, activity, status, strftime('%Y-%m-%dT%H:%M:%fZ',"
     " started / 1e9, 'unixepoch') AS started,"
@@ -324,6 +354,8 @@ typedef struct pg_sink {
   pending link[LT_COUNT];   /* link rows waiting */
   uint64_t skipped_records; /* records skipped since open */
   uint64_t dropped_fields;  /* malformed JSON fields dropped */
+  mida__buf touched;        /* "id,id,..." of tasks given metric points */
+  char last_touched[MIDA_ID_STRLEN]; /* the last id added to touched */
 } pg_sink;
 
 typedef struct batch_counts {
@@ -501,14 +533,24 @@ static int run_rows(pg_sink *s, const size_t *offs, size_t nparams,
 /* Appends "($k::type, ...)" for one row of ncols values starting at $first.
  */
 static int add_row_sql(mida__buf *b, const char *const *types, int ncols,
-                       size_t first, int comma) {
+                       size_t first, int comma, const char *last) {
   int rc = mida__buf_adds(b, comma ? ",(" : "(");
   for (int c = 0; c < ncols && rc == MIDA_OK; c++)
     rc = mida__buf_printf(b, "%s$%zu::%s", c ? "," : "", first + (size_t)c,
                           types[c]);
+  if (rc == MIDA_OK && last != NULL)
+    rc = mida__buf_printf(b, ",%s", last);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(b, ")");
   return rc;
+}
+
+/* The change number of the writing transaction (schema.h). */
+#define CHANGE_SEQ "pg_current_xact_id()::text::bigint"
+
+/* Whether an entity's table has a change number. */
+static int has_seq(int ent_no) {
+  return ent_no != ENT_CAMPAIGN;
 }
 
 static int flush_link(pg_sink *s, int t) {
@@ -520,7 +562,7 @@ static int flush_link(pg_sink *s, int t) {
   int rc = mida__buf_printf(&s->sql, "%s VALUES", lt->head);
   for (size_t r = 0; r < p->nrows && rc == MIDA_OK; r++)
     rc = add_row_sql(&s->sql, lt->types, lt->ncols, 1 + r * (size_t)lt->ncols,
-                     r > 0);
+                     r > 0, NULL);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(&s->sql, lt->tail);
   if (rc != MIDA_OK)
@@ -576,6 +618,38 @@ static int add_link(pg_sink *s, int t, const size_t *vals) {
   memcpy(p->vals + p->nrows * (size_t)lt->ncols, vals,
          (size_t)lt->ncols * sizeof *vals);
   p->nrows++;
+  return MIDA_OK;
+}
+
+/* ---- change numbers of tasks that got metric points -------------------- */
+
+/* Notes that task id got metric points in this batch (ids in a row are
+ * mostly the same task's: a repeat of the last one is not noted again). */
+static int touch_task(pg_sink *s, const char *id) {
+  if (strcmp(id, s->last_touched) == 0)
+    return MIDA_OK;
+  snprintf(s->last_touched, sizeof s->last_touched, "%s", id);
+  int rc = mida__buf_adds(&s->touched, s->touched.len ? "," : "");
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&s->touched, id);
+  if (rc != MIDA_OK)
+    return mida__sink_fail(&s->base, rc, "out of memory");
+  return MIDA_OK;
+}
+
+/* Moves the change number of the noted tasks to this transaction's. */
+static int flush_touched(pg_sink *s) {
+  if (s->touched.len == 0)
+    return MIDA_OK;
+  const char *params[1] = {mida__buf_str(&s->touched)};
+  PGresult *res = PQexecParams(
+      s->conn,
+      "UPDATE task SET seq = " CHANGE_SEQ " WHERE id = ANY(string_to_array("
+      "$1::text, ',')) AND seq IS DISTINCT FROM " CHANGE_SEQ,
+      1, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    return fail_result(s, res, "cannot number changed tasks");
+  PQclear(res);
   return MIDA_OK;
 }
 
@@ -681,7 +755,11 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
     v[4] = NULL_OFF;
     if (rc == MIDA_OK && r->f[MIDA_F_VALUE].present)
       rc = arena_field(s, MIDA_F_VALUE, &r->f[MIDA_F_VALUE], &v[4]);
-    return rc == MIDA_OK ? add_link(s, LT_METRIC, v) : rc;
+    if (rc == MIDA_OK)
+      rc = add_link(s, LT_METRIC, v);
+    if (rc == MIDA_OK)
+      rc = touch_task(s, s->arena.ptr + v[0]);
+    return rc;
   }
   case MIDA_REC_TELEMETRY:
     if (!r->f[MIDA_F_TS].present) {
@@ -871,8 +949,8 @@ static const char *column_type(const mida__merge_column *col) {
 
 /* Writes the INSERT ... VALUES head and the ON CONFLICT tail of an entity;
  * $1 and $2 are the batch's origin host and pid. */
-static int entity_tail(const entity *ent, mida__buf *b) {
-  int rc = mida__buf_printf(b, " ON CONFLICT(id) DO UPDATE SET");
+static int entity_tail(const entity *ent, const char *first, mida__buf *b) {
+  int rc = mida__buf_printf(b, " ON CONFLICT(id) DO UPDATE SET%s", first);
   const char *t = ent->table;
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
     const char *n = pg_ident(ent->columns[c].name);
@@ -944,6 +1022,8 @@ static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
     for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++)
       rc = mida__buf_printf(&s->sql, "%s%s", c ? ", " : "",
                             pg_ident(ent->columns[c].name));
+    if (rc == MIDA_OK && has_seq(ent_no))
+      rc = mida__buf_adds(&s->sql, ", seq");
     if (rc == MIDA_OK)
       rc = mida__buf_adds(&s->sql, ") VALUES");
     for (; k < nimages && rows < ROWS_PER_STMT && rc == MIDA_OK; k++) {
@@ -976,13 +1056,15 @@ static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
       if (rc == MIDA_OK)
         rc = add_row_sql(&s->sql, types, ent->ncolumns,
                          (size_t)nlead + 1 + rows * (size_t)ent->ncolumns,
-                         rows > 0);
+                         rows > 0, has_seq(ent_no) ? CHANGE_SEQ : NULL);
       rows++;
     }
     if (rows == 0)
       break;
-    if (rc == MIDA_OK)
-      rc = entity_tail(ent, &s->sql);
+    if (rc == MIDA_OK && has_seq(ent_no))
+      rc = entity_tail(ent, " seq = excluded.seq,", &s->sql);
+    else if (rc == MIDA_OK)
+      rc = entity_tail(ent, "", &s->sql);
     if (rc == MIDA_OK)
       rc = run_rows(s, vals, rows * (size_t)ent->ncolumns, lead, nlead,
                     ent->table);
@@ -1044,6 +1126,8 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   if (rc != MIDA_OK)
     return rc;
   mida__buf_reset(&s->arena);
+  mida__buf_reset(&s->touched);
+  s->last_touched[0] = '\0';
   for (int t = 0; t < LT_COUNT; t++)
     s->link[t].nrows = 0;
   rc = exec_simple(s, "BEGIN", "cannot begin a transaction");
@@ -1074,6 +1158,8 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   for (size_t i = 0; i < n && rc == MIDA_OK; i++)
     if (recs[i].type == MIDA_REC_LOST)
       rc = apply_lost(s, &recs[i], origin, &counts);
+  if (rc == MIDA_OK)
+    rc = flush_touched(s);
   if (rc == MIDA_OK)
     rc = exec_simple(s, "COMMIT", "cannot commit a batch");
   if (rc != MIDA_OK) {
@@ -1221,6 +1307,7 @@ static void pg_close(mida__sink *base) {
     PQfinish(s->conn);
   mida__buf_free(&s->arena);
   mida__buf_free(&s->sql);
+  mida__buf_free(&s->touched);
   mida__free(s->images);
   mida__free(s->slots);
   mida__free(s->params);
@@ -1288,6 +1375,7 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
   s->flags = flags;
   mida__buf_init(&s->arena, ARENA_MAX);
   mida__buf_init(&s->sql, (size_t)64 << 20);
+  mida__buf_init(&s->touched, ARENA_MAX);
   mida__url_redact(url, s->where, sizeof s->where);
   int readonly = (flags & MIDA_SINK_READONLY) != 0;
   /* Later keywords override earlier ones, so the URL's own settings win
@@ -1296,8 +1384,10 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
                         "dbname", NULL};
   const char *vals[] = {"10", "mida",
                         readonly ? "-c extra_float_digits=3"
+                                   " -c search_path=\"$user\",public,mida"
                                    " -c default_transaction_read_only=on"
-                                 : "-c extra_float_digits=3",
+                                 : "-c extra_float_digits=3"
+                                   " -c search_path=\"$user\",public,mida",
                         url, NULL};
   s->conn = PQconnectdbParams(keys, vals, 1);
   int rc = MIDA_OK;

@@ -1,5 +1,5 @@
 /*
- * schema.h -- the store schema, version 3, as SQL text for SQLite.
+ * schema.h -- the store schema, version 4, as SQL text for SQLite.
  *
  * This is the one definition of the tables every store holds (DESIGN.md,
  * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
@@ -37,6 +37,22 @@
  *      step), column point, key (task_id, key, ts, point) (was (task_id,
  *      key, step, ts): a second value at the same step and time was lost).
  *      Migration: MIDA_SCHEMA_SQLITE_2_TO_3; steps -1 become NULL.
+ *   4  task.seq and workflow.seq, the change numbers (below), with their
+ *      indexes and the view mida_change_horizon
+ *      (MIDA_SCHEMA_SQLITE_CHANGES). Migration: MIDA_SCHEMA_SQLITE_3_TO_4.
+ *
+ * Change numbers (version 4): task.seq and workflow.seq hold the change
+ * number of the batch that last wrote the row -- or, for a task, that added
+ * metric points to it -- so that a reader (the event stream of `mida
+ * serve`) finds what changed since it last looked with an index range
+ * scan. The view mida_change_horizon gives the number below which every
+ * change is committed and visible: a reader takes the rows with
+ * seq >= its cursor and seq < horizon, then moves its cursor to horizon.
+ * In SQLite the change number is a counter in mida_meta ('change_seq')
+ * that each batch increments inside its write transaction; PostgreSQL
+ * (postgres.c) uses the writing transaction's id and the snapshot's xmin.
+ * A change number is not data: applying a record again moves it forward,
+ * which can only make a reader look at the row once more.
  *
  * The views task_v and workflow_v add readable times (ISO 8601) and
  * durations in seconds. The view task_telemetry_v joins each task to the
@@ -49,7 +65,7 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 3
+#define MIDA_SCHEMA_VERSION 4
 
 #define MIDA_SCHEMA_SQLITE                                                    \
   "CREATE TABLE IF NOT EXISTS campaign(\n"                                    \
@@ -69,7 +85,8 @@
   "  started INTEGER,\n"                                                      \
   "  ended INTEGER,\n"                                                        \
   "  status TEXT,\n"                                                          \
-  "  metadata TEXT);\n"                                                       \
+  "  metadata TEXT,\n"                                                        \
+  "  seq INTEGER);\n"                                                         \
   "CREATE TABLE IF NOT EXISTS task(\n"                                        \
   "  id TEXT PRIMARY KEY,\n"                                                  \
   "  workflow_id TEXT,\n"                                                     \
@@ -88,7 +105,8 @@
   "  generated TEXT,\n"                                                       \
   "  custom TEXT,\n"                                                          \
   "  error TEXT,\n"                                                           \
-  "  telemetry TEXT) WITHOUT ROWID;\n"                                        \
+  "  telemetry TEXT,\n"                                                       \
+  "  seq INTEGER) WITHOUT ROWID;\n"                                           \
   "CREATE TABLE IF NOT EXISTS data(\n"                                        \
   "  id TEXT PRIMARY KEY,\n"                                                  \
   "  kind TEXT,\n"                                                            \
@@ -184,5 +202,20 @@
   "  mida_point(nullif(step, -1), value) FROM metric_v1;\n"                   \
   "DROP TABLE metric_v1;\n"                                                   \
   "UPDATE mida_meta SET value = '3' WHERE key = 'schema_version';\n"
+
+/* From version 3 to 4, in the writer's transaction: the column seq
+ * INTEGER is added to task and workflow where it is missing (sqlite.c, as
+ * SQLite has no ADD COLUMN IF NOT EXISTS), then: */
+#define MIDA_SCHEMA_SQLITE_3_TO_4                                             \
+  "UPDATE mida_meta SET value = '4' WHERE key = 'schema_version';\n"
+
+/* What reads the change numbers; after the migrations, whose columns its
+ * indexes need. */
+#define MIDA_SCHEMA_SQLITE_CHANGES                                            \
+  "CREATE INDEX IF NOT EXISTS task_by_seq ON task(seq);\n"                    \
+  "CREATE INDEX IF NOT EXISTS workflow_by_seq ON workflow(seq);\n"            \
+  "CREATE VIEW IF NOT EXISTS mida_change_horizon AS SELECT coalesce((SELECT\n" \
+  "  CAST(value AS INTEGER) FROM mida_meta WHERE key = 'change_seq'), 0)\n"   \
+  "  + 1 AS horizon;\n"
 
 #endif /* MIDA_SINK_SCHEMA_H */

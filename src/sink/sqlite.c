@@ -73,6 +73,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -102,6 +103,8 @@ enum {
   ST_TELEMETRY,
   ST_CURSOR,
   ST_COUNTER,
+  ST_SEQ,
+  ST_TOUCH,
   ST_LOST_TASKS,
   ST_LOST_WORKFLOWS,
   ST_BEGIN,
@@ -169,6 +172,13 @@ static const char *const fixed_sql[ST_COUNT] = {
                    " VALUES(?1, ?2, ?3, ?4)"
                    " ON CONFLICT(host, pid, name) DO UPDATE SET"
                    " value = max(counter.value, excluded.value)",
+    /* The batch's change number (schema.h, "Change numbers"). */
+    [ST_SEQ] = "INSERT INTO mida_meta(key, value) VALUES('change_seq', 1)"
+               " ON CONFLICT(key) DO UPDATE SET"
+               " value = CAST(value AS INTEGER) + 1"
+               " RETURNING CAST(value AS INTEGER)",
+    /* A task that got metric points has changed too. */
+    [ST_TOUCH] = "UPDATE task SET seq = ?1 WHERE id = ?2 AND seq IS NOT ?1",
     [ST_LOST_TASKS] = MIDA_LOST_TASKS_SQL,
     [ST_LOST_WORKFLOWS] = MIDA_LOST_WORKFLOWS_SQL,
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -187,6 +197,7 @@ typedef struct sqlite_sink {
   size_t slots_cap;             /* entries at slots, a power of two */
   uint64_t skipped_records;     /* records skipped since open */
   uint64_t dropped_fields;      /* malformed JSON fields dropped */
+  int64_t batch_seq;            /* the change number of the open batch */
   mida__sqlite_file file;       /* identity of the files, WAL bound */
   int stale;                    /* the file at path is not the one open:
                                    reopen before the next batch */
@@ -379,12 +390,30 @@ static int step_retry(sqlite3_stmt *st, int64_t deadline_ms) {
 
 /* ---- statements -------------------------------------------------------- */
 
+/* Whether an entity's table has a change number (schema.h). */
+static int has_seq(const entity *ent) {
+  return ent != &entities[ENT_CAMPAIGN];
+}
+
+/* The parameter that carries an entity's change number: after the columns'
+ * and the origin defaults'. */
+static int seq_param(const entity *ent) {
+  int n = ent->ncolumns;
+  for (int c = 0; c < ent->ncolumns; c++)
+    if (ent->columns[c].rule == MIDA_RULE_ORIGIN)
+      n++;
+  return n + 1;
+}
+
 /* Writes the upsert of an entity into out: the columns in table order,
- * MIDA_RULE_ORIGIN columns also take a default parameter after the columns'. */
+ * MIDA_RULE_ORIGIN columns also take a default parameter after the columns',
+ * and the change number comes last. */
 static int entity_sql(const entity *ent, mida__buf *out) {
   int rc = mida__buf_printf(out, "INSERT INTO %s(", ent->table);
   for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++)
     rc = mida__buf_printf(out, "%s%s", c ? ", " : "", ent->columns[c].name);
+  if (rc == MIDA_OK && has_seq(ent))
+    rc = mida__buf_adds(out, ", seq");
   if (rc == MIDA_OK)
     rc = mida__buf_adds(out, ") VALUES(");
   int extra = ent->ncolumns;
@@ -395,9 +424,13 @@ static int entity_sql(const entity *ent, mida__buf *out) {
     else
       rc = mida__buf_printf(out, "%s?%d", sep, c + 1);
   }
+  if (rc == MIDA_OK && has_seq(ent))
+    rc = mida__buf_printf(out, ", ?%d", seq_param(ent));
   if (rc == MIDA_OK)
     rc = mida__buf_printf(out, ") ON CONFLICT(%s) DO UPDATE SET",
                           ent->columns[0].name);
+  if (rc == MIDA_OK && has_seq(ent))
+    rc = mida__buf_adds(out, " seq = excluded.seq,");
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
     const char *t = ent->table;
     const char *n = ent->columns[c].name;
@@ -641,6 +674,8 @@ static int apply_image(sqlite_sink *s, const mida__rec *recs,
     else if (origin != NULL && tag == MIDA_F_PID)
       sqlite3_bind_int64(st, extra, origin->pid);
   }
+  if (has_seq(ent))
+    sqlite3_bind_int64(st, seq_param(ent), s->batch_seq);
   return run(s, st, ent->table);
 }
 
@@ -715,6 +750,12 @@ static int apply_metric(sqlite_sink *s, const mida__rec *r,
   sqlite3_bind_int64(st, 4, r->f[MIDA_F_TS].v.i64);
   if (r->f[MIDA_F_VALUE].present)
     bind_field(st, 5, MIDA_F_VALUE, &r->f[MIDA_F_VALUE], NULL);
+  int rc = run(s, st, "metric");
+  if (rc != MIDA_OK)
+    return rc;
+  st = s->stmt[ST_TOUCH];
+  sqlite3_bind_int64(st, 1, s->batch_seq);
+  bind_field(st, 2, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
   return run(s, st, "metric");
 }
 
@@ -857,6 +898,20 @@ static int begin_write(sqlite_sink *s, int64_t deadline_ms) {
                          s->path, sqlite3_errmsg(s->db));
 }
 
+/* Takes the batch's change number, inside its write transaction. */
+static int next_change_seq(sqlite_sink *s) {
+  sqlite3_stmt *st = s->stmt[ST_SEQ];
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    s->batch_seq = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  if (rc == SQLITE_ROW)
+    return MIDA_OK;
+  return mida__sink_fail(&s->base, MIDA_ESTORE,
+                         "cannot number a batch in store '%s': %s", s->path,
+                         sqlite3_errmsg(s->db));
+}
+
 /* Stores how often this sink found its file deleted or replaced (the
  * counter store_replaced of the batch's origin), in the batch's own
  * transaction on the new file. */
@@ -894,9 +949,10 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   rc = begin_write(s, deadline);
   if (rc != MIDA_OK)
     return rc;
+  rc = next_change_seq(s);
 
   batch_counts counts = {0, 0};
-  if (s->replaced_unrecorded)
+  if (rc == MIDA_OK && s->replaced_unrecorded)
     rc = record_replaced(s, origin, &counts);
   size_t nimages = 0;
   for (size_t i = 0; i < n && rc == MIDA_OK; i++) {
@@ -1202,6 +1258,31 @@ static int stored_schema_version(sqlite3 *db) {
   "ALTER TABLE task_data ADD COLUMN bytes INTEGER;"                           \
   "UPDATE mida_meta SET value = '2' WHERE key = 'schema_version';"
 
+/* Adds column name of type to table unless it has it (migrations). */
+static int add_column(sqlite3 *db, const char *table, const char *name,
+                      const char *type) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT count(*) FROM pragma_table_info(?1)"
+                              " WHERE name = ?2",
+                              -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  int have = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW)
+    return SQLITE_ERROR;
+  if (have)
+    return SQLITE_OK;
+  char sql[200];
+  snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", table, name,
+           type);
+  return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
 /* Creates the tables (all or none), brings an older store up to this
  * version, records the schema version, and refuses a store made by a newer
  * mida. */
@@ -1229,6 +1310,13 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
       (version >= 1 && version <= 2 &&
        sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_2_TO_3, NULL, NULL, NULL) !=
            SQLITE_OK) ||
+      (version >= 1 && version <= 3 &&
+       (add_column(s->db, "task", "seq", "INTEGER") != SQLITE_OK ||
+        add_column(s->db, "workflow", "seq", "INTEGER") != SQLITE_OK ||
+        sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_3_TO_4, NULL, NULL, NULL) !=
+            SQLITE_OK)) ||
+      sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_CHANGES, NULL, NULL, NULL) !=
+          SQLITE_OK ||
       sqlite3_exec(s->db,
                    "INSERT OR IGNORE INTO mida_meta(key, value)"
                    " VALUES('schema_version', '" MIDA_SCHEMA_VERSION_TEXT "')",
@@ -1251,6 +1339,53 @@ fail:
   return rc;
 }
 
+/* The value at a dotted path of a JSON document column, for the API's
+ * predicates (used.lr > 0.01); the PostgreSQL store defines the same two
+ * functions in its mida schema (postgres.c), so one query serves both.
+ * mida_num(doc, path): the value when it is a JSON number, else NULL.
+ * mida_text(doc, path): a string's characters (escapes left as written),
+ * a number's or a boolean's JSON text, else NULL. */
+static int json_at(sqlite3_value **argv, const char **v, size_t *n) {
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL ||
+      sqlite3_value_type(argv[1]) == SQLITE_NULL)
+    return 0;
+  const char *doc = (const char *)sqlite3_value_text(argv[0]);
+  const char *path = (const char *)sqlite3_value_text(argv[1]);
+  if (doc == NULL || path == NULL)
+    return 0;
+  return mida__json_get(doc, (size_t)sqlite3_value_bytes(argv[0]), path, v,
+                        n) == MIDA_OK;
+}
+
+static void sql_json_num(sqlite3_context *ctx, int argc,
+                         sqlite3_value **argv) {
+  (void)argc;
+  const char *v;
+  size_t n;
+  char num[64];
+  if (!json_at(argv, &v, &n) || n >= sizeof num)
+    return; /* NULL */
+  memcpy(num, v, n);
+  num[n] = '\0';
+  if (!mida__json_is_number(num))
+    return;
+  sqlite3_result_double(ctx, strtod(num, NULL));
+}
+
+static void sql_json_text(sqlite3_context *ctx, int argc,
+                          sqlite3_value **argv) {
+  (void)argc;
+  const char *v;
+  size_t n;
+  if (!json_at(argv, &v, &n) || n == 0 || v[0] == '{' || v[0] == '[' ||
+      v[0] == 'n')
+    return; /* NULL */
+  if (v[0] == '"')
+    sqlite3_result_text(ctx, v + 1, (int)n - 2, SQLITE_TRANSIENT);
+  else
+    sqlite3_result_text(ctx, v, (int)n, SQLITE_TRANSIENT);
+}
+
 static int register_functions(sqlite3 *db) {
   int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
   int rc = sqlite3_create_function(db, "mida_merge", 2, flags, NULL,
@@ -1261,6 +1396,12 @@ static int register_functions(sqlite3 *db) {
   if (rc == SQLITE_OK)
     rc = sqlite3_create_function(db, "mida_point", 2, flags, NULL,
                                  sql_metric_point, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function(db, "mida_num", 2, flags, NULL, sql_json_num,
+                                 NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function(db, "mida_text", 2, flags, NULL,
+                                 sql_json_text, NULL, NULL);
   return rc;
 }
 

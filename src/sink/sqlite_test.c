@@ -218,7 +218,7 @@ static void test_schema_created(void **state) {
                "campaign\ncounter\ndata\nmetric\nmida_meta\nsource_cursor\n"
                "task\ntask_data\ntask_dep\ntelemetry\nworkflow\n");
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "3\n");
+               "4\n");
   mida__sink_close(sink);
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
@@ -320,7 +320,7 @@ static void test_schema_2_metric_migrated(void **state) {
   sqlite3_close(db);
   mida__sink *sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "3\n");
+               "4\n");
   assert_query(sink, "SELECT step, ts, value, point FROM metric ORDER BY ts",
                "~|5|2.5|:4004000000000000\n3|6|~|3:7ff8000000000000\n");
   mida_id_t task;
@@ -354,13 +354,13 @@ static void test_schema_1_migrated(void **state) {
   assert_query(sink, "SELECT value FROM mida_meta", "1\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0);
-  assert_query(sink, "SELECT value FROM mida_meta", "3\n");
+  assert_query(sink, "SELECT value FROM mida_meta", "4\n");
   assert_query(sink, "SELECT task_id, data_id, role, name, bytes"
                      " FROM task_data",
                "t|d|used|n|~\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0); /* a second open changes nothing */
-  assert_query(sink, "SELECT value FROM mida_meta", "3\n");
+  assert_query(sink, "SELECT value FROM mida_meta", "4\n");
   mida__sink_close(sink);
 }
 
@@ -398,6 +398,94 @@ static void make_task_recs(task_recs *t) {
   set_id(&t->annotate, MIDA_F_ID, &t->id);
   set_str(&t->annotate, MIDA_F_GENERATED, "{\"model\": \"m.pt\", \"acc\": 1}");
   set_str(&t->annotate, MIDA_F_CUSTOM, "{\"note\": \"late\"}");
+}
+
+/* Every batch gets a change number; the rows it wrote carry it, a task
+ * that got metric points is renumbered, and the horizon is past all. */
+static void test_change_numbers(void **state) {
+  fixture *fx = *state;
+  task_recs t;
+  make_task_recs(&t);
+  mida__sink *sink = open_store(fx->path, 0);
+  put(sink, &t.begin, 1);
+  assert_query(sink, "SELECT seq FROM task", "1\n");
+  assert_query(sink, "SELECT horizon FROM mida_change_horizon", "2\n");
+  mida__rec wf;
+  rec_init(&wf, MIDA_REC_WORKFLOW);
+  set_id(&wf, MIDA_F_ID, &t.wf);
+  set_str(&wf, MIDA_F_NAME, "w");
+  put(sink, &wf, 1);
+  assert_query(sink, "SELECT seq FROM workflow", "2\n");
+  assert_query(sink, "SELECT seq FROM task", "1\n");
+  mida__rec m;
+  rec_init(&m, MIDA_REC_METRIC);
+  set_id(&m, MIDA_F_TASK, &t.id);
+  set_str(&m, MIDA_F_KEY, "loss");
+  set_i64(&m, MIDA_F_STEP, 0);
+  set_i64(&m, MIDA_F_TS, 10);
+  set_f64(&m, MIDA_F_VALUE, 0.5);
+  put(sink, &m, 1);
+  assert_query(sink, "SELECT seq FROM task", "3\n");
+  assert_query(sink,
+               "SELECT count(*) FROM task WHERE seq >= 3 AND seq <"
+               " (SELECT horizon FROM mida_change_horizon)",
+               "1\n");
+  mida__sink_close(sink);
+}
+
+/* A store of schema version 1 (task and workflow without seq) gets the
+ * change numbers when a writer opens it, and keeps its rows. */
+static void test_migrates_version_1(void **state) {
+  fixture *fx = *state;
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "CREATE TABLE workflow(id TEXT PRIMARY KEY, campaign_id"
+                   " TEXT, parent_id TEXT, name TEXT, source TEXT, user TEXT,"
+                   " host TEXT, pid INTEGER, started INTEGER, ended INTEGER,"
+                   " status TEXT, metadata TEXT);"
+                   "CREATE TABLE task(id TEXT PRIMARY KEY, workflow_id TEXT,"
+                   " campaign_id TEXT, parent_id TEXT, activity TEXT, status"
+                   " TEXT, submitted INTEGER, started INTEGER, ended INTEGER,"
+                   " host TEXT, pid INTEGER, worker TEXT, source_key TEXT,"
+                   " used TEXT, generated TEXT, custom TEXT, error TEXT,"
+                   " telemetry TEXT) WITHOUT ROWID;"
+                   "CREATE TABLE task_data(task_id TEXT NOT NULL,"
+                   " data_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT,"
+                   " PRIMARY KEY(task_id, data_id, role)) WITHOUT ROWID;"
+                   "CREATE TABLE mida_meta(key TEXT PRIMARY KEY, value TEXT);"
+                   "INSERT INTO mida_meta VALUES('schema_version', '1');"
+                   "INSERT INTO task(id, activity) VALUES('old', 'kept');",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  mida__sink *sink = open_store(fx->path, 0);
+  assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
+               "4\n");
+  assert_query(sink, "SELECT id, activity, seq FROM task", "old|kept|~\n");
+  task_recs t;
+  make_task_recs(&t);
+  put(sink, &t.begin, 1);
+  assert_query(sink, "SELECT count(*) FROM task WHERE seq = 1", "1\n");
+  mida__sink_close(sink);
+}
+
+/* mida_num() and mida_text(): the values at a key path, as the API's
+ * where= predicates use them. */
+static void test_json_path_functions(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  assert_query(sink,
+               "SELECT mida_num('{\"a\": {\"b\": 2.5}}', 'a.b'),"
+               " mida_num('{\"a\": \"x\"}', 'a'),"
+               " mida_text('{\"a\": \"x\"}', 'a'),"
+               " mida_text('{\"a\": true}', 'a'),"
+               " mida_text('{\"a\": [1]}', 'a'),"
+               " mida_num('{\"a\": 1}', 'b'), mida_num(NULL, 'a'),"
+               " mida_num('not json', 'a')",
+               "2.5|~|x|true|~|~|~|~\n");
+  mida__sink_close(sink);
 }
 
 static void test_task_begin_end(void **state) {
@@ -1077,6 +1165,11 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unknown_scheme),
       cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_change_numbers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_migrates_version_1, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_json_path_functions, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_schema_1_migrated, setup,

@@ -68,7 +68,9 @@ def make_store(path):
     db.execute("INSERT INTO campaign VALUES (?, 'climate', ?, NULL)",
                (CAMPAIGN, T0))
     db.executemany(
-        "INSERT INTO workflow VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO workflow (id, campaign_id, parent_id, name, source,"
+        " user, host, pid, started, ended, status, metadata)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         [(WF_PREP, CAMPAIGN, None, "prep", "api", "alice", "node1", 100,
           T0, T0 + 10 * SEC, "FINISHED", '{"code": "v1.2"}'),
          (WF_TRAIN, CAMPAIGN, None, "train", "mlflow", "bob", "gpu 1", 200,

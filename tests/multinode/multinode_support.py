@@ -95,6 +95,43 @@ def psql(url, sql):
     return r.stdout.strip()
 
 
+# The tables of a store, in an order that copies cleanly.
+STORE_TABLES = ["campaign", "workflow", "task", "data", "task_data",
+                "task_dep", "metric", "telemetry", "source_cursor", "counter"]
+
+
+def sql_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def copy_sqlite_to_postgres(lite, pg_url, produce, env):
+    """Gives the fresh database pg_url mida's schema (a first producer,
+    run with env, makes it; its own rows are removed), then copies in the
+    rows of the SQLite store lite as they are."""
+    r = subprocess.run([produce, "0", "schema"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    psql(pg_url, "; ".join(f"DELETE FROM {t}" for t in STORE_TABLES))
+    import sqlite3
+    db = sqlite3.connect(str(lite))
+    stmts = []
+    for t in STORE_TABLES:
+        cur = db.execute(f"SELECT * FROM {t}")
+        # PostgreSQL computes metric.point itself (a generated column).
+        keep = [i for i, d in enumerate(cur.description) if d[0] != "point"]
+        cols = ", ".join(f'"{cur.description[i][0]}"' for i in keep)
+        for row in cur:
+            stmts.append(f"INSERT INTO {t}({cols}) VALUES("
+                         + ", ".join(sql_literal(row[i]) for i in keep)
+                         + ")")
+    db.close()
+    psql(pg_url, "; ".join(stmts))
+
+
 @pytest.fixture
 def pg_db():
     """A fresh database; yields its URL; dropped after the test."""

@@ -6,53 +6,23 @@ end, JSON objects merged, idempotent repeats) hold through the real
 capture path."""
 
 import json
-import sqlite3
 import subprocess
 import sys
 
 import pytest
 
-from multinode_support import ROOT, build_dir, psql
+from multinode_support import ROOT, build_dir, copy_sqlite_to_postgres, psql
 
 sys.path.insert(0, str(ROOT / "tests" / "cli"))
 import mida_cli_store as fx  # noqa: E402
-
-TABLES = ["campaign", "workflow", "task", "data", "task_data", "task_dep",
-          "metric", "telemetry", "source_cursor", "counter"]
-
-
-def literal(v):
-    if v is None:
-        return "NULL"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    return "'" + str(v).replace("'", "''") + "'"
-
 
 @pytest.fixture
 def stores(pg_db, produce_bin, fleet, tmp_path):
     """(sqlite path, postgres URL) holding the same fixture rows."""
     lite = tmp_path / "fixture.db"
     fx.make_store(str(lite))
-    # A first producer creates mida's schema in the fresh database; its own
-    # rows are removed before the fixture's are copied in.
     env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
-    r = subprocess.run([produce_bin, "0", "schema"], env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    psql(pg_db, "; ".join(f"DELETE FROM {t}" for t in TABLES))
-    db = sqlite3.connect(str(lite))
-    stmts = []
-    for t in TABLES:
-        cur = db.execute(f"SELECT * FROM {t}")
-        # PostgreSQL computes metric.point itself (a generated column).
-        keep = [i for i, d in enumerate(cur.description) if d[0] != "point"]
-        cols = ", ".join(f'"{cur.description[i][0]}"' for i in keep)
-        for row in cur:
-            stmts.append(f"INSERT INTO {t}({cols}) VALUES("
-                         + ", ".join(literal(row[i]) for i in keep) + ")")
-    db.close()
-    psql(pg_db, "; ".join(stmts))
+    copy_sqlite_to_postgres(lite, pg_db, produce_bin, env)
     return str(lite), pg_db
 
 
@@ -276,7 +246,7 @@ def test_metric_points_migrate_and_stay_apart(fleet, pg_db, tmp_path):
     r = subprocess.run([sys.executable, "-c", METRIC_SCRIPT], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert psql(pg_db, "SELECT value FROM mida_meta") == "3"
+    assert psql(pg_db, "SELECT value FROM mida_meta") == "4"
     assert psql(pg_db, "SELECT step, value, point FROM metric WHERE"
                        " key = 'old' ORDER BY ts").splitlines() == [
         "|2.5|:4004000000000000", "3|NaN|3:7ff8000000000000"]

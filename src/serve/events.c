@@ -1,0 +1,306 @@
+/*
+ * events.c -- GET /api/events: a Server-Sent Events stream of new and
+ * changed workflows and tasks (a task whose metric points grew is a
+ * changed task).
+ *
+ * One poller thread looks at the store every event_poll_ms (200 ms by
+ * default) for rows whose change number (schema.h, "Change numbers") lies
+ * in [cursor, horizon): two index range scans on task_by_seq and
+ * workflow_by_seq, which cost nothing when nothing changed. What it finds
+ * becomes one SSE message per kind, kept in a ring of the last
+ * EVENT_RING messages; every open stream (one thread each, http.c) waits
+ * on a condition variable and copies the messages it has not sent yet.
+ * So any number of open dashboards cost the store one query pair per
+ * poll, and a task that ends is on every open page within a poll interval
+ * and a network round trip.
+ *
+ * A stream that falls more than EVENT_RING messages behind, or a poll that
+ * finds more than EVENT_MAX_TASKS changed tasks (a bulk load), gets an
+ * "event: reset": the page reloads what it shows instead of applying
+ * changes one by one. Messages carry ids; a client that reconnects with
+ * ?since=ID resumes after it.
+ */
+#include "serve/serve.h"
+
+#include "core/alloc.h"
+#include "mida.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define EVENT_RING 256
+#define EVENT_MAX_TASKS 2000
+#define EVENT_MAX_WORKFLOWS 200
+#define EVENT_MESSAGE_MAX ((size_t)8 << 20)
+
+struct mida__serve_events {
+  mida__serve *srv;       /* the server */
+  pthread_t thread;       /* the poller */
+  pthread_mutex_t lock;   /* guards what follows */
+  pthread_cond_t changed; /* a message was added, or stopping */
+  char *ring[EVENT_RING]; /* framed messages; message n at n % RING */
+  int64_t head;           /* the id of the next message */
+  int stopping;           /* 1 once stop was asked */
+  int64_t cursor;         /* change numbers below this were looked at */
+  char last_error[512];   /* the poller's last store error, "" if none */
+};
+
+/* The columns of a changed task (a task summary without its documents). */
+static const char task_sql[] =
+    "SELECT t.id, t.workflow_id, t.activity, t.status, t.submitted,"
+    " t.started, t.ended, t.host, t.worker, t.seq FROM task t"
+    " WHERE t.seq >= ?1 AND t.seq < ?2 ORDER BY t.seq LIMIT ?3";
+static const char task_kinds[] = "ssssiiissi";
+
+static const char workflow_sql[] =
+    "SELECT w.id, w.campaign_id, w.name, w.source, w.status, w.started,"
+    " w.ended, w.seq,"
+    " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id"
+    " AND t.status = 'RUNNING') AS running_tasks,"
+    " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id"
+    " AND t.status = 'FINISHED') AS finished_tasks,"
+    " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id"
+    " AND t.status = 'ERROR') AS error_tasks,"
+    " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id) AS tasks"
+    " FROM workflow w WHERE w.id IN (SELECT id FROM workflow"
+    " WHERE seq >= ?1 AND seq < ?2 UNION SELECT workflow_id FROM task"
+    " WHERE seq >= ?1 AND seq < ?2 AND workflow_id IS NOT NULL)"
+    " LIMIT ?3";
+static const char workflow_kinds[] = "sssssiiiiiii";
+
+/* ---- the ring --------------------------------------------------------- */
+
+/* Adds one message (kind, JSON data) to the ring. The data becomes one
+ * line: SSE ends a field at a newline, and JSON has newlines only as
+ * whitespace between tokens (inside strings they are escaped). */
+static void publish(mida__serve_events *ev, const char *kind, char *data) {
+  for (char *p = data; *p != '\0'; p++)
+    if (*p == '\n' || *p == '\r')
+      *p = ' ';
+  mida__buf m;
+  mida__buf_init(&m, EVENT_MESSAGE_MAX);
+  pthread_mutex_lock(&ev->lock);
+  int64_t id = ev->head;
+  int rc = mida__buf_printf(&m, "id: %" PRId64 "\nevent: %s\ndata: %s\n\n", id,
+                            kind, data);
+  if (rc == MIDA_OK) {
+    char **slot = &ev->ring[id % EVENT_RING];
+    mida__free(*slot);
+    *slot = m.ptr; /* the buffer's memory is the message now */
+    ev->head++;
+    pthread_cond_broadcast(&ev->changed);
+  } else {
+    mida__buf_free(&m);
+  }
+  pthread_mutex_unlock(&ev->lock);
+}
+
+/* ---- the poller ------------------------------------------------------- */
+
+static int read_horizon(mida__sink *sink, int64_t *horizon) {
+  mida__resp tmp;
+  mida__resp_init(&tmp);
+  mida__rows_info info = {.max_rows = 1};
+  int rc =
+      mida__serve_rows_on(sink, &tmp, "SELECT horizon FROM mida_change_horizon",
+                          NULL, 0, "i", &info);
+  if (rc == MIDA_OK && info.nrows == 1) {
+    const char *p = strstr(mida__buf_str(&tmp.body), ": ");
+    *horizon = p != NULL ? strtoll(p + 2, NULL, 10) : 0;
+  } else if (rc == MIDA_OK) {
+    rc = MIDA_ESTORE;
+  }
+  mida__resp_free(&tmp);
+  return rc;
+}
+
+/* Publishes the rows of sql in [from, to) as one message of kind. */
+static int publish_changes(mida__serve_events *ev, mida__sink *sink,
+                           const char *kind, const char *sql, const char *kinds,
+                           int64_t from, int64_t to, size_t max,
+                           int *overflow) {
+  char a[24], b[24], c[24];
+  snprintf(a, sizeof a, "%" PRId64, from);
+  snprintf(b, sizeof b, "%" PRId64, to);
+  snprintf(c, sizeof c, "%zu", max + 1);
+  const char *params[3] = {a, b, c};
+  mida__resp tmp;
+  mida__resp_init(&tmp);
+  mida__rows_info info = {.max_rows = max};
+  int rc = mida__buf_adds(&tmp.body, "[");
+  if (rc == MIDA_OK)
+    rc = mida__serve_rows_on(sink, &tmp, sql, params, 3, kinds, &info);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&tmp.body, "]");
+  if (rc == MIDA_OK && info.more)
+    *overflow = 1;
+  else if (rc == MIDA_OK && info.nrows > 0)
+    publish(ev, kind, tmp.body.ptr);
+  mida__resp_free(&tmp);
+  return rc;
+}
+
+static void poll_once(mida__serve_events *ev) {
+  mida__serve *srv = ev->srv;
+  mida__sink *sink = NULL;
+  char err[512];
+  int rc = mida__serve_acquire(&srv->pool, 1000, &sink, err, sizeof err);
+  if (rc != MIDA_OK) {
+    snprintf(ev->last_error, sizeof ev->last_error, "%s", err);
+    return;
+  }
+  int64_t horizon = 0;
+  rc = read_horizon(sink, &horizon);
+  int overflow = 0;
+  if (rc == MIDA_OK && ev->cursor < 0)
+    ev->cursor = horizon; /* the stream carries what changes from now on */
+  if (rc == MIDA_OK && horizon > ev->cursor) {
+    rc = publish_changes(ev, sink, "workflows", workflow_sql, workflow_kinds,
+                         ev->cursor, horizon, EVENT_MAX_WORKFLOWS, &overflow);
+    if (rc == MIDA_OK && !overflow)
+      rc = publish_changes(ev, sink, "tasks", task_sql, task_kinds, ev->cursor,
+                           horizon, EVENT_MAX_TASKS, &overflow);
+    if (rc == MIDA_OK && overflow)
+      publish(ev, "reset", (char[]){"{\"reason\": \"many changes\"}"});
+    if (rc == MIDA_OK)
+      ev->cursor = horizon;
+  }
+  if (rc != MIDA_OK)
+    snprintf(ev->last_error, sizeof ev->last_error, "%s",
+             mida__sink_errmsg(sink));
+  else
+    ev->last_error[0] = '\0';
+  mida__serve_release(&srv->pool, sink, rc == MIDA_ESTORE);
+}
+
+static void *poller(void *arg) {
+  mida__serve_events *ev = arg;
+  for (;;) {
+    pthread_mutex_lock(&ev->lock);
+    int stopping = ev->stopping;
+    pthread_mutex_unlock(&ev->lock);
+    if (stopping)
+      break;
+    poll_once(ev);
+    struct timespec ts = {ev->srv->event_poll_ms / 1000,
+                          (long)(ev->srv->event_poll_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  return NULL;
+}
+
+int mida__serve_events_start(mida__serve *srv, char *err, size_t errlen) {
+  mida__serve_events *ev = mida__calloc(1, sizeof *ev);
+  if (ev == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return MIDA_ENOMEM;
+  }
+  ev->srv = srv;
+  ev->cursor = -1;
+  if (srv->event_poll_ms <= 0)
+    srv->event_poll_ms = 200;
+  pthread_mutex_init(&ev->lock, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&ev->changed, &attr);
+  pthread_condattr_destroy(&attr);
+  if (pthread_create(&ev->thread, NULL, poller, ev) != 0) {
+    pthread_mutex_destroy(&ev->lock);
+    pthread_cond_destroy(&ev->changed);
+    mida__free(ev);
+    snprintf(err, errlen, "cannot start the event poller");
+    return MIDA_EIO;
+  }
+  srv->events = ev;
+  return MIDA_OK;
+}
+
+void mida__serve_events_stop(mida__serve *srv) {
+  mida__serve_events *ev = srv->events;
+  if (ev == NULL)
+    return;
+  pthread_mutex_lock(&ev->lock);
+  int already = ev->stopping;
+  ev->stopping = 1;
+  pthread_cond_broadcast(&ev->changed);
+  pthread_mutex_unlock(&ev->lock);
+  if (!already)
+    pthread_join(ev->thread, NULL);
+}
+
+void mida__serve_events_free(mida__serve *srv) {
+  mida__serve_events *ev = srv->events;
+  if (ev == NULL)
+    return;
+  mida__serve_events_stop(srv);
+  for (int i = 0; i < EVENT_RING; i++)
+    mida__free(ev->ring[i]);
+  pthread_mutex_destroy(&ev->lock);
+  pthread_cond_destroy(&ev->changed);
+  mida__free(ev);
+  srv->events = NULL;
+}
+
+int mida__serve_events_next(mida__serve *srv, int64_t *cursor, int wait_ms,
+                            mida__buf *out) {
+  mida__serve_events *ev = srv->events;
+  if (ev == NULL)
+    return 0;
+  struct timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += wait_ms / 1000;
+  deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&ev->lock);
+  if (*cursor < 0)
+    *cursor = ev->head; /* a new stream starts at the next message */
+  int timed_out = 0;
+  while (!ev->stopping && *cursor >= ev->head && !timed_out)
+    timed_out =
+        pthread_cond_timedwait(&ev->changed, &ev->lock, &deadline) == ETIMEDOUT;
+  int rc = MIDA_OK;
+  if (ev->stopping) {
+    pthread_mutex_unlock(&ev->lock);
+    return 0;
+  }
+  if (*cursor < ev->head - EVENT_RING || *cursor > ev->head) {
+    rc = mida__buf_printf(out,
+                          "id: %" PRId64 "\nevent: reset\ndata: {\"reason\":"
+                          " \"too far behind\"}\n\n",
+                          ev->head - 1);
+    *cursor = ev->head;
+  }
+  for (; *cursor < ev->head && rc == MIDA_OK; ++*cursor)
+    rc = mida__buf_adds(out, ev->ring[*cursor % EVENT_RING]);
+  if (rc == MIDA_OK && out->len == 0)
+    rc = mida__buf_adds(out, ": keep-alive\n\n");
+  pthread_mutex_unlock(&ev->lock);
+  return rc == MIDA_OK;
+}
+
+/* GET /api/events[?since=ID]: the stream (http.c sends it). */
+static int get_events(mida__serve *srv, const mida__req *req,
+                      mida__resp *resp) {
+  long long since = -1;
+  if (!mida__param_int(req, resp, "since", 0, INT64_MAX, &since))
+    return MIDA_OK;
+  if (srv->events == NULL)
+    return mida__resp_error(resp, 503, "the event stream is not running");
+  resp->events = 1;
+  resp->events_from = since >= 0 ? since + 1 : -1;
+  resp->content_type = "text/event-stream";
+  return MIDA_OK;
+}
+
+const mida__route mida__serve_routes_events[] = {
+    {"/api/events", get_events, "since"},
+    {NULL, NULL, NULL},
+};

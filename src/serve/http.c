@@ -1,0 +1,453 @@
+/*
+ * http.c -- `mida serve` on libmicrohttpd: sockets, limits, headers, the
+ * bearer token, and the event stream.
+ *
+ * libmicrohttpd (Debian's libmicrohttpd, GNU, in wide use since 2007) runs
+ * one thread per connection here: a handler may block on the store and an
+ * event stream waits for changes, neither holding up the others. The
+ * request target is taken raw from the URI log callback and parsed by
+ * request.c, never from the library's decoded URL (see request.c). Each
+ * request's header block is capped by the connection memory limit (a
+ * longer one gets the library's 431), a request with a body is refused
+ * before the body is read, and only GET and HEAD are answered.
+ */
+#include "serve/http.h"
+
+#include "core/alloc.h"
+#include "mida.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+/* The most bytes of one request's line and headers. */
+#define HTTP_MEMORY_LIMIT (64 * 1024)
+/* Seconds a connection may stay idle. */
+#define HTTP_IDLE_TIMEOUT 60
+/* How long an event stream waits before it sends a keep-alive comment. */
+#define EVENTS_KEEPALIVE_MS 15000
+
+/* The security headers of every response. The dashboard's scripts and
+ * styles are files of this origin; nothing inline, nothing from elsewhere;
+ * the page may only talk back to this origin. */
+static const char csp[] =
+    "default-src 'none'; script-src 'self'; style-src 'self';"
+    " img-src 'self' data: blob:; connect-src 'self'; font-src 'self';"
+    " base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+struct mida__http {
+  struct MHD_Daemon *daemon; /* the library's server */
+  mida__serve *srv;          /* what answers requests */
+  char *token;               /* the bearer token, or NULL */
+  size_t token_len;          /* its length */
+  int loopback_only;         /* 1: check Host against loopback names */
+};
+
+/* One request's state, made by the URI log callback. */
+typedef struct http_request {
+  char *target;        /* the raw request target, or NULL if too long */
+  int target_too_long; /* 1 when it was over MIDA_SERVE_MAX_TARGET */
+} http_request;
+
+/* One event stream's state. */
+typedef struct event_stream {
+  mida__http *http;  /* the server */
+  int64_t cursor;    /* the last event sent */
+  mida__buf pending; /* framed events not yet handed to the library */
+  size_t sent;       /* bytes of pending already handed over */
+} event_stream;
+
+/* ---- addresses -------------------------------------------------------- */
+
+/* Splits "host:port", "[v6]:port" or ":port" into host and port. */
+static int split_listen(const char *listen, char *host, size_t hostlen,
+                        char *port, size_t portlen) {
+  const char *colon;
+  if (listen[0] == '[') {
+    const char *close = strchr(listen, ']');
+    if (close == NULL || close[1] != ':')
+      return MIDA_EINVAL;
+    if ((size_t)(close - listen - 1) >= hostlen)
+      return MIDA_EINVAL;
+    memcpy(host, listen + 1, (size_t)(close - listen - 1));
+    host[close - listen - 1] = '\0';
+    colon = close + 1;
+  } else {
+    colon = strrchr(listen, ':');
+    if (colon == NULL || (size_t)(colon - listen) >= hostlen)
+      return MIDA_EINVAL;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+  }
+  if (strlen(colon + 1) == 0 || strlen(colon + 1) >= portlen ||
+      strspn(colon + 1, "0123456789") != strlen(colon + 1))
+    return MIDA_EINVAL;
+  snprintf(port, portlen, "%s", colon + 1);
+  if (host[0] == '\0')
+    snprintf(host, hostlen, "0.0.0.0");
+  return MIDA_OK;
+}
+
+static int addr_is_loopback(const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+      return 1;
+    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+      return in6->sin6_addr.s6_addr[12] == 127;
+  }
+  return 0;
+}
+
+/* Resolves listen to its first address; *loopback says whether every
+ * address it resolves to is loopback. */
+static int resolve_listen(const char *listen, struct sockaddr_storage *ss,
+                          socklen_t *sslen, int *loopback, char *err,
+                          size_t errlen) {
+  char host[256], port[16];
+  if (split_listen(listen, host, sizeof host, port, sizeof port) != MIDA_OK) {
+    snprintf(err, errlen,
+             "--listen must be HOST:PORT, [IPV6]:PORT or :PORT, not '%.100s'",
+             listen);
+    return MIDA_EINVAL;
+  }
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  int gai = getaddrinfo(host, port, &hints, &res);
+  if (gai != 0 || res == NULL) {
+    snprintf(err, errlen, "cannot resolve --listen '%.100s': %s", listen,
+             gai_strerror(gai));
+    return MIDA_EINVAL;
+  }
+  *loopback = 1;
+  for (struct addrinfo *a = res; a != NULL; a = a->ai_next)
+    if (!addr_is_loopback(a->ai_addr))
+      *loopback = 0;
+  memcpy(ss, res->ai_addr, res->ai_addrlen);
+  *sslen = res->ai_addrlen;
+  freeaddrinfo(res);
+  return MIDA_OK;
+}
+
+int mida__http_check_listen(const char *listen, int *loopback, char *err,
+                            size_t errlen) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  return resolve_listen(listen, &ss, &len, loopback, err, errlen);
+}
+
+/* ---- checks on each request ------------------------------------------- */
+
+/* Compares a and b in time that depends only on their lengths, so that a
+ * client cannot find the token byte by byte by timing the answers. */
+static int same_secret(const char *a, size_t alen, const char *b, size_t blen) {
+  volatile unsigned char diff = (unsigned char)(alen != blen);
+  size_t n = alen > blen ? alen : blen;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char x = i < alen ? (unsigned char)a[i] : 0;
+    unsigned char y = i < blen ? (unsigned char)b[i] : 0;
+    diff |= (unsigned char)(x ^ y);
+  }
+  return diff == 0;
+}
+
+static int authorized(mida__http *h, struct MHD_Connection *c) {
+  if (h->token == NULL)
+    return 1;
+  const char *auth =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+  if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+    return 0;
+  const char *given = auth + 7;
+  return same_secret(given, strlen(given), h->token, h->token_len);
+}
+
+/* Without a token, the Host header must name loopback: a page of another
+ * site whose name was re-pointed at 127.0.0.1 sends its own name. */
+static int host_allowed(mida__http *h, struct MHD_Connection *c) {
+  if (!h->loopback_only)
+    return 1;
+  const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+  if (host == NULL)
+    return 0;
+  static const char *const names[] = {"127.0.0.1", "localhost", "[::1]"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    size_t n = strlen(names[i]);
+    if (strncasecmp(host, names[i], n) == 0 &&
+        (host[n] == '\0' ||
+         (host[n] == ':' &&
+          strspn(host + n + 1, "0123456789") == strlen(host + n + 1))))
+      return 1;
+  }
+  return 0;
+}
+
+/* ---- responses -------------------------------------------------------- */
+
+static void add_common_headers(struct MHD_Response *r, int api) {
+  MHD_add_response_header(r, "Content-Security-Policy", csp);
+  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  MHD_add_response_header(r, "X-Frame-Options", "DENY");
+  MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+  MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
+  MHD_add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
+  MHD_add_response_header(r, "Cache-Control", api ? "no-store" : "no-cache");
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, mida__resp *resp,
+                             int api) {
+  struct MHD_Response *r;
+  if (resp->static_body != NULL)
+    r = MHD_create_response_from_buffer(
+        resp->static_len, (void *)resp->static_body, MHD_RESPMEM_PERSISTENT);
+  else
+    r = MHD_create_response_from_buffer(
+        resp->body.len, resp->body.ptr != NULL ? resp->body.ptr : (char *)"",
+        MHD_RESPMEM_MUST_COPY);
+  if (r == NULL)
+    return MHD_NO;
+  add_common_headers(r, api);
+  MHD_add_response_header(r, "Content-Type", resp->content_type);
+  if (resp->disposition != NULL)
+    MHD_add_response_header(r, "Content-Disposition", resp->disposition);
+  if (resp->status == 401)
+    MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"mida\"");
+  if (resp->status == 405)
+    MHD_add_response_header(r, "Allow", "GET, HEAD");
+  enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->status, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+static enum MHD_Result queue_error(struct MHD_Connection *c, int status,
+                                   const char *msg) {
+  mida__resp resp;
+  mida__resp_init(&resp);
+  mida__resp_error(&resp, status, "%s", msg);
+  enum MHD_Result ret = queue(c, &resp, 1);
+  mida__resp_free(&resp);
+  return ret;
+}
+
+/* ---- the event stream ------------------------------------------------- */
+
+static ssize_t events_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  (void)pos;
+  event_stream *es = cls;
+  while (es->sent >= es->pending.len) {
+    mida__buf_reset(&es->pending);
+    es->sent = 0;
+    if (!mida__serve_events_next(es->http->srv, &es->cursor,
+                                 EVENTS_KEEPALIVE_MS, &es->pending))
+      return MHD_CONTENT_READER_END_OF_STREAM;
+  }
+  size_t n = es->pending.len - es->sent;
+  if (n > max)
+    n = max;
+  memcpy(buf, es->pending.ptr + es->sent, n);
+  es->sent += n;
+  return (ssize_t)n;
+}
+
+static void events_free(void *cls) {
+  event_stream *es = cls;
+  mida__buf_free(&es->pending);
+  mida__free(es);
+}
+
+static enum MHD_Result queue_events(mida__http *h, struct MHD_Connection *c,
+                                    const mida__resp *resp) {
+  event_stream *es = mida__calloc(1, sizeof *es);
+  if (es == NULL)
+    return queue_error(c, 503, "out of memory");
+  es->http = h;
+  es->cursor = resp->events_from;
+  mida__buf_init(&es->pending, (size_t)4 << 20);
+  struct MHD_Response *r = MHD_create_response_from_callback(
+      MHD_SIZE_UNKNOWN, 16 * 1024, events_read, es, events_free);
+  if (r == NULL) {
+    events_free(es);
+    return MHD_NO;
+  }
+  add_common_headers(r, 1);
+  MHD_add_response_header(r, "Content-Type", "text/event-stream");
+  MHD_add_response_header(r, "X-Accel-Buffering", "no");
+  enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+/* ---- the library's callbacks ------------------------------------------ */
+
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c) {
+  (void)cls;
+  (void)c;
+  http_request *hr = mida__calloc(1, sizeof *hr);
+  if (hr == NULL)
+    return NULL;
+  if (strnlen(uri, MIDA_SERVE_MAX_TARGET + 1) > MIDA_SERVE_MAX_TARGET)
+    hr->target_too_long = 1;
+  else
+    hr->target = mida__strdup(uri);
+  return hr;
+}
+
+static void request_done(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  (void)cls;
+  (void)c;
+  (void)toe;
+  http_request *hr = *req_cls;
+  if (hr != NULL) {
+    mida__free(hr->target);
+    mida__free(hr);
+  }
+  *req_cls = NULL;
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
+                              const char *url, const char *method,
+                              const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **req_cls) {
+  (void)url;
+  (void)version;
+  (void)upload_data;
+  mida__http *h = cls;
+  http_request *hr = *req_cls;
+  if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+    mida__resp resp;
+    mida__resp_init(&resp);
+    mida__resp_error(&resp, 405,
+                     "mida serve is read-only: only GET and HEAD are "
+                     "answered");
+    enum MHD_Result ret = queue(c, &resp, 1);
+    mida__resp_free(&resp);
+    return ret;
+  }
+  if (*upload_data_size != 0 ||
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length") !=
+          NULL ||
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding") !=
+          NULL)
+    return queue_error(c, 413, "a GET request carries no body");
+  if (hr == NULL)
+    return queue_error(c, 503, "out of memory");
+  if (hr->target_too_long || hr->target == NULL)
+    return queue_error(c, 414, "the request target is too long");
+  if (!host_allowed(h, c))
+    return queue_error(c, 403,
+                       "the Host header must name this machine's loopback "
+                       "address (127.0.0.1, localhost or [::1])");
+  int api =
+      strncmp(hr->target, "/api/", 5) == 0 || strcmp(hr->target, "/api") == 0;
+  /* The page and its scripts hold no data and are public; every answer
+   * from the store needs the token. */
+  if (api && !authorized(h, c)) {
+    mida__resp resp;
+    mida__resp_init(&resp);
+    mida__resp_error(&resp, 401,
+                     "this server needs a bearer token: send "
+                     "'Authorization: Bearer TOKEN'");
+    enum MHD_Result ret = queue(c, &resp, 1);
+    mida__resp_free(&resp);
+    return ret;
+  }
+  mida__resp resp;
+  mida__resp_init(&resp);
+  mida__serve_handle(h->srv, hr->target, &resp);
+  enum MHD_Result ret;
+  if (resp.events && resp.status == 200)
+    ret = queue_events(h, c, &resp);
+  else
+    ret = queue(c, &resp, api);
+  mida__resp_free(&resp);
+  return ret;
+}
+
+/* ---- start and stop --------------------------------------------------- */
+
+int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
+                     mida__http **out, int *port, char *err, size_t errlen) {
+  *out = NULL;
+  struct sockaddr_storage ss;
+  socklen_t sslen = 0;
+  int loopback = 0;
+  int rc = resolve_listen(opts->listen, &ss, &sslen, &loopback, err, errlen);
+  if (rc != MIDA_OK)
+    return rc;
+  if (!loopback && opts->token == NULL) {
+    snprintf(err, errlen,
+             "refusing to listen on %.100s without a token: any other "
+             "machine could read the store. Give --token-file FILE, or "
+             "listen on 127.0.0.1 and use an SSH tunnel (docs/serve.md)",
+             opts->listen);
+    return MIDA_EINVAL;
+  }
+  mida__http *h = mida__calloc(1, sizeof *h);
+  if (h == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return MIDA_ENOMEM;
+  }
+  h->srv = srv;
+  h->loopback_only = opts->token == NULL;
+  if (opts->token != NULL) {
+    h->token = mida__strdup(opts->token);
+    h->token_len = strlen(opts->token);
+    if (h->token == NULL) {
+      mida__free(h);
+      snprintf(err, errlen, "out of memory");
+      return MIDA_ENOMEM;
+    }
+  }
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
+                   MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+  if (ss.ss_family == AF_INET6)
+    flags |= MHD_USE_IPv6;
+  unsigned max_clients =
+      opts->max_clients > 0 ? (unsigned)opts->max_clients : 256;
+  h->daemon = MHD_start_daemon(
+      flags, 0, NULL, NULL, answer, h, MHD_OPTION_SOCK_ADDR,
+      (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_clients,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
+      MHD_OPTION_URI_LOG_CALLBACK, uri_logged, NULL,
+      MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+      MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+  if (h->daemon == NULL) {
+    snprintf(err, errlen,
+             "cannot listen on %.100s (is the port in use, or the address "
+             "not this machine's?)",
+             opts->listen);
+    mida__free(h->token);
+    mida__free(h);
+    return MIDA_EIO;
+  }
+  const union MHD_DaemonInfo *info =
+      MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+  *port = info != NULL ? (int)info->port : 0;
+  *out = h;
+  return MIDA_OK;
+}
+
+void mida__http_stop(mida__http *h) {
+  if (h == NULL)
+    return;
+  /* Event streams wait for changes: the poller's end wakes them, so that
+   * stopping the daemon does not wait for their keep-alive. */
+  mida__serve_events_stop(h->srv);
+  MHD_stop_daemon(h->daemon);
+  if (h->token != NULL)
+    memset(h->token, 0, h->token_len);
+  mida__free(h->token);
+  mida__free(h);
+}

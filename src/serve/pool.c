@@ -1,0 +1,133 @@
+/*
+ * pool.c -- the read-only sinks the server's handlers share.
+ *
+ * A sink serves one thread at a time (sink.h), and opening one costs a
+ * file open (SQLite) or a connection (PostgreSQL), so the server keeps a
+ * small pool of them, opened on first use with MIDA_SINK_READONLY |
+ * MIDA_SINK_NOCREATE and given from handler to handler. A sink whose query
+ * failed on the store's side is closed and opened anew next time, so that
+ * a store that went away and came back (a restarted PostgreSQL, a replaced
+ * file) is read again without restarting the server.
+ */
+#include "serve/serve.h"
+
+#include "core/alloc.h"
+#include "mida.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+int mida__serve_pool_init(mida__serve_pool *pool, const char *url, int size) {
+  memset(pool, 0, sizeof *pool);
+  pool->url = mida__strdup(url);
+  pool->sinks = mida__calloc((size_t)size, sizeof *pool->sinks);
+  pool->busy = mida__calloc((size_t)size, sizeof *pool->busy);
+  if (pool->url == NULL || pool->sinks == NULL || pool->busy == NULL) {
+    mida__free(pool->url);
+    mida__free(pool->sinks);
+    mida__free(pool->busy);
+    return MIDA_ENOMEM;
+  }
+  pool->size = size;
+  pthread_mutex_init(&pool->lock, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&pool->freed, &attr);
+  pthread_condattr_destroy(&attr);
+  return MIDA_OK;
+}
+
+void mida__serve_pool_free(mida__serve_pool *pool) {
+  if (pool->sinks == NULL)
+    return;
+  for (int i = 0; i < pool->size; i++)
+    mida__sink_close(pool->sinks[i]);
+  if (pool->url != NULL)
+    memset(pool->url, 0, strlen(pool->url)); /* it may hold a password */
+  mida__free(pool->url);
+  mida__free(pool->sinks);
+  mida__free(pool->busy);
+  pthread_mutex_destroy(&pool->lock);
+  pthread_cond_destroy(&pool->freed);
+  memset(pool, 0, sizeof *pool);
+}
+
+int mida__serve_acquire(mida__serve_pool *pool, int wait_ms, mida__sink **out,
+                        char *err, size_t errlen) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += wait_ms / 1000;
+  deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  *out = NULL;
+  pthread_mutex_lock(&pool->lock);
+  int slot = -1;
+  for (;;) {
+    /* An open idle sink first, else an empty slot. */
+    for (int i = 0; i < pool->size && slot < 0; i++)
+      if (!pool->busy[i] && pool->sinks[i] != NULL)
+        slot = i;
+    for (int i = 0; i < pool->size && slot < 0; i++)
+      if (!pool->busy[i])
+        slot = i;
+    if (slot >= 0)
+      break;
+    if (pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline) ==
+        ETIMEDOUT) {
+      pthread_mutex_unlock(&pool->lock);
+      snprintf(err, errlen,
+               "the server is busy: every store connection "
+               "is in use");
+      return MIDA_EBUSY;
+    }
+  }
+  pool->busy[slot] = 1;
+  mida__sink *sink = pool->sinks[slot];
+  pthread_mutex_unlock(&pool->lock);
+
+  int rc = MIDA_OK;
+  if (sink == NULL) {
+    /* Opened outside the lock: a PostgreSQL connection takes a while. */
+    err[0] = '\0';
+    rc = mida__sink_open(pool->url, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE,
+                         &sink, err, errlen);
+    if (rc != MIDA_OK) {
+      sink = NULL;
+      if (err[0] == '\0')
+        snprintf(err, errlen, "%s", mida_strerror(rc));
+    }
+  }
+  pthread_mutex_lock(&pool->lock);
+  pool->sinks[slot] = sink;
+  if (sink == NULL) {
+    pool->busy[slot] = 0;
+    pthread_cond_signal(&pool->freed);
+  }
+  pthread_mutex_unlock(&pool->lock);
+  *out = sink;
+  return rc;
+}
+
+void mida__serve_release(mida__serve_pool *pool, mida__sink *sink, int failed) {
+  if (sink == NULL)
+    return;
+  pthread_mutex_lock(&pool->lock);
+  for (int i = 0; i < pool->size; i++) {
+    if (pool->sinks[i] != sink)
+      continue;
+    pool->busy[i] = 0;
+    if (failed)
+      pool->sinks[i] = NULL;
+    break;
+  }
+  pthread_cond_signal(&pool->freed);
+  pthread_mutex_unlock(&pool->lock);
+  if (failed)
+    mida__sink_close(sink);
+}

@@ -1,0 +1,166 @@
+/*
+ * query.c -- what the handlers share: checked parameters, queries on a
+ * pooled sink, rows written as JSON.
+ *
+ * Rows come from mida__sink_query() as text with their column names (the
+ * same interface as the CLI's verbs); each handler says, per column, how a
+ * cell becomes JSON (MIDA_COL_*), and the cells are written with the one
+ * JSON writer of core/json.h. The JSON documents a store keeps as text
+ * (used, generated, custom, metadata, telemetry, samples) are embedded as
+ * JSON after a check, so that a malformed one is sent as a string and
+ * never breaks the response.
+ */
+#include "serve/serve.h"
+
+#include "core/json.h"
+#include "mida.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How long a handler waits for a free store connection. */
+#define ACQUIRE_WAIT_MS 5000
+
+/* ---- cells and rows --------------------------------------------------- */
+
+int mida__serve_json_cell(mida__buf *b, int kind, const char *text) {
+  if (text == NULL)
+    return mida__buf_adds(b, "null");
+  switch (kind) {
+  case MIDA_COL_TEXT:
+    return mida__json_add_string(b, text, strlen(text));
+  case MIDA_COL_INT:
+    if (mida__json_is_number(text))
+      return mida__buf_adds(b, text);
+    return mida__json_add_string(b, text, strlen(text));
+  case MIDA_COL_JSON: {
+    size_t n = strlen(text);
+    if (mida__json_check(text, n, false, NULL) == MIDA_OK)
+      return mida__buf_add(b, text, n);
+    return mida__json_add_string(b, text, n);
+  }
+  default:
+    return mida__json_add_cell(b, text);
+  }
+}
+
+typedef struct rows_ctx {
+  mida__buf *out;        /* where the objects go */
+  const char *kinds;     /* one MIDA_COL_* per column */
+  mida__rows_info *info; /* the caller's limits and counts */
+  int rc;                /* MIDA_OK or the writer's error */
+} rows_ctx;
+
+static int rows_row(void *vctx, int ncols, const char *const *names,
+                    const char *const *values) {
+  rows_ctx *c = vctx;
+  mida__rows_info *info = c->info;
+  if (info->nrows >= info->max_rows) {
+    info->more = 1;
+    return 1;
+  }
+  size_t klen = strlen(c->kinds);
+  mida__buf *b = c->out;
+  int rc = mida__buf_adds(b, info->nrows > 0 ? ",\n{" : "{");
+  for (int i = 0; i < ncols && rc == MIDA_OK; i++) {
+    if (i > 0)
+      rc = mida__buf_add(b, ", ", 2);
+    if (rc == MIDA_OK)
+      rc = mida__json_add_string(b, names[i], strlen(names[i]));
+    if (rc == MIDA_OK)
+      rc = mida__buf_add(b, ": ", 2);
+    if (rc == MIDA_OK)
+      rc = mida__serve_json_cell(b, (size_t)i < klen ? c->kinds[i] : 'a',
+                                 values[i]);
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_add(b, "}", 1);
+  if (rc != MIDA_OK) {
+    c->rc = rc;
+    return 1;
+  }
+  info->nrows++;
+  snprintf(info->last_key, sizeof info->last_key, "%s",
+           ncols > 0 && values[0] != NULL ? values[0] : "");
+  return 0;
+}
+
+int mida__serve_store_error(mida__resp *resp, mida__sink *sink, int rc) {
+  const char *msg = sink != NULL ? mida__sink_errmsg(sink) : "";
+  if (msg == NULL || msg[0] == '\0')
+    msg = mida_strerror(rc);
+  if (rc == MIDA_EREADONLY || rc == MIDA_EINVAL)
+    return mida__resp_error(resp, 400, "%s", msg);
+  if (rc == MIDA_EBUSY)
+    return mida__resp_error(resp, 503, "%s", msg);
+  return mida__resp_error(resp, 503, "the store cannot be read: %s", msg);
+}
+
+int mida__serve_rows_on(mida__sink *sink, mida__resp *resp, const char *sql,
+                        const char *const *params, int nparams,
+                        const char *kinds, mida__rows_info *info) {
+  info->nrows = 0;
+  info->more = 0;
+  info->last_key[0] = '\0';
+  rows_ctx c = {&resp->body, kinds, info, MIDA_OK};
+  int rc = mida__sink_query(sink, sql, params, nparams, rows_row, &c);
+  if (c.rc != MIDA_OK)
+    return c.rc;
+  return rc;
+}
+
+int mida__serve_rows(mida__serve *srv, mida__resp *resp, const char *sql,
+                     const char *const *params, int nparams, const char *kinds,
+                     mida__rows_info *info) {
+  mida__sink *sink = NULL;
+  char err[512];
+  int rc =
+      mida__serve_acquire(&srv->pool, ACQUIRE_WAIT_MS, &sink, err, sizeof err);
+  if (rc != MIDA_OK)
+    return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
+  rc = mida__serve_rows_on(sink, resp, sql, params, nparams, kinds, info);
+  if (rc == MIDA_ENOMEM || rc == MIDA_ETOOBIG) {
+    mida__serve_release(&srv->pool, sink, 0);
+    return rc;
+  }
+  if (rc != MIDA_OK)
+    mida__serve_store_error(resp, sink, rc);
+  mida__serve_release(&srv->pool, sink, rc == MIDA_ESTORE);
+  return MIDA_OK;
+}
+
+/* ---- pages and single objects ------------------------------------- */
+
+/* Writes {"items": [...], "next": ID|null} for a list query. */
+int mida__serve_page(mida__serve *srv, mida__resp *resp, const char *sql,
+                     const char *const *params, int nparams, const char *kinds,
+                     long long limit) {
+  int rc = mida__buf_adds(&resp->body, "{\"items\": [\n");
+  mida__rows_info info = {.max_rows = (size_t)limit};
+  if (rc == MIDA_OK)
+    rc = mida__serve_rows(srv, resp, sql, params, nparams, kinds, &info);
+  if (rc != MIDA_OK || resp->status != 200)
+    return rc;
+  rc = mida__buf_adds(&resp->body, "],\n\"next\": ");
+  if (rc == MIDA_OK)
+    rc = mida__serve_json_cell(&resp->body, MIDA_COL_TEXT,
+                               info.more ? info.last_key : NULL);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&resp->body, "}\n");
+  return rc;
+}
+
+/* Writes one object found by id with sql (?1 the id), or a 404. */
+int mida__serve_one(mida__serve *srv, mida__resp *resp, const char *what,
+                    const char *sql, const char *id, const char *kinds) {
+  const char *params[1] = {id};
+  mida__rows_info info = {.max_rows = 1};
+  int rc = mida__serve_rows(srv, resp, sql, params, 1, kinds, &info);
+  if (rc != MIDA_OK || resp->status != 200)
+    return rc;
+  if (info.nrows == 0)
+    return mida__resp_error(resp, 404, "no %s with id %.200s", what, id);
+  return mida__buf_adds(&resp->body, "\n");
+}

@@ -1,0 +1,393 @@
+/*
+ * request_test.c -- the request path of `mida serve` without a socket:
+ * the target parser's caps and refusals, route matching and parameter
+ * checks, the where= predicates, and whole requests answered from a real
+ * SQLite store (mida__serve_handle).
+ */
+#include "serve/predicate.h"
+#include "serve/series_cache.h"
+#include "serve/serve.h"
+
+#include "core/buf.h"
+#include "mida.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static int parses(const char *target) {
+  mida__req req;
+  char why[200];
+  int rc = mida__req_parse(&req, target, why, sizeof why);
+  mida__req_free(&req);
+  return rc == MIDA_OK;
+}
+
+static void test_accepts_plain_targets(void **state) {
+  (void)state;
+  mida__req req;
+  char why[200];
+  assert_int_equal(
+      mida__req_parse(&req,
+                      "/api/tasks?status=ERROR&where=used.lr%3E0.01"
+                      "&where=used.n=3&q=a+b&flag",
+                      why, sizeof why),
+      MIDA_OK);
+  assert_string_equal(req.path, "/api/tasks");
+  assert_int_equal(req.nsegments, 2);
+  assert_string_equal(mida__req_get(&req, "status"), "ERROR");
+  assert_string_equal(mida__req_get(&req, "q"), "a b");
+  assert_string_equal(mida__req_get(&req, "flag"), "");
+  int i = mida__req_next(&req, "where", 0);
+  assert_string_equal(req.params[i].value, "used.lr>0.01");
+  i = mida__req_next(&req, "where", i + 1);
+  assert_string_equal(req.params[i].value, "used.n=3");
+  assert_int_equal(mida__req_next(&req, "where", i + 1), -1);
+  mida__req_free(&req);
+  assert_true(parses("/"));
+  assert_true(parses("/api/tasks/0190a4c2-0000-7000-8000-00000000a001"));
+  assert_true(parses("/api/lineage?id=file%3A%2F%2F%2Fdata%2Fraw.csv"));
+}
+
+static void test_refuses_bad_targets(void **state) {
+  (void)state;
+  const char *bad[] = {
+      "",
+      "api",
+      "/a/../b",
+      "/a/./b",
+      "/a//b",
+      "/a/",
+      "/%2e%2e/x",
+      "/a%2Fb",
+      "/a%00",
+      "/a?x=%00",
+      "/a?x=%0a",
+      "/a%5cb",
+      "/a%zz",
+      "/a%2",
+      "/a?=v",
+      "/a#frag",
+      "/\xff",
+      "/a?x=\xc0\xaf",
+      "/a?x=\xed\xa0\x80",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    if (parses(bad[i]))
+      fail_msg("accepted '%s'", bad[i]);
+  }
+  /* Every cap. */
+  mida__buf b;
+  mida__buf_init(&b, 1 << 20);
+  assert_int_equal(mida__buf_adds(&b, "/a?x="), MIDA_OK);
+  for (int i = 0; i < MIDA_SERVE_MAX_VALUE + 1; i++)
+    assert_int_equal(mida__buf_adds(&b, "v"), MIDA_OK);
+  assert_false(parses(b.ptr));
+  mida__buf_reset(&b);
+  for (int i = 0; i < MIDA_SERVE_MAX_SEGMENTS + 1; i++)
+    assert_int_equal(mida__buf_adds(&b, "/s"), MIDA_OK);
+  assert_false(parses(b.ptr));
+  mida__buf_reset(&b);
+  assert_int_equal(mida__buf_adds(&b, "/a?"), MIDA_OK);
+  for (int i = 0; i < MIDA_SERVE_MAX_PARAMS + 1; i++)
+    assert_int_equal(mida__buf_printf(&b, "p%d=1&", i), MIDA_OK);
+  assert_false(parses(b.ptr));
+  mida__buf_reset(&b);
+  assert_int_equal(mida__buf_adds(&b, "/"), MIDA_OK);
+  for (int i = 0; i < MIDA_SERVE_MAX_TARGET; i++)
+    assert_int_equal(mida__buf_adds(&b, "x"), MIDA_OK);
+  assert_false(parses(b.ptr));
+  mida__buf_free(&b);
+}
+
+static void test_matches_routes(void **state) {
+  (void)state;
+  mida__req req;
+  char why[200];
+  assert_int_equal(
+      mida__req_parse(&req, "/api/workflows/w%201/graph", why, sizeof why),
+      MIDA_OK);
+  assert_true(mida__req_match("/api/workflows/{id}/graph", &req));
+  assert_string_equal(req.captures[0], "w 1");
+  assert_false(mida__req_match("/api/workflows/{id}", &req));
+  assert_false(mida__req_match("/api/workflows/{id}/graph/x", &req));
+  assert_false(mida__req_match("/", &req));
+  mida__req_free(&req);
+
+  mida__resp resp;
+  mida__resp_init(&resp);
+  assert_int_equal(mida__req_parse(&req, "/api/tasks?bogus=1", why, sizeof why),
+                   MIDA_OK);
+  assert_null(mida__serve_route(&req, &resp));
+  assert_int_equal(resp.status, 400);
+  assert_non_null(strstr(mida__buf_str(&resp.body), "bogus"));
+  mida__req_free(&req);
+  mida__resp_free(&resp);
+}
+
+static void test_predicates(void **state) {
+  (void)state;
+  mida__predicate p;
+  char why[200];
+  assert_int_equal(mida__predicate_parse("used.lr>=0.01", &p, why, sizeof why),
+                   MIDA_OK);
+  assert_string_equal(p.doc, "used");
+  assert_string_equal(p.path, "lr");
+  assert_string_equal(p.op, ">=");
+  assert_string_equal(p.value, "0.01");
+  assert_true(p.numeric);
+  assert_int_equal(
+      mida__predicate_parse("generated.m.name=resnet", &p, why, sizeof why),
+      MIDA_OK);
+  assert_string_equal(p.path, "m.name");
+  assert_false(p.numeric);
+  assert_int_equal(mida__predicate_parse("custom.tag", &p, why, sizeof why),
+                   MIDA_OK);
+  assert_null(p.op);
+  const char *bad[] = {"lr>1",      "used.>1",  "used.a..b=1",
+                       "used.a=",   "used.a<x", "used.a;1",
+                       "used.a'=1", "x.a=1",    "used.a.b.c.d.e=1"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    if (mida__predicate_parse(bad[i], &p, why, sizeof why) == MIDA_OK &&
+        strcmp(bad[i], "used.a=") != 0)
+      fail_msg("accepted '%s'", bad[i]);
+  }
+  /* The value and the path are bound, never spliced into the SQL. */
+  assert_int_equal(
+      mida__predicate_parse("used.a=x') OR 1=1 --", &p, why, sizeof why),
+      MIDA_OK);
+  mida__buf sql;
+  mida__buf_init(&sql, 4096);
+  const char *params[4];
+  int np = 0;
+  assert_int_equal(mida__predicate_sql(&p, "t", &sql, params, &np), MIDA_OK);
+  assert_null(strstr(sql.ptr, "OR 1=1"));
+  assert_int_equal(np, 2);
+  assert_string_equal(params[1], "x') OR 1=1 --");
+  mida__buf_free(&sql);
+}
+
+/* ---- whole requests on a real store ---------------------------------- */
+
+typedef struct store_fixture {
+  char dir[64];
+  char url[128];
+  mida__serve srv;
+} store_fixture;
+
+static int store_setup(void **state) {
+  store_fixture *fx = calloc(1, sizeof *fx);
+  snprintf(fx->dir, sizeof fx->dir, "/tmp/mida-serve-test-XXXXXX");
+  if (mkdtemp(fx->dir) == NULL)
+    return -1;
+  snprintf(fx->url, sizeof fx->url, "sqlite://%s/s.db", fx->dir);
+  char spool[128];
+  snprintf(spool, sizeof spool, "%s/spool", fx->dir);
+  mida_config_t cfg;
+  mida_config_init(&cfg);
+  cfg.sample_hz = 0;
+  cfg.store = fx->url;
+  cfg.spool = spool;
+  mida_session_t *s = NULL;
+  if (mida_open(&cfg, &s, NULL, 0) != MIDA_OK)
+    return -1;
+  mida_id_t wf, t;
+  mida_workflow_begin(s, &(mida_workflow_info_t){.name = "wf"}, &wf);
+  for (int i = 0; i < 5; i++) {
+    char used[64];
+    snprintf(used, sizeof used, "{\"lr\": %d, \"name\": \"n%d\"}", i, i);
+    mida_task_begin(
+        s,
+        &(mida_task_info_t){.activity = "train", .workflow = &wf, .used = used},
+        &t);
+    for (int k = 0; k < 50; k++)
+      mida_metric(s, &t, "loss", k, 0, 1.0 / (k + 1));
+    mida_task_end(s, &t, i == 4 ? MIDA_STATUS_ERROR : MIDA_STATUS_FINISHED,
+                  "{\"acc\": 0.5}", NULL);
+  }
+  mida_workflow_end(s, &wf, MIDA_STATUS_FINISHED);
+  mida_close(s);
+  if (mida__serve_pool_init(&fx->srv.pool, fx->url, 2) != MIDA_OK)
+    return -1;
+  fx->srv.store_kind = "sqlite";
+  *state = fx;
+  return 0;
+}
+
+static int store_teardown(void **state) {
+  store_fixture *fx = *state;
+  mida__serve_pool_free(&fx->srv.pool);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", fx->dir);
+  if (system(cmd) != 0)
+    return -1;
+  free(fx);
+  return 0;
+}
+
+/* Answers target; returns the status, the body in body (caller frees). */
+static int answer(store_fixture *fx, const char *target, char **body) {
+  mida__resp resp;
+  mida__resp_init(&resp);
+  assert_int_equal(mida__serve_handle(&fx->srv, target, &resp), MIDA_OK);
+  int status = resp.status;
+  if (resp.static_body != NULL)
+    *body = strndup((const char *)resp.static_body, resp.static_len);
+  else
+    *body = strdup(mida__buf_str(&resp.body));
+  mida__resp_free(&resp);
+  return status;
+}
+
+static void test_lists_filters_and_pages(void **state) {
+  store_fixture *fx = *state;
+  char *body;
+  assert_int_equal(answer(fx, "/api/tasks?status=ERROR", &body), 200);
+  assert_non_null(strstr(body, "\"lr\": 4"));
+  assert_null(strstr(body, "\"lr\": 3"));
+  free(body);
+  assert_int_equal(answer(fx, "/api/tasks?where=used.lr%3E%3D3", &body), 200);
+  assert_non_null(strstr(body, "\"lr\": 3"));
+  assert_non_null(strstr(body, "\"lr\": 4"));
+  assert_null(strstr(body, "\"lr\": 2"));
+  free(body);
+  assert_int_equal(answer(fx, "/api/tasks?where=used.name=n1", &body), 200);
+  assert_non_null(strstr(body, "\"n1\""));
+  assert_null(strstr(body, "\"n2\""));
+  free(body);
+  /* Keyset pages: 5 tasks in pages of 2 -> 2, 2, 1, then next is null. */
+  char target[256] = "/api/tasks?limit=2&sort=started";
+  int total = 0;
+  for (int page = 0; page < 4; page++) {
+    assert_int_equal(answer(fx, target, &body), 200);
+    for (const char *p = body; (p = strstr(p, "\"activity\"")) != NULL; p++)
+      total++;
+    const char *next = strstr(body, "\"next\": \"");
+    if (next == NULL) {
+      assert_non_null(strstr(body, "\"next\": null"));
+      free(body);
+      break;
+    }
+    snprintf(target, sizeof target,
+             "/api/tasks?limit=2&sort=started&after=%.36s", next + 9);
+    free(body);
+  }
+  assert_int_equal(total, 5);
+}
+
+static void test_series_whole_and_downsampled(void **state) {
+  store_fixture *fx = *state;
+  char *body;
+  assert_int_equal(answer(fx, "/api/tasks?limit=1", &body), 200);
+  const char *id = strstr(body, "\"id\": \"") + 7;
+  char target[256];
+  snprintf(target, sizeof target, "/api/metrics?task=%.36s&key=loss", id);
+  char *series;
+  assert_int_equal(answer(fx, target, &series), 200);
+  assert_non_null(strstr(series, "\"downsampled\": false"));
+  int points = 0;
+  for (const char *p = series; (p = strstr(p, "{\"step\"")) != NULL; p++)
+    points++;
+  assert_int_equal(points, 50);
+  free(series);
+  snprintf(target, sizeof target, "/api/metrics?task=%.36s&key=loss&points=10",
+           id);
+  assert_int_equal(answer(fx, target, &series), 200);
+  assert_non_null(strstr(series, "\"downsampled\": true"));
+  /* The maximum (step 0: 1.0) and the minimum (step 49: 0.02) survive. */
+  assert_non_null(strstr(series, "\"hi\": 1.0"));
+  assert_non_null(strstr(series, "\"lo\": 0.02"));
+  free(series);
+  free(body);
+}
+
+/* A downsampled series is kept, and dropped when the task gets a point. */
+static void test_series_cache_follows_changes(void **state) {
+  store_fixture *fx = *state;
+  fx->srv.series = mida__series_cache_new();
+  char *body;
+  assert_int_equal(answer(fx, "/api/tasks?limit=1", &body), 200);
+  char id[37];
+  snprintf(id, sizeof id, "%.36s", strstr(body, "\"id\": \"") + 7);
+  free(body);
+  char target[256];
+  snprintf(target, sizeof target, "/api/metrics?task=%s&key=loss&points=10",
+           id);
+  char *first, *second, *third;
+  assert_int_equal(answer(fx, target, &first), 200);
+  assert_int_equal(answer(fx, target, &second), 200);
+  assert_string_equal(first, second);
+  /* A new maximum (5.0 at step 100) must show at once. */
+  char spool[128];
+  snprintf(spool, sizeof spool, "%s/spool", fx->dir);
+  mida_config_t cfg;
+  mida_config_init(&cfg);
+  cfg.sample_hz = 0;
+  cfg.store = fx->url;
+  cfg.spool = spool;
+  mida_session_t *s = NULL;
+  assert_int_equal(mida_open(&cfg, &s, NULL, 0), MIDA_OK);
+  mida_id_t tid;
+  assert_int_equal(mida_id_parse(id, &tid), MIDA_OK);
+  mida_metric(s, &tid, "loss", 100, 0, 5.0);
+  mida_close(s);
+  assert_int_equal(answer(fx, target, &third), 200);
+  assert_null(strstr(first, "\"hi\": 5.0"));
+  assert_non_null(strstr(third, "\"hi\": 5.0"));
+  free(first);
+  free(second);
+  free(third);
+  mida__series_cache_free(fx->srv.series);
+  fx->srv.series = NULL;
+}
+
+static void test_errors_are_4xx(void **state) {
+  store_fixture *fx = *state;
+  const char *targets[] = {
+      "/api/tasks?limit=0",
+      "/api/tasks?limit=abc",
+      "/api/tasks?status=BOGUS",
+      "/api/tasks?where=lr",
+      "/api/tasks?sort=-nope",
+      "/api/metrics?task=x",
+      "/api/tasks/no%20such",
+      "/api/tasks/unknown-id",
+      "/api/lineage",
+      "/api/sql?q=DELETE%20FROM%20task",
+      "/api/sql?q=SELEC",
+      "/api/nothing",
+      "/assets/nothing.js",
+  };
+  for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+    char *body;
+    int status = answer(fx, targets[i], &body);
+    if (status < 400 || status >= 500)
+      fail_msg("%s answered %d: %s", targets[i], status, body);
+    assert_non_null(strstr(body, "\"error\""));
+    free(body);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_accepts_plain_targets),
+      cmocka_unit_test(test_refuses_bad_targets),
+      cmocka_unit_test(test_matches_routes),
+      cmocka_unit_test(test_predicates),
+      cmocka_unit_test_setup_teardown(test_lists_filters_and_pages, store_setup,
+                                      store_teardown),
+      cmocka_unit_test_setup_teardown(test_series_whole_and_downsampled,
+                                      store_setup, store_teardown),
+      cmocka_unit_test_setup_teardown(test_series_cache_follows_changes,
+                                      store_setup, store_teardown),
+      cmocka_unit_test_setup_teardown(test_errors_are_4xx, store_setup,
+                                      store_teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,125 @@
+/*
+ * sql.c -- GET /api/sql?q=SELECT...: the SQL console's read-only query,
+ * as JSON ({"columns", "rows", "truncated"}) or as a CSV download
+ * (format=csv).
+ *
+ * The statement goes through the same read-only path as `mida query`: the
+ * sink refuses any statement that would write, more than one statement,
+ * and (the query guard of the security work) what a read-only statement
+ * could still do to the server. The answer is bounded by a row limit
+ * (1,000 by default, at most 100,000) and the response body's cap.
+ */
+#include "serve/serve.h"
+
+#include "core/csv.h"
+#include "core/json.h"
+#include "mida.h"
+
+#include <string.h>
+
+#define SQL_ROWS_DEFAULT 1000
+#define SQL_ROWS_MAX 100000
+
+static const char *const formats[] = {"json", "csv", NULL};
+
+typedef struct sql_ctx {
+  mida__buf *out;  /* the body */
+  int csv;         /* 1: CSV, 0: JSON */
+  size_t max_rows; /* the most rows */
+  size_t nrows;    /* rows written */
+  int truncated;   /* more rows than max_rows */
+  int rc;          /* MIDA_OK or the writer's error */
+} sql_ctx;
+
+static int header(sql_ctx *c, int ncols, const char *const *names) {
+  int rc = c->csv ? MIDA_OK : mida__buf_adds(c->out, "{\"columns\": [");
+  for (int i = 0; i < ncols && rc == MIDA_OK; i++) {
+    if (c->csv)
+      rc = mida__buf_adds(c->out, i ? "," : "");
+    else
+      rc = mida__buf_adds(c->out, i ? ", " : "");
+    if (rc == MIDA_OK)
+      rc = c->csv ? mida__csv_add_field(c->out, names[i])
+                  : mida__json_add_string(c->out, names[i], strlen(names[i]));
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(c->out, c->csv ? "\r\n" : "],\n\"rows\": [\n");
+  return rc;
+}
+
+static int sql_row(void *vctx, int ncols, const char *const *names,
+                   const char *const *values) {
+  sql_ctx *c = vctx;
+  int rc = MIDA_OK;
+  if (c->nrows == 0)
+    rc = header(c, ncols, names);
+  if (rc == MIDA_OK && c->nrows >= c->max_rows) {
+    c->truncated = 1;
+    return 1;
+  }
+  if (rc == MIDA_OK && !c->csv)
+    rc = mida__buf_adds(c->out, c->nrows ? ",\n[" : "[");
+  for (int i = 0; i < ncols && rc == MIDA_OK; i++) {
+    if (i > 0)
+      rc = mida__buf_adds(c->out, c->csv ? "," : ", ");
+    if (rc == MIDA_OK)
+      rc = c->csv ? mida__csv_add_field(c->out, values[i])
+                  : mida__json_add_cell(c->out, values[i]);
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(c->out, c->csv ? "\r\n" : "]");
+  if (rc != MIDA_OK) {
+    c->rc = rc;
+    return 1;
+  }
+  c->nrows++;
+  return 0;
+}
+
+static int get_sql(mida__serve *srv, const mida__req *req, mida__resp *resp) {
+  long long limit = SQL_ROWS_DEFAULT;
+  int format = 0;
+  if (!mida__param_int(req, resp, "limit", 1, SQL_ROWS_MAX, &limit) ||
+      !mida__param_choice(req, resp, "format", formats, &format))
+    return MIDA_OK;
+  const char *q = mida__req_get(req, "q");
+  if (q == NULL || q[0] == '\0')
+    return mida__resp_error(resp, 400, "parameter 'q' (the SQL) is required");
+  mida__sink *sink = NULL;
+  char err[512];
+  int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
+  if (rc != MIDA_OK)
+    return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
+  sql_ctx c = {&resp->body, format == 1, (size_t)limit, 0, 0, MIDA_OK};
+  rc = mida__sink_query(sink, q, NULL, 0, sql_row, &c);
+  if (c.rc != MIDA_OK) {
+    mida__serve_release(&srv->pool, sink, 0);
+    return c.rc;
+  }
+  if (rc != MIDA_OK) {
+    /* The statement's own fault (refused, or bad SQL): a 400 with the
+     * store's message. */
+    const char *msg = mida__sink_errmsg(sink);
+    mida__resp_error(resp, 400, "%s",
+                     msg != NULL && msg[0] ? msg : mida_strerror(rc));
+    mida__serve_release(&srv->pool, sink, rc == MIDA_ESTORE);
+    return MIDA_OK;
+  }
+  mida__serve_release(&srv->pool, sink, 0);
+  if (c.csv) {
+    resp->content_type = "text/csv; charset=utf-8";
+    resp->disposition = "attachment; filename=\"mida-query.csv\"";
+    return MIDA_OK;
+  }
+  if (c.nrows == 0 && !c.truncated)
+    rc = mida__buf_adds(&resp->body, "{\"columns\": [], \"rows\": [");
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(&resp->body, "],\n\"truncated\": %s}\n",
+                          c.truncated ? "true" : "false");
+  return rc;
+}
+
+const mida__route mida__serve_routes_sql[] = {
+    {"/api/sql", get_sql, "q limit format"},
+    {NULL, NULL, NULL},
+};

@@ -1,0 +1,254 @@
+/*
+ * tasks.c -- tasks: GET /api/tasks (filters, keyset pages, sort) and
+ * /api/tasks/{id} (a task in full: its documents, error, resources, data in
+ * and out, dependencies, children and metric keys).
+ *
+ * The list reads the primary key for the default sort (newest first, ids
+ * being time-ordered) and task_by_workflow for a workflow's tasks; every
+ * other sort reads the filtered tasks and sorts them, which is fast for a
+ * workflow and slower across a whole store of millions of tasks.
+ */
+#include "serve/list.h"
+#include "serve/predicate.h"
+#include "serve/serve.h"
+
+#include "mida.h"
+
+#include <string.h>
+
+#define TASK_LIMIT_MAX 1000
+#define TASK_LIMIT_DEFAULT 100
+/* The most related rows (data, dependencies, metric keys) in a task. */
+#define TASK_RELATED_MAX 1000
+/* The most where= predicates in one list request. */
+#define TASK_PREDICATES_MAX 8
+
+#define TASK_SUMMARY                                                           \
+  "t.id, t.workflow_id, t.campaign_id, t.parent_id, t.activity, t.status,"     \
+  " t.submitted, t.started, t.ended, t.host, t.pid, t.worker, t.source_key,"   \
+  " t.used, t.generated"
+#define TASK_SUMMARY_KINDS "ssssssiiisissjj"
+
+static const char *const statuses[] = {
+    "UNKNOWN", "SUBMITTED", "RUNNING", "FINISHED", "CANCELLED", "ERROR", NULL,
+};
+
+static const mida__list_sort task_sorts[] = {
+    {"id", "t.id", "id"},
+    {"started", "coalesce(t.started, 0)", "coalesce(started, 0)"},
+    {"ended", "coalesce(t.ended, 0)", "coalesce(ended, 0)"},
+    {"duration", "coalesce(t.ended - t.started, -1)",
+     "coalesce(ended - started, -1)"},
+    {"activity", "coalesce(t.activity, '')", "coalesce(activity, '')"},
+    {"status", "coalesce(t.status, '')", "coalesce(status, '')"},
+    {NULL, NULL, NULL},
+};
+
+typedef struct filter {
+  mida__buf where;                                  /* " WHERE ... AND ..." */
+  const char *params[16 + 3 * TASK_PREDICATES_MAX]; /* ?1.. */
+  int np;                                           /* parameters used */
+  int rc;                                           /* first error */
+} filter;
+
+/* Adds "cond" (with one %d for the parameter's number) bound to value. */
+static void add_filter(filter *f, const char *cond, const char *value) {
+  if (f->rc != MIDA_OK)
+    return;
+  f->params[f->np++] = value;
+  f->rc = mida__buf_adds(&f->where, f->where.len ? " AND " : " WHERE ");
+  if (f->rc == MIDA_OK)
+    f->rc = mida__buf_printf(&f->where, cond, f->np);
+}
+
+static int list_tasks(mida__serve *srv, const mida__req *req,
+                      mida__resp *resp) {
+  long long limit = TASK_LIMIT_DEFAULT, since = -1, until = -1;
+  int status = -1;
+  const char *workflow = NULL, *campaign = NULL, *parent = NULL, *after = NULL;
+  if (!mida__param_int(req, resp, "limit", 1, TASK_LIMIT_MAX, &limit) ||
+      !mida__param_int(req, resp, "since", 0, INT64_MAX, &since) ||
+      !mida__param_int(req, resp, "until", 0, INT64_MAX, &until) ||
+      !mida__param_choice(req, resp, "status", statuses, &status) ||
+      !mida__param_id(req, resp, "workflow", &workflow) ||
+      !mida__param_id(req, resp, "campaign", &campaign) ||
+      !mida__param_id(req, resp, "parent", &parent) ||
+      !mida__param_id(req, resp, "after", &after))
+    return MIDA_OK;
+  const mida__list_sort *sort = &task_sorts[0];
+  int desc = 1;
+  const char *sort_text = mida__req_get(req, "sort");
+  if (sort_text != NULL &&
+      !mida__list_pick(task_sorts, sort_text, &sort, &desc))
+    return mida__resp_error(resp, 400,
+                            "parameter 'sort' must be id, started, ended, "
+                            "duration, activity or status, with '-' for "
+                            "descending");
+  const char *since_text = mida__req_get(req, "since");
+  const char *until_text = mida__req_get(req, "until");
+  filter f;
+  memset(&f, 0, sizeof f);
+  mida__buf_init(&f.where, 16384);
+  if (workflow != NULL)
+    add_filter(&f, "t.workflow_id = ?%d", workflow);
+  if (campaign != NULL)
+    add_filter(&f, "t.campaign_id = ?%d", campaign);
+  if (parent != NULL)
+    add_filter(&f, "t.parent_id = ?%d", parent);
+  if (status >= 0)
+    add_filter(&f, "t.status = ?%d", statuses[status]);
+  const char *text_filters[][2] = {
+      {"activity", "t.activity = ?%d"},
+      {"host", "t.host = ?%d"},
+      {"worker", "t.worker = ?%d"},
+  };
+  for (size_t i = 0; i < sizeof text_filters / sizeof text_filters[0]; i++) {
+    const char *v = mida__req_get(req, text_filters[i][0]);
+    if (v != NULL)
+      add_filter(&f, text_filters[i][1], v);
+  }
+  /* A task is in [since, until) when it ran at some time in it. The
+   * parameters are cast: an expression has no column affinity, and SQLite
+   * would compare the text with the number as text. */
+  if (since >= 0)
+    add_filter(&f,
+               "coalesce(t.ended, t.started, t.submitted) >="
+               " CAST(?%d AS BIGINT)",
+               since_text);
+  if (until >= 0)
+    add_filter(&f, "coalesce(t.started, t.submitted) < CAST(?%d AS BIGINT)",
+               until_text);
+
+  mida__predicate preds[TASK_PREDICATES_MAX];
+  int npred = 0;
+  for (int i = 0; (i = mida__req_next(req, "where", i)) >= 0; i++) {
+    if (npred >= TASK_PREDICATES_MAX) {
+      mida__buf_free(&f.where);
+      return mida__resp_error(resp, 400, "at most %d 'where' parameters",
+                              TASK_PREDICATES_MAX);
+    }
+    char why[200];
+    if (mida__predicate_parse(req->params[i].value, &preds[npred], why,
+                              sizeof why) != MIDA_OK) {
+      mida__buf_free(&f.where);
+      return mida__resp_error(resp, 400, "parameter 'where': %s", why);
+    }
+    if (f.rc == MIDA_OK)
+      f.rc = mida__buf_adds(&f.where, f.where.len ? " AND " : " WHERE ");
+    if (f.rc == MIDA_OK)
+      f.rc = mida__predicate_sql(&preds[npred], "t", &f.where, f.params, &f.np);
+    npred++;
+  }
+
+  mida__buf sql;
+  mida__buf_init(&sql, 65536);
+  int rc = f.rc;
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(&sql, "SELECT " TASK_SUMMARY " FROM task t%s",
+                          mida__buf_str(&f.where));
+  if (after != NULL)
+    f.params[f.np++] = after;
+  if (rc == MIDA_OK)
+    rc = mida__list_sql(&sql, sort, desc, "t", "task", after != NULL,
+                        mida__buf_str(&f.where), f.np, limit);
+  if (rc == MIDA_OK)
+    rc = mida__serve_page(srv, resp, mida__buf_str(&sql), f.params, f.np,
+                          TASK_SUMMARY_KINDS, limit);
+  mida__buf_free(&f.where);
+  mida__buf_free(&sql);
+  return rc;
+}
+
+/* The parts of a task in full, each one query with ?1 the task's id. */
+typedef struct task_part {
+  const char *key;   /* the key in the answer */
+  const char *sql;   /* the query */
+  const char *kinds; /* MIDA_COL_* per column */
+  int one;           /* 1: an object (the first row), 0: an array */
+} task_part;
+
+static const task_part task_parts[] = {
+    {"task",
+     "SELECT t.id, t.workflow_id, t.campaign_id, t.parent_id, t.activity,"
+     " t.status, t.submitted, t.started, t.ended, t.host, t.pid, t.worker,"
+     " t.source_key, t.used, t.generated, t.custom, t.error, t.telemetry,"
+     " w.name AS workflow_name"
+     " FROM task t LEFT JOIN workflow w ON w.id = t.workflow_id"
+     " WHERE t.id = ?1",
+     "ssssssiiisissjjjsjs", 1},
+    {"data",
+     "SELECT td.role, td.name, d.id, d.kind, d.uri, d.size, d.digest,"
+     " d.metadata FROM task_data td LEFT JOIN data d ON d.id = td.data_id"
+     " WHERE td.task_id = ?1 ORDER BY td.role DESC, td.data_id",
+     "sssssisj", 0},
+    {"upstream",
+     "SELECT dp.upstream_id AS id, t.activity, t.status FROM task_dep dp"
+     " LEFT JOIN task t ON t.id = dp.upstream_id WHERE dp.task_id = ?1"
+     " ORDER BY dp.upstream_id",
+     "sss", 0},
+    {"downstream",
+     "SELECT dp.task_id AS id, t.activity, t.status FROM task_dep dp"
+     " LEFT JOIN task t ON t.id = dp.task_id WHERE dp.upstream_id = ?1"
+     " ORDER BY dp.task_id",
+     "sss", 0},
+    {"children",
+     "SELECT t.id, t.activity, t.status FROM task t WHERE t.parent_id = ?1"
+     " ORDER BY t.id",
+     "sss", 0},
+    {"metrics",
+     "SELECT m.key, count(*) AS points, min(m.step) AS first_step,"
+     " max(m.step) AS last_step, min(m.value) AS min, max(m.value) AS max"
+     " FROM metric m WHERE m.task_id = ?1 GROUP BY m.key ORDER BY m.key",
+     "siiiaa", 0},
+};
+
+static int get_task(mida__serve *srv, const mida__req *req, mida__resp *resp) {
+  const char *id = req->captures[0];
+  if (!mida__serve_valid_id(id))
+    return mida__resp_error(resp, 400, "not a task id");
+  mida__sink *sink = NULL;
+  char err[512];
+  int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
+  if (rc != MIDA_OK)
+    return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
+  const char *params[1] = {id};
+  int qrc = MIDA_OK;
+  rc = mida__buf_adds(&resp->body, "{");
+  for (size_t i = 0; i < sizeof task_parts / sizeof task_parts[0]; i++) {
+    const task_part *p = &task_parts[i];
+    if (rc == MIDA_OK)
+      rc = mida__buf_printf(&resp->body, "%s\"%s\": %s", i ? ",\n" : "", p->key,
+                            p->one ? "" : "[");
+    mida__rows_info info = {.max_rows = p->one ? 1 : TASK_RELATED_MAX};
+    size_t before = resp->body.len;
+    if (rc == MIDA_OK)
+      qrc = mida__serve_rows_on(sink, resp, p->sql, params, 1, p->kinds, &info);
+    if (qrc == MIDA_ENOMEM || qrc == MIDA_ETOOBIG)
+      rc = qrc;
+    if (rc != MIDA_OK || qrc != MIDA_OK)
+      break;
+    if (p->one && info.nrows == 0) {
+      mida__serve_release(&srv->pool, sink, 0);
+      return mida__resp_error(resp, 404, "no task with id %.200s", id);
+    }
+    (void)before;
+    rc = mida__buf_adds(&resp->body, p->one ? "" : "]");
+    if (rc == MIDA_OK && !p->one)
+      rc = mida__buf_printf(&resp->body, ",\n\"%s_truncated\": %s", p->key,
+                            info.more ? "true" : "false");
+  }
+  if (rc == MIDA_OK && qrc == MIDA_OK)
+    rc = mida__buf_adds(&resp->body, "}\n");
+  if (qrc != MIDA_OK && rc == MIDA_OK)
+    mida__serve_store_error(resp, sink, qrc);
+  mida__serve_release(&srv->pool, sink, qrc == MIDA_ESTORE);
+  return rc;
+}
+
+const mida__route mida__serve_routes_tasks[] = {
+    {"/api/tasks", list_tasks,
+     "limit after sort status workflow campaign parent activity host worker "
+     "since until where"},
+    {"/api/tasks/{id}", get_task, ""},
+    {NULL, NULL, NULL},
+};

@@ -1,0 +1,221 @@
+/*
+ * workflows.c -- campaigns and workflows: GET /api/campaigns,
+ * /api/campaigns/{id}, /api/workflows, /api/workflows/{id}.
+ *
+ * A workflow comes with its live task counts by status, read from the
+ * index task_by_workflow(workflow_id, status) one status at a time, so
+ * that the overview's counts cost a few index range scans per workflow on
+ * the page, whatever the store's size.
+ */
+#include "serve/list.h"
+#include "serve/serve.h"
+
+#include "mida.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define WORKFLOW_LIMIT_MAX 1000
+#define WORKFLOW_LIMIT_DEFAULT 100
+
+/* A workflow's columns, then its task counts (w is the workflow). */
+#define WORKFLOW_COLUMNS                                                       \
+  "w.id, w.campaign_id, w.parent_id, w.name, w.source, w.\"user\","            \
+  " w.host, w.pid, w.started, w.ended, w.status, w.metadata"
+#define WORKFLOW_KINDS "sssssssiiisj"
+#define COUNT_OF_STATUS(s)                                                     \
+  "(SELECT count(*) FROM task t WHERE t.workflow_id = w.id AND t.status = '" s \
+  "')"
+#define WORKFLOW_COUNTS                                                                                                       \
+  ", " COUNT_OF_STATUS("SUBMITTED") " AS submitted_tasks, " COUNT_OF_STATUS("RUNNING") " AS running_tasks, " COUNT_OF_STATUS( \
+      "FINISHED") " AS finished_tasks, " COUNT_OF_STATUS("ERROR") " AS "                                                      \
+                                                                  "error_"                                                    \
+                                                                  "tasks,"                                                    \
+                                                                  " " COUNT_OF_STATUS(                                        \
+                                                                      "CANCEL"                                                \
+                                                                      "LED") " AS cancelled_tasks,"                           \
+                                                                             " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id) AS tasks"
+#define COUNT_KINDS "iiiiii"
+
+static const char *const statuses[] = {
+    "UNKNOWN", "SUBMITTED", "RUNNING", "FINISHED", "CANCELLED", "ERROR", NULL,
+};
+
+static const mida__list_sort workflow_sorts[] = {
+    {"id", "w.id", "id"},
+    {"started", "coalesce(w.started, 0)", "coalesce(started, 0)"},
+    {"ended", "coalesce(w.ended, 0)", "coalesce(ended, 0)"},
+    {"name", "coalesce(w.name, '')", "coalesce(name, '')"},
+    {NULL, NULL, NULL},
+};
+
+static int list_workflows(mida__serve *srv, const mida__req *req,
+                          mida__resp *resp) {
+  long long limit = WORKFLOW_LIMIT_DEFAULT;
+  int status = -1;
+  const char *campaign = NULL, *after = NULL, *parent = NULL;
+  if (!mida__param_int(req, resp, "limit", 1, WORKFLOW_LIMIT_MAX, &limit) ||
+      !mida__param_choice(req, resp, "status", statuses, &status) ||
+      !mida__param_id(req, resp, "campaign", &campaign) ||
+      !mida__param_id(req, resp, "parent", &parent) ||
+      !mida__param_id(req, resp, "after", &after))
+    return MIDA_OK;
+  const mida__list_sort *sort = &workflow_sorts[0];
+  int desc = 1;
+  const char *sort_text = mida__req_get(req, "sort");
+  if (sort_text != NULL &&
+      !mida__list_pick(workflow_sorts, sort_text, &sort, &desc))
+    return mida__resp_error(resp, 400,
+                            "parameter 'sort' must be id, started, ended or "
+                            "name, with '-' for descending");
+  const char *source = mida__req_get(req, "source");
+  const char *name = mida__req_get(req, "name");
+
+  const char *params[8];
+  int np = 0;
+  mida__buf where;
+  mida__buf_init(&where, 4096);
+  int rc = MIDA_OK;
+#define ADD_FILTER(cond, value)                                                \
+  do {                                                                         \
+    params[np++] = (value);                                                    \
+    rc = mida__buf_printf(&where, "%s " cond, where.len ? " AND" : " WHERE",   \
+                          np);                                                 \
+  } while (0)
+  if (campaign != NULL && rc == MIDA_OK)
+    ADD_FILTER("w.campaign_id = ?%d", campaign);
+  if (parent != NULL && rc == MIDA_OK)
+    ADD_FILTER("w.parent_id = ?%d", parent);
+  if (status >= 0 && rc == MIDA_OK)
+    ADD_FILTER("w.status = ?%d", statuses[status]);
+  if (source != NULL && rc == MIDA_OK)
+    ADD_FILTER("w.source = ?%d", source);
+  if (name != NULL && rc == MIDA_OK)
+    ADD_FILTER("w.name = ?%d", name);
+#undef ADD_FILTER
+  mida__buf sql;
+  mida__buf_init(&sql, 16384);
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(
+        &sql, "SELECT " WORKFLOW_COLUMNS WORKFLOW_COUNTS " FROM workflow w%s",
+        mida__buf_str(&where));
+  if (after != NULL)
+    params[np++] = after;
+  if (rc == MIDA_OK)
+    rc = mida__list_sql(&sql, sort, desc, "w", "workflow", after != NULL,
+                        mida__buf_str(&where), np, limit);
+  if (rc == MIDA_OK)
+    rc = mida__serve_page(srv, resp, mida__buf_str(&sql), params, np,
+                          WORKFLOW_KINDS COUNT_KINDS, limit);
+  mida__buf_free(&where);
+  mida__buf_free(&sql);
+  return rc;
+}
+
+static int get_workflow(mida__serve *srv, const mida__req *req,
+                        mida__resp *resp) {
+  const char *id = req->captures[0];
+  if (!mida__serve_valid_id(id))
+    return mida__resp_error(resp, 400, "not a workflow id");
+  return mida__serve_one(srv, resp, "workflow",
+                         "SELECT " WORKFLOW_COLUMNS WORKFLOW_COUNTS
+                         " FROM workflow w WHERE w.id = ?1",
+                         id, WORKFLOW_KINDS COUNT_KINDS);
+}
+
+#define CAMPAIGN_COLUMNS                                                       \
+  "c.id, c.name, c.created, c.metadata,"                                       \
+  " (SELECT count(*) FROM workflow w WHERE w.campaign_id = c.id)"              \
+  " AS workflows"
+#define CAMPAIGN_KINDS "ssiji"
+
+static int list_campaigns(mida__serve *srv, const mida__req *req,
+                          mida__resp *resp) {
+  long long limit = WORKFLOW_LIMIT_DEFAULT;
+  const char *after = NULL;
+  if (!mida__param_int(req, resp, "limit", 1, WORKFLOW_LIMIT_MAX, &limit) ||
+      !mida__param_id(req, resp, "after", &after))
+    return MIDA_OK;
+  static const mida__list_sort by_id = {"id", "c.id", "id"};
+  mida__buf sql;
+  mida__buf_init(&sql, 4096);
+  int rc = mida__buf_adds(&sql, "SELECT " CAMPAIGN_COLUMNS " FROM campaign c");
+  const char *params[1] = {after};
+  if (rc == MIDA_OK)
+    rc = mida__list_sql(&sql, &by_id, 1, "c", "campaign", after != NULL, "", 1,
+                        limit);
+  if (rc == MIDA_OK)
+    rc = mida__serve_page(srv, resp, mida__buf_str(&sql), params,
+                          after != NULL ? 1 : 0, CAMPAIGN_KINDS, limit);
+  mida__buf_free(&sql);
+  return rc;
+}
+
+static int get_campaign(mida__serve *srv, const mida__req *req,
+                        mida__resp *resp) {
+  const char *id = req->captures[0];
+  if (!mida__serve_valid_id(id))
+    return mida__resp_error(resp, 400, "not a campaign id");
+  return mida__serve_one(srv, resp, "campaign",
+                         "SELECT " CAMPAIGN_COLUMNS " FROM campaign c"
+                         " WHERE c.id = ?1",
+                         id, CAMPAIGN_KINDS);
+}
+
+/* A workflow's task graph: its tasks (the first max_nodes by start) and
+ * the edges among them: dependencies (task_dep), parents (a process and
+ * its children), and data that one task generated and another used. */
+static const char graph_nodes_sql[] =
+    "SELECT t.id, t.parent_id, t.activity, t.status, t.submitted, t.started,"
+    " t.ended, t.host, t.pid, t.worker FROM task t WHERE t.workflow_id = ?1"
+    " ORDER BY coalesce(t.started, t.submitted, 0), t.id LIMIT ?2";
+static const char graph_edges_sql[] =
+    "SELECT dp.upstream_id AS \"from\", dp.task_id AS \"to\", 'dep' AS kind"
+    " FROM task_dep dp JOIN task t ON t.id = dp.task_id"
+    " WHERE t.workflow_id = ?1"
+    " UNION ALL SELECT t.parent_id, t.id, 'parent' FROM task t"
+    " WHERE t.workflow_id = ?1 AND t.parent_id IS NOT NULL"
+    " UNION ALL SELECT g.task_id, u.task_id, 'data' FROM task_data g"
+    " JOIN task_data u ON u.data_id = g.data_id AND u.role = 'used'"
+    " JOIN task tg ON tg.id = g.task_id JOIN task tu ON tu.id = u.task_id"
+    " WHERE g.role = 'generated' AND tg.workflow_id = ?1"
+    " AND tu.workflow_id = ?1 LIMIT ?2";
+
+static int get_graph(mida__serve *srv, const mida__req *req, mida__resp *resp) {
+  const char *id = req->captures[0];
+  long long max_nodes = 5000;
+  if (!mida__serve_valid_id(id))
+    return mida__resp_error(resp, 400, "not a workflow id");
+  if (!mida__param_int(req, resp, "max_nodes", 1, 20000, &max_nodes))
+    return MIDA_OK;
+  char limit[24], edge_limit[24];
+  snprintf(limit, sizeof limit, "%lld", max_nodes + 1);
+  snprintf(edge_limit, sizeof edge_limit, "%lld", 8 * max_nodes + 1);
+  const char *params[2] = {id, limit};
+  mida__rows_info nodes = {.max_rows = (size_t)max_nodes};
+  int rc = mida__buf_adds(&resp->body, "{\"nodes\": [\n");
+  if (rc == MIDA_OK)
+    rc = mida__serve_rows(srv, resp, graph_nodes_sql, params, 2, "ssssiiisis",
+                          &nodes);
+  if (rc != MIDA_OK || resp->status != 200)
+    return rc;
+  rc = mida__buf_adds(&resp->body, "],\n\"edges\": [\n");
+  params[1] = edge_limit;
+  mida__rows_info edges = {.max_rows = (size_t)(8 * max_nodes)};
+  if (rc == MIDA_OK)
+    rc = mida__serve_rows(srv, resp, graph_edges_sql, params, 2, "sss", &edges);
+  if (rc != MIDA_OK || resp->status != 200)
+    return rc;
+  return mida__buf_printf(&resp->body, "],\n\"truncated\": %s}\n",
+                          nodes.more || edges.more ? "true" : "false");
+}
+
+const mida__route mida__serve_routes_workflows[] = {
+    {"/api/campaigns", list_campaigns, "limit after"},
+    {"/api/campaigns/{id}", get_campaign, ""},
+    {"/api/workflows", list_workflows,
+     "limit after sort status campaign parent source name"},
+    {"/api/workflows/{id}", get_workflow, ""},
+    {"/api/workflows/{id}/graph", get_graph, "max_nodes"},
+    {NULL, NULL, NULL},
+};

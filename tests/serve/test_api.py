@@ -1,0 +1,187 @@
+"""The JSON API of `mida serve` on the fixture store of the CLI tests
+(tests/cli/mida_cli_store.py): what each endpoint answers, and that SQLite
+and PostgreSQL holding the same rows answer every request the same."""
+
+import json
+import urllib.parse
+
+import pytest
+
+import mida_cli_store as fx
+from serve_support import copy_sqlite_to_postgres
+
+
+@pytest.fixture
+def lite(tmp_path):
+    path = tmp_path / "fixture.db"
+    fx.make_store(str(path))
+    return str(path)
+
+
+@pytest.fixture
+def both(lite, pg_db, produce_bin, fleet, tmp_path, serve):
+    """A server on the SQLite fixture and one on its PostgreSQL copy."""
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
+    copy_sqlite_to_postgres(lite, pg_db, produce_bin, env)
+    return serve(lite), serve(pg_db)
+
+
+def q(s):
+    return urllib.parse.quote(s, safe="")
+
+
+# Every endpoint that reads the store, with the parameters the dashboard
+# uses; each must give the same answer on both stores.
+TARGETS = [
+    "/api/stats",
+    "/api/campaigns",
+    f"/api/campaigns/{fx.CAMPAIGN}",
+    "/api/workflows",
+    "/api/workflows?sort=name&limit=1",
+    f"/api/workflows?campaign={fx.CAMPAIGN}&status=RUNNING",
+    f"/api/workflows/{fx.WF_TRAIN}",
+    f"/api/workflows/{fx.WF_TRAIN}/graph",
+    f"/api/workflows/{fx.WF_PREP}/graph",
+    "/api/tasks",
+    "/api/tasks?sort=started&limit=2",
+    f"/api/tasks?sort=started&limit=2&after={fx.T_CLEAN}",
+    "/api/tasks?sort=-duration",
+    "/api/tasks?status=ERROR",
+    f"/api/tasks?workflow={fx.WF_TRAIN}&sort=activity",
+    "/api/tasks?activity=fit.epoch",
+    "/api/tasks?where=" + q("used.lr>0.001"),
+    "/api/tasks?where=" + q("used.threshold<=0.5") + "&where="
+    + q("used.drop=nulls"),
+    "/api/tasks?where=" + q("generated.loss!=1"),
+    "/api/tasks?where=custom.tag",
+    f"/api/tasks?since={fx.T0 + 21 * fx.SEC}&until={fx.T0 + 40 * fx.SEC}",
+    f"/api/tasks?parent={fx.T_FIT}",
+    f"/api/tasks/{fx.T_FIT}",
+    f"/api/tasks/{fx.T_LOAD}",
+    f"/api/lineage?id={fx.T_CLEAN}",
+    f"/api/lineage?id={fx.T_CLEAN}&direction=up&depth=1",
+    "/api/lineage?id=" + q(fx.D_RAW),
+    f"/api/lineage?id={fx.T_LOAD}&direction=down&max_nodes=3",
+    f"/api/metrics?task={fx.T_FIT}&key=loss",
+    f"/api/metrics?task={fx.T_FIT}&key=loss&key=acc&x=time",
+    f"/api/metrics?task={fx.T_FIT}&key=loss&points=2",
+    "/api/telemetry/sources",
+    f"/api/telemetry?task={fx.T_FIT}",
+    "/api/sql?q=" + q("SELECT activity, status FROM task ORDER BY id"),
+    "/api/sql?q=" + q("SELECT count(*) AS n FROM metric") + "&format=csv",
+]
+
+
+def test_every_endpoint_answers_the_same_on_both_stores(both):
+    lite, pg = both
+    for target in TARGETS:
+        s1, h1, b1 = lite.request(target)
+        s2, h2, b2 = pg.request(target)
+        assert s1 == 200, (target, b1)
+        assert s2 == 200, (target, b2)
+        if h1["content-type"].startswith("application/json"):
+            assert json.loads(b1) == json.loads(b2), target
+        else:
+            assert b1 == b2, target
+
+
+def test_lists_filters_and_details(serve, lite):
+    s = serve(lite)
+    st, body = s.get_json("/api/workflows")
+    assert st == 200
+    train = [w for w in body["items"] if w["id"] == fx.WF_TRAIN][0]
+    assert (train["tasks"], train["running_tasks"], train["error_tasks"],
+            train["finished_tasks"]) == (3, 1, 1, 1)
+    st, body = s.get_json("/api/tasks?where=" + q("used.lr>0.001"))
+    assert [t["id"] for t in body["items"]] == [fx.T_FIT]
+    st, body = s.get_json("/api/tasks?where=" + q("used.lr>0.5"))
+    assert body["items"] == []
+    # Keyset pages cover every task once, in order.
+    seen, after = [], None
+    while True:
+        target = "/api/tasks?sort=started&limit=2" + (
+            f"&after={after}" if after else "")
+        st, body = s.get_json(target)
+        seen += [t["id"] for t in body["items"]]
+        after = body["next"]
+        if after is None:
+            break
+    assert seen == [fx.T_LOAD, fx.T_CLEAN, fx.T_FIT, fx.T_EPOCH, fx.T_EVAL]
+    st, t = s.get_json(f"/api/tasks/{fx.T_FIT}")
+    assert t["task"]["error"] == "CUDA out of memory"
+    assert t["task"]["used"] == {"lr": 0.01, "epochs": 3}
+    assert {d["role"] for d in t["data"]} == {"used", "generated"}
+    assert [c["id"] for c in t["children"]] == [fx.T_EPOCH]
+    assert [d["id"] for d in t["downstream"]] == [fx.T_EVAL]
+    assert {m["key"]: m["points"] for m in t["metrics"]} == {"loss": 3,
+                                                             "acc": 1}
+    st, g = s.get_json(f"/api/workflows/{fx.WF_TRAIN}/graph")
+    assert len(g["nodes"]) == 3
+    assert {(e["from"], e["to"], e["kind"]) for e in g["edges"]} == {
+        (fx.T_FIT, fx.T_EVAL, "dep"), (fx.T_FIT, fx.T_EPOCH, "parent"),
+        (fx.T_FIT, fx.T_EVAL, "data")}
+    st, lin = s.get_json(f"/api/lineage?id={fx.T_EVAL}&direction=up")
+    ids = {n["id"] for n in lin["nodes"]}
+    # Across workflows: evaluate <- model <- fit <- clean data <- clean.
+    assert {fx.T_EVAL, fx.D_MODEL, fx.T_FIT, fx.D_CLEAN, fx.T_CLEAN,
+            fx.D_RAW, fx.T_LOAD, fx.D_SRC} <= ids
+    st, m = s.get_json(f"/api/metrics?task={fx.T_FIT}&key=loss")
+    assert [(p["step"], p["value"]) for p in m["series"][0]["points"]] == [
+        (0, 0.9), (1, 0.5), (2, 0.25)]
+    st, m = s.get_json(f"/api/metrics?task={fx.T_FIT}&key=loss&points=2")
+    series = m["series"][0]
+    assert series["downsampled"] is True
+    assert min(b["lo"] for b in series["buckets"]) == 0.25
+    assert max(b["hi"] for b in series["buckets"]) == 0.9
+    assert sum(b["n"] for b in series["buckets"]) == 3
+
+
+def test_sql_endpoint_is_read_only(serve, lite):
+    s = serve(lite)
+    st, body = s.get_json("/api/sql?q=" + q("SELECT count(*) AS n FROM task"))
+    assert (st, body["rows"]) == (200, [[5]])
+    for stmt in ["DELETE FROM task", "UPDATE task SET status = 'X'",
+                 "DROP TABLE task", "INSERT INTO campaign(id) VALUES('x')",
+                 "ATTACH DATABASE '/tmp/x.db' AS x",
+                 "PRAGMA journal_mode = DELETE",
+                 "SELECT 1; DELETE FROM task",
+                 "CREATE TABLE x(a)"]:
+        st, body = s.get_json("/api/sql?q=" + q(stmt))
+        assert st == 400, (stmt, body)
+    st, body = s.get_json("/api/sql?q=" + q("SELECT count(*) FROM task"))
+    assert body["rows"] == [[5]]
+    st, _, csv = s.request("/api/sql?format=csv&q="
+                           + q("SELECT id, activity FROM task ORDER BY id"))
+    assert csv.decode().splitlines()[0] == "id,activity"
+    assert len(csv.decode().splitlines()) == 6
+
+
+# The escapes of a superuser connection that issue 11 item 1 lists: the
+# query guard (src/sink, the security work) must refuse each.
+PG_ESCAPES = [
+    "COPY (SELECT 1) TO PROGRAM 'true'",
+    "SELECT pg_read_file('/etc/passwd')",
+    "SELECT * FROM pg_ls_dir('/')",
+    "SELECT pg_terminate_backend(0)",
+    "COPY (SELECT 1) TO '/tmp/mida-serve-escape'",
+]
+
+
+def test_sql_endpoint_refuses_writes_on_postgres(both):
+    _, pg = both
+    for stmt in ["DELETE FROM task", "DROP TABLE task",
+                 "INSERT INTO campaign(id) VALUES('x')",
+                 "SELECT 1; DELETE FROM task"]:
+        st, body = pg.get_json("/api/sql?q=" + q(stmt))
+        assert st == 400, (stmt, body)
+    st, body = pg.get_json("/api/sql?q=" + q("SELECT count(*) FROM task"))
+    assert body["rows"] == [[5]]
+
+
+@pytest.mark.xfail(strict=True, reason="the PostgreSQL query guard of issue "
+                   "11 item 1 is not on main yet; remove this mark with it")
+def test_sql_endpoint_refuses_postgres_escapes(both):
+    _, pg = both
+    for stmt in PG_ESCAPES:
+        st, body = pg.get_json("/api/sql?q=" + q(stmt))
+        assert st == 400, (stmt, body)

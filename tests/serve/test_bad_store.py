@@ -1,0 +1,67 @@
+"""A store that cannot be opened, or holds no mida schema: `mida serve`
+says so on the command line and exits 1 before it listens; a store that
+goes away while the server runs makes the API answer 503 with the reason
+(the page shows it, tests/serve/browser.mjs), and the server recovers when
+the store is back."""
+
+import sqlite3
+import subprocess
+
+from serve_support import psql
+from multinode_support import PG_ADMIN
+
+
+def refuse(mida_bin, store):
+    r = subprocess.run([mida_bin, "--store", store, "serve", "--listen",
+                        "127.0.0.1:0"], capture_output=True, text=True,
+                       timeout=60)
+    return r.returncode, r.stderr
+
+
+def test_missing_and_foreign_stores_are_refused(mida_bin, tmp_path, serve):
+    serve  # noqa: B018 (skips without libmicrohttpd)
+    rc, err = refuse(mida_bin, str(tmp_path / "nope.db"))
+    assert rc == 1 and "no store at" in err and "nope.db" in err
+    other = tmp_path / "other.db"
+    db = sqlite3.connect(str(other))
+    db.execute("CREATE TABLE t(a)")
+    db.commit()
+    db.close()
+    rc, err = refuse(mida_bin, str(other))
+    assert rc == 1 and "holds no mida schema" in err
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    rc, err = refuse(mida_bin, str(junk))
+    assert rc == 1 and "not a database" in err
+    rc, err = refuse(mida_bin, str(tmp_path))
+    assert rc == 1 and "directory" in err
+
+
+def test_postgres_without_schema_and_gone(mida_bin, pg_db, serve, tmp_path,
+                                          produce_bin, fleet):
+    rc, err = refuse(mida_bin, pg_db)
+    assert rc == 1 and "no mida schema" in err
+    # A password in the URL is never shown (trust auth ignores it here).
+    with_pw = pg_db.replace("postgres@", "postgres:secretpw@")
+    assert with_pw != pg_db
+    rc, err = refuse(mida_bin, with_pw)
+    assert rc == 1 and "no mida schema" in err and "secretpw" not in err
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
+    r = subprocess.run([produce_bin, "3", "gone"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    s = serve(pg_db)
+    assert s.get_json("/api/health")[0] == 200
+    name = pg_db.rsplit("/", 1)[1]
+    psql(PG_ADMIN + "/postgres", f"DROP DATABASE {name} WITH (FORCE)")
+    st, body = s.get_json("/api/health")
+    assert st == 503
+    assert "cannot" in body["error"]["message"]
+    assert s.get_json("/api/tasks")[0] == 503
+    psql(PG_ADMIN + "/postgres", f"CREATE DATABASE {name}")
+    r = subprocess.run([produce_bin, "2", "back"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    st, body = s.get_json("/api/tasks")
+    assert st == 200 and len(body["items"]) >= 2
+    assert s.alive()

@@ -1,0 +1,61 @@
+"""The dashboard in a real browser: tests/serve/browser.mjs drives Debian's
+headless Chromium with playwright-core while a Dask pipeline and two MLflow
+runs run under `mida run` (dashboard_workload.py); screenshots of each page
+go to test-results/serve-browser/."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from serve_support import ROOT
+
+BUILD = pathlib.Path(os.environ.get("MIDA_BUILD", ROOT / "build"))
+RESULTS = pathlib.Path(os.environ.get("MIDA_TEST_RESULTS",
+                                      ROOT / "test-results"))
+STEPS = 40
+
+
+def test_dashboard_end_to_end(serve, mida_bin, tmp_path):
+    node_modules = ROOT / "web" / "node_modules" / "playwright-core"
+    if shutil.which("node") is None or not node_modules.exists():
+        pytest.skip("node or web/node_modules (npm ci in web/) is missing")
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("Debian's chromium is not installed")
+    pytest.importorskip("mlflow")
+    pytest.importorskip("distributed")
+    store = tmp_path / "dash.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")
+           and not k.startswith("DASK_")}
+    env.update(MIDA_STORE=f"sqlite://{store}", MIDA_SAMPLE_HZ="2",
+               PYTHONPATH=str(BUILD / "python"))
+    r = subprocess.run([sys.executable, "-c",
+                        "import mida\nwith mida.workflow('before'): pass"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    live = serve(str(store), "--poll-ms", "100")
+    # A second store, served and then removed: the page must say so.
+    gone = tmp_path / "gone.db"
+    shutil.copy(store, gone)
+    dead = serve(str(gone))
+    for p in tmp_path.glob("gone.db*"):
+        p.unlink()
+    mlflow_uri = f"sqlite:///{tmp_path}/mlflow.db"
+    workload = [mida_bin, "--store", str(store), "run", "--mlflow",
+                mlflow_uri, "--", sys.executable,
+                str(ROOT / "tests" / "serve" / "dashboard_workload.py"),
+                mlflow_uri, str(STEPS)]
+    shots = RESULTS / "serve-browser"
+    benv = dict(env, MIDA_URL=live.url, MIDA_DEAD_URL=dead.url,
+                MIDA_WORKLOAD=json.dumps(workload), MIDA_STEPS=str(STEPS),
+                MIDA_SHOTS=str(shots), MIDA_WEB=str(ROOT / "web"))
+    r = subprocess.run(["node", str(ROOT / "tests" / "serve" /
+                                    "browser.mjs")],
+                       env=benv, capture_output=True, text=True, timeout=300)
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(list(shots.glob("*.png"))) >= 11

@@ -1,0 +1,144 @@
+"""The live event stream (/api/events): a task that ends while a client
+listens reaches it as a "tasks" event, with its workflow's counts in a
+"workflows" event, within a second; a client that reconnects with
+?since= resumes where it was; stopping the server ends open streams."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import threading
+import time
+
+import mida_cli_store as fx  # noqa: F401 (puts tests/cli on sys.path)
+from serve_support import ROOT
+
+BUILD = pathlib.Path(os.environ.get("MIDA_BUILD", ROOT / "build"))
+
+
+def writer_env(store):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")}
+    env["MIDA_STORE"] = "sqlite://" + str(store)
+    env["MIDA_SAMPLE_HZ"] = "0"
+    env["PYTHONPATH"] = str(BUILD / "python")
+    return env
+
+
+def make_store(path):
+    """A store made the way a workflow makes it (schema version 2)."""
+    r = subprocess.run([sys.executable, "-c",
+                        "import mida\nwith mida.workflow('init'): pass"],
+                       env=writer_env(path), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+class Stream:
+    """Reads an event stream in a thread: (kind, data, id, arrival ns)."""
+
+    def __init__(self, server, since=None):
+        import http.client
+        self.events = []
+        self.comments = 0
+        self.bad_lines = []
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.port,
+                                               timeout=60)
+        target = "/api/events" + (f"?since={since}" if since is not None
+                                  else "")
+        self.conn.request("GET", target)
+        self.resp = self.conn.getresponse()
+        assert self.resp.status == 200
+        assert self.resp.getheader("Content-Type") == "text/event-stream"
+        self.thread = threading.Thread(target=self.read, daemon=True)
+        self.thread.start()
+
+    def read(self):
+        kind, data, eid = None, None, None
+        try:
+            for raw in self.resp:
+                line = raw.decode().rstrip("\n")
+                if line.startswith(":"):
+                    self.comments += 1
+                elif line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    data = json.loads(line[6:])
+                elif line.startswith("id: "):
+                    eid = int(line[4:])
+                elif line == "" and kind is not None:
+                    self.events.append((kind, data, eid, time.time_ns()))
+                    kind, data, eid = None, None, None
+                elif line != "":
+                    self.bad_lines.append(line)
+        except Exception:
+            pass
+
+    def close(self):
+        self.conn.close()
+
+    def wait_for(self, pred, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for e in list(self.events):
+                if pred(e):
+                    return e
+            time.sleep(0.01)
+        raise AssertionError(f"no such event in {self.events[-5:]}")
+
+
+def test_ended_tasks_reach_an_open_stream_within_a_second(serve, tmp_path):
+    store = tmp_path / "live.db"
+    make_store(store)
+    s = serve(str(store), "--poll-ms", "100")
+    stream = Stream(s)
+    time.sleep(0.3)
+    w = subprocess.Popen([sys.executable, str(ROOT / "tests" / "serve" /
+                                              "live_writer.py"), "5", "0.2"],
+                         env=writer_env(store), stdout=subprocess.PIPE,
+                         text=True)
+    lags = []
+    for line in w.stdout:
+        i, ended = line.split()
+        ev = stream.wait_for(lambda e, i=i: e[0] == "tasks" and any(
+            t["activity"] == f"live-{i}" and t["status"] == "FINISHED"
+            for t in e[1]))
+        lags.append((ev[3] - int(ended)) / 1e9)
+    assert w.wait(timeout=60) == 0
+    # A burst: tasks that end within one poll come as one event of several.
+    w = subprocess.Popen([sys.executable, str(ROOT / "tests" / "serve" /
+                                              "live_writer.py"), "6", "0"],
+                         env=writer_env(store), stdout=subprocess.PIPE,
+                         text=True)
+    assert w.wait(timeout=60) == 0
+    for i in range(6):
+        stream.wait_for(lambda e, i=i: e[0] == "tasks" and any(
+            t["activity"] == f"live-{i}" for t in e[1]))
+    assert any(e[0] == "tasks" and len(e[1]) > 1 for e in stream.events)
+    assert stream.bad_lines == []
+    print('end -> event, s:', lags)
+    assert max(lags) < 1.0, lags
+    wf = stream.wait_for(lambda e: e[0] == "workflows" and any(
+        x["name"] == "live-test" and x["finished_tasks"] == 6 for x in e[1]))
+    assert wf[2] is not None
+    # Resuming after an event id gives what came after it, not before.
+    first_id = stream.events[0][2]
+    stream.close()
+    again = Stream(s, since=first_id)
+    again.wait_for(lambda e: e[2] == first_id + 1)
+    assert all(e[2] > first_id for e in again.events)
+    again.close()
+
+
+def test_stopping_the_server_ends_open_streams(serve, tmp_path):
+    store = tmp_path / "idle.db"
+    make_store(store)
+    s = serve(str(store))
+    stream = Stream(s)
+    time.sleep(0.5)
+    t0 = time.time()
+    assert s.stop() == 0
+    # Stopping ends the open stream at once, not at its next keep-alive.
+    assert time.time() - t0 < 5
+    stream.thread.join(timeout=5)
+    assert not stream.thread.is_alive()

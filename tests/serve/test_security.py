@@ -1,0 +1,185 @@
+"""The security model of `mida serve` (docs/serve.md), against the real
+server: who may listen where, the bearer token, the Host check, the
+headers, and hostile requests that must get a 4xx and never a crash."""
+
+import os
+import socket
+import subprocess
+
+import pytest
+
+import mida_cli_store as fx
+from serve_support import Server
+
+TOKEN = "s3cret-token-0123456789abcdef"
+
+
+@pytest.fixture
+def lite(tmp_path):
+    path = tmp_path / "fixture.db"
+    fx.make_store(str(path))
+    return str(path)
+
+
+@pytest.fixture
+def token_file(tmp_path):
+    p = tmp_path / "token"
+    p.write_text(TOKEN + "\n")
+    p.chmod(0o600)
+    return str(p)
+
+
+def run_serve(mida_bin, store, *args):
+    """Runs `mida serve` that must refuse to start: (status, stderr)."""
+    r = subprocess.run([mida_bin, "--store", store, "serve", *args],
+                       capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stderr
+
+
+def test_non_loopback_without_token_refuses(mida_bin, lite, serve):
+    serve  # noqa: B018 (skips when built without libmicrohttpd)
+    for listen in ["0.0.0.0:0", ":0", "[::]:0"]:
+        rc, err = run_serve(mida_bin, lite, "--listen", listen)
+        assert rc == 1, (listen, err)
+        assert "without a token" in err
+    rc, err = run_serve(mida_bin, lite, "--listen", "nonsense")
+    assert rc == 2 and "HOST:PORT" in err
+
+
+def test_token_file_must_be_private_and_long(mida_bin, lite, tmp_path,
+                                             serve):
+    serve  # noqa: B018
+    p = tmp_path / "open-token"
+    p.write_text(TOKEN)
+    p.chmod(0o644)
+    rc, err = run_serve(mida_bin, lite, "--token-file", str(p))
+    assert rc == 1 and "chmod 600" in err
+    p.chmod(0o600)
+    p.write_text("short")
+    rc, err = run_serve(mida_bin, lite, "--token-file", str(p))
+    assert rc == 1 and "at least 16" in err
+    rc, err = run_serve(mida_bin, lite, "--token-file",
+                        str(tmp_path / "missing"))
+    assert rc == 1 and "cannot read the token file" in err
+
+
+def test_token_guards_the_api(serve, lite, token_file):
+    s = serve(lite, "--token-file", token_file)
+    assert TOKEN not in s.stderr
+    for headers in [{}, {"Authorization": "Bearer wrong-token-0123456789"},
+                    {"Authorization": "Bearer " + TOKEN[:-1]},
+                    {"Authorization": "Bearer " + TOKEN + "x"},
+                    {"Authorization": "Basic " + TOKEN},
+                    {"Authorization": TOKEN}]:
+        st, h, body = s.request("/api/tasks", headers=headers)
+        assert st == 401, headers
+        assert h["www-authenticate"].startswith("Bearer")
+        assert TOKEN.encode() not in body
+    st, _, _ = s.request("/api/tasks",
+                         headers={"Authorization": "Bearer " + TOKEN})
+    assert st == 200
+    st, _, _ = s.request("/api/events?since=0",
+                         headers={"Authorization": "Bearer x"})
+    assert st == 401
+    # The page and its scripts hold no data: they load without the token.
+    assert s.request("/")[0] == 200
+    assert s.request("/assets/app.js")[0] == 200
+
+
+def test_listens_on_all_addresses_with_a_token(serve, lite, token_file,
+                                               mida_bin):
+    s = Server(mida_bin, lite, "--token-file", token_file)
+    s.stop()
+    r = subprocess.Popen([mida_bin, "--store", lite, "serve", "--listen",
+                          "0.0.0.0:0", "--token-file", token_file],
+                         stderr=subprocess.PIPE, text=True)
+    line = r.stderr.readline()
+    assert "http://0.0.0.0:" in line and "token required" in line
+    r.terminate()
+    assert r.wait(timeout=15) == 0
+
+
+def test_host_header_must_be_loopback_without_token(serve, lite):
+    s = serve(lite)
+    assert s.request("/api/health")[0] == 200
+    for host in ["localhost", f"localhost:{s.port}", "[::1]:1"]:
+        assert s.request("/api/health", headers={"Host": host})[0] == 200
+    for host in ["evil.example", "evil.example:80", "127.0.0.1.evil.example",
+                 "localhost.evil.example", None]:
+        st, _, _ = s.request("/api/health", headers={"Host": host})
+        # No Host at all is the HTTP library's 400 (HTTP/1.1 needs one).
+        assert st == (400 if host is None else 403), host
+
+
+def test_security_headers(serve, lite):
+    s = serve(lite)
+    for target in ["/", "/api/tasks", "/api/nothing"]:
+        _, h, _ = s.request(target)
+        assert "default-src 'none'" in h["content-security-policy"]
+        assert "frame-ancestors 'none'" in h["content-security-policy"]
+        assert h["x-content-type-options"] == "nosniff"
+        assert "access-control-allow-origin" not in h
+        assert "set-cookie" not in h
+    _, h, _ = s.request("/api/tasks", headers={"Origin": "http://evil"})
+    assert "access-control-allow-origin" not in h
+
+
+def raw(port, data, timeout=10):
+    """Sends bytes as they are; returns the status line's code or None."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
+        c.sendall(data)
+        try:
+            reply = c.recv(4096)
+        except (ConnectionResetError, socket.timeout):
+            return None
+    if not reply:
+        return None
+    return int(reply.split(b" ")[1])
+
+
+def test_hostile_requests_get_4xx_and_never_crash(serve, lite):
+    s = serve(lite)
+    cases = {
+        "/api/../etc/passwd": 400, "/api/tasks/..": 400,
+        "/api/%2e%2e/x": 400, "/assets/..%2fmida.db": 400,
+        "/api/tasks%00": 400, "/api/tasks?status=%00": 400,
+        "/api/tasks?limit=-1": 400, "/api/tasks?limit=99999999999999999999":
+        400, "/api/tasks?limit=1e3": 400, "/api/tasks?sort=;drop": 400,
+        "/api/tasks?where=used.x%3D1%27%3B": 200,
+        "/api/tasks?where=nope": 400, "/api/tasks?workflow=%22": 400,
+        "/api/metrics?task=a&key=": 400, "/api/metrics?points=1": 400,
+        "/api/tasks?" + "&".join(f"p{i}=1" for i in range(40)): 400,
+        "/api/sql?q=": 400, "/api/lineage?id=x&depth=1000": 400,
+        "/api/tasks?a%ZZ=1": 400, "/" + "x/" * 40: 400,
+        "/api/tasks?x=" + "y" * 17000: 400,
+    }
+    for target, want in cases.items():
+        st, _, body = s.request(target)
+        assert st == want, (target, st, body[:200])
+    # Too long for the request line: the server's own cap.
+    st, _, _ = s.request("/api/tasks?x=" + "y" * 30000)
+    assert st in (400, 414, 431)
+    # Headers too large for the connection's memory cap.
+    st = raw(s.port, b"GET /api/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nX: "
+             + b"a" * 100000 + b"\r\n\r\n")
+    assert st is None or 400 <= st < 500
+    # Methods that write, and bodies.
+    for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"]:
+        st, h, _ = s.request("/api/tasks", method=method)
+        assert st == 405 and h["allow"] == "GET, HEAD", method
+    st, _, _ = s.request("/api/tasks", body=b"x" * 100)
+    assert st == 413
+    # Garbage on the socket.
+    for junk in [b"\x00\x01\x02\r\n\r\n", b"GET\r\n\r\n",
+                 b"GET /api/tasks HTTP/9.9\r\n\r\n",
+                 b"GET /api/tasks HTTP/1.1\r\n\r\n",
+                 b"GET /api/ta sks HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"]:
+        st = raw(s.port, junk, timeout=3)
+        assert st is None or 400 <= st < 600, junk
+    # A raw NUL byte ends the target in the HTTP library: nothing after it
+    # is read, so it cannot reach further than the part before it.
+    st = raw(s.port, b"GET /api/health\x00/../../x HTTP/1.1\r\n"
+             b"Host: 127.0.0.1\r\n\r\n", timeout=3)
+    assert st in (None, 200, 400)
+    assert s.alive()
+    assert s.request("/api/health")[0] == 200

@@ -1,0 +1,124 @@
+// util.js -- small helpers every view uses: building elements (text is
+// always set as text, never parsed as HTML), formatting times, durations,
+// numbers and JSON documents, and a table that renders only the rows in
+// view, so that a page of 100,000 rows scrolls as fast as one of 10.
+
+export function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+export const svgNS = "http://www.w3.org/2000/svg";
+export function svg(tag, attrs, ...children) {
+  const e = document.createElementNS(svgNS, tag);
+  for (const [k, v] of Object.entries(attrs || {}))
+    if (v !== undefined && v !== null) e.setAttribute(k, v);
+  for (const c of children.flat())
+    if (c !== null && c !== undefined)
+      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+export function fmtTime(ns) {
+  if (ns === null || ns === undefined) return "";
+  const d = new Date(Number(ns) / 1e6);
+  return d.toISOString().replace("T", " ").replace("Z", "");
+}
+
+export function fmtDuration(startNs, endNs) {
+  if (startNs === null || startNs === undefined) return "";
+  const end = endNs ?? Date.now() * 1e6;
+  const s = (end - startNs) / 1e9;
+  if (s < 1e-3) return (s * 1e6).toFixed(0) + " µs";
+  if (s < 1) return (s * 1e3).toFixed(1) + " ms";
+  if (s < 120) return s.toFixed(2) + " s";
+  if (s < 7200) return (s / 60).toFixed(1) + " min";
+  return (s / 3600).toFixed(1) + " h";
+}
+
+export function fmtValue(v) {
+  if (v === null || v === undefined) return "";
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
+export function short(id) {
+  return id ? String(id).slice(0, 8) : "";
+}
+
+export function statusBadge(status) {
+  return el("span", { class: "status s-" + (status || "UNKNOWN") }, status || "UNKNOWN");
+}
+
+export function link(href, text) {
+  return el("a", { href }, text);
+}
+
+// A key/value table of a JSON object.
+export function docTable(obj) {
+  if (obj === null || obj === undefined) return el("p", { class: "muted" }, "none");
+  if (typeof obj !== "object") return el("pre", {}, String(obj));
+  const keys = Object.keys(obj);
+  if (!keys.length) return el("p", { class: "muted" }, "none");
+  return el("table", { class: "kv" },
+    keys.map((k) => el("tr", {}, el("th", {}, k), el("td", {}, fmtValue(obj[k])))));
+}
+
+// A table that renders only the rows in view. columns: [{title, render(row)
+// -> Node|string, width}]. Returns {element, setRows(rows)}.
+export function virtualTable(columns, opts = {}) {
+  const rowHeight = 28;
+  const head = el("div", { class: "vt-head" },
+    columns.map((c) => el("div", { class: "vt-cell", style: null }, c.title)));
+  const body = el("div", { class: "vt-body" });
+  const spacer = el("div", { class: "vt-spacer" });
+  const rowsBox = el("div", { class: "vt-rows" });
+  body.append(spacer, rowsBox);
+  const wrap = el("div", { class: "vt" + (opts.className ? " " + opts.className : "") }, head, body);
+  const template = columns.map((c) => c.width || "1fr").join(" ");
+  head.style.gridTemplateColumns = template;
+  let rows = [];
+  function paint() {
+    const top = body.scrollTop;
+    const h = body.clientHeight || 400;
+    const first = Math.max(0, Math.floor(top / rowHeight) - 5);
+    const last = Math.min(rows.length, Math.ceil((top + h) / rowHeight) + 5);
+    rowsBox.replaceChildren();
+    rowsBox.style.transform = `translateY(${first * rowHeight}px)`;
+    for (let i = first; i < last; i++) {
+      const r = rows[i];
+      const line = el("div", { class: "vt-row", "data-id": r.id },
+        columns.map((c) => el("div", { class: "vt-cell" }, c.render(r))));
+      line.style.gridTemplateColumns = template;
+      if (opts.onClick) line.addEventListener("click", () => opts.onClick(r));
+      rowsBox.append(line);
+    }
+    if (opts.onNearEnd && last >= rows.length - 10) opts.onNearEnd();
+  }
+  body.addEventListener("scroll", () => requestAnimationFrame(paint));
+  return {
+    element: wrap,
+    setRows(r) {
+      rows = r;
+      spacer.style.height = rows.length * rowHeight + "px";
+      paint();
+    },
+    get rows() {
+      return rows;
+    },
+  };
+}
+
+export function errorBox(e) {
+  return el("div", { class: "error" }, String(e && e.message ? e.message : e));
+}

@@ -1,0 +1,63 @@
+// overview.js -- campaigns and workflows with their live task counts; the
+// counts move as the event stream reports changed workflows.
+import * as api from "../api.js";
+import { el, fmtTime, fmtDuration, statusBadge, link, short } from "../util.js";
+
+function countsCell(w) {
+  return el("span", { class: "counts" },
+    el("span", { class: "c-running", title: "running" }, "▶ " + (w.running_tasks ?? 0)),
+    el("span", { class: "c-finished", title: "finished" }, "✓ " + (w.finished_tasks ?? 0)),
+    el("span", { class: "c-error", title: "failed" }, "✗ " + (w.error_tasks ?? 0)),
+    el("span", { class: "c-total muted", title: "all tasks" }, "Σ " + (w.tasks ?? 0)));
+}
+
+function workflowRow(w) {
+  return el("tr", { "data-id": w.id, class: "wf-row" },
+    el("td", {}, link("#/workflow/" + w.id, w.name || short(w.id))),
+    el("td", {}, w.source || ""),
+    el("td", {}, statusBadge(w.status)),
+    el("td", { class: "counts-cell" }, countsCell(w)),
+    el("td", {}, fmtTime(w.started)),
+    el("td", {}, fmtDuration(w.started, w.ended)),
+    el("td", {}, w.host || ""));
+}
+
+export default {
+  async enter(state) {
+    const [camps, wfs] = await Promise.all([
+      api.get("campaigns", { limit: 100 }),
+      api.get("workflows", { limit: 200 }),
+    ]);
+    state.rows = new Map();
+    const tbody = el("tbody", {});
+    for (const w of wfs.items) {
+      const tr = workflowRow(w);
+      state.rows.set(w.id, { w, tr });
+      tbody.append(tr);
+    }
+    state.tbody = tbody;
+    const campaigns = camps.items.length
+      ? el("table", {}, el("tr", {}, el("th", {}, "campaign"), el("th", {}, "workflows"), el("th", {}, "created")),
+          camps.items.map((c) => el("tr", {}, el("td", {}, c.name || c.id), el("td", { class: "num" }, c.workflows), el("td", {}, fmtTime(c.created)))))
+      : el("p", { class: "muted" }, "No campaign yet.");
+    state.root.replaceChildren(
+      el("div", { class: "card" }, el("h2", {}, "Campaigns"), campaigns),
+      el("div", { class: "card" }, el("h2", {}, "Workflows"),
+        el("table", { id: "workflows" },
+          el("thead", {}, el("tr", {}, ["workflow", "source", "status", "tasks", "started", "duration", "host"].map((h) => el("th", {}, h)))),
+          tbody),
+        wfs.next ? el("p", { class: "muted" }, "Showing the newest 200.") : null));
+  },
+  onEvent(state, kind, data) {
+    if (kind === "reset") return this.enter(state);
+    if (kind !== "workflows") return;
+    for (const w of data) {
+      const old = state.rows.get(w.id);
+      const merged = Object.assign(old ? old.w : {}, w);
+      const tr = workflowRow(merged);
+      if (old) old.tr.replaceWith(tr);
+      else state.tbody.prepend(tr);
+      state.rows.set(w.id, { w: merged, tr });
+    }
+  },
+};

@@ -1,0 +1,92 @@
+// task.js -- one task in full: inputs, outputs, metadata, error, resources,
+// data in and out, dependencies, metric plots (every point, or min/max
+// buckets for long series), telemetry while it ran, and its lineage.
+import uPlot from "uplot";
+import * as api from "../api.js";
+import { el, fmtTime, fmtDuration, statusBadge, docTable, short, link } from "../util.js";
+
+export function seriesData(s) {
+  if (!s.downsampled) {
+    const pts = s.points.filter((p) => typeof p.value === "number");
+    const xs = pts.map((p) => (s.x === "time" ? p.ts / 1e9 : p.step));
+    return { x: xs, lines: [pts.map((p) => p.value)], labels: [s.key] };
+  }
+  const xs = s.buckets.map((b) => (s.x === "time" ? b.x0 / 1e9 : b.x0));
+  return { x: xs, lines: [s.buckets.map((b) => b.lo), s.buckets.map((b) => b.hi)], labels: [s.key + " min", s.key + " max"] };
+}
+
+export function plot(target, title, x, lines, labels, opts = {}) {
+  const colors = ["#2f6fdb", "#d0461f", "#2e9a5a", "#8e44ad", "#d08a16", "#16a2b8", "#555"];
+  const series = [{ label: opts.xLabel || "x" }].concat(
+    lines.map((_, i) => ({ label: labels[i], stroke: colors[i % colors.length], width: 1.5, spanGaps: true })));
+  const u = new uPlot({
+    title, width: opts.width || Math.min(900, (target.clientWidth || 900) - 10), height: opts.height || 240,
+    scales: { x: { time: !!opts.time } }, series,
+  }, [x, ...lines], target);
+  return u;
+}
+
+async function metricPlots(box, task) {
+  box.replaceChildren();
+  for (const m of task.metrics) {
+    const r = await api.get("metrics", { task: task.task.id, key: m.key, x: m.first_step === null || m.first_step === undefined ? "time" : "step", points: 2000 });
+    const s = r.series[0];
+    const d = seriesData(s);
+    const holder = el("div", { class: "chart metric-chart", "data-key": m.key, "data-points": d.x.length });
+    box.append(holder);
+    plot(holder, `${m.key} (${m.points} points${s.downsampled ? ", min/max per bucket" : ""})`, d.x, d.lines, d.labels, { time: s.x === "time" });
+  }
+  if (!task.metrics.length) box.append(el("p", { class: "muted" }, "No metric."));
+}
+
+async function telemetryPlot(box, id) {
+  const r = await api.get("telemetry", { task: id, limit: 5000 });
+  const proc = r.samples.filter((s) => s.scope === "process" && s.sample && typeof s.sample === "object");
+  if (!proc.length) return box.replaceChildren(el("p", { class: "muted" }, "No telemetry sample while it ran."));
+  const keys = ["cpu_pct", "rss_kb"].filter((k) => proc.some((s) => typeof s.sample[k] === "number"));
+  box.replaceChildren();
+  for (const k of keys) {
+    const holder = el("div", { class: "chart" });
+    box.append(holder);
+    plot(holder, k, proc.map((s) => s.ts / 1e9), [proc.map((s) => s.sample[k] ?? null)], [k], { time: true, height: 160 });
+  }
+}
+
+export default {
+  async enter(state) {
+    state.id = decodeURIComponent(state.args[0]);
+    const t = await api.get("tasks/" + encodeURIComponent(state.id));
+    const x = t.task;
+    const dataRows = t.data.map((d) => el("tr", {}, el("td", {}, d.role), el("td", {}, d.name || ""), el("td", {}, d.uri || d.id), el("td", {}, d.kind || ""), el("td", { class: "num" }, d.size ?? "")));
+    const refs = (list) => list.length ? el("ul", {}, list.map((r) => el("li", {}, link("#/task/" + r.id, `${r.activity || short(r.id)} `), statusBadge(r.status)))) : el("p", { class: "muted" }, "none");
+    const metrics = el("div", { id: "metrics" });
+    const tele = el("div", { id: "telemetry" });
+    state.root.replaceChildren(
+      el("div", { class: "card" },
+        el("h2", {}, "Task ", x.activity || "", " ", statusBadge(x.status)),
+        el("p", { class: "muted" }, `${x.id} · workflow `, link("#/workflow/" + x.workflow_id, x.workflow_name || short(x.workflow_id)),
+          ` · ${x.worker || x.host || ""} · pid ${x.pid ?? ""} · started ${fmtTime(x.started)} · ${fmtDuration(x.started, x.ended)} · `,
+          link("#/lineage/" + encodeURIComponent(x.id), "lineage"), " · ",
+          link("#/compare?task=" + encodeURIComponent(x.id), "compare"))),
+      el("div", { class: "grid2" },
+        el("div", { class: "card", id: "used" }, el("h3", {}, "Inputs (used)"), docTable(x.used)),
+        el("div", { class: "card", id: "generated" }, el("h3", {}, "Outputs (generated)"), docTable(x.generated))),
+      x.error ? el("div", { class: "card" }, el("h3", {}, "Error"), el("pre", { id: "error" }, x.error)) : null,
+      el("div", { class: "grid2" },
+        el("div", { class: "card" }, el("h3", {}, "Metadata (custom)"), docTable(x.custom)),
+        el("div", { class: "card" }, el("h3", {}, "Resources"), docTable(x.telemetry))),
+      el("div", { class: "card" }, el("h3", {}, "Data"), t.data.length ? el("table", {}, el("tr", {}, ["role", "name", "uri", "kind", "size"].map((h) => el("th", {}, h))), dataRows) : el("p", { class: "muted" }, "none")),
+      el("div", { class: "grid2" },
+        el("div", { class: "card" }, el("h3", {}, "Depends on"), refs(t.upstream)),
+        el("div", { class: "card" }, el("h3", {}, "Needed by / children"), refs(t.downstream.concat(t.children)))),
+      el("div", { class: "card" }, el("h3", {}, "Metrics"), metrics),
+      el("div", { class: "card" }, el("h3", {}, "Telemetry while it ran"), tele));
+    await Promise.all([metricPlots(metrics, t), telemetryPlot(tele, x.id)]);
+  },
+  onEvent(state, kind, data) {
+    if (kind === "tasks" && data.some((t) => t.id === state.id)) {
+      clearTimeout(state.timer);
+      state.timer = setTimeout(() => this.enter(state), 300);
+    }
+  },
+};

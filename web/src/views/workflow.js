@@ -1,0 +1,167 @@
+// workflow.js -- one workflow: its task table (filters, sort, pages read as
+// the table scrolls), its task graph laid out as a DAG (dagre), and a Gantt
+// timeline of its tasks per worker or host.
+import dagre from "@dagrejs/dagre";
+import * as api from "../api.js";
+import { el, svg, fmtTime, fmtDuration, statusBadge, short, virtualTable } from "../util.js";
+
+const STATUSES = ["", "SUBMITTED", "RUNNING", "FINISHED", "ERROR", "CANCELLED"];
+
+function header(w) {
+  return el("div", { class: "card" },
+    el("h2", {}, "Workflow ", w.name || short(w.id), " ", statusBadge(w.status)),
+    el("p", { class: "counts" },
+      el("span", {}, "running " + w.running_tasks), el("span", {}, "finished " + w.finished_tasks),
+      el("span", {}, "failed " + w.error_tasks), el("span", {}, "all " + w.tasks)),
+    el("p", { class: "muted" }, `${w.source || ""} · ${w.host || ""} · started ${fmtTime(w.started)} · ${fmtDuration(w.started, w.ended)}`));
+}
+
+function taskTable(state) {
+  const f = { status: "", activity: "", where: "", sort: "-id" };
+  const table = virtualTable([
+    { title: "task", width: "110px", render: (t) => short(t.id) },
+    { title: "activity", width: "2fr", render: (t) => t.activity || "" },
+    { title: "status", width: "100px", render: (t) => statusBadge(t.status) },
+    { title: "started", width: "190px", render: (t) => fmtTime(t.started) },
+    { title: "duration", width: "90px", render: (t) => fmtDuration(t.started, t.ended) },
+    { title: "worker", width: "1fr", render: (t) => t.worker || t.host || "" },
+    { title: "used", width: "2fr", render: (t) => (t.used ? JSON.stringify(t.used) : "") },
+  ], { onClick: (t) => (location.hash = "#/task/" + t.id), onNearEnd: () => more() });
+  let next = null, loading = false, rows = [];
+  async function load(reset) {
+    if (loading) return;
+    loading = true;
+    try {
+      const page = await api.get("tasks", {
+        workflow: state.id, limit: 500, status: f.status, activity: f.activity,
+        where: f.where ? f.where.split(/\s*,\s*/) : undefined, sort: f.sort,
+        after: reset ? undefined : next,
+      });
+      rows = reset ? page.items : rows.concat(page.items);
+      next = page.next;
+      table.setRows(rows);
+      err.replaceChildren();
+    } catch (e) {
+      err.replaceChildren(el("div", { class: "error" }, e.message));
+    } finally {
+      loading = false;
+    }
+  }
+  function more() {
+    if (next) load(false);
+  }
+  const err = el("div", {});
+  const statusSel = el("select", { onchange: (e) => { f.status = e.target.value; load(true); } },
+    STATUSES.map((s) => el("option", { value: s }, s || "any status")));
+  const sortSel = el("select", { onchange: (e) => { f.sort = e.target.value; load(true); } },
+    ["-id", "-started", "started", "-duration", "duration", "activity", "status"].map((s) => el("option", { value: s }, "sort " + s)));
+  const act = el("input", { placeholder: "activity", onchange: (e) => { f.activity = e.target.value; load(true); } });
+  const where = el("input", { placeholder: "used.lr>0.01", size: 24, onchange: (e) => { f.where = e.target.value; load(true); } });
+  state.reloadTasks = () => load(true);
+  load(true);
+  return el("div", {}, el("div", { class: "filters" }, statusSel, sortSel, act, where), err, table.element);
+}
+
+function drawDag(graph) {
+  const g = new dagre.graphlib.Graph({ multigraph: true });
+  g.setGraph({ rankdir: "LR", nodesep: 12, ranksep: 40 });
+  g.setDefaultEdgeLabel(() => ({}));
+  for (const n of graph.nodes) g.setNode(n.id, { width: 120, height: 26, task: n });
+  const ids = new Set(graph.nodes.map((n) => n.id));
+  graph.edges.forEach((e, i) => {
+    if (ids.has(e.from) && ids.has(e.to)) g.setEdge(e.from, e.to, { kind: e.kind }, "e" + i);
+  });
+  dagre.layout(g);
+  const W = (g.graph().width || 100) + 20, H = (g.graph().height || 50) + 20;
+  const root = svg("svg", { width: W, height: H, viewBox: `-10 -10 ${W} ${H}` });
+  for (const e of g.edges()) {
+    const pts = g.edge(e).points.map((p) => `${p.x},${p.y}`).join(" ");
+    root.append(svg("polyline", { class: "edge " + g.edge(e).kind, points: pts }));
+  }
+  for (const id of g.nodes()) {
+    const n = g.node(id);
+    const t = n.task;
+    const a = svg("a", { href: "#/task/" + id, class: "node s-" + (t.status || "UNKNOWN"), "data-id": id },
+      svg("rect", { x: n.x - 60, y: n.y - 13, width: 120, height: 26, rx: 4 }),
+      svg("text", { x: n.x - 55, y: n.y + 4 }, (t.activity || short(id)).slice(0, 18)),
+      svg("title", {}, `${t.activity} ${t.status} ${id}`));
+    root.append(a);
+  }
+  return root;
+}
+
+function drawGantt(graph, by) {
+  const tasks = graph.nodes.filter((t) => t.started !== null && t.started !== undefined);
+  if (!tasks.length) return el("p", { class: "muted" }, "No task has started yet.");
+  const now = Date.now() * 1e6;
+  const t0 = Math.min(...tasks.map((t) => t.started));
+  const t1 = Math.max(...tasks.map((t) => t.ended ?? now));
+  const lanesOf = new Map();
+  for (const t of tasks) {
+    const lane = (by === "host" ? t.host : t.worker || t.host || "?") + (by === "process" ? ":" + t.pid : "");
+    if (!lanesOf.has(lane)) lanesOf.set(lane, []);
+    lanesOf.get(lane).push(t);
+  }
+  const laneH = 22, left = 160, width = 1000;
+  const scale = (x) => left + ((x - t0) / Math.max(1, t1 - t0)) * width;
+  const H = lanesOf.size * laneH + 30;
+  const root = svg("svg", { width: left + width + 20, height: H });
+  let y = 0;
+  for (const [lane, ts] of lanesOf) {
+    root.append(svg("text", { x: 4, y: y + 15 }, String(lane).slice(0, 24)));
+    for (const t of ts) {
+      const x0 = scale(t.started), x1 = scale(t.ended ?? now);
+      root.append(svg("a", { href: "#/task/" + t.id },
+        svg("rect", { class: "bar s-" + (t.status || "UNKNOWN"), "data-id": t.id, x: x0, y: y + 3, width: Math.max(1, x1 - x0), height: laneH - 6 },
+          svg("title", {}, `${t.activity} ${fmtDuration(t.started, t.ended)}`))));
+    }
+    y += laneH;
+  }
+  root.append(svg("text", { x: left, y: H - 8 }, fmtTime(t0)));
+  root.append(svg("text", { x: left + width - 150, y: H - 8 }, fmtTime(t1)));
+  return root;
+}
+
+export default {
+  async enter(state) {
+    state.id = decodeURIComponent(state.args[0]);
+    const w = await api.get("workflows/" + encodeURIComponent(state.id));
+    state.head = header(w);
+    const body = el("div", { class: "card" });
+    const tabs = el("div", { class: "tabs" });
+    const show = async (which) => {
+      state.tab = which;
+      for (const b of tabs.children) b.classList.toggle("on", b.dataset.tab === which);
+      if (which === "tasks") return body.replaceChildren(taskTable(state));
+      body.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+      const graph = await api.get(`workflows/${encodeURIComponent(state.id)}/graph`, { max_nodes: 5000 });
+      const note = graph.truncated ? el("p", { class: "muted" }, "Showing the first 5,000 tasks.") : null;
+      if (which === "dag") body.replaceChildren(note || "", el("div", { class: "dag", id: "dag" }, drawDag(graph)));
+      else {
+        const sel = el("select", { onchange: (e) => gantt.replaceChildren(drawGantt(graph, e.target.value)) },
+          ["worker", "host", "process"].map((b) => el("option", { value: b }, "lanes: " + b)));
+        const gantt = el("div", { class: "gantt", id: "gantt" }, drawGantt(graph, "worker"));
+        body.replaceChildren(note || "", el("div", { class: "filters" }, sel), gantt);
+      }
+    };
+    for (const [k, t] of [["tasks", "Tasks"], ["dag", "Graph"], ["gantt", "Timeline"]])
+      tabs.append(el("button", { "data-tab": k, onclick: () => show(k) }, t));
+    state.root.replaceChildren(state.head, tabs, body);
+    state.body = body;
+    await show("tasks");
+  },
+  onEvent(state, kind, data) {
+    if (kind === "workflows") {
+      const w = data.find((x) => x.id === state.id);
+      if (w) api.get("workflows/" + encodeURIComponent(state.id)).then((full) => {
+        const h = header(full);
+        state.head.replaceWith(h);
+        state.head = h;
+      });
+    }
+    if (kind === "tasks" && state.tab === "tasks" && data.some((t) => t.workflow_id === state.id) && state.reloadTasks) {
+      clearTimeout(state.timer);
+      state.timer = setTimeout(state.reloadTasks, 300);
+    }
+  },
+};
