@@ -168,3 +168,11 @@ echo "wrote $out/crate/ro-crate-metadata.json"
 bold "Done in $(($(date +%s) - started)) s. Try:"
 echo "  $mida --store $MIDA_STORE show $best"
 echo "  $mida --store $MIDA_STORE diff $best <another run id>"
+# The dashboard is printed, not started: make demo leaves no server
+# behind (none holding a port when it is run again); the store is all it
+# needs, whenever the user wants it.
+if "$mida" serve --help >/dev/null 2>&1; then
+  echo "The dashboard (workflows, lineage, metrics, telemetry; live while"
+  echo "workflows run):"
+  echo "  $mida --store $MIDA_STORE serve    # then open http://127.0.0.1:8765/"
+fi
