@@ -2,6 +2,7 @@
  * fileid.c -- file URIs and file version ids (see fileid.h).
  */
 #include "core/fileid.h"
+#include "core/hex.h"
 
 #include "mida.h"
 
@@ -47,16 +48,6 @@ int mida__file_uri(const char *path, char *buf, size_t cap) {
   return MIDA_OK;
 }
 
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 int mida__file_uri_path(const char *ref, char *buf, size_t cap) {
   if (ref == NULL || cap == 0)
     return MIDA_EINVAL;
@@ -74,7 +65,7 @@ int mida__file_uri_path(const char *ref, char *buf, size_t cap) {
   while (*p != '\0') {
     char c = *p++;
     if (encoded && c == '%') {
-      int hi = hex_value(p[0]), lo = hi < 0 ? -1 : hex_value(p[1]);
+      int hi = mida__hex_value(p[0]), lo = hi < 0 ? -1 : mida__hex_value(p[1]);
       if (lo < 0 || (hi == 0 && lo == 0))
         return MIDA_EINVAL;
       c = (char)(hi * 16 + lo);
