@@ -46,7 +46,9 @@
 extern "C" {
 #endif
 
-#if defined(MIDA_BUILDING_LIBRARY)
+/* Exported from libmida.so; hidden in a loadable module (src/modules/),
+ * which carries a private copy of the few public functions it uses. */
+#if defined(MIDA_BUILDING_LIBRARY) && !defined(MIDA_BUILDING_MODULE)
 #define MIDA_EXTERN __attribute__((visibility("default")))
 #else
 #define MIDA_EXTERN
@@ -162,9 +164,12 @@ typedef struct mida_session mida_session_t;
 MIDA_EXTERN void mida_config_init_sized(mida_config_t *cfg, size_t size);
 #define mida_config_init(cfg) mida_config_init_sized((cfg), sizeof *(cfg))
 
-/* Opens a session: creates the spool directory and this process's journal,
- * opens the store, ships journals left by dead processes of the same store,
- * and starts the shipper thread. cfg NULL means mida_config_init() defaults.
+/* Opens a session: creates the spool directory and this process's journal
+ * and starts the shipper thread, which opens the store, ships the journals
+ * left by dead processes of the same store, then this session's records.
+ * It waits at most 200 ms for the store (unless strict): a store that is
+ * slow, hung or down never holds up the caller (docs/reliability.md).
+ * cfg NULL means mida_config_init() defaults.
  * On success *out is a session to pass to mida_close(), and errmsg (if not
  * NULL, of errmsg_len bytes) receives "" or a warning saying why the session
  * records less than it could (say, no room for its journal: records are
@@ -172,10 +177,12 @@ MIDA_EXTERN void mida_config_init_sized(mida_config_t *cfg, size_t size);
  * and errmsg receives the reason.
  * Returns MIDA_OK, MIDA_EINVAL, MIDA_EURL, MIDA_ESTORE, MIDA_EIO,
  * MIDA_EFULL (strict only) or MIDA_ENOMEM.
- * A broker (redis://, nats://, mqtt://) that cannot be reached is no
- * failure: the session records into its journal, and the shipper thread
- * connects (retrying with backoff) and ships once the broker is up; until
- * then mida_flush() returns MIDA_EUNREACHABLE or MIDA_ETIMEDOUT. */
+ * A store or broker that cannot be opened is no failure (unless
+ * cfg->strict, MIDA_STRICT=1): the session records into its journal, with
+ * a warning in errmsg, and the shipper thread connects (retrying with
+ * backoff) and ships once the store is up; until then mida_flush() waits
+ * its timeout and returns the store's error (MIDA_EUNREACHABLE,
+ * MIDA_ESTORE, ...) or MIDA_ETIMEDOUT. */
 MIDA_EXTERN int mida_open(const mida_config_t *cfg, mida_session_t **out,
                           char *errmsg, size_t errmsg_len);
 

@@ -45,21 +45,17 @@
  * at the next poll, and a warning comes only when an unchanged file still
  * cannot be read.
  */
-#include "observe/mlflow_reader.h"
+#include "observe/mlflow_file.h"
 
-#include "api/session.h"
 #include "core/alloc.h"
 #include "core/buf.h"
-#include "observe/yaml.h"
+#include "core/errors.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
-#include <poll.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,93 +70,14 @@
 #define MAX_LINE 65536            /* longest metric line */
 #define FILE_BUCKETS 4096         /* hash of followed files */
 
-/* The mirror: MLflow's SQL schema, the columns mlflow.c reads. */
-static const char mirror_schema[] =
-    "CREATE TABLE alembic_version(version_num TEXT);"
-    "INSERT INTO alembic_version VALUES('mlflow-file-store');"
-    "CREATE TABLE experiments(experiment_id TEXT PRIMARY KEY, name TEXT,"
-    " artifact_location TEXT, lifecycle_stage TEXT, creation_time INTEGER,"
-    " last_update_time INTEGER);"
-    "CREATE TABLE runs(run_uuid TEXT PRIMARY KEY, name TEXT, source_type TEXT,"
-    " source_name TEXT, user_id TEXT, status TEXT, start_time INTEGER,"
-    " end_time INTEGER, lifecycle_stage TEXT, artifact_uri TEXT,"
-    " experiment_id TEXT, source_version TEXT, entry_point_name TEXT);"
-    "CREATE TABLE params(key TEXT, value TEXT, run_uuid TEXT,"
-    " PRIMARY KEY(run_uuid, key));"
-    "CREATE TABLE tags(key TEXT, value TEXT, run_uuid TEXT,"
-    " PRIMARY KEY(run_uuid, key));"
-    "CREATE TABLE latest_metrics(key TEXT, value REAL, timestamp INTEGER,"
-    " step INTEGER, is_nan INTEGER, run_uuid TEXT,"
-    " PRIMARY KEY(run_uuid, key));"
-    "CREATE TABLE metrics(id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT,"
-    " value REAL, timestamp INTEGER, run_uuid TEXT, step INTEGER,"
-    " is_nan INTEGER);"
-    "CREATE TABLE datasets(dataset_uuid TEXT PRIMARY KEY, experiment_id TEXT,"
-    " name TEXT, digest TEXT, dataset_source_type TEXT, dataset_source TEXT,"
-    " dataset_schema TEXT, dataset_profile TEXT);"
-    "CREATE TABLE inputs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " input_uuid TEXT, source_type TEXT, source_id TEXT,"
-    " destination_type TEXT, destination_id TEXT);"
-    "CREATE TABLE input_tags(input_uuid TEXT, name TEXT, value TEXT,"
-    " PRIMARY KEY(input_uuid, name));"
-    "CREATE TABLE logged_models(model_id TEXT PRIMARY KEY,"
-    " experiment_id TEXT, name TEXT, artifact_location TEXT,"
-    " creation_timestamp_ms INTEGER, last_updated_timestamp_ms INTEGER,"
-    " status INTEGER, model_type TEXT, source_run_id TEXT);"
-    "CREATE TABLE logged_model_params(model_id TEXT, param_key TEXT,"
-    " param_value TEXT, PRIMARY KEY(model_id, param_key));"
-    "CREATE TABLE logged_model_tags(model_id TEXT, tag_key TEXT,"
-    " tag_value TEXT, PRIMARY KEY(model_id, tag_key));"
-    "CREATE TABLE logged_model_metrics(model_id TEXT, metric_name TEXT,"
-    " metric_timestamp_ms INTEGER, metric_step INTEGER, metric_value REAL,"
-    " run_id TEXT, dataset_name TEXT, dataset_digest TEXT,"
-    " path TEXT);"
-    "CREATE INDEX model_metrics_by_path ON logged_model_metrics(path);";
-
-/* What a followed file is. */
-typedef enum fs_kind {
-  FS_EXPERIMENT,   /* <exp>/meta.yaml */
-  FS_RUN,          /* <exp>/<run>/meta.yaml */
-  FS_PARAM,        /* <exp>/<run>/params/<key> */
-  FS_TAG,          /* <exp>/<run>/tags/<key> */
-  FS_METRIC,       /* <exp>/<run>/metrics/<key> */
-  FS_INPUT,        /* <exp>/<run>/inputs/<id>/meta.yaml */
-  FS_OUTPUT,       /* <exp>/<run>/outputs/<id>/meta.yaml */
-  FS_DATASET,      /* <exp>/datasets/<id>/meta.yaml */
-  FS_MODEL,        /* <exp>/models/<id>/meta.yaml */
-  FS_MODEL_PARAM,  /* <exp>/models/<id>/params/<key> */
-  FS_MODEL_TAG,    /* <exp>/models/<id>/tags/<key> */
-  FS_MODEL_METRIC  /* <exp>/models/<id>/metrics/<key> */
-} fs_kind;
-
-/* One file the reader follows. */
-typedef struct fs_file {
-  char *rel;          /* path relative to the root (owned) */
-  fs_kind kind;       /* what it is */
-  char *exp;          /* its experiment's id (owned) */
-  char *owner;        /* its run, model, dataset or input id (owned) */
-  char *key;          /* param, tag or metric key (owned), or NULL */
-  dev_t dev;          /* identity and state when last read */
-  ino_t ino;
-  int64_t size;
-  int64_t mtime_ns;
-  int read_once;      /* read at least once */
-  int failed;         /* the last read of this very state failed */
-  int warned;         /* a warning about it was given */
-  int64_t offset;     /* metric files: bytes of whole lines read */
-  int64_t emit_from;  /* points before this offset are not handed out */
-  int64_t saved;      /* the position last saved (-1: none) */
-  int64_t last_rowid; /* mirror rowid of its last row handed out to a scan */
-  int seen;           /* found by the current walk */
-  struct fs_file *next;
-} fs_file;
+typedef mida__fs_file fs_file;
+typedef mida__fs_kind fs_kind;
 
 typedef struct file_reader {
   mida__mlf_reader base;
-  mida__mlf_reader *mirror; /* the SQLite reader over db */
-  sqlite3 *db;              /* the mirror */
+  mida__mlf_mirror m;        /* the mirror (mlflow_mirror.c) */
+  mida__mlf_reader *mirror;  /* the SQLite reader over the mirror */
   fs_file *files[FILE_BUCKETS];
-  int changed;             /* the mirror changed since the last pass */
   int first;               /* no pass yet */
   int inotify_fd;          /* -1 without inotify */
   int64_t handed[2];       /* rowids handed out per scanned table */
@@ -180,38 +97,6 @@ enum { T_METRICS = 0, T_INPUTS = 1 };
 
 static file_reader *fr_of(mida__mlf_reader *base) {
   return (file_reader *)base;
-}
-
-/* ---- the mirror ---------------------------------------------------------- */
-
-static int db_error(file_reader *r, const char *what) {
-  return mida__set_error(MIDA_EIO, "%s: the file store's mirror: %s: %s",
-                         r->base.where, what, sqlite3_errmsg(r->db));
-}
-
-/* Runs sql with n text parameters (NULL binds NULL; a length of -1 means
- * up to the NUL). */
-static int exec_n(file_reader *r, const char *sql, int n,
-                  const char *const *vals, const int *lens) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
-    return db_error(r, "prepare");
-  for (int i = 0; i < n; i++)
-    if (vals[i] != NULL)
-      sqlite3_bind_text(st, i + 1, vals[i], lens != NULL ? lens[i] : -1,
-                        SQLITE_STATIC);
-  int src = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (src != SQLITE_DONE && src != SQLITE_ROW)
-    return db_error(r, "write");
-  if (sqlite3_changes(r->db) > 0)
-    r->changed = 1;
-  return MIDA_OK;
-}
-
-static int exec_v(file_reader *r, const char *sql, int n,
-                  const char *const *vals) {
-  return exec_n(r, sql, n, vals, NULL);
 }
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -311,286 +196,6 @@ static void warn_file(file_reader *r, fs_file *f, const char *what) {
                 r->base.where, f->rel, what);
 }
 
-/* ---- reading what changed ------------------------------------------------ */
-
-static const char *const run_status_names[] = {
-    NULL, "RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"};
-static const char *const source_type_names[] = {
-    NULL, "NOTEBOOK", "JOB", "PROJECT", "LOCAL", "UNKNOWN"};
-
-/* MLflow's number for a status or source type, as its SQL stores name
- * it; the text itself when it is not one of them. */
-static const char *enum_name(const char *v, const char *const *names,
-                             int count) {
-  if (v == NULL)
-    return NULL;
-  char *end = NULL;
-  long n = strtol(v, &end, 10);
-  if (end != v && *end == '\0' && n > 0 && n < count)
-    return names[n];
-  if (end != v && *end == '\0' && n == 1000 && names == source_type_names)
-    return "UNKNOWN";
-  return v;
-}
-
-static const char *get(const mida__yaml *y, const char *key) {
-  return mida__yaml_get(y, NULL, key, NULL);
-}
-
-static int load_experiment(file_reader *r, fs_file *f, const mida__yaml *y) {
-  const char *id = get(y, "experiment_id");
-  if (id == NULL)
-    return MIDA_ECORRUPT; /* caught half-written */
-  const char *v[6] = {id,
-                      get(y, "name"),
-                      get(y, "artifact_location"),
-                      get(y, "lifecycle_stage"),
-                      get(y, "creation_time"),
-                      get(y, "last_update_time")};
-  (void)f;
-  return exec_v(r,
-                "INSERT OR REPLACE INTO experiments VALUES(?1, ?2, ?3, ?4,"
-                " CAST(?5 AS INTEGER), CAST(?6 AS INTEGER))",
-                6, v);
-}
-
-static int load_run(file_reader *r, fs_file *f, const mida__yaml *y) {
-  const char *id = get(y, "run_id");
-  if (id == NULL)
-    id = get(y, "run_uuid");
-  if (id == NULL || get(y, "experiment_id") == NULL)
-    return MIDA_ECORRUPT;
-  if (strcmp(id, f->owner) != 0)
-    return MIDA_ECORRUPT; /* a meta.yaml moved from another run */
-  const char *v[13] = {
-      id,
-      get(y, "run_name"),
-      enum_name(get(y, "source_type"), source_type_names, 6),
-      get(y, "source_name"),
-      get(y, "user_id"),
-      enum_name(get(y, "status"), run_status_names, 6),
-      get(y, "start_time"),
-      get(y, "end_time"),
-      get(y, "lifecycle_stage"),
-      get(y, "artifact_uri"),
-      get(y, "experiment_id"),
-      get(y, "source_version"),
-      get(y, "entry_point_name")};
-  return exec_v(r,
-                "INSERT OR REPLACE INTO runs VALUES(?1, ?2, ?3, ?4, ?5, ?6,"
-                " CAST(?7 AS INTEGER), CAST(?8 AS INTEGER), ?9, ?10, ?11,"
-                " ?12, ?13)",
-                13, v);
-}
-
-static int load_dataset(file_reader *r, fs_file *f, const mida__yaml *y) {
-  if (get(y, "digest") == NULL && get(y, "name") == NULL)
-    return MIDA_ECORRUPT;
-  const char *v[8] = {f->owner,
-                      f->exp,
-                      get(y, "name"),
-                      get(y, "digest"),
-                      get(y, "source_type"),
-                      get(y, "source"),
-                      get(y, "schema"),
-                      get(y, "profile")};
-  return exec_v(r,
-                "INSERT OR REPLACE INTO datasets VALUES(?1, ?2, ?3, ?4, ?5,"
-                " ?6, ?7, ?8)",
-                8, v);
-}
-
-/* An input or output link, once per process: a row of the mirror's
- * inputs handed out by the next scan, as MLflow's SQL stores keep it
- * (models as RUN_INPUT / RUN_OUTPUT of the run). */
-static int load_link(file_reader *r, fs_file *f, const mida__yaml *y) {
-  const char *stype = get(y, "source_type");
-  const char *sid = get(y, "source_id");
-  if (stype == NULL || sid == NULL)
-    return MIDA_ECORRUPT;
-  if (f->read_once)
-    return MIDA_OK; /* links do not change; handed out already */
-  if (f->emit_from > 0)
-    return MIDA_OK; /* handed out before a restart */
-  const char *run = f->owner;
-  const char *v[5];
-  if (f->kind == FS_OUTPUT) {
-    /* outputs/<model>/meta.yaml: the run generated the model. */
-    const char *o[5] = {f->rel, "RUN_OUTPUT", run, "MODEL_OUTPUT", f->key};
-    memcpy(v, o, sizeof v);
-  } else if (strcmp(stype, "DATASET") == 0) {
-    const char *o[5] = {f->key, "DATASET", sid, "RUN", run};
-    memcpy(v, o, sizeof v);
-  } else if (strcmp(stype, "MODEL") == 0) {
-    const char *o[5] = {f->key, "RUN_INPUT", run, "MODEL_INPUT", sid};
-    memcpy(v, o, sizeof v);
-  } else {
-    return MIDA_OK; /* a kind of link mlflow.c does not map */
-  }
-  int rc = exec_v(r,
-                  "INSERT INTO inputs(input_uuid, source_type, source_id,"
-                  " destination_type, destination_id)"
-                  " VALUES(?1, ?2, ?3, ?4, ?5)",
-                  5, v);
-  if (rc == MIDA_OK)
-    f->last_rowid = (int64_t)sqlite3_last_insert_rowid(r->db);
-  for (size_t i = 0; rc == MIDA_OK && i < y->n; i++) {
-    const mida__yaml_entry *e = &y->e[i];
-    if (e->parent == NULL || strcmp(e->parent, "tags") != 0 ||
-        e->value == NULL)
-      continue;
-    const char *t[3] = {f->key, e->key, e->value};
-    rc = exec_v(r, "INSERT OR REPLACE INTO input_tags VALUES(?1, ?2, ?3)", 3,
-                t);
-  }
-  return rc;
-}
-
-static int load_model(file_reader *r, fs_file *f, const mida__yaml *y) {
-  const char *id = get(y, "model_id");
-  if (id == NULL)
-    return MIDA_ECORRUPT;
-  (void)f;
-  const char *v[9] = {id,
-                      get(y, "experiment_id"),
-                      get(y, "name"),
-                      get(y, "artifact_location"),
-                      get(y, "creation_timestamp"),
-                      get(y, "last_updated_timestamp"),
-                      get(y, "status"),
-                      get(y, "model_type"),
-                      get(y, "source_run_id")};
-  return exec_v(r,
-                "INSERT OR REPLACE INTO logged_models VALUES(?1, ?2, ?3, ?4,"
-                " CAST(?5 AS INTEGER), CAST(?6 AS INTEGER),"
-                " CAST(?7 AS INTEGER), ?8, ?9)",
-                9, v);
-}
-
-/* A param or tag: the file's whole text is the value. */
-static int load_pair(file_reader *r, fs_file *f, const char *text,
-                     size_t len) {
-  const char *sql = f->kind == FS_PARAM ? "INSERT OR REPLACE INTO params"
-                                          "(key, value, run_uuid)"
-                                          " VALUES(?1, ?2, ?3)"
-                    : f->kind == FS_TAG ? "INSERT OR REPLACE INTO tags"
-                                          "(key, value, run_uuid)"
-                                          " VALUES(?1, ?2, ?3)"
-                    : f->kind == FS_MODEL_PARAM
-                        ? "INSERT OR REPLACE INTO logged_model_params"
-                          "(param_key, param_value, model_id)"
-                          " VALUES(?1, ?2, ?3)"
-                        : "INSERT OR REPLACE INTO logged_model_tags"
-                          "(tag_key, tag_value, model_id)"
-                          " VALUES(?1, ?2, ?3)";
-  const char *v[3] = {f->key, text, f->owner};
-  int lens[3] = {-1, (int)len, -1};
-  return exec_n(r, sql, 3, v, lens);
-}
-
-/* Whether point a comes after b in MLflow's order for the latest value:
- * (step, timestamp, value), as FileStore and the SQL stores take it. */
-static int point_after(const mida__mlf_point *a, int64_t step, int64_t ts,
-                       double value) {
-  if (a->step != step)
-    return a->step > step;
-  if (a->timestamp != ts)
-    return a->timestamp > ts;
-  return a->value > value;
-}
-
-/* One line of a run's metric file: the latest value, and a point to hand
- * out when it lies after the restored cursor. */
-static int metric_point(file_reader *r, fs_file *f, const mida__mlf_point *pt,
-                        int emit) {
-  sqlite3_stmt *st = NULL;
-  int rc = MIDA_OK;
-  int is_nan = isnan(pt->value) ? 1 : 0;
-  if (sqlite3_prepare_v2(r->db,
-                         "SELECT step, timestamp, value, is_nan FROM"
-                         " latest_metrics WHERE run_uuid = ?1 AND key = ?2",
-                         -1, &st, NULL) != SQLITE_OK)
-    return db_error(r, "prepare");
-  sqlite3_bind_text(st, 1, f->owner, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, f->key, -1, SQLITE_STATIC);
-  int later = 1;
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    double v = sqlite3_column_int(st, 3) ? NAN : sqlite3_column_double(st, 2);
-    later = point_after(pt, sqlite3_column_int64(st, 0),
-                        sqlite3_column_int64(st, 1), v);
-  }
-  sqlite3_finalize(st);
-  if (later) {
-    if (sqlite3_prepare_v2(r->db,
-                           "INSERT OR REPLACE INTO latest_metrics VALUES(?1,"
-                           " ?2, ?3, ?4, ?5, ?6)",
-                           -1, &st, NULL) != SQLITE_OK)
-      return db_error(r, "prepare");
-    sqlite3_bind_text(st, 1, f->key, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 2, is_nan ? 0 : pt->value);
-    sqlite3_bind_int64(st, 3, pt->timestamp);
-    sqlite3_bind_int64(st, 4, pt->step);
-    sqlite3_bind_int(st, 5, is_nan);
-    sqlite3_bind_text(st, 6, f->owner, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
-      rc = db_error(r, "latest metric");
-    sqlite3_finalize(st);
-    r->changed = 1;
-  }
-  if (rc != MIDA_OK || !emit)
-    return rc;
-  if (sqlite3_prepare_v2(r->db,
-                         "INSERT INTO metrics(key, value, timestamp, run_uuid,"
-                         " step, is_nan) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return db_error(r, "prepare");
-  sqlite3_bind_text(st, 1, f->key, -1, SQLITE_STATIC);
-  /* As MLflow's SQL stores keep them: NaN as 0 with is_nan. */
-  sqlite3_bind_double(st, 2, is_nan ? 0 : pt->value);
-  sqlite3_bind_int64(st, 3, pt->timestamp);
-  sqlite3_bind_text(st, 4, f->owner, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 5, pt->step);
-  sqlite3_bind_int(st, 6, is_nan);
-  if (sqlite3_step(st) != SQLITE_DONE)
-    rc = db_error(r, "metric point");
-  sqlite3_finalize(st);
-  if (rc == MIDA_OK) {
-    f->last_rowid = (int64_t)sqlite3_last_insert_rowid(r->db);
-    r->changed = 1;
-  }
-  return rc;
-}
-
-/* One line of a logged model's metric file. */
-static int model_metric_point(file_reader *r, fs_file *f,
-                              const mida__mlf_point *pt) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(r->db,
-                         "INSERT INTO logged_model_metrics VALUES(?1, ?2, ?3,"
-                         " ?4, ?5, ?6, ?7, ?8, ?9)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return db_error(r, "prepare");
-  sqlite3_bind_text(st, 1, f->owner, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, f->key, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, pt->timestamp);
-  sqlite3_bind_int64(st, 4, pt->step);
-  sqlite3_bind_double(st, 5, pt->value);
-  if (pt->run != NULL)
-    sqlite3_bind_text(st, 6, pt->run, (int)pt->run_len, SQLITE_STATIC);
-  if (pt->dataset_name != NULL) {
-    sqlite3_bind_text(st, 7, pt->dataset_name, (int)pt->dataset_name_len,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, pt->dataset_digest, (int)pt->dataset_digest_len,
-                      SQLITE_STATIC);
-  }
-  sqlite3_bind_text(st, 9, f->rel, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st) == SQLITE_DONE ? MIDA_OK
-                                           : db_error(r, "model metric");
-  sqlite3_finalize(st);
-  r->changed = 1;
-  return rc;
-}
-
 /* Reads the whole lines of a metric file from f->offset on. */
 static int load_metric_lines(file_reader *r, fs_file *f, const char *abs,
                              int64_t size) {
@@ -601,10 +206,8 @@ static int load_metric_lines(file_reader *r, fs_file *f, const char *abs,
                   r->base.where, f->rel, f->offset);
     f->offset = 0;
     f->emit_from = 0;
-    if (f->kind == FS_MODEL_METRIC) {
-      const char *v[1] = {f->rel};
-      int rc = exec_v(r, "DELETE FROM logged_model_metrics WHERE path = ?1",
-                      1, v);
+    if (f->kind == MIDA__FS_MODEL_METRIC) {
+      int rc = mida__mlf_mirror_forget(&r->m, f->rel);
       if (rc != MIDA_OK)
         return rc;
     }
@@ -637,14 +240,12 @@ static int load_metric_lines(file_reader *r, fs_file *f, const char *abs,
       if (len == 0)
         continue;
       mida__mlf_point pt;
-      if (mida__mlf_metric_line(line, len, f->kind == FS_MODEL_METRIC,
+      if (mida__mlf_metric_line(line, len, f->kind == MIDA__FS_MODEL_METRIC,
                                 &pt) != MIDA_OK) {
         warn_file(r, f, "a line that is not a metric point (skipped)");
         continue;
       }
-      rc = f->kind == FS_MODEL_METRIC
-               ? model_metric_point(r, f, &pt)
-               : metric_point(r, f, &pt, line_start >= f->emit_from);
+      rc = mida__mlf_mirror_point(&r->m, f, &pt, line_start >= f->emit_from);
       if (rc != MIDA_OK)
         break;
     }
@@ -679,7 +280,7 @@ static int refresh(file_reader *r, fs_file *f, const char *abs,
   int64_t mt = mtime_ns(sb);
   bool same = f->read_once && f->dev == sb->st_dev && f->ino == sb->st_ino &&
               f->size == (int64_t)sb->st_size && f->mtime_ns == mt;
-  if (f->kind == FS_METRIC || f->kind == FS_MODEL_METRIC) {
+  if (f->kind == MIDA__FS_METRIC || f->kind == MIDA__FS_MODEL_METRIC) {
     if (f->read_once && (f->dev != sb->st_dev || f->ino != sb->st_ino)) {
       f->offset = (int64_t)sb->st_size + 1; /* replaced: read it again */
     }
@@ -696,50 +297,23 @@ static int refresh(file_reader *r, fs_file *f, const char *abs,
     return MIDA_OK;
   if (same && f->failed) {
     /* The same state failed before: it is not a write in progress. */
-    warn_file(r, f, f->kind == FS_PARAM || f->kind == FS_TAG ||
-                            f->kind == FS_MODEL_PARAM ||
-                            f->kind == FS_MODEL_TAG
+    warn_file(r, f, f->kind == MIDA__FS_PARAM || f->kind == MIDA__FS_TAG ||
+                            f->kind == MIDA__FS_MODEL_PARAM ||
+                            f->kind == MIDA__FS_MODEL_TAG
                         ? "cannot be read (skipped)"
                         : "not the YAML MLflow writes (skipped)");
     return MIDA_OK;
   }
   /* Content that cannot be read (MIDA_ECORRUPT, MIDA_EIO and
    * MIDA_ETOOBIG from the file) waits for the file to change; only the
-   * mirror's own failures (db_error, out of memory) end the pass. */
+   * mirror's own failures (MIDA_EIO, out of memory) end the pass. */
   size_t len = 0;
   int rc = read_small(r, abs, &len);
   if (rc == MIDA_ENOTFOUND)
     return MIDA_OK;
   bool mirror_failed = false;
   if (rc == MIDA_OK) {
-    if (f->kind == FS_PARAM || f->kind == FS_TAG || f->kind == FS_MODEL_PARAM ||
-        f->kind == FS_MODEL_TAG) {
-      rc = load_pair(r, f, r->chunk, len);
-    } else {
-      mida__yaml y;
-      rc = mida__yaml_parse(r->chunk, len, &y);
-      if (rc == MIDA_OK) {
-        switch (f->kind) {
-        case FS_EXPERIMENT:
-          rc = load_experiment(r, f, &y);
-          break;
-        case FS_RUN:
-          rc = load_run(r, f, &y);
-          break;
-        case FS_DATASET:
-          rc = load_dataset(r, f, &y);
-          break;
-        case FS_INPUT:
-        case FS_OUTPUT:
-          rc = load_link(r, f, &y);
-          break;
-        default:
-          rc = load_model(r, f, &y);
-          break;
-        }
-        mida__yaml_free(&y);
-      }
-    }
+    rc = mida__mlf_mirror_load(&r->m, f, r->chunk, len);
     mirror_failed = rc == MIDA_EIO || rc == MIDA_ENOMEM;
   }
   if (rc == MIDA_ENOMEM || mirror_failed)
@@ -909,13 +483,14 @@ static int run_entry(file_reader *r, const char *rel, const char *name,
   if (!dir)
     return MIDA_OK; /* meta.yaml is read first, by walk_run */
   if (strcmp(name, "params") == 0)
-    return walk_keyed(r, rel, FS_PARAM, ids[0], ids[1]);
+    return walk_keyed(r, rel, MIDA__FS_PARAM, ids[0], ids[1]);
   if (strcmp(name, "tags") == 0)
-    return walk_keyed(r, rel, FS_TAG, ids[0], ids[1]);
+    return walk_keyed(r, rel, MIDA__FS_TAG, ids[0], ids[1]);
   if (strcmp(name, "metrics") == 0)
-    return walk_keyed(r, rel, FS_METRIC, ids[0], ids[1]);
+    return walk_keyed(r, rel, MIDA__FS_METRIC, ids[0], ids[1]);
   if (strcmp(name, "inputs") == 0 || strcmp(name, "outputs") == 0) {
-    links l = {name[0] == 'i' ? FS_INPUT : FS_OUTPUT, ids[0], ids[1]};
+    links l = {name[0] == 'i' ? MIDA__FS_INPUT : MIDA__FS_OUTPUT, ids[0],
+               ids[1]};
     return each_entry(r, rel, link_entry, &l);
   }
   return MIDA_OK; /* artifacts and what else a run holds */
@@ -927,11 +502,11 @@ static int model_entry(file_reader *r, const char *rel, const char *name,
   if (!dir)
     return MIDA_OK;
   if (strcmp(name, "params") == 0)
-    return walk_keyed(r, rel, FS_MODEL_PARAM, ids[0], ids[1]);
+    return walk_keyed(r, rel, MIDA__FS_MODEL_PARAM, ids[0], ids[1]);
   if (strcmp(name, "tags") == 0)
-    return walk_keyed(r, rel, FS_MODEL_TAG, ids[0], ids[1]);
+    return walk_keyed(r, rel, MIDA__FS_MODEL_TAG, ids[0], ids[1]);
   if (strcmp(name, "metrics") == 0)
-    return walk_keyed(r, rel, FS_MODEL_METRIC, ids[0], ids[1]);
+    return walk_keyed(r, rel, MIDA__FS_MODEL_METRIC, ids[0], ids[1]);
   return MIDA_OK;
 }
 
@@ -945,9 +520,9 @@ static int exp_child_entry(file_reader *r, const char *rel, const char *name,
   mida__buf_init(&meta, PATH_MAX);
   int rc = mida__buf_printf(&meta, "%s/meta.yaml", rel);
   if (rc == MIDA_OK && ids[1][0] == 'd') {
-    rc = follow(r, meta.ptr, FS_DATASET, ids[0], name, NULL);
+    rc = follow(r, meta.ptr, MIDA__FS_DATASET, ids[0], name, NULL);
   } else if (rc == MIDA_OK) {
-    rc = follow(r, meta.ptr, FS_MODEL, ids[0], name, NULL);
+    rc = follow(r, meta.ptr, MIDA__FS_MODEL, ids[0], name, NULL);
     const char *mids[2] = {ids[0], name};
     if (rc == MIDA_OK)
       rc = each_entry(r, rel, model_entry, mids);
@@ -971,7 +546,7 @@ static int exp_entry(file_reader *r, const char *rel, const char *name,
   mida__buf_init(&meta, PATH_MAX);
   int rc = mida__buf_printf(&meta, "%s/meta.yaml", rel);
   if (rc == MIDA_OK)
-    rc = follow(r, meta.ptr, FS_RUN, exp, name, NULL);
+    rc = follow(r, meta.ptr, MIDA__FS_RUN, exp, name, NULL);
   fs_file *f = rc == MIDA_OK ? find_file(r, meta.ptr) : NULL;
   mida__buf_free(&meta);
   if (rc != MIDA_OK || f == NULL || !f->seen)
@@ -989,7 +564,7 @@ static int root_entry(file_reader *r, const char *rel, const char *name,
   mida__buf_init(&meta, PATH_MAX);
   int rc = mida__buf_printf(&meta, "%s/meta.yaml", rel);
   if (rc == MIDA_OK)
-    rc = follow(r, meta.ptr, FS_EXPERIMENT, name, name, NULL);
+    rc = follow(r, meta.ptr, MIDA__FS_EXPERIMENT, name, name, NULL);
   fs_file *f = rc == MIDA_OK ? find_file(r, meta.ptr) : NULL;
   mida__buf_free(&meta);
   if (rc != MIDA_OK || f == NULL || !f->seen)
@@ -1018,7 +593,7 @@ static int fs_poll(mida__mlf_reader *base, bool *changed) {
   int rc = each_entry(r, "", root_entry, NULL);
   if (rc != MIDA_OK)
     return rc;
-  *changed = r->changed || r->first;
+  *changed = r->m.changed || r->first;
   return MIDA_OK;
 }
 
@@ -1032,13 +607,7 @@ static void fs_end(mida__mlf_reader *base, bool ok) {
   file_reader *r = fr_of(base);
   if (!ok)
     return;
-  char hwm[32];
-  snprintf(hwm, sizeof hwm, "%" PRId64, r->handed[T_METRICS]);
-  const char *v[1] = {hwm};
-  exec_v(r, "DELETE FROM metrics WHERE id <= CAST(?1 AS INTEGER)", 1, v);
-  snprintf(hwm, sizeof hwm, "%" PRId64, r->handed[T_INPUTS]);
-  exec_v(r, "DELETE FROM inputs WHERE id <= CAST(?1 AS INTEGER)", 1, v);
-  r->changed = 0;
+  mida__mlf_mirror_drop(&r->m, r->handed[T_METRICS], r->handed[T_INPUTS]);
   r->first = 0;
 }
 
@@ -1112,10 +681,11 @@ static int fs_positions(mida__mlf_reader *base, mida__mlf_scan *sc,
   mida__buf_init(&key, PATH_MAX + 8);
   for (size_t b = 0; rc == MIDA_OK && b < FILE_BUCKETS; b++) {
     for (fs_file *f = r->files[b]; rc == MIDA_OK && f != NULL; f = f->next) {
-      bool mine = sc->table == T_METRICS
-                      ? f->kind == FS_METRIC
-                      : (f->kind == FS_INPUT || f->kind == FS_OUTPUT);
-      int64_t at = f->kind == FS_METRIC ? f->offset : (f->read_once ? 1 : 0);
+      bool link = f->kind == MIDA__FS_INPUT || f->kind == MIDA__FS_OUTPUT;
+      bool mine = sc->table == T_METRICS ? f->kind == MIDA__FS_METRIC : link;
+      int64_t at = f->kind == MIDA__FS_METRIC ? f->offset
+                   : f->read_once                ? 1
+                                                 : 0;
       if (!mine || at == f->saved || at == 0 || f->last_rowid > sc->hwm)
         continue;
       char pos[32];
@@ -1162,18 +732,7 @@ static int fs_rebuilt(mida__mlf_reader *base, const char *table,
 }
 
 static void fs_wait(mida__mlf_reader *base, unsigned poll_ms) {
-  file_reader *r = fr_of(base);
-  if (r->inotify_fd < 0) {
-    struct timespec ts = {poll_ms / 1000, (long)(poll_ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-    return;
-  }
-  struct pollfd p = {r->inotify_fd, POLLIN, 0};
-  if (poll(&p, 1, (int)poll_ms) > 0) {
-    char drain[4096];
-    while (read(r->inotify_fd, drain, sizeof drain) > 0) {
-    }
-  }
+  mida__obs_wait(fr_of(base)->inotify_fd, poll_ms);
 }
 
 static void fs_disconnect(mida__mlf_reader *base) {
@@ -1186,7 +745,7 @@ static void fs_close(mida__mlf_reader *base) {
     return;
   if (r->mirror != NULL)
     r->mirror->methods->close(r->mirror);
-  sqlite3_close(r->db);
+  mida__mlf_mirror_close(&r->m);
   for (size_t b = 0; b < FILE_BUCKETS; b++) {
     fs_file *f = r->files[b];
     while (f != NULL) {
@@ -1239,17 +798,10 @@ int mida__mlf_file_open(const char *root, const mida__obs_opts *opts,
                                                          : MAX_SMALL_FILE) +
                           2);
   int rc = r->base.where != NULL && r->chunk != NULL ? MIDA_OK : MIDA_ENOMEM;
-  if (rc == MIDA_OK &&
-      sqlite3_open_v2(":memory:", &r->db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                          SQLITE_OPEN_NOMUTEX,
-                      NULL) != SQLITE_OK)
-    rc = MIDA_ENOMEM;
-  if (rc == MIDA_OK &&
-      sqlite3_exec(r->db, mirror_schema, NULL, NULL, NULL) != SQLITE_OK)
-    rc = db_error(r, "schema");
   if (rc == MIDA_OK)
-    rc = mida__mlf_sqlite_wrap(r->db, root, opts, &r->mirror);
+    rc = mida__mlf_mirror_open(&r->m, r->base.where, opts);
+  if (rc == MIDA_OK)
+    rc = mida__mlf_sqlite_wrap(r->m.db, root, opts, &r->mirror);
   if (rc == MIDA_OK && with_inotify) {
     r->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (r->inotify_fd < 0)

@@ -19,14 +19,13 @@
  */
 #include "observe/mlflow_reader.h"
 
-#include "api/session_access.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/errors.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,18 +319,7 @@ static int sq_rebuilt(mida__mlf_reader *base, const char *table,
 }
 
 static void sq_wait(mida__mlf_reader *base, unsigned poll_ms) {
-  sqlite_reader *r = (sqlite_reader *)base;
-  if (r->inotify_fd < 0) {
-    struct timespec ts = {poll_ms / 1000, (long)(poll_ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-    return;
-  }
-  struct pollfd p = {r->inotify_fd, POLLIN, 0};
-  if (poll(&p, 1, (int)poll_ms) > 0) {
-    char drain[4096];
-    while (read(r->inotify_fd, drain, sizeof drain) > 0) {
-    }
-  }
+  mida__obs_wait(((sqlite_reader *)base)->inotify_fd, poll_ms);
 }
 
 static void sq_disconnect(mida__mlf_reader *base) {

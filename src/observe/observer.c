@@ -1,7 +1,7 @@
 /*
  * observer.c -- helpers the MLflow and TensorBoard observers share: cursors
  * read back from the store and written through the journal, counters, log
- * messages (see observer.h).
+ * messages, waits between passes (see observer.h).
  */
 #include "observe/observer.h"
 
@@ -9,9 +9,12 @@
 #include "core/record.h"
 #include "sink/sink.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef struct cursor_ctx {
   int (*fn)(void *ctx, const char *key, const char *position);
@@ -92,4 +95,18 @@ void mida__obs_log(const mida__obs_opts *opts, mida__obs_level level,
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   opts->log(opts->log_ctx, level, msg);
+}
+
+void mida__obs_wait(int inotify_fd, unsigned poll_ms) {
+  if (inotify_fd < 0) {
+    struct timespec ts = {poll_ms / 1000, (long)(poll_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return;
+  }
+  struct pollfd p = {inotify_fd, POLLIN, 0};
+  if (poll(&p, 1, (int)poll_ms) > 0) {
+    char drain[4096];
+    while (read(inotify_fd, drain, sizeof drain) > 0) {
+    }
+  }
 }

@@ -51,6 +51,11 @@ typedef struct mida__obs_opts {
                            for this many seconds has ended; 0: never */
   int end_at_stop;      /* TensorBoard: every run has ended when the
                            observer stops (its writer is gone) */
+  int64_t parent_since_ns; /* the session's parent task (MIDA_PARENT_TASK)
+                              is the parent of the runs begun at or after
+                              this time (ns since the epoch) only, so that
+                              the observer of a `mida run` command leaves
+                              earlier commands' runs alone; 0: of all */
 } mida__obs_opts;
 
 /* What an observer has done so far (cumulative over its run). */
@@ -80,10 +85,10 @@ int mida__tb_observe(mida_session_t *s, const char *logdir,
                      const mida__obs_opts *opts, mida__obs_stats *stats);
 
 /* Follows an MLflow tracking store (see mlflow.c). tracking_uri is
- * sqlite:///path, a path, or postgresql://... Returns MIDA_OK when stopped or after one pass
- * with once; MIDA_EURL for a URI it cannot read; MIDA_ENOTFOUND for a
- * missing database; MIDA_ECORRUPT for a file that is not an MLflow
- * database. */
+ * sqlite:///path, postgresql://..., file:///path/mlruns or a path. Returns
+ * MIDA_OK when stopped or after one pass with once; MIDA_EURL for a URI it
+ * cannot read; MIDA_ENOTFOUND for a missing store; MIDA_ECORRUPT for one
+ * that is not MLflow's. */
 int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
                          const mida__obs_opts *opts, mida__obs_stats *stats);
 
@@ -104,6 +109,10 @@ int mida__obs_put_cursor(mida_session_t *s, const char *source, const char *key,
 void mida__obs_defaults(const mida__obs_opts **opts, mida__obs_stats **stats,
                         mida__obs_opts *opts_storage,
                         mida__obs_stats *stats_storage);
+
+/* Waits up to poll_ms for an inotify event on inotify_fd (and drains what
+ * came), or sleeps poll_ms when inotify_fd is -1. */
+void mida__obs_wait(int inotify_fd, unsigned poll_ms);
 
 /* Formats a message and passes it to opts->log, if any. */
 void mida__obs_log(const mida__obs_opts *opts, mida__obs_level level,

@@ -13,8 +13,10 @@
 #include "core/buf.h"
 #include "mida.h"
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_SCALAR (16u << 20) /* longest scalar kept */
@@ -145,16 +147,6 @@ static int put_utf8(parser *pr, uint32_t cp) {
   return put(pr, b, n);
 }
 
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* One escape of a double-quoted scalar at s (after the backslash), n bytes
  * left; *used receives the bytes it took. */
 static int put_escape(parser *pr, const char *s, size_t n, size_t *used) {
@@ -175,15 +167,15 @@ static int put_escape(parser *pr, const char *s, size_t n, size_t *used) {
   size_t digits = s[0] == 'x' ? 2 : s[0] == 'u' ? 4 : s[0] == 'U' ? 8 : 0;
   if (digits == 0 || n < digits + 1)
     return MIDA_ECORRUPT;
-  uint32_t cp = 0;
+  char hex[9];
   for (size_t i = 1; i <= digits; i++) {
-    int h = hex_value(s[i]);
-    if (h < 0)
+    if (!isxdigit((unsigned char)s[i]))
       return MIDA_ECORRUPT;
-    cp = (cp << 4) | (uint32_t)h;
+    hex[i - 1] = s[i];
   }
+  hex[digits] = '\0';
   *used = digits + 1;
-  return put_utf8(pr, cp);
+  return put_utf8(pr, (uint32_t)strtoul(hex, NULL, 16));
 }
 
 /* Drops trailing spaces and tabs of the scalar built so far, down to keep

@@ -123,6 +123,9 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " value TEXT);\n"
     "CREATE INDEX IF NOT EXISTS task_by_workflow ON task(workflow_id,"
     " status);\n"
+    /* A workflow's tasks newest first (the task list of `mida serve`). */
+    "CREATE INDEX IF NOT EXISTS task_by_workflow_id ON task(workflow_id,"
+    " id);\n"
     "CREATE INDEX IF NOT EXISTS task_by_activity ON task(activity);\n"
     "CREATE INDEX IF NOT EXISTS task_by_parent ON task(parent_id)"
     " WHERE parent_id IS NOT NULL;\n"

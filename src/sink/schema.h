@@ -52,6 +52,7 @@
  *      key, step, ts): a second value at the same step and time was lost).
  *      Migration: MIDA_SCHEMA_SQLITE_2_TO_3; steps -1 become NULL.
  *   4  task.seq and workflow.seq, the change numbers (below), with their
+ *      indexes (and task_by_workflow_id, a workflow's tasks by id)
  *      indexes and the view mida_change_horizon
  *      (MIDA_SCHEMA_SQLITE_CHANGES). Migration: MIDA_SCHEMA_SQLITE_3_TO_4.
  *   5  adds table task_run and column task.attempts (task_v shows it).
@@ -197,6 +198,7 @@
   "  key TEXT PRIMARY KEY,\n"                                                 \
   "  value TEXT);\n"                                                          \
   "CREATE INDEX IF NOT EXISTS task_by_workflow ON task(workflow_id, status);\n" \
+  "CREATE INDEX IF NOT EXISTS task_by_workflow_id ON task(workflow_id, id);\n" \
   "CREATE INDEX IF NOT EXISTS task_by_activity ON task(activity);\n"          \
   "CREATE INDEX IF NOT EXISTS task_by_parent ON task(parent_id)\n"            \
   "  WHERE parent_id IS NOT NULL;\n"                                          \

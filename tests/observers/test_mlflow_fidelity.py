@@ -13,6 +13,7 @@ import os
 import pathlib
 import sqlite3
 import subprocess
+import time
 
 import pytest
 
@@ -119,21 +120,29 @@ def test_file_store_observed_exactly_and_incrementally(
                        " used->>'late' = 'yes'") == 1
 
 
-def test_unknown_schema_version_warned_once(tmp_path, observer):
-    # The tables the observer needs, under a version it does not know.
+def test_schema_version_warned_once_about_the_one_that_stays(
+        tmp_path, observer):
+    # The tables the observer needs, then the versions a migration goes
+    # through while the observer watches, none of them known to it; the
+    # last one stays.
     db = tmp_path / "mlflow.db"
-    con = sqlite3.connect(db)
+    con = sqlite3.connect(db, isolation_level=None)
     con.executescript(
         "CREATE TABLE alembic_version(version_num TEXT);"
-        "INSERT INTO alembic_version VALUES('ffffffffffff');"
+        "INSERT INTO alembic_version VALUES('aaaaaaaaaaa0');"
         "CREATE TABLE experiments(experiment_id INTEGER, name TEXT);"
         "CREATE TABLE runs(run_uuid TEXT, experiment_id INTEGER);"
         "CREATE TABLE metrics(run_uuid TEXT, key TEXT, value REAL);")
+    obs = observer("mlflow", "--tracking-uri", f"sqlite:///{db}").start()
+    for v in ["aaaaaaaaaaa1", "aaaaaaaaaaa2", "aaaaaaaaaaa3", "ffffffffffff"]:
+        time.sleep(0.3)
+        con.execute("UPDATE alembic_version SET version_num = ?", (v,))
+    time.sleep(6)  # longer than a version must stay to be judged
     con.close()
-    rc, out, err = observer("mlflow", "--tracking-uri",
-                            f"sqlite:///{db}").once()
+    rc, out, err = obs.stop()
     assert rc == 0, err
-    assert err.count("schema version ffffffffffff") == 1
+    assert err.count("schema version") == 1, err
+    assert "schema version ffffffffffff" in err
 
 
 def test_stores_that_are_not_there(tmp_path, observer):
