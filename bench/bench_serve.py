@@ -159,8 +159,6 @@ def main():
         series = (f"{url}/api/metrics?task={SERIES_TASK}&key=loss"
                   "&x=time&points=2000")
         result["series_cold_ms"] = round(timed_get(series), 1)
-        result["series_step_cold_ms"] = round(
-            timed_get(series.replace("x=time", "x=step")), 1)
         targets = {
             "task_list": f"{url}/api/tasks?workflow={WF}&limit=100",
             "task_list_all": f"{url}/api/tasks?limit=100",

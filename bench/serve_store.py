@@ -32,6 +32,14 @@ def main():
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = OFF")
     db.executescript(fx.schema_sql())
+    # What a writer adds after the tables (schema.h): the change numbers'
+    # indexes and horizon.
+    db.executescript(
+        "CREATE INDEX IF NOT EXISTS task_by_seq ON task(seq);"
+        "CREATE INDEX IF NOT EXISTS workflow_by_seq ON workflow(seq);"
+        "CREATE VIEW IF NOT EXISTS mida_change_horizon AS SELECT coalesce("
+        "(SELECT CAST(value AS INTEGER) FROM mida_meta WHERE key ="
+        " 'change_seq'), 0) + 1 AS horizon;")
     db.execute("INSERT OR REPLACE INTO mida_meta VALUES('schema_version', '4')")
     db.execute("INSERT OR REPLACE INTO mida_meta VALUES('change_seq', '1')")
     db.execute(

@@ -13,6 +13,12 @@ for b in bench_capture bench_sink_apply bench_ingest bench_query bench_rss \
   "$build/bench/$b" | tee "bench-out/$b.log"
   tail -n 1 "bench-out/$b.log" >>"$out"
 done
+# Exports stream: their peak memory at 100,000 and 1,000,000 tasks.
+for n in 100000 1000000; do
+  echo "== bench_export $n"
+  "$build/bench/bench_export" "$build/src/cli/mida" "$n" | tee bench-out/bench_export.log
+  tail -n 1 bench-out/bench_export.log >>"$out"
+done
 # Flowcept 1.0.3's per-task telemetry, beside bench_telemetry's figures,
 # when its own venv exists (bench/flowcept_telemetry/setup.sh makes it).
 if [ -x bench-out/flowcept-venv/bin/python ]; then

@@ -30,27 +30,18 @@
 
 /* ---- error messages (see api/session_access.h) -------------------------- */
 
-static _Thread_local char tls_errmsg[512];  /* the thread's last message */
 static _Thread_local char tls_errcopy[512]; /* mida_errmsg(s)'s copy */
-
-int mida__set_error(int rc, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(tls_errmsg, sizeof tls_errmsg, fmt, ap);
-  va_end(ap);
-  return rc;
-}
 
 int mida__session_error(const mida_session_t *cs, int rc, const char *fmt,
                         ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(tls_errmsg, sizeof tls_errmsg, fmt, ap);
+  mida__vset_error(rc, fmt, ap);
   va_end(ap);
   mida_session_t *s = (mida_session_t *)cs; /* its lock, not its state */
   if (s != NULL) {
     pthread_mutex_lock(&s->error_lock);
-    memcpy(s->errmsg, tls_errmsg, sizeof s->errmsg);
+    snprintf(s->errmsg, sizeof s->errmsg, "%s", mida__thread_errmsg());
     pthread_mutex_unlock(&s->error_lock);
   }
   return rc;
@@ -58,7 +49,7 @@ int mida__session_error(const mida_session_t *cs, int rc, const char *fmt,
 
 const char *mida_errmsg(const mida_session_t *cs) {
   if (cs == NULL)
-    return tls_errmsg;
+    return mida__thread_errmsg();
   mida_session_t *s = (mida_session_t *)cs;
   pthread_mutex_lock(&s->error_lock);
   memcpy(tls_errcopy, s->errmsg, sizeof tls_errcopy);

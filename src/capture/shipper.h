@@ -94,4 +94,17 @@ typedef struct mida__recover_stats {
 int mida__recover_spool(const char *spool_dir, mida__sink *sink,
                         mida__recover_stats *st, char *err, size_t errlen);
 
+/* Told the totals so far after each batch a recovery ships (on the
+ * recovering thread). */
+typedef void (*mida__recover_progress_fn)(void *ctx,
+                                          const mida__recover_stats *st);
+
+/* mida__recover_spool, calling progress(progress_ctx, st) as it goes
+ * (progress may be NULL): for a long `mida recover` on a terminal. */
+int mida__recover_spool_progress(const char *spool_dir, mida__sink *sink,
+                                 mida__recover_stats *st, char *err,
+                                 size_t errlen,
+                                 mida__recover_progress_fn progress,
+                                 void *progress_ctx);
+
 #endif /* MIDA_CAPTURE_SHIPPER_H */

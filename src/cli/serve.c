@@ -23,7 +23,7 @@
 #include "core/alloc.h"
 #include "core/url.h"
 #include "serve/http.h"
-#include "serve/series_cache.h"
+#include "serve/answer_cache.h"
 #include "serve/serve.h"
 
 #include <errno.h>
@@ -227,7 +227,8 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
   srv.store_kind =
       strncmp(cli->store, "postgres", 8) == 0 ? "postgresql" : "sqlite";
   srv.event_poll_ms = (int)poll_ms;
-  srv.series = mida__series_cache_new();
+  srv.series = mida__answer_cache_new();
+  srv.lists = mida__answer_cache_new();
   char err[512] = "";
   int rc = mida__serve_pool_init(&srv.pool, cli->store, (int)conns);
   if (rc == MIDA_OK)
@@ -244,7 +245,8 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
   if (rc != MIDA_OK) {
     mida__serve_events_free(&srv);
     mida__serve_pool_free(&srv.pool);
-    mida__series_cache_free(srv.series);
+    mida__answer_cache_free(srv.series);
+    mida__answer_cache_free(srv.lists);
     return mida__cli_fail("%s", err[0] ? err : mida_strerror(rc));
   }
   char shown[300];
@@ -262,7 +264,8 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
   mida__http_stop(http);
   mida__serve_events_free(&srv);
   mida__serve_pool_free(&srv.pool);
-  mida__series_cache_free(srv.series);
+  mida__answer_cache_free(srv.series);
+  mida__answer_cache_free(srv.lists);
   return MIDA_CLI_OK;
 }
 

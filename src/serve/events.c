@@ -101,23 +101,6 @@ static void publish(mida__serve_events *ev, const char *kind, char *data) {
 
 /* ---- the poller ------------------------------------------------------- */
 
-static int read_horizon(mida__sink *sink, int64_t *horizon) {
-  mida__resp tmp;
-  mida__resp_init(&tmp);
-  mida__rows_info info = {.max_rows = 1};
-  int rc =
-      mida__serve_rows_on(sink, &tmp, "SELECT horizon FROM mida_change_horizon",
-                          NULL, 0, "i", &info);
-  if (rc == MIDA_OK && info.nrows == 1) {
-    const char *p = strstr(mida__buf_str(&tmp.body), ": ");
-    *horizon = p != NULL ? strtoll(p + 2, NULL, 10) : 0;
-  } else if (rc == MIDA_OK) {
-    rc = MIDA_ESTORE;
-  }
-  mida__resp_free(&tmp);
-  return rc;
-}
-
 /* Publishes the rows of sql in [from, to) as one message of kind. */
 static int publish_changes(mida__serve_events *ev, mida__sink *sink,
                            const char *kind, const char *sql, const char *kinds,
@@ -154,7 +137,7 @@ static void poll_once(mida__serve_events *ev) {
     return;
   }
   int64_t horizon = 0;
-  rc = read_horizon(sink, &horizon);
+  rc = mida__serve_horizon(sink, &horizon);
   int overflow = 0;
   if (rc == MIDA_OK && ev->cursor < 0)
     ev->cursor = horizon; /* the stream carries what changes from now on */
@@ -252,13 +235,7 @@ int mida__serve_events_next(mida__serve *srv, int64_t *cursor, int wait_ms,
   if (ev == NULL)
     return 0;
   struct timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += wait_ms / 1000;
-  deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
+  mida__serve_deadline(wait_ms, &deadline);
   pthread_mutex_lock(&ev->lock);
   if (*cursor < 0)
     *cursor = ev->head; /* a new stream starts at the next message */

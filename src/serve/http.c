@@ -324,19 +324,13 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
   (void)upload_data;
   mida__http *h = cls;
   http_request *hr = *req_cls;
-  if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-    mida__resp resp;
-    mida__resp_init(&resp);
-    mida__resp_error(&resp, 405,
-                     "mida serve is read-only: only GET and HEAD are "
-                     "answered");
-    enum MHD_Result ret = queue(c, &resp, 1);
-    mida__resp_free(&resp);
-    return ret;
-  }
-  if (*upload_data_size != 0 ||
-      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length") !=
-          NULL ||
+  if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+    return queue_error(c, 405,
+                       "mida serve is read-only: only GET and HEAD are "
+                       "answered");
+  const char *length =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+  if (*upload_data_size != 0 || (length != NULL && strcmp(length, "0") != 0) ||
       MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding") !=
           NULL)
     return queue_error(c, 413, "a GET request carries no body");
@@ -352,16 +346,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
       strncmp(hr->target, "/api/", 5) == 0 || strcmp(hr->target, "/api") == 0;
   /* The page and its scripts hold no data and are public; every answer
    * from the store needs the token. */
-  if (api && !authorized(h, c)) {
-    mida__resp resp;
-    mida__resp_init(&resp);
-    mida__resp_error(&resp, 401,
-                     "this server needs a bearer token: send "
-                     "'Authorization: Bearer TOKEN'");
-    enum MHD_Result ret = queue(c, &resp, 1);
-    mida__resp_free(&resp);
-    return ret;
-  }
+  if (api && !authorized(h, c))
+    return queue_error(c, 401,
+                       "this server needs a bearer token: send "
+                       "'Authorization: Bearer TOKEN'");
   mida__resp resp;
   mida__resp_init(&resp);
   mida__serve_handle(h->srv, hr->target, &resp);

@@ -10,9 +10,9 @@
  * The bucket query is one GROUP BY over the series (its primary-key range
  * task_id, key), in integer arithmetic that both stores evaluate alike. It
  * reads every point, so a downsampled series is kept for the next request
- * of it (series_cache.c) until the task's change number moves.
+ * of it (answer_cache.c) until the task's change number moves.
  */
-#include "serve/series_cache.h"
+#include "serve/answer_cache.h"
 #include "serve/serve.h"
 
 #include "mida.h"
@@ -54,6 +54,64 @@ static int query_numbers(mida__sink *sink, const char *sql,
 }
 
 /* Writes one series; returns the sink's code. */
+/* The columns of a bucket. */
+#define BUCKET_COLUMNS(x)                                                      \
+  "min(" x ") AS x0, max(" x ") AS x1, min(value) AS lo, max(value) AS hi,"    \
+  " count(*) AS n"
+
+/* Buckets on time: one range query per bucket on the primary key (task_id,
+ * key, ts, ...), each reading its own points in key order -- the whole
+ * series is read once, and never sorted. */
+static int time_buckets(mida__sink *sink, mida__buf *b, const char **params,
+                        int np, const char *range, int64_t lo, int64_t width,
+                        int64_t nbuckets) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT " BUCKET_COLUMNS("ts") " FROM metric WHERE task_id = ?1"
+                                          " AND key = ?2%s AND ts >= ?%d AND "
+                                          "ts < ?%d HAVING count(*) > 0",
+           range, np + 1, np + 2);
+  char from[24], to[24];
+  params[np] = from;
+  params[np + 1] = to;
+  mida__resp one;
+  mida__resp_init(&one);
+  int rc = MIDA_OK;
+  int written = 0;
+  for (int64_t k = 0; k < nbuckets && rc == MIDA_OK; k++) {
+    snprintf(from, sizeof from, "%" PRId64, lo + k * width);
+    snprintf(to, sizeof to, "%" PRId64, lo + (k + 1) * width);
+    mida__buf_reset(&one.body);
+    mida__rows_info info = {.max_rows = 1};
+    rc = mida__serve_rows_on(sink, &one, sql, params, np + 2, "iiaai", &info);
+    if (rc == MIDA_OK && info.nrows == 1) {
+      rc = mida__buf_adds(b, written++ ? ",\n" : "");
+      if (rc == MIDA_OK)
+        rc = mida__buf_add(b, one.body.ptr, one.body.len);
+    }
+  }
+  mida__resp_free(&one);
+  return rc;
+}
+
+/* Buckets on steps, which no index orders: one GROUP BY over the series. */
+static int step_buckets(mida__sink *sink, mida__resp *resp, const char **params,
+                        int np, const char *range, int64_t lo, int64_t width,
+                        int64_t nbuckets) {
+  char sql[512], lo_text[24], w[24];
+  snprintf(lo_text, sizeof lo_text, "%" PRId64, lo);
+  snprintf(w, sizeof w, "%" PRId64, width);
+  params[np] = lo_text;
+  params[np + 1] = w;
+  snprintf(sql, sizeof sql,
+           "SELECT " BUCKET_COLUMNS(
+               "step") " FROM metric WHERE task_id = ?1"
+                       " AND key = ?2%s GROUP BY (step - ?%d) / ?%d ORDER BY 1",
+           range, np + 1, np + 2);
+  mida__rows_info info = {.max_rows = (size_t)nbuckets + 1};
+  return mida__serve_rows_on(sink, resp, sql, params, np + 2, "iiaai", &info);
+}
+
 /* The task's change number as text into buf, or NULL (none: no cache). */
 static const char *task_seq(mida__sink *sink, const char *task, char *buf,
                             size_t len) {
@@ -74,7 +132,7 @@ static int compute_series(mida__sink *sink, mida__resp *resp, const char *task,
 
 /* Writes one series: from the cache when it holds it unchanged, else
  * computed (and kept when it was downsampled). Returns the sink's code. */
-static int write_series(mida__series_cache *cache, mida__sink *sink,
+static int write_series(mida__answer_cache *cache, mida__sink *sink,
                         mida__resp *resp, const char *task, const char *key,
                         int by_time, long long points, const char *from_text,
                         const char *to_text) {
@@ -87,7 +145,7 @@ static int write_series(mida__series_cache *cache, mida__sink *sink,
       &ck, "%s\x1f%s\x1f%d\x1f%lld\x1f%s\x1f%s", task, key, by_time, points,
       from_text != NULL ? from_text : "", to_text != NULL ? to_text : "");
   if (rc == MIDA_OK && seq != NULL &&
-      mida__series_cache_get(cache, mida__buf_str(&ck), seq, &resp->body)) {
+      mida__answer_cache_get(cache, mida__buf_str(&ck), seq, &resp->body)) {
     mida__buf_free(&ck);
     return MIDA_OK;
   }
@@ -96,7 +154,7 @@ static int write_series(mida__series_cache *cache, mida__sink *sink,
                       to_text);
   if (rc == MIDA_OK && seq != NULL && ck.ptr != NULL &&
       strstr(resp->body.ptr + start, "\"downsampled\": true") != NULL)
-    mida__series_cache_put(cache, mida__buf_str(&ck), seq,
+    mida__answer_cache_put(cache, mida__buf_str(&ck), seq,
                            resp->body.ptr + start, resp->body.len - start);
   mida__buf_free(&ck);
   return rc;
@@ -173,21 +231,12 @@ static int compute_series(mida__sink *sink, mida__resp *resp, const char *task,
       (int64_t)((span + (uint64_t)nbuckets - 1) / (uint64_t)nbuckets);
   if (width < 1)
     width = 1;
-  char lo[24], w[24];
-  snprintf(lo, sizeof lo, "%" PRId64, lohi[0]);
-  snprintf(w, sizeof w, "%" PRId64, width);
-  params[np] = lo;
-  params[np + 1] = w;
-  snprintf(sql, sizeof sql,
-           "SELECT min(%s) AS x0, max(%s) AS x1, min(value) AS lo,"
-           " max(value) AS hi, count(*) AS n FROM metric WHERE task_id = ?1"
-           " AND key = ?2%s GROUP BY (%s - ?%d) / ?%d ORDER BY 1",
-           x, x, range, x, np + 1, np + 2);
   rc = mida__buf_printf(b, "\"bucket_width\": %" PRId64 ", \"buckets\": [\n",
                         width);
-  info.max_rows = (size_t)nbuckets + 1;
-  if (rc == MIDA_OK)
-    rc = mida__serve_rows_on(sink, resp, sql, params, np + 2, "iiaai", &info);
+  if (rc == MIDA_OK && by_time)
+    rc = time_buckets(sink, b, params, np, range, lohi[0], width, nbuckets);
+  else if (rc == MIDA_OK)
+    rc = step_buckets(sink, resp, params, np, range, lohi[0], width, nbuckets);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(b, "],\n\"downsampled\": true}");
   return rc;

@@ -55,16 +55,20 @@ void mida__serve_pool_free(mida__serve_pool *pool) {
   memset(pool, 0, sizeof *pool);
 }
 
+void mida__serve_deadline(int ms, struct timespec *out) {
+  clock_gettime(CLOCK_MONOTONIC, out);
+  out->tv_sec += ms / 1000;
+  out->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (out->tv_nsec >= 1000000000L) {
+    out->tv_sec++;
+    out->tv_nsec -= 1000000000L;
+  }
+}
+
 int mida__serve_acquire(mida__serve_pool *pool, int wait_ms, mida__sink **out,
                         char *err, size_t errlen) {
   struct timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += wait_ms / 1000;
-  deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
+  mida__serve_deadline(wait_ms, &deadline);
   *out = NULL;
   pthread_mutex_lock(&pool->lock);
   int slot = -1;

@@ -164,3 +164,21 @@ int mida__serve_one(mida__serve *srv, mida__resp *resp, const char *what,
     return mida__resp_error(resp, 404, "no %s with id %.200s", what, id);
   return mida__buf_adds(&resp->body, "\n");
 }
+
+/* ---- the store's change horizon -------------------------------------- */
+
+int mida__serve_horizon(mida__sink *sink, int64_t *horizon) {
+  mida__resp tmp;
+  mida__resp_init(&tmp);
+  mida__rows_info info = {.max_rows = 1};
+  int rc =
+      mida__serve_rows_on(sink, &tmp, "SELECT horizon FROM mida_change_horizon",
+                          NULL, 0, "i", &info);
+  const char *p = strstr(mida__buf_str(&tmp.body), ": ");
+  if (rc == MIDA_OK && (info.nrows != 1 || p == NULL || p[2] == 'n'))
+    rc = MIDA_ENOTFOUND;
+  else if (rc == MIDA_OK)
+    *horizon = strtoll(p + 2, NULL, 10);
+  mida__resp_free(&tmp);
+  return rc;
+}

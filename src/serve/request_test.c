@@ -5,7 +5,7 @@
  * SQLite store (mida__serve_handle).
  */
 #include "serve/predicate.h"
-#include "serve/series_cache.h"
+#include "serve/answer_cache.h"
 #include "serve/serve.h"
 
 #include "core/buf.h"
@@ -181,12 +181,8 @@ typedef struct store_fixture {
   mida__serve srv;
 } store_fixture;
 
-static int store_setup(void **state) {
-  store_fixture *fx = calloc(1, sizeof *fx);
-  snprintf(fx->dir, sizeof fx->dir, "/tmp/mida-serve-test-XXXXXX");
-  if (mkdtemp(fx->dir) == NULL)
-    return -1;
-  snprintf(fx->url, sizeof fx->url, "sqlite://%s/s.db", fx->dir);
+/* A capture session on the fixture's store, without the sampler. */
+static mida_session_t *open_session(store_fixture *fx) {
   char spool[128];
   snprintf(spool, sizeof spool, "%s/spool", fx->dir);
   mida_config_t cfg;
@@ -195,7 +191,17 @@ static int store_setup(void **state) {
   cfg.store = fx->url;
   cfg.spool = spool;
   mida_session_t *s = NULL;
-  if (mida_open(&cfg, &s, NULL, 0) != MIDA_OK)
+  return mida_open(&cfg, &s, NULL, 0) == MIDA_OK ? s : NULL;
+}
+
+static int store_setup(void **state) {
+  store_fixture *fx = calloc(1, sizeof *fx);
+  snprintf(fx->dir, sizeof fx->dir, "/tmp/mida-serve-test-XXXXXX");
+  if (mkdtemp(fx->dir) == NULL)
+    return -1;
+  snprintf(fx->url, sizeof fx->url, "sqlite://%s/s.db", fx->dir);
+  mida_session_t *s = open_session(fx);
+  if (s == NULL)
     return -1;
   mida_id_t wf, t;
   mida_workflow_begin(s, &(mida_workflow_info_t){.name = "wf"}, &wf);
@@ -308,9 +314,9 @@ static void test_series_whole_and_downsampled(void **state) {
 }
 
 /* A downsampled series is kept, and dropped when the task gets a point. */
-static void test_series_cache_follows_changes(void **state) {
+static void test_answer_cache_follows_changes(void **state) {
   store_fixture *fx = *state;
-  fx->srv.series = mida__series_cache_new();
+  fx->srv.series = mida__answer_cache_new();
   char *body;
   assert_int_equal(answer(fx, "/api/tasks?limit=1", &body), 200);
   char id[37];
@@ -324,15 +330,8 @@ static void test_series_cache_follows_changes(void **state) {
   assert_int_equal(answer(fx, target, &second), 200);
   assert_string_equal(first, second);
   /* A new maximum (5.0 at step 100) must show at once. */
-  char spool[128];
-  snprintf(spool, sizeof spool, "%s/spool", fx->dir);
-  mida_config_t cfg;
-  mida_config_init(&cfg);
-  cfg.sample_hz = 0;
-  cfg.store = fx->url;
-  cfg.spool = spool;
-  mida_session_t *s = NULL;
-  assert_int_equal(mida_open(&cfg, &s, NULL, 0), MIDA_OK);
+  mida_session_t *s = open_session(fx);
+  assert_non_null(s);
   mida_id_t tid;
   assert_int_equal(mida_id_parse(id, &tid), MIDA_OK);
   mida_metric(s, &tid, "loss", 100, 0, 5.0);
@@ -343,7 +342,7 @@ static void test_series_cache_follows_changes(void **state) {
   free(first);
   free(second);
   free(third);
-  mida__series_cache_free(fx->srv.series);
+  mida__answer_cache_free(fx->srv.series);
   fx->srv.series = NULL;
 }
 
@@ -384,7 +383,7 @@ int main(void) {
                                       store_teardown),
       cmocka_unit_test_setup_teardown(test_series_whole_and_downsampled,
                                       store_setup, store_teardown),
-      cmocka_unit_test_setup_teardown(test_series_cache_follows_changes,
+      cmocka_unit_test_setup_teardown(test_answer_cache_follows_changes,
                                       store_setup, store_teardown),
       cmocka_unit_test_setup_teardown(test_errors_are_4xx, store_setup,
                                       store_teardown),

@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* ---- limits on what a request may carry ------------------------------- */
 
@@ -112,7 +113,7 @@ int mida__resp_error(mida__resp *resp, int status, const char *fmt, ...)
 /* ---- the server ------------------------------------------------------- */
 
 typedef struct mida__serve_events mida__serve_events; /* events.c */
-typedef struct mida__series_cache mida__series_cache; /* series_cache.c */
+typedef struct mida__answer_cache mida__answer_cache; /* answer_cache.c */
 
 /* The read-only sinks the handlers share (pool.c). */
 typedef struct mida__serve_pool {
@@ -128,9 +129,14 @@ typedef struct mida__serve {
   mida__serve_pool pool;      /* the store */
   const char *store_kind;     /* "sqlite" or "postgresql" */
   mida__serve_events *events; /* the change poller, or NULL */
-  mida__series_cache *series; /* downsampled series kept, or NULL */
+  mida__answer_cache *series; /* downsampled series kept, or NULL */
+  mida__answer_cache *lists;  /* workflow lists kept, or NULL */
   int event_poll_ms;          /* how often the poller looks, ms */
 } mida__serve;
+
+/* The CLOCK_MONOTONIC time ms milliseconds from now, for the condition
+ * variables of the pool and the event stream (both use that clock). */
+void mida__serve_deadline(int ms, struct timespec *out);
 
 /* Sets up a pool of at most size read-only sinks on url (copied). */
 int mida__serve_pool_init(mida__serve_pool *pool, const char *url, int size);
@@ -241,6 +247,11 @@ int mida__serve_one(mida__serve *srv, mida__resp *resp, const char *what,
  * for a statement the store refused (read-only, bad SQL), 503 when the
  * store cannot be read. */
 int mida__serve_store_error(mida__resp *resp, mida__sink *sink, int rc);
+
+/* Reads the store's change horizon (schema.h: every change numbered below
+ * it is committed). MIDA_OK, MIDA_ENOTFOUND on a store without change
+ * numbers, or the sink's error. */
+int mida__serve_horizon(mida__sink *sink, int64_t *horizon);
 
 /* Appends one JSON value as the kind says (MIDA_COL_*). */
 int mida__serve_json_cell(mida__buf *b, int kind, const char *text);

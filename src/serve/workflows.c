@@ -7,6 +7,7 @@
  * that the overview's counts cost a few index range scans per workflow on
  * the page, whatever the store's size.
  */
+#include "serve/answer_cache.h"
 #include "serve/list.h"
 #include "serve/serve.h"
 
@@ -48,6 +49,50 @@ static const mida__list_sort workflow_sorts[] = {
     {"name", "coalesce(w.name, '')", "coalesce(name, '')"},
     {NULL, NULL, NULL},
 };
+
+/* The store's horizon as the validator of a cached list, or NULL. */
+static const char *horizon_text(mida__serve *srv, char *buf, size_t len) {
+  mida__sink *sink = NULL;
+  char err[512];
+  if (srv->lists == NULL ||
+      mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err) != MIDA_OK)
+    return NULL;
+  int64_t h = 0;
+  int rc = mida__serve_horizon(sink, &h);
+  mida__serve_release(&srv->pool, sink, rc == MIDA_ESTORE);
+  if (rc != MIDA_OK)
+    return NULL;
+  snprintf(buf, len, "%lld", (long long)h);
+  return buf;
+}
+
+/* A page of the workflow list, kept while the store has not changed: its
+ * task counts read an index entry per task of every workflow listed. */
+static int cached_page(mida__serve *srv, const mida__req *req, mida__resp *resp,
+                       const char *sql, const char *const *params, int np,
+                       const char *kinds, long long limit) {
+  char hbuf[32];
+  const char *horizon = horizon_text(srv, hbuf, sizeof hbuf);
+  mida__buf key;
+  mida__buf_init(&key, MIDA_SERVE_MAX_TARGET + 1024);
+  int rc = mida__buf_adds(&key, req->path);
+  for (int i = 0; i < req->nparams && rc == MIDA_OK; i++)
+    rc = mida__buf_printf(&key, "\x1f%s=%s", req->params[i].name,
+                          req->params[i].value);
+  if (rc == MIDA_OK && horizon != NULL &&
+      mida__answer_cache_get(srv->lists, key.ptr, horizon, &resp->body)) {
+    mida__buf_free(&key);
+    return MIDA_OK;
+  }
+  size_t start = resp->body.len;
+  rc = mida__serve_page(srv, resp, sql, params, np, kinds, limit);
+  if (rc == MIDA_OK && resp->status == 200 && horizon != NULL &&
+      key.ptr != NULL)
+    mida__answer_cache_put(srv->lists, key.ptr, horizon, resp->body.ptr + start,
+                           resp->body.len - start);
+  mida__buf_free(&key);
+  return rc;
+}
 
 static int list_workflows(mida__serve *srv, const mida__req *req,
                           mida__resp *resp) {
@@ -105,8 +150,8 @@ static int list_workflows(mida__serve *srv, const mida__req *req,
     rc = mida__list_sql(&sql, sort, desc, "w", "workflow", after != NULL,
                         mida__buf_str(&where), np, limit);
   if (rc == MIDA_OK)
-    rc = mida__serve_page(srv, resp, mida__buf_str(&sql), params, np,
-                          WORKFLOW_KINDS COUNT_KINDS, limit);
+    rc = cached_page(srv, req, resp, mida__buf_str(&sql), params, np,
+                     WORKFLOW_KINDS COUNT_KINDS, limit);
   mida__buf_free(&where);
   mida__buf_free(&sql);
   return rc;

@@ -96,6 +96,14 @@ class Server:
 
 
 @pytest.fixture
+def lite(tmp_path):
+    """The CLI tests' fixture store (tests/cli/mida_cli_store.py)."""
+    path = tmp_path / "fixture.db"
+    fx.make_store(str(path))
+    return str(path)
+
+
+@pytest.fixture
 def serve(mida_bin):
     """A factory of servers, all stopped at the end of the test."""
     if not built_with("MICROHTTPD"):

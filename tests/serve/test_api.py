@@ -12,13 +12,6 @@ from serve_support import copy_sqlite_to_postgres
 
 
 @pytest.fixture
-def lite(tmp_path):
-    path = tmp_path / "fixture.db"
-    fx.make_store(str(path))
-    return str(path)
-
-
-@pytest.fixture
 def both(lite, pg_db, produce_bin, fleet, tmp_path, serve):
     """A server on the SQLite fixture and one on its PostgreSQL copy."""
     env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
@@ -65,6 +58,7 @@ TARGETS = [
     f"/api/metrics?task={fx.T_FIT}&key=loss",
     f"/api/metrics?task={fx.T_FIT}&key=loss&key=acc&x=time",
     f"/api/metrics?task={fx.T_FIT}&key=loss&points=2",
+    f"/api/metrics?task={fx.T_FIT}&key=loss&points=2&x=time",
     "/api/telemetry/sources",
     f"/api/telemetry?task={fx.T_FIT}",
     "/api/sql?q=" + q("SELECT activity, status FROM task ORDER BY id"),
@@ -134,6 +128,13 @@ def test_lists_filters_and_details(serve, lite):
     assert min(b["lo"] for b in series["buckets"]) == 0.25
     assert max(b["hi"] for b in series["buckets"]) == 0.9
     assert sum(b["n"] for b in series["buckets"]) == 3
+    st, m = s.get_json(f"/api/metrics?task={fx.T_FIT}&key=loss&points=2"
+                       "&x=time")
+    series = m["series"][0]
+    assert series["downsampled"] is True
+    assert [(b["x0"], b["x1"], b["lo"], b["hi"], b["n"])
+            for b in series["buckets"]] == [
+        (fx.T0 + 22 * fx.SEC, fx.T0 + 24 * fx.SEC, 0.25, 0.9, 3)]
 
 
 def test_sql_endpoint_is_read_only(serve, lite):

@@ -1,6 +1,6 @@
 """schemathesis (PyPI) against /api/openapi.json of a running `mida serve`
 on the fixture store: generated requests, valid and invalid, to every
-operation but the endpless event stream; no answer may be a 5xx, and every
+operation but the endless event stream; no answer may be a 5xx, and every
 answer must match the document (status code, content type, schema). The
 number of examples per operation is bounded to keep the suite's time."""
 
@@ -11,19 +11,15 @@ import subprocess
 
 import pytest
 
-import mida_cli_store as fx
-
 EXAMPLES = os.environ.get("MIDA_SCHEMATHESIS_EXAMPLES", "25")
 
 
-def test_api_conforms_to_its_openapi_document(serve, tmp_path):
+def test_api_conforms_to_its_openapi_document(serve, lite):
     exe = pathlib.Path(os.sys.executable).parent / "schemathesis"
     if not exe.exists() and shutil.which("schemathesis") is None:
         pytest.skip("schemathesis is not installed "
                     "(tests/requirements-serve.txt)")
-    store = tmp_path / "fixture.db"
-    fx.make_store(str(store))
-    s = serve(str(store))
+    s = serve(lite)
     r = subprocess.run(
         [str(exe) if exe.exists() else "schemathesis", "run",
          f"{s.url}/api/openapi.json",

@@ -2,23 +2,14 @@
 server: who may listen where, the bearer token, the Host check, the
 headers, and hostile requests that must get a 4xx and never a crash."""
 
-import os
 import socket
 import subprocess
 
 import pytest
 
-import mida_cli_store as fx
 from serve_support import Server
 
 TOKEN = "s3cret-token-0123456789abcdef"
-
-
-@pytest.fixture
-def lite(tmp_path):
-    path = tmp_path / "fixture.db"
-    fx.make_store(str(path))
-    return str(path)
 
 
 @pytest.fixture
