@@ -35,6 +35,7 @@
 #include "capture/shipper.h"
 #include "core/alloc.h"
 #include "core/config.h"
+#include "core/fileid.h"
 #include "core/program.h"
 #include "core/sha256.h"
 #include "core/url.h"
@@ -189,24 +190,6 @@ static const char generated_sql[] =
     " WHERE t.workflow_id = ?1 AND td.role = 'generated'"
     " AND d.digest IS NULL AND d.id LIKE 'inode:%'";
 
-/* "file:///a%20b" -> "/a b" into out (cap bytes); 0, or -1. */
-static int uri_path(const char *uri, char *out, size_t cap) {
-  size_t n = strlen(uri), w = 0;
-  if (n < 8 || memcmp(uri, "file://", 7) != 0)
-    return -1;
-  for (size_t i = 7; i < n && w + 1 < cap; i++) {
-    if (uri[i] == '%' && i + 2 < n) {
-      char hex[3] = {uri[i + 1], uri[i + 2], '\0'};
-      out[w++] = (char)strtol(hex, NULL, 16);
-      i += 2;
-    } else {
-      out[w++] = uri[i];
-    }
-  }
-  out[w] = '\0';
-  return 0;
-}
-
 /* Hashes the file whose data id is id (at uri) if it is still that version
  * and fits the budget; writes "sha256:<hex>" into out. Returns 0, or -1 if
  * skipped. */
@@ -217,7 +200,8 @@ static int digest_file(const char *id, const char *uri, uint64_t max,
   char path[PATH_MAX];
   if (sscanf(id, "inode:%llu:%llu:%lld:%llu", &dev, &ino, &mtime, &size) !=
           4 ||
-      size > max || size > *budget || uri_path(uri, path, sizeof path) != 0)
+      size > max || size > *budget ||
+      mida__file_uri_path(uri, path, sizeof path) != MIDA_OK)
     return -1;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)

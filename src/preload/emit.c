@@ -4,8 +4,8 @@
  *
  * A record is described as a short list of fields on the stack, sized, and
  * encoded straight into a frame reserved in the journal: no heap memory,
- * no copy. A file's URI ("file://" and the path, percent-encoded where
- * RFC 3986 wants it) is written in place the same way. The first record of
+ * no copy. A file's URI and version id are those of core/fileid.h; the
+ * URI is written in place the same way. The first record of
  * a process made by fork() is preceded by its task's begin, so that a
  * child that never execs still says what it is.
  */
@@ -14,10 +14,10 @@
 #include "core/alloc.h"
 #include "core/argv.h"
 #include "core/buf.h"
+#include "core/fileid.h"
 #include "core/record.h"
 #include "preload/real.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,45 +62,6 @@ static void add_uri(record *r, const char *path) {
     r->f[r->n++] = (field){MIDA_F_URI, FK_URI, NULL, 0, path};
 }
 
-/* Whether byte c stands for itself in a URI path (RFC 3986 pchar or '/'):
- * a bit per byte, built once. */
-static uint32_t plain_bits[8];
-static pthread_once_t plain_once = PTHREAD_ONCE_INIT;
-
-static void plain_init(void) {
-  for (int c = 1; c < 128; c++)
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=:@/", c) != NULL)
-      plain_bits[c / 32] |= 1u << (c % 32);
-}
-
-static inline int uri_plain(unsigned char c) {
-  return (plain_bits[c / 32] >> (c % 32)) & 1;
-}
-
-static size_t uri_len(const char *path) {
-  pthread_once(&plain_once, plain_init);
-  size_t n = 7; /* file:// */
-  for (const unsigned char *p = (const unsigned char *)path; *p; p++)
-    n += uri_plain(*p) ? 1 : 3;
-  return n;
-}
-
-static void uri_write(char *out, const char *path) {
-  static const char hex[] = "0123456789ABCDEF";
-  memcpy(out, "file://", 7);
-  out += 7;
-  for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-    if (uri_plain(*p)) {
-      *out++ = (char)*p;
-    } else {
-      *out++ = '%';
-      *out++ = hex[*p >> 4];
-      *out++ = hex[*p & 15];
-    }
-  }
-}
-
 static void encode(mida__enc *e, const record *r) {
   for (int i = 0; i < r->n; i++) {
     const field *f = &r->f[i];
@@ -115,9 +76,9 @@ static void encode(mida__enc *e, const record *r) {
       mida__enc_str(e, f->tag, f->str, (size_t)-1);
       break;
     case FK_URI: {
-      char *p = mida__enc_str_reserve(e, f->tag, uri_len(f->str));
+      char *p = mida__enc_str_reserve(e, f->tag, mida__file_uri_len(f->str));
       if (p != NULL)
-        uri_write(p, f->str);
+        mida__file_uri_write(p, f->str);
       break;
     }
     }
@@ -294,34 +255,11 @@ void mida__pl_emit_reaped(const mida_id_t *child, int status, int with_end) {
   put_record(MIDA_REC_TASK, &r);
 }
 
-/* Writes v in decimal at p; returns the end. */
-static char *put_decimal(char *p, uint64_t v) {
-  char tmp[24];
-  int n = 0;
-  do {
-    tmp[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0)
-    *p++ = tmp[--n];
-  return p;
-}
-
-/* "inode:dev:ino:mtime_ns:size": a file's version (src/sink/schema.h), into
- * buf (IDENTITY_BYTES). */
+/* The version id of st (core/fileid.h) into buf. */
 #define IDENTITY_BYTES 96
 static void identity(const struct stat *st, char *buf) {
-  char *p = buf;
-  memcpy(p, "inode:", 6);
-  p = put_decimal(p + 6, (uint64_t)st->st_dev);
-  *p++ = ':';
-  p = put_decimal(p, (uint64_t)st->st_ino);
-  *p++ = ':';
-  p = put_decimal(p, (uint64_t)st->st_mtim.tv_sec * 1000000000u +
-                         (uint64_t)st->st_mtim.tv_nsec);
-  *p++ = ':';
-  p = put_decimal(p, (uint64_t)st->st_size);
-  *p = '\0';
+  if (mida__file_version_id(st, buf, IDENTITY_BYTES) != MIDA_OK)
+    buf[0] = '\0';
 }
 
 void mida__pl_emit_link(const mida_id_t *task, const char *path,
