@@ -363,6 +363,33 @@ MIDA_EXTERN size_t mida_task_usage_end(mida_session_t *s,
                                        const mida_id_t *task, char *buf,
                                        size_t cap);
 
+/* One execution of a task (a run). A task that runs more than once --
+ * retried after an error, or run again because the process that ran it
+ * died -- has one run each time; a source that knows its executions
+ * records each of them, at its start and at its end, under one run id
+ * (mida_id_new() at the start). The store keeps every run (table task_run)
+ * and summarises them in the task's row: attempts = the runs that
+ * started; started, ended, host, pid and worker = those of the run that
+ * started last, whatever the order in which the records arrive (the task's
+ * own records then no longer change these columns). The run's host and
+ * pid are those of the recording process. */
+typedef struct mida_task_run {
+  size_t struct_size;    /* sizeof, or 0 (version 1) */
+  const mida_id_t *task; /* the task it is a run of; required */
+  mida_status_t status;  /* RUNNING at its start; FINISHED, ERROR or
+                            CANCELLED at its end; 0: not said */
+  int64_t started_ns;    /* when it started, ns since the epoch, or 0 */
+  int64_t ended_ns;      /* when it ended, or 0 */
+  const char *worker;    /* where it ran inside the process, or NULL */
+  const char *error;     /* its error text, or NULL */
+  const char *telemetry; /* its resource use: a JSON object (as
+                            mida_task_usage_end writes it) or NULL */
+} mida_task_run_t;
+
+/* Records (part of) run `run` of a task. Returns as mida_task_begin(). */
+MIDA_EXTERN int mida_task_run(mida_session_t *s, const mida_id_t *run,
+                              const mida_task_run_t *r);
+
 /* Records that task depends on upstream (control flow, e.g. a task graph's
  * edge). */
 MIDA_EXTERN int mida_task_dep(mida_session_t *s, const mida_id_t *task,

@@ -64,6 +64,7 @@ static const char *const type_names[MIDA_REC_TYPE_COUNT] = {
     [MIDA_REC_METRIC] = "metric",     [MIDA_REC_TELEMETRY] = "telemetry",
     [MIDA_REC_CURSOR] = "cursor",     [MIDA_REC_COUNTER] = "counter",
     [MIDA_REC_LOST] = "lost",
+    [MIDA_REC_RUN] = "run",
 };
 
 mida__kind mida__field_kind(unsigned tag) {

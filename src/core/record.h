@@ -60,6 +60,9 @@ typedef enum mida__rec_type {
                              ENDED that are not over (SUBMITTED, RUNNING)
                              become LOST, with the reason ERROR (sent by
                              recovery) */
+  MIDA_REC_RUN = 11,      /* ID(= the run) TASK STATUS STARTED ENDED HOST PID
+                             WORKER ERROR TELEMETRY: one execution of a
+                             task (mida_task_run) */
   MIDA_REC_TYPE_COUNT
 } mida__rec_type;
 

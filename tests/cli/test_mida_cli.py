@@ -98,7 +98,7 @@ def test_version(run):
     assert r.returncode == 0
     lines = r.stdout.splitlines()
     assert lines[0] == "mida 0.1.0"
-    assert lines[1] == "schema 4"
+    assert lines[1] == "schema 5"
     assert lines[2].startswith("sqlite 3.")
     assert run("--version", store_path=None).stdout == r.stdout
 
