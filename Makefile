@@ -1,13 +1,17 @@
 # The two commands of README.md, and the benchmarks.
 #
+#   make build   install what compiling needs (no Python environment), build
 #   make demo    install what the demo needs, build, run the demo (the
 #                MIDA paper's use case: Dask, PyTorch, MLflow, TensorBoard
 #                and a shell step observed in one campaign) on SQLite
 #   make demo-capi  the C API example (examples/demo.c)
-#   make test    the whole suite (C unit and integration tests, Python tests,
-#                ASan+UBSan and TSan builds), ending in "N passed, N failed"
+#   make test    install what the tests need (services, the test venv),
+#                build, then the whole suite (C unit and integration tests,
+#                Python tests, ASan+UBSan and TSan builds), ending in
+#                "N passed, N failed"
 #   make bench   the benchmarks, on an optimized build, one JSON line each
-.PHONY: all deps deps-demo build demo demo-capi test bench fuzz clean
+.PHONY: all deps deps-build deps-demo build demo demo-capi test bench fuzz \
+  clean
 
 BUILD ?= build
 MESON_OPTS ?= -Dwerror=true
@@ -17,6 +21,9 @@ all: build
 deps:
 	@scripts/install-deps.sh test
 
+deps-build:
+	@scripts/install-deps.sh build
+
 deps-demo:
 	@scripts/install-deps.sh demo
 
@@ -25,7 +32,7 @@ define compile
 	@ninja -C $(BUILD) >/dev/null
 endef
 
-build: deps
+build: deps-build
 	$(compile)
 
 demo: deps-demo
@@ -36,7 +43,8 @@ demo-capi: deps-demo
 	$(compile)
 	@examples/demo-capi.sh $(BUILD)
 
-test: build
+test: deps
+	$(compile)
 	@scripts/run-tests.sh $(BUILD)
 
 bench: deps

@@ -1,29 +1,37 @@
 #!/usr/bin/env bash
-# install-deps.sh [demo|test] -- installs what mida's build and demo
-# (`demo`: make demo) or its build, demo and tests (`test`, the default:
-# make test) need on a Debian 12 machine, and nothing that is already
-# there. Safe to run again.
+# install-deps.sh [build|demo|test] -- installs what one purpose needs on a
+# Debian 12 machine, and nothing that is already there. Safe to run again.
 #
-# Debian packages come from scripts/deps/*.apt (one name a line, # comments),
-# one file per area (core, brokers, observers...); the demo needs core,
-# python, observers and serve (its dashboard is built with Node.js). Python
-# packages come from examples/requirements.txt
-# (the demo's) and tests/requirements*.txt (the tests') into .venv, so that
-# the system's Python is never touched; the venv is updated only when those
-# files change.
+#   build  scripts/deps/build.apt: what compiling mida needs (the C
+#          toolchain and libraries; Node.js and web/'s npm packages, which
+#          bundle the dashboard of `mida serve`), and no Python
+#          environment;
+#   demo   build, plus demo.apt and observers.apt, and .venv from
+#          examples/requirements.txt (the demo's Dask, PyTorch, MLflow,
+#          TensorBoard);
+#   test   build, plus every scripts/deps/*.apt (one file per area: tests,
+#          brokers, observers, serve, ...) and .venv from
+#          examples/requirements.txt and tests/requirements*.txt.
+#
+# Debian packages: one name a line, # comments. Python packages go into
+# .venv, so that the system's Python is never touched; the venv is updated
+# only when its requirement files change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-test}
 case $what in
+build)
+  apt_lists=(scripts/deps/build.apt)
+  requirements=() ;;
 demo)
-  apt_lists=(scripts/deps/core.apt scripts/deps/python.apt
-             scripts/deps/observers.apt scripts/deps/serve.apt)
+  apt_lists=(scripts/deps/build.apt scripts/deps/demo.apt
+             scripts/deps/observers.apt)
   requirements=(examples/requirements.txt) ;;
 test)
   apt_lists=(scripts/deps/*.apt)
   requirements=(examples/requirements.txt tests/requirements*.txt) ;;
 *)
-  echo "usage: install-deps.sh [demo|test]" >&2
+  echo "usage: install-deps.sh [build|demo|test]" >&2
   exit 2 ;;
 esac
 
@@ -61,6 +69,8 @@ if [ ! -f web/node_modules/.package-lock.json ] ||
   echo "install-deps: installing web/ packages (npm ci)"
   (cd web && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+[ ${#requirements[@]} -gt 0 ] || exit 0
 
 # The virtualenv: one stamp per kind, so that the demo's set-up does not
 # count as the tests'.

@@ -18,7 +18,9 @@
  * status LOST for what that process left SUBMITTED or RUNNING; LOST ranks
  * below the real ends, so an end that arrives later still wins.
  */
-#include "capture/shipper.h"
+#include "capture/recovery.h"
+
+#include "capture/ship.h"
 
 #include "core/alloc.h"
 
@@ -115,14 +117,8 @@ static int put_counters(recovery *r, const mida__origin *origin,
   for (int i = 0; i < 3; i++) {
     if (values[i] == 0)
       continue;
-    mida__rec *rec = &r->recs[n++];
-    memset(rec, 0, sizeof *rec);
-    rec->type = MIDA_REC_COUNTER;
-    rec->f[MIDA_F_KEY].present = true;
-    rec->f[MIDA_F_KEY].v.str.ptr = names[i];
-    rec->f[MIDA_F_KEY].v.str.len = (uint32_t)strlen(names[i]);
-    rec->f[MIDA_F_VALUE_I].present = true;
-    rec->f[MIDA_F_VALUE_I].v.i64 = (int64_t)values[i];
+    /* host and pid come from the origin: the dead writer's */
+    mida__rec_counter(&r->recs[n++], NULL, 0, names[i], (int64_t)values[i]);
   }
   return n > 0 ? mida__sink_put_batch(r->sink, r->recs, n, origin) : MIDA_OK;
 }

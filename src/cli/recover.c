@@ -16,7 +16,7 @@
  */
 #include "cli/cli.h"
 
-#include "capture/shipper.h"
+#include "capture/recovery.h"
 #include "core/config.h"
 #include "mida.h"
 

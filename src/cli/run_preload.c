@@ -32,7 +32,7 @@
  */
 #include "cli/run_preload.h"
 
-#include "capture/shipper.h"
+#include "capture/recovery.h"
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/fileid.h"

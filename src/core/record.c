@@ -283,8 +283,10 @@ void mida__rec_counter(mida__rec *rec, const char *host, int64_t pid,
                        const char *key, int64_t value) {
   memset(rec, 0, sizeof *rec);
   rec->type = MIDA_REC_COUNTER;
-  mida__rec_set_str(rec, MIDA_F_HOST, host, (size_t)-1);
-  mida__rec_set_i64(rec, MIDA_F_PID, pid);
+  if (host != NULL)
+    mida__rec_set_str(rec, MIDA_F_HOST, host, (size_t)-1);
+  if (pid != 0)
+    mida__rec_set_i64(rec, MIDA_F_PID, pid);
   mida__rec_set_str(rec, MIDA_F_KEY, key, (size_t)-1);
   mida__rec_set_i64(rec, MIDA_F_VALUE_I, value);
 }

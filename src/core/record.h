@@ -217,7 +217,8 @@ void mida__rec_set_str(mida__rec *rec, unsigned tag, const char *s,
                        size_t len); /* len (size_t)-1: strlen(s) */
 
 /* Fills rec (whole) as a MIDA_REC_COUNTER record: counter key of process
- * pid on host, value (the store keeps the largest). The one way to build
+ * pid on host, value (the store keeps the largest). host NULL and pid 0
+ * leave them to the batch's origin (mida__origin). The one way to build
  * one; strings are borrowed. */
 void mida__rec_counter(mida__rec *rec, const char *host, int64_t pid,
                        const char *key, int64_t value);

@@ -1,8 +1,10 @@
 /*
- * merge.c -- the merge-rule table of the stores (see merge.h).
+ * merge.c -- the merge-rule table of the stores, and the folding of a
+ * batch's records into row images that both SQL stores do (see merge.h).
  */
 #include "sink/merge.h"
 
+#include "core/alloc.h"
 #include "mida.h"
 
 #include <string.h>
@@ -112,4 +114,65 @@ int mida__status_rank_of_name(const char *name, size_t len) {
         memcmp(name, statuses[i].name, len) == 0)
       return i;
   return -1;
+}
+
+/* ---- folding a batch ---------------------------------------------------- */
+
+int mida__merge_takes(int rule, int64_t incoming, int64_t held) {
+  switch (rule) {
+  case MIDA_RULE_MIN:
+    return incoming < held;
+  case MIDA_RULE_MAX:
+    return incoming > held;
+  case MIDA_RULE_STATUS:
+    return mida__status_rank(incoming) > mida__status_rank(held);
+  default:
+    return 1;
+  }
+}
+
+static uint64_t id_hash(const mida_id_t *id, int entity) {
+  uint64_t a, b;
+  memcpy(&a, id->bytes, 8);
+  memcpy(&b, id->bytes + 8, 8);
+  uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)entity) *
+               0xBF58476D1CE4E5B9ull;
+  return h ^ (h >> 31);
+}
+
+int mida__fold_reset(mida__fold *f, size_t n) {
+  if (n > UINT32_MAX / 4)
+    return MIDA_EINVAL;
+  size_t want = 16;
+  while (want < 2 * n)
+    want *= 2;
+  if (want > f->cap) {
+    mida__free(f->slots);
+    f->slots = mida__malloc(want * sizeof *f->slots);
+    f->cap = f->slots != NULL ? want : 0;
+    if (f->slots == NULL)
+      return MIDA_ENOMEM;
+  }
+  memset(f->slots, 0, f->cap * sizeof *f->slots);
+  return MIDA_OK;
+}
+
+mida__fold_slot *mida__fold_find(mida__fold *f, int entity,
+                                 const mida_id_t *id) {
+  size_t mask = f->cap - 1;
+  size_t i = (size_t)id_hash(id, entity) & mask;
+  for (; f->slots[i].image != 0; i = (i + 1) & mask) {
+    mida__fold_slot *s = &f->slots[i];
+    if (s->entity == entity && memcmp(&s->id, id, sizeof *id) == 0)
+      return s;
+  }
+  f->slots[i].entity = entity;
+  f->slots[i].id = *id;
+  return &f->slots[i];
+}
+
+void mida__fold_free(mida__fold *f) {
+  mida__free(f->slots);
+  f->slots = NULL;
+  f->cap = 0;
 }

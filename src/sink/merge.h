@@ -105,4 +105,43 @@ int mida__status_rank_of_name(const char *name, size_t len);
 #define MIDA_STATUS_NAMES_BY_RANK_SQL                                          \
   "'UNKNOWN','SUBMITTED','RUNNING','LOST','FINISHED','CANCELLED','ERROR'"
 
+/* ---- folding a batch ----------------------------------------------------
+ *
+ * The rules above are associative, so both SQL stores first fold the
+ * records of one row within a batch into one row image (sqlite.c keeps
+ * which record supplies each column, postgres.c the values themselves) and
+ * write each row once. What they share: the table that finds a row's image
+ * in the batch, and the rule that says whether an incoming value replaces
+ * the one an image holds. */
+
+/* The rule of an integer column: whether incoming replaces held (MIN,
+ * MAX, STATUS by rank; for any other rule, the incoming value wins). */
+int mida__merge_takes(int rule, int64_t incoming, int64_t held);
+
+/* One slot of the table: the row (entity, id) and its image. */
+typedef struct mida__fold_slot {
+  mida_id_t id;   /* the row's key */
+  uint32_t image; /* its image's number + 1; 0: a free slot */
+  int32_t entity; /* MIDA_ENT_* */
+} mida__fold_slot;
+
+/* Rows to images for one batch: open addressing over a power of two of
+ * slots, at least twice the records. */
+typedef struct mida__fold {
+  mida__fold_slot *slots; /* cap of them */
+  size_t cap;             /* 0 before the first batch */
+} mida__fold;
+
+/* Empties the table for a batch of n records, growing it if need be.
+ * Returns MIDA_OK, MIDA_ENOMEM, or MIDA_EINVAL for a batch too large. */
+int mida__fold_reset(mida__fold *f, size_t n);
+
+/* The slot of the row (entity, id): the one that holds its image (image
+ * != 0), or the free one where its image goes (image == 0; the caller
+ * sets image to its image's number + 1). */
+mida__fold_slot *mida__fold_find(mida__fold *f, int entity,
+                                 const mida_id_t *id);
+
+void mida__fold_free(mida__fold *f);
+
 #endif /* MIDA_SINK_MERGE_H */

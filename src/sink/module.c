@@ -91,7 +91,7 @@ static int own_dir(char *dir, size_t len) {
 /* Appends a directory to dirs[] if it fits; returns the new count. */
 static int add_dir(char dirs[][PATH_MAX], int n, int max, const char *a,
                    const char *b) {
-  if (n >= max)
+  if (n >= max || a[0] == '\0')
     return n;
   int w = snprintf(dirs[n], PATH_MAX, "%s%s", a, b);
   return w > 0 && w < PATH_MAX ? n + 1 : n;
@@ -104,8 +104,10 @@ static int search_dirs(char dirs[][PATH_MAX], int max) {
   if (env != NULL && env[0] != '\0')
     return add_dir(dirs, n, max, env, ""); /* the only place, when set */
   char own[PATH_MAX];
-  if (own_dir(own, sizeof own))
-    n = add_dir(dirs, n, max, own, "/mida-modules");
+  if (own_dir(own, sizeof own)) {
+    n = add_dir(dirs, n, max, own, "/mida-modules");  /* beside libmida */
+    n = add_dir(dirs, n, max, own, "/../lib/mida-modules"); /* bin/mida */
+  }
   n = add_dir(dirs, n, max, MIDA_MODULE_DIR_INSTALL, "");
   return add_dir(dirs, n, max, MIDA_MODULE_DIR_BUILD, "");
 }
@@ -171,8 +173,8 @@ int mida__module_load(const char *name, const mida__module **out, char *err,
     pthread_mutex_unlock(&load_lock);
     return MIDA_OK;
   }
-  char dirs[4][PATH_MAX];
-  int ndirs = search_dirs(dirs, 4);
+  char dirs[5][PATH_MAX];
+  int ndirs = search_dirs(dirs, 5);
   char path[PATH_MAX + 64];
   int rc = MIDA_EUNSUPPORTED;
   int found = 0;
@@ -191,7 +193,7 @@ int mida__module_load(const char *name, const mida__module **out, char *err,
   }
   pthread_mutex_unlock(&load_lock);
   if (!found) {
-    char where[4 * PATH_MAX + 16] = "";
+    char where[5 * PATH_MAX + 16] = "";
     size_t used = 0;
     for (int d = 0; d < ndirs && used < sizeof where; d++) {
       int w = snprintf(where + used, sizeof where - used, "%s%s",

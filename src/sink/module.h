@@ -18,8 +18,9 @@
  *
  * Where modules are looked for: in $MIDA_MODULE_DIR alone when it is set;
  * else, in order, the directory "mida-modules" beside the file that holds
- * this code (libmida.so or the mida command, in a wheel or an install tree
- * alike), the install tree's <libdir>/mida, the build tree. A module must come from the same mida
+ * this code (libmida.so) or in ../lib beside it (the mida program, which
+ * holds the code itself) -- the layout of a wheel, mida/_lib/{bin,lib} --
+ * then the install tree's <libdir>/mida, then the build tree. A module must come from the same mida
  * version (MIDA_VERSION) and module ABI as the library that loads it.
  */
 #ifndef MIDA_SINK_MODULE_H

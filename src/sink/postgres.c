@@ -358,8 +358,7 @@ typedef struct pg_sink {
   mida__buf sql;            /* a statement being built */
   image *images;            /* a batch's row images */
   size_t images_cap;        /* entries at images */
-  uint32_t *slots;          /* hash of images: index + 1, 0 empty */
-  size_t slots_cap;         /* a power of two */
+  mida__fold fold;          /* rows to their images in a batch */
   const char **params;      /* parameter pointers of one statement */
   size_t params_cap;        /* entries at params */
   pending link[LT_COUNT];   /* link rows waiting */
@@ -834,15 +833,6 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
 
 /* ---- entities ----------------------------------------------------------- */
 
-static uint64_t id_hash(const mida_id_t *id, int entity) {
-  uint64_t a, b;
-  memcpy(&a, id->bytes, 8);
-  memcpy(&b, id->bytes + 8, 8);
-  uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)entity) *
-               0xBF58476D1CE4E5B9ull;
-  return h ^ (h >> 31);
-}
-
 static int reserve_images(pg_sink *s, size_t n) {
   if (n > UINT32_MAX / 4)
     return mida__sink_fail(&s->base, MIDA_EINVAL, "batch too large: %zu", n);
@@ -853,17 +843,8 @@ static int reserve_images(pg_sink *s, size_t n) {
     s->images = p;
     s->images_cap = n;
   }
-  size_t want = 16;
-  while (want < 2 * n)
-    want *= 2;
-  if (want > s->slots_cap) {
-    mida__free(s->slots);
-    s->slots = mida__malloc(want * sizeof *s->slots);
-    s->slots_cap = s->slots != NULL ? want : 0;
-    if (s->slots == NULL)
-      return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
-  }
-  memset(s->slots, 0, s->slots_cap * sizeof *s->slots);
+  if (mida__fold_reset(&s->fold, n) != MIDA_OK)
+    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
   return MIDA_OK;
 }
 
@@ -877,22 +858,16 @@ static int fold_entity(pg_sink *s, const mida__rec *r, int ent_no,
     return MIDA_OK;
   }
   const mida_id_t *id = &r->f[MIDA_F_ID].v.id;
-  size_t mask = s->slots_cap - 1;
-  size_t slot = (size_t)id_hash(id, ent_no) & mask;
-  image *img = NULL;
-  for (; s->slots[slot] != 0; slot = (slot + 1) & mask) {
-    image *cand = &s->images[s->slots[slot] - 1];
-    if (cand->entity == ent_no && memcmp(&cand->id, id, sizeof *id) == 0) {
-      img = cand;
-      break;
-    }
-  }
-  if (img == NULL) {
+  mida__fold_slot *slot = mida__fold_find(&s->fold, ent_no, id);
+  image *img;
+  if (slot->image != 0) {
+    img = &s->images[slot->image - 1];
+  } else {
     img = &s->images[(*nimages)++];
     memset(img, 0, sizeof *img);
     img->entity = (uint8_t)ent_no;
     img->id = *id;
-    s->slots[slot] = (uint32_t)*nimages;
+    slot->image = (uint32_t)*nimages;
   }
   int rc = MIDA_OK;
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
@@ -904,24 +879,7 @@ static int fold_entity(pg_sink *s, const mida__rec *r, int ent_no,
     cell *cl = &img->c[c];
     int kind = mida__field_kind(tag);
     if (kind == MIDA_KIND_I64) {
-      int take = !cl->set;
-      if (!take) {
-        switch (rule) {
-        case MIDA_RULE_MIN:
-          take = f->v.i64 < cl->num;
-          break;
-        case MIDA_RULE_MAX:
-          take = f->v.i64 > cl->num;
-          break;
-        case MIDA_RULE_STATUS:
-          take = mida__status_rank(f->v.i64) > mida__status_rank(cl->num);
-          break;
-        default:
-          take = 1;
-          break;
-        }
-      }
-      if (take) {
+      if (!cl->set || mida__merge_takes(rule, f->v.i64, cl->num)) {
         cl->set = 1;
         cl->num = f->v.i64;
       }
@@ -1442,7 +1400,7 @@ static void pg_close(mida__sink *base) {
   mida__buf_free(&s->sql);
   mida__buf_free(&s->touched);
   mida__free(s->images);
-  mida__free(s->slots);
+  mida__fold_free(&s->fold);
   mida__free(s->params);
   for (int t = 0; t < LT_COUNT; t++) {
     mida__free(s->link[t].vals);

@@ -219,8 +219,7 @@ typedef struct sqlite_sink {
   sqlite3_stmt *stmt[ST_COUNT]; /* prepared on first use, or NULL */
   row_image *images;            /* scratch: row images of a batch */
   size_t images_cap;            /* entries allocated at images */
-  uint32_t *slots;              /* scratch: hash of images, index + 1 */
-  size_t slots_cap;             /* entries at slots, a power of two */
+  mida__fold fold;              /* scratch: rows to their images */
   uint64_t skipped_records;     /* records skipped since open */
   uint64_t dropped_fields;      /* malformed JSON fields dropped */
   int64_t batch_seq;            /* the change number of the open batch */
@@ -610,15 +609,6 @@ static int run(sqlite_sink *s, sqlite3_stmt *st, const char *what) {
 
 /* ---- entities: task, workflow, campaign -------------------------------- */
 
-static uint64_t id_hash(const mida_id_t *id, int entity) {
-  uint64_t a, b;
-  memcpy(&a, id->bytes, 8);
-  memcpy(&b, id->bytes + 8, 8);
-  uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)entity) *
-               0xBF58476D1CE4E5B9ull;
-  return h ^ (h >> 31);
-}
-
 /* Adds record i to the batch's row images: folded into the image of the
  * same row when that is exact, else as a new image applied after it. */
 static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
@@ -638,18 +628,9 @@ static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
       json_mask |= (uint32_t)1 << c;
   }
 
-  const mida_id_t *id = &r->f[MIDA_F_ID].v.id;
-  size_t slot_mask = s->slots_cap - 1;
-  size_t slot = (size_t)id_hash(id, ent_no) & slot_mask;
-  row_image *img = NULL;
-  for (; s->slots[slot] != 0; slot = (slot + 1) & slot_mask) {
-    row_image *cand = &s->images[s->slots[slot] - 1];
-    const mida_id_t *cid = &recs[cand->source[0]].f[MIDA_F_ID].v.id;
-    if (cand->entity == ent_no && memcmp(cid, id, sizeof *id) == 0) {
-      img = cand;
-      break;
-    }
-  }
+  mida__fold_slot *slot =
+      mida__fold_find(&s->fold, ent_no, &r->f[MIDA_F_ID].v.id);
+  row_image *img = slot->image != 0 ? &s->images[slot->image - 1] : NULL;
   /* Two JSON values for one column would need merging here; leave that to
    * the store, in order, by starting a new image. */
   if (img != NULL && (img->mask & mask & json_mask) != 0)
@@ -660,7 +641,7 @@ static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
     img->mask = mask;
     for (int c = 0; c < ent->ncolumns; c++)
       img->source[c] = (uint32_t)i;
-    s->slots[slot] = (uint32_t)*nimages;
+    slot->image = (uint32_t)*nimages;
     return;
   }
   for (int c = 1; c < ent->ncolumns; c++) {
@@ -670,24 +651,8 @@ static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
     unsigned tag = ent->columns[c].tag;
     const mida__field *cur = &recs[img->source[c]].f[tag];
     const mida__field *inc = &r->f[tag];
-    int take = (img->mask & bit) == 0;
-    if (!take) {
-      switch (ent->columns[c].rule) {
-      case MIDA_RULE_MIN:
-        take = inc->v.i64 < cur->v.i64;
-        break;
-      case MIDA_RULE_MAX:
-        take = inc->v.i64 > cur->v.i64;
-        break;
-      case MIDA_RULE_STATUS:
-        take = mida__status_rank(inc->v.i64) > mida__status_rank(cur->v.i64);
-        break;
-      default:
-        take = 1;
-        break;
-      }
-    }
-    if (take) {
+    if ((img->mask & bit) == 0 ||
+        mida__merge_takes(ent->columns[c].rule, inc->v.i64, cur->v.i64)) {
       img->source[c] = (uint32_t)i;
       img->mask |= bit;
     }
@@ -920,17 +885,8 @@ static int reserve_scratch(sqlite_sink *s, size_t n) {
     s->images = p;
     s->images_cap = n;
   }
-  size_t want = 16;
-  while (want < 2 * n)
-    want *= 2;
-  if (want > s->slots_cap) {
-    mida__free(s->slots);
-    s->slots = mida__malloc(want * sizeof *s->slots);
-    s->slots_cap = s->slots != NULL ? want : 0;
-    if (s->slots == NULL)
-      return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
-  }
-  memset(s->slots, 0, s->slots_cap * sizeof *s->slots);
+  if (mida__fold_reset(&s->fold, n) != MIDA_OK)
+    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
   return MIDA_OK;
 }
 
@@ -1279,7 +1235,7 @@ static void sqlite_close(mida__sink *base) {
     sqlite3_finalize(s->stmt[i]);
   sqlite3_close(s->db);
   mida__free(s->images);
-  mida__free(s->slots);
+  mida__fold_free(&s->fold);
   mida__free(s);
 }
 
