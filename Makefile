@@ -1,10 +1,17 @@
 # The two commands of README.md, and the benchmarks.
 #
-#   make demo    install what is missing, build, run the demo on SQLite
-#   make test    the whole suite (C unit and integration tests, Python tests,
-#                ASan+UBSan and TSan builds), ending in "N passed, N failed"
+#   make build   install what compiling needs (no Python environment), build
+#   make demo    install what the demo needs, build, run the demo (the
+#                MIDA paper's use case: Dask, PyTorch, MLflow, TensorBoard
+#                and a shell step observed in one campaign) on SQLite
+#   make demo-capi  the C API example (examples/demo.c)
+#   make test    install what the tests need (services, the test venv),
+#                build, then the whole suite (C unit and integration tests,
+#                Python tests, ASan+UBSan and TSan builds), ending in
+#                "N passed, N failed"
 #   make bench   the benchmarks, on an optimized build, one JSON line each
-.PHONY: all deps build demo test bench fuzz clean
+.PHONY: all deps deps-build deps-demo build demo demo-capi test bench fuzz \
+  clean
 
 BUILD ?= build
 MESON_OPTS ?= -Dwerror=true
@@ -12,16 +19,32 @@ MESON_OPTS ?= -Dwerror=true
 all: build
 
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh test
 
-build: deps
+deps-build:
+	@scripts/install-deps.sh build
+
+deps-demo:
+	@scripts/install-deps.sh demo
+
+define compile
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) $(MESON_OPTS) >/dev/null
 	@ninja -C $(BUILD) >/dev/null
+endef
 
-demo: build
-	@scripts/demo.sh $(BUILD)
+build: deps-build
+	$(compile)
 
-test: build
+demo: deps-demo
+	$(compile)
+	@examples/demo.sh $(BUILD)
+
+demo-capi: deps-demo
+	$(compile)
+	@examples/demo-capi.sh $(BUILD)
+
+test: deps
+	$(compile)
 	@scripts/run-tests.sh $(BUILD)
 
 bench: deps
@@ -31,4 +54,5 @@ bench: deps
 	@scripts/run-bench.sh build-release
 
 clean:
-	rm -rf build build-asan build-tsan build-release build-fuzz demo-out bench-out
+	rm -rf build build-asan build-tsan build-release build-fuzz demo-out \
+	  demo-capi-out bench-out

@@ -46,7 +46,9 @@
 extern "C" {
 #endif
 
-#if defined(MIDA_BUILDING_LIBRARY)
+/* Exported from libmida.so; hidden in a loadable module (src/modules/),
+ * which carries a private copy of the few public functions it uses. */
+#if defined(MIDA_BUILDING_LIBRARY) && !defined(MIDA_BUILDING_MODULE)
 #define MIDA_EXTERN __attribute__((visibility("default")))
 #else
 #define MIDA_EXTERN
@@ -162,9 +164,12 @@ typedef struct mida_session mida_session_t;
 MIDA_EXTERN void mida_config_init_sized(mida_config_t *cfg, size_t size);
 #define mida_config_init(cfg) mida_config_init_sized((cfg), sizeof *(cfg))
 
-/* Opens a session: creates the spool directory and this process's journal,
- * opens the store, ships journals left by dead processes of the same store,
- * and starts the shipper thread. cfg NULL means mida_config_init() defaults.
+/* Opens a session: creates the spool directory and this process's journal
+ * and starts the shipper thread, which opens the store, ships the journals
+ * left by dead processes of the same store, then this session's records.
+ * It waits at most 200 ms for the store (unless strict): a store that is
+ * slow, hung or down never holds up the caller (docs/reliability.md).
+ * cfg NULL means mida_config_init() defaults.
  * On success *out is a session to pass to mida_close(), and errmsg (if not
  * NULL, of errmsg_len bytes) receives "" or a warning saying why the session
  * records less than it could (say, no room for its journal: records are
@@ -172,10 +177,12 @@ MIDA_EXTERN void mida_config_init_sized(mida_config_t *cfg, size_t size);
  * and errmsg receives the reason.
  * Returns MIDA_OK, MIDA_EINVAL, MIDA_EURL, MIDA_ESTORE, MIDA_EIO,
  * MIDA_EFULL (strict only) or MIDA_ENOMEM.
- * A broker (redis://, nats://, mqtt://) that cannot be reached is no
- * failure: the session records into its journal, and the shipper thread
- * connects (retrying with backoff) and ships once the broker is up; until
- * then mida_flush() returns MIDA_EUNREACHABLE or MIDA_ETIMEDOUT. */
+ * A store or broker that cannot be opened is no failure (unless
+ * cfg->strict, MIDA_STRICT=1): the session records into its journal, with
+ * a warning in errmsg, and the shipper thread connects (retrying with
+ * backoff) and ships once the store is up; until then mida_flush() waits
+ * its timeout and returns the store's error (MIDA_EUNREACHABLE,
+ * MIDA_ESTORE, ...) or MIDA_ETIMEDOUT. */
 MIDA_EXTERN int mida_open(const mida_config_t *cfg, mida_session_t **out,
                           char *errmsg, size_t errmsg_len);
 
@@ -355,6 +362,43 @@ MIDA_EXTERN void mida_task_usage_begin(mida_session_t *s,
 MIDA_EXTERN size_t mida_task_usage_end(mida_session_t *s,
                                        const mida_id_t *task, char *buf,
                                        size_t cap);
+
+/* One execution of a task (a run). A task that runs more than once --
+ * retried after an error, or run again because the process that ran it
+ * died -- has one run each time; a source that knows its executions
+ * records each of them, at its start and at its end, under one run id
+ * (mida_id_new() at the start). The store keeps every run (table task_run)
+ * and summarises them in the task's row: attempts = the runs that
+ * started; started, ended, host, pid and worker = those of the run that
+ * started last, whatever the order in which the records arrive (the task's
+ * own records then no longer change these columns). The run's host and
+ * pid are those of the recording process. */
+typedef struct mida_task_run {
+  size_t struct_size;    /* sizeof, or 0 (version 1) */
+  const mida_id_t *task; /* the task it is a run of; required */
+  mida_status_t status;  /* RUNNING at its start; FINISHED, ERROR or
+                            CANCELLED at its end; 0: not said */
+  int64_t started_ns;    /* when it started, ns since the epoch, or 0 */
+  int64_t ended_ns;      /* when it ended, or 0 */
+  const char *worker;    /* where it ran inside the process, or NULL */
+  const char *error;     /* its error text, or NULL */
+  const char *telemetry; /* its resource use: a JSON object (as
+                            mida_task_usage_end writes it) or NULL */
+} mida_task_run_t;
+
+/* Records (part of) run `run` of a task. Returns as mida_task_begin(). */
+MIDA_EXTERN int mida_task_run(mida_session_t *s, const mida_id_t *run,
+                              const mida_task_run_t *r);
+
+/* Marks the calling thread as running task, whose begin and end are
+ * recorded elsewhere (a Dask task run by a worker), until
+ * mida_task_leave(task) on the same thread; mida_task_begin and
+ * mida_task_end do this for the tasks they record. Under `mida run`, the
+ * files the thread opens meanwhile are linked to task as well as to its
+ * process (docs/run.md). A thread keeps its 16 innermost tasks. No system
+ * call, no allocation; needs no session. */
+MIDA_EXTERN void mida_task_enter(const mida_id_t *task);
+MIDA_EXTERN void mida_task_leave(const mida_id_t *task);
 
 /* Records that task depends on upstream (control flow, e.g. a task graph's
  * edge). */

@@ -1,15 +1,41 @@
 #!/usr/bin/env bash
-# install-deps.sh -- installs what mida's build, demo and tests need on a
+# install-deps.sh [build|demo|test] -- installs what one purpose needs on a
 # Debian 12 machine, and nothing that is already there. Safe to run again.
 #
-# Debian packages come from scripts/deps/*.apt (one name a line, # comments),
-# one file per area (core, brokers, observers...). Python test tools come
-# from tests/requirements*.txt into .venv, so that the system's Python is
-# never touched; the venv is rebuilt only when those files change.
+#   build  scripts/deps/build.apt: what compiling mida needs (the C
+#          toolchain and libraries; Node.js and web/'s npm packages, which
+#          bundle the dashboard of `mida serve`), and no Python
+#          environment;
+#   demo   build, plus demo.apt and observers.apt, and .venv from
+#          examples/requirements.txt (the demo's Dask, PyTorch, MLflow,
+#          TensorBoard);
+#   test   build, plus every scripts/deps/*.apt (one file per area: tests,
+#          brokers, observers, serve, ...) and .venv from
+#          examples/requirements.txt and tests/requirements*.txt.
+#
+# Debian packages: one name a line, # comments. Python packages go into
+# .venv, so that the system's Python is never touched; the venv is updated
+# only when its requirement files change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+what=${1:-test}
+case $what in
+build)
+  apt_lists=(scripts/deps/build.apt)
+  requirements=() ;;
+demo)
+  apt_lists=(scripts/deps/build.apt scripts/deps/demo.apt
+             scripts/deps/observers.apt)
+  requirements=(examples/requirements.txt) ;;
+test)
+  apt_lists=(scripts/deps/*.apt)
+  requirements=(examples/requirements.txt tests/requirements*.txt) ;;
+*)
+  echo "usage: install-deps.sh [build|demo|test]" >&2
+  exit 2 ;;
+esac
 
-mapfile -t packages < <(cat scripts/deps/*.apt | sed 's/#.*//' | tr -s ' \t' '\n' | grep -v '^$' | sort -u)
+mapfile -t packages < <(cat "${apt_lists[@]}" | sed 's/#.*//' | tr -s ' \t' '\n' | grep -v '^$' | sort -u)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -44,14 +70,17 @@ if [ ! -f web/node_modules/.package-lock.json ] ||
   (cd web && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-# The test virtualenv.
-stamp=.venv/.requirements.stamp
-want=$(cat tests/requirements*.txt | sha256sum | cut -d' ' -f1)
+[ ${#requirements[@]} -gt 0 ] || exit 0
+
+# The virtualenv: one stamp per kind, so that the demo's set-up does not
+# count as the tests'.
+stamp=.venv/.requirements-$what.stamp
+want=$(cat "${requirements[@]}" | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "install-deps: preparing .venv from tests/requirements*.txt"
-  python3 -m venv .venv
+  echo "install-deps: preparing .venv from ${requirements[*]}"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  for req in tests/requirements*.txt; do
+  for req in "${requirements[@]}"; do
     .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
   done
   echo "$want" >"$stamp"

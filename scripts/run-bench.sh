@@ -13,6 +13,12 @@ for b in bench_capture bench_sink_apply bench_ingest bench_query bench_rss \
   "$build/bench/$b" | tee "bench-out/$b.log"
   tail -n 1 "bench-out/$b.log" >>"$out"
 done
+# Exports stream: their peak memory at 100,000 and 1,000,000 tasks.
+for n in 100000 1000000; do
+  echo "== bench_export $n"
+  "$build/bench/bench_export" "$build/src/cli/mida" "$n" | tee bench-out/bench_export.log
+  tail -n 1 bench-out/bench_export.log >>"$out"
+done
 # Flowcept 1.0.3's per-task telemetry, beside bench_telemetry's figures,
 # when its own venv exists (bench/flowcept_telemetry/setup.sh makes it).
 if [ -x bench-out/flowcept-venv/bin/python ]; then
@@ -78,6 +84,14 @@ if [ -x "$build/src/cli/mida" ] && command -v wrk >/dev/null &&
   echo "== serve"
   .venv/bin/python bench/bench_serve.py "$build" | tee bench-out/serve.log
   tail -n 1 bench-out/serve.log >>"$out"
+fi
+# `mida run`'s file and process capture (issue 14): make -j2, tar, cp and
+# Python file I/O, plain, under mida run and under strace; and the cost of
+# one intercepted open+close and 4 KiB read.
+if [ -f "$build/src/preload/libmida_preload.so" ]; then
+  echo "== preload"
+  python3 bench/bench_preload.py "$build" 3 | tee bench-out/preload.log
+  tail -n 1 bench-out/preload.log >>"$out"
 fi
 echo "== all figures: $out"
 cat "$out"

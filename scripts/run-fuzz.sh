@@ -22,10 +22,11 @@ declare -A extra=(
   [wire_fuzz]="src/sink/wire.c"
   [serve_fuzz]="src/serve/request.c src/serve/response.c src/serve/params.c
                 src/serve/predicate.c"
+  [program_fuzz]=""
 )
 status=0
 for target in json_fuzz record_fuzz journal_fuzz tfevents_fuzz proc_fuzz \
-    wire_fuzz mlflow_files_fuzz serve_fuzz; do
+    wire_fuzz mlflow_files_fuzz serve_fuzz program_fuzz; do
   [ -f "fuzz/$target.c" ] || continue
   bin=$out/$target
   # shellcheck disable=SC2086

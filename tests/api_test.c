@@ -122,6 +122,42 @@ static void test_records_reach_the_store_merged(void **state) {
                    2);
 }
 
+/* A task run twice through mida_task_run: both runs are kept, and the
+ * task's row shows the second (its start, end, worker) and two attempts. */
+static void test_runs_of_a_task(void **state) {
+  fixture *fx = *state;
+  mida_session_t *s = open_store(fx, 0, MIDA_FULL_SPILL, 0);
+  mida_task_info_t ti = {.activity = "step", .status = MIDA_STATUS_SUBMITTED};
+  mida_id_t t, run[2] = {mida_id_new(), mida_id_new()}, nil = {{0}};
+  assert_int_equal(mida_task_begin(s, &ti, &t), MIDA_OK);
+  for (int i = 0; i < 2; i++) {
+    mida_task_run_t r = {.task = &t,
+                         .status = MIDA_STATUS_RUNNING,
+                         .started_ns = 1000 * (i + 1),
+                         .worker = i ? "w2" : "w1"};
+    assert_int_equal(mida_task_run(s, &run[i], &r), MIDA_OK);
+    r.status = i ? MIDA_STATUS_FINISHED : MIDA_STATUS_ERROR;
+    r.ended_ns = 1000 * (i + 1) + 500;
+    r.error = i ? NULL : "MemoryError: lost";
+    r.telemetry = "{\"cpu_thread_ns\":5}";
+    assert_int_equal(mida_task_run(s, &run[i], &r), MIDA_OK);
+  }
+  mida_task_run_t bad = {.task = &nil};
+  assert_int_equal(mida_task_run(s, &run[0], &bad), MIDA_EINVAL);
+  bad.task = &t;
+  bad.telemetry = "[1]";
+  assert_int_equal(mida_task_run(s, &run[0], &bad), MIDA_EJSON);
+  assert_int_equal(mida_close(s), MIDA_OK);
+  assert_int_equal(q(fx, "SELECT count(*) FROM task WHERE status = 'FINISHED'"
+                         " AND started = 2000 AND ended = 2500 AND"
+                         " worker = 'w2' AND attempts = 2"),
+                   1);
+  assert_int_equal(q(fx, "SELECT count(*) FROM task_run WHERE status ="
+                         " 'ERROR' AND error = 'MemoryError: lost' AND"
+                         " telemetry->>'cpu_thread_ns' = 5 AND pid > 0"),
+                   1);
+}
+
 static void test_malformed_json_is_refused(void **state) {
   fixture *fx = *state;
   mida_session_t *s = open_store(fx, 0, MIDA_FULL_SPILL, 0);
@@ -369,6 +405,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_records_reach_the_store_merged,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_runs_of_a_task, setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_json_is_refused, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_invalid_arguments_are_refused, setup,

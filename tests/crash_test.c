@@ -217,13 +217,15 @@ static void test_next_session_ships_a_dead_process_journal(void **state) {
   snprintf(db, sizeof db, "%s/store.db", dir);
   snprintf(url, sizeof url, "sqlite://%s", db);
   record_then_die(url, 2000);
-  /* Opening a session on the same store ships the orphan before it
-   * returns; closing it makes sure the store has everything. */
+  /* Opening a session on the same store ships the orphan (on the
+   * shipper's thread, before the session's own records): once a flush
+   * returns, the store has it; closing it makes sure of everything. */
   mida_config_t cfg;
   mida_config_init(&cfg);
   cfg.store = url;
   mida_session_t *s = NULL;
   assert_int_equal(mida_open(&cfg, &s, NULL, 0), MIDA_OK);
+  assert_int_equal(mida_flush(s, 30000), MIDA_OK);
   assert_int_equal(test_sql_int(db, "SELECT count(*) FROM task WHERE "
                                     "status='FINISHED' AND activity='work'"),
                    2000);

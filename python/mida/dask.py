@@ -17,29 +17,34 @@ What is recorded:
   loop is one computation); MIDA_DASK_WORKFLOW=graph makes one workflow per
   graph submission, MIDA_DASK_WORKFLOW=client one per client; each key a
   task (source_key = the key, activity = its prefix, SUBMITTED with its
-  submission time); the graph's dependencies task_dep rows; the end of
-  each key its status -- FINISHED, ERROR (its own exception and traceback
-  text, or the upstream key that erred), or CANCELLED (released before it
-  ended) -- with the start and end of its computation (startstops),
-  worker, nbytes, typename and the number of attempts (a key that runs
-  again after its worker died counts one more attempt; it stays one
-  task);
-- worker (MidaWorkerPlugin): when a task starts executing, its function
-  is put inside a _mida.TaskMeter, a C wrapper that does the worker's part
-  on the thread that runs the task, off the worker's event loop: the
+  submission time), a new one each time the key is submitted anew after
+  Dask forgot it; the graph's dependencies task_dep rows; the end of each
+  key its status -- FINISHED (with nbytes and typename), ERROR (its own
+  exception and traceback text, or the upstream key that erred), or
+  CANCELLED (released before it ended). The scheduler hands each task's id
+  to the workers in the task's annotations ("mida_task").
+- worker (MidaWorkerPlugin): when a task starts executing, it is put
+  inside a _mida.TaskMeter, which does the worker's part on the thread
+  that runs the task, in C, off the worker's event loop: every execution
+  is a run of the task (start, end, worker, outcome FINISHED or ERROR with
+  the exception, and its resource use: thread CPU time, peak RSS, context
+  switches, I/O blocks; see docs/telemetry.md), the run's start recorded
+  before the task runs, so that a worker killed meanwhile leaves it; the
   arguments, by parameter name, with the run spec's references to other
   keys recorded as {"ref": key}, never copied -> used; the result, as the
   decorator records values (scalars exactly, arrays and frames as
-  summaries) -> generated; and the task's resource use (thread CPU time,
-  peak RSS, context switches, I/O blocks; see docs/telemetry.md) ->
-  telemetry. A run spec that cannot be wrapped (a coroutine function, an
-  unknown shape) is recorded from the worker's event loop instead (its
-  arguments from the run spec, its result from the worker's data), without
-  telemetry, and counted (the counter dask.telemetry_skipped, and the
-  plugin's `skipped`).
+  summaries) -> generated. The store makes the task's row the summary of
+  its runs: attempts (the runs the workers report, whatever the scheduler
+  saw), and the start, end, worker and telemetry of the latest run. A run
+  spec that cannot be metered (a coroutine function, an unknown shape) is
+  recorded from the worker's event loop instead (its run's start and end,
+  its arguments from the run spec, its result from the worker's data),
+  without telemetry, and counted (the counter dask.telemetry_skipped, and
+  the plugin's `skipped`).
 
-Both sides derive a task's id from the scheduler's id and the key, so their
-records merge into one row without talking to each other.
+Both sides derive a task's id from the scheduler's id, the graph that
+submitted the key and the key, so their records merge into one row without
+talking to each other.
 """
 
 import inspect
@@ -57,26 +62,28 @@ except ImportError:  # without distributed the module still imports
 
 _task_begin = _mida.task_begin
 _task_update = _mida.task_update
+_task_run = _mida.task_run
 _task_dep = _mida.task_dep
 _id_from_name = _mida.id_from_name
+_new_id = _mida.new_id
+_now_ns = _mida.now_ns
 _TaskMeter = _mida.TaskMeter
 
+#: The annotation that carries a task's id from the scheduler to workers.
+ANNOTATION = "mida_task"
 
-_SCHED_FINISH = frozenset(("memory", "erred", "released", "forgotten"))
+_SCHED_FINISH = frozenset(("memory", "erred", "forgotten"))
 _PLAIN = frozenset((int, float, str, bool, type(None)))
 
 
-def task_id(namespace, key):
-    """The id of a Dask key's task: the same on scheduler and workers."""
-    return _id_from_name("dask", namespace + "/" + str(key))
-
-
-def _key_prefix(key):
-    try:
-        from dask.utils import key_split
-        return key_split(key)
-    except Exception:
-        return str(key)
+def task_id(namespace, key, graph=None):
+    """The id of a Dask key's task: the key as submitted by graph number
+    `graph` of the scheduler whose id is `namespace` (None: the id of a
+    key whose submission is unknown, as workers use without the
+    scheduler's annotation)."""
+    if graph is None:
+        return _id_from_name("dask", namespace + "/" + str(key))
+    return _id_from_name("dask", "%s/%d/%s" % (namespace, graph, key))
 
 
 class MidaSchedulerPlugin(SchedulerPlugin):
@@ -93,9 +100,10 @@ class MidaSchedulerPlugin(SchedulerPlugin):
             mode = "client" if per_client else "graph"
         self.mode = mode
         self.per_client = mode == "client"
-        self.tasks = {}      # key -> [task id, workflow id, attempts]
+        self.tasks = {}      # key -> [task id, workflow id, ended?]
         self.workflows = {}  # workflow id -> [pending keys, erred?]
         self.client_wf = {}  # client id -> workflow id (per_client mode)
+        self.graphs = 0      # graph submissions seen
         self.parent = os.environ.get("MIDA_PARENT_TASK") or None
         if scheduler is not None:
             self._attach(scheduler)
@@ -103,6 +111,7 @@ class MidaSchedulerPlugin(SchedulerPlugin):
     def _attach(self, scheduler):
         self.scheduler = scheduler
         self.namespace = str(scheduler.id)
+        _mida.session_info()  # open the session now, not in a transition
 
     async def start(self, scheduler=None, **kwargs):
         if scheduler is not None and self.scheduler is None:
@@ -128,25 +137,35 @@ class MidaSchedulerPlugin(SchedulerPlugin):
         stasks = scheduler.tasks
         if tasks is None:
             tasks = list(keys or ())
-        new = [k for k in tasks if k not in self.tasks]
+        known = self.tasks
+        new = [k for k in tasks if k not in known]
         if not new:
             return
         wf = self._workflow(client)
         state = self.workflows[wf]
-        ns = self.namespace
-        now = _mida.now_ns()
-        known = self.tasks
+        self.graphs += 1
+        prefix = "%s/%d/" % (self.namespace, self.graphs)
+        now = _now_ns()
+        fresh = []
         for key in new:
             ts = stasks.get(key)
             if ts is None:
                 continue
-            tid = task_id(ns, key)
-            known[key] = [tid, wf, 1, False]  # id, workflow, attempts, done
-            state[0] += 1
+            tid = _id_from_name("dask", prefix + str(key))
+            known[key] = [tid, wf, False]
+            fresh.append((key, ts, tid))
+            # A new dict: the task's annotations may be shared elsewhere.
+            ann = ts.annotations
+            ts.annotations = ({**ann, ANNOTATION: tid} if ann
+                              else {ANNOTATION: tid})
+        state[0] += len(fresh)
+        for key, ts, tid in fresh:
             _task_begin(tid, ts.prefix.name, wf, self.parent,
                         _mida.SUBMITTED, now, str(key))
             for dep in ts.dependencies:
-                _task_dep(tid, task_id(ns, dep.key))
+                up = known.get(dep.key)
+                if up is not None:  # not scattered data
+                    _task_dep(tid, up[0])
 
     def transition(self, key, start, finish, *args, **kwargs):
         # Called for every transition of every key: leave fast.
@@ -157,33 +176,20 @@ class MidaSchedulerPlugin(SchedulerPlugin):
             return
         if finish == "forgotten":
             del self.tasks[key]
-            if not rec[3]:  # released before it ended: cancelled
-                _task_update(rec[0], _mida.CANCELLED, ended=_mida.now_ns())
+            if not rec[2]:  # released before it ended: cancelled
+                _task_update(rec[0], _mida.CANCELLED)
                 self._one_done(rec[1], False)
             return
-        if start != "processing" and finish != "erred":
-            return  # e.g. scattered data, or a release after memory
-        if finish == "released":  # its worker died: it will run again
-            rec[2] += 1
-            return
-        if rec[3]:
-            return
-        rec[3] = True
-        tid, wf, attempts = rec[0], rec[1], rec[2]
-        started = ended = None
-        for ss in kwargs.get("startstops") or ():
-            if ss.get("action") == "compute":
-                started = int(ss["start"] * 1e9)
-                ended = int(ss["stop"] * 1e9)
-        custom = {"attempts": attempts}
-        if "nbytes" in kwargs:
-            custom["nbytes"] = kwargs["nbytes"]
-        if kwargs.get("typename"):
-            custom["typename"] = kwargs["typename"]
+        if rec[2] or (finish == "memory" and start != "processing"):
+            return  # a key computed again, or scattered data
+        rec[2] = True
         if finish == "memory":
-            _task_update(tid, _mida.FINISHED, started,
-                         ended or _mida.now_ns(), custom=custom,
-                         worker=kwargs.get("worker"))
+            custom = {}
+            if "nbytes" in kwargs:
+                custom["nbytes"] = kwargs["nbytes"]
+            if kwargs.get("typename"):
+                custom["typename"] = kwargs["typename"]
+            _task_update(rec[0], _mida.FINISHED, custom=custom)
         else:
             text = kwargs.get("exception_text") or ""
             tb = kwargs.get("traceback_text") or ""
@@ -192,10 +198,9 @@ class MidaSchedulerPlugin(SchedulerPlugin):
                 blame = getattr(ts, "exception_blame", None)
                 text = "an upstream task erred: %s" % (
                     blame.key if blame is not None else "?")
-            _task_update(tid, _mida.ERROR, started, ended or _mida.now_ns(),
-                         custom=custom, worker=kwargs.get("worker"),
+            _task_update(rec[0], _mida.ERROR,
                          error=(text + "\n" + tb).strip() or "erred")
-        self._one_done(wf, finish == "erred")
+        self._one_done(rec[1], finish == "erred")
 
     def _one_done(self, wf, erred):
         state = self.workflows.get(wf)
@@ -250,7 +255,8 @@ def _ref(value, deps):
 
 
 class MidaWorkerPlugin(WorkerPlugin):
-    """Records each task's arguments and result on the worker."""
+    """Records each execution of a task, its arguments and its result on
+    the worker."""
 
     name = "mida-worker"
 
@@ -259,13 +265,14 @@ class MidaWorkerPlugin(WorkerPlugin):
         self.namespace = None
         self.signatures = {}
         self.address = None
-        self.metered = 0   # tasks whose function got a TaskMeter
-        self.skipped = 0   # tasks that could not get one (counted)
-        self.in_meter = set()  # keys executing inside a TaskMeter
+        self.metered = 0   # executions that got a TaskMeter
+        self.skipped = 0   # executions that could not get one (counted)
+        self.unmetered = {}  # key -> (task id, run id, start) of those
 
     async def setup(self, worker=None, **kwargs):
         self.worker = worker
         self.address = str(worker.address)
+        _mida.session_info()  # open the session now, not in the first task
         try:  # once per worker: the scheduler's id names our task ids
             ident = await worker.scheduler.identity()
             self.namespace = str(ident["id"])
@@ -280,46 +287,47 @@ class MidaWorkerPlugin(WorkerPlugin):
                 pass
         _mida.flush(10.0)
 
-    def _meter(self, key, ts):
-        """Puts a TaskMeter around the function of the task about to run.
-        On the executing thread, in C, it measures the task's resource use
-        and records its arguments (references to other keys as such, from
-        the run spec handed over here) and its result. Returns True if the
-        task is metered that way."""
+    def _task_id(self, key, ts):
+        ann = ts.annotations
+        tid = ann.get(ANNOTATION) if ann else None
+        return tid if tid is not None else task_id(self.namespace, key)
+
+    def _meter(self, key, ts, tid):
+        """Puts a TaskMeter around the task about to run: on the executing
+        thread, in C, it records the execution as a run of the task, with
+        its resource use, and the task's arguments and result. Returns True
+        if the task is metered that way."""
         spec = ts.run_spec
-        func = getattr(spec, "func", None)
-        if func is not None and type(spec).__name__ == "Task":
-            if type(func) is _TaskMeter:
-                return True  # run again, or a run spec shared in-process
-            coro = getattr(spec, "is_coro", None)  # cached by Task
-            if coro is None:
-                coro = inspect.iscoroutinefunction(func)
+        if type(spec) is _TaskMeter:  # run again: a new meter, a new run
+            spec = spec.__wrapped__
+        coro = getattr(spec, "is_coro", None)
+        if coro is not None:  # a graph node (dask 2024.12 and later)
             if coro:  # async def: its CPU time would be the event loop's
-                self.skipped += 1
                 return False
-            args, kwargs, deps = spec.args, spec.kwargs, None
-            wrap = lambda meter: setattr(spec, "func", meter)  # noqa: E731
-        elif (type(spec) is tuple and len(spec) == 3 and callable(spec[0])
-              and not inspect.iscoroutinefunction(spec[0])):
-            func, args, kwargs = spec  # older distributed
+            func = getattr(spec, "func", None)
+            names = None
+            if func is not None and getattr(func, "__code__", None) is None:
+                names = tuple(self._names(func))
+            ts.run_spec = _TaskMeter(spec, tid, names=names,
+                                     worker=self.address, node=True)
+            return True
+        if type(spec) is tuple and len(spec) == 3 and callable(spec[0]):
+            func, args, kwargs = spec  # dask 2024.11 and older
             if type(func) is _TaskMeter:
-                return True
-            deps = {d.key for d in ts.dependencies}
-            wrap = lambda meter: setattr(  # noqa: E731
-                ts, "run_spec", (meter, spec[1], spec[2]))
-        else:
-            self.skipped += 1
-            return False
-        names = None
-        if getattr(func, "__code__", None) is None:
-            names = tuple(self._names(func))
-        wrap(_TaskMeter(func, task_id(self.namespace, key),
-                        args=args if type(args) is tuple else tuple(args),
-                        kwargs=(kwargs if type(kwargs) is dict
-                                else dict(kwargs or {})),
-                        deps=deps, names=names, worker=self.address))
-        self.metered += 1
-        return True
+                func = func.__wrapped__
+            if inspect.iscoroutinefunction(func):
+                return False
+            names = None
+            if getattr(func, "__code__", None) is None:
+                names = tuple(self._names(func))
+            ts.run_spec = (_TaskMeter(
+                func, tid, args=args if type(args) is tuple else tuple(args),
+                kwargs=(kwargs if type(kwargs) is dict
+                        else dict(kwargs or {})),
+                deps={d.key for d in ts.dependencies}, names=names,
+                worker=self.address), args, kwargs)
+            return True
+        return False
 
     def _names(self, func):
         """The positional parameter names of func. From its code object
@@ -347,6 +355,8 @@ class MidaWorkerPlugin(WorkerPlugin):
         return names
 
     def _used(self, spec, deps):
+        if type(spec) is _TaskMeter:
+            spec = spec.__wrapped__
         func = getattr(spec, "func", None)
         if func is not None:
             args, kwargs = spec.args, spec.kwargs
@@ -370,25 +380,37 @@ class MidaWorkerPlugin(WorkerPlugin):
             if self.namespace is None:
                 return
             ts = self.worker.state.tasks.get(key)
-            if ts is not None and ts.run_spec is not None:
-                try:
-                    if self._meter(key, ts):
-                        self.in_meter.add(key)
-                except Exception:
-                    self.skipped += 1
-            return
-        if start != "executing" or self.namespace is None:
-            return
-        if key in self.in_meter:  # its TaskMeter recorded it
-            self.in_meter.discard(key)
-            return
-        if finish == "memory" or finish == "error":
-            self._record(key, finish)
+            if ts is None or ts.run_spec is None:
+                return
+            tid = self._task_id(key, ts)
+            try:
+                if self._meter(key, ts, tid):
+                    self.metered += 1
+                    return
+            except Exception:
+                pass
+            self._begin_unmetered(key, tid)
+        elif key in self.unmetered and (finish == "memory" or
+                                        finish == "error" or
+                                        finish == "released"):
+            self._end_unmetered(key, finish)
 
-    def _record(self, key, finish):
-        """Records a task that ran without a TaskMeter: its arguments from
-        the run spec and its result from the worker's data."""
+    def _begin_unmetered(self, key, tid):
+        """The start of a run that no TaskMeter records (counted)."""
+        self.skipped += 1
+        run = _new_id()
+        started = _now_ns()
+        self.unmetered[key] = (tid, run, started)
+        _task_run(run, tid, _mida.RUNNING, started, worker=self.address)
+
+    def _end_unmetered(self, key, finish):
+        """The end of such a run, with the task's arguments from the run
+        spec and its result from the worker's data."""
+        tid, run, started = self.unmetered.pop(key)
         worker = self.worker
+        ended = _now_ns()
+        _task_run(run, tid, _mida.ERROR if finish == "error"
+                  else _mida.FINISHED, started, ended, worker=self.address)
         ts = worker.state.tasks.get(key)
         if ts is None:
             return
@@ -404,9 +426,7 @@ class MidaWorkerPlugin(WorkerPlugin):
             except Exception:
                 pass
         try:
-            _task_update(task_id(self.namespace, key), used=used,
-                         generated=generated, worker=str(worker.address),
-                         pid=os.getpid())
+            _task_update(tid, used=used, generated=generated)
         except Exception:
             pass
 

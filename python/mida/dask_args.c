@@ -65,6 +65,44 @@ static void put_graph(mida_py_json *w, const char *tn, PyObject *node) {
   mida_py_json_raw(w, "]}", 2);
 }
 
+/* Whether a dict is a graph (its values graph nodes), as the inner graph
+ * of a task that dask fused from several (_execute_subgraph). */
+static int is_subgraph(PyObject *d) {
+  Py_ssize_t pos = 0;
+  PyObject *k, *v;
+  if (PyDict_GET_SIZE(d) == 0 || !PyDict_Next(d, &pos, &k, &v))
+    return 0;
+  const char *tn = Py_TYPE(v)->tp_name;
+  return is_graph_node(tn) || strcmp(tn, "DataNode") == 0 ||
+         strcmp(tn, "Alias") == 0;
+}
+
+/* {"graph": "subgraph", "keys": [its keys, sorted]}: what a fused task
+ * computes inside, not the task objects themselves. */
+static void put_subgraph(mida_py_json *w, PyObject *d) {
+  static const char head[] = "{\"graph\":\"subgraph\",\"keys\":[";
+  mida_py_json_raw(w, head, sizeof head - 1);
+  PyObject *keys = PyList_New(0);
+  Py_ssize_t pos = 0;
+  PyObject *k, *v;
+  while (keys != NULL && PyDict_Next(d, &pos, &k, &v)) {
+    PyObject *str = PyObject_Str(k);
+    if (str == NULL || PyList_Append(keys, str) < 0)
+      PyErr_Clear();
+    Py_XDECREF(str);
+  }
+  if (keys != NULL && PyList_Sort(keys) == 0) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
+      if (i > 0)
+        mida_py_json_raw(w, ",", 1);
+      put_str_of(w, PyList_GET_ITEM(keys, i));
+    }
+  }
+  PyErr_Clear();
+  Py_XDECREF(keys);
+  mida_py_json_raw(w, "]}", 2);
+}
+
 /* Writes the argument whose run-spec object was spec_val (NULL: unknown)
  * and whose actual value is value. */
 static void put_arg_value(mida_py_json *w, PyObject *spec_val, PyObject *value,
@@ -80,6 +118,10 @@ static void put_arg_value(mida_py_json *w, PyObject *spec_val, PyObject *value,
     }
     if (is_graph_node(tn)) {
       put_graph(w, tn, spec_val);
+      return;
+    }
+    if (PyDict_CheckExact(spec_val) && is_subgraph(spec_val)) {
+      put_subgraph(w, spec_val);
       return;
     }
     if (deps != NULL && (PyUnicode_Check(spec_val) || PyTuple_Check(spec_val) ||
@@ -164,5 +206,71 @@ void mida_py_dask_used(mida_py_json *w, const mida_py_dask_spec *spec,
   }
   mida_py_json_raw(w, "}", 1);
   Py_XDECREF(names);
+  PyErr_Clear();
+}
+
+/* The arguments of a Task node: its spec's arguments by parameter name
+ * (spec value = actual value but for references, which stay references). */
+static void put_task_args(mida_py_json *w, PyObject *node, PyObject *names) {
+  PyObject *func = PyObject_GetAttrString(node, "func");
+  PyObject *args = PyObject_GetAttrString(node, "args");
+  PyObject *kwargs = PyObject_GetAttrString(node, "kwargs");
+  PyErr_Clear();
+  mida_py_dask_spec spec = {
+      .names = names,
+      .args = args != NULL && PyTuple_Check(args) ? args : NULL,
+      .kwargs = kwargs != NULL && PyDict_Check(kwargs) ? kwargs : NULL};
+  Py_ssize_t nargs = spec.args != NULL ? PyTuple_GET_SIZE(spec.args) : 0;
+  PyObject *kwnames = NULL;
+  PyObject **all = NULL;
+  Py_ssize_t nkw = spec.kwargs != NULL ? PyDict_GET_SIZE(spec.kwargs) : 0;
+  if (nkw > 0) {
+    kwnames = PyTuple_New(nkw);
+    all = PyMem_Malloc((size_t)(nargs + nkw) * sizeof *all);
+  }
+  if (nkw > 0 && (kwnames == NULL || all == NULL)) {
+    PyErr_Clear();
+    nkw = 0; /* out of memory: the positional arguments only */
+  }
+  if (nkw > 0) {
+    for (Py_ssize_t i = 0; i < nargs; i++)
+      all[i] = PyTuple_GET_ITEM(spec.args, i);
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(spec.kwargs, &pos, &k, &v) && i < nkw) {
+      PyTuple_SET_ITEM(kwnames, i, Py_NewRef(k));
+      all[nargs + i++] = v;
+    }
+  }
+  PyObject *const *argv =
+      nkw > 0 ? all
+              : (spec.args != NULL ? &PyTuple_GET_ITEM(spec.args, 0) : NULL);
+  mida_py_dask_used(w, &spec, func != NULL ? func : Py_None, argv, nargs,
+                    nkw > 0 ? kwnames : NULL);
+  PyMem_Free(all);
+  Py_XDECREF(kwnames);
+  Py_XDECREF(func);
+  Py_XDECREF(args);
+  Py_XDECREF(kwargs);
+}
+
+void mida_py_dask_node_used(mida_py_json *w, PyObject *node, PyObject *names) {
+  const char *tn = Py_TYPE(node)->tp_name;
+  if (strcmp(tn, "Alias") == 0) {
+    PyObject *target = PyObject_GetAttrString(node, "target");
+    PyErr_Clear();
+    mida_py_json_raw(w, "{\"target\":", 10);
+    put_ref(w, target != NULL ? target : node);
+    mida_py_json_raw(w, "}", 1);
+    Py_XDECREF(target);
+  } else if (strcmp(tn, "DataNode") == 0) {
+    mida_py_json_raw(w, "{}", 2);
+  } else if (strcmp(tn, "Task") != 0 && is_graph_node(tn)) {
+    mida_py_json_raw(w, "{\"items\":", 9);
+    put_graph(w, tn, node);
+    mida_py_json_raw(w, "}", 1);
+  } else {
+    put_task_args(w, node, names);
+  }
   PyErr_Clear();
 }

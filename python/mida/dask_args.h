@@ -45,4 +45,21 @@ void mida_py_dask_used(mida_py_json *w, const mida_py_dask_spec *spec,
                        PyObject *func, PyObject *const *args,
                        Py_ssize_t nargs, PyObject *kwnames);
 
+/* Writes the `used` JSON object of a Dask graph node (dask 2024.12 and
+ * later) from the node alone, since a node's literal arguments are the
+ * actual ones and its references are recorded as references:
+ *
+ *   - Task (and subclasses such as P2PBarrierTask): its arguments by
+ *     parameter name, as above (names: as for mida_py_dask_used); a fused
+ *     task's inner graph (a dict of nodes) as {"graph": "subgraph",
+ *     "keys": [its keys]};
+ *   - Alias                               -> {"target": {"ref": "<key>"}};
+ *   - DataNode (a literal)                -> {} (its value is the result);
+ *   - List, Dict, Tuple, Set, NestedContainer
+ *                                         -> {"items": {"graph": "<type>",
+ *                                             "refs": [sorted keys]}}.
+ *
+ * Leaves no exception set. */
+void mida_py_dask_node_used(mida_py_json *w, PyObject *node, PyObject *names);
+
 #endif

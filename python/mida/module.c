@@ -337,6 +337,35 @@ static PyObject *mod_task_update(PyObject *m, PyObject *args, PyObject *kw) {
   return ret;
 }
 
+/* task_run(run, task, status=0, started=0, ended=0, worker=None,
+ * error=None) -> bool: (part of) one execution of a task (mida_task_run):
+ * the same run id at its start and at its end. */
+static PyObject *mod_task_run(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"run",   "task",   "status", "started",
+                           "ended", "worker", "error",  NULL};
+  PyObject *runo, *tasko;
+  int status = 0;
+  long long started = 0, ended = 0;
+  mida_task_run_t r = {0};
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|iLLzz", kwlist, &runo, &tasko,
+                                   &status, &started, &ended, &r.worker,
+                                   &r.error))
+    return NULL;
+  mida_id_t run, task;
+  if (mida_py_id_from_obj(runo, &run) < 0 ||
+      mida_py_id_from_obj(tasko, &task) < 0)
+    return NULL;
+  mida_session_t *s = mida_py_session_for_capture();
+  if (s == NULL)
+    Py_RETURN_FALSE;
+  r.task = &task;
+  r.status = (mida_status_t)status;
+  r.started_ns = started;
+  r.ended_ns = ended;
+  return recorded(mida_task_run(s, &run, &r));
+}
+
 /* task_dep(task, upstream) -> bool: task depends on upstream. */
 static PyObject *mod_task_dep(PyObject *m, PyObject *args) {
   (void)m;
@@ -676,6 +705,10 @@ static PyMethodDef module_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "task_update(id, status=0, started=None, ended=None, used=None, "
      "generated=None, custom=None, error=None, worker=None, pid=0) -> bool"},
+    {"task_run", (PyCFunction)(void (*)(void))mod_task_run,
+     METH_VARARGS | METH_KEYWORDS,
+     "task_run(run, task, status=0, started=0, ended=0, worker=None, "
+     "error=None): an execution of a task"},
     {"task_dep", mod_task_dep, METH_VARARGS,
      "task_dep(task, upstream) -> bool: task depends on upstream"},
     {"counter", mod_counter, METH_VARARGS,

@@ -1,78 +1,132 @@
 /*
  * taskmeter.c -- the `TaskMeter` type, which the Dask worker plugin
- * (mida/dask.py) puts around a task's function on the worker: it takes the
- * per-task telemetry snapshots (mida_task_usage_begin/end) around the
- * call on the thread that runs it and records the summary, with the call's
- * arguments and result when the plugin handed over the run spec, as an
- * update of the task (mida_task_update).
+ * (mida/dask.py) puts around a task when it starts executing on a worker:
+ * on the thread that runs the task, in C, off the worker's event loop, it
+ * records the execution as a run of the task (mida_task_run: its start
+ * before the call, its end, outcome and resource use after it), and the
+ * task's arguments and result as an update of the task (mida_task_update).
  */
 #include "ext.h"
 #include "dask_args.h"
 #include "value.h"
 
+#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-/* ---- TaskMeter: per-task resource use around a Dask task's function ----- */
+/* ---- TaskMeter: one execution of a Dask task ----------------------------- */
 
 /* The Dask worker plugin sees a task start and end on the worker's
  * event-loop thread, which is not the thread that runs it; it puts a
- * TaskMeter around the task's function instead, so that the work happens
- * on the executing thread, in C, off the event loop: the begin and end
- * snapshots of the telemetry and, when the plugin handed over the run spec
- * (args=...), the call's arguments by parameter name (dask_args.h) and its
- * result as {"return": value}. All of it is one TASK record (ID, USED,
- * GENERATED, TELEMETRY, WORKER, PID), which the store merges into the
- * task's row. The call's arguments, result and exception pass through
- * untouched. */
+ * TaskMeter around the task instead, so that the work happens on the
+ * executing thread:
+ *
+ *   - around a graph node (dask 2024.12 and later: node=True), the meter
+ *     replaces the task's run spec; the worker calls it with the data of
+ *     the task's dependencies, and it calls the node with them. The
+ *     arguments come from the node itself (dask_args.h);
+ *   - around a function (the (func, args, kwargs) run specs of older
+ *     Dask), the meter replaces the function and receives the actual
+ *     arguments; the plugin hands over the run spec's argument objects and
+ *     dependency keys (args=...), so that references stay references.
+ *
+ * Each call is one run: a RUNNING run record (start, worker) before the
+ * call, so that a worker killed during the task leaves its start; after it
+ * the run's end (FINISHED, or ERROR with the exception's text, or
+ * CANCELLED when Dask's Reschedule moves the task elsewhere), with the
+ * per-task telemetry taken around the call; then, when the meter knows the
+ * spec, the task's `used` (arguments) and `generated` ({"return":
+ * result}). Times are this host's clock, as for every other record of it
+ * (its telemetry samples included): Dask's own task times add its
+ * estimate of the scheduler's clock offset, which a busy host can make
+ * wrong by seconds. The call's arguments, result and exception pass
+ * through untouched. */
 typedef struct TaskMeter {
   PyObject_HEAD
   vectorcallfunc vectorcall; /* taskmeter_vectorcall */
-  PyObject *func;            /* the wrapped callable */
-  mida_id_t id;              /* the task the record belongs to */
-  mida_py_dask_spec spec;    /* run spec; spec.args NULL: telemetry only */
+  PyObject *func;            /* the wrapped callable (function or node) */
+  int node;                  /* 1: func is a graph node */
+  mida_id_t id;              /* the task the runs belong to */
+  mida_py_dask_spec spec;    /* function mode: the run spec (spec.args
+                                NULL: runs only, no used/generated) */
   PyObject *worker;          /* worker address (str), or NULL */
 } TaskMeter;
 
 unsigned long long mida_py_meter_calls;
 unsigned long long mida_py_meter_no_summary;
 
-/* The update of the task for a metered call that returned res (NULL:
- * raised, with the exception set, which it leaves as it was). */
+/* Whether the meter records the task's arguments and result. */
+static int knows_spec(const TaskMeter *tm) {
+  return tm->node || tm->spec.args != NULL;
+}
+
+static void count_failure(int rc) {
+  if (rc != MIDA_OK)
+    mida_py_capture_errors++; /* a pure C call: no exception to raise */
+}
+
+/* The text "Type: message" of the exception now set (which it leaves set),
+ * into buf; returns buf. *status is the run's outcome: CANCELLED for
+ * Dask's Reschedule (the worker hands the task to another one, as a P2P
+ * shuffle does), ERROR for anything else. */
+static const char *exception_text(char *buf, size_t cap,
+                                  mida_status_t *status) {
+  mida_py_saved_exc exc = mida_py_exc_take();
+  PyObject *value = exc.value;
+#if PY_VERSION_HEX < 0x030C0000
+  if (exc.type != NULL) {
+    PyErr_NormalizeException(&exc.type, &exc.value, &exc.tb);
+    value = exc.value;
+  }
+#endif
+  const char *type = value != NULL ? Py_TYPE(value)->tp_name : "?";
+  const char *dot = strrchr(type, '.');
+  *status = strcmp(dot != NULL ? dot + 1 : type, "Reschedule") == 0
+                ? MIDA_STATUS_CANCELLED
+                : MIDA_STATUS_ERROR;
+  PyObject *msg = value != NULL ? PyObject_Str(value) : NULL;
+  const char *text = msg != NULL ? PyUnicode_AsUTF8(msg) : NULL;
+  if (text != NULL && text[0] != '\0')
+    snprintf(buf, cap, "%s: %s", dot != NULL ? dot + 1 : type, text);
+  else
+    snprintf(buf, cap, "%s", dot != NULL ? dot + 1 : type);
+  Py_XDECREF(msg);
+  PyErr_Clear();
+  mida_py_exc_put_back(exc);
+  return buf;
+}
+
+/* The task's update for a call that returned res (NULL: raised, with the
+ * exception set, which it leaves as it was): its arguments and result. */
 static void taskmeter_record(TaskMeter *tm, mida_session_t *s,
                              PyObject *const *args, Py_ssize_t nargs,
-                             PyObject *kwnames, PyObject *res,
-                             const char *telemetry) {
-  mida_task_update_t u = {.telemetry = telemetry};
+                             PyObject *kwnames, PyObject *res) {
+  mida_task_update_t u = {0};
   mida_py_json used, gen;
   mida_py_json_init(&used);
   mida_py_json_init(&gen);
-  if (tm->spec.args != NULL) {
-    /* the call's exception, if it raised */
-    mida_py_saved_exc exc = mida_py_exc_take();
+  mida_py_saved_exc exc = mida_py_exc_take(); /* the call's, if it raised */
+  if (tm->node)
+    mida_py_dask_node_used(&used, tm->func, tm->spec.names);
+  else
     mida_py_dask_used(&used, &tm->spec, tm->func, args, nargs, kwnames);
-    u.used = mida_py_json_end(&used);
-    if (res != NULL) {
-      mida_py_json_raw(&gen, "{\"return\":", 10);
-      mida_py_json_value(&gen, res, 1);
-      mida_py_json_raw(&gen, "}", 1);
-      u.generated = mida_py_json_end(&gen);
-    }
-    u.worker = tm->worker != NULL ? PyUnicode_AsUTF8(tm->worker) : NULL;
-    u.pid = (int64_t)getpid();
-    PyErr_Clear();
-    mida_py_exc_put_back(exc);
+  u.used = mida_py_json_end(&used);
+  if (res != NULL) {
+    mida_py_json_raw(&gen, "{\"return\":", 10);
+    mida_py_json_value(&gen, res, 1);
+    mida_py_json_raw(&gen, "}", 1);
+    u.generated = mida_py_json_end(&gen);
   }
+  PyErr_Clear();
+  mida_py_exc_put_back(exc);
   int rc = mida_task_update(s, &tm->id, &u);
-  if ((rc == MIDA_ETOOBIG || rc == MIDA_EJSON) && tm->spec.args != NULL) {
+  if (rc == MIDA_ETOOBIG || rc == MIDA_EJSON) {
     /* Arguments or result too large for a record: keep the rest. */
     u.used = "{\"_mida\":\"arguments too large to record\"}";
     if (res != NULL)
       u.generated = "{\"_mida\":\"result too large to record\"}";
     rc = mida_task_update(s, &tm->id, &u);
   }
-  if (rc != MIDA_OK)
-    mida_py_capture_errors++; /* a pure C call: the exception, if any, stays */
+  count_failure(rc);
   mida_py_json_free(&used);
   mida_py_json_free(&gen);
 }
@@ -81,24 +135,41 @@ static PyObject *taskmeter_vectorcall(PyObject *self, PyObject *const *args,
                                       size_t nargsf, PyObject *kwnames) {
   TaskMeter *tm = (TaskMeter *)self;
   mida_session_t *s = mida_py_session_for_capture();
-  int level = s != NULL ? mida_py_telemetry_task : 0;
-  if (s == NULL || (level <= 0 && tm->spec.args == NULL))
+  if (s == NULL)
     return PyObject_Vectorcall(tm->func, args, nargsf, kwnames);
+  int level = mida_py_telemetry_task;
+  mida_id_t run = mida_id_new();
+  mida_task_run_t r = {.task = &tm->id,
+                       .status = MIDA_STATUS_RUNNING,
+                       .started_ns = mida_now_ns()};
+  r.worker = tm->worker != NULL ? PyUnicode_AsUTF8(tm->worker) : NULL;
+  if (r.worker == NULL)
+    PyErr_Clear();
+  count_failure(mida_task_run(s, &run, &r));
+  /* Under `mida run`, the files the task opens are its own. */
+  mida_task_enter(&tm->id);
   if (level > 0)
     mida_task_usage_begin(s, &tm->id);
   PyObject *res = PyObject_Vectorcall(tm->func, args, nargsf, kwnames);
+  mida_task_leave(&tm->id);
   s = mida_py_session; /* closed during the call: nothing to write to */
-  char buf[MIDA_TASK_USAGE_MAX];
-  size_t n = 0;
-  if (level > 0 && s != NULL) {
-    n = mida_task_usage_end(s, &tm->id, buf, sizeof buf);
+  if (s == NULL)
+    return res;
+  r.ended_ns = mida_now_ns();
+  char tel[MIDA_TASK_USAGE_MAX];
+  if (level > 0) {
+    size_t n = mida_task_usage_end(s, &tm->id, tel, sizeof tel);
     mida_py_meter_calls++;
     if (n == 0)
       mida_py_meter_no_summary++;
+    r.telemetry = n > 0 ? tel : NULL;
   }
-  if (s != NULL && (n > 0 || tm->spec.args != NULL))
-    taskmeter_record(tm, s, args, PyVectorcall_NARGS(nargsf), kwnames, res,
-                     n > 0 ? buf : NULL);
+  char err[1024];
+  r.status = MIDA_STATUS_FINISHED;
+  r.error = res != NULL ? NULL : exception_text(err, sizeof err, &r.status);
+  count_failure(mida_task_run(s, &run, &r));
+  if (knows_spec(tm))
+    taskmeter_record(tm, s, args, PyVectorcall_NARGS(nargsf), kwnames, res);
   return res;
 }
 
@@ -108,13 +179,14 @@ static PyObject *none_to_null(PyObject *o) {
 
 static PyObject *taskmeter_new(PyTypeObject *type, PyObject *args,
                                PyObject *kwargs) {
-  static char *kwlist[] = {"func", "task",  "args",   "kwargs",
-                           "deps", "names", "worker", NULL};
+  static char *kwlist[] = {"func",  "task",   "args", "kwargs", "deps",
+                           "names", "worker", "node", NULL};
   PyObject *func, *task, *sargs = NULL, *skw = NULL, *deps = NULL;
   PyObject *names = NULL, *worker = NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOOOO:TaskMeter", kwlist,
+  int node = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOOOOp:TaskMeter", kwlist,
                                    &func, &task, &sargs, &skw, &deps, &names,
-                                   &worker))
+                                   &worker, &node))
     return NULL;
   if (!PyCallable_Check(func)) {
     PyErr_SetString(PyExc_TypeError, "TaskMeter needs a callable");
@@ -138,6 +210,7 @@ static PyObject *taskmeter_new(PyTypeObject *type, PyObject *args,
     return NULL;
   tm->vectorcall = taskmeter_vectorcall;
   tm->func = Py_NewRef(func);
+  tm->node = node;
   tm->id = id;
   tm->spec.args = none_to_null(sargs);
   tm->spec.kwargs = none_to_null(skw);
@@ -181,16 +254,16 @@ static PyObject *taskmeter_reduce(PyObject *self, PyObject *unused) {
   (void)unused;
   TaskMeter *tm = (TaskMeter *)self;
 #define OR_NONE(o) ((o) != NULL ? (o) : Py_None)
-  return Py_BuildValue("(O(Oy#OOOOO))", (PyObject *)Py_TYPE(self), tm->func,
+  return Py_BuildValue("(O(Oy#OOOOOO))", (PyObject *)Py_TYPE(self), tm->func,
                        (const char *)tm->id.bytes, (Py_ssize_t)16,
                        OR_NONE(tm->spec.args), OR_NONE(tm->spec.kwargs),
                        OR_NONE(tm->spec.deps), OR_NONE(tm->spec.names),
-                       OR_NONE(tm->worker));
+                       OR_NONE(tm->worker), tm->node ? Py_True : Py_False);
 #undef OR_NONE
 }
 
-/* __name__ and friends come from the wrapped function (dask.utils.funcname,
- * logs). */
+/* __name__, key, dependencies and the like come from the wrapped function
+ * or node (dask.utils.funcname, the worker's logs). */
 static PyObject *taskmeter_getattro(PyObject *self, PyObject *name) {
   PyObject *r = PyObject_GenericGetAttr(self, name);
   if (r != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError))
@@ -199,9 +272,23 @@ static PyObject *taskmeter_getattro(PyObject *self, PyObject *name) {
   return PyObject_GetAttr(((TaskMeter *)self)->func, name);
 }
 
+static PyObject *taskmeter_repr(PyObject *self) {
+  return PyObject_Repr(((TaskMeter *)self)->func);
+}
+
 static PyObject *taskmeter_task(PyObject *self, void *unused) {
   (void)unused;
   return mida_py_id_to_str(&((TaskMeter *)self)->id);
+}
+
+/* A node's is_coro (the worker asks before it runs the task); a coroutine
+ * function is never wrapped, so a function's is False. */
+static PyObject *taskmeter_is_coro(PyObject *self, void *unused) {
+  (void)unused;
+  TaskMeter *tm = (TaskMeter *)self;
+  if (tm->node)
+    return PyObject_GetAttrString(tm->func, "is_coro");
+  Py_RETURN_FALSE;
 }
 
 static PyMethodDef taskmeter_methods[] = {
@@ -216,21 +303,27 @@ static PyMemberDef taskmeter_members[] = {
 
 static PyGetSetDef taskmeter_getset[] = {
     {"task", taskmeter_task, NULL, "the id of the measured task", NULL},
+    {"is_coro", taskmeter_is_coro, NULL, "whether the node is a coroutine",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 PyTypeObject mida_py_TaskMeterType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mida._mida.TaskMeter",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mida._mida.TaskMeter",
     .tp_basicsize = sizeof(TaskMeter),
     .tp_dealloc = taskmeter_dealloc,
     .tp_vectorcall_offset = offsetof(TaskMeter, vectorcall),
     .tp_call = PyVectorcall_Call,
+    .tp_repr = taskmeter_repr,
     .tp_getattro = taskmeter_getattro,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
-                Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "TaskMeter(func, task): calls func, recording the thread's "
-              "resource use during the call as the telemetry of task.",
+    .tp_flags =
+        Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "TaskMeter(func, task, args=None, kwargs=None, deps=None, "
+              "names=None, worker=None, node=False): calls "
+              "func (a function, or with node=True a Dask graph node), "
+              "recording each call as a run of task, with its resource use "
+              "and, when the spec is known, the task's arguments and "
+              "result.",
     .tp_traverse = taskmeter_traverse,
     .tp_clear = taskmeter_clear,
     .tp_methods = taskmeter_methods,

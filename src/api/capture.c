@@ -1,6 +1,6 @@
 /*
- * capture.c -- the capture calls of the public API: workflows, tasks, data,
- * dependencies and metrics.
+ * capture.c -- the capture calls of the public API: workflows, tasks, runs,
+ * data, dependencies and metrics.
  *
  * This is the hot path. Each call checks its arguments (JSON included),
  * computes the exact size of its record, reserves a frame in the journal,
@@ -17,6 +17,7 @@
 #include "core/host.h"
 #include "core/json.h"
 #include "core/record.h"
+#include "core/thread_task.h"
 #include "telemetry/telemetry.h"
 
 #include <string.h>
@@ -304,6 +305,8 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
   enc_arg(&e, MIDA_F_SOURCE_KEY, &key);
   enc_arg(&e, MIDA_F_WORKER, &worker);
   end_record(s, &slot);
+  /* The files this thread opens now are the task's (core/thread_task.h). */
+  mida__thread_task_push(out);
   /* Last, so that the task's own work is what the snapshots bracket. */
   if (running)
     mida__telemetry_task_begin(s->telemetry_task, out);
@@ -326,6 +329,7 @@ int mida_task_end(mida_session_t *s, const mida_id_t *task,
   if (rc != MIDA_OK)
     return rc;
   arg err = text_arg(error);
+  mida__thread_task_pop(task);
   char tel_buf[MIDA_TELEMETRY_JSON_MAX];
   arg tel = {NULL, 0};
   tel.len = mida__telemetry_task_end(s->telemetry_task, task, tel_buf,
@@ -406,6 +410,16 @@ int mida_task_update(mida_session_t *s, const mida_id_t *task,
   return MIDA_OK;
 }
 
+void mida_task_enter(const mida_id_t *task) {
+  if (task != NULL && !mida_id_is_nil(task))
+    mida__thread_task_push(task);
+}
+
+void mida_task_leave(const mida_id_t *task) {
+  if (task != NULL)
+    mida__thread_task_pop(task);
+}
+
 int mida_task_annotate(mida_session_t *s, const mida_id_t *task,
                        const char *generated, const char *custom) {
   mida_task_update_t u = {.generated = generated, .custom = custom};
@@ -422,6 +436,51 @@ size_t mida_task_usage_end(mida_session_t *s, const mida_id_t *task,
   if (s == NULL || task == NULL || buf == NULL || s->disabled)
     return 0;
   return mida__telemetry_task_end(s->telemetry_task, task, buf, cap);
+}
+
+int mida_task_run(mida_session_t *s, const mida_id_t *run,
+                  const mida_task_run_t *r) {
+  if (run == NULL || mida_id_is_nil(run) || r == NULL || r->task == NULL ||
+      mida_id_is_nil(r->task))
+    return mida__session_error(s, MIDA_EINVAL,
+                               "a run id and the run's task are required");
+  if ((unsigned)r->status > MIDA_STATUS_LOST)
+    return mida__session_error(s, MIDA_EINVAL, "unknown status %d",
+                               (int)r->status);
+  int rc = usable(s);
+  if (rc == MIDA_OK)
+    rc = struct_ok(s, "mida_task_run_t", r->struct_size, MIDA__TASK_RUN_V1);
+  if (rc != MIDA_OK || s->disabled)
+    return rc;
+  arg tel;
+  rc = json_arg(s, "telemetry", r->telemetry, &tel);
+  if (rc != MIDA_OK)
+    return rc;
+  arg err = text_arg(r->error);
+  arg worker = text_arg(r->worker);
+  size_t size = 2 * mida__enc_size_id() +
+                (r->status != 0 ? mida__enc_size_num() : 0) +
+                (r->started_ns != 0 ? mida__enc_size_num() : 0) +
+                (r->ended_ns != 0 ? mida__enc_size_num() : 0) + str_size(&tel) +
+                str_size(&err) + str_size(&worker);
+  mida__slot slot;
+  mida__enc e;
+  rc = begin_record(s, MIDA_REC_RUN, size, &slot, &e);
+  if (rc != MIDA_OK)
+    return rc;
+  mida__enc_id(&e, MIDA_F_ID, run);
+  mida__enc_id(&e, MIDA_F_TASK, r->task);
+  if (r->status != 0)
+    mida__enc_i64(&e, MIDA_F_STATUS, r->status);
+  if (r->started_ns != 0)
+    mida__enc_i64(&e, MIDA_F_STARTED, r->started_ns);
+  if (r->ended_ns != 0)
+    mida__enc_i64(&e, MIDA_F_ENDED, r->ended_ns);
+  enc_arg(&e, MIDA_F_WORKER, &worker);
+  enc_arg(&e, MIDA_F_ERROR, &err);
+  enc_arg(&e, MIDA_F_TELEMETRY, &tel);
+  end_record(s, &slot);
+  return MIDA_OK;
 }
 
 int mida_task_dep(mida_session_t *s, const mida_id_t *task,

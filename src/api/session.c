@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/host.h"
+#include "core/thread_task.h"
 #include "telemetry/telemetry.h"
 
 #include <errno.h>
@@ -29,27 +30,18 @@
 
 /* ---- error messages (see api/session_access.h) -------------------------- */
 
-static _Thread_local char tls_errmsg[512];  /* the thread's last message */
 static _Thread_local char tls_errcopy[512]; /* mida_errmsg(s)'s copy */
-
-int mida__set_error(int rc, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(tls_errmsg, sizeof tls_errmsg, fmt, ap);
-  va_end(ap);
-  return rc;
-}
 
 int mida__session_error(const mida_session_t *cs, int rc, const char *fmt,
                         ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(tls_errmsg, sizeof tls_errmsg, fmt, ap);
+  mida__vset_error(rc, fmt, ap);
   va_end(ap);
   mida_session_t *s = (mida_session_t *)cs; /* its lock, not its state */
   if (s != NULL) {
     pthread_mutex_lock(&s->error_lock);
-    memcpy(s->errmsg, tls_errmsg, sizeof s->errmsg);
+    snprintf(s->errmsg, sizeof s->errmsg, "%s", mida__thread_errmsg());
     pthread_mutex_unlock(&s->error_lock);
   }
   return rc;
@@ -57,7 +49,7 @@ int mida__session_error(const mida_session_t *cs, int rc, const char *fmt,
 
 const char *mida_errmsg(const mida_session_t *cs) {
   if (cs == NULL)
-    return tls_errmsg;
+    return mida__thread_errmsg();
   mida_session_t *s = (mida_session_t *)cs;
   pthread_mutex_lock(&s->error_lock);
   memcpy(tls_errcopy, s->errmsg, sizeof tls_errcopy);
@@ -357,6 +349,9 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     goto fail;
   }
   *out = s;
+  /* Under `mida run`, tell the preload library which task each thread
+   * runs, so that its files are attributed to it. */
+  mida__thread_task_announce();
   if (warning[0] != '\0')
     write_err(errmsg, errmsg_len, warning);
   return MIDA_OK;

@@ -47,6 +47,7 @@ struct mida_session {
 #define MIDA__TASK_INFO_V1 sizeof(mida_task_info_t)
 #define MIDA__TASK_UPDATE_V1 sizeof(mida_task_update_t)
 #define MIDA__DATA_INFO_V1 sizeof(mida_data_info_t)
+#define MIDA__TASK_RUN_V1 sizeof(mida_task_run_t)
 
 /* Checks a caller's struct_size: 0 (version 1) or at least the size of
  * version 1 (v1_size). */

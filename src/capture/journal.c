@@ -141,6 +141,8 @@ struct mida__journal {
   char space_err[256];          /* its message (lock) */
   uint64_t retry_ns;            /* reader: when maintain tries again, 0: unset
                                    (CLOCK_MONOTONIC ns) */
+  bool handoff;                 /* the reader is another process: sealed
+                                   segments are handed to it (lock) */
 };
 
 struct mida__orphan {
@@ -518,6 +520,27 @@ static int spool_room(mida__journal *j, size_t bytes, char *err,
   return MIDA_OK;
 }
 
+/* The lowest descriptor number a segment file is given where it can be
+ * (mida__journal_set_fd_floor); 0: wherever open() puts it. */
+static atomic_int fd_floor;
+
+void mida__journal_set_fd_floor(int floor) {
+  atomic_store_explicit(&fd_floor, floor, memory_order_relaxed);
+}
+
+/* fd moved to the lowest free number at or above the floor, or fd itself
+ * where that cannot be done. */
+static int move_fd_up(int fd) {
+  int floor = atomic_load_explicit(&fd_floor, memory_order_relaxed);
+  if (floor <= 0 || fd >= floor)
+    return fd;
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+  if (high < 0)
+    return fd; /* no room up there (RLIMIT_NOFILE): keep it */
+  close(fd);
+  return high;
+}
+
 /* Gives a whole, locked segment file its name: links an unnamed
  * (O_TMPFILE) file, or renames the .tmp one. Returns 0 or -1 with errno. */
 static int publish_file(int fd, bool unnamed, const char *tmp,
@@ -581,6 +604,7 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
     set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
     goto fail;
   }
+  fd = move_fd_up(fd);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     rc = MIDA_EIO;
     set_err(err, errlen, "cannot lock %s: %s", tmp, strerror(errno));
@@ -698,6 +722,78 @@ static void note_no_room(mida__journal *j, int rc) {
   atomic_store_explicit(&j->space_blocked, true, memory_order_relaxed);
 }
 
+/* Whether every frame of segment seg, from its head to its tail, is
+ * committed: no writer is still filling one. */
+static bool all_committed(mida__journal *j, segment *seg) {
+  seg_header *h = seg->hdr;
+  uint64_t end = atomic_load_explicit(&h->tail, memory_order_acquire) &
+                 POS_MASK;
+  uint64_t pos = atomic_load_explicit(&h->head, memory_order_acquire);
+  ring_view rv = {seg->ring, j->ring_bytes, &h->corrupt, &seg->counted_upto,
+                  false};
+  while (pos < end) {
+    uint64_t room = j->ring_bytes - pos % j->ring_bytes;
+    if (room < MIDA_FRAME_HEADER_BYTES) {
+      pos += room;
+      continue;
+    }
+    uint64_t size;
+    mida__frame f;
+    if (check_frame(&rv, pos, end, &size, &f) != FRAME_VALID)
+      return false;
+    pos += size;
+  }
+  return true;
+}
+
+/* In a journal whose reader lives in another process
+ * (mida__journal_set_handoff): gives the sealed segments at the front of
+ * the queue whose frames are all committed to that reader, in order. Their
+ * files are closed, so their locks go and recovery may ship them while this
+ * process lives on; only their address ranges stay, as segment_retire()
+ * keeps them, but the files are left for the reader to remove. Called with
+ * j->lock held. */
+static void hand_off_sealed(mida__journal *j) {
+  segment *current = atomic_load_explicit(&j->current, memory_order_relaxed);
+  while (j->queue_head != NULL && j->queue_head != current &&
+         all_committed(j, j->queue_head)) {
+    segment *seg = j->queue_head;
+    seg_header *h = seg->hdr;
+    j->queue_head = seg->next;
+    j->retired_records +=
+        atomic_load_explicit(&h->records, memory_order_relaxed);
+    j->retired_dropped +=
+        atomic_load_explicit(&h->dropped, memory_order_relaxed);
+    void *r =
+        mmap(seg->ring, (size_t)j->ring_bytes, PROT_NONE,
+             MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    (void)r;
+    /* A mapping of the file keeps its open file description, and with it
+     * the lock, alive: the header page becomes a private copy (a stale
+     * writer still finds it sealed there), moved into place whole. */
+    void *copy = mmap(NULL, MIDA_JOURNAL_HEADER_BYTES, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy != MAP_FAILED) {
+      memcpy(copy, seg->base, MIDA_JOURNAL_HEADER_BYTES);
+      if (mremap(copy, MIDA_JOURNAL_HEADER_BYTES, MIDA_JOURNAL_HEADER_BYTES,
+                 MREMAP_MAYMOVE | MREMAP_FIXED, seg->base) == MAP_FAILED)
+        munmap(copy, MIDA_JOURNAL_HEADER_BYTES);
+    }
+    close(seg->fd);
+    seg->fd = -1;
+    mida__free(seg->path);
+    seg->path = NULL;
+    seg->next = j->free_list;
+    j->free_list = seg;
+  }
+}
+
+void mida__journal_set_handoff(mida__journal *j) {
+  pthread_mutex_lock(&j->lock);
+  j->handoff = true;
+  pthread_mutex_unlock(&j->lock);
+}
+
 /* The slow path of a full ring under SPILL: opens the next segment, seals
  * seg and publishes the new one, all under the lock so that writers who see
  * the seal and take the lock find the new segment current. Returns MIDA_OK
@@ -742,6 +838,8 @@ static int spill(mida__journal *j, segment *seg) {
    * process's resident set (a writer still finishing a frame there faults
    * its page back in: the mapping is shared, nothing is lost). */
   madvise(seg->ring, (size_t)j->ring_bytes, MADV_DONTNEED);
+  if (j->handoff)
+    hand_off_sealed(j);
 out:
   pthread_mutex_unlock(&j->lock);
   return rc;
@@ -1074,6 +1172,40 @@ void mida__journal_close(mida__journal *j) {
     seg = next;
   }
   pthread_mutex_destroy(&j->lock);
+  mida__free(j->spool);
+  mida__free(j->host);
+  mida__free(j->host_safe);
+  mida__free(j);
+}
+
+size_t mida__journal_fds(mida__journal *j, int *fds, size_t max) {
+  size_t n = 0;
+  pthread_mutex_lock(&j->lock);
+  for (segment *seg = j->queue_head; seg != NULL; seg = seg->next)
+    if (seg->fd >= 0 && n < max)
+      fds[n++] = seg->fd;
+  pthread_mutex_unlock(&j->lock);
+  return n;
+}
+
+void mida__journal_forget(mida__journal *j) {
+  if (j == NULL)
+    return;
+  size_t map_bytes = (size_t)(MIDA_JOURNAL_HEADER_BYTES + j->ring_bytes);
+  /* No lock: this process has one thread, and another thread of the parent
+   * may have held the mutex when it forked. */
+  for (segment *seg = j->queue_head, *next; seg != NULL; seg = next) {
+    next = seg->next;
+    munmap(seg->base, map_bytes);
+    close(seg->fd);
+    mida__free(seg->path);
+    mida__free(seg);
+  }
+  for (segment *seg = j->free_list, *next; seg != NULL; seg = next) {
+    next = seg->next;
+    munmap(seg->base, map_bytes);
+    mida__free(seg);
+  }
   mida__free(j->spool);
   mida__free(j->host);
   mida__free(j->host_safe);

@@ -184,6 +184,36 @@ void mida__journal_stats_get(mida__journal *j, mida__journal_stats *out);
 const char *mida__journal_host(const mida__journal *j);
 int64_t mida__journal_pid(const mida__journal *j);
 
+/* ---- a journal inside another program (the `mida run` preload) -------- */
+
+/* Segment files opened from now on get descriptors numbered floor or
+ * above where the limit allows (process-wide; 0, the default: wherever
+ * open() puts them), out of the way of a program that expects the low
+ * numbers for itself. */
+void mida__journal_set_fd_floor(int floor);
+
+/* The descriptors of j's segment files (up to max, into fds), so that a
+ * wrapper of close() can keep a program from closing them, which would
+ * release their locks and hand a live journal to recovery. Returns how
+ * many. Thread-safe. */
+size_t mida__journal_fds(mida__journal *j, int *fds, size_t max);
+
+/* Says that j's reader is another process, which ships j's segments as
+ * orphans: from now on, each segment the writers fill and seal is handed to
+ * it -- its file closed, so that its lock goes -- as soon as none of its
+ * frames is still being written, instead of waiting for a reader here. Then
+ * a long-lived writer's records reach the store while it runs, and it
+ * holds one or two segment files, not one per ring filled. */
+void mida__journal_set_handoff(mida__journal *j);
+
+/* In a child just made by fork(), whose copy of j is its parent's: closes
+ * the child's descriptors of the parent's segment files (the parent keeps
+ * its locks), unmaps them and frees j, touching neither the files nor j's
+ * mutex (another thread of the parent may have held it). A segment that
+ * another thread of the parent was opening at the fork may stay open in
+ * the child until it execs (its descriptor is close-on-exec) or exits. */
+void mida__journal_forget(mida__journal *j);
+
 /* ---- the reader's side (one reader per journal at a time) -------------- */
 
 /* A committed frame, borrowed from the mapping until the next release. */

@@ -871,6 +871,97 @@ static void test_orphan_open_refuses_live_segment(void **state) {
   free_paths(&l);
 }
 
+/* With its reader in another process, a journal hands each sealed segment
+ * over as soon as its frames are committed: its lock goes, recovery reads
+ * it while the writer lives on, in order, and the writer holds only the
+ * files of the segments it may still write. */
+static void test_handoff_gives_sealed_segments_to_recovery(void **state) {
+  const char *dir = *state;
+  mida__journal *j = open_journal(dir, SMALL_RING, MIDA_FULL_SPILL);
+  mida__journal_set_handoff(j);
+  const uint64_t n = 1500; /* about 4.5 rings */
+  for (uint64_t i = 0; i < n; i++)
+    assert_int_equal(append_record(j, i), MIDA_OK);
+  int fds[64];
+  assert_int_equal(mida__journal_fds(j, fds, 64), 1);
+  path_list l;
+  list_segments(dir, &l);
+  assert_true(l.count >= 4);
+  uint64_t next = 0;
+  for (size_t s = 0; s + 1 < l.count; s++) {
+    mida__orphan *o = NULL;
+    assert_int_equal(mida__orphan_open(l.paths[s], &o, NULL, 0), MIDA_OK);
+    mida__frame frames[64];
+    uint64_t mark;
+    size_t got;
+    while ((got = mida__orphan_peek(o, frames, 64, &mark)) > 0) {
+      for (size_t k = 0; k < got; k++)
+        assert_is_record(&frames[k], next++);
+      mida__orphan_release(o, mark);
+    }
+    assert_int_equal(mida__orphan_corrupt(o), 0);
+    mida__orphan_close(o, true);
+  }
+  mida__orphan *live = NULL;
+  assert_int_equal(mida__orphan_open(l.paths[l.count - 1], &live, NULL, 0),
+                   MIDA_EBUSY);
+  /* The writer goes on in the reused address ranges. */
+  for (uint64_t i = n; i < 2 * n; i++)
+    assert_int_equal(append_record(j, i), MIDA_OK);
+  mida__journal_stats st;
+  mida__journal_stats_get(j, &st);
+  assert_int_equal(st.records, 2 * n);
+  mida__journal_close(j);
+  free_paths(&l);
+  /* Everything the writer left is an orphan now, the rest in order. */
+  list_segments(dir, &l);
+  for (size_t s = 0; s < l.count; s++) {
+    mida__orphan *o = NULL;
+    assert_int_equal(mida__orphan_open(l.paths[s], &o, NULL, 0), MIDA_OK);
+    mida__frame frames[64];
+    uint64_t mark;
+    size_t got;
+    while ((got = mida__orphan_peek(o, frames, 64, &mark)) > 0) {
+      for (size_t k = 0; k < got; k++)
+        assert_is_record(&frames[k], next++);
+      mida__orphan_release(o, mark);
+    }
+    mida__orphan_close(o, true);
+  }
+  assert_int_equal(next, 2 * n);
+  free_paths(&l);
+}
+
+/* A fork child forgets its parent's journal without touching it: the
+ * parent's segment stays locked by the parent alone, whole. */
+static void test_fork_child_forgets_the_parents_journal(void **state) {
+  const char *dir = *state;
+  mida__journal_set_fd_floor(200);
+  mida__journal *j = open_journal(dir, SMALL_RING, MIDA_FULL_SPILL);
+  mida__journal_set_fd_floor(0);
+  int fds[4];
+  assert_int_equal(mida__journal_fds(j, fds, 4), 1);
+  assert_true(fds[0] >= 200);
+  assert_int_equal(append_record(j, 0), MIDA_OK);
+  pid_t pid = fork();
+  if (pid == 0) {
+    mida__journal_forget(j);
+    /* The child's copy of the descriptor is gone. */
+    _exit(fcntl(fds[0], F_GETFD) == -1 ? 0 : 1);
+  }
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  path_list l;
+  list_segments(dir, &l);
+  mida__orphan *o = NULL;
+  assert_int_equal(mida__orphan_open(l.paths[0], &o, NULL, 0), MIDA_EBUSY);
+  assert_int_equal(append_record(j, 1), MIDA_OK);
+  assert_int_equal(drain_checked(j, 0, 64), 2);
+  mida__journal_close(j);
+  free_paths(&l);
+}
+
 static void test_orphan_open_refuses_garbage(void **state) {
   const char *dir = *state;
   char path[512];
@@ -1007,7 +1098,9 @@ int main(void) {
       T(test_orphan_rejects_commit_word_of_another_lap),
       T(test_orphan_with_bad_tail_still_reads_frames),
       T(test_orphan_open_refuses_live_segment),
-      T(test_orphan_open_refuses_garbage),
+      T(test_handoff_gives_sealed_segments_to_recovery),
+    T(test_fork_child_forgets_the_parents_journal),
+    T(test_orphan_open_refuses_garbage),
       T(test_spool_list_is_sorted_and_missing_dir_is_empty),
       T(test_spool_list_callback_stops_the_walk),
       T(test_spool_stats_sums_drops),

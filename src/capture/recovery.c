@@ -18,7 +18,9 @@
  * status LOST for what that process left SUBMITTED or RUNNING; LOST ranks
  * below the real ends, so an end that arrives later still wins.
  */
-#include "capture/shipper.h"
+#include "capture/recovery.h"
+
+#include "capture/ship.h"
 
 #include "core/alloc.h"
 
@@ -55,6 +57,8 @@ typedef struct recovery {
   int rc;               /* the first error, MIDA_OK if none */
   journal_id *journals; /* seen so far */
   size_t njournals;     /* entries at journals */
+  mida__recover_progress_fn progress; /* told after each batch, or NULL */
+  void *progress_ctx;                 /* its first argument */
 } recovery;
 
 /* The entry of journal (pid, start) of host, added if new; NULL when the
@@ -113,14 +117,8 @@ static int put_counters(recovery *r, const mida__origin *origin,
   for (int i = 0; i < 3; i++) {
     if (values[i] == 0)
       continue;
-    mida__rec *rec = &r->recs[n++];
-    memset(rec, 0, sizeof *rec);
-    rec->type = MIDA_REC_COUNTER;
-    rec->f[MIDA_F_KEY].present = true;
-    rec->f[MIDA_F_KEY].v.str.ptr = names[i];
-    rec->f[MIDA_F_KEY].v.str.len = (uint32_t)strlen(names[i]);
-    rec->f[MIDA_F_VALUE_I].present = true;
-    rec->f[MIDA_F_VALUE_I].v.i64 = (int64_t)values[i];
+    /* host and pid come from the origin: the dead writer's */
+    mida__rec_counter(&r->recs[n++], NULL, 0, names[i], (int64_t)values[i]);
   }
   return n > 0 ? mida__sink_put_batch(r->sink, r->recs, n, origin) : MIDA_OK;
 }
@@ -168,6 +166,8 @@ static int recover_segment(void *ctx, const char *path) {
       break;
     mida__orphan_release(o, mark);
     r->st->records += n - (undecodable - bad_before);
+    if (r->progress != NULL)
+      r->progress(r->progress_ctx, r->st);
   }
   uint64_t corrupt = mida__orphan_corrupt(o) + undecodable;
   uint64_t dropped = mida__orphan_dropped(o);
@@ -243,8 +243,23 @@ static int mark_lost(recovery *r) {
 
 int mida__recover_spool(const char *spool_dir, mida__sink *sink,
                         mida__recover_stats *st, char *err, size_t errlen) {
+  return mida__recover_spool_progress(spool_dir, sink, st, err, errlen, NULL,
+                                      NULL);
+}
+
+int mida__recover_spool_progress(const char *spool_dir, mida__sink *sink,
+                                 mida__recover_stats *st, char *err,
+                                 size_t errlen,
+                                 mida__recover_progress_fn progress,
+                                 void *progress_ctx) {
   memset(st, 0, sizeof *st);
-  recovery r = {sink, st, NULL, NULL, err, errlen, MIDA_OK, NULL, 0};
+  recovery r = {.sink = sink,
+                .st = st,
+                .err = err,
+                .errlen = errlen,
+                .rc = MIDA_OK,
+                .progress = progress,
+                .progress_ctx = progress_ctx};
   if (errlen > 0)
     err[0] = '\0';
   r.frames = mida__calloc(MIDA_SHIP_BATCH, sizeof *r.frames);

@@ -26,6 +26,9 @@
  */
 #include "capture/shipper.h"
 
+#include "capture/recovery.h"
+#include "capture/ship.h"
+
 #include "core/alloc.h"
 
 #include <errno.h>
@@ -63,43 +66,6 @@ struct mida__shipper {
   mida__rec *recs;           /* MIDA_SHIP_BATCH + 3 (counters) */
 };
 
-/* Decodes n frames into recs, leaving out (and counting) those that do not
- * decode. Returns the number of records. */
-static size_t decode_frames(const mida__frame *frames, size_t n,
-                            mida__rec *recs, uint64_t *undecodable) {
-  size_t used = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (frames[i].version != MIDA_RECORD_VERSION ||
-        mida__rec_decode(frames[i].type, frames[i].payload, frames[i].len,
-                         &recs[used]) != MIDA_OK) {
-      (*undecodable)++;
-      continue;
-    }
-    used++;
-  }
-  return used;
-}
-
-int mida__ship_frames(mida__sink *sink, const mida__frame *frames, size_t n,
-                      mida__rec *recs, const mida__origin *origin,
-                      uint64_t *undecodable) {
-  size_t used = decode_frames(frames, n, recs, undecodable);
-  if (used == 0)
-    return MIDA_OK;
-  return mida__sink_put_batch(sink, recs, used, origin);
-}
-
-/* Fills rec as a COUNTER record (host and pid come from the origin). */
-static void counter_rec(mida__rec *rec, const char *name, uint64_t value) {
-  memset(rec, 0, sizeof *rec);
-  rec->type = MIDA_REC_COUNTER;
-  rec->f[MIDA_F_KEY].present = true;
-  rec->f[MIDA_F_KEY].v.str.ptr = name;
-  rec->f[MIDA_F_KEY].v.str.len = (uint32_t)strlen(name);
-  rec->f[MIDA_F_VALUE_I].present = true;
-  rec->f[MIDA_F_VALUE_I].v.i64 = (int64_t)value;
-}
-
 /* Records a failed attempt (to open or to put) for flush and stats. */
 static void note_failure(mida__shipper *sh, int rc, const char *msg) {
   atomic_fetch_add(&sh->errors, 1);
@@ -123,20 +89,20 @@ static long ship_once(mida__shipper *sh) {
 
   /* Decode the frames; the counters (if they moved) ride in the same
    * batch, after them. */
-  size_t used = decode_frames(sh->frames, n, sh->recs, &undecodable);
+  size_t used = mida__decode_frames(sh->frames, n, sh->recs, &undecodable);
   uint64_t corrupt = js.corrupt + atomic_load(&sh->undecodable) + undecodable;
   bool send_dropped = js.dropped > sh->reported_dropped;
   bool send_corrupt = corrupt > sh->reported_corrupt;
   if (send_dropped)
-    counter_rec(&sh->recs[used++], "dropped", js.dropped);
+    mida__rec_counter(&sh->recs[used++], NULL, 0, "dropped", js.dropped);
   if (send_corrupt)
-    counter_rec(&sh->recs[used++], "corrupt", corrupt);
+    mida__rec_counter(&sh->recs[used++], NULL, 0, "corrupt", corrupt);
   /* Failed attempts (a broker or store outage) become visible in the store
    * once a batch gets through: `mida stats` shows them as ship_retries. */
   uint64_t errors = atomic_load(&sh->errors);
   bool send_errors = used > 0 && errors > sh->reported_errors;
   if (send_errors)
-    counter_rec(&sh->recs[used++], "ship_retries", errors);
+    mida__rec_counter(&sh->recs[used++], NULL, 0, "ship_retries", errors);
   if (used == 0 && n == 0)
     return 0;
 

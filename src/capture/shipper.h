@@ -8,10 +8,10 @@
  * has made them durable. A failed batch is kept and retried with backoff; a
  * frame that does not decode is counted as corrupt and skipped.
  *
- * recovery (mida__recover_spool) does the same for the segments of dead
+ * Recovery (capture/recovery.h) does the same for the segments of dead
  * processes found in a spool directory; the shipper runs it once its sink
  * is open, before it ships its own frames, and `mida recover` runs it on
- * demand.
+ * demand. Both hand frames to the sink through capture/ship.h.
  */
 #ifndef MIDA_CAPTURE_SHIPPER_H
 #define MIDA_CAPTURE_SHIPPER_H
@@ -20,8 +20,6 @@
 #include "sink/sink.h"
 
 #include <stdint.h>
-
-#define MIDA_SHIP_BATCH 4096 /* frames per sink batch */
 
 typedef struct mida__shipper mida__shipper;
 
@@ -64,34 +62,5 @@ void mida__shipper_stats_get(mida__shipper *sh, mida__shipper_stats *out);
 
 /* The sink's last error message ("" if none). Thread-safe copy into buf. */
 void mida__shipper_errmsg(mida__shipper *sh, char *buf, size_t buflen);
-
-/* Decodes frames into recs (same count) and sends them to sink with origin.
- * Frames that do not decode are left out and counted in *undecodable.
- * Returns the sink's result. Used by the shipper and by recovery. */
-int mida__ship_frames(mida__sink *sink, const mida__frame *frames, size_t n,
-                      mida__rec *recs, const mida__origin *origin,
-                      uint64_t *undecodable);
-
-typedef struct mida__recover_stats {
-  uint64_t segments; /* orphan segments shipped and removed */
-  uint64_t records;  /* records shipped from them */
-  uint64_t corrupt;  /* frames skipped as corrupt or undecodable */
-  uint64_t dropped;  /* records their writers had dropped (DROP policy) */
-  uint64_t busy;     /* segments skipped: a live process holds them */
-  uint64_t foreign;  /* files that were not journal segments, left alone */
-  uint64_t quarantined; /* of the segments, those whose header was damaged:
-                           shipped frame by frame and kept aside */
-  uint64_t lost;        /* dead journals whose unfinished tasks and
-                           workflows were marked LOST */
-} mida__recover_stats;
-
-/* Ships every orphan segment in spool_dir into sink and removes each one
- * fully shipped. Also records the corrupt and dropped counts in the sink
- * (COUNTER records) so that they stay queryable, and marks LOST what each
- * dead journal, shipped whole, left unfinished. Returns MIDA_OK, or the
- * first error that stopped it (with a message in err); segments not shipped
- * stay in place. */
-int mida__recover_spool(const char *spool_dir, mida__sink *sink,
-                        mida__recover_stats *st, char *err, size_t errlen);
 
 #endif /* MIDA_CAPTURE_SHIPPER_H */

@@ -166,6 +166,28 @@ size_t mida__out_width(const char *text);
 
 /* Where an export goes: standard output, or a file or directory written
  * under a temporary name and renamed when complete. */
+/* ---- progress (progress.c) -------------------------------------------- */
+
+/* A one-line counter on stderr for a long verb (an export, a recovery),
+ * drawn only when stderr is a terminal. */
+typedef struct mida__cli_progress {
+  const char *label; /* "mida export", put before each line */
+  int on;            /* 1: stderr is a terminal */
+  double at;         /* when the line was last drawn, seconds */
+  int shown;         /* 1 once a line is on the terminal */
+} mida__cli_progress;
+
+void mida__cli_progress_init(mida__cli_progress *p, const char *label);
+
+/* Draws the line (printf-style) in place of the last one: at most five
+ * times a second, or at once when now is 1. */
+void mida__cli_progress_show(mida__cli_progress *p, int now, const char *fmt,
+                             ...) __attribute__((format(printf, 3, 4)));
+
+/* Ends the line, if one was drawn, so that what follows starts on its
+ * own. */
+void mida__cli_progress_end(mida__cli_progress *p);
+
 typedef struct mida__cli_dest {
   const char *label;   /* "mida export", for messages */
   const char *path;    /* the final path, NULL for standard output */
@@ -174,8 +196,7 @@ typedef struct mida__cli_dest {
   int force;           /* 1: an existing path may be replaced */
   int open;            /* 1 while tmp exists */
   FILE *fp;            /* the file being written, or NULL */
-  double progress_at;  /* when progress was last drawn, seconds */
-  int progress_shown;  /* 1 once a progress line is on the terminal */
+  mida__cli_progress progress; /* the line on stderr */
 } mida__cli_dest;
 
 /* Prepares d for path (NULL or "-": standard output; not for a

@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The file of a crate that marks a directory --force may replace. */
@@ -65,27 +64,17 @@ static int dest_end_file(void *ctx) {
   return rc;
 }
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
-
 static void dest_progress(void *ctx, const char *what, uint64_t done,
                           uint64_t total) {
   mida__cli_dest *d = ctx;
-  double t = now_s();
-  if (done != total && t - d->progress_at < 0.2)
-    return;
-  d->progress_at = t;
-  d->progress_shown = 1;
   if (total > 0)
-    fprintf(stderr, "\r%s: %s %llu/%llu (%llu%%)  ", d->label, what,
-            (unsigned long long)done, (unsigned long long)total,
-            (unsigned long long)(done * 100 / total));
+    mida__cli_progress_show(&d->progress, done == total,
+                            "%s %llu/%llu (%llu%%)", what,
+                            (unsigned long long)done, (unsigned long long)total,
+                            (unsigned long long)(done * 100 / total));
   else
-    fprintf(stderr, "\r%s: %s %llu  ", d->label, what,
-            (unsigned long long)done);
+    mida__cli_progress_show(&d->progress, 0, "%s %llu", what,
+                            (unsigned long long)done);
 }
 
 /* Whether path is an earlier crate: a directory holding CRATE_MARK and
@@ -143,7 +132,8 @@ int mida__cli_dest_open(mida__cli_dest *d, const char *label,
   d->force = force;
   io->write = dest_write;
   io->ctx = d;
-  if (isatty(STDERR_FILENO)) {
+  mida__cli_progress_init(&d->progress, label);
+  if (d->progress.on) {
     io->progress = dest_progress;
     io->progress_ctx = d;
   }
@@ -198,9 +188,7 @@ int mida__cli_dest_open(mida__cli_dest *d, const char *label,
 }
 
 void mida__cli_dest_abort(mida__cli_dest *d) {
-  if (d->progress_shown)
-    fputc('\n', stderr);
-  d->progress_shown = 0;
+  mida__cli_progress_end(&d->progress);
   if (d->fp != NULL && d->fp != stdout)
     fclose(d->fp);
   d->fp = NULL;
@@ -214,9 +202,7 @@ void mida__cli_dest_abort(mida__cli_dest *d) {
 }
 
 int mida__cli_dest_commit(mida__cli_dest *d) {
-  if (d->progress_shown)
-    fputc('\n', stderr);
-  d->progress_shown = 0;
+  mida__cli_progress_end(&d->progress);
   if (d->path == NULL)
     return fflush(stdout) == 0 ? MIDA_OK : MIDA_EIO;
   int rc = MIDA_OK;

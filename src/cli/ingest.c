@@ -175,11 +175,8 @@ static int apply_round(ingest *g, int n, uint64_t *records) {
 
 /* Stores this consumer's rejection count as a COUNTER record. */
 static int store_rejected(ingest *g) {
-  mida__rec rec;
-  memset(&rec, 0, sizeof rec);
-  rec.type = MIDA_REC_COUNTER;
-  mida__rec_set_str(&rec, MIDA_F_KEY, "wire_rejected", (size_t)-1);
-  mida__rec_set_i64(&rec, MIDA_F_VALUE_I, (int64_t)g->rejected);
+  mida__rec rec; /* host and pid come from the origin */
+  mida__rec_counter(&rec, NULL, 0, "wire_rejected", (int64_t)g->rejected);
   mida__origin origin = {g->host, (int64_t)getpid()};
   return mida__sink_put_batch(g->store, &rec, 1, &origin);
 }

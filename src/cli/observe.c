@@ -61,6 +61,9 @@ static const char observe_help[] =
     "  --end-at-stop       end every run when stopped (as mida run does when\n"
     "                      its command exits)\n"
     "  --quiet             no summary line, no notes (warnings stay)\n"
+    "  --parent-since NS   $MIDA_PARENT_TASK is the parent of the runs begun\n"
+    "                      at or after NS (ns since the epoch) only (mida\n"
+    "                      run's observers: their own command's runs)\n"
     "  --store URL         the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
     "\n"
@@ -134,6 +137,7 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
   const char *kind = argv[1];
   int mlflow = strcmp(kind, "mlflow") == 0;
   const char *uri = NULL, *logdir = NULL, *poll = NULL, *end_after = NULL;
+  const char *parent_since = NULL;
   int once = 0, daemon = 0, end_at_stop = 0;
   const mida__cli_opt opts[] = {
       {"--tracking-uri", NULL, &uri, NULL},
@@ -144,6 +148,7 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
       {"--end-after", NULL, &end_after, NULL},
       {"--end-at-stop", NULL, NULL, &end_at_stop},
       {"--quiet", NULL, NULL, &quiet},
+      {"--parent-since", NULL, &parent_since, NULL},
       {NULL, NULL, NULL, NULL},
   };
   int npos = 0;
@@ -169,6 +174,15 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
                             end_s < 0 || end_s > 31536000))
     return mida__cli_usage_error(verb, "--end-after takes 0 (never) to "
                                        "31536000 seconds");
+  long long since_ns = 0;
+  if (parent_since != NULL) {
+    char *end = NULL;
+    errno = 0;
+    since_ns = strtoll(parent_since, &end, 10);
+    if (errno != 0 || end == parent_since || *end != '\0' || since_ns < 0)
+      return mida__cli_usage_error(verb, "--parent-since takes a time in ns "
+                                         "since the epoch");
+  }
   if (daemon) {
     ex = detach();
     if (ex != MIDA_CLI_CONTINUE)
@@ -207,6 +221,7 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
   o.log_ctx = (void *)kind;
   o.end_after_s = (unsigned)end_s;
   o.end_at_stop = end_at_stop;
+  o.parent_since_ns = since_ns;
   mida__obs_stats st;
   memset(&st, 0, sizeof st);
   rc = mlflow ? mida__mlflow_observe(s, uri, &o, &st)
@@ -251,6 +266,9 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
   if (n <= 0)
     return MIDA_EIO;
   self[n] = '\0';
+  /* The runs the command begins from now on are its own. */
+  char since[32];
+  snprintf(since, sizeof since, "%lld", (long long)mida_now_ns());
   fflush(stdout);
   fflush(stderr);
   /* A stop that comes before the observer has its handlers waits for
@@ -269,7 +287,7 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
   if (child < 0)
     return MIDA_EIO;
   if (child == 0) {
-    char *args[12];
+    char *args[14];
     int k = 0;
     args[k++] = self;
     if (store != NULL) {
@@ -286,6 +304,8 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
      * command's end is the end of what it wrote. */
     args[k++] = "--quiet";
     args[k++] = "--end-at-stop";
+    args[k++] = "--parent-since";
+    args[k++] = since;
     args[k] = NULL;
     execv(self, args);
     _exit(127);

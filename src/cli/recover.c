@@ -11,14 +11,16 @@
  * the store too, as counters), which is not a failure: only a store or
  * spool error makes the exit status 1. A journal whose header is damaged
  * is read frame by frame and kept as *.mj.quarantine (counted in `mida
- * stats`), never removed.
+ * stats`), never removed. A long recovery shows its progress on stderr
+ * when that is a terminal (cli.h, "progress").
  */
 #include "cli/cli.h"
 
-#include "capture/shipper.h"
+#include "capture/recovery.h"
 #include "core/config.h"
 #include "mida.h"
 
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,12 @@ static const char recover_help[] =
     "\n"
     "example:\n"
     "  mida --store run.db recover\n";
+
+static void show_progress(void *ctx, const mida__recover_stats *st) {
+  mida__cli_progress_show(ctx, 0,
+                          "%" PRIu64 " records from %" PRIu64 " journals",
+                          st->records, st->segments + 1);
+}
 
 int mida__cli_recover(mida__cli *cli, int argc, char **argv) {
   const char *spool = NULL;
@@ -69,7 +77,12 @@ int mida__cli_recover(mida__cli *cli, int argc, char **argv) {
   mida__recover_stats st;
   memset(&st, 0, sizeof st);
   char err[512] = "";
-  int rc = mida__recover_spool(spool, sink, &st, err, sizeof(err));
+  mida__cli_progress progress;
+  mida__cli_progress_init(&progress, "mida recover");
+  int rc = mida__recover_spool_progress(spool, sink, &st, err, sizeof(err),
+                                        progress.on ? show_progress : NULL,
+                                        &progress);
+  mida__cli_progress_end(&progress);
   printf("recovered %llu records from %llu journals; %llu corrupt frames "
          "skipped; %llu busy (live) journals left\n",
          (unsigned long long)st.records, (unsigned long long)st.segments,

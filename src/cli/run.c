@@ -32,6 +32,7 @@
  * makes them errors, before the command starts).
  */
 #include "cli/cli.h"
+#include "cli/run_preload.h"
 
 #include "core/buf.h"
 #include "core/json.h"
@@ -54,8 +55,11 @@
 static const char run_help[] =
     "usage: mida run [options] [--] COMMAND [ARGS...]\n"
     "\n"
-    "Runs COMMAND as a workflow of one task and records its argv, start,\n"
-    "end and exit status. The command inherits MIDA_STORE, MIDA_CAMPAIGN,\n"
+    "Runs COMMAND as a workflow and records its argv, start, end and exit\n"
+    "status, and every process it starts (a task each, under the\n"
+    "command's) with the files each one reads and writes (through\n"
+    "libmida_preload.so in LD_PRELOAD; see docs/run.md). The command\n"
+    "inherits MIDA_STORE, MIDA_CAMPAIGN,\n"
     "MIDA_WORKFLOW and MIDA_PARENT_TASK, and the Dask preload variables\n"
     "(DASK_DISTRIBUTED__SCHEDULER__PRELOAD and __WORKER__PRELOAD, with\n"
     "mida.dask prepended), so that Python code using the mida package or\n"
@@ -76,6 +80,13 @@ static const char run_help[] =
     "                      experiments, else sqlite:///mlflow.db here)\n"
     "  --no-mlflow         do not observe MLflow\n"
     "  --tensorboard DIR   also observe TensorBoard event files meanwhile\n"
+    "  --no-files          record the command only, not its processes and\n"
+    "                      files\n"
+    "  --ignore P[:P...]   path prefixes whose files are not recorded (as\n"
+    "                      /proc, /sys, /dev, shared libraries, mida's own)\n"
+    "  --digest            add the SHA-256 of each file generated, computed\n"
+    "                      after the command ended\n"
+    "  --digest-max BYTES  larger files are not hashed (default 64 MiB)\n"
     "  --store URL         the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
     "\n"
@@ -307,6 +318,11 @@ static int command_start(int argc, char **argv) {
         i++;
         break;
       }
+    for (int k = 0; mida__run_preload_value_options[k] != NULL; k++)
+      if (strcmp(a, mida__run_preload_value_options[k]) == 0) {
+        i++;
+        break;
+      }
   }
   return argc;
 }
@@ -316,8 +332,9 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   const char *comp_arg[COMPANION_COUNT] = {NULL};
   int comp_off[COMPANION_COUNT] = {0};
   int no_dask = 0;
-  mida__cli_opt opts[4 + 2 * COMPANION_COUNT];
-  int k = 0;
+  mida__cli_opt opts[4 + 2 * COMPANION_COUNT + MIDA_RUN_PRELOAD_OPTIONS];
+  mida__run_preload files;
+  int k = mida__run_preload_options(&files, opts);
   opts[k++] = (mida__cli_opt){"--campaign", NULL, &campaign, NULL};
   opts[k++] = (mida__cli_opt){"--workflow-name", NULL, &wf_name, NULL};
   opts[k++] = (mida__cli_opt){"--no-dask", NULL, NULL, &no_dask};
@@ -416,6 +433,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     }
   }
 
+  (void)mida__run_preload_start(&files, s, cli->store, &wf, &task, cmdv);
   struct sigaction old[FORWARDED_COUNT];
   set_forwarding(old);
   int spawn_err = 0;
@@ -458,6 +476,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
         companions[i].stop(comp_pid[i], 10000) != MIDA_OK)
       fprintf(stderr, "mida run: the %s observer did not stop cleanly\n",
               companions[i].kind);
+  mida__run_preload_finish(&files);
 
   if (s == NULL)
     return code;

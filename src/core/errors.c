@@ -1,8 +1,9 @@
 /*
  * errors.c -- the messages of the one error space (MIDA_ERRNO_MAP in mida.h).
  */
-#include "mida.h"
+#include "core/errors.h"
 
+#include "mida.h"
 #include "mida_config.h"
 
 const char *mida_strerror(int rc) {

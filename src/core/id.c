@@ -19,6 +19,7 @@
  * getrandom(2) on a thread's first id and again in the child after fork(),
  * which is the only time it makes a system call.
  */
+#include "core/hex.h"
 #include "mida.h"
 
 #include <pthread.h>
@@ -126,16 +127,6 @@ char *mida_id_format(const mida_id_t *id, char *buf) {
   return buf;
 }
 
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 int mida_id_parse(const char *text, mida_id_t *out) {
   if (text == NULL || out == NULL)
     return MIDA_EINVAL;
@@ -147,8 +138,8 @@ int mida_id_parse(const char *text, mida_id_t *out) {
         return MIDA_EINVAL;
       p++;
     }
-    int h = hex_value(p[0]);
-    int l = h < 0 ? -1 : hex_value(p[1]);
+    int h = mida__hex_value(p[0]);
+    int l = h < 0 ? -1 : mida__hex_value(p[1]);
     if (l < 0)
       return MIDA_EINVAL;
     id.bytes[i] = (uint8_t)(h << 4 | l);

@@ -64,6 +64,7 @@ static const char *const type_names[MIDA_REC_TYPE_COUNT] = {
     [MIDA_REC_METRIC] = "metric",     [MIDA_REC_TELEMETRY] = "telemetry",
     [MIDA_REC_CURSOR] = "cursor",     [MIDA_REC_COUNTER] = "counter",
     [MIDA_REC_LOST] = "lost",
+    [MIDA_REC_RUN] = "run",
 };
 
 mida__kind mida__field_kind(unsigned tag) {
@@ -153,6 +154,22 @@ void mida__enc_str(mida__enc *e, unsigned tag, const char *s, size_t len) {
   uint8_t le[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
                    (uint8_t)(len >> 24)};
   enc_put(e, tag, MIDA_KIND_STR, le, 4, s, len);
+}
+
+char *mida__enc_str_reserve(mida__enc *e, unsigned tag, size_t len) {
+  size_t need = 2 + 4 + len;
+  if (len > UINT32_MAX || e->overflow || need > e->cap - e->len) {
+    e->overflow = true;
+    e->len += need;
+    return NULL;
+  }
+  uint8_t *p = e->buf + e->len;
+  p[0] = (uint8_t)tag;
+  p[1] = (uint8_t)MIDA_KIND_STR;
+  for (int i = 0; i < 4; i++)
+    p[2 + i] = (uint8_t)(len >> (8 * i));
+  e->len += need;
+  return (char *)p + 6;
 }
 
 /* ---- decoding ---------------------------------------------------------- */
@@ -266,8 +283,10 @@ void mida__rec_counter(mida__rec *rec, const char *host, int64_t pid,
                        const char *key, int64_t value) {
   memset(rec, 0, sizeof *rec);
   rec->type = MIDA_REC_COUNTER;
-  mida__rec_set_str(rec, MIDA_F_HOST, host, (size_t)-1);
-  mida__rec_set_i64(rec, MIDA_F_PID, pid);
+  if (host != NULL)
+    mida__rec_set_str(rec, MIDA_F_HOST, host, (size_t)-1);
+  if (pid != 0)
+    mida__rec_set_i64(rec, MIDA_F_PID, pid);
   mida__rec_set_str(rec, MIDA_F_KEY, key, (size_t)-1);
   mida__rec_set_i64(rec, MIDA_F_VALUE_I, value);
 }

@@ -60,6 +60,9 @@ typedef enum mida__rec_type {
                              ENDED that are not over (SUBMITTED, RUNNING)
                              become LOST, with the reason ERROR (sent by
                              recovery) */
+  MIDA_REC_RUN = 11,      /* ID(= the run) TASK STATUS STARTED ENDED HOST PID
+                             WORKER ERROR TELEMETRY: one execution of a
+                             task (mida_task_run) */
   MIDA_REC_TYPE_COUNT
 } mida__rec_type;
 
@@ -176,6 +179,10 @@ void mida__enc_i64(mida__enc *e, unsigned tag, int64_t v);
 void mida__enc_f64(mida__enc *e, unsigned tag, double v);
 /* s may be NULL (nothing is written); len is strlen(s) when (size_t)-1. */
 void mida__enc_str(mida__enc *e, unsigned tag, const char *s, size_t len);
+/* Writes the head of a string field of len bytes and returns where its
+ * bytes go, for the caller to fill (a value built in place); NULL when it
+ * did not fit (e->overflow is then set and e->len counts it). */
+char *mida__enc_str_reserve(mida__enc *e, unsigned tag, size_t len);
 
 /* Bytes a field takes when encoded: 2 + 16 / 8 / 4+len. */
 static inline size_t mida__enc_size_str(size_t len) {
@@ -210,7 +217,8 @@ void mida__rec_set_str(mida__rec *rec, unsigned tag, const char *s,
                        size_t len); /* len (size_t)-1: strlen(s) */
 
 /* Fills rec (whole) as a MIDA_REC_COUNTER record: counter key of process
- * pid on host, value (the store keeps the largest). The one way to build
+ * pid on host, value (the store keeps the largest). host NULL and pid 0
+ * leave them to the batch's origin (mida__origin). The one way to build
  * one; strings are borrowed. */
 void mida__rec_counter(mida__rec *rec, const char *host, int64_t pid,
                        const char *key, int64_t value);

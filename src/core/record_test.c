@@ -66,6 +66,28 @@ static void test_encoder_reports_overflow_without_writing_past(void **state) {
   assert_int_equal(buf[39], 0xAB);
 }
 
+/* A string built in place decodes as one given whole; one that does not
+ * fit is counted, as mida__enc_str counts it. */
+static void test_string_reserved_then_filled(void **state) {
+  (void)state;
+  uint8_t buf[64];
+  mida__enc e;
+  mida__enc_init(&e, buf, sizeof buf);
+  char *p = mida__enc_str_reserve(&e, MIDA_F_URI, 10);
+  assert_non_null(p);
+  memcpy(p, "file:///ab", 10);
+  mida__enc_i64(&e, MIDA_F_BYTES, 4096);
+  mida__rec rec;
+  assert_int_equal(mida__rec_decode(MIDA_REC_DATA, buf, e.len, &rec), MIDA_OK);
+  assert_int_equal(rec.f[MIDA_F_URI].v.str.len, 10);
+  assert_memory_equal(rec.f[MIDA_F_URI].v.str.ptr, "file:///ab", 10);
+  assert_int_equal(rec.f[MIDA_F_BYTES].v.i64, 4096);
+  size_t used = e.len;
+  assert_null(mida__enc_str_reserve(&e, MIDA_F_NAME, 100));
+  assert_true(e.overflow);
+  assert_int_equal(e.len, used + 106);
+}
+
 static void test_unknown_fields_are_skipped(void **state) {
   (void)state;
   uint8_t buf[64];
@@ -132,6 +154,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip_keeps_every_field),
       cmocka_unit_test(test_encoder_reports_overflow_without_writing_past),
+      cmocka_unit_test(test_string_reserved_then_filled),
       cmocka_unit_test(test_unknown_fields_are_skipped),
       cmocka_unit_test(test_corrupt_payloads_are_rejected),
       cmocka_unit_test(test_names_of_fields_and_types),

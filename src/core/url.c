@@ -4,6 +4,7 @@
  */
 #include "core/url.h"
 
+#include "core/hex.h"
 #include "core/redact.h"
 #include "mida.h"
 
@@ -112,16 +113,6 @@ int mida__url_parse(const char *url, int default_port, mida__url *out) {
   return MIDA_OK;
 }
 
-static int hex_value(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 int mida__url_param(const char *query, const char *name, char *buf,
                     size_t buflen) {
   if (query == NULL || name == NULL || buf == NULL || buflen == 0)
@@ -138,9 +129,9 @@ int mida__url_param(const char *query, const char *name, char *buf,
       size_t o = 0;
       while (v < vend) {
         int c = (unsigned char)*v;
-        if (c == '%' && vend - v >= 3 && hex_value(v[1]) >= 0 &&
-            hex_value(v[2]) >= 0) {
-          c = hex_value(v[1]) * 16 + hex_value(v[2]);
+        if (c == '%' && vend - v >= 3 && mida__hex_value(v[1]) >= 0 &&
+            mida__hex_value(v[2]) >= 0) {
+          c = mida__hex_value(v[1]) * 16 + mida__hex_value(v[2]);
           v += 3;
         } else {
           v++;

@@ -47,9 +47,9 @@
  */
 #include "observe/mlflow_file.h"
 
-#include "api/session.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/errors.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,8 +8,8 @@
  */
 #include "observe/mlflow_file.h"
 
-#include "api/session.h"
 #include "core/alloc.h"
+#include "core/errors.h"
 #include "observe/yaml.h"
 
 #include <math.h>

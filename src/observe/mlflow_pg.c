@@ -59,9 +59,9 @@
 
 #if MIDA_HAVE_LIBPQ
 
-#include "api/session_access.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/errors.h"
 #include "core/url.h"
 
 #include <errno.h>
@@ -692,7 +692,7 @@ int mida__mlf_pg_open(const char *uri, const mida__obs_opts *opts,
 
 #else /* !MIDA_HAVE_LIBPQ */
 
-#include "api/session_access.h"
+#include "core/errors.h"
 
 int mida__mlf_pg_open(const char *uri, const mida__obs_opts *opts,
                       mida__mlf_reader **out) {

@@ -57,6 +57,7 @@ typedef struct mida__mlf_rows {
   mida__mlf_cell *c; /* n * ncols */
 } mida__mlf_rows;
 
+/* The row helpers (mlflow_reader.c). */
 void mida__mlf_rows_free(mida__mlf_rows *r);
 
 /* Makes room for one more row and returns its cells (zeroed, ncols of

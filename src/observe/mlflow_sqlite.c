@@ -19,9 +19,9 @@
  */
 #include "observe/mlflow_reader.h"
 
-#include "api/session_access.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/errors.h"
 
 #include <errno.h>
 #include <inttypes.h>

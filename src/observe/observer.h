@@ -51,6 +51,11 @@ typedef struct mida__obs_opts {
                            for this many seconds has ended; 0: never */
   int end_at_stop;      /* TensorBoard: every run has ended when the
                            observer stops (its writer is gone) */
+  int64_t parent_since_ns; /* the session's parent task (MIDA_PARENT_TASK)
+                              is the parent of the runs begun at or after
+                              this time (ns since the epoch) only, so that
+                              the observer of a `mida run` command leaves
+                              earlier commands' runs alone; 0: of all */
 } mida__obs_opts;
 
 /* What an observer has done so far (cumulative over its run). */

@@ -105,6 +105,9 @@ typedef struct tb_file {
   int seen;              /* found in the current scan */
   int in_bad_region;     /* scanning for a good header after a bad one */
   int64_t first_wall_ns; /* first event's wall time, for the task start */
+  int begun_since;       /* the file began at or after the options'
+                            parent_since_ns (its first event, read here,
+                            is that recent) */
   struct tb_file *next;
 } tb_file;
 
@@ -243,7 +246,10 @@ static int put_task(observer *o, tb_file *f, const char *used,
   mida__rec_set_id(&rec, MIDA_F_WORKFLOW, &o->workflow);
   if (!mida_id_is_nil(mida__session_campaign(o->s)))
     mida__rec_set_id(&rec, MIDA_F_CAMPAIGN, mida__session_campaign(o->s));
-  if (!mida_id_is_nil(mida__session_parent_task(o->s)))
+  /* The session's parent task (a `mida run` command) claims only the runs
+   * begun since parent_since_ns, when that is set. */
+  if ((o->opts->parent_since_ns == 0 || f->begun_since) &&
+      !mida_id_is_nil(mida__session_parent_task(o->s)))
     mida__rec_set_id(&rec, MIDA_F_PARENT, mida__session_parent_task(o->s));
   mida__rec_set_str(&rec, MIDA_F_ACTIVITY, f->run, (size_t)-1);
   mida__rec_set_str(&rec, MIDA_F_SOURCE_KEY, f->run, (size_t)-1);
@@ -632,8 +638,14 @@ static int read_file(observer *o, tb_file *f, int final) {
         break;
       } else {
         int64_t wall = (int64_t)llround(ev.wall_time * 1e9);
-        if (f->first_wall_ns == 0 && ev.wall_time > 0)
+        if (f->first_wall_ns == 0 && ev.wall_time > 0) {
           f->first_wall_ns = wall;
+          /* The file's first event: when the writer opened it (event times
+           * are seconds as doubles: allow a millisecond for rounding). */
+          if (f->offset == 0 && pos == 0 &&
+              wall >= o->opts->parent_since_ns - 1000000)
+            f->begun_since = 1;
+        }
         if (wall > f->r->last_wall_ns)
           f->r->last_wall_ns = wall;
         skip_event_fields(o, ev.fields);

@@ -1,53 +1,75 @@
 /*
- * merge.c -- the merge-rule table of the stores (see merge.h).
+ * merge.c -- the merge-rule table of the stores, and the folding of a
+ * batch's records into row images that both SQL stores do (see merge.h).
  */
 #include "sink/merge.h"
 
+#include "core/alloc.h"
 #include "mida.h"
 
 #include <string.h>
 
+/* A column, and one that a task's runs summarise (merge.h, from_runs). */
+#define COLUMN(name, tag, rule)                                                \
+  { name, tag, rule, 0 }
+#define SUMMARISED(name, tag, rule)                                            \
+  { name, tag, rule, 1 }
+
 static const mida__merge_column task_columns[] = {
-    {"id", MIDA_F_ID, MIDA_RULE_KEY},
-    {"workflow_id", MIDA_F_WORKFLOW, MIDA_RULE_LAST},
-    {"campaign_id", MIDA_F_CAMPAIGN, MIDA_RULE_LAST},
-    {"parent_id", MIDA_F_PARENT, MIDA_RULE_LAST},
-    {"activity", MIDA_F_ACTIVITY, MIDA_RULE_LAST},
-    {"status", MIDA_F_STATUS, MIDA_RULE_STATUS},
-    {"submitted", MIDA_F_SUBMITTED, MIDA_RULE_MIN},
-    {"started", MIDA_F_STARTED, MIDA_RULE_MIN},
-    {"ended", MIDA_F_ENDED, MIDA_RULE_MAX},
-    {"host", MIDA_F_HOST, MIDA_RULE_ORIGIN},
-    {"pid", MIDA_F_PID, MIDA_RULE_ORIGIN},
-    {"worker", MIDA_F_WORKER, MIDA_RULE_LAST},
-    {"source_key", MIDA_F_SOURCE_KEY, MIDA_RULE_LAST},
-    {"used", MIDA_F_USED, MIDA_RULE_JSON},
-    {"generated", MIDA_F_GENERATED, MIDA_RULE_JSON},
-    {"custom", MIDA_F_CUSTOM, MIDA_RULE_JSON},
-    {"error", MIDA_F_ERROR, MIDA_RULE_LAST},
-    {"telemetry", MIDA_F_TELEMETRY, MIDA_RULE_JSON},
+    COLUMN("id", MIDA_F_ID, MIDA_RULE_KEY),
+    COLUMN("workflow_id", MIDA_F_WORKFLOW, MIDA_RULE_LAST),
+    COLUMN("campaign_id", MIDA_F_CAMPAIGN, MIDA_RULE_LAST),
+    COLUMN("parent_id", MIDA_F_PARENT, MIDA_RULE_LAST),
+    COLUMN("activity", MIDA_F_ACTIVITY, MIDA_RULE_LAST),
+    COLUMN("status", MIDA_F_STATUS, MIDA_RULE_STATUS),
+    COLUMN("submitted", MIDA_F_SUBMITTED, MIDA_RULE_MIN),
+    SUMMARISED("started", MIDA_F_STARTED, MIDA_RULE_MIN),
+    SUMMARISED("ended", MIDA_F_ENDED, MIDA_RULE_MAX),
+    SUMMARISED("host", MIDA_F_HOST, MIDA_RULE_ORIGIN),
+    SUMMARISED("pid", MIDA_F_PID, MIDA_RULE_ORIGIN),
+    SUMMARISED("worker", MIDA_F_WORKER, MIDA_RULE_LAST),
+    COLUMN("source_key", MIDA_F_SOURCE_KEY, MIDA_RULE_LAST),
+    COLUMN("used", MIDA_F_USED, MIDA_RULE_JSON),
+    COLUMN("generated", MIDA_F_GENERATED, MIDA_RULE_JSON),
+    COLUMN("custom", MIDA_F_CUSTOM, MIDA_RULE_JSON),
+    COLUMN("error", MIDA_F_ERROR, MIDA_RULE_LAST),
+    SUMMARISED("telemetry", MIDA_F_TELEMETRY, MIDA_RULE_JSON),
 };
 
 static const mida__merge_column workflow_columns[] = {
-    {"id", MIDA_F_ID, MIDA_RULE_KEY},
-    {"campaign_id", MIDA_F_CAMPAIGN, MIDA_RULE_LAST},
-    {"parent_id", MIDA_F_PARENT, MIDA_RULE_LAST},
-    {"name", MIDA_F_NAME, MIDA_RULE_LAST},
-    {"source", MIDA_F_SOURCE, MIDA_RULE_LAST},
-    {"user", MIDA_F_USER, MIDA_RULE_LAST},
-    {"host", MIDA_F_HOST, MIDA_RULE_ORIGIN},
-    {"pid", MIDA_F_PID, MIDA_RULE_ORIGIN},
-    {"started", MIDA_F_STARTED, MIDA_RULE_MIN},
-    {"ended", MIDA_F_ENDED, MIDA_RULE_MAX},
-    {"status", MIDA_F_STATUS, MIDA_RULE_STATUS},
-    {"metadata", MIDA_F_METADATA, MIDA_RULE_JSON},
+    COLUMN("id", MIDA_F_ID, MIDA_RULE_KEY),
+    COLUMN("campaign_id", MIDA_F_CAMPAIGN, MIDA_RULE_LAST),
+    COLUMN("parent_id", MIDA_F_PARENT, MIDA_RULE_LAST),
+    COLUMN("name", MIDA_F_NAME, MIDA_RULE_LAST),
+    COLUMN("source", MIDA_F_SOURCE, MIDA_RULE_LAST),
+    COLUMN("user", MIDA_F_USER, MIDA_RULE_LAST),
+    COLUMN("host", MIDA_F_HOST, MIDA_RULE_ORIGIN),
+    COLUMN("pid", MIDA_F_PID, MIDA_RULE_ORIGIN),
+    COLUMN("started", MIDA_F_STARTED, MIDA_RULE_MIN),
+    COLUMN("ended", MIDA_F_ENDED, MIDA_RULE_MAX),
+    COLUMN("status", MIDA_F_STATUS, MIDA_RULE_STATUS),
+    COLUMN("metadata", MIDA_F_METADATA, MIDA_RULE_JSON),
+};
+
+/* One execution of a task (mida_task_run). */
+static const mida__merge_column run_columns[] = {
+    COLUMN("id", MIDA_F_ID, MIDA_RULE_KEY),
+    COLUMN("task_id", MIDA_F_TASK, MIDA_RULE_LAST),
+    COLUMN("status", MIDA_F_STATUS, MIDA_RULE_STATUS),
+    COLUMN("started", MIDA_F_STARTED, MIDA_RULE_MIN),
+    COLUMN("ended", MIDA_F_ENDED, MIDA_RULE_MAX),
+    COLUMN("host", MIDA_F_HOST, MIDA_RULE_ORIGIN),
+    COLUMN("pid", MIDA_F_PID, MIDA_RULE_ORIGIN),
+    COLUMN("worker", MIDA_F_WORKER, MIDA_RULE_LAST),
+    COLUMN("error", MIDA_F_ERROR, MIDA_RULE_LAST),
+    COLUMN("telemetry", MIDA_F_TELEMETRY, MIDA_RULE_JSON),
 };
 
 static const mida__merge_column campaign_columns[] = {
-    {"id", MIDA_F_ID, MIDA_RULE_KEY},
-    {"name", MIDA_F_NAME, MIDA_RULE_LAST},
-    {"created", MIDA_F_CREATED, MIDA_RULE_MIN},
-    {"metadata", MIDA_F_METADATA, MIDA_RULE_JSON},
+    COLUMN("id", MIDA_F_ID, MIDA_RULE_KEY),
+    COLUMN("name", MIDA_F_NAME, MIDA_RULE_LAST),
+    COLUMN("created", MIDA_F_CREATED, MIDA_RULE_MIN),
+    COLUMN("metadata", MIDA_F_METADATA, MIDA_RULE_JSON),
 };
 
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -61,6 +83,7 @@ const mida__merge_entity mida__merge_entities[MIDA_ENT_COUNT] = {
                            COUNT_OF(workflow_columns)},
     [MIDA_ENT_CAMPAIGN] = {"campaign", campaign_columns,
                            COUNT_OF(campaign_columns)},
+    [MIDA_ENT_RUN] = {"task_run", run_columns, COUNT_OF(run_columns)},
 };
 
 /* By rank; each status's number is its mida_status_t. */
@@ -91,4 +114,65 @@ int mida__status_rank_of_name(const char *name, size_t len) {
         memcmp(name, statuses[i].name, len) == 0)
       return i;
   return -1;
+}
+
+/* ---- folding a batch ---------------------------------------------------- */
+
+int mida__merge_takes(int rule, int64_t incoming, int64_t held) {
+  switch (rule) {
+  case MIDA_RULE_MIN:
+    return incoming < held;
+  case MIDA_RULE_MAX:
+    return incoming > held;
+  case MIDA_RULE_STATUS:
+    return mida__status_rank(incoming) > mida__status_rank(held);
+  default:
+    return 1;
+  }
+}
+
+static uint64_t id_hash(const mida_id_t *id, int entity) {
+  uint64_t a, b;
+  memcpy(&a, id->bytes, 8);
+  memcpy(&b, id->bytes + 8, 8);
+  uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)entity) *
+               0xBF58476D1CE4E5B9ull;
+  return h ^ (h >> 31);
+}
+
+int mida__fold_reset(mida__fold *f, size_t n) {
+  if (n > UINT32_MAX / 4)
+    return MIDA_EINVAL;
+  size_t want = 16;
+  while (want < 2 * n)
+    want *= 2;
+  if (want > f->cap) {
+    mida__free(f->slots);
+    f->slots = mida__malloc(want * sizeof *f->slots);
+    f->cap = f->slots != NULL ? want : 0;
+    if (f->slots == NULL)
+      return MIDA_ENOMEM;
+  }
+  memset(f->slots, 0, f->cap * sizeof *f->slots);
+  return MIDA_OK;
+}
+
+mida__fold_slot *mida__fold_find(mida__fold *f, int entity,
+                                 const mida_id_t *id) {
+  size_t mask = f->cap - 1;
+  size_t i = (size_t)id_hash(id, entity) & mask;
+  for (; f->slots[i].image != 0; i = (i + 1) & mask) {
+    mida__fold_slot *s = &f->slots[i];
+    if (s->entity == entity && memcmp(&s->id, id, sizeof *id) == 0)
+      return s;
+  }
+  f->slots[i].entity = entity;
+  f->slots[i].id = *id;
+  return &f->slots[i];
+}
+
+void mida__fold_free(mida__fold *f) {
+  mida__free(f->slots);
+  f->slots = NULL;
+  f->cap = 0;
 }

@@ -28,16 +28,29 @@ typedef enum mida__merge_rule {
 } mida__merge_rule;
 
 typedef struct mida__merge_column {
-  const char *name; /* column name in the schema (unquoted) */
-  uint8_t tag;      /* record field that supplies it */
-  uint8_t rule;     /* mida__merge_rule */
+  const char *name;  /* column name in the schema (unquoted) */
+  uint8_t tag;       /* record field that supplies it */
+  uint8_t rule;      /* mida__merge_rule */
+  uint8_t from_runs; /* task columns: 1 if the task's runs summarise it
+                        (schema.h, task_run): once the row has runs
+                        (attempts IS NOT NULL) its own records leave it
+                        as it is */
 } mida__merge_column;
 
 /* The most columns a merged table has. */
 #define MIDA_MERGE_MAX_COLUMNS 18
 
-/* The merged tables, in this order; the key is each table's first column. */
-enum { MIDA_ENT_TASK, MIDA_ENT_WORKFLOW, MIDA_ENT_CAMPAIGN, MIDA_ENT_COUNT };
+/* The merged tables, in this order; the key is each table's first column.
+ * MIDA_ENT_RUN is the table task_run (keyed by the run's id): after a
+ * store applies a run's row it recomputes the summary of the run's task
+ * (schema.h, task_run), each store with its own statement. */
+enum {
+  MIDA_ENT_TASK,
+  MIDA_ENT_WORKFLOW,
+  MIDA_ENT_CAMPAIGN,
+  MIDA_ENT_RUN,
+  MIDA_ENT_COUNT
+};
 
 typedef struct mida__merge_entity {
   const char *table;                 /* table name */
@@ -64,9 +77,10 @@ int mida__status_rank(int64_t status);
 int mida__status_rank_of_name(const char *name, size_t len);
 
 /* What a LOST record (record.h) does in a store: the tasks, then the
- * workflows, of the process (host ?1, pid ?2) that are not over and were
- * begun from ?3 to ?4 (or carry no time at all) become LOST, the reason
- * ?5 going into a task's error text unless it has one. The same text for
+ * workflows, then the runs (task_run) of the process (host ?1, pid ?2)
+ * that are not over and were begun from ?3 to ?4 (or carry no time at
+ * all) become LOST, the reason ?5 going into a task's or run's error text
+ * unless it has one. The same text for
  * every store (PostgreSQL writes the parameters $1..$5); a store's JSON
  * merge of a workflow's metadata is its own, named by the %s. */
 #define MIDA_LOST_NOT_OVER                                                     \
@@ -80,10 +94,54 @@ int mida__status_rank_of_name(const char *name, size_t len);
   "UPDATE workflow SET status = 'LOST'"                                        \
   " WHERE host = ?1 AND pid = ?2" MIDA_LOST_NOT_OVER                           \
   " AND (started IS NULL OR started BETWEEN ?3 AND ?4)"
+/* ... and its runs (task_run) that had not ended. */
+#define MIDA_LOST_RUNS_SQL                                                     \
+  "UPDATE task_run SET status = 'LOST', error = coalesce(error, ?5)"           \
+  " WHERE host = ?1 AND pid = ?2" MIDA_LOST_NOT_OVER                           \
+  " AND (started IS NULL OR started BETWEEN ?3 AND ?4)"
 
 /* The status names in rank order, as an SQL list of literals (for a
  * store's own rank function). */
 #define MIDA_STATUS_NAMES_BY_RANK_SQL                                          \
   "'UNKNOWN','SUBMITTED','RUNNING','LOST','FINISHED','CANCELLED','ERROR'"
+
+/* ---- folding a batch ----------------------------------------------------
+ *
+ * The rules above are associative, so both SQL stores first fold the
+ * records of one row within a batch into one row image (sqlite.c keeps
+ * which record supplies each column, postgres.c the values themselves) and
+ * write each row once. What they share: the table that finds a row's image
+ * in the batch, and the rule that says whether an incoming value replaces
+ * the one an image holds. */
+
+/* The rule of an integer column: whether incoming replaces held (MIN,
+ * MAX, STATUS by rank; for any other rule, the incoming value wins). */
+int mida__merge_takes(int rule, int64_t incoming, int64_t held);
+
+/* One slot of the table: the row (entity, id) and its image. */
+typedef struct mida__fold_slot {
+  mida_id_t id;   /* the row's key */
+  uint32_t image; /* its image's number + 1; 0: a free slot */
+  int32_t entity; /* MIDA_ENT_* */
+} mida__fold_slot;
+
+/* Rows to images for one batch: open addressing over a power of two of
+ * slots, at least twice the records. */
+typedef struct mida__fold {
+  mida__fold_slot *slots; /* cap of them */
+  size_t cap;             /* 0 before the first batch */
+} mida__fold;
+
+/* Empties the table for a batch of n records, growing it if need be.
+ * Returns MIDA_OK, MIDA_ENOMEM, or MIDA_EINVAL for a batch too large. */
+int mida__fold_reset(mida__fold *f, size_t n);
+
+/* The slot of the row (entity, id): the one that holds its image (image
+ * != 0), or the free one where its image goes (image == 0; the caller
+ * sets image to its image's number + 1). */
+mida__fold_slot *mida__fold_find(mida__fold *f, int entity,
+                                 const mida_id_t *id);
+
+void mida__fold_free(mida__fold *f);
 
 #endif /* MIDA_SINK_MERGE_H */

@@ -88,7 +88,14 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " campaign_id TEXT, parent_id TEXT, activity TEXT, status TEXT,"
     " submitted BIGINT, started BIGINT, ended BIGINT, host TEXT, pid BIGINT,"
     " worker TEXT, source_key TEXT, used JSONB, generated JSONB,"
-    " custom JSONB, error TEXT, telemetry JSONB);\n"
+    " custom JSONB, error TEXT, telemetry JSONB, attempts BIGINT);\n"
+    /* Version 4 stores had no attempts column and no task_run. */
+    "ALTER TABLE task ADD COLUMN IF NOT EXISTS attempts BIGINT;\n"
+    "CREATE TABLE IF NOT EXISTS task_run(id TEXT PRIMARY KEY,"
+    " task_id TEXT NOT NULL, status TEXT, started BIGINT, ended BIGINT,"
+    " host TEXT, pid BIGINT, worker TEXT, error TEXT, telemetry JSONB);\n"
+    "CREATE INDEX IF NOT EXISTS task_run_by_task ON task_run(task_id,"
+    " started);\n"
     "CREATE TABLE IF NOT EXISTS data(id TEXT PRIMARY KEY, kind TEXT,"
     " uri TEXT, size BIGINT, digest TEXT, metadata JSONB);\n"
     "CREATE TABLE IF NOT EXISTS task_data(task_id TEXT NOT NULL,"
@@ -202,7 +209,7 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " started / 1e9, 'unixepoch') AS started,"
     " strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,"
     " (ended - started) / 1e9 AS duration_s, host, pid, worker, source_key,"
-    " used, generated, custom, error, telemetry FROM task;\n"
+    " used, generated, custom, error, telemetry, attempts FROM task;\n"
     "CREATE OR REPLACE VIEW workflow_v AS SELECT id, campaign_id, parent_id,"
     " name, source, \"user\", host, pid, status,"
     " strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,"
@@ -235,6 +242,7 @@ enum {
   ENT_TASK = MIDA_ENT_TASK,
   ENT_WORKFLOW = MIDA_ENT_WORKFLOW,
   ENT_CAMPAIGN = MIDA_ENT_CAMPAIGN,
+  ENT_RUN = MIDA_ENT_RUN,
   ENT_COUNT = MIDA_ENT_COUNT
 };
 static const entity *const entities = mida__merge_entities;
@@ -355,8 +363,7 @@ typedef struct pg_sink {
   mida__buf sql;            /* a statement being built */
   image *images;            /* a batch's row images */
   size_t images_cap;        /* entries at images */
-  uint32_t *slots;          /* hash of images: index + 1, 0 empty */
-  size_t slots_cap;         /* a power of two */
+  mida__fold fold;          /* rows to their images in a batch */
   const char **params;      /* parameter pointers of one statement */
   size_t params_cap;        /* entries at params */
   pending link[LT_COUNT];   /* link rows waiting */
@@ -558,7 +565,7 @@ static int add_row_sql(mida__buf *b, const char *const *types, int ncols,
 
 /* Whether an entity's table has a change number. */
 static int has_seq(int ent_no) {
-  return ent_no != ENT_CAMPAIGN;
+  return ent_no == ENT_TASK || ent_no == ENT_WORKFLOW;
 }
 
 static int flush_link(pg_sink *s, int t) {
@@ -831,15 +838,6 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
 
 /* ---- entities ----------------------------------------------------------- */
 
-static uint64_t id_hash(const mida_id_t *id, int entity) {
-  uint64_t a, b;
-  memcpy(&a, id->bytes, 8);
-  memcpy(&b, id->bytes + 8, 8);
-  uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)entity) *
-               0xBF58476D1CE4E5B9ull;
-  return h ^ (h >> 31);
-}
-
 static int reserve_images(pg_sink *s, size_t n) {
   if (n > UINT32_MAX / 4)
     return mida__sink_fail(&s->base, MIDA_EINVAL, "batch too large: %zu", n);
@@ -850,17 +848,8 @@ static int reserve_images(pg_sink *s, size_t n) {
     s->images = p;
     s->images_cap = n;
   }
-  size_t want = 16;
-  while (want < 2 * n)
-    want *= 2;
-  if (want > s->slots_cap) {
-    mida__free(s->slots);
-    s->slots = mida__malloc(want * sizeof *s->slots);
-    s->slots_cap = s->slots != NULL ? want : 0;
-    if (s->slots == NULL)
-      return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
-  }
-  memset(s->slots, 0, s->slots_cap * sizeof *s->slots);
+  if (mida__fold_reset(&s->fold, n) != MIDA_OK)
+    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
   return MIDA_OK;
 }
 
@@ -874,22 +863,16 @@ static int fold_entity(pg_sink *s, const mida__rec *r, int ent_no,
     return MIDA_OK;
   }
   const mida_id_t *id = &r->f[MIDA_F_ID].v.id;
-  size_t mask = s->slots_cap - 1;
-  size_t slot = (size_t)id_hash(id, ent_no) & mask;
-  image *img = NULL;
-  for (; s->slots[slot] != 0; slot = (slot + 1) & mask) {
-    image *cand = &s->images[s->slots[slot] - 1];
-    if (cand->entity == ent_no && memcmp(&cand->id, id, sizeof *id) == 0) {
-      img = cand;
-      break;
-    }
-  }
-  if (img == NULL) {
+  mida__fold_slot *slot = mida__fold_find(&s->fold, ent_no, id);
+  image *img;
+  if (slot->image != 0) {
+    img = &s->images[slot->image - 1];
+  } else {
     img = &s->images[(*nimages)++];
     memset(img, 0, sizeof *img);
     img->entity = (uint8_t)ent_no;
     img->id = *id;
-    s->slots[slot] = (uint32_t)*nimages;
+    slot->image = (uint32_t)*nimages;
   }
   int rc = MIDA_OK;
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
@@ -901,24 +884,7 @@ static int fold_entity(pg_sink *s, const mida__rec *r, int ent_no,
     cell *cl = &img->c[c];
     int kind = mida__field_kind(tag);
     if (kind == MIDA_KIND_I64) {
-      int take = !cl->set;
-      if (!take) {
-        switch (rule) {
-        case MIDA_RULE_MIN:
-          take = f->v.i64 < cl->num;
-          break;
-        case MIDA_RULE_MAX:
-          take = f->v.i64 > cl->num;
-          break;
-        case MIDA_RULE_STATUS:
-          take = mida__status_rank(f->v.i64) > mida__status_rank(cl->num);
-          break;
-        default:
-          take = 1;
-          break;
-        }
-      }
-      if (take) {
+      if (!cl->set || mida__merge_takes(rule, f->v.i64, cl->num)) {
         cl->set = 1;
         cl->num = f->v.i64;
       }
@@ -955,47 +921,62 @@ static const char *column_type(const mida__merge_column *col) {
              : "text";
 }
 
-/* Writes the INSERT ... VALUES head and the ON CONFLICT tail of an entity;
- * $1 and $2 are the batch's origin host and pid. */
+/* Writes the merged value of column c of an entity's upsert: the stored
+ * value (table.col) and the incoming one (excluded.col) combined by the
+ * column's rule; $1 and $2 are the batch's origin host and pid. */
+static int merge_expr(const entity *ent, int c, mida__buf *b) {
+  const char *t = ent->table;
+  const char *n = pg_ident(ent->columns[c].name);
+  switch (ent->columns[c].rule) {
+  case MIDA_RULE_MIN:
+  case MIDA_RULE_MAX:
+    return mida__buf_printf(
+        b, "%s(%s.%s, excluded.%s)",
+        ent->columns[c].rule == MIDA_RULE_MIN ? "LEAST" : "GREATEST", t, n, n);
+  case MIDA_RULE_STATUS:
+    return mida__buf_printf(b,
+                            "CASE WHEN mida_status_rank(excluded.%s)"
+                            " > mida_status_rank(%s.%s) THEN excluded.%s"
+                            " ELSE %s.%s END",
+                            n, t, n, n, t, n);
+  case MIDA_RULE_JSON:
+    return mida__buf_printf(b,
+                            "coalesce(%s.%s || excluded.%s, %s.%s,"
+                            " excluded.%s)",
+                            t, n, n, t, n, n);
+  case MIDA_RULE_ORIGIN: {
+    int host = ent->columns[c].tag == MIDA_F_HOST;
+    return mida__buf_printf(
+        b,
+        "CASE WHEN excluded.%s IS DISTINCT FROM $%d::%s"
+        " THEN excluded.%s ELSE coalesce(%s.%s, excluded.%s) END",
+        n, host ? 1 : 2, host ? "text" : "bigint", n, t, n, n);
+  }
+  default:
+    return mida__buf_printf(b, "coalesce(excluded.%s, %s.%s)", n, t, n);
+  }
+}
+
+/* Writes the ON CONFLICT tail of an entity's upsert, first (e.g. the
+ * change number's assignment) before the columns'. */
 static int entity_tail(const entity *ent, const char *first, mida__buf *b) {
   int rc = mida__buf_printf(b, " ON CONFLICT(id) DO UPDATE SET%s", first);
   const char *t = ent->table;
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
     const char *n = pg_ident(ent->columns[c].name);
-    const char *sep = c > 1 ? "," : "";
-    switch (ent->columns[c].rule) {
-    case MIDA_RULE_MIN:
-    case MIDA_RULE_MAX:
-      rc = mida__buf_printf(
-          b, "%s %s = %s(%s.%s, excluded.%s)", sep, n,
-          ent->columns[c].rule == MIDA_RULE_MIN ? "LEAST" : "GREATEST", t, n, n);
-      break;
-    case MIDA_RULE_STATUS:
+    int from_runs = ent->columns[c].from_runs;
+    rc = mida__buf_printf(b, "%s %s = ", c > 1 ? "," : "", n);
+    /* A column that the task's runs summarise keeps its value once the
+     * row has runs (schema.h, task_run). */
+    if (rc == MIDA_OK && from_runs)
       rc = mida__buf_printf(b,
-                            "%s %s = CASE WHEN mida_status_rank(excluded.%s)"
-                            " > mida_status_rank(%s.%s) THEN excluded.%s"
-                            " ELSE %s.%s END",
-                            sep, n, n, t, n, n, t, n);
-      break;
-    case MIDA_RULE_JSON:
-      rc = mida__buf_printf(b,
-                            "%s %s = coalesce(%s.%s || excluded.%s, %s.%s,"
-                            " excluded.%s)",
-                            sep, n, t, n, n, t, n, n);
-      break;
-    case MIDA_RULE_ORIGIN:
-      rc = mida__buf_printf(
-          b,
-          "%s %s = CASE WHEN excluded.%s IS DISTINCT FROM $%d::%s"
-          " THEN excluded.%s ELSE coalesce(%s.%s, excluded.%s) END",
-          sep, n, n, ent->columns[c].tag == MIDA_F_HOST ? 1 : 2,
-          ent->columns[c].tag == MIDA_F_HOST ? "text" : "bigint", n, t, n, n);
-      break;
-    default:
-      rc = mida__buf_printf(b, "%s %s = coalesce(excluded.%s, %s.%s)", sep, n,
-                            n, t, n);
-      break;
-    }
+                            "CASE WHEN %s.attempts IS NOT NULL THEN %s.%s"
+                            " ELSE ",
+                            t, t, n);
+    if (rc == MIDA_OK)
+      rc = merge_expr(ent, c, b);
+    if (rc == MIDA_OK && from_runs)
+      rc = mida__buf_adds(b, " END");
   }
   return rc;
 }
@@ -1083,6 +1064,103 @@ static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
   return rc;
 }
 
+/* ---- runs: the summary of their tasks ------------------------------------ */
+
+/* The summary of the tasks $1 (a text array of ids) from their runs
+ * (schema.h, task_run), as sqlite.c's ST_RUN_SUMMARY. */
+static const char run_summary_sql[] =
+    "INSERT INTO task AS t(id, status, started, ended, host, pid, worker,"
+    " telemetry, attempts, seq) SELECT DISTINCT ON (r.task_id) r.task_id,"
+    " CASE WHEN bool_or(r.status = 'FINISHED') OVER w THEN 'FINISHED'"
+    " ELSE 'RUNNING' END, r.started, r.ended, r.host, r.pid, r.worker,"
+    " r.telemetry, count(*) OVER w, " CHANGE_SEQ " FROM task_run r"
+    " WHERE r.task_id = ANY($1::text[])"
+    " AND r.started IS NOT NULL WINDOW w AS (PARTITION BY r.task_id)"
+    " ORDER BY r.task_id, r.started DESC, r.id DESC"
+    " ON CONFLICT(id) DO UPDATE SET status = CASE WHEN"
+    " mida_status_rank(excluded.status) > mida_status_rank(t.status)"
+    " THEN excluded.status ELSE t.status END, started = excluded.started,"
+    " ended = excluded.ended, host = excluded.host, pid = excluded.pid,"
+    " worker = excluded.worker, telemetry = excluded.telemetry,"
+    " attempts = excluded.attempts, seq = excluded.seq";
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Runs sql with one parameter, the text in s->sql. */
+static int exec_with_sql_param(pg_sink *s, const char *sql, const char *what) {
+  const char *param = mida__buf_str(&s->sql);
+  PGresult *res = PQexecParams(s->conn, sql, 1, NULL, &param, NULL, NULL, 0);
+  ExecStatusType st = PQresultStatus(res);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+    return fail_result(s, res, what);
+  PQclear(res);
+  return MIDA_OK;
+}
+
+/* Takes, first thing in a batch's transaction, an advisory lock per task
+ * whose runs the batch carries, in ascending order, so that two consumers
+ * that add runs of one task at once compute its summary one after the
+ * other, the second seeing the first's runs (two batches never wait for
+ * each other in a cycle: each takes these locks before any other). */
+static int lock_run_tasks(pg_sink *s, const mida__rec *recs, size_t n) {
+  size_t nkeys = 0;
+  for (size_t i = 0; i < n; i++)
+    nkeys += recs[i].type == MIDA_REC_RUN && recs[i].f[MIDA_F_TASK].present;
+  if (nkeys == 0)
+    return MIDA_OK;
+  int64_t *keys = mida__malloc(nkeys * sizeof *keys);
+  if (keys == NULL)
+    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  nkeys = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (recs[i].type != MIDA_REC_RUN || !recs[i].f[MIDA_F_TASK].present)
+      continue;
+    memcpy(&keys[nkeys++], recs[i].f[MIDA_F_TASK].v.id.bytes + 8, 8);
+  }
+  qsort(keys, nkeys, sizeof *keys, cmp_i64);
+  mida__buf_reset(&s->sql);
+  int rc = mida__buf_adds(&s->sql, "{");
+  for (size_t i = 0; i < nkeys && rc == MIDA_OK; i++)
+    if (i == 0 || keys[i] != keys[i - 1])
+      rc =
+          mida__buf_printf(&s->sql, "%s%lld", i ? "," : "", (long long)keys[i]);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&s->sql, "}");
+  mida__free(keys);
+  if (rc != MIDA_OK)
+    return mida__sink_fail(&s->base, rc, "out of memory");
+  return exec_with_sql_param(s,
+                             "SELECT pg_advisory_xact_lock(k)"
+                             " FROM unnest($1::bigint[]) AS k",
+                             "cannot lock the tasks of runs");
+}
+
+/* Recomputes the summaries of the tasks of the batch's run images. */
+static int summarise_runs(pg_sink *s, size_t nimages) {
+  mida__buf_reset(&s->sql);
+  int rc = mida__buf_adds(&s->sql, "{");
+  int any = 0;
+  for (size_t k = 0; k < nimages && rc == MIDA_OK; k++) {
+    const image *img = &s->images[k];
+    if (img->entity != ENT_RUN || !img->c[1].set)
+      continue;
+    /* task_id is column 1 of task_run (merge.c), an id: no quoting. */
+    rc = mida__buf_printf(&s->sql, "%s%s", any ? "," : "",
+                          s->arena.ptr + img->c[1].off);
+    any = 1;
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&s->sql, "}");
+  if (rc != MIDA_OK)
+    return mida__sink_fail(&s->base, rc, "out of memory");
+  return any ? exec_with_sql_param(s, run_summary_sql,
+                                   "cannot summarise the runs of tasks")
+             : MIDA_OK;
+}
+
 /* ---- put_batch ---------------------------------------------------------- */
 
 static int rewrite_params(const char *sql, mida__buf *b);
@@ -1108,9 +1186,10 @@ static int apply_lost(pg_sink *s, const mida__rec *r, const mida__origin *o,
         &v[3]);
   if (rc == MIDA_OK)
     rc = arena_field(s, MIDA_F_ERROR, &r->f[MIDA_F_ERROR], &v[4]);
-  const char *const sql[2] = {MIDA_LOST_TASKS_SQL, MIDA_LOST_WORKFLOWS_SQL};
-  const size_t nparams[2] = {5, 4};
-  for (int i = 0; i < 2 && rc == MIDA_OK; i++) {
+  const char *const sql[3] = {MIDA_LOST_TASKS_SQL, MIDA_LOST_WORKFLOWS_SQL,
+                              MIDA_LOST_RUNS_SQL};
+  const size_t nparams[3] = {5, 4, 5};
+  for (int i = 0; i < 3 && rc == MIDA_OK; i++) {
     mida__buf_reset(&s->sql);
     rc = rewrite_params(sql[i], &s->sql);
     if (rc == MIDA_OK)
@@ -1139,19 +1218,26 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   for (int t = 0; t < LT_COUNT; t++)
     s->link[t].nrows = 0;
   rc = exec_simple(s, "BEGIN", "cannot begin a transaction");
-  if (rc != MIDA_OK)
+  if (rc == MIDA_OK)
+    rc = lock_run_tasks(s, recs, n);
+  if (rc != MIDA_OK) {
+    PQclear(PQexec(s->conn, "ROLLBACK"));
     return rc;
+  }
 
   batch_counts counts = {0, 0};
   size_t nimages = 0;
-  int present[ENT_COUNT] = {0, 0, 0};
+  int present[ENT_COUNT] = {0};
   for (size_t i = 0; i < n && rc == MIDA_OK; i++) {
     const mida__rec *r = &recs[i];
     int ent = r->type == MIDA_REC_TASK       ? ENT_TASK
               : r->type == MIDA_REC_WORKFLOW ? ENT_WORKFLOW
               : r->type == MIDA_REC_CAMPAIGN ? ENT_CAMPAIGN
+              : r->type == MIDA_REC_RUN      ? ENT_RUN
                                              : -1;
-    if (ent >= 0) {
+    if (ent == ENT_RUN && !field_usable(r, MIDA_F_TASK, 0, &counts)) {
+      counts.skipped_records++; /* a run of no task */
+    } else if (ent >= 0) {
       present[ent] = 1;
       rc = fold_entity(s, r, ent, &nimages, &counts);
     } else {
@@ -1161,6 +1247,8 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   for (int e = 0; e < ENT_COUNT && rc == MIDA_OK; e++)
     if (present[e])
       rc = flush_entity(s, e, nimages, origin);
+  if (rc == MIDA_OK && present[ENT_RUN])
+    rc = summarise_runs(s, nimages);
   for (int t = 0; t < LT_COUNT && rc == MIDA_OK; t++)
     rc = flush_link(s, t);
   for (size_t i = 0; i < n && rc == MIDA_OK; i++)
@@ -1317,7 +1405,7 @@ static void pg_close(mida__sink *base) {
   mida__buf_free(&s->sql);
   mida__buf_free(&s->touched);
   mida__free(s->images);
-  mida__free(s->slots);
+  mida__fold_free(&s->fold);
   mida__free(s->params);
   for (int t = 0; t < LT_COUNT; t++) {
     mida__free(s->link[t].vals);
@@ -1361,7 +1449,9 @@ static int create_schema(pg_sink *s) {
   }
   if (rc == MIDA_OK && version >= 1 && version <= 2)
     rc = exec_simple(s, pg_schema_2_to_3, "cannot migrate the schema");
-  if (rc == MIDA_OK)
+  /* A store already at this version is left alone: its DDL would take
+   * table locks that deadlock with another writer's batch. */
+  if (rc == MIDA_OK && version != MIDA_SCHEMA_VERSION)
     rc = exec_simple(s, pg_schema, "cannot create the schema");
   if (rc == MIDA_OK)
     rc = exec_simple(s, "COMMIT", "cannot create the schema");

@@ -2,40 +2,27 @@
  * sink.c -- picks a sink backend by URL scheme and forwards calls to it.
  *
  * The shipper, `mida recover` and `mida ingest` hold a mida__sink and never
- * know which backend is behind it. This file owns the table of backends
- * built in: adding one (postgres.c, redis.c, ...) adds a line to it and
- * nothing else. A URL without "://" is a path of an SQLite file, so that
- * `MIDA_STORE=run.db` works; file:///abs.db is one too.
+ * know which backend is behind it. SQLite is built in; the network
+ * backends (postgres.c, redis.c, nats.c, mqtt.c) are loadable modules
+ * (module.h), loaded the first time a URL names their scheme: adding one
+ * adds a line to module.c's table and nothing here. A URL without "://" is
+ * a path of an SQLite file, so that `MIDA_STORE=run.db` works;
+ * file:///abs.db is one too.
  */
 #include "sink/sink.h"
 
 #include "core/url.h"
 #include "mida.h"
-#include "mida_config.h"
+#include "sink/module.h"
 
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-/* The backends built in, in the order their schemes are listed in errors. */
-static const mida__sink_methods *const backends[] = {
-    &mida__sqlite_sink,
-#if MIDA_HAVE_LIBPQ
-    &mida__postgres_sink, &mida__postgres_alias_sink,
-#endif
-#if MIDA_HAVE_HIREDIS
-    &mida__redis_sink,
-#endif
-#if MIDA_HAVE_NATS
-    &mida__nats_sink,
-#endif
-#if MIDA_HAVE_MOSQUITTO
-    &mida__mqtt_sink,
-#endif
-};
-
-#define BACKEND_COUNT (sizeof(backends) / sizeof(backends[0]))
+/* The schemes that sinks serve, as errors list them. */
+#define KNOWN_SCHEMES                                                          \
+  "sqlite://, postgresql:// (or postgres://), redis://, nats://, mqtt://"
 
 /* Copies a message into err (errlen bytes, may be 0), printf-style. */
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -127,26 +114,30 @@ int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
   /* A bare path and file:// name an SQLite file as well. */
   if (n == 0 || mida__url_scheme_equal(url, n, "file"))
     return open_backend(&mida__sqlite_sink, url, flags, out, err, errlen);
-  for (size_t i = 0; i < BACKEND_COUNT; i++) {
-    if (mida__url_scheme_equal(url, n, backends[i]->scheme))
-      return open_backend(backends[i], url, flags, out, err, errlen);
-  }
-  /* List the schemes this build serves, so that the user sees at once
-   * whether the scheme is misspelt or the backend was not built in. */
-  char list[128] = "";
-  size_t used = 0;
-  for (size_t i = 0; i < BACKEND_COUNT && used < sizeof(list); i++) {
-    int w = snprintf(list + used, sizeof(list) - used, "%s%s://",
-                     i > 0 ? ", " : "", backends[i]->scheme);
-    if (w < 0)
-      break;
-    used += (size_t)w;
+  if (mida__url_scheme_equal(url, n, mida__sqlite_sink.scheme))
+    return open_backend(&mida__sqlite_sink, url, flags, out, err, errlen);
+  const char *name = mida__module_for_scheme(url, n);
+  if (name != NULL) {
+    const mida__module *mod = NULL;
+    int rc = mida__module_load(name, &mod, err, errlen);
+    if (rc != MIDA_OK)
+      return rc;
+    const mida__sink_methods *const *sinks =
+        mida__module_symbol(mod, MIDA__MODULE_SYM_SINKS);
+    for (size_t i = 0; sinks != NULL && sinks[i] != NULL; i++) {
+      if (mida__url_scheme_equal(url, n, sinks[i]->scheme))
+        return open_backend(sinks[i], url, flags, out, err, errlen);
+    }
+    set_err(err, errlen, "mida's %s module has no sink for %.*s://", name,
+            (int)n, url);
+    return MIDA_EUNSUPPORTED;
   }
   char shown[MIDA_URL_SHOWN];
   set_err(err, errlen,
-          "unsupported store URL scheme '%.*s' in '%s'; this build supports: "
+          "unsupported store URL scheme '%.*s' in '%s'; mida knows: "
           "%s, file://, or a bare file path",
-          (int)n, url, mida__url_redact(url, shown, sizeof shown), list);
+          (int)n, url, mida__url_redact(url, shown, sizeof shown),
+          KNOWN_SCHEMES);
   return MIDA_EURL;
 }
 
@@ -182,18 +173,4 @@ void mida__sink_close(mida__sink *sink) {
   backend_enter();
   sink->methods->close(sink);
   backend_leave();
-}
-
-const char *mida__sink_errmsg(const mida__sink *sink) {
-  return sink != NULL ? sink->errmsg : "";
-}
-
-int mida__sink_fail(mida__sink *sink, int rc, const char *fmt, ...) {
-  if (sink == NULL)
-    return rc;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(sink->errmsg, sizeof(sink->errmsg), fmt, ap);
-  va_end(ap);
-  return rc;
 }

@@ -105,8 +105,11 @@ enum {
   ST_COUNTER,
   ST_SEQ,
   ST_TOUCH,
+  ST_RUN,
+  ST_RUN_SUMMARY,
   ST_LOST_TASKS,
   ST_LOST_WORKFLOWS,
+  ST_LOST_RUNS,
   ST_BEGIN,
   ST_COMMIT,
   ST_COUNT
@@ -118,6 +121,7 @@ enum {
   ENT_TASK = MIDA_ENT_TASK,
   ENT_WORKFLOW = MIDA_ENT_WORKFLOW,
   ENT_CAMPAIGN = MIDA_ENT_CAMPAIGN,
+  ENT_RUN = MIDA_ENT_RUN,
   ENT_COUNT = MIDA_ENT_COUNT
 };
 static const entity *const entities = mida__merge_entities;
@@ -129,6 +133,7 @@ static const int entity_statement[ENT_COUNT] = {
     [ENT_TASK] = ST_TASK,
     [ENT_WORKFLOW] = ST_WORKFLOW,
     [ENT_CAMPAIGN] = ST_CAMPAIGN,
+    [ENT_RUN] = ST_RUN,
 };
 
 /* One row image within a batch: which record supplies each column. */
@@ -179,8 +184,29 @@ static const char *const fixed_sql[ST_COUNT] = {
                " RETURNING CAST(value AS INTEGER)",
     /* A task that got metric points has changed too. */
     [ST_TOUCH] = "UPDATE task SET seq = ?1 WHERE id = ?2 AND seq IS NOT ?1",
+    /* The summary of task ?1 from its runs (schema.h, task_run), with the
+     * batch's change number ?2. */
+    [ST_RUN_SUMMARY] =
+        "WITH runs AS (SELECT id, status, started, ended, host, pid, worker,"
+        " telemetry FROM task_run WHERE task_id = ?1"
+        " AND started IS NOT NULL),"
+        " last AS (SELECT * FROM runs ORDER BY started DESC, id DESC LIMIT 1),"
+        " agg AS (SELECT count(*) AS n, max(status = 'FINISHED') AS fin"
+        " FROM runs)"
+        " INSERT INTO task(id, status, started, ended, host, pid, worker,"
+        " telemetry, attempts, seq) SELECT ?1, CASE WHEN agg.fin"
+        " THEN 'FINISHED' ELSE 'RUNNING' END, last.started, last.ended,"
+        " last.host, last.pid, last.worker, last.telemetry, agg.n, ?2"
+        " FROM last, agg WHERE true"
+        " ON CONFLICT(id) DO UPDATE SET"
+        " status = mida_status_merge(task.status, excluded.status),"
+        " started = excluded.started, ended = excluded.ended,"
+        " host = excluded.host, pid = excluded.pid, worker = excluded.worker,"
+        " telemetry = excluded.telemetry, attempts = excluded.attempts,"
+        " seq = excluded.seq",
     [ST_LOST_TASKS] = MIDA_LOST_TASKS_SQL,
     [ST_LOST_WORKFLOWS] = MIDA_LOST_WORKFLOWS_SQL,
+    [ST_LOST_RUNS] = MIDA_LOST_RUNS_SQL,
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
 };
@@ -193,8 +219,7 @@ typedef struct sqlite_sink {
   sqlite3_stmt *stmt[ST_COUNT]; /* prepared on first use, or NULL */
   row_image *images;            /* scratch: row images of a batch */
   size_t images_cap;            /* entries allocated at images */
-  uint32_t *slots;              /* scratch: hash of images, index + 1 */
-  size_t slots_cap;             /* entries at slots, a power of two */
+  mida__fold fold;              /* scratch: rows to their images */
   uint64_t skipped_records;     /* records skipped since open */
   uint64_t dropped_fields;      /* malformed JSON fields dropped */
   int64_t batch_seq;            /* the change number of the open batch */
@@ -392,7 +417,7 @@ static int step_retry(sqlite3_stmt *st, int64_t deadline_ms) {
 
 /* Whether an entity's table has a change number (schema.h). */
 static int has_seq(const entity *ent) {
-  return ent != &entities[ENT_CAMPAIGN];
+  return ent == &entities[ENT_TASK] || ent == &entities[ENT_WORKFLOW];
 }
 
 /* The parameter that carries an entity's change number: after the columns'
@@ -403,6 +428,36 @@ static int seq_param(const entity *ent) {
     if (ent->columns[c].rule == MIDA_RULE_ORIGIN)
       n++;
   return n + 1;
+}
+
+/* Writes the merged value of column c of an entity's upsert: the stored
+ * value (table.col) and the incoming one (excluded.col) combined by the
+ * column's rule. */
+static int merge_expr(const entity *ent, int c, mida__buf *out) {
+  const char *t = ent->table;
+  const char *n = ent->columns[c].name;
+  switch (ent->columns[c].rule) {
+  case MIDA_RULE_MIN:
+  case MIDA_RULE_MAX:
+    return mida__buf_printf(out,
+                            "coalesce(%s(%s.%s, excluded.%s), %s.%s,"
+                            " excluded.%s)",
+                            ent->columns[c].rule == MIDA_RULE_MIN ? "min"
+                                                                  : "max",
+                            t, n, n, t, n, n);
+  case MIDA_RULE_STATUS:
+    return mida__buf_printf(out, "mida_status_merge(%s.%s, excluded.%s)", t, n,
+                            n);
+  case MIDA_RULE_JSON:
+    return mida__buf_printf(out, "mida_merge(%s.%s, excluded.%s)", t, n, n);
+  case MIDA_RULE_ORIGIN:
+    /* ?c is the record's own value: it wins; else the stored value; else
+     * the origin's default, which excluded holds. */
+    return mida__buf_printf(out, "coalesce(?%d, %s.%s, excluded.%s)", c + 1, t,
+                            n, n);
+  default:
+    return mida__buf_printf(out, "coalesce(excluded.%s, %s.%s)", n, t, n);
+  }
 }
 
 /* Writes the upsert of an entity into out: the columns in table order,
@@ -434,37 +489,19 @@ static int entity_sql(const entity *ent, mida__buf *out) {
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
     const char *t = ent->table;
     const char *n = ent->columns[c].name;
-    const char *sep = c > 1 ? "," : "";
-    switch (ent->columns[c].rule) {
-    case MIDA_RULE_MIN:
-    case MIDA_RULE_MAX: {
-      const char *f = ent->columns[c].rule == MIDA_RULE_MIN ? "min" : "max";
+    int from_runs = ent->columns[c].from_runs;
+    rc = mida__buf_printf(out, "%s %s = ", c > 1 ? "," : "", n);
+    /* A column that the task's runs summarise keeps its value once the
+     * row has runs (schema.h, task_run). */
+    if (rc == MIDA_OK && from_runs)
       rc = mida__buf_printf(out,
-                            "%s %s = coalesce(%s(%s.%s, excluded.%s),"
-                            " %s.%s, excluded.%s)",
-                            sep, n, f, t, n, n, t, n, n);
-      break;
-    }
-    case MIDA_RULE_STATUS:
-      rc =
-          mida__buf_printf(out, "%s %s = mida_status_merge(%s.%s, excluded.%s)",
-                           sep, n, t, n, n);
-      break;
-    case MIDA_RULE_JSON:
-      rc = mida__buf_printf(out, "%s %s = mida_merge(%s.%s, excluded.%s)", sep,
-                            n, t, n, n);
-      break;
-    case MIDA_RULE_ORIGIN:
-      /* ?c is the record's own value: it wins; else the stored value;
-       * else the origin's default, which excluded holds. */
-      rc = mida__buf_printf(out, "%s %s = coalesce(?%d, %s.%s, excluded.%s)",
-                            sep, n, c + 1, t, n, n);
-      break;
-    default:
-      rc = mida__buf_printf(out, "%s %s = coalesce(excluded.%s, %s.%s)", sep, n,
-                            n, t, n);
-      break;
-    }
+                            "CASE WHEN %s.attempts IS NOT NULL THEN %s.%s"
+                            " ELSE ",
+                            t, t, n);
+    if (rc == MIDA_OK)
+      rc = merge_expr(ent, c, out);
+    if (rc == MIDA_OK && from_runs)
+      rc = mida__buf_adds(out, " END");
   }
   return rc;
 }
@@ -572,15 +609,6 @@ static int run(sqlite_sink *s, sqlite3_stmt *st, const char *what) {
 
 /* ---- entities: task, workflow, campaign -------------------------------- */
 
-static uint64_t id_hash(const mida_id_t *id, int entity) {
-  uint64_t a, b;
-  memcpy(&a, id->bytes, 8);
-  memcpy(&b, id->bytes + 8, 8);
-  uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)entity) *
-               0xBF58476D1CE4E5B9ull;
-  return h ^ (h >> 31);
-}
-
 /* Adds record i to the batch's row images: folded into the image of the
  * same row when that is exact, else as a new image applied after it. */
 static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
@@ -600,18 +628,9 @@ static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
       json_mask |= (uint32_t)1 << c;
   }
 
-  const mida_id_t *id = &r->f[MIDA_F_ID].v.id;
-  size_t slot_mask = s->slots_cap - 1;
-  size_t slot = (size_t)id_hash(id, ent_no) & slot_mask;
-  row_image *img = NULL;
-  for (; s->slots[slot] != 0; slot = (slot + 1) & slot_mask) {
-    row_image *cand = &s->images[s->slots[slot] - 1];
-    const mida_id_t *cid = &recs[cand->source[0]].f[MIDA_F_ID].v.id;
-    if (cand->entity == ent_no && memcmp(cid, id, sizeof *id) == 0) {
-      img = cand;
-      break;
-    }
-  }
+  mida__fold_slot *slot =
+      mida__fold_find(&s->fold, ent_no, &r->f[MIDA_F_ID].v.id);
+  row_image *img = slot->image != 0 ? &s->images[slot->image - 1] : NULL;
   /* Two JSON values for one column would need merging here; leave that to
    * the store, in order, by starting a new image. */
   if (img != NULL && (img->mask & mask & json_mask) != 0)
@@ -622,7 +641,7 @@ static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
     img->mask = mask;
     for (int c = 0; c < ent->ncolumns; c++)
       img->source[c] = (uint32_t)i;
-    s->slots[slot] = (uint32_t)*nimages;
+    slot->image = (uint32_t)*nimages;
     return;
   }
   for (int c = 1; c < ent->ncolumns; c++) {
@@ -632,24 +651,8 @@ static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
     unsigned tag = ent->columns[c].tag;
     const mida__field *cur = &recs[img->source[c]].f[tag];
     const mida__field *inc = &r->f[tag];
-    int take = (img->mask & bit) == 0;
-    if (!take) {
-      switch (ent->columns[c].rule) {
-      case MIDA_RULE_MIN:
-        take = inc->v.i64 < cur->v.i64;
-        break;
-      case MIDA_RULE_MAX:
-        take = inc->v.i64 > cur->v.i64;
-        break;
-      case MIDA_RULE_STATUS:
-        take = mida__status_rank(inc->v.i64) > mida__status_rank(cur->v.i64);
-        break;
-      default:
-        take = 1;
-        break;
-      }
-    }
-    if (take) {
+    if ((img->mask & bit) == 0 ||
+        mida__merge_takes(ent->columns[c].rule, inc->v.i64, cur->v.i64)) {
       img->source[c] = (uint32_t)i;
       img->mask |= bit;
     }
@@ -677,6 +680,20 @@ static int apply_image(sqlite_sink *s, const mida__rec *recs,
   if (has_seq(ent))
     sqlite3_bind_int64(st, seq_param(ent), s->batch_seq);
   return run(s, st, ent->table);
+}
+
+/* Recomputes the summary of the task of a run's row image from its runs
+ * (ST_RUN_SUMMARY). */
+static int apply_run_summary(sqlite_sink *s, const mida__rec *recs,
+                             const row_image *img) {
+  /* task_id is column 1 of task_run (merge.c); a run record without a
+   * task never gets an image. */
+  const mida__rec *r = &recs[img->source[1]];
+  char task[MIDA_ID_STRLEN];
+  sqlite3_stmt *st = s->stmt[ST_RUN_SUMMARY];
+  bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
+  sqlite3_bind_int64(st, 2, s->batch_seq);
+  return run(s, st, "run");
 }
 
 /* ---- the other record types -------------------------------------------- */
@@ -837,9 +854,9 @@ static int apply_lost(sqlite_sink *s, const mida__rec *r,
   }
   int64_t until =
       r->f[MIDA_F_ENDED].present ? r->f[MIDA_F_ENDED].v.i64 : INT64_MAX;
-  const int which[2] = {ST_LOST_TASKS, ST_LOST_WORKFLOWS};
+  const int which[3] = {ST_LOST_TASKS, ST_LOST_WORKFLOWS, ST_LOST_RUNS};
   int rc = MIDA_OK;
-  for (int i = 0; i < 2 && rc == MIDA_OK; i++) {
+  for (int i = 0; i < 3 && rc == MIDA_OK; i++) {
     sqlite3_stmt *st = s->stmt[which[i]];
     if (!bind_host_pid(st, 1, r, origin)) {
       sqlite3_clear_bindings(st);
@@ -868,17 +885,8 @@ static int reserve_scratch(sqlite_sink *s, size_t n) {
     s->images = p;
     s->images_cap = n;
   }
-  size_t want = 16;
-  while (want < 2 * n)
-    want *= 2;
-  if (want > s->slots_cap) {
-    mida__free(s->slots);
-    s->slots = mida__malloc(want * sizeof *s->slots);
-    s->slots_cap = s->slots != NULL ? want : 0;
-    if (s->slots == NULL)
-      return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
-  }
-  memset(s->slots, 0, s->slots_cap * sizeof *s->slots);
+  if (mida__fold_reset(&s->fold, n) != MIDA_OK)
+    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
   return MIDA_OK;
 }
 
@@ -967,6 +975,12 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     case MIDA_REC_CAMPAIGN:
       fold_entity(s, recs, i, ENT_CAMPAIGN, &nimages, &counts);
       break;
+    case MIDA_REC_RUN:
+      if (field_usable(r, MIDA_F_TASK, 0, &counts))
+        fold_entity(s, recs, i, ENT_RUN, &nimages, &counts);
+      else
+        counts.skipped_records++;
+      break;
     case MIDA_REC_DATA:
       rc = apply_data(s, r, &counts);
       break;
@@ -994,9 +1008,13 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     }
   }
   /* Images of one row were appended in the order of their records, so
-   * applying them in array order keeps each row's order. */
-  for (size_t k = 0; k < nimages && rc == MIDA_OK; k++)
+   * applying them in array order keeps each row's order. A run's row also
+   * updates its task's summary (schema.h, task_run). */
+  for (size_t k = 0; k < nimages && rc == MIDA_OK; k++) {
     rc = apply_image(s, recs, &s->images[k], origin);
+    if (rc == MIDA_OK && s->images[k].entity == ENT_RUN)
+      rc = apply_run_summary(s, recs, &s->images[k]);
+  }
   for (size_t i = 0; i < n && rc == MIDA_OK; i++)
     if (recs[i].type == MIDA_REC_LOST)
       rc = apply_lost(s, &recs[i], origin, &counts);
@@ -1217,7 +1235,7 @@ static void sqlite_close(mida__sink *base) {
     sqlite3_finalize(s->stmt[i]);
   sqlite3_close(s->db);
   mida__free(s->images);
-  mida__free(s->slots);
+  mida__fold_free(&s->fold);
   mida__free(s);
 }
 
@@ -1315,7 +1333,13 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
         add_column(s->db, "workflow", "seq", "INTEGER") != SQLITE_OK ||
         sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_3_TO_4, NULL, NULL, NULL) !=
             SQLITE_OK)) ||
+      (version >= 1 && version <= 4 &&
+       (add_column(s->db, "task", "attempts", "INTEGER") != SQLITE_OK ||
+        sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_4_TO_5, NULL, NULL, NULL) !=
+            SQLITE_OK)) ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_CHANGES, NULL, NULL, NULL) !=
+          SQLITE_OK ||
+      sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_TASK_V, NULL, NULL, NULL) !=
           SQLITE_OK ||
       sqlite3_exec(s->db,
                    "INSERT OR IGNORE INTO mida_meta(key, value)"

@@ -216,9 +216,9 @@ static void test_schema_created(void **state) {
                "SELECT name FROM sqlite_schema WHERE type = 'table'"
                " ORDER BY name",
                "campaign\ncounter\ndata\nmetric\nmida_meta\nsource_cursor\n"
-               "task\ntask_data\ntask_dep\ntelemetry\nworkflow\n");
+               "task\ntask_data\ntask_dep\ntask_run\ntelemetry\nworkflow\n");
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "4\n");
+               "5\n");
   mida__sink_close(sink);
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
@@ -320,7 +320,7 @@ static void test_schema_2_metric_migrated(void **state) {
   sqlite3_close(db);
   mida__sink *sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "4\n");
+               "5\n");
   assert_query(sink, "SELECT step, ts, value, point FROM metric ORDER BY ts",
                "~|5|2.5|:4004000000000000\n3|6|~|3:7ff8000000000000\n");
   mida_id_t task;
@@ -354,13 +354,13 @@ static void test_schema_1_migrated(void **state) {
   assert_query(sink, "SELECT value FROM mida_meta", "1\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0);
-  assert_query(sink, "SELECT value FROM mida_meta", "4\n");
+  assert_query(sink, "SELECT value FROM mida_meta", "5\n");
   assert_query(sink, "SELECT task_id, data_id, role, name, bytes"
                      " FROM task_data",
                "t|d|used|n|~\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0); /* a second open changes nothing */
-  assert_query(sink, "SELECT value FROM mida_meta", "4\n");
+  assert_query(sink, "SELECT value FROM mida_meta", "5\n");
   mida__sink_close(sink);
 }
 
@@ -462,7 +462,7 @@ static void test_migrates_version_1(void **state) {
   sqlite3_close(db);
   mida__sink *sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "4\n");
+               "5\n");
   assert_query(sink, "SELECT id, activity, seq FROM task", "old|kept|~\n");
   task_recs t;
   make_task_recs(&t);
@@ -569,6 +569,238 @@ static void test_order_independence(void **state) {
                                     "acc=1,loss=0.25,model='m.pt'|"
                                     "note='late'|~\n"));
   free(reference);
+}
+
+/* ---- tests: runs -------------------------------------------------------- */
+
+/* The records of a task run twice, as a Dask key recomputed on another
+ * worker: the scheduler's (submitted, then finished, with a stray start
+ * time that the runs must win over) and two workers' (each run's begin and
+ * end), each with the origin of the process that sent it. */
+enum { RUN_RECS = 7 };
+
+typedef struct run_recs {
+  mida_id_t task, run1, run2;
+  mida__rec r[RUN_RECS];
+  const mida__origin *from[RUN_RECS];
+} run_recs;
+
+static const mida__origin scheduler_origin = {"sched-host", 11};
+static const mida__origin worker_a = {"host-a", 21};
+static const mida__origin worker_b = {"host-b", 22};
+
+static void run_rec(mida__rec *r, const mida_id_t *run, const mida_id_t *task,
+                    int status, int64_t started, int64_t ended,
+                    const char *worker) {
+  rec_init(r, MIDA_REC_RUN);
+  set_id(r, MIDA_F_ID, run);
+  set_id(r, MIDA_F_TASK, task);
+  set_i64(r, MIDA_F_STATUS, status);
+  set_i64(r, MIDA_F_STARTED, started);
+  if (ended != 0)
+    set_i64(r, MIDA_F_ENDED, ended);
+  set_str(r, MIDA_F_WORKER, worker);
+}
+
+static void make_run_recs(run_recs *t) {
+  assert_int_equal(
+      mida_id_parse("0190a4c2-0000-7000-8000-000000000001", &t->task), MIDA_OK);
+  assert_int_equal(
+      mida_id_parse("0190a4c2-0000-7000-8000-0000000000a1", &t->run1), MIDA_OK);
+  assert_int_equal(
+      mida_id_parse("0190a4c2-0000-7000-8000-0000000000a2", &t->run2), MIDA_OK);
+  mida__rec *r = t->r;
+  rec_init(&r[0], MIDA_REC_TASK);
+  set_id(&r[0], MIDA_F_ID, &t->task);
+  set_str(&r[0], MIDA_F_ACTIVITY, "inc");
+  set_i64(&r[0], MIDA_F_STATUS, MIDA_STATUS_SUBMITTED);
+  set_i64(&r[0], MIDA_F_SUBMITTED, 50);
+  rec_init(&r[1], MIDA_REC_TASK);
+  set_id(&r[1], MIDA_F_ID, &t->task);
+  set_i64(&r[1], MIDA_F_STATUS, MIDA_STATUS_FINISHED);
+  set_i64(&r[1], MIDA_F_STARTED, 60); /* no run has it: must not win */
+  set_str(&r[1], MIDA_F_CUSTOM, "{\"nbytes\": 28}");
+  run_rec(&r[2], &t->run1, &t->task, MIDA_STATUS_RUNNING, 100, 0, "wa");
+  run_rec(&r[3], &t->run1, &t->task, MIDA_STATUS_FINISHED, 100, 200, "wa");
+  set_str(&r[3], MIDA_F_TELEMETRY, "{\"cpu_thread_ns\": 7}");
+  run_rec(&r[4], &t->run2, &t->task, MIDA_STATUS_RUNNING, 300, 0, "wb");
+  run_rec(&r[5], &t->run2, &t->task, MIDA_STATUS_FINISHED, 300, 400, "wb");
+  rec_init(&r[6], MIDA_REC_TASK); /* the worker's arguments and result */
+  set_id(&r[6], MIDA_F_ID, &t->task);
+  set_str(&r[6], MIDA_F_GENERATED, "{\"return\": 2}");
+  const mida__origin *from[RUN_RECS] = {
+      &scheduler_origin, &scheduler_origin, &worker_a, &worker_a,
+      &worker_b,         &worker_b,         &worker_b};
+  memcpy(t->from, from, sizeof from);
+}
+
+static const char run_rows_sql[] =
+    "SELECT id, task_id, status, started, ended, host, pid, worker,"
+    " telemetry FROM task_run ORDER BY id";
+
+/* Applies the records in order perm, as batches of consecutive records of
+ * one origin (split where split[i] says), some twice; returns the task's
+ * canonical row, its attempts, and its runs. */
+static char *apply_runs(void **state, const run_recs *t, const int *perm,
+                        unsigned split_bits, int twice, int n) {
+  char path[256], name[32];
+  snprintf(name, sizeof name, "runs%d.db", n);
+  mida__sink *sink = open_store(store_path(state, name, path, sizeof path), 0);
+  mida__rec batch[RUN_RECS];
+  size_t nb = 0;
+  for (int i = 0; i < RUN_RECS; i++) {
+    const mida__origin *o = t->from[perm[i]];
+    batch[nb++] = t->r[perm[i]];
+    int last = i == RUN_RECS - 1;
+    if (last || t->from[perm[i + 1]] != o || (split_bits >> i) & 1) {
+      for (int k = 0; k <= twice; k++)
+        assert_int_equal(mida__sink_put_batch(sink, batch, nb, o), MIDA_OK);
+      nb = 0;
+    }
+  }
+  char *task = query_text(sink, canonical_task_sql, 0);
+  char *runs = query_text(sink, run_rows_sql, 0);
+  char *attempts = query_text(sink, "SELECT attempts FROM task", 0);
+  mida__sink_close(sink);
+  size_t len = strlen(task) + strlen(runs) + strlen(attempts) + 1;
+  char *all = malloc(len);
+  assert_non_null(all);
+  snprintf(all, len, "%s%s%s", task, attempts, runs);
+  free(task);
+  free(runs);
+  free(attempts);
+  return all;
+}
+
+/* Every execution is kept, and the task row is their summary -- the
+ * latest run's times, host, pid and worker, the number of runs -- however
+ * the records arrive: in any order, in any batches, twice. */
+static void test_runs_summarised_in_any_order(void **state) {
+  run_recs t;
+  make_run_recs(&t);
+  char *reference = NULL;
+  unsigned seed = 12345;
+  for (int n = 0; n < 40; n++) {
+    int perm[RUN_RECS];
+    for (int i = 0; i < RUN_RECS; i++)
+      perm[i] = i;
+    for (int i = RUN_RECS - 1; n > 0 && i > 0; i--) {
+      seed = seed * 1103515245u + 12345u;
+      int j = (int)((seed >> 16) % (unsigned)(i + 1));
+      int tmp = perm[i];
+      perm[i] = perm[j];
+      perm[j] = tmp;
+    }
+    seed = seed * 1103515245u + 12345u;
+    char *got = apply_runs(state, &t, perm, (seed >> 8) & 0x7f, n % 3 == 2, n);
+    if (reference == NULL) {
+      reference = got;
+      continue;
+    }
+    if (strcmp(got, reference) != 0)
+      fprintf(stderr, "order %d:\n%s\nvs\n%s\n", n, got, reference);
+    assert_string_equal(got, reference);
+    free(got);
+  }
+  /* The task: the scheduler's status and submission, the second run's
+   * times, host, pid and worker (not the stray start 60), two attempts. */
+  assert_non_null(strstr(reference, "|inc|FINISHED|50|300|400|host-b|22|wb|"));
+  assert_non_null(strstr(reference, "\n2\n"));
+  assert_non_null(strstr(reference,
+                         "0190a4c2-0000-7000-8000-0000000000a1|"
+                         "0190a4c2-0000-7000-8000-000000000001|FINISHED|100|"
+                         "200|host-a|21|wa|{\"cpu_thread_ns\": 7}\n"
+                         "0190a4c2-0000-7000-8000-0000000000a2|"
+                         "0190a4c2-0000-7000-8000-000000000001|FINISHED|300|"
+                         "400|host-b|22|wb|~\n"));
+  free(reference);
+}
+
+/* A run whose process died keeps its start (status RUNNING, no end, LOST
+ * once recovery reports the process gone); a task whose only run finished
+ * is FINISHED though its scheduler never said so; a run without a task is
+ * skipped and counted. */
+static void test_run_states(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  run_recs t;
+  make_run_recs(&t);
+  put(sink, &t.r[0], 1); /* submitted */
+  put(sink, &t.r[2], 1); /* run 1 begins */
+  assert_query(sink,
+               "SELECT status, started, ended, worker, attempts"
+               " FROM task",
+               "RUNNING|100|~|wa|1\n");
+  put(sink, &t.r[3], 1); /* and ends */
+  assert_query(sink,
+               "SELECT status, started, ended, worker, attempts"
+               " FROM task",
+               "FINISHED|100|200|wa|1\n");
+  put(sink, &t.r[4], 1); /* run 2 begins, and its worker dies */
+  assert_query(sink,
+               "SELECT status, started, ended, worker, attempts"
+               " FROM task",
+               "FINISHED|300|~|wb|2\n");
+  assert_query(sink, "SELECT status, ended FROM task_run ORDER BY id",
+               "FINISHED|200\nRUNNING|~\n");
+  /* Recovery finds the dead worker's journal (all came from one origin
+   * here): its unfinished run is LOST; the task, which one run finished,
+   * stays FINISHED. */
+  mida__rec lost;
+  rec_init(&lost, MIDA_REC_LOST);
+  set_i64(&lost, MIDA_F_STARTED, 0);
+  set_str(&lost, MIDA_F_ERROR, "the process died");
+  put(sink, &lost, 1);
+  assert_query(sink, "SELECT status, error FROM task_run ORDER BY id",
+               "FINISHED|~\nLOST|the process died\n");
+  assert_query(sink, "SELECT status, attempts FROM task", "FINISHED|2\n");
+  mida__rec orphan;
+  run_rec(&orphan, &t.run1, &t.task, MIDA_STATUS_RUNNING, 1, 0, "x");
+  orphan.f[MIDA_F_TASK].present = false;
+  uint64_t skipped = mida__sqlite_skipped(sink);
+  put(sink, &orphan, 1);
+  assert_int_equal(mida__sqlite_skipped(sink), skipped + 1);
+  mida__sink_close(sink);
+}
+
+/* A version-4 store gets task_run and task.attempts (task_v shows it) and
+ * keeps its rows. */
+static void test_schema_4_migrated(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida__sink_close(sink);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  /* Make it what version 4 made. */
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "DROP VIEW task_v; DROP VIEW task_telemetry_v;"
+                   " DROP TABLE task_run; DROP TABLE task;"
+                   "CREATE TABLE task(id TEXT PRIMARY KEY, workflow_id TEXT,"
+                   " campaign_id TEXT, parent_id TEXT, activity TEXT,"
+                   " status TEXT, submitted INTEGER, started INTEGER,"
+                   " ended INTEGER, host TEXT, pid INTEGER, worker TEXT,"
+                   " source_key TEXT, used TEXT, generated TEXT, custom TEXT,"
+                   " error TEXT, telemetry TEXT, seq INTEGER) WITHOUT ROWID;"
+                   "CREATE VIEW task_v AS SELECT id, status FROM task;"
+                   "INSERT INTO task(id, status, started) VALUES"
+                   " ('0190a4c2-0000-7000-8000-000000000001', 'FINISHED', 5);"
+                   "UPDATE mida_meta SET value = '4'"
+                   " WHERE key = 'schema_version';",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  sink = open_store(fx->path, 0);
+  assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
+               "5\n");
+  assert_query(sink, "SELECT status, attempts, duration_s FROM task_v",
+               "FINISHED|~|~\n");
+  run_recs t;
+  make_run_recs(&t);
+  put(sink, &t.r[3], 1);
+  assert_query(sink, "SELECT status, started, ended, attempts FROM task",
+               "FINISHED|100|200|1\n");
+  mida__sink_close(sink);
 }
 
 static void test_status_rank(void **state) {
@@ -1172,10 +1404,13 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_schema_1_migrated, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_schema_1_migrated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_task_begin_end, setup, teardown),
       cmocka_unit_test_setup_teardown(test_order_independence, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_runs_summarised_in_any_order, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_run_states, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_schema_4_migrated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_status_rank, setup, teardown),
       cmocka_unit_test_setup_teardown(test_times_min_max, setup, teardown),
       cmocka_unit_test_setup_teardown(test_host_pid_defaults, setup, teardown),

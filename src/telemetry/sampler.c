@@ -594,12 +594,8 @@ static void put_counter(mida__sampler *sp, const char *key, uint64_t v) {
   if (v == 0)
     return;
   mida__rec rec;
-  memset(&rec, 0, sizeof rec);
-  rec.type = MIDA_REC_COUNTER;
-  mida__rec_set_str(&rec, MIDA_F_HOST, mida__hostname(), (size_t)-1);
-  mida__rec_set_i64(&rec, MIDA_F_PID, (int64_t)getpid());
-  mida__rec_set_str(&rec, MIDA_F_KEY, key, (size_t)-1);
-  mida__rec_set_i64(&rec, MIDA_F_VALUE_I, (int64_t)v);
+  mida__rec_counter(&rec, mida__hostname(), (int64_t)getpid(), key,
+                    (int64_t)v);
   (void)sp->put(sp->put_ctx, &rec);
 }
 

@@ -98,7 +98,7 @@ def test_version(run):
     assert r.returncode == 0
     lines = r.stdout.splitlines()
     assert lines[0] == "mida 0.1.0"
-    assert lines[1] == "schema 4"
+    assert lines[1] == "schema 5"
     assert lines[2].startswith("sqlite 3.")
     assert run("--version", store_path=None).stdout == r.stdout
 
@@ -695,7 +695,9 @@ def test_run_records_the_commands_resource_use(run, tmp_path):
     r = run("run", "--", "sh", "-c", f"{sys.executable} -c '{code}'; true",
             store_path=str(db), env={"MIDA_SAMPLE_HZ": "0"})
     assert r.returncode == 0, r.stderr
-    rows = json.loads(run("query", "--json", "SELECT telemetry FROM task",
+    # The command's task: the root (its processes are tasks under it).
+    rows = json.loads(run("query", "--json", "SELECT telemetry FROM task"
+                          " WHERE parent_id IS NULL",
                           store_path=str(db)).stdout)
     assert len(rows) == 1
     usage = json.loads(rows[0]["telemetry"])

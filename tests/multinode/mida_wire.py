@@ -63,6 +63,25 @@ def task_record(task_id, activity=None, started=None, ended=None,
     return p
 
 
+REC_RUN = 11
+F_TASK, F_WORKER = 5, 14
+
+
+def run_record(run_id, task_id, status, started=None, ended=None,
+               worker=None):
+    """The payload of a run record (mida_task_run)."""
+    p = (bytes([F_ID, KIND_ID]) + uuid.UUID(run_id).bytes +
+         bytes([F_TASK, KIND_ID]) + uuid.UUID(task_id).bytes +
+         _i64(F_STATUS, status))
+    if started is not None:
+        p += _i64(F_STARTED, started)
+    if ended is not None:
+        p += _i64(F_ENDED, ended)
+    if worker is not None:
+        p += _str(F_WORKER, worker)
+    return p
+
+
 def message(records, host="testhost", pid=4242, version=1, seq=1,
             rec_version=1):
     """records: list of (type, payload). Returns the message bytes."""

@@ -246,7 +246,7 @@ def test_metric_points_migrate_and_stay_apart(fleet, pg_db, tmp_path):
     r = subprocess.run([sys.executable, "-c", METRIC_SCRIPT], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert psql(pg_db, "SELECT value FROM mida_meta") == "4"
+    assert psql(pg_db, "SELECT value FROM mida_meta") == "5"
     assert psql(pg_db, "SELECT step, value, point FROM metric WHERE"
                        " key = 'old' ORDER BY ts").splitlines() == [
         "|2.5|:4004000000000000", "3|NaN|3:7ff8000000000000"]
@@ -286,3 +286,57 @@ def test_merge_is_order_independent_and_idempotent(fleet, pg_db,
                       " generated->>'loss', generated->>'acc', host, pid"
                       " FROM task")
     assert row == "fit|FINISHED|100|500|0.25|0.9|testhost|4242"
+
+
+def test_runs_summarise_their_task_under_two_consumers(fleet, pg_db,
+                                                       redis_factory):
+    """Each of 60 tasks runs twice, on two hosts; every run's begin and end
+    is its own message, sent out of order and some twice, and two
+    consumers apply them at once (a task's runs side by side). Every run is kept, and each task's row is
+    their summary -- two attempts, the second run's times, host, pid and
+    worker -- as on SQLite, however the two consumers interleave."""
+    import mida_wire as wire
+    redis = redis_factory()
+    tasks, runs = [], []
+    n = 60
+    for i in range(n):
+        tid = "0190a4c2-0000-7000-8000-%012x" % i
+        r1 = "0190a4c2-0000-7000-9000-%012x" % (2 * i)
+        r2 = "0190a4c2-0000-7000-9000-%012x" % (2 * i + 1)
+        tasks.append(wire.message([(wire.REC_TASK, wire.task_record(
+            tid, activity="inc", status=wire.FINISHED, started=1))],
+            host="sched", pid=1))
+        # A task's runs side by side in the stream, so that the two
+        # consumers take them at the same time.
+        runs += [
+            wire.message([(wire.REC_RUN, wire.run_record(
+                r2, tid, wire.FINISHED, started=300, ended=400,
+                worker="wb"))], host="hb", pid=22),
+            wire.message([(wire.REC_RUN, wire.run_record(
+                r1, tid, wire.FINISHED, started=100, ended=200,
+                worker="wa"))], host="ha", pid=21),
+            wire.message([(wire.REC_RUN, wire.run_record(
+                r1, tid, wire.RUNNING, started=100, worker="wa"))],
+                host="ha", pid=21),
+            wire.message([(wire.REC_RUN, wire.run_record(
+                r2, tid, wire.RUNNING, started=300, worker="wb"))],
+                host="hb", pid=22)]
+    import random
+    random.Random(7).shuffle(tasks)
+    msgs = tasks[:n // 2] + runs + tasks[n // 2:] + runs[:40]  # redelivered
+    for m in msgs:
+        subprocess.run(["redis-cli", "-p", str(redis.port), "-x", "XADD",
+                        "runs", "*", "d"], input=m, check=True,
+                       capture_output=True)
+    consumers = [fleet.ingest(redis.url_base + "/runs", pg_db, "c%d" % k,
+                              "--batch", "1", "--idle-exit", "3")
+                 for k in range(2)]
+    for c in consumers:
+        c.wait(timeout=120)
+        assert c.returncode == 0, c.log_path.read_text()
+    assert psql(pg_db, "SELECT count(*), count(DISTINCT task_id) FROM"
+                       " task_run") == "%d|%d" % (2 * n, n)
+    rows = psql(pg_db, "SELECT activity, status, started, ended, host, pid,"
+                       " worker, attempts, count(*) FROM task GROUP BY 1, 2,"
+                       " 3, 4, 5, 6, 7, 8")
+    assert rows == "inc|FINISHED|300|400|hb|22|wb|2|%d" % n

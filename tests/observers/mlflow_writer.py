@@ -5,9 +5,14 @@ Run 0 also logs NaN, +inf and -inf. Writes progress lines ("run i step s")
 to stdout and, at the end, one JSON line with the run ids.
 
 usage: mlflow_writer.py TRACKING_URI RUNS STEPS [PARENT_TASK] [SLEEP_S]
+
+The dataset's source is /data/train-<run>.csv, a file that does not exist,
+or, with MLFLOW_WRITER_DATA_DIR set, that file in this directory, written
+first.
 """
 
 import json
+import os
 import sys
 import time
 import warnings
@@ -30,9 +35,15 @@ for r in range(runs):
         if parent:
             mlflow.set_tag("mida.parent_task", parent)
         mlflow.log_params({"lr": 0.1 * (r + 1), "batch": 32, "opt": "sgd"})
-        df = pd.DataFrame({"x": [1, 2, 3], "y": [r, r, r]})
-        ds = mlflow.data.from_pandas(df, source=f"/data/train-{r}.csv",
-                                     name=f"train-{r}")
+        source = os.path.join(os.environ.get("MLFLOW_WRITER_DATA_DIR",
+                                             "/data"), f"train-{r}.csv")
+        # (MLflow keeps one dataset per name and digest: a frame of the
+        # same content from another file would be the first file.)
+        df = pd.DataFrame({"x": [1, 2, 3], "y": [r, r, r],
+                           "source": [source] * 3})
+        if "MLFLOW_WRITER_DATA_DIR" in os.environ:
+            df.to_csv(source, index=False)
+        ds = mlflow.data.from_pandas(df, source=source, name=f"train-{r}")
         mlflow.log_input(ds, context="training")
         for s in range(steps):
             mlflow.log_metric("loss", 1.0 / (s + 1) + r, step=s)

@@ -82,12 +82,17 @@ def test_runs_logged_while_observing_killed_and_restarted(
                      " 'mlflow' AND name = 'observer-test'")
     assert wf
     # Dataset inputs -> data used; logged models -> data generated.
+    # A dataset read from a local file is that file (not here: named by
+    # its URI), with MLflow's digest of it in the metadata.
     used = store.query(
-        "SELECT t.source_key, d.kind, d.digest, d.uri FROM task_data td"
-        " JOIN data d ON d.id = td.data_id JOIN task t ON t.id = td.task_id"
-        " WHERE td.role = 'used' AND d.kind = 'dataset'")
+        "SELECT t.source_key, d.id, d.uri, json_extract(d.metadata,"
+        " '$.\"mlflow.dataset_digest\"')"
+        " FROM task_data td JOIN data d ON d.id = td.data_id"
+        " JOIN task t ON t.id = td.task_id"
+        " WHERE td.role = 'used' AND d.kind = 'file'")
     assert sorted(u[0] for u in used) == sorted(ids["runs"])
-    assert all(u[2] and u[3].endswith(".csv") for u in used)
+    assert all(u[1] == u[2] and u[2].startswith("file:///data/train-")
+               and u[3] for u in used)
     if ids["models"]:
         gen = store.query(
             "SELECT d.id, d.metadata FROM task_data td JOIN data d"
@@ -205,3 +210,68 @@ def test_mida_run_names_a_tracking_uri_it_cannot_observe(tmp_path, mida_bin,
     assert r.returncode == 0, r.stderr
     assert "MLFLOW_TRACKING_URI=http://127.0.0.1:1/ is not observed" \
         in r.stderr
+
+
+def test_each_mida_run_claims_its_own_runs_and_files(tmp_path, mida_bin,
+                                                    store, python):
+    """Two `mida run` commands in a row over one MLflow database and one
+    TensorBoard log directory: each command's observers make the runs it
+    logged its children, and leave the earlier command's runs alone. A
+    dataset read from a local file is that file's version, the id that
+    every source gives a file (core/fileid.h)."""
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    logdir = tmp_path / "tb"
+    tb_writer = str(HERE / "tb_writer.py")
+    commands = []
+    for k in range(2):
+        data = tmp_path / f"data{k}"
+        data.mkdir()
+        env = dict(os.environ, MIDA_STORE=f"sqlite://{store.path}",
+                   MIDA_SPOOL=str(tmp_path / "spool"), MLFLOW_TRACKING_URI=uri,
+                   MLFLOW_WRITER_DATA_DIR=str(data), MIDA_SAMPLE_HZ="0")
+        script = (f"{python} {WRITER} {uri} 1 3 && "
+                  f"{python} {tb_writer} tbx {logdir}/cmd{k} 3")
+        r = subprocess.run([mida_bin, "run", "--no-dask", "--tensorboard",
+                            str(logdir), "--", "sh", "-c", script], env=env,
+                           cwd=str(tmp_path), capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stderr
+        line = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+        run_id = json.loads(line[-1])["runs"][0]
+        commands.append((run_id, f"cmd{k}", data / "train-0.csv"))
+    cmd_tasks = [t[0] for t in store.query(
+        "SELECT t.id FROM task t JOIN workflow w ON w.id = t.workflow_id"
+        " WHERE w.source = 'run' ORDER BY t.started")]
+    assert len(cmd_tasks) == 2
+    for k, (run_id, tb_run, csv) in enumerate(commands):
+        parent = store.query("SELECT parent_id FROM task WHERE source_key = ?"
+                             " AND activity = 'train-0'", (run_id,))
+        assert parent == [(cmd_tasks[k],)]
+        parent = store.query("SELECT parent_id FROM task WHERE source_key = ?",
+                             (tb_run,))
+        assert parent == [(cmd_tasks[k],)]
+        st = csv.stat()
+        version = (f"inode:{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:"
+                   f"{st.st_size}")
+        used = store.query(
+            "SELECT d.id, d.kind, d.uri, d.size FROM task_data td"
+            " JOIN data d ON d.id = td.data_id JOIN task t ON t.id = td.task_id"
+            " WHERE t.source_key = ? AND td.role = 'used' AND d.kind = 'file'",
+            (run_id,))
+        assert used == [(version, "file", f"file://{csv}", st.st_size)]
+
+
+def test_a_command_that_ends_at_once_stops_its_observer_cleanly(
+        tmp_path, mida_bin, store):
+    # The stop comes while the observer still starts: it is kept pending
+    # until the observer can handle it, then the observer ends normally.
+    env = dict(os.environ, MIDA_STORE=f"sqlite://{store.path}",
+               MIDA_SPOOL=str(tmp_path / "spool"), MIDA_SAMPLE_HZ="0")
+    for _ in range(3):
+        r = subprocess.run([mida_bin, "run", "--no-dask", "--mlflow",
+                            f"sqlite:///{tmp_path}/mlflow.db", "--", "true"],
+                           env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "did not stop cleanly" not in r.stderr

@@ -134,12 +134,17 @@ def test_runs_logged_while_observing_killed_and_restarted(
     assert json.loads(wf[0][2])["mlflow.tracking_db"] == \
         f"postgresql://127.0.0.1:5432/{pgdb}"
     # Dataset inputs -> data used; logged models -> data generated.
+    # A dataset read from a local file is that file (not here: named by
+    # its URI), with MLflow's digest of it in the metadata.
     used = store.query(
-        "SELECT t.source_key, d.kind, d.digest, d.uri FROM task_data td"
-        " JOIN data d ON d.id = td.data_id JOIN task t ON t.id = td.task_id"
-        " WHERE td.role = 'used' AND d.kind = 'dataset'")
+        "SELECT t.source_key, d.id, d.uri, json_extract(d.metadata,"
+        " '$.\"mlflow.dataset_digest\"')"
+        " FROM task_data td JOIN data d ON d.id = td.data_id"
+        " JOIN task t ON t.id = td.task_id"
+        " WHERE td.role = 'used' AND d.kind = 'file'")
     assert sorted(u[0] for u in used) == sorted(ids["runs"])
-    assert all(u[2] and u[3].endswith(".csv") for u in used)
+    assert all(u[1] == u[2] and u[2].startswith("file:///data/train-")
+               and u[3] for u in used)
     assert ids["models"]
     gen = store.query(
         "SELECT d.id, d.metadata FROM task_data td JOIN data d"

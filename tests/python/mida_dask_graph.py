@@ -8,12 +8,11 @@ submits the graph as one computation, and writes the
 graph it meant (keys, dependencies, arguments, results) as JSON for the
 test to compare with the store.
 
-usage: mida_dask_graph.py OUT.json WHERE [slow]
+usage: mida_dask_graph.py OUT.json WHERE
        WHERE: processes | threads | file:SCHEDULER.json | ADDRESS
 """
 import json
 import sys
-import time
 
 from dask import delayed
 from dask.distributed import Client, LocalCluster, wait
@@ -35,22 +34,16 @@ def total(*vals):
     return sum(vals)
 
 
-def slow_inc(x, delay=0.01):
-    time.sleep(delay)
-    return x + 1
-
-
 def fails(x):
     raise ZeroDivisionError("planned failure for x=%d" % x)
 
 
-def build(client, slow):
+def build(client):
     exp = {"keys": {}, "deps": {}}
     A, B, C = [], [], []
-    f = slow_inc if slow else inc
     for i in range(500):
         k = "inc-%d" % i
-        A.append(delayed(f)(i, dask_key_name=k))
+        A.append(delayed(inc)(i, dask_key_name=k))
         exp["keys"][k] = {"used": {"x": i}, "result": i + 1}
         exp["deps"][k] = []
     for i in range(400):
@@ -90,7 +83,6 @@ def build(client, slow):
 
 def main():
     out, where = sys.argv[1], sys.argv[2]
-    slow = len(sys.argv) > 3 and sys.argv[3] == "slow"
     if where in ("processes", "threads"):
         cluster = LocalCluster(n_workers=2, threads_per_worker=1,
                                processes=(where == "processes"),
@@ -103,7 +95,7 @@ def main():
         cluster = None
         client = Client(where)
     try:
-        exp = build(client, slow)
+        exp = build(client)
     finally:
         client.close()
         if cluster is not None:

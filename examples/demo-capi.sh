@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# demo.sh BUILD -- runs examples/demo.c on a fresh embedded SQLite store and
-# shows what mida captured with the mida command.
+# demo-capi.sh BUILD -- the C API example (`make demo-capi`): runs
+# examples/demo.c, two linked workflows written against libmida, on a fresh
+# embedded SQLite store, and shows what mida captured with the mida command.
+# (`make demo` is the main demo: examples/demo.sh.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 mida="$PWD/$build/src/cli/mida"
-out="$PWD/demo-out"
+out="$PWD/demo-capi-out"
 rm -rf "$out"
 mkdir -p "$out"
 export MIDA_STORE="sqlite://$out/mida.db"

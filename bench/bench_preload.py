@@ -1,0 +1,224 @@
+"""What `mida run`'s file and process capture (libmida_preload.so) costs
+(issue 14), against the plain run and against strace, on four workloads:
+
+- make -j2 of this project (the ~40 sources of its core, capture, sink,
+  telemetry and api layers, -O2 -g, into libmida.a, through a generated
+  Makefile);
+- tar create, and tar extract, of 10,000 small files in 100 directories;
+- cp -r of that tree;
+- a Python script that reads each of those 10,000 files and writes a copy.
+
+Each workload runs plain, under `mida run` (the library in LD_PRELOAD, a
+fresh SQLite store, everything shipped before `mida run` exits), under the
+library alone (LD_PRELOAD with a spool, nothing shipped: the library's own
+share), and under `strace -f -e trace=%file,%process -o /dev/null`. The
+configurations alternate within each round, so that a busy moment of a
+shared machine falls on all of them; figures are medians of ROUNDS rounds
+with their range, and the ratios are taken within each round. Then
+bench_preload_calls gives the cost of one open+close and one 4 KiB read.
+
+    python3 bench/bench_preload.py BUILD [ROUNDS]
+
+Prints a table and a final JSON line."""
+
+import json
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load():
+    return os.getloadavg()[0]
+
+
+def make_tree(root, files=10000, dirs=100):
+    for d in range(dirs):
+        sub = root / f"d{d:03d}"
+        sub.mkdir(parents=True)
+        for f in range(files // dirs):
+            n = 100 + (d * 37 + f * 11) % 900
+            (sub / f"f{f:03d}.txt").write_bytes(
+                (f"{d}/{f} " * (n // 8 + 1)).encode()[:n])
+
+
+def project_makefile(build, work):
+    """A Makefile that builds libmida.a from this project's sources with
+    make: the core, capture, sink, telemetry and api layers."""
+    srcs = []
+    for d in ("core", "capture", "sink", "telemetry", "api"):
+        srcs += sorted(str(p) for p in (ROOT / "src" / d).glob("*.c")
+                       if not p.name.endswith("_test.c"))
+    cflags = " ".join(subprocess.run(
+        ["pkg-config", "--cflags", "sqlite3", "libpq", "hiredis", "libnats",
+         "libmosquitto"], capture_output=True, text=True).stdout.split())
+    objs = [f"o/{pathlib.Path(s).parent.name}_{pathlib.Path(s).stem}.o"
+            for s in srcs]
+    rules = []
+    for s, o in zip(srcs, objs):
+        rules.append(f"{o}: {s}\n\t$(CC) $(CFLAGS) -c {s} -o {o}\n")
+    text = (f"CFLAGS = -O2 -g -std=c11 -D_GNU_SOURCE -fPIC "
+            f"-I{ROOT}/include -I{ROOT}/src -I{build} {cflags} -pthread\n"
+            f"libmida.a: {' '.join(objs)}\n\tar rcs $@ $^\n"
+            + "".join(rules))
+    (work / "Makefile").write_text(text)
+
+
+def workloads(build, base):
+    tree = base / "tree"
+    make_tree(tree)
+    proj = base / "proj"
+    proj.mkdir()
+    project_makefile(build, proj)
+    py = base / "rw.py"
+    py.write_text(
+        "import os, sys\n"
+        "src, dst = sys.argv[1], sys.argv[2]\n"
+        "for d in sorted(os.listdir(src)):\n"
+        "    os.makedirs(os.path.join(dst, d))\n"
+        "    for f in sorted(os.listdir(os.path.join(src, d))):\n"
+        "        with open(os.path.join(src, d, f), 'rb') as i:\n"
+        "            data = i.read()\n"
+        "        with open(os.path.join(dst, d, f), 'wb') as o:\n"
+        "            o.write(data)\n")
+    tarball = base / "tree.tar"
+    subprocess.run(["tar", "-cf", str(tarball), "-C", str(base), "tree"],
+                   check=True)
+    return [
+        # name, command, setup before each run (in base)
+        ("make -j2 (this project, -O2)",
+         ["make", "-s", "-j2", "-C", str(proj), "libmida.a"],
+         lambda: (shutil.rmtree(proj / "o", ignore_errors=True),
+                  (proj / "o").mkdir(), (proj / "libmida.a").unlink(
+                      missing_ok=True))),
+        ("tar create, 10,000 files",
+         ["tar", "-cf", str(base / "out.tar"), "-C", str(base), "tree"],
+         lambda: (base / "out.tar").unlink(missing_ok=True)),
+        ("tar extract, 10,000 files",
+         ["tar", "-xf", str(tarball), "-C", str(base / "x")],
+         lambda: (shutil.rmtree(base / "x", ignore_errors=True),
+                  (base / "x").mkdir())),
+        ("cp -r, 10,000 files",
+         ["cp", "-r", str(tree), str(base / "copy")],
+         lambda: shutil.rmtree(base / "copy", ignore_errors=True)),
+        ("python read+write, 10,000 files",
+         [sys.executable, str(py), str(tree), str(base / "pyout")],
+         lambda: shutil.rmtree(base / "pyout", ignore_errors=True)),
+    ]
+
+
+def timed(cmd, env, cwd):
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+    dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        sys.exit(f"{cmd[:4]} failed: {r.stderr.decode()[-2000:]}")
+    return dt
+
+
+def main():
+    build = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else
+                         "build-release").resolve()
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    mida = str(build / "src" / "cli" / "mida")
+    lib = str(build / "src" / "preload" / "libmida_preload.so")
+    strace = shutil.which("strace")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MIDA_") and k != "LD_PRELOAD"}
+    base = pathlib.Path(tempfile.mkdtemp(prefix="mida-bench-preload-"))
+    results = {}
+    loads = []
+    try:
+        for name, cmd, setup in workloads(build, base):
+            times = {"plain": [], "mida run": [], "library": [],
+                     "strace": []}
+            for r in range(rounds):
+                for conf in times:
+                    setup()
+                    store = base / "run.db"
+                    for p in base.glob("run.db*"):
+                        shutil.rmtree(p) if p.is_dir() else p.unlink()
+                    spool = base / "lib.spool"
+                    shutil.rmtree(spool, ignore_errors=True)
+                    loads.append(load())
+                    if conf == "plain":
+                        t = timed(cmd, env, base)
+                    elif conf == "mida run":
+                        t = timed([mida, "--store", str(store), "run", "--",
+                                   *cmd], env, base)
+                    elif conf == "library":
+                        t = timed(cmd, dict(env, LD_PRELOAD=lib,
+                                            MIDA_PRELOAD_SPOOL=str(spool)),
+                                  base)
+                    elif strace:
+                        t = timed([strace, "-f", "-e",
+                                   "trace=%file,%process", "-o",
+                                   "/dev/null", *cmd], env, base)
+                    else:
+                        continue
+                    times[conf].append(t)
+            results[name] = times
+            plain = times["plain"]
+            row = [f"{name:34s}", f"plain {statistics.median(plain):6.2f}s"]
+            for conf in ("mida run", "library", "strace"):
+                if len(times[conf]) == len(plain):
+                    ratios = [t / p for t, p in zip(times[conf], plain)]
+                    row.append(f"{conf} {100 * (statistics.median(ratios) - 1):+6.1f}%"
+                               f" [{100 * (min(ratios) - 1):+.1f}..{100 * (max(ratios) - 1):+.1f}]")
+            print("  ".join(row), flush=True)
+        calls = build / "bench" / "bench_preload_calls"
+        micro = {}
+        for conf in ("plain", "mida run"):
+            work = base / f"calls-{conf.replace(' ', '')}"
+            work.mkdir()
+            cmd = [str(calls), str(work), "20000"]
+            if conf == "mida run":
+                cmd = [mida, "--store", str(base / "calls.db"), "run", "--",
+                       *cmd]
+            out = subprocess.run(cmd, env=env, capture_output=True,
+                                 text=True, check=True).stdout
+            micro[conf] = json.loads(out.strip().splitlines()[-1])
+        for k in ("open_close_ns", "read4k_ns"):
+            p, m = micro["plain"][k]["median"], micro["mida run"][k]["median"]
+            print(f"{k:14s} plain {p:8.0f} ns  under mida run {m:8.0f} ns"
+                  f"  (+{m - p:.0f} ns)")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    summary = {}
+    overheads = []
+    for name, t in results.items():
+        entry = {}
+        for conf, v in t.items():
+            if not v:
+                continue
+            entry[conf] = {"median_s": round(statistics.median(v), 3),
+                           "min_s": round(min(v), 3),
+                           "max_s": round(max(v), 3)}
+            if conf != "plain":
+                ratios = [a / b for a, b in zip(v, t["plain"])]
+                entry[conf]["overhead_pct"] = round(
+                    100 * (statistics.median(ratios) - 1), 1)
+        overheads.append(entry["mida run"]["overhead_pct"])
+        summary[name] = entry
+    gm = 1.0
+    for o in overheads:
+        gm *= 1 + o / 100
+    gm = 100 * (gm ** (1 / len(overheads)) - 1)
+    print(f"geometric mean overhead of mida run: {gm:+.1f}% "
+          f"(budget 5%, none above 15%); load {statistics.median(loads):.1f}")
+    print(json.dumps({"bench": "preload", "rounds": rounds,
+                      "workloads": summary,
+                      "geomean_overhead_pct": round(gm, 1),
+                      "calls": micro, "load_median": round(
+                          statistics.median(loads), 2)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+/*
+ * recovery.h -- ships the journal segments that dead processes left in a
+ * spool directory (recovery.c). The shipper runs it once its sink is open
+ * (shipper.h); `mida recover` runs it on demand.
+ */
+#ifndef MIDA_CAPTURE_RECOVERY_H
+#define MIDA_CAPTURE_RECOVERY_H
+
+#include "sink/sink.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct mida__recover_stats {
+  uint64_t segments; /* orphan segments shipped and removed */
+  uint64_t records;  /* records shipped from them */
+  uint64_t corrupt;  /* frames skipped as corrupt or undecodable */
+  uint64_t dropped;  /* records their writers had dropped (DROP policy) */
+  uint64_t busy;     /* segments skipped: a live process holds them */
+  uint64_t foreign;  /* files that were not journal segments, left alone */
+  uint64_t quarantined; /* of the segments, those whose header was damaged:
+                           shipped frame by frame and kept aside */
+  uint64_t lost;        /* dead journals whose unfinished tasks and
+                           workflows were marked LOST */
+} mida__recover_stats;
+
+/* Ships every orphan segment in spool_dir into sink and removes each one
+ * fully shipped. Also records the corrupt and dropped counts in the sink
+ * (COUNTER records) so that they stay queryable, and marks LOST what each
+ * dead journal, shipped whole, left unfinished. Returns MIDA_OK, or the
+ * first error that stopped it (with a message in err); segments not shipped
+ * stay in place. */
+int mida__recover_spool(const char *spool_dir, mida__sink *sink,
+                        mida__recover_stats *st, char *err, size_t errlen);
+
+/* Told the totals so far after each batch a recovery ships (on the
+ * recovering thread). */
+typedef void (*mida__recover_progress_fn)(void *ctx,
+                                          const mida__recover_stats *st);
+
+/* mida__recover_spool, calling progress(progress_ctx, st) as it goes
+ * (progress may be NULL): for a long `mida recover` on a terminal. */
+int mida__recover_spool_progress(const char *spool_dir, mida__sink *sink,
+                                 mida__recover_stats *st, char *err,
+                                 size_t errlen,
+                                 mida__recover_progress_fn progress,
+                                 void *progress_ctx);
+
+#endif /* MIDA_CAPTURE_RECOVERY_H */

@@ -1,0 +1,482 @@
+/*
+ * run_preload.c -- the file and process capture of `mida run` (see
+ * run_preload.h; what the library records: src/preload/preload.h).
+ *
+ * Start. The library is found (MIDA_PRELOAD_LIB, else beside this mida:
+ * <bin>/../preload/ in the build tree, <bin>/../lib[/<triplet>]/ and the
+ * configured libdir when installed) and appended to the command's
+ * LD_PRELOAD. The command gets the spool (absolute, so that a process that
+ * changes directory still finds it), the prefixes not to record (the
+ * spool, the store's file and its -wal/-shm, --ignore), a pipe registry
+ * file of its own in the spool (src/preload/pipes.c) and, as
+ * MIDA_PRELOAD_TASK, the task of `mida run`, which the command's first
+ * process goes on as: the root of the process tree.
+ *
+ * Shipping. Each process of the command writes its own journal segment; a
+ * segment becomes an orphan the moment its process ends (its lock goes
+ * with it). A collector thread here ships orphans every
+ * COLLECT_INTERVAL_MS, with the recovery of src/capture (one transaction
+ * per segment, then the file is removed), and once more after the command
+ * has ended. The observed processes themselves load nothing but the
+ * library: no store or broker client ever enters them. A process still
+ * alive when `mida run` ends (a daemon) keeps its journal until it ends;
+ * `mida recover`, or the next session on the store, ships it then.
+ *
+ * Digests (--digest). After the command ended and its journals are in the
+ * store, the store is asked which files the run's tasks generated; each is
+ * hashed (SHA-256) if it is still the version that was recorded (same
+ * inode, mtime and size) and not larger than --digest-max, and its digest
+ * is added to its data row. So hashing costs the command nothing: it
+ * happens off its threads and after it, bounded per file and in total. A
+ * broker answers no queries: there, --digest says so and does nothing.
+ */
+#include "cli/run_preload.h"
+
+#include "capture/recovery.h"
+#include "core/alloc.h"
+#include "core/config.h"
+#include "core/fileid.h"
+#include "core/program.h"
+#include "core/sha256.h"
+#include "core/url.h"
+#include "mida_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define COLLECT_INTERVAL_MS 250
+#define PIPE_SLOTS 4096
+#define DIGEST_MAX_DEFAULT (64ull << 20)  /* bytes of one file hashed */
+#define DIGEST_TOTAL (1ull << 30)         /* bytes hashed in all */
+#define DIGEST_FILES 16384                /* generated files hashed at most */
+#define DIGEST_BATCH 256                  /* digest records per batch */
+
+const char *const mida__run_preload_value_options[] = {
+    "--ignore", "--digest-max", NULL};
+
+int mida__run_preload_options(mida__run_preload *p, mida__cli_opt *opts) {
+  memset(p, 0, sizeof *p);
+  opts[0] = (mida__cli_opt){"--no-files", NULL, NULL, &p->no_files};
+  opts[1] = (mida__cli_opt){"--ignore", NULL, &p->ignore, NULL};
+  opts[2] = (mida__cli_opt){"--digest", NULL, NULL, &p->digest};
+  opts[3] = (mida__cli_opt){"--digest-max", NULL, &p->digest_max, NULL};
+  return MIDA_RUN_PRELOAD_OPTIONS;
+}
+
+/* ---- finding things ---------------------------------------------------- */
+
+static int is_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The library's path into buf; 0, or -1 if it is nowhere to be found. */
+static int find_library(char *buf, size_t cap) {
+  const char *env = getenv("MIDA_PRELOAD_LIB");
+  if (env != NULL && env[0] != '\0') {
+    snprintf(buf, cap, "%s", env);
+    return is_file(buf) && buf[0] == '/' ? 0 : -1;
+  }
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash != NULL)
+      *slash = '\0';
+    static const char *const near[] = {
+        "%s/../preload/libmida_preload.so", "%s/../lib/libmida_preload.so",
+        "%s/../lib64/libmida_preload.so",
+        "%s/../" MIDA_LIBDIR "/libmida_preload.so"};
+    for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+      char path[PATH_MAX];
+      snprintf(path, sizeof path, near[i], exe);
+      if (is_file(path) && realpath(path, buf) != NULL)
+        return 0;
+    }
+  }
+  snprintf(buf, cap, "%s", MIDA_PRELOAD_INSTALLED);
+  return is_file(buf) ? 0 : -1;
+}
+
+/* path made absolute (against the working directory) into buf. */
+static int absolute(const char *path, char *buf, size_t cap) {
+  if (path[0] == '/') {
+    snprintf(buf, cap, "%s", path);
+    return 0;
+  }
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof cwd) == NULL)
+    return -1;
+  int n = snprintf(buf, cap, "%s/%s", cwd, path);
+  return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+/* The spool the command's journals go to: the one mida_open() uses. */
+static int spool_of(const char *store, char *buf, size_t cap) {
+  const char *env = getenv("MIDA_SPOOL");
+  char dir[PATH_MAX];
+  if (env != NULL && env[0] != '\0')
+    snprintf(dir, sizeof dir, "%s", env);
+  else if (mida__default_spool(store, dir, sizeof dir) != MIDA_OK)
+    return -1;
+  return absolute(dir, buf, cap);
+}
+
+/* The program argv[0] runs (searched in $PATH), into buf. */
+static const char *program_of(const char *name, char *buf, size_t cap) {
+  if (strchr(name, '/') != NULL)
+    return name;
+  const char *path = getenv("PATH");
+  while (path != NULL && *path != '\0') {
+    const char *end = strchr(path, ':');
+    size_t dl = end != NULL ? (size_t)(end - path) : strlen(path);
+    int n = snprintf(buf, cap, "%.*s/%s", (int)dl, path, name);
+    if (n > 0 && (size_t)n < cap && access(buf, X_OK) == 0)
+      return buf;
+    path = end != NULL ? end + 1 : NULL;
+  }
+  return name;
+}
+
+/* ---- the pipe registry (format: src/preload/pipes.c) ------------------- */
+
+static int make_registry(mida__run_preload *p, const mida_id_t *task) {
+  char id[MIDA_ID_STRLEN];
+  mida_id_format(task, id);
+  if (mkdir(p->spool, 0700) != 0 && errno != EEXIST)
+    return -1;
+  int len = snprintf(p->registry, sizeof p->registry, "%s/pipes.%.36s.reg",
+                     p->spool, id);
+  if (len < 0 || (size_t)len >= sizeof p->registry) {
+    p->registry[0] = '\0';
+    return -1;
+  }
+  int fd = open(p->registry, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    p->registry[0] = '\0';
+    return -1;
+  }
+  unsigned char header[64] = {'M', 'I', 'D', 'A', 'P', 'I', 'P', 'E'};
+  uint32_t version = 1, slots = PIPE_SLOTS;
+  memcpy(header + 8, &version, 4);
+  memcpy(header + 12, &slots, 4);
+  off_t size = 64 + (off_t)PIPE_SLOTS * 96;
+  int ok = ftruncate(fd, size) == 0 &&
+           pwrite(fd, header, sizeof header, 0) == (ssize_t)sizeof header;
+  close(fd);
+  if (!ok) {
+    unlink(p->registry);
+    p->registry[0] = '\0';
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- digests ----------------------------------------------------------- */
+
+/* The generated files of the run that have no digest yet: data id and URI
+ * (the store's own query language; both stores answer it). */
+static const char generated_sql[] =
+    "SELECT DISTINCT d.id, d.uri FROM data d"
+    " JOIN task_data td ON td.data_id = d.id"
+    " JOIN task t ON t.id = td.task_id"
+    " WHERE t.workflow_id = ?1 AND td.role = 'generated'"
+    " AND d.digest IS NULL AND d.id LIKE 'inode:%'";
+
+/* Hashes the file whose data id is id (at uri) if it is still that version
+ * and fits the budget; writes "sha256:<hex>" into out. Returns 0, or -1 if
+ * skipped. */
+static int digest_file(const char *id, const char *uri, uint64_t max,
+                       uint64_t *budget, char out[MIDA_SHA256_TEXT]) {
+  unsigned long long dev, ino, size;
+  long long mtime;
+  char path[PATH_MAX];
+  if (sscanf(id, "inode:%llu:%llu:%lld:%llu", &dev, &ino, &mtime, &size) !=
+          4 ||
+      size > max || size > *budget ||
+      mida__file_uri_path(uri, path, sizeof path) != MIDA_OK)
+    return -1;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return -1;
+  struct stat st;
+  int rc = -1;
+  if (fstat(fd, &st) != 0 || (unsigned long long)st.st_dev != dev ||
+      (unsigned long long)st.st_ino != ino ||
+      (unsigned long long)st.st_size != size ||
+      (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec !=
+          mtime)
+    goto out;
+  mida__sha256 c;
+  mida__sha256_init(&c);
+  static unsigned char buf[1 << 16];
+  uint64_t total = 0;
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      goto out;
+    if (n == 0)
+      break;
+    mida__sha256_add(&c, buf, (size_t)n);
+    total += (uint64_t)n;
+  }
+  if (total != size)
+    goto out; /* changed while read */
+  uint8_t d[32];
+  mida__sha256_done(&c, d);
+  memcpy(out, "sha256:", 7);
+  for (int i = 0; i < 32; i++)
+    snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
+  *budget -= size;
+  rc = 0;
+out:
+  close(fd);
+  return rc;
+}
+
+/* Hashes the run's generated files and adds their digests to the store. */
+static void add_digests(mida__run_preload *p) {
+  uint64_t max = DIGEST_MAX_DEFAULT;
+  if (p->digest_max != NULL) {
+    char *end;
+    unsigned long long v = strtoull(p->digest_max, &end, 10);
+    if (*end == '\0')
+      max = v;
+  }
+  char wf[MIDA_ID_STRLEN];
+  const char *params[1] = {mida_id_format(&p->workflow, wf)};
+  mida__cli_rows rows;
+  int rc = mida__cli_fetch(p->sink, generated_sql, params, 1, DIGEST_FILES,
+                           &rows);
+  if (rc != MIDA_OK) {
+    fprintf(stderr, "mida run: no digests: %s\n",
+            rc == MIDA_EUNSUPPORTED ? "the store answers no queries (a "
+                                      "broker)"
+                                    : mida__sink_errmsg(p->sink));
+    mida__cli_rows_free(&rows);
+    return;
+  }
+  uint64_t budget = DIGEST_TOTAL, skipped = 0;
+  static mida__rec recs[DIGEST_BATCH];
+  static char text[DIGEST_BATCH][MIDA_SHA256_TEXT];
+  size_t n = 0;
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  mida__origin origin = {host, (int64_t)getpid()};
+  for (size_t i = 0; i <= rows.nrows; i++) {
+    if (i < rows.nrows) {
+      const char *id = mida__cli_cell(&rows, i, 0);
+      const char *uri = mida__cli_cell(&rows, i, 1);
+      if (id == NULL || uri == NULL ||
+          digest_file(id, uri, max, &budget, text[n]) != 0) {
+        skipped++;
+        continue;
+      }
+      mida__rec *r = &recs[n++];
+      memset(r, 0, sizeof *r);
+      r->type = MIDA_REC_DATA;
+      mida__rec_set_str(r, MIDA_F_DATA_ID, id, (size_t)-1);
+      mida__rec_set_str(r, MIDA_F_DIGEST, text[n - 1], (size_t)-1);
+    }
+    if (n == DIGEST_BATCH || (i == rows.nrows && n > 0)) {
+      if (mida__sink_put_batch(p->sink, recs, n, &origin) != MIDA_OK)
+        fprintf(stderr, "mida run: digests not stored: %s\n",
+                mida__sink_errmsg(p->sink));
+      n = 0;
+    }
+  }
+  if (skipped > 0) {
+    mida__rec *r = &recs[0];
+    memset(r, 0, sizeof *r);
+    r->type = MIDA_REC_COUNTER;
+    mida__rec_set_str(r, MIDA_F_KEY, "run.digests_skipped", (size_t)-1);
+    mida__rec_set_i64(r, MIDA_F_VALUE_I, (int64_t)skipped);
+    (void)mida__sink_put_batch(p->sink, recs, 1, &origin);
+  }
+  mida__cli_rows_free(&rows);
+}
+
+/* ---- the collector ----------------------------------------------------- */
+
+static void collect_once(mida__run_preload *p) {
+  mida__recover_stats st;
+  char err[512];
+  if (mida__recover_spool(p->spool, p->sink, &st, err, sizeof err) ==
+      MIDA_OK)
+    p->records += st.records;
+}
+
+static void *collector(void *arg) {
+  mida__run_preload *p = arg;
+  pthread_mutex_lock(&p->lock);
+  while (!p->stop) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += COLLECT_INTERVAL_MS * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&p->wake, &p->lock, &until);
+    if (p->stop)
+      break;
+    pthread_mutex_unlock(&p->lock);
+    collect_once(p);
+    pthread_mutex_lock(&p->lock);
+  }
+  pthread_mutex_unlock(&p->lock);
+  return NULL;
+}
+
+/* ---- start and finish -------------------------------------------------- */
+
+/* LD_PRELOAD with lib appended (kept as it is if it has lib already). */
+static int append_preload(const char *lib) {
+  const char *old = getenv("LD_PRELOAD");
+  if (old == NULL || old[0] == '\0')
+    return setenv("LD_PRELOAD", lib, 1);
+  if (strstr(old, lib) != NULL)
+    return 0;
+  size_t n = strlen(old) + strlen(lib) + 2;
+  char *v = mida__malloc(n);
+  if (v == NULL)
+    return -1;
+  snprintf(v, n, "%s:%s", old, lib);
+  int rc = setenv("LD_PRELOAD", v, 1);
+  mida__free(v);
+  return rc;
+}
+
+/* MIDA_PRELOAD_IGNORE: the spool, the store's file, and --ignore. */
+static int set_ignore(mida__run_preload *p) {
+  mida__buf b;
+  mida__buf_init(&b, 1 << 16);
+  int rc = mida__buf_printf(&b, "%s/", p->spool);
+  char file[PATH_MAX], abs[PATH_MAX];
+  if (rc == MIDA_OK &&
+      mida__url_sqlite_path(p->store, file, sizeof file) == MIDA_OK &&
+      absolute(file, abs, sizeof abs) == 0)
+    rc = mida__buf_printf(&b, ":%s", abs);
+  if (rc == MIDA_OK && p->ignore != NULL && p->ignore[0] != '\0')
+    rc = mida__buf_printf(&b, ":%s", p->ignore);
+  if (rc == MIDA_OK)
+    rc = setenv("MIDA_PRELOAD_IGNORE", mida__buf_str(&b), 1) == 0
+             ? MIDA_OK
+             : MIDA_ENOMEM;
+  mida__buf_free(&b);
+  return rc;
+}
+
+/* Opens the collector's own connection to the store. */
+static int open_sink(mida__run_preload *p) {
+  char err[512] = "";
+  int rc = mida__sink_open(p->store, 0, &p->sink, err, sizeof err);
+  if (rc != MIDA_OK) {
+    p->sink = NULL;
+    fprintf(stderr,
+            "mida run: the store cannot take the command's files now (%s); "
+            "they stay in the spool for 'mida recover'\n",
+            err);
+  }
+  return rc;
+}
+
+int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
+                            const char *store, const mida_id_t *workflow,
+                            const mida_id_t *task, char *const *argv) {
+  p->store = store;
+  p->session = s;
+  p->workflow = *workflow;
+  if (p->no_files || task == NULL || mida_id_is_nil(task))
+    return 0; /* asked not to, or nothing is recorded at all */
+  char lib[PATH_MAX];
+  if (find_library(lib, sizeof lib) != 0) {
+    fprintf(stderr, "mida run: libmida_preload.so not found (set "
+                    "MIDA_PRELOAD_LIB); the command's files are not "
+                    "recorded\n");
+    return 0;
+  }
+  if (spool_of(store, p->spool, sizeof p->spool) != 0) {
+    fprintf(stderr, "mida run: the spool's path is too long; the "
+                    "command's files are not recorded\n");
+    return 0;
+  }
+  /* The command's first process goes on as this task (pid 0: "yours"). */
+  char id[MIDA_ID_STRLEN], context[128];
+  mida_id_format(task, id);
+  snprintf(context, sizeof context, "%s,-,0000000000", id);
+  if (make_registry(p, task) == 0)
+    setenv("MIDA_PRELOAD_PIPES", p->registry, 1);
+  if (set_ignore(p) != MIDA_OK || append_preload(lib) != 0 ||
+      setenv("MIDA_PRELOAD_SPOOL", p->spool, 1) != 0 ||
+      setenv("MIDA_SPOOL", p->spool, 1) != 0 ||
+      setenv("MIDA_PRELOAD_TASK", context, 1) != 0) {
+    fprintf(stderr, "mida run: cannot set the command's environment; its "
+                    "files are not recorded\n");
+    unsetenv("MIDA_PRELOAD_SPOOL");
+    return 0;
+  }
+  p->active = 1;
+  char path[PATH_MAX];
+  const char *note =
+      mida__program_kind_note(mida__program_kind_of(
+          program_of(argv[0], path, sizeof path)));
+  if (note != NULL) {
+    char custom[256];
+    snprintf(custom, sizeof custom,
+             "{\"not_observed\":\"%s: its files were not recorded\"}", note);
+    (void)mida_task_annotate(s, task, NULL, custom);
+  }
+  if (open_sink(p) != MIDA_OK)
+    return 1;
+  if (note != NULL) {
+    mida__rec r;
+    memset(&r, 0, sizeof r);
+    r.type = MIDA_REC_COUNTER;
+    mida__rec_set_str(&r, MIDA_F_KEY, "run.unobserved_programs", (size_t)-1);
+    mida__rec_set_i64(&r, MIDA_F_VALUE_I, 1);
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    mida__origin origin = {host, (int64_t)getpid()};
+    (void)mida__sink_put_batch(p->sink, &r, 1, &origin);
+  }
+  pthread_mutex_init(&p->lock, NULL);
+  pthread_cond_init(&p->wake, NULL);
+  p->collector_started =
+      pthread_create(&p->collector, NULL, collector, p) == 0;
+  return 1;
+}
+
+void mida__run_preload_finish(mida__run_preload *p) {
+  if (!p->active)
+    return;
+  if (p->collector_started) {
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->collector, NULL);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+  }
+  /* The session's shipper may be shipping orphans of the command too (it
+   * does when it connects): its flush waits for that pass. */
+  if (p->session != NULL)
+    (void)mida_flush(p->session, 10000);
+  if (p->sink != NULL) {
+    collect_once(p);
+    if (p->digest)
+      add_digests(p);
+    mida__sink_close(p->sink);
+    p->sink = NULL;
+  }
+  if (p->registry[0] != '\0')
+    unlink(p->registry);
+}

@@ -1,0 +1,67 @@
+/*
+ * run_preload.h -- the file and process capture of `mida run` (issue 14):
+ * the part of the verb that puts libmida_preload.so (src/preload) into the
+ * command and ships what it records.
+ *
+ * run.c calls, in order: mida__run_preload_options() while it builds its
+ * option table; mida__run_preload_start() just before it starts the
+ * command (it sets the command's environment: LD_PRELOAD and the
+ * MIDA_PRELOAD_* variables of src/preload/state.c); and
+ * mida__run_preload_finish() once the command has ended, before it
+ * records the command's end.
+ */
+#ifndef MIDA_CLI_RUN_PRELOAD_H
+#define MIDA_CLI_RUN_PRELOAD_H
+
+#include "cli/cli.h"
+#include "mida.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#define MIDA_RUN_PRELOAD_OPTIONS 4 /* entries it adds to the option table */
+
+typedef struct mida__run_preload {
+  /* options */
+  int no_files;           /* --no-files: the library is not used */
+  const char *ignore;     /* --ignore P[:P...]: prefixes not recorded */
+  int digest;             /* --digest: hash generated files afterwards */
+  const char *digest_max; /* --digest-max BYTES: largest file hashed */
+  /* state, once started */
+  int active;                /* the library is in the command */
+  const char *store;         /* the store URL (borrowed) */
+  mida_session_t *session;   /* mida run's session (borrowed), or NULL */
+  mida_id_t workflow;        /* the run's workflow */
+  char spool[PATH_MAX];      /* the spool of the journals, absolute */
+  char registry[PATH_MAX];   /* the pipe registry file, or "" */
+  mida__sink *sink;          /* the collector's sink (tee), or NULL */
+  pthread_t collector;       /* ships journals of ended processes */
+  int collector_started;     /* whether it runs */
+  pthread_mutex_t lock;      /* guards stop */
+  pthread_cond_t wake;       /* signalled to stop */
+  int stop;                  /* the collector should end */
+  uint64_t records;          /* records shipped from the command's journals */
+} mida__run_preload;
+
+/* The options that take a value (for run.c's search of the command). */
+extern const char *const mida__run_preload_value_options[];
+
+/* Zeroes p and adds its options to opts (room for
+ * MIDA_RUN_PRELOAD_OPTIONS). Returns how many it added. */
+int mida__run_preload_options(mida__run_preload *p, mida__cli_opt *opts);
+
+/* Puts the library into the environment of the command argv, whose task
+ * (the root of its processes) is task of workflow in session s, and starts
+ * shipping the journals of its processes into store. Never fails the
+ * command: whatever goes wrong is said on stderr and the command runs
+ * unobserved. Returns 1 if files are recorded. */
+int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
+                            const char *store, const mida_id_t *workflow,
+                            const mida_id_t *task, char *const *argv);
+
+/* After the command ended: ships the last journals, hashes generated files
+ * (--digest), removes the pipe registry. */
+void mida__run_preload_finish(mida__run_preload *p);
+
+#endif /* MIDA_CLI_RUN_PRELOAD_H */

@@ -1,0 +1,79 @@
+/*
+ * argv.c -- a command line as JSON, bounded and with secrets hidden (see
+ * argv.h).
+ */
+#include "core/argv.h"
+
+#include "core/json.h"
+#include "core/redact.h"
+#include "core/url.h"
+#include "mida.h"
+
+#include <string.h>
+
+/* The name an option or assignment gives its value: "--db-password" of
+ * "--db-password=x" or of "--db-password" itself, "TOKEN" of "TOKEN=x".
+ * Sets *len, and *has_value when the value follows an '='. */
+static const char *arg_name(const char *arg, size_t *len, int *has_value) {
+  const char *eq = strchr(arg, '=');
+  *has_value = eq != NULL;
+  *len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+  return arg;
+}
+
+/* Whether arg is an option ("-x", "--name") whose value is the next
+ * argument and whose name looks like a secret's. */
+static int secret_option(const char *arg) {
+  if (arg[0] != '-' || arg[1] == '\0' || strchr(arg, '=') != NULL)
+    return 0;
+  return mida__secret_name(arg, strlen(arg));
+}
+
+static int add_cut(mida__buf *b, const char *s, size_t len) {
+  if (len <= MIDA_ARGV_MAX_ARG)
+    return mida__json_add_string(b, s, len);
+  char cut[MIDA_ARGV_MAX_ARG + 4];
+  memcpy(cut, s, MIDA_ARGV_MAX_ARG);
+  memcpy(cut + MIDA_ARGV_MAX_ARG, "...", 3);
+  return mida__json_add_string(b, cut, MIDA_ARGV_MAX_ARG + 3);
+}
+
+/* One argument, redacted. */
+static int add_arg(mida__buf *b, const char *arg, int after_secret_option) {
+  if (after_secret_option)
+    return mida__json_add_string(b, MIDA_REDACTED, strlen(MIDA_REDACTED));
+  size_t nlen;
+  int has_value;
+  const char *name = arg_name(arg, &nlen, &has_value);
+  if (has_value && nlen > 0 && mida__secret_name(name, nlen)) {
+    char shown[MIDA_ARGV_MAX_ARG + 8];
+    size_t keep = nlen < MIDA_ARGV_MAX_ARG ? nlen : MIDA_ARGV_MAX_ARG;
+    memcpy(shown, arg, keep);
+    shown[keep] = '=';
+    memcpy(shown + keep + 1, MIDA_REDACTED, strlen(MIDA_REDACTED));
+    return mida__json_add_string(b, shown,
+                                 keep + 1 + strlen(MIDA_REDACTED));
+  }
+  if (strstr(arg, "://") != NULL) {
+    char shown[MIDA_ARGV_MAX_ARG + 1];
+    mida__url_redact(arg, shown, sizeof shown);
+    return add_cut(b, shown, strlen(shown));
+  }
+  return add_cut(b, arg, strlen(arg));
+}
+
+int mida__argv_json(mida__buf *b, int argc, char *const *argv) {
+  int rc = mida__buf_adds(b, "[");
+  int n = argc < MIDA_ARGV_MAX_ARGS ? argc : MIDA_ARGV_MAX_ARGS;
+  for (int i = 0; i < n && rc == MIDA_OK; i++) {
+    if (i > 0)
+      rc = mida__buf_adds(b, ",");
+    if (rc == MIDA_OK)
+      rc = add_arg(b, argv[i], i > 0 && secret_option(argv[i - 1]));
+  }
+  if (rc == MIDA_OK && argc > n)
+    rc = mida__buf_adds(b, ",\"...\"");
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, "]");
+  return rc;
+}

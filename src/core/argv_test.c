@@ -1,0 +1,84 @@
+/*
+ * argv_test.c -- command lines as recorded: secrets hidden, length bounded.
+ */
+#include "core/argv.h"
+
+#include "mida.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+static char *json_of(int argc, char *const *argv) {
+  mida__buf b;
+  mida__buf_init(&b, 1 << 20);
+  assert_int_equal(mida__argv_json(&b, argc, argv), MIDA_OK);
+  char *s = strdup(mida__buf_str(&b));
+  mida__buf_free(&b);
+  return s;
+}
+
+static void test_plain_arguments_are_kept(void **state) {
+  (void)state;
+  char *argv[] = {"sort", "-k", "2", "in \"x\".txt", "--max-tokens", "5"};
+  char *s = json_of(6, argv);
+  assert_string_equal(s, "[\"sort\",\"-k\",\"2\",\"in \\\"x\\\".txt\","
+                         "\"--max-tokens\",\"5\"]");
+  free(s);
+}
+
+static void test_secrets_are_hidden(void **state) {
+  (void)state;
+  char *argv[] = {"tool",
+                  "--db-password",
+                  "hunter2",
+                  "--api-key=abc",
+                  "AWS_SECRET_ACCESS_KEY=xyz",
+                  "-token",
+                  "t0k",
+                  "postgresql://u:pw@db/x",
+                  "--user",
+                  "bob"};
+  char *s = json_of(10, argv);
+  assert_null(strstr(s, "hunter2"));
+  assert_null(strstr(s, "abc"));
+  assert_null(strstr(s, "xyz"));
+  assert_null(strstr(s, "t0k"));
+  assert_null(strstr(s, ":pw@"));
+  assert_string_equal(
+      s, "[\"tool\",\"--db-password\",\"***\",\"--api-key=***\","
+         "\"AWS_SECRET_ACCESS_KEY=***\",\"-token\",\"***\","
+         "\"postgresql://u:***@db/x\",\"--user\",\"bob\"]");
+  free(s);
+}
+
+static void test_long_command_lines_are_cut(void **state) {
+  (void)state;
+  enum { N = MIDA_ARGV_MAX_ARGS + 10 };
+  char *argv[N];
+  char *big = malloc(MIDA_ARGV_MAX_ARG * 2 + 1);
+  memset(big, 'a', MIDA_ARGV_MAX_ARG * 2);
+  big[MIDA_ARGV_MAX_ARG * 2] = '\0';
+  for (int i = 0; i < N; i++)
+    argv[i] = i == 1 ? big : "x";
+  char *s = json_of(N, argv);
+  size_t len = strlen(s);
+  assert_true(len < (size_t)MIDA_ARGV_MAX_ARG + 8 * N);
+  assert_string_equal(s + len - 7, ",\"...\"]");
+  assert_non_null(strstr(s, "aaaa...\""));
+  free(s);
+  free(big);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_plain_arguments_are_kept),
+      cmocka_unit_test(test_secrets_are_hidden),
+      cmocka_unit_test(test_long_command_lines_are_cut),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,44 @@
+/*
+ * fileid.h -- how a file is named in the store: its URI and its version.
+ *
+ * A file is data whose uri is "file://" followed by its absolute path,
+ * percent-encoded where RFC 3986 wants it (every byte that is not a pchar
+ * or '/'), and whose id is the version of the file that was seen:
+ * "inode:<dev>:<inode>:<mtime_ns>:<size>" (src/sink/schema.h). Every
+ * source that sees a file names it this way -- the `mida run` preload
+ * library (src/preload) and the MLflow observer for a dataset read from a
+ * local file -- so that one file version seen by two workflows is one data
+ * row, and the lineage walk crosses from one workflow to the other.
+ *
+ * No allocation: the URI can be written in place (the preload library
+ * encodes it straight into a journal frame).
+ */
+#ifndef MIDA_CORE_FILEID_H
+#define MIDA_CORE_FILEID_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+
+/* The length of path's file URI, without the NUL. */
+size_t mida__file_uri_len(const char *path);
+
+/* Writes path's file URI into out: exactly mida__file_uri_len(path) bytes,
+ * no NUL. */
+void mida__file_uri_write(char *out, const char *path);
+
+/* path's file URI into buf, NUL-terminated. Returns MIDA_OK, or
+ * MIDA_ETOOBIG when it does not fit in cap bytes. */
+int mida__file_uri(const char *path, char *buf, size_t cap);
+
+/* The absolute path that a file reference names, into buf: "file:///p"
+ * or "file://localhost/p" (percent-decoded), or an absolute path "/p" as
+ * it is. Returns MIDA_OK; MIDA_EINVAL for anything else (a relative path,
+ * another scheme or host, "%00" or a bad escape); MIDA_ETOOBIG when it
+ * does not fit in cap bytes. */
+int mida__file_uri_path(const char *ref, char *buf, size_t cap);
+
+/* The id of the file version st describes ("inode:..." above) into buf,
+ * NUL-terminated. Returns MIDA_OK or MIDA_ETOOBIG. */
+int mida__file_version_id(const struct stat *st, char *buf, size_t cap);
+
+#endif /* MIDA_CORE_FILEID_H */

@@ -1,0 +1,326 @@
+/*
+ * emit.c -- the records the preload library appends to its process's
+ * journal (record format: src/core/record.h; what they mean: preload.h).
+ *
+ * A record is described as a short list of fields on the stack, sized, and
+ * encoded straight into a frame reserved in the journal: no heap memory,
+ * no copy. A file's URI and version id are those of core/fileid.h; the
+ * URI is written in place the same way. The first record of
+ * a process made by fork() is preceded by its task's begin, so that a
+ * child that never execs still says what it is.
+ */
+#include "preload/preload.h"
+
+#include "core/alloc.h"
+#include "core/argv.h"
+#include "core/buf.h"
+#include "core/fileid.h"
+#include "core/record.h"
+#include "preload/real.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+enum field_kind { FK_ID, FK_I64, FK_STR, FK_URI };
+
+/* One field of a record about to be encoded. */
+typedef struct field {
+  uint8_t tag;         /* MIDA_F_* */
+  uint8_t kind;        /* field_kind */
+  const mida_id_t *id; /* FK_ID: the id (borrowed) */
+  int64_t i64;         /* FK_I64: the value */
+  const char *str;     /* FK_STR: the text; FK_URI: the absolute path */
+} field;
+
+#define MAX_FIELDS 16
+
+/* A record's fields, in the order they are encoded. */
+typedef struct record {
+  field f[MAX_FIELDS]; /* the fields */
+  int n;               /* entries used */
+} record;
+
+static void add_id(record *r, unsigned tag, const mida_id_t *id) {
+  if (id != NULL && !mida_id_is_nil(id) && r->n < MAX_FIELDS)
+    r->f[r->n++] = (field){(uint8_t)tag, FK_ID, id, 0, NULL};
+}
+
+static void add_i64(record *r, unsigned tag, int64_t v) {
+  if (r->n < MAX_FIELDS)
+    r->f[r->n++] = (field){(uint8_t)tag, FK_I64, NULL, v, NULL};
+}
+
+static void add_str(record *r, unsigned tag, const char *s) {
+  if (s != NULL && r->n < MAX_FIELDS)
+    r->f[r->n++] = (field){(uint8_t)tag, FK_STR, NULL, 0, s};
+}
+
+static void add_uri(record *r, const char *path) {
+  if (r->n < MAX_FIELDS)
+    r->f[r->n++] = (field){MIDA_F_URI, FK_URI, NULL, 0, path};
+}
+
+static void encode(mida__enc *e, const record *r) {
+  for (int i = 0; i < r->n; i++) {
+    const field *f = &r->f[i];
+    switch (f->kind) {
+    case FK_ID:
+      mida__enc_id(e, f->tag, f->id);
+      break;
+    case FK_I64:
+      mida__enc_i64(e, f->tag, f->i64);
+      break;
+    case FK_STR:
+      mida__enc_str(e, f->tag, f->str, (size_t)-1);
+      break;
+    case FK_URI: {
+      char *p = mida__enc_str_reserve(e, f->tag, mida__file_uri_len(f->str));
+      if (p != NULL)
+        mida__file_uri_write(p, f->str);
+      break;
+    }
+    }
+  }
+}
+
+/* Appends r as a record of type to the journal; what cannot be appended is
+ * counted. */
+static void put_record(uint16_t type, const record *r) {
+  mida__journal *j = mida__pl_journal();
+  if (j == NULL) {
+    mida__pl_count(MIDA_PL_C_DROPPED);
+    return;
+  }
+  mida__enc e;
+  mida__enc_init(&e, NULL, 0);
+  encode(&e, r);
+  mida__slot slot;
+  if (mida__journal_reserve(j, type, e.len, &slot) != MIDA_OK) {
+    mida__pl_count(MIDA_PL_C_DROPPED);
+    return;
+  }
+  mida__enc_init(&e, slot.payload, slot.len);
+  encode(&e, r);
+  mida__journal_commit(j, &slot);
+}
+
+/* The workflow, campaign and parent of a task of this process's making. */
+static void add_context(record *r) {
+  add_id(r, MIDA_F_WORKFLOW, &mida__pl.workflow);
+  add_id(r, MIDA_F_CAMPAIGN, &mida__pl.campaign);
+}
+
+static const char *base_name(const char *path) {
+  const char *s = strrchr(path, '/');
+  return s != NULL ? s + 1 : path;
+}
+
+void mida__pl_emit_begin(void) {
+  if (mida__pl.begun)
+    return;
+  mida__pl.begun = 1;
+  char custom[2048];
+  int n = snprintf(custom, sizeof custom, "{\"ppid\":%ld%s%s}",
+                   (long)getppid(), mida__pl.exe_json ? ",\"exe\":" : "",
+                   mida__pl.exe_json ? mida__pl.exe_json : "");
+  if (n < 0 || (size_t)n >= sizeof custom)
+    snprintf(custom, sizeof custom, "{\"ppid\":%ld}", (long)getppid());
+  record r = {.n = 0};
+  add_id(&r, MIDA_F_ID, &mida__pl.task);
+  add_context(&r);
+  add_id(&r, MIDA_F_PARENT, &mida__pl.parent);
+  add_str(&r, MIDA_F_ACTIVITY, mida__pl.activity);
+  add_i64(&r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  add_i64(&r, MIDA_F_STARTED, mida__pl.started_ns);
+  /* Explicit: the root task was begun by `mida run`, whose pid the store
+   * would otherwise keep. */
+  add_i64(&r, MIDA_F_PID, (int64_t)mida__pl.pid);
+  add_str(&r, MIDA_F_USED, mida__pl.used_json);
+  add_str(&r, MIDA_F_CUSTOM, custom);
+  put_record(MIDA_REC_TASK, &r);
+}
+
+/* The first record of a forked child is its begin. */
+static void ensure_begun(void) {
+  if (!mida__pl.begun)
+    mida__pl_emit_begin();
+}
+
+void mida__pl_emit_end(int code) {
+  ensure_begun();
+  mida__pl.exited = 1;
+  char gen[48], err[48];
+  snprintf(gen, sizeof gen, "{\"exit_status\":%d}", code);
+  snprintf(err, sizeof err, "exit status %d", code);
+  record r = {.n = 0};
+  add_id(&r, MIDA_F_ID, &mida__pl.task);
+  add_i64(&r, MIDA_F_ENDED, mida__pl_now_ns());
+  add_i64(&r, MIDA_F_STATUS,
+          code == 0 ? MIDA_STATUS_FINISHED : MIDA_STATUS_ERROR);
+  add_str(&r, MIDA_F_GENERATED, gen);
+  if (code != 0)
+    add_str(&r, MIDA_F_ERROR, err);
+  put_record(MIDA_REC_TASK, &r);
+  mida__pl_emit_counters();
+}
+
+/* {"argv":[...]} of a program the library will not enter (heap; free with
+ * mida__free), or NULL. */
+static char *argv_used(char *const *argv) {
+  int argc = 0;
+  while (argv != NULL && argv[argc] != NULL)
+    argc++;
+  mida__buf b;
+  mida__buf_init(&b, 1 << 20);
+  int rc = mida__buf_adds(&b, "{\"argv\":");
+  if (rc == MIDA_OK)
+    rc = mida__argv_json(&b, argc, argv);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&b, "}");
+  char *out = rc == MIDA_OK ? mida__strdup(mida__buf_str(&b)) : NULL;
+  mida__buf_free(&b);
+  return out;
+}
+
+void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
+                         const char *note, const char *path,
+                         char *const *argv) {
+  ensure_begun();
+  char custom[256];
+  char *used = note != NULL ? argv_used(argv) : NULL;
+  record r = {.n = 0};
+  add_id(&r, MIDA_F_ID, child);
+  add_context(&r);
+  add_id(&r, MIDA_F_PARENT, &mida__pl.task);
+  add_i64(&r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  add_i64(&r, MIDA_F_STARTED, started);
+  add_i64(&r, MIDA_F_PID, (int64_t)pid);
+  if (note != NULL) {
+    snprintf(custom, sizeof custom,
+             "{\"not_observed\":\"%s: its files were not recorded\"}", note);
+    add_str(&r, MIDA_F_ACTIVITY, base_name(path));
+    add_str(&r, MIDA_F_USED, used);
+    add_str(&r, MIDA_F_CUSTOM, custom);
+  }
+  put_record(MIDA_REC_TASK, &r);
+  mida__free(used);
+}
+
+void mida__pl_emit_unobserved_exec(const char *note, const char *path,
+                                   char *const *argv) {
+  ensure_begun();
+  char custom[256];
+  snprintf(custom, sizeof custom,
+           "{\"not_observed\":\"%s: its files were not recorded\"}", note);
+  char *used = argv_used(argv);
+  record r = {.n = 0};
+  add_id(&r, MIDA_F_ID, &mida__pl.task);
+  add_str(&r, MIDA_F_ACTIVITY, base_name(path));
+  add_str(&r, MIDA_F_USED, used);
+  add_str(&r, MIDA_F_CUSTOM, custom);
+  put_record(MIDA_REC_TASK, &r);
+  mida__free(used);
+}
+
+void mida__pl_emit_reaped(const mida_id_t *child, int status, int with_end) {
+  ensure_begun();
+  char gen[48], err[96];
+  record r = {.n = 0};
+  add_id(&r, MIDA_F_ID, child);
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    snprintf(gen, sizeof gen, "{\"signal\":%d}", sig);
+    snprintf(err, sizeof err, "killed by signal %d (%s)", sig,
+             sigabbrev_np(sig) != NULL ? sigabbrev_np(sig) : "?");
+    add_i64(&r, MIDA_F_STATUS, MIDA_STATUS_ERROR);
+    add_str(&r, MIDA_F_GENERATED, gen);
+    add_str(&r, MIDA_F_ERROR, err);
+    with_end = 1;
+  } else if (WIFEXITED(status)) {
+    int code = WEXITSTATUS(status);
+    snprintf(gen, sizeof gen, "{\"exit_status\":%d}", code);
+    snprintf(err, sizeof err, "exit status %d", code);
+    add_i64(&r, MIDA_F_STATUS,
+            code == 0 ? MIDA_STATUS_FINISHED : MIDA_STATUS_ERROR);
+    add_str(&r, MIDA_F_GENERATED, gen);
+    if (code != 0)
+      add_str(&r, MIDA_F_ERROR, err);
+  } else {
+    return; /* stopped or continued: not an end */
+  }
+  if (with_end)
+    add_i64(&r, MIDA_F_ENDED, mida__pl_now_ns());
+  put_record(MIDA_REC_TASK, &r);
+}
+
+/* The version id of st (core/fileid.h) into buf. */
+#define IDENTITY_BYTES 96
+static void identity(const struct stat *st, char *buf) {
+  if (mida__file_version_id(st, buf, IDENTITY_BYTES) != MIDA_OK)
+    buf[0] = '\0';
+}
+
+void mida__pl_emit_link(const mida_id_t *task, const char *path,
+                        const struct stat *st, int role, int64_t bytes) {
+  ensure_begun();
+  char id[IDENTITY_BYTES];
+  identity(st, id);
+  record r = {.n = 0};
+  add_str(&r, MIDA_F_DATA_ID, id);
+  add_str(&r, MIDA_F_KIND, "file");
+  add_uri(&r, path);
+  add_i64(&r, MIDA_F_SIZE, (int64_t)st->st_size);
+  add_id(&r, MIDA_F_TASK, task);
+  add_i64(&r, MIDA_F_ROLE, role);
+  if (bytes >= 0)
+    add_i64(&r, MIDA_F_BYTES, bytes);
+  put_record(MIDA_REC_DATA, &r);
+}
+
+void mida__pl_emit_named(const char *path, const struct stat *st,
+                         int removed) {
+  ensure_begun();
+  char id[IDENTITY_BYTES];
+  identity(st, id);
+  record r = {.n = 0};
+  add_str(&r, MIDA_F_DATA_ID, id);
+  add_str(&r, MIDA_F_KIND, "file");
+  if (removed)
+    add_str(&r, MIDA_F_METADATA, "{\"removed\":true}");
+  else
+    add_uri(&r, path);
+  add_i64(&r, MIDA_F_SIZE, (int64_t)st->st_size);
+  put_record(MIDA_REC_DATA, &r);
+}
+
+void mida__pl_emit_dep(const mida_id_t *task, const mida_id_t *upstream) {
+  ensure_begun();
+  record r = {.n = 0};
+  add_id(&r, MIDA_F_TASK, task);
+  add_id(&r, MIDA_F_PARENT, upstream);
+  if (r.n == 2)
+    put_record(MIDA_REC_DEP, &r);
+}
+
+void mida__pl_emit_counters(void) {
+  static const char *const names[MIDA_PL_C_COUNT] = {
+      [MIDA_PL_C_IGNORED] = "run.ignored_opens",
+      [MIDA_PL_C_UNTRACKED] = "run.untracked_files",
+      [MIDA_PL_C_DROPPED] = "run.dropped_records",
+      [MIDA_PL_C_UNOBSERVED] = "run.unobserved_programs",
+      [MIDA_PL_C_PIPES_LOST] = "run.pipes_lost",
+  };
+  for (int c = 0; c < MIDA_PL_C_COUNT; c++) {
+    uint64_t v =
+        atomic_load_explicit(&mida__pl.counters[c], memory_order_relaxed);
+    if (v == 0)
+      continue;
+    record r = {.n = 0};
+    add_str(&r, MIDA_F_KEY, names[c]);
+    add_i64(&r, MIDA_F_VALUE_I, (int64_t)v);
+    put_record(MIDA_REC_COUNTER, &r);
+  }
+}
+

@@ -1,0 +1,438 @@
+/*
+ * exec.c -- the exec family (execve, execv, execvp, execvpe, execl,
+ * execlp, execle, fexecve, execveat) and posix_spawn / posix_spawnp.
+ *
+ * Before an exec replaces the program, what it did with files that the
+ * exec closes (close-on-exec) is recorded, and the descriptors it keeps
+ * are handed to the new program with their counts (MIDA_PRELOAD_FDS). The
+ * new program's environment carries the task on (MIDA_PRELOAD_TASK = this
+ * task, this pid: state.c) and gets back whatever of the library's
+ * configuration and LD_PRELOAD a program removed, so that every descendant
+ * is observed. A program the library cannot enter (a static or setuid
+ * binary: core/program.h) is recorded now, as what the task becomes, with
+ * a note; for a program of another ELF class the library is taken out of
+ * its LD_PRELOAD, so that the loader prints no error into its output.
+ *
+ * glibc's execl*, execv and execvp call the exec system call through
+ * internal names that no wrapper sees, so each is wrapped here and turned
+ * into a call of the real execve or execvpe with the new environment.
+ * posix_spawn's child execs inside libc too: its task is made here, in the
+ * parent, and given to the child through the environment.
+ */
+#include "preload/preload.h"
+
+#include "core/alloc.h"
+#include "core/program.h"
+#include "preload/real.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Variables of the library's configuration, put back if a program's
+ * environment lost them. */
+static const char *const carried_names[] = {
+    "MIDA_PRELOAD_SPOOL", "MIDA_PRELOAD_IGNORE", "MIDA_PRELOAD_PIPES",
+    "MIDA_PRELOAD_RING",  "MIDA_WORKFLOW",       "MIDA_CAMPAIGN",
+    "MIDA_STORE",         "MIDA_SPOOL",
+};
+#define CARRIED (sizeof carried_names / sizeof carried_names[0])
+
+/* Variables this library sets for each new program: dropped from the
+ * environment given, then set anew. */
+static int is_own_variable(const char *entry) {
+  return strncmp(entry, "MIDA_PRELOAD_TASK=", 18) == 0 ||
+         strncmp(entry, "MIDA_PRELOAD_FDS=", 17) == 0;
+}
+
+static int has_name(char *const *envp, const char *name) {
+  size_t n = strlen(name);
+  for (size_t i = 0; envp != NULL && envp[i] != NULL; i++)
+    if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
+      return 1;
+  return 0;
+}
+
+/* Whether self is one of the ':' or ' ' separated names of value: where
+ * it starts, or NULL. */
+static const char *find_name(const char *value, const char *self) {
+  size_t slen = strlen(self);
+  for (const char *p = value; (p = strstr(p, self)) != NULL; p += slen) {
+    int starts = p == value || p[-1] == ':' || p[-1] == ' ';
+    int ends = p[slen] == '\0' || p[slen] == ':' || p[slen] == ' ';
+    if (starts && ends)
+      return p;
+  }
+  return NULL;
+}
+
+/* Copies the n bytes at s to *w and moves *w past them. */
+static void put(char **w, const char *s, size_t n) {
+  memcpy(*w, s, n);
+  *w += n;
+}
+
+/* The value of LD_PRELOAD for a new program, into w (which has room for
+ * the old value and this library's path, plus 2): the old one with this
+ * library added (observable) or taken out (foreign). */
+static void preload_value(char **w, const char *old, int observable) {
+  const char *self = mida__pl.self_path;
+  size_t slen = strlen(self), olen = strlen(old);
+  const char *at = slen > 0 ? find_name(old, self) : NULL;
+  if (slen == 0 || (observable && at != NULL) ||
+      (!observable && at == NULL)) {
+    put(w, old, olen);
+  } else if (observable) {
+    put(w, old, olen);
+    if (olen > 0)
+      put(w, ":", 1);
+    put(w, self, slen);
+  } else {
+    put(w, old, (size_t)(at - old));
+    const char *rest = at + slen;
+    if (*rest == ':' || *rest == ' ')
+      rest++;
+    put(w, rest, strlen(rest));
+  }
+}
+
+/* The environment of a new program: envp without this library's per-
+ * program variables, with MIDA_PRELOAD_TASK = context and (if any)
+ * MIDA_PRELOAD_FDS = fds, the configuration put back, and LD_PRELOAD
+ * fixed. One heap block (array and strings) to free with mida__free, or
+ * NULL when out of memory (the exec then goes on with envp as it is). */
+static char **new_environment(char *const *envp, const char *context,
+                              const char *fds, int observable) {
+  static const char fds_name[] = "MIDA_PRELOAD_FDS=";
+  static const char preload_name[] = "LD_PRELOAD=";
+  size_t count = 0, bytes = 0;
+  const char *old_preload = "";
+  for (; envp != NULL && envp[count] != NULL; count++)
+    if (strncmp(envp[count], preload_name, 11) == 0)
+      old_preload = envp[count] + 11;
+  const char *carried[CARRIED];
+  size_t ncarried = 0;
+  for (size_t i = 0; i < CARRIED; i++) {
+    const char *v = getenv(carried_names[i]);
+    if (v != NULL && !has_name(envp, carried_names[i])) {
+      carried[ncarried++] = carried_names[i];
+      bytes += strlen(carried_names[i]) + 1 + strlen(v) + 1;
+    }
+  }
+  bytes += strlen(context) + 1;
+  if (fds != NULL && fds[0] != '\0')
+    bytes += sizeof fds_name + strlen(fds);
+  bytes += sizeof preload_name + strlen(old_preload) +
+           strlen(mida__pl.self_path) + 2;
+  size_t slots = count + ncarried + 4;
+  char **out = mida__malloc(slots * sizeof(char *) + bytes);
+  if (out == NULL)
+    return NULL;
+  char *w = (char *)(out + slots);
+  size_t n = 0;
+  for (size_t i = 0; i < count; i++)
+    if (!is_own_variable(envp[i]) &&
+        strncmp(envp[i], preload_name, 11) != 0)
+      out[n++] = envp[i];
+  for (size_t i = 0; i < ncarried; i++) {
+    out[n++] = w;
+    put(&w, carried[i], strlen(carried[i]));
+    put(&w, "=", 1);
+    const char *v = getenv(carried[i]);
+    put(&w, v, strlen(v) + 1);
+  }
+  out[n++] = w;
+  put(&w, context, strlen(context) + 1);
+  if (fds != NULL && fds[0] != '\0') {
+    out[n++] = w;
+    put(&w, fds_name, sizeof fds_name - 1);
+    put(&w, fds, strlen(fds) + 1);
+  }
+  char *entry = w;
+  put(&w, preload_name, sizeof preload_name - 1);
+  char *value = w;
+  preload_value(&w, old_preload, observable);
+  put(&w, "", 1);
+  if (value[0] != '\0')
+    out[n++] = entry;
+  out[n] = NULL;
+  return out;
+}
+
+/* The program a name without '/' runs: the first executable in $PATH (the
+ * caller's, as execvp searches it), into buf; else name itself. */
+static const char *search_path(const char *name, char *buf, size_t cap) {
+  if (strchr(name, '/') != NULL)
+    return name;
+  const char *path = getenv("PATH");
+  if (path == NULL)
+    path = "/bin:/usr/bin";
+  while (*path != '\0') {
+    const char *end = strchr(path, ':');
+    size_t dl = end != NULL ? (size_t)(end - path) : strlen(path);
+    int n = snprintf(buf, cap, "%.*s%s%s", (int)dl, path, dl > 0 ? "/" : "",
+                     name);
+    if (n > 0 && (size_t)n < cap && access(buf, X_OK) == 0)
+      return buf;
+    if (end == NULL)
+      break;
+    path = end + 1;
+  }
+  return name;
+}
+
+/* What an exec of program (argv) must do first; returns whether the
+ * library will observe it. */
+static int before_exec(const char *program, char *const argv[],
+                       char *context, char *fds, size_t fds_cap) {
+  mida__program_kind kind = mida__program_kind_of(program);
+  const char *note = mida__program_kind_note(kind);
+  mida__pl_context_env(&mida__pl.task, &mida__pl.parent, (long)getpid(),
+                       context);
+  fds[0] = '\0';
+  if (note != NULL) {
+    /* Nothing of the new program will be seen: record all now. */
+    mida__pl_count(MIDA_PL_C_UNOBSERVED);
+    mida__pl_record_all(MIDA_PL_AT_EXEC_LOST);
+    mida__pl_emit_unobserved_exec(note, program, argv);
+    mida__pl_emit_counters();
+    return kind != MIDA_PROGRAM_FOREIGN;
+  }
+  mida__pl_record_all(MIDA_PL_AT_EXEC);
+  mida__pl_emit_counters();
+  mida__pl_files_inheritable(fds, fds_cap);
+  return 1;
+}
+
+enum exec_how { BY_PATH, BY_SEARCH, BY_FD, BY_AT };
+
+/* Runs an exec the way `how` says, with this library's environment. */
+static int exec_common(enum exec_how how, int dirfd, const char *path,
+                       char *const argv[], char *const envp[], int at_flags) {
+  char program[PATH_MAX];
+  const char *checked = path;
+  if (how == BY_SEARCH)
+    checked = search_path(path, program, sizeof program);
+  else if (how == BY_FD) {
+    snprintf(program, sizeof program, "/proc/self/fd/%d", dirfd);
+    checked = program;
+  } else if (how == BY_AT) {
+    if (path[0] == '\0' && (at_flags & AT_EMPTY_PATH) != 0)
+      snprintf(program, sizeof program, "/proc/self/fd/%d", dirfd);
+    else if (mida__pl_abspath(dirfd, path, program) != 0)
+      snprintf(program, sizeof program, "%s", path);
+    checked = program;
+  }
+  char context[MIDA_PL_CTX_BYTES];
+  char fds[2048];
+  int saved = errno;
+  int observable = before_exec(checked, argv, context, fds, sizeof fds);
+  char **env = new_environment(envp, context, fds, observable);
+  char *const *use = env != NULL ? env : envp;
+  errno = saved;
+  int rc;
+  switch (how) {
+  case BY_SEARCH:
+    rc = MIDA_PL_REAL(execvpe)(path, argv, use);
+    break;
+  case BY_FD:
+    rc = MIDA_PL_REAL(fexecve)(dirfd, argv, use);
+    break;
+  case BY_AT:
+    rc = MIDA_PL_REAL(execveat)
+             ? MIDA_PL_REAL(execveat)(dirfd, path, argv, use, at_flags)
+             : (errno = ENOSYS, -1);
+    break;
+  default:
+    rc = MIDA_PL_REAL(execve)(path, argv, use);
+    break;
+  }
+  saved = errno;
+  mida__free(env);
+  errno = saved;
+  return rc; /* the exec failed: the program goes on as it was */
+}
+
+/* The wrappers: without the library active, the real call. */
+
+MIDA_PL_EXPORT int execve(const char *path, char *const argv[],
+                          char *const envp[]) {
+  if (!mida__pl_enter())
+    return MIDA_PL_REAL(execve)(path, argv, envp);
+  int rc = exec_common(BY_PATH, AT_FDCWD, path, argv, envp, 0);
+  mida__pl_leave();
+  return rc;
+}
+
+MIDA_PL_EXPORT int execv(const char *path, char *const argv[]) {
+  return execve(path, argv, environ);
+}
+
+MIDA_PL_EXPORT int execvpe(const char *file, char *const argv[],
+                           char *const envp[]) {
+  if (!mida__pl_enter())
+    return MIDA_PL_REAL(execvpe)(file, argv, envp);
+  int rc = exec_common(BY_SEARCH, AT_FDCWD, file, argv, envp, 0);
+  mida__pl_leave();
+  return rc;
+}
+
+MIDA_PL_EXPORT int execvp(const char *file, char *const argv[]) {
+  return execvpe(file, argv, environ);
+}
+
+MIDA_PL_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
+  if (!mida__pl_enter())
+    return MIDA_PL_REAL(fexecve)(fd, argv, envp);
+  int rc = exec_common(BY_FD, fd, "", argv, envp, 0);
+  mida__pl_leave();
+  return rc;
+}
+
+MIDA_PL_EXPORT int execveat(int dirfd, const char *path, char *const argv[],
+                            char *const envp[], int flags) {
+  if (!mida__pl_enter()) {
+    if (MIDA_PL_REAL(execveat) == NULL) {
+      errno = ENOSYS;
+      return -1;
+    }
+    return MIDA_PL_REAL(execveat)(dirfd, path, argv, envp, flags);
+  }
+  int rc = exec_common(BY_AT, dirfd, path, argv, envp, flags);
+  mida__pl_leave();
+  return rc;
+}
+
+/* The arguments of an execl-style call as an array (heap), or NULL. */
+static char **collect_args(const char *arg0, va_list ap, char ***envp) {
+  va_list count;
+  va_copy(count, ap);
+  size_t n = 1;
+  while (va_arg(count, const char *) != NULL)
+    n++;
+  va_end(count);
+  char **argv = mida__malloc((n + 1) * sizeof(char *));
+  if (argv == NULL)
+    return NULL;
+  argv[0] = (char *)arg0;
+  for (size_t i = 1; i <= n; i++)
+    argv[i] = va_arg(ap, char *); /* the last one read is the NULL */
+  if (envp != NULL)
+    *envp = va_arg(ap, char **);
+  return argv;
+}
+
+MIDA_PL_EXPORT int execl(const char *path, const char *arg0, ...) {
+  va_list ap;
+  va_start(ap, arg0);
+  char **argv = collect_args(arg0, ap, NULL);
+  va_end(ap);
+  if (argv == NULL) {
+    errno = ENOMEM;
+    return -1;
+  }
+  int rc = execve(path, argv, environ);
+  int saved = errno;
+  mida__free(argv);
+  errno = saved;
+  return rc;
+}
+
+MIDA_PL_EXPORT int execlp(const char *file, const char *arg0, ...) {
+  va_list ap;
+  va_start(ap, arg0);
+  char **argv = collect_args(arg0, ap, NULL);
+  va_end(ap);
+  if (argv == NULL) {
+    errno = ENOMEM;
+    return -1;
+  }
+  int rc = execvpe(file, argv, environ);
+  int saved = errno;
+  mida__free(argv);
+  errno = saved;
+  return rc;
+}
+
+MIDA_PL_EXPORT int execle(const char *path, const char *arg0, ...) {
+  va_list ap;
+  va_start(ap, arg0);
+  char **envp = NULL;
+  char **argv = collect_args(arg0, ap, &envp);
+  va_end(ap);
+  if (argv == NULL) {
+    errno = ENOMEM;
+    return -1;
+  }
+  int rc = execve(path, argv, envp);
+  int saved = errno;
+  mida__free(argv);
+  errno = saved;
+  return rc;
+}
+
+/* ---- posix_spawn ------------------------------------------------------- */
+
+typedef int (*spawn_fn)(pid_t *, const char *,
+                        const posix_spawn_file_actions_t *,
+                        const posix_spawnattr_t *, char *const[],
+                        char *const[]);
+
+static int spawn_common(spawn_fn real, int search, pid_t *pid,
+                        const char *path,
+                        const posix_spawn_file_actions_t *actions,
+                        const posix_spawnattr_t *attr, char *const argv[],
+                        char *const envp[]) {
+  if (!mida__pl_enter())
+    return real(pid, path, actions, attr, argv, envp);
+  int saved = errno;
+  char program[PATH_MAX];
+  const char *checked =
+      search ? search_path(path, program, sizeof program) : path;
+  mida__program_kind kind = mida__program_kind_of(checked);
+  const char *note = mida__program_kind_note(kind);
+  mida_id_t child = mida_id_new();
+  int64_t started = mida__pl_now_ns();
+  char context[MIDA_PL_CTX_BYTES];
+  mida__pl_context_env(&child, &mida__pl.task, 0, context);
+  char **env =
+      new_environment(envp, context, NULL, kind != MIDA_PROGRAM_FOREIGN);
+  pid_t got = 0;
+  errno = saved;
+  int rc = real(&got, path, actions, attr, argv, env != NULL ? env : envp);
+  saved = errno;
+  if (rc == 0) {
+    if (pid != NULL)
+      *pid = got;
+    if (note != NULL)
+      mida__pl_count(MIDA_PL_C_UNOBSERVED);
+    mida__pl_emit_child(&child, got, started, note, checked, argv);
+    mida__pl_child_add(got, &child, note != NULL);
+  }
+  mida__free(env);
+  errno = saved;
+  mida__pl_leave();
+  return rc;
+}
+
+MIDA_PL_EXPORT int posix_spawn(pid_t *pid, const char *path,
+                               const posix_spawn_file_actions_t *actions,
+                               const posix_spawnattr_t *attr,
+                               char *const argv[], char *const envp[]) {
+  return spawn_common(MIDA_PL_REAL(posix_spawn), 0, pid, path, actions, attr,
+                      argv, envp);
+}
+
+MIDA_PL_EXPORT int posix_spawnp(pid_t *pid, const char *file,
+                                const posix_spawn_file_actions_t *actions,
+                                const posix_spawnattr_t *attr,
+                                char *const argv[], char *const envp[]) {
+  return spawn_common(MIDA_PL_REAL(posix_spawnp), 1, pid, file, actions,
+                      attr, argv, envp);
+}

@@ -1,0 +1,639 @@
+/*
+ * files.c -- the table of files a process has open, by descriptor, and
+ * what is recorded when one is closed (see preload.h).
+ *
+ * The table is preallocated: MIDA_PL_FDS descriptor slots, each holding the
+ * index (+1) of an entry among MIDA_PL_FILES; an entry stands for one open
+ * file description, shared by the descriptors dup'ed from it, and holds its
+ * absolute path (a fixed MIDA_PL_PATH bytes of a static arena, whose pages
+ * the kernel provides only once touched) and its byte counters. Entries are
+ * taken with a compare-and-swap on their reference count, so no lock is
+ * ever held: a signal handler or a fork() at any moment finds the table
+ * usable. Reads and writes touch only the counters.
+ *
+ * A file is recorded when its last descriptor is closed (or at exec and
+ * exit): fstat() gives its identity ("inode:dev:ino:mtime_ns:size") and
+ * tells a regular file from a directory, and the open flags and counters
+ * give its role: generated if it was written, truncated or mapped writable
+ * (or created by O_CREAT and still empty), used if it was opened for
+ * reading and not only written.
+ */
+#include "preload/preload.h"
+
+#include "preload/real.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+_Atomic int32_t mida__pl_fd_map[MIDA_PL_FDS];
+mida__pl_file mida__pl_files[MIDA_PL_FILES];
+
+/* The paths of the entries: touched page by page as entries are used. */
+static char path_arena[MIDA_PL_FILES][MIDA_PL_PATH];
+
+/* Where the next entry search starts. */
+static _Atomic uint32_t next_entry;
+
+/* The working directory, per thread, valid while cwd_generation has not
+ * moved since it was read (chdir and fchdir move it). */
+static _Atomic uint32_t cwd_generation = 1;
+static __thread char tls_cwd[MIDA_PL_PATH]
+    __attribute__((tls_model("initial-exec")));
+static __thread uint32_t tls_cwd_generation
+    __attribute__((tls_model("initial-exec")));
+
+/* Offsets of stdio and inherited descriptors, to count what libc's own
+ * buffered I/O moved (never seen by the read/write wrappers). */
+static int64_t start_offset[MIDA_PL_FILES];
+
+/* ---- paths ------------------------------------------------------------- */
+
+/* Called by the chdir/fchdir wrappers. */
+void mida__pl_cwd_changed(void) {
+  atomic_fetch_add_explicit(&cwd_generation, 1, memory_order_relaxed);
+}
+
+static int cwd_into(char *out) {
+  uint32_t gen = atomic_load_explicit(&cwd_generation, memory_order_relaxed);
+  if (tls_cwd_generation != gen) {
+    if (getcwd(tls_cwd, sizeof tls_cwd) == NULL || tls_cwd[0] != '/')
+      return -1;
+    tls_cwd_generation = gen;
+  }
+  size_t n = strlen(tls_cwd);
+  memcpy(out, tls_cwd, n + 1);
+  return 0;
+}
+
+/* The path of directory descriptor dirfd into out. */
+static int dir_into(int dirfd, char *out) {
+  mida__pl_file *f = mida__pl_file_of(dirfd);
+  if (f != NULL && f->kind == MIDA_PL_PATH_KIND) {
+    memcpy(out, f->path, strlen(f->path) + 1);
+    return 0;
+  }
+  char link[32];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
+  ssize_t n = readlink(link, out, MIDA_PL_PATH - 1);
+  if (n <= 0 || out[0] != '/')
+    return -1;
+  out[n] = '\0';
+  return 0;
+}
+
+int mida__pl_abspath(int dirfd, const char *path, char *out) {
+  if (path == NULL || path[0] == '\0')
+    return -1;
+  size_t len = 0;
+  if (path[0] != '/') {
+    int rc = dirfd == AT_FDCWD ? cwd_into(out) : dir_into(dirfd, out);
+    if (rc != 0)
+      return -1;
+    len = strlen(out);
+    if (len == 1)
+      len = 0; /* the root: components add their own '/' */
+  }
+  /* Append path's components, lexically: "." and empty ones vanish, ".."
+   * removes the last one (never above the root). */
+  const char *p = path;
+  while (*p != '\0') {
+    while (*p == '/')
+      p++;
+    const char *end = p;
+    while (*end != '\0' && *end != '/')
+      end++;
+    size_t n = (size_t)(end - p);
+    if (n == 0 || (n == 1 && p[0] == '.')) {
+      /* nothing */
+    } else if (n == 2 && p[0] == '.' && p[1] == '.') {
+      while (len > 0 && out[len - 1] != '/')
+        len--;
+      if (len > 0)
+        len--;
+    } else {
+      if (len + 1 + n + 1 > MIDA_PL_PATH)
+        return -1;
+      out[len++] = '/';
+      memcpy(out + len, p, n);
+      len += n;
+    }
+    p = end;
+  }
+  if (len == 0)
+    out[len++] = '/';
+  out[len] = '\0';
+  return 0;
+}
+
+/* ---- noise ------------------------------------------------------------- */
+
+/* Prefixes never recorded. Directories end in '/'; the others also match
+ * longer names (the store "x.db" also covers "x.db-wal"). */
+static const char *const default_noise[] = {
+    "/proc/", "/sys/", "/dev/", "/etc/ld.so.cache", "/etc/ld.so.preload",
+};
+
+#define MAX_IGNORE 32
+static char ignore_text[8192];        /* MIDA_PRELOAD_IGNORE, split */
+static const char *ignore[MAX_IGNORE]; /* its prefixes */
+static size_t ignore_len[MAX_IGNORE];
+static int ignore_count;
+
+/* Reads the ':'-separated prefixes of MIDA_PRELOAD_IGNORE (at start). */
+void mida__pl_noise_init(const char *list) {
+  ignore_count = 0;
+  if (list == NULL)
+    return;
+  size_t n = strlen(list);
+  if (n >= sizeof ignore_text)
+    n = sizeof ignore_text - 1;
+  memcpy(ignore_text, list, n);
+  ignore_text[n] = '\0';
+  char *p = ignore_text;
+  while (*p != '\0' && ignore_count < MAX_IGNORE) {
+    char *end = strchr(p, ':');
+    if (end != NULL)
+      *end = '\0';
+    if (p[0] == '/') {
+      ignore[ignore_count] = p;
+      ignore_len[ignore_count++] = strlen(p);
+    }
+    if (end == NULL)
+      break;
+    p = end + 1;
+  }
+}
+
+/* Whether the last component names a shared library ("x.so", "x.so.6"):
+ * the loader's business, not the program's data. */
+static int is_shared_library(const char *abs) {
+  const char *base = strrchr(abs, '/');
+  base = base != NULL ? base + 1 : abs;
+  const char *so = strstr(base, ".so");
+  return so != NULL && (so[3] == '\0' || so[3] == '.');
+}
+
+int mida__pl_is_noise(const char *abs) {
+  for (size_t i = 0; i < sizeof default_noise / sizeof default_noise[0]; i++)
+    if (strncmp(abs, default_noise[i], strlen(default_noise[i])) == 0)
+      return 1;
+  if (strcmp(abs, "/proc") == 0 || strcmp(abs, "/sys") == 0 ||
+      strcmp(abs, "/dev") == 0)
+    return 1;
+  for (int i = 0; i < ignore_count; i++)
+    if (strncmp(abs, ignore[i], ignore_len[i]) == 0)
+      return 1;
+  return is_shared_library(abs);
+}
+
+/* ---- entries ----------------------------------------------------------- */
+
+/* Takes a free entry (refs 0 -> 1) and clears it; -1 if none is free. */
+static int entry_take(void) {
+  uint32_t start =
+      atomic_fetch_add_explicit(&next_entry, 1, memory_order_relaxed);
+  for (uint32_t k = 0; k < MIDA_PL_FILES; k++) {
+    uint32_t i = (start + k) % MIDA_PL_FILES;
+    uint32_t expect = 0;
+    if (atomic_load_explicit(&mida__pl_files[i].refs, memory_order_relaxed) ==
+            0 &&
+        atomic_compare_exchange_strong(&mida__pl_files[i].refs, &expect, 1)) {
+      mida__pl_file *f = &mida__pl_files[i];
+      f->kind = 0;
+      f->mode = 0;
+      atomic_store_explicit(&f->marks, 0, memory_order_relaxed);
+      atomic_store_explicit(&f->nread, 0, memory_order_relaxed);
+      atomic_store_explicit(&f->nwritten, 0, memory_order_relaxed);
+      f->pipe_ino = 0;
+      f->stream = NULL;
+      memset(&f->wf_task, 0, sizeof f->wf_task);
+      f->path = path_arena[i];
+      f->path[0] = '\0';
+      f->told_read = 0;
+      f->told_written = 0;
+      start_offset[i] = -1;
+      return (int)i;
+    }
+  }
+  return -1;
+}
+
+static void entry_put(int i) {
+  atomic_store_explicit(&mida__pl_files[i].refs, 0, memory_order_release);
+}
+
+/* Drops one reference of entry i; the last one records the file, whose
+ * identity is read from fd (or, when fd is -1, from its path: a descriptor
+ * closed behind the library's back). */
+static void entry_unref(int i, int fd, int record) {
+  mida__pl_file *f = &mida__pl_files[i];
+  uint32_t r = atomic_load_explicit(&f->refs, memory_order_acquire);
+  /* Never down to 0 and back: a free entry may be taken at once. */
+  while (r > 1)
+    if (atomic_compare_exchange_weak_explicit(&f->refs, &r, r - 1,
+                                              memory_order_acq_rel,
+                                              memory_order_acquire))
+      return;
+  if (record)
+    mida__pl_record_file(f, fd);
+  entry_put(i);
+}
+
+/* Forgets whatever fd pointed at, recording it by its path: fd itself now
+ * refers to something else. */
+static void map_clear_stale(int fd) {
+  if ((unsigned)fd >= MIDA_PL_FDS)
+    return;
+  int32_t old =
+      atomic_exchange_explicit(&mida__pl_fd_map[fd], 0, memory_order_acq_rel);
+  if (old > 0)
+    entry_unref(old - 1, -1, 1);
+}
+
+/* Points fd at entry i (which holds a reference for it). A descriptor
+ * still pointing elsewhere was closed unseen (close_range in a child, a
+ * libc-internal close): that file is recorded by its path. */
+static void map_install(int fd, int i) {
+  int32_t old = atomic_exchange_explicit(&mida__pl_fd_map[fd], i + 1,
+                                         memory_order_acq_rel);
+  if (old > 0)
+    entry_unref(old - 1, -1, 1);
+}
+
+/* fd, just opened, is not tracked: entry i (or -1) goes back, and why is
+ * counted. */
+static void not_tracked(int fd, int i, mida__pl_counter why) {
+  if (i >= 0)
+    entry_put(i);
+  map_clear_stale(fd);
+  mida__pl_count(why);
+}
+
+void mida__pl_track_open(int fd, int dirfd, const char *path, int flags) {
+  if (fd < 0)
+    return;
+  if ((flags & O_PATH) != 0 || (flags & O_TMPFILE) == O_TMPFILE) {
+    /* No content to speak of (O_PATH), or no name yet (O_TMPFILE). */
+    map_clear_stale(fd);
+    return;
+  }
+  if (fd >= MIDA_PL_FDS) {
+    mida__pl_count(MIDA_PL_C_UNTRACKED);
+    return;
+  }
+  int i = entry_take();
+  if (i < 0) {
+    not_tracked(fd, -1, MIDA_PL_C_UNTRACKED);
+    return;
+  }
+  mida__pl_file *f = &mida__pl_files[i];
+  if (mida__pl_abspath(dirfd, path, f->path) != 0) {
+    not_tracked(fd, i, MIDA_PL_C_UNTRACKED);
+    return;
+  }
+  if (mida__pl_is_noise(f->path)) {
+    not_tracked(fd, i, MIDA_PL_C_IGNORED);
+    return;
+  }
+  f->kind = MIDA_PL_PATH_KIND;
+  int acc = flags & O_ACCMODE;
+  f->mode = acc == O_RDONLY ? MIDA_PL_R
+            : acc == O_WRONLY ? MIDA_PL_W
+                              : (MIDA_PL_R | MIDA_PL_W);
+  uint8_t marks = 0;
+  if ((flags & O_TRUNC) != 0 && (f->mode & MIDA_PL_W) != 0)
+    marks |= MIDA_PL_TRUNCATED;
+  if ((flags & O_CREAT) != 0)
+    marks |= MIDA_PL_CREATE;
+  atomic_store_explicit(&f->marks, marks, memory_order_relaxed);
+  if (mida__pl_thread_task(&f->wf_task) == 0)
+    memset(&f->wf_task, 0, sizeof f->wf_task);
+  map_install(fd, i);
+}
+
+void mida__pl_track_pipe(int fd, uint64_t ino, int mode) {
+  if (fd < 0 || fd >= MIDA_PL_FDS) {
+    mida__pl_count(MIDA_PL_C_UNTRACKED);
+    return;
+  }
+  int i = entry_take();
+  if (i < 0) {
+    mida__pl_count(MIDA_PL_C_UNTRACKED);
+    return;
+  }
+  mida__pl_file *f = &mida__pl_files[i];
+  f->kind = MIDA_PL_PIPE_KIND;
+  f->mode = (uint8_t)mode;
+  f->pipe_ino = ino;
+  atomic_store_explicit(
+      &f->marks, (mode & MIDA_PL_W) != 0 ? MIDA_PL_UNANNOUNCED : 0,
+      memory_order_relaxed);
+  map_install(fd, i);
+}
+
+void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten) {
+  struct stat st;
+  if (fd < 0 || fd >= MIDA_PL_FDS || fstat(fd, &st) != 0)
+    return;
+  int fl = MIDA_PL_REAL(fcntl)(fd, F_GETFL);
+  if (fl < 0)
+    return;
+  int acc = fl & O_ACCMODE;
+  int mode = acc == O_RDONLY ? MIDA_PL_R
+             : acc == O_WRONLY ? MIDA_PL_W
+                               : (MIDA_PL_R | MIDA_PL_W);
+  if (S_ISFIFO(st.st_mode)) {
+    char link[32], target[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    /* Anonymous pipes only: a named FIFO (make's jobserver) links no one. */
+    if (n > 5 && memcmp(target, "pipe:", 5) == 0)
+      mida__pl_track_pipe(fd, (uint64_t)st.st_ino, mode);
+    return;
+  }
+  if (!S_ISREG(st.st_mode))
+    return;
+  char link[32];
+  int i = entry_take();
+  if (i < 0) {
+    mida__pl_count(MIDA_PL_C_UNTRACKED);
+    return;
+  }
+  mida__pl_file *f = &mida__pl_files[i];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, f->path, MIDA_PL_PATH - 1);
+  if (n <= 0 || f->path[0] != '/') {
+    entry_put(i);
+    mida__pl_count(MIDA_PL_C_UNTRACKED);
+    return;
+  }
+  f->path[n] = '\0';
+  if (mida__pl_is_noise(f->path)) {
+    entry_put(i);
+    return;
+  }
+  f->kind = MIDA_PL_PATH_KIND;
+  f->mode = (uint8_t)mode;
+  atomic_store_explicit(&f->marks, MIDA_PL_INHERITED, memory_order_relaxed);
+  atomic_store_explicit(&f->nread, nread, memory_order_relaxed);
+  atomic_store_explicit(&f->nwritten, nwritten, memory_order_relaxed);
+  /* Appends move the offset to the end first: count from the end. */
+  off_t at = (fl & O_APPEND) != 0 ? st.st_size : lseek(fd, 0, SEEK_CUR);
+  start_offset[i] = at >= 0 ? (int64_t)at : -1;
+  map_install(fd, i);
+}
+
+void mida__pl_set_stream(int fd, FILE *stream, int append) {
+  mida__pl_file *f = mida__pl_file_of(fd);
+  if (f == NULL)
+    return;
+  f->stream = stream;
+  int64_t i = f - mida__pl_files;
+  struct stat st;
+  off_t at = !append ? lseek(fd, 0, SEEK_CUR)
+             : fstat(fd, &st) == 0 ? st.st_size
+                                   : -1;
+  start_offset[i] = at >= 0 ? (int64_t)at : -1;
+}
+
+void mida__pl_dup(int old, int fd) {
+  if (fd < 0 || old == fd)
+    return;
+  mida__pl_file *f = mida__pl_file_of(old);
+  if (fd >= MIDA_PL_FDS) {
+    if (f != NULL)
+      mida__pl_count(MIDA_PL_C_UNTRACKED);
+    return;
+  }
+  if (f == NULL) {
+    map_clear_stale(fd);
+    return;
+  }
+  atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+  int i = (int)(f - mida__pl_files);
+  /* On stdin, stdout or stderr, libc's stdio will read or write it
+   * unseen: count by the offset too (add_buffered). */
+  if (fd <= 2 && start_offset[i] < 0 && f->kind == MIDA_PL_PATH_KIND) {
+    off_t at = lseek(fd, 0, SEEK_CUR);
+    start_offset[i] = at >= 0 ? (int64_t)at : -1;
+  }
+  map_install(fd, i);
+}
+
+void mida__pl_release(int fd) {
+  if ((unsigned)fd >= MIDA_PL_FDS)
+    return;
+  int32_t i =
+      atomic_exchange_explicit(&mida__pl_fd_map[fd], 0, memory_order_acq_rel);
+  if (i > 0)
+    entry_unref(i - 1, fd, 1);
+}
+
+/* The bytes libc's buffered I/O moved on fd since it was tracked (its
+ * offset now minus then), for entries that have a starting offset. */
+static void add_buffered(mida__pl_file *f, int fd) {
+  int64_t start = start_offset[f - mida__pl_files];
+  if (start < 0 || fd < 0)
+    return;
+  off_t at = lseek(fd, 0, SEEK_CUR);
+  if (at < 0 || (int64_t)at <= start)
+    return;
+  uint64_t moved = (uint64_t)((int64_t)at - start);
+  _Atomic uint64_t *c = (f->mode & MIDA_PL_W) ? &f->nwritten : &f->nread;
+  uint64_t have = atomic_load_explicit(c, memory_order_relaxed);
+  if (moved > have)
+    atomic_store_explicit(c, moved, memory_order_relaxed);
+}
+
+void mida__pl_record_file(mida__pl_file *f, int fd) {
+  uint64_t nr = atomic_load_explicit(&f->nread, memory_order_relaxed);
+  uint8_t marks = atomic_load_explicit(&f->marks, memory_order_relaxed);
+  if (f->kind == MIDA_PL_PIPE_KIND) {
+    if ((f->mode & MIDA_PL_R) != 0 && nr > 0)
+      mida__pl_pipe_read_from(f->pipe_ino);
+    return;
+  }
+  if (f->kind != MIDA_PL_PATH_KIND)
+    return;
+  struct stat st;
+  int ok = fd >= 0 ? fstat(fd, &st) : stat(f->path, &st);
+  if (ok != 0 || !S_ISREG(st.st_mode))
+    return; /* a directory, a device, or gone */
+  add_buffered(f, fd);
+  nr = atomic_load_explicit(&f->nread, memory_order_relaxed);
+  uint64_t nw = atomic_load_explicit(&f->nwritten, memory_order_relaxed);
+  /* A descriptor the process got from its parent and only closed (a
+   * fork child closing what it does not need, stdin never read) is not
+   * something it used. */
+  if ((marks & MIDA_PL_INHERITED) != 0 && nr == 0 && nw == 0 &&
+      (marks & (MIDA_PL_TRUNCATED | MIDA_PL_MAPPED_R | MIDA_PL_MAPPED_W)) ==
+          0)
+    return;
+  int generated =
+      (f->mode & MIDA_PL_W) != 0 &&
+      (nw > 0 || (marks & (MIDA_PL_TRUNCATED | MIDA_PL_MAPPED_W)) != 0 ||
+       ((marks & MIDA_PL_CREATE) != 0 && st.st_size == 0));
+  int used = (f->mode & MIDA_PL_R) != 0 &&
+             (nr > 0 || (marks & MIDA_PL_MAPPED_R) != 0 || !generated);
+  /* What this open adds to the link's total: what was not in a record of
+   * this file already (one recorded at exec and again at close). */
+  uint64_t more_r = nr - (nr >= f->told_read ? f->told_read : nr);
+  uint64_t more_w = nw - (nw >= f->told_written ? f->told_written : nw);
+  f->told_read = nr;
+  f->told_written = nw;
+  const mida_id_t *tasks[2] = {&mida__pl.task, NULL};
+  if (!mida_id_is_nil(&f->wf_task))
+    tasks[1] = &f->wf_task;
+  for (int k = 0; k < 2 && tasks[k] != NULL; k++) {
+    if (used)
+      mida__pl_emit_link(
+          tasks[k], f->path, &st, MIDA_USED,
+          mida__pl_link_total(tasks[k], &st, MIDA_USED, more_r));
+    if (generated)
+      mida__pl_emit_link(
+          tasks[k], f->path, &st, MIDA_GENERATED,
+          mida__pl_link_total(tasks[k], &st, MIDA_GENERATED, more_w));
+  }
+}
+
+/* Flushes a stdio stream if no other thread holds it (at exit, where
+ * waiting could deadlock), so that what it holds is in the file before the
+ * file's identity is taken. */
+static void flush_quietly(FILE *s) {
+  if (s != NULL && ftrylockfile(s) == 0) {
+    fflush_unlocked(s);
+    funlockfile(s);
+  }
+}
+
+/* Whether a stream read anything through its buffer (libc's reads are
+ * not seen by the wrappers): it has a read buffer, or it met the end. */
+static int stream_read(FILE *s) {
+  return s != NULL && (s->_IO_read_base != NULL || feof_unlocked(s));
+}
+
+void mida__pl_record_all(int when) {
+  uint8_t seen[MIDA_PL_FILES / 8];
+  memset(seen, 0, sizeof seen);
+  int cloexec_only = when == MIDA_PL_AT_EXEC;
+  if (when == MIDA_PL_AT_EXIT) {
+    flush_quietly(stdout);
+    flush_quietly(stderr);
+  }
+  for (int fd = 0; fd < MIDA_PL_FDS; fd++) {
+    mida__pl_file *f = mida__pl_file_of(fd);
+    if (f == NULL)
+      continue;
+    size_t i = (size_t)(f - mida__pl_files);
+    if (seen[i / 8] & (1u << (i % 8)))
+      continue;
+    if (cloexec_only) {
+      int fl = MIDA_PL_REAL(fcntl)(fd, F_GETFD);
+      if (fl < 0 || (fl & FD_CLOEXEC) == 0)
+        continue;
+    } else if (when == MIDA_PL_AT_EXIT) {
+      flush_quietly(f->stream);
+      if (f->kind == MIDA_PL_PIPE_KIND) {
+        /* What libc's buffers moved through a pipe counts: a write end
+         * held to the end is announced for the readers still to come, and
+         * a read end that stdio read from is a dependency. */
+        if ((atomic_load_explicit(&f->marks, memory_order_relaxed) &
+             MIDA_PL_UNANNOUNCED) != 0)
+          mida__pl_pipe_announce(f->pipe_ino);
+        if ((f->mode & MIDA_PL_R) != 0 &&
+            atomic_load_explicit(&f->nread, memory_order_relaxed) == 0 &&
+            (stream_read(f->stream) || (fd == 0 && stream_read(stdin))))
+          atomic_store_explicit(&f->nread, 1, memory_order_relaxed);
+      }
+    }
+    seen[i / 8] |= (uint8_t)(1u << (i % 8));
+    mida__pl_record_file(f, fd);
+  }
+}
+
+void mida__pl_files_reset_counts(void) {
+  for (int i = 0; i < MIDA_PL_FILES; i++) {
+    mida__pl_file *f = &mida__pl_files[i];
+    if (atomic_load_explicit(&f->refs, memory_order_relaxed) == 0)
+      continue;
+    atomic_store_explicit(&f->nread, 0, memory_order_relaxed);
+    atomic_store_explicit(&f->nwritten, 0, memory_order_relaxed);
+    f->told_read = 0;
+    f->told_written = 0;
+    uint8_t keep = MIDA_PL_INHERITED;
+    if (f->kind == MIDA_PL_PIPE_KIND && (f->mode & MIDA_PL_W) != 0)
+      keep |= MIDA_PL_UNANNOUNCED; /* the child writes as itself */
+    atomic_store_explicit(&f->marks, keep, memory_order_relaxed);
+    memset(&f->wf_task, 0, sizeof f->wf_task);
+  }
+  /* What libc's buffers move from now on is the child's: count from the
+   * offsets the descriptors have now. */
+  for (int fd = 0; fd < MIDA_PL_FDS; fd++) {
+    mida__pl_file *f = mida__pl_file_of(fd);
+    if (f != NULL && start_offset[f - mida__pl_files] >= 0) {
+      off_t at = lseek(fd, 0, SEEK_CUR);
+      start_offset[f - mida__pl_files] = at >= 0 ? (int64_t)at : -1;
+    }
+  }
+}
+
+size_t mida__pl_files_inheritable(char *buf, size_t cap) {
+  size_t len = 0;
+  buf[0] = '\0';
+  int count = 0;
+  for (int fd = 0; fd < MIDA_PL_FDS && count < MIDA_PL_INHERIT_MAX; fd++) {
+    mida__pl_file *f = mida__pl_file_of(fd);
+    if (f == NULL || f->kind != MIDA_PL_PATH_KIND)
+      continue;
+    int fl = MIDA_PL_REAL(fcntl)(fd, F_GETFD);
+    if (fl < 0 || (fl & FD_CLOEXEC) != 0)
+      continue;
+    add_buffered(f, fd);
+    int n = snprintf(
+        buf + len, cap - len, "%s%d:%llu:%llu:%u", len > 0 ? "," : "", fd,
+        (unsigned long long)atomic_load_explicit(&f->nread,
+                                                 memory_order_relaxed),
+        (unsigned long long)atomic_load_explicit(&f->nwritten,
+                                                 memory_order_relaxed),
+        (unsigned)atomic_load_explicit(&f->marks, memory_order_relaxed));
+    if (n < 0 || (size_t)n >= cap - len) {
+      buf[len] = '\0';
+      break;
+    }
+    len += (size_t)n;
+    count++;
+  }
+  return len;
+}
+
+/* Marks carried over an exec (MIDA_PRELOAD_FDS) onto fd's entry. */
+void mida__pl_set_marks(int fd, unsigned marks) {
+  mida__pl_file *f = mida__pl_file_of(fd);
+  if (f != NULL)
+    atomic_fetch_or_explicit(&f->marks,
+                             (uint8_t)(marks & (MIDA_PL_TRUNCATED |
+                                                MIDA_PL_CREATE |
+                                                MIDA_PL_MAPPED_W)),
+                             memory_order_relaxed);
+}
+
+void mida__pl_files_renamed(const char *from, const char *to) {
+  size_t flen = strlen(from), tlen = strlen(to);
+  for (int i = 0; i < MIDA_PL_FILES; i++) {
+    mida__pl_file *f = &mida__pl_files[i];
+    if (atomic_load_explicit(&f->refs, memory_order_acquire) == 0 ||
+        f->kind != MIDA_PL_PATH_KIND)
+      continue;
+    if (strncmp(f->path, from, flen) != 0 ||
+        (f->path[flen] != '\0' && f->path[flen] != '/'))
+      continue;
+    size_t rest = strlen(f->path + flen);
+    if (tlen + rest + 1 > MIDA_PL_PATH)
+      continue;
+    memmove(f->path + tlen, f->path + flen, rest + 1);
+    memcpy(f->path, to, tlen);
+  }
+}

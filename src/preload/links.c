@@ -1,0 +1,66 @@
+/*
+ * links.c -- the bytes of each link of this process, summed over its opens.
+ *
+ * A store keeps the largest byte count it was sent for a link (task, data,
+ * role), which makes a record applied twice harmless. So that a process
+ * that reads the same version of a file three times says three times the
+ * bytes, each record carries the running total of its link in this
+ * process: a small preallocated table keyed by the link, taken with a
+ * compare-and-swap like the file table, and reset in a child after fork().
+ * A full table falls back to the count of one open (counted nowhere: the
+ * store then keeps the largest open's count, which is never more than
+ * what was done).
+ */
+#include "preload/preload.h"
+
+#include <string.h>
+
+#define LINKS 2048 /* a power of two */
+#define PROBES 32
+
+typedef struct link_total {
+  _Atomic uint64_t key; /* hash of the link, 0: free */
+  _Atomic uint64_t bytes; /* bytes so far */
+} link_total;
+
+static link_total totals[LINKS];
+
+static uint64_t link_key(const mida_id_t *task, const struct stat *st,
+                         int role) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const unsigned char *p = task->bytes;
+  for (int i = 0; i < 16; i++)
+    h = (h ^ p[i]) * 0x100000001b3ull;
+  uint64_t parts[5] = {(uint64_t)st->st_dev, (uint64_t)st->st_ino,
+                       (uint64_t)st->st_mtim.tv_sec,
+                       (uint64_t)st->st_mtim.tv_nsec,
+                       (uint64_t)st->st_size ^ ((uint64_t)role << 62)};
+  for (int k = 0; k < 5; k++)
+    h = (h ^ parts[k]) * 0x100000001b3ull;
+  return h | 1;
+}
+
+int64_t mida__pl_link_total(const mida_id_t *task, const struct stat *st,
+                            int role, uint64_t more) {
+  uint64_t key = link_key(task, st, role);
+  for (uint32_t k = 0; k < PROBES; k++) {
+    link_total *t = &totals[(key + k) & (LINKS - 1)];
+    uint64_t have = atomic_load_explicit(&t->key, memory_order_acquire);
+    if (have == 0) {
+      uint64_t expect = 0;
+      if (!atomic_compare_exchange_strong(&t->key, &expect, key) &&
+          expect != key)
+        continue;
+      have = key;
+    }
+    if (have == key)
+      return (int64_t)(atomic_fetch_add_explicit(&t->bytes, more,
+                                                 memory_order_relaxed) +
+                       more);
+  }
+  return (int64_t)more;
+}
+
+void mida__pl_links_reset(void) {
+  memset(totals, 0, sizeof totals);
+}

@@ -1,0 +1,179 @@
+/*
+ * names.c -- calls that change a file by name: rename (renameat,
+ * renameat2), unlink (unlinkat, remove), truncate and ftruncate, and the
+ * working directory (chdir, fchdir), which relative names depend on.
+ *
+ * A rename gives the file's version its new name: the data keeps its
+ * identity (inode and content did not change) and its URI becomes the new
+ * path, so the write-a-temporary-then-rename pattern leaves the final name
+ * as the data its writer generated. An unlink marks the version removed.
+ * A truncate generates a new version.
+ */
+#include "preload/preload.h"
+
+#include "preload/real.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+
+/* Scratch paths, per thread, kept out of the program's stack. */
+static __thread char tls_from[MIDA_PL_PATH]
+    __attribute__((tls_model("initial-exec")));
+static __thread char tls_to[MIDA_PL_PATH]
+    __attribute__((tls_model("initial-exec")));
+
+/* After a successful rename of (olddir, old) to (newdir, new). */
+static int renamed(int rc, int olddir, const char *old, int newdir,
+                   const char *new) {
+  if (rc != 0 || !mida__pl_enter())
+    return rc;
+  int saved = errno;
+  if (mida__pl_abspath(olddir, old, tls_from) == 0 &&
+      mida__pl_abspath(newdir, new, tls_to) == 0) {
+    mida__pl_files_renamed(tls_from, tls_to);
+    struct stat st;
+    if (!mida__pl_is_noise(tls_to) && lstat(tls_to, &st) == 0 &&
+        S_ISREG(st.st_mode))
+      mida__pl_emit_named(tls_to, &st, 0);
+  }
+  errno = saved;
+  mida__pl_leave();
+  return rc;
+}
+
+MIDA_PL_EXPORT int rename(const char *old, const char *new) {
+  return renamed(MIDA_PL_REAL(rename)(old, new), AT_FDCWD, old, AT_FDCWD,
+                 new);
+}
+
+MIDA_PL_EXPORT int renameat(int olddir, const char *old, int newdir,
+                            const char *new) {
+  return renamed(MIDA_PL_REAL(renameat)(olddir, old, newdir, new), olddir,
+                 old, newdir, new);
+}
+
+MIDA_PL_EXPORT int renameat2(int olddir, const char *old, int newdir,
+                             const char *new, unsigned flags) {
+  if (MIDA_PL_REAL(renameat2) == NULL) {
+    errno = ENOSYS;
+    return -1;
+  }
+  int rc = MIDA_PL_REAL(renameat2)(olddir, old, newdir, new, flags);
+  if ((flags & RENAME_EXCHANGE) != 0)
+    return rc; /* two files swap names: both are recorded when next used */
+  return renamed(rc, olddir, old, newdir, new);
+}
+
+/* Unlinks (dir, path) with the real call; a regular file that is not noise
+ * is recorded as removed. */
+static int removing(int dir, const char *path, int at_flags,
+                    int (*call)(int, const char *, int, void *), void *ctx) {
+  if (!mida__pl_enter())
+    return call(dir, path, at_flags, ctx);
+  int saved = errno;
+  struct stat st;
+  int known = (at_flags & AT_REMOVEDIR) == 0 &&
+              mida__pl_abspath(dir, path, tls_from) == 0 &&
+              !mida__pl_is_noise(tls_from) && lstat(tls_from, &st) == 0 &&
+              S_ISREG(st.st_mode);
+  errno = saved;
+  int rc = call(dir, path, at_flags, ctx);
+  saved = errno;
+  if (rc == 0 && known)
+    mida__pl_emit_named(tls_from, &st, 1);
+  errno = saved;
+  mida__pl_leave();
+  return rc;
+}
+
+static int call_unlink(int dir, const char *path, int flags, void *ctx) {
+  (void)dir, (void)flags, (void)ctx;
+  return MIDA_PL_REAL(unlink)(path);
+}
+
+static int call_unlinkat(int dir, const char *path, int flags, void *ctx) {
+  (void)ctx;
+  return MIDA_PL_REAL(unlinkat)(dir, path, flags);
+}
+
+static int call_remove(int dir, const char *path, int flags, void *ctx) {
+  (void)dir, (void)flags, (void)ctx;
+  return MIDA_PL_REAL(remove)(path);
+}
+
+MIDA_PL_EXPORT int unlink(const char *path) {
+  return removing(AT_FDCWD, path, 0, call_unlink, NULL);
+}
+
+MIDA_PL_EXPORT int unlinkat(int dir, const char *path, int flags) {
+  return removing(dir, path, flags, call_unlinkat, NULL);
+}
+
+MIDA_PL_EXPORT int remove(const char *path) {
+  return removing(AT_FDCWD, path, 0, call_remove, NULL);
+}
+
+/* After a successful truncate(path): a new version, generated. */
+static int truncated(int rc, const char *path) {
+  if (rc != 0 || !mida__pl_enter())
+    return rc;
+  int saved = errno;
+  struct stat st;
+  if (mida__pl_abspath(AT_FDCWD, path, tls_to) == 0 &&
+      !mida__pl_is_noise(tls_to) && stat(tls_to, &st) == 0 &&
+      S_ISREG(st.st_mode))
+    mida__pl_emit_link(&mida__pl.task, tls_to, &st, MIDA_GENERATED, -1);
+  errno = saved;
+  mida__pl_leave();
+  return rc;
+}
+
+MIDA_PL_EXPORT int truncate(const char *path, off_t len) {
+  return truncated(MIDA_PL_REAL(truncate)(path, len), path);
+}
+
+MIDA_PL_EXPORT int truncate64(const char *path, off_t len) {
+  if (MIDA_PL_REAL(truncate64) == NULL) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return truncated(MIDA_PL_REAL(truncate64)(path, len), path);
+}
+
+static int ftruncated(int rc, int fd) {
+  mida__pl_file *f = rc == 0 ? mida__pl_file_of(fd) : NULL;
+  if (f != NULL)
+    atomic_fetch_or_explicit(&f->marks, MIDA_PL_TRUNCATED,
+                             memory_order_relaxed);
+  return rc;
+}
+
+MIDA_PL_EXPORT int ftruncate(int fd, off_t len) {
+  return ftruncated(MIDA_PL_REAL(ftruncate)(fd, len), fd);
+}
+
+MIDA_PL_EXPORT int ftruncate64(int fd, off_t len) {
+  if (MIDA_PL_REAL(ftruncate64) == NULL) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return ftruncated(MIDA_PL_REAL(ftruncate64)(fd, len), fd);
+}
+
+MIDA_PL_EXPORT int chdir(const char *path) {
+  int rc = MIDA_PL_REAL(chdir)(path);
+  if (rc == 0)
+    mida__pl_cwd_changed();
+  return rc;
+}
+
+MIDA_PL_EXPORT int fchdir(int fd) {
+  int rc = MIDA_PL_REAL(fchdir)(fd);
+  if (rc == 0)
+    mida__pl_cwd_changed();
+  return rc;
+}

@@ -1,0 +1,354 @@
+/*
+ * preload.h -- the inside of libmida_preload.so, the library that `mida
+ * run` puts into every process of a command through LD_PRELOAD (internal to
+ * src/preload).
+ *
+ * What it records. Each process is a task (activity = the program's name,
+ * its argv, cwd, pid and parent pid, start, end, exit status or signal);
+ * the task of the process that started it is its parent, and a task goes
+ * on across execve() with its new program. Each regular file a process
+ * opens is data (a file:// URI; identity "inode:dev:ino:mtime_ns:size"
+ * taken when it is closed), linked to the process's task -- and to the
+ * workflow-level task its thread had open, if any (core/thread_task.h) --
+ * as used (opened for reading) or generated (written), with the bytes read
+ * or written. A pipe read by one process of the command and written by
+ * another becomes a task dependency (pipes.c). Records go into a journal
+ * segment of the process's own in the spool (src/capture/journal.h), which
+ * `mida run` ships; nothing here talks to a store.
+ *
+ * How it stays out of the way (STYLE.md, "Interposition"):
+ *
+ * - one file per intercepted family: open.c, close_dup.c, rw.c, stdio.c,
+ *   mmap.c, names.c, exec.c, process.c; each wrapper finds the real
+ *   function lazily with dlsym(RTLD_NEXT) (real.c);
+ * - reads and writes only add to counters of a preallocated table indexed
+ *   by descriptor (files.c): no lock, no allocation, no system call beyond
+ *   the real one, errno untouched;
+ * - the other wrappers save and restore errno, and set a thread-local flag
+ *   while they work, so that a call they make themselves, or one made by a
+ *   signal handler that interrupts them, goes straight to the real
+ *   function;
+ * - the journal is appended to only when a file is closed, a process
+ *   starts, forks, execs or exits, and a child is reaped.
+ *
+ * Nothing but the intercepted functions and mida_preload_attach (the seam
+ * of core/thread_task.h) is exported: the library is built with hidden
+ * visibility and each exported function is marked MIDA_PL_EXPORT.
+ */
+#ifndef MIDA_PRELOAD_PRELOAD_H
+#define MIDA_PRELOAD_PRELOAD_H
+
+#include "capture/journal.h"
+#include "mida.h"
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define MIDA_PL_EXPORT __attribute__((visibility("default")))
+
+#define MIDA_PL_FDS 4096       /* descriptors tracked: 0 .. MIDA_PL_FDS-1 */
+#define MIDA_PL_FILES 1024     /* files open at once that can be tracked */
+#define MIDA_PL_PATH 4096      /* bytes of an absolute path, NUL included */
+#define MIDA_PL_CHILDREN 256   /* children whose end is awaited */
+#define MIDA_PL_WF_TASKS 4     /* copies of libmida that attached */
+#define MIDA_PL_INHERIT_MAX 64 /* descriptors handed over across exec */
+
+/* ---- the per-thread guard ---------------------------------------------- */
+
+/* Set while a wrapper of this thread works: what it calls, and what a
+ * signal handler interrupting it calls, goes straight to libc. */
+extern __thread int mida__pl_busy __attribute__((tls_model("initial-exec")));
+
+/* Whether the library records (configured by `mida run`, initialized). */
+extern int mida__pl_active;
+
+/* Enters a wrapper's recording part: 1 if the caller may record (and must
+ * call mida__pl_leave), 0 if it must only call the real function. */
+static inline int mida__pl_enter(void) {
+  if (!mida__pl_active || mida__pl_busy)
+    return 0;
+  mida__pl_busy = 1;
+  return 1;
+}
+
+static inline void mida__pl_leave(void) {
+  mida__pl_busy = 0;
+}
+
+/* ---- tracked files (files.c) ------------------------------------------ */
+
+enum mida__pl_kind {
+  MIDA_PL_PATH_KIND = 1, /* opened by name: a regular file, or a directory
+                            (told apart with fstat when closed) */
+  MIDA_PL_PIPE_KIND = 2  /* an anonymous pipe's end */
+};
+
+enum mida__pl_mode { MIDA_PL_R = 1, MIDA_PL_W = 2 };
+
+/* Facts gathered while a file is open (bits of mida__pl_file.marks). */
+enum mida__pl_mark {
+  MIDA_PL_TRUNCATED = 1, /* O_TRUNC or ftruncate(): its content replaced */
+  MIDA_PL_CREATE = 2,    /* O_CREAT: generated if empty when closed */
+  MIDA_PL_MAPPED_R = 4,  /* mapped readable */
+  MIDA_PL_MAPPED_W = 8,  /* mapped shared and writable */
+  MIDA_PL_UNANNOUNCED = 16, /* a pipe's write end not yet in the registry */
+  MIDA_PL_INHERITED = 32    /* came from the parent (fork, exec): recorded
+                               only if this process used it */
+};
+
+/* One open file (an open file description, shared by its dup'ed
+ * descriptors), in a table preallocated for the process. */
+typedef struct mida__pl_file {
+  _Atomic uint32_t refs;     /* descriptors pointing here; 0: free */
+  uint8_t kind;              /* mida__pl_kind */
+  uint8_t mode;              /* MIDA_PL_R | MIDA_PL_W */
+  _Atomic uint8_t marks;     /* mida__pl_mark bits */
+  _Atomic uint64_t nread;    /* bytes read (or mapped readable) */
+  _Atomic uint64_t nwritten; /* bytes written (or mapped writable) */
+  uint64_t pipe_ino;         /* a pipe's inode */
+  FILE *stream;              /* the stdio stream over it, or NULL */
+  mida_id_t wf_task;         /* the workflow-level task of the opening
+                                thread, or nil */
+  char *path;                /* absolute path (MIDA_PL_PATH bytes) */
+  uint64_t told_read;        /* nread already in a record (links.c) */
+  uint64_t told_written;     /* nwritten already in a record */
+} mida__pl_file;
+
+/* Descriptor -> index + 1 into mida__pl_files; 0: not tracked. */
+extern _Atomic int32_t mida__pl_fd_map[MIDA_PL_FDS];
+extern mida__pl_file mida__pl_files[MIDA_PL_FILES];
+
+/* The file descriptor fd refers to, or NULL. No lock; safe anywhere. */
+static inline mida__pl_file *mida__pl_file_of(int fd) {
+  if ((unsigned)fd >= MIDA_PL_FDS)
+    return NULL;
+  int32_t i = atomic_load_explicit(&mida__pl_fd_map[fd], memory_order_acquire);
+  return i > 0 ? &mida__pl_files[i - 1] : NULL;
+}
+
+/* The read/write path: adds n > 0 bytes to fd's counter, if tracked. */
+static inline void mida__pl_count_read(int fd, int64_t n) {
+  mida__pl_file *f = n > 0 ? mida__pl_file_of(fd) : NULL;
+  if (f != NULL)
+    atomic_fetch_add_explicit(&f->nread, (uint64_t)n, memory_order_relaxed);
+}
+
+static inline void mida__pl_count_write(mida__pl_file *f, int64_t n) {
+  if (f != NULL && n > 0)
+    atomic_fetch_add_explicit(&f->nwritten, (uint64_t)n,
+                              memory_order_relaxed);
+}
+
+/* Puts the absolute, lexically normal form of path (relative to directory
+ * descriptor dirfd, or the working directory for AT_FDCWD) into out
+ * (MIDA_PL_PATH bytes). Returns 0, or -1 if it does not fit or the base is
+ * unknown. */
+int mida__pl_abspath(int dirfd, const char *path, char *out);
+
+/* Whether an absolute path is noise: not recorded, only counted
+ * (/proc, /sys, /dev, loader libraries, mida's own files, --ignore). */
+int mida__pl_is_noise(const char *abs);
+
+/* Reads the ':'-separated prefixes of MIDA_PRELOAD_IGNORE (at start). */
+void mida__pl_noise_init(const char *list);
+
+/* The working directory changed (chdir, fchdir): relative paths are
+ * resolved against the new one. */
+void mida__pl_cwd_changed(void);
+
+/* Starts tracking fd, just opened by name (dirfd, path) with open(2)
+ * flags. Noise and untrackable files are counted and left alone. */
+void mida__pl_track_open(int fd, int dirfd, const char *path, int flags);
+
+/* Starts tracking fd as an end of a pipe with inode ino. */
+void mida__pl_track_pipe(int fd, uint64_t ino, int mode);
+
+/* Tracks an inherited descriptor (at start): a regular file found by its
+ * /proc/self/fd link, or a pipe. Counts carried over exec are added. */
+void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten);
+
+/* stream is the stdio stream over tracked fd (fopen, fdopen); append: it
+ * was opened for appending. Its bytes are also counted by how far fd's
+ * offset moves. */
+void mida__pl_set_stream(int fd, FILE *stream, int append);
+
+/* Marks carried over an exec (MIDA_PRELOAD_FDS) onto fd's entry. */
+void mida__pl_set_marks(int fd, unsigned marks);
+
+/* fd now refers to what old refers to (dup, dup2, fcntl F_DUPFD). If fd
+ * was tracked, it is released first (see mida__pl_release). */
+void mida__pl_dup(int old, int fd);
+
+/* Called before fd is closed: drops its reference and, on the last one,
+ * records the file (mida__pl_record_file). fd must still be open. */
+void mida__pl_release(int fd);
+
+/* Records what the process did with f so far (links, pipe dependencies),
+ * reading its identity from fd (which must refer to it). The counters are
+ * kept, so that a later record of the same file says the larger count. */
+void mida__pl_record_file(mida__pl_file *f, int fd);
+
+/* Which files mida__pl_record_all() records. */
+enum mida__pl_when {
+  MIDA_PL_AT_EXIT,      /* all; stdio flushed first, pipe writers announced */
+  MIDA_PL_AT_EXEC,      /* those the exec closes (close-on-exec) */
+  MIDA_PL_AT_EXEC_LOST  /* all: the new program will not be observed */
+};
+
+/* Records the tracked files (at exit, at exec); see mida__pl_when. */
+void mida__pl_record_all(int when);
+
+/* Forgets all tracked files without recording them (in a child that was
+ * made by fork: it keeps its own counts from zero). */
+void mida__pl_files_reset_counts(void);
+
+/* Writes "fd:nread:nwritten,..." of the tracked descriptors an exec keeps
+ * open into buf (for MIDA_PRELOAD_FDS). Returns the length, or 0. */
+size_t mida__pl_files_inheritable(char *buf, size_t cap);
+
+/* Renames open files whose path is from (or under it) to to. */
+void mida__pl_files_renamed(const char *from, const char *to);
+
+/* The running total of the bytes of a link of this process (task, the
+ * version st of a file, role) after adding more: what a record says
+ * (links.c). */
+int64_t mida__pl_link_total(const mida_id_t *task, const struct stat *st,
+                            int role, uint64_t more);
+
+/* Forgets every total (a child after fork counts its own). */
+void mida__pl_links_reset(void);
+
+/* ---- process state (state.c) ------------------------------------------ */
+
+/* A process-wide count of something not recorded (see mida__pl_state). */
+typedef enum mida__pl_counter {
+  MIDA_PL_C_IGNORED,      /* opens of noise files */
+  MIDA_PL_C_UNTRACKED,    /* files not tracked: table full, fd too high,
+                             path too long */
+  MIDA_PL_C_DROPPED,      /* records the journal could not take */
+  MIDA_PL_C_UNOBSERVED,   /* execs of programs the library cannot enter */
+  MIDA_PL_C_PIPES_LOST,   /* pipe writers the registry could not hold */
+  MIDA_PL_C_COUNT
+} mida__pl_counter;
+
+typedef struct mida__pl_state {
+  pid_t pid;                 /* this process (updated after fork) */
+  mida_id_t task;            /* this process's task */
+  mida_id_t parent;          /* the task that started it, or nil */
+  mida_id_t workflow;        /* MIDA_WORKFLOW, or nil */
+  mida_id_t campaign;        /* from MIDA_CAMPAIGN, or nil */
+  int64_t started_ns;        /* when this process (or image) started */
+  char activity[256];        /* the program's name */
+  char *used_json;           /* {"argv":[...],"cwd":...} (heap), or NULL */
+  char *exe_json;            /* the program's path as a JSON string (heap),
+                                or NULL */
+  int begun;                 /* this process's begin is in its journal */
+  int exited;                /* its end is */
+  char spool[PATH_MAX];      /* MIDA_PRELOAD_SPOOL */
+  char self_path[PATH_MAX];  /* this library, for LD_PRELOAD of children */
+  size_t ring_bytes;         /* journal ring size */
+  _Atomic uint64_t counters[MIDA_PL_C_COUNT]; /* mida__pl_counter */
+} mida__pl_state;
+
+extern mida__pl_state mida__pl;
+
+static inline void mida__pl_count(mida__pl_counter c) {
+  atomic_fetch_add_explicit(&mida__pl.counters[c], 1, memory_order_relaxed);
+}
+
+/* Whether fd is one of the journal's own: a program may not close it. */
+int mida__pl_is_journal_fd(int fd);
+
+/* The end of the process in _exit() or _Exit() (process.c): what it did
+ * with its open files, then its task's end, without flushing stdio. */
+void mida__pl_exit_now(int code);
+
+/* This process's journal, opened on first use; NULL if it cannot be. */
+mida__journal *mida__pl_journal(void);
+
+/* The journal if it is open already, else NULL (never opens it). */
+mida__journal *mida__pl_journal_if_open(void);
+
+/* In a child just made by fork(): a new task (its id made by the parent
+ * before the fork), its own journal when needed, its own counts. */
+void mida__pl_after_fork(const mida_id_t *child_task);
+
+/* Writes "MIDA_PRELOAD_TASK=task,parent,pid" for a process about to be
+ * made (pid 0) or an exec of this one into buf (MIDA_PL_CTX_BYTES). */
+#define MIDA_PL_CTX_BYTES 128
+void mida__pl_context_env(const mida_id_t *task, const mida_id_t *parent,
+                          long pid, char *buf);
+
+/* The innermost workflow-level task open on the calling thread (through
+ * the seam, seam.c): 1 and *out, or 0. */
+int mida__pl_thread_task(mida_id_t *out);
+
+/* ---- records (emit.c) -------------------------------------------------- */
+
+/* The begin of this process's task (activity, argv, cwd, times), once. */
+void mida__pl_emit_begin(void);
+
+/* The end of this process's task with exit status code. */
+void mida__pl_emit_end(int code);
+
+/* A child this process made (fork, posix_spawn): its task, parent, pid and
+ * start. With note (a program the library cannot enter), the child's
+ * activity and argv too, and the note. */
+void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
+                         const char *note, const char *path,
+                         char *const *argv);
+
+/* This process execs a program the library cannot enter: the task goes on
+ * as that program (activity, argv) with the note. */
+void mida__pl_emit_unobserved_exec(const char *note, const char *path,
+                                   char *const *argv);
+
+/* A child's end as its parent saw it (wait status). */
+void mida__pl_emit_reaped(const mida_id_t *child, int status, int with_end);
+
+/* A link between task and the file of identity st at path. */
+void mida__pl_emit_link(const mida_id_t *task, const char *path,
+                        const struct stat *st, int role, int64_t bytes);
+
+/* The file at path (st) now has that name (rename), or is gone (unlink). */
+void mida__pl_emit_named(const char *path, const struct stat *st,
+                         int removed);
+
+/* task depends on upstream (a pipe between them). */
+void mida__pl_emit_dep(const mida_id_t *task, const mida_id_t *upstream);
+
+/* The counts of what was not recorded, as COUNTER records (at exit). */
+void mida__pl_emit_counters(void);
+
+/* ---- pipes between processes (pipes.c) -------------------------------- */
+
+/* Where the registry of pipe writers is (MIDA_PRELOAD_PIPES, at start). */
+void mida__pl_pipes_init(const char *path);
+
+/* The write path's check: the first write into a pipe's write end f puts
+ * this task in the registry before the data can reach a reader. */
+void mida__pl_pipe_first_write(mida__pl_file *f);
+
+/* Notes that this process's task writes into pipe ino. */
+void mida__pl_pipe_announce(uint64_t ino);
+
+/* Records a dependency of this task on each writer of pipe ino. */
+void mida__pl_pipe_read_from(uint64_t ino);
+
+/* ---- children (process.c) ---------------------------------------------- */
+
+/* Remembers that pid runs task (so that reaping it records its end). */
+void mida__pl_child_add(pid_t pid, const mida_id_t *task, int unobserved);
+
+/* Forgets every child (in a new child after fork). */
+void mida__pl_children_reset(void);
+
+/* ---- time ------------------------------------------------------------- */
+
+int64_t mida__pl_now_ns(void);
+
+#endif /* MIDA_PRELOAD_PRELOAD_H */

@@ -1,0 +1,131 @@
+/*
+ * real.h -- the functions the preload library wraps, as libc (or the next
+ * library in the search order) defines them.
+ *
+ * Each is found with dlsym(RTLD_NEXT, name) the first time it is needed, or
+ * all at once when the library starts (Darshan's MAP_OR_FAIL, done
+ * lazily): a wrapper called before the library's constructor ran, from
+ * another library's constructor, still works. A function this libc lacks
+ * stays NULL; its wrapper then fails with ENOSYS, which cannot happen for a
+ * program linked against this libc.
+ */
+#ifndef MIDA_PRELOAD_REAL_H
+#define MIDA_PRELOAD_REAL_H
+
+#include <dirent.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+/* X(name, return type, parameter list) */
+#define MIDA_PL_REAL_FUNCTIONS(X)                                            \
+  X(open, int, (const char *, int, ...))                                     \
+  X(open64, int, (const char *, int, ...))                                   \
+  X(openat, int, (int, const char *, int, ...))                              \
+  X(openat64, int, (int, const char *, int, ...))                            \
+  X(creat, int, (const char *, mode_t))                                      \
+  X(creat64, int, (const char *, mode_t))                                    \
+  X(__open_2, int, (const char *, int))                                      \
+  X(__open64_2, int, (const char *, int))                                    \
+  X(__openat_2, int, (int, const char *, int))                               \
+  X(__openat64_2, int, (int, const char *, int))                             \
+  X(close, int, (int))                                                       \
+  X(close_range, int, (unsigned, unsigned, int))                             \
+  X(closefrom, void, (int))                                                  \
+  X(dup, int, (int))                                                         \
+  X(dup2, int, (int, int))                                                   \
+  X(dup3, int, (int, int, int))                                              \
+  X(fcntl, int, (int, int, ...))                                             \
+  X(fcntl64, int, (int, int, ...))                                           \
+  X(pipe, int, (int[2]))                                                     \
+  X(pipe2, int, (int[2], int))                                               \
+  X(read, ssize_t, (int, void *, size_t))                                    \
+  X(write, ssize_t, (int, const void *, size_t))                             \
+  X(pread, ssize_t, (int, void *, size_t, off_t))                            \
+  X(pread64, ssize_t, (int, void *, size_t, off_t))                          \
+  X(pwrite, ssize_t, (int, const void *, size_t, off_t))                     \
+  X(pwrite64, ssize_t, (int, const void *, size_t, off_t))                   \
+  X(readv, ssize_t, (int, const struct iovec *, int))                        \
+  X(writev, ssize_t, (int, const struct iovec *, int))                       \
+  X(preadv, ssize_t, (int, const struct iovec *, int, off_t))                \
+  X(preadv64, ssize_t, (int, const struct iovec *, int, off_t))              \
+  X(pwritev, ssize_t, (int, const struct iovec *, int, off_t))               \
+  X(pwritev64, ssize_t, (int, const struct iovec *, int, off_t))             \
+  X(preadv2, ssize_t, (int, const struct iovec *, int, off_t, int))          \
+  X(pwritev2, ssize_t, (int, const struct iovec *, int, off_t, int))         \
+  X(__read_chk, ssize_t, (int, void *, size_t, size_t))                      \
+  X(__pread_chk, ssize_t, (int, void *, size_t, off_t, size_t))              \
+  X(__pread64_chk, ssize_t, (int, void *, size_t, off_t, size_t))            \
+  X(copy_file_range, ssize_t,                                                \
+    (int, off_t *, int, off_t *, size_t, unsigned))                          \
+  X(sendfile, ssize_t, (int, int, off_t *, size_t))                          \
+  X(sendfile64, ssize_t, (int, int, off_t *, size_t))                        \
+  X(fopen, FILE *, (const char *, const char *))                             \
+  X(fopen64, FILE *, (const char *, const char *))                           \
+  X(fdopen, FILE *, (int, const char *))                                     \
+  X(freopen, FILE *, (const char *, const char *, FILE *))                   \
+  X(freopen64, FILE *, (const char *, const char *, FILE *))                 \
+  X(fclose, int, (FILE *))                                                   \
+  X(fread, size_t, (void *, size_t, size_t, FILE *))                         \
+  X(fwrite, size_t, (const void *, size_t, size_t, FILE *))                  \
+  X(fread_unlocked, size_t, (void *, size_t, size_t, FILE *))                \
+  X(fwrite_unlocked, size_t, (const void *, size_t, size_t, FILE *))         \
+  X(__fread_chk, size_t, (void *, size_t, size_t, size_t, FILE *))           \
+  X(__fread_unlocked_chk, size_t, (void *, size_t, size_t, size_t, FILE *))  \
+  X(closedir, int, (DIR *))                                                  \
+  X(mmap, void *, (void *, size_t, int, int, int, off_t))                    \
+  X(mmap64, void *, (void *, size_t, int, int, int, off_t))                  \
+  X(rename, int, (const char *, const char *))                               \
+  X(renameat, int, (int, const char *, int, const char *))                   \
+  X(renameat2, int, (int, const char *, int, const char *, unsigned))        \
+  X(unlink, int, (const char *))                                             \
+  X(unlinkat, int, (int, const char *, int))                                 \
+  X(remove, int, (const char *))                                             \
+  X(truncate, int, (const char *, off_t))                                    \
+  X(truncate64, int, (const char *, off_t))                                  \
+  X(ftruncate, int, (int, off_t))                                            \
+  X(ftruncate64, int, (int, off_t))                                          \
+  X(chdir, int, (const char *))                                              \
+  X(fchdir, int, (int))                                                      \
+  X(execve, int, (const char *, char *const[], char *const[]))               \
+  X(execveat, int, (int, const char *, char *const[], char *const[], int))   \
+  X(fexecve, int, (int, char *const[], char *const[]))                       \
+  X(execvpe, int, (const char *, char *const[], char *const[]))              \
+  X(posix_spawn, int,                                                        \
+    (pid_t *, const char *, const posix_spawn_file_actions_t *,              \
+     const posix_spawnattr_t *, char *const[], char *const[]))               \
+  X(posix_spawnp, int,                                                       \
+    (pid_t *, const char *, const posix_spawn_file_actions_t *,              \
+     const posix_spawnattr_t *, char *const[], char *const[]))               \
+  X(fork, pid_t, (void))                                                     \
+  X(wait, pid_t, (int *))                                                    \
+  X(waitpid, pid_t, (pid_t, int *, int))                                     \
+  X(wait3, pid_t, (int *, int, struct rusage *))                             \
+  X(wait4, pid_t, (pid_t, int *, int, struct rusage *))                      \
+  X(waitid, int, (idtype_t, id_t, siginfo_t *, int))                         \
+  X(_exit, void, (int))                                                      \
+  X(_Exit, void, (int))
+
+typedef struct mida__pl_real_table {
+#define MIDA_PL_REAL_FIELD(name, ret, params) ret(*name) params;
+  MIDA_PL_REAL_FUNCTIONS(MIDA_PL_REAL_FIELD)
+#undef MIDA_PL_REAL_FIELD
+} mida__pl_real_table;
+
+extern mida__pl_real_table mida__pl_real;
+
+/* Finds every real function that is not found yet. */
+void mida__pl_resolve_all(void);
+
+/* The real function name (found now if it was not yet), or NULL if this
+ * libc has none. */
+#define MIDA_PL_REAL(name)                                                   \
+  (__atomic_load_n(&mida__pl_real.name, __ATOMIC_RELAXED) != NULL            \
+       ? __atomic_load_n(&mida__pl_real.name, __ATOMIC_RELAXED)              \
+       : (mida__pl_resolve_all(),                                            \
+          __atomic_load_n(&mida__pl_real.name, __ATOMIC_RELAXED)))
+
+#endif /* MIDA_PRELOAD_REAL_H */

@@ -1,0 +1,367 @@
+/*
+ * state.c -- the preload library's process state: what it learns when the
+ * program starts, its journal, and what changes in a child after fork().
+ *
+ * Configuration comes from the environment that `mida run` gives the
+ * command and that the exec wrappers pass on to every descendant (adding
+ * it back to an environment that a program cleared):
+ *
+ *   MIDA_PRELOAD_SPOOL   the spool directory of the journals; without it
+ *                        the library stays inactive (every wrapper only
+ *                        calls the real function)
+ *   MIDA_PRELOAD_IGNORE  ':'-separated path prefixes not to record (the
+ *                        spool, the store, `mida run --ignore`)
+ *   MIDA_PRELOAD_PIPES   the registry of pipe writers (pipes.c)
+ *   MIDA_PRELOAD_RING    journal ring bytes per segment (default 256 KiB)
+ *   MIDA_WORKFLOW, MIDA_CAMPAIGN   the workflow and campaign of the tasks
+ *
+ * and, per process, from its parent:
+ *
+ *   MIDA_PRELOAD_TASK    "TASK,PARENT,PID": with PID this process's own,
+ *                        the task goes on across an exec; with PID 0, this
+ *                        is a process that its parent's wrapper announced
+ *                        (posix_spawn); with another PID the variable was
+ *                        inherited through a path the library did not see
+ *                        (a static program's child, system()): this
+ *                        process is a new task whose parent is TASK
+ *   MIDA_PRELOAD_FDS     "fd:read:written:marks,..." descriptors an exec
+ *                        kept open, with their counts so far
+ *
+ * This process's MIDA_PRELOAD_TASK entry in environ is replaced by a static
+ * buffer of fixed length that says "this task, this pid" from the start,
+ * so that whatever a program spawns unseen names the right parent, and a
+ * child after fork() rewrites it without allocating.
+ */
+#include "preload/preload.h"
+
+#include "core/alloc.h"
+#include "core/argv.h"
+#include "core/buf.h"
+#include "core/host.h"
+#include "core/json.h"
+#include "preload/real.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+__thread int mida__pl_busy __attribute__((tls_model("initial-exec")));
+int mida__pl_active;
+mida__pl_state mida__pl;
+
+
+#define DEFAULT_RING (256 * 1024)
+
+/* "MIDA_PRELOAD_TASK=" + id + "," + id + "," + 10-digit pid. */
+static char context_entry[MIDA_PL_CTX_BYTES];
+
+/* Where journal descriptors go (place_journal_fds), 0: anywhere. */
+static int journal_fd_floor;
+
+/* The lowest descriptor the journal's segments had when it opened: below
+ * it (and below the floor of place_journal_fds) no descriptor is the
+ * journal's, so most closes need not ask. */
+static _Atomic int journal_fd_low = INT_MAX;
+
+/* The journal: 0 none yet, 1 being opened, 2 open, 3 cannot be opened. */
+static _Atomic int journal_state;
+static mida__journal *journal;
+
+int64_t mida__pl_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void mida__pl_context_env(const mida_id_t *task, const mida_id_t *parent,
+                          long pid, char *buf) {
+  char t[MIDA_ID_STRLEN], p[MIDA_ID_STRLEN];
+  mida_id_format(task, t);
+  if (parent != NULL && !mida_id_is_nil(parent))
+    mida_id_format(parent, p);
+  else
+    memcpy(p, "-", 2);
+  snprintf(buf, MIDA_PL_CTX_BYTES, "MIDA_PRELOAD_TASK=%s,%s,%010ld", t, p,
+           pid);
+}
+
+mida__journal *mida__pl_journal(void) {
+  int st = atomic_load_explicit(&journal_state, memory_order_acquire);
+  if (st == 2)
+    return journal;
+  if (st == 3)
+    return NULL;
+  int expect = 0;
+  if (atomic_compare_exchange_strong(&journal_state, &expect, 1)) {
+    char err[256];
+    mida__journal *j = NULL;
+    int rc = mida__journal_open(mida__pl.spool, mida__pl.ring_bytes,
+                                MIDA_FULL_SPILL, 0, mida__hostname(),
+                                (int64_t)mida__pl.pid, &j, err, sizeof err);
+    journal = rc == MIDA_OK ? j : NULL;
+    if (journal != NULL) {
+      /* `mida run` ships the sealed segments while this process runs. */
+      mida__journal_set_handoff(journal);
+      int fds[1];
+      int low = journal_fd_floor;
+      if (mida__journal_fds(journal, fds, 1) == 1 && fds[0] < low)
+        low = fds[0];
+      atomic_store_explicit(&journal_fd_low, low, memory_order_relaxed);
+    }
+    atomic_store_explicit(&journal_state, journal != NULL ? 2 : 3,
+                          memory_order_release);
+    return journal;
+  }
+  while (atomic_load_explicit(&journal_state, memory_order_acquire) == 1)
+    sched_yield();
+  return atomic_load(&journal_state) == 2 ? journal : NULL;
+}
+
+mida__journal *mida__pl_journal_if_open(void) {
+  return atomic_load_explicit(&journal_state, memory_order_acquire) == 2
+             ? journal
+             : NULL;
+}
+
+/* Whether fd is one of the journal's own (a program must not close it). */
+int mida__pl_is_journal_fd(int fd) {
+  if (fd < atomic_load_explicit(&journal_fd_low, memory_order_relaxed) ||
+      atomic_load_explicit(&journal_state, memory_order_acquire) != 2)
+    return 0;
+  int fds[64];
+  size_t n = mida__journal_fds(journal, fds, 64);
+  for (size_t i = 0; i < n; i++)
+    if (fds[i] == fd)
+      return 1;
+  return 0;
+}
+
+/* ---- start ------------------------------------------------------------- */
+
+static const char *base_name(const char *path) {
+  const char *s = strrchr(path, '/');
+  return s != NULL ? s + 1 : path;
+}
+
+static int parse_id(const char *text, size_t len, mida_id_t *out) {
+  char buf[MIDA_ID_STRLEN];
+  if (len != MIDA_ID_STRLEN - 1)
+    return -1;
+  memcpy(buf, text, len);
+  buf[len] = '\0';
+  return mida_id_parse(buf, out) == MIDA_OK ? 0 : -1;
+}
+
+/* Reads MIDA_PRELOAD_TASK (see the top of the file) into the state. */
+static void read_context(void) {
+  const char *ctx = getenv("MIDA_PRELOAD_TASK");
+  mida_id_t task, parent;
+  memset(&parent, 0, sizeof parent);
+  const char *c1 = ctx != NULL ? strchr(ctx, ',') : NULL;
+  const char *c2 = c1 != NULL ? strchr(c1 + 1, ',') : NULL;
+  if (c2 == NULL || parse_id(ctx, (size_t)(c1 - ctx), &task) != 0) {
+    /* Started by hand with LD_PRELOAD, or a context we cannot read. */
+    mida__pl.task = mida_id_new();
+    const char *pt = getenv("MIDA_PARENT_TASK");
+    if (pt == NULL || mida_id_parse(pt, &mida__pl.parent) != MIDA_OK)
+      memset(&mida__pl.parent, 0, sizeof mida__pl.parent);
+    return;
+  }
+  if (c1[1] != '-')
+    (void)parse_id(c1 + 1, (size_t)(c2 - c1 - 1), &parent);
+  long pid = strtol(c2 + 1, NULL, 10);
+  if (pid == (long)mida__pl.pid || pid == 0) {
+    /* An exec of this process's task, or one announced by the parent. */
+    mida__pl.task = task;
+    mida__pl.parent = parent;
+  } else {
+    mida__pl.task = mida_id_new();
+    mida__pl.parent = task;
+  }
+}
+
+/* {"argv":[...],"cwd":"..."}, the program's path and its name into the
+ * state. */
+static void describe_process(int argc, char **argv) {
+  mida__buf b;
+  mida__buf_init(&b, 1 << 16);
+  int rc = mida__buf_adds(&b, "{\"argv\":");
+  if (rc == MIDA_OK)
+    rc = mida__argv_json(&b, argc, argv);
+  char cwd[PATH_MAX];
+  if (rc == MIDA_OK && getcwd(cwd, sizeof cwd) != NULL) {
+    rc = mida__buf_adds(&b, ",\"cwd\":");
+    if (rc == MIDA_OK)
+      rc = mida__json_add_string(&b, cwd, strlen(cwd));
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&b, "}");
+  mida__pl.used_json = rc == MIDA_OK ? mida__strdup(mida__buf_str(&b)) : NULL;
+  mida__buf_reset(&b);
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    if (mida__json_add_string(&b, exe, (size_t)n) == MIDA_OK)
+      mida__pl.exe_json = mida__strdup(mida__buf_str(&b));
+  }
+  mida__buf_free(&b);
+  const char *name = argc > 0 && argv[0] != NULL ? base_name(argv[0]) : "";
+  if (name[0] == '\0' && n > 0)
+    name = base_name(exe);
+  size_t len = strlen(name);
+  if (len >= sizeof mida__pl.activity)
+    len = sizeof mida__pl.activity - 1;
+  memcpy(mida__pl.activity, name, len);
+  mida__pl.activity[len] = '\0';
+}
+
+/* The descriptors this process starts with: stdin, stdout and stderr, and
+ * those an exec handed over with their counts (MIDA_PRELOAD_FDS). */
+static void adopt_descriptors(void) {
+  const char *list = getenv("MIDA_PRELOAD_FDS");
+  int done[3] = {0, 0, 0};
+  while (list != NULL && *list != '\0') {
+    char *end;
+    long fd = strtol(list, &end, 10);
+    unsigned long long r = 0, w = 0;
+    unsigned long marks = 0;
+    if (*end == ':')
+      r = strtoull(end + 1, &end, 10);
+    if (*end == ':')
+      w = strtoull(end + 1, &end, 10);
+    if (*end == ':')
+      marks = strtoul(end + 1, &end, 10);
+    if (fd >= 0 && fd < MIDA_PL_FDS) {
+      mida__pl_track_inherited((int)fd, r, w);
+      mida__pl_set_marks((int)fd, (unsigned)marks);
+      if (fd < 3)
+        done[fd] = 1;
+    }
+    list = *end == ',' ? end + 1 : NULL;
+  }
+  for (int fd = 0; fd < 3; fd++)
+    if (!done[fd])
+      mida__pl_track_inherited(fd, 0, 0);
+}
+
+/* Where journal descriptors go: out of the program's usual range, below
+ * the descriptor limit (select() users need theirs under 1024). */
+static void place_journal_fds(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64)
+    return;
+  rlim_t floor = rl.rlim_cur >= 1024 ? 768 : rl.rlim_cur - 32;
+  journal_fd_floor = (int)floor;
+  mida__journal_set_fd_floor((int)floor);
+}
+
+static void own_context_entry(void) {
+  mida__pl_context_env(&mida__pl.task, &mida__pl.parent, (long)mida__pl.pid,
+                       context_entry);
+  putenv(context_entry);
+}
+
+static void at_exit(int code, void *arg);
+
+/* Runs before main() (and gets argc, argv as glibc passes them to
+ * initializers). */
+__attribute__((constructor)) static void preload_start(int argc, char **argv,
+                                                        char **envp) {
+  (void)envp;
+  mida__pl_busy = 1;
+  mida__pl_resolve_all();
+  const char *spool = getenv("MIDA_PRELOAD_SPOOL");
+  const char *off = getenv("MIDA_DISABLE");
+  if (spool == NULL || spool[0] != '/' ||
+      strlen(spool) >= sizeof mida__pl.spool ||
+      (off != NULL && off[0] != '\0' && strcmp(off, "0") != 0)) {
+    mida__pl_busy = 0;
+    return;
+  }
+  snprintf(mida__pl.spool, sizeof mida__pl.spool, "%s", spool);
+  mida__pl.pid = getpid();
+  mida__pl.started_ns = mida__pl_now_ns();
+  mida__pl.ring_bytes = DEFAULT_RING;
+  const char *ring = getenv("MIDA_PRELOAD_RING");
+  if (ring != NULL && atol(ring) >= MIDA_JOURNAL_MIN_RING)
+    mida__pl.ring_bytes = (size_t)atol(ring);
+  const char *wf = getenv("MIDA_WORKFLOW");
+  if (wf == NULL || mida_id_parse(wf, &mida__pl.workflow) != MIDA_OK)
+    memset(&mida__pl.workflow, 0, sizeof mida__pl.workflow);
+  const char *camp = getenv("MIDA_CAMPAIGN");
+  if (camp != NULL && camp[0] != '\0')
+    mida__pl.campaign = mida_id_from_name("campaign", camp);
+  Dl_info self;
+  if (dladdr((void *)preload_start, &self) != 0 && self.dli_fname != NULL &&
+      self.dli_fname[0] == '/')
+    snprintf(mida__pl.self_path, sizeof mida__pl.self_path, "%s",
+             self.dli_fname);
+  mida__pl_noise_init(getenv("MIDA_PRELOAD_IGNORE"));
+  mida__pl_pipes_init(getenv("MIDA_PRELOAD_PIPES"));
+  read_context();
+  own_context_entry();
+  describe_process(argc, argv);
+  place_journal_fds();
+  mida__pl_active = 1;
+  adopt_descriptors();
+  on_exit(at_exit, NULL);
+  mida__pl_emit_begin();
+  mida__pl_busy = 0;
+}
+
+/* The end of the process: what it did with the files it still has open,
+ * then its task's end. exit() gets here through on_exit(); _exit() and
+ * _Exit() through their wrappers (process.c), where libc's buffers are
+ * not flushed, so neither are they here (flush is 0). */
+static void process_end(int code, int flush) {
+  if (!mida__pl_active || mida__pl.exited)
+    return;
+  int saved = errno;
+  int was_busy = mida__pl_busy;
+  mida__pl_busy = 1;
+  mida__pl_record_all(flush ? MIDA_PL_AT_EXIT : MIDA_PL_AT_EXEC_LOST);
+  mida__pl_emit_end(code);
+  mida__pl_busy = was_busy;
+  errno = saved;
+}
+
+static void at_exit(int code, void *arg) {
+  (void)arg;
+  process_end(code, 1);
+}
+
+void mida__pl_exit_now(int code) {
+  process_end(code, 0);
+}
+
+/* ---- fork -------------------------------------------------------------- */
+
+void mida__pl_after_fork(const mida_id_t *child_task) {
+  atomic_store_explicit(&journal_fd_low, INT_MAX, memory_order_relaxed);
+  mida__pl.pid = getpid();
+  mida__pl.parent = mida__pl.task;
+  mida__pl.task = *child_task;
+  mida__pl.started_ns = mida__pl_now_ns();
+  mida__pl.begun = 0;
+  mida__pl.exited = 0;
+  for (int c = 0; c < MIDA_PL_C_COUNT; c++)
+    atomic_store_explicit(&mida__pl.counters[c], 0, memory_order_relaxed);
+  /* The parent's journal stays the parent's. */
+  if (atomic_load_explicit(&journal_state, memory_order_acquire) == 2)
+    mida__journal_forget(journal);
+  journal = NULL;
+  atomic_store_explicit(&journal_state, 0, memory_order_release);
+  mida__pl_context_env(&mida__pl.task, &mida__pl.parent, (long)mida__pl.pid,
+                       context_entry);
+  mida__pl_files_reset_counts();
+  mida__pl_links_reset();
+  mida__pl_children_reset();
+}

@@ -1,0 +1,35 @@
+/*
+ * fail.c -- a sink's or a consumer's last error message, which every
+ * backend sets (core/errors.h: a handle keeps its message). Apart from
+ * sink.c and consumer.c, which pick the backends, because the backends
+ * built as loadable modules (src/modules/) are built with it.
+ */
+#include "sink/sink.h"
+#include "sink/wire.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+const char *mida__sink_errmsg(const mida__sink *sink) {
+  return sink != NULL ? sink->errmsg : "";
+}
+
+int mida__sink_fail(mida__sink *sink, int rc, const char *fmt, ...) {
+  if (sink == NULL)
+    return rc;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(sink->errmsg, sizeof(sink->errmsg), fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int mida__consumer_fail(mida__consumer *c, int rc, const char *fmt, ...) {
+  if (c == NULL)
+    return rc;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
+  va_end(ap);
+  return rc;
+}

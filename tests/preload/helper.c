@@ -1,0 +1,365 @@
+/*
+ * helper.c -- small programs that do one thing with files or processes,
+ * run under `mida run` by tests/preload/test_preload.py, which then checks
+ * the exact lineage the store holds. One binary, one mode per test:
+ *
+ *   threads DIR         8 threads, each writes DIR/t<i>.txt
+ *   fork DIR            forks; the child writes DIR/child.txt and exits
+ *                       without exec; the parent reads it after waiting
+ *   spawn DIR           posix_spawn "cat DIR/in" with stdout to DIR/out
+ *   failexec DIR        execv of a missing program fails; then writes
+ *                       DIR/after.txt
+ *   rename DIR          writes DIR/.final.tmp, renames it to DIR/final
+ *   dup2 DIR            opens DIR/log, dup2 onto stdout, prints, closes
+ *   killme DIR          writes DIR/done.txt, starts DIR/partial.txt, then
+ *                       writes its pid into DIR/ready and sleeps until
+ *                       killed
+ *   errno DIR           checks errno after failing calls through the
+ *                       wrappers; exit 0 if it is always the real one
+ *   mmap DIR            maps DIR/in readable and DIR/mapped shared writable
+ *   stdio DIR           fopen/fprintf/fgets/fclose of DIR/s1 and DIR/s2
+ *   signals DIR         a timer's signal handler writes DIR/sig.txt
+ *                       (open, write, close) while the program opens,
+ *                       reads and closes DIR/in in a loop
+ *   forkthreads DIR     4 threads open and close files in a loop while
+ *                       the main thread forks 20 children, each writing
+ *                       DIR/c<i>.txt
+ *
+ * Built also as a static binary (helper_static) for the test of programs
+ * the library cannot enter.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static const char *dir;
+
+static char *path_of(const char *name) {
+  static __thread char buf[8][4096];
+  static __thread int k;
+  char *p = buf[k++ % 8];
+  snprintf(p, 4096, "%s/%s", dir, name);
+  return p;
+}
+
+static int write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0)
+    return -1;
+  ssize_t n = write(fd, text, strlen(text));
+  close(fd);
+  return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Each thread writes its own file in 20 pieces, all threads at once. */
+static void *thread_main(void *arg) {
+  long i = (long)arg;
+  char name[32], text[64];
+  snprintf(name, sizeof name, "t%ld.txt", i);
+  snprintf(text, sizeof text, "thread %ld\n", i);
+  int fd = open(path_of(name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0)
+    return (void *)1;
+  for (int k = 0; k < 20; k++)
+    if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+      return (void *)1;
+  close(fd);
+  return NULL;
+}
+
+static int mode_threads(void) {
+  pthread_t t[8];
+  for (long i = 0; i < 8; i++)
+    pthread_create(&t[i], NULL, thread_main, (void *)i);
+  int bad = 0;
+  for (int i = 0; i < 8; i++) {
+    void *r;
+    pthread_join(t[i], &r);
+    bad |= r != NULL;
+  }
+  return bad;
+}
+
+static int mode_fork(void) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    write_file(path_of("child.txt"), "from the child\n");
+    exit(0);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  char buf[64];
+  int fd = open(path_of("child.txt"), O_RDONLY);
+  ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
+  if (fd >= 0)
+    close(fd);
+  return n > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+static int mode_spawn(void) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, path_of("out"),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  char *argv[] = {"cat", path_of("in"), NULL};
+  pid_t pid;
+  int rc = posix_spawnp(&pid, "cat", &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0)
+    return 1;
+  int st;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+static int mode_failexec(void) {
+  char *argv[] = {"no-such-program", NULL};
+  execv("/nonexistent/no-such-program", argv);
+  if (errno != ENOENT)
+    return 1;
+  return write_file(path_of("after.txt"), "still me\n") == 0 ? 0 : 1;
+}
+
+static int mode_rename(void) {
+  if (write_file(path_of(".final.tmp"), "complete\n") != 0)
+    return 1;
+  return rename(path_of(".final.tmp"), path_of("final")) == 0 ? 0 : 1;
+}
+
+static int mode_dup2(void) {
+  int fd = open(path_of("log"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0 || dup2(fd, 1) != 1)
+    return 1;
+  close(fd);
+  printf("to the log through stdout\n");
+  fflush(stdout);
+  return 0;
+}
+
+static int mode_killme(void) {
+  if (write_file(path_of("done.txt"), "finished before the kill\n") != 0)
+    return 1;
+  int fd = open(path_of("partial.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0 || write(fd, "half", 4) != 4)
+    return 1;
+  char pid[32];
+  snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (write_file(path_of("ready.tmp"), pid) != 0 ||
+      rename(path_of("ready.tmp"), path_of("ready")) != 0)
+    return 1;
+  for (;;)
+    pause();
+}
+
+/* errno after a failing call equals what the call itself set. */
+static int mode_errno(void) {
+  int bad = 0;
+#define EXPECT(call, want)                                                   \
+  do {                                                                       \
+    errno = 12345;                                                           \
+    long r_ = (long)(call);                                                  \
+    if (r_ != -1 || errno != (want)) {                                       \
+      fprintf(stderr, "%s: r=%ld errno=%d, want %d\n", #call, r_, errno,     \
+              want);                                                         \
+      bad = 1;                                                               \
+    }                                                                        \
+  } while (0)
+  EXPECT(open("/nonexistent/x", O_RDONLY), ENOENT);
+  EXPECT(openat(AT_FDCWD, "/nonexistent/x", O_RDONLY), ENOENT);
+  EXPECT(creat("/nonexistent/x", 0644), ENOENT);
+  EXPECT(close(-1), EBADF);
+  EXPECT(close(987), EBADF);
+  char byte;
+  EXPECT(read(-1, &byte, 1), EBADF);
+  EXPECT(write(-1, "x", 1), EBADF);
+  EXPECT(pread(-1, &byte, 1, 0), EBADF);
+  EXPECT(dup(-1), EBADF);
+  EXPECT(dup2(-1, 5), EBADF);
+  EXPECT(fcntl(-1, F_GETFD), EBADF);
+  EXPECT(rename("/nonexistent/a", "/nonexistent/b"), ENOENT);
+  EXPECT(unlink("/nonexistent/a"), ENOENT);
+  EXPECT(truncate("/nonexistent/a", 0), ENOENT);
+  EXPECT(ftruncate(-1, 0), EBADF);
+  EXPECT(chdir("/nonexistent"), ENOENT);
+  EXPECT(execv("/nonexistent/p", (char *[]){"p", NULL}), ENOENT);
+  EXPECT((long)mmap(NULL, 4096, PROT_READ, MAP_SHARED, -1, 0), EBADF);
+  errno = 12345;
+  if (fopen("/nonexistent/x", "r") != NULL || errno != ENOENT) {
+    fprintf(stderr, "fopen: errno=%d\n", errno);
+    bad = 1;
+  }
+  /* A successful call leaves errno as it was. */
+  errno = 4242;
+  int fd = open(path_of("ok.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0 || write(fd, "x", 1) != 1 || close(fd) != 0 || errno != 4242) {
+    fprintf(stderr, "success changed errno to %d\n", errno);
+    bad = 1;
+  }
+  return bad;
+}
+
+static int mode_mmap(void) {
+  int in = open(path_of("in"), O_RDONLY);
+  int out = open(path_of("mapped"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  if (in < 0 || out < 0 || ftruncate(out, 4096) != 0)
+    return 1;
+  char *r = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, in, 0);
+  char *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, out, 0);
+  if (r == MAP_FAILED || w == MAP_FAILED)
+    return 1;
+  memcpy(w, r, 16);
+  munmap(r, 4096);
+  munmap(w, 4096);
+  close(in);
+  close(out);
+  return 0;
+}
+
+static int mode_stdio(void) {
+  FILE *f = fopen(path_of("s1"), "w");
+  if (f == NULL)
+    return 1;
+  for (int i = 0; i < 100; i++)
+    fprintf(f, "line %d\n", i);
+  fclose(f);
+  f = fopen(path_of("s1"), "r");
+  FILE *g = fopen(path_of("s2"), "w");
+  char line[64];
+  while (f != NULL && g != NULL && fgets(line, sizeof line, f) != NULL)
+    fputs(line, g);
+  if (f == NULL || g == NULL)
+    return 1;
+  fclose(f);
+  fclose(g);
+  return 0;
+}
+
+static volatile sig_atomic_t handled;
+
+static void on_alarm(int sig) {
+  (void)sig;
+  int saved = errno;
+  int fd = open(path_of("sig.txt"), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd >= 0) {
+    if (write(fd, "s", 1) != 1)
+      handled = -1000000;
+    close(fd);
+  }
+  handled++;
+  errno = saved;
+}
+
+static int mode_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGALRM, &sa, NULL);
+  struct itimerval it = {{0, 200}, {0, 200}};
+  setitimer(ITIMER_REAL, &it, NULL);
+  char buf[64];
+  int bad = 0;
+  for (int i = 0; i < 20000 || handled < 20; i++) {
+    int fd = open(path_of("in"), O_RDONLY);
+    if (fd < 0 || read(fd, buf, sizeof buf) <= 0)
+      bad = 1;
+    errno = 777;
+    if (close(fd) != 0 || errno != 777)
+      bad = 1;
+    if (i > 2000000)
+      break;
+  }
+  struct itimerval off = {{0, 0}, {0, 0}};
+  setitimer(ITIMER_REAL, &off, NULL);
+  return bad || handled < 20;
+}
+
+static volatile int stop_threads;
+
+static void *busy_files(void *arg) {
+  long i = (long)arg;
+  char name[32];
+  snprintf(name, sizeof name, "busy%ld", i);
+  while (!stop_threads) {
+    int fd = open(path_of(name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      if (write(fd, "b", 1) != 1)
+        return (void *)1;
+      close(fd);
+    }
+  }
+  return NULL;
+}
+
+static int mode_forkthreads(void) {
+  pthread_t t[4];
+  for (long i = 0; i < 4; i++)
+    pthread_create(&t[i], NULL, busy_files, (void *)i);
+  int bad = 0;
+  for (int c = 0; c < 20; c++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      char name[32];
+      snprintf(name, sizeof name, "c%d.txt", c);
+      _exit(write_file(path_of(name), "child\n") == 0 ? 0 : 1);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+        WEXITSTATUS(st) != 0)
+      bad = 1;
+  }
+  stop_threads = 1;
+  for (int i = 0; i < 4; i++)
+    pthread_join(t[i], NULL);
+  return bad;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: helper MODE DIR\n");
+    return 2;
+  }
+  dir = argv[2];
+  const char *m = argv[1];
+  if (strcmp(m, "threads") == 0)
+    return mode_threads();
+  if (strcmp(m, "fork") == 0)
+    return mode_fork();
+  if (strcmp(m, "spawn") == 0)
+    return mode_spawn();
+  if (strcmp(m, "failexec") == 0)
+    return mode_failexec();
+  if (strcmp(m, "rename") == 0)
+    return mode_rename();
+  if (strcmp(m, "dup2") == 0)
+    return mode_dup2();
+  if (strcmp(m, "killme") == 0)
+    return mode_killme();
+  if (strcmp(m, "errno") == 0)
+    return mode_errno();
+  if (strcmp(m, "mmap") == 0)
+    return mode_mmap();
+  if (strcmp(m, "stdio") == 0)
+    return mode_stdio();
+  if (strcmp(m, "signals") == 0)
+    return mode_signals();
+  if (strcmp(m, "forkthreads") == 0)
+    return mode_forkthreads();
+  fprintf(stderr, "helper: unknown mode %s\n", m);
+  return 2;
+}

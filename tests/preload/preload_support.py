@@ -1,0 +1,124 @@
+"""Helpers of the preload tests (tests/preload/): running a command under
+`mida run` with a store of its own, and reading back what the store says,
+task by task and file by file, in a form the tests compare exactly.
+
+MIDA_PRELOAD_TEST_ENV (the ASan phase of the suite sets it, see
+tests/preload/meson.build) adds variables to every command run: the ASan
+runtime first in LD_PRELOAD, its options."""
+
+import os
+import pathlib
+import sqlite3
+import subprocess
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def build_dir():
+    b = pathlib.Path(os.environ.get("MIDA_BUILD", ROOT / "build"))
+    return b if b.is_absolute() else ROOT / b
+
+
+def mida_bin():
+    return os.environ.get("MIDA_BIN",
+                          str(build_dir() / "src" / "cli" / "mida"))
+
+
+def helper(static=False):
+    name = "preload_helper_static" if static else "preload_helper"
+    return str(build_dir() / "tests" / "preload" / name)
+
+
+def library():
+    return build_dir() / "src" / "preload" / "libmida_preload.so"
+
+
+def extra_env():
+    """Variables MIDA_PRELOAD_TEST_ENV asks for ("A=1;B=2")."""
+    out = {}
+    for item in os.environ.get("MIDA_PRELOAD_TEST_ENV", "").split(";"):
+        if "=" in item:
+            k, v = item.split("=", 1)
+            out[k] = v
+    return out
+
+
+def clean_env(**more):
+    """The environment of a command: this one without mida's variables."""
+    env = {k: v for k, v in os.environ.items()
+           if (not k.startswith("MIDA_") or k == "MIDA_PRELOAD_LIB")
+           and k != "LD_PRELOAD" and not k.startswith("DASK_")}
+    env.update(extra_env())
+    env.update(more)
+    return env
+
+
+class Run:
+    """One `mida run` into a store of its own in directory d."""
+
+    def __init__(self, d):
+        self.dir = pathlib.Path(d)
+        self.store = str(self.dir / "run.db")
+
+    def env(self, **more):
+        return clean_env(MIDA_STORE=self.store, **more)
+
+    def run(self, *cmd, options=(), timeout=120, cwd=None, **popen):
+        # No MLflow observer beside the command: these tests log no runs.
+        return subprocess.run([mida_bin(), "run", "--no-mlflow", *options,
+                               "--", *cmd],
+                              env=self.env(), cwd=cwd or self.dir,
+                              capture_output=True, text=True,
+                              timeout=timeout, **popen)
+
+    def db(self):
+        return sqlite3.connect(self.store)
+
+    def rows(self, sql, *args):
+        with self.db() as con:
+            return con.execute(sql, args).fetchall()
+
+    def tasks(self):
+        """{task id: (activity, parent id, status)} of the run's tasks."""
+        return {r[0]: (r[1], r[2], r[3]) for r in self.rows(
+            "SELECT id, activity, parent_id, status FROM task")}
+
+    def root(self):
+        roots = self.rows("SELECT id FROM task WHERE parent_id IS NULL"
+                          " AND workflow_id IN (SELECT id FROM workflow"
+                          " WHERE source = 'run')")
+        assert len(roots) == 1, roots
+        return roots[0][0]
+
+    def links(self, under=None):
+        """{(task activity, role, path relative to under or absolute)}."""
+        out = set()
+        for act, role, uri in self.rows(
+                "SELECT t.activity, td.role, d.uri FROM task_data td"
+                " JOIN task t ON t.id = td.task_id"
+                " JOIN data d ON d.id = td.data_id"):
+            path = uri[len("file://"):] if uri.startswith("file://") else uri
+            if under is not None:
+                base = str(under) + "/"
+                if not path.startswith(base):
+                    continue
+                path = path[len(base):]
+            out.add((act, role, path))
+        return out
+
+    def link_rows(self):
+        """[(task id, role, data id, uri, bytes)] of every link."""
+        return self.rows(
+            "SELECT td.task_id, td.role, td.data_id, d.uri, td.bytes"
+            " FROM task_data td JOIN data d ON d.id = td.data_id")
+
+    def deps(self):
+        """{(task activity, upstream activity)} of task_dep."""
+        return set(self.rows(
+            "SELECT t.activity, u.activity FROM task_dep d"
+            " JOIN task t ON t.id = d.task_id"
+            " JOIN task u ON u.id = d.upstream_id"))
+
+    def counter(self, name):
+        r = self.rows("SELECT sum(value) FROM counter WHERE name = ?", name)
+        return r[0][0] or 0

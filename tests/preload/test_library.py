@@ -1,0 +1,58 @@
+"""libmida_preload.so itself (issue 14): it depends on the C library only
+(no SQLite, libpq, OpenSSL or broker client may enter an observed process),
+and exports nothing but the functions it intercepts -- each a libc
+function -- and the seam mida_preload_attach."""
+
+import re
+import subprocess
+
+import pytest
+
+from preload_support import library
+
+# A sanitized build links its runtime too (tests/preload/meson.build).
+SANITIZER_RUNTIMES = re.compile(r"^lib(asan|ubsan|tsan)\.so")
+
+
+def dynamic_section(path):
+    return subprocess.run(["readelf", "-d", str(path)], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def exported(path):
+    out = subprocess.run(["nm", "-D", "--defined-only", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return {line.split()[-1].split("@")[0] for line in out.splitlines()
+            if line.split()[1] in ("T", "W", "i")}
+
+
+def libc_path():
+    out = subprocess.run(["ldd", str(library())], capture_output=True,
+                         text=True, check=True).stdout
+    for line in out.splitlines():
+        if "libc.so.6" in line:
+            return line.split("=>")[1].split()[0]
+    pytest.fail("libc not found by ldd: " + out)
+
+
+def test_needs_only_libc():
+    lib = library()
+    assert lib.exists(), lib
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]",
+                        dynamic_section(lib))
+    needed = [n for n in needed if not SANITIZER_RUNTIMES.match(n)]
+    assert needed == ["libc.so.6"], needed
+
+
+def test_exports_only_what_it_intercepts():
+    ours = exported(library())
+    libc = exported(libc_path())
+    extra = ours - libc - {"mida_preload_attach"}
+    assert extra == set(), sorted(extra)
+    # The families of the issue are all there.
+    for name in ("open", "openat", "creat", "fopen", "open64", "close",
+                 "fclose", "read", "write", "pread", "pwrite", "readv",
+                 "writev", "fread", "fwrite", "mmap", "rename", "unlink",
+                 "truncate", "dup", "dup2", "dup3", "fcntl", "fork", "vfork",
+                 "posix_spawn", "execve", "execvp", "_exit", "waitpid"):
+        assert name in ours, name

@@ -1,0 +1,341 @@
+"""`mida run` records every process of a command and the files each one
+reads and writes (issue 14), through libmida_preload.so. Each test runs a
+real command under `mida run` with a store of its own and compares what the
+store holds with the exact lineage expected: tasks and their parents,
+files used and generated, bytes, and task dependencies."""
+
+import os
+import pathlib
+import signal
+import subprocess
+import time
+
+import pytest
+
+from preload_support import Run, clean_env, helper, mida_bin
+
+
+@pytest.fixture
+def r(tmp_path):
+    return Run(tmp_path)
+
+
+def write(path, text):
+    pathlib.Path(path).write_text(text)
+
+
+def test_shell_pipeline(r):
+    write(r.dir / "in", "b\na\nb\n")
+    p = r.run("bash", "-c", "sort in > a; uniq -c a > b; cat b | wc -l > n")
+    assert p.returncode == 0, p.stderr
+    assert (r.dir / "n").read_text() == "2\n"
+    root = r.root()
+    tasks = r.tasks()
+    assert sorted(a for a, _, _ in tasks.values()) == [
+        "bash", "cat", "sort", "uniq", "wc"]
+    assert all(parent == root for t, (_, parent, _) in tasks.items()
+               if t != root)
+    assert all(st == "FINISHED" for _, _, st in tasks.values())
+    assert r.links(r.dir) == {
+        ("sort", "used", "in"), ("sort", "generated", "a"),
+        ("uniq", "used", "a"), ("uniq", "generated", "b"),
+        ("cat", "used", "b"), ("wc", "generated", "n")}
+    # The file one process generated is the data the next one used.
+    rows = r.link_rows()
+    for name in ("a", "b"):
+        ids = {d for _, _, d, uri, _ in rows if uri.endswith("/" + name)}
+        assert len(ids) == 1, (name, rows)
+    bytes_of = {(uri.rsplit("/", 1)[1], role): n
+                for _, role, _, uri, n in rows}
+    assert bytes_of[("in", "used")] == 6
+    assert bytes_of[("a", "generated")] == 6
+    assert bytes_of[("a", "used")] == 6
+    # The pipe between cat and wc is a dependency.
+    assert r.deps() == {("wc", "cat")}
+
+
+def test_eight_threads_writing_files(r):
+    p = r.run(helper(), "threads", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    assert len(r.tasks()) == 1
+    want = {("preload_helper", "generated", f"t{i}.txt") for i in range(8)}
+    assert r.links(r.dir) == want
+    for _, role, _, uri, n in r.link_rows():
+        i = uri.rsplit("/t", 1)[1][0]
+        assert n == 20 * len(f"thread {i}\n")
+
+
+def test_fork_without_exec(r):
+    p = r.run(helper(), "fork", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    root = r.root()
+    tasks = r.tasks()
+    assert len(tasks) == 2
+    child = next(t for t in tasks if t != root)
+    assert tasks[child] == ("preload_helper", root, "FINISHED")
+    rows = r.link_rows()
+    assert {(t, role) for t, role, _, _, _ in rows} == {
+        (child, "generated"), (root, "used")}
+    assert len({d for _, _, d, _, _ in rows}) == 1
+
+
+def test_posix_spawn(r):
+    write(r.dir / "in", "spawned\n")
+    p = r.run(helper(), "spawn", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    root = r.root()
+    tasks = r.tasks()
+    assert sorted(tasks.values()) == [
+        ("cat", root, "FINISHED"), ("preload_helper", None, "FINISHED")]
+    assert r.links(r.dir) == {("cat", "used", "in"),
+                              ("cat", "generated", "out")}
+
+
+def test_failed_exec_goes_on_as_the_same_task(r):
+    p = r.run(helper(), "failexec", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    assert list(r.tasks().values()) == [("preload_helper", None, "FINISHED")]
+    assert r.links(r.dir) == {("preload_helper", "generated", "after.txt")}
+
+
+def test_write_temporary_then_rename(r):
+    p = r.run(helper(), "rename", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    assert r.links(r.dir) == {("preload_helper", "generated", "final")}
+    assert r.rows("SELECT count(*) FROM data WHERE uri LIKE '%.tmp'") == [
+        (0,)]
+
+
+def test_dup2_redirection(r):
+    p = r.run(helper(), "dup2", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    rows = r.link_rows()
+    assert [(role, uri.rsplit("/", 1)[1], n)
+            for _, role, _, uri, n in rows] == [("generated", "log", 26)]
+
+
+def test_shell_redirection_is_the_programs(r):
+    write(r.dir / "in", "x\n")
+    p = r.run("bash", "-c", "cat < in > out 2> err; true")
+    assert p.returncode == 0, p.stderr
+    links = r.links(r.dir)
+    assert ("cat", "used", "in") in links
+    assert ("cat", "generated", "out") in links
+
+
+def test_sigkill_midway_keeps_what_was_done(r):
+    cmd = [mida_bin(), "run", "--no-mlflow", "--", helper(), "killme",
+           str(r.dir)]
+    proc = subprocess.Popen(cmd, env=r.env(), cwd=r.dir,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ready = r.dir / "ready"
+    for _ in range(300):
+        if ready.exists():
+            break
+        time.sleep(0.05)
+    assert ready.exists()
+    os.kill(int(ready.read_text()), signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGKILL
+    tasks = r.tasks()
+    assert list(tasks.values()) == [("preload_helper", None, "ERROR")]
+    assert r.rows("SELECT generated FROM task") == [('{"signal":9}',)]
+    links = r.links(r.dir)
+    assert ("preload_helper", "generated", "done.txt") in links
+    # The file open at the kill is not (its identity is taken at close).
+    assert not any(name == "partial.txt" for _, _, name in links)
+
+
+def test_static_binary_is_a_task_with_a_note(r):
+    static = helper(static=True)
+    if not os.path.exists(static):
+        pytest.skip("no static C library to build a static program")
+    p = r.run(static, "rename", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    (custom,), = r.rows("SELECT custom FROM task")
+    assert "a static binary: its files were not recorded" in custom
+    assert r.links(r.dir) == set()
+    assert r.counter("run.unobserved_programs") == 1
+    # Started by an observed shell, it is that shell's child task.
+    r2 = Run(r.dir / "nested")
+    r2.dir.mkdir()
+    p = r2.run("bash", "-c", f"{static} rename {r2.dir}; true")
+    assert p.returncode == 0, p.stderr
+    acts = {a: c for a, c in r2.rows("SELECT activity, custom FROM task")}
+    assert set(acts) == {"bash", "preload_helper_static"}
+    assert "not_observed" in acts["preload_helper_static"]
+    assert r2.counter("run.unobserved_programs") == 1
+
+
+def test_errno_is_preserved(r):
+    p = r.run(helper(), "errno", str(r.dir))
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_signal_handlers_calling_wrapped_functions(r):
+    write(r.dir / "in", "input\n")
+    p = r.run(helper(), "signals", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    links = r.links(r.dir)
+    assert ("preload_helper", "used", "in") in links
+    assert ("preload_helper", "generated", "sig.txt") in links
+
+
+def test_fork_while_threads_work(r):
+    p = r.run(helper(), "forkthreads", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    root = r.root()
+    tasks = r.tasks()
+    children = [t for t in tasks if t != root]
+    assert len(children) == 20
+    assert all(tasks[c] == ("preload_helper", root, "FINISHED")
+               for c in children)
+    made = {(t, uri.rsplit("/", 1)[1]) for t, role, _, uri, _ in
+            r.link_rows() if role == "generated" and "/c" in uri}
+    assert {name for _, name in made} == {f"c{i}.txt" for i in range(20)}
+    assert {t for t, _ in made} == set(children)
+
+
+def test_python_subprocess(r):
+    write(r.dir / "in", "x\n")
+    p = r.run("python3", "-c", "import subprocess; subprocess.run(['cat',"
+              " 'in'], stdout=open('out', 'w'), close_fds=True, check=True)")
+    assert p.returncode == 0, p.stderr
+    links = r.links(r.dir)
+    assert {("cat", "used", "in"), ("cat", "generated", "out")} <= links
+    assert not any(a == "cat" and name not in ("in", "out")
+                   for a, _, name in links)
+
+
+def test_mmap_and_stdio(r):
+    write(r.dir / "in", "0123456789abcdef" * 4)
+    assert r.run(helper(), "mmap", str(r.dir)).returncode == 0
+    assert r.run(helper(), "stdio", str(r.dir)).returncode == 0
+    assert r.links(r.dir) == {
+        ("preload_helper", "used", "in"),
+        ("preload_helper", "generated", "mapped"),
+        ("preload_helper", "generated", "s1"),
+        ("preload_helper", "used", "s1"),
+        ("preload_helper", "generated", "s2")}
+    sizes = {uri.rsplit("/", 1)[1] + ":" + role: n
+             for _, role, _, uri, n in r.link_rows()}
+    assert sizes["s1:generated"] == sizes["s2:generated"] == 790
+    assert sizes["s1:used"] == 790
+
+
+def test_noise_is_counted_not_recorded(r):
+    lib = str(r.dir / "libx.so.1")
+    write(lib, "not really a library\n")
+    p = r.run("bash", "-c", "cat /proc/self/status /dev/null "
+              f"{lib} > /dev/null; head -c1 /sys/kernel/mm/transparent_"
+              "hugepage/enabled > /dev/null 2>&1; true")
+    assert p.returncode == 0, p.stderr
+    assert r.link_rows() == []
+    assert r.counter("run.ignored_opens") >= 3
+
+
+def test_ignore_option_and_digest(r):
+    write(r.dir / "skip.txt", "x\n")
+    p = r.run("bash", "-c", "cat skip.txt > out.txt",
+              options=("--ignore", str(r.dir / "skip"), "--digest"))
+    assert p.returncode == 0, p.stderr
+    assert r.links(r.dir) == {("cat", "generated", "out.txt")}
+    import hashlib
+    want = "sha256:" + hashlib.sha256(b"x\n").hexdigest()
+    assert r.rows("SELECT digest FROM data") == [(want,)]
+
+
+def test_no_files_option(r):
+    write(r.dir / "in", "x\n")
+    p = r.run("cat", "in", options=("--no-files",))
+    assert p.returncode == 0 and p.stdout == "x\n"
+    assert r.link_rows() == []
+    assert len(r.tasks()) == 1
+
+
+def test_make_j2_of_a_c_project(r):
+    src = r.dir / "proj"
+    src.mkdir()
+    write(src / "util.h", "int add(int a, int b);\nint twice(int a);\n")
+    write(src / "add.c", '#include "util.h"\nint add(int a, int b) '
+          "{ return a + b; }\n")
+    write(src / "twice.c", '#include "util.h"\nint twice(int a) '
+          "{ return add(a, a); }\n")
+    write(src / "main.c", '#include <stdio.h>\n#include "util.h"\n'
+          'int main(void) { printf("%d\\n", twice(21)); return 0; }\n')
+    write(src / "Makefile",
+          "OBJ = main.o add.o twice.o\n"
+          "prog: $(OBJ)\n\t$(CC) -o $@ $(OBJ)\n"
+          "%.o: %.c util.h\n\t$(CC) -O1 -c $<\n")
+    p = r.run("make", "-j2", cwd=src)
+    assert p.returncode == 0, p.stderr
+    assert subprocess.run([str(src / "prog")], capture_output=True,
+                          text=True).stdout == "42\n"
+    rows = r.link_rows()
+    uris = {uri for _, _, _, uri, _ in rows}
+    assert not any(u.startswith(("file:///proc", "file:///dev",
+                                 "file:///sys")) or ".so" in u
+                   for u in uris), uris
+    # Walk the graph downstream, data -> tasks that used it -> data they
+    # generated: each source reaches its object, and every object the
+    # binary.
+    used_by, generated_by = {}, {}
+    uri_of = {}
+    for task, role, data, uri, _ in rows:
+        uri_of[data] = uri
+        (used_by if role == "used" else generated_by).setdefault(
+            data, set()).add(task)
+    made = {}
+    for data, tasks in generated_by.items():
+        for t in tasks:
+            made.setdefault(t, set()).add(data)
+
+    def downstream(uri):
+        start = [d for d, u in uri_of.items() if u == uri]
+        seen, todo = set(start), list(start)
+        while todo:
+            d = todo.pop()
+            for t in used_by.get(d, ()):
+                for out in made.get(t, ()):
+                    if out not in seen:
+                        seen.add(out)
+                        todo.append(out)
+        return {uri_of[d] for d in seen}
+
+    base = "file://" + str(src)
+    for name in ("main", "add", "twice"):
+        reach = downstream(f"{base}/{name}.c")
+        assert f"{base}/{name}.o" in reach, (name, reach)
+        assert f"{base}/prog" in reach, (name, reach)
+        assert f"{base}/prog" in downstream(f"{base}/{name}.o")
+    # util.h is used by every compilation.
+    assert ("cc1", "used", "util.h") in r.links(src)
+    root = r.root()
+    assert r.tasks()[root][0] == "make"
+
+
+@pytest.mark.parametrize("cmd", [
+    ["bash", "-c", "cat in; echo to-err >&2; exit 3"],
+    ["bash", "-c", "sort -r in | uniq -c | head -n 2"],
+    ["bash", "-c", "kill -TERM $$"],
+    ["bash", "-c", "exec 3>x; echo hi >&3; exec 3>&-; cat x; ls nope"],
+    ["python3", "-c", "import os, sys; print(open('in').read()[:4]);"
+     " sys.stderr.write(str(os.path.getsize('in'))); sys.exit(5)"],
+    ["tar", "-cf", "-", "in"],
+])
+def test_output_and_exit_status_unchanged(tmp_path, cmd):
+    (tmp_path / "in").write_text("line b\nline a\nline b\n")
+    plain = subprocess.run(cmd, cwd=tmp_path, env=clean_env(),
+                           capture_output=True, timeout=60)
+    (tmp_path / "x").unlink(missing_ok=True)
+    r = Run(tmp_path)
+    observed = subprocess.run([mida_bin(), "run", "--no-mlflow", "--", *cmd],
+                              cwd=tmp_path,
+                              env=r.env(), capture_output=True, timeout=60)
+    assert observed.returncode == (plain.returncode if plain.returncode >= 0
+                                   else 128 - plain.returncode)
+    if cmd[0] == "tar":  # the archive holds the file's times, not ours
+        assert len(observed.stdout) == len(plain.stdout)
+    else:
+        assert observed.stdout == plain.stdout
+    assert observed.stderr == plain.stderr

@@ -1,0 +1,35 @@
+"""`mida run` into a PostgreSQL store: the links of the command's files with
+their byte counts (task_data.bytes, schema version 2) land there as in
+SQLite, also in a store made before that column existed."""
+
+import sys
+
+from preload_support import ROOT, Run
+
+sys.path.insert(0, str(ROOT / "tests" / "multinode"))
+from multinode_support import pg_db, psql  # noqa: E402,F401
+
+
+def test_files_and_bytes_in_postgresql(pg_db, tmp_path):
+    r = Run(tmp_path)
+    r.store = pg_db
+    (tmp_path / "in").write_text("12345\n")
+    assert r.run("true").returncode == 0
+    # An older store without task_data.bytes gets the column when a newer
+    # mida opens it (the version says it is older: a store at this version
+    # is left alone).
+    psql(pg_db, "ALTER TABLE task_data DROP COLUMN bytes;"
+         " UPDATE mida_meta SET value = '3' WHERE key = 'schema_version'")
+    p = r.run("bash", "-c", "cat in > out; cat in in >> out")
+    assert p.returncode == 0, p.stderr
+    rows = psql(pg_db, "SELECT t.activity, td.role, d.uri, td.bytes"
+                " FROM task_data td JOIN task t ON t.id = td.task_id"
+                " JOIN data d ON d.id = td.data_id"
+                " WHERE d.uri LIKE 'file://%/out' ORDER BY td.bytes")
+    assert rows.splitlines() == [
+        f"cat|generated|file://{tmp_path}/out|6",
+        f"cat|generated|file://{tmp_path}/out|12"]
+    # The largest count of a link is kept (the second cat read "in" twice).
+    used = psql(pg_db, "SELECT max(td.bytes) FROM task_data td JOIN data d"
+                " ON d.id = td.data_id WHERE d.uri LIKE 'file://%/in'")
+    assert used == "12"
