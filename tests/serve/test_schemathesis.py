@@ -14,7 +14,7 @@ import pytest
 EXAMPLES = os.environ.get("MIDA_SCHEMATHESIS_EXAMPLES", "25")
 
 
-def test_api_conforms_to_its_openapi_document(serve, lite):
+def test_api_conforms_to_its_openapi_document(serve, lite, tmp_path):
     exe = pathlib.Path(os.sys.executable).parent / "schemathesis"
     if not exe.exists() and shutil.which("schemathesis") is None:
         pytest.skip("schemathesis is not installed "
@@ -29,7 +29,7 @@ def test_api_conforms_to_its_openapi_document(serve, lite):
          "--max-examples", EXAMPLES, "--generation-deterministic",
          "--phases", "examples,coverage,fuzzing", "--request-timeout", "30",
          "--workers", "1"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, cwd=str(tmp_path),
         env=dict(os.environ, SCHEMATHESIS_HOOKS=""))
     print(r.stdout[-4000:])
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
