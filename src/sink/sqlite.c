@@ -69,6 +69,7 @@
 #include "sink/schema.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -77,6 +78,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* How long one attempt waits for another writer inside SQLite, and how long
  * a batch keeps trying before it gives up. */
@@ -1489,6 +1491,13 @@ static int connect_store(sqlite_sink *s) {
       return mida__sink_fail(&s->base, MIDA_ESTORE,
                              "cannot open store '%s': %s", s->path,
                              strerror(e));
+    /* Made here, private, before SQLite makes it with 0644 less the umask:
+     * the store holds argv and parameters. SQLite gives its WAL and shared
+     * memory files the mode of the database file. */
+    int fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
+    if (fd >= 0)
+      close(fd); /* else SQLite says why, or another process made it */
   } else if (S_ISDIR(sb.st_mode)) {
     return mida__sink_fail(&s->base, MIDA_ESTORE,
                            "cannot open store '%s': it is a directory",
