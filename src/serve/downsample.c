@@ -12,15 +12,18 @@
  *
  * - From the blocks (store schema version 7), when b is at least the
  *   axis's finest shift: the blocks of the coarsest level that fits in a
- *   bucket, at most 8 per bucket, summed by one GROUP BY -- a few thousand
- *   rows whatever the length of the series, never a point. A bucket that
- *   the range (from, to) cuts (the first and the last) is read from the
- *   points in it: on time by the metric key (task_id, key, ts); on steps,
- *   which no index orders, between the least and greatest ts of the finest
- *   blocks of those steps (t0, t1), so only the points of those times.
- * - From the points otherwise (an older store, or a series whose x range
- *   is too short for the blocks -- fewer than 16 steps or 1 ms a bucket):
- *   on time one range query per bucket, on steps one GROUP BY.
+ *   bucket, at most 64 per bucket (for series of under 17 billion steps
+ *   or 200 days), summed by one GROUP BY -- at most tens of thousands of
+ *   rows whatever the number of points, never a point. A bucket that the range (from, to) cuts (the first and the
+ *   last) is read from the points in it: on time by the metric key
+ *   (task_id, key, ts); on steps, which no index orders, between the least
+ *   and greatest ts of the finest blocks of those steps (t0, t1), so only
+ *   the points of those times.
+ * - From the points otherwise (an older store; or buckets narrower than
+ *   the finest blocks -- 64 steps, 67 ms -- of a series of at most
+ *   RAW_POINTS_MAX points): on time one range query per bucket, on steps
+ *   one GROUP BY. A longer series whose buckets would be that narrow gets
+ *   buckets as wide as its finest blocks instead (fewer than points / 2).
  *
  * Both ways give the same buckets on both stores (tests/serve/
  * test_rollup.py compares them with the points).
@@ -61,6 +64,10 @@ int mida__serve_numbers(mida__sink *sink, const char *sql,
   mida__resp_free(&tmp);
   return rc;
 }
+
+/* The most points of a series read to make buckets narrower than its
+ * finest blocks (about 150 ms of reading). */
+#define RAW_POINTS_MAX 100000
 
 /* The columns of a bucket read from points. */
 #define POINT_BUCKET(x)                                                        \
@@ -347,9 +354,15 @@ int mida__series_buckets(mida__sink *sink, mida__resp *resp,
                            1 >
                        nbuckets)
     b++;
+  /* Buckets narrower than the finest blocks: from the points while they
+   * are few enough to read (the blocks' count bounds them), else as wide
+   * as the finest blocks -- fewer buckets, still exact. */
+  int finest = mida__rollup_min_shift(s.axis);
+  if (s.blocks && b < finest && s.total > RAW_POINTS_MAX)
+    b = finest;
   int shift = -1;
-  for (int l = mida__rollup_min_shift(s.axis);
-       l <= mida__rollup_max_shift(s.axis); l += MIDA_ROLLUP_STRIDE)
+  for (int l = finest; l <= mida__rollup_max_shift(s.axis);
+       l += MIDA_ROLLUP_STRIDE)
     if (l <= b)
       shift = l;
   int from_blocks = s.blocks && shift >= 0;

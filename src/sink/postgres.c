@@ -24,6 +24,9 @@
  * rows. Link tables whose conflicts update (data, task_data, counter,
  * source_cursor) start a new statement when a key repeats within one.
  * Records the store cannot use are skipped and counted, as in sqlite.c.
+ * The metric inserts return the points they added into a temporary table
+ * (mida_new_points), which one statement folds into the blocks of their
+ * series (rollup.h) before the commit, in key order.
  *
  * Queries run in a READ ONLY transaction on a connection whose default is
  * read-only too, so `mida query` refuses writes (SQLSTATE 25006 ->

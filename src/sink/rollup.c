@@ -29,76 +29,132 @@ int64_t mida__rollup_block(int64_t x, int shift) {
 
 /* ---- the fold ----------------------------------------------------------- */
 
-static uint64_t cell_hash(const char *task, const char *key, size_t key_len,
-                          int axis, int shift, int64_t block) {
-  uint64_t h = 0xCBF29CE484222325ull;
-  for (int i = 0; i < 36 && task[i] != '\0'; i++)
-    h = (h ^ (unsigned char)task[i]) * 0x100000001B3ull;
-  for (size_t i = 0; i < key_len; i++)
-    h = (h ^ (unsigned char)key[i]) * 0x100000001B3ull;
-  h ^= (uint64_t)block * 0x9E3779B97F4A7C15ull;
-  h ^= (uint64_t)(axis * 64 + shift) * 0xBF58476D1CE4E5B9ull;
-  return h ^ (h >> 29);
+static uint64_t mix(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDull;
+  h ^= h >> 33;
+  h *= 0xC4CEB9FE1A85EC53ull;
+  return h ^ (h >> 33);
 }
 
-static int grow(mida__rollup *r) {
-  size_t cap = r->cap ? r->cap * 2 : 256;
+static uint64_t cell_hash(uint32_t series, int axis, int shift,
+                          int64_t block) {
+  return mix((uint64_t)block * 0x9E3779B97F4A7C15ull ^
+             ((uint64_t)series << 16 | (uint64_t)(axis * 64 + shift)));
+}
+
+/* Puts a copy of a cell into a table of cap cells that lacks it. */
+static void put_cell(mida__rollup_cell *cells, size_t cap,
+                     const mida__rollup_cell *c) {
+  size_t j =
+      (size_t)cell_hash(c->series, c->axis, c->shift, c->block) & (cap - 1);
+  while (cells[j].used)
+    j = (j + 1) & (cap - 1);
+  cells[j] = *c;
+}
+
+static int grow_cells(mida__rollup *r) {
+  size_t cap = r->cap ? r->cap * 2 : 1024;
   mida__rollup_cell *cells = mida__calloc(cap, sizeof *cells);
   if (cells == NULL)
     return MIDA_ENOMEM;
-  for (size_t i = 0; i < r->cap; i++) {
-    const mida__rollup_cell *c = &r->cells[i];
-    if (!c->used)
-      continue;
-    size_t j = (size_t)cell_hash(c->task, c->key, c->key_len, c->axis,
-                                 c->shift, c->block) &
-               (cap - 1);
-    while (cells[j].used)
-      j = (j + 1) & (cap - 1);
-    cells[j] = *c;
-  }
+  for (size_t i = 0; i < r->cap; i++)
+    if (r->cells[i].used)
+      put_cell(cells, cap, &r->cells[i]);
   mida__free(r->cells);
   r->cells = cells;
   r->cap = cap;
   return MIDA_OK;
 }
 
+/* Series are found by hash; their slots never move within a batch (the
+ * cells name them by slot), so the table is sized once per batch. */
+static int reserve_series(mida__rollup *r, size_t want) {
+  if (want <= r->series_cap)
+    return MIDA_OK;
+  size_t cap = r->series_cap ? r->series_cap : 64;
+  while (cap < want)
+    cap *= 2;
+  mida__rollup_series *series = mida__calloc(cap, sizeof *series);
+  if (series == NULL)
+    return MIDA_ENOMEM;
+  mida__free(r->series);
+  r->series = series;
+  r->series_cap = cap;
+  return MIDA_OK;
+}
+
 void mida__rollup_reset(mida__rollup *r) {
   if (r->count > 0)
     memset(r->cells, 0, r->cap * sizeof *r->cells);
-  r->count = 0;
+  if (r->series_count > 0)
+    memset(r->series, 0, r->series_cap * sizeof *r->series);
+  r->count = r->series_count = 0;
+  r->last = 0;
 }
 
-/* Folds one point into the block (task, key, axis, shift, block). */
-static int fold(mida__rollup *r, const char *task, const char *key,
-                size_t key_len, int axis, int shift, int64_t x, int64_t ts,
-                int has_value, double value) {
-  if (2 * (r->count + 1) > r->cap && grow(r) != MIDA_OK)
+/* The slot of the series (task, key), added if new; UINT32_MAX when the
+ * table is full (the caller makes room between batches only). */
+static uint32_t find_series(mida__rollup *r, const char *task,
+                            const char *key, size_t key_len) {
+  if (r->last != 0) {
+    const mida__rollup_series *l = &r->series[r->last - 1];
+    if (l->key_len == key_len && memcmp(l->key, key, key_len) == 0 &&
+        memcmp(l->task, task, 36) == 0)
+      return r->last - 1;
+  }
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (int i = 0; i < 36; i++)
+    h = (h ^ (unsigned char)task[i]) * 0x100000001B3ull;
+  for (size_t i = 0; i < key_len; i++)
+    h = (h ^ (unsigned char)key[i]) * 0x100000001B3ull;
+  h = mix(h) | 1;
+  size_t mask = r->series_cap - 1;
+  size_t i = (size_t)h & mask;
+  for (; r->series[i].hash != 0; i = (i + 1) & mask) {
+    const mida__rollup_series *e = &r->series[i];
+    if (e->hash == h && e->key_len == key_len &&
+        memcmp(e->key, key, key_len) == 0 && memcmp(e->task, task, 36) == 0)
+      break;
+  }
+  mida__rollup_series *e = &r->series[i];
+  if (e->hash == 0) {
+    if (2 * (r->series_count + 1) > r->series_cap)
+      return UINT32_MAX;
+    e->hash = h;
+    memcpy(e->task, task, 36);
+    e->task[36] = '\0';
+    e->key = key;
+    e->key_len = (uint32_t)key_len;
+    r->series_count++;
+  }
+  r->last = (uint32_t)i + 1;
+  return (uint32_t)i;
+}
+
+/* Folds one point into the block (series, axis, shift, block). */
+static int fold(mida__rollup *r, uint32_t series, int axis, int shift,
+                int64_t x, int64_t ts, int has_value, double value) {
+  if (2 * (r->count + 1) > r->cap && grow_cells(r) != MIDA_OK)
     return MIDA_ENOMEM;
   int64_t block = mida__rollup_block(x, shift);
   size_t mask = r->cap - 1;
-  size_t i =
-      (size_t)cell_hash(task, key, key_len, axis, shift, block) & mask;
+  size_t i = (size_t)cell_hash(series, axis, shift, block) & mask;
   mida__rollup_cell *c;
   for (;; i = (i + 1) & mask) {
     c = &r->cells[i];
-    if (!c->used)
-      break;
-    if (c->block == block && c->axis == axis && c->shift == shift &&
-        c->key_len == key_len && memcmp(c->key, key, key_len) == 0 &&
-        memcmp(c->task, task, 36) == 0)
+    if (!c->used || (c->block == block && c->series == series &&
+                     c->axis == axis && c->shift == shift))
       break;
   }
   if (!c->used) {
-    memset(c, 0, sizeof *c);
-    memcpy(c->task, task, 36);
-    c->task[36] = '\0';
-    c->key = key;
-    c->key_len = (uint32_t)key_len;
+    c->series = series;
     c->axis = (int8_t)axis;
     c->shift = (int8_t)shift;
     c->block = block;
     c->used = 1;
+    c->has_value = 0;
+    c->n = 0;
     c->x0 = c->x1 = x;
     c->t0 = c->t1 = ts;
     r->count++;
@@ -129,6 +185,36 @@ int mida__rollup_add(mida__rollup *r, const char *task, const char *key,
                      int has_value, double value) {
   if (has_value && value != value)
     has_value = 0; /* NaN: stored as NULL, no value */
+  if (r->series_cap == 0 && reserve_series(r, 64) != MIDA_OK)
+    return MIDA_ENOMEM;
+  uint32_t series = find_series(r, task, key, key_len);
+  if (series == UINT32_MAX) {
+    /* More series than the table holds: a table twice as large, and the
+     * cells put back under their series' new slots. */
+    mida__rollup old = *r;
+    mida__rollup_cell *cells = mida__calloc(old.cap, sizeof *cells);
+    r->series = NULL;
+    r->series_cap = r->series_count = 0;
+    r->last = 0;
+    if (cells == NULL || reserve_series(r, old.series_cap * 2) != MIDA_OK) {
+      mida__free(cells);
+      mida__free(r->series);
+      *r = old;
+      return MIDA_ENOMEM;
+    }
+    for (size_t i = 0; i < old.cap; i++) {
+      if (!old.cells[i].used)
+        continue;
+      mida__rollup_cell c = old.cells[i];
+      const mida__rollup_series *e = &old.series[c.series];
+      c.series = find_series(r, e->task, e->key, e->key_len);
+      put_cell(cells, old.cap, &c);
+    }
+    mida__free(old.cells);
+    mida__free(old.series);
+    r->cells = cells;
+    series = find_series(r, task, key, key_len);
+  }
   int rc = MIDA_OK;
   for (int axis = 0; axis < MIDA_ROLLUP_AXES && rc == MIDA_OK; axis++) {
     if (axis == MIDA_ROLLUP_STEP && !has_step)
@@ -137,15 +223,15 @@ int mida__rollup_add(mida__rollup *r, const char *task, const char *key,
     for (int shift = mida__rollup_min_shift(axis);
          shift <= mida__rollup_max_shift(axis) && rc == MIDA_OK;
          shift += MIDA_ROLLUP_STRIDE)
-      rc = fold(r, task, key, key_len, axis, shift, x, ts, has_value, value);
+      rc = fold(r, series, axis, shift, x, ts, has_value, value);
   }
   return rc;
 }
 
 void mida__rollup_free(mida__rollup *r) {
   mida__free(r->cells);
-  r->cells = NULL;
-  r->cap = r->count = 0;
+  mida__free(r->series);
+  memset(r, 0, sizeof *r);
 }
 
 /* ---- SQL ---------------------------------------------------------------- */

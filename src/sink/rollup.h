@@ -9,7 +9,7 @@
  * of 2^shift: block = floor(x / 2^shift), what x >> shift gives in C (for
  * the int64 of this file), SQLite and PostgreSQL alike. The shifts of an
  * axis are its finest one, then every MIDA_ROLLUP_STRIDE bits up to its
- * coarsest (below), so one block of a level is exactly 16 blocks of the
+ * coarsest (below), so one block of a level is exactly 64 blocks of the
  * level below, and a bucket of 2^b units aligned like them is exactly
  * 2^(b - shift) blocks of any level with shift <= b. A block row holds
  * what its points have in common, computed from them exactly: x0, x1 (the
@@ -38,14 +38,18 @@
 /* The axes: the values of metric_block.axis. */
 enum { MIDA_ROLLUP_STEP = 0, MIDA_ROLLUP_TIME = 1, MIDA_ROLLUP_AXES = 2 };
 
-/* Levels: the finest and coarsest shift of each axis, every STRIDE bits.
- * Steps: blocks of 16 steps to 2^28; time: of 2^20 ns (about 1 ms) to
- * 2^44 ns (about 4.9 hours). */
-#define MIDA_ROLLUP_STRIDE 4
-#define MIDA_ROLLUP_STEP_MIN 4
-#define MIDA_ROLLUP_STEP_MAX 28
-#define MIDA_ROLLUP_TIME_MIN 20
-#define MIDA_ROLLUP_TIME_MAX 44
+/* Levels: the finest and coarsest shift of each axis, every STRIDE bits
+ * (a block is 64 blocks of the level below). Steps: blocks of 64 steps,
+ * 4,096 and 262,144; time: of 2^26 ns (67 ms), 2^32 (4.3 s) and 2^38 (4.6
+ * minutes). The writers pay a block row per 64 steps and per 67 ms of a
+ * series, and a few rows per series and batch (docs/serve.md,
+ * "Measured"); a bucket is read from at most 64 blocks, more only for a
+ * series of over 17 billion steps or 200 days. */
+#define MIDA_ROLLUP_STRIDE 6
+#define MIDA_ROLLUP_STEP_MIN 6
+#define MIDA_ROLLUP_STEP_MAX 18
+#define MIDA_ROLLUP_TIME_MIN 26
+#define MIDA_ROLLUP_TIME_MAX 38
 
 /* The finest and coarsest shift of an axis. */
 int mida__rollup_min_shift(int axis);
@@ -59,11 +63,17 @@ int64_t mida__rollup_block(int64_t x, int shift);
 #define MIDA_ROLLUP_COLUMNS                                                    \
   "task_id, key, axis, shift, block, x0, x1, t0, t1, lo, hi, n"
 
-/* One block's summary, folded in C. */
-typedef struct mida__rollup_cell {
+/* A series of a batch (task, key). */
+typedef struct mida__rollup_series {
   char task[37];    /* the task id (MIDA_ID_STRLEN) */
   const char *key;  /* the metric key, borrowed from the batch */
   uint32_t key_len; /* its bytes */
+  uint64_t hash;    /* of task and key; 0: a free slot */
+} mida__rollup_series;
+
+/* One block's summary, folded in C. */
+typedef struct mida__rollup_cell {
+  uint32_t series;  /* its series: an index into mida__rollup.series */
   int8_t axis;      /* MIDA_ROLLUP_STEP or MIDA_ROLLUP_TIME */
   int8_t shift;     /* the level */
   uint8_t has_value;
@@ -76,9 +86,13 @@ typedef struct mida__rollup_cell {
 
 /* A batch's block images: open addressing, grown as needed. */
 typedef struct mida__rollup {
-  mida__rollup_cell *cells; /* cap of them */
-  size_t cap;               /* a power of two, or 0 */
-  size_t count;             /* slots in use */
+  mida__rollup_cell *cells;     /* cap of them */
+  size_t cap;                   /* a power of two, or 0 */
+  size_t count;                 /* slots in use */
+  mida__rollup_series *series;  /* series_cap of them, by hash */
+  size_t series_cap;            /* a power of two, or 0 */
+  size_t series_count;          /* slots in use */
+  uint32_t last;                /* the series of the last point + 1 */
 } mida__rollup;
 
 /* Empties the images for the next batch (keeps the memory). */
@@ -93,7 +107,8 @@ int mida__rollup_add(mida__rollup *r, const char *task, const char *key,
                      size_t key_len, int has_step, int64_t step, int64_t ts,
                      int has_value, double value);
 
-/* The images, in no particular order: cells[i] for i < cap with used. */
+/* The images, in no particular order: cells[i] for i < cap with used; a
+ * cell's task and key are those of series[cell.series]. */
 
 void mida__rollup_free(mida__rollup *r);
 

@@ -86,8 +86,8 @@
  * metric_block (version 7) summarises each metric series (task_id, key)
  * by blocks, so that `mida serve` downsamples a long series without
  * reading its points: on axis 0 (the step) and 1 (ts), block = x >> shift
- * (x / 2^shift rounded down) for shift in 4, 8, ... 28 on steps and 20,
- * 24, ... 44 on times (ns); each row holds the least and greatest x (x0,
+ * (x / 2^shift rounded down) for shift 6, 12 and 18 on steps and 26, 32
+ * and 38 on times (ns); each row holds the least and greatest x (x0,
  * x1) and ts (t0, t1) of the block's points, the least and greatest value
  * (lo, hi; NaN left out, NULL when there is none) and the number of points
  * (n; on the step axis, those with a step). The writers keep it exact in

@@ -46,6 +46,10 @@
  * schema.h), so a point applied twice is one row and two values at one step
  * and time are two; a point without a step has a NULL step.
  *
+ * Metric blocks (rollup.h): each point the metric insert adds (not one the
+ * store held) is folded into the batch's block images in C, and the images
+ * are upserted once before the commit (min/max kept, counts added).
+ *
  * Schema versions: a writer migrates an older store in its first
  * transaction (schema.h); a newer one is refused.
  *
@@ -808,8 +812,9 @@ static int apply_blocks(sqlite_sink *s) {
     const mida__rollup_cell *c = &s->rollup.cells[i];
     if (!c->used)
       continue;
-    sqlite3_bind_text(st, 1, c->task, 36, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, c->key, (int)c->key_len, SQLITE_STATIC);
+    const mida__rollup_series *e = &s->rollup.series[c->series];
+    sqlite3_bind_text(st, 1, e->task, 36, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, e->key, (int)e->key_len, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, c->axis);
     sqlite3_bind_int(st, 4, c->shift);
     sqlite3_bind_int64(st, 5, c->block);

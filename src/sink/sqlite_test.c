@@ -776,6 +776,9 @@ static void test_run_states(void **state) {
 
 /* ---- tests: the blocks of metric series (rollup.h) ---------------------- */
 
+#define STRINGIFY_SHIFT_(x) #x
+#define STRINGIFY_SHIFT(x) STRINGIFY_SHIFT_(x)
+
 /* The blocks as stored, and as computed afresh from the points. */
 #define BLOCKS_STORED                                                         \
   "SELECT " MIDA_ROLLUP_COLUMNS " FROM metric_block ORDER BY task_id, key,"   \
@@ -830,11 +833,25 @@ static void test_metric_blocks(void **state) {
   char *points = query_text(sink, "SELECT count(*) FROM metric", 0);
   char *sum = query_text(sink,
                          "SELECT sum(n) FROM metric_block WHERE axis = 1"
-                         " AND shift = 44",
+                         " AND shift = " STRINGIFY_SHIFT(MIDA_ROLLUP_TIME_MAX),
                          0);
   assert_string_equal(points, sum);
   free(points);
   free(sum);
+  /* Many series in one batch (the fold's table of series grows). */
+  static char names[150][8];
+  static mida__rec more[300];
+  for (int i = 0; i < 300; i++) {
+    snprintf(names[i % 150], sizeof names[0], "k%03d", i % 150);
+    rec_init(&more[i], MIDA_REC_METRIC);
+    set_id(&more[i], MIDA_F_TASK, &task);
+    set_str(&more[i], MIDA_F_KEY, names[i % 150]);
+    set_i64(&more[i], MIDA_F_STEP, i * 37 - 2000);
+    set_i64(&more[i], MIDA_F_TS, 1700000000000000000 + (int64_t)i * 99999991);
+    set_f64(&more[i], MIDA_F_VALUE, (double)(i % 17) - 8);
+  }
+  put(sink, more, 300);
+  assert_blocks_exact(sink);
   char *before = query_text(sink, BLOCKS_STORED, 0);
   mida__sink_close(sink);
 

@@ -271,8 +271,8 @@ BLOCKS_FRESH = (
     " p.step ELSE p.ts END), max(CASE WHEN l.axis = 0 THEN p.step ELSE p.ts"
     " END), min(p.ts), max(p.ts), min(nullif(p.value, 'NaN')),"
     " max(nullif(p.value, 'NaN')), count(*) FROM metric p CROSS JOIN"
-    " (SELECT 0 AS axis, s AS shift FROM generate_series(4, 28, 4) s"
-    " UNION ALL SELECT 1, s FROM generate_series(20, 44, 4) s) l"
+    " (SELECT 0 AS axis, s AS shift FROM generate_series(6, 18, 6) s"
+    " UNION ALL SELECT 1, s FROM generate_series(26, 38, 6) s) l"
     " WHERE l.axis = 1 OR p.step IS NOT NULL GROUP BY 1, 2, 3, 4, 5"
     " ORDER BY 1, 2, 3, 4, 5")
 
