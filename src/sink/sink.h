@@ -70,6 +70,13 @@ struct mida__sink {
 int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
                     size_t errlen);
 
+/* Reads MIDA_REDACT_USED once for the process (later calls do nothing):
+ * unless it is "0", mida__sink_put_batch hides the values of secret-named
+ * members of every record's `used` (sink.c). Called by mida_open on the
+ * caller's thread, so that the shipper's thread never reads the
+ * environment; put_batch calls it too. */
+void mida__sink_redact_init(void);
+
 int mida__sink_put_batch(mida__sink *sink, const mida__rec *recs, size_t n,
                          const mida__origin *origin);
 
