@@ -11,6 +11,8 @@
  */
 #include "sink/sink.h"
 
+#include "sink/key_index.h"
+
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/redact.h"
@@ -19,10 +21,10 @@
 #include "sink/module.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
-#include <stdlib.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The schemes that sinks serve, as errors list them. */
@@ -102,6 +104,19 @@ static int open_backend(const mida__sink_methods *m, const char *url, int flags,
   backend_enter();
   int rc = m->open(url, flags, out, err, errlen);
   backend_leave();
+  /* The key indexes declared in the environment, made by the first writer
+   * that opens the store (key_index.h). */
+  const char *declared = getenv("MIDA_INDEX");
+  if (rc == MIDA_OK && !(flags & MIDA_SINK_READONLY) &&
+      m->exec_schema != NULL && declared != NULL && declared[0] != '\0') {
+    char why[512] = "";
+    rc = mida__key_index_declared(*out, declared, why, sizeof why);
+    if (rc != MIDA_OK) {
+      set_err(err, errlen, "%s", why);
+      mida__sink_close(*out);
+      *out = NULL;
+    }
+  }
   return rc;
 }
 
@@ -235,6 +250,19 @@ int mida__sink_query(mida__sink *sink, const char *sql,
                            sink->methods->scheme);
   backend_enter();
   int rc = sink->methods->query(sink, sql, params, nparams, row, ctx);
+  backend_leave();
+  return rc;
+}
+
+int mida__sink_exec_schema(mida__sink *sink, const char *sql) {
+  if (sink == NULL || sql == NULL)
+    return MIDA_EINVAL;
+  if (sink->methods->exec_schema == NULL)
+    return mida__sink_fail(sink, MIDA_EUNSUPPORTED,
+                           "the %s sink is not a store",
+                           sink->methods->scheme);
+  backend_enter();
+  int rc = sink->methods->exec_schema(sink, sql);
   backend_leave();
   return rc;
 }
