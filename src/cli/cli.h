@@ -78,6 +78,12 @@ int mida__cli_parse_count(const char *text, long long *out);
 /* Prints "mida: <message>\n" to stderr; returns MIDA_CLI_FAIL. */
 int mida__cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Prints one line on stderr, printf-style, with the control characters of
+ * what was formatted escaped (core/term.h); a newline at the end of fmt is
+ * the line's own. For warnings and notes that echo names, paths or the
+ * messages of stores and brokers. */
+void mida__cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Opens the store named by cli->store. Read-only verbs pass writable 0: the
  * store is opened with MIDA_SINK_READONLY | MIDA_SINK_NOCREATE, and a
  * missing store is reported as "mida: no store at PATH (set --store or
@@ -108,6 +114,12 @@ const char *mida__cli_cell(const mida__cli_rows *r, size_t row, int col);
 void mida__cli_rows_free(mida__cli_rows *r);
 
 /* ---- the result printer (output.c) ------------------------------------- */
+
+/* Writes text (NULL: nothing) to fp with its control characters shown as
+ * visible escapes (core/term.h, MIDA_TERM_ESCAPE): every value from the
+ * store or a workflow that a verb prints outside a table goes through it.
+ * Returns MIDA_OK, MIDA_EIO or MIDA_ENOMEM. */
+int mida__cli_put_text(FILE *fp, const char *text);
 
 typedef enum mida__out_format {
   MIDA_OUT_TABLE = 0, /* aligned columns, header and rule, for people */
@@ -158,6 +170,12 @@ void mida__out_discard(mida__out *o);
 /* Chooses the format from the --csv and --json flags; both at once is a
  * usage error. Returns MIDA_CLI_CONTINUE or MIDA_CLI_USAGE. */
 int mida__out_pick(const char *verb, int csv, int json, mida__out_format *fmt);
+
+/* Runs sql with params on the store (read-only), printing its rows in fmt
+ * (list.c). Returns an exit status. */
+int mida__cli_print_query(const mida__cli *cli, const char *sql,
+                          const char *const *params, int nparams,
+                          mida__out_format fmt);
 
 /* Display width of UTF-8 text: the number of characters. */
 size_t mida__out_width(const char *text);
@@ -220,6 +238,7 @@ void mida__cli_dest_abort(mida__cli_dest *d);
 int mida__cli_query(mida__cli *cli, int argc, char **argv);
 int mida__cli_workflows(mida__cli *cli, int argc, char **argv);
 int mida__cli_tasks(mida__cli *cli, int argc, char **argv);
+int mida__cli_index(mida__cli *cli, int argc, char **argv);
 int mida__cli_show(mida__cli *cli, int argc, char **argv);
 int mida__cli_lineage(mida__cli *cli, int argc, char **argv);
 int mida__cli_export(mida__cli *cli, int argc, char **argv);

@@ -4,7 +4,7 @@
  *
  * Start. The library is found (MIDA_PRELOAD_LIB, else beside this mida:
  * <bin>/../preload/ in the build tree, <bin>/../lib[/<triplet>]/ and the
- * configured libdir when installed) and appended to the command's
+ * configured libdir when installed, <bin>/../lib/ in a wheel's mida/_lib) and appended to the command's
  * LD_PRELOAD. The command gets the spool (absolute, so that a process that
  * changes directory still finds it), the prefixes not to record (the
  * spool, the store's file and its -wal/-shm, --ignore), a pipe registry
@@ -101,8 +101,8 @@ static int find_library(char *buf, size_t cap) {
         return 0;
     }
   }
-  snprintf(buf, cap, "%s", MIDA_PRELOAD_INSTALLED);
-  return is_file(buf) ? 0 : -1;
+  snprintf(buf, cap, "%s", MIDA_PRELOAD_INSTALLED); /* "" in a wheel */
+  return buf[0] != '\0' && is_file(buf) ? 0 : -1;
 }
 
 /* path made absolute (against the working directory) into buf. */
@@ -258,7 +258,7 @@ static void add_digests(mida__run_preload *p) {
   int rc = mida__cli_fetch(p->sink, generated_sql, params, 1, DIGEST_FILES,
                            &rows);
   if (rc != MIDA_OK) {
-    fprintf(stderr, "mida run: no digests: %s\n",
+    mida__cli_note( "mida run: no digests: %s\n",
             rc == MIDA_EUNSUPPORTED ? "the store answers no queries (a "
                                       "broker)"
                                     : mida__sink_errmsg(p->sink));
@@ -289,7 +289,7 @@ static void add_digests(mida__run_preload *p) {
     }
     if (n == DIGEST_BATCH || (i == rows.nrows && n > 0)) {
       if (mida__sink_put_batch(p->sink, recs, n, &origin) != MIDA_OK)
-        fprintf(stderr, "mida run: digests not stored: %s\n",
+        mida__cli_note( "mida run: digests not stored: %s\n",
                 mida__sink_errmsg(p->sink));
       n = 0;
     }
@@ -380,7 +380,7 @@ static int open_sink(mida__run_preload *p) {
   int rc = mida__sink_open(p->store, 0, &p->sink, err, sizeof err);
   if (rc != MIDA_OK) {
     p->sink = NULL;
-    fprintf(stderr,
+    mida__cli_note(
             "mida run: the store cannot take the command's files now (%s); "
             "they stay in the spool for 'mida recover'\n",
             err);
@@ -398,13 +398,13 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
     return 0; /* asked not to, or nothing is recorded at all */
   char lib[PATH_MAX];
   if (find_library(lib, sizeof lib) != 0) {
-    fprintf(stderr, "mida run: libmida_preload.so not found (set "
+    mida__cli_note( "mida run: libmida_preload.so not found (set "
                     "MIDA_PRELOAD_LIB); the command's files are not "
                     "recorded\n");
     return 0;
   }
   if (spool_of(store, p->spool, sizeof p->spool) != 0) {
-    fprintf(stderr, "mida run: the spool's path is too long; the "
+    mida__cli_note( "mida run: the spool's path is too long; the "
                     "command's files are not recorded\n");
     return 0;
   }
@@ -418,7 +418,7 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
       setenv("MIDA_PRELOAD_SPOOL", p->spool, 1) != 0 ||
       setenv("MIDA_SPOOL", p->spool, 1) != 0 ||
       setenv("MIDA_PRELOAD_TASK", context, 1) != 0) {
-    fprintf(stderr, "mida run: cannot set the command's environment; its "
+    mida__cli_note( "mida run: cannot set the command's environment; its "
                     "files are not recorded\n");
     unsetenv("MIDA_PRELOAD_SPOOL");
     return 0;

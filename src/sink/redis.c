@@ -192,7 +192,7 @@ static int redis_open(const char *url, int flags, mida__sink **out, char *err,
 }
 
 const mida__sink_methods mida__redis_sink = {
-    "redis", redis_open, redis_put_batch, NULL, redis_close, NULL,
+    "redis", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL,
 };
 
 /* ---- the consumer -------------------------------------------------------- */
