@@ -67,23 +67,32 @@
   " 'task_telemetry_v', 'task_v', 'telemetry', 'workflow', 'workflow_v',"     \
   " 'mida.mida_change_horizon']"
 
+/* Whether the table or view named t (an SQL expression) exists; without
+ * to_regclass() for names in the schema mida, which a role without USAGE
+ * on it may not look into. */
+#define GUARD_TABLE_EXISTS(t)                                                  \
+  "CASE WHEN " t " LIKE 'mida.%' THEN EXISTS (SELECT 1 FROM pg_class c"       \
+  " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'mida'"   \
+  " AND c.relname = substr(" t ", 6)) ELSE to_regclass(" t ") IS NOT NULL"    \
+  " END"
+
 /* What the guard functions' comment says when they are up to date: the
  * guard's version and the tables granted, which are those that exist. */
 #define GUARD_MARKER                                                           \
   "'mida query guard 1: ' || coalesce((SELECT string_agg(g.tbl, ','"         \
   " ORDER BY g.tbl) FROM unnest(" GUARD_TABLES ") AS g(tbl) WHERE"             \
-  " to_regclass(g.tbl) IS NOT NULL), '')"
+  " " GUARD_TABLE_EXISTS("g.tbl") "), '')"
 
 /* Whether the guard is in place and usable by this connection's role:
  * up to date, the role exists, this role may SET ROLE to it, and it has no
  * more rights than it was given (no attribute, no membership). */
 static const char check_sql[] =
-    "SELECT coalesce(obj_description(to_regprocedure("
-    "'mida.mida_guard_fetch(refcursor,integer)'), 'pg_proc') = " GUARD_MARKER
-    ", false) AND (SELECT count(*) FROM pg_proc p WHERE p.prosecdef AND"
-    " p.proowner = r.oid AND p.oid IN (to_regprocedure("
-    "'mida.mida_guard_open(text)'), to_regprocedure("
-    "'mida.mida_guard_fetch(refcursor,integer)'))) = 2,"
+    "WITH f AS (SELECT p.oid, p.proname, p.prosecdef, p.proowner FROM pg_proc"
+    " p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname ="
+    " 'mida' AND p.proname IN ('mida_guard_open', 'mida_guard_fetch'))"
+    " SELECT coalesce((SELECT obj_description(f.oid, 'pg_proc') FROM f WHERE"
+    " f.proname = 'mida_guard_fetch') = " GUARD_MARKER ", false) AND (SELECT"
+    " count(*) FROM f WHERE f.prosecdef AND f.proowner = r.oid) = 2,"
     " r.oid IS NOT NULL,"
     " CASE WHEN r.oid IS NULL THEN false ELSE pg_has_role(r.oid, 'MEMBER')"
     " END,"
