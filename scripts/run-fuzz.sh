@@ -21,7 +21,7 @@ declare -A extra=(
   [proc_fuzz]="src/telemetry/proc.c"
   [wire_fuzz]="src/sink/wire.c"
   [serve_fuzz]="src/serve/request.c src/serve/response.c src/serve/params.c
-                src/serve/predicate.c"
+                src/sink/predicate.c src/sink/key.c"
   [program_fuzz]=""
 )
 status=0

@@ -34,6 +34,8 @@
 
 #include "capture/journal.h"
 
+#include "capture/spool_dir.h"
+
 #include "core/alloc.h"
 #include "core/crc32c.h"
 #include "core/record.h"
@@ -226,36 +228,6 @@ static char *format_alloc(const char *fmt, ...) {
   vsnprintf(s, (size_t)n + 1, fmt, ap);
   va_end(ap);
   return s;
-}
-
-/* mkdir -p with mode 0700 for the directories it creates. */
-static int make_dirs(const char *dir) {
-  char *copy = mida__strdup(dir);
-  if (copy == NULL)
-    return MIDA_ENOMEM;
-  int rc = MIDA_OK;
-  for (char *p = copy + 1; *p != '\0'; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(copy, 0700) != 0 && errno != EEXIST)
-      rc = MIDA_EIO;
-    *p = '/';
-    if (rc != MIDA_OK)
-      goto out;
-  }
-  if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
-    rc = MIDA_EIO;
-    goto out;
-  }
-  struct stat st;
-  if (stat(copy, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    errno = ENOTDIR;
-    rc = MIDA_EIO;
-  }
-out:
-  mida__free(copy);
-  return rc;
 }
 
 /* The host name with every character outside [A-Za-z0-9_-] replaced by '_'
@@ -488,19 +460,16 @@ static int spool_bytes(const char *dir, uint64_t *out) {
   return MIDA_OK;
 }
 
-/* Makes sure the spool directory exists and that one more segment of
+/* Makes sure the spool directory exists and is this user's own
+ * (spool_dir.h), and that one more segment of
  * bytes keeps it within MIDA_SPOOL_MAX. Returns MIDA_OK, MIDA_EFULL (over
  * the bound, or no room to create the directory), MIDA_EIO or
  * MIDA_ENOMEM, with a message. */
 static int spool_room(mida__journal *j, size_t bytes, char *err,
                       size_t errlen) {
-  int rc = make_dirs(j->spool);
-  if (rc != MIDA_OK) {
-    int e = errno;
-    set_err(err, errlen, "cannot create spool directory %s: %s", j->spool,
-            rc == MIDA_ENOMEM ? "out of memory" : strerror(e));
-    return rc == MIDA_EIO && is_no_space(e) ? MIDA_EFULL : rc;
-  }
+  int rc = mida__spool_dir_prepare(j->spool, true, err, errlen);
+  if (rc != MIDA_OK)
+    return rc == MIDA_EIO && is_no_space(errno) ? MIDA_EFULL : rc;
   if (j->spool_max == 0)
     return MIDA_OK;
   uint64_t used = 0;
@@ -1278,7 +1247,15 @@ int mida__orphan_open(const char *path, mida__orphan **out, char *err,
   void *base = MAP_FAILED;
   size_t map_bytes = 0;
   seg_header hdr;
-  int fd = open(path, O_RDWR | O_CLOEXEC);
+  /* Only this user's own files, never through a link: a segment planted
+   * by someone else would become records in this user's store. */
+  int fd = mida__spool_open_segment(path, O_RDWR);
+  if (fd < 0 && (errno == EPERM || errno == ELOOP || errno == EINVAL)) {
+    set_err(err, errlen, "%s is not a journal segment of yours: %s", path,
+            errno == EPERM ? "another user owns it"
+                           : "not a regular file");
+    return MIDA_ECORRUPT;
+  }
   if (fd < 0) {
     set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
     return MIDA_EIO;
@@ -1474,7 +1451,7 @@ int mida__spool_sweep(const char *spool_dir) {
     char *path = format_alloc("%s/%s", spool_dir, e->d_name);
     if (path == NULL)
       break;
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd = mida__spool_open_segment(path, O_RDWR);
     /* Locked: its writer is alive and about to rename it. Young: its
      * writer may not have locked it yet. */
     struct stat st;
@@ -1552,9 +1529,9 @@ int mida__spool_list(const char *spool_dir,
 /* Adds one segment file's header counters to the sums in ctx. */
 static int add_segment_stats(void *ctx, const char *path) {
   mida__spool_stats *st = ctx;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = mida__spool_open_segment(path, O_RDONLY);
   if (fd < 0)
-    return MIDA_OK; /* removed meanwhile: shipped */
+    return MIDA_OK; /* removed meanwhile (shipped), or not this user's */
   seg_header hdr;
   struct stat sb;
   bool sane = fstat(fd, &sb) == 0 &&

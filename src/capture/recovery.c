@@ -11,6 +11,8 @@
  * later recovery goes on from there. A segment whose header is damaged is
  * read frame by frame without it (journal.h, "Damaged headers") and kept
  * aside as <name>.mj.quarantine rather than removed; the store counts it.
+ * Only a spool that passes the checks of spool_dir.h is read, and only the
+ * segments this user owns are shipped: another user's file is left alone.
  *
  * Truthful state: once every segment of a dead journal is in the store, its
  * tasks and workflows that never ended can no longer end. Recovery sends a
@@ -21,6 +23,7 @@
 #include "capture/recovery.h"
 
 #include "capture/ship.h"
+#include "capture/spool_dir.h"
 
 #include "core/alloc.h"
 
@@ -270,6 +273,15 @@ int mida__recover_spool_progress(const char *spool_dir, mida__sink *sink,
     snprintf(err, errlen, "out of memory");
     goto out;
   }
+  /* A spool that another user could have filled or swapped is not read:
+   * its segments would become records in this user's store. */
+  rc = mida__spool_dir_prepare(spool_dir, false, err, errlen);
+  if (rc == MIDA_ENOTFOUND) {
+    rc = MIDA_OK; /* nothing was ever journaled here */
+    goto out;
+  }
+  if (rc != MIDA_OK)
+    goto out;
   (void)mida__spool_sweep(spool_dir);
   rc = mida__spool_list(spool_dir, recover_segment, &r);
   if (rc != MIDA_OK) {

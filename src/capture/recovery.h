@@ -17,7 +17,8 @@ typedef struct mida__recover_stats {
   uint64_t corrupt;  /* frames skipped as corrupt or undecodable */
   uint64_t dropped;  /* records their writers had dropped (DROP policy) */
   uint64_t busy;     /* segments skipped: a live process holds them */
-  uint64_t foreign;  /* files that were not journal segments, left alone */
+  uint64_t foreign;  /* files that were not journal segments, or that
+                        another user owns: left alone */
   uint64_t quarantined; /* of the segments, those whose header was damaged:
                            shipped frame by frame and kept aside */
   uint64_t lost;        /* dead journals whose unfinished tasks and

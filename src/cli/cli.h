@@ -159,6 +159,12 @@ void mida__out_discard(mida__out *o);
  * usage error. Returns MIDA_CLI_CONTINUE or MIDA_CLI_USAGE. */
 int mida__out_pick(const char *verb, int csv, int json, mida__out_format *fmt);
 
+/* Runs sql with params on the store (read-only), printing its rows in fmt
+ * (list.c). Returns an exit status. */
+int mida__cli_print_query(const mida__cli *cli, const char *sql,
+                          const char *const *params, int nparams,
+                          mida__out_format fmt);
+
 /* Display width of UTF-8 text: the number of characters. */
 size_t mida__out_width(const char *text);
 
@@ -220,6 +226,7 @@ void mida__cli_dest_abort(mida__cli_dest *d);
 int mida__cli_query(mida__cli *cli, int argc, char **argv);
 int mida__cli_workflows(mida__cli *cli, int argc, char **argv);
 int mida__cli_tasks(mida__cli *cli, int argc, char **argv);
+int mida__cli_index(mida__cli *cli, int argc, char **argv);
 int mida__cli_show(mida__cli *cli, int argc, char **argv);
 int mida__cli_lineage(mida__cli *cli, int argc, char **argv);
 int mida__cli_export(mida__cli *cli, int argc, char **argv);

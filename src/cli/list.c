@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 
 #include "mida.h"
+#include "sink/key_index.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -37,16 +38,24 @@ static const char workflows_help[] =
 
 static const char tasks_help[] =
     "usage: mida tasks [--workflow ID] [--status S] [--activity A]\n"
+    "                  [--where DOC.KEY OP VALUE] [--sort [-]DOC.KEY]\n"
     "                  [--limit N] [--csv | --json]\n"
     "\n"
     "Lists tasks in the order they started: id, activity, status, started\n"
-    "(ISO 8601, UTC), duration in seconds (empty while running), host/pid.\n"
+    "(ISO 8601, UTC), duration in seconds (empty while running), host/pid;\n"
+    "with --where or --sort, also the key's value.\n"
     "\n"
     "options:\n"
     "  --workflow ID  only tasks of this workflow\n"
     "  --status S     only tasks in this status (any case): submitted,\n"
     "                 running, finished, cancelled, error, lost, unknown\n"
     "  --activity A   only this activity; '*' and '?' are wildcards\n"
+    "  --where P      only tasks where P holds: DOC.KEY OP VALUE, DOC one of\n"
+    "                 used, generated, custom, telemetry; OP one of\n"
+    "                 = != < <= > >= (e.g. 'used.lr>0.01')\n"
+    "  --sort KEY     order by a numeric key (DOC.KEY; '-' first: largest\n"
+    "                 first) instead of the start; only tasks that have it\n"
+    "                 (mida index KEY makes both fast on a large store)\n"
     "  --limit N      at most N tasks\n"
     "  --csv          CSV (RFC 4180) with a header line\n"
     "  --json         a JSON array of objects\n"
@@ -54,16 +63,14 @@ static const char tasks_help[] =
     "sqlite://mida.db)\n"
     "\n"
     "example:\n"
-    "  mida tasks --status error --activity 'train*' --limit 20\n";
+    "  mida tasks --status error --activity 'train*' --limit 20\n"
+    "  mida tasks --sort -generated.acc --limit 10\n";
 
-/* Runs sql with params, printing its rows in fmt. Returns an exit status. */
-static int list_run(const mida__cli *cli, const char *sql,
-                    const char *const *params, int nparams,
-                    mida__out_format fmt) {
-  mida__sink *sink = NULL;
-  int ex = mida__cli_open_store(cli, 0, &sink);
-  if (ex != MIDA_CLI_CONTINUE)
-    return ex;
+/* Prints the rows of sql with params, run on sink, in fmt. Returns an exit
+ * status. */
+static int print_rows(mida__sink *sink, const char *sql,
+                      const char *const *params, int nparams,
+                      mida__out_format fmt) {
   mida__out out;
   mida__out_init(&out, fmt, stdout);
   int rc = mida__sink_query(sink, sql, params, nparams, mida__out_row, &out);
@@ -71,13 +78,23 @@ static int list_run(const mida__cli *cli, const char *sql,
     rc = out.rc;
   if (rc == MIDA_OK) {
     rc = mida__out_end(&out);
-    ex = rc == MIDA_OK
-             ? MIDA_CLI_OK
-             : mida__cli_fail("cannot write the result: %s", mida_strerror(rc));
-  } else {
-    mida__out_discard(&out);
-    ex = mida__cli_store_error(sink, rc, "cannot list");
+    return rc == MIDA_OK
+               ? MIDA_CLI_OK
+               : mida__cli_fail("cannot write the result: %s",
+                                mida_strerror(rc));
   }
+  mida__out_discard(&out);
+  return mida__cli_store_error(sink, rc, "cannot list");
+}
+
+int mida__cli_print_query(const mida__cli *cli, const char *sql,
+                          const char *const *params, int nparams,
+                          mida__out_format fmt) {
+  mida__sink *sink = NULL;
+  int ex = mida__cli_open_store(cli, 0, &sink);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+  ex = print_rows(sink, sql, params, nparams, fmt);
   mida__sink_close(sink);
   return ex;
 }
@@ -122,7 +139,7 @@ int mida__cli_workflows(mida__cli *cli, int argc, char **argv) {
            " AND t.status = 'ERROR') AS failed"
            " FROM workflow w%s ORDER BY w.started, w.id",
            where);
-  return list_run(cli, sql, params, nparams, fmt);
+  return mida__cli_print_query(cli, sql, params, nparams, fmt);
 }
 
 int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
@@ -132,8 +149,12 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
   const char *status = NULL;
   const char *activity = NULL;
   const char *limit = NULL;
+  const char *where_text = NULL;
+  const char *sort_text = NULL;
   const mida__cli_opt opts[] = {
       {"--workflow", NULL, &workflow, NULL},
+      {"--where", NULL, &where_text, NULL},
+      {"--sort", NULL, &sort_text, NULL},
       {"--status", NULL, &status, NULL},
       {"--activity", NULL, &activity, NULL},
       {"--limit", NULL, &limit, NULL},
@@ -155,48 +176,123 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
     return mida__cli_usage_error("tasks", "--limit needs a count, not '%s'",
                                  limit);
 
-  const char *params[3];
+  mida__predicate pred;
+  mida__key sort_key;
+  int sort_desc = 0;
+  char why[200];
+  if (where_text != NULL &&
+      mida__predicate_parse(where_text, &pred, why, sizeof why) != MIDA_OK)
+    return mida__cli_usage_error("tasks", "--where '%s': %s", where_text, why);
+  if (sort_text != NULL) {
+    sort_desc = sort_text[0] == '-';
+    if (mida__key_parse_all(sort_text + sort_desc, &sort_key, why,
+                            sizeof why) != MIDA_OK)
+      return mida__cli_usage_error("tasks", "--sort '%s': %s", sort_text,
+                                   why);
+  }
+
+  mida__sink *sink = NULL;
+  ex = mida__cli_open_store(cli, 0, &sink);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+  /* Whether the key's index holds few matches: then read it (predicate.h). */
+  if (where_text != NULL)
+    mida__predicate_probe(sink, &pred);
+
+  const char *params[4];
   int nparams = 0;
-  char where[512] = "";
-  size_t used = 0;
+  mida__buf where;
+  mida__buf_init(&where, LIST_SQL_MAX);
+  int rc = MIDA_OK;
   /* Each clause names its own parameter number; the clauses are fixed
    * text, the values are bound. */
   if (workflow != NULL) {
     params[nparams++] = workflow;
-    used += (size_t)snprintf(where + used, sizeof(where) - used,
-                             " AND workflow_id = ?%d", nparams);
+    rc = mida__buf_printf(&where, " AND workflow_id = ?%d", nparams);
   }
-  if (status != NULL) {
+  if (rc == MIDA_OK && status != NULL) {
     params[nparams++] = status;
-    used += (size_t)snprintf(where + used, sizeof(where) - used,
-                             " AND status = upper(?%d)", nparams);
+    rc = mida__buf_printf(&where, " AND status = upper(?%d)", nparams);
   }
-  if (activity != NULL) {
+  if (rc == MIDA_OK && activity != NULL) {
     params[nparams++] = activity;
     /* The pattern is an expression, not a bare parameter: SQLite
      * re-prepares a statement at its first step when a bound GLOB pattern
      * could change the plan, and that invalidates the column names a sink
      * may have read before stepping. */
     int glob = strpbrk(activity, "*?[") != NULL;
-    used += (size_t)snprintf(where + used, sizeof(where) - used,
-                             /* glob(): SQLite's GLOB, also defined by the
-                              * PostgreSQL store (postgres.c). */
-                             glob ? " AND glob((?%d || ''), activity)"
-                                  : " AND activity = ?%d",
-                             nparams);
+    rc = mida__buf_printf(&where,
+                          /* glob(): SQLite's GLOB, also defined by the
+                           * PostgreSQL store (postgres.c). */
+                          glob ? " AND glob((?%d || ''), activity)"
+                               : " AND activity = ?%d",
+                          nparams);
+  }
+  /* The key's expression as its index holds it (src/sink/key.h), so that
+   * `mida index` serves the filter and the sort. */
+  if (rc == MIDA_OK && where_text != NULL) {
+    rc = mida__buf_adds(&where, " AND ");
+    if (rc == MIDA_OK)
+      rc = mida__predicate_sql(&pred, "task", &where, params, &nparams);
+  }
+  mida__buf order;
+  mida__buf_init(&order, LIST_SQL_MAX);
+  mida__buf shown;
+  mida__buf_init(&shown, LIST_SQL_MAX);
+  if (rc == MIDA_OK && sort_text != NULL) {
+    rc = mida__buf_adds(&where, " AND ");
+    if (rc == MIDA_OK)
+      rc = mida__key_expr(&where, &sort_key, MIDA_KEY_NUM, "task");
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&where, " IS NOT NULL");
+    if (rc == MIDA_OK)
+      rc = mida__key_expr(&order, &sort_key, MIDA_KEY_NUM, "task");
+    if (rc == MIDA_OK)
+      rc = mida__buf_printf(&order, " %s, id %s", sort_desc ? "DESC" : "ASC",
+                            sort_desc ? "DESC" : "ASC");
+  } else if (rc == MIDA_OK) {
+    rc = mida__buf_adds(&order, "task.started, id");
+  }
+  /* The key filtered or sorted on is shown as a column of its own. */
+  const mida__key *show = sort_text != NULL   ? &sort_key
+                          : where_text != NULL ? &pred.key
+                                               : NULL;
+  if (rc == MIDA_OK && show != NULL) {
+    rc = mida__buf_adds(&shown, ", coalesce(CAST(");
+    if (rc == MIDA_OK)
+      rc = mida__key_expr(&shown, show, MIDA_KEY_NUM, "task");
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&shown, " AS TEXT), ");
+    if (rc == MIDA_OK)
+      rc = mida__key_expr(&shown, show, MIDA_KEY_TEXT, "task");
+    if (rc == MIDA_OK)
+      rc = mida__buf_printf(&shown, ") AS \"%s.%s\"", show->doc, show->path);
   }
   char limit_sql[48] = "";
   if (max >= 0)
     snprintf(limit_sql, sizeof(limit_sql), " LIMIT %lld", max);
-  char sql[LIST_SQL_MAX];
-  snprintf(sql, sizeof(sql),
-           "SELECT id, activity, status,"
-           " strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', started / 1e9,"
-           " 'unixepoch') AS started,"
-           " round((ended - started) / 1e9, 3) AS duration_s,"
-           " coalesce(host, '') || '/' || coalesce(CAST(pid AS TEXT), '')"
-           " AS host_pid"
-           " FROM task WHERE TRUE%s ORDER BY task.started, id%s",
-           where, limit_sql);
-  return list_run(cli, sql, params, nparams, fmt);
+  mida__buf sql;
+  mida__buf_init(&sql, 4 * LIST_SQL_MAX);
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(
+        &sql,
+        "SELECT id, activity, status,"
+        " strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', started / 1e9,"
+        " 'unixepoch') AS started,"
+        " round((ended - started) / 1e9, 3) AS duration_s,"
+        " coalesce(host, '') || '/' || coalesce(CAST(pid AS TEXT), '')"
+        " AS host_pid%s"
+        " FROM task WHERE TRUE%s ORDER BY %s%s",
+        mida__buf_str(&shown), mida__buf_str(&where), mida__buf_str(&order),
+        limit_sql);
+  ex = rc == MIDA_OK ? print_rows(sink, mida__buf_str(&sql), params, nparams,
+                                  fmt)
+                     : mida__cli_fail("cannot build the query: %s",
+                                      mida_strerror(rc));
+  mida__sink_close(sink);
+  mida__buf_free(&where);
+  mida__buf_free(&order);
+  mida__buf_free(&shown);
+  mida__buf_free(&sql);
+  return ex;
 }

@@ -24,6 +24,8 @@ static const verb verbs[] = {
     {"query", mida__cli_query, "run a read-only SQL query on the store"},
     {"workflows", mida__cli_workflows, "list workflows"},
     {"tasks", mida__cli_tasks, "list tasks, with filters"},
+    {"index", mida__cli_index,
+     "index a key of the task documents for queries on it"},
     {"show", mida__cli_show, "show one task or workflow in full"},
     {"lineage", mida__cli_lineage,
      "upstream and downstream of a task or data, across workflows"},

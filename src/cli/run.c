@@ -34,6 +34,7 @@
 #include "cli/cli.h"
 #include "cli/run_preload.h"
 
+#include "core/argv.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/url.h"
@@ -168,24 +169,22 @@ static int prepend_preload(const char *var) {
   return rc;
 }
 
-/* {"argv": [...], "cwd": "..."} into b. */
+/* {"argv": [...], "cwd": "..."} into b; the argv bounded and with the
+ * values of secret-looking options hidden (core/argv.h), as the preload
+ * records every other process. */
 static int argv_json(mida__buf *b, int argc, char **argv) {
-  int rc = mida__buf_adds(b, "{\"argv\":[");
-  for (int i = 0; i < argc && rc == MIDA_OK; i++) {
-    if (i)
-      rc = mida__buf_adds(b, ",");
-    if (rc == MIDA_OK)
-      rc = mida__json_add_string(b, argv[i], strlen(argv[i]));
-  }
+  int rc = mida__buf_adds(b, "{\"argv\":");
+  if (rc == MIDA_OK)
+    rc = mida__argv_json(b, argc, argv);
   char cwd[4096];
   if (rc == MIDA_OK && getcwd(cwd, sizeof cwd) != NULL) {
-    rc = mida__buf_adds(b, "],\"cwd\":");
+    rc = mida__buf_adds(b, ",\"cwd\":");
     if (rc == MIDA_OK)
       rc = mida__json_add_string(b, cwd, strlen(cwd));
     if (rc == MIDA_OK)
       rc = mida__buf_adds(b, "}");
   } else if (rc == MIDA_OK) {
-    rc = mida__buf_adds(b, "]}");
+    rc = mida__buf_adds(b, "}");
   }
   return rc;
 }

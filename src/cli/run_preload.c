@@ -4,7 +4,7 @@
  *
  * Start. The library is found (MIDA_PRELOAD_LIB, else beside this mida:
  * <bin>/../preload/ in the build tree, <bin>/../lib[/<triplet>]/ and the
- * configured libdir when installed) and appended to the command's
+ * configured libdir when installed, <bin>/../lib/ in a wheel's mida/_lib) and appended to the command's
  * LD_PRELOAD. The command gets the spool (absolute, so that a process that
  * changes directory still finds it), the prefixes not to record (the
  * spool, the store's file and its -wal/-shm, --ignore), a pipe registry
@@ -101,8 +101,8 @@ static int find_library(char *buf, size_t cap) {
         return 0;
     }
   }
-  snprintf(buf, cap, "%s", MIDA_PRELOAD_INSTALLED);
-  return is_file(buf) ? 0 : -1;
+  snprintf(buf, cap, "%s", MIDA_PRELOAD_INSTALLED); /* "" in a wheel */
+  return buf[0] != '\0' && is_file(buf) ? 0 : -1;
 }
 
 /* path made absolute (against the working directory) into buf. */

@@ -31,11 +31,19 @@ int mida__default_spool(const char *store_url, char *buf, size_t buflen) {
     uint64_t h = UINT64_C(0xCBF29CE484222325); /* FNV-1a of the URL */
     for (const unsigned char *p = (const unsigned char *)store_url; *p; p++)
       h = (h ^ *p) * UINT64_C(0x100000001B3);
+    /* The user's runtime directory first: it is theirs alone (0700), so
+     * no other user can make the path before them. /tmp is shared, and
+     * the journal checks what it finds there (capture/spool_dir.h). */
+    const char *run = getenv("XDG_RUNTIME_DIR");
     const char *tmp = getenv("TMPDIR");
     if (tmp == NULL || tmp[0] == '\0')
       tmp = "/tmp";
-    n = snprintf(buf, buflen, "%s/mida-spool-%lu/%016llx", tmp,
-                 (unsigned long)getuid(), (unsigned long long)h);
+    if (run != NULL && run[0] == '/')
+      n = snprintf(buf, buflen, "%s/mida-spool/%016llx", run,
+                   (unsigned long long)h);
+    else
+      n = snprintf(buf, buflen, "%s/mida-spool-%lu/%016llx", tmp,
+                   (unsigned long)geteuid(), (unsigned long long)h);
   }
   return (n < 0 || (size_t)n >= buflen) ? MIDA_ETOOBIG : MIDA_OK;
 }

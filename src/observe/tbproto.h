@@ -135,7 +135,9 @@ typedef int (*mida__tb_value_fn)(void *ctx, const mida__tb_event *ev,
                                  const mida__tb_value *v);
 
 /* Decodes one serialized Event (the data of one TFRecord). Fills ev first,
- * then calls fn (may be NULL) for each summary value. Returns MIDA_OK,
+ * then calls fn (may be NULL) for each summary value. What a value
+ * points to (tag, text, histogram buckets, media) is borrowed from buf:
+ * it stays readable only as long as buf does. Returns MIDA_OK,
  * MIDA_ECORRUPT, or what fn returned. A value that cannot be decoded makes
  * the whole event corrupt; the callbacks made before it stand. */
 int mida__tb_event_decode(const uint8_t *buf, size_t len, mida__tb_event *ev,

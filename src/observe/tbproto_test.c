@@ -59,8 +59,11 @@ static size_t unhex(const char *hex, uint8_t *out, size_t cap) {
   return n;
 }
 
-/* What the callback saw. */
+/* What the callback saw, and the event it saw it in: the decoder's values
+ * borrow the event's bytes (a histogram's buckets are read through them
+ * after the callback), so the bytes live as long as what was seen. */
 typedef struct seen {
+  uint8_t event[512];
   int n;
   mida__tb_value v[8];
   char tags[8][64];
@@ -89,10 +92,9 @@ static int collect(void *ctx, const mida__tb_event *ev,
 }
 
 static int decode_hex(const char *hex, mida__tb_event *ev, seen *s) {
-  uint8_t buf[512];
-  size_t n = unhex(hex, buf, sizeof buf);
   memset(s, 0, sizeof *s);
-  return mida__tb_event_decode(buf, n, ev, collect, s);
+  size_t n = unhex(hex, s->event, sizeof s->event);
+  return mida__tb_event_decode(s->event, n, ev, collect, s);
 }
 
 static void test_torch_simple_value(void **state) {
@@ -226,7 +228,9 @@ static int decode_tensor(const enc *tensor, seen *s, mida__tb_event *ev) {
   put_key(&event, 2, 0);
   put_varint(&event, 42);
   memset(s, 0, sizeof *s);
-  return mida__tb_event_decode(event.b, event.n, ev, collect, s);
+  assert_true(event.n <= sizeof s->event);
+  memcpy(s->event, event.b, event.n);
+  return mida__tb_event_decode(s->event, event.n, ev, collect, s);
 }
 
 /* An Event (step 9) with one value "v" whose field (4 image, 6 audio, 8

@@ -4,9 +4,11 @@
  * checks, the where= predicates, and whole requests answered from a real
  * SQLite store (mida__serve_handle).
  */
-#include "serve/predicate.h"
 #include "serve/answer_cache.h"
 #include "serve/serve.h"
+#include "serve/tasks.h"
+#include "sink/key_index.h"
+#include "sink/predicate.h"
 
 #include "core/buf.h"
 #include "mida.h"
@@ -137,15 +139,15 @@ static void test_predicates(void **state) {
   char why[200];
   assert_int_equal(mida__predicate_parse("used.lr>=0.01", &p, why, sizeof why),
                    MIDA_OK);
-  assert_string_equal(p.doc, "used");
-  assert_string_equal(p.path, "lr");
+  assert_string_equal(p.key.doc, "used");
+  assert_string_equal(p.key.path, "lr");
   assert_string_equal(p.op, ">=");
   assert_string_equal(p.value, "0.01");
   assert_true(p.numeric);
   assert_int_equal(
       mida__predicate_parse("generated.m.name=resnet", &p, why, sizeof why),
       MIDA_OK);
-  assert_string_equal(p.path, "m.name");
+  assert_string_equal(p.key.path, "m.name");
   assert_false(p.numeric);
   assert_int_equal(mida__predicate_parse("custom.tag", &p, why, sizeof why),
                    MIDA_OK);
@@ -158,7 +160,9 @@ static void test_predicates(void **state) {
         strcmp(bad[i], "used.a=") != 0)
       fail_msg("accepted '%s'", bad[i]);
   }
-  /* The value and the path are bound, never spliced into the SQL. */
+  /* The value is bound, never spliced into the SQL; the path, which holds
+   * only letters, digits, '_', '-' and '.', is written as a literal (an
+   * index on the key serves only that form). */
   assert_int_equal(
       mida__predicate_parse("used.a=x') OR 1=1 --", &p, why, sizeof why),
       MIDA_OK);
@@ -168,8 +172,20 @@ static void test_predicates(void **state) {
   int np = 0;
   assert_int_equal(mida__predicate_sql(&p, "t", &sql, params, &np), MIDA_OK);
   assert_null(strstr(sql.ptr, "OR 1=1"));
-  assert_int_equal(np, 2);
-  assert_string_equal(params[1], "x') OR 1=1 --");
+  assert_int_equal(np, 1);
+  assert_string_equal(params[0], "x') OR 1=1 --");
+  assert_non_null(strstr(sql.ptr, "mida_text(t.used, 'a') = ?1"));
+  /* The forms an index serves (tests/multinode/test_key_index_postgres.py
+   * asks PostgreSQL's planner about these very texts). */
+  assert_int_equal(mida__predicate_parse("used.lr>=0.01", &p, why, sizeof why),
+                   MIDA_OK);
+  p.few = 1;
+  mida__buf_reset(&sql);
+  np = 0;
+  assert_int_equal(mida__predicate_sql(&p, "t", &sql, params, &np), MIDA_OK);
+  assert_string_equal(mida__buf_str(&sql),
+                      "unlikely(mida_num(t.used, 'lr') >= CAST(?1 AS DOUBLE"
+                      " PRECISION) + 0)");
   mida__buf_free(&sql);
 }
 
@@ -373,6 +389,122 @@ static void test_errors_are_4xx(void **state) {
   }
 }
 
+/* ---- the index of a key serves where= and sort= -------------------- */
+
+static int plan_row(void *ctx, int ncols, const char *const *names,
+                    const char *const *values) {
+  (void)names;
+  /* EXPLAIN QUERY PLAN: id, parent, notused, detail. */
+  if (ncols >= 4 && values[3] != NULL) {
+    mida__buf_adds(ctx, values[3]);
+    mida__buf_adds(ctx, "\n");
+  }
+  return 0;
+}
+
+/* How the store would run the task list of target: its query plan. */
+static char *plan_of(store_fixture *fx, const char *target) {
+  mida__req req;
+  char why[200];
+  assert_int_equal(mida__req_parse(&req, target, why, sizeof why), MIDA_OK);
+  mida__resp resp;
+  mida__resp_init(&resp);
+  mida__tasks_query q;
+  assert_int_equal(mida__tasks_query_build(&fx->srv, &req, &resp, &q), 1);
+  assert_int_equal(q.rc, MIDA_OK);
+  mida__buf sql, plan;
+  mida__buf_init(&sql, 1 << 20);
+  mida__buf_init(&plan, 1 << 20);
+  mida__buf_printf(&sql, "EXPLAIN QUERY PLAN %s", mida__buf_str(&q.sql));
+  mida__sink *sink = NULL;
+  char err[512];
+  assert_int_equal(mida__sink_open(fx->url, MIDA_SINK_READONLY, &sink, err,
+                                   sizeof err),
+                   MIDA_OK);
+  assert_int_equal(mida__sink_query(sink, mida__buf_str(&sql), q.params, q.np,
+                                    plan_row, &plan),
+                   MIDA_OK);
+  mida__sink_close(sink);
+  char *out = strdup(mida__buf_str(&plan));
+  mida__buf_free(&sql);
+  mida__buf_free(&plan);
+  mida__tasks_query_free(&q);
+  mida__resp_free(&resp);
+  mida__req_free(&req);
+  return out;
+}
+
+static void set_index(store_fixture *fx, int drop) {
+  mida__sink *sink = NULL;
+  char err[512];
+  assert_int_equal(mida__sink_open(fx->url, 0, &sink, err, sizeof err),
+                   MIDA_OK);
+  mida__key k;
+  char why[200];
+  assert_int_equal(mida__key_parse_all("used.lr", &k, why, sizeof why),
+                   MIDA_OK);
+  assert_int_equal(mida__key_index_apply(sink, &k, MIDA_KEY_NUM, drop),
+                   MIDA_OK);
+  mida__sink_close(sink);
+}
+
+static void test_key_index_serves_where_and_sort(void **state) {
+  store_fixture *fx = *state;
+  char name[MIDA_KEY_INDEX_NAME];
+  mida__key k;
+  char why[200];
+  assert_int_equal(mida__key_parse_all("used.lr", &k, why, sizeof why),
+                   MIDA_OK);
+  mida__key_index_name(&k, MIDA_KEY_NUM, name);
+  const char *targets[] = {
+      "/api/tasks?where=used.lr%3E%3D3",          /* newest first */
+      "/api/tasks?where=used.lr%3E%3D3&sort=started",
+      "/api/tasks?sort=-used.lr&limit=2",          /* top 2 by the key */
+      "/api/tasks?sort=used.lr&limit=2",
+  };
+  /* Without the index, no plan names it; with it, each plan reads it. */
+  for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+    char *plan = plan_of(fx, targets[i]);
+    if (strstr(plan, name) != NULL)
+      fail_msg("%s reads %s before it exists: %s", targets[i], name, plan);
+    free(plan);
+  }
+  set_index(fx, 0);
+  for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+    char *plan = plan_of(fx, targets[i]);
+    if (strstr(plan, name) == NULL)
+      fail_msg("%s does not read %s: %s", targets[i], name, plan);
+    free(plan);
+  }
+  /* The answers: the key's order, pages following it, filters intact. */
+  char *body;
+  assert_int_equal(answer(fx, "/api/tasks?sort=-used.lr&limit=2", &body), 200);
+  const char *four = strstr(body, "\"lr\": 4");
+  const char *three = strstr(body, "\"lr\": 3");
+  assert_true(four != NULL && three != NULL && four < three);
+  assert_null(strstr(body, "\"lr\": 2"));
+  const char *next = strstr(body, "\"next\": \"");
+  assert_non_null(next);
+  char target[256];
+  snprintf(target, sizeof target, "/api/tasks?sort=-used.lr&limit=2&after=%.36s",
+           next + 9);
+  free(body);
+  assert_int_equal(answer(fx, target, &body), 200);
+  const char *two = strstr(body, "\"lr\": 2");
+  const char *one = strstr(body, "\"lr\": 1");
+  assert_true(two != NULL && one != NULL && two < one);
+  free(body);
+  assert_int_equal(answer(fx, "/api/tasks?where=used.lr%3E%3D3", &body), 200);
+  assert_non_null(strstr(body, "\"lr\": 3"));
+  assert_non_null(strstr(body, "\"lr\": 4"));
+  assert_null(strstr(body, "\"lr\": 2"));
+  free(body);
+  set_index(fx, 1);
+  char *plan = plan_of(fx, targets[0]);
+  assert_null(strstr(plan, name));
+  free(plan);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_accepts_plain_targets),
@@ -387,6 +519,8 @@ int main(void) {
                                       store_setup, store_teardown),
       cmocka_unit_test_setup_teardown(test_errors_are_4xx, store_setup,
                                       store_teardown),
+      cmocka_unit_test_setup_teardown(test_key_index_serves_where_and_sort,
+                                      store_setup, store_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

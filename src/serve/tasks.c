@@ -4,13 +4,16 @@
  * and out, dependencies, children and metric keys).
  *
  * The list reads the primary key for the default sort (newest first, ids
- * being time-ordered) and task_by_workflow for a workflow's tasks; every
- * other sort reads the filtered tasks and sorts them, which is fast for a
- * workflow and slower across a whole store of millions of tasks.
+ * being time-ordered) and task_by_workflow for a workflow's tasks; a sort
+ * by a document key (sort=-generated.acc) and a where= on a key read the
+ * key's index when `mida index` made one (src/sink/key.h); every other sort
+ * reads the filtered tasks and sorts them, which is fast for a workflow
+ * and slower across a whole store of millions of tasks.
  */
 #include "serve/list.h"
-#include "serve/predicate.h"
 #include "serve/serve.h"
+#include "serve/tasks.h"
+#include "sink/key_index.h"
 
 #include "mida.h"
 
@@ -20,8 +23,6 @@
 #define TASK_LIMIT_DEFAULT 100
 /* The most related rows (data, dependencies, metric keys) in a task. */
 #define TASK_RELATED_MAX 1000
-/* The most where= predicates in one list request. */
-#define TASK_PREDICATES_MAX 8
 
 #define TASK_SUMMARY                                                           \
   "t.id, t.workflow_id, t.campaign_id, t.parent_id, t.activity, t.status,"     \
@@ -44,15 +45,9 @@ static const mida__list_sort task_sorts[] = {
     {NULL, NULL, NULL},
 };
 
-typedef struct filter {
-  mida__buf where;                                  /* " WHERE ... AND ..." */
-  const char *params[16 + 3 * TASK_PREDICATES_MAX]; /* ?1.. */
-  int np;                                           /* parameters used */
-  int rc;                                           /* first error */
-} filter;
-
 /* Adds "cond" (with one %d for the parameter's number) bound to value. */
-static void add_filter(filter *f, const char *cond, const char *value) {
+static void add_filter(mida__tasks_query *f, const char *cond,
+                       const char *value) {
   if (f->rc != MIDA_OK)
     return;
   f->params[f->np++] = value;
@@ -61,8 +56,45 @@ static void add_filter(filter *f, const char *cond, const char *value) {
     f->rc = mida__buf_printf(&f->where, cond, f->np);
 }
 
-static int list_tasks(mida__serve *srv, const mida__req *req,
-                      mida__resp *resp) {
+/* Picks sort=KEY or -KEY where KEY is a document key (used.lr): the tasks
+ * where the key is a number, ordered by it, on the expression of the key's
+ * index (src/sink/key.h), so that `mida index used.lr` serves the sort. */
+static int pick_key_sort(mida__tasks_query *q, const char *text, int *desc) {
+  mida__key k;
+  char why[200];
+  *desc = text[0] == '-';
+  if (mida__key_parse_all(text + *desc, &k, why, sizeof why) != MIDA_OK)
+    return 0;
+  mida__buf_init(&q->sort_expr, 512);
+  mida__buf_init(&q->sort_inner, 512);
+  int rc = mida__key_expr(&q->sort_expr, &k, MIDA_KEY_NUM, "t");
+  if (rc == MIDA_OK)
+    rc = mida__key_expr(&q->sort_inner, &k, MIDA_KEY_NUM, NULL);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&q->where, q->where.len ? " AND " : " WHERE ");
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(&q->where, "%s IS NOT NULL",
+                          mida__buf_str(&q->sort_expr));
+  if (q->rc == MIDA_OK)
+    q->rc = rc;
+  q->key_sort.name = "";
+  q->key_sort.expr = mida__buf_str(&q->sort_expr);
+  q->key_sort.inner = mida__buf_str(&q->sort_inner);
+  return 1;
+}
+
+void mida__tasks_query_free(mida__tasks_query *q) {
+  mida__buf_free(&q->where);
+  mida__buf_free(&q->sql);
+  mida__buf_free(&q->sort_expr);
+  mida__buf_free(&q->sort_inner);
+}
+
+int mida__tasks_query_build(mida__serve *srv, const mida__req *req,
+                            mida__resp *resp, mida__tasks_query *q) {
+  memset(q, 0, sizeof *q);
+  mida__buf_init(&q->where, 16384);
+  mida__buf_init(&q->sql, 65536);
   long long limit = TASK_LIMIT_DEFAULT, since = -1, until = -1;
   int status = -1;
   const char *workflow = NULL, *campaign = NULL, *parent = NULL, *after = NULL;
@@ -74,29 +106,32 @@ static int list_tasks(mida__serve *srv, const mida__req *req,
       !mida__param_id(req, resp, "campaign", &campaign) ||
       !mida__param_id(req, resp, "parent", &parent) ||
       !mida__param_id(req, resp, "after", &after))
-    return MIDA_OK;
+    return 0;
+  q->limit = limit;
   const mida__list_sort *sort = &task_sorts[0];
   int desc = 1;
   const char *sort_text = mida__req_get(req, "sort");
   if (sort_text != NULL &&
-      !mida__list_pick(task_sorts, sort_text, &sort, &desc))
-    return mida__resp_error(resp, 400,
-                            "parameter 'sort' must be id, started, ended, "
-                            "duration, activity or status, with '-' for "
-                            "descending");
+      !mida__list_pick(task_sorts, sort_text, &sort, &desc)) {
+    if (!pick_key_sort(q, sort_text, &desc)) {
+      mida__resp_error(resp, 400,
+                       "parameter 'sort' must be id, started, ended, "
+                       "duration, activity, status or a key of a document "
+                       "(used.lr), with '-' for descending");
+      return 0;
+    }
+    sort = &q->key_sort;
+  }
   const char *since_text = mida__req_get(req, "since");
   const char *until_text = mida__req_get(req, "until");
-  filter f;
-  memset(&f, 0, sizeof f);
-  mida__buf_init(&f.where, 16384);
   if (workflow != NULL)
-    add_filter(&f, "t.workflow_id = ?%d", workflow);
+    add_filter(q, "t.workflow_id = ?%d", workflow);
   if (campaign != NULL)
-    add_filter(&f, "t.campaign_id = ?%d", campaign);
+    add_filter(q, "t.campaign_id = ?%d", campaign);
   if (parent != NULL)
-    add_filter(&f, "t.parent_id = ?%d", parent);
+    add_filter(q, "t.parent_id = ?%d", parent);
   if (status >= 0)
-    add_filter(&f, "t.status = ?%d", statuses[status]);
+    add_filter(q, "t.status = ?%d", statuses[status]);
   const char *text_filters[][2] = {
       {"activity", "t.activity = ?%d"},
       {"host", "t.host = ?%d"},
@@ -105,57 +140,84 @@ static int list_tasks(mida__serve *srv, const mida__req *req,
   for (size_t i = 0; i < sizeof text_filters / sizeof text_filters[0]; i++) {
     const char *v = mida__req_get(req, text_filters[i][0]);
     if (v != NULL)
-      add_filter(&f, text_filters[i][1], v);
+      add_filter(q, text_filters[i][1], v);
   }
   /* A task is in [since, until) when it ran at some time in it. The
    * parameters are cast: an expression has no column affinity, and SQLite
    * would compare the text with the number as text. */
   if (since >= 0)
-    add_filter(&f,
+    add_filter(q,
                "coalesce(t.ended, t.started, t.submitted) >="
                " CAST(?%d AS BIGINT)",
                since_text);
   if (until >= 0)
-    add_filter(&f, "coalesce(t.started, t.submitted) < CAST(?%d AS BIGINT)",
+    add_filter(q, "coalesce(t.started, t.submitted) < CAST(?%d AS BIGINT)",
                until_text);
 
   mida__predicate preds[TASK_PREDICATES_MAX];
   int npred = 0;
   for (int i = 0; (i = mida__req_next(req, "where", i)) >= 0; i++) {
     if (npred >= TASK_PREDICATES_MAX) {
-      mida__buf_free(&f.where);
-      return mida__resp_error(resp, 400, "at most %d 'where' parameters",
-                              TASK_PREDICATES_MAX);
+      mida__resp_error(resp, 400, "at most %d 'where' parameters",
+                       TASK_PREDICATES_MAX);
+      return 0;
     }
     char why[200];
     if (mida__predicate_parse(req->params[i].value, &preds[npred], why,
                               sizeof why) != MIDA_OK) {
-      mida__buf_free(&f.where);
-      return mida__resp_error(resp, 400, "parameter 'where': %s", why);
+      mida__resp_error(resp, 400, "parameter 'where': %s", why);
+      return 0;
     }
-    if (f.rc == MIDA_OK)
-      f.rc = mida__buf_adds(&f.where, f.where.len ? " AND " : " WHERE ");
-    if (f.rc == MIDA_OK)
-      f.rc = mida__predicate_sql(&preds[npred], "t", &f.where, f.params, &f.np);
     npred++;
   }
+  /* Whether an index on a key holds few matches (predicate.h): then the
+   * page reads that index. A store that cannot be reached now gives no
+   * hint; the page's own query will say what is wrong. */
+  mida__sink *sink = NULL;
+  char err[512];
+  for (int i = 0; i < npred && srv != NULL; i++) {
+    if (preds[i].op == NULL)
+      continue;
+    if (sink == NULL &&
+        mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err) !=
+            MIDA_OK)
+      break;
+    mida__predicate_probe(sink, &preds[i]);
+  }
+  if (sink != NULL)
+    mida__serve_release(&srv->pool, sink, 0);
+  for (int i = 0; i < npred; i++) {
+    if (q->rc == MIDA_OK)
+      q->rc = mida__buf_adds(&q->where, q->where.len ? " AND " : " WHERE ");
+    if (q->rc == MIDA_OK)
+      q->rc = mida__predicate_sql(&preds[i], "t", &q->where, q->params,
+                                  &q->np);
+  }
 
-  mida__buf sql;
-  mida__buf_init(&sql, 65536);
-  int rc = f.rc;
+  int rc = q->rc;
   if (rc == MIDA_OK)
-    rc = mida__buf_printf(&sql, "SELECT " TASK_SUMMARY " FROM task t%s",
-                          mida__buf_str(&f.where));
+    rc = mida__buf_printf(&q->sql, "SELECT " TASK_SUMMARY " FROM task t%s",
+                          mida__buf_str(&q->where));
   if (after != NULL)
-    f.params[f.np++] = after;
+    q->params[q->np++] = after;
   if (rc == MIDA_OK)
-    rc = mida__list_sql(&sql, sort, desc, "t", "task", after != NULL,
-                        mida__buf_str(&f.where), f.np, limit);
-  if (rc == MIDA_OK)
-    rc = mida__serve_page(srv, resp, mida__buf_str(&sql), f.params, f.np,
-                          TASK_SUMMARY_KINDS, limit);
-  mida__buf_free(&f.where);
-  mida__buf_free(&sql);
+    rc = mida__list_sql(&q->sql, sort, desc, "t", "task", after != NULL,
+                        mida__buf_str(&q->where), q->np, limit);
+  q->rc = rc;
+  return 1;
+}
+
+static int list_tasks(mida__serve *srv, const mida__req *req,
+                      mida__resp *resp) {
+  mida__tasks_query q;
+  int rc = MIDA_OK;
+  if (mida__tasks_query_build(srv, req, resp, &q)) {
+    rc = q.rc;
+    if (rc == MIDA_OK)
+      rc = mida__serve_page(srv, resp, mida__buf_str(&q.sql), q.params, q.np,
+                            TASK_SUMMARY_KINDS, q.limit);
+  }
+  mida__tasks_query_free(&q);
   return rc;
 }
 

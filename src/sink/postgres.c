@@ -31,7 +31,8 @@
  * rewritten to $1..$n. The SQLite functions that mida's own verbs use are
  * provided as small SQL functions (strftime with 'unixepoch', json_each of
  * text with SQLite's key/value/type columns, glob, json_extract of numbers)
- * and so are the API's (mida_num, mida_text, the view mida_change_horizon),
+ * and so are the API's (mida_num, mida_text, unlikely, the view
+ * mida_change_horizon),
  * all in the schema mida -- never in the user's -- which every connection
  * mida opens has last on its search_path; so the verbs' and the API's SQL
  * runs on both stores. Numbers may print differently
@@ -116,6 +117,9 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     "CREATE TABLE IF NOT EXISTS source_cursor(source TEXT NOT NULL,"
     " key TEXT NOT NULL, position TEXT, updated BIGINT,"
     " PRIMARY KEY(source, key));\n"
+    /* Version 6: the indexes declared on document keys (key_index.h). */
+    "CREATE TABLE IF NOT EXISTS mida_index(name TEXT PRIMARY KEY,"
+    " key TEXT NOT NULL, kind TEXT NOT NULL, created BIGINT);\n"
     "CREATE TABLE IF NOT EXISTS counter(host TEXT NOT NULL,"
     " pid BIGINT NOT NULL, name TEXT NOT NULL, value BIGINT NOT NULL,"
     " PRIMARY KEY(host, pid, name));\n"
@@ -202,6 +206,11 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " WHEN 'string' THEN j #>> string_to_array(path, '.')"
     " WHEN 'number' THEN j #>> string_to_array(path, '.')"
     " WHEN 'boolean' THEN j #>> string_to_array(path, '.') END $$;\n"
+    /* SQLite's unlikely(x), the planner's hint of the API's predicates
+     * (src/sink/predicate.c): here x itself, inlined, so that an index on
+     * the key still serves the comparison. */
+    "CREATE OR REPLACE FUNCTION mida.unlikely(b boolean) RETURNS boolean"
+    " LANGUAGE sql IMMUTABLE AS $$ SELECT b $$;\n"
     "CREATE OR REPLACE VIEW mida.mida_change_horizon AS SELECT"
     " pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon;\n"
     "CREATE OR REPLACE VIEW task_v AS SELECT id, workflow_id, campaign_id,"
@@ -1186,7 +1195,8 @@ static int apply_lost(pg_sink *s, const mida__rec *r, const mida__origin *o,
         &v[3]);
   if (rc == MIDA_OK)
     rc = arena_field(s, MIDA_F_ERROR, &r->f[MIDA_F_ERROR], &v[4]);
-  const char *const sql[3] = {MIDA_LOST_TASKS_SQL, MIDA_LOST_WORKFLOWS_SQL,
+  const char *const sql[3] = {MIDA_LOST_TASKS_SQL(CHANGE_SEQ),
+                              MIDA_LOST_WORKFLOWS_SQL(CHANGE_SEQ),
                               MIDA_LOST_RUNS_SQL};
   const size_t nparams[3] = {5, 4, 5};
   for (int i = 0; i < 3 && rc == MIDA_OK; i++) {
@@ -1522,13 +1532,35 @@ fail:
   return rc;
 }
 
+/* Runs mida's own schema statements (sink.h, exec_schema) in one
+ * transaction. CREATE INDEX holds off the writers of its table until the
+ * index is built (CONCURRENTLY cannot run in a transaction, and would
+ * leave an invalid index behind a failure). */
+static int pg_exec_schema(mida__sink *base, const char *sql) {
+  pg_sink *s = (pg_sink *)base;
+  base->errmsg[0] = '\0';
+  if (s->flags & MIDA_SINK_READONLY)
+    return mida__sink_fail(base, MIDA_EREADONLY, "store %s is open read-only",
+                           s->where);
+  int rc = ensure_connected(s);
+  if (rc == MIDA_OK)
+    rc = exec_simple(s, "BEGIN", "cannot change the schema");
+  if (rc == MIDA_OK)
+    rc = exec_simple(s, sql, "cannot change the schema");
+  if (rc == MIDA_OK)
+    rc = exec_simple(s, "COMMIT", "cannot change the schema");
+  if (rc != MIDA_OK && PQstatus(s->conn) == CONNECTION_OK)
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+  return rc;
+}
+
 const mida__sink_methods mida__postgres_sink = {
-    "postgresql", pg_open, pg_put_batch, pg_query, pg_close,
+    "postgresql", pg_open, pg_put_batch, pg_query, pg_exec_schema, pg_close,
 };
 
 /* postgres:// is libpq's other spelling of the same URL. */
 const mida__sink_methods mida__postgres_alias_sink = {
-    "postgres", pg_open, pg_put_batch, pg_query, pg_close,
+    "postgres", pg_open, pg_put_batch, pg_query, pg_exec_schema, pg_close,
 };
 
 #endif /* MIDA_HAVE_LIBPQ */

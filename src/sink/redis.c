@@ -187,7 +187,7 @@ static int redis_open(const char *url, int flags, mida__sink **out, char *err,
 }
 
 const mida__sink_methods mida__redis_sink = {
-    "redis", redis_open, redis_put_batch, NULL, redis_close,
+    "redis", redis_open, redis_put_batch, NULL, NULL, redis_close,
 };
 
 const mida__sink_methods mida__rediss_sink = {

@@ -1,5 +1,5 @@
 /*
- * schema.h -- the store schema, version 5, as SQL text for SQLite.
+ * schema.h -- the store schema, version 6, as SQL text for SQLite.
  *
  * This is the one definition of the tables every store holds (DESIGN.md,
  * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
@@ -58,10 +58,16 @@
  *   5  adds table task_run and column task.attempts (task_v shows it).
  *      Migration: MIDA_SCHEMA_SQLITE_4_TO_5. Dask tasks recorded before it
  *      keep their attempts in custom.attempts.
+ *   6  adds table mida_index: the indexes declared on keys of the task
+ *      documents (`mida index`, MIDA_INDEX; src/sink/key_index.h): name
+ *      (the index's), key ("used.lr"), kind ("num" or "text"), created
+ *      (ns). Each is an index on task(mida_num(used, 'lr'), id) or
+ *      task(mida_text(...), id). Migration: MIDA_SCHEMA_SQLITE_5_TO_6.
  *
  * Change numbers (version 4): task.seq and workflow.seq hold the change
  * number of the batch that last wrote the row -- or, for a task, that added
- * metric points to it -- so that a reader (the event stream of `mida
+ * metric points to it, or that marked it LOST (a LOST record of recovery,
+ * merge.h) -- so that a reader (the event stream of `mida
  * serve`) finds what changed since it last looked with an index range
  * scan. The view mida_change_horizon gives the number below which every
  * change is committed and visible: a reader takes the rows with
@@ -83,7 +89,7 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 5
+#define MIDA_SCHEMA_VERSION 6
 
 /* The view task_v: made after the migrations (the column attempts may be
  * added by one), and made again by the migration to version 5. */
@@ -197,6 +203,11 @@
   "CREATE TABLE IF NOT EXISTS mida_meta(\n"                                   \
   "  key TEXT PRIMARY KEY,\n"                                                 \
   "  value TEXT);\n"                                                          \
+  "CREATE TABLE IF NOT EXISTS mida_index(\n"                                  \
+  "  name TEXT PRIMARY KEY,\n"                                                \
+  "  key TEXT NOT NULL,\n"                                                    \
+  "  kind TEXT NOT NULL,\n"                                                   \
+  "  created INTEGER);\n"                                                     \
   "CREATE INDEX IF NOT EXISTS task_by_workflow ON task(workflow_id, status);\n" \
   "CREATE INDEX IF NOT EXISTS task_by_workflow_id ON task(workflow_id, id);\n" \
   "CREATE INDEX IF NOT EXISTS task_by_activity ON task(activity);\n"          \
@@ -252,6 +263,11 @@
 #define MIDA_SCHEMA_SQLITE_4_TO_5                                             \
   "DROP VIEW IF EXISTS task_v;\n"                                             \
   "UPDATE mida_meta SET value = '5' WHERE key = 'schema_version';\n"
+
+/* From version 5 to 6, in the writer's transaction, after
+ * MIDA_SCHEMA_SQLITE (which made table mida_index). */
+#define MIDA_SCHEMA_SQLITE_5_TO_6                                             \
+  "UPDATE mida_meta SET value = '6' WHERE key = 'schema_version';\n"
 
 /* What reads the change numbers; after the migrations, whose columns its
  * indexes need. */

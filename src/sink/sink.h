@@ -14,7 +14,8 @@
  * Applying a record twice must change nothing (idempotent merge), which makes
  * that retry safe.
  *
- * Stores (not brokers) also answer queries, for the `mida` command.
+ * Stores (not brokers) also answer queries, for the `mida` command. A
+ * store opened for writing applies MIDA_INDEX (key_index.h) at open.
  */
 #ifndef MIDA_SINK_H
 #define MIDA_SINK_H
@@ -54,6 +55,11 @@ typedef struct mida__sink_methods {
    * NULL for brokers. */
   int (*query)(mida__sink *sink, const char *sql, const char *const *params,
                int nparams, mida__row_fn row, void *ctx);
+  /* Runs mida's own statements that change the schema (key_index.c's
+   * CREATE INDEX and its record; never a user's SQL) in one write
+   * transaction. MIDA_EREADONLY on a sink opened read-only. NULL for
+   * brokers. */
+  int (*exec_schema)(mida__sink *sink, const char *sql);
   /* Frees the sink. */
   void (*close)(mida__sink *sink);
 } mida__sink_methods;
@@ -70,6 +76,13 @@ struct mida__sink {
 int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
                     size_t errlen);
 
+/* Reads MIDA_REDACT_USED once for the process (later calls do nothing):
+ * unless it is "0", mida__sink_put_batch hides the values of secret-named
+ * members of every record's `used` (sink.c). Called by mida_open on the
+ * caller's thread, so that the shipper's thread never reads the
+ * environment; put_batch calls it too. */
+void mida__sink_redact_init(void);
+
 int mida__sink_put_batch(mida__sink *sink, const mida__rec *recs, size_t n,
                          const mida__origin *origin);
 
@@ -77,6 +90,9 @@ int mida__sink_put_batch(mida__sink *sink, const mida__rec *recs, size_t n,
 int mida__sink_query(mida__sink *sink, const char *sql,
                      const char *const *params, int nparams, mida__row_fn row,
                      void *ctx);
+
+/* MIDA_EUNSUPPORTED where the sink is not a store. */
+int mida__sink_exec_schema(mida__sink *sink, const char *sql);
 
 void mida__sink_close(mida__sink *sink);
 

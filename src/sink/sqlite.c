@@ -69,6 +69,7 @@
 #include "sink/schema.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -77,6 +78,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* How long one attempt waits for another writer inside SQLite, and how long
  * a batch keeps trying before it gives up. */
@@ -204,8 +206,8 @@ static const char *const fixed_sql[ST_COUNT] = {
         " host = excluded.host, pid = excluded.pid, worker = excluded.worker,"
         " telemetry = excluded.telemetry, attempts = excluded.attempts,"
         " seq = excluded.seq",
-    [ST_LOST_TASKS] = MIDA_LOST_TASKS_SQL,
-    [ST_LOST_WORKFLOWS] = MIDA_LOST_WORKFLOWS_SQL,
+    [ST_LOST_TASKS] = MIDA_LOST_TASKS_SQL("?6"),
+    [ST_LOST_WORKFLOWS] = MIDA_LOST_WORKFLOWS_SQL("?6"),
     [ST_LOST_RUNS] = MIDA_LOST_RUNS_SQL,
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -865,8 +867,10 @@ static int apply_lost(sqlite_sink *s, const mida__rec *r,
     }
     sqlite3_bind_int64(st, 3, r->f[MIDA_F_STARTED].v.i64);
     sqlite3_bind_int64(st, 4, until);
-    if (sqlite3_bind_parameter_count(st) >= 5)
+    if (sqlite3_bind_parameter_name(st, 5) != NULL)
       bind_field(st, 5, MIDA_F_ERROR, &r->f[MIDA_F_ERROR], NULL);
+    if (sqlite3_bind_parameter_name(st, 6) != NULL) /* the change number */
+      sqlite3_bind_int64(st, 6, s->batch_seq);
     rc = run(s, st, "lost");
   }
   return rc;
@@ -1337,6 +1341,9 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
        (add_column(s->db, "task", "attempts", "INTEGER") != SQLITE_OK ||
         sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_4_TO_5, NULL, NULL, NULL) !=
             SQLITE_OK)) ||
+      (version >= 1 && version <= 5 &&
+       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_5_TO_6, NULL, NULL, NULL) !=
+           SQLITE_OK) ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_CHANGES, NULL, NULL, NULL) !=
           SQLITE_OK ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_TASK_V, NULL, NULL, NULL) !=
@@ -1486,6 +1493,13 @@ static int connect_store(sqlite_sink *s) {
       return mida__sink_fail(&s->base, MIDA_ESTORE,
                              "cannot open store '%s': %s", s->path,
                              strerror(e));
+    /* Made here, private, before SQLite makes it with 0644 less the umask:
+     * the store holds argv and parameters. SQLite gives its WAL and shared
+     * memory files the mode of the database file. */
+    int fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
+    if (fd >= 0)
+      close(fd); /* else SQLite says why, or another process made it */
   } else if (S_ISDIR(sb.st_mode)) {
     return mida__sink_fail(&s->base, MIDA_ESTORE,
                            "cannot open store '%s': it is a directory",
@@ -1532,6 +1546,29 @@ static int reopen(sqlite_sink *s) {
   return MIDA_OK;
 }
 
+/* Runs mida's own schema statements (sink.h, exec_schema) in one write
+ * transaction: an index build on a large store takes a while, and the
+ * other writers wait for it as for a long batch. */
+static int sqlite_exec_schema(mida__sink *base, const char *sql) {
+  sqlite_sink *s = (sqlite_sink *)base;
+  if (s->flags & MIDA_SINK_READONLY)
+    return mida__sink_fail(base, MIDA_EREADONLY,
+                           "store '%s' is open read-only", s->path);
+  int64_t deadline = monotonic_ms() + BUSY_GIVE_UP_MS;
+  int rc = exec_retry(s->db, "BEGIN IMMEDIATE", deadline);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = exec_retry(s->db, "COMMIT", deadline);
+  if (rc == SQLITE_OK)
+    return MIDA_OK;
+  int failed = mida__sink_fail(base, MIDA_ESTORE, "store '%s': %s", s->path,
+                               sqlite3_errmsg(s->db));
+  if (!sqlite3_get_autocommit(s->db))
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return failed;
+}
+
 static int sqlite_open(const char *url, int flags, mida__sink **out, char *err,
                        size_t errlen) {
   *out = NULL;
@@ -1562,5 +1599,6 @@ fail:
 }
 
 const mida__sink_methods mida__sqlite_sink = {
-    "sqlite", sqlite_open, sqlite_put_batch, sqlite_query, sqlite_close,
+    "sqlite", sqlite_open, sqlite_put_batch, sqlite_query, sqlite_exec_schema,
+    sqlite_close,
 };

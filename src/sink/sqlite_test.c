@@ -215,10 +215,11 @@ static void test_schema_created(void **state) {
   assert_query(sink,
                "SELECT name FROM sqlite_schema WHERE type = 'table'"
                " ORDER BY name",
-               "campaign\ncounter\ndata\nmetric\nmida_meta\nsource_cursor\n"
-               "task\ntask_data\ntask_dep\ntask_run\ntelemetry\nworkflow\n");
+               "campaign\ncounter\ndata\nmetric\nmida_index\nmida_meta\n"
+               "source_cursor\ntask\ntask_data\ntask_dep\ntask_run\ntelemetry\n"
+               "workflow\n");
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "5\n");
+               "6\n");
   mida__sink_close(sink);
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
@@ -320,7 +321,7 @@ static void test_schema_2_metric_migrated(void **state) {
   sqlite3_close(db);
   mida__sink *sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "5\n");
+               "6\n");
   assert_query(sink, "SELECT step, ts, value, point FROM metric ORDER BY ts",
                "~|5|2.5|:4004000000000000\n3|6|~|3:7ff8000000000000\n");
   mida_id_t task;
@@ -354,13 +355,13 @@ static void test_schema_1_migrated(void **state) {
   assert_query(sink, "SELECT value FROM mida_meta", "1\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0);
-  assert_query(sink, "SELECT value FROM mida_meta", "5\n");
+  assert_query(sink, "SELECT value FROM mida_meta", "6\n");
   assert_query(sink, "SELECT task_id, data_id, role, name, bytes"
                      " FROM task_data",
                "t|d|used|n|~\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0); /* a second open changes nothing */
-  assert_query(sink, "SELECT value FROM mida_meta", "5\n");
+  assert_query(sink, "SELECT value FROM mida_meta", "6\n");
   mida__sink_close(sink);
 }
 
@@ -430,6 +431,15 @@ static void test_change_numbers(void **state) {
                "SELECT count(*) FROM task WHERE seq >= 3 AND seq <"
                " (SELECT horizon FROM mida_change_horizon)",
                "1\n");
+  /* Recovery marks what the dead process left running LOST: a change of
+   * the task and of the workflow, numbered like any other. */
+  mida__rec lost;
+  rec_init(&lost, MIDA_REC_LOST);
+  set_i64(&lost, MIDA_F_STARTED, 0);
+  set_str(&lost, MIDA_F_ERROR, "the process died");
+  put(sink, &lost, 1);
+  assert_query(sink, "SELECT status, seq FROM task", "LOST|4\n");
+  assert_query(sink, "SELECT status, seq FROM workflow", "LOST|4\n");
   mida__sink_close(sink);
 }
 
@@ -462,7 +472,7 @@ static void test_migrates_version_1(void **state) {
   sqlite3_close(db);
   mida__sink *sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "5\n");
+               "6\n");
   assert_query(sink, "SELECT id, activity, seq FROM task", "old|kept|~\n");
   task_recs t;
   make_task_recs(&t);
@@ -792,7 +802,7 @@ static void test_schema_4_migrated(void **state) {
   sqlite3_close(db);
   sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "5\n");
+               "6\n");
   assert_query(sink, "SELECT status, attempts, duration_s FROM task_v",
                "FINISHED|~|~\n");
   run_recs t;

@@ -451,7 +451,8 @@ static void try_lead(mida__sampler *sp) {
   if (sp->leader)
     return;
   if (sp->lock_fd < 0)
-    sp->lock_fd = open(sp->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    sp->lock_fd = open(sp->lock_path,
+                       O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (sp->lock_fd < 0)
     return;
   if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) == 0) {

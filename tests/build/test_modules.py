@@ -18,7 +18,7 @@ NETWORK = ("libpq", "libhiredis", "libnats", "libmosquitto", "libssl",
 
 FAKE_MODULE = r"""
 const char mida_module_version[] = VERSION;
-const unsigned mida_module_abi = 1;
+const unsigned mida_module_abi = 2;
 extern int a_function_no_library_has(void);
 int mida_module_init(const void *host) {
 #ifdef BROKEN

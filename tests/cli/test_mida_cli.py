@@ -20,7 +20,7 @@ from mida_cli_store import (CAMPAIGN, D_CLEAN, D_MODEL, D_RAW, D_SRC,
                             T_CLEAN, T_EPOCH, T_EVAL, T_FIT, T_LOAD,
                             WF_PREP, WF_TRAIN, make_store)
 
-VERBS = ["query", "workflows", "tasks", "show", "lineage", "export",
+VERBS = ["query", "workflows", "tasks", "index", "show", "lineage", "export",
          "recover", "stats", "version"]
 
 
@@ -98,7 +98,7 @@ def test_version(run):
     assert r.returncode == 0
     lines = r.stdout.splitlines()
     assert lines[0] == "mida 0.1.0"
-    assert lines[1] == "schema 5"
+    assert lines[1] == "schema 6"
     assert lines[2].startswith("sqlite 3.")
     assert run("--version", store_path=None).stdout == r.stdout
 

@@ -82,8 +82,30 @@ def test_every_source_in_one_campaign(demo):
         LEFT JOIN task t ON t.workflow_id = w.id
         WHERE c.name = ? GROUP BY w.source""", (CAMPAIGN,))
     got = {r[0]: (r[1], r[2]) for r in rows}
-    # prepare, one command per setting, the shell step.
-    assert got["run"] == (2 + len(SETTINGS), 2 + len(SETTINGS))
+    # prepare, one command per setting, the shell step: a workflow each,
+    # whose root task is the command.
+    commands = 2 + len(SETTINGS)
+    roots = query(out, """
+        SELECT w.id, t.activity FROM workflow w
+        JOIN campaign c ON c.id = w.campaign_id
+        JOIN task t ON t.workflow_id = w.id AND t.parent_id IS NULL
+        WHERE c.name = ? AND w.source = 'run'""", (CAMPAIGN,))
+    assert got["run"][0] == commands
+    assert len(roots) == commands and len({r[0] for r in roots}) == commands
+    assert sorted(r[1] for r in roots) == ["python"] * (commands - 1) + ["sh"]
+    if preload_built():
+        # The processes each command ran are tasks of its workflow, below
+        # its root (docs/run.md): the shell step's awk, sort, head.
+        assert got["run"][1] > commands
+        shell = query(out, """
+            SELECT t.activity FROM task t JOIN task r ON r.id = t.parent_id
+            JOIN workflow w ON w.id = r.workflow_id AND w.source = 'run'
+            JOIN campaign c ON c.id = w.campaign_id
+            WHERE c.name = ? AND r.parent_id IS NULL
+              AND r.activity = 'sh'""", (CAMPAIGN,))
+        assert {"awk", "sort", "head"} <= {r[0] for r in shell}, shell
+    else:
+        assert got["run"][1] == commands
     assert got["dask"][0] == 1 and got["dask"][1] >= 3 + 2 * 3 + 2 + 2 * 3
     assert got["mlflow"][1] == len(SETTINGS)
     assert got["tensorboard"][1] >= len(SETTINGS)

@@ -246,7 +246,7 @@ def test_metric_points_migrate_and_stay_apart(fleet, pg_db, tmp_path):
     r = subprocess.run([sys.executable, "-c", METRIC_SCRIPT], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert psql(pg_db, "SELECT value FROM mida_meta") == "5"
+    assert psql(pg_db, "SELECT value FROM mida_meta") == "6"
     assert psql(pg_db, "SELECT step, value, point FROM metric WHERE"
                        " key = 'old' ORDER BY ts").splitlines() == [
         "|2.5|:4004000000000000", "3|NaN|3:7ff8000000000000"]

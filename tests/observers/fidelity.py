@@ -157,12 +157,20 @@ def mlflow_held(store_path):
             h["metric point"][(runs[tid], key, step, ts // 1000000,
                                num(math.nan if value is None
                                    else value))] += 1
-    for tid, name, digest, meta in db.execute(
-            "SELECT td.task_id, td.name, d.digest, d.metadata FROM task_data"
-            " td JOIN data d ON d.id = td.data_id WHERE td.role = 'used'"
-            " AND d.kind = 'dataset'"):
+    # A dataset input is data kind "dataset" with MLflow's digest, or, when
+    # its source is a local path, that file (kind "file") with MLflow's
+    # digest in its metadata (docs/observers.md).
+    for tid, name, kind, digest, meta in db.execute(
+            "SELECT td.task_id, td.name, d.kind, d.digest, d.metadata"
+            " FROM task_data td JOIN data d ON d.id = td.data_id"
+            " WHERE td.role = 'used' AND d.kind IN ('dataset', 'file')"):
+        m = json.loads(meta or "{}")
+        if kind == "file":
+            if tid not in runs or "mlflow.dataset_digest" not in m:
+                continue  # a file a process read, not a dataset input
+            digest = m["mlflow.dataset_digest"]
         h["dataset input"][(runs.get(tid), name, digest,
-                            json.loads(meta).get("mlflow.context"))] += 1
+                            m.get("mlflow.context"))] += 1
     for meta, in db.execute("SELECT metadata FROM data WHERE kind = 'model'"
                             " AND id LIKE 'mlflow-model:%'"):
         m = json.loads(meta)

@@ -9,6 +9,7 @@ when it finds one); then the file store read on incrementally, the schema
 version warned about once, and the messages of stores that are not
 there."""
 
+import json
 import os
 import pathlib
 import sqlite3
@@ -65,6 +66,20 @@ def check_points_kept_apart(held):
     assert per_dataset == [("train", 0.9), ("val", 0.75)]
 
 
+def check_datasets_are_their_files(store, oracle):
+    # The workload's datasets come from local paths (/data/<name>.csv):
+    # each is that file (not on this host: its URI is its id), MLflow's
+    # digest in its metadata.
+    want = {(f"file:///data/{name}.csv", digest)
+            for (_, name, digest, _) in oracle["dataset input"]}
+    assert len(want) == 2, oracle["dataset input"]
+    files = {(uri, json.loads(meta).get("mlflow.dataset_digest"))
+             for uri, meta in store.query(
+                 "SELECT d.uri, d.metadata FROM data d WHERE d.kind = 'file'"
+                 " AND d.id = d.uri AND d.uri LIKE 'file:///data/%'")}
+    assert files == want, files
+
+
 def test_default_store_observed_exactly(tmp_path, mida_bin, store, python):
     r = run_workload(mida_bin, store, python, tmp_path)
     assert r.returncode == 0, r.stderr
@@ -76,6 +91,7 @@ def test_default_store_observed_exactly(tmp_path, mida_bin, store, python):
     held = fidelity.mlflow_held(store.path)
     assert_exact(oracle, held)
     check_points_kept_apart(held)
+    check_datasets_are_their_files(store, oracle)
     # The runs are children of the command's task, the nested run a child
     # of its parent run.
     parents = dict(store.query(
@@ -100,6 +116,7 @@ def test_file_store_observed_exactly_and_incrementally(
     held = fidelity.mlflow_held(store.path)
     assert_exact(oracle, held)
     check_points_kept_apart(held)
+    check_datasets_are_their_files(store, oracle)
 
     # Read on from the cursors mida run's observer left: nothing is read
     # twice, and a point and a param written since are read.

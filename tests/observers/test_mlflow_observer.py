@@ -240,9 +240,11 @@ def test_each_mida_run_claims_its_own_runs_and_files(tmp_path, mida_bin,
         line = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
         run_id = json.loads(line[-1])["runs"][0]
         commands.append((run_id, f"cmd{k}", data / "train-0.csv"))
+    # Each command's task is the root of its process tree (the processes
+    # it ran are its descendants, in the same workflow: docs/run.md).
     cmd_tasks = [t[0] for t in store.query(
         "SELECT t.id FROM task t JOIN workflow w ON w.id = t.workflow_id"
-        " WHERE w.source = 'run' ORDER BY t.started")]
+        " WHERE w.source = 'run' AND t.parent_id IS NULL ORDER BY t.started")]
     assert len(cmd_tasks) == 2
     for k, (run_id, tb_run, csv) in enumerate(commands):
         parent = store.query("SELECT parent_id FROM task WHERE source_key = ?"

@@ -1,0 +1,157 @@
+/*
+ * key_index.c -- the indexes declared on document keys (key_index.h): what
+ * `mida index` runs, what MIDA_INDEX asks for at a writer's open, and the
+ * probe that tells a predicate whether its key's index holds few matches.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include "sink/key_index.h"
+
+#include "mida.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The SQL that creates and records, or drops and forgets, one index. Both
+ * stores read it as it is (PostgreSQL finds mida_num in its schema mida,
+ * last on the search path of every connection mida opens). */
+static int index_sql(mida__buf *sql, const mida__key *k, mida__key_kind kind,
+                     int drop) {
+  char name[MIDA_KEY_INDEX_NAME];
+  mida__key_index_name(k, kind, name);
+  if (drop)
+    return mida__buf_printf(sql,
+                            "DROP INDEX IF EXISTS %s;\n"
+                            "DELETE FROM mida_index WHERE name = '%s';\n",
+                            name, name);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  long long ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+  int rc = mida__buf_printf(sql, "CREATE INDEX IF NOT EXISTS %s ON task(",
+                            name);
+  if (rc == MIDA_OK)
+    rc = mida__key_expr(sql, k, kind, NULL);
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(sql,
+                          ", id);\n"
+                          "INSERT INTO mida_index(name, key, kind, created)"
+                          " VALUES('%s', '%s.%s', '%s', %lld)"
+                          " ON CONFLICT(name) DO NOTHING;\n",
+                          name, k->doc, k->path,
+                          kind == MIDA_KEY_TEXT ? "text" : "num", ns);
+  return rc;
+}
+
+int mida__key_index_apply(mida__sink *sink, const mida__key *k,
+                          mida__key_kind kind, int drop) {
+  mida__buf sql;
+  mida__buf_init(&sql, 4096);
+  int rc = index_sql(&sql, k, kind, drop);
+  if (rc == MIDA_OK)
+    rc = mida__sink_exec_schema(sink, mida__buf_str(&sql));
+  mida__buf_free(&sql);
+  return rc;
+}
+
+static int seen_row(void *ctx, int ncols, const char *const *names,
+                    const char *const *values) {
+  (void)ncols;
+  (void)names;
+  (void)values;
+  *(int *)ctx = 1;
+  return 1; /* one row says it all */
+}
+
+int mida__key_index_declared(mida__sink *sink, const char *list, char *err,
+                             size_t errlen) {
+  const char *p = list;
+  while (*p != '\0') {
+    size_t n = strcspn(p, ",");
+    char item[MIDA_KEY_MAX_PATH + 32];
+    if (n >= sizeof item) {
+      snprintf(err, errlen, "MIDA_INDEX: a key longer than %zu bytes",
+               sizeof item - 1);
+      return MIDA_EINVAL;
+    }
+    memcpy(item, p, n);
+    item[n] = '\0';
+    p += n + (p[n] == ',');
+    const char *text = item;
+    while (*text == ' ')
+      text++;
+    for (size_t e = strlen(text); e > 0 && text[e - 1] == ' '; e--)
+      item[(size_t)(text - item) + e - 1] = '\0';
+    if (*text == '\0')
+      continue;
+    mida__key_kind kind = MIDA_KEY_NUM;
+    if (strncmp(text, "text:", 5) == 0) {
+      kind = MIDA_KEY_TEXT;
+      text += 5;
+    }
+    mida__key k;
+    char why[200];
+    if (mida__key_parse_all(text, &k, why, sizeof why) != MIDA_OK) {
+      snprintf(err, errlen, "MIDA_INDEX: '%s': %s", text, why);
+      return MIDA_EINVAL;
+    }
+    char name[MIDA_KEY_INDEX_NAME];
+    mida__key_index_name(&k, kind, name);
+    const char *params[1] = {name};
+    int seen = 0;
+    int rc = mida__sink_query(sink, "SELECT 1 FROM mida_index WHERE name = ?1",
+                              params, 1, seen_row, &seen);
+    if (rc == MIDA_OK && !seen)
+      rc = mida__key_index_apply(sink, &k, kind, 0);
+    if (rc != MIDA_OK) {
+      snprintf(err, errlen, "MIDA_INDEX: cannot index %s: %s", text,
+               mida__sink_errmsg(sink));
+      return rc;
+    }
+  }
+  return MIDA_OK;
+}
+
+static int count_row(void *ctx, int ncols, const char *const *names,
+                     const char *const *values) {
+  (void)names;
+  if (ncols > 0 && values[0] != NULL)
+    *(long long *)ctx = strtoll(values[0], NULL, 10);
+  return 0;
+}
+
+void mida__predicate_probe(mida__sink *sink, mida__predicate *p) {
+  p->few = 0;
+  if (p->op == NULL || strcmp(p->op, "!=") == 0)
+    return; /* no index serves these */
+  char name[MIDA_KEY_INDEX_NAME];
+  mida__key_index_name(&p->key, p->numeric ? MIDA_KEY_NUM : MIDA_KEY_TEXT,
+                       name);
+  const char *params[1] = {name};
+  long long indexed = 0;
+  /* A store older than version 6 has no mida_index: no index, no hint. */
+  if (mida__sink_query(sink,
+                       "SELECT count(*) FROM mida_index WHERE name = ?1",
+                       params, 1, count_row, &indexed) != MIDA_OK ||
+      indexed == 0)
+    return;
+  mida__buf sql;
+  mida__buf_init(&sql, 4096);
+  const char *vals[1];
+  int np = 0;
+  int rc = mida__buf_adds(&sql, "SELECT count(*) FROM (SELECT 1 FROM task t"
+                                " WHERE ");
+  if (rc == MIDA_OK)
+    rc = mida__predicate_sql(p, "t", &sql, vals, &np);
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(&sql, " LIMIT %d) AS m", MIDA_PREDICATE_FEW);
+  long long matches = MIDA_PREDICATE_FEW;
+  if (rc == MIDA_OK &&
+      mida__sink_query(sink, mida__buf_str(&sql), vals, np, count_row,
+                       &matches) == MIDA_OK)
+    p->few = matches < MIDA_PREDICATE_FEW;
+  mida__buf_free(&sql);
+}

@@ -1,0 +1,48 @@
+/*
+ * key_index.h -- the indexes declared on keys of the task documents
+ * (key.h): what `mida index` makes and drops, and what MIDA_INDEX asks a
+ * writer to make when it opens the store.
+ *
+ * Declared indexes are recorded in the table mida_index (schema.h, version
+ * 6): name (the index's), key ("used.lr"), kind ("num" or "text"),
+ * created (ns since the epoch).
+ */
+#ifndef MIDA_SINK_KEY_INDEX_H
+#define MIDA_SINK_KEY_INDEX_H
+
+#include "sink/key.h"
+#include "sink/predicate.h"
+#include "sink/sink.h"
+
+/* Creates the key's index on the store and records it in mida_index, or
+ * (drop) drops it and forgets it. Takes the writer's lock: on PostgreSQL
+ * the build holds writers of the task table until it is done. Returns
+ * MIDA_OK or the store's error (message in the sink). */
+int mida__key_index_apply(mida__sink *sink, const mida__key *k,
+                          mida__key_kind kind, int drop);
+
+/* Applies MIDA_INDEX, if set, to a store opened for writing: a list of
+ * keys separated by ',' (a "text:" before a key asks for a text index),
+ * each created unless mida_index records it already. Returns MIDA_OK, or
+ * MIDA_EINVAL (a key that is not one; message in err) or the store's
+ * error. */
+int mida__key_index_declared(mida__sink *sink, const char *list, char *err,
+                             size_t errlen);
+
+/* At most this many matching tasks make a predicate's match "few". */
+#define MIDA_PREDICATE_FEW 10000
+
+/* Sets p->few when the store has an index on the predicate's key
+ * (mida_index, `mida index`) and the index holds fewer than
+ * MIDA_PREDICATE_FEW tasks that match: two small queries, the second
+ * reading at most that many index entries. Then the predicate's SQL
+ * wraps the comparison in unlikely(), which tells SQLite's planner --
+ * which has no statistics of an expression's values -- to read the index
+ * rather than walk the whole table in id order looking for matches (and
+ * which PostgreSQL's store defines as the comparison itself). Where the
+ * matches are many, walking in id order finds a page of them soon, and
+ * reading the index would sort them all: no hint. A store error leaves
+ * p->few at 0. */
+void mida__predicate_probe(mida__sink *sink, mida__predicate *p);
+
+#endif /* MIDA_SINK_KEY_INDEX_H */
