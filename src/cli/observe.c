@@ -94,7 +94,7 @@ static void log_line(void *ctx, mida__obs_level level, const char *msg) {
   const char *kind = ctx;
   if (quiet && level == MIDA_OBS_INFO)
     return;
-  fprintf(stderr, "mida observe %s: %s%s\n", kind,
+  mida__cli_note("mida observe %s: %s%s\n", kind,
           level == MIDA_OBS_WARN    ? "warning: "
           : level == MIDA_OBS_ERROR ? "error: "
                                     : "",
