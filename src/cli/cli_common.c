@@ -21,23 +21,55 @@
 #include <unistd.h>
 
 int mida__cli_usage_error(const char *verb, const char *fmt, ...) {
+  mida__buf b;
+  mida__buf_init(&b, 1 << 20);
   va_list ap;
-  fprintf(stderr, "mida %s: ", verb);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  int rc = mida__buf_vprintf(&b, fmt, ap);
   va_end(ap);
+  fprintf(stderr, "mida %s: ", verb);
+  /* It may echo an argument: escaped (core/term.h). */
+  (void)mida__cli_put_text(stderr, rc == MIDA_OK ? mida__buf_str(&b) : fmt);
   fprintf(stderr, "\nTry 'mida %s --help'.\n", verb);
+  mida__buf_free(&b);
   return MIDA_CLI_USAGE;
 }
 
 int mida__cli_fail(const char *fmt, ...) {
+  /* A message may echo a name from the store or the command line: its
+   * control characters are escaped (core/term.h), so that it stays one
+   * line and cannot drive the terminal. */
+  mida__buf b;
+  mida__buf_init(&b, 1 << 20);
   va_list ap;
-  fputs("mida: ", stderr);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  int rc = mida__buf_vprintf(&b, fmt, ap);
   va_end(ap);
+  fputs("mida: ", stderr);
+  if (rc == MIDA_OK)
+    (void)mida__cli_put_text(stderr, mida__buf_str(&b));
+  else
+    fputs(fmt, stderr);
   fputc('\n', stderr);
+  mida__buf_free(&b);
   return MIDA_CLI_FAIL;
+}
+
+void mida__cli_note(const char *fmt, ...) {
+  mida__buf b;
+  mida__buf_init(&b, 1 << 20);
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = mida__buf_vprintf(&b, fmt, ap);
+  va_end(ap);
+  if (rc == MIDA_OK) {
+    size_t n = b.len;
+    if (n > 0 && b.ptr[n - 1] == '\n')
+      b.ptr[--b.len] = '\0'; /* the line's own end */
+    (void)mida__cli_put_text(stderr, mida__buf_str(&b));
+    fputc('\n', stderr);
+  }
+  mida__buf_free(&b);
 }
 
 int mida__cli_parse_count(const char *text, long long *out) {

@@ -104,7 +104,8 @@ int main(int argc, char **argv) {
       i++;
       continue;
     }
-    fprintf(stderr, "mida: unknown option '%s'\nTry 'mida --help'.\n", arg);
+    mida__cli_note("mida: unknown option '%s'", arg);
+    fputs("Try 'mida --help'.\n", stderr);
     return MIDA_CLI_USAGE;
   }
   if (i >= argc) {
@@ -118,8 +119,8 @@ int main(int argc, char **argv) {
     }
     const verb *v = find_verb(argv[i + 1]);
     if (v == NULL) {
-      fprintf(stderr, "mida: unknown verb '%s'\nTry 'mida --help'.\n",
-              argv[i + 1]);
+      mida__cli_note("mida: unknown verb '%s'", argv[i + 1]);
+      fputs("Try 'mida --help'.\n", stderr);
       return MIDA_CLI_USAGE;
     }
     char *args[] = {argv[i + 1], "--help", NULL};
@@ -127,7 +128,8 @@ int main(int argc, char **argv) {
   }
   const verb *v = find_verb(argv[i]);
   if (v == NULL) {
-    fprintf(stderr, "mida: unknown verb '%s'\nTry 'mida --help'.\n", argv[i]);
+    mida__cli_note("mida: unknown verb '%s'", argv[i]);
+    fputs("Try 'mida --help'.\n", stderr);
     return MIDA_CLI_USAGE;
   }
   if (cli.store == NULL || cli.store[0] == '\0') {

@@ -82,16 +82,20 @@ int mida__status_rank_of_name(const char *name, size_t len);
  * all) become LOST, the reason ?5 going into a task's or run's error text
  * unless it has one. The same text for
  * every store (PostgreSQL writes the parameters $1..$5); a store's JSON
- * merge of a workflow's metadata is its own, named by the %s. */
+ * merge of a workflow's metadata is its own, named by the %s. A task or
+ * workflow marked LOST is a changed row: its change number (schema.h,
+ * version 4) becomes the batch's, the store's SQL expression SEQ (SQLite:
+ * a parameter; PostgreSQL: the writing transaction's id), so that readers
+ * of changes (`mida serve`'s events, its kept answers) see it. */
 #define MIDA_LOST_NOT_OVER                                                     \
   " AND (status IS NULL OR status IN ('UNKNOWN', 'SUBMITTED', 'RUNNING'))"
-#define MIDA_LOST_TASKS_SQL                                                    \
-  "UPDATE task SET status = 'LOST', error = coalesce(error, ?5)"               \
+#define MIDA_LOST_TASKS_SQL(SEQ)                                               \
+  "UPDATE task SET status = 'LOST', error = coalesce(error, ?5), seq = " SEQ   \
   " WHERE host = ?1 AND pid = ?2" MIDA_LOST_NOT_OVER                           \
   " AND (coalesce(started, submitted) IS NULL"                                 \
   " OR coalesce(started, submitted) BETWEEN ?3 AND ?4)"
-#define MIDA_LOST_WORKFLOWS_SQL                                                \
-  "UPDATE workflow SET status = 'LOST'"                                        \
+#define MIDA_LOST_WORKFLOWS_SQL(SEQ)                                           \
+  "UPDATE workflow SET status = 'LOST', seq = " SEQ                            \
   " WHERE host = ?1 AND pid = ?2" MIDA_LOST_NOT_OVER                           \
   " AND (started IS NULL OR started BETWEEN ?3 AND ?4)"
 /* ... and its runs (task_run) that had not ended. */

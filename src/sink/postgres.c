@@ -1302,7 +1302,8 @@ static int apply_lost(pg_sink *s, const mida__rec *r, const mida__origin *o,
         &v[3]);
   if (rc == MIDA_OK)
     rc = arena_field(s, MIDA_F_ERROR, &r->f[MIDA_F_ERROR], &v[4]);
-  const char *const sql[3] = {MIDA_LOST_TASKS_SQL, MIDA_LOST_WORKFLOWS_SQL,
+  const char *const sql[3] = {MIDA_LOST_TASKS_SQL(CHANGE_SEQ),
+                              MIDA_LOST_WORKFLOWS_SQL(CHANGE_SEQ),
                               MIDA_LOST_RUNS_SQL};
   const size_t nparams[3] = {5, 4, 5};
   for (int i = 0; i < 3 && rc == MIDA_OK; i++) {

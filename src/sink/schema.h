@@ -66,7 +66,8 @@
  *
  * Change numbers (version 4): task.seq and workflow.seq hold the change
  * number of the batch that last wrote the row -- or, for a task, that added
- * metric points to it -- so that a reader (the event stream of `mida
+ * metric points to it, or that marked it LOST (a LOST record of recovery,
+ * merge.h) -- so that a reader (the event stream of `mida
  * serve`) finds what changed since it last looked with an index range
  * scan. The view mida_change_horizon gives the number below which every
  * change is committed and visible: a reader takes the rows with

@@ -76,6 +76,13 @@ struct mida__sink {
 int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
                     size_t errlen);
 
+/* Reads MIDA_REDACT_USED once for the process (later calls do nothing):
+ * unless it is "0", mida__sink_put_batch hides the values of secret-named
+ * members of every record's `used` (sink.c). Called by mida_open on the
+ * caller's thread, so that the shipper's thread never reads the
+ * environment; put_batch calls it too. */
+void mida__sink_redact_init(void);
+
 int mida__sink_put_batch(mida__sink *sink, const mida__rec *recs, size_t n,
                          const mida__origin *origin);
 
@@ -103,7 +110,10 @@ extern const mida__sink_methods mida__sqlite_sink;
 extern const mida__sink_methods mida__postgres_sink;       /* postgres.c */
 extern const mida__sink_methods mida__postgres_alias_sink; /* postgres:// */
 extern const mida__sink_methods mida__redis_sink;          /* redis.c */
+extern const mida__sink_methods mida__rediss_sink;         /* rediss:// */
 extern const mida__sink_methods mida__nats_sink;           /* nats.c */
+extern const mida__sink_methods mida__nats_tls_sink;       /* tls:// */
 extern const mida__sink_methods mida__mqtt_sink;           /* mqtt.c */
+extern const mida__sink_methods mida__mqtts_sink;          /* mqtts:// */
 
 #endif /* MIDA_SINK_H */

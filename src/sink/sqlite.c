@@ -206,8 +206,8 @@ static const char *const fixed_sql[ST_COUNT] = {
         " host = excluded.host, pid = excluded.pid, worker = excluded.worker,"
         " telemetry = excluded.telemetry, attempts = excluded.attempts,"
         " seq = excluded.seq",
-    [ST_LOST_TASKS] = MIDA_LOST_TASKS_SQL,
-    [ST_LOST_WORKFLOWS] = MIDA_LOST_WORKFLOWS_SQL,
+    [ST_LOST_TASKS] = MIDA_LOST_TASKS_SQL("?6"),
+    [ST_LOST_WORKFLOWS] = MIDA_LOST_WORKFLOWS_SQL("?6"),
     [ST_LOST_RUNS] = MIDA_LOST_RUNS_SQL,
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -867,8 +867,10 @@ static int apply_lost(sqlite_sink *s, const mida__rec *r,
     }
     sqlite3_bind_int64(st, 3, r->f[MIDA_F_STARTED].v.i64);
     sqlite3_bind_int64(st, 4, until);
-    if (sqlite3_bind_parameter_count(st) >= 5)
+    if (sqlite3_bind_parameter_name(st, 5) != NULL)
       bind_field(st, 5, MIDA_F_ERROR, &r->f[MIDA_F_ERROR], NULL);
+    if (sqlite3_bind_parameter_name(st, 6) != NULL) /* the change number */
+      sqlite3_bind_int64(st, 6, s->batch_seq);
     rc = run(s, st, "lost");
   }
   return rc;

@@ -431,6 +431,15 @@ static void test_change_numbers(void **state) {
                "SELECT count(*) FROM task WHERE seq >= 3 AND seq <"
                " (SELECT horizon FROM mida_change_horizon)",
                "1\n");
+  /* Recovery marks what the dead process left running LOST: a change of
+   * the task and of the workflow, numbered like any other. */
+  mida__rec lost;
+  rec_init(&lost, MIDA_REC_LOST);
+  set_i64(&lost, MIDA_F_STARTED, 0);
+  set_str(&lost, MIDA_F_ERROR, "the process died");
+  put(sink, &lost, 1);
+  assert_query(sink, "SELECT status, seq FROM task", "LOST|4\n");
+  assert_query(sink, "SELECT status, seq FROM workflow", "LOST|4\n");
   mida__sink_close(sink);
 }
 

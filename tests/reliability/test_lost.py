@@ -58,6 +58,7 @@ def test_killed_process_leaves_lost_not_running(tmp_path, store):
     env = producer_env(store, spool)
     rc, ids, err = run_producer(KILLED, env)
     assert rc == -9, err
+    horizon = rows(store, "SELECT horizon FROM mida_change_horizon")
     r = subprocess.run([MIDA_BIN, "--store", store, "recover", "--spool",
                         str(spool)], capture_output=True, text=True,
                        timeout=120)
@@ -65,6 +66,15 @@ def test_killed_process_leaves_lost_not_running(tmp_path, store):
 
     wf = rows(store, f"SELECT status FROM workflow WHERE id = '{ids['wf']}'")
     assert wf == [{"status": "LOST"}]
+    # Marking LOST is a change (schema.h, version 4): the rows' change
+    # numbers move past the horizon seen before, so that the event stream
+    # of `mida serve` and its kept answers see it.
+    changed = rows(store, "SELECT count(*) AS n FROM task WHERE status ="
+                          " 'LOST' AND seq >= %d" % horizon[0]["horizon"])
+    assert changed == [{"n": 1}]
+    changed = rows(store, "SELECT count(*) AS n FROM workflow WHERE status ="
+                          " 'LOST' AND seq >= %d" % horizon[0]["horizon"])
+    assert changed == [{"n": 1}]
     tasks = rows(store, "SELECT activity, status, error FROM task WHERE "
                         f"workflow_id = '{ids['wf']}' ORDER BY activity")
     assert [(t["activity"], t["status"]) for t in tasks] == [
