@@ -84,6 +84,13 @@ int mida__cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * messages of stores and brokers. */
 void mida__cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Returns a copy of argv (argc strings and a NULL; never freed) and
+ * overwrites with '*', in argv's own memory, the passwords of the URLs in
+ * it and their secret query parameters, so that another user's `ps` does
+ * not show them (ps_mask.c). Returns argv itself when it holds no URL or
+ * memory is short. */
+char **mida__cli_mask_argv(int argc, char **argv);
+
 /* Opens the store named by cli->store. Read-only verbs pass writable 0: the
  * store is opened with MIDA_SINK_READONLY | MIDA_SINK_NOCREATE, and a
  * missing store is reported as "mida: no store at PATH (set --store or

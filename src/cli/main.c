@@ -78,6 +78,7 @@ static const verb *find_verb(const char *name) {
 }
 
 int main(int argc, char **argv) {
+  argv = mida__cli_mask_argv(argc, argv);
   mida__cli cli = {mida__default_store()};
   int i = 1;
   while (i < argc && argv[i][0] == '-') {

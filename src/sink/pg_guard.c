@@ -762,13 +762,10 @@ out:
   PQclear(desc);
   mida__free(pseudo);
   g->running = 0;
-  /* Whatever happened, the transaction ends here; a connection that no
-   * longer answers is made anew. */
-  if (PQstatus(g->conn) == CONNECTION_OK && PQisBusy(g->conn)) {
-    PQreset(g->conn);
-    mida__pg_guard_init(g, g->conn);
-  } else if (PQstatus(g->conn) == CONNECTION_OK) {
+  /* Whatever happened, the transaction ends here. A connection that no
+   * longer answers is left as it is: the sink makes it anew before its
+   * next use (postgres.c, ensure_connected). */
+  if (PQstatus(g->conn) == CONNECTION_OK && !PQisBusy(g->conn))
     PQclear(PQexec(g->conn, "ROLLBACK"));
-  }
   return rc;
 }

@@ -34,7 +34,8 @@
 
 /* The schemes that sinks serve, as errors list them. */
 #define KNOWN_SCHEMES                                                          \
-  "sqlite://, postgresql:// (or postgres://), redis://, nats://, mqtt://"
+  "sqlite://, postgresql:// (or postgres://), redis://, rediss://, "           \
+  "nats://, tls:// (NATS), mqtt://, mqtts://"
 
 /* Copies a message into err (errlen bytes, may be 0), printf-style. */
 static void set_err(char *err, size_t errlen, const char *fmt, ...)

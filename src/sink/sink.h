@@ -128,7 +128,10 @@ extern const mida__sink_methods mida__sqlite_sink;
 extern const mida__sink_methods mida__postgres_sink;       /* postgres.c */
 extern const mida__sink_methods mida__postgres_alias_sink; /* postgres:// */
 extern const mida__sink_methods mida__redis_sink;          /* redis.c */
+extern const mida__sink_methods mida__rediss_sink;         /* rediss:// */
 extern const mida__sink_methods mida__nats_sink;           /* nats.c */
+extern const mida__sink_methods mida__nats_tls_sink;       /* tls:// */
 extern const mida__sink_methods mida__mqtt_sink;           /* mqtt.c */
+extern const mida__sink_methods mida__mqtts_sink;          /* mqtts:// */
 
 #endif /* MIDA_SINK_H */

@@ -189,3 +189,21 @@ def test_no_password_in_python_errors_and_warnings(tmp_path):
     out = r.stdout + r.stderr
     assert "ERR" in out and "postgres:***@" in out, out
     assert "pypw9" not in out
+
+
+def test_mida_hides_the_passwords_of_its_own_arguments_from_ps(
+        tmp_path, pg_db, mida_bin):
+    store = with_password(pg_db, "argvpw7") + "?sslpassword=sp9"
+    p = subprocess.Popen([mida_bin, "run", "--store", store, "--", "sleep",
+                          "3"], env=clean_env(), cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    shown = b""
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None and b"sleep" not in shown:
+        time.sleep(0.2)
+        shown = read_proc(p.pid, "cmdline")
+    assert p.wait(timeout=120) == 0
+    assert b"postgres:*******@" in shown and b"sslpassword=***" in shown, shown
+    assert b"argvpw7" not in shown and b"sp9" not in shown
+    # The store was reached all the same: the copy kept the URL whole.
+    assert int(psql(pg_db, "SELECT count(*) FROM workflow")) == 1
