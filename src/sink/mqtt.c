@@ -419,6 +419,7 @@ const mida__sink_methods mida__mqtt_sink = {
 
 const mida__sink_methods mida__mqtts_sink = {
     "mqtts", mqtt_sink_open, mqtt_put_batch, NULL, NULL, mqtt_sink_close,
+    NULL,
 };
 
 /* ---- the consumer -------------------------------------------------------- */

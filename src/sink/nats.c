@@ -267,6 +267,7 @@ const mida__sink_methods mida__nats_sink = {
 
 const mida__sink_methods mida__nats_tls_sink = {
     "tls", nats_sink_open, nats_put_batch, NULL, NULL, nats_sink_close,
+    NULL,
 };
 
 /* ---- the consumer -------------------------------------------------------- */

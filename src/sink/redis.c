@@ -191,7 +191,7 @@ const mida__sink_methods mida__redis_sink = {
 };
 
 const mida__sink_methods mida__rediss_sink = {
-    "rediss", redis_open, redis_put_batch, NULL, NULL, redis_close,
+    "rediss", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL,
 };
 
 /* ---- the consumer -------------------------------------------------------- */
