@@ -202,6 +202,7 @@ static int put_redacted(mida__sink *sink, const mida__rec *recs, size_t n,
   for (size_t i = first; i < n && rc == MIDA_OK; i++) {
     mida__str *u = &copy[i].f[MIDA_F_USED].v.str;
     if (!copy[i].f[MIDA_F_USED].present ||
+        !mida__has_secret_stem(u->ptr, u->len) ||
         mida__json_secret_count(u->ptr, u->len) <= 0)
       continue;
     mida__buf_init(&texts[i], (size_t)u->len * 2 + 64);
@@ -236,8 +237,9 @@ int mida__sink_put_batch(mida__sink *sink, const mida__rec *recs, size_t n,
   if (atomic_load_explicit(&redact_used, memory_order_relaxed) == 1)
     for (size_t i = 0; i < n; i++) {
       const mida__field *u = &recs[i].f[MIDA_F_USED];
-      if (u->present && mida__json_secret_count(u->v.str.ptr,
-                                                u->v.str.len) > 0)
+      if (u->present &&
+          mida__has_secret_stem(u->v.str.ptr, u->v.str.len) &&
+          mida__json_secret_count(u->v.str.ptr, u->v.str.len) > 0)
         return put_redacted(sink, recs, n, origin, i);
     }
   backend_enter();
