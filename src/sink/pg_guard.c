@@ -746,6 +746,12 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
   }
   int stopped = 0;
   while (rc == MIDA_OK && !stopped) {
+    /* A cancel between two statements finds nothing to stop: it is seen
+     * here. */
+    if (g->cancelled) {
+      rc = guard_fail(g, base, where, lim, NULL);
+      break;
+    }
     res = run_stmt(g, mida__buf_str(&g->sql), 0, NULL, deadline);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
         g->cancelled) {
