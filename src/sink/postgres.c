@@ -25,10 +25,12 @@
  * source_cursor) start a new statement when a key repeats within one.
  * Records the store cannot use are skipped and counted, as in sqlite.c.
  *
- * Queries run in a READ ONLY transaction on a connection whose default is
- * read-only too, so `mida query` refuses writes (SQLSTATE 25006 ->
- * MIDA_EREADONLY). Parameters are written ?1..?n as for SQLite and
- * rewritten to $1..$n. The SQLite functions that mida's own verbs use are
+ * Queries run under the query guard (pg_guard.c): in a READ ONLY
+ * transaction, as the role mida_reader, inside SECURITY DEFINER functions
+ * that no statement can change role out of, with a time limit, on a
+ * connection whose default is read-only too (SQLSTATE 25006 ->
+ * MIDA_EREADONLY). Parameters are written ?1..?n as for SQLite. The SQLite
+ * functions that mida's own verbs use are
  * provided as small SQL functions (strftime with 'unixepoch', json_each of
  * text with SQLite's key/value/type columns, glob, json_extract of numbers)
  * and so are the API's (mida_num, mida_text, unlikely, the view
@@ -59,6 +61,8 @@
 #if MIDA_HAVE_LIBPQ
 
 #include <libpq-fe.h>
+
+#include "sink/pg_guard.h"
 
 #define ROWS_PER_STMT 1000
 #define ARENA_MAX ((size_t)1 << 31)
@@ -382,6 +386,7 @@ typedef struct pg_sink {
   char last_touched[MIDA_ID_STRLEN]; /* the last id added to touched */
   unsigned staged; /* bit e: entity e's staging table and prepared merge
                       exist in this connection's session */
+  mida__pg_guard guard;     /* how queries run (pg_guard.h) */
 } pg_sink;
 
 typedef struct batch_counts {
@@ -443,6 +448,8 @@ static int ensure_connected(pg_sink *s) {
   }
   PQreset(s->conn);
   s->staged = 0; /* a new session: no temporary table, no statement */
+  /* A new session: the guard arranges itself on it again. */
+  mida__pg_guard_init(&s->guard, s->conn);
   if (PQstatus(s->conn) != CONNECTION_OK)
     return fail_conn(s, MIDA_ESTORE, "cannot reconnect");
   return MIDA_OK;
@@ -1426,21 +1433,6 @@ static int rewrite_params(const char *sql, mida__buf *b) {
   return rc;
 }
 
-/* The type oid of double precision (pg_type.dat). */
-#define FLOAT8_OID 701
-
-/* PostgreSQL's text of a double precision value, rewritten as the SQLite
- * store writes it (mida__dtoa): both stores print the same text for the
- * same double. The connection asks for exact text (extra_float_digits). */
-static const char *float8_text(const char *pg, char out[MIDA_DTOA_MAX]) {
-  char *end = NULL;
-  double v = strtod(pg, &end);
-  if (end == pg || *end != '\0')
-    return pg;
-  mida__dtoa(v, out);
-  return out;
-}
-
 static int pg_query(mida__sink *base, const char *sql,
                     const char *const *params, int nparams, mida__row_fn row,
                     void *ctx) {
@@ -1449,68 +1441,12 @@ static int pg_query(mida__sink *base, const char *sql,
   int rc = ensure_connected(s);
   if (rc != MIDA_OK)
     return rc;
-  mida__buf_reset(&s->sql);
-  rc = rewrite_params(sql, &s->sql);
-  if (rc != MIDA_OK)
-    return mida__sink_fail(base, rc, "query too long");
-  rc = exec_simple(s, "BEGIN READ ONLY", "cannot begin a query");
-  if (rc != MIDA_OK)
-    return rc;
-  const char **names = NULL;
-  const char **values = NULL;
-  char(*reals)[MIDA_DTOA_MAX] = NULL; /* float8 cells as text, per column */
-  int stopped = 0;
-  if (!PQsendQueryParams(s->conn, mida__buf_str(&s->sql), nparams, NULL, params,
-                         NULL, NULL, 0)) {
-    rc = fail_conn(s, MIDA_ESTORE, "query failed");
-    goto out;
-  }
-  PQsetSingleRowMode(s->conn);
-  PGresult *res;
-  while ((res = PQgetResult(s->conn)) != NULL) {
-    ExecStatusType st = PQresultStatus(res);
-    if (st == PGRES_SINGLE_TUPLE && rc == MIDA_OK && !stopped) {
-      int ncols = PQnfields(res);
-      if (names == NULL) {
-        size_t slots = ncols > 0 ? (size_t)ncols : 1;
-        names = mida__calloc(slots, sizeof *names);
-        values = mida__calloc(slots, sizeof *values);
-        reals = mida__calloc(slots, sizeof *reals);
-        if (names == NULL || values == NULL || reals == NULL)
-          rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
-      }
-      for (int c = 0; c < ncols && rc == MIDA_OK; c++) {
-        names[c] = PQfname(res, c);
-        values[c] = PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c);
-        if (values[c] != NULL && PQftype(res, c) == FLOAT8_OID)
-          values[c] = float8_text(values[c], reals[c]);
-      }
-      if (rc == MIDA_OK && row != NULL && row(ctx, ncols, names, values) != 0)
-        stopped = 1;
-    } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK &&
-               st != PGRES_COMMAND_OK && rc == MIDA_OK) {
-      const char *msg = PQresultErrorMessage(res);
-      if (strstr(msg, "multiple commands") != NULL) {
-        char m[200];
-        rc = mida__sink_fail(base, MIDA_EINVAL,
-                             "mida query runs one statement at a time (%s)",
-                             mida__one_line(msg, m, sizeof m));
-        PQclear(res);
-      } else {
-        rc = fail_result(s, res, "query failed");
-      }
-      continue;
-    }
-    PQclear(res);
-  }
-out:
-  mida__free(names);
-  mida__free(values);
-  mida__free(reals);
-  /* Whatever happened, the read-only transaction ends here. */
-  if (PQstatus(s->conn) == CONNECTION_OK)
-    PQclear(PQexec(s->conn, "ROLLBACK"));
-  return rc;
+  return mida__pg_guard_query(&s->guard, base, s->where, sql, params, nparams,
+                              &base->limits, row, ctx);
+}
+
+static void pg_cancel(mida__sink *base) {
+  mida__pg_guard_cancel(&((pg_sink *)base)->guard);
 }
 
 /* ---- open and close ----------------------------------------------------- */
@@ -1519,6 +1455,7 @@ static void pg_close(mida__sink *base) {
   pg_sink *s = (pg_sink *)base;
   if (s == NULL)
     return;
+  mida__pg_guard_free(&s->guard);
   if (s->conn != NULL)
     PQfinish(s->conn);
   mida__buf_free(&s->arena);
@@ -1618,6 +1555,7 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
     goto fail;
   }
   PQsetNoticeProcessor(s->conn, quiet_notice, NULL);
+  mida__pg_guard_init(&s->guard, s->conn);
   if (readonly) {
     PGresult *res = PQexec(s->conn, "SELECT to_regclass('task') IS NOT NULL");
     int exists = PQresultStatus(res) == PGRES_TUPLES_OK &&
@@ -1666,11 +1604,13 @@ static int pg_exec_schema(mida__sink *base, const char *sql) {
 
 const mida__sink_methods mida__postgres_sink = {
     "postgresql", pg_open, pg_put_batch, pg_query, pg_exec_schema, pg_close,
+    pg_cancel,
 };
 
 /* postgres:// is libpq's other spelling of the same URL. */
 const mida__sink_methods mida__postgres_alias_sink = {
     "postgres", pg_open, pg_put_batch, pg_query, pg_exec_schema, pg_close,
+    pg_cancel,
 };
 
 #endif /* MIDA_HAVE_LIBPQ */
