@@ -26,11 +26,30 @@ typedef struct snap {
   uint64_t gpu_mj[MIDA_TELEMETRY_GPUS]; /* their energy counters, mJ */
 } snap;
 
-/* The open tasks of this thread, oldest first. */
+/* The open tasks of this thread, oldest first; and the thread's latest
+ * level-1 snapshot with the monotonic time it was taken at (0: none). */
 static _Thread_local struct {
   int n;                           /* entries in use */
   snap s[MIDA_TELEMETRY_STACK];    /* the snapshots */
+  snap last;                       /* the latest snapshot taken */
+  int64_t last_mono_ns;            /* when, CLOCK_MONOTONIC; 0: none */
 } tls_stack;
+
+static int64_t mono_ns(void) {
+  struct timespec t;
+  if (clock_gettime(CLOCK_MONOTONIC, &t) != 0) /* the vDSO: no syscall */
+    return 0;
+  return ts_ns(&t);
+}
+
+static void read_gpus(snap *sn) {
+  sn->gpu_mask =
+      atomic_load_explicit(&mida__gpu_energy_mask, memory_order_acquire);
+  for (int i = 0; i < MIDA_TELEMETRY_GPUS; i++)
+    if (sn->gpu_mask & (1u << i))
+      sn->gpu_mj[i] =
+          atomic_load_explicit(&mida__gpu_energy_mj[i], memory_order_relaxed);
+}
 
 static void take(int level, snap *sn) {
   struct rusage ru;
@@ -52,12 +71,31 @@ static void take(int level, snap *sn) {
     if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) == 0)
       sn->process_cpu_ns = ts_ns(&t);
   }
-  sn->gpu_mask =
-      atomic_load_explicit(&mida__gpu_energy_mask, memory_order_acquire);
-  for (int i = 0; i < MIDA_TELEMETRY_GPUS; i++)
-    if (sn->gpu_mask & (1u << i))
-      sn->gpu_mj[i] =
-          atomic_load_explicit(&mida__gpu_energy_mj[i], memory_order_relaxed);
+  read_gpus(sn);
+  if (level == 1) {
+    tls_stack.last = *sn;
+    tls_stack.last_mono_ns = mono_ns();
+  }
+}
+
+/* A begin snapshot: the thread's latest one when it is at most
+ * MIDA_TELEMETRY_REUSE_NS old (level 1 only), else a new one. Back-to-back
+ * tasks (a loop of calls, nested tasks) then cost one getrusage() each
+ * instead of two; what the task is charged in addition is what the thread
+ * did in those few microseconds before it began -- within the resolution
+ * of getrusage's microsecond times -- and a context switch there would
+ * have taken longer than that. */
+static void take_begin(int level, snap *sn) {
+  if (level == 1 && tls_stack.last_mono_ns != 0) {
+    int64_t age = mono_ns() - tls_stack.last_mono_ns;
+    if (age >= 0 && age <= MIDA_TELEMETRY_REUSE_NS) {
+      *sn = tls_stack.last;
+      read_gpus(sn); /* the sampler's latest readings, as for a new one */
+      telemetry_count(&mida__telemetry_counters.task_reused);
+      return;
+    }
+  }
+  take(level, sn);
 }
 
 void mida__telemetry_task_begin(int level, const mida_id_t *task) {
@@ -72,8 +110,8 @@ void mida__telemetry_task_begin(int level, const mida_id_t *task) {
     telemetry_count(&mida__telemetry_counters.task_evicted);
   }
   snap *sn = &tls_stack.s[tls_stack.n];
+  take_begin(level, sn);
   sn->task = *task;
-  take(level, sn);
   tls_stack.n++;
 }
 
