@@ -105,6 +105,25 @@ def test_integers_are_written_exactly():
     assert row["generated"] == {"return": True}
 
 
+def test_ship_interval_default_yields_to_the_environment(tmp_path):
+    import subprocess
+    import sys
+    code = ("import mida, mida._mida as m; m._ship_default(150); "
+            "print(mida.session_info()['ship_ms'])")
+    from midapy_util import child_env
+    env = child_env(tmp_path / "ship.db")
+    got = {}
+    for ship in (None, "35"):
+        if ship is not None:
+            env["MIDA_SHIP_MS"] = ship
+        r = subprocess.run([sys.executable, "-c", code], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        got[ship] = int(r.stdout.split()[-1])
+    assert got == {None: 150, "35": 35}
+    assert mida.session_info()["ship_ms"] == 20  # the library's default
+
+
 def test_dict_result_is_the_generated_mapping():
     @mida.task
     def g():
