@@ -13,6 +13,32 @@ for b in bench_capture bench_sink_apply bench_ingest bench_query bench_rss \
   "$build/bench/$b" | tee "bench-out/$b.log"
   tail -n 1 "bench-out/$b.log" >>"$out"
 done
+# Cost as the work grows (issue 17): steering queries on a key with and
+# without its index, and ingest, at BENCH_SIZES tasks in the store (default
+# 1M, 5M, 10M; smaller ones for a quick run, e.g. BENCH_SIZES=100000,300000),
+# on SQLite and, when it runs, PostgreSQL (a fresh database, dropped after);
+# capture cost with 1, 2, 4 threads; bytes on disk per task. Plotted below.
+export BENCH_SIZES=${BENCH_SIZES:-1000000,5000000,10000000}
+echo "== bench_key_index sqlite (sizes $BENCH_SIZES)"
+"$build/bench/bench_key_index" sqlite | tee bench-out/bench_key_index_sqlite.log
+tail -n 1 bench-out/bench_key_index_sqlite.log >>"$out"
+pg=${MIDA_BENCH_PG:-postgresql://postgres@127.0.0.1:5432}
+if command -v psql >/dev/null && psql "$pg/postgres" -AtqXc "SELECT 1" \
+    >/dev/null 2>&1; then
+  db=mida_bench_keys_$$
+  psql "$pg/postgres" -qXc "CREATE DATABASE $db"
+  echo "== bench_key_index postgresql (sizes $BENCH_SIZES)"
+  "$build/bench/bench_key_index" "$pg/$db" |
+    tee bench-out/bench_key_index_postgresql.log
+  tail -n 1 bench-out/bench_key_index_postgresql.log >>"$out"
+  psql "$pg/postgres" -qXc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+fi
+echo "== bench_scaling"
+"$build/bench/bench_scaling" | tee bench-out/bench_scaling.log
+tail -n 1 bench-out/bench_scaling.log >>"$out"
+if .venv/bin/python -c 'import matplotlib' 2>/dev/null; then
+  .venv/bin/python bench/plot_growth.py "$out" bench-out
+fi
 # Exports stream: their peak memory at 100,000 and 1,000,000 tasks.
 for n in 100000 1000000; do
   echo "== bench_export $n"

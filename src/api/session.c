@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/host.h"
 #include "core/thread_task.h"
+#include "sink/sink.h"
 #include "telemetry/telemetry.h"
 
 #include <errno.h>
@@ -325,7 +326,9 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
   }
 
   /* The shipper opens the store on its own thread, so that one that is
-   * slow, hung or down never holds up the program. */
+   * slow, hung or down never holds up the program. It reads no
+   * environment: MIDA_REDACT_USED is read here. */
+  mida__sink_redact_init();
   rc = mida__shipper_start(s->journal, store, spool,
                            cfg->ship_interval_ms ? cfg->ship_interval_ms : 20,
                            &s->shipper);

@@ -78,6 +78,19 @@ int mida__cli_parse_count(const char *text, long long *out);
 /* Prints "mida: <message>\n" to stderr; returns MIDA_CLI_FAIL. */
 int mida__cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Prints one line on stderr, printf-style, with the control characters of
+ * what was formatted escaped (core/term.h); a newline at the end of fmt is
+ * the line's own. For warnings and notes that echo names, paths or the
+ * messages of stores and brokers. */
+void mida__cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Returns a copy of argv (argc strings and a NULL; never freed) and
+ * overwrites with '*', in argv's own memory, the passwords of the URLs in
+ * it and their secret query parameters, so that another user's `ps` does
+ * not show them (ps_mask.c). Returns argv itself when it holds no URL or
+ * memory is short. */
+char **mida__cli_mask_argv(int argc, char **argv);
+
 /* Opens the store named by cli->store. Read-only verbs pass writable 0: the
  * store is opened with MIDA_SINK_READONLY | MIDA_SINK_NOCREATE, and a
  * missing store is reported as "mida: no store at PATH (set --store or
@@ -108,6 +121,12 @@ const char *mida__cli_cell(const mida__cli_rows *r, size_t row, int col);
 void mida__cli_rows_free(mida__cli_rows *r);
 
 /* ---- the result printer (output.c) ------------------------------------- */
+
+/* Writes text (NULL: nothing) to fp with its control characters shown as
+ * visible escapes (core/term.h, MIDA_TERM_ESCAPE): every value from the
+ * store or a workflow that a verb prints outside a table goes through it.
+ * Returns MIDA_OK, MIDA_EIO or MIDA_ENOMEM. */
+int mida__cli_put_text(FILE *fp, const char *text);
 
 typedef enum mida__out_format {
   MIDA_OUT_TABLE = 0, /* aligned columns, header and rule, for people */

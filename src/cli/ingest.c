@@ -55,7 +55,8 @@ static const char ingest_help[] =
     "\n"
     "options:\n"
     "  --from URL     redis://host:port/stream, nats://host:port/subject,\n"
-    "                 mqtt://host:port/topic\n"
+    "                 mqtt://host:port/topic; over TLS rediss://, tls://,\n"
+    "                 mqtts://, with ?ca=&cert=&key=&sni= or MIDA_TLS_*\n"
     "  --to URL       the store (default: --store, $MIDA_STORE)\n"
     "  --group G      consumer group (default: mida)\n"
     "  --name N       this consumer's name (default: host-pid); reuse it\n"
@@ -137,7 +138,7 @@ static int check_round(ingest *g, int n) {
     g->rejected++;
     if (!(g->logged_reasons & (1ull << reason))) {
       g->logged_reasons |= 1ull << reason;
-      fprintf(stderr,
+      mida__cli_note(
               "mida ingest: skipped message %s: %s (further messages "
               "rejected for this reason are counted, not logged)\n",
               g->msgs[i].id, mida__wire_reason_name(reason));
@@ -192,7 +193,7 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
       if (broker_backoff > MAX_BACKOFF_MS)
         broker_backoff = MAX_BACKOFF_MS;
       if (broker_backoff == MAX_BACKOFF_MS || broker_backoff == 50)
-        fprintf(stderr, "mida ingest: broker: %s (retrying)\n", g->src->errmsg);
+        mida__cli_note( "mida ingest: broker: %s (retrying)\n", g->src->errmsg);
       sleep_ms(broker_backoff);
       continue;
     }
@@ -219,7 +220,7 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
       if (rc == MIDA_ENOMEM)
         return mida__cli_fail("ingest: %s", mida_strerror(rc));
       if (store_backoff == 0)
-        fprintf(stderr,
+        mida__cli_note(
                 "mida ingest: store: %s (retrying, not "
                 "acknowledging)\n",
                 mida__sink_errmsg(g->store));
@@ -236,7 +237,7 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
     if (rc != MIDA_OK) {
       /* Committed but not acknowledged: redelivered, applied again,
        * harmlessly. */
-      fprintf(stderr, "mida ingest: acknowledgement failed: %s\n",
+      mida__cli_note( "mida ingest: acknowledgement failed: %s\n",
               g->src->errmsg);
       continue;
     }
@@ -324,7 +325,7 @@ int mida__cli_ingest(mida__cli *cli, int argc, char **argv) {
 
   ex = run_loop(g, (int)batch, (int)idle_exit);
   if (!g->quiet)
-    fprintf(stderr,
+    mida__cli_note(
             "mida ingest: %llu records from %llu messages applied, %llu "
             "messages rejected\n",
             (unsigned long long)g->applied, (unsigned long long)g->messages,

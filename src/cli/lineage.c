@@ -44,18 +44,34 @@ static const char lineage_help[] =
 /* ---- printing ---------------------------------------------------------- */
 
 static void print_node(const mida__lineage_node *n) {
+  /* Names, places and statuses come from the workflows: written through
+   * mida__cli_put_text, so that none can drive the terminal. */
   if (n->is_data) {
-    printf("data %s", n->id);
-    if (n->what != NULL && strcmp(n->what, n->id) != 0)
-      printf(" %s", n->what);
-    if (n->where != NULL)
-      printf(" (%s)", n->where);
+    fputs("data ", stdout);
+    mida__cli_put_text(stdout, n->id);
+    if (n->what != NULL && strcmp(n->what, n->id) != 0) {
+      putchar(' ');
+      mida__cli_put_text(stdout, n->what);
+    }
+    if (n->where != NULL) {
+      fputs(" (", stdout);
+      mida__cli_put_text(stdout, n->where);
+      putchar(')');
+    }
   } else {
-    printf("task %s %s", n->id, n->what != NULL ? n->what : "?");
-    if (n->where != NULL)
-      printf(" [%s]", n->where);
-    if (n->status != NULL)
-      printf(" %s", n->status);
+    fputs("task ", stdout);
+    mida__cli_put_text(stdout, n->id);
+    putchar(' ');
+    mida__cli_put_text(stdout, n->what != NULL ? n->what : "?");
+    if (n->where != NULL) {
+      fputs(" [", stdout);
+      mida__cli_put_text(stdout, n->where);
+      putchar(']');
+    }
+    if (n->status != NULL) {
+      putchar(' ');
+      mida__cli_put_text(stdout, n->status);
+    }
   }
   putchar('\n');
 }
@@ -106,7 +122,9 @@ static int print_tree(mida__lineage *w, int root, int dir) {
   while (top > 0) {
     const mida__lineage_node *n = &w->nodes[stack[--top]];
     any = 1;
-    printf("%*s%s %s ", n->depth * 2, "", dir < 0 ? "<-" : "->", n->edge);
+    printf("%*s%s ", n->depth * 2, "", dir < 0 ? "<-" : "->");
+    mida__cli_put_text(stdout, n->edge);
+    putchar(' ');
     print_node(n);
     int start = top;
     for (int c = n->first_child; c >= 0; c = w->nodes[c].next_sibling)

@@ -197,7 +197,7 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
     return ex;
   /* Whether the key's index holds few matches: then read it (predicate.h). */
   if (where_text != NULL)
-    mida__predicate_probe(sink, &pred);
+    mida__predicate_probe(sink, &pred, 1);
 
   const char *params[4];
   int nparams = 0;

@@ -78,6 +78,7 @@ static const verb *find_verb(const char *name) {
 }
 
 int main(int argc, char **argv) {
+  argv = mida__cli_mask_argv(argc, argv);
   mida__cli cli = {mida__default_store()};
   int i = 1;
   while (i < argc && argv[i][0] == '-') {
@@ -104,7 +105,8 @@ int main(int argc, char **argv) {
       i++;
       continue;
     }
-    fprintf(stderr, "mida: unknown option '%s'\nTry 'mida --help'.\n", arg);
+    mida__cli_note("mida: unknown option '%s'", arg);
+    fputs("Try 'mida --help'.\n", stderr);
     return MIDA_CLI_USAGE;
   }
   if (i >= argc) {
@@ -118,8 +120,8 @@ int main(int argc, char **argv) {
     }
     const verb *v = find_verb(argv[i + 1]);
     if (v == NULL) {
-      fprintf(stderr, "mida: unknown verb '%s'\nTry 'mida --help'.\n",
-              argv[i + 1]);
+      mida__cli_note("mida: unknown verb '%s'", argv[i + 1]);
+      fputs("Try 'mida --help'.\n", stderr);
       return MIDA_CLI_USAGE;
     }
     char *args[] = {argv[i + 1], "--help", NULL};
@@ -127,7 +129,8 @@ int main(int argc, char **argv) {
   }
   const verb *v = find_verb(argv[i]);
   if (v == NULL) {
-    fprintf(stderr, "mida: unknown verb '%s'\nTry 'mida --help'.\n", argv[i]);
+    mida__cli_note("mida: unknown verb '%s'", argv[i]);
+    fputs("Try 'mida --help'.\n", stderr);
     return MIDA_CLI_USAGE;
   }
   if (cli.store == NULL || cli.store[0] == '\0') {

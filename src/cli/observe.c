@@ -16,6 +16,7 @@
  */
 #include "cli/cli.h"
 
+#include "core/alloc.h"
 #include "core/url.h"
 #include "observe/observer.h"
 #include "mida.h"
@@ -93,7 +94,7 @@ static void log_line(void *ctx, mida__obs_level level, const char *msg) {
   const char *kind = ctx;
   if (quiet && level == MIDA_OBS_INFO)
     return;
-  fprintf(stderr, "mida observe %s: %s%s\n", kind,
+  mida__cli_note("mida observe %s: %s%s\n", kind,
           level == MIDA_OBS_WARN    ? "warning: "
           : level == MIDA_OBS_ERROR ? "error: "
                                     : "",
@@ -254,6 +255,58 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
 
 /* ---- for mida run -------------------------------------------------- */
 
+/* The observer's environment: this process's, with MIDA_STORE=store (when
+ * not NULL) and, for MLflow, MLFLOW_TRACKING_URI=uri. URLs go to the child
+ * here and never in its argv: a password in argv is shown by `ps` to every
+ * user, the environment only to the same user (docs/security.md). Returns
+ * a NULL-terminated array freed by free_env, or NULL when out of memory. */
+static char **observer_env(const char *store, const char *uri) {
+  extern char **environ;
+  size_t n = 0;
+  while (environ[n] != NULL)
+    n++;
+  char **env = mida__calloc(n + 3, sizeof *env);
+  if (env == NULL)
+    return NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *e = environ[i];
+    if ((store != NULL && strncmp(e, "MIDA_STORE=", 11) == 0) ||
+        (uri != NULL && strncmp(e, "MLFLOW_TRACKING_URI=", 20) == 0))
+      continue;
+    env[k++] = (char *)e;
+  }
+  char *added[2] = {NULL, NULL};
+  const char *names[2] = {"MIDA_STORE=", "MLFLOW_TRACKING_URI="};
+  const char *values[2] = {store, uri};
+  for (int i = 0; i < 2; i++) {
+    if (values[i] == NULL)
+      continue;
+    size_t len = strlen(names[i]) + strlen(values[i]) + 1;
+    added[i] = mida__malloc(len);
+    if (added[i] == NULL) {
+      mida__free(added[0]);
+      mida__free(env);
+      return NULL;
+    }
+    snprintf(added[i], len, "%s%s", names[i], values[i]);
+    env[k++] = added[i];
+  }
+  env[k] = NULL;
+  return env;
+}
+
+/* Frees what observer_env made: the two entries it added come last. */
+static void free_env(char **env, const char *store, const char *uri) {
+  size_t n = 0;
+  while (env[n] != NULL)
+    n++;
+  size_t added = (store != NULL) + (uri != NULL);
+  for (size_t i = n - added; i < n; i++)
+    mida__free(env[i]);
+  mida__free(env);
+}
+
 int mida__cli_observe_spawn(const char *kind, const char *arg,
                             const char *store, pid_t *pid) {
   if (kind == NULL || arg == NULL || pid == NULL)
@@ -269,6 +322,29 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
   /* The runs the command begins from now on are its own. */
   char since[32];
   snprintf(since, sizeof since, "%lld", (long long)mida_now_ns());
+  /* Made before the fork: the child only calls execve. */
+  const char *uri = mlflow ? arg : NULL;
+  char **env = observer_env(store, uri);
+  if (env == NULL)
+    return MIDA_ENOMEM;
+  char *args[12];
+  int k = 0;
+  args[k++] = self;
+  args[k++] = "observe";
+  args[k++] = (char *)kind;
+  if (!mlflow) {
+    args[k++] = "--logdir";
+    args[k++] = (char *)arg;
+  }
+  args[k++] = "--poll-ms";
+  args[k++] = "200";
+  /* Beside a command: no summary line in its output, no notes; the
+   * command's end is the end of what it wrote. */
+  args[k++] = "--quiet";
+  args[k++] = "--end-at-stop";
+  args[k++] = "--parent-since";
+  args[k++] = since;
+  args[k] = NULL;
   fflush(stdout);
   fflush(stderr);
   /* A stop that comes before the observer has its handlers waits for
@@ -282,34 +358,14 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
   sigaddset(&stop_signals, SIGINT);
   sigprocmask(SIG_BLOCK, &stop_signals, &old_mask);
   pid_t child = fork();
-  if (child != 0)
-    sigprocmask(SIG_SETMASK, &old_mask, NULL);
-  if (child < 0)
-    return MIDA_EIO;
   if (child == 0) {
-    char *args[14];
-    int k = 0;
-    args[k++] = self;
-    if (store != NULL) {
-      args[k++] = "--store";
-      args[k++] = (char *)store;
-    }
-    args[k++] = "observe";
-    args[k++] = (char *)kind;
-    args[k++] = mlflow ? "--tracking-uri" : "--logdir";
-    args[k++] = (char *)arg;
-    args[k++] = "--poll-ms";
-    args[k++] = "200";
-    /* Beside a command: no summary line in its output, no notes; the
-     * command's end is the end of what it wrote. */
-    args[k++] = "--quiet";
-    args[k++] = "--end-at-stop";
-    args[k++] = "--parent-since";
-    args[k++] = since;
-    args[k] = NULL;
-    execv(self, args);
+    execve(self, args, env);
     _exit(127);
   }
+  sigprocmask(SIG_SETMASK, &old_mask, NULL);
+  free_env(env, store, uri);
+  if (child < 0)
+    return MIDA_EIO;
   *pid = child;
   return MIDA_OK;
 }

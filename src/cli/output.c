@@ -6,7 +6,7 @@
  *
  * - table (the default, for people): columns as wide as their widest cell,
  *   a header and a rule of dashes, numbers right-aligned, control characters
- *   shown as spaces, and cells over MIDA_OUT_MAX_CELL characters cut with
+ *   shown as spaces (core/term.h), and cells over MIDA_OUT_MAX_CELL characters cut with
  *   "…". The rows are collected in a capped buffer so that the widths come
  *   from the data; when the cap is reached the rows so far are printed and
  *   the widths stay as they are for the rest (later cells are cut to them),
@@ -26,6 +26,7 @@
 #include "core/alloc.h"
 #include "core/csv.h"
 #include "core/json.h"
+#include "core/term.h"
 #include "mida.h"
 
 #include <stdio.h>
@@ -65,29 +66,51 @@ size_t mida__out_width(const char *text) {
   return n;
 }
 
-/* Appends text to b as a table cell: control characters become spaces and
- * text longer than max characters keeps max - 1 of them and "…". */
+/* Appends text to b as a table cell: control characters become spaces
+ * (core/term.h) and text longer than max characters keeps max - 1 of them
+ * and "…". */
 static int add_cell(mida__buf *b, const char *text, size_t max) {
+  mida__buf safe;
+  mida__buf_init(&safe, OUT_LINE_MAX);
+  int rc = MIDA_OK;
+  if (mida__term_unsafe(text, strlen(text))) {
+    rc = mida__term_add(&safe, text, strlen(text), MIDA_TERM_SPACE);
+    text = mida__buf_str(&safe);
+  }
   size_t chars = 0;
   const unsigned char *p = (const unsigned char *)text;
   int cut = mida__out_width(text) > max;
   size_t keep = cut ? (max > 0 ? max - 1 : 0) : (size_t)-1;
-  int rc = MIDA_OK;
-  for (; *p && rc == MIDA_OK; p++) {
+  const unsigned char *start = p;
+  for (; rc == MIDA_OK && *p; p++) {
     if ((*p & 0xC0) != 0x80) {
       if (chars == keep)
         break;
       chars++;
     }
-    char c = (char)*p;
-    if (*p < 0x20 || *p == 0x7f)
-      c = ' ';
-    rc = mida__buf_add(b, &c, 1);
   }
+  if (rc == MIDA_OK)
+    rc = mida__buf_add(b, start, (size_t)(p - start));
   if (rc == MIDA_OK && cut)
     rc = mida__buf_adds(b, ELLIPSIS);
   if (rc == MIDA_OK)
     rc = mida__buf_add(b, "", 1); /* the cell's terminating NUL */
+  mida__buf_free(&safe);
+  return rc;
+}
+
+int mida__cli_put_text(FILE *fp, const char *text) {
+  if (text == NULL)
+    return MIDA_OK;
+  size_t len = strlen(text);
+  if (!mida__term_unsafe(text, len))
+    return fputs(text, fp) < 0 ? MIDA_EIO : MIDA_OK;
+  mida__buf b;
+  mida__buf_init(&b, OUT_LINE_MAX);
+  int rc = mida__term_add(&b, text, len, MIDA_TERM_ESCAPE);
+  if (rc == MIDA_OK && fputs(mida__buf_str(&b), fp) < 0)
+    rc = MIDA_EIO;
+  mida__buf_free(&b);
   return rc;
 }
 

@@ -34,6 +34,7 @@
 #include "cli/cli.h"
 #include "cli/run_preload.h"
 
+#include "core/argv.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/url.h"
@@ -121,7 +122,7 @@ static const char *mlflow_implied(char *buf, size_t cap) {
   if (env != NULL && env[0] != '\0') {
     if (mida__mlflow_readable_uri(env))
       return env;
-    fprintf(stderr,
+    mida__cli_note(
             "mida run: MLFLOW_TRACKING_URI=%s is not observed (sqlite:, "
             "postgresql:, file: stores and paths are)\n",
             mida__url_redact(env, shown, sizeof shown));
@@ -158,7 +159,7 @@ static int prepend_preload(const char *var) {
   else if (strchr(old, '\'') == NULL && strchr(old, '\\') == NULL)
     rc = mida__buf_printf(&b, "['mida.dask', '%s']", old);
   else {
-    fprintf(stderr, "mida run: %s left as it is (cannot add mida.dask to "
+    mida__cli_note( "mida run: %s left as it is (cannot add mida.dask to "
                     "it safely)\n", var);
     return -1;
   }
@@ -168,24 +169,22 @@ static int prepend_preload(const char *var) {
   return rc;
 }
 
-/* {"argv": [...], "cwd": "..."} into b. */
+/* {"argv": [...], "cwd": "..."} into b; the argv bounded and with the
+ * values of secret-looking options hidden (core/argv.h), as the preload
+ * records every other process. */
 static int argv_json(mida__buf *b, int argc, char **argv) {
-  int rc = mida__buf_adds(b, "{\"argv\":[");
-  for (int i = 0; i < argc && rc == MIDA_OK; i++) {
-    if (i)
-      rc = mida__buf_adds(b, ",");
-    if (rc == MIDA_OK)
-      rc = mida__json_add_string(b, argv[i], strlen(argv[i]));
-  }
+  int rc = mida__buf_adds(b, "{\"argv\":");
+  if (rc == MIDA_OK)
+    rc = mida__argv_json(b, argc, argv);
   char cwd[4096];
   if (rc == MIDA_OK && getcwd(cwd, sizeof cwd) != NULL) {
-    rc = mida__buf_adds(b, "],\"cwd\":");
+    rc = mida__buf_adds(b, ",\"cwd\":");
     if (rc == MIDA_OK)
       rc = mida__json_add_string(b, cwd, strlen(cwd));
     if (rc == MIDA_OK)
       rc = mida__buf_adds(b, "}");
   } else if (rc == MIDA_OK) {
-    rc = mida__buf_adds(b, "]}");
+    rc = mida__buf_adds(b, "}");
   }
   return rc;
 }
@@ -377,12 +376,12 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
                           mida__url_redact(cli->store, shown, sizeof shown),
                           err);
   if (rc != MIDA_OK)
-    fprintf(stderr,
+    mida__cli_note(
             "mida run: not recording (%s); running the command "
             "anyway\n",
             err);
   else if (err[0] != '\0')
-    fprintf(stderr, "mida run: warning: %s\n", err);
+    mida__cli_note( "mida run: warning: %s\n", err);
   int store_open = rc == MIDA_OK && err[0] == '\0';
 
   mida_id_t wf = {{0}}, task = {{0}};
@@ -393,7 +392,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
       mida_close(s);
       return ex;
     }
-    fprintf(stderr,
+    mida__cli_note(
             "mida run: warning: cannot record the command (%s); "
             "running it anyway\n",
             mida_errmsg(s));
@@ -427,7 +426,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
       continue;
     if (companions[i].start(companions[i].kind, comp_arg[i], cli->store,
                             &comp_pid[i]) != MIDA_OK) {
-      fprintf(stderr, "mida run: cannot start the %s observer\n",
+      mida__cli_note( "mida run: cannot start the %s observer\n",
               companions[i].kind);
       comp_pid[i] = 0;
     }
@@ -444,7 +443,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   if (pid < 0) {
     snprintf(error, sizeof error, "cannot execute %s: %s", cmdv[0],
              strerror(spawn_err));
-    fprintf(stderr, "mida run: %s\n", error);
+    mida__cli_note( "mida run: %s\n", error);
     code = 127;
     snprintf(gen, sizeof gen, "{\"exit_status\":127}");
   } else {
@@ -474,7 +473,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   for (size_t i = 0; i < COMPANION_COUNT; i++)
     if (comp_pid[i] > 0 &&
         companions[i].stop(comp_pid[i], 10000) != MIDA_OK)
-      fprintf(stderr, "mida run: the %s observer did not stop cleanly\n",
+      mida__cli_note( "mida run: the %s observer did not stop cleanly\n",
               companions[i].kind);
   mida__run_preload_finish(&files);
 
@@ -489,10 +488,10 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   if (rc == MIDA_OK && !mida_id_is_nil(&wf))
     rc = mida_workflow_end(s, &wf, st);
   if (rc != MIDA_OK)
-    fprintf(stderr, "mida run: cannot record the end: %s\n", mida_errmsg(s));
+    mida__cli_note( "mida run: cannot record the end: %s\n", mida_errmsg(s));
   rc = mida_close(s);
   if (rc != MIDA_OK)
-    fprintf(stderr, "mida run: the store did not take every record (%s); "
+    mida__cli_note( "mida run: the store did not take every record (%s); "
                     "they stay in the spool for 'mida recover'\n",
             mida_strerror(rc));
   return code;

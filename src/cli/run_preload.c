@@ -258,7 +258,7 @@ static void add_digests(mida__run_preload *p) {
   int rc = mida__cli_fetch(p->sink, generated_sql, params, 1, DIGEST_FILES,
                            &rows);
   if (rc != MIDA_OK) {
-    fprintf(stderr, "mida run: no digests: %s\n",
+    mida__cli_note( "mida run: no digests: %s\n",
             rc == MIDA_EUNSUPPORTED ? "the store answers no queries (a "
                                       "broker)"
                                     : mida__sink_errmsg(p->sink));
@@ -289,7 +289,7 @@ static void add_digests(mida__run_preload *p) {
     }
     if (n == DIGEST_BATCH || (i == rows.nrows && n > 0)) {
       if (mida__sink_put_batch(p->sink, recs, n, &origin) != MIDA_OK)
-        fprintf(stderr, "mida run: digests not stored: %s\n",
+        mida__cli_note( "mida run: digests not stored: %s\n",
                 mida__sink_errmsg(p->sink));
       n = 0;
     }
@@ -380,7 +380,7 @@ static int open_sink(mida__run_preload *p) {
   int rc = mida__sink_open(p->store, 0, &p->sink, err, sizeof err);
   if (rc != MIDA_OK) {
     p->sink = NULL;
-    fprintf(stderr,
+    mida__cli_note(
             "mida run: the store cannot take the command's files now (%s); "
             "they stay in the spool for 'mida recover'\n",
             err);
@@ -398,13 +398,13 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
     return 0; /* asked not to, or nothing is recorded at all */
   char lib[PATH_MAX];
   if (find_library(lib, sizeof lib) != 0) {
-    fprintf(stderr, "mida run: libmida_preload.so not found (set "
+    mida__cli_note( "mida run: libmida_preload.so not found (set "
                     "MIDA_PRELOAD_LIB); the command's files are not "
                     "recorded\n");
     return 0;
   }
   if (spool_of(store, p->spool, sizeof p->spool) != 0) {
-    fprintf(stderr, "mida run: the spool's path is too long; the "
+    mida__cli_note( "mida run: the spool's path is too long; the "
                     "command's files are not recorded\n");
     return 0;
   }
@@ -418,7 +418,7 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
       setenv("MIDA_PRELOAD_SPOOL", p->spool, 1) != 0 ||
       setenv("MIDA_SPOOL", p->spool, 1) != 0 ||
       setenv("MIDA_PRELOAD_TASK", context, 1) != 0) {
-    fprintf(stderr, "mida run: cannot set the command's environment; its "
+    mida__cli_note( "mida run: cannot set the command's environment; its "
                     "files are not recorded\n");
     unsetenv("MIDA_PRELOAD_SPOOL");
     return 0;

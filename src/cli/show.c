@@ -175,9 +175,13 @@ static void print_fields(const mida__cli_rows *r, const struct field *f,
     const char *v = mida__cli_cell(r, 0, i);
     const char *name =
         f[i].name_col >= 0 ? mida__cli_cell(r, 0, f[i].name_col) : NULL;
-    printf("%-11s %s", f[i].label, v != NULL ? v : "-");
-    if (v != NULL && name != NULL)
-      printf(" (%s)", name);
+    printf("%-11s ", f[i].label);
+    mida__cli_put_text(stdout, v != NULL ? v : "-");
+    if (v != NULL && name != NULL) {
+      fputs(" (", stdout);
+      mida__cli_put_text(stdout, name);
+      putchar(')');
+    }
     putchar('\n');
   }
 }
@@ -192,13 +196,19 @@ static int print_json(mida__sink *sink, const char *title, const char *json) {
   const char *params[1] = {json};
   int rc = mida__cli_fetch(sink, json_pairs_sql, params, 1, 10000, &pairs);
   if (rc != MIDA_OK && rc != MIDA_ENOMEM) {
-    printf("  %s\n", json); /* not a JSON object: shown as stored */
+    fputs("  ", stdout); /* not a JSON object: shown as stored */
+    mida__cli_put_text(stdout, json);
+    putchar('\n');
     rc = MIDA_OK;
   }
   for (size_t i = 0; rc == MIDA_OK && i < pairs.nrows; i++) {
     const char *k = mida__cli_cell(&pairs, i, 0);
     const char *v = mida__cli_cell(&pairs, i, 1);
-    printf("  %s: %s\n", k != NULL ? k : "", v != NULL ? v : "null");
+    fputs("  ", stdout);
+    mida__cli_put_text(stdout, k != NULL ? k : "");
+    fputs(": ", stdout);
+    mida__cli_put_text(stdout, v != NULL ? v : "null");
+    putchar('\n');
   }
   if (rc == MIDA_OK && pairs.truncated)
     printf("  ...\n");
@@ -234,8 +244,11 @@ static int show_task(mida__sink *sink, const mida__cli_rows *r) {
   print_fields(r, task_fields,
                (int)(sizeof(task_fields) / sizeof(task_fields[0])));
   const char *error = mida__cli_cell(r, 0, TASK_ERROR);
-  if (error != NULL)
-    printf("error\n  %s\n", error);
+  if (error != NULL) {
+    fputs("error\n  ", stdout);
+    mida__cli_put_text(stdout, error);
+    putchar('\n');
+  }
   int rc = print_json(sink, "used", mida__cli_cell(r, 0, TASK_USED));
   if (rc == MIDA_OK)
     rc = print_json(sink, "generated", mida__cli_cell(r, 0, TASK_USED + 1));

@@ -17,6 +17,7 @@
 #include "capture/journal.h"
 #include "core/config.h"
 #include "core/json.h"
+#include "core/term.h"
 #include "core/url.h"
 #include "mida.h"
 
@@ -93,7 +94,19 @@ static int add_section(mida__buf *b, const struct section *s,
       if (rc == MIDA_OK)
         rc = mida__json_add_cell(b, count);
     } else {
-      rc = mida__buf_printf(b, "  %-15s %s\n", name, count);
+      /* Names come from the store, where any producer may write them. */
+      rc = mida__buf_adds(b, "  ");
+      size_t start = b->len;
+      if (rc == MIDA_OK)
+        rc = mida__term_add(b, name, strlen(name), MIDA_TERM_ESCAPE);
+      for (size_t w = b->len - start; rc == MIDA_OK && w < 15; w++)
+        rc = mida__buf_adds(b, " ");
+      if (rc == MIDA_OK)
+        rc = mida__buf_adds(b, " ");
+      if (rc == MIDA_OK)
+        rc = mida__term_add(b, count, strlen(count), MIDA_TERM_ESCAPE);
+      if (rc == MIDA_OK)
+        rc = mida__buf_adds(b, "\n");
     }
   }
   if (rc == MIDA_OK && json)
@@ -124,7 +137,11 @@ static int add_spool(mida__buf *b, const char *dir, const mida__spool_stats *ss,
       rc = mida__buf_adds(b, "}\n}\n");
     return rc;
   }
-  rc = mida__buf_printf(b, "spool %s\n", dir);
+  rc = mida__buf_adds(b, "spool ");
+  if (rc == MIDA_OK)
+    rc = mida__term_add(b, dir, strlen(dir), MIDA_TERM_ESCAPE);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, "\n");
   for (int i = 0; rc == MIDA_OK && i < count; i++) {
     rc = ok ? mida__buf_printf(b, "  %-15s %llu\n", names[i], v[i])
             : mida__buf_printf(b, "  %-15s ?\n", names[i]);
@@ -163,8 +180,11 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
   mida__buf_init(&b, 4 * 1024 * 1024);
   char shown[MIDA_URL_SHOWN];
   mida__url_redact(cli->store, shown, sizeof shown);
-  int rc = json ? mida__buf_adds(&b, "{\n  \"store\": ")
-                : mida__buf_printf(&b, "store %s\n", shown);
+  int rc = mida__buf_adds(&b, json ? "{\n  \"store\": " : "store ");
+  if (rc == MIDA_OK && !json)
+    rc = mida__term_add(&b, shown, strlen(shown), MIDA_TERM_ESCAPE);
+  if (rc == MIDA_OK && !json)
+    rc = mida__buf_adds(&b, "\n");
   if (rc == MIDA_OK && json)
     rc = mida__json_add_string(&b, shown, strlen(shown));
   int store_rc = MIDA_OK;

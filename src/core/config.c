@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *mida__default_store(void) {
@@ -31,14 +32,17 @@ int mida__default_spool(const char *store_url, char *buf, size_t buflen) {
     uint64_t h = UINT64_C(0xCBF29CE484222325); /* FNV-1a of the URL */
     for (const unsigned char *p = (const unsigned char *)store_url; *p; p++)
       h = (h ^ *p) * UINT64_C(0x100000001B3);
-    /* The user's runtime directory first: it is theirs alone (0700), so
-     * no other user can make the path before them. /tmp is shared, and
+    /* The user's runtime directory first, when it is there and theirs
+     * alone (0700): no other user can make the path before them. /tmp is shared, and
      * the journal checks what it finds there (capture/spool_dir.h). */
     const char *run = getenv("XDG_RUNTIME_DIR");
     const char *tmp = getenv("TMPDIR");
     if (tmp == NULL || tmp[0] == '\0')
       tmp = "/tmp";
-    if (run != NULL && run[0] == '/')
+    struct stat st;
+    if (run != NULL && run[0] == '/' && stat(run, &st) == 0 &&
+        S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+        (st.st_mode & 077) == 0)
       n = snprintf(buf, buflen, "%s/mida-spool/%016llx", run,
                    (unsigned long long)h);
     else

@@ -15,7 +15,7 @@ const char *mida__default_store(void);
 
 /* The spool directory that belongs to a store: "<path>.spool" beside an
  * SQLite file; for other stores "$XDG_RUNTIME_DIR/mida-spool/<hash of URL>"
- * where XDG_RUNTIME_DIR is set (an absolute path), else
+ * where XDG_RUNTIME_DIR names a directory of this user's, mode 0700, else
  * "$TMPDIR/mida-spool-<euid>/<hash of URL>" ($TMPDIR: /tmp if unset).
  * Each store has its own, so that recovery ships a dead process's journal
  * to the store it was meant for. Returns MIDA_OK, or MIDA_ETOOBIG if buf is

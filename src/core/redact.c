@@ -3,6 +3,9 @@
  */
 #include "core/redact.h"
 
+#include "mida.h"
+
+#include <stdbool.h>
 #include <string.h>
 
 /* Words that make a name secret by themselves. */
@@ -66,7 +69,47 @@ static int holds_password(const char *w, size_t n) {
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 
+int mida__has_secret_stem(const char *text, size_t n) {
+  /* c | 0x20 is the lower case of a letter and never turns anything else
+   * into a lower-case letter, so each comparison below ignores case. */
+  const unsigned char *p = (const unsigned char *)text;
+  for (size_t i = 0; i + 3 <= n; i++) {
+    unsigned a = p[i + 1] | 0x20u, b = p[i + 2] | 0x20u;
+    switch (p[i] | 0x20u) {
+    case 'p':
+      if ((a == 'a' && b == 's') || (a == 'w' && b == 'd'))
+        return 1;
+      break;
+    case 's':
+      if (a == 'e' && b == 'c')
+        return 1;
+      break;
+    case 't':
+      if (a == 'o' && b == 'k')
+        return 1;
+      break;
+    case 'c':
+      if ((a == 'r' && b == 'e') || (a == 'o' && b == 'o'))
+        return 1;
+      break;
+    case 'a':
+      if (a == 'u' && b == 't')
+        return 1;
+      break;
+    case 'k':
+      if (a == 'e' && b == 'y')
+        return 1;
+      break;
+    default:
+      break;
+    }
+  }
+  return 0;
+}
+
 int mida__secret_name(const char *name, size_t n) {
+  if (!mida__has_secret_stem(name, n))
+    return 0;
   const char *prev = NULL; /* the word before the current one */
   size_t prev_n = 0;
   size_t i = 0;
@@ -96,4 +139,130 @@ int mida__secret_name(const char *name, size_t n) {
     prev_n = wn;
   }
   return 0;
+}
+
+/* ---- JSON values ----------------------------------------------------- */
+
+/* The walker of mida__json_redact: reads one JSON value at *p (before
+ * end), copying it to out (when not NULL) with the values of secret
+ * members replaced, and counting them in *found. Returns MIDA_OK,
+ * MIDA_EJSON (malformed, or nested deeper than depth allows) or the
+ * buffer's error. */
+static int walk(const char **p, const char *end, mida__buf *out, int *found,
+                int depth);
+
+static void skip_space(const char **p, const char *end) {
+  while (*p < end && (**p == ' ' || **p == '\t' || **p == '\n' ||
+                      **p == '\r'))
+    (*p)++;
+}
+
+static int put(mida__buf *out, const char *s, size_t n) {
+  return out != NULL ? mida__buf_add(out, s, n) : MIDA_OK;
+}
+
+/* A string at *p ('"'): its end, past the closing quote. */
+static int skip_string(const char **p, const char *end) {
+  const char *q = *p + 1;
+  while (q < end && *q != '"') {
+    if (*q == '\\' && end - q < 2)
+      return MIDA_EJSON;
+    q += *q == '\\' ? 2 : 1;
+  }
+  if (q >= end)
+    return MIDA_EJSON;
+  *p = q + 1;
+  return MIDA_OK;
+}
+
+static int walk_container(const char **p, const char *end, mida__buf *out,
+                          int *found, int depth) {
+  char close = **p == '{' ? '}' : ']';
+  bool object = close == '}';
+  int rc = put(out, *p, 1);
+  (*p)++;
+  for (bool first = true; rc == MIDA_OK; first = false) {
+    skip_space(p, end);
+    if (*p < end && **p == close)
+      break;
+    if (!first) {
+      if (*p >= end || **p != ',')
+        return MIDA_EJSON;
+      rc = put(out, ",", 1);
+      (*p)++;
+      skip_space(p, end);
+    }
+    bool secret = false;
+    if (object) {
+      const char *key = *p;
+      if (*p >= end || **p != '"' || skip_string(p, end) != MIDA_OK)
+        return MIDA_EJSON;
+      secret = mida__secret_name(key + 1, (size_t)(*p - key - 2));
+      if (rc == MIDA_OK)
+        rc = put(out, key, (size_t)(*p - key));
+      skip_space(p, end);
+      if (*p >= end || **p != ':')
+        return MIDA_EJSON;
+      (*p)++;
+      if (rc == MIDA_OK)
+        rc = put(out, ":", 1);
+      skip_space(p, end);
+    }
+    if (rc != MIDA_OK)
+      return rc;
+    if (secret) {
+      (*found)++;
+      rc = walk(p, end, NULL, found, depth - 1); /* skipped */
+      if (rc == MIDA_OK)
+        rc = put(out, "\"" MIDA_REDACTED "\"", strlen(MIDA_REDACTED) + 2);
+    } else {
+      rc = walk(p, end, out, found, depth - 1);
+    }
+  }
+  if (rc != MIDA_OK)
+    return rc;
+  if (*p >= end)
+    return MIDA_EJSON;
+  rc = put(out, *p, 1);
+  (*p)++;
+  return rc;
+}
+
+static int walk(const char **p, const char *end, mida__buf *out, int *found,
+                int depth) {
+  skip_space(p, end);
+  if (*p >= end || depth <= 0)
+    return MIDA_EJSON;
+  if (**p == '{' || **p == '[')
+    return walk_container(p, end, out, found, depth);
+  const char *start = *p;
+  if (**p == '"') {
+    if (skip_string(p, end) != MIDA_OK)
+      return MIDA_EJSON;
+  } else {
+    while (*p < end && **p != ',' && **p != '}' && **p != ']' &&
+           **p != ' ' && **p != '\t' && **p != '\n' && **p != '\r')
+      (*p)++;
+    if (*p == start)
+      return MIDA_EJSON;
+  }
+  return put(out, start, (size_t)(*p - start));
+}
+
+/* Deeper than any value mida__json_check accepts. */
+#define REDACT_MAX_DEPTH 128
+
+int mida__json_secret_count(const char *text, size_t len) {
+  int found = 0;
+  const char *p = text;
+  if (text == NULL || walk(&p, text + len, NULL, &found,
+                           REDACT_MAX_DEPTH) != MIDA_OK)
+    return -1;
+  return found;
+}
+
+int mida__json_redact(const char *text, size_t len, mida__buf *out) {
+  int found = 0;
+  const char *p = text;
+  return walk(&p, text + len, out, &found, REDACT_MAX_DEPTH);
 }

@@ -21,6 +21,8 @@
 #ifndef MIDA_CORE_REDACT_H
 #define MIDA_CORE_REDACT_H
 
+#include "core/buf.h"
+
 #include <stddef.h>
 
 /* What a secret value is replaced with. */
@@ -28,5 +30,24 @@
 
 /* Whether the n bytes at name look like the name of a secret (above). */
 int mida__secret_name(const char *name, size_t n);
+
+/* Whether text[0..n) holds, in any case, one of the three-letter stems
+ * that every secret word and "key" begin with (pas, pwd, sec, tok, cre,
+ * aut, coo, key). A name without one is never secret, and a JSON text
+ * without one has no secret member: one cheap pass that lets most `used`
+ * values through untouched (the shipper asks it of every record). */
+int mida__has_secret_stem(const char *text, size_t n);
+
+/* How many members of the JSON value text[0..len) have a secret name
+ * (mida__secret_name of the key as written), at any depth, in objects and
+ * in the objects inside arrays; -1 when the text is not one JSON value.
+ * No allocation. */
+int mida__json_secret_count(const char *text, size_t len);
+
+/* Appends the JSON value text[0..len) to out with the value of every
+ * member counted by mida__json_secret_count replaced by the string "***"
+ * (whatever its type: a nested object goes whole). Returns MIDA_OK,
+ * MIDA_EJSON (out then holds a part) or the buffer's error. */
+int mida__json_redact(const char *text, size_t len, mida__buf *out);
 
 #endif /* MIDA_CORE_REDACT_H */

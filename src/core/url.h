@@ -8,7 +8,7 @@
  *     sink or consumer backend;
  *   - its parts, scheme://[user[:password]@]host[:port][/path][?query]
  *     (mida__url_parse), for the broker backends, with the query's
- *     parameters (mida__url_param: TLS options, see docs/security.md);
+ *     parameters (mida__url_param; the TLS options: core/tls_opts.h);
  *   - the file an SQLite URL names (mida__url_sqlite_path), by one rule;
  *   - the text to show a person (mida__url_redact): every message that
  *     prints a URL prints it through this function, which masks passwords

@@ -1,7 +1,9 @@
 /*
  * url_test.c -- URL schemes, parts, SQLite paths (mida's rule and MLflow's)
- * and the redacted form shown in messages; the secret-name rule.
+ * and the redacted form shown in messages; the secret-name rule and the
+ * redaction of JSON values by it.
  */
+#include "core/buf.h"
 #include "core/redact.h"
 #include "core/url.h"
 
@@ -194,6 +196,41 @@ static void test_secret_names(void **state) {
       fail_msg("%s should not be secret", plain[i]);
 }
 
+/* Redacts text and compares with want (NULL: MIDA_EJSON expected). */
+static void check_json_redact(const char *text, const char *want) {
+  mida__buf b;
+  mida__buf_init(&b, 1 << 16);
+  int rc = mida__json_redact(text, strlen(text), &b);
+  if (want == NULL) {
+    assert_int_equal(rc, MIDA_EJSON);
+    assert_int_equal(mida__json_secret_count(text, strlen(text)), -1);
+  } else {
+    assert_int_equal(rc, MIDA_OK);
+    assert_string_equal(mida__buf_str(&b), want);
+  }
+  mida__buf_free(&b);
+}
+
+static void test_json_values_of_secret_names_are_hidden(void **state) {
+  (void)state;
+  check_json_redact("{\"lr\":0.1,\"api_key\":\"sk\"}",
+                    "{\"lr\":0.1,\"api_key\":\"***\"}");
+  /* Any type, at any depth, inside arrays; other values as written. */
+  check_json_redact("{ \"a\" : [ {\"Token\": {\"x\": [1, 2]}}, \"s\\\"\" ],"
+                    " \"password\": 12, \"max_tokens\": 5 }",
+                    "{\"a\":[{\"Token\":\"***\"},\"s\\\"\"],"
+                    "\"password\":\"***\",\"max_tokens\":5}");
+  assert_int_equal(mida__json_secret_count("{\"a\":{\"pwd\":null}}", 20),
+                   1);
+  assert_int_equal(mida__json_secret_count("{\"tokens\":[1]}", 14), 0);
+  /* Malformed or cut text is refused, never read past its end. */
+  check_json_redact("{\"password\":", NULL);
+  check_json_redact("{\"a\":\"x\\", NULL);
+  check_json_redact("{\"a\" 1}", NULL);
+  check_json_redact("[1 2]", NULL);
+  check_json_redact("", NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_schemes),
@@ -204,6 +241,7 @@ int main(void) {
       cmocka_unit_test(test_redaction_masks_passwords_everywhere),
       cmocka_unit_test(test_a_cut_url_shows_no_part_of_a_secret),
       cmocka_unit_test(test_secret_names),
+      cmocka_unit_test(test_json_values_of_secret_names_are_hidden),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,6 @@
 #include <stddef.h>
 
 MIDA__MODULE_EXPORT const mida__sink_methods *const mida_module_sinks[] = {
-    &mida__mqtt_sink, NULL};
+    &mida__mqtt_sink, &mida__mqtts_sink, NULL};
 MIDA__MODULE_EXPORT const mida__consumer_methods *const mida_module_consumer =
     &mida__mqtt_consumer;

@@ -10,6 +10,6 @@
 #include <stddef.h>
 
 MIDA__MODULE_EXPORT const mida__sink_methods *const mida_module_sinks[] = {
-    &mida__nats_sink, NULL};
+    &mida__nats_sink, &mida__nats_tls_sink, NULL};
 MIDA__MODULE_EXPORT const mida__consumer_methods *const mida_module_consumer =
     &mida__nats_consumer;

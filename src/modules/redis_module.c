@@ -10,6 +10,6 @@
 #include <stddef.h>
 
 MIDA__MODULE_EXPORT const mida__sink_methods *const mida_module_sinks[] = {
-    &mida__redis_sink, NULL};
+    &mida__redis_sink, &mida__rediss_sink, NULL};
 MIDA__MODULE_EXPORT const mida__consumer_methods *const mida_module_consumer =
     &mida__redis_consumer;

@@ -33,6 +33,7 @@
 #include "core/alloc.h"
 #include "core/json.h"
 #include "core/number.h"
+#include "core/term.h"
 #include "mida.h"
 
 #include <stdio.h>
@@ -419,10 +420,17 @@ typedef struct row {
   const char *key, *a, *b;
 } row;
 
-/* Appends text cut to width characters (with "…"), padded when pad. */
+/* Appends text cut to width characters (with "…"), padded when pad;
+ * control characters become spaces (core/term.h). */
 static int add_cell(mida__buf *b, const char *text, size_t width, int pad) {
-  size_t chars = 0, i = 0, n = strlen(text);
+  mida__buf safe;
+  mida__buf_init(&safe, 1 << 20);
   int rc = MIDA_OK;
+  if (mida__term_unsafe(text, strlen(text))) {
+    rc = mida__term_add(&safe, text, strlen(text), MIDA_TERM_SPACE);
+    text = mida__buf_str(&safe);
+  }
+  size_t chars = 0, i = 0, n = strlen(text);
   for (; i < n && rc == MIDA_OK; i++) {
     unsigned char c = (unsigned char)text[i];
     if ((c & 0xC0) != 0x80) {
@@ -438,11 +446,11 @@ static int add_cell(mida__buf *b, const char *text, size_t width, int pad) {
       }
       chars++;
     }
-    char out = c < 0x20 || c == 0x7f ? ' ' : (char)c;
-    rc = mida__buf_add(b, &out, 1);
+    rc = mida__buf_add(b, &text[i], 1);
   }
   for (; pad && chars < width && rc == MIDA_OK; chars++)
     rc = mida__buf_add(b, " ", 1);
+  mida__buf_free(&safe);
   return rc;
 }
 

@@ -459,6 +459,7 @@ static void test_key_index_serves_where_and_sort(void **state) {
   const char *targets[] = {
       "/api/tasks?where=used.lr%3E%3D3",          /* newest first */
       "/api/tasks?where=used.lr%3E%3D3&sort=started",
+      "/api/tasks?where=used.lr%3E1&where=used.lr%3C%3D3", /* a range */
       "/api/tasks?sort=-used.lr&limit=2",          /* top 2 by the key */
       "/api/tasks?sort=used.lr&limit=2",
   };

@@ -175,17 +175,15 @@ int mida__tasks_query_build(mida__serve *srv, const mida__req *req,
    * hint; the page's own query will say what is wrong. */
   mida__sink *sink = NULL;
   char err[512];
-  for (int i = 0; i < npred && srv != NULL; i++) {
-    if (preds[i].op == NULL)
-      continue;
-    if (sink == NULL &&
-        mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err) !=
-            MIDA_OK)
-      break;
-    mida__predicate_probe(sink, &preds[i]);
-  }
-  if (sink != NULL)
+  int compares = 0;
+  for (int i = 0; i < npred; i++)
+    compares |= preds[i].op != NULL;
+  if (compares && srv != NULL &&
+      mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err) ==
+          MIDA_OK) {
+    mida__predicate_probe(sink, preds, npred);
     mida__serve_release(&srv->pool, sink, 0);
+  }
   for (int i = 0; i < npred; i++) {
     if (q->rc == MIDA_OK)
       q->rc = mida__buf_adds(&q->where, q->where.len ? " AND " : " WHERE ");

@@ -123,10 +123,20 @@ static int count_row(void *ctx, int ncols, const char *const *names,
   return 0;
 }
 
-void mida__predicate_probe(mida__sink *sink, mida__predicate *p) {
-  p->few = 0;
-  if (p->op == NULL || strcmp(p->op, "!=") == 0)
-    return; /* no index serves these */
+/* Whether an index on its key may serve p. */
+static int indexable(const mida__predicate *p) {
+  return p->op != NULL && strcmp(p->op, "!=") != 0;
+}
+
+static int same_key(const mida__predicate *a, const mida__predicate *b) {
+  return a->numeric == b->numeric && strcmp(a->key.doc, b->key.doc) == 0 &&
+         strcmp(a->key.path, b->key.path) == 0;
+}
+
+/* Probes the predicates of preds that share the key of preds[first]. */
+static void probe_key(mida__sink *sink, mida__predicate *preds, int n,
+                      int first) {
+  mida__predicate *p = &preds[first];
   char name[MIDA_KEY_INDEX_NAME];
   mida__key_index_name(&p->key, p->numeric ? MIDA_KEY_NUM : MIDA_KEY_TEXT,
                        name);
@@ -139,19 +149,41 @@ void mida__predicate_probe(mida__sink *sink, mida__predicate *p) {
       indexed == 0)
     return;
   mida__buf sql;
-  mida__buf_init(&sql, 4096);
-  const char *vals[1];
+  mida__buf_init(&sql, 1 << 16);
+  const char *vals[MIDA_PREDICATE_PROBE_MAX];
   int np = 0;
   int rc = mida__buf_adds(&sql, "SELECT count(*) FROM (SELECT 1 FROM task t"
-                                " WHERE ");
-  if (rc == MIDA_OK)
-    rc = mida__predicate_sql(p, "t", &sql, vals, &np);
+                                " WHERE TRUE");
+  for (int i = first; i < n && np < MIDA_PREDICATE_PROBE_MAX; i++) {
+    if (!indexable(&preds[i]) || !same_key(p, &preds[i]))
+      continue;
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&sql, " AND ");
+    if (rc == MIDA_OK)
+      rc = mida__predicate_sql(&preds[i], "t", &sql, vals, &np);
+  }
   if (rc == MIDA_OK)
     rc = mida__buf_printf(&sql, " LIMIT %d) AS m", MIDA_PREDICATE_FEW);
   long long matches = MIDA_PREDICATE_FEW;
   if (rc == MIDA_OK &&
       mida__sink_query(sink, mida__buf_str(&sql), vals, np, count_row,
-                       &matches) == MIDA_OK)
-    p->few = matches < MIDA_PREDICATE_FEW;
+                       &matches) == MIDA_OK &&
+      matches < MIDA_PREDICATE_FEW) {
+    for (int i = first; i < n; i++)
+      if (indexable(&preds[i]) && same_key(p, &preds[i]))
+        preds[i].few = 1;
+  }
   mida__buf_free(&sql);
+}
+
+void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n) {
+  for (int i = 0; i < n; i++)
+    preds[i].few = 0;
+  for (int i = 0; i < n; i++) {
+    int seen = 0;
+    for (int j = 0; j < i && !seen; j++)
+      seen = indexable(&preds[j]) && same_key(&preds[i], &preds[j]);
+    if (indexable(&preds[i]) && !seen)
+      probe_key(sink, preds, n, i);
+  }
 }

@@ -32,17 +32,20 @@ int mida__key_index_declared(mida__sink *sink, const char *list, char *err,
 /* At most this many matching tasks make a predicate's match "few". */
 #define MIDA_PREDICATE_FEW 10000
 
-/* Sets p->few when the store has an index on the predicate's key
- * (mida_index, `mida index`) and the index holds fewer than
- * MIDA_PREDICATE_FEW tasks that match: two small queries, the second
- * reading at most that many index entries. Then the predicate's SQL
- * wraps the comparison in unlikely(), which tells SQLite's planner --
- * which has no statistics of an expression's values -- to read the index
- * rather than walk the whole table in id order looking for matches (and
- * which PostgreSQL's store defines as the comparison itself). Where the
- * matches are many, walking in id order finds a page of them soon, and
- * reading the index would sort them all: no hint. A store error leaves
- * p->few at 0. */
-void mida__predicate_probe(mida__sink *sink, mida__predicate *p);
+/* The most predicates on one key that one probe combines. */
+#define MIDA_PREDICATE_PROBE_MAX 16
+
+/* Sets preds[i].few for the predicates whose key has an index (mida_index,
+ * `mida index`) that holds fewer than MIDA_PREDICATE_FEW tasks matching
+ * all the predicates on that key (a range is two): per key, two small
+ * queries, the second reading at most that many index entries. Then the
+ * predicate's SQL wraps the comparison in unlikely(), which tells SQLite's
+ * planner -- which has no statistics of an expression's values -- to read
+ * the index rather than walk the whole table in id order looking for
+ * matches (PostgreSQL's store defines unlikely() as the comparison
+ * itself). Where the matches are many, walking in id order finds a page
+ * of them soon, and reading the index would sort them all: no hint. A
+ * store error leaves few at 0. */
+void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n);
 
 #endif /* MIDA_SINK_KEY_INDEX_H */

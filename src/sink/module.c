@@ -28,9 +28,9 @@ static const struct module_info {
   const char *dev;      /* Debian package to build the module */
 } modules[] = {
     {"postgresql", "postgresql postgres", "libpq", "libpq5", "libpq-dev"},
-    {"redis", "redis", "hiredis", "libhiredis0.14", "libhiredis-dev"},
-    {"nats", "nats", "libnats", "libnats3.4", "libnats-dev"},
-    {"mqtt", "mqtt", "libmosquitto", "libmosquitto1", "libmosquitto-dev"},
+    {"redis", "redis rediss", "hiredis", "libhiredis0.14", "libhiredis-dev"},
+    {"nats", "nats tls", "libnats", "libnats3.4", "libnats-dev"},
+    {"mqtt", "mqtt mqtts", "libmosquitto", "libmosquitto1", "libmosquitto-dev"},
 };
 #define MODULE_COUNT (sizeof modules / sizeof modules[0])
 

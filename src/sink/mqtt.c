@@ -1,7 +1,14 @@
 /*
  * mqtt.c -- the MQTT broker (libmosquitto), for edge devices:
- * mqtt://[user:password@]host[:port]/topic. A sink for shippers, and a
- * consumer for `mida ingest`.
+ * mqtt://[user:password@]host[:port]/topic, and mqtts:// (port 8883 by
+ * default) for the same over TLS. A sink for shippers, and a consumer for
+ * `mida ingest`.
+ *
+ * TLS: libmosquitto is given an OpenSSL context of mida's own (tls.h,
+ * options: core/tls_opts.h), so that the server's certificate and name are
+ * checked as for Redis; the handshake runs on the network thread, whose
+ * errors libmosquitto only logs: the log callback keeps them, so that a
+ * refused certificate is reported as such.
  *
  * Sink: put_batch encodes the batch into wire messages (wire.h), publishes
  * each at QoS 1 and waits for the broker's PUBACK (the on_publish callback)
@@ -38,6 +45,7 @@
 #include "sink/wire.h"
 
 #include "core/alloc.h"
+#include "core/tls_opts.h"
 #include "core/url.h"
 #include "mida_config.h"
 
@@ -49,6 +57,8 @@
 #include <time.h>
 
 #if MIDA_HAVE_MOSQUITTO
+
+#include "sink/tls.h"
 
 #include <mosquitto.h>
 
@@ -77,6 +87,9 @@ static void deadline_in(struct timespec *ts, int ms) {
 typedef struct mqtt_client {
   struct mosquitto *mosq; /* the client */
   mida__url url;          /* parsed URL */
+  mida__tls_opts tls;     /* mqtts://: TLS options */
+  mida__tls_ctx tls_ctx;  /* mqtts://: the context libmosquitto uses */
+  const char *scheme;     /* "mqtt" or "mqtts", for messages */
   char topic[256];        /* the topic */
   char sub[400];          /* consumer: $share/group/topic */
   pthread_mutex_t lock;   /* guards the fields below */
@@ -87,6 +100,8 @@ typedef struct mqtt_client {
   bool acked;             /* sink: its PUBACK came */
   bool stopping;          /* close: the network thread must end */
   bool started;           /* the network thread runs */
+  bool tls_failed;        /* a TLS error was logged since connecting */
+  char log_error[256];    /* the last error libmosquitto logged */
   pthread_t thread;       /* the network thread */
 } mqtt_client;
 
@@ -118,6 +133,23 @@ static void on_publish(struct mosquitto *m, void *obj, int mid) {
   if (mid == c->last_mid)
     c->acked = true;
   pthread_cond_broadcast(&c->changed);
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* Keeps libmosquitto's errors: a TLS handshake that fails on the network
+ * thread is reported only here. */
+static void on_log(struct mosquitto *m, void *obj, int level, const char *str) {
+  (void)m;
+  mqtt_client *c = obj;
+  if (!(level & MOSQ_LOG_ERR) || str == NULL)
+    return;
+  pthread_mutex_lock(&c->lock);
+  snprintf(c->log_error, sizeof c->log_error, "%s", str);
+  if (c->tls.enabled &&
+      (strstr(str, "OpenSSL") != NULL || strstr(str, "TLS") != NULL)) {
+    c->tls_failed = true;
+    pthread_cond_broadcast(&c->changed);
+  }
   pthread_mutex_unlock(&c->lock);
 }
 
@@ -182,8 +214,22 @@ static void client_close(mqtt_client *c) {
     mosquitto_destroy(c->mosq);
     c->mosq = NULL;
   }
+  mida__tls_ctx_free(&c->tls_ctx); /* after libmosquitto's last use */
   pthread_cond_destroy(&c->changed);
   pthread_mutex_destroy(&c->lock);
+}
+
+/* Says why the TLS handshake failed: MIDA_EIO. */
+static int tls_failure(mqtt_client *c, char *err, size_t errlen) {
+  char logged[256], why[300];
+  pthread_mutex_lock(&c->lock);
+  snprintf(logged, sizeof logged, "%s",
+           c->log_error[0] != '\0' ? c->log_error : "TLS error");
+  pthread_mutex_unlock(&c->lock);
+  snprintf(err, errlen, "TLS handshake with %s://%s:%d failed: %s", c->scheme,
+           c->url.host, c->url.port,
+           mida__tls_why(&c->tls_ctx, logged, why, sizeof why));
+  return MIDA_EIO;
 }
 
 typedef void (*message_fn)(struct mosquitto *, void *,
@@ -200,14 +246,20 @@ static int client_open(mqtt_client *c, const char *url, const char *id,
   pthread_mutex_init(&c->lock, NULL);
   pthread_cond_init(&c->changed, NULL);
   c->connack = -1;
-  if (mida__url_parse(url, 1883, &c->url) != MIDA_OK) {
+  int default_port = mida__url_scheme_is(url, "mqtts") ? 8883 : 1883;
+  if (mida__url_parse(url, default_port, &c->url) != MIDA_OK) {
     char shown[MIDA_URL_SHOWN];
     snprintf(err, errlen,
-             "malformed MQTT URL '%s' (want mqtt://[user:password@]host"
+             "malformed MQTT URL '%s' (want mqtt[s]://[user:password@]host"
              "[:port]/topic)",
              mida__url_redact(url, shown, sizeof shown));
     return MIDA_EURL;
   }
+  int rc =
+      mida__tls_opts_read(url, c->url.query, "mqtts", &c->tls, err, errlen);
+  if (rc != MIDA_OK)
+    return rc;
+  c->scheme = c->tls.enabled ? "mqtts" : "mqtt";
   snprintf(c->topic, sizeof c->topic, "%s",
            c->url.path[0] != '\0' ? c->url.path : "mida");
   c->mosq = mosquitto_new(id, clean, c);
@@ -220,16 +272,37 @@ static int client_open(mqtt_client *c, const char *url, const char *id,
   mosquitto_publish_callback_set(c->mosq, on_publish);
   if (on_msg != NULL)
     mosquitto_message_callback_set(c->mosq, on_msg);
+  mosquitto_log_callback_set(c->mosq, on_log);
   mosquitto_threaded_set(c->mosq, true);
+  if (c->tls.enabled) {
+    rc = mida__tls_ctx_init(&c->tls_ctx, &c->tls, c->url.host, err, errlen);
+    if (rc != MIDA_OK)
+      return rc;
+    /* Ours as it is: libmosquitto's defaults (on unless told) would
+     * replace its verification. */
+    if (mosquitto_void_option(c->mosq, MOSQ_OPT_SSL_CTX, c->tls_ctx.ctx) !=
+            MOSQ_ERR_SUCCESS ||
+        mosquitto_int_option(c->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0) !=
+            MOSQ_ERR_SUCCESS) {
+      snprintf(err, errlen, "this libmosquitto cannot do TLS");
+      return MIDA_EUNSUPPORTED;
+    }
+  }
   if (c->url.user[0] != '\0')
     mosquitto_username_pw_set(c->mosq, c->url.user,
                               c->url.password[0] ? c->url.password : NULL);
-  int rc = mosquitto_connect(c->mosq, c->url.host, c->url.port, KEEPALIVE_S);
+  rc = mosquitto_connect(c->mosq, c->url.host, c->url.port, KEEPALIVE_S);
+  if (rc == MOSQ_ERR_TLS)
+    return tls_failure(c, err, errlen);
   if (rc != MOSQ_ERR_SUCCESS) {
-    snprintf(err, errlen, "cannot connect to mqtt://%s:%d: %s", c->url.host,
-             c->url.port,
+    pthread_mutex_lock(&c->lock);
+    snprintf(err, errlen, "cannot connect to %s://%s:%d: %s%s%s%s", c->scheme,
+             c->url.host, c->url.port,
              rc == MOSQ_ERR_ERRNO ? "connection refused or unreachable"
-                                  : mosquitto_strerror(rc));
+                                  : mosquitto_strerror(rc),
+             c->log_error[0] != '\0' ? " (" : "", c->log_error,
+             c->log_error[0] != '\0' ? ")" : "");
+    pthread_mutex_unlock(&c->lock);
     return rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_NO_CONN ? MIDA_EUNREACHABLE
                                                           : MIDA_EIO;
   }
@@ -241,16 +314,22 @@ static int client_open(mqtt_client *c, const char *url, const char *id,
   struct timespec until;
   deadline_in(&until, CONNECT_WAIT_MS);
   pthread_mutex_lock(&c->lock);
-  while (c->connack < 0 &&
+  while (c->connack < 0 && !c->tls_failed &&
          pthread_cond_timedwait(&c->changed, &c->lock, &until) == 0)
     ;
   int connack = c->connack;
+  bool tls_failed = c->tls_failed;
   pthread_mutex_unlock(&c->lock);
+  if (connack < 0 && tls_failed)
+    return tls_failure(c, err, errlen);
   if (connack != 0) {
-    snprintf(err, errlen, "mqtt://%s:%d refused the connection: %s",
+    snprintf(err, errlen, "%s://%s:%d refused the connection: %s", c->scheme,
              c->url.host, c->url.port,
-             connack < 0 ? "no CONNACK in time"
-                         : mosquitto_connack_string(connack));
+             connack >= 0 ? mosquitto_connack_string(connack)
+             : c->tls.enabled
+                 ? "no CONNACK in time (does the server speak TLS on this "
+                   "port?)"
+                 : "no CONNACK in time");
     return connack < 0 ? MIDA_EUNREACHABLE : MIDA_EIO;
   }
   return MIDA_OK;
@@ -293,11 +372,11 @@ static int mqtt_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     s->c.last_mid = -1;
     pthread_mutex_unlock(&s->c.lock);
     if (!acked)
-      return mida__sink_fail(base, MIDA_EIO,
-                             "mqtt://%s:%d/%s did not acknowledge a batch: %s",
-                             s->c.url.host, s->c.url.port, s->c.topic,
-                             mrc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(mrc)
-                                                     : "no PUBACK in time");
+      return mida__sink_fail(
+          base, MIDA_EIO, "%s://%s:%d/%s did not acknowledge a batch: %s",
+          s->c.scheme, s->c.url.host, s->c.url.port, s->c.topic,
+          mrc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(mrc)
+                                  : "no PUBACK in time");
     s->seq++;
   }
   return MIDA_OK;
@@ -335,6 +414,12 @@ static int mqtt_sink_open(const char *url, int flags, mida__sink **out,
 
 const mida__sink_methods mida__mqtt_sink = {
     "mqtt", mqtt_sink_open, mqtt_put_batch, NULL, NULL, mqtt_sink_close,
+    NULL,
+};
+
+const mida__sink_methods mida__mqtts_sink = {
+    "mqtts", mqtt_sink_open, mqtt_put_batch, NULL, NULL, mqtt_sink_close,
+    NULL,
 };
 
 /* ---- the consumer -------------------------------------------------------- */

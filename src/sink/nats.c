@@ -1,7 +1,8 @@
 /*
  * nats.c -- the NATS JetStream broker (libnats): nats://[user:password@]
- * host[:port]/subject. A sink for shippers, and a consumer for `mida
- * ingest`.
+ * host[:port]/subject, and tls:// for the same over TLS (options:
+ * core/tls_opts.h, given to libnats). A sink for shippers, and a consumer
+ * for `mida ingest`.
  *
  * Both sides first make sure a JetStream stream captures the subject: the
  * stream MIDA_<subject> (characters other than letters, digits, '-' and '_'
@@ -23,6 +24,7 @@
 #include "sink/wire.h"
 
 #include "core/alloc.h"
+#include "core/tls_opts.h"
 #include "core/url.h"
 #include "mida_config.h"
 
@@ -43,11 +45,12 @@ static const char *nats_error(natsStatus s) {
 }
 
 typedef struct nats_link {
-  natsConnection *nc;   /* the connection (reconnects by itself) */
-  jsCtx *js;            /* its JetStream context */
-  mida__url url;        /* parsed URL */
-  char subject[256];    /* subject the records travel on */
-  char stream[256];     /* JetStream stream that captures it */
+  natsConnection *nc; /* the connection (reconnects by itself) */
+  jsCtx *js;          /* its JetStream context */
+  mida__url url;      /* parsed URL */
+  mida__tls_opts tls; /* tls://: TLS options */
+  char subject[256];  /* subject the records travel on */
+  char stream[256];   /* JetStream stream that captures it */
 } nats_link;
 
 static void link_close(nats_link *l) {
@@ -59,16 +62,47 @@ static void link_close(nats_link *l) {
   l->nc = NULL;
 }
 
+/* Asks libnats for TLS as the options say: the CA (else the system's), the
+ * client certificate and key, and the name the server's certificate must
+ * carry (always checked: libnats checks none unless told). On failure,
+ * writes which file is at fault. */
+static natsStatus tls_options(natsOptions *o, const mida__tls_opts *t,
+                              const char *host, char *err, size_t errlen) {
+  natsStatus s = natsOptions_SetSecure(o, true);
+  if (s == NATS_OK && t->ca[0] != '\0') {
+    s = natsOptions_LoadCATrustedCertificates(o, t->ca);
+    if (s != NATS_OK)
+      snprintf(err, errlen, "cannot use the TLS CA file '%s': %s", t->ca,
+               nats_error(s));
+  }
+  if (s == NATS_OK && t->cert[0] != '\0') {
+    s = natsOptions_LoadCertificatesChain(o, t->cert, t->key);
+    if (s != NATS_OK)
+      snprintf(err, errlen,
+               "cannot use the TLS certificate '%s' with key '%s': %s", t->cert,
+               t->key, nats_error(s));
+  }
+  if (s == NATS_OK) {
+    s = natsOptions_SetExpectedHostname(o, mida__tls_expected_name(t, host));
+    if (s != NATS_OK)
+      snprintf(err, errlen, "cannot set up TLS: %s", nats_error(s));
+  }
+  return s;
+}
+
 /* Connects, authenticates and makes sure the stream exists. */
 static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
   if (mida__url_parse(url, 4222, &l->url) != MIDA_OK) {
     char shown[MIDA_URL_SHOWN];
     snprintf(err, errlen,
-             "malformed NATS URL '%s' (want nats://[user:password@]host"
-             "[:port]/subject)",
+             "malformed NATS URL '%s' (want nats:// or tls://[user:password@]"
+             "host[:port]/subject)",
              mida__url_redact(url, shown, sizeof shown));
     return MIDA_EURL;
   }
+  int rc = mida__tls_opts_read(url, l->url.query, "tls", &l->tls, err, errlen);
+  if (rc != MIDA_OK)
+    return rc;
   snprintf(l->subject, sizeof l->subject, "%s",
            l->url.path[0] != '\0' ? l->url.path : "mida");
   for (char *p = l->subject; *p != '\0'; p++)
@@ -82,7 +116,8 @@ static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
       *p = '_';
   }
   char server[320];
-  snprintf(server, sizeof server, "nats://%s:%d", l->url.host, l->url.port);
+  snprintf(server, sizeof server, "%s://%s:%d", l->tls.enabled ? "tls" : "nats",
+           l->url.host, l->url.port);
   natsOptions *o = NULL;
   natsStatus s = natsOptions_Create(&o);
   if (s == NATS_OK)
@@ -97,11 +132,22 @@ static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
     s = natsOptions_SetUserInfo(o, l->url.user, l->url.password);
   else if (s == NATS_OK && l->url.password[0] != '\0')
     s = natsOptions_SetToken(o, l->url.password);
+  if (s == NATS_OK && l->tls.enabled) {
+    s = tls_options(o, &l->tls, l->url.host, err, errlen);
+    if (s != NATS_OK) {
+      natsOptions_Destroy(o);
+      return MIDA_EIO;
+    }
+  }
   if (s == NATS_OK)
     s = natsConnection_Connect(&l->nc, o);
   natsOptions_Destroy(o);
   if (s != NATS_OK) {
-    snprintf(err, errlen, "cannot connect to %s: %s", server, nats_error(s));
+    int no_cert = l->tls.enabled && l->tls.cert[0] == '\0';
+    snprintf(err, errlen, "cannot connect to %s: %s%s", server, nats_error(s),
+             no_cert ? " (does it require a client certificate? cert=, "
+                       "MIDA_TLS_CERT)"
+                     : "");
     return s == NATS_NO_SERVER || s == NATS_TIMEOUT ? MIDA_EUNREACHABLE
                                                     : MIDA_EIO;
   }
@@ -174,8 +220,9 @@ static int nats_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
       jsPubAck_Destroy(ack);
     if (st != NATS_OK)
       return mida__sink_fail(base, MIDA_EIO,
-                             "nats://%s:%d/%s did not acknowledge a batch: "
+                             "%s://%s:%d/%s did not acknowledge a batch: "
                              "%s",
+                             s->link.tls.enabled ? "tls" : "nats",
                              s->link.url.host, s->link.url.port,
                              s->link.subject, nats_error(st));
     s->seq++;
@@ -215,6 +262,12 @@ static int nats_sink_open(const char *url, int flags, mida__sink **out,
 
 const mida__sink_methods mida__nats_sink = {
     "nats", nats_sink_open, nats_put_batch, NULL, NULL, nats_sink_close,
+    NULL,
+};
+
+const mida__sink_methods mida__nats_tls_sink = {
+    "tls", nats_sink_open, nats_put_batch, NULL, NULL, nats_sink_close,
+    NULL,
 };
 
 /* ---- the consumer -------------------------------------------------------- */

@@ -25,10 +25,12 @@
  * source_cursor) start a new statement when a key repeats within one.
  * Records the store cannot use are skipped and counted, as in sqlite.c.
  *
- * Queries run in a READ ONLY transaction on a connection whose default is
- * read-only too, so `mida query` refuses writes (SQLSTATE 25006 ->
- * MIDA_EREADONLY). Parameters are written ?1..?n as for SQLite and
- * rewritten to $1..$n. The SQLite functions that mida's own verbs use are
+ * Queries run under the query guard (pg_guard.c): in a READ ONLY
+ * transaction, as the role mida_reader, inside SECURITY DEFINER functions
+ * that no statement can change role out of, with a time limit, on a
+ * connection whose default is read-only too (SQLSTATE 25006 ->
+ * MIDA_EREADONLY). Parameters are written ?1..?n as for SQLite. The SQLite
+ * functions that mida's own verbs use are
  * provided as small SQL functions (strftime with 'unixepoch', json_each of
  * text with SQLite's key/value/type columns, glob, json_extract of numbers)
  * and so are the API's (mida_num, mida_text, unlikely, the view
@@ -59,6 +61,8 @@
 #if MIDA_HAVE_LIBPQ
 
 #include <libpq-fe.h>
+
+#include "sink/pg_guard.h"
 
 #define ROWS_PER_STMT 1000
 #define ARENA_MAX ((size_t)1 << 31)
@@ -380,6 +384,9 @@ typedef struct pg_sink {
   uint64_t dropped_fields;  /* malformed JSON fields dropped */
   mida__buf touched;        /* "id,id,..." of tasks given metric points */
   char last_touched[MIDA_ID_STRLEN]; /* the last id added to touched */
+  unsigned staged; /* bit e: entity e's staging table and prepared merge
+                      exist in this connection's session */
+  mida__pg_guard guard;     /* how queries run (pg_guard.h) */
 } pg_sink;
 
 typedef struct batch_counts {
@@ -440,6 +447,9 @@ static int ensure_connected(pg_sink *s) {
       return MIDA_OK;
   }
   PQreset(s->conn);
+  s->staged = 0; /* a new session: no temporary table, no statement */
+  /* A new session: the guard arranges itself on it again. */
+  mida__pg_guard_init(&s->guard, s->conn);
   if (PQstatus(s->conn) != CONNECTION_OK)
     return fail_conn(s, MIDA_ESTORE, "cannot reconnect");
   return MIDA_OK;
@@ -990,87 +1000,191 @@ static int entity_tail(const entity *ent, const char *first, mida__buf *b) {
   return rc;
 }
 
-/* Writes the images of one entity in statements of ROWS_PER_STMT rows. */
+/* ---- entities: COPY into a staging table, one merge per batch ---------
+ *
+ * A batch's row images of one entity go to the server as COPY data into a
+ * temporary table of the entity's columns (mida_stage_<table>, emptied at
+ * each commit), and one prepared statement merges them all into the table:
+ * INSERT INTO <table> SELECT ... FROM mida_stage_<table> ON CONFLICT(id) DO
+ * UPDATE SET <the merge rules>. The server parses COPY's text much faster
+ * than thousands of bound parameters of a multi-row VALUES, and parses and
+ * plans the merge once per connection (bench/bench_key_index.c and
+ * bench/bench_broker.py measure it). The fold made each id appear once in
+ * a batch, as one statement may change a row only once. */
+
+/* Makes entity ent_no's staging table and prepared merge in this session
+ * (outside a transaction, so that a batch rolled back keeps them). */
+static int stage_prepare(pg_sink *s, int ent_no) {
+  if (s->staged & (1u << ent_no))
+    return MIDA_OK;
+  const entity *ent = &entities[ent_no];
+  mida__buf_reset(&s->sql);
+  int rc = mida__buf_printf(&s->sql, "CREATE TEMP TABLE IF NOT EXISTS"
+                                     " mida_stage_%s(", ent->table);
+  for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++)
+    rc = mida__buf_printf(&s->sql, "%s%s %s", c ? ", " : "",
+                          pg_ident(ent->columns[c].name),
+                          c == 0 ? "text" : column_type(&ent->columns[c]));
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&s->sql, ") ON COMMIT DELETE ROWS");
+  if (rc != MIDA_OK)
+    return mida__sink_fail(&s->base, rc, "cannot build a statement");
+  rc = exec_simple(s, mida__buf_str(&s->sql), "cannot make a staging table");
+  if (rc != MIDA_OK)
+    return rc;
+  /* The merge: $1 and $2 are the batch's origin host and pid, which only
+   * tables with origin columns refer to. */
+  int nlead = 0;
+  for (int c = 0; c < ent->ncolumns; c++)
+    if (ent->columns[c].rule == MIDA_RULE_ORIGIN)
+      nlead = 2;
+  mida__buf_reset(&s->sql);
+  rc = mida__buf_printf(&s->sql, "INSERT INTO %s(", ent->table);
+  for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++)
+    rc = mida__buf_printf(&s->sql, "%s%s", c ? ", " : "",
+                          pg_ident(ent->columns[c].name));
+  if (rc == MIDA_OK && has_seq(ent_no))
+    rc = mida__buf_adds(&s->sql, ", seq");
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&s->sql, ") SELECT ");
+  for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++)
+    rc = mida__buf_printf(&s->sql, "%s%s", c ? ", " : "",
+                          pg_ident(ent->columns[c].name));
+  if (rc == MIDA_OK && has_seq(ent_no))
+    rc = mida__buf_adds(&s->sql, ", " CHANGE_SEQ);
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(&s->sql, " FROM mida_stage_%s", ent->table);
+  if (rc == MIDA_OK)
+    rc = entity_tail(ent, has_seq(ent_no) ? " seq = excluded.seq," : "",
+                     &s->sql);
+  if (rc != MIDA_OK)
+    return mida__sink_fail(&s->base, rc, "cannot build a statement");
+  char name[64];
+  snprintf(name, sizeof name, "mida_merge_%s", ent->table);
+  PGresult *res =
+      PQprepare(s->conn, name, mida__buf_str(&s->sql), nlead, NULL);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    return fail_result(s, res, "cannot prepare a merge");
+  PQclear(res);
+  s->staged |= 1u << ent_no;
+  return MIDA_OK;
+}
+
+/* Appends text to b as one value of COPY's text format. */
+static int copy_escape(mida__buf *b, const char *text) {
+  const char *p = text;
+  int rc = MIDA_OK;
+  while (rc == MIDA_OK && *p != '\0') {
+    size_t n = strcspn(p, "\\\n\r\t");
+    rc = mida__buf_add(b, p, n);
+    p += n;
+    if (rc != MIDA_OK || *p == '\0')
+      break;
+    char esc[2] = {'\\', *p == '\n'   ? 'n'
+                        : *p == '\r' ? 'r'
+                        : *p == '\t' ? 't'
+                                     : '\\'};
+    rc = mida__buf_add(b, esc, 2);
+    p++;
+  }
+  return rc;
+}
+
+/* Sends the COPY data in s->sql into entity ent_no's staging table. */
+static int copy_stage(pg_sink *s, const entity *ent) {
+  char head[512];
+  size_t used = (size_t)snprintf(head, sizeof head, "COPY mida_stage_%s(",
+                                 ent->table);
+  for (int c = 0; c < ent->ncolumns && used < sizeof head; c++)
+    used += (size_t)snprintf(head + used, sizeof head - used, "%s%s",
+                             c ? ", " : "", pg_ident(ent->columns[c].name));
+  if (used < sizeof head)
+    snprintf(head + used, sizeof head - used, ") FROM STDIN");
+  PGresult *res = PQexec(s->conn, head);
+  if (PQresultStatus(res) != PGRES_COPY_IN)
+    return fail_result(s, res, "cannot stage a batch");
+  PQclear(res);
+  int ok = PQputCopyData(s->conn, s->sql.ptr, (int)s->sql.len) == 1 &&
+           PQputCopyEnd(s->conn, NULL) == 1;
+  int rc = ok ? MIDA_OK : fail_conn(s, MIDA_ESTORE, "cannot stage a batch");
+  /* The COPY's own result, then the end of its results. */
+  while ((res = PQgetResult(s->conn)) != NULL) {
+    if (rc == MIDA_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+      rc = fail_result(s, res, "cannot stage a batch");
+      continue;
+    }
+    PQclear(res);
+  }
+  return rc;
+}
+
+/* Writes the images of one entity: COPY into its staging table, then its
+ * prepared merge. */
 static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
                         const mida__origin *o) {
   const entity *ent = &entities[ent_no];
-  const char *types[MIDA_MERGE_MAX_COLUMNS];
-  for (int c = 0; c < ent->ncolumns; c++)
-    types[c] = column_type(&ent->columns[c]);
   char pidtext[24];
   snprintf(pidtext, sizeof pidtext, "%lld",
            o != NULL ? (long long)o->pid : 0LL);
   const char *lead[2] = {o != NULL ? o->host : NULL,
                          o != NULL ? pidtext : NULL};
-  /* Only tables with origin columns refer to $1 and $2. */
   int nlead = 0;
   for (int c = 0; c < ent->ncolumns; c++)
     if (ent->columns[c].rule == MIDA_RULE_ORIGIN)
       nlead = 2;
-  size_t *vals =
-      mida__malloc((size_t)ROWS_PER_STMT * MIDA_MERGE_MAX_COLUMNS * sizeof *vals);
-  if (vals == NULL)
-    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  mida__buf_reset(&s->sql);
   int rc = MIDA_OK;
-  size_t k = 0;
-  while (k < nimages && rc == MIDA_OK) {
-    size_t rows = 0;
-    mida__buf_reset(&s->sql);
-    rc = mida__buf_printf(&s->sql, "INSERT INTO %s(", ent->table);
-    for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++)
-      rc = mida__buf_printf(&s->sql, "%s%s", c ? ", " : "",
-                            pg_ident(ent->columns[c].name));
-    if (rc == MIDA_OK && has_seq(ent_no))
-      rc = mida__buf_adds(&s->sql, ", seq");
-    if (rc == MIDA_OK)
-      rc = mida__buf_adds(&s->sql, ") VALUES");
-    for (; k < nimages && rows < ROWS_PER_STMT && rc == MIDA_OK; k++) {
-      image *img = &s->images[k];
-      if (img->entity != ent_no)
-        continue;
-      size_t *v = vals + rows * (size_t)ent->ncolumns;
-      rc = arena_id(s, &img->id, &v[0]);
-      for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
-        const mida__merge_column *col = &ent->columns[c];
-        cell *cl = &img->c[c];
-        v[c] = NULL_OFF;
-        if (!cl->set) {
-          /* An origin default fills an empty host or pid. */
-          if (col->rule == MIDA_RULE_ORIGIN && o != NULL && col->tag == MIDA_F_PID)
-            rc = arena_i64(s, o->pid, &v[c]);
-          else if (col->rule == MIDA_RULE_ORIGIN && o != NULL && o->host != NULL)
-            rc = arena_add(s, o->host, strlen(o->host), &v[c]);
-          continue;
+  char num[24];
+  for (size_t k = 0; k < nimages && rc == MIDA_OK; k++) {
+    const image *img = &s->images[k];
+    if (img->entity != ent_no)
+      continue;
+    char id[MIDA_ID_STRLEN];
+    mida_id_format(&img->id, id);
+    rc = mida__buf_adds(&s->sql, id);
+    for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
+      const mida__merge_column *col = &ent->columns[c];
+      const cell *cl = &img->c[c];
+      const char *v = NULL;
+      if (!cl->set) {
+        /* An origin default fills an empty host or pid. */
+        if (col->rule == MIDA_RULE_ORIGIN && o != NULL &&
+            col->tag == MIDA_F_PID) {
+          snprintf(num, sizeof num, "%lld", (long long)o->pid);
+          v = num;
+        } else if (col->rule == MIDA_RULE_ORIGIN && o != NULL) {
+          v = o->host;
         }
-        if (col->rule == MIDA_RULE_STATUS) {
-          const char *name = mida__status_name(cl->num);
-          rc = arena_add(s, name, strlen(name), &v[c]);
-        } else if (mida__field_kind(col->tag) == MIDA_KIND_I64) {
-          rc = arena_i64(s, cl->num, &v[c]);
-        } else {
-          v[c] = cl->off;
-        }
+      } else if (col->rule == MIDA_RULE_STATUS) {
+        v = mida__status_name(cl->num);
+      } else if (mida__field_kind(col->tag) == MIDA_KIND_I64) {
+        snprintf(num, sizeof num, "%lld", (long long)cl->num);
+        v = num;
+      } else {
+        v = s->arena.ptr + cl->off;
       }
+      rc = mida__buf_adds(&s->sql, "\t");
       if (rc == MIDA_OK)
-        rc = add_row_sql(&s->sql, types, ent->ncolumns,
-                         (size_t)nlead + 1 + rows * (size_t)ent->ncolumns,
-                         rows > 0, has_seq(ent_no) ? CHANGE_SEQ : NULL);
-      rows++;
+        rc = v != NULL ? copy_escape(&s->sql, v)
+                       : mida__buf_adds(&s->sql, "\\N");
     }
-    if (rows == 0)
-      break;
-    if (rc == MIDA_OK && has_seq(ent_no))
-      rc = entity_tail(ent, " seq = excluded.seq,", &s->sql);
-    else if (rc == MIDA_OK)
-      rc = entity_tail(ent, "", &s->sql);
     if (rc == MIDA_OK)
-      rc = run_rows(s, vals, rows * (size_t)ent->ncolumns, lead, nlead,
-                    ent->table);
-    else if (s->base.errmsg[0] == '\0')
-      rc = mida__sink_fail(&s->base, rc, "cannot build a statement");
+      rc = mida__buf_adds(&s->sql, "\n");
   }
-  mida__free(vals);
-  return rc;
+  if (rc != MIDA_OK)
+    return mida__sink_fail(&s->base, rc, "cannot build a batch");
+  if (s->sql.len == 0)
+    return MIDA_OK;
+  rc = copy_stage(s, ent);
+  if (rc != MIDA_OK)
+    return rc;
+  char name[64];
+  snprintf(name, sizeof name, "mida_merge_%s", ent->table);
+  PGresult *res = PQexecPrepared(s->conn, name, nlead, lead, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    return fail_result(s, res, ent->table);
+  PQclear(res);
+  return MIDA_OK;
 }
 
 /* ---- runs: the summary of their tasks ------------------------------------ */
@@ -1227,7 +1341,10 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   s->last_touched[0] = '\0';
   for (int t = 0; t < LT_COUNT; t++)
     s->link[t].nrows = 0;
-  rc = exec_simple(s, "BEGIN", "cannot begin a transaction");
+  for (int e = 0; e < ENT_COUNT && rc == MIDA_OK; e++)
+    rc = stage_prepare(s, e);
+  if (rc == MIDA_OK)
+    rc = exec_simple(s, "BEGIN", "cannot begin a transaction");
   if (rc == MIDA_OK)
     rc = lock_run_tasks(s, recs, n);
   if (rc != MIDA_OK) {
@@ -1316,21 +1433,6 @@ static int rewrite_params(const char *sql, mida__buf *b) {
   return rc;
 }
 
-/* The type oid of double precision (pg_type.dat). */
-#define FLOAT8_OID 701
-
-/* PostgreSQL's text of a double precision value, rewritten as the SQLite
- * store writes it (mida__dtoa): both stores print the same text for the
- * same double. The connection asks for exact text (extra_float_digits). */
-static const char *float8_text(const char *pg, char out[MIDA_DTOA_MAX]) {
-  char *end = NULL;
-  double v = strtod(pg, &end);
-  if (end == pg || *end != '\0')
-    return pg;
-  mida__dtoa(v, out);
-  return out;
-}
-
 static int pg_query(mida__sink *base, const char *sql,
                     const char *const *params, int nparams, mida__row_fn row,
                     void *ctx) {
@@ -1339,68 +1441,12 @@ static int pg_query(mida__sink *base, const char *sql,
   int rc = ensure_connected(s);
   if (rc != MIDA_OK)
     return rc;
-  mida__buf_reset(&s->sql);
-  rc = rewrite_params(sql, &s->sql);
-  if (rc != MIDA_OK)
-    return mida__sink_fail(base, rc, "query too long");
-  rc = exec_simple(s, "BEGIN READ ONLY", "cannot begin a query");
-  if (rc != MIDA_OK)
-    return rc;
-  const char **names = NULL;
-  const char **values = NULL;
-  char(*reals)[MIDA_DTOA_MAX] = NULL; /* float8 cells as text, per column */
-  int stopped = 0;
-  if (!PQsendQueryParams(s->conn, mida__buf_str(&s->sql), nparams, NULL, params,
-                         NULL, NULL, 0)) {
-    rc = fail_conn(s, MIDA_ESTORE, "query failed");
-    goto out;
-  }
-  PQsetSingleRowMode(s->conn);
-  PGresult *res;
-  while ((res = PQgetResult(s->conn)) != NULL) {
-    ExecStatusType st = PQresultStatus(res);
-    if (st == PGRES_SINGLE_TUPLE && rc == MIDA_OK && !stopped) {
-      int ncols = PQnfields(res);
-      if (names == NULL) {
-        size_t slots = ncols > 0 ? (size_t)ncols : 1;
-        names = mida__calloc(slots, sizeof *names);
-        values = mida__calloc(slots, sizeof *values);
-        reals = mida__calloc(slots, sizeof *reals);
-        if (names == NULL || values == NULL || reals == NULL)
-          rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
-      }
-      for (int c = 0; c < ncols && rc == MIDA_OK; c++) {
-        names[c] = PQfname(res, c);
-        values[c] = PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c);
-        if (values[c] != NULL && PQftype(res, c) == FLOAT8_OID)
-          values[c] = float8_text(values[c], reals[c]);
-      }
-      if (rc == MIDA_OK && row != NULL && row(ctx, ncols, names, values) != 0)
-        stopped = 1;
-    } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK &&
-               st != PGRES_COMMAND_OK && rc == MIDA_OK) {
-      const char *msg = PQresultErrorMessage(res);
-      if (strstr(msg, "multiple commands") != NULL) {
-        char m[200];
-        rc = mida__sink_fail(base, MIDA_EINVAL,
-                             "mida query runs one statement at a time (%s)",
-                             mida__one_line(msg, m, sizeof m));
-        PQclear(res);
-      } else {
-        rc = fail_result(s, res, "query failed");
-      }
-      continue;
-    }
-    PQclear(res);
-  }
-out:
-  mida__free(names);
-  mida__free(values);
-  mida__free(reals);
-  /* Whatever happened, the read-only transaction ends here. */
-  if (PQstatus(s->conn) == CONNECTION_OK)
-    PQclear(PQexec(s->conn, "ROLLBACK"));
-  return rc;
+  return mida__pg_guard_query(&s->guard, base, s->where, sql, params, nparams,
+                              &base->limits, row, ctx);
+}
+
+static void pg_cancel(mida__sink *base) {
+  mida__pg_guard_cancel(&((pg_sink *)base)->guard);
 }
 
 /* ---- open and close ----------------------------------------------------- */
@@ -1409,6 +1455,7 @@ static void pg_close(mida__sink *base) {
   pg_sink *s = (pg_sink *)base;
   if (s == NULL)
     return;
+  mida__pg_guard_free(&s->guard);
   if (s->conn != NULL)
     PQfinish(s->conn);
   mida__buf_free(&s->arena);
@@ -1508,6 +1555,7 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
     goto fail;
   }
   PQsetNoticeProcessor(s->conn, quiet_notice, NULL);
+  mida__pg_guard_init(&s->guard, s->conn);
   if (readonly) {
     PGresult *res = PQexec(s->conn, "SELECT to_regclass('task') IS NOT NULL");
     int exists = PQresultStatus(res) == PGRES_TUPLES_OK &&
@@ -1556,11 +1604,13 @@ static int pg_exec_schema(mida__sink *base, const char *sql) {
 
 const mida__sink_methods mida__postgres_sink = {
     "postgresql", pg_open, pg_put_batch, pg_query, pg_exec_schema, pg_close,
+    pg_cancel,
 };
 
 /* postgres:// is libpq's other spelling of the same URL. */
 const mida__sink_methods mida__postgres_alias_sink = {
     "postgres", pg_open, pg_put_batch, pg_query, pg_exec_schema, pg_close,
+    pg_cancel,
 };
 
 #endif /* MIDA_HAVE_LIBPQ */

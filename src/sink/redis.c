@@ -1,7 +1,8 @@
 /*
  * redis.c -- the Redis Streams broker (hiredis): redis://[[user]:password@]
- * host[:port]/stream. A sink for shippers, and a consumer for `mida
- * ingest`.
+ * host[:port]/stream, and rediss:// for the same over TLS (options:
+ * core/tls_opts.h; the connection: redis_link.h). A sink for shippers, and
+ * a consumer for `mida ingest`.
  *
  * Sink: put_batch encodes the batch into wire messages (wire.h) of at most
  * MAX_MESSAGE bytes and appends each with XADD stream * d <message>; the
@@ -29,6 +30,7 @@
 #include "sink/wire.h"
 
 #include "core/alloc.h"
+#include "core/tls_opts.h"
 #include "core/url.h"
 #include "mida_config.h"
 
@@ -38,7 +40,7 @@
 
 #if MIDA_HAVE_HIREDIS
 
-#include <hiredis/hiredis.h>
+#include "sink/redis_link.h"
 
 #define MAX_MESSAGE ((size_t)4 << 20) /* bytes per stream entry */
 #define CONNECT_TIMEOUT_MS 3000
@@ -51,60 +53,58 @@ static int64_t monotonic_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct timeval tv_ms(int ms) {
-  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-  return tv;
+/* What a Redis URL says: where, how (TLS or not) and which stream. */
+typedef struct redis_target {
+  mida__url url;      /* parsed URL */
+  mida__tls_opts tls; /* rediss://: TLS options */
+  const char *scheme; /* "redis" or "rediss", for messages */
+  char stream[256];   /* stream key */
+} redis_target;
+
+/* Reads url into t. Returns MIDA_OK or MIDA_EURL with why in err. */
+static int read_target(const char *url, redis_target *t, char *err,
+                       size_t errlen) {
+  if (mida__url_parse(url, 6379, &t->url) != MIDA_OK) {
+    char shown[MIDA_URL_SHOWN];
+    snprintf(err, errlen,
+             "malformed Redis URL '%s' (want redis[s]://[:password@]host"
+             "[:port]/stream)",
+             mida__url_redact(url, shown, sizeof shown));
+    return MIDA_EURL;
+  }
+  int rc =
+      mida__tls_opts_read(url, t->url.query, "rediss", &t->tls, err, errlen);
+  if (rc != MIDA_OK)
+    return rc;
+  t->scheme = t->tls.enabled ? "rediss" : "redis";
+  snprintf(t->stream, sizeof t->stream, "%s",
+           t->url.path[0] != '\0' ? t->url.path : "mida");
+  return MIDA_OK;
 }
 
 /* Connects and authenticates. On failure returns NULL, writes why, and
- * sets *rc to MIDA_EUNREACHABLE (no connection) or MIDA_EIO (refused). */
-static redisContext *redis_connect(const mida__url *u, int *rc, char *err,
-                                   size_t errlen) {
-  *rc = MIDA_EUNREACHABLE;
-  redisContext *c =
-      redisConnectWithTimeout(u->host, u->port, tv_ms(CONNECT_TIMEOUT_MS));
-  if (c == NULL) {
-    snprintf(err, errlen, "cannot connect to redis://%s:%d: out of memory",
-             u->host, u->port);
+ * sets *rc to MIDA_EUNREACHABLE (no connection) or MIDA_EIO (refused: TLS
+ * or AUTH). */
+static mida__redis_link *redis_connect(const redis_target *t, int *rc,
+                                       char *err, size_t errlen) {
+  mida__redis_link *l = NULL;
+  *rc = mida__redis_link_open(&t->url, &t->tls, CONNECT_TIMEOUT_MS, &l, err,
+                              errlen);
+  if (*rc != MIDA_OK)
     return NULL;
-  }
-  if (c->err) {
-    snprintf(err, errlen, "cannot connect to redis://%s:%d: %s", u->host,
-             u->port, c->errstr);
-    redisFree(c);
-    return NULL;
-  }
-  *rc = MIDA_EIO;
-  redisSetTimeout(c, tv_ms(COMMAND_TIMEOUT_MS));
-  redisReply *r;
-  if (u->password[0] != '\0' && u->user[0] != '\0')
-    r = redisCommand(c, "AUTH %s %s", u->user, u->password);
-  else if (u->password[0] != '\0')
-    r = redisCommand(c, "AUTH %s", u->password);
-  else
-    r = redisCommand(c, "PING");
-  if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-    snprintf(err, errlen, "redis://%s:%d refused the connection: %s", u->host,
-             u->port, r != NULL ? r->str : (c->err ? c->errstr : "no reply"));
-    if (r != NULL)
-      freeReplyObject(r);
-    redisFree(c);
-    return NULL;
-  }
-  freeReplyObject(r);
-  return c;
+  mida__redis_link_set_timeout(l, COMMAND_TIMEOUT_MS);
+  return l;
 }
 
 /* ---- the sink ------------------------------------------------------------ */
 
 typedef struct redis_sink {
-  mida__sink base;      /* common head; must be first */
-  redisContext *ctx;    /* the connection, NULL after a failure */
-  mida__url url;        /* parsed URL */
-  char stream[256];     /* stream key */
-  uint64_t sender;      /* wire sender id */
-  uint64_t seq;         /* wire messages sent */
-  mida__buf msg;        /* a message being encoded */
+  mida__sink base;       /* common head; must be first */
+  mida__redis_link *ctx; /* the connection, NULL after a failure */
+  redis_target t;        /* URL, TLS options, stream */
+  uint64_t sender;       /* wire sender id */
+  uint64_t seq;          /* wire messages sent */
+  mida__buf msg;         /* a message being encoded */
 } redis_sink;
 
 static int redis_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
@@ -115,7 +115,7 @@ static int redis_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   if (s->ctx == NULL) {
     char err[400];
     int crc;
-    s->ctx = redis_connect(&s->url, &crc, err, sizeof err);
+    s->ctx = redis_connect(&s->t, &crc, err, sizeof err);
     if (s->ctx == NULL)
       return mida__sink_fail(base, MIDA_EIO, "%s", err);
   }
@@ -126,19 +126,20 @@ static int redis_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     if (rc != MIDA_OK)
       return mida__sink_fail(base, rc, "cannot encode a batch: %s",
                              mida_strerror(rc));
-    redisReply *r = redisCommand(s->ctx, "XADD %s * d %b", s->stream,
-                                 s->msg.ptr, s->msg.len);
+    redisReply *r = mida__redis_link_command(
+        s->ctx, "XADD %s * d %b", s->t.stream, s->msg.ptr, s->msg.len);
     if (r == NULL || r->type != REDIS_REPLY_STRING) {
       rc = mida__sink_fail(
-          base, MIDA_EIO, "redis://%s:%d/%s did not take a batch: %s",
-          s->url.host, s->url.port, s->stream,
+          base, MIDA_EIO, "%s://%s:%d/%s did not take a batch: %s", s->t.scheme,
+          s->t.url.host, s->t.url.port, s->t.stream,
           r != NULL && r->type == REDIS_REPLY_ERROR
               ? r->str
-              : (s->ctx->err ? s->ctx->errstr : "unexpected reply"));
+              : (r == NULL ? mida__redis_link_error(s->ctx)
+                           : "unexpected reply"));
       if (r != NULL)
         freeReplyObject(r);
       /* A broken or timed-out connection cannot be trusted again. */
-      redisFree(s->ctx);
+      mida__redis_link_close(s->ctx);
       s->ctx = NULL;
       return rc;
     }
@@ -153,7 +154,7 @@ static void redis_close(mida__sink *base) {
   if (s == NULL)
     return;
   if (s->ctx != NULL)
-    redisFree(s->ctx);
+    mida__redis_link_close(s->ctx);
   mida__buf_free(&s->msg);
   mida__free(s);
 }
@@ -169,20 +170,14 @@ static int redis_open(const char *url, int flags, mida__sink **out, char *err,
   }
   s->base.methods = &mida__redis_sink;
   mida__buf_init(&s->msg, MAX_MESSAGE * 2);
-  if (mida__url_parse(url, 6379, &s->url) != MIDA_OK) {
-    char shown[MIDA_URL_SHOWN];
-    snprintf(err, errlen,
-             "malformed Redis URL '%s' (want redis://[:password@]host"
-             "[:port]/stream)",
-             mida__url_redact(url, shown, sizeof shown));
+  int rc = read_target(url, &s->t, err, errlen);
+  if (rc != MIDA_OK) {
     redis_close(&s->base);
-    return MIDA_EURL;
+    return rc;
   }
-  snprintf(s->stream, sizeof s->stream, "%s",
-           s->url.path[0] != '\0' ? s->url.path : "mida");
   s->sender = mida__wire_sender_id();
   int crc;
-  s->ctx = redis_connect(&s->url, &crc, err, errlen);
+  s->ctx = redis_connect(&s->t, &crc, err, errlen);
   if (s->ctx == NULL) {
     redis_close(&s->base);
     return crc;
@@ -192,16 +187,19 @@ static int redis_open(const char *url, int flags, mida__sink **out, char *err,
 }
 
 const mida__sink_methods mida__redis_sink = {
-    "redis", redis_open, redis_put_batch, NULL, NULL, redis_close,
+    "redis", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL,
+};
+
+const mida__sink_methods mida__rediss_sink = {
+    "rediss", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL,
 };
 
 /* ---- the consumer -------------------------------------------------------- */
 
 typedef struct redis_consumer {
   mida__consumer base;   /* common head; must be first */
-  redisContext *ctx;     /* the connection, NULL after a failure */
-  mida__url url;         /* parsed URL */
-  char stream[256];      /* stream key */
+  mida__redis_link *ctx; /* the connection, NULL after a failure */
+  redis_target t;        /* URL, TLS options, stream */
   char group[128];       /* consumer group */
   char name[128];        /* this consumer */
   int claim_ms;          /* idle time after which pending is claimed */
@@ -213,22 +211,23 @@ typedef struct redis_consumer {
 static int consumer_connect(redis_consumer *c) {
   char err[400];
   int crc;
-  c->ctx = redis_connect(&c->url, &crc, err, sizeof err);
+  c->ctx = redis_connect(&c->t, &crc, err, sizeof err);
   if (c->ctx == NULL)
     return mida__consumer_fail(&c->base, MIDA_EIO, "%s", err);
-  redisReply *r = redisCommand(c->ctx, "XGROUP CREATE %s %s 0 MKSTREAM",
-                               c->stream, c->group);
+  redisReply *r = mida__redis_link_command(
+      c->ctx, "XGROUP CREATE %s %s 0 MKSTREAM", c->t.stream, c->group);
   int ok = r != NULL && (r->type != REDIS_REPLY_ERROR ||
                          strncmp(r->str, "BUSYGROUP", 9) == 0);
   int rc = MIDA_OK;
   if (!ok)
     rc = mida__consumer_fail(
         &c->base, MIDA_EIO, "cannot create consumer group %s on %s: %s",
-        c->group, c->stream, r != NULL ? r->str : c->ctx->errstr);
+        c->group, c->t.stream,
+        r != NULL ? r->str : mida__redis_link_error(c->ctx));
   if (r != NULL)
     freeReplyObject(r);
   if (rc != MIDA_OK) {
-    redisFree(c->ctx);
+    mida__redis_link_close(c->ctx);
     c->ctx = NULL;
   }
   c->own_pending_done = 0;
@@ -269,14 +268,14 @@ static int take_entries(const redisReply *entries, mida__consumer_msg *msgs,
 
 static int failed_command(redis_consumer *c, redisReply *r, const char *what) {
   int rc = mida__consumer_fail(
-      &c->base, MIDA_EIO, "%s on redis://%s:%d/%s failed: %s", what,
-      c->url.host, c->url.port, c->stream,
+      &c->base, MIDA_EIO, "%s on %s://%s:%d/%s failed: %s", what, c->t.scheme,
+      c->t.url.host, c->t.url.port, c->t.stream,
       r != NULL && r->type == REDIS_REPLY_ERROR
           ? r->str
-          : (c->ctx->err ? c->ctx->errstr : "unexpected reply"));
+          : (r == NULL ? mida__redis_link_error(c->ctx) : "unexpected reply"));
   if (r != NULL)
     freeReplyObject(r);
-  redisFree(c->ctx);
+  mida__redis_link_close(c->ctx);
   c->ctx = NULL;
   return rc;
 }
@@ -296,8 +295,9 @@ static int redis_fetch(mida__consumer *base, mida__consumer_msg *msgs, int max,
   redisReply *r;
   /* 1. What this consumer was given before and never acknowledged. */
   if (!c->own_pending_done) {
-    r = redisCommand(c->ctx, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s 0",
-                     c->group, c->name, max, c->stream);
+    r = mida__redis_link_command(c->ctx,
+                                 "XREADGROUP GROUP %s %s COUNT %d STREAMS %s 0",
+                                 c->group, c->name, max, c->t.stream);
     if (r == NULL || r->type == REDIS_REPLY_ERROR)
       return failed_command(c, r, "XREADGROUP");
     int n = 0;
@@ -316,8 +316,9 @@ static int redis_fetch(mida__consumer *base, mida__consumer_msg *msgs, int max,
   int64_t now = monotonic_ms();
   if (now >= c->next_claim_ms) {
     c->next_claim_ms = now + CLAIM_EVERY_MS;
-    r = redisCommand(c->ctx, "XAUTOCLAIM %s %s %s %d 0-0 COUNT %d", c->stream,
-                     c->group, c->name, c->claim_ms, max);
+    r = mida__redis_link_command(c->ctx, "XAUTOCLAIM %s %s %s %d 0-0 COUNT %d",
+                                 c->t.stream, c->group, c->name, c->claim_ms,
+                                 max);
     if (r == NULL || r->type == REDIS_REPLY_ERROR)
       return failed_command(c, r, "XAUTOCLAIM");
     int n = 0;
@@ -332,21 +333,21 @@ static int redis_fetch(mida__consumer *base, mida__consumer_msg *msgs, int max,
   }
   /* 3. New entries. The command may block for timeout_ms: the socket's
    * timeout must be longer. */
-  redisSetTimeout(c->ctx, tv_ms(timeout_ms + COMMAND_TIMEOUT_MS));
-  r = redisCommand(c->ctx,
-                   "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >",
-                   c->group, c->name, max, timeout_ms, c->stream);
+  mida__redis_link_set_timeout(c->ctx, timeout_ms + COMMAND_TIMEOUT_MS);
+  r = mida__redis_link_command(
+      c->ctx, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >", c->group,
+      c->name, max, timeout_ms, c->t.stream);
   if (r == NULL || r->type == REDIS_REPLY_ERROR) {
     /* The group vanishes with the stream when Redis restarts empty. */
     if (r != NULL && strncmp(r->str, "NOGROUP", 7) == 0) {
       freeReplyObject(r);
-      redisFree(c->ctx);
+      mida__redis_link_close(c->ctx);
       c->ctx = NULL;
       return 0;
     }
     return failed_command(c, r, "XREADGROUP");
   }
-  redisSetTimeout(c->ctx, tv_ms(COMMAND_TIMEOUT_MS));
+  mida__redis_link_set_timeout(c->ctx, COMMAND_TIMEOUT_MS);
   int n = 0;
   if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
       r->element[0]->elements >= 2)
@@ -369,11 +370,11 @@ static int redis_ack(mida__consumer *base, mida__consumer_msg *msgs, int n) {
   if (argv == NULL)
     return mida__consumer_fail(base, MIDA_ENOMEM, "out of memory");
   argv[0] = "XACK";
-  argv[1] = c->stream;
+  argv[1] = c->t.stream;
   argv[2] = c->group;
   for (int i = 0; i < n; i++)
     argv[3 + i] = msgs[i].id;
-  redisReply *r = redisCommandArgv(c->ctx, (int)argc, argv, NULL);
+  redisReply *r = mida__redis_link_argv(c->ctx, (int)argc, argv, NULL);
   mida__free(argv);
   if (r == NULL || r->type == REDIS_REPLY_ERROR)
     return failed_command(c, r, "XACK");
@@ -388,7 +389,7 @@ static void redis_consumer_close(mida__consumer *base) {
   if (c->reply != NULL)
     freeReplyObject(c->reply);
   if (c->ctx != NULL)
-    redisFree(c->ctx);
+    mida__redis_link_close(c->ctx);
   mida__free(c);
 }
 
@@ -402,21 +403,15 @@ static int redis_consumer_open(const char *url, const char *group,
     return MIDA_ENOMEM;
   }
   c->base.methods = &mida__redis_consumer;
-  if (mida__url_parse(url, 6379, &c->url) != MIDA_OK) {
-    char shown[MIDA_URL_SHOWN];
-    snprintf(err, errlen,
-             "malformed Redis URL '%s' (want redis://[:password@]host"
-             "[:port]/stream)",
-             mida__url_redact(url, shown, sizeof shown));
+  int rc = read_target(url, &c->t, err, errlen);
+  if (rc != MIDA_OK) {
     redis_consumer_close(&c->base);
-    return MIDA_EURL;
+    return rc;
   }
-  snprintf(c->stream, sizeof c->stream, "%s",
-           c->url.path[0] != '\0' ? c->url.path : "mida");
   snprintf(c->group, sizeof c->group, "%s", group);
   snprintf(c->name, sizeof c->name, "%s", name);
   c->claim_ms = claim_ms > 0 ? claim_ms : 30000;
-  int rc = consumer_connect(c);
+  rc = consumer_connect(c);
   if (rc != MIDA_OK) {
     snprintf(err, errlen, "%s", c->base.errmsg);
     redis_consumer_close(&c->base);

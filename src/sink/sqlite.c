@@ -60,6 +60,7 @@
 #include "sink/merge.h"
 #include "sink/sink.h"
 #include "sink/sqlite_file.h"
+#include "sink/sqlite_temp.h"
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -71,6 +72,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -230,6 +232,10 @@ typedef struct sqlite_sink {
                                    reopen before the next batch */
   uint64_t replaced;            /* times the store had to be reopened */
   int replaced_unrecorded;      /* replaced not yet stored as a counter */
+  mida__sqlite_temp_budget temp; /* queries' temporary files */
+  int64_t query_deadline_ms;    /* monotonic end of the running query, 0 */
+  int query_timed_out;          /* the progress handler ended it */
+  volatile sig_atomic_t cancelled; /* sqlite_cancel was called */
 } sqlite_sink;
 
 /* Counts of one batch, added to the sink's when the batch commits. */
@@ -1055,7 +1061,10 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
 /* ---- query ------------------------------------------------------------- */
 
 typedef struct auth_state {
-  int denied; /* set when the statement asked for something not allowed */
+  int denied;          /* set when the statement asked for something not
+                          allowed */
+  const char *why;     /* a refused function's reason (guard.h), or NULL */
+  char function[64];   /* that function's name */
 } auth_state;
 
 /* Pragmas a query may run: they only describe the store. */
@@ -1084,8 +1093,10 @@ static int pragma_allowed(const char *name, const char *arg) {
 
 /* The authorizer of a query's preparation. sqlite3_stmt_readonly() is the
  * guard against writes; this refuses, besides, what a read-only statement
- * may still do to the connection (ATTACH, transactions, settings), and
- * names writes early. SQLite itself reports reads of the schema table as
+ * may still do to the connection (ATTACH, transactions, settings), the
+ * functions that the query guard refuses (guard.h: fts3_tokenizer hands
+ * out pointers into the library, load_extension loads code), and names
+ * writes early. SQLite itself reports reads of the schema table as
  * SQLITE_UPDATE of sqlite_master while it loads the schema: let those by. */
 static int query_authorizer(void *ctx, int action, const char *a1,
                             const char *a2, const char *db,
@@ -1094,9 +1105,18 @@ static int query_authorizer(void *ctx, int action, const char *a1,
   (void)trigger;
   auth_state *st = ctx;
   switch (action) {
+  case SQLITE_FUNCTION:
+    /* a2 is the function's name. */
+    if (a2 != NULL && st->why == NULL) {
+      st->why = mida__guard_denied_function(a2, strlen(a2));
+      if (st->why != NULL) {
+        snprintf(st->function, sizeof st->function, "%s", a2);
+        break;
+      }
+    }
+    return SQLITE_OK;
   case SQLITE_SELECT:
   case SQLITE_READ:
-  case SQLITE_FUNCTION:
   case SQLITE_RECURSIVE:
     return SQLITE_OK;
   case SQLITE_UPDATE:
@@ -1122,10 +1142,71 @@ static int is_blank(const char *p) {
   return 1;
 }
 
+/* The progress handler of a query: ends it at its deadline or when it is
+ * cancelled (sqlite_cancel). */
+static int query_progress(void *ctx) {
+  sqlite_sink *s = ctx;
+  if (s->cancelled)
+    return 1;
+  if (s->query_deadline_ms > 0 && monotonic_ms() >= s->query_deadline_ms) {
+    s->query_timed_out = 1;
+    return 1;
+  }
+  return 0;
+}
+
+/* The message of a failed step, said for the user when the guard ended
+ * it. */
+static int step_error(sqlite_sink *s, int src) {
+  if ((src & 0xff) == SQLITE_INTERRUPT && s->cancelled)
+    return mida__sink_fail(&s->base, MIDA_ECLOSED, "the query was cancelled");
+  if ((src & 0xff) == SQLITE_INTERRUPT && s->query_timed_out)
+    return mida__sink_fail(&s->base, MIDA_ETIMEDOUT,
+                           "the query ran past its time limit of %lld ms "
+                           "(MIDA_QUERY_TIMEOUT_MS)",
+                           (long long)s->base.limits.timeout_ms);
+  if ((src & 0xff) == SQLITE_FULL && s->temp.exceeded)
+    return mida__sink_fail(&s->base, MIDA_ESTORE,
+                           "the query needs more temporary space than its "
+                           "bound of %lld MiB (MIDA_QUERY_TEMP_MB)",
+                           (long long)(s->temp.limit >> 20));
+  return mida__sink_fail(&s->base, MIDA_ESTORE, "%s", sqlite3_errmsg(s->db));
+}
+
+static int run_query(sqlite_sink *s, const char *sql,
+                     const char *const *params, int nparams, mida__row_fn row,
+                     void *ctx);
+
+/* Runs a query within the guard's bounds (guard.h): a deadline kept by the
+ * progress handler, the budget of temporary space, cancellation. */
 static int sqlite_query(mida__sink *base, const char *sql,
                         const char *const *params, int nparams,
                         mida__row_fn row, void *ctx) {
   sqlite_sink *s = (sqlite_sink *)base;
+  s->cancelled = 0;
+  s->query_timed_out = 0;
+  s->query_deadline_ms = base->limits.timeout_ms > 0
+                             ? monotonic_ms() + base->limits.timeout_ms
+                             : 0;
+  /* Every 1000 virtual machine instructions: a few microseconds. */
+  sqlite3_progress_handler(s->db, 1000, query_progress, s);
+  mida__sqlite_temp_begin(&s->temp, base->limits.temp_bytes);
+  int rc = run_query(s, sql, params, nparams, row, ctx);
+  mida__sqlite_temp_end(&s->temp);
+  sqlite3_progress_handler(s->db, 0, NULL, NULL);
+  return rc;
+}
+
+static void sqlite_cancel(mida__sink *base) {
+  sqlite_sink *s = (sqlite_sink *)base;
+  s->cancelled = 1;
+  sqlite3_interrupt(s->db);
+}
+
+static int run_query(sqlite_sink *s, const char *sql,
+                     const char *const *params, int nparams, mida__row_fn row,
+                     void *ctx) {
+  mida__sink *base = &s->base;
   char what[48];
   sqlite3_stmt *st = NULL;
   const char **names = NULL;
@@ -1138,6 +1219,12 @@ static int sqlite_query(mida__sink *base, const char *sql,
   sqlite3_set_authorizer(s->db, query_authorizer, &auth);
   int src = sqlite3_prepare_v2(s->db, sql, -1, &st, &tail);
   sqlite3_set_authorizer(s->db, NULL, NULL);
+  if (auth.why != NULL) {
+    rc = mida__sink_fail(base, MIDA_EREADONLY,
+                         "the query guard refuses this statement: %s() %s",
+                         auth.function, auth.why);
+    goto out;
+  }
   if (auth.denied || (st != NULL && !sqlite3_stmt_readonly(st))) {
     rc = mida__sink_fail(base, MIDA_EREADONLY,
                          "mida query is read-only: this statement would "
@@ -1156,7 +1243,8 @@ static int sqlite_query(mida__sink *base, const char *sql,
   if (tail != NULL && !is_blank(tail)) {
     /* What follows may be only a comment: then it is no statement. */
     sqlite3_stmt *next = NULL;
-    sqlite3_set_authorizer(s->db, query_authorizer, &auth);
+    auth_state tail_auth = {0};
+    sqlite3_set_authorizer(s->db, query_authorizer, &tail_auth);
     src = sqlite3_prepare_v2(s->db, tail, -1, &next, NULL);
     sqlite3_set_authorizer(s->db, NULL, NULL);
     sqlite3_finalize(next);
@@ -1188,7 +1276,7 @@ static int sqlite_query(mida__sink *base, const char *sql,
     if (src == SQLITE_DONE)
       break;
     if (src != SQLITE_ROW) {
-      rc = mida__sink_fail(base, MIDA_ESTORE, "%s", sqlite3_errmsg(s->db));
+      rc = step_error(s, src);
       goto out;
     }
     if (names == NULL) {
@@ -1447,6 +1535,10 @@ static int setup(sqlite_sink *s) {
   int rc = exec_retry(s->db, "SELECT count(*) FROM sqlite_schema", deadline);
   if (rc == SQLITE_OK && readonly)
     rc = sqlite3_exec(s->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+  /* Temporary data in files, where the query guard bounds it
+   * (sqlite_temp.h), never in unbounded memory. */
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(s->db, "PRAGMA temp_store = FILE", NULL, NULL, NULL);
   if (rc == SQLITE_OK && !readonly)
     rc = exec_retry(s->db, "PRAGMA journal_mode = WAL", deadline);
   if (rc == SQLITE_OK && !readonly)
@@ -1505,10 +1597,14 @@ static int connect_store(sqlite_sink *s) {
                            "cannot open store '%s': it is a directory",
                            s->path);
   }
-  int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  /* A reader's connection cannot write at all (the query guard's first
+   * line; WAL readers still read while writers write). */
+  int oflags = (s->flags & MIDA_SINK_READONLY ? SQLITE_OPEN_READONLY
+                                              : SQLITE_OPEN_READWRITE) |
+               SQLITE_OPEN_NOMUTEX;
   if (create)
     oflags |= SQLITE_OPEN_CREATE;
-  int src = sqlite3_open_v2(s->path, &s->db, oflags, NULL);
+  int src = sqlite3_open_v2(s->path, &s->db, oflags, mida__sqlite_temp_vfs());
   if (src != SQLITE_OK) {
     int e = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
     return mida__sink_fail(
@@ -1599,6 +1695,6 @@ fail:
 }
 
 const mida__sink_methods mida__sqlite_sink = {
-    "sqlite", sqlite_open, sqlite_put_batch, sqlite_query, sqlite_exec_schema,
-    sqlite_close,
+    "sqlite",           sqlite_open,  sqlite_put_batch, sqlite_query,
+    sqlite_exec_schema, sqlite_close, sqlite_cancel,
 };

@@ -1124,6 +1124,65 @@ static void test_query_refuses_writes(void **state) {
   mida__sink_close(sink);
 }
 
+/* The authorizer refuses the query guard's functions by itself, even for
+ * a statement that reaches the backend without the text scan of
+ * mida__sink_query (guard.h). */
+static void test_query_guard_refuses_library_functions(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  static const char *const calls[] = {
+      "SELECT fts3_tokenizer('simple')",
+      "SELECT fts3_tokenizer('simple', x'0000000000000000')",
+      "SELECT load_extension('/nonexistent.so')",
+  };
+  for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+    int rc = sink->methods->query(sink, calls[i], NULL, 0, NULL, NULL);
+    assert_int_equal(rc, MIDA_EREADONLY);
+    assert_non_null(strstr(mida__sink_errmsg(sink), "query guard refuses"));
+    assert_int_equal(mida__sink_query(sink, calls[i], NULL, 0, NULL, NULL),
+                     MIDA_EREADONLY);
+  }
+  assert_query(sink, "SELECT count(*) FROM task", "0\n");
+  mida__sink_close(sink);
+}
+
+/* Cancels every query in flight at the first row (as a SIGINT handler
+ * does). */
+static int cancel_at_first_row(void *ctx, int ncols, const char *const *names,
+                               const char *const *values) {
+  (void)ncols;
+  (void)names;
+  (void)values;
+  *(int *)ctx = mida__sink_cancel_queries();
+  return 0;
+}
+
+/* A query past its time limit ends with MIDA_ETIMEDOUT; a cancelled one
+ * with MIDA_ECLOSED. */
+static void test_query_guard_time_limit_and_cancel(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  static const char forever[] = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL"
+                                " SELECT i + 1 FROM c) SELECT count(*) FROM c";
+  mida__query_limits lim = {200, 0};
+  mida__sink_set_limits(sink, &lim);
+  int rc = mida__sink_query(sink, forever, NULL, 0, NULL, NULL);
+  assert_int_equal(rc, MIDA_ETIMEDOUT);
+  assert_non_null(strstr(mida__sink_errmsg(sink), "time limit of 200 ms"));
+  lim.timeout_ms = 0;
+  mida__sink_set_limits(sink, &lim);
+  int cancelled = 0;
+  rc = mida__sink_query(sink,
+                        "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT"
+                        " i + 1 FROM c) SELECT i FROM c",
+                        NULL, 0, cancel_at_first_row, &cancelled);
+  assert_int_equal(cancelled, 1);
+  assert_int_equal(rc, MIDA_ECLOSED);
+  assert_non_null(strstr(mida__sink_errmsg(sink), "cancelled"));
+  assert_query(sink, "SELECT count(*) FROM task", "0\n");
+  mida__sink_close(sink);
+}
+
 static void test_query_rows_and_errors(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
@@ -1435,6 +1494,10 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_query_refuses_writes, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(
+          test_query_guard_refuses_library_functions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_query_guard_time_limit_and_cancel,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_query_rows_and_errors, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_sql_escaping, setup, teardown),

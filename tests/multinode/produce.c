@@ -74,6 +74,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "mida_produce: flush: %s: %s\n", mida_strerror(rc),
             mida_errmsg(s));
   int crc = mida_close(s);
+  if (crc != MIDA_OK)
+    fprintf(stderr, "mida_produce: close: %s\n", mida_strerror(crc));
   char wfid[MIDA_ID_STRLEN];
   printf("produced %ld %s\n", tasks, mida_id_format(&wf, wfid));
   return rc == MIDA_OK && crc == MIDA_OK ? 0 : 1;

@@ -172,3 +172,24 @@ def test_a_new_sqlite_store_and_its_wal_are_private(tmp_path, mida_bin):
     assert len(made) >= 2
     for p in made:
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+
+
+def test_the_default_spool_is_in_the_users_runtime_directory(tmp_path,
+                                                             mida_bin):
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    run_dir, tmp = tmp_path / "run", tmp_path / "tmp"
+    run_dir.mkdir(mode=0o700)
+    tmp.mkdir()
+    env = clean_env(MIDA_STORE=dead, XDG_RUNTIME_DIR=str(run_dir),
+                    TMPDIR=str(tmp))
+    subprocess.run([mida_bin, "run", "--", "true"], env=env,
+                   capture_output=True, timeout=120)
+    spool = run_dir / "mida-spool" / fnv1a(dead)
+    assert list(spool.glob("*.mj")), "the journal is not in XDG_RUNTIME_DIR"
+    assert stat.S_IMODE(spool.stat().st_mode) == 0o700
+    # A runtime directory others can enter is not used: /tmp's path is.
+    run_dir.chmod(0o755)
+    subprocess.run([mida_bin, "run", "--", "true"], env=env,
+                   capture_output=True, timeout=120)
+    assert list((tmp / f"mida-spool-{os.geteuid()}" / fnv1a(dead)).glob(
+        "*.mj"))

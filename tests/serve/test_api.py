@@ -198,8 +198,6 @@ def test_sql_endpoint_refuses_writes_on_postgres(both):
     assert body["rows"] == [[5]]
 
 
-@pytest.mark.xfail(strict=True, reason="the PostgreSQL query guard of issue "
-                   "11 item 1 is not on main yet; remove this mark with it")
 def test_sql_endpoint_refuses_postgres_escapes(both):
     _, pg = both
     for stmt in PG_ESCAPES:

@@ -1,0 +1,421 @@
+/*
+ * bench_key_index.c -- steering queries on a key across all workflows, and
+ * ingest, as the store grows; and what each key index costs at ingest.
+ *
+ * The store is filled through the sink (mida__sink_put_batch), as a
+ * shipper or `mida ingest` fills it: each task is a begin record (used:
+ * {"lr": uniform in [0, 1), "batch": ..., "optimizer": ...}) and an end
+ * record (generated: {"loss": ..., "accuracy": ...}) in batches of 4096
+ * records. At each size of BENCH_SIZES (default 1000000,5000000,10000000
+ * tasks) it reports, side by side in one run:
+ *
+ *   ingest   tasks/s of the last 3 chunks of BENCH_CHUNK tasks (default
+ *            100,000) before the size was reached: median and spread;
+ *   top10    the API's sort=-used.lr&limit=10: the 10 tasks of largest
+ *            used.lr, across all workflows;
+ *   range    the API's where=used.lr>=0.5&where=used.lr<0.501 (about 0.1%
+ *            of the tasks), newest first, a page of 100;
+ *
+ * each query timed as the API runs it (the same SQL, from src/sink/key.c
+ * and predicate.c, with the probe of key_index.c), without a key index
+ * (the baseline: 3 runs) and with `mida index used.lr` (7 runs), medians
+ * with min and max; and how long building the index took. The index is
+ * then dropped, so that the next sizes grow a store without it.
+ *
+ * Then the write cost of key indexes: BENCH_INDEX_TASKS (default 200,000)
+ * tasks into an empty store with 0, 1 and 4 key indexes (used.lr,
+ * used.batch, generated.loss, generated.accuracy), 3 runs each.
+ *
+ *   bench_key_index sqlite            an SQLite file in a temporary folder
+ *   bench_key_index postgresql://...  an empty PostgreSQL database
+ *
+ * The last line is the figures as one JSON object (scripts/run-bench.sh
+ * collects it; bench/plot_growth.py draws them).
+ */
+#include "sink/key_index.h"
+#include "sink/sink.h"
+
+#include "benchutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH 4096       /* records per put_batch */
+#define QUERY_RUNS 7     /* timed runs of a query with the index */
+#define BASE_RUNS 3      /* timed runs of a query without it */
+#define INGEST_CHUNKS 3  /* chunks timed before each size */
+#define COST_RUNS 3      /* runs of each write-cost figure */
+#define MAX_SIZES 8
+
+/* A median with its spread, in the unit of the figure. */
+typedef struct stat3 {
+  double med, lo, hi;
+} stat3;
+
+static stat3 stat_of(double *v, int n) {
+  for (int i = 1; i < n; i++) /* insertion sort: n is small */
+    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+      double t = v[j];
+      v[j] = v[j - 1];
+      v[j - 1] = t;
+    }
+  stat3 s = {v[n / 2], v[0], v[n - 1]};
+  if (n % 2 == 0)
+    s.med = (v[n / 2 - 1] + v[n / 2]) / 2;
+  return s;
+}
+
+static double now_s(void) {
+  return (double)bench_now() / 1e9;
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+/* One batch of records and the JSON texts they point to. */
+typedef struct batch {
+  mida__rec recs[BATCH];        /* 2 per task */
+  char text[BATCH / 2][2][128]; /* per task: used, generated */
+} batch;
+
+static void set_str(mida__rec *r, unsigned tag, const char *s) {
+  r->f[tag].present = true;
+  r->f[tag].v.str.ptr = s;
+  r->f[tag].v.str.len = (uint32_t)strlen(s);
+}
+
+static void set_i64(mida__rec *r, unsigned tag, int64_t v) {
+  r->f[tag].present = true;
+  r->f[tag].v.i64 = v;
+}
+
+static void set_id(mida__rec *r, unsigned tag, const mida_id_t *id) {
+  r->f[tag].present = true;
+  r->f[tag].v.id = *id;
+}
+
+/* Fills b with n tasks of one workflow; each end follows its begin (short
+ * tasks: one batch folds both into one row). */
+static void batch_fill(batch *b, size_t n, const mida_id_t *wf,
+                       const mida_id_t *camp) {
+  int64_t t = mida_now_ns();
+  for (size_t i = 0; i < n; i++) {
+    mida_id_t id = mida_id_new();
+    char *used = b->text[i][0], *gen = b->text[i][1];
+    snprintf(used, 128,
+             "{\"lr\":%.6f,\"batch\":%d,\"optimizer\":\"adam\",\"seed\":%zu}",
+             (double)rand() / ((double)RAND_MAX + 1), 16 << (rand() % 4), i);
+    snprintf(gen, 128, "{\"loss\":%.6f,\"accuracy\":%.6f}",
+             (double)rand() / RAND_MAX, (double)rand() / RAND_MAX);
+    mida__rec *r = &b->recs[2 * i], *e = r + 1;
+    memset(r, 0, 2 * sizeof *r);
+    r->type = e->type = MIDA_REC_TASK;
+    set_id(r, MIDA_F_ID, &id);
+    set_id(r, MIDA_F_WORKFLOW, wf);
+    set_id(r, MIDA_F_CAMPAIGN, camp);
+    set_str(r, MIDA_F_ACTIVITY, "train_step");
+    set_i64(r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+    set_i64(r, MIDA_F_STARTED, t + (int64_t)i);
+    set_str(r, MIDA_F_USED, used);
+    set_id(e, MIDA_F_ID, &id);
+    set_i64(e, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
+    set_i64(e, MIDA_F_ENDED, t + (int64_t)i + 1000);
+    set_str(e, MIDA_F_GENERATED, gen);
+  }
+}
+
+/* Ingests tasks tasks of one new workflow, batch by batch; returns tasks/s
+ * of the store's work (making the records is not timed), or -1 on a
+ * store error. */
+static double ingest(mida__sink *sink, batch *b, size_t tasks) {
+  static const mida__origin origin = {"benchhost", 4242};
+  mida_id_t wf = mida_id_new(), camp = mida_id_new();
+  double busy = 0;
+  for (size_t done = 0; done < tasks;) {
+    size_t n = tasks - done < BATCH / 2 ? tasks - done : BATCH / 2;
+    batch_fill(b, n, &wf, &camp);
+    double t0 = now_s();
+    if (mida__sink_put_batch(sink, b->recs, 2 * n, &origin) != MIDA_OK) {
+      fprintf(stderr, "bench_key_index: %s\n", mida__sink_errmsg(sink));
+      return -1;
+    }
+    busy += now_s() - t0;
+    done += n;
+  }
+  return (double)tasks / busy;
+}
+
+/* Grows the store by tasks tasks, in chunks of chunk_tasks; returns the
+ * rates of the last chunks (at most max) in rates. */
+static int grow(mida__sink *sink, batch *b, long long tasks,
+                size_t chunk_tasks, double *rates, int max, int *nrates) {
+  *nrates = 0;
+  long long chunks =
+      (tasks + (long long)chunk_tasks - 1) / (long long)chunk_tasks;
+  for (long long k = 0; k < chunks; k++) {
+    long long left = tasks - k * (long long)chunk_tasks;
+    size_t n = left < (long long)chunk_tasks ? (size_t)left : chunk_tasks;
+    double r = ingest(sink, b, n);
+    if (r < 0)
+      return -1;
+    if (k >= chunks - max)
+      rates[(*nrates)++] = r;
+  }
+  return 0;
+}
+
+/* ---- queries ------------------------------------------------------------ */
+
+static int count_rows(void *ctx, int ncols, const char *const *names,
+                      const char *const *values) {
+  (void)ncols;
+  (void)names;
+  (void)values;
+  (*(int *)ctx)++;
+  return 0;
+}
+
+/* The SQL of the API's sort=-used.lr&limit=10 (src/serve/tasks.c). */
+static int top10_sql(mida__buf *sql, const mida__key *k) {
+  mida__buf expr;
+  mida__buf_init(&expr, 512);
+  int rc = mida__key_expr(&expr, k, MIDA_KEY_NUM, "t");
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(sql,
+                          "SELECT t.id, t.used, t.generated FROM task t"
+                          " WHERE %s IS NOT NULL ORDER BY %s DESC,"
+                          " t.id DESC LIMIT 11",
+                          mida__buf_str(&expr), mida__buf_str(&expr));
+  mida__buf_free(&expr);
+  return rc;
+}
+
+/* Times one run of the API's range query, its probe included. */
+static double range_once(mida__sink *sink, int *rows) {
+  mida__predicate p[2];
+  char why[200];
+  mida__predicate_parse("used.lr>=0.5", &p[0], why, sizeof why);
+  mida__predicate_parse("used.lr<0.501", &p[1], why, sizeof why);
+  double t0 = now_s();
+  mida__predicate_probe(sink, p, 2);
+  mida__buf sql;
+  mida__buf_init(&sql, 4096);
+  const char *params[2];
+  int np = 0;
+  mida__buf_adds(&sql, "SELECT t.id, t.used, t.generated FROM task t WHERE ");
+  mida__predicate_sql(&p[0], "t", &sql, params, &np);
+  mida__buf_adds(&sql, " AND ");
+  mida__predicate_sql(&p[1], "t", &sql, params, &np);
+  mida__buf_adds(&sql, " ORDER BY t.id DESC LIMIT 101");
+  *rows = 0;
+  int rc = mida__sink_query(sink, mida__buf_str(&sql), params, np, count_rows,
+                            rows);
+  double dt = now_s() - t0;
+  mida__buf_free(&sql);
+  if (rc != MIDA_OK)
+    fprintf(stderr, "bench_key_index: %s\n", mida__sink_errmsg(sink));
+  return dt * 1e3;
+}
+
+static double top10_once(mida__sink *sink, const char *sql, int *rows) {
+  *rows = 0;
+  double t0 = now_s();
+  if (mida__sink_query(sink, sql, NULL, 0, count_rows, rows) != MIDA_OK)
+    fprintf(stderr, "bench_key_index: %s\n", mida__sink_errmsg(sink));
+  return (now_s() - t0) * 1e3;
+}
+
+typedef struct query_figs {
+  stat3 top10, range; /* ms */
+  int top10_rows, range_rows;
+} query_figs;
+
+static query_figs time_queries(const char *url, const mida__key *k, int runs) {
+  query_figs f;
+  memset(&f, 0, sizeof f);
+  char err[512];
+  mida__sink *r = NULL;
+  if (mida__sink_open(url, MIDA_SINK_READONLY, &r, err, sizeof err) !=
+      MIDA_OK) {
+    fprintf(stderr, "bench_key_index: %s\n", err);
+    return f;
+  }
+  mida__buf sql;
+  mida__buf_init(&sql, 4096);
+  top10_sql(&sql, k);
+  double a[QUERY_RUNS], b[QUERY_RUNS];
+  for (int i = 0; i < runs; i++) {
+    a[i] = top10_once(r, mida__buf_str(&sql), &f.top10_rows);
+    b[i] = range_once(r, &f.range_rows);
+  }
+  f.top10 = stat_of(a, runs);
+  f.range = stat_of(b, runs);
+  mida__buf_free(&sql);
+  mida__sink_close(r);
+  return f;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+/* Empties the store's tables of tasks and drops its key indexes (through
+ * mida's own schema path; a benchmark's reset, never a user's). */
+static int reset(mida__sink *sink, int lite, const mida__key *keys,
+                 int nkeys) {
+  for (int i = 0; i < nkeys; i++)
+    if (mida__key_index_apply(sink, &keys[i], MIDA_KEY_NUM, 1) != MIDA_OK)
+      return -1;
+  const char *sql = lite ? "DELETE FROM task; DELETE FROM workflow;"
+                           " DELETE FROM campaign;"
+                         : "TRUNCATE task, workflow, campaign;";
+  return mida__sink_exec_schema(sink, sql) == MIDA_OK ? 0 : -1;
+}
+
+static void print_stat(const char *name, stat3 s) {
+  printf("\"%s\":{\"median\":%.3f,\"min\":%.3f,\"max\":%.3f}", name, s.med,
+         s.lo, s.hi);
+}
+
+int main(int argc, char **argv) {
+  const char *target = argc > 1 ? argv[1] : "sqlite";
+  char dir[512] = "", url[1024];
+  int lite = strcmp(target, "sqlite") == 0;
+  if (lite) {
+    bench_tmpdir(dir, sizeof dir, "keyindex");
+    snprintf(url, sizeof url, "sqlite://%s/keys.db", dir);
+  } else {
+    snprintf(url, sizeof url, "%s", target);
+  }
+  long long sizes[MAX_SIZES];
+  int nsizes = 0;
+  const char *env = getenv("BENCH_SIZES");
+  const char *p = env != NULL && env[0] ? env : "1000000,5000000,10000000";
+  while (*p && nsizes < MAX_SIZES) {
+    sizes[nsizes++] = strtoll(p, (char **)&p, 10);
+    p += *p == ',';
+  }
+  env = getenv("BENCH_CHUNK");
+  size_t chunk_tasks = env ? strtoull(env, NULL, 10) : 100000;
+  env = getenv("BENCH_INDEX_TASKS");
+  size_t cost_tasks = env ? strtoull(env, NULL, 10) : 200000;
+  batch *b = malloc(sizeof *b);
+  if (b == NULL) {
+    fprintf(stderr, "bench_key_index: out of memory\n");
+    return 1;
+  }
+  srand(7);
+  char err[512];
+  mida__sink *w = NULL;
+  if (mida__sink_open(url, 0, &w, err, sizeof err) != MIDA_OK) {
+    fprintf(stderr, "bench_key_index: cannot open %s: %s\n", target, err);
+    return 1;
+  }
+  const char *key_texts[4] = {"used.lr", "used.batch", "generated.loss",
+                              "generated.accuracy"};
+  mida__key keys[4];
+  char why[200];
+  for (int i = 0; i < 4; i++)
+    mida__key_parse_all(key_texts[i], &keys[i], why, sizeof why);
+  if (reset(w, lite, keys, 4) != 0) {
+    fprintf(stderr, "bench_key_index: %s\n", mida__sink_errmsg(w));
+    return 1;
+  }
+  const char *store = lite ? "sqlite" : "postgresql";
+  printf("bench_key_index on %s: sizes %s, chunks of %zu tasks\n", store,
+         getenv("BENCH_SIZES") ? getenv("BENCH_SIZES") : "(default)",
+         chunk_tasks);
+  printf("%10s %22s %34s %34s %9s\n", "tasks", "ingest tasks/s",
+         "top10 ms: no index | index", "range ms: no index | index",
+         "index s");
+
+  double rates[INGEST_CHUNKS];
+  stat3 ing[MAX_SIZES];
+  query_figs base[MAX_SIZES], idx[MAX_SIZES];
+  double build_s[MAX_SIZES];
+  long long have = 0;
+  for (int s = 0; s < nsizes; s++) {
+    int nrates = 0;
+    if (grow(w, b, sizes[s] - have, chunk_tasks, rates, INGEST_CHUNKS,
+             &nrates) != 0)
+      return 1;
+    have = sizes[s];
+    ing[s] = stat_of(rates, nrates > 0 ? nrates : 1);
+    base[s] = time_queries(url, &keys[0], BASE_RUNS);
+    double t0 = now_s();
+    if (mida__key_index_apply(w, &keys[0], MIDA_KEY_NUM, 0) != MIDA_OK) {
+      fprintf(stderr, "bench_key_index: %s\n", mida__sink_errmsg(w));
+      return 1;
+    }
+    /* What a PostgreSQL user's autovacuum does soon after: statistics of
+     * the new expression, for the planner's choices. */
+    if (!lite)
+      mida__sink_exec_schema(w, "ANALYZE task");
+    build_s[s] = now_s() - t0;
+    idx[s] = time_queries(url, &keys[0], QUERY_RUNS);
+    mida__key_index_apply(w, &keys[0], MIDA_KEY_NUM, 1);
+    printf("%10lld %10.0f [%5.0f-%5.0f] %9.1f [%6.1f] | %6.2f [%5.2f-%5.2f]"
+           " %9.1f [%6.1f] | %6.2f [%5.2f-%5.2f] %8.1f\n",
+           sizes[s], ing[s].med, ing[s].lo, ing[s].hi, base[s].top10.med,
+           base[s].top10.hi, idx[s].top10.med, idx[s].top10.lo,
+           idx[s].top10.hi, base[s].range.med, base[s].range.hi,
+           idx[s].range.med, idx[s].range.lo, idx[s].range.hi, build_s[s]);
+    printf("%10s ratio without/with index: top10 %.0fx, range %.0fx"
+           " (range: %d rows, top10: %d rows)\n",
+           "", base[s].top10.med / idx[s].top10.med,
+           base[s].range.med / idx[s].range.med, idx[s].range_rows,
+           idx[s].top10_rows);
+    fflush(stdout);
+  }
+
+  /* The write cost of key indexes: an empty store, 0, 1 and 4 indexes. */
+  const int counts[3] = {0, 1, 4};
+  stat3 cost[3];
+  for (int k = 0; k < 3; k++) {
+    double v[COST_RUNS];
+    for (int r = 0; r < COST_RUNS; r++) {
+      if (reset(w, lite, keys, 4) != 0)
+        return 1;
+      for (int i = 0; i < counts[k]; i++)
+        mida__key_index_apply(w, &keys[i], MIDA_KEY_NUM, 0);
+      v[r] = ingest(w, b, cost_tasks);
+    }
+    cost[k] = stat_of(v, COST_RUNS);
+  }
+  printf("write cost, %zu tasks into an empty store: tasks/s median"
+         " [min-max]\n",
+         cost_tasks);
+  for (int k = 0; k < 3; k++)
+    printf("  %d key index%s: %8.0f [%6.0f-%6.0f]  %.2fx of no index\n",
+           counts[k], counts[k] == 1 ? "  " : "es", cost[k].med, cost[k].lo,
+           cost[k].hi, cost[k].med / cost[0].med);
+  reset(w, lite, keys, 4);
+  mida__sink_close(w);
+
+  printf("{\"bench\":\"key_index\",\"store\":\"%s\",\"sizes\":[", store);
+  for (int s = 0; s < nsizes; s++) {
+    printf("%s{\"tasks\":%lld,", s ? "," : "", sizes[s]);
+    print_stat("ingest_tasks_per_s", ing[s]);
+    putchar(',');
+    print_stat("top10_ms_no_index", base[s].top10);
+    putchar(',');
+    print_stat("top10_ms_index", idx[s].top10);
+    putchar(',');
+    print_stat("range_ms_no_index", base[s].range);
+    putchar(',');
+    print_stat("range_ms_index", idx[s].range);
+    printf(",\"index_build_s\":%.2f}", build_s[s]);
+  }
+  printf("],\"write_cost_tasks\":%zu,\"write_cost\":[", cost_tasks);
+  for (int k = 0; k < 3; k++) {
+    printf("%s{\"indexes\":%d,", k ? "," : "", counts[k]);
+    print_stat("tasks_per_s", cost[k]);
+    putchar('}');
+  }
+  printf("]}\n");
+  free(b);
+  if (lite) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : 1;
+  }
+  return 0;
+}

@@ -1,0 +1,71 @@
+/*
+ * ps_mask.c -- hides the passwords of the mida command's own arguments
+ * from other users' `ps` (cli.h, mida__cli_mask_argv).
+ *
+ * /proc/PID/cmdline, which `ps` shows to every user, is read from the
+ * process's own argument memory. A URL given on the command line
+ * (`--store postgresql://u:pw@db/x`, `mida ingest --from redis://:pw@...`)
+ * would stay readable there for the whole run; so main() works on a copy
+ * of argv and overwrites, in the original memory, the password of every
+ * URL's userinfo and the values of its secret-looking query parameters
+ * (core/redact.h) with '*'. It narrows the window to the first moments of
+ * the process; the environment (MIDA_STORE) or ~/.pgpass leave none.
+ */
+#include "cli/cli.h"
+
+#include "core/alloc.h"
+#include "core/redact.h"
+
+#include <string.h>
+
+/* Overwrites with '*' the secret parts of the URL that starts at p (just
+ * after its "://"). */
+static void mask_url(char *p) {
+  size_t auth = strcspn(p, "/?#"); /* the authority: [userinfo@]host */
+  char *at = NULL;
+  for (size_t i = 0; i < auth; i++)
+    if (p[i] == '@')
+      at = p + i;
+  if (at != NULL) {
+    char *colon = memchr(p, ':', (size_t)(at - p));
+    for (char *c = colon != NULL ? colon + 1 : at; c < at; c++)
+      *c = '*';
+  }
+  char *q = strchr(p, '?');
+  if (q == NULL)
+    return;
+  for (char *k = q + 1; *k != '\0' && *k != '#';) {
+    size_t n = strcspn(k, "&#");
+    char *eq = memchr(k, '=', n);
+    if (eq != NULL && mida__secret_name(k, (size_t)(eq - k)))
+      memset(eq + 1, '*', n - (size_t)(eq + 1 - k));
+    k += n;
+    if (*k == '&')
+      k++;
+  }
+}
+
+char **mida__cli_mask_argv(int argc, char **argv) {
+  int any = 0;
+  for (int i = 1; i < argc && !any; i++)
+    any = strstr(argv[i], "://") != NULL;
+  if (!any)
+    return argv;
+  char **copy = mida__calloc((size_t)argc + 1, sizeof *copy);
+  if (copy == NULL)
+    return argv; /* nothing hidden, nothing broken */
+  for (int i = 0; i < argc; i++) {
+    copy[i] = mida__strdup(argv[i]);
+    if (copy[i] == NULL) {
+      for (int k = 0; k < i; k++)
+        mida__free(copy[k]);
+      mida__free(copy);
+      return argv;
+    }
+  }
+  for (int i = 1; i < argc; i++)
+    for (char *s = strstr(argv[i], "://"); s != NULL;
+         s = strstr(s + 3, "://"))
+      mask_url(s + 3);
+  return copy; /* lives as long as the process */
+}

@@ -1,0 +1,105 @@
+/*
+ * term.c -- text made safe for a terminal (term.h).
+ */
+#include "core/term.h"
+
+#include "mida.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* The length of the UTF-8 sequence at s (1..4) and its code point in *cp,
+ * or 0 when the bytes there are not valid UTF-8 (overlong, surrogate, cut
+ * or past U+10FFFF). */
+static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp) {
+  unsigned char c = s[0];
+  size_t n;
+  uint32_t v, min;
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  } else if ((c & 0xE0) == 0xC0) {
+    n = 2, v = c & 0x1F, min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3, v = c & 0x0F, min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4, v = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (n > len)
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+    v = (v << 6) | (s[i] & 0x3F);
+  }
+  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+    return 0;
+  *cp = v;
+  return n;
+}
+
+/* Whether code point cp is one that must not reach a terminal. */
+static int unsafe_cp(uint32_t cp) {
+  return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) ||
+         (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+int mida__term_unsafe(const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s;
+  for (size_t i = 0; i < len;) {
+    uint32_t cp;
+    size_t n = utf8_decode(p + i, len - i, &cp);
+    if (n == 0 || unsafe_cp(cp))
+      return 1;
+    i += n;
+  }
+  return 0;
+}
+
+/* The visible escape of one unsafe character (or byte, when n is 0). */
+static int add_escape(mida__buf *b, const unsigned char *p, size_t n,
+                      uint32_t cp) {
+  switch (n == 1 ? cp : UINT32_MAX) {
+  case '\n':
+    return mida__buf_adds(b, "\\n");
+  case '\r':
+    return mida__buf_adds(b, "\\r");
+  case '\t':
+    return mida__buf_adds(b, "\\t");
+  case 0x1B:
+    return mida__buf_adds(b, "\\e");
+  default:
+    break;
+  }
+  if (n <= 1)
+    return mida__buf_printf(b, "\\x%02X", (unsigned)p[0]);
+  return mida__buf_printf(b, "\\u{%04X}", (unsigned)cp);
+}
+
+int mida__term_add(mida__buf *b, const char *s, size_t len,
+                   mida__term_mode mode) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0, run = 0; /* run: safe bytes waiting to be copied */
+  int rc = MIDA_OK;
+  while (i < len && rc == MIDA_OK) {
+    uint32_t cp = 0;
+    size_t n = utf8_decode(p + i, len - i, &cp);
+    if (n != 0 && !unsafe_cp(cp)) {
+      i += n;
+      run += n;
+      continue;
+    }
+    if (run > 0)
+      rc = mida__buf_add(b, p + i - run, run);
+    run = 0;
+    if (rc == MIDA_OK)
+      rc = mode == MIDA_TERM_SPACE ? mida__buf_add(b, " ", 1)
+                                   : add_escape(b, p + i, n, cp);
+    i += n != 0 ? n : 1;
+  }
+  if (rc == MIDA_OK && run > 0)
+    rc = mida__buf_add(b, p + i - run, run);
+  return rc;
+}

@@ -1,0 +1,99 @@
+/*
+ * tls_opts.c -- the TLS options of broker URLs (tls_opts.h).
+ */
+#include "core/tls_opts.h"
+
+#include "core/url.h"
+#include "mida.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The options: query parameter, environment variable, field offset. */
+static const struct option {
+  const char *param;
+  const char *env;
+  size_t offset;
+  size_t size;
+} options[] = {
+    {"ca", "MIDA_TLS_CA", offsetof(mida__tls_opts, ca),
+     sizeof(((mida__tls_opts *)0)->ca)},
+    {"cert", "MIDA_TLS_CERT", offsetof(mida__tls_opts, cert),
+     sizeof(((mida__tls_opts *)0)->cert)},
+    {"key", "MIDA_TLS_KEY", offsetof(mida__tls_opts, key),
+     sizeof(((mida__tls_opts *)0)->key)},
+    {"sni", "MIDA_TLS_SERVER_NAME", offsetof(mida__tls_opts, server_name),
+     sizeof(((mida__tls_opts *)0)->server_name)},
+};
+#define OPTION_COUNT (sizeof options / sizeof options[0])
+
+/* Checks that the file of option name (if set) can be read. */
+static int check_file(const char *name, const char *path, char *err,
+                      size_t errlen) {
+  if (path[0] == '\0' || access(path, R_OK) == 0)
+    return MIDA_OK;
+  snprintf(err, errlen, "cannot read the TLS %s file '%s': %s", name, path,
+           strerror(errno));
+  return MIDA_EURL;
+}
+
+int mida__tls_opts_read(const char *url, const char *query,
+                        const char *tls_scheme, mida__tls_opts *out, char *err,
+                        size_t errlen) {
+  memset(out, 0, sizeof *out);
+  out->enabled = mida__url_scheme_is(url, tls_scheme);
+  size_t scheme_len = mida__url_scheme_len(url);
+  for (size_t i = 0; i < OPTION_COUNT; i++) {
+    const struct option *o = &options[i];
+    char *field = (char *)out + o->offset;
+    int rc =
+        mida__url_param(query != NULL ? query : "", o->param, field, o->size);
+    if (rc == MIDA_OK && !out->enabled) {
+      snprintf(err, errlen,
+               "TLS option '%s' given for a plain %.*s:// URL: TLS is asked "
+               "for by the scheme, %s://",
+               o->param, (int)scheme_len, url, tls_scheme);
+      return MIDA_EURL;
+    }
+    if (rc == MIDA_ENOTFOUND && out->enabled) {
+      const char *v = getenv(o->env);
+      rc = MIDA_OK;
+      if (v != NULL && (size_t)snprintf(field, o->size, "%s", v) >= o->size)
+        rc = MIDA_ETOOBIG;
+    }
+    if (rc == MIDA_ETOOBIG) {
+      snprintf(err, errlen, "TLS option '%s' (%s) is too long", o->param,
+               o->env);
+      return MIDA_EURL;
+    }
+  }
+  if (!out->enabled)
+    return MIDA_OK;
+  if (out->key[0] != '\0' && out->cert[0] == '\0') {
+    snprintf(err, errlen,
+             "TLS option 'key' (MIDA_TLS_KEY) given without 'cert' "
+             "(MIDA_TLS_CERT)");
+    return MIDA_EURL;
+  }
+  if (out->cert[0] != '\0' && out->key[0] == '\0')
+    memcpy(out->key, out->cert, sizeof out->key); /* one PEM with both */
+  int rc = check_file("CA", out->ca, err, errlen);
+  if (rc == MIDA_OK)
+    rc = check_file("certificate", out->cert, err, errlen);
+  if (rc == MIDA_OK)
+    rc = check_file("key", out->key, err, errlen);
+  return rc;
+}
+
+const char *mida__tls_expected_name(const mida__tls_opts *o, const char *host) {
+  return o->server_name[0] != '\0' ? o->server_name : host;
+}
+
+int mida__tls_is_ip(const char *s) {
+  unsigned char addr[16];
+  return inet_pton(AF_INET, s, addr) == 1 || inet_pton(AF_INET6, s, addr) == 1;
+}

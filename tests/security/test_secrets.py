@@ -1,0 +1,209 @@
+"""No password in another user's `ps`, in a message, or in the store
+(docs/security.md, "Secrets"; issue 11, item 4).
+
+Against the real things: `mida run` with its MLflow and TensorBoard
+observers, read through /proc/PID/cmdline while they run; a real
+PostgreSQL store whose URL carries a password (trust authentication
+ignores it); the Python binding in a child process."""
+
+import json
+import os
+import pathlib
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "multinode"))
+sys.path.insert(0, str(HERE.parent / "python"))
+
+import midapy_util  # noqa: E402
+from multinode_support import (free_port, mida_bin, pg_db,  # noqa: E402,F401
+                               psql)
+
+
+def with_password(url, pw):
+    return url.replace("postgresql://postgres@", f"postgresql://postgres:{pw}@")
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MIDA_", "MLFLOW_"))}
+    env["MIDA_SAMPLE_HZ"] = "0"
+    env.update(extra)
+    return env
+
+
+def descendants(pid):
+    """pid and every process below it, from /proc."""
+    parents = {}
+    for d in pathlib.Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(parents.get(p, []))
+    return out
+
+
+def read_proc(pid, name):
+    try:
+        return (pathlib.Path("/proc") / str(pid) / name).read_bytes()
+    except OSError:
+        return b""
+
+
+def test_observers_get_the_urls_through_the_environment_not_argv(
+        tmp_path, pg_db, mida_bin):
+    store = with_password(pg_db, "envstorepw")
+    tracking = with_password(pg_db, "mlflowpw")
+    logdir = tmp_path / "tb"
+    logdir.mkdir()
+    env = clean_env(MIDA_STORE=store, MLFLOW_TRACKING_URI=tracking)
+    p = subprocess.Popen([mida_bin, "run", "--tensorboard", str(logdir),
+                          "--", "sleep", "6"], env=env, cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = {}
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None:
+        for pid in descendants(p.pid):
+            cmd = read_proc(pid, "cmdline")
+            if cmd:
+                seen[pid] = (cmd, read_proc(pid, "environ"))
+        observers = [c for c, _ in seen.values() if b"\0observe\0" in c]
+        if len(observers) >= 2:
+            break
+        time.sleep(0.1)
+    p.wait(timeout=120)
+    observers = {pid: v for pid, v in seen.items() if b"\0observe\0" in v[0]}
+    kinds = sorted(c.split(b"\0")[2] for c, _ in observers.values())
+    assert kinds == [b"mlflow", b"tensorboard"], seen
+    for pid, (cmd, environ) in seen.items():
+        shown = cmd.replace(b"\0", b" ")
+        assert b"envstorepw" not in shown and b"mlflowpw" not in shown, shown
+    # They have the URLs all the same, where only this user can read them.
+    for cmd, environ in observers.values():
+        assert b"MIDA_STORE=" + store.encode() + b"\0" in environ
+    mlflow_env = [e for c, e in observers.values() if b"mlflow" in c][0]
+    assert b"MLFLOW_TRACKING_URI=" + tracking.encode() in mlflow_env
+
+
+def test_recorded_argv_hides_secret_values(tmp_path, mida_bin):
+    store = tmp_path / "r.db"
+    r = subprocess.run([mida_bin, "run", "--store", str(store), "--",
+                        "env", "API_KEY=abc1", "sh", "-c", "true",
+                        "--password", "hunter2", "--token=tk9", "token=zz8"],
+                       env=clean_env(), cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    db = sqlite3.connect(store)
+    texts = [m for (m,) in db.execute("SELECT metadata FROM workflow")]
+    texts += [u for (u,) in db.execute("SELECT used FROM task")]
+    db.close()
+    argvs = [json.loads(t)["argv"] for t in texts if t and "argv" in t]
+    assert ["env", "API_KEY=***", "sh", "-c", "true", "--password", "***",
+            "--token=***", "token=***"] in argvs, argvs
+    for t in texts:
+        for secret in ("abc1", "hunter2", "tk9", "zz8"):
+            assert secret not in (t or "")
+
+
+PRODUCER = """
+import json, mida
+@mida.task
+def train(lr, api_key, cfg, hf_token=None):
+    return 1
+train(0.1, "sk-abc", {"db_password": "x1", "servers": [{"token": "t1"}],
+                      "max_tokens": 7}, hf_token="hf_xyz")
+assert mida.flush(30)
+print(json.dumps(json.loads(mida.query("SELECT used FROM task")[0]["used"])))
+"""
+
+
+@pytest.mark.parametrize("setting", [None, "1", "0"])
+def test_used_values_of_secret_names_are_hidden_unless_turned_off(
+        tmp_path, setting):
+    env = midapy_util.child_env(tmp_path / "u.db", MIDA_SAMPLE_HZ="0")
+    if setting is not None:
+        env["MIDA_REDACT_USED"] = setting
+    r = subprocess.run([sys.executable, "-c", PRODUCER], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    used = json.loads(r.stdout.strip().splitlines()[-1])
+    if setting == "0":
+        assert used["api_key"] == "sk-abc" and used["hf_token"] == "hf_xyz"
+        return
+    assert used == {"lr": 0.1, "api_key": "***", "hf_token": "***",
+                    "cfg": {"db_password": "***",
+                            "servers": [{"token": "***"}],
+                            "max_tokens": 7}}
+
+
+VERBS = [["tasks"], ["workflows"], ["show", "x"], ["stats"], ["stats",
+         "--json"], ["lineage", "x"], ["query", "select 1"], ["telemetry"],
+         ["diff", "a", "b"], ["export", "prov"], ["recover"]]
+
+
+def test_no_password_in_the_messages_of_any_verb(pg_db, mida_bin):
+    dead = f"postgresql://postgres:deadpw9@127.0.0.1:{free_port()}/x"
+    live = with_password(pg_db, "livepw9")
+    subprocess.run([mida_bin, "run", "--", "true"],
+                   env=clean_env(MIDA_STORE=live), capture_output=True,
+                   timeout=120)
+    brokers = [f"redis://:brokerpw9@127.0.0.1:{free_port()}/s",
+               f"nats://u:brokerpw9@127.0.0.1:{free_port()}/s",
+               f"mqtt://u:brokerpw9@127.0.0.1:{free_port()}/t"]
+    for url in [dead, live] + brokers:
+        for verb in VERBS:
+            r = subprocess.run([mida_bin, "--store", url, *verb],
+                               env=clean_env(), capture_output=True,
+                               text=True, timeout=120)
+            out = r.stdout + r.stderr
+            for pw in ("deadpw9", "livepw9", "brokerpw9"):
+                assert pw not in out, (url, verb, out)
+    # `mida run` against a store that is down, warned and strict.
+    for strict in ("0", "1"):
+        r = subprocess.run([mida_bin, "run", "--", "true"],
+                           env=clean_env(MIDA_STORE=dead, MIDA_STRICT=strict),
+                           capture_output=True, text=True, timeout=120)
+        assert "postgres:***@" in r.stderr and "deadpw9" not in r.stderr
+
+
+def test_no_password_in_python_errors_and_warnings(tmp_path):
+    dead = f"postgresql://postgres:pypw9@127.0.0.1:{free_port()}/x"
+    code = ("import mida, warnings\nwarnings.simplefilter('always')\n"
+            "try:\n    mida.query('select 1')\n"
+            "except Exception as e:\n    print('ERR', e)\n")
+    env = midapy_util.child_env(tmp_path / "unused.db", MIDA_STORE=dead)
+    r = subprocess.run([sys.executable, "-c", code], env=env,
+                       capture_output=True, text=True, timeout=120)
+    out = r.stdout + r.stderr
+    assert "ERR" in out and "postgres:***@" in out, out
+    assert "pypw9" not in out
+
+
+def test_mida_hides_the_passwords_of_its_own_arguments_from_ps(
+        tmp_path, pg_db, mida_bin):
+    store = with_password(pg_db, "argvpw7") + "?sslpassword=sp9"
+    p = subprocess.Popen([mida_bin, "run", "--store", store, "--", "sleep",
+                          "3"], env=clean_env(), cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    shown = b""
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None and b"sleep" not in shown:
+        time.sleep(0.2)
+        shown = read_proc(p.pid, "cmdline")
+    assert p.wait(timeout=120) == 0
+    assert b"postgres:*******@" in shown and b"sslpassword=***" in shown, shown
+    assert b"argvpw7" not in shown and b"sp9" not in shown
+    # The store was reached all the same: the copy kept the URL whole.
+    assert int(psql(pg_db, "SELECT count(*) FROM workflow")) == 1
