@@ -14,6 +14,7 @@
 #include "mida.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +162,42 @@ int mida__cli_store_error(const mida__sink *sink, int rc, const char *what) {
   return mida__cli_fail("%s: %s", what, msg);
 }
 
+/* ---- interrupting a query ----------------------------------------------
+ *
+ * Killing a reading verb while its query runs would leave the query
+ * running on a PostgreSQL server, holding its snapshot, until it next
+ * writes to the gone client. So the first SIGINT or SIGTERM stops the
+ * queries in flight (PQcancel, sqlite3_interrupt: the query guard's
+ * cancel), and the verb ends with "the query was cancelled"; without a
+ * query in flight, or at a second signal, the signal does what it always
+ * does. */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig) {
+  if (!interrupted && mida__sink_cancel_queries() > 0) {
+    interrupted = 1;
+    return;
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void cancel_queries_on_signals(void) {
+  const int sigs[] = {SIGINT, SIGTERM};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    struct sigaction old;
+    /* A signal that the parent has us ignore (a background job's SIGINT)
+     * stays ignored. */
+    if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+      continue;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sigs[i], &sa, NULL);
+  }
+}
+
 int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
   char path[4096];
   char err[512] = "";
@@ -173,6 +210,8 @@ int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
   if (!writable && local && access(path, F_OK) != 0)
     return mida__cli_fail("no store at %s (set --store or MIDA_STORE)", path);
   int flags = writable ? 0 : MIDA_SINK_READONLY | MIDA_SINK_NOCREATE;
+  if (!writable)
+    cancel_queries_on_signals();
   int rc = mida__sink_open(cli->store, flags, out, err, sizeof(err));
   if (rc == MIDA_OK)
     return MIDA_CLI_CONTINUE;

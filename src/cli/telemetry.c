@@ -237,7 +237,7 @@ int mida__cli_telemetry(mida__cli *cli, int argc, char **argv) {
       " coalesce(json_extract(s.sample, '$.rss_kb'),"
       " json_extract(s.sample, '$.mem_available_kb')) AS mem_kb,"
       " s.workflow_id AS workflow_id, s.sample AS sample, s.ts AS ts"
-      " FROM telemetry s%s ORDER BY s.ts %s, s.host, s.pid%s)"
+      " FROM telemetry s%s ORDER BY s.ts %s, s.host, s.pid%s) AS picked"
       " ORDER BY ts, host, pid",
       where, latest ? "DESC" : "ASC", lim);
   if (n < 0 || (size_t)n >= sizeof sql)

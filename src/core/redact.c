@@ -69,7 +69,47 @@ static int holds_password(const char *w, size_t n) {
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 
+int mida__has_secret_stem(const char *text, size_t n) {
+  /* c | 0x20 is the lower case of a letter and never turns anything else
+   * into a lower-case letter, so each comparison below ignores case. */
+  const unsigned char *p = (const unsigned char *)text;
+  for (size_t i = 0; i + 3 <= n; i++) {
+    unsigned a = p[i + 1] | 0x20u, b = p[i + 2] | 0x20u;
+    switch (p[i] | 0x20u) {
+    case 'p':
+      if ((a == 'a' && b == 's') || (a == 'w' && b == 'd'))
+        return 1;
+      break;
+    case 's':
+      if (a == 'e' && b == 'c')
+        return 1;
+      break;
+    case 't':
+      if (a == 'o' && b == 'k')
+        return 1;
+      break;
+    case 'c':
+      if ((a == 'r' && b == 'e') || (a == 'o' && b == 'o'))
+        return 1;
+      break;
+    case 'a':
+      if (a == 'u' && b == 't')
+        return 1;
+      break;
+    case 'k':
+      if (a == 'e' && b == 'y')
+        return 1;
+      break;
+    default:
+      break;
+    }
+  }
+  return 0;
+}
+
 int mida__secret_name(const char *name, size_t n) {
+  if (!mida__has_secret_stem(name, n))
+    return 0;
   const char *prev = NULL; /* the word before the current one */
   size_t prev_n = 0;
   size_t i = 0;

@@ -31,6 +31,13 @@
 /* Whether the n bytes at name look like the name of a secret (above). */
 int mida__secret_name(const char *name, size_t n);
 
+/* Whether text[0..n) holds, in any case, one of the three-letter stems
+ * that every secret word and "key" begin with (pas, pwd, sec, tok, cre,
+ * aut, coo, key). A name without one is never secret, and a JSON text
+ * without one has no secret member: one cheap pass that lets most `used`
+ * values through untouched (the shipper asks it of every record). */
+int mida__has_secret_stem(const char *text, size_t n);
+
 /* How many members of the JSON value text[0..len) have a secret name
  * (mida__secret_name of the key as written), at any depth, in objects and
  * in the objects inside arrays; -1 when the text is not one JSON value.

@@ -366,8 +366,11 @@ static int gather_workflow(mida__sink *sink, side *s) {
                range_row);
   if (rc == MIDA_OK)
     rc = query(sink, s, 6,
+               /* NUMERIC: SQLite keeps integers integers, and
+                * PostgreSQL's json_each (mida schema) gives text. */
                "SELECT j.key, CASE WHEN j.key LIKE '%maxrss%'"
-               " THEN max(j.value) ELSE sum(j.value) END"
+               " THEN max(CAST(j.value AS NUMERIC))"
+               " ELSE sum(CAST(j.value AS NUMERIC)) END"
                " FROM task t, json_each(t.telemetry) j"
                " WHERE t.workflow_id = ?1 AND j.type IN ('integer', 'real')"
                " GROUP BY j.key ORDER BY 1",

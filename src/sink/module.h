@@ -32,7 +32,7 @@
 
 /* Changes whenever the host table, the method tables of sink.h and
  * wire.h, or the exported symbols change shape. */
-#define MIDA__MODULE_ABI 2
+#define MIDA__MODULE_ABI 3
 
 /* What libmida lends a module. */
 typedef struct mida__module_host {

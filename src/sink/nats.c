@@ -262,10 +262,12 @@ static int nats_sink_open(const char *url, int flags, mida__sink **out,
 
 const mida__sink_methods mida__nats_sink = {
     "nats", nats_sink_open, nats_put_batch, NULL, NULL, nats_sink_close,
+    NULL,
 };
 
 const mida__sink_methods mida__nats_tls_sink = {
     "tls", nats_sink_open, nats_put_batch, NULL, NULL, nats_sink_close,
+    NULL,
 };
 
 /* ---- the consumer -------------------------------------------------------- */

@@ -187,11 +187,11 @@ static int redis_open(const char *url, int flags, mida__sink **out, char *err,
 }
 
 const mida__sink_methods mida__redis_sink = {
-    "redis", redis_open, redis_put_batch, NULL, NULL, redis_close,
+    "redis", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL,
 };
 
 const mida__sink_methods mida__rediss_sink = {
-    "rediss", redis_open, redis_put_batch, NULL, NULL, redis_close,
+    "rediss", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL,
 };
 
 /* ---- the consumer -------------------------------------------------------- */

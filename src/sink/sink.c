@@ -8,6 +8,11 @@
  * adds a line to module.c's table and nothing here. A URL without "://" is
  * a path of an SQLite file, so that `MIDA_STORE=run.db` works;
  * file:///abs.db is one too.
+ *
+ * Every query passes here (the query guard, guard.h): the statement's text
+ * is checked for refused functions before any backend sees it, the sink's
+ * limits travel with it, and it is known while in flight so that
+ * mida__sink_cancel_queries() can stop it.
  */
 #include "sink/sink.h"
 
@@ -105,6 +110,8 @@ static int open_backend(const mida__sink_methods *m, const char *url, int flags,
   backend_enter();
   int rc = m->open(url, flags, out, err, errlen);
   backend_leave();
+  if (rc == MIDA_OK && *out != NULL)
+    mida__guard_limits_default(&(*out)->limits);
   /* The key indexes declared in the environment, made by the first writer
    * that opens the store (key_index.h). */
   const char *declared = getenv("MIDA_INDEX");
@@ -195,6 +202,7 @@ static int put_redacted(mida__sink *sink, const mida__rec *recs, size_t n,
   for (size_t i = first; i < n && rc == MIDA_OK; i++) {
     mida__str *u = &copy[i].f[MIDA_F_USED].v.str;
     if (!copy[i].f[MIDA_F_USED].present ||
+        !mida__has_secret_stem(u->ptr, u->len) ||
         mida__json_secret_count(u->ptr, u->len) <= 0)
       continue;
     mida__buf_init(&texts[i], (size_t)u->len * 2 + 64);
@@ -229,14 +237,49 @@ int mida__sink_put_batch(mida__sink *sink, const mida__rec *recs, size_t n,
   if (atomic_load_explicit(&redact_used, memory_order_relaxed) == 1)
     for (size_t i = 0; i < n; i++) {
       const mida__field *u = &recs[i].f[MIDA_F_USED];
-      if (u->present && mida__json_secret_count(u->v.str.ptr,
-                                                u->v.str.len) > 0)
+      if (u->present &&
+          mida__has_secret_stem(u->v.str.ptr, u->v.str.len) &&
+          mida__json_secret_count(u->v.str.ptr, u->v.str.len) > 0)
         return put_redacted(sink, recs, n, origin, i);
     }
   backend_enter();
   int rc = sink->methods->put_batch(sink, recs, n, origin);
   backend_leave();
   return rc;
+}
+
+/* ---- queries in flight ----------------------------------------------------
+ *
+ * The sinks whose query method is running, so that a signal handler can
+ * stop them: lock-free slots, since a handler may not take a lock. A query
+ * that finds no free slot runs all the same, and cannot be cancelled. */
+#define IN_FLIGHT_SLOTS 64
+static _Atomic(mida__sink *) in_flight[IN_FLIGHT_SLOTS];
+
+static int in_flight_add(mida__sink *sink) {
+  for (int i = 0; i < IN_FLIGHT_SLOTS; i++) {
+    mida__sink *none = NULL;
+    if (atomic_compare_exchange_strong(&in_flight[i], &none, sink))
+      return i;
+  }
+  return -1;
+}
+
+int mida__sink_cancel_queries(void) {
+  int n = 0;
+  for (int i = 0; i < IN_FLIGHT_SLOTS; i++) {
+    mida__sink *sink = atomic_load(&in_flight[i]);
+    if (sink != NULL && sink->methods->cancel != NULL) {
+      sink->methods->cancel(sink);
+      n++;
+    }
+  }
+  return n;
+}
+
+void mida__sink_set_limits(mida__sink *sink, const mida__query_limits *lim) {
+  if (sink != NULL && lim != NULL)
+    sink->limits = *lim;
 }
 
 int mida__sink_query(mida__sink *sink, const char *sql,
@@ -249,8 +292,15 @@ int mida__sink_query(mida__sink *sink, const char *sql,
     return mida__sink_fail(sink, MIDA_EUNSUPPORTED,
                            "the %s sink cannot answer queries",
                            sink->methods->scheme);
+  char why[160];
+  if (mida__guard_denied_call(sql, why, sizeof why))
+    return mida__sink_fail(sink, MIDA_EREADONLY,
+                           "the query guard refuses this statement: %s", why);
   backend_enter();
+  int slot = in_flight_add(sink);
   int rc = sink->methods->query(sink, sql, params, nparams, row, ctx);
+  if (slot >= 0)
+    atomic_store(&in_flight[slot], NULL);
   backend_leave();
   return rc;
 }

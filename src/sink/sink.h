@@ -14,13 +14,16 @@
  * Applying a record twice must change nothing (idempotent merge), which makes
  * that retry safe.
  *
- * Stores (not brokers) also answer queries, for the `mida` command. A
- * store opened for writing applies MIDA_INDEX (key_index.h) at open.
+ * Stores (not brokers) also answer queries, for the `mida` command, the
+ * public API and `mida serve`: all through mida__sink_query(), which the
+ * query guard bounds (guard.h). A store opened for writing applies
+ * MIDA_INDEX (key_index.h) at open.
  */
 #ifndef MIDA_SINK_H
 #define MIDA_SINK_H
 
 #include "core/record.h"
+#include "sink/guard.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -50,9 +53,11 @@ typedef struct mida__sink_methods {
   /* Applies or sends n records durably (see the contract above). */
   int (*put_batch)(mida__sink *sink, const mida__rec *recs, size_t n,
                    const mida__origin *origin);
-  /* Runs one read-only SQL statement with text parameters ?1..?n and calls
-   * row for each result row. MIDA_EREADONLY if the statement would write.
-   * NULL for brokers. */
+  /* Runs one read-only SQL statement with text parameters ?1..?n under
+   * the query guard (guard.h, with the sink's limits) and calls row for
+   * each result row. MIDA_EREADONLY if the statement would write or the
+   * guard refuses it, MIDA_ETIMEDOUT past the time limit, MIDA_ECLOSED if
+   * cancelled. NULL for brokers. */
   int (*query)(mida__sink *sink, const char *sql, const char *const *params,
                int nparams, mida__row_fn row, void *ctx);
   /* Runs mida's own statements that change the schema (key_index.c's
@@ -62,12 +67,16 @@ typedef struct mida__sink_methods {
   int (*exec_schema)(mida__sink *sink, const char *sql);
   /* Frees the sink. */
   void (*close)(mida__sink *sink);
+  /* Stops the statement that query is running, from any thread or from a
+   * signal handler: async-signal-safe. NULL for brokers. */
+  void (*cancel)(mida__sink *sink);
 } mida__sink_methods;
 
 /* The common head of every sink; backends embed it first. */
 struct mida__sink {
   const mida__sink_methods *methods; /* the backend */
   char errmsg[512];                  /* the last error, "" if none */
+  mida__query_limits limits;         /* bounds of each query (guard.h) */
 };
 
 /* Opens the sink named by url with the backend for its scheme. A bare path
@@ -95,6 +104,15 @@ int mida__sink_query(mida__sink *sink, const char *sql,
 int mida__sink_exec_schema(mida__sink *sink, const char *sql);
 
 void mida__sink_close(mida__sink *sink);
+
+/* Sets the bounds of the sink's queries (guard.h); mida__sink_open sets
+ * them from the environment (mida__guard_limits_default). */
+void mida__sink_set_limits(mida__sink *sink, const mida__query_limits *lim);
+
+/* Stops every query in flight in this process (each sink's cancel), which
+ * then returns MIDA_ECLOSED ("cancelled"). Async-signal-safe: made for a
+ * SIGINT handler. Returns how many queries it stopped. */
+int mida__sink_cancel_queries(void);
 
 /* The sink's last error message. */
 const char *mida__sink_errmsg(const mida__sink *sink);

@@ -46,6 +46,10 @@
  * schema.h), so a point applied twice is one row and two values at one step
  * and time are two; a point without a step has a NULL step.
  *
+ * Metric blocks (rollup.h): each point the metric insert adds (not one the
+ * store held) is folded into the batch's block images in C, and the images
+ * are upserted once before the commit (min/max kept, counts added).
+ *
  * Schema versions: a writer migrates an older store in its first
  * transaction (schema.h); a newer one is refused.
  *
@@ -58,8 +62,10 @@
 #endif
 
 #include "sink/merge.h"
+#include "sink/rollup.h"
 #include "sink/sink.h"
 #include "sink/sqlite_file.h"
+#include "sink/sqlite_temp.h"
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -71,6 +77,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +114,7 @@ enum {
   ST_COUNTER,
   ST_SEQ,
   ST_TOUCH,
+  ST_BLOCK,
   ST_RUN,
   ST_RUN_SUMMARY,
   ST_LOST_TASKS,
@@ -184,6 +192,17 @@ static const char *const fixed_sql[ST_COUNT] = {
                " ON CONFLICT(key) DO UPDATE SET"
                " value = CAST(value AS INTEGER) + 1"
                " RETURNING CAST(value AS INTEGER)",
+    /* A block of a metric series (rollup.h) gets a batch's new points:
+     * the least and greatest of each column kept, NULL values lose. */
+    [ST_BLOCK] = "INSERT INTO metric_block(" MIDA_ROLLUP_COLUMNS ")"
+                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                 " ON CONFLICT(task_id, key, axis, shift, block) DO UPDATE"
+                 " SET x0 = min(x0, excluded.x0), x1 = max(x1, excluded.x1),"
+                 " t0 = min(t0, excluded.t0), t1 = max(t1, excluded.t1),"
+                 " lo = min(coalesce(lo, excluded.lo),"
+                 " coalesce(excluded.lo, lo)),"
+                 " hi = max(coalesce(hi, excluded.hi),"
+                 " coalesce(excluded.hi, hi)), n = n + excluded.n",
     /* A task that got metric points has changed too. */
     [ST_TOUCH] = "UPDATE task SET seq = ?1 WHERE id = ?2 AND seq IS NOT ?1",
     /* The summary of task ?1 from its runs (schema.h, task_run), with the
@@ -222,6 +241,7 @@ typedef struct sqlite_sink {
   row_image *images;            /* scratch: row images of a batch */
   size_t images_cap;            /* entries allocated at images */
   mida__fold fold;              /* scratch: rows to their images */
+  mida__rollup rollup;          /* scratch: the batch's metric blocks */
   uint64_t skipped_records;     /* records skipped since open */
   uint64_t dropped_fields;      /* malformed JSON fields dropped */
   int64_t batch_seq;            /* the change number of the open batch */
@@ -230,6 +250,10 @@ typedef struct sqlite_sink {
                                    reopen before the next batch */
   uint64_t replaced;            /* times the store had to be reopened */
   int replaced_unrecorded;      /* replaced not yet stored as a counter */
+  mida__sqlite_temp_budget temp; /* queries' temporary files */
+  int64_t query_deadline_ms;    /* monotonic end of the running query, 0 */
+  int query_timed_out;          /* the progress handler ended it */
+  volatile sig_atomic_t cancelled; /* sqlite_cancel was called */
 } sqlite_sink;
 
 /* Counts of one batch, added to the sink's when the batch commits. */
@@ -772,10 +796,46 @@ static int apply_metric(sqlite_sink *s, const mida__rec *r,
   int rc = run(s, st, "metric");
   if (rc != MIDA_OK)
     return rc;
+  /* A new point (not one the store held) goes into its blocks. */
+  if (sqlite3_changes(s->db) == 1 &&
+      mida__rollup_add(&s->rollup, task, r->f[MIDA_F_KEY].v.str.ptr,
+                       r->f[MIDA_F_KEY].v.str.len, r->f[MIDA_F_STEP].present,
+                       r->f[MIDA_F_STEP].v.i64, r->f[MIDA_F_TS].v.i64,
+                       r->f[MIDA_F_VALUE].present,
+                       r->f[MIDA_F_VALUE].v.f64) != MIDA_OK)
+    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
   st = s->stmt[ST_TOUCH];
   sqlite3_bind_int64(st, 1, s->batch_seq);
   bind_field(st, 2, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
   return run(s, st, "metric");
+}
+
+/* Writes the batch's metric blocks (rollup.h). */
+static int apply_blocks(sqlite_sink *s) {
+  sqlite3_stmt *st = s->stmt[ST_BLOCK];
+  int rc = MIDA_OK;
+  for (size_t i = 0; i < s->rollup.cap && rc == MIDA_OK; i++) {
+    const mida__rollup_cell *c = &s->rollup.cells[i];
+    if (!c->used)
+      continue;
+    const mida__rollup_series *e = &s->rollup.series[c->series];
+    sqlite3_bind_text(st, 1, e->task, 36, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, e->key, (int)e->key_len, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, c->axis);
+    sqlite3_bind_int(st, 4, c->shift);
+    sqlite3_bind_int64(st, 5, c->block);
+    sqlite3_bind_int64(st, 6, c->x0);
+    sqlite3_bind_int64(st, 7, c->x1);
+    sqlite3_bind_int64(st, 8, c->t0);
+    sqlite3_bind_int64(st, 9, c->t1);
+    if (c->has_value) {
+      sqlite3_bind_double(st, 10, c->lo);
+      sqlite3_bind_double(st, 11, c->hi);
+    }
+    sqlite3_bind_int64(st, 12, c->n);
+    rc = run(s, st, "metric");
+  }
+  return rc;
 }
 
 /* Binds HOST (at idx) and PID (at idx + 1), defaulting to the origin's;
@@ -891,6 +951,7 @@ static int reserve_scratch(sqlite_sink *s, size_t n) {
   }
   if (mida__fold_reset(&s->fold, n) != MIDA_OK)
     return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  mida__rollup_reset(&s->rollup);
   return MIDA_OK;
 }
 
@@ -1022,6 +1083,8 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   for (size_t i = 0; i < n && rc == MIDA_OK; i++)
     if (recs[i].type == MIDA_REC_LOST)
       rc = apply_lost(s, &recs[i], origin, &counts);
+  if (rc == MIDA_OK)
+    rc = apply_blocks(s);
   if (rc == MIDA_OK) {
     int src = step_retry(s->stmt[ST_COMMIT], deadline);
     if (src != SQLITE_OK)
@@ -1055,7 +1118,10 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
 /* ---- query ------------------------------------------------------------- */
 
 typedef struct auth_state {
-  int denied; /* set when the statement asked for something not allowed */
+  int denied;          /* set when the statement asked for something not
+                          allowed */
+  const char *why;     /* a refused function's reason (guard.h), or NULL */
+  char function[64];   /* that function's name */
 } auth_state;
 
 /* Pragmas a query may run: they only describe the store. */
@@ -1084,8 +1150,10 @@ static int pragma_allowed(const char *name, const char *arg) {
 
 /* The authorizer of a query's preparation. sqlite3_stmt_readonly() is the
  * guard against writes; this refuses, besides, what a read-only statement
- * may still do to the connection (ATTACH, transactions, settings), and
- * names writes early. SQLite itself reports reads of the schema table as
+ * may still do to the connection (ATTACH, transactions, settings), the
+ * functions that the query guard refuses (guard.h: fts3_tokenizer hands
+ * out pointers into the library, load_extension loads code), and names
+ * writes early. SQLite itself reports reads of the schema table as
  * SQLITE_UPDATE of sqlite_master while it loads the schema: let those by. */
 static int query_authorizer(void *ctx, int action, const char *a1,
                             const char *a2, const char *db,
@@ -1094,9 +1162,18 @@ static int query_authorizer(void *ctx, int action, const char *a1,
   (void)trigger;
   auth_state *st = ctx;
   switch (action) {
+  case SQLITE_FUNCTION:
+    /* a2 is the function's name. */
+    if (a2 != NULL && st->why == NULL) {
+      st->why = mida__guard_denied_function(a2, strlen(a2));
+      if (st->why != NULL) {
+        snprintf(st->function, sizeof st->function, "%s", a2);
+        break;
+      }
+    }
+    return SQLITE_OK;
   case SQLITE_SELECT:
   case SQLITE_READ:
-  case SQLITE_FUNCTION:
   case SQLITE_RECURSIVE:
     return SQLITE_OK;
   case SQLITE_UPDATE:
@@ -1122,10 +1199,71 @@ static int is_blank(const char *p) {
   return 1;
 }
 
+/* The progress handler of a query: ends it at its deadline or when it is
+ * cancelled (sqlite_cancel). */
+static int query_progress(void *ctx) {
+  sqlite_sink *s = ctx;
+  if (s->cancelled)
+    return 1;
+  if (s->query_deadline_ms > 0 && monotonic_ms() >= s->query_deadline_ms) {
+    s->query_timed_out = 1;
+    return 1;
+  }
+  return 0;
+}
+
+/* The message of a failed step, said for the user when the guard ended
+ * it. */
+static int step_error(sqlite_sink *s, int src) {
+  if ((src & 0xff) == SQLITE_INTERRUPT && s->cancelled)
+    return mida__sink_fail(&s->base, MIDA_ECLOSED, "the query was cancelled");
+  if ((src & 0xff) == SQLITE_INTERRUPT && s->query_timed_out)
+    return mida__sink_fail(&s->base, MIDA_ETIMEDOUT,
+                           "the query ran past its time limit of %lld ms "
+                           "(MIDA_QUERY_TIMEOUT_MS)",
+                           (long long)s->base.limits.timeout_ms);
+  if ((src & 0xff) == SQLITE_FULL && s->temp.exceeded)
+    return mida__sink_fail(&s->base, MIDA_ESTORE,
+                           "the query needs more temporary space than its "
+                           "bound of %lld MiB (MIDA_QUERY_TEMP_MB)",
+                           (long long)(s->temp.limit >> 20));
+  return mida__sink_fail(&s->base, MIDA_ESTORE, "%s", sqlite3_errmsg(s->db));
+}
+
+static int run_query(sqlite_sink *s, const char *sql,
+                     const char *const *params, int nparams, mida__row_fn row,
+                     void *ctx);
+
+/* Runs a query within the guard's bounds (guard.h): a deadline kept by the
+ * progress handler, the budget of temporary space, cancellation. */
 static int sqlite_query(mida__sink *base, const char *sql,
                         const char *const *params, int nparams,
                         mida__row_fn row, void *ctx) {
   sqlite_sink *s = (sqlite_sink *)base;
+  s->cancelled = 0;
+  s->query_timed_out = 0;
+  s->query_deadline_ms = base->limits.timeout_ms > 0
+                             ? monotonic_ms() + base->limits.timeout_ms
+                             : 0;
+  /* Every 1000 virtual machine instructions: a few microseconds. */
+  sqlite3_progress_handler(s->db, 1000, query_progress, s);
+  mida__sqlite_temp_begin(&s->temp, base->limits.temp_bytes);
+  int rc = run_query(s, sql, params, nparams, row, ctx);
+  mida__sqlite_temp_end(&s->temp);
+  sqlite3_progress_handler(s->db, 0, NULL, NULL);
+  return rc;
+}
+
+static void sqlite_cancel(mida__sink *base) {
+  sqlite_sink *s = (sqlite_sink *)base;
+  s->cancelled = 1;
+  sqlite3_interrupt(s->db);
+}
+
+static int run_query(sqlite_sink *s, const char *sql,
+                     const char *const *params, int nparams, mida__row_fn row,
+                     void *ctx) {
+  mida__sink *base = &s->base;
   char what[48];
   sqlite3_stmt *st = NULL;
   const char **names = NULL;
@@ -1138,6 +1276,12 @@ static int sqlite_query(mida__sink *base, const char *sql,
   sqlite3_set_authorizer(s->db, query_authorizer, &auth);
   int src = sqlite3_prepare_v2(s->db, sql, -1, &st, &tail);
   sqlite3_set_authorizer(s->db, NULL, NULL);
+  if (auth.why != NULL) {
+    rc = mida__sink_fail(base, MIDA_EREADONLY,
+                         "the query guard refuses this statement: %s() %s",
+                         auth.function, auth.why);
+    goto out;
+  }
   if (auth.denied || (st != NULL && !sqlite3_stmt_readonly(st))) {
     rc = mida__sink_fail(base, MIDA_EREADONLY,
                          "mida query is read-only: this statement would "
@@ -1156,7 +1300,8 @@ static int sqlite_query(mida__sink *base, const char *sql,
   if (tail != NULL && !is_blank(tail)) {
     /* What follows may be only a comment: then it is no statement. */
     sqlite3_stmt *next = NULL;
-    sqlite3_set_authorizer(s->db, query_authorizer, &auth);
+    auth_state tail_auth = {0};
+    sqlite3_set_authorizer(s->db, query_authorizer, &tail_auth);
     src = sqlite3_prepare_v2(s->db, tail, -1, &next, NULL);
     sqlite3_set_authorizer(s->db, NULL, NULL);
     sqlite3_finalize(next);
@@ -1188,7 +1333,7 @@ static int sqlite_query(mida__sink *base, const char *sql,
     if (src == SQLITE_DONE)
       break;
     if (src != SQLITE_ROW) {
-      rc = mida__sink_fail(base, MIDA_ESTORE, "%s", sqlite3_errmsg(s->db));
+      rc = step_error(s, src);
       goto out;
     }
     if (names == NULL) {
@@ -1240,6 +1385,7 @@ static void sqlite_close(mida__sink *base) {
   sqlite3_close(s->db);
   mida__free(s->images);
   mida__fold_free(&s->fold);
+  mida__rollup_free(&s->rollup);
   mida__free(s);
 }
 
@@ -1305,6 +1451,20 @@ static int add_column(sqlite3 *db, const char *table, const char *name,
   return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
+/* From version 6 to 7: the blocks of the stored metric points
+ * (rollup.h), then the version. */
+static int migrate_to_7(sqlite3 *db) {
+  mida__buf sql;
+  mida__buf_init(&sql, 1 << 20);
+  int rc = mida__rollup_build_sql(&sql) == MIDA_OK
+               ? sqlite3_exec(db, mida__buf_str(&sql), NULL, NULL, NULL)
+               : SQLITE_NOMEM;
+  mida__buf_free(&sql);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(db, MIDA_SCHEMA_SQLITE_6_TO_7, NULL, NULL, NULL);
+  return rc;
+}
+
 /* Creates the tables (all or none), brings an older store up to this
  * version, records the schema version, and refuses a store made by a newer
  * mida. */
@@ -1344,6 +1504,7 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
       (version >= 1 && version <= 5 &&
        sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_5_TO_6, NULL, NULL, NULL) !=
            SQLITE_OK) ||
+      (version >= 1 && version <= 6 && migrate_to_7(s->db) != SQLITE_OK) ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_CHANGES, NULL, NULL, NULL) !=
           SQLITE_OK ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_TASK_V, NULL, NULL, NULL) !=
@@ -1447,6 +1608,10 @@ static int setup(sqlite_sink *s) {
   int rc = exec_retry(s->db, "SELECT count(*) FROM sqlite_schema", deadline);
   if (rc == SQLITE_OK && readonly)
     rc = sqlite3_exec(s->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+  /* Temporary data in files, where the query guard bounds it
+   * (sqlite_temp.h), never in unbounded memory. */
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(s->db, "PRAGMA temp_store = FILE", NULL, NULL, NULL);
   if (rc == SQLITE_OK && !readonly)
     rc = exec_retry(s->db, "PRAGMA journal_mode = WAL", deadline);
   if (rc == SQLITE_OK && !readonly)
@@ -1505,10 +1670,14 @@ static int connect_store(sqlite_sink *s) {
                            "cannot open store '%s': it is a directory",
                            s->path);
   }
-  int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  /* A reader's connection cannot write at all (the query guard's first
+   * line; WAL readers still read while writers write). */
+  int oflags = (s->flags & MIDA_SINK_READONLY ? SQLITE_OPEN_READONLY
+                                              : SQLITE_OPEN_READWRITE) |
+               SQLITE_OPEN_NOMUTEX;
   if (create)
     oflags |= SQLITE_OPEN_CREATE;
-  int src = sqlite3_open_v2(s->path, &s->db, oflags, NULL);
+  int src = sqlite3_open_v2(s->path, &s->db, oflags, mida__sqlite_temp_vfs());
   if (src != SQLITE_OK) {
     int e = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
     return mida__sink_fail(
@@ -1599,6 +1768,6 @@ fail:
 }
 
 const mida__sink_methods mida__sqlite_sink = {
-    "sqlite", sqlite_open, sqlite_put_batch, sqlite_query, sqlite_exec_schema,
-    sqlite_close,
+    "sqlite",           sqlite_open,  sqlite_put_batch, sqlite_query,
+    sqlite_exec_schema, sqlite_close, sqlite_cancel,
 };

@@ -3,6 +3,7 @@
 and PostgreSQL holding the same rows answer every request the same."""
 
 import json
+import time
 import urllib.parse
 
 import pytest
@@ -198,10 +199,29 @@ def test_sql_endpoint_refuses_writes_on_postgres(both):
     assert body["rows"] == [[5]]
 
 
-@pytest.mark.xfail(strict=True, reason="the PostgreSQL query guard of issue "
-                   "11 item 1 is not on main yet; remove this mark with it")
 def test_sql_endpoint_refuses_postgres_escapes(both):
     _, pg = both
     for stmt in PG_ESCAPES:
         st, body = pg.get_json("/api/sql?q=" + q(stmt))
         assert st == 400, (stmt, body)
+
+
+def test_sql_endpoint_stops_at_its_time_limit(lite, pg_db, produce_bin, fleet,
+                                              tmp_path, serve):
+    """/api/sql reads through the query guard: a statement past the time
+    limit (MIDA_QUERY_TIMEOUT_MS) is a 400 that says so, on both stores,
+    and the server goes on answering."""
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
+    copy_sqlite_to_postgres(lite, pg_db, produce_bin, env)
+    limited = dict(env, MIDA_QUERY_TIMEOUT_MS="1000")
+    forever = {pg_db: "SELECT pg_sleep(60)",
+               lite: "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL"
+                     " SELECT i + 1 FROM c) SELECT count(*) FROM c"}
+    for store, stmt in forever.items():
+        s = serve(store, env=limited)
+        t0 = time.monotonic()
+        st, body = s.get_json("/api/sql?q=" + q(stmt))
+        assert st == 400 and "time limit of 1000 ms" in json.dumps(body), body
+        assert time.monotonic() - t0 < 30
+        st, body = s.get_json("/api/sql?q=" + q("SELECT count(*) FROM task"))
+        assert body["rows"] == [[5]]

@@ -1,0 +1,771 @@
+/*
+ * pg_guard.c -- the query guard (guard.h) on PostgreSQL.
+ *
+ * A read-only transaction alone does not keep a query from reaching
+ * outside the store: with a superuser connection (trust authentication,
+ * as on many laptops) `COPY ... TO PROGRAM` runs a shell, pg_read_file()
+ * reads the server's files, pg_terminate_backend() kills other sessions.
+ * So a query runs with the rights of the role mida_reader, which mida
+ * creates: NOLOGIN, member of no role, with USAGE on the schemas of mida's
+ * tables and SELECT on those tables and views only.
+ *
+ * SET ROLE alone is not enough either: a superuser session may SET ROLE
+ * back, and set_config('role', ...) does that from inside a SELECT. But no
+ * one may change role inside a SECURITY DEFINER function ("cannot set
+ * parameter role within security-definer function"). So the statement is
+ * run by two such functions, owned by mida_reader, that only it may call:
+ *
+ *   mida.mida_guard_open(q)      opens the cursor mida_guard on q;
+ *   mida.mida_guard_fetch(c, n)  returns its next n rows.
+ *
+ * and every row is computed inside one of them. Each query is
+ *
+ *   BEGIN READ ONLY; SET LOCAL statement_timeout, temp_file_limit (a
+ *   superuser's), cursor_tuple_fraction; SET LOCAL ROLE mida_reader;
+ *   SELECT mida.mida_guard_open($1);      -- the user's text as a value
+ *   Describe portal mida_guard;           -- the result's columns
+ *   SELECT * FROM mida.mida_guard_fetch('mida_guard', 1000)
+ *            AS t(c1 type1, ...);         -- until fewer rows come
+ *   ROLLBACK;
+ *
+ * A cursor opens only one statement that returns rows: several statements,
+ * COPY, SET, RESET ROLE and writes are refused there. Fetching in batches
+ * computes only what the caller reads, and the time limit is kept by the
+ * server (statement_timeout) and by the client, which sends PQcancel when
+ * its deadline passes, as on SIGINT (mida__pg_guard_cancel).
+ *
+ * Setting up (the role, the functions, the grants) takes a superuser; it
+ * is done on a connection's first query when the functions are missing or
+ * older, or when mida's tables have changed since (the functions' comment
+ * records which tables were granted). A role that is no superuser queries
+ * once that is done and it is a member of mida_reader (GRANT mida_reader
+ * TO it); otherwise the query is refused, saying so.
+ */
+#include "sink/pg_guard.h"
+
+#include "core/alloc.h"
+#include "core/number.h"
+#include "mida.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define GUARD_CURSOR "mida_guard"
+#define FETCH_ROWS 1000
+/* How long an answer to a cancel may take before the connection is
+ * dropped and made anew. */
+#define CANCEL_GRACE_MS 10000
+
+/* mida's tables and views, which mida_reader may read. */
+#define GUARD_TABLES                                                           \
+  "ARRAY['campaign', 'counter', 'data', 'metric', 'metric_block', 'mida_meta',"\
+  " 'source_cursor', 'task', 'task_data', 'task_dep', 'task_run',"            \
+  " 'task_telemetry_v', 'task_v', 'telemetry', 'workflow', 'workflow_v',"     \
+  " 'mida.mida_change_horizon']"
+
+/* Whether the table or view named t (an SQL expression) exists; without
+ * to_regclass() for names in the schema mida, which a role without USAGE
+ * on it may not look into. */
+#define GUARD_TABLE_EXISTS(t)                                                  \
+  "CASE WHEN " t " LIKE 'mida.%' THEN EXISTS (SELECT 1 FROM pg_class c"       \
+  " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'mida'"   \
+  " AND c.relname = substr(" t ", 6)) ELSE to_regclass(" t ") IS NOT NULL"    \
+  " END"
+
+/* What the guard functions' comment says when they are up to date: the
+ * guard's version and the tables granted, which are those that exist. */
+#define GUARD_MARKER                                                           \
+  "'mida query guard 1: ' || coalesce((SELECT string_agg(g.tbl, ','"         \
+  " ORDER BY g.tbl) FROM unnest(" GUARD_TABLES ") AS g(tbl) WHERE"             \
+  " " GUARD_TABLE_EXISTS("g.tbl") "), '')"
+
+/* Whether the guard is in place and usable by this connection's role:
+ * up to date, the role exists, this role may SET ROLE to it, and it has no
+ * more rights than it was given (no attribute, no membership). */
+static const char check_sql[] =
+    "WITH f AS (SELECT p.oid, p.proname, p.prosecdef, p.proowner FROM pg_proc"
+    " p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname ="
+    " 'mida' AND p.proname IN ('mida_guard_open', 'mida_guard_fetch'))"
+    " SELECT coalesce((SELECT obj_description(f.oid, 'pg_proc') FROM f WHERE"
+    " f.proname = 'mida_guard_fetch') = " GUARD_MARKER ", false) AND (SELECT"
+    " count(*) FROM f WHERE f.prosecdef AND f.proowner = r.oid) = 2,"
+    " r.oid IS NOT NULL,"
+    " CASE WHEN r.oid IS NULL THEN false ELSE pg_has_role(r.oid, 'MEMBER')"
+    " END,"
+    " coalesce(NOT (r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR"
+    " r.rolreplication OR r.rolbypassrls) AND NOT EXISTS (SELECT 1 FROM"
+    " pg_auth_members m WHERE m.member = r.oid), true)"
+    " FROM (SELECT 1) AS one LEFT JOIN pg_roles r ON r.rolname ="
+    " 'mida_reader'";
+
+/* Sets the guard up (a superuser's); idempotent, and safe against another
+ * session doing the same at once. */
+static const char setup_sql[] =
+    "BEGIN READ WRITE;\n"
+    "SELECT pg_advisory_xact_lock(7236462);\n"
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname ="
+    " 'mida_reader') THEN CREATE ROLE mida_reader NOLOGIN; END IF;"
+    " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;"
+    " END $$;\n"
+    "CREATE SCHEMA IF NOT EXISTS mida;\n"
+    "CREATE OR REPLACE FUNCTION mida.mida_guard_open(q text) RETURNS"
+    " refcursor LANGUAGE plpgsql SECURITY DEFINER AS $f$ DECLARE c refcursor"
+    " := '" GUARD_CURSOR "'; BEGIN OPEN c NO SCROLL FOR EXECUTE q;"
+    " RETURN c; END $f$;\n"
+    "CREATE OR REPLACE FUNCTION mida.mida_guard_fetch(c refcursor,"
+    " n integer) RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER AS"
+    " $f$ BEGIN RETURN QUERY EXECUTE format('FETCH %s FROM %I', n, c);"
+    " END $f$;\n"
+    "ALTER FUNCTION mida.mida_guard_open(text) OWNER TO mida_reader;\n"
+    "ALTER FUNCTION mida.mida_guard_fetch(refcursor, integer) OWNER TO"
+    " mida_reader;\n"
+    "REVOKE ALL ON FUNCTION mida.mida_guard_open(text) FROM PUBLIC;\n"
+    "REVOKE ALL ON FUNCTION mida.mida_guard_fetch(refcursor, integer) FROM"
+    " PUBLIC;\n"
+    "GRANT USAGE ON SCHEMA mida TO mida_reader;\n"
+    "DO $$ DECLARE t text; r regclass; BEGIN"
+    " FOREACH t IN ARRAY " GUARD_TABLES " LOOP r := to_regclass(t);"
+    " IF r IS NOT NULL THEN"
+    " EXECUTE format('GRANT SELECT ON %s TO mida_reader', r);"
+    " EXECUTE format('GRANT USAGE ON SCHEMA %I TO mida_reader', (SELECT"
+    " n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid ="
+    " c.relnamespace WHERE c.oid = r)); END IF; END LOOP;"
+    " EXECUTE format('COMMENT ON FUNCTION mida.mida_guard_fetch(refcursor,"
+    " integer) IS %L', " GUARD_MARKER ");"
+    " END $$;\n"
+    "COMMIT;\n";
+
+/* The type names of the usual result columns, so that most queries need no
+ * format_type() round trip. */
+static const struct known_type {
+  unsigned oid;     /* pg_type.dat */
+  const char *name; /* format_type(oid, -1) */
+} known_types[] = {
+    {16, "boolean"},   {17, "bytea"},
+    {19, "name"},      {20, "bigint"},
+    {21, "smallint"},  {23, "integer"},
+    {25, "text"},      {26, "oid"},
+    {114, "json"},     {700, "real"},
+    {701, "double precision"},
+    {1043, "character varying"},
+    {1082, "date"},    {1114, "timestamp without time zone"},
+    {1184, "timestamp with time zone"},
+    {1700, "numeric"}, {2249, "record"},
+    {3802, "jsonb"},
+};
+
+/* The type oid of double precision (pg_type.dat). */
+#define FLOAT8_OID 701
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void mida__pg_guard_init(mida__pg_guard *g, PGconn *conn) {
+  if (g->cancel != NULL)
+    PQfreeCancel(g->cancel);
+  if (g->sql.max == 0) {
+    mida__buf_init(&g->sql, (size_t)64 << 20);
+    mida__buf_init(&g->text, (size_t)64 << 20);
+  }
+  g->conn = conn;
+  g->cancel = conn != NULL ? PQgetCancel(conn) : NULL;
+  g->arranged = 0;
+  g->running = 0;
+  const char *su = conn != NULL ? PQparameterStatus(conn, "is_superuser")
+                                : NULL;
+  g->superuser = su != NULL && strcmp(su, "on") == 0;
+}
+
+void mida__pg_guard_free(mida__pg_guard *g) {
+  if (g->cancel != NULL)
+    PQfreeCancel(g->cancel);
+  g->cancel = NULL;
+  mida__buf_free(&g->sql);
+  mida__buf_free(&g->text);
+}
+
+void mida__pg_guard_cancel(mida__pg_guard *g) {
+  g->cancelled = 1;
+  if (g->running && g->cancel != NULL) {
+    char err[256];
+    PQcancel(g->cancel, err, sizeof err); /* async-signal-safe */
+  }
+}
+
+/* ---- running one statement with a deadline ------------------------------ */
+
+/* Waits for input on the connection until deadline (0: none); at the
+ * deadline sends a cancel and waits CANCEL_GRACE_MS more. Returns 0 when
+ * there is input, -1 when the server did not answer even the cancel. */
+static int wait_input(mida__pg_guard *g, int64_t *deadline) {
+  for (;;) {
+    int timeout = -1;
+    if (*deadline > 0) {
+      int64_t left = *deadline - now_ms();
+      if (left <= 0) {
+        if (g->timed_out)
+          return -1; /* no answer to the cancel either */
+        g->timed_out = 1;
+        char err[256];
+        if (g->cancel != NULL)
+          PQcancel(g->cancel, err, sizeof err);
+        *deadline = now_ms() + CANCEL_GRACE_MS;
+        continue;
+      }
+      timeout = left > 1000000 ? 1000000 : (int)left;
+    }
+    struct pollfd pfd = {PQsocket(g->conn), POLLIN, 0};
+    int n = poll(&pfd, 1, timeout);
+    if (n > 0 || (n < 0 && errno != EINTR))
+      return 0; /* input, or an error that PQconsumeInput will report */
+  }
+}
+
+/* Sends a statement (nparams text parameters) and returns its result, or
+ * NULL if the connection failed or stopped answering. The first error
+ * result is kept if several come. */
+static PGresult *run_stmt(mida__pg_guard *g, const char *sql, int nparams,
+                          const char *const *params, int64_t deadline) {
+  if (!PQsendQueryParams(g->conn, sql, nparams, NULL, params, NULL, NULL, 0))
+    return NULL;
+  PGresult *last = NULL;
+  for (;;) {
+    while (PQisBusy(g->conn)) {
+      if (wait_input(g, &deadline) != 0 || !PQconsumeInput(g->conn)) {
+        PQclear(last);
+        return NULL;
+      }
+    }
+    PGresult *r = PQgetResult(g->conn);
+    if (r == NULL)
+      break;
+    if (last != NULL && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+      PQclear(r);
+    } else {
+      PQclear(last);
+      last = r;
+    }
+  }
+  return last;
+}
+
+static int result_ok(const PGresult *res) {
+  ExecStatusType st = PQresultStatus(res);
+  return res != NULL && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK);
+}
+
+/* ---- messages ----------------------------------------------------------- */
+
+/* The error of a failed statement, said for the user; frees res. */
+static int guard_fail(mida__pg_guard *g, mida__sink *base, const char *where,
+                      const mida__query_limits *lim, PGresult *res) {
+  char m[400];
+  const char *state =
+      res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  const char *primary =
+      res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  if (primary == NULL)
+    primary = PQerrorMessage(g->conn);
+  mida__one_line(primary, m, sizeof m);
+  if (state == NULL)
+    state = "";
+  int rc;
+  if (g->cancelled) {
+    rc = mida__sink_fail(base, MIDA_ECLOSED, "the query was cancelled");
+  } else if (g->timed_out || (strcmp(state, "57014") == 0 &&
+                              strstr(m, "statement timeout") != NULL)) {
+    rc = mida__sink_fail(base, MIDA_ETIMEDOUT,
+                         "the query ran past its time limit of %lld ms "
+                         "(MIDA_QUERY_TIMEOUT_MS)",
+                         (long long)lim->timeout_ms);
+  } else if (res == NULL) {
+    rc = mida__sink_fail(base, MIDA_ESTORE, "query failed on store %s: %s",
+                         where, m);
+  } else if (strcmp(state, "53400") == 0 && strstr(m, "temp_file_limit")) {
+    rc = mida__sink_fail(base, MIDA_ESTORE,
+                         "the query needs more temporary space than its "
+                         "bound of %lld MiB (MIDA_QUERY_TEMP_MB)",
+                         (long long)(lim->temp_bytes >> 20));
+  } else if (strcmp(state, "42501") == 0) {
+    rc = mida__sink_fail(base, MIDA_EREADONLY,
+                         "the query guard refuses this statement: queries "
+                         "run as role mida_reader, which may only read "
+                         "mida's tables (%s)",
+                         m);
+  } else if (strcmp(state, "25006") == 0) {
+    rc = mida__sink_fail(base, MIDA_EREADONLY,
+                         "mida query is read-only: this statement would "
+                         "write (%s)",
+                         m);
+  } else if (strstr(m, "multi-query") != NULL) {
+    rc = mida__sink_fail(base, MIDA_EINVAL,
+                         "mida query runs one statement at a time (%s)", m);
+  } else if (strncmp(m, "cannot open ", 12) == 0 &&
+             strstr(m, " as cursor") != NULL) {
+    /* "cannot open COPY query as cursor": no rows to read. */
+    const char *kind = m + 12;
+    int n = (int)strcspn(kind, " ");
+    rc = mida__sink_fail(base, MIDA_EREADONLY,
+                         "mida query is read-only: it runs statements that "
+                         "return rows (SELECT, WITH, VALUES, TABLE), not "
+                         "%.*s",
+                         n, kind);
+  } else {
+    rc = mida__sink_fail(base, MIDA_ESTORE, "query failed on store %s: %s",
+                         where, m);
+  }
+  PQclear(res);
+  return rc;
+}
+
+/* ---- arranging the guard on a connection -------------------------------- */
+
+/* Reads check_sql: ok (up to date and usable), exists, member, clean. */
+static int check_guard(mida__pg_guard *g, int v[4]) {
+  PGresult *res = PQexec(g->conn, check_sql);
+  int good = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+  for (int i = 0; i < 4 && good; i++)
+    v[i] = PQgetvalue(res, 0, i)[0] == 't';
+  PQclear(res);
+  return good;
+}
+
+static int arrange(mida__pg_guard *g, mida__sink *base, const char *where) {
+  char m[400];
+  int v[4] = {0, 0, 0, 0}; /* ok, exists, member, clean */
+  if (!check_guard(g, v))
+    return mida__sink_fail(base, MIDA_ESTORE,
+                           "cannot check the query guard on store %s: %s",
+                           where,
+                           mida__one_line(PQerrorMessage(g->conn), m,
+                                          sizeof m));
+  if (!v[0] && g->superuser) {
+    PGresult *res = PQexec(g->conn, setup_sql);
+    int good = result_ok(res);
+    if (!good) {
+      const char *why = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+      mida__one_line(why != NULL ? why : PQerrorMessage(g->conn), m, sizeof m);
+    }
+    PQclear(res);
+    if (PQtransactionStatus(g->conn) != PQTRANS_IDLE)
+      PQclear(PQexec(g->conn, "ROLLBACK"));
+    if (!good)
+      return mida__sink_fail(base, MIDA_ESTORE,
+                             "cannot set up the query guard (role "
+                             "mida_reader) on store %s: %s",
+                             where, m);
+    if (!check_guard(g, v))
+      return mida__sink_fail(base, MIDA_ESTORE,
+                             "cannot check the query guard on store %s",
+                             where);
+  }
+  const char *user = PQuser(g->conn);
+  if (v[1] && !v[3])
+    return mida__sink_fail(
+        base, MIDA_EREADONLY,
+        "the query guard refuses to run queries on store %s as role "
+        "mida_reader: it has more rights than reading mida's tables (an "
+        "attribute such as SUPERUSER, or membership of another role); "
+        "ALTER ROLE mida_reader NOSUPERUSER NOCREATEDB NOCREATEROLE, and "
+        "REVOKE its memberships",
+        where);
+  if (!v[0])
+    return mida__sink_fail(
+        base, MIDA_EREADONLY,
+        "the query guard is not set up on store %s, and role %s cannot set "
+        "it up: queries run as role mida_reader, which a superuser's first "
+        "query on this database creates (with SELECT on mida's tables "
+        "only); then GRANT mida_reader TO %s",
+        where, user, user);
+  if (!v[2])
+    return mida__sink_fail(base, MIDA_EREADONLY,
+                           "role %s may not run queries on store %s as role "
+                           "mida_reader (the query guard's): GRANT "
+                           "mida_reader TO %s",
+                           user, where, user);
+  /* The schemas that this role's search_path names, spelt out, so that
+   * the same tables are found as mida_reader ("$user" is another then). */
+  PGresult *res = PQexec(
+      g->conn, "SELECT set_config('search_path', coalesce((SELECT"
+               " string_agg(quote_ident(s), ', ' ORDER BY o) FROM"
+               " unnest(current_schemas(false)) WITH ORDINALITY AS x(s, o)),"
+               " ''), false)");
+  int good = result_ok(res);
+  PQclear(res);
+  if (!good)
+    return mida__sink_fail(base, MIDA_ESTORE,
+                           "cannot set the search path on store %s: %s",
+                           where,
+                           mida__one_line(PQerrorMessage(g->conn), m,
+                                          sizeof m));
+  g->arranged = 1;
+  return MIDA_OK;
+}
+
+/* ---- the statement ------------------------------------------------------ */
+
+/* Copies sql into g->text with ?N written as the N-th parameter's literal
+ * (quoted by libpq; NULL for NULL). A literal is of unknown type until its
+ * context gives it one, as a parameter sent untyped is. Quoted strings,
+ * identifiers, dollar-quoted strings and comments are copied as they are;
+ * a '?' not followed by a digit (jsonb's ? operators) is left alone. */
+static int inline_params(mida__pg_guard *g, mida__sink *base, const char *sql,
+                         const char *const *params, int nparams) {
+  mida__buf *b = &g->text;
+  mida__buf_reset(b);
+  int rc = MIDA_OK;
+  const char *p = sql;
+  while (*p != '\0' && rc == MIDA_OK) {
+    const char *start = p;
+    if (*p == '\'' || *p == '"') {
+      char q = *p++;
+      while (*p != '\0' && !(*p == q && p[1] != q))
+        p += (*p == q) ? 2 : 1;
+      if (*p != '\0')
+        p++;
+    } else if (p[0] == '-' && p[1] == '-') {
+      while (*p != '\0' && *p != '\n')
+        p++;
+    } else if (p[0] == '/' && p[1] == '*') {
+      const char *end = strstr(p + 2, "*/");
+      p = end != NULL ? end + 2 : p + strlen(p);
+    } else if (*p == '$' && (p == sql || !(p[-1] == '_' ||
+                                          (p[-1] >= '0' && p[-1] <= '9') ||
+                                          ((p[-1] | 32) >= 'a' &&
+                                           (p[-1] | 32) <= 'z')))) {
+      /* $tag$ ... $tag$ */
+      size_t n = 1;
+      while (p[n] == '_' || ((p[n] | 32) >= 'a' && (p[n] | 32) <= 'z') ||
+             (n > 1 && p[n] >= '0' && p[n] <= '9'))
+        n++;
+      if (p[n] == '$') {
+        char tag[72];
+        if (n + 1 < sizeof tag) {
+          memcpy(tag, p, n + 1);
+          tag[n + 1] = '\0';
+          const char *end = strstr(p + n + 1, tag);
+          p = end != NULL ? end + n + 1 : p + strlen(p);
+        } else {
+          p += n + 1;
+        }
+      } else {
+        p++;
+      }
+    } else if (p[0] == '?' && p[1] >= '0' && p[1] <= '9') {
+      char *end = NULL;
+      long k = strtol(p + 1, &end, 10);
+      if (k < 1 || k > nparams)
+        return mida__sink_fail(base, MIDA_EINVAL,
+                               "the query uses ?%ld, and %d parameters were "
+                               "given",
+                               k, nparams);
+      p = end;
+      const char *v = params[k - 1];
+      if (v == NULL) {
+        rc = mida__buf_adds(b, "NULL");
+      } else {
+        char *lit = PQescapeLiteral(g->conn, v, strlen(v));
+        if (lit == NULL)
+          return mida__sink_fail(base, MIDA_EINVAL,
+                                 "parameter %ld cannot be sent: %s", k,
+                                 PQerrorMessage(g->conn));
+        rc = mida__buf_adds(b, lit);
+        PQfreemem(lit);
+      }
+      continue;
+    } else {
+      p++;
+    }
+    rc = mida__buf_add(b, start, (size_t)(p - start));
+  }
+  if (rc != MIDA_OK)
+    return mida__sink_fail(base, rc, "query too long");
+  return MIDA_OK;
+}
+
+/* PostgreSQL's text of a double precision value, rewritten as the SQLite
+ * store writes it (mida__dtoa): both stores print the same text for the
+ * same double. The connection asks for exact text (extra_float_digits). */
+static const char *float8_text(const char *pg, char out[MIDA_DTOA_MAX]) {
+  char *end = NULL;
+  double v = strtod(pg, &end);
+  if (end == pg || *end != '\0')
+    return pg;
+  mida__dtoa(v, out);
+  return out;
+}
+
+/* The name of a type that known_types holds, else NULL. */
+static const char *known_type_name(unsigned oid, int mod) {
+  for (size_t k = 0; k < sizeof known_types / sizeof known_types[0]; k++)
+    if (known_types[k].oid == oid && mod == -1)
+      return known_types[k].name;
+  return NULL;
+}
+
+/* Writes the fetch statement, whose column definitions are the described
+ * columns' types, into g->sql. A column of a pseudo-type other than record
+ * (void, as pg_sleep() returns) cannot be declared: then pseudo[c] is set
+ * for each such column and *any_pseudo, and nothing is written. */
+static int fetch_sql(mida__pg_guard *g, mida__sink *base, const char *where,
+                     const mida__query_limits *lim, const PGresult *desc,
+                     int64_t deadline, unsigned char *pseudo,
+                     int *any_pseudo) {
+  int ncols = PQnfields(desc);
+  *any_pseudo = 0;
+  memset(pseudo, 0, (size_t)ncols);
+  /* The names of the other types, in one round trip. */
+  mida__buf oids, mods;
+  mida__buf_init(&oids, (size_t)1 << 20);
+  mida__buf_init(&mods, (size_t)1 << 20);
+  int rc = MIDA_OK;
+  int unknown = 0;
+  for (int c = 0; c < ncols && rc == MIDA_OK; c++) {
+    if (known_type_name(PQftype(desc, c), PQfmod(desc, c)) != NULL)
+      continue;
+    rc = mida__buf_printf(&oids, "%s%u", unknown ? "," : "", PQftype(desc, c));
+    if (rc == MIDA_OK)
+      rc = mida__buf_printf(&mods, "%s%d", unknown ? "," : "",
+                            PQfmod(desc, c));
+    unknown++;
+  }
+  PGresult *names = NULL;
+  mida__buf *b = &g->sql;
+  mida__buf_reset(b);
+  if (rc == MIDA_OK && unknown > 0)
+    rc = mida__buf_printf(b,
+                          "SELECT format_type(o, m), (SELECT t.typtype = 'p'"
+                          " AND t.typname NOT IN ('record', '_record') FROM"
+                          " pg_type t WHERE t.oid = o) FROM unnest('{%s}'::oid[],"
+                          " '{%s}'::int4[]) WITH ORDINALITY AS x(o, m, n)"
+                          " ORDER BY n",
+                          mida__buf_str(&oids), mida__buf_str(&mods));
+  mida__buf_free(&oids);
+  mida__buf_free(&mods);
+  if (rc != MIDA_OK)
+    return mida__sink_fail(base, rc, "out of memory");
+  if (unknown > 0) {
+    names = run_stmt(g, mida__buf_str(b), 0, NULL, deadline);
+    if (names == NULL || PQresultStatus(names) != PGRES_TUPLES_OK ||
+        PQntuples(names) != unknown)
+      return guard_fail(g, base, where, lim, names);
+    for (int c = 0, k = 0; c < ncols; c++) {
+      if (known_type_name(PQftype(desc, c), PQfmod(desc, c)) == NULL)
+        pseudo[c] = PQgetvalue(names, k++, 1)[0] == 't';
+      *any_pseudo |= pseudo[c];
+    }
+    if (*any_pseudo) {
+      PQclear(names);
+      return MIDA_OK;
+    }
+  }
+  mida__buf_reset(b);
+  rc = mida__buf_printf(b,
+                        "SELECT * FROM mida.mida_guard_fetch('" GUARD_CURSOR
+                        "', %d) AS t(",
+                        FETCH_ROWS);
+  int u = 0;
+  for (int c = 0; c < ncols && rc == MIDA_OK; c++) {
+    const char *type = known_type_name(PQftype(desc, c), PQfmod(desc, c));
+    if (type == NULL)
+      type = PQgetvalue(names, u++, 0);
+    rc = mida__buf_printf(b, "%sc%d %s", c > 0 ? ", " : "", c + 1, type);
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, ")");
+  PQclear(names);
+  if (rc != MIDA_OK)
+    return mida__sink_fail(base, rc, "out of memory");
+  return MIDA_OK;
+}
+
+/* Calls row for each row of a fetched batch; *stopped when row says so. */
+static int deliver(mida__sink *base, const PGresult *desc, const PGresult *res,
+                   mida__row_fn row, void *ctx, int *stopped) {
+  int ncols = PQnfields(res);
+  size_t slots = ncols > 0 ? (size_t)ncols : 1;
+  const char **names = mida__calloc(slots, sizeof *names);
+  const char **values = mida__calloc(slots, sizeof *values);
+  char(*reals)[MIDA_DTOA_MAX] = mida__calloc(slots, sizeof *reals);
+  int rc = MIDA_OK;
+  if (names == NULL || values == NULL || reals == NULL)
+    rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
+  for (int c = 0; c < ncols && rc == MIDA_OK; c++)
+    names[c] = PQfname(desc, c);
+  for (int r = 0; r < PQntuples(res) && rc == MIDA_OK && !*stopped; r++) {
+    for (int c = 0; c < ncols; c++) {
+      values[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+      if (values[c] != NULL && PQftype(res, c) == FLOAT8_OID)
+        values[c] = float8_text(values[c], reals[c]);
+    }
+    if (row != NULL && row(ctx, ncols, names, values) != 0)
+      *stopped = 1;
+  }
+  mida__free(names);
+  mida__free(values);
+  mida__free(reals);
+  return rc;
+}
+
+/* Opens the cursor on text inside the guard and describes it into *desc. */
+static int open_cursor(mida__pg_guard *g, mida__sink *base, const char *where,
+                       const mida__query_limits *lim, const char *text,
+                       int64_t deadline, PGresult **desc) {
+  *desc = NULL;
+  PGresult *res =
+      run_stmt(g, "SELECT mida.mida_guard_open($1)", 1, &text, deadline);
+  if (!result_ok(res) || g->cancelled)
+    return guard_fail(g, base, where, lim, res);
+  PQclear(res);
+  res = PQdescribePortal(g->conn, GUARD_CURSOR);
+  if (!result_ok(res))
+    return guard_fail(g, base, where, lim, res);
+  if (PQnfields(res) == 0) {
+    PQclear(res);
+    return mida__sink_fail(base, MIDA_EREADONLY,
+                           "mida query is read-only: it runs statements "
+                           "that return columns");
+  }
+  *desc = res;
+  return MIDA_OK;
+}
+
+/* Writes into g->text the caller's statement (g->text) as a subquery whose
+ * pseudo-typed columns are cast to text, in g->sql first. */
+static int wrap_pseudo(mida__pg_guard *g, mida__sink *base, int ncols,
+                       const unsigned char *pseudo) {
+  mida__buf *b = &g->sql;
+  mida__buf_reset(b);
+  int rc = mida__buf_adds(b, "SELECT ");
+  for (int c = 0; c < ncols && rc == MIDA_OK; c++)
+    rc = mida__buf_printf(b, "%sq.c%d%s", c > 0 ? ", " : "", c + 1,
+                          pseudo[c] ? "::text" : "");
+  /* The statement without its trailing semicolons, as a subquery. */
+  const char *text = mida__buf_str(&g->text);
+  size_t len = strlen(text);
+  while (len > 0 && strchr(" \t\r\n;", text[len - 1]) != NULL)
+    len--;
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, " FROM (");
+  if (rc == MIDA_OK)
+    rc = mida__buf_add(b, text, len);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, "\n) AS q(");
+  for (int c = 0; c < ncols && rc == MIDA_OK; c++)
+    rc = mida__buf_printf(b, "%sc%d", c > 0 ? ", " : "", c + 1);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, ")");
+  mida__buf_reset(&g->text);
+  if (rc == MIDA_OK)
+    rc = mida__buf_add(&g->text, b->ptr, b->len);
+  if (rc != MIDA_OK)
+    return mida__sink_fail(base, rc, "query too long");
+  return MIDA_OK;
+}
+
+int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
+                         const char *where, const char *sql,
+                         const char *const *params, int nparams,
+                         const mida__query_limits *lim, mida__row_fn row,
+                         void *ctx) {
+  g->cancelled = 0;
+  g->timed_out = 0;
+  int64_t deadline = lim->timeout_ms > 0 ? now_ms() + lim->timeout_ms : 0;
+  int rc = g->arranged ? MIDA_OK : arrange(g, base, where);
+  if (rc == MIDA_OK)
+    rc = inline_params(g, base, sql, params, nparams);
+  if (rc != MIDA_OK)
+    return rc;
+
+  /* The transaction: read-only, bounded, as mida_reader. */
+  mida__buf_reset(&g->sql);
+  rc = mida__buf_printf(&g->sql,
+                        "BEGIN READ ONLY; SET LOCAL cursor_tuple_fraction ="
+                        " 1; SET LOCAL statement_timeout = %lld;",
+                        (long long)lim->timeout_ms);
+  /* Only a superuser may bound temporary files; other roles get the
+   * server's own temp_file_limit. */
+  if (rc == MIDA_OK && g->superuser && lim->temp_bytes > 0)
+    rc = mida__buf_printf(&g->sql, " SET LOCAL temp_file_limit = %lld;",
+                          (long long)(lim->temp_bytes + 1023) / 1024);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&g->sql, " SET LOCAL ROLE mida_reader");
+  if (rc != MIDA_OK)
+    return mida__sink_fail(base, rc, "out of memory");
+  PGresult *desc = NULL;
+  unsigned char *pseudo = NULL;
+  PGresult *res = PQexec(g->conn, mida__buf_str(&g->sql));
+  if (!result_ok(res)) {
+    rc = guard_fail(g, base, where, lim, res);
+    goto out;
+  }
+  PQclear(res);
+  g->running = 1;
+
+  rc = open_cursor(g, base, where, lim, mida__buf_str(&g->text), deadline,
+                   &desc);
+  int any_pseudo = 0;
+  if (rc == MIDA_OK) {
+    pseudo = mida__calloc((size_t)PQnfields(desc), 1);
+    rc = pseudo != NULL ? fetch_sql(g, base, where, lim, desc, deadline,
+                                    pseudo, &any_pseudo)
+                        : mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
+  }
+  if (rc == MIDA_OK && any_pseudo) {
+    /* Once more, with those columns as text. */
+    PQclear(PQexec(g->conn, "CLOSE " GUARD_CURSOR));
+    rc = wrap_pseudo(g, base, PQnfields(desc), pseudo);
+    PGresult *first = desc;
+    desc = NULL;
+    if (rc == MIDA_OK)
+      rc = open_cursor(g, base, where, lim, mida__buf_str(&g->text), deadline,
+                       &desc);
+    /* The names are the statement's own, not the subquery's. */
+    PQclear(desc);
+    desc = first;
+    if (rc == MIDA_OK) {
+      PGresult *again = PQdescribePortal(g->conn, GUARD_CURSOR);
+      rc = result_ok(again) && PQnfields(again) == PQnfields(first)
+               ? fetch_sql(g, base, where, lim, again, deadline, pseudo,
+                           &any_pseudo)
+               : guard_fail(g, base, where, lim, again);
+      if (rc == MIDA_OK)
+        PQclear(again);
+      if (rc == MIDA_OK && any_pseudo)
+        rc = mida__sink_fail(base, MIDA_EINVAL,
+                             "the query returns a column of a type that "
+                             "cannot be read");
+    }
+  }
+  int stopped = 0;
+  while (rc == MIDA_OK && !stopped) {
+    res = run_stmt(g, mida__buf_str(&g->sql), 0, NULL, deadline);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+        g->cancelled) {
+      rc = guard_fail(g, base, where, lim, res);
+      break;
+    }
+    rc = deliver(base, desc, res, row, ctx, &stopped);
+    int last = PQntuples(res) < FETCH_ROWS;
+    PQclear(res);
+    if (last)
+      break;
+  }
+out:
+  PQclear(desc);
+  mida__free(pseudo);
+  g->running = 0;
+  /* Whatever happened, the transaction ends here. A connection that no
+   * longer answers is left as it is: the sink makes it anew before its
+   * next use (postgres.c, ensure_connected). */
+  if (PQstatus(g->conn) == CONNECTION_OK && !PQisBusy(g->conn))
+    PQclear(PQexec(g->conn, "ROLLBACK"));
+  return rc;
+}

@@ -1,0 +1,51 @@
+/*
+ * pg_guard.h -- the query guard (guard.h) on PostgreSQL: how postgres.c
+ * runs a query so that it can only read mida's tables, whatever role the
+ * store URL logs in as (a superuser included).
+ *
+ * Only postgres.c uses this; both are built into the postgresql module.
+ */
+#ifndef MIDA_SINK_PG_GUARD_H
+#define MIDA_SINK_PG_GUARD_H
+
+#include "core/buf.h"
+#include "sink/sink.h"
+
+#include <libpq-fe.h>
+#include <signal.h>
+
+/* The guard's state on one connection. Zeroed, then mida__pg_guard_init. */
+typedef struct mida__pg_guard {
+  PGconn *conn;        /* the connection, borrowed from the sink */
+  PGcancel *cancel;    /* stops the statement running on conn */
+  int arranged;        /* role, functions and search_path are in place */
+  int superuser;       /* the URL's role is a superuser */
+  volatile sig_atomic_t running;   /* a query is in flight */
+  volatile sig_atomic_t cancelled; /* mida__pg_guard_cancel was called */
+  int timed_out;       /* the client's deadline passed */
+  mida__buf sql;       /* statements built here */
+  mida__buf text;      /* the caller's statement, parameters inlined */
+} mida__pg_guard;
+
+/* Sets the guard up for conn (after every connect and reset). */
+void mida__pg_guard_init(mida__pg_guard *g, PGconn *conn);
+
+/* Frees what the guard holds (not the connection). */
+void mida__pg_guard_free(mida__pg_guard *g);
+
+/* Runs one statement with text parameters ?1..?n (NULL: SQL NULL) under
+ * the guard and the limits lim, calling row for each result row until it
+ * returns non-zero. where names the store in messages (no password).
+ * Errors go to base's message. Returns MIDA_OK, MIDA_EREADONLY (refused),
+ * MIDA_EINVAL (bad parameters, several statements), MIDA_ETIMEDOUT (past
+ * the time limit), MIDA_ECLOSED (cancelled), MIDA_ESTORE. */
+int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
+                         const char *where, const char *sql,
+                         const char *const *params, int nparams,
+                         const mida__query_limits *lim, mida__row_fn row,
+                         void *ctx);
+
+/* Stops the query in flight, if any: async-signal-safe (PQcancel). */
+void mida__pg_guard_cancel(mida__pg_guard *g);
+
+#endif /* MIDA_SINK_PG_GUARD_H */
