@@ -4,8 +4,11 @@ makes it once, in bench-out/serve-bench.db):
 
 - API latency, median and p99, with wrk (Debian's) on loopback, 1 and 50
   connections, for the task list page of a workflow, a task, lineage depth
-  3, and the 10M-point series downsampled to 2,000 points (the first,
-  uncached computation timed on its own);
+  3, and the 10M-point series downsampled to 2,000 points on time and on
+  steps (kept in the server after the first);
+- the series computed cold (nothing kept): 50 requests on each axis, each
+  for a different number of points (1,902 to 2,000), so that none is kept,
+  median and p99 (`--series` runs only the series figures);
 - task end -> the event in an open event stream (what the page applies),
   median and p99 over 50 tasks written into the big store;
 - first load of the overview page in Chromium (playwright-core), median
@@ -69,6 +72,15 @@ def timed_get(url):
     with urllib.request.urlopen(url, timeout=600) as r:
         r.read()
     return (time.perf_counter() - t) * 1000
+
+
+def series_cold(url, axis, n=50):
+    """(median ms, p99 ms) of n series requests that nothing kept answers:
+    each asks for a different number of points."""
+    times = sorted(timed_get(f"{url}/api/metrics?task={SERIES_TASK}&key=loss"
+                             f"&x={axis}&points={2000 - 2 * i}")
+                   for i in range(n))
+    return statistics.median(times), times[max(0, -(-99 * n // 100) - 1)]
 
 
 def end_to_event(url, n=50):
@@ -147,10 +159,11 @@ const { chromium } = req("playwright-core");
 
 
 def main():
+    only_series = "--series" in sys.argv[2:]
     if not STORE.exists():
         subprocess.run([sys.executable, str(ROOT / "bench" /
-                                            "serve_store.py"), str(STORE)],
-                       check=True)
+                                            "serve_store.py"), str(STORE),
+                        MIDA], check=True)
     load = os.getloadavg()[0]
     server, url = start_server()
     result = {"bench": "serve", "tasks": 1_000_000, "workflows": 100,
@@ -159,26 +172,37 @@ def main():
         series = (f"{url}/api/metrics?task={SERIES_TASK}&key=loss"
                   "&x=time&points=2000")
         result["series_cold_ms"] = round(timed_get(series), 1)
+        for axis in ("time", "step"):
+            med, p99 = series_cold(url, axis)
+            result[f"series_cold_{axis}_ms"] = {"median": round(med, 1),
+                                                "p99": round(p99, 1)}
+            print("series cold", axis, med, p99, flush=True)
         targets = {
             "task_list": f"{url}/api/tasks?workflow={WF}&limit=100",
             "task_list_all": f"{url}/api/tasks?limit=100",
             "task": f"{url}/api/tasks/{TASK}",
             "lineage_depth3": f"{url}/api/lineage?id={TASK}&depth=3",
             "series_2000": series,
+            "series_2000_step": series.replace("x=time", "x=step"),
             "overview_workflows": f"{url}/api/workflows?limit=200",
         }
+        if only_series:
+            targets = {k: v for k, v in targets.items()
+                       if k.startswith("series")}
         for name, target in targets.items():
             for conns in (1, 50):
                 med, p99, rps = wrk(target, conns, 8)
                 result[f"{name}_c{conns}"] = {"median_ms": med,
                                                "p99_ms": p99, "rps": rps}
                 print(name, conns, med, p99, rps, flush=True)
-        med, p99, n = end_to_event(url)
-        result["end_to_event_ms"] = {"median": med, "p99": p99, "tasks": n}
-        fl = first_load(url)
-        if fl:
-            result["overview_first_load_ms"] = {"median": fl[0],
-                                                "max": fl[1]}
+        if not only_series:
+            med, p99, n = end_to_event(url)
+            result["end_to_event_ms"] = {"median": med, "p99": p99,
+                                         "tasks": n}
+            fl = first_load(url)
+            if fl:
+                result["overview_first_load_ms"] = {"median": fl[0],
+                                                    "max": fl[1]}
     finally:
         server.terminate()
         server.wait()

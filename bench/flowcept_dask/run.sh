@@ -4,8 +4,9 @@
 # OUTDIR/results.jsonl:
 #
 #   bench_py_task.py             @mida.task on a no-op (test .venv, BUILD's
-#                                package), with and without per-task
-#                                telemetry (MIDA_TELEMETRY_TASK)
+#                                package), positional and keyword calls,
+#                                with and without per-task telemetry
+#                                (MIDA_TELEMETRY_TASK; it runs both)
 #   bench_py_task.py --flowcept  @flowcept_task on the same no-op
 #   bench_py_dask.py             100,000 small Dask tasks, 2 worker
 #                                processes: none / mida / flowcept on
@@ -35,13 +36,11 @@ run() { # name command...
 }
 
 tmp=$(mktemp -d)
-for tel in 1 0; do
-  (cd "$tmp" && MIDA_TELEMETRY_TASK=$tel PYTHONPATH=$pkg \
-    "$OLDPWD/.venv/bin/python" "$OLDPWD/bench/bench_py_task.py") \
-    >"$outdir/bench_py_task_tel$tel.log" 2>&1
-  cat "$outdir/bench_py_task_tel$tel.log"
-  tail -n 1 "$outdir/bench_py_task_tel$tel.log" | grep '^{' >>"$out"
-done
+(cd "$tmp" && PYTHONPATH=$pkg \
+  "$OLDPWD/.venv/bin/python" "$OLDPWD/bench/bench_py_task.py") \
+  >"$outdir/bench_py_task.log" 2>&1
+cat "$outdir/bench_py_task.log"
+tail -n 1 "$outdir/bench_py_task.log" | grep '^{' >>"$out"
 if bench/flowcept_dask/setup.sh "$fcvenv" >"$outdir/flowcept-setup.log" 2>&1
 then
   (cd "$tmp" && "$OLDPWD/$fcvenv/bin/python" \

@@ -4,16 +4,17 @@
  *
  * A series of at most `points` points is sent whole: every point an
  * MLflow run or a TensorBoard log recorded. A longer one is downsampled on
- * the server into `points` / 2 buckets of equal width on x, each sent as
- * {x0, x1, lo, hi, n} (first and last x, minimum, maximum, points): the
+ * the server into at most `points` / 2 buckets (downsample.c), each sent
+ * as {x0, x1, lo, hi, n} (first and last x, minimum, maximum, points): the
  * minimum and maximum of every bucket are kept, so no spike is lost, and
- * the page draws the envelope. On time, each bucket is a range query on
- * the metric key (task_id, key, ts); on steps, which no index orders, one
- * GROUP BY; both in integer arithmetic that the two stores evaluate alike.
- * Either reads every point, so a downsampled series is kept for the next
- * request of it (answer_cache.c) until the task's change number moves.
+ * the page draws the envelope. The buckets are read from the store's
+ * blocks of the series (src/sink/rollup.h) where it keeps them, so a
+ * series of 10,000,000 points costs a few thousand rows; a downsampled
+ * series is also kept for the next request of it (answer_cache.c) until
+ * the task's change number moves.
  */
 #include "serve/answer_cache.h"
+#include "serve/downsample.h"
 #include "serve/serve.h"
 
 #include "mida.h"
@@ -29,98 +30,14 @@
 
 static const char *const axes[] = {"step", "time", NULL};
 
-/* Reads the first row of a one-row answer {"a": N, "b": M} into nums. */
-static int query_numbers(mida__sink *sink, const char *sql,
-                         const char *const *params, int nparams, int64_t *nums,
-                         int count, int *nulls) {
-  mida__resp tmp;
-  mida__resp_init(&tmp);
-  mida__rows_info info = {.max_rows = 1};
-  int rc = mida__serve_rows_on(sink, &tmp, sql, params, nparams, "iiii", &info);
-  *nulls = 0;
-  const char *p = mida__buf_str(&tmp.body);
-  for (int i = 0; i < count && rc == MIDA_OK; i++) {
-    p = strstr(p, ": ");
-    if (p == NULL) {
-      rc = MIDA_ESTORE;
-      break;
-    }
-    p += 2;
-    if (strncmp(p, "null", 4) == 0)
-      (*nulls)++;
-    nums[i] = strtoll(p, NULL, 10);
-  }
-  mida__resp_free(&tmp);
-  return rc;
-}
-
-/* Writes one series; returns the sink's code. */
-/* The columns of a bucket. */
-#define BUCKET_COLUMNS(x)                                                      \
-  "min(" x ") AS x0, max(" x ") AS x1, min(value) AS lo, max(value) AS hi,"    \
-  " count(*) AS n"
-
-/* Buckets on time: one range query per bucket on the primary key (task_id,
- * key, ts, ...), each reading its own points in key order -- the whole
- * series is read once, and never sorted. */
-static int time_buckets(mida__sink *sink, mida__buf *b, const char **params,
-                        int np, const char *range, int64_t lo, int64_t width,
-                        int64_t nbuckets) {
-  char sql[512];
-  snprintf(sql, sizeof sql,
-           "SELECT " BUCKET_COLUMNS("ts") " FROM metric WHERE task_id = ?1"
-                                          " AND key = ?2%s AND ts >= ?%d AND "
-                                          "ts < ?%d HAVING count(*) > 0",
-           range, np + 1, np + 2);
-  char from[24], to[24];
-  params[np] = from;
-  params[np + 1] = to;
-  mida__resp one;
-  mida__resp_init(&one);
-  int rc = MIDA_OK;
-  int written = 0;
-  for (int64_t k = 0; k < nbuckets && rc == MIDA_OK; k++) {
-    snprintf(from, sizeof from, "%" PRId64, lo + k * width);
-    snprintf(to, sizeof to, "%" PRId64, lo + (k + 1) * width);
-    mida__buf_reset(&one.body);
-    mida__rows_info info = {.max_rows = 1};
-    rc = mida__serve_rows_on(sink, &one, sql, params, np + 2, "iiaai", &info);
-    if (rc == MIDA_OK && info.nrows == 1) {
-      rc = mida__buf_adds(b, written++ ? ",\n" : "");
-      if (rc == MIDA_OK)
-        rc = mida__buf_add(b, one.body.ptr, one.body.len);
-    }
-  }
-  mida__resp_free(&one);
-  return rc;
-}
-
-/* Buckets on steps, which no index orders: one GROUP BY over the series. */
-static int step_buckets(mida__sink *sink, mida__resp *resp, const char **params,
-                        int np, const char *range, int64_t lo, int64_t width,
-                        int64_t nbuckets) {
-  char sql[512], lo_text[24], w[24];
-  snprintf(lo_text, sizeof lo_text, "%" PRId64, lo);
-  snprintf(w, sizeof w, "%" PRId64, width);
-  params[np] = lo_text;
-  params[np + 1] = w;
-  snprintf(sql, sizeof sql,
-           "SELECT " BUCKET_COLUMNS(
-               "step") " FROM metric WHERE task_id = ?1"
-                       " AND key = ?2%s GROUP BY (step - ?%d) / ?%d ORDER BY 1",
-           range, np + 1, np + 2);
-  mida__rows_info info = {.max_rows = (size_t)nbuckets + 1};
-  return mida__serve_rows_on(sink, resp, sql, params, np + 2, "iiaai", &info);
-}
-
 /* The task's change number as text into buf, or NULL (none: no cache). */
 static const char *task_seq(mida__sink *sink, const char *task, char *buf,
                             size_t len) {
   const char *params[1] = {task};
   int64_t seq[1];
   int nulls = 0;
-  if (query_numbers(sink, "SELECT (SELECT seq FROM task WHERE id = ?1)", params,
-                    1, seq, 1, &nulls) != MIDA_OK ||
+  if (mida__serve_numbers(sink, "SELECT (SELECT seq FROM task WHERE id = ?1)",
+                          params, 1, seq, 1, &nulls) != MIDA_OK ||
       nulls > 0)
     return NULL;
   snprintf(buf, len, "%" PRId64, seq[0]);
@@ -165,9 +82,40 @@ static int compute_series(mida__sink *sink, mida__resp *resp, const char *task,
                           const char *key, int by_time, long long points,
                           const char *from_text, const char *to_text) {
   mida__buf *b = &resp->body;
+  mida__series_req req = {
+      .task = task,
+      .key = key,
+      .by_time = by_time,
+      .has_from = from_text != NULL,
+      .has_to = to_text != NULL,
+      .from = from_text != NULL ? strtoll(from_text, NULL, 10) : 0,
+      .to = to_text != NULL ? strtoll(to_text, NULL, 10) : 0,
+      .points = points,
+  };
+  int rc = mida__buf_adds(b, "{\"task\": ");
+  if (rc == MIDA_OK)
+    rc = mida__serve_json_cell(b, MIDA_COL_TEXT, task);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, ", \"key\": ");
+  if (rc == MIDA_OK)
+    rc = mida__serve_json_cell(b, MIDA_COL_TEXT, key);
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(b, ", \"x\": \"%s\", ", by_time ? "time" : "step");
+  int longer = 0;
+  int64_t window[2];
+  if (rc == MIDA_OK)
+    rc = mida__series_probe(sink, &req, &longer, window);
+  if (rc != MIDA_OK)
+    return rc;
+  if (longer) {
+    rc = mida__series_buckets(sink, resp, &req, window);
+    return rc == MIDA_OK ? mida__buf_adds(b, ",\n\"downsampled\": true}") : rc;
+  }
+
+  /* Whole: every point in the range (on steps, within the window of
+   * times that holds them). */
   const char *x = by_time ? "ts" : "step";
-  /* On the step axis, points without a step (NULL) have no place. */
-  char range[160] = "";
+  char range[240] = "";
   if (!by_time)
     snprintf(range, sizeof range, " AND step IS NOT NULL");
   int np = 2;
@@ -182,65 +130,27 @@ static int compute_series(mida__sink *sink, mida__resp *resp, const char *task,
     snprintf(range + strlen(range), sizeof range - strlen(range),
              " AND %s <= ?%d", x, np);
   }
-  int rc = mida__buf_adds(b, "{\"task\": ");
-  if (rc == MIDA_OK)
-    rc = mida__serve_json_cell(b, MIDA_COL_TEXT, task);
-  if (rc == MIDA_OK)
-    rc = mida__buf_adds(b, ", \"key\": ");
-  if (rc == MIDA_OK)
-    rc = mida__serve_json_cell(b, MIDA_COL_TEXT, key);
-  if (rc == MIDA_OK)
-    rc = mida__buf_printf(b, ", \"x\": \"%s\", ", by_time ? "time" : "step");
-  if (rc != MIDA_OK)
-    return rc;
-
-  /* Whole when short: points + 1 rows say whether it is. */
-  char sql[512];
+  if (!by_time && window[0] != INT64_MIN)
+    snprintf(range + strlen(range), sizeof range - strlen(range),
+             " AND ts >= %" PRId64, window[0]);
+  if (!by_time && window[1] != INT64_MAX)
+    snprintf(range + strlen(range), sizeof range - strlen(range),
+             " AND ts <= %" PRId64, window[1]);
+  char sql[640];
   char limit[24];
-  snprintf(limit, sizeof limit, "%lld", points + 1);
+  snprintf(limit, sizeof limit, "%lld", points);
   params[np] = limit;
   snprintf(sql, sizeof sql,
            "SELECT step, ts, value FROM metric WHERE task_id = ?1"
            " AND key = ?2%s ORDER BY %s LIMIT ?%d",
            range, by_time ? "ts, step" : "step, ts", np + 1);
-  size_t mark = b->len;
   rc = mida__buf_adds(b, "\"points\": [\n");
   mida__rows_info info = {.max_rows = (size_t)points};
   if (rc == MIDA_OK)
     rc = mida__serve_rows_on(sink, resp, sql, params, np + 1, "iia", &info);
   if (rc != MIDA_OK)
     return rc;
-  if (!info.more)
-    return mida__buf_printf(b, "],\n\"downsampled\": false}");
-
-  /* Downsampled: the x range, then buckets of equal width on it. */
-  b->len = mark;
-  b->ptr[mark] = '\0';
-  int64_t lohi[2];
-  int nulls = 0;
-  snprintf(sql, sizeof sql,
-           "SELECT (SELECT min(%s) FROM metric WHERE task_id = ?1 AND"
-           " key = ?2%s), (SELECT max(%s) FROM metric WHERE task_id = ?1"
-           " AND key = ?2%s)",
-           x, range, x, range);
-  rc = query_numbers(sink, sql, params, np, lohi, 2, &nulls);
-  if (rc != MIDA_OK)
-    return rc;
-  int64_t nbuckets = points / 2 > 0 ? points / 2 : 1;
-  uint64_t span = (uint64_t)lohi[1] - (uint64_t)lohi[0] + 1;
-  int64_t width =
-      (int64_t)((span + (uint64_t)nbuckets - 1) / (uint64_t)nbuckets);
-  if (width < 1)
-    width = 1;
-  rc = mida__buf_printf(b, "\"bucket_width\": %" PRId64 ", \"buckets\": [\n",
-                        width);
-  if (rc == MIDA_OK && by_time)
-    rc = time_buckets(sink, b, params, np, range, lohi[0], width, nbuckets);
-  else if (rc == MIDA_OK)
-    rc = step_buckets(sink, resp, params, np, range, lohi[0], width, nbuckets);
-  if (rc == MIDA_OK)
-    rc = mida__buf_adds(b, "],\n\"downsampled\": true}");
-  return rc;
+  return mida__buf_printf(b, "],\n\"downsampled\": false}");
 }
 
 static int get_metrics(mida__serve *srv, const mida__req *req,

@@ -24,6 +24,9 @@
  * rows. Link tables whose conflicts update (data, task_data, counter,
  * source_cursor) start a new statement when a key repeats within one.
  * Records the store cannot use are skipped and counted, as in sqlite.c.
+ * The metric inserts return the points they added into a temporary table
+ * (mida_new_points), which one statement folds into the blocks of their
+ * series (rollup.h) before the commit, in key order.
  *
  * Queries run under the query guard (pg_guard.c): in a READ ONLY
  * transaction, as the role mida_reader, inside SECURITY DEFINER functions
@@ -44,6 +47,7 @@
  * call resets the connection first. Threads: one thread at a time per sink.
  */
 #include "sink/merge.h"
+#include "sink/rollup.h"
 #include "sink/sink.h"
 
 #include "core/alloc.h"
@@ -75,8 +79,10 @@
  * the merge rules and the verbs' SQL need. Run in one transaction under an
  * advisory lock, so that concurrent first openers do not race. */
 #define PG_METRIC_POINT_FUNCTION                                              \
-  /* schema.h's mida_point(step, value), as sqlite.c computes it. */          \
-  "CREATE OR REPLACE FUNCTION mida_point(step bigint, value double"           \
+  /* schema.h's mida_point(step, value), as sqlite.c computes it; in the     \
+   * schema mida, like every helper of mida's (below). */                     \
+  "CREATE SCHEMA IF NOT EXISTS mida;\n"                                       \
+  "CREATE OR REPLACE FUNCTION mida.mida_point(step bigint, value double"      \
   " precision) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT"              \
   " coalesce(step::text, '') || ':' || CASE WHEN value IS NULL OR"            \
   " value = 'NaN'::float8 THEN '7ff8000000000000' ELSE"                       \
@@ -113,8 +119,15 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     "CREATE TABLE IF NOT EXISTS metric(task_id TEXT NOT NULL,"
     " key TEXT NOT NULL, step BIGINT, ts BIGINT NOT NULL,"
     " value DOUBLE PRECISION, point TEXT GENERATED ALWAYS AS"
-    " (mida_point(step, value)) STORED, PRIMARY KEY(task_id, key, ts,"
+    " (mida.mida_point(step, value)) STORED, PRIMARY KEY(task_id, key, ts,"
     " point));\n"
+    /* Version 7: the blocks of the metric series (schema.h, rollup.h). */
+    "CREATE TABLE IF NOT EXISTS metric_block(task_id TEXT NOT NULL,"
+    " key TEXT NOT NULL, axis INTEGER NOT NULL, shift INTEGER NOT NULL,"
+    " block BIGINT NOT NULL, x0 BIGINT NOT NULL, x1 BIGINT NOT NULL,"
+    " t0 BIGINT NOT NULL, t1 BIGINT NOT NULL, lo DOUBLE PRECISION,"
+    " hi DOUBLE PRECISION, n BIGINT NOT NULL, PRIMARY KEY(task_id, key,"
+    " axis, shift, block));\n"
     "CREATE TABLE IF NOT EXISTS telemetry(host TEXT NOT NULL,"
     " pid BIGINT NOT NULL, ts BIGINT NOT NULL, workflow_id TEXT,"
     " task_id TEXT, sample JSONB, PRIMARY KEY(host, pid, ts));\n"
@@ -240,9 +253,30 @@ static const char pg_schema_2_to_3[] =
     "ALTER TABLE metric ALTER COLUMN step DROP NOT NULL;\n"
     "UPDATE metric SET step = NULL WHERE step = -1;\n"
     "ALTER TABLE metric ADD COLUMN point TEXT GENERATED ALWAYS AS"
-    " (mida_point(step, value)) STORED;\n"
+    " (mida.mida_point(step, value)) STORED;\n"
     "ALTER TABLE metric ADD PRIMARY KEY(task_id, key, ts, point);\n"
     "UPDATE mida_meta SET value = '3' WHERE key = 'schema_version';\n";
+
+/* Schema version 3..6 to 7, before pg_schema: mida_point, which those
+ * versions made in the user's schema (the first of the search path), moves
+ * into the schema mida -- the same function, so the column metric.point
+ * that is computed by it stays as it is -- and any other copy outside mida
+ * is dropped. */
+static const char pg_schema_6_to_7[] =
+    "CREATE SCHEMA IF NOT EXISTS mida;\n"
+    "DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure"
+    " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+    " WHERE p.proname = 'mida_point' AND n.nspname <> 'mida' LOOP"
+    " IF to_regprocedure('mida.mida_point(bigint, double precision)')"
+    " IS NULL THEN EXECUTE format('ALTER FUNCTION %s SET SCHEMA mida', f);"
+    " ELSE EXECUTE format('DROP FUNCTION %s', f); END IF; END LOOP; END $$;\n";
+
+/* The points a batch added to metric (the RETURNING of its inserts), for
+ * their blocks (rollup.h); one per connection, emptied at each commit. */
+static const char pg_new_points[] =
+    "CREATE TEMP TABLE IF NOT EXISTS mida_new_points(task_id TEXT,"
+    " key TEXT, step BIGINT, ts BIGINT, value DOUBLE PRECISION)"
+    " ON COMMIT DELETE ROWS";
 
 /* ---- merge rules, as in sqlite.c ---------------------------------------- */
 
@@ -328,11 +362,15 @@ static const link_table link_tables[LT_COUNT] = {
                 2,
                 0,
                 " ON CONFLICT DO NOTHING"},
-    [LT_METRIC] = {"INSERT INTO metric(task_id, key, step, ts, value)",
+    /* The points it added (not those it held) are noted for their
+     * blocks (fold_blocks). */
+    [LT_METRIC] = {"WITH added AS (INSERT INTO metric(task_id, key, step,"
+                   " ts, value)",
                    {"text", "text", "bigint", "bigint", "double precision"},
                    5,
                    0,
-                   " ON CONFLICT DO NOTHING"},
+                   " ON CONFLICT DO NOTHING RETURNING task_id, key, step, ts,"
+                   " value) INSERT INTO mida_new_points SELECT * FROM added"},
     [LT_TELEMETRY] = {"INSERT INTO telemetry(host, pid, ts, workflow_id,"
                       " task_id, sample)",
                       {"text", "bigint", "bigint", "text", "text", "jsonb"},
@@ -384,6 +422,8 @@ typedef struct pg_sink {
   uint64_t dropped_fields;  /* malformed JSON fields dropped */
   mida__buf touched;        /* "id,id,..." of tasks given metric points */
   char last_touched[MIDA_ID_STRLEN]; /* the last id added to touched */
+  int new_points;           /* the batch has metric points: their table
+                               (pg_new_points) is there */
   unsigned staged; /* bit e: entity e's staging table and prepared merge
                       exist in this connection's session */
   mida__pg_guard guard;     /* how queries run (pg_guard.h) */
@@ -687,6 +727,34 @@ static int flush_touched(pg_sink *s) {
   return MIDA_OK;
 }
 
+/* ---- the blocks of metric series (rollup.h) ----------------------------- */
+
+/* Folds the points the batch added into their blocks: one statement that
+ * locks the blocks in key order (two writers of one series wait for each
+ * other, never deadlock). */
+static int fold_blocks(pg_sink *s) {
+  mida__buf_reset(&s->sql);
+  int rc = mida__buf_adds(&s->sql,
+                          "INSERT INTO metric_block(" MIDA_ROLLUP_COLUMNS ") ");
+  if (rc == MIDA_OK)
+    rc = mida__rollup_select_sql(&s->sql, "mida_new_points");
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(
+        &s->sql,
+        " ON CONFLICT(task_id, key, axis, shift, block) DO UPDATE SET"
+        " x0 = LEAST(metric_block.x0, excluded.x0),"
+        " x1 = GREATEST(metric_block.x1, excluded.x1),"
+        " t0 = LEAST(metric_block.t0, excluded.t0),"
+        " t1 = GREATEST(metric_block.t1, excluded.t1),"
+        " lo = LEAST(metric_block.lo, excluded.lo),"
+        " hi = GREATEST(metric_block.hi, excluded.hi),"
+        " n = metric_block.n + excluded.n");
+  if (rc != MIDA_OK)
+    return mida__sink_fail(&s->base, rc, "cannot build a statement");
+  return exec_simple(s, mida__buf_str(&s->sql),
+                     "cannot summarise metric points");
+}
+
 /* ---- records to rows ---------------------------------------------------- */
 
 static int str_or_null(pg_sink *s, const mida__rec *r, unsigned tag,
@@ -789,6 +857,12 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
     v[4] = NULL_OFF;
     if (rc == MIDA_OK && r->f[MIDA_F_VALUE].present)
       rc = arena_field(s, MIDA_F_VALUE, &r->f[MIDA_F_VALUE], &v[4]);
+    /* The first point of a batch makes sure the table that notes the
+     * added points is there (a connection made afresh lacks it). */
+    if (rc == MIDA_OK && !s->new_points) {
+      rc = exec_simple(s, pg_new_points, "cannot summarise metric points");
+      s->new_points = rc == MIDA_OK;
+    }
     if (rc == MIDA_OK)
       rc = add_link(s, LT_METRIC, v);
     if (rc == MIDA_OK)
@@ -1339,6 +1413,7 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   mida__buf_reset(&s->arena);
   mida__buf_reset(&s->touched);
   s->last_touched[0] = '\0';
+  s->new_points = 0;
   for (int t = 0; t < LT_COUNT; t++)
     s->link[t].nrows = 0;
   for (int e = 0; e < ENT_COUNT && rc == MIDA_OK; e++)
@@ -1378,6 +1453,8 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     rc = summarise_runs(s, nimages);
   for (int t = 0; t < LT_COUNT && rc == MIDA_OK; t++)
     rc = flush_link(s, t);
+  if (rc == MIDA_OK && s->new_points)
+    rc = fold_blocks(s);
   for (size_t i = 0; i < n && rc == MIDA_OK; i++)
     if (recs[i].type == MIDA_REC_LOST)
       rc = apply_lost(s, &recs[i], origin, &counts);
@@ -1506,10 +1583,19 @@ static int create_schema(pg_sink *s) {
   }
   if (rc == MIDA_OK && version >= 1 && version <= 2)
     rc = exec_simple(s, pg_schema_2_to_3, "cannot migrate the schema");
+  if (rc == MIDA_OK && version >= 3 && version <= 6)
+    rc = exec_simple(s, pg_schema_6_to_7, "cannot migrate the schema");
   /* A store already at this version is left alone: its DDL would take
    * table locks that deadlock with another writer's batch. */
   if (rc == MIDA_OK && version != MIDA_SCHEMA_VERSION)
     rc = exec_simple(s, pg_schema, "cannot create the schema");
+  /* Version 7: the blocks of the points already stored (rollup.h). */
+  if (rc == MIDA_OK && version >= 1 && version <= 6) {
+    mida__buf_reset(&s->sql);
+    rc = mida__rollup_build_sql(&s->sql);
+    if (rc == MIDA_OK)
+      rc = exec_simple(s, mida__buf_str(&s->sql), "cannot migrate the schema");
+  }
   if (rc == MIDA_OK)
     rc = exec_simple(s, "COMMIT", "cannot create the schema");
   if (rc != MIDA_OK && PQstatus(s->conn) == CONNECTION_OK)

@@ -1,5 +1,5 @@
 /*
- * schema.h -- the store schema, version 6, as SQL text for SQLite.
+ * schema.h -- the store schema, version 7, as SQL text for SQLite.
  *
  * This is the one definition of the tables every store holds (DESIGN.md,
  * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
@@ -63,6 +63,11 @@
  *      (the index's), key ("used.lr"), kind ("num" or "text"), created
  *      (ns). Each is an index on task(mida_num(used, 'lr'), id) or
  *      task(mida_text(...), id). Migration: MIDA_SCHEMA_SQLITE_5_TO_6.
+ *   7  adds table metric_block, the per-block summaries of the metric
+ *      series (below; src/sink/rollup.h). Migration: the blocks of the
+ *      stored points computed (mida__rollup_build_sql), then
+ *      MIDA_SCHEMA_SQLITE_6_TO_7. On PostgreSQL the function mida_point
+ *      moves from the user's schema into the schema mida.
  *
  * Change numbers (version 4): task.seq and workflow.seq hold the change
  * number of the batch that last wrote the row -- or, for a task, that added
@@ -78,6 +83,17 @@
  * A change number is not data: applying a record again moves it forward,
  * which can only make a reader look at the row once more.
  *
+ * metric_block (version 7) summarises each metric series (task_id, key)
+ * by blocks, so that `mida serve` downsamples a long series without
+ * reading its points: on axis 0 (the step) and 1 (ts), block = x >> shift
+ * (x / 2^shift rounded down) for shift 6, 12 and 18 on steps and 26, 32
+ * and 38 on times (ns); each row holds the least and greatest x (x0,
+ * x1) and ts (t0, t1) of the block's points, the least and greatest value
+ * (lo, hi; NaN left out, NULL when there is none) and the number of points
+ * (n; on the step axis, those with a step). The writers keep it exact in
+ * the transaction that adds the points; a point applied again adds
+ * nothing.
+ *
  * The views task_v and workflow_v add readable times (ISO 8601) and
  * durations in seconds. The view task_telemetry_v joins each task to the
  * telemetry samples taken while it ran (between started and ended, or
@@ -89,7 +105,7 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 6
+#define MIDA_SCHEMA_VERSION 7
 
 /* The view task_v: made after the migrations (the column attempts may be
  * added by one), and made again by the migration to version 5. */
@@ -180,6 +196,20 @@
   "  value REAL,\n"                                                           \
   "  point TEXT NOT NULL,\n"                                                  \
   "  PRIMARY KEY(task_id, key, ts, point)) WITHOUT ROWID;\n"                  \
+  "CREATE TABLE IF NOT EXISTS metric_block(\n"                                \
+  "  task_id TEXT NOT NULL,\n"                                                \
+  "  key TEXT NOT NULL,\n"                                                    \
+  "  axis INTEGER NOT NULL,\n"                                                \
+  "  shift INTEGER NOT NULL,\n"                                               \
+  "  block INTEGER NOT NULL,\n"                                               \
+  "  x0 INTEGER NOT NULL,\n"                                                  \
+  "  x1 INTEGER NOT NULL,\n"                                                  \
+  "  t0 INTEGER NOT NULL,\n"                                                  \
+  "  t1 INTEGER NOT NULL,\n"                                                  \
+  "  lo REAL,\n"                                                              \
+  "  hi REAL,\n"                                                              \
+  "  n INTEGER NOT NULL,\n"                                                   \
+  "  PRIMARY KEY(task_id, key, axis, shift, block)) WITHOUT ROWID;\n"         \
   "CREATE TABLE IF NOT EXISTS telemetry(\n"                                   \
   "  host TEXT NOT NULL,\n"                                                   \
   "  pid INTEGER NOT NULL,\n"                                                 \
@@ -268,6 +298,12 @@
  * MIDA_SCHEMA_SQLITE (which made table mida_index). */
 #define MIDA_SCHEMA_SQLITE_5_TO_6                                             \
   "UPDATE mida_meta SET value = '6' WHERE key = 'schema_version';\n"
+
+/* From version 6 to 7, in the writer's transaction, after
+ * MIDA_SCHEMA_SQLITE (which made table metric_block) and the statements of
+ * mida__rollup_build_sql (which computed its rows from the points). */
+#define MIDA_SCHEMA_SQLITE_6_TO_7                                             \
+  "UPDATE mida_meta SET value = '7' WHERE key = 'schema_version';\n"
 
 /* What reads the change numbers; after the migrations, whose columns its
  * indexes need. */

@@ -46,6 +46,10 @@
  * schema.h), so a point applied twice is one row and two values at one step
  * and time are two; a point without a step has a NULL step.
  *
+ * Metric blocks (rollup.h): each point the metric insert adds (not one the
+ * store held) is folded into the batch's block images in C, and the images
+ * are upserted once before the commit (min/max kept, counts added).
+ *
  * Schema versions: a writer migrates an older store in its first
  * transaction (schema.h); a newer one is refused.
  *
@@ -58,6 +62,7 @@
 #endif
 
 #include "sink/merge.h"
+#include "sink/rollup.h"
 #include "sink/sink.h"
 #include "sink/sqlite_file.h"
 #include "sink/sqlite_temp.h"
@@ -109,6 +114,7 @@ enum {
   ST_COUNTER,
   ST_SEQ,
   ST_TOUCH,
+  ST_BLOCK,
   ST_RUN,
   ST_RUN_SUMMARY,
   ST_LOST_TASKS,
@@ -186,6 +192,17 @@ static const char *const fixed_sql[ST_COUNT] = {
                " ON CONFLICT(key) DO UPDATE SET"
                " value = CAST(value AS INTEGER) + 1"
                " RETURNING CAST(value AS INTEGER)",
+    /* A block of a metric series (rollup.h) gets a batch's new points:
+     * the least and greatest of each column kept, NULL values lose. */
+    [ST_BLOCK] = "INSERT INTO metric_block(" MIDA_ROLLUP_COLUMNS ")"
+                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                 " ON CONFLICT(task_id, key, axis, shift, block) DO UPDATE"
+                 " SET x0 = min(x0, excluded.x0), x1 = max(x1, excluded.x1),"
+                 " t0 = min(t0, excluded.t0), t1 = max(t1, excluded.t1),"
+                 " lo = min(coalesce(lo, excluded.lo),"
+                 " coalesce(excluded.lo, lo)),"
+                 " hi = max(coalesce(hi, excluded.hi),"
+                 " coalesce(excluded.hi, hi)), n = n + excluded.n",
     /* A task that got metric points has changed too. */
     [ST_TOUCH] = "UPDATE task SET seq = ?1 WHERE id = ?2 AND seq IS NOT ?1",
     /* The summary of task ?1 from its runs (schema.h, task_run), with the
@@ -224,6 +241,7 @@ typedef struct sqlite_sink {
   row_image *images;            /* scratch: row images of a batch */
   size_t images_cap;            /* entries allocated at images */
   mida__fold fold;              /* scratch: rows to their images */
+  mida__rollup rollup;          /* scratch: the batch's metric blocks */
   uint64_t skipped_records;     /* records skipped since open */
   uint64_t dropped_fields;      /* malformed JSON fields dropped */
   int64_t batch_seq;            /* the change number of the open batch */
@@ -778,10 +796,46 @@ static int apply_metric(sqlite_sink *s, const mida__rec *r,
   int rc = run(s, st, "metric");
   if (rc != MIDA_OK)
     return rc;
+  /* A new point (not one the store held) goes into its blocks. */
+  if (sqlite3_changes(s->db) == 1 &&
+      mida__rollup_add(&s->rollup, task, r->f[MIDA_F_KEY].v.str.ptr,
+                       r->f[MIDA_F_KEY].v.str.len, r->f[MIDA_F_STEP].present,
+                       r->f[MIDA_F_STEP].v.i64, r->f[MIDA_F_TS].v.i64,
+                       r->f[MIDA_F_VALUE].present,
+                       r->f[MIDA_F_VALUE].v.f64) != MIDA_OK)
+    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
   st = s->stmt[ST_TOUCH];
   sqlite3_bind_int64(st, 1, s->batch_seq);
   bind_field(st, 2, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
   return run(s, st, "metric");
+}
+
+/* Writes the batch's metric blocks (rollup.h). */
+static int apply_blocks(sqlite_sink *s) {
+  sqlite3_stmt *st = s->stmt[ST_BLOCK];
+  int rc = MIDA_OK;
+  for (size_t i = 0; i < s->rollup.cap && rc == MIDA_OK; i++) {
+    const mida__rollup_cell *c = &s->rollup.cells[i];
+    if (!c->used)
+      continue;
+    const mida__rollup_series *e = &s->rollup.series[c->series];
+    sqlite3_bind_text(st, 1, e->task, 36, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, e->key, (int)e->key_len, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, c->axis);
+    sqlite3_bind_int(st, 4, c->shift);
+    sqlite3_bind_int64(st, 5, c->block);
+    sqlite3_bind_int64(st, 6, c->x0);
+    sqlite3_bind_int64(st, 7, c->x1);
+    sqlite3_bind_int64(st, 8, c->t0);
+    sqlite3_bind_int64(st, 9, c->t1);
+    if (c->has_value) {
+      sqlite3_bind_double(st, 10, c->lo);
+      sqlite3_bind_double(st, 11, c->hi);
+    }
+    sqlite3_bind_int64(st, 12, c->n);
+    rc = run(s, st, "metric");
+  }
+  return rc;
 }
 
 /* Binds HOST (at idx) and PID (at idx + 1), defaulting to the origin's;
@@ -897,6 +951,7 @@ static int reserve_scratch(sqlite_sink *s, size_t n) {
   }
   if (mida__fold_reset(&s->fold, n) != MIDA_OK)
     return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  mida__rollup_reset(&s->rollup);
   return MIDA_OK;
 }
 
@@ -1028,6 +1083,8 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   for (size_t i = 0; i < n && rc == MIDA_OK; i++)
     if (recs[i].type == MIDA_REC_LOST)
       rc = apply_lost(s, &recs[i], origin, &counts);
+  if (rc == MIDA_OK)
+    rc = apply_blocks(s);
   if (rc == MIDA_OK) {
     int src = step_retry(s->stmt[ST_COMMIT], deadline);
     if (src != SQLITE_OK)
@@ -1328,6 +1385,7 @@ static void sqlite_close(mida__sink *base) {
   sqlite3_close(s->db);
   mida__free(s->images);
   mida__fold_free(&s->fold);
+  mida__rollup_free(&s->rollup);
   mida__free(s);
 }
 
@@ -1393,6 +1451,20 @@ static int add_column(sqlite3 *db, const char *table, const char *name,
   return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
+/* From version 6 to 7: the blocks of the stored metric points
+ * (rollup.h), then the version. */
+static int migrate_to_7(sqlite3 *db) {
+  mida__buf sql;
+  mida__buf_init(&sql, 1 << 20);
+  int rc = mida__rollup_build_sql(&sql) == MIDA_OK
+               ? sqlite3_exec(db, mida__buf_str(&sql), NULL, NULL, NULL)
+               : SQLITE_NOMEM;
+  mida__buf_free(&sql);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(db, MIDA_SCHEMA_SQLITE_6_TO_7, NULL, NULL, NULL);
+  return rc;
+}
+
 /* Creates the tables (all or none), brings an older store up to this
  * version, records the schema version, and refuses a store made by a newer
  * mida. */
@@ -1432,6 +1504,7 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
       (version >= 1 && version <= 5 &&
        sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_5_TO_6, NULL, NULL, NULL) !=
            SQLITE_OK) ||
+      (version >= 1 && version <= 6 && migrate_to_7(s->db) != SQLITE_OK) ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_CHANGES, NULL, NULL, NULL) !=
           SQLITE_OK ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_TASK_V, NULL, NULL, NULL) !=

@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include "sink/rollup.h"
 #include "sink/sink.h"
 
 #include "core/buf.h"
@@ -215,11 +216,11 @@ static void test_schema_created(void **state) {
   assert_query(sink,
                "SELECT name FROM sqlite_schema WHERE type = 'table'"
                " ORDER BY name",
-               "campaign\ncounter\ndata\nmetric\nmida_index\nmida_meta\n"
+               "campaign\ncounter\ndata\nmetric\nmetric_block\nmida_index\nmida_meta\n"
                "source_cursor\ntask\ntask_data\ntask_dep\ntask_run\ntelemetry\n"
                "workflow\n");
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "6\n");
+               "7\n");
   mida__sink_close(sink);
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
@@ -321,7 +322,7 @@ static void test_schema_2_metric_migrated(void **state) {
   sqlite3_close(db);
   mida__sink *sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "6\n");
+               "7\n");
   assert_query(sink, "SELECT step, ts, value, point FROM metric ORDER BY ts",
                "~|5|2.5|:4004000000000000\n3|6|~|3:7ff8000000000000\n");
   mida_id_t task;
@@ -355,13 +356,13 @@ static void test_schema_1_migrated(void **state) {
   assert_query(sink, "SELECT value FROM mida_meta", "1\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0);
-  assert_query(sink, "SELECT value FROM mida_meta", "6\n");
+  assert_query(sink, "SELECT value FROM mida_meta", "7\n");
   assert_query(sink, "SELECT task_id, data_id, role, name, bytes"
                      " FROM task_data",
                "t|d|used|n|~\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0); /* a second open changes nothing */
-  assert_query(sink, "SELECT value FROM mida_meta", "6\n");
+  assert_query(sink, "SELECT value FROM mida_meta", "7\n");
   mida__sink_close(sink);
 }
 
@@ -472,7 +473,7 @@ static void test_migrates_version_1(void **state) {
   sqlite3_close(db);
   mida__sink *sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "6\n");
+               "7\n");
   assert_query(sink, "SELECT id, activity, seq FROM task", "old|kept|~\n");
   task_recs t;
   make_task_recs(&t);
@@ -773,6 +774,108 @@ static void test_run_states(void **state) {
   mida__sink_close(sink);
 }
 
+/* ---- tests: the blocks of metric series (rollup.h) ---------------------- */
+
+#define STRINGIFY_SHIFT_(x) #x
+#define STRINGIFY_SHIFT(x) STRINGIFY_SHIFT_(x)
+
+/* The blocks as stored, and as computed afresh from the points. */
+#define BLOCKS_STORED                                                         \
+  "SELECT " MIDA_ROLLUP_COLUMNS " FROM metric_block ORDER BY task_id, key,"   \
+  " axis, shift, block"
+
+static void assert_blocks_exact(mida__sink *sink) {
+  mida__buf sql;
+  mida__buf_init(&sql, 1 << 16);
+  assert_int_equal(mida__rollup_select_sql(&sql, "metric"), MIDA_OK);
+  char *expect = query_text(sink, mida__buf_str(&sql), 0);
+  char *got = query_text(sink, BLOCKS_STORED, 0);
+  if (strcmp(got, expect) != 0)
+    fprintf(stderr, "blocks\n got:    %s\n expect: %s\n", got, expect);
+  assert_string_equal(got, expect);
+  assert_true(strlen(got) > 0);
+  free(expect);
+  free(got);
+  mida__buf_free(&sql);
+}
+
+/* Points out of order, negative and repeated steps, no step, NaN, two
+ * values at one step and time, and records applied twice (in one batch and
+ * again later): the blocks are those of the stored points, each counted
+ * once; a store of version 6 gets them from its points. */
+static void test_metric_blocks(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida_id_t task = mida_id_new();
+  enum { N = 600 };
+  static mida__rec recs[N];
+  uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < N; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    rec_init(&recs[i], MIDA_REC_METRIC);
+    set_id(&recs[i], MIDA_F_TASK, &task);
+    set_str(&recs[i], MIDA_F_KEY, i % 5 == 0 ? "acc" : "loss");
+    if (i % 37 != 0) /* some points have no step */
+      set_i64(&recs[i], MIDA_F_STEP, (int64_t)(x % 5000) - 1700);
+    set_i64(&recs[i], MIDA_F_TS, 1700000000000000000 + (int64_t)(x % 90000) *
+                                                       1000003);
+    set_f64(&recs[i], MIDA_F_VALUE,
+            i % 41 == 0 ? NAN : (double)(int64_t)(x % 20001) / 8 - 1250);
+  }
+  /* Two values at one step and time: two points. */
+  recs[11] = recs[10];
+  set_f64(&recs[11], MIDA_F_VALUE, 4242.5);
+  recs[12] = recs[3]; /* the same point twice in one batch */
+  put(sink, recs, N / 2);
+  put(sink, recs + N / 2, N - N / 2);
+  put(sink, recs + 100, 200); /* delivered again */
+  assert_blocks_exact(sink);
+  char *points = query_text(sink, "SELECT count(*) FROM metric", 0);
+  char *sum = query_text(sink,
+                         "SELECT sum(n) FROM metric_block WHERE axis = 1"
+                         " AND shift = " STRINGIFY_SHIFT(MIDA_ROLLUP_TIME_MAX),
+                         0);
+  assert_string_equal(points, sum);
+  free(points);
+  free(sum);
+  /* Many series in one batch (the fold's table of series grows). */
+  static char names[150][8];
+  static mida__rec more[300];
+  for (int i = 0; i < 300; i++) {
+    snprintf(names[i % 150], sizeof names[0], "k%03d", i % 150);
+    rec_init(&more[i], MIDA_REC_METRIC);
+    set_id(&more[i], MIDA_F_TASK, &task);
+    set_str(&more[i], MIDA_F_KEY, names[i % 150]);
+    set_i64(&more[i], MIDA_F_STEP, i * 37 - 2000);
+    set_i64(&more[i], MIDA_F_TS, 1700000000000000000 + (int64_t)i * 99999991);
+    set_f64(&more[i], MIDA_F_VALUE, (double)(i % 17) - 8);
+  }
+  put(sink, more, 300);
+  assert_blocks_exact(sink);
+  char *before = query_text(sink, BLOCKS_STORED, 0);
+  mida__sink_close(sink);
+
+  /* A store of version 6 (no blocks) gets them when a writer opens it. */
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "DROP TABLE metric_block; UPDATE mida_meta"
+                                " SET value = '6' WHERE key ="
+                                " 'schema_version';",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  sink = open_store(fx->path, 0);
+  assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
+               "7\n");
+  char *after = query_text(sink, BLOCKS_STORED, 0);
+  assert_string_equal(after, before);
+  free(before);
+  free(after);
+  assert_blocks_exact(sink);
+  mida__sink_close(sink);
+}
+
 /* A version-4 store gets task_run and task.attempts (task_v shows it) and
  * keeps its rows. */
 static void test_schema_4_migrated(void **state) {
@@ -802,7 +905,7 @@ static void test_schema_4_migrated(void **state) {
   sqlite3_close(db);
   sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "6\n");
+               "7\n");
   assert_query(sink, "SELECT status, attempts, duration_s FROM task_v",
                "FINISHED|~|~\n");
   run_recs t;
@@ -1480,6 +1583,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_run_states, setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_4_migrated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_metric_blocks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_status_rank, setup, teardown),
       cmocka_unit_test_setup_teardown(test_times_min_max, setup, teardown),
       cmocka_unit_test_setup_teardown(test_host_pid_defaults, setup, teardown),

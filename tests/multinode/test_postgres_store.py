@@ -246,7 +246,7 @@ def test_metric_points_migrate_and_stay_apart(fleet, pg_db, tmp_path):
     r = subprocess.run([sys.executable, "-c", METRIC_SCRIPT], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert psql(pg_db, "SELECT value FROM mida_meta") == "6"
+    assert psql(pg_db, "SELECT value FROM mida_meta") == "7"
     assert psql(pg_db, "SELECT step, value, point FROM metric WHERE"
                        " key = 'old' ORDER BY ts").splitlines() == [
         "|2.5|:4004000000000000", "3|NaN|3:7ff8000000000000"]
@@ -255,6 +255,63 @@ def test_metric_points_migrate_and_stay_apart(fleet, pg_db, tmp_path):
     assert sorted(rows.splitlines()) == sorted([
         "1|0.5|1:3fe0000000000000", "-5|-5|-5:c014000000000000",
         "none|1|:3ff0000000000000", "2|NaN|2:7ff8000000000000"])
+
+
+# mida's functions outside the schema mida (none may be).
+OUTSIDE_MIDA = ("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON"
+                " n.oid = p.pronamespace WHERE p.proname LIKE 'mida%'"
+                " AND n.nspname NOT IN ('mida', 'pg_catalog')")
+# The blocks of the metric series (rollup.h) as stored, and as computed
+# afresh from the points.
+BLOCKS = ("SELECT task_id, key, axis, shift, block, x0, x1, t0, t1, lo, hi,"
+          " n FROM metric_block ORDER BY 1, 2, 3, 4, 5")
+BLOCKS_FRESH = (
+    "SELECT p.task_id, p.key, l.axis, l.shift, (CASE WHEN l.axis = 0 THEN"
+    " p.step ELSE p.ts END) >> l.shift, min(CASE WHEN l.axis = 0 THEN"
+    " p.step ELSE p.ts END), max(CASE WHEN l.axis = 0 THEN p.step ELSE p.ts"
+    " END), min(p.ts), max(p.ts), min(nullif(p.value, 'NaN')),"
+    " max(nullif(p.value, 'NaN')), count(*) FROM metric p CROSS JOIN"
+    " (SELECT 0 AS axis, s AS shift FROM generate_series(6, 18, 6) s"
+    " UNION ALL SELECT 1, s FROM generate_series(26, 38, 6) s) l"
+    " WHERE l.axis = 1 OR p.step IS NOT NULL GROUP BY 1, 2, 3, 4, 5"
+    " ORDER BY 1, 2, 3, 4, 5")
+
+
+def test_helpers_in_schema_mida_and_version_6_migrated(fleet, pg_db,
+                                                       tmp_path):
+    """Every function of mida's is in the schema mida, none in the user's;
+    a version 6 store, which had mida_point in the user's schema and no
+    blocks of its metric series, is migrated by the first writer: the
+    function moves (metric.point, computed by it, stays) and the blocks of
+    its points are computed."""
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"),
+                    PYTHONPATH=str(build_dir() / "python"))
+    r = subprocess.run([sys.executable, "-c", METRIC_SCRIPT], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert psql(pg_db, OUTSIDE_MIDA) == "0"
+    assert psql(pg_db, "SELECT count(*) FROM pg_proc p JOIN pg_namespace n"
+                       " ON n.oid = p.pronamespace WHERE n.nspname ="
+                       " 'public'") == "0"
+    assert psql(pg_db, BLOCKS) == psql(pg_db, BLOCKS_FRESH) != ""
+    blocks = psql(pg_db, BLOCKS)
+    # What version 6 left.
+    psql(pg_db, "ALTER FUNCTION mida.mida_point(bigint, double precision)"
+                " SET SCHEMA public; DROP TABLE metric_block;"
+                " UPDATE mida_meta SET value = '6' WHERE key ="
+                " 'schema_version'")
+    assert psql(pg_db, OUTSIDE_MIDA) == "1"
+    r = subprocess.run([sys.executable, "-c", METRIC_SCRIPT], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert psql(pg_db, "SELECT value FROM mida_meta WHERE key ="
+                       " 'schema_version'") == "7"
+    assert psql(pg_db, OUTSIDE_MIDA) == "0"
+    assert psql(pg_db, "SELECT count(*) FROM metric WHERE point ="
+                       " mida.mida_point(step, value)") == psql(
+        pg_db, "SELECT count(*) FROM metric") == "8"
+    assert psql(pg_db, BLOCKS) == psql(pg_db, BLOCKS_FRESH)
+    assert psql(pg_db, BLOCKS) != blocks  # the second run's points too
 
 
 def test_merge_is_order_independent_and_idempotent(fleet, pg_db,
