@@ -12,6 +12,8 @@
 #                                processes: none / mida / flowcept on
 #                                dask 2024.10.0 (Flowcept's venv), and
 #                                none / mida on the current dask (.venv)
+#   bench_dask_workloads.py      eight real Dask workloads, none / mida in
+#                                alternated pairs (BENCH_DASK_PAIRS, 3)
 #
 # The Flowcept venv is made by setup.sh (bench-out/flowcept-dask-venv).
 # BENCH_PY_TASKS and BENCH_PY_REPEAT shrink the Dask runs.
@@ -57,4 +59,6 @@ fi
 run bench_py_dask_current .venv/bin/python bench/bench_py_dask.py \
   --tasks "$tasks" --repeat "$repeat" --variants none,mida \
   --mida-path "$pkg" --label "current dask"
+run bench_dask_workloads .venv/bin/python bench/bench_dask_workloads.py \
+  --repeat "${BENCH_DASK_PAIRS:-3}" --mida-path "$pkg"
 rm -rf "$tmp"
