@@ -62,8 +62,8 @@
 
 /* mida's tables and views, which mida_reader may read. */
 #define GUARD_TABLES                                                           \
-  "ARRAY['campaign', 'counter', 'data', 'metric', 'metric_block', 'mida_meta',"\
-  " 'source_cursor', 'task', 'task_data', 'task_dep', 'task_run',"            \
+  "ARRAY['campaign', 'counter', 'data', 'metric', 'metric_block', 'mida_index',"\
+  " 'mida_meta', 'source_cursor', 'task', 'task_data', 'task_dep', 'task_run',"\
   " 'task_telemetry_v', 'task_v', 'telemetry', 'workflow', 'workflow_v',"     \
   " 'mida.mida_change_horizon']"
 
