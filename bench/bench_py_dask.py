@@ -14,8 +14,10 @@ variant in a fresh process with a fresh store:
 The time is from the submission of the graph to the last result, cluster
 start excluded; the median of --repeat runs per variant; beside it the CPU
 seconds that the client (with the scheduler) and the workers used in that
-window, which a busy shared host disturbs less than wall time. The mida figure
-also checks that every task reached the store. Prints the figures and a
+window, which a busy shared host disturbs less than wall time, and those
+seconds by process role and thread name (mida's own threads, mida-shipper
+and mida-sampler, apart from the rest). The mida figure also checks that
+every task reached the store. Prints the figures and a
 final JSON line. Figures, not pass/fail.
 
 usage: bench_py_dask.py [--tasks N] [--repeat R] [--variants none,mida,...]

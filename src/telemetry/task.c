@@ -10,6 +10,7 @@
  */
 #include "telemetry/telemetry_int.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 
 /* ---- per task ------------------------------------------------------------ */
@@ -34,6 +35,16 @@ static _Thread_local struct {
   snap last;                       /* the latest snapshot taken */
   int64_t last_mono_ns;            /* when, CLOCK_MONOTONIC; 0: none */
 } tls_stack;
+
+/* A child of fork() is a new process whose thread counters start at 0:
+ * its first task must not begin on a snapshot of its parent's thread. */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void forget_last_in_child(void) { tls_stack.last_mono_ns = 0; }
+
+static void register_atfork(void) {
+  (void)pthread_atfork(NULL, NULL, forget_last_in_child);
+}
 
 static int64_t mono_ns(void) {
   struct timespec t;
@@ -101,6 +112,7 @@ static void take_begin(int level, snap *sn) {
 void mida__telemetry_task_begin(int level, const mida_id_t *task) {
   if (level <= 0)
     return;
+  pthread_once(&atfork_once, register_atfork);
   if (tls_stack.n == MIDA_TELEMETRY_STACK) {
     /* A full stack means tasks were begun and never ended on this thread:
      * the oldest is the likeliest to be abandoned. */
