@@ -373,6 +373,12 @@ def test_sqlite_query_stops_at_its_temp_space_bound(lite, tmp_path):
     assert time.monotonic() - t0 < 300
 
 
+def test_sqlite_value_size_is_bounded(lite):
+    # 300 MB in one value: refused before it is made.
+    err = refused(mida(lite, "query", "SELECT length(randomblob(300000000))"))
+    assert "too big" in err, err
+
+
 def test_sqlite_sigint_cancels_the_query(lite):
     p = subprocess.Popen([str(MIDA), "query", "WITH RECURSIVE c(i) AS"
                           " (SELECT 1 UNION ALL SELECT i + 1 FROM c)"
