@@ -54,6 +54,15 @@ int mida__key_index_apply(mida__sink *sink, const mida__key *k,
   if (rc == MIDA_OK)
     rc = mida__sink_exec_schema(sink, mida__buf_str(&sql));
   mida__buf_free(&sql);
+  /* PostgreSQL keeps statistics of an indexed expression's values only
+   * from its next ANALYZE, which autovacuum runs only after enough rows
+   * change: until then it guesses a third of the table for a one-sided
+   * range and walks the table instead of the new index. SQLite keeps no
+   * such statistics (predicate.h's probe stands in for them), and an
+   * ANALYZE there would change the plans of every query. */
+  if (rc == MIDA_OK && !drop &&
+      strncmp(sink->methods->scheme, "postgres", 8) == 0)
+    rc = mida__sink_exec_schema(sink, "ANALYZE task");
   return rc;
 }
 
