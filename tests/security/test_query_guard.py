@@ -121,6 +121,23 @@ def test_pg_still_answers_selects(pg):
     assert r.returncode == 0 and r.stdout.count('"id"') == TASKS, r.stderr
 
 
+def test_pg_every_table_of_mida_is_readable_through_the_guard(pg):
+    """mida_reader reads each table and view that mida made in the store
+    (the guard's list in src/sink/pg_guard.c), and nothing else."""
+    tables = psql(pg, "SELECT string_agg(quote_ident(n.nspname) || '.' ||"
+                  " quote_ident(c.relname), ' ') FROM pg_class c JOIN"
+                  " pg_namespace n ON n.oid = c.relnamespace WHERE"
+                  " c.relkind IN ('r', 'v', 'm', 'p') AND n.nspname IN"
+                  " ('public', 'mida')").split()
+    assert "public.task" in tables and "mida.mida_change_horizon" in tables
+    for t in tables:
+        r = mida(pg, "query", f"SELECT count(*) FROM {t}")
+        assert r.returncode == 0, (t, r.stderr)
+    psql(pg, "CREATE TABLE IF NOT EXISTS public.not_mida(secret text)")
+    err = refused(mida(pg, "query", "SELECT * FROM not_mida"))
+    assert "mida_reader" in err and "permission denied" in err, err
+
+
 def test_pg_copy_to_program_runs_no_shell(pg, tmp_path):
     # The server runs as another account: make the mark where it may write.
     mark = pathlib.Path("/tmp") / f"mida-guard-{uuid.uuid4().hex}"
