@@ -14,8 +14,10 @@ variant in a fresh process with a fresh store:
 The time is from the submission of the graph to the last result, cluster
 start excluded; the median of --repeat runs per variant; beside it the CPU
 seconds that the client (with the scheduler) and the workers used in that
-window, which a busy shared host disturbs less than wall time. The mida figure
-also checks that every task reached the store. Prints the figures and a
+window, which a busy shared host disturbs less than wall time, and those
+seconds by process role and thread name (mida's own threads, mida-shipper
+and mida-sampler, apart from the rest). The mida figure also checks that
+every task reached the store. Prints the figures and a
 final JSON line. Figures, not pass/fail.
 
 usage: bench_py_dask.py [--tasks N] [--repeat R] [--variants none,mida,...]
@@ -54,11 +56,15 @@ def workload(n, variant):
     import psutil
     procs = [psutil.Process()] + psutil.Process().children(recursive=True)
     c0 = cpu_seconds(procs)
+    th0 = thread_cpu(procs)
     t0 = time.perf_counter()
     futures = client.map(inc, range(n))
     wait(futures)
     elapsed = time.perf_counter() - t0
     cpu = cpu_seconds(procs) - c0
+    th1 = thread_cpu(procs)
+    workload.threads = {k: round(v - th0.get(k, 0.0), 3)
+                        for k, v in th1.items()}
     assert futures[-1].result() == n
     del futures
     t1 = time.perf_counter()
@@ -70,6 +76,35 @@ def workload(n, variant):
         import mida
         mida.flush(300)
     return elapsed, time.perf_counter() - t1, cpu
+
+
+def thread_cpu(procs):
+    """CPU seconds by (process role, thread name), from /proc: where the
+    time goes -- mida's own threads (mida-shipper, mida-sampler) beside
+    the event loops and the task threads."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for i, p in enumerate(procs):
+        role = "client+scheduler" if i == 0 else "worker"
+        base = "/proc/%d/task" % p.pid
+        try:
+            tids = os.listdir(base)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("%s/%s/stat" % (base, tid)) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            name = st[st.index("(") + 1:st.rindex(")")]
+            fields = st[st.rindex(")") + 2:].split()
+            secs = (int(fields[11]) + int(fields[12])) / tick
+            if name.startswith("Dask-") or name.startswith("ThreadPool"):
+                name = name.split("-")[0] + "-*"  # worker task threads
+            key = "%s/%s" % (role, name)
+            out[key] = out.get(key, 0.0) + secs
+    return out
 
 
 def cpu_seconds(procs):
@@ -95,7 +130,8 @@ def child(n, variant, out):
                             "IS NOT NULL")[0]["n"]
     with open(out, "w") as f:
         json.dump({"seconds": t, "drain": drain, "cpu": cpu,
-                   "stored": stored}, f)
+                   "stored": stored,
+                   "threads": getattr(workload, "threads", {})}, f)
 
 
 def run_variant(n, variant, python, mida_path=None):
@@ -152,6 +188,7 @@ def main():
             times[v].append(r["seconds"])
             res.setdefault(v + "_drain_s", []).append(round(r["drain"], 3))
             res.setdefault(v + "_cpu_s", []).append(round(r["cpu"], 3))
+            res.setdefault(v + "_threads_cpu_s", []).append(r["threads"])
             if v == "mida":
                 res["mida_tasks_stored"] = r["stored"]
     base = statistics.median(times["none"]) if "none" in times else None

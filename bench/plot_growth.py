@@ -9,6 +9,9 @@ bench_scaling in RESULTS (bench-out/results.jsonl):
   capture_threads.png       ns per begin+end with 1, 2 and 4 threads
   bytes_per_task.png        bytes on disk per task, with and without
                             per-task telemetry
+  wal_journal_reader.png    the SQLite WAL and the producer's journal, over
+                            time, while tasks stream in and a reader runs
+                            (bench_wal_bound.sh)
 
 Each point is a median; the bars are the spread (min to max of the runs).
 Figures, not pass/fail."""
@@ -24,7 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def load(path):
-    keys, scaling = {}, None
+    keys, scaling, wal = {}, None, None
     with open(path) as f:
         for line in f:
             line = line.strip()
@@ -38,7 +41,9 @@ def load(path):
                 keys[d["store"]] = d
             elif d.get("bench") == "scaling":
                 scaling = d
-    return keys, scaling
+            elif d.get("bench") == "wal_bound" and "wal_bytes" in d:
+                wal = d
+    return keys, scaling, wal
 
 
 def errbar(ax, xs, stats, label, **kw):
@@ -133,15 +138,34 @@ def plot_scaling(d, out):
     plt.close(fig)
 
 
+def plot_wal(d, out):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    mib = 1024 * 1024
+    xs = list(range(1, len(d["wal_bytes"]) + 1))
+    ax.plot(xs, [b / mib for b in d["wal_bytes"]], label="SQLite WAL")
+    ax.plot(xs, [b / mib for b in d["journal_bytes"]],
+            label="producer's journal (spool)")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("MiB")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"{d['rate']:,} tasks/s in, a reader querying non-stop")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "wal_journal_reader.png"), dpi=120)
+    plt.close(fig)
+
+
 def main():
     results = sys.argv[1] if len(sys.argv) > 1 else "bench-out/results.jsonl"
     out = sys.argv[2] if len(sys.argv) > 2 else "bench-out"
     os.makedirs(out, exist_ok=True)
-    keys, scaling = load(results)
+    keys, scaling, wal = load(results)
     if keys:
         plot_sizes(keys, out)
     if scaling:
         plot_scaling(scaling, out)
+    if wal:
+        plot_wal(wal, out)
     print(f"plots in {out}: " + ", ".join(sorted(
         f for f in os.listdir(out) if f.endswith(".png"))))
 

@@ -33,6 +33,14 @@ if command -v psql >/dev/null && psql "$pg/postgres" -AtqXc "SELECT 1" \
   tail -n 1 bench-out/bench_key_index_postgresql.log >>"$out"
   psql "$pg/postgres" -qXc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 fi
+# The WAL and the journal while tasks stream in and a reader queries
+# without a pause (BENCH_WAL_SECONDS, default 60, at 20,000 tasks/s).
+if [ -x "$build/tests/mida_produce" ]; then
+  echo "== bench_wal_bound"
+  bench/bench_wal_bound.sh "$build/tests/mida_produce" "$build/src/cli/mida" \
+    "${BENCH_WAL_SECONDS:-60}" | tee bench-out/bench_wal_bound.log
+  tail -n 1 bench-out/bench_wal_bound.log >>"$out"
+fi
 echo "== bench_scaling"
 "$build/bench/bench_scaling" | tee bench-out/bench_scaling.log
 tail -n 1 bench-out/bench_scaling.log >>"$out"

@@ -4,13 +4,16 @@
 # OUTDIR/results.jsonl:
 #
 #   bench_py_task.py             @mida.task on a no-op (test .venv, BUILD's
-#                                package), with and without per-task
-#                                telemetry (MIDA_TELEMETRY_TASK)
+#                                package), positional and keyword calls,
+#                                with and without per-task telemetry
+#                                (MIDA_TELEMETRY_TASK; it runs both)
 #   bench_py_task.py --flowcept  @flowcept_task on the same no-op
 #   bench_py_dask.py             100,000 small Dask tasks, 2 worker
 #                                processes: none / mida / flowcept on
 #                                dask 2024.10.0 (Flowcept's venv), and
 #                                none / mida on the current dask (.venv)
+#   bench_dask_workloads.py      eight real Dask workloads, none / mida in
+#                                alternated pairs (BENCH_DASK_PAIRS, 3)
 #
 # The Flowcept venv is made by setup.sh (bench-out/flowcept-dask-venv).
 # BENCH_PY_TASKS and BENCH_PY_REPEAT shrink the Dask runs.
@@ -35,13 +38,11 @@ run() { # name command...
 }
 
 tmp=$(mktemp -d)
-for tel in 1 0; do
-  (cd "$tmp" && MIDA_TELEMETRY_TASK=$tel PYTHONPATH=$pkg \
-    "$OLDPWD/.venv/bin/python" "$OLDPWD/bench/bench_py_task.py") \
-    >"$outdir/bench_py_task_tel$tel.log" 2>&1
-  cat "$outdir/bench_py_task_tel$tel.log"
-  tail -n 1 "$outdir/bench_py_task_tel$tel.log" | grep '^{' >>"$out"
-done
+(cd "$tmp" && PYTHONPATH=$pkg \
+  "$OLDPWD/.venv/bin/python" "$OLDPWD/bench/bench_py_task.py") \
+  >"$outdir/bench_py_task.log" 2>&1
+cat "$outdir/bench_py_task.log"
+tail -n 1 "$outdir/bench_py_task.log" | grep '^{' >>"$out"
 if bench/flowcept_dask/setup.sh "$fcvenv" >"$outdir/flowcept-setup.log" 2>&1
 then
   (cd "$tmp" && "$OLDPWD/$fcvenv/bin/python" \
@@ -58,4 +59,6 @@ fi
 run bench_py_dask_current .venv/bin/python bench/bench_py_dask.py \
   --tasks "$tasks" --repeat "$repeat" --variants none,mida \
   --mida-path "$pkg" --label "current dask"
+run bench_dask_workloads .venv/bin/python bench/bench_dask_workloads.py \
+  --repeat "${BENCH_DASK_PAIRS:-3}" --mida-path "$pkg"
 rm -rf "$tmp"

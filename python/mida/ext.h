@@ -41,6 +41,12 @@ extern PyObject *mida_py_error;         /* mida.Error */
  * exception set. */
 int mida_py_session_init(void);
 
+/* The shipper's interval for a session opened while MIDA_SHIP_MS is unset
+ * (0: the library's default); set by _mida._ship_default() (mida.dask: a
+ * Dask process ships in bigger, fewer transactions). */
+extern unsigned mida_py_ship_ms_default;
+extern unsigned mida_py_ship_ms; /* the open session's, as it was opened */
+
 /* The session, opened on first use; NULL when the store cannot be opened
  * (then capture is off for this process and mida.status() says why). */
 mida_session_t *mida_py_session_get(void);

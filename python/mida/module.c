@@ -439,6 +439,22 @@ static PyObject *mod_current_task(PyObject *m, PyObject *unused) {
   return mida_py_id_to_str(&id);
 }
 
+/* _ship_default(ms) -> bool: the ship interval of this process's session
+ * when MIDA_SHIP_MS does not say (a session already open keeps its own:
+ * returns False then). */
+static PyObject *mod_ship_default(PyObject *m, PyObject *arg) {
+  (void)m;
+  unsigned long ms = PyLong_AsUnsignedLong(arg);
+  if (ms == (unsigned long)-1 && PyErr_Occurred())
+    return NULL;
+  if (ms > 60000) {
+    PyErr_SetString(PyExc_ValueError, "ship interval is at most 60000 ms");
+    return NULL;
+  }
+  mida_py_ship_ms_default = (unsigned)ms;
+  return PyBool_FromLong(mida_py_session == NULL);
+}
+
 static PyObject *mod_session_info(PyObject *m, PyObject *unused) {
   (void)m;
   (void)unused;
@@ -454,10 +470,11 @@ static PyObject *mod_session_info(PyObject *m, PyObject *unused) {
   PyObject *camp = mida_id_is_nil(&si.campaign)
                        ? Py_NewRef(Py_None)
                        : mida_py_id_to_str(&si.campaign);
-  return Py_BuildValue("{s:O,s:s,s:s,s:O,s:N,s:N,s:s}", "open", Py_True,
+  return Py_BuildValue("{s:O,s:s,s:s,s:O,s:N,s:N,s:s,s:I}", "open", Py_True,
                        "store", si.store, "spool", si.spool, "disabled",
                        si.disabled ? Py_True : Py_False, "workflow", wfo,
-                       "campaign", camp, "host", si.host);
+                       "campaign", camp, "host", si.host, "ship_ms",
+                       mida_py_ship_ms);
 }
 
 /* ---- flush, close, stats, caps ------------------------------------------ */
@@ -720,6 +737,8 @@ static PyMethodDef module_methods[] = {
     {"capture", mod_capture, METH_O, "capture(value) -> JSON text"},
     {"current_task", mod_current_task, METH_NOARGS,
      "the id of the current task, or None"},
+    {"_ship_default", mod_ship_default, METH_O,
+     "_ship_default(ms): the ship interval when MIDA_SHIP_MS is unset"},
     {"session_info", mod_session_info, METH_NOARGS,
      "the session's store, spool, workflow and campaign"},
     {"flush", mod_flush, METH_VARARGS,

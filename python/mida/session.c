@@ -10,6 +10,7 @@
 #include "ext.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- the process's session ---------------------------------------------- */
@@ -25,6 +26,9 @@ static mida_id_t g_inherited_wf; /* workflow of the parent before fork */
 static int g_record_warned;      /* 1 once a failed record was warned of */
 int mida_py_strict;
 static PyObject *g_current;      /* ContextVar: the current task (bytes) */
+unsigned mida_py_ship_ms_default; /* 0, or the ship interval to open with
+                                     when MIDA_SHIP_MS is not set */
+unsigned mida_py_ship_ms;         /* the open session's ship interval */
 
 static void after_fork_child(void) {
   /* The parent's session belongs to the parent: its shipper thread is gone
@@ -42,6 +46,9 @@ mida_session_t *mida_py_session_get(void) {
     return mida_py_session;
   mida_config_t cfg;
   mida_config_init(&cfg);
+  const char *ship_ms = getenv("MIDA_SHIP_MS");
+  if (mida_py_ship_ms_default != 0 && (ship_ms == NULL || *ship_ms == '\0'))
+    cfg.ship_interval_ms = mida_py_ship_ms_default;
   mida_session_t *s = NULL;
   int rc;
   Py_BEGIN_ALLOW_THREADS
@@ -68,6 +75,7 @@ mida_session_t *mida_py_session_get(void) {
   (void)mida_session_info_get(s, &info);
   mida_py_disabled = info.disabled;
   mida_py_telemetry_task = info.telemetry_task;
+  mida_py_ship_ms = cfg.ship_interval_ms;
   mida_py_session = s;
   return s;
 }

@@ -113,6 +113,7 @@ typedef struct TaskFunc {
   PyObject *defaults;        /* __defaults__ tuple, or NULL */
   PyObject *kwdefaults;      /* __kwdefaults__ dict, or NULL */
   PyObject *activity;        /* str: the task's activity name */
+  PyObject *keys;            /* tuple of bytes: names[i] as JSON `"name":` */
 } TaskFunc;
 
 static int in_kwnames(PyObject *name, PyObject *kwnames) {
@@ -141,6 +142,32 @@ static void put_arg(mida_py_json *w, int *first, PyObject *name,
   mida_py_json_value(w, value, 1);
 }
 
+/* put_arg for parameter i, with its key encoded at decoration. */
+static void put_param(mida_py_json *w, int *first, TaskFunc *tf,
+                      Py_ssize_t i, PyObject *value) {
+  if (!*first)
+    mida_py_json_raw(w, ",", 1);
+  *first = 0;
+  PyObject *key = PyTuple_GET_ITEM(tf->keys, i);
+  mida_py_json_raw(w, PyBytes_AS_STRING(key), (size_t)PyBytes_GET_SIZE(key));
+  mida_py_json_value(w, value, 1);
+}
+
+/* put_arg for a keyword argument: the parameter's encoded key when the
+ * keyword is the parameter's own (interned) name object, as it is for a
+ * keyword written in the call's source. */
+static void put_keyword(mida_py_json *w, int *first, TaskFunc *tf,
+                        PyObject *name, PyObject *value) {
+  Py_ssize_t n = PyTuple_GET_SIZE(tf->names);
+  for (Py_ssize_t i = 0; i < n; i++) {
+    if (PyTuple_GET_ITEM(tf->names, i) == name) {
+      put_param(w, first, tf, i, value);
+      return;
+    }
+  }
+  put_arg(w, first, name, value);
+}
+
 /* The `used` object of a call: arguments bound to parameter names, with
  * defaults applied; extra positional arguments under the *args name (or
  * "args"); a callable without a code object names them arg0, arg1, ... */
@@ -151,7 +178,7 @@ static void encode_used(mida_py_json *w, TaskFunc *tf, PyObject *const *args,
   Py_ssize_t npos = tf->npos;
   Py_ssize_t shown = nargs < npos ? nargs : npos;
   for (Py_ssize_t i = 0; i < shown; i++)
-    put_arg(w, &first, PyTuple_GET_ITEM(tf->names, i), args[i]);
+    put_param(w, &first, tf, i, args[i]);
   if (nargs > npos) {
     if (tf->names != NULL && PyTuple_GET_SIZE(tf->names) == 0 &&
         tf->varargs == NULL && npos == 0) {
@@ -185,14 +212,14 @@ static void encode_used(mida_py_json *w, TaskFunc *tf, PyObject *const *args,
   }
   Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
   for (Py_ssize_t i = 0; i < nkw; i++)
-    put_arg(w, &first, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]);
+    put_keyword(w, &first, tf, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]);
   /* Defaults of positional parameters not given. */
   Py_ssize_t ndef = tf->defaults != NULL ? PyTuple_GET_SIZE(tf->defaults) : 0;
   for (Py_ssize_t i = nargs; i < npos; i++) {
     Py_ssize_t d = i - (npos - ndef);
     PyObject *name = PyTuple_GET_ITEM(tf->names, i);
     if (d >= 0 && !in_kwnames(name, kwnames))
-      put_arg(w, &first, name, PyTuple_GET_ITEM(tf->defaults, d));
+      put_param(w, &first, tf, i, PyTuple_GET_ITEM(tf->defaults, d));
   }
   /* Defaults of keyword-only parameters not given. */
   if (tf->kwdefaults != NULL) {
@@ -203,7 +230,7 @@ static void encode_used(mida_py_json *w, TaskFunc *tf, PyObject *const *args,
       if (dv == NULL)
         PyErr_Clear();
       else if (!in_kwnames(name, kwnames))
-        put_arg(w, &first, name, dv);
+        put_param(w, &first, tf, i, dv);
     }
   }
   mida_py_json_raw(w, "}", 1);
@@ -319,6 +346,31 @@ out:
   return rc;
 }
 
+/* tf->keys from tf->names: each name as the JSON text `"name":`, so that
+ * a call copies its keys rather than escaping them again. */
+static int taskfunc_encode_keys(TaskFunc *tf) {
+  Py_ssize_t n = PyTuple_GET_SIZE(tf->names);
+  tf->keys = PyTuple_New(n);
+  if (tf->keys == NULL)
+    return -1;
+  for (Py_ssize_t i = 0; i < n; i++) {
+    mida_py_json w;
+    mida_py_json_init(&w);
+    mida_py_json_key(&w, PyTuple_GET_ITEM(tf->names, i));
+    const char *text = mida_py_json_end(&w);
+    PyObject *b = text != NULL ? PyBytes_FromStringAndSize(text, w.len)
+                               : NULL;
+    mida_py_json_free(&w);
+    if (b == NULL) {
+      if (!PyErr_Occurred())
+        PyErr_NoMemory();
+      return -1;
+    }
+    PyTuple_SET_ITEM(tf->keys, i, b);
+  }
+  return 0;
+}
+
 static PyObject *taskfunc_new(PyTypeObject *type, PyObject *args,
                               PyObject *kwargs) {
   static char *kwlist[] = {"func", "name", NULL};
@@ -358,7 +410,8 @@ static PyObject *taskfunc_new(PyTypeObject *type, PyObject *args,
     }
   }
   if (tf->activity == NULL || PyUnicode_AsUTF8(tf->activity) == NULL ||
-      taskfunc_bind_signature(tf, func) < 0) {
+      taskfunc_bind_signature(tf, func) < 0 ||
+      taskfunc_encode_keys(tf) < 0) {
     Py_DECREF(tf);
     return NULL;
   }
@@ -383,6 +436,7 @@ static int taskfunc_clear(PyObject *self) {
   Py_CLEAR(tf->defaults);
   Py_CLEAR(tf->kwdefaults);
   Py_CLEAR(tf->activity);
+  Py_CLEAR(tf->keys);
   return 0;
 }
 

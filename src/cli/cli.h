@@ -84,7 +84,7 @@ int mida__cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * messages of stores and brokers. */
 void mida__cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Returns a copy of argv (argc strings and a NULL; never freed) and
+/* Returns a copy of argv (argc strings and a NULL; freed at exit) and
  * overwrites with '*', in argv's own memory, the passwords of the URLs in
  * it and their secret query parameters, so that another user's `ps` does
  * not show them (ps_mask.c). Returns argv itself when it holds no URL or

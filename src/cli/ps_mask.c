@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/redact.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Overwrites with '*' the secret parts of the URL that starts at p (just
@@ -45,6 +46,16 @@ static void mask_url(char *p) {
   }
 }
 
+/* The copy main() works on, freed at exit. */
+static char **masked_copy;
+
+static void free_masked_copy(void) {
+  for (size_t i = 0; masked_copy != NULL && masked_copy[i] != NULL; i++)
+    mida__free(masked_copy[i]);
+  mida__free(masked_copy);
+  masked_copy = NULL;
+}
+
 char **mida__cli_mask_argv(int argc, char **argv) {
   int any = 0;
   for (int i = 1; i < argc && !any; i++)
@@ -63,9 +74,12 @@ char **mida__cli_mask_argv(int argc, char **argv) {
       return argv;
     }
   }
+  masked_copy = copy;
+  if (atexit(free_masked_copy) != 0)
+    return argv; /* the copy stays reachable; nothing hidden */
   for (int i = 1; i < argc; i++)
     for (char *s = strstr(argv[i], "://"); s != NULL;
          s = strstr(s + 3, "://"))
       mask_url(s + 3);
-  return copy; /* lives as long as the process */
+  return copy;
 }

@@ -1123,6 +1123,11 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
 
 /* ---- query ------------------------------------------------------------- */
 
+/* The largest string or blob a reader's query may make (SQLite's default:
+ * 1,000,000,000 bytes). mida stores summaries of large values, and a
+ * journal record is far smaller. */
+#define READER_VALUE_MAX (256 * 1024 * 1024)
+
 typedef struct auth_state {
   int denied;          /* set when the statement asked for something not
                           allowed */
@@ -1618,6 +1623,10 @@ static int setup(sqlite_sink *s) {
    * (sqlite_temp.h), never in unbounded memory. */
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(s->db, "PRAGMA temp_store = FILE", NULL, NULL, NULL);
+  /* A reader's single value (a string or blob a query makes, such as
+   * randomblob(N) or a group_concat) stays within this, in memory. */
+  if (rc == SQLITE_OK && readonly)
+    sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, READER_VALUE_MAX);
   if (rc == SQLITE_OK && !readonly)
     rc = exec_retry(s->db, "PRAGMA journal_mode = WAL", deadline);
   if (rc == SQLITE_OK && !readonly)

@@ -48,6 +48,7 @@ void mida__telemetry_stats_get(mida__telemetry_stats *out) {
   LOAD(put_errors);
   LOAD(task_unmatched);
   LOAD(task_evicted);
+  LOAD(task_reused);
   LOAD(gpus);
   LOAD(gpu_libraries_missing);
   LOAD(gpu_symbols_missing);
@@ -619,6 +620,7 @@ void mida__sampler_stop(mida__sampler *sp) {
   put_counter(sp, "telemetry.put_errors", st.put_errors);
   put_counter(sp, "telemetry.task_unmatched", st.task_unmatched);
   put_counter(sp, "telemetry.task_evicted", st.task_evicted);
+  put_counter(sp, "telemetry.task_reused", st.task_reused);
   put_counter(sp, "telemetry.gpu_symbols_missing",
               st.gpu_symbols_missing);
   put_counter(sp, "telemetry.gpu_read_errors", st.gpu_read_errors);

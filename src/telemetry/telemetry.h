@@ -22,7 +22,10 @@
  *   1  default: one getrusage(RUSAGE_THREAD) per snapshot -- thread CPU
  *      time (user + system, microsecond resolution), the process's peak
  *      RSS, voluntary and involuntary context switches, blocks read and
- *      written (the kernel's per-thread storage I/O accounting);
+ *      written (the kernel's per-thread storage I/O accounting); a begin
+ *      snapshot reuses the thread's latest snapshot when that is at most
+ *      MIDA_TELEMETRY_REUSE_NS old (a task begun right after another ended
+ *      or began), so back-to-back tasks make one getrusage() each;
  *   2  adds clock_gettime(CLOCK_THREAD_CPUTIME_ID) (nanosecond thread CPU)
  *      and clock_gettime(CLOCK_PROCESS_CPUTIME_ID) (CPU of the whole
  *      process during the task) -- two more system calls per snapshot.
@@ -69,6 +72,10 @@
 #define MIDA_TELEMETRY_STACK 32 /* open tasks remembered per thread */
 #define MIDA_TELEMETRY_GPUS 8   /* GPUs whose energy a task summary gives */
 #define MIDA_TELEMETRY_JSON_MAX 1024 /* bytes a task summary takes at most */
+/* A begin snapshot reuses the thread's latest one up to this old (level 1),
+ * ns: about the resolution of getrusage's times (1 us each for user and
+ * system time). */
+#define MIDA_TELEMETRY_REUSE_NS 2000
 
 /* ---- per task ------------------------------------------------------------ */
 
@@ -155,6 +162,7 @@ typedef struct mida__telemetry_stats {
   uint64_t put_errors;       /* samples the journal refused (counted) */
   uint64_t task_unmatched;   /* task ends without a begin snapshot */
   uint64_t task_evicted;     /* snapshots pushed out of a full stack */
+  uint64_t task_reused;      /* begin snapshots that reused the latest */
   uint64_t gpus;             /* GPUs found by the sampler */
   uint64_t gpu_libraries_missing; /* see mida__gpu_stats */
   uint64_t gpu_symbols_missing;

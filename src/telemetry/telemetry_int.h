@@ -23,7 +23,7 @@
 struct mida__telemetry_counters {
   atomic_uint_fast64_t samples, host_samples, sampler_cpu_ns;
   atomic_uint_fast64_t read_errors, parse_errors, truncated, put_errors;
-  atomic_uint_fast64_t task_unmatched, task_evicted, gpus;
+  atomic_uint_fast64_t task_unmatched, task_evicted, task_reused, gpus;
   atomic_uint_fast64_t gpu_libraries_missing, gpu_symbols_missing;
   atomic_uint_fast64_t gpu_init_failures, gpu_read_errors;
   atomic_int leader;

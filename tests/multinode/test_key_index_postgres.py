@@ -49,7 +49,6 @@ def test_postgres_plans_read_the_key_index(mida_bin, pg_db, tmp_path):
     out = mida(mida_bin, pg_db, "index", "used.lr")
     assert out.startswith("indexed used.lr (numbers, mida_key_num_used_lr_")
     mida(mida_bin, pg_db, "index", "--text", "used.opt")
-    psql(pg_db, "ANALYZE task")
     for sql in (TOP, NEXT, NARROW):
         assert "mida_key_num_used_lr_" in explain(pg_db, sql), sql
     assert "mida_key_text_used_opt_" in explain(pg_db, TEXT)

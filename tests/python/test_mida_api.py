@@ -77,6 +77,53 @@ def test_sync_task_binds_arguments_to_names_with_defaults():
     assert task_row(tid)["used"] == {"a": 10, "b": 2, "c": 3}
 
 
+def test_keywords_from_source_and_built_at_run_time_bind_alike():
+    @mida.task
+    def g(alpha, beta=2, *, gamma=3, **kw):
+        return alpha
+
+    built = "".join(["be", "ta"])  # equal to "beta", another object
+    assert built == "beta" and id(built) != id(g.__wrapped__.__code__.co_varnames[1])
+    names = {built: 7, "".join(["gam", "ma"]): 8, 'q"\\': -1}
+    tid = last_task_id(lambda: g(1, **names))
+    assert task_row(tid)["used"] == {"alpha": 1, "beta": 7, "gamma": 8,
+                                     'q"\\': -1}
+    tid = last_task_id(lambda: g(alpha=0, gamma=5))
+    assert task_row(tid)["used"] == {"alpha": 0, "gamma": 5, "beta": 2}
+
+
+def test_integers_are_written_exactly():
+    @mida.task
+    def h(*xs):
+        return xs[-1]
+
+    xs = (0, -1, 9, 10, -10, 2**63 - 1, -2**63, 2**64, -(2**70), True)
+    tid = last_task_id(lambda: h(*xs))
+    row = task_row(tid)
+    assert row["used"] == {"xs": [0, -1, 9, 10, -10, 2**63 - 1, -2**63,
+                                  str(2**64), str(-(2**70)), True]}
+    assert row["generated"] == {"return": True}
+
+
+def test_ship_interval_default_yields_to_the_environment(tmp_path):
+    import subprocess
+    import sys
+    code = ("import mida, mida._mida as m; m._ship_default(150); "
+            "print(mida.session_info()['ship_ms'])")
+    from midapy_util import child_env
+    env = child_env(tmp_path / "ship.db")
+    got = {}
+    for ship in (None, "35"):
+        if ship is not None:
+            env["MIDA_SHIP_MS"] = ship
+        r = subprocess.run([sys.executable, "-c", code], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        got[ship] = int(r.stdout.split()[-1])
+    assert got == {None: 150, "35": 35}
+    assert mida.session_info()["ship_ms"] == 20  # the library's default
+
+
 def test_dict_result_is_the_generated_mapping():
     @mida.task
     def g():

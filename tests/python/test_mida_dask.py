@@ -223,6 +223,10 @@ if __name__ == "__main__":
         mida.dask.observe(client)
         futs = client.map(mul, range(20), key=["mul-%d" % i for i in range(20)])
         assert sum(client.gather(futs)) == 380
+        # Dask processes ship in bigger transactions (mida.dask.DASK_SHIP_MS).
+        ship = lambda: __import__("mida").session_info()["ship_ms"]
+        assert set(client.run(ship).values()) == {200}
+        assert client.run_on_scheduler(ship) == 200
 """
     script = tmp_path / "observe_script.py"
     script.write_text(code)

@@ -121,6 +121,23 @@ def test_pg_still_answers_selects(pg):
     assert r.returncode == 0 and r.stdout.count('"id"') == TASKS, r.stderr
 
 
+def test_pg_every_table_of_mida_is_readable_through_the_guard(pg):
+    """mida_reader reads each table and view that mida made in the store
+    (the guard's list in src/sink/pg_guard.c), and nothing else."""
+    tables = psql(pg, "SELECT string_agg(quote_ident(n.nspname) || '.' ||"
+                  " quote_ident(c.relname), ' ') FROM pg_class c JOIN"
+                  " pg_namespace n ON n.oid = c.relnamespace WHERE"
+                  " c.relkind IN ('r', 'v', 'm', 'p') AND n.nspname IN"
+                  " ('public', 'mida')").split()
+    assert "public.task" in tables and "mida.mida_change_horizon" in tables
+    for t in tables:
+        r = mida(pg, "query", f"SELECT count(*) FROM {t}")
+        assert r.returncode == 0, (t, r.stderr)
+    psql(pg, "CREATE TABLE IF NOT EXISTS public.not_mida(secret text)")
+    err = refused(mida(pg, "query", "SELECT * FROM not_mida"))
+    assert "mida_reader" in err and "permission denied" in err, err
+
+
 def test_pg_copy_to_program_runs_no_shell(pg, tmp_path):
     # The server runs as another account: make the mark where it may write.
     mark = pathlib.Path("/tmp") / f"mida-guard-{uuid.uuid4().hex}"
@@ -354,6 +371,12 @@ def test_sqlite_query_stops_at_its_temp_space_bound(lite, tmp_path):
     err = refused(r)
     assert "temporary space" in err and "32 MiB" in err, err
     assert time.monotonic() - t0 < 300
+
+
+def test_sqlite_value_size_is_bounded(lite):
+    # 300 MB in one value: refused before it is made.
+    err = refused(mida(lite, "query", "SELECT length(randomblob(300000000))"))
+    assert "too big" in err, err
 
 
 def test_sqlite_sigint_cancels_the_query(lite):

@@ -12,6 +12,7 @@ down, holding a workflow named FORGED_BY_ATTACKER. The victim then records
 into a real PostgreSQL store; the store must not get the forged workflow,
 and the victim must be told why its spool was refused."""
 
+import json
 import os
 import pathlib
 import shutil
@@ -24,7 +25,9 @@ import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "multinode"))
+sys.path.insert(0, str(HERE.parent / "python"))
 
+import midapy_util  # noqa: E402
 from multinode_support import (free_port, mida_bin, pg_db,  # noqa: E402,F401
                                produce_bin, psql)
 
@@ -129,6 +132,36 @@ def test_a_spool_path_owned_by_another_user_is_refused(
     assert r.returncode == 0, r.stderr
     assert "refusing the spool" in r.stderr, r.stderr
     assert "belongs to another user" in r.stderr, r.stderr
+    assert forged_workflows(pg_db) == 0
+
+
+PY_VICTIM = """
+import json, mida, warnings
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    with mida.workflow("victim"):
+        pass
+    mida.flush(2)
+print(json.dumps([str(w.message) for w in caught]))
+"""
+
+
+def test_a_python_victim_is_warned_once_and_runs_on(
+        shared, pg_db, produce_bin):
+    spool_parent = shared / f"mida-spool-{os.geteuid()}"
+    assert as_attacker("mkdir", "-m", "0755",
+                       str(spool_parent)).returncode == 0
+    forge_segments(produce_bin, spool_parent / fnv1a(pg_db))
+    env = midapy_util.child_env(shared / "unused.db", MIDA_SAMPLE_HZ="0")
+    env.pop("XDG_RUNTIME_DIR", None)
+    env.update(MIDA_STORE=pg_db, TMPDIR=str(shared))
+    r = subprocess.run([sys.executable, "-c", PY_VICTIM], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    warned = json.loads(r.stdout.strip().splitlines()[-1])
+    refusals = [w for w in warned if "refusing the spool" in w]
+    assert len(refusals) == 1, warned
+    assert "belongs to another user" in refusals[0]
     assert forged_workflows(pg_db) == 0
 
 

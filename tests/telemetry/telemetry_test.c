@@ -222,6 +222,61 @@ static void test_nested_tasks_and_ends_on_another_thread(void **state) {
   assert_int_equal(after.task_unmatched, before.task_unmatched + 1);
 }
 
+/* Ends one task and begins the next with nap_ns between them; returns how
+ * many begin snapshots were reused meanwhile. */
+static uint64_t reused_across(mida_session_t *s, long nap_ns) {
+  mida_task_info_t ti = {.activity = "step"};
+  mida_id_t a, b;
+  assert_int_equal(mida_task_begin(s, &ti, &a), MIDA_OK);
+  mida__telemetry_stats before, after;
+  mida__telemetry_stats_get(&before);
+  assert_int_equal(mida_task_end(s, &a, MIDA_STATUS_FINISHED, NULL, NULL),
+                   MIDA_OK);
+  if (nap_ns > 0) {
+    struct timespec nap = {0, nap_ns};
+    nanosleep(&nap, NULL);
+  }
+  assert_int_equal(mida_task_begin(s, &ti, &b), MIDA_OK);
+  mida__telemetry_stats_get(&after);
+  assert_int_equal(mida_task_end(s, &b, MIDA_STATUS_FINISHED, NULL, NULL),
+                   MIDA_OK);
+  return after.task_reused - before.task_reused;
+}
+
+static void test_back_to_back_tasks_reuse_the_latest_snapshot(void **state) {
+  fixture *fx = *state;
+  mida_session_t *s = open_with(fx, 1, 0, NULL);
+  /* A begin right after an end reuses the end's snapshot; under load the
+   * thread can be preempted between the two, so some tries may not. */
+  uint64_t reused = 0;
+  for (int i = 0; i < 200 && reused == 0; i++)
+    reused += reused_across(s, 0);
+  assert_true(reused >= 1);
+  /* A millisecond later the snapshot is too old: a new one is taken. */
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(reused_across(s, 1000000), 0);
+  /* The CPU time of a busy task that begins on a reused snapshot is still
+   * its own (the reused snapshot is at most a few microseconds old). */
+  mida_task_info_t ti = {.activity = "busy"};
+  mida_id_t busy;
+  assert_int_equal(mida_task_begin(s, &ti, &busy), MIDA_OK);
+  volatile uint64_t x = 0;
+  int64_t until = thread_cpu_ms() + 50;
+  while (thread_cpu_ms() < until)
+    for (int i = 0; i < 10000; i++)
+      x += (uint64_t)i * i;
+  assert_int_equal(mida_task_end(s, &busy, MIDA_STATUS_FINISHED, NULL, NULL),
+                   MIDA_OK);
+  assert_int_equal(mida_close(s), MIDA_OK);
+  long long ns = tel(fx, &busy, "cpu_thread_ns");
+  assert_true(ns >= 45 * 1000000LL && ns < 5000 * 1000000LL);
+  /* Level 2 (nanosecond CPU clocks) never reuses. */
+  s = open_with(fx, 2, 0, NULL);
+  for (int i = 0; i < 50; i++)
+    assert_int_equal(reused_across(s, 0), 0);
+  assert_int_equal(mida_close(s), MIDA_OK);
+}
+
 static void test_level_0_records_no_summary(void **state) {
   fixture *fx = *state;
   mida_session_t *s = open_with(fx, 0, 0, NULL);
@@ -582,6 +637,8 @@ int main(void) {
           test_task_writing_50mb_shows_in_bytes_written, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_nested_tasks_and_ends_on_another_thread, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_back_to_back_tasks_reuse_the_latest_snapshot, setup, teardown),
       cmocka_unit_test_setup_teardown(test_level_0_records_no_summary, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_sampler_keeps_its_rate, setup,
