@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "mida.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int mida__rollup_min_shift(int axis) {
@@ -228,9 +229,56 @@ int mida__rollup_add(mida__rollup *r, const char *task, const char *key,
   return rc;
 }
 
+static int text_cmp(const char *a, size_t alen, const char *b, size_t blen) {
+  int c = memcmp(a, b, alen < blen ? alen : blen);
+  return c != 0 ? c : (alen > blen) - (alen < blen);
+}
+
+static int entry_cmp(const void *pa, const void *pb) {
+  const mida__rollup_entry *a = pa, *b = pb;
+  int c = 0;
+  if (a->series != b->series) {
+    c = memcmp(a->series->task, b->series->task, 36);
+    if (c == 0)
+      c = text_cmp(a->series->key, a->series->key_len, b->series->key,
+                   b->series->key_len);
+  }
+  if (c != 0)
+    return c;
+  const mida__rollup_cell *x = a->cell, *y = b->cell;
+  if (x->axis != y->axis)
+    return x->axis < y->axis ? -1 : 1;
+  if (x->shift != y->shift)
+    return x->shift < y->shift ? -1 : 1;
+  return (x->block > y->block) - (x->block < y->block);
+}
+
+int mida__rollup_sort(mida__rollup *r, const mida__rollup_entry **out,
+                      size_t *count) {
+  if (r->count > r->sorted_cap) {
+    mida__rollup_entry *p = mida__realloc(r->sorted, r->count * sizeof *p);
+    if (p == NULL)
+      return MIDA_ENOMEM;
+    r->sorted = p;
+    r->sorted_cap = r->count;
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < r->cap; i++)
+    if (r->cells[i].used) {
+      r->sorted[n].cell = &r->cells[i];
+      r->sorted[n++].series = &r->series[r->cells[i].series];
+    }
+  if (n > 1)
+    qsort(r->sorted, n, sizeof *r->sorted, entry_cmp);
+  *out = r->sorted;
+  *count = n;
+  return MIDA_OK;
+}
+
 void mida__rollup_free(mida__rollup *r) {
   mida__free(r->cells);
   mida__free(r->series);
+  mida__free(r->sorted);
   memset(r, 0, sizeof *r);
 }
 
