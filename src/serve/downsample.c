@@ -120,10 +120,15 @@ static int read_totals(series *s) {
 }
 
 /* The ts range of the points with a step in [a, b], from the finest step
- * blocks; empty (w[0] > w[1]) when there are none. */
+ * blocks that are at most 256 over the range (a few rows, the window
+ * tight when the range is short); empty (w[0] > w[1]) when there are
+ * none. */
 static int step_window(series *s, int64_t a, int64_t b, int64_t w[2]) {
   const char *params[2] = {s->req->task, s->req->key};
   int shift = mida__rollup_min_shift(MIDA_ROLLUP_STEP);
+  while (shift < mida__rollup_max_shift(MIDA_ROLLUP_STEP) &&
+         mida__rollup_block(b, shift) - mida__rollup_block(a, shift) > 256)
+    shift += MIDA_ROLLUP_STRIDE;
   char sql[400];
   snprintf(sql, sizeof sql,
            "SELECT min(t0) AS a, max(t1) AS b FROM metric_block WHERE %s"
@@ -226,30 +231,86 @@ static int append_rows(series *s, mida__resp *resp, const char *sql,
   return rc;
 }
 
-/* One bucket's part [a, b] read from its points. */
-static int bucket_from_points(series *s, mida__resp *resp, int64_t a,
-                              int64_t b, int *written) {
-  if (s->blocks && s->axis == MIDA_ROLLUP_STEP) {
-    int rc = step_window(s, a, b, s->window);
-    if (rc != MIDA_OK || s->window[0] > s->window[1])
-      return rc;
-  }
-  char filter[256], sql[700];
-  point_filter(s, a, b, filter, sizeof filter);
-  snprintf(sql, sizeof sql,
-           "SELECT %s FROM metric WHERE %s%s HAVING count(*) > 0",
-           s->axis == MIDA_ROLLUP_STEP ? POINT_BUCKET("step")
-                                       : POINT_BUCKET("ts"),
-           PARAMS_TK, filter);
-  return append_rows(s, resp, sql, 1, written);
-}
-
 /* The first and last x of bucket k = x >> b. */
 static int64_t bucket_first(int64_t x, int b) {
   return (int64_t)((uint64_t)x & ~((UINT64_C(1) << b) - 1));
 }
 static int64_t bucket_last(int64_t x, int b) {
   return (int64_t)((uint64_t)bucket_first(x, b) + ((UINT64_C(1) << b) - 1));
+}
+
+/* The SELECT of the points with x in [a, b] as one bucket row, into sql
+ * (len bytes); on steps with blocks, between the times of their finest
+ * blocks. *empty is set when there are none. */
+static int points_part(series *s, int64_t a, int64_t b, char *sql, size_t len,
+                       int *empty) {
+  *empty = 0;
+  if (s->blocks && s->axis == MIDA_ROLLUP_STEP) {
+    int rc = step_window(s, a, b, s->window);
+    if (rc != MIDA_OK || s->window[0] > s->window[1]) {
+      *empty = rc == MIDA_OK;
+      return rc;
+    }
+  }
+  char filter[256];
+  point_filter(s, a, b, filter, sizeof filter);
+  snprintf(sql, len, "SELECT %s FROM metric WHERE %s%s",
+           s->axis == MIDA_ROLLUP_STEP ? POINT_BUCKET("step")
+                                       : POINT_BUCKET("ts"),
+           PARAMS_TK, filter);
+  return MIDA_OK;
+}
+
+/* One bucket's part [a, b] that the range cuts: the finest blocks wholly
+ * in it, and the points of the finest blocks it cuts (at most two), as one
+ * bucket row -- a few hundred points read however wide the bucket. */
+static int bucket_from_points(series *s, mida__resp *resp, int64_t a,
+                              int64_t b, int *written) {
+  int f = mida__rollup_min_shift(s->axis);
+  int64_t first = mida__rollup_block(a, f), last = mida__rollup_block(b, f);
+  char head[700], tail[700], mid[600], sql[2200];
+  int rc = MIDA_OK, empty = 0;
+  if (!s->blocks || first == last) {
+    rc = points_part(s, a, b, head, sizeof head, &empty);
+    if (rc != MIDA_OK || empty)
+      return rc;
+    snprintf(sql, sizeof sql, "%s HAVING count(*) > 0", head);
+    return append_rows(s, resp, sql, 1, written);
+  }
+  /* Whole finest blocks from first to last, unless a or b cuts one. */
+  const char *none = "SELECT NULL AS x0, NULL AS x1, NULL AS lo, NULL AS hi,"
+                     " 0 AS n";
+  snprintf(head, sizeof head, "%s", none);
+  snprintf(tail, sizeof tail, "%s", none);
+  if ((uint64_t)a != ((uint64_t)first << f)) {
+    rc = points_part(s, a, bucket_last(a, f), head, sizeof head, &empty);
+    if (empty)
+      snprintf(head, sizeof head, "%s", none);
+    first++;
+  }
+  if (rc == MIDA_OK && b != bucket_last(b, f)) {
+    rc = points_part(s, bucket_first(b, f), b, tail, sizeof tail, &empty);
+    if (empty)
+      snprintf(tail, sizeof tail, "%s", none);
+    last--;
+  }
+  if (rc != MIDA_OK)
+    return rc;
+  if (first <= last)
+    snprintf(mid, sizeof mid,
+             "SELECT min(x0) AS x0, max(x1) AS x1, min(lo) AS lo,"
+             " max(hi) AS hi, CAST(sum(n) AS BIGINT) AS n FROM metric_block"
+             " WHERE %s AND axis = %d AND shift = %d AND block BETWEEN"
+             " %" PRId64 " AND %" PRId64,
+             PARAMS_TK, s->axis, f, first, last);
+  else
+    snprintf(mid, sizeof mid, "%s", none);
+  snprintf(sql, sizeof sql,
+           "SELECT min(x0) AS x0, max(x1) AS x1, min(lo) AS lo, max(hi) AS"
+           " hi, CAST(sum(n) AS BIGINT) AS n FROM (%s UNION ALL %s UNION ALL"
+           " %s) AS p HAVING sum(n) > 0",
+           head, mid, tail);
+  return append_rows(s, resp, sql, 1, written);
 }
 
 /* Buckets from the points: on time one range query per bucket (the

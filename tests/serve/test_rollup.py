@@ -97,6 +97,10 @@ REQUESTS = [  # (x, points, from, to)
     ("time", 60, T0 + 123_456_789, T0 + 3 * 10**9 + 7),
     ("step", 100, 5, None),
     ("time", 100, None, T0 + 2 * 10**9 + 12345),
+    # One bucket cut at both ends, within and across the finest blocks.
+    ("step", 2, 1000, 1500),
+    ("time", 2, T0 + 10**9 + 1, T0 + 15 * 10**8 - 3),
+    ("step", 4, 4000, 4200),
 ]
 
 
@@ -151,7 +155,7 @@ def test_buckets_from_blocks_are_those_of_the_points(stores, serve):
             assert a["buckets"] == buckets, (x, n, lo, hi)
             assert 0 < len(buckets) <= n // 2
         assert json.dumps(answers[0]) == json.dumps(answers[1])
-    assert from_blocks >= 6  # and a request or two read from the points
+    assert from_blocks >= 8  # and a request or two read from the points
 
 
 def test_the_answer_is_read_from_the_blocks(stores, serve):
