@@ -23,10 +23,11 @@ declare -A extra=(
   [serve_fuzz]="src/serve/request.c src/serve/response.c src/serve/params.c
                 src/sink/predicate.c src/sink/key.c"
   [program_fuzz]=""
+  [guard_fuzz]="src/sink/guard.c"
 )
 status=0
 for target in json_fuzz record_fuzz journal_fuzz tfevents_fuzz proc_fuzz \
-    wire_fuzz mlflow_files_fuzz serve_fuzz program_fuzz; do
+    wire_fuzz mlflow_files_fuzz serve_fuzz program_fuzz guard_fuzz; do
   [ -f "fuzz/$target.c" ] || continue
   bin=$out/$target
   # shellcheck disable=SC2086

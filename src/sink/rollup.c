@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "mida.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int mida__rollup_min_shift(int axis) {
@@ -228,9 +229,56 @@ int mida__rollup_add(mida__rollup *r, const char *task, const char *key,
   return rc;
 }
 
+static int text_cmp(const char *a, size_t alen, const char *b, size_t blen) {
+  int c = memcmp(a, b, alen < blen ? alen : blen);
+  return c != 0 ? c : (alen > blen) - (alen < blen);
+}
+
+static int entry_cmp(const void *pa, const void *pb) {
+  const mida__rollup_entry *a = pa, *b = pb;
+  int c = 0;
+  if (a->series != b->series) {
+    c = memcmp(a->series->task, b->series->task, 36);
+    if (c == 0)
+      c = text_cmp(a->series->key, a->series->key_len, b->series->key,
+                   b->series->key_len);
+  }
+  if (c != 0)
+    return c;
+  const mida__rollup_cell *x = a->cell, *y = b->cell;
+  if (x->axis != y->axis)
+    return x->axis < y->axis ? -1 : 1;
+  if (x->shift != y->shift)
+    return x->shift < y->shift ? -1 : 1;
+  return (x->block > y->block) - (x->block < y->block);
+}
+
+int mida__rollup_sort(mida__rollup *r, const mida__rollup_entry **out,
+                      size_t *count) {
+  if (r->count > r->sorted_cap) {
+    mida__rollup_entry *p = mida__realloc(r->sorted, r->count * sizeof *p);
+    if (p == NULL)
+      return MIDA_ENOMEM;
+    r->sorted = p;
+    r->sorted_cap = r->count;
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < r->cap; i++)
+    if (r->cells[i].used) {
+      r->sorted[n].cell = &r->cells[i];
+      r->sorted[n++].series = &r->series[r->cells[i].series];
+    }
+  if (n > 1)
+    qsort(r->sorted, n, sizeof *r->sorted, entry_cmp);
+  *out = r->sorted;
+  *count = n;
+  return MIDA_OK;
+}
+
 void mida__rollup_free(mida__rollup *r) {
   mida__free(r->cells);
   mida__free(r->series);
+  mida__free(r->sorted);
   memset(r, 0, sizeof *r);
 }
 
@@ -271,28 +319,39 @@ int mida__rollup_build_sql(mida__buf *b) {
 }
 
 int mida__rollup_select_sql(mida__buf *b, const char *from) {
-  int rc = mida__buf_adds(b, "SELECT p.task_id, p.key, l.axis, l.shift,"
-                             " (CASE WHEN l.axis = 0 THEN p.step ELSE p.ts"
-                             " END) >> l.shift AS block,"
-                             " min(CASE WHEN l.axis = 0 THEN p.step ELSE"
-                             " p.ts END), max(CASE WHEN l.axis = 0 THEN"
-                             " p.step ELSE p.ts END), min(p.ts), max(p.ts),"
-                             " min(nullif(p.value, 'NaN')),"
-                             " max(nullif(p.value, 'NaN')), count(*) FROM ");
+  /* The finest level of each axis from the points (f0: steps, f1: time),
+   * each coarser one from those rows. */
+  int rc = mida__buf_adds(b, "WITH ");
+  for (int axis = 0; axis < MIDA_ROLLUP_AXES && rc == MIDA_OK; axis++) {
+    const char *x = axis_x(axis);
+    int s0 = mida__rollup_min_shift(axis);
+    rc = mida__buf_printf(
+        b,
+        "%sf%d AS (SELECT task_id, key, %d AS axis, %d AS shift, %s >> %d AS"
+        " block, min(%s) AS x0, max(%s) AS x1, min(ts) AS t0, max(ts) AS t1,"
+        " min(nullif(value, 'NaN')) AS lo, max(nullif(value, 'NaN')) AS hi,"
+        " count(*) AS n FROM %s%s GROUP BY task_id, key, %s >> %d)",
+        axis ? ", " : "", axis, axis, s0, x, s0, x, x, from,
+        axis == MIDA_ROLLUP_STEP ? " WHERE step IS NOT NULL" : "", x, s0);
+  }
   if (rc == MIDA_OK)
-    rc = mida__buf_printf(b, "%s p CROSS JOIN (", from);
-  int first = 1;
-  for (int axis = 0; axis < MIDA_ROLLUP_AXES && rc == MIDA_OK; axis++)
-    for (int s = mida__rollup_min_shift(axis);
+    rc = mida__buf_adds(b, " SELECT * FROM (");
+  for (int axis = 0; axis < MIDA_ROLLUP_AXES && rc == MIDA_OK; axis++) {
+    int s0 = mida__rollup_min_shift(axis);
+    rc = mida__buf_printf(b, "%sSELECT * FROM f%d", axis ? " UNION ALL " : "",
+                          axis);
+    for (int s = s0 + MIDA_ROLLUP_STRIDE;
          s <= mida__rollup_max_shift(axis) && rc == MIDA_OK;
-         s += MIDA_ROLLUP_STRIDE, first = 0)
-      rc = mida__buf_printf(b, first ? "SELECT %d AS axis, %d AS shift"
-                                     : " UNION ALL SELECT %d, %d",
-                            axis, s);
+         s += MIDA_ROLLUP_STRIDE)
+      rc = mida__buf_printf(
+          b,
+          " UNION ALL SELECT task_id, key, %d, %d, block >> %d, min(x0),"
+          " max(x1), min(t0), max(t1), min(lo), max(hi),"
+          " CAST(sum(n) AS BIGINT) FROM f%d GROUP BY task_id, key,"
+          " block >> %d",
+          axis, s, s - s0, axis, s - s0);
+  }
   if (rc == MIDA_OK)
-    rc = mida__buf_adds(b, ") AS l WHERE l.axis = 1 OR p.step"
-                           " IS NOT NULL GROUP BY p.task_id, p.key, l.axis,"
-                           " l.shift, 5 ORDER BY p.task_id, p.key, l.axis,"
-                           " l.shift, 5");
+    rc = mida__buf_adds(b, ") AS b ORDER BY 1, 2, 3, 4, 5");
   return rc;
 }

@@ -93,7 +93,15 @@ typedef struct mida__rollup {
   size_t series_cap;            /* a power of two, or 0 */
   size_t series_count;          /* slots in use */
   uint32_t last;                /* the series of the last point + 1 */
+  struct mida__rollup_entry *sorted; /* mida__rollup_sort's */
+  size_t sorted_cap;
 } mida__rollup;
+
+/* A block image and its series, as mida__rollup_sort lists them. */
+typedef struct mida__rollup_entry {
+  const mida__rollup_series *series;
+  const mida__rollup_cell *cell;
+} mida__rollup_entry;
 
 /* Empties the images for the next batch (keeps the memory). */
 void mida__rollup_reset(mida__rollup *r);
@@ -109,6 +117,13 @@ int mida__rollup_add(mida__rollup *r, const char *task, const char *key,
 
 /* The images, in no particular order: cells[i] for i < cap with used; a
  * cell's task and key are those of series[cell.series]. */
+
+/* The images in the order of the table's key (task_id, key, axis, shift,
+ * block; texts as memcmp orders them), so that a store writes them in
+ * order; *out holds count entries until the next call. Returns MIDA_OK or
+ * MIDA_ENOMEM. */
+int mida__rollup_sort(mida__rollup *r, const mida__rollup_entry **out,
+                      size_t *count);
 
 void mida__rollup_free(mida__rollup *r);
 

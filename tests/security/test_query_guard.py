@@ -373,6 +373,19 @@ def test_sqlite_query_stops_at_its_temp_space_bound(lite, tmp_path):
     assert time.monotonic() - t0 < 300
 
 
+def test_sqlite_value_size_is_bounded(lite):
+    # 300 MB in one value: refused before it is made.
+    err = refused(mida(lite, "query", "SELECT length(randomblob(300000000))"))
+    assert "too big" in err, err
+
+
+def cpu_ticks(pid):
+    """User and system CPU time of a process, in clock ticks."""
+    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def test_sqlite_sigint_cancels_the_query(lite):
     p = subprocess.Popen([str(MIDA), "query", "WITH RECURSIVE c(i) AS"
                           " (SELECT 1 UNION ALL SELECT i + 1 FROM c)"
@@ -380,7 +393,11 @@ def test_sqlite_sigint_cancels_the_query(lite):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
     try:
-        time.sleep(1.0)
+        # Signal it once it is in the query: when it has burnt 0.3 s of
+        # CPU, which starting takes nowhere near, even on a loaded machine.
+        deadline = time.time() + 60
+        while cpu_ticks(p.pid) < 30 and time.time() < deadline:
+            time.sleep(0.05)
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=30)
         assert p.returncode == 1 and "cancelled" in err, err
