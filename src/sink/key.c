@@ -90,4 +90,3 @@ void mida__key_index_name(const mida__key *k, mida__key_kind kind, char *out) {
            kind == MIDA_KEY_TEXT ? "text" : "num", k->doc, folded,
            (unsigned)crc);
 }
-

@@ -15,7 +15,7 @@
  * because a path holds only letters, digits, '_', '-' and '.' (checked by
  * mida__key_parse). The index holds (expression, id), so a sort by the key
  * with the id as tie-break reads the index in order.
- * */
+ */
 #ifndef MIDA_SINK_KEY_H
 #define MIDA_SINK_KEY_H
 

@@ -100,11 +100,9 @@ static int open_backend(const mida__sink_methods *m, const char *url, int flags,
   /* A backend that answers no queries is a broker: reading from it is a
    * mistake of the reader, said here once for all brokers. */
   if ((flags & MIDA_SINK_READONLY) && m->query == NULL) {
-    char shown[MIDA_URL_SHOWN];
     set_err(err, errlen,
-            "%s is a broker: it takes records but answers no queries; "
-            "query the store that `mida ingest` writes",
-            mida__url_redact(url, shown, sizeof shown));
+            "this URL is a broker: it takes records but answers no queries; "
+            "query the store that `mida ingest` writes");
     return MIDA_EUNSUPPORTED;
   }
   backend_enter();
