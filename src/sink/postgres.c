@@ -422,8 +422,8 @@ typedef struct pg_sink {
   uint64_t dropped_fields;  /* malformed JSON fields dropped */
   mida__buf touched;        /* "id,id,..." of tasks given metric points */
   char last_touched[MIDA_ID_STRLEN]; /* the last id added to touched */
-  int new_points;           /* the batch has metric points: their table
-                               (pg_new_points) is there */
+  int new_points;           /* the batch added metric rows: fold them */
+  int new_points_table;     /* pg_new_points exists in this session */
   unsigned staged; /* bit e: entity e's staging table and prepared merge
                       exist in this connection's session */
   mida__pg_guard guard;     /* how queries run (pg_guard.h) */
@@ -488,6 +488,7 @@ static int ensure_connected(pg_sink *s) {
   }
   PQreset(s->conn);
   s->staged = 0; /* a new session: no temporary table, no statement */
+  s->new_points_table = 0;
   /* A new session: the guard arranges itself on it again. */
   mida__pg_guard_init(&s->guard, s->conn);
   if (PQstatus(s->conn) != CONNECTION_OK)
@@ -857,12 +858,7 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
     v[4] = NULL_OFF;
     if (rc == MIDA_OK && r->f[MIDA_F_VALUE].present)
       rc = arena_field(s, MIDA_F_VALUE, &r->f[MIDA_F_VALUE], &v[4]);
-    /* The first point of a batch makes sure the table that notes the
-     * added points is there (a connection made afresh lacks it). */
-    if (rc == MIDA_OK && !s->new_points) {
-      rc = exec_simple(s, pg_new_points, "cannot summarise metric points");
-      s->new_points = rc == MIDA_OK;
-    }
+    s->new_points = 1;
     if (rc == MIDA_OK)
       rc = add_link(s, LT_METRIC, v);
     if (rc == MIDA_OK)
@@ -1418,6 +1414,13 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     s->link[t].nrows = 0;
   for (int e = 0; e < ENT_COUNT && rc == MIDA_OK; e++)
     rc = stage_prepare(s, e);
+  /* The table that notes the metric points added, made once a session
+   * (outside the batch's transaction, which may roll back). */
+  for (size_t i = 0; i < n && rc == MIDA_OK && !s->new_points_table; i++)
+    if (recs[i].type == MIDA_REC_METRIC) {
+      rc = exec_simple(s, pg_new_points, "cannot summarise metric points");
+      s->new_points_table = rc == MIDA_OK;
+    }
   if (rc == MIDA_OK)
     rc = exec_simple(s, "BEGIN", "cannot begin a transaction");
   if (rc == MIDA_OK)
