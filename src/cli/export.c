@@ -12,6 +12,7 @@
 #include "mida.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char export_help[] =
@@ -86,6 +87,20 @@ static int has_suffix(const char *s, const char *suffix) {
 }
 
 /* Runs the export of fmt into io. */
+/* An export streams the whole selection: on a store of millions of tasks
+ * its statements run for minutes, by design, with flat memory. The guard's
+ * time limit is for statements a person writes; here it holds only when
+ * MIDA_QUERY_TIMEOUT_MS is set. The temporary-space bound stays, and
+ * Ctrl-C still cancels. */
+static void unbounded_time(mida__sink *sink) {
+  const char *set = getenv("MIDA_QUERY_TIMEOUT_MS");
+  if (set != NULL && *set != '\0')
+    return;
+  mida__query_limits lim = sink->limits;
+  lim.timeout_ms = 0;
+  mida__sink_set_limits(sink, &lim);
+}
+
 static int run_export(format fmt, mida__sink *sink,
                       const mida__report_scope *scope,
                       const mida__report_crate_opts *crate,
@@ -153,6 +168,7 @@ int mida__cli_export(mida__cli *cli, int argc, char **argv) {
   ex = mida__cli_open_store(cli, 0, &sink);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
+  unbounded_time(sink);
   mida__report_io io;
   memset(&io, 0, sizeof io);
   int rc = mida__report_scope_check(sink, &scope, &io);
