@@ -15,6 +15,8 @@
  *            used.lr, across all workflows;
  *   range    the API's where=used.lr>=0.5&where=used.lr<0.501 (about 0.1%
  *            of the tasks), newest first, a page of 100;
+ *   range_by_key  the same with sort=used.lr: the first 100 in the key's
+ *            order;
  *
  * each query timed as the API runs it (the same SQL, from src/sink/key.c
  * and predicate.c, with the probe of key_index.c), without a key index
@@ -22,9 +24,9 @@
  * with min and max; and how long building the index took. The index is
  * then dropped, so that the next sizes grow a store without it.
  *
- * Then the write cost of key indexes: BENCH_INDEX_TASKS (default 200,000)
- * tasks into an empty store with 0, 1 and 4 key indexes (used.lr,
- * used.batch, generated.loss, generated.accuracy), 3 runs each.
+ * Then the write cost of key indexes: BENCH_INDEX_TASKS (default 200,000;
+ * 0: skipped) tasks into an empty store with 0, 1 and 4 key indexes
+ * (used.lr, used.batch, generated.loss, generated.accuracy), 3 runs each.
  *
  *   bench_key_index sqlite            an SQLite file in a temporary folder
  *   bench_key_index postgresql://...  an empty PostgreSQL database
@@ -190,23 +192,36 @@ static int top10_sql(mida__buf *sql, const mida__key *k) {
   return rc;
 }
 
-/* Times one run of the API's range query, its probe included. */
-static double range_once(mida__sink *sink, int *rows) {
+/* The forms of the API's range where=used.lr>=0.5&where=used.lr<0.501, a
+ * page of 100 (src/serve/tasks.c writes them):
+ *   RANGE_NEWEST   newest first, the probe first (key_index.h);
+ *   RANGE_BY_KEY   with sort=used.lr: the index walked in order from the
+ *                  range's start, no probe. */
+enum { RANGE_NEWEST, RANGE_BY_KEY, RANGE_FORMS };
+
+/* Times one run of a form of the API's range query, its probe included. */
+static double range_once(mida__sink *sink, int form, int *rows) {
   mida__predicate p[2];
   char why[200];
   mida__predicate_parse("used.lr>=0.5", &p[0], why, sizeof why);
   mida__predicate_parse("used.lr<0.501", &p[1], why, sizeof why);
   double t0 = now_s();
-  mida__predicate_probe(sink, p, 2);
+  if (form != RANGE_BY_KEY)
+    mida__predicate_probe(sink, p, 2);
   mida__buf sql;
   mida__buf_init(&sql, 4096);
   const char *params[2];
   int np = 0;
   mida__buf_adds(&sql, "SELECT t.id, t.used, t.generated FROM task t WHERE ");
+  if (form == RANGE_BY_KEY)
+    mida__buf_adds(&sql, "mida_num(t.used, 'lr') IS NOT NULL AND ");
   mida__predicate_sql(&p[0], "t", &sql, params, &np);
   mida__buf_adds(&sql, " AND ");
   mida__predicate_sql(&p[1], "t", &sql, params, &np);
-  mida__buf_adds(&sql, " ORDER BY t.id DESC LIMIT 101");
+  mida__buf_adds(&sql, form == RANGE_BY_KEY
+                           ? " ORDER BY mida_num(t.used, 'lr') ASC,"
+                             " t.id ASC LIMIT 101"
+                           : " ORDER BY t.id DESC LIMIT 101");
   *rows = 0;
   int rc = mida__sink_query(sink, mida__buf_str(&sql), params, np, count_rows,
                             rows);
@@ -226,8 +241,8 @@ static double top10_once(mida__sink *sink, const char *sql, int *rows) {
 }
 
 typedef struct query_figs {
-  stat3 top10, range; /* ms */
-  int top10_rows, range_rows;
+  stat3 top10, range[RANGE_FORMS]; /* ms */
+  int top10_rows, range_rows[RANGE_FORMS];
 } query_figs;
 
 static query_figs time_queries(const char *url, const mida__key *k, int runs) {
@@ -243,13 +258,15 @@ static query_figs time_queries(const char *url, const mida__key *k, int runs) {
   mida__buf sql;
   mida__buf_init(&sql, 4096);
   top10_sql(&sql, k);
-  double a[QUERY_RUNS], b[QUERY_RUNS];
+  double a[QUERY_RUNS], b[RANGE_FORMS][QUERY_RUNS];
   for (int i = 0; i < runs; i++) {
     a[i] = top10_once(r, mida__buf_str(&sql), &f.top10_rows);
-    b[i] = range_once(r, &f.range_rows);
+    for (int form = 0; form < RANGE_FORMS; form++)
+      b[form][i] = range_once(r, form, &f.range_rows[form]);
   }
   f.top10 = stat_of(a, runs);
-  f.range = stat_of(b, runs);
+  for (int form = 0; form < RANGE_FORMS; form++)
+    f.range[form] = stat_of(b[form], runs);
   mida__buf_free(&sql);
   mida__sink_close(r);
   return f;
@@ -356,12 +373,21 @@ int main(int argc, char **argv) {
            " %9.1f [%6.1f] | %6.2f [%5.2f-%5.2f] %8.1f\n",
            sizes[s], ing[s].med, ing[s].lo, ing[s].hi, base[s].top10.med,
            base[s].top10.hi, idx[s].top10.med, idx[s].top10.lo,
-           idx[s].top10.hi, base[s].range.med, base[s].range.hi,
-           idx[s].range.med, idx[s].range.lo, idx[s].range.hi, build_s[s]);
-    printf("%10s ratio without/with index: top10 %.0fx, range %.0fx"
-           " (range: %d rows, top10: %d rows)\n",
+           idx[s].top10.hi, base[s].range[RANGE_NEWEST].med,
+           base[s].range[RANGE_NEWEST].hi, idx[s].range[RANGE_NEWEST].med,
+           idx[s].range[RANGE_NEWEST].lo, idx[s].range[RANGE_NEWEST].hi,
+           build_s[s]);
+    printf("%10s range sorted by the key: %.1f [%.1f] | %.2f [%.2f-%.2f]"
+           " ms\n",
+           "", base[s].range[RANGE_BY_KEY].med, base[s].range[RANGE_BY_KEY].hi,
+           idx[s].range[RANGE_BY_KEY].med, idx[s].range[RANGE_BY_KEY].lo,
+           idx[s].range[RANGE_BY_KEY].hi);
+    printf("%10s ratio without/with index: top10 %.0fx, range %.0fx, range"
+           " by key %.0fx (range: %d rows, by key %d, top10: %d rows)\n",
            "", base[s].top10.med / idx[s].top10.med,
-           base[s].range.med / idx[s].range.med, idx[s].range_rows,
+           base[s].range[RANGE_NEWEST].med / idx[s].range[RANGE_NEWEST].med,
+           base[s].range[RANGE_BY_KEY].med / idx[s].range[RANGE_BY_KEY].med,
+           idx[s].range_rows[RANGE_NEWEST], idx[s].range_rows[RANGE_BY_KEY],
            idx[s].top10_rows);
     fflush(stdout);
   }
@@ -370,7 +396,11 @@ int main(int argc, char **argv) {
   const int counts[3] = {0, 1, 4};
   stat3 cost[3];
   for (int k = 0; k < 3; k++) {
-    double v[COST_RUNS];
+    double v[COST_RUNS] = {0};
+    if (cost_tasks == 0) { /* BENCH_INDEX_TASKS=0: not measured */
+      cost[k] = stat_of(v, COST_RUNS);
+      continue;
+    }
     for (int r = 0; r < COST_RUNS; r++) {
       if (reset(w, lite, keys, 4) != 0)
         return 1;
@@ -383,7 +413,7 @@ int main(int argc, char **argv) {
   printf("write cost, %zu tasks into an empty store: tasks/s median"
          " [min-max]\n",
          cost_tasks);
-  for (int k = 0; k < 3; k++)
+  for (int k = 0; k < 3 && cost_tasks > 0; k++)
     printf("  %d key index%s: %8.0f [%6.0f-%6.0f]  %.2fx of no index\n",
            counts[k], counts[k] == 1 ? "  " : "es", cost[k].med, cost[k].lo,
            cost[k].hi, cost[k].med / cost[0].med);
@@ -399,9 +429,13 @@ int main(int argc, char **argv) {
     putchar(',');
     print_stat("top10_ms_index", idx[s].top10);
     putchar(',');
-    print_stat("range_ms_no_index", base[s].range);
+    print_stat("range_ms_no_index", base[s].range[RANGE_NEWEST]);
     putchar(',');
-    print_stat("range_ms_index", idx[s].range);
+    print_stat("range_ms_index", idx[s].range[RANGE_NEWEST]);
+    putchar(',');
+    print_stat("range_by_key_ms_no_index", base[s].range[RANGE_BY_KEY]);
+    putchar(',');
+    print_stat("range_by_key_ms_index", idx[s].range[RANGE_BY_KEY]);
     printf(",\"index_build_s\":%.2f}", build_s[s]);
   }
   printf("],\"write_cost_tasks\":%zu,\"write_cost\":[", cost_tasks);

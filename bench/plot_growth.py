@@ -3,8 +3,9 @@ as PNG files from the JSON lines of bench_key_index (one per store) and
 bench_scaling in RESULTS (bench-out/results.jsonl):
 
   ingest_vs_size.png        tasks/s at each store size, per store
-  query_vs_size.png         top-10 by a key and a narrow range on it, with
-                            and without the key's index, per store (ms, log)
+  query_vs_size.png         top-10 by a key and a narrow range on it (newest
+                            first, and sorted by the key), with and
+                            without the key's index, per store (ms, log)
   index_write_cost.png      tasks/s with 0, 1 and 4 key indexes, per store
   capture_threads.png       ns per begin+end with 1, 2 and 4 threads
   bytes_per_task.png        bytes on disk per task, with and without
@@ -74,7 +75,10 @@ def plot_sizes(keys, out):
         xs = [s["tasks"] for s in d["sizes"]]
         ls = styles.get(store, "-")
         for q, name in (("top10", "top 10 by used.lr"),
-                        ("range", "range on used.lr")):
+                        ("range", "range on used.lr, newest first"),
+                        ("range_by_key", "range on used.lr, by the key")):
+            if f"{q}_ms_index" not in d["sizes"][0]:
+                continue  # figures of an older bench_key_index
             errbar(ax, xs, [s[f"{q}_ms_no_index"] for s in d["sizes"]],
                    f"{store}: {name}, no index", linestyle=ls)
             errbar(ax, xs, [s[f"{q}_ms_index"] for s in d["sizes"]],

@@ -195,8 +195,14 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
   ex = mida__cli_open_store(cli, 0, &sink);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
-  /* Whether the key's index holds few matches: then read it (predicate.h). */
-  if (where_text != NULL)
+  /* Whether the key's index holds few matches: then read it (predicate.h).
+   * Sorted by the key of the filter, the rows come from its index in
+   * order and the limit stops the walk: no probe. */
+  int sorted_on_filter =
+      where_text != NULL && sort_text != NULL && pred.numeric &&
+      strcmp(pred.key.doc, sort_key.doc) == 0 &&
+      strcmp(pred.key.path, sort_key.path) == 0;
+  if (where_text != NULL && !sorted_on_filter)
     mida__predicate_probe(sink, &pred, 1);
 
   const char *params[4];

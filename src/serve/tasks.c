@@ -60,16 +60,16 @@ static void add_filter(mida__tasks_query *f, const char *cond,
  * where the key is a number, ordered by it, on the expression of the key's
  * index (src/sink/key.h), so that `mida index used.lr` serves the sort. */
 static int pick_key_sort(mida__tasks_query *q, const char *text, int *desc) {
-  mida__key k;
+  mida__key *k = &q->sort_key;
   char why[200];
   *desc = text[0] == '-';
-  if (mida__key_parse_all(text + *desc, &k, why, sizeof why) != MIDA_OK)
+  if (mida__key_parse_all(text + *desc, k, why, sizeof why) != MIDA_OK)
     return 0;
   mida__buf_init(&q->sort_expr, 512);
   mida__buf_init(&q->sort_inner, 512);
-  int rc = mida__key_expr(&q->sort_expr, &k, MIDA_KEY_NUM, "t");
+  int rc = mida__key_expr(&q->sort_expr, k, MIDA_KEY_NUM, "t");
   if (rc == MIDA_OK)
-    rc = mida__key_expr(&q->sort_inner, &k, MIDA_KEY_NUM, NULL);
+    rc = mida__key_expr(&q->sort_inner, k, MIDA_KEY_NUM, NULL);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(&q->where, q->where.len ? " AND " : " WHERE ");
   if (rc == MIDA_OK)
@@ -81,6 +81,13 @@ static int pick_key_sort(mida__tasks_query *q, const char *text, int *desc) {
   q->key_sort.expr = mida__buf_str(&q->sort_expr);
   q->key_sort.inner = mida__buf_str(&q->sort_inner);
   return 1;
+}
+
+/* Whether p is on the key that q's page is sorted by (sort=used.lr). */
+static int on_sort_key(const mida__tasks_query *q, const mida__predicate *p) {
+  return q->key_sort.expr != NULL && p->numeric &&
+         strcmp(p->key.doc, q->sort_key.doc) == 0 &&
+         strcmp(p->key.path, q->sort_key.path) == 0;
 }
 
 void mida__tasks_query_free(mida__tasks_query *q) {
@@ -171,19 +178,29 @@ int mida__tasks_query_build(mida__serve *srv, const mida__req *req,
     npred++;
   }
   /* Whether an index on a key holds few matches (predicate.h): then the
-   * page reads that index. A store that cannot be reached now gives no
-   * hint; the page's own query will say what is wrong. */
+   * page reads that index. A predicate on the key the page is sorted by
+   * needs no probe: the planner reads that key's index in order for the
+   * sort, the predicates bound the walk, and the LIMIT stops it -- a
+   * range costs a page of index entries whatever the number of matches.
+   * A store that cannot be reached now gives no hint; the page's own
+   * query will say what is wrong. */
+  mida__predicate probed[TASK_PREDICATES_MAX];
+  int at[TASK_PREDICATES_MAX], nprobed = 0;
+  for (int i = 0; i < npred; i++)
+    if (preds[i].op != NULL && !on_sort_key(q, &preds[i])) {
+      at[nprobed] = i;
+      probed[nprobed++] = preds[i];
+    }
   mida__sink *sink = NULL;
   char err[512];
-  int compares = 0;
-  for (int i = 0; i < npred; i++)
-    compares |= preds[i].op != NULL;
-  if (compares && srv != NULL &&
+  if (nprobed > 0 && srv != NULL &&
       mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err) ==
           MIDA_OK) {
-    mida__predicate_probe(sink, preds, npred);
+    mida__predicate_probe(sink, probed, nprobed);
     mida__serve_release(&srv->pool, sink, 0);
   }
+  for (int i = 0; i < nprobed; i++)
+    preds[at[i]].few = probed[i].few;
   for (int i = 0; i < npred; i++) {
     if (q->rc == MIDA_OK)
       q->rc = mida__buf_adds(&q->where, q->where.len ? " AND " : " WHERE ");

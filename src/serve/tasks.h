@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "serve/list.h"
 #include "serve/serve.h"
+#include "sink/key.h"
 
 /* The most where= predicates in one list request. */
 #define TASK_PREDICATES_MAX 8
@@ -23,6 +24,7 @@ typedef struct mida__tasks_query {
   mida__list_sort key_sort;  /* a sort by a document key, when asked */
   mida__buf sort_expr;       /* its key on the alias t */
   mida__buf sort_inner;      /* its key on the bare table */
+  mida__key sort_key;        /* that key (key_sort.expr not NULL) */
   int rc;                    /* first error building it */
 } mida__tasks_query;
 

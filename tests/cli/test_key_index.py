@@ -91,16 +91,22 @@ def answers(run, store):
                    store_path=store).stdout)
     text = rows(run("tasks", "--where", "used.lr=high", "--csv",
                     store_path=store).stdout)
+    # A range sorted by its own key: the index walked in order, no probe
+    # (the fixture store has a task of lr 0.01 too).
+    ranged = rows(run("tasks", "--where", "used.lr>=0.010", "--sort",
+                      "used.lr", "--limit", "3", "--csv",
+                      store_path=store).stdout)
     return ([float(x["used.lr"]) for x in top],
             [float(x["used.lr"]) for x in low],
             sorted(float(x["used.lr"]) for x in rng),
             sorted(float(x["used.lr"]) for x in few),
-            [x["used.lr"] for x in text])
+            [x["used.lr"] for x in text],
+            [float(x["used.lr"]) for x in ranged])
 
 
 def test_tasks_by_key_same_with_and_without_the_index(run, keyed):
     want = ([0.04, 0.039, 0.038], [0.001, 0.002], [0.001, 0.002, 0.003],
-            [0.039, 0.04], ["high"])
+            [0.039, 0.04], ["high"], [0.01, 0.01, 0.011])
     assert answers(run, keyed) == want
     assert run("index", "used.lr", store_path=keyed).returncode == 0
     assert run("index", "--text", "used.lr", store_path=keyed).returncode == 0

@@ -22,6 +22,11 @@ NEXT = ("SELECT t.id FROM task t WHERE mida_num(t.used, 'lr') IS NOT NULL"
 NARROW = ("SELECT t.id FROM task t WHERE unlikely(mida_num(t.used, 'lr') >="
           " CAST('0.9995' AS DOUBLE PRECISION) + 0) ORDER BY t.id DESC"
           " LIMIT 101")
+# A range sorted by its key, as the API writes it (no probe, no hint).
+BY_KEY = ("SELECT t.id FROM task t WHERE mida_num(t.used, 'lr') IS NOT NULL"
+          " AND mida_num(t.used, 'lr') >= CAST('0.5' AS DOUBLE PRECISION) + 0"
+          " AND mida_num(t.used, 'lr') < CAST('0.6' AS DOUBLE PRECISION) + 0"
+          " ORDER BY mida_num(t.used, 'lr') ASC, t.id ASC LIMIT 101")
 TEXT = ("SELECT t.id FROM task t WHERE unlikely(mida_text(t.used, 'opt') ="
         " 'adam-7') ORDER BY t.id DESC LIMIT 101")
 
@@ -44,13 +49,17 @@ def test_postgres_plans_read_the_key_index(mida_bin, pg_db, tmp_path):
                 " SELECT 'k' || lpad(g::text, 6, '0'), 'sweep', 'FINISHED', g,"
                 " jsonb_build_object('lr', g / 20000.0, 'opt', 'adam-' || g)"
                 " FROM generate_series(1, 20000) g; ANALYZE task")
-    for sql in (TOP, NEXT, NARROW, TEXT):
+    for sql in (TOP, NEXT, NARROW, BY_KEY, TEXT):
         assert "mida_key_" not in explain(pg_db, sql)
     out = mida(mida_bin, pg_db, "index", "used.lr")
     assert out.startswith("indexed used.lr (numbers, mida_key_num_used_lr_")
     mida(mida_bin, pg_db, "index", "--text", "used.opt")
-    for sql in (TOP, NEXT, NARROW):
+    for sql in (TOP, NEXT, NARROW, BY_KEY):
         assert "mida_key_num_used_lr_" in explain(pg_db, sql), sql
+    # Sorted by the key, the range walks the index in its order: no sort
+    # of all its matches, nor a read of the whole table.
+    plan = explain(pg_db, BY_KEY)
+    assert "Sort" not in plan and "Seq Scan" not in plan, plan
     assert "mida_key_text_used_opt_" in explain(pg_db, TEXT)
 
     listed = list(csv.DictReader(io.StringIO(
