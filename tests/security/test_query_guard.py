@@ -366,6 +366,23 @@ def test_sqlite_refuses_library_functions(lite, sql):
     assert "query guard refuses" in err, err
 
 
+def test_sqlite_views_of_a_crafted_store_call_no_library_function(lite):
+    """A store made by someone else may hide such calls in a view (the
+    statement's text names only the view). The reader's connection does
+    not trust the schema (SQLITE_DBCONFIG_TRUSTED_SCHEMA off, whatever the
+    library was built with) and refuses them; mida's own views work."""
+    db = sqlite3.connect(lite[len("sqlite://"):])
+    db.execute("CREATE VIEW pointer AS SELECT fts3_tokenizer('simple') AS p")
+    db.execute("CREATE VIEW ext AS SELECT load_extension('/tmp/x.so') AS p")
+    db.commit()
+    db.close()
+    for view in ("pointer", "ext"):
+        err = refused(mida(lite, "query", f"SELECT * FROM {view}"))
+        assert "unsafe use of" in err or "query guard refuses" in err, err
+    r = mida(lite, "query", "SELECT count(*) AS n FROM task_v")
+    assert r.returncode == 0, r.stderr
+
+
 def test_sqlite_query_stops_at_its_time_limit(lite):
     t0 = time.monotonic()
     r = mida(lite, "query", "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL"
