@@ -128,9 +128,34 @@ static int ident_char(unsigned char c) {
   return isalnum(c) || c == '_' || c == '$' || c >= 0x80;
 }
 
+/* The end of the block comment that starts at p: read as PostgreSQL reads
+ * it when nested (a comment opened inside it must close before it does),
+ * else as SQLite does (it ends at the first star and slash). The end of
+ * the text when the comment does not end. */
+static const char *skip_comment(const char *p, int nested) {
+  if (!nested) {
+    const char *end = strstr(p + 2, "*/");
+    return end != NULL ? end + 2 : p + strlen(p);
+  }
+  int depth = 0;
+  while (*p != '\0') {
+    if (p[0] == '/' && p[1] == '*') {
+      depth++;
+      p += 2;
+    } else if (p[0] == '*' && p[1] == '/') {
+      p += 2;
+      if (--depth == 0)
+        return p;
+    } else {
+      p++;
+    }
+  }
+  return p;
+}
+
 /* Skips what may stand between a function's name and its '(': blanks,
- * closing quotes of a quoted name, comments. */
-static const char *skip_to_paren(const char *p) {
+ * closing quotes of a quoted name, comments (read as nested or not). */
+static const char *skip_to_paren(const char *p, int nested) {
   for (;;) {
     if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' ||
         *p == '\v' || *p == '"' || *p == '`' || *p == ']') {
@@ -139,10 +164,7 @@ static const char *skip_to_paren(const char *p) {
       while (*p != '\0' && *p != '\n')
         p++;
     } else if (p[0] == '/' && p[1] == '*') {
-      const char *end = strstr(p + 2, "*/");
-      if (end == NULL)
-        return p + strlen(p);
-      p = end + 2;
+      p = skip_comment(p, nested);
     } else {
       return p;
     }
@@ -169,7 +191,10 @@ int mida__guard_denied_call(const char *sql, char *why, size_t whylen) {
       return 1;
     }
     const char *reason = mida__guard_denied_function((const char *)start, len);
-    if (reason != NULL && *skip_to_paren((const char *)p) == '(') {
+    /* PostgreSQL nests comments and SQLite does not: a '(' after the
+     * name in either reading is a call. */
+    if (reason != NULL && (*skip_to_paren((const char *)p, 1) == '(' ||
+                           *skip_to_paren((const char *)p, 0) == '(')) {
       snprintf(why, whylen, "%.*s() %s", (int)(len > 64 ? 64 : len),
                (const char *)start, reason);
       return 1;

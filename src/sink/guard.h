@@ -65,7 +65,8 @@ const char *mida__guard_denied_function(const char *name, size_t len);
 
 /* Looks through the text of a statement for a call of a refused function:
  * a name of mida__guard_denied_function() followed by '(' (with blanks,
- * comments and quotes between them), wherever it appears -- in string
+ * comments -- nested, as PostgreSQL reads them, or not, as SQLite does --
+ * and quotes between them), wherever it appears -- in string
  * literals and comments too, so that no difference between how this scan
  * and the server read quotes or comments can hide a call. Also refuses
  * Unicode-escaped identifiers (U&"..."), which could spell a name in

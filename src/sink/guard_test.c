@@ -52,6 +52,10 @@ static void test_refuses_calls_however_spelt(void **state) {
   assert_refused("SELECT [load_extension]('x')", "loads code");
   assert_refused("SELECT U&\"\\0070g_read_file\"('x')", "Unicode");
   assert_refused("SELECT u&\"a\"", "Unicode");
+  /* PostgreSQL's comments nest: the call follows the outer comment's end,
+   * not the first star and slash. */
+  assert_refused("SELECT pg_try_advisory_lock /* /* */ */ (42)", "locks");
+  assert_refused("SELECT set_config/*/**/*/('a', 'b', false)", "settings");
 }
 
 static void test_allows_names_that_only_look_alike(void **state) {

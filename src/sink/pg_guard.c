@@ -46,6 +46,7 @@
 #include "core/alloc.h"
 #include "core/number.h"
 #include "mida.h"
+#include "sink/guard.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -685,6 +686,14 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
     rc = inline_params(g, base, sql, params, nparams);
   if (rc != MIDA_OK)
     return rc;
+  /* mida__sink_query scanned the caller's text; the server runs this one.
+   * Where inline_params and the server read quotes differently (E'\''), a
+   * parameter's literal can end up outside any string, its text read as
+   * SQL: scanned again, a refused call there is refused all the same. */
+  char why[160];
+  if (mida__guard_denied_call(mida__buf_str(&g->text), why, sizeof why))
+    return mida__sink_fail(base, MIDA_EREADONLY,
+                           "the query guard refuses this statement: %s", why);
 
   /* The transaction: read-only, bounded, as mida_reader. */
   mida__buf_reset(&g->sql);

@@ -1700,6 +1700,13 @@ static int connect_store(sqlite_sink *s) {
         s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(src),
         e ? " (" : "", e ? strerror(e) : "", e ? ")" : "");
   }
+  /* A reader may be pointed at a file someone else made: its views,
+   * triggers and generated columns may call no function that is not
+   * innocuous (mida's are), and nothing may corrupt the file. */
+  if (s->flags & MIDA_SINK_READONLY) {
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+  }
   int rc = setup(s);
   if (rc == MIDA_OK && !(s->flags & MIDA_SINK_READONLY))
     (void)mida__sqlite_file_moved(s->db, s->path, &s->file); /* the WAL */

@@ -251,6 +251,28 @@ def test_pg_python_query_is_guarded(pg):
     assert "refused:" in lines[2] and "pg_read_file" in lines[2], r.stdout
 
 
+def test_pg_parameter_cannot_carry_a_refused_call_out_of_its_quotes(pg):
+    # E'\'' is one string to the server but not to the guard's reading of
+    # quotes: ' ?1 ' is then outside any string to the guard (which inlines
+    # the parameter) and inside one to the server, where the parameter's
+    # own quotes close it, so that its text is read as SQL. The call it
+    # carries must be refused as if it were written in the statement.
+    code = ("import mida, json\n"
+            "sql = \"SELECT E'\\\\'' AS a, ' ?1 ' AS b\"\n"
+            "print(json.dumps(mida.query('SELECT ?1 AS v', [\"a'b\"])))\n"
+            "try:\n"
+            "    print(mida.query(sql, ['||pg_try_advisory_lock(42)::text||']))\n"
+            "except Exception as e:\n"
+            "    print('refused:', e)\n")
+    r = subprocess.run([sys.executable, "-c", code], env=env_for(pg),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == '[{"v": "a\'b"}]', r.stdout
+    assert "refused:" in lines[1], r.stdout
+    assert "pg_try_advisory_lock" in lines[1], r.stdout
+
+
 def test_pg_query_stops_at_its_time_limit(pg):
     t0 = time.monotonic()
     r = mida(pg, "query", "SELECT pg_sleep(60)", MIDA_QUERY_TIMEOUT_MS=1000)
@@ -342,6 +364,23 @@ def lite(tmp_path):
 def test_sqlite_refuses_library_functions(lite, sql):
     err = refused(mida(lite, "query", sql))
     assert "query guard refuses" in err, err
+
+
+def test_sqlite_views_of_a_crafted_store_call_no_library_function(lite):
+    """A store made by someone else may hide such calls in a view (the
+    statement's text names only the view). The reader's connection does
+    not trust the schema (SQLITE_DBCONFIG_TRUSTED_SCHEMA off, whatever the
+    library was built with) and refuses them; mida's own views work."""
+    db = sqlite3.connect(lite[len("sqlite://"):])
+    db.execute("CREATE VIEW pointer AS SELECT fts3_tokenizer('simple') AS p")
+    db.execute("CREATE VIEW ext AS SELECT load_extension('/tmp/x.so') AS p")
+    db.commit()
+    db.close()
+    for view in ("pointer", "ext"):
+        err = refused(mida(lite, "query", f"SELECT * FROM {view}"))
+        assert "unsafe use of" in err or "query guard refuses" in err, err
+    r = mida(lite, "query", "SELECT count(*) AS n FROM task_v")
+    assert r.returncode == 0, r.stderr
 
 
 def test_sqlite_query_stops_at_its_time_limit(lite):
