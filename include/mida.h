@@ -74,7 +74,7 @@ extern "C" {
   XX(EFULL, -7, "the journal is full; the record was dropped and counted")   \
   XX(ECORRUPT, -8, "corrupt data")                                           \
   XX(ECLOSED, -9, "the session is closed")                                   \
-  XX(EREADONLY, -10, "the statement would write; queries are read-only")     \
+  XX(EREADONLY, -10, "refused: a query may only read mida's tables")         \
   XX(ENOTFOUND, -11, "not found")                                            \
   XX(ETOOBIG, -12, "the record is larger than the journal allows")           \
   XX(EBUSY, -13, "the resource is busy")                                     \
@@ -501,9 +501,11 @@ typedef int (*mida_row_fn)(void *ctx, int ncols, const char *const *names,
 /* Runs one read-only SQL statement on the store at store_url (NULL: the
  * configured one, MIDA_STORE) with text parameters ?1..?n (NULL: SQL
  * NULL), calling fn for each row. Nothing can be written: a statement
- * that would write is MIDA_EREADONLY. On failure errmsg (if not NULL, of
- * errmsg_len bytes) receives the reason. Returns MIDA_OK, MIDA_EURL,
- * MIDA_ENOTFOUND (no store yet), MIDA_EREADONLY, MIDA_ESTORE, ... */
+ * that would write, or that the query guard refuses (a function that
+ * reaches outside the store), is MIDA_EREADONLY. On failure errmsg (if
+ * not NULL, of errmsg_len bytes) receives the reason. Returns MIDA_OK,
+ * MIDA_EURL, MIDA_ENOTFOUND (no store yet), MIDA_EREADONLY, MIDA_ESTORE,
+ * ... */
 MIDA_EXTERN int mida_query(const char *store_url, const char *sql,
                            const char *const *params, int nparams,
                            mida_row_fn fn, void *ctx, char *errmsg,
