@@ -247,11 +247,14 @@ static void test_back_to_back_tasks_reuse_the_latest_snapshot(void **state) {
   fixture *fx = *state;
   mida_session_t *s = open_with(fx, 1, 0, NULL);
   /* A begin right after an end reuses the end's snapshot; under load the
-   * thread can be preempted between the two, so some tries may not. */
+   * thread can be preempted between the two, so some tries may not. Under
+   * a sanitizer an end and a begin take longer than the reuse window
+   * itself, so nothing is reused there and only the rest is checked. */
   uint64_t reused = 0;
   for (int i = 0; i < 200 && reused == 0; i++)
     reused += reused_across(s, 0);
-  assert_true(reused >= 1);
+  if (test_scaled(2, 2) == 2)
+    assert_true(reused >= 1);
   /* A millisecond later the snapshot is too old: a new one is taken. */
   for (int i = 0; i < 5; i++)
     assert_int_equal(reused_across(s, 1000000), 0);
