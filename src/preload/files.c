@@ -176,6 +176,24 @@ static int is_shared_library(const char *abs) {
   return so != NULL && (so[3] == '\0' || so[3] == '.');
 }
 
+/* Whether the path is an interpreter's installed code, which a program
+ * reads as it reads its shared libraries: Python's compiled modules (in a
+ * __pycache__ directory), its standard library and installed packages
+ * (under lib/pythonX.Y/, site-packages/ or dist-packages/) and a virtual
+ * environment's pyvenv.cfg. A script run from anywhere else is data. */
+static int is_installed_code(const char *abs) {
+  if (strstr(abs, "/__pycache__/") != NULL ||
+      strstr(abs, "/site-packages/") != NULL ||
+      strstr(abs, "/dist-packages/") != NULL)
+    return 1;
+  for (const char *p = strstr(abs, "/lib/python"); p != NULL;
+       p = strstr(p + 1, "/lib/python"))
+    if (p[11] >= '0' && p[11] <= '9')
+      return 1;
+  const char *base = strrchr(abs, '/');
+  return base != NULL && strcmp(base + 1, "pyvenv.cfg") == 0;
+}
+
 int mida__pl_is_noise(const char *abs) {
   for (size_t i = 0; i < sizeof default_noise / sizeof default_noise[0]; i++)
     if (strncmp(abs, default_noise[i], strlen(default_noise[i])) == 0)
@@ -186,7 +204,7 @@ int mida__pl_is_noise(const char *abs) {
   for (int i = 0; i < ignore_count; i++)
     if (strncmp(abs, ignore[i], ignore_len[i]) == 0)
       return 1;
-  return is_shared_library(abs);
+  return is_shared_library(abs) || is_installed_code(abs);
 }
 
 /* ---- entries ----------------------------------------------------------- */

@@ -234,6 +234,31 @@ def test_noise_is_counted_not_recorded(r):
     assert r.counter("run.ignored_opens") >= 3
 
 
+def test_an_interpreters_installed_code_is_noise(r):
+    """A Python program imports its standard library and packages (and
+    their __pycache__): software, not the program's data. Its own script
+    and the files it reads and writes are recorded."""
+    site = r.dir / "env" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    write(site / "helpermod.py", "VALUE = 1\n")
+    write(r.dir / "env" / "pyvenv.cfg", "home = /usr/bin\n")
+    write(r.dir / "in", "x\n")
+    write(r.dir / "job.py", "import sys, json, decimal, email.message\n"
+          f"sys.path.insert(0, {str(site)!r})\n"
+          "import helpermod\n"
+          f"open({str(r.dir / 'env' / 'pyvenv.cfg')!r}).read()\n"
+          "open('out', 'w').write(open('in').read())\n")
+    p = r.run("python3", "job.py")
+    assert p.returncode == 0, p.stderr
+    uris = {uri for _, _, _, uri, _ in r.link_rows()}
+    assert not any("/__pycache__/" in u or "/site-packages/" in u or
+                   "/lib/python3" in u or u.endswith("pyvenv.cfg")
+                   for u in uris), sorted(uris)
+    assert {("python3", "used", "job.py"), ("python3", "used", "in"),
+            ("python3", "generated", "out")} <= r.links(r.dir)
+    assert r.counter("run.ignored_opens") >= 3
+
+
 def test_ignore_option_and_digest(r):
     write(r.dir / "skip.txt", "x\n")
     p = r.run("bash", "-c", "cat skip.txt > out.txt",
