@@ -38,6 +38,7 @@
 
 #include "core/alloc.h"
 #include "core/crc32c.h"
+#include "core/errors.h"
 #include "core/record.h"
 
 #include <dirent.h>
@@ -178,17 +179,6 @@ enum frame_state { FRAME_VALID, FRAME_UNCOMMITTED, FRAME_BAD };
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 static inline uint64_t round8(uint64_t n) {
   return (n + 7) & ~UINT64_C(7);
@@ -474,16 +464,17 @@ static int spool_room(mida__journal *j, size_t bytes, char *err,
     return MIDA_OK;
   uint64_t used = 0;
   if (spool_bytes(j->spool, &used) != MIDA_OK) {
-    set_err(err, errlen, "cannot read spool directory %s: %s", j->spool,
-            strerror(errno));
+    mida__errbuf_set(err, errlen, "cannot read spool directory %s: %s",
+                     j->spool, strerror(errno));
     return MIDA_EIO;
   }
   if (used + bytes > j->spool_max) {
-    set_err(err, errlen,
-            "spool %s holds %llu bytes: one more segment of %zu would pass "
-            "MIDA_SPOOL_MAX (%llu)",
-            j->spool, (unsigned long long)used, bytes,
-            (unsigned long long)j->spool_max);
+    mida__errbuf_set(
+        err, errlen,
+        "spool %s holds %llu bytes: one more segment of %zu would pass "
+        "MIDA_SPOOL_MAX (%llu)",
+        j->spool, (unsigned long long)used, bytes,
+        (unsigned long long)j->spool_max);
     return MIDA_EFULL;
   }
   return MIDA_OK;
@@ -547,14 +538,14 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
     tmp = format_alloc("%s.tmp", path);
   if (path == NULL || tmp == NULL) {
     rc = MIDA_ENOMEM;
-    set_err(err, errlen, "out of memory naming a journal segment");
+    mida__errbuf_set(err, errlen, "out of memory naming a journal segment");
     goto fail;
   }
   if (seg == NULL) {
     seg = mida__calloc(1, sizeof *seg);
     if (seg == NULL) {
       rc = MIDA_ENOMEM;
-      set_err(err, errlen, "out of memory opening a journal segment");
+      mida__errbuf_set(err, errlen, "out of memory opening a journal segment");
       goto fail;
     }
     seg->fd = -1;
@@ -570,13 +561,13 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
     fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     rc = MIDA_EIO;
-    set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+    mida__errbuf_set(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
     goto fail;
   }
   fd = move_fd_up(fd);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     rc = MIDA_EIO;
-    set_err(err, errlen, "cannot lock %s: %s", tmp, strerror(errno));
+    mida__errbuf_set(err, errlen, "cannot lock %s: %s", tmp, strerror(errno));
     goto fail;
   }
   /* Blocks reserved now, not a sparse file: every page of the mapping has
@@ -585,21 +576,21 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
   int fa = reserve_blocks(fd, map_bytes);
   if (fa != 0) {
     rc = is_no_space(fa) ? MIDA_EFULL : MIDA_EIO;
-    set_err(err, errlen, "cannot reserve %zu bytes for %s: %s", map_bytes, tmp,
-            strerror(fa));
+    mida__errbuf_set(err, errlen, "cannot reserve %zu bytes for %s: %s",
+                     map_bytes, tmp, strerror(fa));
     goto fail;
   }
   base = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) {
     rc = MIDA_EIO;
-    set_err(err, errlen, "cannot map %s: %s", tmp, strerror(errno));
+    mida__errbuf_set(err, errlen, "cannot map %s: %s", tmp, strerror(errno));
     goto fail;
   }
   init_header(j, base, seq);
   prefault_ring((uint8_t *)base + MIDA_JOURNAL_HEADER_BYTES, j->ring_bytes);
   if (publish_file(fd, unnamed, tmp, path) != 0) {
     rc = MIDA_EIO;
-    set_err(err, errlen, "cannot name %s: %s", path, strerror(errno));
+    mida__errbuf_set(err, errlen, "cannot name %s: %s", path, strerror(errno));
     goto fail;
   }
   renamed = true;
@@ -608,8 +599,8 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
                          MREMAP_MAYMOVE | MREMAP_FIXED, reuse->base);
     if (moved == MAP_FAILED) {
       rc = MIDA_EIO;
-      set_err(err, errlen, "cannot move the mapping of %s: %s", path,
-              strerror(errno));
+      mida__errbuf_set(err, errlen, "cannot move the mapping of %s: %s", path,
+                       strerror(errno));
       goto fail;
     }
     base = moved;
@@ -844,17 +835,17 @@ int mida__journal_open(const char *spool_dir, size_t ring_bytes,
   if (out == NULL || spool_dir == NULL || spool_dir[0] == '\0' ||
       (uint64_t)ring_bytes > MAX_RING_BYTES ||
       (policy != MIDA_FULL_SPILL && policy != MIDA_FULL_DROP)) {
-    set_err(err, errlen, "invalid journal arguments");
+    mida__errbuf_set(err, errlen, "invalid journal arguments");
     return MIDA_EINVAL;
   }
   *out = NULL;
-  set_err(err, errlen, "%s", "");
+  mida__errbuf_set(err, errlen, "%s", "");
   uint64_t ring = ((uint64_t)ring_bytes + 4095) & ~UINT64_C(4095);
   if (ring < MIDA_JOURNAL_MIN_RING)
     ring = MIDA_JOURNAL_MIN_RING;
   mida__journal *j = mida__calloc(1, sizeof *j);
   if (j == NULL) {
-    set_err(err, errlen, "out of memory opening the journal");
+    mida__errbuf_set(err, errlen, "out of memory opening the journal");
     return MIDA_ENOMEM;
   }
   int rc = MIDA_OK;
@@ -867,12 +858,12 @@ int mida__journal_open(const char *spool_dir, size_t ring_bytes,
   j->host = mida__strdup(host != NULL ? host : "");
   j->host_safe = j->host != NULL ? sanitize_host(j->host) : NULL;
   if (j->spool == NULL || j->host == NULL || j->host_safe == NULL) {
-    set_err(err, errlen, "out of memory opening the journal");
+    mida__errbuf_set(err, errlen, "out of memory opening the journal");
     rc = MIDA_ENOMEM;
     goto fail;
   }
   if (pthread_mutex_init(&j->lock, NULL) != 0) {
-    set_err(err, errlen, "cannot create the journal's mutex");
+    mida__errbuf_set(err, errlen, "cannot create the journal's mutex");
     rc = MIDA_ENOMEM;
     goto fail;
   }
@@ -881,12 +872,12 @@ int mida__journal_open(const char *spool_dir, size_t ring_bytes,
    * one. Only running out of memory is a failure. */
   rc = first_segment(j);
   if (rc == MIDA_ENOMEM) {
-    set_err(err, errlen, "%s", j->space_err);
+    mida__errbuf_set(err, errlen, "%s", j->space_err);
     pthread_mutex_destroy(&j->lock);
     goto fail;
   }
   if (rc != MIDA_OK)
-    set_err(err, errlen, "%s", j->space_err);
+    mida__errbuf_set(err, errlen, "%s", j->space_err);
   *out = j;
   return MIDA_OK;
 
@@ -903,7 +894,7 @@ int mida__journal_space(mida__journal *j, char *msg, size_t msglen) {
   bool ready = atomic_load_explicit(&j->current, memory_order_relaxed) != NULL;
   bool blocked = atomic_load_explicit(&j->space_blocked, memory_order_relaxed);
   int rc = ready && !blocked ? MIDA_OK : j->space_rc;
-  set_err(msg, msglen, "%s", rc != MIDA_OK ? j->space_err : "");
+  mida__errbuf_set(msg, msglen, "%s", rc != MIDA_OK ? j->space_err : "");
   pthread_mutex_unlock(&j->lock);
   return rc;
 }
@@ -1238,7 +1229,7 @@ static void salvage_window(const ring_view *rv, uint64_t *start,
 int mida__orphan_open(const char *path, mida__orphan **out, char *err,
                       size_t errlen) {
   if (path == NULL || out == NULL) {
-    set_err(err, errlen, "invalid orphan arguments");
+    mida__errbuf_set(err, errlen, "invalid orphan arguments");
     return MIDA_EINVAL;
   }
   *out = NULL;
@@ -1251,31 +1242,31 @@ int mida__orphan_open(const char *path, mida__orphan **out, char *err,
    * by someone else would become records in this user's store. */
   int fd = mida__spool_open_segment(path, O_RDWR);
   if (fd < 0 && (errno == EPERM || errno == ELOOP || errno == EINVAL)) {
-    set_err(err, errlen, "%s is not a journal segment of yours: %s", path,
-            errno == EPERM ? "another user owns it"
-                           : "not a regular file");
+    mida__errbuf_set(
+        err, errlen, "%s is not a journal segment of yours: %s", path,
+        errno == EPERM ? "another user owns it" : "not a regular file");
     return MIDA_ECORRUPT;
   }
   if (fd < 0) {
-    set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    mida__errbuf_set(err, errlen, "cannot open %s: %s", path, strerror(errno));
     return MIDA_EIO;
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {
     rc = MIDA_EIO;
-    set_err(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+    mida__errbuf_set(err, errlen, "cannot stat %s: %s", path, strerror(errno));
     goto fail;
   }
   if (!S_ISREG(st.st_mode) ||
       pread(fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
       !header_is_sane(&hdr, (uint64_t)st.st_size)) {
     rc = MIDA_ECORRUPT;
-    set_err(err, errlen, "%s is not a journal segment", path);
+    mida__errbuf_set(err, errlen, "%s is not a journal segment", path);
     goto fail;
   }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     rc = errno == EWOULDBLOCK ? MIDA_EBUSY : MIDA_EIO;
-    set_err(err, errlen, "%s is held by another process", path);
+    mida__errbuf_set(err, errlen, "%s is held by another process", path);
     goto fail;
   }
   /* Read the header again under the lock: the last holder may have moved
@@ -1284,14 +1275,14 @@ int mida__orphan_open(const char *path, mida__orphan **out, char *err,
       pread(fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
       !header_is_sane(&hdr, (uint64_t)st.st_size)) {
     rc = MIDA_ECORRUPT;
-    set_err(err, errlen, "%s is not a journal segment", path);
+    mida__errbuf_set(err, errlen, "%s is not a journal segment", path);
     goto fail;
   }
   map_bytes = (size_t)st.st_size;
   base = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) {
     rc = MIDA_EIO;
-    set_err(err, errlen, "cannot map %s: %s", path, strerror(errno));
+    mida__errbuf_set(err, errlen, "cannot map %s: %s", path, strerror(errno));
     goto fail;
   }
   o = mida__calloc(1, sizeof *o);
@@ -1299,7 +1290,7 @@ int mida__orphan_open(const char *path, mida__orphan **out, char *err,
     o->path = mida__strdup(path);
   if (o == NULL || o->path == NULL) {
     rc = MIDA_ENOMEM;
-    set_err(err, errlen, "out of memory opening %s", path);
+    mida__errbuf_set(err, errlen, "out of memory opening %s", path);
     goto fail;
   }
   o->fd = fd;

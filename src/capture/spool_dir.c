@@ -13,6 +13,7 @@
 #include "capture/spool_dir.h"
 
 #include "core/alloc.h"
+#include "core/errors.h"
 #include "mida.h"
 
 #include <errno.h>
@@ -23,16 +24,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* mkdir -p with mode 0700 for the directories it creates. Returns MIDA_OK,
  * MIDA_EIO with errno, or MIDA_ENOMEM. */
@@ -71,13 +62,13 @@ static const char *parent_problem(const struct stat *st, uid_t me) {
 
 int mida__spool_dir_prepare(const char *dir, bool create, char *err,
                             size_t errlen) {
-  set_err(err, errlen, "%s", "");
+  mida__errbuf_set(err, errlen, "%s", "");
   size_t len = strlen(dir);
   while (len > 1 && dir[len - 1] == '/')
     len--; /* "spool/" names "spool" */
   char *parent = mida__malloc(len + 2);
   if (parent == NULL) {
-    set_err(err, errlen, "out of memory checking the spool %s", dir);
+    mida__errbuf_set(err, errlen, "out of memory checking the spool %s", dir);
     return MIDA_ENOMEM;
   }
   memcpy(parent, dir, len);
@@ -98,17 +89,17 @@ int mida__spool_dir_prepare(const char *dir, bool create, char *err,
   struct stat st;
   if (last[0] == '\0' || strcmp(last, ".") == 0 || strcmp(last, "..") == 0) {
     errno = EINVAL;
-    set_err(err, errlen,
-            "spool directory %s: name the directory itself, not / . or ..",
-            dir);
+    mida__errbuf_set(
+        err, errlen,
+        "spool directory %s: name the directory itself, not / . or ..", dir);
     goto out;
   }
   if (create && slash != NULL) {
     rc = make_dirs(parent_path);
     if (rc != MIDA_OK) {
       int e = errno;
-      set_err(err, errlen, "cannot create spool directory %s: %s", dir,
-              rc == MIDA_ENOMEM ? "out of memory" : strerror(e));
+      mida__errbuf_set(err, errlen, "cannot create spool directory %s: %s", dir,
+                       rc == MIDA_ENOMEM ? "out of memory" : strerror(e));
       errno = e;
       goto out;
     }
@@ -120,11 +111,12 @@ int mida__spool_dir_prepare(const char *dir, bool create, char *err,
    * not everywhere on. */
   if (lstat(parent_path, &st) == 0 && S_ISLNK(st.st_mode) &&
       st.st_uid != me && st.st_uid != 0) {
-    set_err(err, errlen,
-            "refusing the spool %s: its parent %s is a symbolic link made "
-            "by uid %lu, not by you (uid %lu); remove it, or set MIDA_SPOOL "
-            "to a directory of your own",
-            dir, parent_path, (unsigned long)st.st_uid, (unsigned long)me);
+    mida__errbuf_set(
+        err, errlen,
+        "refusing the spool %s: its parent %s is a symbolic link made "
+        "by uid %lu, not by you (uid %lu); remove it, or set MIDA_SPOOL "
+        "to a directory of your own",
+        dir, parent_path, (unsigned long)st.st_uid, (unsigned long)me);
     errno = EPERM;
     goto out;
   }
@@ -135,27 +127,28 @@ int mida__spool_dir_prepare(const char *dir, bool create, char *err,
       rc = MIDA_ENOTFOUND;
       goto out;
     }
-    set_err(err, errlen, "cannot open %s, the parent of the spool %s: %s",
-            parent_path, dir, strerror(e));
+    mida__errbuf_set(err, errlen,
+                     "cannot open %s, the parent of the spool %s: %s",
+                     parent_path, dir, strerror(e));
     errno = e;
     goto out;
   }
   const char *why = fstat(pfd, &st) != 0 ? strerror(errno)
                                           : parent_problem(&st, me);
   if (why != NULL) {
-    set_err(err, errlen,
-            "refusing the spool %s: its parent %s %s (uid %lu; you are "
-            "uid %lu), so another user could swap or fill it; set "
-            "MIDA_SPOOL to a directory of your own",
-            dir, parent_path, why, (unsigned long)st.st_uid,
-            (unsigned long)me);
+    mida__errbuf_set(
+        err, errlen,
+        "refusing the spool %s: its parent %s %s (uid %lu; you are "
+        "uid %lu), so another user could swap or fill it; set "
+        "MIDA_SPOOL to a directory of your own",
+        dir, parent_path, why, (unsigned long)st.st_uid, (unsigned long)me);
     errno = EPERM;
     goto out;
   }
   if (create && mkdirat(pfd, last, 0700) != 0 && errno != EEXIST) {
     int e = errno;
-    set_err(err, errlen, "cannot create spool directory %s: %s", dir,
-            strerror(e));
+    mida__errbuf_set(err, errlen, "cannot create spool directory %s: %s", dir,
+                     strerror(e));
     errno = e;
     goto out;
   }
@@ -169,30 +162,32 @@ int mida__spool_dir_prepare(const char *dir, bool create, char *err,
       goto out;
     }
     if (link)
-      set_err(err, errlen,
-              "refusing the spool %s: it is a symbolic link (to a directory "
-              "someone else may own); remove it, or set MIDA_SPOOL to a "
-              "directory of your own",
-              dir);
+      mida__errbuf_set(
+          err, errlen,
+          "refusing the spool %s: it is a symbolic link (to a directory "
+          "someone else may own); remove it, or set MIDA_SPOOL to a "
+          "directory of your own",
+          dir);
     else
-      set_err(err, errlen, "cannot open spool directory %s: %s", dir,
-              strerror(e));
+      mida__errbuf_set(err, errlen, "cannot open spool directory %s: %s", dir,
+                       strerror(e));
     errno = link ? ELOOP : e;
     goto out;
   }
   if (fstat(fd, &st) != 0) {
     int e = errno;
-    set_err(err, errlen, "cannot stat spool directory %s: %s", dir,
-            strerror(e));
+    mida__errbuf_set(err, errlen, "cannot stat spool directory %s: %s", dir,
+                     strerror(e));
     errno = e;
     goto out;
   }
   if (st.st_uid != me) {
-    set_err(err, errlen,
-            "refusing the spool %s: it belongs to uid %lu, not to you (uid "
-            "%lu), so its journals could be forged; remove it, or set "
-            "MIDA_SPOOL to a directory of your own",
-            dir, (unsigned long)st.st_uid, (unsigned long)me);
+    mida__errbuf_set(
+        err, errlen,
+        "refusing the spool %s: it belongs to uid %lu, not to you (uid "
+        "%lu), so its journals could be forged; remove it, or set "
+        "MIDA_SPOOL to a directory of your own",
+        dir, (unsigned long)st.st_uid, (unsigned long)me);
     errno = EPERM;
     goto out;
   }
@@ -202,10 +197,11 @@ int mida__spool_dir_prepare(const char *dir, bool create, char *err,
   if ((st.st_mode & 077) != 0 && fchmod(fd, 0700) != 0 &&
       (st.st_mode & 022) != 0) {
     int e = errno;
-    set_err(err, errlen,
-            "refusing the spool %s: other users may use it (mode %04o) and "
-            "it cannot be made private: %s",
-            dir, (unsigned)(st.st_mode & 07777), strerror(e));
+    mida__errbuf_set(
+        err, errlen,
+        "refusing the spool %s: other users may use it (mode %04o) and "
+        "it cannot be made private: %s",
+        dir, (unsigned)(st.st_mode & 07777), strerror(e));
     errno = e;
     goto out;
   }

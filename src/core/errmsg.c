@@ -26,3 +26,12 @@ int mida__set_error(int rc, const char *fmt, ...) {
 }
 
 const char *mida__thread_errmsg(void) { return tls_errmsg; }
+
+void mida__errbuf_set(char *err, size_t errlen, const char *fmt, ...) {
+  if (err == NULL || errlen == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}

@@ -13,11 +13,17 @@
 #define MIDA_CORE_ERRORS_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 /* Sets the calling thread's last message, printf-style; returns rc. */
 int mida__set_error(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int mida__vset_error(int rc, const char *fmt, va_list ap);
+
+/* Writes a message into a caller's buffer err of errlen bytes (nothing if
+ * err is NULL or errlen 0), printf-style: the third way above. */
+void mida__errbuf_set(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The calling thread's last message ("" if none); valid until the thread
  * sets another. */

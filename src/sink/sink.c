@@ -20,6 +20,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/errors.h"
 #include "core/redact.h"
 #include "core/url.h"
 #include "mida.h"
@@ -37,18 +38,6 @@
   "sqlite://, postgresql:// (or postgres://), redis://, rediss://, "           \
   "nats://, tls:// (NATS), mqtt://, mqtts://"
 
-/* Copies a message into err (errlen bytes, may be 0), printf-style. */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* ---- fork safety --------------------------------------------------------
  *
@@ -100,9 +89,10 @@ static int open_backend(const mida__sink_methods *m, const char *url, int flags,
   /* A backend that answers no queries is a broker: reading from it is a
    * mistake of the reader, said here once for all brokers. */
   if ((flags & MIDA_SINK_READONLY) && m->query == NULL) {
-    set_err(err, errlen,
-            "this URL is a broker: it takes records but answers no queries; "
-            "query the store that `mida ingest` writes");
+    mida__errbuf_set(
+        err, errlen,
+        "this URL is a broker: it takes records but answers no queries; "
+        "query the store that `mida ingest` writes");
     return MIDA_EUNSUPPORTED;
   }
   backend_enter();
@@ -118,7 +108,7 @@ static int open_backend(const mida__sink_methods *m, const char *url, int flags,
     char why[512] = "";
     rc = mida__key_index_declared(*out, declared, why, sizeof why);
     if (rc != MIDA_OK) {
-      set_err(err, errlen, "%s", why);
+      mida__errbuf_set(err, errlen, "%s", why);
       mida__sink_close(*out);
       *out = NULL;
     }
@@ -131,9 +121,9 @@ int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
   if (out == NULL)
     return MIDA_EINVAL;
   *out = NULL;
-  set_err(err, errlen, "%s", "");
+  mida__errbuf_set(err, errlen, "%s", "");
   if (url == NULL || url[0] == '\0') {
-    set_err(err, errlen, "empty store URL");
+    mida__errbuf_set(err, errlen, "empty store URL");
     return MIDA_EURL;
   }
   size_t n = mida__url_scheme_len(url);
@@ -154,16 +144,16 @@ int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
       if (mida__url_scheme_equal(url, n, sinks[i]->scheme))
         return open_backend(sinks[i], url, flags, out, err, errlen);
     }
-    set_err(err, errlen, "mida's %s module has no sink for %.*s://", name,
-            (int)n, url);
+    mida__errbuf_set(err, errlen, "mida's %s module has no sink for %.*s://",
+                     name, (int)n, url);
     return MIDA_EUNSUPPORTED;
   }
   char shown[MIDA_URL_SHOWN];
-  set_err(err, errlen,
-          "unsupported store URL scheme '%.*s' in '%s'; mida knows: "
-          "%s, file://, or a bare file path",
-          (int)n, url, mida__url_redact(url, shown, sizeof shown),
-          KNOWN_SCHEMES);
+  mida__errbuf_set(err, errlen,
+                   "unsupported store URL scheme '%.*s' in '%s'; mida knows: "
+                   "%s, file://, or a bare file path",
+                   (int)n, url, mida__url_redact(url, shown, sizeof shown),
+                   KNOWN_SCHEMES);
   return MIDA_EURL;
 }
 
