@@ -86,7 +86,6 @@ static int has_suffix(const char *s, const char *suffix) {
   return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* Runs the export of fmt into io. */
 /* An export streams the whole selection: on a store of millions of tasks
  * its statements run for minutes, by design, with flat memory. The guard's
  * time limit is for statements a person writes; here it holds only when
@@ -101,6 +100,7 @@ static void unbounded_time(mida__sink *sink) {
   mida__sink_set_limits(sink, &lim);
 }
 
+/* Runs the export of fmt into io. */
 static int run_export(format fmt, mida__sink *sink,
                       const mida__report_scope *scope,
                       const mida__report_crate_opts *crate,
