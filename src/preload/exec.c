@@ -328,20 +328,28 @@ static char **collect_args(const char *arg0, va_list ap, char ***envp) {
   return argv;
 }
 
+/* Runs call(path, argv, envp) on the arguments collect_args() made, and
+ * frees them if it returns (the exec failed), keeping its errno. */
+static int exec_collected(int (*call)(const char *, char *const[],
+                                      char *const[]),
+                          const char *path, char **argv, char **envp) {
+  if (argv == NULL) {
+    errno = ENOMEM;
+    return -1;
+  }
+  int rc = call(path, argv, envp);
+  int saved = errno;
+  mida__free(argv);
+  errno = saved;
+  return rc;
+}
+
 MIDA_PL_EXPORT int execl(const char *path, const char *arg0, ...) {
   va_list ap;
   va_start(ap, arg0);
   char **argv = collect_args(arg0, ap, NULL);
   va_end(ap);
-  if (argv == NULL) {
-    errno = ENOMEM;
-    return -1;
-  }
-  int rc = execve(path, argv, environ);
-  int saved = errno;
-  mida__free(argv);
-  errno = saved;
-  return rc;
+  return exec_collected(execve, path, argv, environ);
 }
 
 MIDA_PL_EXPORT int execlp(const char *file, const char *arg0, ...) {
@@ -349,15 +357,7 @@ MIDA_PL_EXPORT int execlp(const char *file, const char *arg0, ...) {
   va_start(ap, arg0);
   char **argv = collect_args(arg0, ap, NULL);
   va_end(ap);
-  if (argv == NULL) {
-    errno = ENOMEM;
-    return -1;
-  }
-  int rc = execvpe(file, argv, environ);
-  int saved = errno;
-  mida__free(argv);
-  errno = saved;
-  return rc;
+  return exec_collected(execvpe, file, argv, environ);
 }
 
 MIDA_PL_EXPORT int execle(const char *path, const char *arg0, ...) {
@@ -366,15 +366,7 @@ MIDA_PL_EXPORT int execle(const char *path, const char *arg0, ...) {
   char **envp = NULL;
   char **argv = collect_args(arg0, ap, &envp);
   va_end(ap);
-  if (argv == NULL) {
-    errno = ENOMEM;
-    return -1;
-  }
-  int rc = execve(path, argv, envp);
-  int saved = errno;
-  mida__free(argv);
-  errno = saved;
-  return rc;
+  return exec_collected(execve, path, argv, envp);
 }
 
 /* ---- posix_spawn ------------------------------------------------------- */

@@ -414,15 +414,8 @@ static int arrange(mida__pg_guard *g, mida__sink *base, const char *where) {
 
 /* ---- the statement ------------------------------------------------------ */
 
-/* Copies sql into g->text with ?N written as the N-th parameter's literal
- * (quoted by libpq; NULL for NULL). A literal is of unknown type until its
- * context gives it one, as a parameter sent untyped is. Quoted strings,
- * identifiers, dollar-quoted strings and comments are copied as they are;
- * a '?' not followed by a digit (jsonb's ? operators) is left alone. */
-static int inline_params(mida__pg_guard *g, mida__sink *base, const char *sql,
-                         const char *const *params, int nparams) {
-  mida__buf *b = &g->text;
-  mida__buf_reset(b);
+int mida__pg_write_params(const char *sql, mida__buf *b,
+                          mida__pg_param_fn param, void *ctx) {
   int rc = MIDA_OK;
   const char *p = sql;
   while (*p != '\0' && rc == MIDA_OK) {
@@ -464,33 +457,63 @@ static int inline_params(mida__pg_guard *g, mida__sink *base, const char *sql,
     } else if (p[0] == '?' && p[1] >= '0' && p[1] <= '9') {
       char *end = NULL;
       long k = strtol(p + 1, &end, 10);
-      if (k < 1 || k > nparams)
-        return mida__sink_fail(base, MIDA_EINVAL,
-                               "the query uses ?%ld, and %d parameters were "
-                               "given",
-                               k, nparams);
       p = end;
-      const char *v = params[k - 1];
-      if (v == NULL) {
-        rc = mida__buf_adds(b, "NULL");
-      } else {
-        char *lit = PQescapeLiteral(g->conn, v, strlen(v));
-        if (lit == NULL)
-          return mida__sink_fail(base, MIDA_EINVAL,
-                                 "parameter %ld cannot be sent: %s", k,
-                                 PQerrorMessage(g->conn));
-        rc = mida__buf_adds(b, lit);
-        PQfreemem(lit);
-      }
+      rc = param(ctx, k, b);
       continue;
     } else {
       p++;
     }
     rc = mida__buf_add(b, start, (size_t)(p - start));
   }
-  if (rc != MIDA_OK)
+  return rc;
+}
+
+/* What inline_params needs to write a parameter. */
+typedef struct inline_ctx {
+  mida__pg_guard *g;
+  mida__sink *base;
+  const char *const *params;
+  int nparams;
+  int said; /* a message is in base */
+} inline_ctx;
+
+/* Writes the n-th parameter as a literal (quoted by libpq; NULL for
+ * NULL). A literal is of unknown type until its context gives it one, as
+ * a parameter sent untyped is. */
+static int inline_one(void *vctx, long n, mida__buf *b) {
+  inline_ctx *c = vctx;
+  c->said = 1;
+  if (n < 1 || n > c->nparams)
+    return mida__sink_fail(c->base, MIDA_EINVAL,
+                           "the query uses ?%ld, and %d parameters were "
+                           "given",
+                           n, c->nparams);
+  const char *v = c->params[n - 1];
+  if (v == NULL) {
+    c->said = 0;
+    return mida__buf_adds(b, "NULL");
+  }
+  char *lit = PQescapeLiteral(c->g->conn, v, strlen(v));
+  if (lit == NULL)
+    return mida__sink_fail(c->base, MIDA_EINVAL,
+                           "parameter %ld cannot be sent: %s", n,
+                           PQerrorMessage(c->g->conn));
+  c->said = 0;
+  int rc = mida__buf_adds(b, lit);
+  PQfreemem(lit);
+  return rc;
+}
+
+/* Copies sql into g->text with ?N written as the N-th parameter's
+ * literal. */
+static int inline_params(mida__pg_guard *g, mida__sink *base, const char *sql,
+                         const char *const *params, int nparams) {
+  mida__buf_reset(&g->text);
+  inline_ctx c = {g, base, params, nparams, 0};
+  int rc = mida__pg_write_params(sql, &g->text, inline_one, &c);
+  if (rc != MIDA_OK && !c.said)
     return mida__sink_fail(base, rc, "query too long");
-  return MIDA_OK;
+  return rc;
 }
 
 /* PostgreSQL's text of a double precision value, rewritten as the SQLite

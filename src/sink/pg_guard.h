@@ -45,6 +45,17 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
                          const mida__query_limits *lim, mida__row_fn row,
                          void *ctx);
 
+/* Writes into b what stands for the n-th (1-based) parameter; returns
+ * MIDA_OK or a code that stops mida__pg_write_params. */
+typedef int (*mida__pg_param_fn)(void *ctx, long n, mida__buf *b);
+
+/* Copies sql into b, with what param() writes in place of each ?N. Quoted
+ * strings and identifiers, dollar-quoted strings and comments are copied
+ * as they are; a '?' not followed by a digit (jsonb's ? operators) is left
+ * alone. Returns MIDA_OK, param()'s first other code, or the buffer's. */
+int mida__pg_write_params(const char *sql, mida__buf *b,
+                          mida__pg_param_fn param, void *ctx);
+
 /* Stops the query in flight, if any: async-signal-safe (PQcancel). */
 void mida__pg_guard_cancel(mida__pg_guard *g);
 

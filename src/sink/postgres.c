@@ -1481,36 +1481,15 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
 
 /* ---- query -------------------------------------------------------------- */
 
-/* Copies sql into b with ?N parameters written $N. Quoted strings,
- * identifiers and comments are copied as they are; a '?' not followed by a
- * digit (jsonb's ? operators) is left alone. */
+/* Writes the n-th parameter as $n, libpq's placeholder. */
+static int dollar_param(void *ctx, long n, mida__buf *b) {
+  (void)ctx;
+  return mida__buf_printf(b, "$%ld", n);
+}
+
+/* Copies sql into b with ?N parameters written $N. */
 static int rewrite_params(const char *sql, mida__buf *b) {
-  int rc = MIDA_OK;
-  const char *p = sql;
-  while (*p != '\0' && rc == MIDA_OK) {
-    const char *start = p;
-    if (*p == '\'' || *p == '"') {
-      char q = *p++;
-      while (*p != '\0' && !(*p == q && p[1] != q))
-        p += (*p == q) ? 2 : 1;
-      if (*p != '\0')
-        p++;
-    } else if (p[0] == '-' && p[1] == '-') {
-      while (*p != '\0' && *p != '\n')
-        p++;
-    } else if (p[0] == '/' && p[1] == '*') {
-      const char *end = strstr(p + 2, "*/");
-      p = end != NULL ? end + 2 : p + strlen(p);
-    } else if (p[0] == '?' && p[1] >= '0' && p[1] <= '9') {
-      rc = mida__buf_adds(b, "$");
-      p++;
-      continue;
-    } else {
-      p++;
-    }
-    rc = mida__buf_add(b, start, (size_t)(p - start));
-  }
-  return rc;
+  return mida__pg_write_params(sql, b, dollar_param, NULL);
 }
 
 static int pg_query(mida__sink *base, const char *sql,
