@@ -11,20 +11,11 @@
 #include "serve/serve.h"
 
 #include "core/alloc.h"
+#include "core/hex.h"
 #include "mida.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
 
 /* Whether s[0..len) is valid UTF-8 with no control character. */
 static int clean_utf8(const unsigned char *s, size_t len) {
@@ -78,12 +69,13 @@ static int decode_into(mida__req *req, const char *src, size_t len, size_t max,
   for (size_t i = 0; i < len; i++) {
     char c = src[i];
     if (c == '%') {
-      if (len - i < 3 || hex_value(src[i + 1]) < 0 ||
-          hex_value(src[i + 2]) < 0) {
+      if (len - i < 3 || mida__hex_value(src[i + 1]) < 0 ||
+          mida__hex_value(src[i + 2]) < 0) {
         snprintf(why, whylen, "bad %%-escape in the %s", what);
         return MIDA_EINVAL;
       }
-      c = (char)(hex_value(src[i + 1]) * 16 + hex_value(src[i + 2]));
+      c = (char)(mida__hex_value(src[i + 1]) * 16 +
+                 mida__hex_value(src[i + 2]));
       i += 2;
     } else if (c == '+' && plus_space) {
       c = ' ';
