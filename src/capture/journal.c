@@ -637,6 +637,25 @@ fail:
   return rc;
 }
 
+/* Turns seg's ring into an inaccessible reservation of its address range.
+ * If that fails the old ring simply stays mapped until reuse or close. */
+static void ring_reserve(mida__journal *j, segment *seg) {
+  void *r =
+      mmap(seg->ring, (size_t)j->ring_bytes, PROT_NONE,
+           MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  (void)r;
+}
+
+/* Closes seg's file and keeps its address range on the free list. */
+static void segment_to_free_list(mida__journal *j, segment *seg) {
+  close(seg->fd);
+  seg->fd = -1;
+  mida__free(seg->path);
+  seg->path = NULL;
+  seg->next = j->free_list;
+  j->free_list = seg;
+}
+
 /* Removes the drained, sealed segment seg from disk and keeps its address
  * range for reuse: the header page stays (sealed), the ring becomes an
  * inaccessible reservation. Called by the reader with j->lock held. */
@@ -646,17 +665,8 @@ static void segment_retire(mida__journal *j, segment *seg) {
   j->retired_dropped += atomic_load_explicit(&h->dropped, memory_order_relaxed);
   j->retired_corrupt += atomic_load_explicit(&h->corrupt, memory_order_relaxed);
   unlink(seg->path);
-  void *r =
-      mmap(seg->ring, (size_t)j->ring_bytes, PROT_NONE,
-           MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  /* If that failed the old ring simply stays mapped until reuse or close. */
-  (void)r;
-  close(seg->fd);
-  seg->fd = -1;
-  mida__free(seg->path);
-  seg->path = NULL;
-  seg->next = j->free_list;
-  j->free_list = seg;
+  ring_reserve(j, seg);
+  segment_to_free_list(j, seg);
 }
 
 /* The reader's move to the next segment once the oldest is sealed and
@@ -724,10 +734,7 @@ static void hand_off_sealed(mida__journal *j) {
         atomic_load_explicit(&h->records, memory_order_relaxed);
     j->retired_dropped +=
         atomic_load_explicit(&h->dropped, memory_order_relaxed);
-    void *r =
-        mmap(seg->ring, (size_t)j->ring_bytes, PROT_NONE,
-             MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    (void)r;
+    ring_reserve(j, seg);
     /* A mapping of the file keeps its open file description, and with it
      * the lock, alive: the header page becomes a private copy (a stale
      * writer still finds it sealed there), moved into place whole. */
@@ -739,12 +746,7 @@ static void hand_off_sealed(mida__journal *j) {
                  MREMAP_MAYMOVE | MREMAP_FIXED, seg->base) == MAP_FAILED)
         munmap(copy, MIDA_JOURNAL_HEADER_BYTES);
     }
-    close(seg->fd);
-    seg->fd = -1;
-    mida__free(seg->path);
-    seg->path = NULL;
-    seg->next = j->free_list;
-    j->free_list = seg;
+    segment_to_free_list(j, seg);
   }
 }
 
