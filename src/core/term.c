@@ -40,10 +40,22 @@ static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp) {
   return n;
 }
 
-/* Whether code point cp is one that must not reach a terminal. */
+/* Whether code point cp is one that must not reach a terminal as it is:
+ * a control, or a format character that is invisible yet reorders or
+ * splits the text around it (term.h lists them). */
 static int unsafe_cp(uint32_t cp) {
   return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) ||
-         (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+         cp == 0x061C || cp == 0x200B || cp == 0x200E || cp == 0x200F ||
+         (cp >= 0x2028 && cp <= 0x202E) || cp == 0x2060 ||
+         (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF;
+}
+
+/* Whether cp changes in mode: in MIDA_TERM_ESCAPE a backslash is doubled,
+ * so that a literal "\n" in a value ("\\n") never reads as the escape
+ * of a newline ("\n"); a space stands for nothing else, so
+ * MIDA_TERM_SPACE keeps backslashes. */
+static int changed_cp(uint32_t cp, mida__term_mode mode) {
+  return unsafe_cp(cp) || (mode == MIDA_TERM_ESCAPE && cp == '\\');
 }
 
 int mida__term_unsafe(const char *s, size_t len) {
@@ -51,7 +63,7 @@ int mida__term_unsafe(const char *s, size_t len) {
   for (size_t i = 0; i < len;) {
     uint32_t cp;
     size_t n = utf8_decode(p + i, len - i, &cp);
-    if (n == 0 || unsafe_cp(cp))
+    if (n == 0 || changed_cp(cp, MIDA_TERM_ESCAPE))
       return 1;
     i += n;
   }
@@ -62,6 +74,8 @@ int mida__term_unsafe(const char *s, size_t len) {
 static int add_escape(mida__buf *b, const unsigned char *p, size_t n,
                       uint32_t cp) {
   switch (n == 1 ? cp : UINT32_MAX) {
+  case '\\':
+    return mida__buf_adds(b, "\\\\");
   case '\n':
     return mida__buf_adds(b, "\\n");
   case '\r':
@@ -86,7 +100,7 @@ int mida__term_add(mida__buf *b, const char *s, size_t len,
   while (i < len && rc == MIDA_OK) {
     uint32_t cp = 0;
     size_t n = utf8_decode(p + i, len - i, &cp);
-    if (n != 0 && !unsafe_cp(cp)) {
+    if (n != 0 && !changed_cp(cp, mode)) {
       i += n;
       run += n;
       continue;
