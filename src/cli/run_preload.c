@@ -7,7 +7,9 @@
  * configured libdir when installed, <bin>/../lib/ in a wheel's mida/_lib) and appended to the command's
  * LD_PRELOAD. The command gets the spool (absolute, so that a process that
  * changes directory still finds it), the prefixes not to record (the
- * spool, the store's file and its -wal/-shm, --ignore), a pipe registry
+ * spool, the store's file and its -wal/-shm, --ignore), whether an
+ * interpreter's installed code is recorded (--record-code, else whatever
+ * MIDA_PRELOAD_RECORD_CODE says already), a pipe registry
  * file of its own in the spool (src/preload/pipes.c) and, as
  * MIDA_PRELOAD_TASK, the task of `mida run`, which the command's first
  * process goes on as: the root of the process tree.
@@ -66,6 +68,7 @@ int mida__run_preload_options(mida__run_preload *p, mida__cli_opt *opts) {
   opts[1] = (mida__cli_opt){"--ignore", NULL, &p->ignore, NULL};
   opts[2] = (mida__cli_opt){"--digest", NULL, NULL, &p->digest};
   opts[3] = (mida__cli_opt){"--digest-max", NULL, &p->digest_max, NULL};
+  opts[4] = (mida__cli_opt){"--record-code", NULL, NULL, &p->record_code};
   return MIDA_RUN_PRELOAD_OPTIONS;
 }
 
@@ -417,7 +420,8 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
   if (set_ignore(p) != MIDA_OK || append_preload(lib) != 0 ||
       setenv("MIDA_PRELOAD_SPOOL", p->spool, 1) != 0 ||
       setenv("MIDA_SPOOL", p->spool, 1) != 0 ||
-      setenv("MIDA_PRELOAD_TASK", context, 1) != 0) {
+      setenv("MIDA_PRELOAD_TASK", context, 1) != 0 ||
+      (p->record_code && setenv("MIDA_PRELOAD_RECORD_CODE", "1", 1) != 0)) {
     mida__cli_note( "mida run: cannot set the command's environment; its "
                     "files are not recorded\n");
     unsetenv("MIDA_PRELOAD_SPOOL");

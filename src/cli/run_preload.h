@@ -20,7 +20,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#define MIDA_RUN_PRELOAD_OPTIONS 4 /* entries it adds to the option table */
+#define MIDA_RUN_PRELOAD_OPTIONS 5 /* entries it adds to the option table */
 
 typedef struct mida__run_preload {
   /* options */
@@ -28,6 +28,7 @@ typedef struct mida__run_preload {
   const char *ignore;     /* --ignore P[:P...]: prefixes not recorded */
   int digest;             /* --digest: hash generated files afterwards */
   const char *digest_max; /* --digest-max BYTES: largest file hashed */
+  int record_code;        /* --record-code: installed code is data */
   /* state, once started */
   int active;                /* the library is in the command */
   const char *store;         /* the store URL (borrowed) */

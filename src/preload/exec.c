@@ -40,7 +40,7 @@ extern char **environ;
 static const char *const carried_names[] = {
     "MIDA_PRELOAD_SPOOL", "MIDA_PRELOAD_IGNORE", "MIDA_PRELOAD_PIPES",
     "MIDA_PRELOAD_RING",  "MIDA_WORKFLOW",       "MIDA_CAMPAIGN",
-    "MIDA_STORE",         "MIDA_SPOOL",
+    "MIDA_STORE",         "MIDA_SPOOL",          "MIDA_PRELOAD_RECORD_CODE",
 };
 #define CARRIED (sizeof carried_names / sizeof carried_names[0])
 

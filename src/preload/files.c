@@ -141,10 +141,11 @@ static char ignore_text[8192];        /* MIDA_PRELOAD_IGNORE, split */
 static const char *ignore[MAX_IGNORE]; /* its prefixes */
 static size_t ignore_len[MAX_IGNORE];
 static int ignore_count;
+static int record_code; /* MIDA_PRELOAD_RECORD_CODE: installed code is data */
 
-/* Reads the ':'-separated prefixes of MIDA_PRELOAD_IGNORE (at start). */
-void mida__pl_noise_init(const char *list) {
+void mida__pl_noise_init(const char *list, int code_is_data) {
   ignore_count = 0;
+  record_code = code_is_data;
   if (list == NULL)
     return;
   size_t n = strlen(list);
@@ -180,7 +181,8 @@ static int is_shared_library(const char *abs) {
  * reads as it reads its shared libraries: Python's compiled modules (in a
  * __pycache__ directory), its standard library and installed packages
  * (under lib/pythonX.Y/, site-packages/ or dist-packages/) and a virtual
- * environment's pyvenv.cfg. A script run from anywhere else is data. */
+ * environment's pyvenv.cfg. A script run from anywhere else is data.
+ * MIDA_PRELOAD_RECORD_CODE (`mida run --record-code`) records them too. */
 static int is_installed_code(const char *abs) {
   if (strstr(abs, "/__pycache__/") != NULL ||
       strstr(abs, "/site-packages/") != NULL ||
@@ -204,7 +206,7 @@ int mida__pl_is_noise(const char *abs) {
   for (int i = 0; i < ignore_count; i++)
     if (strncmp(abs, ignore[i], ignore_len[i]) == 0)
       return 1;
-  return is_shared_library(abs) || is_installed_code(abs);
+  return is_shared_library(abs) || (!record_code && is_installed_code(abs));
 }
 
 /* ---- entries ----------------------------------------------------------- */

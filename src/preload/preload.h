@@ -153,8 +153,10 @@ int mida__pl_abspath(int dirfd, const char *path, char *out);
  * (/proc, /sys, /dev, loader libraries, mida's own files, --ignore). */
 int mida__pl_is_noise(const char *abs);
 
-/* Reads the ':'-separated prefixes of MIDA_PRELOAD_IGNORE (at start). */
-void mida__pl_noise_init(const char *list);
+/* Reads the ':'-separated prefixes of MIDA_PRELOAD_IGNORE (at start);
+ * code_is_data (MIDA_PRELOAD_RECORD_CODE): an interpreter's installed code
+ * (__pycache__, lib/pythonX.Y, site-packages, ...) is recorded, not noise. */
+void mida__pl_noise_init(const char *list, int code_is_data);
 
 /* The working directory changed (chdir, fchdir): relative paths are
  * resolved against the new one. */

@@ -13,6 +13,11 @@
  *                        spool, the store, `mida run --ignore`)
  *   MIDA_PRELOAD_PIPES   the registry of pipe writers (pipes.c)
  *   MIDA_PRELOAD_RING    journal ring bytes per segment (default 256 KiB)
+ *   MIDA_PRELOAD_RECORD_CODE  set and not "0": an interpreter's installed
+ *                        code (Python's __pycache__, lib/pythonX.Y,
+ *                        site-/dist-packages, pyvenv.cfg) is recorded as
+ *                        data, not counted as noise (`mida run
+ *                        --record-code`)
  *   MIDA_WORKFLOW, MIDA_CAMPAIGN   the workflow and campaign of the tasks
  *
  * and, per process, from its parent:
@@ -304,7 +309,10 @@ __attribute__((constructor)) static void preload_start(int argc, char **argv,
       self.dli_fname[0] == '/')
     snprintf(mida__pl.self_path, sizeof mida__pl.self_path, "%s",
              self.dli_fname);
-  mida__pl_noise_init(getenv("MIDA_PRELOAD_IGNORE"));
+  const char *code = getenv("MIDA_PRELOAD_RECORD_CODE");
+  mida__pl_noise_init(getenv("MIDA_PRELOAD_IGNORE"),
+                      code != NULL && code[0] != '\0' &&
+                          strcmp(code, "0") != 0);
   mida__pl_pipes_init(getenv("MIDA_PRELOAD_PIPES"));
   read_context();
   own_context_entry();

@@ -259,6 +259,40 @@ def test_an_interpreters_installed_code_is_noise(r):
     assert r.counter("run.ignored_opens") >= 3
 
 
+def test_installed_code_is_recorded_when_asked(r):
+    """--record-code (or MIDA_PRELOAD_RECORD_CODE=1 in mida run's
+    environment) turns the rule above off: the package module, its
+    __pycache__ and pyvenv.cfg are then data the program used."""
+    site = r.dir / "env" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    write(site / "helpermod.py", "VALUE = 1\n")
+    write(r.dir / "env" / "pyvenv.cfg", "home = /usr/bin\n")
+    (r.dir / "__pycache__").mkdir()
+    write(r.dir / "__pycache__" / "cached.bin", "x\n")
+    write(r.dir / "job.py", "import sys\n"
+          f"sys.path.insert(0, {str(site)!r})\n"
+          "import helpermod\n"
+          f"open({str(r.dir / 'env' / 'pyvenv.cfg')!r}).read()\n"
+          f"open({str(r.dir / '__pycache__' / 'cached.bin')!r}).read()\n")
+    p = r.run("python3", "job.py", options=("--record-code",))
+    assert p.returncode == 0, p.stderr
+    expected = {("python3", "used", "job.py"),
+                ("python3", "used",
+                 "env/lib/python3.11/site-packages/helpermod.py"),
+                ("python3", "used", "env/pyvenv.cfg"),
+                ("python3", "used", "__pycache__/cached.bin")}
+    assert expected <= r.links(r.dir), sorted(r.links(r.dir))
+    # The same through the environment, into a store of its own.
+    r2 = Run(r.dir / "by-env")
+    r2.dir.mkdir()
+    p = subprocess.run([mida_bin(), "run", "--no-mlflow", "--", "python3",
+                        str(r.dir / "job.py")],
+                       env=r2.env(MIDA_PRELOAD_RECORD_CODE="1"), cwd=r2.dir,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert expected <= r2.links(r.dir), sorted(r2.links(r.dir))
+
+
 def test_ignore_option_and_digest(r):
     write(r.dir / "skip.txt", "x\n")
     p = r.run("bash", "-c", "cat skip.txt > out.txt",
