@@ -15,18 +15,27 @@
  * parameter role within security-definer function"). So the statement is
  * run by two such functions, owned by mida_reader, that only it may call:
  *
- *   mida.mida_guard_open(q)      opens the cursor mida_guard on q;
+ *   mida.mida_guard_open(q, p)   opens the cursor mida_guard on q, with
+ *                                the text[] p as its parameter $1;
  *   mida.mida_guard_fetch(c, n)  returns its next n rows.
  *
  * and every row is computed inside one of them. Each query is
  *
  *   BEGIN READ ONLY; SET LOCAL statement_timeout, temp_file_limit (a
  *   superuser's), cursor_tuple_fraction; SET LOCAL ROLE mida_reader;
- *   SELECT mida.mida_guard_open($1);      -- the user's text as a value
+ *   [SAVEPOINT; Parse and Describe the statement with ?N as $N]
+ *   SELECT mida.mida_guard_open($1, ARRAY[$2, ...]::text[]);
+ *                                         -- the user's text and values
  *   Describe portal mida_guard;           -- the result's columns
  *   SELECT * FROM mida.mida_guard_fetch('mida_guard', 1000)
  *            AS t(c1 type1, ...);         -- until fewer rows come
  *   ROLLBACK;
+ *
+ * A parameter's value never becomes SQL text: ?N is written ($1[N]::type),
+ * the N-th element of the array that the function passes with EXECUTE ...
+ * USING, cast to the type that the server gives $N in that place (as it
+ * would to a quoted literal there; text when it cannot tell, as for a
+ * parameter the statement does not use).
  *
  * A cursor opens only one statement that returns rows: several statements,
  * COPY, SET, RESET ROLE and writes are refused there. Fetching in batches
@@ -82,7 +91,7 @@
 /* What the guard functions' comment says when they are up to date: the
  * guard's version and the tables granted, which are those that exist. */
 #define GUARD_MARKER                                                           \
-  "'mida query guard 1: ' || coalesce((SELECT string_agg(g.tbl, ','"         \
+  "'mida query guard 2: ' || coalesce((SELECT string_agg(g.tbl, ','"           \
   " ORDER BY g.tbl) FROM unnest(" GUARD_TABLES ") AS g(tbl) WHERE"             \
   " " GUARD_TABLE_EXISTS("g.tbl") "), '')"
 
@@ -115,18 +124,22 @@ static const char setup_sql[] =
     " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;"
     " END $$;\n"
     "CREATE SCHEMA IF NOT EXISTS mida;\n"
-    "CREATE OR REPLACE FUNCTION mida.mida_guard_open(q text) RETURNS"
-    " refcursor LANGUAGE plpgsql SECURITY DEFINER AS $f$ DECLARE c refcursor"
-    " := '" GUARD_CURSOR "'; BEGIN OPEN c NO SCROLL FOR EXECUTE q;"
-    " RETURN c; END $f$;\n"
+    /* Guard 1 took the statement with its parameters written in. */
+    "DROP FUNCTION IF EXISTS mida.mida_guard_open(text);\n"
+    "CREATE OR REPLACE FUNCTION mida.mida_guard_open(q text, p text[])"
+    " RETURNS refcursor LANGUAGE plpgsql SECURITY DEFINER AS $f$ DECLARE c"
+    " refcursor := '" GUARD_CURSOR "'; BEGIN OPEN c NO SCROLL FOR EXECUTE q"
+    " USING p; RETURN c; END $f$;\n"
     "CREATE OR REPLACE FUNCTION mida.mida_guard_fetch(c refcursor,"
     " n integer) RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER AS"
     " $f$ BEGIN RETURN QUERY EXECUTE format('FETCH %s FROM %I', n, c);"
     " END $f$;\n"
-    "ALTER FUNCTION mida.mida_guard_open(text) OWNER TO mida_reader;\n"
+    "ALTER FUNCTION mida.mida_guard_open(text, text[]) OWNER TO"
+    " mida_reader;\n"
     "ALTER FUNCTION mida.mida_guard_fetch(refcursor, integer) OWNER TO"
     " mida_reader;\n"
-    "REVOKE ALL ON FUNCTION mida.mida_guard_open(text) FROM PUBLIC;\n"
+    "REVOKE ALL ON FUNCTION mida.mida_guard_open(text, text[]) FROM"
+    " PUBLIC;\n"
     "REVOKE ALL ON FUNCTION mida.mida_guard_fetch(refcursor, integer) FROM"
     " PUBLIC;\n"
     "GRANT USAGE ON SCHEMA mida TO mida_reader;\n"
@@ -161,8 +174,17 @@ static const struct known_type {
     {3802, "jsonb"},
 };
 
-/* The type oid of double precision (pg_type.dat). */
+/* The type oids of text and double precision (pg_type.dat). */
+#define TEXT_OID 25
 #define FLOAT8_OID 701
+
+/* The name of a type that known_types holds, else NULL. */
+static const char *known_type_name(unsigned oid, int mod) {
+  for (size_t k = 0; k < sizeof known_types / sizeof known_types[0]; k++)
+    if (known_types[k].oid == oid && mod == -1)
+      return known_types[k].name;
+  return NULL;
+}
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -414,6 +436,12 @@ static int arrange(mida__pg_guard *g, mida__sink *base, const char *where) {
 
 /* ---- the statement ------------------------------------------------------ */
 
+/* Whether c may continue an SQL identifier (ASCII). */
+static int ident_char(char c) {
+  return c == '_' || (c >= '0' && c <= '9') ||
+         ((c | 32) >= 'a' && (c | 32) <= 'z');
+}
+
 int mida__pg_write_params(const char *sql, mida__buf *b,
                           mida__pg_param_fn param, void *ctx) {
   int rc = MIDA_OK;
@@ -421,9 +449,12 @@ int mida__pg_write_params(const char *sql, mida__buf *b,
   while (*p != '\0' && rc == MIDA_OK) {
     const char *start = p;
     if (*p == '\'' || *p == '"') {
+      /* In E'...' a backslash escapes the next character (E'\''). */
+      int backslash = *p == '\'' && p > sql && (p[-1] | 32) == 'e' &&
+                      (p - 1 == sql || !ident_char(p[-2]));
       char q = *p++;
       while (*p != '\0' && !(*p == q && p[1] != q))
-        p += (*p == q) ? 2 : 1;
+        p += (*p == q || (backslash && *p == '\\' && p[1] != '\0')) ? 2 : 1;
       if (*p != '\0')
         p++;
     } else if (p[0] == '-' && p[1] == '-') {
@@ -432,10 +463,7 @@ int mida__pg_write_params(const char *sql, mida__buf *b,
     } else if (p[0] == '/' && p[1] == '*') {
       const char *end = strstr(p + 2, "*/");
       p = end != NULL ? end + 2 : p + strlen(p);
-    } else if (*p == '$' && (p == sql || !(p[-1] == '_' ||
-                                          (p[-1] >= '0' && p[-1] <= '9') ||
-                                          ((p[-1] | 32) >= 'a' &&
-                                           (p[-1] | 32) <= 'z')))) {
+    } else if (*p == '$' && (p == sql || !ident_char(p[-1]))) {
       /* $tag$ ... $tag$ */
       size_t n = 1;
       while (p[n] == '_' || ((p[n] | 32) >= 'a' && (p[n] | 32) <= 'z') ||
@@ -468,51 +496,146 @@ int mida__pg_write_params(const char *sql, mida__buf *b,
   return rc;
 }
 
-/* What inline_params needs to write a parameter. */
-typedef struct inline_ctx {
-  mida__pg_guard *g;
+/* What write_param needs: how to write the N-th parameter. */
+typedef struct param_ctx {
   mida__sink *base;
-  const char *const *params;
   int nparams;
-  int said; /* a message is in base */
-} inline_ctx;
+  const char *const *types; /* NULL: write $N; else ($1[N]::type[N]) */
+  int said;                 /* a message is in base */
+} param_ctx;
 
-/* Writes the n-th parameter as a literal (quoted by libpq; NULL for
- * NULL). A literal is of unknown type until its context gives it one, as
- * a parameter sent untyped is. */
-static int inline_one(void *vctx, long n, mida__buf *b) {
-  inline_ctx *c = vctx;
-  c->said = 1;
-  if (n < 1 || n > c->nparams)
+/* Writes the n-th parameter: $n, for the server to say its type, or the
+ * n-th element of the function's array, cast to that type (none for
+ * NULL, text). */
+static int write_param(void *vctx, long n, mida__buf *b) {
+  param_ctx *c = vctx;
+  c->said = n < 1 || n > c->nparams;
+  if (c->said)
     return mida__sink_fail(c->base, MIDA_EINVAL,
                            "the query uses ?%ld, and %d parameters were "
                            "given",
                            n, c->nparams);
-  const char *v = c->params[n - 1];
-  if (v == NULL) {
-    c->said = 0;
-    return mida__buf_adds(b, "NULL");
-  }
-  char *lit = PQescapeLiteral(c->g->conn, v, strlen(v));
-  if (lit == NULL)
-    return mida__sink_fail(c->base, MIDA_EINVAL,
-                           "parameter %ld cannot be sent: %s", n,
-                           PQerrorMessage(c->g->conn));
-  c->said = 0;
-  int rc = mida__buf_adds(b, lit);
-  PQfreemem(lit);
+  if (c->types == NULL)
+    return mida__buf_printf(b, "$%ld", n);
+  if (c->types[n - 1] == NULL)
+    return mida__buf_printf(b, "($1[%ld])", n);
+  return mida__buf_printf(b, "($1[%ld]::%s)", n, c->types[n - 1]);
+}
+
+/* Copies sql into g->text with ?N written as write_param says. */
+static int write_statement(mida__pg_guard *g, mida__sink *base, const char *sql,
+                           int nparams, const char *const *types) {
+  mida__buf_reset(&g->text);
+  param_ctx c = {base, nparams, types, 0};
+  int rc = mida__pg_write_params(sql, &g->text, write_param, &c);
+  if (rc != MIDA_OK && !c.said)
+    return mida__sink_fail(base, rc, "query too long");
   return rc;
 }
 
-/* Copies sql into g->text with ?N written as the N-th parameter's
- * literal. */
-static int inline_params(mida__pg_guard *g, mida__sink *base, const char *sql,
-                         const char *const *params, int nparams) {
-  mida__buf_reset(&g->text);
-  inline_ctx c = {g, base, params, nparams, 0};
-  int rc = mida__pg_write_params(sql, &g->text, inline_one, &c);
-  if (rc != MIDA_OK && !c.said)
-    return mida__sink_fail(base, rc, "query too long");
+/* The parameter whose type the server could not tell in res ("could not
+ * determine data type of parameter $3", SQLSTATE 42P18), else 0. */
+static long indeterminate_param(const PGresult *res) {
+  const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+  const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+  const char *dollar = m != NULL ? strrchr(m, '$') : NULL;
+  if (state == NULL || strcmp(state, "42P18") != 0 || dollar == NULL)
+    return 0;
+  return strtol(dollar + 1, NULL, 10);
+}
+
+/* Parses and describes g->text (the statement with ?N as $N) into *desc,
+ * the server choosing each parameter's type from its place, as it would
+ * for a quoted literal there. One whose type nothing says ($3 IS NULL) is
+ * text; a statement the server cannot prepare leaves *desc NULL. Each
+ * error is undone by the savepoint mida_guard_params. */
+static int describe_params(mida__pg_guard *g, mida__sink *base,
+                           const char *where, const mida__query_limits *lim,
+                           int nparams, PGresult **desc) {
+  *desc = NULL;
+  unsigned *given = mida__calloc((size_t)nparams, sizeof *given);
+  if (given == NULL)
+    return mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
+  int rc = MIDA_OK;
+  for (int tries = 0; tries <= nparams && *desc == NULL; tries++) {
+    PGresult *res =
+        PQprepare(g->conn, "", mida__buf_str(&g->text), nparams, given);
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+      PQclear(res);
+      res = PQdescribePrepared(g->conn, "");
+      if (PQresultStatus(res) == PGRES_COMMAND_OK &&
+          PQnparams(res) == nparams) {
+        *desc = res;
+        break;
+      }
+    }
+    long k = indeterminate_param(res);
+    PQclear(res);
+    if (g->cancelled) {
+      rc = guard_fail(g, base, where, lim, NULL);
+      break;
+    }
+    res = PQexec(g->conn, "ROLLBACK TO SAVEPOINT mida_guard_params");
+    if (!result_ok(res)) {
+      rc = guard_fail(g, base, where, lim, res);
+      break;
+    }
+    PQclear(res);
+    if (k < 1 || k > nparams || given[k - 1] != 0)
+      break; /* no type to be had: all text */
+    given[k - 1] = TEXT_OID;
+  }
+  mida__free(given);
+  return rc;
+}
+
+/* Fills types[0..nparams) with the name of the type that the server gives
+ * each parameter (describe_params; NULL: text). *owner receives the
+ * result holding the names (PQclear). */
+static int param_types(mida__pg_guard *g, mida__sink *base, const char *where,
+                       const mida__query_limits *lim, int nparams,
+                       int64_t deadline, const char **types, PGresult **owner) {
+  *owner = NULL;
+  PGresult *desc = NULL;
+  PGresult *res = NULL;
+  int rc = describe_params(g, base, where, lim, nparams, &desc);
+  if (rc != MIDA_OK || desc == NULL)
+    return rc;
+  /* The names of the types that known_types lacks, in one round trip. */
+  mida__buf oids;
+  mida__buf_init(&oids, (size_t)1 << 20);
+  rc = mida__buf_adds(&oids, "{");
+  int unknown = 0;
+  for (int i = 0; i < nparams && rc == MIDA_OK; i++) {
+    unsigned oid = PQparamtype(desc, i);
+    types[i] = known_type_name(oid, -1);
+    if (types[i] == NULL)
+      rc = mida__buf_printf(&oids, "%s%u", unknown++ ? "," : "", oid);
+    else if (oid == TEXT_OID)
+      types[i] = NULL;
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&oids, "}");
+  if (rc == MIDA_OK && unknown > 0) {
+    const char *list = mida__buf_str(&oids);
+    res = run_stmt(g,
+                   "SELECT format_type(o, NULL) FROM unnest($1::oid[]) WITH"
+                   " ORDINALITY AS x(o, n) ORDER BY n",
+                   1, &list, deadline);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+        PQntuples(res) != unknown || g->cancelled) {
+      rc = guard_fail(g, base, where, lim, res);
+    } else {
+      for (int i = 0, k = 0; i < nparams; i++)
+        if (known_type_name(PQparamtype(desc, i), -1) == NULL)
+          types[i] = PQgetvalue(res, k++, 0);
+      *owner = res;
+    }
+  } else if (rc != MIDA_OK) {
+    rc = mida__sink_fail(base, rc, "out of memory");
+  }
+  mida__buf_free(&oids);
+  PQclear(desc);
   return rc;
 }
 
@@ -526,14 +649,6 @@ static const char *float8_text(const char *pg, char out[MIDA_DTOA_MAX]) {
     return pg;
   mida__dtoa(v, out);
   return out;
-}
-
-/* The name of a type that known_types holds, else NULL. */
-static const char *known_type_name(unsigned oid, int mod) {
-  for (size_t k = 0; k < sizeof known_types / sizeof known_types[0]; k++)
-    if (known_types[k].oid == oid && mod == -1)
-      return known_types[k].name;
-  return NULL;
 }
 
 /* Writes the fetch statement, whose column definitions are the described
@@ -640,13 +755,16 @@ static int deliver(mida__sink *base, const PGresult *desc, const PGresult *res,
   return rc;
 }
 
-/* Opens the cursor on text inside the guard and describes it into *desc. */
+/* Opens the cursor on g->text inside the guard, with the call (text,
+ * then the parameters' values in values[1..nvalues)), and describes it
+ * into *desc. */
 static int open_cursor(mida__pg_guard *g, mida__sink *base, const char *where,
-                       const mida__query_limits *lim, const char *text,
-                       int64_t deadline, PGresult **desc) {
+                       const mida__query_limits *lim, const char *call,
+                       const char **values, int nvalues, int64_t deadline,
+                       PGresult **desc) {
   *desc = NULL;
-  PGresult *res =
-      run_stmt(g, "SELECT mida.mida_guard_open($1)", 1, &text, deadline);
+  values[0] = mida__buf_str(&g->text);
+  PGresult *res = run_stmt(g, call, nvalues, values, deadline);
   if (!result_ok(res) || g->cancelled)
     return guard_fail(g, base, where, lim, res);
   PQclear(res);
@@ -706,17 +824,25 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
   int64_t deadline = lim->timeout_ms > 0 ? now_ms() + lim->timeout_ms : 0;
   int rc = g->arranged ? MIDA_OK : arrange(g, base, where);
   if (rc == MIDA_OK)
-    rc = inline_params(g, base, sql, params, nparams);
+    rc = write_statement(g, base, sql, nparams, NULL); /* ?N as $N */
   if (rc != MIDA_OK)
     return rc;
-  /* mida__sink_query scanned the caller's text; the server runs this one.
-   * Where inline_params and the server read quotes differently (E'\''), a
-   * parameter's literal can end up outside any string, its text read as
-   * SQL: scanned again, a refused call there is refused all the same. */
-  char why[160];
-  if (mida__guard_denied_call(mida__buf_str(&g->text), why, sizeof why))
-    return mida__sink_fail(base, MIDA_EREADONLY,
-                           "the query guard refuses this statement: %s", why);
+  /* The call: the statement and each value as a parameter of their own,
+   * so that no value is ever read as SQL. */
+  mida__buf call;
+  mida__buf_init(&call, (size_t)1 << 20);
+  rc = mida__buf_adds(&call, "SELECT mida.mida_guard_open($1, ARRAY[");
+  for (int i = 0; i < nparams && rc == MIDA_OK; i++)
+    rc = mida__buf_printf(&call, "%s$%d", i > 0 ? ", " : "", i + 2);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&call, "]::text[])");
+  const char **values = mida__calloc((size_t)nparams + 1, sizeof *values);
+  const char **types = mida__calloc((size_t)nparams + 1, sizeof *types);
+  PGresult *type_names = NULL;
+  if (rc == MIDA_OK && (values == NULL || types == NULL))
+    rc = MIDA_ENOMEM;
+  for (int i = 0; i < nparams && rc == MIDA_OK; i++)
+    values[i + 1] = params[i];
 
   /* The transaction: read-only, bounded, as mida_reader. */
   mida__buf_reset(&g->sql);
@@ -731,10 +857,14 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
                           (long long)(lim->temp_bytes + 1023) / 1024);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(&g->sql, " SET LOCAL ROLE mida_reader");
-  if (rc != MIDA_OK)
-    return mida__sink_fail(base, rc, "out of memory");
+  if (rc == MIDA_OK && nparams > 0)
+    rc = mida__buf_adds(&g->sql, "; SAVEPOINT mida_guard_params");
   PGresult *desc = NULL;
   unsigned char *pseudo = NULL;
+  if (rc != MIDA_OK) {
+    rc = mida__sink_fail(base, rc, "out of memory");
+    goto out;
+  }
   PGresult *res = PQexec(g->conn, mida__buf_str(&g->sql));
   if (!result_ok(res)) {
     rc = guard_fail(g, base, where, lim, res);
@@ -743,8 +873,14 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
   PQclear(res);
   g->running = 1;
 
-  rc = open_cursor(g, base, where, lim, mida__buf_str(&g->text), deadline,
-                   &desc);
+  if (nparams > 0)
+    rc =
+        param_types(g, base, where, lim, nparams, deadline, types, &type_names);
+  if (rc == MIDA_OK)
+    rc = write_statement(g, base, sql, nparams, types); /* ($1[N]::type) */
+  if (rc == MIDA_OK)
+    rc = open_cursor(g, base, where, lim, mida__buf_str(&call), values,
+                     nparams + 1, deadline, &desc);
   int any_pseudo = 0;
   if (rc == MIDA_OK) {
     pseudo = mida__calloc((size_t)PQnfields(desc), 1);
@@ -759,8 +895,8 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
     PGresult *first = desc;
     desc = NULL;
     if (rc == MIDA_OK)
-      rc = open_cursor(g, base, where, lim, mida__buf_str(&g->text), deadline,
-                       &desc);
+      rc = open_cursor(g, base, where, lim, mida__buf_str(&call), values,
+                       nparams + 1, deadline, &desc);
     /* The names are the statement's own, not the subquery's. */
     PQclear(desc);
     desc = first;
@@ -801,6 +937,10 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
 out:
   PQclear(desc);
   mida__free(pseudo);
+  PQclear(type_names);
+  mida__free(types);
+  mida__free(values);
+  mida__buf_free(&call);
   g->running = 0;
   /* Whatever happened, the transaction ends here. A connection that no
    * longer answers is left as it is: the sink makes it anew before its

@@ -24,7 +24,7 @@ typedef struct mida__pg_guard {
   volatile sig_atomic_t cancelled; /* mida__pg_guard_cancel was called */
   int timed_out;       /* the client's deadline passed */
   mida__buf sql;       /* statements built here */
-  mida__buf text;      /* the caller's statement, parameters inlined */
+  mida__buf text;      /* the caller's statement, ?N rewritten */
 } mida__pg_guard;
 
 /* Sets the guard up for conn (after every connect and reset). */
@@ -50,7 +50,8 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
 typedef int (*mida__pg_param_fn)(void *ctx, long n, mida__buf *b);
 
 /* Copies sql into b, with what param() writes in place of each ?N. Quoted
- * strings and identifiers, dollar-quoted strings and comments are copied
+ * strings (E'...' with its backslashes) and identifiers, dollar-quoted
+ * strings and comments are copied
  * as they are; a '?' not followed by a digit (jsonb's ? operators) is left
  * alone. Returns MIDA_OK, param()'s first other code, or the buffer's. */
 int mida__pg_write_params(const char *sql, mida__buf *b,

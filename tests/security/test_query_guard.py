@@ -13,6 +13,7 @@ their temporary-space bound, and SIGINT cancels the server's statement.
 SQLite: fts3_tokenizer and load_extension are refused; the time limit and
 the temporary-space bound end a runaway query with a clear message."""
 
+import json
 import os
 import pathlib
 import signal
@@ -252,25 +253,85 @@ def test_pg_python_query_is_guarded(pg):
 
 
 def test_pg_parameter_cannot_carry_a_refused_call_out_of_its_quotes(pg):
-    # E'\'' is one string to the server but not to the guard's reading of
-    # quotes: ' ?1 ' is then outside any string to the guard (which inlines
-    # the parameter) and inside one to the server, where the parameter's
-    # own quotes close it, so that its text is read as SQL. The call it
-    # carries must be refused as if it were written in the statement.
+    # E'\'' is one string to the server; a scanner that missed its
+    # backslash would take ' ?1 ' for a parameter outside any string. A
+    # parameter's value never becomes SQL text anyway: the call it carries
+    # is not made, and the statement's strings come back as written.
     code = ("import mida, json\n"
-            "sql = \"SELECT E'\\\\'' AS a, ' ?1 ' AS b\"\n"
+            "sql = \"SELECT E'\\\\'' AS a, ' ?1 ' AS b, ?1 AS c\"\n"
             "print(json.dumps(mida.query('SELECT ?1 AS v', [\"a'b\"])))\n"
-            "try:\n"
-            "    print(mida.query(sql, ['||pg_try_advisory_lock(42)::text||']))\n"
-            "except Exception as e:\n"
-            "    print('refused:', e)\n")
+            "print(json.dumps(mida.query(sql, ["
+            "\"'||pg_try_advisory_lock(42)::text||'\"])))\n")
     r = subprocess.run([sys.executable, "-c", code], env=env_for(pg),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == '[{"v": "a\'b"}]', r.stdout
-    assert "refused:" in lines[1], r.stdout
-    assert "pg_try_advisory_lock" in lines[1], r.stdout
+    assert json.loads(lines[1]) == [{
+        "a": "'", "b": " ?1 ",
+        "c": "'||pg_try_advisory_lock(42)::text||'"}], r.stdout
+    assert psql(pg, "SELECT count(*) FROM pg_locks WHERE locktype ="
+                " 'advisory' AND objid = 42") == "0"
+
+
+HOSTILE_VALUES = ["a'b", "''", "back\\slash\\", "E'\\''", "$$", "$f$ x $f$",
+                  "'); SELECT pg_sleep(9); --", "?1 ?2 $1 $2", "%s %L %I",
+                  "{\"a\",NULL}", "caf\u00e9 \u202e \U0001d11e \u200f",
+                  "", None]
+
+
+def test_pg_hostile_parameter_values_round_trip_exactly(pg):
+    """Quotes, backslashes, dollar quotes, format() and array syntax in a
+    value come back exactly as given, each as one value."""
+    sql = "SELECT " + ", ".join(f"?{i + 1} AS v{i + 1}"
+                                for i in range(len(HOSTILE_VALUES)))
+    code = ("import mida, json, sys\n"
+            "vals = json.loads(sys.argv[1])\n"
+            "print(json.dumps(mida.query(sys.argv[2], vals)))\n")
+    r = subprocess.run([sys.executable, "-c", code,
+                        json.dumps(HOSTILE_VALUES), sql], env=env_for(pg),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)[0]
+    assert [row[f"v{i + 1}"] for i in range(len(HOSTILE_VALUES))] == \
+        HOSTILE_VALUES
+    # A value is compared as a value, in a typed place too.
+    code = ("import mida, json\n"
+            "print(json.dumps(mida.query('SELECT count(*) AS n FROM task"
+            " WHERE activity = ?1', [\"x' OR '1'='1\"])))\n"
+            "print(json.dumps(mida.query('SELECT ?1 + 1 AS n,"
+            " (SELECT count(*) FROM generate_series(1, ?2)) AS m,"
+            " ?3 IS NULL AS z', ['41', '3', None])))\n")
+    r = subprocess.run([sys.executable, "-c", code], env=env_for(pg),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == '[{"n": 0}]', r.stdout
+    assert json.loads(lines[1]) == [{"n": 42, "m": 3, "z": "t"}], r.stdout
+
+
+def test_pg_guard_of_an_older_mida_is_replaced(pg):
+    """A store whose guard an older mida set up (mida_guard_open(text),
+    which took the statement with its values written in) gets the current
+    functions on a superuser's next query, in place, without a schema
+    change."""
+    assert mida(pg, "query", "SELECT 1 AS one").returncode == 0
+    psql(pg, "DROP FUNCTION mida.mida_guard_open(text, text[]);"
+         " CREATE FUNCTION mida.mida_guard_open(q text) RETURNS refcursor"
+         " LANGUAGE plpgsql SECURITY DEFINER AS $f$ DECLARE c refcursor :="
+         " 'mida_guard'; BEGIN OPEN c NO SCROLL FOR EXECUTE q; RETURN c;"
+         " END $f$; ALTER FUNCTION mida.mida_guard_open(text) OWNER TO"
+         " mida_reader; COMMENT ON FUNCTION mida.mida_guard_fetch(refcursor,"
+         " integer) IS 'mida query guard 1: task'")
+    code = ("import mida, json\n"
+            "print(json.dumps(mida.query('SELECT ?1 AS v', [\"$$'\\\\\"])))\n")
+    r = subprocess.run([sys.executable, "-c", code], env=env_for(pg),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [{"v": "$$'\\"}], r.stdout
+    assert psql(pg, "SELECT string_agg(p.oid::regprocedure::text, ' ')"
+                " FROM pg_proc p WHERE p.proname = 'mida_guard_open'") == \
+        "mida.mida_guard_open(text,text[])"
 
 
 def test_pg_query_stops_at_its_time_limit(pg):
