@@ -194,7 +194,9 @@ static int top10_sql(mida__buf *sql, const mida__key *k) {
 
 /* The forms of the API's range where=used.lr>=0.5&where=used.lr<0.501, a
  * page of 100 (src/serve/tasks.c writes them):
- *   RANGE_NEWEST   newest first, the probe first (key_index.h);
+ *   RANGE_NEWEST   newest first: from the key's side table when it has one
+ *                  with few matches (key_side.h), else the probe first
+ *                  (key_index.h);
  *   RANGE_BY_KEY   with sort=used.lr: the index walked in order from the
  *                  range's start, no probe. */
 enum { RANGE_NEWEST, RANGE_BY_KEY, RANGE_FORMS };
@@ -206,22 +208,28 @@ static double range_once(mida__sink *sink, int form, int *rows) {
   mida__predicate_parse("used.lr>=0.5", &p[0], why, sizeof why);
   mida__predicate_parse("used.lr<0.501", &p[1], why, sizeof why);
   double t0 = now_s();
-  if (form != RANGE_BY_KEY)
+  int side = form == RANGE_NEWEST && mida__key_side_fits(sink, p, 2);
+  if (form != RANGE_BY_KEY && !side)
     mida__predicate_probe(sink, p, 2);
   mida__buf sql;
   mida__buf_init(&sql, 4096);
   const char *params[2];
   int np = 0;
   mida__buf_adds(&sql, "SELECT t.id, t.used, t.generated FROM task t WHERE ");
-  if (form == RANGE_BY_KEY)
-    mida__buf_adds(&sql, "mida_num(t.used, 'lr') IS NOT NULL AND ");
-  mida__predicate_sql(&p[0], "t", &sql, params, &np);
-  mida__buf_adds(&sql, " AND ");
-  mida__predicate_sql(&p[1], "t", &sql, params, &np);
-  mida__buf_adds(&sql, form == RANGE_BY_KEY
-                           ? " ORDER BY mida_num(t.used, 'lr') ASC,"
-                             " t.id ASC LIMIT 101"
-                           : " ORDER BY t.id DESC LIMIT 101");
+  if (side) { /* the side table's page of ids (key_side.h) */
+    mida__key_side_where(&sql, p, 2, "t", 1, 0, 101, params, &np);
+    mida__buf_adds(&sql, " ORDER BY t.id DESC LIMIT 101");
+  } else {
+    if (form == RANGE_BY_KEY)
+      mida__buf_adds(&sql, "mida_num(t.used, 'lr') IS NOT NULL AND ");
+    mida__predicate_sql(&p[0], "t", &sql, params, &np);
+    mida__buf_adds(&sql, " AND ");
+    mida__predicate_sql(&p[1], "t", &sql, params, &np);
+    mida__buf_adds(&sql, form == RANGE_BY_KEY
+                             ? " ORDER BY mida_num(t.used, 'lr') ASC,"
+                               " t.id ASC LIMIT 101"
+                             : " ORDER BY t.id DESC LIMIT 101");
+  }
   *rows = 0;
   int rc = mida__sink_query(sink, mida__buf_str(&sql), params, np, count_rows,
                             rows);

@@ -473,8 +473,11 @@ static void test_key_index_serves_where_and_sort(void **state) {
   set_index(fx, 0);
   for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
     char *plan = plan_of(fx, targets[i]);
-    if (strstr(plan, name) == NULL)
-      fail_msg("%s does not read %s: %s", targets[i], name, plan);
+    /* Newest first, a range on the key alone reads the key's side table
+     * (key_side.h): only the page's ids are sorted. */
+    const char *reads = i == 0 || i == 2 ? "task_key_num" : name;
+    if (strstr(plan, reads) == NULL)
+      fail_msg("%s does not read %s: %s", targets[i], reads, plan);
     free(plan);
   }
   /* The answers: the key's order, pages following it, filters intact. */

@@ -191,16 +191,32 @@ int mida__tasks_query_build(mida__serve *srv, const mida__req *req,
       at[nprobed] = i;
       probed[nprobed++] = preds[i];
     }
+  /* The tasks in id order whose key is in a range, and nothing else asked
+   * of them: read from the key's side table (key_side.h) when its matches
+   * are not too many -- only the page's ids are sorted, not every match's
+   * row. */
+  int side_page = sort == &task_sorts[0] && q->where.len == 0 && npred > 0;
   mida__sink *sink = NULL;
   char err[512];
   if (nprobed > 0 && srv != NULL &&
       mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err) ==
           MIDA_OK) {
-    mida__predicate_probe(sink, probed, nprobed);
+    side_page = side_page && mida__key_side_fits(sink, preds, npred);
+    if (!side_page)
+      mida__predicate_probe(sink, probed, nprobed);
     mida__serve_release(&srv->pool, sink, 0);
+  } else {
+    side_page = 0;
   }
   for (int i = 0; i < nprobed; i++)
     preds[at[i]].few = probed[i].few;
+  if (side_page && q->rc == MIDA_OK) {
+    q->rc = mida__buf_adds(&q->where, " WHERE ");
+    if (q->rc == MIDA_OK)
+      q->rc = mida__key_side_where(&q->where, preds, npred, "t", desc,
+                                   after != NULL, limit + 1, q->params, &q->np);
+    npred = 0; /* all said by the side table */
+  }
   for (int i = 0; i < npred; i++) {
     if (q->rc == MIDA_OK)
       q->rc = mida__buf_adds(&q->where, q->where.len ? " AND " : " WHERE ");

@@ -8,6 +8,7 @@
 #endif
 
 #include "sink/key_index.h"
+#include "sink/key_side.h"
 
 #include "mida.h"
 
@@ -50,7 +51,12 @@ int mida__key_index_apply(mida__sink *sink, const mida__key *k,
                           mida__key_kind kind, int drop) {
   mida__buf sql;
   mida__buf_init(&sql, 4096);
+  int postgres = strncmp(sink->methods->scheme, "postgres", 8) == 0;
   int rc = index_sql(&sql, k, kind, drop);
+  /* A numeric key's side table (key_side.h), kept from now on by
+   * triggers and filled in the same transaction. */
+  if (rc == MIDA_OK && kind == MIDA_KEY_NUM)
+    rc = mida__key_side_sql(&sql, k, postgres, drop);
   if (rc == MIDA_OK)
     rc = mida__sink_exec_schema(sink, mida__buf_str(&sql));
   mida__buf_free(&sql);
@@ -60,9 +66,8 @@ int mida__key_index_apply(mida__sink *sink, const mida__key *k,
    * range and walks the table instead of the new index. SQLite keeps no
    * such statistics (predicate.h's probe stands in for them), and an
    * ANALYZE there would change the plans of every query. */
-  if (rc == MIDA_OK && !drop &&
-      strncmp(sink->methods->scheme, "postgres", 8) == 0)
-    rc = mida__sink_exec_schema(sink, "ANALYZE task");
+  if (rc == MIDA_OK && !drop && postgres)
+    rc = mida__sink_exec_schema(sink, "ANALYZE task, task_key_num");
   return rc;
 }
 
@@ -144,6 +149,82 @@ static int same_key(const mida__predicate *a, const mida__predicate *b) {
          strcmp(a->key.path, b->key.path) == 0;
 }
 
+/* ---- the side table (key_side.h) ------------------------------------- */
+
+static int side_op(const mida__predicate *p) {
+  static const char *const ops[] = {"=", "<", "<=", ">", ">="};
+  if (p->op == NULL || !p->numeric)
+    return 0;
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    if (strcmp(p->op, ops[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* Appends " AND value OP CAST(?N AS DOUBLE PRECISION)" for each predicate,
+ * binding its value. */
+static int side_conditions(mida__buf *sql, const mida__predicate *preds, int n,
+                           const char **params, int *np) {
+  int rc = MIDA_OK;
+  for (int i = 0; i < n && rc == MIDA_OK; i++) {
+    params[(*np)++] = preds[i].value;
+    rc = mida__buf_printf(sql, " AND value %s CAST(?%d AS DOUBLE PRECISION)",
+                          preds[i].op, *np);
+  }
+  return rc;
+}
+
+/* Counts into *matches the tasks (at most max) whose value at the key of
+ * preds (all numeric comparisons on one key) matches them all, in the
+ * side table. Returns MIDA_OK or the store's error (an older store has no
+ * side table). */
+static int side_count(mida__sink *sink, const mida__predicate *preds, int n,
+                      long long max, long long *matches) {
+  char name[MIDA_KEY_INDEX_NAME];
+  mida__key_index_name(&preds[0].key, MIDA_KEY_NUM, name);
+  const char *params[MIDA_PREDICATE_PROBE_MAX + 1] = {name};
+  int np = 1;
+  mida__buf sql;
+  mida__buf_init(&sql, 1 << 14);
+  int rc = mida__buf_adds(&sql, "SELECT count(*) FROM (SELECT 1 FROM"
+                                " task_key_num WHERE name = ?1");
+  if (rc == MIDA_OK)
+    rc = side_conditions(&sql, preds, n, params, &np);
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(&sql, " LIMIT %lld) AS m", max);
+  *matches = max;
+  if (rc == MIDA_OK)
+    rc = mida__sink_query(sink, mida__buf_str(&sql), params, np, count_row,
+                          matches);
+  mida__buf_free(&sql);
+  return rc;
+}
+
+/* How many tasks (at most MIDA_PREDICATE_FEW) the key's index holds that
+ * match all of preds (one key); MIDA_PREDICATE_FEW on a store error. */
+static long long index_count(mida__sink *sink, const mida__predicate *preds,
+                             int n) {
+  mida__buf sql;
+  mida__buf_init(&sql, 1 << 16);
+  const char *vals[MIDA_PREDICATE_PROBE_MAX];
+  int np = 0;
+  int rc = mida__buf_adds(&sql, "SELECT count(*) FROM (SELECT 1 FROM task t"
+                                " WHERE TRUE");
+  for (int i = 0; i < n && rc == MIDA_OK; i++) {
+    rc = mida__buf_adds(&sql, " AND ");
+    if (rc == MIDA_OK)
+      rc = mida__predicate_sql(&preds[i], "t", &sql, vals, &np);
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(&sql, " LIMIT %d) AS m", MIDA_PREDICATE_FEW);
+  long long matches = MIDA_PREDICATE_FEW;
+  if (rc != MIDA_OK || mida__sink_query(sink, mida__buf_str(&sql), vals, np,
+                                        count_row, &matches) != MIDA_OK)
+    matches = MIDA_PREDICATE_FEW;
+  mida__buf_free(&sql);
+  return matches;
+}
+
 /* Probes the predicates of preds that share the key of preds[first]. */
 static void probe_key(mida__sink *sink, mida__predicate *preds, int n,
                       int first) {
@@ -159,32 +240,23 @@ static void probe_key(mida__sink *sink, mida__predicate *preds, int n,
                        params, 1, count_row, &indexed) != MIDA_OK ||
       indexed == 0)
     return;
-  mida__buf sql;
-  mida__buf_init(&sql, 1 << 16);
-  const char *vals[MIDA_PREDICATE_PROBE_MAX];
-  int np = 0;
-  int rc = mida__buf_adds(&sql, "SELECT count(*) FROM (SELECT 1 FROM task t"
-                                " WHERE TRUE");
-  for (int i = first; i < n && np < MIDA_PREDICATE_PROBE_MAX; i++) {
-    if (!indexable(&preds[i]) || !same_key(p, &preds[i]))
-      continue;
-    if (rc == MIDA_OK)
-      rc = mida__buf_adds(&sql, " AND ");
-    if (rc == MIDA_OK)
-      rc = mida__predicate_sql(&preds[i], "t", &sql, vals, &np);
-  }
-  if (rc == MIDA_OK)
-    rc = mida__buf_printf(&sql, " LIMIT %d) AS m", MIDA_PREDICATE_FEW);
+  mida__predicate same[MIDA_PREDICATE_PROBE_MAX];
+  int nsame = 0;
+  for (int i = first; i < n && nsame < MIDA_PREDICATE_PROBE_MAX; i++)
+    if (indexable(&preds[i]) && same_key(p, &preds[i]))
+      same[nsame++] = preds[i];
   long long matches = MIDA_PREDICATE_FEW;
-  if (rc == MIDA_OK &&
-      mida__sink_query(sink, mida__buf_str(&sql), vals, np, count_row,
-                       &matches) == MIDA_OK &&
-      matches < MIDA_PREDICATE_FEW) {
+  /* A numeric key: counted in its side table, whose primary key holds the
+   * values (an index on an expression is read with a lookup of each
+   * match's row); an older store, which has none: on the index. */
+  if (!p->numeric ||
+      side_count(sink, same, nsame, MIDA_PREDICATE_FEW, &matches) != MIDA_OK)
+    matches = index_count(sink, same, nsame);
+  if (matches < MIDA_PREDICATE_FEW) {
     for (int i = first; i < n; i++)
       if (indexable(&preds[i]) && same_key(p, &preds[i]))
         preds[i].few = 1;
   }
-  mida__buf_free(&sql);
 }
 
 void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n) {
@@ -197,4 +269,45 @@ void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n) {
     if (indexable(&preds[i]) && !seen)
       probe_key(sink, preds, n, i);
   }
+}
+
+int mida__key_side_fits(mida__sink *sink, const mida__predicate *preds, int n) {
+  if (n < 1 || n > MIDA_PREDICATE_PROBE_MAX)
+    return 0;
+  for (int i = 0; i < n; i++)
+    if (!side_op(&preds[i]) || strcmp(preds[i].key.doc, preds[0].key.doc) ||
+        strcmp(preds[i].key.path, preds[0].key.path))
+      return 0;
+  char name[MIDA_KEY_INDEX_NAME];
+  mida__key_index_name(&preds[0].key, MIDA_KEY_NUM, name);
+  const char *params[1] = {name};
+  long long declared = 0, matches = MIDA_KEY_SIDE_FEW;
+  /* Rows are kept only for a declared key; a store older than version 8
+   * has no side table: its count fails. */
+  return mida__sink_query(sink,
+                          "SELECT count(*) FROM mida_index WHERE name = ?1",
+                          params, 1, count_row, &declared) == MIDA_OK &&
+         declared > 0 &&
+         side_count(sink, preds, n, MIDA_KEY_SIDE_FEW, &matches) == MIDA_OK &&
+         matches < MIDA_KEY_SIDE_FEW;
+}
+
+int mida__key_side_where(mida__buf *sql, const mida__predicate *preds, int n,
+                         const char *alias, int desc, int have_after,
+                         long long limit, const char **params, int *np) {
+  char name[MIDA_KEY_INDEX_NAME];
+  mida__key_index_name(&preds[0].key, MIDA_KEY_NUM, name);
+  int rc = mida__buf_printf(sql,
+                            "%s.id IN (SELECT task_id FROM task_key_num"
+                            " WHERE name = '%s'",
+                            alias, name);
+  if (rc == MIDA_OK)
+    rc = side_conditions(sql, preds, n, params, np);
+  if (rc == MIDA_OK && have_after)
+    rc =
+        mida__buf_printf(sql, " AND task_id %s ?%d", desc ? "<" : ">", *np + 1);
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(sql, " ORDER BY task_id %s LIMIT %lld)",
+                          desc ? "DESC" : "ASC", limit);
+  return rc;
 }

@@ -48,4 +48,28 @@ int mida__key_index_declared(mida__sink *sink, const char *list, char *err,
  * store error leaves few at 0. */
 void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n);
 
+/* A range newest first reads the side table of its key (key_side.h) when
+ * fewer than this many tasks match: over 1M tasks on SQLite, reading
+ * 50,000 matching ids from it and taking the newest 100 took 13 ms;
+ * walking the tasks newest first until 100 of them match reads about
+ * 100 / (the fraction matching) rows, fewer than that beyond it. */
+#define MIDA_KEY_SIDE_FEW 50000
+
+/* Whether the predicates (all of them) can be answered from the side
+ * table: each a numeric comparison (= < <= > >=) on one and the same key,
+ * whose index is declared, and fewer than MIDA_KEY_SIDE_FEW tasks match
+ * (one count over the side table's primary key). A store error answers
+ * 0. */
+int mida__key_side_fits(mida__sink *sink, const mida__predicate *preds, int n);
+
+/* Appends "t.id IN (SELECT task_id FROM task_key_num WHERE ... ORDER BY
+ * task_id DESC LIMIT limit)" for preds (which mida__key_side_fits
+ * accepted), alias the task table's: the page of limit ids in id order
+ * (desc: newest first). The values become params[*np], *np growing; with
+ * have_after, the page starts after the id that the caller binds as the
+ * next parameter (?*np+1). Returns MIDA_OK or the buffer's error. */
+int mida__key_side_where(mida__buf *sql, const mida__predicate *preds, int n,
+                         const char *alias, int desc, int have_after,
+                         long long limit, const char **params, int *np);
+
 #endif /* MIDA_SINK_KEY_INDEX_H */

@@ -76,7 +76,8 @@
 #define GUARD_TABLES                                                           \
   "ARRAY['campaign', 'counter', 'data', 'metric', 'metric_block',"           \
   " 'mida_index', 'mida_meta', 'source_cursor', 'task', 'task_data',"         \
-  " 'task_dep', 'task_run', 'task_telemetry_v', 'task_v', 'telemetry',"       \
+  " 'task_dep', 'task_key_num', 'task_run', 'task_telemetry_v', 'task_v',"   \
+  " 'telemetry',"                                                              \
   " 'workflow', 'workflow_v', 'mida.mida_change_horizon']"
 
 /* Whether the table or view named t (an SQL expression) exists; without

@@ -46,6 +46,7 @@
  * A lost connection fails the batch (the caller retries it later); the next
  * call resets the connection first. Threads: one thread at a time per sink.
  */
+#include "sink/key_side.h"
 #include "sink/merge.h"
 #include "sink/rollup.h"
 #include "sink/sink.h"
@@ -137,6 +138,10 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     /* Version 6: the indexes declared on document keys (key_index.h). */
     "CREATE TABLE IF NOT EXISTS mida_index(name TEXT PRIMARY KEY,"
     " key TEXT NOT NULL, kind TEXT NOT NULL, created BIGINT);\n"
+    /* Version 8: the values of the declared numeric keys (key_side.h). */
+    "CREATE TABLE IF NOT EXISTS task_key_num(name TEXT NOT NULL,"
+    " value DOUBLE PRECISION NOT NULL, task_id TEXT NOT NULL,"
+    " PRIMARY KEY(name, value, task_id));\n"
     "CREATE TABLE IF NOT EXISTS counter(host TEXT NOT NULL,"
     " pid BIGINT NOT NULL, name TEXT NOT NULL, value BIGINT NOT NULL,"
     " PRIMARY KEY(host, pid, name));\n"
@@ -228,6 +233,22 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
      * the key still serves the comparison. */
     "CREATE OR REPLACE FUNCTION mida.unlikely(b boolean) RETURNS boolean"
     " LANGUAGE sql IMMUTABLE AS $$ SELECT b $$;\n"
+    /* The trigger of a declared numeric key (key_side.h): TG_ARGV is the
+     * key's index name, its document and its path; the task's row in
+     * task_key_num follows the number at the key. */
+    "CREATE OR REPLACE FUNCTION mida.task_key_num_sync() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ DECLARE o double precision; n double precision;"
+    " BEGIN IF TG_OP <> 'INSERT' THEN o := mida.mida_num(CASE TG_ARGV[1]"
+    " WHEN 'used' THEN OLD.used WHEN 'generated' THEN OLD.generated"
+    " WHEN 'custom' THEN OLD.custom ELSE OLD.telemetry END, TG_ARGV[2]);"
+    " END IF; IF TG_OP <> 'DELETE' THEN n := mida.mida_num(CASE TG_ARGV[1]"
+    " WHEN 'used' THEN NEW.used WHEN 'generated' THEN NEW.generated"
+    " WHEN 'custom' THEN NEW.custom ELSE NEW.telemetry END, TG_ARGV[2]);"
+    " END IF; IF o IS NOT DISTINCT FROM n THEN RETURN NULL; END IF;"
+    " IF o IS NOT NULL THEN DELETE FROM task_key_num WHERE name = TG_ARGV[0]"
+    " AND value = o AND task_id = OLD.id; END IF; IF n IS NOT NULL THEN"
+    " INSERT INTO task_key_num(name, value, task_id) VALUES(TG_ARGV[0], n,"
+    " NEW.id) ON CONFLICT DO NOTHING; END IF; RETURN NULL; END $$;\n"
     "CREATE OR REPLACE VIEW mida.mida_change_horizon AS SELECT"
     " pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon;\n"
     "CREATE OR REPLACE VIEW task_v AS SELECT id, workflow_id, campaign_id,"
@@ -1535,6 +1556,30 @@ static void quiet_notice(void *arg, const char *message) {
   (void)message; /* "relation already exists, skipping" and the like */
 }
 
+/* The triggers and rows of the side table of each numeric key that
+ * mida_index records (key_side.h): the migration to version 8. */
+static int migrate_declared_keys(pg_sink *s) {
+  PGresult *res = PQexec(s->conn, "SELECT key FROM mida_index"
+                                  " WHERE kind = 'num' ORDER BY name");
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    int rc =
+        mida__sink_fail(&s->base, MIDA_ESTORE, "cannot migrate the schema: %s",
+                        PQerrorMessage(s->conn));
+    PQclear(res);
+    return rc;
+  }
+  mida__buf_reset(&s->sql);
+  int rc = MIDA_OK;
+  for (int i = 0; i < PQntuples(res) && rc == MIDA_OK; i++) {
+    const char *key = PQgetvalue(res, i, 0);
+    rc = mida__key_side_migrate_sql(&s->sql, &key, 1, 1);
+  }
+  PQclear(res);
+  if (rc == MIDA_OK && s->sql.len > 0)
+    rc = exec_simple(s, mida__buf_str(&s->sql), "cannot migrate the schema");
+  return rc;
+}
+
 static int create_schema(pg_sink *s) {
   int version = 0; /* none yet */
   int rc = exec_simple(s, "BEGIN", "cannot create the schema");
@@ -1578,6 +1623,9 @@ static int create_schema(pg_sink *s) {
     if (rc == MIDA_OK)
       rc = exec_simple(s, mida__buf_str(&s->sql), "cannot migrate the schema");
   }
+  /* Version 8: the side table of the keys declared before (key_side.h). */
+  if (rc == MIDA_OK && version >= 1 && version <= 7)
+    rc = migrate_declared_keys(s);
   if (rc == MIDA_OK)
     rc = exec_simple(s, "COMMIT", "cannot create the schema");
   if (rc != MIDA_OK && PQstatus(s->conn) == CONNECTION_OK)

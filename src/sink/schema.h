@@ -1,5 +1,5 @@
 /*
- * schema.h -- the store schema, version 7, as SQL text for SQLite.
+ * schema.h -- the store schema, version 8, as SQL text for SQLite.
  *
  * This is the one definition of the tables every store holds (DESIGN.md,
  * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
@@ -68,6 +68,14 @@
  *      stored points computed (mida__rollup_build_sql), then
  *      MIDA_SCHEMA_SQLITE_6_TO_7. On PostgreSQL the function mida_point
  *      moves from the user's schema into the schema mida.
+ *   8  adds table task_key_num(name, value, task_id): the numeric values
+ *      of the keys declared with `mida index`, one row per task that holds
+ *      a number at the key, name being the key's index name; kept by
+ *      triggers on task that `mida index` makes with the index
+ *      (src/sink/key_side.h), so that a range on a key is read newest
+ *      first from its primary key alone. Migration: the triggers and rows
+ *      of every numeric key mida_index records (mida__key_side_migrate_sql),
+ *      then MIDA_SCHEMA_SQLITE_7_TO_8.
  *
  * Change numbers (version 4): task.seq and workflow.seq hold the change
  * number of the batch that last wrote the row -- or, for a task, that added
@@ -105,7 +113,7 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 7
+#define MIDA_SCHEMA_VERSION 8
 
 /* The view task_v: made after the migrations (the column attempts may be
  * added by one), and made again by the migration to version 5. */
@@ -238,6 +246,11 @@
   "  key TEXT NOT NULL,\n"                                                    \
   "  kind TEXT NOT NULL,\n"                                                   \
   "  created INTEGER);\n"                                                     \
+  "CREATE TABLE IF NOT EXISTS task_key_num(\n"                                \
+  "  name TEXT NOT NULL,\n"                                                   \
+  "  value REAL NOT NULL,\n"                                                  \
+  "  task_id TEXT NOT NULL,\n"                                                \
+  "  PRIMARY KEY(name, value, task_id)) WITHOUT ROWID;\n"                     \
   "CREATE INDEX IF NOT EXISTS task_by_workflow ON task(workflow_id, status);\n" \
   "CREATE INDEX IF NOT EXISTS task_by_workflow_id ON task(workflow_id, id);\n" \
   "CREATE INDEX IF NOT EXISTS task_by_activity ON task(activity);\n"          \
@@ -304,6 +317,12 @@
  * mida__rollup_build_sql (which computed its rows from the points). */
 #define MIDA_SCHEMA_SQLITE_6_TO_7                                             \
   "UPDATE mida_meta SET value = '7' WHERE key = 'schema_version';\n"
+
+/* From version 7 to 8, in the writer's transaction, after
+ * MIDA_SCHEMA_SQLITE (which made table task_key_num) and the triggers and
+ * rows of the declared numeric keys (key_side.h). */
+#define MIDA_SCHEMA_SQLITE_7_TO_8                                             \
+  "UPDATE mida_meta SET value = '8' WHERE key = 'schema_version';\n"
 
 /* What reads the change numbers; after the migrations, whose columns its
  * indexes need. */

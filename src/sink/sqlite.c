@@ -61,6 +61,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include "sink/key_side.h"
 #include "sink/merge.h"
 #include "sink/rollup.h"
 #include "sink/sink.h"
@@ -1476,6 +1477,34 @@ static int migrate_to_7(sqlite3 *db) {
   return rc;
 }
 
+/* From version 7 (or older) to 8: the triggers and rows of the side table
+ * of each numeric key that mida_index records (key_side.h), then the
+ * version. */
+static int migrate_to_8(sqlite3 *db) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT key FROM mida_index WHERE kind = 'num'"
+                              " ORDER BY name",
+                              -1, &st, NULL);
+  mida__buf sql;
+  mida__buf_init(&sql, 1 << 20);
+  while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    const char *key = (const char *)sqlite3_column_text(st, 0);
+    if (key != NULL && mida__key_side_migrate_sql(&sql, &key, 1, 0) != MIDA_OK)
+      rc = SQLITE_NOMEM;
+  }
+  if (rc == SQLITE_OK)
+    rc = sqlite3_finalize(st);
+  else
+    sqlite3_finalize(st);
+  if (rc == SQLITE_OK && sql.len > 0)
+    rc = sqlite3_exec(db, mida__buf_str(&sql), NULL, NULL, NULL);
+  mida__buf_free(&sql);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(db, MIDA_SCHEMA_SQLITE_7_TO_8, NULL, NULL, NULL);
+  return rc;
+}
+
 /* Creates the tables (all or none), brings an older store up to this
  * version, records the schema version, and refuses a store made by a newer
  * mida. */
@@ -1516,6 +1545,7 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
        sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_5_TO_6, NULL, NULL, NULL) !=
            SQLITE_OK) ||
       (version >= 1 && version <= 6 && migrate_to_7(s->db) != SQLITE_OK) ||
+      (version >= 1 && version <= 7 && migrate_to_8(s->db) != SQLITE_OK) ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_CHANGES, NULL, NULL, NULL) !=
           SQLITE_OK ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_TASK_V, NULL, NULL, NULL) !=

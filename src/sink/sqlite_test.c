@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include "sink/key_index.h"
 #include "sink/rollup.h"
 #include "sink/sink.h"
 
@@ -213,14 +214,16 @@ static void test_schema_created(void **state) {
   char url[200];
   snprintf(url, sizeof url, "sqlite://%s", fx->path);
   mida__sink *sink = open_store(url, 0);
-  assert_query(sink,
-               "SELECT name FROM sqlite_schema WHERE type = 'table'"
-               " ORDER BY name",
-               "campaign\ncounter\ndata\nmetric\nmetric_block\nmida_index\nmida_meta\n"
-               "source_cursor\ntask\ntask_data\ntask_dep\ntask_run\ntelemetry\n"
-               "workflow\n");
+  assert_query(
+      sink,
+      "SELECT name FROM sqlite_schema WHERE type = 'table'"
+      " ORDER BY name",
+      "campaign\ncounter\ndata\nmetric\nmetric_block\nmida_index\nmida_meta\n"
+      "source_cursor\ntask\ntask_data\ntask_dep\ntask_key_num\ntask_run\n"
+      "telemetry\n"
+      "workflow\n");
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "7\n");
+               "8\n");
   mida__sink_close(sink);
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
@@ -322,7 +325,7 @@ static void test_schema_2_metric_migrated(void **state) {
   sqlite3_close(db);
   mida__sink *sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "7\n");
+               "8\n");
   assert_query(sink, "SELECT step, ts, value, point FROM metric ORDER BY ts",
                "~|5|2.5|:4004000000000000\n3|6|~|3:7ff8000000000000\n");
   mida_id_t task;
@@ -356,13 +359,13 @@ static void test_schema_1_migrated(void **state) {
   assert_query(sink, "SELECT value FROM mida_meta", "1\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0);
-  assert_query(sink, "SELECT value FROM mida_meta", "7\n");
+  assert_query(sink, "SELECT value FROM mida_meta", "8\n");
   assert_query(sink, "SELECT task_id, data_id, role, name, bytes"
                      " FROM task_data",
                "t|d|used|n|~\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0); /* a second open changes nothing */
-  assert_query(sink, "SELECT value FROM mida_meta", "7\n");
+  assert_query(sink, "SELECT value FROM mida_meta", "8\n");
   mida__sink_close(sink);
 }
 
@@ -473,7 +476,7 @@ static void test_migrates_version_1(void **state) {
   sqlite3_close(db);
   mida__sink *sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "7\n");
+               "8\n");
   assert_query(sink, "SELECT id, activity, seq FROM task", "old|kept|~\n");
   task_recs t;
   make_task_recs(&t);
@@ -867,7 +870,7 @@ static void test_metric_blocks(void **state) {
   sqlite3_close(db);
   sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "7\n");
+               "8\n");
   char *after = query_text(sink, BLOCKS_STORED, 0);
   assert_string_equal(after, before);
   free(before);
@@ -905,7 +908,7 @@ static void test_schema_4_migrated(void **state) {
   sqlite3_close(db);
   sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "7\n");
+               "8\n");
   assert_query(sink, "SELECT status, attempts, duration_s FROM task_v",
                "FINISHED|~|~\n");
   run_recs t;
@@ -1565,6 +1568,146 @@ static void test_concurrent_processes(void **state) {
   mida__sink_close(sink);
 }
 
+/* ---- the side table of a declared numeric key (key_side.h) ------------ */
+
+/* What the side table holds, and what a full scan of task says it must. */
+#define SIDE_HELD                                                              \
+  "SELECT task_id, value FROM task_key_num ORDER BY task_id, value"
+#define SIDE_WANTED                                                            \
+  "SELECT id, mida_num(used, 'lr') FROM task WHERE mida_num(used, 'lr')"       \
+  " IS NOT NULL ORDER BY id"
+
+static void put_lr(mida__sink *sink, const mida_id_t *id, const char *used) {
+  mida__rec r;
+  rec_init(&r, MIDA_REC_TASK);
+  set_id(&r, MIDA_F_ID, id);
+  set_i64(&r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  if (used != NULL)
+    set_str(&r, MIDA_F_USED, used);
+  put(sink, &r, 1);
+}
+
+static void assert_side_exact(mida__sink *sink, int rows) {
+  char *held = query_text(sink, SIDE_HELD, 0);
+  char *wanted = query_text(sink, SIDE_WANTED, 0);
+  assert_string_equal(held, wanted);
+  int n = 0;
+  for (const char *c = held; *c; c++)
+    n += *c == '\n';
+  assert_int_equal(n, rows);
+  free(held);
+  free(wanted);
+}
+
+static void apply_lr_index(mida__sink *sink, int drop) {
+  mida__key k;
+  char why[200];
+  assert_int_equal(mida__key_parse_all("used.lr", &k, why, sizeof why),
+                   MIDA_OK);
+  assert_int_equal(mida__key_index_apply(sink, &k, MIDA_KEY_NUM, drop),
+                   MIDA_OK);
+}
+
+/* `mida index used.lr` fills the side table from the stored tasks (the
+ * backfill); its triggers keep it exact through inserts, changes of the
+ * key (to another number, to text, back), and deletes; dropping the index
+ * drops the triggers and the key's rows. */
+static void test_key_side_table_kept_exact(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida_id_t ids[6];
+  for (int i = 0; i < 6; i++)
+    ids[i] = mida_id_new();
+  put_lr(sink, &ids[0], "{\"lr\": 0.5}");
+  put_lr(sink, &ids[1], "{\"lr\": \"high\"}"); /* text: not a number */
+  put_lr(sink, &ids[2], NULL);                 /* no document */
+  put_lr(sink, &ids[3], "{\"lr\": -2, \"x\": 1}");
+  assert_query(sink, "SELECT count(*) FROM task_key_num", "0\n");
+  apply_lr_index(sink, 0);
+  assert_side_exact(sink, 2);
+  put_lr(sink, &ids[4], "{\"lr\": 0.25}");    /* inserted */
+  put_lr(sink, &ids[2], "{\"lr\": 7}");       /* the key appears */
+  put_lr(sink, &ids[0], "{\"lr\": 0.75}");    /* the number changes */
+  put_lr(sink, &ids[3], "{\"lr\": \"low\"}"); /* becomes text */
+  put_lr(sink, &ids[1], "{\"lr\": 1e3}");     /* text becomes a number */
+  put_lr(sink, &ids[5], "{\"other\": 1}");    /* no such key */
+  assert_side_exact(sink, 4);
+  assert_int_equal(mida__sink_exec_schema(sink, "DELETE FROM task WHERE id IN"
+                                                " (SELECT min(id) FROM task"
+                                                " WHERE mida_num(used, 'lr')"
+                                                " IS NOT NULL)"),
+                   MIDA_OK);
+  assert_side_exact(sink, 3);
+  /* Declared again: nothing doubled. */
+  apply_lr_index(sink, 0);
+  assert_side_exact(sink, 3);
+  apply_lr_index(sink, 1);
+  assert_query(sink, "SELECT count(*) FROM task_key_num", "0\n");
+  assert_query(sink,
+               "SELECT count(*) FROM sqlite_schema WHERE type ="
+               " 'trigger'",
+               "0\n");
+  put_lr(sink, &ids[4], "{\"lr\": 0.3}");
+  assert_query(sink, "SELECT count(*) FROM task_key_num", "0\n");
+  mida__sink_close(sink);
+}
+
+/* A version-7 store with a declared key (no side table, no triggers) is
+ * brought to version 8 by a writer's open: the table, the key's triggers
+ * and its rows; opening it again changes nothing. */
+static void test_schema_7_key_side_migrated(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida_id_t ids[3];
+  for (int i = 0; i < 3; i++)
+    ids[i] = mida_id_new();
+  put_lr(sink, &ids[0], "{\"lr\": 0.5}");
+  put_lr(sink, &ids[1], "{\"lr\": 2}");
+  apply_lr_index(sink, 0);
+  mida__sink_close(sink);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  /* What version 7 had: mida_index's row and the expression index. */
+  char *err = NULL;
+  int rc = sqlite3_exec(db,
+                        "DROP TABLE task_key_num;"
+                        " UPDATE mida_meta SET value = '7'"
+                        " WHERE key = 'schema_version';",
+                        NULL, NULL, &err);
+  if (rc != SQLITE_OK)
+    fail_msg("%s", err);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT name FROM sqlite_schema WHERE"
+                                      " type = 'trigger'",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  char drops[1024] = "";
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    size_t len = strlen(drops);
+    snprintf(drops + len, sizeof drops - len, "DROP TRIGGER %s;",
+             (const char *)sqlite3_column_text(st, 0));
+  }
+  sqlite3_finalize(st);
+  assert_true(strlen(drops) > 0);
+  assert_int_equal(sqlite3_exec(db, drops, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  for (int again = 0; again < 2; again++) {
+    sink = open_store(fx->path, 0);
+    assert_query(sink,
+                 "SELECT value FROM mida_meta WHERE key = 'schema_version'",
+                 "8\n");
+    assert_query(sink,
+                 "SELECT count(*) FROM sqlite_schema WHERE type ="
+                 " 'trigger'",
+                 "3\n");
+    assert_side_exact(sink, 2 + again);
+    put_lr(sink, &ids[2], "{\"lr\": 9}"); /* kept by the new triggers */
+    assert_side_exact(sink, 3);
+    mida__sink_close(sink);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unknown_scheme),
@@ -1583,6 +1726,10 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_run_states, setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_4_migrated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_key_side_table_kept_exact, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_schema_7_key_side_migrated, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_metric_blocks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_status_rank, setup, teardown),
       cmocka_unit_test_setup_teardown(test_times_min_max, setup, teardown),

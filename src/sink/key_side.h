@@ -1,0 +1,45 @@
+/*
+ * key_side.h -- the side table of the numeric keys declared with `mida
+ * index` (schema.h, version 8): task_key_num(name, value, task_id), one row
+ * per task whose document holds a number at the key, keyed by (name,
+ * value, task_id) where name is the key's index name (key.h).
+ *
+ * Why a table and not only the expression index: a range on a key read
+ * newest first ("where used.lr in [0.5, 0.501), a page of 100 by id") must
+ * sort every match by id. The expression index on task(mida_num(...), id)
+ * holds the ids, but SQLite (before 3.41) never reads an index on an
+ * expression as covering, and PostgreSQL never does, so each match costs a
+ * lookup of its whole task row: 56 ms SQLite, 117 ms PostgreSQL for 5,000
+ * matches over 5M tasks. The side table's primary key is covering on both:
+ * the matching ids are read from it alone, the newest page of them taken,
+ * and only that page's rows are looked up.
+ *
+ * The store keeps it exact by itself: triggers on task, made with the
+ * key's index by mida__key_index_apply (SQLite: three per key, insert,
+ * update of the document, delete; PostgreSQL: one per key calling
+ * mida.task_key_num_sync()), so no writer's code path knows of it; the
+ * same transaction fills it from the tasks already stored (the backfill),
+ * and dropping the index drops the triggers and the key's rows. Its reads:
+ * mida__key_side_fits and mida__key_side_where (key_index.h).
+ */
+#ifndef MIDA_SINK_KEY_SIDE_H
+#define MIDA_SINK_KEY_SIDE_H
+
+#include "core/buf.h"
+#include "sink/key.h"
+
+/* Appends the SQL that makes the side table of numeric key k kept (its
+ * triggers) and fills it from the stored tasks, or (drop) that drops the
+ * triggers and the key's rows. postgres: the PostgreSQL store's dialect,
+ * else SQLite's. Returns MIDA_OK or the buffer's error. */
+int mida__key_side_sql(mida__buf *sql, const mida__key *k, int postgres,
+                       int drop);
+
+/* Appends mida__key_side_sql for each key text ("used.lr") of keys, the
+ * numeric keys mida_index records: what the migration to version 8 runs
+ * for a store whose keys were declared before. A text that is not a key
+ * is skipped (mida_index holds only parsed keys). */
+int mida__key_side_migrate_sql(mida__buf *sql, const char *const *keys,
+                               int nkeys, int postgres);
+
+#endif /* MIDA_SINK_KEY_SIDE_H */
