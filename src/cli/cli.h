@@ -259,13 +259,15 @@ int mida__cli_ingest(mida__cli *cli, int argc, char **argv);
 int mida__cli_observe(mida__cli *cli, int argc, char **argv);
 /* For `mida run`: starts `mida [--store STORE] observe KIND --tracking-uri
  * ARG` (kind "mlflow") or `... --logdir ARG` (kind "tensorboard") as a
- * child process, inheriting the environment (MIDA_CAMPAIGN,
- * MIDA_PARENT_TASK); writes its pid. Returns MIDA_OK, MIDA_EINVAL or
- * MIDA_EIO. mida__cli_observe_stop() sends it SIGTERM (it makes a last pass
- * and flushes), waits up to timeout_ms (negative: forever; then SIGKILL)
- * and reaps it; MIDA_OK if it exited with status 0. */
+ * child process, with the environment base_env (NULL: this process's;
+ * MIDA_CAMPAIGN, MIDA_PARENT_TASK), and runs begun since since_ns (0:
+ * now) taken as the command's; writes its pid. Returns MIDA_OK,
+ * MIDA_EINVAL or MIDA_EIO. mida__cli_observe_stop() sends it SIGTERM (it makes
+ * a last pass and flushes), waits up to timeout_ms (negative: forever; then
+ * SIGKILL) and reaps it; MIDA_OK if it exited with status 0. */
 int mida__cli_observe_spawn(const char *kind, const char *arg,
-                            const char *store, pid_t *pid);
+                            const char *store, int64_t since_ns,
+                            char *const *base_env, pid_t *pid);
 int mida__cli_observe_stop(pid_t pid, int timeout_ms);
 /* telemetry.c: telemetry samples (issue 6). */
 int mida__cli_telemetry(mida__cli *cli, int argc, char **argv);

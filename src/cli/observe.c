@@ -255,22 +255,26 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
 
 /* ---- for mida run -------------------------------------------------- */
 
-/* The observer's environment: this process's, with MIDA_STORE=store (when
- * not NULL) and, for MLflow, MLFLOW_TRACKING_URI=uri. URLs go to the child
- * here and never in its argv: a password in argv is shown by `ps` to every
- * user, the environment only to the same user (docs/security.md). Returns
- * a NULL-terminated array freed by free_env, or NULL when out of memory. */
-static char **observer_env(const char *store, const char *uri) {
+/* The observer's environment: base (NULL: this process's), with
+ * MIDA_STORE=store (when not NULL) and, for MLflow,
+ * MLFLOW_TRACKING_URI=uri. URLs go to the child here and never in its
+ * argv: a password in argv is shown by `ps` to every user, the
+ * environment only to the same user (docs/security.md). Returns a
+ * NULL-terminated array freed by free_env, or NULL when out of memory. */
+static char **observer_env(char *const *base, const char *store,
+                           const char *uri) {
   extern char **environ;
+  if (base == NULL)
+    base = environ;
   size_t n = 0;
-  while (environ[n] != NULL)
+  while (base[n] != NULL)
     n++;
   char **env = mida__calloc(n + 3, sizeof *env);
   if (env == NULL)
     return NULL;
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    const char *e = environ[i];
+    const char *e = base[i];
     if ((store != NULL && strncmp(e, "MIDA_STORE=", 11) == 0) ||
         (uri != NULL && strncmp(e, "MLFLOW_TRACKING_URI=", 20) == 0))
       continue;
@@ -308,7 +312,8 @@ static void free_env(char **env, const char *store, const char *uri) {
 }
 
 int mida__cli_observe_spawn(const char *kind, const char *arg,
-                            const char *store, pid_t *pid) {
+                            const char *store, int64_t since_ns,
+                            char *const *base_env, pid_t *pid) {
   if (kind == NULL || arg == NULL || pid == NULL)
     return MIDA_EINVAL;
   int mlflow = strcmp(kind, "mlflow") == 0;
@@ -319,12 +324,13 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
   if (n <= 0)
     return MIDA_EIO;
   self[n] = '\0';
-  /* The runs the command begins from now on are its own. */
+  /* The runs the command begins from then on are its own. */
   char since[32];
-  snprintf(since, sizeof since, "%lld", (long long)mida_now_ns());
+  snprintf(since, sizeof since, "%lld",
+           (long long)(since_ns > 0 ? since_ns : mida_now_ns()));
   /* Made before the fork: the child only calls execve. */
   const char *uri = mlflow ? arg : NULL;
-  char **env = observer_env(store, uri);
+  char **env = observer_env(base_env, store, uri);
   if (env == NULL)
     return MIDA_ENOMEM;
   char *args[12];

@@ -34,6 +34,7 @@
 #include "cli/cli.h"
 #include "cli/run_preload.h"
 
+#include "core/alloc.h"
 #include "core/argv.h"
 #include "core/buf.h"
 #include "core/json.h"
@@ -45,12 +46,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char run_help[] =
@@ -98,6 +101,8 @@ static const char run_help[] =
     "example:\n"
     "  mida run --campaign paper -- python pipeline.py --n 100\n";
 
+#define RUN_JOURNAL_BYTES (256 * 1024) /* mida run's own journal ring */
+
 /* ---- companions: helpers started with the command ------------------------ */
 
 /* A helper process started alongside the command and stopped after it,
@@ -112,7 +117,7 @@ typedef struct companion {
    * be NULL. */
   const char *(*implied)(char *buf, size_t cap);
   int (*start)(const char *kind, const char *arg, const char *store,
-               pid_t *pid);
+               int64_t since_ns, char *const *base_env, pid_t *pid);
   int (*stop)(pid_t pid, int timeout_ms);
 } companion;
 
@@ -142,6 +147,138 @@ static const companion companions[] = {
      mida__cli_observe_stop},
 };
 #define COMPANION_COUNT (sizeof companions / sizeof companions[0])
+
+/* ---- companions started late ------------------------------------------- */
+
+#define LATE_WATCH_MS 200
+
+/* An implied companion whose source is a file that is not there yet
+ * (MLflow's ./mlflow.db before the command's first run) is not started
+ * with the command: a thread looks for the file every LATE_WATCH_MS and
+ * starts the companion when it appears, and late_finish() starts it at the
+ * end if the file appeared after the last look (its first pass then reads
+ * everything). Its --parent-since is mida run's start all the same, and
+ * its environment the one it would have had (saved before the preload's
+ * variables are set). So a command that never uses MLflow pays for no
+ * observer: no process, no store session, no stop to wait for. */
+typedef struct late_start {
+  const char *store;
+  int64_t since_ns;                  /* before the command started */
+  char **env;                        /* the companions' environment */
+  const char *arg[COMPANION_COUNT];  /* each one's argument */
+  const char *path[COMPANION_COUNT]; /* the file awaited, or NULL */
+  pid_t *pid;                        /* the companions' pids (run's) */
+  int waiting;                       /* a file is awaited */
+  int thread_started;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  int stop;
+} late_start;
+
+/* The file of an SQLite URL as MLflow writes it (sqlite:////abs/x.db,
+ * sqlite:///rel.db), or NULL for any other URL. */
+static const char *sqlite_file_of(const char *uri) {
+  static const char prefix[] = "sqlite:///";
+  size_t n = sizeof prefix - 1;
+  return strncmp(uri, prefix, n) == 0 && uri[n] != '\0' ? uri + n : NULL;
+}
+
+/* Starts the awaited companions whose file is there now (each is tried
+ * once). Called with w->lock held, or after the thread ended. */
+static void late_start_due(late_start *w) {
+  for (size_t i = 0; i < COMPANION_COUNT; i++) {
+    if (w->path[i] == NULL || access(w->path[i], F_OK) != 0)
+      continue;
+    w->path[i] = NULL;
+    if (companions[i].start(companions[i].kind, w->arg[i], w->store,
+                            w->since_ns, w->env, &w->pid[i]) != MIDA_OK) {
+      mida__cli_note("mida run: cannot start the %s observer\n",
+                     companions[i].kind);
+      w->pid[i] = 0;
+    }
+  }
+}
+
+static void *late_watch(void *arg) {
+  late_start *w = arg;
+  pthread_mutex_lock(&w->lock);
+  while (!w->stop) {
+    late_start_due(w);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += LATE_WATCH_MS * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&w->wake, &w->lock, &until);
+  }
+  pthread_mutex_unlock(&w->lock);
+  return NULL;
+}
+
+/* A copy of the environment as it is now (the companions'), or NULL. */
+static char **environ_copy(void) {
+  extern char **environ;
+  size_t n = 0;
+  while (environ[n] != NULL)
+    n++;
+  char **env = mida__calloc(n + 1, sizeof *env);
+  for (size_t i = 0; env != NULL && i < n; i++)
+    if ((env[i] = mida__strdup(environ[i])) == NULL) {
+      for (size_t k = 0; k < i; k++)
+        mida__free(env[k]);
+      mida__free(env);
+      env = NULL;
+    }
+  return env;
+}
+
+static void environ_free(char **env) {
+  for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+    mida__free(env[i]);
+  mida__free(env);
+}
+
+/* Companion i (implied, following uri) waits for its file if it is an
+ * SQLite database not there yet: 1, or 0 to start it now. */
+static int late_defer(late_start *w, size_t i, const char *uri) {
+  const char *file = sqlite_file_of(uri);
+  if (file == NULL || access(file, F_OK) == 0)
+    return 0;
+  if (w->env == NULL && (w->env = environ_copy()) == NULL)
+    return 0;
+  w->arg[i] = uri;
+  w->path[i] = file;
+  w->waiting = 1;
+  return 1;
+}
+
+/* Starts the watcher if a companion waits. */
+static void late_begin(late_start *w) {
+  if (!w->waiting)
+    return;
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_cond_init(&w->wake, NULL);
+  w->thread_started = pthread_create(&w->thread, NULL, late_watch, w) == 0;
+}
+
+/* After the command ended: stops the watcher and starts what is due. */
+static void late_finish(late_start *w) {
+  if (!w->waiting)
+    return;
+  if (w->thread_started) {
+    pthread_mutex_lock(&w->lock);
+    w->stop = 1;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+  }
+  late_start_due(w);
+  environ_free(w->env);
+  w->env = NULL;
+}
 
 /* ---- the environment of the command -------------------------------------- */
 
@@ -369,6 +506,12 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   /* The command's task gets the command's resource use (wait4), not the
    * summary of this thread's. */
   cfg.telemetry_task = 0;
+  /* mida run records a handful of records itself (the workflow, the
+   * command's task and its end): the default 16 MiB ring, whose pages a
+   * journal touches when it opens, cost more than the rest of its start
+   * (27 ms). A full ring spills into the next segment: nothing is lost. */
+  if (getenv("MIDA_JOURNAL_BYTES") == NULL)
+    cfg.journal_bytes = RUN_JOURNAL_BYTES;
   /* Observation never stops the command: a store that cannot be opened,
    * or a record that cannot be made, is a warning, unless MIDA_STRICT. */
   mida_session_t *s = NULL;
@@ -421,21 +564,31 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
 
   pid_t comp_pid[COMPANION_COUNT] = {0};
   char implied[COMPANION_COUNT][PATH_MAX + 32];
+  late_start late;
+  memset(&late, 0, sizeof late);
+  late.store = cli->store;
+  late.since_ns = mida_now_ns();
+  late.pid = comp_pid;
   for (size_t i = 0; i < COMPANION_COUNT; i++) {
     /* What the command will use (MLflow's tracking store) starts the
-     * observer too, unless turned off. */
-    if (comp_arg[i] == NULL && !comp_off[i] && companions[i].implied != NULL)
+     * observer too, unless turned off; once its file is there. */
+    int is_implied = 0;
+    if (comp_arg[i] == NULL && !comp_off[i] && companions[i].implied != NULL) {
       comp_arg[i] = companions[i].implied(implied[i], sizeof implied[i]);
-    if (comp_arg[i] == NULL)
+      is_implied = 1;
+    }
+    if (comp_arg[i] == NULL ||
+        (is_implied && late_defer(&late, i, comp_arg[i])))
       continue;
     if (companions[i].start(companions[i].kind, comp_arg[i], cli->store,
-                            &comp_pid[i]) != MIDA_OK) {
+                            late.since_ns, NULL, &comp_pid[i]) != MIDA_OK) {
       mida__cli_note( "mida run: cannot start the %s observer\n",
               companions[i].kind);
       comp_pid[i] = 0;
     }
   }
 
+  late_begin(&late);
   (void)mida__run_preload_start(&files, s, cli->store, &wf, &task, cmdv);
   struct sigaction old[FORWARDED_COUNT];
   set_forwarding(old);
@@ -474,6 +627,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   }
   restore_signals(old);
 
+  late_finish(&late);
   for (size_t i = 0; i < COMPANION_COUNT; i++)
     if (comp_pid[i] > 0 &&
         companions[i].stop(comp_pid[i], 10000) != MIDA_OK)

@@ -199,6 +199,25 @@ def test_mida_run_observes_the_tracking_uri_it_sees(tmp_path, mida_bin,
         " WHERE w.source = 'mlflow' AND pw.source = 'run'") == 2
 
 
+def test_mida_run_starts_no_observer_before_mlflow_has_a_database(
+        tmp_path, mida_bin, store):
+    """MLflow's default store (./mlflow.db) that is not there when the
+    command starts: no observer process runs beside a command that never
+    makes it (it would cost every `mida run` a process and a store
+    session); one that makes it is observed (the test above)."""
+    env = dict(os.environ, MIDA_STORE=f"sqlite://{store.path}",
+               MIDA_SPOOL=str(tmp_path / "spool"), MIDA_SAMPLE_HZ="0")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    r = subprocess.run([mida_bin, "run", "--no-dask", "--no-files", "--",
+                        "sh", "-c", "ps -o args= --ppid $PPID"],
+                       env=env, cwd=str(tmp_path), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "observe" not in r.stdout, r.stdout
+    assert "sh -c" in r.stdout, r.stdout
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_mida_run_names_a_tracking_uri_it_cannot_observe(tmp_path, mida_bin,
                                                         store, python):
     env = dict(os.environ, MIDA_STORE=f"sqlite://{store.path}",
