@@ -14,10 +14,14 @@ poll that saw it minus its `ended` time (one producer and one consumer keep
 the order of arrival that of the ends). Median and p99, in milliseconds;
 the polling interval (~2-5 ms) is part of the figure.
 
+The end of a throughput run: through Redis, once the producers have ended
+and the consumer group has every entry delivered and acknowledged (XINFO
+GROUPS; ingest acknowledges after the commit), then one count confirms
+it; through NATS and MQTT, a count(*) every 50 ms, at nice 19.
+
 CPU: microseconds of CPU per task of each part, read from /proc at the end
 of a throughput run: the consumers, their PostgreSQL backends, the
-poller's backend (a count(*) every 50 ms, run at nice 19 so that it takes
-what the others leave), the broker and the producers. On a machine of few
+poller's backend, the broker and the producers. On a machine of few
 cores the sum bounds the rate: cores * 1e6 / (sum of the parts) tasks/s.
 
 Private redis-server, nats-server and mosquitto on free ports; a fresh database per
@@ -65,6 +69,18 @@ def cpu_s(pid):
         return 0.0
 
 
+def reap(procs, usage):
+    """Collects the resource usage of the processes of procs that ended
+    (into usage, by pid); returns how many have ended."""
+    for p in procs:
+        if p.pid not in usage:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                p.returncode = status
+                usage[pid] = ru
+    return len(usage)
+
+
 def psql(url, sql):
     return subprocess.run(["psql", url, "-AtqX", "-c", sql], check=True,
                           capture_output=True, text=True).stdout.strip()
@@ -95,6 +111,50 @@ class Poller:
     def close(self):
         self.p.stdin.close()
         self.p.wait()
+
+
+class RedisGroups:
+    """Asks Redis (XINFO GROUPS) whether every entry of a stream was
+    delivered to its consumer group and acknowledged: `mida ingest`
+    acknowledges a message only after the store committed it, so once the
+    producers have ended this means everything is queryable, at the cost of
+    one small command instead of a count(*) of the task table."""
+
+    def __init__(self, port, stream):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.file = self.sock.makefile("rb")
+        self.stream = stream.encode()
+
+    def _reply(self):
+        line = self.file.readline().rstrip(b"\r\n")
+        kind, rest = line[:1], line[1:]
+        if kind == b"*":
+            return [self._reply() for _ in range(int(rest))]
+        if kind == b"$":
+            if int(rest) < 0:
+                return None
+            data = self.file.read(int(rest) + 2)[:-2]
+            return data.decode()
+        if kind == b":":
+            return int(rest)
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        return rest.decode()
+
+    def all_acknowledged(self):
+        self.sock.sendall(b"*3\r\n$5\r\nXINFO\r\n$6\r\nGROUPS\r\n$%d\r\n%s"
+                          b"\r\n" % (len(self.stream), self.stream))
+        groups = self._reply()
+        if not groups:
+            return False
+        for g in groups:
+            info = dict(zip(g[0::2], g[1::2]))
+            if info.get("pending") != 0 or info.get("lag") != 0:
+                return False
+        return True
+
+    def close(self):
+        self.sock.close()
 
 
 def broker(kind, tmp):
@@ -167,13 +227,23 @@ def run(build, kind, consumers, producers=PRODUCERS, tasks=TASKS, rate=0,
         prods = [subprocess.Popen([produce, str(tasks), f"p{i}"], env=penv,
                                   stdout=subprocess.DEVNULL)
                  for i in range(producers)]
+        prod_ru = {}
         samples = []
         n = 0
+        # Redis throughput runs: the end is seen in the consumer group; the
+        # store is counted once everything was acknowledged.
+        groups = (RedisGroups(int(burl.split(":")[2].split("/")[0]),
+                              burl.rsplit("/", 1)[1])
+                  if kind == "redis" and not latency else None)
         while n < want and time.time() - t0 < 300:
-            n = poll.count()
-            samples.append((time.time(), n))
+            if groups is None or (reap(prods, prod_ru) == len(prods)
+                                  and groups.all_acknowledged()):
+                n = poll.count()
+                samples.append((time.time(), n))
             if not latency:
                 time.sleep(0.05)
+        if groups is not None:
+            groups.close()
         t1 = time.time()
         # CPU seconds by part, read before anything ends: the consumers,
         # their PostgreSQL backends, the poller's backend, the broker.
@@ -186,11 +256,10 @@ def run(build, kind, consumers, producers=PRODUCERS, tasks=TASKS, rate=0,
                    if int(b.split("|")[0]) != poll_pid),
                "poller_backend": cpu_s(poll_pid),
                "broker": cpu_s(bp.pid)}
-        prod_cpu = 0.0
-        for p in prods:
-            _, _, ru = os.wait4(p.pid, 0)
-            prod_cpu += ru.ru_utime + ru.ru_stime
-        cpu["producers"] = prod_cpu
+        while reap(prods, prod_ru) < len(prods):
+            time.sleep(0.05)
+        cpu["producers"] = sum(ru.ru_utime + ru.ru_stime
+                               for ru in prod_ru.values())
         poll.close()
         result = {"tasks": n, "seconds": round(t1 - t0, 3),
                   "tasks_per_s": round(n / (t1 - t0)),
