@@ -195,21 +195,29 @@ int mida__tasks_query_build(mida__serve *srv, const mida__req *req,
    * of them: read from the key's side table (key_side.h) when its matches
    * are not too many -- only the page's ids are sorted, not every match's
    * row. */
-  int side_page = sort == &task_sorts[0] && q->where.len == 0 && npred > 0;
+  int side_page = sort == &task_sorts[0] && q->where.len == 0 && npred > 0 &&
+                  nprobed == npred;
   mida__sink *sink = NULL;
   char err[512];
   if (nprobed > 0 && srv != NULL &&
       mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err) ==
           MIDA_OK) {
-    side_page = side_page && mida__key_side_fits(sink, preds, npred);
-    if (!side_page)
+    /* Its count of the matches, when it made one, is the probe's too. */
+    int counted = 0;
+    if (side_page) {
+      side_page = mida__key_side_fits(sink, probed, nprobed);
+      counted = side_page || probed[0].many;
+    }
+    if (!counted)
       mida__predicate_probe(sink, probed, nprobed);
     mida__serve_release(&srv->pool, sink, 0);
   } else {
     side_page = 0;
   }
-  for (int i = 0; i < nprobed; i++)
+  for (int i = 0; i < nprobed; i++) {
     preds[at[i]].few = probed[i].few;
+    preds[at[i]].many = probed[i].many;
+  }
   if (side_page && q->rc == MIDA_OK) {
     q->rc = mida__buf_adds(&q->where, " WHERE ");
     if (q->rc == MIDA_OK)

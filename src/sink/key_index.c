@@ -252,16 +252,16 @@ static void probe_key(mida__sink *sink, mida__predicate *preds, int n,
   if (!p->numeric ||
       side_count(sink, same, nsame, MIDA_PREDICATE_FEW, &matches) != MIDA_OK)
     matches = index_count(sink, same, nsame);
-  if (matches < MIDA_PREDICATE_FEW) {
-    for (int i = first; i < n; i++)
-      if (indexable(&preds[i]) && same_key(p, &preds[i]))
-        preds[i].few = 1;
-  }
+  for (int i = first; i < n; i++)
+    if (indexable(&preds[i]) && same_key(p, &preds[i])) {
+      preds[i].few = matches < MIDA_PREDICATE_FEW;
+      preds[i].many = !preds[i].few;
+    }
 }
 
 void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n) {
   for (int i = 0; i < n; i++)
-    preds[i].few = 0;
+    preds[i].few = preds[i].many = 0;
   for (int i = 0; i < n; i++) {
     int seen = 0;
     for (int j = 0; j < i && !seen; j++)
@@ -271,7 +271,7 @@ void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n) {
   }
 }
 
-int mida__key_side_fits(mida__sink *sink, const mida__predicate *preds, int n) {
+int mida__key_side_fits(mida__sink *sink, mida__predicate *preds, int n) {
   if (n < 1 || n > MIDA_PREDICATE_PROBE_MAX)
     return 0;
   for (int i = 0; i < n; i++)
@@ -284,12 +284,17 @@ int mida__key_side_fits(mida__sink *sink, const mida__predicate *preds, int n) {
   long long declared = 0, matches = MIDA_KEY_SIDE_FEW;
   /* Rows are kept only for a declared key; a store older than version 8
    * has no side table: its count fails. */
-  return mida__sink_query(sink,
-                          "SELECT count(*) FROM mida_index WHERE name = ?1",
-                          params, 1, count_row, &declared) == MIDA_OK &&
-         declared > 0 &&
-         side_count(sink, preds, n, MIDA_KEY_SIDE_FEW, &matches) == MIDA_OK &&
-         matches < MIDA_KEY_SIDE_FEW;
+  if (mida__sink_query(sink, "SELECT count(*) FROM mida_index WHERE name = ?1",
+                       params, 1, count_row, &declared) != MIDA_OK ||
+      declared == 0 ||
+      side_count(sink, preds, n, MIDA_KEY_SIDE_FEW, &matches) != MIDA_OK)
+    return 0;
+  /* As many as that: more than the probe's few (key_index.h). */
+  for (int i = 0; i < n; i++) {
+    preds[i].few = 0;
+    preds[i].many = matches >= MIDA_KEY_SIDE_FEW;
+  }
+  return matches < MIDA_KEY_SIDE_FEW;
 }
 
 int mida__key_side_where(mida__buf *sql, const mida__predicate *preds, int n,

@@ -38,14 +38,17 @@ int mida__key_index_declared(mida__sink *sink, const char *list, char *err,
 /* Sets preds[i].few for the predicates whose key has an index (mida_index,
  * `mida index`) that holds fewer than MIDA_PREDICATE_FEW tasks matching
  * all the predicates on that key (a range is two): per key, two small
- * queries, the second reading at most that many index entries. Then the
- * predicate's SQL wraps the comparison in unlikely(), which tells SQLite's
- * planner -- which has no statistics of an expression's values -- to read
- * the index rather than walk the whole table in id order looking for
- * matches (PostgreSQL's store defines unlikely() as the comparison
+ * queries, the second reading at most that many entries of the key's side
+ * table (a numeric key, key_side.h) or of its index. Then the predicate's
+ * SQL wraps the comparison in unlikely(), which tells SQLite's planner --
+ * which has no statistics of an expression's values -- to read the index
+ * rather than walk the whole table in id order looking for matches
+ * (PostgreSQL's store defines unlikely() and likely() as the comparison
  * itself). Where the matches are many, walking in id order finds a page
- * of them soon, and reading the index would sort them all: no hint. A
- * store error leaves few at 0. */
+ * of them soon, and reading the index would sort them all: preds[i].many
+ * is set, and likely() tells SQLite to walk (without it, SQLite takes any
+ * range on an indexed expression for a narrow one). A store error leaves
+ * both at 0. */
 void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n);
 
 /* A range newest first reads the side table of its key (key_side.h) when
@@ -58,9 +61,11 @@ void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n);
 /* Whether the predicates (all of them) can be answered from the side
  * table: each a numeric comparison (= < <= > >=) on one and the same key,
  * whose index is declared, and fewer than MIDA_KEY_SIDE_FEW tasks match
- * (one count over the side table's primary key). A store error answers
- * 0. */
-int mida__key_side_fits(mida__sink *sink, const mida__predicate *preds, int n);
+ * (one count over the side table's primary key). When the count was made,
+ * it also sets each predicate's few (0) and many (the count reached
+ * MIDA_KEY_SIDE_FEW), so that no probe need count them again. A store
+ * error answers 0 and changes nothing. */
+int mida__key_side_fits(mida__sink *sink, mida__predicate *preds, int n);
 
 /* Appends "t.id IN (SELECT task_id FROM task_key_num WHERE ... ORDER BY
  * task_id DESC LIMIT limit)" for preds (which mida__key_side_fits

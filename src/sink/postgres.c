@@ -36,7 +36,7 @@
  * functions that mida's own verbs use are
  * provided as small SQL functions (strftime with 'unixepoch', json_each of
  * text with SQLite's key/value/type columns, glob, json_extract of numbers)
- * and so are the API's (mida_num, mida_text, unlikely, the view
+ * and so are the API's (mida_num, mida_text, unlikely, likely, the view
  * mida_change_horizon),
  * all in the schema mida -- never in the user's -- which every connection
  * mida opens has last on its search_path; so the verbs' and the API's SQL
@@ -228,10 +228,12 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " WHEN 'string' THEN j #>> string_to_array(path, '.')"
     " WHEN 'number' THEN j #>> string_to_array(path, '.')"
     " WHEN 'boolean' THEN j #>> string_to_array(path, '.') END $$;\n"
-    /* SQLite's unlikely(x), the planner's hint of the API's predicates
-     * (src/sink/predicate.c): here x itself, inlined, so that an index on
-     * the key still serves the comparison. */
+    /* SQLite's unlikely(x) and likely(x), the planner's hints of the API's
+     * predicates (src/sink/predicate.c): here x itself, inlined, so that
+     * an index on the key still serves the comparison. */
     "CREATE OR REPLACE FUNCTION mida.unlikely(b boolean) RETURNS boolean"
+    " LANGUAGE sql IMMUTABLE AS $$ SELECT b $$;\n"
+    "CREATE OR REPLACE FUNCTION mida.likely(b boolean) RETURNS boolean"
     " LANGUAGE sql IMMUTABLE AS $$ SELECT b $$;\n"
     /* The trigger of a declared numeric key (key_side.h): TG_ARGV is the
      * key's index name, its document and its path; the task's row in

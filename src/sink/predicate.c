@@ -69,7 +69,12 @@ int mida__predicate_sql(const mida__predicate *p, const char *alias,
   }
   params[(*np)++] = p->value;
   const char *op = strcmp(p->op, "!=") == 0 ? "<>" : p->op;
-  rc = mida__buf_adds(sql, p->few ? "unlikely(" : "");
+  /* The hints of the probe (key_index.h) to SQLite's planner, which has
+   * no statistics of an expression's values: unlikely() reads the key's
+   * index, likely() walks the table (else SQLite takes any range on an
+   * indexed expression for a narrow one and reads the index, whatever
+   * the number of matches). */
+  rc = mida__buf_adds(sql, p->few ? "unlikely(" : p->many ? "likely(" : "");
   if (rc == MIDA_OK)
     rc = mida__key_expr(sql, &p->key,
                         p->numeric ? MIDA_KEY_NUM : MIDA_KEY_TEXT, alias);
@@ -82,7 +87,7 @@ int mida__predicate_sql(const mida__predicate *p, const char *alias,
                           *np);
   else if (rc == MIDA_OK)
     rc = mida__buf_printf(sql, " %s ?%d", op, *np);
-  if (rc == MIDA_OK && p->few)
+  if (rc == MIDA_OK && (p->few || p->many))
     rc = mida__buf_adds(sql, ")");
   return rc;
 }

@@ -19,6 +19,9 @@ typedef struct mida__predicate {
   int numeric;        /* value is a JSON number */
   int few;            /* an index on the key holds few matching tasks
                          (mida__predicate_probe, key_index.h) */
+  int many;           /* it holds many: walking the tasks in the page's
+                         order finds a page of matches sooner than the
+                         index finds them all */
 } mida__predicate;
 
 /* Parses text: DOC is used, generated, custom or telemetry; PATH is one to

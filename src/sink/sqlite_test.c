@@ -1708,13 +1708,70 @@ static void test_schema_7_key_side_migrated(void **state) {
   }
 }
 
+/* The count that chooses how a range on a declared key is read: few
+ * matches (the side table, or the index: unlikely()), many (the walk:
+ * likely(), which SQLite needs, as it takes any range on an indexed
+ * expression for a narrow one). 60,000 tasks, used.lr = i / 60000. */
+static void test_key_range_counted_few_or_many(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  enum { TASKS = 60000, BATCH_TASKS = 2000 };
+  static mida__rec recs[BATCH_TASKS];
+  static char used[BATCH_TASKS][48];
+  for (int done = 0; done < TASKS; done += BATCH_TASKS) {
+    for (int i = 0; i < BATCH_TASKS; i++) {
+      mida_id_t id = mida_id_new();
+      snprintf(used[i], sizeof used[i], "{\"lr\": %.6f}",
+               (double)(done + i) / TASKS);
+      rec_init(&recs[i], MIDA_REC_TASK);
+      set_id(&recs[i], MIDA_F_ID, &id);
+      set_i64(&recs[i], MIDA_F_STATUS, MIDA_STATUS_FINISHED);
+      set_str(&recs[i], MIDA_F_USED, used[i]);
+    }
+    put(sink, recs, BATCH_TASKS);
+  }
+  apply_lr_index(sink, 0);
+  /* [lo, hi): expected few (probe), many (probe), side (fits). */
+  static const struct {
+    const char *lo, *hi;
+    int few, many, side;
+  } cases[] = {
+      {"used.lr>=0.5", "used.lr<0.51", 1, 0, 1}, /* 600 */
+      {"used.lr>=0.1", "used.lr<0.5", 0, 1, 1},  /* 24,000 */
+      {"used.lr>=0", "used.lr<0.95", 0, 1, 0},   /* 57,000 */
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    mida__predicate p[2];
+    char why[200];
+    assert_int_equal(mida__predicate_parse(cases[c].lo, &p[0], why, sizeof why),
+                     MIDA_OK);
+    assert_int_equal(mida__predicate_parse(cases[c].hi, &p[1], why, sizeof why),
+                     MIDA_OK);
+    mida__predicate_probe(sink, p, 2);
+    assert_int_equal(p[0].few, cases[c].few);
+    assert_int_equal(p[1].many, cases[c].many);
+    mida__buf sql;
+    mida__buf_init(&sql, 4096);
+    const char *params[2];
+    int np = 0;
+    assert_int_equal(mida__predicate_sql(&p[0], "t", &sql, params, &np),
+                     MIDA_OK);
+    assert_non_null(
+        strstr(mida__buf_str(&sql), cases[c].few ? "unlikely(" : "likely("));
+    mida__buf_free(&sql);
+    assert_int_equal(mida__key_side_fits(sink, p, 2), cases[c].side);
+    if (!cases[c].side)
+      assert_int_equal(p[0].many, 1);
+  }
+  mida__sink_close(sink);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unknown_scheme),
       cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
       cmocka_unit_test_setup_teardown(test_change_numbers, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_migrates_version_1, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_migrates_version_1, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_path_functions, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
@@ -1729,6 +1786,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_key_side_table_kept_exact, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_schema_7_key_side_migrated, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_key_range_counted_few_or_many, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_metric_blocks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_status_rank, setup, teardown),
