@@ -19,12 +19,16 @@
 
 /* Makes dir if create and it is missing (its missing ancestors with mode
  * 0700), then checks it:
- *   - its parent belongs to this user (the effective uid) or to root, and
- *     is not writable by everyone unless sticky (as /tmp is);
+ *   - every directory from / down to its parent (the current directory's
+ *     path first for a relative dir) belongs to this user (the effective
+ *     uid) or to root, and is not writable by everyone unless sticky (as
+ *     /tmp is); a symbolic link on the way is followed only if this user
+ *     or root made it, and its target is checked the same way;
  *   - dir itself is a directory, not a symbolic link, and belongs to this
  *     user; group or other permissions on it are taken away (mode 0700).
- * The checks run on descriptors (openat with O_NOFOLLOW from the opened
- * parent, fstat), so a link swapped in between is refused, not followed.
+ * The checks run on descriptors (each component opened with openat and
+ * O_NOFOLLOW from the one above, fstat), so a link swapped in between is
+ * refused, not followed.
  * Returns MIDA_OK; MIDA_ENOTFOUND when dir is missing and not create;
  * MIDA_EIO with a message naming the problem and what to do (errno set
  * where a system call failed; ENOSPC/EDQUOT: the disk is full); or

@@ -135,6 +135,55 @@ def test_a_spool_path_owned_by_another_user_is_refused(
     assert forged_workflows(pg_db) == 0
 
 
+def custom_spool_run(mida, store, spool):
+    env = clean_env(MIDA_STORE=store, MIDA_SPOOL=str(spool))
+    return subprocess.run([mida, "run", "--", "true"], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_custom_spool_below_a_directory_others_can_change_is_refused(
+        shared, pg_db, mida_bin):
+    # The spool's parent is the victim's own (0700), but a directory above
+    # it is the attacker's: they can rename the victim's directory away and
+    # put one of theirs in its place at any time after the check.
+    team = shared / "team"
+    assert as_attacker("mkdir", "-m", "0777", str(team)).returncode == 0
+    mine = team / "mine"
+    mine.mkdir(mode=0o700)
+    r = custom_spool_run(mida_bin, pg_db, mine / "spool")
+    assert r.returncode == 0, r.stderr  # the command ran all the same
+    assert "refusing the spool" in r.stderr, r.stderr
+    assert f"{team}, on its path, belongs to another user" in r.stderr
+    assert as_attacker("mv", str(mine), str(team / "moved")).returncode == 0
+    # Root's own directory, writable by all and not sticky: the same.
+    open_dir = shared / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    (open_dir / "mine").mkdir(mode=0o700)
+    r = custom_spool_run(mida_bin, pg_db, open_dir / "mine" / "spool")
+    assert "writable by every user and not sticky" in r.stderr, r.stderr
+    # A link on the way, made by the attacker, is not followed; one the
+    # victim made is, and its target is checked the same way.
+    own = shared / "own"
+    own.mkdir(mode=0o700)
+    assert as_attacker("ln", "-s", str(own),
+                       str(shared / "link")).returncode == 0
+    r = custom_spool_run(mida_bin, pg_db, shared / "link" / "spool")
+    assert "symbolic link made by uid 65534" in r.stderr, r.stderr
+    (own / "link").symlink_to(open_dir / "mine")
+    r = custom_spool_run(mida_bin, pg_db, own / "link" / "spool")
+    assert "writable by every user and not sticky" in r.stderr, r.stderr
+    assert int(psql(pg_db, "SELECT count(*) FROM workflow")) == 0
+    # Below directories that only root and the victim can change (the
+    # shared one is sticky), the spool is used.
+    (own / "real").mkdir(mode=0o700)
+    (own / "good").symlink_to("real")
+    r = custom_spool_run(mida_bin, pg_db, own / "good" / "a" / "spool")
+    assert r.returncode == 0 and "refusing" not in r.stderr, r.stderr
+    assert (own / "real" / "a" / "spool").is_dir()
+    assert int(psql(pg_db, "SELECT count(*) FROM workflow")) >= 1
+
+
 PY_VICTIM = """
 import json, mida, warnings
 warnings.simplefilter("always")
