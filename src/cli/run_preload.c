@@ -16,10 +16,13 @@
  *
  * Shipping. Each process of the command writes its own journal segment; a
  * segment becomes an orphan the moment its process ends (its lock goes
- * with it). A collector thread here ships orphans every
- * COLLECT_INTERVAL_MS, with the recovery of src/capture (one transaction
- * per segment, then the file is removed), and once more after the command
- * has ended. The observed processes themselves load nothing but the
+ * with it), or once the library handed it over full (the journal's
+ * handoff). A collector thread here ships orphans as soon as inotify says
+ * a segment was closed, and every COLLECT_INTERVAL_MS, with the recovery
+ * of src/capture (one transaction per segment, then the file is removed),
+ * so that it ships while the command runs; and once more after the
+ * command has ended, so that the store holds everything when mida run
+ * returns. The observed processes themselves load nothing but the
  * library: no store or broker client ever enters them. A process still
  * alive when `mida run` ends (a daemon) keeps its journal until it ends;
  * `mida recover`, or the next session on the store, ships it then.
@@ -48,8 +51,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define COLLECT_INTERVAL_MS 250
@@ -64,6 +69,7 @@ const char *const mida__run_preload_value_options[] = {
 
 int mida__run_preload_options(mida__run_preload *p, mida__cli_opt *opts) {
   memset(p, 0, sizeof *p);
+  p->stop_fd = -1;
   opts[0] = (mida__cli_opt){"--no-files", NULL, NULL, &p->no_files};
   opts[1] = (mida__cli_opt){"--ignore", NULL, &p->ignore, NULL};
   opts[2] = (mida__cli_opt){"--digest", NULL, NULL, &p->digest};
@@ -318,23 +324,46 @@ static void collect_once(mida__run_preload *p) {
     p->records += st.records;
 }
 
+/* Reads whatever inotify has queued, without waiting. */
+static void drain(int fd) {
+  char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+  while (read(fd, buf, sizeof buf) > 0)
+    ;
+}
+
+/* Ships orphans every COLLECT_INTERVAL_MS and, where inotify works, as
+ * soon as a segment file written to is closed in the spool (a process
+ * ended, or handed a full segment over): the command's records go into
+ * the store while it runs, so that little is left when it ends. A pass's
+ * own closes (it opens the live segments to try their locks) are drained
+ * after it; a pass that shipped something is followed by another, so that
+ * a segment handed over meanwhile does not wait for the next tick. */
 static void *collector(void *arg) {
   mida__run_preload *p = arg;
-  pthread_mutex_lock(&p->lock);
-  while (!p->stop) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += COLLECT_INTERVAL_MS * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait(&p->wake, &p->lock, &until);
-    if (p->stop)
-      break;
-    pthread_mutex_unlock(&p->lock);
-    collect_once(p);
-    pthread_mutex_lock(&p->lock);
+  int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (in >= 0 && inotify_add_watch(in, p->spool, IN_CLOSE_WRITE) < 0) {
+    close(in);
+    in = -1;
   }
-  pthread_mutex_unlock(&p->lock);
+  for (;;) {
+    struct pollfd fds[2] = {{p->stop_fd, POLLIN, 0}, {in, POLLIN, 0}};
+    int r = poll(fds, in >= 0 ? 2 : 1, COLLECT_INTERVAL_MS);
+    if (r < 0 && errno != EINTR)
+      break;
+    if (r > 0 && (fds[0].revents & POLLIN) != 0)
+      break;
+    /* Again while a pass ships something: a segment handed over during
+     * a pass is not left for the next tick. */
+    uint64_t before;
+    do {
+      before = p->records;
+      collect_once(p);
+    } while (p->records != before);
+    if (in >= 0)
+      drain(in);
+  }
+  if (in >= 0)
+    close(in);
   return NULL;
 }
 
@@ -451,9 +480,9 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
     mida__origin origin = {host, (int64_t)getpid()};
     (void)mida__sink_put_batch(p->sink, &r, 1, &origin);
   }
-  pthread_mutex_init(&p->lock, NULL);
-  pthread_cond_init(&p->wake, NULL);
+  p->stop_fd = eventfd(0, EFD_CLOEXEC);
   p->collector_started =
+      p->stop_fd >= 0 &&
       pthread_create(&p->collector, NULL, collector, p) == 0;
   return 1;
 }
@@ -462,14 +491,14 @@ void mida__run_preload_finish(mida__run_preload *p) {
   if (!p->active)
     return;
   if (p->collector_started) {
-    pthread_mutex_lock(&p->lock);
-    p->stop = 1;
-    pthread_cond_signal(&p->wake);
-    pthread_mutex_unlock(&p->lock);
+    uint64_t one = 1;
+    while (write(p->stop_fd, &one, sizeof one) < 0 && errno == EINTR)
+      ;
     pthread_join(p->collector, NULL);
-    pthread_cond_destroy(&p->wake);
-    pthread_mutex_destroy(&p->lock);
   }
+  if (p->stop_fd >= 0)
+    close(p->stop_fd);
+  p->stop_fd = -1;
   /* The session's shipper may be shipping orphans of the command too (it
    * does when it connects): its flush waits for that pass. */
   if (p->session != NULL)

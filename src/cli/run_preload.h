@@ -39,9 +39,7 @@ typedef struct mida__run_preload {
   mida__sink *sink;          /* the collector's sink (tee), or NULL */
   pthread_t collector;       /* ships journals of ended processes */
   int collector_started;     /* whether it runs */
-  pthread_mutex_t lock;      /* guards stop */
-  pthread_cond_t wake;       /* signalled to stop */
-  int stop;                  /* the collector should end */
+  int stop_fd;               /* eventfd: written to stop the collector */
   uint64_t records;          /* records shipped from the command's journals */
 } mida__run_preload;
 
