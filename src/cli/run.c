@@ -78,6 +78,9 @@ static const char run_help[] =
     "  --campaign C        the campaign (default: $MIDA_CAMPAIGN)\n"
     "  --workflow-name N   the workflow's name (default: the command's)\n"
     "  --no-dask           do not set the Dask preload variables\n"
+    "  --detach-ship       return as soon as the command ends; a detached\n"
+    "                      `mida recover` ships what is left into the store\n"
+    "                      (complete once it ends; no --digest)\n"
     "  --mlflow URI        also observe an MLflow tracking store meanwhile\n"
     "                      (default: the one MLflow will use:\n"
     "                      $MLFLOW_TRACKING_URI, else ./mlruns when it holds\n"
@@ -407,6 +410,53 @@ static pid_t spawn(char **argv, const struct sigaction *old, int *err) {
 
 /* ---- the verb ------------------------------------------------------------ */
 
+/* Records the command's end: its resource use, its task's end (status
+ * from code, generated gen, error) and its workflow's. */
+static void record_end(mida_session_t *s, const mida_id_t *wf,
+                       const mida_id_t *task, int code, const char *usage,
+                       const char *gen, const char *error) {
+  mida_status_t st = code == 0 ? MIDA_STATUS_FINISHED : MIDA_STATUS_ERROR;
+  int rc = MIDA_OK;
+  if (!mida_id_is_nil(task) && usage[0] != '\0')
+    rc = mida_task_update(s, task, &(mida_task_update_t){.telemetry = usage});
+  if (rc == MIDA_OK && !mida_id_is_nil(task))
+    rc = mida_task_end(s, task, st, gen, error[0] ? error : NULL);
+  if (rc == MIDA_OK && !mida_id_is_nil(wf))
+    rc = mida_workflow_end(s, wf, st);
+  if (rc != MIDA_OK)
+    mida__cli_note("mida run: cannot record the end: %s\n", mida_errmsg(s));
+}
+
+/* --detach-ship: the command's end goes into this process's journal, the
+ * observers are asked to stop (they finish on their own), a detached
+ * `mida recover` is started that ships every journal once this process is
+ * gone, and mida run ends at once with the command's status: the command's
+ * caller does not wait for the store. Its journals are left as a crash
+ * would leave them (committed records survive; src/capture/journal.h).
+ * Returns only if the recover cannot be started (then mida run ships as
+ * usual; the end is recorded already). */
+static void detach_ship(mida_session_t *s, mida__run_preload *files,
+                        const char *store, const pid_t *comp_pid,
+                        const mida_id_t *wf, const mida_id_t *task, int code,
+                        const char *usage, const char *gen, const char *error) {
+  record_end(s, wf, task, code, usage, gen, error);
+  if (files->digest)
+    mida__cli_note("mida run: --digest is not done with --detach-ship\n");
+  int rc = mida__run_preload_detach(files, store);
+  if (rc != MIDA_OK) {
+    mida__cli_note("mida run: cannot detach the shipping (%s); shipping "
+                   "now\n",
+                   mida_strerror(rc));
+    return;
+  }
+  for (size_t i = 0; i < COMPANION_COUNT; i++)
+    if (comp_pid[i] > 0)
+      kill(comp_pid[i], SIGTERM);
+  fflush(stdout);
+  fflush(stderr);
+  _exit(code);
+}
+
 static const char *base_name(const char *path) {
   const char *s = strrchr(path, '/');
   return s != NULL ? s + 1 : path;
@@ -471,13 +521,14 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   const char *campaign = NULL, *wf_name = NULL;
   const char *comp_arg[COMPANION_COUNT] = {NULL};
   int comp_off[COMPANION_COUNT] = {0};
-  int no_dask = 0;
-  mida__cli_opt opts[4 + 2 * COMPANION_COUNT + MIDA_RUN_PRELOAD_OPTIONS];
+  int no_dask = 0, detach = 0;
+  mida__cli_opt opts[5 + 2 * COMPANION_COUNT + MIDA_RUN_PRELOAD_OPTIONS];
   mida__run_preload files;
   int k = mida__run_preload_options(&files, opts);
   opts[k++] = (mida__cli_opt){"--campaign", NULL, &campaign, NULL};
   opts[k++] = (mida__cli_opt){"--workflow-name", NULL, &wf_name, NULL};
   opts[k++] = (mida__cli_opt){"--no-dask", NULL, NULL, &no_dask};
+  opts[k++] = (mida__cli_opt){"--detach-ship", NULL, NULL, &detach};
   for (size_t i = 0; i < COMPANION_COUNT; i++) {
     opts[k++] = (mida__cli_opt){companions[i].option, NULL, &comp_arg[i],
                                 NULL};
@@ -628,6 +679,9 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   restore_signals(old);
 
   late_finish(&late);
+  if (detach && s != NULL)
+    detach_ship(s, &files, cli->store, comp_pid, &wf, &task, code, usage, gen,
+                error);
   for (size_t i = 0; i < COMPANION_COUNT; i++)
     if (comp_pid[i] > 0 &&
         companions[i].stop(comp_pid[i], 10000) != MIDA_OK)
@@ -637,16 +691,8 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
 
   if (s == NULL)
     return code;
-  mida_status_t st = code == 0 ? MIDA_STATUS_FINISHED : MIDA_STATUS_ERROR;
-  rc = MIDA_OK;
-  if (!mida_id_is_nil(&task) && usage[0] != '\0')
-    rc = mida_task_update(s, &task, &(mida_task_update_t){.telemetry = usage});
-  if (rc == MIDA_OK && !mida_id_is_nil(&task))
-    rc = mida_task_end(s, &task, st, gen, error[0] ? error : NULL);
-  if (rc == MIDA_OK && !mida_id_is_nil(&wf))
-    rc = mida_workflow_end(s, &wf, st);
-  if (rc != MIDA_OK)
-    mida__cli_note( "mida run: cannot record the end: %s\n", mida_errmsg(s));
+  if (!detach)
+    record_end(s, &wf, &task, code, usage, gen, error);
   rc = mida_close(s);
   if (rc != MIDA_OK)
     mida__cli_note( "mida run: the store did not take every record (%s); "

@@ -487,7 +487,102 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
   return 1;
 }
 
-void mida__run_preload_finish(mida__run_preload *p) {
+/* ---- --detach-ship ----------------------------------------------------- */
+
+/* The environment of the detached `mida recover`: this one without the
+ * library and its variables (it must not observe itself), with
+ * MIDA_STORE=store (a URL goes through the environment, never argv), or
+ * NULL. */
+static char **recover_env(const char *store) {
+  extern char **environ;
+  size_t n = 0;
+  while (environ[n] != NULL)
+    n++;
+  char **env = mida__calloc(n + 2, sizeof *env);
+  size_t len = strlen(store) + sizeof "MIDA_STORE=";
+  char *entry = mida__malloc(len);
+  if (env == NULL || entry == NULL) {
+    mida__free(env);
+    mida__free(entry);
+    return NULL;
+  }
+  snprintf(entry, len, "MIDA_STORE=%s", store);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 &&
+        strncmp(environ[i], "MIDA_PRELOAD_", 13) != 0 &&
+        strncmp(environ[i], "MIDA_STORE=", 11) != 0)
+      env[k++] = environ[i];
+  env[k++] = entry;
+  env[k] = NULL;
+  return env;
+}
+
+/* Frees what recover_env made: the entry it added comes last. */
+static void recover_env_free(char **env) {
+  size_t k = 0;
+  while (env[k] != NULL)
+    k++;
+  mida__free(env[k - 1]);
+  mida__free(env);
+}
+
+int mida__run_preload_detach(mida__run_preload *p, const char *store) {
+  mida__run_preload_stop(p);
+  if (p->registry[0] != '\0')
+    unlink(p->registry);
+  p->registry[0] = '\0';
+  char spool_buf[PATH_MAX];
+  const char *spool = p->spool;
+  if (spool[0] == '\0') {
+    if (spool_of(store, spool_buf, sizeof spool_buf) != 0)
+      return MIDA_EIO;
+    spool = spool_buf;
+  }
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0)
+    return MIDA_EIO;
+  self[n] = '\0';
+  char **env = recover_env(store);
+  if (env == NULL)
+    return MIDA_ENOMEM;
+  char *args[] = {self, "recover", "--spool", (char *)spool, NULL};
+  int gone[2];
+  if (pipe2(gone, O_CLOEXEC) != 0) {
+    recover_env_free(env);
+    return MIDA_EIO;
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t child = fork();
+  if (child == 0) {
+    /* Only async-signal-safe calls here (the parent has threads). Waits
+     * for this process to be gone (the pipe's write end closes with it),
+     * so that its journals are orphans that recover ships. */
+    close(gone[1]);
+    setsid();
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+    }
+    char b;
+    while (read(gone[0], &b, 1) < 0 && errno == EINTR)
+      ;
+    execve(self, args, env);
+    _exit(127);
+  }
+  close(gone[0]);
+  /* gone[1] stays open (close-on-exec) until this process ends. */
+  recover_env_free(env);
+  if (child < 0)
+    close(gone[1]);
+  return child > 0 ? MIDA_OK : MIDA_EIO;
+}
+
+void mida__run_preload_stop(mida__run_preload *p) {
   if (!p->active)
     return;
   if (p->collector_started) {
@@ -495,10 +590,17 @@ void mida__run_preload_finish(mida__run_preload *p) {
     while (write(p->stop_fd, &one, sizeof one) < 0 && errno == EINTR)
       ;
     pthread_join(p->collector, NULL);
+    p->collector_started = 0;
   }
   if (p->stop_fd >= 0)
     close(p->stop_fd);
   p->stop_fd = -1;
+}
+
+void mida__run_preload_finish(mida__run_preload *p) {
+  if (!p->active)
+    return;
+  mida__run_preload_stop(p);
   /* The session's shipper may be shipping orphans of the command too (it
    * does when it connects): its flush waits for that pass. */
   if (p->session != NULL)

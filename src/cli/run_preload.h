@@ -63,4 +63,17 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
  * (--digest), removes the pipe registry. */
 void mida__run_preload_finish(mida__run_preload *p);
 
+/* Stops the collector (the end of a pass it is in is awaited); finish()
+ * does it first. */
+void mida__run_preload_stop(mida__run_preload *p);
+
+/* `mida run --detach-ship`, after the command ended: stops the collector,
+ * removes the pipe registry, and starts a detached process that waits for
+ * this one to end and then runs `mida recover` on the spool into store,
+ * which ships whatever this process and the command's processes left in
+ * their journals. The caller then ends at once (_exit) with everything it
+ * has to record appended to its journal. Returns MIDA_OK, MIDA_ENOMEM or
+ * MIDA_EIO (then the caller finishes as usual). */
+int mida__run_preload_detach(mida__run_preload *p, const char *store);
+
 #endif /* MIDA_CLI_RUN_PRELOAD_H */

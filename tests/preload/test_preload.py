@@ -54,6 +54,36 @@ def test_shell_pipeline(r):
     assert r.deps() == {("wc", "cat")}
 
 
+def test_detach_ship_returns_and_a_detached_recover_completes_the_store(r):
+    """--detach-ship: mida run ends with the command's status as soon as
+    the command ends; a detached `mida recover` then ships what is left,
+    after which the store holds the same lineage as without the option."""
+    write(r.dir / "in", "b\na\nb\n")
+    p = r.run("bash", "-c", "sort in > a; uniq -c a > b; cat b | wc -l > n;"
+              " exit 3", options=("--detach-ship",))
+    assert p.returncode == 3, p.stderr
+    want = {("sort", "used", "in"), ("sort", "generated", "a"),
+            ("uniq", "used", "a"), ("uniq", "generated", "b"),
+            ("cat", "used", "b"), ("wc", "generated", "n")}
+    deadline = time.monotonic() + 60
+    while True:  # the recover's end, not a time, is what is awaited
+        done = (pathlib.Path(r.store).exists() and
+                r.rows("SELECT status FROM workflow") == [("ERROR",)] and
+                r.links(r.dir) == want and
+                not any(f.suffix == ".mj"
+                        for f in (r.dir / "run.db.spool").iterdir()))
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert r.rows("SELECT status FROM workflow") == [("ERROR",)]
+    assert r.links(r.dir) == want
+    tasks = r.tasks()
+    assert sorted(a for a, _, _ in tasks.values()) == [
+        "bash", "cat", "sort", "uniq", "wc"]
+    assert tasks[r.root()][2] == "ERROR"
+    assert r.deps() == {("wc", "cat")}
+
+
 def test_eight_threads_writing_files(r):
     p = r.run(helper(), "threads", str(r.dir))
     assert p.returncode == 0, p.stderr
