@@ -511,6 +511,21 @@ MIDA_EXTERN int mida_query(const char *store_url, const char *sql,
                            mida_row_fn fn, void *ctx, char *errmsg,
                            size_t errmsg_len);
 
+/* Asked while a query computes; return non-zero to stop it. */
+typedef int (*mida_stop_fn)(void *ctx);
+
+/* As mida_query, and stop(ctx) (if not NULL) is called from this thread
+ * about every 100 ms while the statement computes: when it returns
+ * non-zero the statement is cancelled on the store (PQcancel on
+ * PostgreSQL, sqlite3_interrupt on SQLite) and the call returns
+ * MIDA_ECLOSED ("the query was cancelled"). fn and stop share ctx. The
+ * Python package's mida.query() stops so on Ctrl-C. Thread-safe. */
+MIDA_EXTERN int mida_query_stoppable(const char *store_url, const char *sql,
+                                     const char *const *params, int nparams,
+                                     mida_row_fn fn, mida_stop_fn stop,
+                                     void *ctx, char *errmsg,
+                                     size_t errmsg_len);
+
 #ifdef __cplusplus
 }
 #endif

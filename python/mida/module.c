@@ -562,10 +562,13 @@ static PyObject *mod_configure(PyObject *m, PyObject *args, PyObject *kw) {
 
 /* ---- queries ------------------------------------------------------------- */
 
+/* A query runs without the GIL, so that other threads run and Ctrl-C is
+ * seen: its row and stop callbacks take the GIL back while they run. */
 typedef struct query_ctx {
   PyObject *rows; /* list of dicts */
   PyObject *keys; /* tuple of column names (str), made on the first row */
   int failed;     /* a Python error is set */
+  PyThreadState *thread; /* saved while the GIL is released */
 } query_ctx;
 
 /* Text from the store as a Python value: integers and reals in SQLite's own
@@ -591,9 +594,8 @@ static PyObject *cell_value(const char *t) {
   return PyUnicode_DecodeUTF8(t, (Py_ssize_t)strlen(t), "replace");
 }
 
-static int query_row(void *vctx, int ncols, const char *const *names,
-                     const char *const *values) {
-  query_ctx *q = vctx;
+static int query_row_locked(query_ctx *q, int ncols, const char *const *names,
+                            const char *const *values) {
   if (q->keys == NULL) {
     q->keys = PyTuple_New(ncols);
     if (q->keys == NULL)
@@ -626,6 +628,28 @@ static int query_row(void *vctx, int ncols, const char *const *names,
 fail:
   q->failed = 1;
   return 1;
+}
+
+static int query_row(void *vctx, int ncols, const char *const *names,
+                     const char *const *values) {
+  query_ctx *q = vctx;
+  PyEval_RestoreThread(q->thread);
+  int stop = query_row_locked(q, ncols, names, values);
+  if (!stop && PyErr_CheckSignals() != 0) /* a long result's Ctrl-C */
+    stop = q->failed = 1;
+  q->thread = PyEval_SaveThread();
+  return stop;
+}
+
+/* Runs the Python signal handlers (KeyboardInterrupt on SIGINT); stops the
+ * query when one raised. */
+static int query_stop(void *vctx) {
+  query_ctx *q = vctx;
+  PyEval_RestoreThread(q->thread);
+  if (PyErr_CheckSignals() != 0)
+    q->failed = 1;
+  q->thread = PyEval_SaveThread();
+  return q->failed;
 }
 
 /* query(sql, params=()) -> list of dicts, read-only, after a flush of this
@@ -672,12 +696,14 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
     (void)mida_flush(s, 10000);
     Py_END_ALLOW_THREADS
   }
-  query_ctx q = {PyList_New(0), NULL, 0};
+  query_ctx q = {PyList_New(0), NULL, 0, NULL};
   if (q.rows == NULL)
     goto out;
   char err[512] = "";
-  int rc = mida_query(si.store, sql, pv, (int)np, query_row, &q, err,
-                      sizeof err);
+  q.thread = PyEval_SaveThread();
+  int rc = mida_query_stoppable(si.store, sql, pv, (int)np, query_row,
+                                query_stop, &q, err, sizeof err);
+  PyEval_RestoreThread(q.thread);
   Py_XDECREF(q.keys);
   if (q.failed) {
     Py_DECREF(q.rows);

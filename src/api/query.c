@@ -17,6 +17,14 @@
 int mida_query(const char *store_url, const char *sql,
                const char *const *params, int nparams, mida_row_fn fn,
                void *ctx, char *errmsg, size_t errmsg_len) {
+  return mida_query_stoppable(store_url, sql, params, nparams, fn, NULL, ctx,
+                              errmsg, errmsg_len);
+}
+
+int mida_query_stoppable(const char *store_url, const char *sql,
+                         const char *const *params, int nparams, mida_row_fn fn,
+                         mida_stop_fn stop, void *ctx, char *errmsg,
+                         size_t errmsg_len) {
   char err[512] = "";
   if (errmsg != NULL && errmsg_len > 0)
     errmsg[0] = '\0';
@@ -32,6 +40,10 @@ int mida_query(const char *store_url, const char *sql,
   int rc = mida__sink_open(url, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE,
                            &sink, err, sizeof err);
   if (rc == MIDA_OK) {
+    mida__query_limits lim = sink->limits;
+    lim.stop = stop;
+    lim.stop_ctx = ctx;
+    mida__sink_set_limits(sink, &lim);
     rc = mida__sink_query(sink, sql, params, nparams, fn, ctx);
     if (rc != MIDA_OK)
       snprintf(err, sizeof err, "%s", mida__sink_errmsg(sink));

@@ -120,6 +120,8 @@ void mida__guard_limits_default(mida__query_limits *out) {
   int64_t mb = env_number("MIDA_QUERY_TEMP_MB", MIDA_GUARD_TEMP_MB_DEFAULT);
   /* No more than 2^40 MiB, which is no bound at all in practice. */
   out->temp_bytes = mb > ((int64_t)1 << 40) ? 0 : mb * 1024 * 1024;
+  out->stop = NULL;
+  out->stop_ctx = NULL;
 }
 
 /* A character of an identifier, in either dialect (non-ASCII letters

@@ -27,7 +27,10 @@
  *   stoppable        mida__sink_cancel_queries() (sink.h), safe in a signal
  *                    handler, stops the statements in flight (PQcancel,
  *                    sqlite3_interrupt): `mida`'s reading verbs call it on
- *                    SIGINT.
+ *                    SIGINT; and a caller's stop function
+ *                    (mida__query_limits.stop), asked about every
+ *                    MIDA_GUARD_STOP_MS while the statement computes, stops
+ *                    its own statement the same way (Python's Ctrl-C).
  *
  * A row cap is the caller's: its row callback returns non-zero, and the
  * backends then stop reading (PostgreSQL fetches in batches, so the rest
@@ -47,10 +50,18 @@
 /* The default bound on a statement's temporary space, in MiB. */
 #define MIDA_GUARD_TEMP_MB_DEFAULT 256
 
+/* How often a statement asks its stop function, in milliseconds. */
+#define MIDA_GUARD_STOP_MS 100
+
 /* How much one statement may take. 0 in a field: no bound. */
 typedef struct mida__query_limits {
   int64_t timeout_ms; /* wall-clock time, milliseconds */
   int64_t temp_bytes; /* temporary files (sorts, materialised results) */
+  /* Asked from the querying thread about every MIDA_GUARD_STOP_MS while
+   * the statement computes; non-zero cancels it (MIDA_ECLOSED). NULL:
+   * never asked. */
+  int (*stop)(void *ctx);
+  void *stop_ctx; /* stop's argument */
 } mida__query_limits;
 
 /* The limits from the environment: MIDA_QUERY_TIMEOUT_MS (milliseconds,

@@ -228,9 +228,12 @@ void mida__pg_guard_cancel(mida__pg_guard *g) {
 /* ---- running one statement with a deadline ------------------------------ */
 
 /* Waits for input on the connection until deadline (0: none); at the
- * deadline sends a cancel and waits CANCEL_GRACE_MS more. Returns 0 when
- * there is input, -1 when the server did not answer even the cancel. */
+ * deadline sends a cancel and waits CANCEL_GRACE_MS more. Asks the
+ * caller's stop function every MIDA_GUARD_STOP_MS, and cancels when it
+ * says so. Returns 0 when there is input, -1 when the server did not
+ * answer even the cancel. */
 static int wait_input(mida__pg_guard *g, int64_t *deadline) {
+  int (*stop)(void *) = g->lim != NULL ? g->lim->stop : NULL;
   for (;;) {
     int timeout = -1;
     if (*deadline > 0) {
@@ -247,10 +250,15 @@ static int wait_input(mida__pg_guard *g, int64_t *deadline) {
       }
       timeout = left > 1000000 ? 1000000 : (int)left;
     }
+    if (stop != NULL && !g->cancelled &&
+        (timeout < 0 || timeout > MIDA_GUARD_STOP_MS))
+      timeout = MIDA_GUARD_STOP_MS;
     struct pollfd pfd = {PQsocket(g->conn), POLLIN, 0};
     int n = poll(&pfd, 1, timeout);
     if (n > 0 || (n < 0 && errno != EINTR))
       return 0; /* input, or an error that PQconsumeInput will report */
+    if (stop != NULL && !g->cancelled && stop(g->lim->stop_ctx) != 0)
+      mida__pg_guard_cancel(g); /* the server's answer ends the wait */
   }
 }
 
@@ -822,6 +830,7 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
                          void *ctx) {
   g->cancelled = 0;
   g->timed_out = 0;
+  g->lim = lim;
   int64_t deadline = lim->timeout_ms > 0 ? now_ms() + lim->timeout_ms : 0;
   int rc = g->arranged ? MIDA_OK : arrange(g, base, where);
   if (rc == MIDA_OK)
@@ -943,6 +952,7 @@ out:
   mida__free(values);
   mida__buf_free(&call);
   g->running = 0;
+  g->lim = NULL;
   /* Whatever happened, the transaction ends here. A connection that no
    * longer answers is left as it is: the sink makes it anew before its
    * next use (postgres.c, ensure_connected). */

@@ -23,6 +23,7 @@ typedef struct mida__pg_guard {
   volatile sig_atomic_t running;   /* a query is in flight */
   volatile sig_atomic_t cancelled; /* mida__pg_guard_cancel was called */
   int timed_out;       /* the client's deadline passed */
+  const mida__query_limits *lim; /* the running query's, for its stop */
   mida__buf sql;       /* statements built here */
   mida__buf text;      /* the caller's statement, ?N rewritten */
 } mida__pg_guard;

@@ -255,6 +255,7 @@ typedef struct sqlite_sink {
   int replaced_unrecorded;      /* replaced not yet stored as a counter */
   mida__sqlite_temp_budget temp; /* queries' temporary files */
   int64_t query_deadline_ms;    /* monotonic end of the running query, 0 */
+  int64_t query_stop_asked_ms;  /* when limits.stop was last asked */
   int query_timed_out;          /* the progress handler ended it */
   volatile sig_atomic_t cancelled; /* sqlite_cancel was called */
 } sqlite_sink;
@@ -1211,15 +1212,27 @@ static int is_blank(const char *p) {
   return 1;
 }
 
-/* The progress handler of a query: ends it at its deadline or when it is
- * cancelled (sqlite_cancel). */
+/* The progress handler of a query: ends it at its deadline, when it is
+ * cancelled (sqlite_cancel), or when the caller's stop function says so
+ * (asked every MIDA_GUARD_STOP_MS, not at every call). */
 static int query_progress(void *ctx) {
   sqlite_sink *s = ctx;
   if (s->cancelled)
     return 1;
-  if (s->query_deadline_ms > 0 && monotonic_ms() >= s->query_deadline_ms) {
+  const mida__query_limits *lim = &s->base.limits;
+  if (s->query_deadline_ms <= 0 && lim->stop == NULL)
+    return 0;
+  int64_t now = monotonic_ms();
+  if (s->query_deadline_ms > 0 && now >= s->query_deadline_ms) {
     s->query_timed_out = 1;
     return 1;
+  }
+  if (lim->stop != NULL && now >= s->query_stop_asked_ms + MIDA_GUARD_STOP_MS) {
+    s->query_stop_asked_ms = now;
+    if (lim->stop(lim->stop_ctx) != 0) {
+      s->cancelled = 1;
+      return 1;
+    }
   }
   return 0;
 }
@@ -1254,6 +1267,7 @@ static int sqlite_query(mida__sink *base, const char *sql,
   sqlite_sink *s = (sqlite_sink *)base;
   s->cancelled = 0;
   s->query_timed_out = 0;
+  s->query_stop_asked_ms = monotonic_ms();
   s->query_deadline_ms = base->limits.timeout_ms > 0
                              ? monotonic_ms() + base->limits.timeout_ms
                              : 0;

@@ -1270,7 +1270,7 @@ static void test_query_guard_time_limit_and_cancel(void **state) {
   mida__sink *sink = open_store(fx->path, 0);
   static const char forever[] = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL"
                                 " SELECT i + 1 FROM c) SELECT count(*) FROM c";
-  mida__query_limits lim = {200, 0};
+  mida__query_limits lim = {200, 0, NULL, NULL};
   mida__sink_set_limits(sink, &lim);
   int rc = mida__sink_query(sink, forever, NULL, 0, NULL, NULL);
   assert_int_equal(rc, MIDA_ETIMEDOUT);

@@ -7,6 +7,8 @@ import asyncio
 import json
 import math
 import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -362,6 +364,45 @@ def test_query_df_returns_a_dataframe():
                                                                 "status"]
     with pytest.raises(mida.Error):
         mida.query("DELETE FROM task")
+
+
+# A statement that never ends: counts an endless recursive sequence.
+ENDLESS_QUERY = ("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1"
+                 " FROM c) SELECT count(*) AS n FROM c")
+
+INTERRUPTED_CHILD = """
+import json, mida, os, signal, sys, threading, time
+with mida.workflow("store"):
+    pass
+mida.flush(10)
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+t0 = time.monotonic()
+try:
+    mida.query(sys.argv[1])
+    print(json.dumps({"raised": None}))
+except BaseException as e:
+    print(json.dumps({"raised": type(e).__name__,
+                      "after": time.monotonic() - t0}))
+"""
+
+
+def interrupt_a_query(env):
+    """Runs an endless query in a child Python that SIGINTs itself after
+    0.5 s; what it raised. Without a way to stop, the child would run
+    until the subprocess limit kills it."""
+    r = subprocess.run([sys.executable, "-c", INTERRUPTED_CHILD,
+                        ENDLESS_QUERY], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_ctrl_c_interrupts_a_long_query(tmp_path):
+    env = midapy_util.child_env(tmp_path / "q.db", MIDA_QUERY_TIMEOUT_MS="0",
+                                MIDA_SAMPLE_HZ="0")
+    got = interrupt_a_query(env)
+    assert got["raised"] == "KeyboardInterrupt", got
+    assert got["after"] < 30, got  # the query itself never ends
 
 
 def test_child_after_fork_records_in_its_own_session():

@@ -380,6 +380,37 @@ def test_pg_sigint_cancels_the_servers_statement(pg):
         p.wait()
 
 
+def test_pg_ctrl_c_interrupts_a_python_query_and_cancels_it(pg):
+    """mida.query() runs without the GIL and asks for Python's signals
+    while it waits: Ctrl-C raises KeyboardInterrupt, and the server's
+    statement is cancelled, not left running."""
+    app = f"guard_pyint_{uuid.uuid4().hex[:8]}"
+    active = ("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+              f" AND application_name = '{app}'")
+    code = ("import json, mida, os, signal, sys, threading, time\n"
+            "threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))"
+            ".start()\n"
+            "t0 = time.monotonic()\n"
+            "try:\n"
+            "    mida.query('WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL"
+            " SELECT n + 1 FROM c) SELECT count(*) AS n FROM c')\n"
+            "    print(json.dumps({'raised': None}))\n"
+            "except BaseException as e:\n"
+            "    print(json.dumps({'raised': type(e).__name__,"
+            " 'after': time.monotonic() - t0}))\n")
+    env = env_for(f"{pg}?application_name={app}", MIDA_QUERY_TIMEOUT_MS="0")
+    # Without a way to stop, the query would run past the limit here.
+    r = subprocess.run([sys.executable, "-c", code], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["raised"] == "KeyboardInterrupt", got
+    # Left alone, the statement runs until its bound on temporary space
+    # ends it, tens of seconds later, with another error.
+    assert got["after"] < 30, got
+    assert psql(pg, active) == "0"
+
+
 def test_pg_role_that_cannot_arrange_the_guard_is_refused_clearly(tmp_path):
     """A role that is no superuser reads only once a superuser has set the
     guard up and made it a member of mida_reader; until then it is told
