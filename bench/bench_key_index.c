@@ -222,7 +222,7 @@ static double range_once(mida__sink *sink, int form, int *rows) {
   double t0 = now_s();
   int side = 0, counted = 0;
   if (form != RANGE_BY_KEY) { /* as tasks.c decides */
-    side = mida__key_side_fits(sink, p, 2);
+    side = mida__key_side_fits(sink, p, 2, 1, NULL, 101);
     counted = side || p[0].many;
     if (!counted)
       mida__predicate_probe(sink, p, 2);

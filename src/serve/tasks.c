@@ -205,7 +205,8 @@ int mida__tasks_query_build(mida__serve *srv, const mida__req *req,
     /* Its count of the matches, when it made one, is the probe's too. */
     int counted = 0;
     if (side_page) {
-      side_page = mida__key_side_fits(sink, probed, nprobed);
+      side_page =
+          mida__key_side_fits(sink, probed, nprobed, desc, after, limit + 1);
       counted = side_page || probed[0].many;
     }
     if (!counted)

@@ -271,7 +271,45 @@ void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n) {
   }
 }
 
-int mida__key_side_fits(mida__sink *sink, mida__predicate *preds, int n) {
+/* How many of the tasks that a walk in id order (desc: newest first;
+ * after: from that id on, NULL: from the start) reads first, at most
+ * MIDA_KEY_WALK_FIRST, match all of preds; -1 on a store error. */
+static long long walk_first_count(mida__sink *sink,
+                                  const mida__predicate *preds, int n, int desc,
+                                  const char *after) {
+  mida__buf sql;
+  mida__buf_init(&sql, 1 << 14);
+  const char *params[MIDA_PREDICATE_PROBE_MAX + 1];
+  int np = 0;
+  if (after != NULL)
+    params[np++] = after;
+  /* The inner LIMIT keeps either planner from reading the key's index:
+   * neither merges a limited subquery into the outer WHERE. */
+  int rc = mida__buf_printf(&sql,
+                            "SELECT count(*) FROM (SELECT %s FROM task%s"
+                            " ORDER BY id %s LIMIT %d) AS t WHERE TRUE",
+                            preds[0].key.doc,
+                            after == NULL ? ""
+                            : desc        ? " WHERE id < ?1"
+                                          : " WHERE id > ?1",
+                            desc ? "DESC" : "ASC", MIDA_KEY_WALK_FIRST);
+  for (int i = 0; i < n && rc == MIDA_OK; i++) {
+    mida__predicate plain = preds[i];
+    plain.few = plain.many = 0;
+    rc = mida__buf_adds(&sql, " AND ");
+    if (rc == MIDA_OK)
+      rc = mida__predicate_sql(&plain, "t", &sql, params, &np);
+  }
+  long long matches = -1;
+  if (rc != MIDA_OK || mida__sink_query(sink, mida__buf_str(&sql), params, np,
+                                        count_row, &matches) != MIDA_OK)
+    matches = -1;
+  mida__buf_free(&sql);
+  return matches;
+}
+
+int mida__key_side_fits(mida__sink *sink, mida__predicate *preds, int n,
+                        int desc, const char *after, long long page) {
   if (n < 1 || n > MIDA_PREDICATE_PROBE_MAX)
     return 0;
   for (int i = 0; i < n; i++)
@@ -286,7 +324,19 @@ int mida__key_side_fits(mida__sink *sink, mida__predicate *preds, int n) {
    * has no side table: its count fails. */
   if (mida__sink_query(sink, "SELECT count(*) FROM mida_index WHERE name = ?1",
                        params, 1, count_row, &declared) != MIDA_OK ||
-      declared == 0 ||
+      declared == 0)
+    return 0;
+  /* The page among the first tasks of the walk: the walk gives it (and
+   * no count of all the matches is needed). */
+  long long first = walk_first_count(sink, preds, n, desc, after);
+  if (first >= page) {
+    for (int i = 0; i < n; i++) {
+      preds[i].few = 0;
+      preds[i].many = 1;
+    }
+    return 0;
+  }
+  if (first < 0 ||
       side_count(sink, preds, n, MIDA_KEY_SIDE_FEW, &matches) != MIDA_OK)
     return 0;
   /* As many as that: more than the probe's few (key_index.h). */

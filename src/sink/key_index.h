@@ -52,20 +52,31 @@ int mida__key_index_declared(mida__sink *sink, const char *list, char *err,
 void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n);
 
 /* A range newest first reads the side table of its key (key_side.h) when
- * fewer than this many tasks match: over 1M tasks on SQLite, reading
- * 50,000 matching ids from it and taking the newest 100 took 13 ms;
- * walking the tasks newest first until 100 of them match reads about
- * 100 / (the fraction matching) rows, fewer than that beyond it. */
-#define MIDA_KEY_SIDE_FEW 50000
+ * fewer than this many tasks match, and when the first
+ * MIDA_KEY_WALK_FIRST tasks in the page's order do not hold a page of
+ * them. Reading n matching ids from the side table and sorting them costs
+ * about n entries (13 ms for 50,000 over 1M tasks on SQLite, loaded);
+ * walking the tasks until a page of 100 matches costs 100 / (the fraction
+ * that matches) rows, about 1 us each; counting the matches costs as much
+ * as reading them. The threshold keeps the count plus the cheaper of the
+ * two under 20 ms at 1M and 5M tasks (docs/performance.md gives the
+ * figures). */
+#define MIDA_KEY_SIDE_FEW 30000
+#define MIDA_KEY_WALK_FIRST 2000
 
-/* Whether the predicates (all of them) can be answered from the side
- * table: each a numeric comparison (= < <= > >=) on one and the same key,
- * whose index is declared, and fewer than MIDA_KEY_SIDE_FEW tasks match
- * (one count over the side table's primary key). When the count was made,
- * it also sets each predicate's few (0) and many (the count reached
- * MIDA_KEY_SIDE_FEW), so that no probe need count them again. A store
- * error answers 0 and changes nothing. */
-int mida__key_side_fits(mida__sink *sink, mida__predicate *preds, int n);
+/* Whether the predicates (all of them) are best answered from the side
+ * table, for a page of page rows in id order (desc: newest first), after
+ * the id after (NULL: from the start): each a numeric comparison (= < <=
+ * > >=) on one and the same key, whose index is declared; the first
+ * MIDA_KEY_WALK_FIRST tasks of the walk in id order hold fewer than a
+ * page of matches (one bounded read), and fewer than MIDA_KEY_SIDE_FEW
+ * tasks match in all (one count over the side table's primary key). When
+ * it counted, it also sets each predicate's few (0) and many (the walk's
+ * first tasks held a page, or the count reached MIDA_KEY_SIDE_FEW), so
+ * that no probe need count them again. A store error answers 0 and
+ * changes nothing. */
+int mida__key_side_fits(mida__sink *sink, mida__predicate *preds, int n,
+                        int desc, const char *after, long long page);
 
 /* Appends "t.id IN (SELECT task_id FROM task_key_num WHERE ... ORDER BY
  * task_id DESC LIMIT limit)" for preds (which mida__key_side_fits

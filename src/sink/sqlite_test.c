@@ -1708,10 +1708,11 @@ static void test_schema_7_key_side_migrated(void **state) {
   }
 }
 
-/* The count that chooses how a range on a declared key is read: few
+/* The counts that choose how a range on a declared key is read: few
  * matches (the side table, or the index: unlikely()), many (the walk:
  * likely(), which SQLite needs, as it takes any range on an indexed
- * expression for a narrow one). 60,000 tasks, used.lr = i / 60000. */
+ * expression for a narrow one), or a page among the newest tasks (the
+ * walk). 60,000 tasks, used.lr = i / 60000, the newest largest. */
 static void test_key_range_counted_few_or_many(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
@@ -1739,6 +1740,8 @@ static void test_key_range_counted_few_or_many(void **state) {
       {"used.lr>=0.5", "used.lr<0.51", 1, 0, 1}, /* 600 */
       {"used.lr>=0.1", "used.lr<0.5", 0, 1, 1},  /* 24,000 */
       {"used.lr>=0", "used.lr<0.95", 0, 1, 0},   /* 57,000 */
+      /* 6,000, all among the newest: the walk finds a page at once. */
+      {"used.lr>=0.9", "used.lr<1", 1, 0, 0},
   };
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     mida__predicate p[2];
@@ -1759,7 +1762,8 @@ static void test_key_range_counted_few_or_many(void **state) {
     assert_non_null(
         strstr(mida__buf_str(&sql), cases[c].few ? "unlikely(" : "likely("));
     mida__buf_free(&sql);
-    assert_int_equal(mida__key_side_fits(sink, p, 2), cases[c].side);
+    assert_int_equal(mida__key_side_fits(sink, p, 2, 1, NULL, 101),
+                     cases[c].side);
     if (!cases[c].side)
       assert_int_equal(p[0].many, 1);
   }
