@@ -158,6 +158,56 @@ def test_malformed_messages_are_skipped_counted_and_logged_once(
     assert redis.cli("XPENDING", "mixed", "g").split(b"\n")[0] == b"0"
 
 
+def test_interleaved_origins_in_one_round_each_get_their_own(
+        fleet, pg_db, redis_factory):
+    """One round holds messages of two producing processes interleaved
+    (A, B, a rejected one, A, B): ingest decodes each message once and
+    applies each origin's records together, though they are not adjacent
+    among the round's records (the other tests have one origin a round,
+    adjacent). Every task gets its own origin's host and pid, and a task
+    begun in one of A's messages and ended in the next is one complete
+    row."""
+    redis = redis_factory()
+    url = redis.url_base + "/interleaved"
+    now = time.time_ns()
+    split = str(uuid.uuid4())
+    a = [str(uuid.uuid4()) for _ in range(3)]
+    b = [str(uuid.uuid4()) for _ in range(3)]
+
+    def msg(ids, host, pid, seq, extra=()):
+        return wire.message([(wire.REC_TASK, wire.task_record(
+            t, "x", now, now + 1000)) for t in ids] + list(extra),
+            host=host, pid=pid, seq=seq)
+
+    begin = (wire.REC_TASK, wire.task_record(split, "split", now, None,
+                                              status=None))
+    end = (wire.REC_TASK, wire.task_record(split, None, None, now + 5))
+    messages = [
+        msg(a[:2], "host-a", 101, 1, [begin]),
+        msg(b[:2], "host-b", 202, 1),
+        wire.with_bad_crc(msg([str(uuid.uuid4())], "host-a", 101, 9)),
+        msg(a[2:], "host-a", 101, 2, [end]),
+        msg(b[2:], "host-b", 202, 2),
+    ]
+    for m in messages:
+        subprocess.run(["redis-cli", "-p", str(redis.port), "-x", "XADD",
+                        "interleaved", "*", "d"], input=m, check=True,
+                       capture_output=True)
+    c = fleet.ingest(url, pg_db, "a", "--group", "g", "--idle-exit", "2")
+    c.wait(timeout=60)
+    log = c.log_path.read_text()
+    assert c.returncode == 0, log
+    rows = psql(pg_db, "SELECT id, host, pid FROM task ORDER BY id")
+    want = sorted([f"{t}|host-a|101" for t in a + [split]] +
+                  [f"{t}|host-b|202" for t in b])
+    assert rows == "\n".join(want), rows
+    assert psql(pg_db, "SELECT activity, status, started, ended FROM task"
+                       f" WHERE id = '{split}'") == \
+        f"split|FINISHED|{now}|{now + 5}"
+    assert "8 records from 5 messages applied, 1 messages rejected" in log, \
+        log
+
+
 def test_unreachable_broker_and_store_give_clear_errors(
         mida_bin, produce_bin, pg_db, redis_factory, tmp_path, fleet):
     # A broker that is down does not stop a producer: the session opens,
