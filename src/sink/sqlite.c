@@ -235,12 +235,30 @@ static const char *const fixed_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
 };
 
+/* The upserts of a merged table that update only some of its columns:
+ * an UPDATE rewrites the entries of every index on a column that its SET
+ * names, even when the value stays the same, so an upsert that sets every
+ * column rewrites every index entry of the row (and dirties the index
+ * pages all over again). A row image sets the columns it has a value for
+ * (and the ones a merge fills from elsewhere); the others keep the stored
+ * value, which is what the full upsert would have computed for them. One
+ * statement per (table, columns) seen, up to NARROW_UPSERTS of them; past
+ * that, the full upsert. */
+#define NARROW_UPSERTS 24
+typedef struct narrow_upsert {
+  uint8_t entity;     /* ENT_* */
+  uint32_t set_mask;  /* bit c: the SET clause names column c */
+  sqlite3_stmt *stmt; /* its upsert */
+} narrow_upsert;
+
 typedef struct sqlite_sink {
   mida__sink base;              /* common head; must be first */
   sqlite3 *db;                  /* the connection */
   int flags;                    /* MIDA_SINK_* given to open */
   char path[1024];              /* the file, for messages */
   sqlite3_stmt *stmt[ST_COUNT]; /* prepared on first use, or NULL */
+  narrow_upsert narrow[NARROW_UPSERTS]; /* upserts that set some columns */
+  int nnarrow;                  /* entries used in narrow */
   row_image *images;            /* scratch: row images of a batch */
   size_t images_cap;            /* entries allocated at images */
   mida__fold fold;              /* scratch: rows to their images */
@@ -492,8 +510,10 @@ static int merge_expr(const entity *ent, int c, mida__buf *out) {
 
 /* Writes the upsert of an entity into out: the columns in table order,
  * MIDA_RULE_ORIGIN columns also take a default parameter after the columns',
- * and the change number comes last. */
-static int entity_sql(const entity *ent, mida__buf *out) {
+ * and the change number comes last. Its update sets the change number and
+ * the columns whose bit is in set_mask (all: ~0u); the parameters are the
+ * same whatever the mask. */
+static int entity_sql(const entity *ent, uint32_t set_mask, mida__buf *out) {
   int rc = mida__buf_printf(out, "INSERT INTO %s(", ent->table);
   for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++)
     rc = mida__buf_printf(out, "%s%s", c ? ", " : "", ent->columns[c].name);
@@ -511,16 +531,28 @@ static int entity_sql(const entity *ent, mida__buf *out) {
   }
   if (rc == MIDA_OK && has_seq(ent))
     rc = mida__buf_printf(out, ", ?%d", seq_param(ent));
+  int nset = has_seq(ent);
+  for (int c = 1; c < ent->ncolumns; c++)
+    nset += (set_mask >> c) & 1;
+  if (rc == MIDA_OK && nset == 0)
+    return mida__buf_printf(out, ") ON CONFLICT(%s) DO NOTHING",
+                            ent->columns[0].name);
   if (rc == MIDA_OK)
     rc = mida__buf_printf(out, ") ON CONFLICT(%s) DO UPDATE SET",
                           ent->columns[0].name);
-  if (rc == MIDA_OK && has_seq(ent))
-    rc = mida__buf_adds(out, " seq = excluded.seq,");
+  const char *sep = " ";
+  if (rc == MIDA_OK && has_seq(ent)) {
+    rc = mida__buf_adds(out, " seq = excluded.seq");
+    sep = ", ";
+  }
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
     const char *t = ent->table;
     const char *n = ent->columns[c].name;
     int from_runs = ent->columns[c].from_runs;
-    rc = mida__buf_printf(out, "%s %s = ", c > 1 ? "," : "", n);
+    if (((set_mask >> c) & 1) == 0)
+      continue;
+    rc = mida__buf_printf(out, "%s%s = ", sep, n);
+    sep = ", ";
     /* A column that the task's runs summarise keeps its value once the
      * row has runs (schema.h, task_run). */
     if (rc == MIDA_OK && from_runs)
@@ -547,7 +579,7 @@ static int prepare_statements(sqlite_sink *s) {
     for (int e = 0; e < ENT_COUNT && text == NULL; e++) {
       if (entity_statement[e] != i)
         continue;
-      rc = entity_sql(&entities[e], &sql);
+      rc = entity_sql(&entities[e], ~0u, &sql);
       text = mida__buf_str(&sql);
     }
     if (rc != MIDA_OK)
@@ -689,10 +721,72 @@ static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
   }
 }
 
+/* The columns an image's upsert must set: those it has a value for, and
+ * the MIDA_RULE_ORIGIN ones, which the batch's origin fills when the stored
+ * row has no value. Every other column's merge keeps the stored value. */
+static uint32_t image_set_mask(const entity *ent, const row_image *img) {
+  uint32_t set = img->mask;
+  for (int c = 1; c < ent->ncolumns; c++)
+    if (ent->columns[c].rule == MIDA_RULE_ORIGIN)
+      set |= (uint32_t)1 << c;
+  return set;
+}
+
+/* The upsert for an image, into *out: the narrow one for the columns it
+ * sets (made on first use), or the full one when it sets them all or the
+ * cache is full. */
+static int image_upsert(sqlite_sink *s, const row_image *img,
+                        sqlite3_stmt **out) {
+  const entity *ent = &entities[img->entity];
+  uint32_t all = ((uint32_t)1 << ent->ncolumns) - 1;
+  uint32_t set = image_set_mask(ent, img) | 1u;
+  *out = s->stmt[entity_statement[img->entity]];
+  if (set == all)
+    return MIDA_OK;
+  for (int i = 0; i < s->nnarrow; i++)
+    if (s->narrow[i].entity == img->entity && s->narrow[i].set_mask == set) {
+      *out = s->narrow[i].stmt;
+      return MIDA_OK;
+    }
+  if (s->nnarrow == NARROW_UPSERTS)
+    return MIDA_OK;
+  mida__buf sql;
+  mida__buf_init(&sql, 1 << 16);
+  sqlite3_stmt *st = NULL;
+  int rc = entity_sql(ent, set, &sql);
+  if (rc != MIDA_OK) {
+    mida__buf_free(&sql);
+    return mida__sink_fail(&s->base, rc, "cannot build store statements");
+  }
+  int src = sqlite3_prepare_v3(s->db, mida__buf_str(&sql), -1,
+                               SQLITE_PREPARE_PERSISTENT, &st, NULL);
+  mida__buf_free(&sql);
+  if (src != SQLITE_OK)
+    return mida__sink_fail(&s->base, MIDA_ESTORE,
+                           "cannot prepare store statement on '%s': %s",
+                           s->path, sqlite3_errmsg(s->db));
+  s->narrow[s->nnarrow].entity = img->entity;
+  s->narrow[s->nnarrow].set_mask = set;
+  s->narrow[s->nnarrow].stmt = st;
+  s->nnarrow++;
+  *out = st;
+  return MIDA_OK;
+}
+
+/* Finalizes the narrow upserts (at close, or before a reopen). */
+static void forget_narrow_upserts(sqlite_sink *s) {
+  for (int i = 0; i < s->nnarrow; i++)
+    sqlite3_finalize(s->narrow[i].stmt);
+  s->nnarrow = 0;
+}
+
 static int apply_image(sqlite_sink *s, const mida__rec *recs,
                        const row_image *img, const mida__origin *origin) {
   const entity *ent = &entities[img->entity];
-  sqlite3_stmt *st = s->stmt[entity_statement[img->entity]];
+  sqlite3_stmt *st;
+  int rc = image_upsert(s, img, &st);
+  if (rc != MIDA_OK)
+    return rc;
   char ids[MIDA_MERGE_MAX_COLUMNS][MIDA_ID_STRLEN];
   int extra = ent->ncolumns;
   for (int c = 0; c < ent->ncolumns; c++) {
@@ -1408,6 +1502,7 @@ static void sqlite_close(mida__sink *base) {
     return;
   for (int i = 0; i < ST_COUNT; i++)
     sqlite3_finalize(s->stmt[i]);
+  forget_narrow_upserts(s);
   sqlite3_close(s->db);
   mida__free(s->images);
   mida__fold_free(&s->fold);
@@ -1764,6 +1859,7 @@ static int reopen(sqlite_sink *s) {
     sqlite3_finalize(s->stmt[i]);
     s->stmt[i] = NULL;
   }
+  forget_narrow_upserts(s);
   /* The old files' WAL and shared memory go while this connection still
    * holds them open, so that their inode numbers cannot have been reused
    * by new files at the path; and the close must not checkpoint or delete

@@ -520,6 +520,63 @@ static void test_task_begin_end(void **state) {
   mida__sink_close(sink);
 }
 
+/* An update sets only the columns its records have values for (and the
+ * ones the origin fills): a column it does not name keeps its index
+ * entries as they are. Triggers on UPDATE OF a column fire when the SET
+ * names it, whatever the value, so they tell which columns an upsert
+ * named. */
+static void test_update_sets_only_its_columns(void **state) {
+  fixture *fx = *state;
+  task_recs t;
+  make_task_recs(&t);
+  mida__sink *sink = open_store(fx->path, 0);
+  put(sink, &t.begin, 1);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  const char *columns[] = {"workflow_id", "campaign_id", "parent_id",
+                           "activity", "status", "used", "generated"};
+  assert_int_equal(sqlite3_exec(db, "CREATE TABLE named(col TEXT)", NULL,
+                                NULL, NULL),
+                   SQLITE_OK);
+  for (size_t i = 0; i < sizeof columns / sizeof columns[0]; i++) {
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "CREATE TRIGGER named_%s AFTER UPDATE OF %s ON task BEGIN"
+             " INSERT INTO named VALUES('%s'); END",
+             columns[i], columns[i], columns[i]);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  }
+  sqlite3_close(db);
+
+  put(sink, &t.end, 1);
+  assert_query(sink, "SELECT col FROM named ORDER BY col",
+               "generated\nstatus\n");
+  assert_query(sink,
+               "SELECT workflow_id, activity, status, ended, used, generated,"
+               " host, pid FROM task",
+               "0190a4c2-0000-7000-8000-0000000000f1|train|FINISHED|5000|"
+               "{\"lr\": 0.1, \"epochs\": 3}|{\"loss\": 0.25}|"
+               "origin-host|777\n");
+  mida__rec act;
+  rec_init(&act, MIDA_REC_TASK);
+  set_id(&act, MIDA_F_ID, &t.id);
+  set_str(&act, MIDA_F_ACTIVITY, "eval");
+  put(sink, &act, 1);
+  put(sink, &act, 1); /* the same shape again: the same statement */
+  assert_query(sink, "SELECT col FROM named ORDER BY col",
+               "activity\nactivity\ngenerated\nstatus\n");
+  assert_query(sink, "SELECT activity, status FROM task", "eval|FINISHED\n");
+
+  /* A campaign record with nothing but its id: nothing to update. */
+  mida__rec camp;
+  rec_init(&camp, MIDA_REC_CAMPAIGN);
+  set_id(&camp, MIDA_F_ID, &t.camp);
+  put(sink, &camp, 1);
+  put(sink, &camp, 1);
+  assert_query(sink, "SELECT count(*) FROM campaign", "1\n");
+  mida__sink_close(sink);
+}
+
 /* Applies recs in the given order, as separate batches or one batch, each
  * once or twice, into a fresh store; returns the canonical row. */
 static char *apply_order(void **state, const mida__rec *const *order,
@@ -1782,6 +1839,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_schema_1_migrated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_task_begin_end, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_update_sets_only_its_columns,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_order_independence, setup, teardown),
       cmocka_unit_test_setup_teardown(test_runs_summarised_in_any_order, setup,
                                       teardown),
