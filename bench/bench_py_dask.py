@@ -10,9 +10,14 @@ variant in a fresh process with a fresh store:
   flowcept  Flowcept's Dask adapter (scheduler and worker plugins, its
             documented setup), only in Flowcept's venv
             (bench/flowcept_dask/setup.sh)
+  mida@DIR  as mida, with the mida package of DIR (another build's
+            python/ folder): two versions of mida side by side in one run
 
 The time is from the submission of the graph to the last result, cluster
-start excluded; the median of --repeat runs per variant; beside it the CPU
+start excluded; the median of --repeat runs per variant, the variants'
+order turned round each repeat (none, mida; mida, none; ...) so that a
+drift of the machine's load hits all alike; beside it the median and the
+range over the repeats of each variant's ratio to none of the same repeat; beside it the CPU
 seconds that the client (with the scheduler) and the workers used in that
 window, which a busy shared host disturbs less than wall time, and those
 seconds by process role and thread name (mida's own threads, mida-shipper
@@ -139,6 +144,8 @@ def run_variant(n, variant, python, mida_path=None):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("MIDA_") and not k.startswith("DASK_")}
     env["MIDA_STORE"] = "sqlite://%s/bench.db" % d
+    if variant.startswith("mida@"):
+        mida_path, variant = variant[5:], "mida"
     if mida_path:  # the build tree's package (or none: an installed one)
         env["PYTHONPATH"] = os.pathsep.join(
             [mida_path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH")
@@ -182,15 +189,15 @@ def main():
            "label": a.label}
     variants = a.variants.split(",")
     times = {v: [] for v in variants}
-    for _ in range(a.repeat):  # interleaved, so drift hits all alike
-        for v in variants:
+    for i in range(a.repeat):  # alternated, so drift hits all alike
+        for v in (variants if i % 2 == 0 else variants[::-1]):
             r = run_variant(a.tasks, v, sys.executable, a.mida_path)
             times[v].append(r["seconds"])
             res.setdefault(v + "_drain_s", []).append(round(r["drain"], 3))
             res.setdefault(v + "_cpu_s", []).append(round(r["cpu"], 3))
             res.setdefault(v + "_threads_cpu_s", []).append(r["threads"])
-            if v == "mida":
-                res["mida_tasks_stored"] = r["stored"]
+            if v.startswith("mida"):
+                res[v + "_tasks_stored"] = r["stored"]
     base = statistics.median(times["none"]) if "none" in times else None
     print("dask %s, %d tasks, 2 worker processes, median of %d" %
           (dask.__version__, a.tasks, a.repeat))
@@ -207,7 +214,17 @@ def main():
                                                  2)
             line += "  (wall %+.2f %%, CPU %+.2f %%)" % (
                 res[v + "_overhead_pct"], res[v + "_cpu_overhead_pct"])
+            for what, key in (("wall", None), ("CPU", "_cpu_s")):
+                mine = times[v] if key is None else res[v + key]
+                ref = times["none"] if key is None else res["none" + key]
+                pcts = [100 * (x - y) / y for x, y in zip(mine, ref)]
+                res[v + "_paired_%s_pct" % what.lower()] = [
+                    round(x, 2) for x in pcts]
+                line += "\n%-9s paired %s %+.2f %% [%+.2f, %+.2f]" % (
+                    "", what, statistics.median(pcts), min(pcts), max(pcts))
         print(line)
+    res["load"] = [round(x, 2) for x in os.getloadavg()]
+    print("load average (1, 5, 15 min): %s" % res["load"])
     print(json.dumps(res))
 
 
