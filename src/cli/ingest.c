@@ -96,13 +96,8 @@ typedef struct ingest {
   mida__wire_msg heads[MAX_MESSAGES];    /* their headers */
   int valid[MAX_MESSAGES];               /* 1 when a message decodes */
   int done[MAX_MESSAGES];                /* scratch: grouped already */
-  size_t first[MAX_MESSAGES];            /* a valid message's records:
-                                            recs[first[i]...], count in
-                                            heads[i] */
-  mida__rec *recs;                       /* the round's decoded records */
+  mida__rec *recs;                       /* decoded records of one group */
   size_t recs_cap;                       /* entries at recs */
-  mida__rec *group; /* one origin's records when not adjacent in recs */
-  size_t group_cap; /* entries at group */
   uint64_t applied;                      /* records committed */
   uint64_t messages;                     /* messages acknowledged */
   uint64_t rejected;                     /* messages rejected */
@@ -129,14 +124,12 @@ static int decode_into(ingest *g, int i, size_t *nrecs, int *reason) {
   }
 }
 
-/* Checks and decodes every message of the round, once, into recs in the
- * order of the messages; counts and logs rejections. */
+/* Checks every message of the round; counts and logs rejections. */
 static int check_round(ingest *g, int n) {
-  size_t nrecs = 0;
   for (int i = 0; i < n; i++) {
+    size_t nrecs = 0;
     int reason = 0;
-    g->first[i] = nrecs;
-    int rc = decode_into(g, i, &nrecs, &reason); /* rejected: none added */
+    int rc = decode_into(g, i, &nrecs, &reason);
     if (rc == MIDA_ENOMEM)
       return rc;
     g->valid[i] = rc == MIDA_OK;
@@ -154,56 +147,6 @@ static int check_round(ingest *g, int n) {
   return MIDA_OK;
 }
 
-/* Whether message k comes from the origin of message i. */
-static int same_origin(const ingest *g, int i, int k) {
-  return g->heads[k].pid == g->heads[i].pid &&
-         strcmp(g->heads[k].host, g->heads[i].host) == 0;
-}
-
-/* The records of the valid messages from i on that share i's origin, as
- * one array: in place in recs when they are adjacent there (one producer
- * in the round, or its messages in a row), else copied into group. Marks
- * those messages done. */
-static int gather_origin(ingest *g, int i, int n, const mida__rec **recs,
-                         size_t *nrecs) {
-  size_t total = 0;
-  int adjacent = 1;
-  size_t next = g->first[i];
-  for (int k = i; k < n; k++) {
-    if (!g->valid[k] || g->done[k] || !same_origin(g, i, k))
-      continue;
-    adjacent = adjacent && g->first[k] == next;
-    next = g->first[k] + g->heads[k].count;
-    total += g->heads[k].count;
-  }
-  *nrecs = total;
-  if (adjacent) {
-    *recs = g->recs + g->first[i];
-    for (int k = i; k < n; k++)
-      if (g->valid[k] && same_origin(g, i, k))
-        g->done[k] = 1;
-    return MIDA_OK;
-  }
-  if (total > g->group_cap) {
-    mida__rec *p = mida__realloc(g->group, total * sizeof *p);
-    if (p == NULL)
-      return MIDA_ENOMEM;
-    g->group = p;
-    g->group_cap = total;
-  }
-  size_t at = 0;
-  for (int k = i; k < n; k++) {
-    if (!g->valid[k] || g->done[k] || !same_origin(g, i, k))
-      continue;
-    memcpy(g->group + at, g->recs + g->first[k],
-           g->heads[k].count * sizeof *g->group);
-    at += g->heads[k].count;
-    g->done[k] = 1;
-  }
-  *recs = g->group;
-  return MIDA_OK;
-}
-
 /* Applies the valid messages of a round, one transaction per origin. */
 static int apply_round(ingest *g, int n, uint64_t *records) {
   *records = 0;
@@ -211,13 +154,19 @@ static int apply_round(ingest *g, int n, uint64_t *records) {
   for (int i = 0; i < n; i++) {
     if (!g->valid[i] || g->done[i])
       continue;
-    const mida__rec *recs = NULL;
     size_t nrecs = 0;
-    int rc = gather_origin(g, i, n, &recs, &nrecs);
-    if (rc != MIDA_OK)
-      return rc;
+    int reason = 0;
+    for (int k = i; k < n; k++) {
+      if (!g->valid[k] || g->done[k] || g->heads[k].pid != g->heads[i].pid ||
+          strcmp(g->heads[k].host, g->heads[i].host) != 0)
+        continue;
+      int rc = decode_into(g, k, &nrecs, &reason);
+      if (rc != MIDA_OK)
+        return rc;
+      g->done[k] = 1;
+    }
     mida__origin origin = {g->heads[i].host, g->heads[i].pid};
-    rc = mida__sink_put_batch(g->store, recs, nrecs, &origin);
+    int rc = mida__sink_put_batch(g->store, g->recs, nrecs, &origin);
     if (rc != MIDA_OK)
       return rc;
     *records += nrecs;
@@ -384,7 +333,6 @@ int mida__cli_ingest(mida__cli *cli, int argc, char **argv) {
   g->src->methods->close(g->src);
   mida__sink_close(g->store);
   mida__free(g->recs);
-  mida__free(g->group);
   mida__free(g);
   return ex;
 }
