@@ -1709,11 +1709,14 @@ static int pg_exec_schema(mida__sink *base, const char *sql) {
     return mida__sink_fail(base, MIDA_EREADONLY, "store %s is open read-only",
                            s->where);
   int rc = ensure_connected(s);
-  if (rc == MIDA_OK)
+  /* VACUUM cannot run in a transaction: it is sent alone (key_index.c's,
+   * which sets the visibility map of a new side table). */
+  int alone = strncmp(sql, "VACUUM ", 7) == 0;
+  if (rc == MIDA_OK && !alone)
     rc = exec_simple(s, "BEGIN", "cannot change the schema");
   if (rc == MIDA_OK)
     rc = exec_simple(s, sql, "cannot change the schema");
-  if (rc == MIDA_OK)
+  if (rc == MIDA_OK && !alone)
     rc = exec_simple(s, "COMMIT", "cannot change the schema");
   if (rc != MIDA_OK && PQstatus(s->conn) == CONNECTION_OK)
     PQclear(PQexec(s->conn, "ROLLBACK"));
