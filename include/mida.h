@@ -80,7 +80,8 @@ extern "C" {
   XX(EBUSY, -13, "the resource is busy")                                     \
   XX(ETIMEDOUT, -14, "timed out")                                            \
   XX(EUNSUPPORTED, -15, "not supported by this build or this store")         \
-  XX(EUNREACHABLE, -16, "the broker cannot be reached")
+  XX(EUNREACHABLE, -16, "the broker cannot be reached")                      \
+  XX(EDENIED, -17, "the broker refused the records (not authorized)")
 
 typedef enum mida_errno {
 #define MIDA_ERRNO_ENUM(name, code, msg) MIDA_##name = (code),
@@ -451,7 +452,8 @@ MIDA_EXTERN int mida_counter(mida_session_t *s, const char *key,
 typedef struct mida_stats {
   size_t struct_size;    /* set by mida_stats_get */
   uint64_t records;      /* records appended by this session */
-  uint64_t dropped;      /* records dropped by the drop policy */
+  uint64_t dropped;      /* records dropped: by the drop policy, or
+                            refused by a broker (MIDA_EDENIED) */
   uint64_t shipped;      /* records the store has acknowledged */
   uint64_t backlog_bytes; /* journal bytes not yet shipped */
   uint64_t segments;     /* journal segments opened */

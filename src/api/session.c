@@ -416,6 +416,7 @@ static void stats_fill(const mida_session_t *s, mida_stats_t *out) {
     mida__shipper_stats_get(s->shipper, &ss);
     out->shipped = ss.shipped;
     out->ship_errors = ss.errors;
+    out->dropped += ss.denied; /* a broker's ACL refused them */
   }
 }
 

@@ -20,6 +20,11 @@
  * A flush waits for its whole timeout while the sink fails, without cutting
  * the backoff short: the sink may come back before the deadline.
  *
+ * A batch the sink refuses for good (MIDA_EDENIED: a broker's ACL denies
+ * the topic) cannot get through by retrying: it is released from the
+ * journal, its records are counted as dropped (mida_stats_t.dropped), and
+ * the first refusal is reported once, by the next flush (or close).
+ *
  * Besides the frames, each batch carries COUNTER records whenever the
  * journal's dropped or corrupt counts have grown, so that losses are visible
  * in the store, not only in this process.
@@ -59,6 +64,9 @@ struct mida__shipper {
   int last_rc;             /* result of the last open or put_batch */
   char errmsg[512];        /* the sink's message for last_rc */
   atomic_uint_fast64_t shipped, batches, errors, undecodable;
+  atomic_uint_fast64_t denied; /* records the sink refused: dropped */
+  bool denied_said;            /* the first refusal is in errmsg */
+  bool denial_unreported;      /* no flush has returned it yet */
   uint64_t reported_dropped; /* dropped count already sent as COUNTER */
   uint64_t reported_corrupt; /* corrupt count already sent as COUNTER */
   uint64_t reported_errors;  /* failed attempts already sent as COUNTER */
@@ -108,6 +116,21 @@ static long ship_once(mida__shipper *sh) {
 
   int rc = used > 0 ? mida__sink_put_batch(sh->sink, sh->recs, used, &origin)
                     : MIDA_OK;
+  if (rc == MIDA_EDENIED) {
+    atomic_fetch_add(&sh->denied, n - undecodable);
+    pthread_mutex_lock(&sh->lock);
+    if (!sh->denied_said) {
+      sh->denied_said = sh->denial_unreported = true;
+      snprintf(sh->errmsg, sizeof sh->errmsg,
+               "%s; they were dropped and counted",
+               mida__sink_errmsg(sh->sink));
+    }
+    pthread_mutex_unlock(&sh->lock);
+    if (n > 0)
+      mida__journal_release(sh->journal, mark);
+    atomic_fetch_add(&sh->undecodable, undecodable);
+    return (long)n;
+  }
   if (rc != MIDA_OK) {
     note_failure(sh, rc, mida__sink_errmsg(sh->sink));
     return rc;
@@ -317,6 +340,10 @@ int mida__shipper_flush(mida__shipper *sh, int timeout_ms) {
     sh->wake_requested = true;
     pthread_cond_signal(&sh->wake);
   }
+  if (rc == MIDA_OK && sh->denial_unreported) {
+    sh->denial_unreported = false;
+    sh->last_rc = rc = MIDA_EDENIED;
+  }
   pthread_mutex_unlock(&sh->lock);
   return rc;
 }
@@ -328,7 +355,8 @@ int mida__shipper_stop(mida__shipper *sh) {
   pthread_cond_signal(&sh->wake);
   pthread_mutex_unlock(&sh->lock);
   pthread_join(sh->thread, NULL);
-  int rc = sh->last_rc;
+  int rc = sh->last_rc == MIDA_OK && sh->denial_unreported ? MIDA_EDENIED
+                                                           : sh->last_rc;
   pthread_cond_destroy(&sh->progress);
   pthread_cond_destroy(&sh->wake);
   pthread_mutex_destroy(&sh->lock);
@@ -341,6 +369,7 @@ void mida__shipper_stats_get(mida__shipper *sh, mida__shipper_stats *out) {
   out->batches = atomic_load(&sh->batches);
   out->errors = atomic_load(&sh->errors);
   out->undecodable = atomic_load(&sh->undecodable);
+  out->denied = atomic_load(&sh->denied);
 }
 
 void mida__shipper_errmsg(mida__shipper *sh, char *buf, size_t buflen) {

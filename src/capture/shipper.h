@@ -28,6 +28,8 @@ typedef struct mida__shipper_stats {
   uint64_t batches;     /* successful put_batch calls */
   uint64_t errors;      /* failed put_batch calls */
   uint64_t undecodable; /* frames skipped because they did not decode */
+  uint64_t denied;      /* records the sink refused for good (MIDA_EDENIED),
+                           dropped */
 } mida__shipper_stats;
 
 /* Starts the thread, which opens the sink named by url itself (retrying

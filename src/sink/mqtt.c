@@ -16,6 +16,16 @@
  * does not come within PUBACK_WAIT_MS fails the batch, which stays in the
  * journal.
  *
+ * The sink speaks MQTT 5 where libmosquitto can (1.6 and later), so that
+ * a PUBACK says whether the broker took the message: under 3.1.1 a broker
+ * acknowledges a publish that its ACL denies, and drops it without a word.
+ * A reason code of 0x80 or more (0x87: not authorized) fails the batch
+ * with MIDA_EDENIED, which the shipper drops and counts, and reports once
+ * (sink.h). A broker that refuses MQTT 5 at CONNACK (unsupported protocol
+ * version) is spoken to in 3.1.1. The consumer stays on 3.1.1: under
+ * MQTT 5 its persistent session would end at every disconnect unless it
+ * asked for a session expiry interval.
+ *
  * Both run their own network thread (net_loop), not mosquitto_loop_start:
  * libmosquitto's own loop gives up for good on some errors (a protocol
  * error while the broker goes down, say), after which the client would sit
@@ -69,6 +79,13 @@
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 2000
 
+/* MQTT 5, and with it PUBACK reason codes, from libmosquitto 1.6 on. */
+#if LIBMOSQUITTO_VERSION_NUMBER >= 1006000
+#define MQTT_V5 1
+#else
+#define MQTT_V5 0
+#endif
+
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 static void lib_init(void) {
   mosquitto_lib_init();
@@ -98,6 +115,8 @@ typedef struct mqtt_client {
   bool connected;         /* a session is up */
   int last_mid;           /* sink: mid of the message awaited */
   bool acked;             /* sink: its PUBACK came */
+  int reason;             /* sink: its PUBACK's reason code (MQTT 5) */
+  int protocol;           /* MQTT 5 or MQTT_PROTOCOL_V311 */
   bool stopping;          /* close: the network thread must end */
   bool started;           /* the network thread runs */
   bool tls_failed;        /* a TLS error was logged since connecting */
@@ -126,14 +145,39 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc) {
   pthread_mutex_unlock(&c->lock);
 }
 
-static void on_publish(struct mosquitto *m, void *obj, int mid) {
-  (void)m;
-  mqtt_client *c = obj;
+/* A PUBACK, with its reason code (0 under 3.1.1). */
+static void on_puback(mqtt_client *c, int mid, int reason) {
   pthread_mutex_lock(&c->lock);
-  if (mid == c->last_mid)
+  if (mid == c->last_mid) {
     c->acked = true;
+    c->reason = reason;
+  }
   pthread_cond_broadcast(&c->changed);
   pthread_mutex_unlock(&c->lock);
+}
+
+#if MQTT_V5
+static void on_publish(struct mosquitto *m, void *obj, int mid, int reason,
+                       const mosquitto_property *props) {
+  (void)m;
+  (void)props;
+  on_puback(obj, mid, reason);
+}
+#else
+static void on_publish(struct mosquitto *m, void *obj, int mid) {
+  (void)m;
+  on_puback(obj, mid, 0);
+}
+#endif
+
+/* What a CONNACK code says, in the protocol spoken. */
+static const char *connack_string(const mqtt_client *c, int connack) {
+#if MQTT_V5
+  if (c->protocol == MQTT_PROTOCOL_V5)
+    return mosquitto_reason_string(connack);
+#endif
+  (void)c;
+  return mosquitto_connack_string(connack);
 }
 
 /* Keeps libmosquitto's errors: a TLS handshake that fails on the network
@@ -232,6 +276,8 @@ static int tls_failure(mqtt_client *c, char *err, size_t errlen) {
   return MIDA_EIO;
 }
 
+static int client_connect(mqtt_client *c, char *err, size_t errlen);
+
 typedef void (*message_fn)(struct mosquitto *, void *,
                            const struct mosquitto_message *);
 
@@ -269,7 +315,11 @@ static int client_open(mqtt_client *c, const char *url, const char *id,
   }
   mosquitto_connect_callback_set(c->mosq, on_connect);
   mosquitto_disconnect_callback_set(c->mosq, on_disconnect);
+#if MQTT_V5
+  mosquitto_publish_v5_callback_set(c->mosq, on_publish);
+#else
   mosquitto_publish_callback_set(c->mosq, on_publish);
+#endif
   if (on_msg != NULL)
     mosquitto_message_callback_set(c->mosq, on_msg);
   mosquitto_log_callback_set(c->mosq, on_log);
@@ -291,7 +341,27 @@ static int client_open(mqtt_client *c, const char *url, const char *id,
   if (c->url.user[0] != '\0')
     mosquitto_username_pw_set(c->mosq, c->url.user,
                               c->url.password[0] ? c->url.password : NULL);
-  rc = mosquitto_connect(c->mosq, c->url.host, c->url.port, KEEPALIVE_S);
+  c->protocol = MQTT_PROTOCOL_V311;
+#if MQTT_V5
+  if (on_msg == NULL && /* the sink */
+      mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+                           MQTT_PROTOCOL_V5) == MOSQ_ERR_SUCCESS)
+    c->protocol = MQTT_PROTOCOL_V5;
+#endif
+  return client_connect(c, err, errlen);
+}
+
+/* Whether connack refuses the protocol version: 0x84 in MQTT 5, 1 from a
+ * broker that knows only 3.1 or 3.1.1. */
+static bool protocol_refused(const mqtt_client *c, int connack) {
+  return c->protocol == MQTT_PROTOCOL_V5 && (connack == 0x84 || connack == 1);
+}
+
+/* Connects c (made by client_open), starts its network thread and waits
+ * for the broker's CONNACK; once more in 3.1.1 if the broker refuses
+ * MQTT 5. */
+static int client_connect(mqtt_client *c, char *err, size_t errlen) {
+  int rc = mosquitto_connect(c->mosq, c->url.host, c->url.port, KEEPALIVE_S);
   if (rc == MOSQ_ERR_TLS)
     return tls_failure(c, err, errlen);
   if (rc != MOSQ_ERR_SUCCESS) {
@@ -322,10 +392,23 @@ static int client_open(mqtt_client *c, const char *url, const char *id,
   pthread_mutex_unlock(&c->lock);
   if (connack < 0 && tls_failed)
     return tls_failure(c, err, errlen);
+  if (protocol_refused(c, connack)) {
+    client_stop(c);
+    mosquitto_disconnect(c->mosq);
+    pthread_join(c->thread, NULL);
+    pthread_mutex_lock(&c->lock);
+    c->started = c->stopping = false;
+    c->connack = -1;
+    pthread_mutex_unlock(&c->lock);
+    c->protocol = MQTT_PROTOCOL_V311;
+    mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+                         MQTT_PROTOCOL_V311);
+    return client_connect(c, err, errlen);
+  }
   if (connack != 0) {
     snprintf(err, errlen, "%s://%s:%d refused the connection: %s", c->scheme,
              c->url.host, c->url.port,
-             connack >= 0 ? mosquitto_connack_string(connack)
+             connack >= 0 ? connack_string(c, connack)
              : c->tls.enabled
                  ? "no CONNACK in time (does the server speak TLS on this "
                    "port?)"
@@ -360,6 +443,7 @@ static int mqtt_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     pthread_mutex_lock(&s->c.lock);
     int mid = 0;
     s->c.acked = false;
+    s->c.reason = 0;
     int mrc = mosquitto_publish(s->c.mosq, &mid, s->c.topic, (int)s->msg.len,
                                 s->msg.ptr, 1, false);
     s->c.last_mid = mid;
@@ -369,8 +453,16 @@ static int mqtt_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
            pthread_cond_timedwait(&s->c.changed, &s->c.lock, &until) == 0)
       ;
     bool acked = s->c.acked;
+    int reason = s->c.reason;
     s->c.last_mid = -1;
     pthread_mutex_unlock(&s->c.lock);
+    if (acked && reason >= 0x80)
+      return mida__sink_fail(
+          base, MIDA_EDENIED,
+          "%s://%s:%d/%s refused to take records: %s (MQTT reason code "
+          "0x%02X); check the broker's ACL for this user and topic",
+          s->c.scheme, s->c.url.host, s->c.url.port, s->c.topic,
+          connack_string(&s->c, reason), (unsigned)reason);
     if (!acked)
       return mida__sink_fail(
           base, MIDA_EIO, "%s://%s:%d/%s did not acknowledge a batch: %s",

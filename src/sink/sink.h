@@ -10,7 +10,10 @@
  *
  * Contract of put_batch: when it returns MIDA_OK, every record of the batch is
  * durable in the sink (committed, or acknowledged by the broker); on failure
- * none or some may be, and the caller sends the whole batch again later.
+ * none or some may be, and the caller sends the whole batch again later;
+ * except MIDA_EDENIED, which says the sink refuses the batch for good (a
+ * broker's ACL): sending it again cannot help, so the caller drops it,
+ * counts it and says so once.
  * Applying a record twice must change nothing (idempotent merge), which makes
  * that retry safe.
  *

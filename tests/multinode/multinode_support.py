@@ -338,12 +338,14 @@ class Mosquitto:
     subscriptions and queued messages are kept in the broker's directory
     across stop() and start() (saved at shutdown and every second)."""
 
-    def __init__(self, tmp, user=None, password=None, persistent=False):
+    def __init__(self, tmp, user=None, password=None, persistent=False,
+                 acl=None):
         self.port = free_port()
         self.dir = tmp
         self.user = user
         self.password = password
         self.persistent = persistent
+        self.acl = acl  # lines of an acl_file, or None
         self.proc = None
 
     @property
@@ -374,6 +376,10 @@ class Mosquitto:
             lines += ["allow_anonymous false", f"password_file {pw}"]
         else:
             lines += ["allow_anonymous true"]
+        if self.acl is not None:
+            acl = self.dir / "acl"
+            acl.write_text("\n".join(self.acl) + "\n")
+            lines += [f"acl_file {acl}"]
         conf.write_text("\n".join(lines) + "\n")
         self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)],
                                      stdout=subprocess.DEVNULL,

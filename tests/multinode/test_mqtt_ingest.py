@@ -4,9 +4,13 @@ tasks, 2 consumers, exactly 200,000 tasks; a consumer killed by SIGKILL and
 started again with its name gets back what it had not acknowledged (MQTT
 has no claim by others: see src/sink/mqtt.c); the broker (with
 persistence) stopped and started again midway loses nothing; bad input;
-clear errors."""
+clear errors; a publish the broker's ACL denies is seen (MQTT 5 PUBACK
+reason code), counted as dropped and reported once."""
 
+import json
+import pathlib
 import signal
+import sys
 
 import pytest
 import subprocess
@@ -125,3 +129,40 @@ def test_mqtt_foreign_message_and_errors(fleet, pg_db, mosquitto_factory,
     assert r.returncode == 1
     assert "refused the connection" in r.stderr, r.stderr
     assert ":wrong@" not in r.stderr
+
+
+DENIED_PRODUCER = """
+import json, mida
+with mida.workflow("denied"):
+    pass
+for attempt in range(2):
+    try:
+        print(json.dumps({"flush": mida.flush(20)}))
+    except mida.Error as e:
+        print(json.dumps({"flush": str(e)}))
+print(json.dumps(mida.stats()))
+"""
+
+
+def test_mqtt_publish_denied_by_the_acl_is_counted_and_reported_once(
+        fleet, mosquitto_factory, tmp_path):
+    # The user may read the topic but not write it: under MQTT 3.1.1
+    # Mosquitto acknowledges such a publish and drops it without a word.
+    # (MIDA_STRICT=1: a failed flush raises, with the message.)
+    broker = mosquitto_factory(user="mida", password="pw",
+                               acl=["user mida", "topic read mida/#"])
+    pydir = pathlib.Path(__file__).resolve().parents[2] / "build" / "python"
+    env = fleet.env(MIDA_STORE=broker.url_base + "/mida/denied",
+                    MIDA_SPOOL=str(tmp_path / "spool"),
+                    MIDA_SAMPLE_HZ="0", MIDA_STRICT="1",
+                    PYTHONPATH=str(pydir))
+    r = subprocess.run([sys.executable, "-c", DENIED_PRODUCER], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(line) for line in r.stdout.splitlines()]
+    first, second, stats = out[0]["flush"], out[1]["flush"], out[2]
+    assert "not authorized" in first.lower(), first
+    assert "dropped and counted" in first, first
+    assert ":pw@" not in first
+    assert second is True, (first, second)  # said once
+    assert stats["dropped"] >= 2, stats  # the workflow's begin and end
