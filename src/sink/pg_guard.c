@@ -15,8 +15,8 @@
  * parameter role within security-definer function"). So the statement is
  * run by two such functions, owned by mida_reader, that only it may call:
  *
- *   mida.mida_guard_open(q, p)   opens the cursor mida_guard on q, with
- *                                the text[] p as its parameter $1;
+ *   mida.mida_guard_open_params(q, p)  opens the cursor mida_guard on q,
+ *                                with the text[] p as its parameter $1;
  *   mida.mida_guard_fetch(c, n)  returns its next n rows.
  *
  * and every row is computed inside one of them. Each query is
@@ -24,7 +24,7 @@
  *   BEGIN READ ONLY; SET LOCAL statement_timeout, temp_file_limit (a
  *   superuser's), cursor_tuple_fraction; SET LOCAL ROLE mida_reader;
  *   [SAVEPOINT; Parse and Describe the statement with ?N as $N]
- *   SELECT mida.mida_guard_open($1, ARRAY[$2, ...]::text[]);
+ *   SELECT mida.mida_guard_open_params($1, ARRAY[$2, ...]::text[]);
  *                                         -- the user's text and values
  *   Describe portal mida_guard;           -- the result's columns
  *   SELECT * FROM mida.mida_guard_fetch('mida_guard', 1000)
@@ -42,6 +42,14 @@
  * computes only what the caller reads, and the time limit is kept by the
  * server (statement_timeout) and by the client, which sends PQcancel when
  * its deadline passes, as on SIGINT (mida__pg_guard_cancel).
+ *
+ * Older mida (before the parameters were passed as values) called
+ * mida.mida_guard_open(q) with its values written into q. That function is
+ * still made, and the comment that marks the tables granted keeps its
+ * form, so that an older mida and this one share a store without undoing
+ * each other's set-up; mida_guard_open_params carries the version of its
+ * own definition in its comment (GUARD_PARAMS_MARKER), so that a change of
+ * it is installed in place, with no schema change.
  *
  * Setting up (the role, the functions, the grants) takes a superuser; it
  * is done on a connection's first query when the functions are missing or
@@ -92,9 +100,12 @@
 /* What the guard functions' comment says when they are up to date: the
  * guard's version and the tables granted, which are those that exist. */
 #define GUARD_MARKER                                                           \
-  "'mida query guard 2: ' || coalesce((SELECT string_agg(g.tbl, ','"           \
+  "'mida query guard 1: ' || coalesce((SELECT string_agg(g.tbl, ','"           \
   " ORDER BY g.tbl) FROM unnest(" GUARD_TABLES ") AS g(tbl) WHERE"             \
   " " GUARD_TABLE_EXISTS("g.tbl") "), '')"
+
+/* The comment of mida_guard_open_params: the version of its definition. */
+#define GUARD_PARAMS_MARKER "'mida query guard params 1'"
 
 /* Whether the guard is in place and usable by this connection's role:
  * up to date, the role exists, this role may SET ROLE to it, and it has no
@@ -102,10 +113,14 @@
 static const char check_sql[] =
     "WITH f AS (SELECT p.oid, p.proname, p.prosecdef, p.proowner FROM pg_proc"
     " p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname ="
-    " 'mida' AND p.proname IN ('mida_guard_open', 'mida_guard_fetch'))"
+    " 'mida' AND p.proname IN ('mida_guard_open', 'mida_guard_fetch',"
+    " 'mida_guard_open_params'))"
     " SELECT coalesce((SELECT obj_description(f.oid, 'pg_proc') FROM f WHERE"
-    " f.proname = 'mida_guard_fetch') = " GUARD_MARKER ", false) AND (SELECT"
-    " count(*) FROM f WHERE f.prosecdef AND f.proowner = r.oid) = 2,"
+    " f.proname = 'mida_guard_fetch') = " GUARD_MARKER ", false) AND"
+    " coalesce((SELECT obj_description(f.oid, 'pg_proc') FROM f WHERE"
+    " f.proname = 'mida_guard_open_params') = " GUARD_PARAMS_MARKER ","
+    " false) AND (SELECT count(*) FROM f WHERE f.prosecdef AND f.proowner ="
+    " r.oid) = 3,"
     " r.oid IS NOT NULL,"
     " CASE WHEN r.oid IS NULL THEN false ELSE pg_has_role(r.oid, 'MEMBER')"
     " END,"
@@ -125,21 +140,30 @@ static const char setup_sql[] =
     " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;"
     " END $$;\n"
     "CREATE SCHEMA IF NOT EXISTS mida;\n"
-    /* Guard 1 took the statement with its parameters written in. */
-    "DROP FUNCTION IF EXISTS mida.mida_guard_open(text);\n"
-    "CREATE OR REPLACE FUNCTION mida.mida_guard_open(q text, p text[])"
+    /* What main had for a few hours, under the name an older mida counts. */
+    "DROP FUNCTION IF EXISTS mida.mida_guard_open(text, text[]);\n"
+    /* An older mida's, which took the statement with its values in it. */
+    "CREATE OR REPLACE FUNCTION mida.mida_guard_open(q text) RETURNS"
+    " refcursor LANGUAGE plpgsql SECURITY DEFINER AS $f$ DECLARE c refcursor"
+    " := '" GUARD_CURSOR "'; BEGIN OPEN c NO SCROLL FOR EXECUTE q;"
+    " RETURN c; END $f$;\n"
+    "CREATE OR REPLACE FUNCTION mida.mida_guard_open_params(q text, p text[])"
     " RETURNS refcursor LANGUAGE plpgsql SECURITY DEFINER AS $f$ DECLARE c"
     " refcursor := '" GUARD_CURSOR "'; BEGIN OPEN c NO SCROLL FOR EXECUTE q"
     " USING p; RETURN c; END $f$;\n"
+    "COMMENT ON FUNCTION mida.mida_guard_open_params(text, text[]) "
+    "IS " GUARD_PARAMS_MARKER ";\n"
     "CREATE OR REPLACE FUNCTION mida.mida_guard_fetch(c refcursor,"
     " n integer) RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER AS"
     " $f$ BEGIN RETURN QUERY EXECUTE format('FETCH %s FROM %I', n, c);"
     " END $f$;\n"
-    "ALTER FUNCTION mida.mida_guard_open(text, text[]) OWNER TO"
+    "ALTER FUNCTION mida.mida_guard_open(text) OWNER TO mida_reader;\n"
+    "ALTER FUNCTION mida.mida_guard_open_params(text, text[]) OWNER TO"
     " mida_reader;\n"
     "ALTER FUNCTION mida.mida_guard_fetch(refcursor, integer) OWNER TO"
     " mida_reader;\n"
-    "REVOKE ALL ON FUNCTION mida.mida_guard_open(text, text[]) FROM"
+    "REVOKE ALL ON FUNCTION mida.mida_guard_open(text) FROM PUBLIC;\n"
+    "REVOKE ALL ON FUNCTION mida.mida_guard_open_params(text, text[]) FROM"
     " PUBLIC;\n"
     "REVOKE ALL ON FUNCTION mida.mida_guard_fetch(refcursor, integer) FROM"
     " PUBLIC;\n"
@@ -841,7 +865,7 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
    * so that no value is ever read as SQL. */
   mida__buf call;
   mida__buf_init(&call, (size_t)1 << 20);
-  rc = mida__buf_adds(&call, "SELECT mida.mida_guard_open($1, ARRAY[");
+  rc = mida__buf_adds(&call, "SELECT mida.mida_guard_open_params($1, ARRAY[");
   for (int i = 0; i < nparams && rc == MIDA_OK; i++)
     rc = mida__buf_printf(&call, "%s$%d", i > 0 ? ", " : "", i + 2);
   if (rc == MIDA_OK)

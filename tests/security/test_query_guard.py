@@ -310,28 +310,41 @@ def test_pg_hostile_parameter_values_round_trip_exactly(pg):
     assert json.loads(lines[1]) == [{"n": 42, "m": 3, "z": "t"}], r.stdout
 
 
-def test_pg_guard_of_an_older_mida_is_replaced(pg):
-    """A store whose guard an older mida set up (mida_guard_open(text),
-    which took the statement with its values written in) gets the current
-    functions on a superuser's next query, in place, without a schema
-    change."""
+OLDER_MIDA_GUARD_OK = (
+    "SELECT (SELECT obj_description(p.oid, 'pg_proc') LIKE 'mida query guard"
+    " 1: %' FROM pg_proc p WHERE p.proname = 'mida_guard_fetch') AND (SELECT"
+    " count(*) FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner WHERE"
+    " p.proname IN ('mida_guard_open', 'mida_guard_fetch') AND p.prosecdef"
+    " AND r.rolname = 'mida_reader') = 2")
+
+
+def test_pg_guard_of_an_older_mida_is_completed_in_place(pg):
+    """A store whose guard an older mida set up (no
+    mida_guard_open_params, or the interim mida_guard_open(text, text[]))
+    gets the current functions on a superuser's next query, in place,
+    without a schema change; and what an older mida checks still holds, so
+    that both can query the same store."""
     assert mida(pg, "query", "SELECT 1 AS one").returncode == 0
-    psql(pg, "DROP FUNCTION mida.mida_guard_open(text, text[]);"
-         " CREATE FUNCTION mida.mida_guard_open(q text) RETURNS refcursor"
-         " LANGUAGE plpgsql SECURITY DEFINER AS $f$ DECLARE c refcursor :="
-         " 'mida_guard'; BEGIN OPEN c NO SCROLL FOR EXECUTE q; RETURN c;"
-         " END $f$; ALTER FUNCTION mida.mida_guard_open(text) OWNER TO"
-         " mida_reader; COMMENT ON FUNCTION mida.mida_guard_fetch(refcursor,"
-         " integer) IS 'mida query guard 1: task'")
+    assert psql(pg, OLDER_MIDA_GUARD_OK) == "t"
+    psql(pg, "DROP FUNCTION mida.mida_guard_open_params(text, text[]);"
+         " CREATE FUNCTION mida.mida_guard_open(q text, p text[]) RETURNS"
+         " refcursor LANGUAGE plpgsql SECURITY DEFINER AS $f$ DECLARE c"
+         " refcursor := 'mida_guard'; BEGIN OPEN c NO SCROLL FOR EXECUTE q"
+         " USING p; RETURN c; END $f$; ALTER FUNCTION"
+         " mida.mida_guard_open(text, text[]) OWNER TO mida_reader;"
+         " COMMENT ON FUNCTION mida.mida_guard_fetch(refcursor, integer) IS"
+         " 'mida query guard 2: task'")
     code = ("import mida, json\n"
             "print(json.dumps(mida.query('SELECT ?1 AS v', [\"$$'\\\\\"])))\n")
     r = subprocess.run([sys.executable, "-c", code], env=env_for(pg),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == [{"v": "$$'\\"}], r.stdout
-    assert psql(pg, "SELECT string_agg(p.oid::regprocedure::text, ' ')"
-                " FROM pg_proc p WHERE p.proname = 'mida_guard_open'") == \
-        "mida.mida_guard_open(text,text[])"
+    assert psql(pg, "SELECT string_agg(s, ' ' ORDER BY s) FROM (SELECT"
+                " p.oid::regprocedure::text AS s FROM pg_proc p WHERE"
+                " p.proname LIKE 'mida_guard_open%') x") == \
+        "mida.mida_guard_open(text) mida.mida_guard_open_params(text,text[])"
+    assert psql(pg, OLDER_MIDA_GUARD_OK) == "t"
 
 
 def test_pg_query_stops_at_its_time_limit(pg):
