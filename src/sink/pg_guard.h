@@ -52,9 +52,9 @@ typedef int (*mida__pg_param_fn)(void *ctx, long n, mida__buf *b);
 
 /* Copies sql into b, with what param() writes in place of each ?N. Quoted
  * strings (E'...' with its backslashes) and identifiers, dollar-quoted
- * strings and comments are copied
- * as they are; a '?' not followed by a digit (jsonb's ? operators) is left
- * alone. Returns MIDA_OK, param()'s first other code, or the buffer's. */
+ * strings and comments are copied as they are; a '?' not followed by a
+ * digit (jsonb's ? operators) is left alone. Returns MIDA_OK, param()'s
+ * first other code, or the buffer's. */
 int mida__pg_write_params(const char *sql, mida__buf *b,
                           mida__pg_param_fn param, void *ctx);
 
