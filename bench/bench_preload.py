@@ -16,16 +16,23 @@ awaited outside the timing), under the library alone (LD_PRELOAD with a spool, n
 share), and under `strace -f -e trace=%file,%process -o /dev/null`. The
 configurations alternate within each round, so that a busy moment of a
 shared machine falls on all of them; figures are medians of ROUNDS rounds
-with their range, and the ratios are taken within each round. Then
+with their range, and the ratios are taken within each round. Beside the
+wall time, the CPU time (user + system) of each command and the children
+it waited for is given: on a loaded machine it is the steadier figure (the
+detached recover of --detach-ship is not counted there). Then
 bench_preload_calls gives the cost of one open+close and one 4 KiB read.
 
     python3 bench/bench_preload.py BUILD [ROUNDS]
+
+With BENCH_PRELOAD_BEFORE=OTHER_BUILD, that build's `mida run` is timed
+too ("before"), for a comparison within the same run.
 
 Prints a table and a final JSON line."""
 
 import json
 import os
 import pathlib
+import resource
 import shutil
 import statistics
 import subprocess
@@ -115,11 +122,20 @@ def workloads(build, base):
     ]
 
 
+CPU_SPENT = []  # CPU seconds (user + system) of each timed() command
+
+
 def timed(cmd, env, cwd):
+    """Wall seconds of cmd; its CPU seconds (it and the children it waited
+    for) go to CPU_SPENT: a figure a loaded machine disturbs less."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE)
     dt = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_SPENT.append(after.ru_utime - before.ru_utime +
+                     after.ru_stime - before.ru_stime)
     if r.returncode != 0:
         sys.exit(f"{cmd[:4]} failed: {r.stderr.decode()[-2000:]}")
     return dt
@@ -148,17 +164,26 @@ def main():
                          "build-release").resolve()
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     mida = str(build / "src" / "cli" / "mida")
+    # BENCH_PRELOAD_BEFORE=OTHER_BUILD: that build's `mida run` too, as
+    # "before" (a same-run comparison with an earlier version).
+    before = os.environ.get("BENCH_PRELOAD_BEFORE")
+    if before:
+        before = str(pathlib.Path(before).resolve() / "src" / "cli" / "mida")
     lib = str(build / "src" / "preload" / "libmida_preload.so")
     strace = shutil.which("strace")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("MIDA_") and k != "LD_PRELOAD"}
     base = pathlib.Path(tempfile.mkdtemp(prefix="mida-bench-preload-"))
     results = {}
+    cpu_results = {}
     loads = []
     try:
         for name, cmd, setup in workloads(build, base):
             times = {"plain": [], "mida run": [], "detach-ship": [],
                      "library": [], "strace": []}
+            if before:
+                times["before"] = []
+            cpus = {conf: [] for conf in times}
             for r in range(rounds):
                 for conf in times:
                     setup()
@@ -173,6 +198,9 @@ def main():
                     elif conf == "mida run":
                         t = timed([mida, "--store", str(store), "run", "--",
                                    *cmd], env, base)
+                    elif conf == "before":
+                        t = timed([before, "--store", str(store), "run",
+                                   "--", *cmd], env, base)
                     elif conf == "detach-ship":
                         t = timed([mida, "--store", str(store), "run",
                                    "--detach-ship", "--", *cmd], env, base)
@@ -188,14 +216,27 @@ def main():
                     else:
                         continue
                     times[conf].append(t)
+                    cpus[conf].append(CPU_SPENT[-1])
             results[name] = times
+            cpu_results[name] = cpus
             plain = times["plain"]
             row = [f"{name:34s}", f"plain {statistics.median(plain):6.2f}s"]
-            for conf in ("mida run", "detach-ship", "library", "strace"):
-                if len(times[conf]) == len(plain):
+            for conf in ("mida run", "detach-ship", "library", "strace",
+                         "before"):
+                if len(times.get(conf, ())) == len(plain):
                     ratios = [t / p for t, p in zip(times[conf], plain)]
                     row.append(f"{conf} {100 * (statistics.median(ratios) - 1):+6.1f}%"
                                f" [{100 * (min(ratios) - 1):+.1f}..{100 * (max(ratios) - 1):+.1f}]")
+            print("  ".join(row), flush=True)
+            cplain = cpus["plain"]
+            row = [f"{'  CPU (user+sys)':34s}",
+                   f"plain {statistics.median(cplain):6.2f}s"]
+            for conf in ("mida run", "detach-ship", "library", "strace",
+                         "before"):
+                if len(cpus.get(conf, ())) == len(cplain):
+                    ratios = [t / max(p, 1e-3) for t, p in zip(cpus[conf],
+                                                               cplain)]
+                    row.append(f"{conf} {100 * (statistics.median(ratios) - 1):+6.1f}%")
             print("  ".join(row), flush=True)
         calls = build / "bench" / "bench_preload_calls"
         micro = {}
@@ -229,6 +270,13 @@ def main():
             if conf != "plain":
                 ratios = [a / b for a, b in zip(v, t["plain"])]
                 entry[conf]["overhead_pct"] = round(
+                    100 * (statistics.median(ratios) - 1), 1)
+            c = cpu_results[name][conf]
+            entry[conf]["cpu_median_s"] = round(statistics.median(c), 3)
+            if conf != "plain":
+                ratios = [a / max(b, 1e-3)
+                          for a, b in zip(c, cpu_results[name]["plain"])]
+                entry[conf]["cpu_overhead_pct"] = round(
                     100 * (statistics.median(ratios) - 1), 1)
         overheads.append(entry["mida run"]["overhead_pct"])
         detached.append(entry["detach-ship"]["overhead_pct"])
