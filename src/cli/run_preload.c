@@ -48,10 +48,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -567,6 +567,8 @@ int mida__run_preload_detach(mida__run_preload *p, const char *store) {
       dup2(null, 0);
       dup2(null, 1);
       dup2(null, 2);
+      if (null > 2)
+        close(null);
     }
     char b;
     while (read(gone[0], &b, 1) < 0 && errno == EINTR)
