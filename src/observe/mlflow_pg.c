@@ -63,6 +63,7 @@
 #include "core/buf.h"
 #include "core/errors.h"
 #include "core/url.h"
+#include "sink/pg_guard.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -218,25 +219,6 @@ static int pg_connect(pg_reader *r) {
   return set_where(r);
 }
 
-/* Copies "?n" placeholders as "$n", leaving quoted text alone. */
-static int rewrite_params(const char *sql, mida__buf *out) {
-  int rc = MIDA_OK;
-  char quote = 0;
-  for (const char *p = sql; rc == MIDA_OK && *p != '\0'; p++) {
-    if (quote != 0) {
-      if (*p == quote)
-        quote = 0;
-    } else if (*p == '\'' || *p == '"') {
-      quote = *p;
-    } else if (*p == '?' && p[1] >= '0' && p[1] <= '9') {
-      rc = mida__buf_adds(out, "$");
-      continue;
-    }
-    rc = mida__buf_add(out, p, 1);
-  }
-  return rc;
-}
-
 static int cell_type(Oid oid) {
   switch (oid) {
   case OID_BOOL:
@@ -289,7 +271,7 @@ static int pg_fetch(mida__mlf_reader *base, const char *sql,
   memset(out, 0, sizeof *out);
   mida__buf q;
   mida__buf_init(&q, (size_t)1 << 20);
-  int rc = rewrite_params(sql, &q);
+  int rc = mida__pg_dollar_params(sql, &q);
   if (rc != MIDA_OK) {
     mida__buf_free(&q);
     return rc;

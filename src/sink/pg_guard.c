@@ -529,6 +529,16 @@ int mida__pg_write_params(const char *sql, mida__buf *b,
   return rc;
 }
 
+/* Writes the n-th parameter as $n, libpq's placeholder. */
+static int dollar_param(void *ctx, long n, mida__buf *b) {
+  (void)ctx;
+  return mida__buf_printf(b, "$%ld", n);
+}
+
+int mida__pg_dollar_params(const char *sql, mida__buf *b) {
+  return mida__pg_write_params(sql, b, dollar_param, NULL);
+}
+
 /* What write_param needs: how to write the N-th parameter. */
 typedef struct param_ctx {
   mida__sink *base;

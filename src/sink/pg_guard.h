@@ -3,7 +3,10 @@
  * runs a query so that it can only read mida's tables, whatever role the
  * store URL logs in as (a superuser included).
  *
- * Only postgres.c uses this; both are built into the postgresql module.
+ * Only postgres.c uses the guard; both are built into the postgresql
+ * module. The scanner that rewrites ?N parameters (mida__pg_write_params)
+ * also serves the module's MLflow tracking-store reader (observe/
+ * mlflow_pg.c), so that PostgreSQL text is scanned one way only.
  */
 #ifndef MIDA_SINK_PG_GUARD_H
 #define MIDA_SINK_PG_GUARD_H
@@ -57,6 +60,10 @@ typedef int (*mida__pg_param_fn)(void *ctx, long n, mida__buf *b);
  * first other code, or the buffer's. */
 int mida__pg_write_params(const char *sql, mida__buf *b,
                           mida__pg_param_fn param, void *ctx);
+
+/* Copies sql into b with each ?N written $N, libpq's placeholder, as
+ * mida__pg_write_params scans it. Returns MIDA_OK or the buffer's code. */
+int mida__pg_dollar_params(const char *sql, mida__buf *b);
 
 /* Stops the query in flight, if any: async-signal-safe (PQcancel). */
 void mida__pg_guard_cancel(mida__pg_guard *g);

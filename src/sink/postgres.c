@@ -1379,8 +1379,6 @@ static int summarise_runs(pg_sink *s, size_t nimages) {
 
 /* ---- put_batch ---------------------------------------------------------- */
 
-static int rewrite_params(const char *sql, mida__buf *b);
-
 /* A LOST record (record.h): marks what the dead process left unfinished,
  * with the same statements as every store (merge.h), after the batch's
  * rows so that tasks begun in the same batch are marked too. */
@@ -1408,7 +1406,7 @@ static int apply_lost(pg_sink *s, const mida__rec *r, const mida__origin *o,
   const size_t nparams[3] = {5, 4, 5};
   for (int i = 0; i < 3 && rc == MIDA_OK; i++) {
     mida__buf_reset(&s->sql);
-    rc = rewrite_params(sql[i], &s->sql);
+    rc = mida__pg_dollar_params(sql[i], &s->sql);
     if (rc == MIDA_OK)
       rc = run_rows(s, v, nparams[i], NULL, 0, "lost");
   }
@@ -1503,17 +1501,6 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
 }
 
 /* ---- query -------------------------------------------------------------- */
-
-/* Writes the n-th parameter as $n, libpq's placeholder. */
-static int dollar_param(void *ctx, long n, mida__buf *b) {
-  (void)ctx;
-  return mida__buf_printf(b, "$%ld", n);
-}
-
-/* Copies sql into b with ?N parameters written $N. */
-static int rewrite_params(const char *sql, mida__buf *b) {
-  return mida__pg_write_params(sql, b, dollar_param, NULL);
-}
 
 static int pg_query(mida__sink *base, const char *sql,
                     const char *const *params, int nparams, mida__row_fn row,
