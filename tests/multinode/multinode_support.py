@@ -278,6 +278,25 @@ def wait_for_count(db, sql, want, timeout):
     return got
 
 
+def wait_for_tasks(db, more_than, timeout=120):
+    """Polls the store's count of tasks (0 while no consumer has made the
+    schema) until it is more than more_than; returns the last count. What
+    a test does midway (a kill, an outage) waits for this progress, not
+    for a fixed time, which on a loaded machine may come before anything
+    arrived."""
+    deadline = time.time() + timeout
+    n = 0
+    while time.time() < deadline:
+        try:
+            n = int(psql(db, "SELECT count(*) FROM task"))
+        except RuntimeError:  # no schema yet
+            n = 0
+        if n > more_than:
+            break
+        time.sleep(0.05)
+    return n
+
+
 class Nats:
     """A private nats-server with JetStream on file storage in a temporary
     directory: stop() and start() again keep what JetStream stored."""
@@ -362,7 +381,8 @@ class Mosquitto:
                  "max_queued_messages 0",
                  f"log_dest file {self.dir}/mosquitto.log",
                  "log_type error", "log_type warning", "log_type notice",
-                 "log_type information", "connection_messages true"]
+                 "log_type information", "log_type subscribe",
+                 "connection_messages true"]
         if self.persistent:
             lines += ["persistence true", f"persistence_location {self.dir}/",
                       "autosave_interval 1", "sys_interval 1"]
@@ -392,21 +412,44 @@ class Mosquitto:
             self.proc.wait(timeout=30)
         self.proc = None
 
-    def wait_clients(self, names, timeout=30.0):
+    def wait_clients(self, names, timeout=60.0):
         """Waits until clients with these ids have connected since the
         broker last started, from its log. (Not from $SYS/broker/clients/
         connected: Mosquitto 2.0.11 undercounts persistent sessions that
         reconnect after a restart, which made this wait fail now and
         then although the clients were connected.)"""
-        log = self.dir / "mosquitto.log"
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            text = log.read_text() if log.exists() else ""
-            since = text.rsplit(" starting\n", 1)[-1]
-            if all(f" as {n} (" in since for n in names):
-                return True
-            time.sleep(0.2)
-        return False
+        return wait_mosquitto_log(self.dir / "mosquitto.log",
+                                  [f" as {n} (" for n in names], timeout)
+
+    def wait_subscribed(self, names, topic, group, timeout=60.0):
+        """Waits until the consumers with these names have subscribed
+        since the broker last started (wait_mqtt_subscribed)."""
+        return wait_mqtt_subscribed(self.dir / "mosquitto.log", names, topic,
+                                    group, timeout)
+
+
+def wait_mosquitto_log(log, lines, timeout):
+    """Waits until every string of lines occurs in the Mosquitto log file
+    log since the broker last started; returns whether they did."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        text = log.read_text() if log.exists() else ""
+        since = text.rsplit(" starting\n", 1)[-1]
+        if all(line in since for line in lines):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def wait_mqtt_subscribed(log, names, topic, group, timeout=60.0):
+    """Waits until the clients with these ids (`mida ingest --name`) have
+    subscribed to $share/group/topic since the broker last started, from
+    the broker's log file log ("<id> <qos> <filter>", with log_type
+    subscribe, written once the broker has added the subscription). A
+    message published before that matches no one and is dropped, so a
+    test waits for this, not for a fixed time, before publishing."""
+    return wait_mosquitto_log(log, [f": {n} 1 $share/{group}/{topic}\n"
+                                    for n in names], timeout)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import time
 import pytest
 
 from multinode_support import (free_port, port_open, require_backend,
-                               wait_port)
+                               wait_mqtt_subscribed, wait_port)
 
 TASKS = 200
 
@@ -174,7 +174,9 @@ def start_mosquitto(pki, d, accounts=None):
         f"user {pwd.getpwuid(os.getuid()).pw_name}",
         "per_listener_settings false", *auth,
         "persistence false", "max_queued_messages 0",
-        f"log_dest file {d}/mosquitto.log",
+        f"log_dest file {d}/mosquitto.log", "log_type error",
+        "log_type warning", "log_type notice", "log_type information",
+        "log_type subscribe",
         f"listener {port} 127.0.0.1",
         f"cafile {pki.ca}", f"certfile {pki.server_cert}",
         f"keyfile {pki.server_key}", "require_certificate true",
@@ -205,6 +207,17 @@ def broker(request, pki, tmp_path):
     if hasattr(srv, "plain"):
         srv.plain.stop()
     srv.stop()
+
+
+def wait_subscribed(srv, name, group):
+    """MQTT: waits until the consumer name has subscribed (a message
+    published before that is dropped); returns whether it did. Redis and
+    NATS keep what is published before a consumer reads (a group from the
+    stream's start, a durable JetStream consumer)."""
+    if srv.name != "mqtt":
+        return True
+    return wait_mqtt_subscribed(srv.log.parent / "mosquitto.log", [name],
+                                srv.path, group)
 
 
 def tls_url(srv, host="127.0.0.1", port=None, **params):
@@ -266,7 +279,8 @@ def test_records_travel_through_tls_with_a_client_certificate(
          f"sqlite://{db}", "--name", "i1", "--group", "g"],
         env=ingest_env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        time.sleep(1.0)  # subscribed (MQTT) before anything is published
+        assert wait_subscribed(broker, "i1", "g"), \
+            (tmp_path / "ingest.log").read_text()
         assert ingest.poll() is None, (tmp_path / "ingest.log").read_text()
         url = tls_url(broker, host="localhost", ca=pki.ca,
                       cert=pki.client_cert, key=pki.client_key,
@@ -437,7 +451,10 @@ def test_mqtt_accounts_with_least_rights_over_tls(pki, mida_bin,
              "--to", f"sqlite://{db}", "--name", "i1", "--group", "g"],
             env=clean_env(), stdout=log, stderr=subprocess.STDOUT)
         try:
-            time.sleep(1.0)  # subscribed before anything is published
+            # Subscribed before anything is published (else dropped).
+            assert wait_mqtt_subscribed(tmp_path / "mosquitto.log", ["i1"],
+                                        "mida/tasks", "g"), \
+                (tmp_path / "ingest.log").read_text()
             r = produce(produce_bin, f"mqtts://node-a:pw-a@{base}",
                         tmp_path / "spool", "acl")
             assert r.returncode == 0, r.stderr

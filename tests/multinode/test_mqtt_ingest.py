@@ -18,7 +18,7 @@ import time
 
 from multinode_support import (COMPLETE, TOTAL, assert_each_task_once, psql,
                                start_producers, wait_for_count,
-                               wait_producers)
+                               wait_for_tasks, wait_producers)
 
 
 def test_mqtt_two_consumers_exactly_once(fleet, pg_db, mosquitto_factory,
@@ -26,12 +26,13 @@ def test_mqtt_two_consumers_exactly_once(fleet, pg_db, mosquitto_factory,
     broker = mosquitto_factory()
     url = broker.url_base + "/mida/tasks"
     consumers = [fleet.ingest(url, pg_db, n, "--group", "g") for n in "ab"]
-    time.sleep(0.5)  # subscribed before anything is published
+    # Subscribed before anything is published (else it is dropped).
+    assert broker.wait_subscribed(["a", "b"], "mida/tasks", "g")
     wait_producers(start_producers(fleet, url, tmp_path / "spool"))
     assert wait_for_count(pg_db, COMPLETE, TOTAL, 120) == TOTAL
     for c in consumers:
         c.send_signal(signal.SIGINT)
-        c.wait(timeout=15)
+        c.wait(timeout=60)
         assert c.returncode == 0
     assert_each_task_once(pg_db)
 
@@ -42,16 +43,9 @@ def test_mqtt_consumer_killed_and_restarted(fleet, pg_db, mosquitto_factory,
     url = broker.url_base + "/mida/tasks"
     a = fleet.ingest(url, pg_db, "a", "--group", "g")
     fleet.ingest(url, pg_db, "b", "--group", "g")
-    time.sleep(0.5)
+    assert broker.wait_subscribed(["a", "b"], "mida/tasks", "g")
     producers = start_producers(fleet, url, tmp_path / "spool", rate=25_000)
-    n = 0
-    deadline = time.time() + 60
-    while time.time() < deadline and n <= TOTAL // 10:
-        try:
-            n = int(psql(pg_db, "SELECT count(*) FROM task"))
-        except RuntimeError:
-            n = 0
-        time.sleep(0.05)
+    wait_for_tasks(pg_db, TOTAL // 10)
     a.send_signal(signal.SIGKILL)
     a.wait()
     assert int(psql(pg_db, COMPLETE)) < TOTAL, "the kill came too late"
@@ -70,7 +64,8 @@ def test_mqtt_restarted_midway_loses_nothing(fleet, pg_db, mosquitto_factory,
     url = broker.url_base + "/mida/tasks"
     fleet.ingest(url, pg_db, "a", "--group", "g")
     fleet.ingest(url, pg_db, "b", "--group", "g")
-    time.sleep(0.5)  # subscribed before anything is published
+    # Subscribed before anything is published (else it is dropped).
+    assert broker.wait_subscribed(["a", "b"], "mida/tasks", "g")
     producers = start_producers(fleet, url, tmp_path / "spool", rate=25_000)
     time.sleep(0.8)
     broker.stop()
@@ -90,8 +85,10 @@ def test_mqtt_restarted_midway_loses_nothing(fleet, pg_db, mosquitto_factory,
         p.send_signal(signal.SIGSTOP)
     time.sleep(1.5)
     broker.start()
-    assert broker.wait_clients(["a", "b"]), "the consumers did not reconnect"
-    time.sleep(0.5)  # on_connect subscribes right after CONNACK
+    # on_connect subscribes right after CONNACK: wait for the subscriptions
+    # themselves, which a message published before them would miss.
+    assert broker.wait_subscribed(["a", "b"], "mida/tasks", "g"), \
+        "the consumers did not reconnect and subscribe"
     for p in running:
         p.send_signal(signal.SIGCONT)
     wait_producers(producers)
@@ -105,11 +102,21 @@ def test_mqtt_foreign_message_and_errors(fleet, pg_db, mosquitto_factory,
                                          mida_bin, produce_bin, tmp_path):
     broker = mosquitto_factory()
     url = broker.url_base + "/mida/mixed"
-    c = fleet.ingest(url, pg_db, "a", "--group", "g", "--idle-exit", "2")
-    time.sleep(0.5)
+    c = fleet.ingest(url, pg_db, "a", "--group", "g")
+    # Published once the consumer has subscribed (a message before that
+    # matches no one and is dropped), and the consumer stopped once it has
+    # stored its rejection, not after fixed times, which a loaded machine
+    # overran (the message came before the subscription, or after an
+    # --idle-exit of 2 s).
+    assert broker.wait_subscribed(["a"], "mida/mixed", "g")
     subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-q", "1",
-                    "-t", "mida/mixed", "-m", "not mida"], check=True)
-    c.wait(timeout=30)
+                    "-t", "mida/mixed", "-m", "not mida"], check=True,
+                   timeout=60)
+    rejected = ("SELECT coalesce(sum(value), 0) FROM counter"
+                " WHERE name = 'wire_rejected'")
+    assert wait_for_count(pg_db, rejected, 1, 120) == 1
+    c.send_signal(signal.SIGINT)
+    c.wait(timeout=60)
     log = c.log_path.read_text()
     assert c.returncode == 0, log
     assert "bad magic" in log and "1 messages rejected" in log

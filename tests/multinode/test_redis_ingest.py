@@ -14,7 +14,8 @@ import uuid
 import mida_wire as wire
 from multinode_support import (COMPLETE, PG_ADMIN, TOTAL,
                                assert_each_task_once, psql, start_producers,
-                               wait_for_count, wait_producers)
+                               wait_for_count, wait_for_tasks,
+                               wait_producers)
 
 def test_redis_two_consumers_exactly_once(fleet, pg_db, redis_factory,
                                           tmp_path):
@@ -26,7 +27,7 @@ def test_redis_two_consumers_exactly_once(fleet, pg_db, redis_factory,
     # Both consumers took part, and everything was acknowledged.
     for c in consumers:
         c.send_signal(signal.SIGINT)
-        c.wait(timeout=15)
+        c.wait(timeout=60)
         assert c.returncode == 0
         assert "records from" in c.log_path.read_text()
     assert redis.cli("XPENDING", "tasks", "g").split(b"\n")[0] == b"0"
@@ -47,15 +48,7 @@ def test_redis_consumer_killed_midway(fleet, pg_db, redis_factory,
                      "--claim-ms", "2000")
     b = fleet.ingest(url, pg_db, "b", "--group", "g", "--batch", "4",
                      "--claim-ms", "2000")
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            n = int(psql(pg_db, "SELECT count(*) FROM task"))
-        except RuntimeError:  # the consumers have not made the schema yet
-            n = 0
-        if n > TOTAL // 10:
-            break
-        time.sleep(0.05)
+    wait_for_tasks(pg_db, TOTAL // 10)
     a.send_signal(signal.SIGKILL)
     a.wait()
     assert int(psql(pg_db, COMPLETE)) < TOTAL, "the kill came too late"
@@ -77,9 +70,12 @@ def test_redis_restarted_midway_loses_nothing(fleet, pg_db, redis_factory,
     fleet.ingest(url, pg_db, "a", "--group", "g")
     fleet.ingest(url, pg_db, "b", "--group", "g")
     producers = start_producers(fleet, url, spool, rate=25_000)
-    time.sleep(0.8)
+    time.sleep(0.8)  # the producers (rate-limited) need 2 s at least
     redis.stop()
-    down_at = int(psql(pg_db, "SELECT count(*) FROM task"))
+    try:
+        down_at = int(psql(pg_db, "SELECT count(*) FROM task"))
+    except RuntimeError:  # a loaded machine: no consumer made the schema
+        down_at = 0
     assert down_at < TOTAL, "the outage came too late"
     time.sleep(1.5)
     # While the broker is down, the producers go on (never blocked) and
@@ -335,5 +331,5 @@ def test_store_down_midway_ingest_stops_acknowledging_then_resumes(
     assert "not acknowledging" in logs or "retrying" in logs, logs
     for c in consumers:
         c.send_signal(signal.SIGINT)
-        c.wait(timeout=15)
+        c.wait(timeout=60)
     assert redis.cli("XPENDING", "tasks", "g").split(b"\n")[0] == b"0"
