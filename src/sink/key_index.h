@@ -58,9 +58,9 @@ void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n);
  * about n entries (13 ms for 50,000 over 1M tasks on SQLite, loaded);
  * walking the tasks until a page of 100 matches costs 100 / (the fraction
  * that matches) rows, about 1 us each; counting the matches costs as much
- * as reading them. The threshold keeps the count plus the cheaper of the
- * two under 20 ms at 1M and 5M tasks (docs/performance.md gives the
- * figures). */
+ * as reading them. With this threshold the medians stay under 20 ms at
+ * 1M tasks on both stores and at 5M on SQLite; PostgreSQL at 5M is over
+ * it around 1 % (docs/performance.md, run D). */
 #define MIDA_KEY_SIDE_FEW 30000
 #define MIDA_KEY_WALK_FIRST 2000
 
