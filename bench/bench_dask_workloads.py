@@ -22,7 +22,11 @@ For each workload: the wall time from submission to the result, and the CPU
 seconds of the client (with the scheduler) and the workers in that window.
 Prints, per workload, the median over the pairs of the wall and CPU
 overhead of mida, with the spread, then the median over the workloads, and
-a final JSON line. Figures, not pass/fail.
+a final JSON line; beside them the CPU of mida's own threads (the shippers
+and samplers of all processes, from /proc) as a share of the plain run's
+CPU: the part of mida's cost that a busy host does not blur, since it is
+measured directly rather than as a difference of two runs. Figures, not
+pass/fail.
 
 usage: bench_dask_workloads.py [--repeat R] [--only a,b] [--mida-path DIR]
 """
@@ -37,7 +41,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_py_dask import cpu_seconds  # noqa: E402
+from bench_py_dask import cpu_seconds, thread_cpu  # noqa: E402
 
 
 def inc(x):
@@ -157,9 +161,14 @@ def child(names, out):
     res = {}
     for name in names:
         c0 = cpu_seconds(procs)
+        th0 = thread_cpu(procs)
         t0 = WORKLOADS[name](client, tmp)  # returns when timing started
         wall = time.perf_counter() - t0
-        res[name] = {"wall": wall, "cpu": cpu_seconds(procs) - c0}
+        th1 = thread_cpu(procs)
+        res[name] = {"wall": wall, "cpu": cpu_seconds(procs) - c0,
+                     "mida_threads": sum(v - th0.get(k, 0.0)
+                                         for k, v in th1.items()
+                                         if "/mida-" in k)}
         # Let the scheduler forget this workload's keys before the next.
         deadline = time.time() + 60
         while time.time() < deadline and client.run_on_scheduler(
@@ -236,28 +245,38 @@ def main():
     print("dask %s, 2 worker processes; mida's overhead, median "
           "[lowest-highest] of %d alternated pairs" % (dask.__version__,
                                                       a.repeat))
-    print("%-14s %9s %9s %24s %24s" % ("workload", "wall s", "CPU s",
-                                        "wall overhead %",
-                                        "CPU overhead %"))
-    walls, cpus = [], []
+    print("%-14s %9s %9s %24s %24s %16s" % ("workload", "wall s", "CPU s",
+                                             "wall overhead %",
+                                             "CPU overhead %",
+                                             "mida threads %"))
+    walls, cpus, threads = [], [], []
     for n in names:
         w = [pct(p["mida"][n]["wall"], p["none"][n]["wall"]) for p in pairs]
         c = [pct(p["mida"][n]["cpu"], p["none"][n]["cpu"]) for p in pairs]
         base_w = statistics.median(p["none"][n]["wall"] for p in pairs)
         base_c = statistics.median(p["none"][n]["cpu"] for p in pairs)
+        th = [100.0 * p["mida"][n].get("mida_threads", 0.0) /
+              p["none"][n]["cpu"] for p in pairs]
         res["workloads"][n] = {"none_wall_s": round(base_w, 3),
                                "none_cpu_s": round(base_c, 3),
-                               "wall_pct": spread(w), "cpu_pct": spread(c)}
+                               "wall_pct": spread(w), "cpu_pct": spread(c),
+                               "mida_threads_pct": spread(th)}
         walls.append(statistics.median(w))
         cpus.append(statistics.median(c))
-        print("%-14s %9.2f %9.2f %8.2f [%6.1f-%6.1f] %8.2f [%6.1f-%6.1f]" % (
-            n, base_w, base_c, statistics.median(w), min(w), max(w),
-            statistics.median(c), min(c), max(c)))
+        threads.append(statistics.median(th))
+        print("%-14s %9.2f %9.2f %8.2f [%6.1f-%6.1f] %8.2f [%6.1f-%6.1f] "
+              "%6.2f [%4.1f-%4.1f]" % (
+                  n, base_w, base_c, statistics.median(w), min(w), max(w),
+                  statistics.median(c), min(c), max(c),
+                  statistics.median(th), min(th), max(th)))
     res["median_wall_pct"] = round(statistics.median(walls), 2)
     res["median_cpu_pct"] = round(statistics.median(cpus), 2)
+    res["median_mida_threads_pct"] = round(statistics.median(threads), 2)
     res["tasks_stored"] = [p["mida"].get("_stored") for p in pairs]
-    print("median over the workloads: wall %+.2f %%, CPU %+.2f %%" % (
-        res["median_wall_pct"], res["median_cpu_pct"]))
+    print("median over the workloads: wall %+.2f %%, CPU %+.2f %%; "
+          "mida's threads %.2f %% of the plain CPU" % (
+              res["median_wall_pct"], res["median_cpu_pct"],
+              res["median_mida_threads_pct"]))
     if "load" in res:
         print("load average (1, 5, 15 min): %s" % res["load"])
     print(json.dumps(res))
