@@ -8,6 +8,7 @@ import json
 import math
 import os
 import pathlib
+import select
 import signal
 import sqlite3
 import subprocess
@@ -41,6 +42,7 @@ class Observer:
                     if not k.startswith("MIDA_")}
         self.env["MIDA_SPOOL"] = spool
         self.proc = None
+        self.early_err = ""  # stderr read by wait_stderr, before stop()
 
     def once(self, timeout=120):
         r = subprocess.run(self.argv + ["--once"], env=self.env,
@@ -53,6 +55,22 @@ class Observer:
                                      stderr=subprocess.PIPE, text=True)
         return self
 
+    def wait_stderr(self, text, timeout=120):
+        """Reads the observer's stderr until it has said text (a sign that
+        it is ready, instead of a fixed sleep), until it exits, or until
+        timeout; returns whether it said it. What was read is kept: stop()
+        returns it with the rest."""
+        fd = self.proc.stderr.fileno()  # unbuffered: communicate() reads on
+        deadline = time.time() + timeout
+        while text not in self.early_err and time.time() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                self.early_err += chunk.decode(errors="replace")
+        return text in self.early_err
+
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
@@ -61,7 +79,7 @@ class Observer:
         """SIGTERM, then (returncode, stdout, stderr)."""
         self.proc.send_signal(signal.SIGTERM)
         out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, out, err
+        return self.proc.returncode, out, self.early_err + err
 
 
 def summary(stdout):

@@ -229,7 +229,11 @@ def test_waits_for_logdir_to_appear(tmp_path, store, observer, python):
     pytest.importorskip("tensorboardX")
     logdir = tmp_path / "later"
     obs = observer("tensorboard", "--logdir", str(logdir)).start()
-    time.sleep(0.5)
+    # The directory is made once the observer has found it missing (it
+    # says so), not after a fixed time, which on a loaded machine could
+    # come before the observer had looked.
+    assert obs.wait_stderr("waiting for it to appear"), \
+        "the observer did not say that it waits for the missing dir"
     assert obs.proc.poll() is None, "the observer gave up on a missing dir"
     write_events(python, logdir / "r", 25)
     assert store.wait_for("SELECT count(*) FROM metric", 25, timeout=60) == 25

@@ -187,10 +187,20 @@ def test_mida_run_exit_status_and_signals(tmp_path):
     r = subprocess.run(base + [str(tmp_path / "missing")], env=env,
                        capture_output=True, text=True)
     assert r.returncode == 127 and "cannot execute" in r.stderr
-    # A signal to mida run reaches the command.
+    # A signal to mida run reaches the command: sent once the command has
+    # set its trap (it says so with a file; mida run forwards signals from
+    # before it starts the command), not after a fixed second, which on a
+    # loaded machine could come before the trap and end the shell with
+    # the signal instead of 42.
+    trapped = tmp_path / "trapped"
     p = subprocess.Popen(base + ["sh", "-c", "trap 'exit 42' USR1; "
+                                 f"touch '{trapped}'; "
                                  "while :; do sleep 0.05; done"], env=env)
-    time.sleep(1.0)
+    deadline = time.time() + 120
+    while not trapped.exists() and p.poll() is None and \
+            time.time() < deadline:
+        time.sleep(0.02)
+    assert trapped.exists(), "the command did not start"
     p.send_signal(signal.SIGUSR1)
     assert p.wait(timeout=30) == 42
     rows = store_rows(store, "SELECT status, generated, error FROM task "
