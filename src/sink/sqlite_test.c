@@ -1346,6 +1346,33 @@ static void test_query_guard_time_limit_and_cancel(void **state) {
   mida__sink_close(sink);
 }
 
+/* A batch runs with its statement journals in memory (sqlite.c,
+ * set_temp_store); a query on the same writer connection afterwards still
+ * keeps its temporary data in files, within its bound: a sort larger than
+ * the page cache fails at 1 MiB instead of growing in memory. */
+static void test_query_temp_bound_after_batch(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida_id_t id = {{7}};
+  mida__rec r;
+  rec_init(&r, MIDA_REC_TASK);
+  set_id(&r, MIDA_F_ID, &id);
+  set_i64(&r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  put(sink, &r, 1);
+  mida__query_limits lim = {0, 1 << 20, NULL, NULL};
+  mida__sink_set_limits(sink, &lim);
+  int rc = mida__sink_query(sink,
+                            "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL"
+                            " SELECT i + 1 FROM c LIMIT 200000)"
+                            " SELECT count(*) FROM (SELECT randomblob(100) AS b"
+                            " FROM c ORDER BY b)",
+                            NULL, 0, NULL, NULL);
+  assert_int_equal(rc, MIDA_ESTORE);
+  assert_non_null(strstr(mida__sink_errmsg(sink), "temporary space"));
+  assert_query(sink, "SELECT count(*) FROM task", "1\n");
+  mida__sink_close(sink);
+}
+
 static void test_query_rows_and_errors(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
@@ -1839,8 +1866,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_schema_1_migrated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_task_begin_end, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_update_sets_only_its_columns,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_update_sets_only_its_columns, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_order_independence, setup, teardown),
       cmocka_unit_test_setup_teardown(test_runs_summarised_in_any_order, setup,
                                       teardown),
@@ -1869,6 +1896,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(
           test_query_guard_refuses_library_functions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_query_temp_bound_after_batch, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_query_guard_time_limit_and_cancel,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_query_rows_and_errors, setup,
