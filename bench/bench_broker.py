@@ -288,7 +288,8 @@ def run(build, kind, consumers, producers=PRODUCERS, tasks=TASKS, rate=0,
         bp.terminate()
         bp.wait()
         psql(PG + "/postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        subprocess.run(["rm", "-rf", tmp])
+        if os.environ.get("BENCH_KEEP") != "1":
+            subprocess.run(["rm", "-rf", tmp])
 
 
 def main():

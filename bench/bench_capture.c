@@ -103,7 +103,5 @@ int main(int argc, char **argv) {
          (long long)plain.p99, (long long)plain.p999, plain.untimed_mean,
          (unsigned long long)plain.allocations, (long long)tel.median,
          (long long)tel.p99, tel.untimed_mean);
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : 1;
+  return bench_rmdir(dir);
 }

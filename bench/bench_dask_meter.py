@@ -5,7 +5,8 @@ TELEMETRY record) against calling it directly, in process, ns per call.
 
 Each per-task telemetry level (MIDA_TELEMETRY_TASK 0, 1, 2) runs in its own
 child process (the level is read when the session opens), on a store in a
-temporary directory. Direct and wrapped calls are interleaved in rounds;
+temporary directory. Each wrapped call goes through its own meter with its
+own task id, as on a worker. Direct and wrapped calls are interleaved in rounds;
 the figures are the medians over rounds of ns per call.
 
 usage: PYTHONPATH=BUILD/python python bench/bench_dask_meter.py [CALLS [ROUNDS]]
@@ -28,13 +29,18 @@ def child(calls, rounds):
     def task(x):
         return x
 
-    meter = _mida.TaskMeter(task, _mida.new_id())
     _mida.session_info()  # open the session outside the timings
     direct, wrapped = [], []
+    plain = [task] * calls
     for _ in range(rounds):
-        for fn, out in ((task, direct), (meter, wrapped)):
+        # One meter, with its own task id, per call, made outside the
+        # timings, as the worker plugin makes one per execution: with one
+        # id for every call, each run's summary would scan all the earlier
+        # runs of that task, and the figure would grow with the calls.
+        meters = [_mida.TaskMeter(task, _mida.new_id()) for _ in range(calls)]
+        for fns, out in ((plain, direct), (meters, wrapped)):
             t0 = time.perf_counter_ns()
-            for i in range(calls):
+            for i, fn in enumerate(fns):
                 fn(i)
             out.append((time.perf_counter_ns() - t0) / calls)
         mida.flush()

@@ -31,8 +31,10 @@ pass/fail.
 usage: bench_dask_workloads.py [--repeat R] [--only a,b] [--mida-path DIR]
 """
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,6 +44,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bench_py_dask import cpu_seconds, thread_cpu  # noqa: E402
+
+
+def scratch_dir(**kw):
+    """A temporary directory, removed at exit unless BENCH_KEEP=1."""
+    d = tempfile.mkdtemp(**kw)
+    if os.environ.get("BENCH_KEEP") != "1":
+        atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 def inc(x):
@@ -125,7 +135,7 @@ def w_futures_chain(client, tmp):
 
 
 def w_retries(client, tmp):
-    d = tempfile.mkdtemp(dir=tmp)
+    d = scratch_dir(dir=tmp)
     t = time.perf_counter()
     futs = client.map(flaky_once, [d] * 200, range(200), retries=1)
     assert client.gather(futs) == list(range(200))
@@ -152,7 +162,7 @@ WORKLOADS = {"df_groupby": w_df_groupby, "df_set_index": w_df_set_index,
 def child(names, out):
     import psutil
     from dask.distributed import Client, LocalCluster
-    tmp = tempfile.mkdtemp(prefix="mida-bench-wl-")
+    tmp = scratch_dir(prefix="mida-bench-wl-")
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                            dashboard_address=None)
     client = Client(cluster)
@@ -185,7 +195,7 @@ def child(names, out):
 
 
 def run_variant(names, variant, mida_path):
-    d = tempfile.mkdtemp(prefix="mida-bench-wl-")
+    d = scratch_dir(prefix="mida-bench-wl-")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("MIDA_") and not k.startswith("DASK_")}
     env["MIDA_STORE"] = "sqlite://%s/bench.db" % d

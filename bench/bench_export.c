@@ -165,9 +165,7 @@ int main(int argc, char **argv) {
     printf(",\"%s_s\":%.2f,\"%s_peak_rss_kb\":%ld,\"%s_bytes\":%lld",
            formats[f], secs[f], formats[f], peak[f], formats[f], bytes[f]);
   printf("}\n");
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
+  if (bench_rmdir(dir) != 0)
     fprintf(stderr, "bench_export: could not remove %s\n", dir);
   return failed;
 }

@@ -74,9 +74,7 @@ static double run(long per, int producers) {
          producers, per, n, secs, rate, failures ? " (PRODUCER FAILED)" : "");
   if (n != (long long)per * producers)
     printf("  WARNING: expected %lld tasks\n", (long long)per * producers);
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
+  if (bench_rmdir(dir) != 0)
     fprintf(stderr, "could not remove %s\n", dir);
   return rate;
 }

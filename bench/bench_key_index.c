@@ -487,9 +487,7 @@ int main(int argc, char **argv) {
   printf("]}\n");
   free(b);
   if (lite) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : 1;
+    return bench_rmdir(dir);
   }
   return 0;
 }

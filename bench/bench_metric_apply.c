@@ -9,11 +9,13 @@
  *          batch holds 64 points of each), a point every 10 ms.
  *
  * Usage: bench_metric_apply [points] [store URL]   (default 1,000,000,
- * sqlite:///tmp/mida_metric_bench.db; an SQLite file is made afresh, a
- * PostgreSQL database should be empty). Prints a line per layout and one
+ * sqlite:///tmp/mida_metric_bench.db; an SQLite file is made afresh and
+ * removed at the end unless BENCH_KEEP=1, a PostgreSQL database should be
+ * empty). Prints a line per layout and one
  * line of JSON. The CPU time of the process is printed too: on a loaded
  * machine it is the steadier figure.
  */
+#include "benchutil.h"
 #include "sink/sink.h"
 
 #include <stdio.h>
@@ -113,6 +115,8 @@ int main(int argc, char **argv) {
     snprintf(keys[i], sizeof keys[i], "metric_%02d", i);
   double one = run(url, n, 0);
   double many = run(url, n, 1);
+  if (strncmp(url, "sqlite://", 9) == 0)
+    bench_remove_sqlite(url + 9);
   printf("{\"bench\":\"metric_apply\",\"points\":%zu,"
          "\"one_points_per_s\":%.0f,\"many_points_per_s\":%.0f}\n",
          n, one, many);

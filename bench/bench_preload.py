@@ -29,6 +29,7 @@ too ("before"), for a comparison within the same run.
 
 Prints a table and a final JSON line."""
 
+import atexit
 import json
 import os
 import pathlib
@@ -39,6 +40,15 @@ import subprocess
 import sys
 import tempfile
 import time
+
+
+def scratch_dir(**kw):
+    """A temporary directory, removed at exit unless BENCH_KEEP=1."""
+    d = tempfile.mkdtemp(**kw)
+    if os.environ.get("BENCH_KEEP") != "1":
+        atexit.register(shutil.rmtree, d, True)
+    return d
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -173,7 +183,7 @@ def main():
     strace = shutil.which("strace")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("MIDA_") and k != "LD_PRELOAD"}
-    base = pathlib.Path(tempfile.mkdtemp(prefix="mida-bench-preload-"))
+    base = pathlib.Path(scratch_dir(prefix="mida-bench-preload-"))
     results = {}
     cpu_results = {}
     loads = []

@@ -28,13 +28,24 @@ final JSON line. Figures, not pass/fail.
 usage: bench_py_dask.py [--tasks N] [--repeat R] [--variants none,mida,...]
 """
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+
+def scratch_dir(**kw):
+    """A temporary directory, removed at exit unless BENCH_KEEP=1."""
+    d = tempfile.mkdtemp(**kw)
+    if os.environ.get("BENCH_KEEP") != "1":
+        atexit.register(shutil.rmtree, d, True)
+    return d
+
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -140,7 +151,7 @@ def child(n, variant, out):
 
 
 def run_variant(n, variant, python, mida_path=None):
-    d = tempfile.mkdtemp(prefix="mida-bench-dask-")
+    d = scratch_dir(prefix="mida-bench-dask-")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("MIDA_") and not k.startswith("DASK_")}
     env["MIDA_STORE"] = "sqlite://%s/bench.db" % d

@@ -21,13 +21,23 @@ taken within one process, rather than absolute times.
 usage: bench_py_task.py [--calls N] [--rounds R] [--runs K] [--flowcept]
 """
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+
+def scratch_dir(**kw):
+    """A temporary directory, removed at exit unless BENCH_KEEP=1."""
+    d = tempfile.mkdtemp(**kw)
+    if os.environ.get("BENCH_KEEP") != "1":
+        atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 def noop(x, b=1):
@@ -70,7 +80,7 @@ def measure(fns, calls, rounds, between=None):
 
 def child_mida(calls, rounds):
     import mida
-    d = tempfile.mkdtemp(prefix="mida-bench-")
+    d = scratch_dir(prefix="mida-bench-")
     os.environ.setdefault("MIDA_STORE", "sqlite://%s/bench.db" % d)
     task = mida.task(noop)
     task(0)  # opens the session

@@ -95,7 +95,5 @@ int main(int argc, char **argv) {
   printf("{\"bench\":\"steering_query\",\"tasks\":%ld,\"workflows\":%ld,"
          "\"median_ms\":%.3f,\"all_workflows_median_ms\":%.3f}\n",
          tasks, workflows, ms, ms_all);
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : 1;
+  return bench_rmdir(dir);
 }

@@ -45,7 +45,5 @@ int main(int argc, char **argv) {
   for (int i = 0; i < nmarks; i++)
     printf("%s%ld", i ? "," : "", marks[i]);
   printf("],\"segments\":%llu}\n", (unsigned long long)st.segments);
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : 1;
+  return bench_rmdir(dir);
 }

@@ -196,7 +196,5 @@ int main(void) {
          "\"bytes_per_task_telemetry\":%.0f}\n",
          disk_tasks, disk[0], disk[1]);
   free(all);
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : 1;
+  return bench_rmdir(dir);
 }

@@ -16,8 +16,10 @@
  *          an UPSERT of an existing row (the slow path).
  *
  * Usage: bench_sink_apply [tasks] [path]   (default 500000, /tmp/...);
- * MIDA_BENCH_LAYOUT=1 runs only apart, 2 only near.
+ * MIDA_BENCH_LAYOUT=1 runs only apart, 2 only near. The store is removed
+ * at the end unless BENCH_KEEP=1.
  */
+#include "benchutil.h"
 #include "sink/sink.h"
 
 #include <stdio.h>
@@ -168,6 +170,7 @@ int main(int argc, char **argv) {
     near = run(path, tasks, 0);
   if (which & 1)
     apart = run(path, tasks, 1);
+  bench_remove_sqlite(path);
   printf("{\"bench\":\"sink_apply_sqlite\",\"tasks\":%zu,"
          "\"near_tasks_per_s\":%.0f,\"apart_tasks_per_s\":%.0f}\n",
          tasks, near, apart);

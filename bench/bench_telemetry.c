@@ -121,9 +121,7 @@ int main(int argc, char **argv) {
   printf("sampler at 10 Hz: %.4f %% of one core (%llu records in %d s)\n",
          share10, (unsigned long long)n10, secs);
 
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
+  if (bench_rmdir(dir) != 0)
     fprintf(stderr, "could not remove %s\n", dir);
   printf("{\"bench\":\"telemetry\",\"tasks\":%ld,"
          "\"level0_median_ns\":%lld,\"level0_p99_ns\":%lld,"

@@ -16,7 +16,8 @@ mida=${2:?usage: bench_wal_bound.sh PRODUCER MIDA [SECONDS] [RATE]}
 secs=${3:-180}
 rate=${4:-20000}
 dir=$(mktemp -d /tmp/mida-wal-bench-XXXXXX)
-trap 'kill $prod $reader 2>/dev/null; rm -rf "$dir"' EXIT
+# The store goes at exit unless BENCH_KEEP=1.
+trap 'kill $prod $reader 2>/dev/null; [ "${BENCH_KEEP:-}" = 1 ] || rm -rf "$dir"' EXIT
 db=$dir/m.db
 export MIDA_STORE=sqlite://$db MIDA_SPOOL=$dir/spool MIDA_SAMPLE_HZ=0
 MIDA_PRODUCE_RATE=$rate "$producer" $((rate * (secs + 30))) wal \
