@@ -1813,7 +1813,8 @@ static int setup(sqlite_sink *s) {
   if (rc == SQLITE_OK && readonly)
     rc = sqlite3_exec(s->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
   /* Temporary data in files, where the query guard bounds it
-   * (sqlite_temp.h), never in unbounded memory. */
+   * (sqlite_temp.h), never in unbounded memory (but for a batch's
+   * statement journals, set_temp_store). */
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(s->db, "PRAGMA temp_store = FILE", NULL, NULL, NULL);
   /* A reader's single value (a string or blob a query makes, such as

@@ -13,7 +13,8 @@
  * counted against the sink's budget, and a write past it fails with
  * SQLITE_FULL, which ends the statement. temp_store stays FILE (a query
  * may not change it), so that what is not in the bounded page cache is in
- * these files.
+ * these files; only a batch's own transaction runs under MEMORY, for its
+ * small statement journals (sqlite.c, set_temp_store).
  *
  * The budget is found through the thread that runs the query (a sink is
  * used by one thread at a time, and SQLite's sorter runs in the calling
