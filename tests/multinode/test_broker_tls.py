@@ -434,9 +434,8 @@ def test_mqtt_accounts_with_least_rights_over_tls(pki, mida_bin,
                                                   produce_bin, tmp_path):
     """A producer that may only write the topic and a consumer that may
     only read it work over TLS. A producer without write access gets
-    nothing through, but is not reliably told: MQTT 3.1.1 has no negative
-    PUBACK, so Mosquitto acknowledges the message and drops it
-    (docs/multinode.md says so)."""
+    nothing through, and is told: producers speak MQTT 5, whose PUBACK
+    carries the broker's "not authorized" (docs/multinode.md)."""
     if shutil.which("mosquitto_passwd") is None:
         pytest.skip("mosquitto_passwd is not installed (mosquitto)")
     srv = start_mosquitto(pki, tmp_path, ({"node-a": "pw-a",
@@ -460,12 +459,16 @@ def test_mqtt_accounts_with_least_rights_over_tls(pki, mida_bin,
             assert r.returncode == 0, r.stderr
             assert wait_finished(db, "acl", TASKS) == TASKS, \
                 (tmp_path / "ingest.log").read_text()
-            # The consumer's account may not write: its messages are
-            # acknowledged and dropped (the flush succeeds, here; Mosquitto
-            # sometimes drops the connection too, failing the close).
+            # The consumer's account may not write: the broker refuses its
+            # records, and the flush says so (dropped and counted), without
+            # the password.
             r = produce(produce_bin, f"mqtts://ingest:pw-i@{base}",
                         tmp_path / "spool2", "denied", flush_ms=5000)
             assert r.stdout.startswith(f"produced {TASKS} "), r.stderr
+            assert r.returncode != 0, r.stderr
+            assert "Not authorized" in r.stderr, r.stderr
+            assert "dropped and counted" in r.stderr, r.stderr
+            assert "pw-i" not in r.stderr
             time.sleep(3)
             assert finished(db, "denied") == 0
         finally:
