@@ -91,6 +91,20 @@ void mida__cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * memory is short. */
 char **mida__cli_mask_argv(int argc, char **argv);
 
+/* The environment of a mida child process (an observer beside a command,
+ * a detached recover): base (NULL: this process's) without the entries
+ * that start with one of drop (a NULL-terminated list, or NULL) or with
+ * one of names[i] whose values[i] is not NULL, and with "names[i]values[i]"
+ * appended for each such i (names end in '='). URLs go to a child this
+ * way, never in its argv: a password in argv is shown by `ps` to every
+ * user, the environment only to the same user (docs/security.md). A
+ * copy: later changes to this process's environment do not reach it.
+ * Free with mida__cli_child_env_free. NULL when out of memory. */
+char **mida__cli_child_env(char *const *base, const char *const *drop,
+                           const char *const *names, const char *const *values,
+                           int n);
+void mida__cli_child_env_free(char **env);
+
 /* Opens the store named by cli->store. Read-only verbs pass writable 0: the
  * store is opened with MIDA_SINK_READONLY | MIDA_SINK_NOCREATE, and a
  * missing store is reported as "mida: no store at PATH (set --store or

@@ -225,6 +225,65 @@ int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
                         err[0] != '\0' ? err : mida_strerror(rc));
 }
 
+/* ---- a child's environment -------------------------------------------- */
+
+/* Whether e starts with one of prefixes (NULL-terminated, or NULL). */
+static int starts_with_any(const char *e, const char *const *prefixes) {
+  for (size_t i = 0; prefixes != NULL && prefixes[i] != NULL; i++)
+    if (strncmp(e, prefixes[i], strlen(prefixes[i])) == 0)
+      return 1;
+  return 0;
+}
+
+/* Whether e is one of the names[i] whose values[i] is set. */
+static int replaced(const char *e, const char *const *names,
+                    const char *const *values, int n) {
+  for (int i = 0; i < n; i++)
+    if (values[i] != NULL && strncmp(e, names[i], strlen(names[i])) == 0)
+      return 1;
+  return 0;
+}
+
+char **mida__cli_child_env(char *const *base, const char *const *drop,
+                           const char *const *names, const char *const *values,
+                           int n) {
+  extern char **environ;
+  if (base == NULL)
+    base = environ;
+  size_t nbase = 0;
+  while (base[nbase] != NULL)
+    nbase++;
+  char **env = mida__calloc(nbase + (size_t)n + 1, sizeof *env);
+  if (env == NULL)
+    return NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < nbase; i++) {
+    if (replaced(base[i], names, values, n) || starts_with_any(base[i], drop))
+      continue;
+    if ((env[k++] = mida__strdup(base[i])) == NULL) {
+      mida__cli_child_env_free(env);
+      return NULL;
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    if (values[i] == NULL)
+      continue;
+    size_t len = strlen(names[i]) + strlen(values[i]) + 1;
+    if ((env[k] = mida__malloc(len)) == NULL) {
+      mida__cli_child_env_free(env);
+      return NULL;
+    }
+    snprintf(env[k++], len, "%s%s", names[i], values[i]);
+  }
+  return env;
+}
+
+void mida__cli_child_env_free(char **env) {
+  for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+    mida__free(env[i]);
+  mida__free(env);
+}
+
 /* ---- small results ----------------------------------------------------- */
 
 int mida__cli_fetch(mida__sink *sink, const char *sql,

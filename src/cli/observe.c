@@ -255,62 +255,6 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
 
 /* ---- for mida run -------------------------------------------------- */
 
-/* The observer's environment: base (NULL: this process's), with
- * MIDA_STORE=store (when not NULL) and, for MLflow,
- * MLFLOW_TRACKING_URI=uri. URLs go to the child here and never in its
- * argv: a password in argv is shown by `ps` to every user, the
- * environment only to the same user (docs/security.md). Returns a
- * NULL-terminated array freed by free_env, or NULL when out of memory. */
-static char **observer_env(char *const *base, const char *store,
-                           const char *uri) {
-  extern char **environ;
-  if (base == NULL)
-    base = environ;
-  size_t n = 0;
-  while (base[n] != NULL)
-    n++;
-  char **env = mida__calloc(n + 3, sizeof *env);
-  if (env == NULL)
-    return NULL;
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    const char *e = base[i];
-    if ((store != NULL && strncmp(e, "MIDA_STORE=", 11) == 0) ||
-        (uri != NULL && strncmp(e, "MLFLOW_TRACKING_URI=", 20) == 0))
-      continue;
-    env[k++] = (char *)e;
-  }
-  char *added[2] = {NULL, NULL};
-  const char *names[2] = {"MIDA_STORE=", "MLFLOW_TRACKING_URI="};
-  const char *values[2] = {store, uri};
-  for (int i = 0; i < 2; i++) {
-    if (values[i] == NULL)
-      continue;
-    size_t len = strlen(names[i]) + strlen(values[i]) + 1;
-    added[i] = mida__malloc(len);
-    if (added[i] == NULL) {
-      mida__free(added[0]);
-      mida__free(env);
-      return NULL;
-    }
-    snprintf(added[i], len, "%s%s", names[i], values[i]);
-    env[k++] = added[i];
-  }
-  env[k] = NULL;
-  return env;
-}
-
-/* Frees what observer_env made: the two entries it added come last. */
-static void free_env(char **env, const char *store, const char *uri) {
-  size_t n = 0;
-  while (env[n] != NULL)
-    n++;
-  size_t added = (store != NULL) + (uri != NULL);
-  for (size_t i = n - added; i < n; i++)
-    mida__free(env[i]);
-  mida__free(env);
-}
-
 int mida__cli_observe_spawn(const char *kind, const char *arg,
                             const char *store, int64_t since_ns,
                             char *const *base_env, pid_t *pid) {
@@ -330,7 +274,9 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
            (long long)(since_ns > 0 ? since_ns : mida_now_ns()));
   /* Made before the fork: the child only calls execve. */
   const char *uri = mlflow ? arg : NULL;
-  char **env = observer_env(base_env, store, uri);
+  static const char *const names[] = {"MIDA_STORE=", "MLFLOW_TRACKING_URI="};
+  const char *values[] = {store, uri};
+  char **env = mida__cli_child_env(base_env, NULL, names, values, 2);
   if (env == NULL)
     return MIDA_ENOMEM;
   char *args[12];
@@ -369,7 +315,7 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
     _exit(127);
   }
   sigprocmask(SIG_SETMASK, &old_mask, NULL);
-  free_env(env, store, uri);
+  mida__cli_child_env_free(env);
   if (child < 0)
     return MIDA_EIO;
   *pid = child;

@@ -219,36 +219,16 @@ static void *late_watch(void *arg) {
   return NULL;
 }
 
-/* A copy of the environment as it is now (the companions'), or NULL. */
-static char **environ_copy(void) {
-  extern char **environ;
-  size_t n = 0;
-  while (environ[n] != NULL)
-    n++;
-  char **env = mida__calloc(n + 1, sizeof *env);
-  for (size_t i = 0; env != NULL && i < n; i++)
-    if ((env[i] = mida__strdup(environ[i])) == NULL) {
-      for (size_t k = 0; k < i; k++)
-        mida__free(env[k]);
-      mida__free(env);
-      env = NULL;
-    }
-  return env;
-}
-
-static void environ_free(char **env) {
-  for (size_t i = 0; env != NULL && env[i] != NULL; i++)
-    mida__free(env[i]);
-  mida__free(env);
-}
-
 /* Companion i (implied, following uri) waits for its file if it is an
  * SQLite database not there yet: 1, or 0 to start it now. */
 static int late_defer(late_start *w, size_t i, const char *uri) {
   const char *file = sqlite_file_of(uri);
   if (file == NULL || access(file, F_OK) == 0)
     return 0;
-  if (w->env == NULL && (w->env = environ_copy()) == NULL)
+  /* The environment as it is now, before the command's (LD_PRELOAD) is
+   * set: the companions'. */
+  if (w->env == NULL &&
+      (w->env = mida__cli_child_env(NULL, NULL, NULL, NULL, 0)) == NULL)
     return 0;
   w->arg[i] = uri;
   w->path[i] = file;
@@ -279,7 +259,7 @@ static void late_finish(late_start *w) {
     pthread_mutex_destroy(&w->lock);
   }
   late_start_due(w);
-  environ_free(w->env);
+  mida__cli_child_env_free(w->env);
   w->env = NULL;
 }
 

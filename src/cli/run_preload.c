@@ -489,44 +489,6 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
 
 /* ---- --detach-ship ----------------------------------------------------- */
 
-/* The environment of the detached `mida recover`: this one without the
- * library and its variables (it must not observe itself), with
- * MIDA_STORE=store (a URL goes through the environment, never argv), or
- * NULL. */
-static char **recover_env(const char *store) {
-  extern char **environ;
-  size_t n = 0;
-  while (environ[n] != NULL)
-    n++;
-  char **env = mida__calloc(n + 2, sizeof *env);
-  size_t len = strlen(store) + sizeof "MIDA_STORE=";
-  char *entry = mida__malloc(len);
-  if (env == NULL || entry == NULL) {
-    mida__free(env);
-    mida__free(entry);
-    return NULL;
-  }
-  snprintf(entry, len, "MIDA_STORE=%s", store);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 &&
-        strncmp(environ[i], "MIDA_PRELOAD_", 13) != 0 &&
-        strncmp(environ[i], "MIDA_STORE=", 11) != 0)
-      env[k++] = environ[i];
-  env[k++] = entry;
-  env[k] = NULL;
-  return env;
-}
-
-/* Frees what recover_env made: the entry it added comes last. */
-static void recover_env_free(char **env) {
-  size_t k = 0;
-  while (env[k] != NULL)
-    k++;
-  mida__free(env[k - 1]);
-  mida__free(env);
-}
-
 int mida__run_preload_detach(mida__run_preload *p, const char *store) {
   mida__run_preload_stop(p);
   if (p->registry[0] != '\0')
@@ -544,13 +506,17 @@ int mida__run_preload_detach(mida__run_preload *p, const char *store) {
   if (n <= 0)
     return MIDA_EIO;
   self[n] = '\0';
-  char **env = recover_env(store);
+  /* Without the library and its variables: it must not observe itself. */
+  static const char *const drop[] = {"LD_PRELOAD=", "MIDA_PRELOAD_", NULL};
+  static const char *const name[] = {"MIDA_STORE="};
+  const char *value[] = {store};
+  char **env = mida__cli_child_env(NULL, drop, name, value, 1);
   if (env == NULL)
     return MIDA_ENOMEM;
   char *args[] = {self, "recover", "--spool", (char *)spool, NULL};
   int gone[2];
   if (pipe2(gone, O_CLOEXEC) != 0) {
-    recover_env_free(env);
+    mida__cli_child_env_free(env);
     return MIDA_EIO;
   }
   fflush(stdout);
@@ -578,7 +544,7 @@ int mida__run_preload_detach(mida__run_preload *p, const char *store) {
   }
   close(gone[0]);
   /* gone[1] stays open (close-on-exec) until this process ends. */
-  recover_env_free(env);
+  mida__cli_child_env_free(env);
   if (child < 0)
     close(gone[1]);
   return child > 0 ? MIDA_OK : MIDA_EIO;
