@@ -90,14 +90,10 @@ int mida__key_side_sql(mida__buf *sql, const mida__key *k, int postgres,
                   : sqlite_side_sql(sql, name, k->doc, k->path, drop);
 }
 
-int mida__key_side_migrate_sql(mida__buf *sql, const char *const *keys,
-                               int nkeys, int postgres) {
-  int rc = MIDA_OK;
-  for (int i = 0; i < nkeys && rc == MIDA_OK; i++) {
-    mida__key k;
-    char why[200];
-    if (mida__key_parse_all(keys[i], &k, why, sizeof why) == MIDA_OK)
-      rc = mida__key_side_sql(sql, &k, postgres, 0);
-  }
-  return rc;
+int mida__key_side_migrate_sql(mida__buf *sql, const char *key, int postgres) {
+  mida__key k;
+  char why[200];
+  if (mida__key_parse_all(key, &k, why, sizeof why) != MIDA_OK)
+    return MIDA_OK;
+  return mida__key_side_sql(sql, &k, postgres, 0);
 }

@@ -35,11 +35,10 @@
 int mida__key_side_sql(mida__buf *sql, const mida__key *k, int postgres,
                        int drop);
 
-/* Appends mida__key_side_sql for each key text ("used.lr") of keys, the
- * numeric keys mida_index records: what the migration to version 8 runs
- * for a store whose keys were declared before. A text that is not a key
- * is skipped (mida_index holds only parsed keys). */
-int mida__key_side_migrate_sql(mida__buf *sql, const char *const *keys,
-                               int nkeys, int postgres);
+/* Appends mida__key_side_sql for the key text ("used.lr") of a numeric
+ * key mida_index records: what the migration to version 8 runs for each
+ * key declared before. A text that is not a key is skipped (mida_index
+ * holds only parsed keys). */
+int mida__key_side_migrate_sql(mida__buf *sql, const char *key, int postgres);
 
 #endif /* MIDA_SINK_KEY_SIDE_H */

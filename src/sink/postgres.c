@@ -1561,7 +1561,7 @@ static int migrate_declared_keys(pg_sink *s) {
   int rc = MIDA_OK;
   for (int i = 0; i < PQntuples(res) && rc == MIDA_OK; i++) {
     const char *key = PQgetvalue(res, i, 0);
-    rc = mida__key_side_migrate_sql(&s->sql, &key, 1, 1);
+    rc = mida__key_side_migrate_sql(&s->sql, key, 1);
   }
   PQclear(res);
   if (rc == MIDA_OK && s->sql.len > 0)

@@ -1653,7 +1653,7 @@ static int migrate_to_8(sqlite3 *db) {
   mida__buf_init(&sql, 1 << 20);
   while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
     const char *key = (const char *)sqlite3_column_text(st, 0);
-    if (key != NULL && mida__key_side_migrate_sql(&sql, &key, 1, 0) != MIDA_OK)
+    if (key != NULL && mida__key_side_migrate_sql(&sql, key, 0) != MIDA_OK)
       rc = SQLITE_NOMEM;
   }
   if (rc == SQLITE_OK)
