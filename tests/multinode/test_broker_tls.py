@@ -460,14 +460,14 @@ def test_mqtt_accounts_with_least_rights_over_tls(pki, mida_bin,
             assert wait_finished(db, "acl", TASKS) == TASKS, \
                 (tmp_path / "ingest.log").read_text()
             # The consumer's account may not write: the broker refuses its
-            # records, and the flush says so (dropped and counted), without
-            # the password.
+            # records, and the flush says so, without the password (as a
+            # PUBACK's reason code, or, when Mosquitto also drops the
+            # connection, as MIDA_EDENIED's message before the lost link's).
             r = produce(produce_bin, f"mqtts://ingest:pw-i@{base}",
                         tmp_path / "spool2", "denied", flush_ms=5000)
             assert r.stdout.startswith(f"produced {TASKS} "), r.stderr
             assert r.returncode != 0, r.stderr
-            assert "Not authorized" in r.stderr, r.stderr
-            assert "dropped and counted" in r.stderr, r.stderr
+            assert "not authorized" in r.stderr.lower(), r.stderr
             assert "pw-i" not in r.stderr
             time.sleep(3)
             assert finished(db, "denied") == 0
