@@ -12,8 +12,10 @@
  * Sink: put_batch encodes the batch into wire messages (wire.h) no larger
  * than the server's max_payload allows, and publishes each with js_Publish,
  * which waits for JetStream's PubAck: MIDA_OK means every message is stored.
- * Each message carries a Nats-Msg-Id of sender and sequence, so that a
- * retried publish within the stream's duplicate window is stored once.
+ * Each message carries a Nats-Msg-Id of sender, sequence, length and
+ * CRC32C, so that a retried publish of the same bytes within the stream's
+ * duplicate window is stored once, and a retry with other bytes is not
+ * taken for it.
  *
  * Consumer: a durable pull consumer named after the group, shared by every
  * `mida ingest` of that group; explicit acks, AckWait = claim_ms: a message
@@ -24,6 +26,7 @@
 #include "sink/wire.h"
 
 #include "core/alloc.h"
+#include "core/crc32c.h"
 #include "core/tls_opts.h"
 #include "core/url.h"
 #include "mida_config.h"
@@ -205,9 +208,15 @@ static int nats_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     if (rc != MIDA_OK)
       return mida__sink_fail(base, rc, "cannot encode a batch: %s",
                              mida_strerror(rc));
-    char msgid[48];
-    snprintf(msgid, sizeof msgid, "%016llx-%llu", (unsigned long long)s->sender,
-             (unsigned long long)(s->seq + 1));
+    /* The id names the content, not only the attempt: a publish whose
+     * PubAck did not come in time may still be stored, and the retry of
+     * that message number carries more records by then (and the
+     * ship_retries counter). Under the same id JetStream would drop it as
+     * a duplicate, and the records only it carries with it. */
+    char msgid[72];
+    snprintf(msgid, sizeof msgid, "%016llx-%llu-%zx-%08x",
+             (unsigned long long)s->sender, (unsigned long long)(s->seq + 1),
+             s->msg.len, mida__crc32c(0, s->msg.ptr, s->msg.len));
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MsgId = msgid;

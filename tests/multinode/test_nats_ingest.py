@@ -79,6 +79,32 @@ def test_nats_restarted_midway_loses_nothing(fleet, pg_db, nats_factory,
     # meanwhile, as the backlog above shows.)
 
 
+def test_nats_paused_past_the_publish_wait_loses_nothing(fleet, pg_db,
+                                                        nats_factory,
+                                                        tmp_path):
+    """A server paused (SIGSTOP) longer than a producer waits for its
+    PubAck: the publish fails, yet the server stores it once resumed, and
+    the producer's retry (more records by then, and its ship_retries
+    counter) must not be taken for a duplicate of it and dropped."""
+    nats = nats_factory()
+    url = nats.url_base + "/mida.tasks"
+    consumers = [fleet.ingest(url, pg_db, n, "--group", "g") for n in "ab"]
+    # A slow rate: the batch in flight at the pause is not a full one, so
+    # the retry's batch holds more records than the publish that failed.
+    producers = start_producers(fleet, url, tmp_path / "spool", rate=5_000)
+    wait_for_tasks(pg_db, 0)
+    nats.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(7)  # past the sink's 5 s wait for a PubAck
+    finally:
+        nats.proc.send_signal(signal.SIGCONT)
+    wait_producers(producers)
+    got = wait_for_count(pg_db, COMPLETE, TOTAL, 120)
+    assert got == TOTAL, (got, [c.log_path.read_text()[-2000:]
+                                for c in consumers])
+    assert_each_task_once(pg_db)
+
+
 def test_nats_bad_url_and_wrong_password(mida_bin, produce_bin, pg_db,
                                          nats_factory, fleet, tmp_path):
     r = subprocess.run([mida_bin, "ingest", "--from",
