@@ -144,7 +144,10 @@ print(json.dumps({"first": first, "early": early, "late": late,
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
     res = __import__("json").loads(out.strip().splitlines()[-1])
-    assert res["first"] < 1.0, res
+    # Blocked on the paused broker, the calls would take the whole 3 s
+    # pause at least; not blocked, they take milliseconds (a bound with
+    # room for a loaded machine, not a timing budget).
+    assert res["first"] < 2.0, res
     assert res["early"] is False
     assert res["late"] is True
     st = res["stats"]
