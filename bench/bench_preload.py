@@ -9,17 +9,18 @@
 - a Python script that reads each of those 10,000 files and writes a copy.
 
 Each workload runs plain, under `mida run` (the library in LD_PRELOAD, a
-fresh SQLite store, everything shipped before `mida run` exits), under
-`mida run --detach-ship` (the same, but what is left at the end is shipped
-by a detached `mida recover` after `mida run` has returned; its end is
-awaited outside the timing), under the library alone (LD_PRELOAD with a spool, nothing shipped: the library's own
-share), and under `strace -f -e trace=%file,%process -o /dev/null`. The
+fresh SQLite store; what is left to ship when the command ends is shipped
+by a detached `mida recover` after `mida run` has returned, whose end is
+awaited outside the timing, as a reader of the store awaits it), under
+`mida run --wait-ship` (everything shipped before `mida run` exits), under
+the library alone (LD_PRELOAD with a spool, nothing shipped: the
+library's own share), and under `strace -f -e trace=%file,%process -o /dev/null`. The
 configurations alternate within each round, so that a busy moment of a
 shared machine falls on all of them; figures are medians of ROUNDS rounds
 with their range, and the ratios are taken within each round. Beside the
 wall time, the CPU time (user + system) of each command and the children
 it waited for is given: on a loaded machine it is the steadier figure (the
-detached recover of --detach-ship is not counted there). Then
+detached recover of `mida run` is not counted there). Then
 bench_preload_calls gives the cost of one open+close and one 4 KiB read.
 
     python3 bench/bench_preload.py BUILD [ROUNDS]
@@ -30,6 +31,7 @@ too ("before"), for a comparison within the same run.
 Prints a table and a final JSON line."""
 
 import atexit
+import fcntl
 import json
 import os
 import pathlib
@@ -152,21 +154,17 @@ def timed(cmd, env, cwd):
 
 
 def wait_detached(spool):
-    """Waits for the `mida recover` that `mida run --detach-ship` left
-    behind to end (it is not a child of ours): the next run removes the
-    store."""
-    needle = b"recover\0--spool\0" + str(spool).encode()
-    while True:
-        busy = False
-        for d in pathlib.Path("/proc").iterdir():
-            if d.name.isdigit():
-                try:
-                    busy = busy or needle in (d / "cmdline").read_bytes()
-                except OSError:
-                    pass
-        if not busy:
-            return
-        time.sleep(0.01)
+    """Waits for the `mida recover` that `mida run` left behind to end (it
+    is not a child of ours; it holds the spool's shipping lock shared until
+    it ends, src/capture/ship_lock.h): the next run removes the store."""
+    try:
+        fd = os.open(spool / "shipping.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(fd)
 
 
 def main():
@@ -189,7 +187,7 @@ def main():
     loads = []
     try:
         for name, cmd, setup in workloads(build, base):
-            times = {"plain": [], "mida run": [], "detach-ship": [],
+            times = {"plain": [], "mida run": [], "wait-ship": [],
                      "library": [], "strace": []}
             if before:
                 times["before"] = []
@@ -208,13 +206,14 @@ def main():
                     elif conf == "mida run":
                         t = timed([mida, "--store", str(store), "run", "--",
                                    *cmd], env, base)
+                        wait_detached(base / "run.db.spool")
                     elif conf == "before":
                         t = timed([before, "--store", str(store), "run",
                                    "--", *cmd], env, base)
-                    elif conf == "detach-ship":
-                        t = timed([mida, "--store", str(store), "run",
-                                   "--detach-ship", "--", *cmd], env, base)
                         wait_detached(base / "run.db.spool")
+                    elif conf == "wait-ship":
+                        t = timed([mida, "--store", str(store), "run",
+                                   "--wait-ship", "--", *cmd], env, base)
                     elif conf == "library":
                         t = timed(cmd, dict(env, LD_PRELOAD=lib,
                                             MIDA_PRELOAD_SPOOL=str(spool)),
@@ -231,7 +230,7 @@ def main():
             cpu_results[name] = cpus
             plain = times["plain"]
             row = [f"{name:34s}", f"plain {statistics.median(plain):6.2f}s"]
-            for conf in ("mida run", "detach-ship", "library", "strace",
+            for conf in ("mida run", "wait-ship", "library", "strace",
                          "before"):
                 if len(times.get(conf, ())) == len(plain):
                     ratios = [t / p for t, p in zip(times[conf], plain)]
@@ -241,7 +240,7 @@ def main():
             cplain = cpus["plain"]
             row = [f"{'  CPU (user+sys)':34s}",
                    f"plain {statistics.median(cplain):6.2f}s"]
-            for conf in ("mida run", "detach-ship", "library", "strace",
+            for conf in ("mida run", "wait-ship", "library", "strace",
                          "before"):
                 if len(cpus.get(conf, ())) == len(cplain):
                     ratios = [t / max(p, 1e-3) for t, p in zip(cpus[conf],
@@ -268,7 +267,7 @@ def main():
         shutil.rmtree(base, ignore_errors=True)
     summary = {}
     overheads = []
-    detached = []
+    waited = []
     for name, t in results.items():
         entry = {}
         for conf, v in t.items():
@@ -289,7 +288,7 @@ def main():
                 entry[conf]["cpu_overhead_pct"] = round(
                     100 * (statistics.median(ratios) - 1), 1)
         overheads.append(entry["mida run"]["overhead_pct"])
-        detached.append(entry["detach-ship"]["overhead_pct"])
+        waited.append(entry["wait-ship"]["overhead_pct"])
         summary[name] = entry
 
     def geomean(pcts):
@@ -298,14 +297,14 @@ def main():
             g *= 1 + o / 100
         return 100 * (g ** (1 / len(pcts)) - 1)
     gm = geomean(overheads)
-    gm_detached = geomean(detached)
+    gm_waited = geomean(waited)
     print(f"geometric mean overhead of mida run: {gm:+.1f}% "
-          f"(budget 5%, none above 15%); with --detach-ship "
-          f"{gm_detached:+.1f}%; load {statistics.median(loads):.1f}")
+          f"(budget 5%, none above 15%); with --wait-ship "
+          f"{gm_waited:+.1f}%; load {statistics.median(loads):.1f}")
     print(json.dumps({"bench": "preload", "rounds": rounds,
                       "workloads": summary,
                       "geomean_overhead_pct": round(gm, 1),
-                      "geomean_detach_ship_pct": round(gm_detached, 1),
+                      "geomean_wait_ship_pct": round(gm_waited, 1),
                       "calls": micro, "load_median": round(
                           statistics.median(loads), 2)}))
 

@@ -714,6 +714,11 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
     Py_DECREF(q.rows);
     goto out;
   }
+  /* A note with the rows: the shipping of a run was not waited out. */
+  if (err[0] != '\0' && PyErr_WarnEx(PyExc_RuntimeWarning, err, 1) < 0) {
+    Py_DECREF(q.rows);
+    goto out;
+  }
   ret = q.rows;
 out:
   PyMem_Free(pv);

@@ -10,6 +10,7 @@
  */
 #include "api/session.h"
 
+#include "capture/ship_lock.h"
 #include "core/config.h"
 
 #include <stdio.h>
@@ -36,6 +37,10 @@ int mida_query_stoppable(const char *store_url, const char *sql,
     return MIDA_EINVAL;
   }
   const char *url = store_url != NULL ? store_url : mida__default_store();
+  /* The records of a `mida run` that returned may still be shipping:
+   * waited for, bounded; the note stays in errmsg when it gave up. */
+  char note[256];
+  (void)mida__ship_wait_store(url, note, sizeof note);
   mida__sink *sink = NULL;
   int rc = mida__sink_open(url, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE,
                            &sink, err, sizeof err);
@@ -51,5 +56,7 @@ int mida_query_stoppable(const char *store_url, const char *sql,
   }
   if (rc != MIDA_OK && errmsg != NULL && errmsg_len > 0)
     snprintf(errmsg, errmsg_len, "%s", err[0] ? err : mida_strerror(rc));
+  else if (errmsg != NULL && errmsg_len > 0)
+    snprintf(errmsg, errmsg_len, "%s", note);
   return rc;
 }

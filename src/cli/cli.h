@@ -108,7 +108,9 @@ void mida__cli_child_env_free(char **env);
 /* Opens the store named by cli->store. Read-only verbs pass writable 0: the
  * store is opened with MIDA_SINK_READONLY | MIDA_SINK_NOCREATE, and a
  * missing store is reported as "mida: no store at PATH (set --store or
- * MIDA_STORE)". Returns MIDA_CLI_CONTINUE with *out set (close it with
+ * MIDA_STORE)"; it first waits, bounded, for a detached shipper of the
+ * store (capture/ship_lock.h), with a warning on stderr when it gives up.
+ * Returns MIDA_CLI_CONTINUE with *out set (close it with
  * mida__sink_close), or MIDA_CLI_FAIL after printing the reason. */
 int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out);
 

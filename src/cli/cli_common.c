@@ -9,6 +9,7 @@
  */
 #include "cli/cli.h"
 
+#include "capture/ship_lock.h"
 #include "core/alloc.h"
 #include "core/url.h"
 #include "mida.h"
@@ -203,6 +204,13 @@ int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
   char err[512] = "";
   char shown[MIDA_URL_SHOWN];
   *out = NULL;
+  /* A reader waits for the records of a `mida run` that returned while
+   * they are still being shipped (capture/ship_lock.h). */
+  if (!writable &&
+      mida__ship_wait_store(cli->store, err, sizeof err) != MIDA_OK) {
+    mida__cli_note("mida: warning: %s\n", err);
+    err[0] = '\0';
+  }
   /* A store that is a local file is checked before it is opened, so that
    * the message names the path the user can fix, whatever the backend
    * would say about a missing file. */

@@ -38,6 +38,7 @@
 #include "cli/run_preload.h"
 
 #include "capture/recovery.h"
+#include "capture/ship_lock.h"
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/fileid.h"
@@ -487,7 +488,7 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
   return 1;
 }
 
-/* ---- --detach-ship ----------------------------------------------------- */
+/* ---- the detached shipping (the default) ------------------------------ */
 
 int mida__run_preload_detach(mida__run_preload *p, const char *store) {
   mida__run_preload_stop(p);
@@ -514,8 +515,15 @@ int mida__run_preload_detach(mida__run_preload *p, const char *store) {
   if (env == NULL)
     return MIDA_ENOMEM;
   char *args[] = {self, "recover", "--spool", (char *)spool, NULL};
+  /* Held from now until the recover is done: the store's readers wait. */
+  int lock = mida__ship_lock_hold(spool);
+  if (lock < 0) {
+    mida__cli_child_env_free(env);
+    return lock;
+  }
   int gone[2];
   if (pipe2(gone, O_CLOEXEC) != 0) {
+    close(lock);
     mida__cli_child_env_free(env);
     return MIDA_EIO;
   }
@@ -539,10 +547,12 @@ int mida__run_preload_detach(mida__run_preload *p, const char *store) {
     char b;
     while (read(gone[0], &b, 1) < 0 && errno == EINTR)
       ;
+    fcntl(lock, F_SETFD, 0); /* the recover keeps the lock until it ends */
     execve(self, args, env);
     _exit(127);
   }
   close(gone[0]);
+  close(lock); /* the child's copy holds it */
   /* gone[1] stays open (close-on-exec) until this process ends. */
   mida__cli_child_env_free(env);
   if (child < 0)

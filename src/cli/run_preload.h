@@ -67,13 +67,16 @@ void mida__run_preload_finish(mida__run_preload *p);
  * does it first. */
 void mida__run_preload_stop(mida__run_preload *p);
 
-/* `mida run --detach-ship`, after the command ended: stops the collector,
- * removes the pipe registry, and starts a detached process that waits for
- * this one to end and then runs `mida recover` on the spool into store,
- * which ships whatever this process and the command's processes left in
- * their journals. The caller then ends at once (_exit) with everything it
- * has to record appended to its journal. Returns MIDA_OK, MIDA_ENOMEM or
- * MIDA_EIO (then the caller finishes as usual). */
+/* `mida run` without --wait-ship, after the command ended: stops the
+ * collector, removes the pipe registry, and starts a detached process that
+ * waits for this one to end and then runs `mida recover` on the spool into
+ * store, which ships whatever this process and the command's processes
+ * left in their journals. That process holds the spool's shipping lock
+ * (src/capture/ship_lock.h) from before this returns until the recover
+ * ends, so that the store's readers wait for it. The caller then ends at
+ * once (_exit) with everything it has to record appended to its journal.
+ * Returns MIDA_OK, MIDA_ENOMEM, MIDA_ETOOBIG or MIDA_EIO (then the caller
+ * finishes as usual). */
 int mida__run_preload_detach(mida__run_preload *p, const char *store);
 
 #endif /* MIDA_CLI_RUN_PRELOAD_H */

@@ -7,10 +7,13 @@
  * MIDA_SINK_NOCREATE and given from handler to handler. A sink whose query
  * failed on the store's side is closed and opened anew next time, so that
  * a store that went away and came back (a restarted PostgreSQL, a replaced
- * file) is read again without restarting the server.
+ * file) is read again without restarting the server. Each handler's
+ * acquire first waits, bounded, while a `mida run` that returned is still
+ * shipping into the store (capture/ship_lock.h), as every reader does.
  */
 #include "serve/serve.h"
 
+#include "capture/ship_lock.h"
 #include "core/alloc.h"
 #include "mida.h"
 
@@ -95,6 +98,11 @@ int mida__serve_acquire(mida__serve_pool *pool, int wait_ms, mida__sink **out,
   mida__sink *sink = pool->sinks[slot];
   pthread_mutex_unlock(&pool->lock);
 
+  /* Each request waits, bounded, for the records of a `mida run` that
+   * returned while they are still being shipped (an open(2) when none). */
+  char note[256];
+  if (mida__ship_wait_store(pool->url, note, sizeof note) != MIDA_OK)
+    fprintf(stderr, "mida serve: warning: %s\n", note);
   int rc = MIDA_OK;
   if (sink == NULL) {
     /* Opened outside the lock: a PostgreSQL connection takes a while. */

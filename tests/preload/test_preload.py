@@ -4,6 +4,8 @@ real command under `mida run` with a store of its own and compares what the
 store holds with the exact lineage expected: tasks and their parents,
 files used and generated, bytes, and task dependencies."""
 
+import fcntl
+import json
 import os
 import pathlib
 import signal
@@ -54,34 +56,58 @@ def test_shell_pipeline(r):
     assert r.deps() == {("wc", "cat")}
 
 
-def test_detach_ship_returns_and_a_detached_recover_completes_the_store(r):
-    """--detach-ship: mida run ends with the command's status as soon as
-    the command ends; a detached `mida recover` then ships what is left,
-    after which the store holds the same lineage as without the option."""
+@pytest.mark.parametrize("options", [(), ("--wait-ship",)])
+def test_a_query_after_mida_run_returned_sees_every_record(r, options):
+    """By default mida run ends with the command's status as soon as the
+    command ends and a detached `mida recover` ships what is left; a mida
+    query made right after it returned waits for that shipper (no sleep,
+    no polling here) and sees the whole lineage, as with --wait-ship."""
     write(r.dir / "in", "b\na\nb\n")
-    p = r.run("bash", "-c", "sort in > a; uniq -c a > b; cat b | wc -l > n;"
-              " exit 3", options=("--detach-ship",))
-    assert p.returncode == 3, p.stderr
     want = {("sort", "used", "in"), ("sort", "generated", "a"),
             ("uniq", "used", "a"), ("uniq", "generated", "b"),
             ("cat", "used", "b"), ("wc", "generated", "n")}
-    deadline = time.monotonic() + 60
-    while True:  # the recover's end, not a time, is what is awaited
-        done = (pathlib.Path(r.store).exists() and
-                r.rows("SELECT status FROM workflow") == [("ERROR",)] and
-                r.links(r.dir) == want and
-                not any(f.suffix == ".mj"
-                        for f in (r.dir / "run.db.spool").iterdir()))
-        if done or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    p = r.run("bash", "-c", "sort in > a; uniq -c a > b;"
+              " cat b | wc -l > n; exit 3", options=options)
+    assert p.returncode == 3, p.stderr
+    q = subprocess.run(
+        [mida_bin(), "query", "--json",
+         "SELECT t.activity, td.role, d.uri FROM task_data td"
+         " JOIN task t ON t.id = td.task_id"
+         " JOIN data d ON d.id = td.data_id"],
+        env=r.env(MIDA_SHIP_WAIT_MS="120000"), capture_output=True,
+        text=True, timeout=180)
+    assert q.returncode == 0, q.stderr
+    assert "warning" not in q.stderr, q.stderr
+    base = "file://" + str(r.dir) + "/"
+    got = {(e["activity"], e["role"], e["uri"][len(base):])
+           for e in json.loads(q.stdout) if e["uri"].startswith(base)}
+    assert got == want, options
     assert r.rows("SELECT status FROM workflow") == [("ERROR",)]
-    assert r.links(r.dir) == want
     tasks = r.tasks()
     assert sorted(a for a, _, _ in tasks.values()) == [
         "bash", "cat", "sort", "uniq", "wc"]
     assert tasks[r.root()][2] == "ERROR"
     assert r.deps() == {("wc", "cat")}
+
+
+def test_a_reader_waits_for_a_shipper_then_answers_with_a_warning(r):
+    """A reader waits while a shipper holds the spool's shipping lock, up
+    to MIDA_SHIP_WAIT_MS, then answers all the same with a warning; once
+    the lock is free it answers without one."""
+    p = r.run("true", options=("--wait-ship",))
+    assert p.returncode == 0, p.stderr
+    lock = r.dir / "run.db.spool" / "shipping.lock"
+    query = [mida_bin(), "query", "SELECT count(*) AS n FROM workflow"]
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_SH)  # as a detached shipper does
+        q = subprocess.run(query, env=r.env(MIDA_SHIP_WAIT_MS="200"),
+                           capture_output=True, text=True, timeout=60)
+        assert q.returncode == 0, q.stderr
+        assert "still being shipped" in q.stderr
+        assert "1" in q.stdout
+    q = subprocess.run(query, env=r.env(MIDA_SHIP_WAIT_MS="200"),
+                       capture_output=True, text=True, timeout=60)
+    assert q.returncode == 0 and q.stderr == "", q.stderr
 
 
 def test_eight_threads_writing_files(r):
