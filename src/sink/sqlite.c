@@ -33,7 +33,9 @@
  * image -- a task's begin and end become one INSERT instead of an INSERT and
  * an UPDATE that rewrites the row and its index entries. Records that cannot
  * be folded exactly (two records both carrying the same JSON column) are
- * applied one after the other, in order.
+ * applied one after the other, in order. A run's summary of its task also
+ * writes the task's arguments and result that came in the same batch (a
+ * Dask worker's), rather than a second statement writing the same row.
  *
  * A record of a type this store does not know, or one without the fields
  * that key its row, is skipped and counted; a JSON field that is not a JSON
@@ -117,7 +119,6 @@ enum {
   ST_TOUCH,
   ST_BLOCK,
   ST_RUN,
-  ST_RUN_SUMMARY,
   ST_LOST_TASKS,
   ST_LOST_WORKFLOWS,
   ST_LOST_RUNS,
@@ -150,7 +151,11 @@ static const int entity_statement[ENT_COUNT] = {
 /* One row image within a batch: which record supplies each column. */
 typedef struct row_image {
   uint8_t entity;               /* ENT_* */
+  uint8_t shares_row;           /* another image of its row is in the batch */
+  uint8_t in_summary;           /* a task's: its run's summary writes it */
   uint32_t mask;                /* bit c: column c has a source */
+  uint32_t task_image;          /* a run's: the number + 1 of the task
+                                   image its summary writes too; 0: none */
   uint32_t source[MIDA_MERGE_MAX_COLUMNS]; /* index in the batch of that record */
 } row_image;
 
@@ -208,34 +213,50 @@ static const char *const fixed_sql[ST_COUNT] = {
                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" BLOCK_UPSERT,
     /* A task that got metric points has changed too. */
     [ST_TOUCH] = "UPDATE task SET seq = ?1 WHERE id = ?2 AND seq IS NOT ?1",
-    /* The summary of task ?1 from its runs (schema.h, task_run), with the
-     * batch's change number ?2: the latest run (the last entry of
-     * task_run_by_task, whose entries end with the run's id) and two
-     * scalar subqueries on the same index. A CTE of the runs read twice
-     * would be materialized, with a temporary B-tree for its ORDER BY,
-     * for every run a batch applies (about 3 times the CPU). */
-    [ST_RUN_SUMMARY] =
-        "INSERT INTO task(id, status, started, ended, host, pid, worker,"
-        " telemetry, attempts, seq) SELECT ?1, CASE WHEN (SELECT"
-        " max(status = 'FINISHED') FROM task_run WHERE task_id = ?1"
-        " AND started IS NOT NULL) THEN 'FINISHED' ELSE 'RUNNING' END,"
-        " r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"
-        " (SELECT count(*) FROM task_run WHERE task_id = ?1"
-        " AND started IS NOT NULL), ?2"
-        " FROM task_run r WHERE r.task_id = ?1 AND r.started IS NOT NULL"
-        " ORDER BY r.started DESC, r.id DESC LIMIT 1"
-        " ON CONFLICT(id) DO UPDATE SET"
-        " status = mida_status_merge(task.status, excluded.status),"
-        " started = excluded.started, ended = excluded.ended,"
-        " host = excluded.host, pid = excluded.pid, worker = excluded.worker,"
-        " telemetry = excluded.telemetry, attempts = excluded.attempts,"
-        " seq = excluded.seq",
     [ST_LOST_TASKS] = MIDA_LOST_TASKS_SQL("?6"),
     [ST_LOST_WORKFLOWS] = MIDA_LOST_WORKFLOWS_SQL("?6"),
     [ST_LOST_RUNS] = MIDA_LOST_RUNS_SQL,
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
 };
+
+/* The summary of task ?1 from its runs (schema.h, task_run), with the
+ * batch's change number ?2: the latest run (the last entry of
+ * task_run_by_task, whose entries end with the run's id) and two scalar
+ * subqueries on the same index. A CTE of the runs read twice would be
+ * materialized, with a temporary B-tree for its ORDER BY, for every run a
+ * batch applies (about 3 times the CPU). Its variants also write a task
+ * image's JSON columns that no run summarises (used, generated, custom:
+ * the worker's arguments and result), as ?3 and on, in the same statement
+ * (run_summary_sql). */
+#define RUN_SUMMARY_INSERT                                                     \
+  "INSERT INTO task(id, status, started, ended, host, pid, worker,"            \
+  " telemetry, attempts, seq"
+#define RUN_SUMMARY_SELECT                                                     \
+  ") SELECT ?1, CASE WHEN (SELECT"                                             \
+  " max(status = 'FINISHED') FROM task_run WHERE task_id = ?1"                 \
+  " AND started IS NOT NULL) THEN 'FINISHED' ELSE 'RUNNING' END,"              \
+  " r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"                 \
+  " (SELECT count(*) FROM task_run WHERE task_id = ?1"                         \
+  " AND started IS NOT NULL), ?2"
+#define RUN_SUMMARY_UPSERT                                                     \
+  " FROM task_run r WHERE r.task_id = ?1 AND r.started IS NOT NULL"            \
+  " ORDER BY r.started DESC, r.id DESC LIMIT 1"                                \
+  " ON CONFLICT(id) DO UPDATE SET"                                             \
+  " status = mida_status_merge(task.status, excluded.status),"                 \
+  " started = excluded.started, ended = excluded.ended,"                       \
+  " host = excluded.host, pid = excluded.pid, worker = excluded.worker,"       \
+  " telemetry = excluded.telemetry, attempts = excluded.attempts,"             \
+  " seq = excluded.seq"
+
+/* The run summaries prepared so far, one per set of task JSON columns
+ * they also write (run_summary_sql): at most all subsets of used,
+ * generated and custom. */
+#define RUN_SUMMARIES 8
+typedef struct run_summary {
+  uint32_t json_mask; /* bit c: it writes task column c too */
+  sqlite3_stmt *stmt; /* its statement */
+} run_summary;
 
 /* The upserts of a merged table that update only some of its columns:
  * an UPDATE rewrites the entries of every index on a column that its SET
@@ -261,6 +282,8 @@ typedef struct sqlite_sink {
   sqlite3_stmt *stmt[ST_COUNT]; /* prepared on first use, or NULL */
   narrow_upsert narrow[NARROW_UPSERTS]; /* upserts that set some columns */
   int nnarrow;                  /* entries used in narrow */
+  run_summary summary[RUN_SUMMARIES]; /* run summaries prepared */
+  int nsummary;                       /* entries used in summary */
   row_image *images;            /* scratch: row images of a batch */
   size_t images_cap;            /* entries allocated at images */
   mida__fold fold;              /* scratch: rows to their images */
@@ -697,11 +720,16 @@ static void fold_entity(sqlite_sink *s, const mida__rec *recs, size_t i,
   row_image *img = slot->image != 0 ? &s->images[slot->image - 1] : NULL;
   /* Two JSON values for one column would need merging here; leave that to
    * the store, in order, by starting a new image. */
-  if (img != NULL && (img->mask & mask & json_mask) != 0)
+  if (img != NULL && (img->mask & mask & json_mask) != 0) {
+    img->shares_row = 1;
     img = NULL;
+  }
   if (img == NULL) {
     img = &s->images[(*nimages)++];
     img->entity = (uint8_t)ent_no;
+    img->shares_row = slot->image != 0;
+    img->in_summary = 0;
+    img->task_image = 0;
     img->mask = mask;
     for (int c = 0; c < ent->ncolumns; c++)
       img->source[c] = (uint32_t)i;
@@ -775,11 +803,15 @@ static int image_upsert(sqlite_sink *s, const row_image *img,
   return MIDA_OK;
 }
 
-/* Finalizes the narrow upserts (at close, or before a reopen). */
-static void forget_narrow_upserts(sqlite_sink *s) {
+/* Finalizes the narrow upserts and the run summaries (at close, or before
+ * a reopen). */
+static void forget_built_statements(sqlite_sink *s) {
   for (int i = 0; i < s->nnarrow; i++)
     sqlite3_finalize(s->narrow[i].stmt);
   s->nnarrow = 0;
+  for (int i = 0; i < s->nsummary; i++)
+    sqlite3_finalize(s->summary[i].stmt);
+  s->nsummary = 0;
 }
 
 static int apply_image(sqlite_sink *s, const mida__rec *recs,
@@ -808,17 +840,135 @@ static int apply_image(sqlite_sink *s, const mida__rec *recs,
   return run(s, st, ent->table);
 }
 
-/* Recomputes the summary of the task of a run's row image from its runs
- * (ST_RUN_SUMMARY). */
+/* The task columns a run summary may write besides its own: the JSON
+ * ones that no run summarises (used, generated, custom). */
+static uint32_t summary_json_columns(void) {
+  const entity *ent = &entities[ENT_TASK];
+  uint32_t cols = 0;
+  for (int c = 1; c < ent->ncolumns; c++)
+    if (ent->columns[c].rule == MIDA_RULE_JSON && !ent->columns[c].from_runs)
+      cols |= (uint32_t)1 << c;
+  return cols;
+}
+
+/* Writes the run summary that also writes the task columns of json_mask:
+ * each is the parameter after the ones before it (?3 and on), merged into
+ * the stored value as a task's upsert merges it. */
+static int run_summary_sql(uint32_t json_mask, mida__buf *out) {
+  const entity *ent = &entities[ENT_TASK];
+  int rc = mida__buf_adds(out, RUN_SUMMARY_INSERT);
+  for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++)
+    if ((json_mask >> c) & 1)
+      rc = mida__buf_printf(out, ", %s", ent->columns[c].name);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(out, RUN_SUMMARY_SELECT);
+  int param = 3;
+  for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++)
+    if ((json_mask >> c) & 1)
+      rc = mida__buf_printf(out, ", ?%d", param++);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(out, RUN_SUMMARY_UPSERT);
+  for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
+    if (((json_mask >> c) & 1) == 0)
+      continue;
+    rc = mida__buf_printf(out, ", %s = ", ent->columns[c].name);
+    if (rc == MIDA_OK)
+      rc = merge_expr(ent, c, out);
+  }
+  return rc;
+}
+
+/* The run summary that also writes the task columns of json_mask, into
+ * *out (prepared on first use). */
+static int run_summary_stmt(sqlite_sink *s, uint32_t json_mask,
+                            sqlite3_stmt **out) {
+  for (int i = 0; i < s->nsummary; i++)
+    if (s->summary[i].json_mask == json_mask) {
+      *out = s->summary[i].stmt;
+      return MIDA_OK;
+    }
+  mida__buf sql;
+  mida__buf_init(&sql, 1 << 16);
+  int rc = s->nsummary < RUN_SUMMARIES ? run_summary_sql(json_mask, &sql)
+                                       : MIDA_EINVAL;
+  if (rc != MIDA_OK) {
+    mida__buf_free(&sql);
+    return mida__sink_fail(&s->base, rc, "cannot build store statements");
+  }
+  sqlite3_stmt *st = NULL;
+  int src = sqlite3_prepare_v3(s->db, mida__buf_str(&sql), -1,
+                               SQLITE_PREPARE_PERSISTENT, &st, NULL);
+  mida__buf_free(&sql);
+  if (src != SQLITE_OK)
+    return mida__sink_fail(&s->base, MIDA_ESTORE,
+                           "cannot prepare store statement on '%s': %s",
+                           s->path, sqlite3_errmsg(s->db));
+  s->summary[s->nsummary].json_mask = json_mask;
+  s->summary[s->nsummary].stmt = st;
+  s->nsummary++;
+  *out = st;
+  return MIDA_OK;
+}
+
+/* Lets the summary of each run image also write its task's image, when
+ * that image is the only one of its row in the batch and sets nothing but
+ * JSON columns that no run summarises (a Dask worker's arguments and
+ * result beside the run): one statement writes the task row instead of
+ * two. Moving the image to its run's summary changes nothing, as no other
+ * statement of the batch writes those columns of the row; the run image
+ * must have a start, so that the summary's SELECT has a row. */
+static void plan_run_summaries(sqlite_sink *s, const mida__rec *recs,
+                               size_t nimages) {
+  const entity *run = &entities[ENT_RUN];
+  uint32_t json_cols = summary_json_columns();
+  uint32_t started = 0;
+  for (int c = 1; c < run->ncolumns; c++)
+    if (run->columns[c].tag == MIDA_F_STARTED)
+      started = (uint32_t)1 << c;
+  for (size_t k = 0; k < nimages; k++) {
+    row_image *img = &s->images[k];
+    if (img->entity != ENT_RUN || (img->mask & started) == 0)
+      continue;
+    /* task_id is column 1 of task_run (merge.c). */
+    const mida__rec *r = &recs[img->source[1]];
+    mida__fold_slot *slot =
+        mida__fold_find(&s->fold, ENT_TASK, &r->f[MIDA_F_TASK].v.id);
+    if (slot->image == 0)
+      continue;
+    row_image *task = &s->images[slot->image - 1];
+    if (task->shares_row || task->in_summary ||
+        (task->mask & ~(json_cols | 1u)) != 0)
+      continue;
+    task->in_summary = 1;
+    img->task_image = slot->image;
+  }
+}
+
+/* Recomputes the summary of the task of a run's row image from its runs,
+ * with the columns of the task image planned into it (plan_run_summaries). */
 static int apply_run_summary(sqlite_sink *s, const mida__rec *recs,
                              const row_image *img) {
+  const entity *ent = &entities[ENT_TASK];
+  const row_image *task =
+      img->task_image != 0 ? &s->images[img->task_image - 1] : NULL;
+  uint32_t json_mask = task != NULL ? task->mask & ~1u : 0;
+  sqlite3_stmt *st = NULL;
+  int rc = run_summary_stmt(s, json_mask, &st);
+  if (rc != MIDA_OK)
+    return rc;
   /* task_id is column 1 of task_run (merge.c); a run record without a
    * task never gets an image. */
   const mida__rec *r = &recs[img->source[1]];
-  char task[MIDA_ID_STRLEN];
-  sqlite3_stmt *st = s->stmt[ST_RUN_SUMMARY];
-  bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
+  char ids[MIDA_MERGE_MAX_COLUMNS][MIDA_ID_STRLEN];
+  bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], ids[0]);
   sqlite3_bind_int64(st, 2, s->batch_seq);
+  int param = 3;
+  for (int c = 1; c < ent->ncolumns; c++) {
+    if (((json_mask >> c) & 1) == 0)
+      continue;
+    unsigned tag = ent->columns[c].tag;
+    bind_field(st, param++, tag, &recs[task->source[c]].f[tag], ids[c]);
+  }
   return run(s, st, "run");
 }
 
@@ -1128,7 +1278,7 @@ static int reopen(sqlite_sink *s);
  * (page size + 4 bytes) of each page the statement changes, so it is no
  * larger than what the statement itself writes to the WAL, and it is
  * freed when the statement ends. No statement of a batch sorts more than
- * the runs of one task (ST_RUN_SUMMARY), so no sorter or temporary table
+ * the runs of one task (a run summary), so no sorter or temporary table
  * grows in memory either. SQLite reads temp_store when a transaction
  * begins (the statement journals) and when a sort begins, and changing
  * it outside a transaction, with no temporary database open (a store
@@ -1230,8 +1380,13 @@ static int write_batch(sqlite_sink *s, const mida__rec *recs, size_t n,
   }
   /* Images of one row were appended in the order of their records, so
    * applying them in array order keeps each row's order. A run's row also
-   * updates its task's summary (schema.h, task_run). */
+   * updates its task's summary (schema.h, task_run), which may write a
+   * task image too (plan_run_summaries). */
+  if (rc == MIDA_OK)
+    plan_run_summaries(s, recs, nimages);
   for (size_t k = 0; k < nimages && rc == MIDA_OK; k++) {
+    if (s->images[k].in_summary)
+      continue;
     rc = apply_image(s, recs, &s->images[k], origin);
     if (rc == MIDA_OK && s->images[k].entity == ENT_RUN)
       rc = apply_run_summary(s, recs, &s->images[k]);
@@ -1556,7 +1711,7 @@ static void sqlite_close(mida__sink *base) {
     return;
   for (int i = 0; i < ST_COUNT; i++)
     sqlite3_finalize(s->stmt[i]);
-  forget_narrow_upserts(s);
+  forget_built_statements(s);
   sqlite3_close(s->db);
   mida__free(s->images);
   mida__fold_free(&s->fold);
@@ -1914,7 +2069,7 @@ static int reopen(sqlite_sink *s) {
     sqlite3_finalize(s->stmt[i]);
     s->stmt[i] = NULL;
   }
-  forget_narrow_upserts(s);
+  forget_built_statements(s);
   /* The old files' WAL and shared memory go while this connection still
    * holds them open, so that their inode numbers cannot have been reused
    * by new files at the path; and the close must not checkpoint or delete

@@ -834,6 +834,61 @@ static void test_run_states(void **state) {
   mida__sink_close(sink);
 }
 
+/* A worker's batch -- a run's start, the task's arguments and result, the
+ * run's end -- writes the task's row once: the run's summary writes the
+ * arguments and result too. A task record that sets more than those, or
+ * one of two images of its row, keeps its own statement; both ways give
+ * the row the same values. */
+static void test_run_summary_writes_arguments_and_result(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  run_recs t;
+  make_run_recs(&t);
+  put(sink, &t.r[0], 1); /* submitted */
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "CREATE TABLE task_writes(n INTEGER);"
+                   " CREATE TRIGGER count_task_writes AFTER UPDATE ON task"
+                   " BEGIN INSERT INTO task_writes VALUES(1); END",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+
+  mida__rec worker[3];
+  worker[0] = t.r[2]; /* run 1 begins */
+  rec_init(&worker[1], MIDA_REC_TASK);
+  set_id(&worker[1], MIDA_F_ID, &t.task);
+  set_str(&worker[1], MIDA_F_USED, "{\"x\": 1}");
+  set_str(&worker[1], MIDA_F_GENERATED, "{\"return\": 2}");
+  worker[2] = t.r[3]; /* and ends */
+  assert_int_equal(mida__sink_put_batch(sink, worker, 3, &worker_a), MIDA_OK);
+  assert_query(sink, "SELECT count(*) FROM task_writes", "1\n");
+  assert_query(sink,
+               "SELECT status, started, ended, host, worker, attempts, used,"
+               " generated FROM task",
+               "FINISHED|100|200|host-a|wa|1|{\"x\": 1}|{\"return\": 2}\n");
+
+  /* Run 2, its end first and its arguments merged into the stored ones;
+   * then a record that also sets the status: a statement of its own. */
+  worker[0] = t.r[5];
+  set_str(&worker[1], MIDA_F_USED, "{\"y\": 3}");
+  worker[1].f[MIDA_F_GENERATED].present = false;
+  worker[2] = t.r[4];
+  assert_int_equal(mida__sink_put_batch(sink, worker, 3, &worker_b), MIDA_OK);
+  assert_query(sink, "SELECT count(*) FROM task_writes", "2\n");
+  set_i64(&worker[1], MIDA_F_STATUS, MIDA_STATUS_ERROR);
+  assert_int_equal(mida__sink_put_batch(sink, worker, 3, &worker_b), MIDA_OK);
+  assert_query(sink, "SELECT count(*) FROM task_writes", "4\n");
+  assert_query(sink,
+               "SELECT status, started, ended, host, worker, attempts, used,"
+               " generated FROM task",
+               "ERROR|300|400|host-b|wb|2|{\"x\":1,\"y\":3}|"
+               "{\"return\": 2}\n");
+  mida__sink_close(sink);
+}
+
 /* ---- tests: the blocks of metric series (rollup.h) ---------------------- */
 
 #define STRINGIFY_SHIFT_(x) #x
@@ -1872,6 +1927,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_runs_summarised_in_any_order, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_run_states, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_run_summary_writes_arguments_and_result, setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_4_migrated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_key_side_table_kept_exact, setup,
                                       teardown),
