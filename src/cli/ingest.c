@@ -7,7 +7,9 @@
  * the broker gives each message to one of them (wire.h, the consumers).
  * Each round fetches up to --batch messages, checks and decodes them,
  * applies their records with mida__sink_put_batch() -- one transaction per
- * producing process among them, since a batch has one origin -- and only
+ * producing process among them, since a batch has one origin -- makes them
+ * all durable at once (the store defers durability to mida__sink_sync,
+ * sink.h: one wait for the disk a round, not one a transaction) and only
  * then acknowledges them. A consumer killed between commit and
  * acknowledgement gets its messages redelivered (to itself on restart, or
  * claimed by another consumer after --claim-ms); applying them again
@@ -216,6 +218,8 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
       if (rc == MIDA_OK && g->rejected > stored_rejected)
         rc = store_rejected(g);
       if (rc == MIDA_OK)
+        rc = mida__sink_sync(g->store);
+      if (rc == MIDA_OK)
         break;
       if (rc == MIDA_ENOMEM)
         return mida__cli_fail("ingest: %s", mida_strerror(rc));
@@ -315,6 +319,9 @@ int mida__cli_ingest(mida__cli *cli, int argc, char **argv) {
     return mida__cli_fail("cannot read %s: %s", from_shown,
                           err[0] ? err : mida_strerror(rc));
   }
+
+  /* Each round is acknowledged after one mida__sink_sync (run_loop). */
+  mida__sink_defer(g->store, 1);
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

@@ -505,13 +505,13 @@ static int mqtt_sink_open(const char *url, int flags, mida__sink **out,
 }
 
 const mida__sink_methods mida__mqtt_sink = {
-    "mqtt", mqtt_sink_open, mqtt_put_batch, NULL, NULL, mqtt_sink_close,
-    NULL,
+    "mqtt", mqtt_sink_open,  mqtt_put_batch, NULL,
+    NULL,   mqtt_sink_close, NULL,           NULL,
 };
 
 const mida__sink_methods mida__mqtts_sink = {
-    "mqtts", mqtt_sink_open, mqtt_put_batch, NULL, NULL, mqtt_sink_close,
-    NULL,
+    "mqtts", mqtt_sink_open,  mqtt_put_batch, NULL,
+    NULL,    mqtt_sink_close, NULL,           NULL,
 };
 
 /* ---- the consumer -------------------------------------------------------- */

@@ -270,13 +270,13 @@ static int nats_sink_open(const char *url, int flags, mida__sink **out,
 }
 
 const mida__sink_methods mida__nats_sink = {
-    "nats", nats_sink_open, nats_put_batch, NULL, NULL, nats_sink_close,
-    NULL,
+    "nats", nats_sink_open,  nats_put_batch, NULL,
+    NULL,   nats_sink_close, NULL,           NULL,
 };
 
 const mida__sink_methods mida__nats_tls_sink = {
-    "tls", nats_sink_open, nats_put_batch, NULL, NULL, nats_sink_close,
-    NULL,
+    "tls", nats_sink_open,  nats_put_batch, NULL,
+    NULL,  nats_sink_close, NULL,           NULL,
 };
 
 /* ---- the consumer -------------------------------------------------------- */

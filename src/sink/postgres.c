@@ -28,6 +28,14 @@
  * (mida_new_points), which one statement folds into the blocks of their
  * series (rollup.h) before the commit, in key order.
  *
+ * Deferred durability (sink.h): a batch put while the sink is deferred
+ * commits with synchronous_commit off, so that it does not wait for the
+ * disk; pg_sync then commits one transaction that writes a WAL record and
+ * waits for it (synchronous_commit as the session has it), and since the
+ * WAL is flushed in order, that covers the deferred commits before it.
+ * Commits not yet flushed die with the server: a reconnection while any
+ * are outstanding fails the next call, and the caller sends them again.
+ *
  * Queries run under the query guard (pg_guard.c): in a READ ONLY
  * transaction, as the role mida_reader, inside SECURITY DEFINER functions
  * that no statement can change role out of, with a time limit, on a
@@ -449,6 +457,8 @@ typedef struct pg_sink {
   int new_points_table;     /* pg_new_points exists in this session */
   unsigned staged; /* bit e: entity e's staging table and prepared merge
                       exist in this connection's session */
+  int undurable;   /* 1: a deferred batch committed since the last pg_sync,
+                      perhaps not yet flushed to disk */
   mida__pg_guard guard;     /* how queries run (pg_guard.h) */
 } pg_sink;
 
@@ -514,8 +524,18 @@ static int ensure_connected(pg_sink *s) {
   s->new_points_table = 0;
   /* A new session: the guard arranges itself on it again. */
   mida__pg_guard_init(&s->guard, s->conn);
+  /* The server may have restarted since the deferred commits, losing
+   * those not yet on disk: the caller must send them again. */
+  int lost = s->undurable;
+  s->undurable = 0;
   if (PQstatus(s->conn) != CONNECTION_OK)
     return fail_conn(s, MIDA_ESTORE, "cannot reconnect");
+  if (lost)
+    return mida__sink_fail(&s->base, MIDA_ESTORE,
+                           "the connection to store %s was lost before the"
+                           " batches committed without waiting for the disk"
+                           " were known to be durable",
+                           s->where);
   return MIDA_OK;
 }
 
@@ -1442,8 +1462,13 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
       rc = exec_simple(s, pg_new_points, "cannot summarise metric points");
       s->new_points_table = rc == MIDA_OK;
     }
+  /* A deferred batch does not wait for its commit to reach the disk:
+   * pg_sync does, once for all of them. */
   if (rc == MIDA_OK)
-    rc = exec_simple(s, "BEGIN", "cannot begin a transaction");
+    rc = exec_simple(
+        s,
+        base->deferred ? "BEGIN; SET LOCAL synchronous_commit = off" : "BEGIN",
+        "cannot begin a transaction");
   if (rc == MIDA_OK)
     rc = lock_run_tasks(s, recs, n);
   if (rc != MIDA_OK) {
@@ -1497,7 +1522,30 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   }
   s->skipped_records += counts.skipped_records;
   s->dropped_fields += counts.dropped_fields;
+  if (base->deferred)
+    s->undurable = 1;
   return MIDA_OK;
+}
+
+/* Makes the deferred batches durable: one transaction that writes a WAL
+ * record (a transactional logical decoding message, which no table and no
+ * reader sees; it gives the transaction an id, so its commit waits for the
+ * disk) and commits as the session does. Its flush reaches past every
+ * commit before it in the WAL. */
+static int pg_sync(mida__sink *base) {
+  pg_sink *s = (pg_sink *)base;
+  if (!s->undurable)
+    return MIDA_OK;
+  base->errmsg[0] = '\0';
+  int rc = ensure_connected(s);
+  if (rc == MIDA_OK)
+    rc = exec_simple(s,
+                     "BEGIN; SELECT pg_logical_emit_message(true, 'mida',"
+                     " 'sync'); COMMIT",
+                     "cannot make the batches durable");
+  if (rc == MIDA_OK)
+    s->undurable = 0;
+  return rc;
 }
 
 /* ---- query -------------------------------------------------------------- */
@@ -1711,14 +1759,14 @@ static int pg_exec_schema(mida__sink *base, const char *sql) {
 }
 
 const mida__sink_methods mida__postgres_sink = {
-    "postgresql", pg_open, pg_put_batch, pg_query, pg_exec_schema, pg_close,
-    pg_cancel,
+    "postgresql",   pg_open,  pg_put_batch, pg_query,
+    pg_exec_schema, pg_close, pg_cancel,    pg_sync,
 };
 
 /* postgres:// is libpq's other spelling of the same URL. */
 const mida__sink_methods mida__postgres_alias_sink = {
-    "postgres", pg_open, pg_put_batch, pg_query, pg_exec_schema, pg_close,
-    pg_cancel,
+    "postgres",     pg_open,  pg_put_batch, pg_query,
+    pg_exec_schema, pg_close, pg_cancel,    pg_sync,
 };
 
 #endif /* MIDA_HAVE_LIBPQ */

@@ -187,11 +187,11 @@ static int redis_open(const char *url, int flags, mida__sink **out, char *err,
 }
 
 const mida__sink_methods mida__redis_sink = {
-    "redis", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL,
+    "redis", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL, NULL,
 };
 
 const mida__sink_methods mida__rediss_sink = {
-    "rediss", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL,
+    "rediss", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL, NULL,
 };
 
 /* ---- the consumer -------------------------------------------------------- */

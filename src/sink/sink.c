@@ -236,6 +236,22 @@ int mida__sink_put_batch(mida__sink *sink, const mida__rec *recs, size_t n,
   return rc;
 }
 
+void mida__sink_defer(mida__sink *sink, int deferred) {
+  if (sink != NULL)
+    sink->deferred = deferred != 0;
+}
+
+int mida__sink_sync(mida__sink *sink) {
+  if (sink == NULL)
+    return MIDA_EINVAL;
+  if (sink->methods->sync == NULL)
+    return MIDA_OK;
+  backend_enter();
+  int rc = sink->methods->sync(sink);
+  backend_leave();
+  return rc;
+}
+
 /* ---- queries in flight ----------------------------------------------------
  *
  * The sinks whose query method is running, so that a signal handler can

@@ -17,6 +17,13 @@
  * Applying a record twice must change nothing (idempotent merge), which makes
  * that retry safe.
  *
+ * Deferred durability (mida__sink_defer): a caller that acknowledges
+ * several batches at once (`mida ingest`, one round of messages) may let
+ * put_batch return before its batch is durable, and then call
+ * mida__sink_sync once, which makes every batch put since durable or
+ * fails; on failure the caller sends all those batches again. A backend
+ * without a sync method is durable at every put_batch, as above.
+ *
  * Stores (not brokers) also answer queries, for the `mida` command, the
  * public API and `mida serve`: all through mida__sink_query(), which the
  * query guard bounds (guard.h). A store opened for writing applies
@@ -73,6 +80,10 @@ typedef struct mida__sink_methods {
   /* Stops the statement that query is running, from any thread or from a
    * signal handler: async-signal-safe. NULL for brokers. */
   void (*cancel)(mida__sink *sink);
+  /* Makes durable every batch that put_batch applied while the sink's
+   * deferred flag was set (mida__sink_sync). NULL where every put_batch is
+   * durable when it returns. */
+  int (*sync)(mida__sink *sink);
 } mida__sink_methods;
 
 /* The common head of every sink; backends embed it first. */
@@ -80,6 +91,7 @@ struct mida__sink {
   const mida__sink_methods *methods; /* the backend */
   char errmsg[512];                  /* the last error, "" if none */
   mida__query_limits limits;         /* bounds of each query (guard.h) */
+  int deferred; /* 1: put_batch may return before its batch is durable */
 };
 
 /* Opens the sink named by url with the backend for its scheme. A bare path
@@ -97,6 +109,17 @@ void mida__sink_redact_init(void);
 
 int mida__sink_put_batch(mida__sink *sink, const mida__rec *recs, size_t n,
                          const mida__origin *origin);
+
+/* Sets whether put_batch may return before its batch is durable (the
+ * contract above); off when a sink is opened. Brokers and SQLite ignore it.
+ * Not thread-safe: the thread that puts batches calls it. */
+void mida__sink_defer(mida__sink *sink, int deferred);
+
+/* Makes every batch put while deferred durable. MIDA_OK when they all are
+ * (at once where the backend has no sync method); otherwise an error, and
+ * the caller sends them all again (some may be lost, e.g. when the store
+ * restarted since). */
+int mida__sink_sync(mida__sink *sink);
 
 /* MIDA_EUNSUPPORTED where the sink cannot answer queries. */
 int mida__sink_query(mida__sink *sink, const char *sql,

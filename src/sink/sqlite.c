@@ -2141,5 +2141,5 @@ fail:
 
 const mida__sink_methods mida__sqlite_sink = {
     "sqlite",           sqlite_open,  sqlite_put_batch, sqlite_query,
-    sqlite_exec_schema, sqlite_close, sqlite_cancel,
+    sqlite_exec_schema, sqlite_close, sqlite_cancel,    NULL,
 };

@@ -2,5 +2,6 @@
 multinode_support.py (see its docstring)."""
 
 from multinode_support import (fleet, mida_bin, mosquitto_factory,  # noqa
-                               nats_factory, pg_db, produce_bin,
+                               nats_factory, pg_db, private_pg,
+                               produce_bin,
                                redis_factory)

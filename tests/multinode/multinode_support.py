@@ -3,7 +3,8 @@ fixtures; this module has a unique name because pytest runs every tests/*/
 folder in one session, where a second module named conftest would clash): the mida binaries, a fresh PostgreSQL
 database per test (dropped afterwards), private broker servers (a Redis and
 a NATS of the test's own, on free ports, so that stopping or pausing them
-never disturbs anyone else's), and helpers to run producers and `mida
+never disturbs anyone else's; a private PostgreSQL for tests that crash
+it), and helpers to run producers and `mida
 ingest` consumers.
 
 The services are the real ones installed on this machine (scripts/services.sh
@@ -18,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 
@@ -144,6 +146,84 @@ def pg_db():
     yield f"{PG_ADMIN}/{name}"
     psql(PG_ADMIN + "/postgres",
          f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+class PrivatePostgres:
+    """A private PostgreSQL server in a scratch directory, which a test may
+    crash (stop -m immediate: every process quits at once, and the WAL not
+    yet written out of its buffers is lost, as what is not on disk is in a
+    power cut) and start again. Run as the user postgres when the tests
+    run as root, since PostgreSQL refuses root. Its WAL buffers are large,
+    so that with the WAL writer paused (pause_wal_writer) the commits that
+    did not wait for the disk stay there, unwritten, until the crash."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="mida-pg-")
+        self.as_user = []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *argv):
+        subprocess.run(self.as_user + list(argv), check=True,
+                       capture_output=True, timeout=120)
+
+    def init(self):
+        self._run("initdb", "-D", self.dir + "/data", "-U", "postgres",
+                  "-A", "trust", "-N")
+
+    def start(self):
+        self._run("pg_ctl", "-D", self.dir + "/data", "-w", "-l",
+                  self.dir + "/log", "-o",
+                  f"-p {self.port} -c listen_addresses=127.0.0.1"
+                  f" -k {self.dir} -c wal_buffers=64MB"
+                  " -c shared_buffers=512MB -c bgwriter_lru_maxpages=0",
+                  "start")
+
+    def pause_wal_writer(self):
+        """Stops (SIGSTOP) the WAL writer, which would otherwise write
+        the commits that did not wait for the disk within moments."""
+        with open(self.dir + "/data/postmaster.pid") as f:
+            postmaster = f.readline().strip()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    ppid = f.read().rsplit(")", 1)[1].split()[1]
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if ppid == postmaster and b"walwriter" in cmd:
+                os.kill(int(pid), signal.SIGSTOP)
+                return
+        raise RuntimeError("no WAL writer found")
+
+    def crash(self):
+        self._run("pg_ctl", "-D", self.dir + "/data", "-m", "immediate",
+                  "stop")
+
+    def stop(self):
+        subprocess.run(self.as_user + ["pg_ctl", "-D", self.dir + "/data",
+                                       "-m", "fast", "stop"],
+                       capture_output=True, timeout=120)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_pg():
+    """A PrivatePostgres, started; stopped and removed after the test."""
+    require_backend("LIBPQ", "libpq")
+    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
+        pytest.skip("initdb and pg_ctl are not on PATH")
+    pg = PrivatePostgres()
+    if pg.as_user and shutil.which("runuser") is None:
+        pytest.skip("running as root without runuser for PostgreSQL")
+    pg.init()
+    pg.start()
+    yield pg
+    pg.stop()
 
 
 class Redis:
