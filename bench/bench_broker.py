@@ -17,7 +17,10 @@ the polling interval (~2-5 ms) is part of the figure.
 The end of a throughput run: through Redis, once the producers have ended
 and the consumer group has every entry delivered and acknowledged (XINFO
 GROUPS; ingest acknowledges after the commit), then one count confirms
-it; through NATS and MQTT, a count(*) every 50 ms, at nice 19.
+it; through NATS and MQTT, once every producer's workflow is FINISHED (a
+look at the few rows of table workflow every 50 ms; a producer ends its
+workflow after its tasks, so only the last rounds are still on their way
+then), a count(*) every 50 ms until it is complete, at nice 19.
 
 CPU: microseconds of CPU per task of each part, read from /proc at the end
 of a throughput run: the consumers, their PostgreSQL backends, the
@@ -96,8 +99,15 @@ class Poller:
                                   stderr=subprocess.DEVNULL, bufsize=1)
 
     def count(self):
-        self.p.stdin.write("SELECT count(*) FROM task WHERE status ="
-                           " 'FINISHED';\n")
+        return self._number("SELECT count(*) FROM task WHERE status ="
+                            " 'FINISHED'")
+
+    def workflows_finished(self):
+        return self._number("SELECT count(*) FROM workflow WHERE status ="
+                            " 'FINISHED'")
+
+    def _number(self, sql):
+        self.p.stdin.write(sql + ";\n")
         self.p.stdin.flush()
         line = self.p.stdout.readline().strip()
         return int(line) if line.isdigit() else 0
@@ -235,9 +245,15 @@ def run(build, kind, consumers, producers=PRODUCERS, tasks=TASKS, rate=0,
         groups = (RedisGroups(int(burl.split(":")[2].split("/")[0]),
                               burl.rsplit("/", 1)[1])
                   if kind == "redis" and not latency else None)
+        # NATS and MQTT: the store is counted only once every workflow
+        # ended, which a count of a table of a few rows tells.
+        ended = latency
         while n < want and time.time() - t0 < 300:
-            if groups is None or (reap(prods, prod_ru) == len(prods)
-                                  and groups.all_acknowledged()):
+            if groups is None and not ended:
+                ended = poll.workflows_finished() == producers
+            if (groups is None and ended) or (
+                    groups is not None and reap(prods, prod_ru) == len(prods)
+                    and groups.all_acknowledged()):
                 n = poll.count()
                 samples.append((time.time(), n))
             if not latency:
