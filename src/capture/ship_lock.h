@@ -11,7 +11,9 @@
  * returns until its shipping is done (it is released when the process
  * ends, however it ends); a reader, before it opens the store, waits
  * until it could take the lock exclusively, i.e. until no shipper holds
- * it, and gives up after a bound. Shippers share the lock, so that runs
+ * it, and gives up after a bound. `mida run` holds it too while the
+ * records it made before its command started are on their way, so that
+ * the command's own queries find them. Shippers share the lock, so that runs
  * of the same store never wait for one another; a reader only tries the
  * exclusive lock (LOCK_NB, polled) and never queues on it, so that it
  * cannot hold up a shipper that is starting. A store without a spool, or
@@ -31,6 +33,11 @@
  * shipper) as long as it ships. Returns the descriptor (>= 0), or
  * MIDA_EIO (errno set) or MIDA_ETOOBIG. */
 int mida__ship_lock_hold(const char *spool);
+
+/* As mida__ship_lock_hold, for the spool of the store at store_url
+ * ($MIDA_SPOOL, else the store's default): for a process that ships into
+ * the store while others may read it (`mida run` before its command). */
+int mida__ship_lock_hold_store(const char *store_url);
 
 /* Waits until no shipper holds the lock of the spool dir, for at most
  * timeout_ms. Returns MIDA_OK (none pending, or no lock file), or

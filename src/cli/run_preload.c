@@ -4,10 +4,10 @@
  *
  * Start. The library is found (MIDA_PRELOAD_LIB, else beside this mida:
  * <bin>/../preload/ in the build tree, <bin>/../lib[/<triplet>]/ and the
- * configured libdir when installed, <bin>/../lib/ in a wheel's mida/_lib) and appended to the command's
- * LD_PRELOAD. The command gets the spool (absolute, so that a process that
- * changes directory still finds it), the prefixes not to record (the
- * spool, the store's file and its -wal/-shm, --ignore), whether an
+ * configured libdir when installed, <bin>/../lib/ in a wheel's mida/_lib) and
+ * appended to the command's LD_PRELOAD. The command gets the spool (absolute,
+ * so that a process that changes directory still finds it), the prefixes not to
+ * record (the spool, the store's file and its -wal/-shm, --ignore), whether an
  * interpreter's installed code is recorded (--record-code, else whatever
  * MIDA_PRELOAD_RECORD_CODE says already), a pipe registry
  * file of its own in the spool (src/preload/pipes.c) and, as
@@ -21,11 +21,12 @@
  * a segment was closed, and every COLLECT_INTERVAL_MS, with the recovery
  * of src/capture (one transaction per segment, then the file is removed),
  * so that it ships while the command runs; and once more after the
- * command has ended, so that the store holds everything when mida run
- * returns. The observed processes themselves load nothing but the
- * library: no store or broker client ever enters them. A process still
- * alive when `mida run` ends (a daemon) keeps its journal until it ends;
- * `mida recover`, or the next session on the store, ships it then.
+ * command has ended with --wait-ship, so that the store holds everything
+ * when mida run returns (by default a detached `mida recover` ships the
+ * rest, and the store's readers wait for it). The observed processes themselves
+ * load nothing but the library: no store or broker client ever enters them. A
+ * process still alive when `mida run` ends (a daemon) keeps its journal until
+ * it ends; `mida recover`, or the next session on the store, ships it then.
  *
  * Digests (--digest). After the command ended and its journals are in the
  * store, the store is asked which files the run's tasks generated; each is
@@ -59,6 +60,7 @@
 #include <unistd.h>
 
 #define COLLECT_INTERVAL_MS 250
+#define COLLECT_SETTLE_MS 20 /* after a segment's close, before a pass */
 #define PIPE_SLOTS 4096
 #define DIGEST_MAX_DEFAULT (64ull << 20)  /* bytes of one file hashed */
 #define DIGEST_TOTAL (1ull << 30)         /* bytes hashed in all */
@@ -71,6 +73,7 @@ const char *const mida__run_preload_value_options[] = {
 int mida__run_preload_options(mida__run_preload *p, mida__cli_opt *opts) {
   memset(p, 0, sizeof *p);
   p->stop_fd = -1;
+  p->inotify = -1;
   opts[0] = (mida__cli_opt){"--no-files", NULL, NULL, &p->no_files};
   opts[1] = (mida__cli_opt){"--ignore", NULL, &p->ignore, NULL};
   opts[2] = (mida__cli_opt){"--digest", NULL, NULL, &p->digest};
@@ -317,7 +320,27 @@ static void add_digests(mida__run_preload *p) {
 
 /* ---- the collector ----------------------------------------------------- */
 
+static int open_sink(mida__run_preload *p) {
+  char err[512] = "";
+  int rc = mida__sink_open(p->store, 0, &p->sink, err, sizeof err);
+  if (rc != MIDA_OK) {
+    p->sink = NULL;
+    mida__cli_note(
+        "mida run: the store cannot take the command's files now (%s); "
+        "they stay in the spool for 'mida recover'\n",
+        err);
+  }
+  return rc;
+}
+
+/* Ships the orphans of the spool; the collector's sink is opened on the
+ * first pass (a command whose processes all end with it needs none with
+ * the detached shipping, and the store's opening is not in its start). */
 static void collect_once(mida__run_preload *p) {
+  if (p->sink == NULL && !p->sink_failed && open_sink(p) != MIDA_OK)
+    p->sink_failed = 1;
+  if (p->sink == NULL)
+    return;
   mida__recover_stats st;
   char err[512];
   if (mida__recover_spool(p->spool, p->sink, &st, err, sizeof err) ==
@@ -325,27 +348,45 @@ static void collect_once(mida__run_preload *p) {
     p->records += st.records;
 }
 
-/* Reads whatever inotify has queued, without waiting. */
-static void drain(int fd) {
+/* Reads whatever inotify has queued, without waiting. Returns 1 if a
+ * journal segment was among the files closed: *.mj, or "#<inode>", the
+ * name under which a segment made with O_TMPFILE (and linked into place)
+ * is closed; the registry of pipes and the locks are not worth a pass. */
+static int drain(int fd) {
   char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-  while (read(fd, buf, sizeof buf) > 0)
-    ;
+  int segment = 0;
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) {
+    for (ssize_t at = 0; at < n;) {
+      const struct inotify_event *e = (const void *)(buf + at);
+      size_t len = e->len > 0 ? strnlen(e->name, e->len) : 0;
+      if (e->mask & IN_Q_OVERFLOW)
+        segment = 1; /* events were lost: one of them may have been */
+      if ((len > 3 && strcmp(e->name + len - 3, ".mj") == 0) ||
+          (len > 1 && e->name[0] == '#'))
+        segment = 1;
+      at += (ssize_t)(sizeof *e + e->len);
+    }
+  }
+  return segment;
 }
 
-/* Ships orphans every COLLECT_INTERVAL_MS and, where inotify works, as
- * soon as a segment file written to is closed in the spool (a process
- * ended, or handed a full segment over): the command's records go into
- * the store while it runs, so that little is left when it ends. A pass's
- * own closes (it opens the live segments to try their locks) are drained
- * after it; a pass that shipped something is followed by another, so that
- * a segment handed over meanwhile does not wait for the next tick. */
+/* Ships orphans every COLLECT_INTERVAL_MS and, where inotify works,
+ * COLLECT_SETTLE_MS after a segment file written to was closed in the
+ * spool (a process ended, or handed a full segment over): the command's
+ * records go into the store while it runs, so that little is left when it
+ * ends. The settling time gathers the segments of processes that end
+ * together into one pass, and lets the stop that follows the command's
+ * own end (whose last process's close wakes this thread) come first:
+ * what is left then is shipped after the command, by the detached recover
+ * or by finish(), not in a pass that the stop would have to wait for. A
+ * pass's own closes (it opens the live segments to try their locks) are
+ * drained after it; a pass that shipped something is followed by
+ * another, so that a segment handed over meanwhile does not wait for the
+ * next tick. */
 static void *collector(void *arg) {
   mida__run_preload *p = arg;
-  int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (in >= 0 && inotify_add_watch(in, p->spool, IN_CLOSE_WRITE) < 0) {
-    close(in);
-    in = -1;
-  }
+  int in = p->inotify;
   for (;;) {
     struct pollfd fds[2] = {{p->stop_fd, POLLIN, 0}, {in, POLLIN, 0}};
     int r = poll(fds, in >= 0 ? 2 : 1, COLLECT_INTERVAL_MS);
@@ -353,6 +394,10 @@ static void *collector(void *arg) {
       break;
     if (r > 0 && (fds[0].revents & POLLIN) != 0)
       break;
+    if (r > 0 && !drain(in))
+      continue; /* no segment closed: nothing new to ship */
+    if (r > 0 && poll(fds, 1, COLLECT_SETTLE_MS) > 0)
+      break; /* stopped while settling */
     /* Again while a pass ships something: a segment handed over during
      * a pass is not left for the next tick. */
     uint64_t before;
@@ -361,10 +406,8 @@ static void *collector(void *arg) {
       collect_once(p);
     } while (p->records != before);
     if (in >= 0)
-      drain(in);
+      (void)drain(in);
   }
-  if (in >= 0)
-    close(in);
   return NULL;
 }
 
@@ -408,19 +451,6 @@ static int set_ignore(mida__run_preload *p) {
 }
 
 /* Opens the collector's own connection to the store. */
-static int open_sink(mida__run_preload *p) {
-  char err[512] = "";
-  int rc = mida__sink_open(p->store, 0, &p->sink, err, sizeof err);
-  if (rc != MIDA_OK) {
-    p->sink = NULL;
-    mida__cli_note(
-            "mida run: the store cannot take the command's files now (%s); "
-            "they stay in the spool for 'mida recover'\n",
-            err);
-  }
-  return rc;
-}
-
 int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
                             const char *store, const mida_id_t *workflow,
                             const mida_id_t *task, char *const *argv) {
@@ -468,18 +498,13 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
              "{\"not_observed\":\"%s: its files were not recorded\"}", note);
     (void)mida_task_annotate(s, task, NULL, custom);
   }
-  if (open_sink(p) != MIDA_OK)
-    return 1;
-  if (note != NULL) {
-    mida__rec r;
-    memset(&r, 0, sizeof r);
-    r.type = MIDA_REC_COUNTER;
-    mida__rec_set_str(&r, MIDA_F_KEY, "run.unobserved_programs", (size_t)-1);
-    mida__rec_set_i64(&r, MIDA_F_VALUE_I, 1);
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    mida__origin origin = {host, (int64_t)getpid()};
-    (void)mida__sink_put_batch(p->sink, &r, 1, &origin);
+  if (note != NULL)
+    (void)mida_counter(s, "run.unobserved_programs", 1);
+  p->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (p->inotify >= 0 &&
+      inotify_add_watch(p->inotify, p->spool, IN_CLOSE_WRITE) < 0) {
+    close(p->inotify);
+    p->inotify = -1;
   }
   p->stop_fd = eventfd(0, EFD_CLOEXEC);
   p->collector_started =
@@ -491,6 +516,9 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
 /* ---- the detached shipping (the default) ------------------------------ */
 
 int mida__run_preload_detach(mida__run_preload *p, const char *store) {
+  /* The inotify descriptor stays open: its release waits for an RCU grace
+   * period (~5-10 ms) that this process's end need not wait for; the
+   * detached child's copy is closed at its exec, after this returned. */
   mida__run_preload_stop(p);
   if (p->registry[0] != '\0')
     unlink(p->registry);
@@ -583,8 +611,8 @@ void mida__run_preload_finish(mida__run_preload *p) {
    * does when it connects): its flush waits for that pass. */
   if (p->session != NULL)
     (void)mida_flush(p->session, 10000);
+  collect_once(p);
   if (p->sink != NULL) {
-    collect_once(p);
     if (p->digest)
       add_digests(p);
     mida__sink_close(p->sink);
@@ -592,4 +620,7 @@ void mida__run_preload_finish(mida__run_preload *p) {
   }
   if (p->registry[0] != '\0')
     unlink(p->registry);
+  if (p->inotify >= 0)
+    close(p->inotify);
+  p->inotify = -1;
 }

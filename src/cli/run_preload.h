@@ -36,10 +36,13 @@ typedef struct mida__run_preload {
   mida_id_t workflow;        /* the run's workflow */
   char spool[PATH_MAX];      /* the spool of the journals, absolute */
   char registry[PATH_MAX];   /* the pipe registry file, or "" */
-  mida__sink *sink;          /* the collector's sink (tee), or NULL */
+  mida__sink *sink;          /* the collector's sink, opened on its first
+                                pass, or NULL */
+  int sink_failed;           /* it could not be opened (said once) */
   pthread_t collector;       /* ships journals of ended processes */
   int collector_started;     /* whether it runs */
   int stop_fd;               /* eventfd: written to stop the collector */
+  int inotify;               /* the collector's watch on the spool, or -1 */
   uint64_t records;          /* records shipped from the command's journals */
 } mida__run_preload;
 

@@ -135,6 +135,7 @@ struct mida__sampler {
   unsigned ticks;            /* samples taken */
   mida__gpu *gpu;            /* opened on first need, or NULL */
   int gpu_tried;             /* mida__gpu_open was called */
+  int stopping;              /* the last sample is being taken */
   char root[256];            /* /proc or a test directory */
   char self[64];             /* "self" or a pid */
   long clk_tck;              /* clock ticks per second */
@@ -416,7 +417,13 @@ static void sample_host(mida__sampler *sp, jbuf *b, int64_t now) {
       jb_i64(b, "disk_io_ms", (int64_t)ds.io_ms);
     }
   }
-  if (sp->mask & MIDA_SAMPLE_GPU)
+  /* The GPU libraries are looked for at the second sample, not the first:
+   * their search (dlopen over the loader's path, ~20 ms, under the
+   * loader's lock that every pthread_create takes) is then never in a
+   * program's start, and a program shorter than one period (`mida run`
+   * of a short command) never pays it. */
+  if ((sp->mask & MIDA_SAMPLE_GPU) &&
+      (sp->gpu_tried || (sp->ticks > 0 && !sp->stopping)))
     sample_gpus(sp, b);
   (void)now;
 }
@@ -513,6 +520,7 @@ static void *sampler_main(void *arg) {
       ;
   }
   pthread_mutex_unlock(&sp->lock);
+  sp->stopping = 1;
   sample_once(sp); /* the last one, so a short run has an end point */
   return NULL;
 }
