@@ -39,6 +39,10 @@ int mida__obs_cursors(mida_session_t *s, const char *source,
   const char *url = s != NULL ? mida__session_store_url(s) : NULL;
   if (url == NULL)
     return MIDA_EINVAL;
+  /* A new store gets its tables from the session's shipper, on its own
+   * thread: read once it is there (bounded; a store that is down fails
+   * below as it would have). */
+  (void)mida_flush(s, 5000);
   mida__sink *sink = NULL;
   char err[512];
   int rc = mida__sink_open(url, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE,

@@ -65,7 +65,8 @@ class Run:
         """Waits as every mida reader does for the detached shipper that
         `mida run` leaves behind (docs/run.md, --wait-ship): a `mida query`
         before the tests read the SQLite file themselves."""
-        if not self.settled and pathlib.Path(self.store).exists():
+        if not self.settled and ("://" in self.store or
+                                 pathlib.Path(self.store).exists()):
             subprocess.run([mida_bin(), "query", "SELECT 1"],
                            env=self.env(), capture_output=True,
                            timeout=120, check=True)
