@@ -15,9 +15,12 @@
  * and only that page's rows are looked up.
  *
  * The store keeps it exact by itself: triggers on task, made with the
- * key's index by mida__key_index_apply (SQLite: three per key, insert,
- * update of the document, delete; PostgreSQL: one per key calling
- * mida.task_key_num_sync()), so no writer's code path knows of it; the
+ * key's index by mida__key_index_apply (SQLite: three row triggers per
+ * key, insert, update of the document, delete; PostgreSQL, since version
+ * 9: three statement-level triggers per key, insert, update, delete, each
+ * one set-based statement over the statement's rows, calling
+ * mida.task_key_num_insert/_update/_delete()), so no writer's code path
+ * knows of it; the
  * same transaction fills it from the tasks already stored (the backfill),
  * and dropping the index drops the triggers and the key's rows. Its reads:
  * mida__key_side_fits and mida__key_side_where (key_index.h).
@@ -36,9 +39,12 @@ int mida__key_side_sql(mida__buf *sql, const mida__key *k, int postgres,
                        int drop);
 
 /* Appends mida__key_side_sql for the key text ("used.lr") of a numeric
- * key mida_index records: what the migration to version 8 runs for each
- * key declared before. A text that is not a key is skipped (mida_index
- * holds only parsed keys). */
-int mida__key_side_migrate_sql(mida__buf *sql, const char *key, int postgres);
+ * key mida_index records: what the migrations run for each key declared
+ * before -- to version 8 with the backfill (fill), and on PostgreSQL to
+ * version 9 without it (the rows are there; only the triggers change). A
+ * text that is not a key is skipped (mida_index holds only parsed keys);
+ * SQLite's SQL always backfills. */
+int mida__key_side_migrate_sql(mida__buf *sql, const char *key, int postgres,
+                               int fill);
 
 #endif /* MIDA_SINK_KEY_SIDE_H */

@@ -189,7 +189,8 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " - CASE WHEN s IS NULL THEN 1 ELSE 0 END $$;\n"
     /* SQLite's strftime(format, seconds, 'unixepoch') for the formats
      * mida's verbs use (and %Y %m %d %H %M %S %f in general), in UTC. */
-    "CREATE OR REPLACE FUNCTION mida.strftime(fmt text, t numeric, modifier text)"
+    "CREATE OR REPLACE FUNCTION mida.strftime(fmt text, t numeric, modifier "
+    "text)"
     " RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT to_char("
     "to_timestamp(t::double precision) AT TIME ZONE 'UTC',"
     " replace(replace(replace(replace(replace(replace(replace(replace("
@@ -243,22 +244,34 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " LANGUAGE sql IMMUTABLE AS $$ SELECT b $$;\n"
     "CREATE OR REPLACE FUNCTION mida.likely(b boolean) RETURNS boolean"
     " LANGUAGE sql IMMUTABLE AS $$ SELECT b $$;\n"
-    /* The trigger of a declared numeric key (key_side.h): TG_ARGV is the
-     * key's index name, its document and its path; the task's row in
-     * task_key_num follows the number at the key. */
-    "CREATE OR REPLACE FUNCTION mida.task_key_num_sync() RETURNS trigger"
-    " LANGUAGE plpgsql AS $$ DECLARE o double precision; n double precision;"
-    " BEGIN IF TG_OP <> 'INSERT' THEN o := mida.mida_num(CASE TG_ARGV[1]"
-    " WHEN 'used' THEN OLD.used WHEN 'generated' THEN OLD.generated"
-    " WHEN 'custom' THEN OLD.custom ELSE OLD.telemetry END, TG_ARGV[2]);"
-    " END IF; IF TG_OP <> 'DELETE' THEN n := mida.mida_num(CASE TG_ARGV[1]"
-    " WHEN 'used' THEN NEW.used WHEN 'generated' THEN NEW.generated"
-    " WHEN 'custom' THEN NEW.custom ELSE NEW.telemetry END, TG_ARGV[2]);"
-    " END IF; IF o IS NOT DISTINCT FROM n THEN RETURN NULL; END IF;"
-    " IF o IS NOT NULL THEN DELETE FROM task_key_num WHERE name = TG_ARGV[0]"
-    " AND value = o AND task_id = OLD.id; END IF; IF n IS NOT NULL THEN"
-    " INSERT INTO task_key_num(name, value, task_id) VALUES(TG_ARGV[0], n,"
-    " NEW.id) ON CONFLICT DO NOTHING; END IF; RETURN NULL; END $$;\n"
+    /* The triggers of a declared numeric key (key_side.h), one statement
+     * each over the rows of the statement that fired them (its transition
+     * tables mida_old and mida_new): TG_ARGV is the key's index name, its
+     * document and its path; the tasks' rows in task_key_num follow the
+     * number at the key. The function of version 8's row triggers goes,
+     * and they with it: the migration to 9 makes these instead, in the
+     * same transaction. */
+    "DROP FUNCTION IF EXISTS mida.task_key_num_sync() CASCADE;\n"
+    "CREATE OR REPLACE FUNCTION mida.task_key_num_insert() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('INSERT INTO"
+    " task_key_num(name, value, task_id) SELECT $1, v, id FROM (SELECT"
+    " mida.mida_num(%I, $2) AS v, id FROM mida_new) AS n WHERE v IS NOT"
+    " NULL ON CONFLICT DO NOTHING', TG_ARGV[1]) USING TG_ARGV[0], TG_ARGV[2];"
+    " RETURN NULL; END $$;\n"
+    "CREATE OR REPLACE FUNCTION mida.task_key_num_update() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('WITH c AS (SELECT o.id,"
+    " mida.mida_num(o.%1$I, $2) AS ov, mida.mida_num(n.%1$I, $2) AS nv"
+    " FROM mida_old o JOIN mida_new n ON n.id = o.id), d AS (DELETE FROM"
+    " task_key_num k USING c WHERE k.name = $1 AND k.value = c.ov AND"
+    " k.task_id = c.id AND c.ov IS DISTINCT FROM c.nv) INSERT INTO"
+    " task_key_num(name, value, task_id) SELECT $1, nv, id FROM c WHERE nv"
+    " IS NOT NULL AND nv IS DISTINCT FROM ov ON CONFLICT DO NOTHING',"
+    " TG_ARGV[1]) USING TG_ARGV[0], TG_ARGV[2]; RETURN NULL; END $$;\n"
+    "CREATE OR REPLACE FUNCTION mida.task_key_num_delete() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('DELETE FROM task_key_num"
+    " k USING (SELECT id, mida.mida_num(%I, $2) AS v FROM mida_old) AS o"
+    " WHERE k.name = $1 AND k.value = o.v AND k.task_id = o.id',"
+    " TG_ARGV[1]) USING TG_ARGV[0], TG_ARGV[2]; RETURN NULL; END $$;\n"
     "CREATE OR REPLACE VIEW mida.mida_change_horizon AS SELECT"
     " pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon;\n"
     "CREATE OR REPLACE VIEW task_v AS SELECT id, workflow_id, campaign_id,"
@@ -1593,9 +1606,10 @@ static void quiet_notice(void *arg, const char *message) {
   (void)message; /* "relation already exists, skipping" and the like */
 }
 
-/* The triggers and rows of the side table of each numeric key that
- * mida_index records (key_side.h): the migration to version 8. */
-static int migrate_declared_keys(pg_sink *s) {
+/* The triggers of the side table of each numeric key that mida_index
+ * records (key_side.h), and (fill) its rows: the migrations to version 8
+ * (fill) and 9 (the statement-level triggers in place of the row ones). */
+static int migrate_declared_keys(pg_sink *s, int fill) {
   PGresult *res = PQexec(s->conn, "SELECT key FROM mida_index"
                                   " WHERE kind = 'num' ORDER BY name");
   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -1609,7 +1623,7 @@ static int migrate_declared_keys(pg_sink *s) {
   int rc = MIDA_OK;
   for (int i = 0; i < PQntuples(res) && rc == MIDA_OK; i++) {
     const char *key = PQgetvalue(res, i, 0);
-    rc = mida__key_side_migrate_sql(&s->sql, key, 1);
+    rc = mida__key_side_migrate_sql(&s->sql, key, 1, fill);
   }
   PQclear(res);
   if (rc == MIDA_OK && s->sql.len > 0)
@@ -1660,9 +1674,10 @@ static int create_schema(pg_sink *s) {
     if (rc == MIDA_OK)
       rc = exec_simple(s, mida__buf_str(&s->sql), "cannot migrate the schema");
   }
-  /* Version 8: the side table of the keys declared before (key_side.h). */
-  if (rc == MIDA_OK && version >= 1 && version <= 7)
-    rc = migrate_declared_keys(s);
+  /* Version 8: the side table of the keys declared before (key_side.h);
+   * 9: its triggers statement-level. */
+  if (rc == MIDA_OK && version >= 1 && version <= 8)
+    rc = migrate_declared_keys(s, version <= 7);
   if (rc == MIDA_OK)
     rc = exec_simple(s, "COMMIT", "cannot create the schema");
   if (rc != MIDA_OK && PQstatus(s->conn) == CONNECTION_OK)

@@ -76,6 +76,15 @@
  *      first from its primary key alone. Migration: the triggers and rows
  *      of every numeric key mida_index records (mida__key_side_migrate_sql),
  *      then MIDA_SCHEMA_SQLITE_7_TO_8.
+ *   9  PostgreSQL: the side table's triggers are statement-level, three
+ *      per key (insert, update, delete), each one set-based statement over
+ *      the statement's transition tables, in place of version 8's row
+ *      trigger (a PL/pgSQL call per task); its schema's functions are made
+ *      again, among them likely(), which a store made at version 8 before
+ *      likely() existed lacks. SQLite: no change but the number (its
+ *      triggers are row triggers, SQLite has no others). Migration: the
+ *      triggers of every numeric key mida_index records, without a
+ *      backfill; MIDA_SCHEMA_SQLITE_8_TO_9.
  *
  * Change numbers (version 4): task.seq and workflow.seq hold the change
  * number of the batch that last wrote the row -- or, for a task, that added
@@ -113,7 +122,7 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 8
+#define MIDA_SCHEMA_VERSION 9
 
 /* The view task_v: made after the migrations (the column attempts may be
  * added by one), and made again by the migration to version 5. */
@@ -323,6 +332,8 @@
  * rows of the declared numeric keys (key_side.h). */
 #define MIDA_SCHEMA_SQLITE_7_TO_8                                             \
   "UPDATE mida_meta SET value = '8' WHERE key = 'schema_version';\n"
+#define MIDA_SCHEMA_SQLITE_8_TO_9                                              \
+  "UPDATE mida_meta SET value = '9' WHERE key = 'schema_version';\n"
 
 /* What reads the change numbers; after the migrations, whose columns its
  * indexes need. */

@@ -1808,7 +1808,7 @@ static int migrate_to_8(sqlite3 *db) {
   mida__buf_init(&sql, 1 << 20);
   while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
     const char *key = (const char *)sqlite3_column_text(st, 0);
-    if (key != NULL && mida__key_side_migrate_sql(&sql, key, 0) != MIDA_OK)
+    if (key != NULL && mida__key_side_migrate_sql(&sql, key, 0, 1) != MIDA_OK)
       rc = SQLITE_NOMEM;
   }
   if (rc == SQLITE_OK)
@@ -1845,8 +1845,8 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
     goto fail;
   }
   if (sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE, NULL, NULL, NULL) != SQLITE_OK ||
-      (version == 1 && sqlite3_exec(s->db, MIGRATE_FROM_1, NULL, NULL,
-                                    NULL) != SQLITE_OK) ||
+      (version == 1 &&
+       sqlite3_exec(s->db, MIGRATE_FROM_1, NULL, NULL, NULL) != SQLITE_OK) ||
       (version >= 1 && version <= 2 &&
        sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_2_TO_3, NULL, NULL, NULL) !=
            SQLITE_OK) ||
@@ -1864,6 +1864,9 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
            SQLITE_OK) ||
       (version >= 1 && version <= 6 && migrate_to_7(s->db) != SQLITE_OK) ||
       (version >= 1 && version <= 7 && migrate_to_8(s->db) != SQLITE_OK) ||
+      (version >= 1 && version <= 8 &&
+       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_8_TO_9, NULL, NULL, NULL) !=
+           SQLITE_OK) ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_CHANGES, NULL, NULL, NULL) !=
           SQLITE_OK ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_TASK_V, NULL, NULL, NULL) !=

@@ -14,6 +14,7 @@
 
 #include "sink/key_index.h"
 #include "sink/rollup.h"
+#include "sink/schema.h"
 #include "sink/sink.h"
 
 #include "core/buf.h"
@@ -36,6 +37,11 @@
 /* Defined in sqlite.c: records skipped and JSON fields dropped. */
 uint64_t mida__sqlite_skipped(const mida__sink *sink);
 uint64_t mida__sqlite_dropped_fields(const mida__sink *sink);
+
+/* The row of mida_meta's schema_version in a store of this version. */
+#define VERSION_TEXT(v) #v
+#define VERSION_ROW_OF(v) VERSION_TEXT(v) "\n"
+#define VERSION_ROW VERSION_ROW_OF(MIDA_SCHEMA_VERSION)
 
 static const mida__origin origin = {"origin-host", 777};
 
@@ -223,7 +229,7 @@ static void test_schema_created(void **state) {
       "telemetry\n"
       "workflow\n");
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "8\n");
+               VERSION_ROW);
   mida__sink_close(sink);
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
@@ -325,7 +331,7 @@ static void test_schema_2_metric_migrated(void **state) {
   sqlite3_close(db);
   mida__sink *sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "8\n");
+               VERSION_ROW);
   assert_query(sink, "SELECT step, ts, value, point FROM metric ORDER BY ts",
                "~|5|2.5|:4004000000000000\n3|6|~|3:7ff8000000000000\n");
   mida_id_t task;
@@ -359,13 +365,13 @@ static void test_schema_1_migrated(void **state) {
   assert_query(sink, "SELECT value FROM mida_meta", "1\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0);
-  assert_query(sink, "SELECT value FROM mida_meta", "8\n");
+  assert_query(sink, "SELECT value FROM mida_meta", VERSION_ROW);
   assert_query(sink, "SELECT task_id, data_id, role, name, bytes"
                      " FROM task_data",
                "t|d|used|n|~\n");
   mida__sink_close(sink);
   sink = open_store(fx->path, 0); /* a second open changes nothing */
-  assert_query(sink, "SELECT value FROM mida_meta", "8\n");
+  assert_query(sink, "SELECT value FROM mida_meta", VERSION_ROW);
   mida__sink_close(sink);
 }
 
@@ -476,7 +482,7 @@ static void test_migrates_version_1(void **state) {
   sqlite3_close(db);
   mida__sink *sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "8\n");
+               VERSION_ROW);
   assert_query(sink, "SELECT id, activity, seq FROM task", "old|kept|~\n");
   task_recs t;
   make_task_recs(&t);
@@ -982,7 +988,7 @@ static void test_metric_blocks(void **state) {
   sqlite3_close(db);
   sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "8\n");
+               VERSION_ROW);
   char *after = query_text(sink, BLOCKS_STORED, 0);
   assert_string_equal(after, before);
   free(before);
@@ -1020,7 +1026,7 @@ static void test_schema_4_migrated(void **state) {
   sqlite3_close(db);
   sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-               "8\n");
+               VERSION_ROW);
   assert_query(sink, "SELECT status, attempts, duration_s FROM task_v",
                "FINISHED|~|~\n");
   run_recs t;
@@ -1835,7 +1841,7 @@ static void test_schema_7_key_side_migrated(void **state) {
     sink = open_store(fx->path, 0);
     assert_query(sink,
                  "SELECT value FROM mida_meta WHERE key = 'schema_version'",
-                 "8\n");
+                 VERSION_ROW);
     assert_query(sink,
                  "SELECT count(*) FROM sqlite_schema WHERE type ="
                  " 'trigger'",

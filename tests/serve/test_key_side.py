@@ -3,12 +3,14 @@ used.lr>=A&where=used.lr<B): read from the key's side table task_key_num
 (src/sink/key_side.h) on SQLite and PostgreSQL, its pages give exactly the
 rows that a full scan of the task table gives, in id order; the side table
 holds exactly the tasks' numbers (its backfill, and on PostgreSQL the
-trigger of later inserts and changes); dropping the index empties it; and
-a PostgreSQL store of version 7 with a declared key is migrated, twice
-without change. (The SQLite triggers and its migration from version 7:
+statement-level triggers of later inserts, upserts and changes);
+dropping the index empties it; and PostgreSQL stores of version 7 and 8
+with a declared key are migrated, twice without change. (The SQLite triggers and its migration from version 7:
 src/sink/sqlite_test.c.)"""
 
+import pathlib
 import random
+import re
 import sqlite3
 import subprocess
 import urllib.parse
@@ -16,6 +18,10 @@ import urllib.parse
 from serve_support import psql
 
 N = 3000
+SCHEMA_VERSION = re.search(
+    r"#define MIDA_SCHEMA_VERSION (\d+)",
+    (pathlib.Path(__file__).resolve().parents[2] / "src" / "sink"
+     / "schema.h").read_text())[1]
 LO, HI = 0.3, 0.34  # about 4 % of the tasks
 
 
@@ -102,6 +108,12 @@ SIDE_WANTED = ("SELECT id || '=' || mida.mida_num(used, 'lr') FROM task"
                " WHERE mida.mida_num(used, 'lr') IS NOT NULL ORDER BY 1")
 
 
+# The key's triggers that fire once per statement (tgtype bit 0 clear).
+STATEMENT_TRIGGERS = ("SELECT count(*) FROM pg_trigger WHERE tgname IN"
+                      " ('{name}_i', '{name}_u', '{name}_d')"
+                      " AND tgtype & 1 = 0 AND NOT tgisinternal")
+
+
 def pg_insert(url, rows):
     for i in range(0, len(rows), 500):
         values = ", ".join(f"('{t}', 'FINISHED', {s}, '{u}')"
@@ -126,6 +138,18 @@ def test_postgres_side_table_and_range_newest_first(serve, mida_bin, pg_db,
                 f" WHERE id = '{rows[2][0]}'; DELETE FROM task WHERE id ="
                 f" '{rows[3][0]}'")
     assert psql(pg_db, SIDE_HELD) == psql(pg_db, SIDE_WANTED)
+    # An upsert as the store's merge writes it (ON CONFLICT DO UPDATE):
+    # rows updated (a number changed, one gone, one added) and one new.
+    psql(pg_db, "INSERT INTO task(id, status, used) VALUES"
+                f" ('{rows[4][0]}', 'FINISHED', '{{\"lr\": 0.32}}'),"
+                f" ('{rows[5][0]}', 'FINISHED', '{{\"batch\": 1}}'),"
+                f" ('{rows[13][0]}', 'FINISHED', '{{\"lr\": 0.33}}'),"
+                " ('0190a4c2-0000-7000-8000-999999999999', 'FINISHED',"
+                " '{\"lr\": 0.305}') ON CONFLICT(id) DO UPDATE SET"
+                " used = excluded.used")
+    # A statement that changes many rows but not the key.
+    psql(pg_db, "UPDATE task SET status = 'LOST' WHERE started % 3 = 0")
+    assert psql(pg_db, SIDE_HELD) == psql(pg_db, SIDE_WANTED)
     full = psql(pg_db, "SELECT id FROM task WHERE mida.mida_num(used, 'lr')"
                        f" >= {LO} AND mida.mida_num(used, 'lr') < {HI}"
                        " ORDER BY id DESC").split("\n")
@@ -146,15 +170,54 @@ def test_postgres_schema_7_migrated(mida_bin, pg_db, tmp_path):
     mida(mida_bin, pg_db, "index", "used.lr")
     name = psql(pg_db, "SELECT name FROM mida_index")
     # What version 7 had: the declared key's row and expression index.
-    psql(pg_db, f"DROP TRIGGER {name} ON task; DROP TABLE task_key_num;"
+    psql(pg_db, f"DROP TRIGGER {name}_i ON task; DROP TRIGGER {name}_u ON"
+                f" task; DROP TRIGGER {name}_d ON task;"
+                " DROP TABLE task_key_num;"
                 " UPDATE mida_meta SET value = '7' WHERE key ="
                 " 'schema_version'")
     for _ in range(2):
         make_schema(mida_bin, pg_db, tmp_path)
         assert psql(pg_db, "SELECT value FROM mida_meta WHERE key ="
-                           " 'schema_version'") == "8"
-        assert psql(pg_db, "SELECT count(*) FROM pg_trigger WHERE tgname ="
-                           f" '{name}'") == "1"
+                           " 'schema_version'") == SCHEMA_VERSION
+        assert psql(pg_db, STATEMENT_TRIGGERS.format(name=name)) == "3"
         assert psql(pg_db, SIDE_HELD) == psql(pg_db, SIDE_WANTED)
     pg_insert(pg_db, task_rows(5, 1000)[:10])
+    assert psql(pg_db, SIDE_HELD) == psql(pg_db, SIDE_WANTED)
+
+
+def test_postgres_schema_8_migrated(mida_bin, pg_db, tmp_path):
+    """A version 8 store: the key's row trigger (the function
+    mida.task_key_num_sync) becomes three statement-level triggers, its
+    rows stay, and the functions made since version 8 first appeared
+    (mida.likely, which a store made by 2c20987 lacks) are made."""
+    make_schema(mida_bin, pg_db, tmp_path)
+    rows = task_rows(6, 0)[:500]
+    pg_insert(pg_db, rows)
+    mida(mida_bin, pg_db, "index", "used.lr")
+    name = psql(pg_db, "SELECT name FROM mida_index")
+    # What version 8 had: a row trigger named as the index (its function
+    # here a stand-in), and at first no mida.likely.
+    psql(pg_db, f"DROP TRIGGER {name}_i ON task; DROP TRIGGER {name}_u ON"
+                f" task; DROP TRIGGER {name}_d ON task;"
+                " DROP FUNCTION mida.likely(boolean);"
+                " CREATE FUNCTION mida.task_key_num_sync() RETURNS trigger"
+                " LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;"
+                f" CREATE TRIGGER {name} AFTER INSERT OR DELETE OR UPDATE OF"
+                " used ON task FOR EACH ROW EXECUTE FUNCTION"
+                " mida.task_key_num_sync();"
+                " UPDATE mida_meta SET value = '8' WHERE key ="
+                " 'schema_version'")
+    for _ in range(2):
+        make_schema(mida_bin, pg_db, tmp_path)
+        assert psql(pg_db, "SELECT value FROM mida_meta WHERE key ="
+                           " 'schema_version'") == SCHEMA_VERSION
+        assert psql(pg_db, STATEMENT_TRIGGERS.format(name=name)) == "3"
+        assert psql(pg_db, "SELECT count(*) FROM pg_trigger WHERE tgname ="
+                           f" '{name}'") == "0"
+        assert psql(pg_db, "SELECT count(*) FROM pg_proc WHERE proname ="
+                           " 'task_key_num_sync'") == "0"
+        assert psql(pg_db, "SELECT mida.likely(true)") == "t"
+        assert psql(pg_db, SIDE_HELD) == psql(pg_db, SIDE_WANTED)
+    pg_insert(pg_db, task_rows(7, 1000)[:10])
+    psql(pg_db, f"DELETE FROM task WHERE id = '{rows[0][0]}'")
     assert psql(pg_db, SIDE_HELD) == psql(pg_db, SIDE_WANTED)
