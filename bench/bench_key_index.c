@@ -20,10 +20,15 @@
  *   range_1pct, range_5pct  newest first as range, over 1 % and 5 % of
  *            the tasks (where the side table of the key gives way to
  *            walking the tasks newest first, key_index.h);
+ *   the ranges newest first again with the limits of the side table of
+ *            the other store (key_index.h: SQLite's were PostgreSQL's
+ *            too before they had their own), in turn with the store's;
  *
  * each query timed as the API runs it (the same SQL, from src/sink/key.c
  * and predicate.c, with the probe of key_index.c), without a key index
- * (the baseline: 3 runs) and with `mida index used.lr` (7 runs), medians
+ * (the baseline: BENCH_BASE_RUNS runs, default 3, at most 7: a top 10
+ * without the index reads the whole table, 16 s at 5M tasks on
+ * PostgreSQL) and with `mida index used.lr` (7 runs), medians
  * with min and max; and how long building the index took. The index is
  * then dropped, so that the next sizes grow a store without it.
  *
@@ -33,6 +38,14 @@
  *
  *   bench_key_index sqlite            an SQLite file in a temporary folder
  *   bench_key_index postgresql://...  an empty PostgreSQL database
+ *
+ * With BENCH_KEEP=1 the PostgreSQL database's tasks and its index of
+ * used.lr are kept at the end, and a run on a database that holds tasks
+ * already grows it only by the difference to each size (5M tasks take a
+ * while to ingest, and 17 minutes to index on a loaded machine); a run
+ * that finds the index kept times only the queries with it (the baseline
+ * and the build: 0). The write-cost part empties the store: run it with
+ * BENCH_INDEX_TASKS=0 to keep one.
  *
  * The last line is the figures as one JSON object (scripts/run-bench.sh
  * collects it; bench/plot_growth.py draws them).
@@ -213,8 +226,10 @@ static const char *const range_hi[RANGE_FORMS] = {
 static const char *const range_name[RANGE_FORMS] = {"range", "range_by_key",
                                                     "range_1pct", "range_5pct"};
 
-/* Times one run of a form of the API's range query, its probe included. */
-static double range_once(mida__sink *sink, int form, int *rows) {
+/* Times one run of a form of the API's range query, its probe included,
+ * the side table's limits those given (key_index.h). */
+static double range_once(mida__sink *sink, int form,
+                         const mida__key_side_limits *limits, int *rows) {
   mida__predicate p[2];
   char why[200];
   mida__predicate_parse("used.lr>=0.5", &p[0], why, sizeof why);
@@ -222,7 +237,7 @@ static double range_once(mida__sink *sink, int form, int *rows) {
   double t0 = now_s();
   int side = 0, counted = 0;
   if (form != RANGE_BY_KEY) { /* as tasks.c decides */
-    side = mida__key_side_fits(sink, p, 2, 1, NULL, 101);
+    side = mida__key_side_fits_within(sink, p, 2, 1, NULL, 101, limits);
     counted = side || p[0].many;
     if (!counted)
       mida__predicate_probe(sink, p, 2);
@@ -256,6 +271,14 @@ static double range_once(mida__sink *sink, int form, int *rows) {
   return dt * 1e3;
 }
 
+static int count_tasks(void *ctx, int ncols, const char *const *names,
+                       const char *const *values) {
+  (void)names;
+  if (ncols > 0 && values[0] != NULL)
+    *(long long *)ctx = strtoll(values[0], NULL, 10);
+  return 0;
+}
+
 static double top10_once(mida__sink *sink, const char *sql, int *rows) {
   *rows = 0;
   double t0 = now_s();
@@ -264,9 +287,22 @@ static double top10_once(mida__sink *sink, const char *sql, int *rows) {
   return (now_s() - t0) * 1e3;
 }
 
+/* The limits of the side table of the other store than the sink's: the
+ * ranges newest first are timed with both, in turn, in one run. */
+static const mida__key_side_limits *other_limits(const mida__sink *sink) {
+  static const mida__key_side_limits sqlite = {
+      MIDA_KEY_SIDE_FEW, MIDA_KEY_WALK_FIRST, MIDA_KEY_WALK_FIRST};
+  static const mida__key_side_limits postgres = {
+      MIDA_KEY_SIDE_FEW_PG, MIDA_KEY_WALK_FIRST_PG, MIDA_KEY_WALK_MOST_PG};
+  return mida__key_side_limits_of(sink)->walk_first == MIDA_KEY_WALK_FIRST_PG
+             ? &sqlite
+             : &postgres;
+}
+
 typedef struct query_figs {
   stat3 top10, range[RANGE_FORMS]; /* ms, by form */
-  int top10_rows, range_rows[RANGE_FORMS];
+  stat3 other[RANGE_FORMS];        /* ms, with the other store's limits */
+  int top10_rows, range_rows[RANGE_FORMS], other_rows[RANGE_FORMS];
 } query_figs;
 
 static query_figs time_queries(const char *url, const mida__key *k, int runs) {
@@ -282,15 +318,21 @@ static query_figs time_queries(const char *url, const mida__key *k, int runs) {
   mida__buf sql;
   mida__buf_init(&sql, 4096);
   top10_sql(&sql, k);
-  double a[QUERY_RUNS], b[RANGE_FORMS][QUERY_RUNS];
+  double a[QUERY_RUNS], b[RANGE_FORMS][QUERY_RUNS], o[RANGE_FORMS][QUERY_RUNS];
+  const mida__key_side_limits *own = mida__key_side_limits_of(r),
+                              *other = other_limits(r);
   for (int i = 0; i < runs; i++) {
     a[i] = top10_once(r, mida__buf_str(&sql), &f.top10_rows);
-    for (int form = 0; form < RANGE_FORMS; form++)
-      b[form][i] = range_once(r, form, &f.range_rows[form]);
+    for (int form = 0; form < RANGE_FORMS; form++) {
+      b[form][i] = range_once(r, form, own, &f.range_rows[form]);
+      o[form][i] = range_once(r, form, other, &f.other_rows[form]);
+    }
   }
   f.top10 = stat_of(a, runs);
-  for (int form = 0; form < RANGE_FORMS; form++)
+  for (int form = 0; form < RANGE_FORMS; form++) {
     f.range[form] = stat_of(b[form], runs);
+    f.other[form] = stat_of(o[form], runs);
+  }
   mida__buf_free(&sql);
   mida__sink_close(r);
   return f;
@@ -298,13 +340,16 @@ static query_figs time_queries(const char *url, const mida__key *k, int runs) {
 
 /* ---- the run ------------------------------------------------------------ */
 
-/* Empties the store's tables of tasks and drops its key indexes (through
- * mida's own schema path; a benchmark's reset, never a user's). */
-static int reset(mida__sink *sink, int lite, const mida__key *keys,
-                 int nkeys) {
+/* Drops the store's key indexes, then (unless keep_tasks) empties its
+ * tables of tasks (through mida's own schema path; a benchmark's reset,
+ * never a user's). */
+static int reset(mida__sink *sink, int lite, const mida__key *keys, int nkeys,
+                 int keep_tasks) {
   for (int i = 0; i < nkeys; i++)
     if (mida__key_index_apply(sink, &keys[i], MIDA_KEY_NUM, 1) != MIDA_OK)
       return -1;
+  if (keep_tasks)
+    return 0;
   const char *sql = lite ? "DELETE FROM task; DELETE FROM workflow;"
                            " DELETE FROM campaign;"
                          : "TRUNCATE task, workflow, campaign;";
@@ -338,6 +383,11 @@ int main(int argc, char **argv) {
   size_t chunk_tasks = env ? strtoull(env, NULL, 10) : 100000;
   env = getenv("BENCH_INDEX_TASKS");
   size_t cost_tasks = env ? strtoull(env, NULL, 10) : 200000;
+  env = getenv("BENCH_BASE_RUNS");
+  int base_runs = env ? atoi(env) : BASE_RUNS;
+  base_runs = base_runs < 1            ? 1
+              : base_runs > QUERY_RUNS ? QUERY_RUNS
+                                       : base_runs;
   batch *b = malloc(sizeof *b);
   if (b == NULL) {
     fprintf(stderr, "bench_key_index: out of memory\n");
@@ -356,7 +406,21 @@ int main(int argc, char **argv) {
   char why[200];
   for (int i = 0; i < 4; i++)
     mida__key_parse_all(key_texts[i], &keys[i], why, sizeof why);
-  if (reset(w, lite, keys, 4) != 0) {
+  /* A kept PostgreSQL store (BENCH_KEEP=1) is reused as it is. */
+  int reuse = !lite && bench_keep();
+  long long have = 0;
+  if (reuse && mida__sink_query(w, "SELECT count(*) FROM task", NULL, 0,
+                                count_tasks, &have) != MIDA_OK)
+    have = 0;
+  char lr_name[MIDA_KEY_INDEX_NAME];
+  mida__key_index_name(&keys[0], MIDA_KEY_NUM, lr_name);
+  const char *lr_param[1] = {lr_name};
+  long long kept_index = 0;
+  if (have > 0 &&
+      mida__sink_query(w, "SELECT count(*) FROM mida_index WHERE name = ?1",
+                       lr_param, 1, count_tasks, &kept_index) != MIDA_OK)
+    kept_index = 0;
+  if (!kept_index && reset(w, lite, keys, 4, have > 0) != 0) {
     fprintf(stderr, "bench_key_index: %s\n", mida__sink_errmsg(w));
     return 1;
   }
@@ -372,27 +436,31 @@ int main(int argc, char **argv) {
   stat3 ing[MAX_SIZES];
   query_figs base[MAX_SIZES], idx[MAX_SIZES];
   double build_s[MAX_SIZES];
-  long long have = 0;
   for (int s = 0; s < nsizes; s++) {
     int nrates = 0;
-    if (grow(w, b, sizes[s] - have, chunk_tasks, rates, INGEST_CHUNKS,
-             &nrates) != 0)
+    rates[0] = 0; /* a kept store already that large: no ingest timed */
+    if (sizes[s] > have && grow(w, b, sizes[s] - have, chunk_tasks, rates,
+                                INGEST_CHUNKS, &nrates) != 0)
       return 1;
-    have = sizes[s];
+    have = sizes[s] > have ? sizes[s] : have;
     ing[s] = stat_of(rates, nrates > 0 ? nrates : 1);
-    base[s] = time_queries(url, &keys[0], BASE_RUNS);
+    memset(&base[s], 0, sizeof base[s]);
+    if (!kept_index)
+      base[s] = time_queries(url, &keys[0], base_runs);
     double t0 = now_s();
-    if (mida__key_index_apply(w, &keys[0], MIDA_KEY_NUM, 0) != MIDA_OK) {
+    if (!kept_index &&
+        mida__key_index_apply(w, &keys[0], MIDA_KEY_NUM, 0) != MIDA_OK) {
       fprintf(stderr, "bench_key_index: %s\n", mida__sink_errmsg(w));
       return 1;
     }
     /* What a PostgreSQL user's autovacuum does soon after: statistics of
      * the new expression, for the planner's choices. */
-    if (!lite)
+    if (!lite && !kept_index)
       mida__sink_exec_schema(w, "ANALYZE task");
-    build_s[s] = now_s() - t0;
+    build_s[s] = kept_index ? 0 : now_s() - t0;
     idx[s] = time_queries(url, &keys[0], QUERY_RUNS);
-    mida__key_index_apply(w, &keys[0], MIDA_KEY_NUM, 1);
+    if (!reuse)
+      mida__key_index_apply(w, &keys[0], MIDA_KEY_NUM, 1);
     printf("%10lld %10.0f [%5.0f-%5.0f] %9.1f [%6.1f] | %6.2f [%5.2f-%5.2f]"
            " %9.1f [%6.1f] | %6.2f [%5.2f-%5.2f] %8.1f\n",
            sizes[s], ing[s].med, ing[s].lo, ing[s].hi, base[s].top10.med,
@@ -413,6 +481,15 @@ int main(int argc, char **argv) {
            idx[s].range[RANGE_1PCT].hi, base[s].range[RANGE_5PCT].med,
            base[s].range[RANGE_5PCT].hi, idx[s].range[RANGE_5PCT].med,
            idx[s].range[RANGE_5PCT].lo, idx[s].range[RANGE_5PCT].hi);
+    printf("%10s with the other store's side-table limits (key_index.h),"
+           " newest first, 0.1%% | 1%% | 5%%: %.2f [%.2f-%.2f] | %.2f"
+           " [%.2f-%.2f] | %.2f [%.2f-%.2f] ms (%d, %d, %d rows)\n",
+           "", idx[s].other[RANGE_NEWEST].med, idx[s].other[RANGE_NEWEST].lo,
+           idx[s].other[RANGE_NEWEST].hi, idx[s].other[RANGE_1PCT].med,
+           idx[s].other[RANGE_1PCT].lo, idx[s].other[RANGE_1PCT].hi,
+           idx[s].other[RANGE_5PCT].med, idx[s].other[RANGE_5PCT].lo,
+           idx[s].other[RANGE_5PCT].hi, idx[s].other_rows[RANGE_NEWEST],
+           idx[s].other_rows[RANGE_1PCT], idx[s].other_rows[RANGE_5PCT]);
     printf("%10s ratio without/with index: top10 %.0fx, range %.0fx, range"
            " by key %.0fx (range: %d rows, by key %d, top10: %d rows)\n",
            "", base[s].top10.med / idx[s].top10.med,
@@ -433,7 +510,7 @@ int main(int argc, char **argv) {
       continue;
     }
     for (int r = 0; r < COST_RUNS; r++) {
-      if (reset(w, lite, keys, 4) != 0)
+      if (reset(w, lite, keys, 4, 0) != 0)
         return 1;
       for (int i = 0; i < counts[k]; i++)
         mida__key_index_apply(w, &keys[i], MIDA_KEY_NUM, 0);
@@ -448,7 +525,8 @@ int main(int argc, char **argv) {
     printf("  %d key index%s: %8.0f [%6.0f-%6.0f]  %.2fx of no index\n",
            counts[k], counts[k] == 1 ? "  " : "es", cost[k].med, cost[k].lo,
            cost[k].hi, cost[k].med / cost[0].med);
-  reset(w, lite, keys, 4);
+  if (!reuse)
+    reset(w, lite, keys, 4, 0);
   mida__sink_close(w);
 
   printf("{\"bench\":\"key_index\",\"store\":\"%s\",\"sizes\":[", store);
@@ -467,6 +545,14 @@ int main(int argc, char **argv) {
     print_stat("range_by_key_ms_no_index", base[s].range[RANGE_BY_KEY]);
     putchar(',');
     print_stat("range_by_key_ms_index", idx[s].range[RANGE_BY_KEY]);
+    for (int form = 0; form < RANGE_FORMS; form++) {
+      char name[64];
+      if (form == RANGE_BY_KEY)
+        continue;
+      snprintf(name, sizeof name, "%s_ms_index_other_limits", range_name[form]);
+      putchar(',');
+      print_stat(name, idx[s].other[form]);
+    }
     for (int form = RANGE_1PCT; form < RANGE_FORMS; form++) {
       char name[64];
       snprintf(name, sizeof name, "%s_ms_no_index", range_name[form]);

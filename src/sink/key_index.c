@@ -277,12 +277,12 @@ void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n) {
   }
 }
 
-/* How many of the tasks that a walk in id order (desc: newest first;
- * after: from that id on, NULL: from the start) reads first, at most
- * MIDA_KEY_WALK_FIRST, match all of preds; -1 on a store error. */
+/* How many of the first tasks (at most first) that a walk in id order
+ * (desc: newest first; after: from that id on, NULL: from the start)
+ * reads match all of preds; -1 on a store error. */
 static long long walk_first_count(mida__sink *sink,
                                   const mida__predicate *preds, int n, int desc,
-                                  const char *after) {
+                                  const char *after, long long first) {
   mida__buf sql;
   mida__buf_init(&sql, 1 << 14);
   const char *params[MIDA_PREDICATE_PROBE_MAX + 1];
@@ -293,12 +293,12 @@ static long long walk_first_count(mida__sink *sink,
    * neither merges a limited subquery into the outer WHERE. */
   int rc = mida__buf_printf(&sql,
                             "SELECT count(*) FROM (SELECT %s FROM task%s"
-                            " ORDER BY id %s LIMIT %d) AS t WHERE TRUE",
+                            " ORDER BY id %s LIMIT %lld) AS t WHERE TRUE",
                             preds[0].key.doc,
                             after == NULL ? ""
                             : desc        ? " WHERE id < ?1"
                                           : " WHERE id > ?1",
-                            desc ? "DESC" : "ASC", MIDA_KEY_WALK_FIRST);
+                            desc ? "DESC" : "ASC", first);
   for (int i = 0; i < n && rc == MIDA_OK; i++) {
     mida__predicate plain = preds[i];
     plain.few = plain.many = 0;
@@ -314,8 +314,24 @@ static long long walk_first_count(mida__sink *sink,
   return matches;
 }
 
+const mida__key_side_limits *mida__key_side_limits_of(const mida__sink *sink) {
+  static const mida__key_side_limits sqlite = {
+      MIDA_KEY_SIDE_FEW, MIDA_KEY_WALK_FIRST, MIDA_KEY_WALK_FIRST};
+  static const mida__key_side_limits postgres = {
+      MIDA_KEY_SIDE_FEW_PG, MIDA_KEY_WALK_FIRST_PG, MIDA_KEY_WALK_MOST_PG};
+  return strncmp(sink->methods->scheme, "postgres", 8) == 0 ? &postgres
+                                                            : &sqlite;
+}
+
 int mida__key_side_fits(mida__sink *sink, mida__predicate *preds, int n,
                         int desc, const char *after, long long page) {
+  return mida__key_side_fits_within(sink, preds, n, desc, after, page,
+                                    mida__key_side_limits_of(sink));
+}
+
+int mida__key_side_fits_within(mida__sink *sink, mida__predicate *preds, int n,
+                               int desc, const char *after, long long page,
+                               const mida__key_side_limits *limits) {
   if (n < 1 || n > MIDA_PREDICATE_PROBE_MAX)
     return 0;
   for (int i = 0; i < n; i++)
@@ -325,32 +341,33 @@ int mida__key_side_fits(mida__sink *sink, mida__predicate *preds, int n,
   char name[MIDA_KEY_INDEX_NAME];
   mida__key_index_name(&preds[0].key, MIDA_KEY_NUM, name);
   const char *params[1] = {name};
-  long long declared = 0, matches = MIDA_KEY_SIDE_FEW;
+  long long declared = 0, matches = limits->few;
   /* Rows are kept only for a declared key; a store older than version 8
    * has no side table: its count fails. */
   if (mida__sink_query(sink, "SELECT count(*) FROM mida_index WHERE name = ?1",
                        params, 1, count_row, &declared) != MIDA_OK ||
       declared == 0)
     return 0;
-  /* The page among the first tasks of the walk: the walk gives it (and
-   * no count of all the matches is needed). */
-  long long first = walk_first_count(sink, preds, n, desc, after);
-  if (first >= page) {
+  /* The page among the first tasks of the walk, or enough matches there
+   * that the walk finds a page within walk_most tasks: the walk gives it
+   * (and no count of all the matches is needed). */
+  long long first =
+      walk_first_count(sink, preds, n, desc, after, limits->walk_first);
+  if (first >= page || first * limits->walk_most >= page * limits->walk_first) {
     for (int i = 0; i < n; i++) {
       preds[i].few = 0;
       preds[i].many = 1;
     }
     return 0;
   }
-  if (first < 0 ||
-      side_count(sink, preds, n, MIDA_KEY_SIDE_FEW, &matches) != MIDA_OK)
+  if (first < 0 || side_count(sink, preds, n, limits->few, &matches) != MIDA_OK)
     return 0;
   /* As many as that: more than the probe's few (key_index.h). */
   for (int i = 0; i < n; i++) {
     preds[i].few = 0;
-    preds[i].many = matches >= MIDA_KEY_SIDE_FEW;
+    preds[i].many = matches >= limits->few;
   }
-  return matches < MIDA_KEY_SIDE_FEW;
+  return matches < limits->few;
 }
 
 int mida__key_side_where(mida__buf *sql, const mida__predicate *preds, int n,

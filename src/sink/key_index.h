@@ -51,32 +51,61 @@ int mida__key_index_declared(mida__sink *sink, const char *list, char *err,
  * both at 0. */
 void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n);
 
-/* A range newest first reads the side table of its key (key_side.h) when
- * fewer than this many tasks match, and when the first
- * MIDA_KEY_WALK_FIRST tasks in the page's order do not hold a page of
- * them. Reading n matching ids from the side table and sorting them costs
- * about n entries (13 ms for 50,000 over 1M tasks on SQLite, loaded);
- * walking the tasks until a page of 100 matches costs 100 / (the fraction
- * that matches) rows, about 1 us each; counting the matches costs as much
- * as reading them. With this threshold the medians stay under 20 ms at
- * 1M tasks on both stores and at 5M on SQLite; PostgreSQL at 5M is over
- * it around 1 % (docs/performance.md, run D). */
+/* When a range newest first reads the side table of its key
+ * (key_side.h): when fewer than few tasks match, and the first walk_first
+ * tasks in the page's order hold too few of them for the walk to find a
+ * page within walk_most tasks (at that rate). Reading n
+ * matching ids from the side table and sorting them costs about n index
+ * entries; walking the tasks until a page of 100 matches costs 100 / (the
+ * fraction that matches) rows; counting the matches costs as much as
+ * reading them. The limits differ by store, as a row's cost against an
+ * entry's does (mida__key_side_limits_of). */
+typedef struct mida__key_side_limits {
+  long long few;        /* at least this many matches: walk */
+  long long walk_first; /* tasks of the walk looked at first */
+  long long walk_most;  /* tasks worth walking without a count */
+} mida__key_side_limits;
+
+/* SQLite: a row read and its JSON decoded cost about 1 us, an entry of
+ * the side table about 0.25 us (13 ms for 50,000 over 1M tasks, loaded):
+ * with these the medians stay under 20 ms at 1M and 5M tasks
+ * (docs/performance.md, run D). It walks without a count only when the
+ * first tasks hold a page (walk_most = walk_first). */
 #define MIDA_KEY_SIDE_FEW 30000
 #define MIDA_KEY_WALK_FIRST 2000
+
+/* PostgreSQL: a row of the walk costs about 2.5 us (its jsonb decoded by
+ * mida_num), an entry of the side table about 0.5 us read index-only,
+ * counted and read again (loaded, 5M tasks): the two meet near 30,000
+ * matches as on SQLite, but the first look of the walk, 2,000 rows, cost
+ * 10-16 ms, half of a narrow range's time: it looks at 500, and walks
+ * without counting when those say a page is within 5,000 rows (about
+ * 12 ms; a count of 30,000 entries costs as much). */
+#define MIDA_KEY_SIDE_FEW_PG 30000
+#define MIDA_KEY_WALK_FIRST_PG 500
+#define MIDA_KEY_WALK_MOST_PG 5000
+
+/* The limits for the sink's store. */
+const mida__key_side_limits *mida__key_side_limits_of(const mida__sink *sink);
 
 /* Whether the predicates (all of them) are best answered from the side
  * table, for a page of page rows in id order (desc: newest first), after
  * the id after (NULL: from the start): each a numeric comparison (= < <=
  * > >=) on one and the same key, whose index is declared; the first
- * MIDA_KEY_WALK_FIRST tasks of the walk in id order hold fewer than a
- * page of matches (one bounded read), and fewer than MIDA_KEY_SIDE_FEW
- * tasks match in all (one count over the side table's primary key). When
- * it counted, it also sets each predicate's few (0) and many (the walk's
- * first tasks held a page, or the count reached MIDA_KEY_SIDE_FEW), so
- * that no probe need count them again. A store error answers 0 and
- * changes nothing. */
+ * walk_first tasks of the walk in id order hold fewer than a page of
+ * matches (one bounded read), and fewer than few tasks match in all (one
+ * count over the side table's primary key), with the limits of the
+ * sink's store. When it counted, it also sets each predicate's few (0)
+ * and many (the walk's first tasks held a page, or the count reached
+ * few), so that no probe need count them again. A store error answers 0
+ * and changes nothing. */
 int mida__key_side_fits(mida__sink *sink, mida__predicate *preds, int n,
                         int desc, const char *after, long long page);
+
+/* mida__key_side_fits with the given limits (a benchmark compares them). */
+int mida__key_side_fits_within(mida__sink *sink, mida__predicate *preds, int n,
+                               int desc, const char *after, long long page,
+                               const mida__key_side_limits *limits);
 
 /* Appends "t.id IN (SELECT task_id FROM task_key_num WHERE ... ORDER BY
  * task_id DESC LIMIT limit)" for preds (which mida__key_side_fits
