@@ -2,7 +2,7 @@
 as PNG files from the JSON lines of bench_key_index (one per store) and
 bench_scaling in RESULTS (bench-out/results.jsonl):
 
-  ingest_vs_size.png        tasks/s at each store size, per store
+  ingest_vs_size.png        tasks/s at each store size, per store (log)
   query_vs_size.png         top-10 by a key and a narrow range on it (newest
                             first, and sorted by the key), with and
                             without the key's index, per store (ms, log)
@@ -14,7 +14,9 @@ bench_scaling in RESULTS (bench-out/results.jsonl):
                             time, while tasks stream in and a reader runs
                             (bench_wal_bound.sh)
 
-Each point is a median; the bars are the spread (min to max of the runs).
+The first two beside Flowcept 1.0.3's (Redis into its LMDB store; it has
+no key index) when RESULTS holds bench/flowcept_growth's line. Each point
+is a median; the bars are the spread (min to max of the runs).
 Figures, not pass/fail."""
 
 import json
@@ -25,6 +27,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+
+def merge(keys, d):
+    """Adds a store's line to keys; a second line of the same store (mida's
+    at Flowcept's sizes) joins its sizes to the first's curve."""
+    have = keys.get(d["store"])
+    if have is None:
+        keys[d["store"]] = d
+        return
+    have["sizes"] = sorted(have["sizes"] + d["sizes"],
+                           key=lambda s: s["tasks"])
+    if not have.get("write_cost"):
+        have["write_cost"] = d.get("write_cost")
 
 
 def load(path):
@@ -38,8 +53,8 @@ def load(path):
                 d = json.loads(line)
             except ValueError:
                 continue
-            if d.get("bench") == "key_index":
-                keys[d["store"]] = d
+            if d.get("bench") in ("key_index", "flowcept_growth"):
+                merge(keys, d)
             elif d.get("bench") == "scaling":
                 scaling = d
             elif d.get("bench") == "wal_bound" and "wal_bytes" in d:
@@ -63,7 +78,8 @@ def plot_sizes(keys, out):
     ax.set_xlabel("tasks in the store")
     ax.set_ylabel("ingest, tasks/s")
     ax.set_title("Ingest rate as the store grows (no key index)")
-    ax.set_ylim(bottom=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()
     fig.savefig(os.path.join(out, "ingest_vs_size.png"), dpi=120)
@@ -74,6 +90,12 @@ def plot_sizes(keys, out):
     for store, d in sorted(keys.items()):
         xs = [s["tasks"] for s in d["sizes"]]
         ls = styles.get(store, "-")
+        if d["bench"] == "flowcept_growth":  # no index to compare with
+            for q, name in (("top10", "top 10 by used.lr"),
+                            ("range", "range on used.lr, newest first")):
+                errbar(ax, xs, [s[f"{q}_ms_no_index"] for s in d["sizes"]],
+                       f"Flowcept 1.0.3: {name}", linestyle=":")
+            continue
         for q, name in (("top10", "top 10 by used.lr"),
                         ("range", "range on used.lr, newest first"),
                         ("range_by_key", "range on used.lr, by the key")):
@@ -85,6 +107,7 @@ def plot_sizes(keys, out):
                    f"{store}: {name}, mida index", linestyle=ls)
     ax.axhline(20, color="grey", linewidth=0.8)
     ax.text(ax.get_xlim()[0], 21, " budget 20 ms", color="grey", fontsize=8)
+    ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("tasks in the store")
     ax.set_ylabel("latency, ms (log)")
@@ -94,8 +117,11 @@ def plot_sizes(keys, out):
     fig.savefig(os.path.join(out, "query_vs_size.png"), dpi=120)
     plt.close(fig)
 
+    costs = {k: d for k, d in keys.items() if d.get("write_cost")}
+    if not costs:
+        return
     fig, ax = plt.subplots(figsize=(6, 4))
-    for store, d in sorted(keys.items()):
+    for store, d in sorted(costs.items()):
         xs = [c["indexes"] for c in d["write_cost"]]
         errbar(ax, xs, [c["tasks_per_s"] for c in d["write_cost"]], store)
     ax.set_xticks([0, 1, 4])

@@ -33,6 +33,24 @@ if command -v psql >/dev/null && psql "$pg/postgres" -AtqXc "SELECT 1" \
   tail -n 1 bench-out/bench_key_index_postgresql.log >>"$out"
   psql "$pg/postgres" -qXc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 fi
+# Flowcept 1.0.3 beside these curves, when its venv exists
+# (bench/flowcept_growth/setup.sh makes it): its ingest through Redis into
+# its LMDB store and a steering query at FLOWCEPT_SIZES (it stores a few
+# hundred tasks/s here), then mida's SQLite at the same sizes.
+if [ -x bench-out/flowcept-growth-venv/bin/python ] &&
+    command -v redis-server >/dev/null; then
+  sizes=${FLOWCEPT_SIZES:-10000,30000,100000}
+  echo "== flowcept_growth (sizes $sizes)"
+  bench-out/flowcept-growth-venv/bin/python \
+    bench/flowcept_growth/bench_flowcept_growth.py "$sizes" |
+    tee bench-out/flowcept_growth.log
+  tail -n 1 bench-out/flowcept_growth.log >>"$out"
+  echo "== bench_key_index sqlite (Flowcept's sizes $sizes)"
+  BENCH_SIZES=$sizes BENCH_CHUNK=10000 BENCH_INDEX_TASKS=0 \
+    "$build/bench/bench_key_index" sqlite |
+    tee bench-out/bench_key_index_sqlite_small.log
+  tail -n 1 bench-out/bench_key_index_sqlite_small.log >>"$out"
+fi
 # The WAL and the journal while tasks stream in and a reader queries
 # without a pause (BENCH_WAL_SECONDS, default 60, at 20,000 tasks/s).
 if [ -x "$build/tests/mida_produce" ]; then
