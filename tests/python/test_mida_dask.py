@@ -235,8 +235,8 @@ if __name__ == "__main__":
         assert sum(client.gather(futs)) == 380
         # Dask processes ship in bigger transactions (mida.dask.DASK_SHIP_MS).
         ship = lambda: __import__("mida").session_info()["ship_ms"]
-        assert set(client.run(ship).values()) == {200}
-        assert client.run_on_scheduler(ship) == 200
+        assert set(client.run(ship).values()) == {500}
+        assert client.run_on_scheduler(ship) == 500
 """
     script = tmp_path / "observe_script.py"
     script.write_text(code)
