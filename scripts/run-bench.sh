@@ -19,8 +19,12 @@ done
 # on SQLite and, when it runs, PostgreSQL (a fresh database, dropped after);
 # capture cost with 1, 2, 4 threads; bytes on disk per task. Plotted below.
 export BENCH_SIZES=${BENCH_SIZES:-1000000,5000000,10000000}
+# The baselines without an index read the whole table: at 10M tasks on a
+# loaded VM past the query guard's default 30 s, which would stop them.
+keys_timeout=${MIDA_QUERY_TIMEOUT_MS:-600000}
 echo "== bench_key_index sqlite (sizes $BENCH_SIZES)"
-"$build/bench/bench_key_index" sqlite | tee bench-out/bench_key_index_sqlite.log
+MIDA_QUERY_TIMEOUT_MS=$keys_timeout "$build/bench/bench_key_index" sqlite |
+  tee bench-out/bench_key_index_sqlite.log
 tail -n 1 bench-out/bench_key_index_sqlite.log >>"$out"
 pg=${MIDA_BENCH_PG:-postgresql://postgres@127.0.0.1:5432}
 if command -v psql >/dev/null && psql "$pg/postgres" -AtqXc "SELECT 1" \
@@ -28,7 +32,7 @@ if command -v psql >/dev/null && psql "$pg/postgres" -AtqXc "SELECT 1" \
   db=mida_bench_keys_$$
   psql "$pg/postgres" -qXc "CREATE DATABASE $db"
   echo "== bench_key_index postgresql (sizes $BENCH_SIZES)"
-  "$build/bench/bench_key_index" "$pg/$db" |
+  MIDA_QUERY_TIMEOUT_MS=$keys_timeout "$build/bench/bench_key_index" "$pg/$db" |
     tee bench-out/bench_key_index_postgresql.log
   tail -n 1 bench-out/bench_key_index_postgresql.log >>"$out"
   psql "$pg/postgres" -qXc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
