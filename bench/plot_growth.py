@@ -105,10 +105,10 @@ def plot_sizes(keys, out):
                    f"{store}: {name}, no index", linestyle=ls)
             errbar(ax, xs, [s[f"{q}_ms_index"] for s in d["sizes"]],
                    f"{store}: {name}, mida index", linestyle=ls)
-    ax.axhline(20, color="grey", linewidth=0.8)
-    ax.text(ax.get_xlim()[0], 21, " budget 20 ms", color="grey", fontsize=8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.axhline(20, color="grey", linewidth=0.8)
+    ax.text(ax.get_xlim()[0], 21, " budget 20 ms", color="grey", fontsize=8)
     ax.set_xlabel("tasks in the store")
     ax.set_ylabel("latency, ms (log)")
     ax.set_title("Steering query on a key, across all workflows")
