@@ -9,10 +9,11 @@
 - a Python script that reads each of those 10,000 files and writes a copy.
 
 Each workload runs plain, under `mida run` (the library in LD_PRELOAD, a
-fresh SQLite store; what is left to ship when the command ends is shipped
-by a detached `mida recover` after `mida run` has returned, whose end is
-awaited outside the timing, as a reader of the store awaits it), under
-`mida run --wait-ship` (everything shipped before `mida run` exits), under
+fresh SQLite store, everything shipped before `mida run` exits), under
+`mida run --detach-ship` (what is left to ship when the command ends is
+shipped by a detached `mida recover` after `mida run` has returned, whose
+end is awaited outside the timing, as a reader of the store awaits it),
+under
 the library alone (LD_PRELOAD with a spool, nothing shipped: the
 library's own share), and under `strace -f -e trace=%file,%process -o /dev/null`. The
 configurations alternate within each round, so that a busy moment of a
@@ -20,7 +21,7 @@ shared machine falls on all of them; figures are medians of ROUNDS rounds
 with their range, and the ratios are taken within each round. Beside the
 wall time, the CPU time (user + system) of each command and the children
 it waited for is given: on a loaded machine it is the steadier figure (the
-detached recover of `mida run` is not counted there). Then
+detached recover of `--detach-ship` is not counted there). Then
 bench_preload_calls gives the cost of one open+close and one 4 KiB read.
 
     python3 bench/bench_preload.py BUILD [ROUNDS]
@@ -187,7 +188,7 @@ def main():
     loads = []
     try:
         for name, cmd, setup in workloads(build, base):
-            times = {"plain": [], "mida run": [], "wait-ship": [],
+            times = {"plain": [], "mida run": [], "detach-ship": [],
                      "library": [], "strace": []}
             if before:
                 times["before"] = []
@@ -206,14 +207,14 @@ def main():
                     elif conf == "mida run":
                         t = timed([mida, "--store", str(store), "run", "--",
                                    *cmd], env, base)
-                        wait_detached(base / "run.db.spool")
                     elif conf == "before":
                         t = timed([before, "--store", str(store), "run",
                                    "--", *cmd], env, base)
                         wait_detached(base / "run.db.spool")
-                    elif conf == "wait-ship":
+                    elif conf == "detach-ship":
                         t = timed([mida, "--store", str(store), "run",
-                                   "--wait-ship", "--", *cmd], env, base)
+                                   "--detach-ship", "--", *cmd], env, base)
+                        wait_detached(base / "run.db.spool")
                     elif conf == "library":
                         t = timed(cmd, dict(env, LD_PRELOAD=lib,
                                             MIDA_PRELOAD_SPOOL=str(spool)),
@@ -230,7 +231,7 @@ def main():
             cpu_results[name] = cpus
             plain = times["plain"]
             row = [f"{name:34s}", f"plain {statistics.median(plain):6.2f}s"]
-            for conf in ("mida run", "wait-ship", "library", "strace",
+            for conf in ("mida run", "detach-ship", "library", "strace",
                          "before"):
                 if len(times.get(conf, ())) == len(plain):
                     ratios = [t / p for t, p in zip(times[conf], plain)]
@@ -240,7 +241,7 @@ def main():
             cplain = cpus["plain"]
             row = [f"{'  CPU (user+sys)':34s}",
                    f"plain {statistics.median(cplain):6.2f}s"]
-            for conf in ("mida run", "wait-ship", "library", "strace",
+            for conf in ("mida run", "detach-ship", "library", "strace",
                          "before"):
                 if len(cpus.get(conf, ())) == len(cplain):
                     ratios = [t / max(p, 1e-3) for t, p in zip(cpus[conf],
@@ -267,7 +268,7 @@ def main():
         shutil.rmtree(base, ignore_errors=True)
     summary = {}
     overheads = []
-    waited = []
+    detached = []
     for name, t in results.items():
         entry = {}
         for conf, v in t.items():
@@ -288,7 +289,7 @@ def main():
                 entry[conf]["cpu_overhead_pct"] = round(
                     100 * (statistics.median(ratios) - 1), 1)
         overheads.append(entry["mida run"]["overhead_pct"])
-        waited.append(entry["wait-ship"]["overhead_pct"])
+        detached.append(entry["detach-ship"]["overhead_pct"])
         summary[name] = entry
 
     def geomean(pcts):
@@ -297,14 +298,14 @@ def main():
             g *= 1 + o / 100
         return 100 * (g ** (1 / len(pcts)) - 1)
     gm = geomean(overheads)
-    gm_waited = geomean(waited)
+    gm_detached = geomean(detached)
     print(f"geometric mean overhead of mida run: {gm:+.1f}% "
-          f"(budget 5%, none above 15%); with --wait-ship "
-          f"{gm_waited:+.1f}%; load {statistics.median(loads):.1f}")
+          f"(budget 5%, none above 15%); with --detach-ship "
+          f"{gm_detached:+.1f}%; load {statistics.median(loads):.1f}")
     print(json.dumps({"bench": "preload", "rounds": rounds,
                       "workloads": summary,
                       "geomean_overhead_pct": round(gm, 1),
-                      "geomean_wait_ship_pct": round(gm_waited, 1),
+                      "geomean_detach_ship_pct": round(gm_detached, 1),
                       "calls": micro, "load_median": round(
                           statistics.median(loads), 2)}))
 

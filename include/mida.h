@@ -505,12 +505,12 @@ typedef int (*mida_row_fn)(void *ctx, int ncols, const char *const *names,
  * NULL), calling fn for each row. Nothing can be written: a statement
  * that would write, or that the query guard refuses (a function that
  * reaches outside the store), is MIDA_EREADONLY. It first waits, for at
- * most $MIDA_SHIP_WAIT_MS (5000 by default), while the records of a `mida
- * run` that returned are still being shipped into the store. On failure
- * errmsg (if not NULL, of errmsg_len bytes) receives the reason; on
- * success a note when that wait gave up (the answer may lack the last
- * records), else "". Returns MIDA_OK,
- * MIDA_EURL, MIDA_ENOTFOUND (no store yet), MIDA_EREADONLY, MIDA_ESTORE,
+ * most $MIDA_SHIP_WAIT_MS (5000 by default), while the records of a
+ * `mida run --detach-ship` that returned are still being shipped into the
+ * store. On failure errmsg (if not NULL, of errmsg_len bytes) receives the
+ * reason; on success a note when that wait gave up (the answer may lack the
+ * last records), else "". Returns MIDA_OK, MIDA_EURL, MIDA_ENOTFOUND (no store
+ * yet), MIDA_EREADONLY, MIDA_ESTORE,
  * ... */
 MIDA_EXTERN int mida_query(const char *store_url, const char *sql,
                            const char *const *params, int nparams,

@@ -79,13 +79,14 @@ static const char run_help[] =
     "  --campaign C        the campaign (default: $MIDA_CAMPAIGN)\n"
     "  --workflow-name N   the workflow's name (default: the command's)\n"
     "  --no-dask           do not set the Dask preload variables\n"
-    "  --wait-ship         return only once every record is in the store\n"
-    "                      (by default mida run returns when the command\n"
-    "                      ends, and a detached `mida recover` ships what\n"
-    "                      is left; queries of the store wait for it, up to\n"
-    "                      $MIDA_SHIP_WAIT_MS, 5000 by default; --digest\n"
-    "                      implies --wait-ship)\n"
-    "  --detach-ship       the default (kept for older scripts)\n"
+    "  --detach-ship       return when the command ends, and leave what is\n"
+    "                      left to ship to a detached `mida recover`; mida's\n"
+    "                      queries of the store wait for it, up to\n"
+    "                      $MIDA_SHIP_WAIT_MS (5000 by default); other\n"
+    "                      readers of the store may miss the last records\n"
+    "                      meanwhile (ignored with --digest)\n"
+    "  --wait-ship         the default: return once every record is in the\n"
+    "                      store\n"
     "  --mlflow URI        also observe an MLflow tracking store meanwhile\n"
     "                      (default: the one MLflow will use:\n"
     "                      $MLFLOW_TRACKING_URI, else ./mlruns when it holds\n"
@@ -452,7 +453,7 @@ static void record_end(mida_session_t *s, const mida_id_t *wf,
     mida__cli_note("mida run: cannot record the end: %s\n", mida_errmsg(s));
 }
 
-/* The default (unless --wait-ship or --digest): the command's end goes
+/* With --detach-ship (not with --digest): the command's end goes
  * into this process's journal, the observers are asked to stop (they
  * finish on their own), a detached `mida recover` is started that ships
  * every journal once this process is gone, and mida run ends at once with
@@ -577,9 +578,11 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     return mida__cli_usage_error("run", "no command given");
   char **cmdv = argv + cmd;
   int cmdc = argc - cmd;
-  /* --detach-ship is the default now, and accepted; the digests are
-   * computed by this process after the command ended. */
-  detach = !wait_ship && !files.digest;
+  /* By default the store holds every record when mida run returns, so
+   * that any reader of it (sqlite3, psql, not only mida's own, which wait
+   * for a detached shipper) sees the command's lineage at once. The
+   * digests are computed by this process after the command ended. */
+  detach = detach && !wait_ship && !files.digest;
 
   mida_config_t cfg;
   mida_config_init(&cfg);

@@ -21,12 +21,13 @@
  * a segment was closed, and every COLLECT_INTERVAL_MS, with the recovery
  * of src/capture (one transaction per segment, then the file is removed),
  * so that it ships while the command runs; and once more after the
- * command has ended with --wait-ship, so that the store holds everything
- * when mida run returns (by default a detached `mida recover` ships the
- * rest, and the store's readers wait for it). The observed processes themselves
- * load nothing but the library: no store or broker client ever enters them. A
- * process still alive when `mida run` ends (a daemon) keeps its journal until
- * it ends; `mida recover`, or the next session on the store, ships it then.
+ * command has ended, so that the store holds everything when mida run
+ * returns (with --detach-ship a detached `mida recover` ships the rest,
+ * and mida's readers of the store wait for it). The observed processes
+ * themselves load nothing but the library: no store or broker client ever
+ * enters them. A process still alive when `mida run` ends (a daemon) keeps its
+ * journal until it ends; `mida recover`, or the next session on the store,
+ * ships it then.
  *
  * Digests (--digest). After the command ended and its journals are in the
  * store, the store is asked which files the run's tasks generated; each is
@@ -513,7 +514,7 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
   return 1;
 }
 
-/* ---- the detached shipping (the default) ------------------------------ */
+/* ---- the detached shipping (--detach-ship) ----------------------------- */
 
 int mida__run_preload_detach(mida__run_preload *p, const char *store) {
   /* The inotify descriptor stays open: its release waits for an RCU grace

@@ -70,7 +70,7 @@ void mida__run_preload_finish(mida__run_preload *p);
  * does it first. */
 void mida__run_preload_stop(mida__run_preload *p);
 
-/* `mida run` without --wait-ship, after the command ended: stops the
+/* `mida run --detach-ship`, after the command ended: stops the
  * collector, removes the pipe registry, and starts a detached process that
  * waits for this one to end and then runs `mida recover` on the spool into
  * store, which ships whatever this process and the command's processes

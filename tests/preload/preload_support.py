@@ -59,24 +59,11 @@ class Run:
     def __init__(self, d):
         self.dir = pathlib.Path(d)
         self.store = str(self.dir / "run.db")
-        self.settled = False
-
-    def settle(self):
-        """Waits as every mida reader does for the detached shipper that
-        `mida run` leaves behind (docs/run.md, --wait-ship): a `mida query`
-        before the tests read the SQLite file themselves."""
-        if not self.settled and ("://" in self.store or
-                                 pathlib.Path(self.store).exists()):
-            subprocess.run([mida_bin(), "query", "SELECT 1"],
-                           env=self.env(), capture_output=True,
-                           timeout=120, check=True)
-        self.settled = True
 
     def env(self, **more):
         return clean_env(MIDA_STORE=self.store, **more)
 
     def run(self, *cmd, options=(), timeout=120, cwd=None, **popen):
-        self.settled = False
         # No MLflow observer beside the command: these tests log no runs.
         return subprocess.run([mida_bin(), "run", "--no-mlflow", *options,
                                "--", *cmd],
@@ -85,7 +72,6 @@ class Run:
                               timeout=timeout, **popen)
 
     def db(self):
-        self.settle()
         return sqlite3.connect(self.store)
 
     def rows(self, sql, *args):

@@ -56,12 +56,14 @@ def test_shell_pipeline(r):
     assert r.deps() == {("wc", "cat")}
 
 
-@pytest.mark.parametrize("options", [(), ("--wait-ship",)])
+@pytest.mark.parametrize("options", [("--detach-ship",), ()])
 def test_a_query_after_mida_run_returned_sees_every_record(r, options):
-    """By default mida run ends with the command's status as soon as the
-    command ends and a detached `mida recover` ships what is left; a mida
-    query made right after it returned waits for that shipper (no sleep,
-    no polling here) and sees the whole lineage, as with --wait-ship."""
+    """With --detach-ship mida run ends with the command's status as soon
+    as the command ends and a detached `mida recover` ships what is left; a
+    mida query made right after it returned waits for that shipper (no
+    sleep, no polling here) and sees the whole lineage, as after the
+    default, which returns once the store holds everything (the other
+    tests here read the SQLite file itself right after it)."""
     write(r.dir / "in", "b\na\nb\n")
     want = {("sort", "used", "in"), ("sort", "generated", "a"),
             ("uniq", "used", "a"), ("uniq", "generated", "b"),
@@ -94,7 +96,7 @@ def test_a_reader_waits_for_a_shipper_then_answers_with_a_warning(r):
     """A reader waits while a shipper holds the spool's shipping lock, up
     to MIDA_SHIP_WAIT_MS, then answers all the same with a warning; once
     the lock is free it answers without one."""
-    p = r.run("true", options=("--wait-ship",))
+    p = r.run("true")
     assert p.returncode == 0, p.stderr
     lock = r.dir / "run.db.spool" / "shipping.lock"
     query = [mida_bin(), "query", "SELECT count(*) AS n FROM workflow"]
