@@ -38,14 +38,14 @@ if command -v psql >/dev/null && psql "$pg/postgres" -AtqXc "SELECT 1" \
   psql "$pg/postgres" -qXc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 fi
 # Flowcept 1.0.3 beside these curves, when its venv exists
-# (bench/flowcept_growth/setup.sh makes it): its ingest through Redis into
+# (bench/flowcept_broker/setup.sh makes it): its ingest through Redis into
 # its LMDB store and a steering query at FLOWCEPT_SIZES (it stores a few
 # hundred tasks/s here), then mida's SQLite at the same sizes.
-if [ -x bench-out/flowcept-growth-venv/bin/python ] &&
+if [ -x bench-out/flowcept-broker-venv/bin/python ] &&
     command -v redis-server >/dev/null; then
   sizes=${FLOWCEPT_SIZES:-10000,30000,100000}
   echo "== flowcept_growth (sizes $sizes)"
-  bench-out/flowcept-growth-venv/bin/python \
+  bench-out/flowcept-broker-venv/bin/python \
     bench/flowcept_growth/bench_flowcept_growth.py "$sizes" |
     tee bench-out/flowcept_growth.log
   tail -n 1 bench-out/flowcept_growth.log >>"$out"

@@ -20,13 +20,14 @@ figures, then one JSON line)"""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-import yaml
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from flowcept_lmdb import (count_tasks, free_port, settings,  # noqa: E402
+                          start_redis)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PRODUCERS = 4
@@ -63,69 +64,11 @@ fc.stop()
 '''
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def settings(tmp, port):
-    import flowcept
-    sample = os.path.join(os.path.dirname(flowcept.__file__), "..",
-                          "resources", "sample_settings.yaml")
-    with open(sample) as f:
-        cfg = yaml.safe_load(f)
-    cfg["project"]["db_flush_mode"] = "online"
-    cfg["project"]["debug"] = False
-    cfg["mq"].update(type="redis", host="127.0.0.1", port=port,
-                     enabled=True)
-    cfg["kv_db"].update(host="127.0.0.1", port=port, enabled=True)
-    cfg["databases"]["mongodb"]["enabled"] = False
-    cfg["databases"]["lmdb"].update(enabled=True,
-                                    path=os.path.join(tmp, "lmdb"))
-    cfg["log"]["log_file_level"] = "disable"
-    cfg["log"]["log_stream_level"] = "disable"
-    cfg["telemetry_capture"] = {k: False for k in cfg["telemetry_capture"]}
-    cfg["telemetry_capture"]["gpu"] = None
-    path = os.path.join(tmp, "settings.yaml")
-    with open(path, "w") as f:
-        yaml.safe_dump(cfg, f)
-    return path
-
-
-def count_tasks(tmp):
-    import lmdb
-    env = lmdb.open(os.path.join(tmp, "lmdb"), readonly=True, lock=False,
-                    max_dbs=5)
-    db = env.open_db(b"tasks", create=False)
-    with env.begin(db=db) as txn:
-        n = txn.stat(db)["entries"]
-    env.close()
-    return n
-
-
 def run(tasks, restart=False, rate=0):
     tmp = tempfile.mkdtemp(prefix="flowcept-bench-")
     port = free_port()
 
-    def redis():
-        p = subprocess.Popen(["redis-server", "--port", str(port), "--bind",
-                              "127.0.0.1", "--save", "", "--appendonly",
-                              "no", "--dir", tmp], stdout=subprocess.DEVNULL)
-        wait_port(port)
-        return p
-
-    r = redis()
+    r = start_redis(port, tmp)
     env = dict(os.environ, FLOWCEPT_SETTINGS_PATH=settings(tmp, port))
     ready, stop = os.path.join(tmp, "ready"), os.path.join(tmp, "stop")
     consumer = subprocess.Popen([sys.executable, "-c", CONSUMER, ready, stop],
@@ -146,7 +89,7 @@ def run(tasks, restart=False, rate=0):
         r.terminate()
         r.wait()
         time.sleep(2)
-        r = redis()
+        r = start_redis(port, tmp)
     hung = 0
     for p in prods:
         try:

@@ -27,18 +27,19 @@ nor limit, and its filter reads top-level fields only, so used.lr cannot
 be filtered in the store), 3 runs, median with min and max.
 
 usage: bench_flowcept_growth.py [SIZES]   (in Flowcept's venv, made by
-setup.sh; prints the figures, then one JSON line that
+bench/flowcept_broker/setup.sh; prints the figures, then one JSON line that
 bench/plot_growth.py draws beside mida's)"""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-import yaml
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from flowcept_lmdb import (count_tasks, free_port, settings,  # noqa: E402
+                          start_redis)
 
 QUERY_RUNS = 3
 
@@ -102,63 +103,6 @@ print(json.dumps(out))
 '''
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def settings(tmp, port):
-    import flowcept
-    sample = os.path.join(os.path.dirname(flowcept.__file__), "..",
-                          "resources", "sample_settings.yaml")
-    with open(sample) as f:
-        cfg = yaml.safe_load(f)
-    cfg["project"]["db_flush_mode"] = "online"
-    cfg["project"]["debug"] = False
-    cfg["mq"].update(type="redis", host="127.0.0.1", port=port,
-                     enabled=True)
-    cfg["kv_db"].update(host="127.0.0.1", port=port, enabled=True)
-    cfg["databases"]["mongodb"]["enabled"] = False
-    cfg["databases"]["lmdb"].update(enabled=True,
-                                    path=os.path.join(tmp, "lmdb"))
-    cfg["log"]["log_file_level"] = "disable"
-    cfg["log"]["log_stream_level"] = "disable"
-    cfg["telemetry_capture"] = {k: False for k in cfg["telemetry_capture"]}
-    cfg["telemetry_capture"]["gpu"] = None
-    path = os.path.join(tmp, "settings.yaml")
-    with open(path, "w") as f:
-        yaml.safe_dump(cfg, f)
-    return path
-
-
-def count_tasks(tmp):
-    import lmdb
-    try:
-        env = lmdb.open(os.path.join(tmp, "lmdb"), readonly=True,
-                        lock=False, max_dbs=5)
-    except lmdb.Error:
-        return 0
-    try:
-        db = env.open_db(b"tasks", create=False)
-        with env.begin(db=db) as txn:
-            return txn.stat(db)["entries"]
-    except lmdb.Error:
-        return 0
-    finally:
-        env.close()
-
-
 def stat(v):
     v = sorted(v)
     return {"median": round(v[len(v) // 2], 3), "min": round(v[0], 3),
@@ -196,10 +140,7 @@ def main():
                               else "10000,30000,100000").split(",")]
     tmp = tempfile.mkdtemp(prefix="flowcept-growth-")
     port = free_port()
-    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind",
-                              "127.0.0.1", "--save", "", "--appendonly",
-                              "no", "--dir", tmp], stdout=subprocess.DEVNULL)
-    wait_port(port)
+    redis = start_redis(port, tmp)
     env = dict(os.environ, FLOWCEPT_SETTINGS_PATH=settings(tmp, port))
     ready, stop = os.path.join(tmp, "ready"), os.path.join(tmp, "stop")
     consumer = subprocess.Popen([sys.executable, "-c", CONSUMER, ready, stop],

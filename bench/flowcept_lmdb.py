@@ -1,0 +1,83 @@
+"""flowcept_lmdb.py -- what the Flowcept benchmarks beside mida's share
+(bench/flowcept_broker, bench/flowcept_growth): a private redis-server on
+a free port for Flowcept's MQ, Flowcept 1.0.3's settings for online
+persistence into its embedded LMDB document database (MongoDB, its first
+choice, is not available here), and the count of the tasks it stored.
+Imported by those scripts from their own venv (flowcept, lmdb, pyyaml)."""
+
+import os
+import socket
+import subprocess
+import time
+
+import yaml
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def start_redis(port, tmp):
+    """A redis-server on 127.0.0.1:port that keeps nothing on disk."""
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind",
+                          "127.0.0.1", "--save", "", "--appendonly", "no",
+                          "--dir", tmp], stdout=subprocess.DEVNULL)
+    wait_port(port)
+    return p
+
+
+def settings(tmp, port):
+    """Writes Flowcept's settings file in tmp and returns its path: its
+    sample settings with the Redis MQ and KV at port, the LMDB database in
+    tmp/lmdb, online flushes, no logs, no telemetry."""
+    import flowcept
+    sample = os.path.join(os.path.dirname(flowcept.__file__), "..",
+                          "resources", "sample_settings.yaml")
+    with open(sample) as f:
+        cfg = yaml.safe_load(f)
+    cfg["project"]["db_flush_mode"] = "online"
+    cfg["project"]["debug"] = False
+    cfg["mq"].update(type="redis", host="127.0.0.1", port=port,
+                     enabled=True)
+    cfg["kv_db"].update(host="127.0.0.1", port=port, enabled=True)
+    cfg["databases"]["mongodb"]["enabled"] = False
+    cfg["databases"]["lmdb"].update(enabled=True,
+                                    path=os.path.join(tmp, "lmdb"))
+    cfg["log"]["log_file_level"] = "disable"
+    cfg["log"]["log_stream_level"] = "disable"
+    cfg["telemetry_capture"] = {k: False for k in cfg["telemetry_capture"]}
+    cfg["telemetry_capture"]["gpu"] = None
+    path = os.path.join(tmp, "settings.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(cfg, f)
+    return path
+
+
+def count_tasks(tmp):
+    """The tasks in Flowcept's LMDB database in tmp (0 before it exists)."""
+    import lmdb
+    try:
+        env = lmdb.open(os.path.join(tmp, "lmdb"), readonly=True,
+                        lock=False, max_dbs=5)
+    except lmdb.Error:
+        return 0
+    try:
+        db = env.open_db(b"tasks", create=False)
+        with env.begin(db=db) as txn:
+            return txn.stat(db)["entries"]
+    except lmdb.Error:
+        return 0
+    finally:
+        env.close()
