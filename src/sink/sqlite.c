@@ -593,6 +593,24 @@ static int entity_sql(const entity *ent, uint32_t set_mask, mida__buf *out) {
   return rc;
 }
 
+/* Prepares text, kept across many steps, into *out, once build_rc (the
+ * result of building it into sql) says it could be built; frees sql. */
+static int prepare_built(sqlite_sink *s, int build_rc, mida__buf *sql,
+                         const char *text, sqlite3_stmt **out) {
+  int src = SQLITE_OK;
+  if (build_rc == MIDA_OK)
+    src = sqlite3_prepare_v3(s->db, text, -1, SQLITE_PREPARE_PERSISTENT, out,
+                             NULL);
+  mida__buf_free(sql);
+  if (build_rc != MIDA_OK)
+    return mida__sink_fail(&s->base, build_rc, "cannot build store statements");
+  if (src != SQLITE_OK)
+    return mida__sink_fail(&s->base, MIDA_ESTORE,
+                           "cannot prepare store statement on '%s': %s",
+                           s->path, sqlite3_errmsg(s->db));
+  return MIDA_OK;
+}
+
 static int prepare_statements(sqlite_sink *s) {
   for (int i = 0; i < ST_COUNT; i++) {
     if (s->stmt[i] != NULL)
@@ -607,15 +625,9 @@ static int prepare_statements(sqlite_sink *s) {
       rc = entity_sql(&entities[e], ~0u, &sql);
       text = mida__buf_str(&sql);
     }
+    rc = prepare_built(s, rc, &sql, text, &s->stmt[i]);
     if (rc != MIDA_OK)
-      return mida__sink_fail(&s->base, rc, "cannot build store statements");
-    int src = sqlite3_prepare_v3(s->db, text, -1, SQLITE_PREPARE_PERSISTENT,
-                                 &s->stmt[i], NULL);
-    mida__buf_free(&sql);
-    if (src != SQLITE_OK)
-      return mida__sink_fail(&s->base, MIDA_ESTORE,
-                             "cannot prepare store statement on '%s': %s",
-                             s->path, sqlite3_errmsg(s->db));
+      return rc;
   }
   return MIDA_OK;
 }
@@ -784,17 +796,9 @@ static int image_upsert(sqlite_sink *s, const row_image *img,
   mida__buf_init(&sql, 1 << 16);
   sqlite3_stmt *st = NULL;
   int rc = entity_sql(ent, set, &sql);
-  if (rc != MIDA_OK) {
-    mida__buf_free(&sql);
-    return mida__sink_fail(&s->base, rc, "cannot build store statements");
-  }
-  int src = sqlite3_prepare_v3(s->db, mida__buf_str(&sql), -1,
-                               SQLITE_PREPARE_PERSISTENT, &st, NULL);
-  mida__buf_free(&sql);
-  if (src != SQLITE_OK)
-    return mida__sink_fail(&s->base, MIDA_ESTORE,
-                           "cannot prepare store statement on '%s': %s",
-                           s->path, sqlite3_errmsg(s->db));
+  rc = prepare_built(s, rc, &sql, mida__buf_str(&sql), &st);
+  if (rc != MIDA_OK)
+    return rc;
   s->narrow[s->nnarrow].entity = img->entity;
   s->narrow[s->nnarrow].set_mask = set;
   s->narrow[s->nnarrow].stmt = st;
@@ -891,18 +895,10 @@ static int run_summary_stmt(sqlite_sink *s, uint32_t json_mask,
   mida__buf_init(&sql, 1 << 16);
   int rc = s->nsummary < RUN_SUMMARIES ? run_summary_sql(json_mask, &sql)
                                        : MIDA_EINVAL;
-  if (rc != MIDA_OK) {
-    mida__buf_free(&sql);
-    return mida__sink_fail(&s->base, rc, "cannot build store statements");
-  }
   sqlite3_stmt *st = NULL;
-  int src = sqlite3_prepare_v3(s->db, mida__buf_str(&sql), -1,
-                               SQLITE_PREPARE_PERSISTENT, &st, NULL);
-  mida__buf_free(&sql);
-  if (src != SQLITE_OK)
-    return mida__sink_fail(&s->base, MIDA_ESTORE,
-                           "cannot prepare store statement on '%s': %s",
-                           s->path, sqlite3_errmsg(s->db));
+  rc = prepare_built(s, rc, &sql, mida__buf_str(&sql), &st);
+  if (rc != MIDA_OK)
+    return rc;
   s->summary[s->nsummary].json_mask = json_mask;
   s->summary[s->nsummary].stmt = st;
   s->nsummary++;
