@@ -12,6 +12,21 @@ import time
 
 import yaml
 
+# Flowcept's consumer (the DocumentInserter that Flowcept(start_persistence
+# =True) starts), run as `python -c CONSUMER READY STOP`: it makes READY
+# once it listens and stops once STOP exists.
+CONSUMER = r'''
+import os, sys, time
+from flowcept import Flowcept
+fc = Flowcept(start_persistence=True, save_workflow=False,
+              check_safe_stops=False)
+fc.start()
+open(sys.argv[1], "w").close()
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.1)
+fc.stop()
+'''
+
 
 def free_port():
     with socket.socket() as s:

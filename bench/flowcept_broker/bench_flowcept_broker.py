@@ -26,8 +26,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from flowcept_lmdb import (count_tasks, free_port, settings,  # noqa: E402
-                          start_redis)
+from flowcept_lmdb import (CONSUMER, count_tasks, free_port,  # noqa: E402
+                          settings, start_redis)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PRODUCERS = 4
@@ -49,18 +49,6 @@ with Flowcept(workflow_name=label, start_persistence=False):
             if due > time.time():
                 time.sleep(due - time.time())
         work(i)
-'''
-
-CONSUMER = r'''
-import os, sys, time
-from flowcept import Flowcept
-fc = Flowcept(start_persistence=True, save_workflow=False,
-              check_safe_stops=False)
-fc.start()
-open(sys.argv[1], "w").close()
-while not os.path.exists(sys.argv[2]):
-    time.sleep(0.1)
-fc.stop()
 '''
 
 

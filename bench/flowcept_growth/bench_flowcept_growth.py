@@ -38,8 +38,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from flowcept_lmdb import (count_tasks, free_port, settings,  # noqa: E402
-                          start_redis)
+from flowcept_lmdb import (CONSUMER, count_tasks, free_port,  # noqa: E402
+                          settings, start_redis)
 
 QUERY_RUNS = 3
 
@@ -57,18 +57,6 @@ with Flowcept(workflow_name=label, start_persistence=False):
         f.write(repr(time.time()))
     for i in range(n):
         train_step(random.random(), 16 << random.randrange(4))
-'''
-
-CONSUMER = r'''
-import os, sys, time
-from flowcept import Flowcept
-fc = Flowcept(start_persistence=True, save_workflow=False,
-              check_safe_stops=False)
-fc.start()
-open(sys.argv[1], "w").close()
-while not os.path.exists(sys.argv[2]):
-    time.sleep(0.1)
-fc.stop()
 '''
 
 QUERY = r'''
