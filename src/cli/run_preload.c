@@ -321,6 +321,8 @@ static void add_digests(mida__run_preload *p) {
 
 /* ---- the collector ----------------------------------------------------- */
 
+/* Opens the collector's own connection to the store; says so when it
+ * cannot (the files then stay in the spool). */
 static int open_sink(mida__run_preload *p) {
   char err[512] = "";
   int rc = mida__sink_open(p->store, 0, &p->sink, err, sizeof err);
@@ -451,7 +453,6 @@ static int set_ignore(mida__run_preload *p) {
   return rc;
 }
 
-/* Opens the collector's own connection to the store. */
 int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
                             const char *store, const mida_id_t *workflow,
                             const mida_id_t *task, char *const *argv) {
