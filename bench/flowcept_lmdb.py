@@ -8,13 +8,14 @@ Imported by those scripts from their own venv (flowcept, lmdb, pyyaml)."""
 import os
 import socket
 import subprocess
+import sys
 import time
 
 import yaml
 
 # Flowcept's consumer (the DocumentInserter that Flowcept(start_persistence
-# =True) starts), run as `python -c CONSUMER READY STOP`: it makes READY
-# once it listens and stops once STOP exists.
+# =True) starts), run as `python -c CONSUMER READY STOP` (start_consumer):
+# it makes READY once it listens and stops once STOP exists.
 CONSUMER = r'''
 import os, sys, time
 from flowcept import Flowcept
@@ -96,3 +97,28 @@ def count_tasks(tmp):
         return 0
     finally:
         env.close()
+
+
+def start_consumer(env, tmp, stderr=None):
+    """Starts Flowcept's consumer with env (its settings) and waits until
+    it listens; raises RuntimeError if it ends first. stop_consumer(p,
+    tmp) stops it."""
+    ready, stop = os.path.join(tmp, "ready"), os.path.join(tmp, "stop")
+    p = subprocess.Popen([sys.executable, "-c", CONSUMER, ready, stop],
+                         env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    while not os.path.exists(ready):
+        if p.poll() is not None:
+            raise RuntimeError("Flowcept's consumer did not start")
+        time.sleep(0.05)
+    return p
+
+
+def stop_consumer(p, tmp):
+    """Asks the consumer that start_consumer started to stop (it flushes
+    what it holds), and kills it after 60 s."""
+    open(os.path.join(tmp, "stop"), "w").close()
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()

@@ -26,8 +26,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from flowcept_lmdb import (CONSUMER, count_tasks, free_port,  # noqa: E402
-                          settings, start_redis)
+from flowcept_lmdb import (count_tasks, free_port, settings,  # noqa: E402
+                          start_consumer, start_redis, stop_consumer)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PRODUCERS = 4
@@ -58,14 +58,7 @@ def run(tasks, restart=False, rate=0):
 
     r = start_redis(port, tmp)
     env = dict(os.environ, FLOWCEPT_SETTINGS_PATH=settings(tmp, port))
-    ready, stop = os.path.join(tmp, "ready"), os.path.join(tmp, "stop")
-    consumer = subprocess.Popen([sys.executable, "-c", CONSUMER, ready, stop],
-                                env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-    while not os.path.exists(ready):
-        if consumer.poll() is not None:
-            raise RuntimeError("Flowcept's consumer did not start")
-        time.sleep(0.05)
+    consumer = start_consumer(env, tmp, stderr=subprocess.DEVNULL)
     t0 = time.time()
     prods = [subprocess.Popen([sys.executable, "-c", PRODUCER, str(tasks),
                                f"p{i}", str(rate)], env=env,
@@ -102,12 +95,7 @@ def run(tasks, restart=False, rate=0):
         still = still + 1 if n == last else 0
         last = n
     t1 = time.time()
-    open(stop, "w").close()
-    try:
-        consumer.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        consumer.kill()
-        consumer.wait()
+    stop_consumer(consumer, tmp)
     r.terminate()
     r.wait()
     n = count_tasks(tmp)

@@ -38,8 +38,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from flowcept_lmdb import (CONSUMER, count_tasks, free_port,  # noqa: E402
-                          settings, start_redis)
+from flowcept_lmdb import (count_tasks, free_port, settings,  # noqa: E402
+                          start_consumer, start_redis, stop_consumer)
 
 QUERY_RUNS = 3
 
@@ -130,15 +130,10 @@ def main():
     port = free_port()
     redis = start_redis(port, tmp)
     env = dict(os.environ, FLOWCEPT_SETTINGS_PATH=settings(tmp, port))
-    ready, stop = os.path.join(tmp, "ready"), os.path.join(tmp, "stop")
-    consumer = subprocess.Popen([sys.executable, "-c", CONSUMER, ready, stop],
-                                env=env, stdout=subprocess.DEVNULL)
+    consumer = None
     rows = []
     try:
-        while not os.path.exists(ready):
-            if consumer.poll() is not None:
-                raise RuntimeError("Flowcept's consumer did not start")
-            time.sleep(0.05)
+        consumer = start_consumer(env, tmp)
         have = 0
         for size in sizes:
             rate = grow(tmp, env, have, size)
@@ -163,12 +158,8 @@ def main():
                   f"(median of {QUERY_RUNS}), "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
     finally:
-        open(stop, "w").close()
-        try:
-            consumer.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            consumer.kill()
-            consumer.wait()
+        if consumer is not None:
+            stop_consumer(consumer, tmp)
         redis.terminate()
         redis.wait()
         subprocess.run(["rm", "-rf", tmp])
