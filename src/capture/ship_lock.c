@@ -73,18 +73,9 @@ int mida__ship_lock_wait(const char *spool, int timeout_ms) {
   return rc;
 }
 
-/* The spool of the store at store_url: $MIDA_SPOOL, else its default. */
-static int store_spool(const char *store_url, char *buf, size_t cap) {
-  const char *env = getenv("MIDA_SPOOL");
-  if (env == NULL || env[0] == '\0')
-    return mida__default_spool(store_url, buf, cap);
-  int n = snprintf(buf, cap, "%s", env);
-  return n < 0 || (size_t)n >= cap ? MIDA_ETOOBIG : MIDA_OK;
-}
-
 int mida__ship_lock_hold_store(const char *store_url) {
   char spool[PATH_MAX];
-  int rc = store_spool(store_url, spool, sizeof spool);
+  int rc = mida__spool_in_force(store_url, spool, sizeof spool);
   return rc != MIDA_OK ? rc : mida__ship_lock_hold(spool);
 }
 
@@ -92,7 +83,7 @@ int mida__ship_wait_store(const char *store_url, char *note, size_t cap) {
   if (note != NULL && cap > 0)
     note[0] = '\0';
   char spool[PATH_MAX];
-  if (store_spool(store_url, spool, sizeof spool) != MIDA_OK)
+  if (mida__spool_in_force(store_url, spool, sizeof spool) != MIDA_OK)
     return MIDA_OK;
   int timeout_ms = MIDA_SHIP_WAIT_MS;
   const char *wait = getenv("MIDA_SHIP_WAIT_MS");

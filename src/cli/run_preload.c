@@ -134,11 +134,8 @@ static int absolute(const char *path, char *buf, size_t cap) {
 
 /* The spool the command's journals go to: the one mida_open() uses. */
 static int spool_of(const char *store, char *buf, size_t cap) {
-  const char *env = getenv("MIDA_SPOOL");
   char dir[PATH_MAX];
-  if (env != NULL && env[0] != '\0')
-    snprintf(dir, sizeof dir, "%s", env);
-  else if (mida__default_spool(store, dir, sizeof dir) != MIDA_OK)
+  if (mida__spool_in_force(store, dir, sizeof dir) != MIDA_OK)
     return -1;
   return absolute(dir, buf, cap);
 }

@@ -163,10 +163,8 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
   char dir[PATH_MAX];
-  if (spool == NULL)
-    spool = getenv("MIDA_SPOOL");
   if (spool == NULL || spool[0] == '\0') {
-    if (mida__default_spool(cli->store, dir, sizeof(dir)) != MIDA_OK)
+    if (mida__spool_in_force(cli->store, dir, sizeof dir) != MIDA_OK)
       return mida__cli_fail("the spool path of the store is too long");
     spool = dir;
   }

@@ -52,6 +52,14 @@ int mida__default_spool(const char *store_url, char *buf, size_t buflen) {
   return (n < 0 || (size_t)n >= buflen) ? MIDA_ETOOBIG : MIDA_OK;
 }
 
+int mida__spool_in_force(const char *store_url, char *buf, size_t buflen) {
+  const char *env = getenv("MIDA_SPOOL");
+  if (env == NULL || env[0] == '\0')
+    return mida__default_spool(store_url, buf, buflen);
+  int n = snprintf(buf, buflen, "%s", env);
+  return n < 0 || (size_t)n >= buflen ? MIDA_ETOOBIG : MIDA_OK;
+}
+
 int mida__parse_size(const char *text, uint64_t *out) {
   char *end = NULL;
   errno = 0;

@@ -22,6 +22,11 @@ const char *mida__default_store(void);
  * too small. */
 int mida__default_spool(const char *store_url, char *buf, size_t buflen);
 
+/* The spool in force for the store at store_url: MIDA_SPOOL if set and not
+ * empty, else mida__default_spool(). Returns MIDA_OK, or MIDA_ETOOBIG if
+ * buf is too small. */
+int mida__spool_in_force(const char *store_url, char *buf, size_t buflen);
+
 /* Parses a size in bytes: digits with an optional unit k, m, g or t
  * (binary multiples, either case), e.g. "64M", "1g", "65536", into *out.
  * Returns 0, or -1 if malformed or too large. */
