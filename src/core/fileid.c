@@ -10,27 +10,34 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Whether byte c stands for itself in a URI path (RFC 3986 pchar or '/').
- * A switch, not strchr(): the preload library encodes a URI for every file
- * a program closes. */
-static int uri_plain(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-      (c >= '0' && c <= '9'))
-    return 1;
-  switch (c) {
-  case '-': case '.': case '_': case '~': case '!': case '$': case '&':
-  case '\'': case '(': case ')': case '*': case '+': case ',': case ';':
-  case '=': case ':': case '@': case '/':
-    return 1;
-  default:
-    return 0;
-  }
-}
+/* The bytes each byte takes in a URI path: 1 where it stands for itself
+ * (an RFC 3986 pchar or '/': letters, digits and -._~!$&'()*+,;=:@/), 3
+ * where it is percent-encoded. A table, not a switch or strchr(): the
+ * preload library encodes a URI for every file a program closes, and this
+ * makes it one load and one add per byte. */
+static const unsigned char uri_width[256] = {
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0x00 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0x10 */
+    3, 1, 3, 3, 1, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 3, 3, /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 1, /* 0x50 */
+    3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 1, 3, /* 0x70 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0x80 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0x90 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0xa0 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0xb0 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0xc0 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0xd0 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0xe0 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0xf0 */
+};
 
 size_t mida__file_uri_len(const char *path) {
   size_t n = 7; /* file:// */
   for (const unsigned char *p = (const unsigned char *)path; *p; p++)
-    n += uri_plain(*p) ? 1 : 3;
+    n += uri_width[*p];
   return n;
 }
 
@@ -39,7 +46,7 @@ void mida__file_uri_write(char *out, const char *path) {
   memcpy(out, "file://", 7);
   out += 7;
   for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-    if (uri_plain(*p)) {
+    if (uri_width[*p] == 1) {
       *out++ = (char)*p;
     } else {
       *out++ = '%';
@@ -49,11 +56,21 @@ void mida__file_uri_write(char *out, const char *path) {
   }
 }
 
+void mida__file_uri_write_len(char *out, const char *path, size_t uri_len) {
+  size_t plen = strlen(path);
+  if (uri_len != 7 + plen) {
+    mida__file_uri_write(out, path);
+    return;
+  }
+  memcpy(out, "file://", 7); /* nothing to encode: a copy */
+  memcpy(out + 7, path, plen);
+}
+
 int mida__file_uri(const char *path, char *buf, size_t cap) {
   size_t n = mida__file_uri_len(path);
   if (n >= cap)
     return MIDA_ETOOBIG;
-  mida__file_uri_write(buf, path);
+  mida__file_uri_write_len(buf, path, n);
   buf[n] = '\0';
   return MIDA_OK;
 }
@@ -91,17 +108,61 @@ int mida__file_uri_path(const char *ref, char *buf, size_t cap) {
   return MIDA_OK;
 }
 
-/* Writes v in decimal at p; returns the end. */
+/* Writes v in decimal at p; returns the end. Its digits are counted
+ * first (from its highest bit), then written from the last, two a step from a
+ * table, in place: a version id has four numbers of up to 20 digits, on the
+ * preload library's close path. */
 static char *put_decimal(char *p, uint64_t v) {
-  char tmp[24];
-  int n = 0;
-  do {
-    tmp[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0)
-    *p++ = tmp[--n];
-  return p;
+  static const char pairs[201] = "0001020304050607080910111213141516171819"
+                                 "2021222324252627282930313233343536373839"
+                                 "4041424344454647484950515253545556575859"
+                                 "6061626364656667686970717273747576777879"
+                                 "8081828384858687888990919293949596979899";
+  static const uint64_t pow10[20] = {
+      1ull,
+      10ull,
+      100ull,
+      1000ull,
+      10000ull,
+      100000ull,
+      1000000ull,
+      10000000ull,
+      100000000ull,
+      1000000000ull,
+      10000000000ull,
+      100000000000ull,
+      1000000000000ull,
+      10000000000000ull,
+      100000000000000ull,
+      1000000000000000ull,
+      10000000000000000ull,
+      100000000000000000ull,
+      1000000000000000000ull,
+      10000000000000000000ull,
+  };
+  /* log10 from log2 (1233 / 4096 ~ log10(2)), then one comparison. */
+  int bits = 64 - __builtin_clzll(v | 1);
+  int digits = (bits * 1233) >> 12;
+  if (digits < 20 && v >= pow10[digits])
+    digits++;
+  if (digits == 0)
+    digits = 1;
+  char *end = p + digits;
+  char *q = end;
+  while (v >= 100) {
+    unsigned r = (unsigned)(v % 100);
+    v /= 100;
+    q -= 2;
+    q[0] = pairs[2 * r];
+    q[1] = pairs[2 * r + 1];
+  }
+  if (v >= 10) {
+    q[-2] = pairs[2 * v];
+    q[-1] = pairs[2 * v + 1];
+  } else {
+    q[-1] = (char)('0' + v);
+  }
+  return end;
 }
 
 int mida__file_version_id(const struct stat *st, char *buf, size_t cap) {

@@ -26,6 +26,10 @@ size_t mida__file_uri_len(const char *path);
  * no NUL. */
 void mida__file_uri_write(char *out, const char *path);
 
+/* The same, given uri_len = mida__file_uri_len(path): a path with nothing
+ * to encode (the common case) is copied as it is. */
+void mida__file_uri_write_len(char *out, const char *path, size_t uri_len);
+
 /* path's file URI into buf, NUL-terminated. Returns MIDA_OK, or
  * MIDA_ETOOBIG when it does not fit in cap bytes. */
 int mida__file_uri(const char *path, char *buf, size_t cap);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -73,11 +75,60 @@ static void test_version_id(void **state) {
   assert_int_equal(mida__file_version_id(&st, buf, 10), MIDA_ETOOBIG);
 }
 
+/* Every byte against RFC 3986's pchar set (and '/'), written out as the
+ * standard has it: the table in fileid.c must say the same. */
+static void test_uri_every_byte(void **state) {
+  (void)state;
+  const char *plain = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789-._~!$&'()*+,;=:@/";
+  for (int c = 1; c < 256; c++) {
+    char path[3] = {'/', (char)c, '\0'};
+    char uri[16], want[16];
+    int is_plain = strchr(plain, c) != NULL;
+    if (is_plain)
+      snprintf(want, sizeof want, "file:///%c", c);
+    else
+      snprintf(want, sizeof want, "file:///%%%02X", c);
+    assert_int_equal(mida__file_uri(path, uri, sizeof uri), MIDA_OK);
+    assert_string_equal(uri, want);
+    assert_int_equal(mida__file_uri_len(path), strlen(want));
+  }
+}
+
+/* Numbers of every length, 0 and the largest included. */
+static void test_version_id_digits(void **state) {
+  (void)state;
+  struct stat st;
+  char buf[96], want[96];
+  uint64_t v = 0;
+  for (int digits = 1; digits <= 20; digits++) {
+    uint64_t lo = v, hi = digits == 20 ? UINT64_MAX : v * 10 + 9;
+    uint64_t cases[2] = {lo, hi};
+    for (int k = 0; k < 2; k++) {
+      memset(&st, 0, sizeof st);
+      st.st_dev = (dev_t)cases[k];
+      st.st_ino = (ino_t)(cases[k] / 3);
+      st.st_mtim.tv_sec = 1700000000;
+      st.st_mtim.tv_nsec = 999999999;
+      st.st_size = (off_t)(cases[k] % 1000000007);
+      snprintf(want, sizeof want, "inode:%llu:%llu:%llu:%llu",
+               (unsigned long long)cases[k], (unsigned long long)(cases[k] / 3),
+               1700000000999999999ull,
+               (unsigned long long)(cases[k] % 1000000007));
+      assert_int_equal(mida__file_version_id(&st, buf, sizeof buf), MIDA_OK);
+      assert_string_equal(buf, want);
+    }
+    v = v == 0 ? 10 : v * 10; /* the smallest number of digits + 1 */
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_uri_encodes_what_rfc3986_wants),
       cmocka_unit_test(test_uri_path_round_trip),
       cmocka_unit_test(test_uri_path_accepts_and_refuses),
+      cmocka_unit_test(test_uri_every_byte),
+      cmocka_unit_test(test_version_id_digits),
       cmocka_unit_test(test_version_id),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
