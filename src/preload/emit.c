@@ -2,9 +2,11 @@
  * emit.c -- the records the preload library appends to its process's
  * journal (record format: src/core/record.h; what they mean: preload.h).
  *
- * A record is described as a short list of fields on the stack, sized, and
- * encoded straight into a frame reserved in the journal: no heap memory,
- * no copy. A file's URI and version id are those of core/fileid.h; the
+ * A record is described as a short list of fields on the stack, each with
+ * its length measured once as it is added (a URI's encoded length too),
+ * sized by adding those up, and encoded once, straight into a frame
+ * reserved in the journal: no heap memory, no copy, no second pass over the
+ * strings. A file's URI and version id are those of core/fileid.h; the
  * URI is written in place the same way. The first record of
  * a process made by fork() is preceded by its task's begin, so that a
  * child that never execs still says what it is.
@@ -32,11 +34,14 @@ typedef struct field {
   const mida_id_t *id; /* FK_ID: the id (borrowed) */
   int64_t i64;         /* FK_I64: the value */
   const char *str;     /* FK_STR: the text; FK_URI: the absolute path */
+  size_t len;          /* FK_STR: strlen(str); FK_URI: its URI's length */
 } field;
 
 #define MAX_FIELDS 16
 
-/* A record's fields, in the order they are encoded. */
+/* A record's fields, in the order they are encoded. Only the first n are
+ * ever read: a record starts with n = 0 and the rest uninitialized (16
+ * fields zeroed at every record cost more than the fields themselves). */
 typedef struct record {
   field f[MAX_FIELDS]; /* the fields */
   int n;               /* entries used */
@@ -44,22 +49,35 @@ typedef struct record {
 
 static void add_id(record *r, unsigned tag, const mida_id_t *id) {
   if (id != NULL && !mida_id_is_nil(id) && r->n < MAX_FIELDS)
-    r->f[r->n++] = (field){(uint8_t)tag, FK_ID, id, 0, NULL};
+    r->f[r->n++] = (field){(uint8_t)tag, FK_ID, id, 0, NULL, 0};
 }
 
 static void add_i64(record *r, unsigned tag, int64_t v) {
   if (r->n < MAX_FIELDS)
-    r->f[r->n++] = (field){(uint8_t)tag, FK_I64, NULL, v, NULL};
+    r->f[r->n++] = (field){(uint8_t)tag, FK_I64, NULL, v, NULL, 0};
 }
 
 static void add_str(record *r, unsigned tag, const char *s) {
   if (s != NULL && r->n < MAX_FIELDS)
-    r->f[r->n++] = (field){(uint8_t)tag, FK_STR, NULL, 0, s};
+    r->f[r->n++] = (field){(uint8_t)tag, FK_STR, NULL, 0, s, strlen(s)};
 }
 
 static void add_uri(record *r, const char *path) {
   if (r->n < MAX_FIELDS)
-    r->f[r->n++] = (field){MIDA_F_URI, FK_URI, NULL, 0, path};
+    r->f[r->n++] =
+        (field){MIDA_F_URI, FK_URI, NULL, 0, path, mida__file_uri_len(path)};
+}
+
+/* The bytes r takes encoded. */
+static size_t record_size(const record *r) {
+  size_t n = 0;
+  for (int i = 0; i < r->n; i++) {
+    const field *f = &r->f[i];
+    n += f->kind == FK_ID    ? mida__enc_size_id()
+         : f->kind == FK_I64 ? mida__enc_size_num()
+                             : mida__enc_size_str(f->len);
+  }
+  return n;
 }
 
 static void encode(mida__enc *e, const record *r) {
@@ -73,12 +91,12 @@ static void encode(mida__enc *e, const record *r) {
       mida__enc_i64(e, f->tag, f->i64);
       break;
     case FK_STR:
-      mida__enc_str(e, f->tag, f->str, (size_t)-1);
+      mida__enc_str(e, f->tag, f->str, f->len);
       break;
     case FK_URI: {
-      char *p = mida__enc_str_reserve(e, f->tag, mida__file_uri_len(f->str));
+      char *p = mida__enc_str_reserve(e, f->tag, f->len);
       if (p != NULL)
-        mida__file_uri_write(p, f->str);
+        mida__file_uri_write_len(p, f->str, f->len);
       break;
     }
     }
@@ -93,14 +111,12 @@ static void put_record(uint16_t type, const record *r) {
     mida__pl_count(MIDA_PL_C_DROPPED);
     return;
   }
-  mida__enc e;
-  mida__enc_init(&e, NULL, 0);
-  encode(&e, r);
   mida__slot slot;
-  if (mida__journal_reserve(j, type, e.len, &slot) != MIDA_OK) {
+  if (mida__journal_reserve(j, type, record_size(r), &slot) != MIDA_OK) {
     mida__pl_count(MIDA_PL_C_DROPPED);
     return;
   }
+  mida__enc e;
   mida__enc_init(&e, slot.payload, slot.len);
   encode(&e, r);
   mida__journal_commit(j, &slot);
@@ -127,7 +143,8 @@ void mida__pl_emit_begin(void) {
                    mida__pl.exe_json ? mida__pl.exe_json : "");
   if (n < 0 || (size_t)n >= sizeof custom)
     snprintf(custom, sizeof custom, "{\"ppid\":%ld}", (long)getppid());
-  record r = {.n = 0};
+  record r;
+  r.n = 0;
   add_id(&r, MIDA_F_ID, &mida__pl.task);
   add_context(&r);
   add_id(&r, MIDA_F_PARENT, &mida__pl.parent);
@@ -154,7 +171,8 @@ void mida__pl_emit_end(int code) {
   char gen[48], err[48];
   snprintf(gen, sizeof gen, "{\"exit_status\":%d}", code);
   snprintf(err, sizeof err, "exit status %d", code);
-  record r = {.n = 0};
+  record r;
+  r.n = 0;
   add_id(&r, MIDA_F_ID, &mida__pl.task);
   add_i64(&r, MIDA_F_ENDED, mida__pl_now_ns());
   add_i64(&r, MIDA_F_STATUS,
@@ -190,7 +208,8 @@ void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
   ensure_begun();
   char custom[256];
   char *used = note != NULL ? argv_used(argv) : NULL;
-  record r = {.n = 0};
+  record r;
+  r.n = 0;
   add_id(&r, MIDA_F_ID, child);
   add_context(&r);
   add_id(&r, MIDA_F_PARENT, &mida__pl.task);
@@ -215,7 +234,8 @@ void mida__pl_emit_unobserved_exec(const char *note, const char *path,
   snprintf(custom, sizeof custom,
            "{\"not_observed\":\"%s: its files were not recorded\"}", note);
   char *used = argv_used(argv);
-  record r = {.n = 0};
+  record r;
+  r.n = 0;
   add_id(&r, MIDA_F_ID, &mida__pl.task);
   add_str(&r, MIDA_F_ACTIVITY, base_name(path));
   add_str(&r, MIDA_F_USED, used);
@@ -227,7 +247,8 @@ void mida__pl_emit_unobserved_exec(const char *note, const char *path,
 void mida__pl_emit_reaped(const mida_id_t *child, int status, int with_end) {
   ensure_begun();
   char gen[48], err[96];
-  record r = {.n = 0};
+  record r;
+  r.n = 0;
   add_id(&r, MIDA_F_ID, child);
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
@@ -267,7 +288,8 @@ void mida__pl_emit_link(const mida_id_t *task, const char *path,
   ensure_begun();
   char id[IDENTITY_BYTES];
   identity(st, id);
-  record r = {.n = 0};
+  record r;
+  r.n = 0;
   add_str(&r, MIDA_F_DATA_ID, id);
   add_str(&r, MIDA_F_KIND, "file");
   add_uri(&r, path);
@@ -284,7 +306,8 @@ void mida__pl_emit_named(const char *path, const struct stat *st,
   ensure_begun();
   char id[IDENTITY_BYTES];
   identity(st, id);
-  record r = {.n = 0};
+  record r;
+  r.n = 0;
   add_str(&r, MIDA_F_DATA_ID, id);
   add_str(&r, MIDA_F_KIND, "file");
   if (removed)
@@ -297,7 +320,8 @@ void mida__pl_emit_named(const char *path, const struct stat *st,
 
 void mida__pl_emit_dep(const mida_id_t *task, const mida_id_t *upstream) {
   ensure_begun();
-  record r = {.n = 0};
+  record r;
+  r.n = 0;
   add_id(&r, MIDA_F_TASK, task);
   add_id(&r, MIDA_F_PARENT, upstream);
   if (r.n == 2)
@@ -317,7 +341,8 @@ void mida__pl_emit_counters(void) {
         atomic_load_explicit(&mida__pl.counters[c], memory_order_relaxed);
     if (v == 0)
       continue;
-    record r = {.n = 0};
+    record r;
+    r.n = 0;
     add_str(&r, MIDA_F_KEY, names[c]);
     add_i64(&r, MIDA_F_VALUE_I, (int64_t)v);
     put_record(MIDA_REC_COUNTER, &r);
