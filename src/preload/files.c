@@ -34,7 +34,12 @@ mida__pl_file mida__pl_files[MIDA_PL_FILES];
 /* The paths of the entries: touched page by page as entries are used. */
 static char path_arena[MIDA_PL_FILES][MIDA_PL_PATH];
 
-/* Where the next entry search starts. */
+/* Where the next entry search starts: the entry freed last, or the one
+ * after the entry taken last. An entry is reused as soon as it is free, so
+ * that a process that opens and closes one file after another keeps using
+ * the same entry and the same page of the path arena, instead of touching
+ * (and having the kernel fault in) a new 4 KiB page for each of its first
+ * MIDA_PL_FILES opens. */
 static _Atomic uint32_t next_entry;
 
 /* The working directory, per thread, valid while cwd_generation has not
@@ -56,24 +61,28 @@ void mida__pl_cwd_changed(void) {
   atomic_fetch_add_explicit(&cwd_generation, 1, memory_order_relaxed);
 }
 
-static int cwd_into(char *out) {
+static __thread size_t tls_cwd_len __attribute__((tls_model("initial-exec")));
+
+/* The working directory into out; its length, or -1. */
+static ssize_t cwd_into(char *out) {
   uint32_t gen = atomic_load_explicit(&cwd_generation, memory_order_relaxed);
   if (tls_cwd_generation != gen) {
     if (getcwd(tls_cwd, sizeof tls_cwd) == NULL || tls_cwd[0] != '/')
       return -1;
+    tls_cwd_len = strlen(tls_cwd);
     tls_cwd_generation = gen;
   }
-  size_t n = strlen(tls_cwd);
-  memcpy(out, tls_cwd, n + 1);
-  return 0;
+  memcpy(out, tls_cwd, tls_cwd_len + 1);
+  return (ssize_t)tls_cwd_len;
 }
 
-/* The path of directory descriptor dirfd into out. */
-static int dir_into(int dirfd, char *out) {
+/* The path of directory descriptor dirfd into out; its length, or -1. */
+static ssize_t dir_into(int dirfd, char *out) {
   mida__pl_file *f = mida__pl_file_of(dirfd);
   if (f != NULL && f->kind == MIDA_PL_PATH_KIND) {
-    memcpy(out, f->path, strlen(f->path) + 1);
-    return 0;
+    size_t n = strlen(f->path);
+    memcpy(out, f->path, n + 1);
+    return (ssize_t)n;
   }
   char link[32];
   snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
@@ -81,7 +90,21 @@ static int dir_into(int dirfd, char *out) {
   if (n <= 0 || out[0] != '/')
     return -1;
   out[n] = '\0';
-  return 0;
+  return n;
+}
+
+/* Whether path (relative, or an absolute one after its first '/') is
+ * already lexically normal: no "." or ".." component, no empty one ("//",
+ * a trailing '/'), so that it can be taken, or appended to its base, as it
+ * is. Looks only at each '/' (strchr
+ * finds them a word at a time) and at the first component. */
+static int is_plain_relative(const char *path) {
+  if (path[0] == '.' || path[0] == '/')
+    return 0;
+  for (const char *q = strchr(path, '/'); q != NULL; q = strchr(q + 1, '/'))
+    if (q[1] == '/' || q[1] == '.' || q[1] == '\0')
+      return 0;
+  return 1;
 }
 
 int mida__pl_abspath(int dirfd, const char *path, char *out) {
@@ -89,12 +112,27 @@ int mida__pl_abspath(int dirfd, const char *path, char *out) {
     return -1;
   size_t len = 0;
   if (path[0] != '/') {
-    int rc = dirfd == AT_FDCWD ? cwd_into(out) : dir_into(dirfd, out);
-    if (rc != 0)
+    ssize_t n = dirfd == AT_FDCWD ? cwd_into(out) : dir_into(dirfd, out);
+    if (n < 0)
       return -1;
-    len = strlen(out);
+    len = (size_t)n;
     if (len == 1)
       len = 0; /* the root: components add their own '/' */
+    if (is_plain_relative(path)) {
+      /* The common case ("d/f.txt"): one copy. */
+      size_t plen = strlen(path);
+      if (len + 1 + plen + 1 > MIDA_PL_PATH)
+        return -1;
+      out[len] = '/';
+      memcpy(out + len + 1, path, plen + 1);
+      return 0;
+    }
+  } else if (path[1] != '\0' && is_plain_relative(path + 1)) {
+    size_t plen = strlen(path);
+    if (plen + 1 > MIDA_PL_PATH)
+      return -1;
+    memcpy(out, path, plen + 1);
+    return 0;
   }
   /* Append path's components, lexically: "." and empty ones vanish, ".."
    * removes the last one (never above the root). */
@@ -130,12 +168,10 @@ int mida__pl_abspath(int dirfd, const char *path, char *out) {
 
 /* ---- noise ------------------------------------------------------------- */
 
-/* Prefixes never recorded. Directories end in '/'; the others also match
- * longer names (the store "x.db" also covers "x.db-wal"). */
-static const char *const default_noise[] = {
-    "/proc/", "/sys/", "/dev/", "/etc/ld.so.cache", "/etc/ld.so.preload",
-};
-
+/* Never recorded: /proc, /sys and /dev and what is under them, and the
+ * loader's /etc/ld.so.cache and /etc/ld.so.preload (mida__pl_is_noise);
+ * then the prefixes of MIDA_PRELOAD_IGNORE, which also match longer names
+ * (the store "x.db" also covers "x.db-wal"). */
 #define MAX_IGNORE 32
 static char ignore_text[8192];        /* MIDA_PRELOAD_IGNORE, split */
 static const char *ignore[MAX_IGNORE]; /* its prefixes */
@@ -168,53 +204,88 @@ void mida__pl_noise_init(const char *list, int code_is_data) {
   }
 }
 
-/* Whether the last component names a shared library ("x.so", "x.so.6"):
- * the loader's business, not the program's data. */
-static int is_shared_library(const char *abs) {
-  const char *base = strrchr(abs, '/');
-  base = base != NULL ? base + 1 : abs;
+/* Whether the last component, base, names a shared library ("x.so",
+ * "x.so.6"): the loader's business, not the program's data. */
+static int is_shared_library(const char *base) {
   const char *so = strstr(base, ".so");
   return so != NULL && (so[3] == '\0' || so[3] == '.');
 }
 
-/* Whether the path is an interpreter's installed code, which a program
- * reads as it reads its shared libraries: Python's compiled modules (in a
- * __pycache__ directory), its standard library and installed packages
- * (under lib/pythonX.Y/, site-packages/ or dist-packages/) and a virtual
- * environment's pyvenv.cfg. A script run from anywhere else is data.
- * MIDA_PRELOAD_RECORD_CODE (`mida run --record-code`) records them too. */
-static int is_installed_code(const char *abs) {
-  if (strstr(abs, "/__pycache__/") != NULL ||
-      strstr(abs, "/site-packages/") != NULL ||
-      strstr(abs, "/dist-packages/") != NULL)
-    return 1;
-  for (const char *p = strstr(abs, "/lib/python"); p != NULL;
-       p = strstr(p + 1, "/lib/python"))
-    if (p[11] >= '0' && p[11] <= '9')
-      return 1;
-  const char *base = strrchr(abs, '/');
-  return base != NULL && strcmp(base + 1, "pyvenv.cfg") == 0;
+/* Whether a component that starts at q (after a '/') makes the path an
+ * interpreter's installed code, which a program reads as it reads its
+ * shared libraries: Python's compiled modules (in a __pycache__
+ * directory), its standard library and installed packages (under
+ * lib/pythonX.Y/, site-packages/ or dist-packages/). A virtual
+ * environment's pyvenv.cfg is too (see mida__pl_is_noise); a script run
+ * from anywhere else is data. MIDA_PRELOAD_RECORD_CODE (`mida run
+ * --record-code`) records them too. */
+static int is_code_component(const char *q) {
+  switch (q[0]) {
+  case '_':
+    return strncmp(q, "__pycache__/", 12) == 0;
+  case 's':
+    return strncmp(q, "site-packages/", 14) == 0;
+  case 'd':
+    return strncmp(q, "dist-packages/", 14) == 0;
+  case 'l':
+    return strncmp(q, "lib/python", 10) == 0 && q[10] >= '0' && q[10] <= '9';
+  default:
+    return 0;
+  }
 }
 
+/* Whether abs is under directory dir (of n bytes, no trailing '/'), or is
+ * it. */
+static int under(const char *abs, const char *dir, size_t n) {
+  return strncmp(abs, dir, n) == 0 && (abs[n] == '/' || abs[n] == '\0');
+}
+
+/* On every open a program makes, so one pass over the path: the default
+ * prefixes are told apart by their second byte, and the components are
+ * looked at as the scan for the last one meets them. */
 int mida__pl_is_noise(const char *abs) {
-  for (size_t i = 0; i < sizeof default_noise / sizeof default_noise[0]; i++)
-    if (strncmp(abs, default_noise[i], strlen(default_noise[i])) == 0)
+  switch (abs[1]) {
+  case 'p':
+    if (under(abs, "/proc", 5))
       return 1;
-  if (strcmp(abs, "/proc") == 0 || strcmp(abs, "/sys") == 0 ||
-      strcmp(abs, "/dev") == 0)
-    return 1;
+    break;
+  case 's':
+    if (under(abs, "/sys", 4))
+      return 1;
+    break;
+  case 'd':
+    if (under(abs, "/dev", 4))
+      return 1;
+    break;
+  case 'e':
+    if (strncmp(abs, "/etc/ld.so.", 11) == 0 &&
+        (strncmp(abs + 11, "cache", 5) == 0 ||
+         strncmp(abs + 11, "preload", 7) == 0))
+      return 1;
+    break;
+  default:
+    break;
+  }
   for (int i = 0; i < ignore_count; i++)
     if (strncmp(abs, ignore[i], ignore_len[i]) == 0)
       return 1;
-  return is_shared_library(abs) || (!record_code && is_installed_code(abs));
+  int code = !record_code;
+  const char *base = NULL;
+  for (const char *p = strchr(abs, '/'); p != NULL; p = strchr(p + 1, '/')) {
+    base = p + 1;
+    if (code && is_code_component(base))
+      return 1;
+  }
+  if (base == NULL)
+    return 0;
+  return is_shared_library(base) || (code && strcmp(base, "pyvenv.cfg") == 0);
 }
 
 /* ---- entries ----------------------------------------------------------- */
 
 /* Takes a free entry (refs 0 -> 1) and clears it; -1 if none is free. */
 static int entry_take(void) {
-  uint32_t start =
-      atomic_fetch_add_explicit(&next_entry, 1, memory_order_relaxed);
+  uint32_t start = atomic_load_explicit(&next_entry, memory_order_relaxed);
   for (uint32_t k = 0; k < MIDA_PL_FILES; k++) {
     uint32_t i = (start + k) % MIDA_PL_FILES;
     uint32_t expect = 0;
@@ -235,6 +306,8 @@ static int entry_take(void) {
       f->told_read = 0;
       f->told_written = 0;
       start_offset[i] = -1;
+      atomic_store_explicit(&next_entry, (i + 1) % MIDA_PL_FILES,
+                            memory_order_relaxed);
       return (int)i;
     }
   }
@@ -243,6 +316,7 @@ static int entry_take(void) {
 
 static void entry_put(int i) {
   atomic_store_explicit(&mida__pl_files[i].refs, 0, memory_order_release);
+  atomic_store_explicit(&next_entry, (uint32_t)i, memory_order_relaxed);
 }
 
 /* Drops one reference of entry i; the last one records the file, whose
