@@ -693,24 +693,33 @@ static void note_no_room(mida__journal *j, int rc) {
 }
 
 /* Whether every frame of segment seg, from its head to its tail, is
- * committed: no writer is still filling one. */
+ * committed: no writer is still filling one. Only the frames' headers are
+ * read (commit word, length, type), not their payloads or checksums: this
+ * runs on the writer's slow path at every spill of a journal handed off
+ * (the preload library's), and the reader checks each frame anyway. */
 static bool all_committed(mida__journal *j, segment *seg) {
   seg_header *h = seg->hdr;
   uint64_t end = atomic_load_explicit(&h->tail, memory_order_acquire) &
                  POS_MASK;
   uint64_t pos = atomic_load_explicit(&h->head, memory_order_acquire);
-  ring_view rv = {seg->ring, j->ring_bytes, &h->corrupt, &seg->counted_upto,
-                  false};
   while (pos < end) {
     uint64_t room = j->ring_bytes - pos % j->ring_bytes;
     if (room < MIDA_FRAME_HEADER_BYTES) {
       pos += room;
       continue;
     }
-    uint64_t size;
-    mida__frame f;
-    if (check_frame(&rv, pos, end, &size, &f) != FRAME_VALID)
+    uint8_t *p = seg->ring + pos % j->ring_bytes;
+    if (atomic_load_explicit(commit_word(p), memory_order_acquire) !=
+        (pos ^ MIDA_FRAME_MAGIC))
       return false;
+    uint32_t len;
+    uint16_t type;
+    memcpy(&len, p + 8, 4);
+    memcpy(&type, p + 12, 2);
+    uint64_t size =
+        type == MIDA_REC_PAD ? room : MIDA_FRAME_HEADER_BYTES + round8(len);
+    if (size > room || size > end - pos)
+      return false; /* not a frame this writer made: the reader judges */
     pos += size;
   }
   return true;
