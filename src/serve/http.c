@@ -9,15 +9,17 @@
  * request.c, never from the library's decoded URL (see request.c). Each
  * request's header block is capped by the connection memory limit (a
  * longer one gets the library's 431), a request with a body is refused
- * before the body is read, and only GET and HEAD are answered.
+ * before the body is read, and only GET and HEAD are answered. The
+ * library is not linked: its functions are reached through the table of
+ * mhd.h, filled when the first server starts.
  */
 #include "serve/http.h"
 
 #include "core/alloc.h"
 #include "mida.h"
+#include "serve/mhd.h"
 
 #include <arpa/inet.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +40,10 @@ static const char csp[] =
     "default-src 'none'; script-src 'self'; style-src 'self';"
     " img-src 'self' data: blob:; connect-src 'self'; font-src 'self';"
     " base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/* libmicrohttpd's entry points (mhd.h), set by the first start: every
+ * other function here runs after it. */
+static const mida__mhd_api *mhd;
 
 struct mida__http {
   struct MHD_Daemon *daemon; /* the library's server */
@@ -165,7 +171,7 @@ static int authorized(mida__http *h, struct MHD_Connection *c) {
   if (h->token == NULL)
     return 1;
   const char *auth =
-      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+      mhd->lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
   if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
     return 0;
   const char *given = auth + 7;
@@ -177,7 +183,7 @@ static int authorized(mida__http *h, struct MHD_Connection *c) {
 static int host_allowed(mida__http *h, struct MHD_Connection *c) {
   if (!h->loopback_only)
     return 1;
-  const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+  const char *host = mhd->lookup_connection_value(c, MHD_HEADER_KIND, "Host");
   if (host == NULL)
     return 0;
   static const char *const names[] = {"127.0.0.1", "localhost", "[::1]"};
@@ -195,37 +201,37 @@ static int host_allowed(mida__http *h, struct MHD_Connection *c) {
 /* ---- responses -------------------------------------------------------- */
 
 static void add_common_headers(struct MHD_Response *r, int api) {
-  MHD_add_response_header(r, "Content-Security-Policy", csp);
-  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-  MHD_add_response_header(r, "X-Frame-Options", "DENY");
-  MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-  MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
-  MHD_add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
-  MHD_add_response_header(r, "Cache-Control", api ? "no-store" : "no-cache");
+  mhd->add_response_header(r, "Content-Security-Policy", csp);
+  mhd->add_response_header(r, "X-Content-Type-Options", "nosniff");
+  mhd->add_response_header(r, "X-Frame-Options", "DENY");
+  mhd->add_response_header(r, "Referrer-Policy", "no-referrer");
+  mhd->add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
+  mhd->add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
+  mhd->add_response_header(r, "Cache-Control", api ? "no-store" : "no-cache");
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, mida__resp *resp,
                              int api) {
   struct MHD_Response *r;
   if (resp->static_body != NULL)
-    r = MHD_create_response_from_buffer(
+    r = mhd->create_response_from_buffer(
         resp->static_len, (void *)resp->static_body, MHD_RESPMEM_PERSISTENT);
   else
-    r = MHD_create_response_from_buffer(
+    r = mhd->create_response_from_buffer(
         resp->body.len, resp->body.ptr != NULL ? resp->body.ptr : (char *)"",
         MHD_RESPMEM_MUST_COPY);
   if (r == NULL)
     return MHD_NO;
   add_common_headers(r, api);
-  MHD_add_response_header(r, "Content-Type", resp->content_type);
+  mhd->add_response_header(r, "Content-Type", resp->content_type);
   if (resp->disposition != NULL)
-    MHD_add_response_header(r, "Content-Disposition", resp->disposition);
+    mhd->add_response_header(r, "Content-Disposition", resp->disposition);
   if (resp->status == 401)
-    MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"mida\"");
+    mhd->add_response_header(r, "WWW-Authenticate", "Bearer realm=\"mida\"");
   if (resp->status == 405)
-    MHD_add_response_header(r, "Allow", "GET, HEAD");
-  enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->status, r);
-  MHD_destroy_response(r);
+    mhd->add_response_header(r, "Allow", "GET, HEAD");
+  enum MHD_Result ret = mhd->queue_response(c, (unsigned)resp->status, r);
+  mhd->destroy_response(r);
   return ret;
 }
 
@@ -273,17 +279,17 @@ static enum MHD_Result queue_events(mida__http *h, struct MHD_Connection *c,
   es->http = h;
   es->cursor = resp->events_from;
   mida__buf_init(&es->pending, (size_t)4 << 20);
-  struct MHD_Response *r = MHD_create_response_from_callback(
+  struct MHD_Response *r = mhd->create_response_from_callback(
       MHD_SIZE_UNKNOWN, 16 * 1024, events_read, es, events_free);
   if (r == NULL) {
     events_free(es);
     return MHD_NO;
   }
   add_common_headers(r, 1);
-  MHD_add_response_header(r, "Content-Type", "text/event-stream");
-  MHD_add_response_header(r, "X-Accel-Buffering", "no");
-  enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-  MHD_destroy_response(r);
+  mhd->add_response_header(r, "Content-Type", "text/event-stream");
+  mhd->add_response_header(r, "X-Accel-Buffering", "no");
+  enum MHD_Result ret = mhd->queue_response(c, MHD_HTTP_OK, r);
+  mhd->destroy_response(r);
   return ret;
 }
 
@@ -329,9 +335,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
                        "mida serve is read-only: only GET and HEAD are "
                        "answered");
   const char *length =
-      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+      mhd->lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
   if (*upload_data_size != 0 || (length != NULL && strcmp(length, "0") != 0) ||
-      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding") !=
+      mhd->lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding") !=
           NULL)
     return queue_error(c, 413, "a GET request carries no body");
   if (hr == NULL)
@@ -381,6 +387,9 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
              opts->listen);
     return MIDA_EINVAL;
   }
+  mhd = mida__mhd_load(err, errlen);
+  if (mhd == NULL)
+    return MIDA_EUNSUPPORTED;
   mida__http *h = mida__calloc(1, sizeof *h);
   if (h == NULL) {
     snprintf(err, errlen, "out of memory");
@@ -403,7 +412,7 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
     flags |= MHD_USE_IPv6;
   unsigned max_clients =
       opts->max_clients > 0 ? (unsigned)opts->max_clients : 256;
-  h->daemon = MHD_start_daemon(
+  h->daemon = mhd->start_daemon(
       flags, 0, NULL, NULL, answer, h, MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_clients,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
@@ -421,7 +430,7 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
     return MIDA_EIO;
   }
   const union MHD_DaemonInfo *info =
-      MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+      mhd->get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
   *port = info != NULL ? (int)info->port : 0;
   *out = h;
   return MIDA_OK;
@@ -433,7 +442,7 @@ void mida__http_stop(mida__http *h) {
   /* Event streams wait for changes: the poller's end wakes them, so that
    * stopping the daemon does not wait for their keep-alive. */
   mida__serve_events_stop(h->srv);
-  MHD_stop_daemon(h->daemon);
+  mhd->stop_daemon(h->daemon);
   if (h->token != NULL)
     memset(h->token, 0, h->token_len);
   mida__free(h->token);

@@ -1,5 +1,7 @@
-"""The network backends are loadable modules (src/sink/module.h): libmida
-and the Python extension link no network or TLS library;
+"""The network backends are loadable modules (src/sink/module.h): libmida,
+the mida program and the Python extension link no network or TLS library
+(`mida serve` loads libmicrohttpd, which brings GnuTLS, when it starts:
+src/serve/mhd.h);
 a module that is missing, cannot be loaded, or comes from another build is
 refused with a message that says what to install."""
 
@@ -14,7 +16,7 @@ from build_support import BUILD, MIDA_BIN, clean_env
 # with it (TLS, Kerberos, LDAP, SASL).
 NETWORK = ("libpq", "libhiredis", "libnats", "libmosquitto", "libssl",
            "libcrypto", "libgnutls", "libgssapi", "libkrb5", "libk5crypto",
-           "libldap", "liblber", "libsasl2")
+           "libldap", "liblber", "libsasl2", "libmicrohttpd")
 
 FAKE_MODULE = r"""
 const char mida_module_version[] = VERSION;
@@ -40,9 +42,10 @@ def network_libs(path):
     return [lib for lib in needed(path) if lib.startswith(NETWORK)]
 
 
-@pytest.mark.parametrize("what", ["libmida.so", "preload", "python"])
+@pytest.mark.parametrize("what", ["libmida.so", "mida", "preload", "python"])
 def test_no_network_or_tls_library_is_linked(what):
     path = {"libmida.so": BUILD / "libmida.so",
+            "mida": MIDA_BIN,
             "preload": BUILD / "src/preload/libmida_preload.so",
             "python": (glob.glob(str(BUILD / "python/mida/_mida*.so")) or
                        ["(no extension built)"])[0]}[what]
