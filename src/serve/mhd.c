@@ -65,12 +65,12 @@ const mida__mhd_api *mida__mhd_load(char *err, size_t errlen) {
   if (h == NULL) {
     const char *why = dlerror();
     snprintf(err, errlen,
-             "mida serve needs libmicrohttpd: %s; install the Debian "
+             "serve needs libmicrohttpd (%s): install the Debian "
              "package libmicrohttpd12",
              why != NULL ? why : MIDA_MICROHTTPD_SONAME " not found");
   } else if (resolve(h, &api, &missing) != 0) {
     snprintf(err, errlen,
-             "mida serve cannot use %s: it has no %s (mida was built "
+             "serve cannot use %s: it has no %s (mida was built "
              "against a newer libmicrohttpd)",
              MIDA_MICROHTTPD_SONAME, missing);
     dlclose(h);
