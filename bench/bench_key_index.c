@@ -37,10 +37,11 @@
  * (used.lr, used.batch, generated.loss, generated.accuracy), 3 runs each.
  *
  *   bench_key_index sqlite            an SQLite file in a temporary folder
+ *   bench_key_index sqlite://PATH     that SQLite file
  *   bench_key_index postgresql://...  an empty PostgreSQL database
  *
- * With BENCH_KEEP=1 the PostgreSQL database's tasks and its index of
- * used.lr are kept at the end, and a run on a database that holds tasks
+ * With BENCH_KEEP=1 the PostgreSQL database's (or the given SQLite
+ * file's) tasks and its index of used.lr are kept at the end, and a run on a database that holds tasks
  * already grows it only by the difference to each size (5M tasks take a
  * while to ingest, and 17 minutes to index on a loaded machine); a run
  * that finds the index kept times only the queries with it (the baseline
@@ -248,7 +249,7 @@ static double range_once(mida__sink *sink, int form,
   int np = 0;
   mida__buf_adds(&sql, "SELECT t.id, t.used, t.generated FROM task t WHERE ");
   if (side) { /* the side table's page of ids (key_side.h) */
-    mida__key_side_where(&sql, p, 2, "t", 1, 0, 101, params, &np);
+    mida__key_side_where(&sql, p, 2, "t", 1, 0, 101, side, params, &np);
     mida__buf_adds(&sql, " ORDER BY t.id DESC LIMIT 101");
   } else {
     if (form == RANGE_BY_KEY)
@@ -291,12 +292,11 @@ static double top10_once(mida__sink *sink, const char *sql, int *rows) {
  * ranges newest first are timed with both, in turn, in one run. */
 static const mida__key_side_limits *other_limits(const mida__sink *sink) {
   static const mida__key_side_limits sqlite = {
-      MIDA_KEY_SIDE_FEW, MIDA_KEY_WALK_FIRST, MIDA_KEY_WALK_FIRST};
+      MIDA_KEY_SIDE_FEW, MIDA_KEY_SIDE_FIRST, MIDA_KEY_SIDE_WALK_MOST};
   static const mida__key_side_limits postgres = {
-      MIDA_KEY_SIDE_FEW_PG, MIDA_KEY_WALK_FIRST_PG, MIDA_KEY_WALK_MOST_PG};
-  return mida__key_side_limits_of(sink)->walk_first == MIDA_KEY_WALK_FIRST_PG
-             ? &sqlite
-             : &postgres;
+      MIDA_KEY_SIDE_FEW_PG, MIDA_KEY_SIDE_FIRST_PG, MIDA_KEY_SIDE_WALK_MOST_PG};
+  return strncmp(sink->methods->scheme, "postgres", 8) == 0 ? &sqlite
+                                                            : &postgres;
 }
 
 typedef struct query_figs {
@@ -364,8 +364,11 @@ static void print_stat(const char *name, stat3 s) {
 int main(int argc, char **argv) {
   const char *target = argc > 1 ? argv[1] : "sqlite";
   char dir[512] = "", url[1024];
-  int lite = strcmp(target, "sqlite") == 0;
-  if (lite) {
+  /* "sqlite://PATH": a given file, which BENCH_KEEP=1 keeps and reuses as
+   * it does a PostgreSQL database; "sqlite": a scratch file. */
+  int given_file = strncmp(target, "sqlite://", 9) == 0;
+  int lite = given_file || strcmp(target, "sqlite") == 0;
+  if (lite && !given_file) {
     bench_tmpdir(dir, sizeof dir, "keyindex");
     snprintf(url, sizeof url, "sqlite://%s/keys.db", dir);
   } else {
@@ -406,8 +409,9 @@ int main(int argc, char **argv) {
   char why[200];
   for (int i = 0; i < 4; i++)
     mida__key_parse_all(key_texts[i], &keys[i], why, sizeof why);
-  /* A kept PostgreSQL store (BENCH_KEEP=1) is reused as it is. */
-  int reuse = !lite && bench_keep();
+  /* A kept PostgreSQL store or SQLite file (BENCH_KEEP=1) is reused as it
+   * is. */
+  int reuse = (!lite || given_file) && bench_keep();
   long long have = 0;
   if (reuse && mida__sink_query(w, "SELECT count(*) FROM task", NULL, 0,
                                 count_tasks, &have) != MIDA_OK)
@@ -575,7 +579,7 @@ int main(int argc, char **argv) {
   }
   printf("]}\n");
   free(b);
-  if (lite) {
+  if (lite && !given_file) {
     return bench_rmdir(dir);
   }
   return 0;

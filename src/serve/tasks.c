@@ -192,9 +192,8 @@ int mida__tasks_query_build(mida__serve *srv, const mida__req *req,
       probed[nprobed++] = preds[i];
     }
   /* The tasks in id order whose key is in a range, and nothing else asked
-   * of them: read from the key's side table (key_side.h) when its matches
-   * are not too many -- only the page's ids are sorted, not every match's
-   * row. */
+   * of them: read from the key's side table (key_side.h) alone, by value
+   * or by id (key_index.h), and only the page's rows then. */
   int side_page = sort == &task_sorts[0] && q->where.len == 0 && npred > 0 &&
                   nprobed == npred;
   mida__sink *sink = NULL;
@@ -223,7 +222,8 @@ int mida__tasks_query_build(mida__serve *srv, const mida__req *req,
     q->rc = mida__buf_adds(&q->where, " WHERE ");
     if (q->rc == MIDA_OK)
       q->rc = mida__key_side_where(&q->where, preds, npred, "t", desc,
-                                   after != NULL, limit + 1, q->params, &q->np);
+                                   after != NULL, limit + 1, side_page,
+                                   q->params, &q->np);
     npred = 0; /* all said by the side table */
   }
   for (int i = 0; i < npred; i++) {

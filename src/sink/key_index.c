@@ -167,15 +167,17 @@ static int side_op(const mida__predicate *p) {
   return 0;
 }
 
-/* Appends " AND value OP CAST(?N AS DOUBLE PRECISION)" for each predicate,
- * binding its value. */
+/* Appends " AND COLUMN OP CAST(?N AS DOUBLE PRECISION)" for each
+ * predicate, binding its value. column is "value", or "value + 0", which
+ * no index serves: a walk by id compares it on each entry, and neither
+ * planner then reads the primary key's range instead. */
 static int side_conditions(mida__buf *sql, const mida__predicate *preds, int n,
-                           const char **params, int *np) {
+                           const char *column, const char **params, int *np) {
   int rc = MIDA_OK;
   for (int i = 0; i < n && rc == MIDA_OK; i++) {
     params[(*np)++] = preds[i].value;
-    rc = mida__buf_printf(sql, " AND value %s CAST(?%d AS DOUBLE PRECISION)",
-                          preds[i].op, *np);
+    rc = mida__buf_printf(sql, " AND %s %s CAST(?%d AS DOUBLE PRECISION)",
+                          column, preds[i].op, *np);
   }
   return rc;
 }
@@ -195,7 +197,7 @@ static int side_count(mida__sink *sink, const mida__predicate *preds, int n,
   int rc = mida__buf_adds(&sql, "SELECT count(*) FROM (SELECT 1 FROM"
                                 " task_key_num WHERE name = ?1");
   if (rc == MIDA_OK)
-    rc = side_conditions(&sql, preds, n, params, &np);
+    rc = side_conditions(&sql, preds, n, "value", params, &np);
   if (rc == MIDA_OK)
     rc = mida__buf_printf(&sql, " LIMIT %lld) AS m", max);
   *matches = max;
@@ -277,35 +279,30 @@ void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n) {
   }
 }
 
-/* How many of the first tasks (at most first) that a walk in id order
- * (desc: newest first; after: from that id on, NULL: from the start)
- * reads match all of preds; -1 on a store error. */
-static long long walk_first_count(mida__sink *sink,
+/* How many of the first entries (at most first) of the key's side table
+ * that a walk by id (desc: newest first; after: from that id on, NULL:
+ * from the start) reads match all of preds; -1 on a store error. */
+static long long side_first_count(mida__sink *sink,
                                   const mida__predicate *preds, int n, int desc,
                                   const char *after, long long first) {
+  char name[MIDA_KEY_INDEX_NAME];
+  mida__key_index_name(&preds[0].key, MIDA_KEY_NUM, name);
+  const char *params[MIDA_PREDICATE_PROBE_MAX + 2] = {name, after};
+  int np = after != NULL ? 2 : 1;
   mida__buf sql;
   mida__buf_init(&sql, 1 << 14);
-  const char *params[MIDA_PREDICATE_PROBE_MAX + 1];
-  int np = 0;
-  if (after != NULL)
-    params[np++] = after;
-  /* The inner LIMIT keeps either planner from reading the key's index:
-   * neither merges a limited subquery into the outer WHERE. */
+  /* The inner LIMIT keeps either planner from reading the primary key's
+   * range: neither merges a limited subquery into the outer WHERE. */
   int rc = mida__buf_printf(&sql,
-                            "SELECT count(*) FROM (SELECT %s FROM task%s"
-                            " ORDER BY id %s LIMIT %lld) AS t WHERE TRUE",
-                            preds[0].key.doc,
+                            "SELECT count(*) FROM (SELECT value FROM"
+                            " task_key_num WHERE name = ?1%s ORDER BY"
+                            " task_id %s LIMIT %lld) AS f WHERE TRUE",
                             after == NULL ? ""
-                            : desc        ? " WHERE id < ?1"
-                                          : " WHERE id > ?1",
+                            : desc        ? " AND task_id < ?2"
+                                          : " AND task_id > ?2",
                             desc ? "DESC" : "ASC", first);
-  for (int i = 0; i < n && rc == MIDA_OK; i++) {
-    mida__predicate plain = preds[i];
-    plain.few = plain.many = 0;
-    rc = mida__buf_adds(&sql, " AND ");
-    if (rc == MIDA_OK)
-      rc = mida__predicate_sql(&plain, "t", &sql, params, &np);
-  }
+  if (rc == MIDA_OK)
+    rc = side_conditions(&sql, preds, n, "value", params, &np);
   long long matches = -1;
   if (rc != MIDA_OK || mida__sink_query(sink, mida__buf_str(&sql), params, np,
                                         count_row, &matches) != MIDA_OK)
@@ -316,9 +313,9 @@ static long long walk_first_count(mida__sink *sink,
 
 const mida__key_side_limits *mida__key_side_limits_of(const mida__sink *sink) {
   static const mida__key_side_limits sqlite = {
-      MIDA_KEY_SIDE_FEW, MIDA_KEY_WALK_FIRST, MIDA_KEY_WALK_FIRST};
+      MIDA_KEY_SIDE_FEW, MIDA_KEY_SIDE_FIRST, MIDA_KEY_SIDE_WALK_MOST};
   static const mida__key_side_limits postgres = {
-      MIDA_KEY_SIDE_FEW_PG, MIDA_KEY_WALK_FIRST_PG, MIDA_KEY_WALK_MOST_PG};
+      MIDA_KEY_SIDE_FEW_PG, MIDA_KEY_SIDE_FIRST_PG, MIDA_KEY_SIDE_WALK_MOST_PG};
   return strncmp(sink->methods->scheme, "postgres", 8) == 0 ? &postgres
                                                             : &sqlite;
 }
@@ -327,6 +324,15 @@ int mida__key_side_fits(mida__sink *sink, mida__predicate *preds, int n,
                         int desc, const char *after, long long page) {
   return mida__key_side_fits_within(sink, preds, n, desc, after, page,
                                     mida__key_side_limits_of(sink));
+}
+
+static int side_declared_row(void *ctx, int ncols, const char *const *names,
+                             const char *const *values) {
+  (void)names;
+  long long *out = ctx;
+  for (int i = 0; i < ncols && i < 2; i++)
+    out[i] = values[i] != NULL ? strtoll(values[i], NULL, 10) : 0;
+  return 0;
 }
 
 int mida__key_side_fits_within(mida__sink *sink, mida__predicate *preds, int n,
@@ -341,51 +347,65 @@ int mida__key_side_fits_within(mida__sink *sink, mida__predicate *preds, int n,
   char name[MIDA_KEY_INDEX_NAME];
   mida__key_index_name(&preds[0].key, MIDA_KEY_NUM, name);
   const char *params[1] = {name};
-  long long declared = 0, matches = limits->few;
-  /* Rows are kept only for a declared key; a store older than version 8
-   * has no side table: its count fails. */
-  if (mida__sink_query(sink, "SELECT count(*) FROM mida_index WHERE name = ?1",
-                       params, 1, count_row, &declared) != MIDA_OK ||
-      declared == 0)
+  /* Whether the key is declared (rows are kept only for a declared key),
+   * and the store's version: before 8 no side table, before 10 no index
+   * of it by id. */
+  long long got[2] = {0, 0};
+  if (mida__sink_query(sink,
+                       "SELECT (SELECT count(*) FROM mida_index WHERE name ="
+                       " ?1), (SELECT value FROM mida_meta WHERE key ="
+                       " 'schema_version')",
+                       params, 1, side_declared_row, got) != MIDA_OK ||
+      got[0] == 0 || got[1] < 8)
     return 0;
-  /* The page among the first tasks of the walk, or enough matches there
-   * that the walk finds a page within walk_most tasks: the walk gives it
-   * (and no count of all the matches is needed). */
-  long long first =
-      walk_first_count(sink, preds, n, desc, after, limits->walk_first);
-  if (first >= page || first * limits->walk_most >= page * limits->walk_first) {
-    for (int i = 0; i < n; i++) {
-      preds[i].few = 0;
-      preds[i].many = 1;
-    }
-    return 0;
+  int by_id = got[1] >= 10;
+  /* A page among the first entries of the walk by id, or enough matches
+   * there that the walk finds a page within walk_most entries: by id,
+   * without a count of all the matches. */
+  if (by_id) {
+    long long first =
+        side_first_count(sink, preds, n, desc, after, limits->first);
+    if (first < 0)
+      return 0;
+    if (first >= page || first * limits->walk_most >= page * limits->first)
+      return MIDA_KEY_SIDE_BY_ID;
   }
-  if (first < 0 || side_count(sink, preds, n, limits->few, &matches) != MIDA_OK)
+  long long matches = limits->few;
+  if (side_count(sink, preds, n, limits->few, &matches) != MIDA_OK)
     return 0;
   /* As many as that: more than the probe's few (key_index.h). */
   for (int i = 0; i < n; i++) {
     preds[i].few = 0;
     preds[i].many = matches >= limits->few;
   }
-  return matches < limits->few;
+  if (matches < limits->few)
+    return MIDA_KEY_SIDE_BY_VALUE;
+  return by_id ? MIDA_KEY_SIDE_BY_ID : 0;
 }
 
 int mida__key_side_where(mida__buf *sql, const mida__predicate *preds, int n,
                          const char *alias, int desc, int have_after,
-                         long long limit, const char **params, int *np) {
+                         long long limit, int way, const char **params,
+                         int *np) {
   char name[MIDA_KEY_INDEX_NAME];
   mida__key_index_name(&preds[0].key, MIDA_KEY_NUM, name);
+  int by_id = way == MIDA_KEY_SIDE_BY_ID;
   int rc = mida__buf_printf(sql,
                             "%s.id IN (SELECT task_id FROM task_key_num"
                             " WHERE name = '%s'",
                             alias, name);
+  /* By id: the value compared on each entry of the walk in id order. By
+   * value: the range of the primary key, the matches sorted by an
+   * expression of the id (the same order) that no index gives, so that
+   * PostgreSQL's planner does not take the walk by id for it. */
   if (rc == MIDA_OK)
-    rc = side_conditions(sql, preds, n, params, np);
+    rc = side_conditions(sql, preds, n, by_id ? "value + 0" : "value", params,
+                         np);
   if (rc == MIDA_OK && have_after)
     rc =
         mida__buf_printf(sql, " AND task_id %s ?%d", desc ? "<" : ">", *np + 1);
   if (rc == MIDA_OK)
-    rc = mida__buf_printf(sql, " ORDER BY task_id %s LIMIT %lld)",
-                          desc ? "DESC" : "ASC", limit);
+    rc = mida__buf_printf(sql, " ORDER BY task_id%s %s LIMIT %lld)",
+                          by_id ? "" : " || ''", desc ? "DESC" : "ASC", limit);
   return rc;
 }

@@ -51,54 +51,64 @@ int mida__key_index_declared(mida__sink *sink, const char *list, char *err,
  * both at 0. */
 void mida__predicate_probe(mida__sink *sink, mida__predicate *preds, int n);
 
-/* When a range newest first reads the side table of its key
- * (key_side.h): when fewer than few tasks match, and the first walk_first
- * tasks in the page's order hold too few of them for the walk to find a
- * page within walk_most tasks (at that rate). Reading n
- * matching ids from the side table and sorting them costs about n index
- * entries; walking the tasks until a page of 100 matches costs 100 / (the
- * fraction that matches) rows; counting the matches costs as much as
- * reading them. The limits differ by store, as a row's cost against an
- * entry's does (mida__key_side_limits_of). */
+/* How a range in id order reads the side table of its key (key_side.h),
+ * and when. Two ways, each read from an index of the side table alone:
+ *
+ *   by value  the matching entries of the primary key (name, value,
+ *             task_id), all of them, the page's ids kept (a sort of the
+ *             matches): costs about the number of matches;
+ *   by id     the index task_key_num_by_task (name, task_id, value),
+ *             version 10, walked in the page's order, the value compared
+ *             on each entry, stopped after a page of matches: costs about
+ *             page / (the fraction that matches) entries.
+ *
+ * Which: first the first `first` entries of the walk by id are looked at
+ * (one bounded read); if they hold a page, or enough matches that the
+ * walk finds a page within walk_most entries (at that rate), by id.
+ * Else the matches are counted by value, at most few: fewer, by value
+ * (which then reads them a second time); as many, by id (a fraction of
+ * at least few / the key's entries). The limits differ by store, as an
+ * entry's cost does (mida__key_side_limits_of). */
 typedef struct mida__key_side_limits {
-  long long few;        /* at least this many matches: walk */
-  long long walk_first; /* tasks of the walk looked at first */
-  long long walk_most;  /* tasks worth walking without a count */
+  long long few;       /* at least this many matches: by id */
+  long long first;     /* entries of the walk by id looked at first */
+  long long walk_most; /* entries worth walking by id without a count */
 } mida__key_side_limits;
 
-/* SQLite: a row read and its JSON decoded cost about 1 us, an entry of
- * the side table about 0.25 us (13 ms for 50,000 over 1M tasks, loaded):
- * with these the medians stay under 20 ms at 1M and 5M tasks
- * (docs/performance.md, run D). It walks without a count only when the
- * first tasks hold a page (walk_most = walk_first). */
+/* SQLite: an entry of the side table costs about 0.25 us read from
+ * either index (loaded); a walk of the task rows instead, their JSON
+ * decoded, about 1 us. The first look is 2,000 entries (~0.5 ms): a
+ * range of at least ~0.5 % of the tasks is walked by id without a count
+ * (a page of 101 within 20,000 entries); below, the count (at most 30,000
+ * entries) says. docs/performance.md, run G. */
 #define MIDA_KEY_SIDE_FEW 30000
-#define MIDA_KEY_WALK_FIRST 2000
+#define MIDA_KEY_SIDE_FIRST 2000
+#define MIDA_KEY_SIDE_WALK_MOST 20000
 
-/* PostgreSQL: a row of the walk costs about 2.5 us (its jsonb decoded by
- * mida_num), an entry of the side table about 0.5 us read index-only,
- * counted and read again (loaded, 5M tasks): the two meet near 30,000
- * matches as on SQLite, but the first look of the walk, 2,000 rows, cost
- * 10-16 ms, half of a narrow range's time: it looks at 500, and walks
- * without counting when those say a page is within 5,000 rows (about
- * 12 ms; a count of 30,000 entries costs as much). */
+/* PostgreSQL: an entry about 0.5 us read index-only (loaded, 5M tasks),
+ * a walked task row 2.5 us (its jsonb decoded): the same shape. */
 #define MIDA_KEY_SIDE_FEW_PG 30000
-#define MIDA_KEY_WALK_FIRST_PG 500
-#define MIDA_KEY_WALK_MOST_PG 5000
+#define MIDA_KEY_SIDE_FIRST_PG 2000
+#define MIDA_KEY_SIDE_WALK_MOST_PG 20000
 
 /* The limits for the sink's store. */
 const mida__key_side_limits *mida__key_side_limits_of(const mida__sink *sink);
 
-/* Whether the predicates (all of them) are best answered from the side
- * table, for a page of page rows in id order (desc: newest first), after
- * the id after (NULL: from the start): each a numeric comparison (= < <=
- * > >=) on one and the same key, whose index is declared; the first
- * walk_first tasks of the walk in id order hold fewer than a page of
- * matches (one bounded read), and fewer than few tasks match in all (one
- * count over the side table's primary key), with the limits of the
- * sink's store. When it counted, it also sets each predicate's few (0)
- * and many (the walk's first tasks held a page, or the count reached
- * few), so that no probe need count them again. A store error answers 0
- * and changes nothing. */
+/* The ways of mida__key_side_fits (above). */
+#define MIDA_KEY_SIDE_BY_VALUE 1
+#define MIDA_KEY_SIDE_BY_ID 2
+
+/* How the predicates (all of them) are best answered from the side table,
+ * for a page of page rows in id order (desc: newest first), after the id
+ * after (NULL: from the start): 0 when not (a predicate that is not a
+ * numeric comparison (= < <= > >=) on one and the same key, whose index
+ * is declared; a store older than version 8), else
+ * MIDA_KEY_SIDE_BY_VALUE or MIDA_KEY_SIDE_BY_ID (above), with the limits
+ * of the sink's store. A store of version 8 or 9 has no index by id: by
+ * value when fewer than few match, else 0 with each predicate's many set
+ * (the walk of the tasks, key_index.h's probe). When it counted, it also
+ * sets each predicate's few (0) and many, so that no probe need count
+ * them again. A store error answers 0 and changes nothing. */
 int mida__key_side_fits(mida__sink *sink, mida__predicate *preds, int n,
                         int desc, const char *after, long long page);
 
@@ -109,12 +119,14 @@ int mida__key_side_fits_within(mida__sink *sink, mida__predicate *preds, int n,
 
 /* Appends "t.id IN (SELECT task_id FROM task_key_num WHERE ... ORDER BY
  * task_id DESC LIMIT limit)" for preds (which mida__key_side_fits
- * accepted), alias the task table's: the page of limit ids in id order
- * (desc: newest first). The values become params[*np], *np growing; with
- * have_after, the page starts after the id that the caller binds as the
- * next parameter (?*np+1). Returns MIDA_OK or the buffer's error. */
+ * accepted, way: what it answered), alias the task table's: the page of
+ * limit ids in id order (desc: newest first), read by value or by id. The
+ * values become params[*np], *np growing; with have_after, the page
+ * starts after the id that the caller binds as the next parameter
+ * (?*np+1). Returns MIDA_OK or the buffer's error. */
 int mida__key_side_where(mida__buf *sql, const mida__predicate *preds, int n,
                          const char *alias, int desc, int have_after,
-                         long long limit, const char **params, int *np);
+                         long long limit, int way, const char **params,
+                         int *np);
 
 #endif /* MIDA_SINK_KEY_INDEX_H */

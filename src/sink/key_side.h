@@ -12,7 +12,11 @@
  * lookup of its whole task row: 56 ms SQLite, 117 ms PostgreSQL for 5,000
  * matches over 5M tasks. The side table's primary key is covering on both:
  * the matching ids are read from it alone, the newest page of them taken,
- * and only that page's rows are looked up.
+ * and only that page's rows are looked up. Since version 10 the index
+ * task_key_num_by_task(name, task_id, value) holds the same entries in id
+ * order: a wide range is walked in it newest first, the value compared
+ * on each entry, until a page of matches (key_index.h, "by id"), instead
+ * of reading and sorting every match.
  *
  * The store keeps it exact by itself: triggers on task, made with the
  * key's index by mida__key_index_apply (SQLite: three row triggers per

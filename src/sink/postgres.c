@@ -150,6 +150,11 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     "CREATE TABLE IF NOT EXISTS task_key_num(name TEXT NOT NULL,"
     " value DOUBLE PRECISION NOT NULL, task_id TEXT NOT NULL,"
     " PRIMARY KEY(name, value, task_id));\n"
+    /* Version 10: a key's entries in id order, for a range read newest
+     * first by id (key_index.h); the value in it, so that the walk reads
+     * the index alone. */
+    "CREATE INDEX IF NOT EXISTS task_key_num_by_task ON task_key_num(name,"
+    " task_id, value);\n"
     "CREATE TABLE IF NOT EXISTS counter(host TEXT NOT NULL,"
     " pid BIGINT NOT NULL, name TEXT NOT NULL, value BIGINT NOT NULL,"
     " PRIMARY KEY(host, pid, name));\n"

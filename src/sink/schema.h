@@ -85,6 +85,12 @@
  *      triggers are row triggers, SQLite has no others). Migration: the
  *      triggers of every numeric key mida_index records, without a
  *      backfill; MIDA_SCHEMA_SQLITE_8_TO_9.
+ *  10  adds the index task_key_num_by_task(name, task_id, value) of the
+ *      side table: a range on a key read newest first walks a key's
+ *      entries in id order, comparing the value, and stops after a page
+ *      (src/sink/key_index.h, "by id"), where the primary key gives every
+ *      match to sort. Migration: the index (MIDA_SCHEMA_SQLITE makes it),
+ *      then MIDA_SCHEMA_SQLITE_9_TO_10.
  *
  * Change numbers (version 4): task.seq and workflow.seq hold the change
  * number of the batch that last wrote the row -- or, for a task, that added
@@ -122,7 +128,7 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 9
+#define MIDA_SCHEMA_VERSION 10
 
 /* The view task_v: made after the migrations (the column attempts may be
  * added by one), and made again by the migration to version 5. */
@@ -260,6 +266,8 @@
   "  value REAL NOT NULL,\n"                                                  \
   "  task_id TEXT NOT NULL,\n"                                                \
   "  PRIMARY KEY(name, value, task_id)) WITHOUT ROWID;\n"                     \
+  "CREATE INDEX IF NOT EXISTS task_key_num_by_task\n"                          \
+  "  ON task_key_num(name, task_id, value);\n"                                 \
   "CREATE INDEX IF NOT EXISTS task_by_workflow ON task(workflow_id, status);\n" \
   "CREATE INDEX IF NOT EXISTS task_by_workflow_id ON task(workflow_id, id);\n" \
   "CREATE INDEX IF NOT EXISTS task_by_activity ON task(activity);\n"          \
@@ -334,6 +342,11 @@
   "UPDATE mida_meta SET value = '8' WHERE key = 'schema_version';\n"
 #define MIDA_SCHEMA_SQLITE_8_TO_9                                              \
   "UPDATE mida_meta SET value = '9' WHERE key = 'schema_version';\n"
+
+/* From version 9 to 10, after MIDA_SCHEMA_SQLITE (which made the index
+ * task_key_num_by_task). */
+#define MIDA_SCHEMA_SQLITE_9_TO_10                                             \
+  "UPDATE mida_meta SET value = '10' WHERE key = 'schema_version';\n"
 
 /* What reads the change numbers; after the migrations, whose columns its
  * indexes need. */

@@ -1853,11 +1853,110 @@ static void test_schema_7_key_side_migrated(void **state) {
   }
 }
 
+/* A version-9 store (a side table without its index by id) is brought
+ * to version 10 by a writer's open: the index, and a wide range newest
+ * first read by id; before, a reader of it reads no such index (the range
+ * is read by value or walked). 3,000 tasks, used.lr = i / 3000. */
+static void test_schema_9_key_side_index_migrated(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  for (int i = 0; i < 3000; i++) {
+    mida_id_t id = mida_id_new();
+    char used[48];
+    snprintf(used, sizeof used, "{\"lr\": %.6f}", (double)i / 3000);
+    put_lr(sink, &id, used);
+  }
+  apply_lr_index(sink, 0);
+  mida__sink_close(sink);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "DROP INDEX task_key_num_by_task;"
+                                " UPDATE mida_meta SET value = '9'"
+                                " WHERE key = 'schema_version';",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  mida__predicate p[2];
+  char why[200];
+  assert_int_equal(mida__predicate_parse("used.lr>=0", &p[0], why, sizeof why),
+                   MIDA_OK);
+  assert_int_equal(mida__predicate_parse("used.lr<0.9", &p[1], why, sizeof why),
+                   MIDA_OK);
+  /* 2,700 matches: by id with the index, a count without it. */
+  static const mida__key_side_limits small = {1000, 100, 1000};
+  sink = open_store(fx->path, MIDA_SINK_READONLY);
+  assert_int_equal(mida__key_side_fits_within(sink, p, 2, 1, NULL, 101, &small),
+                   0);
+  assert_int_equal(p[0].many, 1);
+  mida__sink_close(sink);
+  for (int again = 0; again < 2; again++) {
+    sink = open_store(fx->path, 0);
+    assert_query(sink,
+                 "SELECT value FROM mida_meta WHERE key = 'schema_version'",
+                 VERSION_ROW);
+    assert_query(sink,
+                 "SELECT count(*) FROM sqlite_schema WHERE name ="
+                 " 'task_key_num_by_task'",
+                 "1\n");
+    assert_int_equal(
+        mida__key_side_fits_within(sink, p, 2, 1, NULL, 101, &small),
+        MIDA_KEY_SIDE_BY_ID);
+    mida__sink_close(sink);
+  }
+}
+
+/* Rows of sql with its parameters, as text (free() it). */
+static char *query_params(mida__sink *sink, const char *sql,
+                          const char **params, int np) {
+  collected c = {.rows = 0};
+  mida__buf_init(&c.text, 1 << 24);
+  mida__buf_init(&c.names, 1 << 16);
+  int rc = mida__sink_query(sink, sql, params, np, collect_row, &c);
+  if (rc != MIDA_OK)
+    fprintf(stderr, "query %s: %s\n", sql, mida__sink_errmsg(sink));
+  assert_int_equal(rc, MIDA_OK);
+  char *out = strdup(mida__buf_str(&c.text));
+  mida__buf_free(&c.text);
+  mida__buf_free(&c.names);
+  assert_non_null(out);
+  return out;
+}
+
+/* The page of a range newest first (after: from that id on) as the side
+ * table gives it, read by way; *plan gets its query plan (free() it). */
+static char *side_page(mida__sink *sink, const mida__predicate *p, int way,
+                       const char *after, char **plan) {
+  mida__buf sql;
+  mida__buf_init(&sql, 4096);
+  const char *params[4];
+  int np = 0;
+  assert_int_equal(mida__buf_adds(&sql, "SELECT t.id FROM task t WHERE "),
+                   MIDA_OK);
+  assert_int_equal(mida__key_side_where(&sql, p, 2, "t", 1, after != NULL, 101,
+                                        way, params, &np),
+                   MIDA_OK);
+  if (after != NULL)
+    params[np++] = after;
+  assert_int_equal(mida__buf_adds(&sql, " ORDER BY t.id DESC LIMIT 101"),
+                   MIDA_OK);
+  char *rows = query_params(sink, mida__buf_str(&sql), params, np);
+  mida__buf explain;
+  mida__buf_init(&explain, 8192);
+  mida__buf_printf(&explain, "EXPLAIN QUERY PLAN %s", mida__buf_str(&sql));
+  *plan = query_params(sink, mida__buf_str(&explain), params, np);
+  mida__buf_free(&explain);
+  mida__buf_free(&sql);
+  return rows;
+}
+
 /* The counts that choose how a range on a declared key is read: few
- * matches (the side table, or the index: unlikely()), many (the walk:
- * likely(), which SQLite needs, as it takes any range on an indexed
- * expression for a narrow one), or a page among the newest tasks (the
- * walk). 60,000 tasks, used.lr = i / 60000, the newest largest. */
+ * matches (the side table by value, or the index: unlikely()), many (the
+ * side table by id; the walk of the tasks, likely(), for a probe alone,
+ * which SQLite needs, as it takes any range on an indexed expression for
+ * a narrow one), or a page among the newest tasks (the side table by id,
+ * without a count). Either way the side table's pages are a full scan's.
+ * 60,000 tasks, used.lr = i / 60000, the newest largest. */
 static void test_key_range_counted_few_or_many(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
@@ -1877,16 +1976,20 @@ static void test_key_range_counted_few_or_many(void **state) {
     put(sink, recs, BATCH_TASKS);
   }
   apply_lr_index(sink, 0);
-  /* [lo, hi): expected few (probe), many (probe), side (fits). */
+  /* [lo, hi): expected few (probe), many (probe), side (fits: the way). */
+  enum { BY_VALUE = MIDA_KEY_SIDE_BY_VALUE, BY_ID = MIDA_KEY_SIDE_BY_ID };
   static const struct {
-    const char *lo, *hi;
+    const char *lo, *hi, *full;
     int few, many, side;
   } cases[] = {
-      {"used.lr>=0.5", "used.lr<0.51", 1, 0, 1}, /* 600 */
-      {"used.lr>=0.1", "used.lr<0.5", 0, 1, 1},  /* 24,000 */
-      {"used.lr>=0", "used.lr<0.95", 0, 1, 0},   /* 57,000 */
-      /* 6,000, all among the newest: the walk finds a page at once. */
-      {"used.lr>=0.9", "used.lr<1", 1, 0, 0},
+      {"used.lr>=0.5", "used.lr<0.51", "x >= 0.5 AND x < 0.51", 1, 0,
+       BY_VALUE}, /* 600 */
+      {"used.lr>=0.1", "used.lr<0.5", "x >= 0.1 AND x < 0.5", 0, 1,
+       BY_VALUE}, /* 24,000 */
+      {"used.lr>=0", "used.lr<0.95", "x >= 0 AND x < 0.95", 0, 1,
+       BY_ID}, /* 57,000: counted, then by id */
+      /* 6,000, all among the newest: the walk by id finds a page at once. */
+      {"used.lr>=0.9", "used.lr<1", "x >= 0.9 AND x < 1", 1, 0, BY_ID},
   };
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     mida__predicate p[2];
@@ -1909,8 +2012,36 @@ static void test_key_range_counted_few_or_many(void **state) {
     mida__buf_free(&sql);
     assert_int_equal(mida__key_side_fits(sink, p, 2, 1, NULL, 101),
                      cases[c].side);
-    if (!cases[c].side)
-      assert_int_equal(p[0].many, 1);
+    /* The first two pages, as a full scan gives them; each read from the
+     * side table's index of its way alone. */
+    char full_sql[512];
+    snprintf(full_sql, sizeof full_sql,
+             "SELECT id FROM (SELECT id, mida_num(used, 'lr') AS x FROM task)"
+             " WHERE %s ORDER BY id DESC LIMIT 202",
+             cases[c].full);
+    char *full = query_text(sink, full_sql, 0);
+    char *plan = NULL;
+    char *first = side_page(sink, p, cases[c].side, NULL, &plan);
+    const char *index = cases[c].side == BY_ID
+                            ? "USING COVERING INDEX task_key_num_by_task"
+                            : "USING PRIMARY KEY (name=? AND value>? AND"
+                              " value<?)";
+    if (strstr(plan, index) == NULL)
+      fail_msg("%s %s: not %s: %s", cases[c].lo, cases[c].hi, index, plan);
+    free(plan);
+    assert_int_equal(strncmp(first, full, strlen(first)), 0);
+    char last[64];
+    size_t len = strlen(first);
+    assert_true(len > 37 && first[len - 1] == '\n');
+    snprintf(last, sizeof last, "%.36s", first + len - 37);
+    char *second = side_page(sink, p, cases[c].side, last, &plan);
+    free(plan);
+    char both[1 << 15];
+    snprintf(both, sizeof both, "%s%s", first, second);
+    assert_string_equal(both, full);
+    free(first);
+    free(second);
+    free(full);
   }
   mida__sink_close(sink);
 }
@@ -1940,6 +2071,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_schema_7_key_side_migrated, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_schema_9_key_side_index_migrated,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_key_range_counted_few_or_many, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_metric_blocks, setup, teardown),
