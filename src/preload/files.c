@@ -12,7 +12,9 @@
  * usable. Reads and writes touch only the counters.
  *
  * A file is recorded when its last descriptor is closed (or at exec and
- * exit): fstat() gives its identity ("inode:dev:ino:mtime_ns:size") and
+ * exit): fstat() gives its identity ("inode:dev:ino:mtime_ns:size") -- or
+ * the program's own fstat of a file it only read, made just before (see
+ * seen_stat) -- and
  * tells a regular file from a directory, and the open flags and counters
  * give its role: generated if it was written, truncated or mapped writable
  * (or created by O_CREAT and still empty), used if it was opened for
@@ -26,6 +28,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 _Atomic int32_t mida__pl_fd_map[MIDA_PL_FDS];
@@ -53,6 +56,135 @@ static __thread uint32_t tls_cwd_generation
 /* Offsets of stdio and inherited descriptors, to count what libc's own
  * buffered I/O moved (never seen by the read/write wrappers). */
 static int64_t start_offset[MIDA_PL_FILES];
+
+/* The entries open for writing (bit i: entry i), and a count moved each
+ * time one is taken or given back, or a file is truncated by name: what
+ * own_writes() sums up. */
+static _Atomic uint64_t writers[MIDA_PL_FILES / 64];
+static _Atomic uint64_t writers_epoch;
+/* Bit w: writers[w] has had a bit set (never cleared: clearing it could
+ * race with a setter), so that own_writes() looks only at those words. */
+static _Atomic uint64_t writers_words;
+
+static void writer_set(int i, int on) {
+  uint64_t bit = 1ull << (i % 64);
+  if (on)
+    atomic_fetch_or_explicit(&writers_words, 1ull << (i / 64),
+                             memory_order_relaxed);
+  uint64_t had =
+      on ? atomic_fetch_or_explicit(&writers[i / 64], bit, memory_order_relaxed)
+         : atomic_fetch_and_explicit(&writers[i / 64], ~bit,
+                                     memory_order_relaxed);
+  if (on || (had & bit) != 0)
+    atomic_fetch_add_explicit(&writers_epoch, 1, memory_order_relaxed);
+}
+
+void mida__pl_files_changed(void) {
+  atomic_fetch_add_explicit(&writers_epoch, 1, memory_order_relaxed);
+}
+
+/* A summary of everything this process wrote through its files open for
+ * writing: the epoch, plus the bytes and marks of each; any change between
+ * two calls means it may have written. UINT64_MAX: unknown (a writer's
+ * bytes go through libc's buffers or a writable mapping, unseen). */
+static uint64_t own_writes(void) {
+  uint64_t sum = atomic_load_explicit(&writers_epoch, memory_order_acquire);
+  uint64_t words = atomic_load_explicit(&writers_words, memory_order_relaxed);
+  while (words != 0) {
+    int w = __builtin_ctzll(words);
+    words &= words - 1;
+    uint64_t bits = atomic_load_explicit(&writers[w], memory_order_relaxed);
+    while (bits != 0) {
+      int i = w * 64 + __builtin_ctzll(bits);
+      bits &= bits - 1;
+      mida__pl_file *f = &mida__pl_files[i];
+      uint8_t marks = atomic_load_explicit(&f->marks, memory_order_relaxed);
+      if ((marks & MIDA_PL_MAPPED_W) != 0 || f->stream != NULL ||
+          start_offset[i] >= 0)
+        return UINT64_MAX;
+      sum += atomic_load_explicit(&f->nwritten, memory_order_relaxed) +
+             ((uint64_t)marks << 56);
+    }
+  }
+  return sum == UINT64_MAX ? 0 : sum;
+}
+
+/* The program's last fstat of each entry's file (stat.c), and when (coarse
+ * monotonic ns; 0: none). At close it stands for the fstat(2) the record
+ * needs when nothing this process did can have changed the file in
+ * between: the entry is open for reading only, its marks did not change
+ * since (no mapping), libc's stdio does not read it unseen (no stream, no
+ * starting offset), and nothing was written through any of the process's
+ * files open for writing (own_writes() the same: no write, truncation or
+ * mapping, no writer opened or closed) -- and it was taken less than
+ * STAT_FRESH_NS before the close, a window like the one between a
+ * program's last read and its close, in which another process's write is
+ * not seen either. */
+typedef struct seen_stat {
+  _Atomic int64_t at; /* when; 0 while empty or being written */
+  uint8_t marks;      /* the entry's marks then */
+  uint64_t writes;    /* own_writes() then */
+  dev_t dev;          /* what fstat said: what a record needs of it */
+  ino_t ino;
+  mode_t mode;
+  off_t size;
+  struct timespec mtim;
+} seen_stat;
+
+static seen_stat seen[MIDA_PL_FILES];
+
+#define STAT_FRESH_NS 10000000 /* 10 ms */
+
+/* Coarse monotonic time in ns (the vDSO's: no system call), never 0. */
+static int64_t coarse_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+    return 1;
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + 1;
+}
+
+void mida__pl_saw_stat(int fd, const struct stat *st) {
+  mida__pl_file *f = mida__pl_file_of(fd);
+  if (f == NULL || f->kind != MIDA_PL_PATH_KIND || f->mode != MIDA_PL_R ||
+      !S_ISREG(st->st_mode))
+    return;
+  seen_stat *s = &seen[f - mida__pl_files];
+  atomic_store_explicit(&s->at, 0, memory_order_relaxed);
+  atomic_thread_fence(memory_order_release);
+  s->marks = atomic_load_explicit(&f->marks, memory_order_relaxed);
+  s->writes = own_writes();
+  if (s->writes == UINT64_MAX)
+    return;
+  s->dev = st->st_dev;
+  s->ino = st->st_ino;
+  s->mode = st->st_mode;
+  s->size = st->st_size;
+  s->mtim = st->st_mtim;
+  atomic_store_explicit(&s->at, coarse_ns(), memory_order_release);
+}
+
+/* The identity of f's file from the program's own fstat, if it may stand
+ * for one taken now (see seen_stat): 1 and *st, or 0. */
+static int stat_seen(mida__pl_file *f, struct stat *st) {
+  size_t i = (size_t)(f - mida__pl_files);
+  seen_stat *s = &seen[i];
+  int64_t at = atomic_load_explicit(&s->at, memory_order_acquire);
+  if (at == 0 || f->mode != MIDA_PL_R || f->stream != NULL ||
+      start_offset[i] >= 0 ||
+      s->marks != atomic_load_explicit(&f->marks, memory_order_relaxed) ||
+      coarse_ns() - at > STAT_FRESH_NS || own_writes() != s->writes)
+    return 0;
+  /* Only what a record reads (mida__pl_record_file, the links, the
+   * version id); the rest of *st is left as it is. */
+  st->st_dev = s->dev;
+  st->st_ino = s->ino;
+  st->st_mode = s->mode;
+  st->st_size = s->size;
+  st->st_mtim = s->mtim;
+  atomic_thread_fence(memory_order_acquire);
+  /* Rewritten meanwhile (another thread's fstat): ask the kernel. */
+  return atomic_load_explicit(&s->at, memory_order_relaxed) == at;
+}
 
 /* ---- paths ------------------------------------------------------------- */
 
@@ -306,6 +438,7 @@ static int entry_take(void) {
       f->told_read = 0;
       f->told_written = 0;
       start_offset[i] = -1;
+      atomic_store_explicit(&seen[i].at, 0, memory_order_relaxed);
       atomic_store_explicit(&next_entry, (i + 1) % MIDA_PL_FILES,
                             memory_order_relaxed);
       return (int)i;
@@ -315,6 +448,7 @@ static int entry_take(void) {
 }
 
 static void entry_put(int i) {
+  writer_set(i, 0);
   atomic_store_explicit(&mida__pl_files[i].refs, 0, memory_order_release);
   atomic_store_explicit(&next_entry, (uint32_t)i, memory_order_relaxed);
 }
@@ -403,6 +537,8 @@ void mida__pl_track_open(int fd, int dirfd, const char *path, int flags) {
   if ((flags & O_CREAT) != 0)
     marks |= MIDA_PL_CREATE;
   atomic_store_explicit(&f->marks, marks, memory_order_relaxed);
+  if ((f->mode & MIDA_PL_W) != 0)
+    writer_set(i, 1);
   if (mida__pl_thread_task(&f->wf_task) == 0)
     memset(&f->wf_task, 0, sizeof f->wf_task);
   map_install(fd, i);
@@ -471,6 +607,8 @@ void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten) {
   }
   f->kind = MIDA_PL_PATH_KIND;
   f->mode = (uint8_t)mode;
+  if ((mode & MIDA_PL_W) != 0)
+    writer_set(i, 1);
   atomic_store_explicit(&f->marks, MIDA_PL_INHERITED, memory_order_relaxed);
   atomic_store_explicit(&f->nread, nread, memory_order_relaxed);
   atomic_store_explicit(&f->nwritten, nwritten, memory_order_relaxed);
@@ -553,7 +691,9 @@ void mida__pl_record_file(mida__pl_file *f, int fd) {
   if (f->kind != MIDA_PL_PATH_KIND)
     return;
   struct stat st;
-  int ok = fd >= 0 ? fstat(fd, &st) : stat(f->path, &st);
+  int ok = fd < 0              ? stat(f->path, &st)
+           : stat_seen(f, &st) ? 0
+                               : fstatat(fd, "", &st, AT_EMPTY_PATH);
   if (ok != 0 || !S_ISREG(st.st_mode))
     return; /* a directory, a device, or gone */
   add_buffered(f, fd);
@@ -662,6 +802,7 @@ void mida__pl_files_reset_counts(void) {
       keep |= MIDA_PL_UNANNOUNCED; /* the child writes as itself */
     atomic_store_explicit(&f->marks, keep, memory_order_relaxed);
     memset(&f->wf_task, 0, sizeof f->wf_task);
+    atomic_store_explicit(&seen[i].at, 0, memory_order_relaxed);
   }
   /* What libc's buffers move from now on is the child's: count from the
    * offsets the descriptors have now. */

@@ -119,6 +119,8 @@ MIDA_PL_EXPORT int remove(const char *path) {
 
 /* After a successful truncate(path): a new version, generated. */
 static int truncated(int rc, const char *path) {
+  if (rc == 0)
+    mida__pl_files_changed();
   if (rc != 0 || !mida__pl_enter())
     return rc;
   int saved = errno;

@@ -19,7 +19,7 @@
  * How it stays out of the way (STYLE.md, "Interposition"):
  *
  * - one file per intercepted family: open.c, close_dup.c, rw.c, stdio.c,
- *   mmap.c, names.c, exec.c, process.c; each wrapper finds the real
+ *   mmap.c, stat.c, names.c, exec.c, process.c; each wrapper finds the real
  *   function lazily with dlsym(RTLD_NEXT) (real.c);
  * - reads and writes only add to counters of a preallocated table indexed
  *   by descriptor (files.c): no lock, no allocation, no system call beyond
@@ -184,6 +184,15 @@ void mida__pl_set_marks(int fd, unsigned marks);
 /* fd now refers to what old refers to (dup, dup2, fcntl F_DUPFD). If fd
  * was tracked, it is released first (see mida__pl_release). */
 void mida__pl_dup(int old, int fd);
+
+/* The program's own fstat of fd succeeded with st (stat.c): kept as the
+ * identity of fd's file for its close if nothing can have changed it in
+ * between (see files.c). No lock, no system call, errno untouched. */
+void mida__pl_saw_stat(int fd, const struct stat *st);
+
+/* This process changed a file by name (truncate): a kept fstat of any
+ * file may be out of date. */
+void mida__pl_files_changed(void);
 
 /* Called before fd is closed: drops its reference and, on the last one,
  * records the file (mida__pl_record_file). fd must still be open. */

@@ -16,6 +16,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -88,6 +89,8 @@
   X(truncate64, int, (const char *, off_t))                                  \
   X(ftruncate, int, (int, off_t))                                            \
   X(ftruncate64, int, (int, off_t))                                          \
+  X(fstat, int, (int, struct stat *))                                        \
+  X(fstat64, int, (int, struct stat64 *))                                    \
   X(chdir, int, (const char *))                                              \
   X(fchdir, int, (int))                                                      \
   X(execve, int, (const char *, char *const[], char *const[]))               \

@@ -135,6 +135,39 @@ static int mode_failexec(void) {
   return write_file(path_of("after.txt"), "still me\n") == 0 ? 0 : 1;
 }
 
+/* Files this process looks at (fstat) while it reads them, then changes
+ * itself before it closes them: through another descriptor (a, d) or by
+ * name (b). What the reader used is the file as it is at its close. */
+static int mode_statchange(void) {
+  char buf[16];
+  struct stat st;
+  if (write_file(path_of("a"), "hello") != 0 ||
+      write_file(path_of("b"), "hello") != 0 ||
+      write_file(path_of("d"), "hello") != 0)
+    return 1;
+  int ra = open(path_of("a"), O_RDONLY);
+  if (ra < 0 || fstat(ra, &st) != 0 || read(ra, buf, 5) != 5)
+    return 1;
+  int wa = open(path_of("a"), O_WRONLY | O_APPEND);
+  if (wa < 0 || write(wa, "world", 5) != 5)
+    return 1;
+  close(wa);
+  close(ra);
+  int rb = open(path_of("b"), O_RDONLY);
+  if (rb < 0 || fstat(rb, &st) != 0 || read(rb, buf, 5) != 5 ||
+      truncate(path_of("b"), 2) != 0)
+    return 1;
+  close(rb);
+  int wd = open(path_of("d"), O_WRONLY | O_APPEND);
+  int rd = open(path_of("d"), O_RDONLY);
+  if (wd < 0 || rd < 0 || fstat(rd, &st) != 0 || read(rd, buf, 5) != 5 ||
+      write(wd, "!", 1) != 1)
+    return 1;
+  close(rd);
+  close(wd);
+  return 0;
+}
+
 static int mode_rename(void) {
   if (write_file(path_of(".final.tmp"), "complete\n") != 0)
     return 1;
@@ -346,6 +379,8 @@ int main(int argc, char **argv) {
     return mode_failexec();
   if (strcmp(m, "rename") == 0)
     return mode_rename();
+  if (strcmp(m, "statchange") == 0)
+    return mode_statchange();
   if (strcmp(m, "dup2") == 0)
     return mode_dup2();
   if (strcmp(m, "killme") == 0)

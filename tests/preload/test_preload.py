@@ -265,6 +265,20 @@ def test_python_subprocess(r):
                    for a, _, name in links)
 
 
+def test_a_file_changed_by_its_reader_is_recorded_as_at_close(r):
+    """The library may take a program's own fstat of a file it only reads
+    as the file's identity at close (src/preload/files.c, seen_stat), but
+    not when the process itself changed the file in between: appended
+    through another descriptor (a, d: that writer opened after the fstat,
+    or before it) or truncated by name (b). The version used is the one at
+    close, as when the library asks fstat itself."""
+    p = r.run(helper(), "statchange", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    used = {uri.rsplit("/", 1)[1]: int(data.rsplit(":", 1)[1])
+            for _, role, data, uri, _ in r.link_rows() if role == "used"}
+    assert used == {"a": 10, "b": 2, "d": 6}
+
+
 def test_mmap_and_stdio(r):
     write(r.dir / "in", "0123456789abcdef" * 4)
     assert r.run(helper(), "mmap", str(r.dir)).returncode == 0
