@@ -29,12 +29,19 @@ typedef struct link_total {
 
 static link_total totals[LINKS];
 
-static uint64_t link_key(const mida_id_t *task, const struct stat *st,
-                         int role) {
+/* The FNV-1a hash of the task's id. */
+static uint64_t task_hash(const mida_id_t *task) {
   uint64_t h = 0xcbf29ce484222325ull;
   const unsigned char *p = task->bytes;
   for (int i = 0; i < 16; i++)
     h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/* The key of a link: the hash of the task's, continued over the file
+ * version and the role; never 0. */
+static uint64_t link_key(uint64_t task_h, const struct stat *st, int role) {
+  uint64_t h = task_h;
   uint64_t parts[5] = {(uint64_t)st->st_dev, (uint64_t)st->st_ino,
                        (uint64_t)st->st_mtim.tv_sec,
                        (uint64_t)st->st_mtim.tv_nsec,
@@ -44,11 +51,29 @@ static uint64_t link_key(const mida_id_t *task, const struct stat *st,
   return h | 1;
 }
 
+/* Where a link's probes start: inodes are taken in groups of 64 numbers,
+ * each group on 128 neighbouring slots (two per inode: used, generated)
+ * placed by a hash of the group, the task and the device. The files a
+ * program goes through one after another -- made together, so numbered
+ * together -- then share a few cache lines and pages, where slots picked
+ * by the whole key scattered the closes over the table (a cache miss each,
+ * and a page fault the first time); groups still spread like hashed keys,
+ * so a long run of inodes does not fill the table solid. */
+static uint64_t link_start(uint64_t task_h, const struct stat *st, int role) {
+  uint64_t ino = (uint64_t)st->st_ino;
+  uint64_t group =
+      ((ino >> 6) ^ task_h ^ (uint64_t)st->st_dev) * 0x9e3779b97f4a7c15ull;
+  return (group >> 32) * 128 + (ino & 63) * 2 +
+         (uint64_t)(role == MIDA_GENERATED);
+}
+
 int64_t mida__pl_link_total(const mida_id_t *task, const struct stat *st,
                             int role, uint64_t more) {
-  uint64_t key = link_key(task, st, role);
+  uint64_t task_h = task_hash(task);
+  uint64_t key = link_key(task_h, st, role);
+  uint64_t start = link_start(task_h, st, role);
   for (uint32_t k = 0; k < PROBES; k++) {
-    link_total *t = &totals[(key + k) & (LINKS - 1)];
+    link_total *t = &totals[(start + k) & (LINKS - 1)];
     uint64_t have = atomic_load_explicit(&t->key, memory_order_acquire);
     if (have == 0) {
       uint64_t expect = 0;
