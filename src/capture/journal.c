@@ -428,6 +428,30 @@ static int reserve_blocks(int fd, size_t bytes) {
   return e;
 }
 
+/* Writes zeros over the file's first bytes with pwrite(2), after
+ * reserve_blocks(). Blocks that posix_fallocate() reserved are "unwritten"
+ * extents (ext4, XFS): the first store through the mapping into each page
+ * then converts its extent in a page fault of its own, which made a 256
+ * KiB segment cost ~0.5 ms to make and fill on ext4 (~0.4 us per record);
+ * one write of zeros converts them all at once and leaves the pages in the
+ * page cache (~0.1 ms in all). The zeros come from a buffer in .bss that is
+ * only ever read: the kernel's shared zero page, no memory. Returns 0 or an
+ * errno value. */
+static int zero_blocks(int fd, size_t bytes) {
+  static char zeros[64 * 1024];
+  size_t done = 0;
+  while (done < bytes) {
+    size_t n = bytes - done < sizeof zeros ? bytes - done : sizeof zeros;
+    ssize_t w = pwrite(fd, zeros, n, (off_t)done);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return w < 0 ? errno : EIO;
+    done += (size_t)w;
+  }
+  return 0;
+}
+
 /* Bytes on disk of the segment files (*.mj, *.mj.tmp) in dir, whoever
  * writes them. Returns MIDA_OK or MIDA_EIO. */
 static int spool_bytes(const char *dir, uint64_t *out) {
@@ -574,6 +598,8 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
    * its storage before the first write, so a full disk is an error here
    * and never a SIGBUS in the middle of an append. */
   int fa = reserve_blocks(fd, map_bytes);
+  if (fa == 0)
+    fa = zero_blocks(fd, map_bytes);
   if (fa != 0) {
     rc = is_no_space(fa) ? MIDA_EFULL : MIDA_EIO;
     mida__errbuf_set(err, errlen, "cannot reserve %zu bytes for %s: %s",
