@@ -1299,11 +1299,57 @@ static void test_skips_unknown_and_bad_json(void **state) {
   mida__sink_close(sink);
 }
 
+/* A writer's open stamps the store with its schema text (PRAGMA
+ * user_version); the next open finds it current and runs no schema
+ * statement: an index dropped behind mida's back stays dropped. */
+static void test_schema_stamped_once(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  assert_query(sink, "SELECT user_version != 0 FROM pragma_user_version",
+               "1\n");
+  mida__sink_close(sink);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "DROP INDEX task_by_seq", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  sink = open_store(fx->path, 0);
+  assert_query(sink,
+               "SELECT count(*) FROM sqlite_schema WHERE name = 'task_by_seq'",
+               "0\n");
+  mida__sink_close(sink);
+}
+
+/* A store stamped by another schema text (another mida) or by none gets
+ * this mida's schema statements again, and its stamp. */
+static void test_schema_other_stamp_runs_again(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  char *stamp = query_text(sink, "PRAGMA user_version", 0);
+  mida__sink_close(sink);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "DROP INDEX task_by_seq;"
+                                " PRAGMA user_version = 12345",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  sink = open_store(fx->path, 0);
+  assert_query(sink,
+               "SELECT count(*) FROM sqlite_schema WHERE name = 'task_by_seq'",
+               "1\n");
+  assert_query(sink, "PRAGMA user_version", stamp);
+  free(stamp);
+  mida__sink_close(sink);
+}
+
 /* ---- tests: query ------------------------------------------------------ */
 
 static void test_query_refuses_writes(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
+  char *stamp = query_text(sink, "PRAGMA user_version", 0);
   static const char *const writes[] = {
       "INSERT INTO task(id) VALUES('x')",
       "UPDATE task SET status = 'ERROR'",
@@ -1333,7 +1379,8 @@ static void test_query_refuses_writes(void **state) {
     assert_non_null(strstr(mida__sink_errmsg(sink), "read-only"));
   }
   assert_query(sink, "SELECT count(*) FROM task", "0\n");
-  assert_query(sink, "PRAGMA user_version", "0\n");
+  assert_query(sink, "PRAGMA user_version", stamp); /* not 5 */
+  free(stamp);
   /* Two statements are refused, whatever they are. */
   assert_int_equal(
       mida__sink_query(sink, "SELECT 1; SELECT 2", NULL, 0, NULL, NULL),
@@ -2057,6 +2104,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_schema_1_migrated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_schema_stamped_once, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_schema_other_stamp_runs_again, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_task_begin_end, setup, teardown),
       cmocka_unit_test_setup_teardown(test_update_sets_only_its_columns, setup,
                                       teardown),
