@@ -57,9 +57,9 @@ typedef struct recovery {
   mida__rec *recs;
   char *err; /* where the first error's message goes */
   size_t errlen;
-  int rc;                             /* the first error, MIDA_OK if none */
-  journal_id *journals;               /* seen so far */
-  size_t njournals;                   /* entries at journals */
+  int rc;               /* the first error, MIDA_OK if none */
+  journal_id *journals; /* seen so far */
+  size_t njournals;     /* entries at journals */
   mida__recover_progress_fn progress; /* told after each batch, or NULL */
   void *progress_ctx;                 /* its first argument */
 } recovery;
@@ -244,6 +244,43 @@ static int mark_lost(recovery *r) {
   return rc;
 }
 
+/* The buffers of a recovery: a batch of frames and of decoded records
+ * (MIDA_SHIP_BATCH each: 3.8 MB of records) and the table of journals. */
+struct mida__recover_buffers {
+  mida__frame *frames;
+  mida__rec *recs;
+  journal_id *journals;
+};
+
+int mida__recover_buffers_new(mida__recover_buffers **out) {
+  mida__recover_buffers *b = mida__calloc(1, sizeof *b);
+  /* Not zeroed: peek fills the frames it returns, a record is zeroed by
+   * its decoding (mida__rec_decode, mida__rec_counter) and a journal entry
+   * when it is added. */
+  if (b != NULL) {
+    b->frames = mida__malloc(MIDA_SHIP_BATCH * sizeof *b->frames);
+    b->recs = mida__malloc(MIDA_SHIP_BATCH * sizeof *b->recs);
+    b->journals = mida__malloc(MAX_JOURNALS * sizeof *b->journals);
+  }
+  if (b == NULL || b->frames == NULL || b->recs == NULL ||
+      b->journals == NULL) {
+    mida__recover_buffers_free(b);
+    *out = NULL;
+    return MIDA_ENOMEM;
+  }
+  *out = b;
+  return MIDA_OK;
+}
+
+void mida__recover_buffers_free(mida__recover_buffers *b) {
+  if (b == NULL)
+    return;
+  mida__free(b->frames);
+  mida__free(b->recs);
+  mida__free(b->journals);
+  mida__free(b);
+}
+
 int mida__recover_spool(const char *spool_dir, mida__sink *sink,
                         mida__recover_stats *st, char *err, size_t errlen) {
   return mida__recover_spool_progress(spool_dir, sink, st, err, errlen, NULL,
@@ -255,50 +292,52 @@ int mida__recover_spool_progress(const char *spool_dir, mida__sink *sink,
                                  size_t errlen,
                                  mida__recover_progress_fn progress,
                                  void *progress_ctx) {
+  mida__recover_buffers *b = NULL;
+  if (mida__recover_buffers_new(&b) != MIDA_OK) {
+    memset(st, 0, sizeof *st);
+    snprintf(err, errlen, "out of memory");
+    return MIDA_ENOMEM;
+  }
+  int rc = mida__recover_spool_with(b, spool_dir, sink, st, err, errlen,
+                                    progress, progress_ctx);
+  mida__recover_buffers_free(b);
+  return rc;
+}
+
+int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
+                             mida__sink *sink, mida__recover_stats *st,
+                             char *err, size_t errlen,
+                             mida__recover_progress_fn progress,
+                             void *progress_ctx) {
   memset(st, 0, sizeof *st);
+  /* Only the journals table starts empty: the batch buffers are written
+   * before they are read (mida__orphan_peek, mida__decode_frames). */
   recovery r = {.sink = sink,
                 .st = st,
+                .frames = b->frames,
+                .recs = b->recs,
                 .err = err,
                 .errlen = errlen,
                 .rc = MIDA_OK,
+                .journals = b->journals,
                 .progress = progress,
                 .progress_ctx = progress_ctx};
   if (errlen > 0)
     err[0] = '\0';
-  /* Not zeroed: peek fills the frames it returns, a record is zeroed by
-   * its decoding (mida__rec_decode, mida__rec_counter) and a journal entry
-   * when it is added. calloc() zeroed the 3.8 MB of records on every call
-   * once malloc's mmap threshold had grown past them (each collector pass
-   * of `mida run`): 1.4 M instructions and ~900 page faults a pass. */
-  r.frames = mida__malloc(MIDA_SHIP_BATCH * sizeof *r.frames);
-  r.recs = mida__malloc(MIDA_SHIP_BATCH * sizeof *r.recs);
-  r.journals = mida__malloc(MAX_JOURNALS * sizeof *r.journals);
-  int rc = MIDA_ENOMEM;
-  if (r.frames == NULL || r.recs == NULL || r.journals == NULL) {
-    snprintf(err, errlen, "out of memory");
-    goto out;
-  }
   /* A spool that another user could have filled or swapped is not read:
    * its segments would become records in this user's store. */
-  rc = mida__spool_dir_prepare(spool_dir, false, err, errlen);
-  if (rc == MIDA_ENOTFOUND) {
-    rc = MIDA_OK; /* nothing was ever journaled here */
-    goto out;
-  }
+  int rc = mida__spool_dir_prepare(spool_dir, false, err, errlen);
+  if (rc == MIDA_ENOTFOUND)
+    return MIDA_OK; /* nothing was ever journaled here */
   if (rc != MIDA_OK)
-    goto out;
+    return rc;
   (void)mida__spool_sweep(spool_dir);
   rc = mida__spool_list(spool_dir, recover_segment, &r);
   if (rc != MIDA_OK) {
     snprintf(err, errlen, "cannot read the spool directory %s", spool_dir);
-    goto out;
+    return rc;
   }
   if (r.rc == MIDA_OK)
     (void)mark_lost(&r);
-  rc = r.rc;
-out:
-  mida__free(r.frames);
-  mida__free(r.recs);
-  mida__free(r.journals);
-  return rc;
+  return r.rc;
 }

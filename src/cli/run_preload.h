@@ -13,6 +13,7 @@
 #ifndef MIDA_CLI_RUN_PRELOAD_H
 #define MIDA_CLI_RUN_PRELOAD_H
 
+#include "capture/recovery.h"
 #include "cli/cli.h"
 #include "mida.h"
 
@@ -39,6 +40,8 @@ typedef struct mida__run_preload {
   mida__sink *sink;          /* the collector's sink, opened on its first
                                 pass, or NULL */
   int sink_failed;           /* it could not be opened (said once) */
+  mida__recover_buffers *buffers; /* the passes' buffers (made with the
+                                     sink), or NULL */
   pthread_t collector;       /* ships journals of ended processes */
   int collector_started;     /* whether it runs */
   int stop_fd;               /* eventfd: written to stop the collector */
