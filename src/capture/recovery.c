@@ -6,9 +6,12 @@
  * Recovery reads it from its recorded head, ships the frames it can verify
  * (skipping and counting torn or corrupt ones), records the counts in the
  * store as COUNTER records of the dead process, and removes the file once
- * everything in it is durable in the sink. A failure of the sink leaves the
- * file where it is, with its head at the last batch that did get in, so a
- * later recovery goes on from there. A segment whose header is damaged is
+ * everything in it is durable in the sink: the batches of up to
+ * GROUP_SEGMENTS segments are put deferred (sink.h) and made durable by
+ * one mida__sink_sync, before those segments are removed. A failure of the
+ * sink leaves the group's files where they are, each with its head at the
+ * last batch known to be durable, so a later recovery goes on from there
+ * (a record applied twice changes nothing). A segment whose header is damaged is
  * read frame by frame without it (journal.h, "Damaged headers") and kept
  * aside as <name>.mj.quarantine rather than removed; the store counts it.
  * Only a spool that passes the checks of spool_dir.h is read, and only the
@@ -50,6 +53,25 @@ typedef struct journal_id {
  * are shipped but not marked (a later recovery does it). */
 #define MAX_JOURNALS 1024
 
+/* A group: the segments whose records went into the sink deferred (sink.h)
+ * and are made durable together, by one mida__sink_sync, before each is
+ * removed. In SQLite that is one transaction instead of one per segment:
+ * its commit writes each page it changed once, where a commit per segment
+ * wrote the same pages (the tables' and indexes' right-most leaves) again
+ * for every segment. A group holds at most this many segments (each keeps
+ * its file open and mapped until the sync) and records (the time the
+ * store's write lock is held, the size of its WAL). */
+#define GROUP_SEGMENTS 64
+#define GROUP_RECORDS 16384
+
+/* A segment shipped into the open group, not yet removed. */
+typedef struct pending_segment {
+  mida__orphan *orphan; /* open and locked until the group is durable */
+  uint64_t mark;        /* its position after the frames shipped */
+  journal_id *jid;      /* its journal, or NULL */
+  uint64_t undecodable; /* frames it had that could not be decoded */
+} pending_segment;
+
 typedef struct recovery {
   mida__sink *sink;        /* destination */
   mida__recover_stats *st; /* running totals */
@@ -62,6 +84,9 @@ typedef struct recovery {
   size_t njournals;     /* entries at journals */
   mida__recover_progress_fn progress; /* told after each batch, or NULL */
   void *progress_ctx;                 /* its first argument */
+  pending_segment *pending;           /* the open group's segments */
+  size_t npending;                    /* entries at pending */
+  uint64_t group_records;             /* records put in the open group */
 } recovery;
 
 /* The entry of journal (pid, start) of host, added if new; NULL when the
@@ -126,6 +151,83 @@ static int put_counters(recovery *r, const mida__origin *origin,
   return n > 0 ? mida__sink_put_batch(r->sink, r->recs, n, origin) : MIDA_OK;
 }
 
+/* Ships what follows mark in a segment of the group, once the group is
+ * durable: nothing, unless a peek stopped short of the segment's end. */
+static int ship_rest(recovery *r, pending_segment *p) {
+  mida__origin origin = {mida__orphan_host(p->orphan),
+                         mida__orphan_pid(p->orphan)};
+  if (p->mark != 0)
+    mida__orphan_release(p->orphan, p->mark);
+  for (;;) {
+    uint64_t mark = 0;
+    size_t n = mida__orphan_peek(p->orphan, r->frames, MIDA_SHIP_BATCH, &mark);
+    if (n == 0)
+      return MIDA_OK;
+    uint64_t bad_before = p->undecodable;
+    int rc = mida__ship_frames(r->sink, r->frames, n, r->recs, &origin,
+                               &p->undecodable);
+    if (rc == MIDA_OK)
+      rc = mida__sink_sync(r->sink);
+    if (rc != MIDA_OK)
+      return rc;
+    mida__orphan_release(p->orphan, mark);
+    r->st->records += n - (p->undecodable - bad_before);
+  }
+}
+
+/* Makes the open group durable, then removes its segments (after their
+ * counters, durable too). On failure every segment of the group stays,
+ * to be shipped again (a record applied twice changes nothing), and the
+ * first error is kept. Returns MIDA_OK or that error. */
+static int flush_group(recovery *r) {
+  int rc = mida__sink_sync(r->sink);
+  for (size_t i = 0; i < r->npending && rc == MIDA_OK; i++)
+    rc = ship_rest(r, &r->pending[i]);
+  for (size_t i = 0; i < r->npending && rc == MIDA_OK; i++) {
+    pending_segment *p = &r->pending[i];
+    mida__origin origin = {mida__orphan_host(p->orphan),
+                           mida__orphan_pid(p->orphan)};
+    rc = put_counters(r, &origin,
+                      mida__orphan_corrupt(p->orphan) + p->undecodable,
+                      mida__orphan_dropped(p->orphan),
+                      mida__orphan_salvaged(p->orphan) ? 1 : 0);
+  }
+  if (rc == MIDA_OK)
+    rc = mida__sink_sync(r->sink);
+  for (size_t i = 0; i < r->npending; i++) {
+    pending_segment *p = &r->pending[i];
+    if (rc == MIDA_OK) {
+      r->st->corrupt += mida__orphan_corrupt(p->orphan) + p->undecodable;
+      r->st->dropped += mida__orphan_dropped(p->orphan);
+      r->st->segments++;
+      r->st->quarantined += mida__orphan_salvaged(p->orphan);
+    } else if (p->jid != NULL) {
+      p->jid->incomplete = true;
+    }
+    mida__orphan_close(p->orphan, rc == MIDA_OK);
+  }
+  r->npending = 0;
+  r->group_records = 0;
+  if (rc != MIDA_OK && r->rc == MIDA_OK) {
+    r->rc = rc;
+    snprintf(r->err, r->errlen, "shipping the spool: %s",
+             mida__sink_errmsg(r->sink));
+  }
+  return rc;
+}
+
+/* Leaves the open group's segments in place: a batch failed, and a store
+ * may have rolled the whole group back with it. */
+static void abandon_group(recovery *r) {
+  for (size_t i = 0; i < r->npending; i++) {
+    if (r->pending[i].jid != NULL)
+      r->pending[i].jid->incomplete = true;
+    mida__orphan_close(r->pending[i].orphan, false);
+  }
+  r->npending = 0;
+  r->group_records = 0;
+}
+
 static int recover_segment(void *ctx, const char *path) {
   recovery *r = ctx;
   mida__orphan *o = NULL;
@@ -160,39 +262,52 @@ static int recover_segment(void *ctx, const char *path) {
   for (;;) {
     uint64_t mark = 0;
     size_t n = mida__orphan_peek(o, r->frames, MIDA_SHIP_BATCH, &mark);
-    if (n == 0)
+    if (n == 0) {
+      /* Nothing (left) to ship: removed with the group, after its sync
+       * (also when the segment held no frames: it goes in order). */
       break;
+    }
     uint64_t bad_before = undecodable;
     rc = mida__ship_frames(r->sink, r->frames, n, r->recs, &origin,
                            &undecodable);
     if (rc != MIDA_OK)
       break;
-    mida__orphan_release(o, mark);
     r->st->records += n - (undecodable - bad_before);
+    r->group_records += n;
     if (r->progress != NULL)
       r->progress(r->progress_ctx, r->st);
+    if (n < MIDA_SHIP_BATCH) {
+      /* The peek stopped short of a full batch: the segment's end (the
+       * group's end checks that nothing follows). */
+      r->pending[r->npending++] = (pending_segment){o, mark, jid, undecodable};
+      o = NULL;
+      break;
+    }
+    /* A full batch: the next peek starts where this one was released,
+     * which waits for the group to be durable. */
+    rc = flush_group(r);
+    if (rc != MIDA_OK)
+      break;
+    mida__orphan_release(o, mark);
   }
-  uint64_t corrupt = mida__orphan_corrupt(o) + undecodable;
-  uint64_t dropped = mida__orphan_dropped(o);
-  bool salvaged = mida__orphan_salvaged(o);
-  if (rc == MIDA_OK)
-    rc = put_counters(r, &origin, corrupt, dropped, salvaged ? 1 : 0);
+  if (rc == MIDA_OK && o != NULL) {
+    r->pending[r->npending++] = (pending_segment){o, 0, jid, undecodable};
+    o = NULL;
+  }
   if (rc != MIDA_OK) {
     if (r->rc == MIDA_OK) {
       r->rc = rc;
       snprintf(r->err, r->errlen, "shipping %s: %s", path,
                mida__sink_errmsg(r->sink));
     }
-    mida__orphan_close(o, false);
+    mida__orphan_close(o, false); /* NULL when it is in the group */
     if (jid != NULL)
       jid->incomplete = true;
+    abandon_group(r);
     return 1; /* the sink is failing: stop here */
   }
-  r->st->corrupt += corrupt;
-  r->st->dropped += dropped;
-  r->st->segments++;
-  r->st->quarantined += salvaged;
-  mida__orphan_close(o, true);
+  if (r->npending == GROUP_SEGMENTS || r->group_records >= GROUP_RECORDS)
+    return flush_group(r) == MIDA_OK ? 0 : 1;
   return 0;
 }
 
@@ -236,6 +351,8 @@ static int mark_lost(recovery *r) {
   }
   if (rc == MIDA_OK && n > 0)
     rc = mida__sink_put_batch(r->sink, r->recs, n, NULL);
+  if (rc == MIDA_OK)
+    rc = mida__sink_sync(r->sink); /* the recovery's batches are deferred */
   if (rc != MIDA_OK && r->rc == MIDA_OK) {
     r->rc = rc;
     snprintf(r->err, r->errlen, "marking lost tasks: %s",
@@ -250,20 +367,22 @@ struct mida__recover_buffers {
   mida__frame *frames;
   mida__rec *recs;
   journal_id *journals;
+  pending_segment *pending; /* GROUP_SEGMENTS */
 };
 
 int mida__recover_buffers_new(mida__recover_buffers **out) {
   mida__recover_buffers *b = mida__calloc(1, sizeof *b);
   /* Not zeroed: peek fills the frames it returns, a record is zeroed by
-   * its decoding (mida__rec_decode, mida__rec_counter) and a journal entry
-   * when it is added. */
+   * its decoding (mida__rec_decode, mida__rec_counter), a journal entry
+   * when it is added, a pending segment when it is. */
   if (b != NULL) {
     b->frames = mida__malloc(MIDA_SHIP_BATCH * sizeof *b->frames);
     b->recs = mida__malloc(MIDA_SHIP_BATCH * sizeof *b->recs);
     b->journals = mida__malloc(MAX_JOURNALS * sizeof *b->journals);
+    b->pending = mida__malloc(GROUP_SEGMENTS * sizeof *b->pending);
   }
   if (b == NULL || b->frames == NULL || b->recs == NULL ||
-      b->journals == NULL) {
+      b->journals == NULL || b->pending == NULL) {
     mida__recover_buffers_free(b);
     *out = NULL;
     return MIDA_ENOMEM;
@@ -278,6 +397,7 @@ void mida__recover_buffers_free(mida__recover_buffers *b) {
   mida__free(b->frames);
   mida__free(b->recs);
   mida__free(b->journals);
+  mida__free(b->pending);
   mida__free(b);
 }
 
@@ -321,7 +441,8 @@ int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
                 .rc = MIDA_OK,
                 .journals = b->journals,
                 .progress = progress,
-                .progress_ctx = progress_ctx};
+                .progress_ctx = progress_ctx,
+                .pending = b->pending};
   if (errlen > 0)
     err[0] = '\0';
   /* A spool that another user could have filled or swapped is not read:
@@ -332,12 +453,19 @@ int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
   if (rc != MIDA_OK)
     return rc;
   (void)mida__spool_sweep(spool_dir);
+  /* The segments' batches are deferred and made durable a group at a
+   * time (GROUP_SEGMENTS); the sink's own setting is put back after. */
+  int deferred = sink->deferred;
+  mida__sink_defer(sink, 1);
   rc = mida__spool_list(spool_dir, recover_segment, &r);
+  if (r.npending > 0)
+    (void)flush_group(&r);
+  if (rc == MIDA_OK && r.rc == MIDA_OK)
+    (void)mark_lost(&r);
+  mida__sink_defer(sink, deferred);
   if (rc != MIDA_OK) {
     snprintf(err, errlen, "cannot read the spool directory %s", spool_dir);
     return rc;
   }
-  if (r.rc == MIDA_OK)
-    (void)mark_lost(&r);
   return r.rc;
 }

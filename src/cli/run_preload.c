@@ -19,7 +19,8 @@
  * with it), or once the library handed it over full (the journal's
  * handoff). A collector thread here ships orphans as soon as inotify says
  * a segment was closed, and every COLLECT_INTERVAL_MS, with the recovery
- * of src/capture (one transaction per segment, then the file is removed),
+ * of src/capture (the segments of a pass go in one group, made durable by
+ * one commit, then their files are removed),
  * so that it ships while the command runs; and once more after the
  * command has ended, so that the store holds everything when mida run
  * returns (with --detach-ship a detached `mida recover` ships the rest,

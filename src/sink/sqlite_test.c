@@ -526,6 +526,41 @@ static void test_task_begin_end(void **state) {
   mida__sink_close(sink);
 }
 
+/* Deferred batches (sink.h) go into one write transaction, which
+ * mida__sink_sync commits: until then another connection sees none of
+ * them, and a sink closed before its sync leaves none behind. */
+static void test_deferred_batches_commit_at_sync(void **state) {
+  fixture *fx = *state;
+  task_recs t;
+  make_task_recs(&t);
+  mida__sink *writer = open_store(fx->path, 0);
+  mida__sink *reader = open_store(fx->path, 0);
+  mida__sink_defer(writer, 1);
+  put(writer, &t.begin, 1);
+  put(writer, &t.end, 1);
+  assert_query(reader, "SELECT count(*) FROM task", "0\n");
+  assert_int_equal(mida__sink_sync(writer), MIDA_OK);
+  assert_query(reader, "SELECT status, ended FROM task", "FINISHED|5000\n");
+  assert_int_equal(mida__sink_sync(writer), MIDA_OK); /* nothing open */
+  /* A group never synced is not in the store. */
+  mida__rec w;
+  mida_id_t wid = mida_id_new();
+  rec_init(&w, MIDA_REC_WORKFLOW);
+  set_id(&w, MIDA_F_ID, &wid);
+  set_str(&w, MIDA_F_NAME, "unsynced");
+  put(writer, &w, 1);
+  mida__sink_close(writer);
+  assert_query(reader, "SELECT count(*) FROM workflow WHERE name = 'unsynced'",
+               "0\n");
+  /* Not deferred: each batch is committed when put returns. */
+  writer = open_store(fx->path, 0);
+  put(writer, &w, 1);
+  assert_query(reader, "SELECT count(*) FROM workflow WHERE name = 'unsynced'",
+               "1\n");
+  mida__sink_close(writer);
+  mida__sink_close(reader);
+}
+
 /* An update sets only the columns its records have values for (and the
  * ones the origin fills): a column it does not name keeps its index
  * entries as they are. Triggers on UPDATE OF a column fire when the SET
@@ -2109,6 +2144,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_schema_other_stamp_runs_again, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_task_begin_end, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deferred_batches_commit_at_sync,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_update_sets_only_its_columns, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_order_independence, setup, teardown),
