@@ -27,7 +27,9 @@ bench_preload_calls gives the cost of one open+close and one 4 KiB read.
     python3 bench/bench_preload.py BUILD [ROUNDS]
 
 With BENCH_PRELOAD_BEFORE=OTHER_BUILD, that build's `mida run` is timed
-too ("before"), for a comparison within the same run.
+too ("before"), and its library alone ("library before"), for a comparison
+within the same run. BENCH_PRELOAD_ONLY=TEXT runs only the workloads whose
+name contains TEXT (say "tar create").
 
 Prints a table and a final JSON line."""
 
@@ -176,8 +178,12 @@ def main():
     # BENCH_PRELOAD_BEFORE=OTHER_BUILD: that build's `mida run` too, as
     # "before" (a same-run comparison with an earlier version).
     before = os.environ.get("BENCH_PRELOAD_BEFORE")
+    before_lib = None
     if before:
+        before_lib = str(pathlib.Path(before).resolve() / "src" / "preload" /
+                         "libmida_preload.so")
         before = str(pathlib.Path(before).resolve() / "src" / "cli" / "mida")
+    only = os.environ.get("BENCH_PRELOAD_ONLY", "")
     lib = str(build / "src" / "preload" / "libmida_preload.so")
     strace = shutil.which("strace")
     env = {k: v for k, v in os.environ.items()
@@ -188,10 +194,13 @@ def main():
     loads = []
     try:
         for name, cmd, setup in workloads(build, base):
+            if only not in name:
+                continue
             times = {"plain": [], "mida run": [], "detach-ship": [],
                      "library": [], "strace": []}
             if before:
                 times["before"] = []
+                times["library before"] = []
             cpus = {conf: [] for conf in times}
             for r in range(rounds):
                 for conf in times:
@@ -215,10 +224,11 @@ def main():
                         t = timed([mida, "--store", str(store), "run",
                                    "--detach-ship", "--", *cmd], env, base)
                         wait_detached(base / "run.db.spool")
-                    elif conf == "library":
-                        t = timed(cmd, dict(env, LD_PRELOAD=lib,
-                                            MIDA_PRELOAD_SPOOL=str(spool)),
-                                  base)
+                    elif conf in ("library", "library before"):
+                        t = timed(cmd, dict(
+                            env, MIDA_PRELOAD_SPOOL=str(spool),
+                            LD_PRELOAD=lib if conf == "library"
+                            else before_lib), base)
                     elif strace:
                         t = timed([strace, "-f", "-e",
                                    "trace=%file,%process", "-o",
@@ -232,7 +242,7 @@ def main():
             plain = times["plain"]
             row = [f"{name:34s}", f"plain {statistics.median(plain):6.2f}s"]
             for conf in ("mida run", "detach-ship", "library", "strace",
-                         "before"):
+                         "before", "library before"):
                 if len(times.get(conf, ())) == len(plain):
                     ratios = [t / p for t, p in zip(times[conf], plain)]
                     row.append(f"{conf} {100 * (statistics.median(ratios) - 1):+6.1f}%"
@@ -242,7 +252,7 @@ def main():
             row = [f"{'  CPU (user+sys)':34s}",
                    f"plain {statistics.median(cplain):6.2f}s"]
             for conf in ("mida run", "detach-ship", "library", "strace",
-                         "before"):
+                         "before", "library before"):
                 if len(cpus.get(conf, ())) == len(cplain):
                     ratios = [t / max(p, 1e-3) for t, p in zip(cpus[conf],
                                                                cplain)]
@@ -250,20 +260,45 @@ def main():
             print("  ".join(row), flush=True)
         calls = build / "bench" / "bench_preload_calls"
         micro = {}
-        for conf in ("plain", "mida run"):
-            work = base / f"calls-{conf.replace(' ', '')}"
-            work.mkdir()
-            cmd = [str(calls), str(work), "20000"]
-            if conf == "mida run":
-                cmd = [mida, "--store", str(base / "calls.db"), "run", "--",
-                       *cmd]
-            out = subprocess.run(cmd, env=env, capture_output=True,
-                                 text=True, check=True).stdout
-            micro[conf] = json.loads(out.strip().splitlines()[-1])
+        confs = ["plain", "library"] + (["library before"] if before else [])
+        per = {c: [] for c in confs}
+        for r in range(rounds):
+            for conf in confs:
+                work = base / f"calls-{r}-{conf.replace(' ', '')}"
+                work.mkdir()
+                spool = base / "calls.spool"
+                shutil.rmtree(spool, ignore_errors=True)
+                e = env if conf == "plain" else dict(
+                    env, MIDA_PRELOAD_SPOOL=str(spool),
+                    LD_PRELOAD=lib if conf == "library" else before_lib)
+                out = subprocess.run([str(calls), str(work), "20000"], env=e,
+                                     capture_output=True, text=True,
+                                     check=True).stdout
+                per[conf].append(json.loads(out.strip().splitlines()[-1]))
+        work = base / "calls-midarun"
+        work.mkdir()
+        out = subprocess.run([mida, "--store", str(base / "calls.db"), "run",
+                              "--", str(calls), str(work), "20000"], env=env,
+                             capture_output=True, text=True,
+                             check=True).stdout
+        micro["mida run"] = json.loads(out.strip().splitlines()[-1])
+        for conf in confs:
+            micro[conf] = {k: statistics.median(x[k]["median"]
+                                                for x in per[conf])
+                           for k in ("open_close_ns", "read4k_ns")}
         for k in ("open_close_ns", "read4k_ns"):
-            p, m = micro["plain"][k]["median"], micro["mida run"][k]["median"]
-            print(f"{k:14s} plain {p:8.0f} ns  under mida run {m:8.0f} ns"
-                  f"  (+{m - p:.0f} ns)")
+            p = micro["plain"][k]
+            row = [f"{k:14s} plain {p:8.0f} ns"]
+            for conf in confs[1:]:
+                # Differences within each round, then their median.
+                d = [x[k]["median"] - y[k]["median"]
+                     for x, y in zip(per[conf], per["plain"])]
+                row.append(f"{conf} +{statistics.median(d):.0f} ns"
+                           f" [{min(d):+.0f}..{max(d):+.0f}]")
+                micro[conf][k + "_added"] = round(statistics.median(d), 1)
+            m = micro["mida run"][k]["median"]
+            row.append(f"under mida run {m:8.0f} ns (one run)")
+            print("  ".join(row), flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     summary = {}
