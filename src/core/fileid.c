@@ -109,9 +109,9 @@ int mida__file_uri_path(const char *ref, char *buf, size_t cap) {
 }
 
 /* Writes v in decimal at p; returns the end. Its digits are counted
- * first (from its highest bit), then written from the last, two a step from a
- * table, in place: a version id has four numbers of up to 20 digits, on the
- * preload library's close path. */
+ * first (from its highest bit), then written from the last, eight then two
+ * a step from a table, in place: a version id has four numbers of up to 20
+ * digits, on the preload library's close path. */
 static char *put_decimal(char *p, uint64_t v) {
   static const char pairs[201] = "0001020304050607080910111213141516171819"
                                  "2021222324252627282930313233343536373839"
@@ -149,18 +149,27 @@ static char *put_decimal(char *p, uint64_t v) {
     digits = 1;
   char *end = p + digits;
   char *q = end;
-  while (v >= 100) {
-    unsigned r = (unsigned)(v % 100);
-    v /= 100;
-    q -= 2;
-    q[0] = pairs[2 * r];
-    q[1] = pairs[2 * r + 1];
+  /* Eight digits at a time in 32-bit arithmetic, then pairs. */
+  while (v >= 100000000) {
+    uint32_t low = (uint32_t)(v % 100000000);
+    v /= 100000000;
+    uint32_t hi4 = low / 10000, lo4 = low % 10000;
+    q -= 8;
+    memcpy(q, pairs + 2 * (hi4 / 100), 2);
+    memcpy(q + 2, pairs + 2 * (hi4 % 100), 2);
+    memcpy(q + 4, pairs + 2 * (lo4 / 100), 2);
+    memcpy(q + 6, pairs + 2 * (lo4 % 100), 2);
   }
-  if (v >= 10) {
-    q[-2] = pairs[2 * v];
-    q[-1] = pairs[2 * v + 1];
+  uint32_t w = (uint32_t)v;
+  while (w >= 100) {
+    q -= 2;
+    memcpy(q, pairs + 2 * (w % 100), 2);
+    w /= 100;
+  }
+  if (w >= 10) {
+    memcpy(q - 2, pairs + 2 * w, 2);
   } else {
-    q[-1] = (char)('0' + v);
+    q[-1] = (char)('0' + w);
   }
   return end;
 }
