@@ -146,7 +146,12 @@ MIDA_PL_EXPORT int truncate64(const char *path, off_t len) {
   return truncated(MIDA_PL_REAL(truncate64)(path, len), path);
 }
 
+/* After ftruncate(fd): its entry marked truncated, and any kept fstat
+ * made stale (a writer opened with O_TRUNC is marked from its open, so
+ * the mark alone would not change what files.c's own_writes() sums). */
 static int ftruncated(int rc, int fd) {
+  if (rc == 0)
+    mida__pl_files_changed();
   mida__pl_file *f = rc == 0 ? mida__pl_file_of(fd) : NULL;
   if (f != NULL)
     atomic_fetch_or_explicit(&f->marks, MIDA_PL_TRUNCATED,

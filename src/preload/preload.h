@@ -190,7 +190,7 @@ void mida__pl_dup(int old, int fd);
  * between (see files.c). No lock, no system call, errno untouched. */
 void mida__pl_saw_stat(int fd, const struct stat *st);
 
-/* This process changed a file by name (truncate): a kept fstat of any
+/* This process changed a file (truncate, ftruncate): a kept fstat of any
  * file may be out of date. */
 void mida__pl_files_changed(void);
 

@@ -21,6 +21,9 @@
  *   signals DIR         a timer's signal handler writes DIR/sig.txt
  *                       (open, write, close) while the program opens,
  *                       reads and closes DIR/in in a loop
+ *   statftruncate DIR  ftruncate()s DIR/e through a writer opened with
+ *                       O_TRUNC while reading it through a descriptor
+ *                       it fstat()ed
  *   forkthreads DIR     4 threads open and close files in a loop while
  *                       the main thread forks 20 children, each writing
  *                       DIR/c<i>.txt
@@ -165,6 +168,25 @@ static int mode_statchange(void) {
     return 1;
   close(rd);
   close(wd);
+  return 0;
+}
+
+/* A file truncated with ftruncate() through a writer that was opened with
+ * O_TRUNC (already marked truncated) while this process also reads it
+ * through a descriptor it looked at with fstat: what the reader used is
+ * the file at its close, 2 bytes, not the 5 of the fstat. */
+static int mode_statftruncate(void) {
+  char buf[16];
+  struct stat st;
+  int we = open(path_of("e"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (we < 0 || write(we, "hello", 5) != 5)
+    return 1;
+  int re = open(path_of("e"), O_RDONLY);
+  if (re < 0 || fstat(re, &st) != 0 || read(re, buf, 5) != 5 ||
+      ftruncate(we, 2) != 0)
+    return 1;
+  close(re);
+  close(we);
   return 0;
 }
 
@@ -381,6 +403,8 @@ int main(int argc, char **argv) {
     return mode_rename();
   if (strcmp(m, "statchange") == 0)
     return mode_statchange();
+  if (strcmp(m, "statftruncate") == 0)
+    return mode_statftruncate();
   if (strcmp(m, "dup2") == 0)
     return mode_dup2();
   if (strcmp(m, "killme") == 0)

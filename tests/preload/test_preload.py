@@ -279,6 +279,18 @@ def test_a_file_changed_by_its_reader_is_recorded_as_at_close(r):
     assert used == {"a": 10, "b": 2, "d": 6}
 
 
+def test_a_file_ftruncated_again_by_its_writer_is_recorded_as_at_close(r):
+    """A writer opened with O_TRUNC is marked truncated from its open, so
+    an ftruncate() through it later changes none of its marks or bytes:
+    the reader's fstat, taken before, must not stand for the file at the
+    reader's close (src/preload/names.c, ftruncate)."""
+    p = r.run(helper(), "statftruncate", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    used = {uri.rsplit("/", 1)[1]: int(data.rsplit(":", 1)[1])
+            for _, role, data, uri, _ in r.link_rows() if role == "used"}
+    assert used == {"e": 2}
+
+
 def test_mmap_and_stdio(r):
     write(r.dir / "in", "0123456789abcdef" * 4)
     assert r.run(helper(), "mmap", str(r.dir)).returncode == 0
