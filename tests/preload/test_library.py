@@ -4,11 +4,12 @@ and exports nothing but the functions it intercepts -- each a libc
 function -- and the seam mida_preload_attach."""
 
 import re
+import shutil
 import subprocess
 
 import pytest
 
-from preload_support import library
+from preload_support import Run, library, mida_bin
 
 # A sanitized build links its runtime too (tests/preload/meson.build).
 SANITIZER_RUNTIMES = re.compile(r"^lib(asan|ubsan|tsan)\.so")
@@ -56,3 +57,25 @@ def test_exports_only_what_it_intercepts():
                  "truncate", "dup", "dup2", "dup3", "fcntl", "fork", "vfork",
                  "posix_spawn", "execve", "execvp", "_exit", "waitpid"):
         assert name in ours, name
+
+
+def test_an_observed_process_makes_no_user_name_lookup(tmp_path):
+    """Without $USER a user-name lookup goes through NSS (a socket to
+    nscd, /etc/passwd, perhaps a module dlopen'ed): the library, inside
+    every process of the command, must never make one. strace, itself run
+    under `mida run`, watches the library at work in /bin/true."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed (scripts/deps/tests.apt)")
+    out = tmp_path / "trace"
+    env = {k: v for k, v in Run(tmp_path).env().items()
+           if k not in ("USER", "LOGNAME")}
+    done = subprocess.run(
+        [mida_bin(), "run", "--no-mlflow", "--", strace, "-f", "-o",
+         str(out), "-e", "trace=socket,connect,openat", "/bin/true"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    trace = out.read_text()
+    assert "execve" in trace or "openat" in trace, trace
+    for sign in ("connect(", "socket(", "/etc/passwd", "nsswitch.conf"):
+        assert sign not in trace, trace
