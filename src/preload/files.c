@@ -83,11 +83,27 @@ void mida__pl_files_changed(void) {
   atomic_fetch_add_explicit(&writers_epoch, 1, memory_order_relaxed);
 }
 
+/* Set for good once this process has a descriptor that may write a file
+ * with no entry to count it (the table full, a descriptor past
+ * MIDA_PL_FDS, a path that could not be made absolute): own_writes() is
+ * unknown from then on. */
+static _Atomic int writes_unseen;
+
+/* fd, opened with flags or a duplicate of a writer, gets no entry: if it
+ * can change a file, what own_writes() sums no longer tells. */
+static void untracked_writer(int flags) {
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0)
+    atomic_store_explicit(&writes_unseen, 1, memory_order_relaxed);
+}
+
 /* A summary of everything this process wrote through its files open for
  * writing: the epoch, plus the bytes and marks of each; any change between
  * two calls means it may have written. UINT64_MAX: unknown (a writer's
- * bytes go through libc's buffers or a writable mapping, unseen). */
+ * bytes go through libc's buffers or a writable mapping, unseen, or a
+ * writer has no entry: writes_unseen). */
 static uint64_t own_writes(void) {
+  if (atomic_load_explicit(&writes_unseen, memory_order_relaxed))
+    return UINT64_MAX;
   uint64_t sum = atomic_load_explicit(&writers_epoch, memory_order_acquire);
   uint64_t words = atomic_load_explicit(&writers_words, memory_order_relaxed);
   while (words != 0) {
@@ -509,16 +525,19 @@ void mida__pl_track_open(int fd, int dirfd, const char *path, int flags) {
     return;
   }
   if (fd >= MIDA_PL_FDS) {
+    untracked_writer(flags);
     mida__pl_count(MIDA_PL_C_UNTRACKED);
     return;
   }
   int i = entry_take();
   if (i < 0) {
+    untracked_writer(flags);
     not_tracked(fd, -1, MIDA_PL_C_UNTRACKED);
     return;
   }
   mida__pl_file *f = &mida__pl_files[i];
   if (mida__pl_abspath(dirfd, path, f->path) != 0) {
+    untracked_writer(flags);
     not_tracked(fd, i, MIDA_PL_C_UNTRACKED);
     return;
   }
@@ -539,6 +558,8 @@ void mida__pl_track_open(int fd, int dirfd, const char *path, int flags) {
   atomic_store_explicit(&f->marks, marks, memory_order_relaxed);
   if ((f->mode & MIDA_PL_W) != 0)
     writer_set(i, 1);
+  else if ((flags & O_TRUNC) != 0)
+    mida__pl_files_changed(); /* Linux truncates, even for reading only */
   if (mida__pl_thread_task(&f->wf_task) == 0)
     memset(&f->wf_task, 0, sizeof f->wf_task);
   map_install(fd, i);
@@ -636,8 +657,11 @@ void mida__pl_dup(int old, int fd) {
     return;
   mida__pl_file *f = mida__pl_file_of(old);
   if (fd >= MIDA_PL_FDS) {
-    if (f != NULL)
+    if (f != NULL) {
+      if ((f->mode & MIDA_PL_W) != 0)
+        untracked_writer(O_WRONLY);
       mida__pl_count(MIDA_PL_C_UNTRACKED);
+    }
     return;
   }
   if (f == NULL) {

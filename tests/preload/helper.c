@@ -24,6 +24,9 @@
  *   statftruncate DIR  ftruncate()s DIR/e through a writer opened with
  *                       O_TRUNC while reading it through a descriptor
  *                       it fstat()ed
+ *   statunseen DIR     changes DIR/g and DIR/h, read through descriptors
+ *                       it fstat()ed, by opens the library cannot follow
+ *                       (O_RDONLY|O_TRUNC; a writer with the table full)
  *   forkthreads DIR     4 threads open and close files in a loop while
  *                       the main thread forks 20 children, each writing
  *                       DIR/c<i>.txt
@@ -187,6 +190,45 @@ static int mode_statftruncate(void) {
     return 1;
   close(re);
   close(we);
+  return 0;
+}
+
+/* Files changed, while this process reads them through a descriptor it
+ * looked at with fstat, by opens the library cannot follow: g truncated by
+ * an open for reading only (Linux truncates), h appended to through a
+ * writer opened while the file table is full (filled by 1,100 opens of
+ * "filler"). What the readers used is each file at their close: g 0
+ * bytes, h 10. */
+static int mode_statunseen(void) {
+  char buf[16];
+  struct stat st;
+  if (write_file(path_of("g"), "hello") != 0 ||
+      write_file(path_of("h"), "hello") != 0 ||
+      write_file(path_of("filler"), "x") != 0)
+    return 1;
+  int rg = open(path_of("g"), O_RDONLY);
+  if (rg < 0 || fstat(rg, &st) != 0 || read(rg, buf, 5) != 5)
+    return 1;
+  int tg = open(path_of("g"), O_RDONLY | O_TRUNC);
+  if (tg < 0)
+    return 1;
+  close(rg);
+  close(tg);
+  int rh = open(path_of("h"), O_RDONLY);
+  enum { FILLERS = 1100 };
+  static int fill[FILLERS];
+  for (int i = 0; i < FILLERS; i++)
+    if ((fill[i] = open(path_of("filler"), O_RDONLY)) < 0)
+      return 1;
+  if (rh < 0 || fstat(rh, &st) != 0 || read(rh, buf, 5) != 5)
+    return 1;
+  int wh = open(path_of("h"), O_WRONLY | O_APPEND);
+  if (wh < 0 || write(wh, "world", 5) != 5)
+    return 1;
+  close(rh);
+  close(wh);
+  for (int i = 0; i < FILLERS; i++)
+    close(fill[i]);
   return 0;
 }
 
@@ -405,6 +447,8 @@ int main(int argc, char **argv) {
     return mode_statchange();
   if (strcmp(m, "statftruncate") == 0)
     return mode_statftruncate();
+  if (strcmp(m, "statunseen") == 0)
+    return mode_statunseen();
   if (strcmp(m, "dup2") == 0)
     return mode_dup2();
   if (strcmp(m, "killme") == 0)

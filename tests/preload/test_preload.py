@@ -291,6 +291,21 @@ def test_a_file_ftruncated_again_by_its_writer_is_recorded_as_at_close(r):
     assert used == {"e": 2}
 
 
+def test_a_file_changed_by_an_open_not_followed_is_recorded_as_at_close(r):
+    """Opens through which the process changes a file unseen -- O_TRUNC
+    with O_RDONLY (g), a writer opened while the file table is full (h)
+    -- make the reader's earlier fstat stale: each reader used the file
+    as it is at its close."""
+    p = r.run(helper(), "statunseen", str(r.dir))
+    assert p.returncode == 0, p.stderr
+    sizes = {}
+    for _, role, data, uri, _ in r.link_rows():
+        name = uri.rsplit("/", 1)[1]
+        if role == "used" and name in ("g", "h"):
+            sizes.setdefault(name, set()).add(int(data.rsplit(":", 1)[1]))
+    assert sizes == {"g": {0}, "h": {10}}
+
+
 def test_mmap_and_stdio(r):
     write(r.dir / "in", "0123456789abcdef" * 4)
     assert r.run(helper(), "mmap", str(r.dir)).returncode == 0
