@@ -149,6 +149,11 @@ typedef struct seen_stat {
 
 static seen_stat seen[MIDA_PL_FILES];
 
+/* How many times each entry was taken: a ticket (mida__pl_stat_begin)
+ * names the entry's file of one taking, so that an answer about a file
+ * closed meanwhile (and the entry given to another) is not kept. */
+static _Atomic uint32_t entry_gen[MIDA_PL_FILES];
+
 #define STAT_FRESH_NS 10000000 /* 10 ms */
 
 /* Coarse monotonic time in ns (the vDSO's: no system call), never 0. */
@@ -159,24 +164,41 @@ static int64_t coarse_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + 1;
 }
 
-void mida__pl_saw_stat(int fd, const struct stat *st) {
+int mida__pl_stat_begin(int fd, mida__pl_stat_ticket *t) {
   mida__pl_file *f = mida__pl_file_of(fd);
-  if (f == NULL || f->kind != MIDA_PL_PATH_KIND || f->mode != MIDA_PL_R ||
-      !S_ISREG(st->st_mode))
+  if (f == NULL || f->kind != MIDA_PL_PATH_KIND || f->mode != MIDA_PL_R)
+    return 0;
+  int i = (int)(f - mida__pl_files);
+  t->entry = i;
+  t->gen = atomic_load_explicit(&entry_gen[i], memory_order_seq_cst);
+  t->marks = atomic_load_explicit(&f->marks, memory_order_relaxed);
+  /* Before the answer: a write that ends after this changes the sum. */
+  t->writes = own_writes();
+  return t->writes != UINT64_MAX;
+}
+
+void mida__pl_saw_stat(int fd, const struct stat *st,
+                       const mida__pl_stat_ticket *t) {
+  int i = t->entry;
+  if (!S_ISREG(st->st_mode) || mida__pl_file_of(fd) != &mida__pl_files[i] ||
+      atomic_load_explicit(&entry_gen[i], memory_order_seq_cst) != t->gen)
     return;
-  seen_stat *s = &seen[f - mida__pl_files];
+  seen_stat *s = &seen[i];
   atomic_store_explicit(&s->at, 0, memory_order_relaxed);
   atomic_thread_fence(memory_order_release);
-  s->marks = atomic_load_explicit(&f->marks, memory_order_relaxed);
-  s->writes = own_writes();
-  if (s->writes == UINT64_MAX)
-    return;
+  s->marks = t->marks;
+  s->writes = t->writes;
   s->dev = st->st_dev;
   s->ino = st->st_ino;
   s->mode = st->st_mode;
   s->size = st->st_size;
   s->mtim = st->st_mtim;
-  atomic_store_explicit(&s->at, coarse_ns(), memory_order_release);
+  int64_t now = coarse_ns();
+  atomic_store_explicit(&s->at, now, memory_order_seq_cst);
+  /* The entry given to another file since the check (its taking moves
+   * entry_gen before it clears at): taken back. */
+  if (atomic_load_explicit(&entry_gen[i], memory_order_seq_cst) != t->gen)
+    atomic_compare_exchange_strong(&s->at, &now, 0);
 }
 
 /* The identity of f's file from the program's own fstat, if it may stand
@@ -454,7 +476,8 @@ static int entry_take(void) {
       f->told_read = 0;
       f->told_written = 0;
       start_offset[i] = -1;
-      atomic_store_explicit(&seen[i].at, 0, memory_order_relaxed);
+      atomic_fetch_add_explicit(&entry_gen[i], 1, memory_order_seq_cst);
+      atomic_store_explicit(&seen[i].at, 0, memory_order_seq_cst);
       atomic_store_explicit(&next_entry, (i + 1) % MIDA_PL_FILES,
                             memory_order_relaxed);
       return (int)i;

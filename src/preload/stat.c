@@ -24,9 +24,11 @@ MIDA_PL_EXPORT int fstat(int fd, struct stat *st) {
     errno = ENOSYS;
     return -1;
   }
+  mida__pl_stat_ticket t;
+  int keep = mida__pl_stat_begin(fd, &t);
   int rc = MIDA_PL_REAL(fstat)(fd, st);
-  if (rc == 0)
-    mida__pl_saw_stat(fd, st);
+  if (rc == 0 && keep)
+    mida__pl_saw_stat(fd, st, &t);
   return rc;
 }
 
@@ -37,12 +39,16 @@ MIDA_PL_EXPORT int fstat64(int fd, struct stat64 *st) {
     errno = ENOSYS;
     return -1;
   }
-  int rc = MIDA_PL_REAL(fstat64)(fd, st);
 #if defined(__LP64__)
   _Static_assert(sizeof(struct stat) == sizeof(struct stat64),
                  "struct stat64 is struct stat on LP64");
-  if (rc == 0)
-    mida__pl_saw_stat(fd, (const struct stat *)(const void *)st);
+  mida__pl_stat_ticket t;
+  int keep = mida__pl_stat_begin(fd, &t);
+  int rc = MIDA_PL_REAL(fstat64)(fd, st);
+  if (rc == 0 && keep)
+    mida__pl_saw_stat(fd, (const struct stat *)(const void *)st, &t);
+#else
+  int rc = MIDA_PL_REAL(fstat64)(fd, st);
 #endif
   return rc;
 }

@@ -27,6 +27,8 @@
  *   statunseen DIR     changes DIR/g and DIR/h, read through descriptors
  *                       it fstat()ed, by opens the library cannot follow
  *                       (O_RDONLY|O_TRUNC; a writer with the table full)
+ *   statrace DIR       fstat()s of files only read, with fstat_hook.c
+ *                       preloaded after the library
  *   forkthreads DIR     4 threads open and close files in a loop while
  *                       the main thread forks 20 children, each writing
  *                       DIR/c<i>.txt
@@ -37,6 +39,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -229,6 +232,52 @@ static int mode_statunseen(void) {
   close(wh);
   for (int i = 0; i < FILLERS; i++)
     close(fill[i]);
+  return 0;
+}
+
+/* The preload library keeps a program's fstat of a file only read; what
+ * happens between the C library's answer and its keeping must not make it
+ * stand for the file at close (fstat_hook.c does it, preloaded after the
+ * library): F appended to through a writer (used: 10 bytes), X closed and
+ * Y opened on its descriptor (used: Y as Y, 2 bytes). Exit 3: the hook is
+ * not loaded, or the descriptor number was not reused. */
+struct mida_test_fstat_hook {
+  int action;
+  int fd;
+  const char *path;
+  int reopened;
+};
+
+static int mode_statrace(void) {
+  struct mida_test_fstat_hook *h = dlsym(RTLD_DEFAULT, "mida_test_fstat_hook");
+  if (h == NULL)
+    return 3;
+  char buf[16];
+  struct stat st;
+  if (write_file(path_of("F"), "hello") != 0 ||
+      write_file(path_of("X"), "xxxxxxxx") != 0 ||
+      write_file(path_of("Y"), "yy") != 0)
+    return 1;
+  int wf = open(path_of("F"), O_WRONLY | O_APPEND);
+  int rf = open(path_of("F"), O_RDONLY);
+  if (wf < 0 || rf < 0)
+    return 1;
+  *h = (struct mida_test_fstat_hook){1, wf, NULL, -1};
+  if (fstat(rf, &st) != 0 || read(rf, buf, 5) != 5)
+    return 1;
+  close(rf);
+  close(wf);
+  int rx = open(path_of("X"), O_RDONLY);
+  if (rx < 0)
+    return 1;
+  *h = (struct mida_test_fstat_hook){2, -1, path_of("Y"), -1};
+  if (fstat(rx, &st) != 0)
+    return 1;
+  if (h->reopened != rx)
+    return 3;
+  if (read(rx, buf, 2) != 2)
+    return 1;
+  close(rx);
   return 0;
 }
 
@@ -449,6 +498,8 @@ int main(int argc, char **argv) {
     return mode_statftruncate();
   if (strcmp(m, "statunseen") == 0)
     return mode_statunseen();
+  if (strcmp(m, "statrace") == 0)
+    return mode_statrace();
   if (strcmp(m, "dup2") == 0)
     return mode_dup2();
   if (strcmp(m, "killme") == 0)

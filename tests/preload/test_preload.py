@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from preload_support import Run, clean_env, helper, mida_bin
+from preload_support import (Run, build_dir, clean_env, helper, library,
+                             mida_bin)
 
 
 @pytest.fixture
@@ -304,6 +305,29 @@ def test_a_file_changed_by_an_open_not_followed_is_recorded_as_at_close(r):
         if role == "used" and name in ("g", "h"):
             sizes.setdefault(name, set()).add(int(data.rsplit(":", 1)[1]))
     assert sizes == {"g": {0}, "h": {10}}
+
+
+def test_a_kept_fstat_is_taken_before_what_follows_the_real_call(r):
+    """What happens between the C library's answer to the program's fstat
+    and the preload library's keeping of it -- another thread appends to
+    the file (F), or closes the descriptor and opens another file on its
+    number (X, then Y) -- must not make the answer stand for the file at
+    close. fstat_hook.c, preloaded after the library, does it there."""
+    hook = build_dir() / "tests" / "preload" / "libpreload_fstat_hook.so"
+    env = r.env()
+    first = env.get("LD_PRELOAD", "")  # sanitizer runtimes, if any
+    env["LD_PRELOAD"] = ":".join(
+        p for p in (first, str(library()), str(hook)) if p)
+    p = subprocess.run([mida_bin(), "run", "--no-mlflow", "--", helper(),
+                        "statrace", str(r.dir)], env=env, cwd=r.dir,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    sizes = {}
+    for _, role, data, uri, _ in r.link_rows():
+        name = uri.rsplit("/", 1)[1]
+        if role == "used" and name in ("F", "X", "Y"):
+            sizes.setdefault(name, set()).add(int(data.rsplit(":", 1)[1]))
+    assert sizes == {"F": {10}, "X": {8}, "Y": {2}}
 
 
 def test_mmap_and_stdio(r):
