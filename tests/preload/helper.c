@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -217,9 +218,20 @@ static int mode_statunseen(void) {
     return 1;
   close(rg);
   close(tg);
-  int rh = open(path_of("h"), O_RDONLY);
   enum { FILLERS = 1100 };
   static int fill[FILLERS];
+  /* Room for the fillers: the soft limit is often 1,024. Exit 4: none. */
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+    return 1;
+  if (lim.rlim_cur < FILLERS + 64) {
+    if (lim.rlim_max < FILLERS + 64)
+      return 4;
+    lim.rlim_cur = FILLERS + 64;
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+      return 4;
+  }
+  int rh = open(path_of("h"), O_RDONLY);
   for (int i = 0; i < FILLERS; i++)
     if ((fill[i] = open(path_of("filler"), O_RDONLY)) < 0)
       return 1;

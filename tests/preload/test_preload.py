@@ -298,6 +298,8 @@ def test_a_file_changed_by_an_open_not_followed_is_recorded_as_at_close(r):
     -- make the reader's earlier fstat stale: each reader used the file
     as it is at its close."""
     p = r.run(helper(), "statunseen", str(r.dir))
+    if p.returncode == 4:
+        pytest.skip("RLIMIT_NOFILE leaves no room for 1,100 descriptors")
     assert p.returncode == 0, p.stderr
     sizes = {}
     for _, role, data, uri, _ in r.link_rows():
