@@ -11,6 +11,7 @@
 #define MIDA_SINK_MERGE_H
 
 #include "core/record.h"
+#include "sink/schema.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -87,8 +88,7 @@ int mida__status_rank_of_name(const char *name, size_t len);
  * version 4) becomes the batch's, the store's SQL expression SEQ (SQLite:
  * a parameter; PostgreSQL: the writing transaction's id), so that readers
  * of changes (`mida serve`'s events, its kept answers) see it. */
-#define MIDA_LOST_NOT_OVER                                                     \
-  " AND (status IS NULL OR status IN ('UNKNOWN', 'SUBMITTED', 'RUNNING'))"
+#define MIDA_LOST_NOT_OVER " AND " MIDA_SCHEMA_NOT_OVER
 #define MIDA_LOST_TASKS_SQL(SEQ)                                               \
   "UPDATE task SET status = 'LOST', error = coalesce(error, ?5), seq = " SEQ   \
   " WHERE host = ?1 AND pid = ?2" MIDA_LOST_NOT_OVER                           \

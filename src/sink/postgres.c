@@ -168,6 +168,15 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     "CREATE INDEX IF NOT EXISTS task_by_activity ON task(activity);\n"
     "CREATE INDEX IF NOT EXISTS task_by_parent ON task(parent_id)"
     " WHERE parent_id IS NOT NULL;\n"
+    /* Version 11: the rows of a process that a LOST record may mark
+     * (schema.h), which its updates otherwise find by reading the tables
+     * whole. */
+    "CREATE INDEX IF NOT EXISTS task_unfinished ON task(host, pid)"
+    " WHERE " MIDA_SCHEMA_NOT_OVER ";\n"
+    "CREATE INDEX IF NOT EXISTS workflow_unfinished ON workflow(host, pid)"
+    " WHERE " MIDA_SCHEMA_NOT_OVER ";\n"
+    "CREATE INDEX IF NOT EXISTS task_run_unfinished ON task_run(host, pid)"
+    " WHERE " MIDA_SCHEMA_NOT_OVER ";\n"
     "CREATE INDEX IF NOT EXISTS workflow_by_campaign ON"
     " workflow(campaign_id);\n"
     "CREATE INDEX IF NOT EXISTS task_data_by_data ON task_data(data_id,"

@@ -13,6 +13,7 @@
 #endif
 
 #include "sink/key_index.h"
+#include "sink/merge.h"
 #include "sink/rollup.h"
 #include "sink/schema.h"
 #include "sink/sink.h"
@@ -559,6 +560,60 @@ static void test_deferred_batches_commit_at_sync(void **state) {
                "1\n");
   mida__sink_close(writer);
   mida__sink_close(reader);
+}
+
+/* The plan's details of sql in db, joined by "|". */
+static void plan_of(sqlite3 *db, const char *sql, char *out, size_t cap) {
+  sqlite3_stmt *st = NULL;
+  char eqp[1024];
+  snprintf(eqp, sizeof eqp, "EXPLAIN QUERY PLAN %s", sql);
+  assert_int_equal(sqlite3_prepare_v2(db, eqp, -1, &st, NULL), SQLITE_OK);
+  out[0] = '\0';
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    size_t len = strlen(out);
+    snprintf(out + len, cap - len, "%s|", sqlite3_column_text(st, 3));
+  }
+  sqlite3_finalize(st);
+}
+
+/* A LOST record's three updates find the process's unfinished rows by
+ * the partial indexes of version 11, not by reading the tables whole; a
+ * store of version 10 gets the indexes when a writer opens it. */
+static void test_lost_updates_use_the_unfinished_indexes(void **state) {
+  fixture *fx = *state;
+  mida__sink_close(open_store(fx->path, 0));
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  const char *sql[3] = {MIDA_LOST_TASKS_SQL("?6"),
+                        MIDA_LOST_WORKFLOWS_SQL("?6"), MIDA_LOST_RUNS_SQL};
+  const char *index[3] = {"task_unfinished", "workflow_unfinished",
+                          "task_run_unfinished"};
+  char plan[2048];
+  for (int i = 0; i < 3; i++) {
+    plan_of(db, sql[i], plan, sizeof plan);
+    if (strstr(plan, index[i]) == NULL)
+      fprintf(stderr, "%s: %s\n", sql[i], plan);
+    assert_non_null(strstr(plan, index[i]));
+  }
+  /* Back to version 10, without the indexes. */
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "DROP INDEX task_unfinished; DROP INDEX workflow_unfinished;"
+                   " DROP INDEX task_run_unfinished;"
+                   " UPDATE mida_meta SET value = '10'"
+                   " WHERE key = 'schema_version'; PRAGMA user_version = 0",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  mida__sink *sink = open_store(fx->path, 0);
+  assert_query(sink,
+               "SELECT count(*) FROM sqlite_schema WHERE name IN"
+               " ('task_unfinished', 'workflow_unfinished',"
+               " 'task_run_unfinished')",
+               "3\n");
+  assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
+               "11\n");
+  mida__sink_close(sink);
 }
 
 /* An update sets only the columns its records have values for (and the
@@ -2146,6 +2201,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_task_begin_end, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deferred_batches_commit_at_sync,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_lost_updates_use_the_unfinished_indexes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_update_sets_only_its_columns, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_order_independence, setup, teardown),
