@@ -184,8 +184,10 @@ void mida__pl_saw_stat(int fd, const struct stat *st,
       atomic_load_explicit(&entry_gen[i], memory_order_seq_cst) != t->gen)
     return;
   seen_stat *s = &seen[i];
-  atomic_store_explicit(&s->at, 0, memory_order_relaxed);
-  atomic_thread_fence(memory_order_release);
+  /* Emptied before the fields change: an exchange with acquire order, so
+   * that no store below comes before it (a release fence would do, but
+   * ThreadSanitizer builds refuse fences). */
+  atomic_exchange_explicit(&s->at, 0, memory_order_acq_rel);
   s->marks = t->marks;
   s->writes = t->writes;
   s->dev = st->st_dev;
@@ -219,9 +221,11 @@ static int stat_seen(mida__pl_file *f, struct stat *st) {
   st->st_mode = s->mode;
   st->st_size = s->size;
   st->st_mtim = s->mtim;
-  atomic_thread_fence(memory_order_acquire);
-  /* Rewritten meanwhile (another thread's fstat): ask the kernel. */
-  return atomic_load_explicit(&s->at, memory_order_relaxed) == at;
+  /* Rewritten meanwhile (another thread's fstat): ask the kernel. A
+   * read-don't-modify-write with release order, so that the reads above
+   * all come before it (a seqlock's reader; no fence, which
+   * ThreadSanitizer builds refuse). */
+  return atomic_fetch_add_explicit(&s->at, 0, memory_order_acq_rel) == at;
 }
 
 /* ---- paths ------------------------------------------------------------- */
