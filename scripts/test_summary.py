@@ -3,7 +3,9 @@
 
 Reads the JUnit XML files that the C tests (cmocka), pytest and the fuzz
 runs wrote into RESULTS, and the meson test logs, so that a test program
-that crashed before writing its XML still counts as a failure. Prints the
+that crashed before writing its XML still counts as a failure, and
+RESULTS/build-failures, where run-tests.sh names each build that did not
+compile (its tests never ran). Prints the
 failures, then one line "N passed, N failed, N skipped", and exits 1 if
 anything failed.
 """
@@ -66,6 +68,16 @@ def main():
                     failures.append(
                         f"{stem}: {entry.get('result')} "
                         f"(exit {entry.get('returncode')}) {tail}")
+    # A build that did not compile (run-tests.sh): its tests never ran.
+    try:
+        with open(os.path.join(results, "build-failures"),
+                  encoding="utf-8") as fh:
+            for dirname in fh.read().split():
+                failed += 1
+                failures.append(f"{dirname}: the build failed, its tests "
+                                "did not run")
+    except FileNotFoundError:
+        pass
     for line in failures:
         print("FAILED", line)
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
