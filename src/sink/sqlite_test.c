@@ -157,6 +157,23 @@ static int collect_row(void *ctx, int ncols, const char *const *names,
   return c->stop_after > 0 && c->rows >= c->stop_after;
 }
 
+/* Rows of sql with its parameters, as text (free() it). */
+static char *query_params(mida__sink *sink, const char *sql,
+                          const char **params, int np) {
+  collected c = {.rows = 0};
+  mida__buf_init(&c.text, 1 << 24);
+  mida__buf_init(&c.names, 1 << 16);
+  int rc = mida__sink_query(sink, sql, params, np, collect_row, &c);
+  if (rc != MIDA_OK)
+    fprintf(stderr, "query %s: %s\n", sql, mida__sink_errmsg(sink));
+  assert_int_equal(rc, MIDA_OK);
+  char *out = strdup(mida__buf_str(&c.text));
+  mida__buf_free(&c.text);
+  mida__buf_free(&c.names);
+  assert_non_null(out);
+  return out;
+}
+
 /* Runs sql with up to 4 text parameters; returns the rows as text, to free
  * with free(). */
 static char *query_text(mida__sink *sink, const char *sql, int nparams, ...) {
@@ -166,18 +183,7 @@ static char *query_text(mida__sink *sink, const char *sql, int nparams, ...) {
   for (int i = 0; i < nparams && i < 4; i++)
     params[i] = va_arg(ap, const char *);
   va_end(ap);
-  collected c = {.rows = 0};
-  mida__buf_init(&c.text, 1 << 24);
-  mida__buf_init(&c.names, 1 << 16);
-  int rc = mida__sink_query(sink, sql, params, nparams, collect_row, &c);
-  if (rc != MIDA_OK)
-    fprintf(stderr, "query %s: %s\n", sql, mida__sink_errmsg(sink));
-  assert_int_equal(rc, MIDA_OK);
-  char *out = strdup(mida__buf_str(&c.text));
-  mida__buf_free(&c.text);
-  mida__buf_free(&c.names);
-  assert_non_null(out);
-  return out;
+  return query_params(sink, sql, params, nparams);
 }
 
 static void assert_query(mida__sink *sink, const char *sql,
@@ -2043,22 +2049,6 @@ static void test_schema_9_key_side_index_migrated(void **state) {
   }
 }
 
-/* Rows of sql with its parameters, as text (free() it). */
-static char *query_params(mida__sink *sink, const char *sql,
-                          const char **params, int np) {
-  collected c = {.rows = 0};
-  mida__buf_init(&c.text, 1 << 24);
-  mida__buf_init(&c.names, 1 << 16);
-  int rc = mida__sink_query(sink, sql, params, np, collect_row, &c);
-  if (rc != MIDA_OK)
-    fprintf(stderr, "query %s: %s\n", sql, mida__sink_errmsg(sink));
-  assert_int_equal(rc, MIDA_OK);
-  char *out = strdup(mida__buf_str(&c.text));
-  mida__buf_free(&c.text);
-  mida__buf_free(&c.names);
-  assert_non_null(out);
-  return out;
-}
 
 /* The page of a range newest first (after: from that id on) as the side
  * table gives it, read by way; *plan gets its query plan (free() it). */
