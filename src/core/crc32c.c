@@ -9,7 +9,13 @@
  *
  * Two implementations give the same values: the SSE4.2 crc32 instruction,
  * eight bytes per step, and a portable slicing-by-8 table. The choice is
- * made once, on first use, from what the CPU reports.
+ * made once, on first use, from what the CPU reports: as glibc's dynamic
+ * loader found it at start (<sys/platform/x86.h>), else one CPUID. Not
+ * __builtin_cpu_init(), which runs some twenty CPUIDs: in a virtual
+ * machine each one exits to the hypervisor, and on the VM where mida is
+ * measured that was ~65 us, a tenth of the preload library's cost in every
+ * process (`mida run`, which journals into every program it observes).
+ * The table (8 KiB, ~13,000 instructions) is built only where it is used.
  */
 #include "core/crc32c.h"
 
@@ -20,7 +26,13 @@
 #if (defined(__x86_64__) || defined(__i386__)) &&                              \
     (defined(__GNUC__) || defined(__clang__))
 #define MIDA_HAVE_SSE42_CRC 1
+#include <cpuid.h>
 #include <nmmintrin.h>
+#if defined(__has_include)
+#if __has_include(<sys/platform/x86.h>)
+#include <sys/platform/x86.h>
+#endif
+#endif
 #else
 #define MIDA_HAVE_SSE42_CRC 0
 #endif
@@ -33,6 +45,7 @@ typedef uint32_t (*crc_fn)(uint32_t crc, const void *data, size_t len);
 static uint32_t table[8][256];
 static crc_fn chosen;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 /* Reads 8 bytes as a little-endian integer from any alignment. */
 static inline uint64_t load_le64(const uint8_t *p) {
@@ -120,14 +133,27 @@ crc32c_sse42(uint32_t crc, const void *data, size_t len) {
 }
 #endif
 
-static void choose(void) {
-  build_table();
-  chosen = crc32c_table;
 #if MIDA_HAVE_SSE42_CRC
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("sse4.2"))
-    chosen = crc32c_sse42;
+/* Whether the CPU has SSE4.2 (and the OS lets it be used). */
+static int have_sse42(void) {
+#if defined(CPU_FEATURE_ACTIVE)
+  return CPU_FEATURE_ACTIVE(SSE4_2);
+#else
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2) != 0;
 #endif
+}
+#endif
+
+static void choose(void) {
+#if MIDA_HAVE_SSE42_CRC
+  if (have_sse42()) {
+    chosen = crc32c_sse42;
+    return;
+  }
+#endif
+  pthread_once(&table_once, build_table);
+  chosen = crc32c_table;
 }
 
 uint32_t mida__crc32c(uint32_t crc, const void *data, size_t len) {
@@ -136,6 +162,6 @@ uint32_t mida__crc32c(uint32_t crc, const void *data, size_t len) {
 }
 
 uint32_t mida__crc32c_sw(uint32_t crc, const void *data, size_t len) {
-  pthread_once(&init_once, choose);
+  pthread_once(&table_once, build_table);
   return crc32c_table(crc, data, len);
 }
