@@ -109,6 +109,7 @@ typedef struct segment {
   uint8_t *base;         /* the mapping: header page, then the ring */
   seg_header *hdr;       /* == base */
   uint8_t *ring;         /* base + MIDA_JOURNAL_HEADER_BYTES */
+  uint64_t ring_bytes;   /* its ring's size (fixed for the struct's life) */
   int fd;                /* open and flock'ed file; -1 once retired */
   uint64_t seq;          /* sequence number of the file now mapped */
   char *path;            /* its path; NULL once retired */
@@ -118,7 +119,9 @@ typedef struct segment {
 
 struct mida__journal {
   _Atomic(segment *) current; /* where writers reserve */
-  uint64_t ring_bytes;        /* ring size of every segment */
+  uint64_t ring_bytes;        /* ring size of every segment after the
+                                 first, and the bound on a record */
+  uint64_t first_ring;        /* ring size of the first segment (<=) */
   mida_full_policy_t policy;  /* what a full ring does */
   pthread_mutex_t lock;       /* guards the fields below and seg opening */
   segment *queue_head;        /* oldest segment; changed only by the reader */
@@ -385,11 +388,12 @@ static void drop_and_advance(uint8_t *ring, uint64_t size, seg_header *hdr,
 
 /* ---- segments of the live journal ------------------------------------- */
 
-static void init_header(mida__journal *j, seg_header *h, uint64_t seq) {
+static void init_header(mida__journal *j, seg_header *h, uint64_t seq,
+                        uint64_t ring) {
   memcpy(h->magic, SEG_MAGIC, sizeof h->magic);
   h->version = MIDA_JOURNAL_VERSION;
   h->header_bytes = MIDA_JOURNAL_HEADER_BYTES;
-  h->ring_bytes = j->ring_bytes;
+  h->ring_bytes = ring;
   h->seq = seq;
   h->pid = (uint64_t)j->pid;
   h->start_ns = (uint64_t)j->start_ns;
@@ -536,16 +540,17 @@ static int publish_file(int fd, bool unnamed, const char *tmp,
   return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
 }
 
-/* Creates segment file number j->next_seq, complete with its header, under
- * a temporary name that it then renames, so that every *.mj file is whole.
- * With reuse, the mapping is moved onto reuse's address range and reuse is
- * the segment returned; else a new struct is allocated. Called at open or
- * with j->lock held. */
-static int segment_create(mida__journal *j, segment *reuse, segment **out,
-                          char *err, size_t errlen) {
+/* Creates segment file number j->next_seq with a ring of ring bytes,
+ * complete with its header, under a temporary name that it then renames, so
+ * that every *.mj file is whole. With reuse (whose ring is of the same
+ * size), the mapping is moved onto reuse's address range and reuse is the
+ * segment returned; else a new struct is allocated. Called at open or with
+ * j->lock held. */
+static int segment_create(mida__journal *j, uint64_t ring, segment *reuse,
+                          segment **out, char *err, size_t errlen) {
   int rc = MIDA_OK;
   uint64_t seq = j->next_seq;
-  size_t map_bytes = (size_t)(MIDA_JOURNAL_HEADER_BYTES + j->ring_bytes);
+  size_t map_bytes = (size_t)(MIDA_JOURNAL_HEADER_BYTES + ring);
   int fd = -1;
   void *base = MAP_FAILED;
   bool renamed = false;
@@ -612,8 +617,8 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
     mida__errbuf_set(err, errlen, "cannot map %s: %s", tmp, strerror(errno));
     goto fail;
   }
-  init_header(j, base, seq);
-  prefault_ring((uint8_t *)base + MIDA_JOURNAL_HEADER_BYTES, j->ring_bytes);
+  init_header(j, base, seq, ring);
+  prefault_ring((uint8_t *)base + MIDA_JOURNAL_HEADER_BYTES, ring);
   if (publish_file(fd, unnamed, tmp, path) != 0) {
     rc = MIDA_EIO;
     mida__errbuf_set(err, errlen, "cannot name %s: %s", path, strerror(errno));
@@ -634,6 +639,7 @@ static int segment_create(mida__journal *j, segment *reuse, segment **out,
     seg->base = base;
     seg->hdr = base;
     seg->ring = seg->base + MIDA_JOURNAL_HEADER_BYTES;
+    seg->ring_bytes = ring;
   }
   seg->fd = fd;
   seg->seq = seq;
@@ -665,9 +671,9 @@ fail:
 
 /* Turns seg's ring into an inaccessible reservation of its address range.
  * If that fails the old ring simply stays mapped until reuse or close. */
-static void ring_reserve(mida__journal *j, segment *seg) {
+static void ring_reserve(segment *seg) {
   void *r =
-      mmap(seg->ring, (size_t)j->ring_bytes, PROT_NONE,
+      mmap(seg->ring, (size_t)seg->ring_bytes, PROT_NONE,
            MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   (void)r;
 }
@@ -691,7 +697,7 @@ static void segment_retire(mida__journal *j, segment *seg) {
   j->retired_dropped += atomic_load_explicit(&h->dropped, memory_order_relaxed);
   j->retired_corrupt += atomic_load_explicit(&h->corrupt, memory_order_relaxed);
   unlink(seg->path);
-  ring_reserve(j, seg);
+  ring_reserve(seg);
   segment_to_free_list(j, seg);
 }
 
@@ -723,18 +729,19 @@ static void note_no_room(mida__journal *j, int rc) {
  * read (commit word, length, type), not their payloads or checksums: this
  * runs on the writer's slow path at every spill of a journal handed off
  * (the preload library's), and the reader checks each frame anyway. */
-static bool all_committed(mida__journal *j, segment *seg) {
+static bool all_committed(segment *seg) {
   seg_header *h = seg->hdr;
+  const uint64_t ring = seg->ring_bytes;
   uint64_t end = atomic_load_explicit(&h->tail, memory_order_acquire) &
                  POS_MASK;
   uint64_t pos = atomic_load_explicit(&h->head, memory_order_acquire);
   while (pos < end) {
-    uint64_t room = j->ring_bytes - pos % j->ring_bytes;
+    uint64_t room = ring - pos % ring;
     if (room < MIDA_FRAME_HEADER_BYTES) {
       pos += room;
       continue;
     }
-    uint8_t *p = seg->ring + pos % j->ring_bytes;
+    uint8_t *p = seg->ring + pos % ring;
     if (atomic_load_explicit(commit_word(p), memory_order_acquire) !=
         (pos ^ MIDA_FRAME_MAGIC))
       return false;
@@ -761,7 +768,7 @@ static bool all_committed(mida__journal *j, segment *seg) {
 static void hand_off_sealed(mida__journal *j) {
   segment *current = atomic_load_explicit(&j->current, memory_order_relaxed);
   while (j->queue_head != NULL && j->queue_head != current &&
-         all_committed(j, j->queue_head)) {
+         all_committed(j->queue_head)) {
     segment *seg = j->queue_head;
     seg_header *h = seg->hdr;
     j->queue_head = seg->next;
@@ -769,7 +776,7 @@ static void hand_off_sealed(mida__journal *j) {
         atomic_load_explicit(&h->records, memory_order_relaxed);
     j->retired_dropped +=
         atomic_load_explicit(&h->dropped, memory_order_relaxed);
-    ring_reserve(j, seg);
+    ring_reserve(seg);
     /* A mapping of the file keeps its open file description, and with it
      * the lock, alive: the header page becomes a private copy (a stale
      * writer still finds it sealed there), moved into place whole. */
@@ -791,6 +798,18 @@ void mida__journal_set_handoff(mida__journal *j) {
   pthread_mutex_unlock(&j->lock);
 }
 
+/* An address range of the free list whose ring is ring bytes, taken off
+ * the list, or NULL. Called with j->lock held. */
+static segment *take_free_range(mida__journal *j, uint64_t ring) {
+  for (segment **p = &j->free_list; *p != NULL; p = &(*p)->next)
+    if ((*p)->ring_bytes == ring) {
+      segment *s = *p;
+      *p = s->next;
+      return s;
+    }
+  return NULL;
+}
+
 /* The slow path of a full ring under SPILL: opens the next segment, seals
  * seg and publishes the new one, all under the lock so that writers who see
  * the seal and take the lock find the new segment current. Returns MIDA_OK
@@ -800,9 +819,7 @@ static int spill(mida__journal *j, segment *seg) {
   pthread_mutex_lock(&j->lock);
   if (atomic_load_explicit(&j->current, memory_order_relaxed) != seg)
     goto out;
-  segment *reuse = j->free_list;
-  if (reuse != NULL)
-    j->free_list = reuse->next;
+  segment *reuse = take_free_range(j, j->ring_bytes);
   segment *next = NULL;
   /* Another writer found no room a moment ago: no second attempt until
    * the reader clears the flag (mida__journal_maintain). */
@@ -811,7 +828,8 @@ static int spill(mida__journal *j, segment *seg) {
     rc = MIDA_EFULL;
     goto out;
   }
-  int made = segment_create(j, reuse, &next, j->space_err, sizeof j->space_err);
+  int made = segment_create(j, j->ring_bytes, reuse, &next, j->space_err,
+                            sizeof j->space_err);
   if (made != MIDA_OK) {
     if (reuse != NULL) {
       reuse->next = j->free_list;
@@ -834,7 +852,7 @@ static int spill(mida__journal *j, segment *seg) {
   /* The sealed ring now waits on disk for the shipper; its pages leave this
    * process's resident set (a writer still finishing a frame there faults
    * its page back in: the mapping is shared, nothing is lost). */
-  madvise(seg->ring, (size_t)j->ring_bytes, MADV_DONTNEED);
+  madvise(seg->ring, (size_t)seg->ring_bytes, MADV_DONTNEED);
   if (j->handoff)
     hand_off_sealed(j);
 out:
@@ -850,7 +868,8 @@ out:
 static int first_segment(mida__journal *j) {
   pthread_mutex_lock(&j->lock);
   segment *seg = NULL;
-  int rc = segment_create(j, NULL, &seg, j->space_err, sizeof j->space_err);
+  int rc = segment_create(j, j->first_ring, NULL, &seg, j->space_err,
+                          sizeof j->space_err);
   if (rc == MIDA_OK) {
     j->queue_head = seg;
     j->queue_tail = seg;
@@ -865,10 +884,25 @@ static int first_segment(mida__journal *j) {
   return rc;
 }
 
+/* ring_bytes rounded up to a multiple of 4096, at least the minimum. */
+static uint64_t ring_size(size_t ring_bytes) {
+  uint64_t ring = ((uint64_t)ring_bytes + 4095) & ~UINT64_C(4095);
+  return ring < MIDA_JOURNAL_MIN_RING ? MIDA_JOURNAL_MIN_RING : ring;
+}
+
 int mida__journal_open(const char *spool_dir, size_t ring_bytes,
                        mida_full_policy_t policy, uint64_t spool_max,
                        const char *host, int64_t pid, mida__journal **out,
                        char *err, size_t errlen) {
+  return mida__journal_open_growing(spool_dir, ring_bytes, ring_bytes, policy,
+                                    spool_max, host, pid, out, err, errlen);
+}
+
+int mida__journal_open_growing(const char *spool_dir, size_t first_ring,
+                               size_t ring_bytes, mida_full_policy_t policy,
+                               uint64_t spool_max, const char *host,
+                               int64_t pid, mida__journal **out, char *err,
+                               size_t errlen) {
   if (out == NULL || spool_dir == NULL || spool_dir[0] == '\0' ||
       (uint64_t)ring_bytes > MAX_RING_BYTES ||
       (policy != MIDA_FULL_SPILL && policy != MIDA_FULL_DROP)) {
@@ -877,9 +911,11 @@ int mida__journal_open(const char *spool_dir, size_t ring_bytes,
   }
   *out = NULL;
   mida__errbuf_set(err, errlen, "%s", "");
-  uint64_t ring = ((uint64_t)ring_bytes + 4095) & ~UINT64_C(4095);
-  if (ring < MIDA_JOURNAL_MIN_RING)
-    ring = MIDA_JOURNAL_MIN_RING;
+  uint64_t ring = ring_size(ring_bytes);
+  uint64_t first = ring_size(first_ring);
+  /* Under DROP a record the first ring cannot hold would be dropped. */
+  if (first > ring || policy == MIDA_FULL_DROP)
+    first = ring;
   mida__journal *j = mida__calloc(1, sizeof *j);
   if (j == NULL) {
     mida__errbuf_set(err, errlen, "out of memory opening the journal");
@@ -887,6 +923,7 @@ int mida__journal_open(const char *spool_dir, size_t ring_bytes,
   }
   int rc = MIDA_OK;
   j->ring_bytes = ring;
+  j->first_ring = first;
   j->policy = policy;
   j->spool_max = spool_max;
   j->pid = pid;
@@ -960,8 +997,7 @@ void mida__journal_maintain(mida__journal *j) {
 
 int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
                           mida__slot *slot) {
-  const uint64_t ring = j->ring_bytes;
-  if ((uint64_t)payload_len > ring / 4)
+  if ((uint64_t)payload_len > j->ring_bytes / 4)
     return MIDA_ETOOBIG;
   const uint64_t need = MIDA_FRAME_HEADER_BYTES + round8(payload_len);
   for (;;) {
@@ -972,11 +1008,13 @@ int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
       return MIDA_EFULL;
     }
     seg_header *h = seg->hdr;
+    const uint64_t ring = seg->ring_bytes;
     uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
     uint64_t skip = 0;
-    bool full = false;
+    /* A record too big for a small first ring moves on to a full one. */
+    bool full = (uint64_t)payload_len > ring / 4;
     for (;;) {
-      if ((t & SEALED_BIT) != 0)
+      if (full || (t & SEALED_BIT) != 0)
         break;
       uint64_t room = ring - t % ring;
       skip = need > room ? room : 0;
@@ -1089,7 +1127,8 @@ int64_t mida__journal_pid(const mida__journal *j) {
 /* ---- the reader's side -------------------------------------------------- */
 
 static ring_view live_view(mida__journal *j, segment *seg) {
-  ring_view rv = {seg->ring, j->ring_bytes, &seg->hdr->corrupt,
+  (void)j;
+  ring_view rv = {seg->ring, seg->ring_bytes, &seg->hdr->corrupt,
                   &seg->counted_upto, false};
   return rv;
 }
@@ -1116,7 +1155,7 @@ size_t mida__journal_peek(mida__journal *j, mida__frame *frames, size_t max,
     /* Only PAD frames or skipped regions: nothing to hand out, so release
      * them here, and move on if that drained a sealed segment. */
     if (pos != head)
-      clear_and_advance(seg->ring, j->ring_bytes, h, head, pos);
+      clear_and_advance(seg->ring, seg->ring_bytes, h, head, pos);
     if ((t & SEALED_BIT) != 0 && pos == end && retire_front(j))
       continue;
     *mark = pos;
@@ -1135,18 +1174,22 @@ void mida__journal_release(mida__journal *j, uint64_t mark) {
   if (mark <= head || mark > end)
     return;
   if ((t & SEALED_BIT) != 0) {
-    drop_and_advance(seg->ring, j->ring_bytes, h, head, mark);
+    drop_and_advance(seg->ring, seg->ring_bytes, h, head, mark);
     if (mark == end)
       retire_front(j);
     return;
   }
-  clear_and_advance(seg->ring, j->ring_bytes, h, head, mark);
+  clear_and_advance(seg->ring, seg->ring_bytes, h, head, mark);
+}
+
+/* A live segment's mapping: its header page and its ring. */
+static size_t seg_map_bytes(const segment *seg) {
+  return (size_t)(MIDA_JOURNAL_HEADER_BYTES + seg->ring_bytes);
 }
 
 void mida__journal_close(mida__journal *j) {
   if (j == NULL)
     return;
-  size_t map_bytes = (size_t)(MIDA_JOURNAL_HEADER_BYTES + j->ring_bytes);
   segment *seg = j->queue_head;
   while (seg != NULL) {
     segment *next = seg->next;
@@ -1155,7 +1198,7 @@ void mida__journal_close(mida__journal *j) {
     uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
     if ((t & POS_MASK) == head)
       unlink(seg->path);
-    munmap(seg->base, map_bytes);
+    munmap(seg->base, seg_map_bytes(seg));
     close(seg->fd);
     mida__free(seg->path);
     mida__free(seg);
@@ -1164,7 +1207,7 @@ void mida__journal_close(mida__journal *j) {
   seg = j->free_list;
   while (seg != NULL) {
     segment *next = seg->next;
-    munmap(seg->base, map_bytes);
+    munmap(seg->base, seg_map_bytes(seg));
     mida__free(seg);
     seg = next;
   }
@@ -1188,19 +1231,18 @@ size_t mida__journal_fds(mida__journal *j, int *fds, size_t max) {
 void mida__journal_forget(mida__journal *j) {
   if (j == NULL)
     return;
-  size_t map_bytes = (size_t)(MIDA_JOURNAL_HEADER_BYTES + j->ring_bytes);
   /* No lock: this process has one thread, and another thread of the parent
    * may have held the mutex when it forked. */
   for (segment *seg = j->queue_head, *next; seg != NULL; seg = next) {
     next = seg->next;
-    munmap(seg->base, map_bytes);
+    munmap(seg->base, seg_map_bytes(seg));
     close(seg->fd);
     mida__free(seg->path);
     mida__free(seg);
   }
   for (segment *seg = j->free_list, *next; seg != NULL; seg = next) {
     next = seg->next;
-    munmap(seg->base, map_bytes);
+    munmap(seg->base, seg_map_bytes(seg));
     mida__free(seg);
   }
   mida__free(j->spool);

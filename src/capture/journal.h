@@ -147,6 +147,19 @@ int mida__journal_open(const char *spool_dir, size_t ring_bytes,
                        const char *host, int64_t pid, mida__journal **out,
                        char *err, size_t errlen);
 
+/* mida__journal_open, but the first segment's ring is first_ring bytes
+ * (rounded the same way; at most ring_bytes) and every later one's
+ * ring_bytes: a process that appends a few records (the preload library's
+ * short-lived programs) makes, fills and maps a small file, and one that
+ * appends many moves on to full rings. A record larger than a quarter of
+ * the first ring, but not of ring_bytes, seals the first segment and goes
+ * into the next. Under MIDA_FULL_DROP first_ring is ring_bytes. */
+int mida__journal_open_growing(const char *spool_dir, size_t first_ring,
+                               size_t ring_bytes, mida_full_policy_t policy,
+                               uint64_t spool_max, const char *host,
+                               int64_t pid, mida__journal **out, char *err,
+                               size_t errlen);
+
 /* Whether the journal can take records now: MIDA_OK, or the error that
  * keeps it from making a segment (MIDA_EFULL for no room or the spool's
  * bound, MIDA_EIO), with its message in msg. Thread-safe. */
@@ -161,7 +174,7 @@ void mida__journal_maintain(mida__journal *j);
  * Lock-free; no syscall and no allocation unless the ring is full under the
  * SPILL policy. Returns MIDA_OK, MIDA_EFULL (DROP policy, or no room for a
  * new segment: dropped and counted) or MIDA_ETOOBIG (larger than a quarter
- * of the ring). A reserved slot must be committed. */
+ * of ring_bytes). A reserved slot must be committed. */
 int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
                           mida__slot *slot);
 

@@ -1068,6 +1068,92 @@ static void test_spool_stats_sums_drops(void **state) {
   assert_true(ss.backlog_bytes > SMALL_RING / 2);
 }
 
+/* ---- a journal whose first segment is small ---------------------------- */
+
+static mida__journal *open_growing(const char *dir, size_t first, size_t ring) {
+  mida__journal *j = NULL;
+  char err[256] = "";
+  int rc = mida__journal_open_growing(dir, first, ring, MIDA_FULL_SPILL, 0,
+                                      "testhost", 4242, &j, err, sizeof err);
+  if (rc != MIDA_OK)
+    fail_msg("journal_open_growing: %d %s", rc, err);
+  return j;
+}
+
+/* The sizes of the segment files in dir, in order, into sizes. */
+static size_t segment_sizes(const char *dir, off_t *sizes, size_t cap) {
+  path_list l;
+  list_segments(dir, &l);
+  size_t n = 0;
+  for (size_t i = 0; i < l.count && n < cap; i++) {
+    struct stat st;
+    assert_int_equal(stat(l.paths[i], &st), 0);
+    sizes[n++] = st.st_size;
+  }
+  free_paths(&l);
+  return n;
+}
+
+static void test_growing_journal_starts_small_then_full(void **state) {
+  const char *dir = *state;
+  const off_t small = MIDA_JOURNAL_HEADER_BYTES + SMALL_RING;
+  const off_t full = MIDA_JOURNAL_HEADER_BYTES + 4 * SMALL_RING;
+  mida__journal *j = open_growing(dir, SMALL_RING, 4 * SMALL_RING);
+  off_t sizes[MAX_PATHS];
+  assert_int_equal(segment_sizes(dir, sizes, MAX_PATHS), 1);
+  assert_int_equal(sizes[0], small);
+  const uint64_t n = 3000; /* ~1 MiB: the small ring, then full ones */
+  for (uint64_t i = 0; i < n; i++)
+    assert_int_equal(append_record(j, i), MIDA_OK);
+  size_t count = segment_sizes(dir, sizes, MAX_PATHS);
+  assert_true(count >= 3);
+  assert_int_equal(sizes[0], small);
+  for (size_t i = 1; i < count; i++)
+    assert_int_equal(sizes[i], full);
+  assert_int_equal(drain_checked(j, 0, 64), n);
+  /* The small segment's address range, retired, is never given to a full
+   * one: the journal goes on in full rings, in order. */
+  for (uint64_t i = n; i < 2 * n; i++)
+    assert_int_equal(append_record(j, i), MIDA_OK);
+  assert_int_equal(drain_checked(j, n, 64), 2 * n);
+  mida__journal_stats st;
+  mida__journal_stats_get(j, &st);
+  assert_int_equal(st.records, 2 * n);
+  assert_int_equal(st.dropped, 0);
+  mida__journal_close(j);
+  assert_int_equal(count_segments(dir), 0);
+}
+
+static void
+test_growing_journal_moves_a_big_record_to_a_full_ring(void **state) {
+  const char *dir = *state;
+  mida__journal *j = open_growing(dir, SMALL_RING, 4 * SMALL_RING);
+  assert_int_equal(append_record(j, 0), MIDA_OK);
+  mida__slot slot;
+  /* Over a quarter of the first ring, within a quarter of a full one. */
+  assert_int_equal(
+      mida__journal_reserve(j, MIDA_REC_TASK, SMALL_RING / 4 + 1, &slot),
+      MIDA_OK);
+  memset(slot.payload, 0xcd, slot.len);
+  mida__journal_commit(j, &slot);
+  assert_int_equal(
+      mida__journal_reserve(j, MIDA_REC_TASK, SMALL_RING + 1, &slot),
+      MIDA_ETOOBIG);
+  assert_int_equal(count_segments(dir), 2);
+  mida__frame f[4];
+  uint64_t mark;
+  /* Record 0 alone ends the sealed first segment... */
+  assert_int_equal(mida__journal_peek(j, f, 4, &mark), 1);
+  assert_is_record(&f[0], 0);
+  mida__journal_release(j, mark);
+  /* ...then the big one, whole. */
+  assert_int_equal(mida__journal_peek(j, f, 4, &mark), 1);
+  assert_int_equal(f[0].len, SMALL_RING / 4 + 1);
+  assert_int_equal(((const uint8_t *)f[0].payload)[SMALL_RING / 4], 0xcd);
+  mida__journal_release(j, mark);
+  mida__journal_close(j);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, make_spool, remove_spool)
   const struct CMUnitTest tests[] = {
@@ -1099,11 +1185,13 @@ int main(void) {
       T(test_orphan_with_bad_tail_still_reads_frames),
       T(test_orphan_open_refuses_live_segment),
       T(test_handoff_gives_sealed_segments_to_recovery),
-    T(test_fork_child_forgets_the_parents_journal),
-    T(test_orphan_open_refuses_garbage),
+      T(test_fork_child_forgets_the_parents_journal),
+      T(test_orphan_open_refuses_garbage),
       T(test_spool_list_is_sorted_and_missing_dir_is_empty),
       T(test_spool_list_callback_stops_the_walk),
       T(test_spool_stats_sums_drops),
+      T(test_growing_journal_starts_small_then_full),
+      T(test_growing_journal_moves_a_big_record_to_a_full_ring),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,6 +63,13 @@ mida__pl_state mida__pl;
 
 
 #define DEFAULT_RING (256 * 1024)
+/* The first segment's ring: most processes of a command (a compiler's cc1
+ * and as, a shell's children) append a few records, their begin, a few
+ * dozen files and their end, and a 64 KiB ring holds ~300 of them. Making,
+ * zeroing and mapping the 256 KiB of a full segment was about a fifth of
+ * the library's cost of a short process; a process that appends more moves
+ * on to full segments (mida__journal_open_growing). */
+#define FIRST_RING MIDA_JOURNAL_MIN_RING
 
 /* "MIDA_PRELOAD_TASK=" + id + "," + id + "," + 10-digit pid. */
 static char context_entry[MIDA_PL_CTX_BYTES];
@@ -107,9 +114,9 @@ mida__journal *mida__pl_journal(void) {
   if (atomic_compare_exchange_strong(&journal_state, &expect, 1)) {
     char err[256];
     mida__journal *j = NULL;
-    int rc = mida__journal_open(mida__pl.spool, mida__pl.ring_bytes,
-                                MIDA_FULL_SPILL, 0, mida__hostname(),
-                                (int64_t)mida__pl.pid, &j, err, sizeof err);
+    int rc = mida__journal_open_growing(
+        mida__pl.spool, FIRST_RING, mida__pl.ring_bytes, MIDA_FULL_SPILL, 0,
+        mida__hostname(), (int64_t)mida__pl.pid, &j, err, sizeof err);
     journal = rc == MIDA_OK ? j : NULL;
     if (journal != NULL) {
       /* `mida run` ships the sealed segments while this process runs. */

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from preload_support import Run, library, mida_bin
+from preload_support import Run, clean_env, extra_env, library, mida_bin
 
 # A sanitized build links its runtime too (tests/preload/meson.build).
 SANITIZER_RUNTIMES = re.compile(r"^lib(asan|ubsan|tsan)\.so")
@@ -79,3 +79,47 @@ def test_an_observed_process_makes_no_user_name_lookup(tmp_path):
     assert "execve" in trace or "openat" in trace, trace
     for sign in ("connect(", "socket(", "/etc/passwd", "nsswitch.conf"):
         assert sign not in trace, trace
+
+
+def test_a_short_process_makes_a_small_segment_and_a_long_one_grows(
+        tmp_path):
+    """Most processes of a command append a few records: their first
+    journal segment has a 64 KiB ring, not the full 256 KiB one, which
+    was a fifth of the library's cost of a short process (making, zeroing
+    and mapping it). A process that appends more moves on to full
+    segments, and everything it appended is shipped, in order."""
+    spool = tmp_path / "spool"
+    work = tmp_path / "w"
+    work.mkdir()
+    extra = extra_env()
+    env = clean_env(MIDA_PRELOAD_SPOOL=str(spool),
+                    LD_PRELOAD=":".join(
+                        p for p in (extra.get("LD_PRELOAD"), str(library()))
+                        if p))
+    done = subprocess.run(["/bin/true"], env=env, cwd=work, timeout=60)
+    assert done.returncode == 0
+    sizes = [p.stat().st_size for p in spool.glob("*.mj")]
+    assert sizes == [4096 + 65536], sizes
+    for p in spool.glob("*.mj"):
+        p.unlink()
+    # 600 files written by one shell: ~100 KiB of records.
+    done = subprocess.run(
+        ["/bin/sh", "-c", "i=0; while [ $i -lt 600 ]; do echo x > f$i; "
+         "i=$((i+1)); done"], env=env, cwd=work, timeout=60)
+    assert done.returncode == 0
+    sizes = [p.stat().st_size for p in sorted(spool.glob("*.mj"))]
+    assert len(sizes) >= 2 and sizes[0] == 4096 + 65536, sizes
+    assert set(sizes[1:]) == {4096 + 262144}, sizes
+    store = tmp_path / "run.db"
+    done = subprocess.run([mida_bin(), "--store", str(store), "recover",
+                           "--spool", str(spool)], env=clean_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run(
+        [mida_bin(), "--store", str(store), "query",
+         "SELECT count(DISTINCT d.uri) FROM task_data td "
+         "JOIN data d ON d.id = td.data_id "
+         "WHERE td.role = 'generated' AND d.uri LIKE '%/w/f%'"],
+        env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "600", done.stdout
