@@ -82,7 +82,8 @@ MIDA_PL_EXPORT int close_range(unsigned first, unsigned last, int flags) {
     }
     return real(first, last, flags);
   }
-  for (unsigned fd = first; fd <= last && fd < MIDA_PL_FDS; fd++)
+  for (unsigned fd = first; fd <= last && fd < (unsigned)mida__pl_fd_bound();
+       fd++)
     mida__pl_release((int)fd);
   int rc = close_range_around(first, last, flags);
   mida__pl_leave();
@@ -97,7 +98,7 @@ MIDA_PL_EXPORT void closefrom(int lowfd) {
     return;
   }
   int saved = errno;
-  for (int fd = lowfd < 0 ? 0 : lowfd; fd < MIDA_PL_FDS; fd++)
+  for (int fd = lowfd < 0 ? 0 : lowfd; fd < mida__pl_fd_bound(); fd++)
     mida__pl_release(fd);
   (void)close_range_around((unsigned)(lowfd < 0 ? 0 : lowfd), UINT_MAX, 0);
   errno = saved;

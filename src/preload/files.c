@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 _Atomic int32_t mida__pl_fd_map[MIDA_PL_FDS];
+_Atomic int mida__pl_fd_end;
 mida__pl_file mida__pl_files[MIDA_PL_FILES];
 
 /* The paths of the entries: touched page by page as entries are used. */
@@ -528,6 +529,11 @@ static void map_clear_stale(int fd) {
  * still pointing elsewhere was closed unseen (close_range in a child, a
  * libc-internal close): that file is recorded by its path. */
 static void map_install(int fd, int i) {
+  int end = atomic_load_explicit(&mida__pl_fd_end, memory_order_relaxed);
+  while (end <= fd && !atomic_compare_exchange_weak_explicit(
+                          &mida__pl_fd_end, &end, fd + 1, memory_order_release,
+                          memory_order_relaxed)) {
+  }
   int32_t old = atomic_exchange_explicit(&mida__pl_fd_map[fd], i + 1,
                                          memory_order_acq_rel);
   if (old > 0)
@@ -808,7 +814,8 @@ void mida__pl_record_all(int when) {
     flush_quietly(stdout);
     flush_quietly(stderr);
   }
-  for (int fd = 0; fd < MIDA_PL_FDS; fd++) {
+  const int end = mida__pl_fd_bound();
+  for (int fd = 0; fd < end; fd++) {
     mida__pl_file *f = mida__pl_file_of(fd);
     if (f == NULL)
       continue;
@@ -857,7 +864,8 @@ void mida__pl_files_reset_counts(void) {
   }
   /* What libc's buffers move from now on is the child's: count from the
    * offsets the descriptors have now. */
-  for (int fd = 0; fd < MIDA_PL_FDS; fd++) {
+  const int end = mida__pl_fd_bound();
+  for (int fd = 0; fd < end; fd++) {
     mida__pl_file *f = mida__pl_file_of(fd);
     if (f != NULL && start_offset[f - mida__pl_files] >= 0) {
       off_t at = lseek(fd, 0, SEEK_CUR);
@@ -870,7 +878,8 @@ size_t mida__pl_files_inheritable(char *buf, size_t cap) {
   size_t len = 0;
   buf[0] = '\0';
   int count = 0;
-  for (int fd = 0; fd < MIDA_PL_FDS && count < MIDA_PL_INHERIT_MAX; fd++) {
+  const int end = mida__pl_fd_bound();
+  for (int fd = 0; fd < end && count < MIDA_PL_INHERIT_MAX; fd++) {
     mida__pl_file *f = mida__pl_file_of(fd);
     if (f == NULL || f->kind != MIDA_PL_PATH_KIND)
       continue;

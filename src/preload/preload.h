@@ -122,6 +122,17 @@ typedef struct mida__pl_file {
 extern _Atomic int32_t mida__pl_fd_map[MIDA_PL_FDS];
 extern mida__pl_file mida__pl_files[MIDA_PL_FILES];
 
+/* One past the highest descriptor ever tracked in this process: the walks
+ * of the table (at exit, exec, fork, closefrom) stop there, not at
+ * MIDA_PL_FDS (a short process has a handful of descriptors; 4,096 slots
+ * were ~25,000 instructions at every exit). Raised before an entry is
+ * installed, never lowered. */
+extern _Atomic int mida__pl_fd_end;
+
+static inline int mida__pl_fd_bound(void) {
+  return atomic_load_explicit(&mida__pl_fd_end, memory_order_acquire);
+}
+
 /* The file descriptor fd refers to, or NULL. No lock; safe anywhere. */
 static inline mida__pl_file *mida__pl_file_of(int fd) {
   if ((unsigned)fd >= MIDA_PL_FDS)
