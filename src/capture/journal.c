@@ -412,6 +412,12 @@ static void init_header(mida__journal *j, seg_header *h, uint64_t seq,
  * are allocated and mapped writable here, on the slow path, instead of one
  * page fault per 4 KiB in the middle of the first lap of appends. */
 static void prefault_ring(uint8_t *ring, uint64_t bytes) {
+#ifdef MADV_POPULATE_WRITE
+  /* Linux 5.14: all the write faults in one system call (a 64 KiB ring's
+   * 16 faults were ~15 us in a VM). */
+  if (madvise(ring, (size_t)bytes, MADV_POPULATE_WRITE) == 0)
+    return;
+#endif
   uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
   for (uint64_t off = 0; off < bytes; off += page)
     ((volatile uint8_t *)ring)[off] = 0;
