@@ -386,6 +386,19 @@ int mida_flush(mida_session_t *s, int timeout_ms) {
   return MIDA_OK;
 }
 
+int mida__session_collect(mida_session_t *s, int timeout_ms,
+                          uint64_t *records) {
+  if (records != NULL)
+    *records = 0;
+  if (s == NULL)
+    return MIDA_EINVAL;
+  if (s->disabled || s->shipper == NULL)
+    return MIDA_OK;
+  if (atomic_load(&s->closed))
+    return MIDA_ECLOSED;
+  return mida__shipper_collect(s->shipper, timeout_ms, records);
+}
+
 int mida_close(mida_session_t *s) {
   if (s == NULL)
     return MIDA_OK;

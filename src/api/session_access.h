@@ -1,9 +1,9 @@
 /*
  * session_access.h -- what code above the API (the observers in
- * src/observe/) may use of a session beyond include/mida.h: a few
- * read-only accessors, the journal append for records they build by hand,
- * and the error-message calls. The session itself (api/session.h) is
- * private to src/api/.
+ * src/observe/, `mida run` in src/cli/) may use of a session beyond
+ * include/mida.h: a few read-only accessors, the journal append for records
+ * they build by hand, and the error-message calls. The session itself
+ * (api/session.h) is private to src/api/.
  *
  * Error messages follow the one convention of core/errors.h.
  */
@@ -26,6 +26,14 @@ const char *mida__session_store_url(const mida_session_t *s);
  * journal, as the capture calls do for theirs. Returns MIDA_OK,
  * MIDA_EFULL, MIDA_ETOOBIG or MIDA_ECLOSED, with the session's message. */
 int mida__session_put(mida_session_t *s, const mida__rec *rec);
+
+/* Ships the orphan segments of the session's spool (the journals of
+ * processes that ended; `mida run` has its command's shipped so) through
+ * the session's own connection to the store, and waits up to timeout_ms
+ * (negative: no limit) for that pass; *records (may be NULL) gets what it
+ * shipped. Returns MIDA_OK, MIDA_ETIMEDOUT, MIDA_ECLOSED, or the store's
+ * open error while it is not open (the orphans stay in the spool). */
+int mida__session_collect(mida_session_t *s, int timeout_ms, uint64_t *records);
 
 /* Sets the last message of session s (s NULL: only the thread's) and the
  * thread's, and returns rc. */

@@ -15,7 +15,9 @@
  * retries the open with the same backoff, ships the spool's orphan segments
  * (journals of dead processes) once connected and before its own frames, and
  * owns the sink until it stops. mida_open() waits a moment for the first
- * attempt (mida__shipper_wait_open) to report a bad URL at once.
+ * attempt (mida__shipper_wait_open) to report a bad URL at once. Asked to
+ * (mida__shipper_collect), it ships the spool's orphans again, between two
+ * batches: `mida run` has the command's journals shipped that way.
  *
  * A flush waits for its whole timeout while the sink fails, without cutting
  * the backoff short: the sink may come back before the deadline.
@@ -70,6 +72,10 @@ struct mida__shipper {
   uint64_t reported_dropped; /* dropped count already sent as COUNTER */
   uint64_t reported_corrupt; /* corrupt count already sent as COUNTER */
   uint64_t reported_errors;  /* failed attempts already sent as COUNTER */
+  uint64_t collects_asked;   /* orphan passes asked for (collect) */
+  uint64_t collects_done;    /* ... and made, in order */
+  uint64_t collected;        /* records the last of them shipped */
+  mida__recover_buffers *buffers; /* theirs, made at the first */
   mida__frame *frames;       /* batch buffers, MIDA_SHIP_BATCH each */
   mida__rec *recs;           /* MIDA_SHIP_BATCH + 3 (counters) */
 };
@@ -215,6 +221,31 @@ static long open_sink(mida__shipper *sh) {
   return MIDA_OK;
 }
 
+/* Makes the orphan passes asked for since the last (one pass answers
+ * them all), if the sink is open. */
+static void collect_if_asked(mida__shipper *sh) {
+  pthread_mutex_lock(&sh->lock);
+  uint64_t asked = sh->collects_asked;
+  bool wanted = asked > sh->collects_done && sh->sink != NULL;
+  pthread_mutex_unlock(&sh->lock);
+  if (!wanted)
+    return;
+  mida__recover_stats st = {0};
+  char err[512] = "";
+  if (sh->buffers == NULL)
+    (void)mida__recover_buffers_new(&sh->buffers);
+  /* Without buffers (out of memory) the pass is not made: what it would
+   * have shipped stays in the spool, for the next pass or a recover. */
+  if (sh->buffers != NULL)
+    (void)mida__recover_spool_with(sh->buffers, sh->spool_dir, sh->sink, &st,
+                                   err, sizeof err, NULL, NULL);
+  pthread_mutex_lock(&sh->lock);
+  sh->collects_done = asked;
+  sh->collected = st.records;
+  pthread_cond_broadcast(&sh->progress);
+  pthread_mutex_unlock(&sh->lock);
+}
+
 static void *shipper_main(void *arg) {
   pthread_setname_np(pthread_self(), "mida-shipper"); /* for top -H, perf */
   mida__shipper *sh = arg;
@@ -224,6 +255,7 @@ static void *shipper_main(void *arg) {
     long shipped = sh->sink != NULL ? 0 : open_sink(sh);
     if (sh->sink != NULL)
       shipped = ship_once(sh);
+    collect_if_asked(sh);
     pthread_mutex_lock(&sh->lock);
     bool stopping = sh->stopping;
     bool final = sh->sink == NULL && open_error_is_final(sh->open_rc);
@@ -260,6 +292,7 @@ static void *shipper_main(void *arg) {
 /* Frees what mida__shipper_start allocated (not the thread's objects). */
 static void shipper_free(mida__shipper *sh) {
   mida__sink_close(sh->sink);
+  mida__recover_buffers_free(sh->buffers);
   mida__free(sh->url);
   mida__free(sh->spool_dir);
   mida__free(sh->frames);
@@ -344,6 +377,37 @@ int mida__shipper_flush(mida__shipper *sh, int timeout_ms) {
     sh->denial_unreported = false;
     sh->last_rc = rc = MIDA_EDENIED;
   }
+  pthread_mutex_unlock(&sh->lock);
+  return rc;
+}
+
+int mida__shipper_collect(mida__shipper *sh, int timeout_ms,
+                          uint64_t *records) {
+  struct timespec until = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+  int rc = MIDA_OK;
+  pthread_mutex_lock(&sh->lock);
+  uint64_t ticket = ++sh->collects_asked;
+  sh->wake_requested = true;
+  pthread_cond_signal(&sh->wake);
+  while (sh->collects_done < ticket) {
+    if (sh->stopping) {
+      rc = MIDA_ECLOSED;
+      break;
+    }
+    if (sh->sink == NULL && sh->open_attempts > 0 && sh->open_rc != MIDA_OK) {
+      rc = sh->open_rc; /* not open: the spool keeps its orphans */
+      break;
+    }
+    int w = timeout_ms >= 0
+                ? pthread_cond_timedwait(&sh->progress, &sh->lock, &until)
+                : pthread_cond_wait(&sh->progress, &sh->lock);
+    if (w == ETIMEDOUT) {
+      rc = MIDA_ETIMEDOUT;
+      break;
+    }
+  }
+  if (records != NULL)
+    *records = rc == MIDA_OK ? sh->collected : 0;
   pthread_mutex_unlock(&sh->lock);
   return rc;
 }

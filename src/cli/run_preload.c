@@ -17,11 +17,12 @@
  * Shipping. Each process of the command writes its own journal segment; a
  * segment becomes an orphan the moment its process ends (its lock goes
  * with it), or once the library handed it over full (the journal's
- * handoff). A collector thread here ships orphans as soon as inotify says
- * a segment was closed, and every COLLECT_INTERVAL_MS, with the recovery
- * of src/capture (the segments of a pass go in one group, made durable by
- * one commit, then their files are removed),
- * so that it ships while the command runs; and once more after the
+ * handoff). A collector thread here has orphans shipped as soon as inotify
+ * says a segment was closed, and every COLLECT_INTERVAL_MS, by the session's
+ * shipper on its own connection to the store (mida__session_collect: the
+ * recovery of src/capture, the segments of a pass in one group, made
+ * durable by one commit, then their files removed), so that they are
+ * shipped while the command runs; and once more after the
  * command has ended, so that the store holds everything when mida run
  * returns (with --detach-ship a detached `mida recover` ships the rest,
  * and mida's readers of the store wait for it). The observed processes
@@ -40,7 +41,7 @@
  */
 #include "cli/run_preload.h"
 
-#include "capture/recovery.h"
+#include "api/session_access.h"
 #include "capture/ship_lock.h"
 #include "core/alloc.h"
 #include "core/config.h"
@@ -63,6 +64,8 @@
 
 #define COLLECT_INTERVAL_MS 250
 #define COLLECT_SETTLE_MS 20 /* after a segment's close, before a pass */
+#define COLLECT_WAIT_MS 5000 /* a pass the collector waits for, at most */
+#define FINISH_WAIT_MS 10000 /* the last pass, at most */
 #define PIPE_SLOTS 4096
 #define DIGEST_MAX_DEFAULT (64ull << 20)  /* bytes of one file hashed */
 #define DIGEST_TOTAL (1ull << 30)         /* bytes hashed in all */
@@ -255,7 +258,8 @@ out:
   return rc;
 }
 
-/* Hashes the run's generated files and adds their digests to the store. */
+/* Hashes the run's generated files and adds their digests to the store,
+ * through a connection of its own (it asks the store which they are). */
 static void add_digests(mida__run_preload *p) {
   uint64_t max = DIGEST_MAX_DEFAULT;
   if (p->digest_max != NULL) {
@@ -264,17 +268,23 @@ static void add_digests(mida__run_preload *p) {
     if (*end == '\0')
       max = v;
   }
+  char err[512] = "";
+  mida__sink *sink = NULL;
+  if (mida__sink_open(p->store, 0, &sink, err, sizeof err) != MIDA_OK) {
+    mida__cli_note("mida run: no digests: %s\n", err);
+    return;
+  }
   char wf[MIDA_ID_STRLEN];
   const char *params[1] = {mida_id_format(&p->workflow, wf)};
   mida__cli_rows rows;
-  int rc = mida__cli_fetch(p->sink, generated_sql, params, 1, DIGEST_FILES,
-                           &rows);
+  int rc = mida__cli_fetch(sink, generated_sql, params, 1, DIGEST_FILES, &rows);
   if (rc != MIDA_OK) {
-    mida__cli_note( "mida run: no digests: %s\n",
-            rc == MIDA_EUNSUPPORTED ? "the store answers no queries (a "
-                                      "broker)"
-                                    : mida__sink_errmsg(p->sink));
+    mida__cli_note("mida run: no digests: %s\n",
+                   rc == MIDA_EUNSUPPORTED ? "the store answers no queries (a "
+                                             "broker)"
+                                           : mida__sink_errmsg(sink));
     mida__cli_rows_free(&rows);
+    mida__sink_close(sink);
     return;
   }
   uint64_t budget = DIGEST_TOTAL, skipped = 0;
@@ -300,9 +310,9 @@ static void add_digests(mida__run_preload *p) {
       mida__rec_set_str(r, MIDA_F_DIGEST, text[n - 1], (size_t)-1);
     }
     if (n == DIGEST_BATCH || (i == rows.nrows && n > 0)) {
-      if (mida__sink_put_batch(p->sink, recs, n, &origin) != MIDA_OK)
-        mida__cli_note( "mida run: digests not stored: %s\n",
-                mida__sink_errmsg(p->sink));
+      if (mida__sink_put_batch(sink, recs, n, &origin) != MIDA_OK)
+        mida__cli_note("mida run: digests not stored: %s\n",
+                       mida__sink_errmsg(sink));
       n = 0;
     }
   }
@@ -312,46 +322,30 @@ static void add_digests(mida__run_preload *p) {
     r->type = MIDA_REC_COUNTER;
     mida__rec_set_str(r, MIDA_F_KEY, "run.digests_skipped", (size_t)-1);
     mida__rec_set_i64(r, MIDA_F_VALUE_I, (int64_t)skipped);
-    (void)mida__sink_put_batch(p->sink, recs, 1, &origin);
+    (void)mida__sink_put_batch(sink, recs, 1, &origin);
   }
   mida__cli_rows_free(&rows);
+  mida__sink_close(sink);
 }
 
 /* ---- the collector ----------------------------------------------------- */
 
-/* Opens the collector's own connection to the store; says so when it
- * cannot (the files then stay in the spool). */
-static int open_sink(mida__run_preload *p) {
-  char err[512] = "";
-  int rc = mida__sink_open(p->store, 0, &p->sink, err, sizeof err);
-  if (rc != MIDA_OK) {
-    p->sink = NULL;
-    mida__cli_note(
-        "mida run: the store cannot take the command's files now (%s); "
-        "they stay in the spool for 'mida recover'\n",
-        err);
+/* Ships the orphans of the spool through the session's own connection
+ * to the store (its shipper thread makes the pass): no second connection,
+ * whose opening, prepared statements and closing checkpoint each `mida run`
+ * paid for. Says once when the store cannot take them (the files then
+ * stay in the spool). */
+static void collect_once(mida__run_preload *p, int timeout_ms) {
+  uint64_t shipped = 0;
+  int rc = mida__session_collect(p->session, timeout_ms, &shipped);
+  p->records += shipped;
+  if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT && rc != MIDA_ECLOSED &&
+      !p->collect_failed) {
+    p->collect_failed = 1;
+    mida__cli_note("mida run: the store cannot take the command's files now "
+                   "(%s); they stay in the spool for 'mida recover'\n",
+                   mida_strerror(rc));
   }
-  return rc;
-}
-
-/* Ships the orphans of the spool; the collector's sink is opened on the
- * first pass (a command whose processes all end with it needs none with
- * the detached shipping, and the store's opening is not in its start). */
-static void collect_once(mida__run_preload *p) {
-  if (p->sink == NULL && !p->sink_failed && open_sink(p) != MIDA_OK)
-    p->sink_failed = 1;
-  if (p->sink == NULL)
-    return;
-  /* One set of buffers for all the passes (recovery.h): a few hundred
-   * passes in a build, each of which would otherwise fault in and unmap
-   * 3.8 MB. */
-  if (p->buffers == NULL && mida__recover_buffers_new(&p->buffers) != MIDA_OK)
-    return; /* out of memory: the next pass tries again */
-  mida__recover_stats st;
-  char err[512];
-  if (mida__recover_spool_with(p->buffers, p->spool, p->sink, &st, err,
-                               sizeof err, NULL, NULL) == MIDA_OK)
-    p->records += st.records;
 }
 
 /* Reads whatever inotify has queued, without waiting. Returns 1 if a
@@ -409,7 +403,7 @@ static void *collector(void *arg) {
     uint64_t before;
     do {
       before = p->records;
-      collect_once(p);
+      collect_once(p, COLLECT_WAIT_MS);
     } while (p->records != before);
     if (in >= 0)
       (void)drain(in);
@@ -612,19 +606,11 @@ void mida__run_preload_finish(mida__run_preload *p) {
   if (!p->active)
     return;
   mida__run_preload_stop(p);
-  /* The session's shipper may be shipping orphans of the command too (it
-   * does when it connects): its flush waits for that pass. */
-  if (p->session != NULL)
-    (void)mida_flush(p->session, 10000);
-  collect_once(p);
-  if (p->sink != NULL) {
-    if (p->digest)
-      add_digests(p);
-    mida__sink_close(p->sink);
-    p->sink = NULL;
-  }
-  mida__recover_buffers_free(p->buffers);
-  p->buffers = NULL;
+  /* The last pass, on the session's connection, after what its shipper
+   * had of its own. */
+  collect_once(p, FINISH_WAIT_MS);
+  if (p->digest)
+    add_digests(p);
   if (p->registry[0] != '\0')
     unlink(p->registry);
   if (p->inotify >= 0)

@@ -13,7 +13,6 @@
 #ifndef MIDA_CLI_RUN_PRELOAD_H
 #define MIDA_CLI_RUN_PRELOAD_H
 
-#include "capture/recovery.h"
 #include "cli/cli.h"
 #include "mida.h"
 
@@ -37,11 +36,8 @@ typedef struct mida__run_preload {
   mida_id_t workflow;        /* the run's workflow */
   char spool[PATH_MAX];      /* the spool of the journals, absolute */
   char registry[PATH_MAX];   /* the pipe registry file, or "" */
-  mida__sink *sink;          /* the collector's sink, opened on its first
-                                pass, or NULL */
-  int sink_failed;           /* it could not be opened (said once) */
-  mida__recover_buffers *buffers; /* the passes' buffers (made with the
-                                     sink), or NULL */
+  int collect_failed;        /* the store could not take the command's
+                                journals (said once) */
   pthread_t collector;       /* ships journals of ended processes */
   int collector_started;     /* whether it runs */
   int stop_fd;               /* eventfd: written to stop the collector */
