@@ -154,6 +154,12 @@ typedef struct mida_config {
   int strict;         /* MIDA_STRICT=1: a store, spool or journal
                          that fails makes mida_open fail, instead of
                          a session that records what it can */
+  int open_wait_ms;   /* the longest mida_open waits for the shipper's
+                         first attempt to open the store, so that a bad
+                         URL or store is reported at once: 200; 0: not at
+                         all (the program starts while the store opens;
+                         mida_flush reports a store that cannot); strict
+                         waits for it whatever this says */
 } mida_config_t;
 
 /* A session: one per process is usual, several are allowed. Opaque. */
@@ -168,7 +174,8 @@ MIDA_EXTERN void mida_config_init_sized(mida_config_t *cfg, size_t size);
 /* Opens a session: creates the spool directory and this process's journal
  * and starts the shipper thread, which opens the store, ships the journals
  * left by dead processes of the same store, then this session's records.
- * It waits at most 200 ms for the store (unless strict): a store that is
+ * It waits at most 200 ms for the store (cfg->open_wait_ms; unless
+ * strict, which waits for the first attempt's end): a store that is
  * slow, hung or down never holds up the caller (docs/reliability.md).
  * cfg NULL means mida_config_init() defaults.
  * On success *out is a session to pass to mida_close(), and errmsg (if not

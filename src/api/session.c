@@ -89,6 +89,12 @@ static int env_flag(const char *name) {
   return strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
 }
 
+/* How long mida_open() waits by default for the store to open before it
+ * lets the program go on (the shipper goes on trying): long enough to
+ * report a malformed URL or a local file at once, too short to be
+ * noticed (mida_config_t.open_wait_ms). */
+#define OPEN_WAIT_MS 200
+
 void mida_config_init_sized(mida_config_t *out, size_t out_size) {
   /* Filled whole here, then copied out as far as the caller's struct
    * goes: a program built against an older, smaller mida_config_t gets
@@ -144,6 +150,7 @@ void mida_config_init_sized(mida_config_t *out, size_t out_size) {
             : -1;
   }
   cfg->sample = env_or("MIDA_SAMPLE", NULL);
+  cfg->open_wait_ms = OPEN_WAIT_MS;
   memcpy(out, cfg, cfg->struct_size);
 }
 
@@ -186,19 +193,16 @@ static void session_free(mida_session_t *s) {
   mida__free(s);
 }
 
-/* How long mida_open() waits for the store to open before it lets the
- * program go on (the shipper goes on trying): long enough to report a
- * malformed URL or a local file at once, too short to be noticed. */
-#define OPEN_WAIT_MS 200
-
 /* Looks at the shipper's first attempt to open the store. A malformed URL
  * fails the open; a store that cannot be opened now (down, unreachable,
  * not writable) fails it only when strict, and is otherwise a warning:
  * the records wait in the journal until it opens. */
-static int check_store(mida_session_t *s, int strict, char *err, size_t errlen,
-                       char *warning, size_t warnlen) {
+static int check_store(mida_session_t *s, int strict, int wait_ms, char *err,
+                       size_t errlen, char *warning, size_t warnlen) {
   char msg[512] = "";
-  int rc = mida__shipper_wait_open(s->shipper, strict ? -1 : OPEN_WAIT_MS, msg,
+  if (!strict && wait_ms <= 0)
+    return MIDA_OK; /* asked not to wait: flush and close say it */
+  int rc = mida__shipper_wait_open(s->shipper, strict ? -1 : wait_ms, msg,
                                    sizeof msg);
   if (rc == MIDA_OK || rc == MIDA_ETIMEDOUT)
     return MIDA_OK;
@@ -336,7 +340,8 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     snprintf(err, sizeof err, "cannot start the shipper thread");
     goto fail;
   }
-  rc = check_store(s, cfg->strict, err, sizeof err, warning, sizeof warning);
+  rc = check_store(s, cfg->strict, cfg->open_wait_ms, err, sizeof err, warning,
+                   sizeof warning);
   if (rc != MIDA_OK)
     goto fail;
   mida__sampler_config sc = {.hz = cfg->sample_hz,
@@ -386,6 +391,17 @@ int mida_flush(mida_session_t *s, int timeout_ms) {
   return MIDA_OK;
 }
 
+int mida__session_wait_open(mida_session_t *s, int timeout_ms, char *msg,
+                            size_t msglen) {
+  if (msg != NULL && msglen > 0)
+    msg[0] = '\0';
+  if (s == NULL)
+    return MIDA_EINVAL;
+  if (s->disabled || s->shipper == NULL)
+    return MIDA_OK;
+  return mida__shipper_wait_open(s->shipper, timeout_ms, msg, msglen);
+}
+
 int mida__session_collect(mida_session_t *s, int timeout_ms,
                           uint64_t *records) {
   if (records != NULL)
@@ -396,7 +412,13 @@ int mida__session_collect(mida_session_t *s, int timeout_ms,
     return MIDA_OK;
   if (atomic_load(&s->closed))
     return MIDA_ECLOSED;
-  return mida__shipper_collect(s->shipper, timeout_ms, records);
+  int rc = mida__shipper_collect(s->shipper, timeout_ms, records);
+  if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT && rc != MIDA_ECLOSED) {
+    char msg[512];
+    mida__shipper_errmsg(s->shipper, msg, sizeof msg);
+    return mida__session_error(s, rc, "%s", msg);
+  }
+  return rc;
 }
 
 int mida_close(mida_session_t *s) {

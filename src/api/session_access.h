@@ -27,12 +27,20 @@ const char *mida__session_store_url(const mida_session_t *s);
  * MIDA_EFULL, MIDA_ETOOBIG or MIDA_ECLOSED, with the session's message. */
 int mida__session_put(mida_session_t *s, const mida__rec *rec);
 
+/* Waits until the shipper's first attempt to open the store is over, or
+ * timeout_ms passes (negative: no limit), for a session opened without
+ * waiting (mida_config_t.open_wait_ms 0). Returns MIDA_OK (open), the
+ * open's error (its message in msg), or MIDA_ETIMEDOUT (still trying). */
+int mida__session_wait_open(mida_session_t *s, int timeout_ms, char *msg,
+                            size_t msglen);
+
 /* Ships the orphan segments of the session's spool (the journals of
  * processes that ended; `mida run` has its command's shipped so) through
  * the session's own connection to the store, and waits up to timeout_ms
  * (negative: no limit) for that pass; *records (may be NULL) gets what it
  * shipped. Returns MIDA_OK, MIDA_ETIMEDOUT, MIDA_ECLOSED, or the store's
- * open error while it is not open (the orphans stay in the spool). */
+ * open error while it is not open (the orphans stay in the spool; its
+ * message is the session's, mida_errmsg). */
 int mida__session_collect(mida_session_t *s, int timeout_ms, uint64_t *records);
 
 /* Sets the last message of session s (s NULL: only the thread's) and the

@@ -344,7 +344,7 @@ static void collect_once(mida__run_preload *p, int timeout_ms) {
     p->collect_failed = 1;
     mida__cli_note("mida run: the store cannot take the command's files now "
                    "(%s); they stay in the spool for 'mida recover'\n",
-                   mida_strerror(rc));
+                   mida_errmsg(p->session));
   }
 }
 

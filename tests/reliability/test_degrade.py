@@ -65,6 +65,37 @@ def test_mida_run_runs_the_command_when_the_store_is_down(tmp_path):
     assert "cannot open the store" in r.stderr
 
 
+def test_mida_run_with_a_local_store_that_cannot_be_opened(tmp_path):
+    """A local store is opened while the command starts (mida run does
+    not wait for it): one that is not a database is still said, the
+    command runs with its exit status, and what was recorded waits in the
+    spool; then, once the file is a store, `mida recover` ships it."""
+    store = tmp_path / "not-a-store.db"
+    store.write_text("this is not an SQLite database\n" * 100)
+    spool = tmp_path / "spool"
+    env = producer_env(str(store), spool)
+    marker = tmp_path / "ran"
+    r = subprocess.run([MIDA_BIN, "run", "--", "sh", "-c",
+                        f"echo x > {marker}; exit 4"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 4, r.stderr
+    assert marker.read_text() == "x\n"
+    assert "mida run: warning: the store cannot be opened now" in r.stderr
+    assert "file is not a database" in r.stderr
+    assert any(p.suffix == ".mj" for p in spool.iterdir())
+
+    store.unlink()
+    r = subprocess.run([MIDA_BIN, "--store", str(store), "recover", "--spool",
+                        str(spool)], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([MIDA_BIN, "--store", str(store), "query",
+                        "SELECT activity, status FROM task ORDER BY activity"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "sh" in r.stdout and "ERROR" in r.stdout
+
+
 def test_workflow_runs_when_the_store_is_down(tmp_path):
     env = producer_env(dead_postgres(), tmp_path / "spool")
     rc, out, err = run_producer(WORKFLOW, env)
