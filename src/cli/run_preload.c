@@ -514,11 +514,22 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
 
 /* ---- the detached shipping (--detach-ship) ----------------------------- */
 
+/* Wakes the collector to end (it does after the pass it may be in). */
+static void tell_collector_to_stop(mida__run_preload *p) {
+  uint64_t one = 1;
+  if (p->collector_started)
+    while (write(p->stop_fd, &one, sizeof one) < 0 && errno == EINTR)
+      ;
+}
+
 int mida__run_preload_detach(mida__run_preload *p, const char *store) {
-  /* The inotify descriptor stays open: its release waits for an RCU grace
+  /* The collector is told to stop, not waited for: a pass it has asked
+   * the shipper for may take tens of milliseconds, and this process ends
+   * (_exit) as a crash would, its segments left to the recover. The
+   * inotify descriptor stays open: its release waits for an RCU grace
    * period (~5-10 ms) that this process's end need not wait for; the
    * detached child's copy is closed at its exec, after this returned. */
-  mida__run_preload_stop(p);
+  tell_collector_to_stop(p);
   if (p->registry[0] != '\0')
     unlink(p->registry);
   p->registry[0] = '\0';
@@ -591,9 +602,7 @@ void mida__run_preload_stop(mida__run_preload *p) {
   if (!p->active)
     return;
   if (p->collector_started) {
-    uint64_t one = 1;
-    while (write(p->stop_fd, &one, sizeof one) < 0 && errno == EINTR)
-      ;
+    tell_collector_to_stop(p);
     pthread_join(p->collector, NULL);
     p->collector_started = 0;
   }

@@ -69,8 +69,9 @@ void mida__run_preload_finish(mida__run_preload *p);
  * does it first. */
 void mida__run_preload_stop(mida__run_preload *p);
 
-/* `mida run --detach-ship`, after the command ended: stops the
- * collector, removes the pipe registry, and starts a detached process that
+/* `mida run --detach-ship`, after the command ended: tells the collector
+ * to stop (without waiting for the pass it may be in), removes the pipe
+ * registry, and starts a detached process that
  * waits for this one to end and then runs `mida recover` on the spool into
  * store, which ships whatever this process and the command's processes
  * left in their journals. That process holds the spool's shipping lock

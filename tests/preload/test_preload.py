@@ -93,6 +93,28 @@ def test_a_query_after_mida_run_returned_sees_every_record(r, options):
     assert r.deps() == {("wc", "cat")}
 
 
+def test_detach_ship_cut_short_in_a_pass_loses_nothing(r):
+    """--detach-ship does not wait for the pass its collector may be in
+    when the command ends: that pass dies with mida run, as in a crash,
+    and the detached recover ships its segments again; every file of a
+    command that writes thousands (its segments handed over while it runs)
+    is in the store for a query made right after mida run returned."""
+    n = 4000
+    p = r.run("bash", "-c", f"for i in $(seq {n}); do : > f$i; done",
+              options=("--detach-ship",))
+    assert p.returncode == 0, p.stderr
+    q = subprocess.run(
+        [mida_bin(), "query", "--json",
+         "SELECT count(DISTINCT d.uri) AS n FROM task_data td"
+         " JOIN data d ON d.id = td.data_id"
+         " WHERE td.role = 'generated' AND d.uri LIKE '%/f%'"],
+        env=r.env(MIDA_SHIP_WAIT_MS="120000"), capture_output=True,
+        text=True, timeout=180)
+    assert q.returncode == 0, q.stderr
+    assert "warning" not in q.stderr, q.stderr
+    assert json.loads(q.stdout) == [{"n": n}]
+
+
 def test_a_reader_waits_for_a_shipper_then_answers_with_a_warning(r):
     """A reader waits while a shipper holds the spool's shipping lock, up
     to MIDA_SHIP_WAIT_MS, then answers all the same with a warning; once
