@@ -624,24 +624,35 @@ static int prepare_built(sqlite_sink *s, int build_rc, mida__buf *sql,
   return MIDA_OK;
 }
 
-static int prepare_statements(sqlite_sink *s) {
-  for (int i = 0; i < ST_COUNT; i++) {
-    if (s->stmt[i] != NULL)
+/* Statement which (ST_*), prepared on its first use: a connection that
+ * writes tasks and files never compiles the metric, telemetry or lost-
+ * process statements (a short-lived writer, a `mida run`, used to prepare
+ * all of them, ~150,000 instructions each). Returns NULL, with the sink's
+ * message set, if it cannot be prepared. */
+static sqlite3_stmt *statement(sqlite_sink *s, int which) {
+  if (s->stmt[which] != NULL)
+    return s->stmt[which];
+  mida__buf sql;
+  mida__buf_init(&sql, 1 << 16);
+  int rc = MIDA_OK;
+  const char *text = fixed_sql[which];
+  for (int e = 0; e < ENT_COUNT && text == NULL; e++) {
+    if (entity_statement[e] != which)
       continue;
-    mida__buf sql;
-    mida__buf_init(&sql, 1 << 16);
-    int rc = MIDA_OK;
-    const char *text = fixed_sql[i];
-    for (int e = 0; e < ENT_COUNT && text == NULL; e++) {
-      if (entity_statement[e] != i)
-        continue;
-      rc = entity_sql(&entities[e], ~0u, &sql);
-      text = mida__buf_str(&sql);
-    }
-    rc = prepare_built(s, rc, &sql, text, &s->stmt[i]);
-    if (rc != MIDA_OK)
-      return rc;
+    rc = entity_sql(&entities[e], ~0u, &sql);
+    text = mida__buf_str(&sql);
   }
+  return prepare_built(s, rc, &sql, text, &s->stmt[which]) == MIDA_OK
+             ? s->stmt[which]
+             : NULL;
+}
+
+/* The statements every batch runs (its transaction and change number). */
+static int prepare_statements(sqlite_sink *s) {
+  static const int every_batch[] = {ST_BEGIN, ST_COMMIT, ST_SEQ};
+  for (int i = 0; i < COUNT_OF(every_batch); i++)
+    if (statement(s, every_batch[i]) == NULL)
+      return MIDA_ESTORE;
   return MIDA_OK;
 }
 
@@ -795,7 +806,9 @@ static int image_upsert(sqlite_sink *s, const row_image *img,
   const entity *ent = &entities[img->entity];
   uint32_t all = ((uint32_t)1 << ent->ncolumns) - 1;
   uint32_t set = image_set_mask(ent, img) | 1u;
-  *out = s->stmt[entity_statement[img->entity]];
+  *out = statement(s, entity_statement[img->entity]);
+  if (*out == NULL)
+    return MIDA_ESTORE;
   if (set == all)
     return MIDA_OK;
   for (int i = 0; i < s->nnarrow; i++)
@@ -993,7 +1006,9 @@ static int apply_data(sqlite_sink *s, const mida__rec *r,
     counts->skipped_records++;
     return MIDA_OK;
   }
-  sqlite3_stmt *st = s->stmt[ST_DATA];
+  sqlite3_stmt *st = statement(s, ST_DATA);
+  if (st == NULL)
+    return MIDA_ESTORE;
   bind_field(st, 1, key, &r->f[key], NULL);
   bind_str_or_null(st, 2, r, MIDA_F_KIND);
   bind_str_or_null(st, 3, r, MIDA_F_URI);
@@ -1012,7 +1027,9 @@ static int apply_data(sqlite_sink *s, const mida__rec *r,
     return MIDA_OK;
   }
   char task[MIDA_ID_STRLEN];
-  st = s->stmt[ST_TASK_DATA];
+  st = statement(s, ST_TASK_DATA);
+  if (st == NULL)
+    return MIDA_ESTORE;
   bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
   bind_field(st, 2, key, &r->f[key], NULL);
   sqlite3_bind_text(st, 3, role == MIDA_USED ? "used" : "generated", -1,
@@ -1030,7 +1047,9 @@ static int apply_dep(sqlite_sink *s, const mida__rec *r, batch_counts *counts) {
     return MIDA_OK;
   }
   char task[MIDA_ID_STRLEN], up[MIDA_ID_STRLEN];
-  sqlite3_stmt *st = s->stmt[ST_DEP];
+  sqlite3_stmt *st = statement(s, ST_DEP);
+  if (st == NULL)
+    return MIDA_ESTORE;
   bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
   bind_field(st, 2, MIDA_F_PARENT, &r->f[MIDA_F_PARENT], up);
   return run(s, st, "dep");
@@ -1044,7 +1063,9 @@ static int apply_metric(sqlite_sink *s, const mida__rec *r,
     return MIDA_OK;
   }
   char task[MIDA_ID_STRLEN];
-  sqlite3_stmt *st = s->stmt[ST_METRIC];
+  sqlite3_stmt *st = statement(s, ST_METRIC);
+  if (st == NULL)
+    return MIDA_ESTORE;
   bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
   bind_field(st, 2, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
   if (r->f[MIDA_F_STEP].present) /* negative steps too; absent: NULL */
@@ -1063,7 +1084,9 @@ static int apply_metric(sqlite_sink *s, const mida__rec *r,
                        r->f[MIDA_F_VALUE].present,
                        r->f[MIDA_F_VALUE].v.f64) != MIDA_OK)
     return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
-  st = s->stmt[ST_TOUCH];
+  st = statement(s, ST_TOUCH);
+  if (st == NULL)
+    return MIDA_ESTORE;
   sqlite3_bind_int64(st, 1, s->batch_seq);
   bind_field(st, 2, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
   return run(s, st, "metric");
@@ -1073,7 +1096,9 @@ static int apply_metric(sqlite_sink *s, const mida__rec *r,
  * finds its page next to the last one's (a third less work than in the
  * order of the hash table). */
 static int apply_blocks(sqlite_sink *s) {
-  sqlite3_stmt *st = s->stmt[ST_BLOCK];
+  sqlite3_stmt *st = statement(s, ST_BLOCK);
+  if (st == NULL)
+    return MIDA_ESTORE;
   const mida__rollup_entry *blocks = NULL;
   size_t n = 0;
   if (mida__rollup_sort(&s->rollup, &blocks, &n) != MIDA_OK)
@@ -1122,7 +1147,9 @@ static int bind_host_pid(sqlite3_stmt *st, int idx, const mida__rec *r,
 
 static int apply_telemetry(sqlite_sink *s, const mida__rec *r,
                            const mida__origin *origin, batch_counts *counts) {
-  sqlite3_stmt *st = s->stmt[ST_TELEMETRY];
+  sqlite3_stmt *st = statement(s, ST_TELEMETRY);
+  if (st == NULL)
+    return MIDA_ESTORE;
   if (!r->f[MIDA_F_TS].present || !bind_host_pid(st, 1, r, origin)) {
     sqlite3_clear_bindings(st);
     counts->skipped_records++;
@@ -1145,7 +1172,9 @@ static int apply_cursor(sqlite_sink *s, const mida__rec *r,
     counts->skipped_records++;
     return MIDA_OK;
   }
-  sqlite3_stmt *st = s->stmt[ST_CURSOR];
+  sqlite3_stmt *st = statement(s, ST_CURSOR);
+  if (st == NULL)
+    return MIDA_ESTORE;
   bind_field(st, 1, MIDA_F_SOURCE, &r->f[MIDA_F_SOURCE], NULL);
   bind_field(st, 2, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
   bind_str_or_null(st, 3, r, MIDA_F_TEXT);
@@ -1156,7 +1185,9 @@ static int apply_cursor(sqlite_sink *s, const mida__rec *r,
 
 static int apply_counter(sqlite_sink *s, const mida__rec *r,
                          const mida__origin *origin, batch_counts *counts) {
-  sqlite3_stmt *st = s->stmt[ST_COUNTER];
+  sqlite3_stmt *st = statement(s, ST_COUNTER);
+  if (st == NULL)
+    return MIDA_ESTORE;
   if (!r->f[MIDA_F_KEY].present || !r->f[MIDA_F_VALUE_I].present ||
       !bind_host_pid(st, 1, r, origin)) {
     sqlite3_clear_bindings(st);
@@ -1182,7 +1213,9 @@ static int apply_lost(sqlite_sink *s, const mida__rec *r,
   const int which[3] = {ST_LOST_TASKS, ST_LOST_WORKFLOWS, ST_LOST_RUNS};
   int rc = MIDA_OK;
   for (int i = 0; i < 3 && rc == MIDA_OK; i++) {
-    sqlite3_stmt *st = s->stmt[which[i]];
+    sqlite3_stmt *st = statement(s, which[i]);
+    if (st == NULL)
+      return MIDA_ESTORE;
     if (!bind_host_pid(st, 1, r, origin)) {
       sqlite3_clear_bindings(st);
       counts->skipped_records++;
