@@ -367,11 +367,13 @@ static int gather_workflow(mida__sink *sink, side *s) {
   if (rc == MIDA_OK)
     rc = query(sink, s, 6,
                /* NUMERIC: SQLite keeps integers integers, and
-                * PostgreSQL's json_each (mida schema) gives text. */
+                * PostgreSQL's json_each (mida schema) gives text. The
+                * column as text: on PostgreSQL it is json (schema 12),
+                * whose own json_each would be taken before mida's. */
                "SELECT j.key, CASE WHEN j.key LIKE '%maxrss%'"
                " THEN max(CAST(j.value AS NUMERIC))"
                " ELSE sum(CAST(j.value AS NUMERIC)) END"
-               " FROM task t, json_each(t.telemetry) j"
+               " FROM task t, json_each(CAST(t.telemetry AS TEXT)) j"
                " WHERE t.workflow_id = ?1 AND j.type IN ('integer', 'real')"
                " GROUP BY j.key ORDER BY 1",
                pair_row);

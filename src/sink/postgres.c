@@ -97,6 +97,15 @@
   " value = 'NaN'::float8 THEN '7ff8000000000000' ELSE"                       \
   " encode(float8send(value + 0::float8), 'hex') END $$;\n"
 
+/* The view of task with readable times (schema.h). */
+#define PG_TASK_V                                                              \
+  "CREATE OR REPLACE VIEW task_v AS SELECT id, workflow_id, campaign_id,"      \
+  " parent_id, activity, status, strftime('%Y-%m-%dT%H:%M:%fZ',"               \
+  " started / 1e9, 'unixepoch') AS started,"                                   \
+  " strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,"        \
+  " (ended - started) / 1e9 AS duration_s, host, pid, worker, source_key,"     \
+  " used, generated, custom, error, telemetry, attempts FROM task;\n"
+
 static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     "CREATE TABLE IF NOT EXISTS campaign(id TEXT PRIMARY KEY, name TEXT,"
     " created BIGINT, metadata JSONB);\n"
@@ -108,12 +117,12 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " campaign_id TEXT, parent_id TEXT, activity TEXT, status TEXT,"
     " submitted BIGINT, started BIGINT, ended BIGINT, host TEXT, pid BIGINT,"
     " worker TEXT, source_key TEXT, used JSONB, generated JSONB,"
-    " custom JSONB, error TEXT, telemetry JSONB, attempts BIGINT);\n"
+    " custom JSONB, error TEXT, telemetry JSON, attempts BIGINT);\n"
     /* Version 4 stores had no attempts column and no task_run. */
     "ALTER TABLE task ADD COLUMN IF NOT EXISTS attempts BIGINT;\n"
     "CREATE TABLE IF NOT EXISTS task_run(id TEXT PRIMARY KEY,"
     " task_id TEXT NOT NULL, status TEXT, started BIGINT, ended BIGINT,"
-    " host TEXT, pid BIGINT, worker TEXT, error TEXT, telemetry JSONB);\n"
+    " host TEXT, pid BIGINT, worker TEXT, error TEXT, telemetry JSON);\n"
     "CREATE INDEX IF NOT EXISTS task_run_by_task ON task_run(task_id,"
     " started);\n"
     "CREATE TABLE IF NOT EXISTS data(id TEXT PRIMARY KEY, kind TEXT,"
@@ -251,6 +260,13 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " WHEN 'string' THEN j #>> string_to_array(path, '.')"
     " WHEN 'number' THEN j #>> string_to_array(path, '.')"
     " WHEN 'boolean' THEN j #>> string_to_array(path, '.') END $$;\n"
+    /* Version 12: the same over a json column (telemetry), parsed once. */
+    "CREATE OR REPLACE FUNCTION mida.mida_num(j json, path text)"
+    " RETURNS double precision LANGUAGE sql IMMUTABLE AS $$ SELECT"
+    " mida.mida_num(j::jsonb, path) $$;\n"
+    "CREATE OR REPLACE FUNCTION mida.mida_text(j json, path text)"
+    " RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT"
+    " mida.mida_text(j::jsonb, path) $$;\n"
     /* SQLite's unlikely(x) and likely(x), the planner's hints of the API's
      * predicates (src/sink/predicate.c): here x itself, inlined, so that
      * an index on the key still serves the comparison. */
@@ -288,12 +304,8 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " TG_ARGV[1]) USING TG_ARGV[0], TG_ARGV[2]; RETURN NULL; END $$;\n"
     "CREATE OR REPLACE VIEW mida.mida_change_horizon AS SELECT"
     " pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon;\n"
-    "CREATE OR REPLACE VIEW task_v AS SELECT id, workflow_id, campaign_id,"
-    " parent_id, activity, status, strftime('%Y-%m-%dT%H:%M:%fZ',"
-    " started / 1e9, 'unixepoch') AS started,"
-    " strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,"
-    " (ended - started) / 1e9 AS duration_s, host, pid, worker, source_key,"
-    " used, generated, custom, error, telemetry, attempts FROM task;\n"
+    /* task_v: also made again by the migration to version 12. */
+    PG_TASK_V
     "CREATE OR REPLACE VIEW workflow_v AS SELECT id, campaign_id, parent_id,"
     " name, source, \"user\", host, pid, status,"
     " strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,"
@@ -314,6 +326,21 @@ static const char pg_schema_2_to_3[] =
     " (mida.mida_point(step, value)) STORED;\n"
     "ALTER TABLE metric ADD PRIMARY KEY(task_id, key, ts, point);\n"
     "UPDATE mida_meta SET value = '3' WHERE key = 'schema_version';\n";
+
+/* Schema version 11 to 12, after pg_schema (which made the json forms of
+ * mida_num and mida_text, so that an index declared on a telemetry key is
+ * rebuilt over them): task.telemetry and task_run.telemetry become json,
+ * which the server only checks where jsonb is parsed into a binary tree --
+ * nothing indexes into it but mida_num, and its parse was the largest part
+ * of a task's write after the indexes (docs/performance.md). The view
+ * task_v shows the column, and goes while its type changes. A rewrite of
+ * both tables, once. */
+static const char pg_schema_11_to_12[] =
+    "DROP VIEW IF EXISTS task_v;\n"
+    "ALTER TABLE task ALTER COLUMN telemetry TYPE json"
+    " USING telemetry::json;\n"
+    "ALTER TABLE task_run ALTER COLUMN telemetry TYPE json"
+    " USING telemetry::json;\n" PG_TASK_V;
 
 /* Schema version 3..6 to 7, before pg_schema: mida_point, which those
  * versions made in the user's schema (the first of the search path), moves
@@ -1071,10 +1098,16 @@ static int fold_entity(pg_sink *s, const mida__rec *r, int ent_no,
   return rc;
 }
 
+/* Whether a JSON column is stored as json, checked and kept as text, not
+ * as jsonb (schema version 12): telemetry, which nothing indexes into. */
+static int json_plain(const mida__merge_column *col) {
+  return col->tag == MIDA_F_TELEMETRY;
+}
+
 /* The SQL type of an entity column, for its cast. */
 static const char *column_type(const mida__merge_column *col) {
   if (col->rule == MIDA_RULE_JSON)
-    return "jsonb";
+    return json_plain(col) ? "json" : "jsonb";
   return mida__field_kind(col->tag) == MIDA_KIND_I64 && col->rule != MIDA_RULE_STATUS
              ? "bigint"
              : "text";
@@ -1099,6 +1132,12 @@ static int merge_expr(const entity *ent, int c, mida__buf *b) {
                             " ELSE %s.%s END",
                             n, t, n, n, t, n);
   case MIDA_RULE_JSON:
+    /* json has no ||: the two merged as jsonb, kept as json. */
+    if (json_plain(&ent->columns[c]))
+      return mida__buf_printf(b,
+                              "coalesce((%s.%s::jsonb || excluded.%s::jsonb)"
+                              "::json, %s.%s, excluded.%s)",
+                              t, n, n, t, n, n);
     return mida__buf_printf(b,
                             "coalesce(%s.%s || excluded.%s, %s.%s,"
                             " excluded.%s)",
@@ -1681,6 +1720,8 @@ static int create_schema(pg_sink *s) {
    * table locks that deadlock with another writer's batch. */
   if (rc == MIDA_OK && version != MIDA_SCHEMA_VERSION)
     rc = exec_simple(s, pg_schema, "cannot create the schema");
+  if (rc == MIDA_OK && version >= 1 && version <= 11)
+    rc = exec_simple(s, pg_schema_11_to_12, "cannot migrate the schema");
   /* Version 7: the blocks of the points already stored (rollup.h). */
   if (rc == MIDA_OK && version >= 1 && version <= 6) {
     mida__buf_reset(&s->sql);

@@ -100,6 +100,14 @@
  *      store of 100,000 earlier tasks took 15 G instructions to recover
  *      instead of 0.24 G. Migration: the indexes (MIDA_SCHEMA_SQLITE makes
  *      them), then MIDA_SCHEMA_SQLITE_10_TO_11.
+ *  12  PostgreSQL: task.telemetry and task_run.telemetry are json, not
+ *      jsonb: the server checks the text and keeps it, where jsonb built a
+ *      binary tree of every task's telemetry on ingest, the largest part
+ *      of a task's write after the indexes (docs/performance.md); nothing
+ *      reads into it but mida_num and mida_text, which get json forms.
+ *      SQLite: no change but the number (its JSON is text already).
+ *      Migration: the two columns' type (a rewrite of both tables), then
+ *      MIDA_SCHEMA_SQLITE_11_TO_12.
  *
  * Change numbers (version 4): task.seq and workflow.seq hold the change
  * number of the batch that last wrote the row -- or, for a task, that added
@@ -137,7 +145,7 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 11
+#define MIDA_SCHEMA_VERSION 12
 
 /* The rows a LOST record may still mark (version 11's partial indexes):
  * the same text as the condition of the LOST updates (merge.h,
@@ -372,6 +380,8 @@
   "UPDATE mida_meta SET value = '10' WHERE key = 'schema_version';\n"
 #define MIDA_SCHEMA_SQLITE_10_TO_11                                            \
   "UPDATE mida_meta SET value = '11' WHERE key = 'schema_version';\n"
+#define MIDA_SCHEMA_SQLITE_11_TO_12                                            \
+  "UPDATE mida_meta SET value = '12' WHERE key = 'schema_version';\n"
 
 /* What reads the change numbers; after the migrations, whose columns its
  * indexes need. */

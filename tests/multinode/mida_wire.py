@@ -45,8 +45,11 @@ def _i64(tag, v):
     return bytes([tag, KIND_I64]) + struct.pack("<q", v)
 
 
+F_TELEMETRY = 34
+
+
 def task_record(task_id, activity=None, started=None, ended=None,
-                status=FINISHED, generated=None):
+                status=FINISHED, generated=None, telemetry=None):
     """The payload of a task record (core/record.h encoding); fields left
     None are not in the record."""
     p = bytes([F_ID, KIND_ID]) + uuid.UUID(task_id).bytes
@@ -60,6 +63,8 @@ def task_record(task_id, activity=None, started=None, ended=None,
         p += _i64(F_ENDED, ended)
     if generated is not None:
         p += _str(F_GENERATED, generated)
+    if telemetry is not None:
+        p += _str(F_TELEMETRY, telemetry)
     return p
 
 

@@ -107,6 +107,7 @@ def normalize_json_text(text):
     ("lineage", fx.D_RAW, "--dot"),
     ("lineage", fx.T_LOAD, "--down", "--depth", "3"),
     ("stats", "--json", "--spool", "/nonexistent-spool"),
+    ("diff", fx.WF_PREP, fx.WF_TRAIN),
 ])
 def test_verbs_answer_the_same_on_postgresql(mida_bin, stores, args):
     lite, pg = stores
@@ -405,3 +406,67 @@ def test_runs_summarise_their_task_under_two_consumers(fleet, pg_db,
                        " worker, attempts, count(*) FROM task GROUP BY 1, 2,"
                        " 3, 4, 5, 6, 7, 8")
     assert rows == "inc|FINISHED|300|400|hb|22|wb|2|%d" % n
+
+
+def test_telemetry_is_json_merged_indexed_and_migrated(mida_bin, fleet, pg_db,
+                                                       redis_factory):
+    """A task's telemetry is stored as json (schema 12: checked, not parsed
+    into jsonb), its begin's and end's objects, applied in two rounds,
+    merged key by key; mida_num and a declared index read into it; a
+    version 11 store, whose column was jsonb, is migrated by the first
+    writer and keeps its values."""
+    import mida_wire as wire
+    redis = redis_factory()
+    tid = "0190a4c2-0000-7000-8000-0000000000bb"
+
+    seq = [0]
+
+    def send(*records):
+        for rec in records:
+            seq[0] += 1
+            subprocess.run(["redis-cli", "-p", str(redis.port), "-x", "XADD",
+                            "tel", "*", "d"],
+                           input=wire.message([(wire.REC_TASK, rec)],
+                                              seq=seq[0]),
+                           check=True, capture_output=True)
+        c = fleet.ingest(redis.url_base + "/tel", pg_db, "t", "--batch", "1",
+                         "--idle-exit", "2")
+        c.wait(timeout=60)
+        assert c.returncode == 0, c.log_path.read_text()
+
+    send(wire.task_record(tid, activity="fit", started=100,
+                          status=wire.RUNNING,
+                          telemetry='{"maxrss_kb": 10, "cpu_thread_ns": 5}'),
+         wire.task_record(tid, ended=200,
+                          telemetry='{"cpu_thread_ns": 7, "read_bytes": 1}'))
+    fields = ("SELECT telemetry->>'maxrss_kb', telemetry->>'cpu_thread_ns',"
+              " telemetry->>'read_bytes' FROM task")
+    assert psql(pg_db, "SELECT pg_typeof(telemetry) FROM task") == "json"
+    assert psql(pg_db, "SELECT pg_typeof(telemetry) FROM task_run"
+                       " UNION ALL SELECT pg_typeof(telemetry) FROM task_v"
+                       " LIMIT 1") == "json"
+    assert psql(pg_db, fields) == "10|7|1"
+    r = subprocess.run([mida_bin, "--store", pg_db, "index",
+                        "telemetry.maxrss_kb"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert psql(pg_db, "SELECT value FROM task_key_num") == "10"
+    r = subprocess.run([mida_bin, "--store", pg_db, "query", "--csv",
+                        "SELECT mida_num(telemetry, 'cpu_thread_ns') FROM"
+                        " task"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert float(r.stdout.split()[-1]) == 7
+    # What version 11 left: the column jsonb.
+    psql(pg_db, "DROP VIEW task_v; ALTER TABLE task ALTER COLUMN telemetry"
+                " TYPE jsonb USING telemetry::jsonb; ALTER TABLE task_run"
+                " ALTER COLUMN telemetry TYPE jsonb USING telemetry::jsonb;"
+                " UPDATE mida_meta SET value = '11' WHERE key ="
+                " 'schema_version'")
+    send(wire.task_record(tid, telemetry='{"write_bytes": 3}'))
+    assert psql(pg_db, "SELECT value FROM mida_meta WHERE key ="
+                       " 'schema_version'") == SCHEMA_VERSION
+    assert psql(pg_db, "SELECT pg_typeof(telemetry) FROM task_v") == "json"
+    assert psql(pg_db, fields + " WHERE telemetry->>'write_bytes' = '3'"
+                ) == "10|7|1"
+    assert psql(pg_db, "SELECT value FROM task_key_num") == "10"
