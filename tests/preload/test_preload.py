@@ -57,6 +57,18 @@ def test_shell_pipeline(r):
     assert r.deps() == {("wc", "cat")}
 
 
+def query_after_shipping(r, sql):
+    """The rows (JSON objects) of `mida query` on r's store, which waits
+    for a detached shipper still at work (no sleep, no polling here) and
+    must not answer with the warning of one that took too long."""
+    q = subprocess.run([mida_bin(), "query", "--json", sql],
+                       env=r.env(MIDA_SHIP_WAIT_MS="120000"),
+                       capture_output=True, text=True, timeout=180)
+    assert q.returncode == 0, q.stderr
+    assert "warning" not in q.stderr, q.stderr
+    return json.loads(q.stdout)
+
+
 @pytest.mark.parametrize("options", [("--detach-ship",), ()])
 def test_a_query_after_mida_run_returned_sees_every_record(r, options):
     """With --detach-ship mida run ends with the command's status as soon
@@ -72,18 +84,13 @@ def test_a_query_after_mida_run_returned_sees_every_record(r, options):
     p = r.run("bash", "-c", "sort in > a; uniq -c a > b;"
               " cat b | wc -l > n; exit 3", options=options)
     assert p.returncode == 3, p.stderr
-    q = subprocess.run(
-        [mida_bin(), "query", "--json",
-         "SELECT t.activity, td.role, d.uri FROM task_data td"
-         " JOIN task t ON t.id = td.task_id"
-         " JOIN data d ON d.id = td.data_id"],
-        env=r.env(MIDA_SHIP_WAIT_MS="120000"), capture_output=True,
-        text=True, timeout=180)
-    assert q.returncode == 0, q.stderr
-    assert "warning" not in q.stderr, q.stderr
+    rows = query_after_shipping(
+        r, "SELECT t.activity, td.role, d.uri FROM task_data td"
+        " JOIN task t ON t.id = td.task_id"
+        " JOIN data d ON d.id = td.data_id")
     base = "file://" + str(r.dir) + "/"
     got = {(e["activity"], e["role"], e["uri"][len(base):])
-           for e in json.loads(q.stdout) if e["uri"].startswith(base)}
+           for e in rows if e["uri"].startswith(base)}
     assert got == want, options
     assert r.rows("SELECT status FROM workflow") == [("ERROR",)]
     tasks = r.tasks()
@@ -103,16 +110,10 @@ def test_detach_ship_cut_short_in_a_pass_loses_nothing(r):
     p = r.run("bash", "-c", f"for i in $(seq {n}); do : > f$i; done",
               options=("--detach-ship",))
     assert p.returncode == 0, p.stderr
-    q = subprocess.run(
-        [mida_bin(), "query", "--json",
-         "SELECT count(DISTINCT d.uri) AS n FROM task_data td"
-         " JOIN data d ON d.id = td.data_id"
-         " WHERE td.role = 'generated' AND d.uri LIKE '%/f%'"],
-        env=r.env(MIDA_SHIP_WAIT_MS="120000"), capture_output=True,
-        text=True, timeout=180)
-    assert q.returncode == 0, q.stderr
-    assert "warning" not in q.stderr, q.stderr
-    assert json.loads(q.stdout) == [{"n": n}]
+    assert query_after_shipping(
+        r, "SELECT count(DISTINCT d.uri) AS n FROM task_data td"
+        " JOIN data d ON d.id = td.data_id"
+        " WHERE td.role = 'generated' AND d.uri LIKE '%/f%'") == [{"n": n}]
 
 
 def test_a_reader_waits_for_a_shipper_then_answers_with_a_warning(r):
