@@ -235,13 +235,16 @@ static void collect_if_asked(mida__shipper *sh) {
   if (sh->buffers == NULL)
     (void)mida__recover_buffers_new(&sh->buffers);
   /* Without buffers (out of memory) the pass is not made: what it would
-   * have shipped stays in the spool, for the next pass or a recover. */
-  if (sh->buffers != NULL)
-    (void)mida__recover_spool_with(sh->buffers, sh->spool_dir, sh->sink, &st,
-                                   err, sizeof err, NULL, NULL);
+   * have shipped stays in the spool, for the next pass or a recover. A
+   * pass that failed shipped nothing, whatever it counted before the
+   * failure: its records stay in the spool too. */
+  int rc = sh->buffers != NULL
+               ? mida__recover_spool_with(sh->buffers, sh->spool_dir, sh->sink,
+                                          &st, err, sizeof err, NULL, NULL)
+               : MIDA_ENOMEM;
   pthread_mutex_lock(&sh->lock);
   sh->collects_done = asked;
-  sh->collected = st.records;
+  sh->collected = rc == MIDA_OK ? st.records : 0;
   pthread_cond_broadcast(&sh->progress);
   pthread_mutex_unlock(&sh->lock);
 }

@@ -126,6 +126,53 @@ def test_workflow_runs_when_the_spool_is_read_only(tmp_path):
     assert any("Read-only file system" in w for w in out["warnings"])
 
 
+def test_mida_run_ends_when_the_store_fills_under_its_command(tmp_path):
+    """The store's file system fills while `mida run`'s command writes
+    files: the passes that ship the command's journals fail (their
+    transactions roll back), mida run still ends with the command's status
+    instead of going round passes that ship nothing, and the journals wait
+    in the spool; with room again, `mida recover` ships every file."""
+    fs = tmp_path / "fs"
+    if not mount_tmpfs(fs, "size=4m"):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        store = fs / "run.db"
+        spool = tmp_path / "spool"  # the journals have room
+        env = producer_env(str(store), spool)
+        r = subprocess.run([MIDA_BIN, "run", "--", "true"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        with open(fs / "filler", "wb") as f:  # the rest of the tmpfs
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        out = tmp_path / "out"
+        out.mkdir()
+        n = 3000
+        r = subprocess.run([MIDA_BIN, "run", "--", "bash", "-c",
+                            f"for i in $(seq {n}); do : > {out}/f$i; done;"
+                            " sleep 0.5; exit 5"], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 5, r.stderr
+        assert any(p.suffix == ".mj" for p in spool.iterdir())
+        os.unlink(fs / "filler")
+        r = subprocess.run([MIDA_BIN, "--store", str(store), "recover",
+                            "--spool", str(spool)], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run([MIDA_BIN, "--store", str(store), "query", "--csv",
+                            "SELECT count(*) FROM data WHERE uri LIKE"
+                            f" 'file://{out}/f%'"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split()[-1] == str(n), r.stdout
+    finally:
+        umount(fs)
+
+
 def test_workflow_runs_when_the_journal_is_full_under_drop(tmp_path):
     # A store that is down keeps the ring from draining; the drop policy
     # then refuses records once the ring is full.
