@@ -4,6 +4,7 @@
  * the journal's policies behave, and the hot path does not allocate.
  */
 #include "core/alloc.h"
+#include "core/thread_task.h"
 #include "mida.h"
 #include "testutil.h"
 
@@ -120,6 +121,27 @@ static void test_records_reach_the_store_merged(void **state) {
                          "t.workflow_id = w.id AND t.campaign_id = "
                          "w.campaign_id"),
                    2);
+}
+
+/* The files a thread opens belong to the tasks it runs (the preload asks
+ * mida__thread_task_current): a task that begins RUNNING is open on the
+ * thread until its end; one that begins SUBMITTED runs elsewhere (a Dask
+ * scheduler submits the keys that workers run) and is never open here. */
+static void test_only_a_running_task_is_the_threads(void **state) {
+  fixture *fx = *state;
+  mida_session_t *s = open_store(fx, 0, MIDA_FULL_SPILL, 0);
+  mida_task_info_t ti = {.activity = "queued", .status = MIDA_STATUS_SUBMITTED};
+  mida_id_t queued, running, cur;
+  assert_int_equal(mida_task_begin(s, &ti, &queued), MIDA_OK);
+  assert_int_equal(mida__thread_task_current(&cur), 0);
+  ti.status = MIDA_STATUS_RUNNING;
+  assert_int_equal(mida_task_begin(s, &ti, &running), MIDA_OK);
+  assert_int_equal(mida__thread_task_current(&cur), 1);
+  assert_memory_equal(&cur, &running, sizeof cur);
+  assert_int_equal(mida_task_end(s, &running, MIDA_STATUS_FINISHED, NULL, NULL),
+                   MIDA_OK);
+  assert_int_equal(mida__thread_task_current(&cur), 0);
+  assert_int_equal(mida_close(s), MIDA_OK);
 }
 
 /* A task run twice through mida_task_run: both runs are kept, and the
@@ -406,6 +428,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_records_reach_the_store_merged,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_runs_of_a_task, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_only_a_running_task_is_the_threads,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_json_is_refused, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_invalid_arguments_are_refused, setup,

@@ -305,11 +305,16 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
   enc_arg(&e, MIDA_F_SOURCE_KEY, &key);
   enc_arg(&e, MIDA_F_WORKER, &worker);
   end_record(s, &slot);
-  /* The files this thread opens now are the task's (core/thread_task.h). */
-  mida__thread_task_push(out);
-  /* Last, so that the task's own work is what the snapshots bracket. */
-  if (running)
+  /* A task that begins RUNNING runs on this thread: the files it opens now
+   * are the task's (core/thread_task.h), and the telemetry snapshots
+   * bracket its work (taken last, so that they bracket the task's own
+   * work only). A SUBMITTED one runs elsewhere or later (a Dask
+   * scheduler submits keys that workers run): the thread's files are not
+   * its, and no mida_task_end here would ever pop it. */
+  if (running) {
+    mida__thread_task_push(out);
     mida__telemetry_task_begin(s->telemetry_task, out);
+  }
   return MIDA_OK;
 }
 
