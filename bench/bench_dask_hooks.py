@@ -13,8 +13,10 @@ store.
 
   scheduler  update_graph (N keys) + per key released->waiting,
              waiting->processing, processing->memory (with the worker,
-             nbytes, typename and startstops, as Dask passes them),
-             memory->released, released->forgotten
+             nbytes, typename and startstops, as Dask passes them; the
+             worker has told the scheduler that it records the ends, as
+             a worker with mida's plugin does), memory->released,
+             released->forgotten
   worker     per key released->waiting, waiting->ready, ready->executing
              (the TaskMeter put around the run spec), executing->memory,
              memory->released, released->forgotten
@@ -84,6 +86,9 @@ def one_round(n, base):
     sched.handlers = {}
     sched.tasks = {k: SchedTask(k, prefix, i) for i, k in enumerate(keys)}
     sp = MidaSchedulerPlugin(sched)
+    told = getattr(sp, "_worker_records_ends", None)
+    if told is not None:  # the worker said it records the ends (RECORDS_ENDS)
+        told(address="tcp://w:1")
     clock = time.thread_time_ns
     t0 = clock()
     sp.update_graph(sched, client="Client-bench", keys=set(keys),

@@ -360,3 +360,66 @@ assert st["task_meter_calls"] == 3 and st["task_meter_no_summary"] == 0
                        env=child_env(tmp_path / "meter.db"),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-4000:]
+
+
+def test_a_worker_that_records_the_ends_spares_the_scheduler_its_write(
+        tmp_path):
+    # The hooks called as Dask calls them, on stand-ins for the scheduler's
+    # and the worker's task states: once a worker has said that it records
+    # the end of the tasks it computes (RECORDS_ENDS), the scheduler
+    # records nothing for those; it still does before that, and for a key
+    # whose worker only fetched its data.
+    code = """
+import json, mida
+from mida import dask as md
+
+class O:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+keys = ["inc-a", "inc-b", "inc-c", "inc-d"]  # d keeps the workflow open
+prefix = O(name="inc")
+sched = O(id="S", handlers={}, tasks={
+    k: O(key=k, prefix=prefix, dependencies=(), annotations=None,
+         priority=(i,)) for i, k in enumerate(keys)})
+sp = md.MidaSchedulerPlugin(sched)
+sp.update_graph(sched, client="C", keys=set(keys), tasks=keys)
+worker = O(address="tcp://w:1", state=O(tasks={
+    k: O(key=k, run_spec=None, annotations=sched.tasks[k].annotations,
+         nbytes=28, type=int) for k in keys}))
+wp = md.MidaWorkerPlugin()
+wp.worker, wp.address, wp.namespace = worker, worker.address, "S"
+compute = [{"action": "compute", "start": 1.0, "stop": 1.1}]
+
+def records():
+    return mida.stats()["records"]
+
+def finished(key, startstops):
+    n = records()
+    sp.transition(key, "processing", "memory", stimulus_id="s",
+                  worker="tcp://w:1", nbytes=28, typename="int",
+                  startstops=startstops)
+    return records() - n
+
+assert finished("inc-a", compute) == 1  # the worker has not said so
+sched.handlers[md.RECORDS_ENDS](address="tcp://w:1")
+n = records()
+wp.transition("inc-b", "executing", "memory")
+assert records() - n == 1
+assert finished("inc-b", compute) == 0
+transfer = [{"action": "transfer", "start": 1.0, "stop": 1.1}]
+assert finished("inc-c", transfer) == 1
+sp.remove_worker(sched, "tcp://w:1")
+assert "tcp://w:1" not in sp.ends_on_workers
+mida.flush()
+rows = mida.query("SELECT source_key, status, custom FROM task "
+                  "WHERE source_key <> 'inc-d'")
+assert sorted(r["source_key"] for r in rows) == keys[:3], rows
+for r in rows:
+    assert r["status"] == "FINISHED", r
+    assert json.loads(r["custom"]) == {"nbytes": 28, "typename": "int"}, r
+"""
+    r = subprocess.run([sys.executable, "-c", code],
+                       env=child_env(tmp_path / "ends.db"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-4000:]
