@@ -240,8 +240,9 @@ class MidaSchedulerPlugin(SchedulerPlugin):
     def _worker_records_ends(self, address=None, **kwargs):
         """RECORDS_ENDS: the worker at address records the end of the tasks
         it computes (MidaWorkerPlugin._ended)."""
-        if address is not None:
-            self.ends_on_workers.add(address)
+        workers = getattr(self.scheduler, "workers", None)
+        if address is not None and (workers is None or address in workers):
+            self.ends_on_workers.add(address)  # pruned in remove_worker
 
     def transition(self, key, start, finish, *args, **kwargs):
         # Called for every transition of every key: leave fast.

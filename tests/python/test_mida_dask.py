@@ -379,7 +379,7 @@ class O:
 
 keys = ["inc-a", "inc-b", "inc-c", "inc-d"]  # d keeps the workflow open
 prefix = O(name="inc")
-sched = O(id="S", handlers={}, tasks={
+sched = O(id="S", handlers={}, workers={"tcp://w:1": None}, tasks={
     k: O(key=k, prefix=prefix, dependencies=(), annotations=None,
          priority=(i,)) for i, k in enumerate(keys)})
 sp = md.MidaSchedulerPlugin(sched)
@@ -403,6 +403,8 @@ def finished(key, startstops):
 
 assert finished("inc-a", compute) == 1  # the worker has not said so
 sched.handlers[md.RECORDS_ENDS](address="tcp://w:1")
+sched.handlers[md.RECORDS_ENDS](address="tcp://not-a-worker:2")
+assert sp.ends_on_workers == {"tcp://w:1"}
 n = records()
 wp.transition("inc-b", "executing", "memory")
 assert records() - n == 1
