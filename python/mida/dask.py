@@ -70,9 +70,9 @@ recorded by the workers, into the row write their runs make anyway (the
 scheduler's shipper ~0.19 -> ~0.08 s CPU per 10,000 tasks). A Dask
 process therefore ships every DASK_SHIP_MS (500 ms) unless MIDA_SHIP_MS
 says otherwise: fewer, bigger transactions, in which the records of one
-task fold into one row write. A task's end reaches the store up to that much later;
-with the dashboard's 200 ms poll, still within DESIGN.md's 1 s from a
-task's end to an open dashboard.
+task fold into one row write. A task's end reaches the store up to that
+much later; with the dashboard's 200 ms poll, still within DESIGN.md's 1 s
+from a task's end to an open dashboard.
 """
 
 import asyncio
@@ -513,7 +513,10 @@ class MidaWorkerPlugin(WorkerPlugin):
         if self.announced is None:
             self._announce()
         typ = ts.type
-        name = self.typenames.get(typ)
+        try:
+            name = self.typenames.get(typ)
+        except TypeError:  # a type that cannot be hashed
+            name = None
         if name is None:
             name = self._typename(typ)
         spec = ts.run_spec
