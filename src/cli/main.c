@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 
 #include "core/config.h"
+#include "sink/sink.h"
 #include "mida.h"
 
 #include <stdio.h>
@@ -78,6 +79,7 @@ static const verb *find_verb(const char *name) {
 }
 
 int main(int argc, char **argv) {
+  mida__sink_own_process();
   argv = mida__cli_mask_argv(argc, argv);
   mida__cli cli = {mida__default_store()};
   int i = 1;

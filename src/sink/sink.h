@@ -100,6 +100,14 @@ struct mida__sink {
 int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
                     size_t errlen);
 
+/* For a program that owns its process (mida's own commands, never the
+ * library inside someone's program): the process-wide settings of the
+ * store's libraries that a library may not make, before any store is
+ * opened. SQLite keeps no memory statistics (each of its ~10 allocations
+ * a record took and released a global mutex for them, ~3 % of a
+ * recovery's instructions). */
+void mida__sink_own_process(void);
+
 /* Reads MIDA_REDACT_USED once for the process (later calls do nothing):
  * unless it is "0", mida__sink_put_batch hides the values of secret-named
  * members of every record's `used` (sink.c). Called by mida_open on the

@@ -1299,6 +1299,11 @@ static int record_replaced(sqlite_sink *s, const mida__origin *origin,
 
 static int reopen(sqlite_sink *s);
 
+void mida__sink_own_process(void) {
+  /* Fails (SQLITE_MISUSE) once SQLite is in use: then it stays as it is. */
+  (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 /* Where a batch's statement journals go. Once the task table has a
  * trigger (a declared key's, key_side.h), every upsert of a task in a
  * batch's transaction keeps a statement journal: the first image of each
