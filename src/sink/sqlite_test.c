@@ -2000,6 +2000,52 @@ static void test_schema_7_key_side_migrated(void **state) {
  * to version 10 by a writer's open: the index, and a wide range newest
  * first read by id; before, a reader of it reads no such index (the range
  * is read by value or walked). 3,000 tasks, used.lr = i / 3000. */
+/* Version 13: a store of version 12, whose data table had a rowid (and
+ * a row with a NULL id, which a rowid table let in), is rebuilt without
+ * one when a writer opens it; its rows are kept, and it takes new ones. */
+static void test_schema_12_data_without_rowid(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida__sink_close(sink);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "DROP TABLE data;"
+                   " CREATE TABLE data(id TEXT PRIMARY KEY, kind TEXT,"
+                   " uri TEXT, size INTEGER, digest TEXT, metadata TEXT);"
+                   " INSERT INTO data VALUES('sha256:aa', 'file',"
+                   " 'file:///a', 10, 'sha256:aa', '{\"x\": 1}'),"
+                   " ('file:///b', 'file', 'file:///b', 20, NULL, NULL),"
+                   " (NULL, 'file', 'file:///lost', 0, NULL, NULL);"
+                   " UPDATE mida_meta SET value = '12'"
+                   " WHERE key = 'schema_version'; PRAGMA user_version = 0;",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  sink = open_store(fx->path, 0);
+  assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
+               VERSION_ROW);
+  assert_query(sink,
+               "SELECT count(*) FROM sqlite_schema WHERE name = 'data'"
+               " AND sql LIKE '%WITHOUT ROWID%'",
+               "1\n");
+  assert_query(sink, "SELECT id, size, metadata FROM data ORDER BY id",
+               "file:///b|20|~\nsha256:aa|10|{\"x\": 1}\n");
+  mida_id_t task = mida_id_new();
+  mida__rec r;
+  rec_init(&r, MIDA_REC_DATA);
+  set_str(&r, MIDA_F_DATA_ID, "file:///b");
+  set_str(&r, MIDA_F_URI, "file:///b");
+  set_i64(&r, MIDA_F_SIZE, 21);
+  set_id(&r, MIDA_F_TASK, &task);
+  set_i64(&r, MIDA_F_ROLE, MIDA_GENERATED);
+  put(sink, &r, 1);
+  assert_query(sink, "SELECT size FROM data WHERE id = 'file:///b'", "21\n");
+  assert_query(sink, "SELECT count(*) FROM task_data", "1\n");
+  mida__sink_close(sink);
+}
+
 static void test_schema_9_key_side_index_migrated(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
@@ -2205,6 +2251,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_key_side_table_kept_exact, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_schema_7_key_side_migrated, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_schema_12_data_without_rowid, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_schema_9_key_side_index_migrated,
                                       setup, teardown),
