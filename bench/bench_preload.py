@@ -29,7 +29,8 @@ bench_preload_calls gives the cost of one open+close and one 4 KiB read.
 With BENCH_PRELOAD_BEFORE=OTHER_BUILD, that build's `mida run` is timed
 too ("before"), and its library alone ("library before"), for a comparison
 within the same run. BENCH_PRELOAD_ONLY=TEXT runs only the workloads whose
-name contains TEXT (say "tar create").
+name contains TEXT, in any case (say "tar create"); one that names none is
+an error that lists them.
 
 Prints a table and a final JSON line."""
 
@@ -183,7 +184,7 @@ def main():
         before_lib = str(pathlib.Path(before).resolve() / "src" / "preload" /
                          "libmida_preload.so")
         before = str(pathlib.Path(before).resolve() / "src" / "cli" / "mida")
-    only = os.environ.get("BENCH_PRELOAD_ONLY", "")
+    only = os.environ.get("BENCH_PRELOAD_ONLY", "").lower()
     lib = str(build / "src" / "preload" / "libmida_preload.so")
     strace = shutil.which("strace")
     env = {k: v for k, v in os.environ.items()
@@ -193,9 +194,12 @@ def main():
     cpu_results = {}
     loads = []
     try:
-        for name, cmd, setup in workloads(build, base):
-            if only not in name:
-                continue
+        every = workloads(build, base)
+        chosen = [w for w in every if only in w[0].lower()]
+        if not chosen:
+            sys.exit("BENCH_PRELOAD_ONLY=%r names no workload; they are: %s"
+                     % (only, "; ".join(w[0] for w in every)))
+        for name, cmd, setup in chosen:
             times = {"plain": [], "mida run": [], "detach-ship": [],
                      "library": [], "strace": []}
             if before:
