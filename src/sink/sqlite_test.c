@@ -1996,10 +1996,6 @@ static void test_schema_7_key_side_migrated(void **state) {
   }
 }
 
-/* A version-9 store (a side table without its index by id) is brought
- * to version 10 by a writer's open: the index, and a wide range newest
- * first read by id; before, a reader of it reads no such index (the range
- * is read by value or walked). 3,000 tasks, used.lr = i / 3000. */
 /* Version 13: a store of version 12, whose data table had a rowid (and
  * a row with a NULL id, which a rowid table let in), is rebuilt without
  * one when a writer opens it; its rows are kept, and it takes new ones. */
@@ -2046,6 +2042,10 @@ static void test_schema_12_data_without_rowid(void **state) {
   mida__sink_close(sink);
 }
 
+/* A version-9 store (a side table without its index by id) is brought
+ * to version 10 by a writer's open: the index, and a wide range newest
+ * first read by id; before, a reader of it reads no such index (the range
+ * is read by value or walked). 3,000 tasks, used.lr = i / 3000. */
 static void test_schema_9_key_side_index_migrated(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
