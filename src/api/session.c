@@ -193,10 +193,12 @@ static void session_free(mida_session_t *s) {
   mida__free(s);
 }
 
-/* Looks at the shipper's first attempt to open the store. A malformed URL
- * fails the open; a store that cannot be opened now (down, unreachable,
- * not writable) fails it only when strict, and is otherwise a warning:
- * the records wait in the journal until it opens. */
+/* Looks at the shipper's first attempt to open the store, waiting up to
+ * wait_ms for it (strict: for its end; 0: not at all, and then nothing
+ * fails here). A malformed URL fails the open; a store that cannot be
+ * opened now (down, unreachable, not writable) fails it only when strict,
+ * and is otherwise a warning: the records wait in the journal until it
+ * opens. */
 static int check_store(mida_session_t *s, int strict, int wait_ms, char *err,
                        size_t errlen, char *warning, size_t warnlen) {
   char msg[512] = "";
