@@ -108,9 +108,12 @@ def test_postgres_crashed_midway_loses_nothing(fleet, private_pg,
     disk and acknowledge the round only after one wait for all of them
     (mida__sink_sync), so what the crash took back was not acknowledged:
     it is applied again, and every task arrives complete, exactly once.
-    The WAL writer is paused for two seconds before the crash, so that the
-    commits that did not wait are still unwritten then: a consumer that
-    acknowledged them would lose tasks here."""
+    The WAL writer is paused for half a second before the crash (more than
+    its 200 ms delay), so that the commits that did not wait are still
+    unwritten then: a consumer that acknowledged them would lose tasks
+    here. Not longer: two consumers on a quiet 2-core machine ingest the
+    whole stream (200,000 tasks) in about two seconds, and the crash must
+    come midway."""
     redis = redis_factory()
     url = redis.url_base + "/tasks"
     db = private_pg.url
@@ -121,7 +124,7 @@ def test_postgres_crashed_midway_loses_nothing(fleet, private_pg,
                  for n in "ab"]
     wait_for_tasks(db, TOTAL // 10)
     private_pg.pause_wal_writer()
-    time.sleep(2.0)
+    time.sleep(0.5)
     private_pg.crash()
     private_pg.start()
     assert int(psql(db, COMPLETE)) < TOTAL, "the crash came too late"
