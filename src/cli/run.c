@@ -34,6 +34,7 @@
 #include "cli/cli.h"
 #include "cli/run_preload.h"
 
+#include "api/session_access.h"
 #include "capture/ship_lock.h"
 #include "core/alloc.h"
 #include "core/argv.h"
@@ -404,6 +405,7 @@ static pid_t spawn(char **argv, const struct sigaction *old, int *err) {
  * `mida` verb) waits for them as it waits for any shipper. */
 typedef struct early_flush {
   mida_session_t *session; /* mida run's */
+  int open_wait_ms;        /* how long to wait for the store's opening */
   int lock;                /* the shipping lock held, or < 0 */
   pthread_t thread;        /* flushes, then lets the lock go */
   int started;             /* the thread runs */
@@ -411,7 +413,18 @@ typedef struct early_flush {
 
 static void *early_flush_main(void *arg) {
   early_flush *f = arg;
-  (void)mida_flush(f->session, 5000);
+  /* A store that mida_open did not wait for (a local one) is waited for
+   * here, as mida_open would have, and said if it cannot be opened. */
+  char msg[512] = "";
+  int rc =
+      mida__session_wait_open(f->session, f->open_wait_ms, msg, sizeof msg);
+  if (rc == MIDA_OK || rc == MIDA_ETIMEDOUT)
+    (void)mida_flush(f->session, 5000);
+  else
+    mida__cli_note("mida run: warning: the store cannot be opened now (%s): "
+                   "records stay in the journal and are shipped once it "
+                   "opens\n",
+                   msg[0] != '\0' ? msg : mida_strerror(rc));
   if (f->lock >= 0)
     close(f->lock);
   return NULL;
@@ -420,8 +433,9 @@ static void *early_flush_main(void *arg) {
 /* Starts the flush of s's records into store; synchronous when no thread
  * can be started. */
 static void early_flush_begin(early_flush *f, mida_session_t *s,
-                              const char *store) {
+                              const char *store, int open_wait_ms) {
   f->session = s;
+  f->open_wait_ms = open_wait_ms;
   f->lock = mida__ship_lock_hold_store(store);
   f->started = pthread_create(&f->thread, NULL, early_flush_main, f) == 0;
   if (!f->started)
@@ -598,6 +612,15 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
    * (27 ms). A full ring spills into the next segment: nothing is lost. */
   if (getenv("MIDA_JOURNAL_BYTES") == NULL)
     cfg.journal_bytes = RUN_JOURNAL_BYTES;
+  /* A local SQLite store opens while the command starts, not before it
+   * (a new one: its schema and six fdatasync, ~8 ms); the early flush
+   * waits for it instead and says if it cannot. A server's store is
+   * waited for as by any program, so that one that is down is said before
+   * the command runs. */
+  int open_wait_ms = cfg.open_wait_ms;
+  char local[PATH_MAX];
+  if (mida__url_sqlite_path(cli->store, local, sizeof local) == MIDA_OK)
+    cfg.open_wait_ms = 0;
   /* Observation never stops the command: a store that cannot be opened,
    * or a record that cannot be made, is a warning, unless MIDA_STRICT. */
   mida_session_t *s = NULL;
@@ -647,7 +670,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
    * worth a wait when the store is not there). */
   early_flush early = {0};
   if (store_open)
-    early_flush_begin(&early, s, cli->store);
+    early_flush_begin(&early, s, cli->store, open_wait_ms);
 
   pid_t comp_pid[COMPANION_COUNT] = {0};
   char implied[COMPANION_COUNT][PATH_MAX + 32];
