@@ -1132,8 +1132,7 @@ int64_t mida__journal_pid(const mida__journal *j) {
 
 /* ---- the reader's side -------------------------------------------------- */
 
-static ring_view live_view(mida__journal *j, segment *seg) {
-  (void)j;
+static ring_view live_view(segment *seg) {
   ring_view rv = {seg->ring, seg->ring_bytes, &seg->hdr->corrupt,
                   &seg->counted_upto, false};
   return rv;
@@ -1151,7 +1150,7 @@ size_t mida__journal_peek(mida__journal *j, mida__frame *frames, size_t max,
     uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
     uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
     uint64_t end = t & POS_MASK;
-    ring_view rv = live_view(j, seg);
+    ring_view rv = live_view(seg);
     size_t n = 0;
     uint64_t pos = scan(&rv, head, end, false, frames, max, &n);
     if (n > 0 || max == 0) {
