@@ -105,6 +105,33 @@ char **mida__cli_child_env(char *const *base, const char *const *drop,
                            int n);
 void mida__cli_child_env_free(char **env);
 
+/* The variables a command started by mida run gets on top of this
+ * process's environment, kept here and never set with setenv: mida run
+ * has threads (the store's shipper, the telemetry sampler, SQLite's and
+ * libpq's start) that read the environment, and setenv under a reader is
+ * undefined behaviour (a getenv that crashed on environ moved by setenv).
+ * Names end in '='; values are copies, freed by mida__cli_env_free. */
+#define MIDA_CLI_ENV_EDITS 16
+typedef struct mida__cli_env {
+  const char *name[MIDA_CLI_ENV_EDITS]; /* "NAME=", a static string */
+  char *value[MIDA_CLI_ENV_EDITS];      /* its new value (owned) */
+  int n;                                /* entries in use */
+} mida__cli_env;
+
+/* Sets name (ending in '=') to a copy of value, replacing an earlier
+ * edit of it. Returns MIDA_OK, MIDA_ENOMEM, or MIDA_EINVAL when full. */
+int mida__cli_env_set(mida__cli_env *e, const char *name, const char *value);
+/* The value name (ending in '=') has in e, else in this environment, or
+ * NULL. Valid until e's next change. */
+const char *mida__cli_env_get(const mida__cli_env *e, const char *name);
+/* Undoes the edits made after the first mark of them (mark: e->n as it
+ * was then); an edit of a name set before the mark is not undone. */
+void mida__cli_env_undo(mida__cli_env *e, int mark);
+/* This environment with e's edits (mida__cli_child_env), NULL when out of
+ * memory. Free with mida__cli_child_env_free. */
+char **mida__cli_env_build(const mida__cli_env *e, const char *const *drop);
+void mida__cli_env_free(mida__cli_env *e);
+
 /* Opens the store named by cli->store. Read-only verbs pass writable 0: the
  * store is opened with MIDA_SINK_READONLY | MIDA_SINK_NOCREATE, and a
  * missing store is reported as "mida: no store at PATH (set --store or

@@ -292,6 +292,55 @@ void mida__cli_child_env_free(char **env) {
   mida__free(env);
 }
 
+int mida__cli_env_set(mida__cli_env *e, const char *name, const char *value) {
+  int i = 0;
+  while (i < e->n && strcmp(e->name[i], name) != 0)
+    i++;
+  if (i == MIDA_CLI_ENV_EDITS)
+    return MIDA_EINVAL;
+  char *copy = mida__strdup(value);
+  if (copy == NULL)
+    return MIDA_ENOMEM;
+  if (i == e->n) {
+    e->name[i] = name;
+    e->value[i] = NULL;
+    e->n++;
+  }
+  mida__free(e->value[i]);
+  e->value[i] = copy;
+  return MIDA_OK;
+}
+
+const char *mida__cli_env_get(const mida__cli_env *e, const char *name) {
+  for (int i = 0; i < e->n; i++)
+    if (strcmp(e->name[i], name) == 0)
+      return e->value[i];
+  char var[128];
+  size_t len = strlen(name);
+  if (len == 0 || len >= sizeof var)
+    return NULL;
+  memcpy(var, name, len - 1); /* without its '=' */
+  var[len - 1] = '\0';
+  return getenv(var);
+}
+
+void mida__cli_env_undo(mida__cli_env *e, int mark) {
+  while (e->n > mark) {
+    e->n--;
+    mida__free(e->value[e->n]);
+    e->value[e->n] = NULL;
+  }
+}
+
+char **mida__cli_env_build(const mida__cli_env *e, const char *const *drop) {
+  return mida__cli_child_env(NULL, drop, e->name, (const char *const *)e->value,
+                             e->n);
+}
+
+void mida__cli_env_free(mida__cli_env *e) {
+  mida__cli_env_undo(e, 0);
+}
+
 /* ---- small results ----------------------------------------------------- */
 
 int mida__cli_fetch(mida__sink *sink, const char *sql,

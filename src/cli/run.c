@@ -174,7 +174,7 @@ static const companion companions[] = {
 typedef struct late_start {
   const char *store;
   int64_t since_ns;                  /* before the command started */
-  char **env;                        /* the companions' environment */
+  char **env;                        /* the companions' (run's), or NULL */
   const char *arg[COMPANION_COUNT];  /* each one's argument */
   const char *path[COMPANION_COUNT]; /* the file awaited, or NULL */
   pid_t *pid;                        /* the companions' pids (run's) */
@@ -232,11 +232,6 @@ static int late_defer(late_start *w, size_t i, const char *uri) {
   const char *file = sqlite_file_of(uri);
   if (file == NULL || access(file, F_OK) == 0)
     return 0;
-  /* The environment as it is now, before the command's (LD_PRELOAD) is
-   * set: the companions'. */
-  if (w->env == NULL &&
-      (w->env = mida__cli_child_env(NULL, NULL, NULL, NULL, 0)) == NULL)
-    return 0;
   w->arg[i] = uri;
   w->path[i] = file;
   w->waiting = 1;
@@ -266,21 +261,20 @@ static void late_finish(late_start *w) {
     pthread_mutex_destroy(&w->lock);
   }
   late_start_due(w);
-  mida__cli_child_env_free(w->env);
-  w->env = NULL;
 }
 
 /* ---- the environment of the command -------------------------------------- */
 
-/* Prepends the module "mida.dask" to a Dask preload variable. Dask reads
- * the value with ast.literal_eval, falling back to a plain string: a list
- * literal keeps what was there. Returns 0, or -1 (left alone, said why). */
-static int prepend_preload(const char *var) {
-  const char *old = getenv(var);
+/* Prepends the module "mida.dask" to a Dask preload variable (var ends in
+ * '=') in env. Dask reads the value with ast.literal_eval, falling back to
+ * a plain string: a list literal keeps what was there. Returns MIDA_OK, or
+ * non-zero (left alone, said why, or out of memory). */
+static int prepend_preload(mida__cli_env *env, const char *var) {
+  const char *old = mida__cli_env_get(env, var);
   if (old == NULL || old[0] == '\0')
-    return setenv(var, "mida.dask", 1);
+    return mida__cli_env_set(env, var, "mida.dask");
   if (strstr(old, "mida.dask") != NULL)
-    return 0;
+    return MIDA_OK;
   mida__buf b;
   mida__buf_init(&b, 1 << 16);
   int rc;
@@ -290,12 +284,13 @@ static int prepend_preload(const char *var) {
   else if (strchr(old, '\'') == NULL && strchr(old, '\\') == NULL)
     rc = mida__buf_printf(&b, "['mida.dask', '%s']", old);
   else {
-    mida__cli_note( "mida run: %s left as it is (cannot add mida.dask to "
-                    "it safely)\n", var);
+    mida__cli_note("mida run: %.*s left as it is (cannot add mida.dask "
+                   "to it safely)\n",
+                   (int)strlen(var) - 1, var);
     return -1;
   }
   if (rc == MIDA_OK)
-    rc = setenv(var, mida__buf_str(&b), 1);
+    rc = mida__cli_env_set(env, var, mida__buf_str(&b));
   mida__buf_free(&b);
   return rc;
 }
@@ -354,9 +349,12 @@ static void restore_signals(const struct sigaction *old) {
     sigaction(forwarded[i], &old[i], NULL);
 }
 
-/* Starts argv as a child. Returns its pid, or -1 with *err set to the
- * errno of the failed fork or exec (seen through a close-on-exec pipe). */
-static pid_t spawn(char **argv, const struct sigaction *old, int *err) {
+/* Starts argv as a child with the environment envp (found on this
+ * process's PATH, as execvp does). Returns its pid, or -1 with *err set to
+ * the errno of the failed fork or exec (seen through a close-on-exec
+ * pipe). */
+static pid_t spawn(char **argv, char **envp, const struct sigaction *old,
+                   int *err) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     *err = errno;
@@ -374,7 +372,7 @@ static pid_t spawn(char **argv, const struct sigaction *old, int *err) {
   if (pid == 0) {
     restore_signals(old);
     close(fds[0]);
-    execvp(argv[0], argv);
+    execvpe(argv[0], argv, envp);
     int e = errno;
     ssize_t w = write(fds[1], &e, sizeof e);
     (void)w;
@@ -654,18 +652,27 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
             mida_errmsg(s));
   }
 
-  setenv("MIDA_STORE", cli->store, 1);
+  /* The command's environment is built aside, never with setenv: this
+   * process has threads that read its environment (cli.h). An edit that
+   * finds no memory leaves the variable out, as a failed setenv did. */
+  mida__cli_env env = {0};
+  (void)mida__cli_env_set(&env, "MIDA_STORE=", cli->store);
   if (!mida_id_is_nil(&task)) {
     char wf_text[MIDA_ID_STRLEN], task_text[MIDA_ID_STRLEN];
-    setenv("MIDA_WORKFLOW", mida_id_format(&wf, wf_text), 1);
-    setenv("MIDA_PARENT_TASK", mida_id_format(&task, task_text), 1);
+    (void)mida__cli_env_set(&env,
+                            "MIDA_WORKFLOW=", mida_id_format(&wf, wf_text));
+    (void)mida__cli_env_set(
+        &env, "MIDA_PARENT_TASK=", mida_id_format(&task, task_text));
   }
   if (campaign != NULL)
-    setenv("MIDA_CAMPAIGN", campaign, 1);
+    (void)mida__cli_env_set(&env, "MIDA_CAMPAIGN=", campaign);
   if (!no_dask) {
-    prepend_preload("DASK_DISTRIBUTED__SCHEDULER__PRELOAD");
-    prepend_preload("DASK_DISTRIBUTED__WORKER__PRELOAD");
+    (void)prepend_preload(&env, "DASK_DISTRIBUTED__SCHEDULER__PRELOAD=");
+    (void)prepend_preload(&env, "DASK_DISTRIBUTED__WORKER__PRELOAD=");
   }
+  /* The companions' environment: the command's without the preload's
+   * variables, which come next (NULL when out of memory: this process's). */
+  char **comp_env = mida__cli_env_build(&env, NULL);
   /* Records made so far reach the store while the command starts (not
    * worth a wait when the store is not there). */
   early_flush early = {0};
@@ -679,6 +686,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   late.store = cli->store;
   late.since_ns = mida_now_ns();
   late.pid = comp_pid;
+  late.env = comp_env;
   for (size_t i = 0; i < COMPANION_COUNT; i++) {
     /* What the command will use (MLflow's tracking store) starts the
      * observer too, unless turned off; once its file is there. */
@@ -691,7 +699,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
         (is_implied && late_defer(&late, i, comp_arg[i])))
       continue;
     if (companions[i].start(companions[i].kind, comp_arg[i], cli->store,
-                            late.since_ns, NULL, &comp_pid[i]) != MIDA_OK) {
+                            late.since_ns, comp_env, &comp_pid[i]) != MIDA_OK) {
       mida__cli_note( "mida run: cannot start the %s observer\n",
               companions[i].kind);
       comp_pid[i] = 0;
@@ -699,11 +707,18 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   }
 
   late_begin(&late);
-  (void)mida__run_preload_start(&files, s, cli->store, &wf, &task, cmdv);
+  (void)mida__run_preload_start(&files, s, cli->store, &wf, &task, cmdv, &env);
+  char **cmd_env = mida__cli_env_build(&env, NULL);
+  mida__cli_env_free(&env);
+  if (cmd_env == NULL)
+    mida__cli_note("mida run: out of memory for the command's environment; "
+                   "running it unobserved\n");
   struct sigaction old[FORWARDED_COUNT];
   set_forwarding(old);
   int spawn_err = 0;
-  pid_t pid = spawn(cmdv, old, &spawn_err);
+  extern char **environ;
+  pid_t pid = spawn(cmdv, cmd_env != NULL ? cmd_env : environ, old, &spawn_err);
+  mida__cli_child_env_free(cmd_env);
   int status = 0, code;
   char error[256] = "", gen[96];
   char usage[MIDA_TELEMETRY_JSON_MAX] = "";
@@ -738,6 +753,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   restore_signals(old);
 
   late_finish(&late);
+  mida__cli_child_env_free(comp_env);
   /* A detached end does not wait for the early flush: cut short, it is
    * as a crash would leave it (what it had not committed stays in the
    * journal for the recover, and a record applied twice changes nothing,

@@ -414,24 +414,24 @@ static void *collector(void *arg) {
 /* ---- start and finish -------------------------------------------------- */
 
 /* LD_PRELOAD with lib appended (kept as it is if it has lib already). */
-static int append_preload(const char *lib) {
-  const char *old = getenv("LD_PRELOAD");
+static int append_preload(mida__cli_env *env, const char *lib) {
+  const char *old = mida__cli_env_get(env, "LD_PRELOAD=");
   if (old == NULL || old[0] == '\0')
-    return setenv("LD_PRELOAD", lib, 1);
+    return mida__cli_env_set(env, "LD_PRELOAD=", lib);
   if (strstr(old, lib) != NULL)
-    return 0;
+    return MIDA_OK;
   size_t n = strlen(old) + strlen(lib) + 2;
   char *v = mida__malloc(n);
   if (v == NULL)
-    return -1;
+    return MIDA_ENOMEM;
   snprintf(v, n, "%s:%s", old, lib);
-  int rc = setenv("LD_PRELOAD", v, 1);
+  int rc = mida__cli_env_set(env, "LD_PRELOAD=", v);
   mida__free(v);
   return rc;
 }
 
 /* MIDA_PRELOAD_IGNORE: the spool, the store's file, and --ignore. */
-static int set_ignore(mida__run_preload *p) {
+static int set_ignore(mida__run_preload *p, mida__cli_env *env) {
   mida__buf b;
   mida__buf_init(&b, 1 << 16);
   int rc = mida__buf_printf(&b, "%s/", p->spool);
@@ -443,16 +443,15 @@ static int set_ignore(mida__run_preload *p) {
   if (rc == MIDA_OK && p->ignore != NULL && p->ignore[0] != '\0')
     rc = mida__buf_printf(&b, ":%s", p->ignore);
   if (rc == MIDA_OK)
-    rc = setenv("MIDA_PRELOAD_IGNORE", mida__buf_str(&b), 1) == 0
-             ? MIDA_OK
-             : MIDA_ENOMEM;
+    rc = mida__cli_env_set(env, "MIDA_PRELOAD_IGNORE=", mida__buf_str(&b));
   mida__buf_free(&b);
   return rc;
 }
 
 int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
                             const char *store, const mida_id_t *workflow,
-                            const mida_id_t *task, char *const *argv) {
+                            const mida_id_t *task, char *const *argv,
+                            mida__cli_env *env) {
   p->store = store;
   p->session = s;
   p->workflow = *workflow;
@@ -474,16 +473,26 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
   char id[MIDA_ID_STRLEN], context[128];
   mida_id_format(task, id);
   snprintf(context, sizeof context, "%s,-,0000000000", id);
+  int mark = env->n;
+  int rc = MIDA_OK;
   if (make_registry(p, task) == 0)
-    setenv("MIDA_PRELOAD_PIPES", p->registry, 1);
-  if (set_ignore(p) != MIDA_OK || append_preload(lib) != 0 ||
-      setenv("MIDA_PRELOAD_SPOOL", p->spool, 1) != 0 ||
-      setenv("MIDA_SPOOL", p->spool, 1) != 0 ||
-      setenv("MIDA_PRELOAD_TASK", context, 1) != 0 ||
-      (p->record_code && setenv("MIDA_PRELOAD_RECORD_CODE", "1", 1) != 0)) {
+    rc = mida__cli_env_set(env, "MIDA_PRELOAD_PIPES=", p->registry);
+  if (rc == MIDA_OK)
+    rc = set_ignore(p, env);
+  if (rc == MIDA_OK)
+    rc = append_preload(env, lib);
+  if (rc == MIDA_OK)
+    rc = mida__cli_env_set(env, "MIDA_PRELOAD_SPOOL=", p->spool);
+  if (rc == MIDA_OK)
+    rc = mida__cli_env_set(env, "MIDA_SPOOL=", p->spool);
+  if (rc == MIDA_OK)
+    rc = mida__cli_env_set(env, "MIDA_PRELOAD_TASK=", context);
+  if (rc == MIDA_OK && p->record_code)
+    rc = mida__cli_env_set(env, "MIDA_PRELOAD_RECORD_CODE=", "1");
+  if (rc != MIDA_OK) {
     mida__cli_note( "mida run: cannot set the command's environment; its "
                     "files are not recorded\n");
-    unsetenv("MIDA_PRELOAD_SPOOL");
+    mida__cli_env_undo(env, mark);
     return 0;
   }
   p->active = 1;

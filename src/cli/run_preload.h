@@ -5,7 +5,7 @@
  *
  * run.c calls, in order: mida__run_preload_options() while it builds its
  * option table; mida__run_preload_start() just before it starts the
- * command (it sets the command's environment: LD_PRELOAD and the
+ * command (it edits the command's environment: LD_PRELOAD and the
  * MIDA_PRELOAD_* variables of src/preload/state.c); and
  * mida__run_preload_finish() once the command has ended, before it
  * records the command's end.
@@ -52,14 +52,16 @@ extern const char *const mida__run_preload_value_options[];
  * MIDA_RUN_PRELOAD_OPTIONS). Returns how many it added. */
 int mida__run_preload_options(mida__run_preload *p, mida__cli_opt *opts);
 
-/* Puts the library into the environment of the command argv, whose task
+/* Puts the library into env, the environment edits of the command argv
+ * (cli.h: this process's environment is left as it is), whose task
  * (the root of its processes) is task of workflow in session s, and starts
  * shipping the journals of its processes into store. Never fails the
  * command: whatever goes wrong is said on stderr and the command runs
  * unobserved. Returns 1 if files are recorded. */
 int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
                             const char *store, const mida_id_t *workflow,
-                            const mida_id_t *task, char *const *argv);
+                            const mida_id_t *task, char *const *argv,
+                            mida__cli_env *env);
 
 /* After the command ended: ships the last journals, hashes generated files
  * (--digest), removes the pipe registry. */
