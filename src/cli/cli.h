@@ -105,6 +105,14 @@ char **mida__cli_child_env(char *const *base, const char *const *drop,
                            int n);
 void mida__cli_child_env_free(char **env);
 
+/* fork() for a child that only execs (or _exits): without the
+ * pthread_atfork handlers where the C library can (_Fork), since libmida's
+ * (src/sink/sink.c) holds a fork back until the store call in flight on
+ * the shipper's thread is done -- the store's opening, a batch -- which
+ * protects a child that uses the store, not one that execs at once. The
+ * child may make only async-signal-safe calls. */
+pid_t mida__cli_fork_to_exec(void);
+
 /* The variables a command started by mida run gets on top of this
  * process's environment, kept here and never set with setenv: mida run
  * has threads (the store's shipper, the telemetry sampler, SQLite's and

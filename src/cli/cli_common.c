@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/url.h"
 #include "mida.h"
+#include "mida_config.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -339,6 +340,14 @@ char **mida__cli_env_build(const mida__cli_env *e, const char *const *drop) {
 
 void mida__cli_env_free(mida__cli_env *e) {
   mida__cli_env_undo(e, 0);
+}
+
+pid_t mida__cli_fork_to_exec(void) {
+#if MIDA_HAVE__FORK
+  return _Fork();
+#else
+  return fork();
+#endif
 }
 
 /* ---- small results ----------------------------------------------------- */

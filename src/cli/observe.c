@@ -309,7 +309,7 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   sigprocmask(SIG_BLOCK, &stop_signals, &old_mask);
-  pid_t child = fork();
+  pid_t child = mida__cli_fork_to_exec();
   if (child == 0) {
     execve(self, args, env);
     _exit(127);

@@ -362,7 +362,7 @@ static pid_t spawn(char **argv, char **envp, const struct sigaction *old,
   }
   fflush(stdout);
   fflush(stderr);
-  pid_t pid = fork();
+  pid_t pid = mida__cli_fork_to_exec();
   if (pid < 0) {
     *err = errno;
     close(fds[0]);
