@@ -342,8 +342,17 @@ void mida__cli_env_free(mida__cli_env *e) {
   mida__cli_env_undo(e, 0);
 }
 
+/* ThreadSanitizer intercepts fork(), not _Fork(): its runtime would be
+ * copied into the child mid-update by another thread, and the child's
+ * intercepted calls (sigaction, execve) could wait on it for ever. */
+#if defined(__SANITIZE_THREAD__)
+#define FORK_WITHOUT_HANDLERS 0
+#else
+#define FORK_WITHOUT_HANDLERS MIDA_HAVE__FORK
+#endif
+
 pid_t mida__cli_fork_to_exec(void) {
-#if MIDA_HAVE__FORK
+#if FORK_WITHOUT_HANDLERS
   return _Fork();
 #else
   return fork();
