@@ -576,7 +576,7 @@ int mida__run_preload_detach(mida__run_preload *p, const char *store) {
   }
   fflush(stdout);
   fflush(stderr);
-  pid_t child = fork();
+  pid_t child = mida__cli_fork_to_exec();
   if (child == 0) {
     /* Only async-signal-safe calls here (the parent has threads). Waits
      * for this process to be gone (the pipe's write end closes with it),
