@@ -64,7 +64,8 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
                             mida__cli_env *env);
 
 /* After the command ended: ships the last journals, hashes generated files
- * (--digest), removes the pipe registry. */
+ * (--digest), removes the pipe registry. The process is to end next: the
+ * collector's inotify descriptor is left to its end (run_preload.c). */
 void mida__run_preload_finish(mida__run_preload *p);
 
 /* Stops the collector (the end of a pass it is in is awaited); finish()
