@@ -79,6 +79,7 @@ int mida__run_preload_options(mida__run_preload *p, mida__cli_opt *opts) {
   memset(p, 0, sizeof *p);
   p->stop_fd = -1;
   p->inotify = -1;
+  p->inotify_watch = -1;
   opts[0] = (mida__cli_opt){"--no-files", NULL, NULL, &p->no_files};
   opts[1] = (mida__cli_opt){"--ignore", NULL, &p->ignore, NULL};
   opts[2] = (mida__cli_opt){"--digest", NULL, NULL, &p->digest};
@@ -509,8 +510,8 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
   if (note != NULL)
     (void)mida_counter(s, "run.unobserved_programs", 1);
   p->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (p->inotify >= 0 &&
-      inotify_add_watch(p->inotify, p->spool, IN_CLOSE_WRITE) < 0) {
+  if (p->inotify >= 0 && (p->inotify_watch = inotify_add_watch(
+                              p->inotify, p->spool, IN_CLOSE_WRITE)) < 0) {
     close(p->inotify);
     p->inotify = -1;
   }
@@ -523,21 +524,30 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
 
 /* ---- the detached shipping (--detach-ship) ----------------------------- */
 
-/* Wakes the collector to end (it does after the pass it may be in). */
+/* Wakes the collector to end (it does after the pass it may be in), and
+ * removes the watch of the spool, which is not needed any more (the last
+ * pass is asked for, not awaited from inotify). The watch goes now and the
+ * descriptor at the process's end: the kernel frees a watch's mark after
+ * an RCU grace period, and a close that finds the watch still there waits
+ * for that (median 7-9 ms, p90 16-18 ms on this VM), while one that comes
+ * a few milliseconds after its removal does not (0.02 ms). */
 static void tell_collector_to_stop(mida__run_preload *p) {
   uint64_t one = 1;
   if (p->collector_started)
     while (write(p->stop_fd, &one, sizeof one) < 0 && errno == EINTR)
       ;
+  if (p->inotify >= 0 && p->inotify_watch >= 0)
+    (void)inotify_rm_watch(p->inotify, p->inotify_watch);
+  p->inotify_watch = -1;
 }
 
 int mida__run_preload_detach(mida__run_preload *p, const char *store) {
   /* The collector is told to stop, not waited for: a pass it has asked
    * the shipper for may take tens of milliseconds, and this process ends
    * (_exit) as a crash would, its segments left to the recover. The
-   * inotify descriptor stays open: its release waits for an RCU grace
-   * period (~5-10 ms) that this process's end need not wait for; the
-   * detached child's copy is closed at its exec, after this returned. */
+   * inotify descriptor stays open, its watch removed
+   * (tell_collector_to_stop); the detached child's copy is closed at its
+   * exec, after this returned. */
   tell_collector_to_stop(p);
   if (p->registry[0] != '\0')
     unlink(p->registry);
@@ -632,7 +642,7 @@ void mida__run_preload_finish(mida__run_preload *p) {
   if (p->registry[0] != '\0')
     unlink(p->registry);
   /* The inotify descriptor is left to this process's end, which comes
-   * next: its close waits for an RCU grace period (~5-10 ms on an idle
-   * machine, under strace 4.7 ms), while the release at exit is deferred
-   * by the kernel and does not hold up mida run's caller. */
+   * after the store's close: by then its watch, removed at the stop, is
+   * freed, and the descriptor's release does not wait
+   * (tell_collector_to_stop). */
 }

@@ -41,7 +41,8 @@ typedef struct mida__run_preload {
   pthread_t collector;       /* ships journals of ended processes */
   int collector_started;     /* whether it runs */
   int stop_fd;               /* eventfd: written to stop the collector */
-  int inotify;               /* the collector's watch on the spool, or -1 */
+  int inotify;               /* the collector's inotify descriptor, or -1 */
+  int inotify_watch;         /* its watch of the spool, or -1 once removed */
   uint64_t records;          /* records shipped from the command's journals */
 } mida__run_preload;
 
