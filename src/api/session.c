@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "core/config.h"
+#include "core/env.h"
 #include "core/host.h"
 #include "core/thread_task.h"
 #include "sink/sink.h"
@@ -317,6 +318,10 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     *out = s;
     return MIDA_OK;
   }
+  /* What the shipper and the sampler will read of the environment is
+   * read here, on the caller's thread, and never on theirs (core/env.h). */
+  mida__env_capture();
+  mida__sink_process_init(store);
 
   rc = mida__journal_open(spool, ring, cfg->full, cfg->spool_max,
                           mida__hostname(), (int64_t)getpid(), &s->journal, err,

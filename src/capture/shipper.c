@@ -37,6 +37,7 @@
 #include "capture/ship.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -251,6 +252,7 @@ static void collect_if_asked(mida__shipper *sh) {
 
 static void *shipper_main(void *arg) {
   pthread_setname_np(pthread_self(), "mida-shipper"); /* for top -H, perf */
+  mida__env_own_thread(); /* the environment as mida_open read it */
   mida__shipper *sh = arg;
   unsigned backoff = 0;
   for (;;) {

@@ -3,6 +3,9 @@
  */
 #include "core/tls_opts.h"
 
+#include "core/alloc.h"
+#include "core/env.h"
+
 #include "core/url.h"
 #include "mida.h"
 
@@ -60,10 +63,11 @@ int mida__tls_opts_read(const char *url, const char *query,
       return MIDA_EURL;
     }
     if (rc == MIDA_ENOTFOUND && out->enabled) {
-      const char *v = getenv(o->env);
+      char *v = mida__env_dup(o->env);
       rc = MIDA_OK;
       if (v != NULL && (size_t)snprintf(field, o->size, "%s", v) >= o->size)
         rc = MIDA_ETOOBIG;
+      mida__free(v);
     }
     if (rc == MIDA_ETOOBIG) {
       snprintf(err, errlen, "TLS option '%s' (%s) is too long", o->param,

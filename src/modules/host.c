@@ -3,10 +3,11 @@
  * speaks to libmida: the symbols libmida looks up to check and start the
  * module, and the few internal functions that hold process-wide state,
  * which the module's code calls as usual and which forward to libmida
- * through the host table: the allocation wrappers and the thread's error
- * message.
+ * through the host table: the allocation wrappers, the thread's error
+ * message and the environment as mida's threads read it (core/env.h).
  */
 #include "core/alloc.h"
+#include "core/env.h"
 #include "core/errors.h"
 #include "mida.h"
 #include "mida_config.h"
@@ -57,3 +58,7 @@ int mida__set_error(int rc, const char *fmt, ...) {
 }
 
 const char *mida__thread_errmsg(void) { return host->thread_errmsg(); }
+
+char *mida__env_dup(const char *name) {
+  return host->env_dup(name);
+}

@@ -12,6 +12,9 @@
  */
 #include "sink/guard.h"
 
+#include "core/alloc.h"
+#include "core/env.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -103,15 +106,17 @@ const char *mida__guard_denied_function(const char *name, size_t len) {
 /* Reads a non-negative number from the environment variable name; def if
  * it is unset or not such a number. */
 static int64_t env_number(const char *name, int64_t def) {
-  const char *v = getenv(name);
-  if (v == NULL || v[0] == '\0')
-    return def;
-  char *end = NULL;
-  errno = 0;
-  long long n = strtoll(v, &end, 10);
-  if (errno != 0 || end == v || *end != '\0' || n < 0)
-    return def;
-  return (int64_t)n;
+  char *v = mida__env_dup(name);
+  int64_t out = def;
+  if (v != NULL && v[0] != '\0') {
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno == 0 && end != v && *end == '\0' && n >= 0)
+      out = (int64_t)n;
+  }
+  mida__free(v);
+  return out;
 }
 
 void mida__guard_limits_default(mida__query_limits *out) {

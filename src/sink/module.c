@@ -5,6 +5,7 @@
 #include "sink/module.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 #include "core/errors.h"
 #include "mida.h"
 #include "mida_config.h"
@@ -50,6 +51,7 @@ static const mida__module_host host = {
     .free = mida__free,
     .vset_error = mida__vset_error,
     .thread_errmsg = mida__thread_errmsg,
+    .env_dup = mida__env_dup,
 };
 
 const char *mida__module_for_scheme(const char *scheme, size_t len) {
@@ -100,9 +102,13 @@ static int add_dir(char dirs[][PATH_MAX], int n, int max, const char *a,
 /* The directories to look in, in order (module.h), into dirs[]. */
 static int search_dirs(char dirs[][PATH_MAX], int max) {
   int n = 0;
-  const char *env = getenv("MIDA_MODULE_DIR");
-  if (env != NULL && env[0] != '\0')
-    return add_dir(dirs, n, max, env, ""); /* the only place, when set */
+  char *env = mida__env_dup("MIDA_MODULE_DIR");
+  if (env != NULL && env[0] != '\0') {
+    n = add_dir(dirs, n, max, env, ""); /* the only place, when set */
+    mida__free(env);
+    return n;
+  }
+  mida__free(env);
   char own[PATH_MAX];
   if (own_dir(own, sizeof own)) {
     n = add_dir(dirs, n, max, own, "/mida-modules");  /* beside libmida */

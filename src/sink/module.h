@@ -32,7 +32,7 @@
 
 /* Changes whenever the host table, the method tables of sink.h and
  * wire.h, or the exported symbols change shape. */
-#define MIDA__MODULE_ABI 3
+#define MIDA__MODULE_ABI 4
 
 /* What libmida lends a module. */
 typedef struct mida__module_host {
@@ -43,6 +43,7 @@ typedef struct mida__module_host {
   void (*free)(void *p);
   int (*vset_error)(int rc, const char *fmt, va_list ap); /* errors.h */
   const char *(*thread_errmsg)(void);
+  char *(*env_dup)(const char *name); /* core/env.h */
 } mida__module_host;
 
 /* The symbols a module exports (everything else in it is hidden):

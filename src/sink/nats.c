@@ -38,6 +38,14 @@
 
 #include <nats/nats.h>
 
+/* libnats reads its NATS_DEFAULT_* variables when it starts, which it
+ * otherwise does at the first connection, on the shipper's thread. It
+ * starts here instead, when the module is loaded, on the thread of
+ * mida_open (core/env.h: mida's threads do not read the environment). */
+__attribute__((constructor)) static void nats_library_start(void) {
+  (void)nats_Open(-1);
+}
+
 #define CONNECT_TIMEOUT_MS 3000
 #define PUBLISH_WAIT_MS 5000
 

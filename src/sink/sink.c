@@ -20,6 +20,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/env.h"
 #include "core/errors.h"
 #include "core/redact.h"
 #include "core/url.h"
@@ -27,6 +28,7 @@
 #include "sink/module.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -102,7 +104,7 @@ static int open_backend(const mida__sink_methods *m, const char *url, int flags,
     mida__guard_limits_default(&(*out)->limits);
   /* The key indexes declared in the environment, made by the first writer
    * that opens the store (key_index.h). */
-  const char *declared = getenv("MIDA_INDEX");
+  char *declared = mida__env_dup("MIDA_INDEX");
   if (rc == MIDA_OK && !(flags & MIDA_SINK_READONLY) &&
       m->exec_schema != NULL && declared != NULL && declared[0] != '\0') {
     char why[512] = "";
@@ -113,6 +115,7 @@ static int open_backend(const mida__sink_methods *m, const char *url, int flags,
       *out = NULL;
     }
   }
+  mida__free(declared);
   return rc;
 }
 
@@ -157,6 +160,16 @@ int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
   return MIDA_EURL;
 }
 
+void mida__sink_process_init(const char *url) {
+  (void)sqlite3_initialize();
+  size_t n = url != NULL ? mida__url_scheme_len(url) : 0;
+  const char *name = n > 0 ? mida__module_for_scheme(url, n) : NULL;
+  const mida__module *mod = NULL;
+  char err[256];
+  if (name != NULL)
+    (void)mida__module_load(name, &mod, err, sizeof err);
+}
+
 /* ---- secrets in `used` ---------------------------------------------------
  * A task's arguments may hold a password or a token (a Dask task called
  * with api_key=..., an MLflow param named db_password). Unless
@@ -172,8 +185,9 @@ static atomic_int redact_used = -1; /* -1: MIDA_REDACT_USED not read yet */
 void mida__sink_redact_init(void) {
   if (atomic_load(&redact_used) >= 0)
     return;
-  const char *v = getenv("MIDA_REDACT_USED");
+  char *v = mida__env_dup("MIDA_REDACT_USED");
   atomic_store(&redact_used, v != NULL && strcmp(v, "0") == 0 ? 0 : 1);
+  mida__free(v);
 }
 
 /* Sends a copy of recs in which `used` of recs[first] and of every later

@@ -157,6 +157,15 @@ int mida__sink_fail(mida__sink *sink, int rc, const char *fmt, ...)
 
 /* The backends built in. */
 extern const mida__sink_methods mida__sqlite_sink;
+
+/* Does on the calling thread what the first opening of url would do on
+ * the shipper's and that reads the environment: SQLite's start
+ * (sqlite3_initialize reads its temporary directory) or the loading of
+ * the module of url's scheme (its libraries' constructors: OpenSSL's
+ * reads OPENSSL_ia32cap). Call before starting a thread that opens
+ * stores inside someone else's program (core/env.h). What fails here is
+ * said again by the opening itself. Thread-safe. */
+void mida__sink_process_init(const char *url);
 /* Optional backends (each defined only when its library was found, see
  * MIDA_HAVE_* in mida_config.h; sink.c lists those built in). */
 extern const mida__sink_methods mida__postgres_sink;       /* postgres.c */

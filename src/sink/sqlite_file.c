@@ -8,7 +8,9 @@
 
 #include "sink/sqlite_file.h"
 
+#include "core/alloc.h"
 #include "core/config.h"
+#include "core/env.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +28,12 @@ static int64_t monotonic_ms(void) {
 int mida__sqlite_file_init(sqlite3 *db, mida__sqlite_file *f) {
   memset(f, 0, sizeof *f);
   f->wal_max = MIDA_SQLITE_WAL_MAX_DEFAULT;
-  const char *env = getenv("MIDA_WAL_MAX");
+  char *env = mida__env_dup("MIDA_WAL_MAX");
   uint64_t bytes = 0;
   if (env != NULL && mida__parse_size(env, &bytes) == 0 && bytes > 0 &&
       bytes <= (uint64_t)INT64_MAX)
     f->wal_max = (int64_t)bytes;
+  mida__free(env);
   char limit[64];
   snprintf(limit, sizeof limit, "PRAGMA journal_size_limit = %lld",
            (long long)f->wal_max);

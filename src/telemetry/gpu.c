@@ -7,6 +7,7 @@
 #include "telemetry/gpu.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 #include "mida.h"
 
 #include <stdarg.h>
@@ -55,9 +56,8 @@ int mida__gpu_open(mida__gpu **out) {
   *out = g;
   if (g == NULL)
     return MIDA_ENOMEM;
-  const char *list = getenv("MIDA_GPU_BACKENDS");
-  if (list == NULL)
-    list = "nvml,amdsmi";
+  char *chosen = mida__env_dup("MIDA_GPU_BACKENDS");
+  const char *list = chosen != NULL ? chosen : "nvml,amdsmi";
   const mida__gpu_backend *all[MAX_BACKENDS] = {&mida__gpu_nvml,
                                                 &mida__gpu_amdsmi};
   for (int i = 0; i < MAX_BACKENDS; i++) {
@@ -80,6 +80,7 @@ int mida__gpu_open(mida__gpu **out) {
     g->nopen++;
     g->count += count;
   }
+  mida__free(chosen);
   if (g->count == 0)
     mida__gpu_note(&g->st, "no GPU found");
   return MIDA_OK;

@@ -23,6 +23,7 @@
 #include "telemetry/gpu.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 #include "mida.h"
 
 #include <dlfcn.h>
@@ -99,16 +100,18 @@ static void *sym(void *lib, const char *name, mida__gpu_stats *st) {
 static int amd_open(void **state, unsigned *count, mida__gpu_stats *st) {
   *state = NULL;
   *count = 0;
-  const char *path = getenv("MIDA_AMDSMI_LIBRARY");
-  if (path == NULL || path[0] == '\0')
-    path = "libamd_smi.so";
+  char *chosen = mida__env_dup("MIDA_AMDSMI_LIBRARY");
+  const char *path =
+      chosen != NULL && chosen[0] != '\0' ? chosen : "libamd_smi.so";
   void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (lib == NULL) {
     st->libraries_missing++;
     const char *why = dlerror();
     mida__gpu_note(st, "no AMD SMI: %s", why != NULL ? why : path);
+    mida__free(chosen);
     return MIDA_EUNSUPPORTED;
   }
+  mida__free(chosen);
   init_fn init = FN(init_fn, sym(lib, "amdsmi_init", st));
   shutdown_fn shutdown = FN(shutdown_fn, sym(lib, "amdsmi_shut_down", st));
   sockets_fn sockets = FN(sockets_fn, sym(lib, "amdsmi_get_socket_handles",

@@ -19,6 +19,7 @@
 #include "telemetry/gpu.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 #include "mida.h"
 
 #include <dlfcn.h>
@@ -108,16 +109,18 @@ static void *sym(void *lib, const char *name, mida__gpu_stats *st) {
 static int nvml_open(void **state, unsigned *count, mida__gpu_stats *st) {
   *state = NULL;
   *count = 0;
-  const char *path = getenv("MIDA_NVML_LIBRARY");
-  if (path == NULL || path[0] == '\0')
-    path = "libnvidia-ml.so.1";
+  char *chosen = mida__env_dup("MIDA_NVML_LIBRARY");
+  const char *path =
+      chosen != NULL && chosen[0] != '\0' ? chosen : "libnvidia-ml.so.1";
   void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (lib == NULL) {
     st->libraries_missing++;
     const char *why = dlerror();
     mida__gpu_note(st, "no NVML: %s", why != NULL ? why : path);
+    mida__free(chosen);
     return MIDA_EUNSUPPORTED;
   }
+  mida__free(chosen);
   init_fn init = FN(init_fn, sym(lib, "nvmlInit_v2", st));
   init_fn shutdown = FN(init_fn, sym(lib, "nvmlShutdown", st));
   count_fn get_count = FN(count_fn, sym(lib, "nvmlDeviceGetCount_v2", st));

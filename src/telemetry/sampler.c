@@ -14,6 +14,7 @@
 #include "telemetry/telemetry_int.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 #include "core/host.h"
 #include "telemetry/gpu.h"
 #include "telemetry/proc.h"
@@ -500,6 +501,7 @@ static void sample_once(mida__sampler *sp) {
 
 static void *sampler_main(void *arg) {
   pthread_setname_np(pthread_self(), "mida-sampler"); /* for top -H, perf */
+  mida__env_own_thread(); /* the environment as mida_open read it */
   mida__sampler *sp = arg;
   struct timespec next;
   clock_gettime(CLOCK_MONOTONIC, &next);

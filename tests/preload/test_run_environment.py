@@ -57,3 +57,44 @@ def test_mida_run_leaves_its_own_environment_alone(r, options):
     else:
         assert preload[-2:] == [str(GUARD), str(library())]
         assert got["MIDA_PRELOAD_TASK"].startswith(got["MIDA_PARENT_TASK"])
+
+
+GETENV_GUARD = build_dir() / "tests" / "preload" / "libpreload_getenv_guard.so"
+
+
+def service_up(port):
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+# PostgreSQL is not among them: libpq reads its PG* variables each time it
+# connects, on the thread that connects (src/core/env.h).
+@pytest.mark.parametrize("store,port", [
+    (None, None),
+    ("redis://127.0.0.1:6379/mida-env-threads", 6379),
+    ("nats://127.0.0.1:4222/mida-env-threads", 4222),
+    ("mqtt://127.0.0.1:1883/mida-env-threads", 1883),
+])
+def test_mida_threads_never_read_the_environment(r, store, port):
+    """The shipper (the store's opening: MIDA_INDEX, MIDA_WAL_MAX, SQLite's
+    start, a broker module's libraries) and the sampler (its second sample
+    looks for GPU libraries: MIDA_NVML_LIBRARY, ...) read the copy that
+    mida_open took; getenv_guard.c aborts the program if either calls
+    getenv. 1.5 s: past the sampler's second sample at 1 Hz."""
+    if port is not None and not service_up(port):
+        pytest.skip("no server on port %d" % port)
+    env = r.env()
+    if store is not None:
+        env["MIDA_STORE"] = store
+    first = env.get("LD_PRELOAD", "")  # sanitizer runtimes, if any
+    env["LD_PRELOAD"] = ":".join(p for p in (first, str(GETENV_GUARD)) if p)
+    env["MIDA_INDEX"] = "used.lr"
+    p = subprocess.run([mida_bin(), "run", "--no-mlflow", "--no-files", "--",
+                        "sleep", "1.5"], env=env, cwd=r.dir,
+                       capture_output=True, text=True, timeout=120)
+    assert "getenv_guard" not in p.stderr, p.stderr
+    assert p.returncode == 0, p.stderr
