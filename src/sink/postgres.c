@@ -395,6 +395,7 @@ typedef struct cell {
 
 typedef struct image {
   uint8_t entity;      /* ENT_* */
+  uint8_t direct;      /* 1: copied straight into its table (flush_direct) */
   mida_id_t id;        /* the row's key */
   cell c[MIDA_MERGE_MAX_COLUMNS]; /* by column index */
 } image;
@@ -513,6 +514,9 @@ typedef struct pg_sink {
                       exist in this connection's session */
   int undurable;   /* 1: a deferred batch committed since the last pg_sync,
                       perhaps not yet flushed to disk */
+  unsigned direct_skip;    /* batches left that take no direct path, after
+                              one of its rows turned out to exist already */
+  unsigned direct_penalty; /* the next such pause, in batches (doubles) */
   mida__pg_guard guard;     /* how queries run (pg_guard.h) */
 } pg_sink;
 
@@ -1269,16 +1273,22 @@ static int copy_escape(mida__buf *b, const char *text) {
   return rc;
 }
 
-/* Sends the COPY data in s->sql into entity ent_no's staging table. */
-static int copy_stage(pg_sink *s, const entity *ent) {
+/* Sends the COPY data in s->sql into entity ent_no's staging table
+ * (stage 1) or into its table itself (stage 0, with the change number as
+ * the last column: flush_direct). A unique violation sets *duplicate,
+ * when duplicate is not NULL, and fails without an error message: the
+ * caller takes the other path. */
+static int copy_rows(pg_sink *s, const entity *ent, int stage,
+                     int *duplicate) {
   char head[512];
-  size_t used = (size_t)snprintf(head, sizeof head, "COPY mida_stage_%s(",
-                                 ent->table);
+  size_t used = (size_t)snprintf(head, sizeof head, "COPY %s%s(",
+                                 stage ? "mida_stage_" : "", ent->table);
   for (int c = 0; c < ent->ncolumns && used < sizeof head; c++)
     used += (size_t)snprintf(head + used, sizeof head - used, "%s%s",
                              c ? ", " : "", pg_ident(ent->columns[c].name));
   if (used < sizeof head)
-    snprintf(head + used, sizeof head - used, ") FROM STDIN");
+    snprintf(head + used, sizeof head - used, "%s) FROM STDIN",
+             stage ? "" : ", seq");
   PGresult *res = PQexec(s->conn, head);
   if (PQresultStatus(res) != PGRES_COPY_IN)
     return fail_result(s, res, "cannot stage a batch");
@@ -1289,7 +1299,14 @@ static int copy_stage(pg_sink *s, const entity *ent) {
   /* The COPY's own result, then the end of its results. */
   while ((res = PQgetResult(s->conn)) != NULL) {
     if (rc == MIDA_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
-      rc = fail_result(s, res, "cannot stage a batch");
+      const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      if (duplicate != NULL && state != NULL && strcmp(state, "23505") == 0) {
+        *duplicate = 1;
+        rc = MIDA_ESTORE;
+        PQclear(res);
+      } else {
+        rc = fail_result(s, res, "cannot stage a batch");
+      }
       continue;
     }
     PQclear(res);
@@ -1297,26 +1314,17 @@ static int copy_stage(pg_sink *s, const entity *ent) {
   return rc;
 }
 
-/* Writes the images of one entity: COPY into its staging table, then its
- * prepared merge. */
-static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
-                        const mida__origin *o) {
+/* Writes into s->sql, as COPY text, the images of entity ent_no whose
+ * direct flag is direct; seq, when not NULL, is appended to each row. */
+static int copy_text(pg_sink *s, int ent_no, size_t nimages,
+                     const mida__origin *o, int direct, const char *seq) {
   const entity *ent = &entities[ent_no];
-  char pidtext[24];
-  snprintf(pidtext, sizeof pidtext, "%lld",
-           o != NULL ? (long long)o->pid : 0LL);
-  const char *lead[2] = {o != NULL ? o->host : NULL,
-                         o != NULL ? pidtext : NULL};
-  int nlead = 0;
-  for (int c = 0; c < ent->ncolumns; c++)
-    if (ent->columns[c].rule == MIDA_RULE_ORIGIN)
-      nlead = 2;
   mida__buf_reset(&s->sql);
   int rc = MIDA_OK;
   char num[24];
   for (size_t k = 0; k < nimages && rc == MIDA_OK; k++) {
     const image *img = &s->images[k];
-    if (img->entity != ent_no)
+    if (img->entity != ent_no || img->direct != direct)
       continue;
     char id[MIDA_ID_STRLEN];
     mida_id_format(&img->id, id);
@@ -1347,14 +1355,35 @@ static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
         rc = v != NULL ? copy_escape(&s->sql, v)
                        : mida__buf_adds(&s->sql, "\\N");
     }
+    if (rc == MIDA_OK && seq != NULL)
+      rc = mida__buf_printf(&s->sql, "\t%s", seq);
     if (rc == MIDA_OK)
       rc = mida__buf_adds(&s->sql, "\n");
   }
   if (rc != MIDA_OK)
     return mida__sink_fail(&s->base, rc, "cannot build a batch");
-  if (s->sql.len == 0)
-    return MIDA_OK;
-  rc = copy_stage(s, ent);
+  return MIDA_OK;
+}
+
+/* Writes the images of one entity that did not go straight into their
+ * table (flush_direct): COPY into its staging table, then its prepared
+ * merge. */
+static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
+                        const mida__origin *o) {
+  const entity *ent = &entities[ent_no];
+  char pidtext[24];
+  snprintf(pidtext, sizeof pidtext, "%lld",
+           o != NULL ? (long long)o->pid : 0LL);
+  const char *lead[2] = {o != NULL ? o->host : NULL,
+                         o != NULL ? pidtext : NULL};
+  int nlead = 0;
+  for (int c = 0; c < ent->ncolumns; c++)
+    if (ent->columns[c].rule == MIDA_RULE_ORIGIN)
+      nlead = 2;
+  int rc = copy_text(s, ent_no, nimages, o, 0, NULL);
+  if (rc != MIDA_OK || s->sql.len == 0)
+    return rc;
+  rc = copy_rows(s, ent, 1, NULL);
   if (rc != MIDA_OK)
     return rc;
   char name[64];
@@ -1364,6 +1393,86 @@ static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
     return fail_result(s, res, ent->table);
   PQclear(res);
   return MIDA_OK;
+}
+
+/* ---- tasks new to the store: COPY straight into table task ------------
+ *
+ * A task that begins and ends within one batch is almost always new to
+ * the store: its row image is what the merge would insert. Such images go
+ * by COPY straight into table task, with the transaction's change number
+ * (CHANGE_SEQ, read once) as their seq: no staging table to fill, scan and
+ * empty, and no ON CONFLICT, whose check of the primary key before each
+ * insert and speculative insertion were a fifth of the server's work per
+ * task (docs/performance.md). The COPY runs inside a savepoint; if one of
+ * the rows exists after all (a message delivered again, a task whose
+ * earlier records another process sent), the unique violation rolls it
+ * back to the savepoint, and the images go through the staging table and
+ * the merge as every other row, which is what they would have done: the
+ * store ends the same either way. After such a miss the next batches
+ * (1, 2, 4 ... up to DIRECT_PAUSE_MAX) take no direct path, so that a
+ * source whose tasks are always known before they end pays little. */
+
+#define DIRECT_PAUSE_MAX 1024u
+
+/* Marks the task images that begin and end in the batch as direct,
+ * unless the direct path is paused. */
+static void choose_direct(pg_sink *s, size_t nimages) {
+  if (s->direct_skip > 0) {
+    s->direct_skip--;
+    return;
+  }
+  const entity *ent = &entities[ENT_TASK];
+  int started = -1, ended = -1;
+  for (int c = 1; c < ent->ncolumns; c++) {
+    if (ent->columns[c].tag == MIDA_F_STARTED)
+      started = c;
+    else if (ent->columns[c].tag == MIDA_F_ENDED)
+      ended = c;
+  }
+  if (started < 0 || ended < 0)
+    return;
+  for (size_t k = 0; k < nimages; k++) {
+    image *img = &s->images[k];
+    img->direct = img->entity == ENT_TASK && img->c[started].set &&
+                  img->c[ended].set;
+  }
+}
+
+/* Copies the direct task images into table task (above); on a unique
+ * violation, unmarks them for flush_entity. */
+static int flush_direct(pg_sink *s, size_t nimages, const mida__origin *o) {
+  size_t k = 0;
+  while (k < nimages && !s->images[k].direct)
+    k++;
+  if (k == nimages)
+    return MIDA_OK;
+  PGresult *res = PQexec(s->conn, "SAVEPOINT mida_direct; SELECT " CHANGE_SEQ);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+    return fail_result(s, res, "cannot begin a batch");
+  char seq[24];
+  snprintf(seq, sizeof seq, "%s", PQgetvalue(res, 0, 0));
+  PQclear(res);
+  int rc = copy_text(s, ENT_TASK, nimages, o, 1, seq);
+  int duplicate = 0;
+  if (rc == MIDA_OK)
+    rc = copy_rows(s, &entities[ENT_TASK], 0, &duplicate);
+  if (rc == MIDA_OK) {
+    s->direct_penalty /= 2;
+    return exec_simple(s, "RELEASE SAVEPOINT mida_direct",
+                       "cannot write a batch");
+  }
+  if (!duplicate)
+    return rc;
+  rc = exec_simple(s, "ROLLBACK TO SAVEPOINT mida_direct",
+                   "cannot write a batch");
+  for (k = 0; k < nimages; k++)
+    s->images[k].direct = 0;
+  s->direct_penalty = s->direct_penalty == 0 ? 1
+                      : s->direct_penalty < DIRECT_PAUSE_MAX
+                          ? 2 * s->direct_penalty
+                          : DIRECT_PAUSE_MAX;
+  s->direct_skip = s->direct_penalty;
+  return rc;
 }
 
 /* ---- runs: the summary of their tasks ------------------------------------ */
@@ -1560,6 +1669,10 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     } else {
       rc = link_record(s, r, origin, &counts);
     }
+  }
+  if (rc == MIDA_OK && present[ENT_TASK]) {
+    choose_direct(s, nimages);
+    rc = flush_direct(s, nimages, origin);
   }
   for (int e = 0; e < ENT_COUNT && rc == MIDA_OK; e++)
     if (present[e])
