@@ -5,7 +5,8 @@
  *
  * Several `mida ingest` processes with the same --group share one stream:
  * the broker gives each message to one of them (wire.h, the consumers).
- * Each round fetches up to --batch messages, checks and decodes them,
+ * Each round fetches up to --batch messages (fewer while they are large:
+ * next_round_size), checks and decodes them,
  * applies their records with mida__sink_put_batch() -- one transaction per
  * producing process among them, since a batch has one origin -- makes them
  * all durable at once (the store defers durability to mida__sink_sync,
@@ -45,6 +46,14 @@
 #define MAX_MESSAGES 256
 #define MAX_BACKOFF_MS 2000
 
+/* About how many records a round takes at most, however many messages
+ * --batch allows: with large messages (a shipper's full batch is 4,096
+ * records) a round of 64 of them could hold most of a backlog, and one
+ * consumer then worked through it while the others had nothing left to
+ * fetch. Small messages still fill a round up to --batch, so that the wait
+ * for the disk at its end (mida__sink_sync) stays shared by many. */
+#define ROUND_RECORDS 16384
+
 static const char ingest_help[] =
     "usage: mida ingest --from BROKER_URL [--to STORE_URL] [--group G]\n"
     "                   [--name N] [--claim-ms MS] [--batch N] [--quiet]\n"
@@ -65,7 +74,8 @@ static const char ingest_help[] =
     "                 after a restart to take back its pending messages\n"
     "  --claim-ms MS  claim messages left pending this long (default "
     "30000)\n"
-    "  --batch N      messages per round, 1..256 (default 64)\n"
+    "  --batch N      messages per round at most, 1..256 (default 64);\n"
+    "                 fewer when they hold over ~16,384 records\n"
     "  --idle-exit S  exit after S seconds without messages (for scripts)\n"
     "  --quiet        no summary line at exit\n"
     "\n"
@@ -184,12 +194,33 @@ static int store_rejected(ingest *g) {
   return mida__sink_put_batch(g->store, &rec, 1, &origin);
 }
 
+/* How many messages the next round fetches, 1..batch: as many as held
+ * about ROUND_RECORDS records in this round's valid messages, and at most
+ * twice as many as this round fetched, so that a few small messages at
+ * the start (a shipper's first, partial batches) do not open the next
+ * round to a whole backlog of large ones. */
+static int next_round_size(const ingest *g, int n, int batch) {
+  uint64_t records = 0;
+  for (int i = 0; i < n; i++)
+    if (g->valid[i])
+      records += g->heads[i].count;
+  uint64_t want = 2 * (uint64_t)n;
+  if (records > 0) {
+    uint64_t fit = ((uint64_t)ROUND_RECORDS * (uint64_t)n + records - 1) /
+                   records;
+    if (fit < want)
+      want = fit;
+  }
+  return want > (uint64_t)batch ? batch : (int)want;
+}
+
 static int run_loop(ingest *g, int batch, int idle_exit_s) {
   uint64_t stored_rejected = 0;
   int broker_backoff = 0;
   int64_t last_message = monotonic_ms();
+  int want = 1; /* messages to fetch next (next_round_size) */
   while (!stop_requested) {
-    int n = g->src->methods->fetch(g->src, g->msgs, batch, 1000);
+    int n = g->src->methods->fetch(g->src, g->msgs, want, 1000);
     if (n < 0) {
       broker_backoff = broker_backoff ? broker_backoff * 2 : 50;
       if (broker_backoff > MAX_BACKOFF_MS)
@@ -210,6 +241,7 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
     int rc = check_round(g, n);
     if (rc != MIDA_OK)
       return mida__cli_fail("ingest: %s", mida_strerror(rc));
+    want = next_round_size(g, n, batch);
     /* Apply, retrying while the store fails; acknowledge only after. */
     int store_backoff = 0;
     uint64_t records = 0;
