@@ -370,3 +370,46 @@ def test_store_down_midway_ingest_stops_acknowledging_then_resumes(
         c.send_signal(signal.SIGINT)
         c.wait(timeout=60)
     assert redis.cli("XPENDING", "tasks", "g").split(b"\n")[0] == b"0"
+
+
+def test_rounds_of_large_messages_stay_small(fleet, pg_db, redis_factory,
+                                             tmp_path):
+    """Messages of 4,096 records (a shipper's full batch) waiting in the
+    stream: a consumer's rounds take about 16,384 records, not --batch
+    messages (64) -- a round of 64 such messages would hold most of a
+    backlog, which one consumer then works through while the others are
+    idle. The first round takes one message and each next at most twice
+    as many as the last (Redis MONITOR shows XREADGROUP's COUNT); every
+    task arrives."""
+    redis = redis_factory()
+    now = time.time_ns()
+    nmsg, per = 8, 4096
+    for k in range(nmsg):
+        m = wire.message([(wire.REC_TASK, wire.task_record(
+            str(uuid.uuid4()), "big", now + i, now + i + 1))
+            for i in range(per)], seq=k + 1)
+        subprocess.run(["redis-cli", "-p", str(redis.port), "-x", "XADD",
+                        "big", "*", "d"], input=m, check=True,
+                       capture_output=True)
+    monitor_log = open(tmp_path / "monitor.log", "w")
+    monitor = subprocess.Popen(["redis-cli", "-p", str(redis.port),
+                                "MONITOR"], stdout=monitor_log)
+    try:
+        time.sleep(0.3)
+        c = fleet.ingest(redis.url_base + "/big", pg_db, "r", "--group",
+                         "g", "--idle-exit", "2")
+        c.wait(timeout=120)
+        assert c.returncode == 0, c.log_path.read_text()
+    finally:
+        monitor.terminate()
+        monitor.wait()
+        monitor_log.close()
+    counts = []
+    for line in (tmp_path / "monitor.log").read_text().splitlines():
+        words = [w.strip('"') for w in line.split()]
+        if "XREADGROUP" in words and ">" in words:
+            counts.append(int(words[words.index("COUNT") + 1]))
+    assert counts[:3] == [1, 2, 4], counts
+    assert max(counts) == 4, counts
+    assert psql(pg_db, "SELECT count(*) FROM task WHERE status ="
+                       " 'FINISHED'") == str(nmsg * per)
