@@ -225,6 +225,38 @@ def test_capture_straight_into_postgresql(produce_bin, fleet, pg_db,
     assert psql(pg_db, q) == "3000|3000"
 
 
+def test_new_tasks_copied_straight_keep_a_declared_key(mida_bin, produce_bin,
+                                                     fleet, pg_db, tmp_path):
+    """Tasks that begin and end in one batch go by COPY straight into table
+    task (postgres.c, flush_direct): the triggers of a key declared with
+    `mida index` keep its side table as for rows the merge inserts, and
+    the rows are those the merge makes."""
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
+    r = subprocess.run([produce_bin, "0", "schema"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([mida_bin, "--store", pg_db, "index", "used.i"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([produce_bin, "2000", "keyed"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    held = psql(pg_db, "SELECT task_id || '=' || value FROM task_key_num"
+                       " ORDER BY 1")
+    wanted = psql(pg_db, "SELECT id || '=' || mida.mida_num(used, 'i')"
+                         " FROM task WHERE activity = 'keyed' ORDER BY 1")
+    assert held == wanted and len(held.split()) == 2000
+    q = ("SELECT count(*) FILTER (WHERE status = 'FINISHED' AND seq IS NOT"
+         " NULL AND host IS NOT NULL AND pid IS NOT NULL AND telemetry IS"
+         " NOT NULL) FROM task WHERE activity = 'keyed'")
+    assert psql(pg_db, q) == "2000"
+    # They were copied inside the savepoint: their xmin is its
+    # subtransaction's, not the transaction's own id (seq), as the merge's
+    # rows have.
+    assert psql(pg_db, "SELECT count(*) FROM task WHERE activity = 'keyed'"
+                       " AND xmin::text::bigint <> seq % 4294967296") == "2000"
+
+
 METRIC_SCRIPT = """
 import math, mida
 with mida.workflow("points"):
