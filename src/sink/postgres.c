@@ -19,9 +19,12 @@
  *
  * Batches: put_batch is one transaction. The records of one task (workflow,
  * campaign) within a batch are first folded into one row image in C, JSON
- * merged, so that each row appears once per statement; then each table
- * gets multi-row INSERT ... ON CONFLICT statements of up to ROWS_PER_STMT
- * rows. Link tables whose conflicts update (data, task_data, counter,
+ * merged, so that each row appears once per statement. The merged tables
+ * (task, workflow, campaign, task_run) get COPY into a staging table and
+ * one prepared merge each; a task that begins and ends in the batch goes
+ * by COPY straight into table task instead (flush_direct). The link tables
+ * get multi-row INSERT ... ON CONFLICT statements of up to ROWS_PER_STMT
+ * rows; those whose conflicts update (data, task_data, counter,
  * source_cursor) start a new statement when a key repeats within one.
  * Records the store cannot use are skipped and counted, as in sqlite.c.
  * The metric inserts return the points they added into a temporary table
