@@ -206,8 +206,8 @@ static int next_round_size(const ingest *g, int n, int batch) {
       records += g->heads[i].count;
   uint64_t want = 2 * (uint64_t)n;
   if (records > 0) {
-    uint64_t fit = ((uint64_t)ROUND_RECORDS * (uint64_t)n + records - 1) /
-                   records;
+    uint64_t fit =
+        ((uint64_t)ROUND_RECORDS * (uint64_t)n + records - 1) / records;
     if (fit < want)
       want = fit;
   }

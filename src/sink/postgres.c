@@ -517,9 +517,9 @@ typedef struct pg_sink {
                       exist in this connection's session */
   int undurable;   /* 1: a deferred batch committed since the last pg_sync,
                       perhaps not yet flushed to disk */
-  unsigned direct_skip;    /* batches left that take no direct path, after
-                              one of its rows turned out to exist already */
-  unsigned direct_penalty; /* the next such pause, in batches (doubles) */
+  unsigned direct_skip;     /* batches left that take no direct path, after
+                               one of its rows turned out to exist already */
+  unsigned direct_penalty;  /* the next such pause, in batches (doubles) */
   mida__pg_guard guard;     /* how queries run (pg_guard.h) */
 } pg_sink;
 
@@ -1281,8 +1281,7 @@ static int copy_escape(mida__buf *b, const char *text) {
  * the last column: flush_direct). A unique violation sets *duplicate,
  * when duplicate is not NULL, and fails without an error message: the
  * caller takes the other path. */
-static int copy_rows(pg_sink *s, const entity *ent, int stage,
-                     int *duplicate) {
+static int copy_rows(pg_sink *s, const entity *ent, int stage, int *duplicate) {
   char head[512];
   size_t used = (size_t)snprintf(head, sizeof head, "COPY %s%s(",
                                  stage ? "mida_stage_" : "", ent->table);
@@ -1436,8 +1435,8 @@ static void choose_direct(pg_sink *s, size_t nimages) {
     return;
   for (size_t k = 0; k < nimages; k++) {
     image *img = &s->images[k];
-    img->direct = img->entity == ENT_TASK && img->c[started].set &&
-                  img->c[ended].set;
+    img->direct =
+        img->entity == ENT_TASK && img->c[started].set && img->c[ended].set;
   }
 }
 
