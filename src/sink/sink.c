@@ -27,6 +27,7 @@
 #include "mida.h"
 #include "sink/module.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -34,12 +35,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The schemes that sinks serve, as errors list them. */
 #define KNOWN_SCHEMES                                                          \
   "sqlite://, postgresql:// (or postgres://), redis://, rediss://, "           \
   "nats://, tls:// (NATS), mqtt://, mqtts://"
-
 
 /* ---- fork safety --------------------------------------------------------
  *
@@ -52,16 +53,38 @@
  * rather than a read-write lock: a mutex may be unlocked in the child, a
  * read-write lock's owner is a thread id that the child does not have. A
  * fork from inside a backend call (from a query's row callback) would wait
- * for itself: don't. */
+ * for itself: don't.
+ *
+ * But the program's fork must not wait for the store either: a backend
+ * call that waits -- for another program's write lock on an SQLite store
+ * (up to 30 s), for a PostgreSQL server that hung -- would hold up every
+ * fork of the program as long. A call that waits holding no process-wide
+ * lock says so (mida__sink_blocking_begin, SQLite's busy waits) and a fork
+ * goes on meanwhile; and a fork waits for the others at most FORK_WAIT_MS,
+ * which any call that works rather than waits ends within. */
+#define FORK_WAIT_MS 2000
+
 static pthread_mutex_t fork_guard = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t backends_idle = PTHREAD_COND_INITIALIZER;
 static unsigned backend_calls; /* in flight, under fork_guard */
 static pthread_once_t fork_guard_once = PTHREAD_ONCE_INIT;
+static _Thread_local unsigned backend_depth; /* this thread's calls in */
+static _Thread_local unsigned blocked_depth; /* ... set aside while it waits */
 
 static void fork_prepare(void) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until); /* the condition's clock */
+  until.tv_sec += FORK_WAIT_MS / 1000;
+  until.tv_nsec += (long)(FORK_WAIT_MS % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
   pthread_mutex_lock(&fork_guard);
   while (backend_calls > 0)
-    pthread_cond_wait(&backends_idle, &fork_guard);
+    if (pthread_cond_timedwait(&backends_idle, &fork_guard, &until) ==
+        ETIMEDOUT)
+      break;
 }
 
 static void fork_after(void) {
@@ -77,13 +100,38 @@ static void backend_enter(void) {
   pthread_mutex_lock(&fork_guard);
   backend_calls++;
   pthread_mutex_unlock(&fork_guard);
+  backend_depth++;
 }
 
 static void backend_leave(void) {
+  backend_depth--;
   pthread_mutex_lock(&fork_guard);
   if (--backend_calls == 0)
     pthread_cond_broadcast(&backends_idle);
   pthread_mutex_unlock(&fork_guard);
+}
+
+void mida__sink_blocking_begin(void) {
+  if (backend_depth == 0 || blocked_depth != 0)
+    return; /* not inside a counted call, or set aside already */
+  blocked_depth = backend_depth;
+  backend_depth = 0;
+  pthread_mutex_lock(&fork_guard);
+  backend_calls -= blocked_depth;
+  if (backend_calls == 0)
+    pthread_cond_broadcast(&backends_idle);
+  pthread_mutex_unlock(&fork_guard);
+}
+
+void mida__sink_blocking_end(void) {
+  if (blocked_depth == 0)
+    return;
+  /* A fork in progress holds fork_guard: the call goes on after it. */
+  pthread_mutex_lock(&fork_guard);
+  backend_calls += blocked_depth;
+  pthread_mutex_unlock(&fork_guard);
+  backend_depth = blocked_depth;
+  blocked_depth = 0;
 }
 
 static int open_backend(const mida__sink_methods *m, const char *url, int flags,

@@ -166,6 +166,13 @@ extern const mida__sink_methods mida__sqlite_sink;
  * stores inside someone else's program (core/env.h). What fails here is
  * said again by the opening itself. Thread-safe. */
 void mida__sink_process_init(const char *url);
+
+/* Around a wait inside a backend call that holds no process-wide lock
+ * (a sleep before trying a busy SQLite store again): the program may fork
+ * meanwhile, where otherwise fork() waits for the call in flight (sink.c,
+ * fork safety). Nothing outside a backend call; not nested. */
+void mida__sink_blocking_begin(void);
+void mida__sink_blocking_end(void);
 /* Optional backends (each defined only when its library was found, see
  * MIDA_HAVE_* in mida_config.h; sink.c lists those built in). */
 extern const mida__sink_methods mida__postgres_sink;       /* postgres.c */

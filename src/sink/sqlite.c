@@ -104,6 +104,8 @@
 /* How long one attempt waits for another writer inside SQLite, and how long
  * a batch keeps trying before it gives up. */
 #define BUSY_TIMEOUT_MS 2000
+_Static_assert(BUSY_TIMEOUT_MS == MIDA_SQLITE_WAL_WAIT_MS,
+               "the WAL reset waits for readers as long as a busy wait");
 #define BUSY_GIVE_UP_MS 30000
 
 #define STRINGIFY_(x) #x
@@ -444,9 +446,36 @@ static int64_t monotonic_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Sleeps before trying a busy store again: a wait that holds no
+ * process-wide lock, during which the program may fork (sink.h). */
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  mida__sink_blocking_begin();
   nanosleep(&ts, NULL);
+  mida__sink_blocking_end();
+}
+
+/* SQLite's busy handler, as sqlite3_busy_timeout(BUSY_TIMEOUT_MS) would
+ * install it (the same delays, 1 ms growing to 100 ms), but with its
+ * sleeps made through sleep_ms: a statement that waits for another
+ * program's lock lets this program fork meanwhile. */
+static int busy_wait(void *arg, int count) {
+  (void)arg;
+  static const unsigned char delays[] = {1,  2,  5,  10, 15, 20,
+                                         25, 25, 25, 50, 50, 100};
+  enum { NDELAYS = sizeof delays / sizeof delays[0] };
+  int prior = 0;
+  for (int i = 0; i < count && i < NDELAYS; i++)
+    prior += delays[i];
+  if (count > NDELAYS)
+    prior += (count - NDELAYS) * 100;
+  int delay = count < NDELAYS ? delays[count] : 100;
+  if (prior + delay > BUSY_TIMEOUT_MS)
+    delay = BUSY_TIMEOUT_MS - prior;
+  if (delay <= 0)
+    return 0;
+  sleep_ms(delay);
+  return 1;
 }
 
 static int is_busy(int rc) {
@@ -1500,7 +1529,7 @@ static int end_write(sqlite_sink *s) {
                            s->path);
   }
   s->replaced_unrecorded = 0;
-  mida__sqlite_wal_bound(s->db, &s->file, BUSY_TIMEOUT_MS);
+  mida__sqlite_wal_bound(s->db, &s->file);
   return MIDA_OK;
 }
 
@@ -2102,7 +2131,7 @@ static int register_functions(sqlite3 *db) {
 static int setup(sqlite_sink *s) {
   int readonly = (s->flags & MIDA_SINK_READONLY) != 0;
   int64_t deadline = monotonic_ms() + BUSY_GIVE_UP_MS;
-  sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+  sqlite3_busy_handler(s->db, busy_wait, NULL);
   /* Reading the schema is the first access to the file: a file that is not
    * a database fails here, with SQLite's "file is not a database". */
   int rc = exec_retry(s->db, "SELECT count(*) FROM sqlite_schema", deadline);

@@ -87,19 +87,17 @@ void mida__sqlite_file_forget(const char *path, const mida__sqlite_file *f) {
   }
 }
 
-void mida__sqlite_wal_bound(sqlite3 *db, mida__sqlite_file *f,
-                            int busy_timeout_ms) {
+void mida__sqlite_wal_bound(sqlite3 *db, mida__sqlite_file *f) {
   if (f->wal_bytes < f->wal_max)
     return;
   int64_t now = monotonic_ms();
   if (now < f->next_reset_ms)
     return;
-  /* Wait for readers only briefly: other writers queue behind us. */
-  sqlite3_busy_timeout(db, MIDA_SQLITE_WAL_WAIT_MS);
+  /* Readers are waited for only briefly, by the connection's busy wait
+   * (MIDA_SQLITE_WAL_WAIT_MS): other writers queue behind us. */
   int log = 0, done = 0;
   int rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_TRUNCATE,
                                      &log, &done);
-  sqlite3_busy_timeout(db, busy_timeout_ms);
   if (rc == SQLITE_OK) {
     f->wal_resets++;
     f->wal_bytes = 0;

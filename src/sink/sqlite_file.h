@@ -37,8 +37,9 @@
  * MIDA_WAL_MAX says otherwise (a size such as 64M); also the size to which
  * ordinary checkpoints trim it (journal_size_limit). */
 #define MIDA_SQLITE_WAL_MAX_DEFAULT (INT64_C(64) << 20)
-/* How long such a reset waits for readers, and how long after one that
- * failed it tries again. */
+/* How long such a reset waits for readers (the connection's busy wait,
+ * sqlite.c's BUSY_TIMEOUT_MS), and how long after one that failed it
+ * tries again. */
 #define MIDA_SQLITE_WAL_WAIT_MS 2000
 #define MIDA_SQLITE_WAL_RETRY_MS 1000
 
@@ -72,7 +73,6 @@ void mida__sqlite_file_forget(const char *path, const mida__sqlite_file *f);
 /* After a commit: resets the WAL if it has grown past the bound (see
  * above). Never fails the batch: a reset that cannot be had now is tried
  * again later. */
-void mida__sqlite_wal_bound(sqlite3 *db, mida__sqlite_file *f,
-                            int busy_timeout_ms);
+void mida__sqlite_wal_bound(sqlite3 *db, mida__sqlite_file *f);
 
 #endif /* MIDA_SINK_SQLITE_FILE_H */

@@ -426,6 +426,52 @@ def test_child_after_fork_records_in_its_own_session():
     assert [r["pid"] for r in rows] == [pid]
 
 
+FORK_WHILE_THE_STORE_IS_LOCKED = r"""
+import json, os, sqlite3, sys, time
+import mida
+
+@mida.task
+def work(i):
+    return {"i": i}
+
+work(0)
+mida.flush(30)
+locker = sqlite3.connect(sys.argv[1], isolation_level=None)
+locker.execute("BEGIN IMMEDIATE")  # another program's write lock
+for i in range(1, 100):
+    work(i)
+time.sleep(0.5)  # the shipper now waits for the lock, inside SQLite
+start = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+took = time.monotonic() - start
+locker.execute("ROLLBACK")
+locker.close()
+print(json.dumps({"fork_s": took, "flushed": mida.flush(60)}))
+"""
+
+
+def test_fork_does_not_wait_for_a_store_another_program_locked(tmp_path):
+    """The program's fork() goes on while mida's shipper waits for another
+    program's write lock on the store: a busy wait holds no process-wide
+    lock (src/sink/sink.c, fork safety). It waited for the shipper to give
+    up, 30 s, before; 20 s is the limit here, the lock being held until
+    the fork returns."""
+    store = tmp_path / "locked.db"
+    env = midapy_util.child_env(store, MIDA_SAMPLE_HZ="0")
+    r = subprocess.run([sys.executable, "-c", FORK_WHILE_THE_STORE_IS_LOCKED,
+                        str(store)], env=env, capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["fork_s"] < 20, got
+    assert got["flushed"] is True, got
+    rows = midapy_util.store_rows(store, "SELECT count(*) AS n FROM task")
+    assert rows == [{"n": 100}]
+
+
 def test_decorated_function_keeps_its_identity():
     def documented(a):
         """Doc."""
