@@ -256,6 +256,12 @@ static void *shipper_main(void *arg) {
   mida__shipper *sh = arg;
   unsigned backoff = 0;
   for (;;) {
+    /* The stop counts from the pass that began after it: records appended
+     * just before mida__shipper_stop (a command's end, while this thread
+     * made a collect pass) are read by that pass, not left behind. */
+    pthread_mutex_lock(&sh->lock);
+    bool stop_seen = sh->stopping;
+    pthread_mutex_unlock(&sh->lock);
     mida__journal_maintain(sh->journal); /* room for a new segment? */
     long shipped = sh->sink != NULL ? 0 : open_sink(sh);
     if (sh->sink != NULL)
@@ -283,8 +289,10 @@ static void *shipper_main(void *arg) {
     backoff = 0;
     if (shipped == MIDA_SHIP_BATCH)
       continue; /* more is waiting */
-    if (stopping && shipped == 0)
+    if (stop_seen && shipped == 0)
       break;
+    if (stopping)
+      continue; /* asked during this pass: one more */
     /* A partial batch: records trickle in. Waiting the whole interval
      * lets them gather into one transaction instead of one each (at a
      * trickle, the cost of a transaction dominates); flush() and stop

@@ -42,3 +42,23 @@ def test_the_command_starts_while_the_store_is_locked(tmp_path):
     # Once the lock went, its records reached the store all the same.
     tasks = r.rows("SELECT count(*) FROM task WHERE activity = 'touch'")
     assert tasks == [(1,)], err
+
+
+def test_mida_run_returns_with_every_record_in_the_store(tmp_path):
+    """The command's end (its resource use, its status, the workflow's
+    end) is appended just before the session stops; the shipper, which may
+    be finishing the last collect pass then, must ship it before it stops,
+    not leave it in the spool for a later session. One run in two left it
+    there once mida run's end got faster (the inotify watch's removal),
+    silently: mida_close said nothing."""
+    for i in range(10):
+        r = Run(tmp_path / str(i))
+        r.dir.mkdir()
+        p = r.run("sh", "-c", "echo hi > /dev/null")
+        assert p.returncode == 0, p.stderr
+        left = [f.name for f in (r.dir / "run.db.spool").iterdir()
+                if f.name.endswith(".mj")]
+        assert left == [], (i, left)
+        rows = r.rows("SELECT status, telemetry IS NOT NULL FROM task"
+                      " WHERE parent_id IS NULL")
+        assert rows == [("FINISHED", 1)], (i, rows)
