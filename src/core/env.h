@@ -26,9 +26,9 @@ void mida__env_capture(void);
 void mida__env_own_thread(void);
 
 /* A copy of the value of variable name (free with mida__free), or NULL
- * when it is unset or memory is short. On a thread of mida's own: the
- * value as the last mida__env_capture saw it (NULL before any, or for a
- * name not in the list); elsewhere: getenv's. */
+ * when it is unset or memory is short. On a thread of mida's own, for a
+ * name of env.c's list: the value as the last mida__env_capture saw it
+ * (NULL before any); otherwise getenv's. */
 char *mida__env_dup(const char *name);
 
 #endif
