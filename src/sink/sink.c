@@ -91,8 +91,15 @@ static void fork_after(void) {
   pthread_mutex_unlock(&fork_guard);
 }
 
+/* The child has one thread, the forking one, in no backend call: the
+ * calls the fork did not wait for (FORK_WAIT_MS) are the parent's. */
+static void fork_child(void) {
+  backend_calls = 0;
+  pthread_mutex_unlock(&fork_guard);
+}
+
 static void install_fork_guard(void) {
-  pthread_atfork(fork_prepare, fork_after, fork_after);
+  pthread_atfork(fork_prepare, fork_after, fork_child);
 }
 
 static void backend_enter(void) {
