@@ -345,6 +345,15 @@ static const char pg_schema_11_to_12[] =
     "ALTER TABLE task_run ALTER COLUMN telemetry TYPE json"
     " USING telemetry::json;\n" PG_TASK_V;
 
+/* Schema version 1..13 to 14, before pg_schema, which makes them again:
+ * the partial indexes of version 11, whose condition is now spelled with
+ * equalities (schema.h, MIDA_SCHEMA_NOT_OVER), as the LOST updates that use
+ * them spell it. */
+static const char pg_schema_13_to_14[] =
+    "DROP INDEX IF EXISTS task_unfinished;\n"
+    "DROP INDEX IF EXISTS workflow_unfinished;\n"
+    "DROP INDEX IF EXISTS task_run_unfinished;\n";
+
 /* Schema version 3..6 to 7, before pg_schema: mida_point, which those
  * versions made in the user's schema (the first of the search path), moves
  * into the schema mida -- the same function, so the column metric.point
@@ -1833,6 +1842,8 @@ static int create_schema(pg_sink *s) {
     rc = exec_simple(s, pg_schema_6_to_7, "cannot migrate the schema");
   /* A store already at this version is left alone: its DDL would take
    * table locks that deadlock with another writer's batch. */
+  if (rc == MIDA_OK && version >= 1 && version <= 13)
+    rc = exec_simple(s, pg_schema_13_to_14, "cannot migrate the schema");
   if (rc == MIDA_OK && version != MIDA_SCHEMA_VERSION)
     rc = exec_simple(s, pg_schema, "cannot create the schema");
   if (rc == MIDA_OK && version >= 1 && version <= 11)

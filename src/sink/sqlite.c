@@ -2033,6 +2033,9 @@ static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
       (version >= 1 && version <= 12 &&
        sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_12_TO_13, NULL, NULL, NULL) !=
            SQLITE_OK) ||
+      (version >= 1 && version <= 13 &&
+       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_13_TO_14, NULL, NULL, NULL) !=
+           SQLITE_OK) ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_CHANGES, NULL, NULL, NULL) !=
           SQLITE_OK ||
       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_TASK_V, NULL, NULL, NULL) !=

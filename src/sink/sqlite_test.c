@@ -622,6 +622,61 @@ static void test_lost_updates_use_the_unfinished_indexes(void **state) {
   mida__sink_close(sink);
 }
 
+/* How many instructions of opcode op the program of sql in db has. */
+static int opcodes_of(sqlite3 *db, const char *sql, const char *op) {
+  sqlite3_stmt *st = NULL;
+  char explain[1024];
+  snprintf(explain, sizeof explain, "EXPLAIN %s", sql);
+  assert_int_equal(sqlite3_prepare_v2(db, explain, -1, &st, NULL), SQLITE_OK);
+  int n = 0;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    n += strcmp((const char *)sqlite3_column_text(st, 1), op) == 0;
+  sqlite3_finalize(st);
+  return n;
+}
+
+/* A write of a task, run or workflow row evaluates the condition of its
+ * table's partial index (version 11) without building a temporary B-tree
+ * (OpenEphemeral) for it, as an IN list of three literals did at every
+ * row write (version 14); a store of version 13 gets the indexes made
+ * again when a writer opens it. */
+static void test_row_writes_build_no_temporary_btree(void **state) {
+  fixture *fx = *state;
+  mida__sink_close(open_store(fx->path, 0));
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  const char *sql[] = {"UPDATE task SET status = ?1 WHERE id = ?2",
+                       "UPDATE task_run SET status = ?1 WHERE id = ?2",
+                       "UPDATE workflow SET status = ?1 WHERE id = ?2",
+                       "INSERT INTO task(id, status) VALUES(?1, ?2)"};
+  for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++)
+    assert_int_equal(opcodes_of(db, sql[i], "OpenEphemeral"), 0);
+  /* Back to version 13, with the IN lists. */
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "DROP INDEX task_unfinished; CREATE INDEX task_unfinished"
+                   " ON task(host, pid) WHERE (status IS NULL OR status IN"
+                   " ('UNKNOWN', 'SUBMITTED', 'RUNNING'));"
+                   " UPDATE mida_meta SET value = '13'"
+                   " WHERE key = 'schema_version'; PRAGMA user_version = 0",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  assert_int_not_equal(opcodes_of(db, sql[0], "OpenEphemeral"), 0);
+  sqlite3_close(db);
+  mida__sink *sink = open_store(fx->path, 0);
+  assert_query(sink,
+               "SELECT count(*) FROM sqlite_schema WHERE name IN"
+               " ('task_unfinished', 'workflow_unfinished',"
+               " 'task_run_unfinished') AND sql NOT LIKE '% IN (%'",
+               "3\n");
+  assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
+               VERSION_ROW);
+  mida__sink_close(sink);
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(opcodes_of(db, sql[0], "OpenEphemeral"), 0);
+  sqlite3_close(db);
+}
+
 /* An update sets only the columns its records have values for (and the
  * ones the origin fills): a column it does not name keeps its index
  * entries as they are. Triggers on UPDATE OF a column fire when the SET
@@ -2239,6 +2294,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_lost_updates_use_the_unfinished_indexes, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_row_writes_build_no_temporary_btree, setup, teardown),
       cmocka_unit_test_setup_teardown(test_update_sets_only_its_columns, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_order_independence, setup, teardown),
