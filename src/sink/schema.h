@@ -171,7 +171,7 @@
  * MIDA_SCHEMA_SQLITE spells it out (tests read that schema's string
  * literals); sqlite_test checks that the LOST updates use the indexes. */
 #define MIDA_SCHEMA_NOT_OVER                                                   \
-  "(status IS NULL OR status = 'UNKNOWN' OR status = 'SUBMITTED'"             \
+  "(status IS NULL OR status = 'UNKNOWN' OR status = 'SUBMITTED'"              \
   " OR status = 'RUNNING')"
 
 /* The view task_v: made after the migrations (the column attempts may be

@@ -2294,8 +2294,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_lost_updates_use_the_unfinished_indexes, setup, teardown),
-      cmocka_unit_test_setup_teardown(
-          test_row_writes_build_no_temporary_btree, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_row_writes_build_no_temporary_btree,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_update_sets_only_its_columns, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_order_independence, setup, teardown),
