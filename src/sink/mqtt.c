@@ -507,11 +507,13 @@ static int mqtt_sink_open(const char *url, int flags, mida__sink **out,
 const mida__sink_methods mida__mqtt_sink = {
     "mqtt", mqtt_sink_open,  mqtt_put_batch, NULL,
     NULL,   mqtt_sink_close, NULL,           NULL,
+    NULL, /* process_init */
 };
 
 const mida__sink_methods mida__mqtts_sink = {
     "mqtts", mqtt_sink_open,  mqtt_put_batch, NULL,
     NULL,    mqtt_sink_close, NULL,           NULL,
+    NULL, /* process_init */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

@@ -38,14 +38,6 @@
 
 #include <nats/nats.h>
 
-/* libnats reads its NATS_DEFAULT_* variables when it starts, which it
- * otherwise does at the first connection, on the shipper's thread. It
- * starts here instead, when the module is loaded, on the thread of
- * mida_open (core/env.h: mida's threads do not read the environment). */
-__attribute__((constructor)) static void nats_library_start(void) {
-  (void)nats_Open(-1);
-}
-
 #define CONNECT_TIMEOUT_MS 3000
 #define PUBLISH_WAIT_MS 5000
 
@@ -277,14 +269,21 @@ static int nats_sink_open(const char *url, int flags, mida__sink **out,
   return MIDA_OK;
 }
 
+/* libnats reads its NATS_DEFAULT_* variables when it starts, which it
+ * otherwise does at the first connection, on the shipper's thread: it
+ * starts on the thread of mida_open instead (sink.h, core/env.h). */
+static void nats_process_init(void) {
+  (void)nats_Open(-1);
+}
+
 const mida__sink_methods mida__nats_sink = {
-    "nats", nats_sink_open,  nats_put_batch, NULL,
-    NULL,   nats_sink_close, NULL,           NULL,
+    "nats", nats_sink_open, nats_put_batch,    NULL, NULL, nats_sink_close,
+    NULL,   NULL,           nats_process_init,
 };
 
 const mida__sink_methods mida__nats_tls_sink = {
-    "tls", nats_sink_open,  nats_put_batch, NULL,
-    NULL,  nats_sink_close, NULL,           NULL,
+    "tls", nats_sink_open, nats_put_batch,    NULL, NULL, nats_sink_close,
+    NULL,  NULL,           nats_process_init,
 };
 
 /* ---- the consumer -------------------------------------------------------- */

@@ -1957,12 +1957,14 @@ static int pg_exec_schema(mida__sink *base, const char *sql) {
 const mida__sink_methods mida__postgres_sink = {
     "postgresql",   pg_open,  pg_put_batch, pg_query,
     pg_exec_schema, pg_close, pg_cancel,    pg_sync,
+    NULL, /* process_init */
 };
 
 /* postgres:// is libpq's other spelling of the same URL. */
 const mida__sink_methods mida__postgres_alias_sink = {
     "postgres",     pg_open,  pg_put_batch, pg_query,
     pg_exec_schema, pg_close, pg_cancel,    pg_sync,
+    NULL, /* process_init */
 };
 
 #endif /* MIDA_HAVE_LIBPQ */

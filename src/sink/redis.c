@@ -188,10 +188,12 @@ static int redis_open(const char *url, int flags, mida__sink **out, char *err,
 
 const mida__sink_methods mida__redis_sink = {
     "redis", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL, NULL,
+    NULL, /* process_init */
 };
 
 const mida__sink_methods mida__rediss_sink = {
     "rediss", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL, NULL,
+    NULL, /* process_init */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

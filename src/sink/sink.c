@@ -29,7 +29,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -174,22 +173,19 @@ static int open_backend(const mida__sink_methods *m, const char *url, int flags,
   return rc;
 }
 
-int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
-                    size_t errlen) {
-  if (out == NULL)
-    return MIDA_EINVAL;
-  *out = NULL;
-  mida__errbuf_set(err, errlen, "%s", "");
-  if (url == NULL || url[0] == '\0') {
-    mida__errbuf_set(err, errlen, "empty store URL");
-    return MIDA_EURL;
-  }
+/* The backend that serves url, into *out: the SQLite sink for a bare
+ * path, file:// and sqlite://, else the sink of the module of its scheme
+ * (loaded once). Returns MIDA_OK, MIDA_EURL (unknown scheme) or the
+ * module's error, with a message in err. */
+static int backend_for(const char *url, const mida__sink_methods **out,
+                       char *err, size_t errlen) {
   size_t n = mida__url_scheme_len(url);
   /* A bare path and file:// name an SQLite file as well. */
-  if (n == 0 || mida__url_scheme_equal(url, n, "file"))
-    return open_backend(&mida__sqlite_sink, url, flags, out, err, errlen);
-  if (mida__url_scheme_equal(url, n, mida__sqlite_sink.scheme))
-    return open_backend(&mida__sqlite_sink, url, flags, out, err, errlen);
+  if (n == 0 || mida__url_scheme_equal(url, n, "file") ||
+      mida__url_scheme_equal(url, n, mida__sqlite_sink.scheme)) {
+    *out = &mida__sqlite_sink;
+    return MIDA_OK;
+  }
   const char *name = mida__module_for_scheme(url, n);
   if (name != NULL) {
     const mida__module *mod = NULL;
@@ -199,8 +195,10 @@ int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
     const mida__sink_methods *const *sinks =
         mida__module_symbol(mod, MIDA__MODULE_SYM_SINKS);
     for (size_t i = 0; sinks != NULL && sinks[i] != NULL; i++) {
-      if (mida__url_scheme_equal(url, n, sinks[i]->scheme))
-        return open_backend(sinks[i], url, flags, out, err, errlen);
+      if (mida__url_scheme_equal(url, n, sinks[i]->scheme)) {
+        *out = sinks[i];
+        return MIDA_OK;
+      }
     }
     mida__errbuf_set(err, errlen, "mida's %s module has no sink for %.*s://",
                      name, (int)n, url);
@@ -215,14 +213,28 @@ int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
   return MIDA_EURL;
 }
 
+int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
+                    size_t errlen) {
+  if (out == NULL)
+    return MIDA_EINVAL;
+  *out = NULL;
+  mida__errbuf_set(err, errlen, "%s", "");
+  if (url == NULL || url[0] == '\0') {
+    mida__errbuf_set(err, errlen, "empty store URL");
+    return MIDA_EURL;
+  }
+  const mida__sink_methods *m = NULL;
+  int rc = backend_for(url, &m, err, errlen);
+  return rc == MIDA_OK ? open_backend(m, url, flags, out, err, errlen) : rc;
+}
+
 void mida__sink_process_init(const char *url) {
-  (void)sqlite3_initialize();
-  size_t n = url != NULL ? mida__url_scheme_len(url) : 0;
-  const char *name = n > 0 ? mida__module_for_scheme(url, n) : NULL;
-  const mida__module *mod = NULL;
+  const mida__sink_methods *m = NULL;
   char err[256];
-  if (name != NULL)
-    (void)mida__module_load(name, &mod, err, sizeof err);
+  if (url != NULL && url[0] != '\0' &&
+      backend_for(url, &m, err, sizeof err) == MIDA_OK &&
+      m->process_init != NULL)
+    m->process_init();
 }
 
 /* ---- secrets in `used` ---------------------------------------------------

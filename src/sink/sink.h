@@ -84,6 +84,10 @@ typedef struct mida__sink_methods {
    * deferred flag was set (mida__sink_sync). NULL where every put_batch is
    * durable when it returns. */
   int (*sync)(mida__sink *sink);
+  /* Does once per process, on the thread that opens a session, what the
+   * backend's first opening would do on the shipper's and that reads the
+   * environment (mida__sink_process_init). NULL: nothing. */
+  void (*process_init)(void);
 } mida__sink_methods;
 
 /* The common head of every sink; backends embed it first. */
@@ -159,12 +163,13 @@ int mida__sink_fail(mida__sink *sink, int rc, const char *fmt, ...)
 extern const mida__sink_methods mida__sqlite_sink;
 
 /* Does on the calling thread what the first opening of url would do on
- * the shipper's and that reads the environment: SQLite's start
- * (sqlite3_initialize reads its temporary directory) or the loading of
- * the module of url's scheme (its libraries' constructors: OpenSSL's
- * reads OPENSSL_ia32cap). Call before starting a thread that opens
- * stores inside someone else's program (core/env.h). What fails here is
- * said again by the opening itself. Thread-safe. */
+ * the shipper's and that reads the environment: the loading of the module
+ * of url's scheme (its libraries' constructors: OpenSSL's reads
+ * OPENSSL_ia32cap) and the backend's process_init (SQLite's start reads
+ * its temporary directory, libnats' its NATS_DEFAULT_* variables). Call
+ * before starting a thread that opens stores inside someone else's
+ * program (core/env.h). What fails here is said again by the opening
+ * itself. Thread-safe. */
 void mida__sink_process_init(const char *url);
 
 /* Around a wait inside a backend call that holds no process-wide lock

@@ -2312,7 +2312,14 @@ fail:
   return rc;
 }
 
+/* SQLite reads its temporary directory (SQLITE_TMPDIR, TMPDIR) when it
+ * starts: here, on the thread of mida_open (sink.h). */
+static void sqlite_process_init(void) {
+  (void)sqlite3_initialize();
+}
+
 const mida__sink_methods mida__sqlite_sink = {
     "sqlite",           sqlite_open,  sqlite_put_batch, sqlite_query,
     sqlite_exec_schema, sqlite_close, sqlite_cancel,    sqlite_sync,
+    sqlite_process_init,
 };
