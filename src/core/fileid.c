@@ -108,76 +108,62 @@ int mida__file_uri_path(const char *ref, char *buf, size_t cap) {
   return MIDA_OK;
 }
 
-/* Writes v in decimal at p; returns the end. Its digits are counted
- * first (from its highest bit), then written from the last, eight then two
- * a step from a table, in place: a version id has four numbers of up to 20
- * digits, on the preload library's close path. */
-static char *put_decimal(char *p, uint64_t v) {
-  static const char pairs[201] = "0001020304050607080910111213141516171819"
-                                 "2021222324252627282930313233343536373839"
-                                 "4041424344454647484950515253545556575859"
-                                 "6061626364656667686970717273747576777879"
-                                 "8081828384858687888990919293949596979899";
-  static const uint64_t pow10[20] = {
-      1ull,
-      10ull,
-      100ull,
-      1000ull,
-      10000ull,
-      100000ull,
-      1000000ull,
-      10000000ull,
-      100000000ull,
-      1000000000ull,
-      10000000000ull,
-      100000000000ull,
-      1000000000000ull,
-      10000000000000ull,
-      100000000000000ull,
-      1000000000000000ull,
-      10000000000000000ull,
-      100000000000000000ull,
-      1000000000000000000ull,
-      10000000000000000000ull,
-  };
-  /* log10 from log2 (1233 / 4096 ~ log10(2)), then one comparison. */
-  int bits = 64 - __builtin_clzll(v | 1);
-  int digits = (bits * 1233) >> 12;
-  if (digits < 20 && v >= pow10[digits])
-    digits++;
-  if (digits == 0)
-    digits = 1;
-  char *end = p + digits;
-  char *q = end;
-  /* Eight digits at a time in 32-bit arithmetic, then pairs. */
-  while (v >= 100000000) {
-    uint32_t low = (uint32_t)(v % 100000000);
-    v /= 100000000;
-    uint32_t hi4 = low / 10000, lo4 = low % 10000;
-    q -= 8;
-    memcpy(q, pairs + 2 * (hi4 / 100), 2);
-    memcpy(q + 2, pairs + 2 * (hi4 % 100), 2);
-    memcpy(q + 4, pairs + 2 * (lo4 / 100), 2);
-    memcpy(q + 6, pairs + 2 * (lo4 % 100), 2);
-  }
-  uint32_t w = (uint32_t)v;
-  while (w >= 100) {
-    q -= 2;
-    memcpy(q, pairs + 2 * (w % 100), 2);
-    w /= 100;
-  }
-  if (w >= 10) {
-    memcpy(q - 2, pairs + 2 * w, 2);
-  } else {
-    q[-1] = (char)('0' + w);
-  }
-  return end;
+/* The eight decimal digits of v (< 100,000,000), leading zeros included,
+ * as eight bytes of a word from its lowest (the first digit) up, not yet
+ * ASCII: the two halves of four digits in its 32-bit lanes, then pairs in
+ * 16-bit lanes, then digits in bytes, each split by a multiplication and a
+ * shift that divide every lane at once (10486 / 2^20 is 1/100 and 103 /
+ * 2^10 is 1/10, exactly, for the values a lane can hold). */
+static uint64_t digits8(uint32_t v) {
+  uint64_t y = (uint64_t)(v / 10000) | ((uint64_t)(v % 10000) << 32);
+  uint64_t h = ((y * 10486) >> 20) & 0x0000007F0000007Full;
+  uint64_t z = h | ((y - h * 100) << 16);
+  uint64_t t = ((z * 103) >> 10) & 0x000F000F000F000Full;
+  return t | ((z - t * 10) << 8);
 }
 
-int mida__file_version_id(const struct stat *st, char *buf, size_t cap) {
-  /* By hand, not snprintf(): on the preload library's close path. */
-  char id[6 + 4 * 21];
-  char *p = id;
+/* Stores the eight bytes of w at p, its lowest byte first. */
+static void store8(char *p, uint64_t w) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  w = __builtin_bswap64(w);
+#endif
+  memcpy(p, &w, 8);
+}
+
+/* Writes v < 100,000,000 in decimal at p, without leading zeros, and
+ * returns the end; always stores eight bytes at p. */
+static inline __attribute__((always_inline)) char *put_short(char *p,
+                                                             uint32_t v) {
+  uint64_t d = digits8(v);
+  /* Leading zeros are the lowest zero bytes; "0" keeps its last one. */
+  int zeros = d == 0 ? 7 : __builtin_ctzll(d) / 8;
+  store8(p, (d >> (8 * zeros)) + 0x3030303030303030ull);
+  return p + 8 - zeros;
+}
+
+/* Writes v in decimal at p and returns the end; stores up to 24 bytes at
+ * p (slack past the end that a later write overwrites). By eight digits
+ * at a time (digits8), not a digit or a pair at a time: a version id has
+ * four numbers of up to 20 digits, on the preload library's close path. */
+static inline __attribute__((always_inline)) char *put_decimal(char *p,
+                                                               uint64_t v) {
+  if (v < 100000000)
+    return put_short(p, (uint32_t)v);
+  uint32_t low = (uint32_t)(v % 100000000);
+  uint64_t high = v / 100000000;
+  if (high < 100000000) {
+    p = put_short(p, (uint32_t)high);
+  } else {
+    p = put_short(p, (uint32_t)(high / 100000000)); /* < 1845 */
+    store8(p, digits8((uint32_t)(high % 100000000)) + 0x3030303030303030ull);
+    p += 8;
+  }
+  store8(p, digits8(low) + 0x3030303030303030ull);
+  return p + 8;
+}
+
+size_t mida__file_version_id_write(char *out, const struct stat *st) {
+  char *p = out;
   memcpy(p, "inode:", 6);
   p = put_decimal(p + 6, (uint64_t)st->st_dev);
   *p++ = ':';
@@ -187,10 +173,15 @@ int mida__file_version_id(const struct stat *st, char *buf, size_t cap) {
                                 st->st_mtim.tv_nsec));
   *p++ = ':';
   p = put_decimal(p, (uint64_t)st->st_size);
-  size_t n = (size_t)(p - id);
+  *p = '\0';
+  return (size_t)(p - out);
+}
+
+int mida__file_version_id(const struct stat *st, char *buf, size_t cap) {
+  char id[MIDA_FILE_VERSION_ID_BYTES];
+  size_t n = mida__file_version_id_write(id, st);
   if (n >= cap)
     return MIDA_ETOOBIG;
-  memcpy(buf, id, n);
-  buf[n] = '\0';
+  memcpy(buf, id, n + 1);
   return MIDA_OK;
 }

@@ -45,4 +45,14 @@ int mida__file_uri_path(const char *ref, char *buf, size_t cap);
  * NUL-terminated. Returns MIDA_OK or MIDA_ETOOBIG. */
 int mida__file_version_id(const struct stat *st, char *buf, size_t cap);
 
+/* Room for mida__file_version_id_write: "inode:" and four numbers of up
+ * to 20 digits with their separators and the NUL (90 bytes; the writer
+ * stores numbers eight bytes at a time, and never past those). */
+#define MIDA_FILE_VERSION_ID_BYTES 96
+
+/* The same into out (MIDA_FILE_VERSION_ID_BYTES bytes), which is always
+ * big enough; returns its length, without the NUL. On the preload
+ * library's close path: no check, no copy. */
+size_t mida__file_version_id_write(char *out, const struct stat *st);
+
 #endif /* MIDA_CORE_FILEID_H */

@@ -75,6 +75,45 @@ static void test_version_id(void **state) {
   assert_int_equal(mida__file_version_id(&st, buf, 10), MIDA_ETOOBIG);
 }
 
+/* Numbers of every length, each side of each power of ten, and the
+ * largest, against snprintf: the version id writes them eight digits at a
+ * time, with no leading zeros. */
+static void test_version_id_every_length(void **state) {
+  (void)state;
+  uint64_t values[3 * 20 + 2];
+  size_t n = 0;
+  uint64_t p10 = 1;
+  for (int i = 0; i < 20; i++, p10 *= 10) {
+    values[n++] = p10 - 1;
+    values[n++] = p10;
+    values[n++] = p10 + 1;
+  }
+  values[n++] = UINT64_MAX;
+  values[n++] = 1796216133314076691ull;
+  for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < n; j += 7) {
+      struct stat st;
+      memset(&st, 0, sizeof st);
+      st.st_dev = (dev_t)values[j];
+      st.st_ino = (ino_t)values[i];
+      st.st_mtim.tv_sec = (time_t)(values[(i + j) % n] / 1000000000);
+      st.st_mtim.tv_nsec = (long)(values[(i + j) % n] % 1000000000);
+      st.st_size = (off_t)(values[n - 1 - i] & INT64_MAX);
+      char want[128], got[MIDA_FILE_VERSION_ID_BYTES], checked[96];
+      snprintf(want, sizeof want, "inode:%llu:%llu:%llu:%llu",
+               (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+               (unsigned long long)((int64_t)st.st_mtim.tv_sec * 1000000000 +
+                                    st.st_mtim.tv_nsec),
+               (unsigned long long)st.st_size);
+      assert_int_equal(mida__file_version_id_write(got, &st), strlen(want));
+      assert_string_equal(got, want);
+      assert_int_equal(mida__file_version_id(&st, checked, sizeof checked),
+                       MIDA_OK);
+      assert_string_equal(checked, want);
+    }
+  }
+}
+
 /* Every byte against RFC 3986's pchar set (and '/'), written out as the
  * standard has it: the table in fileid.c must say the same. */
 static void test_uri_every_byte(void **state) {
@@ -130,6 +169,7 @@ int main(void) {
       cmocka_unit_test(test_uri_every_byte),
       cmocka_unit_test(test_version_id_digits),
       cmocka_unit_test(test_version_id),
+      cmocka_unit_test(test_version_id_every_length),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

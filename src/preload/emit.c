@@ -276,21 +276,20 @@ void mida__pl_emit_reaped(const mida_id_t *child, int status, int with_end) {
   put_record(MIDA_REC_TASK, &r);
 }
 
-/* The version id of st (core/fileid.h) into buf. */
-#define IDENTITY_BYTES 96
-static void identity(const struct stat *st, char *buf) {
-  if (mida__file_version_id(st, buf, IDENTITY_BYTES) != MIDA_OK)
-    buf[0] = '\0';
+/* A string field of known length. */
+static void add_strn(record *r, unsigned tag, const char *s, size_t len) {
+  if (r->n < MAX_FIELDS)
+    r->f[r->n++] = (field){(uint8_t)tag, FK_STR, NULL, 0, s, len};
 }
 
 void mida__pl_emit_link(const mida_id_t *task, const char *path,
                         const struct stat *st, int role, int64_t bytes) {
   ensure_begun();
-  char id[IDENTITY_BYTES];
-  identity(st, id);
+  char id[MIDA_FILE_VERSION_ID_BYTES];
+  size_t id_len = mida__file_version_id_write(id, st);
   record r;
   r.n = 0;
-  add_str(&r, MIDA_F_DATA_ID, id);
+  add_strn(&r, MIDA_F_DATA_ID, id, id_len);
   add_str(&r, MIDA_F_KIND, "file");
   add_uri(&r, path);
   add_i64(&r, MIDA_F_SIZE, (int64_t)st->st_size);
@@ -304,11 +303,11 @@ void mida__pl_emit_link(const mida_id_t *task, const char *path,
 void mida__pl_emit_named(const char *path, const struct stat *st,
                          int removed) {
   ensure_begun();
-  char id[IDENTITY_BYTES];
-  identity(st, id);
+  char id[MIDA_FILE_VERSION_ID_BYTES];
+  size_t id_len = mida__file_version_id_write(id, st);
   record r;
   r.n = 0;
-  add_str(&r, MIDA_F_DATA_ID, id);
+  add_strn(&r, MIDA_F_DATA_ID, id, id_len);
   add_str(&r, MIDA_F_KIND, "file");
   if (removed)
     add_str(&r, MIDA_F_METADATA, "{\"removed\":true}");
