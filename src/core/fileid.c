@@ -35,9 +35,16 @@ static const unsigned char uri_width[256] = {
 };
 
 size_t mida__file_uri_len(const char *path) {
+  size_t path_len;
+  return mida__file_uri_measure(path, &path_len);
+}
+
+size_t mida__file_uri_measure(const char *path, size_t *path_len) {
   size_t n = 7; /* file:// */
-  for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+  const unsigned char *p = (const unsigned char *)path;
+  for (; *p; p++)
     n += uri_width[*p];
+  *path_len = (size_t)(p - (const unsigned char *)path);
   return n;
 }
 
@@ -57,7 +64,11 @@ void mida__file_uri_write(char *out, const char *path) {
 }
 
 void mida__file_uri_write_len(char *out, const char *path, size_t uri_len) {
-  size_t plen = strlen(path);
+  mida__file_uri_write_known(out, path, strlen(path), uri_len);
+}
+
+void mida__file_uri_write_known(char *out, const char *path, size_t plen,
+                                size_t uri_len) {
   if (uri_len != 7 + plen) {
     mida__file_uri_write(out, path);
     return;

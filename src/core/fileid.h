@@ -22,6 +22,9 @@
 /* The length of path's file URI, without the NUL. */
 size_t mida__file_uri_len(const char *path);
 
+/* The same, and strlen(path) into *path_len: one pass for both. */
+size_t mida__file_uri_measure(const char *path, size_t *path_len);
+
 /* Writes path's file URI into out: exactly mida__file_uri_len(path) bytes,
  * no NUL. */
 void mida__file_uri_write(char *out, const char *path);
@@ -29,6 +32,10 @@ void mida__file_uri_write(char *out, const char *path);
 /* The same, given uri_len = mida__file_uri_len(path): a path with nothing
  * to encode (the common case) is copied as it is. */
 void mida__file_uri_write_len(char *out, const char *path, size_t uri_len);
+
+/* The same, given path_len = strlen(path) too (mida__file_uri_measure). */
+void mida__file_uri_write_known(char *out, const char *path, size_t path_len,
+                                size_t uri_len);
 
 /* path's file URI into buf, NUL-terminated. Returns MIDA_OK, or
  * MIDA_ETOOBIG when it does not fit in cap bytes. */

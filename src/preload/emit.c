@@ -282,22 +282,69 @@ static void add_strn(record *r, unsigned tag, const char *s, size_t len) {
     r->f[r->n++] = (field){(uint8_t)tag, FK_STR, NULL, 0, s, len};
 }
 
+/* ---- the link record, written out directly ------------------------------
+ *
+ * A file's link is the record of every close, so it is not described as a
+ * field list and encoded (record_size, encode): its fields are fixed, and
+ * are written straight into the reserved frame in the order that list gave
+ * them (DATA_ID KIND URI SIZE [TASK] ROLE [BYTES]), the same bytes. */
+
+static uint8_t *put_head(uint8_t *p, unsigned tag, unsigned kind) {
+  p[0] = (uint8_t)tag;
+  p[1] = (uint8_t)kind;
+  return p + 2;
+}
+
+static uint8_t *put_le(uint8_t *p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+  return p + bytes;
+}
+
+static uint8_t *put_num(uint8_t *p, unsigned tag, int64_t v) {
+  return put_le(put_head(p, tag, MIDA_KIND_I64), (uint64_t)v, 8);
+}
+
+/* The head of a string field of len bytes; returns where they go. */
+static uint8_t *put_str_head(uint8_t *p, unsigned tag, size_t len) {
+  return put_le(put_head(p, tag, MIDA_KIND_STR), (uint64_t)len, 4);
+}
+
 void mida__pl_emit_link(const mida_id_t *task, const char *path,
                         const struct stat *st, int role, int64_t bytes) {
   ensure_begun();
   char id[MIDA_FILE_VERSION_ID_BYTES];
   size_t id_len = mida__file_version_id_write(id, st);
-  record r;
-  r.n = 0;
-  add_strn(&r, MIDA_F_DATA_ID, id, id_len);
-  add_str(&r, MIDA_F_KIND, "file");
-  add_uri(&r, path);
-  add_i64(&r, MIDA_F_SIZE, (int64_t)st->st_size);
-  add_id(&r, MIDA_F_TASK, task);
-  add_i64(&r, MIDA_F_ROLE, role);
+  size_t path_len;
+  size_t uri_len = mida__file_uri_measure(path, &path_len);
+  int with_task = task != NULL && !mida_id_is_nil(task);
+  size_t len = mida__enc_size_str(id_len) + mida__enc_size_str(4) +
+               mida__enc_size_str(uri_len) + mida__enc_size_num() +
+               (with_task ? mida__enc_size_id() : 0) + mida__enc_size_num() +
+               (bytes >= 0 ? mida__enc_size_num() : 0);
+  mida__journal *j = mida__pl_journal();
+  mida__slot slot;
+  if (uri_len > UINT32_MAX || j == NULL ||
+      mida__journal_reserve(j, MIDA_REC_DATA, len, &slot) != MIDA_OK) {
+    mida__pl_count(MIDA_PL_C_DROPPED);
+    return;
+  }
+  uint8_t *p = put_str_head(slot.payload, MIDA_F_DATA_ID, id_len);
+  memcpy(p, id, id_len);
+  p = put_str_head(p + id_len, MIDA_F_KIND, 4);
+  memcpy(p, "file", 4);
+  p = put_str_head(p + 4, MIDA_F_URI, uri_len);
+  mida__file_uri_write_known((char *)p, path, path_len, uri_len);
+  p = put_num(p + uri_len, MIDA_F_SIZE, (int64_t)st->st_size);
+  if (with_task) {
+    p = put_head(p, MIDA_F_TASK, MIDA_KIND_ID);
+    memcpy(p, task->bytes, 16);
+    p += 16;
+  }
+  p = put_num(p, MIDA_F_ROLE, role);
   if (bytes >= 0)
-    add_i64(&r, MIDA_F_BYTES, bytes);
-  put_record(MIDA_REC_DATA, &r);
+    p = put_num(p, MIDA_F_BYTES, bytes);
+  mida__journal_commit(j, &slot);
 }
 
 void mida__pl_emit_named(const char *path, const struct stat *st,
