@@ -29,13 +29,16 @@ typedef struct link_total {
 
 static link_total totals[LINKS];
 
-/* The FNV-1a hash of the task's id. */
+/* A hash of the task's id: FNV-1a's steps over its two 64-bit halves
+ * (not its 16 bytes one by one: this is on every close), then the high
+ * bits folded down. */
 static uint64_t task_hash(const mida_id_t *task) {
+  uint64_t w[2];
+  memcpy(w, task->bytes, 16);
   uint64_t h = 0xcbf29ce484222325ull;
-  const unsigned char *p = task->bytes;
-  for (int i = 0; i < 16; i++)
-    h = (h ^ p[i]) * 0x100000001b3ull;
-  return h;
+  h = (h ^ w[0]) * 0x100000001b3ull;
+  h = (h ^ w[1]) * 0x100000001b3ull;
+  return h ^ (h >> 29);
 }
 
 /* The key of a link: the hash of the task's, continued over the file
@@ -74,14 +77,13 @@ int64_t mida__pl_link_total(const mida_id_t *task, const struct stat *st,
   uint64_t start = link_start(task_h, st, role);
   for (uint32_t k = 0; k < PROBES; k++) {
     link_total *t = &totals[(start + k) & (LINKS - 1)];
-    uint64_t have = atomic_load_explicit(&t->key, memory_order_acquire);
-    if (have == 0) {
-      uint64_t expect = 0;
-      if (!atomic_compare_exchange_strong(&t->key, &expect, key) &&
-          expect != key)
-        continue;
+    /* Claimed by a compare-and-swap at once, not looked at first: a slot
+     * still free is the common case, and the first touch of a page is
+     * then one write fault, not a read fault (the zero page) and a write
+     * fault after it. A failed exchange reads what the slot holds. */
+    uint64_t have = 0;
+    if (atomic_compare_exchange_strong(&t->key, &have, key))
       have = key;
-    }
     if (have == key)
       return (int64_t)(atomic_fetch_add_explicit(&t->bytes, more,
                                                  memory_order_relaxed) +
