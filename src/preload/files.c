@@ -382,8 +382,13 @@ void mida__pl_noise_init(const char *list, int code_is_data) {
 /* Whether the last component, base, names a shared library ("x.so",
  * "x.so.6"): the loader's business, not the program's data. */
 static int is_shared_library(const char *base) {
-  const char *so = strstr(base, ".so");
-  return so != NULL && (so[3] == '\0' || so[3] == '.');
+  /* The first ".so", as strstr() would find it, by looking at each '.'
+   * (strchr): most names have one or none, and strstr's setup costs more
+   * than the name. */
+  for (const char *q = strchr(base, '.'); q != NULL; q = strchr(q + 1, '.'))
+    if (q[1] == 's' && q[2] == 'o')
+      return q[3] == '\0' || q[3] == '.';
+  return 0;
 }
 
 /* Whether a component that starts at q (after a '/') makes the path an
@@ -395,15 +400,18 @@ static int is_shared_library(const char *base) {
  * from anywhere else is data. MIDA_PRELOAD_RECORD_CODE (`mida run
  * --record-code`) records them too. */
 static int is_code_component(const char *q) {
+  /* The first two bytes before any strncmp(): a component like "d5" or
+   * "src" is told apart from these at once. */
   switch (q[0]) {
   case '_':
-    return strncmp(q, "__pycache__/", 12) == 0;
+    return q[1] == '_' && strncmp(q, "__pycache__/", 12) == 0;
   case 's':
-    return strncmp(q, "site-packages/", 14) == 0;
+    return q[1] == 'i' && strncmp(q, "site-packages/", 14) == 0;
   case 'd':
-    return strncmp(q, "dist-packages/", 14) == 0;
+    return q[1] == 'i' && strncmp(q, "dist-packages/", 14) == 0;
   case 'l':
-    return strncmp(q, "lib/python", 10) == 0 && q[10] >= '0' && q[10] <= '9';
+    return q[1] == 'i' && strncmp(q, "lib/python", 10) == 0 && q[10] >= '0' &&
+           q[10] <= '9';
   default:
     return 0;
   }
@@ -453,7 +461,8 @@ int mida__pl_is_noise(const char *abs) {
   }
   if (base == NULL)
     return 0;
-  return is_shared_library(base) || (code && strcmp(base, "pyvenv.cfg") == 0);
+  return is_shared_library(base) ||
+         (code && base[0] == 'p' && strcmp(base, "pyvenv.cfg") == 0);
 }
 
 /* ---- entries ----------------------------------------------------------- */

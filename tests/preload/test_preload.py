@@ -382,6 +382,18 @@ def test_noise_is_counted_not_recorded(r):
     assert r.counter("run.ignored_opens") >= 3
 
 
+def test_only_a_shared_librarys_name_is_noise(r):
+    """The ".so" that makes a name a shared library's ends it or is
+    followed by a version: "x.sock" and "x.solution" are data."""
+    names = ["libx.so", "libx.so.1.2", "x.sock", "x.solution", "x.s"]
+    for n in names:
+        write(r.dir / n, "x\n")
+    p = r.run("cat", *[str(r.dir / n) for n in names])
+    assert p.returncode == 0, p.stderr
+    assert {uri.rsplit("/", 1)[1] for _, _, _, uri, _ in r.link_rows()} == {
+        "x.sock", "x.solution", "x.s"}
+
+
 def test_an_interpreters_installed_code_is_noise(r):
     """A Python program imports its standard library and packages (and
     their __pycache__): software, not the program's data. Its own script
