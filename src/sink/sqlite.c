@@ -235,16 +235,42 @@ static const char *const fixed_sql[ST_COUNT] = {
 
 /* The summary of task ?1 from its runs (schema.h, task_run), with the
  * batch's change number ?2: the latest run (the last entry of
- * task_run_by_task, whose entries end with the run's id) and two scalar
+ * task_run_by_task, whose entries end with the run's id) and scalar
  * subqueries on the same index. A CTE of the runs read twice would be
  * materialized, with a temporary B-tree for its ORDER BY, for every run a
  * batch applies (about 3 times the CPU). Its variants also write a task
  * image's JSON columns that no run summarises (used, generated, custom:
  * the worker's arguments and result), as ?3 and on, in the same statement
- * (run_summary_sql). */
+ * (run_summary_sql).
+ *
+ * Three forms of it, which write the same row (apply_run_summary):
+ *
+ *   SUMMARY_UPDATE  the task's row, when it has one and a run of it has
+ *                   started (the run applied just before has);
+ *   SUMMARY_INSERT  the row, when the UPDATE found none;
+ *   SUMMARY_UPSERT  either, when no run may have started (a run's end
+ *                   alone): no row if none has.
+ *
+ * Why not the upsert alone: a statement that may write more than one row
+ * (an INSERT ... SELECT) and that may fail part way (it calls a function
+ * of mida's, which may fail, as every function call may for SQLite) keeps
+ * a statement journal, a copy of each page it changes, so that a failure
+ * undoes that statement alone (SQLite's usesStmtJournal: isMultiWrite and
+ * mayAbort). A failing statement fails the whole batch, which is rolled
+ * back (write_batch): mida has no use for it, and it was a sixth of the
+ * instructions of a Dask worker's shipper. An UPDATE of one row by its key
+ * writes one row; an INSERT OR IGNORE ... SELECT that calls no function
+ * cannot abort; neither keeps one. The INSERT comes right after an UPDATE
+ * that found no row, in the same write transaction, so its IGNORE never
+ * has a conflict to ignore; IGNORE rather than FAIL because the statements
+ * of a trigger take the conflict clause of the statement that fires them,
+ * and those of the key triggers (key_side.h) are INSERT OR IGNORE. */
 #define RUN_SUMMARY_INSERT                                                     \
   "INSERT INTO task(id, status, started, ended, host, pid, worker,"            \
   " telemetry, attempts, seq"
+#define RUN_SUMMARY_INSERT_OR_IGNORE                                           \
+  "INSERT OR IGNORE INTO task(id, status, started, ended, host, pid,"          \
+  " worker, telemetry, attempts, seq"
 #define RUN_SUMMARY_SELECT                                                     \
   ") SELECT ?1, CASE WHEN (SELECT"                                             \
   " max(status = 'FINISHED') FROM task_run WHERE task_id = ?1"                 \
@@ -252,23 +278,37 @@ static const char *const fixed_sql[ST_COUNT] = {
   " r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"                 \
   " (SELECT count(*) FROM task_run WHERE task_id = ?1"                         \
   " AND started IS NOT NULL), ?2"
-#define RUN_SUMMARY_UPSERT                                                     \
+#define RUN_SUMMARY_FROM                                                       \
   " FROM task_run r WHERE r.task_id = ?1 AND r.started IS NOT NULL"            \
-  " ORDER BY r.started DESC, r.id DESC LIMIT 1"                                \
+  " ORDER BY r.started DESC, r.id DESC LIMIT 1"
+#define RUN_SUMMARY_UPSERT                                                     \
   " ON CONFLICT(id) DO UPDATE SET"                                             \
   " status = mida_status_merge(task.status, excluded.status),"                 \
   " started = excluded.started, ended = excluded.ended,"                       \
   " host = excluded.host, pid = excluded.pid, worker = excluded.worker,"       \
   " telemetry = excluded.telemetry, attempts = excluded.attempts,"             \
   " seq = excluded.seq"
+/* The UPDATE: the latest run's columns from one subquery (SQLite reads a
+ * row value's subquery once), the status and the attempts from one
+ * aggregate over the started runs. */
+#define RUN_SUMMARY_UPDATE                                                     \
+  "UPDATE task SET (started, ended, host, pid, worker, telemetry) = (SELECT"   \
+  " r.started, r.ended, r.host, r.pid, r.worker, r.telemetry" RUN_SUMMARY_FROM \
+  "), (status, attempts) = (SELECT"                                            \
+  " mida_status_merge(task.status, CASE WHEN max(status = 'FINISHED')"         \
+  " THEN 'FINISHED' ELSE 'RUNNING' END), count(*) FROM task_run"               \
+  " WHERE task_id = ?1 AND started IS NOT NULL), seq = ?2"
+
+/* The forms of a run summary (above). */
+enum { SUMMARY_UPDATE, SUMMARY_INSERT, SUMMARY_UPSERT, SUMMARY_FORMS };
 
 /* The run summaries prepared so far, one per set of task JSON columns
  * they also write (run_summary_sql): at most all subsets of used,
  * generated and custom. */
 #define RUN_SUMMARIES 8
 typedef struct run_summary {
-  uint32_t json_mask; /* bit c: it writes task column c too */
-  sqlite3_stmt *stmt; /* its statement */
+  uint32_t json_mask;                /* bit c: it writes task column c too */
+  sqlite3_stmt *stmt[SUMMARY_FORMS]; /* each form, once prepared, or NULL */
 } run_summary;
 
 /* The upserts of a merged table that update only some of its columns:
@@ -869,7 +909,8 @@ static void forget_built_statements(sqlite_sink *s) {
     sqlite3_finalize(s->narrow[i].stmt);
   s->nnarrow = 0;
   for (int i = 0; i < s->nsummary; i++)
-    sqlite3_finalize(s->summary[i].stmt);
+    for (int f = 0; f < SUMMARY_FORMS; f++)
+      sqlite3_finalize(s->summary[i].stmt[f]);
   s->nsummary = 0;
 }
 
@@ -910,12 +951,28 @@ static uint32_t summary_json_columns(void) {
   return cols;
 }
 
-/* Writes the run summary that also writes the task columns of json_mask:
- * each is the parameter after the ones before it (?3 and on), merged into
- * the stored value as a task's upsert merges it. */
-static int run_summary_sql(uint32_t json_mask, mida__buf *out) {
+/* Writes form (SUMMARY_*) of the run summary that also writes the task
+ * columns of json_mask: each is the parameter after the ones before it
+ * (?3 and on), merged into the stored value as a task's upsert merges it
+ * (the INSERT has no stored value). */
+static int run_summary_sql(int form, uint32_t json_mask, mida__buf *out) {
   const entity *ent = &entities[ENT_TASK];
-  int rc = mida__buf_adds(out, RUN_SUMMARY_INSERT);
+  int rc = MIDA_OK;
+  if (form == SUMMARY_UPDATE) {
+    rc = mida__buf_adds(out, RUN_SUMMARY_UPDATE);
+    int param = 3;
+    for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
+      if (((json_mask >> c) & 1) == 0)
+        continue;
+      rc = mida__buf_printf(out, ", %s = ", ent->columns[c].name);
+      if (rc == MIDA_OK)
+        rc = mida__buf_printf(out, "mida_merge(%s, ?%d)", ent->columns[c].name,
+                              param++);
+    }
+    return rc == MIDA_OK ? mida__buf_adds(out, " WHERE id = ?1") : rc;
+  }
+  rc = mida__buf_adds(out, form == SUMMARY_INSERT ? RUN_SUMMARY_INSERT_OR_IGNORE
+                                                  : RUN_SUMMARY_INSERT);
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++)
     if ((json_mask >> c) & 1)
       rc = mida__buf_printf(out, ", %s", ent->columns[c].name);
@@ -926,7 +983,10 @@ static int run_summary_sql(uint32_t json_mask, mida__buf *out) {
     if ((json_mask >> c) & 1)
       rc = mida__buf_printf(out, ", ?%d", param++);
   if (rc == MIDA_OK)
-    rc = mida__buf_adds(out, RUN_SUMMARY_UPSERT);
+    rc = mida__buf_adds(out, RUN_SUMMARY_FROM);
+  if (rc != MIDA_OK || form == SUMMARY_INSERT)
+    return rc;
+  rc = mida__buf_adds(out, RUN_SUMMARY_UPSERT);
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
     if (((json_mask >> c) & 1) == 0)
       continue;
@@ -937,28 +997,44 @@ static int run_summary_sql(uint32_t json_mask, mida__buf *out) {
   return rc;
 }
 
-/* The run summary that also writes the task columns of json_mask, into
- * *out (prepared on first use). */
-static int run_summary_stmt(sqlite_sink *s, uint32_t json_mask,
+/* Form (SUMMARY_*) of the run summary that also writes the task columns
+ * of json_mask, into *out (prepared on first use). */
+static int run_summary_stmt(sqlite_sink *s, int form, uint32_t json_mask,
                             sqlite3_stmt **out) {
-  for (int i = 0; i < s->nsummary; i++)
-    if (s->summary[i].json_mask == json_mask) {
-      *out = s->summary[i].stmt;
-      return MIDA_OK;
-    }
+  run_summary *sum = NULL;
+  for (int i = 0; i < s->nsummary && sum == NULL; i++)
+    if (s->summary[i].json_mask == json_mask)
+      sum = &s->summary[i];
+  if (sum != NULL && sum->stmt[form] != NULL) {
+    *out = sum->stmt[form];
+    return MIDA_OK;
+  }
   mida__buf sql;
   mida__buf_init(&sql, 1 << 16);
-  int rc = s->nsummary < RUN_SUMMARIES ? run_summary_sql(json_mask, &sql)
-                                       : MIDA_EINVAL;
+  int rc = sum != NULL || s->nsummary < RUN_SUMMARIES
+               ? run_summary_sql(form, json_mask, &sql)
+               : MIDA_EINVAL;
   sqlite3_stmt *st = NULL;
   rc = prepare_built(s, rc, &sql, mida__buf_str(&sql), &st);
   if (rc != MIDA_OK)
     return rc;
-  s->summary[s->nsummary].json_mask = json_mask;
-  s->summary[s->nsummary].stmt = st;
-  s->nsummary++;
+  if (sum == NULL) {
+    sum = &s->summary[s->nsummary++];
+    memset(sum, 0, sizeof *sum);
+    sum->json_mask = json_mask;
+  }
+  sum->stmt[form] = st;
   *out = st;
   return MIDA_OK;
+}
+
+/* The column of task_run that holds a run's start. */
+static int run_started_column(void) {
+  const entity *run = &entities[ENT_RUN];
+  for (int c = 1; c < run->ncolumns; c++)
+    if (run->columns[c].tag == MIDA_F_STARTED)
+      return c;
+  return 0; /* not reached: merge.c's table has it */
 }
 
 /* Lets the summary of each run image also write its task's image, when
@@ -970,12 +1046,8 @@ static int run_summary_stmt(sqlite_sink *s, uint32_t json_mask,
  * must have a start, so that the summary's SELECT has a row. */
 static void plan_run_summaries(sqlite_sink *s, const mida__rec *recs,
                                size_t nimages) {
-  const entity *run = &entities[ENT_RUN];
   uint32_t json_cols = summary_json_columns();
-  uint32_t started = 0;
-  for (int c = 1; c < run->ncolumns; c++)
-    if (run->columns[c].tag == MIDA_F_STARTED)
-      started = (uint32_t)1 << c;
+  uint32_t started = (uint32_t)1 << run_started_column();
   for (size_t k = 0; k < nimages; k++) {
     row_image *img = &s->images[k];
     if (img->entity != ENT_RUN || (img->mask & started) == 0)
@@ -995,23 +1067,15 @@ static void plan_run_summaries(sqlite_sink *s, const mida__rec *recs,
   }
 }
 
-/* Recomputes the summary of the task of a run's row image from its runs,
- * with the columns of the task image planned into it (plan_run_summaries). */
-static int apply_run_summary(sqlite_sink *s, const mida__rec *recs,
-                             const row_image *img) {
+/* Binds the parameters of a run summary for the run of record rec, with
+ * the columns of the task image task (or NULL) of json_mask (all its
+ * forms have the same parameters), and runs it. */
+static int step_run_summary(sqlite_sink *s, sqlite3_stmt *st,
+                            const mida__rec *recs, const mida__rec *rec,
+                            const row_image *task, uint32_t json_mask) {
   const entity *ent = &entities[ENT_TASK];
-  const row_image *task =
-      img->task_image != 0 ? &s->images[img->task_image - 1] : NULL;
-  uint32_t json_mask = task != NULL ? task->mask & ~1u : 0;
-  sqlite3_stmt *st = NULL;
-  int rc = run_summary_stmt(s, json_mask, &st);
-  if (rc != MIDA_OK)
-    return rc;
-  /* task_id is column 1 of task_run (merge.c); a run record without a
-   * task never gets an image. */
-  const mida__rec *r = &recs[img->source[1]];
   char ids[MIDA_MERGE_MAX_COLUMNS][MIDA_ID_STRLEN];
-  bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], ids[0]);
+  bind_field(st, 1, MIDA_F_TASK, &rec->f[MIDA_F_TASK], ids[0]);
   sqlite3_bind_int64(st, 2, s->batch_seq);
   int param = 3;
   for (int c = 1; c < ent->ncolumns; c++) {
@@ -1021,6 +1085,34 @@ static int apply_run_summary(sqlite_sink *s, const mida__rec *recs,
     bind_field(st, param++, tag, &recs[task->source[c]].f[tag], ids[c]);
   }
   return run(s, st, "run");
+}
+
+/* Recomputes the summary of the task of a run's row image from its runs,
+ * with the columns of the task image planned into it (plan_run_summaries):
+ * the UPDATE of the task's row, and the INSERT where it has none, when the
+ * run has a start (then the stored run has one: started is the least of
+ * the values); else the upsert, which writes nothing if no run of the task
+ * has started. */
+static int apply_run_summary(sqlite_sink *s, const mida__rec *recs,
+                             const row_image *img) {
+  const row_image *task =
+      img->task_image != 0 ? &s->images[img->task_image - 1] : NULL;
+  uint32_t json_mask = task != NULL ? task->mask & ~1u : 0;
+  /* task_id is column 1 of task_run (merge.c); a run record without a
+   * task never gets an image. */
+  const mida__rec *r = &recs[img->source[1]];
+  int started = (img->mask & ((uint32_t)1 << run_started_column())) != 0;
+  sqlite3_stmt *st = NULL;
+  int rc = run_summary_stmt(s, started ? SUMMARY_UPDATE : SUMMARY_UPSERT,
+                            json_mask, &st);
+  if (rc == MIDA_OK)
+    rc = step_run_summary(s, st, recs, r, task, json_mask);
+  if (rc != MIDA_OK || !started || sqlite3_changes(s->db) != 0)
+    return rc;
+  rc = run_summary_stmt(s, SUMMARY_INSERT, json_mask, &st);
+  if (rc == MIDA_OK)
+    rc = step_run_summary(s, st, recs, r, task, json_mask);
+  return rc;
 }
 
 /* ---- the other record types -------------------------------------------- */

@@ -1046,6 +1046,50 @@ static void test_run_summary_writes_arguments_and_result(void **state) {
   mida__sink_close(sink);
 }
 
+/* A run's summary of its task in each of its forms (sqlite.c): a run
+ * that has not started (an end without its start) summarises nothing,
+ * whether the task has a row or not; a started run updates the task's
+ * row, or makes it when the scheduler's record has not come yet. */
+static void test_run_summary_forms(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  run_recs t;
+  make_run_recs(&t);
+  mida__rec end = t.r[3]; /* run 1's end, without its start */
+  end.f[MIDA_F_STARTED].present = false;
+  put(sink, &end, 1);
+  assert_query(sink, "SELECT count(*) FROM task", "0\n");
+  put(sink, &t.r[0], 1); /* submitted */
+  put(sink, &end, 1);
+  assert_query(sink,
+               "SELECT status, started, ended, worker, attempts FROM task",
+               "SUBMITTED|~|~|~|~\n");
+  put(sink, &t.r[2], 1); /* run 1's start */
+  assert_query(
+      sink,
+      "SELECT status, started, ended, host, pid, worker, telemetry,"
+      " attempts FROM task",
+      "FINISHED|100|200|origin-host|777|wa|{\"cpu_thread_ns\": 7}|1\n");
+
+  /* Another task, whose run comes before its scheduler's record, with
+   * the worker's arguments in the same batch. */
+  mida_id_t other;
+  assert_int_equal(
+      mida_id_parse("0190a4c2-0000-7000-8000-000000000002", &other), MIDA_OK);
+  mida__rec worker[2];
+  worker[0] = t.r[4];
+  set_id(&worker[0], MIDA_F_TASK, &other);
+  rec_init(&worker[1], MIDA_REC_TASK);
+  set_id(&worker[1], MIDA_F_ID, &other);
+  set_str(&worker[1], MIDA_F_USED, "{\"x\": 1}");
+  put(sink, worker, 2);
+  assert_query(sink,
+               "SELECT status, started, ended, worker, attempts, used, seq"
+               " IS NOT NULL FROM task WHERE id LIKE '%02'",
+               "RUNNING|300|~|wb|1|{\"x\": 1}|1\n");
+  mida__sink_close(sink);
+}
+
 /* ---- tests: the blocks of metric series (rollup.h) ---------------------- */
 
 #define STRINGIFY_SHIFT_(x) #x
@@ -1995,6 +2039,33 @@ static void test_key_side_table_kept_exact(void **state) {
   mida__sink_close(sink);
 }
 
+/* A worker's batch -- a run and the task's arguments -- keeps a declared
+ * key's side table exact when its run summary makes the task's row (the
+ * scheduler's record has not come) and when it updates it. */
+static void test_run_summary_keeps_key_side_exact(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  apply_lr_index(sink, 0);
+  run_recs t;
+  make_run_recs(&t);
+  mida__rec worker[2];
+  worker[0] = t.r[3]; /* run 1, begun and ended */
+  rec_init(&worker[1], MIDA_REC_TASK);
+  set_id(&worker[1], MIDA_F_ID, &t.task);
+  set_str(&worker[1], MIDA_F_USED, "{\"lr\": 0.5}");
+  put(sink, worker, 2);
+  assert_query(sink, "SELECT status, attempts FROM task", "FINISHED|1\n");
+  assert_side_exact(sink, 1);
+  worker[0] = t.r[5]; /* run 2, with another rate */
+  set_str(&worker[1], MIDA_F_USED, "{\"lr\": 0.25}");
+  put(sink, worker, 2);
+  put(sink, &t.r[0], 1); /* the scheduler's record, last */
+  assert_query(sink, "SELECT status, attempts, used FROM task",
+               "FINISHED|2|{\"lr\":0.25}\n");
+  assert_side_exact(sink, 1);
+  mida__sink_close(sink);
+}
+
 /* A version-7 store with a declared key (no side table, no triggers) is
  * brought to version 8 by a writer's open: the table, the key's triggers
  * and its rows; opening it again changes nothing. */
@@ -2304,6 +2375,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_run_states, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_run_summary_writes_arguments_and_result, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_run_summary_forms, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_run_summary_keeps_key_side_exact,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_4_migrated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_key_side_table_kept_exact, setup,
                                       teardown),
