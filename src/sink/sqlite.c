@@ -265,6 +265,18 @@ static const char *const fixed_sql[ST_COUNT] = {
  * has a conflict to ignore; IGNORE rather than FAIL because the statements
  * of a trigger take the conflict clause of the statement that fires them,
  * and those of the key triggers (key_side.h) are INSERT OR IGNORE. */
+
+/* The status that task ?1's runs give it, beside its latest run r:
+ * FINISHED if any run that started finished, else RUNNING. A CASE
+ * evaluates a WHEN only when the ones before it are false: the latest
+ * run's status decides alone when it is FINISHED (nearly always), and the
+ * other runs' are read (from the table: task_run_by_task does not hold
+ * them) only when it is not. The number of runs comes from the index
+ * alone. */
+#define RUN_SUMMARY_STATUS                                                     \
+  "CASE WHEN r.status = 'FINISHED' THEN 'FINISHED' WHEN EXISTS (SELECT 1"      \
+  " FROM task_run f WHERE f.task_id = ?1 AND f.started IS NOT NULL"            \
+  " AND f.status = 'FINISHED') THEN 'FINISHED' ELSE 'RUNNING' END"
 #define RUN_SUMMARY_INSERT                                                     \
   "INSERT INTO task(id, status, started, ended, host, pid, worker,"            \
   " telemetry, attempts, seq"
@@ -272,9 +284,7 @@ static const char *const fixed_sql[ST_COUNT] = {
   "INSERT OR IGNORE INTO task(id, status, started, ended, host, pid,"          \
   " worker, telemetry, attempts, seq"
 #define RUN_SUMMARY_SELECT                                                     \
-  ") SELECT ?1, CASE WHEN (SELECT"                                             \
-  " max(status = 'FINISHED') FROM task_run WHERE task_id = ?1"                 \
-  " AND started IS NOT NULL) THEN 'FINISHED' ELSE 'RUNNING' END,"              \
+  ") SELECT ?1, " RUN_SUMMARY_STATUS ","                                       \
   " r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"                 \
   " (SELECT count(*) FROM task_run WHERE task_id = ?1"                         \
   " AND started IS NOT NULL), ?2"
@@ -289,15 +299,14 @@ static const char *const fixed_sql[ST_COUNT] = {
   " telemetry = excluded.telemetry, attempts = excluded.attempts,"             \
   " seq = excluded.seq"
 /* The UPDATE: the latest run's columns from one subquery (SQLite reads a
- * row value's subquery once), the status and the attempts from one
- * aggregate over the started runs. */
+ * row value's subquery once), with the status merged into the stored
+ * one. */
 #define RUN_SUMMARY_UPDATE                                                     \
-  "UPDATE task SET (started, ended, host, pid, worker, telemetry) = (SELECT"   \
-  " r.started, r.ended, r.host, r.pid, r.worker, r.telemetry" RUN_SUMMARY_FROM \
-  "), (status, attempts) = (SELECT"                                            \
-  " mida_status_merge(task.status, CASE WHEN max(status = 'FINISHED')"         \
-  " THEN 'FINISHED' ELSE 'RUNNING' END), count(*) FROM task_run"               \
-  " WHERE task_id = ?1 AND started IS NOT NULL), seq = ?2"
+  "UPDATE task SET (started, ended, host, pid, worker, telemetry, status) ="   \
+  " (SELECT r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"         \
+  " mida_status_merge(task.status, " RUN_SUMMARY_STATUS ")" RUN_SUMMARY_FROM   \
+  "), attempts = (SELECT count(*) FROM task_run WHERE task_id = ?1"            \
+  " AND started IS NOT NULL), seq = ?2"
 
 /* The forms of a run summary (above). */
 enum { SUMMARY_UPDATE, SUMMARY_INSERT, SUMMARY_UPSERT, SUMMARY_FORMS };
