@@ -117,6 +117,14 @@ static void backend_leave(void) {
   pthread_mutex_unlock(&fork_guard);
 }
 
+void mida__sink_backend_enter(void) {
+  backend_enter();
+}
+
+void mida__sink_backend_leave(void) {
+  backend_leave();
+}
+
 void mida__sink_blocking_begin(void) {
   if (backend_depth == 0 || blocked_depth != 0)
     return; /* not inside a counted call, or set aside already */

@@ -178,6 +178,13 @@ void mida__sink_process_init(const char *url);
  * fork safety). Nothing outside a backend call; not nested. */
 void mida__sink_blocking_begin(void);
 void mida__sink_blocking_end(void);
+
+/* Around a backend's call into its library from a thread of the
+ * backend's own (SQLite's checkpointing thread, sqlite_checkpoint.h):
+ * counted as a call in flight, which a fork waits for (sink.c, fork
+ * safety), like the calls through the sink's methods. */
+void mida__sink_backend_enter(void);
+void mida__sink_backend_leave(void);
 /* Optional backends (each defined only when its library was found, see
  * MIDA_HAVE_* in mida_config.h; sink.c lists those built in). */
 extern const mida__sink_methods mida__postgres_sink;       /* postgres.c */

@@ -77,6 +77,7 @@
 #include "sink/merge.h"
 #include "sink/rollup.h"
 #include "sink/sink.h"
+#include "sink/sqlite_checkpoint.h"
 #include "sink/sqlite_file.h"
 #include "sink/sqlite_temp.h"
 
@@ -354,6 +355,7 @@ typedef struct sqlite_sink {
   uint64_t dropped_fields;      /* malformed JSON fields dropped */
   int64_t batch_seq;            /* the change number of the open batch */
   mida__sqlite_file file;       /* identity of the files, WAL bound */
+  mida__sqlite_ckpt *ckpt;      /* the WAL's checkpoints off this thread */
   int stale;                    /* the file at path is not the one open:
                                    reopen before the next batch */
   uint64_t replaced;            /* times the store had to be reopened */
@@ -1631,6 +1633,7 @@ static int end_write(sqlite_sink *s) {
   }
   s->replaced_unrecorded = 0;
   mida__sqlite_wal_bound(s->db, &s->file);
+  mida__sqlite_ckpt_after_commit(s->ckpt);
   return MIDA_OK;
 }
 
@@ -1920,6 +1923,9 @@ static void sqlite_close(mida__sink *base) {
   for (int i = 0; i < ST_COUNT; i++)
     sqlite3_finalize(s->stmt[i]);
   forget_built_statements(s);
+  /* Its connection first: the writer's close, the last, checkpoints what
+   * is left and removes the WAL. */
+  mida__sqlite_ckpt_stop(s->ckpt, s->db);
   sqlite3_close(s->db);
   mida__free(s->images);
   mida__fold_free(&s->fold);
@@ -2254,13 +2260,11 @@ static int setup(sqlite_sink *s) {
     rc = exec_retry(s->db, "PRAGMA journal_mode = WAL", deadline);
   if (rc == SQLITE_OK && !readonly)
     rc = sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-  /* Checkpoint every 8192 pages (32 MiB of WAL) instead of 1000: ingest
-   * rewrites the same right-most B-tree pages batch after batch, and a
-   * longer interval copies each of them back once instead of several
-   * times (about 5% more tasks/s in bench_sink_apply). */
+  /* SQLite's automatic checkpoint at MIDA_SQLITE_CKPT_FALLBACK_FRAMES
+   * (sqlite_checkpoint.h says why), until connect_store hands the WAL to
+   * a checkpointing thread. */
   if (rc == SQLITE_OK && !readonly)
-    rc = sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint = 8192", NULL, NULL,
-                      NULL);
+    rc = sqlite3_wal_autocheckpoint(s->db, MIDA_SQLITE_CKPT_FALLBACK_FRAMES);
   /* The bound on the WAL while readers run (sqlite_file.h). */
   if (rc == SQLITE_OK && !readonly)
     rc = mida__sqlite_file_init(s->db, &s->file);
@@ -2331,8 +2335,10 @@ static int connect_store(sqlite_sink *s) {
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
   }
   int rc = setup(s);
-  if (rc == MIDA_OK && !(s->flags & MIDA_SINK_READONLY))
+  if (rc == MIDA_OK && !(s->flags & MIDA_SINK_READONLY)) {
     (void)mida__sqlite_file_moved(s->db, s->path, &s->file); /* the WAL */
+    s->ckpt = mida__sqlite_ckpt_watch(s->db, s->path, mida__sqlite_temp_vfs());
+  }
   return rc;
 }
 
@@ -2349,6 +2355,8 @@ static int reopen(sqlite_sink *s) {
    * by new files at the path; and the close must not checkpoint or delete
    * anything by name, which would now be someone else's file. */
   mida__sqlite_file_forget(s->path, &s->file);
+  mida__sqlite_ckpt_stop(s->ckpt, s->db);
+  s->ckpt = NULL;
   sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
   sqlite3_close(s->db);
   s->db = NULL;

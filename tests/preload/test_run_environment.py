@@ -98,3 +98,22 @@ def test_mida_threads_never_read_the_environment(r, store, port):
                        capture_output=True, text=True, timeout=120)
     assert "getenv_guard" not in p.stderr, p.stderr
     assert p.returncode == 0, p.stderr
+
+
+def test_the_checkpointing_thread_never_reads_the_environment(r):
+    """A command that records ~6,000 files grows the store's WAL past the
+    step at which its copying into the database goes to a thread of its
+    own (src/sink/sqlite_checkpoint.h, "mida-checkpoint"), which opens a
+    second connection: getenv_guard.c aborts mida run if that thread, like
+    the shipper and the sampler, calls getenv."""
+    env = r.env()
+    first = env.get("LD_PRELOAD", "")  # sanitizer runtimes, if any
+    env["LD_PRELOAD"] = ":".join(p for p in (first, str(GETENV_GUARD)) if p)
+    script = ("i=0; while [ $i -lt 6000 ]; do : > f$i; i=$((i+1)); done; "
+              "cat f* > /dev/null")
+    p = subprocess.run([mida_bin(), "run", "--no-mlflow", "--", "sh", "-c",
+                        script], env=env, cwd=r.dir, capture_output=True,
+                       text=True, timeout=300)
+    assert "getenv_guard" not in p.stderr, p.stderr
+    assert p.returncode == 0, p.stderr
+    assert r.rows("SELECT count(*) FROM task_data")[0][0] >= 12000

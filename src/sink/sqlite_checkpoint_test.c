@@ -1,0 +1,204 @@
+/*
+ * sqlite_checkpoint_test.c -- the SQLite store's WAL goes back into the
+ * database while the writer writes (sqlite_checkpoint.h), and the close
+ * still leaves one complete database file.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include "sink/sink.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static const mida__origin origin = {"origin-host", 777};
+
+typedef struct fixture {
+  char dir[64];   /* temporary directory of the test */
+  char path[128]; /* dir/t.db */
+} fixture;
+
+static int setup(void **state) {
+  fixture *fx = calloc(1, sizeof *fx);
+  if (fx == NULL)
+    return -1;
+  snprintf(fx->dir, sizeof fx->dir, "/tmp/mida_ckpt_test.XXXXXX");
+  if (mkdtemp(fx->dir) == NULL) {
+    free(fx);
+    return -1;
+  }
+  snprintf(fx->path, sizeof fx->path, "%s/t.db", fx->dir);
+  *state = fx;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *fx = *state;
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
+  int rc = system(cmd);
+  free(fx);
+  return rc == 0 ? 0 : -1;
+}
+
+static mida__sink *open_store(const char *path) {
+  char err[512] = "";
+  mida__sink *sink = NULL;
+  int rc = mida__sink_open(path, 0, &sink, err, sizeof err);
+  if (rc != MIDA_OK)
+    fprintf(stderr, "open %s: %s\n", path, err);
+  assert_int_equal(rc, MIDA_OK);
+  return sink;
+}
+
+/* Writes batches tasks in batches of per tasks, each with a ~2 KB
+ * activity, so that the WAL grows by ~1 MiB every ~500 tasks. */
+#define ACTIVITY_BYTES 300
+static void write_tasks(mida__sink *sink, int batches, int per) {
+  static char activity[ACTIVITY_BYTES + 1];
+  memset(activity, 'a', ACTIVITY_BYTES);
+  mida__rec *recs = calloc((size_t)per, sizeof *recs);
+  assert_non_null(recs);
+  for (int b = 0; b < batches; b++) {
+    for (int i = 0; i < per; i++) {
+      mida__rec *r = &recs[i];
+      memset(r, 0, sizeof *r);
+      r->type = MIDA_REC_TASK;
+      r->f[MIDA_F_ID].present = true;
+      r->f[MIDA_F_ID].v.id = mida_id_new();
+      r->f[MIDA_F_ACTIVITY].present = true;
+      r->f[MIDA_F_ACTIVITY].v.str.ptr = activity;
+      r->f[MIDA_F_ACTIVITY].v.str.len = ACTIVITY_BYTES;
+      r->f[MIDA_F_STATUS].present = true;
+      r->f[MIDA_F_STATUS].v.i64 = MIDA_STATUS_FINISHED;
+    }
+    int rc = mida__sink_put_batch(sink, recs, (size_t)per, &origin);
+    if (rc != MIDA_OK)
+      fprintf(stderr, "put_batch: %s\n", mida__sink_errmsg(sink));
+    assert_int_equal(rc, MIDA_OK);
+  }
+  free(recs);
+}
+
+static long long file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Without a checkpoint before SQLite's automatic one (32 MiB of WAL) or
+ * the close, the database file would keep the size the schema gave it
+ * while 8 MiB of tasks sit in the WAL. */
+static void
+test_the_wal_goes_into_the_database_while_the_writer_writes(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path);
+  long long before = file_size(fx->path);
+  write_tasks(sink, 20, 200); /* 4,000 tasks, ~8 MiB */
+  long long grown = before;
+  for (int waited = 0; waited < 10000 && grown < before + (1LL << 20);
+       waited += 20) {
+    sleep_ms(20);
+    grown = file_size(fx->path);
+  }
+  fprintf(stderr, "database file %lld -> %lld bytes while open\n", before,
+          grown);
+  assert_true(grown >= before + (1LL << 20));
+  mida__sink_close(sink);
+}
+
+/* The close, after the thread's checkpoints, still leaves one file that
+ * holds everything: no WAL beside it. */
+static void test_the_close_leaves_one_complete_file(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path);
+  write_tasks(sink, 12, 250);
+  mida__sink_close(sink);
+  char wal[160];
+  snprintf(wal, sizeof wal, "%s-wal", fx->path);
+  assert_int_equal(file_size(wal), -1);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL),
+                   SQLITE_OK);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(
+      sqlite3_prepare_v2(db, "SELECT count(*) FROM task", -1, &st, NULL),
+      SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 3000);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+/* A process that forks while the thread checkpoints hands its child no
+ * lock of SQLite's held (the fork waits for the checkpoint, sink.c's fork
+ * guard): the child writes to the store and ends. */
+static void
+test_a_fork_during_checkpoints_leaves_the_child_working(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path);
+  for (int round = 0; round < 10; round++) {
+    write_tasks(sink, 2, 300);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      char err[256];
+      mida__sink *own = NULL;
+      if (mida__sink_open(fx->path, 0, &own, err, sizeof err) != MIDA_OK)
+        _exit(2);
+      mida__rec r;
+      memset(&r, 0, sizeof r);
+      r.type = MIDA_REC_TASK;
+      r.f[MIDA_F_ID].present = true;
+      r.f[MIDA_F_ID].v.id = mida_id_new();
+      int rc = mida__sink_put_batch(own, &r, 1, &origin);
+      mida__sink_close(own);
+      _exit(rc == MIDA_OK ? 0 : 3);
+    }
+    int status = 0;
+    int waited = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0 && waited < 30000) {
+      sleep_ms(10);
+      waited += 10;
+    }
+    if (waited >= 30000) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      fail_msg("the child of a fork hung on the store");
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  mida__sink_close(sink);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(
+          test_the_wal_goes_into_the_database_while_the_writer_writes, setup,
+          teardown),
+      cmocka_unit_test_setup_teardown(test_the_close_leaves_one_complete_file,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_a_fork_during_checkpoints_leaves_the_child_working, setup,
+          teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
