@@ -20,6 +20,7 @@
 #include "core/crc32c.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* The one place that decides whether the hardware path can be compiled. */
@@ -43,7 +44,9 @@ typedef uint32_t (*crc_fn)(uint32_t crc, const void *data, size_t len);
 
 /* table[k][b]: the CRC register after b followed by k zero bytes. */
 static uint32_t table[8][256];
-static crc_fn chosen;
+/* Set once by choose(); read without pthread_once() once set (an acquire
+ * load: a journal's commit takes two checksums per record). */
+static _Atomic(crc_fn) chosen;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
@@ -148,17 +151,21 @@ static int have_sse42(void) {
 static void choose(void) {
 #if MIDA_HAVE_SSE42_CRC
   if (have_sse42()) {
-    chosen = crc32c_sse42;
+    atomic_store_explicit(&chosen, crc32c_sse42, memory_order_release);
     return;
   }
 #endif
   pthread_once(&table_once, build_table);
-  chosen = crc32c_table;
+  atomic_store_explicit(&chosen, crc32c_table, memory_order_release);
 }
 
 uint32_t mida__crc32c(uint32_t crc, const void *data, size_t len) {
-  pthread_once(&init_once, choose);
-  return chosen(crc, data, len);
+  crc_fn f = atomic_load_explicit(&chosen, memory_order_acquire);
+  if (f == NULL) {
+    pthread_once(&init_once, choose);
+    f = atomic_load_explicit(&chosen, memory_order_relaxed);
+  }
+  return f(crc, data, len);
 }
 
 uint32_t mida__crc32c_sw(uint32_t crc, const void *data, size_t len) {

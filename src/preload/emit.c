@@ -317,7 +317,7 @@ void mida__pl_emit_link(const mida_id_t *task, const char *path,
   size_t id_len = mida__file_version_id_write(id, st);
   size_t path_len;
   size_t uri_len = mida__file_uri_measure(path, &path_len);
-  int with_task = task != NULL && !mida_id_is_nil(task);
+  int with_task = task != NULL && mida__pl_id_set(task);
   size_t len = mida__enc_size_str(id_len) + mida__enc_size_str(4) +
                mida__enc_size_str(uri_len) + mida__enc_size_num() +
                (with_task ? mida__enc_size_id() : 0) + mida__enc_size_num() +

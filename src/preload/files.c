@@ -785,7 +785,7 @@ void mida__pl_record_file(mida__pl_file *f, int fd) {
   f->told_read = nr;
   f->told_written = nw;
   const mida_id_t *tasks[2] = {&mida__pl.task, NULL};
-  if (!mida_id_is_nil(&f->wf_task))
+  if (mida__pl_id_set(&f->wf_task))
     tasks[1] = &f->wf_task;
   for (int k = 0; k < 2 && tasks[k] != NULL; k++) {
     if (used)

@@ -45,6 +45,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -131,6 +132,14 @@ extern _Atomic int mida__pl_fd_end;
 
 static inline int mida__pl_fd_bound(void) {
   return atomic_load_explicit(&mida__pl_fd_end, memory_order_acquire);
+}
+
+/* Whether id is set (not nil): mida_id_is_nil() without its call and
+ * memcmp(), for the close path. */
+static inline int mida__pl_id_set(const mida_id_t *id) {
+  uint64_t w[2];
+  memcpy(w, id->bytes, 16);
+  return (w[0] | w[1]) != 0;
 }
 
 /* The file descriptor fd refers to, or NULL. No lock; safe anywhere. */
