@@ -10,6 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* The bytes each byte takes in a URI path: 1 where it stands for itself
  * (an RFC 3986 pchar or '/': letters, digits and -._~!$&'()*+,;=:@/), 3
  * where it is percent-encoded. A table, not a switch or strchr(): the
@@ -39,12 +43,38 @@ size_t mida__file_uri_len(const char *path) {
   return mida__file_uri_measure(path, &path_len);
 }
 
+#if defined(__SSE2__)
+/* Whether each of the 16 bytes at p is one of the bytes most paths are
+ * made of -- '-', '.', '/', digits, letters and '_', all of which stand
+ * for themselves in a URI -- by four signed range comparisons at once
+ * (bytes from 0x80 are negative: never in a range). */
+static int plain16(const unsigned char *p) {
+  __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+#define IN_RANGE(lo, hi)                                                       \
+  _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)((lo) - 1))),            \
+                _mm_cmplt_epi8(x, _mm_set1_epi8((char)((hi) + 1))))
+  __m128i ok =
+      _mm_or_si128(_mm_or_si128(IN_RANGE('-', '9'), IN_RANGE('A', 'Z')),
+                   _mm_or_si128(IN_RANGE('a', 'z'), IN_RANGE('_', '_')));
+#undef IN_RANGE
+  return _mm_movemask_epi8(ok) == 0xFFFF;
+}
+#endif
+
 size_t mida__file_uri_measure(const char *path, size_t *path_len) {
-  size_t n = 7; /* file:// */
   const unsigned char *p = (const unsigned char *)path;
-  for (; *p; p++)
-    n += uri_width[*p];
-  *path_len = (size_t)(p - (const unsigned char *)path);
+  size_t len = strlen(path);
+  size_t n = 7 + len; /* file:// */
+  size_t i = 0;
+#if defined(__SSE2__)
+  /* Sixteen plain bytes at a time (one byte a step measured most of the
+   * preload library's link record); the rest one at a time. */
+  for (; i + 16 <= len && plain16(p + i); i += 16) {
+  }
+#endif
+  for (; i < len; i++)
+    n += uri_width[p[i]] - 1u;
+  *path_len = len;
   return n;
 }
 

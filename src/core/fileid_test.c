@@ -75,6 +75,33 @@ static void test_version_id(void **state) {
   assert_int_equal(mida__file_version_id(&st, buf, 10), MIDA_ETOOBIG);
 }
 
+/* Every byte at every place of a path long enough to be measured sixteen
+ * bytes at a time: the URI and its length are those one byte at a time
+ * gives, and the path's length comes with it. */
+static void test_uri_every_byte_everywhere(void **state) {
+  (void)state;
+  const char *plain = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789-._~!$&'()*+,;=:@/";
+  for (int c = 1; c < 256; c++) {
+    for (size_t at = 0; at < 40; at++) {
+      char path[41];
+      memset(path, 'a', 40);
+      path[0] = '/';
+      path[20] = '/';
+      path[at] = (char)c;
+      path[40] = '\0';
+      size_t want = 7 + 40 + (strchr(plain, c) != NULL ? 0 : 2);
+      size_t path_len = 0;
+      assert_int_equal(mida__file_uri_measure(path, &path_len), want);
+      assert_int_equal(path_len, 40);
+      assert_int_equal(mida__file_uri_len(path), want);
+      char uri[160];
+      assert_int_equal(mida__file_uri(path, uri, sizeof uri), MIDA_OK);
+      assert_int_equal(strlen(uri), want);
+    }
+  }
+}
+
 /* Numbers of every length, each side of each power of ten, and the
  * largest, against snprintf: the version id writes them eight digits at a
  * time, with no leading zeros. */
@@ -167,6 +194,7 @@ int main(void) {
       cmocka_unit_test(test_uri_path_round_trip),
       cmocka_unit_test(test_uri_path_accepts_and_refuses),
       cmocka_unit_test(test_uri_every_byte),
+      cmocka_unit_test(test_uri_every_byte_everywhere),
       cmocka_unit_test(test_version_id_digits),
       cmocka_unit_test(test_version_id),
       cmocka_unit_test(test_version_id_every_length),
