@@ -31,6 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 _Atomic int32_t mida__pl_fd_map[MIDA_PL_FDS];
 _Atomic int mida__pl_fd_end;
 mida__pl_file mida__pl_files[MIDA_PL_FILES];
@@ -454,8 +458,26 @@ int mida__pl_is_noise(const char *abs) {
       return 1;
   int code = !record_code;
   const char *base = NULL;
-  for (const char *p = strchr(abs, '/'); p != NULL; p = strchr(p + 1, '/')) {
-    base = p + 1;
+  size_t len = strlen(abs), i = 0;
+#if defined(__SSE2__)
+  /* The '/'s of sixteen bytes at a time, as a bit mask (one strchr() a
+   * component cost more than the component); the rest one at a time. */
+  const __m128i slash = _mm_set1_epi8('/');
+  for (; i + 16 <= len; i += 16) {
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(abs + i));
+    unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, slash));
+    while (m != 0) {
+      base = abs + i + (unsigned)__builtin_ctz(m) + 1;
+      m &= m - 1;
+      if (code && is_code_component(base))
+        return 1;
+    }
+  }
+#endif
+  for (; i < len; i++) {
+    if (abs[i] != '/')
+      continue;
+    base = abs + i + 1;
     if (code && is_code_component(base))
       return 1;
   }
