@@ -65,6 +65,21 @@ static void test_rejects_malformed_values(void **state) {
   assert_int_equal(check("[1,2]", true), MIDA_EJSON); /* not an object */
 }
 
+/* Each single byte inside a string: printable ASCII stands for itself,
+ * but the quote (which ends the string early) and the backslash (which
+ * begins an escape, here a bad one); a control byte is refused, and so is
+ * any byte of 0x80 and up alone (not a UTF-8 sequence). */
+static void test_each_byte_in_a_string(void **state) {
+  (void)state;
+  for (int c = 0; c < 256; c++) {
+    char doc[] = "{\"a\":\"x?y\"}";
+    doc[7] = (char)c;
+    int plain = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+    assert_int_equal(mida__json_check(doc, sizeof doc - 1, true, NULL),
+                     plain ? MIDA_OK : MIDA_EJSON);
+  }
+}
+
 static void test_reports_where_the_error_is(void **state) {
   (void)state;
   size_t where = 0;
@@ -151,6 +166,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_accepts_valid_values),
       cmocka_unit_test(test_rejects_malformed_values),
+      cmocka_unit_test(test_each_byte_in_a_string),
       cmocka_unit_test(test_reports_where_the_error_is),
       cmocka_unit_test(test_nesting_is_bounded),
       cmocka_unit_test(test_string_escaping),
