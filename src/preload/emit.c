@@ -295,19 +295,31 @@ static uint8_t *put_head(uint8_t *p, unsigned tag, unsigned kind) {
   return p + 2;
 }
 
-static uint8_t *put_le(uint8_t *p, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-  return p + bytes;
+/* v little-endian at p, in one store (a loop of byte stores is what the
+ * compiler kept of the portable form). */
+static uint8_t *put_le64(uint8_t *p, uint64_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  v = __builtin_bswap64(v);
+#endif
+  memcpy(p, &v, 8);
+  return p + 8;
+}
+
+static uint8_t *put_le32(uint8_t *p, uint32_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  v = __builtin_bswap32(v);
+#endif
+  memcpy(p, &v, 4);
+  return p + 4;
 }
 
 static uint8_t *put_num(uint8_t *p, unsigned tag, int64_t v) {
-  return put_le(put_head(p, tag, MIDA_KIND_I64), (uint64_t)v, 8);
+  return put_le64(put_head(p, tag, MIDA_KIND_I64), (uint64_t)v);
 }
 
 /* The head of a string field of len bytes; returns where they go. */
 static uint8_t *put_str_head(uint8_t *p, unsigned tag, size_t len) {
-  return put_le(put_head(p, tag, MIDA_KIND_STR), (uint64_t)len, 4);
+  return put_le32(put_head(p, tag, MIDA_KIND_STR), (uint32_t)len);
 }
 
 void mida__pl_emit_link(const mida_id_t *task, const char *path,
