@@ -436,17 +436,28 @@ enum {
 };
 
 static const link_table link_tables[LT_COUNT] = {
-    [LT_DATA] = {"INSERT INTO data(id, kind, uri, size, digest, metadata)",
-                 {"text", "text", "text", "bigint", "text", "jsonb"},
-                 6,
-                 1,
-                 " ON CONFLICT(id) DO UPDATE SET"
-                 " kind = coalesce(excluded.kind, data.kind),"
-                 " uri = coalesce(excluded.uri, data.uri),"
-                 " size = coalesce(excluded.size, data.size),"
-                 " digest = coalesce(excluded.digest, data.digest),"
-                 " metadata = coalesce(data.metadata || excluded.metadata,"
-                 " data.metadata, excluded.metadata)"},
+    [LT_DATA] =
+        {"INSERT INTO data(id, kind, uri, size, digest, metadata)",
+         {"text", "text", "text", "bigint", "text", "jsonb"},
+         6,
+         1,
+         " ON CONFLICT(id) DO UPDATE SET"
+         " kind = coalesce(excluded.kind, data.kind),"
+         " uri = coalesce(excluded.uri, data.uri),"
+         " size = coalesce(excluded.size, data.size),"
+         " digest = coalesce(excluded.digest, data.digest),"
+         " metadata = coalesce(data.metadata || excluded.metadata,"
+         " data.metadata, excluded.metadata)"
+         /* Unchanged rows are not written again (each write is a
+          * new row version and a dead one). */
+         " WHERE coalesce(excluded.kind, data.kind)"
+         " IS DISTINCT FROM data.kind"
+         " OR coalesce(excluded.uri, data.uri) IS DISTINCT FROM data.uri"
+         " OR coalesce(excluded.size, data.size)"
+         " IS DISTINCT FROM data.size"
+         " OR coalesce(excluded.digest, data.digest)"
+         " IS DISTINCT FROM data.digest"
+         " OR excluded.metadata IS NOT NULL"},
     [LT_TASK_DATA] = {"INSERT INTO task_data(task_id, data_id, role, name,"
                       " bytes)",
                       {"text", "text", "text", "text", "bigint"},
@@ -454,7 +465,10 @@ static const link_table link_tables[LT_COUNT] = {
                       3,
                       " ON CONFLICT(task_id, data_id, role) DO UPDATE SET"
                       " name = coalesce(excluded.name, task_data.name),"
-                      " bytes = GREATEST(task_data.bytes, excluded.bytes)"},
+                      " bytes = GREATEST(task_data.bytes, excluded.bytes)"
+                      " WHERE coalesce(excluded.name, task_data.name)"
+                      " IS DISTINCT FROM task_data.name"
+                      " OR excluded.bytes > coalesce(task_data.bytes, -1)"},
     [LT_DEP] = {"INSERT INTO task_dep(task_id, upstream_id)",
                 {"text", "text"},
                 2,

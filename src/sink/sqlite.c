@@ -184,6 +184,11 @@ typedef struct row_image {
   " hi = max(coalesce(hi, excluded.hi), coalesce(excluded.hi, hi)),"           \
   " n = n + excluded.n"
 
+/* An upsert's DO UPDATE writes its row even when no value changes: a file
+ * read again by every run (a source, a header, an input) had its data row
+ * and its link written anew each time, a dirty page in the WAL and a
+ * checkpoint's copy each. The WHERE of data's and task_data's lets only a
+ * change through. */
 static const char *const fixed_sql[ST_COUNT] = {
     [ST_DATA] = "INSERT INTO data(id, kind, uri, size, digest, metadata)"
                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
@@ -192,13 +197,22 @@ static const char *const fixed_sql[ST_COUNT] = {
                 " uri = coalesce(excluded.uri, data.uri),"
                 " size = coalesce(excluded.size, data.size),"
                 " digest = coalesce(excluded.digest, data.digest),"
-                " metadata = mida_merge(data.metadata, excluded.metadata)",
+                " metadata = mida_merge(data.metadata, excluded.metadata)"
+                " WHERE coalesce(excluded.kind, data.kind) IS NOT data.kind"
+                " OR coalesce(excluded.uri, data.uri) IS NOT data.uri"
+                " OR coalesce(excluded.size, data.size) IS NOT data.size"
+                " OR coalesce(excluded.digest, data.digest) IS NOT data.digest"
+                " OR excluded.metadata IS NOT NULL",
     [ST_TASK_DATA] = "INSERT INTO task_data(task_id, data_id, role, name,"
                      " bytes) VALUES(?1, ?2, ?3, ?4, ?5)"
                      " ON CONFLICT(task_id, data_id, role) DO UPDATE SET"
                      " name = coalesce(excluded.name, task_data.name),"
                      " bytes = nullif(max(coalesce(excluded.bytes, -1),"
-                     " coalesce(task_data.bytes, -1)), -1)",
+                     " coalesce(task_data.bytes, -1)), -1)"
+                     " WHERE coalesce(excluded.name, task_data.name)"
+                     " IS NOT task_data.name"
+                     " OR coalesce(excluded.bytes, -1)"
+                     " > coalesce(task_data.bytes, -1)",
     [ST_DEP] = "INSERT OR IGNORE INTO task_dep(task_id, upstream_id)"
                " VALUES(?1, ?2)",
     [ST_METRIC] = "INSERT OR IGNORE INTO metric(task_id, key, step, ts, value,"

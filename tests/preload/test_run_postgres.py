@@ -33,3 +33,23 @@ def test_files_and_bytes_in_postgresql(pg_db, tmp_path):
     used = psql(pg_db, "SELECT max(td.bytes) FROM task_data td JOIN data d"
                 " ON d.id = td.data_id WHERE d.uri LIKE 'file://%/in'")
     assert used == "12"
+
+
+def test_a_file_read_again_leaves_its_rows_alone(pg_db, tmp_path):
+    """A file that every run reads (a source, an input) is the same data
+    row each time: a later run links it to its own task and does not write
+    the row again (an UPDATE in PostgreSQL is a new row version and a dead
+    one, whatever it sets). xmin is the transaction that wrote the row."""
+    r = Run(tmp_path)
+    r.store = pg_db
+    (tmp_path / "in").write_text("12345\n")
+    assert r.run("cat", "in").returncode == 0
+    where = " FROM data WHERE uri LIKE 'file://%/in'"
+    first = psql(pg_db, "SELECT xmin" + where)
+    assert r.run("cat", "in").returncode == 0
+    assert r.run("cat", "in").returncode == 0
+    assert psql(pg_db, "SELECT xmin" + where) == first
+    links = psql(pg_db, "SELECT count(*), min(td.bytes), max(td.bytes)"
+                 " FROM task_data td JOIN data d ON d.id = td.data_id"
+                 " WHERE d.uri LIKE 'file://%/in'")
+    assert links == "3|6|6"
