@@ -109,7 +109,8 @@ int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
  * store's libraries that a library may not make, before any store is
  * opened. SQLite keeps no memory statistics (each of its ~10 allocations
  * a record took and released a global mutex for them, ~3 % of a
- * recovery's instructions). */
+ * recovery's instructions), and an SQLite store's WAL is checkpointed by
+ * a thread of its own (sqlite_checkpoint.h). */
 void mida__sink_own_process(void);
 
 /* Reads MIDA_REDACT_USED once for the process (later calls do nothing):

@@ -1448,6 +1448,7 @@ static int reopen(sqlite_sink *s);
 void mida__sink_own_process(void) {
   /* Fails (SQLITE_MISUSE) once SQLite is in use: then it stays as it is. */
   (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  mida__sqlite_ckpt_allow();
 }
 
 /* Where a batch's statement journals go. Once the task table has a

@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -50,8 +51,16 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames) {
   return SQLITE_OK;
 }
 
+static atomic_int allowed; /* mida__sqlite_ckpt_allow was called */
+
+void mida__sqlite_ckpt_allow(void) {
+  atomic_store(&allowed, 1);
+}
+
 mida__sqlite_ckpt *mida__sqlite_ckpt_watch(sqlite3 *writer, const char *path,
                                            const char *vfs) {
+  if (!atomic_load(&allowed))
+    return NULL;
   mida__sqlite_ckpt *c = mida__calloc(1, sizeof *c);
   if (c == NULL)
     return NULL;

@@ -1,7 +1,8 @@
 /*
- * sqlite_checkpoint_test.c -- the SQLite store's WAL goes back into the
- * database while the writer writes (sqlite_checkpoint.h), and the close
- * still leaves one complete database file.
+ * sqlite_checkpoint_test.c -- in a process of mida's own, the SQLite
+ * store's WAL goes back into the database while the writer writes
+ * (sqlite_checkpoint.h), and the close still leaves one complete database
+ * file; inside someone else's program, nothing changes.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -103,25 +104,49 @@ static void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
-/* Without a checkpoint before SQLite's automatic one (32 MiB of WAL) or
- * the close, the database file would keep the size the schema gave it
- * while 8 MiB of tasks sit in the WAL. */
+/* The database file's size after ~8 MiB of tasks were written, waiting up
+ * to wait_ms for it to grow by 1 MiB while the writer is still open; its
+ * size before them in *before. */
+static long long size_while_open(const char *path, int wait_ms,
+                                 long long *before) {
+  mida__sink *sink = open_store(path);
+  *before = file_size(path);
+  write_tasks(sink, 20, 200); /* 4,000 tasks, ~8 MiB */
+  long long grown = *before;
+  for (int waited = 0; waited < wait_ms && grown < *before + (1LL << 20);
+       waited += 20) {
+    sleep_ms(20);
+    grown = file_size(path);
+  }
+  mida__sink_close(sink);
+  return grown;
+}
+
+/* Inside someone else's program (the library, before any
+ * mida__sink_own_process) there is no such thread: SQLite's own
+ * checkpoints, at 32 MiB of WAL or the close, as before. It runs first:
+ * the permission is the whole process's. */
+static void test_no_thread_inside_someone_elses_program(void **state) {
+  fixture *fx = *state;
+  long long before = 0;
+  long long grown = size_while_open(fx->path, 1000, &before);
+  fprintf(stderr, "library: database file %lld -> %lld bytes while open\n",
+          before, grown);
+  assert_true(grown < before + (1LL << 20));
+}
+
+/* In a process of mida's own. Without a checkpoint before SQLite's
+ * automatic one (32 MiB of WAL) or the close, the database file would
+ * keep the size the schema gave it while 8 MiB of tasks sit in the WAL. */
 static void
 test_the_wal_goes_into_the_database_while_the_writer_writes(void **state) {
   fixture *fx = *state;
-  mida__sink *sink = open_store(fx->path);
-  long long before = file_size(fx->path);
-  write_tasks(sink, 20, 200); /* 4,000 tasks, ~8 MiB */
-  long long grown = before;
-  for (int waited = 0; waited < 10000 && grown < before + (1LL << 20);
-       waited += 20) {
-    sleep_ms(20);
-    grown = file_size(fx->path);
-  }
-  fprintf(stderr, "database file %lld -> %lld bytes while open\n", before,
-          grown);
+  mida__sink_own_process(); /* as mida's commands do, first thing */
+  long long before = 0;
+  long long grown = size_while_open(fx->path, 10000, &before);
+  fprintf(stderr, "own process: database file %lld -> %lld bytes while open\n",
+          before, grown);
   assert_true(grown >= before + (1LL << 20));
-  mida__sink_close(sink);
 }
 
 /* The close, after the thread's checkpoints, still leaves one file that
@@ -191,6 +216,8 @@ test_a_fork_during_checkpoints_leaves_the_child_working(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(
+          test_no_thread_inside_someone_elses_program, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_the_wal_goes_into_the_database_while_the_writer_writes, setup,
           teardown),
