@@ -100,22 +100,6 @@ typedef struct batch {
   char text[BATCH / 2][2][128]; /* per task: used, generated */
 } batch;
 
-static void set_str(mida__rec *r, unsigned tag, const char *s) {
-  r->f[tag].present = true;
-  r->f[tag].v.str.ptr = s;
-  r->f[tag].v.str.len = (uint32_t)strlen(s);
-}
-
-static void set_i64(mida__rec *r, unsigned tag, int64_t v) {
-  r->f[tag].present = true;
-  r->f[tag].v.i64 = v;
-}
-
-static void set_id(mida__rec *r, unsigned tag, const mida_id_t *id) {
-  r->f[tag].present = true;
-  r->f[tag].v.id = *id;
-}
-
 /* Fills b with n tasks of one workflow; each end follows its begin (short
  * tasks: one batch folds both into one row). */
 static void batch_fill(batch *b, size_t n, const mida_id_t *wf,
@@ -132,17 +116,17 @@ static void batch_fill(batch *b, size_t n, const mida_id_t *wf,
     mida__rec *r = &b->recs[2 * i], *e = r + 1;
     memset(r, 0, 2 * sizeof *r);
     r->type = e->type = MIDA_REC_TASK;
-    set_id(r, MIDA_F_ID, &id);
-    set_id(r, MIDA_F_WORKFLOW, wf);
-    set_id(r, MIDA_F_CAMPAIGN, camp);
-    set_str(r, MIDA_F_ACTIVITY, "train_step");
-    set_i64(r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
-    set_i64(r, MIDA_F_STARTED, t + (int64_t)i);
-    set_str(r, MIDA_F_USED, used);
-    set_id(e, MIDA_F_ID, &id);
-    set_i64(e, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
-    set_i64(e, MIDA_F_ENDED, t + (int64_t)i + 1000);
-    set_str(e, MIDA_F_GENERATED, gen);
+    mida__rec_set_id(r, MIDA_F_ID, &id);
+    mida__rec_set_id(r, MIDA_F_WORKFLOW, wf);
+    mida__rec_set_id(r, MIDA_F_CAMPAIGN, camp);
+    mida__rec_set_str(r, MIDA_F_ACTIVITY, "train_step", (size_t)-1);
+    mida__rec_set_i64(r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+    mida__rec_set_i64(r, MIDA_F_STARTED, t + (int64_t)i);
+    mida__rec_set_str(r, MIDA_F_USED, used, (size_t)-1);
+    mida__rec_set_id(e, MIDA_F_ID, &id);
+    mida__rec_set_i64(e, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
+    mida__rec_set_i64(e, MIDA_F_ENDED, t + (int64_t)i + 1000);
+    mida__rec_set_str(e, MIDA_F_GENERATED, gen, (size_t)-1);
   }
 }
 

@@ -40,42 +40,26 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void set_str(mida__rec *r, unsigned tag, const char *s) {
-  r->f[tag].present = true;
-  r->f[tag].v.str.ptr = s;
-  r->f[tag].v.str.len = (uint32_t)strlen(s);
-}
-
-static void set_i64(mida__rec *r, unsigned tag, int64_t v) {
-  r->f[tag].present = true;
-  r->f[tag].v.i64 = v;
-}
-
-static void set_id(mida__rec *r, unsigned tag, const mida_id_t *id) {
-  r->f[tag].present = true;
-  r->f[tag].v.id = *id;
-}
-
 static void make_begin(mida__rec *r, const mida_id_t *id, const mida_id_t *wf,
                        const mida_id_t *camp, int64_t t) {
   memset(r, 0, sizeof *r);
   r->type = MIDA_REC_TASK;
-  set_id(r, MIDA_F_ID, id);
-  set_id(r, MIDA_F_WORKFLOW, wf);
-  set_id(r, MIDA_F_CAMPAIGN, camp);
-  set_str(r, MIDA_F_ACTIVITY, "train_step");
-  set_i64(r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
-  set_i64(r, MIDA_F_STARTED, t);
-  set_str(r, MIDA_F_USED, used_json);
+  mida__rec_set_id(r, MIDA_F_ID, id);
+  mida__rec_set_id(r, MIDA_F_WORKFLOW, wf);
+  mida__rec_set_id(r, MIDA_F_CAMPAIGN, camp);
+  mida__rec_set_str(r, MIDA_F_ACTIVITY, "train_step", (size_t)-1);
+  mida__rec_set_i64(r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  mida__rec_set_i64(r, MIDA_F_STARTED, t);
+  mida__rec_set_str(r, MIDA_F_USED, used_json, (size_t)-1);
 }
 
 static void make_end(mida__rec *r, const mida_id_t *id, int64_t t) {
   memset(r, 0, sizeof *r);
   r->type = MIDA_REC_TASK;
-  set_id(r, MIDA_F_ID, id);
-  set_i64(r, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
-  set_i64(r, MIDA_F_ENDED, t);
-  set_str(r, MIDA_F_GENERATED, generated_json);
+  mida__rec_set_id(r, MIDA_F_ID, id);
+  mida__rec_set_i64(r, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
+  mida__rec_set_i64(r, MIDA_F_ENDED, t);
+  mida__rec_set_str(r, MIDA_F_GENERATED, generated_json, (size_t)-1);
 }
 
 /* Records in the order a shipper would see them; see the layouts above. */

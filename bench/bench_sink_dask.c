@@ -57,22 +57,6 @@ typedef struct task_ids {
   char result[32]; /* {"return":i+1} */
 } task_ids;
 
-static void set_str(mida__rec *r, unsigned tag, const char *s) {
-  r->f[tag].present = true;
-  r->f[tag].v.str.ptr = s;
-  r->f[tag].v.str.len = (uint32_t)strlen(s);
-}
-
-static void set_i64(mida__rec *r, unsigned tag, int64_t v) {
-  r->f[tag].present = true;
-  r->f[tag].v.i64 = v;
-}
-
-static void set_id(mida__rec *r, unsigned tag, const mida_id_t *id) {
-  r->f[tag].present = true;
-  r->f[tag].v.id = *id;
-}
-
 static mida__rec *new_rec(mida__rec *recs, size_t *n, int type) {
   mida__rec *r = &recs[(*n)++];
   memset(r, 0, sizeof *r);
@@ -86,12 +70,12 @@ static size_t scheduler_records(mida__rec *recs, const task_ids *t, size_t lo,
   size_t n = 0;
   for (size_t i = lo; i < hi; i++) {
     mida__rec *r = new_rec(recs, &n, MIDA_REC_TASK);
-    set_id(r, MIDA_F_ID, &t[i].task);
-    set_str(r, MIDA_F_ACTIVITY, "inc");
-    set_id(r, MIDA_F_WORKFLOW, wf);
-    set_i64(r, MIDA_F_STATUS, MIDA_STATUS_SUBMITTED);
-    set_i64(r, MIDA_F_SUBMITTED, now);
-    set_str(r, MIDA_F_SOURCE_KEY, t[i].key);
+    mida__rec_set_id(r, MIDA_F_ID, &t[i].task);
+    mida__rec_set_str(r, MIDA_F_ACTIVITY, "inc", (size_t)-1);
+    mida__rec_set_id(r, MIDA_F_WORKFLOW, wf);
+    mida__rec_set_i64(r, MIDA_F_STATUS, MIDA_STATUS_SUBMITTED);
+    mida__rec_set_i64(r, MIDA_F_SUBMITTED, now);
+    mida__rec_set_str(r, MIDA_F_SOURCE_KEY, t[i].key, (size_t)-1);
   }
   return n;
 }
@@ -103,26 +87,26 @@ static size_t worker_records(mida__rec *recs, const task_ids *t, size_t lo,
   for (size_t i = lo; i < hi; i++) {
     int64_t started = now + (int64_t)i * 1000000, ended = started + 25000;
     mida__rec *r = new_rec(recs, &n, MIDA_REC_RUN);
-    set_id(r, MIDA_F_ID, &t[i].run);
-    set_id(r, MIDA_F_TASK, &t[i].task);
-    set_i64(r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
-    set_i64(r, MIDA_F_STARTED, started);
-    set_str(r, MIDA_F_WORKER, worker_addr);
+    mida__rec_set_id(r, MIDA_F_ID, &t[i].run);
+    mida__rec_set_id(r, MIDA_F_TASK, &t[i].task);
+    mida__rec_set_i64(r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+    mida__rec_set_i64(r, MIDA_F_STARTED, started);
+    mida__rec_set_str(r, MIDA_F_WORKER, worker_addr, (size_t)-1);
     r = new_rec(recs, &n, MIDA_REC_RUN);
-    set_id(r, MIDA_F_ID, &t[i].run);
-    set_id(r, MIDA_F_TASK, &t[i].task);
-    set_i64(r, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
-    set_i64(r, MIDA_F_STARTED, started);
-    set_i64(r, MIDA_F_ENDED, ended);
-    set_str(r, MIDA_F_WORKER, worker_addr);
-    set_str(r, MIDA_F_TELEMETRY, telemetry_json);
+    mida__rec_set_id(r, MIDA_F_ID, &t[i].run);
+    mida__rec_set_id(r, MIDA_F_TASK, &t[i].task);
+    mida__rec_set_i64(r, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
+    mida__rec_set_i64(r, MIDA_F_STARTED, started);
+    mida__rec_set_i64(r, MIDA_F_ENDED, ended);
+    mida__rec_set_str(r, MIDA_F_WORKER, worker_addr, (size_t)-1);
+    mida__rec_set_str(r, MIDA_F_TELEMETRY, telemetry_json, (size_t)-1);
     r = new_rec(recs, &n, MIDA_REC_TASK);
-    set_id(r, MIDA_F_ID, &t[i].task);
-    set_str(r, MIDA_F_USED, t[i].used);
-    set_str(r, MIDA_F_GENERATED, t[i].result);
+    mida__rec_set_id(r, MIDA_F_ID, &t[i].task);
+    mida__rec_set_str(r, MIDA_F_USED, t[i].used, (size_t)-1);
+    mida__rec_set_str(r, MIDA_F_GENERATED, t[i].result, (size_t)-1);
     r = new_rec(recs, &n, MIDA_REC_TASK);
-    set_id(r, MIDA_F_ID, &t[i].task);
-    set_str(r, MIDA_F_CUSTOM, custom_json);
+    mida__rec_set_id(r, MIDA_F_ID, &t[i].task);
+    mida__rec_set_str(r, MIDA_F_CUSTOM, custom_json, (size_t)-1);
   }
   return n;
 }
@@ -132,18 +116,19 @@ static size_t workflow_record(mida__rec *recs, const mida_id_t *wf, int end,
                               int64_t now) {
   size_t n = 0;
   mida__rec *r = new_rec(recs, &n, MIDA_REC_WORKFLOW);
-  set_id(r, MIDA_F_ID, wf);
+  mida__rec_set_id(r, MIDA_F_ID, wf);
   if (end) {
-    set_i64(r, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
-    set_i64(r, MIDA_F_ENDED, now);
+    mida__rec_set_i64(r, MIDA_F_STATUS, MIDA_STATUS_FINISHED);
+    mida__rec_set_i64(r, MIDA_F_ENDED, now);
     return n;
   }
-  set_str(r, MIDA_F_NAME, "dask Client-d02ea0ba");
-  set_str(r, MIDA_F_SOURCE, "dask");
-  set_str(r, MIDA_F_USER, "bench");
-  set_i64(r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
-  set_i64(r, MIDA_F_STARTED, now);
-  set_str(r, MIDA_F_METADATA, "{\"client\":\"Client-d02ea0ba\"}");
+  mida__rec_set_str(r, MIDA_F_NAME, "dask Client-d02ea0ba", (size_t)-1);
+  mida__rec_set_str(r, MIDA_F_SOURCE, "dask", (size_t)-1);
+  mida__rec_set_str(r, MIDA_F_USER, "bench", (size_t)-1);
+  mida__rec_set_i64(r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  mida__rec_set_i64(r, MIDA_F_STARTED, now);
+  mida__rec_set_str(r, MIDA_F_METADATA, "{\"client\":\"Client-d02ea0ba\"}",
+                    (size_t)-1);
   return n;
 }
 
