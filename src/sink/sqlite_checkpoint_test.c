@@ -9,6 +9,7 @@
 #endif
 
 #include "sink/sink.h"
+#include "sink/store_fixture.h"
 
 #include <setjmp.h>
 #include <signal.h>
@@ -26,34 +27,6 @@
 #include <cmocka.h>
 
 static const mida__origin origin = {"origin-host", 777};
-
-typedef struct fixture {
-  char dir[64];   /* temporary directory of the test */
-  char path[128]; /* dir/t.db */
-} fixture;
-
-static int setup(void **state) {
-  fixture *fx = calloc(1, sizeof *fx);
-  if (fx == NULL)
-    return -1;
-  snprintf(fx->dir, sizeof fx->dir, "/tmp/mida_ckpt_test.XXXXXX");
-  if (mkdtemp(fx->dir) == NULL) {
-    free(fx);
-    return -1;
-  }
-  snprintf(fx->path, sizeof fx->path, "%s/t.db", fx->dir);
-  *state = fx;
-  return 0;
-}
-
-static int teardown(void **state) {
-  fixture *fx = *state;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
-  int rc = system(cmd);
-  free(fx);
-  return rc == 0 ? 0 : -1;
-}
 
 static mida__sink *open_store(const char *path) {
   char err[512] = "";

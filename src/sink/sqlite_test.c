@@ -17,6 +17,7 @@
 #include "sink/rollup.h"
 #include "sink/schema.h"
 #include "sink/sink.h"
+#include "sink/store_fixture.h"
 
 #include "core/buf.h"
 
@@ -47,34 +48,6 @@ uint64_t mida__sqlite_dropped_fields(const mida__sink *sink);
 static const mida__origin origin = {"origin-host", 777};
 
 /* ---- fixtures ---------------------------------------------------------- */
-
-typedef struct fixture {
-  char dir[64];   /* temporary directory of the test */
-  char path[128]; /* dir/t.db */
-} fixture;
-
-static int setup(void **state) {
-  fixture *fx = calloc(1, sizeof *fx);
-  if (fx == NULL)
-    return -1;
-  snprintf(fx->dir, sizeof fx->dir, "/tmp/mida_sqlite_test.XXXXXX");
-  if (mkdtemp(fx->dir) == NULL) {
-    free(fx);
-    return -1;
-  }
-  snprintf(fx->path, sizeof fx->path, "%s/t.db", fx->dir);
-  *state = fx;
-  return 0;
-}
-
-static int teardown(void **state) {
-  fixture *fx = *state;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
-  int rc = system(cmd);
-  free(fx);
-  return rc == 0 ? 0 : -1;
-}
 
 /* A store file in the test's directory, named name. */
 static const char *store_path(void **state, const char *name, char *buf,
@@ -2220,7 +2193,6 @@ static void test_schema_9_key_side_index_migrated(void **state) {
     mida__sink_close(sink);
   }
 }
-
 
 /* The page of a range newest first (after: from that id on) as the side
  * table gives it, read by way; *plan gets its query plan (free() it). */
