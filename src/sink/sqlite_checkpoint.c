@@ -24,20 +24,20 @@
 #define CKPT_STEP_FRAMES 256
 
 struct mida__sqlite_ckpt {
-  char *path;   /* the database, for the second connection */
-  char *vfs;    /* its VFS's name, or NULL */
-  pid_t owner;  /* the process that may have the thread */
-  int frames;   /* WAL frames after the writer's last commit */
-  int woken_at; /* frames when the thread was last woken */
+  char *path;    /* the database, for the second connection */
+  char *vfs;     /* its VFS's name, or NULL */
+  pid_t owner;   /* the process that may have the thread */
+  int frames;    /* WAL frames after the writer's last commit */
+  int woken_at;  /* frames when the thread was last woken */
   int committed; /* the writer has committed once */
-  int failed;   /* the thread could not be made: no more tries */
-  int started;  /* the thread runs (writer's thread only) */
+  int failed;    /* the thread could not be made: no more tries */
+  int started;   /* the thread runs (writer's thread only) */
   pthread_t thread;
   pthread_mutex_t lock;
   pthread_cond_t wake;
-  int pending;           /* under lock: a checkpoint is asked */
-  int stopping;          /* under lock: the thread is to end */
-  sqlite3 *db;           /* the thread's connection */
+  int pending;  /* under lock: a checkpoint is asked */
+  int stopping; /* under lock: the thread is to end */
+  sqlite3 *db;  /* the thread's connection */
 };
 
 /* The writer's WAL hook, after each commit, on its thread: notes the
