@@ -210,8 +210,10 @@ size_t mida__file_version_id_write(char *out, const struct stat *st) {
   *p++ = ':';
   p = put_decimal(p, (uint64_t)st->st_ino);
   *p++ = ':';
-  p = put_decimal(p, (uint64_t)((int64_t)st->st_mtim.tv_sec * 1000000000 +
-                                st->st_mtim.tv_nsec));
+  /* In unsigned arithmetic: the same bits as the signed sum wherever that
+   * is defined, and defined past the year 2262 too. */
+  p = put_decimal(p, (uint64_t)st->st_mtim.tv_sec * 1000000000u +
+                         (uint64_t)st->st_mtim.tv_nsec);
   *p++ = ':';
   p = put_decimal(p, (uint64_t)st->st_size);
   *p = '\0';

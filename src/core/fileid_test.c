@@ -129,8 +129,8 @@ static void test_version_id_every_length(void **state) {
       char want[128], got[MIDA_FILE_VERSION_ID_BYTES], checked[96];
       snprintf(want, sizeof want, "inode:%llu:%llu:%llu:%llu",
                (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
-               (unsigned long long)((int64_t)st.st_mtim.tv_sec * 1000000000 +
-                                    st.st_mtim.tv_nsec),
+               (unsigned long long)((uint64_t)st.st_mtim.tv_sec * 1000000000u +
+                                    (uint64_t)st.st_mtim.tv_nsec),
                (unsigned long long)st.st_size);
       assert_int_equal(mida__file_version_id_write(got, &st), strlen(want));
       assert_string_equal(got, want);
