@@ -409,7 +409,7 @@ int mida__session_wait_open(mida_session_t *s, int timeout_ms, char *msg,
   return mida__shipper_wait_open(s->shipper, timeout_ms, msg, msglen);
 }
 
-int mida__session_collect(mida_session_t *s, int timeout_ms,
+int mida__session_collect(mida_session_t *s, int timeout_ms, unsigned flags,
                           uint64_t *records) {
   if (records != NULL)
     *records = 0;
@@ -419,7 +419,7 @@ int mida__session_collect(mida_session_t *s, int timeout_ms,
     return MIDA_OK;
   if (atomic_load(&s->closed))
     return MIDA_ECLOSED;
-  int rc = mida__shipper_collect(s->shipper, timeout_ms, records);
+  int rc = mida__shipper_collect(s->shipper, timeout_ms, flags, records);
   if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT && rc != MIDA_ECLOSED) {
     char msg[512];
     mida__shipper_errmsg(s->shipper, msg, sizeof msg);

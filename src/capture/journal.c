@@ -87,6 +87,8 @@ typedef struct seg_header {
   _Atomic uint64_t dropped; /* records dropped (DROP policy) */
   _Atomic uint64_t corrupt; /* regions a reader skipped as corrupt */
   _Atomic uint64_t records; /* frames committed, PAD excluded */
+  _Atomic uint64_t releasing; /* the head a reader is clearing up to */
+  _Atomic uint64_t flags;     /* SEG_TAILABLE */
 } seg_header;
 
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "atomic u64 must be plain");
@@ -99,9 +101,20 @@ _Static_assert(offsetof(seg_header, sealed) == 144, "header layout");
 _Static_assert(offsetof(seg_header, dropped) == 152, "header layout");
 _Static_assert(offsetof(seg_header, corrupt) == 160, "header layout");
 _Static_assert(offsetof(seg_header, records) == 168, "header layout");
+_Static_assert(offsetof(seg_header, releasing) == 176, "header layout");
+_Static_assert(offsetof(seg_header, flags) == 184, "header layout");
 _Static_assert(sizeof(seg_header) <= MIDA_JOURNAL_HEADER_BYTES, "header");
 
 static const char SEG_MAGIC[8] = {'M', 'I', 'D', 'A', 'J', 'R', 'N', '1'};
+
+/* flags: the writer's reader is another process, which may read the
+ * segment while it lives (mida__journal_set_handoff, mida__tail_open). */
+#define SEG_TAILABLE UINT64_C(1)
+
+/* The byte of a segment file that a reader of a live segment locks (an
+ * open file description lock, which flock(2) does not see): one reader
+ * at a time, and no recovery while it reads. */
+#define READER_LOCK_BYTE (MIDA_JOURNAL_HEADER_BYTES - 1)
 
 /* One segment of the live journal. Writers read only hdr and ring, which
  * never change for the life of the struct (see "Retired segments" above). */
@@ -165,8 +178,11 @@ struct mida__orphan {
   int64_t start_ns;          /* the writer's journal start, from the header */
   bool salvaged;             /* head/tail were damaged: read from pos to
                                 end as found by a scan of the whole ring */
+  bool live;                 /* its writer lives (mida__tail_open): the
+                                reader's lock held, the file kept */
   uint64_t pos;              /* salvage: shipped up to here (in memory) */
-  uint64_t end;              /* salvage: the end of the last valid frame */
+  uint64_t end;              /* salvage: the end of the last valid frame;
+                                live: the tail the last peek read to */
 };
 
 /* What a reader needs to know about one ring. */
@@ -354,9 +370,13 @@ static uint64_t scan(const ring_view *rv, uint64_t pos, uint64_t end,
   return pos;
 }
 
-/* Clears [head, mark) of the ring to zero, then publishes head = mark. */
+/* Clears [head, mark) of the ring to zero, then publishes head = mark. The
+ * end being cleared to is published first (releasing), so that a reader
+ * killed in the middle leaves a release that the next one finishes
+ * (finish_release) instead of zeros it would count as corrupt. */
 static void clear_and_advance(uint8_t *ring, uint64_t size, seg_header *hdr,
                               uint64_t head, uint64_t mark) {
+  atomic_store_explicit(&hdr->releasing, mark, memory_order_release);
   uint64_t len = mark - head;
   uint64_t off = head % size;
   uint64_t first = len < size - off ? len : size - off;
@@ -406,6 +426,9 @@ static void init_header(mida__journal *j, seg_header *h, uint64_t seq,
   atomic_store_explicit(&h->dropped, 0, memory_order_relaxed);
   atomic_store_explicit(&h->corrupt, 0, memory_order_relaxed);
   atomic_store_explicit(&h->records, 0, memory_order_relaxed);
+  atomic_store_explicit(&h->releasing, 0, memory_order_relaxed);
+  atomic_store_explicit(&h->flags, j->handoff ? SEG_TAILABLE : 0,
+                        memory_order_relaxed);
 }
 
 /* Touches every page of a new ring for writing, so that the file's pages
@@ -801,6 +824,8 @@ static void hand_off_sealed(mida__journal *j) {
 void mida__journal_set_handoff(mida__journal *j) {
   pthread_mutex_lock(&j->lock);
   j->handoff = true;
+  for (segment *seg = j->queue_head; seg != NULL; seg = seg->next)
+    atomic_store_explicit(&seg->hdr->flags, SEG_TAILABLE, memory_order_release);
   pthread_mutex_unlock(&j->lock);
 }
 
@@ -1310,18 +1335,33 @@ static void salvage_window(const ring_view *rv, uint64_t *start,
   *start = hi - lo > rv->size ? hi - rv->size : lo;
 }
 
-int mida__orphan_open(const char *path, mida__orphan **out, char *err,
-                      size_t errlen) {
-  if (path == NULL || out == NULL) {
-    mida__errbuf_set(err, errlen, "invalid orphan arguments");
-    return MIDA_EINVAL;
-  }
-  *out = NULL;
-  int rc = MIDA_OK;
-  mida__orphan *o = NULL;
-  void *base = MAP_FAILED;
-  size_t map_bytes = 0;
-  seg_header hdr;
+/* A release that a reader killed while clearing left unfinished (its end
+ * published, the head not yet moved): finished by the reader that now has
+ * the segment, since everything before that end was shipped. */
+static void finish_release(uint8_t *ring, uint64_t size, seg_header *hdr) {
+  uint64_t head = atomic_load_explicit(&hdr->head, memory_order_acquire);
+  uint64_t to = atomic_load_explicit(&hdr->releasing, memory_order_acquire);
+  uint64_t t =
+      atomic_load_explicit(&hdr->tail, memory_order_acquire) & POS_MASK;
+  if (to > head && to <= t && to % 8 == 0 && to - head <= size)
+    clear_and_advance(ring, size, hdr, head, to);
+}
+
+/* Tries to take the reader's lock of an open segment file
+ * (READER_LOCK_BYTE), without waiting. Returns 0, or -1 with errno. */
+static int reader_lock(int fd) {
+  struct flock fl = {.l_type = F_WRLCK,
+                     .l_whence = SEEK_SET,
+                     .l_start = READER_LOCK_BYTE,
+                     .l_len = 1};
+  return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+/* Opens the segment file at path for a reader and reads its header into
+ * *hdr (sane, not yet its positions). Returns the descriptor, or a
+ * negative MIDA_E* code with a message in err. */
+static int open_segment_file(const char *path, seg_header *hdr,
+                             uint64_t *file_bytes, char *err, size_t errlen) {
   /* Only this user's own files, never through a link: a segment planted
    * by someone else would become records in this user's store. */
   int fd = mida__spool_open_segment(path, O_RDWR);
@@ -1337,56 +1377,94 @@ int mida__orphan_open(const char *path, mida__orphan **out, char *err,
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {
-    rc = MIDA_EIO;
     mida__errbuf_set(err, errlen, "cannot stat %s: %s", path, strerror(errno));
-    goto fail;
+    close(fd);
+    return MIDA_EIO;
   }
   if (!S_ISREG(st.st_mode) ||
-      pread(fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
-      !header_is_sane(&hdr, (uint64_t)st.st_size)) {
-    rc = MIDA_ECORRUPT;
+      pread(fd, hdr, sizeof *hdr, 0) != (ssize_t)sizeof *hdr ||
+      !header_is_sane(hdr, (uint64_t)st.st_size)) {
     mida__errbuf_set(err, errlen, "%s is not a journal segment", path);
-    goto fail;
+    close(fd);
+    return MIDA_ECORRUPT;
   }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    rc = errno == EWOULDBLOCK ? MIDA_EBUSY : MIDA_EIO;
-    mida__errbuf_set(err, errlen, "%s is held by another process", path);
-    goto fail;
-  }
-  /* Read the header again under the lock: the last holder may have moved
-   * the head or removed the file's content since the first look. */
-  if (fstat(fd, &st) != 0 ||
-      pread(fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
-      !header_is_sane(&hdr, (uint64_t)st.st_size)) {
-    rc = MIDA_ECORRUPT;
-    mida__errbuf_set(err, errlen, "%s is not a journal segment", path);
-    goto fail;
-  }
-  map_bytes = (size_t)st.st_size;
-  base = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  *file_bytes = (uint64_t)st.st_size;
+  return fd;
+}
+
+/* An orphan (reader's handle) for the segment file fd, whose header is
+ * hdr, mapped whole. Returns MIDA_OK or an error with a message in err;
+ * fd is the handle's, or closed on failure. */
+static int map_reader(int fd, const seg_header *hdr, uint64_t file_bytes,
+                      const char *path, mida__orphan **out, char *err,
+                      size_t errlen) {
+  size_t map_bytes = (size_t)file_bytes;
+  void *base = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) {
-    rc = MIDA_EIO;
     mida__errbuf_set(err, errlen, "cannot map %s: %s", path, strerror(errno));
-    goto fail;
+    close(fd);
+    return MIDA_EIO;
   }
-  o = mida__calloc(1, sizeof *o);
+  mida__orphan *o = mida__calloc(1, sizeof *o);
   if (o != NULL)
     o->path = mida__strdup(path);
   if (o == NULL || o->path == NULL) {
-    rc = MIDA_ENOMEM;
     mida__errbuf_set(err, errlen, "out of memory opening %s", path);
-    goto fail;
+    if (o != NULL)
+      mida__free(o);
+    munmap(base, map_bytes);
+    close(fd);
+    return MIDA_ENOMEM;
   }
   o->fd = fd;
   o->base = base;
   o->map_bytes = map_bytes;
   o->hdr = base;
   o->ring = o->base + MIDA_JOURNAL_HEADER_BYTES;
-  o->ring_bytes = hdr.ring_bytes;
-  memcpy(o->host, hdr.host, HOST_BYTES);
+  o->ring_bytes = hdr->ring_bytes;
+  memcpy(o->host, hdr->host, HOST_BYTES);
   o->host[HOST_BYTES] = '\0';
-  o->pid = (int64_t)hdr.pid;
-  o->start_ns = (int64_t)hdr.start_ns;
+  o->pid = (int64_t)hdr->pid;
+  o->start_ns = (int64_t)hdr->start_ns;
+  *out = o;
+  return MIDA_OK;
+}
+
+int mida__orphan_open(const char *path, mida__orphan **out, char *err,
+                      size_t errlen) {
+  if (path == NULL || out == NULL) {
+    mida__errbuf_set(err, errlen, "invalid orphan arguments");
+    return MIDA_EINVAL;
+  }
+  *out = NULL;
+  seg_header hdr;
+  uint64_t file_bytes = 0;
+  int fd = open_segment_file(path, &hdr, &file_bytes, err, errlen);
+  if (fd < 0)
+    return fd;
+  /* The writer's lock, then the one of a reader of live segments (which
+   * may still be reading it after its writer ended). */
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0 || reader_lock(fd) != 0) {
+    int e = errno;
+    mida__errbuf_set(err, errlen, "%s is held by another process", path);
+    close(fd);
+    return e == EWOULDBLOCK || e == EAGAIN || e == EACCES ? MIDA_EBUSY
+                                                          : MIDA_EIO;
+  }
+  /* Read the header again under the lock: the last holder may have moved
+   * the head or removed the file's content since the first look. */
+  struct stat st;
+  if (fstat(fd, &st) != 0 ||
+      pread(fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+      !header_is_sane(&hdr, (uint64_t)st.st_size)) {
+    mida__errbuf_set(err, errlen, "%s is not a journal segment", path);
+    close(fd);
+    return MIDA_ECORRUPT;
+  }
+  mida__orphan *o = NULL;
+  int rc = map_reader(fd, &hdr, (uint64_t)st.st_size, path, &o, err, errlen);
+  if (rc != MIDA_OK)
+    return rc;
   if (!positions_are_sane(o->hdr)) {
     /* Read what is valid without trusting the header, and leave the file
      * as it is: it is quarantined, not removed, once shipped. */
@@ -1395,16 +1473,59 @@ int mida__orphan_open(const char *path, mida__orphan **out, char *err,
     o->salvaged = true;
     salvage_window(&rv, &o->pos, &o->end);
     o->counted_upto = o->pos;
+  } else {
+    finish_release(o->ring, o->ring_bytes, o->hdr);
   }
+  *out = o;
+  return MIDA_OK;
+}
+
+int mida__tail_open(const char *path, mida__orphan **out, char *err,
+                    size_t errlen) {
+  if (path == NULL || out == NULL) {
+    mida__errbuf_set(err, errlen, "invalid arguments");
+    return MIDA_EINVAL;
+  }
+  *out = NULL;
+  seg_header hdr;
+  uint64_t file_bytes = 0;
+  int fd = open_segment_file(path, &hdr, &file_bytes, err, errlen);
+  if (fd < 0)
+    return fd;
+  int rc = MIDA_EBUSY;
+  if ((atomic_load_explicit(&hdr.flags, memory_order_relaxed) & SEG_TAILABLE) ==
+      0) {
+    mida__errbuf_set(err, errlen, "%s is read by its own process", path);
+    rc = MIDA_EUNSUPPORTED;
+    goto fail;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    /* No writer any more: an orphan, for mida__orphan_open. */
+    mida__errbuf_set(err, errlen, "%s has no writer", path);
+    rc = MIDA_ENOTFOUND;
+    goto fail;
+  }
+  if (errno != EWOULDBLOCK || reader_lock(fd) != 0) {
+    mida__errbuf_set(err, errlen, "%s is being read by another process", path);
+    goto fail;
+  }
+  mida__orphan *o = NULL;
+  rc = map_reader(fd, &hdr, file_bytes, path, &o, err, errlen);
+  if (rc != MIDA_OK)
+    return rc;
+  if (!positions_are_sane(o->hdr)) {
+    /* A live writer's positions are never damaged: leave it to the
+     * recovery that comes once it has ended. */
+    mida__errbuf_set(err, errlen, "%s has damaged positions", path);
+    mida__orphan_close(o, false);
+    return MIDA_ECORRUPT;
+  }
+  o->live = true;
+  finish_release(o->ring, o->ring_bytes, o->hdr);
   *out = o;
   return MIDA_OK;
 
 fail:
-  if (o != NULL)
-    mida__free(o->path);
-  mida__free(o);
-  if (base != MAP_FAILED)
-    munmap(base, map_bytes);
   close(fd);
   return rc;
 }
@@ -1423,13 +1544,20 @@ size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
     return n;
   }
   uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
-  uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+  uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
   t &= POS_MASK;
   /* Trust the stored tail only if it could be right; else read at most one
-   * ring's worth, which the commit words' positions keep honest. */
+   * ring's worth, which the commit words' positions keep honest. A live
+   * writer's tail is right. */
   bool tail_ok = t >= head && t - head <= o->ring_bytes && t % 8 == 0;
   uint64_t end = tail_ok ? t : head + o->ring_bytes;
-  ring_view rv = {o->ring, o->ring_bytes, &h->corrupt, &o->counted_upto, true};
+  if (o->live && !tail_ok)
+    end = head;
+  o->end = end;
+  /* In a live segment an uncommitted frame is still being written: the
+   * scan stops there, as the in-process reader's does. */
+  ring_view rv = {o->ring, o->ring_bytes, &h->corrupt, &o->counted_upto,
+                  !o->live};
   size_t n = 0;
   uint64_t pos = scan(&rv, head, end, tail_ok, frames, max, &n);
   if (n == 0 && pos != head) {
@@ -1437,6 +1565,10 @@ size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
   }
   *mark = pos;
   return n;
+}
+
+bool mida__tail_caught_up(const mida__orphan *o, uint64_t mark) {
+  return mark >= o->end;
 }
 
 void mida__orphan_release(mida__orphan *o, uint64_t mark) {
@@ -1483,7 +1615,9 @@ void mida__orphan_close(mida__orphan *o, bool remove) {
    * open it between the unlock and the unlink and ship it twice. A
    * salvaged segment is kept aside, never removed: what was in its damaged
    * part cannot be told. */
-  if (remove && o->salvaged) {
+  if (o->live) {
+    /* Its writer still has it: nothing is removed. */
+  } else if (remove && o->salvaged) {
     char *q = format_alloc("%s%s", o->path, MIDA_QUARANTINE_SUFFIX);
     /* If that fails it stays in place, to be recovered again. */
     if (q != NULL)

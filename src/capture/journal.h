@@ -62,6 +62,16 @@
  *      152     8  dropped: records dropped by the DROP policy (atomic)
  *      160     8  corrupt: runs of bytes a reader skipped as corrupt (atomic)
  *      168     8  records: frames committed, PAD frames excluded (atomic)
+ *      176     8  releasing: the head a reader is clearing the ring up to,
+ *                 stored before it clears; a head behind it is moved up
+ *                 to it by the next reader (0 in older files: ignored)
+ *      184     8  flags: bit 0, TAILABLE: the writer's reader is another
+ *                 process, which may read the segment while it lives
+ *
+ * A reader of a live segment (mida__tail_open) holds an open file
+ * description lock (F_OFD_SETLK) on byte 4095 of the header while it
+ * reads; flock(2) and that lock do not see each other, so it does not
+ * disturb the writer's lock, and a recovery takes both.
  *
  * The ring follows at offset 4096. A logical position p (a byte count since
  * the segment began, never reset) lives at ring offset p % ring_size.
@@ -260,11 +270,30 @@ void mida__journal_close(mida__journal *j);
 typedef struct mida__orphan mida__orphan;
 
 /* Opens the segment file at path if no live process holds it. Returns
- * MIDA_OK, MIDA_EBUSY (its writer is alive or another reader has it),
+ * MIDA_OK, MIDA_EBUSY (its writer is alive, or another reader has it:
+ * a recovery, or a reader of live segments),
  * MIDA_ECORRUPT (not a journal segment: bad magic, version or sizes; the
  * file is left alone) or MIDA_EIO. */
 int mida__orphan_open(const char *path, mida__orphan **out, char *err,
                       size_t errlen);
+
+/* Opens the segment file at path while its writer lives, for a reader in
+ * another process (`mida run`'s collector): only a segment whose writer
+ * said so (mida__journal_set_handoff), and one such reader at a time. Its
+ * frames are read as the in-process reader reads them (an uncommitted one
+ * ends the peek: its writer is still at work), released as they are
+ * shipped (the writer then fills the ring again instead of opening a new
+ * segment), and the file is never removed: it goes to recovery once its
+ * writer has ended. Returns MIDA_OK, MIDA_EBUSY (another reader has it),
+ * MIDA_EUNSUPPORTED (its own process reads it), MIDA_ENOTFOUND (no writer:
+ * an orphan, for mida__orphan_open), MIDA_ECORRUPT or MIDA_EIO. */
+int mida__tail_open(const char *path, mida__orphan **out, char *err,
+                    size_t errlen);
+
+/* Whether the last peek of a segment opened by mida__tail_open read, with
+ * mark, everything its writer had reserved then: false if it stopped at a
+ * frame still being written or at the end of a batch. */
+bool mida__tail_caught_up(const mida__orphan *o, uint64_t mark);
 
 /* As mida__journal_peek() / _release(), for one orphan segment. */
 size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,

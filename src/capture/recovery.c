@@ -11,11 +11,21 @@
  * one mida__sink_sync, before those segments are removed. A failure of the
  * sink leaves the group's files where they are, each with its head at the
  * last batch known to be durable, so a later recovery goes on from there
- * (a record applied twice changes nothing). A segment whose header is damaged is
- * read frame by frame without it (journal.h, "Damaged headers") and kept
+ * (a record applied twice changes nothing). A segment whose header is damaged
+ * is read frame by frame without it (journal.h, "Damaged headers") and kept
  * aside as <name>.mj.quarantine rather than removed; the store counts it.
  * Only a spool that passes the checks of spool_dir.h is read, and only the
  * segments this user owns are shipped: another user's file is left alone.
+ *
+ * Live segments. Asked to (MIDA_RECOVER_TAIL_LIVE: `mida run`'s
+ * collector), a pass also reads the segments whose writer lives and lets
+ * another process read them (mida__tail_open: the preload library's), one
+ * batch each, so that a running program's records reach the store as it
+ * makes them rather than when it hands a full segment over or ends. They
+ * join the group like orphans' and are released once it is durable; a
+ * recovery killed before that ships them again later (a record applied
+ * twice changes nothing). A journal's segments go in order: after a live
+ * one not read to its tail, its later ones wait for the next pass.
  *
  * Truthful state: once every segment of a dead journal is in the store, its
  * tasks and workflows that never ended can no longer end. Recovery sends a
@@ -47,6 +57,8 @@ typedef struct journal_id {
   int64_t start_ns; /* the journal's start */
   bool live;        /* a segment of it is held by a live process */
   bool incomplete;  /* a segment of it could not be shipped */
+  bool held_back;   /* a live segment of it was not read to its tail in
+                       this pass: its later segments wait, in order */
 } journal_id;
 
 /* The journals seen in one walk of the spool; beyond this many, the rest
@@ -70,6 +82,8 @@ typedef struct pending_segment {
   uint64_t mark;        /* its position after the frames shipped */
   journal_id *jid;      /* its journal, or NULL */
   uint64_t undecodable; /* frames it had that could not be decoded */
+  bool live;            /* its writer lives (mida__tail_open): released up
+                           to mark, never removed */
 } pending_segment;
 
 typedef struct recovery {
@@ -87,6 +101,7 @@ typedef struct recovery {
   pending_segment *pending;           /* the open group's segments */
   size_t npending;                    /* entries at pending */
   uint64_t group_records;             /* records put in the open group */
+  bool tail_live; /* live segments that allow it are read too */
 } recovery;
 
 /* The entry of journal (pid, start) of host, added if new; NULL when the
@@ -158,6 +173,8 @@ static int ship_rest(recovery *r, pending_segment *p) {
                          mida__orphan_pid(p->orphan)};
   if (p->mark != 0)
     mida__orphan_release(p->orphan, p->mark);
+  if (p->live)
+    return MIDA_OK; /* its writer goes on: the rest is the next pass's */
   for (;;) {
     uint64_t mark = 0;
     size_t n = mida__orphan_peek(p->orphan, r->frames, MIDA_SHIP_BATCH, &mark);
@@ -187,6 +204,11 @@ static int flush_group(recovery *r) {
     pending_segment *p = &r->pending[i];
     mida__origin origin = {mida__orphan_host(p->orphan),
                            mida__orphan_pid(p->orphan)};
+    if (p->live) {
+      /* Its header's counters are sent once it is an orphan, whole. */
+      rc = put_counters(r, &origin, p->undecodable, 0, 0);
+      continue;
+    }
     rc = put_counters(r, &origin,
                       mida__orphan_corrupt(p->orphan) + p->undecodable,
                       mida__orphan_dropped(p->orphan),
@@ -196,7 +218,10 @@ static int flush_group(recovery *r) {
     rc = mida__sink_sync(r->sink);
   for (size_t i = 0; i < r->npending; i++) {
     pending_segment *p = &r->pending[i];
-    if (rc == MIDA_OK) {
+    if (rc == MIDA_OK && p->live) {
+      r->st->corrupt += p->undecodable;
+      r->st->tailed++;
+    } else if (rc == MIDA_OK) {
       r->st->corrupt += mida__orphan_corrupt(p->orphan) + p->undecodable;
       r->st->dropped += mida__orphan_dropped(p->orphan);
       r->st->segments++;
@@ -228,6 +253,51 @@ static void abandon_group(recovery *r) {
   r->group_records = 0;
 }
 
+/* Ships one batch of the live segment at path, if its writer allows it
+ * (mida__tail_open) and no earlier segment of its journal j was left
+ * unread in this pass: at most one batch, so that a pass ends however fast
+ * its writer appends. Its frames go into the open group like an orphan's
+ * and are released once the group is durable. Returns as recover_segment. */
+static int tail_segment(recovery *r, const char *path, journal_id *j) {
+  if (j == NULL || j->held_back)
+    return 0;
+  mida__orphan *o = NULL;
+  char err[512] = "";
+  if (mida__tail_open(path, &o, err, sizeof err) != MIDA_OK) {
+    j->held_back = true; /* read by another, or not at all: keep order */
+    return 0;
+  }
+  mida__origin origin = {mida__orphan_host(o), mida__orphan_pid(o)};
+  uint64_t mark = 0, undecodable = 0;
+  size_t n = mida__orphan_peek(o, r->frames, MIDA_SHIP_BATCH, &mark);
+  if (!mida__tail_caught_up(o, mark))
+    j->held_back = true;
+  if (n == 0) {
+    mida__orphan_close(o, false);
+    return 0;
+  }
+  int rc =
+      mida__ship_frames(r->sink, r->frames, n, r->recs, &origin, &undecodable);
+  if (rc != MIDA_OK) {
+    if (r->rc == MIDA_OK) {
+      r->rc = rc;
+      snprintf(r->err, r->errlen, "shipping %s: %s", path,
+               mida__sink_errmsg(r->sink));
+    }
+    mida__orphan_close(o, false);
+    abandon_group(r);
+    return 1; /* the sink is failing: stop here */
+  }
+  r->st->records += n - undecodable;
+  r->group_records += n;
+  if (r->progress != NULL)
+    r->progress(r->progress_ctx, r->st);
+  r->pending[r->npending++] = (pending_segment){o, mark, j, undecodable, true};
+  if (r->npending == GROUP_SEGMENTS || r->group_records >= GROUP_RECORDS)
+    return flush_group(r) == MIDA_OK ? 0 : 1;
+  return 0;
+}
+
 static int recover_segment(void *ctx, const char *path) {
   recovery *r = ctx;
   mida__orphan *o = NULL;
@@ -241,7 +311,7 @@ static int recover_segment(void *ctx, const char *path) {
                         : NULL;
     if (j != NULL)
       j->live = true;
-    return 0;
+    return r->tail_live ? tail_segment(r, path, j) : 0;
   }
   if (rc == MIDA_ECORRUPT) {
     r->st->foreign++;
@@ -279,7 +349,8 @@ static int recover_segment(void *ctx, const char *path) {
     if (n < MIDA_SHIP_BATCH) {
       /* The peek stopped short of a full batch: the segment's end (the
        * group's end checks that nothing follows). */
-      r->pending[r->npending++] = (pending_segment){o, mark, jid, undecodable};
+      r->pending[r->npending++] =
+          (pending_segment){o, mark, jid, undecodable, false};
       o = NULL;
       break;
     }
@@ -291,7 +362,8 @@ static int recover_segment(void *ctx, const char *path) {
     mida__orphan_release(o, mark);
   }
   if (rc == MIDA_OK && o != NULL) {
-    r->pending[r->npending++] = (pending_segment){o, 0, jid, undecodable};
+    r->pending[r->npending++] =
+        (pending_segment){o, 0, jid, undecodable, false};
     o = NULL;
   }
   if (rc != MIDA_OK) {
@@ -418,15 +490,15 @@ int mida__recover_spool_progress(const char *spool_dir, mida__sink *sink,
     snprintf(err, errlen, "out of memory");
     return MIDA_ENOMEM;
   }
-  int rc = mida__recover_spool_with(b, spool_dir, sink, st, err, errlen,
+  int rc = mida__recover_spool_with(b, spool_dir, 0, sink, st, err, errlen,
                                     progress, progress_ctx);
   mida__recover_buffers_free(b);
   return rc;
 }
 
 int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
-                             mida__sink *sink, mida__recover_stats *st,
-                             char *err, size_t errlen,
+                             unsigned flags, mida__sink *sink,
+                             mida__recover_stats *st, char *err, size_t errlen,
                              mida__recover_progress_fn progress,
                              void *progress_ctx) {
   memset(st, 0, sizeof *st);
@@ -442,7 +514,8 @@ int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
                 .journals = b->journals,
                 .progress = progress,
                 .progress_ctx = progress_ctx,
-                .pending = b->pending};
+                .pending = b->pending,
+                .tail_live = (flags & MIDA_RECOVER_TAIL_LIVE) != 0};
   if (errlen > 0)
     err[0] = '\0';
   /* A spool that another user could have filled or swapped is not read:

@@ -23,7 +23,12 @@ typedef struct mida__recover_stats {
                            shipped frame by frame and kept aside */
   uint64_t lost;        /* dead journals whose unfinished tasks and
                            workflows were marked LOST */
+  uint64_t tailed;      /* live segments read (MIDA_RECOVER_TAIL_LIVE) */
 } mida__recover_stats;
+
+/* mida__recover_spool_with's flags: also read the live segments whose
+ * writers let another process read them (recovery.c, "Live segments"). */
+#define MIDA_RECOVER_TAIL_LIVE 1u
 
 /* Ships every orphan segment in spool_dir into sink and removes each one
  * fully shipped. Also records the corrupt and dropped counts in the sink
@@ -60,10 +65,10 @@ int mida__recover_buffers_new(mida__recover_buffers **out);
 void mida__recover_buffers_free(mida__recover_buffers *b); /* NULL: no-op */
 
 /* mida__recover_spool_progress in the buffers b (used by one recovery at a
- * time). */
+ * time), with flags (MIDA_RECOVER_*). */
 int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
-                             mida__sink *sink, mida__recover_stats *st,
-                             char *err, size_t errlen,
+                             unsigned flags, mida__sink *sink,
+                             mida__recover_stats *st, char *err, size_t errlen,
                              mida__recover_progress_fn progress,
                              void *progress_ctx);
 

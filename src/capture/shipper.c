@@ -75,6 +75,7 @@ struct mida__shipper {
   uint64_t reported_errors;  /* failed attempts already sent as COUNTER */
   uint64_t collects_asked;   /* orphan passes asked for (collect) */
   uint64_t collects_done;    /* ... and made, in order */
+  unsigned collect_flags;    /* the asks' MIDA_RECOVER_* since the last */
   uint64_t collected;        /* records the last of them shipped */
   mida__recover_buffers *buffers; /* theirs, made at the first */
   mida__frame *frames;       /* batch buffers, MIDA_SHIP_BATCH each */
@@ -228,6 +229,9 @@ static void collect_if_asked(mida__shipper *sh) {
   pthread_mutex_lock(&sh->lock);
   uint64_t asked = sh->collects_asked;
   bool wanted = asked > sh->collects_done && sh->sink != NULL;
+  unsigned flags = sh->collect_flags;
+  if (wanted)
+    sh->collect_flags = 0;
   pthread_mutex_unlock(&sh->lock);
   if (!wanted)
     return;
@@ -239,10 +243,11 @@ static void collect_if_asked(mida__shipper *sh) {
    * have shipped stays in the spool, for the next pass or a recover. A
    * pass that failed shipped nothing, whatever it counted before the
    * failure: its records stay in the spool too. */
-  int rc = sh->buffers != NULL
-               ? mida__recover_spool_with(sh->buffers, sh->spool_dir, sh->sink,
-                                          &st, err, sizeof err, NULL, NULL)
-               : MIDA_ENOMEM;
+  int rc =
+      sh->buffers != NULL
+          ? mida__recover_spool_with(sh->buffers, sh->spool_dir, flags,
+                                     sh->sink, &st, err, sizeof err, NULL, NULL)
+          : MIDA_ENOMEM;
   pthread_mutex_lock(&sh->lock);
   sh->collects_done = asked;
   sh->collected = rc == MIDA_OK ? st.records : 0;
@@ -394,12 +399,13 @@ int mida__shipper_flush(mida__shipper *sh, int timeout_ms) {
   return rc;
 }
 
-int mida__shipper_collect(mida__shipper *sh, int timeout_ms,
+int mida__shipper_collect(mida__shipper *sh, int timeout_ms, unsigned flags,
                           uint64_t *records) {
   struct timespec until = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
   int rc = MIDA_OK;
   pthread_mutex_lock(&sh->lock);
   uint64_t ticket = ++sh->collects_asked;
+  sh->collect_flags |= flags;
   sh->wake_requested = true;
   pthread_cond_signal(&sh->wake);
   while (sh->collects_done < ticket) {

@@ -60,10 +60,13 @@ int mida__shipper_flush(mida__shipper *sh, int timeout_ms);
  * shipped into its sink between two batches of its own, and waits until
  * that pass is over or timeout_ms passes (negative: no limit). So a
  * process that ships others' journals needs no second connection to the
- * store. *records (may be NULL) gets what the pass shipped. Returns
- * MIDA_OK, MIDA_ETIMEDOUT, MIDA_ECLOSED (the thread is stopping), or the
- * open's error while the sink is not open (then it does not wait). */
-int mida__shipper_collect(mida__shipper *sh, int timeout_ms, uint64_t *records);
+ * store. flags (MIDA_RECOVER_*, recovery.h) are the pass's; a pass that
+ * answers several asks has all their flags. *records (may be NULL) gets
+ * what the pass shipped. Returns MIDA_OK, MIDA_ETIMEDOUT, MIDA_ECLOSED (the
+ * thread is stopping), or the open's error while the sink is not open
+ * (then it does not wait). */
+int mida__shipper_collect(mida__shipper *sh, int timeout_ms, unsigned flags,
+                          uint64_t *records);
 
 /* Ships what remains (one last attempt), stops and joins the thread, and
  * frees the shipper. Returns MIDA_OK, or the sink's error if frames remain

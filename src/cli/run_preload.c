@@ -17,19 +17,20 @@
  * Shipping. Each process of the command writes its own journal segment; a
  * segment becomes an orphan the moment its process ends (its lock goes
  * with it), or once the library handed it over full (the journal's
- * handoff). A collector thread here has orphans shipped as soon as inotify
- * says a segment was closed, and every COLLECT_INTERVAL_MS, by the session's
- * shipper on its own connection to the store (mida__session_collect: the
- * recovery of src/capture, the segments of a pass in one group, made
- * durable by one commit, then their files removed), so that they are
- * shipped while the command runs; and once more after the
- * command has ended, so that the store holds everything when mida run
- * returns (with --detach-ship a detached `mida recover` ships the rest,
- * and mida's readers of the store wait for it). The observed processes
- * themselves load nothing but the library: no store or broker client ever
- * enters them. A process still alive when `mida run` ends (a daemon) keeps its
- * journal until it ends; `mida recover`, or the next session on the store,
- * ships it then.
+ * handoff). A collector thread here has the orphans shipped, and the live
+ * segments read as they fill (mida__tail_open), by the session's shipper
+ * on its own connection to the store (mida__session_collect: the recovery
+ * of src/capture, the segments of a pass in one group, made durable by one
+ * commit, then the orphans' files removed and the live ones' rings
+ * released), so that the records are shipped while the command runs; and
+ * once more after the command has ended, so that the store holds
+ * everything when mida run returns (with --detach-ship a detached `mida
+ * recover` ships the rest, and mida's readers of the store wait for it).
+ * The observed processes themselves load nothing but the library: no
+ * store or broker client ever enters them. A process still alive when
+ * `mida run` ends (a daemon) has what it recorded until then shipped by
+ * that last pass, and keeps its journal until it ends; `mida recover`, or
+ * the next session on the store, ships the rest then.
  *
  * Digests (--digest). After the command ended and its journals are in the
  * store, the store is asked which files the run's tasks generated; each is
@@ -42,6 +43,7 @@
 #include "cli/run_preload.h"
 
 #include "api/session_access.h"
+#include "capture/recovery.h"
 #include "capture/ship_lock.h"
 #include "core/alloc.h"
 #include "core/config.h"
@@ -62,7 +64,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define COLLECT_INTERVAL_MS 250
+#define COLLECT_INTERVAL_MS 250 /* between passes, at most */
+#define COLLECT_BUSY_MS 5       /* after a pass that shipped something */
 #define COLLECT_SETTLE_MS 20 /* after a segment's close, before a pass */
 #define COLLECT_WAIT_MS 5000 /* a pass the collector waits for, at most */
 #define FINISH_WAIT_MS 10000 /* the last pass, at most */
@@ -338,7 +341,8 @@ static void add_digests(mida__run_preload *p) {
  * stay in the spool). */
 static void collect_once(mida__run_preload *p, int timeout_ms) {
   uint64_t shipped = 0;
-  int rc = mida__session_collect(p->session, timeout_ms, &shipped);
+  int rc = mida__session_collect(p->session, timeout_ms, MIDA_RECOVER_TAIL_LIVE,
+                                 &shipped);
   p->records += shipped;
   if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT && rc != MIDA_ECLOSED &&
       !p->collect_failed) {
@@ -350,9 +354,10 @@ static void collect_once(mida__run_preload *p, int timeout_ms) {
 }
 
 /* Reads whatever inotify has queued, without waiting. Returns 1 if a
- * journal segment was among the files closed: *.mj, or "#<inode>", the
- * name under which a segment made with O_TMPFILE (and linked into place)
- * is closed; the registry of pipes and the locks are not worth a pass. */
+ * journal segment was among the files made or closed: *.mj, or
+ * "#<inode>", the name under which a segment made with O_TMPFILE (and
+ * linked into place) is closed; the registry of pipes and the locks are
+ * not worth a pass. */
 static int drain(int fd) {
   char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
   int segment = 0;
@@ -372,40 +377,53 @@ static int drain(int fd) {
   return segment;
 }
 
-/* Ships orphans every COLLECT_INTERVAL_MS and, where inotify works,
- * COLLECT_SETTLE_MS after a segment file written to was closed in the
- * spool (a process ended, or handed a full segment over): the command's
- * records go into the store while it runs, so that little is left when it
- * ends. The settling time gathers the segments of processes that end
+/* Ships the command's records while it runs, so that little is left when
+ * it ends. A pass ships the orphans (segments of processes that ended, or
+ * that the library handed over full) and a batch of each live segment
+ * (mida__tail_open: a running program's records as it makes them, so that
+ * its ring is emptied and filled again instead of a new segment file made
+ * for every 256 KiB). Passes come COLLECT_BUSY_MS after one that shipped
+ * something, then ever further apart while they find nothing, up to
+ * COLLECT_INTERVAL_MS; and, where inotify works, COLLECT_SETTLE_MS after
+ * a segment file was made or closed in the spool (a process began or
+ * ended). The settling time gathers the segments of processes that end
  * together into one pass, and lets the stop that follows the command's
  * own end (whose last process's close wakes this thread) come first:
  * what is left then is shipped after the command, by the detached recover
- * or by finish(), not in a pass that the stop would have to wait for. A
- * pass's own closes (it opens the live segments to try their locks) are
- * drained after it; a pass that shipped something is followed by
- * another, so that a segment handed over meanwhile does not wait for the
- * next tick. */
+ * or by finish(). A pass's own opens and closes of segments are drained
+ * after it. */
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void *collector(void *arg) {
   mida__run_preload *p = arg;
   int in = p->inotify;
+  int64_t gap = COLLECT_INTERVAL_MS; /* from one pass to the next */
+  int64_t next = monotonic_ms() + gap;
   for (;;) {
     struct pollfd fds[2] = {{p->stop_fd, POLLIN, 0}, {in, POLLIN, 0}};
-    int r = poll(fds, in >= 0 ? 2 : 1, COLLECT_INTERVAL_MS);
+    int64_t wait = next - monotonic_ms();
+    int r = poll(fds, in >= 0 ? 2 : 1, wait > 0 ? (int)wait : 0);
     if (r < 0 && errno != EINTR)
       break;
     if (r > 0 && (fds[0].revents & POLLIN) != 0)
       break;
-    if (r > 0 && !drain(in))
-      continue; /* no segment closed: nothing new to ship */
-    if (r > 0 && poll(fds, 1, COLLECT_SETTLE_MS) > 0)
-      break; /* stopped while settling */
-    /* Again while a pass ships something: a segment handed over during
-     * a pass is not left for the next tick. */
-    uint64_t before;
-    do {
-      before = p->records;
-      collect_once(p, COLLECT_WAIT_MS);
-    } while (p->records != before);
+    if (r != 0) {
+      /* A segment made or closed brings the pass forward, never back. */
+      if (r > 0 && drain(in) && next > monotonic_ms() + COLLECT_SETTLE_MS)
+        next = monotonic_ms() + COLLECT_SETTLE_MS;
+      continue;
+    }
+    uint64_t before = p->records;
+    collect_once(p, COLLECT_WAIT_MS);
+    if (p->records != before)
+      gap = COLLECT_BUSY_MS;
+    else
+      gap = gap * 2 < COLLECT_INTERVAL_MS ? gap * 2 : COLLECT_INTERVAL_MS;
+    next = monotonic_ms() + gap;
     if (in >= 0)
       (void)drain(in);
   }
@@ -510,8 +528,9 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
   if (note != NULL)
     (void)mida_counter(s, "run.unobserved_programs", 1);
   p->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (p->inotify >= 0 && (p->inotify_watch = inotify_add_watch(
-                              p->inotify, p->spool, IN_CLOSE_WRITE)) < 0) {
+  if (p->inotify >= 0 &&
+      (p->inotify_watch = inotify_add_watch(p->inotify, p->spool,
+                                            IN_CLOSE_WRITE | IN_CREATE)) < 0) {
     close(p->inotify);
     p->inotify = -1;
   }
