@@ -50,6 +50,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,20 +350,64 @@ static void restore_signals(const struct sigaction *old) {
     sigaction(forwarded[i], &old[i], NULL);
 }
 
+/* Starts argv without a copy of this process: posix_spawnp, which glibc
+ * makes with clone(CLONE_VM | CLONE_VFORK), so the child runs in this
+ * process's memory until its exec. A fork copied the page tables of a
+ * process whose threads (the shipper opening the store, the sampler) go on
+ * writing meanwhile: every page one of them wrote before the child's exec
+ * was copied, each copy a TLB flush on the other CPU (an interprocessor
+ * interrupt, a VM exit here). The child gets the default action of the
+ * signals mida run forwards (exec would reset the handler anyway) and
+ * this thread's signal mask, as after restore_signals() and exec. Returns
+ * 1 with *pid (or -1 and *err, the errno of the failed exec) when it
+ * decided; 0 when the fork must do it: a forwarded signal was ignored when
+ * mida run started, and the command is to inherit SIG_IGN, which
+ * posix_spawn cannot give; or the file is not one exec runs (ENOEXEC: a
+ * script without "#!", which execvpe, not posix_spawnp, hands to
+ * /bin/sh). */
+static int spawn_sharing(char **argv, char **envp, const struct sigaction *old,
+                         pid_t *pid, int *err) {
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  for (size_t i = 0; i < FORWARDED_COUNT; i++) {
+    if (!(old[i].sa_flags & SA_SIGINFO) && old[i].sa_handler == SIG_IGN)
+      return 0;
+    sigaddset(&defaults, forwarded[i]);
+  }
+  posix_spawnattr_t attr;
+  if (posix_spawnattr_init(&attr) != 0)
+    return 0;
+  int started = 0;
+  if (posix_spawnattr_setsigdefault(&attr, &defaults) == 0 &&
+      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF) == 0) {
+    int e = posix_spawnp(pid, argv[0], NULL, &attr, argv, envp);
+    started = e != ENOEXEC;
+    if (e != 0) {
+      *pid = -1;
+      *err = e;
+    }
+  }
+  posix_spawnattr_destroy(&attr);
+  return started;
+}
+
 /* Starts argv as a child with the environment envp (found on this
- * process's PATH, as execvp does). Returns its pid, or -1 with *err set to
- * the errno of the failed fork or exec (seen through a close-on-exec
- * pipe). */
+ * process's PATH, as execvp does): spawn_sharing(), else a fork. Returns
+ * its pid, or -1 with *err set to the errno of the failed fork or exec
+ * (seen through a close-on-exec pipe). */
 static pid_t spawn(char **argv, char **envp, const struct sigaction *old,
                    int *err) {
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = -1;
+  if (spawn_sharing(argv, envp, old, &pid, err))
+    return pid;
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     *err = errno;
     return -1;
   }
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = mida__cli_fork_to_exec();
+  pid = mida__cli_fork_to_exec();
   if (pid < 0) {
     *err = errno;
     close(fds[0]);
