@@ -66,21 +66,34 @@ int mida__buf_adds(mida__buf *b, const char *s) {
   return mida__buf_add(b, s, strlen(s));
 }
 
+/* Formats straight into the room the buffer has, which is most often
+ * enough, and formats a second time, after making room, only when it was
+ * not: measuring first (vsnprintf into NULL, then again into the buffer)
+ * formatted every text twice, about half of the cost of building the
+ * store's statements at each `mida run` (~1,000 instructions of glibc's
+ * vsnprintf a call, hundreds of calls). */
 int mida__buf_vprintf(mida__buf *b, const char *fmt, va_list ap) {
-  va_list ap2;
-  va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap2);
-  va_end(ap2);
+  size_t room = b->cap - b->len; /* with the NUL's byte; 0 if unallocated */
+  va_list again;
+  va_copy(again, ap);
+  int n = vsnprintf(room > 0 ? b->ptr + b->len : NULL, room, fmt, ap);
+  int rc = MIDA_OK;
   if (n < 0) {
     mida__buf_free(b);
-    return MIDA_EINVAL;
+    rc = MIDA_EINVAL;
+  } else if ((size_t)n < room && (size_t)n <= b->max - b->len) {
+    b->len += (size_t)n; /* it fitted, NUL included */
+  } else {
+    /* What a short room received is overwritten, or freed with the
+     * buffer when it cannot grow (past its max too). */
+    rc = buf_reserve(b, (size_t)n);
+    if (rc == MIDA_OK) {
+      vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, again);
+      b->len += (size_t)n;
+    }
   }
-  int rc = buf_reserve(b, (size_t)n);
-  if (rc != MIDA_OK)
-    return rc;
-  vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
-  b->len += (size_t)n;
-  return MIDA_OK;
+  va_end(again);
+  return rc;
 }
 
 int mida__buf_printf(mida__buf *b, const char *fmt, ...) {
