@@ -1242,13 +1242,15 @@ static int apply_metric(sqlite_sink *s, const mida__rec *r,
  * finds its page next to the last one's (a third less work than in the
  * order of the hash table). */
 static int apply_blocks(sqlite_sink *s) {
-  sqlite3_stmt *st = statement(s, ST_BLOCK);
-  if (st == NULL)
-    return MIDA_ESTORE;
   const mida__rollup_entry *blocks = NULL;
   size_t n = 0;
   if (mida__rollup_sort(&s->rollup, &blocks, &n) != MIDA_OK)
     return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  if (n == 0)
+    return MIDA_OK; /* no metric: its statement is not compiled (statement) */
+  sqlite3_stmt *st = statement(s, ST_BLOCK);
+  if (st == NULL)
+    return MIDA_ESTORE;
   int rc = MIDA_OK;
   for (size_t i = 0; i < n && rc == MIDA_OK; i++) {
     const mida__rollup_cell *c = blocks[i].cell;
