@@ -542,6 +542,9 @@ static void test_concurrent_appends_seen_once_in_order(void **state) {
   }
   for (int t = 0; t < THREADS; t++) {
     pthread_join(writers[t], NULL);
+    char why[512] = "";
+    if (w[t].errors != 0 && mida__journal_space(j, why, sizeof why) != MIDA_OK)
+      fail_msg("writer %d: %d appends failed: %s", t, w[t].errors, why);
     assert_int_equal(w[t].errors, 0);
   }
   pthread_join(reader, NULL);

@@ -79,6 +79,7 @@
 #include "sink/sink.h"
 #include "sink/sqlite_checkpoint.h"
 #include "sink/sqlite_file.h"
+#include "sink/sqlite_fork.h"
 #include "sink/sqlite_temp.h"
 
 #include "core/alloc.h"
@@ -1943,6 +1944,7 @@ static void sqlite_close(mida__sink *base) {
   /* Its connection first: the writer's close, the last, checkpoints what
    * is left and removes the WAL. */
   mida__sqlite_ckpt_stop(s->ckpt, s->db);
+  mida__sqlite_conn_closing(s->db);
   sqlite3_close(s->db);
   mida__free(s->images);
   mida__fold_free(&s->fold);
@@ -2336,7 +2338,17 @@ static int connect_store(sqlite_sink *s) {
                SQLITE_OPEN_NOMUTEX;
   if (create)
     oflags |= SQLITE_OPEN_CREATE;
+  /* A fork child's inherited connections first (sqlite_fork.h). */
+  if (mida__sqlite_conn_before_open() != 0)
+    return mida__sink_fail(
+        &s->base, MIDA_EBUSY,
+        "cannot open store '%s' in this process: it was forked while its "
+        "parent wrote to the store, whose state it inherited; its records "
+        "stay in its journal for 'mida recover' once it has ended",
+        s->path);
   int src = sqlite3_open_v2(s->path, &s->db, oflags, mida__sqlite_temp_vfs());
+  if (src == SQLITE_OK)
+    mida__sqlite_conn_opened(s->db);
   if (src != SQLITE_OK) {
     int e = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
     return mida__sink_fail(
@@ -2375,6 +2387,7 @@ static int reopen(sqlite_sink *s) {
   mida__sqlite_ckpt_stop(s->ckpt, s->db);
   s->ckpt = NULL;
   sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+  mida__sqlite_conn_closing(s->db);
   sqlite3_close(s->db);
   s->db = NULL;
   int rc = connect_store(s);

@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "core/env.h"
 #include "sink/sink.h"
+#include "sink/sqlite_fork.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -107,10 +108,13 @@ static void *checkpoint_main(void *arg) {
 
 /* The second connection and the thread; 0, or -1 (c->failed set). */
 static int start(mida__sqlite_ckpt *c) {
+  if (mida__sqlite_conn_before_open() != 0)
+    goto fail;
   if (sqlite3_open_v2(c->path, &c->db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW,
                       c->vfs) != SQLITE_OK)
     goto fail;
+  mida__sqlite_conn_opened(c->db);
   /* A read makes the connection take up the WAL (and finds that it is a
    * database at all); query_only, as it is never to write. */
   if (sqlite3_exec(c->db,
@@ -133,6 +137,7 @@ static int start(mida__sqlite_ckpt *c) {
   pthread_cond_destroy(&c->wake);
   pthread_mutex_destroy(&c->lock);
 fail:
+  mida__sqlite_conn_closing(c->db);
   sqlite3_close(c->db);
   c->db = NULL;
   c->failed = 1;
@@ -182,6 +187,7 @@ void mida__sqlite_ckpt_stop(mida__sqlite_ckpt *c, sqlite3 *writer) {
     pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->lock);
   }
+  mida__sqlite_conn_closing(c->db);
   sqlite3_close(c->db);
   mida__free(c->path);
   mida__free(c->vfs);
