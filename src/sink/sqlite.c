@@ -95,6 +95,7 @@
 #include <math.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1448,10 +1449,22 @@ static int record_replaced(sqlite_sink *s, const mida__origin *origin,
 
 static int reopen(sqlite_sink *s);
 
+/* The page cache of a writer in mida's own processes (`mida run`,
+ * `ingest`, `recover`), in KiB. SQLite's default, 2 MiB, holds fewer pages
+ * than a pass over scattered keys touches (a file's data id: inode numbers
+ * in the order a directory lists them): the shipper read back from the
+ * WAL pages it had just written, and wrote dirty ones into the WAL before
+ * the commit, to be written again at it. Pages are allocated as they are
+ * used: a small store takes no more memory. Inside observed programs the
+ * default stays. */
+#define OWN_WRITER_CACHE_KIB 32768
+static atomic_int own_process; /* mida__sink_own_process was called */
+
 void mida__sink_own_process(void) {
   /* Fails (SQLITE_MISUSE) once SQLite is in use: then it stays as it is. */
   (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   mida__sqlite_ckpt_allow();
+  atomic_store(&own_process, 1);
 }
 
 /* Where a batch's statement journals go. Once the task table has a
@@ -2364,6 +2377,12 @@ static int connect_store(sqlite_sink *s) {
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
   }
   int rc = setup(s);
+  if (rc == MIDA_OK && !(s->flags & MIDA_SINK_READONLY) &&
+      atomic_load(&own_process)) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d", OWN_WRITER_CACHE_KIB);
+    (void)sqlite3_exec(s->db, sql, NULL, NULL, NULL); /* else the default */
+  }
   if (rc == MIDA_OK && !(s->flags & MIDA_SINK_READONLY)) {
     (void)mida__sqlite_file_moved(s->db, s->path, &s->file); /* the WAL */
     s->ckpt = mida__sqlite_ckpt_watch(s->db, s->path, mida__sqlite_temp_vfs());

@@ -1,8 +1,9 @@
 /*
  * sqlite_checkpoint_test.c -- in a process of mida's own, the SQLite
  * store's WAL goes back into the database while the writer writes
- * (sqlite_checkpoint.h), and the close still leaves one complete database
- * file; inside someone else's program, nothing changes.
+ * (sqlite_checkpoint.h), the close still leaves one complete database
+ * file, and the writer keeps a larger page cache (sqlite.c,
+ * OWN_WRITER_CACHE_KIB); inside someone else's program, nothing changes.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -95,6 +96,26 @@ static long long size_while_open(const char *path, int wait_ms,
   return grown;
 }
 
+static int first_value(void *ctx, int ncols, const char *const *names,
+                       const char *const *values) {
+  (void)names;
+  if (ncols > 0 && values[0] != NULL)
+    snprintf(ctx, 32, "%s", values[0]);
+  return 1;
+}
+
+/* The page cache of a writer to the store at path, as PRAGMA cache_size
+ * says it (negative: KiB). */
+static long writer_cache(const char *path) {
+  mida__sink *sink = open_store(path);
+  char value[32] = "";
+  assert_int_equal(mida__sink_query(sink, "SELECT * FROM pragma_cache_size()",
+                                    NULL, 0, first_value, value),
+                   MIDA_OK);
+  mida__sink_close(sink);
+  return strtol(value, NULL, 10);
+}
+
 /* Inside someone else's program (the library, before any
  * mida__sink_own_process) there is no such thread: SQLite's own
  * checkpoints, at 32 MiB of WAL or the close, as before. It runs first:
@@ -106,6 +127,7 @@ static void test_no_thread_inside_someone_elses_program(void **state) {
   fprintf(stderr, "library: database file %lld -> %lld bytes while open\n",
           before, grown);
   assert_true(grown < before + (1LL << 20));
+  assert_int_equal(writer_cache(fx->path), -2000); /* SQLite's default */
 }
 
 /* In a process of mida's own. Without a checkpoint before SQLite's
@@ -120,6 +142,7 @@ test_the_wal_goes_into_the_database_while_the_writer_writes(void **state) {
   fprintf(stderr, "own process: database file %lld -> %lld bytes while open\n",
           before, grown);
   assert_true(grown >= before + (1LL << 20));
+  assert_int_equal(writer_cache(fx->path), -32768);
 }
 
 /* The close, after the thread's checkpoints, still leaves one file that
