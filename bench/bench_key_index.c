@@ -348,8 +348,34 @@ static void print_stat(const char *name, stat3 s) {
          s.lo, s.hi);
 }
 
+static const char usage[] =
+    "usage: bench_key_index [sqlite | sqlite://PATH | postgresql://...]\n"
+    "  sqlite            an SQLite file in a temporary folder (the default)\n"
+    "  sqlite://PATH     that SQLite file\n"
+    "  postgresql://...  an empty PostgreSQL database\n"
+    "environment: BENCH_SIZES, BENCH_CHUNK, BENCH_INDEX_TASKS, "
+    "BENCH_BASE_RUNS, BENCH_KEEP\n";
+
+/* Whether target names a store this bench runs on: a path or an option
+ * would reach the sink as an SQLite file of that name. */
+static int known_target(const char *target) {
+  return strcmp(target, "sqlite") == 0 ||
+         strncmp(target, "sqlite://", 9) == 0 ||
+         strncmp(target, "postgresql://", 13) == 0 ||
+         strncmp(target, "postgres://", 11) == 0;
+}
+
 int main(int argc, char **argv) {
   const char *target = argc > 1 ? argv[1] : "sqlite";
+  if (strcmp(target, "-h") == 0 || strcmp(target, "--help") == 0) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (argc > 2 || !known_target(target)) {
+    fprintf(stderr, "bench_key_index: not a store to run on: '%s'\n%s",
+            argc > 2 ? argv[2] : target, usage);
+    return 2;
+  }
   char dir[512] = "", url[1024];
   /* "sqlite://PATH": a given file, which BENCH_KEEP=1 keeps and reuses as
    * it does a PostgreSQL database; "sqlite": a scratch file. */
