@@ -1357,11 +1357,17 @@ static int reader_lock(int fd) {
   return fcntl(fd, F_OFD_SETLK, &fl);
 }
 
-/* Opens the segment file at path for a reader and reads its header into
- * *hdr (sane, not yet its positions). Returns the descriptor, or a
- * negative MIDA_E* code with a message in err. */
-static int open_segment_file(const char *path, seg_header *hdr,
-                             uint64_t *file_bytes, char *err, size_t errlen) {
+/* Opens the segment file at path for a reader (*out set to NULL first)
+ * and reads its header into *hdr (sane, not yet its positions). Returns
+ * the descriptor, or a negative MIDA_E* code with a message in err. */
+static int open_segment_file(const char *path, mida__orphan **out,
+                             seg_header *hdr, uint64_t *file_bytes, char *err,
+                             size_t errlen) {
+  if (path == NULL || out == NULL) {
+    mida__errbuf_set(err, errlen, "invalid segment reader arguments");
+    return MIDA_EINVAL;
+  }
+  *out = NULL;
   /* Only this user's own files, never through a link: a segment planted
    * by someone else would become records in this user's store. */
   int fd = mida__spool_open_segment(path, O_RDWR);
@@ -1432,14 +1438,9 @@ static int map_reader(int fd, const seg_header *hdr, uint64_t file_bytes,
 
 int mida__orphan_open(const char *path, mida__orphan **out, char *err,
                       size_t errlen) {
-  if (path == NULL || out == NULL) {
-    mida__errbuf_set(err, errlen, "invalid orphan arguments");
-    return MIDA_EINVAL;
-  }
-  *out = NULL;
   seg_header hdr;
   uint64_t file_bytes = 0;
-  int fd = open_segment_file(path, &hdr, &file_bytes, err, errlen);
+  int fd = open_segment_file(path, out, &hdr, &file_bytes, err, errlen);
   if (fd < 0)
     return fd;
   /* The writer's lock, then the one of a reader of live segments (which
@@ -1482,14 +1483,9 @@ int mida__orphan_open(const char *path, mida__orphan **out, char *err,
 
 int mida__tail_open(const char *path, mida__orphan **out, char *err,
                     size_t errlen) {
-  if (path == NULL || out == NULL) {
-    mida__errbuf_set(err, errlen, "invalid arguments");
-    return MIDA_EINVAL;
-  }
-  *out = NULL;
   seg_header hdr;
   uint64_t file_bytes = 0;
-  int fd = open_segment_file(path, &hdr, &file_bytes, err, errlen);
+  int fd = open_segment_file(path, out, &hdr, &file_bytes, err, errlen);
   if (fd < 0)
     return fd;
   int rc = MIDA_EBUSY;

@@ -8,10 +8,10 @@
  * reader, not counted as corrupt.
  */
 #include "capture/journal.h"
+#include "capture/spool_fixture.h"
 
 #include "core/record.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,30 +28,6 @@
 #define ID_LEN 40      /* payload bytes: the record's number, then zeros */
 #define FRAME_BYTES 64 /* MIDA_FRAME_HEADER_BYTES + ID_LEN */
 #define RELEASING_OFFSET 176 /* the header's releasing field (journal.h) */
-
-static int make_spool(void **state) {
-  char *dir = strdup("/tmp/mida-tail-test-XXXXXX");
-  if (dir == NULL || mkdtemp(dir) == NULL)
-    return -1;
-  *state = dir;
-  return 0;
-}
-
-static int remove_spool(void **state) {
-  char *dir = *state;
-  DIR *d = opendir(dir);
-  for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    if (e->d_name[0] != '.')
-      unlink(path);
-  }
-  if (d != NULL)
-    closedir(d);
-  rmdir(dir);
-  free(dir);
-  return 0;
-}
 
 /* A journal whose reader is another process, as the preload library's. */
 static mida__journal *open_handed_off(const char *dir) {

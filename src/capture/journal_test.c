@@ -6,6 +6,7 @@
  * counted.
  */
 #include "capture/journal.h"
+#include "capture/spool_fixture.h"
 
 #include "core/alloc.h"
 #include "core/record.h"
@@ -33,34 +34,6 @@
 #define MAX_PATHS 64
 
 /* ---- helpers ------------------------------------------------------------ */
-
-/* Each test gets a fresh spool directory, removed with its files after. */
-static int make_spool(void **state) {
-  char *dir = strdup("/tmp/mida-journal-test-XXXXXX");
-  if (dir == NULL || mkdtemp(dir) == NULL)
-    return -1;
-  *state = dir;
-  return 0;
-}
-
-static int remove_spool(void **state) {
-  char *dir = *state;
-  DIR *d = opendir(dir);
-  if (d != NULL) {
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-        continue;
-      char path[1024];
-      snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-      unlink(path);
-    }
-    closedir(d);
-  }
-  rmdir(dir);
-  free(dir);
-  return 0;
-}
 
 static mida__journal *open_journal(const char *dir, size_t ring,
                                    mida_full_policy_t policy) {
