@@ -377,6 +377,13 @@ static int drain(int fd) {
   return segment;
 }
 
+/* Milliseconds of CLOCK_MONOTONIC: the collector's clock. */
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Ships the command's records while it runs, so that little is left when
  * it ends. A pass ships the orphans (segments of processes that ended, or
  * that the library handed over full) and a batch of each live segment
@@ -392,12 +399,6 @@ static int drain(int fd) {
  * what is left then is shipped after the command, by the detached recover
  * or by finish(). A pass's own opens and closes of segments are drained
  * after it. */
-static int64_t monotonic_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *collector(void *arg) {
   mida__run_preload *p = arg;
   int in = p->inotify;
