@@ -420,7 +420,8 @@ static void init_header(mida__journal *j, seg_header *h, uint64_t seq,
   memset(h->host, 0, sizeof h->host);
   size_t n = strlen(j->host);
   memcpy(h->host, j->host, n < HOST_BYTES - 1 ? n : HOST_BYTES - 1);
-  atomic_store_explicit(&h->tail, 0, memory_order_relaxed);
+  /* Sealed until segment_create has it in place (see there). */
+  atomic_store_explicit(&h->tail, SEALED_BIT, memory_order_relaxed);
   atomic_store_explicit(&h->head, 0, memory_order_relaxed);
   atomic_store_explicit(&h->sealed, 0, memory_order_relaxed);
   atomic_store_explicit(&h->dropped, 0, memory_order_relaxed);
@@ -670,6 +671,13 @@ static int segment_create(mida__journal *j, uint64_t ring, segment *reuse,
     seg->ring = seg->base + MIDA_JOURNAL_HEADER_BYTES;
     seg->ring_bytes = ring;
   }
+  /* Open for writers only now, with release order. A writer still
+   * holding a pointer to the retired segment whose address range this one
+   * took over (see "Retired segments") reads this header: until here it
+   * found the tail sealed and went back for the current segment; from
+   * here its compare-and-swap of the tail reads this store or a later one,
+   * and so sees the mapping and the header made before it. */
+  atomic_store_explicit(&seg->hdr->tail, 0, memory_order_release);
   seg->fd = fd;
   seg->seq = seq;
   seg->path = path;
