@@ -31,7 +31,18 @@
  * tasks and workflows that never ended can no longer end. Recovery sends a
  * LOST record for each such journal (record.h), which the store turns into
  * status LOST for what that process left SUBMITTED or RUNNING; LOST ranks
- * below the real ends, so an end that arrives later still wins.
+ * below the real ends, so an end that arrives later still wins. The LOST
+ * records join the last group, and are made durable by its commit, with
+ * the records of its segments and before their files are removed: a store
+ * that rolls the group back rolls them back too (the segments stay, and
+ * the next recovery marks them again), and no segment of a journal is
+ * removed before its LOST marks are durable -- as they were when they
+ * had a commit of their own after the group's removals, where a recovery
+ * killed between the two, or a failing second commit, left the journal's
+ * unfinished tasks RUNNING for good, with nothing left to mark them.
+ * (The segments of a group all reached their end before it is flushed:
+ * a dead writer's segment does not grow, so the LOST marks follow every
+ * record of its journal in the transaction.)
  */
 #include "capture/recovery.h"
 
@@ -383,12 +394,14 @@ static int recover_segment(void *ctx, const char *path) {
   return 0;
 }
 
-/* Marks what the dead journals left unfinished (LOST records, record.h):
- * every journal all of whose segments were shipped and none of which a
- * live process holds. A live journal of the same pid (the pid reused, or
- * the same process in a later session) bounds the marked tasks to those
- * begun before it started. */
-static int mark_lost(recovery *r) {
+/* Puts the LOST records (record.h) of the dead journals into the open
+ * group, whose flush makes them durable with its segments (above, "Truthful
+ * state"): every journal all of whose segments were shipped and none of
+ * which a live process holds. A live journal of the same pid (the pid
+ * reused, or the same process in a later session) bounds the marked tasks
+ * to those begun before it started. Returns MIDA_OK or the sink's error
+ * (the group is then abandoned: a store may have rolled it back). */
+static int put_lost(recovery *r) {
   size_t n = 0;
   int64_t now = mida_now_ns();
   int rc = MIDA_OK;
@@ -414,7 +427,6 @@ static int mark_lost(recovery *r) {
     rec->f[MIDA_F_ENDED].present = true;
     rec->f[MIDA_F_ENDED].v.i64 = until;
     mida__rec_set_str(rec, MIDA_F_ERROR, LOST_REASON, strlen(LOST_REASON));
-    r->st->lost++;
     /* Each record names its host and pid: the origin adds nothing. */
     if (n == MIDA_SHIP_BATCH) {
       rc = mida__sink_put_batch(r->sink, r->recs, n, NULL);
@@ -423,14 +435,24 @@ static int mark_lost(recovery *r) {
   }
   if (rc == MIDA_OK && n > 0)
     rc = mida__sink_put_batch(r->sink, r->recs, n, NULL);
-  if (rc == MIDA_OK)
-    rc = mida__sink_sync(r->sink); /* the recovery's batches are deferred */
-  if (rc != MIDA_OK && r->rc == MIDA_OK) {
-    r->rc = rc;
-    snprintf(r->err, r->errlen, "marking lost tasks: %s",
-             mida__sink_errmsg(r->sink));
+  if (rc != MIDA_OK) {
+    if (r->rc == MIDA_OK) {
+      r->rc = rc;
+      snprintf(r->err, r->errlen, "marking lost tasks: %s",
+               mida__sink_errmsg(r->sink));
+    }
+    abandon_group(r);
   }
   return rc;
+}
+
+/* Counts the journals that the last group's commit marked LOST. */
+static void count_lost(recovery *r) {
+  for (size_t i = 0; i < r->njournals; i++) {
+    journal_id *j = &r->journals[i];
+    if (!j->live && !j->incomplete && j->host[0] != '\0')
+      r->st->lost++;
+  }
 }
 
 /* The buffers of a recovery: a batch of frames and of decoded records
@@ -531,10 +553,13 @@ int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
   int deferred = sink->deferred;
   mida__sink_defer(sink, 1);
   rc = mida__spool_list(spool_dir, recover_segment, &r);
-  if (r.npending > 0)
+  /* The LOST records go into the last group, and its flush makes them
+   * durable with it ("Truthful state"). */
+  if (rc == MIDA_OK && r.rc == MIDA_OK && put_lost(&r) == MIDA_OK &&
+      flush_group(&r) == MIDA_OK)
+    count_lost(&r);
+  else if (r.npending > 0)
     (void)flush_group(&r);
-  if (rc == MIDA_OK && r.rc == MIDA_OK)
-    (void)mark_lost(&r);
   mida__sink_defer(sink, deferred);
   if (rc != MIDA_OK) {
     snprintf(err, errlen, "cannot read the spool directory %s", spool_dir);

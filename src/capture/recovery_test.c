@@ -1,0 +1,181 @@
+/*
+ * recovery_test.c -- unit tests of recovery (recovery.c) against a sink
+ * that keeps what it was sent in memory and can fail a chosen commit: the
+ * LOST marks of a dead journal are durable no later than the removal of
+ * its segments, whichever commit fails.
+ */
+#include "capture/journal.h"
+#include "capture/recovery.h"
+#include "capture/spool_fixture.h"
+#include "core/record.h"
+#include "mida.h"
+#include "sink/sink.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <sys/wait.h>
+
+/* ---- a sink in memory ---------------------------------------------------- */
+
+/* Records of each type put since the last commit (pending) and committed
+ * (durable); the commit numbered fail_sync (1 the first, 0 none) fails and
+ * drops what was pending, as a store's rollback would. */
+typedef struct memory_sink {
+  mida__sink base;
+  unsigned pending[MIDA_REC_TYPE_COUNT];
+  unsigned durable[MIDA_REC_TYPE_COUNT];
+  int syncs;        /* commits asked, with records pending or not */
+  int commits;      /* commits that made records durable */
+  int fail_sync;    /* the commit that fails */
+  int lost_commit;  /* the commit that made a LOST record durable */
+  int other_commit; /* the last that made another record durable */
+} memory_sink;
+
+static int memory_put(mida__sink *base, const mida__rec *recs, size_t n,
+                      const mida__origin *origin) {
+  (void)origin;
+  memory_sink *m = (memory_sink *)base;
+  for (size_t i = 0; i < n; i++)
+    if (recs[i].type < MIDA_REC_TYPE_COUNT)
+      m->pending[recs[i].type]++;
+  return MIDA_OK;
+}
+
+static int memory_sync(mida__sink *base) {
+  memory_sink *m = (memory_sink *)base;
+  unsigned any = 0;
+  for (int t = 0; t < MIDA_REC_TYPE_COUNT; t++)
+    any += m->pending[t];
+  if (any == 0)
+    return MIDA_OK;
+  if (++m->syncs == m->fail_sync) {
+    memset(m->pending, 0, sizeof m->pending);
+    return mida__sink_fail(base, MIDA_ESTORE, "the commit failed");
+  }
+  m->commits++;
+  for (int t = 0; t < MIDA_REC_TYPE_COUNT; t++) {
+    if (m->pending[t] == 0)
+      continue;
+    if (t == MIDA_REC_LOST)
+      m->lost_commit = m->commits;
+    else
+      m->other_commit = m->commits;
+    m->durable[t] += m->pending[t];
+    m->pending[t] = 0;
+  }
+  return MIDA_OK;
+}
+
+static void memory_close(mida__sink *base) {
+  (void)base;
+}
+
+static const mida__sink_methods memory_methods = {
+    .scheme = "memory",
+    .put_batch = memory_put,
+    .close = memory_close,
+    .sync = memory_sync,
+};
+
+/* ---- a dead process's journal -------------------------------------------- */
+
+/* Leaves in dir the journal of a child that recorded one counter and died
+ * without closing it. */
+static void leave_dead_journal(const char *dir) {
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    mida__journal *j = NULL;
+    if (mida__journal_open(dir, 64 * 1024, MIDA_FULL_SPILL, 0, "deadhost",
+                           getpid(), &j, NULL, 0) != MIDA_OK)
+      _exit(2);
+    mida__rec rec;
+    mida__rec_counter(&rec, NULL, 0, "x", 1);
+    mida__slot slot;
+    if (mida__journal_reserve(j, rec.type, mida__rec_encoded_size(&rec),
+                              &slot) != MIDA_OK)
+      _exit(3);
+    mida__rec_encode(&rec, slot.payload, slot.len);
+    mida__journal_commit(j, &slot);
+    _exit(0); /* no close: as if killed */
+  }
+  int status = 0;
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* How many segment files (*.mj) dir holds. */
+static int segments_in(const char *dir) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t len = strlen(e->d_name);
+    n += len > 3 && strcmp(e->d_name + len - 3, ".mj") == 0;
+  }
+  closedir(d);
+  return n;
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+/* The LOST mark rides the commit of the journal's records: one commit,
+ * then the segment goes. */
+static void test_lost_marks_commit_with_the_segments(void **state) {
+  const char *dir = *state;
+  leave_dead_journal(dir);
+  memory_sink m = {.base = {.methods = &memory_methods}};
+  mida__recover_stats st;
+  char err[256] = "";
+  assert_int_equal(mida__recover_spool(dir, &m.base, &st, err, sizeof err),
+                   MIDA_OK);
+  assert_int_equal(st.segments, 1);
+  assert_int_equal(st.lost, 1);
+  assert_int_equal(m.durable[MIDA_REC_COUNTER], 1);
+  assert_int_equal(m.durable[MIDA_REC_LOST], 1);
+  assert_int_equal(m.commits, 1);
+  assert_int_equal(m.lost_commit, m.other_commit);
+  assert_int_equal(segments_in(dir), 0);
+}
+
+/* Whichever commit fails, a segment is removed only once its journal's
+ * LOST mark is durable; one that stays is marked by the next recovery. */
+static void test_no_segment_goes_before_its_lost_mark(void **state) {
+  const char *dir = *state;
+  for (int fail = 1; fail <= 3; fail++) {
+    leave_dead_journal(dir);
+    memory_sink m = {.base = {.methods = &memory_methods}, .fail_sync = fail};
+    mida__recover_stats st;
+    char err[256] = "";
+    (void)mida__recover_spool(dir, &m.base, &st, err, sizeof err);
+    if (segments_in(dir) == 0) {
+      if (m.durable[MIDA_REC_LOST] != 1)
+        fail_msg("commit %d failed: the segment went, its LOST mark did "
+                 "not reach the store",
+                 fail);
+      continue;
+    }
+    assert_int_equal(st.lost, 0);
+    memory_sink again = {.base = {.methods = &memory_methods}};
+    assert_int_equal(
+        mida__recover_spool(dir, &again.base, &st, err, sizeof err), MIDA_OK);
+    assert_int_equal(again.durable[MIDA_REC_LOST], 1);
+    assert_int_equal(segments_in(dir), 0);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_lost_marks_commit_with_the_segments,
+                                      make_spool, remove_spool),
+      cmocka_unit_test_setup_teardown(test_no_segment_goes_before_its_lost_mark,
+                                      make_spool, remove_spool),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
