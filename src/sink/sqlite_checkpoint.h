@@ -16,7 +16,10 @@
  * the writer has committed, concurrently with the writer's next
  * transactions (WAL mode lets a checkpoint and a writer run together; a
  * PASSIVE one waits for no one, readers included). The close then copies
- * only the frames of the last moments. The thread and its connection are
+ * only the frames of the last moments. Past 4 MiB of WAL the thread is
+ * woken after every commit, so that it has copied everything when the
+ * writer pauses and the writer's next transaction starts the WAL over
+ * (sqlite_checkpoint.c, CKPT_RESTART_FRAMES). The thread and its connection are
  * made once the session's own commits have appended a step's frames, so
  * a session that writes little never has them. Its calls into SQLite are
  * counted as backend calls (the fork guard, sink.h), like the writer's.
