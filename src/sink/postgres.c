@@ -81,6 +81,15 @@
 #include "sink/pg_guard.h"
 
 #define ROWS_PER_STMT 1000
+/* Slots of a link table's set of waiting keys (pending.keys): a power of
+ * two, as the probe's mask needs (4,000 made the mask 3999, which confined
+ * each probe to a run of 32 slots: the 33rd key hashed into one spun for
+ * ever), and over 4 * ROWS_PER_STMT, so that the set is at most a quarter
+ * full and a probe always ends. */
+#define KEY_SLOTS 4096
+_Static_assert((KEY_SLOTS & (KEY_SLOTS - 1)) == 0 &&
+                   KEY_SLOTS >= 4 * ROWS_PER_STMT,
+               "KEY_SLOTS: a power of two, at least 4 * ROWS_PER_STMT");
 #define ARENA_MAX ((size_t)1 << 31)
 #define NULL_OFF ((size_t)-1)
 
@@ -514,7 +523,7 @@ typedef struct pending {
   size_t nrows;    /* rows waiting */
   size_t cap;      /* rows allocated at vals */
   uint64_t *keys;  /* open-addressing set of key hashes, 0 = empty */
-  size_t keys_cap; /* a power of two, 4 * ROWS_PER_STMT */
+  size_t keys_cap; /* KEY_SLOTS */
 } pending;
 
 typedef struct pg_sink {
@@ -790,7 +799,7 @@ static int add_link(pg_sink *s, int t, const size_t *vals) {
   if (p->vals == NULL) {
     p->vals = mida__calloc((size_t)ROWS_PER_STMT * (size_t)lt->ncols,
                            sizeof *p->vals);
-    p->keys_cap = 4 * ROWS_PER_STMT;
+    p->keys_cap = KEY_SLOTS;
     p->keys = lt->nkey > 0 ? mida__calloc(p->keys_cap, sizeof *p->keys) : NULL;
     if (p->vals == NULL || (lt->nkey > 0 && p->keys == NULL))
       return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
