@@ -4,7 +4,9 @@
  *
  * Prints the row count of every table, tasks by status, the counters that
  * producers and recovery stored (records dropped under the DROP policy,
- * corrupt frames skipped, ...; summed over hosts and processes), and the
+ * corrupt frames skipped, ...; summed over hosts and processes) -- each
+ * count stopping at a bound, past which it says "at least"
+ * (src/sink/counts.h) -- and the
  * state of the store's spool: journal segments, orphans (left by dead
  * processes, waiting for `mida recover`), backlog bytes not yet shipped,
  * bytes on disk (bounded by MIDA_SPOOL_MAX), the dropped and corrupt counts
@@ -15,11 +17,13 @@
 #include "cli/cli.h"
 
 #include "capture/journal.h"
+#include "core/alloc.h"
 #include "core/config.h"
 #include "core/json.h"
 #include "core/term.h"
 #include "core/url.h"
 #include "mida.h"
+#include "sink/counts.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -33,6 +37,9 @@ static const char stats_help[] =
     "(dropped records, corrupt frames, ...) and the spool's journals:\n"
     "segments, orphans, backlog bytes, bytes on disk, dropped and corrupt\n"
     "counts, damaged and quarantined journals (docs/reliability.md).\n"
+    "Each store count stops at 10,000 rows, so it costs the same at any\n"
+    "store size; one that reaches the bound is printed 'at least N'\n"
+    "(docs/cli.md).\n"
     "\n"
     "options:\n"
     "  --spool DIR  the spool directory (default: the store's; $MIDA_SPOOL)\n"
@@ -43,76 +50,75 @@ static const char stats_help[] =
     "example:\n"
     "  mida stats --json\n";
 
-static const char tables_sql[] =
-    "SELECT 'campaign', count(*) FROM campaign"
-    " UNION ALL SELECT 'workflow', count(*) FROM workflow"
-    " UNION ALL SELECT 'task', count(*) FROM task"
-    " UNION ALL SELECT 'data', count(*) FROM data"
-    " UNION ALL SELECT 'task_data', count(*) FROM task_data"
-    " UNION ALL SELECT 'task_dep', count(*) FROM task_dep"
-    " UNION ALL SELECT 'metric', count(*) FROM metric"
-    " UNION ALL SELECT 'telemetry', count(*) FROM telemetry"
-    " UNION ALL SELECT 'source_cursor', count(*) FROM source_cursor"
-    " UNION ALL SELECT 'counter', count(*) FROM counter";
-
-static const char status_sql[] =
-    "SELECT coalesce(status, 'UNKNOWN'), count(*) FROM task"
-    " GROUP BY 1 ORDER BY 1";
-
-static const char counters_sql[] =
-    "SELECT name, sum(value) FROM counter GROUP BY name ORDER BY name";
-
-/* The titles of the sections that come from the store, JSON key first. */
-static const struct section {
-  const char *key;   /* JSON key */
-  const char *title; /* text title */
-  const char *sql;   /* two columns: name, count */
-} sections[] = {
-    {"tables", "tables", tables_sql},
-    {"tasks_by_status", "tasks by status", status_sql},
-    {"counters", "counters", counters_sql},
-};
-
-#define SECTION_COUNT (sizeof(sections) / sizeof(sections[0]))
-
-/* Appends one section as text or as a JSON member. */
-static int add_section(mida__buf *b, const struct section *s,
-                       const mida__cli_rows *r, int json) {
-  int rc = json ? mida__buf_printf(b, ",\n  \"%s\": {", s->key)
-                : mida__buf_printf(b, "%s\n", s->title);
-  for (size_t i = 0; rc == MIDA_OK && i < r->nrows; i++) {
-    const char *name = mida__cli_cell(r, i, 0);
-    const char *count = mida__cli_cell(r, i, 1);
-    name = name != NULL ? name : "";
-    count = count != NULL ? count : "0";
-    if (json) {
-      rc = mida__buf_adds(b, i > 0 ? ", " : "");
-      if (rc == MIDA_OK)
-        rc = mida__json_add_string(b, name, strlen(name));
-      if (rc == MIDA_OK)
-        rc = mida__buf_adds(b, ": ");
-      if (rc == MIDA_OK)
-        rc = mida__json_add_cell(b, count);
-    } else {
-      /* Names come from the store, where any producer may write them. */
-      rc = mida__buf_adds(b, "  ");
-      size_t start = b->len;
-      if (rc == MIDA_OK)
-        rc = mida__term_add(b, name, strlen(name), MIDA_TERM_ESCAPE);
-      for (size_t w = b->len - start; rc == MIDA_OK && w < 15; w++)
-        rc = mida__buf_adds(b, " ");
-      if (rc == MIDA_OK)
-        rc = mida__buf_adds(b, " ");
-      if (rc == MIDA_OK)
-        rc = mida__term_add(b, count, strlen(count), MIDA_TERM_ESCAPE);
-      if (rc == MIDA_OK)
-        rc = mida__buf_adds(b, "\n");
-    }
+/* One count as text or a JSON member: name, value, and whether it is only
+ * a lower bound (counts.h). */
+static int add_count(mida__buf *b, size_t i, const char *name, int64_t value,
+                     int at_least, int json) {
+  int rc = MIDA_OK;
+  if (json) {
+    rc = mida__buf_adds(b, i > 0 ? ", " : "");
+    if (rc == MIDA_OK)
+      rc = mida__json_add_string(b, name, strlen(name));
+    if (rc == MIDA_OK)
+      rc = mida__buf_printf(b, ": %lld", (long long)value);
+    return rc;
   }
-  if (rc == MIDA_OK && json)
-    rc = mida__buf_adds(b, "}");
-  else if (rc == MIDA_OK && r->nrows == 0)
-    rc = mida__buf_adds(b, "  (none)\n");
+  /* Names come from the store, where any producer may write them. */
+  rc = mida__buf_adds(b, "  ");
+  size_t start = b->len;
+  if (rc == MIDA_OK)
+    rc = mida__term_add(b, name, strlen(name), MIDA_TERM_ESCAPE);
+  for (size_t w = b->len - start; rc == MIDA_OK && w < 15; w++)
+    rc = mida__buf_adds(b, " ");
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(b, " %s%lld\n", at_least ? "at least " : "",
+                          (long long)value);
+  return rc;
+}
+
+/* Opens a section: its JSON key, or its text title. */
+static int open_section(mida__buf *b, const char *key, const char *title,
+                        int json) {
+  return json ? mida__buf_printf(b, ",\n  \"%s\": {", key)
+              : mida__buf_printf(b, "%s\n", title);
+}
+
+static int close_section(mida__buf *b, size_t n, int json) {
+  if (json)
+    return mida__buf_adds(b, "}");
+  return n == 0 ? mida__buf_adds(b, "  (none)\n") : MIDA_OK;
+}
+
+/* The store's sections: tables, tasks by status, counters; in JSON also
+ * "exact" and "at_least", the tables and sections whose counts reached
+ * the bound (counts.h). */
+static int add_counts(mida__buf *b, const mida__counts *c, int json) {
+  int rc = open_section(b, "tables", "tables", json);
+  for (int t = 0; rc == MIDA_OK && t < MIDA_COUNT_TABLES; t++)
+    rc = add_count(b, (size_t)t, mida__count_table(t), c->rows[t],
+                   c->rows_at_least[t], json);
+  if (rc == MIDA_OK)
+    rc = close_section(b, MIDA_COUNT_TABLES, json);
+  if (rc == MIDA_OK)
+    rc = open_section(b, "tasks_by_status", "tasks by status", json);
+  for (size_t i = 0; rc == MIDA_OK && i < c->nstatus; i++)
+    rc = add_count(b, i, mida__count_name(c, &c->status[i]), c->status[i].value,
+                   c->status_at_least, json);
+  if (rc == MIDA_OK)
+    rc = close_section(b, c->nstatus, json);
+  if (rc == MIDA_OK)
+    rc = open_section(b, "counters", "counters", json);
+  for (size_t i = 0; rc == MIDA_OK && i < c->ncounter; i++)
+    rc = add_count(b, i, mida__count_name(c, &c->counter[i]),
+                   c->counter[i].value, c->counter_at_least, json);
+  if (rc == MIDA_OK)
+    rc = close_section(b, c->ncounter, json);
+  if (rc != MIDA_OK || !json)
+    return rc;
+  rc = mida__buf_printf(
+      b, ",\n  \"exact\": %s, \"at_least\": ", c->exact ? "true" : "false");
+  if (rc == MIDA_OK)
+    rc = mida__counts_at_least_json(c, b);
   return rc;
 }
 
@@ -186,14 +192,17 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
   if (rc == MIDA_OK && json)
     rc = mida__json_add_string(&b, shown, strlen(shown));
   int store_rc = MIDA_OK;
-  for (size_t s = 0; rc == MIDA_OK && s < SECTION_COUNT; s++) {
-    mida__cli_rows rows;
-    store_rc = mida__cli_fetch(sink, sections[s].sql, NULL, 0, 100000, &rows);
-    if (store_rc == MIDA_OK)
-      rc = add_section(&b, &sections[s], &rows, json);
-    mida__cli_rows_free(&rows);
-    if (store_rc != MIDA_OK)
-      break;
+  mida__counts *counts = mida__calloc(1, sizeof *counts);
+  if (counts == NULL)
+    rc = MIDA_ENOMEM;
+  if (rc == MIDA_OK) {
+    store_rc = mida__counts_read(sink, counts);
+    if (store_rc == MIDA_ENOMEM)
+      rc = store_rc;
+    else if (store_rc == MIDA_OK)
+      rc = add_counts(&b, counts, json);
+    mida__counts_free(counts);
+    mida__free(counts);
   }
   mida__spool_stats ss;
   memset(&ss, 0, sizeof(ss));
@@ -201,7 +210,7 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
   if (rc == MIDA_OK && store_rc == MIDA_OK)
     rc = add_spool(&b, spool, &ss, spool_rc == MIDA_OK, json);
 
-  if (store_rc != MIDA_OK)
+  if (store_rc != MIDA_OK && store_rc != MIDA_ENOMEM)
     ex = mida__cli_store_error(sink, store_rc, "stats");
   else if (rc != MIDA_OK)
     ex = mida__cli_fail("stats: %s", mida_strerror(rc));

@@ -2,11 +2,15 @@
  * stats.c -- what the store holds: GET /api/health (the store answers, its
  * kind and schema version; the page's first request, whose failure it
  * shows as a page of its own) and GET /api/stats (rows per table, tasks per
- * status, and the counters of what was dropped or skipped).
+ * status, and the counters of what was dropped or skipped, read at a
+ * bounded cost: src/sink/counts.h).
  */
 #include "serve/serve.h"
 
+#include "core/alloc.h"
+#include "core/json.h"
 #include "mida.h"
+#include "sink/counts.h"
 
 #include <string.h>
 
@@ -44,42 +48,67 @@ static int get_health(mida__serve *srv, const mida__req *req,
   return rc;
 }
 
+/* Appends a list of named counts as [{"<key>": name, "<value>": n}]. */
+static int add_items(mida__buf *b, const mida__counts *c,
+                     const mida__count_item *items, size_t n, const char *key,
+                     const char *value) {
+  int rc = mida__buf_adds(b, "[");
+  for (size_t i = 0; rc == MIDA_OK && i < n; i++) {
+    const char *name = mida__count_name(c, &items[i]);
+    rc = mida__buf_printf(b, "%s{\"%s\": ", i > 0 ? ",\n" : "", key);
+    if (rc == MIDA_OK)
+      rc = mida__json_add_string(b, name, strlen(name));
+    if (rc == MIDA_OK)
+      rc = mida__buf_printf(b, ", \"%s\": %lld}", value,
+                            (long long)items[i].value);
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, "]");
+  return rc;
+}
+
+/* GET /api/stats: the counts of src/sink/counts.h, read at a cost that
+ * does not grow with the store (the page may ask every second). */
 static int get_stats(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   (void)req;
-  mida__rows_info info = {.max_rows = 1};
-  int rc = mida__buf_adds(&resp->body, "{\"rows\": ");
-  if (rc == MIDA_OK)
-    rc = mida__serve_rows(srv, resp,
-                          "SELECT (SELECT count(*) FROM campaign) AS campaign,"
-                          " (SELECT count(*) FROM workflow) AS workflow,"
-                          " (SELECT count(*) FROM task) AS task,"
-                          " (SELECT count(*) FROM data) AS data,"
-                          " (SELECT count(*) FROM task_data) AS task_data,"
-                          " (SELECT count(*) FROM task_dep) AS task_dep,"
-                          " (SELECT count(*) FROM metric) AS metric,"
-                          " (SELECT count(*) FROM telemetry) AS telemetry",
-                          NULL, 0, "iiiiiiii", &info);
-  if (rc != MIDA_OK || resp->status != 200)
-    return rc;
-  rc = mida__buf_adds(&resp->body, ",\n\"tasks_by_status\": [");
-  info.max_rows = 100;
-  if (rc == MIDA_OK)
-    rc = mida__serve_rows(srv, resp,
-                          "SELECT status, count(*) AS tasks FROM task"
-                          " GROUP BY status ORDER BY status",
-                          NULL, 0, "si", &info);
-  if (rc != MIDA_OK || resp->status != 200)
-    return rc;
-  rc = mida__buf_adds(&resp->body, "],\n\"counters\": [");
-  info.max_rows = 1000;
-  if (rc == MIDA_OK)
-    rc = mida__serve_rows(srv, resp,
-                          "SELECT name, sum(value) AS value FROM counter"
-                          " GROUP BY name ORDER BY name",
-                          NULL, 0, "si", &info);
-  if (rc != MIDA_OK || resp->status != 200)
-    return rc;
-  return mida__buf_adds(&resp->body, "]}\n");
+  mida__sink *sink = NULL;
+  char err[512];
+  int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
+  if (rc != MIDA_OK)
+    return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
+  mida__counts *c = mida__calloc(1, sizeof *c);
+  int qrc = c != NULL ? mida__counts_read(sink, c) : MIDA_ENOMEM;
+  if (qrc == MIDA_ENOMEM) {
+    rc = qrc;
+  } else if (qrc != MIDA_OK) {
+    mida__serve_store_error(resp, sink, qrc);
+  } else {
+    mida__buf *b = &resp->body;
+    rc = mida__buf_adds(b, "{\"rows\": {");
+    for (int t = 0; rc == MIDA_OK && t < MIDA_COUNT_TABLES; t++)
+      rc = mida__buf_printf(b, "%s\"%s\": %lld", t > 0 ? ", " : "",
+                            mida__count_table(t), (long long)c->rows[t]);
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(b, "},\n\"tasks_by_status\": ");
+    if (rc == MIDA_OK)
+      rc = add_items(b, c, c->status, c->nstatus, "status", "tasks");
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(b, ",\n\"counters\": ");
+    if (rc == MIDA_OK)
+      rc = add_items(b, c, c->counter, c->ncounter, "name", "value");
+    if (rc == MIDA_OK)
+      rc = mida__buf_printf(
+          b, ",\n\"exact\": %s, \"at_least\": ", c->exact ? "true" : "false");
+    if (rc == MIDA_OK)
+      rc = mida__counts_at_least_json(c, b);
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(b, "}\n");
+  }
+  if (c != NULL)
+    mida__counts_free(c);
+  mida__free(c);
+  mida__serve_release(&srv->pool, sink, qrc == MIDA_ESTORE);
+  return rc;
 }
 
 const mida__route mida__serve_routes_stats[] = {

@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include "sink/counts.h"
 #include "sink/key_index.h"
 #include "sink/merge.h"
 #include "sink/rollup.h"
@@ -1382,6 +1383,54 @@ static void test_workflow_campaign_merge(void **state) {
 
 /* ---- tests: links, metrics, counters, cursors -------------------------- */
 
+/* The store's counts (counts.h) are exact below the bound, and a table at
+ * the bound is said to hold at least the bound's rows, whatever it holds:
+ * a count never reads more rows than that. */
+static void test_counts_bounded(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida__sink_close(sink);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  char sql[400];
+  snprintf(sql, sizeof sql,
+           "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i"
+           " WHERE n < %d) INSERT INTO telemetry(host, pid, ts)"
+           " SELECT 'h', 1, n FROM i;"
+           "INSERT INTO task(id, status) VALUES('a', 'RUNNING'), ('b', NULL),"
+           " ('c', 'RUNNING');"
+           "INSERT INTO counter VALUES('h', 1, 'dropped', 2),"
+           " ('h', 2, 'dropped', 3), ('h', 2, 'corrupt', 1);",
+           MIDA_COUNT_BOUND + 1);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  sink = open_store(fx->path, MIDA_SINK_READONLY);
+  mida__counts *c = calloc(1, sizeof *c);
+  assert_non_null(c);
+  assert_int_equal(mida__counts_read(sink, c), MIDA_OK);
+  assert_false(c->exact);
+  assert_int_equal(c->rows[MIDA_COUNT_TELEMETRY], MIDA_COUNT_BOUND);
+  assert_true(c->rows_at_least[MIDA_COUNT_TELEMETRY]);
+  assert_int_equal(c->rows[MIDA_COUNT_TASK], 3);
+  assert_false(c->rows_at_least[MIDA_COUNT_TASK]);
+  assert_int_equal(c->rows[MIDA_COUNT_COUNTER], 3);
+  assert_false(c->status_at_least);
+  assert_false(c->counter_at_least);
+  assert_int_equal(c->nstatus, 2);
+  assert_string_equal(mida__count_name(c, &c->status[0]), "RUNNING");
+  assert_int_equal(c->status[0].value, 2);
+  assert_string_equal(mida__count_name(c, &c->status[1]), "UNKNOWN");
+  assert_int_equal(c->status[1].value, 1);
+  assert_int_equal(c->ncounter, 2);
+  assert_string_equal(mida__count_name(c, &c->counter[0]), "corrupt");
+  assert_int_equal(c->counter[0].value, 1);
+  assert_string_equal(mida__count_name(c, &c->counter[1]), "dropped");
+  assert_int_equal(c->counter[1].value, 5);
+  mida__counts_free(c);
+  free(c);
+  mida__sink_close(sink);
+}
+
 static void test_links_idempotent(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
@@ -2400,6 +2449,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_workflow_campaign_merge, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_links_idempotent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_counts_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_metric_points_kept_apart, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_schema_2_metric_migrated, setup,

@@ -607,6 +607,29 @@ def test_stats_text(run):
     assert "\nspool " in r.stdout
 
 
+def test_stats_counts_stop_at_a_bound(run, tmp_path):
+    # Each count stops at 10,000 rows (src/sink/counts.h), whatever the
+    # store holds, and says so: what reached the bound is a lower bound.
+    db = tmp_path / "plain.db"
+    make_store(str(db))
+    con = sqlite3.connect(db)
+    con.execute("WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1"
+                " FROM i WHERE n < 10001) INSERT INTO telemetry(host, pid,"
+                " ts) SELECT 'h', 1, n FROM i")
+    con.commit()
+    con.close()
+    s = json.loads(run("stats", "--json", store_path=str(db)).stdout)
+    assert s["exact"] is False
+    assert s["at_least"] == ["telemetry"]
+    assert s["tables"]["telemetry"] == 10000
+    assert s["tables"]["task"] == 5
+    assert s["tasks_by_status"] == {"ERROR": 1, "FINISHED": 3, "RUNNING": 1}
+    assert s["counters"] == {"corrupt": 1, "dropped": 5}
+    r = run("stats", store_path=str(db))
+    assert "  telemetry       at least 10000\n" in r.stdout
+    assert "  task            5\n" in r.stdout
+
+
 def test_recover_empty_spool_creates_store(run, tmp_path):
     db = tmp_path / "new.db"
     spool = tmp_path / "spool-dir"

@@ -3,13 +3,14 @@
 and PostgreSQL holding the same rows answer every request the same."""
 
 import json
+import sqlite3
 import time
 import urllib.parse
 
 import pytest
 
 import mida_cli_store as fx
-from serve_support import copy_sqlite_to_postgres
+from serve_support import copy_sqlite_to_postgres, psql
 
 
 @pytest.fixture
@@ -66,6 +67,33 @@ TARGETS = [
     "/api/sql?q=" + q("SELECT activity, status FROM task ORDER BY id"),
     "/api/sql?q=" + q("SELECT count(*) AS n FROM metric") + "&format=csv",
 ]
+
+
+def test_stats_stop_at_a_bound_on_both_stores(lite, pg_db, produce_bin, fleet,
+                                             tmp_path, serve):
+    # /api/stats reads at most 10,000 rows a count (src/sink/counts.h)
+    # and names the counts that reached it, on either store.
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
+    copy_sqlite_to_postgres(lite, pg_db, produce_bin, env)
+    fill = ("INSERT INTO telemetry(host, pid, ts) SELECT 'h', 1, n FROM"
+            " (WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1"
+            " FROM i WHERE n < 10001) SELECT n FROM i) x")
+    con = sqlite3.connect(lite)
+    con.execute(fill)
+    con.commit()
+    con.close()
+    psql(pg_db, fill)
+    for srv in (serve(lite), serve(pg_db)):
+        status, _, body = srv.request("/api/stats")
+        assert status == 200, body
+        s = json.loads(body)
+        assert s["exact"] is False and s["at_least"] == ["telemetry"]
+        assert s["rows"]["telemetry"] == 10000
+        assert s["rows"]["task"] == 5
+        assert {x["status"]: x["tasks"] for x in s["tasks_by_status"]} == {
+            "ERROR": 1, "FINISHED": 3, "RUNNING": 1}
+        assert {x["name"]: x["value"] for x in s["counters"]} == {
+            "corrupt": 1, "dropped": 5}
 
 
 def test_every_endpoint_answers_the_same_on_both_stores(both):
