@@ -1,0 +1,170 @@
+/*
+ * sqlite_close_test.c -- what an SQLite store's writer in a process of
+ * mida's own (`mida run`) committed is on the disk once it has closed,
+ * also when another connection (a reader) keeps its close from
+ * checkpointing (sqlite.c, make_durable_before_close).
+ * A VFS of the test's own, made the default before the store's first
+ * opening, stands under the store's and notes, for the WAL, whether a
+ * write came after its last sync.
+ */
+#include "sink/sink.h"
+#include "sink/store_fixture.h"
+
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* ---- a VFS that watches the WAL's syncs ---------------------------------- */
+
+static sqlite3_vfs *real_vfs;    /* the default before ours */
+static int wal_written_unsynced; /* a WAL write came after its last sync */
+static int wal_syncs;            /* syncs of a WAL */
+
+typedef struct watched {
+  sqlite3_file base;  /* pMethods = &watched_io */
+  sqlite3_file *real; /* the real file, right after this struct */
+} watched;
+
+#define REAL(f) (((watched *)(f))->real)
+
+static int w_close(sqlite3_file *f) {
+  return REAL(f)->pMethods->xClose(REAL(f));
+}
+static int w_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
+  return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int w_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
+  wal_written_unsynced = 1;
+  return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int w_truncate(sqlite3_file *f, sqlite3_int64 size) {
+  return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+static int w_sync(sqlite3_file *f, int flags) {
+  int rc = REAL(f)->pMethods->xSync(REAL(f), flags);
+  if (rc == SQLITE_OK) {
+    wal_written_unsynced = 0;
+    wal_syncs++;
+  }
+  return rc;
+}
+static int w_size(sqlite3_file *f, sqlite3_int64 *size) {
+  return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+static int w_lock(sqlite3_file *f, int l) {
+  return REAL(f)->pMethods->xLock(REAL(f), l);
+}
+static int w_unlock(sqlite3_file *f, int l) {
+  return REAL(f)->pMethods->xUnlock(REAL(f), l);
+}
+static int w_check(sqlite3_file *f, int *out) {
+  return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int w_fcntl(sqlite3_file *f, int op, void *arg) {
+  return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int w_sector(sqlite3_file *f) {
+  return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int w_caps(sqlite3_file *f) {
+  return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+
+/* Version 1 methods: SQLite maps no WAL file's memory and asks it for no
+ * shared memory (that is the database file's). */
+static const sqlite3_io_methods watched_io = {
+    .iVersion = 1,
+    .xClose = w_close,
+    .xRead = w_read,
+    .xWrite = w_write,
+    .xTruncate = w_truncate,
+    .xSync = w_sync,
+    .xFileSize = w_size,
+    .xLock = w_lock,
+    .xUnlock = w_unlock,
+    .xCheckReservedLock = w_check,
+    .xFileControl = w_fcntl,
+    .xSectorSize = w_sector,
+    .xDeviceCharacteristics = w_caps,
+};
+
+static int w_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
+                  int flags, int *out_flags) {
+  (void)vfs;
+  if (!(flags & SQLITE_OPEN_WAL))
+    return real_vfs->xOpen(real_vfs, name, f, flags, out_flags);
+  watched *w = (watched *)f;
+  memset(w, 0, sizeof *w);
+  w->real = (sqlite3_file *)(w + 1);
+  int rc = real_vfs->xOpen(real_vfs, name, w->real, flags, out_flags);
+  if (rc == SQLITE_OK)
+    w->base.pMethods = &watched_io;
+  return rc;
+}
+
+static sqlite3_vfs watching_vfs;
+
+/* Ours becomes the default: the store's own VFS (sqlite_temp.c) wraps
+ * the default it finds at its first use. */
+static void install_watching_vfs(void) {
+  real_vfs = sqlite3_vfs_find(NULL);
+  assert_non_null(real_vfs);
+  watching_vfs = *real_vfs;
+  watching_vfs.zName = "mida-test-watch";
+  watching_vfs.szOsFile = (int)sizeof(watched) + real_vfs->szOsFile;
+  watching_vfs.xOpen = w_open;
+  assert_int_equal(sqlite3_vfs_register(&watching_vfs, 1), SQLITE_OK);
+}
+
+/* ---- the test ------------------------------------------------------------ */
+
+static void
+test_a_writer_closed_beside_a_reader_leaves_its_wal_synced(void **state) {
+  fixture *fx = *state;
+  install_watching_vfs();
+  mida__sink_own_process(); /* as `mida run` is */
+  char err[512] = "";
+  mida__sink *sink = NULL;
+  assert_int_equal(mida__sink_open(fx->path, 0, &sink, err, sizeof err),
+                   MIDA_OK);
+  /* A reader, as `mida serve` keeps one: open, and past a read (in WAL
+   * mode a connection holds its shared lock from then on). */
+  sqlite3 *reader = NULL;
+  assert_int_equal(
+      sqlite3_open_v2(fx->path, &reader, SQLITE_OPEN_READONLY, real_vfs->zName),
+      SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(reader, "SELECT count(*) FROM task", NULL, NULL, NULL),
+      SQLITE_OK);
+
+  mida__rec r;
+  memset(&r, 0, sizeof r);
+  r.type = MIDA_REC_TASK;
+  r.f[MIDA_F_ID].present = true;
+  r.f[MIDA_F_ID].v.id = mida_id_new();
+  const mida__origin origin = {"host", 1};
+  assert_int_equal(mida__sink_put_batch(sink, &r, 1, &origin), MIDA_OK);
+  assert_true(wal_written_unsynced); /* NORMAL: the commit synced nothing */
+  mida__sink_close(sink);
+  if (wal_written_unsynced)
+    fail_msg("the writer closed with its last commit in a WAL no one "
+             "synced (%d syncs of it)",
+             wal_syncs);
+  sqlite3_close(reader);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(
+          test_a_writer_closed_beside_a_reader_leaves_its_wal_synced, setup,
+          teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
