@@ -79,6 +79,7 @@
 #include <libpq-fe.h>
 
 #include "sink/pg_guard.h"
+#include "sink/pg_json.h"
 
 #define ROWS_PER_STMT 1000
 /* Slots of a link table's set of waiting keys (pending.keys): a power of
@@ -553,6 +554,8 @@ typedef struct pg_sink {
                                one of its rows turned out to exist already */
   unsigned direct_penalty;  /* the next such pause, in batches (doubles) */
   mida__pg_guard guard;     /* how queries run (pg_guard.h) */
+  int fit_json;             /* 1: JSON values go through mida__pg_json_fit
+                               (the second attempt at a batch) */
 } pg_sink;
 
 typedef struct batch_counts {
@@ -638,6 +641,23 @@ static int ensure_connected(pg_sink *s) {
 static int arena_add(pg_sink *s, const char *p, size_t len, size_t *off) {
   *off = s->arena.len;
   int rc = mida__buf_add(&s->arena, p != NULL ? p : "", len);
+  if (rc == MIDA_OK)
+    rc = mida__buf_add(&s->arena, "", 1);
+  return rc;
+}
+
+/* Copies the JSON text p[0..len) and a NUL into the arena, as jsonb takes
+ * it (pg_json.h) when the batch is tried again after a failure, else as it
+ * is; *off and *stored receive its offset and length. */
+static int arena_json(pg_sink *s, const char *p, size_t len, size_t *off,
+                      size_t *stored) {
+  if (!s->fit_json) {
+    *stored = len;
+    return arena_add(s, p, len, off);
+  }
+  *off = s->arena.len;
+  int rc = mida__pg_json_fit(p != NULL ? p : "", len, &s->arena);
+  *stored = rc == MIDA_OK ? s->arena.len - *off : 0;
   if (rc == MIDA_OK)
     rc = mida__buf_add(&s->arena, "", 1);
   return rc;
@@ -941,7 +961,8 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
       rc = str_or_null(s, r, MIDA_F_DIGEST, &v[4], counts);
     v[5] = NULL_OFF;
     if (rc == MIDA_OK && field_usable(r, MIDA_F_METADATA, 1, counts))
-      rc = arena_field(s, MIDA_F_METADATA, &r->f[MIDA_F_METADATA], &v[5]);
+      rc = arena_json(s, r->f[MIDA_F_METADATA].v.str.ptr,
+                      r->f[MIDA_F_METADATA].v.str.len, &v[5], &(size_t){0});
     if (rc == MIDA_OK)
       rc = add_link(s, LT_DATA, v);
     if (rc != MIDA_OK || !field_usable(r, MIDA_F_TASK, 0, counts))
@@ -1019,7 +1040,8 @@ static int link_record(pg_sink *s, const mida__rec *r, const mida__origin *o,
     if (rc == MIDA_OK && field_usable(r, MIDA_F_TASK, 0, counts))
       rc = arena_id(s, &r->f[MIDA_F_TASK].v.id, &v[4]);
     if (rc == MIDA_OK && field_usable(r, MIDA_F_METADATA, 1, counts))
-      rc = arena_field(s, MIDA_F_METADATA, &r->f[MIDA_F_METADATA], &v[5]);
+      rc = arena_json(s, r->f[MIDA_F_METADATA].v.str.ptr,
+                      r->f[MIDA_F_METADATA].v.str.len, &v[5], &(size_t){0});
     return rc == MIDA_OK ? add_link(s, LT_TELEMETRY, v) : rc;
   case MIDA_REC_CURSOR:
     if (!field_usable(r, MIDA_F_SOURCE, 0, counts) ||
@@ -1120,16 +1142,23 @@ static int fold_entity(pg_sink *s, const mida__rec *r, int ent_no,
       mida__buf_init(&merged, ARENA_MAX);
       rc = mida__json_merge(s->arena.ptr + cl->off, cl->len, f->v.str.ptr,
                             f->v.str.len, &merged);
+      size_t stored = 0;
       if (rc == MIDA_OK)
-        rc = arena_add(s, merged.ptr, merged.len, &cl->off);
-      cl->len = (uint32_t)merged.len;
+        rc = arena_json(s, merged.ptr, merged.len, &cl->off, &stored);
+      cl->len = (uint32_t)stored;
       mida__buf_free(&merged);
       if (rc != MIDA_OK)
         rc = mida__sink_fail(&s->base, rc, "cannot merge JSON in a batch");
       continue;
     }
-    rc = arena_field(s, tag, f, &cl->off);
-    cl->len = kind == MIDA_KIND_STR ? f->v.str.len : MIDA_ID_STRLEN - 1;
+    if (rule == MIDA_RULE_JSON) {
+      size_t stored = 0;
+      rc = arena_json(s, f->v.str.ptr, f->v.str.len, &cl->off, &stored);
+      cl->len = (uint32_t)stored;
+    } else {
+      rc = arena_field(s, tag, f, &cl->off);
+      cl->len = kind == MIDA_KIND_STR ? f->v.str.len : MIDA_ID_STRLEN - 1;
+    }
     cl->set = 1;
     if (rc != MIDA_OK)
       rc = mida__sink_fail(&s->base, rc, "out of memory");
@@ -1642,8 +1671,9 @@ static int apply_lost(pg_sink *s, const mida__rec *r, const mida__origin *o,
   return rc;
 }
 
-static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
-                        const mida__origin *origin) {
+/* One attempt at a batch (pg_put_batch). */
+static int put_batch_once(mida__sink *base, const mida__rec *recs, size_t n,
+                          const mida__origin *origin) {
   pg_sink *s = (pg_sink *)base;
   if (s->flags & MIDA_SINK_READONLY)
     return mida__sink_fail(base, MIDA_EREADONLY,
@@ -1728,6 +1758,13 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     if (PQstatus(s->conn) == CONNECTION_OK &&
         PQtransactionStatus(s->conn) != PQTRANS_IDLE)
       PQclear(PQexec(s->conn, "ROLLBACK"));
+    /* The rows left waiting are gone with the transaction; so are their
+     * keys, which the next batch would otherwise find taken (each failed
+     * attempt took more slots, until no probe found a free one). */
+    for (int t = 0; t < LT_COUNT; t++)
+      if (s->link[t].keys != NULL)
+        memset(s->link[t].keys, 0,
+               s->link[t].keys_cap * sizeof *s->link[t].keys);
     if (base->errmsg[0] == '\0')
       mida__sink_fail(base, rc, "cannot write a batch to store %s: %s",
                       s->where, mida_strerror(rc));
@@ -1738,6 +1775,25 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   if (base->deferred)
     s->undurable = 1;
   return MIDA_OK;
+}
+
+/* Applies a batch in one transaction. JSON columns are copied as they are
+ * (mida__pg_json_fit costs ~1,200 instructions for an 80-byte document);
+ * when the batch fails on a live connection, perhaps on a value that
+ * jsonb refuses (pg_json.h), it is tried once more with them fitted, so
+ * that such a value neither fails every later attempt nor holds back the
+ * records behind it. */
+static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
+                        const mida__origin *origin) {
+  pg_sink *s = (pg_sink *)base;
+  int rc = put_batch_once(base, recs, n, origin);
+  if (rc == MIDA_OK || rc == MIDA_EREADONLY ||
+      PQstatus(s->conn) != CONNECTION_OK)
+    return rc;
+  s->fit_json = 1;
+  rc = put_batch_once(base, recs, n, origin);
+  s->fit_json = 0;
+  return rc;
 }
 
 /* Makes the deferred batches durable: one transaction that writes a WAL

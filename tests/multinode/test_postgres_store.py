@@ -512,3 +512,33 @@ def test_telemetry_is_json_merged_indexed_and_migrated(mida_bin, fleet, pg_db,
     assert psql(pg_db, fields + " WHERE telemetry->>'write_bytes' = '3'"
                 ) == "10|7|1"
     assert psql(pg_db, "SELECT value FROM task_key_num") == "10"
+
+
+NUL_SCRIPT = """
+import mida
+@mida.task
+def step(name, opts):
+    return {"out": name}
+with mida.workflow("nul"):
+    step("a\\x00b", {"k\\x00": 1})
+    step("plain", {})
+mida.flush(30)
+"""
+
+
+def test_a_nul_character_in_a_value_does_not_block_the_journal(fleet, pg_db,
+                                                               tmp_path):
+    """jsonb has no NUL character: a Python string holding one (written
+    "\\u0000", valid JSON, kept as it is by SQLite) made the server refuse
+    the whole batch, and the journal stayed stuck behind it, so that not
+    even the plain task after it was stored. It is stored with U+FFFD in
+    the NUL's place."""
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"),
+                    PYTHONPATH=str(build_dir() / "python"))
+    r = subprocess.run([sys.executable, "-c", NUL_SCRIPT], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = psql(pg_db, "SELECT used->>'name', used->'opts',"
+                       " generated->>'out' FROM task ORDER BY started")
+    assert rows.splitlines() == [
+        "a\ufffdb|{\"k\ufffd\": 1}|a\ufffdb", "plain|{}|plain"]
