@@ -152,6 +152,25 @@ int mida__url_param(const char *query, const char *name, char *buf,
   return MIDA_ENOTFOUND;
 }
 
+int mida__url_escape_userinfo(const char *url, mida__buf *out) {
+  size_t n = mida__url_scheme_len(url);
+  if (n == 0)
+    return mida__buf_adds(out, url);
+  const char *p = url + n + 3;
+  const char *end = p + strcspn(p, "/?#"); /* the authority's end */
+  const char *last = NULL;
+  for (const char *q = p; q < end; q++)
+    if (*q == '@')
+      last = q;
+  int rc = mida__buf_add(out, url, (size_t)(p - url));
+  for (const char *q = p; q < end && rc == MIDA_OK; q++)
+    rc = *q == '@' && q != last ? mida__buf_adds(out, "%40")
+                                : mida__buf_add(out, q, 1);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(out, end);
+  return rc;
+}
+
 /* ---- the redacted form -------------------------------------------------- */
 
 /* Appends n bytes to buf at *o, up to buflen - 1; all or nothing when

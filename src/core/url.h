@@ -25,6 +25,8 @@
 #ifndef MIDA_CORE_URL_H
 #define MIDA_CORE_URL_H
 
+#include "core/buf.h"
+
 #include <stddef.h>
 
 /* The length of url's scheme (the part before "://"), or 0 when url has
@@ -63,6 +65,13 @@ int mida__url_parse(const char *url, int default_port, mida__url *out);
  * has the value "". */
 int mida__url_param(const char *query, const char *name, char *buf,
                     size_t buflen);
+
+/* Appends url to out with every '@' of its authority but the last written
+ * "%40": libpq ends the userinfo at the first '@', mida__url_parse and
+ * mida__url_redact at the last, so that a password holding '@' would be
+ * in part libpq's host name, shown in its messages. Returns MIDA_OK or
+ * the buffer's error. */
+int mida__url_escape_userinfo(const char *url, mida__buf *out);
 
 /* Writes url into buf (buflen > 0) as it may be shown to anyone: the
  * password of the userinfo and the values of query parameters whose names

@@ -154,6 +154,29 @@ static void test_redaction_masks_passwords_everywhere(void **state) {
   assert_string_equal(redact(NULL), "");
 }
 
+/* Whether mida__url_escape_userinfo writes url as want. */
+static void assert_escaped(const char *url, const char *want) {
+  mida__buf b;
+  mida__buf_init(&b, 4096);
+  assert_int_equal(mida__url_escape_userinfo(url, &b), MIDA_OK);
+  assert_string_equal(mida__buf_str(&b), want);
+  mida__buf_free(&b);
+}
+
+static void
+test_a_password_holding_at_signs_is_escaped_for_libpq(void **state) {
+  (void)state;
+  assert_escaped("postgresql://u:a@b@h:5432/db",
+                 "postgresql://u:a%40b@h:5432/db");
+  assert_escaped("postgresql://u:@@@h/db?x=@",
+                 "postgresql://u:%40%40@h/db?x=@");
+  /* One '@', none, or only after the authority: as it is. */
+  assert_escaped("postgresql://u:pw@h/db", "postgresql://u:pw@h/db");
+  assert_escaped("postgresql://h/db@x?y=@", "postgresql://h/db@x?y=@");
+  assert_escaped("postgresql:///db", "postgresql:///db");
+  assert_escaped("file.db", "file.db");
+}
+
 static void test_a_cut_url_shows_no_part_of_a_secret(void **state) {
   (void)state;
   const char *url = "postgresql://user:hunter2@host/db";
@@ -240,6 +263,7 @@ int main(void) {
       cmocka_unit_test(test_mlflow_tracking_uris_follow_sqlalchemy),
       cmocka_unit_test(test_redaction_masks_passwords_everywhere),
       cmocka_unit_test(test_a_cut_url_shows_no_part_of_a_secret),
+      cmocka_unit_test(test_a_password_holding_at_signs_is_escaped_for_libpq),
       cmocka_unit_test(test_secret_names),
       cmocka_unit_test(test_json_values_of_secret_names_are_hidden),
   };

@@ -639,15 +639,23 @@ static const mida__mlf_methods pg_methods = {
 static char *libpq_uri(const char *uri) {
   const char *scheme_end = strstr(uri, "://");
   const char *plus = strchr(uri, '+');
-  if (scheme_end == NULL || plus == NULL || plus > scheme_end)
-    return mida__strdup(uri);
-  mida__buf b;
+  mida__buf b, escaped;
   mida__buf_init(&b, strlen(uri) + 1);
-  int rc = mida__buf_add(&b, uri, (size_t)(plus - uri));
+  mida__buf_init(&escaped, 3 * strlen(uri) + 1);
+  int rc = MIDA_OK;
+  if (scheme_end == NULL || plus == NULL || plus > scheme_end) {
+    rc = mida__buf_adds(&b, uri);
+  } else {
+    rc = mida__buf_add(&b, uri, (size_t)(plus - uri));
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&b, scheme_end);
+  }
+  /* A password's '@' as libpq reads it (url.h). */
   if (rc == MIDA_OK)
-    rc = mida__buf_adds(&b, scheme_end);
-  char *out = rc == MIDA_OK ? mida__strdup(b.ptr) : NULL;
+    rc = mida__url_escape_userinfo(mida__buf_str(&b), &escaped);
+  char *out = rc == MIDA_OK ? mida__strdup(mida__buf_str(&escaped)) : NULL;
   mida__buf_free(&b);
+  mida__buf_free(&escaped);
   return out;
 }
 

@@ -1965,14 +1965,23 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
    * over these defaults; a host that never answers fails in 10 s. */
   const char *keys[] = {"connect_timeout", "application_name", "options",
                         "dbname", NULL};
+  mida__buf libpq_url; /* a password's '@' as libpq reads it (url.h) */
+  mida__buf_init(&libpq_url, strlen(url) * 3 + 1);
+  if (mida__url_escape_userinfo(url, &libpq_url) != MIDA_OK) {
+    mida__free(s);
+    if (err != NULL && errlen > 0)
+      snprintf(err, errlen, "out of memory");
+    return MIDA_ENOMEM;
+  }
   const char *vals[] = {"10", "mida",
                         readonly ? "-c extra_float_digits=3"
                                    " -c search_path=\"$user\",public,mida"
                                    " -c default_transaction_read_only=on"
                                  : "-c extra_float_digits=3"
                                    " -c search_path=\"$user\",public,mida",
-                        url, NULL};
+                        mida__buf_str(&libpq_url), NULL};
   s->conn = PQconnectdbParams(keys, vals, 1);
+  mida__buf_free(&libpq_url);
   int rc = MIDA_OK;
   if (s->conn == NULL) {
     rc = mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");

@@ -207,3 +207,18 @@ def test_mida_hides_the_passwords_of_its_own_arguments_from_ps(
     assert b"argvpw7" not in shown and b"sp9" not in shown
     # The store was reached all the same: the copy kept the URL whole.
     assert int(psql(pg_db, "SELECT count(*) FROM workflow")) == 1
+
+
+def test_a_password_holding_an_at_sign_is_hidden_whole(mida_bin):
+    """mida reads the userinfo up to the last '@' of the authority (and
+    hides all of it), libpq up to the first: the password's tail was its
+    host name, which libpq's message printed ('could not translate host
+    name "back9@127.0.0.1"'). libpq now gets the '@' percent-encoded."""
+    url = f"postgresql://postgres:front9@back9@127.0.0.1:{free_port()}/x"
+    for verb in (["tasks"], ["query", "select 1"]):
+        r = subprocess.run([mida_bin, "--store", url, *verb],
+                           env=clean_env(), capture_output=True, text=True,
+                           timeout=120)
+        out = r.stdout + r.stderr
+        assert r.returncode == 1 and "postgres:***@127.0.0.1" in out, out
+        assert "front9" not in out and "back9" not in out, out
