@@ -31,19 +31,21 @@
 #include <string.h>
 
 static const char stats_help[] =
-    "usage: mida stats [--spool DIR] [--json]\n"
+    "usage: mida stats [--spool DIR] [--json] [--exact]\n"
     "\n"
     "Prints the rows of each table, tasks by status, the stored counters\n"
     "(dropped records, corrupt frames, ...) and the spool's journals:\n"
     "segments, orphans, backlog bytes, bytes on disk, dropped and corrupt\n"
     "counts, damaged and quarantined journals (docs/reliability.md).\n"
-    "Each store count stops at 10,000 rows, so it costs the same at any\n"
-    "store size; one that reaches the bound is printed 'at least N'\n"
-    "(docs/cli.md).\n"
+    "Each count of rows stops at 10,000 rows, so it costs the same at any\n"
+    "store size; one that reaches the bound is printed 'at least N', and\n"
+    "the tasks by status are then those of the newest 10,000 tasks. The\n"
+    "counters' sums are always exact (docs/cli.md).\n"
     "\n"
     "options:\n"
     "  --spool DIR  the spool directory (default: the store's; $MIDA_SPOOL)\n"
     "  --json       one JSON object\n"
+    "  --exact      count every row (a cost that grows with the store)\n"
     "  --store URL  the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
     "\n"
@@ -110,7 +112,7 @@ static int add_counts(mida__buf *b, const mida__counts *c, int json) {
     rc = open_section(b, "counters", "counters", json);
   for (size_t i = 0; rc == MIDA_OK && i < c->ncounter; i++)
     rc = add_count(b, i, mida__count_name(c, &c->counter[i]),
-                   c->counter[i].value, c->counter_at_least, json);
+                   c->counter[i].value, 0, json);
   if (rc == MIDA_OK)
     rc = close_section(b, c->ncounter, json);
   if (rc != MIDA_OK || !json)
@@ -156,10 +158,11 @@ static int add_spool(mida__buf *b, const char *dir, const mida__spool_stats *ss,
 }
 
 int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
-  int json = 0;
+  int json = 0, exact = 0;
   const char *spool = NULL;
   const mida__cli_opt opts[] = {
       {"--json", NULL, NULL, &json},
+      {"--exact", NULL, NULL, &exact},
       {"--spool", NULL, &spool, NULL},
       {NULL, NULL, NULL, NULL},
   };
@@ -196,7 +199,7 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
   if (counts == NULL)
     rc = MIDA_ENOMEM;
   if (rc == MIDA_OK) {
-    store_rc = mida__counts_read(sink, counts);
+    store_rc = mida__counts_read(sink, exact, counts);
     if (store_rc == MIDA_ENOMEM)
       rc = store_rc;
     else if (store_rc == MIDA_OK)

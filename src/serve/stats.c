@@ -68,16 +68,21 @@ static int add_items(mida__buf *b, const mida__counts *c,
 }
 
 /* GET /api/stats: the counts of src/sink/counts.h, read at a cost that
- * does not grow with the store (the page may ask every second). */
+ * does not grow with the store (the page may ask every second), or every
+ * row counted with exact=true. */
 static int get_stats(mida__serve *srv, const mida__req *req, mida__resp *resp) {
-  (void)req;
+  const char *exact = mida__req_get(req, "exact");
+  if (exact != NULL && strcmp(exact, "true") != 0 &&
+      strcmp(exact, "false") != 0)
+    return mida__resp_error(resp, 400, "parameter 'exact': true or false");
   mida__sink *sink = NULL;
   char err[512];
   int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
   if (rc != MIDA_OK)
     return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
   mida__counts *c = mida__calloc(1, sizeof *c);
-  int qrc = c != NULL ? mida__counts_read(sink, c) : MIDA_ENOMEM;
+  int all = exact != NULL && strcmp(exact, "true") == 0;
+  int qrc = c != NULL ? mida__counts_read(sink, all, c) : MIDA_ENOMEM;
   if (qrc == MIDA_ENOMEM) {
     rc = qrc;
   } else if (qrc != MIDA_OK) {
@@ -113,6 +118,6 @@ static int get_stats(mida__serve *srv, const mida__req *req, mida__resp *resp) {
 
 const mida__route mida__serve_routes_stats[] = {
     {"/api/health", get_health, ""},
-    {"/api/stats", get_stats, ""},
+    {"/api/stats", get_stats, "exact"},
     {NULL, NULL, NULL},
 };

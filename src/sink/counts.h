@@ -5,13 +5,16 @@
  * /api/stats (src/serve/stats.c), which a dashboard or a steering script
  * calls again and again while workflows run.
  *
- * Each count stops at MIDA_COUNT_BOUND rows: below it a count is exact,
- * at it the count says it is a lower bound ("at least"). The statuses are
- * those of the first MIDA_COUNT_BOUND tasks read and the counter sums
- * those of the first MIDA_COUNT_BOUND counter rows, so they are exact when
- * their table is below the bound and lower bounds otherwise. One
- * statement reads them all (one snapshot), in both SQL dialects, through
- * the sink's one query guard (guard.h), as any reader's.
+ * Each count of rows stops at MIDA_COUNT_BOUND rows: below it a count is
+ * exact, at it the count says it is a lower bound ("at least"). The
+ * statuses are those of the newest MIDA_COUNT_BOUND tasks, so they are
+ * exact when the task table is below the bound and lower bounds
+ * otherwise. The counters' sums are always exact: they account for what
+ * was lost, and their table grows with the processes that wrote to the
+ * store (a row per process and name), not with the tasks. Asked for
+ * exact counts, every count reads all rows. One statement reads them all
+ * (one snapshot), in both SQL dialects, through the sink's one query
+ * guard (guard.h), as any reader's.
  *
  * Why not exact counts kept by the store: SQLite triggers that keep a
  * count table cost about 23,000 instructions per row written (a trigger
@@ -70,24 +73,24 @@ typedef struct mida__counts {
   int status_at_least;                        /* each is a lower bound */
   mida__count_item counter[MIDA_COUNT_ITEMS]; /* by counter name */
   size_t ncounter;                            /* entries of counter */
-  int counter_at_least;                       /* each is a lower bound */
   mida__buf names;                            /* the names, NUL-terminated */
 } mida__counts;
 
 /* Reads the counts of the store behind sink into *out (about 32 KiB:
- * better on the heap), which mida__counts_free frees (also after a
- * failure). Statuses and counters come sorted by name (bytewise); a NULL
- * status is UNKNOWN. Returns MIDA_OK, the sink's error (its message in
- * mida__sink_errmsg), or MIDA_ENOMEM. Thread safety: the sink's. */
-int mida__counts_read(mida__sink *sink, mida__counts *out);
+ * better on the heap), bounded, or all of them exactly if exact is
+ * nonzero; mida__counts_free frees *out (also after a failure). Statuses
+ * and counters come sorted by name (bytewise); a NULL status is UNKNOWN.
+ * Returns MIDA_OK, the sink's error (its message in mida__sink_errmsg),
+ * or MIDA_ENOMEM. Thread safety: the sink's. */
+int mida__counts_read(mida__sink *sink, int exact, mida__counts *out);
 
 /* A status's or counter's name. */
 const char *mida__count_name(const mida__counts *c,
                              const mida__count_item *item);
 
 /* Appends the JSON array of what is only a lower bound: the names of the
- * tables at the bound, then "tasks_by_status" and "counters" when those
- * lists are; [] when every count is exact. Returns MIDA_OK or the
+ * tables at the bound, then "tasks_by_status" when that list is; [] when
+ * every count is exact. Returns MIDA_OK or the
  * buffer's error. */
 int mida__counts_at_least_json(const mida__counts *c, mida__buf *b);
 

@@ -1385,14 +1385,15 @@ static void test_workflow_campaign_merge(void **state) {
 
 /* The store's counts (counts.h) are exact below the bound, and a table at
  * the bound is said to hold at least the bound's rows, whatever it holds:
- * a count never reads more rows than that. */
+ * a count never reads more rows than that -- but the counters' sums,
+ * which account for what was lost, are exact over all their rows. */
 static void test_counts_bounded(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
   mida__sink_close(sink);
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-  char sql[400];
+  char sql[600];
   snprintf(sql, sizeof sql,
            "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i"
            " WHERE n < %d) INSERT INTO telemetry(host, pid, ts)"
@@ -1400,22 +1401,25 @@ static void test_counts_bounded(void **state) {
            "INSERT INTO task(id, status) VALUES('a', 'RUNNING'), ('b', NULL),"
            " ('c', 'RUNNING');"
            "INSERT INTO counter VALUES('h', 1, 'dropped', 2),"
-           " ('h', 2, 'dropped', 3), ('h', 2, 'corrupt', 1);",
-           MIDA_COUNT_BOUND + 1);
+           " ('h', 2, 'dropped', 3), ('h', 2, 'corrupt', 1);"
+           "INSERT INTO counter SELECT 'g', n, 'dropped', 1 FROM (WITH"
+           " RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i"
+           " WHERE n < %d) SELECT n FROM i);",
+           MIDA_COUNT_BOUND + 1, MIDA_COUNT_BOUND);
   assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(db);
   sink = open_store(fx->path, MIDA_SINK_READONLY);
   mida__counts *c = calloc(1, sizeof *c);
   assert_non_null(c);
-  assert_int_equal(mida__counts_read(sink, c), MIDA_OK);
+  assert_int_equal(mida__counts_read(sink, 0, c), MIDA_OK);
   assert_false(c->exact);
   assert_int_equal(c->rows[MIDA_COUNT_TELEMETRY], MIDA_COUNT_BOUND);
   assert_true(c->rows_at_least[MIDA_COUNT_TELEMETRY]);
   assert_int_equal(c->rows[MIDA_COUNT_TASK], 3);
   assert_false(c->rows_at_least[MIDA_COUNT_TASK]);
-  assert_int_equal(c->rows[MIDA_COUNT_COUNTER], 3);
+  assert_int_equal(c->rows[MIDA_COUNT_COUNTER], MIDA_COUNT_BOUND);
+  assert_true(c->rows_at_least[MIDA_COUNT_COUNTER]);
   assert_false(c->status_at_least);
-  assert_false(c->counter_at_least);
   assert_int_equal(c->nstatus, 2);
   assert_string_equal(mida__count_name(c, &c->status[0]), "RUNNING");
   assert_int_equal(c->status[0].value, 2);
@@ -1425,7 +1429,50 @@ static void test_counts_bounded(void **state) {
   assert_string_equal(mida__count_name(c, &c->counter[0]), "corrupt");
   assert_int_equal(c->counter[0].value, 1);
   assert_string_equal(mida__count_name(c, &c->counter[1]), "dropped");
-  assert_int_equal(c->counter[1].value, 5);
+  assert_int_equal(c->counter[1].value, 5 + MIDA_COUNT_BOUND);
+  mida__counts_free(c);
+  free(c);
+  mida__sink_close(sink);
+}
+
+/* Past the bound, the statuses are those of the newest tasks (ids are
+ * time-ordered: the current work's), and exact counts read every row. */
+static void test_counts_newest_and_exact(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida__sink_close(sink);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  char sql[400];
+  snprintf(sql, sizeof sql,
+           "INSERT INTO task(id, status) VALUES('a', 'ERROR'),"
+           " ('z', 'RUNNING');"
+           "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i"
+           " WHERE n < %d) INSERT INTO task(id, status)"
+           " SELECT printf('m%%06d', n), 'FINISHED' FROM i;",
+           MIDA_COUNT_BOUND);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  sink = open_store(fx->path, MIDA_SINK_READONLY);
+  mida__counts *c = calloc(1, sizeof *c);
+  assert_non_null(c);
+  assert_int_equal(mida__counts_read(sink, 0, c), MIDA_OK);
+  assert_true(c->status_at_least);
+  assert_int_equal(c->nstatus, 2); /* 'a', the oldest, is not read */
+  assert_string_equal(mida__count_name(c, &c->status[0]), "FINISHED");
+  assert_int_equal(c->status[0].value, MIDA_COUNT_BOUND - 1);
+  assert_string_equal(mida__count_name(c, &c->status[1]), "RUNNING");
+  assert_int_equal(c->status[1].value, 1);
+  mida__counts_free(c);
+  assert_int_equal(mida__counts_read(sink, 1, c), MIDA_OK);
+  assert_true(c->exact);
+  assert_int_equal(c->rows[MIDA_COUNT_TASK], MIDA_COUNT_BOUND + 2);
+  assert_false(c->rows_at_least[MIDA_COUNT_TASK]);
+  assert_false(c->status_at_least);
+  assert_int_equal(c->nstatus, 3);
+  assert_string_equal(mida__count_name(c, &c->status[0]), "ERROR");
+  assert_int_equal(c->status[0].value, 1);
+  assert_int_equal(c->status[1].value, MIDA_COUNT_BOUND);
   mida__counts_free(c);
   free(c);
   mida__sink_close(sink);
@@ -2450,6 +2497,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_links_idempotent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_counts_bounded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_counts_newest_and_exact, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_metric_points_kept_apart, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_schema_2_metric_migrated, setup,

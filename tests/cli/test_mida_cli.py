@@ -628,6 +628,11 @@ def test_stats_counts_stop_at_a_bound(run, tmp_path):
     r = run("stats", store_path=str(db))
     assert "  telemetry       at least 10000\n" in r.stdout
     assert "  task            5\n" in r.stdout
+    # --exact counts every row.
+    s = json.loads(run("stats", "--json", "--exact",
+                       store_path=str(db)).stdout)
+    assert s["exact"] is True and s["at_least"] == []
+    assert s["tables"]["telemetry"] == 10001
 
 
 def test_recover_empty_spool_creates_store(run, tmp_path):

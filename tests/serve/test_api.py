@@ -94,6 +94,13 @@ def test_stats_stop_at_a_bound_on_both_stores(lite, pg_db, produce_bin, fleet,
             "ERROR": 1, "FINISHED": 3, "RUNNING": 1}
         assert {x["name"]: x["value"] for x in s["counters"]} == {
             "corrupt": 1, "dropped": 5}
+        status, _, body = srv.request("/api/stats?exact=true")
+        assert status == 200, body
+        s = json.loads(body)
+        assert s["exact"] is True and s["at_least"] == []
+        assert s["rows"]["telemetry"] == 10001
+        status, _, body = srv.request("/api/stats?exact=yes")
+        assert status == 400 and b"exact" in body, body
 
 
 def test_every_endpoint_answers_the_same_on_both_stores(both):
