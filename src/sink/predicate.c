@@ -16,7 +16,10 @@
 #include "sink/key.h"
 #include "mida.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Longest first, so that "<=" is not read as "<". */
@@ -48,6 +51,18 @@ int mida__predicate_parse(const char *text, mida__predicate *p, char *why,
   if (!p->numeric && strcmp(p->op, "=") != 0 && strcmp(p->op, "!=") != 0) {
     snprintf(why, whylen, "< <= > >= need a number after them");
     return MIDA_EINVAL;
+  }
+  /* The stores compare numbers as doubles: PostgreSQL refuses to cast one
+   * that overflows or underflows to zero, which would fail the query as
+   * an error of the store rather than of the request. */
+  if (p->numeric) {
+    errno = 0;
+    double v = strtod(s, NULL);
+    if (!isfinite(v) || (errno == ERANGE && v == 0)) {
+      snprintf(why, whylen, "the number %.40s is past the range of a double",
+               s);
+      return MIDA_EINVAL;
+    }
   }
   return MIDA_OK;
 }
