@@ -92,6 +92,12 @@ static int split_listen(const char *listen, char *host, size_t hostlen,
   if (strlen(colon + 1) == 0 || strlen(colon + 1) >= portlen ||
       strspn(colon + 1, "0123456789") != strlen(colon + 1))
     return MIDA_EINVAL;
+  /* getaddrinfo takes a larger number modulo 65536: 99999 is 34463. */
+  long number = 0;
+  for (const char *d = colon + 1; *d != '\0' && number <= 65535; d++)
+    number = number * 10 + (*d - '0');
+  if (number > 65535)
+    return MIDA_EINVAL;
   snprintf(port, portlen, "%s", colon + 1);
   if (host[0] == '\0')
     snprintf(host, hostlen, "0.0.0.0");

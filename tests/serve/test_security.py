@@ -37,6 +37,16 @@ def test_non_loopback_without_token_refuses(mida_bin, lite, serve):
     assert rc == 2 and "HOST:PORT" in err
 
 
+def test_a_port_past_65535_is_refused(mida_bin, lite, serve):
+    """getaddrinfo takes the port modulo 65536: --listen 127.0.0.1:99999
+    listened on port 34463, said so, and ran."""
+    serve  # noqa: B018
+    for listen in ["127.0.0.1:99999", "127.0.0.1:65536",
+                   "127.0.0.1:000000000000065537"]:
+        rc, err = run_serve(mida_bin, lite, "--listen", listen)
+        assert rc == 2 and "HOST:PORT" in err, (listen, rc, err)
+
+
 def test_token_file_must_be_private_and_long(mida_bin, lite, tmp_path,
                                              serve):
     serve  # noqa: B018
