@@ -270,6 +270,28 @@ static void test_each_session_keeps_its_last_error(void **state) {
   assert_non_null(strstr(mida_errmsg(NULL), "no session"));
 }
 
+/* The bound of the spool on disk, as mida_config_init reads it. */
+static uint64_t spool_max_of(const char *text) {
+  setenv("MIDA_SPOOL_MAX", text, 1);
+  mida_config_t cfg;
+  mida_config_init(&cfg);
+  unsetenv("MIDA_SPOOL_MAX");
+  return cfg.spool_max;
+}
+
+static void test_a_malformed_spool_bound_keeps_the_default(void **state) {
+  (void)state;
+  /* A bound that does not parse ("2 GB", a typo) was no bound at all
+   * (UINT64_MAX): the spool could fill the disk the operator meant to
+   * keep. It is the default (1 GiB) instead. */
+  const uint64_t gib = UINT64_C(1) << 30;
+  assert_true(spool_max_of("2 GB") == gib);
+  assert_true(spool_max_of("lots") == gib);
+  assert_true(spool_max_of("99999999999T") == gib);
+  assert_true(spool_max_of("64M") == UINT64_C(64) << 20);
+  assert_true(spool_max_of("0") == 0); /* documented: no bound */
+}
+
 static void test_structs_carry_their_size(void **state) {
   fixture *fx = *state;
   /* The library fills no more than the caller's struct holds. */
@@ -320,18 +342,18 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
           test_a_task_submitted_here_and_run_elsewhere, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_a_submitted_task_has_no_start,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_submitted_task_has_no_start, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_usage_snapshot_of_a_task_run_here,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_session_info_and_default_workflow,
                                       setup, teardown),
-      cmocka_unit_test_setup_teardown(test_query_is_read_only, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_query_is_read_only, setup, teardown),
       cmocka_unit_test_setup_teardown(test_each_session_keeps_its_last_error,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_structs_carry_their_size, setup,
                                       teardown),
+      cmocka_unit_test(test_a_malformed_spool_bound_keeps_the_default),
   };
   return cmocka_run_group_tests_name("public_api", tests, NULL, NULL);
 }

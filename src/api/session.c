@@ -117,8 +117,10 @@ void mida_config_init_sized(mida_config_t *out, size_t out_size) {
     cfg->journal_bytes = (size_t)bytes;
   cfg->spool_max = MIDA_SPOOL_MAX_DEFAULT;
   const char *max = env_or("MIDA_SPOOL_MAX", NULL);
-  if (max != NULL)
-    cfg->spool_max = mida__parse_size(max, &bytes) == 0 ? bytes : UINT64_MAX;
+  /* A bound that does not parse keeps the default: no bound at all would
+   * let the spool fill the disk that the operator meant to keep. */
+  if (max != NULL && mida__parse_size(max, &bytes) == 0)
+    cfg->spool_max = bytes;
   cfg->strict = env_flag("MIDA_STRICT");
   const char *full = env_or("MIDA_JOURNAL_FULL", "spill");
   cfg->full = strcmp(full, "drop") == 0 ? MIDA_FULL_DROP : MIDA_FULL_SPILL;
