@@ -1,5 +1,6 @@
 /*
- * pg_json.c -- JSON text made fit for PostgreSQL's jsonb (pg_json.h).
+ * pg_json.c -- JSON text made fit for PostgreSQL's jsonb, and text for
+ * its text columns (pg_json.h).
  *
  * One pass over text that mida__json_check() accepted, so that the scan
  * can trust its syntax: outside strings, a '"' opens a string and a '-'
@@ -211,6 +212,47 @@ int mida__pg_json_fit(const char *text, size_t len, mida__buf *out) {
       }
       p = q;
     }
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_add(out, copied, (size_t)(end - copied));
+  return rc;
+}
+
+/* The length of the valid UTF-8 sequence at p (before end): 1 to 4, or 0
+ * when it is not one (a stray continuation byte, an overlong form, a
+ * surrogate, past U+10FFFF, cut short), as PostgreSQL checks it. */
+static size_t utf8_length(const unsigned char *p, const unsigned char *end) {
+  unsigned c = p[0];
+  size_t n = c < 0x80                 ? 1
+             : c >= 0xC2 && c <= 0xDF ? 2
+             : c >= 0xE0 && c <= 0xEF ? 3
+             : c >= 0xF0 && c <= 0xF4 ? 4
+                                      : 0;
+  if (n == 0 || (size_t)(end - p) < n)
+    return 0;
+  for (size_t i = 1; i < n; i++)
+    if ((p[i] & 0xC0) != 0x80)
+      return 0;
+  if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) ||
+      (c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))
+    return 0;
+  return n;
+}
+
+int mida__pg_text_fit(const char *text, size_t len, mida__buf *out) {
+  const unsigned char *p = (const unsigned char *)text, *end = p + len;
+  const unsigned char *copied = p; /* the bytes before it are in out */
+  int rc = MIDA_OK;
+  while (p < end && rc == MIDA_OK) {
+    size_t n = *p < 0x80 ? 1 : utf8_length(p, end);
+    if (n > 0) {
+      p += n;
+      continue;
+    }
+    rc = mida__buf_add(out, copied, (size_t)(p - copied));
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(out, "\xEF\xBF\xBD"); /* U+FFFD */
+    copied = ++p;
   }
   if (rc == MIDA_OK)
     rc = mida__buf_add(out, copied, (size_t)(end - copied));

@@ -1,5 +1,6 @@
 /*
- * pg_json.h -- JSON text made fit for PostgreSQL's jsonb.
+ * pg_json.h -- JSON text made fit for PostgreSQL's jsonb, and text for
+ * its text columns.
  *
  * A JSON value that mida__json_check() accepts (RFC 8259) may still be
  * refused by jsonb, and a refused value fails the whole batch it is in:
@@ -32,5 +33,12 @@
  * Text that needs nothing replaced is copied as it is, in one append.
  * Returns MIDA_OK or the buffer's error. */
 int mida__pg_json_fit(const char *text, size_t len, mida__buf *out);
+
+/* Appends the text text[0..len) (a task's activity, an error, a metric's
+ * key: text columns) to out with each byte that does not start valid
+ * UTF-8 replaced by U+FFFD: PostgreSQL refuses the whole batch ("invalid
+ * byte sequence for encoding UTF8") where SQLite keeps the bytes, and the
+ * C API takes them as they are. Returns MIDA_OK or the buffer's error. */
+int mida__pg_text_fit(const char *text, size_t len, mida__buf *out);
 
 #endif /* MIDA_SINK_PG_JSON_H */

@@ -1,8 +1,9 @@
 /*
- * pg_json_test.c -- unit tests of mida__pg_json_fit (pg_json.h): what
+ * pg_json_test.c -- unit tests of pg_json.h. mida__pg_json_fit: what
  * jsonb refuses (a NUL escape, a surrogate that is not half of a pair, a
  * number numeric cannot hold or float8 cannot read) is replaced, and
- * everything else, look-alikes included, is copied as it is.
+ * everything else, look-alikes included, is copied as it is;
+ * mida__pg_text_fit: bytes that do not start valid UTF-8 become U+FFFD.
  */
 #include "sink/pg_json.h"
 
@@ -99,6 +100,29 @@ static void test_a_number_with_too_many_digits_keeps_seventeen(void **state) {
   assert_fit(in, "{\"a\":5e5}");
 }
 
+/* Whether text comes out of mida__pg_text_fit as want. */
+static void assert_text(const char *text, const char *want) {
+  mida__buf b;
+  mida__buf_init(&b, 4096);
+  assert_int_equal(mida__pg_text_fit(text, strlen(text), &b), MIDA_OK);
+  assert_string_equal(mida__buf_str(&b), want);
+  mida__buf_free(&b);
+}
+
+static void test_text_keeps_utf8_and_replaces_the_rest(void **state) {
+  (void)state;
+  assert_text("", "");
+  assert_text("plain \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+              "plain \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  assert_text("bad\xff", "bad\xef\xbf\xbd");
+  assert_text("\x80x\xc3", "\xef\xbf\xbdx\xef\xbf\xbd");
+  /* Overlong, a surrogate, past U+10FFFF: one replacement a byte. */
+  assert_text("\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd");
+  assert_text("\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+  assert_text("\xf4\x90\x80\x80!",
+              "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd!");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_what_jsonb_takes_is_copied_as_it_is),
@@ -106,6 +130,7 @@ int main(void) {
       cmocka_unit_test(test_a_lone_surrogate_becomes_the_replacement),
       cmocka_unit_test(test_numbers_past_the_doubles_are_replaced),
       cmocka_unit_test(test_a_number_with_too_many_digits_keeps_seventeen),
+      cmocka_unit_test(test_text_keeps_utf8_and_replaces_the_rest),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -554,8 +554,9 @@ typedef struct pg_sink {
                                one of its rows turned out to exist already */
   unsigned direct_penalty;  /* the next such pause, in batches (doubles) */
   mida__pg_guard guard;     /* how queries run (pg_guard.h) */
-  int fit_json;             /* 1: JSON values go through mida__pg_json_fit
-                               (the second attempt at a batch) */
+  int fit_values;           /* 1: JSON and text values go through
+                               pg_json.h's fitters (the second attempt
+                               at a batch) */
 } pg_sink;
 
 typedef struct batch_counts {
@@ -651,7 +652,7 @@ static int arena_add(pg_sink *s, const char *p, size_t len, size_t *off) {
  * is; *off and *stored receive its offset and length. */
 static int arena_json(pg_sink *s, const char *p, size_t len, size_t *off,
                       size_t *stored) {
-  if (!s->fit_json) {
+  if (!s->fit_values) {
     *stored = len;
     return arena_add(s, p, len, off);
   }
@@ -698,6 +699,12 @@ static int arena_field(pg_sink *s, unsigned tag, const mida__field *f,
     return arena_add(s, t, (size_t)n, off);
   }
   case MIDA_KIND_STR:
+    if (s->fit_values) { /* bytes that are not UTF-8 (pg_json.h) */
+      *off = s->arena.len;
+      int rc = mida__pg_text_fit(f->v.str.ptr != NULL ? f->v.str.ptr : "",
+                                 f->v.str.len, &s->arena);
+      return rc == MIDA_OK ? mida__buf_add(&s->arena, "", 1) : rc;
+    }
     return arena_add(s, f->v.str.ptr, f->v.str.len, off);
   default:
     *off = NULL_OFF;
@@ -1777,10 +1784,11 @@ static int put_batch_once(mida__sink *base, const mida__rec *recs, size_t n,
   return MIDA_OK;
 }
 
-/* Applies a batch in one transaction. JSON columns are copied as they are
- * (mida__pg_json_fit costs ~1,200 instructions for an 80-byte document);
- * when the batch fails on a live connection, perhaps on a value that
- * jsonb refuses (pg_json.h), it is tried once more with them fitted, so
+/* Applies a batch in one transaction. JSON and text columns are copied as
+ * they are (mida__pg_json_fit costs ~1,200 instructions for an 80-byte
+ * document); when the batch fails on a live connection, perhaps on a value
+ * that jsonb or a UTF8 database refuses (pg_json.h), it is tried once more
+ * with them fitted, so
  * that such a value neither fails every later attempt nor holds back the
  * records behind it. */
 static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
@@ -1790,9 +1798,9 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   if (rc == MIDA_OK || rc == MIDA_EREADONLY ||
       PQstatus(s->conn) != CONNECTION_OK)
     return rc;
-  s->fit_json = 1;
+  s->fit_values = 1;
   rc = put_batch_once(base, recs, n, origin);
-  s->fit_json = 0;
+  s->fit_values = 0;
   return rc;
 }
 

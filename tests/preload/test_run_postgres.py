@@ -2,6 +2,7 @@
 their byte counts (task_data.bytes, schema version 2) land there as in
 SQLite, also in a store made before that column existed."""
 
+import os
 import sys
 
 from preload_support import ROOT, Run
@@ -72,3 +73,21 @@ def test_a_command_writing_many_files_ends(pg_db, tmp_path):
     assert p.returncode == 0, p.stderr
     assert psql(pg_db, "SELECT count(*) FROM data WHERE uri LIKE"
                        " 'file://%/src/f%'") == "2000"
+
+
+def test_a_program_whose_name_is_not_utf8_is_stored(pg_db, tmp_path):
+    """A task's activity is its program's name, bytes as they are: one
+    that is not UTF-8 made a UTF8 database refuse the whole batch ("invalid
+    byte sequence for encoding UTF8"), and every record behind it stayed
+    in the spool. It is stored with U+FFFD in place of the bad byte (the
+    script's task then takes its interpreter's name, sh)."""
+    r = Run(tmp_path)
+    r.store = pg_db
+    tool = os.path.join(os.fsencode(tmp_path), b"tool\xff")
+    with open(tool, "wb") as f:
+        f.write(b"#!/bin/sh\nexit 0\n")
+    os.chmod(tool, 0o755)
+    p = r.run(b"./tool\xff", timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "did not take" not in p.stderr, p.stderr
+    assert psql(pg_db, "SELECT activity, status FROM task") == "sh|FINISHED"
