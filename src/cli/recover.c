@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char recover_help[] =
     "usage: mida recover [--spool DIR]\n"
@@ -62,6 +63,13 @@ int mida__cli_recover(mida__cli *cli, int argc, char **argv) {
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
   char dir[PATH_MAX];
+  /* A spool named on the command line must be there: a mistyped one
+   * would report nothing to ship while the real one still holds records.
+   * (The store's own spool may not exist yet: nothing was ever left.) */
+  struct stat named;
+  if (spool != NULL && spool[0] != '\0' &&
+      (stat(spool, &named) != 0 || !S_ISDIR(named.st_mode)))
+    return mida__cli_fail("no spool directory at %s", spool);
   if (spool == NULL || spool[0] == '\0') {
     if (mida__spool_in_force(cli->store, dir, sizeof dir) != MIDA_OK)
       return mida__cli_fail("the spool path of the store is too long");

@@ -649,6 +649,20 @@ def test_recover_empty_spool_creates_store(run, tmp_path):
     assert {"task", "workflow", "data"} <= tables
 
 
+def test_recover_from_a_spool_that_is_not_there_fails(run, tmp_path):
+    """A mistyped --spool said 'recovered 0 records from 0 journals' and
+    exit 0, as if nothing were left to ship, and made the store."""
+    db = tmp_path / "new.db"
+    for spool in (tmp_path / "no-such-spool", tmp_path / "a-file"):
+        if spool.name == "a-file":
+            spool.write_text("x")
+        r = run("recover", "--spool", str(spool), store_path=str(db))
+        assert r.returncode == 1, r.stdout
+        assert f"no spool directory at {spool}" in r.stderr, r.stderr
+        assert r.stdout == ""
+    assert not db.exists()
+
+
 def test_recover_store_error(run, tmp_path):
     r = run("recover", store_path=str(tmp_path / "no" / "such" / "dir.db"))
     assert r.returncode == 1
