@@ -19,9 +19,9 @@
  * only the frames of the last moments. Past 4 MiB of WAL the thread is
  * woken after every commit, so that it has copied everything when the
  * writer pauses and the writer's next transaction starts the WAL over
- * (sqlite_checkpoint.c, CKPT_RESTART_FRAMES). The thread and its connection are
- * made once the session's own commits have appended a step's frames, so
- * a session that writes little never has them. Its calls into SQLite are
+ * (sqlite_checkpoint.c, CKPT_RESTART_FRAMES). The thread and its
+ * connection are made once the session's own commits have appended a
+ * step's frames, so a session that writes little never has them. Its calls into SQLite are
  * counted as backend calls (the fork guard, sink.h), like the writer's.
  *
  * Only in a process of mida's own (mida run, ingest, recover:
