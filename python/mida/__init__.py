@@ -132,18 +132,20 @@ def data(uri, role="used", *, kind=None, digest=None, size=-1, name=None,
     _mida.data(uri, role, kind, digest, size, name, metadata, task)
 
 
-def query(sql, params=()):
+def query(sql, params=(), max_rows=1000000):
     """Runs a read-only SQL statement on the store; rows as dicts.
 
-    Records of this process are flushed first, so they are visible."""
-    return _mida.query(sql, params)
+    Records of this process are flushed first, so they are visible. The
+    rows are kept in memory: a result of more than max_rows rows raises
+    mida.Error (max_rows=None: no bound)."""
+    return _mida.query(sql, params, max_rows)
 
 
-def query_df(sql, params=()):
+def query_df(sql, params=(), max_rows=1000000):
     """As query(), as a pandas DataFrame (pandas must be installed)."""
     import pandas
 
-    return pandas.DataFrame.from_records(query(sql, params))
+    return pandas.DataFrame.from_records(query(sql, params, max_rows))
 
 
 def _close():

@@ -564,9 +564,13 @@ static PyObject *mod_configure(PyObject *m, PyObject *args, PyObject *kw) {
 
 /* A query runs without the GIL, so that other threads run and Ctrl-C is
  * seen: its row and stop callbacks take the GIL back while they run. */
+/* The most rows mida.query() keeps by default (max_rows). */
+#define QUERY_MAX_ROWS 1000000
+
 typedef struct query_ctx {
   PyObject *rows; /* list of dicts */
   PyObject *keys; /* tuple of column names (str), made on the first row */
+  Py_ssize_t max_rows; /* the most rows kept; 0: no bound */
   int failed;     /* a Python error is set */
   PyThreadState *thread; /* saved while the GIL is released */
 } query_ctx;
@@ -596,6 +600,16 @@ static PyObject *cell_value(const char *t) {
 
 static int query_row_locked(query_ctx *q, int ncols, const char *const *names,
                             const char *const *values) {
+  /* The rows are kept in this process's memory, which the query guard's
+   * bounds (time, temporary space) do not cover: a statement making rows
+   * without end (a recursive CTE) took 4.8 GB before its 30 s were up. */
+  if (q->max_rows > 0 && PyList_GET_SIZE(q->rows) >= q->max_rows) {
+    PyErr_Format(mida_py_error,
+                 "the result has more than %zd rows (max_rows): narrow the "
+                 "query, or raise max_rows (None: no bound)",
+                 q->max_rows);
+    goto fail;
+  }
   if (q->keys == NULL) {
     q->keys = PyTuple_New(ncols);
     if (q->keys == NULL)
@@ -652,14 +666,28 @@ static int query_stop(void *vctx) {
   return q->failed;
 }
 
-/* query(sql, params=()) -> list of dicts, read-only, after a flush of this
- * process's records. */
+/* query(sql, params=(), max_rows=QUERY_MAX_ROWS) -> list of dicts,
+ * read-only, after a flush of this process's records; a result of more
+ * than max_rows rows (None: no bound) raises mida.Error. */
 static PyObject *mod_query(PyObject *m, PyObject *args) {
   (void)m;
   const char *sql;
-  PyObject *params = NULL;
-  if (!PyArg_ParseTuple(args, "s|O", &sql, &params))
+  PyObject *params = NULL, *max_rows = NULL;
+  if (!PyArg_ParseTuple(args, "s|OO", &sql, &params, &max_rows))
     return NULL;
+  Py_ssize_t bound = QUERY_MAX_ROWS;
+  if (max_rows == Py_None) {
+    bound = 0;
+  } else if (max_rows != NULL) {
+    bound = PyNumber_AsSsize_t(max_rows, PyExc_OverflowError);
+    if (bound == -1 && PyErr_Occurred())
+      return NULL;
+    if (bound < 1) {
+      PyErr_SetString(PyExc_ValueError,
+                      "max_rows must be a positive number, or None");
+      return NULL;
+    }
+  }
   PyObject *seq = NULL;
   if (params != NULL && params != Py_None) {
     seq = PySequence_Fast(params, "params must be a sequence");
@@ -696,7 +724,7 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
     (void)mida_flush(s, 10000);
     Py_END_ALLOW_THREADS
   }
-  query_ctx q = {PyList_New(0), NULL, 0, NULL};
+  query_ctx q = {PyList_New(0), NULL, bound, 0, NULL};
   if (q.rows == NULL)
     goto out;
   char err[512] = "";
@@ -780,7 +808,7 @@ static PyMethodDef module_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "configure(max_str=, max_items=, max_depth=, max_repr=, max_bytes=)"},
     {"query", mod_query, METH_VARARGS,
-     "query(sql, params=()) -> list of dicts (read-only)"},
+     "query(sql, params=(), max_rows=1000000) -> list of dicts (read-only)"},
     {NULL, NULL, 0, NULL},
 };
 

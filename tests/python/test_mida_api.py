@@ -367,6 +367,24 @@ def test_query_df_returns_a_dataframe():
         mida.query("DELETE FROM task")
 
 
+def test_query_keeps_at_most_max_rows():
+    # The rows are kept in memory: an endless result stops at max_rows
+    # with an error (on main it grew until the 30 s time limit: 4.8 GB).
+    endless = ("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1"
+               " FROM c) SELECT n FROM c")
+    with pytest.raises(mida.Error, match="more than 1000 rows"):
+        mida.query(endless, max_rows=1000)
+    with pytest.raises(mida.Error, match="max_rows"):
+        mida.query_df(endless, max_rows=10)
+    few = ("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1"
+           " FROM c WHERE n < 1000) SELECT n FROM c")
+    assert len(mida.query(few, max_rows=1000)) == 1000
+    assert len(mida.query(few, max_rows=None)) == 1000
+    assert len(mida.query(few)) == 1000
+    with pytest.raises(ValueError):
+        mida.query(few, max_rows=0)
+
+
 # A statement that never ends: counts an endless recursive sequence.
 ENDLESS_QUERY = ("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1"
                  " FROM c) SELECT count(*) AS n FROM c")
