@@ -28,8 +28,10 @@ static void mask_url(char *p) {
     if (p[i] == '@')
       at = p + i;
   if (at != NULL) {
+    /* The password; or, a userinfo of one part, all of it (a NATS token:
+     * token@; elsewhere a user name, which `ps` needs no more). */
     char *colon = memchr(p, ':', (size_t)(at - p));
-    for (char *c = colon != NULL ? colon + 1 : at; c < at; c++)
+    for (char *c = colon != NULL ? colon + 1 : p; c < at; c++)
       *c = '*';
   }
   char *q = strchr(p, '?');

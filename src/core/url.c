@@ -232,6 +232,12 @@ const char *mida__url_redact(const char *url, char *buf, size_t buflen) {
     if (*q == '@')
       at = q;
   const char *colon = at != NULL ? memchr(p, ':', (size_t)(at - p)) : NULL;
+  /* NATS's URLs carry a token as a userinfo of one part (token@): all of
+   * it is the secret. */
+  if (colon == NULL && at != NULL &&
+      (mida__url_scheme_equal(url, n, "nats") ||
+       mida__url_scheme_equal(url, n, "tls")))
+    colon = p - 1;
   if (colon != NULL) {
     put(buf, buflen, &o, url, (size_t)(colon + 1 - url), 0);
     put(buf, buflen, &o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);

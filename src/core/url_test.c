@@ -139,9 +139,14 @@ static void test_redaction_masks_passwords_everywhere(void **state) {
                       "nats://me:***@broker/a.b");
   /* A password that holds '/' still ends at the last '@'. */
   assert_string_equal(redact("mqtt://u:pa/ss@h/t"), "mqtt://u:***@h/t");
-  /* A user without a password is no secret. */
+  /* A user without a password is no secret... */
   assert_string_equal(redact("postgresql://mida@db/mida"),
                       "postgresql://mida@db/mida");
+  /* ...but NATS's one-part userinfo is a token. */
+  assert_string_equal(redact("nats://s3cr3t@broker:4222/a"),
+                      "nats://***@broker:4222/a");
+  assert_string_equal(redact("tls://s3cr3t@broker/a"), "tls://***@broker/a");
+  assert_string_equal(redact("nats://broker/a"), "nats://broker/a");
   /* libpq takes passwords as query parameters, too. */
   assert_string_equal(
       redact("postgresql://h/db?user=u&password=pw&sslmode=require"),

@@ -1,8 +1,9 @@
 /*
  * nats.c -- the NATS JetStream broker (libnats): nats://[user:password@]
  * host[:port]/subject, and tls:// for the same over TLS (options:
- * core/tls_opts.h, given to libnats). A sink for shippers, and a consumer
- * for `mida ingest`.
+ * core/tls_opts.h, given to libnats). A userinfo of one part, token@ (as
+ * NATS's own URLs write a token) or :token@, is a token. A sink for
+ * shippers, and a consumer for `mida ingest`.
  *
  * Both sides first make sure a JetStream stream captures the subject: the
  * stream MIDA_<subject> (characters other than letters, digits, '-' and '_'
@@ -98,8 +99,8 @@ static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
   if (mida__url_parse(url, 4222, &l->url) != MIDA_OK) {
     char shown[MIDA_URL_SHOWN];
     snprintf(err, errlen,
-             "malformed NATS URL '%s' (want nats:// or tls://[user:password@]"
-             "host[:port]/subject)",
+             "malformed NATS URL '%s' (want nats:// or tls://[user:password@ or"
+             " token@]host[:port]/subject)",
              mida__url_redact(url, shown, sizeof shown));
     return MIDA_EURL;
   }
@@ -131,10 +132,12 @@ static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
     s = natsOptions_SetMaxReconnect(o, -1);
   if (s == NATS_OK)
     s = natsOptions_SetReconnectWait(o, 250);
-  if (s == NATS_OK && l->url.user[0] != '\0')
+  if (s == NATS_OK && l->url.user[0] != '\0' && l->url.password[0] != '\0')
     s = natsOptions_SetUserInfo(o, l->url.user, l->url.password);
+  else if (s == NATS_OK && l->url.user[0] != '\0')
+    s = natsOptions_SetToken(o, l->url.user); /* token@ */
   else if (s == NATS_OK && l->url.password[0] != '\0')
-    s = natsOptions_SetToken(o, l->url.password);
+    s = natsOptions_SetToken(o, l->url.password); /* :token@ */
   if (s == NATS_OK && l->tls.enabled) {
     s = tls_options(o, &l->tls, l->url.host, err, errlen);
     if (s != NATS_OK) {

@@ -381,16 +381,19 @@ class Nats:
     """A private nats-server with JetStream on file storage in a temporary
     directory: stop() and start() again keep what JetStream stored."""
 
-    def __init__(self, tmp, user=None, password=None):
+    def __init__(self, tmp, user=None, password=None, token=None):
         self.port = free_port()
         self.dir = tmp
         self.user = user
         self.password = password
+        self.token = token  # --auth: the URL's token@
         self.proc = None
 
     @property
     def url_base(self):
         auth = f"{self.user}:{self.password}@" if self.user else ""
+        if self.token:
+            auth = f"{self.token}@"
         return f"nats://{auth}127.0.0.1:{self.port}"
 
     def start(self):
@@ -398,6 +401,8 @@ class Nats:
                 "-js", "-sd", str(self.dir)]
         if self.user:
             args += ["--user", self.user, "--pass", self.password]
+        if self.token:
+            args += ["--auth", self.token]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         assert wait_port(self.port), "nats-server did not start"

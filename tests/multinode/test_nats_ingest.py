@@ -124,3 +124,24 @@ def test_nats_bad_url_and_wrong_password(mida_bin, produce_bin, pg_db,
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "authorization" in r.stderr.lower(), r.stderr
+
+
+def test_nats_token_in_the_url(mida_bin, produce_bin, nats_factory, fleet,
+                               tmp_path):
+    """nats://TOKEN@host is NATS's own way to write a token: it logs in,
+    and no message shows it. mida took it for a user name without a
+    password: the server refused it, and the message printed it."""
+    served = nats_factory(token="t0kenSecret9")
+    env = fleet.env(MIDA_SPOOL=str(tmp_path / "spool"),
+                    MIDA_STORE=served.url_base + "/x")
+    r = subprocess.run([produce_bin, "10", "p", "1500"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    wrong = f"nats://wr0ngSecret8@127.0.0.1:{served.port}/x"
+    r = subprocess.run([mida_bin, "ingest", "--from", wrong, "--to",
+                        str(tmp_path / "s.db")], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 1
+    assert "authorization" in r.stderr.lower(), r.stderr
+    assert "wr0ngSecret8" not in r.stderr and "nats://***@" in r.stderr, \
+        r.stderr
