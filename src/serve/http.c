@@ -301,16 +301,30 @@ static enum MHD_Result queue_events(mida__http *h, struct MHD_Connection *c,
 
 /* ---- the library's callbacks ------------------------------------------ */
 
+/* Keeps the raw target for request.c, then empties the query in the
+ * library's own copy of the request line. The library would otherwise
+ * split the query into its table of arguments, one record (64 bytes) from
+ * the connection's memory per parameter, and request.c never reads that
+ * table: 5,000 parameters in a 30 KB target used the whole 64 KB, and the
+ * library, with no memory left to build its own error reply, closed the
+ * connection without a word. With the query gone from its copy, request.c
+ * sees every parameter and refuses more than MIDA_SERVE_MAX_PARAMS with a
+ * 400 that says why. The library passes the line as const but owns it
+ * writable, and reads the query from it only after this callback
+ * (libmicrohttpd 0.9.x and 1.x alike). */
 static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c) {
   (void)cls;
   (void)c;
   http_request *hr = mida__calloc(1, sizeof *hr);
-  if (hr == NULL)
-    return NULL;
-  if (strnlen(uri, MIDA_SERVE_MAX_TARGET + 1) > MIDA_SERVE_MAX_TARGET)
-    hr->target_too_long = 1;
-  else
-    hr->target = mida__strdup(uri);
+  if (hr != NULL) {
+    if (strnlen(uri, MIDA_SERVE_MAX_TARGET + 1) > MIDA_SERVE_MAX_TARGET)
+      hr->target_too_long = 1;
+    else
+      hr->target = mida__strdup(uri);
+  }
+  char *query = strchr(uri, '?');
+  if (query != NULL)
+    query[1] = '\0';
   return hr;
 }
 

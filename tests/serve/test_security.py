@@ -184,3 +184,23 @@ def test_hostile_requests_get_4xx_and_never_crash(serve, lite):
     assert st in (None, 200, 400)
     assert s.alive()
     assert s.request("/api/health")[0] == 200
+
+
+def test_thousands_of_query_parameters_get_a_400_with_a_reason(serve, lite):
+    # 5,000 short parameters fit in the request line's cap, but the HTTP
+    # library's own table of them did not fit in the connection's memory:
+    # the connection closed with no answer at all.
+    s = serve(lite)
+    for n in (1000, 3000, 5000):
+        target = "/api/tasks?" + "&".join(f"p{i}=1" for i in range(n))
+        st, _, body = s.request(target)
+        if len(target) <= 24576:
+            assert st == 400, (n, st, body[:200])
+            assert b"more than 32 query parameters" in body, body[:200]
+        else:  # 5,000 of them: past the target's own cap
+            assert st == 414, (n, st, body[:200])
+            assert b"too long" in body, body[:200]
+    st, _, body = s.request("/api/tasks?" + "&" * 20000)
+    assert st == 200, body[:200]  # empty pairs are nothing (request.c)
+    assert s.alive()
+    assert s.request("/api/health")[0] == 200
