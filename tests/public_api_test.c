@@ -292,6 +292,70 @@ static void test_a_malformed_spool_bound_keeps_the_default(void **state) {
   assert_true(spool_max_of("0") == 0); /* documented: no bound */
 }
 
+/* The warning of mida_open (errmsg; "" when none) for one environment
+ * variable set to text, and the configuration that it gave. */
+static int open_with(fixture *fx, const char *name, const char *text,
+                     mida_config_t *cfg, char *err, size_t errlen) {
+  setenv(name, text, 1);
+  mida_config_init(cfg);
+  unsetenv(name);
+  cfg->store = fx->url;
+  cfg->sample_hz = 0;
+  mida_session_t *s = NULL;
+  setenv(name, text, 1);
+  int rc = mida_open(cfg, &s, err, errlen);
+  unsetenv(name);
+  if (s != NULL) {
+    assert_int_equal(mida_flush(s, 5000), MIDA_OK);
+    mida_close(s);
+  }
+  return rc;
+}
+
+static void
+test_a_malformed_capture_knob_keeps_its_default_and_says_so(void **state) {
+  fixture *fx = *state;
+  /* These were ignored without a word: the operator who typed
+   * MIDA_JOURNAL_FULL=dorp believed that a full ring drops. The session
+   * still opens and records; the warning names the variable. */
+  static const struct {
+    const char *name, *text;
+  } bad[] = {{"MIDA_JOURNAL_BYTES", "abc"},  {"MIDA_JOURNAL_BYTES", "0"},
+             {"MIDA_JOURNAL_FULL", "bogus"}, {"MIDA_SHIP_MS", "-1"},
+             {"MIDA_SHIP_MS", "10ms"},       {"MIDA_SPOOL_MAX", "2 GB"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    mida_config_t cfg;
+    char err[512] = "";
+    assert_int_equal(
+        open_with(fx, bad[i].name, bad[i].text, &cfg, err, sizeof err),
+        MIDA_OK);
+    assert_non_null(strstr(err, bad[i].name));
+    assert_non_null(strstr(err, bad[i].text));
+    assert_non_null(strstr(err, "default"));
+    assert_int_equal(cfg.journal_bytes, 16 * 1024 * 1024);
+    assert_int_equal(cfg.full, MIDA_FULL_SPILL);
+    assert_int_equal(cfg.ship_interval_ms, 20);
+    assert_true(cfg.spool_max == UINT64_C(1) << 30);
+  }
+  /* Well-formed values say nothing and are taken. */
+  mida_config_t cfg;
+  char err[512] = "x";
+  assert_int_equal(
+      open_with(fx, "MIDA_JOURNAL_FULL", "drop", &cfg, err, sizeof err),
+      MIDA_OK);
+  assert_string_equal(err, "");
+  assert_int_equal(cfg.full, MIDA_FULL_DROP);
+  assert_int_equal(open_with(fx, "MIDA_SHIP_MS", "50", &cfg, err, sizeof err),
+                   MIDA_OK);
+  assert_string_equal(err, "");
+  assert_int_equal(cfg.ship_interval_ms, 50);
+  assert_int_equal(
+      open_with(fx, "MIDA_JOURNAL_BYTES", "1M", &cfg, err, sizeof err),
+      MIDA_OK);
+  assert_string_equal(err, "");
+  assert_int_equal(cfg.journal_bytes, 1 << 20);
+}
+
 static void test_structs_carry_their_size(void **state) {
   fixture *fx = *state;
   /* The library fills no more than the caller's struct holds. */
@@ -354,6 +418,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_structs_carry_their_size, setup,
                                       teardown),
       cmocka_unit_test(test_a_malformed_spool_bound_keeps_the_default),
+      cmocka_unit_test_setup_teardown(
+          test_a_malformed_capture_knob_keeps_its_default_and_says_so, setup,
+          teardown),
   };
   return cmocka_run_group_tests_name("public_api", tests, NULL, NULL);
 }

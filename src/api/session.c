@@ -90,6 +90,84 @@ static int env_flag(const char *name) {
   return strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
 }
 
+/* The capture knobs that a malformed value cannot fail: each keeps its
+ * default, and mida_open() says so once in its warning (env_malformed),
+ * since capture goes on either way. Each reader returns 1 with *out set,
+ * 0 when the variable is unset, -1 when it does not parse. */
+static int env_journal_bytes(size_t *out) {
+  const char *v = env_or("MIDA_JOURNAL_BYTES", NULL);
+  uint64_t bytes = 0;
+  if (v == NULL)
+    return 0;
+  if (mida__parse_size(v, &bytes) != 0 || bytes == 0 || bytes > SIZE_MAX)
+    return -1;
+  *out = (size_t)bytes;
+  return 1;
+}
+
+/* A bound that does not parse keeps the default: no bound at all would
+ * let the spool fill the disk that the operator meant to keep. */
+static int env_spool_max(uint64_t *out) {
+  const char *v = env_or("MIDA_SPOOL_MAX", NULL);
+  if (v == NULL)
+    return 0;
+  return mida__parse_size(v, out) == 0 ? 1 : -1;
+}
+
+static int env_journal_full(mida_full_policy_t *out) {
+  const char *v = env_or("MIDA_JOURNAL_FULL", NULL);
+  if (v == NULL)
+    return 0;
+  if (strcmp(v, "drop") != 0 && strcmp(v, "spill") != 0)
+    return -1;
+  *out = strcmp(v, "drop") == 0 ? MIDA_FULL_DROP : MIDA_FULL_SPILL;
+  return 1;
+}
+
+static int env_ship_ms(unsigned *out) {
+  const char *v = env_or("MIDA_SHIP_MS", NULL);
+  if (v == NULL)
+    return 0;
+  char *end = NULL;
+  errno = 0;
+  unsigned long ms = strtoul(v, &end, 10);
+  if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || ms == 0 ||
+      ms > 60000)
+    return -1;
+  *out = (unsigned)ms;
+  return 1;
+}
+
+/* Names each capture knob whose value does not parse, with the value and
+ * what it should be, in out ("" when none). */
+static void env_malformed(char *out, size_t outlen) {
+  static const struct {
+    const char *name; /* the variable */
+    const char *want; /* what its value should be */
+  } knobs[] = {
+      {"MIDA_JOURNAL_BYTES", "a size in bytes such as 16M"},
+      {"MIDA_SPOOL_MAX", "a size in bytes such as 1G, or 0"},
+      {"MIDA_JOURNAL_FULL", "spill or drop"},
+      {"MIDA_SHIP_MS", "milliseconds from 1 to 60000"},
+  };
+  size_t bytes;
+  uint64_t max;
+  mida_full_policy_t full;
+  unsigned ms;
+  const int bad[] = {env_journal_bytes(&bytes) < 0, env_spool_max(&max) < 0,
+                     env_journal_full(&full) < 0, env_ship_ms(&ms) < 0};
+  size_t n = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
+    if (!bad[i] || n >= outlen)
+      continue;
+    int w = snprintf(
+        out + n, outlen - n, "%s%s=\"%.40s\" is not %s: its default is used",
+        n > 0 ? "; " : "", knobs[i].name, getenv(knobs[i].name), knobs[i].want);
+    n += w > 0 ? (size_t)w : 0;
+  }
+}
+
 /* How long mida_open() waits by default for the store to open before it
  * lets the program go on (the shipper goes on trying): long enough to
  * report a malformed URL or a local file at once, too short to be
@@ -110,28 +188,14 @@ void mida_config_init_sized(mida_config_t *out, size_t out_size) {
   cfg->workflow = env_or("MIDA_WORKFLOW", NULL);
   cfg->parent_task = env_or("MIDA_PARENT_TASK", NULL);
   cfg->journal_bytes = MIDA_JOURNAL_DEFAULT_RING;
-  const char *size = env_or("MIDA_JOURNAL_BYTES", NULL);
-  uint64_t bytes = 0;
-  if (size != NULL && mida__parse_size(size, &bytes) == 0 && bytes > 0 &&
-      bytes <= SIZE_MAX)
-    cfg->journal_bytes = (size_t)bytes;
+  (void)env_journal_bytes(&cfg->journal_bytes);
   cfg->spool_max = MIDA_SPOOL_MAX_DEFAULT;
-  const char *max = env_or("MIDA_SPOOL_MAX", NULL);
-  /* A bound that does not parse keeps the default: no bound at all would
-   * let the spool fill the disk that the operator meant to keep. */
-  if (max != NULL && mida__parse_size(max, &bytes) == 0)
-    cfg->spool_max = bytes;
+  (void)env_spool_max(&cfg->spool_max);
   cfg->strict = env_flag("MIDA_STRICT");
-  const char *full = env_or("MIDA_JOURNAL_FULL", "spill");
-  cfg->full = strcmp(full, "drop") == 0 ? MIDA_FULL_DROP : MIDA_FULL_SPILL;
+  cfg->full = MIDA_FULL_SPILL;
+  (void)env_journal_full(&cfg->full);
   cfg->ship_interval_ms = 20;
-  const char *ms = env_or("MIDA_SHIP_MS", NULL);
-  if (ms != NULL) {
-    char *end = NULL;
-    unsigned long v = strtoul(ms, &end, 10);
-    if (*end == '\0' && v > 0 && v <= 60000)
-      cfg->ship_interval_ms = (unsigned)v;
-  }
+  (void)env_ship_ms(&cfg->ship_interval_ms);
   cfg->disabled = env_flag("MIDA_DISABLE");
   /* Telemetry. A malformed value becomes -1, which mida_open() refuses
    * with a message naming the variable. */
@@ -320,6 +384,10 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     *out = s;
     return MIDA_OK;
   }
+  /* A capture knob that does not parse keeps its default and is said
+   * once, here, after whatever else limits this session. */
+  char malformed[384];
+  env_malformed(malformed, sizeof malformed);
   /* What the shipper and the sampler will read of the environment is
    * read here, on the caller's thread, and never on theirs (core/env.h). */
   mida__env_capture();
@@ -369,6 +437,11 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
   /* Under `mida run`, tell the preload library which task each thread
    * runs, so that its files are attributed to it. */
   mida__thread_task_announce();
+  if (malformed[0] != '\0') {
+    size_t n = strlen(warning);
+    snprintf(warning + n, sizeof warning - n, "%s%s", n > 0 ? "; " : "",
+             malformed);
+  }
   if (warning[0] != '\0')
     write_err(errmsg, errmsg_len, warning);
   return MIDA_OK;
