@@ -15,16 +15,21 @@
 
 #include "core/alloc.h"
 #include "core/redact.h"
+#include "core/url.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Overwrites with '*' the secret parts of the URL that starts at p (just
  * after its "://"). */
 static void mask_url(char *p) {
-  size_t auth = strcspn(p, "/?#"); /* the authority: [userinfo@]host */
+  /* The userinfo ends at the last '@' before the query, as in the
+   * messages (mida__url_redact), not at the first '/': a password that
+   * holds a '/' (postgresql://u:pa/ss@h/db) was left whole in `ps`. */
+  size_t before_query = strcspn(p, "?#");
   char *at = NULL;
-  for (size_t i = 0; i < auth; i++)
+  for (size_t i = 0; i < before_query; i++)
     if (p[i] == '@')
       at = p + i;
   if (at != NULL) {
@@ -46,6 +51,19 @@ static void mask_url(char *p) {
     if (*k == '&')
       k++;
   }
+}
+
+/* Whether the URL whose "://" is at sep, in arg, names a path (sqlite://,
+ * file://): it has no userinfo and nothing to hide, as in
+ * mida__url_redact, and an '@' in a file name is no password's end. */
+static int names_a_path(const char *arg, const char *sep) {
+  const char *start = sep;
+  while (start > arg && (isalnum((unsigned char)start[-1]) ||
+                         strchr("+-.", start[-1]) != NULL))
+    start--;
+  size_t n = (size_t)(sep - start);
+  return mida__url_scheme_equal(start, n, "sqlite") ||
+         mida__url_scheme_equal(start, n, "file");
 }
 
 /* The copy main() works on, freed at exit. */
@@ -82,6 +100,7 @@ char **mida__cli_mask_argv(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     for (char *s = strstr(argv[i], "://"); s != NULL;
          s = strstr(s + 3, "://"))
-      mask_url(s + 3);
+      if (!names_a_path(argv[i], s))
+        mask_url(s + 3);
   return copy;
 }

@@ -152,20 +152,41 @@ int mida__url_param(const char *query, const char *name, char *buf,
   return MIDA_ENOTFOUND;
 }
 
+/* Whether the userinfo of the URL whose authority starts at p runs past
+ * the first '/' (at slash) to an '@' after it: a password that holds a
+ * '/' ("u:pa/ss@h/db"). Not when the text before the '/' already has its
+ * '@', has no ':' ("h/db@x": a host, then a database name), or is a
+ * host and a port ("h:5432/db@x"). */
+static int userinfo_past_slash(const char *p, const char *slash) {
+  if (memchr(p, '@', (size_t)(slash - p)) != NULL)
+    return 0;
+  const char *colon = memchr(p, ':', (size_t)(slash - p));
+  if (colon == NULL)
+    return 0;
+  const char *d = colon + 1;
+  while (d < slash && *d >= '0' && *d <= '9')
+    d++;
+  return !(d == slash && d > colon + 1);
+}
+
 int mida__url_escape_userinfo(const char *url, mida__buf *out) {
   size_t n = mida__url_scheme_len(url);
   if (n == 0)
     return mida__buf_adds(out, url);
   const char *p = url + n + 3;
-  const char *end = p + strcspn(p, "/?#"); /* the authority's end */
+  const char *query = p + strcspn(p, "?#");
+  const char *end = p + strcspn(p, "/?#"); /* libpq's authority */
   const char *last = NULL;
-  for (const char *q = p; q < end; q++)
-    if (*q == '@')
+  for (const char *q = p; q < query; q++)
+    if (*q == '@' && (q < end || userinfo_past_slash(p, end)))
       last = q;
+  if (last != NULL && last > end)
+    end = last + 1;
   int rc = mida__buf_add(out, url, (size_t)(p - url));
   for (const char *q = p; q < end && rc == MIDA_OK; q++)
-    rc = *q == '@' && q != last ? mida__buf_adds(out, "%40")
-                                : mida__buf_add(out, q, 1);
+    rc = *q == '@' && q != last  ? mida__buf_adds(out, "%40")
+         : *q == '/' && q < last ? mida__buf_adds(out, "%2F")
+                                 : mida__buf_add(out, q, 1);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(out, end);
   return rc;

@@ -66,11 +66,14 @@ int mida__url_parse(const char *url, int default_port, mida__url *out);
 int mida__url_param(const char *query, const char *name, char *buf,
                     size_t buflen);
 
-/* Appends url to out with every '@' of its authority but the last written
- * "%40": libpq ends the userinfo at the first '@', mida__url_parse and
- * mida__url_redact at the last, so that a password holding '@' would be
- * in part libpq's host name, shown in its messages. Returns MIDA_OK or
- * the buffer's error. */
+/* Appends url to out with every '@' of its userinfo but the last written
+ * "%40", and every '/' "%2F": libpq ends the userinfo at the first '@'
+ * and the authority at the first '/', mida__url_redact at the last '@'
+ * before the query, so that a password holding '@' or '/' would be in
+ * part libpq's host name or port, shown in its messages ('invalid
+ * integer value "pa" for connection option "port"'). A '/' after a host
+ * and port, or after a host alone, still ends the authority. Returns
+ * MIDA_OK or the buffer's error. */
 int mida__url_escape_userinfo(const char *url, mida__buf *out);
 
 /* Writes url into buf (buflen > 0) as it may be shown to anyone: the

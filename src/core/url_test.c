@@ -180,6 +180,13 @@ test_a_password_holding_at_signs_is_escaped_for_libpq(void **state) {
   assert_escaped("postgresql://h/db@x?y=@", "postgresql://h/db@x?y=@");
   assert_escaped("postgresql:///db", "postgresql:///db");
   assert_escaped("file.db", "file.db");
+  /* A password holding a '/': libpq took "u:pa" for a host and a port. */
+  assert_escaped("postgresql://u:pa/ss@h/db", "postgresql://u:pa%2Fss@h/db");
+  assert_escaped("postgresql://u:a/b@c/d@h:1/db?x=/@",
+                 "postgresql://u:a%2Fb%40c%2Fd@h:1/db?x=/@");
+  /* A host and port, or a userinfo already ended, before the '/'. */
+  assert_escaped("postgresql://h:5432/db@x", "postgresql://h:5432/db@x");
+  assert_escaped("postgresql://u:p@h/db@x", "postgresql://u:p@h/db@x");
 }
 
 static void test_a_cut_url_shows_no_part_of_a_secret(void **state) {

@@ -222,3 +222,28 @@ def test_a_password_holding_an_at_sign_is_hidden_whole(mida_bin):
         out = r.stdout + r.stderr
         assert r.returncode == 1 and "postgres:***@127.0.0.1" in out, out
         assert "front9" not in out and "back9" not in out, out
+
+
+def test_a_password_holding_a_slash_is_hidden_from_ps(tmp_path, mida_bin):
+    """The messages read the userinfo up to the last '@' before the query
+    (mida__url_redact); mida's own argv mask stopped it at the first '/',
+    so postgresql://u:pa/ss@h/db stayed whole in /proc/PID/cmdline. No
+    server is needed: mida run goes on without a store, sleep runs."""
+    url = f"postgresql://postgres:sl4/sh9@127.0.0.1:{free_port()}/x"
+    path = f"sqlite://{tmp_path}/we:ird@name.db"
+    p = subprocess.Popen([mida_bin, "run", "--store", url, "--", "sh", "-c",
+                          "sleep 3", path], env=clean_env(), cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    shown = b""
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None and b"sleep" not in shown:
+        time.sleep(0.2)
+        shown = read_proc(p.pid, "cmdline")
+    out, err = p.communicate(timeout=120)
+    # The records stay in the spool (exit 1): there is no store.
+    assert b"postgres:***@127.0.0.1" in err, err
+    assert b"postgres:*******@127.0.0.1" in shown, shown
+    assert b"sl4" not in shown and b"sh9" not in shown, shown
+    assert b"sl4" not in err and b"sh9" not in err, err
+    # A path is no URL with a password: shown as it is.
+    assert path.encode() in shown, shown
