@@ -59,6 +59,12 @@ static const struct denied {
     {"pg_stat_reset*", "acts on the database server"},
     {"pg_import_system_collations", "writes to the store"},
     {"pg_notify", "sends messages to other sessions"},
+    /* A transaction id, which even a READ ONLY transaction takes for
+     * these: a commit record in the server's log, and one step nearer
+     * its wraparound vacuum for each call (the *_if_assigned forms take
+     * none, and are allowed). */
+    {"txid_current", "takes a transaction id, which a query never needs"},
+    {"pg_current_xact_id", "takes a transaction id, which a query never needs"},
     /* Settings, roles and locks that outlive the statement. */
     {"set_config", "changes the session's settings or role"},
     {"pg_advisory_*", "takes locks that other sessions wait for"},

@@ -56,6 +56,8 @@ static void test_refuses_calls_however_spelt(void **state) {
    * not the first star and slash. */
   assert_refused("SELECT pg_try_advisory_lock /* /* */ */ (42)", "locks");
   assert_refused("SELECT set_config/*/**/*/('a', 'b', false)", "settings");
+  assert_refused("SELECT txid_current()", "transaction id");
+  assert_refused("SELECT pg_catalog.PG_CURRENT_XACT_ID()", "transaction id");
 }
 
 static void test_allows_names_that_only_look_alike(void **state) {
@@ -69,6 +71,9 @@ static void test_allows_names_that_only_look_alike(void **state) {
   assert_allowed("SELECT u&'caf\\00e9'");        /* escapes in a string */
   assert_allowed("SELECT menu&\"x\" FROM t");    /* not U& */
   assert_allowed("SELECT json_each(used) FROM task_v, mida_num(a, 'b')");
+  /* These read a transaction id and take none. */
+  assert_allowed("SELECT txid_current_if_assigned(), txid_current_snapshot()");
+  assert_allowed("SELECT pg_current_xact_id_if_assigned()");
 }
 
 static void test_denied_function_names(void **state) {

@@ -166,6 +166,9 @@ def test_pg_copy_to_file_writes_nothing(pg):
     ("SELECT set_config('role', 'postgres', true)", "role"),
     ("SELECT set_config('statement_timeout', '0', false)", "settings"),
     ("SELECT pg_advisory_lock(1)", "locks"),
+    # Each took a transaction id inside the guard's READ ONLY transaction.
+    ("SELECT txid_current()", "transaction id"),
+    ("SELECT pg_current_xact_id()", "transaction id"),
     ("SELECT query_to_xml('SELECT pg_read_file(''/etc/passwd'')', true, "
      "false, '')", "SQL text"),
     ("SELECT U&\"\\0070g_read_file\"('/etc/passwd')", "Unicode"),
