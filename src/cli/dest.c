@@ -127,6 +127,9 @@ int mida__cli_dest_open(mida__cli_dest *d, const char *label,
   memset(d, 0, sizeof *d);
   memset(io, 0, sizeof *io);
   d->label = label;
+  /* mida__cli_fail puts "mida: " first: "mida: export: ...", not
+   * "mida: mida export: ...". */
+  const char *verb = strncmp(label, "mida ", 5) == 0 ? label + 5 : label;
   d->path = path;
   d->is_dir = is_dir;
   d->force = force;
@@ -139,7 +142,7 @@ int mida__cli_dest_open(mida__cli_dest *d, const char *label,
   }
   if (path == NULL || strcmp(path, "-") == 0) {
     if (is_dir)
-      return mida__cli_fail("%s: an RO-Crate needs an output path", label);
+      return mida__cli_fail("%s: an RO-Crate needs an output path", verb);
     d->path = NULL;
     d->fp = stdout;
     return MIDA_CLI_CONTINUE;
@@ -147,29 +150,27 @@ int mida__cli_dest_open(mida__cli_dest *d, const char *label,
   struct stat st;
   if (lstat(path, &st) == 0) {
     if (!force)
-      return mida__cli_fail("%s: %s exists (--force replaces it)", label,
-                            path);
+      return mida__cli_fail("%s: %s exists (--force replaces it)", verb, path);
     if (S_ISDIR(st.st_mode) && !(is_dir && is_old_crate(path)))
       return mida__cli_fail("%s: %s is a directory that is not an earlier "
                             "crate; not replacing it",
-                            label, path);
+                            verb, path);
     if (!S_ISDIR(st.st_mode) && is_dir)
-      return mida__cli_fail("%s: %s exists and is not a directory", label,
-                            path);
+      return mida__cli_fail("%s: %s exists and is not a directory", verb, path);
   }
   int n = snprintf(d->tmp, sizeof d->tmp, "%s.tmp-XXXXXX", path);
   if (n < 0 || (size_t)n >= sizeof d->tmp)
-    return mida__cli_fail("%s: the path %s is too long", label, path);
+    return mida__cli_fail("%s: the path %s is too long", verb, path);
   if (is_dir) {
     if (mkdtemp(d->tmp) == NULL)
-      return mida__cli_fail("%s: cannot write %s: %s", label, path,
+      return mida__cli_fail("%s: cannot write %s: %s", verb, path,
                             strerror(errno));
     io->begin_file = dest_begin_file;
     io->end_file = dest_end_file;
   } else {
     int fd = mkstemp(d->tmp);
     if (fd < 0)
-      return mida__cli_fail("%s: cannot write %s: %s", label, path,
+      return mida__cli_fail("%s: cannot write %s: %s", verb, path,
                             strerror(errno));
     /* mkstemp makes 0600; an export is as readable as any new file. */
     mode_t mask = umask(0);
@@ -179,7 +180,7 @@ int mida__cli_dest_open(mida__cli_dest *d, const char *label,
     if (d->fp == NULL) {
       close(fd);
       unlink(d->tmp);
-      return mida__cli_fail("%s: cannot write %s: %s", label, path,
+      return mida__cli_fail("%s: cannot write %s: %s", verb, path,
                             strerror(errno));
     }
   }

@@ -184,6 +184,8 @@ def test_bad_input_is_an_error_with_nothing_left(run, tmp_path, fmt):
         os.chmod(locked, 0o700)
     r = run("export", fmt, "-o", str(tmp_path / "missing-dir" / "x"))
     assert r.returncode == 1 and "cannot write" in r.stderr
+    # The prefix once: it read "mida: mida export: cannot write".
+    assert r.stderr.startswith("mida: export: cannot write"), r.stderr
     assert leftovers(tmp_path) == []
 
 
