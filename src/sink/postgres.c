@@ -79,6 +79,7 @@
 #include <libpq-fe.h>
 
 #include "sink/pg_guard.h"
+#include "sink/pg_isolate.h"
 #include "sink/pg_json.h"
 
 #define ROWS_PER_STMT 1000
@@ -557,6 +558,13 @@ typedef struct pg_sink {
   int fit_values;           /* 1: JSON and text values go through
                                pg_json.h's fitters (the second attempt
                                at a batch) */
+  char state[6];            /* SQLSTATE of the statement that failed the
+                               last attempt at a batch, "" if none */
+  char server_error[160];   /* the server's message of that failure (its
+                               primary message only: no DETAIL, which
+                               may quote values) */
+  uint64_t refused_records; /* records the server refused on their own
+                               (pg_isolate.h), since open */
 } pg_sink;
 
 typedef struct batch_counts {
@@ -567,6 +575,11 @@ typedef struct batch_counts {
 uint64_t mida__pg_skipped(const mida__sink *sink);
 uint64_t mida__pg_skipped(const mida__sink *sink) {
   return sink != NULL ? ((const pg_sink *)sink)->skipped_records : 0;
+}
+
+uint64_t mida__pg_refused(const mida__sink *sink);
+uint64_t mida__pg_refused(const mida__sink *sink) {
+  return sink != NULL ? ((const pg_sink *)sink)->refused_records : 0;
 }
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -580,6 +593,12 @@ static int fail_conn(pg_sink *s, int rc, const char *what) {
 static int fail_result(pg_sink *s, PGresult *res, const char *what) {
   char m[400];
   const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+  const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+  /* Kept for pg_put_batch, which tells a refusal of the data from the
+   * rest by it (pg_isolate.h). */
+  snprintf(s->state, sizeof s->state, "%s", state != NULL ? state : "");
+  mida__one_line(primary != NULL ? primary : "", s->server_error,
+                 sizeof s->server_error);
   int rc = MIDA_ESTORE;
   if (state != NULL && strcmp(state, "25006") == 0)
     rc = MIDA_EREADONLY;
@@ -1688,6 +1707,7 @@ static int put_batch_once(mida__sink *base, const mida__rec *recs, size_t n,
   if (n == 0)
     return MIDA_OK;
   base->errmsg[0] = '\0';
+  s->state[0] = '\0';
   int rc = ensure_connected(s);
   if (rc == MIDA_OK)
     rc = reserve_images(s, n);
@@ -1784,13 +1804,71 @@ static int put_batch_once(mida__sink *base, const mida__rec *recs, size_t n,
   return MIDA_OK;
 }
 
+/* The search for the records the server refuses (pg_isolate.h). */
+typedef struct isolation {
+  pg_sink *s;                 /* the sink */
+  const mida__origin *origin; /* the batch's origin */
+  uint64_t refused;           /* records refused alone in this batch */
+  char first[300];            /* what the first of them was, and why */
+} isolation;
+
+/* Whether the last attempt failed on the data, the server still there. */
+static int refused_by_live_server(pg_sink *s) {
+  return PQstatus(s->conn) == CONNECTION_OK &&
+         mida__pg_state_refuses_data(s->state);
+}
+
+static int try_part(void *ctx, const mida__rec *recs, size_t n, int *refused) {
+  isolation *iso = ctx;
+  int rc = put_batch_once(&iso->s->base, recs, n, iso->origin);
+  *refused = rc != MIDA_OK && refused_by_live_server(iso->s);
+  return rc;
+}
+
+/* Names the record and the server's reason; never a value of the record
+ * (the primary message of class 22 may quote one: it is cut short). */
+static void note_refused(void *ctx, const mida__rec *rec) {
+  isolation *iso = ctx;
+  if (iso->refused++ == 0)
+    snprintf(iso->first, sizeof iso->first, "a %s record (SQLSTATE %s: %.120s)",
+             mida__rec_type_name(rec->type), iso->s->state,
+             iso->s->server_error);
+}
+
+/* Adds the records refused in this batch to the counter refused of its
+ * origin, in a transaction of its own: the counter sums (a retried batch
+ * whose commit was not acknowledged counts its refusals again, the only
+ * way it can over-count). */
+static int count_refused(pg_sink *s, const mida__origin *o, uint64_t n) {
+  char pid[24], count[24];
+  snprintf(pid, sizeof pid, "%lld", (long long)(o != NULL ? o->pid : 0));
+  snprintf(count, sizeof count, "%llu", (unsigned long long)n);
+  const char *params[3] = {o != NULL && o->host != NULL ? o->host : "", pid,
+                           count};
+  PGresult *res = PQexecParams(
+      s->conn,
+      "INSERT INTO counter(host, pid, name, value) VALUES($1, $2, 'refused',"
+      " $3) ON CONFLICT (host, pid, name) DO UPDATE SET value ="
+      " counter.value + excluded.value",
+      3, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    return fail_result(s, res, "cannot count the records refused");
+  PQclear(res);
+  return MIDA_OK;
+}
+
 /* Applies a batch in one transaction. JSON and text columns are copied as
  * they are (mida__pg_json_fit costs ~1,200 instructions for an 80-byte
  * document); when the batch fails on a live connection, perhaps on a value
  * that jsonb or a UTF8 database refuses (pg_json.h), it is tried once more
  * with them fitted, so
  * that such a value neither fails every later attempt nor holds back the
- * records behind it. */
+ * records behind it. When that fails too, on the data (pg_isolate.h: a
+ * value out of range, a key over the index's row size), the batch is
+ * applied in halves: every record the server takes is stored, and those
+ * it refuses alone are counted (counter refused) and named in the sink's
+ * message, which a batch that succeeds keeps. A lost connection, a full
+ * disk and the like still fail the batch, which is sent again later. */
 static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
                         const mida__origin *origin) {
   pg_sink *s = (pg_sink *)base;
@@ -1800,7 +1878,20 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     return rc;
   s->fit_values = 1;
   rc = put_batch_once(base, recs, n, origin);
+  isolation iso = {s, origin, 0, ""};
+  if (rc != MIDA_OK && refused_by_live_server(s))
+    rc = mida__pg_isolate(recs, n, try_part, note_refused, &iso);
   s->fit_values = 0;
+  if (rc == MIDA_OK && iso.refused > 0)
+    rc = count_refused(s, origin, iso.refused);
+  if (rc == MIDA_OK && iso.refused > 0) {
+    s->refused_records += iso.refused;
+    mida__sink_fail(base, MIDA_OK,
+                    "store %s refused %llu of a batch's %zu records, which"
+                    " were counted (counter refused) and not stored; the"
+                    " first: %s",
+                    s->where, (unsigned long long)iso.refused, n, iso.first);
+  }
   return rc;
 }
 

@@ -542,3 +542,85 @@ def test_a_nul_character_in_a_value_does_not_block_the_journal(fleet, pg_db,
                        " generated->>'out' FROM task ORDER BY started")
     assert rows.splitlines() == [
         "a\ufffdb|{\"k\ufffd\": 1}|a\ufffdb", "plain|{}|plain"]
+
+
+# A metric key over PostgreSQL's largest index row (8,191 bytes after
+# compression, which hex digits of a hash chain defeat): the server
+# refuses its row (SQLSTATE 54000, "index row requires ... bytes"), fitted
+# or not. The tasks around it, and a plain point after it, are fine.
+POISON_SCRIPT = """
+import hashlib, mida
+link = [hashlib.sha512(b"0").hexdigest()]
+while len(link) < 80:
+    link.append(hashlib.sha512(link[-1].encode()).hexdigest())
+huge_key = "".join(link)
+@mida.task
+def step(name, poison):
+    if poison:
+        mida.metric(huge_key, 1.0, step=1)
+    mida.metric("loss", 0.5, step=1)
+    return name
+with mida.workflow("poison"):
+    step("before", False)
+    step("poisoned", True)
+    step("after", False)
+print(mida.flush(FLUSH_S))
+"""
+
+
+def test_a_refused_record_does_not_hold_back_the_others(fleet, pg_db,
+                                                        mida_bin, tmp_path):
+    """A record the server refuses however it is sent (here a metric key
+    over the index's row size) failed its whole batch for ever: the
+    shipper sent it again and again, and no record of the process after
+    it was stored (the journal would fill, then capture be dropped); nor
+    could `mida recover` ship that journal. The batch is now applied in
+    halves: every other record is stored, the refused one is counted in
+    the counter `refused`, and the journal empties."""
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"),
+                    PYTHONPATH=str(build_dir() / "python"))
+    r = subprocess.run([sys.executable, "-c",
+                        POISON_SCRIPT.replace("FLUSH_S", "30")], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True"], r.stdout + r.stderr
+    assert psql(pg_db, "SELECT activity || ':' || status FROM task"
+                       " ORDER BY started").splitlines() == [
+        "step:FINISHED"] * 3
+    assert psql(pg_db, "SELECT generated->>'return', count(m.*) FROM task t"
+                       " LEFT JOIN metric m ON m.task_id = t.id AND m.key ="
+                       " 'loss' GROUP BY 1 ORDER BY 1").splitlines() == [
+        "after|1", "before|1", "poisoned|1"]
+    assert psql(pg_db, "SELECT count(*) FROM metric WHERE key <> 'loss'"
+                ) == "0"
+    assert psql(pg_db, "SELECT sum(value) FROM counter WHERE name ="
+                       " 'refused'") == "1"
+    assert not list((tmp_path / "spool").glob("*.mj"))
+    s = subprocess.run([mida_bin, "--store", pg_db, "stats", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert s.returncode == 0, s.stderr
+    assert json.loads(s.stdout)["counters"]["refused"] == 1
+
+
+def test_recover_ships_a_journal_with_a_refused_record(fleet, pg_db,
+                                                       mida_bin, tmp_path):
+    """The same journal left in the spool (the store down while the
+    program ran) is shipped by `mida recover`, which failed on it for
+    ever before: the refused record is counted, the rest stored."""
+    spool = tmp_path / "spool"
+    env = fleet.env(MIDA_STORE="postgresql://postgres@127.0.0.1:1/none",
+                    MIDA_SPOOL=str(spool),
+                    PYTHONPATH=str(build_dir() / "python"))
+    r = subprocess.run([sys.executable, "-c",
+                        POISON_SCRIPT.replace("FLUSH_S", "0")], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert list(spool.glob("*.mj")), r.stderr
+    rec = subprocess.run([mida_bin, "--store", pg_db, "recover", "--spool",
+                          str(spool)], capture_output=True, text=True,
+                         timeout=120)
+    assert rec.returncode == 0, rec.stderr
+    assert psql(pg_db, "SELECT count(*) FROM task") == "3"
+    assert psql(pg_db, "SELECT count(*) FROM metric WHERE key = 'loss'"
+                ) == "3"
+    assert psql(pg_db, "SELECT sum(value) FROM counter WHERE name ="
+                       " 'refused'") == "1"
