@@ -16,6 +16,9 @@
  *          an UPSERT of an existing row (the slow path).
  *
  * Usage: bench_sink_apply [tasks] [path]   (default 500000, /tmp/...);
+ * a path with "://" is a store's URL, opened as it is (postgresql://...:
+ * the PostgreSQL store's batches, e.g. under callgrind), and left as it
+ * is at the end;
  * MIDA_BENCH_LAYOUT=1 runs only apart, 2 only near. The store is removed
  * at the end unless BENCH_KEEP=1.
  */
@@ -100,13 +103,17 @@ static mida__rec *make_records(size_t tasks, int apart, mida_id_t *ids) {
 /* Applies the records and returns tasks/s, or a negative value on error. */
 static double run(const char *path, size_t tasks, int apart) {
   char url[1100];
-  snprintf(url, sizeof url, "sqlite://%s", path);
-  unlink(path);
-  char wal[1100];
-  snprintf(wal, sizeof wal, "%s-wal", path);
-  unlink(wal);
-  snprintf(wal, sizeof wal, "%s-shm", path);
-  unlink(wal);
+  if (strstr(path, "://") != NULL) {
+    snprintf(url, sizeof url, "%s", path);
+  } else {
+    snprintf(url, sizeof url, "sqlite://%s", path);
+    unlink(path);
+    char wal[1100];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", path);
+    unlink(wal);
+  }
 
   mida_id_t *ids = malloc(tasks * sizeof *ids);
   mida__rec *recs = ids != NULL ? make_records(tasks, apart, ids) : NULL;
@@ -154,7 +161,8 @@ int main(int argc, char **argv) {
     near = run(path, tasks, 0);
   if (which & 1)
     apart = run(path, tasks, 1);
-  bench_remove_sqlite(path);
+  if (strstr(path, "://") == NULL)
+    bench_remove_sqlite(path);
   printf("{\"bench\":\"sink_apply_sqlite\",\"tasks\":%zu,"
          "\"near_tasks_per_s\":%.0f,\"apart_tasks_per_s\":%.0f}\n",
          tasks, near, apart);
