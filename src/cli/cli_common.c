@@ -157,11 +157,30 @@ int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
   return MIDA_CLI_CONTINUE;
 }
 
-int mida__cli_store_error(const mida__sink *sink, int rc, const char *what) {
+/* Whether the store holds mida's task table, which every version of its
+ * schema has. */
+static int has_mida_schema(mida__sink *sink) {
+  mida__cli_rows rows;
+  int rc =
+      mida__cli_fetch(sink, "SELECT id FROM task LIMIT 0", NULL, 0, 1, &rows);
+  mida__cli_rows_free(&rows);
+  return rc == MIDA_OK;
+}
+
+int mida__cli_store_error(mida__sink *sink, int rc, const char *what) {
   const char *msg = mida__sink_errmsg(sink);
   if (msg == NULL || msg[0] == '\0')
     msg = mida_strerror(rc);
-  return mida__cli_fail("%s: %s", what, msg);
+  /* A file that is empty (0 bytes) or some other database made "no such
+   * table: task", which reads like a damaged store. Copied: the check
+   * below replaces the sink's message. */
+  char first[512];
+  snprintf(first, sizeof first, "%s", msg);
+  if (strstr(first, "no such table") != NULL && !has_mida_schema(sink))
+    return mida__cli_fail("%s: the store is empty or is not a mida store "
+                          "(%s): is it the store your workflows write?",
+                          what, first);
+  return mida__cli_fail("%s: %s", what, first);
 }
 
 /* ---- interrupting a query ----------------------------------------------

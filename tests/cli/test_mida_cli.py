@@ -752,3 +752,26 @@ def test_run_records_the_commands_resource_use(run, tmp_path):
                                        usage["cpu_system_ns"])
     # Not mida run's own thread: no thread CPU time of its own.
     assert "cpu_thread_ns" not in usage
+
+
+def test_an_empty_or_foreign_store_is_said_to_be_no_mida_store(run, tmp_path):
+    """A 0-byte file (what a crashed or never-started writer leaves) or
+    another program's database said 'cannot list: no such table: task',
+    which reads like a damaged store."""
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    other = tmp_path / "other.db"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE t(a)")
+    db.commit()
+    db.close()
+    for path in (empty, other):
+        for verb in (["tasks"], ["stats"]):
+            r = run(*verb, store_path=str(path))
+            assert r.returncode == 1, (verb, r.stdout)
+            assert "the store is empty or is not a mida store" in r.stderr, \
+                (verb, r.stderr)
+    # A mida store keeps the plain message for a table it lacks.
+    r = run("query", "SELECT * FROM nope")
+    assert r.returncode == 1 and "not a mida store" not in r.stderr
+    assert "no such table: nope" in r.stderr
