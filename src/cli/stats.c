@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char stats_help[] =
     "usage: mida stats [--spool DIR] [--json] [--exact]\n"
@@ -172,6 +173,13 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
   char dir[PATH_MAX];
+  /* A spool named on the command line must be there, as for `mida
+   * recover`: a mistyped one showed an empty spool, zeros that read as
+   * nothing left to ship. (The store's own spool may not exist yet.) */
+  struct stat named;
+  if (spool != NULL && spool[0] != '\0' &&
+      (stat(spool, &named) != 0 || !S_ISDIR(named.st_mode)))
+    return mida__cli_fail("stats: no spool directory at %s", spool);
   if (spool == NULL || spool[0] == '\0') {
     if (mida__spool_in_force(cli->store, dir, sizeof dir) != MIDA_OK)
       return mida__cli_fail("the spool path of the store is too long");

@@ -607,6 +607,22 @@ def test_stats_text(run):
     assert "\nspool " in r.stdout
 
 
+def test_stats_of_a_spool_that_is_not_there_fails(run, tmp_path):
+    """A mistyped --spool showed a spool of zeros, as if nothing were left
+    to ship (as mida recover did before 7dd04cb)."""
+    for spool in (tmp_path / "no-such-spool", tmp_path / "a-file"):
+        if spool.name == "a-file":
+            spool.write_text("x")
+        for extra in ([], ["--json"]):
+            r = run("stats", "--spool", str(spool), *extra)
+            assert r.returncode == 1, r.stdout
+            assert f"no spool directory at {spool}" in r.stderr, r.stderr
+            assert r.stdout == ""
+    (tmp_path / "spool").mkdir()
+    r = run("stats", "--spool", str(tmp_path / "spool"))
+    assert r.returncode == 0, r.stderr
+
+
 def test_stats_counts_stop_at_a_bound(run, tmp_path):
     # Each count stops at 10,000 rows (src/sink/counts.h), whatever the
     # store holds, and says so: what reached the bound is a lower bound.
