@@ -36,8 +36,12 @@ static void mask_url(char *p) {
     /* The password; or, a userinfo of one part, all of it (a NATS token:
      * token@; elsewhere a user name, which `ps` needs no more). */
     char *colon = memchr(p, ':', (size_t)(at - p));
-    for (char *c = colon != NULL ? colon + 1 : p; c < at; c++)
-      *c = '*';
+    /* Past a '/', only a password is taken for one: in
+     * https://host/a@b the '@' is the path's, as in the messages. */
+    int past_slash = (size_t)(at - p) > strcspn(p, "/?#");
+    if (colon != NULL || !past_slash)
+      for (char *c = colon != NULL ? colon + 1 : p; c < at; c++)
+        *c = '*';
   }
   char *q = strchr(p, '?');
   if (q == NULL)

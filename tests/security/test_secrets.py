@@ -231,8 +231,10 @@ def test_a_password_holding_a_slash_is_hidden_from_ps(tmp_path, mida_bin):
     server is needed: mida run goes on without a store, sleep runs."""
     url = f"postgresql://postgres:sl4/sh9@127.0.0.1:{free_port()}/x"
     path = f"sqlite://{tmp_path}/we:ird@name.db"
+    page = "https://example.org/a@b"  # an '@' of the path: no password
     p = subprocess.Popen([mida_bin, "run", "--store", url, "--", "sh", "-c",
-                          "sleep 3", path], env=clean_env(), cwd=tmp_path,
+                          "sleep 3", path, page], env=clean_env(),
+                         cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     shown = b""
     deadline = time.time() + 60
@@ -246,4 +248,4 @@ def test_a_password_holding_a_slash_is_hidden_from_ps(tmp_path, mida_bin):
     assert b"sl4" not in shown and b"sh9" not in shown, shown
     assert b"sl4" not in err and b"sh9" not in err, err
     # A path is no URL with a password: shown as it is.
-    assert path.encode() in shown, shown
+    assert path.encode() in shown and page.encode() in shown, shown
