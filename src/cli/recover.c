@@ -98,6 +98,9 @@ int mida__cli_recover(mida__cli *cli, int argc, char **argv) {
            "kept as *.mj.quarantine in %s\n",
            (unsigned long long)st.quarantined, spool);
   fflush(stdout);
+  char notice[512];
+  if (mida__sink_take_notice(sink, notice, sizeof notice))
+    mida__cli_note("mida: warning: %s\n", notice);
   if (rc != MIDA_OK)
     ex = mida__cli_fail("recover from %s failed: %s", spool,
                         err[0] != '\0' ? err : mida_strerror(rc));

@@ -2,7 +2,8 @@
  * fail.c -- a sink's or a consumer's last error message, which every
  * backend sets (core/errors.h: a handle keeps its message). Apart from
  * sink.c and consumer.c, which pick the backends, because the backends
- * built as loadable modules (src/modules/) are built with it.
+ * built as loadable modules (src/modules/) are built with it. Also a
+ * sink's notice: what a batch that succeeded left out (sink.h).
  */
 #include "sink/sink.h"
 #include "sink/wire.h"
@@ -12,6 +13,17 @@
 
 const char *mida__sink_errmsg(const mida__sink *sink) {
   return sink != NULL ? sink->errmsg : "";
+}
+
+int mida__sink_take_notice(mida__sink *sink, char *buf, size_t len) {
+  if (len > 0)
+    buf[0] = '\0';
+  if (sink == NULL || sink->notice[0] == '\0')
+    return 0;
+  if (len > 0)
+    snprintf(buf, len, "%s", sink->notice);
+  sink->notice[0] = '\0';
+  return 1;
 }
 
 int mida__sink_fail(mida__sink *sink, int rc, const char *fmt, ...) {

@@ -1867,7 +1867,7 @@ static int count_refused(pg_sink *s, const mida__origin *o, uint64_t n) {
  * value out of range, a key over the index's row size), the batch is
  * applied in halves: every record the server takes is stored, and those
  * it refuses alone are counted (counter refused) and named in the sink's
- * message, which a batch that succeeds keeps. A lost connection, a full
+ * notice (sink.h). A lost connection, a full
  * disk and the like still fail the batch, which is sent again later. */
 static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
                         const mida__origin *origin) {
@@ -1886,11 +1886,11 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     rc = count_refused(s, origin, iso.refused);
   if (rc == MIDA_OK && iso.refused > 0) {
     s->refused_records += iso.refused;
-    mida__sink_fail(base, MIDA_OK,
-                    "store %s refused %llu of a batch's %zu records, which"
-                    " were counted (counter refused) and not stored; the"
-                    " first: %s",
-                    s->where, (unsigned long long)iso.refused, n, iso.first);
+    if (base->notice[0] == '\0') /* the first is kept until taken */
+      snprintf(base->notice, sizeof base->notice,
+               "store %s refused %llu of a batch's %zu records, which were"
+               " counted (counter refused) and not stored; the first: %s",
+               s->where, (unsigned long long)iso.refused, n, iso.first);
   }
   return rc;
 }

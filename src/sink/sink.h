@@ -96,6 +96,9 @@ struct mida__sink {
   char errmsg[512];                  /* the last error, "" if none */
   mida__query_limits limits;         /* bounds of each query (guard.h) */
   int deferred; /* 1: put_batch may return before its batch is durable */
+  char notice[512]; /* what a put_batch that succeeded left out (records
+                       the store refused, pg_isolate.h), the first since
+                       mida__sink_take_notice last took it; "" if none */
 };
 
 /* Opens the sink named by url with the backend for its scheme. A bare path
@@ -155,6 +158,12 @@ int mida__sink_cancel_queries(void);
 
 /* The sink's last error message. */
 const char *mida__sink_errmsg(const mida__sink *sink);
+
+/* Copies into buf (len bytes) the sink's notice, what a put_batch that
+ * succeeded left out (records the store refused, counted in its counter
+ * refused), and clears it, so that the caller says it once. Returns 1 if
+ * there was one, 0 (buf "") if not. */
+int mida__sink_take_notice(mida__sink *sink, char *buf, size_t len);
 
 /* Sets the sink's error message, printf-style; returns rc. */
 int mida__sink_fail(mida__sink *sink, int rc, const char *fmt, ...)

@@ -619,6 +619,10 @@ def test_recover_ships_a_journal_with_a_refused_record(fleet, pg_db,
                           str(spool)], capture_output=True, text=True,
                          timeout=120)
     assert rec.returncode == 0, rec.stderr
+    # Said once, with the record's type and the server's reason.
+    assert rec.stderr.count("mida: warning: store ") == 1, rec.stderr
+    assert "refused 1 of a batch's" in rec.stderr
+    assert "a metric record (SQLSTATE 54000: index row" in rec.stderr
     assert psql(pg_db, "SELECT count(*) FROM task") == "3"
     assert psql(pg_db, "SELECT count(*) FROM metric WHERE key = 'loss'"
                 ) == "3"
