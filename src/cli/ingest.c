@@ -269,6 +269,11 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
     }
     stored_rejected = g->rejected;
     g->applied += records;
+    /* Records the store refused on their own were left out and counted
+     * (counter refused): said once a round that had any. */
+    char notice[512];
+    if (mida__sink_take_notice(g->store, notice, sizeof notice))
+      mida__cli_note("mida ingest: store: %s\n", notice);
     rc = g->src->methods->ack(g->src, g->msgs, n);
     if (rc != MIDA_OK) {
       /* Committed but not acknowledged: redelivered, applied again,

@@ -8,14 +8,16 @@ while the broker is still down ships everything once it is up."""
 
 import signal
 import subprocess
+import sys
 import time
 import uuid
 
 import mida_wire as wire
 from multinode_support import (COMPLETE, PG_ADMIN, TOTAL,
-                               assert_each_task_once, psql, start_producers,
-                               wait_for_count, wait_for_tasks,
-                               wait_producers)
+                               assert_each_task_once, build_dir, psql,
+                               start_producers, wait_for_count,
+                               wait_for_tasks, wait_producers)
+from test_postgres_store import POISON_SCRIPT
 
 def test_redis_two_consumers_exactly_once(fleet, pg_db, redis_factory,
                                           tmp_path):
@@ -413,3 +415,30 @@ def test_rounds_of_large_messages_stay_small(fleet, pg_db, redis_factory,
     assert max(counts) == 4, counts
     assert psql(pg_db, "SELECT count(*) FROM task WHERE status ="
                        " 'FINISHED'") == str(nmsg * per)
+
+
+def test_a_record_the_store_refuses_is_counted_not_retried(fleet, pg_db,
+                                                           redis_factory):
+    """A round holding a record PostgreSQL refuses however it is sent (a
+    metric key over the index's row size) was retried for ever,
+    unacknowledged, and ingestion stopped there. The other records are stored, the refused
+    one is counted (counter refused) and said in the log, the round
+    acknowledged."""
+    redis = redis_factory()
+    url = redis.url_base + "/poison"
+    env = fleet.env(MIDA_STORE=url, PYTHONPATH=str(build_dir() / "python"))
+    r = subprocess.run([sys.executable, "-c",
+                        POISON_SCRIPT.replace("FLUSH_S", "30")], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.split() == ["True"], r.stderr
+    c = fleet.ingest(url, pg_db, "a", "--group", "g", "--idle-exit", "2")
+    c.wait(timeout=60)
+    log = c.log_path.read_text()
+    assert c.returncode == 0, log
+    assert psql(pg_db, "SELECT count(*) FROM task") == "3"
+    assert psql(pg_db, "SELECT count(*) FROM metric WHERE key = 'loss'"
+                ) == "3"
+    assert psql(pg_db, "SELECT sum(value) FROM counter WHERE name ="
+                       " 'refused'") == "1"
+    assert log.count("a metric record (SQLSTATE 54000") == 1, log
+    assert redis.cli("XPENDING", "poison", "g").split(b"\n")[0] == b"0"
