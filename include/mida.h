@@ -467,6 +467,10 @@ typedef struct mida_stats {
   uint64_t ship_errors;  /* failed attempts to write a batch to the store */
   uint64_t spool_full;   /* journal segments that could not be made (disk
                             full, spool not writable, MIDA_SPOOL_MAX) */
+  uint64_t refused;      /* records the store refused on their own (a value
+                            PostgreSQL cannot hold) and left out; the rest
+                            of their batch was stored. Also the store's
+                            counter refused */
 } mida_stats_t;
 
 /* Copies the session's counters (all 0 for s NULL). Thread-safe.

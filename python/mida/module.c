@@ -516,15 +516,16 @@ static PyObject *mod_stats(PyObject *m, PyObject *unused) {
   if (mida_py_session != NULL)
     mida_stats_get(mida_py_session, &st);
   return Py_BuildValue(
-      "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "records",
+      "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "records",
       (unsigned long long)st.records, "dropped", (unsigned long long)st.dropped,
       "shipped", (unsigned long long)st.shipped, "backlog_bytes",
       (unsigned long long)st.backlog_bytes, "segments",
       (unsigned long long)st.segments, "ship_errors",
       (unsigned long long)st.ship_errors, "spool_full",
-      (unsigned long long)st.spool_full, "capture_errors",
-      mida_py_capture_errors, "task_meter_calls", mida_py_meter_calls,
-      "task_meter_no_summary", mida_py_meter_no_summary);
+      (unsigned long long)st.spool_full, "refused",
+      (unsigned long long)st.refused, "capture_errors", mida_py_capture_errors,
+      "task_meter_calls", mida_py_meter_calls, "task_meter_no_summary",
+      mida_py_meter_no_summary);
 }
 
 static PyObject *caps_dict(void) {

@@ -534,6 +534,7 @@ static void stats_fill(const mida_session_t *s, mida_stats_t *out) {
     out->shipped = ss.shipped;
     out->ship_errors = ss.errors;
     out->dropped += ss.denied; /* a broker's ACL refused them */
+    out->refused = ss.refused;
   }
 }
 

@@ -68,6 +68,9 @@ struct mida__shipper {
   char errmsg[512];        /* the sink's message for last_rc */
   atomic_uint_fast64_t shipped, batches, errors, undecodable;
   atomic_uint_fast64_t denied; /* records the sink refused: dropped */
+  atomic_uint_fast64_t refused; /* records of batches that went through
+                                   which the store refused on their own
+                                   and left out (sink.h's refused) */
   bool denied_said;            /* the first refusal is in errmsg */
   bool denial_unreported;      /* no flush has returned it yet */
   uint64_t reported_dropped; /* dropped count already sent as COUNTER */
@@ -122,6 +125,7 @@ static long ship_once(mida__shipper *sh) {
   if (used == 0 && n == 0)
     return 0;
 
+  uint64_t refused_before = sh->sink->refused;
   int rc = used > 0 ? mida__sink_put_batch(sh->sink, sh->recs, used, &origin)
                     : MIDA_OK;
   if (rc == MIDA_EDENIED) {
@@ -153,6 +157,7 @@ static long ship_once(mida__shipper *sh) {
     sh->reported_errors = errors;
   atomic_fetch_add(&sh->undecodable, undecodable);
   atomic_fetch_add(&sh->shipped, n - undecodable);
+  atomic_fetch_add(&sh->refused, sh->sink->refused - refused_before);
   atomic_fetch_add(&sh->batches, 1);
   pthread_mutex_lock(&sh->lock);
   sh->last_rc = MIDA_OK;
@@ -453,6 +458,7 @@ void mida__shipper_stats_get(mida__shipper *sh, mida__shipper_stats *out) {
   out->errors = atomic_load(&sh->errors);
   out->undecodable = atomic_load(&sh->undecodable);
   out->denied = atomic_load(&sh->denied);
+  out->refused = atomic_load(&sh->refused);
 }
 
 void mida__shipper_errmsg(mida__shipper *sh, char *buf, size_t buflen) {

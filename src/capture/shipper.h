@@ -30,6 +30,8 @@ typedef struct mida__shipper_stats {
   uint64_t undecodable; /* frames skipped because they did not decode */
   uint64_t denied;      /* records the sink refused for good (MIDA_EDENIED),
                            dropped */
+  uint64_t refused;     /* records the store refused on their own, left out
+                           of batches that went through (sink.h) */
 } mida__shipper_stats;
 
 /* Starts the thread, which opens the sink named by url itself (retrying

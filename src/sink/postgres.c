@@ -563,8 +563,6 @@ typedef struct pg_sink {
   char server_error[160];   /* the server's message of that failure (its
                                primary message only: no DETAIL, which
                                may quote values) */
-  uint64_t refused_records; /* records the server refused on their own
-                               (pg_isolate.h), since open */
 } pg_sink;
 
 typedef struct batch_counts {
@@ -575,11 +573,6 @@ typedef struct batch_counts {
 uint64_t mida__pg_skipped(const mida__sink *sink);
 uint64_t mida__pg_skipped(const mida__sink *sink) {
   return sink != NULL ? ((const pg_sink *)sink)->skipped_records : 0;
-}
-
-uint64_t mida__pg_refused(const mida__sink *sink);
-uint64_t mida__pg_refused(const mida__sink *sink) {
-  return sink != NULL ? ((const pg_sink *)sink)->refused_records : 0;
 }
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -1885,7 +1878,7 @@ static int pg_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
   if (rc == MIDA_OK && iso.refused > 0)
     rc = count_refused(s, origin, iso.refused);
   if (rc == MIDA_OK && iso.refused > 0) {
-    s->refused_records += iso.refused;
+    base->refused += iso.refused;
     if (base->notice[0] == '\0') /* the first is kept until taken */
       snprintf(base->notice, sizeof base->notice,
                "store %s refused %llu of a batch's %zu records, which were"

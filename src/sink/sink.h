@@ -99,6 +99,9 @@ struct mida__sink {
   char notice[512]; /* what a put_batch that succeeded left out (records
                        the store refused, pg_isolate.h), the first since
                        mida__sink_take_notice last took it; "" if none */
+  uint64_t refused; /* records that put_batch calls which succeeded left
+                       out, the store refusing them on their own, since
+                       open (written by the thread that puts batches) */
 };
 
 /* Opens the sink named by url with the backend for its scheme. A bare path
