@@ -63,25 +63,27 @@ extern "C" {
  * The error space, shared by every module. XX(name, code, message).
  * Codes are stable: new ones are appended.
  */
-#define MIDA_ERRNO_MAP(XX)                                                   \
-  XX(OK, 0, "success")                                                       \
-  XX(EINVAL, -1, "invalid argument")                                         \
-  XX(ENOMEM, -2, "out of memory")                                            \
-  XX(EJSON, -3, "malformed JSON: a JSON object was expected")                \
-  XX(EIO, -4, "input/output error")                                          \
-  XX(ESTORE, -5, "the store failed")                                         \
-  XX(EURL, -6, "unsupported or malformed store URL")                         \
-  XX(EFULL, -7, "the journal is full; the record was dropped and counted")   \
-  XX(ECORRUPT, -8, "corrupt data")                                           \
-  XX(ECLOSED, -9, "the session is closed")                                   \
-  XX(EREADONLY, -10, "refused: a query may only read mida's tables")         \
-  XX(ENOTFOUND, -11, "not found")                                            \
-  XX(ETOOBIG, -12, "the record is larger than the journal allows")           \
-  XX(EBUSY, -13, "the resource is busy")                                     \
-  XX(ETIMEDOUT, -14, "timed out")                                            \
-  XX(EUNSUPPORTED, -15, "not supported by this build or this store")         \
-  XX(EUNREACHABLE, -16, "the broker cannot be reached")                      \
-  XX(EDENIED, -17, "the broker refused the records (not authorized)")
+#define MIDA_ERRNO_MAP(XX)                                                     \
+  XX(OK, 0, "success")                                                         \
+  XX(EINVAL, -1, "invalid argument")                                           \
+  XX(ENOMEM, -2, "out of memory")                                              \
+  XX(EJSON, -3, "malformed JSON: a JSON object was expected")                  \
+  XX(EIO, -4, "input/output error")                                            \
+  XX(ESTORE, -5, "the store failed")                                           \
+  XX(EURL, -6, "unsupported or malformed store URL")                           \
+  XX(EFULL, -7, "the journal is full; the record was dropped and counted")     \
+  XX(ECORRUPT, -8, "corrupt data")                                             \
+  XX(ECLOSED, -9, "the session is closed")                                     \
+  XX(EREADONLY, -10, "refused: a query may only read mida's tables")           \
+  XX(ENOTFOUND, -11, "not found")                                              \
+  XX(ETOOBIG, -12, "the record is larger than the journal allows")             \
+  XX(EBUSY, -13, "the resource is busy")                                       \
+  XX(ETIMEDOUT, -14, "timed out")                                              \
+  XX(EUNSUPPORTED, -15, "not supported by this build or this store")           \
+  XX(EUNREACHABLE, -16, "the broker cannot be reached")                        \
+  XX(EDENIED, -17, "the broker refused the records (not authorized)")          \
+  XX(EREFUSED, -18,                                                            \
+     "the store refused records on their own; they were counted, not stored")
 
 typedef enum mida_errno {
 #define MIDA_ERRNO_ENUM(name, code, msg) MIDA_##name = (code),

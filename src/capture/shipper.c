@@ -73,6 +73,8 @@ struct mida__shipper {
                                    and left out (sink.h's refused) */
   bool denied_said;            /* the first refusal is in errmsg */
   bool denial_unreported;      /* no flush has returned it yet */
+  bool refusal_said;           /* the store's first notice is in errmsg */
+  bool refusal_unreported;     /* no flush has returned MIDA_EREFUSED */
   uint64_t reported_dropped; /* dropped count already sent as COUNTER */
   uint64_t reported_corrupt; /* corrupt count already sent as COUNTER */
   uint64_t reported_errors;  /* failed attempts already sent as COUNTER */
@@ -159,8 +161,16 @@ static long ship_once(mida__shipper *sh) {
   atomic_fetch_add(&sh->shipped, n - undecodable);
   atomic_fetch_add(&sh->refused, sh->sink->refused - refused_before);
   atomic_fetch_add(&sh->batches, 1);
+  char notice[sizeof sh->errmsg];
+  int noticed = mida__sink_take_notice(sh->sink, notice, sizeof notice);
   pthread_mutex_lock(&sh->lock);
   sh->last_rc = MIDA_OK;
+  /* Records the store refused on their own were left out and counted:
+   * the next flush says so, once (as a broker's denial above). */
+  if (noticed && !sh->refusal_said && !sh->denial_unreported) {
+    sh->refusal_said = sh->refusal_unreported = true;
+    snprintf(sh->errmsg, sizeof sh->errmsg, "%s", notice);
+  }
   pthread_mutex_unlock(&sh->lock);
   return (long)n;
 }
@@ -399,6 +409,9 @@ int mida__shipper_flush(mida__shipper *sh, int timeout_ms) {
   if (rc == MIDA_OK && sh->denial_unreported) {
     sh->denial_unreported = false;
     sh->last_rc = rc = MIDA_EDENIED;
+  } else if (rc == MIDA_OK && sh->refusal_unreported) {
+    sh->refusal_unreported = false;
+    rc = MIDA_EREFUSED; /* not last_rc: the store takes batches */
   }
   pthread_mutex_unlock(&sh->lock);
   return rc;
@@ -443,8 +456,10 @@ int mida__shipper_stop(mida__shipper *sh) {
   pthread_cond_signal(&sh->wake);
   pthread_mutex_unlock(&sh->lock);
   pthread_join(sh->thread, NULL);
-  int rc = sh->last_rc == MIDA_OK && sh->denial_unreported ? MIDA_EDENIED
-                                                           : sh->last_rc;
+  int rc = sh->last_rc != MIDA_OK   ? sh->last_rc
+           : sh->denial_unreported  ? MIDA_EDENIED
+           : sh->refusal_unreported ? MIDA_EREFUSED
+                                    : MIDA_OK;
   pthread_cond_destroy(&sh->progress);
   pthread_cond_destroy(&sh->wake);
   pthread_mutex_destroy(&sh->lock);

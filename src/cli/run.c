@@ -819,9 +819,12 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   if (!detach)
     record_end(s, &wf, &task, code, usage, gen, error);
   rc = mida_close(s);
-  if (rc != MIDA_OK)
-    mida__cli_note( "mida run: the store did not take every record (%s); "
-                    "they stay in the spool for 'mida recover'\n",
-            mida_strerror(rc));
+  if (rc == MIDA_EREFUSED || rc == MIDA_EDENIED)
+    mida__cli_note("mida run: %s ('mida stats' counts them)\n",
+                   mida_strerror(rc));
+  else if (rc != MIDA_OK)
+    mida__cli_note("mida run: the store did not take every record (%s); "
+                   "they stay in the spool for 'mida recover'\n",
+                   mida_strerror(rc));
   return code;
 }
