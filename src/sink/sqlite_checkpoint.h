@@ -21,8 +21,9 @@
  * writer pauses and the writer's next transaction starts the WAL over
  * (sqlite_checkpoint.c, CKPT_RESTART_FRAMES). The thread and its
  * connection are made once the session's own commits have appended a
- * step's frames, so a session that writes little never has them. Its calls into SQLite are
- * counted as backend calls (the fork guard, sink.h), like the writer's.
+ * step's frames, so a session that writes little never has them. Its
+ * calls into SQLite are counted as backend calls (the fork guard,
+ * sink.h), like the writer's.
  *
  * Only in a process of mida's own (mida run, ingest, recover:
  * mida__sink_own_process), never inside someone else's program, where the
