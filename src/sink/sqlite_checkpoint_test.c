@@ -186,12 +186,19 @@ static void wal_progress(const char *db, uint32_t *frames,
 }
 
 /* Whether, within 10 s, a checkpoint copied back every frame of the WAL. */
+/* Waits up to 60 s: a checkpoint syncs the WAL and the database, which
+ * a loaded machine's disk can hold up for seconds (a CI run beside other
+ * jobs once passed a 10 s bound here); without the thread's wake the WAL
+ * is never copied back, however long the wait. */
 static int caught_up(const char *db) {
-  for (int waited = 0; waited < 10000; waited += 10) {
+  for (int waited = 0; waited < 60000; waited += 10) {
     uint32_t frames = 0, backfilled = 0;
     wal_progress(db, &frames, &backfilled);
-    if (backfilled == frames)
+    if (backfilled == frames) {
+      if (waited >= 1000)
+        fprintf(stderr, "caught up after %d ms\n", waited);
       return 1;
+    }
     sleep_ms(10);
   }
   return 0;
