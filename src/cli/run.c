@@ -454,6 +454,14 @@ typedef struct early_flush {
   int started;             /* the thread runs */
 } early_flush;
 
+/* Says that the store cannot be opened now (rc, msg: the open's error). */
+static void note_store_down(int rc, const char *msg) {
+  mida__cli_note("mida run: warning: the store cannot be opened now (%s): "
+                 "records stay in the journal and are shipped once it "
+                 "opens\n",
+                 msg[0] != '\0' ? msg : mida_strerror(rc));
+}
+
 static void *early_flush_main(void *arg) {
   early_flush *f = arg;
   /* A store that mida_open did not wait for (a local one) is waited for
@@ -464,10 +472,7 @@ static void *early_flush_main(void *arg) {
   if (rc == MIDA_OK || rc == MIDA_ETIMEDOUT)
     (void)mida_flush(f->session, 5000);
   else
-    mida__cli_note("mida run: warning: the store cannot be opened now (%s): "
-                   "records stay in the journal and are shipped once it "
-                   "opens\n",
-                   msg[0] != '\0' ? msg : mida_strerror(rc));
+    note_store_down(rc, msg);
   if (f->lock >= 0)
     close(f->lock);
   return NULL;
@@ -680,8 +685,20 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
             "anyway\n",
             err);
   else if (err[0] != '\0')
-    mida__cli_note( "mida run: warning: %s\n", err);
-  int store_open = rc == MIDA_OK && err[0] == '\0';
+    mida__cli_note("mida run: warning: %s\n", err);
+  /* A warning (a capture knob kept at its default, a journal without
+   * room) changes neither what is recorded nor when: only a store that
+   * mida_open waited for and that cannot be opened now is not worth the
+   * early flush's wait. mida_open said so, unless the store's first
+   * attempt failed only after its wait. */
+  int store_down = 0;
+  if (s != NULL && cfg.open_wait_ms > 0) {
+    char msg[512];
+    int open_rc = mida__session_wait_open(s, 0, msg, sizeof msg);
+    store_down = open_rc != MIDA_OK && open_rc != MIDA_ETIMEDOUT;
+    if (store_down && err[0] == '\0')
+      note_store_down(open_rc, msg);
+  }
 
   mida_id_t wf = {{0}}, task = {{0}};
   if (s != NULL &&
@@ -721,7 +738,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   /* Records made so far reach the store while the command starts (not
    * worth a wait when the store is not there). */
   early_flush early = {0};
-  if (store_open)
+  if (s != NULL && !store_down)
     early_flush_begin(&early, s, cli->store, open_wait_ms);
 
   pid_t comp_pid[COMPANION_COUNT] = {0};

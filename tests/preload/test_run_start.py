@@ -7,6 +7,7 @@ posix_spawn, or a fork without the handlers).
 Until then, a store locked by another program (a long transaction, a
 backup) held the command back for as long as the lock lasted."""
 
+import json
 import os
 import shutil
 import signal
@@ -126,3 +127,29 @@ def test_a_script_without_an_interpreter_line_runs_under_sh(tmp_path):
     p = r.run("./script")
     assert p.returncode == 7, p.stderr
     assert (tmp_path / "done").read_text() == "ran\n"
+
+
+@pytest.mark.parametrize("knob", [None, "garbage"])
+def test_a_warning_does_not_hold_back_the_records_made_before_the_command(
+        tmp_path, knob):
+    """The workflow and the command's task reach the store while the
+    command starts (the early flush, src/cli/run.c), and the command's own
+    query waits for them. A malformed capture knob kept at its default is a
+    warning of mida_open: it skipped the early flush, and the records
+    waited for the shipper's next pass (here a minute away, MIDA_SHIP_MS)
+    or the command's end."""
+    r = Run(tmp_path)
+    env = r.env(MIDA_SHIP_MS="60000")
+    if knob is not None:
+        env["MIDA_JOURNAL_BYTES"] = knob
+    p = subprocess.run(
+        [mida_bin(), "run", "--no-mlflow", "--", mida_bin(), "query",
+         "--json", "SELECT count(*) AS n FROM task WHERE parent_id IS NULL"
+         " AND status = 'RUNNING'"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == [{"n": 1}], p.stderr
+    if knob is not None:
+        assert "MIDA_JOURNAL_BYTES=\"garbage\" is not" in p.stderr
+    else:
+        assert p.stderr == ""
