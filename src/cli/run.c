@@ -39,6 +39,7 @@
 #include "core/alloc.h"
 #include "core/argv.h"
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/json.h"
 #include "core/url.h"
 #include "mida.h"
@@ -608,6 +609,15 @@ static int command_start(int argc, char **argv) {
   return argc;
 }
 
+/* Whether MIDA_JOURNAL_BYTES names a ring size that mida_open takes (as
+ * mida_config_init reads it: a size, not 0). */
+static int journal_bytes_given(void) {
+  const char *v = getenv("MIDA_JOURNAL_BYTES");
+  uint64_t bytes = 0;
+  return v != NULL && v[0] != '\0' && mida__parse_size(v, &bytes) == 0 &&
+         bytes > 0 && bytes <= SIZE_MAX;
+}
+
 int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   const char *campaign = NULL, *wf_name = NULL;
   const char *comp_arg[COMPANION_COUNT] = {NULL};
@@ -657,8 +667,10 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   /* mida run records a handful of records itself (the workflow, the
    * command's task and its end): the default 16 MiB ring, whose pages a
    * journal touches when it opens, cost more than the rest of its start
-   * (27 ms). A full ring spills into the next segment: nothing is lost. */
-  if (getenv("MIDA_JOURNAL_BYTES") == NULL)
+   * (27 ms). A full ring spills into the next segment: nothing is lost.
+   * A MIDA_JOURNAL_BYTES that is empty or does not parse keeps this
+   * default, as mida_open's warning says. */
+  if (!journal_bytes_given())
     cfg.journal_bytes = RUN_JOURNAL_BYTES;
   /* A local SQLite store opens while the command starts, not before it
    * (a new one: its schema and six fdatasync, ~8 ms); the early flush

@@ -13,6 +13,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 
 import pytest
@@ -153,3 +154,37 @@ def test_a_warning_does_not_hold_back_the_records_made_before_the_command(
         assert "MIDA_JOURNAL_BYTES=\"garbage\" is not" in p.stderr
     else:
         assert p.stderr == ""
+
+
+# Prints the size of each journal segment of its parent (mida run).
+PARENT_SEGMENTS = r"""
+import os, sys
+spool = sys.argv[1]
+mine = f".{os.getppid()}."
+print(sorted(os.path.getsize(os.path.join(spool, f)) for f in os.listdir(spool)
+             if mine in f and f.endswith(".mj")))
+"""
+
+
+@pytest.mark.parametrize("knob", ["", "garbage", "0"])
+def test_a_malformed_journal_size_keeps_the_ring_of_mida_run(tmp_path, knob):
+    """mida run's own journal has a small ring (RUN_JOURNAL_BYTES, 256
+    KiB; the default 16 MiB cost 27 ms of its start). A MIDA_JOURNAL_BYTES
+    that does not parse (or is empty) keeps the default, the warning says:
+    mida run's default, not the library's."""
+    script = tmp_path / "segments.py"
+    script.write_text(PARENT_SEGMENTS)
+    sizes = {}
+    for value in (None, knob):
+        r = Run(tmp_path)
+        env = r.env()
+        if value is not None:
+            env["MIDA_JOURNAL_BYTES"] = value
+        p = subprocess.run(
+            [mida_bin(), "run", "--no-mlflow", "--", sys.executable,
+             str(script), str(tmp_path / "run.db.spool")],
+            env=env, cwd=tmp_path, capture_output=True, text=True,
+            timeout=120)
+        assert p.returncode == 0, p.stderr
+        sizes[value] = p.stdout
+    assert sizes[knob] == sizes[None], sizes
