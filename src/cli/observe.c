@@ -213,6 +213,10 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
     return mida__cli_fail("cannot open the store %s: %s",
                           mida__url_redact(cli->store, shown, sizeof shown),
                           err[0] ? err : mida_strerror(rc));
+  /* What a session that opened records less than asked, or differently
+   * (a capture knob kept at its default), is said as mida run says it. */
+  if (err[0] != '\0')
+    log_line((void *)kind, MIDA_OBS_WARN, err);
   mida__obs_opts o;
   memset(&o, 0, sizeof o);
   o.once = once;

@@ -685,6 +685,24 @@ def test_recover_store_error(run, tmp_path):
     assert r.stderr.startswith("mida: ")
 
 
+@pytest.mark.parametrize("quiet", [(), ("--quiet",)])
+def test_observe_says_the_warning_of_its_session(run, tmp_path, quiet):
+    """A session that opens with a warning (here a capture knob kept at
+    its default) is said on stderr, as by mida run, even with --quiet
+    (which silences notes, not warnings); it used to be dropped."""
+    logdir = tmp_path / "tb"
+    logdir.mkdir()
+    args = ("observe", "tensorboard", "--logdir", str(logdir), "--once",
+            *quiet)
+    db = str(tmp_path / "obs.db")
+    r = run(*args, store_path=db, env={"MIDA_JOURNAL_BYTES": "garbage"})
+    assert r.returncode == 0, r.stderr
+    assert ('mida observe tensorboard: warning: MIDA_JOURNAL_BYTES="garbage"'
+            ' is not a size in bytes') in r.stderr, r.stderr
+    r = run(*args, store_path=db)
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+
+
 def libmida_path(mida_bin):
     """libmida.so of the build the binary comes from, or None."""
     build = os.environ.get("MIDA_BUILD")
