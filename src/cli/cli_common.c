@@ -244,10 +244,15 @@ int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
   if (rc == MIDA_OK)
     return MIDA_CLI_CONTINUE;
   *out = NULL;
-  if (rc == MIDA_ENOTFOUND)
+  /* A server's database that is there says what it holds instead. */
+  if (rc == MIDA_ENOTFOUND && (local || err[0] == '\0'))
     return mida__cli_fail(
         "no store at %s (set --store or MIDA_STORE)",
         local ? path : mida__url_redact(cli->store, shown, sizeof shown));
+  if (rc == MIDA_ENOTFOUND)
+    return mida__cli_fail("%s: is it the store your workflows write? (set "
+                          "--store or MIDA_STORE)",
+                          err);
   return mida__cli_fail("cannot open store %s: %s",
                         mida__url_redact(cli->store, shown, sizeof shown),
                         err[0] != '\0' ? err : mida_strerror(rc));

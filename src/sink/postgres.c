@@ -1979,6 +1979,42 @@ static int migrate_declared_keys(pg_sink *s, int fill) {
   return rc;
 }
 
+/* mida's tables and views in the user's schema (pg_schema), but for
+ * mida_meta, whose presence says that they are mida's. */
+#define PG_STORE_NAMES                                                         \
+  "ARRAY['campaign', 'counter', 'data', 'metric', 'metric_block',"             \
+  " 'mida_index', 'source_cursor', 'task', 'task_data', 'task_dep',"           \
+  " 'task_key_num', 'task_run', 'task_v', 'telemetry', 'workflow',"            \
+  " 'workflow_v']"
+
+/* Whether the database holds mida's schema, into *mida: its table
+ * mida_meta, which every schema version has. When it does not, the names
+ * of mida's that another program's tables or views take there go into
+ * taken, quoted and comma-separated ("" if none): mida reads no such
+ * database as a store, and neither sets up its query guard in it nor
+ * creates its schema beside them (CREATE TABLE IF NOT EXISTS would keep
+ * the other program's table, CREATE OR REPLACE VIEW replace its view).
+ * Returns MIDA_OK, or MIDA_ESTORE with the sink's message. */
+static int find_schema(pg_sink *s, int *mida, char *taken, size_t takenlen) {
+  PGresult *res =
+      PQexec(s->conn, "SELECT to_regclass('mida_meta') IS NOT NULL, (SELECT"
+                      " string_agg('\"' || t || '\"', ', ' ORDER BY t) FROM"
+                      " unnest(" PG_STORE_NAMES ") AS t"
+                      " WHERE to_regclass(t) IS NOT NULL)");
+  int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+  int rc = MIDA_OK;
+  if (ok) {
+    *mida = PQgetvalue(res, 0, 0)[0] == 't';
+    snprintf(taken, takenlen, "%s", *mida ? "" : PQgetvalue(res, 0, 1));
+  } else {
+    rc = mida__sink_fail(&s->base, MIDA_ESTORE,
+                         "cannot read the schema of store %s: %s", s->where,
+                         PQerrorMessage(s->conn));
+  }
+  PQclear(res);
+  return rc;
+}
+
 static int create_schema(pg_sink *s) {
   int version = 0; /* none yet */
   int rc = exec_simple(s, "BEGIN", "cannot create the schema");
@@ -2006,6 +2042,18 @@ static int create_schema(pg_sink *s) {
         rc = exec_simple(s, "SELECT pg_advisory_xact_lock(7236461)",
                          "cannot create the schema");
     }
+  }
+  if (rc == MIDA_OK && version == 0) {
+    int mida = 0;
+    char taken[512] = "";
+    rc = find_schema(s, &mida, taken, sizeof taken);
+    if (rc == MIDA_OK && !mida && taken[0] != '\0')
+      rc = mida__sink_fail(&s->base, MIDA_ESTORE,
+                           "store %s is not a mida store: the names %s there "
+                           "are another program's, without mida's "
+                           "mida_meta; mida creates its tables only where "
+                           "none of their names is taken",
+                           s->where, taken);
   }
   if (rc == MIDA_OK && version >= 1 && version <= 2)
     rc = exec_simple(s, pg_schema_2_to_3, "cannot migrate the schema");
@@ -2085,17 +2133,22 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
   }
   PQsetNoticeProcessor(s->conn, quiet_notice, NULL);
   mida__pg_guard_init(&s->guard, s->conn);
-  if (readonly) {
-    PGresult *res = PQexec(s->conn, "SELECT to_regclass('task') IS NOT NULL");
-    int exists = PQresultStatus(res) == PGRES_TUPLES_OK &&
-                 PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
-    PQclear(res);
-    if (!exists && (flags & MIDA_SINK_NOCREATE)) {
-      rc = mida__sink_fail(&s->base, MIDA_ENOTFOUND,
-                           "store %s holds no mida schema", s->where);
+  if (readonly && (flags & MIDA_SINK_NOCREATE)) {
+    int mida = 0;
+    char taken[512] = "";
+    rc = find_schema(s, &mida, taken, sizeof taken);
+    if (rc == MIDA_OK && !mida)
+      rc = taken[0] == '\0'
+               ? mida__sink_fail(&s->base, MIDA_ENOTFOUND,
+                                 "store %s holds no mida schema", s->where)
+               : mida__sink_fail(&s->base, MIDA_ENOTFOUND,
+                                 "store %s holds no mida schema (no "
+                                 "mida_meta): the names %s there are "
+                                 "another program's",
+                                 s->where, taken);
+    if (rc != MIDA_OK)
       goto fail;
-    }
-  } else {
+  } else if (!readonly) {
     rc = create_schema(s);
     if (rc != MIDA_OK)
       goto fail;

@@ -209,11 +209,65 @@ def test_reals_print_as_on_sqlite_and_read_back_exactly(mida_bin, stores):
 def test_missing_database_and_schema_are_clear_errors(mida_bin, pg_db):
     code, _, err = run(mida_bin, pg_db, "tasks")
     assert code == 1
-    assert "no store at" in err and "mida_test_" in err
+    assert "holds no mida schema" in err and "mida_test_" in err
     bad = pg_db.rsplit("/", 1)[0] + "/no_such_database_here"
     code, _, err = run(mida_bin, bad, "tasks")
     assert code == 1
     assert "does not exist" in err
+
+
+def schema_of(url):
+    """What a database's schema is, to show that mida left it alone: its
+    schemas, relations and functions, with their grants."""
+    return psql(url, "SELECT string_agg(x, ' ' ORDER BY x) FROM ("
+                " SELECT 'n:' || nspname || coalesce(nspacl::text, '') AS x"
+                " FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%'"
+                " AND nspname <> 'information_schema'"
+                " UNION ALL SELECT 'r:' || n.nspname || '.' || c.relname"
+                " || ':' || c.relkind::text || coalesce(c.relacl::text, '')"
+                " FROM pg_class c JOIN pg_namespace n"
+                " ON n.oid = c.relnamespace WHERE n.nspname NOT LIKE 'pg\\_%'"
+                " AND n.nspname <> 'information_schema'"
+                " UNION ALL SELECT 'f:' || n.nspname || '.' || p.proname"
+                " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                " WHERE n.nspname NOT LIKE 'pg\\_%'"
+                " AND n.nspname <> 'information_schema') AS s")
+
+
+def test_a_database_of_another_program_is_refused_and_left_alone(
+        mida_bin, pg_db, tmp_path):
+    """A database without mida's schema is no store, whatever its tables:
+    the readers said 'no store at' of one with unrelated tables, but read
+    one with a table named task as a store ('column "activity" does not
+    exist') after setting their query guard up in it (a schema mida, its
+    functions, GRANT SELECT on that task table); a writer failed on 'column
+    "workflow_id" does not exist'. Each now says what it is, exits 1 and
+    changes nothing in it."""
+    psql(pg_db, "CREATE TABLE customers(id int PRIMARY KEY, name text)")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    for tables in ("unrelated", "task"):
+        if tables == "task":
+            psql(pg_db, "CREATE TABLE task(id serial PRIMARY KEY, title text,"
+                 " done boolean); INSERT INTO task(title, done)"
+                 " VALUES ('x', false);"
+                 " CREATE VIEW task_v AS SELECT title FROM task")
+        before = schema_of(pg_db)
+        for verb in (["tasks"], ["stats"], ["workflows"]):
+            code, out, err = run(mida_bin, pg_db, *verb)
+            assert code == 1, (tables, verb, out)
+            assert "holds no mida schema" in err, (tables, verb, err)
+            assert "is it the store your workflows write?" in err, err
+            assert schema_of(pg_db) == before, (tables, verb)
+        if tables == "task":
+            assert ('the names "task", "task_v" there are another'
+                    ' program\'s') in err, err
+            code, out, err = run(mida_bin, pg_db, "recover", "--spool",
+                                 str(spool))
+            assert code == 1, out
+            assert "is not a mida store" in err, err
+            assert schema_of(pg_db) == before
+    assert psql(pg_db, "SELECT title || done FROM task") == "xfalse"
 
 
 def test_capture_straight_into_postgresql(produce_bin, fleet, pg_db,
