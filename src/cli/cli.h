@@ -150,8 +150,9 @@ void mida__cli_env_free(mida__cli_env *e);
 int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out);
 
 /* Prints "mida: <what>: <the sink's message>" (or the code's message when
- * the sink has none), saying so when a missing table means that the store
- * is empty or not a mida store, and returns MIDA_CLI_FAIL. */
+ * the sink has none), saying so when a missing table or column means that
+ * the store is empty or not a mida store (no mida_meta), and returns
+ * MIDA_CLI_FAIL. */
 int mida__cli_store_error(mida__sink *sink, int rc, const char *what);
 
 /* ---- small results ----------------------------------------------------- */

@@ -157,12 +157,12 @@ int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
   return MIDA_CLI_CONTINUE;
 }
 
-/* Whether the store holds mida's task table, which every version of its
- * schema has. */
+/* Whether the store holds mida's table mida_meta, which every version of
+ * its schema has: another program's database may have a table task. */
 static int has_mida_schema(mida__sink *sink) {
   mida__cli_rows rows;
-  int rc =
-      mida__cli_fetch(sink, "SELECT id FROM task LIMIT 0", NULL, 0, 1, &rows);
+  int rc = mida__cli_fetch(sink, "SELECT key FROM mida_meta LIMIT 0", NULL, 0,
+                           1, &rows);
   mida__cli_rows_free(&rows);
   return rc == MIDA_OK;
 }
@@ -172,11 +172,14 @@ int mida__cli_store_error(mida__sink *sink, int rc, const char *what) {
   if (msg == NULL || msg[0] == '\0')
     msg = mida_strerror(rc);
   /* A file that is empty (0 bytes) or some other database made "no such
-   * table: task", which reads like a damaged store. Copied: the check
-   * below replaces the sink's message. */
+   * table: task" (or, with a table task of its own, "no such column:
+   * activity"), which reads like a damaged store. Copied: the check below
+   * replaces the sink's message. */
   char first[512];
   snprintf(first, sizeof first, "%s", msg);
-  if (strstr(first, "no such table") != NULL && !has_mida_schema(sink))
+  if ((strstr(first, "no such table") != NULL ||
+       strstr(first, "no such column") != NULL) &&
+      !has_mida_schema(sink))
     return mida__cli_fail("%s: the store is empty or is not a mida store "
                           "(%s): is it the store your workflows write?",
                           what, first);

@@ -809,3 +809,29 @@ def test_an_empty_or_foreign_store_is_said_to_be_no_mida_store(run, tmp_path):
     r = run("query", "SELECT * FROM nope")
     assert r.returncode == 1 and "not a mida store" not in r.stderr
     assert "no such table: nope" in r.stderr
+
+
+def test_a_store_whose_task_table_is_another_programs_is_no_mida_store(
+        run, tmp_path):
+    """Another program's database with a table named task said 'cannot
+    list: no such column: activity' (tasks) or 'no such table: counter'
+    (stats): mida's own table is told by mida_meta, which every schema
+    version has. Nothing is written into it."""
+    other = tmp_path / "other.db"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE task(id INTEGER PRIMARY KEY, title TEXT)")
+    db.execute("INSERT INTO task(title) VALUES ('x')")
+    db.commit()
+    db.close()
+    before = other.read_bytes()
+    for verb in (["tasks"], ["stats"], ["workflows"],
+                 ["query", "SELECT activity FROM task"]):
+        r = run(*verb, store_path=str(other))
+        assert r.returncode == 1, (verb, r.stdout)
+        assert "the store is empty or is not a mida store" in r.stderr, \
+            (verb, r.stderr)
+    assert other.read_bytes() == before
+    # A mida store keeps the plain message for a column it lacks.
+    r = run("query", "SELECT nope FROM task")
+    assert r.returncode == 1 and "not a mida store" not in r.stderr
+    assert "no such column: nope" in r.stderr
