@@ -330,8 +330,8 @@ int mida__spool_list(const char *spool_dir,
 
 /* Removes the half-made segment files (*.mj.tmp, older than a minute and
  * unlocked) of dead processes: a writer died between creating a segment and
- * renaming it into place, so nothing was ever committed to them. Returns how many it removed, or
- * MIDA_EIO if the directory cannot be read. */
+ * renaming it into place, so nothing was ever committed to them. Returns
+ * how many it removed, or MIDA_EIO if the directory cannot be read. */
 int mida__spool_sweep(const char *spool_dir);
 
 /* Sums backlog bytes and dropped counts of every segment in spool_dir, live

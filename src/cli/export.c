@@ -77,7 +77,7 @@ static int post_write(void *ctx, const char *data, size_t len) {
   return rc;
 }
 
-/* ---- the verb ------------------------------------------------------------- */
+/* ---- the verb ------------------------------------------------------------ */
 
 typedef enum format { PROV, ROCRATE, OPENLINEAGE } format;
 

@@ -6,12 +6,12 @@
  *
  * - table (the default, for people): columns as wide as their widest cell,
  *   a header and a rule of dashes, numbers right-aligned, control characters
- *   shown as spaces (core/term.h), and cells over MIDA_OUT_MAX_CELL characters cut with
- *   "…". The rows are collected in a capped buffer so that the widths come
- *   from the data; when the cap is reached the rows so far are printed and
- *   the widths stay as they are for the rest (later cells are cut to them),
- *   so memory stays bounded whatever the result's size. No rows prints
- *   "(no rows)".
+ *   shown as spaces (core/term.h), and cells over MIDA_OUT_MAX_CELL
+ *   characters cut with "…". The rows are collected in a capped buffer so
+ *   that the widths come from the data; when the cap is reached the rows
+ *   so far are printed and the widths stay as they are for the rest (later
+ *   cells are cut to them), so memory stays bounded whatever the result's
+ *   size. No rows prints "(no rows)".
  * - CSV (RFC 4180): a header line, then one line per row, CRLF line ends; a
  *   field with a comma, quote, CR or LF is quoted with quotes doubled; an
  *   empty string is "" and SQL NULL is an empty field. Never cut.

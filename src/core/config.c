@@ -33,8 +33,9 @@ int mida__default_spool(const char *store_url, char *buf, size_t buflen) {
     for (const unsigned char *p = (const unsigned char *)store_url; *p; p++)
       h = (h ^ *p) * UINT64_C(0x100000001B3);
     /* The user's runtime directory first, when it is there and theirs
-     * alone (0700): no other user can make the path before them. /tmp is shared, and
-     * the journal checks what it finds there (capture/spool_dir.h). */
+     * alone (0700): no other user can make the path before them. /tmp is
+     * shared, and the journal checks what it finds there
+     * (capture/spool_dir.h). */
     const char *run = getenv("XDG_RUNTIME_DIR");
     const char *tmp = getenv("TMPDIR");
     if (tmp == NULL || tmp[0] == '\0')

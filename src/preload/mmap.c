@@ -1,8 +1,8 @@
 /*
  * mmap.c -- mappings of files: a file mapped shared and writable counts as
  * written (generated), one mapped only readable (or privately) as read
- * (used), by the length mapped. Like the read/write path, it only touches the file
- * table's counters and marks.
+ * (used), by the length mapped. Like the read/write path, it only touches
+ * the file table's counters and marks.
  */
 #include "preload/preload.h"
 

@@ -175,8 +175,8 @@ void mida__pl_pipe_read_from(uint64_t ino) {
 /* The write path's check: the first write into a pipe's write end puts
  * this task in the registry first. */
 void mida__pl_pipe_first_write(mida__pl_file *f) {
-  uint8_t m = atomic_fetch_and_explicit(&f->marks, (uint8_t)~MIDA_PL_UNANNOUNCED,
-                                        memory_order_relaxed);
+  uint8_t m = atomic_fetch_and_explicit(
+      &f->marks, (uint8_t)~MIDA_PL_UNANNOUNCED, memory_order_relaxed);
   if ((m & MIDA_PL_UNANNOUNCED) != 0)
     mida__pl_pipe_announce(f->pipe_ino);
 }

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- the document writer -------------------------------------------------- */
+/* ---- the document writer ------------------------------------------------- */
 
 void mida__rout_init(mida__rout *o, mida__report_io *io) {
   o->io = io;
@@ -62,7 +62,7 @@ int mida__report_fail(mida__report_io *io, int rc, const char *fmt, ...) {
   return rc;
 }
 
-/* ---- the scope ------------------------------------------------------------ */
+/* ---- the scope ----------------------------------------------------------- */
 
 const char *mida__report_scope_where(const mida__report_scope *scope,
                                      char kind, const char *params[1],
@@ -185,7 +185,7 @@ int mida__report_scope_check(mida__sink *sink, mida__report_scope *scope,
   return MIDA_OK;
 }
 
-/* ---- times ---------------------------------------------------------------- */
+/* ---- times --------------------------------------------------------------- */
 
 const char *mida__report_iso_time(const char *ns, char out[40]) {
   if (ns == NULL || ns[0] == '\0')
@@ -212,7 +212,7 @@ const char *mida__report_iso_time(const char *ns, char out[40]) {
   return out;
 }
 
-/* ---- the task walk -------------------------------------------------------- */
+/* ---- the task walk ------------------------------------------------------- */
 
 typedef struct walk {
   mida__report_io *io;

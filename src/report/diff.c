@@ -107,7 +107,7 @@ static int add_text(side *s, int section, const char *key,
   return add_fact(s, section, key, strlen(key), value, strlen(value));
 }
 
-/* ---- JSON objects as facts ------------------------------------------------- */
+/* ---- JSON objects as facts ----------------------------------------------- */
 
 typedef struct members {
   side *s;
@@ -146,7 +146,7 @@ static int add_members(side *s, int section, const char *json,
                           : rc;
 }
 
-/* ---- gathering ------------------------------------------------------------- */
+/* ---- gathering ----------------------------------------------------------- */
 
 static int add_times(side *s, const char *started, const char *ended) {
   char iso[40];
@@ -380,7 +380,7 @@ static int gather_workflow(mida__sink *sink, side *s) {
   return rc;
 }
 
-/* ---- resolving A and B ----------------------------------------------------- */
+/* ---- resolving A and B --------------------------------------------------- */
 
 static int kind_row(void *ctx, int ncols, const char *const *names,
                     const char *const *v) {
@@ -410,7 +410,7 @@ static int resolve(mida__sink *sink, side *s, mida__report_io *io) {
   return rc;
 }
 
-/* ---- comparing and writing -------------------------------------------------- */
+/* ---- comparing and writing ----------------------------------------------- */
 
 static int fact_cmp(const void *x, const void *y) {
   const fact *a = x, *b = y;

@@ -41,7 +41,8 @@
 
 #define OL_SPEC "https://openlineage.io/spec/"
 #define OL_EVENT OL_SPEC "2-0-2/OpenLineage.json#/$defs/RunEvent"
-#define OL_PARENT OL_SPEC "facets/1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet"
+#define OL_PARENT                                                              \
+  OL_SPEC "facets/1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet"
 #define OL_ERROR                                                             \
   OL_SPEC "facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet"
 #define OL_ENGINE                                                            \
@@ -50,7 +51,8 @@
 #define OL_PARAMS                                                            \
   OL_SPEC "facets/1-0-0/ExecutionParametersRunFacet.json"                    \
           "#/$defs/ExecutionParametersRunFacet"
-#define OL_JOBTYPE OL_SPEC "facets/2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet"
+#define OL_JOBTYPE                                                             \
+  OL_SPEC "facets/2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet"
 #define OL_VERSION                                                           \
   OL_SPEC "facets/1-0-1/DatasetVersionDatasetFacet.json"                     \
           "#/$defs/DatasetVersionDatasetFacet"

@@ -74,7 +74,7 @@ typedef struct crate {
   uint64_t dropped_activities; /* over MAX_ACTIVITIES */
 } crate;
 
-/* ---- ids and values ------------------------------------------------------- */
+/* ---- ids and values ------------------------------------------------------ */
 
 /* Appends text with bytes other than letters, digits, '-', '_' and '.'
  * percent-encoded, so that an id made of it is a valid, one-to-one
@@ -166,7 +166,7 @@ static int add_status(mida__buf *b, const char *status) {
                           action_status(status));
 }
 
-/* ---- the plan file -------------------------------------------------------- */
+/* ---- the plan file ------------------------------------------------------- */
 
 /* The workflows of the scope that have tasks, with each activity their
  * tasks ran: one row per (workflow, activity), grouped by workflow. */
@@ -240,7 +240,7 @@ static int write_plan(crate *c, int *nworkflows) {
   return rc;
 }
 
-/* ---- the workflows -------------------------------------------------------- */
+/* ---- the workflows ------------------------------------------------------- */
 
 /* Writes the gathered workflow: its subworkflow entity, its run, and the
  * step and control action that tie it to the main workflow. */
@@ -407,7 +407,7 @@ static int activity_row(void *ctx, int ncols, const char *const *names,
   return mida__rout_flush(&c->out, rc) != MIDA_OK;
 }
 
-/* ---- the tasks ------------------------------------------------------------ */
+/* ---- the tasks ----------------------------------------------------------- */
 
 typedef struct pv_list {
   crate *c;
@@ -585,7 +585,7 @@ static int task_entity(void *ctx, const mida__report_task *t) {
   return mida__rout_flush(&c->out, rc);
 }
 
-/* ---- the data ------------------------------------------------------------- */
+/* ---- the data ------------------------------------------------------------ */
 
 static const char data_all_sql[] =
     "SELECT x.id, d.kind, d.uri, d.size, d.digest FROM (SELECT id FROM data"

@@ -14,11 +14,11 @@
  *   axis's finest shift: the blocks of the coarsest level that fits in a
  *   bucket, at most 64 per bucket (for series of under 17 billion steps
  *   or 200 days), summed by one GROUP BY -- at most tens of thousands of
- *   rows whatever the number of points, never a point. A bucket that the range (from, to) cuts (the first and the
- *   last) is read from the points in it: on time by the metric key
- *   (task_id, key, ts); on steps, which no index orders, between the least
- *   and greatest ts of the finest blocks of those steps (t0, t1), so only
- *   the points of those times.
+ *   rows whatever the number of points, never a point. A bucket that the
+ *   range (from, to) cuts (the first and the last) is read from the points
+ *   in it: on time by the metric key (task_id, key, ts); on steps, which no
+ *   index orders, between the least and greatest ts of the finest blocks
+ *   of those steps (t0, t1), so only the points of those times.
  * - From the points otherwise (an older store; or buckets narrower than
  *   the finest blocks -- 64 steps, 67 ms -- of a series of at most
  *   RAW_POINTS_MAX points): on time one range query per bucket, on steps

@@ -494,8 +494,8 @@ static void test_key_index_serves_where_and_sort(void **state) {
   const char *next = strstr(body, "\"next\": \"");
   assert_non_null(next);
   char target[256];
-  snprintf(target, sizeof target, "/api/tasks?sort=-used.lr&limit=2&after=%.36s",
-           next + 9);
+  snprintf(target, sizeof target,
+           "/api/tasks?sort=-used.lr&limit=2&after=%.36s", next + 9);
   free(body);
   assert_int_equal(answer(fx, target, &body), 200);
   const char *two = strstr(body, "\"lr\": 2");

@@ -20,8 +20,9 @@
  * else, in order, the directory "mida-modules" beside the file that holds
  * this code (libmida.so) or in ../lib beside it (the mida program, which
  * holds the code itself) -- the layout of a wheel, mida/_lib/{bin,lib} --
- * then the install tree's <libdir>/mida, then the build tree. A module must come from the same mida
- * version (MIDA_VERSION) and module ABI as the library that loads it.
+ * then the install tree's <libdir>/mida, then the build tree. A module
+ * must come from the same mida version (MIDA_VERSION) and module ABI as
+ * the library that loads it.
  */
 #ifndef MIDA_SINK_MODULE_H
 #define MIDA_SINK_MODULE_H

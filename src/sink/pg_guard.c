@@ -727,7 +727,8 @@ static int fetch_sql(mida__pg_guard *g, mida__sink *base, const char *where,
     rc = mida__buf_printf(b,
                           "SELECT format_type(o, m), (SELECT t.typtype = 'p'"
                           " AND t.typname NOT IN ('record', '_record') FROM"
-                          " pg_type t WHERE t.oid = o) FROM unnest('{%s}'::oid[],"
+                          " pg_type t WHERE t.oid = o) FROM"
+                          " unnest('{%s}'::oid[],"
                           " '{%s}'::int4[]) WITH ORDINALITY AS x(o, m, n)"
                           " ORDER BY n",
                           mida__buf_str(&oids), mida__buf_str(&mods));

@@ -1195,7 +1195,8 @@ static int json_plain(const mida__merge_column *col) {
 static const char *column_type(const mida__merge_column *col) {
   if (col->rule == MIDA_RULE_JSON)
     return json_plain(col) ? "json" : "jsonb";
-  return mida__field_kind(col->tag) == MIDA_KIND_I64 && col->rule != MIDA_RULE_STATUS
+  return mida__field_kind(col->tag) == MIDA_KIND_I64 &&
+                 col->rule != MIDA_RULE_STATUS
              ? "bigint"
              : "text";
 }

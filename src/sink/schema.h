@@ -176,12 +176,14 @@
 
 /* The view task_v: made after the migrations (the column attempts may be
  * added by one), and made again by the migration to version 5. */
-#define MIDA_SCHEMA_SQLITE_TASK_V                                             \
+#define MIDA_SCHEMA_SQLITE_TASK_V                                              \
   "CREATE VIEW IF NOT EXISTS task_v AS SELECT id, workflow_id, campaign_id,\n" \
-  "  parent_id, activity, status,\n"                                          \
-  "  strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,\n"   \
-  "  strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,\n"       \
-  "  (ended - started) / 1e9 AS duration_s, host, pid, worker, source_key,\n" \
+  "  parent_id, activity, status,\n"                                           \
+  "  strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch')"               \
+  " AS started,\n"                                                             \
+  "  strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch')"                 \
+  " AS ended,\n"                                                               \
+  "  (ended - started) / 1e9 AS duration_s, host, pid, worker, source_key,\n"  \
   "  used, generated, custom, error, telemetry, attempts FROM task;\n"
 
 #define MIDA_SCHEMA_SQLITE                                                     \

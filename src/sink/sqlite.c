@@ -172,7 +172,8 @@ typedef struct row_image {
   uint32_t mask;                /* bit c: column c has a source */
   uint32_t task_image;          /* a run's: the number + 1 of the task
                                    image its summary writes too; 0: none */
-  uint32_t source[MIDA_MERGE_MAX_COLUMNS]; /* index in the batch of that record */
+  uint32_t source[MIDA_MERGE_MAX_COLUMNS]; /* index in the batch of the
+                                              record of column c */
 } row_image;
 
 /* The SQL text of the statements that are not generated from a column
