@@ -149,5 +149,12 @@ if [ -f "$build/src/preload/libmida_preload.so" ]; then
   python3 bench/bench_preload.py "$build" 3 | tee bench-out/preload.log
   tail -n 1 bench-out/preload.log >>"$out"
 fi
+# The same `mida run -- tar c` as the store it writes to grows (issue 17):
+# time, CPU and bytes written after 0, 10, 30, 60 earlier runs.
+if [ -f "$build/src/preload/libmida_preload.so" ]; then
+  echo "== store_growth"
+  python3 bench/bench_store_growth.py "$build" | tee bench-out/store_growth.log
+  tail -n 1 bench-out/store_growth.log >>"$out"
+fi
 echo "== all figures: $out"
 cat "$out"
