@@ -93,6 +93,15 @@ if [ -d "$build/python/mida" ]; then
   PYTHONPATH="$PWD/$build/python" .venv/bin/python bench/bench_dask_meter.py \
     | tee bench-out/dask_meter.log
   tail -n 1 bench-out/dask_meter.log >>"$out"
+  # The instructions mida adds to a Dask run and its hooks, counted by
+  # callgrind (deterministic where CPU seconds are not); skipped with a
+  # message without valgrind.
+  for mode in "" --hooks; do
+    echo "== dask_ir $mode"
+    .venv/bin/python bench/bench_dask_ir.py --build "$build" $mode |
+      tee bench-out/dask_ir.log
+    tail -n 1 bench-out/dask_ir.log | grep '^{' >>"$out"
+  done
 fi
 # The MLflow and TensorBoard observers (issue 4): latency from MLflow's
 # commit / TensorBoard's flush to queryable, with the test venv; and
