@@ -130,14 +130,18 @@ typedef struct mida__fold_slot {
 } mida__fold_slot;
 
 /* Rows to images for one batch: open addressing over a power of two of
- * slots, at least twice the records. */
+ * slots, at least twice the records. The table keeps the room of the
+ * largest batch, but a batch uses (and clears) only the slots it needs. */
 typedef struct mida__fold {
   mida__fold_slot *slots; /* cap of them */
   size_t cap;             /* 0 before the first batch */
+  size_t size;            /* slots of this batch: a power of two <= cap */
 } mida__fold;
 
-/* Empties the table for a batch of n records, growing it if need be.
- * Returns MIDA_OK, MIDA_ENOMEM, or MIDA_EINVAL for a batch too large. */
+/* Empties the table for a batch of n records, growing it if need be; it
+ * clears only the slots the batch uses, so a small batch after a big one
+ * costs what a small batch costs. Returns MIDA_OK, MIDA_ENOMEM, or
+ * MIDA_EINVAL for a batch too large. */
 int mida__fold_reset(mida__fold *f, size_t n);
 
 /* The slot of the row (entity, id): the one that holds its image (image
