@@ -43,7 +43,7 @@ Skips with a message (exit 0) where valgrind or callgrind_marks is
 missing. Prints the figures and a final JSON line. Figures, not pass/fail.
 
 usage: bench_dask_ir.py [--tasks N] [--repeat R] [--ship-ms MS]
-                        [--hooks] [--build DIR]
+                        [--hooks] [--build DIR] [--keep DIR]
 """
 import argparse
 import collections
@@ -280,12 +280,16 @@ def main():
                     help="MIDA_SHIP_MS of the mida runs (0: mida's Dask "
                     "default, 500 ms)")
     ap.add_argument("--hooks", action="store_true")
+    ap.add_argument("--keep", help="copy each run's callgrind files into "
+                    "this directory (for callgrind_annotate)")
     ap.add_argument("--build", default=os.path.join(HERE, "..",
                                                     "build-release"))
     ap.add_argument("--child")
     ap.add_argument("--out")
     ap.add_argument("--marks")
     a = ap.parse_args()
+    if a.ship_ms < 0 or a.ship_ms > 60000:
+        ap.error("--ship-ms: 1 to 60000 (MIDA_SHIP_MS), or 0")
     if a.child:
         marks = Marks(a.marks)
         if a.child == "hooks":
@@ -311,7 +315,7 @@ def main():
         runs = []
         for _ in range(a.repeat):
             d = tempfile.mkdtemp(prefix="mida-bench-ir-")
-            runs.append(hooks_counts(run_child(a, "hooks", build, 3600000,
+            runs.append(hooks_counts(run_child(a, "hooks", build, 60000,
                                                d), a.tasks))
             shutil.rmtree(d, True)
         res["bench"] = "dask_hooks_ir"
@@ -336,6 +340,11 @@ def main():
             print("%-5s run %d: %9.0f a task (mida's threads %7.0f), "
                   "%.0f s" % (v, i + 1, c["total"], c["mida_threads"],
                               r["valgrind_s"]), flush=True)
+            if a.keep:
+                to = os.path.join(a.keep, "%s-%d" % (v, i + 1))
+                os.makedirs(to, exist_ok=True)
+                for path in r["files"]:
+                    shutil.copy(path, to)
             shutil.rmtree(d, True)
     med = {}
     for v in variants:
