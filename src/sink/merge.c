@@ -155,8 +155,8 @@ int mida__fold_reset(mida__fold *f, size_t n) {
       return MIDA_ENOMEM;
   }
   /* Clearing all cap slots cost a batch of a few records as much as the
-   * largest batch ever (~49,000 instructions a batch after one of 20,000
-   * records, bench_dask_ir.py). */
+   * largest batch ever (~49,000 instructions a batch in a Dask process,
+   * bench_dask_ir.py). */
   memset(f->slots, 0, want * sizeof *f->slots);
   f->size = want;
   return MIDA_OK;
