@@ -324,11 +324,17 @@ static uint8_t *put_str_head(uint8_t *p, unsigned tag, size_t len) {
 
 void mida__pl_emit_link(const mida_id_t *task, const char *path,
                         const struct stat *st, int role, int64_t bytes) {
+  size_t path_len;
+  size_t uri_len = mida__file_uri_measure(path, &path_len);
+  mida__pl_emit_link_known(task, path, path_len, uri_len, st, role, bytes);
+}
+
+void mida__pl_emit_link_known(const mida_id_t *task, const char *path,
+                              size_t path_len, size_t uri_len,
+                              const struct stat *st, int role, int64_t bytes) {
   ensure_begun();
   char id[MIDA_FILE_VERSION_ID_BYTES];
   size_t id_len = mida__file_version_id_write(id, st);
-  size_t path_len;
-  size_t uri_len = mida__file_uri_measure(path, &path_len);
   int with_task = task != NULL && mida__pl_id_set(task);
   size_t len = mida__enc_size_str(id_len) + mida__enc_size_str(4) +
                mida__enc_size_str(uri_len) + mida__enc_size_num() +

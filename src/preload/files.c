@@ -22,6 +22,7 @@
  */
 #include "preload/preload.h"
 
+#include "core/fileid.h"
 #include "preload/real.h"
 
 #include <errno.h>
@@ -259,7 +260,7 @@ static ssize_t cwd_into(char *out) {
 static ssize_t dir_into(int dirfd, char *out) {
   mida__pl_file *f = mida__pl_file_of(dirfd);
   if (f != NULL && f->kind == MIDA_PL_PATH_KIND) {
-    size_t n = strlen(f->path);
+    size_t n = f->path_len;
     memcpy(out, f->path, n + 1);
     return (ssize_t)n;
   }
@@ -287,6 +288,10 @@ static int is_plain_relative(const char *path) {
 }
 
 int mida__pl_abspath(int dirfd, const char *path, char *out) {
+  return mida__pl_abspath_len(dirfd, path, out) < 0 ? -1 : 0;
+}
+
+ssize_t mida__pl_abspath_len(int dirfd, const char *path, char *out) {
   if (path == NULL || path[0] == '\0')
     return -1;
   size_t len = 0;
@@ -304,14 +309,14 @@ int mida__pl_abspath(int dirfd, const char *path, char *out) {
         return -1;
       out[len] = '/';
       memcpy(out + len + 1, path, plen + 1);
-      return 0;
+      return (ssize_t)(len + 1 + plen);
     }
   } else if (path[1] != '\0' && is_plain_relative(path + 1)) {
     size_t plen = strlen(path);
     if (plen + 1 > MIDA_PL_PATH)
       return -1;
     memcpy(out, path, plen + 1);
-    return 0;
+    return (ssize_t)plen;
   }
   /* Append path's components, lexically: "." and empty ones vanish, ".."
    * removes the last one (never above the root). */
@@ -342,7 +347,7 @@ int mida__pl_abspath(int dirfd, const char *path, char *out) {
   if (len == 0)
     out[len++] = '/';
   out[len] = '\0';
-  return 0;
+  return (ssize_t)len;
 }
 
 /* ---- noise ------------------------------------------------------------- */
@@ -427,10 +432,35 @@ static int under(const char *abs, const char *dir, size_t n) {
   return strncmp(abs, dir, n) == 0 && (abs[n] == '/' || abs[n] == '\0');
 }
 
+#if defined(__SSE2__)
+/* The bytes of x that are among those most paths are made of -- '-', '.',
+ * '/', digits, letters and '_', each of which stands for itself in a URI
+ * (core/fileid.c, uri_width) -- as a bit mask, by four signed range
+ * comparisons (bytes from 0x80 are negative: never in a range). */
+static unsigned uri_plain_mask(__m128i x) {
+#define IN_RANGE(lo, hi)                                                       \
+  _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)((lo) - 1))),            \
+                _mm_cmplt_epi8(x, _mm_set1_epi8((char)((hi) + 1))))
+  __m128i ok =
+      _mm_or_si128(_mm_or_si128(IN_RANGE('-', '9'), IN_RANGE('A', 'Z')),
+                   _mm_or_si128(IN_RANGE('a', 'z'), IN_RANGE('_', '_')));
+#undef IN_RANGE
+  return (unsigned)_mm_movemask_epi8(ok);
+}
+#endif
+
+int mida__pl_is_noise(const char *abs) {
+  int uri_plain;
+  return mida__pl_noise_scan(abs, strlen(abs), &uri_plain);
+}
+
 /* On every open a program makes, so one pass over the path: the default
  * prefixes are told apart by their second byte, and the components are
- * looked at as the scan for the last one meets them. */
-int mida__pl_is_noise(const char *abs) {
+ * looked at as the scan for the last one meets them; the same pass tells
+ * whether the path's URI is the path itself, which the close then need
+ * not measure. */
+int mida__pl_noise_scan(const char *abs, size_t len, int *uri_plain) {
+  *uri_plain = 0;
   switch (abs[1]) {
   case 'p':
     if (under(abs, "/proc", 5))
@@ -458,13 +488,27 @@ int mida__pl_is_noise(const char *abs) {
       return 1;
   int code = !record_code;
   const char *base = NULL;
-  size_t len = strlen(abs), i = 0;
+  int plain = 0;
 #if defined(__SSE2__)
   /* The '/'s of sixteen bytes at a time, as a bit mask (one strchr() a
-   * component cost more than the component); the rest one at a time. */
+   * component cost more than the component), the last fewer than sixteen
+   * from a zeroed copy (a byte at a time they were ~110 instructions of a
+   * 31-byte path). */
   const __m128i slash = _mm_set1_epi8('/');
-  for (; i + 16 <= len; i += 16) {
-    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(abs + i));
+  unsigned plain_bits = 0xFFFF;
+  for (size_t i = 0; i < len; i += 16) {
+    __m128i x;
+    unsigned valid = 0xFFFF;
+    if (len - i >= 16) {
+      x = _mm_loadu_si128((const __m128i *)(const void *)(abs + i));
+    } else {
+      char tail[16] = {0};
+      memcpy(tail, abs + i, len - i);
+      x = _mm_loadu_si128((const __m128i *)(const void *)tail);
+      valid = (1u << (len - i)) - 1;
+    }
+    plain_bits &= uri_plain_mask(x) | ~valid;
+    /* The copy's zeros are no '/'. */
     unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, slash));
     while (m != 0) {
       base = abs + i + (unsigned)__builtin_ctz(m) + 1;
@@ -473,18 +517,23 @@ int mida__pl_is_noise(const char *abs) {
         return 1;
     }
   }
-#endif
-  for (; i < len; i++) {
+  plain = (plain_bits & 0xFFFF) == 0xFFFF;
+#else
+  for (size_t i = 0; i < len; i++) {
     if (abs[i] != '/')
       continue;
     base = abs + i + 1;
     if (code && is_code_component(base))
       return 1;
   }
+#endif
   if (base == NULL)
     return 0;
-  return is_shared_library(base) ||
-         (code && base[0] == 'p' && strcmp(base, "pyvenv.cfg") == 0);
+  if (is_shared_library(base) ||
+      (code && base[0] == 'p' && strcmp(base, "pyvenv.cfg") == 0))
+    return 1;
+  *uri_plain = plain;
+  return 0;
 }
 
 /* ---- entries ----------------------------------------------------------- */
@@ -509,6 +558,8 @@ static int entry_take(void) {
       memset(&f->wf_task, 0, sizeof f->wf_task);
       f->path = path_arena[i];
       f->path[0] = '\0';
+      f->path_len = 0;
+      f->uri_plain = 0;
       f->told_read = 0;
       f->told_written = 0;
       start_offset[i] = -1;
@@ -600,15 +651,19 @@ void mida__pl_track_open(int fd, int dirfd, const char *path, int flags) {
     return;
   }
   mida__pl_file *f = &mida__pl_files[i];
-  if (mida__pl_abspath(dirfd, path, f->path) != 0) {
+  ssize_t len = mida__pl_abspath_len(dirfd, path, f->path);
+  if (len < 0) {
     untracked_writer(flags);
     not_tracked(fd, i, MIDA_PL_C_UNTRACKED);
     return;
   }
-  if (mida__pl_is_noise(f->path)) {
+  int uri_plain;
+  if (mida__pl_noise_scan(f->path, (size_t)len, &uri_plain)) {
     not_tracked(fd, i, MIDA_PL_C_IGNORED);
     return;
   }
+  f->path_len = (uint16_t)len;
+  f->uri_plain = (uint8_t)uri_plain;
   f->kind = MIDA_PL_PATH_KIND;
   int acc = flags & O_ACCMODE;
   f->mode = acc == O_RDONLY ? MIDA_PL_R
@@ -686,10 +741,13 @@ void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten) {
     return;
   }
   f->path[n] = '\0';
-  if (mida__pl_is_noise(f->path)) {
+  int uri_plain;
+  if (mida__pl_noise_scan(f->path, (size_t)n, &uri_plain)) {
     entry_put(i);
     return;
   }
+  f->path_len = (uint16_t)n;
+  f->uri_plain = (uint8_t)uri_plain;
   f->kind = MIDA_PL_PATH_KIND;
   f->mode = (uint8_t)mode;
   if ((mode & MIDA_PL_W) != 0)
@@ -809,14 +867,21 @@ void mida__pl_record_file(mida__pl_file *f, int fd) {
   const mida_id_t *tasks[2] = {&mida__pl.task, NULL};
   if (mida__pl_id_set(&f->wf_task))
     tasks[1] = &f->wf_task;
+  /* The URI's length: the path's own, as the open's scan found, or
+   * measured (a byte to encode, a renamed file). */
+  size_t path_len = f->path_len, uri_len;
+  if (f->uri_plain)
+    uri_len = 7 + path_len; /* "file://" */
+  else
+    uri_len = mida__file_uri_measure(f->path, &path_len);
   for (int k = 0; k < 2 && tasks[k] != NULL; k++) {
     if (used)
-      mida__pl_emit_link(
-          tasks[k], f->path, &st, MIDA_USED,
+      mida__pl_emit_link_known(
+          tasks[k], f->path, path_len, uri_len, &st, MIDA_USED,
           mida__pl_link_total(tasks[k], &st, MIDA_USED, more_r));
     if (generated)
-      mida__pl_emit_link(
-          tasks[k], f->path, &st, MIDA_GENERATED,
+      mida__pl_emit_link_known(
+          tasks[k], f->path, path_len, uri_len, &st, MIDA_GENERATED,
           mida__pl_link_total(tasks[k], &st, MIDA_GENERATED, more_w));
   }
 }
@@ -961,5 +1026,7 @@ void mida__pl_files_renamed(const char *from, const char *to) {
       continue;
     memmove(f->path + tlen, f->path + flen, rest + 1);
     memcpy(f->path, to, tlen);
+    f->path_len = (uint16_t)(tlen + rest);
+    f->uri_plain = 0; /* measured at close */
   }
 }

@@ -115,6 +115,10 @@ typedef struct mida__pl_file {
   mida_id_t wf_task;         /* the workflow-level task of the opening
                                 thread, or nil */
   char *path;                /* absolute path (MIDA_PL_PATH bytes) */
+  uint16_t path_len;         /* its length in bytes */
+  uint8_t uri_plain;         /* 1: every byte of it stands for itself in a
+                                URI (its URI is "file://" and it, no
+                                measure at close); 0: not known */
   uint64_t told_read;        /* nread already in a record (links.c) */
   uint64_t told_written;     /* nwritten already in a record */
 } mida__pl_file;
@@ -169,9 +173,17 @@ static inline void mida__pl_count_write(mida__pl_file *f, int64_t n) {
  * unknown. */
 int mida__pl_abspath(int dirfd, const char *path, char *out);
 
+/* mida__pl_abspath, returning the length of what it put into out, or -1. */
+ssize_t mida__pl_abspath_len(int dirfd, const char *path, char *out);
+
 /* Whether an absolute path is noise: not recorded, only counted
  * (/proc, /sys, /dev, loader libraries, mida's own files, --ignore). */
 int mida__pl_is_noise(const char *abs);
+
+/* mida__pl_is_noise of abs, len bytes long, looked at in the same pass for
+ * the URI: *uri_plain is 1 if every byte of abs stands for itself in one
+ * (core/fileid.h), 0 if some byte may not or if abs is noise. */
+int mida__pl_noise_scan(const char *abs, size_t len, int *uri_plain);
 
 /* Reads the ':'-separated prefixes of MIDA_PRELOAD_IGNORE (at start);
  * code_is_data (MIDA_PRELOAD_RECORD_CODE): an interpreter's installed code
@@ -359,6 +371,12 @@ void mida__pl_emit_reaped(const mida_id_t *child, int status, int with_end);
 /* A link between task and the file of identity st at path. */
 void mida__pl_emit_link(const mida_id_t *task, const char *path,
                         const struct stat *st, int role, int64_t bytes);
+
+/* mida__pl_emit_link with path's length and its URI's (core/fileid.h,
+ * mida__file_uri_measure) known already: the close path's. */
+void mida__pl_emit_link_known(const mida_id_t *task, const char *path,
+                              size_t path_len, size_t uri_len,
+                              const struct stat *st, int role, int64_t bytes);
 
 /* The file at path (st) now has that name (rename), or is gone (unlink). */
 void mida__pl_emit_named(const char *path, const struct stat *st,

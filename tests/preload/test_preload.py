@@ -371,6 +371,40 @@ def test_mmap_and_stdio(r):
     assert sizes["s1:used"] == 790
 
 
+def test_a_files_uri_encodes_what_its_name_needs(r):
+    """A file's URI is its absolute path with each byte that is not a
+    URI path character percent-encoded (core/fileid.c). The open finds
+    most paths plain, sixteen bytes at a time and then the last few
+    (src/preload/files.c, mida__pl_noise_scan), and the close then copies
+    the path as it is: a byte to encode in the first sixteen, in a later
+    sixteen or in the last few, a byte that stands for itself but that
+    scan does not know ('~'), and an open file renamed to such a name,
+    are each encoded."""
+    from urllib.parse import quote
+    names = ["a b", "100%", "x#y", "caf\u00e9", "tilde~ok",
+             "sixteen_bytes_ok plus a space", "0123456789abcdefghij k",
+             "0123456789abcdefghijklmnopqrstuv%"]
+    sub = r.dir / "d"
+    sub.mkdir()
+    for n in names:
+        write(sub / n, "x\n")
+    script = ("import os, sys\n"
+              "for n in sys.argv[1:]:\n"
+              "    open(os.path.join('d', n), 'rb').read()\n"
+              "with open('w', 'w') as f:\n"
+              "    f.write('y')\n"
+              "    os.rename('w', 'renamed to ?')\n"
+              "    f.write('z')\n")
+    p = r.run("python3", "-c", script, *names)
+    assert p.returncode == 0, p.stderr
+    uris = {uri for _, _, _, uri, _ in r.link_rows()}
+    expect = {"file://" + quote(str(sub / n), safe="/!$&'()*+,;=:@~")
+              for n in names}
+    expect.add("file://" + quote(str(r.dir / "renamed to ?"),
+                                 safe="/!$&'()*+,;=:@~"))
+    assert expect <= uris, sorted(uris)
+
+
 def test_noise_is_counted_not_recorded(r):
     lib = str(r.dir / "libx.so.1")
     write(lib, "not really a library\n")
