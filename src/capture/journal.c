@@ -1163,6 +1163,10 @@ int64_t mida__journal_pid(const mida__journal *j) {
   return j->pid;
 }
 
+int64_t mida__journal_start_ns(const mida__journal *j) {
+  return j->start_ns;
+}
+
 /* ---- the reader's side -------------------------------------------------- */
 
 static ring_view live_view(segment *seg) {

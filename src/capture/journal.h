@@ -203,9 +203,11 @@ typedef struct mida__journal_stats {
 
 void mida__journal_stats_get(mida__journal *j, mida__journal_stats *out);
 
-/* The host name and pid the journal was opened with. */
+/* The host name and pid the journal was opened with, and its start (ns
+ * since the epoch, as in its segments' names). */
 const char *mida__journal_host(const mida__journal *j);
 int64_t mida__journal_pid(const mida__journal *j);
+int64_t mida__journal_start_ns(const mida__journal *j);
 
 /* ---- a journal inside another program (the `mida run` preload) -------- */
 

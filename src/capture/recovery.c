@@ -113,6 +113,7 @@ typedef struct recovery {
   size_t npending;                    /* entries at pending */
   uint64_t group_records;             /* records put in the open group */
   bool tail_live; /* live segments that allow it are read too */
+  int64_t before_ns; /* > 0: only journals that started before it */
 } recovery;
 
 /* The entry of journal (pid, start) of host, added if new; NULL when the
@@ -311,6 +312,12 @@ static int tail_segment(recovery *r, const char *path, journal_id *j) {
 
 static int recover_segment(void *ctx, const char *path) {
   recovery *r = ctx;
+  int64_t name_pid, name_start;
+  if (r->before_ns > 0 && name_ids(path, &name_pid, &name_start) == 0 &&
+      name_start >= r->before_ns) {
+    r->st->later++;
+    return 0;
+  }
   mida__orphan *o = NULL;
   char err[512] = "";
   int rc = mida__orphan_open(path, &o, err, sizeof err);
@@ -512,14 +519,15 @@ int mida__recover_spool_progress(const char *spool_dir, mida__sink *sink,
     snprintf(err, errlen, "out of memory");
     return MIDA_ENOMEM;
   }
-  int rc = mida__recover_spool_with(b, spool_dir, 0, sink, st, err, errlen,
-                                    progress, progress_ctx);
+  int rc = mida__recover_spool_with(b, spool_dir, 0, 0, sink, st, err,
+                                    errlen, progress, progress_ctx);
   mida__recover_buffers_free(b);
   return rc;
 }
 
 int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
-                             unsigned flags, mida__sink *sink,
+                             unsigned flags, int64_t before_ns,
+                             mida__sink *sink,
                              mida__recover_stats *st, char *err, size_t errlen,
                              mida__recover_progress_fn progress,
                              void *progress_ctx) {
@@ -537,7 +545,8 @@ int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
                 .progress = progress,
                 .progress_ctx = progress_ctx,
                 .pending = b->pending,
-                .tail_live = (flags & MIDA_RECOVER_TAIL_LIVE) != 0};
+                .tail_live = (flags & MIDA_RECOVER_TAIL_LIVE) != 0,
+                .before_ns = before_ns};
   if (errlen > 0)
     err[0] = '\0';
   /* A spool that another user could have filled or swapped is not read:

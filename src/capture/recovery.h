@@ -24,6 +24,8 @@ typedef struct mida__recover_stats {
   uint64_t lost;        /* dead journals whose unfinished tasks and
                            workflows were marked LOST */
   uint64_t tailed;      /* live segments read (MIDA_RECOVER_TAIL_LIVE) */
+  uint64_t later;       /* segments left for a later pass: their journal
+                           started at or after before_ns */
 } mida__recover_stats;
 
 /* mida__recover_spool_with's flags: also read the live segments whose
@@ -65,9 +67,13 @@ int mida__recover_buffers_new(mida__recover_buffers **out);
 void mida__recover_buffers_free(mida__recover_buffers *b); /* NULL: no-op */
 
 /* mida__recover_spool_progress in the buffers b (used by one recovery at a
- * time), with flags (MIDA_RECOVER_*). */
+ * time), with flags (MIDA_RECOVER_*). A before_ns above 0 leaves alone the
+ * journals that started at or after it (by their file names), counted in
+ * st->later: a shipper opening its sink ships the journals older than its
+ * own before its own records, and the younger ones after them. */
 int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
-                             unsigned flags, mida__sink *sink,
+                             unsigned flags, int64_t before_ns,
+                             mida__sink *sink,
                              mida__recover_stats *st, char *err, size_t errlen,
                              mida__recover_progress_fn progress,
                              void *progress_ctx);

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include <sys/wait.h>
+#include <time.h>
 
 /* ---- a sink in memory ---------------------------------------------------- */
 
@@ -170,12 +171,46 @@ static void test_no_segment_goes_before_its_lost_mark(void **state) {
   }
 }
 
+/* A bound leaves the journals that started at or after it for a later
+ * pass, whole and counted; the older ones go now. */
+static void test_younger_journals_wait_for_a_later_pass(void **state) {
+  const char *dir = *state;
+  leave_dead_journal(dir);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  int64_t between = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+  leave_dead_journal(dir);
+  mida__recover_buffers *b = NULL;
+  assert_int_equal(mida__recover_buffers_new(&b), MIDA_OK);
+  memory_sink m = {.base = {.methods = &memory_methods}};
+  mida__recover_stats st;
+  char err[256] = "";
+  assert_int_equal(mida__recover_spool_with(b, dir, 0, between, &m.base, &st,
+                                            err, sizeof err, NULL, NULL),
+                   MIDA_OK);
+  assert_int_equal(st.segments, 1);
+  assert_int_equal(st.later, 1);
+  assert_int_equal(st.lost, 1);
+  assert_int_equal(segments_in(dir), 1);
+  assert_int_equal(mida__recover_spool_with(b, dir, 0, 0, &m.base, &st, err,
+                                            sizeof err, NULL, NULL),
+                   MIDA_OK);
+  assert_int_equal(st.segments, 1);
+  assert_int_equal(st.later, 0);
+  assert_int_equal(segments_in(dir), 0);
+  assert_int_equal(m.durable[MIDA_REC_LOST], 2);
+  mida__recover_buffers_free(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_lost_marks_commit_with_the_segments,
                                       make_spool, remove_spool),
       cmocka_unit_test_setup_teardown(test_no_segment_goes_before_its_lost_mark,
                                       make_spool, remove_spool),
+      cmocka_unit_test_setup_teardown(
+          test_younger_journals_wait_for_a_later_pass, make_spool,
+          remove_spool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -222,13 +222,26 @@ static long open_sink(mida__shipper *sh) {
     pthread_mutex_unlock(&sh->lock);
     return rc;
   }
-  /* Journals of dead processes go first, so that their records are not
-   * overtaken by ours; our own segments are locked by this process and left
-   * alone. A failure leaves them for later. */
-  mida__recover_stats rst;
+  /* Journals of dead processes that started before ours go first, so that
+   * their records are not overtaken by ours; those that started after it
+   * (the command of `mida run`, a forked child, that ended while the store
+   * opened) go after our first batch, by a collect pass asked for here, so
+   * that ours are not overtaken by theirs: the same records reach a new
+   * store in the same order as one already open. Our own segments are
+   * locked by this process and left alone. A failure leaves them for
+   * later. Without buffers (out of memory) all of it waits for a later
+   * recovery. */
+  mida__recover_stats rst = {0};
   char rerr[512] = "";
-  (void)mida__recover_spool(sh->spool_dir, sink, &rst, rerr, sizeof rerr);
+  mida__recover_buffers *b = NULL;
+  if (mida__recover_buffers_new(&b) == MIDA_OK)
+    (void)mida__recover_spool_with(b, sh->spool_dir, 0,
+                                   mida__journal_start_ns(sh->journal), sink,
+                                   &rst, rerr, sizeof rerr, NULL, NULL);
+  mida__recover_buffers_free(b);
   pthread_mutex_lock(&sh->lock);
+  if (rst.later > 0)
+    sh->collects_asked++;
   sh->sink = sink;
   sh->open_attempts++;
   sh->open_rc = MIDA_OK;
@@ -260,7 +273,7 @@ static void collect_if_asked(mida__shipper *sh) {
    * failure: its records stay in the spool too. */
   int rc =
       sh->buffers != NULL
-          ? mida__recover_spool_with(sh->buffers, sh->spool_dir, flags,
+          ? mida__recover_spool_with(sh->buffers, sh->spool_dir, flags, 0,
                                      sh->sink, &st, err, sizeof err, NULL, NULL)
           : MIDA_ENOMEM;
   pthread_mutex_lock(&sh->lock);
@@ -286,7 +299,11 @@ static void *shipper_main(void *arg) {
     long shipped = sh->sink != NULL ? 0 : open_sink(sh);
     if (sh->sink != NULL)
       shipped = ship_once(sh);
-    collect_if_asked(sh);
+    /* After a batch of ours, never instead of it: a batch that failed
+     * (a store that refused it, then took it again in another form) is
+     * not overtaken by the spool's younger records. */
+    if (shipped >= 0)
+      collect_if_asked(sh);
     pthread_mutex_lock(&sh->lock);
     bool stopping = sh->stopping;
     bool final = sh->sink == NULL && open_error_is_final(sh->open_rc);

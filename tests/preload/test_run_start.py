@@ -188,3 +188,28 @@ def test_a_malformed_journal_size_keeps_the_ring_of_mida_run(tmp_path, knob):
         assert p.returncode == 0, p.stderr
         sizes[value] = p.stdout
     assert sizes[knob] == sizes[None], sizes
+
+
+def test_the_command_s_records_follow_mida_run_s_into_a_new_store(tmp_path):
+    """The command's task is begun by mida run, then described again by
+    the library in the program it became (a script's interpreter): the
+    library's record is the younger and wins, into a new store as into one
+    that exists. A new store opens while the command runs, and its opening
+    shipped the spool's ended journals first, the command's among them,
+    and mida run's older begin after it: the task was named after the
+    script into a new store (tool) and after its interpreter into an
+    existing one (sh)."""
+    tool = tmp_path / "tool"
+    tool.write_text("#!/bin/sh\nexit 0\n")
+    tool.chmod(0o755)
+    for new in (True, False, True, True):
+        r = Run(tmp_path)
+        if new:
+            for name in ("run.db", "run.db-wal", "run.db-shm"):
+                (tmp_path / name).unlink(missing_ok=True)
+        p = r.run("./tool")
+        assert p.returncode == 0, p.stderr
+        rows = r.rows("SELECT activity, used FROM task ORDER BY started"
+                      " DESC LIMIT 1")
+        assert rows[0][0] == "sh", (new, rows)
+        assert json.loads(rows[0][1])["argv"] == ["/bin/sh", "./tool"]
