@@ -42,6 +42,8 @@ import tempfile
 import time
 import uuid
 
+import bench_args
+
 PG = os.environ.get("MIDA_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 PRODUCERS, TASKS = 4, 50_000
 
@@ -309,7 +311,9 @@ def run(build, kind, consumers, producers=PRODUCERS, tasks=TASKS, rate=0,
 
 
 def main():
-    build = sys.argv[1] if len(sys.argv) > 1 else "build-release"
+    usage = "[BUILD]"
+    build = str(bench_args.build_dir(__doc__, usage))
+    bench_args.no_more(usage, 1)
     out = {}
     only = os.environ.get("MIDA_BENCH_BROKERS", "redis,nats,mqtt").split(",")
     for kind, k in (("redis", 1), ("redis", 2), ("nats", 1), ("nats", 2),

@@ -35,8 +35,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "observers"))
 import fidelity  # noqa: E402
 
-MIDA = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
-                       "build-release/src/cli/mida")
+import bench_args
+
+MIDA = bench_args.mida_program(__doc__, "[MIDA]")
+bench_args.no_more("[MIDA]", 1)
 PY = sys.executable
 OBS = ROOT / "tests" / "observers"
 MLFLOW_STEPS = os.environ.get("BENCH_MLFLOW_STEPS", "500")

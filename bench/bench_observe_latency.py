@@ -25,10 +25,12 @@ import tempfile
 import time
 import warnings
 
+import bench_args
+
 warnings.filterwarnings("ignore")
 
-MIDA = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
-                       "build-release/src/cli/mida")
+MIDA = bench_args.mida_program(__doc__, "[MIDA]")
+bench_args.no_more("[MIDA]", 1)
 N = int(os.environ.get("BENCH_POINTS", "200"))
 
 

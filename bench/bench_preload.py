@@ -47,6 +47,8 @@ import sys
 import tempfile
 import time
 
+import bench_args
+
 
 def scratch_dir(**kw):
     """A temporary directory, removed at exit unless BENCH_KEEP=1."""
@@ -172,9 +174,10 @@ def wait_detached(spool):
 
 
 def main():
-    build = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else
-                         "build-release").resolve()
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    usage = "[BUILD [ROUNDS]]"
+    build = bench_args.build_dir(__doc__, usage)
+    rounds = bench_args.count(usage, 2, 3)
+    bench_args.no_more(usage, 2)
     mida = str(build / "src" / "cli" / "mida")
     # BENCH_PRELOAD_BEFORE=OTHER_BUILD: that build's `mida run` too, as
     # "before" (a same-run comparison with an earlier version).

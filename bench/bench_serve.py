@@ -28,10 +28,10 @@ import threading
 import time
 import urllib.request
 
+import bench_args
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BUILD = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "build-release")
-if not BUILD.is_absolute():
-    BUILD = ROOT / BUILD
+BUILD = bench_args.build_dir(__doc__, "[BUILD [--series]]")
 MIDA = str(BUILD / "src" / "cli" / "mida")
 STORE = ROOT / "bench-out" / "serve-bench.db"
 SERIES_TASK = "00000000-0000-7000-8000-000000000000"

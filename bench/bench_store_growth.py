@@ -43,6 +43,8 @@ import subprocess
 import sys
 import time
 
+import bench_args
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from bench_preload import make_tree, scratch_dir  # noqa: E402
 
@@ -114,9 +116,10 @@ def remove_store(path):
 
 
 def main():
-    build = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else
-                         "build-release").resolve()
-    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 63
+    usage = "[BUILD [RUNS]]"
+    build = bench_args.build_dir(__doc__, usage)
+    runs = bench_args.count(usage, 2, 63)
+    bench_args.no_more(usage, 2)
     at = [int(x) for x in
           os.environ.get("BENCH_GROWTH_AT", "0,10,30,60").split(",")]
     window = int(os.environ.get("BENCH_GROWTH_WINDOW", "3"))
