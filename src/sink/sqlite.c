@@ -73,6 +73,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include "sink/data_rows.h"
 #include "sink/key_side.h"
 #include "sink/merge.h"
 #include "sink/rollup.h"
@@ -126,6 +127,8 @@ enum {
   ST_CAMPAIGN,
   ST_DATA,
   ST_TASK_DATA,
+  ST_DATA_ROWS,      /* ST_DATA with ROWS_PER_STEP rows */
+  ST_TASK_DATA_ROWS, /* ST_TASK_DATA with ROWS_PER_STEP rows */
   ST_DEP,
   ST_METRIC,
   ST_TELEMETRY,
@@ -187,35 +190,52 @@ typedef struct row_image {
   " hi = max(coalesce(hi, excluded.hi), coalesce(excluded.hi, hi)),"           \
   " n = n + excluded.n"
 
+/* The data records of a transaction go ROWS_PER_STEP to a statement, in
+ * the order of their keys (data_rows.h): each statement's overhead (its
+ * cursors opened and closed, its registers freed: ~4,000 instructions)
+ * is shared, and the cursors, left on the leaf of the last row, append
+ * the next ones without a descent from the root. A file record of `mida
+ * recover` of `tar c`'s 10,000 into a new store ~24,200 -> ~15,800
+ * instructions (one a statement) -> ~15,400 (128 a statement, which took
+ * twice as long to compile). Such a statement keeps a statement journal
+ * (it can fail after some rows), which is part of the figure. */
+#define ROWS_PER_STEP 64
+#define MANY_ROWS_MIN (4 * ROWS_PER_STEP)
+
 /* An upsert's DO UPDATE writes its row even when no value changes: a file
  * read again by every run (a source, a header, an input) had its data row
  * and its link written anew each time, a dirty page in the WAL and a
  * checkpoint's copy each. The WHERE of data's and task_data's lets only a
  * change through. */
+#define DATA_COLUMNS "data(id, kind, uri, size, digest, metadata)"
+#define DATA_UPSERT                                                            \
+  " ON CONFLICT(id) DO UPDATE SET"                                             \
+  " kind = coalesce(excluded.kind, data.kind),"                                \
+  " uri = coalesce(excluded.uri, data.uri),"                                   \
+  " size = coalesce(excluded.size, data.size),"                                \
+  " digest = coalesce(excluded.digest, data.digest),"                          \
+  " metadata = mida_merge(data.metadata, excluded.metadata)"                   \
+  " WHERE coalesce(excluded.kind, data.kind) IS NOT data.kind"                 \
+  " OR coalesce(excluded.uri, data.uri) IS NOT data.uri"                       \
+  " OR coalesce(excluded.size, data.size) IS NOT data.size"                    \
+  " OR coalesce(excluded.digest, data.digest) IS NOT data.digest"              \
+  " OR excluded.metadata IS NOT NULL"
+#define TASK_DATA_COLUMNS "task_data(task_id, data_id, role, name, bytes)"
+#define TASK_DATA_UPSERT                                                       \
+  " ON CONFLICT(task_id, data_id, role) DO UPDATE SET"                         \
+  " name = coalesce(excluded.name, task_data.name),"                           \
+  " bytes = nullif(max(coalesce(excluded.bytes, -1),"                          \
+  " coalesce(task_data.bytes, -1)), -1)"                                       \
+  " WHERE coalesce(excluded.name, task_data.name)"                             \
+  " IS NOT task_data.name"                                                     \
+  " OR coalesce(excluded.bytes, -1)"                                           \
+  " > coalesce(task_data.bytes, -1)"
+
 static const char *const fixed_sql[ST_COUNT] = {
-    [ST_DATA] = "INSERT INTO data(id, kind, uri, size, digest, metadata)"
-                " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
-                " ON CONFLICT(id) DO UPDATE SET"
-                " kind = coalesce(excluded.kind, data.kind),"
-                " uri = coalesce(excluded.uri, data.uri),"
-                " size = coalesce(excluded.size, data.size),"
-                " digest = coalesce(excluded.digest, data.digest),"
-                " metadata = mida_merge(data.metadata, excluded.metadata)"
-                " WHERE coalesce(excluded.kind, data.kind) IS NOT data.kind"
-                " OR coalesce(excluded.uri, data.uri) IS NOT data.uri"
-                " OR coalesce(excluded.size, data.size) IS NOT data.size"
-                " OR coalesce(excluded.digest, data.digest) IS NOT data.digest"
-                " OR excluded.metadata IS NOT NULL",
-    [ST_TASK_DATA] = "INSERT INTO task_data(task_id, data_id, role, name,"
-                     " bytes) VALUES(?1, ?2, ?3, ?4, ?5)"
-                     " ON CONFLICT(task_id, data_id, role) DO UPDATE SET"
-                     " name = coalesce(excluded.name, task_data.name),"
-                     " bytes = nullif(max(coalesce(excluded.bytes, -1),"
-                     " coalesce(task_data.bytes, -1)), -1)"
-                     " WHERE coalesce(excluded.name, task_data.name)"
-                     " IS NOT task_data.name"
-                     " OR coalesce(excluded.bytes, -1)"
-                     " > coalesce(task_data.bytes, -1)",
+    [ST_DATA] = "INSERT INTO " DATA_COLUMNS
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6)" DATA_UPSERT,
+    [ST_TASK_DATA] = "INSERT INTO " TASK_DATA_COLUMNS
+                     " VALUES(?1, ?2, ?3, ?4, ?5)" TASK_DATA_UPSERT,
     [ST_DEP] = "INSERT OR IGNORE INTO task_dep(task_id, upstream_id)"
                " VALUES(?1, ?2)",
     [ST_METRIC] = "INSERT OR IGNORE INTO metric(task_id, key, step, ts, value,"
@@ -366,6 +386,8 @@ typedef struct sqlite_sink {
   int nsummary;                       /* entries used in summary */
   row_image *images;            /* scratch: row images of a batch */
   size_t images_cap;            /* entries allocated at images */
+  mida__data_rows data;         /* the open transaction's data records,
+                                   applied at its commit (data_rows.h) */
   mida__fold fold;              /* scratch: rows to their images */
   mida__rollup rollup;          /* scratch: the batch's metric blocks */
   uint64_t skipped_records;     /* records skipped since open */
@@ -733,6 +755,18 @@ static sqlite3_stmt *statement(sqlite_sink *s, int which) {
   mida__buf_init(&sql, 1 << 16);
   int rc = MIDA_OK;
   const char *text = fixed_sql[which];
+  if (which == ST_DATA_ROWS || which == ST_TASK_DATA_ROWS) {
+    int data = which == ST_DATA_ROWS;
+    rc =
+        mida__buf_adds(&sql, data ? "INSERT INTO " DATA_COLUMNS " VALUES"
+                                  : "INSERT INTO " TASK_DATA_COLUMNS " VALUES");
+    for (int i = 0; i < ROWS_PER_STEP && rc == MIDA_OK; i++)
+      rc = mida__buf_adds(&sql, data ? &",(?, ?, ?, ?, ?, ?)"[i == 0]
+                                     : &",(?, ?, ?, ?, ?)"[i == 0]);
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&sql, data ? DATA_UPSERT : TASK_DATA_UPSERT);
+    text = mida__buf_str(&sql);
+  }
   for (int e = 0; e < ENT_COUNT && text == NULL; e++) {
     if (entity_statement[e] != which)
       continue;
@@ -1145,8 +1179,21 @@ static int apply_run_summary(sqlite_sink *s, const mida__rec *recs,
 
 /* ---- the other record types -------------------------------------------- */
 
-static int apply_data(sqlite_sink *s, const mida__rec *r,
-                      batch_counts *counts) {
+/* Copies a string field into the row's text, if the record has it. */
+static int keep_str(mida__data_rows *d, mida__data_text *t, const mida__rec *r,
+                    unsigned tag) {
+  if (!r->f[tag].present)
+    return MIDA_OK;
+  return mida__data_rows_text(d, t, r->f[tag].v.str.ptr, r->f[tag].v.str.len);
+}
+
+static int apply_data_rows(sqlite_sink *s);
+
+/* Keeps a data record for the commit of the open transaction, which
+ * applies the transaction's data records in the order of their keys
+ * (data_rows.h); what the record lacks or has malformed is counted now,
+ * as if it were applied. */
+static int keep_data(sqlite_sink *s, const mida__rec *r, batch_counts *counts) {
   /* The data's identity: DATA_ID, else the digest, else the URI. */
   unsigned key = MIDA_F_DATA_ID;
   if (!r->f[key].present)
@@ -1155,38 +1202,140 @@ static int apply_data(sqlite_sink *s, const mida__rec *r,
     counts->skipped_records++;
     return MIDA_OK;
   }
-  sqlite3_stmt *st = statement(s, ST_DATA);
-  if (st == NULL)
-    return MIDA_ESTORE;
-  bind_field(st, 1, key, &r->f[key], NULL);
-  bind_str_or_null(st, 2, r, MIDA_F_KIND);
-  bind_str_or_null(st, 3, r, MIDA_F_URI);
+  mida__data_rows *d = &s->data;
+  if (mida__data_rows_full(d)) {
+    int rc = apply_data_rows(s);
+    if (rc != MIDA_OK)
+      return rc;
+  }
+  mida__data_row *row = mida__data_rows_add(d);
+  int rc = row != NULL ? MIDA_OK : MIDA_ENOMEM;
+  if (rc == MIDA_OK)
+    rc = keep_str(d, &row->key, r, key);
+  if (rc == MIDA_OK)
+    rc = keep_str(d, &row->kind, r, MIDA_F_KIND);
+  if (rc == MIDA_OK)
+    rc = keep_str(d, &row->uri, r, MIDA_F_URI);
+  if (rc == MIDA_OK)
+    rc = keep_str(d, &row->digest, r, MIDA_F_DIGEST);
+  if (rc == MIDA_OK && field_usable(r, MIDA_F_METADATA, 1, counts))
+    rc = keep_str(d, &row->metadata, r, MIDA_F_METADATA);
+  if (rc != MIDA_OK)
+    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
   if (r->f[MIDA_F_SIZE].present && r->f[MIDA_F_SIZE].v.i64 >= 0)
-    sqlite3_bind_int64(st, 4, r->f[MIDA_F_SIZE].v.i64);
-  bind_str_or_null(st, 5, r, MIDA_F_DIGEST);
-  if (field_usable(r, MIDA_F_METADATA, 1, counts))
-    bind_field(st, 6, MIDA_F_METADATA, &r->f[MIDA_F_METADATA], NULL);
-  int rc = run(s, st, "data");
-  if (rc != MIDA_OK || !field_usable(r, MIDA_F_TASK, 0, counts))
-    return rc;
+    row->size = r->f[MIDA_F_SIZE].v.i64;
+  if (!field_usable(r, MIDA_F_TASK, 0, counts))
+    return MIDA_OK;
 
   int64_t role = r->f[MIDA_F_ROLE].present ? r->f[MIDA_F_ROLE].v.i64 : 0;
   if (role != MIDA_USED && role != MIDA_GENERATED) {
     counts->skipped_records++;
     return MIDA_OK;
   }
-  char task[MIDA_ID_STRLEN];
-  st = statement(s, ST_TASK_DATA);
-  if (st == NULL)
-    return MIDA_ESTORE;
-  bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
-  bind_field(st, 2, key, &r->f[key], NULL);
-  sqlite3_bind_text(st, 3, role == MIDA_USED ? "used" : "generated", -1,
-                    SQLITE_STATIC);
-  bind_str_or_null(st, 4, r, MIDA_F_NAME);
+  row->role = (uint8_t)role;
+  row->task = r->f[MIDA_F_TASK].v.id;
+  if (keep_str(d, &row->name, r, MIDA_F_NAME) != MIDA_OK)
+    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
   if (r->f[MIDA_F_BYTES].present && r->f[MIDA_F_BYTES].v.i64 >= 0)
-    sqlite3_bind_int64(st, 5, r->f[MIDA_F_BYTES].v.i64);
-  return run(s, st, "data");
+    row->bytes = r->f[MIDA_F_BYTES].v.i64;
+  return MIDA_OK;
+}
+
+/* Binds a kept string, or NULL. */
+static void bind_kept(sqlite3_stmt *st, int idx, const mida__data_rows *d,
+                      mida__data_text t) {
+  const char *p = mida__data_rows_str(d, t);
+  if (p == NULL)
+    sqlite3_bind_null(st, idx);
+  else
+    sqlite3_bind_text(st, idx, t.len > 0 ? p : "", (int)t.len, SQLITE_STATIC);
+}
+
+/* Binds a kept record's data row at parameters at..at+5. */
+static void bind_data(sqlite3_stmt *st, int at, const mida__data_rows *d,
+                      const mida__data_row *row) {
+  bind_kept(st, at, d, row->key);
+  bind_kept(st, at + 1, d, row->kind);
+  bind_kept(st, at + 2, d, row->uri);
+  if (row->size >= 0)
+    sqlite3_bind_int64(st, at + 3, row->size);
+  else
+    sqlite3_bind_null(st, at + 3);
+  bind_kept(st, at + 4, d, row->digest);
+  bind_kept(st, at + 5, d, row->metadata);
+}
+
+/* Binds a kept record's link at parameters at..at+4; task (MIDA_ID_STRLEN
+ * bytes) must outlive the step. */
+static void bind_link(sqlite3_stmt *st, int at, const mida__data_rows *d,
+                      const mida__data_row *row, char *task) {
+  mida_id_format(&row->task, task);
+  sqlite3_bind_text(st, at, task, MIDA_ID_STRLEN - 1, SQLITE_STATIC);
+  bind_kept(st, at + 1, d, row->key);
+  sqlite3_bind_text(st, at + 2, row->role == MIDA_USED ? "used" : "generated",
+                    -1, SQLITE_STATIC);
+  bind_kept(st, at + 3, d, row->name);
+  if (row->bytes >= 0)
+    sqlite3_bind_int64(st, at + 4, row->bytes);
+  else
+    sqlite3_bind_null(st, at + 4);
+}
+
+/* Writes the kept data rows (links 0) or the links (links 1) of the rows
+ * at order[0..n): ROWS_PER_STEP rows a statement, while a transaction
+ * has that many left (when it holds MANY_ROWS_MIN rows or more: below,
+ * compiling the two statements costs more than they save), and the rest
+ * one by one. */
+static int apply_kept(sqlite_sink *s, const uint32_t *order, size_t n,
+                      int links) {
+  const mida__data_rows *d = &s->data;
+  int stmt_one = links ? ST_TASK_DATA : ST_DATA;
+  int stmt_many = links ? ST_TASK_DATA_ROWS : ST_DATA_ROWS;
+  int use_many = s->stmt[stmt_many] != NULL || n >= MANY_ROWS_MIN;
+  char task[ROWS_PER_STEP][MIDA_ID_STRLEN]; /* bound without a copy */
+  uint32_t pick[ROWS_PER_STEP];
+  int rc = MIDA_OK;
+  size_t k = 0;
+  while (k < n && rc == MIDA_OK) {
+    int got = 0;
+    for (; k < n && got < ROWS_PER_STEP; k++)
+      if (!links || d->rows[order[k]].role != 0)
+        pick[got++] = order[k];
+    if (got == 0)
+      break; /* no link left */
+    int many = use_many && got == ROWS_PER_STEP;
+    sqlite3_stmt *st = statement(s, many ? stmt_many : stmt_one);
+    if (st == NULL)
+      return MIDA_ESTORE;
+    for (int i = 0; i < got && rc == MIDA_OK; i++) {
+      const mida__data_row *row = &d->rows[pick[i]];
+      int at = many ? 1 + (links ? 5 : 6) * i : 1;
+      if (links)
+        bind_link(st, at, d, row, task[i]);
+      else
+        bind_data(st, at, d, row);
+      if (!many)
+        rc = run(s, st, "data");
+    }
+    if (many)
+      rc = run(s, st, "data");
+  }
+  return rc;
+}
+
+/* Writes the kept data records in the order of their keys, and forgets
+ * them (data_rows.h). */
+static int apply_data_rows(sqlite_sink *s) {
+  mida__data_rows *d = &s->data;
+  if (d->n == 0)
+    return MIDA_OK;
+  if (mida__data_rows_sort(d) != MIDA_OK)
+    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  int rc = apply_kept(s, d->order, d->n, 0);
+  if (rc == MIDA_OK)
+    rc = apply_kept(s, d->order, d->n, 1);
+  mida__data_rows_clear(d);
+  return rc;
 }
 
 static int apply_dep(sqlite_sink *s, const mida__rec *r, batch_counts *counts) {
@@ -1542,7 +1691,14 @@ static int sqlite_sync(mida__sink *base) {
   if (!s->group_open)
     return MIDA_OK;
   s->group_open = 0;
-  int rc = end_write(s);
+  int rc = apply_data_rows(s);
+  if (rc != MIDA_OK) {
+    mida__data_rows_clear(&s->data);
+    if (!sqlite3_get_autocommit(s->db))
+      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  } else {
+    rc = end_write(s);
+  }
   int trc = set_temp_store(s, 0);
   return rc != MIDA_OK ? rc : trc;
 }
@@ -1582,7 +1738,7 @@ static int write_batch(sqlite_sink *s, const mida__rec *recs, size_t n,
         counts.skipped_records++;
       break;
     case MIDA_REC_DATA:
-      rc = apply_data(s, r, &counts);
+      rc = keep_data(s, r, &counts);
       break;
     case MIDA_REC_DEP:
       rc = apply_dep(s, r, &counts);
@@ -1625,7 +1781,11 @@ static int write_batch(sqlite_sink *s, const mida__rec *recs, size_t n,
       rc = apply_lost(s, &recs[i], origin, &counts);
   if (rc == MIDA_OK)
     rc = apply_blocks(s);
+  /* The data records wait for the commit (data_rows.h). */
+  if (rc == MIDA_OK && !s->base.deferred)
+    rc = apply_data_rows(s);
   if (rc != MIDA_OK) {
+    mida__data_rows_clear(&s->data);
     if (!sqlite3_get_autocommit(s->db))
       sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
@@ -1995,6 +2155,7 @@ static void sqlite_close(mida__sink *base) {
   mida__sqlite_conn_closing(s->db);
   sqlite3_close(s->db);
   mida__free(s->images);
+  mida__data_rows_free(&s->data);
   mida__fold_free(&s->fold);
   mida__rollup_free(&s->rollup);
   mida__free(s);
