@@ -59,6 +59,17 @@ static __thread char tls_cwd[MIDA_PL_PATH]
 static __thread uint32_t tls_cwd_generation
     __attribute__((tls_model("initial-exec")));
 
+/* Each entry's path: its length in bytes (PATH_LEN bits), and PATH_PLAIN
+ * if every byte of it stands for itself in a URI (its URI is "file://"
+ * and the path, not measured at close). Beside the entries, not in them:
+ * an entry of 80 bytes is found by a multiply-free index on the read and
+ * write path. */
+#define PATH_LEN 0x1FFF
+#define PATH_PLAIN 0x8000
+static uint16_t path_info[MIDA_PL_FILES];
+
+_Static_assert(MIDA_PL_PATH <= PATH_LEN + 1, "a path's length fits");
+
 /* Offsets of stdio and inherited descriptors, to count what libc's own
  * buffered I/O moved (never seen by the read/write wrappers). */
 static int64_t start_offset[MIDA_PL_FILES];
@@ -260,7 +271,7 @@ static ssize_t cwd_into(char *out) {
 static ssize_t dir_into(int dirfd, char *out) {
   mida__pl_file *f = mida__pl_file_of(dirfd);
   if (f != NULL && f->kind == MIDA_PL_PATH_KIND) {
-    size_t n = f->path_len;
+    size_t n = path_info[f - mida__pl_files] & PATH_LEN;
     memcpy(out, f->path, n + 1);
     return (ssize_t)n;
   }
@@ -558,8 +569,7 @@ static int entry_take(void) {
       memset(&f->wf_task, 0, sizeof f->wf_task);
       f->path = path_arena[i];
       f->path[0] = '\0';
-      f->path_len = 0;
-      f->uri_plain = 0;
+      path_info[i] = 0;
       f->told_read = 0;
       f->told_written = 0;
       start_offset[i] = -1;
@@ -662,8 +672,7 @@ void mida__pl_track_open(int fd, int dirfd, const char *path, int flags) {
     not_tracked(fd, i, MIDA_PL_C_IGNORED);
     return;
   }
-  f->path_len = (uint16_t)len;
-  f->uri_plain = (uint8_t)uri_plain;
+  path_info[i] = (uint16_t)((size_t)len | (uri_plain ? PATH_PLAIN : 0));
   f->kind = MIDA_PL_PATH_KIND;
   int acc = flags & O_ACCMODE;
   f->mode = acc == O_RDONLY ? MIDA_PL_R
@@ -746,8 +755,7 @@ void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten) {
     entry_put(i);
     return;
   }
-  f->path_len = (uint16_t)n;
-  f->uri_plain = (uint8_t)uri_plain;
+  path_info[i] = (uint16_t)((size_t)n | (uri_plain ? PATH_PLAIN : 0));
   f->kind = MIDA_PL_PATH_KIND;
   f->mode = (uint8_t)mode;
   if ((mode & MIDA_PL_W) != 0)
@@ -869,8 +877,9 @@ void mida__pl_record_file(mida__pl_file *f, int fd) {
     tasks[1] = &f->wf_task;
   /* The URI's length: the path's own, as the open's scan found, or
    * measured (a byte to encode, a renamed file). */
-  size_t path_len = f->path_len, uri_len;
-  if (f->uri_plain)
+  unsigned info = path_info[f - mida__pl_files];
+  size_t path_len = info & PATH_LEN, uri_len;
+  if ((info & PATH_PLAIN) != 0)
     uri_len = 7 + path_len; /* "file://" */
   else
     uri_len = mida__file_uri_measure(f->path, &path_len);
@@ -1026,7 +1035,6 @@ void mida__pl_files_renamed(const char *from, const char *to) {
       continue;
     memmove(f->path + tlen, f->path + flen, rest + 1);
     memcpy(f->path, to, tlen);
-    f->path_len = (uint16_t)(tlen + rest);
-    f->uri_plain = 0; /* measured at close */
+    path_info[i] = (uint16_t)(tlen + rest); /* measured at close */
   }
 }

@@ -115,10 +115,6 @@ typedef struct mida__pl_file {
   mida_id_t wf_task;         /* the workflow-level task of the opening
                                 thread, or nil */
   char *path;                /* absolute path (MIDA_PL_PATH bytes) */
-  uint16_t path_len;         /* its length in bytes */
-  uint8_t uri_plain;         /* 1: every byte of it stands for itself in a
-                                URI (its URI is "file://" and it, no
-                                measure at close); 0: not known */
   uint64_t told_read;        /* nread already in a record (links.c) */
   uint64_t told_written;     /* nwritten already in a record */
 } mida__pl_file;
