@@ -135,6 +135,9 @@ struct mida__journal {
   uint64_t ring_bytes;        /* ring size of every segment after the
                                  first, and the bound on a record */
   uint64_t first_ring;        /* ring size of the first segment (<=) */
+  uint64_t next_ring;         /* ring size of the next segment a spill
+                                 makes: four times the last one's, up to
+                                 ring_bytes (guarded by lock) */
   mida_full_policy_t policy;  /* what a full ring does */
   pthread_mutex_t lock;       /* guards the fields below and seg opening */
   segment *queue_head;        /* oldest segment; changed only by the reader */
@@ -858,7 +861,8 @@ static int spill(mida__journal *j, segment *seg) {
   pthread_mutex_lock(&j->lock);
   if (atomic_load_explicit(&j->current, memory_order_relaxed) != seg)
     goto out;
-  segment *reuse = take_free_range(j, j->ring_bytes);
+  const uint64_t ring = j->next_ring;
+  segment *reuse = take_free_range(j, ring);
   segment *next = NULL;
   /* Another writer found no room a moment ago: no second attempt until
    * the reader clears the flag (mida__journal_maintain). */
@@ -867,8 +871,8 @@ static int spill(mida__journal *j, segment *seg) {
     rc = MIDA_EFULL;
     goto out;
   }
-  int made = segment_create(j, j->ring_bytes, reuse, &next, j->space_err,
-                            sizeof j->space_err);
+  int made =
+      segment_create(j, ring, reuse, &next, j->space_err, sizeof j->space_err);
   if (made != MIDA_OK) {
     if (reuse != NULL) {
       reuse->next = j->free_list;
@@ -885,6 +889,7 @@ static int spill(mida__journal *j, segment *seg) {
       memory_order_relaxed)) {
   }
   atomic_store_explicit(&seg->hdr->sealed, t, memory_order_relaxed);
+  j->next_ring = ring < j->ring_bytes / 4 ? ring * 4 : j->ring_bytes;
   j->queue_tail->next = next;
   j->queue_tail = next;
   atomic_store_explicit(&j->current, next, memory_order_release);
@@ -963,6 +968,7 @@ int mida__journal_open_growing(const char *spool_dir, size_t first_ring,
   int rc = MIDA_OK;
   j->ring_bytes = ring;
   j->first_ring = first;
+  j->next_ring = first < ring / 4 ? first * 4 : ring;
   j->policy = policy;
   j->spool_max = spool_max;
   j->pid = pid;

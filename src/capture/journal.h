@@ -158,12 +158,13 @@ int mida__journal_open(const char *spool_dir, size_t ring_bytes,
                        char *err, size_t errlen);
 
 /* mida__journal_open, but the first segment's ring is first_ring bytes
- * (rounded the same way; at most ring_bytes) and every later one's
- * ring_bytes: a process that appends a few records (the preload library's
- * short-lived programs) makes, fills and maps a small file, and one that
- * appends many moves on to full rings. A record larger than a quarter of
- * the first ring, but not of ring_bytes, seals the first segment and goes
- * into the next. Under MIDA_FULL_DROP first_ring is ring_bytes. */
+ * (rounded the same way; at most ring_bytes) and each later one's four
+ * times the one before, up to ring_bytes: a process that appends a few
+ * records (the preload library's short-lived programs) makes, fills and
+ * maps a small file, one that appends more a larger one, and one that
+ * appends many moves on to full rings, in few files. A record larger than
+ * a quarter of a ring, but not of ring_bytes, seals it and goes into the
+ * next large enough. Under MIDA_FULL_DROP first_ring is ring_bytes. */
 int mida__journal_open_growing(const char *spool_dir, size_t first_ring,
                                size_t ring_bytes, mida_full_policy_t policy,
                                uint64_t spool_max, const char *host,

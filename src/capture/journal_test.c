@@ -1100,6 +1100,29 @@ static void test_growing_journal_starts_small_then_full(void **state) {
   assert_int_equal(count_segments(dir), 0);
 }
 
+/* Between the first ring and the full ones, each ring four times the one
+ * before: a process that appends a megabyte or two of records (the
+ * preload library's tar of 10,000 files) makes a few segment files, not
+ * one every ring_bytes / 4 of the way. */
+static void test_growing_journal_grows_by_four(void **state) {
+  const char *dir = *state;
+  const off_t header = MIDA_JOURNAL_HEADER_BYTES;
+  mida__journal *j = open_growing(dir, SMALL_RING, 16 * SMALL_RING);
+  const uint64_t n = 6000; /* ~2 MiB: 64 KiB, 256 KiB, then 1 MiB rings */
+  for (uint64_t i = 0; i < n; i++)
+    assert_int_equal(append_record(j, i), MIDA_OK);
+  off_t sizes[MAX_PATHS] = {0};
+  size_t count = segment_sizes(dir, sizes, MAX_PATHS);
+  assert_true(count >= 4);
+  assert_int_equal(sizes[0], header + SMALL_RING);
+  assert_int_equal(sizes[1], header + 4 * SMALL_RING);
+  for (size_t i = 2; i < count; i++)
+    assert_int_equal(sizes[i], header + 16 * SMALL_RING);
+  assert_int_equal(drain_checked(j, 0, 64), n);
+  mida__journal_close(j);
+  assert_int_equal(count_segments(dir), 0);
+}
+
 static void
 test_growing_journal_moves_a_big_record_to_a_full_ring(void **state) {
   const char *dir = *state;
@@ -1167,6 +1190,7 @@ int main(void) {
       T(test_spool_list_callback_stops_the_walk),
       T(test_spool_stats_sums_drops),
       T(test_growing_journal_starts_small_then_full),
+      T(test_growing_journal_grows_by_four),
       T(test_growing_journal_moves_a_big_record_to_a_full_ring),
   };
 #undef T

@@ -84,10 +84,12 @@ def test_an_observed_process_makes_no_user_name_lookup(tmp_path):
 def test_a_short_process_makes_a_small_segment_and_a_long_one_grows(
         tmp_path):
     """Most processes of a command append a few records: their first
-    journal segment has a 64 KiB ring, not the full 256 KiB one, which
-    was a fifth of the library's cost of a short process (making, zeroing
-    and mapping it). A process that appends more moves on to full
-    segments, and everything it appended is shipped, in order."""
+    journal segment has a 64 KiB ring, not a full one, which was a fifth
+    of the library's cost of a short process (making, zeroing and mapping
+    it). A process that appends more moves on to larger segments, each
+    ring four times the last up to 1 MiB (few segment files for a process
+    that closes thousands of files), and everything it appended is
+    shipped, in order."""
     spool = tmp_path / "spool"
     work = tmp_path / "w"
     work.mkdir()
@@ -102,14 +104,13 @@ def test_a_short_process_makes_a_small_segment_and_a_long_one_grows(
     assert sizes == [4096 + 65536], sizes
     for p in spool.glob("*.mj"):
         p.unlink()
-    # 600 files written by one shell: ~100 KiB of records.
+    # 2,400 files written by one shell: ~400 KiB of records.
     done = subprocess.run(
-        ["/bin/sh", "-c", "i=0; while [ $i -lt 600 ]; do echo x > f$i; "
+        ["/bin/sh", "-c", "i=0; while [ $i -lt 2400 ]; do echo x > f$i; "
          "i=$((i+1)); done"], env=env, cwd=work, timeout=60)
     assert done.returncode == 0
     sizes = [p.stat().st_size for p in sorted(spool.glob("*.mj"))]
-    assert len(sizes) >= 2 and sizes[0] == 4096 + 65536, sizes
-    assert set(sizes[1:]) == {4096 + 262144}, sizes
+    assert sizes == [4096 + 65536, 4096 + 262144, 4096 + 1048576], sizes
     store = tmp_path / "run.db"
     done = subprocess.run([mida_bin(), "--store", str(store), "recover",
                            "--spool", str(spool)], env=clean_env(),
@@ -122,4 +123,4 @@ def test_a_short_process_makes_a_small_segment_and_a_long_one_grows(
          "WHERE td.role = 'generated' AND d.uri LIKE '%/w/f%'"],
         env=clean_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-1] == "600", done.stdout
+    assert done.stdout.split()[-1] == "2400", done.stdout
