@@ -88,8 +88,10 @@ static void writer_set(int i, int on) {
   if (on)
     atomic_fetch_or_explicit(&writers_words, 1ull << (i / 64),
                              memory_order_relaxed);
+  /* Released: own_writes() sees the entry's identity (writer_known) as it
+   * was when the bit was set. */
   uint64_t had =
-      on ? atomic_fetch_or_explicit(&writers[i / 64], bit, memory_order_relaxed)
+      on ? atomic_fetch_or_explicit(&writers[i / 64], bit, memory_order_release)
          : atomic_fetch_and_explicit(&writers[i / 64], ~bit,
                                      memory_order_relaxed);
   if (on || (had & bit) != 0)
@@ -113,12 +115,26 @@ static void untracked_writer(int flags) {
     atomic_store_explicit(&writes_unseen, 1, memory_order_relaxed);
 }
 
+/* The file of each writer whose file is known (writer_known[i] 1): a
+ * descriptor inherited from the parent, whose fstat the library took at
+ * start -- most often stdout or stderr sent to a log file. An open file
+ * description's file never changes, so what it writes, seen or not (libc's
+ * stdio writes unseen), can only change that file. Set before the entry's
+ * writers bit (released there), cleared when the entry is taken. */
+static _Atomic uint8_t writer_known[MIDA_PL_FILES];
+static dev_t writer_dev[MIDA_PL_FILES];
+static ino_t writer_ino[MIDA_PL_FILES];
+
 /* A summary of everything this process wrote through its files open for
  * writing: the epoch, plus the bytes and marks of each; any change between
  * two calls means it may have written. UINT64_MAX: unknown (a writer's
  * bytes go through libc's buffers or a writable mapping, unseen, or a
- * writer has no entry: writes_unseen). */
-static uint64_t own_writes(void) {
+ * writer has no entry: writes_unseen). A writer whose file is known
+ * (writer_known) is left out: it changes only its own file, and that file
+ * is then checked for when the reader's is known (of: its st_dev and
+ * st_ino; NULL before the reader's fstat answered), UINT64_MAX if it is
+ * the same. */
+static uint64_t own_writes(const struct stat *of) {
   if (atomic_load_explicit(&writes_unseen, memory_order_relaxed))
     return UINT64_MAX;
   uint64_t sum = atomic_load_explicit(&writers_epoch, memory_order_acquire);
@@ -126,10 +142,16 @@ static uint64_t own_writes(void) {
   while (words != 0) {
     int w = __builtin_ctzll(words);
     words &= words - 1;
-    uint64_t bits = atomic_load_explicit(&writers[w], memory_order_relaxed);
+    uint64_t bits = atomic_load_explicit(&writers[w], memory_order_acquire);
     while (bits != 0) {
       int i = w * 64 + __builtin_ctzll(bits);
       bits &= bits - 1;
+      if (atomic_load_explicit(&writer_known[i], memory_order_relaxed)) {
+        if (of != NULL && writer_dev[i] == of->st_dev &&
+            writer_ino[i] == of->st_ino)
+          return UINT64_MAX;
+        continue;
+      }
       mida__pl_file *f = &mida__pl_files[i];
       uint8_t marks = atomic_load_explicit(&f->marks, memory_order_relaxed);
       if ((marks & MIDA_PL_MAPPED_W) != 0 || f->stream != NULL ||
@@ -149,7 +171,8 @@ static uint64_t own_writes(void) {
  * since (no mapping), libc's stdio does not read it unseen (no stream, no
  * starting offset), and nothing was written through any of the process's
  * files open for writing (own_writes() the same: no write, truncation or
- * mapping, no writer opened or closed) -- and it was taken less than
+ * mapping, no writer opened or closed), other than the writers known to
+ * write other files (writer_known) -- and it was taken less than
  * STAT_FRESH_NS before the close, a window like the one between a
  * program's last read and its close, in which another process's write is
  * not seen either. */
@@ -190,7 +213,7 @@ int mida__pl_stat_begin(int fd, mida__pl_stat_ticket *t) {
   t->gen = atomic_load_explicit(&entry_gen[i], memory_order_seq_cst);
   t->marks = atomic_load_explicit(&f->marks, memory_order_relaxed);
   /* Before the answer: a write that ends after this changes the sum. */
-  t->writes = own_writes();
+  t->writes = own_writes(NULL);
   return t->writes != UINT64_MAX;
 }
 
@@ -198,7 +221,8 @@ void mida__pl_saw_stat(int fd, const struct stat *st,
                        const mida__pl_stat_ticket *t) {
   int i = t->entry;
   if (!S_ISREG(st->st_mode) || mida__pl_file_of(fd) != &mida__pl_files[i] ||
-      atomic_load_explicit(&entry_gen[i], memory_order_seq_cst) != t->gen)
+      atomic_load_explicit(&entry_gen[i], memory_order_seq_cst) != t->gen ||
+      own_writes(st) == UINT64_MAX) /* a writer of its own file */
     return;
   seen_stat *s = &seen[i];
   /* Emptied before the fields change: an exchange with acquire order, so
@@ -229,7 +253,12 @@ static int stat_seen(mida__pl_file *f, struct stat *st) {
   if (at == 0 || f->mode != MIDA_PL_R || f->stream != NULL ||
       start_offset[i] >= 0 ||
       s->marks != atomic_load_explicit(&f->marks, memory_order_relaxed) ||
-      coarse_ns() - at > STAT_FRESH_NS || own_writes() != s->writes)
+      coarse_ns() - at > STAT_FRESH_NS)
+    return 0;
+  struct stat of;
+  of.st_dev = s->dev;
+  of.st_ino = s->ino;
+  if (own_writes(&of) != s->writes)
     return 0;
   /* Only what a record reads (mida__pl_record_file, the links, the
    * version id); the rest of *st is left as it is. */
@@ -589,6 +618,7 @@ static int entry_take(void) {
       f->path = path_arena[i];
       f->path[0] = '\0';
       path_info[i] = 0;
+      atomic_store_explicit(&writer_known[i], 0, memory_order_relaxed);
       f->told_read = 0;
       f->told_written = 0;
       start_offset[i] = -1;
@@ -777,8 +807,12 @@ void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten) {
   path_info[i] = (uint16_t)((size_t)n | (uri_plain ? PATH_PLAIN : 0));
   f->kind = MIDA_PL_PATH_KIND;
   f->mode = (uint8_t)mode;
-  if ((mode & MIDA_PL_W) != 0)
+  if ((mode & MIDA_PL_W) != 0) {
+    writer_dev[i] = st.st_dev;
+    writer_ino[i] = st.st_ino;
+    atomic_store_explicit(&writer_known[i], 1, memory_order_relaxed);
     writer_set(i, 1);
+  }
   atomic_store_explicit(&f->marks, MIDA_PL_INHERITED, memory_order_relaxed);
   atomic_store_explicit(&f->nread, nread, memory_order_relaxed);
   atomic_store_explicit(&f->nwritten, nwritten, memory_order_relaxed);

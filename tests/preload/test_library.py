@@ -124,3 +124,36 @@ def test_a_short_process_makes_a_small_segment_and_a_long_one_grows(
         env=clean_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1] == "2400", done.stdout
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_a_log_file_on_stdout_leaves_the_programs_fstat_kept(tmp_path):
+    """A program that fstat()s each file it reads just before closing it
+    gives the library the file's identity: no fstat of its own at close
+    (src/preload/files.c, seen_stat). Its stdout sent to a log file --
+    `mida run -- cat ... > log` -- is a writer whose bytes libc writes
+    unseen, which made every kept fstat untrusted: one more system call
+    for each file read. The log's own file is known (its fstat at start),
+    and no other file can change by what is written to it."""
+    work = tmp_path / "w"
+    work.mkdir()
+    names = [f"in{i}" for i in range(5)]
+    for n in names:
+        (work / n).write_text(n + "\n")
+    extra = extra_env()
+    env = clean_env(MIDA_PRELOAD_SPOOL=str(tmp_path / "spool"),
+                    LD_PRELOAD=":".join(
+                        p for p in (extra.get("LD_PRELOAD"), str(library()))
+                        if p))
+    trace = tmp_path / "trace"
+    with open(work / "log", "w") as log:
+        done = subprocess.run(["strace", "-o", str(trace), "cat", *names],
+                              env=env, cwd=work, stdout=log, timeout=60)
+    assert done.returncode == 0
+    lines = trace.read_text().splitlines()
+    first = next(i for i, line in enumerate(lines)
+                 if 'openat(AT_FDCWD, "in0"' in line)
+    # cat's own fstat of each input, opened as descriptor 3; none more.
+    fstats = [line for line in lines[first:]
+              if re.match(r'(new)?fstat(at)?\(3[,)]', line)]
+    assert len(fstats) == len(names), "\n".join(lines[first:])

@@ -332,6 +332,30 @@ def test_a_file_changed_by_an_open_not_followed_is_recorded_as_at_close(r):
     assert sizes == {"g": {0}, "h": {10}}
 
 
+def test_a_file_read_while_it_is_the_log_on_stdout_is_as_at_close(r):
+    """A writer inherited from the parent -- stdout sent to a log file --
+    leaves a kept fstat of another file trusted: its file is known, and it
+    changes no other. But a program that reads that very log, fstat()s it
+    and then prints (libc's stdio writes it unseen) used the log as it is
+    at its close, not at its fstat."""
+    write(r.dir / "log", "hello\n")
+    script = ("import ctypes, os\n"
+              "fd = os.open('log', os.O_RDONLY)\n"
+              "os.fstat(fd)\n"
+              "os.read(fd, 100)\n"
+              "libc = ctypes.CDLL(None)\n"
+              "libc.printf(b'more text\\n')\n"
+              "libc.fflush(None)\n"
+              "os.close(fd)\n")
+    p = r.run("bash", "-c", f"python3 -c \"{script}\" >> log")
+    assert p.returncode == 0, p.stderr
+    assert (r.dir / "log").read_text() == "hello\nmore text\n"
+    used = {int(data.rsplit(":", 1)[1])
+            for _, role, data, uri, _ in r.link_rows()
+            if role == "used" and uri.endswith("/log")}
+    assert used == {16}, used
+
+
 def test_a_kept_fstat_is_taken_before_what_follows_the_real_call(r):
     """What happens between the C library's answer to the program's fstat
     and the preload library's keeping of it -- another thread appends to
