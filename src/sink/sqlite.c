@@ -401,6 +401,7 @@ typedef struct sqlite_sink {
   int replaced_unrecorded;      /* replaced not yet stored as a counter */
   int group_open;               /* deferred batches' write transaction is
                                    open: sqlite_sync commits it */
+  int temp_memory;              /* temp_store is MEMORY (set_temp_store) */
   mida__sqlite_temp_budget temp; /* queries' temporary files */
   int64_t query_deadline_ms;    /* monotonic end of the running query, 0 */
   int64_t query_stop_asked_ms;  /* when limits.stop was last asked */
@@ -418,6 +419,9 @@ typedef struct batch_counts {
  * (committed batches only). For tests and for `mida ingest`'s report. */
 uint64_t mida__sqlite_skipped(const mida__sink *sink);
 uint64_t mida__sqlite_dropped_fields(const mida__sink *sink);
+/* The sink's connection, for tests that watch its statements
+ * (sqlite3_trace_v2); NULL for none. */
+sqlite3 *mida__sqlite_connection(const mida__sink *sink);
 
 uint64_t mida__sqlite_skipped(const mida__sink *sink) {
   return sink != NULL ? ((const sqlite_sink *)sink)->skipped_records : 0;
@@ -425,6 +429,10 @@ uint64_t mida__sqlite_skipped(const mida__sink *sink) {
 
 uint64_t mida__sqlite_dropped_fields(const mida__sink *sink) {
   return sink != NULL ? ((const sqlite_sink *)sink)->dropped_fields : 0;
+}
+
+sqlite3 *mida__sqlite_connection(const mida__sink *sink) {
+  return sink != NULL ? ((const sqlite_sink *)sink)->db : NULL;
 }
 
 /* ---- status names and SQL functions ------------------------------------ */
@@ -1642,12 +1650,22 @@ void mida__sink_own_process(void) {
  * grows in memory either. SQLite reads temp_store when a transaction
  * begins (the statement journals) and when a sort begins, and changing
  * it outside a transaction, with no temporary database open (a store
- * connection creates no temporary table), costs nothing else. */
+ * connection creates no temporary table), costs nothing else.
+ *
+ * The setting changes only when it must: a batch sets MEMORY and leaves
+ * it, and a query or a schema change sets FILE first (SQLite parses a
+ * PRAGMA anew at each sqlite3_exec, and sets temp_store when it compiles
+ * it, so it cannot be kept prepared: the two of every batch cost a Dask
+ * process's shipper ~15,000 instructions a batch, bench_dask_ir.py). */
 static int set_temp_store(sqlite_sink *s, int memory) {
+  if (s->temp_memory == memory)
+    return MIDA_OK;
   const char *sql =
       memory ? "PRAGMA temp_store = MEMORY" : "PRAGMA temp_store = FILE";
-  if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK)
+  if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK) {
+    s->temp_memory = memory;
     return MIDA_OK;
+  }
   return mida__sink_fail(&s->base, MIDA_ESTORE,
                          "cannot set where store '%s' keeps temporary data: "
                          "%s",
@@ -1675,12 +1693,8 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     rc = set_temp_store(s, 1);
   if (rc != MIDA_OK)
     return rc;
-  rc = write_batch(s, recs, n, origin);
-  if (s->group_open)
-    return rc; /* the transaction goes on: sqlite_sync ends it */
-  /* Outside the batch's transaction now (committed or rolled back). */
-  int trc = set_temp_store(s, 0);
-  return rc != MIDA_OK ? rc : trc;
+  /* temp_store stays MEMORY until a query or a schema change. */
+  return write_batch(s, recs, n, origin);
 }
 
 static int end_write(sqlite_sink *s);
@@ -1699,8 +1713,7 @@ static int sqlite_sync(mida__sink *base) {
   } else {
     rc = end_write(s);
   }
-  int trc = set_temp_store(s, 0);
-  return rc != MIDA_OK ? rc : trc;
+  return rc;
 }
 
 /* Applies a batch in one write transaction (sqlite_put_batch). */
@@ -1977,6 +1990,11 @@ static int sqlite_query(mida__sink *base, const char *sql,
   s->query_deadline_ms = base->limits.timeout_ms > 0
                              ? monotonic_ms() + base->limits.timeout_ms
                              : 0;
+  /* Temporary data in files again after a batch (set_temp_store); inside
+   * a group's transaction, where it cannot change, a query on the writer
+   * keeps the batches' MEMORY. */
+  if (!s->group_open && set_temp_store(s, 0) != MIDA_OK)
+    return MIDA_ESTORE;
   /* Every 1000 virtual machine instructions: a few microseconds. */
   sqlite3_progress_handler(s->db, 1000, query_progress, s);
   mida__sqlite_temp_begin(&s->temp, base->limits.temp_bytes);
@@ -2480,6 +2498,7 @@ static int setup(sqlite_sink *s) {
    * statement journals, set_temp_store). */
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(s->db, "PRAGMA temp_store = FILE", NULL, NULL, NULL);
+  s->temp_memory = 0;
   /* A reader's single value (a string or blob a query makes, such as
    * randomblob(N) or a group_concat) stays within this, in memory. */
   if (rc == SQLITE_OK && readonly)
@@ -2622,6 +2641,9 @@ static int sqlite_exec_schema(mida__sink *base, const char *sql) {
   if (s->flags & MIDA_SINK_READONLY)
     return mida__sink_fail(base, MIDA_EREADONLY,
                            "store '%s' is open read-only", s->path);
+  /* An index build sorts in files, within its bound (set_temp_store). */
+  if (!s->group_open && set_temp_store(s, 0) != MIDA_OK)
+    return MIDA_ESTORE;
   int64_t deadline = monotonic_ms() + BUSY_GIVE_UP_MS;
   int rc = exec_retry(s->db, "BEGIN IMMEDIATE", deadline);
   if (rc == SQLITE_OK)

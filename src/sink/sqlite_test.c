@@ -39,6 +39,7 @@
 
 /* Defined in sqlite.c: records skipped and JSON fields dropped. */
 uint64_t mida__sqlite_skipped(const mida__sink *sink);
+sqlite3 *mida__sqlite_connection(const mida__sink *sink);
 uint64_t mida__sqlite_dropped_fields(const mida__sink *sink);
 
 /* The row of mida_meta's schema_version in a store of this version. */
@@ -945,6 +946,54 @@ static void test_runs_summarised_in_any_order(void **state) {
                          "0190a4c2-0000-7000-8000-000000000001|FINISHED|300|"
                          "400|host-b|22|wb|~\n"));
   free(reference);
+}
+
+/* The statements that a batch runs, by the start of their text. */
+typedef struct statement_counts {
+  int task_upserts;   /* INSERT INTO task( */
+  int summary_writes; /* UPDATE task SET (started, and the INSERT OR IGNORE */
+  int pragmas;        /* PRAGMA */
+  int all;            /* every statement */
+} statement_counts;
+
+static int count_statement(unsigned type, void *ctx, void *p, void *x) {
+  (void)type;
+  (void)p;
+  statement_counts *c = ctx;
+  const char *sql = x;
+  c->all++;
+  c->task_upserts += strncmp(sql, "INSERT INTO task(", 17) == 0;
+  c->summary_writes += strncmp(sql, "UPDATE task SET (started", 24) == 0 ||
+                       strncmp(sql, "INSERT OR IGNORE INTO task(", 27) == 0;
+  c->pragmas += strncmp(sql, "PRAGMA", 6) == 0;
+  return 0;
+}
+
+/* A batch sets temp_store = MEMORY for its statement journals and leaves
+ * it so (sqlite.c, set_temp_store): the batches after the first parse no
+ * PRAGMA, which cost ~15,000 instructions a batch; a query sets FILE
+ * again, and the next batch MEMORY. */
+static void test_batches_set_temp_store_once(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  mida_id_t id = mida_id_new();
+  mida__rec r;
+  rec_init(&r, MIDA_REC_TASK);
+  set_id(&r, MIDA_F_ID, &id);
+  set_i64(&r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  statement_counts c = {0, 0, 0, 0};
+  sqlite3_trace_v2(mida__sqlite_connection(sink), SQLITE_TRACE_STMT,
+                   count_statement, &c);
+  for (int i = 0; i < 5; i++)
+    put(sink, &r, 1);
+  assert_int_equal(c.pragmas, 1);
+  assert_query(sink, "SELECT count(*) FROM task", "1\n");
+  assert_int_equal(c.pragmas, 2);
+  put(sink, &r, 1);
+  put(sink, &r, 1);
+  assert_int_equal(c.pragmas, 3);
+  sqlite3_trace_v2(mida__sqlite_connection(sink), 0, NULL, NULL);
+  mida__sink_close(sink);
 }
 
 /* A run whose process died keeps its start (status RUNNING, no end, LOST
@@ -2624,6 +2673,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_order_independence, setup, teardown),
       cmocka_unit_test_setup_teardown(test_runs_summarised_in_any_order, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_batches_set_temp_store_once, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_run_states, setup, teardown),
       cmocka_unit_test_setup_teardown(
