@@ -872,19 +872,23 @@ static const char run_rows_sql[] =
 
 /* Applies the records in order perm, as batches of consecutive records of
  * one origin (split where split[i] says), some twice; returns the task's
- * canonical row, its attempts, and its runs. */
-static char *apply_runs(void **state, const run_recs *t, const int *perm,
-                        unsigned split_bits, int twice, int n) {
+ * canonical row, its attempts, and its runs. With one (not NULL), every
+ * record comes from that origin, as in a process that is the scheduler
+ * and the worker at once (a LocalCluster without processes). */
+static char *apply_runs_from(void **state, const run_recs *t, const int *perm,
+                             unsigned split_bits, int twice, int n,
+                             const mida__origin *one) {
   char path[256], name[32];
-  snprintf(name, sizeof name, "runs%d.db", n);
+  snprintf(name, sizeof name, "runs%d%s.db", n, one != NULL ? "one" : "");
   mida__sink *sink = open_store(store_path(state, name, path, sizeof path), 0);
   mida__rec batch[RUN_RECS];
   size_t nb = 0;
   for (int i = 0; i < RUN_RECS; i++) {
-    const mida__origin *o = t->from[perm[i]];
+    const mida__origin *o = one != NULL ? one : t->from[perm[i]];
     batch[nb++] = t->r[perm[i]];
     int last = i == RUN_RECS - 1;
-    if (last || t->from[perm[i + 1]] != o || (split_bits >> i) & 1) {
+    if (last || (one == NULL && t->from[perm[i + 1]] != o) ||
+        (split_bits >> i) & 1) {
       for (int k = 0; k <= twice; k++)
         assert_int_equal(mida__sink_put_batch(sink, batch, nb, o), MIDA_OK);
       nb = 0;
@@ -907,7 +911,7 @@ static char *apply_runs(void **state, const run_recs *t, const int *perm,
 /* Every execution is kept, and the task row is their summary -- the
  * latest run's times, host, pid and worker, the number of runs -- however
  * the records arrive: in any order, in any batches, twice. */
-static void test_runs_summarised_in_any_order(void **state) {
+static char *runs_in_any_order(void **state, const mida__origin *one) {
   run_recs t;
   make_run_recs(&t);
   char *reference = NULL;
@@ -924,7 +928,9 @@ static void test_runs_summarised_in_any_order(void **state) {
       perm[j] = tmp;
     }
     seed = seed * 1103515245u + 12345u;
-    char *got = apply_runs(state, &t, perm, (seed >> 8) & 0x7f, n % 3 == 2, n);
+    /* The first order, each record a batch of its own, folds nothing. */
+    unsigned split = n == 0 ? 0x7f : (seed >> 8) & 0x7f;
+    char *got = apply_runs_from(state, &t, perm, split, n % 3 == 2, n, one);
     if (reference == NULL) {
       reference = got;
       continue;
@@ -934,6 +940,11 @@ static void test_runs_summarised_in_any_order(void **state) {
     assert_string_equal(got, reference);
     free(got);
   }
+  return reference;
+}
+
+static void test_runs_summarised_in_any_order(void **state) {
+  char *reference = runs_in_any_order(state, NULL);
   /* The task: the scheduler's status and submission, the second run's
    * times, host, pid and worker (not the stray start 60), two attempts. */
   assert_non_null(strstr(reference, "|inc|FINISHED|50|300|400|host-b|22|wb|"));
@@ -945,6 +956,18 @@ static void test_runs_summarised_in_any_order(void **state) {
                          "0190a4c2-0000-7000-8000-0000000000a2|"
                          "0190a4c2-0000-7000-8000-000000000001|FINISHED|300|"
                          "400|host-b|22|wb|~\n"));
+  free(reference);
+}
+
+/* The same records from one process, the scheduler's and the worker's in
+ * the same batches: a run's summary then also writes the scheduler's
+ * image of the task (sqlite.c, plan_run_summaries), which gives the row
+ * that separate statements give (the first order applies each record
+ * alone). */
+static void test_runs_of_one_process_summarised_in_any_order(void **state) {
+  char *reference = runs_in_any_order(state, &worker_a);
+  assert_non_null(strstr(reference, "|inc|FINISHED|50|300|400|host-a|21|wb|"));
+  assert_non_null(strstr(reference, "\n2\n"));
   free(reference);
 }
 
@@ -967,6 +990,71 @@ static int count_statement(unsigned type, void *ctx, void *p, void *x) {
                        strncmp(sql, "INSERT OR IGNORE INTO task(", 27) == 0;
   c->pragmas += strncmp(sql, "PRAGMA", 6) == 0;
   return 0;
+}
+
+/* A Dask task whose scheduler and worker are one process (a LocalCluster
+ * without processes) sends all its records through one shipper: when
+ * they reach one batch, the run's summary writes the whole task row --
+ * one row write, not the scheduler's insert and the summary's update of
+ * it (~57,000 instructions a task, bench_dask_ir.py): no task upsert, and
+ * the row is inserted, never updated (nor looked for by an UPDATE first:
+ * the scheduler's image makes a new row). */
+static void test_task_of_one_process_written_once(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "CREATE TABLE task_writes(what TEXT);"
+                   " CREATE TRIGGER count_task_inserts AFTER INSERT ON task"
+                   " BEGIN INSERT INTO task_writes VALUES('insert'); END;"
+                   " CREATE TRIGGER count_task_updates AFTER UPDATE ON task"
+                   " BEGIN INSERT INTO task_writes VALUES('update'); END",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  enum { TASKS = 10, RECS = 5 };
+  mida__rec recs[TASKS * RECS];
+  mida_id_t tasks[TASKS], runs[TASKS];
+  for (int i = 0; i < TASKS; i++) {
+    tasks[i] = mida_id_new();
+    runs[i] = mida_id_new();
+    mida__rec *r = &recs[i * RECS];
+    rec_init(&r[0], MIDA_REC_TASK); /* the scheduler's begin */
+    set_id(&r[0], MIDA_F_ID, &tasks[i]);
+    set_str(&r[0], MIDA_F_ACTIVITY, "inc");
+    set_i64(&r[0], MIDA_F_STATUS, MIDA_STATUS_SUBMITTED);
+    set_i64(&r[0], MIDA_F_SUBMITTED, 50);
+    set_str(&r[0], MIDA_F_SOURCE_KEY, "inc-0");
+    run_rec(&r[1], &runs[i], &tasks[i], MIDA_STATUS_RUNNING, 100, 0, "w");
+    run_rec(&r[2], &runs[i], &tasks[i], MIDA_STATUS_FINISHED, 100, 200, "w");
+    set_str(&r[2], MIDA_F_TELEMETRY, "{\"cpu_thread_ns\": 7}");
+    rec_init(&r[3], MIDA_REC_TASK); /* the worker's arguments, result */
+    set_id(&r[3], MIDA_F_ID, &tasks[i]);
+    set_str(&r[3], MIDA_F_USED, "{\"x\": 1}");
+    set_str(&r[3], MIDA_F_GENERATED, "{\"return\": 2}");
+    rec_init(&r[4], MIDA_REC_TASK); /* and its end */
+    set_id(&r[4], MIDA_F_ID, &tasks[i]);
+    set_i64(&r[4], MIDA_F_STATUS, MIDA_STATUS_UNKNOWN);
+    set_str(&r[4], MIDA_F_CUSTOM, "{\"nbytes\": 28}");
+  }
+  statement_counts c = {0, 0, 0, 0};
+  sqlite3_trace_v2(mida__sqlite_connection(sink), SQLITE_TRACE_STMT,
+                   count_statement, &c);
+  put(sink, recs, TASKS * RECS);
+  sqlite3_trace_v2(mida__sqlite_connection(sink), 0, NULL, NULL);
+  assert_int_equal(c.task_upserts, 0);
+  assert_int_equal(c.summary_writes, TASKS); /* an INSERT: no UPDATE first */
+  assert_query(sink, "SELECT what, count(*) FROM task_writes GROUP BY what",
+               "insert|10\n");
+  assert_query(sink,
+               "SELECT DISTINCT activity, status, submitted, started, ended,"
+               " host, pid, worker, source_key, used, generated, custom,"
+               " telemetry, attempts FROM task",
+               "inc|FINISHED|50|100|200|origin-host|777|w|inc-0|{\"x\": 1}|"
+               "{\"return\": 2}|{\"nbytes\": 28}|{\"cpu_thread_ns\": 7}|1\n");
+  mida__sink_close(sink);
 }
 
 /* A batch sets temp_store = MEMORY for its statement journals and leaves
@@ -1045,9 +1133,7 @@ static void test_run_states(void **state) {
 
 /* A worker's batch -- a run's start, the task's arguments and result, the
  * run's end -- writes the task's row once: the run's summary writes the
- * arguments and result too. A task record that sets more than those, or
- * one of two images of its row, keeps its own statement; both ways give
- * the row the same values. */
+ * arguments and result too, and a status beside them. */
 static void test_run_summary_writes_arguments_and_result(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
@@ -1080,7 +1166,8 @@ static void test_run_summary_writes_arguments_and_result(void **state) {
                "FINISHED|100|200|host-a|wa|1|{\"x\": 1}|{\"return\": 2}\n");
 
   /* Run 2, its end first and its arguments merged into the stored ones;
-   * then a record that also sets the status: a statement of its own. */
+   * then a record that also sets the status, which the summary writes
+   * too (the scheduler's, in a process that is also the worker). */
   worker[0] = t.r[5];
   set_str(&worker[1], MIDA_F_USED, "{\"y\": 3}");
   worker[1].f[MIDA_F_GENERATED].present = false;
@@ -1089,7 +1176,7 @@ static void test_run_summary_writes_arguments_and_result(void **state) {
   assert_query(sink, "SELECT count(*) FROM task_writes", "2\n");
   set_i64(&worker[1], MIDA_F_STATUS, MIDA_STATUS_ERROR);
   assert_int_equal(mida__sink_put_batch(sink, worker, 3, &worker_b), MIDA_OK);
-  assert_query(sink, "SELECT count(*) FROM task_writes", "4\n");
+  assert_query(sink, "SELECT count(*) FROM task_writes", "3\n");
   assert_query(sink,
                "SELECT status, started, ended, host, worker, attempts, used,"
                " generated FROM task",
@@ -2674,6 +2761,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_order_independence, setup, teardown),
       cmocka_unit_test_setup_teardown(test_runs_summarised_in_any_order, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(
+          test_runs_of_one_process_summarised_in_any_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_task_of_one_process_written_once,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_batches_set_temp_store_once, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_run_states, setup, teardown),
