@@ -29,7 +29,11 @@
  * /tmp/...); prints the wall time of each phase and a final JSON line.
  * MIDA_BENCH_ORDER=worker_first applies the worker's batches first: its
  * shipper may pass before the scheduler's, and then the run summaries
- * make the tasks' rows rather than update them.
+ * make the tasks' rows rather than update them. MIDA_BENCH_ORDER=
+ * one_process hands each batch's scheduler and worker records to one
+ * connection in one batch, as the one shipper of a process that is both
+ * (LocalCluster(processes=False), bench_dask_ir.py) does; all of it
+ * counts as the worker's.
  */
 #include "benchutil.h"
 #include "sink/sink.h"
@@ -174,6 +178,25 @@ static int worker_batches(phase *p, const task_ids *t, size_t lo, size_t hi,
   return rc;
 }
 
+/* The scheduler's and the worker's records of tasks [lo, hi) in the same
+ * batches (MIDA_BENCH_ORDER=one_process). */
+static int one_process_batches(phase *p, const task_ids *t, size_t lo,
+                               size_t hi, size_t batch, const mida_id_t *wf) {
+  int64_t now = mida_now_ns();
+  int rc = MIDA_OK;
+  for (size_t b = lo; b < hi && rc == MIDA_OK; b += batch) {
+    size_t e = b + batch < hi ? b + batch : hi, n = 0;
+    if (b == lo)
+      n += workflow_record(p->recs, wf, 0, now);
+    n += scheduler_records(p->recs + n, t, b, e, wf, now);
+    n += worker_records(p->recs + n, t, b, e, now);
+    if (e == hi)
+      n += workflow_record(p->recs + n, wf, 1, now);
+    rc = put(p, n);
+  }
+  return rc;
+}
+
 /* The counted calls: callgrind's inclusive cost of these two is the
  * figure (bench_sink_dask.sh). */
 __attribute__((noinline)) int measure_scheduler(phase *p, const task_ids *t,
@@ -184,8 +207,10 @@ __attribute__((noinline)) int measure_scheduler(phase *p, const task_ids *t,
 }
 
 __attribute__((noinline)) int measure_worker(phase *p, const task_ids *t,
-                                             size_t lo, size_t hi,
-                                             size_t batch) {
+                                             size_t lo, size_t hi, size_t batch,
+                                             const mida_id_t *wf) {
+  if (wf != NULL)
+    return one_process_batches(p, t, lo, hi, batch, wf);
   return worker_batches(p, t, lo, hi, batch);
 }
 
@@ -193,7 +218,7 @@ static int open_phase(phase *p, const char *url, int64_t pid, size_t batch) {
   char err[512];
   p->origin.host = "benchhost";
   p->origin.pid = pid;
-  p->recs = malloc((batch * RECS_PER_TASK + 2) * sizeof *p->recs);
+  p->recs = malloc((batch * (RECS_PER_TASK + 1) + 2) * sizeof *p->recs);
   if (p->recs == NULL) {
     fprintf(stderr, "out of memory\n");
     return MIDA_ENOMEM;
@@ -243,17 +268,18 @@ int main(int argc, char **argv) {
 
   const char *order = getenv("MIDA_BENCH_ORDER");
   int worker_first = order != NULL && strcmp(order, "worker_first") == 0;
+  int one_process = order != NULL && strcmp(order, "one_process") == 0;
   int64_t ts = 0, tw = 0, t0 = bench_now();
-  if (rc == MIDA_OK && worker_first)
-    rc = measure_worker(&worker, t, warm, all, batch);
+  if (rc == MIDA_OK && (worker_first || one_process))
+    rc = measure_worker(&worker, t, warm, all, batch, one_process ? &wf : NULL);
   tw += bench_now() - t0;
   t0 = bench_now();
-  if (rc == MIDA_OK)
+  if (rc == MIDA_OK && !one_process)
     rc = measure_scheduler(&sched, t, warm, all, batch, &wf);
   ts += bench_now() - t0;
   t0 = bench_now();
-  if (rc == MIDA_OK && !worker_first)
-    rc = measure_worker(&worker, t, warm, all, batch);
+  if (rc == MIDA_OK && !worker_first && !one_process)
+    rc = measure_worker(&worker, t, warm, all, batch, NULL);
   tw += bench_now() - t0;
 
   if (rc == MIDA_OK) {
