@@ -34,8 +34,9 @@
  * an UPDATE that rewrites the row and its index entries. Records that cannot
  * be folded exactly (two records both carrying the same JSON column) are
  * applied one after the other, in order. A run's summary of its task also
- * writes the task's arguments and result that came in the same batch (a
- * Dask worker's), rather than a second statement writing the same row.
+ * writes the task's image that came in the same batch (a Dask worker's
+ * arguments and result, and where the scheduler is the same process, its
+ * begin), rather than a second statement writing the same row.
  *
  * A record of a type this store does not know, or one without the fields
  * that key its row, is skipped and counted; a JSON field that is not a JSON
