@@ -85,17 +85,28 @@ static _Atomic uint64_t writers_words;
 
 static void writer_set(int i, int on) {
   uint64_t bit = 1ull << (i % 64);
-  if (on)
+  if (on) {
     atomic_fetch_or_explicit(&writers_words, 1ull << (i / 64),
                              memory_order_relaxed);
-  /* Released: own_writes() sees the entry's identity (writer_known) as it
-   * was when the bit was set. */
-  uint64_t had =
-      on ? atomic_fetch_or_explicit(&writers[i / 64], bit, memory_order_release)
-         : atomic_fetch_and_explicit(&writers[i / 64], ~bit,
-                                     memory_order_relaxed);
-  if (on || (had & bit) != 0)
+    /* Released: own_writes() sees the entry's identity (writer_known) as
+     * it was when the bit was set. */
+    atomic_fetch_or_explicit(&writers[i / 64], bit, memory_order_release);
     atomic_fetch_add_explicit(&writers_epoch, 1, memory_order_relaxed);
+    return;
+  }
+  if ((atomic_load_explicit(&writers[i / 64], memory_order_relaxed) & bit) == 0)
+    return;
+  /* What the entry adds to own_writes()'s sum goes into the epoch, and one
+   * more, before the entry leaves it: the sum only ever grows. An epoch
+   * one up alone let a writer that had written one byte when a reader's
+   * fstat was kept, and then wrote more and was closed, leave the sum as
+   * it was. */
+  mida__pl_file *f = &mida__pl_files[i];
+  uint64_t part =
+      atomic_load_explicit(&f->nwritten, memory_order_relaxed) +
+      ((uint64_t)atomic_load_explicit(&f->marks, memory_order_relaxed) << 56);
+  atomic_fetch_add_explicit(&writers_epoch, part + 1, memory_order_relaxed);
+  atomic_fetch_and_explicit(&writers[i / 64], ~bit, memory_order_relaxed);
 }
 
 void mida__pl_files_changed(void) {

@@ -332,6 +332,31 @@ def test_a_file_changed_by_an_open_not_followed_is_recorded_as_at_close(r):
     assert sizes == {"g": {0}, "h": {10}}
 
 
+def test_a_writer_closed_after_writing_more_leaves_no_stale_fstat(r):
+    """The summary of the process's writes taken with a kept fstat
+    (files.c, own_writes) must move on every write: a writer that had
+    written one byte when the reader's fstat was taken, then writes more
+    into the same file and is closed before the reader, left the sum as
+    it was (the closed writer's byte gone, the epoch one up), and the
+    reader's fstat, older than those bytes, stood for the file at close."""
+    write(r.dir / "f", "")
+    script = ("import os\n"
+              "w = os.open('f', os.O_WRONLY)\n"
+              "os.write(w, b'a')\n"
+              "fd = os.open('f', os.O_RDONLY)\n"
+              "os.fstat(fd)\n"
+              "os.read(fd, 100)\n"
+              "os.write(w, b'bcdef')\n"
+              "os.close(w)\n"
+              "os.close(fd)\n")
+    p = r.run("python3", "-c", script)
+    assert p.returncode == 0, p.stderr
+    used = {int(data.rsplit(":", 1)[1])
+            for _, role, data, uri, _ in r.link_rows()
+            if role == "used" and uri.endswith("/f")}
+    assert used == {6}, used
+
+
 def test_a_file_read_while_it_is_the_log_on_stdout_is_as_at_close(r):
     """A writer inherited from the parent -- stdout sent to a log file --
     leaves a kept fstat of another file trusted: its file is known, and it
