@@ -135,6 +135,9 @@ static void untracked_writer(int flags) {
 static _Atomic uint8_t writer_known[MIDA_PL_FILES];
 static dev_t writer_dev[MIDA_PL_FILES];
 static ino_t writer_ino[MIDA_PL_FILES];
+/* How many entries have writer_known set: 0 in most processes (no log
+ * file on stdout), which then look at none of it. */
+static _Atomic int known_writers;
 
 /* A summary of everything this process wrote through its files open for
  * writing: the epoch, plus the bytes and marks of each; any change between
@@ -148,6 +151,7 @@ static ino_t writer_ino[MIDA_PL_FILES];
 static uint64_t own_writes(const struct stat *of) {
   if (atomic_load_explicit(&writes_unseen, memory_order_relaxed))
     return UINT64_MAX;
+  const int known = atomic_load_explicit(&known_writers, memory_order_relaxed);
   uint64_t sum = atomic_load_explicit(&writers_epoch, memory_order_acquire);
   uint64_t words = atomic_load_explicit(&writers_words, memory_order_relaxed);
   while (words != 0) {
@@ -157,7 +161,8 @@ static uint64_t own_writes(const struct stat *of) {
     while (bits != 0) {
       int i = w * 64 + __builtin_ctzll(bits);
       bits &= bits - 1;
-      if (atomic_load_explicit(&writer_known[i], memory_order_relaxed)) {
+      if (known != 0 &&
+          atomic_load_explicit(&writer_known[i], memory_order_relaxed)) {
         if (of != NULL && writer_dev[i] == of->st_dev &&
             writer_ino[i] == of->st_ino)
           return UINT64_MAX;
@@ -232,8 +237,11 @@ void mida__pl_saw_stat(int fd, const struct stat *st,
                        const mida__pl_stat_ticket *t) {
   int i = t->entry;
   if (!S_ISREG(st->st_mode) || mida__pl_file_of(fd) != &mida__pl_files[i] ||
-      atomic_load_explicit(&entry_gen[i], memory_order_seq_cst) != t->gen ||
-      own_writes(st) == UINT64_MAX) /* a writer of its own file */
+      atomic_load_explicit(&entry_gen[i], memory_order_seq_cst) != t->gen)
+    return;
+  /* A known writer of this very file (writer_known) changes it unseen. */
+  if (atomic_load_explicit(&known_writers, memory_order_relaxed) != 0 &&
+      own_writes(st) == UINT64_MAX)
     return;
   seen_stat *s = &seen[i];
   /* Emptied before the fields change: an exchange with acquire order, so
@@ -629,7 +637,10 @@ static int entry_take(void) {
       f->path = path_arena[i];
       f->path[0] = '\0';
       path_info[i] = 0;
-      atomic_store_explicit(&writer_known[i], 0, memory_order_relaxed);
+      if (atomic_load_explicit(&writer_known[i], memory_order_relaxed)) {
+        atomic_store_explicit(&writer_known[i], 0, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&known_writers, 1, memory_order_relaxed);
+      }
       f->told_read = 0;
       f->told_written = 0;
       start_offset[i] = -1;
@@ -822,6 +833,7 @@ void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten) {
     writer_dev[i] = st.st_dev;
     writer_ino[i] = st.st_ino;
     atomic_store_explicit(&writer_known[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&known_writers, 1, memory_order_relaxed);
     writer_set(i, 1);
   }
   atomic_store_explicit(&f->marks, MIDA_PL_INHERITED, memory_order_relaxed);
