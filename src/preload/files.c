@@ -135,23 +135,37 @@ static void untracked_writer(int flags) {
 static _Atomic uint8_t writer_known[MIDA_PL_FILES];
 static dev_t writer_dev[MIDA_PL_FILES];
 static ino_t writer_ino[MIDA_PL_FILES];
-/* How many entries have writer_known set: 0 in most processes (no log
- * file on stdout), which then look at none of it. */
-static _Atomic int known_writers;
+/* The entries that had writer_known set, in the order they were (at
+ * start, by mida__pl_track_inherited; a writer past MAX_KNOWN stays
+ * unknown); known_count is 0 in most processes (no log file on stdout),
+ * which then look at none of it. */
+#define MAX_KNOWN 8
+static int known_list[MAX_KNOWN];
+static _Atomic int known_count;
+
+/* Whether a known writer writes the file dev, ino. */
+static int known_writer_of(dev_t dev, ino_t ino) {
+  int n = atomic_load_explicit(&known_count, memory_order_acquire);
+  for (int k = 0; k < n; k++) {
+    int i = known_list[k];
+    if (atomic_load_explicit(&writer_known[i], memory_order_acquire) &&
+        writer_dev[i] == dev && writer_ino[i] == ino)
+      return 1;
+  }
+  return 0;
+}
 
 /* A summary of everything this process wrote through its files open for
  * writing: the epoch, plus the bytes and marks of each; any change between
  * two calls means it may have written. UINT64_MAX: unknown (a writer's
  * bytes go through libc's buffers or a writable mapping, unseen, or a
  * writer has no entry: writes_unseen). A writer whose file is known
- * (writer_known) is left out: it changes only its own file, and that file
- * is then checked for when the reader's is known (of: its st_dev and
- * st_ino; NULL before the reader's fstat answered), UINT64_MAX if it is
- * the same. */
-static uint64_t own_writes(const struct stat *of) {
+ * (writer_known) is left out: it changes only its own file, which the
+ * reader's is checked against (known_writer_of). */
+static uint64_t own_writes(void) {
   if (atomic_load_explicit(&writes_unseen, memory_order_relaxed))
     return UINT64_MAX;
-  const int known = atomic_load_explicit(&known_writers, memory_order_relaxed);
+  const int known = atomic_load_explicit(&known_count, memory_order_relaxed);
   uint64_t sum = atomic_load_explicit(&writers_epoch, memory_order_acquire);
   uint64_t words = atomic_load_explicit(&writers_words, memory_order_relaxed);
   while (words != 0) {
@@ -162,12 +176,8 @@ static uint64_t own_writes(const struct stat *of) {
       int i = w * 64 + __builtin_ctzll(bits);
       bits &= bits - 1;
       if (known != 0 &&
-          atomic_load_explicit(&writer_known[i], memory_order_relaxed)) {
-        if (of != NULL && writer_dev[i] == of->st_dev &&
-            writer_ino[i] == of->st_ino)
-          return UINT64_MAX;
+          atomic_load_explicit(&writer_known[i], memory_order_relaxed))
         continue;
-      }
       mida__pl_file *f = &mida__pl_files[i];
       uint8_t marks = atomic_load_explicit(&f->marks, memory_order_relaxed);
       if ((marks & MIDA_PL_MAPPED_W) != 0 || f->stream != NULL ||
@@ -229,7 +239,7 @@ int mida__pl_stat_begin(int fd, mida__pl_stat_ticket *t) {
   t->gen = atomic_load_explicit(&entry_gen[i], memory_order_seq_cst);
   t->marks = atomic_load_explicit(&f->marks, memory_order_relaxed);
   /* Before the answer: a write that ends after this changes the sum. */
-  t->writes = own_writes(NULL);
+  t->writes = own_writes();
   return t->writes != UINT64_MAX;
 }
 
@@ -240,8 +250,8 @@ void mida__pl_saw_stat(int fd, const struct stat *st,
       atomic_load_explicit(&entry_gen[i], memory_order_seq_cst) != t->gen)
     return;
   /* A known writer of this very file (writer_known) changes it unseen. */
-  if (atomic_load_explicit(&known_writers, memory_order_relaxed) != 0 &&
-      own_writes(st) == UINT64_MAX)
+  if (atomic_load_explicit(&known_count, memory_order_relaxed) != 0 &&
+      known_writer_of(st->st_dev, st->st_ino))
     return;
   seen_stat *s = &seen[i];
   /* Emptied before the fields change: an exchange with acquire order, so
@@ -274,10 +284,9 @@ static int stat_seen(mida__pl_file *f, struct stat *st) {
       s->marks != atomic_load_explicit(&f->marks, memory_order_relaxed) ||
       coarse_ns() - at > STAT_FRESH_NS)
     return 0;
-  struct stat of;
-  of.st_dev = s->dev;
-  of.st_ino = s->ino;
-  if (own_writes(&of) != s->writes)
+  if ((atomic_load_explicit(&known_count, memory_order_relaxed) != 0 &&
+       known_writer_of(s->dev, s->ino)) ||
+      own_writes() != s->writes)
     return 0;
   /* Only what a record reads (mida__pl_record_file, the links, the
    * version id); the rest of *st is left as it is. */
@@ -637,10 +646,8 @@ static int entry_take(void) {
       f->path = path_arena[i];
       f->path[0] = '\0';
       path_info[i] = 0;
-      if (atomic_load_explicit(&writer_known[i], memory_order_relaxed)) {
+      if (atomic_load_explicit(&writer_known[i], memory_order_relaxed))
         atomic_store_explicit(&writer_known[i], 0, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&known_writers, 1, memory_order_relaxed);
-      }
       f->told_read = 0;
       f->told_written = 0;
       start_offset[i] = -1;
@@ -830,10 +837,14 @@ void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten) {
   f->kind = MIDA_PL_PATH_KIND;
   f->mode = (uint8_t)mode;
   if ((mode & MIDA_PL_W) != 0) {
-    writer_dev[i] = st.st_dev;
-    writer_ino[i] = st.st_ino;
-    atomic_store_explicit(&writer_known[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&known_writers, 1, memory_order_relaxed);
+    int k = atomic_load_explicit(&known_count, memory_order_relaxed);
+    if (k < MAX_KNOWN) {
+      writer_dev[i] = st.st_dev;
+      writer_ino[i] = st.st_ino;
+      atomic_store_explicit(&writer_known[i], 1, memory_order_release);
+      known_list[k] = i;
+      atomic_store_explicit(&known_count, k + 1, memory_order_release);
+    }
     writer_set(i, 1);
   }
   atomic_store_explicit(&f->marks, MIDA_PL_INHERITED, memory_order_relaxed);
