@@ -10,10 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 /* The bytes each byte takes in a URI path: 1 where it stands for itself
  * (an RFC 3986 pchar or '/': letters, digits and -._~!$&'()*+,;=:@/), 3
  * where it is percent-encoded. A table, not a switch or strchr(): the
@@ -44,20 +40,11 @@ size_t mida__file_uri_len(const char *path) {
 }
 
 #if defined(__SSE2__)
-/* Whether each of the 16 bytes at p is one of the bytes most paths are
- * made of -- '-', '.', '/', digits, letters and '_', all of which stand
- * for themselves in a URI -- by four signed range comparisons at once
- * (bytes from 0x80 are negative: never in a range). */
+/* Whether each of the 16 bytes at p stands for itself in a URI's path
+ * (those most paths are made of; fileid.h). */
 static int plain16(const unsigned char *p) {
   __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-#define IN_RANGE(lo, hi)                                                       \
-  _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)((lo) - 1))),            \
-                _mm_cmplt_epi8(x, _mm_set1_epi8((char)((hi) + 1))))
-  __m128i ok =
-      _mm_or_si128(_mm_or_si128(IN_RANGE('-', '9'), IN_RANGE('A', 'Z')),
-                   _mm_or_si128(IN_RANGE('a', 'z'), IN_RANGE('_', '_')));
-#undef IN_RANGE
-  return _mm_movemask_epi8(ok) == 0xFFFF;
+  return mida__uri_plain_mask16(x) == 0xFFFFu;
 }
 #endif
 

@@ -519,23 +519,6 @@ static int under(const char *abs, const char *dir, size_t n) {
   return strncmp(abs, dir, n) == 0 && (abs[n] == '/' || abs[n] == '\0');
 }
 
-#if defined(__SSE2__)
-/* The bytes of x that are among those most paths are made of -- '-', '.',
- * '/', digits, letters and '_', each of which stands for itself in a URI
- * (core/fileid.c, uri_width) -- as a bit mask, by four signed range
- * comparisons (bytes from 0x80 are negative: never in a range). */
-static unsigned uri_plain_mask(__m128i x) {
-#define IN_RANGE(lo, hi)                                                       \
-  _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)((lo) - 1))),            \
-                _mm_cmplt_epi8(x, _mm_set1_epi8((char)((hi) + 1))))
-  __m128i ok =
-      _mm_or_si128(_mm_or_si128(IN_RANGE('-', '9'), IN_RANGE('A', 'Z')),
-                   _mm_or_si128(IN_RANGE('a', 'z'), IN_RANGE('_', '_')));
-#undef IN_RANGE
-  return (unsigned)_mm_movemask_epi8(ok);
-}
-#endif
-
 int mida__pl_is_noise(const char *abs) {
   int uri_plain;
   return mida__pl_noise_scan(abs, strlen(abs), &uri_plain);
@@ -594,7 +577,7 @@ int mida__pl_noise_scan(const char *abs, size_t len, int *uri_plain) {
       x = _mm_loadu_si128((const __m128i *)(const void *)tail);
       valid = (1u << (len - i)) - 1;
     }
-    plain_bits &= uri_plain_mask(x) | ~valid;
+    plain_bits &= mida__uri_plain_mask16(x) | ~valid;
     /* The copy's zeros are no '/'. */
     unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, slash));
     while (m != 0) {
