@@ -82,26 +82,37 @@ step "mida run --tensorboard runs -- python train.py shards/VARIANT --lr LR --hi
 ) &
 sweep=$!
 
-# Steering: ask the store while the sweep runs, once a run has a few epochs.
+# Steering: ask the store while the sweep runs, once a run has a few epochs;
+# the answer shown is one that a running run was part of (a run can end,
+# and the next not yet begin, between the check and the question).
 mlflow_runs="SELECT t.id, t.activity, t.status, t.used FROM task t
   JOIN workflow w ON w.id = t.workflow_id WHERE w.source = 'mlflow'"
+sql="SELECT r.activity AS run, r.status, r.used->>'variant' AS variant,
+       count(m.step) AS epochs, round(min(m.value), 4) AS best_val_loss
+  FROM ($mlflow_runs) r JOIN metric m ON m.task_id = r.id
+  WHERE m.key = 'val_loss' GROUP BY r.id ORDER BY best_val_loss"
+answer="" asked=""
 for _ in $(seq 600); do
   n=$(value "SELECT count(*) FROM ($mlflow_runs) r JOIN metric m
         ON m.task_id = r.id AND m.key = 'val_loss'
         WHERE r.status = 'RUNNING' GROUP BY r.id HAVING count(*) >= 3" \
       2>/dev/null)
-  [ -n "$n" ] && break
+  if [ -n "$n" ]; then
+    answer=$(q "$sql" 2>/dev/null)
+    asked=$(($(date +%s) - started))
+    case $answer in *RUNNING*) break ;; esac
+  fi
   kill -0 "$sweep" 2>/dev/null || break
   sleep 0.2
 done
 bold "Steering, while training runs: the best validation loss so far, per run and preprocessing variant"
-sql="SELECT r.activity AS run, r.status, r.used->>'variant' AS variant,
-       count(m.step) AS epochs, round(min(m.value), 4) AS best_val_loss
-  FROM ($mlflow_runs) r JOIN metric m ON m.task_id = r.id
-  WHERE m.key = 'val_loss' GROUP BY r.id ORDER BY best_val_loss"
 step "mida query \"$(echo "$sql" | tr -s ' \n' ' ')\""
-q "$sql"
-kill -0 "$sweep" 2>/dev/null && echo "(asked at $(($(date +%s) - started)) s, while training still runs)"
+case $answer in
+*RUNNING*)
+  printf '%s\n' "$answer"
+  echo "(asked at $asked s, while training still runs)" ;;
+*) q "$sql" ;; # the sweep ended first: what it left
+esac
 wait "$sweep"
 
 best=$(value "SELECT r.id FROM ($mlflow_runs) r JOIN metric m
