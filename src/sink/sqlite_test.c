@@ -161,6 +161,17 @@ static char *query_text(mida__sink *sink, const char *sql, int nparams, ...) {
   return query_params(sink, sql, params, nparams);
 }
 
+/* Runs sql on the store at path through a connection of its own. */
+static void exec_on(const char *path, const char *sql) {
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  char *err = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+    fprintf(stderr, "%s: %s\n", sql, err);
+  assert_null(err);
+  sqlite3_close(db);
+}
+
 static void assert_query(mida__sink *sink, const char *sql,
                          const char *expect) {
   char *got = query_text(sink, sql, 0);
@@ -1002,18 +1013,11 @@ static int count_statement(unsigned type, void *ctx, void *p, void *x) {
 static void test_task_of_one_process_written_once(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-  assert_int_equal(
-      sqlite3_exec(db,
-                   "CREATE TABLE task_writes(what TEXT);"
-                   " CREATE TRIGGER count_task_inserts AFTER INSERT ON task"
-                   " BEGIN INSERT INTO task_writes VALUES('insert'); END;"
-                   " CREATE TRIGGER count_task_updates AFTER UPDATE ON task"
-                   " BEGIN INSERT INTO task_writes VALUES('update'); END",
-                   NULL, NULL, NULL),
-      SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path, "CREATE TABLE task_writes(what TEXT);"
+                    " CREATE TRIGGER count_task_inserts AFTER INSERT ON task"
+                    " BEGIN INSERT INTO task_writes VALUES('insert'); END;"
+                    " CREATE TRIGGER count_task_updates AFTER UPDATE ON task"
+                    " BEGIN INSERT INTO task_writes VALUES('update'); END");
   enum { TASKS = 10, RECS = 5 };
   mida__rec recs[TASKS * RECS];
   mida_id_t tasks[TASKS], runs[TASKS];
@@ -1140,16 +1144,9 @@ static void test_run_summary_writes_arguments_and_result(void **state) {
   run_recs t;
   make_run_recs(&t);
   put(sink, &t.r[0], 1); /* submitted */
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-  assert_int_equal(
-      sqlite3_exec(db,
-                   "CREATE TABLE task_writes(n INTEGER);"
-                   " CREATE TRIGGER count_task_writes AFTER UPDATE ON task"
-                   " BEGIN INSERT INTO task_writes VALUES(1); END",
-                   NULL, NULL, NULL),
-      SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path, "CREATE TABLE task_writes(n INTEGER);"
+                    " CREATE TRIGGER count_task_writes AFTER UPDATE ON task"
+                    " BEGIN INSERT INTO task_writes VALUES(1); END");
 
   mida__rec worker[3];
   worker[0] = t.r[2]; /* run 1 begins */
@@ -1720,17 +1717,6 @@ static void file_record(mida__rec *r, char *buf, unsigned inode,
   set_id(r, MIDA_F_TASK, task);
   set_i64(r, MIDA_F_ROLE, MIDA_USED);
   set_i64(r, MIDA_F_BYTES, 100 + inode % 900);
-}
-
-/* Runs sql on the store at path through a connection of its own. */
-static void exec_on(const char *path, const char *sql) {
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  char *err = NULL;
-  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-    fprintf(stderr, "%s: %s\n", sql, err);
-  assert_null(err);
-  sqlite3_close(db);
 }
 
 /* The file records of a transaction are written in the order of their
