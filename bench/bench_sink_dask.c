@@ -150,9 +150,12 @@ static int put(phase *p, size_t n) {
 }
 
 /* The scheduler's batches of tasks [lo, hi), with the workflow's begin in
- * the first and its end in the last. */
+ * the first and its end in the last; with_worker: each with the worker's
+ * records of its tasks too, as the shipper of a process that is both puts
+ * them (MIDA_BENCH_ORDER=one_process). */
 static int scheduler_batches(phase *p, const task_ids *t, size_t lo, size_t hi,
-                             size_t batch, const mida_id_t *wf) {
+                             size_t batch, const mida_id_t *wf,
+                             int with_worker) {
   int64_t now = mida_now_ns();
   int rc = MIDA_OK;
   for (size_t b = lo; b < hi && rc == MIDA_OK; b += batch) {
@@ -160,6 +163,8 @@ static int scheduler_batches(phase *p, const task_ids *t, size_t lo, size_t hi,
     if (b == lo)
       n += workflow_record(p->recs, wf, 0, now);
     n += scheduler_records(p->recs + n, t, b, e, wf, now);
+    if (with_worker)
+      n += worker_records(p->recs + n, t, b, e, now);
     if (e == hi)
       n += workflow_record(p->recs + n, wf, 1, now);
     rc = put(p, n);
@@ -178,39 +183,20 @@ static int worker_batches(phase *p, const task_ids *t, size_t lo, size_t hi,
   return rc;
 }
 
-/* The scheduler's and the worker's records of tasks [lo, hi) in the same
- * batches (MIDA_BENCH_ORDER=one_process). */
-static int one_process_batches(phase *p, const task_ids *t, size_t lo,
-                               size_t hi, size_t batch, const mida_id_t *wf) {
-  int64_t now = mida_now_ns();
-  int rc = MIDA_OK;
-  for (size_t b = lo; b < hi && rc == MIDA_OK; b += batch) {
-    size_t e = b + batch < hi ? b + batch : hi, n = 0;
-    if (b == lo)
-      n += workflow_record(p->recs, wf, 0, now);
-    n += scheduler_records(p->recs + n, t, b, e, wf, now);
-    n += worker_records(p->recs + n, t, b, e, now);
-    if (e == hi)
-      n += workflow_record(p->recs + n, wf, 1, now);
-    rc = put(p, n);
-  }
-  return rc;
-}
-
 /* The counted calls: callgrind's inclusive cost of these two is the
  * figure (bench_sink_dask.sh). */
 __attribute__((noinline)) int measure_scheduler(phase *p, const task_ids *t,
                                                 size_t lo, size_t hi,
                                                 size_t batch,
                                                 const mida_id_t *wf) {
-  return scheduler_batches(p, t, lo, hi, batch, wf);
+  return scheduler_batches(p, t, lo, hi, batch, wf, 0);
 }
 
 __attribute__((noinline)) int measure_worker(phase *p, const task_ids *t,
                                              size_t lo, size_t hi, size_t batch,
                                              const mida_id_t *wf) {
   if (wf != NULL)
-    return one_process_batches(p, t, lo, hi, batch, wf);
+    return scheduler_batches(p, t, lo, hi, batch, wf, 1);
   return worker_batches(p, t, lo, hi, batch);
 }
 
@@ -262,7 +248,7 @@ int main(int argc, char **argv) {
     rc = open_phase(&worker, url, 2000, batch);
   mida_id_t wf_warm = mida_id_new(), wf = mida_id_new();
   if (rc == MIDA_OK)
-    rc = scheduler_batches(&sched, t, 0, warm, batch, &wf_warm);
+    rc = scheduler_batches(&sched, t, 0, warm, batch, &wf_warm, 0);
   if (rc == MIDA_OK)
     rc = worker_batches(&worker, t, 0, warm, batch);
 
