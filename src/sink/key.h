@@ -9,7 +9,7 @@
  * index an expression, and a planner uses an expression index only for a
  * query that writes the very same expression, so the expression is built
  * here and nowhere else: mida_num(used, 'lr') for numbers, mida_text(used,
- * 'lr') for text (the functions of sqlite.c and of postgres.c's mida
+ * 'lr') for text (the functions of sqlite_functions.c and of postgres.c's mida
  * schema). The key path is written into the SQL as a literal, not bound:
  * SQLite matches an indexed expression only against a literal. That is safe
  * because a path holds only letters, digits, '_', '-' and '.' (checked by

@@ -102,8 +102,8 @@ _Static_assert((KEY_SLOTS & (KEY_SLOTS - 1)) == 0 &&
  * the merge rules and the verbs' SQL need. Run in one transaction under an
  * advisory lock, so that concurrent first openers do not race. */
 #define PG_METRIC_POINT_FUNCTION                                              \
-  /* schema.h's mida_point(step, value), as sqlite.c computes it; in the     \
-   * schema mida, like every helper of mida's (below). */                     \
+  /* schema.h's mida_point(step, value), as sqlite_functions.c computes it;   \
+   * in the schema mida, like every helper of mida's (below). */              \
   "CREATE SCHEMA IF NOT EXISTS mida;\n"                                       \
   "CREATE OR REPLACE FUNCTION mida.mida_point(step bigint, value double"      \
   " precision) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT"              \
@@ -263,7 +263,8 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " string_to_array(substr(path, 3), '.'))::numeric $$;\n"
     /* The API's JSON predicates (src/serve): the value at a dotted path of
      * a document when it is a number (mida_num) or a scalar (mida_text),
-     * as the SQLite store's functions of the same names (sqlite.c). */
+     * as the SQLite store's functions of the same names
+     * (sqlite_functions.c). */
     "CREATE OR REPLACE FUNCTION mida.mida_num(j jsonb, path text)"
     " RETURNS double precision LANGUAGE sql IMMUTABLE AS $$ SELECT CASE"
     " WHEN jsonb_typeof(j #> string_to_array(path, '.')) = 'number'"
@@ -1561,7 +1562,7 @@ static int flush_direct(pg_sink *s, size_t nimages, const mida__origin *o) {
 /* ---- runs: the summary of their tasks ------------------------------------ */
 
 /* The summary of the tasks $1 (a text array of ids) from their runs
- * (schema.h, task_run), as sqlite.c's ST_RUN_SUMMARY. */
+ * (schema.h, task_run), as sqlite_summary.c's run summary. */
 static const char run_summary_sql[] =
     "INSERT INTO task AS t(id, status, started, ended, host, pid, worker,"
     " telemetry, attempts, seq) SELECT DISTINCT ON (r.task_id) r.task_id,"

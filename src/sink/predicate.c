@@ -6,9 +6,10 @@
  * into SQL with the value as a bound parameter (never spliced into the
  * text), over the two functions both stores define for it: mida_num(doc,
  * path) for numbers and mida_text(doc, path) for the rest
- * (src/sink/sqlite.c, and the mida schema of src/sink/postgres.c). The key
- * is written as key.h writes it -- the path a checked literal -- so
- * that an index made by `mida index` serves the predicate.
+ * (src/sink/sqlite_functions.c, and the mida schema of
+ * src/sink/postgres.c). The key is written as key.h writes it -- the path
+ * a checked literal -- so that an index made by `mida index` serves the
+ * predicate.
  */
 #include "sink/predicate.h"
 

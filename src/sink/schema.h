@@ -371,8 +371,8 @@
   "UPDATE mida_meta SET value = '3' WHERE key = 'schema_version';\n"
 
 /* From version 3 to 4, in the writer's transaction: the column seq
- * INTEGER is added to task and workflow where it is missing (sqlite.c, as
- * SQLite has no ADD COLUMN IF NOT EXISTS), then: */
+ * INTEGER is added to task and workflow where it is missing (sqlite_schema.c,
+ * as SQLite has no ADD COLUMN IF NOT EXISTS), then: */
 #define MIDA_SCHEMA_SQLITE_3_TO_4                                             \
   "UPDATE mida_meta SET value = '4' WHERE key = 'schema_version';\n"
 

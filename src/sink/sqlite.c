@@ -69,96 +69,52 @@
  * Threads: a sink is used by one thread at a time (the connection is opened
  * without SQLite's mutex); several sinks, in several threads or processes,
  * may write one file at once.
+ *
+ * Files. This one holds the store's method table, its opening and
+ * closing, and a batch's flow: the statements it caches, its row images
+ * and the records of each type. Beside it, each with one job:
+ *
+ *   sqlite_int.h        the sink's structure and the helpers its files
+ *                       share;
+ *   sqlite_summary.c    a task's row as the summary of its runs, written
+ *                       after each run's row;
+ *   sqlite_schema.c     the schema made, migrated and stamped at a
+ *                       writer's open;
+ *   sqlite_functions.c  the SQL functions of the merge rules and of the
+ *                       API's predicates (mida_merge, mida_num, ...);
+ *   sqlite_query.c      the read path: a guarded query, its cancellation;
+ *   sqlite_busy.c       waiting for the other writers of the file;
+ *   sqlite_file.c, sqlite_checkpoint.c, sqlite_temp.c, sqlite_fork.c
+ *                       the file's identity and WAL bound, its checkpoints,
+ *                       the queries' temporary space, and fork safety.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
 
-#include "sink/data_rows.h"
-#include "sink/key_side.h"
-#include "sink/merge.h"
-#include "sink/rollup.h"
-#include "sink/sink.h"
-#include "sink/sqlite_checkpoint.h"
-#include "sink/sqlite_file.h"
+#include "sink/sqlite_int.h"
+
+#include "sink/sqlite_busy.h"
 #include "sink/sqlite_fork.h"
-#include "sink/sqlite_temp.h"
+#include "sink/sqlite_functions.h"
+#include "sink/sqlite_query.h"
+#include "sink/sqlite_schema.h"
 
 #include "core/alloc.h"
-#include "core/buf.h"
-#include "core/crc32c.h"
 #include "core/json.h"
-#include "core/number.h"
 #include "core/url.h"
 #include "sink/schema.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <signal.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-/* How long one attempt waits for another writer inside SQLite, and how long
- * a batch keeps trying before it gives up. */
-#define BUSY_TIMEOUT_MS 2000
-_Static_assert(BUSY_TIMEOUT_MS == MIDA_SQLITE_WAL_WAIT_MS,
-               "the WAL reset waits for readers as long as a busy wait");
-#define BUSY_GIVE_UP_MS 30000
-
-#define STRINGIFY_(x) #x
-#define STRINGIFY(x) STRINGIFY_(x)
-#define MIDA_SCHEMA_VERSION_TEXT STRINGIFY(MIDA_SCHEMA_VERSION)
-
-/* ---- the row images of merged entities --------------------------------- */
-
-
-/* The prepared statements a sink caches, one per record type and a few for
- * transactions. */
-enum {
-  ST_TASK,
-  ST_WORKFLOW,
-  ST_CAMPAIGN,
-  ST_DATA,
-  ST_TASK_DATA,
-  ST_DATA_ROWS,      /* ST_DATA with ROWS_PER_STEP rows */
-  ST_TASK_DATA_ROWS, /* ST_TASK_DATA with ROWS_PER_STEP rows */
-  ST_DEP,
-  ST_METRIC,
-  ST_TELEMETRY,
-  ST_CURSOR,
-  ST_COUNTER,
-  ST_SEQ,
-  ST_TOUCH,
-  ST_BLOCK,
-  ST_RUN,
-  ST_LOST_TASKS,
-  ST_LOST_WORKFLOWS,
-  ST_LOST_RUNS,
-  ST_BEGIN,
-  ST_COMMIT,
-  ST_COUNT
-};
-
-/* The merged tables and their columns: one table for every store. */
-typedef mida__merge_entity entity;
-enum {
-  ENT_TASK = MIDA_ENT_TASK,
-  ENT_WORKFLOW = MIDA_ENT_WORKFLOW,
-  ENT_CAMPAIGN = MIDA_ENT_CAMPAIGN,
-  ENT_RUN = MIDA_ENT_RUN,
-  ENT_COUNT = MIDA_ENT_COUNT
-};
-static const entity *const entities = mida__merge_entities;
-
-#define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* The cached upsert statement of each merged table. */
 static const int entity_statement[ENT_COUNT] = {
@@ -167,18 +123,6 @@ static const int entity_statement[ENT_COUNT] = {
     [ENT_CAMPAIGN] = ST_CAMPAIGN,
     [ENT_RUN] = ST_RUN,
 };
-
-/* One row image within a batch: which record supplies each column. */
-typedef struct row_image {
-  uint8_t entity;               /* ENT_* */
-  uint8_t shares_row;           /* another image of its row is in the batch */
-  uint8_t in_summary;           /* a task's: its run's summary writes it */
-  uint32_t mask;                /* bit c: column c has a source */
-  uint32_t task_image;          /* a run's: the number + 1 of the task
-                                   image its summary writes too; 0: none */
-  uint32_t source[MIDA_MERGE_MAX_COLUMNS]; /* index in the batch of the
-                                              record of column c */
-} row_image;
 
 /* The SQL text of the statements that are not generated from a column
  * table. */
@@ -272,157 +216,6 @@ static const char *const fixed_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
 };
 
-/* The summary of task ?1 from its runs (schema.h, task_run), with the
- * batch's change number ?2: the latest run (the last entry of
- * task_run_by_task, whose entries end with the run's id) and scalar
- * subqueries on the same index. A CTE of the runs read twice would be
- * materialized, with a temporary B-tree for its ORDER BY, for every run a
- * batch applies (about 3 times the CPU). Its variants also write the
- * columns of the task's image in the batch that no run summarises (the
- * scheduler's submission, the worker's arguments and result) in the same
- * statement (run_summary_sql): the image's status as ?3 and ?4
- * (RUN_SUMMARY_STATUS), its other columns as ?5 and on.
- *
- * Three forms of it, which write the same row (apply_run_summary):
- *
- *   SUMMARY_UPDATE  the task's row, when it has one and a run of it has
- *                   started (the run applied just before has);
- *   SUMMARY_INSERT  the row, when the UPDATE found none (or before it,
- *                   for a task image that is likely a new row's: the
- *                   INSERT ignores a row that is there);
- *   SUMMARY_UPSERT  either, when no run may have started (a run's end
- *                   alone): no row if none has.
- *
- * Why not the upsert alone: a statement that may write more than one row
- * (an INSERT ... SELECT) and that may fail part way (it calls a function
- * of mida's, which may fail, as every function call may for SQLite) keeps
- * a statement journal, a copy of each page it changes, so that a failure
- * undoes that statement alone (SQLite's usesStmtJournal: isMultiWrite and
- * mayAbort). A failing statement fails the whole batch, which is rolled
- * back (write_batch): mida has no use for it, and it was a sixth of the
- * instructions of a Dask worker's shipper. An UPDATE of one row by its key
- * writes one row; an INSERT OR IGNORE ... SELECT that calls no function
- * cannot abort; neither keeps one. The INSERT's IGNORE leaves a row that
- * is there to the UPDATE (which then runs); IGNORE rather than FAIL also
- * because the statements of a trigger take the conflict clause of the
- * statement that fires them, and those of the key triggers (key_side.h)
- * are INSERT OR IGNORE. */
-
-/* The status that task ?1's runs give it, beside its latest run r:
- * FINISHED if any run that started finished, else RUNNING. A CASE
- * evaluates a WHEN only when the ones before it are false: the latest
- * run's status decides alone when it is FINISHED (nearly always), and the
- * other runs' are read (from the table: task_run_by_task does not hold
- * them) only when it is not. The number of runs comes from the index
- * alone. Merged with the status of a task image written in the same
- * statement, without a function call (which would make the INSERT keep a
- * statement journal, below): ?3 is that status where it ranks above
- * FINISHED, ?4 where it ranks above RUNNING, else NULL (bind_summary). */
-#define RUN_SUMMARY_STATUS                                                     \
-  "CASE WHEN r.status = 'FINISHED' THEN coalesce(?3, 'FINISHED')"              \
-  " WHEN EXISTS (SELECT 1 FROM task_run f WHERE f.task_id = ?1"                \
-  " AND f.started IS NOT NULL AND f.status = 'FINISHED')"                      \
-  " THEN coalesce(?3, 'FINISHED') ELSE coalesce(?4, 'RUNNING') END"
-#define RUN_SUMMARY_INSERT                                                     \
-  "INSERT INTO task(id, status, started, ended, host, pid, worker,"            \
-  " telemetry, attempts, seq"
-#define RUN_SUMMARY_INSERT_OR_IGNORE                                           \
-  "INSERT OR IGNORE INTO task(id, status, started, ended, host, pid,"          \
-  " worker, telemetry, attempts, seq"
-#define RUN_SUMMARY_SELECT                                                     \
-  ") SELECT ?1, " RUN_SUMMARY_STATUS ","                                       \
-  " r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"                 \
-  " (SELECT count(*) FROM task_run WHERE task_id = ?1"                         \
-  " AND started IS NOT NULL), ?2"
-#define RUN_SUMMARY_FROM                                                       \
-  " FROM task_run r WHERE r.task_id = ?1 AND r.started IS NOT NULL"            \
-  " ORDER BY r.started DESC, r.id DESC LIMIT 1"
-#define RUN_SUMMARY_UPSERT                                                     \
-  " ON CONFLICT(id) DO UPDATE SET"                                             \
-  " status = mida_status_merge(task.status, excluded.status),"                 \
-  " started = excluded.started, ended = excluded.ended,"                       \
-  " host = excluded.host, pid = excluded.pid, worker = excluded.worker,"       \
-  " telemetry = excluded.telemetry, attempts = excluded.attempts,"             \
-  " seq = excluded.seq"
-/* The UPDATE: the latest run's columns from one subquery (SQLite reads a
- * row value's subquery once), with the status merged into the stored
- * one. */
-#define RUN_SUMMARY_UPDATE                                                     \
-  "UPDATE task SET (started, ended, host, pid, worker, telemetry, status) ="   \
-  " (SELECT r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"         \
-  " mida_status_merge(task.status, " RUN_SUMMARY_STATUS ")" RUN_SUMMARY_FROM   \
-  "), attempts = (SELECT count(*) FROM task_run WHERE task_id = ?1"            \
-  " AND started IS NOT NULL), seq = ?2"
-
-/* The forms of a run summary (above). */
-enum { SUMMARY_UPDATE, SUMMARY_INSERT, SUMMARY_UPSERT, SUMMARY_FORMS };
-
-/* The run summaries prepared so far, one per set of task columns they
- * also write (run_summary_sql), up to RUN_SUMMARIES sets; past that, a
- * task image keeps its own upsert (plan_run_summaries). */
-#define RUN_SUMMARIES 16
-typedef struct run_summary {
-  uint32_t task_mask;                /* bit c: it writes task column c too */
-  sqlite3_stmt *stmt[SUMMARY_FORMS]; /* each form, once prepared, or NULL */
-} run_summary;
-
-/* The upserts of a merged table that update only some of its columns:
- * an UPDATE rewrites the entries of every index on a column that its SET
- * names, even when the value stays the same, so an upsert that sets every
- * column rewrites every index entry of the row (and dirties the index
- * pages all over again). A row image sets the columns it has a value for
- * (and the ones a merge fills from elsewhere); the others keep the stored
- * value, which is what the full upsert would have computed for them. One
- * statement per (table, columns) seen, up to NARROW_UPSERTS of them; past
- * that, the full upsert. */
-#define NARROW_UPSERTS 24
-typedef struct narrow_upsert {
-  uint8_t entity;     /* ENT_* */
-  uint32_t set_mask;  /* bit c: the SET clause names column c */
-  sqlite3_stmt *stmt; /* its upsert */
-} narrow_upsert;
-
-typedef struct sqlite_sink {
-  mida__sink base;              /* common head; must be first */
-  sqlite3 *db;                  /* the connection */
-  int flags;                    /* MIDA_SINK_* given to open */
-  char path[1024];              /* the file, for messages */
-  sqlite3_stmt *stmt[ST_COUNT]; /* prepared on first use, or NULL */
-  narrow_upsert narrow[NARROW_UPSERTS]; /* upserts that set some columns */
-  int nnarrow;                  /* entries used in narrow */
-  run_summary summary[RUN_SUMMARIES]; /* run summaries prepared */
-  int nsummary;                       /* entries used in summary */
-  row_image *images;            /* scratch: row images of a batch */
-  size_t images_cap;            /* entries allocated at images */
-  mida__data_rows data;         /* the open transaction's data records,
-                                   applied at its commit (data_rows.h) */
-  mida__fold fold;              /* scratch: rows to their images */
-  mida__rollup rollup;          /* scratch: the batch's metric blocks */
-  uint64_t skipped_records;     /* records skipped since open */
-  uint64_t dropped_fields;      /* malformed JSON fields dropped */
-  int64_t batch_seq;            /* the change number of the open batch */
-  mida__sqlite_file file;       /* identity of the files, WAL bound */
-  mida__sqlite_ckpt *ckpt;      /* the WAL's checkpoints off this thread */
-  int stale;                    /* the file at path is not the one open:
-                                   reopen before the next batch */
-  uint64_t replaced;            /* times the store had to be reopened */
-  int replaced_unrecorded;      /* replaced not yet stored as a counter */
-  int group_open;               /* deferred batches' write transaction is
-                                   open: sqlite_sync commits it */
-  int temp_memory;              /* temp_store is MEMORY (set_temp_store) */
-  mida__sqlite_temp_budget temp; /* queries' temporary files */
-  int64_t query_deadline_ms;    /* monotonic end of the running query, 0 */
-  int64_t query_stop_asked_ms;  /* when limits.stop was last asked */
-  int query_timed_out;          /* the progress handler ended it */
-  volatile sig_atomic_t cancelled; /* sqlite_cancel was called */
-} sqlite_sink;
-
-/* Counts of one batch, added to the sink's when the batch commits. */
-typedef struct batch_counts {
-  uint64_t skipped_records; /* unknown type or key fields missing */
-  uint64_t dropped_fields;  /* JSON fields that were not JSON objects */
-} batch_counts;
-
 /* Records skipped and JSON fields dropped by this sink since it was opened
  * (committed batches only). For tests and for `mida ingest`'s report. */
 uint64_t mida__sqlite_skipped(const mida__sink *sink);
@@ -441,197 +234,6 @@ uint64_t mida__sqlite_dropped_fields(const mida__sink *sink) {
 
 sqlite3 *mida__sqlite_connection(const mida__sink *sink) {
   return sink != NULL ? ((const sqlite_sink *)sink)->db : NULL;
-}
-
-/* ---- status names and SQL functions ------------------------------------ */
-
-/* mida_status_merge(old, new): the higher-ranked status; NULL loses. */
-static void sql_status_merge(sqlite3_context *ctx, int argc,
-                             sqlite3_value **argv) {
-  (void)argc;
-  if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
-    sqlite3_result_value(ctx, argv[0]);
-    return;
-  }
-  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
-    sqlite3_result_value(ctx, argv[1]);
-    return;
-  }
-  const unsigned char *a = sqlite3_value_text(argv[0]);
-  int alen = sqlite3_value_bytes(argv[0]);
-  const unsigned char *b = sqlite3_value_text(argv[1]);
-  int blen = sqlite3_value_bytes(argv[1]);
-  if (a == NULL || b == NULL) {
-    sqlite3_result_error_nomem(ctx);
-    return;
-  }
-  int keep_old = mida__status_rank_of_name((const char *)a, (size_t)alen) >=
-                 mida__status_rank_of_name((const char *)b, (size_t)blen);
-  sqlite3_result_value(ctx, argv[keep_old ? 0 : 1]);
-}
-
-/* mida_point(step, value): a metric point's identity within its series
- * and time (schema.h): the step (empty when NULL), ':', and the value's
- * IEEE 754 bits as 16 hex digits, with NULL and every NaN as the canonical
- * NaN and -0 as 0, so that equal values (as SQL compares them) give equal
- * points. The PostgreSQL store computes the same text in SQL. */
-static void sql_metric_point(sqlite3_context *ctx, int argc,
-                             sqlite3_value **argv) {
-  (void)argc;
-  char text[64];
-  int n = 0;
-  if (sqlite3_value_type(argv[0]) != SQLITE_NULL)
-    n = snprintf(text, sizeof text, "%lld",
-                 (long long)sqlite3_value_int64(argv[0]));
-  uint64_t bits = UINT64_C(0x7ff8000000000000);
-  if (sqlite3_value_type(argv[1]) != SQLITE_NULL) {
-    double v = sqlite3_value_double(argv[1]);
-    if (v == v) {
-      v += 0.0; /* -0 + 0 is +0 */
-      memcpy(&bits, &v, sizeof bits);
-    }
-  }
-  n += snprintf(text + n, sizeof text - (size_t)n, ":%016llx",
-                (unsigned long long)bits);
-  sqlite3_result_text(ctx, text, n, SQLITE_TRANSIENT);
-}
-
-static void free_merged(void *p) {
-  mida__free(p);
-}
-
-/* mida_merge(old, new): the two JSON objects merged key by key, new's
- * values winning; NULL stands for no object. If one side is not a JSON
- * object the other is kept, so that one bad value never blocks a batch. */
-static void sql_json_merge(sqlite3_context *ctx, int argc,
-                           sqlite3_value **argv) {
-  (void)argc;
-  if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
-    sqlite3_result_value(ctx, argv[0]);
-    return;
-  }
-  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
-    sqlite3_result_value(ctx, argv[1]);
-    return;
-  }
-  const char *a = (const char *)sqlite3_value_text(argv[0]);
-  size_t alen = (size_t)sqlite3_value_bytes(argv[0]);
-  const char *b = (const char *)sqlite3_value_text(argv[1]);
-  size_t blen = (size_t)sqlite3_value_bytes(argv[1]);
-  if (a == NULL || b == NULL) {
-    sqlite3_result_error_nomem(ctx);
-    return;
-  }
-  /* Applying the same record again is the common repeat: nothing to do. */
-  if (alen == blen && memcmp(a, b, alen) == 0) {
-    sqlite3_result_value(ctx, argv[0]);
-    return;
-  }
-  mida__buf out;
-  mida__buf_init(&out, (size_t)1 << 30);
-  int rc = mida__json_merge(a, alen, b, blen, &out);
-  if (rc == MIDA_ENOMEM || rc == MIDA_ETOOBIG) {
-    mida__buf_free(&out);
-    sqlite3_result_error_nomem(ctx);
-    return;
-  }
-  if (rc != MIDA_OK) {
-    mida__buf_free(&out);
-    int b_ok = mida__json_check(b, blen, true, NULL) == MIDA_OK;
-    sqlite3_result_value(ctx, argv[b_ok ? 1 : 0]);
-    return;
-  }
-  sqlite3_result_text(ctx, out.ptr, (int)out.len, free_merged);
-}
-
-/* ---- small helpers ----------------------------------------------------- */
-
-static int64_t monotonic_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Sleeps before trying a busy store again: a wait that holds no
- * process-wide lock, during which the program may fork (sink.h). */
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  mida__sink_blocking_begin();
-  nanosleep(&ts, NULL);
-  mida__sink_blocking_end();
-}
-
-/* SQLite's busy handler, as sqlite3_busy_timeout(BUSY_TIMEOUT_MS) would
- * install it (the same delays, 1 ms growing to 100 ms), but with its
- * sleeps made through sleep_ms: a statement that waits for another
- * program's lock lets this program fork meanwhile. */
-static int busy_wait(void *arg, int count) {
-  (void)arg;
-  static const unsigned char delays[] = {1,  2,  5,  10, 15, 20,
-                                         25, 25, 25, 50, 50, 100};
-  enum { NDELAYS = sizeof delays / sizeof delays[0] };
-  int prior = 0;
-  for (int i = 0; i < count && i < NDELAYS; i++)
-    prior += delays[i];
-  if (count > NDELAYS)
-    prior += (count - NDELAYS) * 100;
-  int delay = count < NDELAYS ? delays[count] : 100;
-  if (prior + delay > BUSY_TIMEOUT_MS)
-    delay = BUSY_TIMEOUT_MS - prior;
-  if (delay <= 0)
-    return 0;
-  sleep_ms(delay);
-  return 1;
-}
-
-static int is_busy(int rc) {
-  return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
-}
-
-/* Copies up to 40 bytes of sql into buf (one line) for messages. */
-static const char *snippet(const char *sql, char *buf, size_t buflen) {
-  while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r')
-    sql++;
-  size_t max = buflen - 4 < 40 ? buflen - 4 : 40;
-  size_t n = 0;
-  for (; sql[n] != '\0' && n < max; n++)
-    buf[n] =
-        (sql[n] == '\n' || sql[n] == '\r' || sql[n] == '\t') ? ' ' : sql[n];
-  if (sql[n] != '\0') {
-    memcpy(buf + n, "...", 3);
-    n += 3;
-  }
-  buf[n] = '\0';
-  return buf;
-}
-
-/* Runs SQL that returns no rows the caller needs, retrying while the store
- * is busy until deadline_ms (monotonic). */
-static int exec_retry(sqlite3 *db, const char *sql, int64_t deadline_ms) {
-  int delay = 1;
-  for (;;) {
-    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    if (!is_busy(rc) || monotonic_ms() >= deadline_ms)
-      return rc;
-    sleep_ms(delay);
-    delay = delay < 32 ? delay * 2 : 50;
-  }
-}
-
-/* Steps a prepared statement that returns no rows, retrying while busy until
- * deadline_ms. Leaves the statement reset. */
-static int step_retry(sqlite3_stmt *st, int64_t deadline_ms) {
-  int delay = 1;
-  for (;;) {
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-      return SQLITE_OK;
-    if (!is_busy(rc) || monotonic_ms() >= deadline_ms)
-      return rc;
-    sleep_ms(delay);
-    delay = delay < 32 ? delay * 2 : 50;
-  }
 }
 
 /* ---- statements -------------------------------------------------------- */
@@ -654,7 +256,7 @@ static int seq_param(const entity *ent) {
 /* Writes the merged value of column c of an entity's upsert: the stored
  * value (table.col) and the incoming one (excluded.col) combined by the
  * column's rule. */
-static int merge_expr(const entity *ent, int c, mida__buf *out) {
+int mida__sqlite_merge_expr(const entity *ent, int c, mida__buf *out) {
   const char *t = ent->table;
   const char *n = ent->columns[c].name;
   switch (ent->columns[c].rule) {
@@ -734,7 +336,7 @@ static int entity_sql(const entity *ent, uint32_t set_mask, mida__buf *out) {
                             " ELSE ",
                             t, t, n);
     if (rc == MIDA_OK)
-      rc = merge_expr(ent, c, out);
+      rc = mida__sqlite_merge_expr(ent, c, out);
     if (rc == MIDA_OK && from_runs)
       rc = mida__buf_adds(out, " END");
   }
@@ -743,8 +345,8 @@ static int entity_sql(const entity *ent, uint32_t set_mask, mida__buf *out) {
 
 /* Prepares text, kept across many steps, into *out, once build_rc (the
  * result of building it into sql) says it could be built; frees sql. */
-static int prepare_built(sqlite_sink *s, int build_rc, mida__buf *sql,
-                         const char *text, sqlite3_stmt **out) {
+int mida__sqlite_prepare_built(sqlite_sink *s, int build_rc, mida__buf *sql,
+                               const char *text, sqlite3_stmt **out) {
   int src = SQLITE_OK;
   if (build_rc == MIDA_OK)
     src = sqlite3_prepare_v3(s->db, text, -1, SQLITE_PREPARE_PERSISTENT, out,
@@ -789,7 +391,8 @@ static sqlite3_stmt *statement(sqlite_sink *s, int which) {
     rc = entity_sql(&entities[e], ~0u, &sql);
     text = mida__buf_str(&sql);
   }
-  return prepare_built(s, rc, &sql, text, &s->stmt[which]) == MIDA_OK
+  return mida__sqlite_prepare_built(s, rc, &sql, text, &s->stmt[which]) ==
+                 MIDA_OK
              ? s->stmt[which]
              : NULL;
 }
@@ -807,8 +410,8 @@ static int prepare_statements(sqlite_sink *s) {
 
 /* Binds one record field to parameter idx. idbuf (MIDA_ID_STRLEN bytes) must
  * outlive the step, since ids are bound without a copy. */
-static void bind_field(sqlite3_stmt *st, int idx, unsigned tag,
-                       const mida__field *f, char *idbuf) {
+void mida__sqlite_bind_field(sqlite3_stmt *st, int idx, unsigned tag,
+                             const mida__field *f, char *idbuf) {
   switch (mida__field_kind(tag)) {
   case MIDA_KIND_ID:
     mida_id_format(&f->v.id, idbuf);
@@ -859,14 +462,15 @@ static int field_usable(const mida__rec *r, unsigned tag, int is_json,
 static void bind_str_or_null(sqlite3_stmt *st, int idx, const mida__rec *r,
                              unsigned tag) {
   if (r->f[tag].present)
-    bind_field(st, idx, tag, &r->f[tag], NULL);
+    mida__sqlite_bind_field(st, idx, tag, &r->f[tag], NULL);
   else
     sqlite3_bind_null(st, idx);
 }
 
 /* Steps a bound statement inside the batch's transaction; on failure sets
  * the message. Clears the bindings. */
-static int run(sqlite_sink *s, sqlite3_stmt *st, const char *what) {
+int mida__sqlite_step_write(sqlite_sink *s, sqlite3_stmt *st,
+                            const char *what) {
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
@@ -969,7 +573,7 @@ static int image_upsert(sqlite_sink *s, const row_image *img,
   mida__buf_init(&sql, 1 << 16);
   sqlite3_stmt *st = NULL;
   int rc = entity_sql(ent, set, &sql);
-  rc = prepare_built(s, rc, &sql, mida__buf_str(&sql), &st);
+  rc = mida__sqlite_prepare_built(s, rc, &sql, mida__buf_str(&sql), &st);
   if (rc != MIDA_OK)
     return rc;
   s->narrow[s->nnarrow].entity = img->entity;
@@ -986,10 +590,7 @@ static void forget_built_statements(sqlite_sink *s) {
   for (int i = 0; i < s->nnarrow; i++)
     sqlite3_finalize(s->narrow[i].stmt);
   s->nnarrow = 0;
-  for (int i = 0; i < s->nsummary; i++)
-    for (int f = 0; f < SUMMARY_FORMS; f++)
-      sqlite3_finalize(s->summary[i].stmt[f]);
-  s->nsummary = 0;
+  mida__sqlite_forget_summaries(s);
 }
 
 static int apply_image(sqlite_sink *s, const mida__rec *recs,
@@ -1004,7 +605,8 @@ static int apply_image(sqlite_sink *s, const mida__rec *recs,
   for (int c = 0; c < ent->ncolumns; c++) {
     unsigned tag = ent->columns[c].tag;
     if (img->mask & ((uint32_t)1 << c))
-      bind_field(st, c + 1, tag, &recs[img->source[c]].f[tag], ids[c]);
+      mida__sqlite_bind_field(st, c + 1, tag, &recs[img->source[c]].f[tag],
+                              ids[c]);
     if (ent->columns[c].rule != MIDA_RULE_ORIGIN)
       continue;
     ++extra;
@@ -1015,261 +617,7 @@ static int apply_image(sqlite_sink *s, const mida__rec *recs,
   }
   if (has_seq(ent))
     sqlite3_bind_int64(st, seq_param(ent), s->batch_seq);
-  return run(s, st, ent->table);
-}
-
-/* The task columns a run summary may write besides its own: all but the
- * key and those that the runs summarise (which the summary sets from the
- * latest run whatever a task record says). */
-static uint32_t summary_task_columns(void) {
-  const entity *ent = &entities[ENT_TASK];
-  uint32_t cols = 0;
-  for (int c = 1; c < ent->ncolumns; c++)
-    if (!ent->columns[c].from_runs)
-      cols |= (uint32_t)1 << c;
-  return cols;
-}
-
-/* The bit of the task's status column. */
-static uint32_t task_status_bit(void) {
-  const entity *ent = &entities[ENT_TASK];
-  for (int c = 1; c < ent->ncolumns; c++)
-    if (ent->columns[c].rule == MIDA_RULE_STATUS)
-      return (uint32_t)1 << c;
-  return 0; /* not reached: merge.c's table has it */
-}
-
-/* The bit of the task's submission time. */
-static uint32_t task_submitted_bit(void) {
-  const entity *ent = &entities[ENT_TASK];
-  for (int c = 1; c < ent->ncolumns; c++)
-    if (ent->columns[c].tag == MIDA_F_SUBMITTED)
-      return (uint32_t)1 << c;
-  return 0; /* not reached: merge.c's table has it */
-}
-
-/* Writes the merge of task column c's stored value with parameter ?param,
- * as a task's upsert merges it (merge_expr), for an UPDATE's SET. */
-static int update_merge_expr(int c, int param, mida__buf *out) {
-  const mida__merge_column *col = &entities[ENT_TASK].columns[c];
-  switch (col->rule) {
-  case MIDA_RULE_MIN:
-  case MIDA_RULE_MAX:
-    return mida__buf_printf(out, "coalesce(%s(%s, ?%d), %s, ?%d)",
-                            col->rule == MIDA_RULE_MIN ? "min" : "max",
-                            col->name, param, col->name, param);
-  case MIDA_RULE_JSON:
-    return mida__buf_printf(out, "mida_merge(%s, ?%d)", col->name, param);
-  default: /* LAST; a status and the ORIGIN columns never come here */
-    return mida__buf_printf(out, "coalesce(?%d, %s)", param, col->name);
-  }
-}
-
-/* Writes form (SUMMARY_*) of the run summary that also writes the task
- * columns of task_mask (within summary_task_columns): the status through
- * ?3 and ?4 (RUN_SUMMARY_STATUS), each other column as the parameter
- * after the ones before it (?5 and on), merged into the stored value as a
- * task's upsert merges it (the INSERT has no stored value). */
-static int run_summary_sql(int form, uint32_t task_mask, mida__buf *out) {
-  const entity *ent = &entities[ENT_TASK];
-  uint32_t others = task_mask & ~task_status_bit();
-  int rc = MIDA_OK;
-  if (form == SUMMARY_UPDATE) {
-    rc = mida__buf_adds(out, RUN_SUMMARY_UPDATE);
-    int param = 5;
-    for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
-      if (((others >> c) & 1) == 0)
-        continue;
-      rc = mida__buf_printf(out, ", %s = ", ent->columns[c].name);
-      if (rc == MIDA_OK)
-        rc = update_merge_expr(c, param++, out);
-    }
-    return rc == MIDA_OK ? mida__buf_adds(out, " WHERE id = ?1") : rc;
-  }
-  rc = mida__buf_adds(out, form == SUMMARY_INSERT ? RUN_SUMMARY_INSERT_OR_IGNORE
-                                                  : RUN_SUMMARY_INSERT);
-  for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++)
-    if ((others >> c) & 1)
-      rc = mida__buf_printf(out, ", %s", ent->columns[c].name);
-  if (rc == MIDA_OK)
-    rc = mida__buf_adds(out, RUN_SUMMARY_SELECT);
-  int param = 5;
-  for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++)
-    if ((others >> c) & 1)
-      rc = mida__buf_printf(out, ", ?%d", param++);
-  if (rc == MIDA_OK)
-    rc = mida__buf_adds(out, RUN_SUMMARY_FROM);
-  if (rc != MIDA_OK || form == SUMMARY_INSERT)
-    return rc;
-  rc = mida__buf_adds(out, RUN_SUMMARY_UPSERT);
-  for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
-    if (((others >> c) & 1) == 0)
-      continue;
-    rc = mida__buf_printf(out, ", %s = ", ent->columns[c].name);
-    if (rc == MIDA_OK)
-      rc = merge_expr(ent, c, out);
-  }
-  return rc;
-}
-
-/* The cached run summaries of the task columns task_mask; with add, a new
- * entry (its forms prepared on first use) when there is none and there is
- * room. The last entry is kept for the summary that writes no task
- * column, which a run without a task image needs: a batch never lacks it.
- * NULL: none. */
-static run_summary *find_summary(sqlite_sink *s, uint32_t task_mask, int add) {
-  int plain = 0; /* the summary of no task column is cached */
-  for (int i = 0; i < s->nsummary; i++) {
-    if (s->summary[i].task_mask == task_mask)
-      return &s->summary[i];
-    plain |= s->summary[i].task_mask == 0;
-  }
-  int room = RUN_SUMMARIES - s->nsummary - (task_mask != 0 && !plain);
-  if (!add || room <= 0)
-    return NULL;
-  run_summary *sum = &s->summary[s->nsummary++];
-  memset(sum, 0, sizeof *sum);
-  sum->task_mask = task_mask;
-  return sum;
-}
-
-/* Form (SUMMARY_*) of the run summary that also writes the task columns
- * of task_mask, into *out (prepared on first use). */
-static int run_summary_stmt(sqlite_sink *s, int form, uint32_t task_mask,
-                            sqlite3_stmt **out) {
-  run_summary *sum = find_summary(s, task_mask, 1);
-  if (sum != NULL && sum->stmt[form] != NULL) {
-    *out = sum->stmt[form];
-    return MIDA_OK;
-  }
-  mida__buf sql;
-  mida__buf_init(&sql, 1 << 16);
-  int rc = sum != NULL ? run_summary_sql(form, task_mask, &sql) : MIDA_EINVAL;
-  sqlite3_stmt *st = NULL;
-  rc = prepare_built(s, rc, &sql, mida__buf_str(&sql), &st);
-  if (rc != MIDA_OK)
-    return rc;
-  sum->stmt[form] = st;
-  *out = st;
-  return MIDA_OK;
-}
-
-/* The column of task_run that holds a run's start. */
-static int run_started_column(void) {
-  const entity *run = &entities[ENT_RUN];
-  for (int c = 1; c < run->ncolumns; c++)
-    if (run->columns[c].tag == MIDA_F_STARTED)
-      return c;
-  return 0; /* not reached: merge.c's table has it */
-}
-
-/* The task columns of a task image that a run summary writes with it. */
-static uint32_t image_summary_mask(const row_image *task) {
-  return task->mask & summary_task_columns();
-}
-
-/* Lets the summary of each run image also write its task's image, when
- * that image is the only one of its row in the batch: one statement
- * writes the task row instead of two (a Dask task's scheduler record and
- * its worker's run and arguments, when they reach one batch; a new task's
- * row is then inserted whole, each index entry once, rather than inserted
- * and rewritten). The run image must have a start, so that the summary's
- * SELECT has a row, which then sets every column the runs summarise: the
- * image's values of those would not last, and the summary leaves them
- * out. Moving the image to its run's summary changes nothing else: the
- * other images of the batch that write the row are run summaries, which
- * write only those columns and merge the status, whose merge does not
- * depend on the order; the updates of lost processes come after all of
- * them. */
-static void plan_run_summaries(sqlite_sink *s, const mida__rec *recs,
-                               size_t nimages) {
-  uint32_t started = (uint32_t)1 << run_started_column();
-  for (size_t k = 0; k < nimages; k++) {
-    row_image *img = &s->images[k];
-    if (img->entity != ENT_RUN || (img->mask & started) == 0)
-      continue;
-    /* task_id is column 1 of task_run (merge.c). */
-    const mida__rec *r = &recs[img->source[1]];
-    mida__fold_slot *slot =
-        mida__fold_find(&s->fold, ENT_TASK, &r->f[MIDA_F_TASK].v.id);
-    if (slot->image == 0)
-      continue;
-    row_image *task = &s->images[slot->image - 1];
-    if (task->shares_row || task->in_summary ||
-        find_summary(s, image_summary_mask(task), 1) == NULL)
-      continue;
-    task->in_summary = 1;
-    img->task_image = slot->image;
-  }
-}
-
-/* Binds the parameters of a run summary for the run of record rec, with
- * the columns of the task image task (or NULL) of task_mask (all its
- * forms have the same parameters), and runs it. */
-static int step_run_summary(sqlite_sink *s, sqlite3_stmt *st,
-                            const mida__rec *recs, const mida__rec *rec,
-                            const row_image *task, uint32_t task_mask) {
-  const entity *ent = &entities[ENT_TASK];
-  uint32_t status = task_status_bit();
-  char ids[MIDA_MERGE_MAX_COLUMNS][MIDA_ID_STRLEN];
-  bind_field(st, 1, MIDA_F_TASK, &rec->f[MIDA_F_TASK], ids[0]);
-  sqlite3_bind_int64(st, 2, s->batch_seq);
-  int param = 5;
-  for (int c = 1; c < ent->ncolumns; c++) {
-    uint32_t bit = (uint32_t)1 << c;
-    if ((task_mask & bit) == 0)
-      continue;
-    unsigned tag = ent->columns[c].tag;
-    const mida__field *f = &recs[task->source[c]].f[tag];
-    if (bit != status) {
-      bind_field(st, param++, tag, f, ids[c]);
-      continue;
-    }
-    /* The image's status, where it outranks what the runs give. */
-    int rank = mida__status_rank(f->v.i64);
-    const char *name = mida__status_name(f->v.i64);
-    if (rank > mida__status_rank(MIDA_STATUS_FINISHED))
-      sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-    if (rank > mida__status_rank(MIDA_STATUS_RUNNING))
-      sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
-  }
-  return run(s, st, "run");
-}
-
-/* Recomputes the summary of the task of a run's row image from its runs,
- * with the columns of the task image planned into it (plan_run_summaries):
- * the UPDATE of the task's row, and the INSERT where it has none, when the
- * run has a start (then the stored run has one: started is the least of
- * the values); else the upsert, which writes nothing if no run of the task
- * has started. A task image with a submission time (the scheduler's
- * begin) is nearly always a new task's: the INSERT goes first, and the
- * UPDATE only if the row was there (an UPDATE that finds no row cost a
- * Dask task ~12,000 instructions, bench_sink_dask one_process). */
-static int apply_run_summary(sqlite_sink *s, const mida__rec *recs,
-                             const row_image *img) {
-  const row_image *task =
-      img->task_image != 0 ? &s->images[img->task_image - 1] : NULL;
-  uint32_t task_mask = task != NULL ? image_summary_mask(task) : 0;
-  /* task_id is column 1 of task_run (merge.c); a run record without a
-   * task never gets an image. */
-  const mida__rec *r = &recs[img->source[1]];
-  int started = (img->mask & ((uint32_t)1 << run_started_column())) != 0;
-  sqlite3_stmt *st = NULL;
-  int first = started ? SUMMARY_UPDATE : SUMMARY_UPSERT;
-  int then = SUMMARY_INSERT; /* when the first changed no row */
-  if (started && (task_mask & task_submitted_bit()) != 0) {
-    first = SUMMARY_INSERT;
-    then = SUMMARY_UPDATE;
-  }
-  int rc = run_summary_stmt(s, first, task_mask, &st);
-  if (rc == MIDA_OK)
-    rc = step_run_summary(s, st, recs, r, task, task_mask);
-  if (rc != MIDA_OK || !started || sqlite3_changes(s->db) != 0)
-    return rc;
-  rc = run_summary_stmt(s, then, task_mask, &st);
-  if (rc == MIDA_OK)
-    rc = step_run_summary(s, st, recs, r, task, task_mask);
-  return rc;
+  return mida__sqlite_step_write(s, st, ent->table);
 }
 
 /* ---- the other record types -------------------------------------------- */
@@ -1410,10 +758,10 @@ static int apply_kept(sqlite_sink *s, const uint32_t *order, size_t n,
       else
         bind_data(st, at, d, row);
       if (!many)
-        rc = run(s, st, "data");
+        rc = mida__sqlite_step_write(s, st, "data");
     }
     if (many)
-      rc = run(s, st, "data");
+      rc = mida__sqlite_step_write(s, st, "data");
   }
   return rc;
 }
@@ -1443,9 +791,9 @@ static int apply_dep(sqlite_sink *s, const mida__rec *r, batch_counts *counts) {
   sqlite3_stmt *st = statement(s, ST_DEP);
   if (st == NULL)
     return MIDA_ESTORE;
-  bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
-  bind_field(st, 2, MIDA_F_PARENT, &r->f[MIDA_F_PARENT], up);
-  return run(s, st, "dep");
+  mida__sqlite_bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
+  mida__sqlite_bind_field(st, 2, MIDA_F_PARENT, &r->f[MIDA_F_PARENT], up);
+  return mida__sqlite_step_write(s, st, "dep");
 }
 
 static int apply_metric(sqlite_sink *s, const mida__rec *r,
@@ -1459,14 +807,14 @@ static int apply_metric(sqlite_sink *s, const mida__rec *r,
   sqlite3_stmt *st = statement(s, ST_METRIC);
   if (st == NULL)
     return MIDA_ESTORE;
-  bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
-  bind_field(st, 2, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
+  mida__sqlite_bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
+  mida__sqlite_bind_field(st, 2, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
   if (r->f[MIDA_F_STEP].present) /* negative steps too; absent: NULL */
     sqlite3_bind_int64(st, 3, r->f[MIDA_F_STEP].v.i64);
   sqlite3_bind_int64(st, 4, r->f[MIDA_F_TS].v.i64);
   if (r->f[MIDA_F_VALUE].present)
-    bind_field(st, 5, MIDA_F_VALUE, &r->f[MIDA_F_VALUE], NULL);
-  int rc = run(s, st, "metric");
+    mida__sqlite_bind_field(st, 5, MIDA_F_VALUE, &r->f[MIDA_F_VALUE], NULL);
+  int rc = mida__sqlite_step_write(s, st, "metric");
   if (rc != MIDA_OK)
     return rc;
   /* A new point (not one the store held) goes into its blocks. */
@@ -1481,8 +829,8 @@ static int apply_metric(sqlite_sink *s, const mida__rec *r,
   if (st == NULL)
     return MIDA_ESTORE;
   sqlite3_bind_int64(st, 1, s->batch_seq);
-  bind_field(st, 2, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
-  return run(s, st, "metric");
+  mida__sqlite_bind_field(st, 2, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
+  return mida__sqlite_step_write(s, st, "metric");
 }
 
 /* Writes the batch's metric blocks (rollup.h), in key order: each upsert
@@ -1516,7 +864,7 @@ static int apply_blocks(sqlite_sink *s) {
       sqlite3_bind_double(st, 11, c->hi);
     }
     sqlite3_bind_int64(st, 12, c->n);
-    rc = run(s, st, "metric");
+    rc = mida__sqlite_step_write(s, st, "metric");
   }
   return rc;
 }
@@ -1526,7 +874,7 @@ static int apply_blocks(sqlite_sink *s) {
 static int bind_host_pid(sqlite3_stmt *st, int idx, const mida__rec *r,
                          const mida__origin *origin) {
   if (r->f[MIDA_F_HOST].present)
-    bind_field(st, idx, MIDA_F_HOST, &r->f[MIDA_F_HOST], NULL);
+    mida__sqlite_bind_field(st, idx, MIDA_F_HOST, &r->f[MIDA_F_HOST], NULL);
   else if (origin != NULL && origin->host != NULL)
     sqlite3_bind_text(st, idx, origin->host, -1, SQLITE_STATIC);
   else
@@ -1553,12 +901,13 @@ static int apply_telemetry(sqlite_sink *s, const mida__rec *r,
   char wf[MIDA_ID_STRLEN], task[MIDA_ID_STRLEN];
   sqlite3_bind_int64(st, 3, r->f[MIDA_F_TS].v.i64);
   if (field_usable(r, MIDA_F_WORKFLOW, 0, counts))
-    bind_field(st, 4, MIDA_F_WORKFLOW, &r->f[MIDA_F_WORKFLOW], wf);
+    mida__sqlite_bind_field(st, 4, MIDA_F_WORKFLOW, &r->f[MIDA_F_WORKFLOW], wf);
   if (field_usable(r, MIDA_F_TASK, 0, counts))
-    bind_field(st, 5, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
+    mida__sqlite_bind_field(st, 5, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
   if (field_usable(r, MIDA_F_METADATA, 1, counts))
-    bind_field(st, 6, MIDA_F_METADATA, &r->f[MIDA_F_METADATA], NULL);
-  return run(s, st, "telemetry");
+    mida__sqlite_bind_field(st, 6, MIDA_F_METADATA, &r->f[MIDA_F_METADATA],
+                            NULL);
+  return mida__sqlite_step_write(s, st, "telemetry");
 }
 
 static int apply_cursor(sqlite_sink *s, const mida__rec *r,
@@ -1570,12 +919,12 @@ static int apply_cursor(sqlite_sink *s, const mida__rec *r,
   sqlite3_stmt *st = statement(s, ST_CURSOR);
   if (st == NULL)
     return MIDA_ESTORE;
-  bind_field(st, 1, MIDA_F_SOURCE, &r->f[MIDA_F_SOURCE], NULL);
-  bind_field(st, 2, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
+  mida__sqlite_bind_field(st, 1, MIDA_F_SOURCE, &r->f[MIDA_F_SOURCE], NULL);
+  mida__sqlite_bind_field(st, 2, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
   bind_str_or_null(st, 3, r, MIDA_F_TEXT);
   if (r->f[MIDA_F_TS].present)
     sqlite3_bind_int64(st, 4, r->f[MIDA_F_TS].v.i64);
-  return run(s, st, "cursor");
+  return mida__sqlite_step_write(s, st, "cursor");
 }
 
 static int apply_counter(sqlite_sink *s, const mida__rec *r,
@@ -1589,9 +938,9 @@ static int apply_counter(sqlite_sink *s, const mida__rec *r,
     counts->skipped_records++;
     return MIDA_OK;
   }
-  bind_field(st, 3, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
+  mida__sqlite_bind_field(st, 3, MIDA_F_KEY, &r->f[MIDA_F_KEY], NULL);
   sqlite3_bind_int64(st, 4, r->f[MIDA_F_VALUE_I].v.i64);
-  return run(s, st, "counter");
+  return mida__sqlite_step_write(s, st, "counter");
 }
 
 /* A LOST record (record.h): marks what the dead process left unfinished.
@@ -1619,10 +968,10 @@ static int apply_lost(sqlite_sink *s, const mida__rec *r,
     sqlite3_bind_int64(st, 3, r->f[MIDA_F_STARTED].v.i64);
     sqlite3_bind_int64(st, 4, until);
     if (sqlite3_bind_parameter_name(st, 5) != NULL)
-      bind_field(st, 5, MIDA_F_ERROR, &r->f[MIDA_F_ERROR], NULL);
+      mida__sqlite_bind_field(st, 5, MIDA_F_ERROR, &r->f[MIDA_F_ERROR], NULL);
     if (sqlite3_bind_parameter_name(st, 6) != NULL) /* the change number */
       sqlite3_bind_int64(st, 6, s->batch_seq);
-    rc = run(s, st, "lost");
+    rc = mida__sqlite_step_write(s, st, "lost");
   }
   return rc;
 }
@@ -1647,16 +996,16 @@ static int reserve_scratch(sqlite_sink *s, size_t n) {
 }
 
 /* Takes the write lock, waiting for other writers (other processes'
- * shippers) up to BUSY_GIVE_UP_MS in all. */
+ * shippers) up to MIDA_SQLITE_BUSY_GIVE_UP_MS in all. */
 static int begin_write(sqlite_sink *s, int64_t deadline_ms) {
-  int rc = step_retry(s->stmt[ST_BEGIN], deadline_ms);
+  int rc = mida__sqlite_step_retry(s->stmt[ST_BEGIN], deadline_ms);
   if (rc == SQLITE_OK)
     return MIDA_OK;
-  if (is_busy(rc))
+  if (mida__sqlite_is_busy(rc))
     return mida__sink_fail(&s->base, MIDA_ESTORE,
                            "store '%s' is busy: another writer held it for "
                            "%d s",
-                           s->path, BUSY_GIVE_UP_MS / 1000);
+                           s->path, MIDA_SQLITE_BUSY_GIVE_UP_MS / 1000);
   return mida__sink_fail(&s->base, MIDA_ESTORE,
                          "cannot begin a transaction on store '%s': %s",
                          s->path, sqlite3_errmsg(s->db));
@@ -1744,7 +1093,7 @@ void mida__sink_own_process(void) {
  * PRAGMA anew at each sqlite3_exec, and sets temp_store when it compiles
  * it, so it cannot be kept prepared: the two of every batch cost a Dask
  * process's shipper ~15,000 instructions a batch, bench_dask_ir.py). */
-static int set_temp_store(sqlite_sink *s, int memory) {
+int mida__sqlite_set_temp_store(sqlite_sink *s, int memory) {
   if (s->temp_memory == memory)
     return MIDA_OK;
   const char *sql =
@@ -1777,7 +1126,7 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     rc = reserve_scratch(s, n);
   /* Inside a group's transaction, temp_store is MEMORY already. */
   if (rc == MIDA_OK && !s->group_open)
-    rc = set_temp_store(s, 1);
+    rc = mida__sqlite_set_temp_store(s, 1);
   if (rc != MIDA_OK)
     return rc;
   /* temp_store stays MEMORY until a query or a schema change. */
@@ -1806,7 +1155,7 @@ static int sqlite_sync(mida__sink *base) {
 /* Applies a batch in one write transaction (sqlite_put_batch). */
 static int write_batch(sqlite_sink *s, const mida__rec *recs, size_t n,
                        const mida__origin *origin) {
-  int64_t deadline = monotonic_ms() + BUSY_GIVE_UP_MS;
+  int64_t deadline = mida__sqlite_monotonic_ms() + MIDA_SQLITE_BUSY_GIVE_UP_MS;
   int rc = MIDA_OK;
   if (!s->group_open)
     rc = begin_write(s, deadline);
@@ -1866,15 +1215,15 @@ static int write_batch(sqlite_sink *s, const mida__rec *recs, size_t n,
   /* Images of one row were appended in the order of their records, so
    * applying them in array order keeps each row's order. A run's row also
    * updates its task's summary (schema.h, task_run), which may write a
-   * task image too (plan_run_summaries). */
+   * task image too (mida__sqlite_plan_run_summaries). */
   if (rc == MIDA_OK)
-    plan_run_summaries(s, recs, nimages);
+    mida__sqlite_plan_run_summaries(s, recs, nimages);
   for (size_t k = 0; k < nimages && rc == MIDA_OK; k++) {
     if (s->images[k].in_summary)
       continue;
     rc = apply_image(s, recs, &s->images[k], origin);
     if (rc == MIDA_OK && s->images[k].entity == ENT_RUN)
-      rc = apply_run_summary(s, recs, &s->images[k]);
+      rc = mida__sqlite_apply_run_summary(s, recs, &s->images[k]);
   }
   for (size_t i = 0; i < n && rc == MIDA_OK; i++)
     if (recs[i].type == MIDA_REC_LOST)
@@ -1903,7 +1252,9 @@ static int write_batch(sqlite_sink *s, const mida__rec *recs, size_t n,
  * ones) and checks that it went to the file at the path. */
 static int end_write(sqlite_sink *s) {
   mida__sink *base = &s->base;
-  int src = step_retry(s->stmt[ST_COMMIT], monotonic_ms() + BUSY_GIVE_UP_MS);
+  int src = mida__sqlite_step_retry(s->stmt[ST_COMMIT],
+                                    mida__sqlite_monotonic_ms() +
+                                        MIDA_SQLITE_BUSY_GIVE_UP_MS);
   if (src != SQLITE_OK) {
     int rc = mida__sink_fail(base, MIDA_ESTORE,
                              "cannot commit a batch to store '%s': %s", s->path,
@@ -1927,288 +1278,6 @@ static int end_write(sqlite_sink *s) {
   mida__sqlite_wal_bound(s->db, &s->file);
   mida__sqlite_ckpt_after_commit(s->ckpt);
   return MIDA_OK;
-}
-
-/* ---- query ------------------------------------------------------------- */
-
-/* The largest string or blob a reader's query may make (SQLite's default:
- * 1,000,000,000 bytes). mida stores summaries of large values, and a
- * journal record is far smaller. */
-#define READER_VALUE_MAX (256 * 1024 * 1024)
-
-typedef struct auth_state {
-  int denied;          /* set when the statement asked for something not
-                          allowed */
-  const char *why;     /* a refused function's reason (guard.h), or NULL */
-  char function[64];   /* that function's name */
-} auth_state;
-
-/* Pragmas a query may run: they only describe the store. */
-static int pragma_allowed(const char *name, const char *arg) {
-  static const char *const any_arg[] = {
-      "table_info",       "table_xinfo",     "index_list",
-      "index_info",       "index_xinfo",     "table_list",
-      "foreign_key_list", "integrity_check", "quick_check",
-  };
-  static const char *const no_arg[] = {
-      "database_list",  "collation_list",  "function_list", "module_list",
-      "pragma_list",    "compile_options", "user_version",  "schema_version",
-      "application_id", "page_count",      "page_size",     "freelist_count",
-      "data_version",   "encoding",
-  };
-  if (name == NULL)
-    return 0;
-  for (int i = 0; i < COUNT_OF(any_arg); i++)
-    if (sqlite3_stricmp(name, any_arg[i]) == 0)
-      return 1;
-  for (int i = 0; i < COUNT_OF(no_arg); i++)
-    if (arg == NULL && sqlite3_stricmp(name, no_arg[i]) == 0)
-      return 1;
-  return 0;
-}
-
-/* The authorizer of a query's preparation. sqlite3_stmt_readonly() is the
- * guard against writes; this refuses, besides, what a read-only statement
- * may still do to the connection (ATTACH, transactions, settings), the
- * functions that the query guard refuses (guard.h: fts3_tokenizer hands
- * out pointers into the library, load_extension loads code), and names
- * writes early. SQLite itself reports reads of the schema table as
- * SQLITE_UPDATE of sqlite_master while it loads the schema: let those by. */
-static int query_authorizer(void *ctx, int action, const char *a1,
-                            const char *a2, const char *db,
-                            const char *trigger) {
-  (void)db;
-  (void)trigger;
-  auth_state *st = ctx;
-  switch (action) {
-  case SQLITE_FUNCTION:
-    /* a2 is the function's name. */
-    if (a2 != NULL && st->why == NULL) {
-      st->why = mida__guard_denied_function(a2, strlen(a2));
-      if (st->why != NULL) {
-        snprintf(st->function, sizeof st->function, "%s", a2);
-        break;
-      }
-    }
-    return SQLITE_OK;
-  case SQLITE_SELECT:
-  case SQLITE_READ:
-  case SQLITE_RECURSIVE:
-    return SQLITE_OK;
-  case SQLITE_UPDATE:
-    if (a1 != NULL && (strcmp(a1, "sqlite_master") == 0 ||
-                       strcmp(a1, "sqlite_temp_master") == 0))
-      return SQLITE_OK;
-    break;
-  case SQLITE_PRAGMA:
-    if (pragma_allowed(a1, a2))
-      return SQLITE_OK;
-    break;
-  default:
-    break;
-  }
-  st->denied = 1;
-  return SQLITE_DENY;
-}
-
-static int is_blank(const char *p) {
-  for (; *p != '\0'; p++)
-    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != ';')
-      return 0;
-  return 1;
-}
-
-/* The progress handler of a query: ends it at its deadline, when it is
- * cancelled (sqlite_cancel), or when the caller's stop function says so
- * (asked every MIDA_GUARD_STOP_MS, not at every call). */
-static int query_progress(void *ctx) {
-  sqlite_sink *s = ctx;
-  if (s->cancelled)
-    return 1;
-  const mida__query_limits *lim = &s->base.limits;
-  if (s->query_deadline_ms <= 0 && lim->stop == NULL)
-    return 0;
-  int64_t now = monotonic_ms();
-  if (s->query_deadline_ms > 0 && now >= s->query_deadline_ms) {
-    s->query_timed_out = 1;
-    return 1;
-  }
-  if (lim->stop != NULL && now >= s->query_stop_asked_ms + MIDA_GUARD_STOP_MS) {
-    s->query_stop_asked_ms = now;
-    if (lim->stop(lim->stop_ctx) != 0) {
-      s->cancelled = 1;
-      return 1;
-    }
-  }
-  return 0;
-}
-
-/* The message of a failed step, said for the user when the guard ended
- * it. */
-static int step_error(sqlite_sink *s, int src) {
-  if ((src & 0xff) == SQLITE_INTERRUPT && s->cancelled)
-    return mida__sink_fail(&s->base, MIDA_ECLOSED, "the query was cancelled");
-  if ((src & 0xff) == SQLITE_INTERRUPT && s->query_timed_out)
-    return mida__sink_fail(&s->base, MIDA_ETIMEDOUT,
-                           "the query ran past its time limit of %lld ms "
-                           "(MIDA_QUERY_TIMEOUT_MS)",
-                           (long long)s->base.limits.timeout_ms);
-  if ((src & 0xff) == SQLITE_FULL && s->temp.exceeded)
-    return mida__sink_fail(&s->base, MIDA_ESTORE,
-                           "the query needs more temporary space than its "
-                           "bound of %lld MiB (MIDA_QUERY_TEMP_MB)",
-                           (long long)(s->temp.limit >> 20));
-  return mida__sink_fail(&s->base, MIDA_ESTORE, "%s", sqlite3_errmsg(s->db));
-}
-
-static int run_query(sqlite_sink *s, const char *sql,
-                     const char *const *params, int nparams, mida__row_fn row,
-                     void *ctx);
-
-/* Runs a query within the guard's bounds (guard.h): a deadline kept by the
- * progress handler, the budget of temporary space, cancellation. */
-static int sqlite_query(mida__sink *base, const char *sql,
-                        const char *const *params, int nparams,
-                        mida__row_fn row, void *ctx) {
-  sqlite_sink *s = (sqlite_sink *)base;
-  s->cancelled = 0;
-  s->query_timed_out = 0;
-  s->query_stop_asked_ms = monotonic_ms();
-  s->query_deadline_ms = base->limits.timeout_ms > 0
-                             ? monotonic_ms() + base->limits.timeout_ms
-                             : 0;
-  /* Temporary data in files again after a batch (set_temp_store); inside
-   * a group's transaction, where it cannot change, a query on the writer
-   * keeps the batches' MEMORY. */
-  if (!s->group_open && set_temp_store(s, 0) != MIDA_OK)
-    return MIDA_ESTORE;
-  /* Every 1000 virtual machine instructions: a few microseconds. */
-  sqlite3_progress_handler(s->db, 1000, query_progress, s);
-  mida__sqlite_temp_begin(&s->temp, base->limits.temp_bytes);
-  int rc = run_query(s, sql, params, nparams, row, ctx);
-  mida__sqlite_temp_end(&s->temp);
-  sqlite3_progress_handler(s->db, 0, NULL, NULL);
-  return rc;
-}
-
-static void sqlite_cancel(mida__sink *base) {
-  sqlite_sink *s = (sqlite_sink *)base;
-  s->cancelled = 1;
-  sqlite3_interrupt(s->db);
-}
-
-static int run_query(sqlite_sink *s, const char *sql,
-                     const char *const *params, int nparams, mida__row_fn row,
-                     void *ctx) {
-  mida__sink *base = &s->base;
-  char what[48];
-  sqlite3_stmt *st = NULL;
-  const char **names = NULL;
-  const char **values = NULL;
-  char(*reals)[MIDA_DTOA_MAX] = NULL; /* REAL cells as text, per column */
-  const char *tail = NULL;
-  auth_state auth = {0};
-  int rc = MIDA_OK;
-
-  sqlite3_set_authorizer(s->db, query_authorizer, &auth);
-  int src = sqlite3_prepare_v2(s->db, sql, -1, &st, &tail);
-  sqlite3_set_authorizer(s->db, NULL, NULL);
-  if (auth.why != NULL) {
-    rc = mida__sink_fail(base, MIDA_EREADONLY,
-                         "the query guard refuses this statement: %s() %s",
-                         auth.function, auth.why);
-    goto out;
-  }
-  if (auth.denied || (st != NULL && !sqlite3_stmt_readonly(st))) {
-    rc = mida__sink_fail(base, MIDA_EREADONLY,
-                         "mida query is read-only: this statement would "
-                         "write (%s)",
-                         snippet(sql, what, sizeof what));
-    goto out;
-  }
-  if (src != SQLITE_OK) {
-    rc = mida__sink_fail(base, MIDA_ESTORE, "%s", sqlite3_errmsg(s->db));
-    goto out;
-  }
-  if (st == NULL) {
-    rc = mida__sink_fail(base, MIDA_EINVAL, "empty query");
-    goto out;
-  }
-  if (tail != NULL && !is_blank(tail)) {
-    /* What follows may be only a comment: then it is no statement. */
-    sqlite3_stmt *next = NULL;
-    auth_state tail_auth = {0};
-    sqlite3_set_authorizer(s->db, query_authorizer, &tail_auth);
-    src = sqlite3_prepare_v2(s->db, tail, -1, &next, NULL);
-    sqlite3_set_authorizer(s->db, NULL, NULL);
-    sqlite3_finalize(next);
-    if (src != SQLITE_OK || next != NULL) {
-      rc = mida__sink_fail(base, MIDA_EINVAL,
-                           "mida query runs one statement at a time; found "
-                           "more after the first (%s)",
-                           snippet(tail, what, sizeof what));
-      goto out;
-    }
-  }
-  int want = sqlite3_bind_parameter_count(st);
-  if (nparams > want) {
-    rc = mida__sink_fail(base, MIDA_EINVAL,
-                         "the query takes %d parameters, %d given", want,
-                         nparams);
-    goto out;
-  }
-  for (int i = 0; i < nparams; i++) {
-    if (params[i] != NULL)
-      sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC);
-  }
-
-  /* Column names are fetched after each step: a step may re-prepare the
-   * statement (the schema changed), which frees the old names. */
-  int ncols = 0;
-  for (;;) {
-    src = sqlite3_step(st);
-    if (src == SQLITE_DONE)
-      break;
-    if (src != SQLITE_ROW) {
-      rc = step_error(s, src);
-      goto out;
-    }
-    if (names == NULL) {
-      ncols = sqlite3_column_count(st);
-      size_t slots = ncols > 0 ? (size_t)ncols : 1;
-      names = mida__calloc(slots, sizeof *names);
-      values = mida__calloc(slots, sizeof *values);
-      reals = mida__calloc(slots, sizeof *reals);
-      if (names == NULL || values == NULL || reals == NULL) {
-        rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
-        goto out;
-      }
-    }
-    for (int c = 0; c < ncols; c++) {
-      names[c] = sqlite3_column_name(st, c);
-      /* SQLite's own text of a REAL has 15 digits; ours reads back the
-       * same double. */
-      int type = sqlite3_column_type(st, c);
-      if (type == SQLITE_FLOAT) {
-        mida__dtoa(sqlite3_column_double(st, c), reals[c]);
-        values[c] = reals[c];
-      } else {
-        values[c] = (const char *)sqlite3_column_text(st, c);
-      }
-      if (names[c] == NULL || (values[c] == NULL && type != SQLITE_NULL)) {
-        rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
-        goto out;
-      }
-    }
-    if (row != NULL && row(ctx, ncols, names, values) != 0)
-      break;
-  }
-out:
-  sqlite3_finalize(st);
-  mida__free(names);
-  mida__free(values);
-  mida__free(reals);
-  return rc;
 }
 
 /* ---- open and close ---------------------------------------------------- */
@@ -2266,332 +1335,30 @@ static void sqlite_close(mida__sink *base) {
   mida__free(s);
 }
 
-/* The schema version recorded in the store: 0 when it has none yet, -1 on
- * error. */
-static int stored_schema_version(sqlite3 *db) {
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(db,
-                              "SELECT 1 FROM sqlite_schema WHERE type = "
-                              "'table' AND name = 'mida_meta'",
-                              -1, &st, NULL);
-  if (rc != SQLITE_OK)
-    return -1;
-  rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc == SQLITE_DONE)
-    return 0;
-  if (rc != SQLITE_ROW)
-    return -1;
-  rc = sqlite3_prepare_v2(db,
-                          "SELECT value FROM mida_meta"
-                          " WHERE key = 'schema_version'",
-                          -1, &st, NULL);
-  if (rc != SQLITE_OK)
-    return -1;
-  int version = -1;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    version = sqlite3_column_int(st, 0);
-  else if (rc == SQLITE_DONE)
-    version = 0;
-  sqlite3_finalize(st);
-  return version;
-}
-
-/* What a version-1 store needs to become a version-2 one (schema.h). */
-#define MIGRATE_FROM_1                                                        \
-  "ALTER TABLE task_data ADD COLUMN bytes INTEGER;"                           \
-  "UPDATE mida_meta SET value = '2' WHERE key = 'schema_version';"
-
-/* Adds column name of type to table unless it has it (migrations). */
-static int add_column(sqlite3 *db, const char *table, const char *name,
-                      const char *type) {
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(db,
-                              "SELECT count(*) FROM pragma_table_info(?1)"
-                              " WHERE name = ?2",
-                              -1, &st, NULL);
-  if (rc != SQLITE_OK)
-    return rc;
-  sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  int have = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
-  sqlite3_finalize(st);
-  if (rc != SQLITE_ROW)
-    return SQLITE_ERROR;
-  if (have)
-    return SQLITE_OK;
-  char sql[200];
-  snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", table, name,
-           type);
-  return sqlite3_exec(db, sql, NULL, NULL, NULL);
-}
-
-/* From version 6 to 7: the blocks of the stored metric points
- * (rollup.h), then the version. */
-static int migrate_to_7(sqlite3 *db) {
-  mida__buf sql;
-  mida__buf_init(&sql, 1 << 20);
-  int rc = mida__rollup_build_sql(&sql) == MIDA_OK
-               ? sqlite3_exec(db, mida__buf_str(&sql), NULL, NULL, NULL)
-               : SQLITE_NOMEM;
-  mida__buf_free(&sql);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_exec(db, MIDA_SCHEMA_SQLITE_6_TO_7, NULL, NULL, NULL);
-  return rc;
-}
-
-/* From version 7 (or older) to 8: the triggers and rows of the side table
- * of each numeric key that mida_index records (key_side.h), then the
- * version. */
-static int migrate_to_8(sqlite3 *db) {
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(db,
-                              "SELECT key FROM mida_index WHERE kind = 'num'"
-                              " ORDER BY name",
-                              -1, &st, NULL);
-  mida__buf sql;
-  mida__buf_init(&sql, 1 << 20);
-  while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-    const char *key = (const char *)sqlite3_column_text(st, 0);
-    if (key != NULL && mida__key_side_migrate_sql(&sql, key, 0, 1) != MIDA_OK)
-      rc = SQLITE_NOMEM;
-  }
-  if (rc == SQLITE_OK)
-    rc = sqlite3_finalize(st);
-  else
-    sqlite3_finalize(st);
-  if (rc == SQLITE_OK && sql.len > 0)
-    rc = sqlite3_exec(db, mida__buf_str(&sql), NULL, NULL, NULL);
-  mida__buf_free(&sql);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_exec(db, MIDA_SCHEMA_SQLITE_7_TO_8, NULL, NULL, NULL);
-  return rc;
-}
-
-/* What create_schema runs at every writer's open whatever the stored
- * version: tables, indexes and views, all "IF NOT EXISTS". A statement
- * added there unconditionally must be added here too. */
-static const char schema_text[] =
-    MIDA_SCHEMA_SQLITE MIDA_SCHEMA_SQLITE_CHANGES MIDA_SCHEMA_SQLITE_TASK_V
-    "schema_version " MIDA_SCHEMA_VERSION_TEXT;
-
-/* The stamp that create_schema leaves in the file's PRAGMA user_version
- * once schema_text has run on it, in the same transaction: its CRC-32C,
- * positive and never 0 (a file no mida has stamped). */
-static int schema_stamp(void) {
-  uint32_t crc = mida__crc32c(0, schema_text, sizeof schema_text - 1);
-  return (int)((crc & 0x7fffffffu) | 1u);
-}
-
-/* Whether the store is at this mida's version and was stamped by this
- * schema_text, read in one statement (one snapshot): then create_schema
- * has nothing to do. Running the text again parsed ~50 statements, about
- * 2 M instructions, at every writer's open (twice per `mida run`); a
- * store an older or newer mida stamped, or none, takes the full path. */
-static int schema_is_current(sqlite3 *db) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT (SELECT value FROM mida_meta WHERE key ="
-                         " 'schema_version'), user_version"
-                         " FROM pragma_user_version",
-                         -1, &st, NULL) != SQLITE_OK) {
-    sqlite3_finalize(st);
-    return 0; /* no mida_meta yet: a new store */
-  }
-  int current = sqlite3_step(st) == SQLITE_ROW &&
-                sqlite3_column_int(st, 0) == MIDA_SCHEMA_VERSION &&
-                sqlite3_column_int(st, 1) == schema_stamp();
-  sqlite3_finalize(st);
-  return current;
-}
-
-/* Stamps the file (schema_is_current), inside create_schema's
- * transaction. */
-static int set_schema_stamp(sqlite3 *db) {
-  char sql[64];
-  snprintf(sql, sizeof sql, "PRAGMA user_version = %d", schema_stamp());
-  return sqlite3_exec(db, sql, NULL, NULL, NULL);
-}
-
-/* Creates the tables (all or none), brings an older store up to this
- * version, records the schema version, and refuses a store made by a newer
- * mida. */
-static int create_schema(sqlite_sink *s, int64_t deadline_ms) {
-  if (schema_is_current(s->db))
-    return MIDA_OK;
-  int rc = exec_retry(s->db, "BEGIN IMMEDIATE", deadline_ms);
-  if (rc != SQLITE_OK)
-    return mida__sink_fail(&s->base, MIDA_ESTORE, "cannot open store '%s': %s",
-                           s->path, sqlite3_errmsg(s->db));
-  int version = stored_schema_version(s->db);
-  if (version < 0) {
-    rc = mida__sink_fail(&s->base, MIDA_ESTORE, "cannot open store '%s': %s",
-                         s->path, sqlite3_errmsg(s->db));
-    goto fail;
-  }
-  if (version > MIDA_SCHEMA_VERSION) {
-    rc = mida__sink_fail(&s->base, MIDA_ESTORE,
-                         "store '%s' has schema version %d, newer than this "
-                         "mida's (%d): use a newer mida",
-                         s->path, version, MIDA_SCHEMA_VERSION);
-    goto fail;
-  }
-  if (sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE, NULL, NULL, NULL) != SQLITE_OK ||
-      (version == 1 &&
-       sqlite3_exec(s->db, MIGRATE_FROM_1, NULL, NULL, NULL) != SQLITE_OK) ||
-      (version >= 1 && version <= 2 &&
-       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_2_TO_3, NULL, NULL, NULL) !=
-           SQLITE_OK) ||
-      (version >= 1 && version <= 3 &&
-       (add_column(s->db, "task", "seq", "INTEGER") != SQLITE_OK ||
-        add_column(s->db, "workflow", "seq", "INTEGER") != SQLITE_OK ||
-        sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_3_TO_4, NULL, NULL, NULL) !=
-            SQLITE_OK)) ||
-      (version >= 1 && version <= 4 &&
-       (add_column(s->db, "task", "attempts", "INTEGER") != SQLITE_OK ||
-        sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_4_TO_5, NULL, NULL, NULL) !=
-            SQLITE_OK)) ||
-      (version >= 1 && version <= 5 &&
-       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_5_TO_6, NULL, NULL, NULL) !=
-           SQLITE_OK) ||
-      (version >= 1 && version <= 6 && migrate_to_7(s->db) != SQLITE_OK) ||
-      (version >= 1 && version <= 7 && migrate_to_8(s->db) != SQLITE_OK) ||
-      (version >= 1 && version <= 8 &&
-       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_8_TO_9, NULL, NULL, NULL) !=
-           SQLITE_OK) ||
-      (version >= 1 && version <= 9 &&
-       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_9_TO_10, NULL, NULL, NULL) !=
-           SQLITE_OK) ||
-      (version >= 1 && version <= 10 &&
-       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_10_TO_11, NULL, NULL, NULL) !=
-           SQLITE_OK) ||
-      (version >= 1 && version <= 11 &&
-       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_11_TO_12, NULL, NULL, NULL) !=
-           SQLITE_OK) ||
-      (version >= 1 && version <= 12 &&
-       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_12_TO_13, NULL, NULL, NULL) !=
-           SQLITE_OK) ||
-      (version >= 1 && version <= 13 &&
-       sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_13_TO_14, NULL, NULL, NULL) !=
-           SQLITE_OK) ||
-      sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_CHANGES, NULL, NULL, NULL) !=
-          SQLITE_OK ||
-      sqlite3_exec(s->db, MIDA_SCHEMA_SQLITE_TASK_V, NULL, NULL, NULL) !=
-          SQLITE_OK ||
-      sqlite3_exec(s->db,
-                   "INSERT OR IGNORE INTO mida_meta(key, value)"
-                   " VALUES('schema_version', '" MIDA_SCHEMA_VERSION_TEXT "')",
-                   NULL, NULL, NULL) != SQLITE_OK ||
-      set_schema_stamp(s->db) != SQLITE_OK) {
-    rc = mida__sink_fail(&s->base, MIDA_ESTORE,
-                         "cannot create the schema of store '%s': %s", s->path,
-                         sqlite3_errmsg(s->db));
-    goto fail;
-  }
-  rc = exec_retry(s->db, "COMMIT", deadline_ms);
-  if (rc != SQLITE_OK) {
-    rc = mida__sink_fail(&s->base, MIDA_ESTORE,
-                         "cannot create the schema of store '%s': %s", s->path,
-                         sqlite3_errmsg(s->db));
-    goto fail;
-  }
-  return MIDA_OK;
-fail:
-  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-  return rc;
-}
-
-/* The value at a dotted path of a JSON document column, for the API's
- * predicates (used.lr > 0.01); the PostgreSQL store defines the same two
- * functions in its mida schema (postgres.c), so one query serves both.
- * mida_num(doc, path): the value when it is a JSON number, else NULL.
- * mida_text(doc, path): a string's characters (escapes left as written),
- * a number's or a boolean's JSON text, else NULL. */
-static int json_at(sqlite3_value **argv, const char **v, size_t *n) {
-  if (sqlite3_value_type(argv[0]) == SQLITE_NULL ||
-      sqlite3_value_type(argv[1]) == SQLITE_NULL)
-    return 0;
-  const char *doc = (const char *)sqlite3_value_text(argv[0]);
-  const char *path = (const char *)sqlite3_value_text(argv[1]);
-  if (doc == NULL || path == NULL)
-    return 0;
-  return mida__json_get(doc, (size_t)sqlite3_value_bytes(argv[0]), path, v,
-                        n) == MIDA_OK;
-}
-
-static void sql_json_num(sqlite3_context *ctx, int argc,
-                         sqlite3_value **argv) {
-  (void)argc;
-  const char *v;
-  size_t n;
-  char num[64];
-  if (!json_at(argv, &v, &n) || n >= sizeof num)
-    return; /* NULL */
-  memcpy(num, v, n);
-  num[n] = '\0';
-  if (!mida__json_is_number(num))
-    return;
-  sqlite3_result_double(ctx, strtod(num, NULL));
-}
-
-static void sql_json_text(sqlite3_context *ctx, int argc,
-                          sqlite3_value **argv) {
-  (void)argc;
-  const char *v;
-  size_t n;
-  if (!json_at(argv, &v, &n) || n == 0 || v[0] == '{' || v[0] == '[' ||
-      v[0] == 'n')
-    return; /* NULL */
-  if (v[0] == '"')
-    sqlite3_result_text(ctx, v + 1, (int)n - 2, SQLITE_TRANSIENT);
-  else
-    sqlite3_result_text(ctx, v, (int)n, SQLITE_TRANSIENT);
-}
-
-static int register_functions(sqlite3 *db) {
-  int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
-  int rc = sqlite3_create_function(db, "mida_merge", 2, flags, NULL,
-                                   sql_json_merge, NULL, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_create_function(db, "mida_status_merge", 2, flags, NULL,
-                                 sql_status_merge, NULL, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_create_function(db, "mida_point", 2, flags, NULL,
-                                 sql_metric_point, NULL, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_create_function(db, "mida_num", 2, flags, NULL, sql_json_num,
-                                 NULL, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_create_function(db, "mida_text", 2, flags, NULL,
-                                 sql_json_text, NULL, NULL);
-  return rc;
-}
-
 /* Configures a freshly opened connection and, unless read-only, creates the
  * schema. */
 static int setup(sqlite_sink *s) {
   int readonly = (s->flags & MIDA_SINK_READONLY) != 0;
-  int64_t deadline = monotonic_ms() + BUSY_GIVE_UP_MS;
-  sqlite3_busy_handler(s->db, busy_wait, NULL);
+  int64_t deadline = mida__sqlite_monotonic_ms() + MIDA_SQLITE_BUSY_GIVE_UP_MS;
+  sqlite3_busy_handler(s->db, mida__sqlite_busy_wait, NULL);
   /* Reading the schema is the first access to the file: a file that is not
    * a database fails here, with SQLite's "file is not a database". */
-  int rc = exec_retry(s->db, "SELECT count(*) FROM sqlite_schema", deadline);
+  int rc = mida__sqlite_exec_retry(s->db, "SELECT count(*) FROM sqlite_schema",
+                                   deadline);
   if (rc == SQLITE_OK && readonly)
     rc = sqlite3_exec(s->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
   /* Temporary data in files, where the query guard bounds it
    * (sqlite_temp.h), never in unbounded memory (but for a batch's
-   * statement journals, set_temp_store). */
+   * statement journals, mida__sqlite_set_temp_store). */
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(s->db, "PRAGMA temp_store = FILE", NULL, NULL, NULL);
   s->temp_memory = 0;
   /* A reader's single value (a string or blob a query makes, such as
    * randomblob(N) or a group_concat) stays within this, in memory. */
   if (rc == SQLITE_OK && readonly)
-    sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, READER_VALUE_MAX);
+    sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, MIDA_SQLITE_READER_VALUE_MAX);
   if (rc == SQLITE_OK && !readonly)
-    rc = exec_retry(s->db, "PRAGMA journal_mode = WAL", deadline);
+    rc = mida__sqlite_exec_retry(s->db, "PRAGMA journal_mode = WAL", deadline);
   if (rc == SQLITE_OK && !readonly)
     rc = sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
   /* SQLite's automatic checkpoint at MIDA_SQLITE_CKPT_FALLBACK_FRAMES
@@ -2603,13 +1370,13 @@ static int setup(sqlite_sink *s) {
   if (rc == SQLITE_OK && !readonly)
     rc = mida__sqlite_file_init(s->db, &s->file);
   if (rc == SQLITE_OK)
-    rc = register_functions(s->db);
+    rc = mida__sqlite_register_functions(s->db);
   if (rc != SQLITE_OK)
     return mida__sink_fail(&s->base, MIDA_ESTORE, "cannot open store '%s': %s",
                            s->path, sqlite3_errmsg(s->db));
   if (!readonly)
-    return create_schema(s, deadline);
-  int version = stored_schema_version(s->db);
+    return mida__sqlite_schema_create(&s->base, s->db, s->path, deadline);
+  int version = mida__sqlite_schema_version(s->db);
   if (version > MIDA_SCHEMA_VERSION)
     return mida__sink_fail(&s->base, MIDA_ESTORE,
                            "store '%s' has schema version %d, newer than "
@@ -2728,15 +1495,16 @@ static int sqlite_exec_schema(mida__sink *base, const char *sql) {
   if (s->flags & MIDA_SINK_READONLY)
     return mida__sink_fail(base, MIDA_EREADONLY,
                            "store '%s' is open read-only", s->path);
-  /* An index build sorts in files, within its bound (set_temp_store). */
-  if (!s->group_open && set_temp_store(s, 0) != MIDA_OK)
+  /* An index build sorts in files, within its bound
+   * (mida__sqlite_set_temp_store). */
+  if (!s->group_open && mida__sqlite_set_temp_store(s, 0) != MIDA_OK)
     return MIDA_ESTORE;
-  int64_t deadline = monotonic_ms() + BUSY_GIVE_UP_MS;
-  int rc = exec_retry(s->db, "BEGIN IMMEDIATE", deadline);
+  int64_t deadline = mida__sqlite_monotonic_ms() + MIDA_SQLITE_BUSY_GIVE_UP_MS;
+  int rc = mida__sqlite_exec_retry(s->db, "BEGIN IMMEDIATE", deadline);
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
   if (rc == SQLITE_OK)
-    rc = exec_retry(s->db, "COMMIT", deadline);
+    rc = mida__sqlite_exec_retry(s->db, "COMMIT", deadline);
   if (rc == SQLITE_OK)
     return MIDA_OK;
   int failed = mida__sink_fail(base, MIDA_ESTORE, "store '%s': %s", s->path,
@@ -2782,7 +1550,13 @@ static void sqlite_process_init(void) {
 }
 
 const mida__sink_methods mida__sqlite_sink = {
-    "sqlite",           sqlite_open,  sqlite_put_batch, sqlite_query,
-    sqlite_exec_schema, sqlite_close, sqlite_cancel,    sqlite_sync,
+    "sqlite",
+    sqlite_open,
+    sqlite_put_batch,
+    mida__sqlite_query,
+    sqlite_exec_schema,
+    sqlite_close,
+    mida__sqlite_cancel,
+    sqlite_sync,
     sqlite_process_init,
 };

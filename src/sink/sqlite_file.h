@@ -38,8 +38,8 @@
  * ordinary checkpoints trim it (journal_size_limit). */
 #define MIDA_SQLITE_WAL_MAX_DEFAULT (INT64_C(64) << 20)
 /* How long such a reset waits for readers (the connection's busy wait,
- * sqlite.c's BUSY_TIMEOUT_MS), and how long after one that failed it
- * tries again. */
+ * MIDA_SQLITE_BUSY_TIMEOUT_MS of sqlite_busy.h), and how long after one
+ * that failed it tries again. */
 #define MIDA_SQLITE_WAL_WAIT_MS 2000
 #define MIDA_SQLITE_WAL_RETRY_MS 1000
 

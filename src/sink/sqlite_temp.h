@@ -1,6 +1,6 @@
 /*
  * sqlite_temp.h -- the bound on a query's temporary space in the SQLite
- * store (internal to src/sink/sqlite.c; the query guard, guard.h).
+ * store (internal to src/sink/sqlite*.c; the query guard, guard.h).
  *
  * A sort or a materialised subquery larger than the page cache spills
  * into temporary files, and SQLite bounds them by nothing but the disk: a
@@ -14,7 +14,7 @@
  * SQLITE_FULL, which ends the statement. temp_store stays FILE (a query
  * may not change it), so that what is not in the bounded page cache is in
  * these files; only a batch's own transaction runs under MEMORY, for its
- * small statement journals (sqlite.c, set_temp_store).
+ * small statement journals (sqlite.c, mida__sqlite_set_temp_store).
  *
  * The budget is found through the thread that runs the query (a sink is
  * used by one thread at a time, and SQLite's sorter runs in the calling

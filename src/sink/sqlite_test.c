@@ -972,9 +972,9 @@ static void test_runs_summarised_in_any_order(void **state) {
 
 /* The same records from one process, the scheduler's and the worker's in
  * the same batches: a run's summary then also writes the scheduler's
- * image of the task (sqlite.c, plan_run_summaries), which gives the row
- * that separate statements give (the first order applies each record
- * alone). */
+ * image of the task (sqlite_summary.c, mida__sqlite_plan_run_summaries), which
+ * gives the row that separate statements give (the first order applies each
+ * record alone). */
 static void test_runs_of_one_process_summarised_in_any_order(void **state) {
   char *reference = runs_in_any_order(state, &worker_a);
   assert_non_null(strstr(reference, "|inc|FINISHED|50|300|400|host-a|21|wb|"));
@@ -1062,8 +1062,8 @@ static void test_task_of_one_process_written_once(void **state) {
 }
 
 /* A batch sets temp_store = MEMORY for its statement journals and leaves
- * it so (sqlite.c, set_temp_store): the batches after the first parse no
- * PRAGMA, which cost ~15,000 instructions a batch; a query sets FILE
+ * it so (sqlite.c, mida__sqlite_set_temp_store): the batches after the first
+ * parse no PRAGMA, which cost ~15,000 instructions a batch; a query sets FILE
  * again, and the next batch MEMORY. */
 static void test_batches_set_temp_store_once(void **state) {
   fixture *fx = *state;
@@ -1182,7 +1182,7 @@ static void test_run_summary_writes_arguments_and_result(void **state) {
   mida__sink_close(sink);
 }
 
-/* A run's summary of its task in each of its forms (sqlite.c): a run
+/* A run's summary of its task in each of its forms (sqlite_summary.c): a run
  * that has not started (an end without its start) summarises nothing,
  * whether the task has a row or not; a started run updates the task's
  * row, or makes it when the scheduler's record has not come yet. */
@@ -2019,9 +2019,9 @@ static void test_query_guard_time_limit_and_cancel(void **state) {
 }
 
 /* A batch runs with its statement journals in memory (sqlite.c,
- * set_temp_store); a query on the same writer connection afterwards still
- * keeps its temporary data in files, within its bound: a sort larger than
- * the page cache fails at 1 MiB instead of growing in memory. */
+ * mida__sqlite_set_temp_store); a query on the same writer connection
+ * afterwards still keeps its temporary data in files, within its bound: a sort
+ * larger than the page cache fails at 1 MiB instead of growing in memory. */
 static void test_query_temp_bound_after_batch(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);

@@ -1,0 +1,176 @@
+/*
+ * sqlite_int.h -- the internals of the SQLite store that its files share
+ * (SQLite's own sqliteInt.h, on a small scale): the sink's structure, the
+ * row images of a batch, the cached statements, and the helpers that
+ * bind and run a batch's statements. Only the files of the SQLite store
+ * include it: sqlite.c (the method table, opening, and the batch flow),
+ * sqlite_summary.c (the run summaries a batch writes) and sqlite_query.c
+ * (the read path).
+ *
+ * The data path: a shipper's batch of records comes to sqlite.c's
+ * put_batch, which folds the records of one row into a row image
+ * (row_image), writes each image with an upsert built from merge.c's
+ * column table, and, after a run's row, its task's summary
+ * (sqlite_summary.h); the other records go to their own statements
+ * (fixed_sql). Everything happens in one write transaction on the
+ * connection db.
+ */
+#ifndef MIDA_SINK_SQLITE_INT_H
+#define MIDA_SINK_SQLITE_INT_H
+
+#include "core/buf.h"
+#include "core/record.h"
+#include "sink/data_rows.h"
+#include "sink/merge.h"
+#include "sink/rollup.h"
+#include "sink/sink.h"
+#include "sink/sqlite_checkpoint.h"
+#include "sink/sqlite_file.h"
+#include "sink/sqlite_summary.h"
+#include "sink/sqlite_temp.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The prepared statements a sink caches, one per record type and a few for
+ * transactions. */
+enum {
+  ST_TASK,
+  ST_WORKFLOW,
+  ST_CAMPAIGN,
+  ST_DATA,
+  ST_TASK_DATA,
+  ST_DATA_ROWS,      /* ST_DATA with ROWS_PER_STEP rows */
+  ST_TASK_DATA_ROWS, /* ST_TASK_DATA with ROWS_PER_STEP rows */
+  ST_DEP,
+  ST_METRIC,
+  ST_TELEMETRY,
+  ST_CURSOR,
+  ST_COUNTER,
+  ST_SEQ,
+  ST_TOUCH,
+  ST_BLOCK,
+  ST_RUN,
+  ST_LOST_TASKS,
+  ST_LOST_WORKFLOWS,
+  ST_LOST_RUNS,
+  ST_BEGIN,
+  ST_COMMIT,
+  ST_COUNT
+};
+
+/* The merged tables and their columns: one table for every store. */
+typedef mida__merge_entity entity;
+enum {
+  ENT_TASK = MIDA_ENT_TASK,
+  ENT_WORKFLOW = MIDA_ENT_WORKFLOW,
+  ENT_CAMPAIGN = MIDA_ENT_CAMPAIGN,
+  ENT_RUN = MIDA_ENT_RUN,
+  ENT_COUNT = MIDA_ENT_COUNT
+};
+static const entity *const entities = mida__merge_entities;
+
+#define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* One row image within a batch: which record supplies each column. */
+typedef struct row_image {
+  uint8_t entity;      /* ENT_* */
+  uint8_t shares_row;  /* another image of its row is in the batch */
+  uint8_t in_summary;  /* a task's: its run's summary writes it */
+  uint32_t mask;       /* bit c: column c has a source */
+  uint32_t task_image; /* a run's: the number + 1 of the task
+                          image its summary writes too; 0: none */
+  uint32_t source[MIDA_MERGE_MAX_COLUMNS]; /* index in the batch of the
+                                              record of column c */
+} row_image;
+
+/* The upserts of a merged table that update only some of its columns:
+ * an UPDATE rewrites the entries of every index on a column that its SET
+ * names, even when the value stays the same, so an upsert that sets every
+ * column rewrites every index entry of the row (and dirties the index
+ * pages all over again). A row image sets the columns it has a value for
+ * (and the ones a merge fills from elsewhere); the others keep the stored
+ * value, which is what the full upsert would have computed for them. One
+ * statement per (table, columns) seen, up to NARROW_UPSERTS of them; past
+ * that, the full upsert. */
+#define NARROW_UPSERTS 24
+typedef struct narrow_upsert {
+  uint8_t entity;     /* ENT_* */
+  uint32_t set_mask;  /* bit c: the SET clause names column c */
+  sqlite3_stmt *stmt; /* its upsert */
+} narrow_upsert;
+
+/* An SQLite store's sink: one connection to one file, its cached
+ * statements, and the scratch space of its batches. */
+typedef struct sqlite_sink {
+  mida__sink base;                      /* common head; must be first */
+  sqlite3 *db;                          /* the connection */
+  int flags;                            /* MIDA_SINK_* given to open */
+  char path[1024];                      /* the file, for messages */
+  sqlite3_stmt *stmt[ST_COUNT];         /* prepared on first use, or NULL */
+  narrow_upsert narrow[NARROW_UPSERTS]; /* upserts that set some columns */
+  int nnarrow;                          /* entries used in narrow */
+  run_summary summary[RUN_SUMMARIES];   /* run summaries prepared */
+  int nsummary;                         /* entries used in summary */
+  row_image *images;                    /* scratch: row images of a batch */
+  size_t images_cap;                    /* entries allocated at images */
+  mida__data_rows data;                 /* the open transaction's data
+                                           records, applied at its commit
+                                           (data_rows.h) */
+  mida__fold fold;                      /* scratch: rows to their images */
+  mida__rollup rollup;                  /* scratch: the batch's metric blocks */
+  uint64_t skipped_records;             /* records skipped since open */
+  uint64_t dropped_fields;              /* malformed JSON fields dropped */
+  int64_t batch_seq;       /* the change number of the open batch */
+  mida__sqlite_file file;  /* identity of the files, WAL bound */
+  mida__sqlite_ckpt *ckpt; /* the WAL's checkpoints off this thread */
+  int stale;               /* the file at path is not the one open:
+                              reopen before the next batch */
+  uint64_t replaced;       /* times the store had to be reopened */
+  int replaced_unrecorded; /* replaced not yet stored as a counter */
+  int group_open;          /* deferred batches' write transaction is
+                              open: sqlite_sync commits it */
+  int temp_memory; /* temp_store is MEMORY (mida__sqlite_set_temp_store) */
+  mida__sqlite_temp_budget temp;   /* queries' temporary files */
+  int64_t query_deadline_ms;       /* monotonic end of the running query, 0 */
+  int64_t query_stop_asked_ms;     /* when limits.stop was last asked */
+  int query_timed_out;             /* the progress handler ended it */
+  volatile sig_atomic_t cancelled; /* mida__sqlite_cancel was called */
+} sqlite_sink;
+
+/* Counts of one batch, added to the sink's when the batch commits. */
+typedef struct batch_counts {
+  uint64_t skipped_records; /* unknown type or key fields missing */
+  uint64_t dropped_fields;  /* JSON fields that were not JSON objects */
+} batch_counts;
+
+/* Binds one record field to parameter idx of st. idbuf (MIDA_ID_STRLEN
+ * bytes) must outlive the step, since ids are bound without a copy. */
+void mida__sqlite_bind_field(sqlite3_stmt *st, int idx, unsigned tag,
+                             const mida__field *f, char *idbuf);
+
+/* Steps the bound statement st inside the batch's transaction and clears
+ * its bindings; what: the kind of record, for the message. Returns
+ * MIDA_OK, or MIDA_ESTORE with the sink's message set. */
+int mida__sqlite_step_write(sqlite_sink *s, sqlite3_stmt *st, const char *what);
+
+/* Prepares text, kept across many steps, into *out, once build_rc (the
+ * result of building it into sql) says it could be built; frees sql.
+ * Returns MIDA_OK, or an error with the sink's message set. */
+int mida__sqlite_prepare_built(sqlite_sink *s, int build_rc, mida__buf *sql,
+                               const char *text, sqlite3_stmt **out);
+
+/* Writes into out the merged value of column c of an entity's upsert: the
+ * stored value and the incoming one (excluded) combined by the column's
+ * rule (merge.h). */
+int mida__sqlite_merge_expr(const entity *ent, int c, mida__buf *out);
+
+/* Sets where the connection keeps temporary data: in memory (memory 1,
+ * for a batch's statement journals) or in files (0, for everything else),
+ * when it is not set so already. Returns MIDA_OK, or MIDA_ESTORE with the
+ * sink's message set. */
+int mida__sqlite_set_temp_store(sqlite_sink *s, int memory);
+
+#endif

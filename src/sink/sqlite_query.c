@@ -1,0 +1,319 @@
+/*
+ * sqlite_query.c -- the read path of the SQLite store: `mida query`, the
+ * dashboard and the API run their SQL here (sqlite_query.h), under the
+ * query guard (guard.h).
+ *
+ * A query is one read-only statement. Its preparation runs under an
+ * authorizer that refuses writes, ATTACH, transactions, settings and the
+ * functions the guard refuses, and lets through the pragmas that only
+ * describe the store; sqlite3_stmt_readonly() is the last word on writes.
+ * While it steps, a progress handler ends it at its deadline, when it is
+ * cancelled (mida__sqlite_cancel, from another thread) or when the
+ * caller's stop function says so, and its temporary files are held to
+ * their budget (sqlite_temp.h). Each row goes to the caller's row
+ * function as text, a REAL as mida__dtoa() writes it. Queries read the
+ * store's snapshot in WAL mode: they never wait for the writers of
+ * sqlite.c's batches, nor make them wait.
+ */
+#include "sink/sqlite_query.h"
+
+#include "core/alloc.h"
+#include "core/number.h"
+#include "sink/sqlite_busy.h"
+#include "sink/sqlite_int.h"
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Copies up to 40 bytes of sql into buf (one line) for messages. */
+static const char *snippet(const char *sql, char *buf, size_t buflen) {
+  while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r')
+    sql++;
+  size_t max = buflen - 4 < 40 ? buflen - 4 : 40;
+  size_t n = 0;
+  for (; sql[n] != '\0' && n < max; n++)
+    buf[n] =
+        (sql[n] == '\n' || sql[n] == '\r' || sql[n] == '\t') ? ' ' : sql[n];
+  if (sql[n] != '\0') {
+    memcpy(buf + n, "...", 3);
+    n += 3;
+  }
+  buf[n] = '\0';
+  return buf;
+}
+
+typedef struct auth_state {
+  int denied;        /* set when the statement asked for something not
+                        allowed */
+  const char *why;   /* a refused function's reason (guard.h), or NULL */
+  char function[64]; /* that function's name */
+} auth_state;
+
+/* Pragmas a query may run: they only describe the store. */
+static int pragma_allowed(const char *name, const char *arg) {
+  static const char *const any_arg[] = {
+      "table_info",       "table_xinfo",     "index_list",
+      "index_info",       "index_xinfo",     "table_list",
+      "foreign_key_list", "integrity_check", "quick_check",
+  };
+  static const char *const no_arg[] = {
+      "database_list",  "collation_list",  "function_list", "module_list",
+      "pragma_list",    "compile_options", "user_version",  "schema_version",
+      "application_id", "page_count",      "page_size",     "freelist_count",
+      "data_version",   "encoding",
+  };
+  if (name == NULL)
+    return 0;
+  for (int i = 0; i < COUNT_OF(any_arg); i++)
+    if (sqlite3_stricmp(name, any_arg[i]) == 0)
+      return 1;
+  for (int i = 0; i < COUNT_OF(no_arg); i++)
+    if (arg == NULL && sqlite3_stricmp(name, no_arg[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* The authorizer of a query's preparation. sqlite3_stmt_readonly() is the
+ * guard against writes; this refuses, besides, what a read-only statement
+ * may still do to the connection (ATTACH, transactions, settings), the
+ * functions that the query guard refuses (guard.h: fts3_tokenizer hands
+ * out pointers into the library, load_extension loads code), and names
+ * writes early. SQLite itself reports reads of the schema table as
+ * SQLITE_UPDATE of sqlite_master while it loads the schema: let those by. */
+static int query_authorizer(void *ctx, int action, const char *a1,
+                            const char *a2, const char *db,
+                            const char *trigger) {
+  (void)db;
+  (void)trigger;
+  auth_state *st = ctx;
+  switch (action) {
+  case SQLITE_FUNCTION:
+    /* a2 is the function's name. */
+    if (a2 != NULL && st->why == NULL) {
+      st->why = mida__guard_denied_function(a2, strlen(a2));
+      if (st->why != NULL) {
+        snprintf(st->function, sizeof st->function, "%s", a2);
+        break;
+      }
+    }
+    return SQLITE_OK;
+  case SQLITE_SELECT:
+  case SQLITE_READ:
+  case SQLITE_RECURSIVE:
+    return SQLITE_OK;
+  case SQLITE_UPDATE:
+    if (a1 != NULL && (strcmp(a1, "sqlite_master") == 0 ||
+                       strcmp(a1, "sqlite_temp_master") == 0))
+      return SQLITE_OK;
+    break;
+  case SQLITE_PRAGMA:
+    if (pragma_allowed(a1, a2))
+      return SQLITE_OK;
+    break;
+  default:
+    break;
+  }
+  st->denied = 1;
+  return SQLITE_DENY;
+}
+
+static int is_blank(const char *p) {
+  for (; *p != '\0'; p++)
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != ';')
+      return 0;
+  return 1;
+}
+
+/* The progress handler of a query: ends it at its deadline, when it is
+ * cancelled (mida__sqlite_cancel), or when the caller's stop function says so
+ * (asked every MIDA_GUARD_STOP_MS, not at every call). */
+static int query_progress(void *ctx) {
+  sqlite_sink *s = ctx;
+  if (s->cancelled)
+    return 1;
+  const mida__query_limits *lim = &s->base.limits;
+  if (s->query_deadline_ms <= 0 && lim->stop == NULL)
+    return 0;
+  int64_t now = mida__sqlite_monotonic_ms();
+  if (s->query_deadline_ms > 0 && now >= s->query_deadline_ms) {
+    s->query_timed_out = 1;
+    return 1;
+  }
+  if (lim->stop != NULL && now >= s->query_stop_asked_ms + MIDA_GUARD_STOP_MS) {
+    s->query_stop_asked_ms = now;
+    if (lim->stop(lim->stop_ctx) != 0) {
+      s->cancelled = 1;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* The message of a failed step, said for the user when the guard ended
+ * it. */
+static int step_error(sqlite_sink *s, int src) {
+  if ((src & 0xff) == SQLITE_INTERRUPT && s->cancelled)
+    return mida__sink_fail(&s->base, MIDA_ECLOSED, "the query was cancelled");
+  if ((src & 0xff) == SQLITE_INTERRUPT && s->query_timed_out)
+    return mida__sink_fail(&s->base, MIDA_ETIMEDOUT,
+                           "the query ran past its time limit of %lld ms "
+                           "(MIDA_QUERY_TIMEOUT_MS)",
+                           (long long)s->base.limits.timeout_ms);
+  if ((src & 0xff) == SQLITE_FULL && s->temp.exceeded)
+    return mida__sink_fail(&s->base, MIDA_ESTORE,
+                           "the query needs more temporary space than its "
+                           "bound of %lld MiB (MIDA_QUERY_TEMP_MB)",
+                           (long long)(s->temp.limit >> 20));
+  return mida__sink_fail(&s->base, MIDA_ESTORE, "%s", sqlite3_errmsg(s->db));
+}
+
+static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
+                     int nparams, mida__row_fn row, void *ctx);
+
+/* Runs a query within the guard's bounds (guard.h): a deadline kept by the
+ * progress handler, the budget of temporary space, cancellation. */
+int mida__sqlite_query(mida__sink *base, const char *sql,
+                       const char *const *params, int nparams, mida__row_fn row,
+                       void *ctx) {
+  sqlite_sink *s = (sqlite_sink *)base;
+  s->cancelled = 0;
+  s->query_timed_out = 0;
+  s->query_stop_asked_ms = mida__sqlite_monotonic_ms();
+  s->query_deadline_ms =
+      base->limits.timeout_ms > 0
+          ? mida__sqlite_monotonic_ms() + base->limits.timeout_ms
+          : 0;
+  /* Temporary data in files again after a batch (mida__sqlite_set_temp_store);
+   * inside a group's transaction, where it cannot change, a query on the writer
+   * keeps the batches' MEMORY. */
+  if (!s->group_open && mida__sqlite_set_temp_store(s, 0) != MIDA_OK)
+    return MIDA_ESTORE;
+  /* Every 1000 virtual machine instructions: a few microseconds. */
+  sqlite3_progress_handler(s->db, 1000, query_progress, s);
+  mida__sqlite_temp_begin(&s->temp, base->limits.temp_bytes);
+  int rc = run_query(s, sql, params, nparams, row, ctx);
+  mida__sqlite_temp_end(&s->temp);
+  sqlite3_progress_handler(s->db, 0, NULL, NULL);
+  return rc;
+}
+
+void mida__sqlite_cancel(mida__sink *base) {
+  sqlite_sink *s = (sqlite_sink *)base;
+  s->cancelled = 1;
+  sqlite3_interrupt(s->db);
+}
+
+static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
+                     int nparams, mida__row_fn row, void *ctx) {
+  mida__sink *base = &s->base;
+  char what[48];
+  sqlite3_stmt *st = NULL;
+  const char **names = NULL;
+  const char **values = NULL;
+  char(*reals)[MIDA_DTOA_MAX] = NULL; /* REAL cells as text, per column */
+  const char *tail = NULL;
+  auth_state auth = {0};
+  int rc = MIDA_OK;
+
+  sqlite3_set_authorizer(s->db, query_authorizer, &auth);
+  int src = sqlite3_prepare_v2(s->db, sql, -1, &st, &tail);
+  sqlite3_set_authorizer(s->db, NULL, NULL);
+  if (auth.why != NULL) {
+    rc = mida__sink_fail(base, MIDA_EREADONLY,
+                         "the query guard refuses this statement: %s() %s",
+                         auth.function, auth.why);
+    goto out;
+  }
+  if (auth.denied || (st != NULL && !sqlite3_stmt_readonly(st))) {
+    rc = mida__sink_fail(base, MIDA_EREADONLY,
+                         "mida query is read-only: this statement would "
+                         "write (%s)",
+                         snippet(sql, what, sizeof what));
+    goto out;
+  }
+  if (src != SQLITE_OK) {
+    rc = mida__sink_fail(base, MIDA_ESTORE, "%s", sqlite3_errmsg(s->db));
+    goto out;
+  }
+  if (st == NULL) {
+    rc = mida__sink_fail(base, MIDA_EINVAL, "empty query");
+    goto out;
+  }
+  if (tail != NULL && !is_blank(tail)) {
+    /* What follows may be only a comment: then it is no statement. */
+    sqlite3_stmt *next = NULL;
+    auth_state tail_auth = {0};
+    sqlite3_set_authorizer(s->db, query_authorizer, &tail_auth);
+    src = sqlite3_prepare_v2(s->db, tail, -1, &next, NULL);
+    sqlite3_set_authorizer(s->db, NULL, NULL);
+    sqlite3_finalize(next);
+    if (src != SQLITE_OK || next != NULL) {
+      rc = mida__sink_fail(base, MIDA_EINVAL,
+                           "mida query runs one statement at a time; found "
+                           "more after the first (%s)",
+                           snippet(tail, what, sizeof what));
+      goto out;
+    }
+  }
+  int want = sqlite3_bind_parameter_count(st);
+  if (nparams > want) {
+    rc = mida__sink_fail(base, MIDA_EINVAL,
+                         "the query takes %d parameters, %d given", want,
+                         nparams);
+    goto out;
+  }
+  for (int i = 0; i < nparams; i++) {
+    if (params[i] != NULL)
+      sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC);
+  }
+
+  /* Column names are fetched after each step: a step may re-prepare the
+   * statement (the schema changed), which frees the old names. */
+  int ncols = 0;
+  for (;;) {
+    src = sqlite3_step(st);
+    if (src == SQLITE_DONE)
+      break;
+    if (src != SQLITE_ROW) {
+      rc = step_error(s, src);
+      goto out;
+    }
+    if (names == NULL) {
+      ncols = sqlite3_column_count(st);
+      size_t slots = ncols > 0 ? (size_t)ncols : 1;
+      names = mida__calloc(slots, sizeof *names);
+      values = mida__calloc(slots, sizeof *values);
+      reals = mida__calloc(slots, sizeof *reals);
+      if (names == NULL || values == NULL || reals == NULL) {
+        rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
+        goto out;
+      }
+    }
+    for (int c = 0; c < ncols; c++) {
+      names[c] = sqlite3_column_name(st, c);
+      /* SQLite's own text of a REAL has 15 digits; ours reads back the
+       * same double. */
+      int type = sqlite3_column_type(st, c);
+      if (type == SQLITE_FLOAT) {
+        mida__dtoa(sqlite3_column_double(st, c), reals[c]);
+        values[c] = reals[c];
+      } else {
+        values[c] = (const char *)sqlite3_column_text(st, c);
+      }
+      if (names[c] == NULL || (values[c] == NULL && type != SQLITE_NULL)) {
+        rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
+        goto out;
+      }
+    }
+    if (row != NULL && row(ctx, ncols, names, values) != 0)
+      break;
+  }
+out:
+  sqlite3_finalize(st);
+  mida__free(names);
+  mida__free(values);
+  mida__free(reals);
+  return rc;
+}

@@ -1,0 +1,374 @@
+/*
+ * sqlite_summary.c -- a task's row as the summary of its runs, written by
+ * the SQLite store's batches (sqlite_summary.h).
+ *
+ * A task may run more than once (a retry, a speculative copy, a worker
+ * that died): each run is a row of task_run (schema.h), and the task's
+ * row holds what its runs say together: its status, the start, end,
+ * host, pid, worker and telemetry of its latest run, and the number of
+ * runs that started. sqlite.c's batch writes each run's row image (its
+ * upsert of task_run) and then calls mida__sqlite_apply_run_summary,
+ * which recomputes the task's columns from its runs in one statement.
+ *
+ * The same statement may also write the task's own row image of the
+ * batch (a Dask worker's arguments and result, and the scheduler's
+ * submission where the scheduler is the same process), rather than a
+ * second statement writing the same row: mida__sqlite_plan_run_summaries
+ * picks those images before the batch's images are applied, and sqlite.c
+ * then skips them. The statements are built from merge.c's column table,
+ * one per set of task columns they write, and cached on the sink.
+ */
+#include "sink/sqlite_summary.h"
+
+#include "core/buf.h"
+#include "sink/merge.h"
+#include "sink/sqlite_int.h"
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The summary of task ?1 from its runs (schema.h, task_run), with the
+ * batch's change number ?2: the latest run (the last entry of
+ * task_run_by_task, whose entries end with the run's id) and scalar
+ * subqueries on the same index. A CTE of the runs read twice would be
+ * materialized, with a temporary B-tree for its ORDER BY, for every run a
+ * batch applies (about 3 times the CPU). Its variants also write the
+ * columns of the task's image in the batch that no run summarises (the
+ * scheduler's submission, the worker's arguments and result) in the same
+ * statement (run_summary_sql): the image's status as ?3 and ?4
+ * (RUN_SUMMARY_STATUS), its other columns as ?5 and on.
+ *
+ * Three forms of it, which write the same row (mida__sqlite_apply_run_summary):
+ *
+ *   SUMMARY_UPDATE  the task's row, when it has one and a run of it has
+ *                   started (the run applied just before has);
+ *   SUMMARY_INSERT  the row, when the UPDATE found none (or before it,
+ *                   for a task image that is likely a new row's: the
+ *                   INSERT ignores a row that is there);
+ *   SUMMARY_UPSERT  either, when no run may have started (a run's end
+ *                   alone): no row if none has.
+ *
+ * Why not the upsert alone: a statement that may write more than one row
+ * (an INSERT ... SELECT) and that may fail part way (it calls a function
+ * of mida's, which may fail, as every function call may for SQLite) keeps
+ * a statement journal, a copy of each page it changes, so that a failure
+ * undoes that statement alone (SQLite's usesStmtJournal: isMultiWrite and
+ * mayAbort). A failing statement fails the whole batch, which is rolled
+ * back (write_batch): mida has no use for it, and it was a sixth of the
+ * instructions of a Dask worker's shipper. An UPDATE of one row by its key
+ * writes one row; an INSERT OR IGNORE ... SELECT that calls no function
+ * cannot abort; neither keeps one. The INSERT's IGNORE leaves a row that
+ * is there to the UPDATE (which then runs); IGNORE rather than FAIL also
+ * because the statements of a trigger take the conflict clause of the
+ * statement that fires them, and those of the key triggers (key_side.h)
+ * are INSERT OR IGNORE. */
+
+/* The status that task ?1's runs give it, beside its latest run r:
+ * FINISHED if any run that started finished, else RUNNING. A CASE
+ * evaluates a WHEN only when the ones before it are false: the latest
+ * run's status decides alone when it is FINISHED (nearly always), and the
+ * other runs' are read (from the table: task_run_by_task does not hold
+ * them) only when it is not. The number of runs comes from the index
+ * alone. Merged with the status of a task image written in the same
+ * statement, without a function call (which would make the INSERT keep a
+ * statement journal, below): ?3 is that status where it ranks above
+ * FINISHED, ?4 where it ranks above RUNNING, else NULL (step_run_summary). */
+#define RUN_SUMMARY_STATUS                                                     \
+  "CASE WHEN r.status = 'FINISHED' THEN coalesce(?3, 'FINISHED')"              \
+  " WHEN EXISTS (SELECT 1 FROM task_run f WHERE f.task_id = ?1"                \
+  " AND f.started IS NOT NULL AND f.status = 'FINISHED')"                      \
+  " THEN coalesce(?3, 'FINISHED') ELSE coalesce(?4, 'RUNNING') END"
+#define RUN_SUMMARY_INSERT                                                     \
+  "INSERT INTO task(id, status, started, ended, host, pid, worker,"            \
+  " telemetry, attempts, seq"
+#define RUN_SUMMARY_INSERT_OR_IGNORE                                           \
+  "INSERT OR IGNORE INTO task(id, status, started, ended, host, pid,"          \
+  " worker, telemetry, attempts, seq"
+#define RUN_SUMMARY_SELECT                                                     \
+  ") SELECT ?1, " RUN_SUMMARY_STATUS ","                                       \
+  " r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"                 \
+  " (SELECT count(*) FROM task_run WHERE task_id = ?1"                         \
+  " AND started IS NOT NULL), ?2"
+#define RUN_SUMMARY_FROM                                                       \
+  " FROM task_run r WHERE r.task_id = ?1 AND r.started IS NOT NULL"            \
+  " ORDER BY r.started DESC, r.id DESC LIMIT 1"
+#define RUN_SUMMARY_UPSERT                                                     \
+  " ON CONFLICT(id) DO UPDATE SET"                                             \
+  " status = mida_status_merge(task.status, excluded.status),"                 \
+  " started = excluded.started, ended = excluded.ended,"                       \
+  " host = excluded.host, pid = excluded.pid, worker = excluded.worker,"       \
+  " telemetry = excluded.telemetry, attempts = excluded.attempts,"             \
+  " seq = excluded.seq"
+/* The UPDATE: the latest run's columns from one subquery (SQLite reads a
+ * row value's subquery once), with the status merged into the stored
+ * one. */
+#define RUN_SUMMARY_UPDATE                                                     \
+  "UPDATE task SET (started, ended, host, pid, worker, telemetry, status) ="   \
+  " (SELECT r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"         \
+  " mida_status_merge(task.status, " RUN_SUMMARY_STATUS ")" RUN_SUMMARY_FROM   \
+  "), attempts = (SELECT count(*) FROM task_run WHERE task_id = ?1"            \
+  " AND started IS NOT NULL), seq = ?2"
+
+/* The task columns a run summary may write besides its own: all but the
+ * key and those that the runs summarise (which the summary sets from the
+ * latest run whatever a task record says). */
+static uint32_t summary_task_columns(void) {
+  const entity *ent = &entities[ENT_TASK];
+  uint32_t cols = 0;
+  for (int c = 1; c < ent->ncolumns; c++)
+    if (!ent->columns[c].from_runs)
+      cols |= (uint32_t)1 << c;
+  return cols;
+}
+
+/* The bit of the task's status column. */
+static uint32_t task_status_bit(void) {
+  const entity *ent = &entities[ENT_TASK];
+  for (int c = 1; c < ent->ncolumns; c++)
+    if (ent->columns[c].rule == MIDA_RULE_STATUS)
+      return (uint32_t)1 << c;
+  return 0; /* not reached: merge.c's table has it */
+}
+
+/* The bit of the task's submission time. */
+static uint32_t task_submitted_bit(void) {
+  const entity *ent = &entities[ENT_TASK];
+  for (int c = 1; c < ent->ncolumns; c++)
+    if (ent->columns[c].tag == MIDA_F_SUBMITTED)
+      return (uint32_t)1 << c;
+  return 0; /* not reached: merge.c's table has it */
+}
+
+/* Writes the merge of task column c's stored value with parameter ?param,
+ * as a task's upsert merges it (mida__sqlite_merge_expr), for an UPDATE's SET.
+ */
+static int update_merge_expr(int c, int param, mida__buf *out) {
+  const mida__merge_column *col = &entities[ENT_TASK].columns[c];
+  switch (col->rule) {
+  case MIDA_RULE_MIN:
+  case MIDA_RULE_MAX:
+    return mida__buf_printf(out, "coalesce(%s(%s, ?%d), %s, ?%d)",
+                            col->rule == MIDA_RULE_MIN ? "min" : "max",
+                            col->name, param, col->name, param);
+  case MIDA_RULE_JSON:
+    return mida__buf_printf(out, "mida_merge(%s, ?%d)", col->name, param);
+  default: /* LAST; a status and the ORIGIN columns never come here */
+    return mida__buf_printf(out, "coalesce(?%d, %s)", param, col->name);
+  }
+}
+
+/* Writes form (SUMMARY_*) of the run summary that also writes the task
+ * columns of task_mask (within summary_task_columns): the status through
+ * ?3 and ?4 (RUN_SUMMARY_STATUS), each other column as the parameter
+ * after the ones before it (?5 and on), merged into the stored value as a
+ * task's upsert merges it (the INSERT has no stored value). */
+static int run_summary_sql(int form, uint32_t task_mask, mida__buf *out) {
+  const entity *ent = &entities[ENT_TASK];
+  uint32_t others = task_mask & ~task_status_bit();
+  int rc = MIDA_OK;
+  if (form == SUMMARY_UPDATE) {
+    rc = mida__buf_adds(out, RUN_SUMMARY_UPDATE);
+    int param = 5;
+    for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
+      if (((others >> c) & 1) == 0)
+        continue;
+      rc = mida__buf_printf(out, ", %s = ", ent->columns[c].name);
+      if (rc == MIDA_OK)
+        rc = update_merge_expr(c, param++, out);
+    }
+    return rc == MIDA_OK ? mida__buf_adds(out, " WHERE id = ?1") : rc;
+  }
+  rc = mida__buf_adds(out, form == SUMMARY_INSERT ? RUN_SUMMARY_INSERT_OR_IGNORE
+                                                  : RUN_SUMMARY_INSERT);
+  for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++)
+    if ((others >> c) & 1)
+      rc = mida__buf_printf(out, ", %s", ent->columns[c].name);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(out, RUN_SUMMARY_SELECT);
+  int param = 5;
+  for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++)
+    if ((others >> c) & 1)
+      rc = mida__buf_printf(out, ", ?%d", param++);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(out, RUN_SUMMARY_FROM);
+  if (rc != MIDA_OK || form == SUMMARY_INSERT)
+    return rc;
+  rc = mida__buf_adds(out, RUN_SUMMARY_UPSERT);
+  for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
+    if (((others >> c) & 1) == 0)
+      continue;
+    rc = mida__buf_printf(out, ", %s = ", ent->columns[c].name);
+    if (rc == MIDA_OK)
+      rc = mida__sqlite_merge_expr(ent, c, out);
+  }
+  return rc;
+}
+
+/* The cached run summaries of the task columns task_mask; with add, a new
+ * entry (its forms prepared on first use) when there is none and there is
+ * room. The last entry is kept for the summary that writes no task
+ * column, which a run without a task image needs: a batch never lacks it.
+ * NULL: none. */
+static run_summary *find_summary(sqlite_sink *s, uint32_t task_mask, int add) {
+  int plain = 0; /* the summary of no task column is cached */
+  for (int i = 0; i < s->nsummary; i++) {
+    if (s->summary[i].task_mask == task_mask)
+      return &s->summary[i];
+    plain |= s->summary[i].task_mask == 0;
+  }
+  int room = RUN_SUMMARIES - s->nsummary - (task_mask != 0 && !plain);
+  if (!add || room <= 0)
+    return NULL;
+  run_summary *sum = &s->summary[s->nsummary++];
+  memset(sum, 0, sizeof *sum);
+  sum->task_mask = task_mask;
+  return sum;
+}
+
+/* Form (SUMMARY_*) of the run summary that also writes the task columns
+ * of task_mask, into *out (prepared on first use). */
+static int run_summary_stmt(sqlite_sink *s, int form, uint32_t task_mask,
+                            sqlite3_stmt **out) {
+  run_summary *sum = find_summary(s, task_mask, 1);
+  if (sum != NULL && sum->stmt[form] != NULL) {
+    *out = sum->stmt[form];
+    return MIDA_OK;
+  }
+  mida__buf sql;
+  mida__buf_init(&sql, 1 << 16);
+  int rc = sum != NULL ? run_summary_sql(form, task_mask, &sql) : MIDA_EINVAL;
+  sqlite3_stmt *st = NULL;
+  rc = mida__sqlite_prepare_built(s, rc, &sql, mida__buf_str(&sql), &st);
+  if (rc != MIDA_OK)
+    return rc;
+  sum->stmt[form] = st;
+  *out = st;
+  return MIDA_OK;
+}
+
+/* The column of task_run that holds a run's start. */
+static int run_started_column(void) {
+  const entity *run = &entities[ENT_RUN];
+  for (int c = 1; c < run->ncolumns; c++)
+    if (run->columns[c].tag == MIDA_F_STARTED)
+      return c;
+  return 0; /* not reached: merge.c's table has it */
+}
+
+/* The task columns of a task image that a run summary writes with it. */
+static uint32_t image_summary_mask(const row_image *task) {
+  return task->mask & summary_task_columns();
+}
+
+/* Lets the summary of each run image also write its task's image, when
+ * that image is the only one of its row in the batch: one statement
+ * writes the task row instead of two (a Dask task's scheduler record and
+ * its worker's run and arguments, when they reach one batch; a new task's
+ * row is then inserted whole, each index entry once, rather than inserted
+ * and rewritten). The run image must have a start, so that the summary's
+ * SELECT has a row, which then sets every column the runs summarise: the
+ * image's values of those would not last, and the summary leaves them
+ * out. Moving the image to its run's summary changes nothing else: the
+ * other images of the batch that write the row are run summaries, which
+ * write only those columns and merge the status, whose merge does not
+ * depend on the order; the updates of lost processes come after all of
+ * them. */
+void mida__sqlite_plan_run_summaries(sqlite_sink *s, const mida__rec *recs,
+                                     size_t nimages) {
+  uint32_t started = (uint32_t)1 << run_started_column();
+  for (size_t k = 0; k < nimages; k++) {
+    row_image *img = &s->images[k];
+    if (img->entity != ENT_RUN || (img->mask & started) == 0)
+      continue;
+    /* task_id is column 1 of task_run (merge.c). */
+    const mida__rec *r = &recs[img->source[1]];
+    mida__fold_slot *slot =
+        mida__fold_find(&s->fold, ENT_TASK, &r->f[MIDA_F_TASK].v.id);
+    if (slot->image == 0)
+      continue;
+    row_image *task = &s->images[slot->image - 1];
+    if (task->shares_row || task->in_summary ||
+        find_summary(s, image_summary_mask(task), 1) == NULL)
+      continue;
+    task->in_summary = 1;
+    img->task_image = slot->image;
+  }
+}
+
+/* Binds the parameters of a run summary for the run of record rec, with
+ * the columns of the task image task (or NULL) of task_mask (all its
+ * forms have the same parameters), and runs it. */
+static int step_run_summary(sqlite_sink *s, sqlite3_stmt *st,
+                            const mida__rec *recs, const mida__rec *rec,
+                            const row_image *task, uint32_t task_mask) {
+  const entity *ent = &entities[ENT_TASK];
+  uint32_t status = task_status_bit();
+  char ids[MIDA_MERGE_MAX_COLUMNS][MIDA_ID_STRLEN];
+  mida__sqlite_bind_field(st, 1, MIDA_F_TASK, &rec->f[MIDA_F_TASK], ids[0]);
+  sqlite3_bind_int64(st, 2, s->batch_seq);
+  int param = 5;
+  for (int c = 1; c < ent->ncolumns; c++) {
+    uint32_t bit = (uint32_t)1 << c;
+    if ((task_mask & bit) == 0)
+      continue;
+    unsigned tag = ent->columns[c].tag;
+    const mida__field *f = &recs[task->source[c]].f[tag];
+    if (bit != status) {
+      mida__sqlite_bind_field(st, param++, tag, f, ids[c]);
+      continue;
+    }
+    /* The image's status, where it outranks what the runs give. */
+    int rank = mida__status_rank(f->v.i64);
+    const char *name = mida__status_name(f->v.i64);
+    if (rank > mida__status_rank(MIDA_STATUS_FINISHED))
+      sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    if (rank > mida__status_rank(MIDA_STATUS_RUNNING))
+      sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+  }
+  return mida__sqlite_step_write(s, st, "run");
+}
+
+/* Recomputes the summary of the task of a run's row image from its runs,
+ * with the columns of the task image planned into it
+ * (mida__sqlite_plan_run_summaries): the UPDATE of the task's row, and the
+ * INSERT where it has none, when the run has a start (then the stored run has
+ * one: started is the least of the values); else the upsert, which writes
+ * nothing if no run of the task has started. A task image with a submission
+ * time (the scheduler's begin) is nearly always a new task's: the INSERT goes
+ * first, and the UPDATE only if the row was there (an UPDATE that finds no row
+ * cost a Dask task ~12,000 instructions, bench_sink_dask one_process). */
+int mida__sqlite_apply_run_summary(sqlite_sink *s, const mida__rec *recs,
+                                   const row_image *img) {
+  const row_image *task =
+      img->task_image != 0 ? &s->images[img->task_image - 1] : NULL;
+  uint32_t task_mask = task != NULL ? image_summary_mask(task) : 0;
+  /* task_id is column 1 of task_run (merge.c); a run record without a
+   * task never gets an image. */
+  const mida__rec *r = &recs[img->source[1]];
+  int started = (img->mask & ((uint32_t)1 << run_started_column())) != 0;
+  sqlite3_stmt *st = NULL;
+  int first = started ? SUMMARY_UPDATE : SUMMARY_UPSERT;
+  int then = SUMMARY_INSERT; /* when the first changed no row */
+  if (started && (task_mask & task_submitted_bit()) != 0) {
+    first = SUMMARY_INSERT;
+    then = SUMMARY_UPDATE;
+  }
+  int rc = run_summary_stmt(s, first, task_mask, &st);
+  if (rc == MIDA_OK)
+    rc = step_run_summary(s, st, recs, r, task, task_mask);
+  if (rc != MIDA_OK || !started || sqlite3_changes(s->db) != 0)
+    return rc;
+  rc = run_summary_stmt(s, then, task_mask, &st);
+  if (rc == MIDA_OK)
+    rc = step_run_summary(s, st, recs, r, task, task_mask);
+  return rc;
+}
+
+/* Finalizes the run summaries prepared so far. */
+void mida__sqlite_forget_summaries(sqlite_sink *s) {
+  for (int i = 0; i < s->nsummary; i++)
+    for (int f = 0; f < SUMMARY_FORMS; f++)
+      sqlite3_finalize(s->summary[i].stmt[f]);
+  s->nsummary = 0;
+}
