@@ -243,14 +243,8 @@ static void test_newer_schema_refused(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
   mida__sink_close(sink);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db,
-                                "UPDATE mida_meta SET value = '99'"
-                                " WHERE key = 'schema_version'",
-                                NULL, NULL, NULL),
-                   SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path, "UPDATE mida_meta SET value = '99'"
+                    " WHERE key = 'schema_version'");
   char err[512] = "";
   int rc = mida__sink_open(fx->path, 0, &sink, err, sizeof err);
   assert_int_equal(rc, MIDA_ESTORE);
@@ -307,21 +301,15 @@ static void test_metric_points_kept_apart(void **state) {
  * steps -1 ("none" then) become NULL, and records apply as before. */
 static void test_schema_2_metric_migrated(void **state) {
   fixture *fx = *state;
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-  assert_int_equal(
-      sqlite3_exec(db,
-                   "CREATE TABLE metric(task_id TEXT NOT NULL, key TEXT NOT"
-                   " NULL, step INTEGER NOT NULL, ts INTEGER NOT NULL, value"
-                   " REAL, PRIMARY KEY(task_id, key, step, ts)) WITHOUT ROWID;"
-                   "CREATE TABLE mida_meta(key TEXT PRIMARY KEY, value TEXT);"
-                   "INSERT INTO mida_meta VALUES('schema_version', '2');"
-                   "INSERT INTO metric VALUES"
-                   "('0190a4c2-0000-7000-8000-000000000001', 'm', -1, 5, 2.5),"
-                   "('0190a4c2-0000-7000-8000-000000000001', 'm', 3, 6, NULL)",
-                   NULL, NULL, NULL),
-      SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path,
+          "CREATE TABLE metric(task_id TEXT NOT NULL, key TEXT NOT"
+          " NULL, step INTEGER NOT NULL, ts INTEGER NOT NULL, value"
+          " REAL, PRIMARY KEY(task_id, key, step, ts)) WITHOUT ROWID;"
+          "CREATE TABLE mida_meta(key TEXT PRIMARY KEY, value TEXT);"
+          "INSERT INTO mida_meta VALUES('schema_version', '2');"
+          "INSERT INTO metric VALUES"
+          "('0190a4c2-0000-7000-8000-000000000001', 'm', -1, 5, 2.5),"
+          "('0190a4c2-0000-7000-8000-000000000001', 'm', 3, 6, NULL)");
   mida__sink *sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
                VERSION_ROW);
@@ -340,19 +328,12 @@ static void test_schema_2_metric_migrated(void **state) {
 
 static void test_schema_1_migrated(void **state) {
   fixture *fx = *state;
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-  assert_int_equal(
-      sqlite3_exec(db,
-                   "CREATE TABLE task_data(task_id TEXT NOT NULL,"
-                   " data_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT,"
-                   " PRIMARY KEY(task_id, data_id, role)) WITHOUT ROWID;"
-                   "INSERT INTO task_data VALUES('t', 'd', 'used', 'n');"
-                   "CREATE TABLE mida_meta(key TEXT PRIMARY KEY, value TEXT);"
-                   "INSERT INTO mida_meta VALUES('schema_version', '1');",
-                   NULL, NULL, NULL),
-      SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path, "CREATE TABLE task_data(task_id TEXT NOT NULL,"
+                    " data_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT,"
+                    " PRIMARY KEY(task_id, data_id, role)) WITHOUT ROWID;"
+                    "INSERT INTO task_data VALUES('t', 'd', 'used', 'n');"
+                    "CREATE TABLE mida_meta(key TEXT PRIMARY KEY, value TEXT);"
+                    "INSERT INTO mida_meta VALUES('schema_version', '1');");
   /* Read-only, it is read as it is. */
   mida__sink *sink = open_store(fx->path, MIDA_SINK_READONLY);
   assert_query(sink, "SELECT value FROM mida_meta", "1\n");
@@ -450,29 +431,22 @@ static void test_change_numbers(void **state) {
  * change numbers when a writer opens it, and keeps its rows. */
 static void test_migrates_version_1(void **state) {
   fixture *fx = *state;
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-  assert_int_equal(
-      sqlite3_exec(db,
-                   "CREATE TABLE workflow(id TEXT PRIMARY KEY, campaign_id"
-                   " TEXT, parent_id TEXT, name TEXT, source TEXT, user TEXT,"
-                   " host TEXT, pid INTEGER, started INTEGER, ended INTEGER,"
-                   " status TEXT, metadata TEXT);"
-                   "CREATE TABLE task(id TEXT PRIMARY KEY, workflow_id TEXT,"
-                   " campaign_id TEXT, parent_id TEXT, activity TEXT, status"
-                   " TEXT, submitted INTEGER, started INTEGER, ended INTEGER,"
-                   " host TEXT, pid INTEGER, worker TEXT, source_key TEXT,"
-                   " used TEXT, generated TEXT, custom TEXT, error TEXT,"
-                   " telemetry TEXT) WITHOUT ROWID;"
-                   "CREATE TABLE task_data(task_id TEXT NOT NULL,"
-                   " data_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT,"
-                   " PRIMARY KEY(task_id, data_id, role)) WITHOUT ROWID;"
-                   "CREATE TABLE mida_meta(key TEXT PRIMARY KEY, value TEXT);"
-                   "INSERT INTO mida_meta VALUES('schema_version', '1');"
-                   "INSERT INTO task(id, activity) VALUES('old', 'kept');",
-                   NULL, NULL, NULL),
-      SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path, "CREATE TABLE workflow(id TEXT PRIMARY KEY, campaign_id"
+                    " TEXT, parent_id TEXT, name TEXT, source TEXT, user TEXT,"
+                    " host TEXT, pid INTEGER, started INTEGER, ended INTEGER,"
+                    " status TEXT, metadata TEXT);"
+                    "CREATE TABLE task(id TEXT PRIMARY KEY, workflow_id TEXT,"
+                    " campaign_id TEXT, parent_id TEXT, activity TEXT, status"
+                    " TEXT, submitted INTEGER, started INTEGER, ended INTEGER,"
+                    " host TEXT, pid INTEGER, worker TEXT, source_key TEXT,"
+                    " used TEXT, generated TEXT, custom TEXT, error TEXT,"
+                    " telemetry TEXT) WITHOUT ROWID;"
+                    "CREATE TABLE task_data(task_id TEXT NOT NULL,"
+                    " data_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT,"
+                    " PRIMARY KEY(task_id, data_id, role)) WITHOUT ROWID;"
+                    "CREATE TABLE mida_meta(key TEXT PRIMARY KEY, value TEXT);"
+                    "INSERT INTO mida_meta VALUES('schema_version', '1');"
+                    "INSERT INTO task(id, activity) VALUES('old', 'kept');");
   mida__sink *sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
                VERSION_ROW);
@@ -1308,15 +1282,9 @@ static void test_metric_blocks(void **state) {
   mida__sink_close(sink);
 
   /* A store of version 6 (no blocks) gets them when a writer opens it. */
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db,
-                                "DROP TABLE metric_block; UPDATE mida_meta"
-                                " SET value = '6' WHERE key ="
-                                " 'schema_version';",
-                                NULL, NULL, NULL),
-                   SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path, "DROP TABLE metric_block; UPDATE mida_meta"
+                    " SET value = '6' WHERE key ="
+                    " 'schema_version';");
   sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
                VERSION_ROW);
@@ -1334,27 +1302,20 @@ static void test_schema_4_migrated(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
   mida__sink_close(sink);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
   /* Make it what version 4 made. */
-  assert_int_equal(
-      sqlite3_exec(db,
-                   "DROP VIEW task_v; DROP VIEW task_telemetry_v;"
-                   " DROP TABLE task_run; DROP TABLE task;"
-                   "CREATE TABLE task(id TEXT PRIMARY KEY, workflow_id TEXT,"
-                   " campaign_id TEXT, parent_id TEXT, activity TEXT,"
-                   " status TEXT, submitted INTEGER, started INTEGER,"
-                   " ended INTEGER, host TEXT, pid INTEGER, worker TEXT,"
-                   " source_key TEXT, used TEXT, generated TEXT, custom TEXT,"
-                   " error TEXT, telemetry TEXT, seq INTEGER) WITHOUT ROWID;"
-                   "CREATE VIEW task_v AS SELECT id, status FROM task;"
-                   "INSERT INTO task(id, status, started) VALUES"
-                   " ('0190a4c2-0000-7000-8000-000000000001', 'FINISHED', 5);"
-                   "UPDATE mida_meta SET value = '4'"
-                   " WHERE key = 'schema_version';",
-                   NULL, NULL, NULL),
-      SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path, "DROP VIEW task_v; DROP VIEW task_telemetry_v;"
+                    " DROP TABLE task_run; DROP TABLE task;"
+                    "CREATE TABLE task(id TEXT PRIMARY KEY, workflow_id TEXT,"
+                    " campaign_id TEXT, parent_id TEXT, activity TEXT,"
+                    " status TEXT, submitted INTEGER, started INTEGER,"
+                    " ended INTEGER, host TEXT, pid INTEGER, worker TEXT,"
+                    " source_key TEXT, used TEXT, generated TEXT, custom TEXT,"
+                    " error TEXT, telemetry TEXT, seq INTEGER) WITHOUT ROWID;"
+                    "CREATE VIEW task_v AS SELECT id, status FROM task;"
+                    "INSERT INTO task(id, status, started) VALUES"
+                    " ('0190a4c2-0000-7000-8000-000000000001', 'FINISHED', 5);"
+                    "UPDATE mida_meta SET value = '4'"
+                    " WHERE key = 'schema_version';");
   sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
                VERSION_ROW);
@@ -1524,8 +1485,6 @@ static void test_counts_bounded(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
   mida__sink_close(sink);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
   char sql[600];
   snprintf(sql, sizeof sql,
            "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i"
@@ -1539,8 +1498,7 @@ static void test_counts_bounded(void **state) {
            " RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i"
            " WHERE n < %d) SELECT n FROM i);",
            MIDA_COUNT_BOUND + 1, MIDA_COUNT_BOUND);
-  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path, sql);
   sink = open_store(fx->path, MIDA_SINK_READONLY);
   mida__counts *c = calloc(1, sizeof *c);
   assert_non_null(c);
@@ -1574,8 +1532,6 @@ static void test_counts_newest_and_exact(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
   mida__sink_close(sink);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
   char sql[400];
   snprintf(sql, sizeof sql,
            "INSERT INTO task(id, status) VALUES('a', 'ERROR'),"
@@ -1584,8 +1540,7 @@ static void test_counts_newest_and_exact(void **state) {
            " WHERE n < %d) INSERT INTO task(id, status)"
            " SELECT printf('m%%06d', n), 'FINISHED' FROM i;",
            MIDA_COUNT_BOUND);
-  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path, sql);
   sink = open_store(fx->path, MIDA_SINK_READONLY);
   mida__counts *c = calloc(1, sizeof *c);
   assert_non_null(c);
@@ -1872,11 +1827,7 @@ static void test_schema_stamped_once(void **state) {
   assert_query(sink, "SELECT user_version != 0 FROM pragma_user_version",
                "1\n");
   mida__sink_close(sink);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "DROP INDEX task_by_seq", NULL, NULL, NULL),
-                   SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path, "DROP INDEX task_by_seq");
   sink = open_store(fx->path, 0);
   assert_query(sink,
                "SELECT count(*) FROM sqlite_schema WHERE name = 'task_by_seq'",
@@ -1891,14 +1842,8 @@ static void test_schema_other_stamp_runs_again(void **state) {
   mida__sink *sink = open_store(fx->path, 0);
   char *stamp = query_text(sink, "PRAGMA user_version", 0);
   mida__sink_close(sink);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db,
-                                "DROP INDEX task_by_seq;"
-                                " PRAGMA user_version = 12345",
-                                NULL, NULL, NULL),
-                   SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path, "DROP INDEX task_by_seq;"
+                    " PRAGMA user_version = 12345");
   sink = open_store(fx->path, 0);
   assert_query(sink,
                "SELECT count(*) FROM sqlite_schema WHERE name = 'task_by_seq'",
@@ -2498,22 +2443,15 @@ static void test_schema_12_data_without_rowid(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
   mida__sink_close(sink);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-  assert_int_equal(
-      sqlite3_exec(db,
-                   "DROP TABLE data;"
-                   " CREATE TABLE data(id TEXT PRIMARY KEY, kind TEXT,"
-                   " uri TEXT, size INTEGER, digest TEXT, metadata TEXT);"
-                   " INSERT INTO data VALUES('sha256:aa', 'file',"
-                   " 'file:///a', 10, 'sha256:aa', '{\"x\": 1}'),"
-                   " ('file:///b', 'file', 'file:///b', 20, NULL, NULL),"
-                   " (NULL, 'file', 'file:///lost', 0, NULL, NULL);"
-                   " UPDATE mida_meta SET value = '12'"
-                   " WHERE key = 'schema_version'; PRAGMA user_version = 0;",
-                   NULL, NULL, NULL),
-      SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path, "DROP TABLE data;"
+                    " CREATE TABLE data(id TEXT PRIMARY KEY, kind TEXT,"
+                    " uri TEXT, size INTEGER, digest TEXT, metadata TEXT);"
+                    " INSERT INTO data VALUES('sha256:aa', 'file',"
+                    " 'file:///a', 10, 'sha256:aa', '{\"x\": 1}'),"
+                    " ('file:///b', 'file', 'file:///b', 20, NULL, NULL),"
+                    " (NULL, 'file', 'file:///lost', 0, NULL, NULL);"
+                    " UPDATE mida_meta SET value = '12'"
+                    " WHERE key = 'schema_version'; PRAGMA user_version = 0;");
   sink = open_store(fx->path, 0);
   assert_query(sink, "SELECT value FROM mida_meta WHERE key = 'schema_version'",
                VERSION_ROW);
@@ -2552,15 +2490,9 @@ static void test_schema_9_key_side_index_migrated(void **state) {
   }
   apply_lr_index(sink, 0);
   mida__sink_close(sink);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db,
-                                "DROP INDEX task_key_num_by_task;"
-                                " UPDATE mida_meta SET value = '9'"
-                                " WHERE key = 'schema_version';",
-                                NULL, NULL, NULL),
-                   SQLITE_OK);
-  sqlite3_close(db);
+  exec_on(fx->path, "DROP INDEX task_key_num_by_task;"
+                    " UPDATE mida_meta SET value = '9'"
+                    " WHERE key = 'schema_version';");
   mida__predicate p[2];
   char why[200];
   assert_int_equal(mida__predicate_parse("used.lr>=0", &p[0], why, sizeof why),
