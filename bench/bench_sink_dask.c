@@ -25,8 +25,12 @@
  * callgrind and prints the instructions a task of each phase, from the
  * inclusive cost of measure_scheduler and measure_worker.
  *
- * Usage: bench_sink_dask [tasks] [batch] [path]   (default 1200, 300,
+ * Usage: bench_sink_dask [TASKS [BATCH [PATH]]]   (default 1200, 300,
  * /tmp/...); prints the wall time of each phase and a final JSON line.
+ * -h or --help prints the usage; a count that is not a whole number from
+ * 1 to MAX_COUNT, an argument more, or an unknown MIDA_BENCH_ORDER is
+ * refused with exit status 2 before anything is made (it took "--help"
+ * for a count of 0, made it 1, and ran).
  * MIDA_BENCH_ORDER=worker_first applies the worker's batches first: its
  * shipper may pass before the scheduler's, and then the run summaries
  * make the tasks' rows rather than update them. MIDA_BENCH_ORDER=
@@ -38,6 +42,7 @@
 #include "benchutil.h"
 #include "sink/sink.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,14 +220,60 @@ static int open_phase(phase *p, const char *url, int64_t pid, size_t batch) {
   return rc;
 }
 
+/* The largest count of tasks or of a batch: far past what the bench is
+ * for, and small enough that the arrays of the tasks cannot overflow. */
+#define MAX_COUNT 100000000
+
+static const char usage[] =
+    "usage: bench_sink_dask [TASKS [BATCH [PATH]]]\n"
+    "  TASKS  the tasks counted (default 1200)\n"
+    "  BATCH  the tasks a batch carries (default 300)\n"
+    "  PATH   the store file, made anew and removed at the end\n"
+    "         (default /tmp/mida_sink_dask_bench.db)\n"
+    "environment: MIDA_BENCH_ORDER=worker_first or one_process (see\n"
+    "bench_sink_dask.c); bench_sink_dask.sh counts its instructions.\n";
+
+/* Says why arg is refused (why, a printf format of one int: MAX_COUNT),
+ * with the usage; the exit status of a usage error. */
+static int refuse(const char *arg, const char *why) {
+  fprintf(stderr, "bench_sink_dask: '%s' ", arg);
+  fprintf(stderr, why, MAX_COUNT);
+  fprintf(stderr, "\n%s", usage);
+  return 2;
+}
+
+/* The whole number from 1 to MAX_COUNT that text is, into *out; 0 when it
+ * is not one (a sign, a space, anything after the digits). */
+static int parse_count(const char *text, size_t *out) {
+  if (text[0] < '0' || text[0] > '9')
+    return 0;
+  errno = 0;
+  char *end = NULL;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (errno != 0 || *end != '\0' || v < 1 || v > MAX_COUNT)
+    return 0;
+  *out = (size_t)v;
+  return 1;
+}
+
 int main(int argc, char **argv) {
-  size_t tasks = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : 1200;
-  size_t batch = argc > 2 ? (size_t)strtoull(argv[2], NULL, 10) : 300;
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      fputs(usage, stdout);
+      return 0;
+    }
+  size_t tasks = 1200, batch = 300;
+  if (argc > 4)
+    return refuse(argv[4], "is one argument too many");
+  if (argc > 1 && !parse_count(argv[1], &tasks))
+    return refuse(argv[1], "is not a count of tasks (1 to %d)");
+  if (argc > 2 && !parse_count(argv[2], &batch))
+    return refuse(argv[2], "is not a batch size (1 to %d)");
   const char *path = argc > 3 ? argv[3] : "/tmp/mida_sink_dask_bench.db";
-  if (tasks == 0)
-    tasks = 1;
-  if (batch == 0)
-    batch = 1;
+  const char *order = getenv("MIDA_BENCH_ORDER");
+  if (order != NULL && order[0] != '\0' && strcmp(order, "worker_first") != 0 &&
+      strcmp(order, "one_process") != 0)
+    return refuse(order, "is no MIDA_BENCH_ORDER (worker_first, one_process)");
   bench_remove_sqlite(path);
   unlink(path);
   char url[1100];
@@ -252,7 +303,6 @@ int main(int argc, char **argv) {
   if (rc == MIDA_OK)
     rc = worker_batches(&worker, t, 0, warm, batch);
 
-  const char *order = getenv("MIDA_BENCH_ORDER");
   int worker_first = order != NULL && strcmp(order, "worker_first") == 0;
   int one_process = order != NULL && strcmp(order, "one_process") == 0;
   int64_t ts = 0, tw = 0, t0 = bench_now();

@@ -5,13 +5,44 @@
 # tasks. Counted, not timed: a shared machine's load moves wall time, not
 # instructions.
 #
-# usage: [MIDA_BENCH_ORDER=worker_first] bench/bench_sink_dask.sh [BUILD_DIR]
-#        [TASKS] [BATCH]
-#        (default build-release, 1200, 300; see bench_sink_dask.c)
+# usage: [MIDA_BENCH_ORDER=worker_first] bench/bench_sink_dask.sh [BUILD
+#        [TASKS [BATCH]]]
+#        (default build-release, 1200, 300; see bench_sink_dask.c); -h or
+#        --help says so, and a build without the bench or a count that is
+#        not a whole number from 1 to 100000000 is refused with exit status
+#        2 before valgrind runs (it took "--help" for its build directory).
 set -eu
+usage="usage: bench_sink_dask.sh [BUILD [TASKS [BATCH]]]"
+for arg in "$@"; do
+  case $arg in
+  -h | --help)
+    printf '%s\n' "$usage" "  BUILD  a build directory (default build-release)" \
+      "  TASKS  the tasks counted (default 1200)" \
+      "  BATCH  the tasks a batch carries (default 300)" \
+      "environment: MIDA_BENCH_ORDER=worker_first (bench_sink_dask.c)"
+    exit 0
+    ;;
+  esac
+done
+# A usage error: why, the usage, exit status 2 -- before valgrind runs.
+refuse() {
+  printf 'bench_sink_dask.sh: %s\n%s\n' "$1" "$usage" >&2
+  exit 2
+}
+[ $# -le 3 ] || refuse "'$4' is one argument too many"
 build=${1:-build-release}
 tasks=${2:-1200}
 batch=${3:-300}
+[ -x "$build/bench/bench_sink_dask" ] ||
+  refuse "'$build' is not a build directory (no bench/bench_sink_dask in it)"
+# A count is a whole number from 1 to 100000000, as bench_sink_dask takes.
+for count in "$tasks" "$batch"; do
+  case $count in
+  '' | *[!0-9]*) refuse "'$count' is not a count (1 to 100000000)" ;;
+  esac
+  [ ${#count} -le 9 ] && [ "$count" -ge 1 ] && [ "$count" -le 100000000 ] ||
+    refuse "'$count' is not a count (1 to 100000000)"
+done
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" \

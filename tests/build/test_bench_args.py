@@ -86,3 +86,58 @@ def test_a_count_that_is_not_one_is_refused(tmp_path):
         assert r.returncode == 2, (args, r.stderr)
         assert "usage: bench_preload.py [BUILD [ROUNDS]]" in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# bench_sink_dask (and bench_sink_dask.sh, which runs it under callgrind):
+# counts, then the store's path. It took "--help" for its count of tasks
+# (strtoull: 0, then made 1) and ran; the script handed it to valgrind as
+# its build directory.
+DASK = BUILD / "bench" / "bench_sink_dask"
+DASK_SH = ROOT / "bench" / "bench_sink_dask.sh"
+DASK_USAGE = "usage: bench_sink_dask [TASKS [BATCH [PATH]]]"
+DASK_SH_USAGE = "usage: bench_sink_dask.sh [BUILD [TASKS [BATCH]]]"
+
+
+def run_dask(*args, cwd, sh=False, **env):
+    if not DASK.exists():
+        pytest.skip("the benches are not built here")
+    cmd = ["sh", str(DASK_SH)] if sh else [str(DASK)]
+    return subprocess.run([*cmd, *args], env=clean_env(**env), cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("sh", [False, True], ids=["c", "sh"])
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_bench_sink_dask_says_how_and_touches_nothing(tmp_path, flag, sh):
+    r = run_dask(flag, cwd=tmp_path, sh=sh)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(DASK_SH_USAGE if sh else DASK_USAGE), r.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [("x",), ("0",), ("-3",), ("12abc",),
+                                  ("99999999999999999999999",),
+                                  ("10", "0"), ("10", "5", "s.db", "extra")])
+def test_bench_sink_dask_refuses_a_bad_count(tmp_path, args):
+    r = run_dask(*args, cwd=tmp_path)
+    assert r.returncode == 2, (args, r.stdout, r.stderr)
+    assert DASK_USAGE in r.stderr, r.stderr
+    assert r.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_sink_dask_refuses_an_unknown_order(tmp_path):
+    r = run_dask("10", "5", cwd=tmp_path, MIDA_BENCH_ORDER="worker-first")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "MIDA_BENCH_ORDER" in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [("nope",), (str(BUILD), "x"),
+                                  (str(BUILD), "10", "0"),
+                                  (str(BUILD), "10", "5", "extra")])
+def test_bench_sink_dask_sh_refuses_before_valgrind(tmp_path, args):
+    r = run_dask(*args, cwd=tmp_path, sh=True)
+    assert r.returncode == 2, (args, r.stdout, r.stderr)
+    assert DASK_SH_USAGE in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []
