@@ -1022,10 +1022,22 @@ void mida__pl_record_all(int when) {
 }
 
 void mida__pl_files_reset_counts(void) {
-  for (int i = 0; i < MIDA_PL_FILES; i++) {
-    mida__pl_file *f = &mida__pl_files[i];
-    if (atomic_load_explicit(&f->refs, memory_order_relaxed) == 0)
+  /* The entries the child's descriptors point at, found through them: the
+   * table's 1,024 entries (80 KiB) are mostly pages the parent never
+   * touched, and reading each was a page fault in every child (~20 in a
+   * shell's). An entry no descriptor points at (taken by another thread of
+   * the parent in the middle of an open) is nobody's in the child. */
+  uint8_t done[MIDA_PL_FILES / 8];
+  memset(done, 0, sizeof done);
+  const int end = mida__pl_fd_bound();
+  for (int fd = 0; fd < end; fd++) {
+    mida__pl_file *f = mida__pl_file_of(fd);
+    if (f == NULL)
       continue;
+    size_t i = (size_t)(f - mida__pl_files);
+    if (done[i / 8] & (1u << (i % 8)))
+      continue;
+    done[i / 8] |= (uint8_t)(1u << (i % 8));
     atomic_store_explicit(&f->nread, 0, memory_order_relaxed);
     atomic_store_explicit(&f->nwritten, 0, memory_order_relaxed);
     f->told_read = 0;
@@ -1036,15 +1048,11 @@ void mida__pl_files_reset_counts(void) {
     atomic_store_explicit(&f->marks, keep, memory_order_relaxed);
     memset(&f->wf_task, 0, sizeof f->wf_task);
     atomic_store_explicit(&seen[i].at, 0, memory_order_relaxed);
-  }
-  /* What libc's buffers move from now on is the child's: count from the
-   * offsets the descriptors have now. */
-  const int end = mida__pl_fd_bound();
-  for (int fd = 0; fd < end; fd++) {
-    mida__pl_file *f = mida__pl_file_of(fd);
-    if (f != NULL && start_offset[f - mida__pl_files] >= 0) {
+    /* What libc's buffers move from now on is the child's: count from the
+     * offset the descriptor has now. */
+    if (start_offset[i] >= 0) {
       off_t at = lseek(fd, 0, SEEK_CUR);
-      start_offset[f - mida__pl_files] = at >= 0 ? (int64_t)at : -1;
+      start_offset[i] = at >= 0 ? (int64_t)at : -1;
     }
   }
 }

@@ -6,7 +6,8 @@
  * that reads the same version of a file three times says three times the
  * bytes, each record carries the running total of its link in this
  * process: a small preallocated table keyed by the link, taken with a
- * compare-and-swap like the file table, and reset in a child after fork().
+ * compare-and-swap like the file table, and cleared in a child after
+ * fork() before its first total (most children exec first, and never do).
  * A full table falls back to the count of one open (counted nowhere: the
  * store then keeps the largest open's count, which is never more than
  * what was done).
@@ -28,6 +29,32 @@ typedef struct link_total {
 } link_total;
 
 static link_total totals[LINKS];
+
+/* 1: a child after fork() whose table still holds its parent's totals,
+ * cleared before the child's first total; 2: being cleared; 0: its own.
+ * Cleared at the fork itself, the table's 256 KiB were written in every
+ * child: 64 page faults, ~0.3 ms on this project's VM, in each process a
+ * shell or make forks to exec another program at once. */
+static _Atomic int parents_totals;
+
+/* Clears the parent's totals if this child still has them. Returns 1 when
+ * the table is this process's own, 0 while another thread clears it (the
+ * caller counts its open alone, as for a full table). */
+static int own_table(void) {
+  int have = atomic_load_explicit(&parents_totals, memory_order_acquire);
+  if (have == 0)
+    return 1;
+  int expect = 1;
+  if (have != 1 || !atomic_compare_exchange_strong(&parents_totals, &expect,
+                                                   2))
+    return 0;
+  for (size_t i = 0; i < LINKS; i++) {
+    atomic_store_explicit(&totals[i].key, 0, memory_order_relaxed);
+    atomic_store_explicit(&totals[i].bytes, 0, memory_order_relaxed);
+  }
+  atomic_store_explicit(&parents_totals, 0, memory_order_release);
+  return 1;
+}
 
 /* A hash of the task's id: FNV-1a's steps over its two 64-bit halves
  * (not its 16 bytes one by one: this is on every close), then the high
@@ -81,6 +108,8 @@ static uint64_t link_start(uint64_t task_h, const struct stat *st, int role,
 
 int64_t mida__pl_link_total(const mida_id_t *task, const struct stat *st,
                             int role, uint64_t more) {
+  if (!own_table())
+    return (int64_t)more;
   uint64_t task_h = task_hash(task);
   uint64_t key = link_key(task_h, st, role);
   uint64_t step;
@@ -103,5 +132,5 @@ int64_t mida__pl_link_total(const mida_id_t *task, const struct stat *st,
 }
 
 void mida__pl_links_reset(void) {
-  memset(totals, 0, sizeof totals);
+  atomic_store_explicit(&parents_totals, 1, memory_order_release);
 }

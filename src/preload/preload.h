@@ -273,7 +273,8 @@ void mida__pl_files_renamed(const char *from, const char *to);
 int64_t mida__pl_link_total(const mida_id_t *task, const struct stat *st,
                             int role, uint64_t more);
 
-/* Forgets every total (a child after fork counts its own). */
+/* Forgets every total (a child after fork counts its own): the table is
+ * cleared before the next total is taken. */
 void mida__pl_links_reset(void);
 
 /* ---- process state (state.c) ------------------------------------------ */
