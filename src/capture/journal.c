@@ -35,6 +35,7 @@
 #include "capture/journal.h"
 
 #include "capture/spool_dir.h"
+#include "capture/spool_pool.h"
 
 #include "core/alloc.h"
 #include "core/crc32c.h"
@@ -53,6 +54,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -465,21 +467,28 @@ static int reserve_blocks(int fd, size_t bytes) {
   return e;
 }
 
-/* Writes zeros over the file's first bytes with pwrite(2), after
+/* Writes zeros over the file's first bytes with pwritev(2), after
  * reserve_blocks(). Blocks that posix_fallocate() reserved are "unwritten"
  * extents (ext4, XFS): the first store through the mapping into each page
  * then converts its extent in a page fault of its own, which made a 256
  * KiB segment cost ~0.5 ms to make and fill on ext4 (~0.4 us per record);
  * one write of zeros converts them all at once and leaves the pages in the
- * page cache (~0.1 ms in all). The zeros come from a buffer in .bss that is
- * only ever read: the kernel's shared zero page, no memory. Returns 0 or an
- * errno value. */
+ * page cache (~0.1 ms in all). Every vector points at the same page of
+ * zeros, in .bss and only ever read: the kernel's shared zero page, one
+ * page fault in the process (a 64 KiB buffer was 16, in every process
+ * the preload library starts a journal in). Returns 0 or an errno value. */
 static int zero_blocks(int fd, size_t bytes) {
-  static char zeros[64 * 1024];
+  static char zeros[4096];
+  struct iovec v[64];
   size_t done = 0;
   while (done < bytes) {
-    size_t n = bytes - done < sizeof zeros ? bytes - done : sizeof zeros;
-    ssize_t w = pwrite(fd, zeros, n, (off_t)done);
+    int cnt = 0;
+    for (size_t at = done; at < bytes && cnt < 64; cnt++) {
+      size_t len = bytes - at < sizeof zeros ? bytes - at : sizeof zeros;
+      v[cnt] = (struct iovec){.iov_base = zeros, .iov_len = len};
+      at += len;
+    }
+    ssize_t w = pwritev(fd, v, cnt, (off_t)done);
     if (w < 0 && errno == EINTR)
       continue;
     if (w <= 0)
@@ -612,14 +621,19 @@ static int segment_create(mida__journal *j, uint64_t ring, segment *reuse,
     }
     seg->fd = -1;
   }
-  /* Where the file system allows it the file has no name until it is
-   * whole and locked (O_TMPFILE, then linkat), so no other process ever
-   * sees, or sweeps, a half-made segment; elsewhere it is made as
-   * <name>.tmp and renamed, and mida__spool_sweep() leaves young .tmp files
-   * alone. */
-  fd = open(j->spool, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  unnamed = fd >= 0;
-  if (!unnamed)
+  /* A spent file of this size from the spool's pool (spool_pool.h), taken
+   * as <name>.tmp, locked. Else, where the file system allows it, the file
+   * has no name until it is whole and locked (O_TMPFILE, then linkat), so
+   * no other process ever sees, or sweeps, a half-made segment; elsewhere
+   * it is made as <name>.tmp and renamed, and mida__spool_sweep() leaves
+   * young .tmp files alone. */
+  fd = mida__spool_pool_take(j->spool, map_bytes, tmp);
+  bool pooled = fd >= 0;
+  if (!pooled) {
+    fd = open(j->spool, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    unnamed = fd >= 0;
+  }
+  if (fd < 0)
     fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     rc = MIDA_EIO;
@@ -634,8 +648,10 @@ static int segment_create(mida__journal *j, uint64_t ring, segment *reuse,
   }
   /* Blocks reserved now, not a sparse file: every page of the mapping has
    * its storage before the first write, so a full disk is an error here
-   * and never a SIGBUS in the middle of an append. */
-  int fa = reserve_blocks(fd, map_bytes);
+   * and never a SIGBUS in the middle of an append. A pooled file has its
+   * blocks, written; its old frames are zeroed like a new file's, so none
+   * can pass for a frame of this journal. */
+  int fa = pooled ? 0 : reserve_blocks(fd, map_bytes);
   if (fa == 0)
     fa = zero_blocks(fd, map_bytes);
   if (fa != 0) {
@@ -1637,7 +1653,7 @@ void mida__orphan_close(mida__orphan *o, bool remove) {
     if (q != NULL)
       (void)rename(o->path, q);
     mida__free(q);
-  } else if (remove) {
+  } else if (remove && !mida__spool_pool_put(o->path, o->fd)) {
     unlink(o->path);
   }
   munmap(o->base, o->map_bytes);
