@@ -1,0 +1,81 @@
+/*
+ * spool_pool.c -- spent segment files kept for reuse (see spool_pool.h).
+ *
+ * Slots are names, pool.<bytes>.<slot>, claimed by rename(2): a put renames
+ * with RENAME_NOREPLACE into the first free slot, a take renames a slot's
+ * file to the taker's own name, and of two takers of one slot one gets
+ * ENOENT. Takers try the low slots, where puts land first.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* renameat2, RENAME_NOREPLACE */
+#endif
+
+#include "capture/spool_pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Slots a take tries before it makes a new file: an empty pool costs that
+ * many failed renames (~1 us each), a file made anew far more. */
+#define TAKE_TRIES 4
+
+/* path's directory and the name of slot `slot` of size bytes in it, into
+ * out (PATH_MAX). Returns false if it does not fit. */
+static bool slot_path(char *out, const char *dir, size_t dir_len, size_t bytes,
+                      int slot) {
+  int n = snprintf(out, PATH_MAX, "%.*s/pool.%zu.%d", (int)dir_len, dir, bytes,
+                   slot);
+  return n > 0 && n < PATH_MAX;
+}
+
+int mida__spool_pool_take(const char *dir, size_t bytes, const char *path) {
+  if (bytes > MIDA_POOL_MAX_BYTES)
+    return -1;
+  char slot[PATH_MAX];
+  size_t dir_len = strlen(dir);
+  for (int k = 0; k < TAKE_TRIES; k++) {
+    if (!slot_path(slot, dir, dir_len, bytes, k))
+      return -1;
+    if (rename(slot, path) != 0)
+      continue; /* ENOENT: empty, or another taker was first */
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_uid == geteuid() && st.st_nlink == 1 &&
+        st.st_size == (off_t)bytes && flock(fd, LOCK_EX | LOCK_NB) == 0)
+      return fd;
+    /* Not one of ours, or still locked by the shipper that put it here a
+     * moment ago: given up, and a new file made instead. */
+    if (fd >= 0)
+      close(fd);
+    unlink(path);
+    return -1;
+  }
+  return -1;
+}
+
+bool mida__spool_pool_put(const char *path, int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+      st.st_size <= 0 || st.st_size > MIDA_POOL_MAX_BYTES)
+    return false;
+  const char *cut = strrchr(path, '/');
+  if (cut == NULL)
+    return false;
+  char slot[PATH_MAX];
+  for (int k = 0; k < MIDA_POOL_SLOTS; k++) {
+    if (!slot_path(slot, path, (size_t)(cut - path), (size_t)st.st_size, k))
+      return false;
+    if (renameat2(AT_FDCWD, path, AT_FDCWD, slot, RENAME_NOREPLACE) == 0)
+      return true;
+    if (errno != EEXIST)
+      return false; /* EINVAL: the file system cannot; removed instead */
+  }
+  return false;
+}

@@ -1,0 +1,46 @@
+/*
+ * spool_pool.h -- spent segment files kept in the spool for the next
+ * journals to take, instead of removed and made anew (spool_pool.c).
+ *
+ * Every process `mida run` observes makes at least one segment file, and
+ * the collector removes it once shipped: an inode made and freed per
+ * process. On ext4 without a journal (this project's VM, and scratch disks
+ * set up so) each new inode is searched for past every inode of its group
+ * freed within the last minute, read one by one from the inode table:
+ * after a few hundred processes a segment's O_TMPFILE took ~1.8 ms, a third
+ * of the CPU of a loop of short commands under the library; and the
+ * removal issues a discard under online discard. A shipped segment of at
+ * most MIDA_POOL_MAX_BYTES is therefore renamed to pool.<bytes>.<slot> in
+ * its spool, up to MIDA_POOL_SLOTS of each size, and a journal that needs
+ * a segment of that size renames one to its own name first: no inode is
+ * made or freed, and the file's blocks are already written.
+ *
+ * A pool file's content is what its last writer left: the journal zeroes
+ * every byte of one it takes before it maps it (journal.c), as it zeroes a
+ * new file. Names in the pool do not end in .mj, so recovery, the sweep and
+ * the spool's size never see them.
+ */
+#ifndef MIDA_CAPTURE_SPOOL_POOL_H
+#define MIDA_CAPTURE_SPOOL_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MIDA_POOL_SLOTS 16             /* files kept of each size */
+#define MIDA_POOL_MAX_BYTES (132 * 1024) /* the largest file kept */
+
+/* Takes a file of exactly bytes from the pool of the spool directory dir:
+ * renames it to path (a name of the caller's own, that does not exist),
+ * opens it and locks it (flock, exclusive). The file is this user's own,
+ * regular, with one link. Returns its descriptor (O_RDWR, close-on-exec),
+ * or -1 when the pool has none to give (nothing is left at path then).
+ * Thread-safe; makes no allocation. */
+int mida__spool_pool_take(const char *dir, size_t bytes, const char *path);
+
+/* Puts the shipped segment file at path, open as fd and locked by the
+ * caller, into its directory's pool if it is small enough and the pool
+ * has a free slot of its size. Returns true if it did (path is gone), false
+ * if the caller is to remove it as before. Thread-safe. */
+bool mida__spool_pool_put(const char *path, int fd);
+
+#endif

@@ -1,0 +1,285 @@
+/*
+ * spool_pool_test.c -- unit tests of the pool of spent segment files
+ * (spool_pool.h): a shipped segment goes into a free slot of its size, a
+ * journal takes it back as its next segment with every old byte zeroed,
+ * and whatever is not a file of ours, of the asked size and free to lock
+ * is never taken.
+ */
+#include "capture/journal.h"
+#include "capture/spool_fixture.h"
+#include "capture/spool_pool.h"
+
+#include "core/record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define RING (64 * 1024)
+#define MAP_BYTES (MIDA_JOURNAL_HEADER_BYTES + RING)
+
+/* Makes dir/name, bytes long, every byte fill; returns its path (to free). */
+static char *make_file(const char *dir, const char *name, size_t bytes,
+                       int fill) {
+  char *path = NULL;
+  assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  assert_true(fd >= 0);
+  char block[4096];
+  memset(block, fill, sizeof block);
+  for (size_t done = 0; done < bytes;) {
+    size_t n = bytes - done < sizeof block ? bytes - done : sizeof block;
+    assert_int_equal(write(fd, block, n), (ssize_t)n);
+    done += n;
+  }
+  close(fd);
+  return path;
+}
+
+/* Puts dir/name (made bytes long) into the pool as its shipper would: open
+ * and locked. Returns what mida__spool_pool_put said. */
+static bool put_new(const char *dir, const char *name, size_t bytes) {
+  char *path = make_file(dir, name, bytes, 0x5a);
+  int fd = open(path, O_RDWR);
+  assert_true(fd >= 0);
+  assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+  bool put = mida__spool_pool_put(path, fd);
+  assert_int_equal(access(path, F_OK) == 0, !put);
+  close(fd);
+  free(path);
+  return put;
+}
+
+static bool exists(const char *dir, const char *name) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  return access(path, F_OK) == 0;
+}
+
+static ino_t inode_of(const char *path) {
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  return st.st_ino;
+}
+
+static void test_put_fills_the_slots_of_a_size_then_refuses(void **state) {
+  const char *dir = *state;
+  char name[64];
+  for (int k = 0; k < MIDA_POOL_SLOTS; k++) {
+    snprintf(name, sizeof name, "s%d.mj", k);
+    assert_true(put_new(dir, name, 8192));
+    snprintf(name, sizeof name, "pool.8192.%d", k);
+    assert_true(exists(dir, name));
+  }
+  assert_false(put_new(dir, "one-too-many.mj", 8192));
+  /* Another size has slots of its own. */
+  assert_true(put_new(dir, "other.mj", 4096));
+  assert_true(exists(dir, "pool.4096.0"));
+}
+
+static void test_put_refuses_a_large_file(void **state) {
+  const char *dir = *state;
+  assert_false(put_new(dir, "big.mj", MIDA_POOL_MAX_BYTES + 4096));
+}
+
+static void test_take_renames_and_locks_the_file(void **state) {
+  const char *dir = *state;
+  assert_true(put_new(dir, "a.mj", 8192));
+  char *pooled = NULL;
+  assert_true(asprintf(&pooled, "%s/pool.8192.0", dir) > 0);
+  ino_t ino = inode_of(pooled);
+  char *mine = NULL;
+  assert_true(asprintf(&mine, "%s/b.mj.tmp", dir) > 0);
+  int fd = mida__spool_pool_take(dir, 8192, mine);
+  assert_true(fd >= 0);
+  assert_false(exists(dir, "pool.8192.0"));
+  assert_int_equal(inode_of(mine), ino);
+  int other = open(mine, O_RDONLY);
+  assert_true(other >= 0);
+  assert_int_equal(flock(other, LOCK_EX | LOCK_NB), -1);
+  assert_int_equal(errno, EWOULDBLOCK);
+  close(other);
+  close(fd);
+  free(mine);
+  free(pooled);
+}
+
+static void test_take_wants_the_exact_size(void **state) {
+  const char *dir = *state;
+  assert_true(put_new(dir, "a.mj", 8192));
+  char *mine = NULL;
+  assert_true(asprintf(&mine, "%s/b.mj.tmp", dir) > 0);
+  assert_int_equal(mida__spool_pool_take(dir, 4096, mine), -1);
+  assert_int_equal(mida__spool_pool_take(dir, 12288, mine), -1);
+  assert_true(exists(dir, "pool.8192.0"));
+  assert_false(exists(dir, "b.mj.tmp"));
+  free(mine);
+}
+
+static void test_take_from_an_empty_pool_makes_nothing(void **state) {
+  const char *dir = *state;
+  char *mine = NULL;
+  assert_true(asprintf(&mine, "%s/b.mj.tmp", dir) > 0);
+  assert_int_equal(mida__spool_pool_take(dir, 8192, mine), -1);
+  assert_false(exists(dir, "b.mj.tmp"));
+  free(mine);
+}
+
+/* A file in a slot that another process still holds locked (the shipper
+ * that put it there, about to close it) is not used: nothing is left at
+ * the taker's name, and the taker makes a new file instead. */
+static void test_take_leaves_a_locked_file(void **state) {
+  const char *dir = *state;
+  char *pooled = make_file(dir, "pool.8192.0", 8192, 0);
+  int holder = open(pooled, O_RDWR);
+  assert_true(holder >= 0);
+  assert_int_equal(flock(holder, LOCK_EX | LOCK_NB), 0);
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    char mine[1024];
+    snprintf(mine, sizeof mine, "%s/b.mj.tmp", dir);
+    int fd = mida__spool_pool_take(dir, 8192, mine);
+    _exit(fd == -1 && access(mine, F_OK) != 0 ? 0 : 1);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  close(holder);
+  free(pooled);
+}
+
+/* A symbolic link in a slot is not followed. */
+static void test_take_refuses_a_link(void **state) {
+  const char *dir = *state;
+  char *target = make_file(dir, "target", 8192, 0);
+  char *slot = NULL;
+  assert_true(asprintf(&slot, "%s/pool.8192.0", dir) > 0);
+  assert_int_equal(symlink(target, slot), 0);
+  char *mine = NULL;
+  assert_true(asprintf(&mine, "%s/b.mj.tmp", dir) > 0);
+  assert_int_equal(mida__spool_pool_take(dir, 8192, mine), -1);
+  assert_false(exists(dir, "b.mj.tmp"));
+  assert_true(exists(dir, "target"));
+  free(mine);
+  free(slot);
+  free(target);
+}
+
+/* ---- with the journal --------------------------------------------------- */
+
+static int only_segment(void *ctx, const char *path) {
+  char **out = ctx;
+  assert_null(*out);
+  *out = strdup(path);
+  return MIDA_OK;
+}
+
+/* A journal's first segment is the pooled file of its size, and not one
+ * byte of what that file held is left where the journal did not write. */
+static void test_journal_takes_a_pooled_file_zeroed(void **state) {
+  const char *dir = *state;
+  char *pooled = make_file(dir, "pool.69632.0", MAP_BYTES, 0xab);
+  ino_t ino = inode_of(pooled);
+  mida__journal *j = NULL;
+  char err[256] = "";
+  int rc = mida__journal_open(dir, RING, MIDA_FULL_SPILL, 0, "poolhost", 4242,
+                              &j, err, sizeof err);
+  if (rc != MIDA_OK)
+    fail_msg("journal_open: %d %s", rc, err);
+  assert_false(exists(dir, "pool.69632.0"));
+  char *seg = NULL;
+  assert_int_equal(mida__spool_list(dir, only_segment, &seg), MIDA_OK);
+  assert_non_null(seg);
+  assert_int_equal(inode_of(seg), ino);
+  int fd = open(seg, O_RDONLY);
+  assert_true(fd >= 0);
+  static uint8_t bytes[MAP_BYTES];
+  assert_int_equal(pread(fd, bytes, sizeof bytes, 0), (ssize_t)sizeof bytes);
+  close(fd);
+  assert_null(memchr(bytes, 0xab, sizeof bytes));
+  mida__journal_close(j);
+  free(seg);
+  free(pooled);
+}
+
+/* Shipped and closed, the segment of a process that ended goes into the
+ * pool, and the next journal takes it. */
+static void test_shipped_orphan_goes_into_the_pool(void **state) {
+  const char *dir = *state;
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    mida__journal *j = NULL;
+    if (mida__journal_open(dir, RING, MIDA_FULL_SPILL, 0, "poolhost",
+                           getpid(), &j, NULL, 0) != MIDA_OK)
+      _exit(2);
+    mida__slot slot;
+    if (mida__journal_reserve(j, MIDA_REC_TASK, 8, &slot) != MIDA_OK)
+      _exit(3);
+    memset(slot.payload, 7, 8);
+    mida__journal_commit(j, &slot);
+    _exit(0); /* no close: as if killed */
+  }
+  int status = 0;
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  char *seg = NULL;
+  assert_int_equal(mida__spool_list(dir, only_segment, &seg), MIDA_OK);
+  assert_non_null(seg);
+  ino_t ino = inode_of(seg);
+  mida__orphan *o = NULL;
+  assert_int_equal(mida__orphan_open(seg, &o, NULL, 0), MIDA_OK);
+  mida__frame frames[4];
+  uint64_t mark;
+  assert_int_equal(mida__orphan_peek(o, frames, 4, &mark), 1);
+  mida__orphan_release(o, mark);
+  mida__orphan_close(o, true);
+  assert_int_equal(access(seg, F_OK), -1);
+  char *pooled = NULL;
+  assert_true(asprintf(&pooled, "%s/pool.%d.0", dir, MAP_BYTES) > 0);
+  assert_int_equal(inode_of(pooled), ino);
+
+  mida__journal *j = NULL;
+  assert_int_equal(mida__journal_open(dir, RING, MIDA_FULL_SPILL, 0,
+                                      "poolhost", 4243, &j, NULL, 0),
+                   MIDA_OK);
+  assert_int_equal(access(pooled, F_OK), -1);
+  free(seg);
+  seg = NULL;
+  assert_int_equal(mida__spool_list(dir, only_segment, &seg), MIDA_OK);
+  assert_int_equal(inode_of(seg), ino);
+  mida__journal_close(j);
+  free(seg);
+  free(pooled);
+}
+
+int main(void) {
+#define T(name) cmocka_unit_test_setup_teardown(name, make_spool, remove_spool)
+  const struct CMUnitTest tests[] = {
+      T(test_put_fills_the_slots_of_a_size_then_refuses),
+      T(test_put_refuses_a_large_file),
+      T(test_take_renames_and_locks_the_file),
+      T(test_take_wants_the_exact_size),
+      T(test_take_from_an_empty_pool_makes_nothing),
+      T(test_take_leaves_a_locked_file),
+      T(test_take_refuses_a_link),
+      T(test_journal_takes_a_pooled_file_zeroed),
+      T(test_shipped_orphan_goes_into_the_pool),
+  };
+#undef T
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
