@@ -25,23 +25,32 @@
  * many failed renames (~1 us each), a file made anew far more. */
 #define TAKE_TRIES 4
 
-/* path's directory and the name of slot `slot` of size bytes in it, into
- * out (PATH_MAX). Returns false if it does not fit. */
-static bool slot_path(char *out, const char *dir, size_t dir_len, size_t bytes,
-                      int slot) {
-  int n = snprintf(out, PATH_MAX, "%.*s/pool.%zu.%d", (int)dir_len, dir, bytes,
-                   slot);
-  return n > 0 && n < PATH_MAX;
+/* The path of the slots of size bytes in directory dir (dir_len bytes of
+ * it) up to the slot number: "<dir>/pool.<bytes>.", into out (PATH_MAX).
+ * Returns its length, or 0 if a slot's path would not fit. */
+static size_t slots_prefix(char *out, const char *dir, size_t dir_len,
+                           size_t bytes) {
+  int n = snprintf(out, PATH_MAX, "%.*s/pool.%zu.", (int)dir_len, dir, bytes);
+  return n > 0 && n + 3 < PATH_MAX ? (size_t)n : 0;
+}
+
+/* Writes slot number k (< 100) after the prefix of length len. */
+static void slot_number(char *out, size_t len, int k) {
+  if (k >= 10)
+    out[len++] = (char)('0' + k / 10);
+  out[len++] = (char)('0' + k % 10);
+  out[len] = '\0';
 }
 
 int mida__spool_pool_take(const char *dir, size_t bytes, const char *path) {
   if (bytes > MIDA_POOL_MAX_BYTES)
     return -1;
   char slot[PATH_MAX];
-  size_t dir_len = strlen(dir);
+  size_t len = slots_prefix(slot, dir, strlen(dir), bytes);
+  if (len == 0)
+    return -1;
   for (int k = 0; k < TAKE_TRIES; k++) {
-    if (!slot_path(slot, dir, dir_len, bytes, k))
-      return -1;
+    slot_number(slot, len, k);
     if (rename(slot, path) != 0)
       continue; /* ENOENT: empty, or another taker was first */
     int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
@@ -69,9 +78,12 @@ bool mida__spool_pool_put(const char *path, int fd) {
   if (cut == NULL)
     return false;
   char slot[PATH_MAX];
+  size_t len =
+      slots_prefix(slot, path, (size_t)(cut - path), (size_t)st.st_size);
+  if (len == 0)
+    return false;
   for (int k = 0; k < MIDA_POOL_SLOTS; k++) {
-    if (!slot_path(slot, path, (size_t)(cut - path), (size_t)st.st_size, k))
-      return false;
+    slot_number(slot, len, k);
     if (renameat2(AT_FDCWD, path, AT_FDCWD, slot, RENAME_NOREPLACE) == 0)
       return true;
     if (errno != EEXIST)

@@ -26,7 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define MIDA_POOL_SLOTS 16             /* files kept of each size */
+#define MIDA_POOL_SLOTS 16             /* files kept of each size (< 100) */
 #define MIDA_POOL_MAX_BYTES (132 * 1024) /* the largest file kept */
 
 /* Takes a file of exactly bytes from the pool of the spool directory dir:
