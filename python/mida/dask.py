@@ -56,8 +56,14 @@ in them; it hands the id to the workers in the annotation; a worker that
 gets no annotation (no scheduler plugin) derives one from the scheduler's
 id and the key.
 
-Cost. The hooks that run per transition do little and leave at once for
-the transitions they ignore; the recording itself is C (the TaskMeter on
+Cost. The hooks that run per transition -- both plugins' `transition`, and
+the worker's `_ended` -- are C (_mida.DaskSchedulerHooks and
+_mida.DaskWorkerHooks, which the plugins subclass; dask_hooks.c): a
+transition they ignore returns after a string comparison, with no Python
+frame and no dict of its keyword arguments; a key's end and a task's meter
+go straight to libmida; only what is rare (an error's text, a workflow's
+end, a run spec the C hook cannot meter, an unmetered run) comes back to
+the Python methods here. The recording itself is C too (the TaskMeter on
 the executing thread, the records into the journal). Most of what capture
 costs a Dask run is the store's side: each process's shipper writes its
 records to the store, and most of that is paid per transaction (its
@@ -97,7 +103,6 @@ _id_from_name = _mida.id_from_name
 _new_id = _mida.new_id
 _now_ns = _mida.now_ns
 _TaskMeter = _mida.TaskMeter
-_FINISHED = _mida.FINISHED
 
 #: The annotation that carries a task's id from the scheduler to workers.
 ANNOTATION = "mida_task"
@@ -110,7 +115,6 @@ RECORDS_ENDS = "mida_worker_records_ends"
 #: The ship interval of a Dask process's session, ms (MIDA_SHIP_MS wins).
 DASK_SHIP_MS = 500
 
-_SCHED_FINISH = frozenset(("memory", "erred", "forgotten"))
 _PLAIN = frozenset((int, float, str, bool, type(None)))
 
 
@@ -122,16 +126,6 @@ def task_id(namespace, key, graph=None):
     if graph is None:
         return _id_from_name("dask", namespace + "/" + str(key))
     return _id_from_name("dask", "%s/%d/%s" % (namespace, graph, key))
-
-
-def _computed(startstops):
-    """Whether a task's startstops (as a worker reports them) include its
-    computation: a worker that got the key's data from another one reports
-    only the transfer."""
-    for ss in startstops or ():
-        if ss.get("action") == "compute":
-            return True
-    return False
 
 
 def _priority(stasks, key):
@@ -152,7 +146,7 @@ def _by_priority(keys, stasks):
         return keys
 
 
-class MidaSchedulerPlugin(SchedulerPlugin):
+class MidaSchedulerPlugin(_mida.DaskSchedulerHooks, SchedulerPlugin):
     """Records graphs, keys, dependencies and states on the scheduler."""
 
     name = "mida-scheduler"
@@ -244,65 +238,26 @@ class MidaSchedulerPlugin(SchedulerPlugin):
         if address is not None and (workers is None or address in workers):
             self.ends_on_workers.add(address)  # pruned in remove_worker
 
-    def transition(self, key, start, finish, /, *args, **kwargs):
-        # Called for every transition of every key: leave fast. The first
-        # three parameters are positional-only (Dask passes them so): for
-        # each keyword argument of a call (stimulus_id, and for an end the
-        # worker, nbytes, typename, startstops, ...) CPython would otherwise
-        # compare its name with every parameter's that can take a keyword
-        # before it goes into kwargs, ~5,600 instructions a task of the
-        # ~33,000 the scheduler's hooks take (bench_dask_hooks.py).
-        if finish not in _SCHED_FINISH:
-            return
-        rec = self.tasks.get(key)
-        if rec is None:
-            return
-        if finish == "forgotten":
-            del self.tasks[key]
-            if not rec[2]:  # released before it ended: cancelled
-                _task_update(rec[0], _mida.CANCELLED)
-                self._one_done(rec[1], False)
-            return
-        if rec[2] or (finish == "memory" and start != "processing"):
-            return  # a key computed again, or scattered data
-        rec[2] = True
-        if finish == "memory":
-            if (kwargs.get("worker") in self.ends_on_workers and
-                    _computed(kwargs.get("startstops"))):
-                # Its worker records the end (the run's FINISHED, nbytes,
-                # typename) into the row its shipper writes anyway: a write
-                # of the task's row from here as well would cost the store
-                # a second, separate one (~12 us a task).
-                self._one_done(rec[1], False)
-                return
-            custom = {}
-            if "nbytes" in kwargs:
-                custom["nbytes"] = kwargs["nbytes"]
-            if kwargs.get("typename"):
-                custom["typename"] = kwargs["typename"]
-            # Positional: a keyword argument costs the C function's parser
-            # ~0.5 us (PyArg_ParseTupleAndKeywords looks each name up).
-            _task_update(rec[0], _FINISHED, None, None, None, None, custom)
-        else:
-            text = kwargs.get("exception_text") or ""
-            tb = kwargs.get("traceback_text") or ""
-            if not text and start != "processing":
-                ts = self.scheduler.tasks.get(key) if self.scheduler else None
-                blame = getattr(ts, "exception_blame", None)
-                text = "an upstream task erred: %s" % (
-                    blame.key if blame is not None else "?")
-            _task_update(rec[0], _mida.ERROR,
-                         error=(text + "\n" + tb).strip() or "erred")
-        self._one_done(rec[1], finish == "erred")
+    # transition(key, start, finish, *args, **kwargs), called for every
+    # transition of every key, is _mida.DaskSchedulerHooks's, in C
+    # (dask_hooks.c): it leaves at once unless a key the plugin knows ends
+    # (memory, erred, forgotten), records FINISHED with nbytes and typename
+    # (none where the key's worker records it: RECORDS_ENDS) or CANCELLED
+    # itself, counts the key off its workflow, and calls the methods below
+    # for what is rare.
 
-    def _one_done(self, wf, erred):
-        state = self.workflows.get(wf)
-        if state is not None:
-            state[0] -= 1
-            if erred:
-                state[1] = True
-            if state[0] <= 0 and not self.per_client:
-                self._end_workflow(wf)
+    def _erred(self, key, start, tid, text, tb):
+        """The ERROR of a key: its own exception and traceback texts, or
+        the upstream key that erred and made it err."""
+        text = text or ""
+        tb = tb or ""
+        if not text and start != "processing":
+            ts = self.scheduler.tasks.get(key) if self.scheduler else None
+            blame = getattr(ts, "exception_blame", None)
+            text = "an upstream task erred: %s" % (
+                blame.key if blame is not None else "?")
+        _task_update(tid, _mida.ERROR,
+                     error=(text + "\n" + tb).strip() or "erred")
 
     def _end_workflow(self, wf):
         state = self.workflows.pop(wf, None)
@@ -350,7 +305,7 @@ def _ref(value, deps):
     return value
 
 
-class MidaWorkerPlugin(WorkerPlugin):
+class MidaWorkerPlugin(_mida.DaskWorkerHooks, WorkerPlugin):
     """Records each execution of a task, its arguments and its result on
     the worker."""
 
@@ -475,64 +430,26 @@ class MidaWorkerPlugin(WorkerPlugin):
             used[str(k)] = _ref(v, deps)
         return used
 
-    def transition(self, key, start, finish, **kwargs):
-        # Called for every transition of every task: leave fast.
-        if finish == "executing":
-            if self.namespace is None:
-                return
-            ts = self.worker.state.tasks.get(key)
-            if ts is None or ts.run_spec is None:
-                return
-            tid = self._task_id(key, ts)
-            try:
-                if self._meter(key, ts, tid):
-                    self.metered += 1
-                    return
-            except Exception:
-                pass
-            self._begin_unmetered(key, tid)
-        elif finish == "memory":
-            if start == "executing" or start == "long-running":
-                self._ended(key)
-            if key in self.unmetered:
-                self._end_unmetered(key, finish)
-        elif key in self.unmetered and (finish == "error" or
-                                        finish == "released"):
-            self._end_unmetered(key, finish)
+    # transition(key, start, finish, **kwargs), called for every
+    # transition of every task, and _ended(key), the end of a task
+    # computed here, are _mida.DaskWorkerHooks's, in C (dask_hooks.c): a
+    # task whose run spec is a graph node of a plain function gets its
+    # TaskMeter there, one that ends in memory its nbytes and typename;
+    # what is rare comes to the methods below.
 
-    def _ended(self, key):
-        """The end of a task this worker computed, which the scheduler would
-        record otherwise: its nbytes and typename (custom), and FINISHED
-        where no run of it was recorded here (its run summary says so
-        otherwise). Recorded here, it lands in the write of the task's row
-        that this worker's shipper makes anyway (the run's summary); the
-        scheduler leaves it to workers that said so (RECORDS_ENDS), which
-        this one does when it first sees a task of a scheduler with mida
-        (the annotation)."""
-        ts = self.worker.state.tasks.get(key)
-        if ts is None:
-            return
-        ann = ts.annotations
-        tid = ann.get(ANNOTATION) if ann else None
-        if tid is None:  # no scheduler plugin: nothing of the key's end
-            return
-        if self.announced is None:
-            self._announce()
-        typ = ts.type
+    def _executing(self, key, ts):
+        """A task about to execute that the C hook could not meter itself
+        (an older tuple run spec, a callable without a code object, a task
+        run again, no annotation): metered here, or its run recorded
+        unmetered."""
+        tid = self._task_id(key, ts)
         try:
-            name = self.typenames.get(typ)
-        except TypeError:  # a type that cannot be hashed
-            name = None
-        if name is None:
-            name = self._typename(typ)
-        spec = ts.run_spec
-        ran_here = (type(spec) is _TaskMeter or key in self.unmetered or
-                    (type(spec) is tuple and len(spec) == 3 and
-                     type(spec[0]) is _TaskMeter))
-        custom = {"nbytes": ts.nbytes, "typename": name} if name else {
-            "nbytes": ts.nbytes}
-        _task_update(tid, 0 if ran_here else _FINISHED, None, None, None,
-                     None, custom)
+            if self._meter(key, ts, tid):
+                self.metered += 1
+                return
+        except Exception:
+            pass
+        self._begin_unmetered(key, tid)
 
     def _typename(self, typ):
         try:

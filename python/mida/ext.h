@@ -8,6 +8,8 @@
  *   taskfunc.c   the TaskFunc type that @mida.task returns;
  *   taskmeter.c  the TaskMeter type that the Dask worker plugin puts around
  *                a task's function;
+ *   dask_hooks.c the C bases of the Dask plugins, whose transition hooks
+ *                run for every transition of every key;
  *   module.c     the module's functions and its initialisation;
  * and value.c (Python values as JSON) and dask_args.c (a Dask run spec's
  * arguments by parameter name) beside them.
@@ -127,5 +129,23 @@ extern PyTypeObject mida_py_TaskFuncType;
 extern PyTypeObject mida_py_TaskMeterType;
 extern unsigned long long mida_py_meter_calls;      /* calls measured */
 extern unsigned long long mida_py_meter_no_summary; /* ... without summary */
+
+/* A TaskMeter around a Dask graph node (dask 2024.12 and later) whose
+ * function has a code object, as TaskMeter(node, task, None, None, None,
+ * None, worker, True) makes it, without the constructor's argument
+ * parsing: for the worker hook (dask_hooks.c). worker: a str or None.
+ * Returns a new reference, or NULL with an exception set. */
+PyObject *mida_py_taskmeter_for_node(PyObject *node, const mida_id_t *task,
+                                     PyObject *worker);
+
+/* ---- dask_hooks.c -------------------------------------------------------- */
+
+/* The C bases of mida.dask's plugins: their per-transition hooks. */
+extern PyTypeObject mida_py_DaskSchedulerHooksType;
+extern PyTypeObject mida_py_DaskWorkerHooksType;
+
+/* Interns the names the hooks use; once, from the module's
+ * initialisation. Returns 0 or -1 with an exception set. */
+int mida_py_dask_hooks_init(void);
 
 #endif /* MIDA_PY_EXT_H */

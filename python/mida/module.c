@@ -852,7 +852,10 @@ static void caps_from_env(void) {
 
 PyMODINIT_FUNC PyInit__mida(void) {
   if (PyType_Ready(&mida_py_TaskFuncType) < 0 ||
-      PyType_Ready(&mida_py_TaskMeterType) < 0)
+      PyType_Ready(&mida_py_TaskMeterType) < 0 ||
+      PyType_Ready(&mida_py_DaskSchedulerHooksType) < 0 ||
+      PyType_Ready(&mida_py_DaskWorkerHooksType) < 0 ||
+      mida_py_dask_hooks_init() < 0)
     return NULL;
   PyObject *m = PyModule_Create(&module_def);
   if (m == NULL)
@@ -866,6 +869,10 @@ PyMODINIT_FUNC PyInit__mida(void) {
           0 ||
       PyModule_AddObjectRef(m, "TaskMeter",
                             (PyObject *)&mida_py_TaskMeterType) < 0 ||
+      PyModule_AddObjectRef(m, "DaskSchedulerHooks",
+                            (PyObject *)&mida_py_DaskSchedulerHooksType) < 0 ||
+      PyModule_AddObjectRef(m, "DaskWorkerHooks",
+                            (PyObject *)&mida_py_DaskWorkerHooksType) < 0 ||
       PyModule_AddObjectRef(m, "Error", mida_py_error) < 0 ||
       PyModule_AddStringConstant(m, "version", mida_version()) < 0)
     goto fail;

@@ -220,6 +220,20 @@ static PyObject *taskmeter_new(PyTypeObject *type, PyObject *args,
   return (PyObject *)tm;
 }
 
+PyObject *mida_py_taskmeter_for_node(PyObject *node, const mida_id_t *task,
+                                     PyObject *worker) {
+  TaskMeter *tm =
+      (TaskMeter *)mida_py_TaskMeterType.tp_alloc(&mida_py_TaskMeterType, 0);
+  if (tm == NULL)
+    return NULL;
+  tm->vectorcall = taskmeter_vectorcall;
+  tm->func = Py_NewRef(node);
+  tm->node = 1;
+  tm->id = *task;
+  tm->worker = none_to_null(worker);
+  return (PyObject *)tm;
+}
+
 static int taskmeter_traverse(PyObject *self, visitproc visit, void *arg) {
   TaskMeter *tm = (TaskMeter *)self;
   Py_VISIT(tm->func);

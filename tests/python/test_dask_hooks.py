@@ -1,0 +1,252 @@
+"""The transition hooks of mida.dask's plugins, which are C
+(_mida.DaskSchedulerHooks, _mida.DaskWorkerHooks in dask_hooks.c), called
+as Dask calls them, on stand-ins for the scheduler's and the worker's task
+states (real Dask graph nodes as run specs): the arguments a C parser must
+accept or ignore, the records each path makes, what stays in Python
+(errors, unmetered runs), subclasses, pickling (observe() sends the
+plugins to the scheduler and the workers), and that 100,000 transitions
+leak nothing. (Real clusters are test_mida_dask.py's and
+test_dask_fidelity.py's.)"""
+
+import subprocess
+import sys
+
+from midapy_util import child_env
+
+# The stand-ins: a scheduler with tasks (prefix, dependencies, annotations,
+# priority), a worker with a state of tasks (run spec, annotations, type,
+# nbytes), as bench/bench_dask_hooks.py has them.
+PRELUDE = """
+import gc, json, pickle, sys, tracemalloc
+import mida
+from mida import _mida, dask as md
+from dask._task_spec import Task
+
+class O:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+def inc(x):
+    return x + 1
+
+def cluster(keys, plugin=md.MidaSchedulerPlugin):
+    prefix = O(name="inc")
+    sched = O(id="S", handlers={}, workers={"tcp://w:1": None}, tasks={
+        k: O(key=k, prefix=prefix, dependencies=(), annotations=None,
+             priority=(i,), exception_blame=None)
+        for i, k in enumerate(keys)})
+    sp = plugin(sched)
+    sp.update_graph(sched, client="C", keys=set(keys), tasks=list(keys))
+    return sched, sp
+
+def worker_of(sched, keys, plugin=md.MidaWorkerPlugin):
+    worker = O(address="tcp://w:1", state=O(tasks={
+        k: O(key=k, run_spec=Task(k, inc, 1), dependencies=set(),
+             annotations=sched.tasks[k].annotations, nbytes=28, type=int)
+        for k in keys}))
+    wp = plugin()
+    wp.worker, wp.address, wp.namespace = worker, worker.address, "S"
+    return worker, wp
+
+def rows():
+    mida.flush()
+    return {r["source_key"]: r for r in mida.query(
+        "SELECT source_key, status, custom, error, attempts FROM task "
+        "WHERE source_key IS NOT NULL")}
+"""
+
+
+def run(tmp_path, body, **env):
+    r = subprocess.run([sys.executable, "-c", PRELUDE + body],
+                       env=child_env(tmp_path / "hooks.db",
+                                     MIDA_SAMPLE_HZ="0", **env),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    return r.stdout
+
+
+def test_the_plugins_transition_is_the_c_method(tmp_path):
+    run(tmp_path, """
+from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
+assert md.MidaSchedulerPlugin.transition is \\
+    _mida.DaskSchedulerHooks.__dict__["transition"]
+assert md.MidaWorkerPlugin.transition is \\
+    _mida.DaskWorkerHooks.__dict__["transition"]
+assert issubclass(md.MidaSchedulerPlugin, SchedulerPlugin)
+assert issubclass(md.MidaWorkerPlugin, WorkerPlugin)
+# distributed's worker finds the hook by name (_notify_plugins).
+assert hasattr(md.MidaWorkerPlugin(), "transition")
+""")
+
+
+def test_the_scheduler_hook_takes_any_arguments_dask_may_pass(tmp_path):
+    out = run(tmp_path, """
+keys = ["inc-a", "inc-b", "inc-c", "inc-d", "inc-e"]
+sched, sp = cluster(keys)
+tr = sp.transition
+# Ignored transitions, with and without keywords, extra positionals.
+tr("inc-a", "released", "waiting")
+tr("inc-a", "waiting", "processing", "extra", 2, stimulus_id="s",
+   unknown_keyword=object())
+# Keys that are not the plugin's, one that cannot be hashed among them.
+tr("not-ours", "processing", "memory", stimulus_id="s")
+tr(["a", "list"], "processing", "memory", stimulus_id="s")
+tr({"a": "dict"}, "released", "forgotten")
+# An end with arguments Dask has never passed, and none of the usual.
+tr("inc-a", "processing", "memory", stimulus_id="s", worker="tcp://x:9",
+   nbytes=7, type=b"int", typename="int", metadata={}, startstops=(),
+   run_id=1, something_new=[1, 2])
+tr("inc-b", "processing", "memory")
+# key, start and finish by keyword; a str equal to an interned state.
+tr(key="inc-c", start="processing", finish="".join(["mem", "ory"]),
+   nbytes=3)
+# A key computed again, and scattered data: no second end.
+tr("inc-a", "processing", "memory", nbytes=99)
+tr("inc-d", "released", "memory", nbytes=5)
+for bad in [(), ("inc-e",), ("inc-e", "processing")]:
+    try:
+        tr(*bad)
+    except TypeError:
+        pass
+    else:
+        raise SystemExit("no TypeError for %r" % (bad,))
+got = rows()
+assert got["inc-a"]["status"] == "FINISHED", got
+assert json.loads(got["inc-a"]["custom"]) == {"nbytes": 7, "typename": "int"}
+assert json.loads(got["inc-b"]["custom"] or "{}") == {}, got["inc-b"]
+assert got["inc-b"]["status"] == "FINISHED"
+assert json.loads(got["inc-c"]["custom"]) == {"nbytes": 3}
+assert got["inc-d"]["status"] == "SUBMITTED", got["inc-d"]
+assert sp.tasks["inc-a"][2] is True and sp.tasks["inc-d"][2] is False
+print("ok")
+""")
+    assert out.strip() == "ok"
+
+
+def test_the_scheduler_hook_records_errors_cancels_and_workflow_ends(
+        tmp_path):
+    run(tmp_path, """
+keys = ["inc-a", "inc-b", "inc-c", "inc-d"]
+sched, sp = cluster(keys)
+(wf,) = sp.workflows
+tr = sp.transition
+tr("inc-a", "processing", "erred", stimulus_id="s", worker="tcp://w:1",
+   exception_text="ZeroDivisionError('x')", traceback_text="  line 1")
+sched.tasks["inc-b"].exception_blame = O(key="inc-a")
+tr("inc-b", "waiting", "erred", stimulus_id="s")
+tr("inc-c", "waiting", "released", stimulus_id="s")
+tr("inc-c", "released", "forgotten", stimulus_id="s")
+assert "inc-c" not in sp.tasks
+assert sp.workflows[wf] == [1, True], sp.workflows
+tr("inc-d", "processing", "memory", stimulus_id="s", nbytes=1)
+assert wf not in sp.workflows  # its last key ended: the workflow too
+got = rows()
+assert got["inc-a"]["status"] == "ERROR"
+assert got["inc-a"]["error"] == "ZeroDivisionError('x')\\n  line 1"
+assert got["inc-b"]["error"] == "an upstream task erred: inc-a", got
+assert got["inc-c"]["status"] == "CANCELLED"
+(w,) = mida.query("SELECT status FROM workflow WHERE id = ?", [wf])
+assert w["status"] == "ERROR", w
+""")
+
+
+def test_the_worker_hook_meters_and_ends_tasks(tmp_path):
+    run(tmp_path, """
+keys = ["inc-a", "inc-b", "inc-c"]
+sched, sp = cluster(keys)
+worker, wp = worker_of(sched, keys)
+wts = worker.state.tasks
+async def coro(x):
+    return x
+wts["inc-b"].run_spec = Task("inc-b", coro, 1)  # async def: unmetered
+wts["inc-c"].annotations = None  # no scheduler plugin: an id of its own
+for k in keys:
+    wp.transition(k, "released", "waiting", stimulus_id="s", extra=1)
+    wp.transition(k, "ready", "executing")
+assert type(wts["inc-a"].run_spec) is _mida.TaskMeter
+assert type(wts["inc-c"].run_spec) is _mida.TaskMeter
+assert wts["inc-c"].run_spec.task == md.task_id("S", "inc-c")
+assert wp.metered == 2 and wp.skipped == 1 and list(wp.unmetered) == ["inc-b"]
+assert wts["inc-a"].run_spec({}) == 2
+wp.transition("inc-a", "executing", "memory")
+wp.transition("inc-b", "executing", "memory")
+wp.transition(["unhashable"], "executing", "memory")
+wp.transition(["unhashable"], "memory", "released")
+assert not wp.unmetered
+got = rows()
+assert got["inc-a"]["status"] == "FINISHED" and got["inc-a"]["attempts"] == 1
+assert json.loads(got["inc-a"]["custom"]) == {"nbytes": 28, "typename": "int"}
+assert got["inc-b"]["status"] == "FINISHED" and got["inc-b"]["attempts"] == 1
+""")
+
+
+def test_subclasses_and_pickled_plugins_keep_the_hooks(tmp_path):
+    run(tmp_path, """
+seen = []
+class Counting(md.MidaSchedulerPlugin):
+    def transition(self, key, start, finish, *args, **kwargs):
+        seen.append(finish)
+        return super().transition(key, start, finish, *args, **kwargs)
+keys = ["inc-a", "inc-b"]
+sched, sp = cluster(keys, Counting)
+sp.transition("inc-a", "processing", "memory", stimulus_id="s", nbytes=1)
+assert seen == ["memory"] and sp.tasks["inc-a"][2] is True
+# observe() pickles the plugins to send them.
+for p in (md.MidaSchedulerPlugin(), md.MidaWorkerPlugin()):
+    q = pickle.loads(pickle.dumps(p))
+    assert type(q) is type(p) and q.__dict__.keys() == p.__dict__.keys()
+w = pickle.loads(pickle.dumps(md.MidaWorkerPlugin()))
+worker, _ = worker_of(sched, keys)
+w.worker, w.address, w.namespace = worker, worker.address, "S"
+w.transition("inc-b", "ready", "executing")
+assert w.metered == 1
+""")
+
+
+def test_a_hundred_thousand_transitions_leak_nothing(tmp_path):
+    # Each path that takes references (the arguments, the records, the
+    # task states, the meters made) run 100,000 times: no object's count
+    # grows, and the memory traced stays put.
+    run(tmp_path, """
+keys = ["inc-a", "inc-b"]
+sched, sp = cluster(keys)
+worker, wp = worker_of(sched, keys)
+ts = worker.state.tasks["inc-a"]
+node = ts.run_spec
+rec = sp.tasks["inc-a"]
+wf = rec[1]
+sp.workflows[wf][0] = 10 ** 9  # the workflow stays open
+w, nb, tn = "tcp://w:9", 28, "int"
+ss = ({"action": "compute"},)
+watched = [w, nb, tn, ss, node, ts, rec, rec[0], wf, "inc-a", sp, wp]
+
+def cycle():
+    rec[2] = False
+    sp.transition("inc-a", "processing", "memory", stimulus_id="s",
+                  worker=w, nbytes=nb, typename=tn, startstops=ss)
+    sp.transition("inc-a", "memory", "released", stimulus_id="s")
+    sp.transition(["x"], "processing", "erred")
+    ts.run_spec = node
+    wp.transition("inc-a", "ready", "executing")
+    wp.transition("inc-a", "executing", "memory")
+    wp.transition("inc-a", "memory", "released")
+
+for _ in range(1000):
+    cycle()
+mida.flush()
+gc.collect()
+before = [sys.getrefcount(o) for o in watched]
+tracemalloc.start()
+base = tracemalloc.get_traced_memory()[0]
+for i in range(100_000):
+    cycle()
+    if i % 20_000 == 0:
+        mida.flush()
+mida.flush()
+gc.collect()
+grown = tracemalloc.get_traced_memory()[0] - base
+after = [sys.getrefcount(o) for o in watched]
+assert after == before, list(zip(before, after))
+assert grown < 64 * 1024, grown
+assert wp.metered == 101_000
+""", MIDA_SHIP_MS="50")
