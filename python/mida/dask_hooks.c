@@ -203,11 +203,15 @@ static int attr_true(PyObject *self, PyObject *name) {
 }
 
 /* Records a status and custom fields of the task whose id (str) is tid,
- * as _mida.task_update(tid, status, custom=...) does. custom: JSON object
- * text or NULL. Returns 0, or -1 with an exception set. */
-static int record_update(PyObject *tid, int status, const char *custom) {
+ * as _mida.task_update(tid, status, custom=...) does; known: the id
+ * parsed already, or NULL. custom: JSON object text or NULL. Returns 0,
+ * or -1 with an exception set. */
+static int record_update(PyObject *tid, const mida_id_t *known, int status,
+                         const char *custom) {
   mida_id_t id;
-  if (mida_py_id_from_obj(tid, &id) < 0)
+  if (known != NULL)
+    id = *known;
+  else if (mida_py_id_from_obj(tid, &id) < 0)
     return -1;
   mida_session_t *s = mida_py_session_for_capture();
   if (s == NULL)
@@ -223,8 +227,8 @@ static int record_update(PyObject *tid, int status, const char *custom) {
  * says it) with its custom fields {"nbytes": nbytes, "typename":
  * typename}, each left out when NULL, the typename also when empty.
  * Returns 0, or -1 with an exception set. */
-static int record_end(PyObject *tid, int status, PyObject *nbytes,
-                      PyObject *typename_) {
+static int record_end(PyObject *tid, const mida_id_t *known, int status,
+                      PyObject *nbytes, PyObject *typename_) {
   int named = 0;
   if (typename_ != NULL) {
     named = PyObject_IsTrue(typename_);
@@ -251,7 +255,7 @@ static int record_end(PyObject *tid, int status, PyObject *nbytes,
     PyErr_NoMemory();
     rc = -1;
   } else {
-    rc = record_update(tid, status, custom);
+    rc = record_update(tid, known, status, custom);
   }
   mida_py_json_free(&w);
   return rc;
@@ -360,7 +364,7 @@ static int sched_memory(PyObject *self, PyObject *tid, PyObject *const *args,
     theirs = computed(kwarg(args, nargs, kwnames, s_.startstops));
   if (theirs != 0)
     return theirs < 0 ? -1 : 0;
-  return record_end(tid, MIDA_STATUS_FINISHED,
+  return record_end(tid, NULL, MIDA_STATUS_FINISHED,
                     kwarg(args, nargs, kwnames, s_.nbytes),
                     kwarg(args, nargs, kwnames, s_.typename_));
 }
@@ -389,7 +393,7 @@ static int sched_end(PyObject *self, PyObject *tasks, PyObject *rec,
     if (ended) /* a key computed again, or scattered data */
       return 0;
     /* Released before it ended: cancelled. */
-    if (record_update(tid, MIDA_STATUS_CANCELLED, NULL) < 0)
+    if (record_update(tid, NULL, MIDA_STATUS_CANCELLED, NULL) < 0)
       return -1;
     return one_done(self, wf, 0);
   }
@@ -697,8 +701,12 @@ static int worker_ended(PyObject *self, PyObject *key) {
   nbytes = PyObject_GetAttr(ts, s_.nbytes);
   if (nbytes == NULL)
     goto fail;
-  rc = record_end(tid, here ? 0 : MIDA_STATUS_FINISHED, nbytes,
-                  name != Py_None ? name : NULL);
+  /* A meter made for this run holds the id parsed (~900 instructions a
+   * parse): the annotation's, from which it was made. */
+  mida_id_t metered;
+  int known = mida_py_taskmeter_id(spec, &metered);
+  rc = record_end(tid, known ? &metered : NULL, here ? 0 : MIDA_STATUS_FINISHED,
+                  nbytes, name != Py_None ? name : NULL);
   goto out;
 fail:
   rc = -1;

@@ -138,6 +138,9 @@ extern unsigned long long mida_py_meter_no_summary; /* ... without summary */
 PyObject *mida_py_taskmeter_for_node(PyObject *node, const mida_id_t *task,
                                      PyObject *worker);
 
+/* If o is a TaskMeter, its task's id into *out and 1; else 0. */
+int mida_py_taskmeter_id(PyObject *o, mida_id_t *out);
+
 /* ---- dask_hooks.c -------------------------------------------------------- */
 
 /* The C bases of mida.dask's plugins: their per-transition hooks. */

@@ -220,6 +220,13 @@ static PyObject *taskmeter_new(PyTypeObject *type, PyObject *args,
   return (PyObject *)tm;
 }
 
+int mida_py_taskmeter_id(PyObject *o, mida_id_t *out) {
+  if (Py_TYPE(o) != &mida_py_TaskMeterType)
+    return 0;
+  *out = ((TaskMeter *)o)->id;
+  return 1;
+}
+
 PyObject *mida_py_taskmeter_for_node(PyObject *node, const mida_id_t *task,
                                      PyObject *worker) {
   TaskMeter *tm =

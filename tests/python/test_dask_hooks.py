@@ -152,7 +152,7 @@ assert w["status"] == "ERROR", w
 
 def test_the_worker_hook_meters_and_ends_tasks(tmp_path):
     run(tmp_path, """
-keys = ["inc-a", "inc-b", "inc-c"]
+keys = ["inc-a", "inc-b", "inc-c", "inc-d"]
 sched, sp = cluster(keys)
 worker, wp = worker_of(sched, keys)
 wts = worker.state.tasks
@@ -160,16 +160,19 @@ async def coro(x):
     return x
 wts["inc-b"].run_spec = Task("inc-b", coro, 1)  # async def: unmetered
 wts["inc-c"].annotations = None  # no scheduler plugin: an id of its own
+wts["inc-d"].run_spec = (inc, (1,), {})  # dask 2024.11 and older
 for k in keys:
     wp.transition(k, "released", "waiting", stimulus_id="s", extra=1)
     wp.transition(k, "ready", "executing")
 assert type(wts["inc-a"].run_spec) is _mida.TaskMeter
 assert type(wts["inc-c"].run_spec) is _mida.TaskMeter
 assert wts["inc-c"].run_spec.task == md.task_id("S", "inc-c")
-assert wp.metered == 2 and wp.skipped == 1 and list(wp.unmetered) == ["inc-b"]
+assert type(wts["inc-d"].run_spec[0]) is _mida.TaskMeter
+assert wp.metered == 3 and wp.skipped == 1 and list(wp.unmetered) == ["inc-b"]
 assert wts["inc-a"].run_spec({}) == 2
-wp.transition("inc-a", "executing", "memory")
-wp.transition("inc-b", "executing", "memory")
+assert wts["inc-d"].run_spec[0](1) == 2
+for k in ("inc-a", "inc-b", "inc-d"):
+    wp.transition(k, "executing", "memory")
 wp.transition(["unhashable"], "executing", "memory")
 wp.transition(["unhashable"], "memory", "released")
 assert not wp.unmetered
@@ -177,6 +180,8 @@ got = rows()
 assert got["inc-a"]["status"] == "FINISHED" and got["inc-a"]["attempts"] == 1
 assert json.loads(got["inc-a"]["custom"]) == {"nbytes": 28, "typename": "int"}
 assert got["inc-b"]["status"] == "FINISHED" and got["inc-b"]["attempts"] == 1
+assert got["inc-d"]["status"] == "FINISHED" and got["inc-d"]["attempts"] == 1
+assert json.loads(got["inc-d"]["custom"]) == {"nbytes": 28, "typename": "int"}
 """)
 
 
