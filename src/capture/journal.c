@@ -478,7 +478,7 @@ static int reserve_blocks(int fd, size_t bytes) {
  * page fault in the process (a 64 KiB buffer was 16, in every process
  * the preload library starts a journal in). Returns 0 or an errno value. */
 static int zero_blocks(int fd, size_t bytes) {
-  static char zeros[4096];
+  static char zeros[4096] __attribute__((aligned(4096)));
   struct iovec v[64];
   size_t done = 0;
   while (done < bytes) {
@@ -1391,6 +1391,15 @@ static int reader_lock(int fd) {
   return fcntl(fd, F_OFD_SETLK, &fl);
 }
 
+/* Whether path still names the file open as fd: checked once its locks
+ * are held, since a shipper may have renamed it into the pool (and a new
+ * journal taken it) between this reader's open and its lock. */
+static bool still_named(int fd, const char *path) {
+  struct stat a, b;
+  return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino;
+}
+
 /* Opens the segment file at path for a reader (*out set to NULL first)
  * and reads its header into *hdr (sane, not yet its positions). Returns
  * the descriptor, or a negative MIDA_E* code with a message in err. */
@@ -1486,6 +1495,11 @@ int mida__orphan_open(const char *path, mida__orphan **out, char *err,
     return e == EWOULDBLOCK || e == EAGAIN || e == EACCES ? MIDA_EBUSY
                                                           : MIDA_EIO;
   }
+  if (!still_named(fd, path)) {
+    mida__errbuf_set(err, errlen, "%s was shipped by another process", path);
+    close(fd);
+    return MIDA_EBUSY;
+  }
   /* Read the header again under the lock: the last holder may have moved
    * the head or removed the file's content since the first look. */
   struct stat st;
@@ -1537,6 +1551,16 @@ int mida__tail_open(const char *path, mida__orphan **out, char *err,
   }
   if (errno != EWOULDBLOCK || reader_lock(fd) != 0) {
     mida__errbuf_set(err, errlen, "%s is being read by another process", path);
+    goto fail;
+  }
+  /* Under the reader's lock no recovery can move it: its name and header
+   * are checked again (the header read above may be another journal's). */
+  if (!still_named(fd, path) ||
+      pread(fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+      !header_is_sane(&hdr, file_bytes) ||
+      (atomic_load_explicit(&hdr.flags, memory_order_relaxed) &
+       SEG_TAILABLE) == 0) {
+    mida__errbuf_set(err, errlen, "%s was shipped by another process", path);
     goto fail;
   }
   mida__orphan *o = NULL;

@@ -53,11 +53,15 @@ int mida__spool_pool_take(const char *dir, size_t bytes, const char *path) {
     slot_number(slot, len, k);
     if (rename(slot, path) != 0)
       continue; /* ENOENT: empty, or another taker was first */
-    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+                            O_CLOEXEC);
     struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        st.st_uid == geteuid() && st.st_nlink == 1 &&
-        st.st_size == (off_t)bytes && flock(fd, LOCK_EX | LOCK_NB) == 0)
+    /* Locked before it is looked at: a sweep that removed it between the
+     * rename and this lock (its mtime is the old file's, never young) is
+     * seen as nlink 0. */
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+        S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_nlink == 1 &&
+        st.st_size == (off_t)bytes)
       return fd;
     /* Not one of ours, or still locked by the shipper that put it here a
      * moment ago: given up, and a new file made instead. */

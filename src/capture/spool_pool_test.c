@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +32,19 @@
 
 #define RING (64 * 1024)
 #define MAP_BYTES (MIDA_JOURNAL_HEADER_BYTES + RING)
+
+/* flock(2) for this program, the journal's calls included (they link
+ * statically): runs the hook once, at the next call, before the lock is
+ * asked for -- the moment another process would act at in a race. */
+static void (*before_next_flock)(void);
+
+int flock(int fd, int op) {
+  void (*hook)(void) = before_next_flock;
+  before_next_flock = NULL;
+  if (hook != NULL)
+    hook();
+  return (int)syscall(SYS_flock, fd, op);
+}
 
 /* Makes dir/name, bytes long, every byte fill; returns its path (to free). */
 static char *make_file(const char *dir, const char *name, size_t bytes,
@@ -267,6 +283,145 @@ static void test_shipped_orphan_goes_into_the_pool(void **state) {
   free(pooled);
 }
 
+/* ---- races with other shippers ----------------------------------------- */
+
+static const char *race_dir;
+
+/* A recovery's sweep that comes between a take's rename of the pooled
+ * file to the journal's .mj.tmp name (which keeps the old file's mtime:
+ * not young) and the take's lock: it removes the file, and the journal
+ * makes a new one instead of zeroing and naming a removed file (which
+ * left the process with no segment at all). */
+static void sweep_now(void) {
+  (void)mida__spool_sweep(race_dir);
+}
+
+static void test_a_sweep_in_the_middle_of_a_take(void **state) {
+  const char *dir = *state;
+  char *pooled = make_file(dir, "pool.69632.0", MAP_BYTES, 0);
+  struct timeval old[2];
+  gettimeofday(&old[0], NULL);
+  old[0].tv_sec -= 600;
+  old[1] = old[0];
+  assert_int_equal(utimes(pooled, old), 0);
+  race_dir = dir;
+  before_next_flock = sweep_now;
+  mida__journal *j = NULL;
+  char err[256] = "";
+  int rc = mida__journal_open(dir, RING, MIDA_FULL_SPILL, 0, "poolhost", 4242,
+                              &j, err, sizeof err);
+  assert_null(before_next_flock); /* the race happened */
+  if (rc != MIDA_OK)
+    fail_msg("journal_open: %d %s", rc, err);
+  char *seg = NULL;
+  assert_int_equal(mida__spool_list(dir, only_segment, &seg), MIDA_OK);
+  assert_non_null(seg);
+  mida__slot slot;
+  assert_int_equal(mida__journal_reserve(j, MIDA_REC_TASK, 8, &slot), MIDA_OK);
+  memset(slot.payload, 1, 8);
+  mida__journal_commit(j, &slot);
+  mida__journal_close(j);
+  free(seg);
+  free(pooled);
+}
+
+/* The other race: a reader opens a segment by its name, and before it
+ * takes its lock, the shipper that held it puts it into the pool and a
+ * new journal (another process's) takes it under another name. The
+ * reader must not read that journal's frames as the first one's. */
+static mida__orphan *shipper_holding;
+static pid_t new_writer;
+static bool new_writer_lives; /* it waits to be killed, its segment live */
+
+static void write_one(mida__journal *j, char fill) {
+  mida__slot slot;
+  if (mida__journal_reserve(j, MIDA_REC_TASK, 8, &slot) != MIDA_OK)
+    _exit(3);
+  memset(slot.payload, fill, 8);
+  mida__journal_commit(j, &slot);
+}
+
+static void pool_it_and_take_it_elsewhere(void) {
+  mida__orphan_close(shipper_holding, true);
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  new_writer = fork();
+  assert_true(new_writer >= 0);
+  if (new_writer == 0) {
+    mida__journal *j = NULL;
+    if (mida__journal_open(race_dir, RING, MIDA_FULL_SPILL, 0, "hostC",
+                           getpid(), &j, NULL, 0) != MIDA_OK)
+      _exit(2);
+    mida__journal_set_handoff(j);
+    write_one(j, 'C');
+    (void)write(p[1], "x", 1);
+    if (new_writer_lives)
+      pause();
+    _exit(0); /* no close: its segment is an orphan */
+  }
+  char c;
+  assert_int_equal(read(p[0], &c, 1), 1);
+  if (!new_writer_lives) {
+    int status = 0;
+    assert_int_equal(waitpid(new_writer, &status, 0), new_writer);
+    new_writer = -1;
+  }
+  close(p[0]);
+  close(p[1]);
+}
+
+static void reopened_elsewhere(const char *dir, bool tail) {
+  race_dir = dir;
+  new_writer_lives = tail;
+  pid_t a = fork();
+  assert_true(a >= 0);
+  if (a == 0) {
+    mida__journal *j = NULL;
+    if (mida__journal_open(dir, RING, MIDA_FULL_SPILL, 0, "hostA", getpid(),
+                           &j, NULL, 0) != MIDA_OK)
+      _exit(2);
+    mida__journal_set_handoff(j);
+    write_one(j, 'A');
+    _exit(0);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(a, &status, 0), a);
+  char *seg = NULL;
+  assert_int_equal(mida__spool_list(dir, only_segment, &seg), MIDA_OK);
+  assert_non_null(seg);
+  assert_int_equal(mida__orphan_open(seg, &shipper_holding, NULL, 0), MIDA_OK);
+  mida__frame frames[4];
+  uint64_t mark;
+  assert_int_equal(mida__orphan_peek(shipper_holding, frames, 4, &mark), 1);
+  mida__orphan_release(shipper_holding, mark);
+  before_next_flock = pool_it_and_take_it_elsewhere;
+  mida__orphan *o = NULL;
+  int rc = tail ? mida__tail_open(seg, &o, NULL, 0)
+                : mida__orphan_open(seg, &o, NULL, 0);
+  if (new_writer > 0) {
+    kill(new_writer, SIGKILL);
+    assert_int_equal(waitpid(new_writer, &status, 0), new_writer);
+  }
+  assert_null(before_next_flock);
+  if (rc == MIDA_OK) {
+    size_t n = mida__orphan_peek(o, frames, 4, &mark);
+    fail_msg("read the file of %s's journal by %s's name (%zu frame(s))",
+             "hostC", "hostA", n);
+  }
+  assert_int_equal(rc, MIDA_EBUSY);
+  free(seg);
+}
+
+static void test_a_tail_reader_does_not_read_a_pooled_file_taken_again(
+    void **state) {
+  reopened_elsewhere(*state, true);
+}
+
+static void test_an_orphan_reader_does_not_read_a_pooled_file_taken_again(
+    void **state) {
+  reopened_elsewhere(*state, false);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, make_spool, remove_spool)
   const struct CMUnitTest tests[] = {
@@ -279,6 +434,9 @@ int main(void) {
       T(test_take_refuses_a_link),
       T(test_journal_takes_a_pooled_file_zeroed),
       T(test_shipped_orphan_goes_into_the_pool),
+      T(test_a_sweep_in_the_middle_of_a_take),
+      T(test_a_tail_reader_does_not_read_a_pooled_file_taken_again),
+      T(test_an_orphan_reader_does_not_read_a_pooled_file_taken_again),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -354,10 +354,11 @@ static void collect_once(mida__run_preload *p, int timeout_ms) {
 }
 
 /* Reads whatever inotify has queued, without waiting. Returns 1 if a
- * journal segment was among the files made or closed: *.mj, or
+ * journal segment was among the files made, renamed into place or closed:
+ * *.mj (a segment taken from the spool's pool is named by a rename), or
  * "#<inode>", the name under which a segment made with O_TMPFILE (and
- * linked into place) is closed; the registry of pipes and the locks are
- * not worth a pass. */
+ * linked into place) is closed; the registry of pipes, the pool and the
+ * locks are not worth a pass. */
 static int drain(int fd) {
   char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
   int segment = 0;
@@ -531,7 +532,8 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
   p->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (p->inotify >= 0 &&
       (p->inotify_watch = inotify_add_watch(p->inotify, p->spool,
-                                            IN_CLOSE_WRITE | IN_CREATE)) < 0) {
+                                            IN_CLOSE_WRITE | IN_CREATE |
+                                                IN_MOVED_TO)) < 0) {
     close(p->inotify);
     p->inotify = -1;
   }

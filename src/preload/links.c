@@ -14,6 +14,7 @@
  */
 #include "preload/preload.h"
 
+#include <sched.h>
 #include <string.h>
 
 /* A power of two, large enough that a process that opens 10,000 files
@@ -37,23 +38,27 @@ static link_total totals[LINKS];
  * shell or make forks to exec another program at once. */
 static _Atomic int parents_totals;
 
-/* Clears the parent's totals if this child still has them. Returns 1 when
- * the table is this process's own, 0 while another thread clears it (the
- * caller counts its open alone, as for a full table). */
-static int own_table(void) {
+/* Clears the parent's totals if this child still has them; a thread that
+ * finds another one clearing them waits for it (~0.3 ms, once in the
+ * child's life), so that no total is taken from a table about to be
+ * cleared. The clearing thread is inside a wrapper (mida__pl_busy), so a
+ * signal handler that interrupts it never gets here. */
+static void own_table(void) {
   int have = atomic_load_explicit(&parents_totals, memory_order_acquire);
-  if (have == 0)
-    return 1;
-  int expect = 1;
-  if (have != 1 || !atomic_compare_exchange_strong(&parents_totals, &expect,
-                                                   2))
-    return 0;
-  for (size_t i = 0; i < LINKS; i++) {
-    atomic_store_explicit(&totals[i].key, 0, memory_order_relaxed);
-    atomic_store_explicit(&totals[i].bytes, 0, memory_order_relaxed);
+  while (have != 0) {
+    int expect = 1;
+    if (have == 1 &&
+        atomic_compare_exchange_strong(&parents_totals, &expect, 2)) {
+      for (size_t i = 0; i < LINKS; i++) {
+        atomic_store_explicit(&totals[i].key, 0, memory_order_relaxed);
+        atomic_store_explicit(&totals[i].bytes, 0, memory_order_relaxed);
+      }
+      atomic_store_explicit(&parents_totals, 0, memory_order_release);
+      return;
+    }
+    sched_yield();
+    have = atomic_load_explicit(&parents_totals, memory_order_acquire);
   }
-  atomic_store_explicit(&parents_totals, 0, memory_order_release);
-  return 1;
 }
 
 /* A hash of the task's id: FNV-1a's steps over its two 64-bit halves
@@ -108,8 +113,7 @@ static uint64_t link_start(uint64_t task_h, const struct stat *st, int role,
 
 int64_t mida__pl_link_total(const mida_id_t *task, const struct stat *st,
                             int role, uint64_t more) {
-  if (!own_table())
-    return (int64_t)more;
+  own_table();
   uint64_t task_h = task_hash(task);
   uint64_t key = link_key(task_h, st, role);
   uint64_t step;
