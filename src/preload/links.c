@@ -34,15 +34,15 @@ static link_total totals[LINKS];
 /* 1: a child after fork() whose table still holds its parent's totals,
  * cleared before the child's first total; 2: being cleared; 0: its own.
  * Cleared at the fork itself, the table's 256 KiB were written in every
- * child: 64 page faults, ~0.3 ms on this project's VM, in each process a
- * shell or make forks to exec another program at once. */
+ * child: 64 page faults in each process a shell or make forks to exec
+ * another program at once. */
 static _Atomic int parents_totals;
 
 /* Clears the parent's totals if this child still has them; a thread that
- * finds another one clearing them waits for it (~0.3 ms, once in the
- * child's life), so that no total is taken from a table about to be
- * cleared. The clearing thread is inside a wrapper (mida__pl_busy), so a
- * signal handler that interrupts it never gets here. */
+ * finds another one clearing them waits for it (once in the child's life,
+ * for a clear of 256 KiB), so that no total is taken from a table about
+ * to be cleared. The clearing thread is inside a wrapper (mida__pl_busy),
+ * so a signal handler that interrupts it never gets here. */
 static void own_table(void) {
   int have = atomic_load_explicit(&parents_totals, memory_order_acquire);
   while (have != 0) {
