@@ -307,7 +307,12 @@ def _ref(value, deps):
 
 class MidaWorkerPlugin(_mida.DaskWorkerHooks, WorkerPlugin):
     """Records each execution of a task, its arguments and its result on
-    the worker."""
+    the worker.
+
+    Its transition hook is C (_mida.DaskWorkerHooks): the end of a task
+    computed here is recorded by the C _ended directly, so a subclass
+    that overrides _ended changes what `plugin._ended(key)` does, not what
+    the hook does; override transition to change that."""
 
     name = "mida-worker"
 

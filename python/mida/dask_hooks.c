@@ -370,25 +370,18 @@ static int sched_memory(PyObject *self, PyObject *tid, PyObject *const *args,
 }
 
 /* The end of a key the scheduler recorded, rec = self.tasks[key] = [task
- * id, workflow id, ended?], at finish (memory, erred or forgotten).
- * Returns 0, or -1 with an exception set. */
-static int sched_end(PyObject *self, PyObject *tasks, PyObject *rec,
-                     PyObject *key, PyObject *start, int finish,
-                     PyObject *const *args, Py_ssize_t nargs,
-                     PyObject *kwnames) {
-  if (!PyList_Check(rec) || PyList_GET_SIZE(rec) < 3) {
-    PyErr_SetString(PyExc_TypeError,
-                    "a key's record is a list [task, workflow, ended]");
-    return -1;
-  }
-  PyObject *tid = PyList_GET_ITEM(rec, 0);
-  PyObject *wf = PyList_GET_ITEM(rec, 1);
+ * id tid, workflow id wf, ended?] (sched_end holds tid and wf), at finish
+ * (memory, erred or forgotten). Returns 0, or -1 with an exception set. */
+static int sched_end_of(PyObject *self, PyObject *tasks, PyObject *rec,
+                        PyObject *tid, PyObject *wf, PyObject *key,
+                        PyObject *start, int finish, PyObject *const *args,
+                        Py_ssize_t nargs, PyObject *kwnames) {
   int ended = PyObject_IsTrue(PyList_GET_ITEM(rec, 2));
   if (ended < 0)
     return -1;
   if (finish == 'f') {
-    if (PyDict_Check(tasks) ? PyDict_DelItem(tasks, key)
-                            : PyObject_DelItem(tasks, key))
+    if (PyDict_CheckExact(tasks) ? PyDict_DelItem(tasks, key)
+                                 : PyObject_DelItem(tasks, key))
       return -1;
     if (ended) /* a key computed again, or scattered data */
       return 0;
@@ -418,6 +411,26 @@ static int sched_end(PyObject *self, PyObject *tasks, PyObject *rec,
     return -1;
   Py_DECREF(r);
   return one_done(self, wf, 1);
+}
+
+static int sched_end(PyObject *self, PyObject *tasks, PyObject *rec,
+                     PyObject *key, PyObject *start, int finish,
+                     PyObject *const *args, Py_ssize_t nargs,
+                     PyObject *kwnames) {
+  if (!PyList_Check(rec) || PyList_GET_SIZE(rec) < 3) {
+    PyErr_SetString(PyExc_TypeError,
+                    "a key's record is a list [task, workflow, ended]");
+    return -1;
+  }
+  /* Held, not borrowed from rec: what runs in between (a startstops
+   * entry's get, a subclass's _erred) may change rec or drop the ids. */
+  PyObject *tid = Py_NewRef(PyList_GET_ITEM(rec, 0));
+  PyObject *wf = Py_NewRef(PyList_GET_ITEM(rec, 1));
+  int rc = sched_end_of(self, tasks, rec, tid, wf, key, start, finish, args,
+                        nargs, kwnames);
+  Py_DECREF(tid);
+  Py_DECREF(wf);
+  return rc;
 }
 
 /* transition(key, start, finish, *args, **kwargs): the scheduler's hook.
@@ -743,8 +756,9 @@ static int worker_end_unmetered(PyObject *self, PyObject *key,
     return in;
   PyObject *cargs[] = {self, key, finish};
   PyObject *r = PyObject_VectorcallMethod(s_.m_end_unmetered, cargs, 3, NULL);
+  int rc = r != NULL ? 0 : -1;
   Py_XDECREF(r);
-  return r != NULL ? 0 : -1;
+  return rc;
 }
 
 /* transition(key, start, finish, **kwargs): the worker's hook. A task

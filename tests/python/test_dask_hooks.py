@@ -255,3 +255,22 @@ assert after == before, list(zip(before, after))
 assert grown < 64 * 1024, grown
 assert wp.metered == 101_000
 """, MIDA_SHIP_MS="50")
+
+
+def test_an_erred_hook_that_drops_the_key_s_ids_does_not_crash(tmp_path):
+    """The scheduler's end holds the key's task and workflow ids while it
+    calls back into Python (_erred): a subclass's _erred that drops them
+    from the key's record and the plugin's maps must not leave the C code
+    reading freed objects (a Bus error under PYTHONMALLOC=debug before)."""
+    out = run(tmp_path, """
+class P(md.MidaSchedulerPlugin):
+    def _erred(self, key, start, tid, text, tb):
+        super()._erred(key, start, tid, text, tb)
+        self.tasks[key][1] = None
+        self.workflows.clear()
+        self.client_wf.clear()
+sched, sp = cluster(["k"], plugin=P)
+sp.transition("k", "processing", "erred", exception_text="x")
+print("survived")
+""", PYTHONMALLOC="debug")
+    assert "survived" in out
