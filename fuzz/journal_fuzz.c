@@ -16,7 +16,8 @@
  * Build and run by hand (from the repository root):
  *   clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
  *     -Iinclude -Isrc -I. src/core/alloc.c src/core/crc32c.c \
- *     src/capture/journal.c fuzz/journal_fuzz.c -o /tmp/journal_fuzz
+ *     src/capture/journal.c src/capture/spool_dir.c src/capture/spool_pool.c \
+ *     fuzz/journal_fuzz.c -o /tmp/journal_fuzz
  *   /tmp/journal_fuzz -max_total_time=60 -max_len=70000
  */
 #include "capture/journal.h"
