@@ -981,6 +981,28 @@ static int stream_read(FILE *s) {
   return s != NULL && (s->_IO_read_base != NULL || feof_unlocked(s));
 }
 
+/* The walks of the open files through their descriptors (at exit, exec,
+ * fork): the file of the first descriptor from *fd on (set to it) whose
+ * file is not marked in met, a bitmap of MIDA_PL_FILES bits; NULL when the
+ * tracked descriptors are done. The caller marks what it has dealt with
+ * (mark_met), so a file open under several descriptors is met once. */
+static mida__pl_file *next_unmet(int *fd, int end, const uint8_t *met) {
+  for (; *fd < end; (*fd)++) {
+    mida__pl_file *f = mida__pl_file_of(*fd);
+    if (f == NULL)
+      continue;
+    size_t i = (size_t)(f - mida__pl_files);
+    if ((met[i / 8] & (1u << (i % 8))) == 0)
+      return f;
+  }
+  return NULL;
+}
+
+static void mark_met(uint8_t *met, const mida__pl_file *f) {
+  size_t i = (size_t)(f - mida__pl_files);
+  met[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
 void mida__pl_record_all(int when) {
   uint8_t seen[MIDA_PL_FILES / 8];
   memset(seen, 0, sizeof seen);
@@ -990,13 +1012,10 @@ void mida__pl_record_all(int when) {
     flush_quietly(stderr);
   }
   const int end = mida__pl_fd_bound();
-  for (int fd = 0; fd < end; fd++) {
-    mida__pl_file *f = mida__pl_file_of(fd);
+  for (int fd = 0;; fd++) {
+    mida__pl_file *f = next_unmet(&fd, end, seen);
     if (f == NULL)
-      continue;
-    size_t i = (size_t)(f - mida__pl_files);
-    if (seen[i / 8] & (1u << (i % 8)))
-      continue;
+      break;
     if (cloexec_only) {
       int fl = MIDA_PL_REAL(fcntl)(fd, F_GETFD);
       if (fl < 0 || (fl & FD_CLOEXEC) == 0)
@@ -1016,7 +1035,7 @@ void mida__pl_record_all(int when) {
           atomic_store_explicit(&f->nread, 1, memory_order_relaxed);
       }
     }
-    seen[i / 8] |= (uint8_t)(1u << (i % 8));
+    mark_met(seen, f);
     mida__pl_record_file(f, fd);
   }
 }
@@ -1030,14 +1049,12 @@ void mida__pl_files_reset_counts(void) {
   uint8_t done[MIDA_PL_FILES / 8];
   memset(done, 0, sizeof done);
   const int end = mida__pl_fd_bound();
-  for (int fd = 0; fd < end; fd++) {
-    mida__pl_file *f = mida__pl_file_of(fd);
+  for (int fd = 0;; fd++) {
+    mida__pl_file *f = next_unmet(&fd, end, done);
     if (f == NULL)
-      continue;
+      break;
+    mark_met(done, f);
     size_t i = (size_t)(f - mida__pl_files);
-    if (done[i / 8] & (1u << (i % 8)))
-      continue;
-    done[i / 8] |= (uint8_t)(1u << (i % 8));
     atomic_store_explicit(&f->nread, 0, memory_order_relaxed);
     atomic_store_explicit(&f->nwritten, 0, memory_order_relaxed);
     f->told_read = 0;
