@@ -16,9 +16,9 @@
  * many batches, and keys sorted batch by batch land in the middle of the
  * previous batches' all the same (measured: no fewer instructions).
  *
- * The store (sqlite.c) copies each data record here as it is put (what it
- * will bind: strings into one buffer of this struct's), and at the
- * commit applies them sorted by key; the records of one key keep the
+ * The store (sqlite_records.c) copies each data record here as it is put
+ * (what it will bind: strings into one buffer of this struct's), and at
+ * the commit applies them sorted by key; the records of one key keep the
  * order in which they came, which the merge of the data's row needs (the
  * URI of a later rename wins). Bounded: past DATA_ROWS_MAX rows or
  * DATA_ROWS_TEXT_MAX bytes of text, mida__data_rows_full says so, and the

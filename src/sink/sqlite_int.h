@@ -4,6 +4,7 @@
  * row images of a batch, the cached statements, and the helpers that
  * bind and run a batch's statements. Only the files of the SQLite store
  * include it: sqlite.c (the method table, opening, and the batch flow),
+ * sqlite_records.c (the records that are not a merged row),
  * sqlite_summary.c (the run summaries a batch writes) and sqlite_query.c
  * (the read path).
  *
@@ -12,13 +13,14 @@
  * (row_image), writes each image with an upsert built from merge.c's
  * column table, and, after a run's row, its task's summary
  * (sqlite_summary.h); the other records go to their own statements
- * (fixed_sql). Everything happens in one write transaction on the
- * connection db.
+ * (sqlite.c's fixed_sql), through sqlite_records.h. Everything happens
+ * in one write transaction on the connection db.
  */
 #ifndef MIDA_SINK_SQLITE_INT_H
 #define MIDA_SINK_SQLITE_INT_H
 
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/record.h"
 #include "sink/data_rows.h"
 #include "sink/merge.h"
@@ -31,8 +33,20 @@
 
 #include <signal.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* The data records of a transaction go ROWS_PER_STEP to a statement, in
+ * the order of their keys (data_rows.h): each statement's overhead (its
+ * cursors opened and closed, its registers freed: ~4,000 instructions)
+ * is shared, and the cursors, left on the leaf of the last row, append
+ * the next ones without a descent from the root. A file record of `mida
+ * recover` of `tar c`'s 10,000 into a new store ~24,200 -> ~15,800
+ * instructions (one a statement) -> ~15,400 (128 a statement, which took
+ * twice as long to compile). Such a statement keeps a statement journal
+ * (it can fail after some rows), which is part of the figure. */
+#define ROWS_PER_STEP 64
 
 /* The prepared statements a sink caches, one per record type and a few for
  * transactions. */
@@ -145,6 +159,41 @@ typedef struct batch_counts {
   uint64_t skipped_records; /* unknown type or key fields missing */
   uint64_t dropped_fields;  /* JSON fields that were not JSON objects */
 } batch_counts;
+
+/* Prepares statement which (ST_*) on its first use and keeps it on the
+ * sink. Returns it, or NULL, with the sink's message set, if it cannot be
+ * prepared. */
+sqlite3_stmt *mida__sqlite_prepare_statement(sqlite_sink *s, int which);
+
+/* Statement which (ST_*), prepared on its first use: a connection that
+ * writes tasks and files never compiles the metric, telemetry or lost-
+ * process statements (a short-lived writer, a `mida run`, used to prepare
+ * all of them, ~150,000 instructions each). Returns NULL, with the sink's
+ * message set, if it cannot be prepared. Inline: each record asks for its
+ * statement, which is prepared but once. */
+static inline sqlite3_stmt *mida__sqlite_statement(sqlite_sink *s, int which) {
+  if (s->stmt[which] != NULL)
+    return s->stmt[which];
+  return mida__sqlite_prepare_statement(s, which);
+}
+
+/* Whether a record carries a usable value for a field: present, an id that
+ * is not nil, a JSON field that is a JSON object (else it is counted as
+ * dropped). */
+static inline int mida__sqlite_field_usable(const mida__rec *r, unsigned tag,
+                                            int is_json, batch_counts *counts) {
+  const mida__field *f = &r->f[tag];
+  if (!f->present)
+    return 0;
+  if (mida__field_kind(tag) == MIDA_KIND_ID)
+    return !mida_id_is_nil(&f->v.id);
+  if (is_json &&
+      mida__json_check(f->v.str.ptr, f->v.str.len, true, NULL) != MIDA_OK) {
+    counts->dropped_fields++;
+    return 0;
+  }
+  return 1;
+}
 
 /* Binds one record field to parameter idx of st. idbuf (MIDA_ID_STRLEN
  * bytes) must outlive the step, since ids are bound without a copy. */
