@@ -1391,13 +1391,19 @@ static int reader_lock(int fd) {
   return fcntl(fd, F_OFD_SETLK, &fl);
 }
 
+/* As still_named (below), with the file's own stat into *a. */
+static bool still_named_stat(int fd, const char *path, struct stat *a) {
+  struct stat b;
+  return fstat(fd, a) == 0 && stat(path, &b) == 0 && a->st_dev == b.st_dev &&
+         a->st_ino == b.st_ino;
+}
+
 /* Whether path still names the file open as fd: checked once its locks
  * are held, since a shipper may have renamed it into the pool (and a new
  * journal taken it) between this reader's open and its lock. */
 static bool still_named(int fd, const char *path) {
-  struct stat a, b;
-  return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
-         a.st_ino == b.st_ino;
+  struct stat a;
+  return still_named_stat(fd, path, &a);
 }
 
 /* Opens the segment file at path for a reader (*out set to NULL first)
@@ -1413,7 +1419,8 @@ static int open_segment_file(const char *path, mida__orphan **out,
   *out = NULL;
   /* Only this user's own files, never through a link: a segment planted
    * by someone else would become records in this user's store. */
-  int fd = mida__spool_open_segment(path, O_RDWR);
+  struct stat st;
+  int fd = mida__spool_open_segment_stat(path, O_RDWR, &st);
   if (fd < 0 && (errno == EPERM || errno == ELOOP || errno == EINVAL)) {
     mida__errbuf_set(
         err, errlen, "%s is not a journal segment of yours: %s", path,
@@ -1422,12 +1429,6 @@ static int open_segment_file(const char *path, mida__orphan **out,
   }
   if (fd < 0) {
     mida__errbuf_set(err, errlen, "cannot open %s: %s", path, strerror(errno));
-    return MIDA_EIO;
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    mida__errbuf_set(err, errlen, "cannot stat %s: %s", path, strerror(errno));
-    close(fd);
     return MIDA_EIO;
   }
   if (!S_ISREG(st.st_mode) ||
@@ -1479,32 +1480,32 @@ static int map_reader(int fd, const seg_header *hdr, uint64_t file_bytes,
   return MIDA_OK;
 }
 
-int mida__orphan_open(const char *path, mida__orphan **out, char *err,
-                      size_t errlen) {
-  seg_header hdr;
-  uint64_t file_bytes = 0;
-  int fd = open_segment_file(path, out, &hdr, &file_bytes, err, errlen);
-  if (fd < 0)
-    return fd;
-  /* The writer's lock, then the one of a reader of live segments (which
-   * may still be reading it after its writer ended). */
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0 || reader_lock(fd) != 0) {
+/* The orphan of the segment file fd (header hdr, as first read) whose
+ * writer's lock this reader has just taken: takes the reader's lock too,
+ * checks the file is still at path and reads its header again, then maps
+ * it. Returns as mida__orphan_open; fd is the orphan's, or closed. */
+static int orphan_locked(int fd, const char *path, mida__orphan **out,
+                         char *err, size_t errlen) {
+  /* The one of a reader of live segments, which may still be reading it
+   * after its writer ended. */
+  if (reader_lock(fd) != 0) {
     int e = errno;
     mida__errbuf_set(err, errlen, "%s is held by another process", path);
     close(fd);
     return e == EWOULDBLOCK || e == EAGAIN || e == EACCES ? MIDA_EBUSY
                                                           : MIDA_EIO;
   }
-  if (!still_named(fd, path)) {
+  struct stat st;
+  if (!still_named_stat(fd, path, &st)) {
     mida__errbuf_set(err, errlen, "%s was shipped by another process", path);
     close(fd);
     return MIDA_EBUSY;
   }
   /* Read the header again under the lock: the last holder may have moved
-   * the head or removed the file's content since the first look. */
-  struct stat st;
-  if (fstat(fd, &st) != 0 ||
-      pread(fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+   * the head or removed the file's content since the first look (its size
+   * is the one just seen). */
+  seg_header hdr;
+  if (pread(fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
       !header_is_sane(&hdr, (uint64_t)st.st_size)) {
     mida__errbuf_set(err, errlen, "%s is not a journal segment", path);
     close(fd);
@@ -1529,6 +1530,66 @@ int mida__orphan_open(const char *path, mida__orphan **out, char *err,
   return MIDA_OK;
 }
 
+/* The live segment of the file fd (header hdr of a tailable segment, as
+ * first read; file_bytes long), whose writer's lock is held: takes the
+ * reader's lock, checks the file and its header again, and maps it.
+ * Returns as mida__tail_open; fd is the handle's, or closed. */
+static int tail_locked(int fd, seg_header *hdr, uint64_t file_bytes,
+                       const char *path, mida__orphan **out, char *err,
+                       size_t errlen) {
+  int rc = MIDA_EBUSY;
+  if (reader_lock(fd) != 0) {
+    mida__errbuf_set(err, errlen, "%s is being read by another process", path);
+    goto fail;
+  }
+  /* Under the reader's lock no recovery can move it: its name and header
+   * are checked again (the header read above may be another journal's). */
+  if (!still_named(fd, path) ||
+      pread(fd, hdr, sizeof *hdr, 0) != (ssize_t)sizeof *hdr ||
+      !header_is_sane(hdr, file_bytes) ||
+      (atomic_load_explicit(&hdr->flags, memory_order_relaxed) &
+       SEG_TAILABLE) == 0) {
+    mida__errbuf_set(err, errlen, "%s was shipped by another process", path);
+    goto fail;
+  }
+  mida__orphan *o = NULL;
+  rc = map_reader(fd, hdr, file_bytes, path, &o, err, errlen);
+  if (rc != MIDA_OK)
+    return rc;
+  if (!positions_are_sane(o->hdr)) {
+    /* A live writer's positions are never damaged: leave it to the
+     * recovery that comes once it has ended. */
+    mida__errbuf_set(err, errlen, "%s has damaged positions", path);
+    mida__orphan_close(o, false);
+    return MIDA_ECORRUPT;
+  }
+  o->live = true;
+  finish_release(o->ring, o->ring_bytes, o->hdr);
+  *out = o;
+  return MIDA_OK;
+
+fail:
+  close(fd);
+  return rc;
+}
+
+int mida__orphan_open(const char *path, mida__orphan **out, char *err,
+                      size_t errlen) {
+  seg_header hdr;
+  uint64_t file_bytes = 0;
+  int fd = open_segment_file(path, out, &hdr, &file_bytes, err, errlen);
+  if (fd < 0)
+    return fd;
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    mida__errbuf_set(err, errlen, "%s is held by another process", path);
+    close(fd);
+    return e == EWOULDBLOCK || e == EAGAIN || e == EACCES ? MIDA_EBUSY
+                                                          : MIDA_EIO;
+  }
+  return orphan_locked(fd, path, out, err, errlen);
+}
+
 int mida__tail_open(const char *path, mida__orphan **out, char *err,
                     size_t errlen) {
   seg_header hdr;
@@ -1549,39 +1610,46 @@ int mida__tail_open(const char *path, mida__orphan **out, char *err,
     rc = MIDA_ENOTFOUND;
     goto fail;
   }
-  if (errno != EWOULDBLOCK || reader_lock(fd) != 0) {
+  if (errno != EWOULDBLOCK) {
     mida__errbuf_set(err, errlen, "%s is being read by another process", path);
     goto fail;
   }
-  /* Under the reader's lock no recovery can move it: its name and header
-   * are checked again (the header read above may be another journal's). */
-  if (!still_named(fd, path) ||
-      pread(fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
-      !header_is_sane(&hdr, file_bytes) ||
-      (atomic_load_explicit(&hdr.flags, memory_order_relaxed) &
-       SEG_TAILABLE) == 0) {
-    mida__errbuf_set(err, errlen, "%s was shipped by another process", path);
-    goto fail;
-  }
-  mida__orphan *o = NULL;
-  rc = map_reader(fd, &hdr, file_bytes, path, &o, err, errlen);
-  if (rc != MIDA_OK)
-    return rc;
-  if (!positions_are_sane(o->hdr)) {
-    /* A live writer's positions are never damaged: leave it to the
-     * recovery that comes once it has ended. */
-    mida__errbuf_set(err, errlen, "%s has damaged positions", path);
-    mida__orphan_close(o, false);
-    return MIDA_ECORRUPT;
-  }
-  o->live = true;
-  finish_release(o->ring, o->ring_bytes, o->hdr);
-  *out = o;
-  return MIDA_OK;
+  return tail_locked(fd, &hdr, file_bytes, path, out, err, errlen);
 
 fail:
   close(fd);
   return rc;
+}
+
+int mida__segment_open(const char *path, bool tail, mida__orphan **out,
+                       char *err, size_t errlen) {
+  seg_header hdr;
+  uint64_t file_bytes = 0;
+  int fd = open_segment_file(path, out, &hdr, &file_bytes, err, errlen);
+  if (fd < 0)
+    return fd;
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+    return orphan_locked(fd, path, out, err, errlen);
+  int e = errno;
+  if (e != EWOULDBLOCK && e != EAGAIN && e != EACCES) {
+    mida__errbuf_set(err, errlen, "cannot lock %s: %s", path, strerror(e));
+    close(fd);
+    return MIDA_EIO;
+  }
+  if (!tail ||
+      (atomic_load_explicit(&hdr.flags, memory_order_relaxed) & SEG_TAILABLE) ==
+          0) {
+    mida__errbuf_set(err, errlen, "%s is held by another process", path);
+    close(fd);
+    return MIDA_EBUSY;
+  }
+  /* Whatever keeps a live segment from being read now, it is busy. */
+  int rc = tail_locked(fd, &hdr, file_bytes, path, out, err, errlen);
+  return rc == MIDA_OK ? MIDA_OK : MIDA_EBUSY;
+}
+
+bool mida__orphan_live(const mida__orphan *o) {
+  return o->live;
 }
 
 size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,

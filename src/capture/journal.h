@@ -293,6 +293,18 @@ int mida__orphan_open(const char *path, mida__orphan **out, char *err,
 int mida__tail_open(const char *path, mida__orphan **out, char *err,
                     size_t errlen);
 
+/* Opens the segment file at path for the reader it can have now, with
+ * one open and one look at its header: as mida__orphan_open when no
+ * process writes it; else, with tail and a writer that allows it, as
+ * mida__tail_open (mida__orphan_live then says so). Returns MIDA_OK,
+ * MIDA_EBUSY (its writer lives and it is not read now, or another reader
+ * has it), MIDA_ECORRUPT (not a journal segment), or MIDA_EIO. */
+int mida__segment_open(const char *path, bool tail, mida__orphan **out,
+                       char *err, size_t errlen);
+
+/* Whether o was opened as a live segment (mida__tail_open). */
+bool mida__orphan_live(const mida__orphan *o);
+
 /* Whether the last peek of a segment opened by mida__tail_open read, with
  * mark, everything its writer had reserved then: false if it stopped at a
  * frame still being written or at the end of a batch. */

@@ -114,7 +114,19 @@ typedef struct recovery {
   uint64_t group_records;             /* records put in the open group */
   bool tail_live; /* live segments that allow it are read too */
   int64_t before_ns; /* > 0: only journals that started before it */
+  int64_t own_pid;   /* the recovering process's own journal: its pid */
+  int64_t own_start_ns; /* ... and start (ns), or 0 when not named */
 } recovery;
+
+/* The entry of journal (pid, start), or NULL if it has none yet. */
+static journal_id *journal_find(recovery *r, int64_t pid, int64_t start_ns) {
+  for (size_t i = 0; i < r->njournals; i++) {
+    journal_id *j = &r->journals[i];
+    if (j->pid == pid && j->start_ns == start_ns)
+      return j;
+  }
+  return NULL;
+}
 
 /* The entry of journal (pid, start) of host, added if new; NULL when the
  * table is full. host NULL matches any (a live segment, known by name). */
@@ -265,18 +277,15 @@ static void abandon_group(recovery *r) {
   r->group_records = 0;
 }
 
-/* Ships one batch of the live segment at path, if its writer allows it
- * (mida__tail_open) and no earlier segment of its journal j was left
- * unread in this pass: at most one batch, so that a pass ends however fast
- * its writer appends. Its frames go into the open group like an orphan's
- * and are released once the group is durable. Returns as recover_segment. */
-static int tail_segment(recovery *r, const char *path, journal_id *j) {
-  if (j == NULL || j->held_back)
-    return 0;
-  mida__orphan *o = NULL;
-  char err[512] = "";
-  if (mida__tail_open(path, &o, err, sizeof err) != MIDA_OK) {
-    j->held_back = true; /* read by another, or not at all: keep order */
+/* Ships one batch of the live segment o (at path, of journal j; opened
+ * by mida__segment_open, since no earlier segment of j was left unread in
+ * this pass): at most one batch, so that a pass ends however fast its
+ * writer appends. Its frames go into the open group like an orphan's and
+ * are released once the group is durable. Returns as recover_segment. */
+static int tail_segment(recovery *r, const char *path, journal_id *j,
+                        mida__orphan *o) {
+  if (j == NULL) {
+    mida__orphan_close(o, false); /* no room to keep its order: later */
     return 0;
   }
   mida__origin origin = {mida__orphan_host(o), mida__orphan_pid(o)};
@@ -312,24 +321,40 @@ static int tail_segment(recovery *r, const char *path, journal_id *j) {
 
 static int recover_segment(void *ctx, const char *path) {
   recovery *r = ctx;
-  int64_t name_pid, name_start;
-  if (r->before_ns > 0 && name_ids(path, &name_pid, &name_start) == 0 &&
-      name_start >= r->before_ns) {
+  int64_t name_pid = 0, name_start = 0;
+  bool named = name_ids(path, &name_pid, &name_start) == 0;
+  if (r->before_ns > 0 && named && name_start >= r->before_ns) {
     r->st->later++;
     return 0;
   }
-  mida__orphan *o = NULL;
-  char err[512] = "";
-  int rc = mida__orphan_open(path, &o, err, sizeof err);
-  if (rc == MIDA_EBUSY) {
+  if (named && r->own_start_ns != 0 && name_pid == r->own_pid &&
+      name_start == r->own_start_ns) {
+    /* This process's own journal, locked by it: busy, and never another
+     * process's to read (it is not tailable). */
     r->st->busy++;
-    int64_t pid, start;
-    journal_id *j = name_ids(path, &pid, &start) == 0
-                        ? journal_entry(r, NULL, pid, start)
-                        : NULL;
+    journal_id *j = journal_entry(r, NULL, name_pid, name_start);
     if (j != NULL)
       j->live = true;
-    return r->tail_live ? tail_segment(r, path, j) : 0;
+    return 0;
+  }
+  /* A live segment is read only if no earlier one of its journal was left
+   * unread in this pass (a journal's segments go in order). */
+  journal_id *known = named ? journal_find(r, name_pid, name_start) : NULL;
+  bool tail = r->tail_live && named && (known == NULL || !known->held_back);
+  mida__orphan *o = NULL;
+  char err[512] = "";
+  int rc = mida__segment_open(path, tail, &o, err, sizeof err);
+  if (rc == MIDA_EBUSY || (rc == MIDA_OK && mida__orphan_live(o))) {
+    r->st->busy++;
+    journal_id *j =
+        named ? journal_entry(r, NULL, name_pid, name_start) : NULL;
+    if (j != NULL)
+      j->live = true;
+    if (rc == MIDA_OK)
+      return tail_segment(r, path, j, o);
+    if (tail && j != NULL)
+      j->held_back = true; /* read by another, or not at all: keep order */
+    return 0;
   }
   if (rc == MIDA_ECORRUPT) {
     r->st->foreign++;
@@ -469,6 +494,8 @@ struct mida__recover_buffers {
   mida__rec *recs;
   journal_id *journals;
   pending_segment *pending; /* GROUP_SEGMENTS */
+  int64_t own_pid;          /* mida__recover_buffers_own's journal */
+  int64_t own_start_ns;     /* 0: none named */
 };
 
 int mida__recover_buffers_new(mida__recover_buffers **out) {
@@ -490,6 +517,12 @@ int mida__recover_buffers_new(mida__recover_buffers **out) {
   }
   *out = b;
   return MIDA_OK;
+}
+
+void mida__recover_buffers_own(mida__recover_buffers *b, int64_t pid,
+                               int64_t start_ns) {
+  b->own_pid = pid;
+  b->own_start_ns = start_ns;
 }
 
 void mida__recover_buffers_free(mida__recover_buffers *b) {
@@ -546,7 +579,9 @@ int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
                 .progress_ctx = progress_ctx,
                 .pending = b->pending,
                 .tail_live = (flags & MIDA_RECOVER_TAIL_LIVE) != 0,
-                .before_ns = before_ns};
+                .before_ns = before_ns,
+                .own_pid = b->own_pid,
+                .own_start_ns = b->own_start_ns};
   if (errlen > 0)
     err[0] = '\0';
   /* A spool that another user could have filled or swapped is not read:

@@ -66,6 +66,14 @@ typedef struct mida__recover_buffers mida__recover_buffers;
 int mida__recover_buffers_new(mida__recover_buffers **out);
 void mida__recover_buffers_free(mida__recover_buffers *b); /* NULL: no-op */
 
+/* Names the journal (pid, start_ns) of the process that recovers with b:
+ * its own, whose segments it holds locked and reads itself. The
+ * recoveries made in b count them as busy without opening them (a pass of
+ * `mida run`'s collector opened each twice, to find it held and not
+ * tailable). */
+void mida__recover_buffers_own(mida__recover_buffers *b, int64_t pid,
+                               int64_t start_ns);
+
 /* mida__recover_spool_progress in the buffers b (used by one recovery at a
  * time), with flags (MIDA_RECOVER_*). A before_ns above 0 leaves alone the
  * journals that started at or after it (by their file names), counted in

@@ -265,8 +265,10 @@ static void collect_if_asked(mida__shipper *sh) {
     return;
   mida__recover_stats st = {0};
   char err[512] = "";
-  if (sh->buffers == NULL)
-    (void)mida__recover_buffers_new(&sh->buffers);
+  if (sh->buffers == NULL &&
+      mida__recover_buffers_new(&sh->buffers) == MIDA_OK)
+    mida__recover_buffers_own(sh->buffers, mida__journal_pid(sh->journal),
+                              mida__journal_start_ns(sh->journal));
   /* Without buffers (out of memory) the pass is not made: what it would
    * have shipped stays in the spool, for the next pass or a recover. A
    * pass that failed shipped nothing, whatever it counted before the

@@ -357,16 +357,21 @@ out:
 }
 
 int mida__spool_open_segment(const char *path, int flags) {
+  struct stat st;
+  return mida__spool_open_segment_stat(path, flags, &st);
+}
+
+int mida__spool_open_segment_stat(const char *path, int flags,
+                                  struct stat *st) {
   int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return -1;
-  struct stat st;
   int e = 0;
-  if (fstat(fd, &st) != 0)
+  if (fstat(fd, st) != 0)
     e = errno;
-  else if (!S_ISREG(st.st_mode))
+  else if (!S_ISREG(st->st_mode))
     e = EINVAL;
-  else if (st.st_uid != geteuid())
+  else if (st->st_uid != geteuid())
     e = EPERM;
   if (e != 0) {
     close(fd);

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 /* Makes dir if create and it is missing (its missing ancestors with mode
  * 0700), then checks it:
@@ -41,5 +42,9 @@ int mida__spool_dir_prepare(const char *dir, bool create, char *err,
  * the descriptor, or -1 with errno: ELOOP (a link), EPERM (another user's
  * file), EINVAL (not a regular file), or open's. The caller closes it. */
 int mida__spool_open_segment(const char *path, int flags);
+
+/* As mida__spool_open_segment, with the file's stat(2) into *st. */
+int mida__spool_open_segment_stat(const char *path, int flags,
+                                  struct stat *st);
 
 #endif /* MIDA_CAPTURE_SPOOL_DIR_H */
