@@ -1731,6 +1731,11 @@ bool mida__orphan_salvaged(const mida__orphan *o) {
 }
 
 void mida__orphan_close(mida__orphan *o, bool remove) {
+  mida__orphan_close_pooled(o, remove, NULL);
+}
+
+void mida__orphan_close_pooled(mida__orphan *o, bool remove,
+                               mida__pool_cursor *cursor) {
   if (o == NULL)
     return;
   /* Unlinked (or renamed) while still locked, so no other recoverer can
@@ -1745,7 +1750,7 @@ void mida__orphan_close(mida__orphan *o, bool remove) {
     if (q != NULL)
       (void)rename(o->path, q);
     mida__free(q);
-  } else if (remove && !mida__spool_pool_put(o->path, o->fd)) {
+  } else if (remove && !mida__spool_pool_put_from(o->path, o->fd, cursor)) {
     unlink(o->path);
   }
   munmap(o->base, o->map_bytes);

@@ -115,6 +115,7 @@
 #ifndef MIDA_CAPTURE_JOURNAL_H
 #define MIDA_CAPTURE_JOURNAL_H
 
+#include "capture/spool_pool.h"
 #include "mida.h"
 
 #include <stdbool.h>
@@ -333,6 +334,11 @@ bool mida__orphan_salvaged(const mida__orphan *o);
  * unlinked -- or, if it was salvaged, renamed to <name>.mj.quarantine and
  * kept, since what its damaged part held cannot be told. */
 void mida__orphan_close(mida__orphan *o, bool remove);
+
+/* As mida__orphan_close, its file put into the spool's pool from cursor
+ * (spool_pool.h): for the segments that one recovery removes together. */
+void mida__orphan_close_pooled(mida__orphan *o, bool remove,
+                               mida__pool_cursor *cursor);
 
 /* Calls fn for the path of every segment file (*.mj) in spool_dir, in name
  * order (so a process's segments come in sequence). fn returns 0 to go on,

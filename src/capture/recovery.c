@@ -221,6 +221,7 @@ static int ship_rest(recovery *r, pending_segment *p) {
  * to be shipped again (a record applied twice changes nothing), and the
  * first error is kept. Returns MIDA_OK or that error. */
 static int flush_group(recovery *r) {
+  mida__pool_cursor pool = {0, 0}; /* the group's files go in one run */
   int rc = mida__sink_sync(r->sink);
   for (size_t i = 0; i < r->npending && rc == MIDA_OK; i++)
     rc = ship_rest(r, &r->pending[i]);
@@ -253,7 +254,7 @@ static int flush_group(recovery *r) {
     } else if (p->jid != NULL) {
       p->jid->incomplete = true;
     }
-    mida__orphan_close(p->orphan, rc == MIDA_OK);
+    mida__orphan_close_pooled(p->orphan, rc == MIDA_OK, &pool);
   }
   r->npending = 0;
   r->group_records = 0;

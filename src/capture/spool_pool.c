@@ -74,6 +74,11 @@ int mida__spool_pool_take(const char *dir, size_t bytes, const char *path) {
 }
 
 bool mida__spool_pool_put(const char *path, int fd) {
+  return mida__spool_pool_put_from(path, fd, NULL);
+}
+
+bool mida__spool_pool_put_from(const char *path, int fd,
+                               mida__pool_cursor *c) {
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
       st.st_size <= 0 || st.st_size > MIDA_POOL_MAX_BYTES)
@@ -86,12 +91,19 @@ bool mida__spool_pool_put(const char *path, int fd) {
       slots_prefix(slot, path, (size_t)(cut - path), (size_t)st.st_size);
   if (len == 0)
     return false;
-  for (int k = 0; k < MIDA_POOL_SLOTS; k++) {
+  int k = 0;
+  if (c != NULL && c->bytes == (size_t)st.st_size)
+    k = c->next;
+  for (; k < MIDA_POOL_SLOTS; k++) {
     slot_number(slot, len, k);
     if (renameat2(AT_FDCWD, path, AT_FDCWD, slot, RENAME_NOREPLACE) == 0)
-      return true;
+      break;
     if (errno != EEXIST)
       return false; /* EINVAL: the file system cannot; removed instead */
   }
-  return false;
+  if (c != NULL) {
+    c->bytes = (size_t)st.st_size;
+    c->next = k < MIDA_POOL_SLOTS ? k + 1 : MIDA_POOL_SLOTS;
+  }
+  return k < MIDA_POOL_SLOTS;
 }

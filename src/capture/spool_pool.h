@@ -43,4 +43,19 @@ int mida__spool_pool_take(const char *dir, size_t bytes, const char *path);
  * if the caller is to remove it as before. Thread-safe. */
 bool mida__spool_pool_put(const char *path, int fd);
 
+/* Where the puts of one caller's run of puts try first: the slots below
+ * next were found taken by an earlier put of the run, for files of bytes.
+ * A run (the segments one recovery removes together) begins with a cursor
+ * of zeros; a slot that frees up meanwhile below next is left for the
+ * next run, and a full pool costs one rename, not MIDA_POOL_SLOTS, per
+ * file after the first. */
+typedef struct mida__pool_cursor {
+  size_t bytes; /* the file size the cursor is for; 0: none yet */
+  int next;     /* the first slot to try */
+} mida__pool_cursor;
+
+/* As mida__spool_pool_put, from the cursor c (updated), or from slot 0
+ * when c is NULL. */
+bool mida__spool_pool_put_from(const char *path, int fd, mida__pool_cursor *c);
+
 #endif
