@@ -65,7 +65,7 @@
 #include <unistd.h>
 
 #define COLLECT_INTERVAL_MS 250 /* between passes, at most */
-#define COLLECT_BUSY_MS 20      /* after a pass that shipped something */
+#define COLLECT_BUSY_MS 5       /* after a pass that shipped something */
 #define COLLECT_SETTLE_MS 20 /* after a segment's close, before a pass */
 #define COLLECT_WAIT_MS 5000 /* a pass the collector waits for, at most */
 #define FINISH_WAIT_MS 10000 /* the last pass, at most */
@@ -391,13 +391,7 @@ static int64_t monotonic_ms(void) {
  * (mida__tail_open: a running program's records as it makes them, so that
  * its ring is emptied and filled again instead of a new segment file made
  * for every 256 KiB). Passes come COLLECT_BUSY_MS after one that shipped
- * something (20 ms: a pass costs its commit's pages, a listing and a
- * check of the spool and a look at each live segment, however little it
- * finds; at 5 ms the passes of a loop of short commands shipped ~2
- * processes each, at 20 ms ~8, for 30 % fewer system calls of mida per
- * process; a writer fills its first ring, 64 KiB, within 20 ms only past
- * ~10,000 files a second, and then spills into a larger one, losing
- * nothing), then ever further apart while they find nothing, up to
+ * something, then ever further apart while they find nothing, up to
  * COLLECT_INTERVAL_MS; and, where inotify works, COLLECT_SETTLE_MS after
  * a segment file was made or closed in the spool (a process began or
  * ended). The settling time gathers the segments of processes that end
