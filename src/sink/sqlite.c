@@ -361,15 +361,19 @@ sqlite3_stmt *mida__sqlite_prepare_statement(sqlite_sink *s, int which) {
   mida__buf_init(&sql, 1 << 16);
   int rc = MIDA_OK;
   const char *text = fixed_sql[which];
-  if (which == ST_DATA_ROWS || which == ST_TASK_DATA_ROWS) {
-    int data = which == ST_DATA_ROWS;
-    rc =
-        mida__buf_adds(&sql, data ? "INSERT INTO " DATA_COLUMNS " VALUES"
-                                  : "INSERT INTO " TASK_DATA_COLUMNS " VALUES");
+  if (which == ST_DATA_ROWS || which == ST_TASK_DATA_ROWS ||
+      which == ST_DATA_ROWS_NEW || which == ST_TASK_DATA_ROWS_NEW) {
+    int data = which == ST_DATA_ROWS || which == ST_DATA_ROWS_NEW;
+    int upsert = which == ST_DATA_ROWS || which == ST_TASK_DATA_ROWS;
+    rc = mida__buf_adds(&sql,
+                        upsert ? "INSERT INTO " : "INSERT OR IGNORE INTO ");
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&sql, data ? DATA_COLUMNS " VALUES"
+                                     : TASK_DATA_COLUMNS " VALUES");
     for (int i = 0; i < ROWS_PER_STEP && rc == MIDA_OK; i++)
       rc = mida__buf_adds(&sql, data ? &",(?, ?, ?, ?, ?, ?)"[i == 0]
                                      : &",(?, ?, ?, ?, ?)"[i == 0]);
-    if (rc == MIDA_OK)
+    if (rc == MIDA_OK && upsert)
       rc = mida__buf_adds(&sql, data ? DATA_UPSERT : TASK_DATA_UPSERT);
     text = mida__buf_str(&sql);
   }

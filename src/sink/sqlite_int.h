@@ -56,8 +56,10 @@ enum {
   ST_CAMPAIGN,
   ST_DATA,
   ST_TASK_DATA,
-  ST_DATA_ROWS,      /* ST_DATA with ROWS_PER_STEP rows */
-  ST_TASK_DATA_ROWS, /* ST_TASK_DATA with ROWS_PER_STEP rows */
+  ST_DATA_ROWS,          /* ST_DATA with ROWS_PER_STEP rows */
+  ST_TASK_DATA_ROWS,     /* ST_TASK_DATA with ROWS_PER_STEP rows */
+  ST_DATA_ROWS_NEW,      /* ST_DATA_ROWS for rows not yet stored */
+  ST_TASK_DATA_ROWS_NEW, /* ST_TASK_DATA_ROWS for rows not yet stored */
   ST_DEP,
   ST_METRIC,
   ST_TELEMETRY,

@@ -11,10 +11,12 @@
  *
  * Data records wait: they are kept as they come and written at the
  * commit, in the order of their keys, many rows a statement (data_rows.h,
- * ROWS_PER_STEP). A metric point that the store did not hold goes into
- * the batch's blocks (rollup.h), written once after the batch's records.
- * A record without the fields that key its row is skipped and counted, as
- * everywhere in the store (sqlite.c says why).
+ * ROWS_PER_STEP): rows the store does not hold by an INSERT OR IGNORE,
+ * until one meets a stored row, then by upserts (apply_new_rows). A
+ * metric point that the store did not hold goes into the batch's blocks
+ * (rollup.h), written once after the batch's records. A record without
+ * the fields that key its row is skipped and counted, as everywhere in
+ * the store (sqlite.c says why).
  */
 #include "sink/sqlite_records.h"
 
@@ -128,6 +130,27 @@ static void bind_link(sqlite3_stmt *st, int at, const mida__data_rows *d,
     sqlite3_bind_null(st, at + 4);
 }
 
+/* Inserts ROWS_PER_STEP kept rows (data rows, or links if links) at pick
+ * that the store may not hold, with the statement which (an INSERT OR
+ * IGNORE: it keeps no statement journal, which a multi-row upsert always
+ * does, ~1,000 instructions a row); sqlite3_changes says how many it
+ * inserted. */
+static int apply_new_rows(sqlite_sink *s, int which, const uint32_t *pick,
+                          int links, char task[][MIDA_ID_STRLEN]) {
+  const mida__data_rows *d = &s->data;
+  sqlite3_stmt *st = mida__sqlite_statement(s, which);
+  if (st == NULL)
+    return MIDA_ESTORE;
+  for (int i = 0; i < ROWS_PER_STEP; i++) {
+    const mida__data_row *row = &d->rows[pick[i]];
+    if (links)
+      bind_link(st, 1 + 5 * i, d, row, task[i]);
+    else
+      bind_data(st, 1 + 6 * i, d, row);
+  }
+  return mida__sqlite_step_write(s, st, "data");
+}
+
 /* Writes the kept data rows (links 0) or the links (links 1) of the rows
  * at order[0..n): ROWS_PER_STEP rows a statement, while a transaction
  * has that many left (when it holds MANY_ROWS_MIN rows or more: below,
@@ -138,7 +161,9 @@ static int apply_kept(sqlite_sink *s, const uint32_t *order, size_t n,
   const mida__data_rows *d = &s->data;
   int stmt_one = links ? ST_TASK_DATA : ST_DATA;
   int stmt_many = links ? ST_TASK_DATA_ROWS : ST_DATA_ROWS;
+  int stmt_new = links ? ST_TASK_DATA_ROWS_NEW : ST_DATA_ROWS_NEW;
   int use_many = s->stmt[stmt_many] != NULL || n >= MANY_ROWS_MIN;
+  int try_new = 1; /* until a statement of new rows meets a stored one */
   char task[ROWS_PER_STEP][MIDA_ID_STRLEN]; /* bound without a copy */
   uint32_t pick[ROWS_PER_STEP];
   int rc = MIDA_OK;
@@ -151,6 +176,12 @@ static int apply_kept(sqlite_sink *s, const uint32_t *order, size_t n,
     if (got == 0)
       break; /* no link left */
     int many = use_many && got == ROWS_PER_STEP;
+    if (many && try_new) {
+      rc = apply_new_rows(s, stmt_new, pick, links, task);
+      if (rc != MIDA_OK || sqlite3_changes(s->db) == got)
+        continue;
+      try_new = 0; /* a row was stored: the upserts below merge it */
+    }
     sqlite3_stmt *st = mida__sqlite_statement(s, many ? stmt_many : stmt_one);
     if (st == NULL)
       return MIDA_ESTORE;
