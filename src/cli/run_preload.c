@@ -408,7 +408,12 @@ static void *collector(void *arg) {
   for (;;) {
     struct pollfd fds[2] = {{p->stop_fd, POLLIN, 0}, {in, POLLIN, 0}};
     int64_t wait = next - monotonic_ms();
-    int r = poll(fds, in >= 0 ? 2 : 1, wait > 0 ? (int)wait : 0);
+    /* Only a pass further off than the settling time can be brought
+     * forward; a nearer one (the next of a busy run of passes) would be
+     * woken by every segment made or closed, for nothing, and those
+     * events wait for the drain after it. */
+    bool watch = in >= 0 && wait > COLLECT_SETTLE_MS;
+    int r = poll(fds, watch ? 2 : 1, wait > 0 ? (int)wait : 0);
     if (r < 0 && errno != EINTR)
       break;
     if (r > 0 && (fds[0].revents & POLLIN) != 0)
