@@ -1774,6 +1774,33 @@ static bool is_segment_name(const char *name) {
  * locked by a live writer. */
 #define SWEEP_MIN_AGE_S 60
 
+/* Removes the .tmp segment file name of spool_dir if its writer is gone
+ * (it is unlocked) and it is old enough (SWEEP_MIN_AGE_S). Returns 1 if
+ * it did, 0 if not, -1 when out of memory. */
+static int sweep_one(const char *spool_dir, const char *name) {
+  size_t n = strlen(name);
+  if (n < 8 || strcmp(name + n - 7, ".mj.tmp") != 0)
+    return 0;
+  char *path = format_alloc("%s/%s", spool_dir, name);
+  if (path == NULL)
+    return -1;
+  int removed = 0;
+  int fd = mida__spool_open_segment(path, O_RDWR);
+  /* Locked: its writer is alive and about to rename it. Young: its
+   * writer may not have locked it yet. */
+  struct stat st;
+  bool young = fd >= 0 && fstat(fd, &st) == 0 &&
+               time(NULL) - st.st_mtime < SWEEP_MIN_AGE_S;
+  if (fd >= 0 && !young && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    unlink(path);
+    removed = 1;
+  }
+  if (fd >= 0)
+    close(fd);
+  mida__free(path);
+  return removed;
+}
+
 int mida__spool_sweep(const char *spool_dir) {
   DIR *d = opendir(spool_dir);
   if (d == NULL)
@@ -1781,32 +1808,19 @@ int mida__spool_sweep(const char *spool_dir) {
   int removed = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
-    size_t n = strlen(e->d_name);
-    if (n < 8 || strcmp(e->d_name + n - 7, ".mj.tmp") != 0)
-      continue;
-    char *path = format_alloc("%s/%s", spool_dir, e->d_name);
-    if (path == NULL)
+    int r = sweep_one(spool_dir, e->d_name);
+    if (r < 0)
       break;
-    int fd = mida__spool_open_segment(path, O_RDWR);
-    /* Locked: its writer is alive and about to rename it. Young: its
-     * writer may not have locked it yet. */
-    struct stat st;
-    bool young = fd >= 0 && fstat(fd, &st) == 0 &&
-                 time(NULL) - st.st_mtime < SWEEP_MIN_AGE_S;
-    if (fd >= 0 && !young && flock(fd, LOCK_EX | LOCK_NB) == 0) {
-      unlink(path);
-      removed++;
-    }
-    if (fd >= 0)
-      close(fd);
-    mida__free(path);
+    removed += r;
   }
   closedir(d);
   return removed;
 }
 
-int mida__spool_list(const char *spool_dir,
-                     int (*fn)(void *ctx, const char *path), void *ctx) {
+/* mida__spool_list, and with sweep the sweep of mida__spool_sweep made in
+ * the same reading of the directory, before fn is called. */
+static int list_segments(const char *spool_dir, bool sweep,
+                         int (*fn)(void *ctx, const char *path), void *ctx) {
   DIR *d = opendir(spool_dir);
   if (d == NULL)
     return errno == ENOENT ? MIDA_OK : MIDA_EIO;
@@ -1821,8 +1835,11 @@ int mida__spool_list(const char *spool_dir,
         rc = MIDA_EIO;
       break;
     }
-    if (!is_segment_name(e->d_name))
+    if (!is_segment_name(e->d_name)) {
+      if (sweep)
+        (void)sweep_one(spool_dir, e->d_name);
       continue;
+    }
     if (count == cap) {
       size_t grown = cap == 0 ? 16 : cap * 2;
       char **bigger = mida__realloc(names, grown * sizeof *names);
@@ -1860,6 +1877,17 @@ int mida__spool_list(const char *spool_dir,
     mida__free(names[i]);
   mida__free(names);
   return rc;
+}
+
+int mida__spool_list(const char *spool_dir,
+                     int (*fn)(void *ctx, const char *path), void *ctx) {
+  return list_segments(spool_dir, false, fn, ctx);
+}
+
+int mida__spool_sweep_list(const char *spool_dir,
+                           int (*fn)(void *ctx, const char *path),
+                           void *ctx) {
+  return list_segments(spool_dir, true, fn, ctx);
 }
 
 /* Adds one segment file's header counters to the sums in ctx. */

@@ -355,6 +355,12 @@ int mida__spool_list(const char *spool_dir,
  * how many it removed, or MIDA_EIO if the directory cannot be read. */
 int mida__spool_sweep(const char *spool_dir);
 
+/* mida__spool_sweep, then mida__spool_list, in one reading of the
+ * directory (a recovery's pass). Returns as mida__spool_list. */
+int mida__spool_sweep_list(const char *spool_dir,
+                           int (*fn)(void *ctx, const char *path),
+                           void *ctx);
+
 /* Sums backlog bytes and dropped counts of every segment in spool_dir, live
  * or orphan, without taking locks (for `mida stats`). */
 typedef struct mida__spool_stats {

@@ -592,12 +592,12 @@ int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
     return MIDA_OK; /* nothing was ever journaled here */
   if (rc != MIDA_OK)
     return rc;
-  (void)mida__spool_sweep(spool_dir);
   /* The segments' batches are deferred and made durable a group at a
    * time (GROUP_SEGMENTS); the sink's own setting is put back after. */
   int deferred = sink->deferred;
   mida__sink_defer(sink, 1);
-  rc = mida__spool_list(spool_dir, recover_segment, &r);
+  /* The sweep of dead .tmp files and the walk, in one reading. */
+  rc = mida__spool_sweep_list(spool_dir, recover_segment, &r);
   /* The LOST records go into the last group, and its flush makes them
    * durable with it ("Truthful state"). */
   if (rc == MIDA_OK && r.rc == MIDA_OK && put_lost(&r) == MIDA_OK &&
