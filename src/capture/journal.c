@@ -1643,6 +1643,16 @@ int mida__segment_open(const char *path, bool tail, mida__orphan **out,
     close(fd);
     return MIDA_EBUSY;
   }
+  /* Nothing reserved past its head when the header was read: nothing to
+   * read now (nor a release to finish, which ends at most at the tail),
+   * without the reader's lock and a mapping. A header read in a race
+   * (the file taken into another journal) says so at worst for one pass. */
+  if ((atomic_load_explicit(&hdr.tail, memory_order_relaxed) & POS_MASK) ==
+      atomic_load_explicit(&hdr.head, memory_order_relaxed)) {
+    mida__errbuf_set(err, errlen, "%s has nothing to read", path);
+    close(fd);
+    return MIDA_ENOTFOUND;
+  }
   /* Whatever keeps a live segment from being read now, it is busy. */
   int rc = tail_locked(fd, &hdr, file_bytes, path, out, err, errlen);
   return rc == MIDA_OK ? MIDA_OK : MIDA_EBUSY;

@@ -299,7 +299,9 @@ int mida__tail_open(const char *path, mida__orphan **out, char *err,
  * process writes it; else, with tail and a writer that allows it, as
  * mida__tail_open (mida__orphan_live then says so). Returns MIDA_OK,
  * MIDA_EBUSY (its writer lives and it is not read now, or another reader
- * has it), MIDA_ECORRUPT (not a journal segment), or MIDA_EIO. */
+ * has it), MIDA_ENOTFOUND (asked to tail it: its writer lives and has
+ * nothing unread in it), MIDA_ECORRUPT (not a journal segment), or
+ * MIDA_EIO. */
 int mida__segment_open(const char *path, bool tail, mida__orphan **out,
                        char *err, size_t errlen);
 

@@ -345,6 +345,14 @@ static int recover_segment(void *ctx, const char *path) {
   mida__orphan *o = NULL;
   char err[512] = "";
   int rc = mida__segment_open(path, tail, &o, err, sizeof err);
+  if (rc == MIDA_ENOTFOUND) {
+    /* Live, and read to its tail: nothing for this pass, in order. */
+    r->st->busy++;
+    journal_id *j = journal_entry(r, NULL, name_pid, name_start);
+    if (j != NULL)
+      j->live = true;
+    return 0;
+  }
   if (rc == MIDA_EBUSY || (rc == MIDA_OK && mida__orphan_live(o))) {
     r->st->busy++;
     journal_id *j =
