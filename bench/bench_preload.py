@@ -17,11 +17,17 @@ shipped by a detached `mida recover` after `mida run` has returned, whose
 end is awaited outside the timing, as a reader of the store awaits it),
 under
 the library alone (LD_PRELOAD with a spool, nothing shipped: the
-library's own share), and under `strace -f -e trace=%file,%process -o /dev/null`. The
-configurations alternate within each round, so that a busy moment of a
-shared machine falls on all of them (and what a run wrote is moved aside,
-not removed, until the end: see set_aside); figures are medians of ROUNDS rounds
-with their range, and the ratios are taken within each round. Beside the
+library's own share), under `strace -f -e trace=%file,%process -o
+/dev/null`, and plain again while another process keeps a second CPU busy
+("busy core": what any work running beside the command, as `mida run`'s
+shipper does, costs it on this machine; a VM's CPUs may share a core). The
+configurations alternate within each round, in an order shuffled afresh
+each round (seed BENCH_PRELOAD_SEED, default 1, printed), so that neither
+a busy moment of a shared machine nor the one before it (a file system
+still writing back the last run's files) falls on one configuration more
+than another (and what a run wrote is moved aside, not removed, until the
+end: see set_aside); figures are medians of ROUNDS rounds with their
+range, and the ratios are taken within each round. Beside the
 wall time, the CPU time (user + system) of each command and the children
 it waited for is given: on a loaded machine it is the steadier figure (the
 detached recover of `--detach-ship` is not counted there). Then
@@ -42,6 +48,7 @@ import fcntl
 import json
 import os
 import pathlib
+import random
 import resource
 import shutil
 import statistics
@@ -190,6 +197,16 @@ def timed(cmd, env, cwd):
     return dt
 
 
+def busy_core():
+    """A process that keeps one CPU busy until it is killed, or None on a
+    machine with a single CPU."""
+    if (os.cpu_count() or 1) < 2:
+        return None
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    time.sleep(0.05)  # running before the command starts
+    return spinner
+
+
 def wait_detached(spool):
     """Waits for the `mida recover` that `mida run` left behind to end (it
     is not a child of ours; it holds the spool's shipping lock shared until
@@ -223,6 +240,10 @@ def main():
     strace = shutil.which("strace")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("MIDA_") and k != "LD_PRELOAD"}
+    seed = os.environ.get("BENCH_PRELOAD_SEED", "1")
+    shuffle = random.Random(seed)
+    print(f"configurations in a shuffled order each round (seed {seed})",
+          flush=True)
     base = pathlib.Path(scratch_dir(prefix="mida-bench-preload-"))
     SPENT["dir"] = base / "spent"
     SPENT["dir"].mkdir()
@@ -237,13 +258,15 @@ def main():
                      % (only, "; ".join(w[0] for w in every)))
         for name, cmd, setup in chosen:
             times = {"plain": [], "mida run": [], "detach-ship": [],
-                     "library": [], "strace": []}
+                     "library": [], "strace": [], "busy core": []}
             if before:
                 times["before"] = []
                 times["library before"] = []
             cpus = {conf: [] for conf in times}
             for r in range(rounds):
-                for conf in times:
+                order = list(times)
+                shuffle.shuffle(order)
+                for conf in order:
                     setup()
                     store = base / "run.db"
                     for p in base.glob("run.db*"):
@@ -269,6 +292,15 @@ def main():
                             env, MIDA_PRELOAD_SPOOL=str(spool),
                             LD_PRELOAD=lib if conf == "library"
                             else before_lib), base)
+                    elif conf == "busy core":
+                        spinner = busy_core()
+                        if spinner is None:
+                            continue
+                        try:
+                            t = timed(cmd, env, base)
+                        finally:
+                            spinner.kill()
+                            spinner.wait()
                     elif strace:
                         t = timed([strace, "-f", "-e",
                                    "trace=%file,%process", "-o",
@@ -282,7 +314,7 @@ def main():
             plain = times["plain"]
             row = [f"{name:34s}", f"plain {statistics.median(plain):6.2f}s"]
             for conf in ("mida run", "detach-ship", "library", "strace",
-                         "before", "library before"):
+                         "busy core", "before", "library before"):
                 if len(times.get(conf, ())) == len(plain):
                     ratios = [t / p for t, p in zip(times[conf], plain)]
                     row.append(f"{conf} {100 * (statistics.median(ratios) - 1):+6.1f}%"
@@ -292,7 +324,7 @@ def main():
             row = [f"{'  CPU (user+sys)':34s}",
                    f"plain {statistics.median(cplain):6.2f}s"]
             for conf in ("mida run", "detach-ship", "library", "strace",
-                         "before", "library before"):
+                         "busy core", "before", "library before"):
                 if len(cpus.get(conf, ())) == len(cplain):
                     ratios = [t / max(p, 1e-3) for t, p in zip(cpus[conf],
                                                                cplain)]
