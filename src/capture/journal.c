@@ -188,6 +188,10 @@ struct mida__orphan {
   uint64_t pos;              /* salvage: shipped up to here (in memory) */
   uint64_t end;              /* salvage: the end of the last valid frame;
                                 live: the tail the last peek read to */
+  bool copied;               /* read, not mapped: hdr is copy, ring a copy
+                                of its unshipped frames (read_orphan) */
+  uint64_t ring_base;        /* copied: the ring offset of ring[0] */
+  seg_header copy;           /* copied: the header as read */
 };
 
 /* What a reader needs to know about one ring. */
@@ -197,6 +201,9 @@ typedef struct ring_view {
   _Atomic uint64_t *corrupt; /* header counter of skipped regions */
   uint64_t *counted_upto;    /* reader's memory of what it counted */
   bool orphan;               /* no live writer: uncommitted means torn */
+  uint64_t base;             /* ring offset of ring[0]: 0, or in a copy of
+                                a window of the ring (an orphan read), the
+                                window's start */
 } ring_view;
 
 enum frame_state { FRAME_VALID, FRAME_UNCOMMITTED, FRAME_BAD };
@@ -275,7 +282,7 @@ static enum frame_state check_frame(const ring_view *rv, uint64_t pos,
                                     mida__frame *f) {
   uint64_t off = pos % rv->size;
   uint64_t room = rv->size - off;
-  uint8_t *p = rv->ring + off;
+  uint8_t *p = rv->ring + (off - rv->base);
   uint64_t commit = atomic_load_explicit(commit_word(p), memory_order_acquire);
   if (commit != (pos ^ MIDA_FRAME_MAGIC))
     return FRAME_UNCOMMITTED;
@@ -297,9 +304,14 @@ static enum frame_state check_frame(const ring_view *rv, uint64_t pos,
     frame_bytes = MIDA_FRAME_HEADER_BYTES + round8(len);
     if (frame_bytes > room)
       return FRAME_BAD;
-    expect = mida__crc32c(expect, p + MIDA_FRAME_HEADER_BYTES, len);
   }
-  if (crc != expect || frame_bytes > end - pos)
+  /* Past end, before its payload is read: a copy of a window of the ring
+   * (read_orphan) holds nothing after end but a frame header of zeros. */
+  if (frame_bytes > end - pos)
+    return FRAME_BAD;
+  if (type != MIDA_REC_PAD)
+    expect = mida__crc32c(expect, p + MIDA_FRAME_HEADER_BYTES, len);
+  if (crc != expect)
     return FRAME_BAD;
   *size = frame_bytes;
   f->type = type;
@@ -1193,7 +1205,7 @@ int64_t mida__journal_start_ns(const mida__journal *j) {
 
 static ring_view live_view(segment *seg) {
   ring_view rv = {seg->ring, seg->ring_bytes, &seg->hdr->corrupt,
-                  &seg->counted_upto, false};
+                  &seg->counted_upto, false, 0};
   return rv;
 }
 
@@ -1480,6 +1492,85 @@ static int map_reader(int fd, const seg_header *hdr, uint64_t file_bytes,
   return MIDA_OK;
 }
 
+/* The largest window of unshipped frames that an orphan has read into
+ * memory rather than mapped (read_orphan). */
+#define COPY_MAX_BYTES (256u * 1024)
+
+/* Whether the orphan whose header (under its locks) is hdr can be read
+ * into memory: positions sane, no release left half done, and its
+ * unshipped frames one piece of the ring of at most COPY_MAX_BYTES. */
+static bool can_copy(const seg_header *hdr) {
+  if (!positions_are_sane(hdr))
+    return false;
+  uint64_t head = atomic_load_explicit(&hdr->head, memory_order_relaxed);
+  uint64_t t =
+      atomic_load_explicit(&hdr->tail, memory_order_relaxed) & POS_MASK;
+  uint64_t to = atomic_load_explicit(&hdr->releasing, memory_order_relaxed);
+  uint64_t size = hdr->ring_bytes;
+  if (to > head && to <= t && to % 8 == 0 && to - head <= size)
+    return false; /* finish_release's to do, on the mapping */
+  return t - head <= COPY_MAX_BYTES && head % size + (t - head) <= size;
+}
+
+/* The orphan of the segment file fd, locked, whose header hdr passed
+ * can_copy: its unshipped frames read (pread) into memory, with room for a
+ * frame header of zeros after them (a torn last frame is read no
+ * further). A short-lived process's segment holds a few kilobytes of
+ * frames: one read, where a mapping of the whole file cost a mmap, its
+ * page faults, a munmap and the pages that clearing the ring dirtied. Its
+ * releases write the header's head (mida__orphan_release); the ring is
+ * not cleared, as no writer will use it again (a file put into the pool
+ * is zeroed by its next writer, journal.c). Returns as orphan_locked. */
+static int read_orphan(int fd, const seg_header *hdr, const char *path,
+                       mida__orphan **out, char *err, size_t errlen) {
+  uint64_t head = atomic_load_explicit(&hdr->head, memory_order_relaxed);
+  uint64_t t =
+      atomic_load_explicit(&hdr->tail, memory_order_relaxed) & POS_MASK;
+  size_t len = (size_t)(t - head);
+  mida__orphan *o = mida__calloc(1, sizeof *o);
+  uint8_t *buf = mida__calloc(1, len + MIDA_FRAME_HEADER_BYTES);
+  char *p = mida__strdup(path);
+  if (o == NULL || buf == NULL || p == NULL) {
+    mida__errbuf_set(err, errlen, "out of memory opening %s", path);
+    mida__free(o);
+    mida__free(buf);
+    mida__free(p);
+    close(fd);
+    return MIDA_ENOMEM;
+  }
+  off_t at = (off_t)(MIDA_JOURNAL_HEADER_BYTES + head % hdr->ring_bytes);
+  if (len > 0 && pread(fd, buf, len, at) != (ssize_t)len) {
+    mida__errbuf_set(err, errlen, "cannot read %s: %s", path,
+                     strerror(errno));
+    mida__free(o);
+    mida__free(buf);
+    mida__free(p);
+    close(fd);
+    return MIDA_EIO;
+  }
+  memcpy(&o->copy, hdr, sizeof o->copy);
+  o->fd = fd;
+  o->path = p;
+  o->copied = true;
+  o->hdr = &o->copy;
+  o->ring = buf;
+  o->ring_base = head % hdr->ring_bytes;
+  o->ring_bytes = hdr->ring_bytes;
+  memcpy(o->host, hdr->host, HOST_BYTES);
+  o->host[HOST_BYTES] = '\0';
+  o->pid = (int64_t)hdr->pid;
+  o->start_ns = (int64_t)hdr->start_ns;
+  *out = o;
+  return MIDA_OK;
+}
+
+/* Moves the head of a copied orphan to mark, in its copy and in the
+ * file (where a later reader starts, should this one not remove it). */
+static void copied_advance(mida__orphan *o, uint64_t mark) {
+  atomic_store_explicit(&o->copy.head, mark, memory_order_relaxed);
+  (void)pwrite(o->fd, &mark, sizeof mark, offsetof(seg_header, head));
+}
+
 /* The orphan of the segment file fd (header hdr, as first read) whose
  * writer's lock this reader has just taken: takes the reader's lock too,
  * checks the file is still at path and reads its header again, then maps
@@ -1511,6 +1602,8 @@ static int orphan_locked(int fd, const char *path, mida__orphan **out,
     close(fd);
     return MIDA_ECORRUPT;
   }
+  if (can_copy(&hdr))
+    return read_orphan(fd, &hdr, path, out, err, errlen);
   mida__orphan *o = NULL;
   int rc = map_reader(fd, &hdr, (uint64_t)st.st_size, path, &o, err, errlen);
   if (rc != MIDA_OK)
@@ -1519,7 +1612,7 @@ static int orphan_locked(int fd, const char *path, mida__orphan **out,
     /* Read what is valid without trusting the header, and leave the file
      * as it is: it is quarantined, not removed, once shipped. */
     ring_view rv = {o->ring, o->ring_bytes, &o->hdr->corrupt, &o->counted_upto,
-                    true};
+                    true, 0};
     o->salvaged = true;
     salvage_window(&rv, &o->pos, &o->end);
     o->counted_upto = o->pos;
@@ -1667,7 +1760,7 @@ size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
   seg_header *h = o->hdr;
   if (o->salvaged) {
     ring_view rv = {o->ring, o->ring_bytes, &h->corrupt, &o->counted_upto,
-                    true};
+                    true, 0};
     size_t n = 0;
     uint64_t pos = scan(&rv, o->pos, o->end, true, frames, max, &n);
     if (n == 0)
@@ -1689,10 +1782,12 @@ size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
   /* In a live segment an uncommitted frame is still being written: the
    * scan stops there, as the in-process reader's does. */
   ring_view rv = {o->ring, o->ring_bytes, &h->corrupt, &o->counted_upto,
-                  !o->live};
+                  !o->live, o->ring_base};
   size_t n = 0;
   uint64_t pos = scan(&rv, head, end, tail_ok, frames, max, &n);
-  if (n == 0 && pos != head) {
+  if (n == 0 && pos != head && o->copied) {
+    copied_advance(o, pos);
+  } else if (n == 0 && pos != head) {
     clear_and_advance(o->ring, o->ring_bytes, h, head, pos);
   }
   *mark = pos;
@@ -1713,7 +1808,10 @@ void mida__orphan_release(mida__orphan *o, uint64_t mark) {
   uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
   if (mark <= head || mark - head > o->ring_bytes)
     return;
-  clear_and_advance(o->ring, o->ring_bytes, h, head, mark);
+  if (o->copied)
+    copied_advance(o, mark);
+  else
+    clear_and_advance(o->ring, o->ring_bytes, h, head, mark);
 }
 
 const char *mida__orphan_host(const mida__orphan *o) {
@@ -1763,7 +1861,10 @@ void mida__orphan_close_pooled(mida__orphan *o, bool remove,
   } else if (remove && !mida__spool_pool_put_from(o->path, o->fd, cursor)) {
     unlink(o->path);
   }
-  munmap(o->base, o->map_bytes);
+  if (o->copied)
+    mida__free(o->ring);
+  else
+    munmap(o->base, o->map_bytes);
   close(o->fd);
   mida__free(o->path);
   mida__free(o);

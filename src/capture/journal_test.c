@@ -799,6 +799,21 @@ static void test_orphan_counts_torn_last_frame(void **state) {
   free(path);
 }
 
+/* A last frame whose length runs past the segment's tail is skipped and
+ * counted without its payload being read: an orphan read into memory
+ * holds nothing past the tail (a read past it fails under ASan or
+ * valgrind). */
+static void test_orphan_skips_last_frame_longer_than_the_tail(void **state) {
+  char *path = write_fixed_segment(*state, 20);
+  uint32_t len = SMALL_RING / 4;
+  patch_file(path, fixed_frame_offset(19) + 8, &len, sizeof len);
+  uint64_t ids[32], corrupt;
+  size_t got = recover_fixed(path, ids, 32, &corrupt);
+  assert_all_but(ids, got, 20, 19);
+  assert_int_equal(corrupt, 1);
+  free(path);
+}
+
 static void test_orphan_rejects_commit_word_of_another_lap(void **state) {
   char *path = write_fixed_segment(*state, 20);
   uint64_t other_lap = (7 * FIXED_FRAME + SMALL_RING) ^ MIDA_FRAME_MAGIC;
@@ -1175,6 +1190,7 @@ int main(void) {
       T(test_open_creates_missing_spool_dirs),
       T(test_orphan_of_crashed_child_is_recovered),
       T(test_orphan_release_is_remembered),
+      T(test_orphan_skips_last_frame_longer_than_the_tail),
       T(test_orphan_skips_frame_with_flipped_bytes),
       T(test_orphan_skips_frame_with_zeroed_commit_word),
       T(test_orphan_skips_truncated_frame),
