@@ -370,9 +370,15 @@ static void pool_it_and_take_it_elsewhere(void) {
   close(p[1]);
 }
 
-static void reopened_elsewhere(const char *dir, bool tail) {
+/* How the reader of reopened_elsewhere opens the segment. */
+enum reader_open { BY_ORPHAN_OPEN, BY_TAIL_OPEN, BY_SEGMENT_OPEN };
+
+/* The race: the reader opens A's segment by its name; before its lock
+ * the file is pooled and taken by C, which lives on (lives) or dies. */
+static void reopened_elsewhere(const char *dir, enum reader_open how,
+                               bool lives) {
   race_dir = dir;
-  new_writer_lives = tail;
+  new_writer_lives = lives;
   pid_t a = fork();
   assert_true(a >= 0);
   if (a == 0) {
@@ -393,11 +399,17 @@ static void reopened_elsewhere(const char *dir, bool tail) {
   mida__frame frames[4];
   uint64_t mark;
   assert_int_equal(mida__orphan_peek(shipper_holding, frames, 4, &mark), 1);
-  mida__orphan_release(shipper_holding, mark);
+  /* mida__segment_open leaves a live segment read to its tail without
+   * its lock; here its reader looked at the header before the shipper
+   * released the frame (as the shipper does once its group is durable,
+   * then pools the file), so it goes on to lock the file. */
+  if (how != BY_SEGMENT_OPEN)
+    mida__orphan_release(shipper_holding, mark);
   before_next_flock = pool_it_and_take_it_elsewhere;
   mida__orphan *o = NULL;
-  int rc = tail ? mida__tail_open(seg, &o, NULL, 0)
-                : mida__orphan_open(seg, &o, NULL, 0);
+  int rc = how == BY_TAIL_OPEN     ? mida__tail_open(seg, &o, NULL, 0)
+           : how == BY_ORPHAN_OPEN ? mida__orphan_open(seg, &o, NULL, 0)
+                                   : mida__segment_open(seg, true, &o, NULL, 0);
   if (new_writer > 0) {
     kill(new_writer, SIGKILL);
     assert_int_equal(waitpid(new_writer, &status, 0), new_writer);
@@ -414,12 +426,25 @@ static void reopened_elsewhere(const char *dir, bool tail) {
 
 static void test_a_tail_reader_does_not_read_a_pooled_file_taken_again(
     void **state) {
-  reopened_elsewhere(*state, true);
+  reopened_elsewhere(*state, BY_TAIL_OPEN, true);
 }
 
 static void test_an_orphan_reader_does_not_read_a_pooled_file_taken_again(
     void **state) {
-  reopened_elsewhere(*state, false);
+  reopened_elsewhere(*state, BY_ORPHAN_OPEN, false);
+}
+
+/* Recovery's one open of a segment (mida__segment_open), which goes on as
+ * a live segment's reader when the writer's lock is held (C lives) and as
+ * an orphan's when it is not (C died): neither reads C's file. */
+static void test_a_segment_reader_does_not_read_a_live_file_taken_again(
+    void **state) {
+  reopened_elsewhere(*state, BY_SEGMENT_OPEN, true);
+}
+
+static void test_a_segment_reader_does_not_read_a_dead_file_taken_again(
+    void **state) {
+  reopened_elsewhere(*state, BY_SEGMENT_OPEN, false);
 }
 
 int main(void) {
@@ -437,6 +462,8 @@ int main(void) {
       T(test_a_sweep_in_the_middle_of_a_take),
       T(test_a_tail_reader_does_not_read_a_pooled_file_taken_again),
       T(test_an_orphan_reader_does_not_read_a_pooled_file_taken_again),
+      T(test_a_segment_reader_does_not_read_a_live_file_taken_again),
+      T(test_a_segment_reader_does_not_read_a_dead_file_taken_again),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
