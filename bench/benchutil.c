@@ -3,17 +3,16 @@
  */
 #include "benchutil.h"
 
+#include "core/clock.h"
+
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 int64_t bench_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  return mida__monotonic_ns();
 }
 
 static int cmp_i64(const void *a, const void *b) {

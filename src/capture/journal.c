@@ -38,6 +38,7 @@
 #include "capture/spool_pool.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/crc32c.h"
 #include "core/errors.h"
 #include "core/record.h"
@@ -217,12 +218,6 @@ static inline uint64_t round8(uint64_t n) {
 
 static inline _Atomic uint64_t *commit_word(uint8_t *frame) {
   return (_Atomic uint64_t *)(void *)frame;
-}
-
-static uint64_t monotonic_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
 static uint64_t now_ns(void) {
@@ -1052,7 +1047,7 @@ void mida__journal_maintain(mida__journal *j) {
     j->retry_ns = 0;
     return;
   }
-  uint64_t now = monotonic_ns();
+  uint64_t now = (uint64_t)mida__monotonic_ns();
   if (j->retry_ns == 0) {
     j->retry_ns = now + SPACE_RETRY_NS;
     return;

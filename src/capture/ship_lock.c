@@ -4,6 +4,7 @@
  */
 #include "capture/ship_lock.h"
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "mida.h"
 
@@ -44,12 +45,6 @@ int mida__ship_lock_hold(const char *spool) {
   return fd;
 }
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int mida__ship_lock_wait(const char *spool, int timeout_ms) {
   char path[PATH_MAX];
   if (lock_path(spool, path, sizeof path) != MIDA_OK)
@@ -57,7 +52,7 @@ int mida__ship_lock_wait(const char *spool, int timeout_ms) {
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return MIDA_OK;
-  int64_t deadline = now_ms() + timeout_ms;
+  int64_t deadline = mida__monotonic_ms() + timeout_ms;
   int rc = MIDA_ETIMEDOUT;
   for (;;) {
     if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
@@ -65,7 +60,8 @@ int mida__ship_lock_wait(const char *spool, int timeout_ms) {
       rc = MIDA_OK;
       break;
     }
-    if ((errno != EWOULDBLOCK && errno != EINTR) || now_ms() >= deadline)
+    if ((errno != EWOULDBLOCK && errno != EINTR) ||
+        mida__monotonic_ms() >= deadline)
       break;
     nanosleep(&(struct timespec){0, POLL_MS * 1000000L}, NULL);
   }

@@ -31,6 +31,7 @@
 #include "cli/cli.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/host.h"
 #include "core/url.h"
 #include "mida.h"
@@ -93,12 +94,6 @@ static void on_signal(int sig) {
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
-}
-
-static int64_t monotonic_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 typedef struct ingest {
@@ -217,7 +212,7 @@ static int next_round_size(const ingest *g, int n, int batch) {
 static int run_loop(ingest *g, int batch, int idle_exit_s) {
   uint64_t stored_rejected = 0;
   int broker_backoff = 0;
-  int64_t last_message = monotonic_ms();
+  int64_t last_message = mida__monotonic_ms();
   int want = 1; /* messages to fetch next (next_round_size) */
   while (!stop_requested) {
     int n = g->src->methods->fetch(g->src, g->msgs, want, 1000);
@@ -233,11 +228,11 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
     broker_backoff = 0;
     if (n == 0) {
       if (idle_exit_s > 0 &&
-          monotonic_ms() - last_message > (int64_t)idle_exit_s * 1000)
+          mida__monotonic_ms() - last_message > (int64_t)idle_exit_s * 1000)
         break;
       continue;
     }
-    last_message = monotonic_ms();
+    last_message = mida__monotonic_ms();
     int rc = check_round(g, n);
     if (rc != MIDA_OK)
       return mida__cli_fail("ingest: %s", mida_strerror(rc));

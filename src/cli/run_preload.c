@@ -46,6 +46,7 @@
 #include "capture/recovery.h"
 #include "capture/ship_lock.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/fileid.h"
 #include "core/program.h"
@@ -378,13 +379,6 @@ static int drain(int fd) {
   return segment;
 }
 
-/* Milliseconds of CLOCK_MONOTONIC: the collector's clock. */
-static int64_t monotonic_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Ships the command's records while it runs, so that little is left when
  * it ends. A pass ships the orphans (segments of processes that ended, or
  * that the library handed over full) and a batch of each live segment
@@ -404,10 +398,10 @@ static void *collector(void *arg) {
   mida__run_preload *p = arg;
   int in = p->inotify;
   int64_t gap = COLLECT_INTERVAL_MS; /* from one pass to the next */
-  int64_t next = monotonic_ms() + gap;
+  int64_t next = mida__monotonic_ms() + gap;
   for (;;) {
     struct pollfd fds[2] = {{p->stop_fd, POLLIN, 0}, {in, POLLIN, 0}};
-    int64_t wait = next - monotonic_ms();
+    int64_t wait = next - mida__monotonic_ms();
     /* Only a pass further off than the settling time can be brought
      * forward; a nearer one (the next of a busy run of passes) would be
      * woken by every segment made or closed, for nothing, and those
@@ -420,8 +414,8 @@ static void *collector(void *arg) {
       break;
     if (r != 0) {
       /* A segment made or closed brings the pass forward, never back. */
-      if (r > 0 && drain(in) && next > monotonic_ms() + COLLECT_SETTLE_MS)
-        next = monotonic_ms() + COLLECT_SETTLE_MS;
+      if (r > 0 && drain(in) && next > mida__monotonic_ms() + COLLECT_SETTLE_MS)
+        next = mida__monotonic_ms() + COLLECT_SETTLE_MS;
       continue;
     }
     uint64_t before = p->records;
@@ -430,7 +424,7 @@ static void *collector(void *arg) {
       gap = COLLECT_BUSY_MS;
     else
       gap = gap * 2 < COLLECT_INTERVAL_MS ? gap * 2 : COLLECT_INTERVAL_MS;
-    next = monotonic_ms() + gap;
+    next = mida__monotonic_ms() + gap;
     if (in >= 0)
       (void)drain(in);
   }

@@ -73,6 +73,7 @@
 #include "api/session_access.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/fileid.h"
 #include "core/json.h"
 #include "core/record.h"
@@ -1261,12 +1262,6 @@ static int read_models(mlf *m, const schema *sc) {
  * each a version of its own, within a few seconds. */
 #define VERSION_SETTLE_MS 5000
 
-static int64_t monotonic_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Only the version that stays (for VERSION_SETTLE_MS, or at the only or
  * last pass) is worth a word, once. */
 static void judge_version(mlf *m) {
@@ -1308,7 +1303,7 @@ static int check_version(mlf *m, bool *resync) {
     if (m->version[0] != '\0')
       *resync = true;
     snprintf(m->version, sizeof m->version, "%s", v);
-    m->version_since = monotonic_ms();
+    m->version_since = mida__monotonic_ms();
   }
   if (m->opts->once)
     judge_version(m);
@@ -1602,7 +1597,7 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
     if (stopping)
       break;
     if (m->version[0] != '\0' &&
-        monotonic_ms() - m->version_since >= VERSION_SETTLE_MS)
+        mida__monotonic_ms() - m->version_since >= VERSION_SETTLE_MS)
       judge_version(m);
     rd->methods->wait(rd, poll_ms);
     /* When asked to stop, one last pass reads what was committed

@@ -61,6 +61,7 @@
 #include "sink/pg_guard.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/number.h"
 #include "mida.h"
 #include "sink/guard.h"
@@ -70,7 +71,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define GUARD_CURSOR "mida_guard"
 #define FETCH_ROWS 1000
@@ -211,12 +211,6 @@ static const char *known_type_name(unsigned oid, int mod) {
   return NULL;
 }
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void mida__pg_guard_init(mida__pg_guard *g, PGconn *conn) {
   if (g->cancel != NULL)
     PQfreeCancel(g->cancel);
@@ -261,7 +255,7 @@ static int wait_input(mida__pg_guard *g, int64_t *deadline) {
   for (;;) {
     int timeout = -1;
     if (*deadline > 0) {
-      int64_t left = *deadline - now_ms();
+      int64_t left = *deadline - mida__monotonic_ms();
       if (left <= 0) {
         if (g->timed_out)
           return -1; /* no answer to the cancel either */
@@ -269,7 +263,7 @@ static int wait_input(mida__pg_guard *g, int64_t *deadline) {
         char err[256];
         if (g->cancel != NULL)
           PQcancel(g->cancel, err, sizeof err);
-        *deadline = now_ms() + CANCEL_GRACE_MS;
+        *deadline = mida__monotonic_ms() + CANCEL_GRACE_MS;
         continue;
       }
       timeout = left > 1000000 ? 1000000 : (int)left;
@@ -866,7 +860,8 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
   g->cancelled = 0;
   g->timed_out = 0;
   g->lim = lim;
-  int64_t deadline = lim->timeout_ms > 0 ? now_ms() + lim->timeout_ms : 0;
+  int64_t deadline =
+      lim->timeout_ms > 0 ? mida__monotonic_ms() + lim->timeout_ms : 0;
   int rc = g->arranged ? MIDA_OK : arrange(g, base, where);
   if (rc == MIDA_OK)
     rc = write_statement(g, base, sql, nparams, NULL); /* ?N as $N */

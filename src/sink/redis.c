@@ -30,13 +30,13 @@
 #include "sink/wire.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/tls_opts.h"
 #include "core/url.h"
 #include "mida_config.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #if MIDA_HAVE_HIREDIS
 
@@ -46,12 +46,6 @@
 #define CONNECT_TIMEOUT_MS 3000
 #define COMMAND_TIMEOUT_MS 5000
 #define CLAIM_EVERY_MS 1000
-
-static int64_t monotonic_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* What a Redis URL says: where, how (TLS or not) and which stream. */
 typedef struct redis_target {
@@ -315,7 +309,7 @@ static int redis_fetch(mida__consumer *base, mida__consumer_msg *msgs, int max,
     }
   }
   /* 2. What dead consumers left behind. */
-  int64_t now = monotonic_ms();
+  int64_t now = mida__monotonic_ms();
   if (now >= c->next_claim_ms) {
     c->next_claim_ms = now + CLAIM_EVERY_MS;
     r = mida__redis_link_command(c->ctx, "XAUTOCLAIM %s %s %s %d 0-0 COUNT %d",

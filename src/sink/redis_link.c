@@ -5,6 +5,7 @@
 #include "sink/redis_link.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "mida.h"
 #include "mida_config.h"
 #include "sink/tls.h"
@@ -36,17 +37,11 @@ struct mida__redis_link {
   char error[300];     /* why the last command failed */
 };
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits until fd is ready for events or the deadline passes: 1 ready, 0
  * timed out, -1 error (errno). */
 static int wait_fd(int fd, short events, int64_t deadline) {
   for (;;) {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - mida__monotonic_ms();
     if (left <= 0)
       return 0;
     struct pollfd p = {fd, events, 0};
@@ -294,7 +289,7 @@ static redisReply *round_trip(mida__redis_link *l, char *cmd, int len) {
     snprintf(l->error, sizeof l->error, "cannot format a command");
     return NULL;
   }
-  int64_t deadline = now_ms() + l->timeout_ms;
+  int64_t deadline = mida__monotonic_ms() + l->timeout_ms;
   int ok = write_all(l, cmd, (size_t)len, deadline);
   redisFreeCommand(cmd);
   return ok ? read_reply(l, deadline) : NULL;
@@ -385,7 +380,7 @@ int mida__redis_link_open(const mida__url *u, const mida__tls_opts *tls,
     return MIDA_ENOMEM;
   }
   l->timeout_ms = timeout_ms;
-  int64_t deadline = now_ms() + timeout_ms;
+  int64_t deadline = mida__monotonic_ms() + timeout_ms;
   char why[200];
   l->fd = connect_tcp(u->host, u->port, deadline, why, sizeof why);
   if (l->fd < 0) {

@@ -106,6 +106,7 @@
 #include "sink/sqlite_schema.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/url.h"
 #include "sink/schema.h"
@@ -764,7 +765,7 @@ static int sqlite_sync(mida__sink *base) {
 /* Applies a batch in one write transaction (sqlite_put_batch). */
 static int write_batch(sqlite_sink *s, const mida__rec *recs, size_t n,
                        const mida__origin *origin) {
-  int64_t deadline = mida__sqlite_monotonic_ms() + MIDA_SQLITE_BUSY_GIVE_UP_MS;
+  int64_t deadline = mida__monotonic_ms() + MIDA_SQLITE_BUSY_GIVE_UP_MS;
   int rc = MIDA_OK;
   if (!s->group_open)
     rc = begin_write(s, deadline);
@@ -861,9 +862,8 @@ static int write_batch(sqlite_sink *s, const mida__rec *recs, size_t n,
  * ones) and checks that it went to the file at the path. */
 static int end_write(sqlite_sink *s) {
   mida__sink *base = &s->base;
-  int src = mida__sqlite_step_retry(s->stmt[ST_COMMIT],
-                                    mida__sqlite_monotonic_ms() +
-                                        MIDA_SQLITE_BUSY_GIVE_UP_MS);
+  int src = mida__sqlite_step_retry(
+      s->stmt[ST_COMMIT], mida__monotonic_ms() + MIDA_SQLITE_BUSY_GIVE_UP_MS);
   if (src != SQLITE_OK) {
     int rc = mida__sink_fail(base, MIDA_ESTORE,
                              "cannot commit a batch to store '%s': %s", s->path,
@@ -948,7 +948,7 @@ static void sqlite_close(mida__sink *base) {
  * schema. */
 static int setup(sqlite_sink *s) {
   int readonly = (s->flags & MIDA_SINK_READONLY) != 0;
-  int64_t deadline = mida__sqlite_monotonic_ms() + MIDA_SQLITE_BUSY_GIVE_UP_MS;
+  int64_t deadline = mida__monotonic_ms() + MIDA_SQLITE_BUSY_GIVE_UP_MS;
   sqlite3_busy_handler(s->db, mida__sqlite_busy_wait, NULL);
   /* Reading the schema is the first access to the file: a file that is not
    * a database fails here, with SQLite's "file is not a database". */
@@ -1108,7 +1108,7 @@ static int sqlite_exec_schema(mida__sink *base, const char *sql) {
    * (mida__sqlite_set_temp_store). */
   if (!s->group_open && mida__sqlite_set_temp_store(s, 0) != MIDA_OK)
     return MIDA_ESTORE;
-  int64_t deadline = mida__sqlite_monotonic_ms() + MIDA_SQLITE_BUSY_GIVE_UP_MS;
+  int64_t deadline = mida__monotonic_ms() + MIDA_SQLITE_BUSY_GIVE_UP_MS;
   int rc = mida__sqlite_exec_retry(s->db, "BEGIN IMMEDIATE", deadline);
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);

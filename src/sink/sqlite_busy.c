@@ -17,6 +17,7 @@
 
 #include "sink/sqlite_busy.h"
 
+#include "core/clock.h"
 #include "sink/sink.h"
 #include "sink/sqlite_file.h"
 
@@ -24,12 +25,6 @@
 
 _Static_assert(MIDA_SQLITE_BUSY_TIMEOUT_MS == MIDA_SQLITE_WAL_WAIT_MS,
                "the WAL reset waits for readers as long as a busy wait");
-
-int64_t mida__sqlite_monotonic_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sleeps before trying a busy store again: a wait that holds no
  * process-wide lock, during which the program may fork (sink.h). */
@@ -73,7 +68,7 @@ int mida__sqlite_exec_retry(sqlite3 *db, const char *sql, int64_t deadline_ms) {
   int delay = 1;
   for (;;) {
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    if (!mida__sqlite_is_busy(rc) || mida__sqlite_monotonic_ms() >= deadline_ms)
+    if (!mida__sqlite_is_busy(rc) || mida__monotonic_ms() >= deadline_ms)
       return rc;
     sleep_ms(delay);
     delay = delay < 32 ? delay * 2 : 50;
@@ -89,7 +84,7 @@ int mida__sqlite_step_retry(sqlite3_stmt *st, int64_t deadline_ms) {
     sqlite3_reset(st);
     if (rc == SQLITE_ROW || rc == SQLITE_DONE)
       return SQLITE_OK;
-    if (!mida__sqlite_is_busy(rc) || mida__sqlite_monotonic_ms() >= deadline_ms)
+    if (!mida__sqlite_is_busy(rc) || mida__monotonic_ms() >= deadline_ms)
       return rc;
     sleep_ms(delay);
     delay = delay < 32 ? delay * 2 : 50;

@@ -19,9 +19,6 @@
 #define MIDA_SQLITE_BUSY_TIMEOUT_MS 2000
 #define MIDA_SQLITE_BUSY_GIVE_UP_MS 30000
 
-/* The monotonic clock in milliseconds: the deadlines below count on it. */
-int64_t mida__sqlite_monotonic_ms(void);
-
 /* SQLite's busy handler (sqlite3_busy_handler, with a NULL arg): waits as
  * sqlite3_busy_timeout(MIDA_SQLITE_BUSY_TIMEOUT_MS) would. Returns 1 to
  * try again, 0 to give up. */
@@ -31,8 +28,8 @@ int mida__sqlite_busy_wait(void *arg, int count);
 int mida__sqlite_is_busy(int rc);
 
 /* Runs sql, which returns no rows the caller needs, on db, retrying while
- * the store is busy until deadline_ms (mida__sqlite_monotonic_ms). Returns
- * SQLite's result code. */
+ * the store is busy until deadline_ms (mida__monotonic_ms, core/clock.h).
+ * Returns SQLite's result code. */
 int mida__sqlite_exec_retry(sqlite3 *db, const char *sql, int64_t deadline_ms);
 
 /* Steps st, which returns no rows, retrying while busy until deadline_ms,

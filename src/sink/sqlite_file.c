@@ -9,6 +9,7 @@
 #include "sink/sqlite_file.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/env.h"
 
@@ -16,14 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-static int64_t monotonic_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int mida__sqlite_file_init(sqlite3 *db, mida__sqlite_file *f) {
   memset(f, 0, sizeof *f);
@@ -90,7 +84,7 @@ void mida__sqlite_file_forget(const char *path, const mida__sqlite_file *f) {
 void mida__sqlite_wal_bound(sqlite3 *db, mida__sqlite_file *f) {
   if (f->wal_bytes < f->wal_max)
     return;
-  int64_t now = monotonic_ms();
+  int64_t now = mida__monotonic_ms();
   if (now < f->next_reset_ms)
     return;
   /* Readers are waited for only briefly, by the connection's busy wait

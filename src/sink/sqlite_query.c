@@ -18,6 +18,7 @@
 #include "sink/sqlite_query.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/number.h"
 #include "sink/sqlite_busy.h"
 #include "sink/sqlite_int.h"
@@ -136,7 +137,7 @@ static int query_progress(void *ctx) {
   const mida__query_limits *lim = &s->base.limits;
   if (s->query_deadline_ms <= 0 && lim->stop == NULL)
     return 0;
-  int64_t now = mida__sqlite_monotonic_ms();
+  int64_t now = mida__monotonic_ms();
   if (s->query_deadline_ms > 0 && now >= s->query_deadline_ms) {
     s->query_timed_out = 1;
     return 1;
@@ -180,11 +181,10 @@ int mida__sqlite_query(mida__sink *base, const char *sql,
   sqlite_sink *s = (sqlite_sink *)base;
   s->cancelled = 0;
   s->query_timed_out = 0;
-  s->query_stop_asked_ms = mida__sqlite_monotonic_ms();
-  s->query_deadline_ms =
-      base->limits.timeout_ms > 0
-          ? mida__sqlite_monotonic_ms() + base->limits.timeout_ms
-          : 0;
+  s->query_stop_asked_ms = mida__monotonic_ms();
+  s->query_deadline_ms = base->limits.timeout_ms > 0
+                             ? mida__monotonic_ms() + base->limits.timeout_ms
+                             : 0;
   /* Temporary data in files again after a batch (mida__sqlite_set_temp_store);
    * inside a group's transaction, where it cannot change, a query on the writer
    * keeps the batches' MEMORY. */

@@ -23,13 +23,13 @@
 #include "telemetry/gpu.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/env.h"
 #include "mida.h"
 
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- amdsmi's ABI, as documented ----------------------------------------- */
 
@@ -181,12 +181,6 @@ static int askable(const amd *a, unsigned i, const void *fn, uint32_t bit) {
   return fn != NULL && (a->unsupported[i] & bit) == 0;
 }
 
-static int64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void amd_read(void *state, unsigned i, mida__gpu_reading *r,
                      mida__gpu_stats *st) {
   amd *a = state;
@@ -219,7 +213,7 @@ static void amd_read(void *state, unsigned i, mida__gpu_reading *r,
     if (!failed(a, i, NS_ENERGY, a->energy(dev, &acc, &resolution, &ts),
                 st)) {
       uint64_t uj = (uint64_t)((double)acc * resolution);
-      int64_t now = mono_ns();
+      int64_t now = mida__monotonic_ns();
       r->energy_mj = uj / 1000;
       r->have |= MIDA_GPU_HAVE_ENERGY;
       if (a->last_ns[i] != 0 && now > a->last_ns[i] && uj >= a->last_uj[i]) {

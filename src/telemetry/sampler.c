@@ -14,6 +14,7 @@
 #include "telemetry/telemetry_int.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/env.h"
 #include "core/host.h"
 #include "telemetry/gpu.h"
@@ -160,12 +161,6 @@ static void forget_sampler_in_child(void) {
 
 static void register_atfork(void) {
   (void)pthread_atfork(NULL, NULL, forget_sampler_in_child);
-}
-
-static int64_t mono_now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return ts_ns(&t);
 }
 
 /* Reads root/rel into the read buffer, counting failures. Returns the
@@ -471,7 +466,7 @@ static void try_lead(mida__sampler *sp) {
 }
 
 static void sample_once(mida__sampler *sp) {
-  int64_t now = mono_now();
+  int64_t now = mida__monotonic_ns();
   int64_t ts = mida_now_ns();
   jbuf b = {sp->jbuf, JSON_BUF, 0, 0};
   if (sp->mask & MIDA_SAMPLE_PROC) {
@@ -512,7 +507,7 @@ static void *sampler_main(void *arg) {
     pthread_mutex_lock(&sp->lock);
     /* Absolute deadlines: the rate does not drift with the work done. */
     int64_t at = ts_ns(&next) + sp->period_ns;
-    int64_t now = mono_now();
+    int64_t now = mida__monotonic_ns();
     if (at < now)
       at = now; /* fell behind (suspended, overloaded): do not burst */
     next.tv_sec = at / 1000000000;

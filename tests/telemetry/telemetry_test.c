@@ -7,6 +7,7 @@
  * host samples the host, and unreadable /proc files are counted, not
  * fatal.
  */
+#include "core/clock.h"
 #include "mida.h"
 #include "telemetry/telemetry.h"
 #include "tests/testutil.h"
@@ -76,12 +77,6 @@ static long long tel(fixture *fx, const mida_id_t *task, const char *key) {
            " WHERE id = '%s'",
            key, id);
   return test_sql_int(fx->db, sql);
-}
-
-static int64_t mono_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static int64_t thread_cpu_ms(void) {
@@ -305,12 +300,12 @@ static long long samples_of(fixture *fx, long long pid) {
 
 static void test_sampler_keeps_its_rate(void **state) {
   fixture *fx = *state;
-  int64_t t0 = mono_ms();
+  int64_t t0 = mida__monotonic_ms();
   mida_session_t *s = open_with(fx, 1, 10, "proc");
   struct timespec second = {1, 0};
   nanosleep(&second, NULL);
   assert_int_equal(mida_close(s), MIDA_OK);
-  double elapsed_s = (double)(mono_ms() - t0) / 1000.0;
+  double elapsed_s = (double)(mida__monotonic_ms() - t0) / 1000.0;
   /* One at start, ten a second, one at close: 12 for a second, give or
    * take the scheduler; a third fewer or more means the rate is wrong. */
   double expect = 2 + 10 * elapsed_s;
