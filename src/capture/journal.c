@@ -1560,10 +1560,19 @@ static int read_orphan(int fd, const seg_header *hdr, const char *path,
 }
 
 /* Moves the head of a copied orphan to mark, in its copy and in the
- * file (where a later reader starts, should this one not remove it). */
+ * file (where a later reader starts, should this one not remove it), and
+ * with it the count of the corrupt regions its scans skipped (count_skip
+ * counts in the copy): a recovery that fails or is killed after this
+ * leaves the count in the file for the next one to send, as a mapped
+ * orphan's header keeps it, since the head has passed what it counts.
+ * One write, of the header from head to corrupt: sealed and dropped go
+ * back as they were read (the writer is gone, and this reader holds both
+ * locks). */
 static void copied_advance(mida__orphan *o, uint64_t mark) {
   atomic_store_explicit(&o->copy.head, mark, memory_order_relaxed);
-  (void)pwrite(o->fd, &mark, sizeof mark, offsetof(seg_header, head));
+  const size_t from = offsetof(seg_header, head);
+  const size_t to = offsetof(seg_header, corrupt) + sizeof o->copy.corrupt;
+  (void)pwrite(o->fd, (const uint8_t *)&o->copy + from, to - from, (off_t)from);
 }
 
 /* The orphan of the segment file fd (header hdr, as first read) whose

@@ -89,8 +89,9 @@ static const mida__sink_methods memory_methods = {
 /* ---- a dead process's journal -------------------------------------------- */
 
 /* Leaves in dir the journal of a child that recorded one counter and died
- * without closing it. */
-static void leave_dead_journal(const char *dir) {
+ * without closing it; with torn, while it wrote a second frame (reserved,
+ * never committed). */
+static void leave_journal(const char *dir, bool torn) {
   pid_t child = fork();
   assert_true(child >= 0);
   if (child == 0) {
@@ -106,11 +107,18 @@ static void leave_dead_journal(const char *dir) {
       _exit(3);
     mida__rec_encode(&rec, slot.payload, slot.len);
     mida__journal_commit(j, &slot);
+    if (torn && mida__journal_reserve(j, rec.type, mida__rec_encoded_size(&rec),
+                                      &slot) != MIDA_OK)
+      _exit(4);
     _exit(0); /* no close: as if killed */
   }
   int status = 0;
   assert_int_equal(waitpid(child, &status, 0), child);
   assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void leave_dead_journal(const char *dir) {
+  leave_journal(dir, false);
 }
 
 /* How many segment files (*.mj) dir holds. */
@@ -242,6 +250,31 @@ static void test_a_pass_sweeps_old_half_made_segments(void **state) {
   assert_int_equal(segments_in(dir), 0);
 }
 
+/* A torn frame at the tail of a dead journal is counted in the store
+ * (corrupt) even when the commit of that count fails after the segment
+ * was released past it: the count stays with the segment, whose next
+ * recovery sends it, as it sends its unshipped records. */
+static void test_a_torn_frame_is_counted_after_a_failed_commit(void **state) {
+  const char *dir = *state;
+  leave_journal(dir, true);
+  /* The first commit takes the record (and the LOST mark), the second,
+   * of the counters, fails. */
+  memory_sink m = {.base = {.methods = &memory_methods}, .fail_sync = 2};
+  mida__recover_stats st;
+  char err[256] = "";
+  assert_int_not_equal(mida__recover_spool(dir, &m.base, &st, err, sizeof err),
+                       MIDA_OK);
+  assert_int_equal(m.durable[MIDA_REC_COUNTER], 1);
+  assert_int_equal(segments_in(dir), 1);
+  memory_sink again = {.base = {.methods = &memory_methods}};
+  assert_int_equal(mida__recover_spool(dir, &again.base, &st, err, sizeof err),
+                   MIDA_OK);
+  assert_int_equal(segments_in(dir), 0);
+  if (st.corrupt != 1 || again.durable[MIDA_REC_COUNTER] != 1)
+    fail_msg("the torn frame went uncounted: %llu corrupt, %u counter(s)",
+             (unsigned long long)st.corrupt, again.durable[MIDA_REC_COUNTER]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
@@ -249,6 +282,9 @@ int main(void) {
           remove_spool),
       cmocka_unit_test_setup_teardown(test_lost_marks_commit_with_the_segments,
                                       make_spool, remove_spool),
+      cmocka_unit_test_setup_teardown(
+          test_a_torn_frame_is_counted_after_a_failed_commit, make_spool,
+          remove_spool),
       cmocka_unit_test_setup_teardown(test_no_segment_goes_before_its_lost_mark,
                                       make_spool, remove_spool),
       cmocka_unit_test_setup_teardown(
