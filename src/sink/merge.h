@@ -89,20 +89,31 @@ int mida__status_rank_of_name(const char *name, size_t len);
  * a parameter; PostgreSQL: the writing transaction's id), so that readers
  * of changes (`mida serve`'s events, its kept answers) see it. */
 #define MIDA_LOST_NOT_OVER " AND " MIDA_SCHEMA_NOT_OVER
-#define MIDA_LOST_TASKS_SQL(SEQ)                                               \
-  "UPDATE task SET status = 'LOST', error = coalesce(error, ?5), seq = " SEQ   \
+#define MIDA_LOST_TASKS_WHERE                                                  \
   " WHERE host = ?1 AND pid = ?2" MIDA_LOST_NOT_OVER                           \
   " AND (coalesce(started, submitted) IS NULL"                                 \
   " OR coalesce(started, submitted) BETWEEN ?3 AND ?4)"
+#define MIDA_LOST_TASKS_SQL(SEQ)                                               \
+  "UPDATE task SET status = 'LOST', error = coalesce(error, ?5), seq = " SEQ   \
+      MIDA_LOST_TASKS_WHERE
+#define MIDA_LOST_WORKFLOWS_WHERE                                              \
+  " WHERE host = ?1 AND pid = ?2" MIDA_LOST_NOT_OVER                           \
+  " AND (started IS NULL OR started BETWEEN ?3 AND ?4)"
 #define MIDA_LOST_WORKFLOWS_SQL(SEQ)                                           \
-  "UPDATE workflow SET status = 'LOST', seq = " SEQ                            \
-  " WHERE host = ?1 AND pid = ?2" MIDA_LOST_NOT_OVER                           \
-  " AND (started IS NULL OR started BETWEEN ?3 AND ?4)"
+  "UPDATE workflow SET status = 'LOST', seq = " SEQ MIDA_LOST_WORKFLOWS_WHERE
 /* ... and its runs (task_run) that had not ended. */
-#define MIDA_LOST_RUNS_SQL                                                     \
-  "UPDATE task_run SET status = 'LOST', error = coalesce(error, ?5)"           \
+#define MIDA_LOST_RUNS_WHERE                                                   \
   " WHERE host = ?1 AND pid = ?2" MIDA_LOST_NOT_OVER                           \
   " AND (started IS NULL OR started BETWEEN ?3 AND ?4)"
+#define MIDA_LOST_RUNS_SQL                                                     \
+  "UPDATE task_run SET status = 'LOST', error = coalesce(error, "              \
+  "?5)" MIDA_LOST_RUNS_WHERE
+/* Whether a LOST record (host ?1, pid ?2, from ?3 to ?4) has a row to
+ * mark: a read of the same partial indexes as the updates'. */
+#define MIDA_LOST_ANY_SQL                                                      \
+  "SELECT EXISTS (SELECT 1 FROM task" MIDA_LOST_TASKS_WHERE ")"                \
+  " OR EXISTS (SELECT 1 FROM workflow" MIDA_LOST_WORKFLOWS_WHERE ")"           \
+  " OR EXISTS (SELECT 1 FROM task_run" MIDA_LOST_RUNS_WHERE ")"
 
 /* The status names in rank order, as an SQL list of literals (for a
  * store's own rank function). */

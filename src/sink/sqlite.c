@@ -206,6 +206,7 @@ static const char *const fixed_sql[ST_COUNT] = {
     [ST_LOST_TASKS] = MIDA_LOST_TASKS_SQL("?6"),
     [ST_LOST_WORKFLOWS] = MIDA_LOST_WORKFLOWS_SQL("?6"),
     [ST_LOST_RUNS] = MIDA_LOST_RUNS_SQL,
+    [ST_LOST_ANY] = MIDA_LOST_ANY_SQL,
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
 };

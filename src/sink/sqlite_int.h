@@ -72,6 +72,7 @@ enum {
   ST_LOST_TASKS,
   ST_LOST_WORKFLOWS,
   ST_LOST_RUNS,
+  ST_LOST_ANY, /* whether the three above have a row to mark */
   ST_BEGIN,
   ST_COMMIT,
   ST_COUNT

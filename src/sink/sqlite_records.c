@@ -391,9 +391,40 @@ int mida__sqlite_apply_counter(sqlite_sink *s, const mida__rec *r,
   return mida__sqlite_step_write(s, st, "counter");
 }
 
+/* Whether the LOST record r (host and pid from r or origin; from started
+ * to until) has an unfinished row to mark: 1, 0, or -1 with the sink's
+ * message set. 1 when r names no host or pid: the updates skip and count
+ * it. */
+static int lost_rows_left(sqlite_sink *s, const mida__rec *r,
+                          const mida__origin *origin, int64_t until) {
+  sqlite3_stmt *st = mida__sqlite_statement(s, ST_LOST_ANY);
+  if (st == NULL)
+    return -1;
+  if (!bind_host_pid(st, 1, r, origin)) {
+    sqlite3_clear_bindings(st);
+    return 1;
+  }
+  sqlite3_bind_int64(st, 3, r->f[MIDA_F_STARTED].v.i64);
+  sqlite3_bind_int64(st, 4, until);
+  int rc = sqlite3_step(st);
+  int any = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) != 0 : -1;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (any < 0)
+    mida__sink_fail(&s->base, MIDA_ESTORE,
+                    "cannot read the unfinished rows of store '%s': %s",
+                    s->path, sqlite3_errmsg(s->db));
+  return any;
+}
+
 /* A LOST record (record.h): marks what the dead process left unfinished.
  * Applied after the batch's rows, so that tasks begun in the same batch
- * are marked too. */
+ * are marked too. Most dead processes left nothing (every process of a
+ * `mida run` that exits ends its task): the updates, whose status change
+ * takes rows out of the partial index that finds them, first collect
+ * their rows in a temporary table, made and zeroed even when none
+ * matches (~27,000 instructions each, a quarter of what `mida run` spends
+ * on a short process); a read of the same indexes comes first. */
 int mida__sqlite_apply_lost(sqlite_sink *s, const mida__rec *r,
                             const mida__origin *origin, batch_counts *counts) {
   if (!r->f[MIDA_F_STARTED].present || !r->f[MIDA_F_ERROR].present) {
@@ -402,6 +433,9 @@ int mida__sqlite_apply_lost(sqlite_sink *s, const mida__rec *r,
   }
   int64_t until =
       r->f[MIDA_F_ENDED].present ? r->f[MIDA_F_ENDED].v.i64 : INT64_MAX;
+  int left = lost_rows_left(s, r, origin, until);
+  if (left <= 0)
+    return left < 0 ? MIDA_ESTORE : MIDA_OK;
   const int which[3] = {ST_LOST_TASKS, ST_LOST_WORKFLOWS, ST_LOST_RUNS};
   int rc = MIDA_OK;
   for (int i = 0; i < 3 && rc == MIDA_OK; i++) {

@@ -280,6 +280,52 @@ static void test_change_numbers(void **state) {
   mida__sink_close(sink);
 }
 
+/* The statements that mark rows LOST, by the start of their text. */
+static int count_lost_update(unsigned type, void *ctx, void *p, void *x) {
+  (void)type;
+  (void)x;
+  const char *sql = sqlite3_sql(p);
+  if (strstr(sql, "SET status = 'LOST'") != NULL)
+    ++*(int *)ctx;
+  return 0;
+}
+
+/* A LOST record of a process that ended what it began (every process of
+ * a `mida run` that exits) writes nothing: a read of the unfinished
+ * indexes finds no row, and the three updates, each of which made and
+ * zeroed a temporary table first (~80,000 instructions a process), do
+ * not run. One that left a task running marks it, as before. */
+static void
+test_lost_record_of_a_finished_process_writes_nothing(void **state) {
+  fixture *fx = *state;
+  task_recs t;
+  make_task_recs(&t);
+  mida__sink *sink = open_store(fx->path, 0);
+  mida__rec done[2] = {t.begin, t.end};
+  put(sink, done, 2);
+  mida__rec lost;
+  rec_init(&lost, MIDA_REC_LOST);
+  set_i64(&lost, MIDA_F_STARTED, 0);
+  set_str(&lost, MIDA_F_ERROR, "the process died");
+  int updates = 0;
+  sqlite3_trace_v2(mida__sqlite_connection(sink), SQLITE_TRACE_STMT,
+                   count_lost_update, &updates);
+  put(sink, &lost, 1);
+  assert_int_equal(updates, 0);
+  assert_query(sink, "SELECT status, seq FROM task", "FINISHED|1\n");
+  /* A second task, left running by the same process. */
+  mida__rec running = t.begin;
+  mida_id_t other = mida_id_new();
+  set_id(&running, MIDA_F_ID, &other);
+  put(sink, &running, 1);
+  put(sink, &lost, 1);
+  assert_int_equal(updates, 3);
+  sqlite3_trace_v2(mida__sqlite_connection(sink), 0, NULL, NULL);
+  assert_query(sink, "SELECT status, count(*) FROM task GROUP BY 1 ORDER BY 1",
+               "FINISHED|1\nLOST|1\n");
+  mida__sink_close(sink);
+}
+
 /* A store of schema version 1 (task and workflow without seq) gets the
  * change numbers when a writer opens it, and keeps its rows. */
 static void test_migrates_version_1(void **state) {
@@ -441,6 +487,13 @@ static void test_lost_updates_use_the_unfinished_indexes(void **state) {
     plan_of(db, sql[i], plan, sizeof plan);
     if (strstr(plan, index[i]) == NULL)
       fprintf(stderr, "%s: %s\n", sql[i], plan);
+    assert_non_null(strstr(plan, index[i]));
+  }
+  /* And the read that comes first (apply_lost) uses all three. */
+  plan_of(db, MIDA_LOST_ANY_SQL, plan, sizeof plan);
+  for (int i = 0; i < 3; i++) {
+    if (strstr(plan, index[i]) == NULL)
+      fprintf(stderr, "%s: %s\n", MIDA_LOST_ANY_SQL, plan);
     assert_non_null(strstr(plan, index[i]));
   }
   /* Back to version 10, without the indexes. */
@@ -2216,6 +2269,9 @@ int main(void) {
           test_file_records_of_one_file_keep_their_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_new_file_rows_go_in_without_upserts,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_lost_record_of_a_finished_process_writes_nothing, setup,
+          teardown),
       cmocka_unit_test_setup_teardown(
           test_lost_updates_use_the_unfinished_indexes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_row_writes_build_no_temporary_btree,
