@@ -47,59 +47,60 @@ static struct {
   PyObject *tasks, *workflows, *ends_on_workers, *per_client, *namespace_,
       *state, *run_spec, *annotations, *mida_task, *is_coro, *func, *code,
       *address, *metered, *unmetered, *announced, *typenames, *type;
-  PyObject *m_end_workflow, *m_erred, *m_executing, *m_end_unmetered,
-      *m_announce, *m_typename; /* dask.py's methods for the rare paths */
-} s_;
+  /* dask.py's methods, for the rare paths */
+  PyObject *end_workflow_method, *erred_method, *executing_method,
+      *end_unmetered_method, *announce_method, *typename_method;
+} interned;
 
 int mida_py_dask_hooks_init(void) {
   static const struct {
     PyObject **slot;
     const char *text;
   } names[] = {
-      {&s_.memory, "memory"},
-      {&s_.erred, "erred"},
-      {&s_.forgotten, "forgotten"},
-      {&s_.processing, "processing"},
-      {&s_.executing, "executing"},
-      {&s_.long_running, "long-running"},
-      {&s_.error, "error"},
-      {&s_.released, "released"},
-      {&s_.key, "key"},
-      {&s_.start, "start"},
-      {&s_.finish, "finish"},
-      {&s_.worker, "worker"},
-      {&s_.nbytes, "nbytes"},
-      {&s_.typename_, "typename"},
-      {&s_.startstops, "startstops"},
-      {&s_.exception_text, "exception_text"},
-      {&s_.traceback_text, "traceback_text"},
-      {&s_.action, "action"},
-      {&s_.compute, "compute"},
-      {&s_.get, "get"},
-      {&s_.tasks, "tasks"},
-      {&s_.workflows, "workflows"},
-      {&s_.ends_on_workers, "ends_on_workers"},
-      {&s_.per_client, "per_client"},
-      {&s_.namespace_, "namespace"},
-      {&s_.state, "state"},
-      {&s_.run_spec, "run_spec"},
-      {&s_.annotations, "annotations"},
-      {&s_.mida_task, "mida_task"},
-      {&s_.is_coro, "is_coro"},
-      {&s_.func, "func"},
-      {&s_.code, "__code__"},
-      {&s_.address, "address"},
-      {&s_.metered, "metered"},
-      {&s_.unmetered, "unmetered"},
-      {&s_.announced, "announced"},
-      {&s_.typenames, "typenames"},
-      {&s_.type, "type"},
-      {&s_.m_end_workflow, "_end_workflow"},
-      {&s_.m_erred, "_erred"},
-      {&s_.m_executing, "_executing"},
-      {&s_.m_end_unmetered, "_end_unmetered"},
-      {&s_.m_announce, "_announce"},
-      {&s_.m_typename, "_typename"},
+      {&interned.memory, "memory"},
+      {&interned.erred, "erred"},
+      {&interned.forgotten, "forgotten"},
+      {&interned.processing, "processing"},
+      {&interned.executing, "executing"},
+      {&interned.long_running, "long-running"},
+      {&interned.error, "error"},
+      {&interned.released, "released"},
+      {&interned.key, "key"},
+      {&interned.start, "start"},
+      {&interned.finish, "finish"},
+      {&interned.worker, "worker"},
+      {&interned.nbytes, "nbytes"},
+      {&interned.typename_, "typename"},
+      {&interned.startstops, "startstops"},
+      {&interned.exception_text, "exception_text"},
+      {&interned.traceback_text, "traceback_text"},
+      {&interned.action, "action"},
+      {&interned.compute, "compute"},
+      {&interned.get, "get"},
+      {&interned.tasks, "tasks"},
+      {&interned.workflows, "workflows"},
+      {&interned.ends_on_workers, "ends_on_workers"},
+      {&interned.per_client, "per_client"},
+      {&interned.namespace_, "namespace"},
+      {&interned.state, "state"},
+      {&interned.run_spec, "run_spec"},
+      {&interned.annotations, "annotations"},
+      {&interned.mida_task, "mida_task"},
+      {&interned.is_coro, "is_coro"},
+      {&interned.func, "func"},
+      {&interned.code, "__code__"},
+      {&interned.address, "address"},
+      {&interned.metered, "metered"},
+      {&interned.unmetered, "unmetered"},
+      {&interned.announced, "announced"},
+      {&interned.typenames, "typenames"},
+      {&interned.type, "type"},
+      {&interned.end_workflow_method, "_end_workflow"},
+      {&interned.erred_method, "_erred"},
+      {&interned.executing_method, "_executing"},
+      {&interned.end_unmetered_method, "_end_unmetered"},
+      {&interned.announce_method, "_announce"},
+      {&interned.typename_method, "_typename"},
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     *names[i].slot = PyUnicode_InternFromString(names[i].text);
@@ -124,15 +125,15 @@ static int is_state(PyObject *state, PyObject *name) {
 
 /* The value of keyword argument name in a vectorcall (kwnames after the
  * nargs positional ones), borrowed; NULL if not passed. */
-static PyObject *kwarg(PyObject *const *args, Py_ssize_t nargs,
-                       PyObject *kwnames, PyObject *name) {
+static PyObject *keyword_arg(PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames, PyObject *name) {
   if (kwnames == NULL)
     return NULL;
-  Py_ssize_t n = PyTuple_GET_SIZE(kwnames);
-  for (Py_ssize_t i = 0; i < n; i++)
+  Py_ssize_t count = PyTuple_GET_SIZE(kwnames);
+  for (Py_ssize_t i = 0; i < count; i++)
     if (PyTuple_GET_ITEM(kwnames, i) == name)
       return args[nargs + i];
-  for (Py_ssize_t i = 0; i < n; i++) /* names built at run time */
+  for (Py_ssize_t i = 0; i < count; i++) /* names built at run time */
     if (is_state(PyTuple_GET_ITEM(kwnames, i), name))
       return args[nargs + i];
   return NULL;
@@ -143,10 +144,10 @@ static PyObject *kwarg(PyObject *const *args, Py_ssize_t nargs,
 static int transition_args(PyObject *const *args, Py_ssize_t nargs,
                            PyObject *kwnames, PyObject **key, PyObject **start,
                            PyObject **finish) {
-  PyObject *const names[3] = {s_.key, s_.start, s_.finish};
+  PyObject *const names[3] = {interned.key, interned.start, interned.finish};
   PyObject **out[3] = {key, start, finish};
   for (Py_ssize_t i = 0; i < 3; i++) {
-    *out[i] = i < nargs ? args[i] : kwarg(args, nargs, kwnames, names[i]);
+    *out[i] = i < nargs ? args[i] : keyword_arg(args, nargs, kwnames, names[i]);
     if (*out[i] == NULL) {
       PyErr_Format(PyExc_TypeError, "transition() missing argument '%U'",
                    names[i]);
@@ -161,65 +162,65 @@ static int transition_args(PyObject *const *args, Py_ssize_t nargs,
  * keep) is read directly. */
 static PyObject *mapping_get(PyObject *mapping, PyObject *key) {
   if (PyDict_CheckExact(mapping)) {
-    PyObject *v = PyDict_GetItemWithError(mapping, key);
-    if (v == NULL)
+    PyObject *value = PyDict_GetItemWithError(mapping, key);
+    if (value == NULL)
       return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
-    return Py_NewRef(v);
+    return Py_NewRef(value);
   }
-  return PyObject_CallMethodOneArg(mapping, s_.get, key);
+  return PyObject_CallMethodOneArg(mapping, interned.get, key);
 }
 
 /* The value of a Dask key in a mapping of keys (the plugin's, the
  * worker's tasks), as mapping_get; None for a key that cannot be hashed,
  * which is no key of Dask's. */
 static PyObject *key_get(PyObject *mapping, PyObject *key) {
-  PyObject *v = mapping_get(mapping, key);
-  if (v == NULL && PyErr_ExceptionMatches(PyExc_TypeError)) {
+  PyObject *value = mapping_get(mapping, key);
+  if (value == NULL && PyErr_ExceptionMatches(PyExc_TypeError)) {
     PyErr_Clear();
-    v = Py_NewRef(Py_None);
+    value = Py_NewRef(Py_None);
   }
-  return v;
+  return value;
 }
 
 /* Whether key is in container: 1, 0, or -1 with an exception set. A key
  * that cannot be hashed is in no dict or set of ours: 0. */
 static int contains(PyObject *container, PyObject *key) {
-  int in = PySequence_Contains(container, key);
-  if (in < 0 && PyErr_ExceptionMatches(PyExc_TypeError)) {
+  int found = PySequence_Contains(container, key);
+  if (found < 0 && PyErr_ExceptionMatches(PyExc_TypeError)) {
     PyErr_Clear();
     return 0;
   }
-  return in;
+  return found;
 }
 
 /* self.<name> is truthy: 1, 0, or -1 with an exception set. */
 static int attr_true(PyObject *self, PyObject *name) {
-  PyObject *v = PyObject_GetAttr(self, name);
-  if (v == NULL)
+  PyObject *value = PyObject_GetAttr(self, name);
+  if (value == NULL)
     return -1;
-  int t = PyObject_IsTrue(v);
-  Py_DECREF(v);
-  return t;
+  int truth = PyObject_IsTrue(value);
+  Py_DECREF(value);
+  return truth;
 }
 
-/* Records a status and custom fields of the task whose id (str) is tid,
- * as _mida.task_update(tid, status, custom=...) does; known: the id
- * parsed already, or NULL. custom: JSON object text or NULL. Returns 0,
- * or -1 with an exception set. */
-static int record_update(PyObject *tid, const mida_id_t *known, int status,
+/* Records a status and custom fields of the task whose id (str) is
+ * task_id, as _mida.task_update(task_id, status, custom=...) does; known:
+ * the id parsed already, or NULL. custom: JSON object text or NULL.
+ * Returns 0, or -1 with an exception set. */
+static int record_update(PyObject *task_id, const mida_id_t *known, int status,
                          const char *custom) {
   mida_id_t id;
   if (known != NULL)
     id = *known;
-  else if (mida_py_id_from_obj(tid, &id) < 0)
+  else if (mida_py_id_from_obj(task_id, &id) < 0)
     return -1;
-  mida_session_t *s = mida_py_session_for_capture();
-  if (s == NULL)
+  mida_session_t *session = mida_py_session_for_capture();
+  if (session == NULL)
     return 0;
-  mida_task_update_t u = {0};
-  u.status = (mida_status_t)status;
-  u.custom = custom;
-  int rc = mida_task_update(s, &id, &u);
+  mida_task_update_t update = {0};
+  update.status = (mida_status_t)status;
+  update.custom = custom;
+  int rc = mida_task_update(session, &id, &update);
   return rc == MIDA_OK ? 0 : mida_py_record_failed(rc);
 }
 
@@ -227,7 +228,7 @@ static int record_update(PyObject *tid, const mida_id_t *known, int status,
  * says it) with its custom fields {"nbytes": nbytes, "typename":
  * typename}, each left out when NULL, the typename also when empty.
  * Returns 0, or -1 with an exception set. */
-static int record_end(PyObject *tid, const mida_id_t *known, int status,
+static int record_end(PyObject *task_id, const mida_id_t *known, int status,
                       PyObject *nbytes, PyObject *typename_) {
   int named = 0;
   if (typename_ != NULL) {
@@ -235,33 +236,40 @@ static int record_end(PyObject *tid, const mida_id_t *known, int status,
     if (named < 0)
       return -1;
   }
-  mida_py_json w;
-  mida_py_json_init(&w);
-  mida_py_json_raw(&w, "{", 1);
+  mida_py_json json;
+  mida_py_json_init(&json);
+  mida_py_json_raw(&json, "{", 1);
   if (nbytes != NULL) {
-    mida_py_json_raw(&w, "\"nbytes\":", 9);
-    mida_py_json_value(&w, nbytes, 1);
+    mida_py_json_raw(&json, "\"nbytes\":", 9);
+    mida_py_json_value(&json, nbytes, 1);
   }
   if (named) {
     if (nbytes != NULL)
-      mida_py_json_raw(&w, ",", 1);
-    mida_py_json_raw(&w, "\"typename\":", 11);
-    mida_py_json_value(&w, typename_, 1);
+      mida_py_json_raw(&json, ",", 1);
+    mida_py_json_raw(&json, "\"typename\":", 11);
+    mida_py_json_value(&json, typename_, 1);
   }
-  mida_py_json_raw(&w, "}", 1);
-  const char *custom = mida_py_json_end(&w);
+  mida_py_json_raw(&json, "}", 1);
+  const char *custom = mida_py_json_end(&json);
   int rc;
   if (custom == NULL) {
     PyErr_NoMemory();
     rc = -1;
   } else {
-    rc = record_update(tid, known, status, custom);
+    rc = record_update(task_id, known, status, custom);
   }
-  mida_py_json_free(&w);
+  mida_py_json_free(&json);
   return rc;
 }
 
 /* ---- the scheduler: DaskSchedulerHooks ----------------------------------- */
+
+/* The ends of a key that the scheduler's hook records. */
+enum sched_end {
+  SCHED_END_MEMORY,    /* computed (or its data scattered) */
+  SCHED_END_ERRED,     /* its task, or one upstream, raised */
+  SCHED_END_FORGOTTEN, /* released for good, ended or not */
+};
 
 /* Whether a task's startstops (as a worker reports them) include its
  * computation, as dask.py's _computed(): a worker that got the key's data
@@ -269,38 +277,41 @@ static int record_end(PyObject *tid, const mida_id_t *known, int status,
 static int computed(PyObject *startstops) {
   if (startstops == NULL || startstops == Py_None)
     return 0;
-  PyObject *it = PyObject_GetIter(startstops);
-  if (it == NULL)
+  PyObject *entries = PyObject_GetIter(startstops);
+  if (entries == NULL)
     return -1;
   int found = 0;
-  PyObject *ss;
-  while (found == 0 && (ss = PyIter_Next(it)) != NULL) {
-    PyObject *action = mapping_get(ss, s_.action);
-    Py_DECREF(ss);
+  while (found == 0) {
+    PyObject *entry = PyIter_Next(entries);
+    if (entry == NULL)
+      break;
+    PyObject *action = mapping_get(entry, interned.action);
+    Py_DECREF(entry);
     if (action == NULL) {
       found = -1;
       break;
     }
-    found = action == s_.compute
+    found = action == interned.compute
                 ? 1
-                : PyObject_RichCompareBool(action, s_.compute, Py_EQ);
+                : PyObject_RichCompareBool(action, interned.compute, Py_EQ);
     Py_DECREF(action);
   }
-  Py_DECREF(it);
+  Py_DECREF(entries);
   if (found == 0 && PyErr_Occurred())
     return -1;
   return found;
 }
 
-/* One key of workflow wf no longer pending, as dask.py's _one_done() did:
- * its state [pending keys, erred?] counted down, and the workflow ended
- * (self._end_workflow, in Python: once per workflow) when none is left,
- * except per client. Returns 0, or -1 with an exception set. */
-static int one_done(PyObject *self, PyObject *wf, int erred) {
-  PyObject *workflows = PyObject_GetAttr(self, s_.workflows);
+/* One key of the workflow whose id is workflow_id no longer pending, as
+ * dask.py's _one_done() did: its state [pending keys, erred?] counted
+ * down, and the workflow ended (self._end_workflow, in Python: once per
+ * workflow) when none is left, except per client. Returns 0, or -1 with
+ * an exception set. */
+static int one_done(PyObject *self, PyObject *workflow_id, int erred) {
+  PyObject *workflows = PyObject_GetAttr(self, interned.workflows);
   if (workflows == NULL)
     return -1;
-  PyObject *state = mapping_get(workflows, wf);
+  PyObject *state = mapping_get(workflows, workflow_id);
   Py_DECREF(workflows);
   if (state == NULL)
     return -1;
@@ -329,16 +340,17 @@ static int one_done(PyObject *self, PyObject *wf, int erred) {
     goto out;
   }
   if (pending <= 0) {
-    int per_client = attr_true(self, s_.per_client);
+    int per_client = attr_true(self, interned.per_client);
     if (per_client < 0) {
       rc = -1;
       goto out;
     }
     if (!per_client) {
-      PyObject *r = PyObject_CallMethodOneArg(self, s_.m_end_workflow, wf);
-      if (r == NULL)
+      PyObject *result = PyObject_CallMethodOneArg(
+          self, interned.end_workflow_method, workflow_id);
+      if (result == NULL)
         rc = -1;
-      Py_XDECREF(r);
+      Py_XDECREF(result);
     }
   }
 out:
@@ -352,84 +364,97 @@ out:
  * anyway, and a write from here as well would cost the store a second,
  * separate one (~12 us a task). Else FINISHED with nbytes and typename.
  * Returns 0, or -1 with an exception set. */
-static int sched_memory(PyObject *self, PyObject *tid, PyObject *const *args,
-                        Py_ssize_t nargs, PyObject *kwnames) {
-  PyObject *worker = kwarg(args, nargs, kwnames, s_.worker);
-  PyObject *eow = PyObject_GetAttr(self, s_.ends_on_workers);
-  if (eow == NULL)
+static int sched_memory(PyObject *self, PyObject *task_id,
+                        PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames) {
+  PyObject *worker = keyword_arg(args, nargs, kwnames, interned.worker);
+  PyObject *ends_on_workers = PyObject_GetAttr(self, interned.ends_on_workers);
+  if (ends_on_workers == NULL)
     return -1;
-  int theirs = contains(eow, worker != NULL ? worker : Py_None);
-  Py_DECREF(eow);
+  int theirs = contains(ends_on_workers, worker != NULL ? worker : Py_None);
+  Py_DECREF(ends_on_workers);
   if (theirs > 0)
-    theirs = computed(kwarg(args, nargs, kwnames, s_.startstops));
+    theirs = computed(keyword_arg(args, nargs, kwnames, interned.startstops));
   if (theirs != 0)
     return theirs < 0 ? -1 : 0;
-  return record_end(tid, NULL, MIDA_STATUS_FINISHED,
-                    kwarg(args, nargs, kwnames, s_.nbytes),
-                    kwarg(args, nargs, kwnames, s_.typename_));
+  return record_end(task_id, NULL, MIDA_STATUS_FINISHED,
+                    keyword_arg(args, nargs, kwnames, interned.nbytes),
+                    keyword_arg(args, nargs, kwnames, interned.typename_));
 }
 
-/* The end of a key the scheduler recorded, rec = self.tasks[key] = [task
- * id tid, workflow id wf, ended?] (sched_end holds tid and wf), at finish
- * (memory, erred or forgotten). Returns 0, or -1 with an exception set. */
-static int sched_end_of(PyObject *self, PyObject *tasks, PyObject *rec,
-                        PyObject *tid, PyObject *wf, PyObject *key,
-                        PyObject *start, int finish, PyObject *const *args,
-                        Py_ssize_t nargs, PyObject *kwnames) {
-  int ended = PyObject_IsTrue(PyList_GET_ITEM(rec, 2));
+/* The end of a key the scheduler recorded, record = self.tasks[key] =
+ * [task id, workflow id, ended?] (sched_end holds task_id and workflow_id,
+ * its first two items), at end (memory, erred or forgotten). Returns 0,
+ * or -1 with an exception set. */
+static int sched_end_of(PyObject *self, PyObject *tasks, PyObject *record,
+                        PyObject *task_id, PyObject *workflow_id, PyObject *key,
+                        PyObject *start, enum sched_end end,
+                        PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames) {
+  int ended = PyObject_IsTrue(PyList_GET_ITEM(record, 2));
   if (ended < 0)
     return -1;
-  if (finish == 'f') {
-    if (PyDict_CheckExact(tasks) ? PyDict_DelItem(tasks, key)
-                                 : PyObject_DelItem(tasks, key))
+  if (end == SCHED_END_FORGOTTEN) {
+    int deleted = PyDict_CheckExact(tasks) ? PyDict_DelItem(tasks, key)
+                                           : PyObject_DelItem(tasks, key);
+    if (deleted < 0)
       return -1;
     if (ended) /* a key computed again, or scattered data */
       return 0;
     /* Released before it ended: cancelled. */
-    if (record_update(tid, NULL, MIDA_STATUS_CANCELLED, NULL) < 0)
+    if (record_update(task_id, NULL, MIDA_STATUS_CANCELLED, NULL) < 0)
       return -1;
-    return one_done(self, wf, 0);
+    return one_done(self, workflow_id, 0);
   }
-  if (ended || (finish == 'm' && !is_state(start, s_.processing)))
+  if (ended ||
+      (end == SCHED_END_MEMORY && !is_state(start, interned.processing)))
     return 0;
-  if (PyList_SetItem(rec, 2, Py_NewRef(Py_True)) < 0)
+  if (PyList_SetItem(record, 2, Py_NewRef(Py_True)) < 0)
     return -1;
-  if (finish == 'm') {
-    if (sched_memory(self, tid, args, nargs, kwnames) < 0)
+  if (end == SCHED_END_MEMORY) {
+    if (sched_memory(self, task_id, args, nargs, kwnames) < 0)
       return -1;
-    return one_done(self, wf, 0);
+    return one_done(self, workflow_id, 0);
   }
   /* Erred, rarely: the error text (its own, or the upstream key to blame)
    * is made by dask.py's _erred. */
-  PyObject *text = kwarg(args, nargs, kwnames, s_.exception_text);
-  PyObject *tb = kwarg(args, nargs, kwnames, s_.traceback_text);
-  text = text != NULL ? text : Py_None;
-  tb = tb != NULL ? tb : Py_None;
-  PyObject *cargs[] = {self, key, start, tid, text, tb};
-  PyObject *r = PyObject_VectorcallMethod(s_.m_erred, cargs, 6, NULL);
-  if (r == NULL)
+  PyObject *exception_text =
+      keyword_arg(args, nargs, kwnames, interned.exception_text);
+  PyObject *traceback_text =
+      keyword_arg(args, nargs, kwnames, interned.traceback_text);
+  PyObject *call_args[] = {
+      self,
+      key,
+      start,
+      task_id,
+      exception_text != NULL ? exception_text : Py_None,
+      traceback_text != NULL ? traceback_text : Py_None,
+  };
+  PyObject *result =
+      PyObject_VectorcallMethod(interned.erred_method, call_args, 6, NULL);
+  if (result == NULL)
     return -1;
-  Py_DECREF(r);
-  return one_done(self, wf, 1);
+  Py_DECREF(result);
+  return one_done(self, workflow_id, 1);
 }
 
-static int sched_end(PyObject *self, PyObject *tasks, PyObject *rec,
-                     PyObject *key, PyObject *start, int finish,
+static int sched_end(PyObject *self, PyObject *tasks, PyObject *record,
+                     PyObject *key, PyObject *start, enum sched_end end,
                      PyObject *const *args, Py_ssize_t nargs,
                      PyObject *kwnames) {
-  if (!PyList_Check(rec) || PyList_GET_SIZE(rec) < 3) {
+  if (!PyList_Check(record) || PyList_GET_SIZE(record) < 3) {
     PyErr_SetString(PyExc_TypeError,
                     "a key's record is a list [task, workflow, ended]");
     return -1;
   }
-  /* Held, not borrowed from rec: what runs in between (a startstops
-   * entry's get, a subclass's _erred) may change rec or drop the ids. */
-  PyObject *tid = Py_NewRef(PyList_GET_ITEM(rec, 0));
-  PyObject *wf = Py_NewRef(PyList_GET_ITEM(rec, 1));
-  int rc = sched_end_of(self, tasks, rec, tid, wf, key, start, finish, args,
-                        nargs, kwnames);
-  Py_DECREF(tid);
-  Py_DECREF(wf);
+  /* Held, not borrowed from record: what runs in between (a startstops
+   * entry's get, a subclass's _erred) may change it or drop the ids. */
+  PyObject *task_id = Py_NewRef(PyList_GET_ITEM(record, 0));
+  PyObject *workflow_id = Py_NewRef(PyList_GET_ITEM(record, 1));
+  int rc = sched_end_of(self, tasks, record, task_id, workflow_id, key, start,
+                        end, args, nargs, kwnames);
+  Py_DECREF(task_id);
+  Py_DECREF(workflow_id);
   return rc;
 }
 
@@ -442,20 +467,23 @@ static PyObject *sched_transition(PyObject *self, PyObject *const *args,
   PyObject *key, *start, *finish;
   if (transition_args(args, nargs, kwnames, &key, &start, &finish) < 0)
     return NULL;
-  int which = is_state(finish, s_.memory)      ? 'm'
-              : is_state(finish, s_.erred)     ? 'e'
-              : is_state(finish, s_.forgotten) ? 'f'
-                                               : 0;
-  if (which == 0)
+  enum sched_end end;
+  if (is_state(finish, interned.memory))
+    end = SCHED_END_MEMORY;
+  else if (is_state(finish, interned.erred))
+    end = SCHED_END_ERRED;
+  else if (is_state(finish, interned.forgotten))
+    end = SCHED_END_FORGOTTEN;
+  else
     Py_RETURN_NONE;
-  PyObject *tasks = PyObject_GetAttr(self, s_.tasks);
+  PyObject *tasks = PyObject_GetAttr(self, interned.tasks);
   if (tasks == NULL)
     return NULL;
-  PyObject *rec = key_get(tasks, key);
-  int rc = rec != NULL ? 0 : -1;
-  if (rec != NULL && rec != Py_None)
-    rc = sched_end(self, tasks, rec, key, start, which, args, nargs, kwnames);
-  Py_XDECREF(rec);
+  PyObject *record = key_get(tasks, key);
+  int rc = record != NULL ? 0 : -1;
+  if (record != NULL && record != Py_None)
+    rc = sched_end(self, tasks, record, key, start, end, args, nargs, kwnames);
+  Py_XDECREF(record);
   Py_DECREF(tasks);
   if (rc < 0)
     return NULL;
@@ -482,109 +510,113 @@ PyTypeObject mida_py_DaskSchedulerHooksType = {
 
 /* ---- the worker: DaskWorkerHooks ----------------------------------------- */
 
-/* self.worker.state.tasks.get(key): a new reference, None if the worker
- * has no such task, or NULL with an exception set. */
+/* self.worker.state.tasks.get(key), Dask's TaskState of key on this
+ * worker: a new reference, None if the worker has no such task, or NULL
+ * with an exception set. */
 static PyObject *worker_task(PyObject *self, PyObject *key) {
-  PyObject *worker = PyObject_GetAttr(self, s_.worker);
+  PyObject *worker = PyObject_GetAttr(self, interned.worker);
   if (worker == NULL)
     return NULL;
-  PyObject *state = PyObject_GetAttr(worker, s_.state);
+  PyObject *state = PyObject_GetAttr(worker, interned.state);
   Py_DECREF(worker);
   if (state == NULL)
     return NULL;
-  PyObject *tasks = PyObject_GetAttr(state, s_.tasks);
+  PyObject *tasks = PyObject_GetAttr(state, interned.tasks);
   Py_DECREF(state);
   if (tasks == NULL)
     return NULL;
-  PyObject *ts = key_get(tasks, key);
+  PyObject *task_state = key_get(tasks, key);
   Py_DECREF(tasks);
-  return ts;
+  return task_state;
 }
 
-/* The task id the scheduler put in ts's annotations (a new reference),
- * None if it put none, or NULL with an exception set. */
-static PyObject *annotated_id(PyObject *ts) {
-  PyObject *ann = PyObject_GetAttr(ts, s_.annotations);
-  if (ann == NULL)
+/* The task id the scheduler put in task_state's annotations (a new
+ * reference), None if it put none, or NULL with an exception set. */
+static PyObject *annotated_id(PyObject *task_state) {
+  PyObject *annotations = PyObject_GetAttr(task_state, interned.annotations);
+  if (annotations == NULL)
     return NULL;
-  PyObject *tid;
-  int some = PyObject_IsTrue(ann);
-  if (some < 0)
-    tid = NULL;
-  else if (some == 0)
-    tid = Py_NewRef(Py_None);
+  PyObject *task_id;
+  int annotated = PyObject_IsTrue(annotations);
+  if (annotated < 0)
+    task_id = NULL;
+  else if (annotated == 0)
+    task_id = Py_NewRef(Py_None);
   else
-    tid = mapping_get(ann, s_.mida_task);
-  Py_DECREF(ann);
-  return tid;
+    task_id = mapping_get(annotations, interned.mida_task);
+  Py_DECREF(annotations);
+  return task_id;
 }
 
 /* The fast meter of a task about to execute: its run spec a graph node
  * (dask 2024.12 and later) of a plain function (one with a code object,
- * not a coroutine function), and its id in the annotations. Then ts's run
- * spec becomes the node in a TaskMeter, counted in self.metered; returns
- * 1. Returns 0 where the task does not fit (dask.py's _executing does the
- * rest), -1 with an exception set. */
-static int meter_node(PyObject *self, PyObject *ts, PyObject *spec) {
+ * not a coroutine function), and its id in the annotations. Then
+ * task_state's run spec becomes the node in a TaskMeter, counted in
+ * self.metered; returns 1. Returns 0 where the task does not fit
+ * (dask.py's _executing does the rest), -1 with an exception set. */
+static int meter_node(PyObject *self, PyObject *task_state, PyObject *spec) {
   if (Py_TYPE(spec) == &mida_py_TaskMeterType) /* run again */
     return 0;
-  PyObject *coro = NULL, *func = NULL, *code = NULL, *tid = NULL;
-  PyObject *address = NULL, *meter = NULL, *n = NULL, *n1 = NULL;
+  PyObject *is_coro = NULL, *func = NULL, *code = NULL, *task_id = NULL;
+  PyObject *address = NULL, *meter = NULL, *metered_before = NULL;
+  PyObject *metered_after = NULL;
   int rc = 0;
-  if (optional_attr(spec, s_.is_coro, &coro) < 0)
+  if (optional_attr(spec, interned.is_coro, &is_coro) < 0)
     goto fail;
-  if (coro != Py_False) /* a tuple spec, or async def: dask.py's */
+  if (is_coro != Py_False) /* a tuple spec, or async def: dask.py's */
     goto out;
-  if (optional_attr(spec, s_.func, &func) < 0)
+  if (optional_attr(spec, interned.func, &func) < 0)
     goto fail;
   /* A callable without a code object needs its parameter names from
    * inspect.signature (dask.py's _names); a node without func (an Alias,
    * a DataNode) needs none. */
   if (func != NULL) {
-    if (optional_attr(func, s_.code, &code) < 0)
+    if (optional_attr(func, interned.code, &code) < 0)
       goto fail;
     if (code == NULL)
       goto out;
   }
-  tid = annotated_id(ts);
-  if (tid == NULL)
+  task_id = annotated_id(task_state);
+  if (task_id == NULL)
     goto fail;
   mida_id_t id;
-  if (tid == Py_None || !PyUnicode_Check(tid) ||
-      mida_py_id_from_obj(tid, &id) < 0) {
+  if (task_id == Py_None || !PyUnicode_Check(task_id) ||
+      mida_py_id_from_obj(task_id, &id) < 0) {
     PyErr_Clear(); /* no id of the scheduler's, or a bad one: dask.py's */
     goto out;
   }
-  address = PyObject_GetAttr(self, s_.address);
+  address = PyObject_GetAttr(self, interned.address);
   if (address == NULL)
     goto fail;
   if (address != Py_None && !PyUnicode_Check(address))
     goto out;
   meter = mida_py_taskmeter_for_node(spec, &id, address);
-  if (meter == NULL || PyObject_SetAttr(ts, s_.run_spec, meter) < 0)
+  if (meter == NULL ||
+      PyObject_SetAttr(task_state, interned.run_spec, meter) < 0)
     goto fail;
-  n = PyObject_GetAttr(self, s_.metered);
-  if (n == NULL)
+  metered_before = PyObject_GetAttr(self, interned.metered);
+  if (metered_before == NULL)
     goto fail;
-  long long metered = PyLong_AsLongLong(n);
+  long long metered = PyLong_AsLongLong(metered_before);
   if (metered == -1 && PyErr_Occurred())
     goto fail;
-  n1 = PyLong_FromLongLong(metered + 1);
-  if (n1 == NULL || PyObject_SetAttr(self, s_.metered, n1) < 0)
+  metered_after = PyLong_FromLongLong(metered + 1);
+  if (metered_after == NULL ||
+      PyObject_SetAttr(self, interned.metered, metered_after) < 0)
     goto fail;
   rc = 1;
   goto out;
 fail:
   rc = -1;
 out:
-  Py_XDECREF(coro);
+  Py_XDECREF(is_coro);
   Py_XDECREF(func);
   Py_XDECREF(code);
-  Py_XDECREF(tid);
+  Py_XDECREF(task_id);
   Py_XDECREF(address);
   Py_XDECREF(meter);
-  Py_XDECREF(n);
-  Py_XDECREF(n1);
+  Py_XDECREF(metered_before);
+  Py_XDECREF(metered_after);
   return rc;
 }
 
@@ -592,28 +624,28 @@ out:
  * dask.py's _executing(key, ts) meters it otherwise or records its run
  * unmetered. Returns 0, or -1 with an exception set. */
 static int worker_executing(PyObject *self, PyObject *key) {
-  PyObject *ns = PyObject_GetAttr(self, s_.namespace_);
-  if (ns == NULL)
+  PyObject *namespace_ = PyObject_GetAttr(self, interned.namespace_);
+  if (namespace_ == NULL)
     return -1;
-  int known = ns != Py_None;
-  Py_DECREF(ns);
+  int known = namespace_ != Py_None;
+  Py_DECREF(namespace_);
   if (!known) /* before setup: no scheduler to name the ids */
     return 0;
-  PyObject *ts = worker_task(self, key);
-  if (ts == NULL)
+  PyObject *task_state = worker_task(self, key);
+  if (task_state == NULL)
     return -1;
   int rc = 0;
   PyObject *spec = NULL;
-  if (ts == Py_None)
+  if (task_state == Py_None)
     goto out;
-  spec = PyObject_GetAttr(ts, s_.run_spec);
+  spec = PyObject_GetAttr(task_state, interned.run_spec);
   if (spec == NULL) {
     rc = -1;
     goto out;
   }
   if (spec == Py_None)
     goto out;
-  rc = meter_node(self, ts, spec);
+  rc = meter_node(self, task_state, spec);
   if (rc < 0) { /* as dask.py's _meter: a spec that fails is not metered */
     if (!PyErr_ExceptionMatches(PyExc_Exception))
       goto out;
@@ -621,27 +653,28 @@ static int worker_executing(PyObject *self, PyObject *key) {
     rc = 0;
   }
   if (rc == 0) {
-    PyObject *cargs[] = {self, key, ts};
-    PyObject *r = PyObject_VectorcallMethod(s_.m_executing, cargs, 3, NULL);
-    rc = r != NULL ? 0 : -1;
-    Py_XDECREF(r);
+    PyObject *call_args[] = {self, key, task_state};
+    PyObject *result = PyObject_VectorcallMethod(interned.executing_method,
+                                                 call_args, 3, NULL);
+    rc = result != NULL ? 0 : -1;
+    Py_XDECREF(result);
   } else {
     rc = 0;
   }
 out:
   Py_XDECREF(spec);
-  Py_DECREF(ts);
+  Py_DECREF(task_state);
   return rc;
 }
 
-/* Dask's name of type typ (dask.utils.typename), from self.typenames, or
- * else dask.py's _typename, which caches it. A new reference, or NULL
- * with an exception set. */
-static PyObject *type_name(PyObject *self, PyObject *typ) {
-  PyObject *names = PyObject_GetAttr(self, s_.typenames);
+/* Dask's name of type result_type (dask.utils.typename), from
+ * self.typenames, or else dask.py's _typename, which caches it. A new
+ * reference, or NULL with an exception set. */
+static PyObject *type_name(PyObject *self, PyObject *result_type) {
+  PyObject *names = PyObject_GetAttr(self, interned.typenames);
   if (names == NULL)
     return NULL;
-  PyObject *name = mapping_get(names, typ);
+  PyObject *name = mapping_get(names, result_type);
   Py_DECREF(names);
   if (name == NULL) {
     if (!PyErr_ExceptionMatches(PyExc_TypeError))
@@ -651,7 +684,7 @@ static PyObject *type_name(PyObject *self, PyObject *typ) {
   if (name != NULL && name != Py_None)
     return name;
   Py_XDECREF(name);
-  return PyObject_CallMethodOneArg(self, s_.m_typename, typ);
+  return PyObject_CallMethodOneArg(self, interned.typename_method, result_type);
 }
 
 /* Whether the task's run was recorded here: its run spec in a TaskMeter
@@ -663,12 +696,12 @@ static int ran_here(PyObject *self, PyObject *key, PyObject *spec) {
   if (PyTuple_CheckExact(spec) && PyTuple_GET_SIZE(spec) == 3 &&
       Py_TYPE(PyTuple_GET_ITEM(spec, 0)) == &mida_py_TaskMeterType)
     return 1;
-  PyObject *unmetered = PyObject_GetAttr(self, s_.unmetered);
+  PyObject *unmetered = PyObject_GetAttr(self, interned.unmetered);
   if (unmetered == NULL)
     return -1;
-  int in = contains(unmetered, key);
+  int found = contains(unmetered, key);
   Py_DECREF(unmetered);
-  return in;
+  return found;
 }
 
 /* _ended(key): the end of a task this worker computed, which the
@@ -680,55 +713,60 @@ static int ran_here(PyObject *self, PyObject *key, PyObject *spec) {
  * (dask.py's _announce) when it first ends a task of a scheduler with
  * mida (the annotation). Returns 0, or -1 with an exception set. */
 static int worker_ended(PyObject *self, PyObject *key) {
-  PyObject *ts = worker_task(self, key);
-  if (ts == NULL)
+  PyObject *task_state = worker_task(self, key);
+  if (task_state == NULL)
     return -1;
-  PyObject *tid = NULL, *announced = NULL, *typ = NULL, *name = NULL;
-  PyObject *spec = NULL, *nbytes = NULL;
+  PyObject *task_id = NULL, *announced = NULL, *result_type = NULL;
+  PyObject *result_typename = NULL, *spec = NULL, *nbytes = NULL;
   int rc = 0;
-  if (ts == Py_None)
+  if (task_state == Py_None)
     goto out;
-  tid = annotated_id(ts);
-  if (tid == NULL)
+  task_id = annotated_id(task_state);
+  if (task_id == NULL)
     goto fail;
-  if (tid == Py_None) /* no scheduler plugin: nothing of the key's end */
+  if (task_id == Py_None) /* no scheduler plugin: nothing of the key's end */
     goto out;
-  announced = PyObject_GetAttr(self, s_.announced);
+  announced = PyObject_GetAttr(self, interned.announced);
   if (announced == NULL)
     goto fail;
   if (announced == Py_None) {
-    PyObject *r = PyObject_CallMethodNoArgs(self, s_.m_announce);
-    if (r == NULL)
+    PyObject *result =
+        PyObject_CallMethodNoArgs(self, interned.announce_method);
+    if (result == NULL)
       goto fail;
-    Py_DECREF(r);
+    Py_DECREF(result);
   }
-  typ = PyObject_GetAttr(ts, s_.type);
-  if (typ == NULL || (name = type_name(self, typ)) == NULL)
+  result_type = PyObject_GetAttr(task_state, interned.type);
+  if (result_type == NULL)
     goto fail;
-  spec = PyObject_GetAttr(ts, s_.run_spec);
+  result_typename = type_name(self, result_type);
+  if (result_typename == NULL)
+    goto fail;
+  spec = PyObject_GetAttr(task_state, interned.run_spec);
   if (spec == NULL)
     goto fail;
   int here = ran_here(self, key, spec);
   if (here < 0)
     goto fail;
-  nbytes = PyObject_GetAttr(ts, s_.nbytes);
+  nbytes = PyObject_GetAttr(task_state, interned.nbytes);
   if (nbytes == NULL)
     goto fail;
   /* A meter made for this run holds the id parsed (~900 instructions a
    * parse): the annotation's, from which it was made. */
   mida_id_t metered;
   int known = mida_py_taskmeter_id(spec, &metered);
-  rc = record_end(tid, known ? &metered : NULL, here ? 0 : MIDA_STATUS_FINISHED,
-                  nbytes, name != Py_None ? name : NULL);
+  rc = record_end(task_id, known ? &metered : NULL,
+                  here ? 0 : MIDA_STATUS_FINISHED, nbytes,
+                  result_typename != Py_None ? result_typename : NULL);
   goto out;
 fail:
   rc = -1;
 out:
-  Py_DECREF(ts);
-  Py_XDECREF(tid);
+  Py_DECREF(task_state);
+  Py_XDECREF(task_id);
   Py_XDECREF(announced);
-  Py_XDECREF(typ);
-  Py_XDECREF(name);
+  Py_XDECREF(result_type);
+  Py_XDECREF(result_typename);
   Py_XDECREF(spec);
   Py_XDECREF(nbytes);
   return rc;
@@ -744,20 +782,21 @@ static PyObject *worker_ended_method(PyObject *self, PyObject *key) {
  * _end_unmetered, in Python: counted, rare). Returns 0, or -1. */
 static int worker_end_unmetered(PyObject *self, PyObject *key,
                                 PyObject *finish) {
-  PyObject *unmetered = PyObject_GetAttr(self, s_.unmetered);
+  PyObject *unmetered = PyObject_GetAttr(self, interned.unmetered);
   if (unmetered == NULL)
     return -1;
   /* Empty, as it is unless runs went unmetered: no hashing of the key. */
-  int in = PyDict_CheckExact(unmetered) && PyDict_GET_SIZE(unmetered) == 0
-               ? 0
-               : contains(unmetered, key);
+  int found = PyDict_CheckExact(unmetered) && PyDict_GET_SIZE(unmetered) == 0
+                  ? 0
+                  : contains(unmetered, key);
   Py_DECREF(unmetered);
-  if (in <= 0)
-    return in;
-  PyObject *cargs[] = {self, key, finish};
-  PyObject *r = PyObject_VectorcallMethod(s_.m_end_unmetered, cargs, 3, NULL);
-  int rc = r != NULL ? 0 : -1;
-  Py_XDECREF(r);
+  if (found <= 0)
+    return found;
+  PyObject *call_args[] = {self, key, finish};
+  PyObject *result = PyObject_VectorcallMethod(interned.end_unmetered_method,
+                                               call_args, 3, NULL);
+  int rc = result != NULL ? 0 : -1;
+  Py_XDECREF(result);
   return rc;
 }
 
@@ -772,14 +811,16 @@ static PyObject *worker_transition(PyObject *self, PyObject *const *args,
   if (transition_args(args, nargs, kwnames, &key, &start, &finish) < 0)
     return NULL;
   int rc = 0;
-  if (is_state(finish, s_.executing)) {
+  if (is_state(finish, interned.executing)) {
     rc = worker_executing(self, key);
-  } else if (is_state(finish, s_.memory)) {
-    if (is_state(start, s_.executing) || is_state(start, s_.long_running))
+  } else if (is_state(finish, interned.memory)) {
+    if (is_state(start, interned.executing) ||
+        is_state(start, interned.long_running))
       rc = worker_ended(self, key);
     if (rc == 0)
       rc = worker_end_unmetered(self, key, finish);
-  } else if (is_state(finish, s_.error) || is_state(finish, s_.released)) {
+  } else if (is_state(finish, interned.error) ||
+             is_state(finish, interned.released)) {
     rc = worker_end_unmetered(self, key, finish);
   }
   if (rc < 0)
