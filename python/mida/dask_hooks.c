@@ -37,6 +37,36 @@
 #define optional_attr _PyObject_LookupAttr
 #endif
 
+/* An exception held aside while cleanup that may raise its own runs
+ * (error_hold), then raised again (error_raise). From Python 3.12 it is
+ * one object (PyErr_Fetch and PyErr_Restore are deprecated there);
+ * before, its type, value and traceback. */
+#if PY_VERSION_HEX >= 0x030C0000
+typedef struct {
+  PyObject *exception; /* the exception, a new reference */
+} held_error;
+
+static void error_hold(held_error *held) {
+  held->exception = PyErr_GetRaisedException();
+}
+
+static void error_raise(held_error *held) {
+  PyErr_SetRaisedException(held->exception);
+}
+#else
+typedef struct {
+  PyObject *type, *value, *traceback; /* as PyErr_Fetch gives them */
+} held_error;
+
+static void error_hold(held_error *held) {
+  PyErr_Fetch(&held->type, &held->value, &held->traceback);
+}
+
+static void error_raise(held_error *held) {
+  PyErr_Restore(held->type, held->value, held->traceback);
+}
+#endif
+
 /* Names the hooks use, interned once (mida_py_dask_hooks_init). */
 static struct {
   PyObject *memory, *erred, *forgotten, *processing, *executing, *long_running,
@@ -817,8 +847,18 @@ static PyObject *worker_transition(PyObject *self, PyObject *const *args,
     if (is_state(start, interned.executing) ||
         is_state(start, interned.long_running))
       rc = worker_ended(self, key);
-    if (rc == 0)
+    if (rc == 0) {
       rc = worker_end_unmetered(self, key, finish);
+    } else {
+      /* The run ends even if the task's end failed (as in a finally), and
+       * the end's exception is the one raised: one that the run's end
+       * raises too goes to sys.unraisablehook. */
+      held_error ended_error;
+      error_hold(&ended_error);
+      if (worker_end_unmetered(self, key, finish) < 0)
+        PyErr_WriteUnraisable(interned.end_unmetered_method);
+      error_raise(&ended_error);
+    }
   } else if (is_state(finish, interned.error) ||
              is_state(finish, interned.released)) {
     rc = worker_end_unmetered(self, key, finish);

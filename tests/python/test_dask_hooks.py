@@ -274,3 +274,45 @@ sp.transition("k", "processing", "erred", exception_text="x")
 print("survived")
 """, PYTHONMALLOC="debug")
     assert "survived" in out
+
+
+def test_a_failing_end_on_the_worker_still_ends_its_unmetered_run(tmp_path):
+    """An exception raised while the worker records a task's end (_ended)
+    does not leave the task's unmetered run behind: the run is ended
+    (_end_unmetered) all the same, and the end's exception is the one
+    raised; one that the run's end raises as well goes to
+    sys.unraisablehook, not lost."""
+    run(tmp_path, """
+keys = ["inc-a", "inc-b"]
+sched, sp = cluster(keys)
+
+class W(md.MidaWorkerPlugin):
+    def _end_unmetered(self, key, finish):
+        super()._end_unmetered(key, finish)
+        if key == "inc-b":
+            raise RuntimeError("the run's end failed too")
+
+worker, wp = worker_of(sched, keys, plugin=W)
+wts = worker.state.tasks
+async def coro(x):
+    return x
+for k in keys:
+    wts[k].run_spec = Task(k, coro, 1)  # async def: an unmetered run
+    wp.transition(k, "ready", "executing")
+    del wts[k].nbytes  # the end's read of it raises AttributeError
+assert sorted(wp.unmetered) == keys, wp.unmetered
+unraisable = []
+sys.unraisablehook = unraisable.append
+for k in keys:
+    try:
+        wp.transition(k, "executing", "memory")
+    except AttributeError:
+        pass
+    else:
+        raise SystemExit("the end's AttributeError was not raised")
+assert not wp.unmetered, wp.unmetered
+assert [type(u.exc_value) for u in unraisable] == [RuntimeError], unraisable
+got = rows()
+assert got["inc-a"]["status"] == "FINISHED", got["inc-a"]
+assert got["inc-a"]["attempts"] == 1, got["inc-a"]
+""")
