@@ -187,6 +187,35 @@ static int transition_args(PyObject *const *args, Py_ssize_t nargs,
   return 0;
 }
 
+/* Refuses what the worker's hook, transition(key, start, finish,
+ * **kwargs) like WorkerPlugin.transition, would refuse in Python: more
+ * than three positional arguments, or key, start or finish given by
+ * position and by keyword. (The scheduler's takes *args, as
+ * SchedulerPlugin.transition.) Dask's worker passes three and no
+ * keywords: one comparison. Returns 0, or -1 with TypeError set. */
+static int worker_args_check(PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames) {
+  if (nargs > 3) {
+    PyErr_Format(PyExc_TypeError,
+                 "transition() takes 3 positional arguments but %zd were "
+                 "given",
+                 nargs);
+    return -1;
+  }
+  if (kwnames == NULL)
+    return 0;
+  PyObject *const names[3] = {interned.key, interned.start, interned.finish};
+  for (Py_ssize_t i = 0; i < nargs; i++) {
+    if (keyword_arg(args, nargs, kwnames, names[i]) != NULL) {
+      PyErr_Format(PyExc_TypeError,
+                   "transition() got multiple values for argument '%U'",
+                   names[i]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 /* mapping.get(key) as a new reference, None included; NULL with an
  * exception set if the lookup failed. A dict (what the plugins and Dask
  * keep) is read directly. */
@@ -490,7 +519,10 @@ static int sched_end(PyObject *self, PyObject *tasks, PyObject *record,
 
 /* transition(key, start, finish, *args, **kwargs): the scheduler's hook.
  * Only ends count (memory, erred, forgotten) of keys the plugin knows
- * (self.tasks); any other argument is accepted and ignored. */
+ * (self.tasks); any other argument is accepted and ignored, as the *args
+ * and **kwargs of SchedulerPlugin.transition (and of the Python hook
+ * before this one, whose key, start and finish were positional-only:
+ * given by keyword as well, they are among the ignored). */
 static PyObject *sched_transition(PyObject *self, PyObject *const *args,
                                   Py_ssize_t nargsf, PyObject *kwnames) {
   Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
@@ -830,15 +862,17 @@ static int worker_end_unmetered(PyObject *self, PyObject *key,
   return rc;
 }
 
-/* transition(key, start, finish, **kwargs): the worker's hook. A task
- * that starts executing gets its meter; one that goes to memory from
- * executing its end (_ended); an unmetered run ends at memory, error or
- * released. Every other transition leaves at once. */
+/* transition(key, start, finish, **kwargs): the worker's hook, which
+ * refuses other positional arguments as Python would. A task that starts
+ * executing gets its meter; one that goes to memory from executing its
+ * end (_ended); an unmetered run ends at memory, error or released. Every
+ * other transition leaves at once. */
 static PyObject *worker_transition(PyObject *self, PyObject *const *args,
                                    Py_ssize_t nargsf, PyObject *kwnames) {
   Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
   PyObject *key, *start, *finish;
-  if (transition_args(args, nargs, kwnames, &key, &start, &finish) < 0)
+  if (worker_args_check(args, nargs, kwnames) < 0 ||
+      transition_args(args, nargs, kwnames, &key, &start, &finish) < 0)
     return NULL;
   int rc = 0;
   if (is_state(finish, interned.executing)) {

@@ -316,3 +316,38 @@ got = rows()
 assert got["inc-a"]["status"] == "FINISHED", got["inc-a"]
 assert got["inc-a"]["attempts"] == 1, got["inc-a"]
 """)
+
+
+def test_the_worker_hook_refuses_what_its_signature_refuses(tmp_path):
+    """The worker's hook is transition(key, start, finish, **kwargs), as
+    WorkerPlugin.transition: extra positional arguments, or key, start or
+    finish given twice, are a TypeError, as they would be in Python, and
+    nothing is recorded. (The scheduler's takes *args, as
+    SchedulerPlugin.transition: test_the_scheduler_hook_takes_any_...)"""
+    run(tmp_path, """
+keys = ["inc-a"]
+sched, sp = cluster(keys)
+worker, wp = worker_of(sched, keys)
+def python_hook(key, start, finish, **kwargs):
+    pass
+for args, kwargs in [
+        (("inc-a", "ready", "executing", "extra"), {}),
+        (("inc-a", "ready", "executing", 1, 2), {"stimulus_id": "s"}),
+        (("inc-a", "ready", "executing"), {"key": "inc-a"}),
+        (("inc-a", "ready"), {"start": "ready", "finish": "executing"}),
+        (("inc-a",), {"start": "ready", "finish": "executing",
+                      "key": "inc-b"})]:
+    for hook in (python_hook, wp.transition):
+        try:
+            hook(*args, **kwargs)
+        except TypeError:
+            pass
+        else:
+            raise SystemExit("no TypeError from %s for %r %r" % (
+                hook.__name__, args, kwargs))
+assert wp.metered == 0 and not wp.unmetered, (wp.metered, wp.unmetered)
+assert type(worker.state.tasks["inc-a"].run_spec) is not _mida.TaskMeter
+wp.transition("inc-a", "ready", "executing", stimulus_id="s", key_=1)
+wp.transition(key="inc-a", start="executing", finish="memory")
+assert wp.metered == 1
+""")
