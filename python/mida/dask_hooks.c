@@ -153,6 +153,28 @@ static int is_state(PyObject *state, PyObject *name) {
          PyUnicode_Compare(state, name) == 0;
 }
 
+/* Dask's "long-running" (a worker's state, of a task that seceded), as
+ * Dask's code passes it, or NULL until first seen: not our interned
+ * name. CPython interns only the str constants that look like names
+ * ("memory", "executing", ...), so this literal in Dask's code is an
+ * object of its own (one per module) and never matches ours by address.
+ * Holding on to the first exact str equal to it that comes (a reference
+ * kept for the process's life) makes the next ones match by address as
+ * the other states do, instead of comparing 12 characters each time. */
+static PyObject *long_running_seen;
+
+/* Whether state is "long-running": is_state, but by address for Dask's
+ * own str as well. */
+static int is_long_running(PyObject *state) {
+  if (state == interned.long_running || state == long_running_seen)
+    return 1;
+  if (!is_state(state, interned.long_running))
+    return 0;
+  if (PyUnicode_CheckExact(state))
+    Py_XSETREF(long_running_seen, Py_NewRef(state));
+  return 1;
+}
+
 /* The value of keyword argument name in a vectorcall (kwnames after the
  * nargs positional ones), borrowed; NULL if not passed. */
 static PyObject *keyword_arg(PyObject *const *args, Py_ssize_t nargs,
@@ -878,8 +900,7 @@ static PyObject *worker_transition(PyObject *self, PyObject *const *args,
   if (is_state(finish, interned.executing)) {
     rc = worker_executing(self, key);
   } else if (is_state(finish, interned.memory)) {
-    if (is_state(start, interned.executing) ||
-        is_state(start, interned.long_running))
+    if (is_state(start, interned.executing) || is_long_running(start))
       rc = worker_ended(self, key);
     if (rc == 0) {
       rc = worker_end_unmetered(self, key, finish);

@@ -351,3 +351,34 @@ wp.transition("inc-a", "ready", "executing", stimulus_id="s", key_=1)
 wp.transition(key="inc-a", start="executing", finish="memory")
 assert wp.metered == 1
 """)
+
+
+def test_the_worker_hook_ends_a_long_running_task_whichever_str_says_so(
+        tmp_path):
+    """A task that seceded (long-running) ends at memory like one that was
+    executing, whether "long-running" comes as Dask's own literal (not
+    interned: CPython interns only constants that look like names), as a
+    str built at run time, or as an interned one, in any order: the hook
+    keeps Dask's str to match it by address, without missing the
+    others."""
+    run(tmp_path, """
+import distributed.worker_state_machine as wsm
+code = wsm.WorkerState._transition_executing_long_running.__code__
+(dasks,) = {c for c in code.co_consts if c == "long-running"}
+built = "".join(["long-", "running"])
+assert built is not dasks and sys.intern(built) is not dasks
+said = [dasks, built, sys.intern("long-running"), dasks, built, dasks]
+keys = ["inc-%d" % i for i in range(len(said))]
+sched, sp = cluster(keys)
+worker, wp = worker_of(sched, keys)
+for k, state in zip(keys, said):
+    wp.transition(k, "ready", "executing")
+    assert worker.state.tasks[k].run_spec({}) == 2  # the metered run
+    wp.transition(k, "executing", state)
+    wp.transition(k, state, "memory")
+got = rows()
+for k in keys:
+    assert json.loads(got[k]["custom"]) == {"nbytes": 28, "typename": "int"}, \\
+        (k, got[k])
+    assert got[k]["status"] == "FINISHED", (k, got[k])
+""")
