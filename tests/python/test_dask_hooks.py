@@ -210,34 +210,111 @@ assert w.metered == 1
 
 def test_a_hundred_thousand_transitions_leak_nothing(tmp_path):
     # Each path that takes references (the arguments, the records, the
-    # task states, the meters made) run 100,000 times: no object's count
-    # grows, and the memory traced stays put.
+    # task states, the meters made, the calls into dask.py, the errors
+    # raised) run many times: no object's count grows, and the memory
+    # traced stays put. 100,000 cycles of the C paths: on the scheduler a
+    # key's end recorded (FINISHED, custom), an end that its worker
+    # records (RECORDS_ENDS, startstops read), a cancel (forgotten before
+    # its end); on the worker a node metered and its end, from executing
+    # and from a built "long-running", and a call refused (TypeError).
+    # Every tenth cycle, the paths through dask.py: an error (_erred), a
+    # tuple run spec (_executing, _meter), unmetered runs ended at memory
+    # and at error (_begin_unmetered, _end_unmetered), and an end that
+    # raises, with its unmetered run. (Checked to fail, one at a time,
+    # with a reference leaked to the exception_text in the erred path, to
+    # the startstops entry in computed() and to the key in
+    # worker_end_unmetered(), and with an int leaked in one_done(); the
+    # 7-transition cycle before missed the first two.)
     run(tmp_path, """
-keys = ["inc-a", "inc-b"]
+keys = ["inc-a", "inc-b", "inc-c", "inc-d", "inc-e", "inc-f", "inc-g",
+        "inc-h"]
 sched, sp = cluster(keys)
 worker, wp = worker_of(sched, keys)
-ts = worker.state.tasks["inc-a"]
-node = ts.run_spec
-rec = sp.tasks["inc-a"]
-wf = rec[1]
+wts = worker.state.tasks
+recs = {k: sp.tasks[k] for k in keys}
+wf = recs["inc-a"][1]
 sp.workflows[wf][0] = 10 ** 9  # the workflow stays open
+ours = "tcp://w:1"
+sp._worker_records_ends(address=ours)
+assert sp.ends_on_workers == {ours}
 w, nb, tn = "tcp://w:9", 28, "int"
 ss = ({"action": "compute"},)
-watched = [w, nb, tn, ss, node, ts, rec, rec[0], wf, "inc-a", sp, wp]
+text, tb = "ZeroDivisionError('x')", "  line 1"
+lr = "".join(["long-", "running"])
+async def coro(x):
+    return x
+node = wts["inc-a"].run_spec
+old_spec = (inc, (1,), {})  # dask 2024.11 and older: dask.py's path
+wts["inc-f"].run_spec = coro_f = Task("inc-f", coro, 1)  # unmetered
+wts["inc-g"].run_spec = coro_g = Task("inc-g", coro, 1)
+wts["inc-h"].run_spec = coro_h = Task("inc-h", coro, 1)
+del wts["inc-h"].nbytes  # its end raises AttributeError
+worker.data = {"inc-f": 2}
+watched = [w, nb, tn, ss, ss[0], text, tb, lr, ours, node, old_spec, coro_f,
+           coro_g, coro_h, wf, sp, wp, worker.data]
+watched += list(recs.values()) + [r[0] for r in recs.values()]
+watched += list(wts.values()) + keys
 
 def cycle():
-    rec[2] = False
+    for k in ("inc-a", "inc-b", "inc-d"):
+        recs[k][2] = False
+        sp.tasks[k] = recs[k]  # inc-d's is dropped when it is forgotten
     sp.transition("inc-a", "processing", "memory", stimulus_id="s",
                   worker=w, nbytes=nb, typename=tn, startstops=ss)
+    sp.transition("inc-b", "processing", "memory", stimulus_id="s",
+                  worker=ours, nbytes=nb, typename=tn, startstops=ss)
+    sp.transition("inc-d", "waiting", "released", stimulus_id="s")
+    sp.transition("inc-d", "released", "forgotten", stimulus_id="s")
     sp.transition("inc-a", "memory", "released", stimulus_id="s")
     sp.transition(["x"], "processing", "erred")
-    ts.run_spec = node
-    wp.transition("inc-a", "ready", "executing")
+    for k in ("inc-a", "inc-e"):
+        wts[k].run_spec = node
+        wp.transition(k, "ready", "executing")
     wp.transition("inc-a", "executing", "memory")
     wp.transition("inc-a", "memory", "released")
+    wp.transition("inc-e", "executing", lr)
+    wp.transition("inc-e", lr, "memory")
+    try:
+        wp.transition("inc-a", "ready", "executing", "extra")
+    except TypeError:
+        pass
 
-for _ in range(1000):
+# The unmetered runs' tasks take their ids in turn from 100 annotations:
+# the store counts a task's runs at each write of its row, and 10,000
+# runs of one task would make the test's time grow with their square.
+runs_of = [{"mida_task": _mida.new_id()} for _ in range(100)]
+rounds = [0]
+
+def rare():
+    # The paths through dask.py, each ~10-20 times a C cycle's cost
+    # (the unmetered runs' most of it their records' storing): 10,000
+    # rounds, as many leaked references or ~32-byte objects as show
+    # plainly in the counts and the 64 KiB.
+    rounds[0] += 1
+    for k in ("inc-f", "inc-g", "inc-h"):
+        wts[k].annotations = runs_of[rounds[0] % 100]
+    recs["inc-c"][2] = False
+    sp.transition("inc-c", "processing", "erred", stimulus_id="s",
+                  worker=w, exception_text=text, traceback_text=tb)
+    wts["inc-c"].run_spec = old_spec
+    wp.transition("inc-c", "ready", "executing")
+    wp.transition("inc-c", "executing", "memory")
+    wp.transition("inc-f", "ready", "executing")
+    wp.transition("inc-f", "executing", "memory")
+    wp.transition("inc-g", "ready", "executing")
+    wp.transition("inc-g", "executing", "error")
+    wp.transition("inc-h", "ready", "executing")
+    try:
+        wp.transition("inc-h", "executing", "memory")
+    except AttributeError:
+        pass
+
+for i in range(1000):
     cycle()
+    if i % 10 == 0:
+        rare()
+assert not wp.unmetered and wp.skipped == 300, (wp.unmetered, wp.skipped)
+assert sp.workflows[wf] == [10 ** 9 - 3100, True], sp.workflows[wf]
 mida.flush()
 gc.collect()
 before = [sys.getrefcount(o) for o in watched]
@@ -245,15 +322,23 @@ tracemalloc.start()
 base = tracemalloc.get_traced_memory()[0]
 for i in range(100_000):
     cycle()
+    if i % 10 == 0:
+        rare()
     if i % 20_000 == 0:
         mida.flush()
 mida.flush()
 gc.collect()
 grown = tracemalloc.get_traced_memory()[0] - base
 after = [sys.getrefcount(o) for o in watched]
-assert after == before, list(zip(before, after))
+assert after == before, [(i, b, a) for i, (b, a) in
+                         enumerate(zip(before, after)) if a != b]
 assert grown < 64 * 1024, grown
-assert wp.metered == 101_000
+assert wp.metered == 2 * 101_000 + 10_100 and wp.skipped == 3 * 10_100
+assert not wp.unmetered
+got = rows()
+assert got["inc-a"]["status"] == "FINISHED"
+assert got["inc-c"]["status"] == "ERROR"
+assert got["inc-d"]["status"] == "CANCELLED"
 """, MIDA_SHIP_MS="50")
 
 
