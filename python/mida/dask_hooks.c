@@ -191,11 +191,11 @@ static PyObject *keyword_arg(PyObject *const *args, Py_ssize_t nargs,
   return NULL;
 }
 
-/* key, start and finish of a transition call: positional as Dask passes
- * them, or by keyword. Returns 0, or -1 with TypeError set. */
-static int transition_args(PyObject *const *args, Py_ssize_t nargs,
-                           PyObject *kwnames, PyObject **key, PyObject **start,
-                           PyObject **finish) {
+/* key, start and finish of a transition call with fewer than three
+ * positional arguments: the rest by keyword (transition_args). */
+static int transition_args_by_keyword(PyObject *const *args, Py_ssize_t nargs,
+                                      PyObject *kwnames, PyObject **key,
+                                      PyObject **start, PyObject **finish) {
   PyObject *const names[3] = {interned.key, interned.start, interned.finish};
   PyObject **out[3] = {key, start, finish};
   for (Py_ssize_t i = 0; i < 3; i++) {
@@ -209,12 +209,27 @@ static int transition_args(PyObject *const *args, Py_ssize_t nargs,
   return 0;
 }
 
+/* key, start and finish of a transition call: positional as Dask passes
+ * them (taken at once: this is inline in the hooks), or by keyword.
+ * Returns 0, or -1 with TypeError set. */
+static inline int transition_args(PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames, PyObject **key,
+                                  PyObject **start, PyObject **finish) {
+  if (nargs < 3)
+    return transition_args_by_keyword(args, nargs, kwnames, key, start, finish);
+  *key = args[0];
+  *start = args[1];
+  *finish = args[2];
+  return 0;
+}
+
 /* Refuses what the worker's hook, transition(key, start, finish,
  * **kwargs) like WorkerPlugin.transition, would refuse in Python: more
  * than three positional arguments, or key, start or finish given by
  * position and by keyword. (The scheduler's takes *args, as
- * SchedulerPlugin.transition.) Dask's worker passes three and no
- * keywords: one comparison. Returns 0, or -1 with TypeError set. */
+ * SchedulerPlugin.transition.) Not called for Dask's worker's calls
+ * (three positional arguments, no keywords). Returns 0, or -1 with
+ * TypeError set. */
 static int worker_args_check(PyObject *const *args, Py_ssize_t nargs,
                              PyObject *kwnames) {
   if (nargs > 3) {
@@ -893,9 +908,14 @@ static PyObject *worker_transition(PyObject *self, PyObject *const *args,
                                    Py_ssize_t nargsf, PyObject *kwnames) {
   Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
   PyObject *key, *start, *finish;
-  if (worker_args_check(args, nargs, kwnames) < 0 ||
-      transition_args(args, nargs, kwnames, &key, &start, &finish) < 0)
+  if (nargs == 3 && kwnames == NULL) { /* as Dask's worker calls it */
+    key = args[0];
+    start = args[1];
+    finish = args[2];
+  } else if (worker_args_check(args, nargs, kwnames) < 0 ||
+             transition_args(args, nargs, kwnames, &key, &start, &finish) < 0) {
     return NULL;
+  }
   int rc = 0;
   if (is_state(finish, interned.executing)) {
     rc = worker_executing(self, key);
