@@ -1449,6 +1449,16 @@ static int open_segment_file(const char *path, mida__orphan **out,
   return fd;
 }
 
+/* The ring size and the writer's host, pid and start of a reader's
+ * segment, from its header. */
+static void take_identity(mida__orphan *o, const seg_header *hdr) {
+  o->ring_bytes = hdr->ring_bytes;
+  memcpy(o->host, hdr->host, HOST_BYTES);
+  o->host[HOST_BYTES] = '\0';
+  o->pid = (int64_t)hdr->pid;
+  o->start_ns = (int64_t)hdr->start_ns;
+}
+
 /* An orphan (reader's handle) for the segment file fd, whose header is
  * hdr, mapped whole. Returns MIDA_OK or an error with a message in err;
  * fd is the handle's, or closed on failure. */
@@ -1478,11 +1488,7 @@ static int map_reader(int fd, const seg_header *hdr, uint64_t file_bytes,
   o->map_bytes = map_bytes;
   o->hdr = base;
   o->ring = o->base + MIDA_JOURNAL_HEADER_BYTES;
-  o->ring_bytes = hdr->ring_bytes;
-  memcpy(o->host, hdr->host, HOST_BYTES);
-  o->host[HOST_BYTES] = '\0';
-  o->pid = (int64_t)hdr->pid;
-  o->start_ns = (int64_t)hdr->start_ns;
+  take_identity(o, hdr);
   *out = o;
   return MIDA_OK;
 }
@@ -1550,11 +1556,7 @@ static int read_orphan(int fd, const seg_header *hdr, const char *path,
   o->hdr = &o->copy;
   o->ring = buf;
   o->ring_base = head % hdr->ring_bytes;
-  o->ring_bytes = hdr->ring_bytes;
-  memcpy(o->host, hdr->host, HOST_BYTES);
-  o->host[HOST_BYTES] = '\0';
-  o->pid = (int64_t)hdr->pid;
-  o->start_ns = (int64_t)hdr->start_ns;
+  take_identity(o, hdr);
   *out = o;
   return MIDA_OK;
 }
