@@ -12,7 +12,7 @@
  * Data records wait: they are kept as they come and written at the
  * commit, in the order of their keys, many rows a statement (data_rows.h,
  * ROWS_PER_STEP): rows the store does not hold by an INSERT OR IGNORE,
- * until one meets a stored row, then by upserts (apply_new_rows). A
+ * until one meets a stored row, then by upserts (apply_kept). A
  * metric point that the store did not hold goes into the batch's blocks
  * (rollup.h), written once after the batch's records. A record without
  * the fields that key its row is skipped and counted, as everywhere in
@@ -130,13 +130,13 @@ static void bind_link(sqlite3_stmt *st, int at, const mida__data_rows *d,
     sqlite3_bind_null(st, at + 4);
 }
 
-/* Inserts ROWS_PER_STEP kept rows (data rows, or links if links) at pick
- * that the store may not hold, with the statement which (an INSERT OR
- * IGNORE: it keeps no statement journal, which a multi-row upsert always
- * does, ~1,000 instructions a row); sqlite3_changes says how many it
- * inserted. */
-static int apply_new_rows(sqlite_sink *s, int which, const uint32_t *pick,
-                          int links, char task[][MIDA_ID_STRLEN]) {
+/* Writes ROWS_PER_STEP kept rows (data rows, or links if links) at pick
+ * with the statement of as many rows which: an upsert, or an INSERT OR
+ * IGNORE of rows the store may not hold (it keeps no statement journal,
+ * which a multi-row upsert always does, ~1,000 instructions a row;
+ * sqlite3_changes then says how many it inserted). */
+static int write_many(sqlite_sink *s, int which, const uint32_t *pick,
+                      int links, char task[][MIDA_ID_STRLEN]) {
   const mida__data_rows *d = &s->data;
   sqlite3_stmt *st = mida__sqlite_statement(s, which);
   if (st == NULL)
@@ -175,28 +175,27 @@ static int apply_kept(sqlite_sink *s, const uint32_t *order, size_t n,
         pick[got++] = order[k];
     if (got == 0)
       break; /* no link left */
-    int many = use_many && got == ROWS_PER_STEP;
-    if (many && try_new) {
-      rc = apply_new_rows(s, stmt_new, pick, links, task);
-      if (rc != MIDA_OK || sqlite3_changes(s->db) == got)
-        continue;
-      try_new = 0; /* a row was stored: the upserts below merge it */
+    if (use_many && got == ROWS_PER_STEP) {
+      if (try_new) {
+        rc = write_many(s, stmt_new, pick, links, task);
+        if (rc != MIDA_OK || sqlite3_changes(s->db) == got)
+          continue;
+        try_new = 0; /* a row was stored: the upserts below merge it */
+      }
+      rc = write_many(s, stmt_many, pick, links, task);
+      continue;
     }
-    sqlite3_stmt *st = mida__sqlite_statement(s, many ? stmt_many : stmt_one);
+    sqlite3_stmt *st = mida__sqlite_statement(s, stmt_one);
     if (st == NULL)
       return MIDA_ESTORE;
     for (int i = 0; i < got && rc == MIDA_OK; i++) {
       const mida__data_row *row = &d->rows[pick[i]];
-      int at = many ? 1 + (links ? 5 : 6) * i : 1;
       if (links)
-        bind_link(st, at, d, row, task[i]);
+        bind_link(st, 1, d, row, task[i]);
       else
-        bind_data(st, at, d, row);
-      if (!many)
-        rc = mida__sqlite_step_write(s, st, "data");
-    }
-    if (many)
+        bind_data(st, 1, d, row);
       rc = mida__sqlite_step_write(s, st, "data");
+    }
   }
   return rc;
 }
