@@ -1674,19 +1674,7 @@ fail:
 
 int mida__orphan_open(const char *path, mida__orphan **out, char *err,
                       size_t errlen) {
-  seg_header hdr;
-  uint64_t file_bytes = 0;
-  int fd = open_segment_file(path, out, &hdr, &file_bytes, err, errlen);
-  if (fd < 0)
-    return fd;
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int e = errno;
-    mida__errbuf_set(err, errlen, "%s is held by another process", path);
-    close(fd);
-    return e == EWOULDBLOCK || e == EAGAIN || e == EACCES ? MIDA_EBUSY
-                                                          : MIDA_EIO;
-  }
-  return orphan_locked(fd, path, out, err, errlen);
+  return mida__segment_open(path, false, out, err, errlen);
 }
 
 int mida__tail_open(const char *path, mida__orphan **out, char *err,
