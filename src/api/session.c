@@ -485,16 +485,16 @@ int mida__session_wait_open(mida_session_t *s, int timeout_ms, char *msg,
 }
 
 int mida__session_collect(mida_session_t *s, int timeout_ms, unsigned flags,
-                          uint64_t *records) {
-  if (records != NULL)
-    *records = 0;
+                          mida__collected *out) {
+  if (out != NULL)
+    *out = (mida__collected){0, 0};
   if (s == NULL)
     return MIDA_EINVAL;
   if (s->disabled || s->shipper == NULL)
     return MIDA_OK;
   if (atomic_load(&s->closed))
     return MIDA_ECLOSED;
-  int rc = mida__shipper_collect(s->shipper, timeout_ms, flags, records);
+  int rc = mida__shipper_collect(s->shipper, timeout_ms, flags, out);
   if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT && rc != MIDA_ECLOSED) {
     char msg[512];
     mida__shipper_errmsg(s->shipper, msg, sizeof msg);

@@ -10,6 +10,7 @@
 #ifndef MIDA_API_SESSION_ACCESS_H
 #define MIDA_API_SESSION_ACCESS_H
 
+#include "capture/shipper.h"
 #include "core/errors.h"
 #include "core/record.h"
 #include "mida.h"
@@ -37,14 +38,14 @@ int mida__session_wait_open(mida_session_t *s, int timeout_ms, char *msg,
 /* Ships the orphan segments of the session's spool (the journals of
  * processes that ended; `mida run` has its command's shipped so) through
  * the session's own connection to the store, and waits up to timeout_ms
- * (negative: no limit) for that pass; *records (may be NULL) gets what it
+ * (negative: no limit) for that pass; *out (may be NULL) gets what it
  * shipped; flags are the pass's (MIDA_RECOVER_*, src/capture/recovery.h:
  * MIDA_RECOVER_TAIL_LIVE also reads the live segments of the preload
  * library). Returns MIDA_OK, MIDA_ETIMEDOUT, MIDA_ECLOSED, or the store's
  * open error while it is not open (the orphans stay in the spool; its
  * message is the session's, mida_errmsg). */
 int mida__session_collect(mida_session_t *s, int timeout_ms, unsigned flags,
-                          uint64_t *records);
+                          mida__collected *out);
 
 /* Sets the last message of session s (s NULL: only the thread's) and the
  * thread's, and returns rc. */

@@ -81,7 +81,7 @@ struct mida__shipper {
   uint64_t collects_asked;   /* orphan passes asked for (collect) */
   uint64_t collects_done;    /* ... and made, in order */
   unsigned collect_flags;    /* the asks' MIDA_RECOVER_* since the last */
-  uint64_t collected;        /* records the last of them shipped */
+  mida__collected collected; /* what the last of them shipped */
   mida__recover_buffers *buffers; /* theirs, made at the first */
   mida__frame *frames;       /* batch buffers, MIDA_SHIP_BATCH each */
   mida__rec *recs;           /* MIDA_SHIP_BATCH + 3 (counters) */
@@ -280,7 +280,8 @@ static void collect_if_asked(mida__shipper *sh) {
           : MIDA_ENOMEM;
   pthread_mutex_lock(&sh->lock);
   sh->collects_done = asked;
-  sh->collected = rc == MIDA_OK ? st.records : 0;
+  sh->collected = rc == MIDA_OK ? (mida__collected){st.records, st.segments}
+                                : (mida__collected){0, 0};
   pthread_cond_broadcast(&sh->progress);
   pthread_mutex_unlock(&sh->lock);
 }
@@ -437,7 +438,7 @@ int mida__shipper_flush(mida__shipper *sh, int timeout_ms) {
 }
 
 int mida__shipper_collect(mida__shipper *sh, int timeout_ms, unsigned flags,
-                          uint64_t *records) {
+                          mida__collected *out) {
   struct timespec until = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
   int rc = MIDA_OK;
   pthread_mutex_lock(&sh->lock);
@@ -462,8 +463,8 @@ int mida__shipper_collect(mida__shipper *sh, int timeout_ms, unsigned flags,
       break;
     }
   }
-  if (records != NULL)
-    *records = rc == MIDA_OK ? sh->collected : 0;
+  if (out != NULL)
+    *out = rc == MIDA_OK ? sh->collected : (mida__collected){0, 0};
   pthread_mutex_unlock(&sh->lock);
   return rc;
 }

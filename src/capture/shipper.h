@@ -57,18 +57,26 @@ int mida__shipper_wait_open(mida__shipper *sh, int timeout_ms, char *msg,
  * MIDA_ETIMEDOUT. */
 int mida__shipper_flush(mida__shipper *sh, int timeout_ms);
 
+/* What one orphan pass shipped. */
+typedef struct mida__collected {
+  uint64_t records;  /* records, from orphans and live segments */
+  uint64_t segments; /* orphan segments shipped and removed (or pooled):
+                      * journals of processes that ended, or handed over
+                      * full */
+} mida__collected;
+
 /* Asks the thread for a pass over spool_dir's orphan segments (the
  * journals of processes that ended: under `mida run`, the command's),
  * shipped into its sink between two batches of its own, and waits until
  * that pass is over or timeout_ms passes (negative: no limit). So a
  * process that ships others' journals needs no second connection to the
  * store. flags (MIDA_RECOVER_*, recovery.h) are the pass's; a pass that
- * answers several asks has all their flags. *records (may be NULL) gets
- * what the pass shipped. Returns MIDA_OK, MIDA_ETIMEDOUT, MIDA_ECLOSED (the
+ * answers several asks has all their flags. *out (may be NULL) gets what
+ * the pass shipped. Returns MIDA_OK, MIDA_ETIMEDOUT, MIDA_ECLOSED (the
  * thread is stopping), or the open's error while the sink is not open
  * (then it does not wait). */
 int mida__shipper_collect(mida__shipper *sh, int timeout_ms, unsigned flags,
-                          uint64_t *records);
+                          mida__collected *out);
 
 /* Ships what remains (one last attempt), stops and joins the thread, and
  * frees the shipper. Returns MIDA_OK, or the sink's error if frames remain

@@ -18,6 +18,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #define MIDA_RUN_PRELOAD_OPTIONS 5 /* entries it adds to the option table */
@@ -43,7 +44,8 @@ typedef struct mida__run_preload {
   int stop_fd;               /* eventfd: written to stop the collector */
   int inotify;               /* the collector's inotify descriptor, or -1 */
   int inotify_watch;         /* its watch of the spool, or -1 once removed */
-  uint64_t records;          /* records shipped from the command's journals */
+  _Atomic uint64_t passes;   /* collector passes that shipped records: a
+                                transaction each (run.ship_passes) */
 } mida__run_preload;
 
 /* The options that take a value (for run.c's search of the command). */
