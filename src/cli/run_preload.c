@@ -68,6 +68,7 @@
 #define COLLECT_INTERVAL_MS 250 /* between passes, at most */
 #define COLLECT_BUSY_MS 5    /* after a pass that shipped a process's journal */
 #define COLLECT_TAIL_MS 50   /* after one that read only running processes' */
+#define COLLECT_TAIL_RECORDS 500 /* what such a pass is to find, about */
 #define COLLECT_SETTLE_MS 20 /* after a segment's close, before a pass */
 #define COLLECT_WAIT_MS 5000 /* a pass the collector waits for, at most */
 #define FINISH_WAIT_MS 10000 /* the last pass, at most */
@@ -392,6 +393,23 @@ static int drain(int fd) {
   return segment;
 }
 
+/* The gap after a pass that shipped n records (> 0), all appended by
+ * running processes over the elapsed ms since the pass before it: as long
+ * as COLLECT_TAIL_RECORDS take to come in at that rate, from
+ * COLLECT_BUSY_MS to COLLECT_TAIL_MS. Each pass is a transaction, which
+ * rewrites the pages its B-trees share with the last one and makes its
+ * commit durable before the rings are released, so a steady writer is
+ * shipped in passes of a few hundred records; and what a fast one leaves
+ * for the end (its last gap's records, shipped after the command) stays
+ * a few milliseconds' work. */
+static int64_t tail_gap(int64_t elapsed, uint64_t n) {
+  uint64_t gap =
+      (uint64_t)(elapsed > 0 ? elapsed : 0) * COLLECT_TAIL_RECORDS / n;
+  return gap < COLLECT_BUSY_MS   ? COLLECT_BUSY_MS
+         : gap > COLLECT_TAIL_MS ? COLLECT_TAIL_MS
+                                 : (int64_t)gap;
+}
+
 /* Ships the command's records while it runs, so that little is left when
  * it ends. A pass ships the orphans (segments of processes that ended, or
  * that the library handed over full) and a batch of each live segment
@@ -399,11 +417,8 @@ static int drain(int fd) {
  * its ring is emptied and filled again instead of a new segment file made
  * for every 256 KiB). Passes come COLLECT_BUSY_MS after one that shipped
  * an orphan (processes are ending: the next ones want the spool's pool
- * refilled, spool_pool.h), COLLECT_TAIL_MS after one that shipped only
- * from live segments (a pass is a transaction, which rewrites the pages
- * its B-trees share with the last one: a steady writer such as `tar x`
- * cost the store ~45 % more CPU with passes 5 ms apart than 50 ms
- * apart), then ever further apart while they find nothing, up to
+ * refilled, spool_pool.h), tail_gap() after one that shipped only from
+ * live segments, then ever further apart while they find nothing, up to
  * COLLECT_INTERVAL_MS; and, where inotify works, COLLECT_SETTLE_MS after
  * a segment file was made or closed in the spool (a process began or
  * ended). The settling time gathers the segments of processes that end
@@ -417,6 +432,7 @@ static void *collector(void *arg) {
   int in = p->inotify;
   int64_t gap = COLLECT_INTERVAL_MS; /* from one pass to the next */
   int64_t next = mida__monotonic_ms() + gap;
+  int64_t last_pass = mida__monotonic_ms(); /* when the last pass began */
   for (;;) {
     struct pollfd fds[2] = {{p->stop_fd, POLLIN, 0}, {in, POLLIN, 0}};
     int64_t wait = next - mida__monotonic_ms();
@@ -436,14 +452,16 @@ static void *collector(void *arg) {
         next = mida__monotonic_ms() + COLLECT_SETTLE_MS;
       continue;
     }
+    int64_t began = mida__monotonic_ms();
     mida__collected shipped = collect_once(p, COLLECT_WAIT_MS);
     if (shipped.segments > 0)
       gap = COLLECT_BUSY_MS;
     else if (shipped.records > 0)
-      gap = COLLECT_TAIL_MS;
+      gap = tail_gap(began - last_pass, shipped.records);
     else
       gap = gap * 2 < COLLECT_INTERVAL_MS ? gap * 2 : COLLECT_INTERVAL_MS;
     next = mida__monotonic_ms() + gap;
+    last_pass = began;
     if (in >= 0)
       (void)drain(in);
   }

@@ -85,13 +85,13 @@ def test_files_of_a_running_process_are_stored_while_it_runs(r):
 
 
 def test_a_steady_writer_is_shipped_in_few_transactions(r):
-    # One process writing files for a second or more: each collector
-    # pass that ships is a transaction, which rewrites the pages its
-    # B-trees share with the last one. Passes 5 ms apart (as after a
-    # process's journal is shipped) cost the store of `tar x` ~45 % more
-    # CPU than passes 50 ms apart; a running process alone gets the
-    # latter, and its files are still in the store within a tenth of a
-    # second or so (the test above).
+    # One process writing files for a second or more, ~2 a millisecond:
+    # each collector pass that ships is a transaction, which rewrites the
+    # pages its B-trees share with the last one and syncs its commit.
+    # Passes 5 ms apart whatever they found cost the store of `tar x`
+    # ~30 % more CPU; a running process's records are now read when ~500
+    # have come in (at most 50 ms apart), and its files are still in the
+    # store within a tenth of a second or so (the test above).
     n = 3000
     started = time.monotonic()
     proc = start(r, n, 0.0005, out=subprocess.DEVNULL)
