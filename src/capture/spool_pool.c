@@ -4,7 +4,7 @@
  * Slots are names, pool.<bytes>.<slot>, claimed by rename(2): a put renames
  * with RENAME_NOREPLACE into the first free slot, a take renames a slot's
  * file to the taker's own name, and of two takers of one slot one gets
- * ENOENT. Takers try the low slots, where puts land first.
+ * ENOENT. Takers try the slots from the lowest, where puts land first.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* renameat2, RENAME_NOREPLACE */
@@ -21,9 +21,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Slots a take tries before it makes a new file: an empty pool costs that
- * many failed renames (~1 us each), a file made anew far more. */
-#define TAKE_TRIES 4
+/* Slots a take tries before it makes a new file: all of them. An empty pool
+ * costs that many failed renames (~1 us each), a file made anew far more
+ * (~1.8 ms after a few hundred, spool_pool.h). With 4, the passes of `mida
+ * run` had to come 5 ms apart in a loop of short processes: one 20 ms
+ * apart put ~8 files back at once, and the takers, trying slots 0-3, made
+ * new files for 582 of 1,000 processes. */
+#define TAKE_TRIES MIDA_POOL_SLOTS
 
 /* The path of the slots of size bytes in directory dir (dir_len bytes of
  * it) up to the slot number: "<dir>/pool.<bytes>.", into out (PATH_MAX).

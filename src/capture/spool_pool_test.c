@@ -132,6 +132,30 @@ static void test_take_renames_and_locks_the_file(void **state) {
   free(pooled);
 }
 
+/* A pass of `mida run` 20 ms after the last puts back a dozen files at
+ * once (slots 0-11), and a dozen processes take them one after another:
+ * every one of them finds one, the last in the highest slot. With takers
+ * trying slots 0-3 only, the fifth and later made new files. */
+static void test_take_finds_the_highest_slot(void **state) {
+  const char *dir = *state;
+  char name[64];
+  for (int k = 0; k < MIDA_POOL_SLOTS; k++) {
+    snprintf(name, sizeof name, "s%d.mj", k);
+    assert_true(put_new(dir, name, 8192));
+  }
+  char mine[1024];
+  for (int k = 0; k < MIDA_POOL_SLOTS; k++) {
+    snprintf(mine, sizeof mine, "%s/t%d.mj.tmp", dir, k);
+    int fd = mida__spool_pool_take(dir, 8192, mine);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(name, sizeof name, "pool.8192.%d", k);
+    assert_false(exists(dir, name));
+  }
+  snprintf(mine, sizeof mine, "%s/none.mj.tmp", dir);
+  assert_int_equal(mida__spool_pool_take(dir, 8192, mine), -1);
+}
+
 static void test_take_wants_the_exact_size(void **state) {
   const char *dir = *state;
   assert_true(put_new(dir, "a.mj", 8192));
@@ -452,6 +476,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_put_fills_the_slots_of_a_size_then_refuses),
       T(test_put_refuses_a_large_file),
+      T(test_take_finds_the_highest_slot),
       T(test_take_renames_and_locks_the_file),
       T(test_take_wants_the_exact_size),
       T(test_take_from_an_empty_pool_makes_nothing),

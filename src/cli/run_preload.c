@@ -66,9 +66,10 @@
 #include <unistd.h>
 
 #define COLLECT_INTERVAL_MS 250 /* between passes, at most */
-#define COLLECT_BUSY_MS 5    /* after a pass that shipped a process's journal */
-#define COLLECT_TAIL_MS 50   /* after one that read only running processes' */
-#define COLLECT_TAIL_RECORDS 500 /* what such a pass is to find, about */
+#define COLLECT_SHIP_MIN_MS 5   /* after a pass that shipped, at least */
+#define COLLECT_SHIP_MAX_MS 50  /* ... and at most */
+#define COLLECT_SHIP_RECORDS 500 /* what a pass is to find, about */
+#define COLLECT_ENDED_MS 20 /* after one that shipped a process's journal */
 #define COLLECT_SETTLE_MS 20 /* after a segment's close, before a pass */
 #define COLLECT_WAIT_MS 5000 /* a pass the collector waits for, at most */
 #define FINISH_WAIT_MS 10000 /* the last pass, at most */
@@ -393,21 +394,26 @@ static int drain(int fd) {
   return segment;
 }
 
-/* The gap after a pass that shipped n records (> 0), all appended by
- * running processes over the elapsed ms since the pass before it: as long
- * as COLLECT_TAIL_RECORDS take to come in at that rate, from
- * COLLECT_BUSY_MS to COLLECT_TAIL_MS. Each pass is a transaction, which
- * rewrites the pages its B-trees share with the last one and makes its
- * commit durable before the rings are released, so a steady writer is
- * shipped in passes of a few hundred records; and what a fast one leaves
- * for the end (its last gap's records, shipped after the command) stays
- * a few milliseconds' work. */
-static int64_t tail_gap(int64_t elapsed, uint64_t n) {
+/* The gap after a pass that shipped what it found: n records (> 0) that
+ * came in over the elapsed ms since the pass before it, from the journals
+ * of ended = true processes that ended (or handed a full segment over) or
+ * not. As long as COLLECT_SHIP_RECORDS take to come in at that rate, from
+ * COLLECT_SHIP_MIN_MS to COLLECT_SHIP_MAX_MS; at most COLLECT_ENDED_MS
+ * after ended journals, whose files the next processes take from the
+ * spool's pool (spool_pool.h; 16 of each size). Each pass is a
+ * transaction, which rewrites the pages its B-trees share with the last
+ * one and makes its commit durable before the rings are released, so a
+ * steady writer is shipped in passes of a few hundred records, and a
+ * loop of short processes in passes of a few dozen of them; and what a
+ * fast writer leaves for the end (its last gap's records, shipped after
+ * the command) stays a few milliseconds' work. */
+static int64_t ship_gap(int64_t elapsed, uint64_t n, bool ended) {
   uint64_t gap =
-      (uint64_t)(elapsed > 0 ? elapsed : 0) * COLLECT_TAIL_RECORDS / n;
-  return gap < COLLECT_BUSY_MS   ? COLLECT_BUSY_MS
-         : gap > COLLECT_TAIL_MS ? COLLECT_TAIL_MS
-                                 : (int64_t)gap;
+      (uint64_t)(elapsed > 0 ? elapsed : 0) * COLLECT_SHIP_RECORDS / n;
+  uint64_t most = ended ? COLLECT_ENDED_MS : COLLECT_SHIP_MAX_MS;
+  return gap < COLLECT_SHIP_MIN_MS ? COLLECT_SHIP_MIN_MS
+         : gap > most              ? (int64_t)most
+                                   : (int64_t)gap;
 }
 
 /* Ships the command's records while it runs, so that little is left when
@@ -415,10 +421,8 @@ static int64_t tail_gap(int64_t elapsed, uint64_t n) {
  * that the library handed over full) and a batch of each live segment
  * (mida__tail_open: a running program's records as it makes them, so that
  * its ring is emptied and filled again instead of a new segment file made
- * for every 256 KiB). Passes come COLLECT_BUSY_MS after one that shipped
- * an orphan (processes are ending: the next ones want the spool's pool
- * refilled, spool_pool.h), tail_gap() after one that shipped only from
- * live segments, then ever further apart while they find nothing, up to
+ * for every 256 KiB). Passes come ship_gap() after one that shipped
+ * something, then ever further apart while they find nothing, up to
  * COLLECT_INTERVAL_MS; and, where inotify works, COLLECT_SETTLE_MS after
  * a segment file was made or closed in the spool (a process began or
  * ended). The settling time gathers the segments of processes that end
@@ -454,10 +458,8 @@ static void *collector(void *arg) {
     }
     int64_t began = mida__monotonic_ms();
     mida__collected shipped = collect_once(p, COLLECT_WAIT_MS);
-    if (shipped.segments > 0)
-      gap = COLLECT_BUSY_MS;
-    else if (shipped.records > 0)
-      gap = tail_gap(began - last_pass, shipped.records);
+    if (shipped.records > 0)
+      gap = ship_gap(began - last_pass, shipped.records, shipped.segments > 0);
     else
       gap = gap * 2 < COLLECT_INTERVAL_MS ? gap * 2 : COLLECT_INTERVAL_MS;
     next = mida__monotonic_ms() + gap;
