@@ -394,10 +394,10 @@ static int drain(int fd) {
   return segment;
 }
 
-/* The gap after a pass that shipped what it found: n records (> 0) that
- * came in over the elapsed ms since the pass before it, from the journals
- * of ended = true processes that ended (or handed a full segment over) or
- * not. As long as COLLECT_SHIP_RECORDS take to come in at that rate, from
+/* The gap after a pass that shipped n records (> 0), which came in over
+ * the elapsed ms since the pass before it; ended says whether among them
+ * were the journals of processes that ended (or handed a full segment
+ * over). As long as COLLECT_SHIP_RECORDS take to come in at that rate, from
  * COLLECT_SHIP_MIN_MS to COLLECT_SHIP_MAX_MS; at most COLLECT_ENDED_MS
  * after ended journals, whose files the next processes take from the
  * spool's pool (spool_pool.h; 16 of each size). Each pass is a
