@@ -146,14 +146,28 @@ def test_a_log_file_on_stdout_leaves_the_programs_fstat_kept(tmp_path):
                         p for p in (extra.get("LD_PRELOAD"), str(library()))
                         if p))
     trace = tmp_path / "trace"
-    with open(work / "log", "w") as log:
-        done = subprocess.run(["strace", "-o", str(trace), "cat", *names],
-                              env=env, cwd=work, stdout=log, timeout=60)
-    assert done.returncode == 0
-    lines = trace.read_text().splitlines()
-    first = next(i for i, line in enumerate(lines)
-                 if 'openat(AT_FDCWD, "in0"' in line)
-    # cat's own fstat of each input, opened as descriptor 3; none more.
-    fstats = [line for line in lines[first:]
-              if re.match(r'(new)?fstat(at)?\(3[,)]', line)]
-    assert len(fstats) == len(names), "\n".join(lines[first:])
+
+    def cats_fstats():
+        """The fstat calls on cat's inputs, opened as descriptor 3, and the
+        trace from the first input on."""
+        with open(work / "log", "w") as log:
+            done = subprocess.run(["strace", "-o", str(trace), "cat", *names],
+                                  env=env, cwd=work, stdout=log, timeout=60)
+        assert done.returncode == 0
+        lines = trace.read_text().splitlines()
+        first = next(i for i, line in enumerate(lines)
+                     if 'openat(AT_FDCWD, "in0"' in line)
+        return ([line for line in lines[first:]
+                 if re.match(r'(new)?fstat(at)?\(3[,)]', line)],
+                lines[first:])
+
+    # cat's own fstat of each input; none more. The library trusts an
+    # fstat made less than 10 ms before the close: under strace on a
+    # loaded machine one file's may come later (seen once in CI: 6 of 5),
+    # and then the library rightly makes its own. Untrusted, every file
+    # had one more (10 of 5), in every attempt.
+    for _ in range(3):
+        fstats, lines = cats_fstats()
+        if len(fstats) == len(names):
+            break
+    assert len(fstats) == len(names), "\n".join(lines)
