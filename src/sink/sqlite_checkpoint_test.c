@@ -223,12 +223,19 @@ static void test_a_pause_lets_a_long_wal_start_over(void **state) {
       wal_progress(fx->path, &frames, &backfilled);
     } while (frames < 1100);
     write_tasks(sink, 1, 1); /* a few frames: no step crossed, mostly */
-    if (!caught_up(fx->path))
-      fail_msg("round %d: the WAL was not copied back while the writer "
-               "paused",
-               round);
-    write_tasks(sink, 1, 1);
     wal_progress(fx->path, &frames, &backfilled);
+    /* The thread, woken by the loop's last commit, may have copied all of
+     * it back before this one, which then started the WAL over already
+     * (seen under TSan in CI: it waited for those few new frames, which
+     * no wake is due for). Else this commit is what it copies back. */
+    if (frames >= 1100) {
+      if (!caught_up(fx->path))
+        fail_msg("round %d: the WAL was not copied back while the writer "
+                 "paused",
+                 round);
+      write_tasks(sink, 1, 1);
+      wal_progress(fx->path, &frames, &backfilled);
+    }
     fprintf(stderr, "round %d: %u frames after the pause\n", round, frames);
     assert_true(frames < 64); /* started over */
   }
