@@ -85,7 +85,7 @@ def test_files_of_a_running_process_are_stored_while_it_runs(r):
 
 
 def test_a_steady_writer_is_shipped_in_few_transactions(r):
-    # One process writing files for a second or more, ~2 a millisecond:
+    # One process writing files for a second or more, ~1 a millisecond:
     # each collector pass that ships is a transaction, which rewrites the
     # pages its B-trees share with the last one and syncs its commit.
     # Passes 5 ms apart whatever they found cost the store of `tar x`
