@@ -132,10 +132,10 @@ static void test_take_renames_and_locks_the_file(void **state) {
   free(pooled);
 }
 
-/* A pass of `mida run` 20 ms after the last puts back a dozen files at
- * once (slots 0-11), and a dozen processes take them one after another:
- * every one of them finds one, the last in the highest slot. With takers
- * trying slots 0-3 only, the fifth and later made new files. */
+/* A pass of `mida run` 20 ms after the last may put back many files at
+ * once (here all 16 slots), and as many processes take them one after
+ * another: every one of them finds one, the last in the highest slot.
+ * With takers trying slots 0-3 only, the fifth and later made new files. */
 static void test_take_finds_the_highest_slot(void **state) {
   const char *dir = *state;
   char name[64];
