@@ -29,6 +29,10 @@ than another (and what a run wrote is moved aside, not removed, until the
 end: see set_aside); figures are medians of ROUNDS rounds with their
 range (three times as many for a workload under half a second, strace
 only in the first ROUNDS), and the ratios are taken within each round.
+Each workload runs on a file system made for it just before (a fresh ext4
+on a loop device, as root; fresh_fs.py), so that what ran on the machine
+before, a million inodes freed by an earlier experiment say, does not
+slow its files down; the first line printed says which.
 Beside the
 wall time, the CPU time (user + system) of each command and the children
 it waited for is given: on a loaded machine it is the steadier figure (the
@@ -45,7 +49,6 @@ an error that lists them.
 
 Prints a table and a final JSON line."""
 
-import atexit
 import fcntl
 import json
 import os
@@ -56,18 +59,10 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 import bench_args
-
-
-def scratch_dir(**kw):
-    """A temporary directory, removed at exit unless BENCH_KEEP=1."""
-    d = tempfile.mkdtemp(**kw)
-    if os.environ.get("BENCH_KEEP") != "1":
-        atexit.register(shutil.rmtree, d, True)
-    return d
+import fresh_fs
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -127,7 +122,9 @@ def project_makefile(build, work):
     (work / "Makefile").write_text(text)
 
 
-def workloads(build, base):
+def make_inputs(build, base):
+    """The workloads' inputs, made in base: the tree of 10,000 files, its
+    tarball, the Makefile and the Python script."""
     tree = base / "tree"
     make_tree(tree)
     proj = base / "proj"
@@ -144,9 +141,17 @@ def workloads(build, base):
         "            data = i.read()\n"
         "        with open(os.path.join(dst, d, f), 'wb') as o:\n"
         "            o.write(data)\n")
+    subprocess.run(["tar", "-cf", str(base / "tree.tar"), "-C", str(base),
+                    "tree"], check=True)
+
+
+def workloads(build, base):
+    """(name, command, setup before each run) of each workload, on the
+    inputs make_inputs made in base (nothing is made here)."""
+    tree = base / "tree"
+    proj = base / "proj"
+    py = base / "rw.py"
     tarball = base / "tree.tar"
-    subprocess.run(["tar", "-cf", str(tarball), "-C", str(base), "tree"],
-                   check=True)
     return [
         # name, command, setup before each run (in base)
         ("make -j2 (this project, -O2)",
@@ -230,6 +235,127 @@ def wait_detached(spool):
         os.close(fd)
 
 
+def time_workload(cmd, setup, base, tools, rounds, shuffle, loads):
+    """Runs cmd in each configuration, ROUNDS rounds (more for a short
+    workload), in base; returns the wall and the CPU seconds of each
+    configuration's runs. tools: the programs and environment each
+    configuration runs with (main)."""
+    mida, before, lib, before_lib, strace, env = (
+        tools["mida"], tools["before"], tools["lib"], tools["before_lib"],
+        tools["strace"], tools["env"])
+    times = {"plain": [], "mida run": [], "detach-ship": [],
+             "library": [], "strace": [], "busy core": []}
+    if before:
+        times["before"] = []
+        times["library before"] = []
+    cpus = {conf: [] for conf in times}
+    wrounds = rounds
+    r = 0
+    while r < wrounds:
+        order = list(times)
+        shuffle.shuffle(order)
+        if r >= rounds:  # an extra round of a short workload
+            order.remove("strace")
+        for conf in order:
+            setup()
+            store = base / "run.db"
+            for p in base.glob("run.db*"):
+                set_aside(p)
+            spool = base / "lib.spool"
+            set_aside(spool)
+            loads.append(load())
+            if conf == "plain":
+                t = timed(cmd, env, base)
+            elif conf == "mida run":
+                t = timed([mida, "--store", str(store), "run", "--",
+                           *cmd], env, base)
+            elif conf == "before":
+                t = timed([before, "--store", str(store), "run",
+                           "--", *cmd], env, base)
+                wait_detached(base / "run.db.spool")
+            elif conf == "detach-ship":
+                t = timed([mida, "--store", str(store), "run",
+                           "--detach-ship", "--", *cmd], env, base)
+                wait_detached(base / "run.db.spool")
+            elif conf in ("library", "library before"):
+                t = timed(cmd, dict(
+                    env, MIDA_PRELOAD_SPOOL=str(spool),
+                    LD_PRELOAD=lib if conf == "library"
+                    else before_lib), base)
+            elif conf == "busy core":
+                spinner = busy_core()
+                if spinner is None:
+                    continue
+                try:
+                    t = timed(cmd, env, base)
+                finally:
+                    spinner.kill()
+                    spinner.wait()
+            elif strace:
+                t = timed([strace, "-f", "-e",
+                           "trace=%file,%process", "-o",
+                           "/dev/null", *cmd], env, base)
+            else:
+                continue
+            times[conf].append(t)
+            cpus[conf].append(CPU_SPENT[-1])
+        r += 1
+        if r == 1 and times["plain"][0] < SHORT_S:
+            wrounds = rounds * SHORT_ROUNDS
+    return times, cpus
+
+
+def time_calls(build, base, tools, rounds):
+    """The cost of one open+close and one 4 KiB read (bench_preload_calls),
+    plain, under the library, and once under `mida run`; prints a row each
+    and returns the figures."""
+    mida, before, lib, before_lib, env = (
+        tools["mida"], tools["before"], tools["lib"], tools["before_lib"],
+        tools["env"])
+    calls = build / "bench" / "bench_preload_calls"
+    micro = {}
+    confs = ["plain", "library"] + (["library before"] if before else [])
+    per = {c: [] for c in confs}
+    for r in range(rounds):
+        for conf in confs:
+            work = base / f"calls-{r}-{conf.replace(' ', '')}"
+            work.mkdir()
+            spool = base / "calls.spool"
+            shutil.rmtree(spool, ignore_errors=True)
+            e = env if conf == "plain" else dict(
+                env, MIDA_PRELOAD_SPOOL=str(spool),
+                LD_PRELOAD=lib if conf == "library" else before_lib)
+            out = subprocess.run([str(calls), str(work), "20000"], env=e,
+                                 capture_output=True, text=True,
+                                 check=True).stdout
+            per[conf].append(json.loads(out.strip().splitlines()[-1]))
+    work = base / "calls-midarun"
+    work.mkdir()
+    out = subprocess.run([mida, "--store", str(base / "calls.db"), "run",
+                          "--", str(calls), str(work), "20000"], env=env,
+                         capture_output=True, text=True,
+                         check=True).stdout
+    micro["mida run"] = json.loads(out.strip().splitlines()[-1])
+    for conf in confs:
+        micro[conf] = {k: statistics.median(x[k]["median"]
+                                            for x in per[conf])
+                       for k in ("open_close_ns", "read4k_ns")}
+    for k in ("open_close_ns", "read4k_ns"):
+        p = micro["plain"][k]
+        row = [f"{k:14s} plain {p:8.0f} ns"]
+        for conf in confs[1:]:
+            # Differences within each round, then their median.
+            d = [x[k]["median"] - y[k]["median"]
+                 for x, y in zip(per[conf], per["plain"])]
+            row.append(f"{conf} +{statistics.median(d):.0f} ns"
+                       f" [{min(d):+.0f}..{max(d):+.0f}]")
+            micro[conf][k + "_added"] = round(statistics.median(d), 1)
+        m = micro["mida run"][k]["median"]
+        row.append(f"under mida run {m:8.0f} ns (one run)")
+        print("  ".join(row), flush=True)
+    return micro
+
+
 def main():
     usage = "[BUILD [ROUNDS]]"
     build = bench_args.build_dir(__doc__, usage)
@@ -253,142 +379,53 @@ def main():
     shuffle = random.Random(seed)
     print(f"configurations in a shuffled order each round (seed {seed})",
           flush=True)
-    base = pathlib.Path(scratch_dir(prefix="mida-bench-preload-"))
-    SPENT["dir"] = base / "spent"
-    SPENT["dir"].mkdir()
+    tools = {"mida": mida, "before": before, "lib": lib,
+             "before_lib": before_lib, "strace": strace, "env": env}
     results = {}
     cpu_results = {}
     loads = []
-    try:
-        every = workloads(build, base)
-        chosen = [w for w in every if only in w[0].lower()]
-        if not chosen:
-            sys.exit("BENCH_PRELOAD_ONLY=%r names no workload; they are: %s"
-                     % (only, "; ".join(w[0] for w in every)))
-        for name, cmd, setup in chosen:
-            times = {"plain": [], "mida run": [], "detach-ship": [],
-                     "library": [], "strace": [], "busy core": []}
-            if before:
-                times["before"] = []
-                times["library before"] = []
-            cpus = {conf: [] for conf in times}
-            wrounds = rounds
-            r = 0
-            while r < wrounds:
-                order = list(times)
-                shuffle.shuffle(order)
-                if r >= rounds:  # an extra round of a short workload
-                    order.remove("strace")
-                for conf in order:
-                    setup()
-                    store = base / "run.db"
-                    for p in base.glob("run.db*"):
-                        set_aside(p)
-                    spool = base / "lib.spool"
-                    set_aside(spool)
-                    loads.append(load())
-                    if conf == "plain":
-                        t = timed(cmd, env, base)
-                    elif conf == "mida run":
-                        t = timed([mida, "--store", str(store), "run", "--",
-                                   *cmd], env, base)
-                    elif conf == "before":
-                        t = timed([before, "--store", str(store), "run",
-                                   "--", *cmd], env, base)
-                        wait_detached(base / "run.db.spool")
-                    elif conf == "detach-ship":
-                        t = timed([mida, "--store", str(store), "run",
-                                   "--detach-ship", "--", *cmd], env, base)
-                        wait_detached(base / "run.db.spool")
-                    elif conf in ("library", "library before"):
-                        t = timed(cmd, dict(
-                            env, MIDA_PRELOAD_SPOOL=str(spool),
-                            LD_PRELOAD=lib if conf == "library"
-                            else before_lib), base)
-                    elif conf == "busy core":
-                        spinner = busy_core()
-                        if spinner is None:
-                            continue
-                        try:
-                            t = timed(cmd, env, base)
-                        finally:
-                            spinner.kill()
-                            spinner.wait()
-                    elif strace:
-                        t = timed([strace, "-f", "-e",
-                                   "trace=%file,%process", "-o",
-                                   "/dev/null", *cmd], env, base)
-                    else:
-                        continue
-                    times[conf].append(t)
-                    cpus[conf].append(CPU_SPENT[-1])
-                r += 1
-                if r == 1 and times["plain"][0] < SHORT_S:
-                    wrounds = rounds * SHORT_ROUNDS
-            results[name] = times
-            cpu_results[name] = cpus
-            plain = times["plain"]
-            row = [f"{name:34s}", f"plain {statistics.median(plain):6.2f}s"]
-            for conf in ("mida run", "detach-ship", "library", "strace",
-                         "busy core", "before", "library before"):
-                if times.get(conf):  # strace's rounds are the first ones
-                    ratios = [t / p for t, p in zip(times[conf], plain)]
-                    row.append(f"{conf} {100 * (statistics.median(ratios) - 1):+6.1f}%"
-                               f" [{100 * (min(ratios) - 1):+.1f}..{100 * (max(ratios) - 1):+.1f}]")
-            print("  ".join(row), flush=True)
-            cplain = cpus["plain"]
-            row = [f"{'  CPU (user+sys)':34s}",
-                   f"plain {statistics.median(cplain):6.2f}s"]
-            for conf in ("mida run", "detach-ship", "library", "strace",
-                         "busy core", "before", "library before"):
-                if cpus.get(conf):
-                    ratios = [t / max(p, 1e-3) for t, p in zip(cpus[conf],
-                                                               cplain)]
-                    row.append(f"{conf} {100 * (statistics.median(ratios) - 1):+6.1f}%")
-            print("  ".join(row), flush=True)
-        calls = build / "bench" / "bench_preload_calls"
-        micro = {}
-        confs = ["plain", "library"] + (["library before"] if before else [])
-        per = {c: [] for c in confs}
-        for r in range(rounds):
-            for conf in confs:
-                work = base / f"calls-{r}-{conf.replace(' ', '')}"
-                work.mkdir()
-                spool = base / "calls.spool"
-                shutil.rmtree(spool, ignore_errors=True)
-                e = env if conf == "plain" else dict(
-                    env, MIDA_PRELOAD_SPOOL=str(spool),
-                    LD_PRELOAD=lib if conf == "library" else before_lib)
-                out = subprocess.run([str(calls), str(work), "20000"], env=e,
-                                     capture_output=True, text=True,
-                                     check=True).stdout
-                per[conf].append(json.loads(out.strip().splitlines()[-1]))
-        work = base / "calls-midarun"
-        work.mkdir()
-        out = subprocess.run([mida, "--store", str(base / "calls.db"), "run",
-                              "--", str(calls), str(work), "20000"], env=env,
-                             capture_output=True, text=True,
-                             check=True).stdout
-        micro["mida run"] = json.loads(out.strip().splitlines()[-1])
-        for conf in confs:
-            micro[conf] = {k: statistics.median(x[k]["median"]
-                                                for x in per[conf])
-                           for k in ("open_close_ns", "read4k_ns")}
-        for k in ("open_close_ns", "read4k_ns"):
-            p = micro["plain"][k]
-            row = [f"{k:14s} plain {p:8.0f} ns"]
-            for conf in confs[1:]:
-                # Differences within each round, then their median.
-                d = [x[k]["median"] - y[k]["median"]
-                     for x, y in zip(per[conf], per["plain"])]
-                row.append(f"{conf} +{statistics.median(d):.0f} ns"
-                           f" [{min(d):+.0f}..{max(d):+.0f}]")
-                micro[conf][k + "_added"] = round(statistics.median(d), 1)
-            m = micro["mida run"][k]["median"]
-            row.append(f"under mida run {m:8.0f} ns (one run)")
-            print("  ".join(row), flush=True)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    # The names only: workloads() makes nothing in the directory it is given.
+    every = [w[0] for w in workloads(build, pathlib.Path("."))]
+    chosen = [n for n in every if only in n.lower()]
+    if not chosen:
+        sys.exit("BENCH_PRELOAD_ONLY=%r names no workload; they are: %s"
+                 % (only, "; ".join(every)))
+    for name in chosen:
+        # Each workload on a file system made for it (fresh_fs.py).
+        with fresh_fs.mounted("mida-bench-preload-") as (fs, what):
+            base = pathlib.Path(fs)
+            if name == chosen[0]:
+                print(f"each workload on {what}", flush=True)
+            SPENT["dir"] = base / "spent"
+            SPENT["dir"].mkdir()
+            make_inputs(build, base)
+            cmd, setup = next((c, s) for n, c, s in workloads(build, base)
+                              if n == name)
+            times, cpus = time_workload(cmd, setup, base, tools, rounds,
+                                        shuffle, loads)
+        results[name] = times
+        cpu_results[name] = cpus
+        plain = times["plain"]
+        row = [f"{name:34s}", f"plain {statistics.median(plain):6.2f}s"]
+        for conf in ("mida run", "detach-ship", "library", "strace",
+                     "busy core", "before", "library before"):
+            if times.get(conf):  # strace's rounds are the first ones
+                ratios = [t / p for t, p in zip(times[conf], plain)]
+                row.append(f"{conf} {100 * (statistics.median(ratios) - 1):+6.1f}%"
+                           f" [{100 * (min(ratios) - 1):+.1f}..{100 * (max(ratios) - 1):+.1f}]")
+        print("  ".join(row), flush=True)
+        cplain = cpus["plain"]
+        row = [f"{'  CPU (user+sys)':34s}",
+               f"plain {statistics.median(cplain):6.2f}s"]
+        for conf in ("mida run", "detach-ship", "library", "strace",
+                     "busy core", "before", "library before"):
+            if cpus.get(conf):
+                ratios = [t / max(p, 1e-3) for t, p in zip(cpus[conf],
+                                                           cplain)]
+                row.append(f"{conf} {100 * (statistics.median(ratios) - 1):+6.1f}%")
+        print("  ".join(row), flush=True)
+    with fresh_fs.mounted("mida-bench-calls-") as (fs, what):
+        micro = time_calls(build, pathlib.Path(fs), tools, rounds)
     summary = {}
     overheads = []
     detached = []
