@@ -133,16 +133,21 @@ static const char *base_name(const char *path) {
   return s != NULL ? s + 1 : path;
 }
 
+/* {"ppid":ppid,"exe":this program's path} into custom (2048 bytes). */
+static void process_custom(char *custom, size_t cap, long ppid) {
+  int n = snprintf(custom, cap, "{\"ppid\":%ld%s%s}", ppid,
+                   mida__pl.exe_json ? ",\"exe\":" : "",
+                   mida__pl.exe_json ? mida__pl.exe_json : "");
+  if (n < 0 || (size_t)n >= cap)
+    snprintf(custom, cap, "{\"ppid\":%ld}", ppid);
+}
+
 void mida__pl_emit_begin(void) {
   if (mida__pl.begun)
     return;
   mida__pl.begun = 1;
   char custom[2048];
-  int n = snprintf(custom, sizeof custom, "{\"ppid\":%ld%s%s}",
-                   (long)getppid(), mida__pl.exe_json ? ",\"exe\":" : "",
-                   mida__pl.exe_json ? mida__pl.exe_json : "");
-  if (n < 0 || (size_t)n >= sizeof custom)
-    snprintf(custom, sizeof custom, "{\"ppid\":%ld}", (long)getppid());
+  process_custom(custom, sizeof custom, (long)getppid());
   record r;
   r.n = 0;
   add_id(&r, MIDA_F_ID, &mida__pl.task);
@@ -184,9 +189,7 @@ void mida__pl_emit_end(int code) {
   mida__pl_emit_counters();
 }
 
-/* {"argv":[...]} of a program the library will not enter (heap; free with
- * mida__free), or NULL. */
-static char *argv_used(char *const *argv) {
+char *mida__pl_argv_used(char *const *argv) {
   int argc = 0;
   while (argv != NULL && argv[argc] != NULL)
     argc++;
@@ -202,12 +205,12 @@ static char *argv_used(char *const *argv) {
   return out;
 }
 
-void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
-                         const char *note, const char *path,
-                         char *const *argv) {
+void mida__pl_emit_vfork_child(const mida_id_t *child, pid_t pid,
+                               int64_t started, const char *note,
+                               const char *path, const char *used,
+                               int this_program) {
   ensure_begun();
-  char custom[256];
-  char *used = note != NULL ? argv_used(argv) : NULL;
+  char custom[2048];
   record r;
   r.n = 0;
   add_id(&r, MIDA_F_ID, child);
@@ -219,11 +222,24 @@ void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
   if (note != NULL) {
     snprintf(custom, sizeof custom,
              "{\"not_observed\":\"%s: its files were not recorded\"}", note);
-    add_str(&r, MIDA_F_ACTIVITY, base_name(path));
+    add_str(&r, MIDA_F_ACTIVITY, base_name(path != NULL ? path : ""));
     add_str(&r, MIDA_F_USED, used);
+    add_str(&r, MIDA_F_CUSTOM, custom);
+  } else if (this_program) {
+    /* What the child's own begin would have said after a fork. */
+    process_custom(custom, sizeof custom, (long)mida__pl.pid);
+    add_str(&r, MIDA_F_ACTIVITY, mida__pl.activity);
+    add_str(&r, MIDA_F_USED, mida__pl.used_json);
     add_str(&r, MIDA_F_CUSTOM, custom);
   }
   put_record(MIDA_REC_TASK, &r);
+}
+
+void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
+                         const char *note, const char *path,
+                         char *const *argv) {
+  char *used = note != NULL ? mida__pl_argv_used(argv) : NULL;
+  mida__pl_emit_vfork_child(child, pid, started, note, path, used, 0);
   mida__free(used);
 }
 
@@ -233,7 +249,7 @@ void mida__pl_emit_unobserved_exec(const char *note, const char *path,
   char custom[256];
   snprintf(custom, sizeof custom,
            "{\"not_observed\":\"%s: its files were not recorded\"}", note);
-  char *used = argv_used(argv);
+  char *used = mida__pl_argv_used(argv);
   record r;
   r.n = 0;
   add_id(&r, MIDA_F_ID, &mida__pl.task);

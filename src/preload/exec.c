@@ -17,7 +17,9 @@
  * internal names that no wrapper sees, so each is wrapped here and turned
  * into a call of the real execve or execvpe with the new environment.
  * posix_spawn's child execs inside libc too: its task is made here, in the
- * parent, and given to the child through the environment.
+ * parent, and given to the child through the environment. A vfork child
+ * execs in its parent's memory: exec_common then records nothing itself
+ * and leaves to the parent what must be recorded (vfork.c).
  */
 #include "preload/preload.h"
 
@@ -210,11 +212,29 @@ static int before_exec(const char *program, char *const argv[],
   return 1;
 }
 
+/* What an exec in a vfork child must do first (vfork.c): nothing that
+ * changes the parent's state it runs in. The new program gets the task
+ * its parent made, and adopts every descriptor it starts with, since the
+ * child's own opens and redirections went straight to libc. Returns, as
+ * before_exec, whether the library will observe it; *note, for a program
+ * it cannot enter. */
+static int before_exec_in_vfork_child(const char *program, char *context,
+                                      char *fds, size_t fds_cap,
+                                      const char **note) {
+  mida__program_kind kind = mida__program_kind_of(program);
+  *note = mida__program_kind_note(kind);
+  mida__pl_vfork_child_context(context);
+  snprintf(fds, fds_cap, "%s", MIDA_PL_FDS_SCAN);
+  return kind != MIDA_PROGRAM_FOREIGN;
+}
+
 enum exec_how { BY_PATH, BY_SEARCH, BY_FD, BY_AT };
 
-/* Runs an exec the way `how` says, with this library's environment. */
+/* Runs an exec the way `how` says, with this library's environment;
+ * vforked: in a vfork child (the wrapper could not enter). */
 static int exec_common(enum exec_how how, int dirfd, const char *path,
-                       char *const argv[], char *const envp[], int at_flags) {
+                       char *const argv[], char *const envp[], int at_flags,
+                       int vforked) {
   char program[PATH_MAX];
   const char *checked = path;
   if (how == BY_SEARCH)
@@ -232,8 +252,14 @@ static int exec_common(enum exec_how how, int dirfd, const char *path,
   char context[MIDA_PL_CTX_BYTES];
   char fds[2048];
   int saved = errno;
-  int observable = before_exec(checked, argv, context, fds, sizeof fds);
+  const char *note = NULL;
+  int observable =
+      vforked
+          ? before_exec_in_vfork_child(checked, context, fds, sizeof fds, &note)
+          : before_exec(checked, argv, context, fds, sizeof fds);
   char **env = new_environment(envp, context, fds, observable);
+  if (vforked) /* the parent frees env, and records the note */
+    mida__pl_vfork_child_exec(env, note, checked, argv);
   char *const *use = env != NULL ? env : envp;
   errno = saved;
   int rc;
@@ -254,7 +280,10 @@ static int exec_common(enum exec_how how, int dirfd, const char *path,
     break;
   }
   saved = errno;
-  mida__free(env);
+  if (vforked)
+    mida__pl_vfork_forget_exec();
+  else
+    mida__free(env);
   errno = saved;
   return rc; /* the exec failed: the program goes on as it was */
 }
@@ -264,8 +293,10 @@ static int exec_common(enum exec_how how, int dirfd, const char *path,
 MIDA_PL_EXPORT int execve(const char *path, char *const argv[],
                           char *const envp[]) {
   if (!mida__pl_enter())
-    return MIDA_PL_REAL(execve)(path, argv, envp);
-  int rc = exec_common(BY_PATH, AT_FDCWD, path, argv, envp, 0);
+    return mida__pl_in_vfork_child()
+               ? exec_common(BY_PATH, AT_FDCWD, path, argv, envp, 0, 1)
+               : MIDA_PL_REAL(execve)(path, argv, envp);
+  int rc = exec_common(BY_PATH, AT_FDCWD, path, argv, envp, 0, 0);
   mida__pl_leave();
   return rc;
 }
@@ -277,8 +308,10 @@ MIDA_PL_EXPORT int execv(const char *path, char *const argv[]) {
 MIDA_PL_EXPORT int execvpe(const char *file, char *const argv[],
                            char *const envp[]) {
   if (!mida__pl_enter())
-    return MIDA_PL_REAL(execvpe)(file, argv, envp);
-  int rc = exec_common(BY_SEARCH, AT_FDCWD, file, argv, envp, 0);
+    return mida__pl_in_vfork_child()
+               ? exec_common(BY_SEARCH, AT_FDCWD, file, argv, envp, 0, 1)
+               : MIDA_PL_REAL(execvpe)(file, argv, envp);
+  int rc = exec_common(BY_SEARCH, AT_FDCWD, file, argv, envp, 0, 0);
   mida__pl_leave();
   return rc;
 }
@@ -289,8 +322,10 @@ MIDA_PL_EXPORT int execvp(const char *file, char *const argv[]) {
 
 MIDA_PL_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
   if (!mida__pl_enter())
-    return MIDA_PL_REAL(fexecve)(fd, argv, envp);
-  int rc = exec_common(BY_FD, fd, "", argv, envp, 0);
+    return mida__pl_in_vfork_child()
+               ? exec_common(BY_FD, fd, "", argv, envp, 0, 1)
+               : MIDA_PL_REAL(fexecve)(fd, argv, envp);
+  int rc = exec_common(BY_FD, fd, "", argv, envp, 0, 0);
   mida__pl_leave();
   return rc;
 }
@@ -298,13 +333,15 @@ MIDA_PL_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
 MIDA_PL_EXPORT int execveat(int dirfd, const char *path, char *const argv[],
                             char *const envp[], int flags) {
   if (!mida__pl_enter()) {
+    if (mida__pl_in_vfork_child())
+      return exec_common(BY_AT, dirfd, path, argv, envp, flags, 1);
     if (MIDA_PL_REAL(execveat) == NULL) {
       errno = ENOSYS;
       return -1;
     }
     return MIDA_PL_REAL(execveat)(dirfd, path, argv, envp, flags);
   }
-  int rc = exec_common(BY_AT, dirfd, path, argv, envp, flags);
+  int rc = exec_common(BY_AT, dirfd, path, argv, envp, flags, 0);
   mida__pl_leave();
   return rc;
 }

@@ -19,8 +19,8 @@
  * How it stays out of the way (STYLE.md, "Interposition"):
  *
  * - one file per intercepted family: open.c, close_dup.c, rw.c, stdio.c,
- *   mmap.c, stat.c, names.c, exec.c, process.c; each wrapper finds the real
- *   function lazily with dlsym(RTLD_NEXT) (real.c);
+ *   mmap.c, stat.c, names.c, exec.c, process.c, vfork.c; each wrapper
+ *   finds the real function lazily with dlsym(RTLD_NEXT) (real.c);
  * - reads and writes only add to counters of a preallocated table indexed
  *   by descriptor (files.c): no lock, no allocation, no system call beyond
  *   the real one, errno untouched;
@@ -57,6 +57,10 @@
 #define MIDA_PL_CHILDREN 256   /* children whose end is awaited */
 #define MIDA_PL_WF_TASKS 4     /* copies of libmida that attached */
 #define MIDA_PL_INHERIT_MAX 64 /* descriptors handed over across exec */
+
+/* MIDA_PRELOAD_FDS of a program a vfork child execs: adopt every
+ * descriptor it starts with (state.c, adopt_descriptors). */
+#define MIDA_PL_FDS_SCAN "scan"
 
 /* ---- the per-thread guard ---------------------------------------------- */
 
@@ -399,6 +403,42 @@ void mida__pl_pipe_announce(uint64_t ino);
 
 /* Records a dependency of this task on each writer of pipe ino. */
 void mida__pl_pipe_read_from(uint64_t ino);
+
+/* A child this process made with vfork (vfork.c): as mida__pl_emit_child,
+ * with the note's argv as {"argv":[...]} already (used); this_program: a
+ * child that never exec'd, recorded as running this program (activity,
+ * argv, cwd, exe). */
+void mida__pl_emit_vfork_child(const mida_id_t *child, pid_t pid,
+                               int64_t started, const char *note,
+                               const char *path, const char *used,
+                               int this_program);
+
+/* {"argv":[...]} of argv (heap; free with mida__free), or NULL. */
+char *mida__pl_argv_used(char *const *argv);
+
+/* ---- vfork (vfork.c) --------------------------------------------------- */
+
+/* Whether the calling thread is a vfork child that has not exec'd yet: it
+ * runs in its parent's memory, where the library must change nothing. */
+int mida__pl_in_vfork_child(void);
+
+/* In a vfork child: "MIDA_PRELOAD_TASK=child,parent,0" into buf
+ * (MIDA_PL_CTX_BYTES). */
+void mida__pl_vfork_child_context(char *buf);
+
+/* In a vfork child about to exec: the environment it made (heap), for the
+ * parent to free, and, with note, the program the library cannot enter
+ * (path, argv), for the parent to record. */
+void mida__pl_vfork_child_exec(char **env, const char *note,
+                               const char *program, char *const *argv);
+
+/* Forgets (and frees) the above: in a vfork child whose exec failed, and
+ * in the parent once the child exec'd or ended. */
+void mida__pl_vfork_forget_exec(void);
+
+/* fork() observed: the child's task made here, recorded, and awaited
+ * (process.c). */
+pid_t mida__pl_fork_observed(void);
 
 /* ---- children (process.c) ---------------------------------------------- */
 

@@ -1,5 +1,5 @@
 /*
- * process.c -- processes: fork and vfork, the wait family, and _exit.
+ * process.c -- processes: fork, the wait family, and _exit.
  *
  * fork() makes the child's task id in the parent, before the fork, so that
  * both know it: the parent records the child (parent task, pid, start) and
@@ -8,13 +8,8 @@
  * records the child's exit status or the signal that killed it: the one
  * record a process killed by SIGKILL cannot make itself.
  *
- * vfork() is fork() here. A vfork child shares its parent's memory until it
- * execs, so anything the library did in it (a new task, a journal, the
- * exec's records) would be done to the parent's state; and a wrapper
- * cannot call the real vfork and return, since the child would return
- * into the wrapper's frame that the parent still needs. POSIX allows vfork
- * to be fork; a program that relies on more is relying on undefined
- * behaviour.
+ * vfork() stays a vfork, with the child's task made by the parent in the
+ * same way (vfork.c); where it cannot, it is this fork(), as POSIX allows.
  *
  * The normal exit of a process is seen by an on_exit() handler (state.c);
  * _exit() and _Exit() end without it, so they are wrapped.
@@ -136,7 +131,7 @@ MIDA_PL_EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info,
 
 /* ---- fork -------------------------------------------------------------- */
 
-static pid_t fork_observed(void) {
+pid_t mida__pl_fork_observed(void) {
   pid_t (*real)(void) = MIDA_PL_REAL(fork);
   if (!mida__pl_enter())
     return real();
@@ -158,11 +153,7 @@ static pid_t fork_observed(void) {
 }
 
 MIDA_PL_EXPORT pid_t fork(void) {
-  return fork_observed();
-}
-
-MIDA_PL_EXPORT pid_t vfork(void) {
-  return fork_observed();
+  return mida__pl_fork_observed();
 }
 
 /* ---- _exit ------------------------------------------------------------- */

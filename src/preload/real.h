@@ -104,6 +104,7 @@
     (pid_t *, const char *, const posix_spawn_file_actions_t *,              \
      const posix_spawnattr_t *, char *const[], char *const[]))               \
   X(fork, pid_t, (void))                                                     \
+  X(vfork, pid_t, (void))                                                    \
   X(wait, pid_t, (int *))                                                    \
   X(waitpid, pid_t, (pid_t, int *, int))                                     \
   X(wait3, pid_t, (int *, int, struct rusage *))                             \

@@ -31,7 +31,8 @@
  *                        (a static program's child, system()): this
  *                        process is a new task whose parent is TASK
  *   MIDA_PRELOAD_FDS     "fd:read:written:marks,..." descriptors an exec
- *                        kept open, with their counts so far
+ *                        kept open, with their counts so far; "scan"
+ *                        after an exec in a vfork child: every one
  *
  * This process's MIDA_PRELOAD_TASK entry in environ is replaced by a static
  * buffer of fixed length that says "this task, this pid" from the start,
@@ -47,6 +48,7 @@
 #include "core/json.h"
 #include "preload/real.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -241,10 +243,37 @@ static void describe_process(int argc, char **argv) {
   mida__pl.activity[len] = '\0';
 }
 
+/* Every descriptor this process starts with, up to MIDA_PL_INHERIT_MAX
+ * beyond stdin, stdout and stderr, with no counts: what a vfork child set
+ * up before its exec (MIDA_PL_FDS_SCAN). Returns 0 if /proc cannot say. */
+static int adopt_every_descriptor(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL)
+    return 0;
+  int own = dirfd(d), beyond = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char *end;
+    long fd = strtol(e->d_name, &end, 10);
+    if (*end != '\0' || end == e->d_name || fd == own || fd < 0 ||
+        fd >= MIDA_PL_FDS || (fd > 2 && beyond++ >= MIDA_PL_INHERIT_MAX))
+      continue;
+    mida__pl_track_inherited((int)fd, 0, 0);
+  }
+  MIDA_PL_REAL(closedir)(d);
+  return 1;
+}
+
 /* The descriptors this process starts with: stdin, stdout and stderr, and
- * those an exec handed over with their counts (MIDA_PRELOAD_FDS). */
+ * those an exec handed over with their counts (MIDA_PRELOAD_FDS), or all
+ * of them after an exec in a vfork child. */
 static void adopt_descriptors(void) {
   const char *list = getenv("MIDA_PRELOAD_FDS");
+  if (list != NULL && strcmp(list, MIDA_PL_FDS_SCAN) == 0) {
+    if (adopt_every_descriptor())
+      return;
+    list = NULL; /* no /proc: stdin, stdout and stderr as below */
+  }
   int done[3] = {0, 0, 0};
   while (list != NULL && *list != '\0') {
     char *end;
@@ -343,7 +372,9 @@ __attribute__((constructor)) static void preload_start(int argc, char **argv,
  * _Exit() through their wrappers (process.c), where libc's buffers are
  * not flushed, so neither are they here (flush is 0). */
 static void process_end(int code, int flush) {
-  if (!mida__pl_active || mida__pl.exited)
+  /* A vfork child calling exit() (which it must not) would end its
+   * parent's task. */
+  if (!mida__pl_active || mida__pl.exited || mida__pl_in_vfork_child())
     return;
   int saved = errno;
   int was_busy = mida__pl_busy;

@@ -7,6 +7,9 @@
  *   fork DIR            forks; the child writes DIR/child.txt and exits
  *                       without exec; the parent reads it after waiting
  *   spawn DIR           posix_spawn "cat DIR/in" with stdout to DIR/out
+ *   vfork DIR           vfork children as a shell makes them: one execs sh
+ *                       with its stdout and descriptor 3 redirected, one
+ *                       _exits without an exec, one's exec fails
  *   failexec DIR        execv of a missing program fails; then writes
  *                       DIR/after.txt
  *   rename DIR          writes DIR/.final.tmp, renames it to DIR/final
@@ -119,6 +122,53 @@ static int mode_fork(void) {
   if (fd >= 0)
     close(fd);
   return n > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+/* Three children made by vfork, as a shell makes them: the first opens
+ * DIR/out as its stdout and DIR/log3 as descriptor 3 before it execs
+ * `sh -c 'cat DIR/in; echo three >&3'`; the second _exits with 3 without
+ * an exec; the third's exec fails (a missing program) and it _exits with
+ * 127. The children call nothing but system calls and the exec (the
+ * paths are made before). Then the parent writes DIR/after.txt: its own
+ * state went on as it was. */
+static int mode_vfork(void) {
+  char out[4096], log3[4096], script[4200];
+  snprintf(out, sizeof out, "%s/out", dir);
+  snprintf(log3, sizeof log3, "%s/log3", dir);
+  snprintf(script, sizeof script, "cat '%s/in'; echo three >&3", dir);
+  char *shell[] = {"sh", "-c", script, NULL};
+  char *missing[] = {"/nonexistent/program", NULL};
+  pid_t a = vfork();
+  if (a == 0) {
+    int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int l = open(log3, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (o < 0 || l < 0 || dup2(o, 1) < 0 || dup2(l, 3) < 0)
+      _exit(90);
+    if (l != 3)
+      close(l);
+    execvp("sh", shell);
+    _exit(127);
+  }
+  pid_t b = vfork();
+  if (b == 0)
+    _exit(3);
+  pid_t c = vfork();
+  if (c == 0) {
+    execv(missing[0], missing);
+    _exit(127);
+  }
+  if (a < 0 || b < 0 || c < 0)
+    return 1;
+  int sa, sb, sc;
+  waitpid(a, &sa, 0);
+  waitpid(b, &sb, 0);
+  waitpid(c, &sc, 0);
+  if (write_file(path_of("after.txt"), "after\n") != 0)
+    return 1;
+  return WIFEXITED(sa) && WEXITSTATUS(sa) == 0 && WIFEXITED(sb) &&
+                 WEXITSTATUS(sb) == 3 && WIFEXITED(sc) && WEXITSTATUS(sc) == 127
+             ? 0
+             : 1;
 }
 
 static int mode_spawn(void) {
@@ -500,6 +550,8 @@ int main(int argc, char **argv) {
     return mode_fork();
   if (strcmp(m, "spawn") == 0)
     return mode_spawn();
+  if (strcmp(m, "vfork") == 0)
+    return mode_vfork();
   if (strcmp(m, "failexec") == 0)
     return mode_failexec();
   if (strcmp(m, "rename") == 0)
