@@ -1,12 +1,13 @@
 /*
  * vfork.c -- vfork() kept a vfork.
  *
- * Debian's /bin/sh (dash) starts every command with vfork(), and so does
- * every recipe line that make hands to it. Made a fork() (as it was), each
- * such child copied its parent's page tables and then took a page fault
- * for each page the parent or the child wrote before the exec: ~65 more
- * faults a command for dash under the library, a third of what a short
- * process cost the library.
+ * Debian's /bin/sh (dash) starts every command of a script, or of a
+ * recipe make hands to it, with vfork(), and gcc starts cc1 and as so.
+ * Made a fork() (as it was), each such child copied its parent's page
+ * tables and took a page fault for each page the parent or the child wrote
+ * before the exec: dash looping over /bin/true under the library, 111 ->
+ * 48 page faults and 518 -> 347 us added a command (the spool on a tmpfs,
+ * 2026-12-03).
  *
  * A vfork child runs in its parent's memory, on its parent's stack and
  * thread, until it execs or _exits; the parent's thread waits until then.
@@ -21,7 +22,7 @@
  *   thread's guard (mida__pl_busy) set: every wrapper the child calls goes
  *   straight to libc, so the child changes nothing of its parent's state
  *   (tracked files, counts, journal);
- * - an exec in the child (exec.c, exec_from_vfork_child) gives the new
+ * - an exec in the child (exec.c, before_exec_in_vfork_child) gives the new
  *   program its task the way posix_spawn does ("TASK,PARENT,0": announced
  *   by the parent) and asks it to adopt every descriptor it starts with
  *   (MIDA_PRELOAD_FDS=scan, state.c), since the child's own redirections
@@ -34,8 +35,9 @@
  *   guard.
  *
  * Where the stub cannot be used -- another architecture, or a shadow stack
- * in use (the stub returns with a jump, which a shadow stack would refuse)
- * -- vfork() is fork(), as POSIX allows (process.c).
+ * in use (the child and then the parent return through one shadow stack,
+ * which glibc's vfork allows for and this stub does not) -- vfork() is
+ * fork(), as POSIX allows (process.c).
  */
 #include "preload/preload.h"
 
@@ -184,6 +186,7 @@ __asm__(".text\n"
         "  jz 1f\n"
         "  pushq %rsi\n"
         "  .cfi_adjust_cfa_offset 8\n"
+        "  .cfi_rel_offset %rip, 0\n"
         "  pushq %rax\n"
         "  .cfi_adjust_cfa_offset 8\n"
         "  movl %eax, %edi\n"
@@ -192,6 +195,7 @@ __asm__(".text\n"
         "  .cfi_adjust_cfa_offset -8\n"
         "  popq %rsi\n"
         "  .cfi_adjust_cfa_offset -8\n"
+        "  .cfi_register %rip, %rsi\n"
         "1:\n"
         "  pushq %rsi\n"
         "  .cfi_adjust_cfa_offset 8\n"
