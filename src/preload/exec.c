@@ -214,8 +214,9 @@ static int before_exec(const char *program, char *const argv[],
 
 /* What an exec in a vfork child must do first (vfork.c): nothing that
  * changes the parent's state it runs in. The new program gets the task
- * its parent made, and adopts every descriptor it starts with, since the
- * child's own opens and redirections went straight to libc. Returns, as
+ * its parent made, and adopts the descriptors it starts with (state.c,
+ * adopt_every_descriptor), since the child's own opens and redirections
+ * went straight to libc. Returns, as
  * before_exec, whether the library will observe it; *note, for a program
  * it cannot enter. */
 static int before_exec_in_vfork_child(const char *program, char *context,

@@ -243,21 +243,29 @@ static void describe_process(int argc, char **argv) {
   mida__pl.activity[len] = '\0';
 }
 
-/* Every descriptor this process starts with, up to MIDA_PL_INHERIT_MAX
- * beyond stdin, stdout and stderr, with no counts: what a vfork child set
- * up before its exec (MIDA_PL_FDS_SCAN). Returns 0 if /proc cannot say. */
+/* Every descriptor this process starts with, with no counts: what a vfork
+ * child set up before its exec (MIDA_PL_FDS_SCAN). As an exec after a
+ * fork hands them over: stdin, stdout and stderr whatever they are, and
+ * beyond them regular files only, up to MIDA_PL_INHERIT_MAX (a pipe there,
+ * make's jobserver or a multiprocessing child's, would make its readers
+ * depend on whoever writes it). Returns 0 if /proc cannot say. */
 static int adopt_every_descriptor(void) {
   DIR *d = opendir("/proc/self/fd");
   if (d == NULL)
     return 0;
   int own = dirfd(d), beyond = 0;
   struct dirent *e;
+  struct stat st;
   while ((e = readdir(d)) != NULL) {
     char *end;
     long fd = strtol(e->d_name, &end, 10);
     if (*end != '\0' || end == e->d_name || fd == own || fd < 0 ||
-        fd >= MIDA_PL_FDS || (fd > 2 && beyond++ >= MIDA_PL_INHERIT_MAX))
+        fd >= MIDA_PL_FDS)
       continue;
+    if (fd > 2 && (beyond >= MIDA_PL_INHERIT_MAX || fstat((int)fd, &st) != 0 ||
+                   !S_ISREG(st.st_mode)))
+      continue;
+    beyond += fd > 2;
     mida__pl_track_inherited((int)fd, 0, 0);
   }
   MIDA_PL_REAL(closedir)(d);

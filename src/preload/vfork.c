@@ -24,7 +24,7 @@
  *   (tracked files, counts, journal);
  * - an exec in the child (exec.c, before_exec_in_vfork_child) gives the new
  *   program its task the way posix_spawn does ("TASK,PARENT,0": announced
- *   by the parent) and asks it to adopt every descriptor it starts with
+ *   by the parent) and asks it to adopt the descriptors it starts with
  *   (MIDA_PRELOAD_FDS=scan, state.c), since the child's own redirections
  *   (`cmd > out`, `3> log`) went unseen; a program the library cannot
  *   enter is noted here for the parent to record;
