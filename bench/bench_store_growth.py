@@ -37,16 +37,26 @@ import os
 import pathlib
 import re
 import resource
+import atexit
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import bench_args
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_preload import make_tree, scratch_dir  # noqa: E402
+from bench_preload import make_tree  # noqa: E402
+
+
+def scratch_dir(**kw):
+    """A temporary directory, removed at exit unless BENCH_KEEP=1."""
+    d = tempfile.mkdtemp(**kw)
+    if os.environ.get("BENCH_KEEP") != "1":
+        atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 def timed(cmd, env):
