@@ -9,12 +9,12 @@
  */
 #include "cli/cli.h"
 
+#include "core/clock.h"
 #include "sink/key_index.h"
 #include "mida.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define INDEX_KEYS_MAX 32
 
@@ -45,12 +45,6 @@ static const char index_help[] =
     "\n"
     "example:\n"
     "  mida index used.lr generated.val_loss\n";
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 int mida__cli_index(mida__cli *cli, int argc, char **argv) {
   int drop = 0, text = 0, list = 0, csv = 0, json = 0;
@@ -99,7 +93,7 @@ int mida__cli_index(mida__cli *cli, int argc, char **argv) {
   for (int i = 0; i < nkeys && ex == MIDA_CLI_OK; i++) {
     char name[MIDA_KEY_INDEX_NAME];
     mida__key_index_name(&parsed[i], kind, name);
-    double t0 = now_s();
+    int64_t t0 = mida__monotonic_ns();
     int rc = mida__key_index_apply(sink, &parsed[i], kind, drop);
     if (rc != MIDA_OK) {
       char what[200];
@@ -107,8 +101,9 @@ int mida__cli_index(mida__cli *cli, int argc, char **argv) {
                                                        : "index", keys[i]);
       ex = mida__cli_store_error(sink, rc, what);
     } else {
+      double took_s = (double)(mida__monotonic_ns() - t0) / 1e9;
       printf("%s %s (%s, %s) in %.2f s\n", drop ? "dropped" : "indexed",
-             keys[i], text ? "text" : "numbers", name, now_s() - t0);
+             keys[i], text ? "text" : "numbers", name, took_s);
     }
   }
   mida__sink_close(sink);

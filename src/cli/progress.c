@@ -6,16 +6,11 @@
  */
 #include "cli/cli.h"
 
+#include "core/clock.h"
+
 #include <stdarg.h>
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 void mida__cli_progress_init(mida__cli_progress *p, const char *label) {
   p->label = label;
@@ -28,7 +23,7 @@ void mida__cli_progress_show(mida__cli_progress *p, int now, const char *fmt,
                              ...) {
   if (!p->on)
     return;
-  double t = now_s();
+  double t = (double)mida__monotonic_ns() / 1e9;
   if (!now && t - p->at < 0.2)
     return;
   p->at = t;
