@@ -653,8 +653,33 @@ static void entry_put(int i) {
 /* Drops one reference of entry i; the last one records the file, whose
  * identity is read from fd (or, when fd is -1, from its path: a descriptor
  * closed behind the library's back). */
+/* Whether glibc's stream s was ever written: its put area is set up by
+ * the first output (a stream's pointers stay NULL until its first I/O,
+ * and a flush leaves them set), which goes out by libc's own write, unseen
+ * by the wrappers. */
+static int stream_written(FILE *s) {
+  return s != NULL && s->_IO_write_base != NULL;
+}
+
+/* A pipe's write end that libc's streams wrote into -- its own stream, or
+ * stdout or stderr through descriptor fd (or another of its descriptors)
+ * 1 or 2 -- is announced (pipes.c) when fd is closed or the process ends,
+ * the first moment the library can tell. */
+static void announce_stream_writes(mida__pl_file *f, int fd) {
+  if (f->kind != MIDA_PL_PIPE_KIND ||
+      (atomic_load_explicit(&f->marks, memory_order_relaxed) &
+       MIDA_PL_UNANNOUNCED) == 0)
+    return;
+  if (stream_written(f->stream) ||
+      ((fd == 1 || mida__pl_file_of(1) == f) && stream_written(stdout)) ||
+      ((fd == 2 || mida__pl_file_of(2) == f) && stream_written(stderr)))
+    mida__pl_pipe_first_write(f);
+}
+
 static void entry_unref(int i, int fd, int record) {
   mida__pl_file *f = &mida__pl_files[i];
+  if (fd >= 0)
+    announce_stream_writes(f, fd);
   uint32_t r = atomic_load_explicit(&f->refs, memory_order_acquire);
   /* Never down to 0 and back: a free entry may be taken at once. */
   while (r > 1)
@@ -1024,11 +1049,12 @@ void mida__pl_record_all(int when) {
       flush_quietly(f->stream);
       if (f->kind == MIDA_PL_PIPE_KIND) {
         /* What libc's buffers moved through a pipe counts: a write end
-         * held to the end is announced for the readers still to come, and
-         * a read end that stdio read from is a dependency. */
-        if ((atomic_load_explicit(&f->marks, memory_order_relaxed) &
-             MIDA_PL_UNANNOUNCED) != 0)
-          mida__pl_pipe_announce(f->pipe_ino);
+         * that stdio wrote into is announced for the readers still to
+         * come, and a read end that stdio read from is a dependency. A
+         * write end only held (by each command of a loop piped into
+         * `cat`, by every job of `make | tee`) is not: its holder is no
+         * writer, and 4 writers fill the pipe's slot (pipes.c). */
+        announce_stream_writes(f, fd);
         if ((f->mode & MIDA_PL_R) != 0 &&
             atomic_load_explicit(&f->nread, memory_order_relaxed) == 0 &&
             (stream_read(f->stream) || (fd == 0 && stream_read(stdin))))

@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -76,6 +77,8 @@
   X(fwrite_unlocked, size_t, (const void *, size_t, size_t, FILE *))         \
   X(__fread_chk, size_t, (void *, size_t, size_t, size_t, FILE *))           \
   X(__fread_unlocked_chk, size_t, (void *, size_t, size_t, size_t, FILE *))  \
+  X(vdprintf, int, (int, const char *, va_list))                             \
+  X(__vdprintf_chk, int, (int, int, const char *, va_list))                  \
   X(closedir, int, (DIR *))                                                  \
   X(mmap, void *, (void *, size_t, int, int, int, off_t))                    \
   X(mmap64, void *, (void *, size_t, int, int, int, off_t))                  \

@@ -1,7 +1,8 @@
 /*
  * rw.c -- reads and writes: read, write, pread, pwrite, readv, writev,
  * preadv, pwritev (with their 64-bit, v2 and fortified names),
- * copy_file_range and sendfile.
+ * copy_file_range, sendfile, and dprintf and vdprintf (and their
+ * fortified names), which write through libc's own internal write.
  *
  * This is the hot path. A wrapper calls the real function and adds what it
  * moved to the counter of the descriptor's entry in the file table (one
@@ -15,6 +16,7 @@
 #include "preload/real.h"
 
 #include <errno.h>
+#include <stdarg.h>
 
 
 /* The descriptor's entry, for a write: a pipe's first write announces its
@@ -196,5 +198,40 @@ MIDA_PL_EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t n) {
   ssize_t r = MIDA_PL_REAL(sendfile64)(out, in, off, n);
   mida__pl_count_read(in, r);
   mida__pl_count_write(f, r);
+  return r;
+}
+
+/* ---- formatted writes into a descriptor -------------------------------- */
+
+MIDA_PL_EXPORT int vdprintf(int fd, const char *fmt, va_list ap) {
+  REAL_OR_ENOSYS(vdprintf);
+  mida__pl_file *f = writing(fd);
+  int r = MIDA_PL_REAL(vdprintf)(fd, fmt, ap);
+  mida__pl_count_write(f, r);
+  return r;
+}
+
+MIDA_PL_EXPORT int dprintf(int fd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = vdprintf(fd, fmt, ap);
+  va_end(ap);
+  return r;
+}
+
+MIDA_PL_EXPORT int __vdprintf_chk(int fd, int flag, const char *fmt,
+                                  va_list ap) {
+  REAL_OR_ENOSYS(__vdprintf_chk);
+  mida__pl_file *f = writing(fd);
+  int r = MIDA_PL_REAL(__vdprintf_chk)(fd, flag, fmt, ap);
+  mida__pl_count_write(f, r);
+  return r;
+}
+
+MIDA_PL_EXPORT int __dprintf_chk(int fd, int flag, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = __vdprintf_chk(fd, flag, fmt, ap);
+  va_end(ap);
   return r;
 }

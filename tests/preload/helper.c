@@ -21,6 +21,8 @@
  *                       wrappers; exit 0 if it is always the real one
  *   mmap DIR            maps DIR/in readable and DIR/mapped shared writable
  *   stdio DIR           fopen/fprintf/fgets/fclose of DIR/s1 and DIR/s2
+ *   dprintf DIR         dprintf()s a line to stdout and one into DIR/d.txt
+ *                       (opened with open), which libc writes unseen
  *   signals DIR         a timer's signal handler writes DIR/sig.txt
  *                       (open, write, close) while the program opens,
  *                       reads and closes DIR/in in a loop
@@ -457,6 +459,15 @@ static int mode_stdio(void) {
   return 0;
 }
 
+static int mode_dprintf(void) {
+  if (dprintf(1, "to stdout\n") != 10)
+    return 1;
+  int fd = open(path_of("d.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0 || dprintf(fd, "%s %d\n", "dprintf", 42) != 11)
+    return 1;
+  return close(fd) != 0;
+}
+
 static volatile sig_atomic_t handled;
 
 static void on_alarm(int sig) {
@@ -574,6 +585,8 @@ int main(int argc, char **argv) {
     return mode_mmap();
   if (strcmp(m, "stdio") == 0)
     return mode_stdio();
+  if (strcmp(m, "dprintf") == 0)
+    return mode_dprintf();
   if (strcmp(m, "signals") == 0)
     return mode_signals();
   if (strcmp(m, "forkthreads") == 0)

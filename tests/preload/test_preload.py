@@ -496,6 +496,36 @@ def test_mmap_and_stdio(r):
     assert sizes["s1:used"] == 790
 
 
+def test_a_pipe_reader_depends_on_its_writers_only(r):
+    """A process that holds a pipe's write end to its exit is a writer of
+    the pipe only if it wrote into it: through write() (announced at the
+    first one), libc's stdio (announced at exit: /bin/echo) or dprintf
+    (the helper). Each /bin/true of a loop piped into cat holds the write
+    end and writes nothing: the old rule made each one a writer at its
+    exit, cat depended on the first four of them and the rest were counted
+    as lost (run.pipes_lost)."""
+    p = r.run("bash", "-c",
+              "for i in 1 2 3 4 5 6; do /bin/true; done | cat > loop.out;"
+              " (/bin/true; /bin/echo a; /bin/true; /bin/echo b;"
+              f" {helper()} dprintf {r.dir}) | cat > out")
+    assert p.returncode == 0, p.stderr
+    assert (r.dir / "out").read_text() == "a\nb\nto stdout\n"
+    deps = r.rows(
+        "SELECT g.uri, u.activity FROM task_dep d"
+        " JOIN task u ON u.id = d.upstream_id"
+        " JOIN task_data td ON td.task_id = d.task_id"
+        " AND td.role = 'generated'"
+        " JOIN data g ON g.id = td.data_id ORDER BY 1, 2")
+    out = "file://" + str(r.dir) + "/out"
+    assert deps == [(out, "echo"), (out, "echo"),
+                    (out, "preload_helper")], deps
+    assert r.counter("run.pipes_lost") == 0
+    # dprintf into a file is counted as write() is.
+    sizes = {uri.rsplit("/", 1)[1] + ":" + role: n
+             for _, role, _, uri, n in r.link_rows()}
+    assert sizes["d.txt:generated"] == 11
+
+
 def test_a_files_uri_encodes_what_its_name_needs(r):
     """A file's URI is its absolute path with each byte that is not a
     URI path character percent-encoded (core/fileid.c). The open finds

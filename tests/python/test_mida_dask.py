@@ -72,10 +72,14 @@ def check_store(store, exp):
                     [wfs.pop()])
     assert wf == [{"source": "dask", "status": "FINISHED"}]
 
+    # Between Dask's tasks (under mida run, processes depend on the
+    # processes whose pipes they read too: test_the_same_script_under_...).
     deps = store_rows(store, "SELECT t.source_key AS k, u.source_key AS up, "
                       "u.ended AS up_ended, t.started AS started "
                       "FROM task_dep d JOIN task t ON t.id = d.task_id "
-                      "JOIN task u ON u.id = d.upstream_id")
+                      "JOIN task u ON u.id = d.upstream_id "
+                      "WHERE t.source_key IS NOT NULL "
+                      "AND u.source_key IS NOT NULL")
     got = {}
     for d in deps:
         got.setdefault(d["k"], []).append(d["up"])
@@ -173,6 +177,16 @@ def test_the_same_script_under_mida_run(tmp_path):
     parents = store_rows(store, "SELECT DISTINCT parent_id AS p FROM task "
                          "WHERE source_key IS NOT NULL")
     assert parents == [{"p": run_task[0]["id"]}]
+    # The processes' own dependencies are pipes: a Python process read the
+    # output of a program it started (platform's `uname -p`), written by
+    # libc's stdio and announced when that program closed its stdout.
+    pipes = store_rows(store, "SELECT t.activity AS reader, "
+                       "u.activity AS writer, u.parent_id = t.id AS child "
+                       "FROM task_dep d JOIN task t ON t.id = d.task_id "
+                       "JOIN task u ON u.id = d.upstream_id "
+                       "WHERE t.source_key IS NULL OR u.source_key IS NULL")
+    assert all(p["child"] and p["reader"].startswith("python")
+               for p in pipes), pipes
 
 
 def test_mida_run_exit_status_and_signals(tmp_path):
