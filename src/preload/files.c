@@ -650,9 +650,6 @@ static void entry_put(int i) {
   atomic_store_explicit(&next_entry, (uint32_t)i, memory_order_relaxed);
 }
 
-/* Drops one reference of entry i; the last one records the file, whose
- * identity is read from fd (or, when fd is -1, from its path: a descriptor
- * closed behind the library's back). */
 /* Whether glibc's stream s was ever written: its put area is set up by
  * the first output (a stream's pointers stay NULL until its first I/O,
  * and a flush leaves them set), which goes out by libc's own write, unseen
@@ -676,6 +673,10 @@ static void announce_stream_writes(mida__pl_file *f, int fd) {
     mida__pl_pipe_first_write(f);
 }
 
+/* Drops one reference of entry i; the last one records the file, whose
+ * identity is read from fd (or, when fd is -1, from its path: a descriptor
+ * closed behind the library's back); a pipe's write end that libc's
+ * streams wrote into through fd is announced first. */
 static void entry_unref(int i, int fd, int record) {
   mida__pl_file *f = &mida__pl_files[i];
   if (fd >= 0)
