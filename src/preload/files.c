@@ -650,6 +650,12 @@ static void entry_put(int i) {
   atomic_store_explicit(&next_entry, (uint32_t)i, memory_order_relaxed);
 }
 
+/* Whether a stream read anything through its buffer (libc's reads are
+ * not seen by the wrappers): it has a read buffer, or it met the end. */
+static int stream_read(FILE *s) {
+  return s != NULL && (s->_IO_read_base != NULL || feof_unlocked(s));
+}
+
 /* Whether glibc's stream s was ever written: its put area is set up by
  * the first output (a stream's pointers stay NULL until its first I/O,
  * and a flush leaves them set), which goes out by libc's own write, unseen
@@ -999,12 +1005,6 @@ static void flush_quietly(FILE *s) {
     fflush_unlocked(s);
     funlockfile(s);
   }
-}
-
-/* Whether a stream read anything through its buffer (libc's reads are
- * not seen by the wrappers): it has a read buffer, or it met the end. */
-static int stream_read(FILE *s) {
-  return s != NULL && (s->_IO_read_base != NULL || feof_unlocked(s));
 }
 
 /* The walks of the open files through their descriptors (at exit, exec,
