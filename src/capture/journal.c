@@ -1788,6 +1788,28 @@ size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
   return n;
 }
 
+size_t mida__tail_peek_from(mida__orphan *o, uint64_t from,
+                            mida__frame *frames, size_t max, uint64_t *mark) {
+  seg_header *h = o->hdr;
+  uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+  if (!o->live || o->salvaged || o->copied || from <= head ||
+      from - head > o->ring_bytes)
+    return mida__orphan_peek(o, frames, max, mark);
+  uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+  t &= POS_MASK;
+  /* A live writer's tail is right; one that is not is read no further. */
+  uint64_t end = t >= from && t - head <= o->ring_bytes && t % 8 == 0 ? t
+                                                                       : from;
+  o->end = end;
+  ring_view rv = {o->ring, o->ring_bytes, &h->corrupt, &o->counted_upto,
+                  false, o->ring_base};
+  size_t n = 0;
+  /* Nothing is cleared or advanced here: what lies between the head and
+   * from is not released yet. */
+  *mark = scan(&rv, from, end, true, frames, max, &n);
+  return n;
+}
+
 bool mida__tail_caught_up(const mida__orphan *o, uint64_t mark) {
   return mark >= o->end;
 }

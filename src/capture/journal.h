@@ -313,6 +313,14 @@ bool mida__orphan_live(const mida__orphan *o);
  * frame still being written or at the end of a batch. */
 bool mida__tail_caught_up(const mida__orphan *o, uint64_t mark);
 
+/* As mida__orphan_peek for a live segment (mida__tail_open) read up to
+ * from and not yet released: the frames after from, with *mark after the
+ * last one read. The head stays where it is, so that the frames between
+ * it and from, not yet durable in the sink, are never overwritten. For
+ * any other segment, or from at its head, it is mida__orphan_peek. */
+size_t mida__tail_peek_from(mida__orphan *o, uint64_t from,
+                            mida__frame *frames, size_t max, uint64_t *mark);
+
 /* As mida__journal_peek() / _release(), for one orphan segment. */
 size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
                          uint64_t *mark);

@@ -508,12 +508,14 @@ const mida__sink_methods mida__mqtt_sink = {
     "mqtt", mqtt_sink_open,  mqtt_put_batch, NULL,
     NULL,   mqtt_sink_close, NULL,           NULL,
     NULL, /* process_init */
+    NULL, /* settle */
 };
 
 const mida__sink_methods mida__mqtts_sink = {
     "mqtts", mqtt_sink_open,  mqtt_put_batch, NULL,
     NULL,    mqtt_sink_close, NULL,           NULL,
     NULL, /* process_init */
+    NULL, /* settle */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

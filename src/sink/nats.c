@@ -282,11 +282,13 @@ static void nats_process_init(void) {
 const mida__sink_methods mida__nats_sink = {
     "nats", nats_sink_open, nats_put_batch,    NULL, NULL, nats_sink_close,
     NULL,   NULL,           nats_process_init,
+    NULL, /* settle */
 };
 
 const mida__sink_methods mida__nats_tls_sink = {
     "tls", nats_sink_open, nats_put_batch,    NULL, NULL, nats_sink_close,
     NULL,  NULL,           nats_process_init,
+    NULL, /* settle */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

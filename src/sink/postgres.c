@@ -2193,6 +2193,7 @@ const mida__sink_methods mida__postgres_sink = {
     "postgresql",   pg_open,  pg_put_batch, pg_query,
     pg_exec_schema, pg_close, pg_cancel,    pg_sync,
     NULL, /* process_init */
+    NULL, /* settle: every batch is applied as it comes */
 };
 
 /* postgres:// is libpq's other spelling of the same URL. */
@@ -2200,6 +2201,7 @@ const mida__sink_methods mida__postgres_alias_sink = {
     "postgres",     pg_open,  pg_put_batch, pg_query,
     pg_exec_schema, pg_close, pg_cancel,    pg_sync,
     NULL, /* process_init */
+    NULL, /* settle: every batch is applied as it comes */
 };
 
 #endif /* MIDA_HAVE_LIBPQ */

@@ -183,11 +183,13 @@ static int redis_open(const char *url, int flags, mida__sink **out, char *err,
 const mida__sink_methods mida__redis_sink = {
     "redis", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL, NULL,
     NULL, /* process_init */
+    NULL, /* settle */
 };
 
 const mida__sink_methods mida__rediss_sink = {
     "rediss", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL, NULL,
     NULL, /* process_init */
+    NULL, /* settle */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

@@ -341,6 +341,17 @@ int mida__sink_sync(mida__sink *sink) {
   return rc;
 }
 
+int mida__sink_settle(mida__sink *sink) {
+  if (sink == NULL)
+    return MIDA_EINVAL;
+  if (sink->methods->settle == NULL)
+    return MIDA_OK;
+  backend_enter();
+  int rc = sink->methods->settle(sink);
+  backend_leave();
+  return rc;
+}
+
 /* ---- queries in flight ----------------------------------------------------
  *
  * The sinks whose query method is running, so that a signal handler can

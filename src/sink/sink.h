@@ -88,6 +88,11 @@ typedef struct mida__sink_methods {
    * backend's first opening would do on the shipper's and that reads the
    * environment (mida__sink_process_init). NULL: nothing. */
   void (*process_init)(void);
+  /* Does now, inside the open deferred group, the work its sync would do
+   * besides the commit (SQLite: the data records it keeps sorted for the
+   * commit, data_rows.h), so that a group held open for a while is not
+   * all applied at its end (mida__sink_settle). NULL: nothing kept. */
+  int (*settle)(mida__sink *sink);
 } mida__sink_methods;
 
 /* The common head of every sink; backends embed it first. */
@@ -139,6 +144,12 @@ void mida__sink_defer(mida__sink *sink, int deferred);
  * the caller sends them all again (some may be lost, e.g. when the store
  * restarted since). */
 int mida__sink_sync(mida__sink *sink);
+
+/* Applies what the deferred batches put since the last sync left for the
+ * sync to apply, without making anything durable: the sync after it then
+ * only commits. MIDA_OK, or an error after which, as after a failed sync,
+ * the caller sends those batches again. */
+int mida__sink_settle(mida__sink *sink);
 
 /* MIDA_EUNSUPPORTED where the sink cannot answer queries. */
 int mida__sink_query(mida__sink *sink, const char *sql,

@@ -763,6 +763,23 @@ static int sqlite_sync(mida__sink *base) {
   return rc;
 }
 
+/* Applies the data records that the open group keeps for its commit
+ * (mida__sink_settle): they are sorted and applied now, in the group's
+ * transaction, which stays open. */
+static int sqlite_settle(mida__sink *base) {
+  sqlite_sink *s = (sqlite_sink *)base;
+  if (!s->group_open)
+    return MIDA_OK;
+  int rc = mida__sqlite_apply_data_rows(s);
+  if (rc != MIDA_OK) {
+    s->group_open = 0;
+    mida__data_rows_clear(&s->data);
+    if (!sqlite3_get_autocommit(s->db))
+      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  return rc;
+}
+
 /* Applies a batch in one write transaction (sqlite_put_batch). */
 static int write_batch(sqlite_sink *s, const mida__rec *recs, size_t n,
                        const mida__origin *origin) {
@@ -1169,4 +1186,5 @@ const mida__sink_methods mida__sqlite_sink = {
     mida__sqlite_cancel,
     sqlite_sync,
     sqlite_process_init,
+    sqlite_settle,
 };
