@@ -47,6 +47,10 @@ int mida__session_wait_open(mida_session_t *s, int timeout_ms, char *msg,
 int mida__session_collect(mida_session_t *s, int timeout_ms, unsigned flags,
                           mida__collected *out);
 
+/* Ends the group that a collect pass holds open (MIDA_RECOVER_HOLD) and
+ * holds none from now on: mida__shipper_cut_hold. Does not wait. */
+void mida__session_collect_cut(mida_session_t *s);
+
 /* Sets the last message of session s (s NULL: only the thread's) and the
  * thread's, and returns rc. */
 int mida__session_error(const mida_session_t *s, int rc, const char *fmt,

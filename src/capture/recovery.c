@@ -27,6 +27,27 @@
  * twice changes nothing). A journal's segments go in order: after a live
  * one not read to its tail, its later ones wait for the next pass.
  *
+ * Holding a group (MIDA_RECOVER_HOLD: `mida run`'s collector while the
+ * command runs). A commit writes every page its transaction changed, and
+ * the file records of one process land all over three B-trees: a pass of
+ * ~500 of them, committed, rewrote about half of a new store's pages, so
+ * that `tar c` of 10,000 files wrote 2,200-6,500 WAL frames where one
+ * transaction writes ~800. So a group with a live segment in it is held
+ * open: its live segments are read on every HOLD_STEP_MS from where the
+ * group got to (mida__tail_peek_from: nothing is released), what is read
+ * is applied in the same transaction (mida__sink_settle: on the
+ * shipper's core while the command runs, not at the commit), and the
+ * spool is walked again when they have nothing new (a writer whose ring
+ * filled goes on in a new segment, which joins the group, as do the
+ * segments of processes that began or ended since). The group is made
+ * durable as usual once its writers were idle for HOLD_IDLE_STEPS
+ * readings, after MIDA_RECOVER_HOLD_MS, past GROUP_RECORDS or
+ * GROUP_SEGMENTS, or once the wait has said so (the command ended) and
+ * what its writers left is read. Nothing is released or removed before
+ * that commit, so a recovery killed meanwhile leaves it all to the next;
+ * the orphans of the group stay locked until it, and the LOST marks of
+ * the dead journals go into it, as in any pass.
+ *
  * Truthful state: once every segment of a dead journal is in the store, its
  * tasks and workflows that never ended can no longer end. Recovery sends a
  * LOST record for each such journal (record.h), which the store turns into
@@ -50,6 +71,7 @@
 #include "capture/spool_dir.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -87,6 +109,11 @@ typedef struct journal_id {
 #define GROUP_SEGMENTS 64
 #define GROUP_RECORDS 16384
 
+/* A held group's live segments are read again this often, and the group
+ * is made durable once that many readings in a row found nothing. */
+#define HOLD_STEP_MS 10
+#define HOLD_IDLE_STEPS 2
+
 /* A segment shipped into the open group, not yet removed. */
 typedef struct pending_segment {
   mida__orphan *orphan; /* open and locked until the group is durable */
@@ -95,6 +122,8 @@ typedef struct pending_segment {
   uint64_t undecodable; /* frames it had that could not be decoded */
   bool live;            /* its writer lives (mida__tail_open): released up
                            to mark, never removed */
+  int64_t pid, start_ns; /* its file name's (name_ids), for a held group's */
+  uint64_t seq;          /* walks of the spool; pid 0: not named */
 } pending_segment;
 
 typedef struct recovery {
@@ -116,6 +145,10 @@ typedef struct recovery {
   int64_t before_ns; /* > 0: only journals that started before it */
   int64_t own_pid;   /* the recovering process's own journal: its pid */
   int64_t own_start_ns; /* ... and start (ns), or 0 when not named */
+  mida__recover_hold_fn hold; /* MIDA_RECOVER_HOLD asked, and allowed: */
+  void *hold_ctx;             /* hold's wait, or NULL */
+  const char *spool_dir;      /* the spool walked */
+  bool rewalk;                /* a held group's walk: its segments known */
 } recovery;
 
 /* The entry of journal (pid, start), or NULL if it has none yet. */
@@ -151,9 +184,10 @@ static journal_id *journal_entry(recovery *r, const char *host, int64_t pid,
   return j;
 }
 
-/* The pid and journal start in a segment's file name
+/* The pid, journal start and sequence number in a segment's file name
  * (<host>.<pid>.<start_ns>.<seq>.mj, journal.h). Returns 0, or -1. */
-static int name_ids(const char *path, int64_t *pid, int64_t *start_ns) {
+static int name_ids(const char *path, int64_t *pid, int64_t *start_ns,
+                    uint64_t *seq) {
   const char *base = strrchr(path, '/');
   base = base != NULL ? base + 1 : path;
   const char *dot = strchr(base, '.');
@@ -166,12 +200,35 @@ static int name_ids(const char *path, int64_t *pid, int64_t *start_ns) {
   long long st = strtoll(end + 1, &end, 10);
   if (*end != '.')
     return -1;
-  (void)strtoull(end + 1, &end, 10); /* the sequence number */
+  unsigned long long q = strtoull(end + 1, &end, 10);
   if (strcmp(end, ".mj") != 0)
     return -1;
   *pid = p;
   *start_ns = st;
+  *seq = q;
   return 0;
+}
+
+/* Adds segment o (at path; read to mark) to the open group. */
+static void group_add(recovery *r, const char *path, mida__orphan *o,
+                      uint64_t mark, journal_id *j, uint64_t undecodable,
+                      bool live) {
+  pending_segment *p = &r->pending[r->npending++];
+  *p = (pending_segment){o, mark, j, undecodable, live, 0, 0, 0};
+  if (name_ids(path, &p->pid, &p->start_ns, &p->seq) != 0)
+    p->pid = 0;
+}
+
+/* Whether the segment named (pid, start_ns, seq) is in the open group. */
+static bool in_group(const recovery *r, int64_t pid, int64_t start_ns,
+                     uint64_t seq) {
+  for (size_t i = 0; i < r->npending; i++) {
+    const pending_segment *p = &r->pending[i];
+    if (p->pid == pid && p->start_ns == start_ns && p->seq == seq &&
+        p->pid != 0)
+      return true;
+  }
+  return false;
 }
 
 /* Sends the dead writer's counters, if any, as COUNTER records. */
@@ -314,7 +371,7 @@ static int tail_segment(recovery *r, const char *path, journal_id *j,
   r->group_records += n;
   if (r->progress != NULL)
     r->progress(r->progress_ctx, r->st);
-  r->pending[r->npending++] = (pending_segment){o, mark, j, undecodable, true};
+  group_add(r, path, o, mark, j, undecodable, true);
   if (r->npending == GROUP_SEGMENTS || r->group_records >= GROUP_RECORDS)
     return flush_group(r) == MIDA_OK ? 0 : 1;
   return 0;
@@ -323,7 +380,10 @@ static int tail_segment(recovery *r, const char *path, journal_id *j,
 static int recover_segment(void *ctx, const char *path) {
   recovery *r = ctx;
   int64_t name_pid = 0, name_start = 0;
-  bool named = name_ids(path, &name_pid, &name_start) == 0;
+  uint64_t name_seq = 0;
+  bool named = name_ids(path, &name_pid, &name_start, &name_seq) == 0;
+  if (r->rewalk && named && in_group(r, name_pid, name_start, name_seq))
+    return 0; /* held open by this recovery, and read on by hold_group */
   if (r->before_ns > 0 && named && name_start >= r->before_ns) {
     r->st->later++;
     return 0;
@@ -401,8 +461,7 @@ static int recover_segment(void *ctx, const char *path) {
     if (n < MIDA_SHIP_BATCH) {
       /* The peek stopped short of a full batch: the segment's end (the
        * group's end checks that nothing follows). */
-      r->pending[r->npending++] =
-          (pending_segment){o, mark, jid, undecodable, false};
+      group_add(r, path, o, mark, jid, undecodable, false);
       o = NULL;
       break;
     }
@@ -414,8 +473,7 @@ static int recover_segment(void *ctx, const char *path) {
     mida__orphan_release(o, mark);
   }
   if (rc == MIDA_OK && o != NULL) {
-    r->pending[r->npending++] =
-        (pending_segment){o, 0, jid, undecodable, false};
+    group_add(r, path, o, 0, jid, undecodable, false);
     o = NULL;
   }
   if (rc != MIDA_OK) {
@@ -433,6 +491,118 @@ static int recover_segment(void *ctx, const char *path) {
   if (r->npending == GROUP_SEGMENTS || r->group_records >= GROUP_RECORDS)
     return flush_group(r) == MIDA_OK ? 0 : 1;
   return 0;
+}
+
+/* Whether the open group has a live segment (tail_segment): what a held
+ * group waits for ("Holding a group"). */
+static bool group_has_live(const recovery *r) {
+  for (size_t i = 0; i < r->npending; i++)
+    if (r->pending[i].live)
+      return true;
+  return false;
+}
+
+/* Reads on in each live segment of the open group, one batch, from where
+ * the group got to, into the group. Returns the frames read, or -1 when
+ * the sink failed (the group is then abandoned and the error kept). */
+static long read_on(recovery *r) {
+  long read = 0;
+  for (size_t i = 0; i < r->npending; i++) {
+    pending_segment *p = &r->pending[i];
+    if (!p->live)
+      continue; /* an orphan's frames are all in the group already */
+    uint64_t mark = 0;
+    size_t n = mida__tail_peek_from(p->orphan, p->mark, r->frames,
+                                    MIDA_SHIP_BATCH, &mark);
+    if (n > 0) {
+      mida__origin origin = {mida__orphan_host(p->orphan),
+                             mida__orphan_pid(p->orphan)};
+      uint64_t bad_before = p->undecodable;
+      int rc = mida__ship_frames(r->sink, r->frames, n, r->recs, &origin,
+                                 &p->undecodable);
+      if (rc != MIDA_OK) {
+        if (r->rc == MIDA_OK) {
+          r->rc = rc;
+          snprintf(r->err, r->errlen, "shipping a live segment: %s",
+                   mida__sink_errmsg(r->sink));
+        }
+        abandon_group(r);
+        return -1;
+      }
+      r->st->records += n - (p->undecodable - bad_before);
+      r->group_records += n;
+      read += (long)n;
+    }
+    if (mark > p->mark)
+      p->mark = mark; /* past what was read, or skipped */
+  }
+  return read;
+}
+
+/* Walks the spool again for a held group: its own segments are passed
+ * over, live ones that came since (a writer's next segment, once its
+ * last one filled; a new process) join the group, and orphans are shipped
+ * into it as in any pass (which ends the hold). A journal's later segment
+ * is read only if the group read its earlier ones to their tails. Returns
+ * whether a segment joined the group. */
+static bool walk_again(recovery *r) {
+  size_t before = r->npending;
+  for (size_t i = 0; i < r->njournals; i++)
+    r->journals[i].held_back = false;
+  for (size_t i = 0; i < r->npending; i++) {
+    pending_segment *p = &r->pending[i];
+    if (p->jid != NULL && !mida__tail_caught_up(p->orphan, p->mark))
+      p->jid->held_back = true;
+  }
+  r->rewalk = true;
+  int rc = mida__spool_list(r->spool_dir, recover_segment, r);
+  r->rewalk = false;
+  if (rc != MIDA_OK && r->rc == MIDA_OK) {
+    r->rc = rc;
+    snprintf(r->err, r->errlen, "cannot read the spool directory %s",
+             r->spool_dir);
+  }
+  return r->npending > before;
+}
+
+/* Holds the open group of live segments ("Holding a group"): reads on in
+ * them and applies what comes, until it is to be made durable. Leaves the
+ * group open (or abandoned, after a failure: r->rc says). */
+static void hold_group(recovery *r) {
+  int64_t until = mida__monotonic_ms() + MIDA_RECOVER_HOLD_MS;
+  int idle = 0;
+  bool cut = false; /* the wait said no: what is there is read, no more */
+  while (r->rc == MIDA_OK && group_has_live(r) &&
+         r->group_records < GROUP_RECORDS && r->npending < GROUP_SEGMENTS) {
+    int rc = mida__sink_settle(r->sink);
+    if (rc != MIDA_OK) {
+      if (r->rc == MIDA_OK) {
+        r->rc = rc;
+        snprintf(r->err, r->errlen, "shipping a live segment: %s",
+                 mida__sink_errmsg(r->sink));
+      }
+      abandon_group(r);
+      return;
+    }
+    int64_t left = until - mida__monotonic_ms();
+    if (left <= 0)
+      return;
+    if (!cut &&
+        !r->hold(r->hold_ctx, left < HOLD_STEP_MS ? (int)left : HOLD_STEP_MS))
+      cut = true; /* the command ended: its last records join this commit */
+    long n = read_on(r);
+    if (n < 0)
+      return;
+    /* Nothing new where the group reads: its writers may have gone on in
+     * segments of their next ones. */
+    if (n == 0 && walk_again(r))
+      n = 1;
+    if (n == 0 && cut)
+      return;
+    idle = n > 0 ? 0 : idle + 1;
+    if (idle == HOLD_IDLE_STEPS)
+      return;
+  }
 }
 
 /* Puts the LOST records (record.h) of the dead journals into the open
@@ -505,6 +675,8 @@ struct mida__recover_buffers {
   pending_segment *pending; /* GROUP_SEGMENTS */
   int64_t own_pid;          /* mida__recover_buffers_own's journal */
   int64_t own_start_ns;     /* 0: none named */
+  mida__recover_hold_fn hold; /* mida__recover_buffers_hold's, or NULL */
+  void *hold_ctx;
 };
 
 int mida__recover_buffers_new(mida__recover_buffers **out) {
@@ -532,6 +704,12 @@ void mida__recover_buffers_own(mida__recover_buffers *b, int64_t pid,
                                int64_t start_ns) {
   b->own_pid = pid;
   b->own_start_ns = start_ns;
+}
+
+void mida__recover_buffers_hold(mida__recover_buffers *b,
+                                mida__recover_hold_fn wait, void *ctx) {
+  b->hold = wait;
+  b->hold_ctx = ctx;
 }
 
 void mida__recover_buffers_free(mida__recover_buffers *b) {
@@ -590,7 +768,10 @@ int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
                 .tail_live = (flags & MIDA_RECOVER_TAIL_LIVE) != 0,
                 .before_ns = before_ns,
                 .own_pid = b->own_pid,
-                .own_start_ns = b->own_start_ns};
+                .own_start_ns = b->own_start_ns,
+                .hold = (flags & MIDA_RECOVER_HOLD) != 0 ? b->hold : NULL,
+                .hold_ctx = b->hold_ctx,
+                .spool_dir = spool_dir};
   if (errlen > 0)
     err[0] = '\0';
   /* A spool that another user could have filled or swapped is not read:
@@ -606,6 +787,8 @@ int mida__recover_spool_with(mida__recover_buffers *b, const char *spool_dir,
   mida__sink_defer(sink, 1);
   /* The sweep of dead .tmp files and the walk, in one reading. */
   rc = mida__spool_sweep_list(spool_dir, recover_segment, &r);
+  if (rc == MIDA_OK && r.rc == MIDA_OK && r.hold != NULL && r.tail_live)
+    hold_group(&r);
   /* The LOST records go into the last group, and its flush makes them
    * durable with it ("Truthful state"). */
   if (rc == MIDA_OK && r.rc == MIDA_OK && put_lost(&r) == MIDA_OK &&

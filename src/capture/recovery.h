@@ -8,6 +8,7 @@
 
 #include "sink/sink.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,14 @@ typedef struct mida__recover_stats {
 /* mida__recover_spool_with's flags: also read the live segments whose
  * writers let another process read them (recovery.c, "Live segments"). */
 #define MIDA_RECOVER_TAIL_LIVE 1u
+/* ... and, when a pass has shipped from a live segment, hold its
+ * transaction open while the writers go on, reading on in their segments,
+ * up to MIDA_RECOVER_HOLD_MS (recovery.c, "Holding a group"): one commit
+ * for what would have been many. Only with the wait of
+ * mida__recover_buffers_hold; the pass's thread is the sink's until the
+ * pass returns. */
+#define MIDA_RECOVER_HOLD 2u
+#define MIDA_RECOVER_HOLD_MS 500
 
 /* Ships every orphan segment in spool_dir into sink and removes each one
  * fully shipped. Also records the corrupt and dropped counts in the sink
@@ -73,6 +82,16 @@ void mida__recover_buffers_free(mida__recover_buffers *b); /* NULL: no-op */
  * tailable). */
 void mida__recover_buffers_own(mida__recover_buffers *b, int64_t pid,
                                int64_t start_ns);
+
+/* Waits up to ms between two readings of a held group's live segments
+ * (MIDA_RECOVER_HOLD). Returns false when the group is to be made durable
+ * now: its owner stops, or the command whose files they are has ended. */
+typedef bool (*mida__recover_hold_fn)(void *ctx, int ms);
+
+/* Lets the recoveries made in b hold a group of live segments open
+ * (MIDA_RECOVER_HOLD), waiting with wait(ctx, ms) between readings. */
+void mida__recover_buffers_hold(mida__recover_buffers *b,
+                                mida__recover_hold_fn wait, void *ctx);
 
 /* mida__recover_spool_progress in the buffers b (used by one recovery at a
  * time), with flags (MIDA_RECOVER_*). A before_ns above 0 leaves alone the

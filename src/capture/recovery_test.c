@@ -2,7 +2,9 @@
  * recovery_test.c -- unit tests of recovery (recovery.c) against a sink
  * that keeps what it was sent in memory and can fail a chosen commit: the
  * LOST marks of a dead journal are durable no later than the removal of
- * its segments, whichever commit fails.
+ * its segments, whichever commit fails; a held group of live segments
+ * (MIDA_RECOVER_HOLD) reads on in them, its writers' next segments too,
+ * and is made durable by one commit, before anything of it is released.
  */
 #include "capture/journal.h"
 #include "capture/recovery.h"
@@ -275,6 +277,135 @@ static void test_a_torn_frame_is_counted_after_a_failed_commit(void **state) {
              (unsigned long long)st.corrupt, again.durable[MIDA_REC_COUNTER]);
 }
 
+/* ---- a held group (MIDA_RECOVER_HOLD) ------------------------------------ */
+
+/* A journal of this process's whose reader is another, as the preload
+ * library's: its segments are live and read by mida__tail_open. */
+static mida__journal *open_live_journal(const char *dir) {
+  mida__journal *j = NULL;
+  char err[256] = "";
+  if (mida__journal_open(dir, 64 * 1024, MIDA_FULL_SPILL, 0, "livehost",
+                         getpid(), &j, err, sizeof err) != MIDA_OK)
+    fail_msg("journal_open: %s", err);
+  mida__journal_set_handoff(j);
+  return j;
+}
+
+static void append_counters(mida__journal *j, int n) {
+  for (int i = 0; i < n; i++) {
+    mida__rec rec;
+    mida__rec_counter(&rec, NULL, 0, "x", i);
+    mida__slot slot;
+    assert_int_equal(mida__journal_reserve(j, rec.type,
+                                           mida__rec_encoded_size(&rec),
+                                           &slot),
+                     MIDA_OK);
+    mida__rec_encode(&rec, slot.payload, slot.len);
+    mida__journal_commit(j, &slot);
+  }
+}
+
+/* The wait of a held group: the writer goes on between two readings, the
+ * sink holds nothing durable meanwhile, and the last wait says "enough"
+ * (the command ended) after the writer's last records. */
+typedef struct writer_goes_on {
+  mida__journal *j;
+  memory_sink *m;
+  int waits, last; /* waits so far; the one that says enough */
+  int per_wait;    /* records appended before each */
+  int appended;    /* in all, before the recovery too */
+} writer_goes_on;
+
+static bool goes_on(void *ctx, int ms) {
+  writer_goes_on *w = ctx;
+  assert_true(ms > 0);
+  assert_int_equal(w->m->commits, 0);
+  append_counters(w->j, w->per_wait);
+  w->appended += w->per_wait;
+  return ++w->waits < w->last;
+}
+
+/* One held pass over a live journal of 50 records that grows by per_wait
+ * records at each of 6 waits: returns the pass's rc, with *w as the wait
+ * left it. */
+static int held_pass(const char *dir, memory_sink *m, int per_wait,
+                     writer_goes_on *w) {
+  *w = (writer_goes_on){open_live_journal(dir), m, 0, 6, per_wait, 50};
+  append_counters(w->j, 50);
+  mida__recover_buffers *b = NULL;
+  assert_int_equal(mida__recover_buffers_new(&b), MIDA_OK);
+  mida__recover_buffers_hold(b, goes_on, w);
+  mida__recover_stats st;
+  char err[256] = "";
+  int rc = mida__recover_spool_with(
+      b, dir, MIDA_RECOVER_TAIL_LIVE | MIDA_RECOVER_HOLD, 0, &m->base, &st,
+      err, sizeof err, NULL, NULL);
+  mida__recover_buffers_free(b);
+  return rc;
+}
+
+/* What a live journal's segments hold unreleased, read by a recovery that
+ * does not hold (the next pass of a collector). */
+static unsigned left_unreleased(const char *dir) {
+  memory_sink m = {.base = {.methods = &memory_methods}};
+  mida__recover_buffers *b = NULL;
+  assert_int_equal(mida__recover_buffers_new(&b), MIDA_OK);
+  mida__recover_stats st;
+  char err[256] = "";
+  unsigned n = 0;
+  do {
+    assert_int_equal(mida__recover_spool_with(b, dir, MIDA_RECOVER_TAIL_LIVE,
+                                              0, &m.base, &st, err,
+                                              sizeof err, NULL, NULL),
+                     MIDA_OK);
+    n += (unsigned)st.records;
+  } while (st.records > 0);
+  mida__recover_buffers_free(b);
+  return n;
+}
+
+/* The records a writer makes while the group is held join it, and one
+ * commit makes them all durable, at the end; then they are released. */
+static void test_a_held_group_reads_on_and_commits_once(void **state) {
+  const char *dir = *state;
+  memory_sink m = {.base = {.methods = &memory_methods}};
+  writer_goes_on w;
+  assert_int_equal(held_pass(dir, &m, 40, &w), MIDA_OK);
+  assert_int_equal(w.waits, 6);
+  assert_int_equal(w.appended, 50 + 6 * 40);
+  assert_int_equal(m.commits, 1);
+  assert_int_equal(m.durable[MIDA_REC_COUNTER], w.appended);
+  assert_int_equal(left_unreleased(dir), 0);
+  mida__journal_close(w.j);
+}
+
+/* A writer that fills its ring goes on in a new segment: the held group
+ * takes that one too, in order, still in one commit. */
+static void test_a_held_group_takes_the_next_segment(void **state) {
+  const char *dir = *state;
+  memory_sink m = {.base = {.methods = &memory_methods}};
+  writer_goes_on w;
+  /* 6 x 1,000 records of ~40 bytes: several 64 KiB rings, unreleased. */
+  assert_int_equal(held_pass(dir, &m, 1000, &w), MIDA_OK);
+  assert_true(segments_in(dir) > 1);
+  assert_int_equal(m.commits, 1);
+  assert_int_equal(m.durable[MIDA_REC_COUNTER], w.appended);
+  assert_int_equal(left_unreleased(dir), 0);
+  mida__journal_close(w.j);
+}
+
+/* A held group whose commit fails released nothing: the next recovery
+ * ships every record it had. */
+static void test_a_failed_held_group_leaves_everything(void **state) {
+  const char *dir = *state;
+  memory_sink m = {.base = {.methods = &memory_methods}, .fail_sync = 1};
+  writer_goes_on w;
+  assert_int_not_equal(held_pass(dir, &m, 40, &w), MIDA_OK);
+  assert_int_equal(m.durable[MIDA_REC_COUNTER], 0);
+  assert_int_equal(left_unreleased(dir), (unsigned)w.appended);
+  mida__journal_close(w.j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
@@ -289,6 +420,14 @@ int main(void) {
                                       make_spool, remove_spool),
       cmocka_unit_test_setup_teardown(
           test_younger_journals_wait_for_a_later_pass, make_spool,
+          remove_spool),
+      cmocka_unit_test_setup_teardown(
+          test_a_held_group_reads_on_and_commits_once, make_spool,
+          remove_spool),
+      cmocka_unit_test_setup_teardown(test_a_held_group_takes_the_next_segment,
+                                      make_spool, remove_spool),
+      cmocka_unit_test_setup_teardown(
+          test_a_failed_held_group_leaves_everything, make_spool,
           remove_spool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,6 +60,7 @@ struct mida__shipper {
   pthread_cond_t wake;     /* shipper sleeps here; flush/stop signal */
   pthread_cond_t progress; /* flush waits here; the shipper signals */
   bool stopping;           /* stop requested */
+  bool hold_cut;           /* no held group from now on (cut_hold) */
   bool wake_requested;     /* a flush wants a pass now */
   uint64_t idle_passes;    /* passes that found nothing left to ship */
   uint64_t open_attempts;  /* attempts to open the sink so far */
@@ -251,6 +252,21 @@ static long open_sink(mida__shipper *sh) {
   return MIDA_OK;
 }
 
+/* The wait of a held group (MIDA_RECOVER_HOLD, recovery.h): up to ms,
+ * unless the shipper stops or no group is to be held any more. A flush or
+ * a pass asked for meanwhile waits for the held pass. */
+static bool hold_wait(void *ctx, int ms) {
+  mida__shipper *sh = ctx;
+  struct timespec until = deadline_after(ms);
+  pthread_mutex_lock(&sh->lock);
+  while (!sh->stopping && !sh->hold_cut)
+    if (pthread_cond_timedwait(&sh->wake, &sh->lock, &until) == ETIMEDOUT)
+      break;
+  bool go_on = !sh->stopping && !sh->hold_cut;
+  pthread_mutex_unlock(&sh->lock);
+  return go_on;
+}
+
 /* Makes the orphan passes asked for since the last (one pass answers
  * them all), if the sink is open. */
 static void collect_if_asked(mida__shipper *sh) {
@@ -266,9 +282,11 @@ static void collect_if_asked(mida__shipper *sh) {
   mida__recover_stats st = {0};
   char err[512] = "";
   if (sh->buffers == NULL &&
-      mida__recover_buffers_new(&sh->buffers) == MIDA_OK)
+      mida__recover_buffers_new(&sh->buffers) == MIDA_OK) {
     mida__recover_buffers_own(sh->buffers, mida__journal_pid(sh->journal),
                               mida__journal_start_ns(sh->journal));
+    mida__recover_buffers_hold(sh->buffers, hold_wait, sh);
+  }
   /* Without buffers (out of memory) the pass is not made: what it would
    * have shipped stays in the spool, for the next pass or a recover. A
    * pass that failed shipped nothing, whatever it counted before the
@@ -467,6 +485,13 @@ int mida__shipper_collect(mida__shipper *sh, int timeout_ms, unsigned flags,
     *out = rc == MIDA_OK ? sh->collected : (mida__collected){0, 0};
   pthread_mutex_unlock(&sh->lock);
   return rc;
+}
+
+void mida__shipper_cut_hold(mida__shipper *sh) {
+  pthread_mutex_lock(&sh->lock);
+  sh->hold_cut = true;
+  pthread_cond_broadcast(&sh->wake);
+  pthread_mutex_unlock(&sh->lock);
 }
 
 int mida__shipper_stop(mida__shipper *sh) {

@@ -78,6 +78,11 @@ typedef struct mida__collected {
 int mida__shipper_collect(mida__shipper *sh, int timeout_ms, unsigned flags,
                           mida__collected *out);
 
+/* Makes a held group (MIDA_RECOVER_HOLD) durable now, and no pass hold
+ * one from now on: `mida run`'s command has ended, and what is left is to
+ * be in the store at once. Thread-safe; does not wait. */
+void mida__shipper_cut_hold(mida__shipper *sh);
+
 /* Ships what remains (one last attempt), stops and joins the thread, and
  * frees the shipper. Returns MIDA_OK, or the sink's error if frames remain
  * unshipped (they stay in the journal for recovery). */

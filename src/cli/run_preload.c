@@ -343,10 +343,10 @@ static void add_digests(mida__run_preload *p) {
  * whose opening, prepared statements and closing checkpoint each `mida run`
  * paid for. Says once when the store cannot take them (the files then
  * stay in the spool). */
-static mida__collected collect_once(mida__run_preload *p, int timeout_ms) {
+static mida__collected collect_once(mida__run_preload *p, int timeout_ms,
+                                    unsigned flags) {
   mida__collected shipped = {0, 0};
-  int rc = mida__session_collect(p->session, timeout_ms, MIDA_RECOVER_TAIL_LIVE,
-                                 &shipped);
+  int rc = mida__session_collect(p->session, timeout_ms, flags, &shipped);
   if (shipped.records > 0)
     atomic_fetch_add(&p->passes, 1);
   if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT && rc != MIDA_ECLOSED &&
@@ -429,8 +429,12 @@ static int64_t ship_gap(int64_t elapsed, uint64_t n, bool ended) {
  * together into one pass, and lets the stop that follows the command's
  * own end (whose last process's close wakes this thread) come first:
  * what is left then is shipped after the command, by the detached recover
- * or by finish(). A pass's own opens and closes of segments are drained
- * after it. */
+ * or by finish(). A pass that finds a live segment holds its transaction
+ * open while the command writes, for up to MIDA_RECOVER_HOLD_MS
+ * (MIDA_RECOVER_HOLD, recovery.c: a commit rewrites every page the pass
+ * touched); the command's end cuts it short (tell_collector_to_stop),
+ * once what is left is read. A pass's own opens and closes of segments
+ * are drained after it. */
 static void *collector(void *arg) {
   mida__run_preload *p = arg;
   int in = p->inotify;
@@ -457,7 +461,8 @@ static void *collector(void *arg) {
       continue;
     }
     int64_t began = mida__monotonic_ms();
-    mida__collected shipped = collect_once(p, COLLECT_WAIT_MS);
+    mida__collected shipped = collect_once(
+        p, COLLECT_WAIT_MS, MIDA_RECOVER_TAIL_LIVE | MIDA_RECOVER_HOLD);
     if (shipped.records > 0)
       gap = ship_gap(began - last_pass, shipped.records, shipped.segments > 0);
     else
@@ -593,6 +598,9 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
  * a few milliseconds after its removal does not (0.02 ms). */
 static void tell_collector_to_stop(mida__run_preload *p) {
   uint64_t one = 1;
+  /* A pass holding a group open ends it now: the command has ended. */
+  if (p->session != NULL)
+    mida__session_collect_cut(p->session);
   if (p->collector_started)
     while (write(p->stop_fd, &one, sizeof one) < 0 && errno == EINTR)
       ;
@@ -697,7 +705,7 @@ void mida__run_preload_finish(mida__run_preload *p) {
   mida__run_preload_stop(p);
   /* The last pass, on the session's connection, after what its shipper
    * had of its own. */
-  collect_once(p, FINISH_WAIT_MS);
+  collect_once(p, FINISH_WAIT_MS, MIDA_RECOVER_TAIL_LIVE);
   count_passes(p);
   if (p->digest)
     add_digests(p);
