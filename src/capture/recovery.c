@@ -502,6 +502,18 @@ static bool group_has_live(const recovery *r) {
   return false;
 }
 
+/* The sink failed rc while a group was held: keeps the first error and
+ * leaves the group's segments as they are (a store may have rolled the
+ * whole group back). */
+static void held_group_failed(recovery *r, int rc) {
+  if (r->rc == MIDA_OK) {
+    r->rc = rc;
+    snprintf(r->err, r->errlen, "shipping a live segment: %s",
+             mida__sink_errmsg(r->sink));
+  }
+  abandon_group(r);
+}
+
 /* Reads on in each live segment of the open group, one batch, from where
  * the group got to, into the group. Returns the frames read, or -1 when
  * the sink failed (the group is then abandoned and the error kept). */
@@ -521,12 +533,7 @@ static long read_on(recovery *r) {
       int rc = mida__ship_frames(r->sink, r->frames, n, r->recs, &origin,
                                  &p->undecodable);
       if (rc != MIDA_OK) {
-        if (r->rc == MIDA_OK) {
-          r->rc = rc;
-          snprintf(r->err, r->errlen, "shipping a live segment: %s",
-                   mida__sink_errmsg(r->sink));
-        }
-        abandon_group(r);
+        held_group_failed(r, rc);
         return -1;
       }
       r->st->records += n - (p->undecodable - bad_before);
@@ -576,12 +583,7 @@ static void hold_group(recovery *r) {
          r->group_records < GROUP_RECORDS && r->npending < GROUP_SEGMENTS) {
     int rc = mida__sink_settle(r->sink);
     if (rc != MIDA_OK) {
-      if (r->rc == MIDA_OK) {
-        r->rc = rc;
-        snprintf(r->err, r->errlen, "shipping a live segment: %s",
-                 mida__sink_errmsg(r->sink));
-      }
-      abandon_group(r);
+      held_group_failed(r, rc);
       return;
     }
     int64_t left = until - mida__monotonic_ms();
