@@ -394,6 +394,56 @@ static void test_a_held_group_takes_the_next_segment(void **state) {
   mida__journal_close(w.j);
 }
 
+/* While the writer goes on, short processes come and go beside it (as a
+ * shell's): the segment each leaves joins the held group at the next
+ * reading, not once the writer is quiet, so that a group of many of them
+ * fills and commits, their files back in the spool's pool for the next
+ * processes. Each wait finds every record so far in the group, the dead
+ * journals' included, and leaves one more dead journal. */
+typedef struct processes_come_and_go {
+  writer_goes_on w;
+  const char *dir;
+  int dead; /* journals left by the processes that came and went */
+} processes_come_and_go;
+
+static bool come_and_go(void *ctx, int ms) {
+  processes_come_and_go *p = ctx;
+  assert_true(ms > 0);
+  assert_int_equal(p->w.m->commits, 0);
+  assert_int_equal(p->w.m->pending[MIDA_REC_COUNTER],
+                   (unsigned)(p->w.appended + p->dead));
+  append_counters(p->w.j, p->w.per_wait);
+  p->w.appended += p->w.per_wait;
+  leave_dead_journal(p->dir);
+  p->dead++;
+  return ++p->w.waits < p->w.last;
+}
+
+static void test_a_held_group_takes_the_processes_that_came_and_went(
+    void **state) {
+  const char *dir = *state;
+  memory_sink m = {.base = {.methods = &memory_methods}};
+  processes_come_and_go p = {
+      {open_live_journal(dir), &m, 0, 6, 40, 50}, dir, 0};
+  append_counters(p.w.j, 50);
+  mida__recover_buffers *b = NULL;
+  assert_int_equal(mida__recover_buffers_new(&b), MIDA_OK);
+  mida__recover_buffers_hold(b, come_and_go, &p);
+  mida__recover_stats st;
+  char err[256] = "";
+  assert_int_equal(mida__recover_spool_with(
+                       b, dir, MIDA_RECOVER_TAIL_LIVE | MIDA_RECOVER_HOLD, 0,
+                       &m.base, &st, err, sizeof err, NULL, NULL),
+                   MIDA_OK);
+  mida__recover_buffers_free(b);
+  assert_int_equal(p.w.waits, 6);
+  assert_int_equal(m.commits, 1);
+  assert_int_equal(m.durable[MIDA_REC_COUNTER],
+                   (unsigned)(p.w.appended + p.dead));
+  assert_int_equal(left_unreleased(dir), 0);
+  mida__journal_close(p.w.j);
+}
+
 /* A held group whose commit fails released nothing: the next recovery
  * ships every record it had. */
 static void test_a_failed_held_group_leaves_everything(void **state) {
@@ -411,6 +461,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(
           test_a_pass_sweeps_old_half_made_segments, make_spool,
           remove_spool),
+      cmocka_unit_test_setup_teardown(
+          test_a_held_group_takes_the_processes_that_came_and_went,
+          make_spool, remove_spool),
       cmocka_unit_test_setup_teardown(test_lost_marks_commit_with_the_segments,
                                       make_spool, remove_spool),
       cmocka_unit_test_setup_teardown(
