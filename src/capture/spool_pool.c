@@ -2,9 +2,14 @@
  * spool_pool.c -- spent segment files kept for reuse (see spool_pool.h).
  *
  * Slots are names, pool.<bytes>.<slot>, claimed by rename(2): a put renames
- * with RENAME_NOREPLACE into the first free slot, a take renames a slot's
- * file to the taker's own name, and of two takers of one slot one gets
- * ENOENT. Takers try the slots from the lowest, where puts land first.
+ * with RENAME_NOREPLACE into the lowest free slot, a take renames the
+ * highest slot's file to the taker's own name, and of two takers of one
+ * slot one gets ENOENT. So the slots in use are a prefix, [0, m), save for
+ * the moments of a race, and both ends find m by bisection, with access(2)
+ * (~0.5 us here; a failed rename ~0.9 us): 7 probes for 96 slots, where a
+ * scan from slot 0 cost a taker one failed rename for each file taken
+ * before it since the last put (a group of 64 put back, 64 processes: 32
+ * renames each on average) and an empty pool every slot.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* renameat2, RENAME_NOREPLACE */
@@ -21,13 +26,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Slots a take tries before it makes a new file: all of them. An empty pool
- * costs that many failed renames (~1 us each), a file made anew far more
- * (~1.8 ms after a few hundred, spool_pool.h). With 4, the passes of `mida
- * run` had to come 5 ms apart in a loop of short processes: one 20 ms
- * apart put ~8 files back at once, and the takers, trying slots 0-3, made
- * new files for 582 of 1,000 processes. */
-#define TAKE_TRIES MIDA_POOL_SLOTS
+/* Slots a take tries downwards from the highest one it found in use
+ * before it makes a new file (another taker may have been first). */
+#define TAKE_TRIES 8
 
 /* The path of the slots of size bytes in directory dir (dir_len bytes of
  * it) up to the slot number: "<dir>/pool.<bytes>.", into out (PATH_MAX).
@@ -46,6 +47,28 @@ static void slot_number(char *out, size_t len, int k) {
   out[len] = '\0';
 }
 
+/* Whether slot k (the prefix of length len in slot) has a file in it. */
+static bool slot_used(char *slot, size_t len, int k) {
+  slot_number(slot, len, k);
+  return access(slot, F_OK) == 0;
+}
+
+/* The lowest free slot, if the slots in use are a prefix (the file
+ * comment): a bisection of [0, MIDA_POOL_SLOTS], whose result is
+ * MIDA_POOL_SLOTS when every slot is in use. With holes it is some free
+ * slot whose lower neighbour (if any) is in use. */
+static int first_free(char *slot, size_t len) {
+  int lo = 0, hi = MIDA_POOL_SLOTS;
+  while (lo < hi) {
+    int mid = lo + (hi - lo) / 2;
+    if (slot_used(slot, len, mid))
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 int mida__spool_pool_take(const char *dir, size_t bytes, const char *path) {
   if (bytes > MIDA_POOL_MAX_BYTES)
     return -1;
@@ -53,10 +76,11 @@ int mida__spool_pool_take(const char *dir, size_t bytes, const char *path) {
   size_t len = slots_prefix(slot, dir, strlen(dir), bytes);
   if (len == 0)
     return -1;
-  for (int k = 0; k < TAKE_TRIES; k++) {
+  int top = first_free(slot, len) - 1;
+  for (int k = top; k >= 0 && k > top - TAKE_TRIES; k--) {
     slot_number(slot, len, k);
     if (rename(slot, path) != 0)
-      continue; /* ENOENT: empty, or another taker was first */
+      continue; /* ENOENT: another taker was first */
     int fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
                             O_CLOEXEC);
     struct stat st;
@@ -95,9 +119,9 @@ bool mida__spool_pool_put_from(const char *path, int fd,
       slots_prefix(slot, path, (size_t)(cut - path), (size_t)st.st_size);
   if (len == 0)
     return false;
-  int k = 0;
-  if (c != NULL && c->bytes == (size_t)st.st_size)
-    k = c->next;
+  int k = c != NULL && c->bytes == (size_t)st.st_size
+              ? c->next
+              : first_free(slot, len);
   for (; k < MIDA_POOL_SLOTS; k++) {
     slot_number(slot, len, k);
     if (renameat2(AT_FDCWD, path, AT_FDCWD, slot, RENAME_NOREPLACE) == 0)

@@ -13,7 +13,9 @@
  * most MIDA_POOL_MAX_BYTES is therefore renamed to pool.<bytes>.<slot> in
  * its spool, up to MIDA_POOL_SLOTS of each size, and a journal that needs
  * a segment of that size renames one to its own name first: no inode is
- * made or freed, and the file's blocks are already written.
+ * made or freed, and the file's blocks are already written. Puts fill the
+ * lowest free slots and takes empty the highest, each found by bisection
+ * (spool_pool.c).
  *
  * A pool file's content is what its last writer left: the journal zeroes
  * every byte of one it takes before it maps it (journal.c), as it zeroes a
@@ -26,7 +28,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define MIDA_POOL_SLOTS 16             /* files kept of each size (< 100) */
+/* Files kept of each size (< 100): more than the segments one commit of
+ * `mida run`'s collector releases (recovery.c, GROUP_SEGMENTS, 64), so
+ * that a loop of short processes takes back what the last commit put. With
+ * 16, 650-900 of 1,000 `/bin/true` made a new segment file; with 96, 4.
+ * At the preload library's 68 KiB first segments, 6.5 MB at most. */
+#define MIDA_POOL_SLOTS 96
 #define MIDA_POOL_MAX_BYTES (132 * 1024) /* the largest file kept */
 
 /* Takes a file of exactly bytes from the pool of the spool directory dir:
@@ -46,16 +53,16 @@ bool mida__spool_pool_put(const char *path, int fd);
 /* Where the puts of one caller's run of puts try first: the slots below
  * next were found taken by an earlier put of the run, for files of bytes.
  * A run (the segments one recovery removes together) begins with a cursor
- * of zeros; a slot that frees up meanwhile below next is left for the
- * next run, and a full pool costs one rename, not MIDA_POOL_SLOTS, per
- * file after the first. */
+ * of zeros, and its first put bisects for the lowest free slot; a slot
+ * that frees up meanwhile below next is left for the next run, and a full
+ * pool costs one rename, not MIDA_POOL_SLOTS, per file after the first. */
 typedef struct mida__pool_cursor {
   size_t bytes; /* the file size the cursor is for; 0: none yet */
   int next;     /* the first slot to try */
 } mida__pool_cursor;
 
-/* As mida__spool_pool_put, from the cursor c (updated), or from slot 0
- * when c is NULL. */
+/* As mida__spool_pool_put, from the cursor c (updated), or from the lowest
+ * free slot when c is NULL. */
 bool mida__spool_pool_put_from(const char *path, int fd, mida__pool_cursor *c);
 
 #endif

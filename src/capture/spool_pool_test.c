@@ -46,6 +46,18 @@ int flock(int fd, int op) {
   return (int)syscall(SYS_flock, fd, op);
 }
 
+/* rename(2) for this program, as flock above: runs the hook once, at the
+ * next call, before the rename is made. */
+static void (*before_next_rename)(void);
+
+int rename(const char *from, const char *to) {
+  void (*hook)(void) = before_next_rename;
+  before_next_rename = NULL;
+  if (hook != NULL)
+    hook();
+  return (int)syscall(SYS_rename, from, to);
+}
+
 /* Makes dir/name, bytes long, every byte fill; returns its path (to free). */
 static char *make_file(const char *dir, const char *name, size_t bytes,
                        int fill) {
@@ -132,10 +144,10 @@ static void test_take_renames_and_locks_the_file(void **state) {
   free(pooled);
 }
 
-/* A pass of `mida run` 20 ms after the last may put back many files at
- * once (here all 16 slots), and as many processes take them one after
- * another: every one of them finds one, the last in the highest slot.
- * With takers trying slots 0-3 only, the fifth and later made new files. */
+/* A commit of `mida run`'s collector may put back many files at once
+ * (here every slot), and as many processes take them one after another:
+ * every one of them finds one, the highest first, so that the slots in
+ * use stay a prefix; the next put goes into the lowest free slot. */
 static void test_take_finds_the_highest_slot(void **state) {
   const char *dir = *state;
   char name[64];
@@ -144,16 +156,82 @@ static void test_take_finds_the_highest_slot(void **state) {
     assert_true(put_new(dir, name, 8192));
   }
   char mine[1024];
-  for (int k = 0; k < MIDA_POOL_SLOTS; k++) {
+  for (int k = MIDA_POOL_SLOTS - 1; k >= 0; k--) {
     snprintf(mine, sizeof mine, "%s/t%d.mj.tmp", dir, k);
     int fd = mida__spool_pool_take(dir, 8192, mine);
     assert_true(fd >= 0);
     close(fd);
     snprintf(name, sizeof name, "pool.8192.%d", k);
     assert_false(exists(dir, name));
+    if (k > 0) {
+      snprintf(name, sizeof name, "pool.8192.%d", k - 1);
+      assert_true(exists(dir, name));
+    }
   }
   snprintf(mine, sizeof mine, "%s/none.mj.tmp", dir);
   assert_int_equal(mida__spool_pool_take(dir, 8192, mine), -1);
+  assert_false(exists(dir, "none.mj.tmp"));
+}
+
+/* Puts fill the lowest free slots: after three puts and a take, the next
+ * put goes where the take left a slot free, above the two in use. */
+static void test_put_goes_to_the_lowest_free_slot(void **state) {
+  const char *dir = *state;
+  assert_true(put_new(dir, "a.mj", 8192));
+  assert_true(put_new(dir, "b.mj", 8192));
+  assert_true(put_new(dir, "c.mj", 8192));
+  assert_true(exists(dir, "pool.8192.2"));
+  char mine[1024];
+  snprintf(mine, sizeof mine, "%s/t.mj.tmp", dir);
+  int fd = mida__spool_pool_take(dir, 8192, mine);
+  assert_true(fd >= 0);
+  close(fd);
+  assert_false(exists(dir, "pool.8192.2"));
+  assert_true(put_new(dir, "d.mj", 8192));
+  assert_true(exists(dir, "pool.8192.2"));
+  assert_false(exists(dir, "pool.8192.3"));
+}
+
+/* A take whose slot another taker empties between its bisection and its
+ * rename goes down to the next file; a slot found free stops the
+ * bisection, so a file above a hole waits for the puts to fill it. */
+static char *racing_slot; /* renamed away by the hook, as a taker would */
+
+static void take_racing_slot(void) {
+  char *gone = NULL;
+  assert_true(asprintf(&gone, "%s.gone", racing_slot) > 0);
+  assert_int_equal(syscall(SYS_rename, racing_slot, gone), 0);
+  free(gone);
+}
+
+static void test_take_goes_down_past_a_taken_slot(void **state) {
+  const char *dir = *state;
+  for (int k = 0; k < 5; k++) {
+    char name[64];
+    snprintf(name, sizeof name, "s%d.mj", k);
+    assert_true(put_new(dir, name, 8192));
+  }
+  assert_true(asprintf(&racing_slot, "%s/pool.8192.4", dir) > 0);
+  before_next_rename = take_racing_slot;
+  char mine[1024];
+  snprintf(mine, sizeof mine, "%s/t.mj.tmp", dir);
+  int fd = mida__spool_pool_take(dir, 8192, mine);
+  assert_true(fd >= 0);
+  close(fd);
+  assert_false(exists(dir, "pool.8192.3"));
+  assert_true(exists(dir, "pool.8192.2"));
+  /* A hole at 1: the bisection stops there and takes 0; 2 stays. */
+  char *one = NULL;
+  assert_true(asprintf(&one, "%s/pool.8192.1", dir) > 0);
+  assert_int_equal(unlink(one), 0);
+  fd = mida__spool_pool_take(dir, 8192, mine);
+  assert_true(fd >= 0);
+  close(fd);
+  assert_false(exists(dir, "pool.8192.0"));
+  assert_true(exists(dir, "pool.8192.2"));
+  free(one);
+  free(racing_slot);
+  racing_slot = NULL;
 }
 
 static void test_take_wants_the_exact_size(void **state) {
@@ -477,6 +555,8 @@ int main(void) {
       T(test_put_fills_the_slots_of_a_size_then_refuses),
       T(test_put_refuses_a_large_file),
       T(test_take_finds_the_highest_slot),
+      T(test_put_goes_to_the_lowest_free_slot),
+      T(test_take_goes_down_past_a_taken_slot),
       T(test_take_renames_and_locks_the_file),
       T(test_take_wants_the_exact_size),
       T(test_take_from_an_empty_pool_makes_nothing),

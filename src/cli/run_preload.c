@@ -400,7 +400,7 @@ static int drain(int fd) {
  * over). As long as COLLECT_SHIP_RECORDS take to come in at that rate, from
  * COLLECT_SHIP_MIN_MS to COLLECT_SHIP_MAX_MS; at most COLLECT_ENDED_MS
  * after ended journals, whose files the next processes take from the
- * spool's pool (spool_pool.h; 16 of each size). Each pass is a
+ * spool's pool (spool_pool.h; 96 of each size). Each pass is a
  * transaction, which rewrites the pages its B-trees share with the last
  * one and makes its commit durable before the rings are released, so a
  * steady writer is shipped in passes of a few hundred records, and a
