@@ -192,6 +192,53 @@ static void test_spool_full_before_open(void **state) {
                                    "name = 'dropped'") >= n);
 }
 
+/* A spool whose file system is full of the pool's spent files of another
+ * size (spool_pool.h: up to 96 of each, left by earlier runs): they give
+ * way to the new session's segment, which is made, and nothing is dropped.
+ * Without the drain the session opened with "No space left on device"
+ * and dropped every record. */
+static void test_pool_gives_way_to_a_new_segment(void **state) {
+  fixture *fx = *state;
+  mount_tmpfs(fx, "1m");
+  snprintf(fx->spool, sizeof fx->spool, "%s/spool", fx->mnt);
+  snprintf(fx->db, sizeof fx->db, "%s/store.db", fx->dir);
+  snprintf(fx->url, sizeof fx->url, "sqlite://%s", fx->db);
+  mkdir(fx->spool, 0700);
+  static char block[8192];
+  int planted = 0;
+  for (int k = 0; k < 96; k++) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/pool.8192.%d", fx->spool, k);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    ssize_t w = write(fd, block, sizeof block);
+    close(fd);
+    if (w != (ssize_t)sizeof block) {
+      unlink(path);
+      break;
+    }
+    planted++;
+  }
+  assert_true(planted > 70);
+  fill_up(fx->mnt);
+
+  char warning[512] = "";
+  mida_session_t *s =
+      open_session(fx->url, fx->spool, 0, warning, sizeof warning);
+  assert_string_equal(warning, "");
+  for (int i = 0; i < 100; i++)
+    assert_int_equal(record_task(s, 100), MIDA_OK);
+  assert_int_equal(mida_flush(s, 10000), MIDA_OK);
+  mida_stats_t st;
+  mida_stats_get(s, &st);
+  assert_int_equal(st.dropped, 0);
+  assert_int_equal(mida_close(s), MIDA_OK);
+  assert_int_equal(test_sql_int(fx->db, "SELECT count(*) FROM task"), 100);
+  char first[400];
+  snprintf(first, sizeof first, "%s/pool.8192.0", fx->spool);
+  assert_int_not_equal(access(first, F_OK), 0);
+}
+
 /* The store and the spool share a file system that fills while records
  * pour in: every call returns (OK or EFULL, never a signal), whatever a
  * call journaled reaches the store once there is room, and the drops are
@@ -293,6 +340,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_spool_full_before_open, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_pool_gives_way_to_a_new_segment,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_shared_file_system_fills_midway,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_spool_max_bounds_the_backlog, setup,

@@ -659,6 +659,10 @@ static int segment_create(mida__journal *j, uint64_t ring, segment *reuse,
    * blocks, written; its old frames are zeroed like a new file's, so none
    * can pass for a frame of this journal. */
   int fa = pooled ? 0 : reserve_blocks(fd, map_bytes);
+  /* A full file system may be full of the pool's files, of other sizes
+   * (up to MIDA_POOL_SLOTS of each): they are a cache, and give way. */
+  if (is_no_space(fa) && mida__spool_pool_drain(j->spool) > 0)
+    fa = reserve_blocks(fd, map_bytes);
   if (fa == 0)
     fa = zero_blocks(fd, map_bytes);
   if (fa != 0) {

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Slots a take tries downwards from the highest one it found in use
@@ -134,4 +135,57 @@ bool mida__spool_pool_put_from(const char *path, int fd,
     c->next = k < MIDA_POOL_SLOTS ? k + 1 : MIDA_POOL_SLOTS;
   }
   return k < MIDA_POOL_SLOTS;
+}
+
+/* Whether name is a pool file's, pool.<bytes>.<slot>. */
+static bool pool_name(const char *name) {
+  if (strncmp(name, "pool.", 5) != 0)
+    return false;
+  const char *p = name + 5;
+  int parts = 0;
+  for (;;) {
+    const char *digits = p;
+    while (*p >= '0' && *p <= '9')
+      p++;
+    if (p == digits)
+      return false;
+    parts++;
+    if (*p == '\0')
+      return parts == 2;
+    if (*p != '.' || parts == 2)
+      return false;
+    p++;
+  }
+}
+
+/* A directory entry as getdents64(2) writes it (the kernel's struct
+ * linux_dirent64): read with the system call rather than readdir(3),
+ * which allocates, as the preload library's journal may not here. */
+struct pool_dirent {
+  unsigned long long d_ino;
+  long long d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+int mida__spool_pool_drain(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  int removed = 0;
+  char buf[4096] __attribute__((aligned(8)));
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (n <= 0)
+      break;
+    for (long off = 0; off < n;) {
+      const struct pool_dirent *e = (const void *)(buf + off);
+      off += e->d_reclen;
+      if (pool_name(e->d_name) && unlinkat(fd, e->d_name, 0) == 0)
+        removed++;
+    }
+  }
+  close(fd);
+  return removed;
 }

@@ -65,4 +65,11 @@ typedef struct mida__pool_cursor {
  * free slot when c is NULL. */
 bool mida__spool_pool_put_from(const char *path, int fd, mida__pool_cursor *c);
 
+/* Removes every file of the pool of the spool directory dir, of every
+ * size: the room they hold, for a segment of another size that found the
+ * file system full (journal.c). The pool is a cache, and a file taken
+ * meanwhile is the taker's. Returns how many it removed. Makes no
+ * allocation. */
+int mida__spool_pool_drain(const char *dir);
+
 #endif

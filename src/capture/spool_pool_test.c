@@ -234,6 +234,28 @@ static void test_take_goes_down_past_a_taken_slot(void **state) {
   racing_slot = NULL;
 }
 
+/* A drain removes the pool's files of every size and nothing else: not a
+ * segment, nor a name that only looks like a slot's. */
+static void test_drain_removes_the_pool_and_nothing_else(void **state) {
+  const char *dir = *state;
+  assert_true(put_new(dir, "a.mj", 8192));
+  assert_true(put_new(dir, "b.mj", 8192));
+  assert_true(put_new(dir, "c.mj", 4096));
+  free(make_file(dir, "kept.mj", 4096, 0));
+  free(make_file(dir, "pool.4096", 4096, 0));
+  free(make_file(dir, "pool.4096.1.mj", 4096, 0));
+  free(make_file(dir, "pool.x.1", 4096, 0));
+  assert_int_equal(mida__spool_pool_drain(dir), 3);
+  assert_false(exists(dir, "pool.8192.0"));
+  assert_false(exists(dir, "pool.8192.1"));
+  assert_false(exists(dir, "pool.4096.0"));
+  assert_true(exists(dir, "kept.mj"));
+  assert_true(exists(dir, "pool.4096"));
+  assert_true(exists(dir, "pool.4096.1.mj"));
+  assert_true(exists(dir, "pool.x.1"));
+  assert_int_equal(mida__spool_pool_drain(dir), 0);
+}
+
 static void test_take_wants_the_exact_size(void **state) {
   const char *dir = *state;
   assert_true(put_new(dir, "a.mj", 8192));
@@ -557,6 +579,7 @@ int main(void) {
       T(test_take_finds_the_highest_slot),
       T(test_put_goes_to_the_lowest_free_slot),
       T(test_take_goes_down_past_a_taken_slot),
+      T(test_drain_removes_the_pool_and_nothing_else),
       T(test_take_renames_and_locks_the_file),
       T(test_take_wants_the_exact_size),
       T(test_take_from_an_empty_pool_makes_nothing),
