@@ -65,6 +65,16 @@ static void mount_tmpfs(fixture *fx, const char *size) {
   fx->mounted = 1;
 }
 
+/* Mounts a tmpfs of size on fx->mnt (or skips) with the spool on it and
+ * the store beside it, off the tmpfs. */
+static void spool_on_tmpfs(fixture *fx, const char *size) {
+  mount_tmpfs(fx, size);
+  snprintf(fx->spool, sizeof fx->spool, "%s/spool", fx->mnt);
+  snprintf(fx->db, sizeof fx->db, "%s/store.db", fx->dir);
+  snprintf(fx->url, sizeof fx->url, "sqlite://%s", fx->db);
+  mkdir(fx->spool, 0700);
+}
+
 static void remount_tmpfs(fixture *fx, const char *size) {
   char opts[64];
   snprintf(opts, sizeof opts, "size=%s", size);
@@ -161,11 +171,7 @@ static uint64_t segment_bytes(const char *dir) {
  * a warning, drops and counts, and starts recording once room returns. */
 static void test_spool_full_before_open(void **state) {
   fixture *fx = *state;
-  mount_tmpfs(fx, "1m");
-  snprintf(fx->spool, sizeof fx->spool, "%s/spool", fx->mnt);
-  snprintf(fx->db, sizeof fx->db, "%s/store.db", fx->dir);
-  snprintf(fx->url, sizeof fx->url, "sqlite://%s", fx->db);
-  mkdir(fx->spool, 0700);
+  spool_on_tmpfs(fx, "1m");
   fill_up(fx->mnt);
 
   char warning[512] = "";
@@ -199,11 +205,7 @@ static void test_spool_full_before_open(void **state) {
  * and dropped every record. */
 static void test_pool_gives_way_to_a_new_segment(void **state) {
   fixture *fx = *state;
-  mount_tmpfs(fx, "1m");
-  snprintf(fx->spool, sizeof fx->spool, "%s/spool", fx->mnt);
-  snprintf(fx->db, sizeof fx->db, "%s/store.db", fx->dir);
-  snprintf(fx->url, sizeof fx->url, "sqlite://%s", fx->db);
-  mkdir(fx->spool, 0700);
+  spool_on_tmpfs(fx, "1m");
   static char block[8192];
   int planted = 0;
   for (int k = 0; k < 96; k++) {

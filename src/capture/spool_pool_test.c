@@ -173,6 +173,16 @@ static void test_take_finds_the_highest_slot(void **state) {
   assert_false(exists(dir, "none.mj.tmp"));
 }
 
+/* Takes a file of 8192 bytes from the pool of dir, as a journal would,
+ * and fails the test if there is none; it stays in dir as t.mj.tmp. */
+static void take_one(const char *dir) {
+  char mine[1024];
+  snprintf(mine, sizeof mine, "%s/t.mj.tmp", dir);
+  int fd = mida__spool_pool_take(dir, 8192, mine);
+  assert_true(fd >= 0);
+  close(fd);
+}
+
 /* Puts fill the lowest free slots: after three puts and a take, the next
  * put goes where the take left a slot free, above the two in use. */
 static void test_put_goes_to_the_lowest_free_slot(void **state) {
@@ -181,11 +191,7 @@ static void test_put_goes_to_the_lowest_free_slot(void **state) {
   assert_true(put_new(dir, "b.mj", 8192));
   assert_true(put_new(dir, "c.mj", 8192));
   assert_true(exists(dir, "pool.8192.2"));
-  char mine[1024];
-  snprintf(mine, sizeof mine, "%s/t.mj.tmp", dir);
-  int fd = mida__spool_pool_take(dir, 8192, mine);
-  assert_true(fd >= 0);
-  close(fd);
+  take_one(dir);
   assert_false(exists(dir, "pool.8192.2"));
   assert_true(put_new(dir, "d.mj", 8192));
   assert_true(exists(dir, "pool.8192.2"));
@@ -213,20 +219,14 @@ static void test_take_goes_down_past_a_taken_slot(void **state) {
   }
   assert_true(asprintf(&racing_slot, "%s/pool.8192.4", dir) > 0);
   before_next_rename = take_racing_slot;
-  char mine[1024];
-  snprintf(mine, sizeof mine, "%s/t.mj.tmp", dir);
-  int fd = mida__spool_pool_take(dir, 8192, mine);
-  assert_true(fd >= 0);
-  close(fd);
+  take_one(dir);
   assert_false(exists(dir, "pool.8192.3"));
   assert_true(exists(dir, "pool.8192.2"));
   /* A hole at 1: the bisection stops there and takes 0; 2 stays. */
   char *one = NULL;
   assert_true(asprintf(&one, "%s/pool.8192.1", dir) > 0);
   assert_int_equal(unlink(one), 0);
-  fd = mida__spool_pool_take(dir, 8192, mine);
-  assert_true(fd >= 0);
-  close(fd);
+  take_one(dir);
   assert_false(exists(dir, "pool.8192.0"));
   assert_true(exists(dir, "pool.8192.2"));
   free(one);
