@@ -472,9 +472,14 @@ def main():
         return 100 * (g ** (1 / len(pcts)) - 1)
     gm = geomean(overheads)
     gm_detached = geomean(detached)
-    print(f"geometric mean overhead of mida run: {gm:+.1f}% "
-          f"(budget 5%, none above 15%); with --detach-ship "
-          f"{gm_detached:+.1f}%; load {statistics.median(loads):.1f}")
+    if overheads:
+        print(f"geometric mean overhead of mida run: {gm:+.1f}% "
+              f"(budget 5%, none above 15%); with --detach-ship "
+              f"{gm_detached:+.1f}%; load {statistics.median(loads):.1f}")
+    else:
+        print("geometric mean overhead of mida run: none (no workload of "
+              "the budget's was run); load "
+              f"{statistics.median(loads):.1f}")
     print(json.dumps({"bench": "preload", "rounds": rounds,
                       "workloads": summary,
                       "geomean_overhead_pct": None if gm != gm
