@@ -148,6 +148,7 @@ struct mida__journal {
   segment *free_list;         /* retired address ranges, ready for reuse */
   uint64_t next_seq;          /* sequence number of the next segment */
   uint64_t segments_opened;   /* segment files created */
+  uint64_t segments_made;     /* of which made anew, not from the pool */
   uint64_t retired_records;   /* records of segments already removed */
   uint64_t retired_dropped;   /* drops counted in segments removed */
   uint64_t retired_corrupt;   /* corrupt regions of segments removed */
@@ -715,6 +716,7 @@ static int segment_create(mida__journal *j, uint64_t ring, segment *reuse,
   seg->next = NULL;
   j->next_seq++;
   j->segments_opened++;
+  j->segments_made += !pooled;
   mida__free(tmp);
   *out = seg;
   return MIDA_OK;
@@ -1174,6 +1176,7 @@ void mida__journal_stats_get(mida__journal *j, mida__journal_stats *out) {
                  atomic_load_explicit(&j->unjournaled, memory_order_relaxed);
   out->corrupt = j->retired_corrupt;
   out->segments = j->segments_opened;
+  out->made = j->segments_made;
   out->spool_full = j->space_failures;
   for (segment *s = j->queue_head; s != NULL; s = s->next) {
     seg_header *h = s->hdr;

@@ -199,6 +199,8 @@ typedef struct mida__journal_stats {
   uint64_t dropped;  /* records dropped by the DROP policy */
   uint64_t backlog;  /* bytes reserved but not yet released */
   uint64_t segments; /* segments opened */
+  uint64_t made;     /* of those, files made anew: not taken from the
+                        spool's pool (spool_pool.h) */
   uint64_t corrupt;  /* frames skipped as corrupt by the reader */
   uint64_t spool_full; /* new segments refused: no room, MIDA_SPOOL_MAX */
 } mida__journal_stats;

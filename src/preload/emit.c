@@ -408,6 +408,28 @@ void mida__pl_emit_dep(const mida_id_t *task, const mida_id_t *upstream) {
     put_record(MIDA_REC_DEP, &r);
 }
 
+/* The segment files of this process's journal that were made anew rather
+ * than taken from the spool's pool (spool_pool.h), as the counter
+ * run.segment_files_made: what was not told before (an exec that failed
+ * tells again at the exit). A loop of short processes under `mida run`
+ * should take nearly all of them from the pool. */
+static void emit_segments_made(void) {
+  mida__journal *j = mida__pl_journal_if_open();
+  if (j == NULL)
+    return;
+  mida__journal_stats st;
+  mida__journal_stats_get(j, &st);
+  uint64_t told = atomic_exchange_explicit(&mida__pl.segments_made_told,
+                                           st.made, memory_order_relaxed);
+  if (st.made <= told)
+    return;
+  record r;
+  r.n = 0;
+  add_str(&r, MIDA_F_KEY, "run.segment_files_made");
+  add_i64(&r, MIDA_F_VALUE_I, (int64_t)(st.made - told));
+  put_record(MIDA_REC_COUNTER, &r);
+}
+
 void mida__pl_emit_counters(void) {
   static const char *const names[MIDA_PL_C_COUNT] = {
       [MIDA_PL_C_IGNORED] = "run.ignored_opens",
@@ -427,5 +449,6 @@ void mida__pl_emit_counters(void) {
     add_i64(&r, MIDA_F_VALUE_I, (int64_t)v);
     put_record(MIDA_REC_COUNTER, &r);
   }
+  emit_segments_made();
 }
 

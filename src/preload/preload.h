@@ -311,6 +311,7 @@ typedef struct mida__pl_state {
   char self_path[PATH_MAX];  /* this library, for LD_PRELOAD of children */
   size_t ring_bytes;         /* journal ring size */
   _Atomic uint64_t counters[MIDA_PL_C_COUNT]; /* mida__pl_counter */
+  _Atomic uint64_t segments_made_told; /* run.segment_files_made so far */
 } mida__pl_state;
 
 extern mida__pl_state mida__pl;

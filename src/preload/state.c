@@ -414,6 +414,8 @@ void mida__pl_after_fork(const mida_id_t *child_task) {
   mida__pl.exited = 0;
   for (int c = 0; c < MIDA_PL_C_COUNT; c++)
     atomic_store_explicit(&mida__pl.counters[c], 0, memory_order_relaxed);
+  atomic_store_explicit(&mida__pl.segments_made_told, 0,
+                        memory_order_relaxed);
   /* The parent's journal stays the parent's. */
   if (atomic_load_explicit(&journal_state, memory_order_acquire) == 2)
     mida__journal_forget(journal);

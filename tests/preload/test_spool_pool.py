@@ -60,3 +60,26 @@ def test_a_later_run_takes_the_pooled_files(tmp_path):
         if f.stat().st_ino in inodes:
             taken += b"\xab" * 64 not in f.read_bytes()
     assert taken >= 1, inodes
+
+
+def test_a_loop_of_short_processes_takes_its_files_from_the_pool(tmp_path):
+    """A shell's loop of short processes runs on the pool's files: once a
+    first run has filled the pool, a second run of the same loop makes
+    few segment files anew (the counter run.segment_files_made, which
+    each process of the library adds its own to). Before the collector's
+    held group walked the spool at each reading (src/capture/recovery.c),
+    it held the loop's files out of the pool for hundreds of
+    milliseconds, and with 16 slots most of the processes made a new
+    file."""
+    r = Run(tmp_path)
+    script = "i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done"
+    p = r.run("sh", "-c", script)
+    assert p.returncode == 0, p.stderr
+    first = r.counter("run.segment_files_made")
+    assert first > 0  # a new spool: its first files are made
+    p = r.run("sh", "-c", script)
+    assert p.returncode == 0, p.stderr
+    assert r.rows("SELECT count(*) FROM task WHERE activity = 'true'") == \
+        [(600,)]
+    made = r.counter("run.segment_files_made") - first
+    assert made <= 30, (first, made)  # of the 301 processes of the run
