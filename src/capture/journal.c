@@ -148,7 +148,8 @@ struct mida__journal {
   segment *free_list;         /* retired address ranges, ready for reuse */
   uint64_t next_seq;          /* sequence number of the next segment */
   uint64_t segments_opened;   /* segment files created */
-  uint64_t segments_made;     /* of which made anew, not from the pool */
+  _Atomic uint64_t segments_made; /* of which made anew, not from the pool:
+                                     read without the lock */
   uint64_t retired_records;   /* records of segments already removed */
   uint64_t retired_dropped;   /* drops counted in segments removed */
   uint64_t retired_corrupt;   /* corrupt regions of segments removed */
@@ -716,7 +717,8 @@ static int segment_create(mida__journal *j, uint64_t ring, segment *reuse,
   seg->next = NULL;
   j->next_seq++;
   j->segments_opened++;
-  j->segments_made += !pooled;
+  if (!pooled)
+    atomic_fetch_add_explicit(&j->segments_made, 1, memory_order_relaxed);
   mida__free(tmp);
   *out = seg;
   return MIDA_OK;
@@ -1176,7 +1178,7 @@ void mida__journal_stats_get(mida__journal *j, mida__journal_stats *out) {
                  atomic_load_explicit(&j->unjournaled, memory_order_relaxed);
   out->corrupt = j->retired_corrupt;
   out->segments = j->segments_opened;
-  out->made = j->segments_made;
+  out->made = mida__journal_segments_made(j);
   out->spool_full = j->space_failures;
   for (segment *s = j->queue_head; s != NULL; s = s->next) {
     seg_header *h = s->hdr;
@@ -1189,6 +1191,10 @@ void mida__journal_stats_get(mida__journal *j, mida__journal_stats *out) {
     out->backlog += t > head ? t - head : 0;
   }
   pthread_mutex_unlock(&j->lock);
+}
+
+uint64_t mida__journal_segments_made(const mida__journal *j) {
+  return atomic_load_explicit(&j->segments_made, memory_order_relaxed);
 }
 
 const char *mida__journal_host(const mida__journal *j) {

@@ -207,6 +207,10 @@ typedef struct mida__journal_stats {
 
 void mida__journal_stats_get(mida__journal *j, mida__journal_stats *out);
 
+/* The stats' made, without the journal's lock: safe where the lock may be
+ * held by the thread a signal interrupted (the preload library's _exit). */
+uint64_t mida__journal_segments_made(const mida__journal *j);
+
 /* The host name and pid the journal was opened with, and its start (ns
  * since the epoch, as in its segments' names). */
 const char *mida__journal_host(const mida__journal *j);

@@ -30,9 +30,9 @@
 
 /* Files kept of each size (< 100): more than the segments one commit of
  * `mida run`'s collector releases (recovery.c, GROUP_SEGMENTS, 64), so
- * that a loop of short processes takes back what the last commit put. With
- * 16, 650-900 of 1,000 `/bin/true` made a new segment file; with 96, 4.
- * At the preload library's 68 KiB first segments, 6.5 MB at most. */
+ * that a loop of short processes takes back what the last commit put. Of
+ * 1,000 `/bin/true`, 560-760 made a new segment file with 16, 4-16 with
+ * 96. At the preload library's 68 KiB first segments, 6.5 MB at most. */
 #define MIDA_POOL_SLOTS 96
 #define MIDA_POOL_MAX_BYTES (132 * 1024) /* the largest file kept */
 
