@@ -410,8 +410,10 @@ void mida__pl_emit_dep(const mida_id_t *task, const mida_id_t *upstream) {
 
 /* The segment files of this process's journal that were made anew rather
  * than taken from the spool's pool (spool_pool.h), as the counter
- * run.segment_files_made: what was not told before (an exec that failed
- * tells again at the exit). A loop of short processes under `mida run`
+ * run.segment_files_made, when there are more than were told (an exec
+ * tells, and one that fails tells again at the exit). Like every counter
+ * it is the process's running total, which the store keeps the largest
+ * of for each host and pid. A loop of short processes under `mida run`
  * should take nearly all of them from the pool. */
 static void emit_segments_made(void) {
   mida__journal *j = mida__pl_journal_if_open();
@@ -426,7 +428,7 @@ static void emit_segments_made(void) {
   record r;
   r.n = 0;
   add_str(&r, MIDA_F_KEY, "run.segment_files_made");
-  add_i64(&r, MIDA_F_VALUE_I, (int64_t)(made - told));
+  add_i64(&r, MIDA_F_VALUE_I, (int64_t)made);
   put_record(MIDA_REC_COUNTER, &r);
 }
 
