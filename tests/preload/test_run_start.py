@@ -71,6 +71,16 @@ def test_mida_run_returns_with_every_record_in_the_store(tmp_path):
         assert rows == [("FINISHED", 1)], (i, rows)
 
 
+def default_signals():
+    """The signals mida run forwards with their default actions, as an
+    interactive shell leaves them: a runner that ignores one (a background
+    job of a script ignores SIGINT and SIGQUIT, nohup SIGHUP) makes mida
+    run fork the command by design, so that it inherits SIG_IGN."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def test_the_command_starts_without_a_copy_of_mida_run(tmp_path):
     """The command is started with posix_spawn, which glibc makes with
     clone(CLONE_VM | CLONE_VFORK): the child runs in mida run's memory
@@ -89,7 +99,7 @@ def test_the_command_starts_without_a_copy_of_mida_run(tmp_path):
         [strace, "-f", "-o", str(out), "-e", "trace=clone,clone3,fork,vfork",
          mida_bin(), "run", "--no-mlflow", "--", "true"],
         env=r.env(), cwd=tmp_path, capture_output=True, text=True,
-        timeout=120)
+        timeout=120, preexec_fn=default_signals)
     assert done.returncode == 0, done.stderr
     made = [line for line in out.read_text().splitlines()
             if ("clone" in line or "fork(" in line) and "resumed>" not in line
@@ -111,7 +121,8 @@ def test_an_ignored_signal_stays_ignored_in_the_command(tmp_path):
     assert p.returncode == 0, p.stderr
     ignored = int(p.stdout.split()[1], 16)
     assert ignored & (1 << (signal.SIGHUP - 1)), p.stdout
-    p = r.run("grep", "^SigIgn:", "/proc/self/status")
+    p = r.run("grep", "^SigIgn:", "/proc/self/status",
+              preexec_fn=default_signals)
     assert p.returncode == 0, p.stderr
     ignored = int(p.stdout.split()[1], 16)
     assert not ignored & (1 << (signal.SIGHUP - 1)), p.stdout
