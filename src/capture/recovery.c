@@ -337,6 +337,24 @@ static void abandon_group(recovery *r) {
   r->group_records = 0;
 }
 
+/* Ships the n frames just read from segment o (in r->frames) into the
+ * open group, adding those that could not be decoded to *undecodable, and
+ * counts them. Returns the sink's rc (nothing counted on a failure). */
+static int ship_read(recovery *r, mida__orphan *o, size_t n,
+                     uint64_t *undecodable) {
+  mida__origin origin = {mida__orphan_host(o), mida__orphan_pid(o)};
+  uint64_t bad_before = *undecodable;
+  int rc = mida__ship_frames(r->sink, r->frames, n, r->recs, &origin,
+                             undecodable);
+  if (rc != MIDA_OK)
+    return rc;
+  r->st->records += n - (*undecodable - bad_before);
+  r->group_records += n;
+  if (r->progress != NULL)
+    r->progress(r->progress_ctx, r->st);
+  return MIDA_OK;
+}
+
 /* Ships one batch of the live segment o (at path, of journal j; opened
  * by mida__segment_open, since no earlier segment of j was left unread in
  * this pass): at most one batch, so that a pass ends however fast its
@@ -348,7 +366,6 @@ static int tail_segment(recovery *r, const char *path, journal_id *j,
     mida__orphan_close(o, false); /* no room to keep its order: later */
     return 0;
   }
-  mida__origin origin = {mida__orphan_host(o), mida__orphan_pid(o)};
   uint64_t mark = 0, undecodable = 0;
   size_t n = mida__orphan_peek(o, r->frames, MIDA_SHIP_BATCH, &mark);
   if (!mida__tail_caught_up(o, mark))
@@ -357,8 +374,7 @@ static int tail_segment(recovery *r, const char *path, journal_id *j,
     mida__orphan_close(o, false);
     return 0;
   }
-  int rc =
-      mida__ship_frames(r->sink, r->frames, n, r->recs, &origin, &undecodable);
+  int rc = ship_read(r, o, n, &undecodable);
   if (rc != MIDA_OK) {
     if (r->rc == MIDA_OK) {
       r->rc = rc;
@@ -369,10 +385,6 @@ static int tail_segment(recovery *r, const char *path, journal_id *j,
     abandon_group(r);
     return 1; /* the sink is failing: stop here */
   }
-  r->st->records += n - undecodable;
-  r->group_records += n;
-  if (r->progress != NULL)
-    r->progress(r->progress_ctx, r->st);
   group_add(r, path, o, mark, j, undecodable, true);
   if (r->npending == GROUP_SEGMENTS || r->group_records >= GROUP_RECORDS)
     return flush_group(r) == MIDA_OK ? 0 : 1;
@@ -451,15 +463,9 @@ static int recover_segment(void *ctx, const char *path) {
        * (also when the segment held no frames: it goes in order). */
       break;
     }
-    uint64_t bad_before = undecodable;
-    rc = mida__ship_frames(r->sink, r->frames, n, r->recs, &origin,
-                           &undecodable);
+    rc = ship_read(r, o, n, &undecodable);
     if (rc != MIDA_OK)
       break;
-    r->st->records += n - (undecodable - bad_before);
-    r->group_records += n;
-    if (r->progress != NULL)
-      r->progress(r->progress_ctx, r->st);
     if (n < MIDA_SHIP_BATCH) {
       /* The peek stopped short of a full batch: the segment's end (the
        * group's end checks that nothing follows). */
@@ -529,17 +535,11 @@ static long read_on(recovery *r) {
     size_t n = mida__tail_peek_from(p->orphan, p->mark, r->frames,
                                     MIDA_SHIP_BATCH, &mark);
     if (n > 0) {
-      mida__origin origin = {mida__orphan_host(p->orphan),
-                             mida__orphan_pid(p->orphan)};
-      uint64_t bad_before = p->undecodable;
-      int rc = mida__ship_frames(r->sink, r->frames, n, r->recs, &origin,
-                                 &p->undecodable);
+      int rc = ship_read(r, p->orphan, n, &p->undecodable);
       if (rc != MIDA_OK) {
         held_group_failed(r, rc);
         return -1;
       }
-      r->st->records += n - (p->undecodable - bad_before);
-      r->group_records += n;
       read += (long)n;
     }
     if (mark > p->mark)
@@ -551,7 +551,8 @@ static long read_on(recovery *r) {
 /* Walks the spool again for a held group: its own segments are passed
  * over, live ones that came since (a writer's next segment, once its
  * last one filled; a new process) join the group, and orphans are shipped
- * into it as in any pass (which ends the hold). A journal's later segment
+ * into it as in any pass (a group that fills there is made durable there,
+ * which ends the hold). A journal's later segment
  * is read only if the group read its earlier ones to their tails. Returns
  * whether a segment joined the group. */
 static bool walk_again(recovery *r) {

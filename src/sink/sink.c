@@ -330,26 +330,23 @@ void mida__sink_defer(mida__sink *sink, int deferred) {
     sink->deferred = deferred != 0;
 }
 
-int mida__sink_sync(mida__sink *sink) {
-  if (sink == NULL)
-    return MIDA_EINVAL;
-  if (sink->methods->sync == NULL)
+/* Calls a deferred group's method of the sink (sync, settle), which a
+ * backend without groups leaves NULL: nothing to do. */
+static int group_call(mida__sink *sink, int (*method)(mida__sink *)) {
+  if (method == NULL)
     return MIDA_OK;
   backend_enter();
-  int rc = sink->methods->sync(sink);
+  int rc = method(sink);
   backend_leave();
   return rc;
 }
 
+int mida__sink_sync(mida__sink *sink) {
+  return sink == NULL ? MIDA_EINVAL : group_call(sink, sink->methods->sync);
+}
+
 int mida__sink_settle(mida__sink *sink) {
-  if (sink == NULL)
-    return MIDA_EINVAL;
-  if (sink->methods->settle == NULL)
-    return MIDA_OK;
-  backend_enter();
-  int rc = sink->methods->settle(sink);
-  backend_leave();
-  return rc;
+  return sink == NULL ? MIDA_EINVAL : group_call(sink, sink->methods->settle);
 }
 
 /* ---- queries in flight ----------------------------------------------------

@@ -746,30 +746,11 @@ static int sqlite_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
 
 static int end_write(sqlite_sink *s);
 
-/* Commits the deferred batches' transaction, if one is open. */
-static int sqlite_sync(mida__sink *base) {
-  sqlite_sink *s = (sqlite_sink *)base;
-  if (!s->group_open)
-    return MIDA_OK;
-  s->group_open = 0;
-  int rc = mida__sqlite_apply_data_rows(s);
-  if (rc != MIDA_OK) {
-    mida__data_rows_clear(&s->data);
-    if (!sqlite3_get_autocommit(s->db))
-      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-  } else {
-    rc = end_write(s);
-  }
-  return rc;
-}
-
-/* Applies the data records that the open group keeps for its commit
- * (mida__sink_settle): they are sorted and applied now, in the group's
- * transaction, which stays open. */
-static int sqlite_settle(mida__sink *base) {
-  sqlite_sink *s = (sqlite_sink *)base;
-  if (!s->group_open)
-    return MIDA_OK;
+/* Applies the data records that the open group keeps for its commit,
+ * sorted (data_rows.h). On a failure the group is over: what it kept is
+ * dropped and its transaction rolled back, and the caller sends its
+ * batches again. */
+static int apply_kept_rows(sqlite_sink *s) {
   int rc = mida__sqlite_apply_data_rows(s);
   if (rc != MIDA_OK) {
     s->group_open = 0;
@@ -778,6 +759,25 @@ static int sqlite_settle(mida__sink *base) {
       sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
   }
   return rc;
+}
+
+/* Commits the deferred batches' transaction, if one is open. */
+static int sqlite_sync(mida__sink *base) {
+  sqlite_sink *s = (sqlite_sink *)base;
+  if (!s->group_open)
+    return MIDA_OK;
+  int rc = apply_kept_rows(s);
+  if (rc != MIDA_OK)
+    return rc;
+  s->group_open = 0;
+  return end_write(s);
+}
+
+/* Applies what the open group keeps for its commit now, in the group's
+ * transaction, which stays open (mida__sink_settle). */
+static int sqlite_settle(mida__sink *base) {
+  sqlite_sink *s = (sqlite_sink *)base;
+  return s->group_open ? apply_kept_rows(s) : MIDA_OK;
 }
 
 /* Applies a batch in one write transaction (sqlite_put_batch). */
