@@ -20,12 +20,14 @@
 #include "core/config.h"
 #include "mida.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char recover_help[] =
     "usage: mida recover [--spool DIR]\n"
@@ -41,6 +43,9 @@ static const char recover_help[] =
     "               mida.db.spool beside an SQLite store; $MIDA_SPOOL)\n"
     "  --store URL  the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
+    "  --after-fd N first wait until descriptor N reads end of file (the\n"
+    "               recover that mida run leaves behind waits so for it\n"
+    "               to end)\n"
     "\n"
     "example:\n"
     "  mida --store run.db recover\n";
@@ -51,10 +56,29 @@ static void show_progress(void *ctx, const mida__recover_stats *st) {
                           st->records, st->segments + 1);
 }
 
+/* --after-fd N: reads descriptor N until its end of file (the write
+ * end's last holder is gone) or an error, then closes it. -1 when text is
+ * not a descriptor number. */
+static int wait_for_end_of(const char *text) {
+  char *end = NULL;
+  errno = 0;
+  long fd = strtol(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || fd < 0 || fd > INT_MAX)
+    return -1;
+  char buf[64];
+  ssize_t n;
+  do
+    n = read((int)fd, buf, sizeof buf);
+  while (n > 0 || (n < 0 && errno == EINTR));
+  close((int)fd);
+  return 0;
+}
+
 int mida__cli_recover(mida__cli *cli, int argc, char **argv) {
-  const char *spool = NULL;
+  const char *spool = NULL, *after_fd = NULL;
   const mida__cli_opt opts[] = {
       {"--spool", NULL, &spool, NULL},
+      {"--after-fd", NULL, &after_fd, NULL},
       {NULL, NULL, NULL, NULL},
   };
   int npos = 0;
@@ -62,6 +86,8 @@ int mida__cli_recover(mida__cli *cli, int argc, char **argv) {
                            0, 0, &npos);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
+  if (after_fd != NULL && wait_for_end_of(after_fd) != 0)
+    return mida__cli_usage_error("recover", "--after-fd takes a descriptor");
   char dir[PATH_MAX];
   /* A spool named on the command line must be there: a mistyped one
    * would report nothing to ship while the real one still holds records.

@@ -41,10 +41,10 @@
  * broker answers no queries: there, --digest says so and does nothing.
  */
 #include "cli/run_preload.h"
+#include "cli/run_after.h"
 
 #include "api/session_access.h"
 #include "capture/recovery.h"
-#include "capture/ship_lock.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -621,69 +621,7 @@ int mida__run_preload_detach(mida__run_preload *p, const char *store) {
   if (p->registry[0] != '\0')
     unlink(p->registry);
   p->registry[0] = '\0';
-  char spool_buf[PATH_MAX];
-  const char *spool = p->spool;
-  if (spool[0] == '\0') {
-    if (spool_of(store, spool_buf, sizeof spool_buf) != 0)
-      return MIDA_EIO;
-    spool = spool_buf;
-  }
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0)
-    return MIDA_EIO;
-  self[n] = '\0';
-  /* Without the library and its variables: it must not observe itself. */
-  static const char *const drop[] = {"LD_PRELOAD=", "MIDA_PRELOAD_", NULL};
-  static const char *const name[] = {"MIDA_STORE="};
-  const char *value[] = {store};
-  char **env = mida__cli_child_env(NULL, drop, name, value, 1);
-  if (env == NULL)
-    return MIDA_ENOMEM;
-  char *args[] = {self, "recover", "--spool", (char *)spool, NULL};
-  /* Held from now until the recover is done: the store's readers wait. */
-  int lock = mida__ship_lock_hold(spool);
-  if (lock < 0) {
-    mida__cli_child_env_free(env);
-    return lock;
-  }
-  int gone[2];
-  if (pipe2(gone, O_CLOEXEC) != 0) {
-    close(lock);
-    mida__cli_child_env_free(env);
-    return MIDA_EIO;
-  }
-  fflush(stdout);
-  fflush(stderr);
-  pid_t child = mida__cli_fork_to_exec();
-  if (child == 0) {
-    /* Only async-signal-safe calls here (the parent has threads). Waits
-     * for this process to be gone (the pipe's write end closes with it),
-     * so that its journals are orphans that recover ships. */
-    close(gone[1]);
-    setsid();
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-      dup2(null, 0);
-      dup2(null, 1);
-      dup2(null, 2);
-      if (null > 2)
-        close(null);
-    }
-    char b;
-    while (read(gone[0], &b, 1) < 0 && errno == EINTR)
-      ;
-    fcntl(lock, F_SETFD, 0); /* the recover keeps the lock until it ends */
-    execve(self, args, env);
-    _exit(127);
-  }
-  close(gone[0]);
-  close(lock); /* the child's copy holds it */
-  /* gone[1] stays open (close-on-exec) until this process ends. */
-  mida__cli_child_env_free(env);
-  if (child < 0)
-    close(gone[1]);
-  return child > 0 ? MIDA_OK : MIDA_EIO;
+  return mida__run_recover_after(p->spool, store);
 }
 
 void mida__run_preload_stop(mida__run_preload *p) {

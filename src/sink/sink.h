@@ -124,6 +124,16 @@ int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
  * a thread of its own (sqlite_checkpoint.h). */
 void mida__sink_own_process(void);
 
+/* For `mida run`, which leaves its store's copy-back to the detached
+ * `mida recover` that outlives it (src/cli/run_after.h): from now on the
+ * SQLite writers of this process no longer wake their checkpointing
+ * thread after a commit, and their close leaves the WAL as it is:
+ * committed (every reader sees it, and any crash of a process keeps it)
+ * but neither copied back into the database file nor synced, which that
+ * recover's close does. Only in a process that called
+ * mida__sink_own_process. Thread-safe; cannot be undone. */
+void mida__sink_leave_wal(void);
+
 /* Reads MIDA_REDACT_USED once for the process (later calls do nothing):
  * unless it is "0", mida__sink_put_batch hides the values of secret-named
  * members of every record's `used` (sink.c). Called by mida_open on the

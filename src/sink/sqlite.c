@@ -664,12 +664,20 @@ static int reopen(sqlite_sink *s);
  * default stays. */
 #define OWN_WRITER_CACHE_KIB 32768
 static atomic_int own_process; /* mida__sink_own_process was called */
+static atomic_int leave_wal;   /* mida__sink_leave_wal was called */
 
 void mida__sink_own_process(void) {
   /* Fails (SQLITE_MISUSE) once SQLite is in use: then it stays as it is. */
   (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   mida__sqlite_ckpt_allow();
   atomic_store(&own_process, 1);
+}
+
+void mida__sink_leave_wal(void) { atomic_store(&leave_wal, 1); }
+
+/* Whether this writer's WAL is left to another process (sink.h). */
+static int wal_left(void) {
+  return atomic_load(&own_process) && atomic_load(&leave_wal);
 }
 
 /* Where a batch's statement journals go. Once the task table has a
@@ -903,7 +911,8 @@ static int end_write(sqlite_sink *s) {
   }
   s->replaced_unrecorded = 0;
   mida__sqlite_wal_bound(s->db, &s->file);
-  mida__sqlite_ckpt_after_commit(s->ckpt);
+  if (!wal_left())
+    mida__sqlite_ckpt_after_commit(s->ckpt);
   return MIDA_OK;
 }
 
@@ -950,9 +959,13 @@ static void sqlite_close(mida__sink *base) {
   forget_built_statements(s);
   /* Its connection first: the writer's close, the last, checkpoints what
    * is left and removes the WAL; with other connections open, it leaves
-   * the WAL as it is: make_durable_before_close. */
+   * the WAL as it is: make_durable_before_close. In a process that leaves
+   * its WAL to another (mida__sink_leave_wal), it does neither. */
   mida__sqlite_ckpt_stop(s->ckpt, s->db);
-  make_durable_before_close(s);
+  if (s->db != NULL && wal_left())
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+  else
+    make_durable_before_close(s);
   mida__sqlite_conn_closing(s->db);
   sqlite3_close(s->db);
   mida__free(s->images);

@@ -1,0 +1,124 @@
+"""The end of `mida run` into a local SQLite store (src/cli/run.c,
+settle_after; src/cli/run_after.h): mida run returns once the command's
+records are committed, and leaves the store's copy-back (the WAL copied
+into the database file, both synced, the WAL removed) to a detached
+`mida recover` that runs once mida run is gone. `--wait-sync` does it
+before returning, as every run did before. Either way the store ends as
+one file on the disk holding every record.
+
+strace follows mida run and every process it forks, the detached recover
+among them, and returns only when they have all ended; `-y` names the
+file of each fdatasync."""
+
+import fcntl
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+
+import pytest
+
+from preload_support import Run, mida_bin
+
+SYNC = re.compile(r"^(\d+) +fdatasync\(\d+<([^>]*)>\)")
+WRITE = re.compile(r'^(\d+) +write\(1</dev/null>, "([^"]*)')
+EXEC = re.compile(r'^(\d+) +execve\("[^"]*", \[[^\]]*"recover"')
+
+
+def traced_run(r, tmp_path, *options):
+    """Runs a command writing 50 files under strace; returns the pids that
+    exec'd `mida recover`, [(pid, path)] of every fdatasync, and what the
+    recovers wrote to their standard output (/dev/null)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed (scripts/deps/tests.apt)")
+    out = tmp_path / "trace"
+    done = subprocess.run(
+        [strace, "-f", "-y", "-s", "200", "-o", str(out), "-e",
+         "trace=fdatasync,execve,write", mida_bin(), "run", "--no-mlflow",
+         *options, "--", "sh", "-c",
+         "for i in $(seq 50); do echo $i > f$i; done"],
+        env=r.env(), cwd=tmp_path, capture_output=True, text=True,
+        timeout=120)
+    assert done.returncode == 0, done.stderr
+    recovers, syncs, said = set(), [], []
+    for line in out.read_text().splitlines():
+        m = EXEC.match(line)
+        if m:
+            recovers.add(m.group(1))
+        m = SYNC.match(line)
+        if m:
+            syncs.append(m.groups())
+        m = WRITE.match(line)
+        if m and m.group(1) in recovers:
+            said.append(m.group(2))
+    return recovers, syncs, said
+
+
+def wait_for_detached(r):
+    """Returns once no detached shipper holds the spool's lock, as mida's
+    readers wait (src/capture/ship_lock.h). Not through `mida query`: a
+    reader's connection, the store's last, leaves a WAL behind (it may not
+    remove it)."""
+    fd = os.open(r.dir / "run.db.spool" / "shipping.lock", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(fd)
+
+
+def one_file_holds_everything(r, tmp_path):
+    """The database file alone, copied aside without its WAL, has every
+    task and file link of the store."""
+    assert not (r.dir / "run.db-wal").exists()
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(r.store, alone / "run.db")
+    with sqlite3.connect(alone / "run.db") as con:
+        tasks = con.execute("SELECT count(*) FROM task").fetchone()[0]
+        links = con.execute("SELECT count(*) FROM task_data"
+                            " WHERE role = 'generated'").fetchone()[0]
+    with sqlite3.connect(r.store) as con:
+        assert tasks == con.execute("SELECT count(*) FROM task").fetchone()[0]
+    con.close()
+    assert links >= 100, links  # 50 files in each of the two runs
+
+
+def test_the_copy_back_is_left_to_a_detached_recover(tmp_path):
+    r = Run(tmp_path)
+    first = r.run("true")  # the store exists before the traced run
+    assert first.returncode == 0, first.stderr
+    wait_for_detached(r)
+    recovers, syncs, said = traced_run(r, tmp_path)
+    assert len(recovers) == 1, (recovers, syncs)
+    # Every record was committed by mida run itself: the recover had
+    # nothing to ship.
+    assert len(said) == 1 and said[0].startswith("recovered 0 records"), said
+    db = [pid for pid, path in syncs if path == r.store]
+    # The database file is synced by the recover and by no one else: a
+    # command this small never passes the checkpointing thread's step.
+    assert db and set(db) == recovers, (recovers, syncs)
+    with sqlite3.connect(r.store) as con:
+        seen = con.execute(
+            "SELECT count(*) FROM task_data WHERE role = 'generated' AND"
+            " data_id IN (SELECT id FROM data WHERE uri LIKE '%/f__'"
+            " OR uri LIKE '%/f_')").fetchone()
+    con.close()
+    assert seen == (50,)
+    wait_for_detached(r)
+    r.run("sh", "-c", "for i in $(seq 50); do echo $i > g$i; done")
+    wait_for_detached(r)
+    one_file_holds_everything(r, tmp_path)
+
+
+def test_wait_sync_makes_the_store_one_file_before_returning(tmp_path):
+    r = Run(tmp_path)
+    first = r.run("true", options=("--wait-sync",))
+    assert first.returncode == 0, first.stderr
+    recovers, syncs, _ = traced_run(r, tmp_path, "--wait-sync")
+    assert recovers == set(), syncs
+    assert [path for _, path in syncs if path == r.store], syncs
+    r.run("sh", "-c", "for i in $(seq 50); do echo $i > g$i; done",
+          options=("--wait-sync",))
+    one_file_holds_everything(r, tmp_path)
