@@ -43,9 +43,9 @@ static const char recover_help[] =
     "               mida.db.spool beside an SQLite store; $MIDA_SPOOL)\n"
     "  --store URL  the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
-    "  --after-fd N first wait until descriptor N reads end of file (the\n"
-    "               recover that mida run leaves behind waits so for it\n"
-    "               to end)\n"
+    "  --after-fd N first wait until descriptor N reads end of file and\n"
+    "               the process that started this one has ended (the\n"
+    "               recover that mida run leaves behind waits so for it)\n"
     "\n"
     "example:\n"
     "  mida --store run.db recover\n";
@@ -56,21 +56,33 @@ static void show_progress(void *ctx, const mida__recover_stats *st) {
                           st->records, st->segments + 1);
 }
 
-/* --after-fd N: reads descriptor N until its end of file (the write
- * end's last holder is gone) or an error, then closes it. -1 when text is
- * not a descriptor number. */
+/* Bounds of the wait for the starter's end once its pipe has closed. */
+#define AFTER_POLL_US 200
+#define AFTER_POLLS 25000 /* 5 s */
+
+/* --after-fd N: reads descriptor N until its end of file (the write end's
+ * last holder is gone) or an error, closes it, and then waits until the
+ * process that started this one has ended (it is no longer the parent):
+ * a process's descriptors are released at its exit in an order of the
+ * kernel's (the last closed first, here), so the pipe's end may go before
+ * the locks of its journal's segments, which tell recovery that a segment
+ * is live; the exit's reparenting comes after all of them. -1 when text
+ * is not a descriptor number. */
 static int wait_for_end_of(const char *text) {
   char *end = NULL;
   errno = 0;
   long fd = strtol(text, &end, 10);
   if (errno != 0 || end == text || *end != '\0' || fd < 0 || fd > INT_MAX)
     return -1;
+  pid_t starter = getppid();
   char buf[64];
   ssize_t n;
   do
     n = read((int)fd, buf, sizeof buf);
   while (n > 0 || (n < 0 && errno == EINTR));
   close((int)fd);
+  for (int i = 0; starter > 1 && getppid() == starter && i < AFTER_POLLS; i++)
+    usleep(AFTER_POLL_US);
   return 0;
 }
 
