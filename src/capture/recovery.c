@@ -75,10 +75,12 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The error text of a task that recovery marks LOST. */
 #define LOST_REASON                                                            \
@@ -355,6 +357,15 @@ static int ship_read(recovery *r, mida__orphan *o, size_t n,
   return MIDA_OK;
 }
 
+/* Whether the segment at path, listed by this pass, is no longer there:
+ * another reader of the spool (a second `mida recover`, the detached one
+ * `mida run` leaves behind) shipped and removed it meanwhile. Not an
+ * error: its records are in the store. */
+static bool gone_since_listed(const char *path) {
+  struct stat st;
+  return lstat(path, &st) != 0 && errno == ENOENT;
+}
+
 /* Ships one batch of the live segment o (at path, of journal j; opened
  * by mida__segment_open, since no earlier segment of j was left unread in
  * this pass): at most one batch, so that a pass ends however fast its
@@ -443,6 +454,8 @@ static int recover_segment(void *ctx, const char *path) {
     r->st->foreign++;
     return 0;
   }
+  if (rc != MIDA_OK && gone_since_listed(path))
+    return 0;
   if (rc != MIDA_OK) {
     if (r->rc == MIDA_OK) {
       r->rc = rc;

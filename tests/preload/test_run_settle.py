@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from preload_support import Run, mida_bin
+from preload_support import Run, clean_env, extra_env, library, mida_bin
 
 SYNC = re.compile(r"^(\d+) +fdatasync\(\d+<([^>]*)>\)")
 WRITE = re.compile(r'^(\d+) +write\(1</dev/null>, "([^"]*)')
@@ -122,3 +122,42 @@ def test_wait_sync_makes_the_store_one_file_before_returning(tmp_path):
     r.run("sh", "-c", "for i in $(seq 50); do echo $i > g$i; done",
           options=("--wait-sync",))
     one_file_holds_everything(r, tmp_path)
+
+
+def test_two_recovers_of_one_spool_both_succeed(tmp_path):
+    """The recover mida run leaves behind may meet another reader of the
+    spool (a `mida recover` of the user's, a second run's): a segment one
+    of them lists and the other ships and removes before the first opens
+    it is not an error (src/capture/recovery.c, gone_since_listed). Until
+    2026-12-04 the first failed with "cannot open ...: No such file"."""
+    spool = tmp_path / "spool"
+    extra = extra_env()
+    env = clean_env(MIDA_PRELOAD_SPOOL=str(spool), LD_PRELOAD=":".join(
+        p for p in (extra.get("LD_PRELOAD"), str(library())) if p))
+    n = 400
+    made = subprocess.run(["/bin/sh", "-c",
+                           f"for i in $(seq {n}); do /bin/true; done"],
+                          env=env, cwd=tmp_path, timeout=120)
+    assert made.returncode == 0
+    assert len(list(spool.glob("*.mj"))) > n
+    store = str(tmp_path / "r.db")
+    recover = [mida_bin(), "--store", store, "recover", "--spool", str(spool)]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    first = subprocess.run(recover[:4] + ["--spool", str(empty)],
+                           env=clean_env(), capture_output=True, text=True,
+                           timeout=60)  # the store exists before the race
+    assert first.returncode == 0, first.stderr
+    both = [subprocess.Popen(recover, env=clean_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    for p in both:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert err == "", err
+    with sqlite3.connect(store) as con:
+        trues = con.execute("SELECT count(*) FROM task"
+                            " WHERE activity = 'true'").fetchone()[0]
+    con.close()
+    assert trues == n
+    assert list(spool.glob("*.mj")) == []
