@@ -566,9 +566,11 @@ static void detach_ship(mida_session_t *s, mida__run_preload *files,
  * every reader sees them, and a crash of any process keeps them; a power
  * loss before the recover's sync may take them, as it may the command's
  * own unsynced output. When no process can be started, mida run's close
- * does the copy-back as before. */
+ * does the copy-back as before; so too when this process is a PID
+ * namespace's init (`mida run` as a container's command), whose end kills
+ * every other process of the namespace. */
 static void settle_after(const char *spool, const char *store) {
-  if (mida__run_recover_after(spool, store) == MIDA_OK)
+  if (getpid() != 1 && mida__run_recover_after(spool, store) == MIDA_OK)
     mida__sink_leave_wal();
 }
 
