@@ -18,6 +18,7 @@
 
 #include "capture/recovery.h"
 #include "core/config.h"
+#include "core/url.h"
 #include "mida.h"
 
 #include <errno.h>
@@ -43,6 +44,10 @@ static const char recover_help[] =
     "               mida.db.spool beside an SQLite store; $MIDA_SPOOL)\n"
     "  --store URL  the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
+    "  --settle     ship nothing: open the store and close it, which\n"
+    "               copies an SQLite store's WAL back into its file and\n"
+    "               syncs both (what mida run leaves to the recover it\n"
+    "               starts); a store that is not there is left so\n"
     "  --after-fd N first wait until descriptor N reads end of file and\n"
     "               the process that started this one has ended (the\n"
     "               recover that mida run leaves behind waits so for it)\n"
@@ -86,11 +91,35 @@ static int wait_for_end_of(const char *text) {
   return 0;
 }
 
+/* --settle: the store opened for writing and closed, shipping nothing.
+ * The close of a writer in mida's own process copies the WAL back and
+ * syncs (src/sink/sqlite.c). Not a full recover: started by `mida run`
+ * as it ends, it may still run when the next `mida run` of the store
+ * starts, whose command's ended journals are that run's to ship, in its
+ * order (a recover that shipped them meanwhile sent them into the file
+ * it had opened, which a script may have removed and made anew since). A
+ * local store that is gone is not made again. */
+static int settle_store(const mida__cli *cli) {
+  char path[PATH_MAX];
+  struct stat st;
+  if (mida__url_sqlite_path(cli->store, path, sizeof path) == MIDA_OK &&
+      stat(path, &st) != 0 && errno == ENOENT)
+    return MIDA_CLI_OK;
+  mida__sink *sink = NULL;
+  int ex = mida__cli_open_store(cli, 1, &sink);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+  mida__sink_close(sink);
+  return MIDA_CLI_OK;
+}
+
 int mida__cli_recover(mida__cli *cli, int argc, char **argv) {
   const char *spool = NULL, *after_fd = NULL;
+  int settle = 0;
   const mida__cli_opt opts[] = {
       {"--spool", NULL, &spool, NULL},
       {"--after-fd", NULL, &after_fd, NULL},
+      {"--settle", NULL, NULL, &settle},
       {NULL, NULL, NULL, NULL},
   };
   int npos = 0;
@@ -100,6 +129,8 @@ int mida__cli_recover(mida__cli *cli, int argc, char **argv) {
     return ex;
   if (after_fd != NULL && wait_for_end_of(after_fd) != 0)
     return mida__cli_usage_error("recover", "--after-fd takes a descriptor");
+  if (settle)
+    return settle_store(cli);
   char dir[PATH_MAX];
   /* A spool named on the command line must be there: a mistyped one
    * would report nothing to ship while the real one still holds records.

@@ -559,8 +559,8 @@ static void detach_ship(mida_session_t *s, mida__run_preload *files,
  * last records and of its end are the last work mida run waits for. The
  * copy-back that makes the store one file on the disk again (the WAL
  * copied into the database, both synced, the WAL removed) is left to a
- * detached `mida recover` that runs once this process is gone
- * (run_after.h). A `tar c` of 10,000 files made ~3.4 MB of WAL: its two
+ * detached `mida recover --settle` that runs once this process is gone
+ * and ships nothing (run_after.h). A `tar c` of 10,000 files made ~3.4 MB of WAL: its two
  * syncs, copy and removals took ~18 ms of mida run's ~135 (plain 87 ms)
  * on this project's VM. The records are committed when mida run returns:
  * every reader sees them, and a crash of any process keeps them; a power
@@ -570,7 +570,7 @@ static void detach_ship(mida_session_t *s, mida__run_preload *files,
  * namespace's init (`mida run` as a container's command), whose end kills
  * every other process of the namespace. */
 static void settle_after(const char *spool, const char *store) {
-  if (getpid() != 1 && mida__run_recover_after(spool, store) == MIDA_OK)
+  if (getpid() != 1 && mida__run_recover_after(spool, store, 1) == MIDA_OK)
     mida__sink_leave_wal();
 }
 

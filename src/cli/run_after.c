@@ -63,7 +63,8 @@ static int spawn_detached(const char *path, char *const *args,
   return ok ? MIDA_OK : MIDA_EIO;
 }
 
-int mida__run_recover_after(const char *spool, const char *store) {
+int mida__run_recover_after(const char *spool, const char *store,
+                            int settle) {
   char spool_buf[PATH_MAX];
   if (spool == NULL || spool[0] == '\0') {
     if (mida__spool_in_force(store, spool_buf, sizeof spool_buf) != MIDA_OK)
@@ -109,7 +110,7 @@ int mida__run_recover_after(const char *spool, const char *store) {
   char fd_text[16];
   snprintf(fd_text, sizeof fd_text, "%d", gone[0]);
   char *args[] = {self, "recover", "--spool", (char *)spool, "--after-fd",
-                  fd_text, NULL};
+                  fd_text, settle ? "--settle" : NULL, NULL};
   int rc = spawn_detached(self, args, env, lock, gone[0]);
   close(gone[0]);
   close(lock); /* the child's copy holds it */

@@ -6,10 +6,11 @@
  * - `--detach-ship` (run_preload.h): everything the command and mida run
  *   left in their journals, which it ships;
  * - the default end into a local SQLite store (run.c, "settle"): every
- *   record is committed before mida run returns, and the recover finds
- *   nothing to ship; what it does is its close's, the store's copy-back:
- *   the WAL copied into the database file, both synced, the WAL removed.
- *   mida run's own close leaves that undone (mida__sink_leave_wal).
+ *   record is committed before mida run returns, and the recover
+ *   (`--settle`) ships nothing; what it does is its close's, the store's
+ *   copy-back: the WAL copied into the database file, both synced, the
+ *   WAL removed. mida run's own close leaves that undone
+ *   (mida__sink_leave_wal).
  *
  * The process waits for mida run to be gone before it runs, so that the
  * journals left are orphans it may ship and its connection is the
@@ -22,10 +23,11 @@
 #define MIDA_CLI_RUN_AFTER_H
 
 /* Starts that process for the spool dir (absolute; "" or NULL: the
- * store's own spool, as mida_open finds it) and store. Only
- * async-signal-safe calls in the child before its exec (the caller has
- * threads). Returns MIDA_OK, MIDA_ENOMEM, MIDA_ETOOBIG or MIDA_EIO (no
- * process started). */
-int mida__run_recover_after(const char *spool, const char *store);
+ * store's own spool, as mida_open finds it) and store: `mida recover`,
+ * or with settle `mida recover --settle`, which ships nothing and only
+ * makes the copy-back. Only async-signal-safe calls in the child before
+ * its exec (the caller has threads). Returns MIDA_OK, MIDA_ENOMEM,
+ * MIDA_ETOOBIG or MIDA_EIO (no process started). */
+int mida__run_recover_after(const char *spool, const char *store, int settle);
 
 #endif /* MIDA_CLI_RUN_AFTER_H */

@@ -621,7 +621,7 @@ int mida__run_preload_detach(mida__run_preload *p, const char *store) {
   if (p->registry[0] != '\0')
     unlink(p->registry);
   p->registry[0] = '\0';
-  return mida__run_recover_after(p->spool, store);
+  return mida__run_recover_after(p->spool, store, 0);
 }
 
 void mida__run_preload_stop(mida__run_preload *p) {

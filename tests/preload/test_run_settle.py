@@ -22,38 +22,34 @@ import pytest
 from preload_support import Run, clean_env, extra_env, library, mida_bin
 
 SYNC = re.compile(r"^(\d+) +fdatasync\(\d+<([^>]*)>\)")
-WRITE = re.compile(r'^(\d+) +write\(1</dev/null>, "([^"]*)')
-EXEC = re.compile(r'^(\d+) +execve\("[^"]*", \[[^\]]*"recover"')
+EXEC = re.compile(r'^(\d+) +execve\("[^"]*", (\[[^\]]*"recover"[^\]]*\])')
 
 
 def traced_run(r, tmp_path, *options):
-    """Runs a command writing 50 files under strace; returns the pids that
-    exec'd `mida recover`, [(pid, path)] of every fdatasync, and what the
-    recovers wrote to their standard output (/dev/null)."""
+    """Runs a command writing 50 files under strace; returns {pid: argv
+    text} of the processes that exec'd `mida recover`, and [(pid, path)]
+    of every fdatasync."""
     strace = shutil.which("strace")
     if strace is None:
         pytest.skip("strace is not installed (scripts/deps/tests.apt)")
     out = tmp_path / "trace"
     done = subprocess.run(
         [strace, "-f", "-y", "-s", "200", "-o", str(out), "-e",
-         "trace=fdatasync,execve,write", mida_bin(), "run", "--no-mlflow",
+         "trace=fdatasync,execve", mida_bin(), "run", "--no-mlflow",
          *options, "--", "sh", "-c",
          "for i in $(seq 50); do echo $i > f$i; done"],
         env=r.env(), cwd=tmp_path, capture_output=True, text=True,
         timeout=120)
     assert done.returncode == 0, done.stderr
-    recovers, syncs, said = set(), [], []
+    recovers, syncs = {}, []
     for line in out.read_text().splitlines():
         m = EXEC.match(line)
         if m:
-            recovers.add(m.group(1))
+            recovers[m.group(1)] = m.group(2)
         m = SYNC.match(line)
         if m:
             syncs.append(m.groups())
-        m = WRITE.match(line)
-        if m and m.group(1) in recovers:
-            said.append(m.group(2))
-    return recovers, syncs, said
+    return recovers, syncs
 
 
 def wait_for_detached(r):
@@ -90,15 +86,15 @@ def test_the_copy_back_is_left_to_a_detached_recover(tmp_path):
     first = r.run("true")  # the store exists before the traced run
     assert first.returncode == 0, first.stderr
     wait_for_detached(r)
-    recovers, syncs, said = traced_run(r, tmp_path)
+    recovers, syncs = traced_run(r, tmp_path)
     assert len(recovers) == 1, (recovers, syncs)
-    # Every record was committed by mida run itself: the recover had
-    # nothing to ship.
-    assert len(said) == 1 and said[0].startswith("recovered 0 records"), said
+    # It ships nothing (--settle): what the store holds below, mida run
+    # committed itself.
+    assert '"--settle"' in list(recovers.values())[0], recovers
     db = [pid for pid, path in syncs if path == r.store]
     # The database file is synced by the recover and by no one else: a
     # command this small never passes the checkpointing thread's step.
-    assert db and set(db) == recovers, (recovers, syncs)
+    assert db and set(db) == set(recovers), (recovers, syncs)
     with sqlite3.connect(r.store) as con:
         seen = con.execute(
             "SELECT count(*) FROM task_data WHERE role = 'generated' AND"
@@ -116,8 +112,8 @@ def test_wait_sync_makes_the_store_one_file_before_returning(tmp_path):
     r = Run(tmp_path)
     first = r.run("true", options=("--wait-sync",))
     assert first.returncode == 0, first.stderr
-    recovers, syncs, _ = traced_run(r, tmp_path, "--wait-sync")
-    assert recovers == set(), syncs
+    recovers, syncs = traced_run(r, tmp_path, "--wait-sync")
+    assert recovers == {}, syncs
     assert [path for _, path in syncs if path == r.store], syncs
     r.run("sh", "-c", "for i in $(seq 50); do echo $i > g$i; done",
           options=("--wait-sync",))
@@ -184,3 +180,42 @@ def test_as_a_namespace_s_init_mida_run_copies_back_itself(tmp_path):
         timeout=120)
     assert done.returncode == 0, done.stderr
     one_file_holds_everything(r, tmp_path, links=50)
+
+
+def test_a_settling_recover_ships_nothing_and_makes_no_store(tmp_path):
+    """`mida recover --settle`, the recover that mida run leaves behind by
+    default, only opens the store and closes it: the ended journals in the
+    spool are the next run's to ship, in its order (a full recover that
+    outlived its run shipped the next run's journals into the store file
+    it had opened, which a script had removed and made anew since: the
+    next run lost its processes' records), and a store that is gone is
+    not made again."""
+    spool = tmp_path / "spool"
+    extra = extra_env()
+    env = clean_env(MIDA_PRELOAD_SPOOL=str(spool), LD_PRELOAD=":".join(
+        p for p in (extra.get("LD_PRELOAD"), str(library())) if p))
+    made = subprocess.run(["/bin/sh", "-c", "/bin/true; /bin/true"],
+                          env=env, cwd=tmp_path, timeout=60)
+    assert made.returncode == 0
+    left = sorted(spool.glob("*.mj"))
+    assert len(left) == 3, left
+    store = tmp_path / "r.db"
+    settle = [mida_bin(), "--store", str(store), "recover", "--spool",
+              str(spool), "--settle"]
+    done = subprocess.run(settle, env=clean_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not store.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    made = subprocess.run(settle[:4] + ["--spool", str(empty)],
+                          env=clean_env(), capture_output=True, text=True,
+                          timeout=60)  # a store, with no task in it
+    assert made.returncode == 0, made.stderr
+    done = subprocess.run(settle, env=clean_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert sorted(spool.glob("*.mj")) == left
+    with sqlite3.connect(store) as con:
+        assert con.execute("SELECT count(*) FROM task").fetchone() == (0,)
+    con.close()
