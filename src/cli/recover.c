@@ -48,9 +48,10 @@ static const char recover_help[] =
     "               copies an SQLite store's WAL back into its file and\n"
     "               syncs both (what mida run leaves to the recover it\n"
     "               starts); a store that is not there is left so\n"
-    "  --after-fd N first wait until descriptor N reads end of file and\n"
-    "               the process that started this one has ended (the\n"
-    "               recover that mida run leaves behind waits so for it)\n"
+    "  --after-fd N first wait until descriptor N reads end of file and,\n"
+    "               when it read a pid, until that process, this one's\n"
+    "               parent, has ended (the recover that mida run leaves\n"
+    "               behind waits so for it)\n"
     "\n"
     "example:\n"
     "  mida --store run.db recover\n";
@@ -66,27 +67,38 @@ static void show_progress(void *ctx, const mida__recover_stats *st) {
 #define AFTER_POLLS 25000 /* 5 s */
 
 /* --after-fd N: reads descriptor N until its end of file (the write end's
- * last holder is gone) or an error, closes it, and then waits until the
- * process that started this one has ended (it is no longer the parent):
- * a process's descriptors are released at its exit in an order of the
- * kernel's (the last closed first, here), so the pipe's end may go before
- * the locks of its journal's segments, which tell recovery that a segment
- * is live; the exit's reparenting comes after all of them. -1 when text
- * is not a descriptor number. */
+ * last holder is gone) or an error, closes it, and then, when what it read
+ * is a pid (`mida run` writes its own), waits until that process is no
+ * longer this one's parent: a process's descriptors are released at its
+ * exit in an order of the kernel's (the last closed first, here), so the
+ * pipe's end may go before the locks of its journal's segments, which tell
+ * recovery that a segment is live; the exit's reparenting comes after all
+ * of them. (The parent is not sampled here: by then it may have gone.) -1
+ * when text is not a descriptor number. */
 static int wait_for_end_of(const char *text) {
   char *end = NULL;
   errno = 0;
   long fd = strtol(text, &end, 10);
   if (errno != 0 || end == text || *end != '\0' || fd < 0 || fd > INT_MAX)
     return -1;
-  pid_t starter = getppid();
-  char buf[64];
-  ssize_t n;
-  do
-    n = read((int)fd, buf, sizeof buf);
-  while (n > 0 || (n < 0 && errno == EINTR));
+  char said[24];
+  size_t got = 0;
+  for (;;) {
+    char buf[64];
+    ssize_t n = read((int)fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    for (ssize_t i = 0; i < n && got < sizeof said - 1; i++)
+      said[got++] = buf[i];
+  }
+  said[got] = '\0';
   close((int)fd);
-  for (int i = 0; starter > 1 && getppid() == starter && i < AFTER_POLLS; i++)
+  long starter = strtol(said, &end, 10);
+  if (got == 0 || *end != '\0' || starter <= 1)
+    return 0;
+  for (int i = 0; getppid() == (pid_t)starter && i < AFTER_POLLS; i++)
     usleep(AFTER_POLL_US);
   return 0;
 }

@@ -560,15 +560,16 @@ static void detach_ship(mida_session_t *s, mida__run_preload *files,
  * copy-back that makes the store one file on the disk again (the WAL
  * copied into the database, both synced, the WAL removed) is left to a
  * detached `mida recover --settle` that runs once this process is gone
- * and ships nothing (run_after.h). A `tar c` of 10,000 files made ~3.4 MB of WAL: its two
- * syncs, copy and removals took ~18 ms of mida run's ~135 (plain 87 ms)
- * on this project's VM. The records are committed when mida run returns:
- * every reader sees them, and a crash of any process keeps them; a power
- * loss before the recover's sync may take them, as it may the command's
- * own unsynced output. When no process can be started, mida run's close
- * does the copy-back as before; so too when this process is a PID
- * namespace's init (`mida run` as a container's command), whose end kills
- * every other process of the namespace. */
+ * and ships nothing (run_after.h). A `tar c` of 10,000 files made ~3.4
+ * MB of WAL: its two syncs, copy and removals took ~18 ms of mida run's
+ * ~143 (plain 96 ms) on this project's VM. The records are committed
+ * when mida run returns: every reader sees them, and a crash of any
+ * process keeps them; a power loss before the recover's sync may take
+ * them, as it may the command's own unsynced output. When no process
+ * can be started, mida run's close does the copy-back as before; so too
+ * when this process is a PID namespace's init (`mida run` as a
+ * container's command), whose end kills every other process of the
+ * namespace. */
 static void settle_after(const char *spool, const char *store) {
   if (getpid() != 1 && mida__run_recover_after(spool, store, 1) == MIDA_OK)
     mida__sink_leave_wal();
@@ -705,7 +706,9 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
    * the command runs. */
   int open_wait_ms = cfg.open_wait_ms;
   char local[PATH_MAX];
-  if (mida__url_sqlite_path(cli->store, local, sizeof local) == MIDA_OK)
+  int local_store =
+      mida__url_sqlite_path(cli->store, local, sizeof local) == MIDA_OK;
+  if (local_store)
     cfg.open_wait_ms = 0;
   /* Observation never stops the command: a store that cannot be opened,
    * or a record that cannot be made, is a warning, unless MIDA_STRICT. */
@@ -867,8 +870,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
         companions[i].stop(comp_pid[i], 10000) != MIDA_OK)
       mida__cli_note( "mida run: the %s observer did not stop cleanly\n",
               companions[i].kind);
-  if (s != NULL && !wait_sync && mida__url_sqlite_path(cli->store, local,
-                                                       sizeof local) == MIDA_OK)
+  if (s != NULL && !wait_sync && local_store)
     settle_after(files.spool, cli->store);
   mida__run_preload_finish(&files);
 

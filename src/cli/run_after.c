@@ -91,9 +91,9 @@ int mida__run_recover_after(const char *spool, const char *store,
     mida__cli_child_env_free(env);
     return lock;
   }
-  /* The recover waits for this process to be gone (the pipe's write
-   * end, kept here, closes with it), so that its journals are orphans
-   * that recover ships and its connection is the store's last. */
+  /* The recover waits for this process to be gone: the pipe's write
+   * end, kept here, closes with it, and this process's pid, written into
+   * the pipe, names whose exit to wait for then (recover.c). */
   int gone[2];
   if (pipe2(gone, O_CLOEXEC) != 0) {
     close(lock);
@@ -114,9 +114,17 @@ int mida__run_recover_after(const char *spool, const char *store,
   int rc = spawn_detached(self, args, env, lock, gone[0]);
   close(gone[0]);
   close(lock); /* the child's copy holds it */
-  /* gone[1] stays open (close-on-exec) until this process ends. */
-  if (rc != MIDA_OK)
+  if (rc == MIDA_OK) {
+    /* A few bytes, which the pipe holds whatever the reader does; if they
+     * cannot be written, the recover waits for the pipe's end alone. */
+    char pid_text[24];
+    int len = snprintf(pid_text, sizeof pid_text, "%ld", (long)getpid());
+    ssize_t written = write(gone[1], pid_text, (size_t)len);
+    (void)written;
+  } else {
     close(gone[1]);
+  }
+  /* gone[1] stays open (close-on-exec) until this process ends. */
   mida__cli_child_env_free(env);
   return rc;
 }
