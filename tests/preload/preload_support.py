@@ -53,6 +53,15 @@ def clean_env(**more):
     return env
 
 
+def library_env(spool, **more):
+    """The environment of a command under the library alone: journals in
+    spool, nothing shipped (the sanitizer runtimes of
+    MIDA_PRELOAD_TEST_ENV first in LD_PRELOAD)."""
+    first = extra_env().get("LD_PRELOAD")
+    return clean_env(MIDA_PRELOAD_SPOOL=str(spool), LD_PRELOAD=":".join(
+        p for p in (first, str(library())) if p), **more)
+
+
 class Run:
     """One `mida run` into a store of its own in directory d."""
 

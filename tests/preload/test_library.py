@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from preload_support import Run, clean_env, extra_env, library, mida_bin
+from preload_support import Run, clean_env, library, library_env, mida_bin
 
 # A sanitized build links its runtime too (tests/preload/meson.build).
 SANITIZER_RUNTIMES = re.compile(r"^lib(asan|ubsan|tsan)\.so")
@@ -93,11 +93,7 @@ def test_a_short_process_makes_a_small_segment_and_a_long_one_grows(
     spool = tmp_path / "spool"
     work = tmp_path / "w"
     work.mkdir()
-    extra = extra_env()
-    env = clean_env(MIDA_PRELOAD_SPOOL=str(spool),
-                    LD_PRELOAD=":".join(
-                        p for p in (extra.get("LD_PRELOAD"), str(library()))
-                        if p))
+    env = library_env(spool)
     done = subprocess.run(["/bin/true"], env=env, cwd=work, timeout=60)
     assert done.returncode == 0
     sizes = [p.stat().st_size for p in spool.glob("*.mj")]
@@ -140,11 +136,7 @@ def test_a_log_file_on_stdout_leaves_the_programs_fstat_kept(tmp_path):
     names = [f"in{i}" for i in range(5)]
     for n in names:
         (work / n).write_text(n + "\n")
-    extra = extra_env()
-    env = clean_env(MIDA_PRELOAD_SPOOL=str(tmp_path / "spool"),
-                    LD_PRELOAD=":".join(
-                        p for p in (extra.get("LD_PRELOAD"), str(library()))
-                        if p))
+    env = library_env(tmp_path / "spool")
     trace = tmp_path / "trace"
 
     def cats_fstats():

@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from preload_support import Run, clean_env, extra_env, library, mida_bin
+from preload_support import Run, clean_env, library_env, mida_bin
 
 SYNC = re.compile(r"^(\d+) +fdatasync\(\d+<([^>]*)>\)")
 EXEC = re.compile(r'^(\d+) +execve\("[^"]*", (\[[^\]]*"recover"[^\]]*\])')
@@ -127,9 +127,7 @@ def test_two_recovers_of_one_spool_both_succeed(tmp_path):
     it is not an error (src/capture/recovery.c, gone_since_listed). Until
     2026-12-04 the first failed with "cannot open ...: No such file"."""
     spool = tmp_path / "spool"
-    extra = extra_env()
-    env = clean_env(MIDA_PRELOAD_SPOOL=str(spool), LD_PRELOAD=":".join(
-        p for p in (extra.get("LD_PRELOAD"), str(library())) if p))
+    env = library_env(spool)
     n = 400
     made = subprocess.run(["/bin/sh", "-c",
                            f"for i in $(seq {n}); do /bin/true; done"],
@@ -191,9 +189,7 @@ def test_a_settling_recover_ships_nothing_and_makes_no_store(tmp_path):
     next run lost its processes' records), and a store that is gone is
     not made again."""
     spool = tmp_path / "spool"
-    extra = extra_env()
-    env = clean_env(MIDA_PRELOAD_SPOOL=str(spool), LD_PRELOAD=":".join(
-        p for p in (extra.get("LD_PRELOAD"), str(library())) if p))
+    env = library_env(spool)
     made = subprocess.run(["/bin/sh", "-c", "/bin/true; /bin/true"],
                           env=env, cwd=tmp_path, timeout=60)
     assert made.returncode == 0
