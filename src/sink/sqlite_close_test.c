@@ -111,8 +111,9 @@ static int w_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
 
 static sqlite3_vfs watching_vfs;
 
-/* Ours becomes the default: the store's own VFS (sqlite_temp.c) wraps
- * the default it finds at its first use. */
+/* Ours becomes the default: the store's own VFSes (sqlite_wal_writes.c,
+ * sqlite_temp.c) stand in front of the default they find at their first
+ * use. */
 static void install_watching_vfs(void) {
   real_vfs = sqlite3_vfs_find(NULL);
   assert_non_null(real_vfs);
