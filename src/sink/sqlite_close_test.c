@@ -8,6 +8,7 @@
  * write came after its last sync.
  */
 #include "sink/sink.h"
+#include "sink/sqlite_shim.h"
 #include "sink/store_fixture.h"
 
 #include <setjmp.h>
@@ -27,54 +28,23 @@ static sqlite3_vfs *real_vfs;    /* the default before ours */
 static int wal_written_unsynced; /* a WAL write came after its last sync */
 static int wal_syncs;            /* syncs of a WAL */
 
-typedef struct watched {
-  sqlite3_file base;  /* pMethods = &watched_io */
-  sqlite3_file *real; /* the real file, right after this struct */
-} watched;
-
-#define REAL(f) (((watched *)(f))->real)
-
+/* The WAL's wrapper: mida__shim_file (sqlite_shim.h), whose forwarding
+ * methods it uses but for its writes and syncs. */
 static int w_close(sqlite3_file *f) {
-  return REAL(f)->pMethods->xClose(REAL(f));
-}
-static int w_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
-  return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+  sqlite3_file *r = MIDA_SHIM_REAL(f);
+  return r->pMethods->xClose(r);
 }
 static int w_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
   wal_written_unsynced = 1;
-  return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
-}
-static int w_truncate(sqlite3_file *f, sqlite3_int64 size) {
-  return REAL(f)->pMethods->xTruncate(REAL(f), size);
+  return mida__shim_write(f, b, n, o);
 }
 static int w_sync(sqlite3_file *f, int flags) {
-  int rc = REAL(f)->pMethods->xSync(REAL(f), flags);
+  int rc = mida__shim_sync(f, flags);
   if (rc == SQLITE_OK) {
     wal_written_unsynced = 0;
     wal_syncs++;
   }
   return rc;
-}
-static int w_size(sqlite3_file *f, sqlite3_int64 *size) {
-  return REAL(f)->pMethods->xFileSize(REAL(f), size);
-}
-static int w_lock(sqlite3_file *f, int l) {
-  return REAL(f)->pMethods->xLock(REAL(f), l);
-}
-static int w_unlock(sqlite3_file *f, int l) {
-  return REAL(f)->pMethods->xUnlock(REAL(f), l);
-}
-static int w_check(sqlite3_file *f, int *out) {
-  return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
-}
-static int w_fcntl(sqlite3_file *f, int op, void *arg) {
-  return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
-}
-static int w_sector(sqlite3_file *f) {
-  return REAL(f)->pMethods->xSectorSize(REAL(f));
-}
-static int w_caps(sqlite3_file *f) {
-  return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
 }
 
 /* Version 1 methods: SQLite maps no WAL file's memory and asks it for no
@@ -82,17 +52,17 @@ static int w_caps(sqlite3_file *f) {
 static const sqlite3_io_methods watched_io = {
     .iVersion = 1,
     .xClose = w_close,
-    .xRead = w_read,
+    .xRead = mida__shim_read,
     .xWrite = w_write,
-    .xTruncate = w_truncate,
+    .xTruncate = mida__shim_truncate,
     .xSync = w_sync,
-    .xFileSize = w_size,
-    .xLock = w_lock,
-    .xUnlock = w_unlock,
-    .xCheckReservedLock = w_check,
-    .xFileControl = w_fcntl,
-    .xSectorSize = w_sector,
-    .xDeviceCharacteristics = w_caps,
+    .xFileSize = mida__shim_file_size,
+    .xLock = mida__shim_lock,
+    .xUnlock = mida__shim_unlock,
+    .xCheckReservedLock = mida__shim_check_reserved,
+    .xFileControl = mida__shim_file_control,
+    .xSectorSize = mida__shim_sector_size,
+    .xDeviceCharacteristics = mida__shim_device_characteristics,
 };
 
 static int w_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
@@ -100,10 +70,9 @@ static int w_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
   (void)vfs;
   if (!(flags & SQLITE_OPEN_WAL))
     return real_vfs->xOpen(real_vfs, name, f, flags, out_flags);
-  watched *w = (watched *)f;
-  memset(w, 0, sizeof *w);
-  w->real = (sqlite3_file *)(w + 1);
-  int rc = real_vfs->xOpen(real_vfs, name, w->real, flags, out_flags);
+  mida__shim_file *w = (mida__shim_file *)f;
+  int rc = mida__sqlite_shim_open_real(real_vfs, name, w, sizeof *w, flags,
+                                       out_flags);
   if (rc == SQLITE_OK)
     w->base.pMethods = &watched_io;
   return rc;
@@ -119,7 +88,7 @@ static void install_watching_vfs(void) {
   assert_non_null(real_vfs);
   watching_vfs = *real_vfs;
   watching_vfs.zName = "mida-test-watch";
-  watching_vfs.szOsFile = (int)sizeof(watched) + real_vfs->szOsFile;
+  watching_vfs.szOsFile = (int)sizeof(mida__shim_file) + real_vfs->szOsFile;
   watching_vfs.xOpen = w_open;
   assert_int_equal(sqlite3_vfs_register(&watching_vfs, 1), SQLITE_OK);
 }
