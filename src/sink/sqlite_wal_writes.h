@@ -26,6 +26,10 @@
  *   another writer has taken the WAL over). Should such a late write fail,
  *   where SQLite's call has no error to return (the barrier), the WAL file
  *   fails every call after it.
+ * - A fork child never writes its parent's gathered bytes: bytes are held
+ *   only inside a write transaction (its commit, or the release of its
+ *   lock, writes them out), and a child leaves such a connection alone,
+ *   unclosed and unused (sqlite_fork.h).
  * Nothing is synced that was not, and nothing waits longer for the disk:
  * gathering only replaces many writes into the page cache by fewer.
  */
