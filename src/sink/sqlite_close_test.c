@@ -30,10 +30,6 @@ static int wal_syncs;            /* syncs of a WAL */
 
 /* The WAL's wrapper: mida__shim_file (sqlite_shim.h), whose forwarding
  * methods it uses but for its writes and syncs. */
-static int w_close(sqlite3_file *f) {
-  sqlite3_file *r = MIDA_SHIM_REAL(f);
-  return r->pMethods->xClose(r);
-}
 static int w_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
   wal_written_unsynced = 1;
   return mida__shim_write(f, b, n, o);
@@ -51,7 +47,7 @@ static int w_sync(sqlite3_file *f, int flags) {
  * shared memory (that is the database file's). */
 static const sqlite3_io_methods watched_io = {
     .iVersion = 1,
-    .xClose = w_close,
+    .xClose = mida__shim_close,
     .xRead = mida__shim_read,
     .xWrite = w_write,
     .xTruncate = mida__shim_truncate,

@@ -107,6 +107,11 @@ int mida__sqlite_shim_open_real(sqlite3_vfs *root, const char *name,
 
 /* ---- file methods that forward ----------------------------------------- */
 
+int mida__shim_close(sqlite3_file *f) {
+  sqlite3_file *r = MIDA_SHIM_REAL(f);
+  return r->pMethods != NULL ? r->pMethods->xClose(r) : SQLITE_OK;
+}
+
 int mida__shim_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off) {
   sqlite3_file *r = MIDA_SHIM_REAL(f);
   return r->pMethods->xRead(r, buf, amt, off);

@@ -45,6 +45,7 @@ int mida__sqlite_shim_open_real(sqlite3_vfs *root, const char *name,
 
 /* Methods that only forward to the wrapped file's real one, for a shim's
  * io_methods table (iVersion 3). */
+int mida__shim_close(sqlite3_file *f); /* the real file's, if it is open */
 int mida__shim_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off);
 int mida__shim_write(sqlite3_file *f, const void *buf, int amt,
                      sqlite3_int64 off);

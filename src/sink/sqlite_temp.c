@@ -34,8 +34,6 @@ typedef struct temp_file {
   sqlite3_int64 size;               /* bytes written, as counted */
 } temp_file;
 
-#define REAL(f) MIDA_SHIM_REAL(f)
-
 static sqlite3_vfs temp_vfs;
 static pthread_once_t temp_once = PTHREAD_ONCE_INIT;
 static int temp_registered;
@@ -48,8 +46,7 @@ static int temp_close(sqlite3_file *f) {
   temp_file *t = (temp_file *)f;
   if (t->budget != NULL)
     t->budget->used -= t->size;
-  sqlite3_file *r = REAL(f);
-  return r->pMethods != NULL ? r->pMethods->xClose(r) : SQLITE_OK;
+  return mida__shim_close(f);
 }
 
 static int temp_write(sqlite3_file *f, const void *buf, int amt,
@@ -63,7 +60,7 @@ static int temp_write(sqlite3_file *f, const void *buf, int amt,
     b->exceeded = 1;
     return SQLITE_FULL;
   }
-  int rc = REAL(f)->pMethods->xWrite(REAL(f), buf, amt, off);
+  int rc = mida__shim_write(f, buf, amt, off);
   if (rc == SQLITE_OK && growth > 0) {
     t->size = end;
     if (b != NULL)
@@ -74,7 +71,7 @@ static int temp_write(sqlite3_file *f, const void *buf, int amt,
 
 static int temp_truncate(sqlite3_file *f, sqlite3_int64 size) {
   temp_file *t = (temp_file *)f;
-  int rc = REAL(f)->pMethods->xTruncate(REAL(f), size);
+  int rc = mida__shim_truncate(f, size);
   if (rc == SQLITE_OK && size < t->size) {
     if (t->budget != NULL)
       t->budget->used -= t->size - size;

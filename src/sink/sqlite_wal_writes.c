@@ -124,8 +124,7 @@ static int wal_close(sqlite3_file *f) {
     w->db->wal = NULL;
   mida__free(w->buf);
   w->buf = NULL;
-  sqlite3_file *r = MIDA_SHIM_REAL(f);
-  int crc = r->pMethods->xClose(r);
+  int crc = mida__shim_close(f);
   return rc != SQLITE_OK ? rc : crc;
 }
 
@@ -186,8 +185,7 @@ static int db_close(sqlite3_file *f) {
   if (d->wal != NULL)
     d->wal->db = NULL;
   d->wal = NULL;
-  sqlite3_file *r = MIDA_SHIM_REAL(f);
-  return r->pMethods->xClose(r);
+  return mida__shim_close(f);
 }
 
 /* The WAL's gathered bytes written out, before a call on the shared

@@ -41,14 +41,9 @@ static int c_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
   return mida__shim_write(f, b, n, o);
 }
 
-static int c_close(sqlite3_file *f) {
-  sqlite3_file *r = MIDA_SHIM_REAL(f);
-  return r->pMethods->xClose(r);
-}
-
 static const sqlite3_io_methods counted_io = {
     .iVersion = 1,
-    .xClose = c_close,
+    .xClose = mida__shim_close,
     .xRead = mida__shim_read,
     .xWrite = c_write,
     .xTruncate = mida__shim_truncate,
