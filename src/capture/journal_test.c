@@ -138,8 +138,9 @@ static size_t count_segments(const char *dir) {
 #define FIXED_LEN 40
 #define FIXED_FRAME 64
 
-static char *write_fixed_segment(const char *dir, uint64_t n) {
-  mida__journal *j = open_journal(dir, SMALL_RING, MIDA_FULL_SPILL);
+static char *write_fixed_segment_in(const char *dir, size_t ring,
+                                    uint64_t n) {
+  mida__journal *j = open_journal(dir, ring, MIDA_FULL_SPILL);
   for (uint64_t i = 0; i < n; i++) {
     mida__slot slot;
     assert_int_equal(mida__journal_reserve(j, MIDA_REC_TASK, FIXED_LEN, &slot),
@@ -154,6 +155,10 @@ static char *write_fixed_segment(const char *dir, uint64_t n) {
   assert_int_equal(l.count, 1);
   char *path = l.paths[0];
   return path;
+}
+
+static char *write_fixed_segment(const char *dir, uint64_t n) {
+  return write_fixed_segment_in(dir, SMALL_RING, n);
 }
 
 static off_t fixed_frame_offset(uint64_t k) {
@@ -740,6 +745,40 @@ static void test_orphan_release_is_remembered(void **state) {
   free(path);
 }
 
+/* A dead writer's segment is never written again: its released frames
+ * are left in the file (which is removed, or pooled and zeroed by its next
+ * writer), not cleared page by page, and the head alone says where the
+ * next reader starts. The segment holds more than an orphan is read into
+ * memory for (COPY_MAX_BYTES, 256 KiB), so that it is mapped. */
+static void test_orphan_release_leaves_a_dead_writers_frames(void **state) {
+  const uint64_t n = 6000; /* 375 KiB of frames */
+  char *path = write_fixed_segment_in(*state, 1024 * 1024, n);
+  mida__orphan *o = NULL;
+  assert_int_equal(mida__orphan_open(path, &o, NULL, 0), MIDA_OK);
+  mida__frame frames[5];
+  uint64_t mark;
+  assert_int_equal(mida__orphan_peek(o, frames, 5, &mark), 5);
+  mida__orphan_release(o, mark);
+  mida__orphan_close(o, false);
+  uint8_t first[FIXED_FRAME];
+  int fd = open(path, O_RDONLY);
+  assert_true(fd >= 0);
+  assert_int_equal(pread(fd, first, sizeof first, fixed_frame_offset(0)),
+                   (ssize_t)sizeof first);
+  close(fd);
+  uint64_t commit;
+  memcpy(&commit, first, 8);
+  assert_int_equal(commit, 0 ^ MIDA_FRAME_MAGIC);
+  uint64_t *ids = malloc(n * sizeof *ids);
+  assert_non_null(ids);
+  uint64_t corrupt;
+  assert_int_equal(recover_fixed(path, ids, n, &corrupt), n - 5);
+  assert_int_equal(ids[0], 5);
+  assert_int_equal(corrupt, 0);
+  free(ids);
+  free(path);
+}
+
 static void test_orphan_skips_frame_with_flipped_bytes(void **state) {
   char *path = write_fixed_segment(*state, 20);
   uint8_t junk[4] = {0xde, 0xad, 0xbe, 0xef};
@@ -1190,6 +1229,7 @@ int main(void) {
       T(test_open_creates_missing_spool_dirs),
       T(test_orphan_of_crashed_child_is_recovered),
       T(test_orphan_release_is_remembered),
+      T(test_orphan_release_leaves_a_dead_writers_frames),
       T(test_orphan_skips_last_frame_longer_than_the_tail),
       T(test_orphan_skips_frame_with_flipped_bytes),
       T(test_orphan_skips_frame_with_zeroed_commit_word),
