@@ -33,19 +33,20 @@
  * ~500 of them, committed, rewrote about half of a new store's pages, so
  * that `tar c` of 10,000 files wrote 2,200-6,500 WAL frames where one
  * transaction writes ~800. So a group with a live segment in it is held
- * open: its live segments are read on every HOLD_STEP_MS from where the
- * group got to (mida__tail_peek_from: nothing is released), what is read
- * is applied in the same transaction (mida__sink_settle: on the
+ * open: its live segments are read every few milliseconds (HOLD_STEP_MS,
+ * sooner while they grow) from where the group got to
+ * (mida__tail_peek_from: nothing is released), what is read is applied
+ * in the same transaction (mida__sink_settle: on the
  * shipper's core while the command runs, not at the commit), and the
  * spool is walked again at each reading (a writer whose ring filled goes
  * on in a new segment, which joins the group, as do the segments of
  * processes that began or ended since: a loop of short processes fills
  * the group to GROUP_SEGMENTS, whose commit gives their files back to the
- * spool's pool for the next processes). The group is made
- * durable as usual once its writers were idle for HOLD_IDLE_STEPS
- * readings, after MIDA_RECOVER_HOLD_MS, past GROUP_RECORDS or
- * GROUP_SEGMENTS, or once the wait has said so (the command ended) and
- * what its writers left is read. Nothing is released or removed before
+ * spool's pool for the next processes). The group is made durable as
+ * usual once its writers were idle for HOLD_QUIET_MS, after
+ * MIDA_RECOVER_HOLD_MS, past GROUP_RECORDS or GROUP_SEGMENTS, or once
+ * the wait has said so (the command ended) and what its writers left is
+ * read. Nothing is released or removed before
  * that commit, so a recovery killed meanwhile leaves it all to the next;
  * the orphans of the group stay locked until it, and the LOST marks of
  * the dead journals go into it, as in any pass.
@@ -113,10 +114,17 @@ typedef struct journal_id {
 #define GROUP_SEGMENTS 64
 #define GROUP_RECORDS 16384
 
-/* A held group's live segments are read again this often, and the group
- * is made durable once that many readings in a row found nothing. */
+/* A held group's live segments are read again HOLD_STEP_MS after a
+ * reading that found nothing, HOLD_BUSY_STEP_MS after one that found
+ * records, and the group is made durable once its readings found nothing
+ * for HOLD_QUIET_MS. While a writer is busy, what it made since the last
+ * reading is what is left to apply when it ends: with a step of 10 ms,
+ * `tar c` of 10,000 files left ~300 to ~1,900 records (1-6 ms of the
+ * shipper's) after its exit, on top of the records of the reading before,
+ * applied only after the wait. */
 #define HOLD_STEP_MS 10
-#define HOLD_IDLE_STEPS 2
+#define HOLD_BUSY_STEP_MS 2
+#define HOLD_QUIET_MS 20
 
 /* A segment shipped into the open group, not yet removed. */
 typedef struct pending_segment {
@@ -593,7 +601,8 @@ static bool walk_again(recovery *r) {
  * group open (or abandoned, after a failure: r->rc says). */
 static void hold_group(recovery *r) {
   int64_t until = mida__monotonic_ms() + MIDA_RECOVER_HOLD_MS;
-  int idle = 0;
+  int step = HOLD_STEP_MS; /* the wait before the next reading */
+  int quiet_ms = 0;        /* how long the readings have found nothing */
   bool cut = false; /* the wait said no: what is there is read, no more */
   while (r->rc == MIDA_OK && group_has_live(r) &&
          r->group_records < GROUP_RECORDS && r->npending < GROUP_SEGMENTS) {
@@ -605,8 +614,8 @@ static void hold_group(recovery *r) {
     int64_t left = until - mida__monotonic_ms();
     if (left <= 0)
       return;
-    if (!cut &&
-        !r->hold(r->hold_ctx, left < HOLD_STEP_MS ? (int)left : HOLD_STEP_MS))
+    int wait = left < step ? (int)left : step;
+    if (!cut && !r->hold(r->hold_ctx, wait))
       cut = true; /* the command ended: its last records join this commit */
     long n = read_on(r);
     if (n < 0)
@@ -623,9 +632,10 @@ static void hold_group(recovery *r) {
       n += 1;
     if (n == 0 && cut)
       return;
-    idle = n > 0 ? 0 : idle + 1;
-    if (idle == HOLD_IDLE_STEPS)
+    quiet_ms = n > 0 ? 0 : quiet_ms + wait;
+    if (quiet_ms >= HOLD_QUIET_MS)
       return;
+    step = n > 0 ? HOLD_BUSY_STEP_MS : HOLD_STEP_MS;
   }
 }
 
