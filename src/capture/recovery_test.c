@@ -386,6 +386,42 @@ static void test_a_held_group_reads_on_and_commits_once(void **state) {
   mida__journal_close(w.j);
 }
 
+/* The waits a held group asks for: 10 ms (recovery.c, HOLD_STEP_MS) after
+ * a reading of a few records, 2 ms (HOLD_BUSY_STEP_MS) after one of 100 or
+ * more (HOLD_BUSY_RECORDS), so that a busy writer's last records are
+ * applied before it ends, not after. */
+typedef struct waits_asked {
+  writer_goes_on w;
+  int ms[8];
+} waits_asked;
+
+static bool ask_and_go_on(void *ctx, int ms) {
+  waits_asked *a = ctx;
+  if (a->w.waits < 8)
+    a->ms[a->w.waits] = ms;
+  return goes_on(&a->w, ms);
+}
+
+static void test_a_busy_writer_is_read_more_often(void **state) {
+  const char *dir = *state;
+  const int per_wait[2] = {40, 200};
+  const int after_first[2] = {10, 2};
+  for (int k = 0; k < 2; k++) {
+    memory_sink m = {.base = {.methods = &memory_methods}};
+    waits_asked a = {{open_live_journal(dir), &m, 0, 6, per_wait[k], 50},
+                     {0}};
+    assert_int_equal(held_pass_with(dir, &a.w, ask_and_go_on, &a), MIDA_OK);
+    assert_int_equal(a.w.waits, 6);
+    assert_int_equal(a.ms[0], 10); /* after the pass's first reading: 50 */
+    for (int i = 1; i < 6; i++)
+      assert_int_equal(a.ms[i], after_first[k]);
+    assert_int_equal(m.commits, 1);
+    assert_int_equal(m.durable[MIDA_REC_COUNTER], a.w.appended);
+    assert_int_equal(left_unreleased(dir), 0);
+    mida__journal_close(a.w.j);
+  }
+}
+
 /* A writer that fills its ring goes on in a new segment: the held group
  * takes that one too, in order, still in one commit. */
 static void test_a_held_group_takes_the_next_segment(void **state) {
@@ -470,6 +506,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(
           test_a_held_group_reads_on_and_commits_once, make_spool,
           remove_spool),
+      cmocka_unit_test_setup_teardown(test_a_busy_writer_is_read_more_often,
+                                      make_spool, remove_spool),
       cmocka_unit_test_setup_teardown(test_a_held_group_takes_the_next_segment,
                                       make_spool, remove_spool),
       cmocka_unit_test_setup_teardown(
