@@ -157,6 +157,11 @@ if [ -f "$build/src/preload/libmida_preload.so" ]; then
   echo "== preload"
   python3 bench/bench_preload.py "$build" 3 | tee bench-out/preload.log
   tail -n 1 bench-out/preload.log >>"$out"
+  # The same file workloads split into mida run's start, the command and
+  # its end, which the whole runs above do not resolve.
+  echo "== run_phases"
+  python3 bench/bench_run_phases.py "$build" 15 | tee bench-out/run_phases.log
+  tail -n 1 bench-out/run_phases.log >>"$out"
 fi
 # The same `mida run -- tar c` as the store it writes to grows (issue 17):
 # time, CPU and bytes written after 0, 10, 30, 60 earlier runs.

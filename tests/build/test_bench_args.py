@@ -43,6 +43,7 @@ def test_what_is_not_a_store_is_refused(tmp_path, args):
 # The Python benches that run a build: its directory (or its mida) first.
 PY_BENCHES = {
     "bench_preload.py": "[BUILD [ROUNDS]]",
+    "bench_run_phases.py": "[BUILD [ROUNDS]]",
     "bench_store_growth.py": "[BUILD [RUNS]]",
     "bench_broker.py": "[BUILD]",
     "bench_serve.py": "[BUILD [--series]]",
