@@ -52,6 +52,7 @@ an error that lists them.
 
 Prints a table and a final JSON line."""
 
+import contextlib
 import fcntl
 import json
 import os
@@ -187,6 +188,29 @@ def workloads(build, base):
           " i=$((i+1)); done"],
          lambda: None),
     ]
+
+
+@contextlib.contextmanager
+def prepared(build, name, prefix):
+    """A file system made for workload `name` (fresh_fs.py) with the
+    workloads' inputs in it, and set_aside() moving spent outputs within
+    it: yields (base, command, setup before each run, what the file
+    system is)."""
+    with fresh_fs.mounted(prefix) as (fs, what):
+        base = pathlib.Path(fs)
+        SPENT["dir"] = base / "spent"
+        SPENT["dir"].mkdir()
+        make_inputs(build, base)
+        cmd, setup = next((c, s) for n, c, s in workloads(build, base)
+                          if n == name)
+        yield base, cmd, setup, what
+
+
+def plain_env():
+    """This process's environment without mida's variables and
+    LD_PRELOAD, for the commands timed."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("MIDA_") and k != "LD_PRELOAD"}
 
 
 # What each process costs (the library's start and exit, its journal
@@ -390,8 +414,7 @@ def main():
     only = os.environ.get("BENCH_PRELOAD_ONLY", "").lower()
     lib = str(build / "src" / "preload" / "libmida_preload.so")
     strace = shutil.which("strace")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("MIDA_") and k != "LD_PRELOAD"}
+    env = plain_env()
     seed = os.environ.get("BENCH_PRELOAD_SEED", "1")
     shuffle = random.Random(seed)
     print(f"configurations in a shuffled order each round (seed {seed})",
@@ -409,15 +432,10 @@ def main():
                  % (only, "; ".join(every)))
     for name in chosen:
         # Each workload on a file system made for it (fresh_fs.py).
-        with fresh_fs.mounted("mida-bench-preload-") as (fs, what):
-            base = pathlib.Path(fs)
+        with prepared(build, name, "mida-bench-preload-") as (
+                base, cmd, setup, what):
             if name == chosen[0]:
                 print(f"each workload on {what}", flush=True)
-            SPENT["dir"] = base / "spent"
-            SPENT["dir"].mkdir()
-            make_inputs(build, base)
-            cmd, setup = next((c, s) for n, c, s in workloads(build, base)
-                              if n == name)
             times, cpus = time_workload(cmd, setup, base, tools, rounds,
                                         shuffle, loads)
         results[name] = times

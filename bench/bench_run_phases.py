@@ -35,7 +35,6 @@ import time
 
 import bench_args
 import bench_preload as bp
-import fresh_fs
 
 WRAPPER = ('date +%s%N >"$0.start"; "$@"; s=$?; date +%s%N >"$0.end"; '
            'exit $s')
@@ -95,20 +94,14 @@ def main():
     if not chosen:
         sys.exit("BENCH_RUN_ONLY=%r names no workload; they are: %s"
                  % (only, "; ".join(every)))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("MIDA_") and k != "LD_PRELOAD"}
+    env = bp.plain_env()
     shuffle = random.Random(os.environ.get("BENCH_RUN_SEED", "1"))
     summary = {}
     for name in chosen:
-        with fresh_fs.mounted("mida-bench-phases-") as (fs, what):
-            base = pathlib.Path(fs)
+        with bp.prepared(build, name, "mida-bench-phases-") as (
+                base, cmd, setup, what):
             if name == chosen[0]:
                 print(f"{rounds} rounds, each workload on {what}", flush=True)
-            bp.SPENT["dir"] = base / "spent"
-            bp.SPENT["dir"].mkdir()
-            bp.make_inputs(build, base)
-            cmd, setup = next((c, s) for n, c, s in bp.workloads(build, base)
-                              if n == name)
             runs = time_phases(confs, cmd, setup, base, rounds, shuffle, env)
         summary[name] = {}
         plain = [statistics.median(x[i] for x in runs["plain"])
