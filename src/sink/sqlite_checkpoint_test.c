@@ -157,17 +157,7 @@ static void test_the_close_leaves_one_complete_file(void **state) {
   char wal[160];
   snprintf(wal, sizeof wal, "%s-wal", fx->path);
   assert_int_equal(file_size(wal), -1);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL),
-                   SQLITE_OK);
-  sqlite3_stmt *st = NULL;
-  assert_int_equal(
-      sqlite3_prepare_v2(db, "SELECT count(*) FROM task", -1, &st, NULL),
-      SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  assert_int_equal(sqlite3_column_int(st, 0), 3000);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  assert_int_equal(tasks_read_plainly(fx->path, NULL), 3000);
 }
 
 /* The WAL's length in frames and how many of them a checkpoint has copied

@@ -101,22 +101,19 @@ static int put_tasks(mida__sink *sink, int n) {
   return rc;
 }
 
+/* The store at path opened, with n tasks put into it. */
+static mida__sink *open_with_tasks(const char *path, int n) {
+  char err[512] = "";
+  mida__sink *sink = NULL;
+  assert_int_equal(mida__sink_open(path, 0, &sink, err, sizeof err), MIDA_OK);
+  assert_int_equal(put_tasks(sink, n), MIDA_OK);
+  return sink;
+}
+
 /* The tasks that a connection of the counting VFS alone (none of the
  * store's shims) reads in the store at path. */
-static long tasks_read_plainly(const char *path) {
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
-                                   counting_vfs.zName),
-                   SQLITE_OK);
-  sqlite3_stmt *st = NULL;
-  assert_int_equal(
-      sqlite3_prepare_v2(db, "SELECT count(*) FROM task", -1, &st, NULL),
-      SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  long n = (long)sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
+static long counted_plainly(const char *path) {
+  return tasks_read_plainly(path, counting_vfs.zName);
 }
 
 /* ---- the tests ----------------------------------------------------------- */
@@ -128,11 +125,7 @@ static long tasks_read_plainly(const char *path) {
  * sees every task. */
 static void test_a_commit_is_written_in_few_writes(void **state) {
   fixture *fx = *state;
-  char err[512] = "";
-  mida__sink *sink = NULL;
-  assert_int_equal(mida__sink_open(fx->path, 0, &sink, err, sizeof err),
-                   MIDA_OK);
-  assert_int_equal(put_tasks(sink, 10), MIDA_OK);
+  mida__sink *sink = open_with_tasks(fx->path, 10);
   wal_writes = wal_bytes = 0;
   assert_int_equal(put_tasks(sink, TASKS), MIDA_OK);
   long frames = wal_bytes / FRAME_BYTES;
@@ -140,7 +133,7 @@ static void test_a_commit_is_written_in_few_writes(void **state) {
     fail_msg("the commit wrote %ld frames, too few to tell", frames);
   if (wal_writes * 8 > frames)
     fail_msg("%ld frames in %ld writes: not gathered", frames, wal_writes);
-  assert_int_equal(tasks_read_plainly(fx->path), TASKS + 10);
+  assert_int_equal(counted_plainly(fx->path), TASKS + 10);
   mida__sink_close(sink);
 }
 
@@ -149,22 +142,15 @@ static void test_a_commit_is_written_in_few_writes(void **state) {
  * another, and the next commit goes in. */
 static void test_a_commit_whose_writes_fail_fails(void **state) {
   fixture *fx = *state;
-  char err[512] = "";
-  mida__sink *sink = NULL;
-  assert_int_equal(mida__sink_open(fx->path, 0, &sink, err, sizeof err),
-                   MIDA_OK);
-  assert_int_equal(put_tasks(sink, 10), MIDA_OK);
+  mida__sink *sink = open_with_tasks(fx->path, 10);
   wal_writes_fail = 1;
   int rc = put_tasks(sink, TASKS);
   wal_writes_fail = 0;
   assert_int_not_equal(rc, MIDA_OK);
-  assert_int_equal(tasks_read_plainly(fx->path), 10);
+  assert_int_equal(counted_plainly(fx->path), 10);
   mida__sink_close(sink);
-  sink = NULL;
-  assert_int_equal(mida__sink_open(fx->path, 0, &sink, err, sizeof err),
-                   MIDA_OK);
-  assert_int_equal(put_tasks(sink, 5), MIDA_OK);
-  assert_int_equal(tasks_read_plainly(fx->path), 15);
+  sink = open_with_tasks(fx->path, 5);
+  assert_int_equal(counted_plainly(fx->path), 15);
   mida__sink_close(sink);
 }
 
