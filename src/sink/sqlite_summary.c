@@ -37,10 +37,16 @@
  * columns of the task's image in the batch that no run summarises (the
  * scheduler's submission, the worker's arguments and result) in the same
  * statement (run_summary_sql): the image's status as ?3 and ?4
- * (RUN_SUMMARY_STATUS), its other columns as ?5 and on.
+ * (RUN_SUMMARY_STATUS), its other columns as ?6 and on; ?5 is the run's
+ * id (SUMMARY_FIRST reads the run by it).
  *
- * Three forms of it, which write the same row (mida__sqlite_apply_run_summary):
+ * Four forms of it, which write the same row (mida__sqlite_apply_run_summary):
  *
+ *   SUMMARY_FIRST   the task's row, when it has one and its runs have not
+ *                   been summarised yet (attempts IS NULL): then the run
+ *                   applied just before, which has started, is the only
+ *                   one that has, and the summary is that run's row, read
+ *                   by its key (?5) -- no subquery on task_run_by_task;
  *   SUMMARY_UPDATE  the task's row, when it has one and a run of it has
  *                   started (the run applied just before has);
  *   SUMMARY_INSERT  the row, when the UPDATE found none (or before it,
@@ -110,6 +116,24 @@
   "), attempts = (SELECT count(*) FROM task_run WHERE task_id = ?1"            \
   " AND started IS NOT NULL), seq = ?2"
 
+/* The UPDATE of a task whose runs were never summarised (attempts IS
+ * NULL): the run ?5 just applied has started, and it is the only run of
+ * the task that has (each run with a start is summarised right after it
+ * is applied, in the same transaction, and sets attempts), so it is the
+ * latest, its status alone decides (RUN_SUMMARY_STATUS with one run), and
+ * attempts is 1. About a fifth of a Dask worker's store work a task went
+ * into the subqueries this form does without (bench_sink_dask.sh). */
+#define RUN_SUMMARY_FIRST                                                      \
+  "UPDATE task SET (started, ended, host, pid, worker, telemetry, status) ="   \
+  " (SELECT r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"         \
+  " mida_status_merge(task.status, CASE WHEN r.status = 'FINISHED'"            \
+  " THEN coalesce(?3, 'FINISHED') ELSE coalesce(?4, 'RUNNING') END)"           \
+  " FROM task_run r WHERE r.id = ?5), attempts = 1, seq = ?2"
+
+/* The parameter of the first task column a summary writes besides its
+ * own (?1 task, ?2 change number, ?3 and ?4 status, ?5 run). */
+#define FIRST_TASK_PARAM 6
+
 /* The task columns a run summary may write besides its own: all but the
  * key and those that the runs summarise (which the summary sets from the
  * latest run whatever a task record says). */
@@ -161,15 +185,16 @@ static int update_merge_expr(int c, int param, mida__buf *out) {
 /* Writes form (SUMMARY_*) of the run summary that also writes the task
  * columns of task_mask (within summary_task_columns): the status through
  * ?3 and ?4 (RUN_SUMMARY_STATUS), each other column as the parameter
- * after the ones before it (?5 and on), merged into the stored value as a
+ * after the ones before it (?6 and on), merged into the stored value as a
  * task's upsert merges it (the INSERT has no stored value). */
 static int run_summary_sql(int form, uint32_t task_mask, mida__buf *out) {
   const entity *ent = &entities[ENT_TASK];
   uint32_t others = task_mask & ~task_status_bit();
   int rc = MIDA_OK;
-  if (form == SUMMARY_UPDATE) {
-    rc = mida__buf_adds(out, RUN_SUMMARY_UPDATE);
-    int param = 5;
+  if (form == SUMMARY_UPDATE || form == SUMMARY_FIRST) {
+    rc = mida__buf_adds(out, form == SUMMARY_FIRST ? RUN_SUMMARY_FIRST
+                                                   : RUN_SUMMARY_UPDATE);
+    int param = FIRST_TASK_PARAM;
     for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
       if (((others >> c) & 1) == 0)
         continue;
@@ -177,7 +202,11 @@ static int run_summary_sql(int form, uint32_t task_mask, mida__buf *out) {
       if (rc == MIDA_OK)
         rc = update_merge_expr(c, param++, out);
     }
-    return rc == MIDA_OK ? mida__buf_adds(out, " WHERE id = ?1") : rc;
+    if (rc != MIDA_OK)
+      return rc;
+    return mida__buf_adds(out, form == SUMMARY_FIRST
+                                   ? " WHERE id = ?1 AND attempts IS NULL"
+                                   : " WHERE id = ?1");
   }
   rc = mida__buf_adds(out, form == SUMMARY_INSERT ? RUN_SUMMARY_INSERT_OR_IGNORE
                                                   : RUN_SUMMARY_INSERT);
@@ -186,7 +215,7 @@ static int run_summary_sql(int form, uint32_t task_mask, mida__buf *out) {
       rc = mida__buf_printf(out, ", %s", ent->columns[c].name);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(out, RUN_SUMMARY_SELECT);
-  int param = 5;
+  int param = FIRST_TASK_PARAM;
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++)
     if ((others >> c) & 1)
       rc = mida__buf_printf(out, ", ?%d", param++);
@@ -296,18 +325,20 @@ void mida__sqlite_plan_run_summaries(sqlite_sink *s, const mida__rec *recs,
   }
 }
 
-/* Binds the parameters of a run summary for the run of record rec, with
- * the columns of the task image task (or NULL) of task_mask (all its
- * forms have the same parameters), and runs it. */
+/* Binds the parameters of a run summary for the run of record rec (its
+ * task and its id), with the columns of the task image task (or NULL) of
+ * task_mask (all its forms have the same parameters), and runs it. */
 static int step_run_summary(sqlite_sink *s, sqlite3_stmt *st,
                             const mida__rec *recs, const mida__rec *rec,
                             const row_image *task, uint32_t task_mask) {
   const entity *ent = &entities[ENT_TASK];
   uint32_t status = task_status_bit();
   char ids[MIDA_MERGE_MAX_COLUMNS][MIDA_ID_STRLEN];
+  char run[MIDA_ID_STRLEN];
   mida__sqlite_bind_field(st, 1, MIDA_F_TASK, &rec->f[MIDA_F_TASK], ids[0]);
   sqlite3_bind_int64(st, 2, s->batch_seq);
-  int param = 5;
+  mida__sqlite_bind_field(st, 5, MIDA_F_ID, &rec->f[MIDA_F_ID], run);
+  int param = FIRST_TASK_PARAM;
   for (int c = 1; c < ent->ncolumns; c++) {
     uint32_t bit = (uint32_t)1 << c;
     if ((task_mask & bit) == 0)
@@ -334,9 +365,12 @@ static int step_run_summary(sqlite_sink *s, sqlite3_stmt *st,
  * (mida__sqlite_plan_run_summaries): the UPDATE of the task's row, and the
  * INSERT where it has none, when the run has a start (then the stored run has
  * one: started is the least of the values); else the upsert, which writes
- * nothing if no run of the task has started. A task image with a submission
- * time (the scheduler's begin) is nearly always a new task's: the INSERT goes
- * first, and the UPDATE only if the row was there (an UPDATE that finds no row
+ * nothing if no run of the task has started. The UPDATE is first tried in
+ * its form for a task whose runs were never summarised (SUMMARY_FIRST: a
+ * task's first run, nearly always its only one), then in the general form
+ * if that changed nothing. A task image with a submission time (the
+ * scheduler's begin) is nearly always a new task's: the INSERT goes first,
+ * and the UPDATE only if the row was there (an UPDATE that finds no row
  * cost a Dask task ~12,000 instructions, bench_sink_dask one_process). */
 int mida__sqlite_apply_run_summary(sqlite_sink *s, const mida__rec *recs,
                                    const row_image *img) {
@@ -347,21 +381,28 @@ int mida__sqlite_apply_run_summary(sqlite_sink *s, const mida__rec *recs,
    * task never gets an image. */
   const mida__rec *r = &recs[img->source[1]];
   int started = (img->mask & ((uint32_t)1 << run_started_column())) != 0;
-  sqlite3_stmt *st = NULL;
-  int first = started ? SUMMARY_UPDATE : SUMMARY_UPSERT;
-  int then = SUMMARY_INSERT; /* when the first changed no row */
+  /* The forms to try in turn, until one changes the row. */
+  int forms[3] = {SUMMARY_UPSERT}, nforms = 1;
   if (started && (task_mask & task_submitted_bit()) != 0) {
-    first = SUMMARY_INSERT;
-    then = SUMMARY_UPDATE;
+    forms[0] = SUMMARY_INSERT;
+    forms[1] = SUMMARY_FIRST;
+    forms[2] = SUMMARY_UPDATE;
+    nforms = 3;
+  } else if (started) {
+    forms[0] = SUMMARY_FIRST;
+    forms[1] = SUMMARY_UPDATE;
+    forms[2] = SUMMARY_INSERT;
+    nforms = 3;
   }
-  int rc = run_summary_stmt(s, first, task_mask, &st);
-  if (rc == MIDA_OK)
-    rc = step_run_summary(s, st, recs, r, task, task_mask);
-  if (rc != MIDA_OK || !started || sqlite3_changes(s->db) != 0)
-    return rc;
-  rc = run_summary_stmt(s, then, task_mask, &st);
-  if (rc == MIDA_OK)
-    rc = step_run_summary(s, st, recs, r, task, task_mask);
+  int rc = MIDA_OK;
+  for (int i = 0; i < nforms && rc == MIDA_OK; i++) {
+    sqlite3_stmt *st = NULL;
+    rc = run_summary_stmt(s, forms[i], task_mask, &st);
+    if (rc == MIDA_OK)
+      rc = step_run_summary(s, st, recs, r, task, task_mask);
+    if (rc == MIDA_OK && sqlite3_changes(s->db) != 0)
+      break;
+  }
   return rc;
 }
 

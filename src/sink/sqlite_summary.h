@@ -20,7 +20,13 @@ struct sqlite_sink;
 struct row_image;
 
 /* The forms of a run summary (sqlite_summary.c says which runs when). */
-enum { SUMMARY_UPDATE, SUMMARY_INSERT, SUMMARY_UPSERT, SUMMARY_FORMS };
+enum {
+  SUMMARY_FIRST,
+  SUMMARY_UPDATE,
+  SUMMARY_INSERT,
+  SUMMARY_UPSERT,
+  SUMMARY_FORMS
+};
 
 /* The run summaries prepared so far, one per set of task columns they
  * also write (run_summary_sql), up to RUN_SUMMARIES sets; past that, a
