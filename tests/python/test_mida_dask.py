@@ -441,3 +441,42 @@ for r in rows:
                        env=child_env(tmp_path / "ends.db", MIDA_SAMPLE_HZ="0"),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-4000:]
+
+
+def test_update_graph_gives_ids_in_the_order_dask_runs_the_keys(tmp_path):
+    # The scheduler hands update_graph its keys in hash order; the plugin
+    # gives the time-ordered ids in the order of the keys' priorities
+    # (what Dask runs first gets the smaller id), skips a key the scheduler
+    # does not know, and keeps the order it was given when the priorities
+    # do not compare.
+    code = """
+from mida import dask as md
+
+class O:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+prefix = O(name="inc")
+def graph(priorities):
+    return {k: O(key=k, prefix=prefix, dependencies=(), annotations=None,
+                 priority=p) for k, p in priorities.items()}
+
+def ids(sched, keys):
+    sp = md.MidaSchedulerPlugin(sched)
+    sp.update_graph(sched, client="C", keys=set(keys), tasks=keys)
+    return {k: v[0] for k, v in sp.tasks.items()}
+
+sched = O(id="S", handlers={}, workers={}, tasks=graph(
+    {"c": (0, 3), "a": (0, 1), "d": None, "b": (0, 2)}))
+got = ids(sched, ["c", "a", "gone", "d", "b"])
+assert sorted(got, key=got.get) == ["d", "a", "b", "c"], got
+assert "gone" not in got
+sched = O(id="S", handlers={}, workers={}, tasks=graph(
+    {"x": (1,), "y": ("one",), "z": (0,)}))
+got = ids(sched, ["x", "y", "z"])
+assert sorted(got, key=got.get) == ["x", "y", "z"], got
+"""
+    r = subprocess.run([sys.executable, "-c", code],
+                       env=child_env(tmp_path / "order.db", MIDA_SAMPLE_HZ="0"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-4000:]
