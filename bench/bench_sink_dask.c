@@ -37,7 +37,11 @@
  * one_process hands each batch's scheduler and worker records to one
  * connection in one batch, as the one shipper of a process that is both
  * (LocalCluster(processes=False), bench_dask_ir.py) does; all of it
- * counts as the worker's.
+ * counts as the worker's. MIDA_BENCH_ORDER=redelivered applies each of
+ * the worker's batches twice, as a shipper that resends them would: the
+ * second time each task's runs were summarised already (task.attempts is
+ * set), so its summary takes the general form (sqlite_summary.c); both
+ * count as the worker's.
  */
 #include "benchutil.h"
 #include "sink/sink.h"
@@ -199,10 +203,13 @@ __attribute__((noinline)) int measure_scheduler(phase *p, const task_ids *t,
 
 __attribute__((noinline)) int measure_worker(phase *p, const task_ids *t,
                                              size_t lo, size_t hi, size_t batch,
-                                             const mida_id_t *wf) {
+                                             const mida_id_t *wf, int twice) {
   if (wf != NULL)
     return scheduler_batches(p, t, lo, hi, batch, wf, 1);
-  return worker_batches(p, t, lo, hi, batch);
+  int rc = worker_batches(p, t, lo, hi, batch);
+  if (rc == MIDA_OK && twice)
+    rc = worker_batches(p, t, lo, hi, batch);
+  return rc;
 }
 
 static int open_phase(phase *p, const char *url, int64_t pid, size_t batch) {
@@ -230,8 +237,9 @@ static const char usage[] =
     "  BATCH  the tasks a batch carries (default 300)\n"
     "  PATH   the store file, made anew and removed at the end\n"
     "         (default /tmp/mida_sink_dask_bench.db)\n"
-    "environment: MIDA_BENCH_ORDER=worker_first or one_process (see\n"
-    "bench_sink_dask.c); bench_sink_dask.sh counts its instructions.\n";
+    "environment: MIDA_BENCH_ORDER=worker_first, one_process or\n"
+    "redelivered (see bench_sink_dask.c); bench_sink_dask.sh counts its\n"
+    "instructions.\n";
 
 /* Says why arg is refused (why, a printf format of one int: MAX_COUNT),
  * with the usage; the exit status of a usage error. */
@@ -272,8 +280,9 @@ int main(int argc, char **argv) {
   const char *path = argc > 3 ? argv[3] : "/tmp/mida_sink_dask_bench.db";
   const char *order = getenv("MIDA_BENCH_ORDER");
   if (order != NULL && order[0] != '\0' && strcmp(order, "worker_first") != 0 &&
-      strcmp(order, "one_process") != 0)
-    return refuse(order, "is no MIDA_BENCH_ORDER (worker_first, one_process)");
+      strcmp(order, "one_process") != 0 && strcmp(order, "redelivered") != 0)
+    return refuse(order, "is no MIDA_BENCH_ORDER (worker_first, one_process,"
+                         " redelivered)");
   bench_remove_sqlite(path);
   unlink(path);
   char url[1100];
@@ -305,9 +314,11 @@ int main(int argc, char **argv) {
 
   int worker_first = order != NULL && strcmp(order, "worker_first") == 0;
   int one_process = order != NULL && strcmp(order, "one_process") == 0;
+  int redelivered = order != NULL && strcmp(order, "redelivered") == 0;
   int64_t ts = 0, tw = 0, t0 = bench_now();
   if (rc == MIDA_OK && (worker_first || one_process))
-    rc = measure_worker(&worker, t, warm, all, batch, one_process ? &wf : NULL);
+    rc = measure_worker(&worker, t, warm, all, batch, one_process ? &wf : NULL,
+                        0);
   tw += bench_now() - t0;
   t0 = bench_now();
   if (rc == MIDA_OK && !one_process)
@@ -315,7 +326,7 @@ int main(int argc, char **argv) {
   ts += bench_now() - t0;
   t0 = bench_now();
   if (rc == MIDA_OK && !worker_first && !one_process)
-    rc = measure_worker(&worker, t, warm, all, batch, NULL);
+    rc = measure_worker(&worker, t, warm, all, batch, NULL, redelivered);
   tw += bench_now() - t0;
 
   if (rc == MIDA_OK) {

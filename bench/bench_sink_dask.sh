@@ -5,12 +5,13 @@
 # tasks. Counted, not timed: a shared machine's load moves wall time, not
 # instructions.
 #
-# usage: [MIDA_BENCH_ORDER=worker_first] bench/bench_sink_dask.sh [BUILD
-#        [TASKS [BATCH]]]
+# usage: [MIDA_BENCH_ORDER=worker_first|one_process|redelivered]
+#        bench/bench_sink_dask.sh [BUILD [TASKS [BATCH]]]
 #        (default build-release, 1200, 300; see bench_sink_dask.c); -h or
-#        --help says so, and a build without the bench or a count that is
-#        not a whole number from 1 to 100000000 is refused with exit status
-#        2 before valgrind runs (it took "--help" for its build directory).
+#        --help says so, and a build without the bench, a count that is
+#        not a whole number from 1 to 100000000 or an order that is none of
+#        those is refused with exit status 2 before valgrind runs (it took
+#        "--help" for its build directory).
 set -eu
 usage="usage: bench_sink_dask.sh [BUILD [TASKS [BATCH]]]"
 for arg in "$@"; do
@@ -19,7 +20,8 @@ for arg in "$@"; do
     printf '%s\n' "$usage" "  BUILD  a build directory (default build-release)" \
       "  TASKS  the tasks counted (default 1200)" \
       "  BATCH  the tasks a batch carries (default 300)" \
-      "environment: MIDA_BENCH_ORDER=worker_first (bench_sink_dask.c)"
+      "environment: MIDA_BENCH_ORDER=worker_first, one_process or" \
+      "  redelivered (bench_sink_dask.c)"
     exit 0
     ;;
   esac
@@ -43,6 +45,10 @@ for count in "$tasks" "$batch"; do
   [ ${#count} -le 9 ] && [ "$count" -ge 1 ] && [ "$count" -le 100000000 ] ||
     refuse "'$count' is not a count (1 to 100000000)"
 done
+case ${MIDA_BENCH_ORDER:-} in
+'' | worker_first | one_process | redelivered) ;;
+*) refuse "'$MIDA_BENCH_ORDER' is no MIDA_BENCH_ORDER (worker_first, one_process, redelivered)" ;;
+esac
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" \

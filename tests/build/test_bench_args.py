@@ -134,6 +134,25 @@ def test_bench_sink_dask_refuses_an_unknown_order(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_bench_sink_dask_sh_refuses_an_unknown_order_before_valgrind(
+        tmp_path):
+    r = run_dask(str(BUILD), "10", "5", cwd=tmp_path, sh=True,
+                 MIDA_BENCH_ORDER="redelivered-twice")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "MIDA_BENCH_ORDER" in r.stderr and DASK_SH_USAGE in r.stderr
+    assert "valgrind" not in r.stderr.lower(), r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_sink_dask_applies_redelivered_batches(tmp_path):
+    # Each of the worker's batches twice: the tasks are stored once, and
+    # the second time their summaries take the general form.
+    r = run_dask("12", "4", str(tmp_path / "s.db"), cwd=tmp_path,
+                 MIDA_BENCH_ORDER="redelivered")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert '"bench":"sink_dask"' in r.stdout, r.stdout
+
+
 @pytest.mark.parametrize("args", [("nope",), (str(BUILD), "x"),
                                   (str(BUILD), "10", "0"),
                                   (str(BUILD), "10", "5", "extra")])
