@@ -51,7 +51,9 @@
  *                   started (the run applied just before has);
  *   SUMMARY_INSERT  the row, when the UPDATE found none (or before it,
  *                   for a task image that is likely a new row's: the
- *                   INSERT ignores a row that is there);
+ *                   INSERT ignores a row that is there). A task without a
+ *                   row never had a run summarised, so the row it inserts
+ *                   is SUMMARY_FIRST's: the run read by its key;
  *   SUMMARY_UPSERT  either, when no run may have started (a run's end
  *                   alone): no row if none has.
  *
@@ -129,6 +131,15 @@
   " mida_status_merge(task.status, CASE WHEN r.status = 'FINISHED'"            \
   " THEN coalesce(?3, 'FINISHED') ELSE coalesce(?4, 'RUNNING') END)"           \
   " FROM task_run r WHERE r.id = ?5), attempts = 1, seq = ?2"
+
+/* The INSERT's SELECT of a task's only started run, the run ?5 (see
+ * RUN_SUMMARY_FIRST; the INSERT writes a row only where the task has none,
+ * so where no run of it was summarised). */
+#define RUN_FIRST_SELECT                                                       \
+  ") SELECT ?1, CASE WHEN r.status = 'FINISHED' THEN coalesce(?3, 'FINISHED')" \
+  " ELSE coalesce(?4, 'RUNNING') END,"                                         \
+  " r.started, r.ended, r.host, r.pid, r.worker, r.telemetry, 1, ?2"
+#define RUN_FIRST_FROM " FROM task_run r WHERE r.id = ?5"
 
 /* The parameter of the first task column a summary writes besides its
  * own (?1 task, ?2 change number, ?3 and ?4 status, ?5 run). */
@@ -213,14 +224,15 @@ static int run_summary_sql(int form, uint32_t task_mask, mida__buf *out) {
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++)
     if ((others >> c) & 1)
       rc = mida__buf_printf(out, ", %s", ent->columns[c].name);
+  int first = form == SUMMARY_INSERT;
   if (rc == MIDA_OK)
-    rc = mida__buf_adds(out, RUN_SUMMARY_SELECT);
+    rc = mida__buf_adds(out, first ? RUN_FIRST_SELECT : RUN_SUMMARY_SELECT);
   int param = FIRST_TASK_PARAM;
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++)
     if ((others >> c) & 1)
       rc = mida__buf_printf(out, ", ?%d", param++);
   if (rc == MIDA_OK)
-    rc = mida__buf_adds(out, RUN_SUMMARY_FROM);
+    rc = mida__buf_adds(out, first ? RUN_FIRST_FROM : RUN_SUMMARY_FROM);
   if (rc != MIDA_OK || form == SUMMARY_INSERT)
     return rc;
   rc = mida__buf_adds(out, RUN_SUMMARY_UPSERT);
