@@ -41,7 +41,9 @@
  * the worker's batches twice, as a shipper that resends them would: the
  * second time each task's runs were summarised already (task.attempts is
  * set), so its summary takes the general form (sqlite_summary.c); both
- * count as the worker's.
+ * count as the worker's. MIDA_BENCH_DEPS=D (0 to 8, default 0) gives each
+ * task D dependencies on the tasks before it, as a graph's edges (the
+ * scheduler's records; client.map's tasks have none).
  */
 #include "benchutil.h"
 #include "sink/sink.h"
@@ -53,6 +55,9 @@
 #include <unistd.h>
 
 #define RECS_PER_TASK 4 /* the worker's; the scheduler's is 1 */
+#define MAX_DEPS 8       /* MIDA_BENCH_DEPS at most */
+
+static size_t deps_per_task; /* MIDA_BENCH_DEPS */
 
 static const char worker_addr[] = "tcp://127.0.0.1:40731";
 static const char telemetry_json[] =
@@ -89,6 +94,11 @@ static size_t scheduler_records(mida__rec *recs, const task_ids *t, size_t lo,
     mida__rec_set_i64(r, MIDA_F_STATUS, MIDA_STATUS_SUBMITTED);
     mida__rec_set_i64(r, MIDA_F_SUBMITTED, now);
     mida__rec_set_str(r, MIDA_F_SOURCE_KEY, t[i].key, (size_t)-1);
+    for (size_t d = 1; d <= deps_per_task && d <= i; d++) {
+      r = new_rec(recs, &n, MIDA_REC_DEP);
+      mida__rec_set_id(r, MIDA_F_TASK, &t[i].task);
+      mida__rec_set_id(r, MIDA_F_PARENT, &t[i - d].task);
+    }
   }
   return n;
 }
@@ -216,7 +226,8 @@ static int open_phase(phase *p, const char *url, int64_t pid, size_t batch) {
   char err[512];
   p->origin.host = "benchhost";
   p->origin.pid = pid;
-  p->recs = malloc((batch * (RECS_PER_TASK + 1) + 2) * sizeof *p->recs);
+  p->recs =
+      malloc((batch * (RECS_PER_TASK + 1 + MAX_DEPS) + 2) * sizeof *p->recs);
   if (p->recs == NULL) {
     fprintf(stderr, "out of memory\n");
     return MIDA_ENOMEM;
@@ -238,8 +249,8 @@ static const char usage[] =
     "  PATH   the store file, made anew and removed at the end\n"
     "         (default /tmp/mida_sink_dask_bench.db)\n"
     "environment: MIDA_BENCH_ORDER=worker_first, one_process or\n"
-    "redelivered (see bench_sink_dask.c); bench_sink_dask.sh counts its\n"
-    "instructions.\n";
+    "redelivered; MIDA_BENCH_DEPS=0..8, each task's dependencies (see\n"
+    "bench_sink_dask.c); bench_sink_dask.sh counts its instructions.\n";
 
 /* Says why arg is refused (why, a printf format of one int: MAX_COUNT),
  * with the usage; the exit status of a usage error. */
@@ -283,6 +294,12 @@ int main(int argc, char **argv) {
       strcmp(order, "one_process") != 0 && strcmp(order, "redelivered") != 0)
     return refuse(order, "is no MIDA_BENCH_ORDER (worker_first, one_process,"
                          " redelivered)");
+  const char *deps = getenv("MIDA_BENCH_DEPS");
+  if (deps != NULL && deps[0] != '\0') {
+    if (deps[0] < '0' || deps[0] > '0' + MAX_DEPS || deps[1] != '\0')
+      return refuse(deps, "is no MIDA_BENCH_DEPS (0 to 8)");
+    deps_per_task = (size_t)(deps[0] - '0');
+  }
   bench_remove_sqlite(path);
   unlink(path);
   char url[1100];

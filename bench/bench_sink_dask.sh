@@ -9,9 +9,9 @@
 #        bench/bench_sink_dask.sh [BUILD [TASKS [BATCH]]]
 #        (default build-release, 1200, 300; see bench_sink_dask.c); -h or
 #        --help says so, and a build without the bench, a count that is
-#        not a whole number from 1 to 100000000 or an order that is none of
-#        those is refused with exit status 2 before valgrind runs (it took
-#        "--help" for its build directory).
+#        not a whole number from 1 to 100000000, an order that is none of
+#        those or MIDA_BENCH_DEPS past 0..8 is refused with exit status 2
+#        before valgrind runs (it took "--help" for its build directory).
 set -eu
 usage="usage: bench_sink_dask.sh [BUILD [TASKS [BATCH]]]"
 for arg in "$@"; do
@@ -21,7 +21,7 @@ for arg in "$@"; do
       "  TASKS  the tasks counted (default 1200)" \
       "  BATCH  the tasks a batch carries (default 300)" \
       "environment: MIDA_BENCH_ORDER=worker_first, one_process or" \
-      "  redelivered (bench_sink_dask.c)"
+      "  redelivered; MIDA_BENCH_DEPS=0..8 (bench_sink_dask.c)"
     exit 0
     ;;
   esac
@@ -48,6 +48,10 @@ done
 case ${MIDA_BENCH_ORDER:-} in
 '' | worker_first | one_process | redelivered) ;;
 *) refuse "'$MIDA_BENCH_ORDER' is no MIDA_BENCH_ORDER (worker_first, one_process, redelivered)" ;;
+esac
+case ${MIDA_BENCH_DEPS:-0} in
+[0-8]) ;;
+*) refuse "'$MIDA_BENCH_DEPS' is no MIDA_BENCH_DEPS (0 to 8)" ;;
 esac
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

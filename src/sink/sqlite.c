@@ -363,8 +363,14 @@ sqlite3_stmt *mida__sqlite_prepare_statement(sqlite_sink *s, int which) {
   mida__buf_init(&sql, 1 << 16);
   int rc = MIDA_OK;
   const char *text = fixed_sql[which];
-  if (which == ST_DATA_ROWS || which == ST_TASK_DATA_ROWS ||
-      which == ST_DATA_ROWS_NEW || which == ST_TASK_DATA_ROWS_NEW) {
+  if (which == ST_DEP_ROWS) {
+    rc = mida__buf_adds(&sql, "INSERT OR IGNORE INTO task_dep(task_id,"
+                              " upstream_id) VALUES");
+    for (int i = 0; i < ROWS_PER_STEP && rc == MIDA_OK; i++)
+      rc = mida__buf_adds(&sql, &",(?, ?)"[i == 0]);
+    text = mida__buf_str(&sql);
+  } else if (which == ST_DATA_ROWS || which == ST_TASK_DATA_ROWS ||
+             which == ST_DATA_ROWS_NEW || which == ST_TASK_DATA_ROWS_NEW) {
     int data = which == ST_DATA_ROWS || which == ST_DATA_ROWS_NEW;
     int upsert = which == ST_DATA_ROWS || which == ST_TASK_DATA_ROWS;
     rc = mida__buf_adds(&sql,
@@ -825,8 +831,8 @@ static int write_batch(sqlite_sink *s, const mida__rec *recs, size_t n,
     case MIDA_REC_DATA:
       rc = mida__sqlite_keep_data(s, r, &counts);
       break;
-    case MIDA_REC_DEP:
-      rc = mida__sqlite_apply_dep(s, r, &counts);
+    case MIDA_REC_DEP: /* after the rows, below */
+      rc = mida__sqlite_keep_dep(s, r, &counts);
       break;
     case MIDA_REC_METRIC:
       rc = mida__sqlite_apply_metric(s, r, &counts);
@@ -861,6 +867,8 @@ static int write_batch(sqlite_sink *s, const mida__rec *recs, size_t n,
     if (rc == MIDA_OK && s->images[k].entity == ENT_RUN)
       rc = mida__sqlite_apply_run_summary(s, recs, &s->images[k]);
   }
+  if (rc == MIDA_OK)
+    rc = mida__sqlite_apply_deps(s);
   for (size_t i = 0; i < n && rc == MIDA_OK; i++)
     if (recs[i].type == MIDA_REC_LOST)
       rc = mida__sqlite_apply_lost(s, &recs[i], origin, &counts);
@@ -871,6 +879,7 @@ static int write_batch(sqlite_sink *s, const mida__rec *recs, size_t n,
     rc = mida__sqlite_apply_data_rows(s);
   if (rc != MIDA_OK) {
     mida__data_rows_clear(&s->data);
+    mida__dep_rows_clear(&s->deps);
     if (!sqlite3_get_autocommit(s->db))
       sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
@@ -970,6 +979,7 @@ static void sqlite_close(mida__sink *base) {
   sqlite3_close(s->db);
   mida__free(s->images);
   mida__data_rows_free(&s->data);
+  mida__dep_rows_free(&s->deps);
   mida__fold_free(&s->fold);
   mida__rollup_free(&s->rollup);
   mida__free(s);

@@ -27,6 +27,7 @@
 #include "sink/rollup.h"
 #include "sink/sink.h"
 #include "sink/sqlite_checkpoint.h"
+#include "sink/sqlite_deps.h"
 #include "sink/sqlite_file.h"
 #include "sink/sqlite_summary.h"
 #include "sink/sqlite_temp.h"
@@ -61,6 +62,7 @@ enum {
   ST_DATA_ROWS_NEW,      /* ST_DATA_ROWS for rows not yet stored */
   ST_TASK_DATA_ROWS_NEW, /* ST_TASK_DATA_ROWS for rows not yet stored */
   ST_DEP,
+  ST_DEP_ROWS, /* ST_DEP with ROWS_PER_STEP rows */
   ST_METRIC,
   ST_TELEMETRY,
   ST_CURSOR,
@@ -136,6 +138,8 @@ typedef struct sqlite_sink {
   mida__data_rows data;                 /* the open transaction's data
                                            records, applied at its commit
                                            (data_rows.h) */
+  mida__dep_rows deps;                  /* the open batch's dependencies,
+                                           written after its rows */
   mida__fold fold;                      /* scratch: rows to their images */
   mida__rollup rollup;                  /* scratch: the batch's metric blocks */
   uint64_t skipped_records;             /* records skipped since open */

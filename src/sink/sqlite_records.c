@@ -1,13 +1,13 @@
 /*
  * sqlite_records.c -- the records of a batch that are not a merged row,
  * written into the SQLite store: data (a file, dataset or model) and its
- * link to a task, a task's dependency, a metric point and the blocks of
- * its series, a telemetry sample, an observer's cursor, a counter, and
- * the marks of a process that died. sqlite.c folds the task, workflow,
- * campaign and run records into row images; every other record comes
- * here, one applier a type (sqlite_records.h), each binding the record
- * to its own cached statement (sqlite.c, fixed_sql) inside the batch's
- * write transaction.
+ * link to a task, a metric point and the blocks of its series, a
+ * telemetry sample, an observer's cursor, a counter, and the marks of a
+ * process that died (a task's dependencies: sqlite_deps.c). sqlite.c
+ * folds the task, workflow, campaign and run records into row images;
+ * every other record comes here, one applier a type (sqlite_records.h),
+ * each binding the record to its own cached statement (sqlite.c,
+ * fixed_sql) inside the batch's write transaction.
  *
  * Data records wait: they are kept as they come and written at the
  * commit, in the order of their keys, many rows a statement (data_rows.h,
@@ -213,22 +213,6 @@ int mida__sqlite_apply_data_rows(sqlite_sink *s) {
     rc = apply_kept(s, d->order, d->n, 1);
   mida__data_rows_clear(d);
   return rc;
-}
-
-int mida__sqlite_apply_dep(sqlite_sink *s, const mida__rec *r,
-                           batch_counts *counts) {
-  if (!mida__sqlite_field_usable(r, MIDA_F_TASK, 0, counts) ||
-      !mida__sqlite_field_usable(r, MIDA_F_PARENT, 0, counts)) {
-    counts->skipped_records++;
-    return MIDA_OK;
-  }
-  char task[MIDA_ID_STRLEN], up[MIDA_ID_STRLEN];
-  sqlite3_stmt *st = mida__sqlite_statement(s, ST_DEP);
-  if (st == NULL)
-    return MIDA_ESTORE;
-  mida__sqlite_bind_field(st, 1, MIDA_F_TASK, &r->f[MIDA_F_TASK], task);
-  mida__sqlite_bind_field(st, 2, MIDA_F_PARENT, &r->f[MIDA_F_PARENT], up);
-  return mida__sqlite_step_write(s, st, "dep");
 }
 
 int mida__sqlite_apply_metric(sqlite_sink *s, const mida__rec *r,

@@ -30,10 +30,6 @@ int mida__sqlite_keep_data(struct sqlite_sink *s, const mida__rec *r,
  * them (data_rows.h): before a transaction commits. */
 int mida__sqlite_apply_data_rows(struct sqlite_sink *s);
 
-/* Writes a DEP record: a task's upstream task. */
-int mida__sqlite_apply_dep(struct sqlite_sink *s, const mida__rec *r,
-                           struct batch_counts *counts);
-
 /* Writes a METRIC record's point, folds a new point into the batch's
  * metric blocks, and gives its task the batch's change number. */
 int mida__sqlite_apply_metric(struct sqlite_sink *s, const mida__rec *r,

@@ -1087,6 +1087,49 @@ static void test_counts_newest_and_exact(void **state) {
   mida__sink_close(sink);
 }
 
+/* A batch's dependencies are written many to a statement
+ * (sqlite_deps.h): 150 records, past two statements of ROWS_PER_STEP and
+ * some one by one, hold 140 distinct pairs (10 come twice) and one
+ * without its upstream, which is skipped and counted; the same batch
+ * again adds nothing. */
+static void test_many_dependencies_are_each_stored_once(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  enum { DISTINCT = 140, TWICE = 10, N = DISTINCT + TWICE + 1 };
+  mida_id_t task[DISTINCT], up[DISTINCT];
+  mida__rec r[N];
+  for (int i = 0; i < DISTINCT; i++) {
+    task[i] = mida_id_new();
+    up[i] = mida_id_new();
+  }
+  for (int i = 0; i < N - 1; i++) {
+    int k = i < DISTINCT ? i : (i - DISTINCT) * 7;
+    rec_init(&r[i], MIDA_REC_DEP);
+    set_id(&r[i], MIDA_F_TASK, &task[k]);
+    set_id(&r[i], MIDA_F_PARENT, &up[k]);
+  }
+  rec_init(&r[N - 1], MIDA_REC_DEP); /* no upstream: skipped */
+  set_id(&r[N - 1], MIDA_F_TASK, &task[0]);
+  put(sink, r, N);
+  put(sink, r, N);
+  assert_query(sink,
+               "SELECT count(*), count(DISTINCT task_id),"
+               " count(DISTINCT upstream_id) FROM task_dep",
+               "140|140|140\n");
+  /* Each task with its own upstream: the pairs were not mixed up. */
+  char sql[256], want[64];
+  for (int i = 0; i < DISTINCT; i += 37) {
+    char t[MIDA_ID_STRLEN], u[MIDA_ID_STRLEN];
+    snprintf(sql, sizeof sql,
+             "SELECT upstream_id FROM task_dep WHERE task_id = '%s'",
+             mida_id_format(&task[i], t));
+    snprintf(want, sizeof want, "%s\n", mida_id_format(&up[i], u));
+    assert_query(sink, sql, want);
+  }
+  assert_int_equal(mida__sqlite_skipped(sink), 2);
+  mida__sink_close(sink);
+}
+
 static void test_links_idempotent(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
@@ -2301,6 +2344,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_workflow_campaign_merge, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_links_idempotent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_many_dependencies_are_each_stored_once,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_counts_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_counts_newest_and_exact, setup,
                                       teardown),

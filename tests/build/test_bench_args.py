@@ -144,11 +144,22 @@ def test_bench_sink_dask_sh_refuses_an_unknown_order_before_valgrind(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("sh", [False, True], ids=["c", "sh"])
+@pytest.mark.parametrize("deps", ["9", "-1", "2x", "12"])
+def test_bench_sink_dask_refuses_a_bad_count_of_dependencies(tmp_path, deps,
+                                                             sh):
+    args = (str(BUILD), "10", "5") if sh else ("10", "5")
+    r = run_dask(*args, cwd=tmp_path, sh=sh, MIDA_BENCH_DEPS=deps)
+    assert r.returncode == 2, (deps, r.stdout, r.stderr)
+    assert "MIDA_BENCH_DEPS" in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bench_sink_dask_applies_redelivered_batches(tmp_path):
-    # Each of the worker's batches twice: the tasks are stored once, and
-    # the second time their summaries take the general form.
+    # Each of the worker's batches twice (the second time the summaries
+    # take the general form), with two dependencies a task.
     r = run_dask("12", "4", str(tmp_path / "s.db"), cwd=tmp_path,
-                 MIDA_BENCH_ORDER="redelivered")
+                 MIDA_BENCH_ORDER="redelivered", MIDA_BENCH_DEPS="2")
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert '"bench":"sink_dask"' in r.stdout, r.stdout
 
