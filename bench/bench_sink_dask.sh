@@ -59,7 +59,8 @@ valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" \
   "$build/bench/bench_sink_dask" "$tasks" "$batch" "$out/store.db" \
   >"$out/stdout" 2>"$out/stderr" || { cat "$out/stderr" >&2; exit 1; }
 callgrind_annotate --inclusive=yes "$out/cg.out" 2>/dev/null |
-  awk -v tasks="$tasks" -v batch="$batch" '
+  awk -v tasks="$tasks" -v batch="$batch" -v order="${MIDA_BENCH_ORDER:-}" \
+    -v deps="${MIDA_BENCH_DEPS:-0}" '
     /measure_scheduler/ { gsub(",", "", $1); s = $1 }
     /measure_worker/ { gsub(",", "", $1); w = $1 }
     END {
@@ -68,6 +69,7 @@ callgrind_annotate --inclusive=yes "$out/cg.out" 2>/dev/null |
       printf "worker     %d tasks, batches of %d: %.0f instructions a task\n",
              tasks, batch, w / tasks
       printf "{\"bench\":\"sink_dask_ir\",\"tasks\":%d,\"batch\":%d," \
+             "\"order\":\"%s\",\"deps\":%d," \
              "\"scheduler_ir_per_task\":%.0f,\"worker_ir_per_task\":%.0f}\n",
-             tasks, batch, s / tasks, w / tasks
+             tasks, batch, order, deps, s / tasks, w / tasks
     }'

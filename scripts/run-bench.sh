@@ -103,6 +103,16 @@ if [ -d "$build/python/mida" ]; then
     tail -n 1 bench-out/dask_ir.log | grep '^{' >>"$out"
   done
 fi
+# The SQLite store's instructions for a Dask task's records, scheduler and
+# worker, in the orders and shapes the store meets (bench_sink_dask.c).
+if command -v valgrind >/dev/null && [ -x "$build/bench/bench_sink_dask" ]; then
+  for shape in "" "MIDA_BENCH_ORDER=worker_first" \
+    "MIDA_BENCH_ORDER=one_process" "MIDA_BENCH_DEPS=2"; do
+    echo "== sink_dask_ir $shape"
+    env $shape bench/bench_sink_dask.sh "$build" | tee bench-out/sink_dask_ir.log
+    tail -n 1 bench-out/sink_dask_ir.log >>"$out"
+  done
+fi
 # The MLflow and TensorBoard observers (issue 4): latency from MLflow's
 # commit / TensorBoard's flush to queryable, with the test venv; and
 # fidelity beside Flowcept 1.0.3's adapters, with their own venv
