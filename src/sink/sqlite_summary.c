@@ -87,20 +87,42 @@
   " WHEN EXISTS (SELECT 1 FROM task_run f WHERE f.task_id = ?1"                \
   " AND f.started IS NOT NULL AND f.status = 'FINISHED')"                      \
   " THEN coalesce(?3, 'FINISHED') ELSE coalesce(?4, 'RUNNING') END"
+/* The number of task ?1's runs that started, from the index alone. */
+#define RUN_SUMMARY_COUNT                                                      \
+  "(SELECT count(*) FROM task_run WHERE task_id = ?1"                          \
+  " AND started IS NOT NULL)"
+/* The latest started run r of task ?1. */
+#define RUN_SUMMARY_FROM                                                       \
+  " FROM task_run r WHERE r.task_id = ?1 AND r.started IS NOT NULL"            \
+  " ORDER BY r.started DESC, r.id DESC LIMIT 1"
+
+/* A task's first summary (SUMMARY_FIRST, and the INSERT, which writes a
+ * row only where the task has none): the run ?5 just applied has started,
+ * and it is the only run of the task that has (each run with a start is
+ * summarised right after it is applied, in the same transaction, and sets
+ * attempts), so it is the latest, its status alone decides
+ * (RUN_SUMMARY_STATUS with one run), and attempts is 1. About a fifth of
+ * a Dask worker's store work a task went into the subqueries these forms
+ * do without (bench_sink_dask.sh). */
+#define RUN_FIRST_STATUS                                                       \
+  "CASE WHEN r.status = 'FINISHED' THEN coalesce(?3, 'FINISHED')"              \
+  " ELSE coalesce(?4, 'RUNNING') END"
+#define RUN_FIRST_FROM " FROM task_run r WHERE r.id = ?5"
+
 #define RUN_SUMMARY_INSERT                                                     \
   "INSERT INTO task(id, status, started, ended, host, pid, worker,"            \
   " telemetry, attempts, seq"
 #define RUN_SUMMARY_INSERT_OR_IGNORE                                           \
   "INSERT OR IGNORE INTO task(id, status, started, ended, host, pid,"          \
   " worker, telemetry, attempts, seq"
-#define RUN_SUMMARY_SELECT                                                     \
-  ") SELECT ?1, " RUN_SUMMARY_STATUS ","                                       \
-  " r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"                 \
-  " (SELECT count(*) FROM task_run WHERE task_id = ?1"                         \
-  " AND started IS NOT NULL), ?2"
-#define RUN_SUMMARY_FROM                                                       \
-  " FROM task_run r WHERE r.task_id = ?1 AND r.started IS NOT NULL"            \
-  " ORDER BY r.started DESC, r.id DESC LIMIT 1"
+/* The INSERT's SELECT of a summary (status, attempts: SQL text), before
+ * the task image's columns and the FROM. */
+#define RUN_SELECT_OF(status, attempts)                                        \
+  ") SELECT ?1, " status ","                                                   \
+  " r.started, r.ended, r.host, r.pid, r.worker, r.telemetry, " attempts       \
+  ", ?2"
+#define RUN_SUMMARY_SELECT RUN_SELECT_OF(RUN_SUMMARY_STATUS, RUN_SUMMARY_COUNT)
+#define RUN_FIRST_SELECT RUN_SELECT_OF(RUN_FIRST_STATUS, "1")
 #define RUN_SUMMARY_UPSERT                                                     \
   " ON CONFLICT(id) DO UPDATE SET"                                             \
   " status = mida_status_merge(task.status, excluded.status),"                 \
@@ -108,38 +130,17 @@
   " host = excluded.host, pid = excluded.pid, worker = excluded.worker,"       \
   " telemetry = excluded.telemetry, attempts = excluded.attempts,"             \
   " seq = excluded.seq"
-/* The UPDATE: the latest run's columns from one subquery (SQLite reads a
- * row value's subquery once), with the status merged into the stored
- * one. */
+/* The UPDATE of a summary (status, the run's FROM, attempts: SQL text):
+ * the run's columns from one subquery (SQLite reads a row value's
+ * subquery once), with the status merged into the stored one. */
+#define RUN_UPDATE_OF(status, from, attempts)                                  \
+  "UPDATE task SET (started, ended, host, pid, worker, telemetry, status) ="   \
+  " (SELECT r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"         \
+  " mida_status_merge(task.status, " status ")" from "), attempts = "          \
+  attempts ", seq = ?2"
 #define RUN_SUMMARY_UPDATE                                                     \
-  "UPDATE task SET (started, ended, host, pid, worker, telemetry, status) ="   \
-  " (SELECT r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"         \
-  " mida_status_merge(task.status, " RUN_SUMMARY_STATUS ")" RUN_SUMMARY_FROM   \
-  "), attempts = (SELECT count(*) FROM task_run WHERE task_id = ?1"            \
-  " AND started IS NOT NULL), seq = ?2"
-
-/* The UPDATE of a task whose runs were never summarised (attempts IS
- * NULL): the run ?5 just applied has started, and it is the only run of
- * the task that has (each run with a start is summarised right after it
- * is applied, in the same transaction, and sets attempts), so it is the
- * latest, its status alone decides (RUN_SUMMARY_STATUS with one run), and
- * attempts is 1. About a fifth of a Dask worker's store work a task went
- * into the subqueries this form does without (bench_sink_dask.sh). */
-#define RUN_SUMMARY_FIRST                                                      \
-  "UPDATE task SET (started, ended, host, pid, worker, telemetry, status) ="   \
-  " (SELECT r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"         \
-  " mida_status_merge(task.status, CASE WHEN r.status = 'FINISHED'"            \
-  " THEN coalesce(?3, 'FINISHED') ELSE coalesce(?4, 'RUNNING') END)"           \
-  " FROM task_run r WHERE r.id = ?5), attempts = 1, seq = ?2"
-
-/* The INSERT's SELECT of a task's only started run, the run ?5 (see
- * RUN_SUMMARY_FIRST; the INSERT writes a row only where the task has none,
- * so where no run of it was summarised). */
-#define RUN_FIRST_SELECT                                                       \
-  ") SELECT ?1, CASE WHEN r.status = 'FINISHED' THEN coalesce(?3, 'FINISHED')" \
-  " ELSE coalesce(?4, 'RUNNING') END,"                                         \
-  " r.started, r.ended, r.host, r.pid, r.worker, r.telemetry, 1, ?2"
-#define RUN_FIRST_FROM " FROM task_run r WHERE r.id = ?5"
+  RUN_UPDATE_OF(RUN_SUMMARY_STATUS, RUN_SUMMARY_FROM, RUN_SUMMARY_COUNT)
+#define RUN_SUMMARY_FIRST RUN_UPDATE_OF(RUN_FIRST_STATUS, RUN_FIRST_FROM, "1")
 
 /* The parameter of the first task column a summary writes besides its
  * own (?1 task, ?2 change number, ?3 and ?4 status, ?5 run). */
