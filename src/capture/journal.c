@@ -1837,10 +1837,11 @@ void mida__orphan_release(mida__orphan *o, uint64_t mark) {
   uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
   if (mark <= head || mark - head > o->ring_bytes)
     return;
-  uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
   if (o->copied)
     copied_advance(o, mark);
-  else if (!o->live || (t & SEALED_BIT) != 0)
+  else if (!o->live ||
+           (atomic_load_explicit(&h->tail, memory_order_acquire) &
+            SEALED_BIT) != 0)
     /* No writer reserves there again (its writer is dead, or moved on to
      * its next segment): the released bytes are left as they are, for a
      * file that is removed, or pooled and zeroed by its next writer
