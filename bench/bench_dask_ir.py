@@ -19,6 +19,11 @@ Variants, each in a fresh process with a fresh store, alternated:
         DASK_DISTRIBUTED__{SCHEDULER,WORKER}__PRELOAD=mida.dask); the
         window ends after mida.flush(), so the shipper's writes of the
         window's records are counted
+  empty (with --empty) a scheduler plugin and a worker plugin that do
+        nothing (SchedulerPlugin and WorkerPlugin with no method of their
+        own): what Dask itself spends on every transition for having a
+        plugin at all, which no plugin can avoid; mida less empty is what
+        mida's hooks and threads add beyond it
 
 Dask's timers that do more work the longer a run takes (work stealing,
 the active memory manager, profiling, the system and GIL monitors, the
@@ -43,7 +48,7 @@ Skips with a message (exit 0) where valgrind or callgrind_marks is
 missing. Prints the figures and a final JSON line. Figures, not pass/fail.
 
 usage: bench_dask_ir.py [--tasks N] [--repeat R] [--ship-ms MS]
-                        [--hooks] [--build DIR] [--keep DIR]
+                        [--hooks] [--empty] [--build DIR] [--keep DIR]
 """
 import argparse
 import collections
@@ -102,6 +107,8 @@ def child_run(n, variant, marks):
                            processes=False, dashboard_address=None)
     client = Client(cluster)
     sched = cluster.scheduler
+    if variant == "empty":
+        add_empty_plugins(client, sched)
 
     def forgotten():
         while sched.tasks:
@@ -133,6 +140,26 @@ def child_run(n, variant, marks):
     client.close()
     cluster.close()
     return {"stored": stored}
+
+
+def add_empty_plugins(client, sched):
+    """A scheduler plugin and a worker plugin with nothing of their own:
+    Dask calls their base classes' no-op transition for every transition
+    (and copies the task's dependents and dependencies for the
+    scheduler's), as it would mida's."""
+    from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
+
+    class EmptySchedulerPlugin(SchedulerPlugin):
+        name = "bench-empty-scheduler"
+
+    class EmptyWorkerPlugin(WorkerPlugin):
+        name = "bench-empty-worker"
+
+    sched.add_plugin(EmptySchedulerPlugin())
+    register = getattr(client, "register_plugin", None)
+    if register is None:  # distributed before 2023.9
+        register = client.register_worker_plugin
+    register(EmptyWorkerPlugin())
 
 
 def child_hooks(n, marks):
@@ -280,6 +307,9 @@ def main():
                     help="MIDA_SHIP_MS of the mida runs (0: mida's Dask "
                     "default, 500 ms)")
     ap.add_argument("--hooks", action="store_true")
+    ap.add_argument("--empty", action="store_true",
+                    help="also run Dask with empty plugins (what any "
+                    "plugin costs)")
     ap.add_argument("--keep", help="copy each run's callgrind files into "
                     "this directory (for callgrind_annotate)")
     ap.add_argument("--build", default=os.path.join(HERE, "..",
@@ -326,7 +356,7 @@ def main():
                 what, statistics.median(v), ", ".join("%.0f" % x for x in v)))
         print(json.dumps(res))
         return
-    variants = ["none", "mida"]
+    variants = ["none", "mida"] + (["empty"] if a.empty else [])
     counts = {v: [] for v in variants}
     for i in range(a.repeat):  # alternated
         for v in (variants if i % 2 == 0 else variants[::-1]):
@@ -382,6 +412,15 @@ def main():
                         res["added_pct"], res["plain_spread_pct"]))
     print("mida's threads %.2f %% of plain; the other threads %+.2f %%" % (
         res["mida_threads_pct"], res["added_outside_threads_pct"]))
+    if a.empty:
+        empty = med["empty"] - med["none"]
+        res["empty_added_ir_per_task"] = round(empty)
+        res["empty_added_pct"] = round(100 * empty / med["none"], 2)
+        res["beyond_empty_pct"] = round(
+            100 * (med["mida"] - med["empty"]) / med["none"], 2)
+        print("empty plugins (Dask's own price for any plugin) %.0f a task, "
+              "%+.2f %%; mida beyond them %+.2f %% of plain" % (
+                  empty, res["empty_added_pct"], res["beyond_empty_pct"]))
     print("mida's threads by entry, a task: " + ", ".join(
         "%s %s" % (e, res.get("mida_%s_ir_per_task" % e))
         for e in MIDA_THREADS))
