@@ -96,10 +96,8 @@ try:
 except ImportError:  # without distributed the module still imports
     SchedulerPlugin = WorkerPlugin = object
 
-_task_begin = _mida.task_begin
 _task_update = _mida.task_update
 _task_run = _mida.task_run
-_task_dep = _mida.task_dep
 _id_from_name = _mida.id_from_name
 _new_id = _mida.new_id
 _now_ns = _mida.now_ns
@@ -133,24 +131,26 @@ _first = itemgetter(0)
 
 
 def _by_priority(keys, stasks):
-    """(key, TaskState) of those of keys the scheduler knows, in the order
-    Dask will run them (its priority), so that the ids given in that order
-    follow the execution: the workers' and the scheduler's later writes to
-    a task's row then land on the last pages of the store's indexes, a few
-    pages per batch, instead of on pages all over them (the scheduler
-    hands update_graph its keys as a set, in hash order). In the order of
-    keys if the priorities do not compare. The sort key is C
-    (itemgetter): a Python function per key cost two frames a task."""
+    """(priority, key, TaskState) of those of keys the scheduler knows, in
+    the order Dask will run them (its priority), so that the ids given in
+    that order follow the execution: the workers' and the scheduler's
+    later writes to a task's row then land on the last pages of the
+    store's indexes, a few pages per batch, instead of on pages all over
+    them (the scheduler hands update_graph its keys as a set, in hash
+    order). In the order of keys if the priorities do not compare. The
+    sort key is C (itemgetter): a Python function per key cost two frames
+    a task; and the tuples sorted are what _begin_keys takes, not copied
+    into new ones."""
     known = []
     for key in keys:
         ts = stasks.get(key)
         if ts is not None:
             known.append((ts.priority or (), key, ts))
     try:
-        known = sorted(known, key=_first)
+        known.sort(key=_first)
     except TypeError:
         pass
-    return [(key, ts) for _, key, ts in known]
+    return known
 
 
 class MidaSchedulerPlugin(_mida.DaskSchedulerHooks, SchedulerPlugin):
@@ -216,24 +216,14 @@ class MidaSchedulerPlugin(_mida.DaskSchedulerHooks, SchedulerPlugin):
         wf = self._workflow(client)
         state = self.workflows[wf]
         self.graphs += 1
-        now = _now_ns()
-        fresh = []
-        for key, ts in _by_priority(new, stasks):
-            tid = _new_id()  # time-ordered: appended to the store's indexes
-            known[key] = [tid, wf, False]
-            fresh.append((key, ts, tid))
-            # A new dict: the task's annotations may be shared elsewhere.
-            ann = ts.annotations
-            ts.annotations = ({**ann, ANNOTATION: tid} if ann
-                              else {ANNOTATION: tid})
+        fresh = _by_priority(new, stasks)
         state[0] += len(fresh)
-        for key, ts, tid in fresh:
-            _task_begin(tid, ts.prefix.name, wf, self.parent,
-                        _mida.SUBMITTED, now, str(key))
-            for dep in ts.dependencies:
-                up = known.get(dep.key)
-                if up is not None:  # not scattered data
-                    _task_dep(tid, up[0])
+        # Each key a new time-ordered id (appended to the store's indexes),
+        # known in self.tasks as [id, workflow id, ended?] and put in a new
+        # dict of its annotations (they may be shared elsewhere), for the
+        # workers; then its SUBMITTED record and its dependencies on the
+        # keys known (not scattered data). In C: _mida.DaskSchedulerHooks.
+        self._begin_keys(fresh, wf, self.parent)
 
     def _worker_records_ends(self, address=None, **kwargs):
         """RECORDS_ENDS: the worker at address records the end of the tasks
