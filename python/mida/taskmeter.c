@@ -303,13 +303,17 @@ static PyObject *taskmeter_task(PyObject *self, void *unused) {
 }
 
 /* A node's is_coro (the worker asks before it runs the task); a coroutine
- * function is never wrapped, so a function's is False. */
+ * function is never wrapped, so a function's is False. The name is made
+ * once (the GIL orders its first use), not a new str each time. */
 static PyObject *taskmeter_is_coro(PyObject *self, void *unused) {
   (void)unused;
+  static PyObject *name;
   TaskMeter *tm = (TaskMeter *)self;
-  if (tm->node)
-    return PyObject_GetAttrString(tm->func, "is_coro");
-  Py_RETURN_FALSE;
+  if (!tm->node)
+    Py_RETURN_FALSE;
+  if (name == NULL && (name = PyUnicode_InternFromString("is_coro")) == NULL)
+    return NULL;
+  return PyObject_GetAttr(tm->func, name);
 }
 
 static PyMethodDef taskmeter_methods[] = {
