@@ -96,7 +96,7 @@ if [ -d "$build/python/mida" ]; then
   # The instructions mida adds to a Dask run and its hooks, counted by
   # callgrind (deterministic where CPU seconds are not); skipped with a
   # message without valgrind.
-  for mode in "" --hooks; do
+  for mode in --empty --hooks; do
     echo "== dask_ir $mode"
     .venv/bin/python bench/bench_dask_ir.py --build "$build" $mode |
       tee bench-out/dask_ir.log
