@@ -48,6 +48,27 @@ def worker_of(sched, keys, plugin=md.MidaWorkerPlugin):
     wp.worker, wp.address, wp.namespace = worker, worker.address, "S"
     return worker, wp
 
+# step(i) for i in range(times), mida.flush() every flush_every, leaves
+# each object of watched with the references it had, and the memory
+# traced where it was.
+def assert_no_leak(watched, step, times, flush_every):
+    mida.flush()
+    gc.collect()
+    before = [sys.getrefcount(o) for o in watched]
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for i in range(times):
+        step(i)
+        if i % flush_every == 0:
+            mida.flush()
+    mida.flush()
+    gc.collect()
+    grown = tracemalloc.get_traced_memory()[0] - base
+    after = [sys.getrefcount(o) for o in watched]
+    assert after == before, [(i, b, a) for i, (b, a) in
+                             enumerate(zip(before, after)) if a != b]
+    assert grown < 64 * 1024, grown
+
 def rows():
     mida.flush()
     return {r["source_key"]: r for r in mida.query(
@@ -208,24 +229,9 @@ def graph(i):
 watched = [prefix, ann, scattered, sched, sp, "C"]
 for i in range(1000):
     graph(i)
-mida.flush()
-gc.collect()
 (wf,) = sp.workflows
 watched.append(wf)
-before = [sys.getrefcount(o) for o in watched]
-tracemalloc.start()
-base = tracemalloc.get_traced_memory()[0]
-for i in range(20_000):
-    graph(i)
-    if i % 5_000 == 0:
-        mida.flush()
-mida.flush()
-gc.collect()
-grown = tracemalloc.get_traced_memory()[0] - base
-after = [sys.getrefcount(o) for o in watched]
-assert after == before, [(i, b, a) for i, (b, a) in
-                         enumerate(zip(before, after)) if a != b]
-assert grown < 64 * 1024, grown
+assert_no_leak(watched, graph, 20_000, 5_000)
 assert ann == {"retries": 1}
 (n,) = mida.query("SELECT count(*) AS n FROM task_dep")
 assert n["n"] == 21_000, n
@@ -424,24 +430,11 @@ for i in range(1000):
         rare()
 assert not wp.unmetered and wp.skipped == 300, (wp.unmetered, wp.skipped)
 assert sp.workflows[wf] == [10 ** 9 - 3100, True], sp.workflows[wf]
-mida.flush()
-gc.collect()
-before = [sys.getrefcount(o) for o in watched]
-tracemalloc.start()
-base = tracemalloc.get_traced_memory()[0]
-for i in range(100_000):
+def step(i):
     cycle()
     if i % 10 == 0:
         rare()
-    if i % 20_000 == 0:
-        mida.flush()
-mida.flush()
-gc.collect()
-grown = tracemalloc.get_traced_memory()[0] - base
-after = [sys.getrefcount(o) for o in watched]
-assert after == before, [(i, b, a) for i, (b, a) in
-                         enumerate(zip(before, after)) if a != b]
-assert grown < 64 * 1024, grown
+assert_no_leak(watched, step, 100_000, 20_000)
 assert wp.metered == 2 * 101_000 + 10_100 and wp.skipped == 3 * 10_100
 assert not wp.unmetered
 got = rows()
