@@ -6,45 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The attributes read here, by name. Each name is an interned str made
- * on its first use and kept (the GIL orders the first uses): with
- * PyObject_GetAttrString a new str was made and hashed for every lookup,
- * ~1,000 instructions each, ~4,000 of a metered task's call (callgrind,
- * bench/bench_dask_hooks.py's tasks). */
-enum attr_name {
-  ATTR_FUNC,
-  ATTR_ARGS,
-  ATTR_KWARGS,
-  ATTR_CODE,
-  ATTR_VARNAMES,
-  ATTR_TARGET,
-  ATTR_KEY,
-  ATTR_DEPENDENCIES,
-  ATTR_COUNT
-};
-
-static const char *const attr_text[ATTR_COUNT] = {
-    [ATTR_FUNC] = "func",
-    [ATTR_ARGS] = "args",
-    [ATTR_KWARGS] = "kwargs",
-    [ATTR_CODE] = "__code__",
-    [ATTR_VARNAMES] = "co_varnames",
-    [ATTR_TARGET] = "target",
-    [ATTR_KEY] = "key",
-    [ATTR_DEPENDENCIES] = "dependencies",
-};
-
-/* getattr(o, the attribute's name): a new reference, or NULL with an
- * exception set. */
-static PyObject *attr_of(PyObject *o, enum attr_name a) {
-  static PyObject *names[ATTR_COUNT];
-  if (names[a] == NULL) {
-    names[a] = PyUnicode_InternFromString(attr_text[a]);
-    if (names[a] == NULL)
-      return NULL;
-  }
-  return PyObject_GetAttr(o, names[a]);
-}
+/* The names of the attributes read here, interned on first use
+ * (mida_py_attr): a metered call looks up five of them. */
+static PyObject *func_name, *args_name, *kwargs_name, *code_name,
+    *varnames_name, *target_name, *key_name, *dependencies_name;
 
 /* Appends str(o) as a JSON string ("?" if str() fails). */
 static void put_str_of(mida_py_json *w, PyObject *o) {
@@ -80,7 +45,7 @@ static void put_graph(mida_py_json *w, const char *tn, PyObject *node) {
   mida_py_json_raw(w, "{\"graph\":", 9);
   mida_py_json_string(w, tn, strlen(tn));
   mida_py_json_raw(w, ",\"refs\":[", 9);
-  PyObject *deps = attr_of(node, ATTR_DEPENDENCIES);
+  PyObject *deps = mida_py_attr(node, &dependencies_name, "dependencies");
   PyObject *it = deps != NULL ? PyObject_GetIter(deps) : NULL;
   PyObject *keys = it != NULL ? PyList_New(0) : NULL;
   PyObject *k;
@@ -150,7 +115,7 @@ static void put_arg_value(mida_py_json *w, PyObject *spec_val, PyObject *value,
   if (spec_val != NULL) {
     const char *tn = Py_TYPE(spec_val)->tp_name;
     if (strcmp(tn, "TaskRef") == 0 || strcmp(tn, "Alias") == 0) {
-      PyObject *key = attr_of(spec_val, ATTR_KEY);
+      PyObject *key = mida_py_attr(spec_val, &key_name, "key");
       PyErr_Clear();
       put_ref(w, key != NULL ? key : spec_val);
       Py_XDECREF(key);
@@ -183,13 +148,13 @@ static PyObject *positional_names(PyObject *func, Py_ssize_t *count) {
   *count = 0;
   PyObject *code = PyFunction_Check(func)
                        ? Py_NewRef(PyFunction_GET_CODE(func))
-                       : attr_of(func, ATTR_CODE);
+                       : mida_py_attr(func, &code_name, "__code__");
   if (code == NULL || !PyCode_Check(code)) {
     PyErr_Clear();
     Py_XDECREF(code);
     return NULL;
   }
-  PyObject *names = attr_of(code, ATTR_VARNAMES);
+  PyObject *names = mida_py_attr(code, &varnames_name, "co_varnames");
   if (names == NULL || !PyTuple_Check(names)) {
     PyErr_Clear();
     Py_XDECREF(names);
@@ -252,9 +217,9 @@ void mida_py_dask_used(mida_py_json *w, const mida_py_dask_spec *spec,
 /* The arguments of a Task node: its spec's arguments by parameter name
  * (spec value = actual value but for references, which stay references). */
 static void put_task_args(mida_py_json *w, PyObject *node, PyObject *names) {
-  PyObject *func = attr_of(node, ATTR_FUNC);
-  PyObject *args = attr_of(node, ATTR_ARGS);
-  PyObject *kwargs = attr_of(node, ATTR_KWARGS);
+  PyObject *func = mida_py_attr(node, &func_name, "func");
+  PyObject *args = mida_py_attr(node, &args_name, "args");
+  PyObject *kwargs = mida_py_attr(node, &kwargs_name, "kwargs");
   PyErr_Clear();
   mida_py_dask_spec spec = {
       .names = names,
@@ -297,7 +262,7 @@ static void put_task_args(mida_py_json *w, PyObject *node, PyObject *names) {
 void mida_py_dask_node_used(mida_py_json *w, PyObject *node, PyObject *names) {
   const char *tn = Py_TYPE(node)->tp_name;
   if (strcmp(tn, "Alias") == 0) {
-    PyObject *target = attr_of(node, ATTR_TARGET);
+    PyObject *target = mida_py_attr(node, &target_name, "target");
     PyErr_Clear();
     mida_py_json_raw(w, "{\"target\":", 10);
     put_ref(w, target != NULL ? target : node);

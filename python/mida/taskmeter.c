@@ -311,9 +311,7 @@ static PyObject *taskmeter_is_coro(PyObject *self, void *unused) {
   TaskMeter *tm = (TaskMeter *)self;
   if (!tm->node)
     Py_RETURN_FALSE;
-  if (name == NULL && (name = PyUnicode_InternFromString("is_coro")) == NULL)
-    return NULL;
-  return PyObject_GetAttr(tm->func, name);
+  return mida_py_attr(tm->func, &name, "is_coro");
 }
 
 static PyMethodDef taskmeter_methods[] = {

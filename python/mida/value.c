@@ -181,12 +181,19 @@ void mida_py_json_key(mida_py_json *w, PyObject *key) {
   put_char(w, ':');
 }
 
+PyObject *mida_py_attr(PyObject *o, PyObject **name, const char *text) {
+  if (*name == NULL && (*name = PyUnicode_InternFromString(text)) == NULL)
+    return NULL;
+  return PyObject_GetAttr(o, *name);
+}
+
 /* "module.qualname" of a type, as a new str, or NULL (no error set). */
 static PyObject *type_name(PyTypeObject *t) {
   if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE) || t->tp_dict == NULL)
     return PyUnicode_FromString(t->tp_name); /* static: "numpy.ndarray" */
   PyObject *mod = PyDict_GetItemString(t->tp_dict, "__module__");
-  PyObject *qual = PyObject_GetAttrString((PyObject *)t, "__qualname__");
+  static PyObject *qualname;
+  PyObject *qual = mida_py_attr((PyObject *)t, &qualname, "__qualname__");
   PyObject *out = NULL;
   if (qual == NULL)
     PyErr_Clear();
@@ -276,7 +283,8 @@ static long long int_of(PyObject *o) {
  * A 0-d array (shape ()) with .item() becomes its value instead. Returns 0
  * if the object has no shape (not an array after all). */
 static int put_array_summary(mida_py_json *w, PyObject *v, int depth) {
-  PyObject *shape = PyObject_GetAttrString(v, "shape");
+  static PyObject *shape_name, *dtype_name, *nbytes_name;
+  PyObject *shape = mida_py_attr(v, &shape_name, "shape");
   if (shape == NULL) {
     PyErr_Clear();
     return 0;
@@ -303,7 +311,7 @@ static int put_array_summary(mida_py_json *w, PyObject *v, int depth) {
   }
   put_char(w, '{');
   put_type_field(w, Py_TYPE(v));
-  PyObject *dtype = PyObject_GetAttrString(v, "dtype");
+  PyObject *dtype = mida_py_attr(v, &dtype_name, "dtype");
   if (dtype != NULL) {
     PyObject *s = PyObject_Str(dtype);
     if (s != NULL) {
@@ -325,7 +333,7 @@ static int put_array_summary(mida_py_json *w, PyObject *v, int depth) {
   }
   put_char(w, ']');
   Py_DECREF(shape);
-  long long bytes = int_of(PyObject_GetAttrString(v, "nbytes"));
+  long long bytes = int_of(mida_py_attr(v, &nbytes_name, "nbytes"));
   if (bytes < 0) { /* a pandas DataFrame */
     PyObject *mu = PyObject_CallMethod(v, "memory_usage", NULL);
     if (mu != NULL) {

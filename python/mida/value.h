@@ -75,4 +75,11 @@ const char *mida_py_json_end(mida_py_json *w);
  * for the values; a non-dict gives {"return": value}. */
 void mida_py_json_result(mida_py_json *w, PyObject *v);
 
+/* getattr(o, text), with text's str interned into *name on first use
+ * and kept there (the GIL orders first uses; each call site has its own
+ * static slot): a new reference, or NULL with an exception set. For what
+ * is read per task or per value: PyObject_GetAttrString makes and hashes
+ * a new str at every call, ~1,000 instructions a lookup. */
+PyObject *mida_py_attr(PyObject *o, PyObject **name, const char *text);
+
 #endif /* MIDA_PY_VALUE_H */
