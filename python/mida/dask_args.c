@@ -7,7 +7,8 @@
 #include <string.h>
 
 /* The names of the attributes read here, interned on first use
- * (mida_py_attr): a metered call looks up five of them. */
+ * (mida_py_attr): a metered call of a plain function looks up four of
+ * them (func, args, kwargs, co_varnames). */
 static PyObject *func_name, *args_name, *kwargs_name, *code_name,
     *varnames_name, *target_name, *key_name, *dependencies_name;
 
