@@ -306,6 +306,12 @@ static int attr_true(PyObject *self, PyObject *name) {
   return truth;
 }
 
+/* A record's outcome rc: 0 if it was kept, or counted as failed; -1 with
+ * an exception set where failures raise (mida_py_record_failed). */
+static int kept_or_counted(int rc) {
+  return rc == MIDA_OK ? 0 : (mida_py_record_failed(rc) < 0 ? -1 : 0);
+}
+
 /* Records a status and custom fields of the task whose id (str) is
  * task_id, as _mida.task_update(task_id, status, custom=...) does; known:
  * the id parsed already, or NULL. custom: JSON object text or NULL.
@@ -324,7 +330,7 @@ static int record_update(PyObject *task_id, const mida_id_t *known, int status,
   update.status = (mida_status_t)status;
   update.custom = custom;
   int rc = mida_task_update(session, &id, &update);
-  return rc == MIDA_OK ? 0 : mida_py_record_failed(rc);
+  return kept_or_counted(rc);
 }
 
 /* Records the end of a key (status: FINISHED, or 0 when the worker's run
@@ -646,12 +652,6 @@ out:
   return rc;
 }
 
-/* A record's outcome rc: 0 if it was kept, or counted as failed; -1 with
- * an exception set where failures raise (mida_py_record_failed). */
-static int kept_or_counted(int rc) {
-  return rc == MIDA_OK ? 0 : (mida_py_record_failed(rc) < 0 ? -1 : 0);
-}
-
 /* The text of ts.prefix.name into *text (NULL for None), *held the
  * reference to keep while it is used. Returns 0, or -1 with an exception
  * set. */
@@ -693,7 +693,7 @@ static int key_dep(mida_session_t *s, PyObject *tasks, PyObject *dep,
     mida_id_t upstream;
     rc = up_id == NULL || mida_py_id_from_obj(up_id, &upstream) < 0 ? -1 : 0;
     Py_XDECREF(up_id);
-    if (rc == 0 && s != NULL)
+    if (rc == 0)
       rc = kept_or_counted(mida_task_dep(s, task, &upstream));
   }
   Py_DECREF(up);
@@ -703,8 +703,7 @@ static int key_dep(mida_session_t *s, PyObject *tasks, PyObject *dep,
 /* Pass 2 of begin_keys for (priority, key, ts) = pair, whose id is *id:
  * its submission (SUBMITTED at now, activity ts.prefix.name, source key
  * str(key)) and a dependency on each of ts.dependencies that the plugin
- * knows. s NULL: capture is off, nothing is recorded. Returns 0, or -1
- * with an exception set. */
+ * knows. Returns 0, or -1 with an exception set. */
 static int key_submit(mida_session_t *s, PyObject *tasks, PyObject *pair,
                       const mida_id_t *id, const mida_id_t *workflow,
                       const mida_id_t *parent, int64_t now) {
@@ -724,7 +723,7 @@ static int key_submit(mida_session_t *s, PyObject *tasks, PyObject *pair,
   info.status = MIDA_STATUS_SUBMITTED;
   info.submitted_ns = now;
   mida_id_t begun;
-  if (s != NULL && kept_or_counted(mida_task_begin(s, &info, &begun)) < 0)
+  if (kept_or_counted(mida_task_begin(s, &info, &begun)) < 0)
     goto out;
   PyObject *set = PyObject_GetAttr(ts, interned.dependencies);
   if (set == NULL)
@@ -784,13 +783,15 @@ static PyObject *sched_begin_keys(PyObject *self, PyObject *const *args,
     rc = key_take_id(tasks, pair, workflow_id, &ids[taken]);
     Py_DECREF(pair);
   }
+  /* Capture off: the keys are known and carry their ids, and nothing is
+   * recorded. */
   mida_session_t *s = rc == 0 ? mida_py_session_for_capture() : NULL;
+  const mida_id_t *parent_id = args[2] != Py_None ? &parent : NULL;
   const int64_t now = mida_now_ns();
-  for (Py_ssize_t i = 0; rc == 0 && i < taken && i < PyList_GET_SIZE(pairs);
-       i++) {
+  for (Py_ssize_t i = 0;
+       s != NULL && rc == 0 && i < taken && i < PyList_GET_SIZE(pairs); i++) {
     PyObject *pair = Py_NewRef(PyList_GET_ITEM(pairs, i));
-    rc = key_submit(s, tasks, pair, &ids[i], &workflow,
-                    args[2] != Py_None ? &parent : NULL, now);
+    rc = key_submit(s, tasks, pair, &ids[i], &workflow, parent_id, now);
     Py_DECREF(pair);
   }
   Py_XDECREF(tasks);
