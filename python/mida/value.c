@@ -181,18 +181,29 @@ void mida_py_json_key(mida_py_json *w, PyObject *key) {
   put_char(w, ':');
 }
 
+/* text's str, interned into *slot on first use and kept there: a
+ * borrowed reference, or NULL with an exception set. */
+static PyObject *interned_name(PyObject **slot, const char *text) {
+  if (*slot == NULL)
+    *slot = PyUnicode_InternFromString(text);
+  return *slot;
+}
+
 PyObject *mida_py_attr(PyObject *o, PyObject **name, const char *text) {
-  if (*name == NULL && (*name = PyUnicode_InternFromString(text)) == NULL)
-    return NULL;
-  return PyObject_GetAttr(o, *name);
+  PyObject *n = interned_name(name, text);
+  return n != NULL ? PyObject_GetAttr(o, n) : NULL;
 }
 
 /* "module.qualname" of a type, as a new str, or NULL (no error set). */
 static PyObject *type_name(PyTypeObject *t) {
   if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE) || t->tp_dict == NULL)
     return PyUnicode_FromString(t->tp_name); /* static: "numpy.ndarray" */
-  PyObject *mod = PyDict_GetItemString(t->tp_dict, "__module__");
-  static PyObject *qualname;
+  static PyObject *module_key, *qualname;
+  PyObject *key = interned_name(&module_key, "__module__");
+  PyObject *mod = key != NULL ? PyDict_GetItemWithError(t->tp_dict, key)
+                              : NULL; /* borrowed */
+  if (mod == NULL)
+    PyErr_Clear();
   PyObject *qual = mida_py_attr((PyObject *)t, &qualname, "__qualname__");
   PyObject *out = NULL;
   if (qual == NULL)

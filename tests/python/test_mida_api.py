@@ -240,6 +240,9 @@ def test_methods_bind_self():
     assert row["generated"] == {"return": 6}
     assert row["used"]["x"] == 2
     assert row["used"]["self"]["type"].endswith("Model")
+    # "module.qualname": the class's module from its dict, its qualname.
+    assert row["used"]["self"]["type"] == \
+        f"{Model.__module__}.{Model.__qualname__}"
 
 
 def test_numpy_array_is_summarized_not_copied():
