@@ -83,15 +83,51 @@ static _Atomic uint64_t writers_epoch;
  * race with a setter), so that own_writes() looks only at those words. */
 static _Atomic uint64_t writers_words;
 
+/* Exclusive writers: the entries of files this process made with
+ * O_CREAT | O_EXCL (writer_excl[i] 1), open for writing. Such a file did
+ * not exist before its open, so it is none of the files another of the
+ * process's descriptors had open then: a kept fstat of a file opened
+ * before it, taken while no exclusive open or writer was under way,
+ * cannot be changed by it. `cp -r` reads each source (and fstat()s it)
+ * while it writes the copy, made exclusively: counted, each copy's
+ * writes voided the source's kept fstat, one more system call a file.
+ * So own_writes() sums them apart: their epoch is excl_epoch, and
+ * excl_open counts the exclusive opens announced (mida__pl_excl_begin,
+ * before the real call, so that a file made but not yet tracked is
+ * counted too) and the exclusive writers open; a kept fstat taken while
+ * it was 0 leaves them out (seen_stat.excl), one taken while it was not
+ * counts them all, as it does every other writer. Set before the
+ * entry's writers bit (released there), cleared when the entry is
+ * taken. */
+static _Atomic uint8_t writer_excl[MIDA_PL_FILES];
+static _Atomic uint64_t excl_epoch;
+static _Atomic int excl_open;
+
+int mida__pl_excl_begin(int flags) {
+  if ((flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL))
+    return 0;
+  atomic_fetch_add_explicit(&excl_open, 1, memory_order_seq_cst);
+  return 1;
+}
+
+void mida__pl_excl_end(int announced) {
+  if (announced)
+    atomic_fetch_sub_explicit(&excl_open, 1, memory_order_seq_cst);
+}
+
 static void writer_set(int i, int on) {
   uint64_t bit = 1ull << (i % 64);
+  int excl = atomic_load_explicit(&writer_excl[i], memory_order_relaxed);
+  _Atomic uint64_t *epoch = excl ? &excl_epoch : &writers_epoch;
   if (on) {
+    if (excl)
+      atomic_fetch_add_explicit(&excl_open, 1, memory_order_seq_cst);
     atomic_fetch_or_explicit(&writers_words, 1ull << (i / 64),
                              memory_order_relaxed);
-    /* Released: own_writes() sees the entry's identity (writer_known) as
-     * it was when the bit was set. */
+    /* Released: own_writes() sees the entry's identity (writer_known,
+     * writer_excl) as it was when the bit was set. */
     atomic_fetch_or_explicit(&writers[i / 64], bit, memory_order_release);
-    atomic_fetch_add_explicit(&writers_epoch, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(epoch, 1, memory_order_relaxed);
     return;
   }
   if ((atomic_load_explicit(&writers[i / 64], memory_order_relaxed) & bit) == 0)
@@ -105,8 +141,10 @@ static void writer_set(int i, int on) {
   uint64_t part =
       atomic_load_explicit(&f->nwritten, memory_order_relaxed) +
       ((uint64_t)atomic_load_explicit(&f->marks, memory_order_relaxed) << 56);
-  atomic_fetch_add_explicit(&writers_epoch, part + 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(epoch, part + 1, memory_order_relaxed);
   atomic_fetch_and_explicit(&writers[i / 64], ~bit, memory_order_relaxed);
+  if (excl)
+    atomic_fetch_sub_explicit(&excl_open, 1, memory_order_seq_cst);
 }
 
 void mida__pl_files_changed(void) {
@@ -161,12 +199,15 @@ static int known_writer_of(dev_t dev, ino_t ino) {
  * bytes go through libc's buffers or a writable mapping, unseen, or a
  * writer has no entry: writes_unseen). A writer whose file is known
  * (writer_known) is left out: it changes only its own file, which the
- * reader's is checked against (known_writer_of). */
-static uint64_t own_writes(void) {
+ * reader's is checked against (known_writer_of). So are the exclusive
+ * writers and their epoch, unless with_excl (see writer_excl). */
+static uint64_t own_writes(int with_excl) {
   if (atomic_load_explicit(&writes_unseen, memory_order_relaxed))
     return UINT64_MAX;
   const int known = atomic_load_explicit(&known_count, memory_order_relaxed);
   uint64_t sum = atomic_load_explicit(&writers_epoch, memory_order_acquire);
+  if (with_excl)
+    sum += atomic_load_explicit(&excl_epoch, memory_order_acquire);
   uint64_t words = atomic_load_explicit(&writers_words, memory_order_relaxed);
   while (words != 0) {
     int w = __builtin_ctzll(words);
@@ -177,6 +218,9 @@ static uint64_t own_writes(void) {
       bits &= bits - 1;
       if (known != 0 &&
           atomic_load_explicit(&writer_known[i], memory_order_relaxed))
+        continue;
+      if (!with_excl &&
+          atomic_load_explicit(&writer_excl[i], memory_order_relaxed))
         continue;
       mida__pl_file *f = &mida__pl_files[i];
       uint8_t marks = atomic_load_explicit(&f->marks, memory_order_relaxed);
@@ -205,6 +249,7 @@ static uint64_t own_writes(void) {
 typedef struct seen_stat {
   _Atomic int64_t at; /* when; 0 while empty or being written */
   uint8_t marks;      /* the entry's marks then */
+  uint8_t excl;       /* own_writes() counted the exclusive writers */
   uint64_t writes;    /* own_writes() then */
   dev_t dev;          /* what fstat said: what a record needs of it */
   ino_t ino;
@@ -238,8 +283,12 @@ int mida__pl_stat_begin(int fd, mida__pl_stat_ticket *t) {
   t->entry = i;
   t->gen = atomic_load_explicit(&entry_gen[i], memory_order_seq_cst);
   t->marks = atomic_load_explicit(&f->marks, memory_order_relaxed);
+  /* An exclusive open or writer under way may be of this very file (made,
+   * then opened again for reading): counted. One begun after this makes a
+   * file that is not this one, open since before. */
+  t->excl = atomic_load_explicit(&excl_open, memory_order_seq_cst) != 0;
   /* Before the answer: a write that ends after this changes the sum. */
-  t->writes = own_writes();
+  t->writes = own_writes(t->excl);
   return t->writes != UINT64_MAX;
 }
 
@@ -259,6 +308,7 @@ void mida__pl_saw_stat(int fd, const struct stat *st,
    * ThreadSanitizer builds refuse fences). */
   atomic_exchange_explicit(&s->at, 0, memory_order_acq_rel);
   s->marks = t->marks;
+  s->excl = t->excl;
   s->writes = t->writes;
   s->dev = st->st_dev;
   s->ino = st->st_ino;
@@ -286,7 +336,7 @@ static int stat_seen(mida__pl_file *f, struct stat *st) {
     return 0;
   if ((atomic_load_explicit(&known_count, memory_order_relaxed) != 0 &&
        known_writer_of(s->dev, s->ino)) ||
-      own_writes() != s->writes)
+      own_writes(s->excl) != s->writes)
     return 0;
   /* Only what a record reads (mida__pl_record_file, the links, the
    * version id); the rest of *st is left as it is. */
@@ -631,6 +681,8 @@ static int entry_take(void) {
       path_info[i] = 0;
       if (atomic_load_explicit(&writer_known[i], memory_order_relaxed))
         atomic_store_explicit(&writer_known[i], 0, memory_order_relaxed);
+      if (atomic_load_explicit(&writer_excl[i], memory_order_relaxed))
+        atomic_store_explicit(&writer_excl[i], 0, memory_order_relaxed);
       f->told_read = 0;
       f->told_written = 0;
       start_offset[i] = -1;
@@ -734,7 +786,8 @@ static void not_tracked(int fd, int i, mida__pl_counter why) {
   mida__pl_count(why);
 }
 
-void mida__pl_track_open(int fd, int dirfd, const char *path, int flags) {
+void mida__pl_track_open(int fd, int dirfd, const char *path, int flags,
+                         int exclusive) {
   if (fd < 0)
     return;
   if ((flags & O_PATH) != 0 || (flags & O_TMPFILE) == O_TMPFILE) {
@@ -777,9 +830,11 @@ void mida__pl_track_open(int fd, int dirfd, const char *path, int flags) {
   if ((flags & O_CREAT) != 0)
     marks |= MIDA_PL_CREATE;
   atomic_store_explicit(&f->marks, marks, memory_order_relaxed);
-  if ((f->mode & MIDA_PL_W) != 0)
+  if ((f->mode & MIDA_PL_W) != 0) {
+    if (exclusive)
+      atomic_store_explicit(&writer_excl[i], 1, memory_order_relaxed);
     writer_set(i, 1);
-  else if ((flags & O_TRUNC) != 0)
+  } else if ((flags & O_TRUNC) != 0)
     mida__pl_files_changed(); /* Linux truncates, even for reading only */
   if (mida__pl_thread_task(&f->wf_task) == 0)
     memset(&f->wf_task, 0, sizeof f->wf_task);

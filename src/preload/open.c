@@ -14,14 +14,17 @@
 #include <fcntl.h>
 #include <stdarg.h>
 
-/* After a successful open: track fd (errno as the real call left it). */
-static int opened(int fd, int dirfd, const char *path, int flags) {
+/* After a successful open: track fd (errno as the real call left it).
+ * excl: what mida__pl_excl_begin said before the real call, ended here,
+ * once the file is tracked. */
+static int opened(int fd, int dirfd, const char *path, int flags, int excl) {
   if (fd >= 0 && mida__pl_enter()) {
     int saved = errno;
-    mida__pl_track_open(fd, dirfd, path, flags);
+    mida__pl_track_open(fd, dirfd, path, flags, excl);
     errno = saved;
     mida__pl_leave();
   }
+  mida__pl_excl_end(excl);
   return fd;
 }
 
@@ -44,61 +47,66 @@ static int opened(int fd, int dirfd, const char *path, int flags) {
 MIDA_PL_EXPORT int open(const char *path, int flags, ...) {
   MODE_ARG(flags, flags, mode);
   MISSING(open);
-  return opened(MIDA_PL_REAL(open)(path, flags, mode), AT_FDCWD, path, flags);
+  int excl = mida__pl_excl_begin(flags);
+  return opened(MIDA_PL_REAL(open)(path, flags, mode), AT_FDCWD, path, flags,
+                excl);
 }
 
 MIDA_PL_EXPORT int open64(const char *path, int flags, ...) {
   MODE_ARG(flags, flags, mode);
   MISSING(open64);
-  return opened(MIDA_PL_REAL(open64)(path, flags, mode), AT_FDCWD, path,
-                flags);
+  int excl = mida__pl_excl_begin(flags);
+  return opened(MIDA_PL_REAL(open64)(path, flags, mode), AT_FDCWD, path, flags,
+                excl);
 }
 
 MIDA_PL_EXPORT int openat(int dirfd, const char *path, int flags, ...) {
   MODE_ARG(flags, flags, mode);
   MISSING(openat);
+  int excl = mida__pl_excl_begin(flags);
   return opened(MIDA_PL_REAL(openat)(dirfd, path, flags, mode), dirfd, path,
-                flags);
+                flags, excl);
 }
 
 MIDA_PL_EXPORT int openat64(int dirfd, const char *path, int flags, ...) {
   MODE_ARG(flags, flags, mode);
   MISSING(openat64);
-  return opened(MIDA_PL_REAL(openat64)(dirfd, path, flags, mode), dirfd,
-                path, flags);
+  int excl = mida__pl_excl_begin(flags);
+  return opened(MIDA_PL_REAL(openat64)(dirfd, path, flags, mode), dirfd, path,
+                flags, excl);
 }
 
 MIDA_PL_EXPORT int creat(const char *path, mode_t mode) {
   MISSING(creat);
   return opened(MIDA_PL_REAL(creat)(path, mode), AT_FDCWD, path,
-                O_CREAT | O_WRONLY | O_TRUNC);
+                O_CREAT | O_WRONLY | O_TRUNC, 0);
 }
 
 MIDA_PL_EXPORT int creat64(const char *path, mode_t mode) {
   MISSING(creat64);
   return opened(MIDA_PL_REAL(creat64)(path, mode), AT_FDCWD, path,
-                O_CREAT | O_WRONLY | O_TRUNC);
+                O_CREAT | O_WRONLY | O_TRUNC, 0);
 }
 
 MIDA_PL_EXPORT int __open_2(const char *path, int flags) {
   MISSING(__open_2);
-  return opened(MIDA_PL_REAL(__open_2)(path, flags), AT_FDCWD, path, flags);
+  return opened(MIDA_PL_REAL(__open_2)(path, flags), AT_FDCWD, path, flags, 0);
 }
 
 MIDA_PL_EXPORT int __open64_2(const char *path, int flags) {
   MISSING(__open64_2);
-  return opened(MIDA_PL_REAL(__open64_2)(path, flags), AT_FDCWD, path,
-                flags);
+  return opened(MIDA_PL_REAL(__open64_2)(path, flags), AT_FDCWD, path, flags,
+                0);
 }
 
 MIDA_PL_EXPORT int __openat_2(int dirfd, const char *path, int flags) {
   MISSING(__openat_2);
   return opened(MIDA_PL_REAL(__openat_2)(dirfd, path, flags), dirfd, path,
-                flags);
+                flags, 0);
 }
 
 MIDA_PL_EXPORT int __openat64_2(int dirfd, const char *path, int flags) {
   MISSING(__openat64_2);
   return opened(MIDA_PL_REAL(__openat64_2)(dirfd, path, flags), dirfd, path,
-                flags);
+                flags, 0);
 }

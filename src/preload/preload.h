@@ -195,8 +195,20 @@ void mida__pl_noise_init(const char *list, int code_is_data);
 void mida__pl_cwd_changed(void);
 
 /* Starts tracking fd, just opened by name (dirfd, path) with open(2)
- * flags. Noise and untrackable files are counted and left alone. */
-void mida__pl_track_open(int fd, int dirfd, const char *path, int flags);
+ * flags; exclusive: the open was announced by mida__pl_excl_begin, which
+ * said 1. Noise and untrackable files are counted and left alone. */
+void mida__pl_track_open(int fd, int dirfd, const char *path, int flags,
+                         int exclusive);
+
+/* Around an open(2) with flags: called before the real call, 1 if it may
+ * create its file exclusively (O_CREAT | O_EXCL), which is then announced
+ * until mida__pl_excl_end(1), called after the file is tracked (or the
+ * open failed). Such a file is new: no file another descriptor had open
+ * before it can be it, so its writer is left out of the kept fstats taken
+ * while no such open or writer was under way (files.c, writer_excl). Only
+ * an atomic count: safe in a signal handler, errno untouched. */
+int mida__pl_excl_begin(int flags);
+void mida__pl_excl_end(int announced);
 
 /* Starts tracking fd as an end of a pipe with inode ino. */
 void mida__pl_track_pipe(int fd, uint64_t ino, int mode);
@@ -223,6 +235,7 @@ typedef struct mida__pl_stat_ticket {
   uint32_t gen;    /* the entry's taking */
   int entry;       /* the entry */
   uint8_t marks;   /* its marks */
+  uint8_t excl;    /* own_writes() counted the exclusive writers */
 } mida__pl_stat_ticket;
 
 /* Called before the program's own fstat of fd (stat.c): 1 and *t when its

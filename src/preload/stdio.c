@@ -57,7 +57,7 @@ static FILE *stream_opened(FILE *s, const char *path, const char *mode) {
     int append;
     int flags = mode_flags(mode, &append);
     if (fd >= 0) {
-      mida__pl_track_open(fd, AT_FDCWD, path, flags);
+      mida__pl_track_open(fd, AT_FDCWD, path, flags, 0);
       mida__pl_set_stream(fd, s, append);
     }
     errno = saved;

@@ -433,6 +433,51 @@ def test_a_writer_closed_after_writing_more_leaves_no_stale_fstat(r):
     assert used == {6}, used
 
 
+def test_a_file_made_exclusively_and_read_again_is_as_at_close(r):
+    """A writer of a file made with O_CREAT | O_EXCL is left out of the
+    kept fstats of files opened before it (files.c, writer_excl), which
+    it cannot be. Not of a file opened after it: the very file it made,
+    read, fstat()ed, then written more through the exclusive writer, was
+    used as it is at close."""
+    script = ("import os\n"
+              "w = os.open('f', os.O_WRONLY | os.O_CREAT | os.O_EXCL)\n"
+              "os.write(w, b'a')\n"
+              "fd = os.open('f', os.O_RDONLY)\n"
+              "os.fstat(fd)\n"
+              "os.read(fd, 100)\n"
+              "os.write(w, b'bcdef')\n"
+              "os.close(w)\n"
+              "os.close(fd)\n")
+    p = r.run("python3", "-c", script)
+    assert p.returncode == 0, p.stderr
+    used = {int(data.rsplit(":", 1)[1])
+            for _, role, data, uri, _ in r.link_rows()
+            if role == "used" and uri.endswith("/f")}
+    assert used == {6}, used
+
+
+def test_a_file_read_while_another_is_made_exclusively_keeps_its_fstat(r):
+    """The other side: a file opened and fstat()ed before another is made
+    exclusively, which is written and closed before it (cp's order), is
+    used as it is, and the copy generated as it is. (That the library
+    then makes no fstat of its own: test_library.py.)"""
+    write(r.dir / "src", "0123456789")
+    script = ("import os\n"
+              "fd = os.open('src', os.O_RDONLY)\n"
+              "os.fstat(fd)\n"
+              "data = os.read(fd, 100)\n"
+              "w = os.open('dst', os.O_WRONLY | os.O_CREAT | os.O_EXCL)\n"
+              "os.write(w, data)\n"
+              "os.close(w)\n"
+              "os.close(fd)\n")
+    p = r.run("python3", "-c", script)
+    assert p.returncode == 0, p.stderr
+    sizes = {(uri.rsplit("/", 1)[1], role): int(data.rsplit(":", 1)[1])
+             for _, role, data, uri, _ in r.link_rows()
+             if uri.endswith(("/src", "/dst"))}
+    assert sizes == {("src", "used"): 10, ("dst", "generated"): 10}, sizes
+
+
 def test_a_file_read_while_it_is_the_log_on_stdout_is_as_at_close(r):
     """A writer inherited from the parent -- stdout sent to a log file --
     leaves a kept fstat of another file trusted: its file is known, and it
