@@ -62,6 +62,7 @@ struct mida__shipper {
   bool stopping;           /* stop requested */
   bool hold_cut;           /* no held group from now on (cut_hold) */
   bool wake_requested;     /* a flush wants a pass now */
+  unsigned flushes_waiting; /* threads in mida__shipper_flush */
   uint64_t idle_passes;    /* passes that found nothing left to ship */
   uint64_t open_attempts;  /* attempts to open the sink so far */
   int open_rc;             /* result of the last attempt to open */
@@ -220,6 +221,7 @@ static long open_sink(mida__shipper *sh) {
     pthread_mutex_lock(&sh->lock);
     sh->open_attempts++;
     sh->open_rc = rc;
+    pthread_cond_broadcast(&sh->progress); /* mida__shipper_wait_open */
     pthread_mutex_unlock(&sh->lock);
     return rc;
   }
@@ -248,21 +250,37 @@ static long open_sink(mida__shipper *sh) {
   sh->open_rc = MIDA_OK;
   sh->last_rc = MIDA_OK;
   sh->errmsg[0] = '\0';
+  /* Told now, not after the pass that follows, which may hold a group of
+   * the command's segments while the command writes (hold_wait): `mida
+   * run`'s early flush waits for this open (mida__shipper_wait_open), and
+   * in 3 of 20 runs of `tar c` into a new store, whose creation took 23-26
+   * ms that time, it was told only 31-34 ms after the command had ended
+   * (2026-12-05). */
+  pthread_cond_broadcast(&sh->progress);
   pthread_mutex_unlock(&sh->lock);
   return MIDA_OK;
 }
 
 /* The wait of a held group (MIDA_RECOVER_HOLD, recovery.h): up to ms,
- * unless the shipper stops or no group is to be held any more. A flush or
- * a pass asked for meanwhile waits for the held pass. */
+ * unless the shipper stops, no group is to be held any more, or a flush
+ * waits (mida__shipper_flush). A pass asked for meanwhile waits for the
+ * held pass; a flush does not, or it would wait for as long as the
+ * command writes: `mida run`'s early flush of its own records, begun once
+ * the store is open, met a group begun first and returned only after the
+ * command. Cut, the group commits what it read so far, the flush's records
+ * follow in their own transaction, and the next pass holds a group again.
+ * With the open told at once (open_sink), 30 alternated rounds of `tar c`
+ * into a new store (plain 40 ms): `mida run` 73.6 -> 62.4 ms on average,
+ * its 90th percentile 101.8 -> 65.8 ms, the median 62.4 -> 61.6 ms
+ * (2026-12-05). */
 static bool hold_wait(void *ctx, int ms) {
   mida__shipper *sh = ctx;
   struct timespec until = deadline_after(ms);
   pthread_mutex_lock(&sh->lock);
-  while (!sh->stopping && !sh->hold_cut)
+  while (!sh->stopping && !sh->hold_cut && sh->flushes_waiting == 0)
     if (pthread_cond_timedwait(&sh->wake, &sh->lock, &until) == ETIMEDOUT)
       break;
-  bool go_on = !sh->stopping && !sh->hold_cut;
+  bool go_on = !sh->stopping && !sh->hold_cut && sh->flushes_waiting == 0;
   pthread_mutex_unlock(&sh->lock);
   return go_on;
 }
@@ -428,6 +446,7 @@ int mida__shipper_flush(mida__shipper *sh, int timeout_ms) {
   struct timespec until = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
   int rc = MIDA_OK;
   pthread_mutex_lock(&sh->lock);
+  sh->flushes_waiting++; /* a held group is cut for it (hold_wait) */
   /* Two idle passes: the first may have started before this call. */
   uint64_t target = sh->idle_passes + 2;
   sh->wake_requested = true;
@@ -444,6 +463,7 @@ int mida__shipper_flush(mida__shipper *sh, int timeout_ms) {
     sh->wake_requested = true;
     pthread_cond_signal(&sh->wake);
   }
+  sh->flushes_waiting--;
   if (rc == MIDA_OK && sh->denial_unreported) {
     sh->denial_unreported = false;
     sh->last_rc = rc = MIDA_EDENIED;
