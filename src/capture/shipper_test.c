@@ -1,0 +1,138 @@
+/*
+ * shipper_test.c -- unit tests of the shipper thread (shipper.c) with a
+ * real SQLite store: a flush asked for while the thread holds a group of
+ * another journal's live segments (MIDA_RECOVER_HOLD: `mida run`'s
+ * collector while the command writes) is not kept waiting for as long as
+ * that journal's writer goes on.
+ */
+#include "capture/journal.h"
+#include "capture/recovery.h"
+#include "capture/shipper.h"
+#include "capture/spool_fixture.h"
+#include "core/record.h"
+#include "mida.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static mida__journal *open_journal(const char *dir, const char *host,
+                                   int handoff) {
+  mida__journal *j = NULL;
+  char err[256] = "";
+  if (mida__journal_open(dir, 64 * 1024, MIDA_FULL_SPILL, 0, host, getpid(),
+                         &j, err, sizeof err) != MIDA_OK)
+    fail_msg("journal_open: %s", err);
+  if (handoff)
+    mida__journal_set_handoff(j); /* read by another, as the preload's */
+  return j;
+}
+
+static void append_counters(mida__journal *j, int n) {
+  for (int i = 0; i < n; i++) {
+    mida__rec rec;
+    mida__rec_counter(&rec, NULL, 0, "x", i);
+    mida__slot slot;
+    assert_int_equal(mida__journal_reserve(j, rec.type,
+                                           mida__rec_encoded_size(&rec),
+                                           &slot),
+                     MIDA_OK);
+    mida__rec_encode(&rec, slot.payload, slot.len);
+    mida__journal_commit(j, &slot);
+  }
+}
+
+/* Another process's journal (the command's) that a writer thread keeps
+ * appending to, a few records every 2 ms, until told to stop. */
+typedef struct busy_writer {
+  mida__journal *j;
+  atomic_bool stop;
+  pthread_t thread;
+} busy_writer;
+
+static void *write_on(void *arg) {
+  busy_writer *w = arg;
+  for (int i = 0; i < 1500 && !atomic_load(&w->stop); i++) {
+    append_counters(w->j, 5);
+    sleep_ms(2);
+  }
+  return NULL;
+}
+
+/* A collect pass that holds its group (`mida run`'s collector). */
+typedef struct held_collect {
+  mida__shipper *sh;
+  int rc;
+  pthread_t thread;
+} held_collect;
+
+static void *collect_held(void *arg) {
+  held_collect *c = arg;
+  c->rc = mida__shipper_collect(c->sh, 10000,
+                                MIDA_RECOVER_TAIL_LIVE | MIDA_RECOVER_HOLD,
+                                NULL);
+  return NULL;
+}
+
+/* A held group lasts as long as its writers write, up to
+ * MIDA_RECOVER_HOLD_MS; a flush of the shipper's own journal asked for
+ * meanwhile waited for all of it (`mida run`'s early flush of the
+ * command's task waited for the command). It cuts the group short: 250
+ * ms is half of what the group would have held, and many times what a
+ * commit and two passes take. */
+static void test_a_flush_does_not_wait_for_a_held_group(void **state) {
+  const char *dir = *state;
+  char url[512];
+  snprintf(url, sizeof url, "sqlite://%s/store.db", dir);
+  mida__journal *own = open_journal(dir, "ownhost", 0);
+  mida__shipper *sh = NULL;
+  assert_int_equal(mida__shipper_start(own, url, dir, 5, &sh), MIDA_OK);
+  char msg[256] = "";
+  assert_int_equal(mida__shipper_wait_open(sh, 10000, msg, sizeof msg),
+                   MIDA_OK);
+
+  busy_writer w = {.j = open_journal(dir, "livehost", 1)};
+  append_counters(w.j, 50);
+  atomic_init(&w.stop, false);
+  assert_int_equal(pthread_create(&w.thread, NULL, write_on, &w), 0);
+  held_collect c = {.sh = sh, .rc = -1};
+  assert_int_equal(pthread_create(&c.thread, NULL, collect_held, &c), 0);
+  sleep_ms(50); /* the group is held by now */
+
+  append_counters(own, 3);
+  int rc = mida__shipper_flush(sh, 250);
+  atomic_store(&w.stop, true);
+  assert_int_equal(rc, MIDA_OK);
+
+  assert_int_equal(pthread_join(w.thread, NULL), 0);
+  assert_int_equal(pthread_join(c.thread, NULL), 0);
+  assert_int_equal(c.rc, MIDA_OK);
+  mida__shipper_stats st;
+  mida__shipper_stats_get(sh, &st);
+  assert_true(st.shipped >= 3);
+  assert_int_equal(mida__shipper_stop(sh), MIDA_OK);
+  mida__journal_close(w.j);
+  mida__journal_close(own);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(
+          test_a_flush_does_not_wait_for_a_held_group, make_spool,
+          remove_spool),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
