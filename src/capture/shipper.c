@@ -267,12 +267,12 @@ static long open_sink(mida__shipper *sh) {
  * held pass; a flush does not, or it would wait for as long as the
  * command writes: `mida run`'s early flush of its own records, begun once
  * the store is open, met a group begun first and returned only after the
- * command. Cut, the group commits what it read so far, the flush's records
- * follow in their own transaction, and the next pass holds a group again.
- * With the open told at once (open_sink), 30 alternated rounds of `tar c`
- * into a new store (plain 40 ms): `mida run` 73.6 -> 62.4 ms on average,
- * its 90th percentile 101.8 -> 65.8 ms, the median 62.4 -> 61.6 ms
- * (2026-12-05). */
+ * command. Cut, the group reads what is there and commits (as when the
+ * command ends), the flush's records follow in their own transaction, and
+ * the next pass holds a group again. With the open told at once
+ * (open_sink), 30 alternated rounds of `tar c` into a new store (plain 40
+ * ms): `mida run` 73.6 -> 62.4 ms on average, its 90th percentile 101.8
+ * -> 65.8 ms, the median 62.4 -> 61.6 ms (2026-12-05). */
 static bool hold_wait(void *ctx, int ms) {
   mida__shipper *sh = ctx;
   struct timespec until = deadline_after(ms);
