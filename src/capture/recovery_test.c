@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "capture/live_journal_fixture.h"
+
 #include <fcntl.h>
 #include <stdbool.h>
 #include <sys/stat.h>
@@ -282,27 +284,7 @@ static void test_a_torn_frame_is_counted_after_a_failed_commit(void **state) {
 /* A journal of this process's whose reader is another, as the preload
  * library's: its segments are live and read by mida__tail_open. */
 static mida__journal *open_live_journal(const char *dir) {
-  mida__journal *j = NULL;
-  char err[256] = "";
-  if (mida__journal_open(dir, 64 * 1024, MIDA_FULL_SPILL, 0, "livehost",
-                         getpid(), &j, err, sizeof err) != MIDA_OK)
-    fail_msg("journal_open: %s", err);
-  mida__journal_set_handoff(j);
-  return j;
-}
-
-static void append_counters(mida__journal *j, int n) {
-  for (int i = 0; i < n; i++) {
-    mida__rec rec;
-    mida__rec_counter(&rec, NULL, 0, "x", i);
-    mida__slot slot;
-    assert_int_equal(mida__journal_reserve(j, rec.type,
-                                           mida__rec_encoded_size(&rec),
-                                           &slot),
-                     MIDA_OK);
-    mida__rec_encode(&rec, slot.payload, slot.len);
-    mida__journal_commit(j, &slot);
-  }
+  return fixture_journal(dir, "livehost", 1);
 }
 
 /* The wait of a held group: the writer goes on between two readings, the

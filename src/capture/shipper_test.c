@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "capture/live_journal_fixture.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -27,32 +29,6 @@
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
-}
-
-static mida__journal *open_journal(const char *dir, const char *host,
-                                   int handoff) {
-  mida__journal *j = NULL;
-  char err[256] = "";
-  if (mida__journal_open(dir, 64 * 1024, MIDA_FULL_SPILL, 0, host, getpid(),
-                         &j, err, sizeof err) != MIDA_OK)
-    fail_msg("journal_open: %s", err);
-  if (handoff)
-    mida__journal_set_handoff(j); /* read by another, as the preload's */
-  return j;
-}
-
-static void append_counters(mida__journal *j, int n) {
-  for (int i = 0; i < n; i++) {
-    mida__rec rec;
-    mida__rec_counter(&rec, NULL, 0, "x", i);
-    mida__slot slot;
-    assert_int_equal(mida__journal_reserve(j, rec.type,
-                                           mida__rec_encoded_size(&rec),
-                                           &slot),
-                     MIDA_OK);
-    mida__rec_encode(&rec, slot.payload, slot.len);
-    mida__journal_commit(j, &slot);
-  }
 }
 
 /* Another process's journal (the command's) that a writer thread keeps
@@ -97,14 +73,14 @@ static void test_a_flush_does_not_wait_for_a_held_group(void **state) {
   const char *dir = *state;
   char url[512];
   snprintf(url, sizeof url, "sqlite://%s/store.db", dir);
-  mida__journal *own = open_journal(dir, "ownhost", 0);
+  mida__journal *own = fixture_journal(dir, "ownhost", 0);
   mida__shipper *sh = NULL;
   assert_int_equal(mida__shipper_start(own, url, dir, 5, &sh), MIDA_OK);
   char msg[256] = "";
   assert_int_equal(mida__shipper_wait_open(sh, 10000, msg, sizeof msg),
                    MIDA_OK);
 
-  busy_writer w = {.j = open_journal(dir, "livehost", 1)};
+  busy_writer w = {.j = fixture_journal(dir, "livehost", 1)};
   append_counters(w.j, 50);
   atomic_init(&w.stop, false);
   assert_int_equal(pthread_create(&w.thread, NULL, write_on, &w), 0);

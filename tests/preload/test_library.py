@@ -122,6 +122,27 @@ def test_a_short_process_makes_a_small_segment_and_a_long_one_grows(
     assert done.stdout.split()[-1] == "2400", done.stdout
 
 
+def inputs_fstats(trace):
+    """The fstat calls a traced program made on its inputs in0, in1, ...
+    (strace's file trace), each from its open to its close, and the
+    trace from the first input on."""
+    lines = trace.read_text().splitlines()
+    first = next(i for i, line in enumerate(lines)
+                 if re.match(r'openat\(AT_FDCWD, "in0", O_RDONLY', line))
+    fstats, source = [], None
+    for line in lines[first:]:
+        opened = re.match(
+            r'openat\(AT_FDCWD, "in\d", O_RDONLY[^)]*\) += (\d+)', line)
+        if opened:
+            source = opened.group(1)
+        elif source is not None and re.match(
+                rf'(new)?fstat(at)?\({source}[,)]', line):
+            fstats.append(line)
+        elif line.startswith(f"close({source})"):
+            source = None
+    return fstats, lines[first:]
+
+
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 def test_a_log_file_on_stdout_leaves_the_programs_fstat_kept(tmp_path):
     """A program that fstat()s each file it reads just before closing it
@@ -140,18 +161,13 @@ def test_a_log_file_on_stdout_leaves_the_programs_fstat_kept(tmp_path):
     trace = tmp_path / "trace"
 
     def cats_fstats():
-        """The fstat calls on cat's inputs, opened as descriptor 3, and the
-        trace from the first input on."""
+        """The fstat calls on cat's inputs, and the trace from the first
+        input on."""
         with open(work / "log", "w") as log:
             done = subprocess.run(["strace", "-o", str(trace), "cat", *names],
                                   env=env, cwd=work, stdout=log, timeout=60)
         assert done.returncode == 0
-        lines = trace.read_text().splitlines()
-        first = next(i for i, line in enumerate(lines)
-                     if 'openat(AT_FDCWD, "in0"' in line)
-        return ([line for line in lines[first:]
-                 if re.match(r'(new)?fstat(at)?\(3[,)]', line)],
-                lines[first:])
+        return inputs_fstats(trace)
 
     # cat's own fstat of each input; none more. The library trusts an
     # fstat made less than 10 ms before the close: under strace on a
@@ -183,26 +199,12 @@ def test_a_copy_made_exclusively_leaves_the_sources_fstat_kept(tmp_path):
     trace = tmp_path / "trace"
 
     def sources_fstats():
-        """The fstat calls on cp's sources, each from its open to its
-        close, and the trace from the first source on."""
+        """The fstat calls on cp's sources, and the trace from the first
+        source on."""
         done = subprocess.run(["strace", "-o", str(trace), "cp", *names,
                                "out/"], env=env, cwd=work, timeout=60)
         assert done.returncode == 0
-        lines = trace.read_text().splitlines()
-        first = next(i for i, line in enumerate(lines)
-                     if re.match(r'openat\(AT_FDCWD, "in0", O_RDONLY', line))
-        fstats, source = [], None
-        for line in lines[first:]:
-            opened = re.match(
-                r'openat\(AT_FDCWD, "in\d", O_RDONLY\) += (\d+)', line)
-            if opened:
-                source = opened.group(1)
-            elif source is not None and re.match(
-                    rf'(new)?fstat(at)?\({source}[,)]', line):
-                fstats.append(line)
-            elif line.startswith(f"close({source})"):
-                source = None
-        return fstats, lines[first:]
+        return inputs_fstats(trace)
 
     # As for cat above: an fstat older than 10 ms at the close (strace on
     # a loaded machine) is rightly not trusted, so a few attempts.
