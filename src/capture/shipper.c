@@ -286,17 +286,30 @@ static bool hold_wait(void *ctx, int ms) {
 }
 
 /* Makes the orphan passes asked for since the last (one pass answers
- * them all), if the sink is open. */
-static void collect_if_asked(mida__shipper *sh) {
+ * them all), if the sink is open: after our own records appended before
+ * the ask, which are shipped first. The loop's batch of ours, just before,
+ * may have been read before them: `mida run` appends its command's task,
+ * starts the command and asks for passes while this thread is in a batch
+ * (a store busy with another writer) or preempted after it; a pass then
+ * shipped the command's own record of its task, and our older one
+ * overwrote it (seen once in CI, under ASan). Returns false when a batch
+ * of ours failed: the pass stays asked for. */
+static bool collect_if_asked(mida__shipper *sh) {
   pthread_mutex_lock(&sh->lock);
   uint64_t asked = sh->collects_asked;
   bool wanted = asked > sh->collects_done && sh->sink != NULL;
-  unsigned flags = sh->collect_flags;
-  if (wanted)
-    sh->collect_flags = 0;
   pthread_mutex_unlock(&sh->lock);
   if (!wanted)
-    return;
+    return true;
+  long own;
+  while ((own = ship_once(sh)) == MIDA_SHIP_BATCH)
+    ;
+  if (own < 0)
+    return false;
+  pthread_mutex_lock(&sh->lock);
+  unsigned flags = sh->collect_flags;
+  sh->collect_flags = 0;
+  pthread_mutex_unlock(&sh->lock);
   mida__recover_stats st = {0};
   char err[512] = "";
   if (sh->buffers == NULL &&
@@ -320,6 +333,7 @@ static void collect_if_asked(mida__shipper *sh) {
                                 : (mida__collected){0, 0};
   pthread_cond_broadcast(&sh->progress);
   pthread_mutex_unlock(&sh->lock);
+  return true;
 }
 
 static void *shipper_main(void *arg) {
@@ -341,8 +355,8 @@ static void *shipper_main(void *arg) {
     /* After a batch of ours, never instead of it: a batch that failed
      * (a store that refused it, then took it again in another form) is
      * not overtaken by the spool's younger records. */
-    if (shipped >= 0)
-      collect_if_asked(sh);
+    if (shipped >= 0 && !collect_if_asked(sh))
+      shipped = -1; /* a batch of ours failed: as above */
     pthread_mutex_lock(&sh->lock);
     bool stopping = sh->stopping;
     bool final = sh->sink == NULL && open_error_is_final(sh->open_rc);

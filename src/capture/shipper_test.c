@@ -3,7 +3,8 @@
  * real SQLite store: a flush asked for while the thread holds a group of
  * another journal's live segments (MIDA_RECOVER_HOLD: `mida run`'s
  * collector while the command writes) is not kept waiting for as long as
- * that journal's writer goes on.
+ * that journal's writer goes on; and a pass ships the shipper's own records
+ * appended before it was asked for ahead of the spool's.
  */
 #include "capture/journal.h"
 #include "capture/recovery.h"
@@ -22,6 +23,7 @@
 #include "capture/live_journal_fixture.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
@@ -104,10 +106,102 @@ static void test_a_flush_does_not_wait_for_a_held_group(void **state) {
   mida__journal_close(own);
 }
 
+/* Appends to j a task record of id named activity. */
+static void append_task(mida__journal *j, const mida_id_t *id,
+                        const char *activity) {
+  mida__rec rec = {.type = MIDA_REC_TASK};
+  mida__rec_set_id(&rec, MIDA_F_ID, id);
+  mida__rec_set_str(&rec, MIDA_F_ACTIVITY, activity, (size_t)-1);
+  mida__slot slot;
+  assert_int_equal(mida__journal_reserve(j, rec.type,
+                                         mida__rec_encoded_size(&rec), &slot),
+                   MIDA_OK);
+  mida__rec_encode(&rec, slot.payload, slot.len);
+  mida__journal_commit(j, &slot);
+}
+
+/* A collect pass asked for without waiting for it (`mida run`'s
+ * collector, which the test goes on beside). */
+static void *collect_plain(void *arg) {
+  held_collect *c = arg;
+  c->rc = mida__shipper_collect(c->sh, 10000, 0, NULL);
+  return NULL;
+}
+
+/* The activity the store at path holds for task id ("" when none). */
+static void stored_activity(const char *path, const mida_id_t *id,
+                            char *out, size_t cap) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT activity FROM task WHERE id = ?",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  char text[MIDA_ID_STRLEN];
+  sqlite3_bind_text(st, 1, mida_id_format(id, text), -1, SQLITE_TRANSIENT);
+  out[0] = '\0';
+  if (sqlite3_step(st) == SQLITE_ROW)
+    snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+/* `mida run` appends its command's task, starts the command (whose
+ * library describes the same task again, in a journal of its own) and
+ * asks for collect passes; the command's record, younger, must win. The
+ * shipper was in a batch of its own, read before the task was appended
+ * (here: held up by another writer's lock), when the pass was asked for:
+ * the pass shipped the command's record first and the shipper's older
+ * one overwrote it. */
+static void test_a_pass_ships_our_records_from_before_it_first(void **state) {
+  const char *dir = *state;
+  char path[512], url[sizeof path + 16];
+  snprintf(path, sizeof path, "%s/store.db", dir);
+  snprintf(url, sizeof url, "sqlite://%s", path);
+  mida__journal *own = fixture_journal(dir, "ownhost", 0);
+  mida__shipper *sh = NULL;
+  assert_int_equal(mida__shipper_start(own, url, dir, 5, &sh), MIDA_OK);
+  char msg[256] = "";
+  assert_int_equal(mida__shipper_wait_open(sh, 10000, msg, sizeof msg),
+                   MIDA_OK);
+  assert_int_equal(mida__shipper_flush(sh, 10000), MIDA_OK);
+
+  sqlite3 *locker = NULL;
+  assert_int_equal(sqlite3_open(path, &locker), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(locker, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+                   SQLITE_OK);
+  append_counters(own, 1); /* a batch, held up by the lock */
+  sleep_ms(50);
+  mida_id_t task = mida_id_new();
+  append_task(own, &task, "tool");
+  mida__journal *cmd = fixture_journal(dir, "cmdhost", 0);
+  append_task(cmd, &task, "sh");
+  mida__journal_close(cmd); /* the command has ended: an orphan */
+  held_collect c = {.sh = sh, .rc = -1};
+  assert_int_equal(pthread_create(&c.thread, NULL, collect_plain, &c), 0);
+  sleep_ms(50); /* asked for by now */
+  assert_int_equal(sqlite3_exec(locker, "ROLLBACK", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(locker);
+
+  assert_int_equal(pthread_join(c.thread, NULL), 0);
+  assert_int_equal(c.rc, MIDA_OK);
+  assert_int_equal(mida__shipper_flush(sh, 10000), MIDA_OK);
+  char activity[64];
+  stored_activity(path, &task, activity, sizeof activity);
+  assert_string_equal(activity, "sh");
+  assert_int_equal(mida__shipper_stop(sh), MIDA_OK);
+  mida__journal_close(own);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
           test_a_flush_does_not_wait_for_a_held_group, make_spool,
+          remove_spool),
+      cmocka_unit_test_setup_teardown(
+          test_a_pass_ships_our_records_from_before_it_first, make_spool,
           remove_spool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
