@@ -80,6 +80,8 @@ struct mida__shipper {
   uint64_t reported_dropped; /* dropped count already sent as COUNTER */
   uint64_t reported_corrupt; /* corrupt count already sent as COUNTER */
   uint64_t reported_errors;  /* failed attempts already sent as COUNTER */
+  uint64_t frames_released;  /* of our journal, shipped or dropped: this
+                                thread's own */
   uint64_t collects_asked;   /* orphan passes asked for (collect) */
   uint64_t collects_done;    /* ... and made, in order */
   unsigned collect_flags;    /* the asks' MIDA_RECOVER_* since the last */
@@ -144,6 +146,7 @@ static long ship_once(mida__shipper *sh) {
     pthread_mutex_unlock(&sh->lock);
     if (n > 0)
       mida__journal_release(sh->journal, mark);
+    sh->frames_released += n;
     atomic_fetch_add(&sh->undecodable, undecodable);
     return (long)n;
   }
@@ -153,6 +156,7 @@ static long ship_once(mida__shipper *sh) {
   }
   if (n > 0)
     mida__journal_release(sh->journal, mark);
+  sh->frames_released += n;
   if (send_dropped)
     sh->reported_dropped = js.dropped;
   if (send_corrupt)
@@ -301,8 +305,13 @@ static bool collect_if_asked(mida__shipper *sh) {
   pthread_mutex_unlock(&sh->lock);
   if (!wanted)
     return true;
-  long own;
-  while ((own = ship_once(sh)) == MIDA_SHIP_BATCH)
+  /* Up to what was committed by then, not until the journal is empty: a
+   * program that records faster than the store takes its records must
+   * not keep the pass from ever being made. */
+  mida__journal_stats js;
+  mida__journal_stats_get(sh->journal, &js);
+  long own = 0;
+  while (sh->frames_released < js.records && (own = ship_once(sh)) > 0)
     ;
   if (own < 0)
     return false;
