@@ -273,6 +273,71 @@ def test_pandas_frame_is_summarized():
     assert cap["shape"] == [100, 2] and cap["bytes"] > 1000
 
 
+@pytest.mark.parametrize("make", [
+    lambda: pd.DataFrame({"i": range(500), "f": [0.5] * 500,
+                          "s": ["x%d" % i for i in range(500)]}),
+    lambda: pd.DataFrame({"c": pd.Categorical(["a", "b"] * 250),
+                          "n": pd.array(range(500), dtype="Int64")}),
+    lambda: pd.DataFrame({"t": pd.date_range("2020", periods=50, tz="UTC")}),
+    lambda: pd.DataFrame({"v": range(6)}, index=pd.MultiIndex.from_product(
+        [[1, 2, 3], ["a", "b"]])),
+    lambda: pd.DataFrame({"v": range(3)}, index=["x", "y", "z"]),
+    lambda: pd.DataFrame(),
+], ids=["mixed", "extension", "tz", "multiindex", "str-index", "empty"])
+def test_a_frame_s_bytes_are_what_memory_usage_sums(make):
+    """Read from the frame's blocks (memory_usage() builds a Series: ~200
+    us a frame, paid for each frame a Dask task takes or returns), the
+    same count."""
+    df = make()
+    cap = json.loads(mida.capture(df))
+    assert cap["bytes"] == int(df.memory_usage().sum()), cap
+
+
+class _Usage:
+    def __init__(self, n):
+        self.n = n
+
+    def sum(self):
+        return self.n
+
+
+class FrameLike:
+    """A frame without pandas' blocks: memory_usage() says its bytes."""
+    __module__ = "pandas.elsewhere"
+    shape = (4, 2)
+
+    def memory_usage(self):
+        return _Usage(1234)
+
+
+class _Attrs:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+class FrameWithBlocks:
+    """Laid out as pandas' frames are: bytes from the blocks and the
+    index, memory_usage() never asked."""
+    __module__ = "pandas.elsewhere"
+    shape = (3, 2)
+    _mgr = _Attrs(blocks=(_Attrs(values=_Attrs(nbytes=100)),
+                          _Attrs(values=_Attrs(nbytes=20))))
+    index = _Attrs(memory_usage=lambda: 4)
+
+    def memory_usage(self):
+        raise AssertionError("memory_usage asked")
+
+
+def test_a_frame_s_bytes_come_from_its_blocks():
+    cap = json.loads(mida.capture(FrameWithBlocks()))
+    assert cap["bytes"] == 124, cap
+
+
+def test_a_frame_without_blocks_asks_memory_usage():
+    cap = json.loads(mida.capture(FrameLike()))
+    assert cap["shape"] == [4, 2] and cap["bytes"] == 1234, cap
+
+
 def test_nan_and_infinity_become_strings():
     assert json.loads(mida.capture([math.nan, math.inf, -math.inf, 1.5])) \
         == ["NaN", "Infinity", "-Infinity", 1.5]
