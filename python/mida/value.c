@@ -118,18 +118,25 @@ void mida_py_json_string(mida_py_json *w, const char *s, size_t n) {
   put_char(w, '"');
 }
 
-/* A string cut at max bytes, with the cut marked and the full size said. */
-static void capped_string(mida_py_json *w, const char *s, size_t n,
-                          size_t max) {
+/* A string of which s[0..n) is at hand, cut at max bytes, with the cut
+ * marked and the full size said: total units ("bytes", "characters"). */
+static void capped_prefix(mida_py_json *w, const char *s, size_t n,
+                          size_t max, size_t total, const char *units) {
   size_t k = utf8_cut(s, n, max);
   put_char(w, '"');
   escape_into(w, s, k);
-  if (k < n) {
+  if (k < n || n < total) {
     char tail[64];
-    int t = snprintf(tail, sizeof tail, "...(%zu bytes in all)", n);
+    int t = snprintf(tail, sizeof tail, "...(%zu %s in all)", total, units);
     mida_py_json_raw(w, tail, (size_t)t);
   }
   put_char(w, '"');
+}
+
+/* A string cut at max bytes, with the cut marked and the full size said. */
+static void capped_string(mida_py_json *w, const char *s, size_t n,
+                          size_t max) {
+  capped_prefix(w, s, n, max, n, "bytes");
 }
 
 /* UTF-8 of a str; lone surrogates are replaced. Returns a new reference
@@ -153,7 +160,36 @@ static PyObject *utf8_of(PyObject *str, const char **s, Py_ssize_t *n) {
   return b;
 }
 
+/* A str longer than max characters that is not ASCII: only the first max
+ * characters (at least max bytes) are encoded, and the full size is said
+ * in characters. PyUnicode_AsUTF8AndSize would encode all of it (~470 us
+ * for 10 MB) and keep that copy on the program's str for as long as the
+ * str lives, as large as the str or more: what observing a value must not
+ * do. Its size in bytes would take a pass over all of it (2-10 ms for 10
+ * million characters, unvectorized). Returns 0 if done, -1 if the caller
+ * is to write it as a short one (no memory for the prefix). */
+static int put_long_pystr(mida_py_json *w, PyObject *str, Py_ssize_t max) {
+  PyObject *head = PyUnicode_Substring(str, 0, max);
+  if (head == NULL) {
+    PyErr_Clear();
+    return -1;
+  }
+  const char *s;
+  Py_ssize_t n;
+  PyObject *hold = utf8_of(head, &s, &n);
+  if (hold != NULL) {
+    capped_prefix(w, s, (size_t)n, (size_t)max,
+                  (size_t)PyUnicode_GET_LENGTH(str), "characters");
+    Py_DECREF(hold);
+  }
+  Py_DECREF(head);
+  return hold != NULL ? 0 : -1;
+}
+
 static void put_pystr(mida_py_json *w, PyObject *str, Py_ssize_t max) {
+  if (!PyUnicode_IS_ASCII(str) && PyUnicode_GET_LENGTH(str) > max &&
+      put_long_pystr(w, str, max) == 0)
+    return;
   const char *s;
   Py_ssize_t n;
   PyObject *hold = utf8_of(str, &s, &n);

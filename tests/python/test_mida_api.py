@@ -379,6 +379,23 @@ def test_bad_input_never_crashes_nor_changes_the_result():
     assert used["f"] == {"type": "bytes", "len": 20}
 
 
+@pytest.mark.parametrize("char", ["\u00e9", "\u20ac", "\U0001F600", "\ud800"],
+                         ids=["latin-1", "bmp", "astral", "lone-surrogate"])
+def test_a_long_non_ascii_str_is_cut_without_a_copy_kept_on_it(char):
+    """Only the part within the cap is encoded: encoding all of it made
+    CPython keep a UTF-8 copy on the program's str for its lifetime (a
+    million-character str of "e acute" grew from 1.0 to 3.0 MB)."""
+    s = "a" + char * 1_000_000
+    size = sys.getsizeof(s)
+    cap = mida.configure()["max_str"]
+    text = json.loads(mida.capture(s))
+    assert sys.getsizeof(s) == size
+    head, _, tail = text.rpartition("...")
+    assert tail == "(1000001 characters in all)", tail
+    assert head.startswith("a") and len(head.encode("utf-8", "replace")) <= cap
+    assert len(head.encode("utf-8", "replace")) > cap - 4
+
+
 def test_user_exception_in_repr_of_result_does_not_escape():
     @mida.task
     def give():
