@@ -537,7 +537,10 @@ static void put_int(mida_py_json *w, PyObject *v) {
 }
 
 /* Items of a sequence, or the summary past max_depth. */
-static void put_sequence(mida_py_json *w, PyObject *v, int depth) {
+/* The list or tuple v, as an array of its first max_items, and the items
+ * counted: v's own, or total when it is the head of a larger collection. */
+static void put_items(mida_py_json *w, PyObject *v, int depth,
+                      Py_ssize_t total) {
   Py_ssize_t n = PyList_Check(v) ? PyList_GET_SIZE(v) : PyTuple_GET_SIZE(v);
   if (depth >= mida_py_caps_now.max_depth) {
     put_len_summary(w, v, n);
@@ -560,6 +563,8 @@ static void put_sequence(mida_py_json *w, PyObject *v, int depth) {
     Py_DECREF(item);
   }
   n = PyList_Check(v) ? PyList_GET_SIZE(v) : PyTuple_GET_SIZE(v);
+  if (total > n)
+    n = total;
   if (i < n) {
     char more[64];
     int k = snprintf(more, sizeof more, "%s\"...(%zd items in all)\"",
@@ -569,20 +574,37 @@ static void put_sequence(mida_py_json *w, PyObject *v, int depth) {
   put_char(w, ']');
 }
 
+static void put_sequence(mida_py_json *w, PyObject *v, int depth) {
+  put_items(w, v, depth, 0);
+}
+
+/* A set's first max_items, taken before any of them is written (a repr
+ * may change the set): a copy of all of it took ~50 us for 10,000. */
 static void put_set(mida_py_json *w, PyObject *v, int depth) {
   Py_ssize_t n = PySet_GET_SIZE(v);
   if (depth >= mida_py_caps_now.max_depth) {
     put_len_summary(w, v, n);
     return;
   }
-  PyObject *items = PySequence_List(v);
-  if (items == NULL) {
+  PyObject *it = PyObject_GetIter(v);
+  PyObject *head = it != NULL ? PyList_New(0) : NULL;
+  PyObject *item;
+  while (head != NULL && PyList_GET_SIZE(head) < mida_py_caps_now.max_items &&
+         (item = PyIter_Next(it)) != NULL) {
+    int rc = PyList_Append(head, item);
+    Py_DECREF(item);
+    if (rc < 0)
+      Py_CLEAR(head);
+  }
+  Py_XDECREF(it);
+  if (head == NULL || PyErr_Occurred()) {
     PyErr_Clear();
+    Py_XDECREF(head);
     put_len_summary(w, v, n);
     return;
   }
-  put_sequence(w, items, depth);
-  Py_DECREF(items);
+  put_items(w, head, depth, n);
+  Py_DECREF(head);
 }
 
 static void put_dict_items(mida_py_json *w, PyObject *v, int depth,

@@ -396,6 +396,25 @@ def test_a_long_non_ascii_str_is_cut_without_a_copy_kept_on_it(char):
     assert len(head.encode("utf-8", "replace")) > cap - 4
 
 
+class CountingSet(set):
+    taken = 0
+
+    def __iter__(self):
+        for x in set.__iter__(self):
+            CountingSet.taken += 1
+            yield x
+
+
+def test_a_set_s_first_items_are_taken_not_all_of_it():
+    """A set was copied whole into a list before its first max_items were
+    written (~50 us for 10,000 items)."""
+    big = CountingSet(range(10_000))
+    cap = mida.configure()["max_items"]
+    v = json.loads(mida.capture(big))
+    assert CountingSet.taken <= cap, CountingSet.taken
+    assert len(v) == cap + 1 and v[-1] == "...(10000 items in all)"
+
+
 def test_user_exception_in_repr_of_result_does_not_escape():
     @mida.task
     def give():
