@@ -326,6 +326,25 @@ static long long int_of(PyObject *o) {
   return v;
 }
 
+/* getattr(v, text) for an attribute that array types define on the type
+ * (dtype, nbytes): a new reference, or NULL when v has none (an exception
+ * may be set: the caller clears it). v is not asked at all when its type
+ * lacks the name and answers missing attributes with a __getattr__ of its
+ * own: a pandas DataFrame has no dtype nor nbytes, and its __getattr__
+ * looks for a column of that name, in Python, then raises, ~3 us each
+ * (and a column named "dtype" was taken for one). */
+static PyObject *array_attr(PyObject *v, PyObject **name, const char *text) {
+  PyTypeObject *t = Py_TYPE(v);
+  if (t->tp_getattro != PyObject_GenericGetAttr) {
+    PyObject *n = interned_name(name, text);
+    if (n == NULL)
+      return NULL;
+    if (_PyType_Lookup(t, n) == NULL)
+      return NULL;
+  }
+  return mida_py_attr(v, name, text);
+}
+
 /* The bytes of a pandas DataFrame as memory_usage().sum() counts them
  * (each column's array, shallow, and the index), read from the frame's
  * blocks: 1-7 us, where memory_usage() builds a Series of them in ~200 us
@@ -404,7 +423,7 @@ static int put_array_summary(mida_py_json *w, PyObject *v, int depth) {
   }
   put_char(w, '{');
   put_type_field(w, Py_TYPE(v));
-  PyObject *dtype = mida_py_attr(v, &dtype_name, "dtype");
+  PyObject *dtype = array_attr(v, &dtype_name, "dtype");
   if (dtype != NULL) {
     PyObject *s = PyObject_Str(dtype);
     if (s != NULL) {
@@ -426,7 +445,7 @@ static int put_array_summary(mida_py_json *w, PyObject *v, int depth) {
   }
   put_char(w, ']');
   Py_DECREF(shape);
-  long long bytes = int_of(mida_py_attr(v, &nbytes_name, "nbytes"));
+  long long bytes = int_of(array_attr(v, &nbytes_name, "nbytes"));
   if (bytes < 0) /* a pandas DataFrame */
     bytes = frame_bytes(v);
   if (bytes < 0) {

@@ -293,6 +293,15 @@ def test_a_frame_s_bytes_are_what_memory_usage_sums(make):
     assert cap["bytes"] == int(df.memory_usage().sum()), cap
 
 
+def test_a_frame_s_columns_are_not_taken_for_its_dtype_or_bytes():
+    """A DataFrame has no dtype nor nbytes: its columns of those names
+    were taken for them (its __getattr__ answers with a column)."""
+    df = pd.DataFrame({"dtype": [1, 2, 3], "nbytes": [4, 5, 6]})
+    cap = json.loads(mida.capture(df))
+    assert "dtype" not in cap, cap
+    assert cap["bytes"] == int(df.memory_usage().sum()), cap
+
+
 class _Usage:
     def __init__(self, n):
         self.n = n
