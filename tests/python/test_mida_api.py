@@ -424,6 +424,17 @@ def test_a_set_s_first_items_are_taken_not_all_of_it():
     assert len(v) == cap + 1 and v[-1] == "...(10000 items in all)"
 
 
+def test_a_deque_is_written_as_an_array_of_its_first_items():
+    """A deque fell to its repr, made whole before the cut (~570 us for
+    10,000 items)."""
+    import collections
+    cap = mida.configure()["max_items"]
+    v = json.loads(mida.capture(collections.deque(range(10_000))))
+    assert v[:3] == [0, 1, 2] and len(v) == cap + 1, v
+    assert v[-1] == "...(10000 items in all)"
+    assert json.loads(mida.capture(collections.deque([1, "a"]))) == [1, "a"]
+
+
 def test_user_exception_in_repr_of_result_does_not_escape():
     @mida.task
     def give():
