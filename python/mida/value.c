@@ -10,6 +10,7 @@
 #include "value.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -118,14 +119,16 @@ void mida_py_json_string(mida_py_json *w, const char *s, size_t n) {
   put_char(w, '"');
 }
 
-/* A string of which s[0..n) is at hand, cut at max bytes, with the cut
- * marked and the full size said: total units ("bytes", "characters"). */
+/* A string of which s[0..n) is at hand (with more after it, if more),
+ * cut at max bytes, with the cut marked and the full size said: total
+ * units ("bytes", "characters"). */
 static void capped_prefix(mida_py_json *w, const char *s, size_t n,
-                          size_t max, size_t total, const char *units) {
+                          size_t max, bool more, size_t total,
+                          const char *units) {
   size_t k = utf8_cut(s, n, max);
   put_char(w, '"');
   escape_into(w, s, k);
-  if (k < n || n < total) {
+  if (k < n || more) {
     char tail[64];
     int t = snprintf(tail, sizeof tail, "...(%zu %s in all)", total, units);
     mida_py_json_raw(w, tail, (size_t)t);
@@ -136,7 +139,7 @@ static void capped_prefix(mida_py_json *w, const char *s, size_t n,
 /* A string cut at max bytes, with the cut marked and the full size said. */
 static void capped_string(mida_py_json *w, const char *s, size_t n,
                           size_t max) {
-  capped_prefix(w, s, n, max, n, "bytes");
+  capped_prefix(w, s, n, max, false, n, "bytes");
 }
 
 /* UTF-8 of a str; lone surrogates are replaced. Returns a new reference
@@ -178,7 +181,7 @@ static int put_long_pystr(mida_py_json *w, PyObject *str, Py_ssize_t max) {
   Py_ssize_t n;
   PyObject *hold = utf8_of(head, &s, &n);
   if (hold != NULL) {
-    capped_prefix(w, s, (size_t)n, (size_t)max,
+    capped_prefix(w, s, (size_t)n, (size_t)max, true,
                   (size_t)PyUnicode_GET_LENGTH(str), "characters");
     Py_DECREF(hold);
   }
@@ -555,7 +558,6 @@ static void put_int(mida_py_json *w, PyObject *v) {
   Py_DECREF(s);
 }
 
-/* Items of a sequence, or the summary past max_depth. */
 /* The list or tuple v, as an array of its first max_items, and the items
  * counted: v's own, or total when it is the head of a larger collection. */
 static void put_items(mida_py_json *w, PyObject *v, int depth,
