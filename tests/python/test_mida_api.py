@@ -484,6 +484,11 @@ def test_workflow_metric_and_data():
 
 
 def test_query_df_returns_a_dataframe():
+    @mida.task
+    def one():  # a row to read, whichever tests ran before
+        return 1
+
+    one()
     df = mida.query_df("SELECT id, status FROM task")
     assert isinstance(df, pd.DataFrame) and list(df.columns) == ["id",
                                                                 "status"]
