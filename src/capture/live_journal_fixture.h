@@ -29,18 +29,22 @@ static mida__journal *fixture_journal(const char *dir, const char *host,
   return j;
 }
 
+/* Appends rec to j. */
+static void append_rec(mida__journal *j, const mida__rec *rec) {
+  mida__slot slot;
+  assert_int_equal(mida__journal_reserve(j, rec->type,
+                                         mida__rec_encoded_size(rec), &slot),
+                   MIDA_OK);
+  mida__rec_encode(rec, slot.payload, slot.len);
+  mida__journal_commit(j, &slot);
+}
+
 /* Appends n COUNTER records to j. */
 static void append_counters(mida__journal *j, int n) {
   for (int i = 0; i < n; i++) {
     mida__rec rec;
     mida__rec_counter(&rec, NULL, 0, "x", i);
-    mida__slot slot;
-    assert_int_equal(mida__journal_reserve(j, rec.type,
-                                           mida__rec_encoded_size(&rec),
-                                           &slot),
-                     MIDA_OK);
-    mida__rec_encode(&rec, slot.payload, slot.len);
-    mida__journal_commit(j, &slot);
+    append_rec(j, &rec);
   }
 }
 

@@ -50,19 +50,31 @@ static void *write_on(void *arg) {
   return NULL;
 }
 
-/* A collect pass that holds its group (`mida run`'s collector). */
-typedef struct held_collect {
+/* A collect pass asked for on a thread of its own (`mida run`'s
+ * collector), with flags (MIDA_RECOVER_*), while the test goes on. */
+typedef struct asked_collect {
   mida__shipper *sh;
+  unsigned flags;
   int rc;
   pthread_t thread;
-} held_collect;
+} asked_collect;
 
-static void *collect_held(void *arg) {
-  held_collect *c = arg;
-  c->rc = mida__shipper_collect(c->sh, 10000,
-                                MIDA_RECOVER_TAIL_LIVE | MIDA_RECOVER_HOLD,
-                                NULL);
+static void *collect_main(void *arg) {
+  asked_collect *c = arg;
+  c->rc = mida__shipper_collect(c->sh, 10000, c->flags, NULL);
   return NULL;
+}
+
+/* A shipper of the journal own into the store at url, with dir as its
+ * spool, started and its store open. */
+static mida__shipper *open_shipper(mida__journal *own, const char *url,
+                                   const char *dir) {
+  mida__shipper *sh = NULL;
+  assert_int_equal(mida__shipper_start(own, url, dir, 5, &sh), MIDA_OK);
+  char msg[256] = "";
+  assert_int_equal(mida__shipper_wait_open(sh, 10000, msg, sizeof msg),
+                   MIDA_OK);
+  return sh;
 }
 
 /* A held group lasts as long as its writers write, up to
@@ -76,18 +88,16 @@ static void test_a_flush_does_not_wait_for_a_held_group(void **state) {
   char url[512];
   snprintf(url, sizeof url, "sqlite://%s/store.db", dir);
   mida__journal *own = fixture_journal(dir, "ownhost", 0);
-  mida__shipper *sh = NULL;
-  assert_int_equal(mida__shipper_start(own, url, dir, 5, &sh), MIDA_OK);
-  char msg[256] = "";
-  assert_int_equal(mida__shipper_wait_open(sh, 10000, msg, sizeof msg),
-                   MIDA_OK);
+  mida__shipper *sh = open_shipper(own, url, dir);
 
   busy_writer w = {.j = fixture_journal(dir, "livehost", 1)};
   append_counters(w.j, 50);
   atomic_init(&w.stop, false);
   assert_int_equal(pthread_create(&w.thread, NULL, write_on, &w), 0);
-  held_collect c = {.sh = sh, .rc = -1};
-  assert_int_equal(pthread_create(&c.thread, NULL, collect_held, &c), 0);
+  asked_collect c = {.sh = sh,
+                     .flags = MIDA_RECOVER_TAIL_LIVE | MIDA_RECOVER_HOLD,
+                     .rc = -1};
+  assert_int_equal(pthread_create(&c.thread, NULL, collect_main, &c), 0);
   sleep_ms(50); /* the group is held by now */
 
   append_counters(own, 3);
@@ -112,20 +122,7 @@ static void append_task(mida__journal *j, const mida_id_t *id,
   mida__rec rec = {.type = MIDA_REC_TASK};
   mida__rec_set_id(&rec, MIDA_F_ID, id);
   mida__rec_set_str(&rec, MIDA_F_ACTIVITY, activity, (size_t)-1);
-  mida__slot slot;
-  assert_int_equal(mida__journal_reserve(j, rec.type,
-                                         mida__rec_encoded_size(&rec), &slot),
-                   MIDA_OK);
-  mida__rec_encode(&rec, slot.payload, slot.len);
-  mida__journal_commit(j, &slot);
-}
-
-/* A collect pass asked for without waiting for it (`mida run`'s
- * collector, which the test goes on beside). */
-static void *collect_plain(void *arg) {
-  held_collect *c = arg;
-  c->rc = mida__shipper_collect(c->sh, 10000, 0, NULL);
-  return NULL;
+  append_rec(j, &rec);
 }
 
 /* The activity the store at path holds for task id ("" when none). */
@@ -160,11 +157,7 @@ static void test_a_pass_ships_our_records_from_before_it_first(void **state) {
   snprintf(path, sizeof path, "%s/store.db", dir);
   snprintf(url, sizeof url, "sqlite://%s", path);
   mida__journal *own = fixture_journal(dir, "ownhost", 0);
-  mida__shipper *sh = NULL;
-  assert_int_equal(mida__shipper_start(own, url, dir, 5, &sh), MIDA_OK);
-  char msg[256] = "";
-  assert_int_equal(mida__shipper_wait_open(sh, 10000, msg, sizeof msg),
-                   MIDA_OK);
+  mida__shipper *sh = open_shipper(own, url, dir);
   assert_int_equal(mida__shipper_flush(sh, 10000), MIDA_OK);
 
   sqlite3 *locker = NULL;
@@ -178,8 +171,8 @@ static void test_a_pass_ships_our_records_from_before_it_first(void **state) {
   mida__journal *cmd = fixture_journal(dir, "cmdhost", 0);
   append_task(cmd, &task, "sh");
   mida__journal_close(cmd); /* the command has ended: an orphan */
-  held_collect c = {.sh = sh, .rc = -1};
-  assert_int_equal(pthread_create(&c.thread, NULL, collect_plain, &c), 0);
+  asked_collect c = {.sh = sh, .flags = 0, .rc = -1};
+  assert_int_equal(pthread_create(&c.thread, NULL, collect_main, &c), 0);
   sleep_ms(50); /* asked for by now */
   assert_int_equal(sqlite3_exec(locker, "ROLLBACK", NULL, NULL, NULL),
                    SQLITE_OK);
