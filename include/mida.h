@@ -545,6 +545,23 @@ MIDA_EXTERN int mida_query_stoppable(const char *store_url, const char *sql,
                                      void *ctx, char *errmsg,
                                      size_t errmsg_len);
 
+/* Called once for a query's result: the names of its columns, valid
+ * during the call. Return 0 to go on, non-zero to stop (the query then
+ * returns MIDA_OK, no rows). */
+typedef int (*mida_columns_fn)(void *ctx, int ncols,
+                               const char *const *names);
+
+/* As mida_query_stoppable, and columns (if not NULL) is called once,
+ * before the first row -- or, for a result without rows, after the
+ * statement has run: a query that matched nothing still says which
+ * columns it has (a table of them with no rows, not a table of none).
+ * columns, fn and stop share ctx. Thread-safe. */
+MIDA_EXTERN int mida_query_described(const char *store_url, const char *sql,
+                                     const char *const *params, int nparams,
+                                     mida_columns_fn columns, mida_row_fn fn,
+                                     mida_stop_fn stop, void *ctx,
+                                     char *errmsg, size_t errmsg_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -142,10 +142,14 @@ def query(sql, params=(), max_rows=1000000):
 
 
 def query_df(sql, params=(), max_rows=1000000):
-    """As query(), as a pandas DataFrame (pandas must be installed)."""
+    """As query(), as a pandas DataFrame (pandas must be installed), whose
+    columns are the query's, in its order, even when no row matched."""
     import pandas
 
-    return pandas.DataFrame.from_records(query(sql, params, max_rows))
+    columns, rows = _mida.query(sql, params, max_rows, True)
+    # Rows are dicts: a name the query gives twice is one column of them.
+    return pandas.DataFrame.from_records(rows,
+                                         columns=list(dict.fromkeys(columns)))
 
 
 def _close():

@@ -570,7 +570,7 @@ static PyObject *mod_configure(PyObject *m, PyObject *args, PyObject *kw) {
 
 typedef struct query_ctx {
   PyObject *rows; /* list of dicts */
-  PyObject *keys; /* tuple of column names (str), made on the first row */
+  PyObject *keys; /* tuple of column names (str), from the columns' call */
   Py_ssize_t max_rows; /* the most rows kept; 0: no bound */
   int failed;     /* a Python error is set */
   PyThreadState *thread; /* saved while the GIL is released */
@@ -599,6 +599,30 @@ static PyObject *cell_value(const char *t) {
   return PyUnicode_DecodeUTF8(t, (Py_ssize_t)strlen(t), "replace");
 }
 
+/* q->keys from the result's column names; 0, or -1 with an error set. */
+static int make_keys(query_ctx *q, int ncols, const char *const *names) {
+  q->keys = PyTuple_New(ncols);
+  if (q->keys == NULL)
+    return -1;
+  for (int i = 0; i < ncols; i++) {
+    PyObject *k = PyUnicode_FromString(names[i] ? names[i] : "?");
+    if (k == NULL)
+      return -1;
+    PyTuple_SET_ITEM(q->keys, i, k);
+  }
+  return 0;
+}
+
+/* The result's columns (mida_columns_fn), before its rows. */
+static int query_columns(void *vctx, int ncols, const char *const *names) {
+  query_ctx *q = vctx;
+  PyEval_RestoreThread(q->thread);
+  if (q->keys == NULL && make_keys(q, ncols, names) < 0)
+    q->failed = 1;
+  q->thread = PyEval_SaveThread();
+  return q->failed;
+}
+
 static int query_row_locked(query_ctx *q, int ncols, const char *const *names,
                             const char *const *values) {
   /* The rows are kept in this process's memory, which the query guard's
@@ -611,17 +635,8 @@ static int query_row_locked(query_ctx *q, int ncols, const char *const *names,
                  q->max_rows);
     goto fail;
   }
-  if (q->keys == NULL) {
-    q->keys = PyTuple_New(ncols);
-    if (q->keys == NULL)
-      goto fail;
-    for (int i = 0; i < ncols; i++) {
-      PyObject *k = PyUnicode_FromString(names[i] ? names[i] : "?");
-      if (k == NULL)
-        goto fail;
-      PyTuple_SET_ITEM(q->keys, i, k);
-    }
-  }
+  if (q->keys == NULL && make_keys(q, ncols, names) < 0)
+    goto fail;
   PyObject *row = PyDict_New();
   if (row == NULL)
     goto fail;
@@ -667,14 +682,17 @@ static int query_stop(void *vctx) {
   return q->failed;
 }
 
-/* query(sql, params=(), max_rows=QUERY_MAX_ROWS) -> list of dicts,
+/* query(sql, params=(), max_rows=QUERY_MAX_ROWS, columns=False) -> list
+ * of dicts (with columns: (the column names as a list, the rows)),
  * read-only, after a flush of this process's records; a result of more
  * than max_rows rows (None: no bound) raises mida.Error. */
 static PyObject *mod_query(PyObject *m, PyObject *args) {
   (void)m;
   const char *sql;
   PyObject *params = NULL, *max_rows = NULL;
-  if (!PyArg_ParseTuple(args, "s|OO", &sql, &params, &max_rows))
+  int with_columns = 0;
+  if (!PyArg_ParseTuple(args, "s|OOp", &sql, &params, &max_rows,
+                        &with_columns))
     return NULL;
   Py_ssize_t bound = QUERY_MAX_ROWS;
   if (max_rows == Py_None) {
@@ -698,7 +716,7 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
   Py_ssize_t np = seq != NULL ? PySequence_Fast_GET_SIZE(seq) : 0;
   const char **pv = PyMem_Calloc((size_t)np + 1, sizeof *pv);
   PyObject *strs = PyList_New(0);
-  PyObject *ret = NULL;
+  PyObject *ret = NULL, *names = NULL;
   if (pv == NULL || strs == NULL) {
     PyErr_NoMemory();
     goto out;
@@ -730,9 +748,14 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
     goto out;
   char err[512] = "";
   q.thread = PyEval_SaveThread();
-  int rc = mida_query_stoppable(si.store, sql, pv, (int)np, query_row,
-                                query_stop, &q, err, sizeof err);
+  int rc = mida_query_described(si.store, sql, pv, (int)np, query_columns,
+                                query_row, query_stop, &q, err, sizeof err);
   PyEval_RestoreThread(q.thread);
+  /* The column names, asked for: a result without rows has them too. */
+  if (with_columns && !q.failed &&
+      (names = q.keys != NULL ? PySequence_List(q.keys) : PyList_New(0)) ==
+          NULL)
+    q.failed = 1;
   Py_XDECREF(q.keys);
   if (q.failed) {
     Py_DECREF(q.rows);
@@ -748,8 +771,14 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
     Py_DECREF(q.rows);
     goto out;
   }
-  ret = q.rows;
+  if (names == NULL) {
+    ret = q.rows;
+  } else {
+    ret = PyTuple_Pack(2, names, q.rows);
+    Py_DECREF(q.rows);
+  }
 out:
+  Py_XDECREF(names);
   PyMem_Free(pv);
   Py_XDECREF(strs);
   Py_XDECREF(seq);
@@ -809,7 +838,8 @@ static PyMethodDef module_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "configure(max_str=, max_items=, max_depth=, max_repr=, max_bytes=)"},
     {"query", mod_query, METH_VARARGS,
-     "query(sql, params=(), max_rows=1000000) -> list of dicts (read-only)"},
+     "query(sql, params=(), max_rows=1000000, columns=False) -> list of "
+     "dicts (read-only); with columns, (column names, rows)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -26,6 +26,15 @@ int mida_query_stoppable(const char *store_url, const char *sql,
                          const char *const *params, int nparams, mida_row_fn fn,
                          mida_stop_fn stop, void *ctx, char *errmsg,
                          size_t errmsg_len) {
+  return mida_query_described(store_url, sql, params, nparams, NULL, fn, stop,
+                              ctx, errmsg, errmsg_len);
+}
+
+int mida_query_described(const char *store_url, const char *sql,
+                         const char *const *params, int nparams,
+                         mida_columns_fn columns, mida_row_fn fn,
+                         mida_stop_fn stop, void *ctx, char *errmsg,
+                         size_t errmsg_len) {
   char err[512] = "";
   if (errmsg != NULL && errmsg_len > 0)
     errmsg[0] = '\0';
@@ -49,7 +58,8 @@ int mida_query_stoppable(const char *store_url, const char *sql,
     lim.stop = stop;
     lim.stop_ctx = ctx;
     mida__sink_set_limits(sink, &lim);
-    rc = mida__sink_query(sink, sql, params, nparams, fn, ctx);
+    rc = mida__sink_query_described(sink, sql, params, nparams, columns, fn,
+                                    ctx);
     if (rc != MIDA_OK)
       snprintf(err, sizeof err, "%s", mida__sink_errmsg(sink));
     mida__sink_close(sink);

@@ -220,6 +220,11 @@ void mida__out_init(mida__out *o, mida__out_format fmt, FILE *fp);
 int mida__out_row(void *o, int ncols, const char *const *names,
                   const char *const *values);
 
+/* Takes the result's columns before its rows: a mida__columns_fn, for
+ * mida__sink_query_described(), so that a CSV without rows still has its
+ * header line. Returns 0, or 1 to stop on an error (kept in o->rc). */
+int mida__out_columns(void *o, int ncols, const char *const *names);
+
 /* Prints what is left (the table, the closing bracket) and frees the
  * printer. Returns MIDA_OK, or the first error (MIDA_ENOMEM, MIDA_EIO). */
 int mida__out_end(mida__out *o);

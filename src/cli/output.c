@@ -12,7 +12,9 @@
  *   so far are printed and the widths stay as they are for the rest (later
  *   cells are cut to them), so memory stays bounded whatever the result's
  *   size. No rows prints "(no rows)".
- * - CSV (RFC 4180): a header line, then one line per row, CRLF line ends; a
+ * - CSV (RFC 4180): a header line (also for a result without rows, when
+ *   the columns are announced: mida__out_columns), then one line per row,
+ *   CRLF line ends; a
  *   field with a comma, quote, CR or LF is quoted with quotes doubled; an
  *   empty string is "" and SQL NULL is an empty field. Never cut.
  * - JSON: an array of objects, one per line, keys in column order; a value
@@ -278,17 +280,30 @@ static int json_row(mida__out *o, const char *const *values) {
   return rc;
 }
 
+/* The columns, from the result's announcement or its first row; CSV's
+ * header line. */
+static int out_start(mida__out *o, int ncols, const char *const *names) {
+  int rc = out_columns(o, ncols, names);
+  if (rc == MIDA_OK && o->format == MIDA_OUT_CSV)
+    rc = csv_line(o, (const char *const *)o->names);
+  return rc;
+}
+
+int mida__out_columns(void *ctx, int ncols, const char *const *names) {
+  mida__out *o = ctx;
+  if (o->rc == MIDA_OK && o->names == NULL)
+    o->rc = out_start(o, ncols, names);
+  return o->rc != MIDA_OK;
+}
+
 int mida__out_row(void *ctx, int ncols, const char *const *names,
                   const char *const *values) {
   mida__out *o = ctx;
   if (o->rc != MIDA_OK)
     return 1;
   int rc = MIDA_OK;
-  if (o->names == NULL) {
-    rc = out_columns(o, ncols, names);
-    if (rc == MIDA_OK && o->format == MIDA_OUT_CSV)
-      rc = csv_line(o, (const char *const *)o->names);
-  }
+  if (o->names == NULL)
+    rc = out_start(o, ncols, names);
   if (rc == MIDA_OK && ncols < o->ncols)
     rc = MIDA_EINVAL; /* rows of one result all have the same columns */
   if (rc == MIDA_OK) {

@@ -47,13 +47,19 @@ static int header(sql_ctx *c, int ncols, const char *const *names) {
   return rc;
 }
 
+/* The result's columns, before its rows (even when it has none). */
+static int sql_columns(void *vctx, int ncols, const char *const *names) {
+  sql_ctx *c = vctx;
+  c->rc = header(c, ncols, names);
+  return c->rc != MIDA_OK;
+}
+
 static int sql_row(void *vctx, int ncols, const char *const *names,
                    const char *const *values) {
   sql_ctx *c = vctx;
+  (void)names; /* written by sql_columns */
   int rc = MIDA_OK;
-  if (c->nrows == 0)
-    rc = header(c, ncols, names);
-  if (rc == MIDA_OK && c->nrows >= c->max_rows) {
+  if (c->nrows >= c->max_rows) {
     c->truncated = 1;
     return 1;
   }
@@ -91,7 +97,7 @@ static int get_sql(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   if (rc != MIDA_OK)
     return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
   sql_ctx c = {&resp->body, format == 1, (size_t)limit, 0, 0, MIDA_OK};
-  rc = mida__sink_query(sink, q, NULL, 0, sql_row, &c);
+  rc = mida__sink_query_described(sink, q, NULL, 0, sql_columns, sql_row, &c);
   if (c.rc != MIDA_OK) {
     mida__serve_release(&srv->pool, sink, 0);
     return c.rc;
@@ -111,11 +117,8 @@ static int get_sql(mida__serve *srv, const mida__req *req, mida__resp *resp) {
     resp->disposition = "attachment; filename=\"mida-query.csv\"";
     return MIDA_OK;
   }
-  if (c.nrows == 0 && !c.truncated)
-    rc = mida__buf_adds(&resp->body, "{\"columns\": [], \"rows\": [");
-  if (rc == MIDA_OK)
-    rc = mida__buf_printf(&resp->body, "],\n\"truncated\": %s}\n",
-                          c.truncated ? "true" : "false");
+  rc = mida__buf_printf(&resp->body, "],\n\"truncated\": %s}\n",
+                        c.truncated ? "true" : "false");
   return rc;
 }
 

@@ -765,6 +765,25 @@ static int fetch_sql(mida__pg_guard *g, mida__sink *base, const char *where,
   return MIDA_OK;
 }
 
+/* Announces the result's columns (desc's names) to row before its rows,
+ * values NULL (sink.h); *stopped when row says so. */
+static int announce_columns(mida__sink *base, const PGresult *desc,
+                            mida__row_fn row, void *ctx, int *stopped) {
+  if (row == NULL)
+    return MIDA_OK;
+  int ncols = PQnfields(desc);
+  const char **names =
+      mida__calloc(ncols > 0 ? (size_t)ncols : 1, sizeof *names);
+  if (names == NULL)
+    return mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
+  for (int c = 0; c < ncols; c++)
+    names[c] = PQfname(desc, c);
+  if (row(ctx, ncols, names, NULL) != 0)
+    *stopped = 1;
+  mida__free(names);
+  return MIDA_OK;
+}
+
 /* Calls row for each row of a fetched batch; *stopped when row says so. */
 static int deliver(mida__sink *base, const PGresult *desc, const PGresult *res,
                    mida__row_fn row, void *ctx, int *stopped) {
@@ -955,6 +974,8 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
     }
   }
   int stopped = 0;
+  if (rc == MIDA_OK)
+    rc = announce_columns(base, desc, row, ctx, &stopped);
   while (rc == MIDA_OK && !stopped) {
     /* A cancel between two statements finds nothing to stop: it is seen
      * here. */

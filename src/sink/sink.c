@@ -383,9 +383,34 @@ void mida__sink_set_limits(mida__sink *sink, const mida__query_limits *lim) {
     sink->limits = *lim;
 }
 
+/* The caller's functions of a query, behind the one row function the
+ * backends call: its call with values NULL (the columns) goes to columns,
+ * the others to row. */
+typedef struct described {
+  mida__columns_fn columns; /* or NULL */
+  mida__row_fn row;         /* or NULL */
+  void *ctx;                /* their argument */
+} described;
+
+static int described_row(void *vctx, int ncols, const char *const *names,
+                         const char *const *values) {
+  const described *d = vctx;
+  if (values == NULL)
+    return d->columns != NULL ? d->columns(d->ctx, ncols, names) : 0;
+  return d->row != NULL ? d->row(d->ctx, ncols, names, values) : 0;
+}
+
 int mida__sink_query(mida__sink *sink, const char *sql,
                      const char *const *params, int nparams, mida__row_fn row,
                      void *ctx) {
+  return mida__sink_query_described(sink, sql, params, nparams, NULL, row,
+                                    ctx);
+}
+
+int mida__sink_query_described(mida__sink *sink, const char *sql,
+                               const char *const *params, int nparams,
+                               mida__columns_fn columns, mida__row_fn row,
+                               void *ctx) {
   if (sink == NULL || sql == NULL || nparams < 0 ||
       (params == NULL && nparams > 0))
     return MIDA_EINVAL;
@@ -399,7 +424,8 @@ int mida__sink_query(mida__sink *sink, const char *sql,
                            "the query guard refuses this statement: %s", why);
   backend_enter();
   int slot = in_flight_add(sink);
-  int rc = sink->methods->query(sink, sql, params, nparams, row, ctx);
+  described d = {columns, row, ctx};
+  int rc = sink->methods->query(sink, sql, params, nparams, described_row, &d);
   if (slot >= 0)
     atomic_store(&in_flight[slot], NULL);
   backend_leave();

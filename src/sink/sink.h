@@ -65,9 +65,12 @@ typedef struct mida__sink_methods {
                    const mida__origin *origin);
   /* Runs one read-only SQL statement with text parameters ?1..?n under
    * the query guard (guard.h, with the sink's limits) and calls row for
-   * each result row. MIDA_EREADONLY if the statement would write or the
-   * guard refuses it, MIDA_ETIMEDOUT past the time limit, MIDA_ECLOSED if
-   * cancelled. NULL for brokers. */
+   * each result row. Before the first row -- or, when there is none, once
+   * the statement has run -- row is called once with values NULL: the
+   * result's columns (mida__sink_query_described hands that call to its
+   * columns function; mida__sink_query drops it). MIDA_EREADONLY if the
+   * statement would write or the guard refuses it, MIDA_ETIMEDOUT past
+   * the time limit, MIDA_ECLOSED if cancelled. NULL for brokers. */
   int (*query)(mida__sink *sink, const char *sql, const char *const *params,
                int nparams, mida__row_fn row, void *ctx);
   /* Runs mida's own statements that change the schema (key_index.c's
@@ -165,6 +168,19 @@ int mida__sink_settle(mida__sink *sink);
 int mida__sink_query(mida__sink *sink, const char *sql,
                      const char *const *params, int nparams, mida__row_fn row,
                      void *ctx);
+
+/* The names of a result's columns, valid during the call. Return 0 to go
+ * on, non-zero to stop the query (it then returns MIDA_OK, no rows). */
+typedef int (*mida__columns_fn)(void *ctx, int ncols,
+                                const char *const *names);
+
+/* As mida__sink_query, and columns (if not NULL) is called once, before
+ * the first row, or after the statement has run when it returned none: a
+ * result without rows still says what its columns are. */
+int mida__sink_query_described(mida__sink *sink, const char *sql,
+                               const char *const *params, int nparams,
+                               mida__columns_fn columns, mida__row_fn row,
+                               void *ctx);
 
 /* MIDA_EUNSUPPORTED where the sink is not a store. */
 int mida__sink_exec_schema(mida__sink *sink, const char *sql);

@@ -205,6 +205,25 @@ void mida__sqlite_cancel(mida__sink *base) {
   sqlite3_interrupt(s->db);
 }
 
+/* Announces the columns of st, a statement that returned no row, to row
+ * (values NULL: sink.h). */
+static int announce_columns(sqlite_sink *s, sqlite3_stmt *st, mida__row_fn row,
+                            void *ctx) {
+  int ncols = sqlite3_column_count(st);
+  const char **names = mida__calloc(ncols > 0 ? (size_t)ncols : 1,
+                                    sizeof *names);
+  if (names == NULL)
+    return mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  int rc = MIDA_OK;
+  for (int c = 0; c < ncols && rc == MIDA_OK; c++)
+    if ((names[c] = sqlite3_column_name(st, c)) == NULL)
+      rc = mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  if (rc == MIDA_OK)
+    (void)row(ctx, ncols, names, NULL); /* the last call: a stop is moot */
+  mida__free(names);
+  return rc;
+}
+
 static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
                      int nparams, mida__row_fn row, void *ctx) {
   mida__sink *base = &s->base;
@@ -270,17 +289,23 @@ static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
   }
 
   /* Column names are fetched after each step: a step may re-prepare the
-   * statement (the schema changed), which frees the old names. */
+   * statement (the schema changed), which frees the old names. They are
+   * announced once, with the first row or, for a result without rows,
+   * once the statement is done (values NULL: sink.h). */
   int ncols = 0;
   for (;;) {
     src = sqlite3_step(st);
-    if (src == SQLITE_DONE)
+    if (src == SQLITE_DONE) {
+      if (names == NULL && row != NULL)
+        rc = announce_columns(s, st, row, ctx);
       break;
+    }
     if (src != SQLITE_ROW) {
       rc = step_error(s, src);
       goto out;
     }
-    if (names == NULL) {
+    int first = names == NULL;
+    if (first) {
       ncols = sqlite3_column_count(st);
       size_t slots = ncols > 0 ? (size_t)ncols : 1;
       names = mida__calloc(slots, sizeof *names);
@@ -307,6 +332,8 @@ static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
         goto out;
       }
     }
+    if (first && row != NULL && row(ctx, ncols, names, NULL) != 0)
+      break;
     if (row != NULL && row(ctx, ncols, names, values) != 0)
       break;
   }

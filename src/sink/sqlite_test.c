@@ -1675,6 +1675,69 @@ static void test_query_rows_and_errors(void **state) {
   mida__sink_close(sink);
 }
 
+/* The calls a described query made, in order: "columns a|b", "row". */
+typedef struct described_calls {
+  mida__buf log;    /* one line per call */
+  int stop_columns; /* the columns function asks to stop */
+} described_calls;
+
+static int log_columns(void *ctx, int ncols, const char *const *names) {
+  described_calls *d = ctx;
+  mida__buf_adds(&d->log, "columns ");
+  for (int i = 0; i < ncols; i++)
+    mida__buf_printf(&d->log, "%s%s", i > 0 ? "|" : "", names[i]);
+  mida__buf_adds(&d->log, "\n");
+  return d->stop_columns;
+}
+
+static int log_row(void *ctx, int ncols, const char *const *names,
+                   const char *const *values) {
+  described_calls *d = ctx;
+  (void)names;
+  assert_non_null(values); /* the announcement never reaches a row */
+  mida__buf_printf(&d->log, "row %s\n", ncols > 0 ? values[0] : "");
+  return 0;
+}
+
+/* A query's columns come once, before its rows -- and alone when it has
+ * none, so that a reader can still make a table of them (the CLI's CSV
+ * header, the HTTP console's "columns", Python's query_df). */
+static void test_query_described_announces_columns(void **state) {
+  fixture *fx = *state;
+  mida__sink *sink = open_store(fx->path, 0);
+  static const struct {
+    const char *sql;
+    int stop;
+    const char *calls;
+  } cases[] = {
+      {"SELECT 1 AS a, 2 AS b UNION ALL SELECT 3, 4", 0,
+       "columns a|b\nrow 1\nrow 3\n"},
+      {"SELECT id, activity AS what FROM task WHERE 0 = 1", 0,
+       "columns id|what\n"},
+      /* Stopped by the columns function: no row, and no error. */
+      {"SELECT 1 AS a UNION ALL SELECT 2", 1, "columns a\n"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    described_calls d = {.stop_columns = cases[i].stop};
+    mida__buf_init(&d.log, 1 << 12);
+    assert_int_equal(mida__sink_query_described(sink, cases[i].sql, NULL, 0,
+                                                log_columns, log_row, &d),
+                     MIDA_OK);
+    assert_string_equal(mida__buf_str(&d.log), cases[i].calls);
+    mida__buf_free(&d.log);
+  }
+  /* Without a columns function (mida__sink_query) the announcement is
+   * dropped: an empty result calls nothing. */
+  described_calls none = {.stop_columns = 0};
+  mida__buf_init(&none.log, 1 << 12);
+  assert_int_equal(mida__sink_query(sink, "SELECT 1 AS a WHERE 0 = 1", NULL, 0,
+                                    log_row, &none),
+                   MIDA_OK);
+  assert_string_equal(mida__buf_str(&none.log), "");
+  mida__buf_free(&none.log);
+  mida__sink_close(sink);
+}
+
 static void test_sql_escaping(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
@@ -2365,6 +2428,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_query_rows_and_errors, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_query_described_announces_columns,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_sql_escaping, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),

@@ -91,3 +91,20 @@ def test_reading_verb_on_both_stores(run, stores, args, same):
     assert b.stdout.strip(), "no output on PostgreSQL"
     if same:
         assert by_value(a.stdout) == by_value(b.stdout)
+
+
+@pytest.mark.parametrize("fmt", ["--csv", "--json", None])
+def test_a_result_without_rows_says_its_columns_on_both_stores(run, stores,
+                                                               fmt):
+    """A query that matches nothing: its CSV is still a header line (a
+    file that a CSV reader takes as a table of those columns, where an
+    empty file is an error), its JSON an empty array, its table "(no
+    rows)" -- the same on both stores. The store's query path announces
+    the columns before the rows, or alone when there are none."""
+    sql = "SELECT id, activity AS what FROM task WHERE activity = 'none such'"
+    args = ["query"] + ([fmt] if fmt else []) + [sql]
+    want = {"--csv": "id,what\r\n", "--json": "[]\n", None: "(no rows)\n"}
+    for store in stores:
+        r = run(*args, store_path=store)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == want[fmt], store

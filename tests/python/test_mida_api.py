@@ -496,6 +496,19 @@ def test_query_df_returns_a_dataframe():
         mida.query("DELETE FROM task")
 
 
+def test_query_df_of_no_rows_has_the_querys_columns():
+    # An empty result: a frame of the query's columns, not one of none
+    # (df["status"] raised KeyError: the names came with the first row).
+    df = mida.query_df("SELECT id, status AS state FROM task WHERE 0 = 1")
+    assert list(df.columns) == ["id", "state"] and len(df) == 0
+    assert mida._mida.query("SELECT 1 AS a, 2 AS b WHERE 0 = 1", (), 10,
+                            True) == (["a", "b"], [])
+    assert mida._mida.query("SELECT 1 AS a", (), 10, True) == (["a"],
+                                                             [{"a": 1}])
+    # A name given twice is one column of the rows (dicts), as before.
+    assert list(mida.query_df("SELECT 1 AS a, 2 AS a").columns) == ["a"]
+
+
 def test_query_keeps_at_most_max_rows():
     # The rows are kept in memory: an endless result stops at max_rows
     # with an error (on main it grew until the 30 s time limit: 4.8 GB).

@@ -212,6 +212,20 @@ def test_sql_endpoint_is_read_only(serve, lite):
     assert len(csv.decode().splitlines()) == 6
 
 
+def test_sql_endpoint_names_the_columns_of_a_result_without_rows(both):
+    """The SQL console's answer to a query that matched nothing has its
+    columns, in JSON and as a CSV header line, on both stores (they were
+    [] and an empty file: the names came with the first row)."""
+    stmt = q("SELECT id, activity AS what FROM task WHERE activity = 'x y'")
+    for s in both:
+        st, body = s.get_json("/api/sql?q=" + stmt)
+        assert st == 200, body
+        assert body == {"columns": ["id", "what"], "rows": [],
+                        "truncated": False}
+        st, _, csv = s.request("/api/sql?format=csv&q=" + stmt)
+        assert (st, csv.decode()) == (200, "id,what\r\n")
+
+
 # The escapes of a superuser connection that issue 11 item 1 lists: the
 # query guard (src/sink, the security work) must refuse each.
 PG_ESCAPES = [
