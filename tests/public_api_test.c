@@ -235,7 +235,42 @@ static void test_query_is_read_only(void **state) {
   assert_int_equal(q(fx, "SELECT count(*) FROM task"), 3);
 }
 
-/* A failing call on a session from another thread. */
+/* The column names a described query announced, "a|b". */
+static int join_columns(void *ctx, int ncols, const char *const *names) {
+  char *out = ctx;
+  out[0] = '\0';
+  for (int i = 0; i < ncols; i++) {
+    if (i > 0)
+      strcat(out, "|");
+    strncat(out, names[i], 32);
+  }
+  return 0;
+}
+
+static int no_row(void *ctx, int ncols, const char *const *names,
+                  const char *const *values) {
+  (void)ctx, (void)ncols, (void)names, (void)values;
+  fail_msg("a query that matched nothing called its row function");
+  return 1;
+}
+
+/* A query that matches nothing still names its columns. */
+static void test_query_described_names_columns_without_rows(void **state) {
+  fixture *fx = *state;
+  mida_session_t *s = open_url(fx->url, NULL);
+  assert_int_equal(mida_close(s), MIDA_OK);
+  char names[256] = "none";
+  char err[256];
+  assert_int_equal(mida_query_described(fx->url,
+                                        "SELECT id, activity AS what FROM task"
+                                        " WHERE 0 = 1",
+                                        NULL, 0, join_columns, no_row, NULL,
+                                        names, err, sizeof err),
+                   MIDA_OK);
+  assert_string_equal(names, "id|what");
+}
+
+/* A failing call on a session from another thread. *//* A failing call on a session from another thread. */
 static void *fail_generated(void *arg) {
   mida_session_t *s = arg;
   mida_id_t t = mida_id_from_name("test", "thread");
@@ -413,6 +448,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_session_info_and_default_workflow,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_query_is_read_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_query_described_names_columns_without_rows, setup, teardown),
       cmocka_unit_test_setup_teardown(test_each_session_keeps_its_last_error,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_structs_carry_their_size, setup,
