@@ -149,6 +149,12 @@ try {
   await page.waitForSelector("#sql-result table");
   check((await page.$$eval("#sql-result tr", (n) => n.length)) > 1, "the SQL console shows rows");
   await shot("09-sql");
+  // A query that matches nothing: its columns, and no row.
+  await page.fill("#sql-text", "SELECT id, activity AS what FROM task WHERE 0 = 1");
+  await page.click("#sql-run");
+  await page.waitForFunction(() => document.querySelector("#sql-result p")?.textContent === "0 rows");
+  check(JSON.stringify(await page.$$eval("#sql-result th", (h) => h.map((e) => e.textContent))) === '["id","what"]',
+    "the SQL console heads an empty result with its columns");
   await page.goto(`${url}/#/telemetry`);
   await page.waitForSelector("#telemetry-charts");
   await page.waitForTimeout(500);
