@@ -14,9 +14,9 @@
  *   size. No rows prints "(no rows)".
  * - CSV (RFC 4180): a header line (also for a result without rows, when
  *   the columns are announced: mida__out_columns), then one line per row,
- *   CRLF line ends; a
- *   field with a comma, quote, CR or LF is quoted with quotes doubled; an
- *   empty string is "" and SQL NULL is an empty field. Never cut.
+ *   CRLF line ends; a field with a comma, quote, CR or LF is quoted with
+ *   quotes doubled; an empty string is "" and SQL NULL is an empty field.
+ *   Never cut.
  * - JSON: an array of objects, one per line, keys in column order; a value
  *   that is exactly a JSON number (as SQLite prints numbers) is a number,
  *   SQL NULL is null, anything else a string. Never cut.
