@@ -229,21 +229,28 @@ static void put_query(char *buf, size_t buflen, size_t *o, const char *q) {
   put(buf, buflen, o, q, strlen(q), 0);
 }
 
-const char *mida__url_redact(const char *url, char *buf, size_t buflen) {
-  if (buf == NULL || buflen == 0)
-    return "";
-  size_t o = 0;
-  buf[0] = '\0';
-  if (url == NULL)
-    return buf;
+/* Whether url is a path (no scheme, sqlite:// or file://): no userinfo,
+ * no query, nothing to hide. */
+static int names_a_path(const char *url) {
   size_t n = mida__url_scheme_len(url);
-  if (n == 0 || mida__url_scheme_equal(url, n, "sqlite") ||
-      mida__url_scheme_equal(url, n, "file")) {
-    /* A path: no userinfo, no query, nothing to hide. */
-    put(buf, buflen, &o, url, strlen(url), 0);
-    buf[o] = '\0';
-    return buf;
-  }
+  return n == 0 || mida__url_scheme_equal(url, n, "sqlite") ||
+         mida__url_scheme_equal(url, n, "file");
+}
+
+const char *mida__url_query(const char *url) {
+  if (url == NULL || names_a_path(url))
+    return NULL;
+  const char *p = url + mida__url_scheme_len(url) + 3;
+  const char *q = p + strcspn(p, "?#");
+  return *q == '?' ? q + 1 : NULL;
+}
+
+int mida__url_secret_span(const char *url, size_t *off, size_t *len) {
+  *off = 0;
+  *len = 0;
+  if (url == NULL || names_a_path(url))
+    return 0;
+  size_t n = mida__url_scheme_len(url);
   const char *p = url + n + 3;
   /* The userinfo ends at the last '@' before the query: later than the
    * parser's authority, so that a password holding a '/' is hidden too. */
@@ -259,10 +266,33 @@ const char *mida__url_redact(const char *url, char *buf, size_t buflen) {
       (mida__url_scheme_equal(url, n, "nats") ||
        mida__url_scheme_equal(url, n, "tls")))
     colon = p - 1;
-  if (colon != NULL) {
-    put(buf, buflen, &o, url, (size_t)(colon + 1 - url), 0);
+  if (colon == NULL)
+    return 0;
+  *off = (size_t)(colon + 1 - url);
+  *len = (size_t)(at - colon - 1);
+  return 1;
+}
+
+const char *mida__url_redact(const char *url, char *buf, size_t buflen) {
+  if (buf == NULL || buflen == 0)
+    return "";
+  size_t o = 0;
+  buf[0] = '\0';
+  if (url == NULL)
+    return buf;
+  if (names_a_path(url)) {
+    put(buf, buflen, &o, url, strlen(url), 0);
+    buf[o] = '\0';
+    return buf;
+  }
+  const char *p = url + mida__url_scheme_len(url) + 3;
+  const char *qstart = p + strcspn(p, "?#");
+  size_t off, len;
+  if (mida__url_secret_span(url, &off, &len)) {
+    put(buf, buflen, &o, url, off, 0);
     put(buf, buflen, &o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
-    put(buf, buflen, &o, at, (size_t)(qstart - at), 0);
+    put(buf, buflen, &o, url + off + len, (size_t)(qstart - url - off - len),
+        0);
   } else {
     put(buf, buflen, &o, url, (size_t)(qstart - url), 0);
   }

@@ -83,6 +83,16 @@ int mida__url_escape_userinfo(const char *url, mida__buf *out);
  * NULL gives "". Returns buf, so that it can be an argument of printf. */
 const char *mida__url_redact(const char *url, char *buf, size_t buflen);
 
+/* Where url's userinfo secret is, the part mida__url_redact masks: the
+ * password (after the first ':' of the userinfo, up to its last '@'), or
+ * a NATS token (all of a userinfo without ':'). Sets *off and *len and
+ * returns 1; 0 (and 0, 0) when url has none, or is a path. */
+int mida__url_secret_span(const char *url, size_t *off, size_t *len);
+
+/* url's query string (after '?', up to '#' or the end), or NULL when it
+ * has none or is a path. */
+const char *mida__url_query(const char *url);
+
 /* The size of a buffer for mida__url_redact() that is enough for messages:
  * longer URLs are cut. */
 #define MIDA_URL_SHOWN 512

@@ -6,6 +6,7 @@
 #include "core/buf.h"
 #include "core/redact.h"
 #include "core/url.h"
+#include "core/url_scrub.h"
 
 #include "mida.h"
 
@@ -201,6 +202,62 @@ static void test_a_cut_url_shows_no_part_of_a_secret(void **state) {
   }
 }
 
+/* A library's message repeats no secret of the URL it was given: libpq
+ * quotes a token it cannot decode, or the whole URL it cannot read. */
+static void test_a_librarys_message_repeats_no_secret(void **state) {
+  (void)state;
+  char b[512];
+  assert_string_equal(
+      mida__url_scrub("invalid percent-encoded token: \"50%off\"",
+                      "postgresql://postgres:50%off@127.0.0.1/qa1", b,
+                      sizeof b),
+      "invalid percent-encoded token: \"***\"");
+  assert_string_equal(
+      mida__url_scrub("forbidden value %00 in percent-encoded value: "
+                      "\"se%00cret\"",
+                      "postgresql://u:se%00cret@h/db", b, sizeof b),
+      "forbidden value %00 in percent-encoded value: \"***\"");
+  /* The whole URL, as libpq got it (a '@' of the password escaped). */
+  assert_string_equal(
+      mida__url_scrub("unexpected character \"/\" at position 35 in URI"
+                      " (expected \"]\"): \"postgresql://postgres:p%40ss"
+                      "@[::1/x\"",
+                      "postgresql://postgres:p@ss@[::1/x", b, sizeof b),
+      "unexpected character \"/\" at position 35 in URI (expected \"]\"):"
+      " \"postgresql://postgres:***@[::1/x\"");
+  /* Percent-decoded, and bare (not quoted). */
+  assert_string_equal(mida__url_scrub("password s3cr@t rejected",
+                                      "postgresql://u:s3cr%40t@h/db", b,
+                                      sizeof b),
+                      "password *** rejected");
+  /* A secret query parameter's value, quoted. */
+  assert_string_equal(
+      mida__url_scrub("bad value \"tk9\"",
+                      "postgresql://h/db?sslmode=require&password=tk9", b,
+                      sizeof b),
+      "bad value \"***\"");
+  /* A short secret is masked inside quotes only, not in words. */
+  assert_string_equal(mida__url_scrub("cannot read \"pw\" as a port",
+                                      "postgresql://u:pw@h/db", b, sizeof b),
+                      "cannot read \"***\" as a port");
+  assert_string_equal(mida__url_scrub("connection refused (pwd)",
+                                      "postgresql://u:pw@h/db", b, sizeof b),
+                      "connection refused (pwd)");
+  /* Nothing to hide: the message as it is. */
+  assert_string_equal(mida__url_scrub("timeout \"h\"", "postgresql://h/db",
+                                      b, sizeof b),
+                      "timeout \"h\"");
+  assert_string_equal(mida__url_scrub("x", NULL, b, sizeof b), "x");
+  assert_string_equal(mida__url_scrub(NULL, "postgresql://h/db", b, sizeof b),
+                      "");
+  /* Cut short, never inside a mask. */
+  char small[8];
+  assert_string_equal(mida__url_scrub("ab secret cd",
+                                      "postgresql://u:secret@h/db", small,
+                                      sizeof small),
+                      "ab *** ");
+}
+
 static void test_secret_names(void **state) {
   (void)state;
   const char *secret[] = {"password",
@@ -276,6 +333,7 @@ int main(void) {
       cmocka_unit_test(test_redaction_masks_passwords_everywhere),
       cmocka_unit_test(test_a_cut_url_shows_no_part_of_a_secret),
       cmocka_unit_test(test_a_password_holding_at_signs_is_escaped_for_libpq),
+      cmocka_unit_test(test_a_librarys_message_repeats_no_secret),
       cmocka_unit_test(test_secret_names),
       cmocka_unit_test(test_json_values_of_secret_names_are_hidden),
   };

@@ -63,6 +63,7 @@
 #include "core/buf.h"
 #include "core/errors.h"
 #include "core/url.h"
+#include "core/url_scrub.h"
 #include "sink/pg_guard.h"
 
 #include <errno.h>
@@ -208,10 +209,12 @@ static int pg_connect(pg_reader *r) {
   if (r->conn == NULL)
     return MIDA_ENOMEM;
   if (PQstatus(r->conn) != CONNECTION_OK) {
-    char m[512];
+    /* libpq quotes a URI, or a token of one, that it cannot read: what it
+     * repeats of the URI's secrets is masked (url_scrub.h). */
+    char m[512], safe[512];
     mida__one_line(PQerrorMessage(r->conn), m, sizeof m);
     return mida__set_error(MIDA_EIO, "%s: cannot connect: %s", r->base.where,
-                           m);
+                           mida__url_scrub(m, r->uri, safe, sizeof safe));
   }
   PQsetNoticeProcessor(r->conn, quiet_notice, NULL);
   r->snap_fn = PQserverVersion(r->conn) >= 130000 ? "pg_current_snapshot()"

@@ -67,6 +67,7 @@
 #include "core/json.h"
 #include "core/number.h"
 #include "core/url.h"
+#include "core/url_scrub.h"
 #include "mida_config.h"
 #include "sink/schema.h"
 
@@ -578,10 +579,20 @@ uint64_t mida__pg_skipped(const mida__sink *sink) {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int fail_conn(pg_sink *s, int rc, const char *what) {
-  char m[400];
+/* A failure of the connection: libpq's message, with whatever of url's
+ * secrets it repeats masked (libpq quotes a URL, or a token of one, that
+ * it cannot read: url_scrub.h). url is the one libpq was given, or NULL
+ * once connected (libpq then quotes no URL). */
+static int fail_conn_to(pg_sink *s, int rc, const char *what,
+                        const char *url) {
+  char m[400], safe[400];
+  mida__one_line(PQerrorMessage(s->conn), m, sizeof m);
   return mida__sink_fail(&s->base, rc, "%s on store %s: %s", what, s->where,
-                         mida__one_line(PQerrorMessage(s->conn), m, sizeof m));
+                         mida__url_scrub(m, url, safe, sizeof safe));
+}
+
+static int fail_conn(pg_sink *s, int rc, const char *what) {
+  return fail_conn_to(s, rc, what, NULL);
 }
 
 static int fail_result(pg_sink *s, PGresult *res, const char *what) {
@@ -2123,16 +2134,14 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
                                    " -c search_path=\"$user\",public,mida",
                         mida__buf_str(&libpq_url), NULL};
   s->conn = PQconnectdbParams(keys, vals, 1);
-  mida__buf_free(&libpq_url);
   int rc = MIDA_OK;
-  if (s->conn == NULL) {
+  if (s->conn == NULL)
     rc = mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
+  else if (PQstatus(s->conn) != CONNECTION_OK)
+    rc = fail_conn_to(s, MIDA_ESTORE, "cannot connect", url);
+  mida__buf_free(&libpq_url);
+  if (rc != MIDA_OK)
     goto fail;
-  }
-  if (PQstatus(s->conn) != CONNECTION_OK) {
-    rc = fail_conn(s, MIDA_ESTORE, "cannot connect");
-    goto fail;
-  }
   PQsetNoticeProcessor(s->conn, quiet_notice, NULL);
   mida__pg_guard_init(&s->guard, s->conn);
   if (readonly && (flags & MIDA_SINK_NOCREATE)) {

@@ -191,6 +191,40 @@ def test_no_password_in_python_errors_and_warnings(tmp_path):
     assert "pypw9" not in out
 
 
+def test_no_password_in_what_libpq_says_of_a_url_it_cannot_read(
+        tmp_path, mida_bin):
+    """libpq quotes a token of the URL it cannot decode ('invalid
+    percent-encoded token: "50%off"'), or the whole URL it cannot parse:
+    mida's own part of the message was redacted, libpq's was not."""
+    port = free_port()
+    urls = {"50%offpw": f"postgresql://postgres:50%offpw@127.0.0.1:{port}/x",
+            "se%00cretpw": f"postgresql://postgres:se%00cretpw@127.0.0.1/x",
+            "v6secretpw": "postgresql://postgres:v6secretpw@[::1/x",
+            "tok%zzpw": f"postgresql://127.0.0.1:{port}/x?password=tok%zzpw"}
+    code = ("import mida\ntry:\n    mida.query('select 1')\n"
+            "except Exception as e:\n    print('ERR', e)\n")
+    for pw, url in urls.items():
+        runs = [subprocess.run([mida_bin, "--store", url, *verb],
+                               env=clean_env(), capture_output=True,
+                               text=True, timeout=120)
+                for verb in (["tasks"], ["query", "select 1"])]
+        runs.append(subprocess.run(
+            [mida_bin, "observe", "mlflow", "--tracking-uri", url, "--once"],
+            env=clean_env(), capture_output=True, text=True, timeout=120))
+        if pw == "50%offpw":  # Python's query waits 10 s for its flush
+            runs.append(subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True,
+                env=midapy_util.child_env(tmp_path / "unused.db",
+                                          MIDA_STORE=url),
+                timeout=120))
+        for r in runs:
+            out = r.stdout + r.stderr
+            assert r.returncode != 0 or "ERR" in out, (url, out)
+            parts = {pw} | {p for p in pw.split("%") if len(p) >= 4}
+            for part in parts:
+                assert part not in out, (url, out)
+
+
 def test_mida_hides_the_passwords_of_its_own_arguments_from_ps(
         tmp_path, pg_db, mida_bin):
     store = with_password(pg_db, "argvpw7") + "?sslpassword=sp9"
