@@ -9,13 +9,34 @@
 #include "core/url.h"
 #include "mida.h"
 
+#include <ctype.h>
 #include <string.h>
+
+/* Where the URL in arg begins: at the scheme before its first "://"
+ * ("postgresql://..." of "--db=postgresql://..."), or NULL when arg holds
+ * none. */
+static const char *url_in(const char *arg) {
+  const char *sep = strstr(arg, "://");
+  if (sep == NULL)
+    return NULL;
+  const char *start = sep;
+  while (start > arg && (isalnum((unsigned char)start[-1]) ||
+                         start[-1] == '+' || start[-1] == '-' ||
+                         start[-1] == '.'))
+    start--;
+  return start;
+}
 
 /* The name an option or assignment gives its value: "--db-password" of
  * "--db-password=x" or of "--db-password" itself, "TOKEN" of "TOKEN=x".
- * Sets *len, and *has_value when the value follows an '='. */
+ * An '=' inside a URL's query is not one ("https://h/x?token=..."): the
+ * whole argument is then the URL. Sets *len, and *has_value when the value
+ * follows an '='. */
 static const char *arg_name(const char *arg, size_t *len, int *has_value) {
   const char *eq = strchr(arg, '=');
+  const char *url = url_in(arg);
+  if (eq != NULL && url != NULL && url < eq)
+    eq = NULL;
   *has_value = eq != NULL;
   *len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
   return arg;
@@ -54,9 +75,16 @@ static int add_arg(mida__buf *b, const char *arg, int after_secret_option) {
     return mida__json_add_string(b, shown,
                                  keep + 1 + strlen(MIDA_REDACTED));
   }
-  if (strstr(arg, "://") != NULL) {
-    char shown[MIDA_ARGV_MAX_ARG + 1];
-    mida__url_redact(arg, shown, sizeof shown);
+  const char *url = url_in(arg);
+  if (url != NULL) {
+    /* What comes before the URL ("--db=", "DATABASE_URL=") as it is, the
+     * URL as in messages. */
+    char shown[2 * MIDA_ARGV_MAX_ARG + 1];
+    size_t before = (size_t)(url - arg);
+    if (before > MIDA_ARGV_MAX_ARG)
+      before = MIDA_ARGV_MAX_ARG;
+    memcpy(shown, arg, before);
+    mida__url_redact(url, shown + before, sizeof shown - before);
     return add_cut(b, shown, strlen(shown));
   }
   return add_cut(b, arg, strlen(arg));

@@ -56,6 +56,29 @@ static void test_secrets_are_hidden(void **state) {
   free(s);
 }
 
+/* A URL after an option's '=' or an assignment's, or with a secret query
+ * parameter first, is masked as in messages: the '=' of a URL's query
+ * does not make the URL a NAME=VALUE. */
+static void test_urls_inside_arguments_are_hidden(void **state) {
+  (void)state;
+  char *argv[] = {"tool",
+                  "--db=postgresql://u:dbpw@h/db",
+                  "DATABASE_URL=postgresql://u:dbpw2@h/db",
+                  "--tracking-uri=https://u:pw3@mlflow/",
+                  "https://user:pw1@example.com/x?token=tk9&a=1",
+                  "see:https://u:pw4@h/",
+                  "--password=https://u:pw5@h/",
+                  "a=b"};
+  char *s = json_of(8, argv);
+  assert_string_equal(
+      s, "[\"tool\",\"--db=postgresql://u:***@h/db\","
+         "\"DATABASE_URL=postgresql://u:***@h/db\","
+         "\"--tracking-uri=https://u:***@mlflow/\","
+         "\"https://user:***@example.com/x?token=***&a=1\","
+         "\"see:https://u:***@h/\",\"--password=***\",\"a=b\"]");
+  free(s);
+}
+
 static void test_long_command_lines_are_cut(void **state) {
   (void)state;
   enum { N = MIDA_ARGV_MAX_ARGS + 10 };
@@ -78,6 +101,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_plain_arguments_are_kept),
       cmocka_unit_test(test_secrets_are_hidden),
+      cmocka_unit_test(test_urls_inside_arguments_are_hidden),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

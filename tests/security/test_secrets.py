@@ -117,6 +117,37 @@ def test_recorded_argv_hides_secret_values(tmp_path, mida_bin):
             assert secret not in (t or "")
 
 
+def test_recorded_argv_hides_urls_inside_arguments(tmp_path, mida_bin):
+    """A URL after an option's '=' or an assignment's, or whose query
+    starts with a secret parameter, in the root's argv and in a child's
+    (recorded by the preload library)."""
+    args = ["--db=postgresql://u:dbpw1@h/db",
+            "DATABASE_URL=postgresql://u:dbpw2@h/db",
+            "--tracking-uri=https://u:trpw3@mlflow/",
+            "https://user:urlpw4@example.com/x?token=tok5&a=1"]
+    store = tmp_path / "r.db"
+    r = subprocess.run([mida_bin, "run", "--store", str(store), "--", "sh",
+                        "-c", '/bin/echo "$@"', "sh", *args],
+                       env=clean_env(), cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == args  # the command itself saw them whole
+    db = sqlite3.connect(store)
+    rows = db.execute("SELECT activity, used FROM task").fetchall()
+    texts = [m for (m,) in db.execute("SELECT metadata FROM workflow")]
+    db.close()
+    shown = ["--db=postgresql://u:***@h/db",
+             "DATABASE_URL=postgresql://u:***@h/db",
+             "--tracking-uri=https://u:***@mlflow/",
+             "https://user:***@example.com/x?token=***&a=1"]
+    argvs = {a: json.loads(u)["argv"] for a, u in rows if u}
+    assert argvs["echo"] == ["/bin/echo", *shown], argvs
+    assert argvs["sh"][-4:] == shown, argvs
+    for t in [u for _, u in rows] + texts:
+        for secret in ("dbpw1", "dbpw2", "trpw3", "urlpw4", "tok5"):
+            assert secret not in (t or ""), t
+
+
 PRODUCER = """
 import json, mida
 @mida.task
