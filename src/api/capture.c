@@ -77,9 +77,20 @@ static int usable(const mida_session_t *s) {
 static int begin_record(mida_session_t *s, uint16_t type, size_t size,
                         mida__slot *slot, mida__enc *enc) {
   int rc = mida__journal_reserve(s->journal, type, size, slot);
-  if (rc == MIDA_EFULL)
+  if (rc == MIDA_EFULL) {
+    /* Why there is no room, when the journal knows (no spool, a full
+     * disk, MIDA_SPOOL_MAX): "journal full" alone sent people looking
+     * for a journal that was never made. */
+    char why[384];
+    if (mida__journal_space(s->journal, why, sizeof why) != MIDA_OK &&
+        why[0] != '\0')
+      return mida__session_error(s, rc,
+                                 "no room to keep it (%s): record dropped "
+                                 "(counted)",
+                                 why);
     return mida__session_error(s, rc,
                                "journal full: record dropped (counted)");
+  }
   if (rc == MIDA_ETOOBIG)
     return mida__session_error(s, rc,
                                "record of %zu bytes is too big for the "

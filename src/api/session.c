@@ -473,6 +473,14 @@ int mida_flush(mida_session_t *s, int timeout_ms) {
   return MIDA_OK;
 }
 
+int mida__session_space(mida_session_t *s, char *msg, size_t msglen) {
+  if (msg != NULL && msglen > 0)
+    msg[0] = '\0';
+  if (s == NULL || s->disabled || s->journal == NULL)
+    return MIDA_OK;
+  return mida__journal_space(s->journal, msg, msglen);
+}
+
 int mida__session_wait_open(mida_session_t *s, int timeout_ms, char *msg,
                             size_t msglen) {
   if (msg != NULL && msglen > 0)

@@ -35,6 +35,11 @@ int mida__session_put(mida_session_t *s, const mida__rec *rec);
 int mida__session_wait_open(mida_session_t *s, int timeout_ms, char *msg,
                             size_t msglen);
 
+/* Whether the session's journal has room to keep records now: MIDA_OK,
+ * or why not (the spool cannot be made, is full or past MIDA_SPOOL_MAX:
+ * records are then dropped and counted) with the reason in msg. */
+int mida__session_space(mida_session_t *s, char *msg, size_t msglen);
+
 /* Ships the orphan segments of the session's spool (the journals of
  * processes that ended; `mida run` has its command's shipped so) through
  * the session's own connection to the store, and waits up to timeout_ms

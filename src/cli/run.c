@@ -461,12 +461,22 @@ typedef struct early_flush {
   int started;             /* the thread runs */
 } early_flush;
 
-/* Says that the store cannot be opened now (rc, msg: the open's error). */
-static void note_store_down(int rc, const char *msg) {
-  mida__cli_note("mida run: warning: the store cannot be opened now (%s): "
-                 "records stay in the journal and are shipped once it "
-                 "opens\n",
-                 msg[0] != '\0' ? msg : mida_strerror(rc));
+/* Says that the store cannot be opened now (rc, msg: the open's error),
+ * and where s's records are meanwhile: in the journal, or nowhere when it
+ * has no room (no spool, a full disk). */
+static void note_store_down(mida_session_t *s, int rc, const char *msg) {
+  char why[384];
+  const char *down = msg[0] != '\0' ? msg : mida_strerror(rc);
+  if (mida__session_space(s, why, sizeof why) != MIDA_OK)
+    mida__cli_note("mida run: warning: the store cannot be opened now (%s), "
+                   "and there is no room to keep records meanwhile (%s): "
+                   "they are dropped and counted\n",
+                   down, why);
+  else
+    mida__cli_note("mida run: warning: the store cannot be opened now (%s): "
+                   "records stay in the journal and are shipped once it "
+                   "opens\n",
+                   down);
 }
 
 static void *early_flush_main(void *arg) {
@@ -479,7 +489,7 @@ static void *early_flush_main(void *arg) {
   if (rc == MIDA_OK || rc == MIDA_ETIMEDOUT)
     (void)mida_flush(f->session, 5000);
   else
-    note_store_down(rc, msg);
+    note_store_down(f->session, rc, msg);
   if (f->lock >= 0)
     close(f->lock);
   return NULL;
@@ -738,7 +748,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     int open_rc = mida__session_wait_open(s, 0, msg, sizeof msg);
     store_down = open_rc != MIDA_OK && open_rc != MIDA_ETIMEDOUT;
     if (store_down && err[0] == '\0')
-      note_store_down(open_rc, msg);
+      note_store_down(s, open_rc, msg);
   }
 
   mida_id_t wf = {{0}}, task = {{0}};
@@ -878,10 +888,20 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     return code;
   if (!detach)
     record_end(s, &wf, &task, code, usage, gen, error);
+  char no_room[384];
+  int space = mida__session_space(s, no_room, sizeof no_room);
+  mida_stats_t st;
+  mida_stats_get(s, &st);
   rc = mida_close(s);
   if (rc == MIDA_EREFUSED || rc == MIDA_EDENIED)
     mida__cli_note("mida run: %s ('mida stats' counts them)\n",
                    mida_strerror(rc));
+  else if (rc != MIDA_OK && space != MIDA_OK)
+    mida__cli_note("mida run: the store did not take the run's records (%s), "
+                   "and there was no room to keep them (%s): %llu dropped, "
+                   "nothing is left for 'mida recover'\n",
+                   mida_strerror(rc), no_room,
+                   (unsigned long long)st.dropped);
   else if (rc != MIDA_OK)
     mida__cli_note("mida run: the store did not take every record (%s); "
                    "they stay in the spool for 'mida recover'\n",

@@ -352,9 +352,15 @@ static mida__collected collect_once(mida__run_preload *p, int timeout_ms,
   if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT && rc != MIDA_ECLOSED &&
       !p->collect_failed) {
     p->collect_failed = 1;
-    mida__cli_note("mida run: the store cannot take the command's files now "
-                   "(%s); they stay in the spool for 'mida recover'\n",
-                   mida_errmsg(p->session));
+    char why[384];
+    if (mida__session_space(p->session, why, sizeof why) != MIDA_OK)
+      mida__cli_note("mida run: the store cannot take the command's files "
+                     "now (%s), and the spool cannot keep them (%s)\n",
+                     mida_errmsg(p->session), why);
+    else
+      mida__cli_note("mida run: the store cannot take the command's files "
+                     "now (%s); they stay in the spool for 'mida recover'\n",
+                     mida_errmsg(p->session));
   }
   return shipped;
 }

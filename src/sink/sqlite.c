@@ -1056,8 +1056,12 @@ static int connect_store(sqlite_sink *s) {
      * memory files the mode of the database file. */
     int fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                   0600);
+    if (fd < 0 && errno != EEXIST) /* EEXIST: another process made it */
+      return mida__sink_fail(&s->base, MIDA_ESTORE,
+                             "cannot create store '%s': %s", s->path,
+                             strerror(errno));
     if (fd >= 0)
-      close(fd); /* else SQLite says why, or another process made it */
+      close(fd);
   } else if (S_ISDIR(sb.st_mode)) {
     return mida__sink_fail(&s->base, MIDA_ESTORE,
                            "cannot open store '%s': it is a directory",

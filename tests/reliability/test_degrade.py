@@ -126,6 +126,34 @@ def test_workflow_runs_when_the_spool_is_read_only(tmp_path):
     assert any("Read-only file system" in w for w in out["warnings"])
 
 
+def test_mida_run_in_a_read_only_directory_says_what_is_lost(tmp_path):
+    """A store in a read-only directory: neither the store nor its spool
+    can be made. The command runs with its status; mida run says why
+    (read-only, not "no such file" nor "journal full") and that the
+    records are dropped, never that they wait in a spool that does not
+    exist."""
+    ro = tmp_path / "ro"
+    if not mount_tmpfs(ro, "ro,size=1m"):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    marker = tmp_path / "ran"
+    try:
+        env = producer_env(str(ro / "mida.db"), ro / "mida.db.spool")
+        r = subprocess.run([MIDA_BIN, "run", "--", "sh", "-c",
+                            f"echo x > {marker}; exit 4"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        umount(ro)
+    assert r.returncode == 4, r.stderr
+    assert marker.read_text() == "x\n"
+    err = r.stderr
+    assert "cannot create store" in err and "Read-only file system" in err
+    assert "no room to keep" in err and "dropped" in err
+    assert "nothing is left for 'mida recover'" in err
+    for false_claim in ("journal full", "No such file or directory",
+                        "stay in the journal", "stay in the spool"):
+        assert false_claim not in err, err
+
+
 def test_mida_run_ends_when_the_store_fills_under_its_command(tmp_path):
     """The store's file system fills while `mida run`'s command writes
     files: the passes that ship the command's journals fail (their
