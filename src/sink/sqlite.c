@@ -36,7 +36,10 @@
  * applied one after the other, in order. A run's summary of its task also
  * writes the task's image that came in the same batch (a Dask worker's
  * arguments and result, and where the scheduler is the same process, its
- * begin), rather than a second statement writing the same row.
+ * begin), rather than a second statement writing the same row. A batch
+ * of many task or run rows the store does not hold yet (a scheduler's
+ * submissions, a worker's runs) inserts them several to a statement
+ * (apply_group), and merges those it held with their upserts.
  *
  * A record of a type this store does not know, or one without the fields
  * that key its row, is skipped and counted; a JSON field that is not a JSON
@@ -203,6 +206,9 @@ static const char *const fixed_sql[ST_COUNT] = {
                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" BLOCK_UPSERT,
     /* A task that got metric points has changed too. */
     [ST_TOUCH] = "UPDATE task SET seq = ?1 WHERE id = ?2 AND seq IS NOT ?1",
+    /* Whether a group of rows is likely new (apply_group). */
+    [ST_TASK_HELD] = "SELECT 1 FROM task WHERE id = ?1",
+    [ST_RUN_HELD] = "SELECT 1 FROM task_run WHERE id = ?1",
     [ST_LOST_TASKS] = MIDA_LOST_TASKS_SQL("?6"),
     [ST_LOST_WORKFLOWS] = MIDA_LOST_WORKFLOWS_SQL("?6"),
     [ST_LOST_RUNS] = MIDA_LOST_RUNS_SQL,
@@ -338,6 +344,42 @@ static int entity_sql(const entity *ent, uint32_t set_mask, mida__buf *out) {
   return rc;
 }
 
+/* The parameters of one row of an entity's upsert (entity_sql): its
+ * columns', the origin defaults' and the change number's. */
+static int row_params(const entity *ent) {
+  return has_seq(ent) ? seq_param(ent) : seq_param(ent) - 1;
+}
+
+/* Writes the INSERT OR IGNORE of IMAGE_ROWS_PER_STEP rows of an entity into
+ * out: each row's values as entity_sql's VALUES, its parameters after
+ * the rows' before it (row_params each). It inserts the rows the store
+ * does not hold, as the upsert would, and leaves the others. */
+static int entity_rows_sql(const entity *ent, mida__buf *out) {
+  int rc = mida__buf_printf(out, "INSERT OR IGNORE INTO %s(", ent->table);
+  for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++)
+    rc = mida__buf_printf(out, "%s%s", c ? ", " : "", ent->columns[c].name);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(out, has_seq(ent) ? ", seq) VALUES" : ") VALUES");
+  int per_row = row_params(ent);
+  for (int i = 0; i < IMAGE_ROWS_PER_STEP && rc == MIDA_OK; i++) {
+    int at = i * per_row, extra = at + ent->ncolumns;
+    rc = mida__buf_adds(out, i ? ",(" : "(");
+    for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++) {
+      const char *sep = c ? ", " : "";
+      if (ent->columns[c].rule == MIDA_RULE_ORIGIN)
+        rc = mida__buf_printf(out, "%scoalesce(?%d, ?%d)", sep, at + c + 1,
+                              ++extra);
+      else
+        rc = mida__buf_printf(out, "%s?%d", sep, at + c + 1);
+    }
+    if (rc == MIDA_OK && has_seq(ent))
+      rc = mida__buf_printf(out, ", ?%d", at + seq_param(ent));
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(out, ")");
+  }
+  return rc;
+}
+
 /* Prepares text, kept across many steps, into *out, once build_rc (the
  * result of building it into sql) says it could be built; frees sql. */
 int mida__sqlite_prepare_built(sqlite_sink *s, int build_rc, mida__buf *sql,
@@ -383,6 +425,12 @@ sqlite3_stmt *mida__sqlite_prepare_statement(sqlite_sink *s, int which) {
                                      : &",(?, ?, ?, ?, ?)"[i == 0]);
     if (rc == MIDA_OK && upsert)
       rc = mida__buf_adds(&sql, data ? DATA_UPSERT : TASK_DATA_UPSERT);
+    text = mida__buf_str(&sql);
+  }
+  if (which == ST_TASK_ROWS_NEW || which == ST_RUN_ROWS_NEW) {
+    rc = entity_rows_sql(&entities[which == ST_TASK_ROWS_NEW ? ENT_TASK
+                                                              : ENT_RUN],
+                         &sql);
     text = mida__buf_str(&sql);
   }
   for (int e = 0; e < ENT_COUNT && text == NULL; e++) {
@@ -566,20 +614,20 @@ static void forget_built_statements(sqlite_sink *s) {
   mida__sqlite_forget_summaries(s);
 }
 
-static int apply_image(sqlite_sink *s, const mida__rec *recs,
-                       const row_image *img, const mida__origin *origin) {
+/* Binds an image's row at the parameters after at (entity_sql's
+ * parameters, each at + its number); ids (MIDA_MERGE_MAX_COLUMNS ids'
+ * text) must outlive the step. */
+static void bind_image(sqlite_sink *s, sqlite3_stmt *st, int at,
+                       const mida__rec *recs, const row_image *img,
+                       const mida__origin *origin,
+                       char ids[][MIDA_ID_STRLEN]) {
   const entity *ent = &entities[img->entity];
-  sqlite3_stmt *st;
-  int rc = image_upsert(s, img, &st);
-  if (rc != MIDA_OK)
-    return rc;
-  char ids[MIDA_MERGE_MAX_COLUMNS][MIDA_ID_STRLEN];
-  int extra = ent->ncolumns;
+  int extra = at + ent->ncolumns;
   for (int c = 0; c < ent->ncolumns; c++) {
     unsigned tag = ent->columns[c].tag;
     if (img->mask & ((uint32_t)1 << c))
-      mida__sqlite_bind_field(st, c + 1, tag, &recs[img->source[c]].f[tag],
-                              ids[c]);
+      mida__sqlite_bind_field(st, at + c + 1, tag,
+                              &recs[img->source[c]].f[tag], ids[c]);
     if (ent->columns[c].rule != MIDA_RULE_ORIGIN)
       continue;
     ++extra;
@@ -589,8 +637,150 @@ static int apply_image(sqlite_sink *s, const mida__rec *recs,
       sqlite3_bind_int64(st, extra, origin->pid);
   }
   if (has_seq(ent))
-    sqlite3_bind_int64(st, seq_param(ent), s->batch_seq);
-  return mida__sqlite_step_write(s, st, ent->table);
+    sqlite3_bind_int64(st, at + seq_param(ent), s->batch_seq);
+}
+
+static int apply_image(sqlite_sink *s, const mida__rec *recs,
+                       const row_image *img, const mida__origin *origin) {
+  sqlite3_stmt *st;
+  int rc = image_upsert(s, img, &st);
+  if (rc != MIDA_OK)
+    return rc;
+  char ids[MIDA_MERGE_MAX_COLUMNS][MIDA_ID_STRLEN];
+  bind_image(s, st, 0, recs, img, origin, ids);
+  return mida__sqlite_step_write(s, st, entities[img->entity].table);
+}
+
+/* The multi-row statement of an image's rows (entity_rows_sql), or -1:
+ * task and run rows, which a batch carries by the hundred (a Dask
+ * scheduler's submissions, a worker's runs), and only an image that is
+ * its row's one image in the batch: the rows of a statement are written
+ * at once, before the images after them, so an image that must follow
+ * another of its row waits for its turn. */
+static int rows_statement(const row_image *img) {
+  if (img->shares_row || img->in_summary)
+    return -1;
+  if (img->entity == ENT_TASK)
+    return ST_TASK_ROWS_NEW;
+  return img->entity == ENT_RUN ? ST_RUN_ROWS_NEW : -1;
+}
+
+/* Writes an image and, for a run's, its task's summary. */
+static int apply_one(sqlite_sink *s, const mida__rec *recs,
+                     const row_image *img, const mida__origin *origin) {
+  int rc = apply_image(s, recs, img, origin);
+  if (rc == MIDA_OK && img->entity == ENT_RUN)
+    rc = mida__sqlite_apply_run_summary(s, recs, img);
+  return rc;
+}
+
+/* Whether the store holds the row of image img: 1, 0, or -1 with the
+ * sink's message set. */
+static int row_held(sqlite_sink *s, const mida__rec *recs,
+                    const row_image *img) {
+  sqlite3_stmt *st = mida__sqlite_statement(
+      s, img->entity == ENT_TASK ? ST_TASK_HELD : ST_RUN_HELD);
+  if (st == NULL)
+    return -1;
+  char id[MIDA_ID_STRLEN];
+  mida__sqlite_bind_field(st, 1, MIDA_F_ID, &recs[img->source[0]].f[MIDA_F_ID],
+                          id);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    return rc == SQLITE_ROW;
+  mida__sink_fail(&s->base, MIDA_ESTORE, "cannot read store '%s': %s",
+                  s->path, sqlite3_errmsg(s->db));
+  return -1;
+}
+
+/* Writes the n images of s->group, of one entity: when there are
+ * IMAGE_ROWS_PER_STEP of them and *try_new, by one INSERT OR IGNORE of
+ * rows (each statement's overhead -- its cursors, its registers freed --
+ * shared, and its cursors left on the leaf where the next row goes; it
+ * keeps no statement journal, as an upsert of many rows would); the rows
+ * it left because the store held them are then merged by each image's
+ * upsert, which merges the rows it inserted into themselves (applying an
+ * image twice changes nothing), and *try_new is cleared for the rest of
+ * the batch. The first row is looked up first: where the store holds it
+ * (a scheduler's submissions after the workers' runs made the rows), the
+ * rows are likely all there, and the INSERT would look each up in vain.
+ * Else each by its upsert. Then the runs' summaries, in order: a summary
+ * reads its own task's runs alone, whose rows are written by then. */
+static int apply_group(sqlite_sink *s, const mida__rec *recs, size_t n,
+                       const mida__origin *origin, int *try_new) {
+  int rc = MIDA_OK, written = 0;
+  if (n == IMAGE_ROWS_PER_STEP && *try_new) {
+    int held = row_held(s, recs, &s->images[s->group[0]]);
+    if (held < 0)
+      return MIDA_ESTORE;
+    *try_new = !held;
+  }
+  if (n == IMAGE_ROWS_PER_STEP && *try_new) {
+    const row_image *first = &s->images[s->group[0]];
+    sqlite3_stmt *st = mida__sqlite_statement(s, rows_statement(first));
+    if (st == NULL)
+      return MIDA_ESTORE;
+    int per_row = row_params(&entities[first->entity]);
+    for (size_t i = 0; i < n; i++)
+      bind_image(s, st, (int)i * per_row, recs, &s->images[s->group[i]],
+                 origin, s->group_ids[i]);
+    rc = mida__sqlite_step_write(s, st, entities[first->entity].table);
+    written = rc == MIDA_OK && sqlite3_changes(s->db) == (int)n;
+    if (rc == MIDA_OK && !written)
+      *try_new = 0;
+  }
+  for (size_t i = 0; i < n && rc == MIDA_OK; i++) {
+    const row_image *img = &s->images[s->group[i]];
+    if (!written)
+      rc = apply_image(s, recs, img, origin);
+    if (rc == MIDA_OK && img->entity == ENT_RUN)
+      rc = mida__sqlite_apply_run_summary(s, recs, img);
+  }
+  return rc;
+}
+
+/* Writes the batch's row images in array order (which keeps the order of
+ * each row's images), the task and run images of a row of their own
+ * IMAGE_ROWS_PER_STEP to a statement (apply_group): consecutive ones of
+ * one entity, when the batch has many or the statement is prepared
+ * already. Compiling the two statements costs ~1.5 M instructions (16
+ * rows: 3.1 M for 32, 19 M for 64, which saved no more), what a Dask
+ * worker's runs save in ~250 tasks and a scheduler's submissions in
+ * ~40; a batch of fewer images (a `mida run` of a short command) leaves
+ * them uncompiled. */
+#define MANY_IMAGES_MIN (4 * IMAGE_ROWS_PER_STEP)
+static int apply_images(sqlite_sink *s, const mida__rec *recs, size_t nimages,
+                        const mida__origin *origin) {
+  int many = nimages >= MANY_IMAGES_MIN ||
+             s->stmt[ST_TASK_ROWS_NEW] != NULL ||
+             s->stmt[ST_RUN_ROWS_NEW] != NULL;
+  int try_new[ENT_COUNT] = {1, 1, 1, 1};
+  int rc = MIDA_OK, which = -1;
+  size_t n = 0; /* images in s->group */
+  for (size_t k = 0; k < nimages && rc == MIDA_OK; k++) {
+    const row_image *img = &s->images[k];
+    if (img->in_summary)
+      continue;
+    int rows = many ? rows_statement(img) : -1;
+    if (n > 0 && (rows != which || n == IMAGE_ROWS_PER_STEP)) {
+      rc = apply_group(s, recs, n, origin,
+                       &try_new[s->images[s->group[0]].entity]);
+      n = 0;
+    }
+    if (rc != MIDA_OK)
+      break;
+    which = rows;
+    if (rows < 0)
+      rc = apply_one(s, recs, img, origin);
+    else
+      s->group[n++] = (uint32_t)k;
+  }
+  if (rc == MIDA_OK && n > 0)
+    rc = apply_group(s, recs, n, origin,
+                     &try_new[s->images[s->group[0]].entity]);
+  return rc;
 }
 
 /* ---- put_batch --------------------------------------------------------- */
@@ -860,13 +1050,8 @@ static int write_batch(sqlite_sink *s, const mida__rec *recs, size_t n,
    * task image too (mida__sqlite_plan_run_summaries). */
   if (rc == MIDA_OK)
     mida__sqlite_plan_run_summaries(s, recs, nimages);
-  for (size_t k = 0; k < nimages && rc == MIDA_OK; k++) {
-    if (s->images[k].in_summary)
-      continue;
-    rc = apply_image(s, recs, &s->images[k], origin);
-    if (rc == MIDA_OK && s->images[k].entity == ENT_RUN)
-      rc = mida__sqlite_apply_run_summary(s, recs, &s->images[k]);
-  }
+  if (rc == MIDA_OK)
+    rc = apply_images(s, recs, nimages, origin);
   if (rc == MIDA_OK)
     rc = mida__sqlite_apply_deps(s);
   for (size_t i = 0; i < n && rc == MIDA_OK; i++)

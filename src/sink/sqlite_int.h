@@ -49,6 +49,12 @@
  * (it can fail after some rows), which is part of the figure. */
 #define ROWS_PER_STEP 64
 
+/* The task or run rows of a batch that one INSERT goes to (sqlite.c,
+ * apply_group). */
+#ifndef IMAGE_ROWS_PER_STEP
+#define IMAGE_ROWS_PER_STEP 16
+#endif
+
 /* The prepared statements a sink caches, one per record type and a few for
  * transactions. */
 enum {
@@ -71,6 +77,10 @@ enum {
   ST_TOUCH,
   ST_BLOCK,
   ST_RUN,
+  ST_TASK_ROWS_NEW, /* IMAGE_ROWS_PER_STEP task rows not yet stored */
+  ST_RUN_ROWS_NEW,  /* IMAGE_ROWS_PER_STEP run rows not yet stored */
+  ST_TASK_HELD,     /* whether the store holds a task's row */
+  ST_RUN_HELD,      /* whether the store holds a run's row */
   ST_LOST_TASKS,
   ST_LOST_WORKFLOWS,
   ST_LOST_RUNS,
@@ -141,6 +151,10 @@ typedef struct sqlite_sink {
   mida__dep_rows deps;                  /* the open batch's dependencies,
                                            written after its rows */
   mida__fold fold;                      /* scratch: rows to their images */
+  uint32_t group[IMAGE_ROWS_PER_STEP];  /* scratch: images written by one
+                                           statement (sqlite.c) */
+  char group_ids[IMAGE_ROWS_PER_STEP][MIDA_MERGE_MAX_COLUMNS]
+                [MIDA_ID_STRLEN];       /* scratch: their ids' text */
   mida__rollup rollup;                  /* scratch: the batch's metric blocks */
   uint64_t skipped_records;             /* records skipped since open */
   uint64_t dropped_fields;              /* malformed JSON fields dropped */

@@ -174,7 +174,7 @@ static void test_task_of_one_process_written_once(void **state) {
     set_i64(&r[4], MIDA_F_STATUS, MIDA_STATUS_UNKNOWN);
     set_str(&r[4], MIDA_F_CUSTOM, "{\"nbytes\": 28}");
   }
-  statement_counts c = {0, 0, 0, 0};
+  statement_counts c = {0, 0, 0, 0, 0};
   sqlite3_trace_v2(mida__sqlite_connection(sink), SQLITE_TRACE_STMT,
                    count_statement, &c);
   put(sink, recs, TASKS * RECS);
@@ -330,6 +330,121 @@ static void test_run_summary_forms(void **state) {
   mida__sink_close(sink);
 }
 
+/* The records of many new tasks and of runs of other tasks, as a Dask
+ * scheduler's submissions and a worker's runs come; tasks[HELD_TASK]
+ * and runs[HELD_RUN] (with their task) have rows already, from held. */
+enum {
+  STEP = 16, /* IMAGE_ROWS_PER_STEP, sqlite_int.h */
+  MANY = 300,
+  HELD_TASK = 4 * STEP,    /* the first row of a statement's */
+  HELD_RUN = 2 * STEP + 8, /* within a statement's rows */
+};
+typedef struct many_rows {
+  mida_id_t wf, tasks[MANY], run_tasks[MANY], runs[MANY];
+  mida__rec recs[2 * MANY], held[2];
+  char custom[MANY][24], telemetry[MANY][24]; /* the records' JSON */
+} many_rows;
+
+static void make_many_rows(many_rows *m) {
+  m->wf = mida_id_new();
+  for (int i = 0; i < MANY; i++) {
+    m->tasks[i] = mida_id_new();
+    m->run_tasks[i] = mida_id_new();
+    m->runs[i] = mida_id_new();
+  }
+  for (int i = 0; i < MANY; i++) {
+    mida__rec *r = &m->recs[i];
+    rec_init(r, MIDA_REC_TASK);
+    set_id(r, MIDA_F_ID, &m->tasks[i]);
+    set_id(r, MIDA_F_WORKFLOW, &m->wf);
+    set_str(r, MIDA_F_ACTIVITY, "inc");
+    set_i64(r, MIDA_F_STATUS, MIDA_STATUS_SUBMITTED);
+    set_i64(r, MIDA_F_SUBMITTED, 1000 + i);
+    snprintf(m->custom[i], sizeof m->custom[i], "{\"b\": %d}", i);
+    set_str(r, MIDA_F_CUSTOM, m->custom[i]);
+    r = &m->recs[MANY + i];
+    run_rec(r, &m->runs[i], &m->run_tasks[i], MIDA_STATUS_FINISHED, 100 + i,
+            200 + i, "w");
+    snprintf(m->telemetry[i], sizeof m->telemetry[i], "{\"cpu\": %d}", i);
+    set_str(r, MIDA_F_TELEMETRY, m->telemetry[i]);
+  }
+  rec_init(&m->held[0], MIDA_REC_TASK);
+  set_id(&m->held[0], MIDA_F_ID, &m->tasks[HELD_TASK]);
+  set_str(&m->held[0], MIDA_F_ACTIVITY, "old");
+  set_i64(&m->held[0], MIDA_F_STATUS, MIDA_STATUS_RUNNING);
+  set_str(&m->held[0], MIDA_F_CUSTOM, "{\"a\": 1}");
+  run_rec(&m->held[1], &m->runs[HELD_RUN], &m->run_tasks[HELD_RUN],
+          MIDA_STATUS_RUNNING, 5, 0, "old");
+  set_str(&m->held[1], MIDA_F_TELEMETRY, "{\"x\": 1}");
+}
+
+/* The rows of store name after the held rows and the records of m in
+ * batches of at most batch records; with counts, the statements of the
+ * records' batches are counted into it. */
+static char *many_rows_stored(void **state, const char *name,
+                              const many_rows *m, size_t batch,
+                              statement_counts *counts) {
+  char path[256];
+  mida__sink *sink = open_store(store_path(state, name, path, sizeof path), 0);
+  put(sink, m->held, 2);
+  if (counts != NULL)
+    sqlite3_trace_v2(mida__sqlite_connection(sink), SQLITE_TRACE_STMT,
+                     count_statement, counts);
+  for (size_t at = 0; at < 2 * MANY; at += batch)
+    put(sink, m->recs + at, 2 * MANY - at < batch ? 2 * MANY - at : batch);
+  if (counts != NULL)
+    sqlite3_trace_v2(mida__sqlite_connection(sink), 0, NULL, NULL);
+  char *tasks = query_text(sink, canonical_task_sql, 0);
+  char *rest = query_text(sink,
+                          "SELECT id, attempts FROM task ORDER BY id;", 0);
+  char *runs = query_text(sink, run_rows_sql, 0);
+  size_t len = strlen(tasks) + strlen(rest) + strlen(runs) + 1;
+  char *all = malloc(len);
+  assert_non_null(all);
+  snprintf(all, len, "%s%s%s", tasks, rest, runs);
+  free(tasks);
+  free(rest);
+  free(runs);
+  mida__sink_close(sink);
+  return all;
+}
+
+/* A batch of many new task and run rows writes them STEP to an INSERT OR
+ * IGNORE (sqlite.c, apply_group), and the rows come out as those of
+ * batches small enough to be written one upsert each: a row the store
+ * held at the start of a statement's rows (looked up first) or within
+ * them (the INSERT leaves it, each row's upsert then merges it) is
+ * merged, not lost, and each run is summarised into its task. */
+static void test_many_rows_stored_as_one_by_one(void **state) {
+  many_rows *m = calloc(1, sizeof *m);
+  assert_non_null(m);
+  make_many_rows(m);
+  statement_counts c = {0, 0, 0, 0, 0};
+  char *many = many_rows_stored(state, "many.db", m, 2 * MANY, &c);
+  char *one_by_one = many_rows_stored(state, "one.db", m, 20, NULL);
+  assert_string_equal(many, one_by_one);
+  /* Tasks: STEP rows a statement up to the held one, which is looked up
+   * first (no INSERT); runs: the same, and the statement that met the
+   * held run (then each row's upsert); none after either. */
+  assert_int_equal(c.rows_inserts, HELD_TASK / STEP + HELD_RUN / STEP + 1);
+  /* The held rows merged with the batch's records. */
+  char want[256], id[MIDA_ID_STRLEN], wf[MIDA_ID_STRLEN];
+  snprintf(want, sizeof want,
+           "%s|%s|~|~|inc|RUNNING|1064|~|~|origin-host|777|~|~|~|~|~|"
+           "a=1,b=64|~\n",
+           mida_id_format(&m->tasks[HELD_TASK], id),
+           mida_id_format(&m->wf, wf));
+  assert_non_null(strstr(many, want));
+  snprintf(want, sizeof want,
+           "%s|~|~|~|~|FINISHED|~|5|240|origin-host|777|w|~|~|~|~|~|"
+           "cpu=40,x=1\n",
+           mida_id_format(&m->run_tasks[HELD_RUN], id));
+  assert_non_null(strstr(many, want));
+  free(many);
+  free(one_by_one);
+  free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_runs_summarised_in_any_order, setup,
@@ -342,6 +457,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(
           test_run_summary_writes_arguments_and_result, setup, teardown),
       cmocka_unit_test_setup_teardown(test_run_summary_forms, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_many_rows_stored_as_one_by_one,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

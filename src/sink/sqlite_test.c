@@ -706,7 +706,7 @@ static void test_batches_set_temp_store_once(void **state) {
   rec_init(&r, MIDA_REC_TASK);
   set_id(&r, MIDA_F_ID, &id);
   set_i64(&r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
-  statement_counts c = {0, 0, 0, 0};
+  statement_counts c = {0, 0, 0, 0, 0};
   sqlite3_trace_v2(mida__sqlite_connection(sink), SQLITE_TRACE_STMT,
                    count_statement, &c);
   for (int i = 0; i < 5; i++)

@@ -249,6 +249,7 @@ typedef struct statement_counts {
   int summary_writes; /* UPDATE task SET (started, and the INSERT OR IGNORE */
   int pragmas;        /* PRAGMA */
   int all;            /* every statement */
+  int rows_inserts;   /* INSERT OR IGNORE of many task or run rows */
 } statement_counts;
 
 static inline int count_statement(unsigned type, void *ctx, void *p, void *x) {
@@ -258,9 +259,13 @@ static inline int count_statement(unsigned type, void *ctx, void *p, void *x) {
   const char *sql = x;
   c->all++;
   c->task_upserts += strncmp(sql, "INSERT INTO task(", 17) == 0;
-  c->summary_writes += strncmp(sql, "UPDATE task SET (started", 24) == 0 ||
-                       strncmp(sql, "INSERT OR IGNORE INTO task(", 27) == 0;
+  c->summary_writes +=
+      strncmp(sql, "UPDATE task SET (started", 24) == 0 ||
+      strncmp(sql, "INSERT OR IGNORE INTO task(id, status,", 38) == 0;
   c->pragmas += strncmp(sql, "PRAGMA", 6) == 0;
+  c->rows_inserts +=
+      strncmp(sql, "INSERT OR IGNORE INTO task(id, workflow_id,", 43) == 0 ||
+      strncmp(sql, "INSERT OR IGNORE INTO task_run(", 31) == 0;
   return 0;
 }
 
