@@ -670,7 +670,7 @@ static int apply_one(sqlite_sink *s, const mida__rec *recs,
                      const row_image *img, const mida__origin *origin) {
   int rc = apply_image(s, recs, img, origin);
   if (rc == MIDA_OK && img->entity == ENT_RUN)
-    rc = mida__sqlite_apply_run_summary(s, recs, img);
+    rc = mida__sqlite_apply_run_summary(s, recs, img, origin, 0);
   return rc;
 }
 
@@ -707,7 +707,9 @@ static int row_held(sqlite_sink *s, const mida__rec *recs,
  * (a scheduler's submissions after the workers' runs made the rows), the
  * rows are likely all there, and the INSERT would look each up in vain.
  * Else each by its upsert. Then the runs' summaries, in order: a summary
- * reads its own task's runs alone, whose rows are written by then. */
+ * reads its own task's runs alone, whose rows are written by then (and a
+ * run's row that the INSERT made is its image's values, which the
+ * summary then takes without reading the row back). */
 static int apply_group(sqlite_sink *s, const mida__rec *recs, size_t n,
                        const mida__origin *origin, int *try_new) {
   int rc = MIDA_OK, written = 0;
@@ -736,7 +738,7 @@ static int apply_group(sqlite_sink *s, const mida__rec *recs, size_t n,
     if (!written)
       rc = apply_image(s, recs, img, origin);
     if (rc == MIDA_OK && img->entity == ENT_RUN)
-      rc = mida__sqlite_apply_run_summary(s, recs, img);
+      rc = mida__sqlite_apply_run_summary(s, recs, img, origin, written);
   }
   return rc;
 }

@@ -40,7 +40,8 @@
  * (RUN_SUMMARY_STATUS), its other columns as ?6 and on; ?5 is the run's
  * id (SUMMARY_FIRST reads the run by it).
  *
- * Four forms of it, which write the same row (mida__sqlite_apply_run_summary):
+ * Four forms of it, and two variants, which write the same row
+ * (mida__sqlite_apply_run_summary):
  *
  *   SUMMARY_FIRST   the task's row, when it has one and its runs have not
  *                   been summarised yet (attempts IS NULL): then the run
@@ -55,7 +56,11 @@
  *                   row never had a run summarised, so the row it inserts
  *                   is SUMMARY_FIRST's: the run read by its key;
  *   SUMMARY_UPSERT  either, when no run may have started (a run's end
- *                   alone): no row if none has.
+ *                   alone): no row if none has;
+ *   SUMMARY_FIRST_NEW, SUMMARY_INSERT_NEW
+ *                   SUMMARY_FIRST and SUMMARY_INSERT for a run whose row
+ *                   the batch just inserted from its image alone: the
+ *                   run's values as parameters (RUN_NEW_FROM).
  *
  * Why not the upsert alone: a statement that may write more than one row
  * (an INSERT ... SELECT) and that may fail part way (it calls a function
@@ -108,6 +113,16 @@
   "CASE WHEN r.status = 'FINISHED' THEN coalesce(?3, 'FINISHED')"              \
   " ELSE coalesce(?4, 'RUNNING') END"
 #define RUN_FIRST_FROM " FROM task_run r WHERE r.id = ?5"
+/* The same run, where its row was just inserted from the batch's image
+ * alone (mida__sqlite_apply_run_summary's run_new): its values as
+ * parameters, from RUN_NEW_PARAM on (bind_new_run), past every task
+ * column's (SQLite reads the subquery as the constants it is). Its read
+ * back by the key was ~5,000 instructions of a Dask worker's task:
+ * a cursor opened and closed, a descent, the texts copied. */
+#define RUN_NEW_PARAM 24
+#define RUN_NEW_FROM                                                           \
+  " FROM (SELECT ?24 AS started, ?25 AS ended, ?26 AS host, ?27 AS pid,"       \
+  " ?28 AS worker, ?29 AS telemetry, ?30 AS status) r"
 
 #define RUN_SUMMARY_INSERT                                                     \
   "INSERT INTO task(id, status, started, ended, host, pid, worker,"            \
@@ -141,10 +156,32 @@
 #define RUN_SUMMARY_UPDATE                                                     \
   RUN_UPDATE_OF(RUN_SUMMARY_STATUS, RUN_SUMMARY_FROM, RUN_SUMMARY_COUNT)
 #define RUN_SUMMARY_FIRST RUN_UPDATE_OF(RUN_FIRST_STATUS, RUN_FIRST_FROM, "1")
+#define RUN_SUMMARY_FIRST_NEW                                                  \
+  RUN_UPDATE_OF(RUN_FIRST_STATUS, RUN_NEW_FROM, "1")
 
 /* The parameter of the first task column a summary writes besides its
  * own (?1 task, ?2 change number, ?3 and ?4 status, ?5 run). */
 #define FIRST_TASK_PARAM 6
+_Static_assert(FIRST_TASK_PARAM + MIDA_MERGE_MAX_COLUMNS <= RUN_NEW_PARAM,
+               "the task columns' parameters reach RUN_NEW_FROM's");
+
+/* Whether form reads the run just applied as its task's only one. */
+static int first_form(int form) {
+  return form == SUMMARY_FIRST || form == SUMMARY_FIRST_NEW ||
+         form == SUMMARY_INSERT || form == SUMMARY_INSERT_NEW;
+}
+
+/* Whether form takes the run's values as parameters (RUN_NEW_FROM). */
+static int new_run_form(int form) {
+  return form == SUMMARY_FIRST_NEW || form == SUMMARY_INSERT_NEW;
+}
+
+/* The FROM of the run of form (SUMMARY_*). */
+static const char *form_from(int form) {
+  if (new_run_form(form))
+    return RUN_NEW_FROM;
+  return first_form(form) ? RUN_FIRST_FROM : RUN_SUMMARY_FROM;
+}
 
 /* The task columns a run summary may write besides its own: all but the
  * key and those that the runs summarise (which the summary sets from the
@@ -203,9 +240,14 @@ static int run_summary_sql(int form, uint32_t task_mask, mida__buf *out) {
   const entity *ent = &entities[ENT_TASK];
   uint32_t others = task_mask & ~task_status_bit();
   int rc = MIDA_OK;
-  if (form == SUMMARY_UPDATE || form == SUMMARY_FIRST) {
-    rc = mida__buf_adds(out, form == SUMMARY_FIRST ? RUN_SUMMARY_FIRST
-                                                   : RUN_SUMMARY_UPDATE);
+  int first = first_form(form);
+  if (form == SUMMARY_UPDATE || form == SUMMARY_FIRST ||
+      form == SUMMARY_FIRST_NEW) {
+    if (form == SUMMARY_UPDATE)
+      rc = mida__buf_adds(out, RUN_SUMMARY_UPDATE);
+    else
+      rc = mida__buf_adds(out, form == SUMMARY_FIRST ? RUN_SUMMARY_FIRST
+                                                     : RUN_SUMMARY_FIRST_NEW);
     int param = FIRST_TASK_PARAM;
     for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
       if (((others >> c) & 1) == 0)
@@ -216,16 +258,14 @@ static int run_summary_sql(int form, uint32_t task_mask, mida__buf *out) {
     }
     if (rc != MIDA_OK)
       return rc;
-    return mida__buf_adds(out, form == SUMMARY_FIRST
-                                   ? " WHERE id = ?1 AND attempts IS NULL"
-                                   : " WHERE id = ?1");
+    return mida__buf_adds(out, first ? " WHERE id = ?1 AND attempts IS NULL"
+                                     : " WHERE id = ?1");
   }
-  rc = mida__buf_adds(out, form == SUMMARY_INSERT ? RUN_SUMMARY_INSERT_OR_IGNORE
-                                                  : RUN_SUMMARY_INSERT);
+  rc = mida__buf_adds(out, first ? RUN_SUMMARY_INSERT_OR_IGNORE
+                                 : RUN_SUMMARY_INSERT);
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++)
     if ((others >> c) & 1)
       rc = mida__buf_printf(out, ", %s", ent->columns[c].name);
-  int first = form == SUMMARY_INSERT;
   if (rc == MIDA_OK)
     rc = mida__buf_adds(out, first ? RUN_FIRST_SELECT : RUN_SUMMARY_SELECT);
   int param = FIRST_TASK_PARAM;
@@ -233,8 +273,8 @@ static int run_summary_sql(int form, uint32_t task_mask, mida__buf *out) {
     if ((others >> c) & 1)
       rc = mida__buf_printf(out, ", ?%d", param++);
   if (rc == MIDA_OK)
-    rc = mida__buf_adds(out, first ? RUN_FIRST_FROM : RUN_SUMMARY_FROM);
-  if (rc != MIDA_OK || form == SUMMARY_INSERT)
+    rc = mida__buf_adds(out, form_from(form));
+  if (rc != MIDA_OK || first)
     return rc;
   rc = mida__buf_adds(out, RUN_SUMMARY_UPSERT);
   for (int c = 1; c < ent->ncolumns && rc == MIDA_OK; c++) {
@@ -373,6 +413,33 @@ static int step_run_summary(sqlite_sink *s, sqlite3_stmt *st,
   return mida__sqlite_step_write(s, st, "run");
 }
 
+/* Binds the values of run image img's row, just inserted from img and
+ * the batch's origin alone (the origin's host and pid where img has
+ * none, as the row's INSERT took them), at RUN_NEW_FROM's parameters. */
+static void bind_new_run(sqlite3_stmt *st, const mida__rec *recs,
+                         const row_image *img, const mida__origin *origin) {
+  static const unsigned tags[] = {MIDA_F_STARTED, MIDA_F_ENDED,
+                                  MIDA_F_HOST,    MIDA_F_PID,
+                                  MIDA_F_WORKER,  MIDA_F_TELEMETRY,
+                                  MIDA_F_STATUS};
+  const entity *run = &entities[ENT_RUN];
+  for (int i = 0; i < COUNT_OF(tags); i++) {
+    int param = RUN_NEW_PARAM + i;
+    for (int c = 1; c < run->ncolumns; c++) {
+      if (run->columns[c].tag != tags[i])
+        continue;
+      if (img->mask & ((uint32_t)1 << c))
+        mida__sqlite_bind_field(st, param, tags[i],
+                                &recs[img->source[c]].f[tags[i]], NULL);
+      else if (origin != NULL && tags[i] == MIDA_F_HOST &&
+               origin->host != NULL)
+        sqlite3_bind_text(st, param, origin->host, -1, SQLITE_STATIC);
+      else if (origin != NULL && tags[i] == MIDA_F_PID)
+        sqlite3_bind_int64(st, param, origin->pid);
+    }
+  }
+}
+
 /* Recomputes the summary of the task of a run's row image from its runs,
  * with the columns of the task image planned into it
  * (mida__sqlite_plan_run_summaries): the UPDATE of the task's row, and the
@@ -384,9 +451,12 @@ static int step_run_summary(sqlite_sink *s, sqlite3_stmt *st,
  * if that changed nothing. A task image with a submission time (the
  * scheduler's begin) is nearly always a new task's: the INSERT goes first,
  * and the UPDATE only if the row was there (an UPDATE that finds no row
- * cost a Dask task ~12,000 instructions, bench_sink_dask one_process). */
+ * cost a Dask task ~12,000 instructions, bench_sink_dask one_process).
+ * Where the run's row was just inserted from img alone (run_new), the
+ * forms that read that row take its values from img instead (*_NEW). */
 int mida__sqlite_apply_run_summary(sqlite_sink *s, const mida__rec *recs,
-                                   const row_image *img) {
+                                   const row_image *img,
+                                   const mida__origin *origin, int run_new) {
   const row_image *task =
       img->task_image != 0 ? &s->images[img->task_image - 1] : NULL;
   uint32_t task_mask = task != NULL ? image_summary_mask(task) : 0;
@@ -407,10 +477,16 @@ int mida__sqlite_apply_run_summary(sqlite_sink *s, const mida__rec *recs,
     forms[2] = SUMMARY_INSERT;
     nforms = 3;
   }
+  for (int i = 0; i < nforms && run_new; i++)
+    if (forms[i] == SUMMARY_FIRST || forms[i] == SUMMARY_INSERT)
+      forms[i] = forms[i] == SUMMARY_FIRST ? SUMMARY_FIRST_NEW
+                                           : SUMMARY_INSERT_NEW;
   int rc = MIDA_OK;
   for (int i = 0; i < nforms && rc == MIDA_OK; i++) {
     sqlite3_stmt *st = NULL;
     rc = run_summary_stmt(s, forms[i], task_mask, &st);
+    if (rc == MIDA_OK && new_run_form(forms[i]))
+      bind_new_run(st, recs, img, origin);
     if (rc == MIDA_OK)
       rc = step_run_summary(s, st, recs, r, task, task_mask);
     if (rc == MIDA_OK && sqlite3_changes(s->db) != 0)

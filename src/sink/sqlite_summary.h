@@ -18,6 +18,7 @@
 
 struct sqlite_sink;
 struct row_image;
+struct mida__origin;
 
 /* The forms of a run summary (sqlite_summary.c says which runs when). */
 enum {
@@ -25,6 +26,8 @@ enum {
   SUMMARY_UPDATE,
   SUMMARY_INSERT,
   SUMMARY_UPSERT,
+  SUMMARY_FIRST_NEW,  /* SUMMARY_FIRST of a run row just inserted */
+  SUMMARY_INSERT_NEW, /* SUMMARY_INSERT of a run row just inserted */
   SUMMARY_FORMS
 };
 
@@ -48,10 +51,14 @@ void mida__sqlite_plan_run_summaries(struct sqlite_sink *s,
 
 /* Recomputes the summary of the task of the run's row image img from its
  * runs (with the task image planned into it), inside the batch's write
- * transaction, after img itself was applied. Returns MIDA_OK, or an error
- * with the sink's message set. */
+ * transaction, after img itself was applied. run_new: img's row was
+ * just inserted, from img and the batch's origin alone (then the
+ * summary takes the run's values from them rather than read its row
+ * back). Returns MIDA_OK, or an error with the sink's message set. */
 int mida__sqlite_apply_run_summary(struct sqlite_sink *s, const mida__rec *recs,
-                                   const struct row_image *img);
+                                   const struct row_image *img,
+                                   const struct mida__origin *origin,
+                                   int run_new);
 
 /* Finalizes the cached summary statements (at close, or before a
  * reopen). */

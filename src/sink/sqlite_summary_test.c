@@ -414,7 +414,9 @@ static char *many_rows_stored(void **state, const char *name,
  * batches small enough to be written one upsert each: a row the store
  * held at the start of a statement's rows (looked up first) or within
  * them (the INSERT leaves it, each row's upsert then merges it) is
- * merged, not lost, and each run is summarised into its task. */
+ * merged, not lost, and each run is summarised into its task (from its
+ * image's values, host and pid from the origin, where the INSERT made
+ * its row: sqlite_summary.c, RUN_NEW_FROM). */
 static void test_many_rows_stored_as_one_by_one(void **state) {
   many_rows *m = calloc(1, sizeof *m);
   assert_non_null(m);
