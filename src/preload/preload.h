@@ -18,9 +18,10 @@
  *
  * How it stays out of the way (STYLE.md, "Interposition"):
  *
- * - one file per intercepted family: open.c, close_dup.c, rw.c, stdio.c,
- *   mmap.c, stat.c, names.c, exec.c, process.c, vfork.c; each wrapper
- *   finds the real function lazily with dlsym(RTLD_NEXT) (real.c);
+ * - one file per intercepted family: open.c, mkstemp.c, close_dup.c,
+ *   rw.c, stdio.c, mmap.c, stat.c, names.c, exec.c, process.c, vfork.c;
+ *   each wrapper finds the real function lazily with dlsym(RTLD_NEXT)
+ *   (real.c);
  * - reads and writes only add to counters of a preallocated table indexed
  *   by descriptor (files.c): no lock, no allocation, no system call beyond
  *   the real one, errno untouched;

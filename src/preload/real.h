@@ -65,6 +65,14 @@
     (int, off_t *, int, off_t *, size_t, unsigned))                          \
   X(sendfile, ssize_t, (int, int, off_t *, size_t))                          \
   X(sendfile64, ssize_t, (int, int, off_t *, size_t))                        \
+  X(mkstemp, int, (char *))                                                  \
+  X(mkstemp64, int, (char *))                                                \
+  X(mkostemp, int, (char *, int))                                            \
+  X(mkostemp64, int, (char *, int))                                          \
+  X(mkstemps, int, (char *, int))                                            \
+  X(mkstemps64, int, (char *, int))                                          \
+  X(mkostemps, int, (char *, int, int))                                      \
+  X(mkostemps64, int, (char *, int, int))                                    \
   X(fopen, FILE *, (const char *, const char *))                             \
   X(fopen64, FILE *, (const char *, const char *))                           \
   X(fdopen, FILE *, (int, const char *))                                     \
