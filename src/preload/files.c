@@ -702,18 +702,41 @@ static void entry_put(int i) {
   atomic_store_explicit(&next_entry, (uint32_t)i, memory_order_relaxed);
 }
 
+/* glibc's flag of a stream in put mode (libio.h): set by its first
+ * output, which goes through the overflow that sets up the put area, and
+ * kept by a flush. */
+#define GLIBC_IO_CURRENTLY_PUTTING 0x800
+
 /* Whether a stream read anything through its buffer (libc's reads are
- * not seen by the wrappers): it has a read buffer, or it met the end. */
+ * not seen by the wrappers): it holds what it read, or it met the end.
+ * Its pointers alone say nothing: setvbuf() points them all at the
+ * buffer (Python makes its stdin, stdout and stderr so at start). */
 static int stream_read(FILE *s) {
-  return s != NULL && (s->_IO_read_base != NULL || feof_unlocked(s));
+  return s != NULL &&
+         (s->_IO_read_end != s->_IO_read_base || feof_unlocked(s));
 }
 
-/* Whether glibc's stream s was ever written: its put area is set up by
- * the first output (a stream's pointers stay NULL until its first I/O,
- * and a flush leaves them set), which goes out by libc's own write, unseen
- * by the wrappers. */
+/* Whether glibc's stream s was ever written (its first output goes out
+ * by libc's own write, unseen by the wrappers): it is in put mode, or
+ * holds output not yet flushed. */
 static int stream_written(FILE *s) {
-  return s != NULL && s->_IO_write_base != NULL;
+  return s != NULL && s->_IO_write_base != NULL &&
+         ((s->_flags & GLIBC_IO_CURRENTLY_PUTTING) != 0 ||
+          s->_IO_write_ptr > s->_IO_write_base);
+}
+
+/* Whether this process's own stdio wrote (is_write) or read through f,
+ * which descriptor fd refers to (or did, until the close under way): the
+ * stream over it, or stdout and stderr (stdin) when f is what descriptor
+ * 1 or 2 (0) refers to. */
+static int stdio_moved(mida__pl_file *f, int fd, int is_write) {
+  if (is_write)
+    return stream_written(f->stream) ||
+           ((fd == 1 || mida__pl_file_of(1) == f) &&
+            stream_written(stdout)) ||
+           ((fd == 2 || mida__pl_file_of(2) == f) && stream_written(stderr));
+  return stream_read(f->stream) ||
+         ((fd == 0 || mida__pl_file_of(0) == f) && stream_read(stdin));
 }
 
 /* A pipe's write end that libc's streams wrote into -- its own stream, or
@@ -725,9 +748,7 @@ static void announce_stream_writes(mida__pl_file *f, int fd) {
       (atomic_load_explicit(&f->marks, memory_order_relaxed) &
        MIDA_PL_UNANNOUNCED) == 0)
     return;
-  if (stream_written(f->stream) ||
-      ((fd == 1 || mida__pl_file_of(1) == f) && stream_written(stdout)) ||
-      ((fd == 2 || mida__pl_file_of(2) == f) && stream_written(stderr)))
+  if (stdio_moved(f, fd, 1))
     mida__pl_pipe_first_write(f);
 }
 
@@ -976,16 +997,25 @@ void mida__pl_release(int fd) {
 }
 
 /* The bytes libc's buffered I/O moved on fd since it was tracked (its
- * offset now minus then), for entries that have a starting offset. */
+ * offset now minus then), for entries that have a starting offset, if
+ * this process's own stdio read or wrote through it. The offset belongs
+ * to the open file description, which a descriptor inherited from the
+ * parent, or handed to a child, shares with other processes: what they
+ * read or wrote moves it too. A shell whose child writes the log on its
+ * stdout, and that never printed into it itself, did not write the log;
+ * one that did (a builtin echo) is credited with the whole move. */
 static void add_buffered(mida__pl_file *f, int fd) {
   int64_t start = start_offset[f - mida__pl_files];
   if (start < 0 || fd < 0)
+    return;
+  int wrote = (f->mode & MIDA_PL_W) != 0 && stdio_moved(f, fd, 1);
+  if (!wrote && ((f->mode & MIDA_PL_R) == 0 || !stdio_moved(f, fd, 0)))
     return;
   off_t at = lseek(fd, 0, SEEK_CUR);
   if (at < 0 || (int64_t)at <= start)
     return;
   uint64_t moved = (uint64_t)((int64_t)at - start);
-  _Atomic uint64_t *c = (f->mode & MIDA_PL_W) ? &f->nwritten : &f->nread;
+  _Atomic uint64_t *c = wrote ? &f->nwritten : &f->nread;
   uint64_t have = atomic_load_explicit(c, memory_order_relaxed);
   if (moved > have)
     atomic_store_explicit(c, moved, memory_order_relaxed);
