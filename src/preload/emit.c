@@ -189,6 +189,16 @@ void mida__pl_emit_end(int code) {
   mida__pl_emit_counters();
 }
 
+/* What the own begin of a child of this process that runs this program
+ * (made by fork or vfork, and never exec'd) would have said: activity,
+ * argv and cwd, and custom (put into custom, cap bytes). */
+static void add_this_program(record *r, char *custom, size_t cap) {
+  process_custom(custom, cap, (long)mida__pl.pid);
+  add_str(r, MIDA_F_ACTIVITY, mida__pl.activity);
+  add_str(r, MIDA_F_USED, mida__pl.used_json);
+  add_str(r, MIDA_F_CUSTOM, custom);
+}
+
 char *mida__pl_argv_used(char *const *argv) {
   int argc = 0;
   while (argv != NULL && argv[argc] != NULL)
@@ -226,11 +236,7 @@ void mida__pl_emit_vfork_child(const mida_id_t *child, pid_t pid,
     add_str(&r, MIDA_F_USED, used);
     add_str(&r, MIDA_F_CUSTOM, custom);
   } else if (this_program) {
-    /* What the child's own begin would have said after a fork. */
-    process_custom(custom, sizeof custom, (long)mida__pl.pid);
-    add_str(&r, MIDA_F_ACTIVITY, mida__pl.activity);
-    add_str(&r, MIDA_F_USED, mida__pl.used_json);
-    add_str(&r, MIDA_F_CUSTOM, custom);
+    add_this_program(&r, custom, sizeof custom);
   }
   put_record(MIDA_REC_TASK, &r);
 }
@@ -260,12 +266,15 @@ void mida__pl_emit_unobserved_exec(const char *note, const char *path,
   mida__free(used);
 }
 
-void mida__pl_emit_reaped(const mida_id_t *child, int status, int with_end) {
+void mida__pl_emit_reaped(const mida_id_t *child, int status,
+                          int this_program) {
   ensure_begun();
-  char gen[48], err[96];
+  char gen[48], err[96], custom[2048];
   record r;
   r.n = 0;
   add_id(&r, MIDA_F_ID, child);
+  if (this_program)
+    add_this_program(&r, custom, sizeof custom);
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
     snprintf(gen, sizeof gen, "{\"signal\":%d}", sig);
@@ -274,7 +283,6 @@ void mida__pl_emit_reaped(const mida_id_t *child, int status, int with_end) {
     add_i64(&r, MIDA_F_STATUS, MIDA_STATUS_ERROR);
     add_str(&r, MIDA_F_GENERATED, gen);
     add_str(&r, MIDA_F_ERROR, err);
-    with_end = 1;
   } else if (WIFEXITED(status)) {
     int code = WEXITSTATUS(status);
     snprintf(gen, sizeof gen, "{\"exit_status\":%d}", code);
@@ -287,8 +295,7 @@ void mida__pl_emit_reaped(const mida_id_t *child, int status, int with_end) {
   } else {
     return; /* stopped or continued: not an end */
   }
-  if (with_end)
-    add_i64(&r, MIDA_F_ENDED, mida__pl_now_ns());
+  add_i64(&r, MIDA_F_ENDED, mida__pl_now_ns());
   put_record(MIDA_REC_TASK, &r);
 }
 

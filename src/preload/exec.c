@@ -195,6 +195,9 @@ static int before_exec(const char *program, char *const argv[],
                        char *context, char *fds, size_t fds_cap) {
   mida__program_kind kind = mida__program_kind_of(program);
   const char *note = mida__program_kind_note(kind);
+  /* The program to come says what the task is, not the parent's reaping
+   * (process.c). */
+  mida__pl_exec_noted(1);
   mida__pl_context_env(&mida__pl.task, &mida__pl.parent, (long)getpid(),
                        context);
   fds[0] = '\0';
@@ -281,10 +284,12 @@ static int exec_common(enum exec_how how, int dirfd, const char *path,
     break;
   }
   saved = errno;
-  if (vforked)
+  if (vforked) {
     mida__pl_vfork_forget_exec();
-  else
+  } else {
     mida__free(env);
+    mida__pl_exec_noted(0);
+  }
   errno = saved;
   return rc; /* the exec failed: the program goes on as it was */
 }

@@ -381,8 +381,11 @@ void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
 void mida__pl_emit_unobserved_exec(const char *note, const char *path,
                                    char *const *argv);
 
-/* A child's end as its parent saw it (wait status). */
-void mida__pl_emit_reaped(const mida_id_t *child, int status, int with_end);
+/* A child's end as its parent saw it (wait status); this_program: a child
+ * that never exec'd and may have recorded nothing, recorded as running
+ * this program (activity, argv, cwd, exe). */
+void mida__pl_emit_reaped(const mida_id_t *child, int status,
+                          int this_program);
 
 /* A link between task and the file of identity st at path. */
 void mida__pl_emit_link(const mida_id_t *task, const char *path,
@@ -462,6 +465,11 @@ void mida__pl_child_add(pid_t pid, const mida_id_t *task, int unobserved);
 
 /* Forgets every child (in a new child after fork). */
 void mida__pl_children_reset(void);
+
+/* In a forked child: it is about to exec (execing 1), or its exec failed
+ * (0), as its parent will read when it reaps it. Nothing in a process
+ * that is no forked child. */
+void mida__pl_exec_noted(int execing);
 
 /* ---- time ------------------------------------------------------------- */
 

@@ -11,6 +11,18 @@
  * vfork() stays a vfork, with the child's task made by the parent in the
  * same way (vfork.c); where it cannot, it is this fork(), as POSIX allows.
  *
+ * A forked child that is killed before it records anything (`sleep 10 &
+ * kill -9 $!` in bash: the child is killed before its exec) would be a
+ * task with an end and nothing else. Its parent knows what it was -- a
+ * copy of itself, unless it exec'd -- but not whether it exec'd: the
+ * program it became recorded its own begin, whose activity and argv the
+ * parent must not overwrite (a store applies records in any order). So
+ * each forked child has a byte in a page its parent shares with its
+ * children (MAP_SHARED, made at the parent's first fork), which the child
+ * sets just before an exec (and clears again if the exec fails). Reaping
+ * a child killed by a signal whose byte is clear, the parent records it
+ * as running the parent's program, as its own first record would have.
+ *
  * The normal exit of a process is seen by an on_exit() handler (state.c);
  * _exit() and _Exit() end without it, so they are wrapped.
  */
@@ -20,35 +32,96 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 
 /* ---- children awaited -------------------------------------------------- */
 
 typedef struct child {
-  _Atomic pid_t pid; /* 0: free */
+  _Atomic pid_t pid; /* 0: free; -1: taken, its pid not known yet */
   mida_id_t task;    /* its task */
 } child;
 
-static child children[MIDA_PL_CHILDREN];
+/* The children, and beside them (on a page a child writes anyway, in
+ * mida__pl_children_reset) what a fork changes in the child. */
+static struct {
+  child list[MIDA_PL_CHILDREN];
+  /* The page shared with this process's forked children: byte i is 0
+   * from the fork of the child in list[i] until it execs (1 then, and
+   * for a child not made by fork). NULL until the first fork (or if it
+   * could not be made); a child starts without one. */
+  _Atomic(_Atomic uint8_t *) execd;
+  /* In a forked child: its byte in its parent's page, or NULL. */
+  _Atomic uint8_t *my_execd;
+} kids;
+
+/* Takes a free slot of kids.list (pid -1); -1 if none is free. */
+static int child_take(void) {
+  for (int i = 0; i < MIDA_PL_CHILDREN; i++) {
+    pid_t expect = 0;
+    if (atomic_load_explicit(&kids.list[i].pid, memory_order_relaxed) == 0 &&
+        atomic_compare_exchange_strong(&kids.list[i].pid, &expect, -1))
+      return i;
+  }
+  return -1; /* full: such a child's end is recorded by itself only */
+}
+
+/* Gives slot i (taken) the child pid running task, or frees it (pid not
+ * above 0: no child was made). */
+static void child_set(int i, pid_t pid, const mida_id_t *task) {
+  if (i < 0)
+    return;
+  if (pid <= 0) {
+    atomic_store_explicit(&kids.list[i].pid, 0, memory_order_release);
+    return;
+  }
+  kids.list[i].task = *task;
+  atomic_store_explicit(&kids.list[i].pid, pid, memory_order_release);
+}
 
 void mida__pl_child_add(pid_t pid, const mida_id_t *task, int unobserved) {
   (void)unobserved;
-  for (int i = 0; i < MIDA_PL_CHILDREN; i++) {
-    pid_t expect = 0;
-    if (atomic_load_explicit(&children[i].pid, memory_order_relaxed) == 0 &&
-        atomic_compare_exchange_strong(&children[i].pid, &expect, -1)) {
-      children[i].task = *task;
-      atomic_store_explicit(&children[i].pid, pid, memory_order_release);
-      return;
-    }
-  }
-  /* Full: this child's end is recorded by itself only. */
+  int i = child_take();
+  /* Not made by fork: its parent never records it as this program. */
+  _Atomic uint8_t *page = atomic_load_explicit(&kids.execd,
+                                               memory_order_acquire);
+  if (i >= 0 && page != NULL)
+    atomic_store_explicit(&page[i], 1, memory_order_relaxed);
+  child_set(i, pid, task);
 }
 
 void mida__pl_children_reset(void) {
   for (int i = 0; i < MIDA_PL_CHILDREN; i++)
-    atomic_store_explicit(&children[i].pid, 0, memory_order_relaxed);
+    atomic_store_explicit(&kids.list[i].pid, 0, memory_order_relaxed);
+}
+
+/* This process's page of execd, made now if it has none (NULL if it
+ * cannot be). */
+static _Atomic uint8_t *execd_page(void) {
+  _Atomic uint8_t *page =
+      atomic_load_explicit(&kids.execd, memory_order_acquire);
+  if (page != NULL)
+    return page;
+  void *made = MIDA_PL_REAL(mmap)(NULL, MIDA_PL_CHILDREN,
+                                   PROT_READ | PROT_WRITE,
+                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (made == MAP_FAILED)
+    return NULL;
+  memset(made, 1, MIDA_PL_CHILDREN); /* the children made so far */
+  _Atomic uint8_t *expect = NULL;
+  if (!atomic_compare_exchange_strong(&kids.execd, &expect,
+                                      (_Atomic uint8_t *)made)) {
+    munmap(made, MIDA_PL_CHILDREN); /* another thread's fork made one */
+    return expect;
+  }
+  return (_Atomic uint8_t *)made;
+}
+
+void mida__pl_exec_noted(int execing) {
+  if (kids.my_execd != NULL)
+    atomic_store_explicit(kids.my_execd, (uint8_t)(execing != 0),
+                          memory_order_release);
 }
 
 /* A child pid was reaped with status (keep: WNOWAIT, it stays awaited). */
@@ -56,12 +129,19 @@ static void reaped(pid_t pid, int status, int keep) {
   if (!(WIFEXITED(status) || WIFSIGNALED(status)))
     return;
   for (int i = 0; i < MIDA_PL_CHILDREN; i++) {
-    if (atomic_load_explicit(&children[i].pid, memory_order_acquire) != pid)
+    if (atomic_load_explicit(&kids.list[i].pid, memory_order_acquire) != pid)
       continue;
-    mida_id_t task = children[i].task;
+    mida_id_t task = kids.list[i].task;
+    /* Killed before its exec, it may have recorded nothing: it ran this
+     * program. One that exits recorded its begin itself. */
+    _Atomic uint8_t *page =
+        atomic_load_explicit(&kids.execd, memory_order_acquire);
+    int this_program =
+        WIFSIGNALED(status) && page != NULL &&
+        atomic_load_explicit(&page[i], memory_order_acquire) == 0;
     if (!keep)
-      atomic_store_explicit(&children[i].pid, 0, memory_order_release);
-    mida__pl_emit_reaped(&task, status, 1);
+      atomic_store_explicit(&kids.list[i].pid, 0, memory_order_release);
+    mida__pl_emit_reaped(&task, status, this_program);
     return;
   }
 }
@@ -138,14 +218,22 @@ pid_t mida__pl_fork_observed(void) {
   int saved = errno;
   mida_id_t task = mida_id_new();
   int64_t started = mida__pl_now_ns();
+  int slot = child_take();
+  _Atomic uint8_t *page = slot >= 0 ? execd_page() : NULL;
+  if (page != NULL)
+    atomic_store_explicit(&page[slot], 0, memory_order_relaxed);
   errno = saved;
   pid_t pid = real();
   saved = errno;
   if (pid == 0) {
+    /* The parent's page stays mapped here, this byte the child's. */
+    kids.my_execd = page != NULL ? &page[slot] : NULL;
+    atomic_store_explicit(&kids.execd, NULL, memory_order_relaxed);
     mida__pl_after_fork(&task);
-  } else if (pid > 0) {
-    mida__pl_emit_child(&task, pid, started, NULL, NULL, NULL);
-    mida__pl_child_add(pid, &task, 0);
+  } else {
+    if (pid > 0)
+      mida__pl_emit_child(&task, pid, started, NULL, NULL, NULL);
+    child_set(slot, pid, &task);
   }
   errno = saved;
   mida__pl_leave();

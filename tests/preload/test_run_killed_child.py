@@ -1,0 +1,57 @@
+"""A child made by fork() that is killed before it records anything (its
+first record would be its begin) is recorded by its parent when it reaps
+it (src/preload/process.c): as running its parent's program if it never
+exec'd, with its parent's argv; a child killed after its exec keeps the
+program it became."""
+
+import json
+
+import pytest
+
+from preload_support import Run
+
+
+@pytest.fixture
+def r(tmp_path):
+    return Run(tmp_path)
+
+
+def killed(r):
+    """[(activity, argv, parent id)] of the tasks killed by SIGKILL."""
+    return [(a, json.loads(u)["argv"] if u else None, p) for a, u, p in r.rows(
+        "SELECT activity, used, parent_id FROM task"
+        " WHERE error = 'killed by signal 9 (KILL)'")]
+
+
+def test_a_subshell_killed_before_it_recorded_anything_is_the_shell(r):
+    # The subshell only loops over a builtin: no record of its own, ever.
+    script = "( while :; do :; done ) & kill -9 $!; wait; true"
+    p = r.run("bash", "-c", script)
+    assert p.returncode == 0, p.stderr
+    root = r.root()
+    assert killed(r) == [("bash", ["bash", "-c", script], root)]
+    (custom,), = r.rows("SELECT custom FROM task WHERE error IS NOT NULL")
+    assert json.loads(custom)["exe"].endswith("/bash"), custom
+
+
+def test_a_child_killed_before_its_exec_is_not_without_a_program(r):
+    """QA's case: killed at once, the child is most often still bash
+    (killed before its exec); if it got to exec sleep first, it is
+    sleep."""
+    script = "sleep 10 & kill -9 $!; wait; true"
+    p = r.run("bash", "-c", script)
+    assert p.returncode == 0, p.stderr
+    root = r.root()
+    assert killed(r) in ([("bash", ["bash", "-c", script], root)],
+                         [("sleep", ["sleep", "10"], root)])
+
+
+def test_a_child_killed_after_its_exec_keeps_its_program(r):
+    # Killed once sleep runs (its comm says so) and has had time to record
+    # its begin: its parent must not make it bash again.
+    script = ("sleep 10 & p=$!; until read -r c < /proc/$p/comm &&"
+              " [ \"$c\" = sleep ]; do :; done; sleep 0.3; kill -9 $p; wait;"
+              " true")
+    p = r.run("bash", "-c", script)
+    assert p.returncode == 0, p.stderr
+    assert killed(r) == [("sleep", ["sleep", "10"], r.root())]
