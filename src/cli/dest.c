@@ -8,10 +8,11 @@
  * succeeded; on failure the temporary is removed. A directory (the
  * RO-Crate) is built the same way as "OUT.tmp-XXXXXX/" and renamed.
  *
- * An OUT that exists is an error unless --force: then a file is replaced
- * by the rename, and a directory only if it is an earlier crate (it holds
- * ro-crate-metadata.json and plain files only), which is moved aside,
- * replaced, and deleted.
+ * An OUT that exists is an error unless --force: then a regular file is
+ * replaced by the rename, and a directory only if it is an earlier crate
+ * (it holds ro-crate-metadata.json and plain files only), which is moved
+ * aside, replaced, and deleted. Anything else (a symbolic link, a device,
+ * a FIFO) is never replaced.
  *
  * Progress: when standard error is a terminal, a one-line counter
  * ("mida export: tasks 120000/1000000") redrawn at most five times a
@@ -157,6 +158,13 @@ int mida__cli_dest_open(mida__cli_dest *d, const char *label,
                             verb, path);
     if (!S_ISDIR(st.st_mode) && is_dir)
       return mida__cli_fail("%s: %s exists and is not a directory", verb, path);
+    /* The rename would put a file in place of a link, a device or a pipe
+     * (as root, "-o /dev/null --force" would replace the device). */
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+      return mida__cli_fail("%s: %s is not a regular file (a link, a device "
+                            "or a pipe): --force replaces only a file; "
+                            "write to standard output with '-o -' instead",
+                            verb, path);
   }
   int n = snprintf(d->tmp, sizeof d->tmp, "%s.tmp-XXXXXX", path);
   if (n < 0 || (size_t)n >= sizeof d->tmp)

@@ -6,6 +6,7 @@ input: no partial file is ever left behind."""
 import http.server
 import json
 import os
+import stat
 import threading
 
 import pytest
@@ -219,6 +220,25 @@ def test_force_replaces_a_file_and_an_earlier_crate_only(run, tmp_path):
     r = run("export", "rocrate", str(other), "--force")
     assert r.returncode == 1 and "not an earlier crate" in r.stderr
     assert (other / "precious").read_text() == "x"
+    assert leftovers(tmp_path) == []
+
+
+def test_force_never_replaces_a_link_a_pipe_or_a_device(run, tmp_path):
+    """--force replaces a file by renaming the export over it: a symbolic
+    link, a FIFO or a device in its place would become a plain file (as
+    root, `-o /dev/null --force` would replace the device)."""
+    target = tmp_path / "target"
+    target.write_text("")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for out in (link, fifo):
+        r = run("export", "prov", "-o", str(out), "--force")
+        assert r.returncode == 1 and "not a regular file" in r.stderr, r
+    assert link.is_symlink() and target.read_text() == ""
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    # (Not tried on /dev/null itself: a regression would replace it.)
     assert leftovers(tmp_path) == []
 
 
