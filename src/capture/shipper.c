@@ -37,7 +37,9 @@
 #include "capture/ship.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/env.h"
+#include "core/url.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -48,6 +50,13 @@
 #include <time.h>
 
 #define MAX_BACKOFF_MS 1000
+
+/* mida__shipper_stop waits for the thread while it is in no sink call, or
+ * in one for less than this: a store across the network that has not
+ * answered one call (an open, a batch) in this long is hung (a server that accepts and never
+ * answers, a process under SIGSTOP), and the program's exit is not held
+ * for it (libpq's connect timeout alone was 10 s of every exit). */
+#define STOP_STUCK_MS 3000
 
 struct mida__shipper {
   mida__journal *journal;  /* borrowed */
@@ -87,6 +96,10 @@ struct mida__shipper {
   unsigned collect_flags;    /* the asks' MIDA_RECOVER_* since the last */
   mida__collected collected; /* what the last of them shipped */
   mida__recover_buffers *buffers; /* theirs, made at the first */
+  atomic_int_fast64_t in_call_since; /* when the thread entered the sink
+                                        call it is in (open, put), in
+                                        monotonic ms; 0: in none */
+  bool exited;               /* the thread has returned */
   mida__frame *frames;       /* batch buffers, MIDA_SHIP_BATCH each */
   mida__rec *recs;           /* MIDA_SHIP_BATCH + 3 (counters) */
 };
@@ -98,6 +111,16 @@ static void note_failure(mida__shipper *sh, int rc, const char *msg) {
   sh->last_rc = rc;
   snprintf(sh->errmsg, sizeof sh->errmsg, "%s", msg);
   pthread_mutex_unlock(&sh->lock);
+}
+
+/* Around a sink call that may wait for the network: mida__shipper_stop
+ * leaves a thread that is in one for more than STOP_STUCK_MS. */
+static void call_begins(mida__shipper *sh) {
+  atomic_store(&sh->in_call_since, mida__monotonic_ms());
+}
+
+static void call_ends(mida__shipper *sh) {
+  atomic_store(&sh->in_call_since, 0);
 }
 
 /* Ships one batch. Returns the number of frames shipped (0 when there was
@@ -132,8 +155,10 @@ static long ship_once(mida__shipper *sh) {
     return 0;
 
   uint64_t refused_before = sh->sink->refused;
+  call_begins(sh);
   int rc = used > 0 ? mida__sink_put_batch(sh->sink, sh->recs, used, &origin)
                     : MIDA_OK;
+  call_ends(sh);
   if (rc == MIDA_EDENIED) {
     atomic_fetch_add(&sh->denied, n - undecodable);
     pthread_mutex_lock(&sh->lock);
@@ -219,7 +244,9 @@ static bool open_error_is_final(int rc) {
 static long open_sink(mida__shipper *sh) {
   char err[512] = "";
   mida__sink *sink = NULL;
+  call_begins(sh);
   int rc = mida__sink_open(sh->url, 0, &sink, err, sizeof err);
+  call_ends(sh);
   if (rc != MIDA_OK) {
     note_failure(sh, rc, err);
     pthread_mutex_lock(&sh->lock);
@@ -398,6 +425,10 @@ static void *shipper_main(void *arg) {
      * still wake the thread at once. */
     sleep_ms(sh, sh->interval_ms, true);
   }
+  pthread_mutex_lock(&sh->lock);
+  sh->exited = true;
+  pthread_cond_broadcast(&sh->progress); /* mida__shipper_stop */
+  pthread_mutex_unlock(&sh->lock);
   return NULL;
 }
 
@@ -537,12 +568,38 @@ void mida__shipper_cut_hold(mida__shipper *sh) {
   pthread_mutex_unlock(&sh->lock);
 }
 
+/* Whether the thread has been in one sink call for STOP_STUCK_MS, to a
+ * store across the network. A local SQLite store is waited for: a long
+ * call there is a wait for another writer's lock, which ends. */
+static bool stuck(mida__shipper *sh) {
+  char path[8];
+  int local = mida__url_sqlite_path(sh->url, path, sizeof path) != MIDA_EURL;
+  int64_t since = atomic_load(&sh->in_call_since);
+  return !local && since != 0 &&
+         mida__monotonic_ms() - since >= STOP_STUCK_MS;
+}
+
 int mida__shipper_stop(mida__shipper *sh) {
   pthread_mutex_lock(&sh->lock);
   sh->stopping = true;
   sh->wake_requested = true;
   pthread_cond_signal(&sh->wake);
+  /* Checked every 100 ms: the thread says when it exits, not when a call
+   * of its hangs. */
+  while (!sh->exited && !stuck(sh)) {
+    struct timespec until = deadline_after(100);
+    pthread_cond_timedwait(&sh->progress, &sh->lock, &until);
+  }
+  bool exited = sh->exited;
   pthread_mutex_unlock(&sh->lock);
+  if (!exited) {
+    /* Left to itself: what it has not shipped stays in the journal for
+     * the next process or `mida recover`, as after a crash. It still uses
+     * the shipper and the journal: the caller keeps both (process exit
+     * takes them). */
+    pthread_detach(sh->thread);
+    return MIDA_ETIMEDOUT;
+  }
   pthread_join(sh->thread, NULL);
   int rc = sh->last_rc != MIDA_OK   ? sh->last_rc
            : sh->denial_unreported  ? MIDA_EDENIED

@@ -85,7 +85,13 @@ void mida__shipper_cut_hold(mida__shipper *sh);
 
 /* Ships what remains (one last attempt), stops and joins the thread, and
  * frees the shipper. Returns MIDA_OK, or the sink's error if frames remain
- * unshipped (they stay in the journal for recovery). */
+ * unshipped (they stay in the journal for recovery). A thread that has
+ * been in one call of a network store or broker (an open, a batch) for
+ * 3 s is not waited for (a local SQLite store always is): a hung store (a server that accepts and never answers, one under
+ * SIGSTOP) does not hold the program's exit. It is then left running,
+ * detached, and MIDA_ETIMEDOUT returned: its frames stay in the journal,
+ * and the caller must neither free nor unmap the journal (the shipper,
+ * not freed, still reads it). */
 int mida__shipper_stop(mida__shipper *sh);
 
 void mida__shipper_stats_get(mida__shipper *sh, mida__shipper_stats *out);

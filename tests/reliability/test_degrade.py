@@ -6,6 +6,7 @@ the real fault; MIDA_STRICT=1 turns the failures back into errors."""
 
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -213,6 +214,51 @@ def test_workflow_runs_when_the_journal_is_full_under_drop(tmp_path):
     st = out["stats"]
     assert st["dropped"] > 0 and st["capture_errors"] > 0
     assert any("could not be made" in w for w in out["warnings"])
+
+
+def test_a_hung_store_does_not_hold_the_programs_exit(tmp_path):
+    """A PostgreSQL address that accepts connections and never answers
+    (libpq waits its connect timeout, 10 s): the program's records stay
+    in its journal, its exit is not held for the store, and `mida
+    recover` ships them once a store answers."""
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    port = hung.getsockname()[1]
+    spool = tmp_path / "spool"
+    code = """
+import json, mida
+with mida.workflow("hung"):
+    @mida.task
+    def f(i):
+        return i
+    for i in range(20):
+        f(i)
+"""
+    env = producer_env(f"postgresql://postgres@127.0.0.1:{port}/x", spool)
+    try:
+        t0 = time.monotonic()
+        r = subprocess.run([os.sys.executable, "-W", "ignore", "-c", code],
+                           env=env, capture_output=True, text=True,
+                           timeout=120)
+        took = time.monotonic() - t0
+    finally:
+        hung.close()
+    assert r.returncode == 0, r.stderr
+    # Held, the exit took the connect timeout (10 s) at least; left, it
+    # takes the 3 s that make a call hung (a bound with room for a loaded
+    # machine, not a timing budget).
+    assert took < 8.0, took
+    store = tmp_path / "later.db"
+    r = subprocess.run([MIDA_BIN, "--store", str(store), "recover",
+                        "--spool", str(spool)], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([MIDA_BIN, "--store", str(store), "query",
+                        "SELECT count(*) FROM task WHERE activity = 'f'",
+                        "--csv"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.stdout.splitlines()[-1] == "20", r
 
 
 def test_broker_paused_at_start_delays_nothing(tmp_path, redis_factory):
