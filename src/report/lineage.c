@@ -320,8 +320,9 @@ static int walk_direction(mida__lineage *w, int dir, int nroots) {
   return rc;
 }
 
-/* Finds the start: a task, else data by id, else data by URI. Returns
- * MIDA_ENOTFOUND if none. */
+/* Finds the start: a task, else data by id, else data by digest (every
+ * file of that content), else data by URI. Returns MIDA_ENOTFOUND if
+ * none. */
 static int find_roots(mida__lineage *w, const char *id, int *nroots) {
   static const char *const sqls[] = {
       "SELECT t.id, NULL," TASK_COLUMNS
@@ -330,13 +331,17 @@ static int find_roots(mida__lineage *w, const char *id, int *nroots) {
       "SELECT x.id, NULL, d.uri, d.kind, NULL FROM (SELECT ?1 AS id) x"
       " LEFT JOIN data d ON d.id = x.id WHERE d.id IS NOT NULL"
       " OR EXISTS (SELECT 1 FROM task_data td WHERE td.data_id = ?1)",
+      /* The index data_by_digest (schema.h, version 15) holds these. */
+      "SELECT id, NULL, uri, kind, NULL FROM data"
+      " WHERE digest = ?1 ORDER BY id LIMIT 100",
       "SELECT id, NULL, uri, kind, NULL FROM data"
       " WHERE uri = ?1 OR uri = 'file://' || ?1 ORDER BY id LIMIT 100",
   };
   const char *params[1] = {id};
   int rc = MIDA_OK;
   *nroots = 0;
-  for (int s = 0; s < 3 && rc == MIDA_OK && *nroots == 0; s++) {
+  const size_t nsqls = sizeof sqls / sizeof sqls[0];
+  for (size_t s = 0; s < nsqls && rc == MIDA_OK && *nroots == 0; s++) {
     mida__rows rows;
     rc = mida__rows_fetch(w->sink, sqls[s], params, 1, 100, &rows);
     for (size_t i = 0; rc == MIDA_OK && i < rows.nrows; i++) {

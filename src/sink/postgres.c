@@ -205,6 +205,9 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " workflow(campaign_id);\n"
     "CREATE INDEX IF NOT EXISTS task_data_by_data ON task_data(data_id,"
     " role);\n"
+    /* Version 15: data by digest, where it has one (schema.h). */
+    "CREATE INDEX IF NOT EXISTS data_by_digest ON data(digest)"
+    " WHERE digest IS NOT NULL;\n"
     "CREATE INDEX IF NOT EXISTS task_dep_by_upstream ON"
     " task_dep(upstream_id);\n"
     "CREATE INDEX IF NOT EXISTS telemetry_by_time ON telemetry(ts);\n"

@@ -1,5 +1,5 @@
 /*
- * schema.h -- the store schema, version 8, as SQL text for SQLite.
+ * schema.h -- the store schema, version 15, as SQL text for SQLite.
  *
  * This is the one definition of the tables every store holds (DESIGN.md,
  * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
@@ -126,6 +126,12 @@
  *      Migration: the three indexes made again
  *      (MIDA_SCHEMA_SQLITE_13_TO_14 on SQLite; dropped before the schema
  *      on PostgreSQL, which makes them again).
+ *  15  adds the partial index data_by_digest on data(digest), of the rows
+ *      that have one: `mida lineage` and /api/lineage start from a
+ *      digest, which read the whole table without it. Only a row with a
+ *      digest (`mida run --digest`, a source that gives one) pays for it.
+ *      Migration: the index (MIDA_SCHEMA_SQLITE makes it), then
+ *      MIDA_SCHEMA_SQLITE_14_TO_15.
  *
  * Change numbers (version 4): task.seq and workflow.seq hold the change
  * number of the batch that last wrote the row -- or, for a task, that added
@@ -163,7 +169,7 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 14
+#define MIDA_SCHEMA_VERSION 15
 
 /* The rows a LOST record may still mark (version 11's partial indexes):
  * the same text as the condition of the LOST updates (merge.h,
@@ -334,6 +340,8 @@
   "workflow(campaign_id);\n"                                                   \
   "CREATE INDEX IF NOT EXISTS task_data_by_data ON task_data(data_id, "        \
   "role);\n"                                                                   \
+  "CREATE INDEX IF NOT EXISTS data_by_digest ON data(digest)\n"                \
+  "  WHERE digest IS NOT NULL;\n"                                              \
   "CREATE INDEX IF NOT EXISTS task_dep_by_upstream ON "                        \
   "task_dep(upstream_id);\n"                                                   \
   "CREATE INDEX IF NOT EXISTS telemetry_by_time ON telemetry(ts);\n"           \
@@ -437,6 +445,11 @@
   "CREATE INDEX task_run_unfinished ON task_run(host, pid)"                    \
   " WHERE " MIDA_SCHEMA_NOT_OVER ";\n"                                         \
   "UPDATE mida_meta SET value = '14' WHERE key = 'schema_version';\n"
+
+/* Version 14 to 15, after MIDA_SCHEMA_SQLITE (which made the index
+ * data_by_digest). */
+#define MIDA_SCHEMA_SQLITE_14_TO_15                                            \
+  "UPDATE mida_meta SET value = '15' WHERE key = 'schema_version';\n"
 
 /* What reads the change numbers; after the migrations, whose columns its
  * indexes need. */

@@ -507,7 +507,8 @@ def test_lineage_node_cap(run):
 def test_lineage_unknown_id(run):
     r = run("lineage", "nothing-here")
     assert r.returncode == 1
-    assert r.stderr == "mida: no task or data with id or URI nothing-here\n"
+    assert r.stderr == ("mida: no task or data with id, digest or URI"
+                        " nothing-here\n")
 
 
 def test_lineage_bad_depth(run):

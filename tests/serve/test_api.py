@@ -274,3 +274,27 @@ def test_sql_endpoint_stops_at_its_time_limit(lite, pg_db, produce_bin, fleet,
         assert time.monotonic() - t0 < 30
         st, body = s.get_json("/api/sql?q=" + q("SELECT count(*) FROM task"))
         assert body["rows"] == [[5]]
+
+
+def test_lineage_starts_from_a_digest_on_both_stores(lite, pg_db, produce_bin,
+                                                     fleet, tmp_path, serve):
+    """/api/lineage?id= takes a digest as docs/serve.md says: a file that
+    `mida run --digest` saw has its version as id and its content's
+    digest in data.digest, and starting there was a 404."""
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
+    copy_sqlite_to_postgres(lite, pg_db, produce_bin, env)
+    rows = ("INSERT INTO data(id, kind, uri, digest) VALUES"
+            " ('inode:1:2:3:4', 'file', 'file:///tmp/out.txt', 'sha256:ccc');"
+            " INSERT INTO task_data(task_id, data_id, role) VALUES"
+            f" ('{fx.T_EVAL}', 'inode:1:2:3:4', 'generated')")
+    con = sqlite3.connect(lite)
+    con.executescript(rows)
+    con.close()
+    psql(pg_db, rows)
+    for s in (serve(lite), serve(pg_db)):
+        st, lin = s.get_json("/api/lineage?id=sha256:ccc&direction=up")
+        assert st == 200, lin
+        ids = {n["id"] for n in lin["nodes"]}
+        assert {"inode:1:2:3:4", fx.T_EVAL, fx.D_MODEL} <= ids
+        st, body = s.get_json("/api/lineage?id=sha256:ddd")
+        assert st == 404 and "digest" in body["error"]["message"], body
