@@ -51,6 +51,8 @@ struct mida__http {
   char *token;               /* the bearer token, or NULL */
   size_t token_len;          /* its length */
   int loopback_only;         /* 1: check Host against loopback names */
+  char listen_host[64];      /* the address listened on, "127.0.0.2" or
+                                "[::1]": a Host that may name it too */
 };
 
 /* One request's state, made by the URI log callback. */
@@ -184,8 +186,18 @@ static int authorized(mida__http *h, struct MHD_Connection *c) {
   return same_secret(given, strlen(given), h->token, h->token_len);
 }
 
-/* Without a token, the Host header must name loopback: a page of another
- * site whose name was re-pointed at 127.0.0.1 sends its own name. */
+/* Whether the Host header host is name, with or without a port. */
+static int host_names(const char *host, const char *name) {
+  size_t n = strlen(name);
+  return n > 0 && strncasecmp(host, name, n) == 0 &&
+         (host[n] == '\0' ||
+          (host[n] == ':' &&
+           strspn(host + n + 1, "0123456789") == strlen(host + n + 1)));
+}
+
+/* Without a token, the Host header must name loopback, or the loopback
+ * address listened on (127.0.0.2): a page of another site whose name was
+ * re-pointed at 127.0.0.1 sends its own name, never an address. */
 static int host_allowed(mida__http *h, struct MHD_Connection *c) {
   if (!h->loopback_only)
     return 1;
@@ -193,15 +205,24 @@ static int host_allowed(mida__http *h, struct MHD_Connection *c) {
   if (host == NULL)
     return 0;
   static const char *const names[] = {"127.0.0.1", "localhost", "[::1]"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    size_t n = strlen(names[i]);
-    if (strncasecmp(host, names[i], n) == 0 &&
-        (host[n] == '\0' ||
-         (host[n] == ':' &&
-          strspn(host + n + 1, "0123456789") == strlen(host + n + 1))))
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (host_names(host, names[i]))
       return 1;
-  }
-  return 0;
+  return host_names(host, h->listen_host);
+}
+
+/* Writes the numeric address of sa into out as a Host header names it:
+ * "127.0.0.2", or "[::1]" for IPv6; "" when it has none. */
+static void host_of_address(const struct sockaddr *sa, socklen_t len,
+                            char *out, size_t outlen) {
+  char text[INET6_ADDRSTRLEN];
+  out[0] = '\0';
+  if (getnameinfo(sa, len, text, sizeof text, NULL, 0, NI_NUMERICHOST) != 0)
+    return;
+  if (sa->sa_family == AF_INET6)
+    snprintf(out, outlen, "[%s]", text);
+  else
+    snprintf(out, outlen, "%s", text);
 }
 
 /* ---- responses -------------------------------------------------------- */
@@ -367,7 +388,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
   if (!host_allowed(h, c))
     return queue_error(c, 403,
                        "the Host header must name this machine's loopback "
-                       "address (127.0.0.1, localhost or [::1])");
+                       "address (127.0.0.1, localhost, [::1] or the address "
+                       "listened on)");
   int api =
       strncmp(hr->target, "/api/", 5) == 0 || strcmp(hr->target, "/api") == 0;
   /* The page and its scripts hold no data and are public; every answer
@@ -417,6 +439,8 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
   }
   h->srv = srv;
   h->loopback_only = opts->token == NULL;
+  host_of_address((const struct sockaddr *)&ss, sslen, h->listen_host,
+                  sizeof h->listen_host);
   if (opts->token != NULL) {
     h->token = mida__strdup(opts->token);
     h->token_len = strlen(opts->token);

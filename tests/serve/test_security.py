@@ -2,6 +2,8 @@
 server: who may listen where, the bearer token, the Host check, the
 headers, and hostile requests that must get a 4xx and never a crash."""
 
+import http.client
+import re
 import socket
 import subprocess
 
@@ -110,6 +112,34 @@ def test_host_header_must_be_loopback_without_token(serve, lite):
         st, _, _ = s.request("/api/health", headers={"Host": host})
         # No Host at all is the HTTP library's 400 (HTTP/1.1 needs one).
         assert st == (400 if host is None else 403), host
+
+
+def test_host_may_name_the_loopback_address_listened_on(mida_bin, lite,
+                                                        serve):
+    """--listen 127.0.0.2:0 was taken and printed http://127.0.0.2:PORT/,
+    and then every request that followed that address was a 403: the
+    Host check knew 127.0.0.1, localhost and [::1] only. The address
+    listened on is a Host too; a name is still refused."""
+    serve  # noqa: B018
+    p = subprocess.Popen([mida_bin, "--store", lite, "serve", "--listen",
+                          "127.0.0.2:0"], stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stderr.readline()
+        m = re.search(r"http://127\.0\.0\.2:(\d+)/", line)
+        assert m, line
+        port = int(m.group(1))
+        for host, want in [(f"127.0.0.2:{port}", 200), ("127.0.0.2", 200),
+                           ("localhost", 200), ("127.0.0.3", 403),
+                           ("127.0.0.22", 403), ("evil.example", 403)]:
+            c = http.client.HTTPConnection("127.0.0.2", port, timeout=10)
+            c.putrequest("GET", "/api/health", skip_host=True)
+            c.putheader("Host", host)
+            c.endheaders()
+            assert c.getresponse().status == want, host
+            c.close()
+    finally:
+        p.terminate()
+        p.wait(timeout=15)
 
 
 def test_security_headers(serve, lite):
