@@ -215,6 +215,6 @@ static int get_metrics(mida__serve *srv, const mida__req *req,
 }
 
 const mida__route mida__serve_routes_metrics[] = {
-    {"/api/metrics", get_metrics, "task key x points from to"},
+    {"/api/metrics", get_metrics, "task* key* x points from to"},
     {NULL, NULL, NULL},
 };

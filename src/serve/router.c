@@ -5,8 +5,9 @@
  * Each resource file (workflows.c, tasks.c, ...) exports a small table of
  * routes; this file looks a request's path up in those tables in order,
  * captures the "{x}" segments, and refuses any query parameter that the
- * route does not list, so that a misspelt filter is a 400 and never a
- * silently ignored one. mida__serve_handle() is the whole request path but
+ * route does not list, or that it takes once and the request repeats, so
+ * that a misspelt or doubled filter is a 400 and never a silently ignored
+ * one. mida__serve_handle() is the whole request path but
  * the socket (http.c holds that).
  */
 #include "serve/serve.h"
@@ -26,7 +27,11 @@ static const mida__route *const route_tables[] = {
 
 #define TABLE_COUNT (sizeof route_tables / sizeof route_tables[0])
 
-/* Whether name is one of the space-separated words of list. */
+/* How a route takes a parameter (mida__route.params). */
+enum { NOT_TAKEN, TAKEN_ONCE, REPEATABLE };
+
+/* How list, space-separated words each ending in '*' when the parameter
+ * may be given more than once, takes name. */
 static int listed(const char *list, const char *name) {
   size_t n = strlen(name);
   for (const char *p = list; *p != '\0';) {
@@ -35,11 +40,36 @@ static int listed(const char *list, const char *name) {
     const char *end = p;
     while (*end != '\0' && *end != ' ')
       end++;
-    if ((size_t)(end - p) == n && memcmp(p, name, n) == 0)
-      return 1;
+    int many = end > p && end[-1] == '*';
+    if ((size_t)(end - p) - (size_t)many == n && memcmp(p, name, n) == 0)
+      return many ? REPEATABLE : TAKEN_ONCE;
     p = end;
   }
-  return 0;
+  return NOT_TAKEN;
+}
+
+/* Checks req's parameters against route r: each must be one r takes, and
+ * one that takes a single value must come once (the first of two was
+ * taken, silently). Makes resp a 400 and returns 0 when one is not. */
+static int params_fit(const mida__route *r, const mida__req *req,
+                      mida__resp *resp) {
+  for (int i = 0; i < req->nparams; i++) {
+    const char *name = req->params[i].name;
+    int how = listed(r->params, name);
+    if (how == NOT_TAKEN) {
+      mida__resp_error(resp, 400, "unknown query parameter '%.64s' for %.200s",
+                       name, r->pattern);
+      return 0;
+    }
+    if (how == TAKEN_ONCE && mida__req_next(req, name, i + 1) >= 0) {
+      mida__resp_error(resp, 400,
+                       "query parameter '%.64s' is given more than once; "
+                       "%.200s takes one value",
+                       name, r->pattern);
+      return 0;
+    }
+  }
+  return 1;
 }
 
 const mida__route *mida__serve_route(mida__req *req, mida__resp *resp) {
@@ -47,15 +77,7 @@ const mida__route *mida__serve_route(mida__req *req, mida__resp *resp) {
     for (const mida__route *r = route_tables[t]; r->pattern != NULL; r++) {
       if (!mida__req_match(r->pattern, req))
         continue;
-      for (int i = 0; i < req->nparams; i++) {
-        if (!listed(r->params, req->params[i].name)) {
-          mida__resp_error(resp, 400,
-                           "unknown query parameter '%.64s' for %.200s",
-                           req->params[i].name, r->pattern);
-          return NULL;
-        }
-      }
-      return r;
+      return params_fit(r, req, resp) ? r : NULL;
     }
   }
   mida__resp_error(resp, 404, "no such resource: %.200s", req->path);

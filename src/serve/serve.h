@@ -157,11 +157,12 @@ typedef int (*mida__serve_handler)(mida__serve *srv, const mida__req *req,
 
 /* One route: GET (and HEAD) of a path pattern whose "{x}" segments are
  * captured. params lists the query parameters the route accepts, separated
- * by spaces; any other parameter is a 400. */
+ * by spaces, a name ending in '*' for one that may be given more than once;
+ * any other parameter, or one of the others given twice, is a 400. */
 typedef struct mida__route {
   const char *pattern;         /* "/api/tasks/{id}" */
   mida__serve_handler handler; /* what answers it */
-  const char *params;          /* "workflow status limit", or "" */
+  const char *params;          /* "workflow status limit where*", or "" */
 } mida__route;
 
 /* The route table of each resource file; each ends with a zeroed entry. */

@@ -350,7 +350,7 @@ static int get_task(mida__serve *srv, const mida__req *req, mida__resp *resp) {
 const mida__route mida__serve_routes_tasks[] = {
     {"/api/tasks", list_tasks,
      "limit after sort status workflow campaign parent activity host worker "
-     "since until where"},
+     "since until where*"},
     {"/api/tasks/{id}", get_task, ""},
     {NULL, NULL, NULL},
 };

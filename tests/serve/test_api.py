@@ -298,3 +298,27 @@ def test_lineage_starts_from_a_digest_on_both_stores(lite, pg_db, produce_bin,
         assert {"inode:1:2:3:4", fx.T_EVAL, fx.D_MODEL} <= ids
         st, body = s.get_json("/api/lineage?id=sha256:ddd")
         assert st == 404 and "digest" in body["error"]["message"], body
+
+
+def test_a_repeated_single_value_parameter_is_a_400(serve, lite):
+    """/api/tasks?limit=1&limit=2 answered one task: the first of a
+    doubled parameter was taken and the other dropped, where docs/serve.md
+    says no parameter is ignored. The repeatable ones (where, task, key)
+    still repeat."""
+    s = serve(lite)
+    for target, name in [("/api/tasks?limit=1&limit=2", "limit"),
+                         ("/api/tasks?status=ERROR&status=RUNNING",
+                          "status"),
+                         ("/api/workflows?sort=name&sort=id", "sort"),
+                         (f"/api/lineage?id={fx.T_FIT}&id={fx.T_LOAD}", "id"),
+                         (f"/api/metrics?task={fx.T_FIT}&key=loss&x=step"
+                          "&x=time", "x")]:
+        st, body = s.get_json(target)
+        assert st == 400, (target, body)
+        msg = body["error"]["message"]
+        assert f"'{name}' is given more than once" in msg, msg
+    st, body = s.get_json("/api/tasks?where=" + q("used.lr>0.001")
+                          + "&where=" + q("used.epochs=3"))
+    assert st == 200 and [t["id"] for t in body["items"]] == [fx.T_FIT]
+    st, body = s.get_json(f"/api/metrics?task={fx.T_FIT}&key=loss&key=acc")
+    assert st == 200 and len(body["series"]) == 2
