@@ -1,6 +1,8 @@
 /*
  * metrics.c -- metric series: GET /api/metrics?task=ID&key=K, several of
- * each (the compare view overlays runs), on x = step or time.
+ * each (the compare view overlays runs), on x = step or time. A task the
+ * store does not know is a 404; a key the task has no point of is an empty
+ * series.
  *
  * A series of at most `points` points is sent whole: every point an
  * MLflow run or a TensorBoard log recorded. A longer one is downsampled on
@@ -153,6 +155,12 @@ static int compute_series(mida__sink *sink, mida__resp *resp, const char *task,
   return mida__buf_printf(b, "],\n\"downsampled\": false}");
 }
 
+/* A task is there when its row is, or it has points (an observer may
+ * record a run's metrics before the run): two key lookups. */
+static const char task_exists_sql[] =
+    "SELECT 1 FROM task WHERE id = ?1"
+    " UNION ALL SELECT 1 FROM metric WHERE task_id = ?1 LIMIT 1";
+
 static int get_metrics(mida__serve *srv, const mida__req *req,
                        mida__resp *resp) {
   long long points = POINTS_DEFAULT, from = -1, to = -1;
@@ -193,8 +201,19 @@ static int get_metrics(mida__serve *srv, const mida__req *req,
   int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
   if (rc != MIDA_OK)
     return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
+  int qrc = MIDA_OK, found = 1;
+  for (int t = 0; t < ntasks && qrc == MIDA_OK && found; t++)
+    qrc = mida__serve_exists_on(sink, resp, "task", task_exists_sql, tasks[t],
+                                &found);
+  if (qrc != MIDA_OK || !found) {
+    if (qrc == MIDA_ENOMEM)
+      rc = qrc;
+    else if (qrc != MIDA_OK)
+      mida__serve_store_error(resp, sink, qrc);
+    mida__serve_release(&srv->pool, sink, qrc == MIDA_ESTORE);
+    return rc;
+  }
   rc = mida__buf_adds(&resp->body, "{\"series\": [\n");
-  int qrc = MIDA_OK;
   for (int t = 0; t < ntasks && rc == MIDA_OK && qrc == MIDA_OK; t++) {
     for (int k = 0; k < nkeys && rc == MIDA_OK && qrc == MIDA_OK; k++) {
       if (t + k > 0)

@@ -165,6 +165,41 @@ int mida__serve_one(mida__serve *srv, mida__resp *resp, const char *what,
   return mida__buf_adds(&resp->body, "\n");
 }
 
+int mida__serve_exists_on(mida__sink *sink, mida__resp *resp,
+                          const char *what, const char *sql, const char *id,
+                          int *found) {
+  mida__resp tmp;
+  mida__resp_init(&tmp);
+  const char *params[1] = {id};
+  mida__rows_info info = {.max_rows = 1};
+  int rc = mida__serve_rows_on(sink, &tmp, sql, params, 1, "i", &info);
+  mida__resp_free(&tmp);
+  *found = rc == MIDA_OK && info.nrows > 0;
+  if (rc == MIDA_OK && !*found)
+    mida__resp_error(resp, 404, "no %s with id %.200s", what, id);
+  return rc;
+}
+
+int mida__serve_exists(mida__serve *srv, mida__resp *resp, const char *what,
+                       const char *sql, const char *id, int *found) {
+  mida__sink *sink = NULL;
+  char err[512];
+  *found = 0;
+  int rc =
+      mida__serve_acquire(&srv->pool, ACQUIRE_WAIT_MS, &sink, err, sizeof err);
+  if (rc != MIDA_OK)
+    return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
+  rc = mida__serve_exists_on(sink, resp, what, sql, id, found);
+  if (rc == MIDA_ENOMEM) {
+    mida__serve_release(&srv->pool, sink, 0);
+    return rc;
+  }
+  if (rc != MIDA_OK)
+    mida__serve_store_error(resp, sink, rc);
+  mida__serve_release(&srv->pool, sink, rc == MIDA_ESTORE);
+  return MIDA_OK;
+}
+
 /* ---- the store's change horizon -------------------------------------- */
 
 int mida__serve_horizon(mida__sink *sink, int64_t *horizon) {

@@ -245,6 +245,19 @@ int mida__serve_page(mida__serve *srv, mida__resp *resp, const char *sql,
 int mida__serve_one(mida__serve *srv, mida__resp *resp, const char *what,
                     const char *sql, const char *id, const char *kinds);
 
+/* Whether sql, a cheap lookup of id (?1), finds a row: sets *found, and
+ * makes resp a 404 naming what when it finds none. On a store error makes
+ * resp a 503 or 400 and returns MIDA_OK (as mida__serve_rows does); the
+ * caller goes on only when *found. */
+int mida__serve_exists(mida__serve *srv, mida__resp *resp, const char *what,
+                       const char *sql, const char *id, int *found);
+
+/* The same on a sink the caller holds; returns the sink's code and leaves
+ * resp alone on a store error. */
+int mida__serve_exists_on(mida__sink *sink, mida__resp *resp,
+                          const char *what, const char *sql, const char *id,
+                          int *found);
+
 /* Makes resp the error of a failed query on sink (rc from the sink): 400
  * for a statement the store refused (read-only, bad SQL), 503 when the
  * store cannot be read. */

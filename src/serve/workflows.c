@@ -1,6 +1,7 @@
 /*
  * workflows.c -- campaigns and workflows: GET /api/campaigns,
- * /api/campaigns/{id}, /api/workflows, /api/workflows/{id}.
+ * /api/campaigns/{id}, /api/workflows, /api/workflows/{id} and its
+ * graph (a 404 for a workflow the store does not know).
  *
  * A workflow comes with its live task counts by status, read from the
  * index task_by_workflow(workflow_id, status) one status at a time, so
@@ -228,6 +229,12 @@ static const char graph_edges_sql[] =
     " WHERE g.role = 'generated' AND tg.workflow_id = ?1"
     " AND tu.workflow_id = ?1 LIMIT ?2";
 
+/* A workflow is there when its row is, or a task names it (its tasks may
+ * come before its own record): a key lookup and an index probe. */
+static const char workflow_exists_sql[] =
+    "SELECT 1 FROM workflow WHERE id = ?1"
+    " UNION ALL SELECT 1 FROM task WHERE workflow_id = ?1 LIMIT 1";
+
 static int get_graph(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   const char *id = req->captures[0];
   long long max_nodes = 5000;
@@ -235,12 +242,17 @@ static int get_graph(mida__serve *srv, const mida__req *req, mida__resp *resp) {
     return mida__resp_error(resp, 400, "not a workflow id");
   if (!mida__param_int(req, resp, "max_nodes", 1, 20000, &max_nodes))
     return MIDA_OK;
+  int found = 0;
+  int rc = mida__serve_exists(srv, resp, "workflow", workflow_exists_sql, id,
+                              &found);
+  if (rc != MIDA_OK || !found)
+    return rc;
   char limit[24], edge_limit[24];
   snprintf(limit, sizeof limit, "%lld", max_nodes + 1);
   snprintf(edge_limit, sizeof edge_limit, "%lld", 8 * max_nodes + 1);
   const char *params[2] = {id, limit};
   mida__rows_info nodes = {.max_rows = (size_t)max_nodes};
-  int rc = mida__buf_adds(&resp->body, "{\"nodes\": [\n");
+  rc = mida__buf_adds(&resp->body, "{\"nodes\": [\n");
   if (rc == MIDA_OK)
     rc = mida__serve_rows(srv, resp, graph_nodes_sql, params, 2, "ssssiiisis",
                           &nodes);

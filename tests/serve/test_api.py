@@ -322,3 +322,23 @@ def test_a_repeated_single_value_parameter_is_a_400(serve, lite):
     assert st == 200 and [t["id"] for t in body["items"]] == [fx.T_FIT]
     st, body = s.get_json(f"/api/metrics?task={fx.T_FIT}&key=loss&key=acc")
     assert st == 200 and len(body["series"]) == 2
+
+
+def test_an_unknown_workflow_or_task_is_a_404_everywhere(both):
+    """/api/workflows/zzz was a 404 and /api/workflows/zzz/graph a 200
+    with an empty graph; /api/metrics of a task the store does not know
+    was a 200 with empty series. Both are 404s now, on both stores; a key
+    the task has no point of stays an empty series."""
+    for s in both:
+        for target, what in [
+                ("/api/workflows/zzz", "workflow"),
+                ("/api/workflows/zzz/graph", "workflow"),
+                ("/api/metrics?task=zzz&key=loss", "task"),
+                (f"/api/metrics?task={fx.T_FIT}&task=zzz&key=loss", "task")]:
+            st, body = s.get_json(target)
+            assert st == 404, (target, body)
+            assert body["error"]["message"] == f"no {what} with id zzz"
+        st, body = s.get_json(f"/api/workflows/{fx.WF_PREP}/graph")
+        assert st == 200 and len(body["nodes"]) == 2
+        st, body = s.get_json(f"/api/metrics?task={fx.T_EVAL}&key=loss")
+        assert st == 200 and body["series"][0]["points"] == [], body
