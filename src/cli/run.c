@@ -685,6 +685,9 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     return ex;
   if (cmd >= argc)
     return mida__cli_usage_error("run", "no command given");
+  ex = mida__run_preload_check(&files);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
   char **cmdv = argv + cmd;
   int cmdc = argc - cmd;
   /* By default the store holds every record when mida run returns, so

@@ -95,6 +95,17 @@ int mida__run_preload_options(mida__run_preload *p, mida__cli_opt *opts) {
   return MIDA_RUN_PRELOAD_OPTIONS;
 }
 
+int mida__run_preload_check(mida__run_preload *p) {
+  long long bytes = (long long)DIGEST_MAX_DEFAULT;
+  if (p->digest_max != NULL && mida__cli_parse_count(p->digest_max, &bytes))
+    return mida__cli_usage_error("run",
+                                 "--digest-max needs a count of bytes, not "
+                                 "'%s'",
+                                 p->digest_max);
+  p->digest_bytes = (uint64_t)bytes;
+  return MIDA_CLI_CONTINUE;
+}
+
 /* ---- finding things ---------------------------------------------------- */
 
 static int is_file(const char *path) {
@@ -269,13 +280,7 @@ out:
 /* Hashes the run's generated files and adds their digests to the store,
  * through a connection of its own (it asks the store which they are). */
 static void add_digests(mida__run_preload *p) {
-  uint64_t max = DIGEST_MAX_DEFAULT;
-  if (p->digest_max != NULL) {
-    char *end;
-    unsigned long long v = strtoull(p->digest_max, &end, 10);
-    if (*end == '\0')
-      max = v;
-  }
+  uint64_t max = p->digest_bytes; /* checked before the command ran */
   char err[512] = "";
   mida__sink *sink = NULL;
   if (mida__sink_open(p->store, 0, &sink, err, sizeof err) != MIDA_OK) {

@@ -30,6 +30,7 @@ typedef struct mida__run_preload {
   int digest;             /* --digest: hash generated files afterwards */
   const char *digest_max; /* --digest-max BYTES: largest file hashed */
   int record_code;        /* --record-code: installed code is data */
+  uint64_t digest_bytes;  /* --digest-max as a number, bytes */
   /* state, once started */
   int active;                /* the library is in the command */
   const char *store;         /* the store URL (borrowed) */
@@ -54,6 +55,11 @@ extern const char *const mida__run_preload_value_options[];
 /* Zeroes p and adds its options to opts (room for
  * MIDA_RUN_PRELOAD_OPTIONS). Returns how many it added. */
 int mida__run_preload_options(mida__run_preload *p, mida__cli_opt *opts);
+
+/* Checks the values of p's options once they are parsed, before the
+ * command runs. Returns MIDA_CLI_CONTINUE, or MIDA_CLI_USAGE after saying
+ * on stderr which value is wrong. */
+int mida__run_preload_check(mida__run_preload *p);
 
 /* Puts the library into env, the environment edits of the command argv
  * (cli.h: this process's environment is left as it is), whose task

@@ -841,3 +841,27 @@ def test_a_store_whose_task_table_is_another_programs_is_no_mida_store(
     r = run("query", "SELECT nope FROM task")
     assert r.returncode == 1 and "not a mida store" not in r.stderr
     assert "no such column: nope" in r.stderr
+
+
+def test_run_refuses_a_bad_digest_max_before_the_command(run, tmp_path):
+    """--digest-max abc, 10k or -1 was taken (exit 0): the value was read
+    after the command ran, a failed parse kept the default, and -1 wrapped
+    to 'no limit' through strtoull. It is a usage error now, said before
+    anything runs; a good value still bounds the files hashed."""
+    db = tmp_path / "run.db"
+    for bad in ["abc", "10k", "-1", "", "1e3"]:
+        r = run("run", "--digest", "--digest-max", bad, "--", "touch",
+                "ran", store_path=str(db), cwd=str(tmp_path))
+        assert r.returncode == 2, (bad, r.stderr)
+        assert (f"mida run: --digest-max needs a count of bytes, not '{bad}'"
+                in r.stderr), r.stderr
+        assert not (tmp_path / "ran").exists(), bad
+    code = "open('big', 'w').write('x' * 10); open('small', 'w').write('x')"
+    r = run("run", "--digest", "--digest-max", "5", "--", sys.executable,
+            "-c", code, store_path=str(db), cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(run("query", "--json", "SELECT uri, digest FROM data"
+                          " WHERE uri LIKE '%/big' OR uri LIKE '%/small'"
+                          " ORDER BY uri", store_path=str(db)).stdout)
+    assert [(r["uri"].rsplit("/", 1)[1], r["digest"] is not None)
+            for r in rows] == [("big", False), ("small", True)]
