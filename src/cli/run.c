@@ -647,6 +647,16 @@ static int command_start(int argc, char **argv) {
 
 /* Whether MIDA_JOURNAL_BYTES names a ring size that mida_open takes (as
  * mida_config_init reads it: a size, not 0). */
+/* The error of a command killed by sig, in the form that the preload
+ * library gives its processes (src/preload/emit.c, docs/run.md): "killed
+ * by signal 9 (KILL)", the signal's short name, not strsignal()'s
+ * description. */
+static void signal_error(int sig, char *out, size_t cap) {
+  const char *name = sigabbrev_np(sig);
+  snprintf(out, cap, "killed by signal %d (%s)", sig,
+           name != NULL ? name : "?");
+}
+
 static int journal_bytes_given(void) {
   const char *v = getenv("MIDA_JOURNAL_BYTES");
   uint64_t bytes = 0;
@@ -856,8 +866,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
       mida__telemetry_child_usage(&ru, usage, sizeof usage);
     if (WIFSIGNALED(status)) {
       code = 128 + WTERMSIG(status);
-      snprintf(error, sizeof error, "killed by signal %d (%s)",
-               WTERMSIG(status), strsignal(WTERMSIG(status)));
+      signal_error(WTERMSIG(status), error, sizeof error);
       snprintf(gen, sizeof gen, "{\"signal\":%d}", WTERMSIG(status));
     } else {
       code = WEXITSTATUS(status);

@@ -865,3 +865,21 @@ def test_run_refuses_a_bad_digest_max_before_the_command(run, tmp_path):
                           " ORDER BY uri", store_path=str(db)).stdout)
     assert [(r["uri"].rsplit("/", 1)[1], r["digest"] is not None)
             for r in rows] == [("big", False), ("small", True)]
+
+
+def test_a_signal_reads_the_same_for_the_root_and_its_children(run,
+                                                               tmp_path):
+    """The root task (the command, waited for by mida run) said 'killed by
+    signal 15 (Terminated)' where its processes, recorded by the preload
+    library, say 'killed by signal 15 (TERM)', as docs/run.md documents.
+    Both use the signal's short name now."""
+    db = tmp_path / "run.db"
+    r = run("run", "--", "sh", "-c",
+            "sh -c 'kill -TERM $$'; kill -KILL $$", store_path=str(db))
+    assert r.returncode == 128 + 9, r.stderr
+    rows = json.loads(run("query", "--json", "SELECT parent_id IS NULL AS"
+                          " root, error FROM task WHERE error LIKE 'killed%'"
+                          " ORDER BY root", store_path=str(db)).stdout)
+    assert [(r["root"], r["error"]) for r in rows] == [
+        (0, "killed by signal 15 (TERM)"),
+        (1, "killed by signal 9 (KILL)")], rows
