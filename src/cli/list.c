@@ -5,16 +5,19 @@
  * Both build one SELECT with a WHERE clause per filter given and bind the
  * filter values as text parameters (never pasted into the SQL). Filters on
  * a workflow use the index task_by_workflow(workflow_id, status); statuses
- * are stored upper-case, so the status filter compares with upper(?) and
- * matches whatever case the user typed.
+ * are stored upper-case, so the status filter takes whatever case the user
+ * typed and binds the name as stored; a name that is no status is a usage
+ * error (it could match nothing).
  */
 #include "cli/cli.h"
 
 #include "mida.h"
 #include "sink/key_index.h"
+#include "sink/merge.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* Longest SQL text these verbs build. */
 #define LIST_SQL_MAX 4096
@@ -143,6 +146,23 @@ int mida__cli_workflows(mida__cli *cli, int argc, char **argv) {
   return mida__cli_print_query(cli, sql, params, nparams, fmt);
 }
 
+/* The status that text names in any case (merge.h's list, which the
+ * server's filter takes too), or NULL after saying which it may be. */
+static const char *status_named(const char *text) {
+  for (int i = 0; mida__status_names[i] != NULL; i++)
+    if (strcasecmp(text, mida__status_names[i]) == 0)
+      return mida__status_names[i];
+  char list[200] = "";
+  size_t n = 0;
+  for (int i = 0; mida__status_names[i] != NULL && n < sizeof list; i++)
+    n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "",
+                          mida__status_names[i]);
+  mida__cli_usage_error("tasks",
+                        "--status must be one of %s (any case), not '%s'",
+                        list, text);
+  return NULL;
+}
+
 int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
   int csv = 0;
   int json = 0;
@@ -176,6 +196,11 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
   if (limit != NULL && mida__cli_parse_count(limit, &max) != 0)
     return mida__cli_usage_error("tasks", "--limit needs a count, not '%s'",
                                  limit);
+  if (status != NULL) {
+    status = status_named(status);
+    if (status == NULL)
+      return MIDA_CLI_USAGE;
+  }
 
   mida__predicate pred;
   mida__key sort_key;
@@ -219,7 +244,7 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
   }
   if (rc == MIDA_OK && status != NULL) {
     params[nparams++] = status;
-    rc = mida__buf_printf(&where, " AND status = upper(?%d)", nparams);
+    rc = mida__buf_printf(&where, " AND status = ?%d", nparams);
   }
   if (rc == MIDA_OK && activity != NULL) {
     params[nparams++] = activity;

@@ -95,7 +95,29 @@ int mida__run_preload_options(mida__run_preload *p, mida__cli_opt *opts) {
   return MIDA_RUN_PRELOAD_OPTIONS;
 }
 
+/* The first prefix of --ignore's list that is not an absolute path, into
+ * buf; NULL when all are (empty ones are nothing). */
+static const char *relative_prefix(const char *list, char *buf, size_t cap) {
+  for (const char *p = list; p != NULL && *p != '\0';) {
+    const char *end = strchr(p, ':');
+    size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+    if (n > 0 && p[0] != '/') {
+      snprintf(buf, cap, "%.*s", (int)n, p);
+      return buf;
+    }
+    p = end != NULL ? end + 1 : NULL;
+  }
+  return NULL;
+}
+
 int mida__run_preload_check(mida__run_preload *p) {
+  char prefix[256];
+  if (relative_prefix(p->ignore, prefix, sizeof prefix) != NULL)
+    return mida__cli_usage_error("run",
+                                 "--ignore takes absolute path prefixes (the "
+                                 "files recorded are absolute paths), not "
+                                 "'%s'",
+                                 prefix);
   long long bytes = (long long)DIGEST_MAX_DEFAULT;
   if (p->digest_max != NULL && mida__cli_parse_count(p->digest_max, &bytes))
     return mida__cli_usage_error("run",

@@ -14,6 +14,7 @@
 #include "serve/serve.h"
 #include "serve/tasks.h"
 #include "sink/key_index.h"
+#include "sink/merge.h"
 
 #include "mida.h"
 
@@ -30,9 +31,8 @@
   " t.used, t.generated"
 #define TASK_SUMMARY_KINDS "ssssssiiisissjj"
 
-static const char *const statuses[] = {
-    "UNKNOWN", "SUBMITTED", "RUNNING", "FINISHED", "CANCELLED", "ERROR", NULL,
-};
+/* The status filter's values: every status a store holds (merge.h). */
+static const char *const *const statuses = mida__status_names;
 
 static const mida__list_sort task_sorts[] = {
     {"id", "t.id", "id"},

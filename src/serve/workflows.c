@@ -11,6 +11,7 @@
 #include "serve/answer_cache.h"
 #include "serve/list.h"
 #include "serve/serve.h"
+#include "sink/merge.h"
 
 #include "mida.h"
 
@@ -41,9 +42,8 @@
 /* clang-format on */
 #define COUNT_KINDS "iiiiii"
 
-static const char *const statuses[] = {
-    "UNKNOWN", "SUBMITTED", "RUNNING", "FINISHED", "CANCELLED", "ERROR", NULL,
-};
+/* The status filter's values: every status a store holds (merge.h). */
+static const char *const *const statuses = mida__status_names;
 
 static const mida__list_sort workflow_sorts[] = {
     {"id", "w.id", "id"},

@@ -86,6 +86,11 @@ const mida__merge_entity mida__merge_entities[MIDA_ENT_COUNT] = {
     [MIDA_ENT_RUN] = {"task_run", run_columns, COUNT_OF(run_columns)},
 };
 
+const char *const mida__status_names[] = {
+    "UNKNOWN", "SUBMITTED", "RUNNING", "FINISHED",
+    "CANCELLED", "ERROR", "LOST", NULL,
+};
+
 /* By rank; each status's number is its mida_status_t. */
 static const struct {
   const char *name;

@@ -67,6 +67,10 @@ extern const mida__merge_entity mida__merge_entities[MIDA_ENT_COUNT];
  * process left running, and a real end (FINISHED, CANCELLED, ERROR) that
  * arrives before or after still wins. */
 
+/* Every status name, by mida_status_t number, then NULL: the values that
+ * a status filter takes (`mida tasks --status`, /api/tasks?status=). */
+extern const char *const mida__status_names[];
+
 /* The name of a status number; one this build does not know is
  * "UNKNOWN". */
 const char *mida__status_name(int64_t status);

@@ -883,3 +883,42 @@ def test_a_signal_reads_the_same_for_the_root_and_its_children(run,
     assert [(r["root"], r["error"]) for r in rows] == [
         (0, "killed by signal 15 (TERM)"),
         (1, "killed by signal 9 (KILL)")], rows
+
+
+def test_tasks_refuses_a_status_that_is_none(run):
+    """mida tasks --status bogus printed '(no rows)' and exited 0, where
+    /api/tasks?status=bogus is a 400 listing the statuses: a word that
+    is no status could match nothing, so it is a usage error, with the
+    list (the server's, which has LOST too)."""
+    r = run("tasks", "--status", "bogus")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(
+        "mida tasks: --status must be one of UNKNOWN, SUBMITTED, RUNNING,"
+        " FINISHED, CANCELLED, ERROR, LOST (any case), not 'bogus'\n")
+    r = run("tasks", "--status", "Error", "--csv")
+    assert r.returncode == 0, r.stderr
+    assert [l.split(",")[0] for l in r.stdout.splitlines()[1:]] == [T_FIT]
+    r = run("tasks", "--status", "lost")
+    assert (r.returncode, r.stdout) == (0, "(no rows)\n"), r.stderr
+
+
+def test_run_refuses_a_relative_ignore_prefix(run, tmp_path):
+    """--ignore ig was taken and could never match: the paths the library
+    records are absolute. A relative prefix is a usage error before the
+    command runs; absolute ones still keep their files out."""
+    db = tmp_path / "run.db"
+    for bad, named in [("ig", "ig"), ("/tmp:ig/x", "ig/x")]:
+        r = run("run", "--ignore", bad, "--", "touch", "ran",
+                store_path=str(db), cwd=str(tmp_path))
+        assert r.returncode == 2, (bad, r.stderr)
+        assert ("mida run: --ignore takes absolute path prefixes (the files"
+                f" recorded are absolute paths), not '{named}'"
+                in r.stderr), r.stderr
+        assert not (tmp_path / "ran").exists(), bad
+    (tmp_path / "ig").mkdir()
+    r = run("run", "--ignore", f"{tmp_path}/ig", "--", "touch", "ig/a", "b",
+            store_path=str(db), cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    uris = run("query", "--csv", "SELECT uri FROM data", store_path=str(db))
+    assert f"file://{tmp_path}/b" in uris.stdout
+    assert "/ig/a" not in uris.stdout

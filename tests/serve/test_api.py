@@ -342,3 +342,18 @@ def test_an_unknown_workflow_or_task_is_a_404_everywhere(both):
         assert st == 200 and len(body["nodes"]) == 2
         st, body = s.get_json(f"/api/metrics?task={fx.T_EVAL}&key=loss")
         assert st == 200 and body["series"][0]["points"] == [], body
+
+
+def test_the_status_filter_takes_every_status(serve, lite):
+    """LOST (what a dead process left unfinished) is a status the store
+    holds, and /api/tasks?status=LOST was a 400; the filter now takes the
+    list `mida tasks --status` takes (src/sink/merge.h)."""
+    s = serve(lite)
+    for target in ["/api/tasks?status=LOST", "/api/workflows?status=LOST"]:
+        st, body = s.get_json(target)
+        assert (st, body["items"]) == (200, []), body
+    st, body = s.get_json("/api/tasks?status=bogus")
+    assert st == 400
+    assert body["error"]["message"] == (
+        "parameter 'status' must be one of: UNKNOWN, SUBMITTED, RUNNING,"
+        " FINISHED, CANCELLED, ERROR, LOST")
