@@ -57,8 +57,9 @@ extern const char *const mida__run_preload_value_options[];
 int mida__run_preload_options(mida__run_preload *p, mida__cli_opt *opts);
 
 /* Checks the values of p's options once they are parsed, before the
- * command runs (--digest-max a count, --ignore absolute prefixes). Returns MIDA_CLI_CONTINUE, or MIDA_CLI_USAGE after saying
- * on stderr which value is wrong. */
+ * command runs (--digest-max a count, --ignore absolute prefixes).
+ * Returns MIDA_CLI_CONTINUE, or MIDA_CLI_USAGE after saying on stderr
+ * which value is wrong. */
 int mida__run_preload_check(mida__run_preload *p);
 
 /* Puts the library into env, the environment edits of the command argv
