@@ -197,7 +197,8 @@ typedef struct mida__out {
   const char *indent;       /* table: written before every line ("") */
   const char *empty;        /* table: the line printed for no rows */
   int ncols;                /* columns, from the first row; 0 before it */
-  char **names;             /* column names, copied from the first row */
+  char **names;             /* column names, copied from the first row
+                               (JSON: made distinct keys) */
   size_t *width;            /* table: width of each column, in characters */
   int *numeric;             /* table: 1 while a column holds only numbers */
   mida__buf rows;           /* table: collected cells, each NUL-terminated */
@@ -214,11 +215,12 @@ typedef struct mida__out {
 /* Sets up a printer of format fmt onto fp. */
 void mida__out_init(mida__out *o, mida__out_format fmt, FILE *fp);
 
-/* Adds one row: a mida__row_fn, so a printer can be passed straight to
- * mida__sink_query() with itself as ctx. Returns 0, or 1 to stop on an
- * error (kept in o->rc). */
+/* Adds one row: a mida__cells_fn, so a printer can be passed straight to
+ * mida__sink_query_cells() with itself as ctx (each value's length keeps
+ * a text's NUL bytes). Returns 0, or 1 to stop on an error (kept in
+ * o->rc). */
 int mida__out_row(void *o, int ncols, const char *const *names,
-                  const char *const *values);
+                  const char *const *values, const size_t *lens);
 
 /* Takes the result's columns before its rows: a mida__columns_fn, for
  * mida__sink_query_described(), so that a CSV without rows still has its

@@ -76,8 +76,8 @@ static int print_rows(mida__sink *sink, const char *sql,
                       mida__out_format fmt) {
   mida__out out;
   mida__out_init(&out, fmt, stdout);
-  int rc = mida__sink_query_described(sink, sql, params, nparams,
-                                      mida__out_columns, mida__out_row, &out);
+  int rc = mida__sink_query_cells(sink, sql, params, nparams,
+                                  mida__out_columns, mida__out_row, &out);
   if (rc == MIDA_OK && out.rc != MIDA_OK)
     rc = out.rc;
   if (rc == MIDA_OK) {

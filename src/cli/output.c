@@ -1,25 +1,29 @@
 /*
  * output.c -- the result printer of every verb that prints rows (cli.h).
  *
- * Rows arrive from mida__sink_query() as text values with their column
- * names. Three formats:
+ * Rows arrive from mida__sink_query_cells() as text values with their
+ * lengths (a text may hold NUL bytes; a BLOB comes as "\xff", sink.h) and
+ * their column names. Three formats:
  *
  * - table (the default, for people): columns as wide as their widest cell,
  *   a header and a rule of dashes, numbers right-aligned, control characters
- *   shown as spaces (core/term.h), and cells over MIDA_OUT_MAX_CELL
- *   characters cut with "…". The rows are collected in a capped buffer so
- *   that the widths come from the data; when the cap is reached the rows
- *   so far are printed and the widths stay as they are for the rest (later
- *   cells are cut to them), so memory stays bounded whatever the result's
- *   size. No rows prints "(no rows)".
+ *   (a NUL byte among them) shown as spaces (core/term.h), and cells over
+ *   MIDA_OUT_MAX_CELL characters cut with "…". The rows are collected in a
+ *   capped buffer so that the widths come from the data; when the cap is
+ *   reached the rows so far are printed and the widths stay as they are for
+ *   the rest (later cells are cut to them), so memory stays bounded
+ *   whatever the result's size. No rows prints "(no rows)".
  * - CSV (RFC 4180): a header line (also for a result without rows, when
  *   the columns are announced: mida__out_columns), then one line per row,
  *   CRLF line ends; a field with a comma, quote, CR or LF is quoted with
  *   quotes doubled; an empty string is "" and SQL NULL is an empty field.
- *   Never cut.
+ *   A NUL byte is kept as it is, in a quoted field. Never cut.
  * - JSON: an array of objects, one per line, keys in column order; a value
  *   that is exactly a JSON number (as SQLite prints numbers) is a number,
- *   SQL NULL is null, anything else a string. Never cut.
+ *   SQL NULL is null, anything else a string (a NUL byte as \u0000).
+ *   Column names that repeat become distinct keys, since an object keeps
+ *   only one of each: the second "a" is "a_2", the third "a_3" (skipping
+ *   a name another column has). Never cut.
  *
  * CSV and JSON are streamed: each row is written as it comes.
  */
@@ -68,15 +72,15 @@ size_t mida__out_width(const char *text) {
   return n;
 }
 
-/* Appends text to b as a table cell: control characters become spaces
- * (core/term.h) and text longer than max characters keeps max - 1 of them
- * and "…". */
-static int add_cell(mida__buf *b, const char *text, size_t max) {
+/* Appends text[0..len) to b as a table cell: control characters (a NUL
+ * byte too) become spaces (core/term.h) and text longer than max
+ * characters keeps max - 1 of them and "…". */
+static int add_cell(mida__buf *b, const char *text, size_t len, size_t max) {
   mida__buf safe;
   mida__buf_init(&safe, OUT_LINE_MAX);
   int rc = MIDA_OK;
-  if (mida__term_unsafe(text, strlen(text))) {
-    rc = mida__term_add(&safe, text, strlen(text), MIDA_TERM_SPACE);
+  if (mida__term_unsafe(text, len)) {
+    rc = mida__term_add(&safe, text, len, MIDA_TERM_SPACE);
     text = mida__buf_str(&safe);
   }
   size_t chars = 0;
@@ -180,7 +184,7 @@ static int table_flush(mida__out *o) {
       p += strlen(p) + 1;
       if (mida__out_width(cell) > o->width[c]) {
         mida__buf_reset(&cut);
-        rc = add_cell(&cut, cell, o->width[c]);
+        rc = add_cell(&cut, cell, strlen(cell), o->width[c]);
         cell = mida__buf_str(&cut);
       }
       if (rc == MIDA_OK && c > 0)
@@ -198,7 +202,46 @@ static int table_flush(mida__out *o) {
   return rc;
 }
 
-/* Copies the column names and sets up the widths from the first row. */
+/* Whether name is taken among the first c of o's names, or by a column
+ * after c among names. */
+static int name_taken(const mida__out *o, int c, const char *const *names,
+                      int ncols, const char *name) {
+  for (int i = 0; i < ncols; i++) {
+    const char *other = i < c    ? o->names[i]
+                        : i > c  ? (names[i] != NULL ? names[i] : "")
+                                 : NULL;
+    if (other != NULL && strcmp(other, name) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* Makes o->names[c], a name that an earlier column has, a JSON key of its
+ * own: name_2, name_3, ... the first that no column has. */
+static int unique_key(mida__out *o, int c, const char *const *names,
+                      int ncols) {
+  if (!name_taken(o, c, names, c + 1, o->names[c]))
+    return MIDA_OK;
+  mida__buf key;
+  mida__buf_init(&key, OUT_LINE_MAX);
+  int rc = MIDA_OK;
+  for (int n = 2; rc == MIDA_OK; n++) {
+    mida__buf_reset(&key);
+    rc = mida__buf_printf(&key, "%s_%d", o->names[c], n);
+    if (rc == MIDA_OK && !name_taken(o, c, names, ncols, key.ptr))
+      break;
+  }
+  if (rc == MIDA_OK) {
+    mida__free(o->names[c]);
+    o->names[c] = mida__strdup(key.ptr);
+    rc = o->names[c] != NULL ? MIDA_OK : MIDA_ENOMEM;
+  }
+  mida__buf_free(&key);
+  return rc;
+}
+
+/* Copies the column names (as distinct keys for JSON) and sets up the
+ * widths from the first row. */
 static int out_columns(mida__out *o, int ncols, const char *const *names) {
   o->names = mida__calloc((size_t)ncols, sizeof(*o->names));
   o->width = mida__calloc((size_t)ncols, sizeof(*o->width));
@@ -210,21 +253,28 @@ static int out_columns(mida__out *o, int ncols, const char *const *names) {
     o->names[c] = mida__strdup(names[c] != NULL ? names[c] : "");
     if (o->names[c] == NULL)
       return MIDA_ENOMEM;
+    if (o->format == MIDA_OUT_JSON) {
+      int rc = unique_key(o, c, names, ncols);
+      if (rc != MIDA_OK)
+        return rc;
+    }
     o->width[c] = mida__out_width(o->names[c]);
     o->numeric[c] = 1;
   }
   return MIDA_OK;
 }
 
-static int table_row(mida__out *o, const char *const *values) {
+static int table_row(mida__out *o, const char *const *values,
+                     const size_t *lens) {
   mida__buf_reset(&o->line);
   int rc = MIDA_OK;
   for (int c = 0; c < o->ncols && rc == MIDA_OK; c++) {
     const char *v = values[c] != NULL ? values[c] : "";
-    if (v[0] != '\0' && !mida__json_is_number(v))
+    size_t len = values[c] != NULL ? lens[c] : 0;
+    if (len > 0 && (strlen(v) != len || !mida__json_is_number(v)))
       o->numeric[c] = 0;
     size_t before = o->line.len;
-    rc = add_cell(&o->line, v, o->max_cell);
+    rc = add_cell(&o->line, v, len, o->max_cell);
     if (rc == MIDA_OK && !o->header_done) {
       size_t w = mida__out_width(o->line.ptr + before);
       if (w > o->width[c])
@@ -244,13 +294,17 @@ static int table_row(mida__out *o, const char *const *values) {
   return rc;
 }
 
-static int csv_line(mida__out *o, const char *const *values) {
+/* One CSV line; lens NULL: the values are C strings (the header). */
+static int csv_line(mida__out *o, const char *const *values,
+                    const size_t *lens) {
   mida__buf_reset(&o->line);
   int rc = MIDA_OK;
   for (int c = 0; c < o->ncols && rc == MIDA_OK; c++) {
     if (c > 0)
       rc = mida__buf_add(&o->line, ",", 1);
-    if (rc == MIDA_OK)
+    if (rc == MIDA_OK && lens != NULL)
+      rc = mida__csv_add_field_n(&o->line, values[c], lens[c]);
+    else if (rc == MIDA_OK)
       rc = mida__csv_add_field(&o->line, values[c]);
   }
   if (rc == MIDA_OK)
@@ -260,7 +314,8 @@ static int csv_line(mida__out *o, const char *const *values) {
   return rc;
 }
 
-static int json_row(mida__out *o, const char *const *values) {
+static int json_row(mida__out *o, const char *const *values,
+                    const size_t *lens) {
   mida__buf_reset(&o->line);
   int rc = mida__buf_adds(&o->line, o->count == 0 ? "[\n  {" : ",\n  {");
   for (int c = 0; c < o->ncols && rc == MIDA_OK; c++) {
@@ -271,7 +326,7 @@ static int json_row(mida__out *o, const char *const *values) {
     if (rc == MIDA_OK)
       rc = mida__buf_add(&o->line, ": ", 2);
     if (rc == MIDA_OK)
-      rc = mida__json_add_cell(&o->line, values[c]);
+      rc = mida__json_add_cell_n(&o->line, values[c], lens[c]);
   }
   if (rc == MIDA_OK)
     rc = mida__buf_add(&o->line, "}", 1);
@@ -285,7 +340,7 @@ static int json_row(mida__out *o, const char *const *values) {
 static int out_start(mida__out *o, int ncols, const char *const *names) {
   int rc = out_columns(o, ncols, names);
   if (rc == MIDA_OK && o->format == MIDA_OUT_CSV)
-    rc = csv_line(o, (const char *const *)o->names);
+    rc = csv_line(o, (const char *const *)o->names, NULL);
   return rc;
 }
 
@@ -297,7 +352,7 @@ int mida__out_columns(void *ctx, int ncols, const char *const *names) {
 }
 
 int mida__out_row(void *ctx, int ncols, const char *const *names,
-                  const char *const *values) {
+                  const char *const *values, const size_t *lens) {
   mida__out *o = ctx;
   if (o->rc != MIDA_OK)
     return 1;
@@ -309,13 +364,13 @@ int mida__out_row(void *ctx, int ncols, const char *const *names,
   if (rc == MIDA_OK) {
     switch (o->format) {
     case MIDA_OUT_CSV:
-      rc = csv_line(o, values);
+      rc = csv_line(o, values, lens);
       break;
     case MIDA_OUT_JSON:
-      rc = json_row(o, values);
+      rc = json_row(o, values, lens);
       break;
     default:
-      rc = table_row(o, values);
+      rc = table_row(o, values, lens);
       break;
     }
   }

@@ -66,8 +66,8 @@ int mida__cli_query(mida__cli *cli, int argc, char **argv) {
     return ex;
   mida__out out;
   mida__out_init(&out, fmt, stdout);
-  int rc = mida__sink_query_described(sink, pos[0], NULL, 0,
-                                      mida__out_columns, mida__out_row, &out);
+  int rc = mida__sink_query_cells(sink, pos[0], NULL, 0, mida__out_columns,
+                                  mida__out_row, &out);
   if (rc == MIDA_OK && out.rc != MIDA_OK)
     rc = out.rc;
   if (rc == MIDA_OK) {

@@ -225,8 +225,8 @@ static int print_section(mida__sink *sink, const char *title, const char *sql,
   mida__out_init(&out, MIDA_OUT_TABLE, stdout);
   out.indent = "  ";
   out.empty = "(none)";
-  int rc = mida__sink_query_described(sink, sql, params, nparams,
-                                      mida__out_columns, mida__out_row, &out);
+  int rc = mida__sink_query_cells(sink, sql, params, nparams,
+                                  mida__out_columns, mida__out_row, &out);
   if (rc == MIDA_OK && out.rc != MIDA_OK)
     rc = out.rc;
   if (rc == MIDA_OK) {

@@ -250,8 +250,8 @@ int mida__cli_telemetry(mida__cli *cli, int argc, char **argv) {
   mida__out out;
   mida__out_init(&out, fmt, stdout);
   out.empty = "(no samples)";
-  int rc = mida__sink_query_described(sink, sql, params, nparams,
-                                      mida__out_columns, mida__out_row, &out);
+  int rc = mida__sink_query_cells(sink, sql, params, nparams,
+                                  mida__out_columns, mida__out_row, &out);
   if (rc == MIDA_OK && out.rc != MIDA_OK)
     rc = out.rc;
   if (rc == MIDA_OK) {

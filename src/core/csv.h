@@ -13,4 +13,8 @@
  * error. */
 int mida__csv_add_field(mida__buf *b, const char *v);
 
+/* The same for the len bytes at v, which may hold NUL bytes: a field with
+ * one is quoted, its bytes kept as they are. */
+int mida__csv_add_field_n(mida__buf *b, const char *v, size_t len);
+
 #endif /* MIDA_CORE_CSV_H */

@@ -397,11 +397,15 @@ bool mida__json_is_number(const char *text) {
 }
 
 int mida__json_add_cell(mida__buf *b, const char *text) {
+  return mida__json_add_cell_n(b, text, text != NULL ? strlen(text) : 0);
+}
+
+int mida__json_add_cell_n(mida__buf *b, const char *text, size_t len) {
   if (text == NULL)
     return mida__buf_adds(b, "null");
-  if (mida__json_is_number(text))
-    return mida__buf_adds(b, text);
-  return mida__json_add_string(b, text, strlen(text));
+  if (memchr(text, '\0', len) == NULL && mida__json_is_number(text))
+    return mida__buf_add(b, text, len);
+  return mida__json_add_string(b, text, len);
 }
 
 int mida__json_add_double(mida__buf *b, double v) {

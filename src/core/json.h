@@ -46,6 +46,10 @@ bool mida__json_is_number(const char *text);
  * NULL (SQL NULL) as null, any other text as an escaped string. */
 int mida__json_add_cell(mida__buf *b, const char *text);
 
+/* The same for the len bytes at text, which may hold NUL bytes (written
+ * as \u0000): text with one is never a number. */
+int mida__json_add_cell_n(mida__buf *b, const char *text, size_t len);
+
 /* Appends v to b as a JSON number in its shortest round-trip form
  * (mida__dtoa); NaN and the infinities, which JSON has no number for, as
  * the strings "NaN", "Infinity" and "-Infinity" (Python's json module reads

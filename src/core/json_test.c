@@ -1,6 +1,8 @@
 /*
- * json_test.c -- JSON checking, escaping and shallow merge.
+ * json_test.c -- JSON checking, escaping and shallow merge; the cells of a
+ * query result as JSON and CSV.
  */
+#include "core/csv.h"
 #include "core/json.h"
 
 #include "mida.h"
@@ -162,6 +164,30 @@ static void test_merge_is_idempotent(void **state) {
   mida__buf_free(&c);
 }
 
+/* A cell's NUL byte is escaped and what follows kept; text with one is
+ * never a number; a C string cell is as before. The CSV writer of the
+ * same cells quotes a field with a NUL and keeps its bytes. */
+static void test_cells_keep_nul_bytes(void **state) {
+  (void)state;
+  mida__buf b;
+  mida__buf_init(&b, 1 << 20);
+  assert_int_equal(mida__json_add_cell_n(&b, "\0x", 2), MIDA_OK);
+  assert_int_equal(mida__json_add_cell_n(&b, "1\0", 2), MIDA_OK);
+  assert_int_equal(mida__json_add_cell(&b, "12"), MIDA_OK);
+  assert_int_equal(mida__json_add_cell(&b, NULL), MIDA_OK);
+  assert_string_equal(mida__buf_str(&b), "\"\\u0000x\"\"1\\u0000\"12null");
+  mida__buf_reset(&b);
+  assert_int_equal(mida__csv_add_field_n(&b, "\0x\"", 3), MIDA_OK);
+  assert_int_equal(b.len, 6);
+  assert_memory_equal(b.ptr, "\"\0x\"\"\"", 6);
+  mida__buf_reset(&b);
+  assert_int_equal(mida__csv_add_field(&b, "a,b"), MIDA_OK);
+  assert_int_equal(mida__csv_add_field(&b, ""), MIDA_OK);
+  assert_int_equal(mida__csv_add_field(&b, "plain"), MIDA_OK);
+  assert_string_equal(mida__buf_str(&b), "\"a,b\"\"\"plain");
+  mida__buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_accepts_valid_values),
@@ -172,6 +198,7 @@ int main(void) {
       cmocka_unit_test(test_string_escaping),
       cmocka_unit_test(test_merge_adds_overrides_and_keeps_nulls),
       cmocka_unit_test(test_merge_is_idempotent),
+      cmocka_unit_test(test_cells_keep_nul_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,7 +55,7 @@ static int sql_columns(void *vctx, int ncols, const char *const *names) {
 }
 
 static int sql_row(void *vctx, int ncols, const char *const *names,
-                   const char *const *values) {
+                   const char *const *values, const size_t *lens) {
   sql_ctx *c = vctx;
   (void)names; /* written by sql_columns */
   int rc = MIDA_OK;
@@ -69,8 +69,8 @@ static int sql_row(void *vctx, int ncols, const char *const *names,
     if (i > 0)
       rc = mida__buf_adds(c->out, c->csv ? "," : ", ");
     if (rc == MIDA_OK)
-      rc = c->csv ? mida__csv_add_field(c->out, values[i])
-                  : mida__json_add_cell(c->out, values[i]);
+      rc = c->csv ? mida__csv_add_field_n(c->out, values[i], lens[i])
+                  : mida__json_add_cell_n(c->out, values[i], lens[i]);
   }
   if (rc == MIDA_OK)
     rc = mida__buf_adds(c->out, c->csv ? "\r\n" : "]");
@@ -97,7 +97,7 @@ static int get_sql(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   if (rc != MIDA_OK)
     return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
   sql_ctx c = {&resp->body, format == 1, (size_t)limit, 0, 0, MIDA_OK};
-  rc = mida__sink_query_described(sink, q, NULL, 0, sql_columns, sql_row, &c);
+  rc = mida__sink_query_cells(sink, q, NULL, 0, sql_columns, sql_row, &c);
   if (c.rc != MIDA_OK) {
     mida__serve_release(&srv->pool, sink, 0);
     return c.rc;

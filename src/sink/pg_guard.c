@@ -768,7 +768,7 @@ static int fetch_sql(mida__pg_guard *g, mida__sink *base, const char *where,
 /* Announces the result's columns (desc's names) to row before its rows,
  * values NULL (sink.h); *stopped when row says so. */
 static int announce_columns(mida__sink *base, const PGresult *desc,
-                            mida__row_fn row, void *ctx, int *stopped) {
+                            mida__cells_fn row, void *ctx, int *stopped) {
   if (row == NULL)
     return MIDA_OK;
   int ncols = PQnfields(desc);
@@ -778,7 +778,7 @@ static int announce_columns(mida__sink *base, const PGresult *desc,
     return mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
   for (int c = 0; c < ncols; c++)
     names[c] = PQfname(desc, c);
-  if (row(ctx, ncols, names, NULL) != 0)
+  if (row(ctx, ncols, names, NULL, NULL) != 0)
     *stopped = 1;
   mida__free(names);
   return MIDA_OK;
@@ -786,28 +786,33 @@ static int announce_columns(mida__sink *base, const PGresult *desc,
 
 /* Calls row for each row of a fetched batch; *stopped when row says so. */
 static int deliver(mida__sink *base, const PGresult *desc, const PGresult *res,
-                   mida__row_fn row, void *ctx, int *stopped) {
+                   mida__cells_fn row, void *ctx, int *stopped) {
   int ncols = PQnfields(res);
   size_t slots = ncols > 0 ? (size_t)ncols : 1;
   const char **names = mida__calloc(slots, sizeof *names);
   const char **values = mida__calloc(slots, sizeof *values);
+  size_t *lens = mida__calloc(slots, sizeof *lens);
   char(*reals)[MIDA_DTOA_MAX] = mida__calloc(slots, sizeof *reals);
   int rc = MIDA_OK;
-  if (names == NULL || values == NULL || reals == NULL)
+  if (names == NULL || values == NULL || lens == NULL || reals == NULL)
     rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
   for (int c = 0; c < ncols && rc == MIDA_OK; c++)
     names[c] = PQfname(desc, c);
   for (int r = 0; r < PQntuples(res) && rc == MIDA_OK && !*stopped; r++) {
     for (int c = 0; c < ncols; c++) {
       values[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
-      if (values[c] != NULL && PQftype(res, c) == FLOAT8_OID)
+      lens[c] = values[c] != NULL ? (size_t)PQgetlength(res, r, c) : 0;
+      if (values[c] != NULL && PQftype(res, c) == FLOAT8_OID) {
         values[c] = float8_text(values[c], reals[c]);
+        lens[c] = strlen(values[c]);
+      }
     }
-    if (row != NULL && row(ctx, ncols, names, values) != 0)
+    if (row != NULL && row(ctx, ncols, names, values, lens) != 0)
       *stopped = 1;
   }
   mida__free(names);
   mida__free(values);
+  mida__free(lens);
   mida__free(reals);
   return rc;
 }
@@ -874,7 +879,7 @@ static int wrap_pseudo(mida__pg_guard *g, mida__sink *base, int ncols,
 int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
                          const char *where, const char *sql,
                          const char *const *params, int nparams,
-                         const mida__query_limits *lim, mida__row_fn row,
+                         const mida__query_limits *lim, mida__cells_fn row,
                          void *ctx) {
   g->cancelled = 0;
   g->timed_out = 0;

@@ -46,7 +46,7 @@ void mida__pg_guard_free(mida__pg_guard *g);
 int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
                          const char *where, const char *sql,
                          const char *const *params, int nparams,
-                         const mida__query_limits *lim, mida__row_fn row,
+                         const mida__query_limits *lim, mida__cells_fn row,
                          void *ctx);
 
 /* Writes into b what stands for the n-th (1-based) parameter; returns

@@ -1928,8 +1928,8 @@ static int pg_sync(mida__sink *base) {
 /* ---- query -------------------------------------------------------------- */
 
 static int pg_query(mida__sink *base, const char *sql,
-                    const char *const *params, int nparams, mida__row_fn row,
-                    void *ctx) {
+                    const char *const *params, int nparams,
+                    mida__cells_fn row, void *ctx) {
   pg_sink *s = (pg_sink *)base;
   base->errmsg[0] = '\0';
   int rc = ensure_connected(s);

@@ -385,32 +385,28 @@ void mida__sink_set_limits(mida__sink *sink, const mida__query_limits *lim) {
 
 /* The caller's functions of a query, behind the one row function the
  * backends call: its call with values NULL (the columns) goes to columns,
- * the others to row. */
+ * the others to cells, else to row. */
 typedef struct described {
   mida__columns_fn columns; /* or NULL */
   mida__row_fn row;         /* or NULL */
+  mida__cells_fn cells;     /* or NULL; takes the rows before row */
   void *ctx;                /* their argument */
 } described;
 
 static int described_row(void *vctx, int ncols, const char *const *names,
-                         const char *const *values) {
+                         const char *const *values, const size_t *lens) {
   const described *d = vctx;
   if (values == NULL)
     return d->columns != NULL ? d->columns(d->ctx, ncols, names) : 0;
+  if (d->cells != NULL)
+    return d->cells(d->ctx, ncols, names, values, lens);
   return d->row != NULL ? d->row(d->ctx, ncols, names, values) : 0;
 }
 
-int mida__sink_query(mida__sink *sink, const char *sql,
-                     const char *const *params, int nparams, mida__row_fn row,
-                     void *ctx) {
-  return mida__sink_query_described(sink, sql, params, nparams, NULL, row,
-                                    ctx);
-}
-
-int mida__sink_query_described(mida__sink *sink, const char *sql,
-                               const char *const *params, int nparams,
-                               mida__columns_fn columns, mida__row_fn row,
-                               void *ctx) {
+/* Runs sql on the backend under the guard, its rows to d. */
+static int query_with(mida__sink *sink, const char *sql,
+                      const char *const *params, int nparams,
+                      const described *d) {
   if (sink == NULL || sql == NULL || nparams < 0 ||
       (params == NULL && nparams > 0))
     return MIDA_EINVAL;
@@ -424,12 +420,35 @@ int mida__sink_query_described(mida__sink *sink, const char *sql,
                            "the query guard refuses this statement: %s", why);
   backend_enter();
   int slot = in_flight_add(sink);
-  described d = {columns, row, ctx};
-  int rc = sink->methods->query(sink, sql, params, nparams, described_row, &d);
+  int rc = sink->methods->query(sink, sql, params, nparams, described_row,
+                                (void *)d);
   if (slot >= 0)
     atomic_store(&in_flight[slot], NULL);
   backend_leave();
   return rc;
+}
+
+int mida__sink_query(mida__sink *sink, const char *sql,
+                     const char *const *params, int nparams, mida__row_fn row,
+                     void *ctx) {
+  return mida__sink_query_described(sink, sql, params, nparams, NULL, row,
+                                    ctx);
+}
+
+int mida__sink_query_described(mida__sink *sink, const char *sql,
+                               const char *const *params, int nparams,
+                               mida__columns_fn columns, mida__row_fn row,
+                               void *ctx) {
+  described d = {columns, row, NULL, ctx};
+  return query_with(sink, sql, params, nparams, &d);
+}
+
+int mida__sink_query_cells(mida__sink *sink, const char *sql,
+                           const char *const *params, int nparams,
+                           mida__columns_fn columns, mida__cells_fn cells,
+                           void *ctx) {
+  described d = {columns, NULL, cells, ctx};
+  return query_with(sink, sql, params, nparams, &d);
 }
 
 int mida__sink_exec_schema(mida__sink *sink, const char *sql) {

@@ -51,6 +51,13 @@ typedef struct mida__sink mida__sink;
 typedef int (*mida__row_fn)(void *ctx, int ncols, const char *const *names,
                             const char *const *values);
 
+/* The same with each value's length in bytes, for a reader that keeps
+ * every byte: a text may hold NUL bytes (SQLite), where values[c] read as
+ * a C string would end. lens[c] is 0 for SQL NULL; each value is still
+ * NUL-terminated. The backends' query method calls this form. */
+typedef int (*mida__cells_fn)(void *ctx, int ncols, const char *const *names,
+                              const char *const *values, const size_t *lens);
+
 /* Open flags. */
 #define MIDA_SINK_READONLY 0x1 /* open for queries only, never write */
 #define MIDA_SINK_NOCREATE 0x2 /* fail rather than create a new store */
@@ -66,13 +73,15 @@ typedef struct mida__sink_methods {
   /* Runs one read-only SQL statement with text parameters ?1..?n under
    * the query guard (guard.h, with the sink's limits) and calls row for
    * each result row. Before the first row -- or, when there is none, once
-   * the statement has run -- row is called once with values NULL: the
-   * result's columns (mida__sink_query_described hands that call to its
-   * columns function; mida__sink_query drops it). MIDA_EREADONLY if the
-   * statement would write or the guard refuses it, MIDA_ETIMEDOUT past
-   * the time limit, MIDA_ECLOSED if cancelled. NULL for brokers. */
+   * the statement has run -- row is called once with values and lens
+   * NULL: the result's columns (mida__sink_query_described hands that call
+   * to its columns function; mida__sink_query drops it). A BLOB value is
+   * its bytes in hex after "\x" (x'ff' is \xff), as PostgreSQL writes a
+   * bytea. MIDA_EREADONLY if the statement would write or the guard
+   * refuses it, MIDA_ETIMEDOUT past the time limit, MIDA_ECLOSED if
+   * cancelled. NULL for brokers. */
   int (*query)(mida__sink *sink, const char *sql, const char *const *params,
-               int nparams, mida__row_fn row, void *ctx);
+               int nparams, mida__cells_fn row, void *ctx);
   /* Runs mida's own statements that change the schema (key_index.c's
    * CREATE INDEX and its record; never a user's SQL) in one write
    * transaction. MIDA_EREADONLY on a sink opened read-only. NULL for
@@ -181,6 +190,13 @@ int mida__sink_query_described(mida__sink *sink, const char *sql,
                                const char *const *params, int nparams,
                                mida__columns_fn columns, mida__row_fn row,
                                void *ctx);
+
+/* As mida__sink_query_described, with each value's length (cells): for a
+ * reader that must keep a text's NUL bytes (`mida query`'s CSV and JSON). */
+int mida__sink_query_cells(mida__sink *sink, const char *sql,
+                           const char *const *params, int nparams,
+                           mida__columns_fn columns, mida__cells_fn cells,
+                           void *ctx);
 
 /* MIDA_EUNSUPPORTED where the sink is not a store. */
 int mida__sink_exec_schema(mida__sink *sink, const char *sql);

@@ -11,7 +11,10 @@
  * cancelled (mida__sqlite_cancel, from another thread) or when the
  * caller's stop function says so, and its temporary files are held to
  * their budget (sqlite_temp.h). Each row goes to the caller's row
- * function as text, a REAL as mida__dtoa() writes it. Queries read the
+ * function as text with each value's length (a TEXT may hold NUL bytes),
+ * a REAL as mida__dtoa() writes it, a BLOB in hex after "\x" as
+ * PostgreSQL writes a bytea (its bytes as they are were no text: x'ff'
+ * came out as an invalid UTF-8 byte). Queries read the
  * store's snapshot in WAL mode: they never wait for the writers of
  * sqlite.c's batches, nor make them wait.
  */
@@ -171,13 +174,13 @@ static int step_error(sqlite_sink *s, int src) {
 }
 
 static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
-                     int nparams, mida__row_fn row, void *ctx);
+                     int nparams, mida__cells_fn row, void *ctx);
 
 /* Runs a query within the guard's bounds (guard.h): a deadline kept by the
  * progress handler, the budget of temporary space, cancellation. */
 int mida__sqlite_query(mida__sink *base, const char *sql,
-                       const char *const *params, int nparams, mida__row_fn row,
-                       void *ctx) {
+                       const char *const *params, int nparams,
+                       mida__cells_fn row, void *ctx) {
   sqlite_sink *s = (sqlite_sink *)base;
   s->cancelled = 0;
   s->query_timed_out = 0;
@@ -207,8 +210,8 @@ void mida__sqlite_cancel(mida__sink *base) {
 
 /* Announces the columns of st, a statement that returned no row, to row
  * (values NULL: sink.h). */
-static int announce_columns(sqlite_sink *s, sqlite3_stmt *st, mida__row_fn row,
-                            void *ctx) {
+static int announce_columns(sqlite_sink *s, sqlite3_stmt *st,
+                            mida__cells_fn row, void *ctx) {
   int ncols = sqlite3_column_count(st);
   const char **names = mida__calloc(ncols > 0 ? (size_t)ncols : 1,
                                     sizeof *names);
@@ -219,18 +222,67 @@ static int announce_columns(sqlite_sink *s, sqlite3_stmt *st, mida__row_fn row,
     if ((names[c] = sqlite3_column_name(st, c)) == NULL)
       rc = mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
   if (rc == MIDA_OK)
-    (void)row(ctx, ncols, names, NULL); /* the last call: a stop is moot */
+    (void)row(ctx, ncols, names, NULL, NULL); /* the last call: moot */
   mida__free(names);
   return rc;
 }
 
+/* Appends blob[0..n) to b as PostgreSQL writes a bytea: "\x", two
+ * lowercase hex digits a byte, then a NUL. */
+static int add_blob_hex(mida__buf *b, const unsigned char *blob, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  char chunk[512];
+  size_t used = 0;
+  int rc = mida__buf_add(b, "\\x", 2);
+  for (size_t i = 0; i < n && rc == MIDA_OK; i++) {
+    chunk[used++] = digits[blob[i] >> 4];
+    chunk[used++] = digits[blob[i] & 0xF];
+    if (used == sizeof chunk || i + 1 == n) {
+      rc = mida__buf_add(b, chunk, used);
+      used = 0;
+    }
+  }
+  return rc == MIDA_OK ? mida__buf_add(b, "", 1) : rc;
+}
+
+/* Column c of st's row as text: values[c] and lens[c] (sink.h,
+ * mida__cells_fn). A REAL is written into real; a BLOB's hex is appended
+ * to hex, its offset there put into *hex_at (the caller points values[c]
+ * at it once the row's blobs are all in: hex may move as it grows), else
+ * *hex_at is SIZE_MAX. */
+static int cell_text(sqlite3_stmt *st, int c, char *real, mida__buf *hex,
+                     size_t *hex_at, const char **value, size_t *len) {
+  int type = sqlite3_column_type(st, c);
+  *hex_at = SIZE_MAX;
+  if (type == SQLITE_FLOAT) {
+    *len = mida__dtoa(sqlite3_column_double(st, c), real);
+    *value = real;
+    return MIDA_OK;
+  }
+  if (type == SQLITE_BLOB) {
+    const unsigned char *blob = sqlite3_column_blob(st, c);
+    size_t n = (size_t)sqlite3_column_bytes(st, c);
+    *hex_at = hex->len;
+    *len = 2 + 2 * n;
+    *value = "";
+    return add_blob_hex(hex, blob, blob != NULL ? n : 0);
+  }
+  *value = (const char *)sqlite3_column_text(st, c);
+  *len = (size_t)sqlite3_column_bytes(st, c);
+  return *value != NULL || type == SQLITE_NULL ? MIDA_OK : MIDA_ENOMEM;
+}
+
 static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
-                     int nparams, mida__row_fn row, void *ctx) {
+                     int nparams, mida__cells_fn row, void *ctx) {
   mida__sink *base = &s->base;
   char what[48];
   sqlite3_stmt *st = NULL;
   const char **names = NULL;
   const char **values = NULL;
+  size_t *lens = NULL;                /* each value's bytes */
+  size_t *hex_at = NULL;              /* a BLOB's place in hex, per column */
+  mida__buf hex;                      /* the row's BLOBs in hex */
+  mida__buf_init(&hex, 2 * (size_t)MIDA_SQLITE_READER_VALUE_MAX + 64);
   char(*reals)[MIDA_DTOA_MAX] = NULL; /* REAL cells as text, per column */
   const char *tail = NULL;
   auth_state auth = {0};
@@ -310,37 +362,45 @@ static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
       size_t slots = ncols > 0 ? (size_t)ncols : 1;
       names = mida__calloc(slots, sizeof *names);
       values = mida__calloc(slots, sizeof *values);
+      lens = mida__calloc(slots, sizeof *lens);
+      hex_at = mida__calloc(slots, sizeof *hex_at);
       reals = mida__calloc(slots, sizeof *reals);
-      if (names == NULL || values == NULL || reals == NULL) {
+      if (names == NULL || values == NULL || lens == NULL || hex_at == NULL ||
+          reals == NULL) {
         rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
         goto out;
       }
     }
+    mida__buf_reset(&hex);
     for (int c = 0; c < ncols; c++) {
       names[c] = sqlite3_column_name(st, c);
       /* SQLite's own text of a REAL has 15 digits; ours reads back the
        * same double. */
-      int type = sqlite3_column_type(st, c);
-      if (type == SQLITE_FLOAT) {
-        mida__dtoa(sqlite3_column_double(st, c), reals[c]);
-        values[c] = reals[c];
-      } else {
-        values[c] = (const char *)sqlite3_column_text(st, c);
-      }
-      if (names[c] == NULL || (values[c] == NULL && type != SQLITE_NULL)) {
-        rc = mida__sink_fail(base, MIDA_ENOMEM, "out of memory");
+      int crc = cell_text(st, c, reals[c], &hex, &hex_at[c], &values[c],
+                          &lens[c]);
+      if (names[c] == NULL || crc != MIDA_OK) {
+        rc = mida__sink_fail(base, crc == MIDA_ETOOBIG ? MIDA_ETOOBIG
+                                                       : MIDA_ENOMEM,
+                             crc == MIDA_ETOOBIG ? "a BLOB is too large"
+                                                 : "out of memory");
         goto out;
       }
     }
-    if (first && row != NULL && row(ctx, ncols, names, NULL) != 0)
+    for (int c = 0; c < ncols; c++)
+      if (hex_at[c] != SIZE_MAX)
+        values[c] = hex.ptr + hex_at[c];
+    if (first && row != NULL && row(ctx, ncols, names, NULL, NULL) != 0)
       break;
-    if (row != NULL && row(ctx, ncols, names, values) != 0)
+    if (row != NULL && row(ctx, ncols, names, values, lens) != 0)
       break;
   }
 out:
   sqlite3_finalize(st);
   mida__free(names);
   mida__free(values);
+  mida__free(lens);
+  mida__free(hex_at);
   mida__free(reals);
+  mida__buf_free(&hex);
   return rc;
 }

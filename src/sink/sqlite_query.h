@@ -20,8 +20,8 @@
  * each row, within the guard's bounds (guard.h): a deadline, the budget
  * of temporary space, cancellation. */
 int mida__sqlite_query(mida__sink *base, const char *sql,
-                       const char *const *params, int nparams, mida__row_fn row,
-                       void *ctx);
+                       const char *const *params, int nparams,
+                       mida__cells_fn row, void *ctx);
 
 /* The cancel method (sink.h, cancel): ends the query that base runs, from
  * any thread. */

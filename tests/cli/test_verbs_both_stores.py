@@ -150,3 +150,37 @@ def test_lineage_starts_from_a_digest_on_both_stores(run, empty_stores,
     plan = run("query", "EXPLAIN QUERY PLAN SELECT id FROM data"
                f" WHERE digest = '{want}'", store_path=empty_stores[0])
     assert "data_by_digest" in plan.stdout, plan.stdout
+
+
+def test_query_keeps_every_byte_and_every_column_on_both_stores(stores,
+                                                                 mida_bin):
+    """`mida query` lost data three ways: a text with a NUL byte ended at
+    it (char(0)||'x' printed ""), a BLOB was written as its raw bytes (0xff
+    in CSV, U+FFFD in JSON), and a repeated column name made a JSON object
+    with a duplicate key, which a reader keeps one of. Now the NUL is kept
+    (\\u0000 in JSON, as it is in a quoted CSV field), a BLOB is "\\x" and
+    its hex as PostgreSQL writes a bytea (the same text on both stores),
+    and a repeated name becomes a key of its own (a, a_2)."""
+    lite, pg = stores
+
+    def query(store, fmt, sql):
+        r = subprocess.run([mida_bin, "--store", store, "query", fmt, sql],
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    # PostgreSQL's text holds no NUL byte: SQLite only.
+    nul = "SELECT char(0) || 'x' AS nul, 'y' AS after"
+    assert query(lite, "--csv", nul) == b'nul,after\r\n"\x00x",y\r\n'
+    assert query(lite, "--json", nul) == (
+        b'[\n  {"nul": "\\u0000x", "after": "y"}\n]\n')
+    blob = {lite: "SELECT x'ff00' AS b, x'' AS e",
+            pg: "SELECT '\\xff00'::bytea AS b, ''::bytea AS e"}
+    for store, sql in blob.items():
+        assert query(store, "--csv", sql) == b"b,e\r\n\\xff00,\\x\r\n", store
+        assert query(store, "--json", sql) == (
+            b'[\n  {"b": "\\\\xff00", "e": "\\\\x"}\n]\n'), store
+        dup = "SELECT 1 AS a, 2 AS a, 3 AS a_2, 4 AS a"
+        assert query(store, "--json", dup) == (
+            b'[\n  {"a": 1, "a_3": 2, "a_2": 3, "a_4": 4}\n]\n'), store
+        assert query(store, "--csv", dup) == b"a,a,a_2,a\r\n1,2,3,4\r\n"

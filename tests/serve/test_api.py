@@ -357,3 +357,17 @@ def test_the_status_filter_takes_every_status(serve, lite):
     assert body["error"]["message"] == (
         "parameter 'status' must be one of: UNKNOWN, SUBMITTED, RUNNING,"
         " FINISHED, CANCELLED, ERROR, LOST")
+
+
+def test_sql_endpoint_keeps_nul_bytes_and_writes_blobs_in_hex(serve, lite):
+    """/api/sql reads through the same cells as `mida query`: a NUL byte in
+    a text is kept (\\u0000), and a BLOB is "\\x" and its hex, where it was
+    cut at the NUL and written as U+FFFD."""
+    s = serve(lite)
+    st, body = s.get_json("/api/sql?q=" + q("SELECT char(0) || 'x' AS n,"
+                                            " x'ff00' AS b"))
+    assert st == 200, body
+    assert body["rows"] == [["\x00x", "\\xff00"]]
+    st, _, csv = s.request("/api/sql?format=csv&q="
+                           + q("SELECT char(0) || 'x' AS n, x'ff' AS b"))
+    assert csv == b'n,b\r\n"\x00x",\\xff\r\n'
