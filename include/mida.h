@@ -197,8 +197,10 @@ MIDA_EXTERN int mida_open(const mida_config_t *cfg, mida_session_t **out,
                           char *errmsg, size_t errmsg_len);
 
 /* Ships everything recorded so far and waits until the store has it, or
- * until timeout_ms passes (negative: no limit). Returns MIDA_OK,
- * MIDA_ETIMEDOUT, or the sink's error. */
+ * until timeout_ms passes (negative: no limit); then, within what is left
+ * of it, the journals of the spool's processes that ended without
+ * shipping theirs (a forked child that called _exit). Returns MIDA_OK,
+ * MIDA_ETIMEDOUT, or the sink's error (for this session's records). */
 MIDA_EXTERN int mida_flush(mida_session_t *s, int timeout_ms);
 
 /* Flushes, stops the shipper, closes the store and frees the session.

@@ -16,6 +16,7 @@
 #include "api/session.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/env.h"
 #include "core/host.h"
@@ -478,7 +479,19 @@ int mida_flush(mida_session_t *s, int timeout_ms) {
     return MIDA_OK;
   if (atomic_load(&s->closed))
     return MIDA_ECLOSED;
+  int64_t start = mida__monotonic_ms();
   int rc = mida__shipper_flush(s->shipper, timeout_ms);
+  /* Then the ended journals of the spool: a forked child's (a
+   * multiprocessing worker ends with os._exit, which flushes nothing)
+   * would otherwise wait for the next process that opens the store.
+   * What this pass cannot ship stays in the spool, as before. */
+  if (rc == MIDA_OK) {
+    int64_t left = timeout_ms < 0 ? -1
+                                  : timeout_ms - (mida__monotonic_ms() - start);
+    if (left != 0)
+      (void)mida__shipper_collect(s->shipper, left < 0 ? -1 : (int)left, 0,
+                                  NULL);
+  }
   if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT) {
     char msg[512];
     mida__shipper_errmsg(s->shipper, msg, sizeof msg);

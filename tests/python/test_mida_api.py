@@ -587,6 +587,27 @@ def test_child_after_fork_records_in_its_own_session():
     assert [r["pid"] for r in rows] == [pid]
 
 
+def test_a_fork_childs_records_are_shipped_by_its_parents_flush():
+    """A child that ends with os._exit (as a multiprocessing worker does)
+    ships nothing itself; its parent's next flush ships its journal, so
+    that mida.query sees its tasks (they waited for the next process
+    that opened the store)."""
+    @mida.task
+    def exited_child(x):
+        return x
+
+    exited_child(0)
+    pid = os.fork()
+    if pid == 0:
+        exited_child(4242)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert mida.flush(30)
+    rows = mida.query("SELECT pid FROM task WHERE used = '{\"x\":4242}'")
+    assert [r["pid"] for r in rows] == [pid]
+
+
 FORK_WHILE_THE_STORE_IS_LOCKED = r"""
 import json, os, sqlite3, sys, time
 import mida
