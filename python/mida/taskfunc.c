@@ -114,6 +114,8 @@ typedef struct TaskFunc {
   PyObject *kwdefaults;      /* __kwdefaults__ dict, or NULL */
   PyObject *activity;        /* str: the task's activity name */
   PyObject *keys;            /* tuple of bytes: names[i] as JSON `"name":` */
+  PyObject *pickled;         /* __mida_func__: func's copy that pickles by
+                                value (see taskfunc_reduce), or NULL */
 } TaskFunc;
 
 static int in_kwnames(PyObject *name, PyObject *kwnames) {
@@ -424,6 +426,7 @@ static int taskfunc_traverse(PyObject *self, visitproc visit, void *arg) {
   Py_VISIT(tf->dict);
   Py_VISIT(tf->defaults);
   Py_VISIT(tf->kwdefaults);
+  Py_VISIT(tf->pickled);
   return 0;
 }
 
@@ -437,6 +440,7 @@ static int taskfunc_clear(PyObject *self) {
   Py_CLEAR(tf->kwdefaults);
   Py_CLEAR(tf->activity);
   Py_CLEAR(tf->keys);
+  Py_CLEAR(tf->pickled);
   return 0;
 }
 
@@ -563,10 +567,250 @@ static PyObject *taskfunc_fail(PyObject *self, PyObject *a) {
   Py_RETURN_NONE;
 }
 
+/* ---- pickling ------------------------------------------------------------ */
+
+/* A decorated function pickles the way the function itself would, so that
+ * multiprocessing, concurrent.futures and Dask take it as they take the
+ * function:
+ *
+ *   - by reference when the TaskFunc is what the attribute of its module
+ *     named by its qualified name holds (a module-level `@mida.task def
+ *     f`): __reduce__ gives that name and pickle saves a reference, which
+ *     the loading process resolves by importing the module, as it does for
+ *     a function;
+ *   - by value otherwise: TaskFunc(func, activity) with the instance's
+ *     attributes (functools.update_wrapper's) as state, func pickled the
+ *     way the pickler pickles that function.
+ *
+ * A function of __main__ (or of a module registered with cloudpickle to be
+ * pickled by value) needs both: pickle, and so a multiprocessing child,
+ * finds it by its name; cloudpickle, and so Dask, must send it by value,
+ * since a worker's __main__ is not the client's script. A __reduce__ is
+ * not told which pickler calls it, but the two treat functions apart:
+ * cloudpickle pickles a function of __main__ by value, pickle by reference
+ * once it has checked that the name leads back to the same object. The
+ * wrapped function fails that check (its name holds the TaskFunc now), so
+ * such a TaskFunc pickles as TaskFunc(copy, activity), where copy is a copy
+ * of the function (the same code, globals, closure and defaults) named
+ * "<qualname>.__mida_func__", the TaskFunc's attribute that holds it: pickle
+ * saves it by reference, which the same script's TaskFunc resolves in a
+ * child; cloudpickle saves it by value. */
+
+/* The object that module modname's attribute path qualname names, as a
+ * new reference; NULL, with no exception set, if there is none. */
+static PyObject *lookup_qualname(PyObject *modname, PyObject *qualname) {
+  PyObject *obj = PyImport_GetModule(modname);
+  PyObject *dot = PyUnicode_FromString(".");
+  PyObject *parts = dot != NULL ? PyUnicode_Split(qualname, dot, -1) : NULL;
+  Py_XDECREF(dot);
+  if (obj == NULL || parts == NULL)
+    goto fail;
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(parts); i++) {
+    PyObject *part = PyList_GET_ITEM(parts, i);
+    if (PyUnicode_CompareWithASCIIString(part, "<locals>") == 0)
+      goto fail;
+    PyObject *next = PyObject_GetAttr(obj, part);
+    Py_DECREF(obj);
+    obj = next;
+    if (obj == NULL)
+      goto fail;
+  }
+  Py_DECREF(parts);
+  return obj;
+fail:
+  PyErr_Clear();
+  Py_XDECREF(obj);
+  Py_XDECREF(parts);
+  return NULL;
+}
+
+/* 1 if a function of module modname is sent by value by cloudpickle: a
+ * function of __main__, or of a module (or package) registered with
+ * cloudpickle.register_pickle_by_value. */
+static int module_pickles_by_value(PyObject *modname) {
+  if (PyUnicode_CompareWithASCIIString(modname, "__main__") == 0)
+    return 1;
+  PyObject *cp_name = PyUnicode_FromString("cloudpickle");
+  PyObject *cp = cp_name != NULL ? PyImport_GetModule(cp_name) : NULL;
+  Py_XDECREF(cp_name);
+  PyObject *names =
+      cp != NULL ? PyObject_CallMethod(cp, "list_registry_pickle_by_value",
+                                       NULL)
+                 : NULL;
+  Py_XDECREF(cp);
+  int found = 0;
+  PyObject *name = Py_NewRef(modname);
+  while (names != NULL && name != NULL && !found) {
+    found = PySequence_Contains(names, name) == 1;
+    Py_ssize_t dot = PyUnicode_FindChar(name, '.', 0,
+                                        PyUnicode_GET_LENGTH(name), -1);
+    if (dot < 0)
+      break;
+    PyObject *parent = PyUnicode_Substring(name, 0, dot);
+    Py_DECREF(name);
+    name = parent;
+  }
+  Py_XDECREF(name);
+  Py_XDECREF(names);
+  PyErr_Clear();
+  return found;
+}
+
+/* 1 and the qualified name (new reference) in *name when tf pickles by
+ * reference; 0 when by value, and then *copy is 1 when func is to be sent
+ * as its __mida_func__ copy. Leaves no exception set. */
+static int pickles_by_reference(TaskFunc *tf, PyObject **name, int *copy) {
+  PyObject *self = (PyObject *)tf;
+  PyObject *mod = PyObject_GetAttrString(self, "__module__");
+  PyObject *qual = PyObject_GetAttrString(self, "__qualname__");
+  PyErr_Clear();
+  *name = NULL;
+  *copy = 0;
+  int by_ref = 0;
+  if (mod != NULL && qual != NULL && PyUnicode_Check(mod) &&
+      PyUnicode_Check(qual)) {
+    PyObject *found = lookup_qualname(mod, qual);
+    if (found == self) {
+      if (!module_pickles_by_value(mod)) {
+        by_ref = 1;
+        *name = Py_NewRef(qual);
+      } else {
+        *copy = PyFunction_Check(tf->func);
+      }
+    }
+    Py_XDECREF(found);
+  }
+  Py_XDECREF(mod);
+  Py_XDECREF(qual);
+  return by_ref;
+}
+
+/* A copy of the Python function func named qualname (see above), as a new
+ * reference, or NULL with an exception set. */
+static PyObject *function_copy(PyObject *func, PyObject *qualname) {
+  PyObject *copy = PyFunction_NewWithQualName(
+      PyFunction_GetCode(func), PyFunction_GetGlobals(func), qualname);
+  if (copy == NULL)
+    return NULL;
+#define OR_NONE(o) ((o) != NULL ? (o) : Py_None)
+  if (PyFunction_SetDefaults(copy, OR_NONE(PyFunction_GetDefaults(func))) <
+          0 ||
+      PyFunction_SetKwDefaults(copy,
+                               OR_NONE(PyFunction_GetKwDefaults(func))) < 0 ||
+      PyFunction_SetClosure(copy, OR_NONE(PyFunction_GetClosure(func))) < 0 ||
+      PyFunction_SetAnnotations(copy,
+                                OR_NONE(PyFunction_GetAnnotations(func))) < 0)
+    goto fail;
+#undef OR_NONE
+  static const char *const attrs[] = {"__module__", "__name__", "__doc__"};
+  for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++) {
+    PyObject *v = PyObject_GetAttrString(func, attrs[i]);
+    int rc = v != NULL ? PyObject_SetAttrString(copy, attrs[i], v) : -1;
+    Py_XDECREF(v);
+    if (rc < 0)
+      goto fail;
+  }
+  PyObject *d = PyObject_GetAttrString(func, "__dict__");
+  PyObject *dc = d != NULL && PyDict_Check(d) ? PyDict_Copy(d) : NULL;
+  Py_XDECREF(d);
+  int rc = dc != NULL ? PyObject_SetAttrString(copy, "__dict__", dc) : -1;
+  Py_XDECREF(dc);
+  if (rc < 0)
+    goto fail;
+  return copy;
+fail:
+  Py_DECREF(copy);
+  return NULL;
+}
+
+/* tf.__mida_func__: the copy of the wrapped function that pickles by value
+ * under cloudpickle and by reference under pickle; made on first use. */
+static PyObject *taskfunc_pickled(PyObject *self, void *unused) {
+  (void)unused;
+  TaskFunc *tf = (TaskFunc *)self;
+  if (tf->pickled == NULL) {
+    if (!PyFunction_Check(tf->func)) {
+      PyErr_SetString(PyExc_AttributeError,
+                      "__mida_func__: the task wraps no Python function");
+      return NULL;
+    }
+    PyObject *qual = PyObject_GetAttrString(self, "__qualname__");
+    PyObject *name = qual != NULL && PyUnicode_Check(qual)
+                         ? PyUnicode_FromFormat("%U.__mida_func__", qual)
+                         : NULL;
+    Py_XDECREF(qual);
+    if (name == NULL) {
+      if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_AttributeError,
+                        "__mida_func__: the task has no __qualname__");
+      return NULL;
+    }
+    tf->pickled = function_copy(tf->func, name);
+    Py_DECREF(name);
+    if (tf->pickled == NULL)
+      return NULL;
+  }
+  return Py_NewRef(tf->pickled);
+}
+
+/* pickle's __reduce__: the qualified name (by reference), or
+ * (TaskFunc, (func, activity), attributes) (by value); see above. */
+static PyObject *taskfunc_reduce(PyObject *self, PyObject *unused) {
+  (void)unused;
+  TaskFunc *tf = (TaskFunc *)self;
+  PyObject *name;
+  int copy;
+  if (pickles_by_reference(tf, &name, &copy))
+    return name;
+  PyObject *func = copy ? taskfunc_pickled(self, NULL) : Py_NewRef(tf->func);
+  if (func == NULL)
+    return NULL;
+  PyObject *state = tf->dict != NULL ? PyDict_Copy(tf->dict) : NULL;
+  if (tf->dict != NULL &&
+      (state == NULL ||
+       (PyDict_GetItemString(state, "__wrapped__") != NULL &&
+        PyDict_SetItemString(state, "__wrapped__", func) < 0))) {
+    Py_XDECREF(state);
+    Py_DECREF(func);
+    return NULL;
+  }
+  return Py_BuildValue("(O(NO)N)", (PyObject *)Py_TYPE(self), func,
+                       tf->activity, state != NULL ? state
+                                                   : Py_NewRef(Py_None));
+}
+
+/* Dask's token (dask.base.tokenize): deterministic, the same in every
+ * process: the module and qualified name of a task pickled by reference,
+ * else Dask's token of the wrapped function. Only Dask calls it. */
+static PyObject *taskfunc_dask_tokenize(PyObject *self, PyObject *unused) {
+  (void)unused;
+  TaskFunc *tf = (TaskFunc *)self;
+  PyObject *name;
+  int copy;
+  if (pickles_by_reference(tf, &name, &copy)) {
+    PyObject *mod = PyObject_GetAttrString(self, "__module__");
+    if (mod == NULL) {
+      Py_DECREF(name);
+      return NULL;
+    }
+    return Py_BuildValue("(sNNO)", "mida.task", mod, name, tf->activity);
+  }
+  PyObject *base = PyImport_ImportModule("dask.base");
+  PyObject *tok = base != NULL ? PyObject_CallMethod(base, "normalize_token",
+                                                     "O", tf->func)
+                               : NULL;
+  Py_XDECREF(base);
+  if (tok == NULL)
+    return NULL;
+  return Py_BuildValue("(sON)", "mida.task", tf->activity, tok);
+}
+
 static PyMethodDef taskfunc_methods[] = {
     {"_begin", taskfunc_begin, METH_VARARGS, NULL},
     {"_end", taskfunc_end, METH_VARARGS, NULL},
     {"_fail", taskfunc_fail, METH_VARARGS, NULL},
+    {"__reduce__", taskfunc_reduce, METH_NOARGS, NULL},
+    {"__dask_tokenize__", taskfunc_dask_tokenize, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -577,6 +821,9 @@ static PyMemberDef taskfunc_members[] = {
 
 static PyGetSetDef taskfunc_getset[] = {
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL,
+     NULL},
+    {"__mida_func__", taskfunc_pickled, NULL,
+     "the wrapped function's copy that a task of __main__ pickles as",
      NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
