@@ -95,6 +95,11 @@ class workflow:
     ``with mida.workflow("name", campaign="c", key=value, ...) as wf:``;
     keyword arguments become the workflow's metadata; ``wf.id`` is its id.
     The workflow ends FINISHED, or ERROR if the block raises.
+
+    The block's workflow is that of its thread or asyncio task (a context
+    variable): blocks in other threads and tasks keep theirs. A thread
+    started without the context (threading.Thread) gets the last block
+    still open in the process.
     """
 
     def __init__(self, name, campaign=None, **metadata):
@@ -102,10 +107,10 @@ class workflow:
         self.campaign = campaign
         self.metadata = metadata
         self.id = None
-        self._previous = None
+        self._token = None
 
     def __enter__(self):
-        self.id, self._previous = _mida.workflow_begin(
+        self.id, self._token = _mida.workflow_begin(
             self.name, self.campaign, self.metadata or None)
         return self
 
@@ -116,7 +121,7 @@ class workflow:
             status = _mida.ERROR
         else:
             status = _mida.CANCELLED
-        _mida.workflow_end(self.id, status, self._previous)
+        _mida.workflow_end(self.id, status, self._token)
         return False
 
 

@@ -92,6 +92,25 @@ int mida_py_id_from_obj(PyObject *o, mida_id_t *out);
 /* The current task from the context variable; 1 if there is one. */
 int mida_py_current_task(mida_id_t *out);
 
+/* The current workflow of this context (a `with mida.workflow` block's);
+ * 1 if there is one, 0 if the session's default applies. */
+int mida_py_current_workflow(mida_id_t *out);
+
+/* A `with mida.workflow` block begins workflow id (s: its session, or NULL
+ * when nothing is recorded; before: the session's default until now, nil
+ * if none): id becomes this context's workflow and the session's default.
+ * Returns the context variable's token for mida_py_workflow_leave, or
+ * NULL with an exception set. */
+PyObject *mida_py_workflow_enter(mida_session_t *s, const mida_id_t *id,
+                                 const mida_id_t *before);
+
+/* The block of workflow id ends: resets this context's workflow with tok
+ * (Py_None or NULL: none), and the session's default to the last block
+ * still open (or the default from before the first) if id was it.
+ * Returns 0, or -1 with an exception set. */
+int mida_py_workflow_leave(mida_session_t *s, const mida_id_t *id,
+                           PyObject *tok);
+
 /* Makes id the current task; returns the token to reset with, or NULL. */
 PyObject *mida_py_current_push(const mida_id_t *id);
 

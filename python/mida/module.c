@@ -35,6 +35,11 @@ static const char *json_obj_arg(mida_py_json *w, PyObject *o, int *bad) {
   return mida_py_json_end(w);
 }
 
+/* workflow_begin(name, campaign=None, metadata=None, source=None,
+ * set_default=True) -> (id, token). The workflow's parent is this
+ * context's workflow, or the session's default. With set_default (a
+ * `with mida.workflow` block), it becomes this context's workflow and the
+ * session's default, and token is for workflow_end; else token is None. */
 static PyObject *mod_workflow_begin(PyObject *m, PyObject *args,
                                     PyObject *kw) {
   (void)m;
@@ -57,51 +62,62 @@ static PyObject *mod_workflow_begin(PyObject *m, PyObject *args,
     mida_py_json_free(&w);
     return NULL;
   }
-  if (s == NULL) { /* nothing is recorded: an id all the same */
-    mida_py_json_free(&w);
-    mida_id_t id = mida_id_new();
-    return Py_BuildValue("(NO)", mida_py_id_to_str(&id), Py_None);
-  }
-  mida_session_info_t si;
-  (void)mida_session_info_get(s, &si);
-  mida_id_t prev = si.workflow;
-  mida_workflow_info_t info = {0};
-  info.name = name;
-  info.campaign = campaign;
-  info.source = source;
-  info.metadata = md;
-  info.parent = mida_id_is_nil(&prev) ? NULL : &prev;
-  info.keep_default = !set_default;
+  mida_session_info_t si = {0};
+  if (s != NULL)
+    (void)mida_session_info_get(s, &si);
+  mida_id_t parent = si.workflow; /* the default, unless the context says */
+  (void)mida_py_current_workflow(&parent);
   mida_id_t id;
-  int rc = mida_workflow_begin(s, &info, &id);
+  int rc = MIDA_OK;
+  if (s == NULL) { /* nothing is recorded: an id all the same */
+    id = mida_id_new();
+  } else {
+    mida_workflow_info_t info = {0};
+    info.name = name;
+    info.campaign = campaign;
+    info.source = source;
+    info.metadata = md;
+    info.parent = mida_id_is_nil(&parent) ? NULL : &parent;
+    info.keep_default = 1; /* made the default by mida_py_workflow_enter */
+    rc = mida_workflow_begin(s, &info, &id);
+  }
   mida_py_json_free(&w);
   if (rc != MIDA_OK && mida_py_record_failed(rc) < 0)
     return NULL;
-  PyObject *ids = mida_py_id_to_str(&id);
-  PyObject *prevs = mida_id_is_nil(&prev) ? Py_NewRef(Py_None)
-                                          : mida_py_id_to_str(&prev);
-  return Py_BuildValue("(NN)", ids, prevs);
+  PyObject *tok = set_default ? mida_py_workflow_enter(s, &id, &si.workflow)
+                              : Py_NewRef(Py_None);
+  if (tok == NULL)
+    return NULL;
+  return Py_BuildValue("(NN)", mida_py_id_to_str(&id), tok);
 }
 
+/* workflow_end(id, status=FINISHED, token=None): the workflow's end; with
+ * workflow_begin's token, the end of its block too. */
 static PyObject *mod_workflow_end(PyObject *m, PyObject *args) {
   (void)m;
-  PyObject *ido, *prevo = Py_None;
+  PyObject *ido, *tok = Py_None;
   int status = MIDA_STATUS_FINISHED;
-  if (!PyArg_ParseTuple(args, "O|iO", &ido, &status, &prevo))
+  if (!PyArg_ParseTuple(args, "O|iO", &ido, &status, &tok))
     return NULL;
   mida_session_t *s = mida_py_session_or_raise();
-  mida_id_t id, prev = {{0}};
-  if ((s == NULL && PyErr_Occurred()) || mida_py_id_from_obj(ido, &id) < 0 ||
-      (prevo != Py_None && mida_py_id_from_obj(prevo, &prev) < 0))
+  mida_id_t id;
+  if ((s == NULL && PyErr_Occurred()) || mida_py_id_from_obj(ido, &id) < 0)
+    return NULL;
+  if (tok != Py_None && !PyContextToken_CheckExact(tok)) {
+    PyErr_SetString(PyExc_TypeError,
+                    "workflow_end: token must be workflow_begin's");
+    return NULL;
+  }
+  /* The block ends first: a failed record must not leave it open. */
+  if (mida_py_workflow_leave(s, &id, tok) < 0)
     return NULL;
   if (s == NULL)
     Py_RETURN_NONE;
   int rc = mida_workflow_end(s, &id, (mida_status_t)status);
   if (rc != MIDA_OK && mida_py_record_failed(rc) < 0)
     return NULL;
-  /* The ended workflow stops being the default, unless another one took
-   * its place meanwhile (MIDA_EBUSY: then it stays). */
-  (void)mida_workflow_set_default(s, &prev, &id);
+  /* Not a block's (mida.dask's): if it is the default, none is. */
+  (void)mida_workflow_set_default(s, NULL, &id);
   Py_RETURN_NONE;
 }
 
@@ -464,6 +480,7 @@ static PyObject *mod_session_info(PyObject *m, PyObject *unused) {
                          mida_py_session_error());
   mida_session_info_t si;
   (void)mida_session_info_get(s, &si);
+  (void)mida_py_current_workflow(&si.workflow); /* this context's block's */
   PyObject *wfo = mida_id_is_nil(&si.workflow)
                       ? Py_NewRef(Py_None)
                       : mida_py_id_to_str(&si.workflow);
@@ -791,9 +808,10 @@ static PyMethodDef module_methods[] = {
     {"workflow_begin", (PyCFunction)(void (*)(void))mod_workflow_begin,
      METH_VARARGS | METH_KEYWORDS,
      "workflow_begin(name, campaign=None, metadata=None, source=None, "
-     "set_default=True) -> (id, previous default workflow)"},
+     "set_default=True) -> (id, token): with set_default, the workflow of "
+     "this context until workflow_end(id, status, token)"},
     {"workflow_end", mod_workflow_end, METH_VARARGS,
-     "workflow_end(id, status=FINISHED, previous=None)"},
+     "workflow_end(id, status=FINISHED, token=None)"},
     {"metric", (PyCFunction)(void (*)(void))mod_metric,
      METH_VARARGS | METH_KEYWORDS,
      "metric(key, value, step=None, task=None): one point of the current "

@@ -5,7 +5,9 @@
  * journal and a shipper thread do not survive fork). Also the ids as
  * Python sees them and the "current task", a context variable, so that
  * nested tasks (also across await) get their parent and mida.metric()
- * knows its task.
+ * knows its task; and the "current workflow" of `with mida.workflow`
+ * blocks, a context variable too, so that blocks in threads and asyncio
+ * tasks keep their tasks apart (see mida_py_workflow_enter).
  */
 #include "ext.h"
 
@@ -26,6 +28,11 @@ static mida_id_t g_inherited_wf; /* workflow of the parent before fork */
 static int g_record_warned;      /* 1 once a failed record was warned of */
 int mida_py_strict;
 static PyObject *g_current;      /* ContextVar: the current task (bytes) */
+static PyObject *g_workflow;     /* ContextVar: the current workflow (bytes)
+                                    of `with mida.workflow` blocks */
+static PyObject *g_open_wfs;     /* list of bytes: the blocks' workflows
+                                    still open, in the order they began */
+static mida_id_t g_wf_base;      /* the default before the first of them */
 unsigned mida_py_ship_ms_default; /* 0, or the ship interval to open with
                                      when MIDA_SHIP_MS is not set */
 unsigned mida_py_ship_ms;         /* the open session's ship interval */
@@ -176,6 +183,77 @@ void mida_py_current_pop(PyObject *tok) {
   Py_DECREF(tok);
 }
 
+int mida_py_current_workflow(mida_id_t *out) {
+  PyObject *v = NULL;
+  if (PyContextVar_Get(g_workflow, NULL, &v) < 0) {
+    PyErr_Clear();
+    return 0;
+  }
+  if (v == NULL)
+    return 0;
+  int ok = PyBytes_Check(v) && PyBytes_GET_SIZE(v) == 16;
+  if (ok)
+    memcpy(out->bytes, PyBytes_AS_STRING(v), 16);
+  Py_DECREF(v);
+  return ok;
+}
+
+/* The blocks' workflows: the context variable says which one a task of
+ * this thread or asyncio task belongs to; a thread started without the
+ * context (threading.Thread copies none) has none set and its tasks get
+ * the session's default workflow, which is kept as the last block still
+ * open in the order they began (g_open_wfs), or, when none is, the default
+ * from before the first (g_wf_base: MIDA_WORKFLOW, the parent's after a
+ * fork). A block that ends leaves the list wherever it is in it, so blocks
+ * that end out of order never leave an ended workflow the default. */
+PyObject *mida_py_workflow_enter(mida_session_t *s, const mida_id_t *id,
+                                 const mida_id_t *before) {
+  PyObject *b = PyBytes_FromStringAndSize((const char *)id->bytes, 16);
+  if (b == NULL)
+    return NULL;
+  if (PyList_GET_SIZE(g_open_wfs) == 0)
+    g_wf_base = *before;
+  if (PyList_Append(g_open_wfs, b) < 0) {
+    Py_DECREF(b);
+    return NULL;
+  }
+  if (s != NULL)
+    (void)mida_workflow_set_default(s, id, NULL);
+  PyObject *tok = PyContextVar_Set(g_workflow, b);
+  Py_DECREF(b);
+  return tok;
+}
+
+int mida_py_workflow_leave(mida_session_t *s, const mida_id_t *id,
+                           PyObject *tok) {
+  if (tok != NULL && tok != Py_None &&
+      PyContextVar_Reset(g_workflow, tok) < 0) {
+    /* Left in another context than it was entered in: that context's
+     * workflow is left as it is. */
+    PyErr_Clear();
+  }
+  Py_ssize_t n = PyList_GET_SIZE(g_open_wfs);
+  Py_ssize_t i = n - 1;
+  for (; i >= 0; i--) {
+    PyObject *b = PyList_GET_ITEM(g_open_wfs, i);
+    if (memcmp(PyBytes_AS_STRING(b), id->bytes, 16) == 0)
+      break;
+  }
+  if (i < 0)
+    return 0;
+  if (PySequence_DelItem(g_open_wfs, i) < 0)
+    return -1;
+  n--;
+  mida_id_t next = g_wf_base;
+  if (n > 0)
+    memcpy(next.bytes, PyBytes_AS_STRING(PyList_GET_ITEM(g_open_wfs, n - 1)),
+           16);
+  /* Only if it is the default: one that began later stays the default. */
+  if (s != NULL)
+    (void)mida_workflow_set_default(s, &next, id);
+  return 0;
+}
+
 const char *mida_py_session_error(void) { return g_open_error; }
 
 int mida_py_session_close(void) {
@@ -193,7 +271,9 @@ int mida_py_session_close(void) {
 
 int mida_py_session_init(void) {
   g_current = PyContextVar_New("mida_current_task", NULL);
-  if (g_current == NULL)
+  g_workflow = PyContextVar_New("mida_workflow", NULL);
+  g_open_wfs = PyList_New(0);
+  if (g_current == NULL || g_workflow == NULL || g_open_wfs == NULL)
     return -1;
   pthread_atfork(NULL, NULL, after_fork_child);
   return 0;

@@ -250,12 +250,14 @@ static int call_begin(TaskFunc *tf, PyObject *const *args, Py_ssize_t nargs,
   mida_py_json_init(&w);
   encode_used(&w, tf, args, nargs, kwnames);
   const char *used = mida_py_json_end(&w);
-  mida_id_t parent;
+  mida_id_t parent, wf;
   int has_parent = mida_py_current_task(&parent);
+  int has_wf = mida_py_current_workflow(&wf); /* else the session's */
   mida_task_info_t info = {0};
   info.activity = PyUnicode_AsUTF8(tf->activity);
   info.used = used;
   info.parent = has_parent ? &parent : NULL;
+  info.workflow = has_wf ? &wf : NULL;
   int rc = mida_task_begin(s, &info, id);
   if (rc == MIDA_ETOOBIG || rc == MIDA_EJSON) {
     /* The caps allow a record the journal cannot take: keep the task. */

@@ -824,3 +824,137 @@ def test_taskmeter_old_tuple_specs_and_errors():
     assert task_row(tid2)["used"] == {"first": 3, "second": 4, "arg2": 5}
     with pytest.raises(TypeError):
         _mida.TaskMeter(max, tid2, args=[1])  # args must be a tuple
+
+
+def workflows_of(activity):
+    """{tag: set of workflow names (None: no workflow)} of the tasks of an
+    activity, and the workflows' statuses by name."""
+    rows = mida.query(
+        "SELECT json_extract(t.used, '$.tag') AS tag, w.name AS wf, "
+        "w.status AS status FROM task t LEFT JOIN workflow w "
+        "ON w.id = t.workflow_id WHERE t.activity = ?", [activity])
+    tags, status = {}, {}
+    for r in rows:
+        tags.setdefault(r["tag"], set()).add(r["wf"])
+        if r["wf"] is not None:
+            status[r["wf"]] = r["status"]
+    return tags, status
+
+
+def test_workflow_blocks_in_threads_keep_their_own_tasks():
+    import threading
+
+    @mida.task(name="wf_threads_leaf")
+    def leaf(tag):
+        time.sleep(0.0005)
+        return tag
+
+    go = threading.Barrier(3)
+
+    def worker(name):
+        go.wait()
+        with mida.workflow(name):
+            for _ in range(40):
+                leaf(name)
+
+    ts = [threading.Thread(target=worker, args=("wfT-" + n,))
+          for n in "ABC"]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    leaf("after")
+    tags, status = workflows_of("wf_threads_leaf")
+    # On main, tasks went to whichever block had begun last.
+    assert tags == {"wfT-A": {"wfT-A"}, "wfT-B": {"wfT-B"},
+                    "wfT-C": {"wfT-C"}, "after": {None}}
+    assert set(status.values()) == {"FINISHED"}
+    assert mida.session_info()["workflow"] is None
+
+
+def test_workflow_blocks_that_end_out_of_order_leave_none_current():
+    import threading
+
+    @mida.task(name="wf_order_leaf")
+    def leaf(tag):
+        return tag
+
+    a_in, b_in, a_out = (threading.Event() for _ in range(3))
+
+    def first():
+        with mida.workflow("wfO-A"):
+            a_in.set()
+            b_in.wait()
+            leaf("A")
+        a_out.set()
+
+    def second():
+        a_in.wait()
+        with mida.workflow("wfO-B"):
+            b_in.set()
+            a_out.wait()
+            leaf("B")
+
+    ts = [threading.Thread(target=first), threading.Thread(target=second)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    # On main, A's end restored "none", B's end then restored A (ended):
+    # the process's tasks went to an ended workflow from then on.
+    leaf("after")
+    assert mida.session_info()["workflow"] is None
+    tags, status = workflows_of("wf_order_leaf")
+    assert tags == {"A": {"wfO-A"}, "B": {"wfO-B"}, "after": {None}}
+    assert status == {"wfO-A": "FINISHED", "wfO-B": "FINISHED"}
+
+
+def test_workflow_blocks_in_asyncio_tasks_keep_their_own_tasks():
+    @mida.task(name="wf_async_leaf")
+    def leaf(tag):
+        return tag
+
+    async def job(name):
+        with mida.workflow(name):
+            for _ in range(3):
+                leaf(name)
+                await asyncio.sleep(0.005)
+
+    async def main():
+        await asyncio.gather(job("wfX"), job("wfY"))
+        leaf("after")
+
+    asyncio.run(main())
+    tags, status = workflows_of("wf_async_leaf")
+    assert tags == {"wfX": {"wfX"}, "wfY": {"wfY"}, "after": {None}}
+    assert status == {"wfX": "FINISHED", "wfY": "FINISHED"}
+
+
+def test_a_thread_started_in_the_only_open_block_follows_it():
+    import concurrent.futures as cf
+    import threading
+
+    @mida.task(name="wf_follow_leaf")
+    def leaf(tag):
+        return tag
+
+    async def to_thread():
+        await asyncio.to_thread(leaf, "to_thread")
+
+    with mida.workflow("wfF-outer") as outer:
+        t = threading.Thread(target=leaf, args=("thread",))
+        t.start()
+        t.join()
+        with cf.ThreadPoolExecutor(1) as ex:
+            ex.submit(leaf, "pool").result()
+        asyncio.run(to_thread())
+        with mida.workflow("wfF-inner") as inner:
+            leaf("inner")
+            t = threading.Thread(target=leaf, args=("inner-thread",))
+            t.start()
+            t.join()
+        leaf("outer-again")
+    tags, _ = workflows_of("wf_follow_leaf")
+    assert tags == {"thread": {"wfF-outer"}, "pool": {"wfF-outer"},
+                    "to_thread": {"wfF-outer"}, "inner": {"wfF-inner"},
+                    "inner-thread": {"wfF-inner"},
+                    "outer-again": {"wfF-outer"}}
+    parent = mida.query("SELECT parent_id FROM workflow WHERE id = ?",
+                        [inner.id])
+    assert parent == [{"parent_id": outer.id}]
