@@ -517,7 +517,9 @@ typedef int (*mida_row_fn)(void *ctx, int ncols, const char *const *names,
 
 /* Runs one read-only SQL statement on the store at store_url (NULL: the
  * configured one, MIDA_STORE) with text parameters ?1..?n (NULL: SQL
- * NULL), calling fn for each row. Nothing can be written: a statement
+ * NULL), calling fn for each row. nparams must be the number of
+ * parameters the statement takes (its largest ?N): a missing or an extra
+ * one is MIDA_EINVAL. Nothing can be written: a statement
  * that would write, or that the query guard refuses (a function that
  * reaches outside the store), is MIDA_EREADONLY. It first waits, for at
  * most $MIDA_SHIP_WAIT_MS (5000 by default), while the records of a

@@ -726,6 +726,26 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
   }
   PyObject *seq = NULL;
   if (params != NULL && params != Py_None) {
+    /* A str is a sequence (of its characters), a dict an iterable (of its
+     * keys): either would bind something else than what was meant. */
+    if (PyUnicode_Check(params) || PyBytes_Check(params) ||
+        PyByteArray_Check(params) || PyMemoryView_Check(params)) {
+      PyErr_Format(PyExc_TypeError,
+                   "params must be a list or tuple of values, not %s (a "
+                   "single value is [value])",
+                   Py_TYPE(params)->tp_name);
+      return NULL;
+    }
+    if (!PyList_Check(params) && !PyTuple_Check(params) &&
+        (PyDict_Check(params) || PyObject_HasAttrString(params, "keys"))) {
+      PyErr_Format(PyExc_TypeError,
+                   "params must be a list or tuple of values, bound to ?1, "
+                   "?2, ... in order; named parameters (a %s) are not "
+                   "supported, since PostgreSQL stores bind by position "
+                   "only",
+                   Py_TYPE(params)->tp_name);
+      return NULL;
+    }
     seq = PySequence_Fast(params, "params must be a sequence");
     if (seq == NULL)
       return NULL;

@@ -539,6 +539,7 @@ typedef struct param_ctx {
   int nparams;
   const char *const *types; /* NULL: write $N; else ($1[N]::type[N]) */
   int said;                 /* a message is in base */
+  long most;                /* the largest N written */
 } param_ctx;
 
 /* Writes the n-th parameter: $n, for the server to say its type, or the
@@ -552,6 +553,8 @@ static int write_param(void *vctx, long n, mida__buf *b) {
                            "the query uses ?%ld, and %d parameters were "
                            "given",
                            n, c->nparams);
+  if (n > c->most)
+    c->most = n;
   if (c->types == NULL)
     return mida__buf_printf(b, "$%ld", n);
   if (c->types[n - 1] == NULL)
@@ -563,10 +566,15 @@ static int write_param(void *vctx, long n, mida__buf *b) {
 static int write_statement(mida__pg_guard *g, mida__sink *base, const char *sql,
                            int nparams, const char *const *types) {
   mida__buf_reset(&g->text);
-  param_ctx c = {base, nparams, types, 0};
+  param_ctx c = {base, nparams, types, 0, 0};
   int rc = mida__pg_write_params(sql, &g->text, write_param, &c);
   if (rc != MIDA_OK && !c.said)
     return mida__sink_fail(base, rc, "query too long");
+  /* A value without a parameter is an error, as on SQLite. */
+  if (rc == MIDA_OK && c.most < nparams)
+    return mida__sink_fail(base, MIDA_EINVAL,
+                           "the query takes %ld parameters, %d given",
+                           c.most, nparams);
   return rc;
 }
 

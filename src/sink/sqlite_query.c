@@ -328,8 +328,11 @@ static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
       goto out;
     }
   }
+  /* As many values as the statement has parameters (the largest ?N): a
+   * parameter without a value would be NULL, and a value without a
+   * parameter would be lost, both silently. */
   int want = sqlite3_bind_parameter_count(st);
-  if (nparams > want) {
+  if (nparams != want) {
     rc = mida__sink_fail(base, MIDA_EINVAL,
                          "the query takes %d parameters, %d given", want,
                          nparams);

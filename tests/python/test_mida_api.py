@@ -958,3 +958,70 @@ def test_a_thread_started_in_the_only_open_block_follows_it():
     parent = mida.query("SELECT parent_id FROM workflow WHERE id = ?",
                         [inner.id])
     assert parent == [{"parent_id": outer.id}]
+
+
+# The checks of mida.query's parameters, run on each store.
+QUERY_PARAMS = """
+import mida, pytest
+assert mida.query("SELECT ?1 AS v", ["f"]) == [{"v": "f"}]
+assert mida.query("SELECT ?1 AS a, ?2 AS b", ("x", "y")) == [
+    {"a": "x", "b": "y"}]
+assert mida.query("SELECT ?1 IS NULL AS n", [None])[0]["n"] in (1, "t")
+assert mida.query("SELECT 1 AS a", []) == [{"a": 1}]
+# A dict bound its keys, a str its characters: both refused.
+with pytest.raises(TypeError, match="named parameters"):
+    mida.query("SELECT ?1 AS v", {"a": "f"})
+for wrong in ("f", b"f", bytearray(b"f")):
+    with pytest.raises(TypeError, match="list or tuple"):
+        mida.query("SELECT ?1 AS v", wrong)
+# A parameter without a value was NULL, a value without one ignored.
+# (PostgreSQL's text: "the query uses ?2, and 1 parameters were given".)
+with pytest.raises(mida.Error, match=r"(takes 2|uses \\?2, and) .*1 "):
+    mida.query("SELECT ?1 AS a, ?2 AS b", ["x"])
+with pytest.raises(mida.Error, match="takes 1 parameters, 2 given"):
+    mida.query("SELECT ?1 AS a", ["x", "y"])
+with pytest.raises(mida.Error, match="takes 0 parameters, 1 given"):
+    mida.query("SELECT 1 AS a", ["x"])
+print("ok")
+"""
+
+
+def test_query_params_are_as_many_values_in_a_list_or_tuple(tmp_path):
+    r = subprocess.run([sys.executable, "-c", QUERY_PARAMS],
+                       env=midapy_util.child_env(tmp_path / "q.db"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout == "ok\n", r.stdout + r.stderr
+    # SQLite's own ? and :name placeholders, in order.
+    assert mida.query("SELECT ? AS a, :b AS b", ["x", "y"]) == [
+        {"a": "x", "b": "y"}]
+    with pytest.raises(mida.Error, match="takes 2 parameters, 1 given"):
+        mida.query("SELECT ? AS a, :b AS b", ["x"])
+
+
+def test_query_params_on_postgresql(tmp_path):
+    admin = os.environ.get("MIDA_TEST_PG",
+                           "postgresql://postgres@127.0.0.1:5432")
+    conf = midapy_util.BUILD / "mida_config.h"
+    psql = ["psql", admin + "/postgres", "-AtqX", "-v", "ON_ERROR_STOP=1",
+            "-c"]
+    try:
+        ok = ("#define MIDA_HAVE_LIBPQ 1" in conf.read_text() and
+              subprocess.run(psql + ["SELECT 1"], capture_output=True,
+                             timeout=30).returncode == 0)
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 or libpq is missing")
+    name = "mida_pyq_%d_%d" % (os.getpid(), time.monotonic_ns() % 10**9)
+    subprocess.run(psql + ["CREATE DATABASE " + name], check=True,
+                   capture_output=True, timeout=60)
+    try:
+        env = midapy_util.child_env(tmp_path / "unused.db",
+                                    MIDA_SPOOL=tmp_path / "spool")
+        env["MIDA_STORE"] = admin + "/" + name
+        r = subprocess.run([sys.executable, "-c", QUERY_PARAMS], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and r.stdout == "ok\n", r.stdout + r.stderr
+    finally:
+        subprocess.run(psql + ["DROP DATABASE IF EXISTS %s WITH (FORCE)"
+                               % name], capture_output=True, timeout=60)
