@@ -105,6 +105,14 @@ _TaskMeter = _mida.TaskMeter
 
 #: The annotation that carries a task's id from the scheduler to workers.
 ANNOTATION = "mida_task"
+WORKFLOW_ANNOTATION = "mida_workflow"  # the task's workflow, beside it
+
+
+def _workflow_of(ts):
+    """The workflow id the scheduler put in a worker TaskState's
+    annotations, or None."""
+    ann = ts.annotations
+    return ann.get(WORKFLOW_ANNOTATION) if ann else None
 
 #: The scheduler's handler by which a worker says that it records the end
 #: of the tasks it runs (nbytes, typename), which the scheduler then leaves
@@ -364,7 +372,7 @@ class MidaWorkerPlugin(_mida.DaskWorkerHooks, WorkerPlugin):
             # Positional (func, task, args, kwargs, deps, names, worker,
             # node): keywords cost the constructor's parser ~0.6 us.
             ts.run_spec = _TaskMeter(spec, tid, None, None, None, names,
-                                     self.address, True)
+                                     self.address, True, _workflow_of(ts))
             return True
         if type(spec) is tuple and len(spec) == 3 and callable(spec[0]):
             func, args, kwargs = spec  # dask 2024.11 and older
@@ -380,7 +388,8 @@ class MidaWorkerPlugin(_mida.DaskWorkerHooks, WorkerPlugin):
                 kwargs=(kwargs if type(kwargs) is dict
                         else dict(kwargs or {})),
                 deps={d.key for d in ts.dependencies}, names=names,
-                worker=self.address), args, kwargs)
+                worker=self.address, workflow=_workflow_of(ts)), args,
+                kwargs)
             return True
         return False
 

@@ -78,7 +78,8 @@ static struct {
       *exception_text, *traceback_text; /* keyword arguments */
   PyObject *action, *compute, *get;     /* a startstops entry */
   PyObject *tasks, *workflows, *ends_on_workers, *per_client, *namespace_,
-      *state, *run_spec, *annotations, *mida_task, *is_coro, *func, *code,
+      *state, *run_spec, *annotations, *mida_task, *mida_workflow,
+      *is_coro, *func, *code,
       *address, *metered, *unmetered, *announced, *typenames, *type;
   PyObject *prefix, *name, *dependencies; /* a scheduler's TaskState */
   /* dask.py's methods, for the rare paths */
@@ -120,6 +121,7 @@ int mida_py_dask_hooks_init(void) {
       {&interned.run_spec, "run_spec"},
       {&interned.annotations, "annotations"},
       {&interned.mida_task, "mida_task"},
+      {&interned.mida_workflow, "mida_workflow"},
       {&interned.is_coro, "is_coro"},
       {&interned.func, "func"},
       {&interned.code, "__code__"},
@@ -606,8 +608,9 @@ static PyObject *sched_transition(PyObject *self, PyObject *const *args,
 
 /* Pass 1 of begin_keys for (priority, key, ts) = pair: a new time-ordered
  * id, kept as *out; tasks[key] = [id text, workflow_id, False];
- * ts.annotations a new dict with the id under ANNOTATION (a copy: the
- * annotations may be shared with other tasks). Returns 0, or -1 with an
+ * ts.annotations a new dict with the id under ANNOTATION and the workflow's
+ * under "mida_workflow" (a copy: the annotations may be shared with other
+ * tasks). Returns 0, or -1 with an
  * exception set. */
 static int key_take_id(PyObject *tasks, PyObject *pair, PyObject *workflow_id,
                        mida_id_t *out) {
@@ -641,6 +644,7 @@ static int key_take_id(PyObject *tasks, PyObject *pair, PyObject *workflow_id,
   fresh = PyDict_New();
   if (fresh == NULL || (some && PyDict_Update(fresh, ann) < 0) ||
       PyDict_SetItem(fresh, interned.mida_task, text) < 0 ||
+      PyDict_SetItem(fresh, interned.mida_workflow, workflow_id) < 0 ||
       PyObject_SetAttr(ts, interned.annotations, fresh) < 0)
     goto out;
   rc = 0;
@@ -848,8 +852,12 @@ static PyObject *worker_task(PyObject *self, PyObject *key) {
 }
 
 /* The task id the scheduler put in task_state's annotations (a new
- * reference), None if it put none, or NULL with an exception set. */
-static PyObject *annotated_id(PyObject *task_state) {
+ * reference), None if it put none, or NULL with an exception set; with
+ * wf, its workflow's id into *wf (nil when none is there or it is not an
+ * id). */
+static PyObject *annotated_id(PyObject *task_state, mida_id_t *wf) {
+  if (wf != NULL)
+    memset(wf, 0, sizeof *wf);
   PyObject *annotations = PyObject_GetAttr(task_state, interned.annotations);
   if (annotations == NULL)
     return NULL;
@@ -861,6 +869,17 @@ static PyObject *annotated_id(PyObject *task_state) {
     task_id = Py_NewRef(Py_None);
   else
     task_id = mapping_get(annotations, interned.mida_task);
+  PyObject *wfo = wf != NULL && task_id != NULL && task_id != Py_None
+                      ? mapping_get(annotations, interned.mida_workflow)
+                      : NULL;
+  if (wfo != NULL && wfo != Py_None &&
+      (!PyUnicode_Check(wfo) || mida_py_id_from_obj(wfo, wf) < 0)) {
+    PyErr_Clear(); /* a task without its workflow: the session's */
+    memset(wf, 0, sizeof *wf);
+  }
+  if (wfo == NULL && PyErr_Occurred() && task_id != NULL)
+    PyErr_Clear();
+  Py_XDECREF(wfo);
   Py_DECREF(annotations);
   return task_id;
 }
@@ -893,10 +912,10 @@ static int meter_node(PyObject *self, PyObject *task_state, PyObject *spec) {
     if (code == NULL)
       goto out;
   }
-  task_id = annotated_id(task_state);
+  mida_id_t id, wf;
+  task_id = annotated_id(task_state, &wf);
   if (task_id == NULL)
     goto fail;
-  mida_id_t id;
   if (task_id == Py_None || !PyUnicode_Check(task_id) ||
       mida_py_id_from_obj(task_id, &id) < 0) {
     PyErr_Clear(); /* no id of the scheduler's, or a bad one: dask.py's */
@@ -907,7 +926,8 @@ static int meter_node(PyObject *self, PyObject *task_state, PyObject *spec) {
     goto fail;
   if (address != Py_None && !PyUnicode_Check(address))
     goto out;
-  meter = mida_py_taskmeter_for_node(spec, &id, address);
+  meter = mida_py_taskmeter_for_node(
+      spec, &id, mida_id_is_nil(&wf) ? NULL : &wf, address);
   if (meter == NULL ||
       PyObject_SetAttr(task_state, interned.run_spec, meter) < 0)
     goto fail;
@@ -1038,7 +1058,7 @@ static int worker_ended(PyObject *self, PyObject *key) {
   int rc = 0;
   if (task_state == Py_None)
     goto out;
-  task_id = annotated_id(task_state);
+  task_id = annotated_id(task_state, NULL);
   if (task_id == NULL)
     goto fail;
   if (task_id == Py_None) /* no scheduler plugin: nothing of the key's end */

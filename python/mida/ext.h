@@ -118,6 +118,22 @@ PyObject *mida_py_current_push(const mida_id_t *id);
  * that is set; takes tok's reference. */
 void mida_py_current_pop(PyObject *tok);
 
+/* What mida_py_meter_enter changed, for mida_py_meter_leave. */
+typedef struct mida_py_meter_scope {
+  PyObject *tok, *wtok;         /* context variables' tokens, or NULL */
+  mida_id_t task, workflow;     /* the thread's meter before */
+  int on;                       /* ... whether there was one */
+  int fast;                     /* 1: this one went into t_meter */
+} mida_py_meter_scope;
+
+/* A TaskMeter's call of its task begins on this thread: task (and
+ * workflow, NULL if unknown) become the current task and workflow, as for
+ * a @mida.task (mida_py_current_task, mida_py_current_workflow), until
+ * mida_py_meter_leave(sc). Nothing to fail: at worst nothing is current. */
+void mida_py_meter_enter(const mida_id_t *task, const mida_id_t *workflow,
+                         mida_py_meter_scope *sc);
+void mida_py_meter_leave(mida_py_meter_scope *sc);
+
 /* The exception now set, taken and put back whole: PyErr_Fetch is
  * deprecated from Python 3.12 on, PyErr_GetRaisedException new in it. */
 typedef struct mida_py_saved_exc {
@@ -151,10 +167,12 @@ extern unsigned long long mida_py_meter_no_summary; /* ... without summary */
 
 /* A TaskMeter around a Dask graph node (dask 2024.12 and later) whose
  * function has a code object, as TaskMeter(node, task, None, None, None,
- * None, worker, True) makes it, without the constructor's argument
- * parsing: for the worker hook (dask_hooks.c). worker: a str or None.
- * Returns a new reference, or NULL with an exception set. */
+ * None, worker, True, workflow) makes it, without the constructor's
+ * argument parsing: for the worker hook (dask_hooks.c). worker: a str or
+ * None; workflow: the task's workflow, or NULL if unknown. Returns a new
+ * reference, or NULL with an exception set. */
 PyObject *mida_py_taskmeter_for_node(PyObject *node, const mida_id_t *task,
+                                     const mida_id_t *workflow,
                                      PyObject *worker);
 
 /* If o is a TaskMeter, its task's id into *out and 1; else 0. */

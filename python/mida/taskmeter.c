@@ -35,17 +35,21 @@
  * CANCELLED when Dask's Reschedule moves the task elsewhere), with the
  * per-task telemetry taken around the call; then, when the meter knows the
  * spec, the task's `used` (arguments) and `generated` ({"return":
- * result}). Times are this host's clock, as for every other record of it
- * (its telemetry samples included): Dask's own task times add its
- * estimate of the scheduler's clock offset, which a busy host can make
- * wrong by seconds. The call's arguments, result and exception pass
- * through untouched. */
+ * result}). While the function runs, the task is the current task of the
+ * executing thread (and its workflow the current workflow), as a
+ * @mida.task's is: mida.metric and mida.current_task() see it, and a
+ * @mida.task called inside gets it as parent. Times are this host's
+ * clock, as for every other record of it (its telemetry samples
+ * included): Dask's own task times add its estimate of the scheduler's
+ * clock offset, which a busy host can make wrong by seconds. The call's
+ * arguments, result and exception pass through untouched. */
 typedef struct TaskMeter {
   PyObject_HEAD
   vectorcallfunc vectorcall; /* taskmeter_vectorcall */
   PyObject *func;            /* the wrapped callable (function or node) */
   int node;                  /* 1: func is a graph node */
   mida_id_t id;              /* the task the runs belong to */
+  mida_id_t workflow;        /* its workflow (nil: unknown) */
   mida_py_dask_spec spec;    /* function mode: the run spec (spec.args
                                 NULL: runs only, no used/generated) */
   PyObject *worker;          /* worker address (str), or NULL */
@@ -150,7 +154,12 @@ static PyObject *taskmeter_vectorcall(PyObject *self, PyObject *const *args,
   mida_task_enter(&tm->id);
   if (level > 0)
     mida_task_usage_begin(s, &tm->id);
+  mida_py_meter_scope scope;
+  mida_py_meter_enter(&tm->id,
+                      mida_id_is_nil(&tm->workflow) ? NULL : &tm->workflow,
+                      &scope);
   PyObject *res = PyObject_Vectorcall(tm->func, args, nargsf, kwnames);
+  mida_py_meter_leave(&scope);
   mida_task_leave(&tm->id);
   s = mida_py_session; /* closed during the call: nothing to write to */
   if (s == NULL)
@@ -179,14 +188,14 @@ static PyObject *none_to_null(PyObject *o) {
 
 static PyObject *taskmeter_new(PyTypeObject *type, PyObject *args,
                                PyObject *kwargs) {
-  static char *kwlist[] = {"func",  "task",   "args", "kwargs", "deps",
-                           "names", "worker", "node", NULL};
+  static char *kwlist[] = {"func",  "task",   "args", "kwargs",   "deps",
+                           "names", "worker", "node", "workflow", NULL};
   PyObject *func, *task, *sargs = NULL, *skw = NULL, *deps = NULL;
-  PyObject *names = NULL, *worker = NULL;
+  PyObject *names = NULL, *worker = NULL, *wfo = NULL;
   int node = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOOOOp:TaskMeter", kwlist,
-                                   &func, &task, &sargs, &skw, &deps, &names,
-                                   &worker, &node))
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOOOOpO:TaskMeter",
+                                   kwlist, &func, &task, &sargs, &skw, &deps,
+                                   &names, &worker, &node, &wfo))
     return NULL;
   if (!PyCallable_Check(func)) {
     PyErr_SetString(PyExc_TypeError, "TaskMeter needs a callable");
@@ -202,8 +211,9 @@ static PyObject *taskmeter_new(PyTypeObject *type, PyObject *args,
                     "set, names a tuple and worker a str");
     return NULL;
   }
-  mida_id_t id;
-  if (mida_py_id_from_obj(task, &id) < 0)
+  mida_id_t id, wf = {{0}};
+  if (mida_py_id_from_obj(task, &id) < 0 ||
+      (wfo != NULL && wfo != Py_None && mida_py_id_from_obj(wfo, &wf) < 0))
     return NULL;
   TaskMeter *tm = (TaskMeter *)type->tp_alloc(type, 0);
   if (tm == NULL)
@@ -212,6 +222,7 @@ static PyObject *taskmeter_new(PyTypeObject *type, PyObject *args,
   tm->func = Py_NewRef(func);
   tm->node = node;
   tm->id = id;
+  tm->workflow = wf;
   tm->spec.args = none_to_null(sargs);
   tm->spec.kwargs = none_to_null(skw);
   tm->spec.deps = none_to_null(deps);
@@ -228,6 +239,7 @@ int mida_py_taskmeter_id(PyObject *o, mida_id_t *out) {
 }
 
 PyObject *mida_py_taskmeter_for_node(PyObject *node, const mida_id_t *task,
+                                     const mida_id_t *workflow,
                                      PyObject *worker) {
   TaskMeter *tm =
       (TaskMeter *)mida_py_TaskMeterType.tp_alloc(&mida_py_TaskMeterType, 0);
@@ -237,6 +249,8 @@ PyObject *mida_py_taskmeter_for_node(PyObject *node, const mida_id_t *task,
   tm->func = Py_NewRef(node);
   tm->node = 1;
   tm->id = *task;
+  if (workflow != NULL)
+    tm->workflow = *workflow;
   tm->worker = none_to_null(worker);
   return (PyObject *)tm;
 }
@@ -274,12 +288,19 @@ static void taskmeter_dealloc(PyObject *self) {
 static PyObject *taskmeter_reduce(PyObject *self, PyObject *unused) {
   (void)unused;
   TaskMeter *tm = (TaskMeter *)self;
+  PyObject *wf = mida_id_is_nil(&tm->workflow)
+                     ? Py_NewRef(Py_None)
+                     : PyBytes_FromStringAndSize(
+                           (const char *)tm->workflow.bytes, 16);
+  if (wf == NULL)
+    return NULL;
 #define OR_NONE(o) ((o) != NULL ? (o) : Py_None)
-  return Py_BuildValue("(O(Oy#OOOOOO))", (PyObject *)Py_TYPE(self), tm->func,
-                       (const char *)tm->id.bytes, (Py_ssize_t)16,
+  return Py_BuildValue("(O(Oy#OOOOOON))", (PyObject *)Py_TYPE(self),
+                       tm->func, (const char *)tm->id.bytes, (Py_ssize_t)16,
                        OR_NONE(tm->spec.args), OR_NONE(tm->spec.kwargs),
                        OR_NONE(tm->spec.deps), OR_NONE(tm->spec.names),
-                       OR_NONE(tm->worker), tm->node ? Py_True : Py_False);
+                       OR_NONE(tm->worker), tm->node ? Py_True : Py_False,
+                       wf);
 #undef OR_NONE
 }
 
@@ -342,11 +363,11 @@ PyTypeObject mida_py_TaskMeterType = {
     .tp_flags =
         Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "TaskMeter(func, task, args=None, kwargs=None, deps=None, "
-              "names=None, worker=None, node=False): calls "
+              "names=None, worker=None, node=False, workflow=None): calls "
               "func (a function, or with node=True a Dask graph node), "
               "recording each call as a run of task, with its resource use "
               "and, when the spec is known, the task's arguments and "
-              "result.",
+              "result; task (and workflow) are current during the call.",
     .tp_traverse = taskmeter_traverse,
     .tp_clear = taskmeter_clear,
     .tp_methods = taskmeter_methods,

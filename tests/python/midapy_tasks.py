@@ -19,3 +19,10 @@ class Shapes:
     @mida.task
     def area(self, w, h):
         return w * h
+
+
+def in_dask(x):
+    """A plain function that Dask runs (its task recorded by mida.dask):
+    a metric of the current task, a decorated call, and the task's id."""
+    mida.metric("in_dask", x, step=x)
+    return square(x), mida.current_task()

@@ -173,17 +173,21 @@ d = ts("d", deps=[c], pri=(1, 1))  # ordered before its upstream c
 sched.tasks.update({"a": a, ("b", 0): b, "c": c, "d": d})
 sp.update_graph(sched, client="C", keys={"a", ("b", 0), "c", "d", "p"},
                 tasks=["c", ("b", 0), "d", "a", "p"])
-assert sp.tasks["p"][0] == p_id and first.annotations == {"mida_task": p_id}
 ids = {k: sp.tasks[k][0] for k in ("a", ("b", 0), "c", "d")}
 assert sorted(ids, key=ids.get) == ["a", "d", ("b", 0), "c"], ids
 (wf,) = set(v[1] for v in sp.tasks.values())
+# The workflow's id beside the task's: a worker makes both current.
+assert sp.tasks["p"][0] == p_id and first.annotations == {
+    "mida_task": p_id, "mida_workflow": wf}
 assert all(v[2] is False for v in sp.tasks.values())
 assert sp.workflows[wf][0] == 5, sp.workflows
 assert shared == {"retries": 2}
-assert a.annotations == {"retries": 2, "mida_task": ids["a"]}
-assert b.annotations == {"retries": 2, "mida_task": ids[("b", 0)]}
+assert a.annotations == {"retries": 2, "mida_task": ids["a"],
+                         "mida_workflow": wf}
+assert b.annotations == {"retries": 2, "mida_task": ids[("b", 0)],
+                         "mida_workflow": wf}
 assert a.annotations is not b.annotations
-assert d.annotations == {"mida_task": ids["d"]}
+assert d.annotations == {"mida_task": ids["d"], "mida_workflow": wf}
 mida.flush()
 got = {r["id"]: r for r in mida.query(
     "SELECT id, activity, status, source_key, workflow_id, submitted "

@@ -1025,3 +1025,39 @@ def test_query_params_on_postgresql(tmp_path):
     finally:
         subprocess.run(psql + ["DROP DATABASE IF EXISTS %s WITH (FORCE)"
                                % name], capture_output=True, timeout=60)
+
+
+def test_a_taskmeter_s_task_and_workflow_are_current_during_the_call():
+    import pickle
+
+    import cloudpickle
+    from mida import _mida
+
+    @mida.task(name="meter_nested")
+    def nested(x):
+        return x
+
+    seen = {}
+
+    def body(x):
+        seen["current"] = mida.current_task()
+        mida.metric("meter_metric", 1.5, step=x)
+        return nested(x)
+
+    tid, wf = _mida.new_id(), _mida.new_id()
+    meter = _mida.TaskMeter(body, tid, worker="tcp://w:1", workflow=wf)
+    again = pickle.loads(cloudpickle.dumps(meter))  # a process pool's
+    assert again.task == tid and again(8) == 8
+    assert meter(7) == 7 and seen["current"] == tid
+    assert mida.current_task() is None  # reset after the call
+    kids = mida.query("SELECT parent_id, workflow_id FROM task "
+                      "WHERE activity = 'meter_nested'")
+    assert kids == [{"parent_id": tid, "workflow_id": wf}] * 2
+    assert mida.query("SELECT task_id, step FROM metric WHERE key = "
+                      "'meter_metric' ORDER BY step") == [
+        {"task_id": tid, "step": 7}, {"task_id": tid, "step": 8}]
+    # Without a workflow: the nested task's is the session's (none here).
+    _mida.TaskMeter(body, _mida.new_id())(9)
+    assert mida.query("SELECT workflow_id FROM task WHERE activity = "
+                      "'meter_nested' AND json_extract(used, '$.x') = 9") \
+        == [{"workflow_id": None}]

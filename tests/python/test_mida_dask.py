@@ -480,3 +480,43 @@ assert sorted(got, key=got.get) == ["x", "y", "z"], got
                        env=child_env(tmp_path / "order.db", MIDA_SAMPLE_HZ="0"),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-4000:]
+
+
+DASK_NESTED = """
+import json, sys
+import midapy_tasks
+from distributed import Client, LocalCluster
+
+if __name__ == "__main__":
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                      dashboard_address=None) as cl, Client(cl) as c:
+        print(json.dumps(c.gather(c.map(midapy_tasks.in_dask, range(3)))))
+"""
+
+
+def test_a_dask_task_is_current_while_it_runs(tmp_path):
+    # Inside a task mida.dask records, mida.current_task() was None,
+    # mida.metric raised "no current task", and a @mida.task called there
+    # had no parent and no workflow.
+    store = tmp_path / "nested.db"
+    r = subprocess.run([sys.executable, "-c", DASK_NESTED],
+                       env=child_env(store, **PRELOAD), capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-4000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert [v for v, _ in out] == [0, 1, 4]
+    current = [t for _, t in out]
+    rows = store_rows(store, "SELECT id, workflow_id FROM task "
+                      "WHERE activity = 'in_dask'")
+    dask_tasks = {r["id"]: r["workflow_id"] for r in rows}
+    assert sorted(current) == sorted(dask_tasks)
+    assert all(dask_tasks.values())
+    nested = store_rows(store, "SELECT parent_id, workflow_id FROM task "
+                        "WHERE activity = 'square'")
+    assert sorted((n["parent_id"], n["workflow_id"]) for n in nested) == \
+        sorted(dask_tasks.items())
+    points = store_rows(store, "SELECT task_id, step, value FROM metric "
+                        "WHERE key = 'in_dask' ORDER BY step")
+    assert [(p["step"], p["value"]) for p in points] == [(0, 0), (1, 1),
+                                                          (2, 2)]
+    assert {p["task_id"] for p in points} == set(dask_tasks)
