@@ -194,10 +194,8 @@ int mida__url_escape_userinfo(const char *url, mida__buf *out) {
 
 /* ---- the redacted form -------------------------------------------------- */
 
-/* Appends n bytes to buf at *o, up to buflen - 1; all or nothing when
- * whole is set (for "***", so that a cut never shows a partial mask). */
-static void put(char *buf, size_t buflen, size_t *o, const char *s, size_t n,
-                int whole) {
+void mida__url_put(char *buf, size_t buflen, size_t *o, const char *s,
+                   size_t n, int whole) {
   size_t room = buflen - 1 - *o;
   if (n > room) {
     if (whole)
@@ -215,18 +213,18 @@ static void put_query(char *buf, size_t buflen, size_t *o, const char *q) {
     size_t len = strcspn(q, "&#");
     const char *eq = memchr(q, '=', len);
     if (eq != NULL && mida__secret_name(q, (size_t)(eq - q))) {
-      put(buf, buflen, o, q, (size_t)(eq - q) + 1, 0);
-      put(buf, buflen, o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
+      mida__url_put(buf, buflen, o, q, (size_t)(eq - q) + 1, 0);
+      mida__url_put(buf, buflen, o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
     } else {
-      put(buf, buflen, o, q, len, 0);
+      mida__url_put(buf, buflen, o, q, len, 0);
     }
     q += len;
     if (*q == '&') {
-      put(buf, buflen, o, "&", 1, 0);
+      mida__url_put(buf, buflen, o, "&", 1, 0);
       q++;
     }
   }
-  put(buf, buflen, o, q, strlen(q), 0);
+  mida__url_put(buf, buflen, o, q, strlen(q), 0);
 }
 
 /* Whether url is a path (no scheme, sqlite:// or file://): no userinfo,
@@ -281,7 +279,7 @@ const char *mida__url_redact(const char *url, char *buf, size_t buflen) {
   if (url == NULL)
     return buf;
   if (names_a_path(url)) {
-    put(buf, buflen, &o, url, strlen(url), 0);
+    mida__url_put(buf, buflen, &o, url, strlen(url), 0);
     buf[o] = '\0';
     return buf;
   }
@@ -289,18 +287,18 @@ const char *mida__url_redact(const char *url, char *buf, size_t buflen) {
   const char *qstart = p + strcspn(p, "?#");
   size_t off, len;
   if (mida__url_secret_span(url, &off, &len)) {
-    put(buf, buflen, &o, url, off, 0);
-    put(buf, buflen, &o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
-    put(buf, buflen, &o, url + off + len, (size_t)(qstart - url - off - len),
-        0);
+    mida__url_put(buf, buflen, &o, url, off, 0);
+    mida__url_put(buf, buflen, &o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
+    mida__url_put(buf, buflen, &o, url + off + len,
+                  (size_t)(qstart - url - off - len), 0);
   } else {
-    put(buf, buflen, &o, url, (size_t)(qstart - url), 0);
+    mida__url_put(buf, buflen, &o, url, (size_t)(qstart - url), 0);
   }
   if (qstart[0] == '?') {
-    put(buf, buflen, &o, "?", 1, 0);
+    mida__url_put(buf, buflen, &o, "?", 1, 0);
     put_query(buf, buflen, &o, qstart + 1);
   } else {
-    put(buf, buflen, &o, qstart, strlen(qstart), 0);
+    mida__url_put(buf, buflen, &o, qstart, strlen(qstart), 0);
   }
   buf[o] = '\0';
   return buf;

@@ -93,6 +93,13 @@ int mida__url_secret_span(const char *url, size_t *off, size_t *len);
  * has none or is a path. */
 const char *mida__url_query(const char *url);
 
+/* Appends n bytes of s to buf (buflen > 0) at *o, up to buflen - 1 bytes
+ * in all; all or nothing when whole is set, so that a cut never shows part
+ * of "***". For the writers of text to show (mida__url_redact,
+ * url_scrub.h). */
+void mida__url_put(char *buf, size_t buflen, size_t *o, const char *s,
+                   size_t n, int whole);
+
 /* The size of a buffer for mida__url_redact() that is enough for messages:
  * longer URLs are cut. */
 #define MIDA_URL_SHOWN 512

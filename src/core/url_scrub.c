@@ -129,20 +129,6 @@ static size_t secret_at(const char *s, const forms *f) {
   return best;
 }
 
-/* Appends n bytes at *o, up to buflen - 1; all or nothing when whole is
- * set, so that a cut never shows part of a mask. */
-static void put(char *buf, size_t buflen, size_t *o, const char *s, size_t n,
-                int whole) {
-  size_t room = buflen - 1 - *o;
-  if (n > room) {
-    if (whole)
-      return;
-    n = room;
-  }
-  memcpy(buf + *o, s, n);
-  *o += n;
-}
-
 /* Appends a quoted token that holds one of f's secrets: the redacted URL
  * when it is a URL whose redaction hides them all, "***" otherwise. */
 static void put_masked_token(char *buf, size_t buflen, size_t *o,
@@ -154,11 +140,11 @@ static void put_masked_token(char *buf, size_t buflen, size_t *o,
     mida__url_redact(url, shown, sizeof shown);
     if (strstr(url, "://") != NULL &&
         !holds_secret(shown, strlen(shown), f)) {
-      put(buf, buflen, o, shown, strlen(shown), 1);
+      mida__url_put(buf, buflen, o, shown, strlen(shown), 1);
       return;
     }
   }
-  put(buf, buflen, o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
+  mida__url_put(buf, buflen, o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
 }
 
 const char *mida__url_scrub(const char *msg, const char *url, char *buf,
@@ -184,15 +170,15 @@ const char *mida__url_scrub(const char *msg, const char *url, char *buf,
   while (*p != '\0' && o + 1 < buflen) {
     const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
     if (end != NULL && holds_secret(p + 1, (size_t)(end - p - 1), &f)) {
-      put(buf, buflen, &o, "\"", 1, 0);
+      mida__url_put(buf, buflen, &o, "\"", 1, 0);
       put_masked_token(buf, buflen, &o, p + 1, (size_t)(end - p - 1), &f);
-      put(buf, buflen, &o, "\"", 1, 0);
+      mida__url_put(buf, buflen, &o, "\"", 1, 0);
       p = end + 1;
       continue;
     }
     size_t m = secret_at(p, &f);
     if (m > 0) {
-      put(buf, buflen, &o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
+      mida__url_put(buf, buflen, &o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
       p += m;
       continue;
     }
