@@ -74,7 +74,12 @@
 #include <string.h>
 #include <time.h>
 
-#define LOCK_MS "1000"       /* lock_timeout of every statement */
+/* lock_timeout of every statement: under PostgreSQL's deadlock_timeout
+ * (1 s), so that a pass holding one of MLflow's tables while it waits for
+ * another that MLflow's migration holds gives up first. At 1 s, MLflow's
+ * migration, waiting since before, met the deadlock check first and was
+ * the one cancelled ("deadlock detected" in the observed program). */
+#define LOCK_MS "200"
 #define STATEMENT_MS "60000" /* statement_timeout */
 #define SNAP_MAX 65536       /* longest snapshot text kept (bytes) */
 #define PACE 4               /* wait at least PACE times the last pass */
