@@ -7,6 +7,7 @@
 #include "core/redact.h"
 #include "core/url.h"
 #include "core/url_scrub.h"
+#include "core/url_text.h"
 
 #include "mida.h"
 
@@ -323,6 +324,41 @@ static void test_json_values_of_secret_names_are_hidden(void **state) {
   check_json_redact("", NULL);
 }
 
+/* Redacts the URLs inside text and compares with want. */
+static void check_url_text(const char *text, const char *want) {
+  mida__buf b;
+  mida__buf_init(&b, 1 << 16);
+  assert_int_equal(mida__url_text_redact(text, strlen(text), &b), MIDA_OK);
+  assert_string_equal(b.len > 0 ? mida__buf_str(&b) : "", want);
+  assert_int_equal(mida__url_text_has_secret(text, strlen(text)),
+                   strcmp(text, want) != 0);
+  mida__buf_free(&b);
+}
+
+static void test_urls_inside_a_text_hide_their_secrets(void **state) {
+  (void)state;
+  /* In a JSON document: each URL ends at its string's quote. */
+  check_url_text("{\"db\":\"postgresql://u:pw@h:5432/db\",\"n\":1}",
+                 "{\"db\":\"postgresql://u:***@h:5432/db\",\"n\":1}");
+  check_url_text("[\"https://h/x?token=t1&a=1\",\"redis://:p@h/0\"]",
+                 "[\"https://h/x?token=***&a=1\",\"redis://:***@h/0\"]");
+  /* In an error text, among words; a scheme glued to a word. */
+  check_url_text("cannot reach mysql://root:hunter2@db:3306/x: refused",
+                 "cannot reach mysql://root:***@db:3306/x: refused");
+  check_url_text("at=s3+https://k:v@b/o.", "at=s3+https://k:***@b/o.");
+  /* Nothing to hide: left as it is, byte for byte. */
+  check_url_text("file:///data/user@host/a?b", "file:///data/user@host/a?b");
+  check_url_text("sqlite:///x@y.db", "sqlite:///x@y.db");
+  check_url_text("tcp://127.0.0.1:40731", "tcp://127.0.0.1:40731");
+  check_url_text("https://u@h/x?page=2", "https://u@h/x?page=2");
+  check_url_text("://h:p@x and :// alone", "://h:p@x and :// alone");
+  check_url_text("", "");
+  /* A JSON escape ends the URL: what follows it is not read as its. */
+  check_url_text("\"http://h/\\u0040x:y@z\"", "\"http://h/\\u0040x:y@z\"");
+  /* A URL at the text's very end. */
+  check_url_text("x nats://tok@h", "x nats://***@h");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_schemes),
@@ -336,6 +372,7 @@ int main(void) {
       cmocka_unit_test(test_a_librarys_message_repeats_no_secret),
       cmocka_unit_test(test_secret_names),
       cmocka_unit_test(test_json_values_of_secret_names_are_hidden),
+      cmocka_unit_test(test_urls_inside_a_text_hide_their_secrets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

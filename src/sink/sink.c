@@ -22,10 +22,10 @@
 #include "core/buf.h"
 #include "core/env.h"
 #include "core/errors.h"
-#include "core/redact.h"
 #include "core/url.h"
 #include "mida.h"
 #include "sink/module.h"
+#include "sink/redact_batch.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -245,15 +245,14 @@ void mida__sink_process_init(const char *url) {
     m->process_init();
 }
 
-/* ---- secrets in `used` ---------------------------------------------------
- * A task's arguments may hold a password or a token (a Dask task called
- * with api_key=..., an MLflow param named db_password). Unless
- * MIDA_REDACT_USED=0, every batch is scanned before it reaches a backend,
- * and the value of each member of `used` whose name looks like a secret's
- * (core/redact.h) becomes "***": in the store, and before the records leave
- * the machine for a broker. This runs on the shipper's thread, never on
- * the capture path; the journal, private to its user (capture/spool_dir.h),
- * holds the values until they are shipped. */
+/* ---- secrets ------------------------------------------------------------
+ * Unless MIDA_REDACT_USED=0, every batch is checked before it reaches a
+ * backend, and a copy with its secrets hidden is written where it holds
+ * any (sink/redact_batch.h): a member of `used` with a secret's name, a
+ * URL's password or secret query value in any text a program chose. This
+ * runs on the shipper's thread, never on the capture path; the journal,
+ * private to its user (capture/spool_dir.h), holds the values until they
+ * are shipped. */
 
 static atomic_int redact_used = -1; /* -1: MIDA_REDACT_USED not read yet */
 
@@ -265,44 +264,11 @@ void mida__sink_redact_init(void) {
   mida__free(v);
 }
 
-/* Sends a copy of recs in which `used` of recs[first] and of every later
- * record that holds a secret is redacted. */
-static int put_redacted(mida__sink *sink, const mida__rec *recs, size_t n,
-                        const mida__origin *origin, size_t first) {
-  mida__rec *copy = mida__malloc(n * sizeof *copy);
-  mida__buf *texts = mida__calloc(n, sizeof *texts);
-  int rc = MIDA_ENOMEM;
-  if (copy == NULL || texts == NULL)
-    goto out;
-  memcpy(copy, recs, n * sizeof *copy);
-  rc = MIDA_OK;
-  for (size_t i = first; i < n && rc == MIDA_OK; i++) {
-    mida__str *u = &copy[i].f[MIDA_F_USED].v.str;
-    if (!copy[i].f[MIDA_F_USED].present ||
-        !mida__has_secret_stem(u->ptr, u->len) ||
-        mida__json_secret_count(u->ptr, u->len) <= 0)
-      continue;
-    mida__buf_init(&texts[i], (size_t)u->len * 2 + 64);
-    rc = mida__json_redact(u->ptr, u->len, &texts[i]);
-    if (rc == MIDA_OK) {
-      u->ptr = mida__buf_str(&texts[i]);
-      u->len = (uint32_t)texts[i].len;
-    }
-  }
-  if (rc == MIDA_OK) {
-    backend_enter();
-    rc = sink->methods->put_batch(sink, copy, n, origin);
-    backend_leave();
-  } else {
-    rc = mida__sink_fail(sink, rc, "cannot redact the secrets of a batch: %s",
-                         mida_strerror(rc));
-  }
-out:
-  if (texts != NULL)
-    for (size_t i = 0; i < n; i++)
-      mida__buf_free(&texts[i]);
-  mida__free(texts);
-  mida__free(copy);
+static int put_backend(mida__sink *sink, const mida__rec *recs, size_t n,
+                       const mida__origin *origin) {
+  backend_enter();
+  int rc = sink->methods->put_batch(sink, recs, n, origin);
+  backend_leave();
   return rc;
 }
 
@@ -311,17 +277,19 @@ int mida__sink_put_batch(mida__sink *sink, const mida__rec *recs, size_t n,
   if (sink == NULL || (recs == NULL && n > 0))
     return MIDA_EINVAL;
   mida__sink_redact_init();
+  size_t first = n;
   if (atomic_load_explicit(&redact_used, memory_order_relaxed) == 1)
-    for (size_t i = 0; i < n; i++) {
-      const mida__field *u = &recs[i].f[MIDA_F_USED];
-      if (u->present &&
-          mida__has_secret_stem(u->v.str.ptr, u->v.str.len) &&
-          mida__json_secret_count(u->v.str.ptr, u->v.str.len) > 0)
-        return put_redacted(sink, recs, n, origin, i);
-    }
-  backend_enter();
-  int rc = sink->methods->put_batch(sink, recs, n, origin);
-  backend_leave();
+    first = mida__redact_first(recs, n);
+  if (first == n)
+    return put_backend(sink, recs, n, origin);
+  mida__redacted copy;
+  int rc = mida__redact_batch(recs, n, first, &copy);
+  if (rc != MIDA_OK)
+    return mida__sink_fail(sink, rc,
+                           "cannot redact the secrets of a batch: %s",
+                           mida_strerror(rc));
+  rc = put_backend(sink, copy.recs, n, origin);
+  mida__redacted_free(&copy);
   return rc;
 }
 

@@ -1,0 +1,134 @@
+/*
+ * url_text.c -- the URLs inside a recorded text, with their secrets masked
+ * (url_text.h).
+ */
+#include "core/url_text.h"
+
+#include "core/alloc.h"
+#include "mida.h"
+#include "core/url.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* Whether c may start or continue a scheme (RFC 3986). */
+static int scheme_char(int c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+}
+
+static int is_letter(int c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Whether c ends a URL written in a text (url_text.h). */
+static int ends_url(int c) {
+  return c <= ' ' || c == 0x7f || c == '"' || c == '\'' || c == '<' ||
+         c == '>' || c == '`' || c == '\\' || c == '{' || c == '}' ||
+         c == '|' || c == '^';
+}
+
+/* One URL found in a text: [start, end), the scheme [start, sep). */
+typedef struct url_span {
+  size_t start, sep, end;
+} url_span;
+
+/* The next URL in text[from..len) that may hold a secret (a '@' or a '?'
+ * after its "://", and not a path), in *u; 0 when there is none. */
+static int next_candidate(const char *text, size_t len, size_t from,
+                          url_span *u) {
+  while (from + 3 <= len) {
+    /* memchr rather than memmem: on the short texts of most records its
+     * setup is most of the cost, and memmem's is larger. */
+    const char *sep = memchr(text + from, ':', len - from - 2);
+    if (sep == NULL)
+      return 0;
+    if (sep[1] != '/' || sep[2] != '/') {
+      from = (size_t)(sep - text) + 1;
+      continue;
+    }
+    size_t s = (size_t)(sep - text), start = s;
+    while (start > 0 && scheme_char((unsigned char)text[start - 1]))
+      start--;
+    while (start < s && !is_letter((unsigned char)text[start]))
+      start++; /* "1http://": the scheme starts at its first letter */
+    size_t end = s + 3;
+    int mark = 0;
+    while (end < len && !ends_url((unsigned char)text[end])) {
+      mark |= text[end] == '@' || text[end] == '?';
+      end++;
+    }
+    from = end > s + 3 ? end : s + 3;
+    if (start == s || !mark)
+      continue;
+    u->start = start;
+    u->sep = s;
+    u->end = end;
+    size_t n = s - start;
+    if ((n == 4 && strncasecmp(text + start, "file", 4) == 0) ||
+        (n == 6 && strncasecmp(text + start, "sqlite", 6) == 0))
+      continue;
+    return 1;
+  }
+  return 0;
+}
+
+/* The URL u of text as mida__url_redact writes it, into a new string
+ * (NULL when out of memory); *changed says whether it differs. */
+static char *redacted(const char *text, const url_span *u, int *changed) {
+  size_t n = u->end - u->start;
+  /* Each mask may be longer than what it hides (a password of one byte):
+   * room for "***" per '@', '&' or '?' and the rest as it is. */
+  size_t room = 2 * n + 16;
+  char *in = mida__malloc(n + 1);
+  char *out = mida__malloc(room);
+  if (in == NULL || out == NULL) {
+    mida__free(in);
+    mida__free(out);
+    return NULL;
+  }
+  memcpy(in, text + u->start, n);
+  in[n] = '\0';
+  mida__url_redact(in, out, room);
+  *changed = strcmp(in, out) != 0;
+  mida__free(in);
+  return out;
+}
+
+int mida__url_text_has_secret(const char *text, size_t len) {
+  url_span u;
+  size_t from = 0;
+  while (text != NULL && next_candidate(text, len, from, &u)) {
+    int changed = 0;
+    char *r = redacted(text, &u, &changed);
+    mida__free(r);
+    if (r == NULL || changed)
+      return 1; /* out of memory: the rewrite will say so */
+    from = u.end;
+  }
+  return 0;
+}
+
+int mida__url_text_redact(const char *text, size_t len, mida__buf *out) {
+  url_span u;
+  size_t from = 0, copied = 0;
+  int rc = MIDA_OK;
+  while (rc == MIDA_OK && text != NULL &&
+         next_candidate(text, len, from, &u)) {
+    int changed = 0;
+    char *r = redacted(text, &u, &changed);
+    if (r == NULL)
+      return MIDA_ENOMEM;
+    if (changed) {
+      rc = mida__buf_add(out, text + copied, u.start - copied);
+      if (rc == MIDA_OK)
+        rc = mida__buf_adds(out, r);
+      copied = u.end;
+    }
+    mida__free(r);
+    from = u.end;
+  }
+  if (rc == MIDA_OK && len > copied)
+    rc = mida__buf_add(out, text + copied, len - copied);
+  return rc;
+}
