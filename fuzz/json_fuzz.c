@@ -2,9 +2,14 @@
  * json_fuzz.c -- libFuzzer target for the JSON checker and merge, which see
  * whatever callers hand to the API. The checker must never read out of
  * bounds; whatever it accepts, the merge must accept too, and merging a
- * value with itself must give a value the checker accepts.
+ * value with itself must give a value the checker accepts. The same
+ * texts go through the masking of the URLs inside a text (url_text.h),
+ * as every recorded JSON value and error text does: it must keep a JSON
+ * value JSON, grow a text by at most the masks' bytes, and mask nothing
+ * more on a second pass.
  */
 #include "core/json.h"
+#include "core/url_text.h"
 #include "mida.h"
 
 #include <stdint.h>
@@ -39,6 +44,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       mida__json_check(esc.ptr, esc.len, false, NULL) != MIDA_OK)
     abort(); /* an escaped string must always be valid JSON */
   mida__buf_free(&esc);
+  mida__buf masked;
+  mida__buf_init(&masked, 1 << 24);
+  if (mida__url_text_redact(text, size, &masked) == MIDA_OK) {
+    if (masked.len > 2 * size + 16)
+      abort();
+    if (obj == MIDA_OK &&
+        mida__json_check(masked.ptr, masked.len, true, NULL) != MIDA_OK)
+      abort(); /* the masks add nothing JSON would escape */
+    if (masked.len > 0 &&
+        mida__url_text_has_secret(masked.ptr, masked.len))
+      abort(); /* masked once is masked */
+  }
+  mida__buf_free(&masked);
   free(text);
   return 0;
 }

@@ -179,6 +179,72 @@ def test_used_values_of_secret_names_are_hidden_unless_turned_off(
                             "max_tokens": 7}}
 
 
+URL_PRODUCER = """
+import mida
+with mida.workflow("wf", source_url="https://u:metapw31@h/"):
+    @mida.task
+    def load(db, page):
+        mida.data("s3://ak:datapw42@bucket/key", "used")
+        return "mysql://r:retpw99@h/x"
+    @mida.task
+    def fail():
+        raise RuntimeError("cannot reach redis://:errpw77@h:6379/0")
+    load("postgresql://u:hunter2pw@h/db", "https://h/x?token=tok5678&a=1")
+    try:
+        fail()
+    except RuntimeError:
+        pass
+assert mida.flush(30)
+"""
+
+URL_SECRETS = ("metapw31", "datapw42", "retpw99", "errpw77", "hunter2pw",
+               "tok5678")
+
+
+@pytest.mark.parametrize("setting", [None, "0"])
+def test_urls_inside_values_hide_their_passwords_in_the_store_and_exports(
+        tmp_path, mida_bin, setting):
+    """A URL's password or token among a task's arguments, its result, its
+    error, a data's URI or a workflow's metadata reaches neither the store
+    file nor an export (MIDA_REDACT_USED=0 keeps them, as for `used`)."""
+    store = tmp_path / "v.db"
+    env = midapy_util.child_env(store, MIDA_SAMPLE_HZ="0")
+    if setting is not None:
+        env["MIDA_REDACT_USED"] = setting
+    r = subprocess.run([sys.executable, "-c", URL_PRODUCER], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    db = sqlite3.connect(store)
+    (used,) = db.execute(
+        "SELECT used FROM task WHERE activity = 'load'").fetchone()
+    uris = [u for (u,) in db.execute("SELECT uri FROM data")]
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("v.db*")
+                      if p.is_file())
+    exports = []
+    for fmt in ("prov", "rocrate", "openlineage"):
+        out = tmp_path / f"export-{fmt}"
+        e = subprocess.run(
+            [mida_bin, "--store", str(store), "export", fmt, "-o", str(out)],
+            env=clean_env(), capture_output=True, timeout=120)
+        assert e.returncode == 0, e.stderr
+        files = [out] if out.is_file() else sorted(out.rglob("*"))
+        exports.append(b"".join(f.read_bytes() for f in files
+                                if f.is_file()))
+    if setting == "0":
+        assert "hunter2pw" in used and all(s.encode() in stored
+                                           for s in URL_SECRETS)
+        return
+    assert json.loads(used) == {"db": "postgresql://u:***@h/db",
+                                "page": "https://h/x?token=***&a=1"}
+    assert uris == ["s3://ak:***@bucket/key"]
+    for secret in URL_SECRETS:
+        assert secret.encode() not in stored, secret
+        for e in exports:
+            assert secret.encode() not in e, secret
+
+
 VERBS = [["tasks"], ["workflows"], ["show", "x"], ["stats"], ["stats",
          "--json"], ["lineage", "x"], ["query", "select 1"], ["telemetry"],
          ["diff", "a", "b"], ["export", "prov"], ["recover"]]
