@@ -373,31 +373,34 @@ typedef struct schema {
       input_tags, models, model_params, model_tags, model_metrics;
 } schema;
 
+/* Every table a pass reads, in the order it reads them: alembic_version,
+ * then schema's, field by field (the reader locks them all at the pass's
+ * start, mlflow_reader.h). */
+static const char *const pass_tables[] = {
+    "alembic_version",   "experiments",         "runs",
+    "metrics",           "params",              "tags",
+    "latest_metrics",    "datasets",            "inputs",
+    "input_tags",        "logged_models",       "logged_model_params",
+    "logged_model_tags", "logged_model_metrics", NULL};
+
 static schema *schema_of(mlf *m, int *rc_out) {
   schema *sc = mida__calloc(1, sizeof *sc);
   if (sc == NULL) {
     *rc_out = MIDA_ENOMEM;
     return NULL;
   }
-  struct {
-    const char *name;
-    colset *cs;
-  } t[] = {{"experiments", &sc->experiments},
-           {"runs", &sc->runs},
-           {"metrics", &sc->metrics},
-           {"params", &sc->params},
-           {"tags", &sc->tags},
-           {"latest_metrics", &sc->latest},
-           {"datasets", &sc->datasets},
-           {"inputs", &sc->inputs},
-           {"input_tags", &sc->input_tags},
-           {"logged_models", &sc->models},
-           {"logged_model_params", &sc->model_params},
-           {"logged_model_tags", &sc->model_tags},
-           {"logged_model_metrics", &sc->model_metrics}};
+  /* schema's fields, in pass_tables' order after alembic_version. */
+  colset *cs[] = {&sc->experiments, &sc->runs,        &sc->metrics,
+                  &sc->params,      &sc->tags,        &sc->latest,
+                  &sc->datasets,    &sc->inputs,      &sc->input_tags,
+                  &sc->models,      &sc->model_params, &sc->model_tags,
+                  &sc->model_metrics};
+  _Static_assert(sizeof cs / sizeof cs[0] + 2 ==
+                     sizeof pass_tables / sizeof pass_tables[0],
+                 "one table name for each of schema's fields");
   int rc = MIDA_OK;
-  for (size_t i = 0; rc == MIDA_OK && i < sizeof t / sizeof t[0]; i++)
-    rc = table_columns(m, t[i].name, t[i].cs);
+  for (size_t i = 0; rc == MIDA_OK && i < sizeof cs / sizeof cs[0]; i++)
+    rc = table_columns(m, pass_tables[i + 1], cs[i]);
   m->not_ready = rc == MIDA_OK && (!sc->experiments.present ||
                                    !sc->runs.present || !sc->metrics.present);
   if (rc == MIDA_OK &&
@@ -1362,7 +1365,7 @@ static int one_pass(mlf *m) {
     m->not_ready = 1;
   if (rc != MIDA_OK || !changed_since)
     return rc; /* nothing committed since the last pass */
-  rc = rm->begin(m->rd);
+  rc = rm->begin(m->rd, pass_tables);
   if (rc == MIDA_OK)
     rc = one_pass_read(m);
   rm->end(m->rd, rc == MIDA_OK);
@@ -1590,7 +1593,7 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
       }
       rc = MIDA_OK;
       if (opts->once)
-        continue; /* the reader waited (a lock timeout) already */
+        continue; /* the reader waited already (mlflow_reader.h) */
     } else if (rc != MIDA_OK || opts->once || stopping) {
       break;
     }

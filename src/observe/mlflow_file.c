@@ -597,7 +597,8 @@ static int fs_poll(mida__mlf_reader *base, bool *changed) {
   return MIDA_OK;
 }
 
-static int fs_begin(mida__mlf_reader *base) {
+static int fs_begin(mida__mlf_reader *base, const char *const *tables) {
+  (void)tables;
   (void)base;
   return MIDA_OK;
 }

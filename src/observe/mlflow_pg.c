@@ -4,12 +4,28 @@
  * when libpq is found (MIDA_HAVE_LIBPQ), like the PostgreSQL sink.
  *
  * Never in MLflow's way: the connection's default is read-only
- * (default_transaction_read_only), a statement waits at most LOCK_MS for a
- * lock (a schema migration holding its tables, say: the pass is then left
- * for later, MIDA_EBUSY) and at most STATEMENT_MS in all. A pass is one
- * REPEATABLE READ READ ONLY transaction: its reads see one snapshot, and
- * under PostgreSQL's MVCC a reader blocks no writer, so MLflow's inserts
- * and updates go on while it reads (only DDL waits for its end).
+ * (default_transaction_read_only), and a statement runs at most
+ * STATEMENT_MS. A pass is one REPEATABLE READ READ ONLY transaction: its
+ * reads see one snapshot, and under PostgreSQL's MVCC a reader blocks no
+ * writer, so MLflow's inserts and updates go on while it reads (only DDL
+ * waits for its end).
+ *
+ * Never part of a deadlock: a pass takes ACCESS SHARE on every table it
+ * will read in its first statement, "LOCK TABLE ... NOWAIT", before its
+ * snapshot, and reads no other table. A lock refused (55P03: MLflow's
+ * migration holds the table) ends the pass at once, holding nothing
+ * (MIDA_EBUSY: the next pass tries again). So the reader never waits for
+ * a lock while it holds one, and cannot close a cycle with a migration
+ * that holds one table and waits for another: PostgreSQL would cancel one
+ * of the two, perhaps MLflow's. Which tables exist is asked just before
+ * the pass's transaction (to_regclass() locks nothing); a table made
+ * since is left for the next pass (columns() says MIDA_EBUSY), one gone
+ * since makes the LOCK fail (42P01, MIDA_EBUSY too). Locks taken before
+ * the snapshot also mean a migration that rewrote a table committed
+ * before the snapshot, never between it and the read (a rewritten table
+ * looks empty to an older snapshot). lock_timeout (LOCK_MS) stays as a
+ * bound on what LOCK TABLE does not cover (an index that a REINDEX
+ * holds).
  *
  * Incremental reading without rowids. MLflow's metrics and inputs tables
  * have no serial key, so the reader uses transaction ids. Each pass runs
@@ -74,16 +90,17 @@
 #include <string.h>
 #include <time.h>
 
-/* lock_timeout of every statement: under PostgreSQL's deadlock_timeout
- * (1 s), so that a pass holding one of MLflow's tables while it waits for
- * another that MLflow's migration holds gives up first. At 1 s, MLflow's
- * migration, waiting since before, met the deadlock check first and was
- * the one cancelled ("deadlock detected" in the observed program). */
-#define LOCK_MS "200"
+/* lock_timeout of every statement (ms): a bound on a wait for a lock that
+ * the pass's LOCK TABLE does not take (an index's). A pass refused a
+ * table's lock also sleeps this long, holding nothing, before it says
+ * busy, so that --once's tries span a few seconds. */
+#define LOCK_MS 200
+#define LOCK_MS_TEXT "200"
 #define STATEMENT_MS "60000" /* statement_timeout */
 #define SNAP_MAX 65536       /* longest snapshot text kept (bytes) */
 #define PACE 4               /* wait at least PACE times the last pass */
 #define PACE_MAX_MS 10000ul  /* but at most this long (ms) */
+#define MAX_TABLES 64        /* tables one pass may name */
 
 /* Type OIDs of pg_type (fixed since PostgreSQL 7). */
 #define OID_BOOL 16
@@ -107,6 +124,8 @@ typedef struct pg_reader {
   const char *snap_fn;     /* the snapshot function of this server */
   struct timespec began;   /* when the current pass began */
   long pass_ms;            /* how long the last pass took */
+  const char *const *tables; /* the current pass's (begin's), or NULL */
+  uint64_t locked;         /* bit i: tables[i] is there and locked */
 } pg_reader;
 
 #define MAX_READ_XIDS 1024 /* ids kept in a position, at most */
@@ -206,7 +225,7 @@ static int pg_connect(pg_reader *r) {
                         "options", NULL};
   const char *vals[] = {"10", "mida observe mlflow", r->uri,
                         "-c default_transaction_read_only=on"
-                        " -c lock_timeout=" LOCK_MS
+                        " -c lock_timeout=" LOCK_MS_TEXT
                         " -c statement_timeout=" STATEMENT_MS
                         " -c extra_float_digits=3",
                         NULL};
@@ -298,23 +317,36 @@ static int pg_fetch(mida__mlf_reader *base, const char *sql,
 
 static int pg_columns(mida__mlf_reader *base, const char *table,
                       mida__mlf_colset *cs) {
+  pg_reader *r = (pg_reader *)base;
   memset(cs, 0, sizeof *cs);
+  int at = -1;
+  for (int i = 0; r->tables != NULL && r->tables[i] != NULL; i++)
+    if (strcmp(r->tables[i], table) == 0)
+      at = i;
+  if (at < 0) /* a table the pass did not lock: it reads none */
+    return mida__set_error(MIDA_EINVAL, "%s: %s is not a table this pass "
+                           "named at its start", base->where, table);
   const char *p[1] = {table};
-  mida__mlf_rows r;
+  mida__mlf_rows rows;
   int rc = pg_fetch(base,
                     "SELECT attname::text FROM pg_attribute WHERE attrelid ="
                     " to_regclass(?1::text) AND attnum > 0 AND NOT"
                     " attisdropped ORDER BY attnum",
-                    p, 1, 64, &r);
+                    p, 1, 64, &rows);
   if (rc != MIDA_OK)
     return rc;
-  for (size_t i = 0; i < r.n; i++) {
-    const char *name = r.c[i * (size_t)r.ncols].s;
+  for (size_t i = 0; i < rows.n; i++) {
+    const char *name = rows.c[i * (size_t)rows.ncols].s;
     if (name != NULL && strlen(name) < 64)
       snprintf(cs->names[cs->n++], 64, "%s", name);
   }
-  cs->present = r.n > 0;
-  mida__mlf_rows_free(&r);
+  cs->present = rows.n > 0;
+  mida__mlf_rows_free(&rows);
+  /* Made since the pass looked (MLflow is migrating): not locked, so not
+   * read; the next pass locks it. */
+  if (cs->present && !(r->locked & (1ull << at)))
+    return mida__set_error(MIDA_EBUSY, "%s: schema changing (%s is new)",
+                           base->where, table);
   return MIDA_OK;
 }
 
@@ -352,20 +384,96 @@ static int pg_poll(mida__mlf_reader *base, bool *changed) {
   return rc;
 }
 
-static int pg_begin(mida__mlf_reader *base) {
-  pg_reader *r = (pg_reader *)base;
-  int rc = exec_cmd(r, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-  if (rc != MIDA_OK)
+/* Which of the pass's tables exist, as the statement that locks them:
+ * "LOCK TABLE <t>, ... IN ACCESS SHARE MODE NOWAIT" into lock (left empty
+ * when none does), their bits into r->locked. Run outside the pass's
+ * transaction, so that it takes neither a lock on them nor the snapshot;
+ * to_regclass() resolves a name as the LOCK and the reads will (the
+ * search path) and gives it back quoted as needed. */
+static int find_tables(pg_reader *r, mida__buf *lock) {
+  r->locked = 0;
+  mida__buf q;
+  mida__buf_init(&q, 65536);
+  int rc = mida__buf_adds(&q, "SELECT to_regclass(n)::text FROM unnest("
+                              "ARRAY[");
+  int n = 0;
+  for (; rc == MIDA_OK && r->tables[n] != NULL; n++) {
+    if (n == MAX_TABLES) {
+      rc = mida__set_error(MIDA_EINVAL, "%s: a pass names more than %d "
+                           "tables", r->base.where, MAX_TABLES);
+      break;
+    }
+    char *lit = PQescapeLiteral(r->conn, r->tables[n],
+                                strlen(r->tables[n]));
+    if (lit == NULL) {
+      rc = MIDA_ENOMEM;
+      break;
+    }
+    rc = mida__buf_printf(&q, "%s%s", n > 0 ? ", " : "", lit);
+    PQfreemem(lit);
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&q, "]::text[]) WITH ORDINALITY AS u(n, i)"
+                            " ORDER BY i");
+  if (rc != MIDA_OK || n == 0) {
+    mida__buf_free(&q);
     return rc;
+  }
+  PGresult *res = PQexec(r->conn, mida__buf_str(&q));
+  mida__buf_free(&q);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK)
+    return pg_fail(r, res, "find tables");
+  for (int i = 0; rc == MIDA_OK && i < PQntuples(res) && i < n; i++) {
+    if (PQgetisnull(res, i, 0))
+      continue; /* not there (yet) */
+    rc = mida__buf_printf(lock, "%s%s", r->locked ? ", " : "LOCK TABLE ",
+                          PQgetvalue(res, i, 0));
+    r->locked |= 1ull << i;
+  }
+  PQclear(res);
+  if (rc == MIDA_OK && r->locked)
+    rc = mida__buf_adds(lock, " IN ACCESS SHARE MODE NOWAIT");
+  return rc;
+}
+
+static int pg_begin(mida__mlf_reader *base, const char *const *tables) {
+  pg_reader *r = (pg_reader *)base;
+  r->tables = tables;
+  r->locked = 0;
+  mida__buf lock;
+  mida__buf_init(&lock, 65536);
+  int rc = find_tables(r, &lock);
+  if (rc == MIDA_OK)
+    rc = exec_cmd(r, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+  if (rc != MIDA_OK) {
+    mida__buf_free(&lock);
+    return rc;
+  }
   r->in_pass = 1;
   clock_gettime(CLOCK_MONOTONIC, &r->began);
-  /* The first statement takes the transaction's snapshot: the one every
-   * read of this pass sees. */
+  /* Every table at once, waiting for none (the top of this file): a
+   * refusal lets go of what it took and leaves the pass for later. LOCK
+   * takes no snapshot; the first statement after it does. */
+  if (r->locked)
+    rc = exec_cmd(r, mida__buf_str(&lock));
+  mida__buf_free(&lock);
+  if (rc == MIDA_EBUSY && PQstatus(r->conn) == CONNECTION_OK) {
+    PQclear(PQexec(r->conn, "ROLLBACK"));
+    r->in_pass = 0;
+    struct timespec ts = {0, LOCK_MS * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  if (rc != MIDA_OK)
+    return rc;
+  /* The first statement after the locks takes the transaction's snapshot:
+   * the one every read of this pass sees. */
   return current_snapshot(r, r->snap, sizeof r->snap);
 }
 
 static void pg_end(mida__mlf_reader *base, bool ok) {
   pg_reader *r = (pg_reader *)base;
+  r->tables = NULL;
+  r->locked = 0;
   if (!r->in_pass)
     return;
   r->in_pass = 0;

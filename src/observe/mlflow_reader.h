@@ -17,9 +17,11 @@
  * start"; a reader takes one it cannot parse as empty too.
  *
  * Errors: MIDA_EBUSY means "MLflow is in the way (a lock), try again
- * later"; MIDA_ENOTFOUND from poll() means "no database yet" (SQLite: the
- * file does not exist; the loop waits for MLflow); anything else is
- * reported with mida__set_error(). A reader is used by one thread.
+ * later", said after the reader has waited a little (SQLite's busy
+ * timeout, PostgreSQL's pause after a refused lock); MIDA_ENOTFOUND from
+ * poll() means "no database yet" (SQLite: the file does not exist; the
+ * loop waits for MLflow); anything else is reported with
+ * mida__set_error(). A reader is used by one thread.
  */
 #ifndef MIDA_OBSERVE_MLFLOW_READER_H
 #define MIDA_OBSERVE_MLFLOW_READER_H
@@ -87,14 +89,18 @@ typedef struct mida__mlf_methods {
    * the last pass that ended well (always true before the first). */
   int (*poll)(mida__mlf_reader *r, bool *changed);
   /* Starts and ends a pass; end(ok) remembers the change token of poll
-   * when the pass went well, and releases whatever the pass held. */
-  int (*begin)(mida__mlf_reader *r);
+   * when the pass went well, and releases whatever the pass held. tables
+   * (NULL-terminated) names every table the pass may read, some perhaps
+   * not there yet: a reader that locks takes them all here, at once
+   * (PostgreSQL's), and then reads no other. */
+  int (*begin)(mida__mlf_reader *r, const char *const *tables);
   void (*end)(mida__mlf_reader *r, bool ok);
   /* Runs sql with text parameters; copies up to max_rows rows out. */
   int (*fetch)(mida__mlf_reader *r, const char *sql,
                const char *const *params, int nparams, size_t max_rows,
                mida__mlf_rows *out);
-  /* The columns of table (present = 0 when it does not exist). */
+  /* The columns of table (present = 0 when it does not exist), one that
+   * begin() named. */
   int (*columns)(mida__mlf_reader *r, const char *table,
                  mida__mlf_colset *cs);
   /* Reads "SELECT <pos>, cols FROM from" for the rows of alias (a table

@@ -212,7 +212,8 @@ static int sq_poll(mida__mlf_reader *base, bool *changed) {
   return MIDA_OK;
 }
 
-static int sq_begin(mida__mlf_reader *base) {
+static int sq_begin(mida__mlf_reader *base, const char *const *tables) {
+  (void)tables;
   (void)base; /* every statement is its own read transaction */
   return MIDA_OK;
 }

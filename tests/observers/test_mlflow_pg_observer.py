@@ -300,3 +300,62 @@ def test_missing_database_and_unreachable_server(pgdb, observer):
     assert rc == 1
     assert "cannot connect" in err
     assert "secret" not in err  # the password is not repeated
+
+
+def test_a_pass_never_waits_for_a_lock_while_it_holds_one(
+        tmp_path, pgdb, store, observer, python):
+    """MLflow's migration holds one table (ACCESS EXCLUSIVE) and then asks
+    for another, one that a pass reads before it. A pass that held that
+    other table while it waited for the first would close a deadlock
+    cycle, and PostgreSQL cancels the waiter whose deadlock check comes
+    first: here the migration's, its deadlock_timeout cut to 50 ms (as
+    when, at 1 s, the two waits begin more than 800 ms apart). A pass
+    takes every table it reads at its start, without waiting: refused, it
+    lets go and comes back at the next pass, and then reads the runs."""
+    uri = mlflow_uri(pgdb)
+    subprocess.run([python, WRITER, uri, "1", "5"], check=True,
+                   capture_output=True, cwd=tmp_path)
+    migration = psycopg2.connect(host="127.0.0.1", port=5432,
+                                 user="postgres", dbname=pgdb)
+    watch = admin()
+    obs = None
+    try:
+        cur = migration.cursor()
+        cur.execute("SET deadlock_timeout = '50ms'")
+        cur.execute("LOCK TABLE metrics IN ACCESS EXCLUSIVE MODE")
+        obs = observer("mlflow", "--tracking-uri",
+                       f"postgresql://{SERVER}/{pgdb}").start(poll_ms=50)
+        # Wait for a pass to wait for the metrics table, while it holds
+        # the tables it read before; a pass that never waits is watched
+        # for 5 s.
+        waited = False
+        deadline = time.time() + 5
+        with watch.cursor() as w:
+            while not waited and time.time() < deadline:
+                w.execute("SELECT count(*) FROM pg_stat_activity WHERE"
+                          " datname = %s AND application_name ="
+                          " 'mida observe mlflow' AND wait_event_type ="
+                          " 'Lock'", (pgdb,))
+                waited = w.fetchone()[0] > 0
+                if not waited:
+                    time.sleep(0.005)
+        try:
+            cur.execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE"
+                        " MODE")
+            failed = None
+        except psycopg2.Error as e:
+            failed = e
+        migration.rollback()
+        assert failed is None, f"MLflow's migration failed: {failed}"
+        assert not waited, "a pass waited for a lock"
+        want = 2 * 5 + 3 + 1
+        got = store.wait_for("SELECT count(*) FROM metric", want, timeout=60)
+        assert got == want
+        rc, out, err = obs.stop()
+        assert rc == 0, err
+        assert "retrying" in err  # refused, the pass came back later
+    finally:
+        if obs is not None and obs.proc.poll() is None:
+            obs.kill()
+        migration.close()
+        watch.close()
