@@ -487,7 +487,9 @@ MIDA_EXTERN void mida_stats_get_sized(const mida_session_t *s,
 
 typedef struct mida_session_info {
   size_t struct_size;        /* set by mida_session_info_get */
-  const char *store;         /* the store URL (as configured) */
+  const char *store;         /* the store URL as configured, password
+                                and all: for mida_query(), never to show
+                                (show store_shown) */
   const char *spool;         /* the journal directory */
   const char *host;          /* this host's name */
   int disabled;              /* 1: MIDA_DISABLE, nothing is recorded */
@@ -496,6 +498,8 @@ typedef struct mida_session_info {
   const char *campaign_name; /* its name as configured, or NULL */
   mida_id_t parent_task;     /* default parent of tasks, or nil */
   mida_id_t workflow;        /* the default workflow now, or nil */
+  const char *store_shown;   /* store as it may be shown: its password and
+                                secret-looking query values are "***" */
 } mida_session_info_t;
 
 /* Describes session s. Strings belong to the session (valid until

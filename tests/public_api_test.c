@@ -159,6 +159,7 @@ static void test_session_info_and_default_workflow(void **state) {
   assert_int_equal(mida_session_info_get(s, &si), MIDA_OK);
   assert_int_equal(si.struct_size, sizeof si);
   assert_string_equal(si.store, fx->url);
+  assert_string_equal(si.store_shown, fx->url); /* no password to hide */
   assert_string_equal(si.campaign_name, "camp-x");
   mida_id_t camp = mida_campaign_id(NULL, "camp-x");
   assert_memory_equal(&si.campaign, &camp, sizeof camp);

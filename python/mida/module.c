@@ -487,11 +487,12 @@ static PyObject *mod_session_info(PyObject *m, PyObject *unused) {
   PyObject *camp = mida_id_is_nil(&si.campaign)
                        ? Py_NewRef(Py_None)
                        : mida_py_id_to_str(&si.campaign);
+  /* The store as it may be shown: the URL without its password. */
   return Py_BuildValue("{s:O,s:s,s:s,s:O,s:N,s:N,s:s,s:I}", "open", Py_True,
-                       "store", si.store, "spool", si.spool, "disabled",
-                       si.disabled ? Py_True : Py_False, "workflow", wfo,
-                       "campaign", camp, "host", si.host, "ship_ms",
-                       mida_py_ship_ms);
+                       "store", si.store_shown, "spool", si.spool,
+                       "disabled", si.disabled ? Py_True : Py_False,
+                       "workflow", wfo, "campaign", camp, "host", si.host,
+                       "ship_ms", mida_py_ship_ms);
 }
 
 /* ---- flush, close, stats, caps ------------------------------------------ */

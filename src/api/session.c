@@ -21,6 +21,7 @@
 #include "core/env.h"
 #include "core/host.h"
 #include "core/thread_task.h"
+#include "core/url.h"
 #include "sink/sink.h"
 #include "telemetry/telemetry.h"
 
@@ -234,6 +235,17 @@ static void write_err(char *errmsg, size_t len, const char *msg) {
     snprintf(errmsg, len, "%s", msg);
 }
 
+/* A copy of url as it may be shown (mida__url_redact), never cut: a
+ * masked value grows by at most the 3 bytes of "***", and each one
+ * follows a byte of its own (':' or '='). Free with mida__free(). */
+static char *redacted(const char *url) {
+  size_t len = 4 * strlen(url) + 16;
+  char *buf = mida__malloc(len);
+  if (buf != NULL)
+    mida__url_redact(url, buf, len);
+  return buf;
+}
+
 /* Parses an optional id from the configuration into *out. */
 static int config_id(const char *what, const char *text, mida_id_t *out,
                      char *err, size_t errlen) {
@@ -272,6 +284,7 @@ static void session_free(mida_session_t *s) {
     mida__journal_close(s->journal);
   pthread_mutex_destroy(&s->workflow_lock);
   mida__free(s->store_url);
+  mida__free(s->store_shown);
   mida__free(s->spool_dir);
   mida__free(s->campaign_name);
   pthread_mutex_destroy(&s->error_lock);
@@ -343,11 +356,12 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
     goto fail;
   }
   s->store_url = mida__strdup(store);
+  s->store_shown = redacted(store);
   s->spool_dir = mida__strdup(spool);
   if (cfg->campaign != NULL)
     s->campaign_name = mida__strdup(cfg->campaign);
   rc = MIDA_ENOMEM;
-  if (s->store_url == NULL || s->spool_dir == NULL ||
+  if (s->store_url == NULL || s->store_shown == NULL || s->spool_dir == NULL ||
       (cfg->campaign != NULL && s->campaign_name == NULL))
     goto fail;
 
@@ -608,6 +622,7 @@ int mida_session_info_get_sized(const mida_session_t *s,
     return mida__set_error(MIDA_EINVAL, "no session");
   }
   info.store = s->store_url;
+  info.store_shown = s->store_shown;
   info.spool = s->spool_dir;
   info.host = mida__hostname();
   info.disabled = s->disabled;

@@ -24,6 +24,7 @@
 
 struct mida_session {
   char *store_url;               /* the sink's URL (owned) */
+  char *store_shown;             /* it, redacted (owned): to show */
   char *spool_dir;               /* the journal's directory (owned) */
   bool disabled;                 /* MIDA_DISABLE: calls record nothing */
   atomic_bool closed;            /* set by mida_close() */

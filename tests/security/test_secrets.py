@@ -9,10 +9,13 @@ ignores it); the Python binding in a child process."""
 import json
 import os
 import pathlib
+import re
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -286,6 +289,82 @@ def test_no_password_in_python_errors_and_warnings(tmp_path):
     out = r.stdout + r.stderr
     assert "ERR" in out and "postgres:***@" in out, out
     assert "pypw9" not in out
+
+
+def test_session_info_shows_the_store_without_its_password(tmp_path):
+    """mida.session_info() is for showing: its "store" is the redacted
+    URL, the store's own (mida.query, which needs the password, still
+    reads the store)."""
+    url = "postgresql://u:secretpw@127.0.0.1:5432/postgres"
+    code = ("import json, mida, warnings\nwarnings.simplefilter('ignore')\n"
+            "print(json.dumps(mida.session_info()))\n")
+    r = subprocess.run([sys.executable, "-c", code],
+                       env=midapy_util.child_env(tmp_path / "unused.db",
+                                                 MIDA_STORE=url,
+                                                 MIDA_SPOOL=tmp_path / "sp"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout.strip().splitlines()[-1])
+    assert info["open"] is True
+    assert info["store"] == "postgresql://u:***@127.0.0.1:5432/postgres"
+    assert "secretpw" not in r.stdout + r.stderr
+
+
+def test_no_password_in_the_dashboard_api_or_stats(tmp_path, pg_db,
+                                                   mida_bin):
+    """Every GET of the dashboard's API, and `mida stats`, against a live
+    store whose URL has a password: none shows it."""
+    live = with_password(pg_db, "apipw9")
+    code = ("import mida, warnings\nwarnings.simplefilter('ignore')\n"
+            "mida.task(lambda: 1, name='step')()\n"
+            "assert mida.flush(30)\n"
+            "print(mida.query('select count(*) as n from task'))\n")
+    r = subprocess.run([sys.executable, "-c", code],
+                       env=midapy_util.child_env(tmp_path / "unused.db",
+                                                 MIDA_STORE=live,
+                                                 MIDA_SPOOL=tmp_path / "sp"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "apipw9" not in r.stdout + r.stderr
+    for verb in (["stats"], ["stats", "--json"]):
+        r = subprocess.run([mida_bin, "--store", live, *verb],
+                           env=clean_env(), capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "apipw9" not in r.stdout + r.stderr
+        assert "postgres:***@" in r.stdout
+    srv = subprocess.Popen([mida_bin, "--store", live, "serve", "--listen",
+                            "127.0.0.1:0"], env=clean_env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        said = ""
+        port = None
+        while port is None:
+            line = srv.stderr.readline()
+            assert line, said
+            said += line
+            m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+            port = int(m.group(1)) if m else None
+        spec = json.loads(urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/openapi.json", timeout=30).read())
+        paths = [p for p, ops in spec["paths"].items()
+                 if "get" in ops and "{" not in p and p != "/api/events"]
+        assert "/api/health" in paths and "/api/stats" in paths
+        bodies = {}
+        for p in paths:
+            try:
+                body = urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}{p}", timeout=30).read()
+            except urllib.error.HTTPError as e:  # 4xx for a missing param
+                body = e.read()
+            assert b"apipw9" not in body, (p, body)
+            bodies[p] = body
+        assert b'"step"' in bodies["/api/tasks"]  # the live store's
+    finally:
+        srv.terminate()
+        _, err = srv.communicate(timeout=30)
+    assert "apipw9" not in said + err
 
 
 def test_no_password_in_what_libpq_says_of_a_url_it_cannot_read(
