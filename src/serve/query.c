@@ -111,16 +111,25 @@ int mida__serve_rows_on(mida__sink *sink, mida__resp *resp, const char *sql,
   return rc;
 }
 
-int mida__serve_rows(mida__serve *srv, mida__resp *resp, const char *sql,
-                     const char *const *params, int nparams, const char *kinds,
-                     mida__rows_info *info) {
+/* ---- a query on a pooled sink ------------------------------------ */
+
+/* What runs on a pooled sink: returns the sink's code, or the response's
+ * own error (out of memory, a body too big). */
+typedef int (*pooled_fn)(mida__sink *sink, mida__resp *resp, void *ctx);
+
+/* Acquires a sink from the pool (waiting up to ACQUIRE_WAIT_MS), runs fn
+ * on it and gives it back, dropped when the store failed (MIDA_ESTORE).
+ * No sink, or a store error, makes resp a 503 or 400 and returns MIDA_OK;
+ * MIDA_ENOMEM and MIDA_ETOOBIG go back to the caller, resp left alone. */
+static int with_pooled_sink(mida__serve *srv, mida__resp *resp,
+                            pooled_fn fn, void *ctx) {
   mida__sink *sink = NULL;
   char err[512];
   int rc =
       mida__serve_acquire(&srv->pool, ACQUIRE_WAIT_MS, &sink, err, sizeof err);
   if (rc != MIDA_OK)
     return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
-  rc = mida__serve_rows_on(sink, resp, sql, params, nparams, kinds, info);
+  rc = fn(sink, resp, ctx);
   if (rc == MIDA_ENOMEM || rc == MIDA_ETOOBIG) {
     mida__serve_release(&srv->pool, sink, 0);
     return rc;
@@ -129,6 +138,27 @@ int mida__serve_rows(mida__serve *srv, mida__resp *resp, const char *sql,
     mida__serve_store_error(resp, sink, rc);
   mida__serve_release(&srv->pool, sink, rc == MIDA_ESTORE);
   return MIDA_OK;
+}
+
+typedef struct rows_args {
+  const char *sql;
+  const char *const *params;
+  int nparams;
+  const char *kinds;
+  mida__rows_info *info;
+} rows_args;
+
+static int rows_pooled(mida__sink *sink, mida__resp *resp, void *ctx) {
+  rows_args *a = ctx;
+  return mida__serve_rows_on(sink, resp, a->sql, a->params, a->nparams,
+                             a->kinds, a->info);
+}
+
+int mida__serve_rows(mida__serve *srv, mida__resp *resp, const char *sql,
+                     const char *const *params, int nparams, const char *kinds,
+                     mida__rows_info *info) {
+  rows_args a = {sql, params, nparams, kinds, info};
+  return with_pooled_sink(srv, resp, rows_pooled, &a);
 }
 
 /* ---- pages and single objects ------------------------------------- */
@@ -180,24 +210,30 @@ int mida__serve_exists_on(mida__sink *sink, mida__resp *resp,
   return rc;
 }
 
+typedef struct exists_args {
+  const char *what, *sql, *id;
+  int *found;
+} exists_args;
+
+static int exists_pooled(mida__sink *sink, mida__resp *resp, void *ctx) {
+  exists_args *a = ctx;
+  int rc = mida__serve_exists_on(sink, resp, a->what, a->sql, a->id,
+                                 a->found);
+  /* The lookup writes into a body of its own, never resp's: a
+   * MIDA_ETOOBIG is the store's (SQLite's "a BLOB is too large"), a
+   * store error like any other. */
+  if (rc == MIDA_ETOOBIG) {
+    mida__serve_store_error(resp, sink, rc);
+    rc = MIDA_OK;
+  }
+  return rc;
+}
+
 int mida__serve_exists(mida__serve *srv, mida__resp *resp, const char *what,
                        const char *sql, const char *id, int *found) {
-  mida__sink *sink = NULL;
-  char err[512];
   *found = 0;
-  int rc =
-      mida__serve_acquire(&srv->pool, ACQUIRE_WAIT_MS, &sink, err, sizeof err);
-  if (rc != MIDA_OK)
-    return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
-  rc = mida__serve_exists_on(sink, resp, what, sql, id, found);
-  if (rc == MIDA_ENOMEM) {
-    mida__serve_release(&srv->pool, sink, 0);
-    return rc;
-  }
-  if (rc != MIDA_OK)
-    mida__serve_store_error(resp, sink, rc);
-  mida__serve_release(&srv->pool, sink, rc == MIDA_ESTORE);
-  return MIDA_OK;
+  exists_args a = {what, sql, id, found};
+  return with_pooled_sink(srv, resp, exists_pooled, &a);
 }
 
 /* ---- the store's change horizon -------------------------------------- */
