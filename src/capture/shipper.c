@@ -53,15 +53,17 @@
 
 /* mida__shipper_stop waits for the thread while it is in no sink call, or
  * in one for less than this: a store across the network that has not
- * answered one call (an open, a batch) in this long is hung (a server that accepts and never
- * answers, a process under SIGSTOP), and the program's exit is not held
- * for it (libpq's connect timeout alone was 10 s of every exit). */
+ * answered one call (an open, a batch) in this long is hung (a server
+ * that accepts and never answers, a process under SIGSTOP), and the
+ * program's exit is not held for it (libpq's connect timeout alone was
+ * 10 s of every exit). */
 #define STOP_STUCK_MS 3000
 
 struct mida__shipper {
   mida__journal *journal;  /* borrowed */
   mida__sink *sink;        /* owned; NULL until opened */
   char *url;               /* the sink's URL */
+  bool local_store;        /* url names a local SQLite file: never stuck */
   char *spool_dir;         /* the spool whose orphans to recover */
   unsigned interval_ms;    /* longest idle sleep */
   pthread_t thread;        /* the shipper thread */
@@ -463,6 +465,11 @@ int mida__shipper_start(mida__journal *j, const char *url,
     shipper_free(sh);
     return MIDA_ENOMEM;
   }
+  /* Decided once, for stuck(), which asks every 100 ms of a stop. Any
+   * answer but MIDA_EURL names a file: the path does not fit in path. */
+  char path[8];
+  sh->local_store =
+      mida__url_sqlite_path(url, path, sizeof path) != MIDA_EURL;
   pthread_mutex_init(&sh->lock, NULL);
   pthread_cond_init(&sh->wake, NULL);
   pthread_cond_init(&sh->progress, NULL);
@@ -572,10 +579,8 @@ void mida__shipper_cut_hold(mida__shipper *sh) {
  * store across the network. A local SQLite store is waited for: a long
  * call there is a wait for another writer's lock, which ends. */
 static bool stuck(mida__shipper *sh) {
-  char path[8];
-  int local = mida__url_sqlite_path(sh->url, path, sizeof path) != MIDA_EURL;
   int64_t since = atomic_load(&sh->in_call_since);
-  return !local && since != 0 &&
+  return !sh->local_store && since != 0 &&
          mida__monotonic_ms() - since >= STOP_STUCK_MS;
 }
 
