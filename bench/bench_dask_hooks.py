@@ -48,7 +48,7 @@ class Prefix:
 
 class SchedTask:  # the fields of distributed.scheduler.TaskState it reads
     __slots__ = ("key", "prefix", "dependencies", "annotations", "priority",
-                 "exception_blame")
+                 "exception_blame", "run_spec", "_state")
 
     def __init__(self, key, prefix, i):
         self.key = key
@@ -57,6 +57,8 @@ class SchedTask:  # the fields of distributed.scheduler.TaskState it reads
         self.annotations = None
         self.priority = (0, 1, i)
         self.exception_blame = None
+        self.run_spec = prefix  # a task's (_drop_data reads it and _state)
+        self._state = "released"
 
 
 class WorkerTask:  # ... of distributed.worker_state_machine.TaskState

@@ -18,7 +18,10 @@ What is recorded:
   graph submission, MIDA_DASK_WORKFLOW=client one per client; each key a
   task (source_key = the key, activity = its prefix, SUBMITTED with its
   submission time), a new one each time the key is submitted anew after
-  Dask forgot it; the graph's dependencies task_dep rows; the end of each
+  Dask forgot it; the graph's dependencies task_dep rows; a key that is
+  data, not a task (scattered: no run spec; or in memory or erred before
+  the plugin saw it), no task, but data used (dask://<scheduler id>/<key>,
+  its nbytes) by each task that depends on it; the end of each
   key its status -- FINISHED (with nbytes and typename), ERROR (its own
   exception and traceback text, or the upstream key that erred), or
   CANCELLED (released before it ended). The scheduler hands each task's id
@@ -221,16 +224,24 @@ class MidaSchedulerPlugin(_mida.DaskSchedulerHooks, SchedulerPlugin):
         new = [k for k in tasks if k not in known]
         if not new:
             return
+        # The graph names data too: what client.scatter placed (a key
+        # without a run spec), and keys computed before the plugin saw
+        # them (in memory or erred already). Not tasks: none runs or ends.
+        # Left out here, in C, they open no workflow and are no task; the
+        # tasks that use them record them as data used (_begin_keys).
+        fresh = self._drop_data(_by_priority(new, stasks))
+        if not fresh:
+            return
         wf = self._workflow(client)
         state = self.workflows[wf]
         self.graphs += 1
-        fresh = _by_priority(new, stasks)
         state[0] += len(fresh)
         # Each key a new time-ordered id (appended to the store's indexes),
         # known in self.tasks as [id, workflow id, ended?] and put in a new
         # dict of its annotations (they may be shared elsewhere), for the
-        # workers; then its SUBMITTED record and its dependencies on the
-        # keys known (not scattered data). In C: _mida.DaskSchedulerHooks.
+        # workers; then its SUBMITTED record, its dependencies on the keys
+        # known, and the values of the others (data) as data used, named
+        # dask://<scheduler id>/<key>. In C: _mida.DaskSchedulerHooks.
         self._begin_keys(fresh, wf, self.parent)
 
     def _worker_records_ends(self, address=None, **kwargs):

@@ -15,9 +15,10 @@
  * comparison, without a frame or a dict, and the ones that record go
  * straight to libmida (mida_task_update), with their custom fields
  * written as JSON here. The scheduler's update_graph, once per graph,
- * hands its new keys to _begin_keys here too, which ids and records them
- * (with _by_priority's sorted tuples as they are: ~5,000 fewer
- * instructions a key than the loops in Python).
+ * hands its new keys to _drop_data here, which leaves out data (scattered,
+ * or computed before the plugin saw it), and the rest to _begin_keys,
+ * which ids and records them (with _by_priority's sorted tuples as they
+ * are: ~5,000 fewer instructions a key than the loops in Python).
  *
  * The plugins' state stays in the Python objects' attributes (tasks,
  * workflows, ends_on_workers, ...; see dask.py), which these hooks read
@@ -81,7 +82,8 @@ static struct {
       *state, *run_spec, *annotations, *mida_task, *mida_workflow,
       *is_coro, *func, *code,
       *address, *metered, *unmetered, *announced, *typenames, *type;
-  PyObject *prefix, *name, *dependencies; /* a scheduler's TaskState */
+  PyObject *prefix, *name, *dependencies,
+      *state_slot; /* a scheduler's TaskState */
   /* dask.py's methods, for the rare paths */
   PyObject *end_workflow_method, *erred_method, *executing_method,
       *end_unmetered_method, *announce_method, *typename_method;
@@ -134,6 +136,7 @@ int mida_py_dask_hooks_init(void) {
       {&interned.prefix, "prefix"},
       {&interned.name, "name"},
       {&interned.dependencies, "dependencies"},
+      {&interned.state_slot, "_state"},
       {&interned.end_workflow_method, "_end_workflow"},
       {&interned.erred_method, "_erred"},
       {&interned.executing_method, "_executing"},
@@ -678,21 +681,102 @@ static int prefix_name(PyObject *ts, const char **text, PyObject **held) {
   return *text != NULL ? 0 : -1;
 }
 
+/* Appends text[0..n) to w percent-encoded: every byte but RFC 3986's
+ * unreserved characters (letters, digits, "-", ".", "_", "~") as %XX, so
+ * that a key of any text ("('x', 0)", "my data/1") makes one path
+ * segment of a URI. */
+static void uri_segment(mida_py_json *w, const char *text, size_t n) {
+  static const char hex[] = "0123456789ABCDEF";
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)text[i];
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      mida_py_json_raw(w, text + i, 1);
+    } else {
+      char escaped[3] = {'%', hex[c >> 4], hex[c & 15]};
+      mida_py_json_raw(w, escaped, 3);
+    }
+  }
+}
+
+/* The bytes of dep, a scheduler's TaskState, as the scheduler knows them
+ * (its nbytes), or -1 when it does not. Never fails. */
+static int64_t known_nbytes(PyObject *dep) {
+  PyObject *nbytes;
+  if (optional_attr(dep, interned.nbytes, &nbytes) < 0 || nbytes == NULL) {
+    PyErr_Clear();
+    return -1;
+  }
+  long long n = PyLong_Check(nbytes) ? PyLong_AsLongLong(nbytes) : -1;
+  Py_DECREF(nbytes);
+  if (n < 0) {
+    PyErr_Clear(); /* not an int, or one past int64: unknown */
+    return -1;
+  }
+  return (int64_t)n;
+}
+
+/* A dependency of the task whose id is *task on what no task of the
+ * plugin's made -- data scattered by a client (client.scatter, a
+ * published dataset's), or a result computed before the plugin saw its
+ * key (is_graph_task): dep_key's value, recorded as data used by the
+ * task, kind "object", uri dask://<namespace>/<key> (both
+ * percent-encoded: uri_segment), size the scheduler's nbytes of dep, name
+ * the key as text, as the task's `used` holds it ({"ref": key}). The
+ * data's identity is its uri: one data row per scattered key, however
+ * many tasks use it. Returns 0, or -1 with an exception set. */
+static int key_used_data(mida_session_t *s, const char *namespace_,
+                         PyObject *dep_key, PyObject *dep,
+                         const mida_id_t *task) {
+  PyObject *text = PyObject_Str(dep_key);
+  if (text == NULL)
+    return -1;
+  Py_ssize_t len;
+  const char *key = PyUnicode_AsUTF8AndSize(text, &len);
+  if (key == NULL) {
+    Py_DECREF(text);
+    return -1;
+  }
+  mida_py_json uri;
+  mida_py_json_init(&uri);
+  mida_py_json_raw(&uri, "dask://", 7);
+  uri_segment(&uri, namespace_, strlen(namespace_));
+  mida_py_json_raw(&uri, "/", 1);
+  uri_segment(&uri, key, (size_t)len);
+  int rc;
+  mida_data_info_t data = {0};
+  data.uri = mida_py_json_end(&uri);
+  if (data.uri == NULL) {
+    PyErr_NoMemory();
+    rc = -1;
+  } else {
+    data.kind = "object";
+    data.size = known_nbytes(dep);
+    data.name = key;
+    rc = kept_or_counted(mida_data(s, task, MIDA_USED, &data));
+  }
+  mida_py_json_free(&uri);
+  Py_DECREF(text);
+  return rc;
+}
+
 /* A dependency of the task whose id is *task on dep, a TaskState of the
- * scheduler, if the plugin knows dep's key (tasks: [id text, ...]; a key
- * of scattered data it does not). Returns 0, or -1 with an exception
- * set. */
-static int key_dep(mida_session_t *s, PyObject *tasks, PyObject *dep,
-                   const mida_id_t *task) {
+ * scheduler: on dep's task if the plugin knows dep's key (tasks: [id
+ * text, ...]), else on dep's value as data (key_used_data). Returns 0,
+ * or -1 with an exception set. */
+static int key_dep(mida_session_t *s, PyObject *tasks, const char *namespace_,
+                   PyObject *dep, const mida_id_t *task) {
   PyObject *dep_key = PyObject_GetAttr(dep, interned.key);
   if (dep_key == NULL)
     return -1;
   PyObject *up = key_get(tasks, dep_key);
-  Py_DECREF(dep_key);
+  int rc = -1;
   if (up == NULL)
-    return -1;
-  int rc = 0;
-  if (up != Py_None) {
+    goto out;
+  if (up == Py_None) {
+    rc = key_used_data(s, namespace_, dep_key, dep, task);
+  } else {
     PyObject *up_id = PySequence_GetItem(up, 0);
     mida_id_t upstream;
     rc = up_id == NULL || mida_py_id_from_obj(up_id, &upstream) < 0 ? -1 : 0;
@@ -701,14 +785,18 @@ static int key_dep(mida_session_t *s, PyObject *tasks, PyObject *dep,
       rc = kept_or_counted(mida_task_dep(s, task, &upstream));
   }
   Py_DECREF(up);
+out:
+  Py_DECREF(dep_key);
   return rc;
 }
 
 /* Pass 2 of begin_keys for (priority, key, ts) = pair, whose id is *id:
  * its submission (SUBMITTED at now, activity ts.prefix.name, source key
- * str(key)) and a dependency on each of ts.dependencies that the plugin
- * knows. Returns 0, or -1 with an exception set. */
-static int key_submit(mida_session_t *s, PyObject *tasks, PyObject *pair,
+ * str(key)), a dependency on each of ts.dependencies that the plugin
+ * knows, and the others' values as data used (key_dep; namespace_: the
+ * scheduler's id). Returns 0, or -1 with an exception set. */
+static int key_submit(mida_session_t *s, PyObject *tasks,
+                      const char *namespace_, PyObject *pair,
                       const mida_id_t *id, const mida_id_t *workflow,
                       const mida_id_t *parent, int64_t now) {
   PyObject *key = PyTuple_GET_ITEM(pair, 1);
@@ -738,7 +826,7 @@ static int key_submit(mida_session_t *s, PyObject *tasks, PyObject *pair,
     goto out;
   PyObject *dep;
   while ((dep = PyIter_Next(deps)) != NULL) {
-    int r = key_dep(s, tasks, dep, id);
+    int r = key_dep(s, tasks, namespace_, dep, id);
     Py_DECREF(dep);
     if (r < 0)
       goto out;
@@ -751,16 +839,148 @@ out:
   return rc;
 }
 
+/* Where an object slot (__slots__) of one type's instances lies, found
+ * once for that type (slot_of): read there, a slot costs a load instead
+ * of a getattr (~100-200 instructions: the type's lookup, the
+ * descriptor's call), which is_graph_task would make twice for every new
+ * key of every graph. */
+typedef struct {
+  PyTypeObject *type; /* the type it was found for, held; NULL: none yet */
+  Py_ssize_t offset;  /* of the slot in an instance; -1: no such slot */
+} slot_place;
+
+/* The slot name of o into *value, borrowed, NULL where it is unset (as
+ * getattr's AttributeError): 1; 0 where o's type has no such object slot
+ * read by the generic getattr (the caller then asks getattr); -1 with an
+ * exception set. place caches where the slot lies for o's type. */
+static int slot_of(slot_place *place, PyObject *o, PyObject *name,
+                   PyObject **value) {
+  PyTypeObject *type = Py_TYPE(o);
+  if (place->type != type) {
+    Py_ssize_t offset = -1;
+    if (type->tp_getattro == PyObject_GenericGetAttr) {
+      /* What getattr finds first in the type's MRO: a member descriptor
+       * (a data descriptor: an instance's __dict__ cannot shadow it). */
+      PyObject *found = PyObject_GetAttr((PyObject *)type, name);
+      if (found == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+          return -1;
+        PyErr_Clear();
+      } else if (Py_IS_TYPE(found, &PyMemberDescr_Type) &&
+                 ((PyMemberDescrObject *)found)->d_member->type ==
+                     T_OBJECT_EX) {
+        offset = ((PyMemberDescrObject *)found)->d_member->offset;
+      }
+      Py_XDECREF(found);
+    }
+    Py_XSETREF(place->type, (PyTypeObject *)Py_NewRef(type));
+    place->offset = offset;
+  }
+  if (place->offset < 0)
+    return 0;
+  *value = *(PyObject **)((char *)o + place->offset);
+  return 1;
+}
+
+/* getattr(o, name, <absent>) as optional_attr, but a slot read where it
+ * lies (slot_of): 1 and *value a new reference, 0 and *value NULL when
+ * absent, -1 with an exception set. */
+static int slot_or_attr(slot_place *place, PyObject *o, PyObject *name,
+                        PyObject **value) {
+  int found = slot_of(place, o, name, value);
+  if (found == 0)
+    return optional_attr(o, name, value);
+  if (found > 0) {
+    Py_XINCREF(*value);
+    return *value != NULL;
+  }
+  return -1;
+}
+
+/* Whether ts, the scheduler's TaskState of a key that a graph names and
+ * the plugin does not know, is a task that the graph runs: 1, 0, or -1
+ * with an exception set. Not one: pure data, which has no run spec (what
+ * client.scatter placed, a published dataset's: Dask tells it apart so
+ * too), and a key that is in memory or erred already (its task ran
+ * before the plugin saw it). Neither ever runs, so neither ends: as a
+ * task each would stay SUBMITTED until Dask forgot it, then be
+ * CANCELLED. The tasks that use them record them as data (key_dep). The
+ * state is read from the slot behind Dask's `state` property (no Python
+ * frame), or from the property where there is no such slot; a TaskState
+ * without either, or without a run_spec, is a task. Both slots read where
+ * they lie (slot_of): ~40 instructions a key, not ~420. */
+static int is_graph_task(PyObject *ts) {
+  static slot_place run_spec_place, state_place;
+  PyObject *value;
+  if (slot_or_attr(&run_spec_place, ts, interned.run_spec, &value) < 0)
+    return -1;
+  int task = value != Py_None;
+  Py_XDECREF(value);
+  if (!task)
+    return 0;
+  int found = slot_or_attr(&state_place, ts, interned.state_slot, &value);
+  if (found == 0)
+    found = optional_attr(ts, interned.state, &value);
+  if (found < 0)
+    return -1;
+  if (value != NULL)
+    task = !is_state(value, interned.memory) &&
+           !is_state(value, interned.erred);
+  Py_XDECREF(value);
+  return task;
+}
+
+/* _drop_data(pairs) -> list: those of a graph's new keys, pairs =
+ * [(priority, key, TaskState)] as dask.py's _by_priority gives them,
+ * that are tasks the graph runs (is_graph_task), in their order: pairs
+ * itself when all are (most graphs: no copy), else a new list. Once per
+ * graph, before the keys are counted into a workflow and begun
+ * (_begin_keys), so that data opens no workflow, is no task and holds no
+ * workflow open. */
+static PyObject *sched_drop_data(PyObject *self, PyObject *pairs) {
+  (void)self;
+  if (!PyList_Check(pairs)) {
+    PyErr_SetString(PyExc_TypeError, "_drop_data(pairs: list)");
+    return NULL;
+  }
+  PyObject *kept = NULL; /* made at the first pair dropped */
+  /* Each pair held while it is used, and the list's length read at each
+   * step: a TaskState's state property may run code that changes it. */
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pairs); i++) {
+    PyObject *pair = Py_NewRef(PyList_GET_ITEM(pairs, i));
+    int task = -1;
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 3)
+      PyErr_SetString(PyExc_TypeError,
+                      "a new key is a tuple (priority, key, TaskState)");
+    else
+      task = is_graph_task(PyTuple_GET_ITEM(pair, 2));
+    if (task == 0 && kept == NULL) {
+      kept = PyList_GetSlice(pairs, 0, i);
+      if (kept == NULL)
+        task = -1;
+    } else if (task == 1 && kept != NULL && PyList_Append(kept, pair) < 0) {
+      task = -1;
+    }
+    Py_DECREF(pair);
+    if (task < 0) {
+      Py_XDECREF(kept);
+      return NULL;
+    }
+  }
+  return kept != NULL ? kept : Py_NewRef(pairs);
+}
+
 /* _begin_keys(pairs, workflow_id, parent_id) -> None: the new keys of a
  * graph, pairs = [(priority, key, TaskState)] in the order Dask runs them
  * (dask.py's _by_priority), each given a new time-ordered id, known in
  * self.tasks and carried to the workers in its annotations, then
  * recorded as SUBMITTED in the workflow, with its dependencies on the
  * keys the plugin knows (so those among pairs too: every id is taken
- * before any is recorded). In C: as Python loops, with the ids parsed
- * back out of their text for each record, the scheduler's hooks were
- * ~17,500 instructions a task, and now ~12,500 (bench_dask_ir.py
- * --hooks), of which this ~4,400. */
+ * before any is recorded) and the values of the others as data used
+ * (key_dep: pairs holds tasks only, _drop_data's). In C: as Python
+ * loops, with the ids parsed back out of their text for each record, the
+ * scheduler's hooks were ~17,500 instructions a task, and now ~12,500
+ * (bench_dask_ir.py --hooks), of which this ~4,400. */
 static PyObject *sched_begin_keys(PyObject *self, PyObject *const *args,
                                   Py_ssize_t nargs) {
   if (nargs != 3 || !PyList_Check(args[0])) {
@@ -792,12 +1012,24 @@ static PyObject *sched_begin_keys(PyObject *self, PyObject *const *args,
   mida_session_t *s = rc == 0 ? mida_py_session_for_capture() : NULL;
   const mida_id_t *parent_id = args[2] != Py_None ? &parent : NULL;
   const int64_t now = mida_now_ns();
+  /* The scheduler's id, which names the data in the URIs (key_dep). */
+  PyObject *namespace_ = NULL;
+  const char *ns = "";
+  if (s != NULL && rc == 0) {
+    namespace_ = PyObject_GetAttr(self, interned.namespace_);
+    if (namespace_ == NULL)
+      rc = -1;
+    else if (PyUnicode_Check(namespace_) &&
+             (ns = PyUnicode_AsUTF8(namespace_)) == NULL)
+      rc = -1;
+  }
   for (Py_ssize_t i = 0;
        s != NULL && rc == 0 && i < taken && i < PyList_GET_SIZE(pairs); i++) {
     PyObject *pair = Py_NewRef(PyList_GET_ITEM(pairs, i));
-    rc = key_submit(s, tasks, pair, &ids[i], &workflow, parent_id, now);
+    rc = key_submit(s, tasks, ns, pair, &ids[i], &workflow, parent_id, now);
     Py_DECREF(pair);
   }
+  Py_XDECREF(namespace_);
   Py_XDECREF(tasks);
   PyMem_Free(ids);
   if (rc < 0)
@@ -811,6 +1043,10 @@ static PyMethodDef sched_methods[] = {
      "transition(key, start, finish, *args, **kwargs): the scheduler's "
      "hook for every transition of every key; records the end of the "
      "keys the plugin knows."},
+    {"_drop_data", sched_drop_data, METH_O,
+     "_drop_data(pairs) -> list: those of a graph's new keys "
+     "[(priority, key, TaskState)] that are tasks it runs, not data "
+     "(scattered, or in memory or erred already)."},
     {"_begin_keys", (PyCFunction)(void (*)(void))sched_begin_keys,
      METH_FASTCALL,
      "_begin_keys(pairs, workflow_id, parent_id): a graph's new keys, "

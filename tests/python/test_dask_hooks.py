@@ -206,6 +206,64 @@ assert deps == {(ids[("b", 0)], ids["a"]), (ids[("b", 0)], p_id),
 """)
 
 
+def test_update_graph_leaves_data_out_and_records_it_as_used(tmp_path):
+    # A graph names data too: a key without a run spec (client.scatter's),
+    # and keys in memory or erred already (computed before the plugin saw
+    # them). None is a task (no id, no row, not counted into a workflow;
+    # a graph of data only opens none); a task that depends on one has it
+    # as data used, uri dask://<scheduler>/<key> percent-encoded, size
+    # its nbytes, name the key. Checked to fail without _drop_data.
+    run(tmp_path, """
+prefix = O(name="inc")
+def ts(key, deps=(), pri=(0,), **kw):
+    return O(key=key, prefix=prefix, dependencies=set(deps),
+             annotations=None, priority=pri, exception_blame=None, **kw)
+sched = O(id="Scheduler-1", handlers={}, workers={}, tasks={})
+sp = md.MidaSchedulerPlugin(sched)
+spec = object()
+data = ts("int-1", run_spec=None, _state="memory", nbytes=28)
+named = ts(("my data", 1), run_spec=None, _state="memory", nbytes=-1)
+old = ts("old", run_spec=spec, _state="memory", nbytes=8)
+bad = ts("bad", run_spec=spec, _state="erred")
+sched.tasks.update({"int-1": data, ("my data", 1): named, "old": old,
+                    "bad": bad})
+# Data only: nothing, not even a workflow.
+sp.update_graph(sched, client="C", keys={"int-1"}, tasks=["int-1"])
+assert sp.tasks == {} and sp.workflows == {} and sp.graphs == 0
+use = ts("use", deps=[data, named, old], pri=(1,), run_spec=spec,
+         _state="released")
+sched.tasks["use"] = use
+sp.update_graph(sched, client="C", keys={"use"},
+                tasks=["use", "int-1", ("my data", 1), "old", "bad"])
+assert list(sp.tasks) == ["use"], sp.tasks
+assert data.annotations is None and old.annotations is None
+(wf,) = sp.workflows
+assert sp.workflows[wf][0] == 1
+# Released and forgotten, data ends nothing; the task ends the workflow.
+for k in ("int-1", ("my data", 1), "old", "bad"):
+    sp.transition(k, "memory", "forgotten", stimulus_id="s")
+sp.transition("use", "processing", "memory", stimulus_id="s", nbytes=1)
+assert sp.workflows == {}
+mida.flush()
+rows = mida.query("SELECT source_key, status FROM task")
+assert rows == [{"source_key": "use", "status": "FINISHED"}], rows
+assert mida.query("SELECT count(*) AS n FROM task_dep") == [{"n": 0}]
+used = mida.query("SELECT t.source_key AS task, td.role AS role, "
+                  "td.name AS name, d.kind AS kind, d.uri AS uri, "
+                  "d.size AS size FROM task_data td "
+                  "JOIN task t ON t.id = td.task_id "
+                  "JOIN data d ON d.id = td.data_id ORDER BY uri")
+assert used == [
+    {"task": "use", "role": "used", "name": "('my data', 1)",
+     "kind": "object",
+     "uri": "dask://Scheduler-1/%28%27my%20data%27%2C%201%29", "size": None},
+    {"task": "use", "role": "used", "name": "int-1", "kind": "object",
+     "uri": "dask://Scheduler-1/int-1", "size": 28},
+    {"task": "use", "role": "used", "name": "old", "kind": "object",
+     "uri": "dask://Scheduler-1/old", "size": 8}], used
+""")
+
+
 def test_twenty_thousand_graphs_leak_nothing(tmp_path):
     # update_graph's C loop (_begin_keys) takes and drops references to
     # the keys, their task states, annotations, prefixes and upstream
