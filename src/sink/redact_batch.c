@@ -15,9 +15,9 @@
  * its secrets. mida's own (host, worker, a cursor's text, a metric's key)
  * are not among them. */
 static const uint8_t url_fields[] = {
-    MIDA_F_NAME,   MIDA_F_ACTIVITY, MIDA_F_SOURCE_KEY, MIDA_F_USED,
-    MIDA_F_GENERATED, MIDA_F_CUSTOM, MIDA_F_ERROR,     MIDA_F_METADATA,
-    MIDA_F_URI,    MIDA_F_DATA_ID};
+    MIDA_F_NAME,      MIDA_F_ACTIVITY, MIDA_F_SOURCE_KEY, MIDA_F_USED,
+    MIDA_F_GENERATED, MIDA_F_CUSTOM,   MIDA_F_ERROR,      MIDA_F_METADATA,
+    MIDA_F_URI,       MIDA_F_DATA_ID};
 
 #define URL_FIELDS (sizeof url_fields / sizeof url_fields[0])
 

@@ -31,9 +31,9 @@
 
 /* A batch's copy with its secrets hidden; its texts own the new strings. */
 typedef struct mida__redacted {
-  mida__rec *recs;   /* the copy, n records */
-  mida__buf *texts;  /* the rewritten strings the copy points into */
-  size_t ntexts;     /* entries of texts */
+  mida__rec *recs;  /* the copy, n records */
+  mida__buf *texts; /* the rewritten strings the copy points into */
+  size_t ntexts;    /* entries of texts */
 } mida__redacted;
 
 /* The index of the first of recs[0..n) that holds a secret to hide, or n
