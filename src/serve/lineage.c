@@ -66,7 +66,7 @@ static int get_lineage(mida__serve *srv, const mida__req *req,
   char err[512];
   int rc = mida__serve_acquire(&srv->pool, 5000, &w.sink, err, sizeof err);
   if (rc != MIDA_OK)
-    return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
+    return mida__serve_unreadable(resp, rc, err);
   int qrc = mida__lineage_walk(&w, id, direction != 2, direction != 1);
   mida__buf *b = &resp->body;
   rc = MIDA_OK;

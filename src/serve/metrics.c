@@ -200,7 +200,7 @@ static int get_metrics(mida__serve *srv, const mida__req *req,
   char err[512];
   int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
   if (rc != MIDA_OK)
-    return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
+    return mida__serve_unreadable(resp, rc, err);
   int qrc = MIDA_OK, found = 1;
   for (int t = 0; t < ntasks && qrc == MIDA_OK && found; t++)
     qrc = mida__serve_exists_on(sink, resp, "task", task_exists_sql, tasks[t],

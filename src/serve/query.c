@@ -16,6 +16,7 @@
 #include "mida.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,15 +88,33 @@ static int rows_row(void *vctx, int ncols, const char *const *names,
   return 0;
 }
 
+/* The last store message written to the log, so that a store that stays
+ * down is logged once, not at every request. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char logged[512];
+
+int mida__serve_unreadable(mida__resp *resp, int rc, const char *why) {
+  if (why == NULL || why[0] == '\0')
+    why = mida_strerror(rc);
+  pthread_mutex_lock(&log_lock);
+  if (strncmp(logged, why, sizeof logged - 1) != 0) {
+    snprintf(logged, sizeof logged, "%s", why);
+    fprintf(stderr, "mida serve: the store cannot be read: %s\n", why);
+  }
+  pthread_mutex_unlock(&log_lock);
+  return mida__resp_error(resp, 503,
+                          "the store cannot be read: %s (the server's log "
+                          "says why)",
+                          mida_strerror(rc));
+}
+
 int mida__serve_store_error(mida__resp *resp, mida__sink *sink, int rc) {
   const char *msg = sink != NULL ? mida__sink_errmsg(sink) : "";
   if (msg == NULL || msg[0] == '\0')
     msg = mida_strerror(rc);
   if (rc == MIDA_EREADONLY || rc == MIDA_EINVAL)
     return mida__resp_error(resp, 400, "%s", msg);
-  if (rc == MIDA_EBUSY)
-    return mida__resp_error(resp, 503, "%s", msg);
-  return mida__resp_error(resp, 503, "the store cannot be read: %s", msg);
+  return mida__serve_unreadable(resp, rc, msg);
 }
 
 int mida__serve_rows_on(mida__sink *sink, mida__resp *resp, const char *sql,
@@ -128,7 +147,7 @@ static int with_pooled_sink(mida__serve *srv, mida__resp *resp,
   int rc =
       mida__serve_acquire(&srv->pool, ACQUIRE_WAIT_MS, &sink, err, sizeof err);
   if (rc != MIDA_OK)
-    return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
+    return mida__serve_unreadable(resp, rc, err);
   rc = fn(sink, resp, ctx);
   if (rc == MIDA_ENOMEM || rc == MIDA_ETOOBIG) {
     mida__serve_release(&srv->pool, sink, 0);

@@ -27,7 +27,7 @@ static int run_report(mida__serve *srv, const mida__req *req, mida__resp *resp,
   char err[512];
   int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
   if (rc != MIDA_OK)
-    return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
+    return mida__serve_unreadable(resp, rc, err);
   mida__report_io io;
   memset(&io, 0, sizeof io);
   io.write = body_write;

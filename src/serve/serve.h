@@ -260,8 +260,15 @@ int mida__serve_exists_on(mida__sink *sink, mida__resp *resp,
 
 /* Makes resp the error of a failed query on sink (rc from the sink): 400
  * for a statement the store refused (read-only, bad SQL), 503 when the
- * store cannot be read. */
+ * store cannot be read (mida__serve_unreadable). */
 int mida__serve_store_error(mida__resp *resp, mida__sink *sink, int rc);
+
+/* Makes resp the 503 of a store that cannot be read (rc, and why: the
+ * store's message). A client is told the kind of failure only
+ * (mida_strerror): the store's message names its address, user and
+ * database, which are the operator's to see, not every client's. It goes
+ * to the server's log (stderr), once while it stays the same. */
+int mida__serve_unreadable(mida__resp *resp, int rc, const char *why);
 
 /* Reads the store's change horizon (schema.h: every change numbered below
  * it is committed). MIDA_OK, MIDA_ENOTFOUND on a store without change

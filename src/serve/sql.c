@@ -95,7 +95,7 @@ static int get_sql(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   char err[512];
   int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
   if (rc != MIDA_OK)
-    return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
+    return mida__serve_unreadable(resp, rc, err);
   sql_ctx c = {&resp->body, format == 1, (size_t)limit, 0, 0, MIDA_OK};
   rc = mida__sink_query_cells(sink, q, NULL, 0, sql_columns, sql_row, &c);
   if (c.rc != MIDA_OK) {

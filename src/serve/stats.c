@@ -12,6 +12,7 @@
 #include "mida.h"
 #include "sink/counts.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int get_health(mida__serve *srv, const mida__req *req,
@@ -21,7 +22,7 @@ static int get_health(mida__serve *srv, const mida__req *req,
   char err[512];
   int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
   if (rc != MIDA_OK)
-    return mida__resp_error(resp, 503, "the store cannot be opened: %s", err);
+    return mida__serve_unreadable(resp, rc, err);
   rc = mida__buf_printf(&resp->body,
                         "{\"status\": \"ok\", \"version\": \"%s\","
                         " \"store\": \"%s\", \"schema\": ",
@@ -37,11 +38,13 @@ static int get_health(mida__serve *srv, const mida__req *req,
                               NULL, 0, "ii", &info);
   if (qrc == MIDA_ENOMEM || qrc == MIDA_ETOOBIG)
     rc = qrc;
-  else if (qrc != MIDA_OK)
-    mida__resp_error(resp, 503,
-                     "the store cannot be read as a mida store (is it the "
-                     "store your workflows write?): %s",
-                     mida__sink_errmsg(sink));
+  else if (qrc != MIDA_OK) {
+    char why[640];
+    snprintf(why, sizeof why,
+             "%s (not a mida store: is it the store your workflows write?)",
+             mida__sink_errmsg(sink));
+    mida__serve_unreadable(resp, qrc, why);
+  }
   else if (rc == MIDA_OK)
     rc = mida__buf_adds(&resp->body, "}\n");
   mida__serve_release(&srv->pool, sink, qrc == MIDA_ESTORE);
@@ -79,7 +82,7 @@ static int get_stats(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   char err[512];
   int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
   if (rc != MIDA_OK)
-    return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
+    return mida__serve_unreadable(resp, rc, err);
   mida__counts *c = mida__calloc(1, sizeof *c);
   int all = exact != NULL && strcmp(exact, "true") == 0;
   int qrc = c != NULL ? mida__counts_read(sink, all, c) : MIDA_ENOMEM;

@@ -312,7 +312,7 @@ static int get_task(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   char err[512];
   int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
   if (rc != MIDA_OK)
-    return mida__resp_error(resp, 503, "the store cannot be read: %s", err);
+    return mida__serve_unreadable(resp, rc, err);
   const char *params[1] = {id};
   int qrc = MIDA_OK;
   rc = mida__buf_adds(&resp->body, "{");
