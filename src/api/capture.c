@@ -7,14 +7,17 @@
  * encodes the record straight into it and commits it: a clock read, a
  * compare-and-swap and a copy, with no lock, no system call and no
  * allocation. Per-task telemetry (src/telemetry/telemetry.h), on by default,
- * adds one getrusage() to mida_task_begin and to mida_task_end, and the
- * summary to the end record; it allocates nothing either. Errors are
- * reported through mida__session_error(), which formats only on the
- * failure path.
+ * adds one getrusage() to mida_task_begin (none when the thread's latest
+ * snapshot is recent) and to mida_task_end, and the summary to the end
+ * record; it allocates nothing either. A task's begin reads the clock once
+ * (its id, its start time, the snapshot's age), its end once (the end
+ * snapshot's time is its end time). Errors are reported through
+ * mida__session_error(), which formats only on the failure path.
  */
 #include "api/session.h"
 
 #include "core/host.h"
+#include "core/id.h"
 #include "core/json.h"
 #include "core/record.h"
 #include "core/thread_task.h"
@@ -112,12 +115,12 @@ static void enc_arg(mida__enc *e, unsigned tag, const arg *a) {
 }
 
 static void enc_opt_id(mida__enc *e, unsigned tag, const mida_id_t *id) {
-  if (!mida_id_is_nil(id))
+  if (!mida__id_nil(id))
     mida__enc_id(e, tag, id);
 }
 
 static size_t opt_id_size(const mida_id_t *id) {
-  return mida_id_is_nil(id) ? 0 : mida__enc_size_id();
+  return mida__id_nil(id) ? 0 : mida__enc_size_id();
 }
 
 int mida__session_put(mida_session_t *s, const mida__rec *rec) {
@@ -265,7 +268,15 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
     return mida__session_error(s, MIDA_EINVAL,
                                "a task begins RUNNING or SUBMITTED, not %d",
                                (int)status);
-  *out = info->id != NULL ? *info->id : mida_id_new();
+  /* One reading of the clock for the new id, the start (or submission)
+   * time and the telemetry's snapshot age. */
+  int64_t now = 0;
+  if (info->id != NULL) {
+    *out = *info->id;
+  } else {
+    now = mida_now_ns();
+    *out = mida__id_new_at(now);
+  }
   if (s->disabled)
     return MIDA_OK;
   arg used, custom;
@@ -285,8 +296,11 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
    * the caller gave none) and no start time. */
   int running = status == MIDA_STATUS_RUNNING;
   int64_t submitted = info->submitted_ns;
+  if (now == 0 && ((!running && submitted == 0) ||
+                   (running && info->started_ns == 0)))
+    now = mida_now_ns();
   if (!running && submitted == 0)
-    submitted = mida_now_ns();
+    submitted = now;
 
   size_t size = mida__enc_size_id() + opt_id_size(&wf) +
                 opt_id_size(&s->campaign) + opt_id_size(parent) +
@@ -310,7 +324,7 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
     mida__enc_i64(&e, MIDA_F_SUBMITTED, submitted);
   if (running)
     mida__enc_i64(&e, MIDA_F_STARTED,
-                  info->started_ns ? info->started_ns : mida_now_ns());
+                  info->started_ns ? info->started_ns : now);
   enc_arg(&e, MIDA_F_USED, &used);
   enc_arg(&e, MIDA_F_CUSTOM, &custom);
   enc_arg(&e, MIDA_F_SOURCE_KEY, &key);
@@ -324,7 +338,7 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
    * its, and no mida_task_end here would ever pop it. */
   if (running) {
     mida__thread_task_push(out);
-    mida__telemetry_task_begin(s->telemetry_task, out);
+    mida__telemetry_task_begin(s->telemetry_task, out, now);
   }
   return MIDA_OK;
 }
@@ -332,7 +346,7 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
 int mida_task_end(mida_session_t *s, const mida_id_t *task,
                   mida_status_t status, const char *generated,
                   const char *error) {
-  if (task == NULL || mida_id_is_nil(task))
+  if (task == NULL || mida__id_nil(task))
     return mida__session_error(s, MIDA_EINVAL, "a task id is required");
   if ((unsigned)status > MIDA_STATUS_LOST)
     return mida__session_error(s, MIDA_EINVAL, "unknown status %d",
@@ -348,10 +362,13 @@ int mida_task_end(mida_session_t *s, const mida_id_t *task,
   mida__thread_task_pop(task);
   char tel_buf[MIDA_TELEMETRY_JSON_MAX];
   arg tel = {NULL, 0};
+  int64_t ended = 0; /* the clock as read right after the snapshot */
   tel.len = mida__telemetry_task_end(s->telemetry_task, task, tel_buf,
-                                     sizeof tel_buf);
+                                     sizeof tel_buf, &ended);
   if (tel.len > 0)
     tel.s = tel_buf;
+  if (ended == 0)
+    ended = mida_now_ns();
   size_t size = mida__enc_size_id() + 2 * mida__enc_size_num() +
                 str_size(&gen) + str_size(&err) + str_size(&tel);
   mida__slot slot;
@@ -361,7 +378,7 @@ int mida_task_end(mida_session_t *s, const mida_id_t *task,
     return rc;
   mida__enc_id(&e, MIDA_F_ID, task);
   mida__enc_i64(&e, MIDA_F_STATUS, status);
-  mida__enc_i64(&e, MIDA_F_ENDED, mida_now_ns());
+  mida__enc_i64(&e, MIDA_F_ENDED, ended);
   enc_arg(&e, MIDA_F_GENERATED, &gen);
   enc_arg(&e, MIDA_F_ERROR, &err);
   enc_arg(&e, MIDA_F_TELEMETRY, &tel);
@@ -444,14 +461,14 @@ int mida_task_annotate(mida_session_t *s, const mida_id_t *task,
 
 void mida_task_usage_begin(mida_session_t *s, const mida_id_t *task) {
   if (s != NULL && task != NULL && !s->disabled)
-    mida__telemetry_task_begin(s->telemetry_task, task);
+    mida__telemetry_task_begin(s->telemetry_task, task, 0);
 }
 
 size_t mida_task_usage_end(mida_session_t *s, const mida_id_t *task,
                            char *buf, size_t cap) {
   if (s == NULL || task == NULL || buf == NULL || s->disabled)
     return 0;
-  return mida__telemetry_task_end(s->telemetry_task, task, buf, cap);
+  return mida__telemetry_task_end(s->telemetry_task, task, buf, cap, NULL);
 }
 
 int mida_task_run(mida_session_t *s, const mida_id_t *run,

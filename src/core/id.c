@@ -20,6 +20,7 @@
  * which is the only time it makes a system call.
  */
 #include "core/hex.h"
+#include "core/id.h"
 #include "mida.h"
 
 #include <pthread.h>
@@ -83,7 +84,9 @@ int64_t mida_now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-mida_id_t mida_id_new(void) {
+mida_id_t mida_id_new(void) { return mida__id_new_at(mida_now_ns()); }
+
+mida_id_t mida__id_new_at(int64_t now_ns) {
   id_state *st = &tls_state;
   if (!st->seeded ||
       st->generation !=
@@ -92,7 +95,7 @@ mida_id_t mida_id_new(void) {
     seed_state(st);
   }
 
-  uint64_t ms = (uint64_t)mida_now_ns() / 1000000;
+  uint64_t ms = (uint64_t)now_ns / 1000000;
   if (ms > st->last_ms) {
     st->last_ms = ms;
     st->counter = (uint32_t)splitmix64(&st->rng) & COUNTER_START_MASK;

@@ -6,7 +6,9 @@
  *
  * This runs on the capture path: it allocates nothing (the snapshots live
  * in a thread-local stack) and makes one getrusage() per snapshot at the
- * default level.
+ * default level; it reads the wall clock only where its caller has not
+ * (capture.c hands it the time it read for the record, and takes the end
+ * snapshot's time as the task's end time).
  */
 #include "telemetry/telemetry_int.h"
 
@@ -28,40 +30,40 @@ typedef struct snap {
 } snap;
 
 /* The open tasks of this thread, oldest first; and the thread's latest
- * level-1 snapshot with the monotonic time it was taken at (0: none). */
-static _Thread_local struct {
+ * level-1 snapshot with the wall-clock time it was taken at (0: none).
+ * Each function below finds it once (a thread-local of a shared library
+ * costs a call of __tls_get_addr at each access the compiler cannot
+ * merge). */
+typedef struct task_stack {
   int n;                           /* entries in use */
   snap s[MIDA_TELEMETRY_STACK];    /* the snapshots */
   snap last;                       /* the latest snapshot taken */
-  int64_t last_mono_ns;            /* when, CLOCK_MONOTONIC; 0: none */
-} tls_stack;
+  int64_t last_ns;                 /* when, mida_now_ns(); 0: none */
+} task_stack;
+static _Thread_local task_stack tls_stack;
 
 /* A child of fork() is a new process whose thread counters start at 0:
  * its first task must not begin on a snapshot of its parent's thread. */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static void forget_last_in_child(void) { tls_stack.last_mono_ns = 0; }
+static void forget_last_in_child(void) { tls_stack.last_ns = 0; }
 
 static void register_atfork(void) {
   (void)pthread_atfork(NULL, NULL, forget_last_in_child);
 }
 
-static int64_t mono_ns(void) {
-  struct timespec t;
-  if (clock_gettime(CLOCK_MONOTONIC, &t) != 0) /* the vDSO: no syscall */
-    return 0;
-  return ts_ns(&t);
-}
-
 static void read_gpus(snap *sn) {
-  sn->gpu_mask =
+  unsigned mask =
       atomic_load_explicit(&mida__gpu_energy_mask, memory_order_acquire);
-  for (int i = 0; i < MIDA_TELEMETRY_GPUS; i++)
-    if (sn->gpu_mask & (1u << i))
+  sn->gpu_mask = mask;
+  for (int i = 0; mask != 0; i++, mask >>= 1)
+    if (mask & 1u)
       sn->gpu_mj[i] =
           atomic_load_explicit(&mida__gpu_energy_mj[i], memory_order_relaxed);
 }
 
+/* A new snapshot into *sn. The caller keeps a level-1 one as the thread's
+ * latest (ts->last, ts->last_ns). */
 static void take(int level, snap *sn) {
   struct rusage ru;
   if (getrusage(RUSAGE_THREAD, &ru) != 0)
@@ -83,79 +85,125 @@ static void take(int level, snap *sn) {
       sn->process_cpu_ns = ts_ns(&t);
   }
   read_gpus(sn);
-  if (level == 1) {
-    tls_stack.last = *sn;
-    tls_stack.last_mono_ns = mono_ns();
-  }
 }
 
-/* A begin snapshot: the thread's latest one when it is at most
- * MIDA_TELEMETRY_REUSE_NS old (level 1 only), else a new one. Back-to-back
- * tasks (a loop of calls, nested tasks) then cost one getrusage() each
- * instead of two; what the task is charged in addition is what the thread
- * did in those few microseconds before it began -- within the resolution
- * of getrusage's microsecond times -- and a context switch there would
- * have taken longer than that. */
-static void take_begin(int level, snap *sn) {
-  if (level == 1 && tls_stack.last_mono_ns != 0) {
-    int64_t age = mono_ns() - tls_stack.last_mono_ns;
+/* A begin snapshot into *sn: the thread's latest one when it is at most
+ * MIDA_TELEMETRY_REUSE_NS old at now_ns (level 1 only), else a new one.
+ * Back-to-back tasks (a loop of calls, nested tasks) then cost one
+ * getrusage() each instead of two; what the task is charged in addition is
+ * what the thread did in those few microseconds before it began -- within
+ * the resolution of getrusage's microsecond times -- and a context switch
+ * there would have taken longer than that. The age is read on the wall
+ * clock that the records' times come from (the caller's reading, so that
+ * a task's begin reads the clock once): a clock set back gives a negative
+ * age, a clock set forward a large one, and either takes a new snapshot. */
+static void take_begin(task_stack *ts, int level, snap *sn, int64_t now_ns) {
+  if (level == 1 && ts->last_ns != 0) {
+    if (now_ns == 0)
+      now_ns = mida_now_ns();
+    int64_t age = now_ns - ts->last_ns;
     if (age >= 0 && age <= MIDA_TELEMETRY_REUSE_NS) {
-      *sn = tls_stack.last;
+      *sn = ts->last;
       read_gpus(sn); /* the sampler's latest readings, as for a new one */
       telemetry_count(&mida__telemetry_counters.task_reused);
       return;
     }
   }
   take(level, sn);
+  if (level == 1) {
+    ts->last = *sn;
+    /* Taken after now_ns: dated then, its age is, if anything, overstated,
+     * and it is never reused past the window. */
+    ts->last_ns = now_ns != 0 ? now_ns : mida_now_ns();
+  }
 }
 
-void mida__telemetry_task_begin(int level, const mida_id_t *task) {
+void mida__telemetry_task_begin(int level, const mida_id_t *task,
+                                int64_t now_ns) {
   if (level <= 0)
     return;
   pthread_once(&atfork_once, register_atfork);
-  if (tls_stack.n == MIDA_TELEMETRY_STACK) {
+  task_stack *ts = &tls_stack;
+  if (ts->n == MIDA_TELEMETRY_STACK) {
     /* A full stack means tasks were begun and never ended on this thread:
      * the oldest is the likeliest to be abandoned. */
-    memmove(&tls_stack.s[0], &tls_stack.s[1],
-            (MIDA_TELEMETRY_STACK - 1) * sizeof(snap));
-    tls_stack.n--;
+    memmove(&ts->s[0], &ts->s[1], (MIDA_TELEMETRY_STACK - 1) * sizeof(snap));
+    ts->n--;
     telemetry_count(&mida__telemetry_counters.task_evicted);
   }
-  snap *sn = &tls_stack.s[tls_stack.n];
-  take_begin(level, sn);
+  snap *sn = &ts->s[ts->n];
+  take_begin(ts, level, sn, now_ns);
   sn->task = *task;
-  tls_stack.n++;
+  ts->n++;
 }
 
-/* `"key":` (the object's first) and `,"key":` as text and length, for
- * put_i64. */
-#define KEY(k) "\"" k "\":", sizeof("\"" k "\":") - 1
-#define NEXT(k) ",\"" k "\":", sizeof(",\"" k "\":") - 1
+/* Powers of ten, for the digit count of put_i64. */
+static const uint64_t pow10_u64[] = {
+    1ULL,
+    10ULL,
+    100ULL,
+    1000ULL,
+    10000ULL,
+    100000ULL,
+    1000000ULL,
+    10000000ULL,
+    100000000ULL,
+    1000000000ULL,
+    10000000000ULL,
+    100000000000ULL,
+    1000000000000ULL,
+    10000000000000ULL,
+    100000000000000ULL,
+    1000000000000000ULL,
+    10000000000000000ULL,
+    100000000000000000ULL,
+    1000000000000000000ULL,
+    10000000000000000000ULL,
+};
 
-/* Writes key (klen bytes) and v at p, which has room; returns the end. */
-static char *put_i64(char *p, const char *key, size_t klen, int64_t v) {
-  memcpy(p, key, klen);
-  p += klen;
-  char num[24];
-  char *e = num + sizeof num, *q = e;
-  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+/* Writes v in decimal at p, which has room for 20 bytes; returns the end.
+ * Most of a summary's values are 0 (a task that neither waited nor did
+ * I/O), written at once; the others are written from their last digit
+ * back, once their length is known. */
+static char *put_i64(char *p, int64_t v) {
+  if (v >= 0 && v < 10) {
+    *p++ = (char)('0' + v);
+    return p;
+  }
+  uint64_t u = (uint64_t)v;
+  if (v < 0) {
+    *p++ = '-';
+    u = (uint64_t)0 - u;
+  }
+  int digits = 1;
+  while (digits < 20 && u >= pow10_u64[digits])
+    digits++;
+  char *e = p + digits;
   do {
-    *--q = (char)('0' + u % 10);
+    *--e = (char)('0' + u % 10);
     u /= 10;
   } while (u != 0);
-  if (v < 0)
-    *--q = '-';
-  memcpy(p, q, (size_t)(e - q));
-  return p + (e - q);
+  return p + digits;
 }
 
+/* Writes the literal key text k (`"key":` or `,"key":`), then v, at p,
+ * which has room; the expression's value is the end. A literal's length is
+ * a constant, so the copy is a few stores, not a call of memcpy. */
+#define PUT(p, k, v)                                                         \
+  (memcpy((p), k, sizeof(k) - 1), put_i64((p) + sizeof(k) - 1, (v)))
+#define KEY(k) "\"" k "\":"
+#define NEXT(k) ",\"" k "\":"
+
 size_t mida__telemetry_task_end(int level, const mida_id_t *task, char *buf,
-                                size_t cap) {
+                                size_t cap, int64_t *now_ns) {
+  if (now_ns != NULL)
+    *now_ns = 0;
   if (level <= 0 || cap < MIDA_TELEMETRY_JSON_MAX)
     return 0;
+  task_stack *ts = &tls_stack;
   int at = -1;
-  for (int i = tls_stack.n - 1; i >= 0; i--) {
-    if (memcmp(tls_stack.s[i].task.bytes, task->bytes, 16) == 0) {
+  for (int i = ts->n - 1; i >= 0; i--) {
+    if (memcmp(ts->s[i].task.bytes, task->bytes, 16) == 0) {
       at = i;
       break;
     }
@@ -164,12 +212,18 @@ size_t mida__telemetry_task_end(int level, const mida_id_t *task, char *buf,
     telemetry_count(&mida__telemetry_counters.task_unmatched);
     return 0;
   }
-  snap end;
-  take(level, &end);
-  snap begin = tls_stack.s[at];
-  memmove(&tls_stack.s[at], &tls_stack.s[at + 1],
-          (size_t)(tls_stack.n - at - 1) * sizeof(snap));
-  tls_stack.n--;
+  /* At level 1 the end snapshot becomes the thread's latest as it is
+   * taken, dated by the clock read right after it, which the caller uses
+   * as the task's end time. */
+  snap local;
+  snap *end = level == 1 ? &ts->last : &local;
+  take(level, end);
+  int64_t now = mida_now_ns();
+  if (level == 1)
+    ts->last_ns = now;
+  if (now_ns != NULL)
+    *now_ns = now;
+  const snap *begin = &ts->s[at];
 
   /* Written straight into buf: the integer part is at most 10 keys of
    * under 24 bytes and 10 numbers of at most 20 digits, far below the cap
@@ -177,30 +231,33 @@ size_t mida__telemetry_task_end(int level, const mida_id_t *task, char *buf,
    * checks, strlen of each key) cost about 1,600 instructions a task. */
   char *p = buf;
   *p++ = '{';
-  p = put_i64(p, KEY("cpu_thread_ns"), end.thread_cpu_ns - begin.thread_cpu_ns);
+  p = PUT(p, KEY("cpu_thread_ns"), end->thread_cpu_ns - begin->thread_cpu_ns);
   if (level >= 2)
-    p = put_i64(p, NEXT("cpu_process_ns"),
-                end.process_cpu_ns - begin.process_cpu_ns);
-  p = put_i64(p, NEXT("maxrss_kb"), end.maxrss_kb);
-  p = put_i64(p, NEXT("maxrss_delta_kb"), end.maxrss_kb - begin.maxrss_kb);
-  p = put_i64(p, NEXT("ctx_voluntary"), end.nvcsw - begin.nvcsw);
-  p = put_i64(p, NEXT("ctx_involuntary"), end.nivcsw - begin.nivcsw);
-  p = put_i64(p, NEXT("in_blocks"), end.inblock - begin.inblock);
-  p = put_i64(p, NEXT("out_blocks"), end.oublock - begin.oublock);
-  p = put_i64(p, NEXT("read_bytes"), (end.inblock - begin.inblock) * 512);
-  p = put_i64(p, NEXT("write_bytes"),
-              (end.oublock - begin.oublock) * 512);
+    p = PUT(p, NEXT("cpu_process_ns"),
+            end->process_cpu_ns - begin->process_cpu_ns);
+  p = PUT(p, NEXT("maxrss_kb"), end->maxrss_kb);
+  p = PUT(p, NEXT("maxrss_delta_kb"), end->maxrss_kb - begin->maxrss_kb);
+  p = PUT(p, NEXT("ctx_voluntary"), end->nvcsw - begin->nvcsw);
+  p = PUT(p, NEXT("ctx_involuntary"), end->nivcsw - begin->nivcsw);
+  p = PUT(p, NEXT("in_blocks"), end->inblock - begin->inblock);
+  p = PUT(p, NEXT("out_blocks"), end->oublock - begin->oublock);
+  p = PUT(p, NEXT("read_bytes"), (end->inblock - begin->inblock) * 512);
+  p = PUT(p, NEXT("write_bytes"), (end->oublock - begin->oublock) * 512);
   *p = '\0';
   jbuf b = {buf, cap, (size_t)(p - buf), 0};
-  unsigned both = begin.gpu_mask & end.gpu_mask;
-  for (int i = 0; i < MIDA_TELEMETRY_GPUS; i++) {
-    if ((both & (1u << i)) && end.gpu_mj[i] >= begin.gpu_mj[i]) {
+  unsigned both = begin->gpu_mask & end->gpu_mask;
+  for (int i = 0; both != 0; i++, both >>= 1) {
+    if ((both & 1u) && end->gpu_mj[i] >= begin->gpu_mj[i]) {
       char key[24] = "gpu0_energy_j";
       key[3] = (char)('0' + i);
-      jb_f64(&b, key, (double)(end.gpu_mj[i] - begin.gpu_mj[i]) / 1000.0);
+      jb_f64(&b, key, (double)(end->gpu_mj[i] - begin->gpu_mj[i]) / 1000.0);
     }
   }
   jb_raw(&b, "}", 1);
+  /* The begin snapshot leaves the stack (usually its top: nothing moves). */
+  memmove(&ts->s[at], &ts->s[at + 1],
+          (size_t)(ts->n - at - 1) * sizeof(snap));
+  ts->n--;
   return b.overflow ? 0 : b.len;
 }
 

@@ -80,15 +80,20 @@
 /* ---- per task ------------------------------------------------------------ */
 
 /* Takes the begin snapshot of task on the calling thread. level as above
- * (0: does nothing). No allocation; level 1 makes one system call. */
-void mida__telemetry_task_begin(int level, const mida_id_t *task);
+ * (0: does nothing); now_ns: the wall clock (mida_now_ns) as the caller
+ * has just read it, or 0 to have it read here when needed. No allocation;
+ * level 1 makes at most one system call. */
+void mida__telemetry_task_begin(int level, const mida_id_t *task,
+                                int64_t now_ns);
 
 /* Takes the end snapshot of task on the calling thread and writes the
  * summary, a JSON object, into buf (cap >= MIDA_TELEMETRY_JSON_MAX). Returns
  * its length, or 0 when there is no summary (level 0, or no begin snapshot
- * on this thread: counted). */
+ * on this thread: counted). When now_ns is not NULL it receives the wall
+ * clock read right after the snapshot (mida_now_ns), or 0 when none was
+ * taken, so that the caller need not read the clock again. */
 size_t mida__telemetry_task_end(int level, const mida_id_t *task, char *buf,
-                                size_t cap);
+                                size_t cap, int64_t *now_ns);
 
 /* The resource use of a finished child process, as wait4() gives it (the
  * child and the descendants it waited for), as a JSON object into buf (cap

@@ -197,6 +197,26 @@ def test_async_task_records_around_the_await_with_nested_parent():
     assert err and "KeyError" in err[0]["error"]
 
 
+def test_a_task_s_id_start_and_end_times_agree():
+    """A task's id is made from the clock reading that gives its start
+    time (one reading at begin), and its end time is read after its
+    end snapshot, not before its start."""
+    @mida.task(name="id_time_leaf")
+    def leaf(i):
+        return i
+
+    for i in range(200):
+        leaf(i)
+    rows = mida.query("SELECT id, started, ended, telemetry FROM task "
+                      "WHERE activity = 'id_time_leaf'")
+    assert len(rows) == 200
+    for r in rows:
+        id_ms = int(r["id"].replace("-", "")[:12], 16)
+        assert id_ms == r["started"] // 1_000_000
+        assert r["ended"] >= r["started"]
+        assert json.loads(r["telemetry"])["cpu_thread_ns"] >= 0
+
+
 def test_generators_are_returned_untouched():
     def gen(n):
         yield from range(n)
