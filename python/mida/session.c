@@ -30,6 +30,9 @@ int mida_py_strict;
 static PyObject *g_current;      /* ContextVar: the current task (bytes) */
 static PyObject *g_workflow;     /* ContextVar: the current workflow (bytes)
                                     of `with mida.workflow` blocks */
+static int g_workflow_used;      /* 1 once g_workflow was set in any
+                                    context: until then no context has it,
+                                    and a task need not look it up */
 static PyObject *g_open_wfs;     /* list of bytes: the blocks' workflows
                                     still open, in the order they began */
 static mida_id_t g_wf_base;      /* the default before the first of them */
@@ -194,7 +197,13 @@ static PyObject *var_push(PyObject *var, const mida_id_t *id) {
 static void var_pop(PyObject *var, PyObject *tok) {
   if (tok == NULL)
     return;
-  /* Called with the user's exception possibly set: keep it. */
+  if (PyErr_Occurred() == NULL) { /* a call that returned */
+    if (PyContextVar_Reset(var, tok) < 0)
+      PyErr_Clear();
+    Py_DECREF(tok);
+    return;
+  }
+  /* Called with the user's exception set: keep it. */
   mida_py_saved_exc e = mida_py_exc_take();
   if (PyContextVar_Reset(var, tok) < 0)
     PyErr_Clear();
@@ -212,7 +221,8 @@ void mida_py_meter_enter(const mida_id_t *task, const mida_id_t *workflow,
                          mida_py_meter_scope *sc) {
   PyObject *v = NULL, *w = NULL;
   int set = (PyContextVar_Get(g_current, NULL, &v) == 0 && v != NULL) ||
-            (PyContextVar_Get(g_workflow, NULL, &w) == 0 && w != NULL);
+            (g_workflow_used &&
+             PyContextVar_Get(g_workflow, NULL, &w) == 0 && w != NULL);
   Py_XDECREF(v);
   Py_XDECREF(w);
   PyErr_Clear();
@@ -233,8 +243,10 @@ void mida_py_meter_enter(const mida_id_t *task, const mida_id_t *workflow,
   /* Inside a task or a block already (a meter called from a decorated
    * function): the context variables, which come first, say it. */
   sc->tok = var_push(g_current, task);
-  if (workflow != NULL)
+  if (workflow != NULL) {
+    g_workflow_used = 1;
     sc->wtok = var_push(g_workflow, workflow);
+  }
 }
 
 void mida_py_meter_leave(mida_py_meter_scope *sc) {
@@ -249,7 +261,7 @@ void mida_py_meter_leave(mida_py_meter_scope *sc) {
 
 int mida_py_current_workflow(mida_id_t *out) {
   PyObject *v = NULL;
-  if (PyContextVar_Get(g_workflow, NULL, &v) < 0) {
+  if (g_workflow_used && PyContextVar_Get(g_workflow, NULL, &v) < 0) {
     PyErr_Clear();
     return 0;
   }
@@ -289,6 +301,7 @@ PyObject *mida_py_workflow_enter(mida_session_t *s, const mida_id_t *id,
   }
   if (s != NULL)
     (void)mida_workflow_set_default(s, id, NULL);
+  g_workflow_used = 1;
   PyObject *tok = PyContextVar_Set(g_workflow, b);
   Py_DECREF(b);
   return tok;

@@ -113,6 +113,7 @@ typedef struct TaskFunc {
   PyObject *defaults;        /* __defaults__ tuple, or NULL */
   PyObject *kwdefaults;      /* __kwdefaults__ dict, or NULL */
   PyObject *activity;        /* str: the task's activity name */
+  const char *activity_utf8; /* its UTF-8, which the str keeps */
   PyObject *keys;            /* tuple of bytes: names[i] as JSON `"name":` */
   PyObject *pickled;         /* __mida_func__: func's copy that pickles by
                                 value (see taskfunc_reduce), or NULL */
@@ -254,7 +255,7 @@ static int call_begin(TaskFunc *tf, PyObject *const *args, Py_ssize_t nargs,
   int has_parent = mida_py_current_task(&parent);
   int has_wf = mida_py_current_workflow(&wf); /* else the session's */
   mida_task_info_t info = {0};
-  info.activity = PyUnicode_AsUTF8(tf->activity);
+  info.activity = tf->activity_utf8;
   info.used = used;
   info.parent = has_parent ? &parent : NULL;
   info.workflow = has_wf ? &wf : NULL;
@@ -265,7 +266,8 @@ static int call_begin(TaskFunc *tf, PyObject *const *args, Py_ssize_t nargs,
     rc = mida_task_begin(s, &info, id);
   }
   mida_py_json_free(&w);
-  PyErr_Clear();
+  if (PyErr_Occurred() != NULL)
+    PyErr_Clear();
   if (rc != MIDA_OK) {
     mida_py_capture_errors++;
     return 0;
@@ -413,8 +415,9 @@ static PyObject *taskfunc_new(PyTypeObject *type, PyObject *args,
       tf->activity = PyUnicode_FromString(Py_TYPE(func)->tp_name);
     }
   }
-  if (tf->activity == NULL || PyUnicode_AsUTF8(tf->activity) == NULL ||
-      taskfunc_bind_signature(tf, func) < 0 ||
+  if (tf->activity != NULL)
+    tf->activity_utf8 = PyUnicode_AsUTF8(tf->activity);
+  if (tf->activity_utf8 == NULL || taskfunc_bind_signature(tf, func) < 0 ||
       taskfunc_encode_keys(tf) < 0) {
     Py_DECREF(tf);
     return NULL;
@@ -440,6 +443,7 @@ static int taskfunc_clear(PyObject *self) {
   Py_CLEAR(tf->varargs);
   Py_CLEAR(tf->defaults);
   Py_CLEAR(tf->kwdefaults);
+  tf->activity_utf8 = NULL;
   Py_CLEAR(tf->activity);
   Py_CLEAR(tf->keys);
   Py_CLEAR(tf->pickled);

@@ -61,7 +61,7 @@ static int reserve(mida_py_json *w, size_t n) {
   return 1;
 }
 
-void mida_py_json_raw(mida_py_json *w, const char *s, size_t n) {
+void mida_py_json_raw_grow(mida_py_json *w, const char *s, size_t n) {
   if (!reserve(w, n))
     return;
   memcpy(w->p + w->len, s, n);
@@ -72,11 +72,7 @@ static void raw_str(mida_py_json *w, const char *s) {
   mida_py_json_raw(w, s, strlen(s));
 }
 
-static void put_char(mida_py_json *w, char c) {
-  if (!reserve(w, 1))
-    return;
-  w->p[w->len++] = c;
-}
+static void put_char(mida_py_json *w, char c) { mida_py_json_char(w, c); }
 
 /* The longest prefix of s[0..n) that is at most max bytes and does not cut
  * a UTF-8 sequence. */
@@ -711,7 +707,8 @@ void mida_py_json_value(mida_py_json *w, PyObject *v, int depth) {
   } else {
     put_repr_summary(w, v);
   }
-  PyErr_Clear();
+  if (PyErr_Occurred() != NULL) /* cheaper than PyErr_Clear when none */
+    PyErr_Clear();
 }
 
 void mida_py_json_result(mida_py_json *w, PyObject *v) {

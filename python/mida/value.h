@@ -31,6 +31,7 @@
 #include <Python.h>
 
 #include <stddef.h>
+#include <string.h>
 
 /* The deepest nesting the caps may allow: the store's JSON check accepts
  * MIDA_JSON_MAX_DEPTH (64) levels, and a record holds values two levels
@@ -60,7 +61,30 @@ typedef struct mida_py_json {
 
 void mida_py_json_init(mida_py_json *w);
 void mida_py_json_free(mida_py_json *w);
-void mida_py_json_raw(mida_py_json *w, const char *s, size_t n);
+
+/* mida_py_json_raw when s[0..n) does not fit: grows the buffer first. */
+void mida_py_json_raw_grow(mida_py_json *w, const char *s, size_t n);
+
+/* Appends s[0..n). Inline: a task's text is a dozen of these, and nearly
+ * all fit in the room at hand (with the NUL that mida_py_json_end adds). */
+static inline void mida_py_json_raw(mida_py_json *w, const char *s,
+                                    size_t n) {
+  if (!w->oom && n < w->cap - w->len) {
+    memcpy(w->p + w->len, s, n);
+    w->len += n;
+    return;
+  }
+  mida_py_json_raw_grow(w, s, n);
+}
+
+/* Appends one byte, as mida_py_json_raw. */
+static inline void mida_py_json_char(mida_py_json *w, char c) {
+  if (!w->oom && 1 < w->cap - w->len) {
+    w->p[w->len++] = c;
+    return;
+  }
+  mida_py_json_raw_grow(w, &c, 1);
+}
 /* Appends s[0..n) as a JSON string with quotes. */
 void mida_py_json_string(mida_py_json *w, const char *s, size_t n);
 /* Appends a JSON object key ("name":) from a Python object (str or not). */
