@@ -31,9 +31,7 @@ typedef struct snap {
 
 /* The open tasks of this thread, oldest first; and the thread's latest
  * level-1 snapshot with the wall-clock time it was taken at (0: none).
- * Each function below finds it once (a thread-local of a shared library
- * costs a call of __tls_get_addr at each access the compiler cannot
- * merge). */
+ * Each function below finds it once, through thread_stack(). */
 typedef struct task_stack {
   int n;                           /* entries in use */
   snap s[MIDA_TELEMETRY_STACK];    /* the snapshots */
@@ -41,6 +39,17 @@ typedef struct task_stack {
   int64_t last_ns;                 /* when, mida_now_ns(); 0: none */
 } task_stack;
 static _Thread_local task_stack tls_stack;
+
+/* The calling thread's stack. The address of a thread-local of a shared
+ * library is a call of __tls_get_addr, which GCC makes again at each use
+ * rather than keep the address in a register (a dozen calls in
+ * mida__telemetry_task_end); the empty asm hides where the pointer came
+ * from, so it is computed once. */
+static inline task_stack *thread_stack(void) {
+  task_stack *ts = &tls_stack;
+  __asm__("" : "+r"(ts));
+  return ts;
+}
 
 /* A child of fork() is a new process whose thread counters start at 0:
  * its first task must not begin on a snapshot of its parent's thread. */
@@ -123,7 +132,7 @@ void mida__telemetry_task_begin(int level, const mida_id_t *task,
   if (level <= 0)
     return;
   pthread_once(&atfork_once, register_atfork);
-  task_stack *ts = &tls_stack;
+  task_stack *ts = thread_stack();
   if (ts->n == MIDA_TELEMETRY_STACK) {
     /* A full stack means tasks were begun and never ended on this thread:
      * the oldest is the likeliest to be abandoned. */
@@ -200,7 +209,7 @@ size_t mida__telemetry_task_end(int level, const mida_id_t *task, char *buf,
     *now_ns = 0;
   if (level <= 0 || cap < MIDA_TELEMETRY_JSON_MAX)
     return 0;
-  task_stack *ts = &tls_stack;
+  task_stack *ts = thread_stack();
   int at = -1;
   for (int i = ts->n - 1; i >= 0; i--) {
     if (memcmp(ts->s[i].task.bytes, task->bytes, 16) == 0) {
