@@ -1087,12 +1087,13 @@ int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
     const uint64_t ring = seg->ring_bytes;
     uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
     uint64_t skip = 0;
+    uint64_t room = 0; /* bytes from t to the ring's end */
     /* A record too big for a small first ring moves on to a full one. */
     bool full = (uint64_t)payload_len > ring / 4;
     for (;;) {
       if (full || (t & SEALED_BIT) != 0)
         break;
-      uint64_t room = ring - t % ring;
+      room = ring - t % ring;
       skip = need > room ? room : 0;
       uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
       if (t + skip + need - head > ring) {
@@ -1125,9 +1126,12 @@ int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
       continue;
     }
     uint8_t *ring_base = seg->ring;
+    /* t's offset in the ring, from room (the CAS succeeded with this t):
+     * a 64-bit division less per record, a second one less below. */
+    uint64_t off = ring - room;
     if (skip >= MIDA_FRAME_HEADER_BYTES) {
       /* Fill the rest of the ring with a committed PAD frame. */
-      uint8_t *pad = ring_base + t % ring;
+      uint8_t *pad = ring_base + off;
       uint32_t pad_len = (uint32_t)(skip - MIDA_FRAME_HEADER_BYTES);
       uint16_t pad_type = MIDA_REC_PAD;
       memcpy(pad + 8, &pad_len, 4);
@@ -1140,7 +1144,8 @@ int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
                             memory_order_release);
     }
     uint64_t pos = t + skip;
-    uint8_t *frame = ring_base + pos % ring;
+    /* A skip ends at the ring's end: the frame starts at its beginning. */
+    uint8_t *frame = ring_base + (skip != 0 ? 0 : off);
     uint32_t len = (uint32_t)payload_len;
     memcpy(frame + 8, &len, 4);
     memcpy(frame + 12, &type, 2);

@@ -264,8 +264,9 @@ size_t mida__telemetry_task_end(int level, const mida_id_t *task, char *buf,
   }
   jb_raw(&b, "}", 1);
   /* The begin snapshot leaves the stack (usually its top: nothing moves). */
-  memmove(&ts->s[at], &ts->s[at + 1],
-          (size_t)(ts->n - at - 1) * sizeof(snap));
+  if (at < ts->n - 1)
+    memmove(&ts->s[at], &ts->s[at + 1],
+            (size_t)(ts->n - at - 1) * sizeof(snap));
   ts->n--;
   return b.overflow ? 0 : b.len;
 }
