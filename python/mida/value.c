@@ -9,6 +9,10 @@
  */
 #include "value.h"
 
+#if PY_VERSION_HEX < 0x030B0000
+#include <longintrepr.h> /* ob_digit: Python.h has it from 3.11 on */
+#endif
+
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -533,10 +537,33 @@ static char *decimal(long long n, char buf[24]) {
   return p;
 }
 
+/* 1 and the value of int v in *n when v is held in one internal digit
+ * (|v| < 2**30: nearly every int an argument or result holds), read
+ * without a call; else 0. */
+static int small_int(PyObject *v, long long *n) {
+#if PY_VERSION_HEX >= 0x030C0000
+  if (!PyUnstable_Long_IsCompact((PyLongObject *)v))
+    return 0;
+  *n = (long long)PyUnstable_Long_CompactValue((PyLongObject *)v);
+  return 1;
+#else
+  Py_ssize_t size = Py_SIZE(v);
+  if (size < -1 || size > 1)
+    return 0;
+  *n = (long long)size * (long long)((PyLongObject *)v)->ob_digit[0];
+  return 1;
+#endif
+}
+
 static void put_int(mida_py_json *w, PyObject *v) {
-  int overflow = 0;
-  long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
-  if (overflow == 0 && !(n == -1 && PyErr_Occurred())) {
+  long long n;
+  int ok = small_int(v, &n);
+  if (!ok) {
+    int overflow = 0;
+    n = PyLong_AsLongLongAndOverflow(v, &overflow);
+    ok = overflow == 0 && !(n == -1 && PyErr_Occurred());
+  }
+  if (ok) {
     char num[24];
     char *p = decimal(n, num);
     mida_py_json_raw(w, p, (size_t)(num + sizeof num - p));

@@ -100,12 +100,23 @@ def test_integers_are_written_exactly():
     def h(*xs):
         return xs[-1]
 
-    xs = (0, -1, 9, 10, -10, 2**63 - 1, -2**63, 2**64, -(2**70), True)
+    # Around 2**30 and 2**15 too: an int of one internal digit (30 bits,
+    # or 15) is read without a call, a larger one with one.
+    edges = (2**30 - 1, 2**30, -(2**30 - 1), -(2**30), 2**15, -(2**15))
+    xs = (0, -1, 9, 10, -10) + edges + (2**63 - 1, -2**63, 2**64,
+                                        -(2**70), True)
     tid = last_task_id(lambda: h(*xs))
     row = task_row(tid)
-    assert row["used"] == {"xs": [0, -1, 9, 10, -10, 2**63 - 1, -2**63,
-                                  str(2**64), str(-(2**70)), True]}
+    assert row["used"] == {"xs": [0, -1, 9, 10, -10, *edges, 2**63 - 1,
+                                  -2**63, str(2**64), str(-(2**70)), True]}
     assert row["generated"] == {"return": True}
+
+    class Flag(int):  # a subclass keeps int's layout
+        pass
+
+    tid = last_task_id(lambda: h(Flag(7), Flag(-(2**40))))
+    assert task_row(tid)["used"] == {"xs": [7, -(2**40)]}
+    assert task_row(tid)["generated"] == {"return": -(2**40)}
 
 
 def test_ship_interval_default_yields_to_the_environment(tmp_path):
