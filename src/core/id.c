@@ -21,6 +21,7 @@
  */
 #include "core/hex.h"
 #include "core/id.h"
+#include "core/tls_addr.h"
 #include "mida.h"
 
 #include <pthread.h>
@@ -88,10 +89,7 @@ mida_id_t mida_id_new(void) { return mida__id_new_at(mida_now_ns()); }
 
 mida_id_t mida__id_new_at(int64_t now_ns) {
   id_state *st = &tls_state;
-  /* Hides where st came from: GCC would otherwise make the address of a
-   * thread-local of a shared library (a call of __tls_get_addr) again at
-   * each use, three times an id. */
-  __asm__("" : "+r"(st));
+  MIDA_TLS_KEEP(st); /* one __tls_get_addr, not three (core/tls_addr.h) */
   if (!st->seeded ||
       st->generation !=
           atomic_load_explicit(&fork_generation, memory_order_relaxed)) {

@@ -4,41 +4,54 @@
  */
 #include "core/thread_task.h"
 
+#include "core/tls_addr.h"
+
 #include <dlfcn.h>
 #include <pthread.h>
 #include <string.h>
 
 /* The tasks open on this thread, oldest first. */
-static _Thread_local struct {
-  int n;                                 /* entries in use */
+typedef struct open_tasks {
+  int n;                                  /* entries in use */
   mida_id_t task[MIDA_THREAD_TASK_DEPTH]; /* the open tasks */
-} tls_open;
+} open_tasks;
+static _Thread_local open_tasks tls_open;
+
+/* This thread's open tasks, their address found once (core/tls_addr.h). */
+static inline open_tasks *thread_open(void) {
+  open_tasks *o = &tls_open;
+  MIDA_TLS_KEEP(o);
+  return o;
+}
 
 void mida__thread_task_push(const mida_id_t *task) {
-  if (tls_open.n == MIDA_THREAD_TASK_DEPTH) {
+  open_tasks *o = thread_open();
+  if (o->n == MIDA_THREAD_TASK_DEPTH) {
     /* Begun and never ended here: the oldest is the likeliest abandoned. */
-    memmove(&tls_open.task[0], &tls_open.task[1],
+    memmove(&o->task[0], &o->task[1],
             (MIDA_THREAD_TASK_DEPTH - 1) * sizeof(mida_id_t));
-    tls_open.n--;
+    o->n--;
   }
-  tls_open.task[tls_open.n++] = *task;
+  o->task[o->n++] = *task;
 }
 
 void mida__thread_task_pop(const mida_id_t *task) {
-  for (int i = tls_open.n - 1; i >= 0; i--) {
-    if (memcmp(tls_open.task[i].bytes, task->bytes, 16) == 0) {
-      memmove(&tls_open.task[i], &tls_open.task[i + 1],
-              (size_t)(tls_open.n - i - 1) * sizeof(mida_id_t));
-      tls_open.n--;
+  open_tasks *o = thread_open();
+  for (int i = o->n - 1; i >= 0; i--) {
+    if (memcmp(o->task[i].bytes, task->bytes, 16) == 0) {
+      memmove(&o->task[i], &o->task[i + 1],
+              (size_t)(o->n - i - 1) * sizeof(mida_id_t));
+      o->n--;
       return;
     }
   }
 }
 
 int mida__thread_task_current(mida_id_t *out) {
-  if (tls_open.n == 0)
+  open_tasks *o = thread_open();
+  if (o->n == 0)
     return 0;
-  *out = tls_open.task[tls_open.n - 1];
+  *out = o->task[o->n - 1];
   return 1;
 }
 

@@ -12,6 +12,8 @@
  */
 #include "telemetry/telemetry_int.h"
 
+#include "core/tls_addr.h"
+
 #include <pthread.h>
 #include <sys/resource.h>
 
@@ -40,14 +42,11 @@ typedef struct task_stack {
 } task_stack;
 static _Thread_local task_stack tls_stack;
 
-/* The calling thread's stack. The address of a thread-local of a shared
- * library is a call of __tls_get_addr, which GCC makes again at each use
- * rather than keep the address in a register (a dozen calls in
- * mida__telemetry_task_end); the empty asm hides where the pointer came
- * from, so it is computed once. */
+/* The calling thread's stack, its address found once (core/tls_addr.h:
+ * a dozen calls of __tls_get_addr in mida__telemetry_task_end else). */
 static inline task_stack *thread_stack(void) {
   task_stack *ts = &tls_stack;
-  __asm__("" : "+r"(ts));
+  MIDA_TLS_KEEP(ts);
   return ts;
 }
 
