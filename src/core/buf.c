@@ -14,9 +14,24 @@ void mida__buf_init(mida__buf *b, size_t max) {
   b->len = 0;
   b->cap = 0;
   b->max = max;
+  b->fixed = 0;
+}
+
+void mida__buf_init_fixed(mida__buf *b, char *mem, size_t cap) {
+  b->ptr = cap > 0 ? mem : NULL;
+  b->len = 0;
+  b->cap = cap;
+  b->max = cap > 0 ? cap - 1 : 0;
+  b->fixed = 1;
+  if (b->ptr != NULL)
+    b->ptr[0] = '\0';
 }
 
 void mida__buf_free(mida__buf *b) {
+  if (b->fixed) {
+    mida__buf_reset(b); /* the memory stays the caller's */
+    return;
+  }
   mida__free(b->ptr);
   b->ptr = NULL;
   b->len = 0;
@@ -38,6 +53,10 @@ static int buf_reserve(mida__buf *b, size_t extra) {
   size_t need = b->len + extra + 1;
   if (need <= b->cap)
     return MIDA_OK;
+  if (b->fixed) { /* its max is cap - 1: not reached */
+    mida__buf_free(b);
+    return MIDA_ETOOBIG;
+  }
   size_t cap = b->cap ? b->cap : 64;
   while (cap < need)
     cap *= 2;

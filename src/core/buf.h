@@ -16,10 +16,18 @@ typedef struct mida__buf {
   size_t len; /* bytes used, not counting the NUL */
   size_t cap; /* bytes allocated */
   size_t max; /* the most len may reach */
+  int fixed;  /* 1: ptr is the caller's memory (mida__buf_init_fixed) */
 } mida__buf;
 
 /* Sets up an empty buffer that may hold up to max bytes. */
 void mida__buf_init(mida__buf *b, size_t max);
+
+/* Sets up an empty buffer over the caller's mem (cap bytes, the NUL
+ * included), which it never grows, frees or leaves: an append that does
+ * not fit fails with MIDA_ETOOBIG and empties it, as a capped buffer's
+ * does. For a path that must not allocate (the preload library's exec);
+ * mida__buf_free then only empties it. */
+void mida__buf_init_fixed(mida__buf *b, char *mem, size_t cap);
 
 /* Appends; on failure (MIDA_ENOMEM, or MIDA_ETOOBIG past max) the buffer is
  * freed and reset. Return MIDA_OK or the error. */

@@ -1,10 +1,12 @@
 /*
  * buf_test.c -- the growable, capped buffer (buf.h): formatted appends give
  * snprintf's text whether or not they fit the room the buffer has, a text
- * past the cap frees the buffer, and a text that fits is formatted once.
+ * past the cap frees the buffer, a text that fits is formatted once, and a
+ * buffer over the caller's memory never allocates.
  */
 #include "core/buf.h"
 
+#include "core/alloc.h"
 #include "mida.h"
 
 #include <setjmp.h>
@@ -113,11 +115,40 @@ static void test_a_text_that_fits_is_formatted_once(void **state) {
 #endif
 }
 
+/* A buffer over the caller's memory fills it, NUL included, and no more:
+ * an append past it empties it and leaves the memory where it was, with
+ * no allocation. */
+static void test_fixed_memory_is_never_grown(void **state) {
+  (void)state;
+  char mem[8];
+  mida__buf b;
+  uint64_t allocs = mida__alloc_count_thread();
+  mida__buf_init_fixed(&b, mem, sizeof mem);
+  assert_string_equal(mida__buf_str(&b), "");
+  assert_int_equal(mida__buf_adds(&b, "abc"), MIDA_OK);
+  assert_int_equal(mida__buf_printf(&b, "%d", 1234), MIDA_OK);
+  assert_ptr_equal(b.ptr, mem);
+  assert_string_equal(mem, "abc1234");
+  assert_int_equal(mida__buf_adds(&b, "x"), MIDA_ETOOBIG);
+  assert_ptr_equal(b.ptr, mem);
+  assert_int_equal(b.len, 0);
+  assert_string_equal(mida__buf_str(&b), "");
+  assert_int_equal(mida__buf_printf(&b, "%s", "12345678"), MIDA_ETOOBIG);
+  assert_int_equal(b.len, 0);
+  assert_int_equal(mida__buf_adds(&b, "again"), MIDA_OK);
+  assert_string_equal(mida__buf_str(&b), "again");
+  mida__buf_free(&b);
+  assert_ptr_equal(b.ptr, mem);
+  assert_int_equal(b.len, 0);
+  assert_int_equal(mida__alloc_count_thread(), allocs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_printf_appends_whatever_the_room),
       cmocka_unit_test(test_printf_past_the_cap_frees_the_buffer),
       cmocka_unit_test(test_a_text_that_fits_is_formatted_once),
+      cmocka_unit_test(test_fixed_memory_is_never_grown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

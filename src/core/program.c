@@ -50,7 +50,7 @@ static mida__program_kind kind_of_fd(int fd) {
   native_ehdr eh;
   ssize_t n = pread(fd, &eh, sizeof eh, 0);
   if (n >= 2 && memcmp(&eh, "#!", 2) == 0)
-    return MIDA_PROGRAM_OBSERVABLE;
+    return MIDA_PROGRAM_SCRIPT;
   if (n < EI_NIDENT || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
     return MIDA_PROGRAM_UNREADABLE; /* not a program the kernel runs */
   if (eh.e_ident[EI_CLASS] != NATIVE_CLASS || n != (ssize_t)sizeof eh)

@@ -14,12 +14,13 @@
 #define MIDA_CORE_PROGRAM_H
 
 typedef enum mida__program_kind {
-  MIDA_PROGRAM_OBSERVABLE = 0, /* dynamically linked for this machine, or a
-                                  script (its interpreter is assumed to be) */
+  MIDA_PROGRAM_OBSERVABLE = 0, /* dynamically linked for this machine */
   MIDA_PROGRAM_STATIC,         /* no program interpreter */
   MIDA_PROGRAM_SETUID,         /* runs as another user or group */
   MIDA_PROGRAM_FOREIGN,        /* an ELF of another class or machine */
-  MIDA_PROGRAM_UNREADABLE      /* cannot be read; the exec will say more */
+  MIDA_PROGRAM_UNREADABLE,     /* cannot be read; the exec will say more */
+  MIDA_PROGRAM_SCRIPT          /* "#!": its interpreter, assumed observable,
+                                  runs with another argv */
 } mida__program_kind;
 
 /* What the program at path is (it is opened and its ELF headers read).
@@ -27,7 +28,8 @@ typedef enum mida__program_kind {
 mida__program_kind mida__program_kind_of(const char *path);
 
 /* A short text for a kind that is not observable ("a static binary"), or
- * NULL for MIDA_PROGRAM_OBSERVABLE and MIDA_PROGRAM_UNREADABLE. */
+ * NULL for MIDA_PROGRAM_OBSERVABLE, MIDA_PROGRAM_SCRIPT and
+ * MIDA_PROGRAM_UNREADABLE. */
 const char *mida__program_kind_note(mida__program_kind kind);
 
 #endif /* MIDA_CORE_PROGRAM_H */
