@@ -62,6 +62,12 @@ static void add_str(record *r, unsigned tag, const char *s) {
     r->f[r->n++] = (field){(uint8_t)tag, FK_STR, NULL, 0, s, strlen(s)};
 }
 
+/* A string field of known length. */
+static void add_strn(record *r, unsigned tag, const char *s, size_t len) {
+  if (r->n < MAX_FIELDS)
+    r->f[r->n++] = (field){(uint8_t)tag, FK_STR, NULL, 0, s, len};
+}
+
 static void add_uri(record *r, const char *path) {
   if (r->n < MAX_FIELDS)
     r->f[r->n++] =
@@ -199,26 +205,46 @@ static void add_this_program(record *r, char *custom, size_t cap) {
   add_str(r, MIDA_F_CUSTOM, custom);
 }
 
-char *mida__pl_argv_used(char *const *argv) {
+/* Appends {"argv":[...]} of argv to b, as the program's own begin has it
+ * (state.c, describe_process) without the cwd. */
+static int add_argv_used(mida__buf *b, char *const *argv) {
   int argc = 0;
   while (argv != NULL && argv[argc] != NULL)
     argc++;
+  int rc = mida__buf_adds(b, "{\"argv\":");
+  if (rc == MIDA_OK)
+    rc = mida__argv_json(b, argc, argv);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, "}");
+  return rc;
+}
+
+char *mida__pl_argv_used(char *const *argv) {
   mida__buf b;
   mida__buf_init(&b, 1 << 20);
-  int rc = mida__buf_adds(&b, "{\"argv\":");
-  if (rc == MIDA_OK)
-    rc = mida__argv_json(&b, argc, argv);
-  if (rc == MIDA_OK)
-    rc = mida__buf_adds(&b, "}");
+  int rc = add_argv_used(&b, argv);
   char *out = rc == MIDA_OK ? mida__strdup(mida__buf_str(&b)) : NULL;
   mida__buf_free(&b);
   return out;
 }
 
-void mida__pl_emit_vfork_child(const mida_id_t *child, pid_t pid,
-                               int64_t started, const char *note,
-                               const char *path, const char *used,
-                               int this_program) {
+void mida__pl_program_of(mida__pl_program *p, char *const *argv,
+                         const char *path, char *buf, size_t cap) {
+  p->activity = mida__pl_activity_of(argv, path, &p->len);
+  mida__buf b;
+  mida__buf_init_fixed(&b, buf, cap);
+  p->used = add_argv_used(&b, argv) == MIDA_OK ? buf : NULL;
+}
+
+/* Adds what a program says it is (its activity and argv) to r. */
+static void add_program(record *r, const mida__pl_program *p) {
+  add_strn(r, MIDA_F_ACTIVITY, p->activity, p->len);
+  add_str(r, MIDA_F_USED, p->used);
+}
+
+void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
+                         const char *note, const mida__pl_program *became,
+                         int this_program) {
   ensure_begun();
   char custom[2048];
   record r;
@@ -229,24 +255,27 @@ void mida__pl_emit_vfork_child(const mida_id_t *child, pid_t pid,
   add_i64(&r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
   add_i64(&r, MIDA_F_STARTED, started);
   add_i64(&r, MIDA_F_PID, (int64_t)pid);
-  if (note != NULL) {
-    snprintf(custom, sizeof custom,
-             "{\"not_observed\":\"%s: its files were not recorded\"}", note);
-    add_str(&r, MIDA_F_ACTIVITY, base_name(path != NULL ? path : ""));
-    add_str(&r, MIDA_F_USED, used);
-    add_str(&r, MIDA_F_CUSTOM, custom);
-  } else if (this_program) {
+  if (became != NULL && became->activity != NULL)
+    add_program(&r, became);
+  else if (this_program)
     add_this_program(&r, custom, sizeof custom);
+  if (note != NULL) { /* then it exec'd: not this_program, custom free */
+    snprintf(custom, sizeof custom,
+             "{\"not_observed\":\"%s: its files were not recorded\"}",
+             note);
+    add_str(&r, MIDA_F_CUSTOM, custom);
   }
   put_record(MIDA_REC_TASK, &r);
 }
 
-void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
-                         const char *note, const char *path,
-                         char *const *argv) {
-  char *used = note != NULL ? mida__pl_argv_used(argv) : NULL;
-  mida__pl_emit_vfork_child(child, pid, started, note, path, used, 0);
-  mida__free(used);
+/* The task of this process is the program p (with custom, or NULL). */
+static void emit_program(const mida__pl_program *p, const char *custom) {
+  record r;
+  r.n = 0;
+  add_id(&r, MIDA_F_ID, &mida__pl.task);
+  add_program(&r, p);
+  add_str(&r, MIDA_F_CUSTOM, custom);
+  put_record(MIDA_REC_TASK, &r);
 }
 
 void mida__pl_emit_unobserved_exec(const char *note, const char *path,
@@ -256,14 +285,25 @@ void mida__pl_emit_unobserved_exec(const char *note, const char *path,
   snprintf(custom, sizeof custom,
            "{\"not_observed\":\"%s: its files were not recorded\"}", note);
   char *used = mida__pl_argv_used(argv);
-  record r;
-  r.n = 0;
-  add_id(&r, MIDA_F_ID, &mida__pl.task);
-  add_str(&r, MIDA_F_ACTIVITY, base_name(path));
-  add_str(&r, MIDA_F_USED, used);
-  add_str(&r, MIDA_F_CUSTOM, custom);
-  put_record(MIDA_REC_TASK, &r);
+  mida__pl_program p = {base_name(path), strlen(base_name(path)), used};
+  emit_program(&p, custom);
   mida__free(used);
+}
+
+/* Not preceded by this image's begin: a forked child that execs at once
+ * says nothing of the program it was (nor did it before). */
+void mida__pl_emit_exec_intent(const mida__pl_program *p) {
+  emit_program(p, NULL);
+}
+
+void mida__pl_emit_exec_failed(void) {
+  if (!mida__pl.begun) {
+    mida__pl_emit_begin(); /* says this program */
+    return;
+  }
+  mida__pl_program p = {mida__pl.activity, strlen(mida__pl.activity),
+                        mida__pl.used_json};
+  emit_program(&p, NULL);
 }
 
 void mida__pl_emit_reaped(const mida_id_t *child, int status,
@@ -297,12 +337,6 @@ void mida__pl_emit_reaped(const mida_id_t *child, int status,
   }
   add_i64(&r, MIDA_F_ENDED, mida__pl_now_ns());
   put_record(MIDA_REC_TASK, &r);
-}
-
-/* A string field of known length. */
-static void add_strn(record *r, unsigned tag, const char *s, size_t len) {
-  if (r->n < MAX_FIELDS)
-    r->f[r->n++] = (field){(uint8_t)tag, FK_STR, NULL, 0, s, len};
 }
 
 /* ---- the link record, written out directly ------------------------------

@@ -13,13 +13,22 @@
  * a note; for a program of another ELF class the library is taken out of
  * its LD_PRELOAD, so that the loader prints no error into its output.
  *
+ * A program the library will enter is recorded now too, as what the task
+ * becomes (its activity and argv, as its own begin will repeat them: one
+ * encoder, emit.c), since the process may be killed after the exec and
+ * before that begin; if the exec fails, the program it still is is
+ * recorded after it (the store keeps a task's last activity and argv).
+ * Not so a script, whose interpreter runs with another argv.
+ *
  * glibc's execl*, execv and execvp call the exec system call through
  * internal names that no wrapper sees, so each is wrapped here and turned
  * into a call of the real execve or execvpe with the new environment.
  * posix_spawn's child execs inside libc too: its task is made here, in the
- * parent, and given to the child through the environment. A vfork child
- * execs in its parent's memory: exec_common then records nothing itself
- * and leaves to the parent what must be recorded (vfork.c).
+ * parent, and given to the child through the environment, and recorded
+ * with the program it runs once posix_spawn says the exec went through. A
+ * vfork child execs in its parent's memory: exec_common then records
+ * nothing itself and leaves to the parent what must be recorded, the
+ * program it becomes included (vfork.c).
  */
 #include "preload/preload.h"
 
@@ -108,9 +117,14 @@ static void preload_value(char **w, const char *old, int observable) {
  * program variables, with MIDA_PRELOAD_TASK = context and (if any)
  * MIDA_PRELOAD_FDS = fds, the configuration put back, and LD_PRELOAD
  * fixed. One heap block (array and strings) to free with mida__free, or
- * NULL when out of memory (the exec then goes on with envp as it is). */
+ * NULL when out of memory (the exec then goes on with envp as it is).
+ * With carry (NULL: none), a copy of that program description goes into
+ * the block after the strings, and *copy says where (a vfork child's
+ * for its parent, which its own stack would not outlive). */
 static char **new_environment(char *const *envp, const char *context,
-                              const char *fds, int observable) {
+                              const char *fds, int observable,
+                              const mida__pl_program *carry,
+                              mida__pl_program *copy) {
   static const char fds_name[] = "MIDA_PRELOAD_FDS=";
   static const char preload_name[] = "LD_PRELOAD=";
   size_t count = 0, bytes = 0;
@@ -132,6 +146,8 @@ static char **new_environment(char *const *envp, const char *context,
     bytes += sizeof fds_name + strlen(fds);
   bytes += sizeof preload_name + strlen(old_preload) +
            strlen(mida__pl.self_path) + 2;
+  if (carry != NULL)
+    bytes += carry->len + 1 + (carry->used ? strlen(carry->used) + 1 : 0);
   size_t slots = count + ncarried + 4;
   char **out = mida__malloc(slots * sizeof(char *) + bytes);
   if (out == NULL)
@@ -164,6 +180,17 @@ static char **new_environment(char *const *envp, const char *context,
   if (value[0] != '\0')
     out[n++] = entry;
   out[n] = NULL;
+  if (carry != NULL) {
+    copy->activity = w;
+    copy->len = carry->len;
+    put(&w, carry->activity, carry->len);
+    put(&w, "", 1);
+    copy->used = NULL;
+    if (carry->used != NULL) {
+      copy->used = w;
+      put(&w, carry->used, strlen(carry->used) + 1);
+    }
+  }
   return out;
 }
 
@@ -189,15 +216,14 @@ static const char *search_path(const char *name, char *buf, size_t cap) {
   return name;
 }
 
-/* What an exec of program (argv) must do first; returns whether the
- * library will observe it. */
+/* What an exec of program (argv), of that kind, must do first; returns
+ * whether the library will observe it. became: what the program will say
+ * it is, for one the library will observe, else nothing (activity NULL). */
 static int before_exec(const char *program, char *const argv[],
-                       char *context, char *fds, size_t fds_cap) {
-  mida__program_kind kind = mida__program_kind_of(program);
+                       mida__program_kind kind,
+                       const mida__pl_program *became, char *context,
+                       char *fds, size_t fds_cap) {
   const char *note = mida__program_kind_note(kind);
-  /* The program to come says what the task is, not the parent's reaping
-   * (process.c). */
-  mida__pl_exec_noted(1);
   mida__pl_context_env(&mida__pl.task, &mida__pl.parent, (long)getpid(),
                        context);
   fds[0] = '\0';
@@ -207,25 +233,32 @@ static int before_exec(const char *program, char *const argv[],
     mida__pl_record_all(MIDA_PL_AT_EXEC_LOST);
     mida__pl_emit_unobserved_exec(note, program, argv);
     mida__pl_emit_counters();
-    return kind != MIDA_PROGRAM_FOREIGN;
+  } else {
+    mida__pl_record_all(MIDA_PL_AT_EXEC);
+    mida__pl_emit_counters();
+    mida__pl_files_inheritable(fds, fds_cap);
+    /* Said now, not only by the new program's begin: a process killed
+     * after the exec and before that begin (SIGKILL from a shell's `kill
+     * -9 $!`) still says what it ran. The begin repeats it. */
+    if (became->activity != NULL)
+      mida__pl_emit_exec_intent(became);
   }
-  mida__pl_record_all(MIDA_PL_AT_EXEC);
-  mida__pl_emit_counters();
-  mida__pl_files_inheritable(fds, fds_cap);
-  return 1;
+  /* The program to come says what the task is, not the parent's reaping
+   * (process.c): set after the records above, so that a process killed
+   * before them is still this program to its parent. */
+  mida__pl_exec_noted(1);
+  return kind != MIDA_PROGRAM_FOREIGN;
 }
 
 /* What an exec in a vfork child must do first (vfork.c): nothing that
  * changes the parent's state it runs in. The new program gets the task
  * its parent made, and adopts the descriptors it starts with (state.c,
  * adopt_every_descriptor), since the child's own opens and redirections
- * went straight to libc. Returns, as
- * before_exec, whether the library will observe it; *note, for a program
- * it cannot enter. */
-static int before_exec_in_vfork_child(const char *program, char *context,
+ * went straight to libc. Returns, as before_exec, whether the library
+ * will observe it; *note, for a program it cannot enter. */
+static int before_exec_in_vfork_child(mida__program_kind kind, char *context,
                                       char *fds, size_t fds_cap,
                                       const char **note) {
-  mida__program_kind kind = mida__program_kind_of(program);
   *note = mida__program_kind_note(kind);
   mida__pl_vfork_child_context(context);
   snprintf(fds, fds_cap, "%s", MIDA_PL_FDS_SCAN);
@@ -256,14 +289,31 @@ static int exec_common(enum exec_how how, int dirfd, const char *path,
   char context[MIDA_PL_CTX_BYTES];
   char fds[2048];
   int saved = errno;
+  mida__program_kind kind = mida__program_kind_of(checked);
+  /* What a program the library will enter is going to say it is: the
+   * interpreter of a script says another argv, and a program that cannot
+   * be read may be anything, so neither is said before it runs. */
+  char used[MIDA_PL_EXEC_USED];
+  mida__pl_program became = {NULL, 0, NULL};
+  if (kind == MIDA_PROGRAM_OBSERVABLE)
+    mida__pl_program_of(&became, argv, checked, used, sizeof used);
   const char *note = NULL;
-  int observable =
-      vforked
-          ? before_exec_in_vfork_child(checked, context, fds, sizeof fds, &note)
-          : before_exec(checked, argv, context, fds, sizeof fds);
-  char **env = new_environment(envp, context, fds, observable);
-  if (vforked) /* the parent frees env, and records the note */
-    mida__pl_vfork_child_exec(env, note, checked, argv);
+  char **env;
+  if (vforked) {
+    /* The parent records it: the child's stack is gone by then. */
+    mida__pl_program kept = {NULL, 0, NULL};
+    int observable =
+        before_exec_in_vfork_child(kind, context, fds, sizeof fds, &note);
+    env = new_environment(envp, context, fds, observable,
+                          became.activity != NULL ? &became : NULL, &kept);
+    /* the parent frees env, and records the note or what the child
+     * became */
+    mida__pl_vfork_child_exec(env, note, checked, argv, &kept);
+  } else {
+    int observable = before_exec(checked, argv, kind, &became, context, fds,
+                                 sizeof fds);
+    env = new_environment(envp, context, fds, observable, NULL, NULL);
+  }
   char *const *use = env != NULL ? env : envp;
   errno = saved;
   int rc;
@@ -288,6 +338,10 @@ static int exec_common(enum exec_how how, int dirfd, const char *path,
     mida__pl_vfork_forget_exec();
   } else {
     mida__free(env);
+    /* Taken back before the parent may record the child as this program
+     * again (process.c). */
+    if (became.activity != NULL)
+      mida__pl_emit_exec_failed();
     mida__pl_exec_noted(0);
   }
   errno = saved;
@@ -432,12 +486,18 @@ static int spawn_common(spawn_fn real, int search, pid_t *pid,
       search ? search_path(path, program, sizeof program) : path;
   mida__program_kind kind = mida__program_kind_of(checked);
   const char *note = mida__program_kind_note(kind);
+  /* What the child became, said with its task: it may be killed before it
+   * says so itself (exec.c's exec_common says why not for a script). */
+  char used[MIDA_PL_EXEC_USED];
+  mida__pl_program became = {NULL, 0, NULL};
+  if (kind == MIDA_PROGRAM_OBSERVABLE)
+    mida__pl_program_of(&became, argv, checked, used, sizeof used);
   mida_id_t child = mida_id_new();
   int64_t started = mida__pl_now_ns();
   char context[MIDA_PL_CTX_BYTES];
   mida__pl_context_env(&child, &mida__pl.task, 0, context);
-  char **env =
-      new_environment(envp, context, NULL, kind != MIDA_PROGRAM_FOREIGN);
+  char **env = new_environment(envp, context, NULL,
+                               kind != MIDA_PROGRAM_FOREIGN, NULL, NULL);
   pid_t got = 0;
   errno = saved;
   int rc = real(&got, path, actions, attr, argv, env != NULL ? env : envp);
@@ -445,9 +505,15 @@ static int spawn_common(spawn_fn real, int search, pid_t *pid,
   if (rc == 0) {
     if (pid != NULL)
       *pid = got;
-    if (note != NULL)
+    char *note_used = NULL;
+    if (note != NULL) {
       mida__pl_count(MIDA_PL_C_UNOBSERVED);
-    mida__pl_emit_child(&child, got, started, note, checked, argv);
+      note_used = mida__pl_argv_used(argv);
+      became.activity = mida__pl_activity_of(NULL, checked, &became.len);
+      became.used = note_used;
+    }
+    mida__pl_emit_child(&child, got, started, note, &became, 0);
+    mida__free(note_used);
     mida__pl_child_add(got, &child, note != NULL);
   }
   mida__free(env);

@@ -58,6 +58,9 @@
 #define MIDA_PL_CHILDREN 256   /* children whose end is awaited */
 #define MIDA_PL_WF_TASKS 4     /* copies of libmida that attached */
 #define MIDA_PL_INHERIT_MAX 64 /* descriptors handed over across exec */
+#define MIDA_PL_ACTIVITY 256   /* bytes of an activity, NUL included */
+#define MIDA_PL_EXEC_USED 16384 /* bytes of the argv an exec records before
+                                   the new program runs (on the stack) */
 
 /* MIDA_PRELOAD_FDS of a program a vfork child execs: adopt every
  * descriptor it starts with (state.c, adopt_descriptors). */
@@ -315,7 +318,7 @@ typedef struct mida__pl_state {
   mida_id_t workflow;        /* MIDA_WORKFLOW, or nil */
   mida_id_t campaign;        /* from MIDA_CAMPAIGN, or nil */
   int64_t started_ns;        /* when this process (or image) started */
-  char activity[256];        /* the program's name */
+  char activity[MIDA_PL_ACTIVITY]; /* the program's name */
   char *used_json;           /* {"argv":[...],"cwd":...} (heap), or NULL */
   char *exe_json;            /* the program's path as a JSON string (heap),
                                 or NULL */
@@ -333,6 +336,13 @@ extern mida__pl_state mida__pl;
 static inline void mida__pl_count(mida__pl_counter c) {
   atomic_fetch_add_explicit(&mida__pl.counters[c], 1, memory_order_relaxed);
 }
+
+/* The activity of a program started with argv (NULL: none) whose path is
+ * exe: the base name of argv[0], or of exe where that is empty, as the
+ * program's own begin says it. Returns where it is (in argv[0] or exe) and
+ * its length in *len, at most MIDA_PL_ACTIVITY - 1 bytes. */
+const char *mida__pl_activity_of(char *const *argv, const char *exe,
+                                 size_t *len);
 
 /* Whether fd is one of the journal's own: a program may not close it. */
 int mida__pl_is_journal_fd(int fd);
@@ -363,23 +373,51 @@ int mida__pl_thread_task(mida_id_t *out);
 
 /* ---- records (emit.c) -------------------------------------------------- */
 
+/* What a program says it is in its own begin, as another process or image
+ * says it for it: its activity (len bytes, not NUL-terminated) and its
+ * {"argv":[...]} (or NULL). Borrowed. */
+typedef struct mida__pl_program {
+  const char *activity; /* NULL: nothing to say */
+  size_t len;           /* bytes of activity */
+  const char *used;     /* {"argv":[...]}, or NULL */
+} mida__pl_program;
+
+/* *p for a program that is about to run argv at path (exec, posix_spawn)
+ * as its own begin will say it (mida__pl_activity_of, core/argv.h), its
+ * used written into buf (cap bytes; NULL if it does not fit there). No
+ * allocation, no system call. */
+void mida__pl_program_of(mida__pl_program *p, char *const *argv,
+                         const char *path, char *buf, size_t cap);
+
 /* The begin of this process's task (activity, argv, cwd, times), once. */
 void mida__pl_emit_begin(void);
 
 /* The end of this process's task with exit status code. */
 void mida__pl_emit_end(int code);
 
-/* A child this process made (fork, posix_spawn): its task, parent, pid and
- * start. With note (a program the library cannot enter), the child's
- * activity and argv too, and the note. */
+/* A child this process made (fork, vfork, posix_spawn): its task, parent,
+ * pid and start; with became (the program it exec'd), its activity and
+ * argv too, and with note (that program cannot be entered) the note;
+ * this_program: a child that never exec'd, recorded as running this
+ * program (activity, argv, cwd, exe). */
 void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
-                         const char *note, const char *path,
-                         char *const *argv);
+                         const char *note, const mida__pl_program *became,
+                         int this_program);
 
 /* This process execs a program the library cannot enter: the task goes on
  * as that program (activity, argv) with the note. */
 void mida__pl_emit_unobserved_exec(const char *note, const char *path,
                                    char *const *argv);
+
+/* This process is about to exec a program the library will observe, p:
+ * the task is that program from now (what its own begin will repeat), so
+ * that a process killed between the exec and that begin still says what
+ * it ran. */
+void mida__pl_emit_exec_intent(const mida__pl_program *p);
+
+/* The exec after mida__pl_emit_exec_intent failed: the task is this
+ * program again (its begin, if it made none yet). */
+void mida__pl_emit_exec_failed(void);
 
 /* A child's end as its parent saw it (wait status); this_program: a child
  * that never exec'd and may have recorded nothing, recorded as running
@@ -422,15 +460,6 @@ void mida__pl_pipe_announce(uint64_t ino);
 /* Records a dependency of this task on each writer of pipe ino. */
 void mida__pl_pipe_read_from(uint64_t ino);
 
-/* A child this process made with vfork (vfork.c): as mida__pl_emit_child,
- * with the note's argv as {"argv":[...]} already (used); this_program: a
- * child that never exec'd, recorded as running this program (activity,
- * argv, cwd, exe). */
-void mida__pl_emit_vfork_child(const mida_id_t *child, pid_t pid,
-                               int64_t started, const char *note,
-                               const char *path, const char *used,
-                               int this_program);
-
 /* {"argv":[...]} of argv (heap; free with mida__free), or NULL. */
 char *mida__pl_argv_used(char *const *argv);
 
@@ -445,10 +474,12 @@ int mida__pl_in_vfork_child(void);
 void mida__pl_vfork_child_context(char *buf);
 
 /* In a vfork child about to exec: the environment it made (heap), for the
- * parent to free, and, with note, the program the library cannot enter
- * (path, argv), for the parent to record. */
+ * parent to free; with note, the program the library cannot enter (path,
+ * argv), else what the program will be (became, borrowed from env; NULL:
+ * nothing to say), for the parent to record. */
 void mida__pl_vfork_child_exec(char **env, const char *note,
-                               const char *program, char *const *argv);
+                               const char *program, char *const *argv,
+                               const mida__pl_program *became);
 
 /* Forgets (and frees) the above: in a vfork child whose exec failed, and
  * in the parent once the child exec'd or ended. */

@@ -207,6 +207,17 @@ static void read_context(void) {
   }
 }
 
+const char *mida__pl_activity_of(char *const *argv, const char *exe,
+                                 size_t *len) {
+  const char *name =
+      argv != NULL && argv[0] != NULL ? base_name(argv[0]) : "";
+  if (name[0] == '\0')
+    name = base_name(exe);
+  size_t n = strlen(name);
+  *len = n < MIDA_PL_ACTIVITY ? n : MIDA_PL_ACTIVITY - 1;
+  return name;
+}
+
 /* {"argv":[...],"cwd":"..."}, the program's path and its name into the
  * state. */
 static void describe_process(int argc, char **argv) {
@@ -233,12 +244,9 @@ static void describe_process(int argc, char **argv) {
       mida__pl.exe_json = mida__strdup(mida__buf_str(&b));
   }
   mida__buf_free(&b);
-  const char *name = argc > 0 && argv[0] != NULL ? base_name(argv[0]) : "";
-  if (name[0] == '\0' && n > 0)
-    name = base_name(exe);
-  size_t len = strlen(name);
-  if (len >= sizeof mida__pl.activity)
-    len = sizeof mida__pl.activity - 1;
+  size_t len;
+  const char *name =
+      mida__pl_activity_of(argc > 0 ? argv : NULL, n > 0 ? exe : "", &len);
   memcpy(mida__pl.activity, name, len);
   mida__pl.activity[len] = '\0';
 }

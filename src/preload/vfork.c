@@ -30,9 +30,13 @@
  *   enter is noted here for the parent to record;
  * - back in the parent, mida__pl_vfork_end records the child (its task,
  *   pid, start; the parent's program as its activity if it never exec'd,
- *   or the note of a program the library cannot enter), remembers it for
- *   the wait that reaps it, frees what the child allocated, and clears the
- *   guard.
+ *   the program it exec'd -- activity and argv, which the child left in
+ *   the block of its environment, as that program's begin will say them,
+ *   since the child may be killed before it begins -- or the note of a
+ *   program the library cannot enter), remembers it for the wait that
+ *   reaps it, frees what the child allocated, and clears the guard. The
+ *   parent runs again only once the child's exec went through (or the
+ *   child ended), so nothing needs taking back.
  *
  * Where the stub cannot be used -- another architecture, or a shadow stack
  * in use (the child and then the parent return through one shadow stack,
@@ -59,6 +63,9 @@ typedef struct vfork_state {
                        cannot enter (core/program.h) */
   char *program;    /* then its path, and */
   char *used;       /* its {"argv":[...]} (heap), or NULL */
+  mida__pl_program became; /* set by the child: what a program the
+                              library will enter is to say it is (in env),
+                              or activity NULL */
 } vfork_state;
 
 static __thread vfork_state vf __attribute__((tls_model("initial-exec")));
@@ -96,6 +103,7 @@ __attribute__((visibility("hidden"), used)) void *mida__pl_vfork_begin(void) {
     vf.note = NULL;
     vf.program = NULL;
     vf.used = NULL;
+    vf.became = (mida__pl_program){NULL, 0, NULL};
   }
   errno = saved;
   return real;
@@ -111,10 +119,15 @@ __attribute__((visibility("hidden"), used)) void mida__pl_vfork_end(pid_t pid) {
   if (pid > 0) {
     /* What the child left here says whether its exec went through. */
     int execd = vf.exec_tried;
-    if (vf.note != NULL)
+    mida__pl_program noted = {NULL, 0, vf.used};
+    const mida__pl_program *became = execd ? &vf.became : NULL;
+    if (vf.note != NULL) {
       mida__pl_count(MIDA_PL_C_UNOBSERVED);
-    mida__pl_emit_vfork_child(&vf.task, pid, vf.started, vf.note, vf.program,
-                              vf.used, !execd);
+      if (vf.program != NULL)
+        noted.activity = mida__pl_activity_of(NULL, vf.program, &noted.len);
+      became = &noted;
+    }
+    mida__pl_emit_child(&vf.task, pid, vf.started, vf.note, became, !execd);
     mida__pl_child_add(pid, &vf.task, vf.note != NULL);
   }
   mida__pl_vfork_forget_exec(); /* frees what the child made */
@@ -132,9 +145,12 @@ void mida__pl_vfork_child_context(char *buf) {
 }
 
 void mida__pl_vfork_child_exec(char **env, const char *note,
-                               const char *program, char *const *argv) {
+                               const char *program, char *const *argv,
+                               const mida__pl_program *became) {
   vf.exec_tried = 1;
   vf.env = env;
+  if (env != NULL && became != NULL)
+    vf.became = *became;
   if (note != NULL) {
     vf.note = note;
     vf.program = mida__strdup(program);
@@ -151,6 +167,7 @@ void mida__pl_vfork_forget_exec(void) {
   vf.program = NULL;
   vf.used = NULL;
   vf.note = NULL;
+  vf.became = (mida__pl_program){NULL, 0, NULL}; /* it was in env */
 }
 
 /* fork() instead of a vfork the stub cannot make. */

@@ -2,10 +2,10 @@
 first record would be its begin) is recorded by its parent when it reaps
 it (src/preload/process.c): as running its parent's program if it never
 exec'd, with its parent's argv; a child killed after its exec keeps the
-program it became. (QA's `sleep 10 & kill -9 $!` is not a test here: a
-kill that lands after the exec and before sleep's first record leaves the
-task without a program, docs/run.md "Limits"; under ASan that window is
-wide enough to be hit.)"""
+program it became. (QA's `sleep 10 & kill -9 $!` is not a test here, as
+its kill lands where it may; a kill after the exec and before sleep's
+first record, which under ASan is often hit, is test_run_exec_window.py's,
+made to land there every time.)"""
 
 import json
 
