@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     mida__program_kind k = mida__program_kind_of(path);
-    if (k < MIDA_PROGRAM_OBSERVABLE || k > MIDA_PROGRAM_UNREADABLE)
+    if (k < MIDA_PROGRAM_OBSERVABLE || k > MIDA_PROGRAM_SCRIPT)
       __builtin_trap();
     (void)mida__program_kind_note(k);
   }
