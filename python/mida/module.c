@@ -700,6 +700,24 @@ static int query_stop(void *vctx) {
   return q->failed;
 }
 
+/* How long mida.query waits for this process's records to reach the
+ * store: FLUSH_FIRST_MS, then, if the store took no failed attempt in it
+ * (it is slow or busy, not down), up to FLUSH_MORE_MS more. A store that
+ * is down fails the query anyway: waiting the whole flush for it only
+ * held a steering loop 10 s a query. */
+#define FLUSH_FIRST_MS 1000
+#define FLUSH_MORE_MS 9000
+
+static void flush_for_query(mida_session_t *s) {
+  mida_stats_t before = {0}, after = {0};
+  mida_stats_get(s, &before);
+  if (mida_flush(s, FLUSH_FIRST_MS) == MIDA_OK)
+    return;
+  mida_stats_get(s, &after);
+  if (after.ship_errors == before.ship_errors)
+    (void)mida_flush(s, FLUSH_MORE_MS);
+}
+
 /* query(sql, params=(), max_rows=QUERY_MAX_ROWS, columns=False) -> list
  * of dicts (with columns: (the column names as a list, the rows)),
  * read-only, after a flush of this process's records; a result of more
@@ -778,7 +796,7 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
     (void)mida_session_info_get(s, &si);
   if (s != NULL && !si.disabled) {
     Py_BEGIN_ALLOW_THREADS
-    (void)mida_flush(s, 10000);
+    flush_for_query(s);
     Py_END_ALLOW_THREADS
   }
   query_ctx q = {PyList_New(0), NULL, bound, 0, NULL};

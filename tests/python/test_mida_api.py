@@ -639,6 +639,49 @@ def test_a_fork_childs_records_are_shipped_by_its_parents_flush():
     assert [r["pid"] for r in rows] == [pid]
 
 
+QUERY_ON_A_DOWN_STORE = r"""
+import json, time, warnings
+import mida
+warnings.simplefilter("ignore")
+
+@mida.task
+def f(x):
+    return x
+
+f(1)
+took = []
+for _ in range(2):
+    t = time.monotonic()
+    try:
+        mida.query("SELECT 1")
+        took.append(None)
+    except mida.Error:
+        took.append(time.monotonic() - t)
+print(json.dumps(took))
+"""
+
+
+def test_a_query_on_a_store_that_is_down_fails_within_seconds(tmp_path):
+    """mida.query flushes this process's records first; a store that
+    refuses connections used to hold each query for the flush's whole
+    10 s (a steering loop, 10 s a question) before the query's own
+    error. Now the flush gives up after its first second once the
+    store has failed an attempt in it."""
+    import socket
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = midapy_util.child_env(tmp_path / "unused.db",
+                                MIDA_SPOOL=str(tmp_path / "spool"),
+                                MIDA_SAMPLE_HZ="0")
+    env["MIDA_STORE"] = f"postgresql://127.0.0.1:{port}/mida"
+    r = subprocess.run([sys.executable, "-c", QUERY_ON_A_DOWN_STORE],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    took = json.loads(r.stdout.strip().splitlines()[-1])
+    assert all(t is not None and t < 5 for t in took), took
+
+
 FORK_WHILE_THE_STORE_IS_LOCKED = r"""
 import json, os, sqlite3, sys, time
 import mida
