@@ -7,9 +7,11 @@
 #include "core/json.h"
 #include "core/redact.h"
 #include "core/url.h"
+#include "core/url_text.h"
 #include "mida.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Where the URL in arg begins: at the scheme before its first "://"
@@ -59,6 +61,40 @@ static int add_cut(mida__buf *b, const char *s, size_t len) {
   return mida__json_add_string(b, cut, MIDA_ARGV_MAX_ARG + 3);
 }
 
+/* An argument that holds URLs: each as messages show it (its password and
+ * secret query values "***"), the text around them as it is ("--db=",
+ * "DATABASE_URL=", the rest of a shell command after a URL), then cut as
+ * every argument is. A URL ends where core/url_text.h says (a space, a
+ * quote, ...). No allocation: the preload library records argv in a vfork
+ * child's exec. */
+static int add_with_urls(mida__buf *b, const char *arg) {
+  /* One byte past what is kept, so that add_cut sees a longer one. */
+  char shown[MIDA_ARGV_MAX_ARG + 2];
+  size_t o = 0, from = 0, len = strlen(arg), start, end;
+  while (o <= MIDA_ARGV_MAX_ARG &&
+         mida__url_text_next(arg, len, from, &start, &end)) {
+    mida__url_put(shown, sizeof shown, &o, arg + from, start - from, 0);
+    char url[2 * MIDA_ARGV_MAX_ARG + 1];
+    char masked[2 * MIDA_ARGV_MAX_ARG + 16];
+    size_t n = end - start;
+    if (n < sizeof url) {
+      memcpy(url, arg + start, n);
+      url[n] = '\0';
+      mida__url_redact(url, masked, sizeof masked);
+    } else { /* past what is ever shown: its scheme and a mask */
+      size_t scheme = (size_t)((const char *)memchr(arg + start, ':', n) -
+                               (arg + start));
+      snprintf(masked, sizeof masked, "%.*s://" MIDA_REDACTED, (int)scheme,
+               arg + start);
+    }
+    mida__url_put(shown, sizeof shown, &o, masked, strlen(masked), 0);
+    from = end;
+  }
+  mida__url_put(shown, sizeof shown, &o, arg + from, len - from, 0);
+  shown[o] = '\0';
+  return add_cut(b, shown, o);
+}
+
 /* One argument, redacted. */
 static int add_arg(mida__buf *b, const char *arg, int after_secret_option) {
   if (after_secret_option)
@@ -75,18 +111,8 @@ static int add_arg(mida__buf *b, const char *arg, int after_secret_option) {
     return mida__json_add_string(b, shown,
                                  keep + 1 + strlen(MIDA_REDACTED));
   }
-  const char *url = url_in(arg);
-  if (url != NULL) {
-    /* What comes before the URL ("--db=", "DATABASE_URL=") as it is, the
-     * URL as in messages. */
-    char shown[2 * MIDA_ARGV_MAX_ARG + 1];
-    size_t before = (size_t)(url - arg);
-    if (before > MIDA_ARGV_MAX_ARG)
-      before = MIDA_ARGV_MAX_ARG;
-    memcpy(shown, arg, before);
-    mida__url_redact(url, shown + before, sizeof shown - before);
-    return add_cut(b, shown, strlen(shown));
-  }
+  if (url_in(arg) != NULL)
+    return add_with_urls(b, arg);
   return add_cut(b, arg, strlen(arg));
 }
 

@@ -79,6 +79,21 @@ static void test_urls_inside_arguments_are_hidden(void **state) {
   free(s);
 }
 
+/* A URL ends at a space: what follows it in the argument is kept (a
+ * shell command after `sh -c`), and each of several URLs is masked. */
+static void test_text_after_a_url_is_kept(void **state) {
+  (void)state;
+  char *argv[] = {"sh", "-c",
+                  "echo https://h/x?token=abc more words; echo done",
+                  "a https://u:p1@h/ b redis://:p2@h/0 'c'"};
+  char *s = json_of(4, argv);
+  assert_string_equal(
+      s, "[\"sh\",\"-c\","
+         "\"echo https://h/x?token=*** more words; echo done\","
+         "\"a https://u:***@h/ b redis://:***@h/0 'c'\"]");
+  free(s);
+}
+
 static void test_long_command_lines_are_cut(void **state) {
   (void)state;
   enum { N = MIDA_ARGV_MAX_ARGS + 10 };
@@ -102,6 +117,7 @@ int main(void) {
       cmocka_unit_test(test_plain_arguments_are_kept),
       cmocka_unit_test(test_secrets_are_hidden),
       cmocka_unit_test(test_urls_inside_arguments_are_hidden),
+      cmocka_unit_test(test_text_after_a_url_is_kept),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,41 +33,58 @@ typedef struct url_span {
   size_t start, sep, end;
 } url_span;
 
-/* The next URL in text[from..len) that may hold a secret (a '@' or a '?'
- * after its "://", and not a path), in *u; 0 when there is none. */
-static int next_candidate(const char *text, size_t len, size_t from,
-                          url_span *u) {
-  while (from + 3 <= len) {
+int mida__url_text_next(const char *text, size_t len, size_t from,
+                        size_t *start, size_t *end) {
+  while (text != NULL && from + 3 <= len) {
     /* memchr rather than memmem: on the short texts of most records its
      * setup is most of the cost, and memmem's is larger. */
     const char *sep = memchr(text + from, ':', len - from - 2);
     if (sep == NULL)
       return 0;
+    size_t s = (size_t)(sep - text);
     if (sep[1] != '/' || sep[2] != '/') {
-      from = (size_t)(sep - text) + 1;
+      from = s + 1;
       continue;
     }
-    size_t s = (size_t)(sep - text), start = s;
-    while (start > 0 && scheme_char((unsigned char)text[start - 1]))
-      start--;
-    while (start < s && !is_letter((unsigned char)text[start]))
-      start++; /* "1http://": the scheme starts at its first letter */
-    size_t end = s + 3;
-    int mark = 0;
-    while (end < len && !ends_url((unsigned char)text[end])) {
-      mark |= text[end] == '@' || text[end] == '?';
-      end++;
-    }
-    from = end > s + 3 ? end : s + 3;
-    if (start == s || !mark)
+    size_t b = s;
+    while (b > 0 && scheme_char((unsigned char)text[b - 1]))
+      b--;
+    while (b < s && !is_letter((unsigned char)text[b]))
+      b++; /* "1http://": the scheme starts at its first letter */
+    size_t e = s + 3;
+    while (e < len && !ends_url((unsigned char)text[e]))
+      e++;
+    if (b == s) { /* "://" with no scheme before it */
+      from = s + 3;
       continue;
-    u->start = start;
+    }
+    *start = b;
+    *end = e;
+    return 1;
+  }
+  return 0;
+}
+
+/* The next URL in text[from..len) that may hold a secret (a '@' or a '?'
+ * after its "://", and not a path), in *u; 0 when there is none. */
+static int next_candidate(const char *text, size_t len, size_t from,
+                          url_span *u) {
+  size_t b, e;
+  while (mida__url_text_next(text, len, from, &b, &e)) {
+    from = e;
+    size_t s = b;
+    while (text[s] != ':')
+      s++;
+    if (memchr(text + s + 3, '@', e - s - 3) == NULL &&
+        memchr(text + s + 3, '?', e - s - 3) == NULL)
+      continue;
+    size_t n = s - b;
+    if ((n == 4 && strncasecmp(text + b, "file", 4) == 0) ||
+        (n == 6 && strncasecmp(text + b, "sqlite", 6) == 0))
+      continue;
+    u->start = b;
     u->sep = s;
-    u->end = end;
-    size_t n = s - start;
-    if ((n == 4 && strncasecmp(text + start, "file", 4) == 0) ||
-        (n == 6 && strncasecmp(text + start, "sqlite", 6) == 0))
-      continue;
+    u->end = e;
     return 1;
   }
   return 0;

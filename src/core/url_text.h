@@ -28,6 +28,13 @@
 
 #include <stddef.h>
 
+/* The next URL inside text[from..len) (above), any URL: [*start, *end)
+ * and 1, or 0 when there is none. For a writer that must not allocate
+ * (core/argv.c, in the preload library's exec) and masks each URL itself
+ * with mida__url_redact. */
+int mida__url_text_next(const char *text, size_t len, size_t from,
+                        size_t *start, size_t *end);
+
 /* Whether some URL inside text[0..len) holds a secret that
  * mida__url_text_redact would mask. */
 int mida__url_text_has_secret(const char *text, size_t len);

@@ -26,6 +26,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/fileid.h"
 #include "mida.h"
 #include "report/rows.h"
 
@@ -320,6 +321,19 @@ static int walk_direction(mida__lineage *w, int dir, int nroots) {
   return rc;
 }
 
+/* The URI a file's data has when id names that file ("/p" or
+ * "file:///p", as written or percent-encoded: core/fileid.h) into buf, as
+ * the store holds it; else id itself. A path is never glued to "file://"
+ * as it stands: the stored URIs are encoded, so "/d/a b" would not be
+ * found and "/d/a%20b" would find the file "a b". */
+static const char *data_uri(const char *id, char *buf, size_t cap) {
+  char path[4096];
+  if (mida__file_uri_path(id, path, sizeof path) != MIDA_OK ||
+      mida__file_uri(path, buf, cap) != MIDA_OK)
+    return id;
+  return buf;
+}
+
 /* Finds the start: a task, else data by id, else data by digest (every
  * file of that content), else data by URI. Returns MIDA_ENOTFOUND if
  * none. */
@@ -335,15 +349,19 @@ static int find_roots(mida__lineage *w, const char *id, int *nroots) {
       "SELECT id, NULL, uri, kind, NULL FROM data"
       " WHERE digest = ?1 ORDER BY id LIMIT 100",
       "SELECT id, NULL, uri, kind, NULL FROM data"
-      " WHERE uri = ?1 OR uri = 'file://' || ?1 ORDER BY id LIMIT 100",
+      " WHERE uri = ?1 OR uri = ?2 ORDER BY id LIMIT 100",
   };
+  char uri[3 * 4096 + 16];
   const char *params[1] = {id};
+  const char *by_uri[2] = {id, data_uri(id, uri, sizeof uri)};
   int rc = MIDA_OK;
   *nroots = 0;
   const size_t nsqls = sizeof sqls / sizeof sqls[0];
   for (size_t s = 0; s < nsqls && rc == MIDA_OK && *nroots == 0; s++) {
     mida__rows rows;
-    rc = mida__rows_fetch(w->sink, sqls[s], params, 1, 100, &rows);
+    int last = s == nsqls - 1; /* by URI: as given, and as stored */
+    rc = mida__rows_fetch(w->sink, sqls[s], last ? by_uri : params,
+                          last ? 2 : 1, 100, &rows);
     for (size_t i = 0; rc == MIDA_OK && i < rows.nrows; i++) {
       int n = 0;
       rc = add_node(w, &rows, i, s > 0, -1, 0, NULL, &n);
