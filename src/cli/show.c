@@ -41,7 +41,8 @@ static const char show_help[] =
 
 static const char task_sql[] =
     "SELECT t.id, t.activity, t.status, t.workflow_id, w.name,"
-    " t.campaign_id, c.name, t.parent_id, p.activity,"
+    " coalesce(t.campaign_id, w.campaign_id), c.name, t.parent_id,"
+    " p.activity,"
     " (SELECT count(*) FROM task k WHERE k.parent_id = t.id),"
     " strftime('%Y-%m-%dT%H:%M:%fZ', t.submitted / 1e9, 'unixepoch'),"
     " strftime('%Y-%m-%dT%H:%M:%fZ', t.started / 1e9, 'unixepoch'),"
@@ -50,7 +51,7 @@ static const char task_sql[] =
     " t.host, t.pid, t.worker, t.source_key, t.telemetry,"
     " t.used, t.generated, t.custom, t.error"
     " FROM task t LEFT JOIN workflow w ON w.id = t.workflow_id"
-    " LEFT JOIN campaign c ON c.id = t.campaign_id"
+    " LEFT JOIN campaign c ON c.id = coalesce(t.campaign_id, w.campaign_id)"
     " LEFT JOIN task p ON p.id = t.parent_id"
     " WHERE t.id = ?1";
 

@@ -639,6 +639,37 @@ def test_a_fork_childs_records_are_shipped_by_its_parents_flush():
     assert [r["pid"] for r in rows] == [pid]
 
 
+CAMPAIGN_OF_A_BLOCK = r"""
+import mida
+with mida.workflow("pipeline", campaign="qa-camp"):
+    @mida.task
+    def step(x):
+        return x
+    step(1)
+print(mida.query("SELECT id FROM task WHERE activity = 'step'")[0]["id"])
+"""
+
+
+def test_mida_show_names_the_campaign_of_a_tasks_workflow(tmp_path):
+    """A task of a `with mida.workflow(..., campaign=...)` block carries
+    no campaign of its own (the session has none); `mida show` of it said
+    `campaign -` while the workflow's said qa-camp. It names the
+    workflow's campaign now."""
+    store = tmp_path / "c.db"
+    env = midapy_util.child_env(store, MIDA_SAMPLE_HZ="0")
+    r = subprocess.run([sys.executable, "-c", CAMPAIGN_OF_A_BLOCK], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    task = r.stdout.split()[-1]
+    shown = subprocess.run([midapy_util.MIDA_BIN, "--store", str(store),
+                            "show", task], capture_output=True, text=True,
+                           timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    line = [ln for ln in shown.stdout.splitlines()
+            if ln.startswith("campaign")][0]
+    assert line.endswith("(qa-camp)"), shown.stdout
+
+
 QUERY_ON_A_DOWN_STORE = r"""
 import json, time, warnings
 import mida
