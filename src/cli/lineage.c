@@ -293,7 +293,9 @@ int mida__cli_lineage(mida__cli *cli, int argc, char **argv) {
   w.max_depth = -1;
   w.max_nodes = LINEAGE_MAX_NODES;
   if (depth != NULL && mida__cli_parse_count(depth, &w.max_depth) != 0)
-    return mida__cli_usage_error("lineage", "--depth needs a count, not '%s'",
+    return mida__cli_usage_error("lineage",
+                                 "--depth needs a count from 0 to "
+                                 "1000000000000, not '%s'",
                                  depth);
   long long cap = 0;
   if (max_nodes != NULL) {

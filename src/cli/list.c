@@ -194,7 +194,9 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
     return ex;
   long long max = -1;
   if (limit != NULL && mida__cli_parse_count(limit, &max) != 0)
-    return mida__cli_usage_error("tasks", "--limit needs a count, not '%s'",
+    return mida__cli_usage_error("tasks",
+                                 "--limit needs a count from 0 to "
+                                 "1000000000000, not '%s'",
                                  limit);
   if (status != NULL) {
     status = status_named(status);
