@@ -17,7 +17,7 @@
  *                 FAIL (ERROR, with the error message facet) or ABORT
  *                 (CANCELLED); a run without an end has START only
  *   used data     inputs; generated data: outputs (in the end event)
- *   data naming   file:///p -> namespace "file", name "/p";
+ *   data naming   file:///p -> namespace "file", name "/p" (decoded);
  *                 scheme://host/p -> "scheme://host", "/p"; anything else
  *                 -> namespace "mida", name = the data's id. The digest
  *                 is the dataset version facet; size and kind are in the
@@ -33,6 +33,7 @@
  */
 #include "report/report_int.h"
 
+#include "core/fileid.h"
 #include "core/json.h"
 #include "mida.h"
 
@@ -103,9 +104,16 @@ static int add_dataset(ol *o, mida__buf *b, const mida__report_link *l) {
   const char *sep = uri != NULL ? strstr(uri, "://") : NULL;
   int rc;
   if (sep != NULL && strncmp(uri, "file://", 7) == 0) {
+    /* The path as other producers name a file: decoded ("/d/a b", not
+     * "/d/a%20b"), so that datasets join across them. */
+    char path[4096];
     rc = add_str(b, "namespace", "file", 0);
     if (rc == MIDA_OK)
-      rc = add_str(b, "name", uri + 7, 1);
+      rc = add_str(b, "name",
+                   mida__file_uri_path(uri, path, sizeof path) == MIDA_OK
+                       ? path
+                       : uri + 7,
+                   1);
   } else if (sep != NULL) {
     const char *path = strchr(sep + 3, '/');
     mida__buf ns;

@@ -46,6 +46,7 @@
  */
 #include "report/report_int.h"
 
+#include "core/fileid.h"
 #include "core/json.h"
 #include "mida.h"
 
@@ -611,7 +612,13 @@ static int data_entity(void *ctx, int ncols, const char *const *names,
     b->len--;
     rc = mida__buf_adds(b, ", \"@type\": \"File\"");
   }
+  /* A file's name as a person reads it: its URI's path decoded ("a b",
+   * not "a%20b"). */
+  char path[4096];
   const char *name = v[2] != NULL ? v[2] : v[0];
+  if (v[2] != NULL && strncmp(v[2], "file://", 7) == 0 &&
+      mida__file_uri_path(v[2], path, sizeof path) == MIDA_OK)
+    name = path;
   const char *slash = strrchr(name, '/');
   if (rc == MIDA_OK)
     rc = add_text(b, "name", slash != NULL && slash[1] ? slash + 1 : name);

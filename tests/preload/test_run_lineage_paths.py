@@ -43,3 +43,34 @@ def test_lineage_by_path_of_odd_names_and_argv_after_a_url(tmp_path):
     (used,) = r.rows("SELECT used FROM task WHERE id = ?", r.root())[0]
     argv = json.loads(used)["argv"]
     assert argv[-1] == cmd.replace("token=abc", "token=***"), argv
+
+
+def test_exports_name_odd_files_as_a_person_reads_them(tmp_path):
+    """OpenLineage names a file dataset by its path (namespace "file"), as
+    other producers do, and RO-Crate gives a File its base name: both
+    decoded ("a b"), not the URI's encoding ("a%20b"), which no other
+    producer's name would match; the file literally named "a%20b" keeps
+    its name."""
+    d = tmp_path / "d s"
+    d.mkdir()
+    r = Run(d)
+    (d / "src").write_text("1\n")
+    p = r.run("sh", "-c", 'cp src "a b"; cp src "a%20b"; cp src "ü"')
+    assert p.returncode == 0, p.stderr
+    ol, crate = tmp_path / "ol.json", tmp_path / "crate"
+    for args in (["openlineage", "-o", str(ol)], ["rocrate", str(crate)]):
+        e = subprocess.run([mida_bin(), "--store", r.store, "export", *args],
+                           env=r.env(), capture_output=True, text=True,
+                           timeout=60)
+        assert e.returncode == 0, e.stderr
+    names = set()
+    for line in ol.read_text().splitlines():
+        if line.strip():
+            event = json.loads(line)
+            for ds in event.get("inputs", []) + event.get("outputs", []):
+                if ds["namespace"] == "file":
+                    names.add(ds["name"])
+    assert {str(d / "a b"), str(d / "a%20b"), str(d / "ü")} <= names, names
+    meta = json.loads((crate / "ro-crate-metadata.json").read_text())
+    files = {e["name"] for e in meta["@graph"] if e.get("@type") == "File"}
+    assert {"a b", "a%20b", "ü"} <= files, files
