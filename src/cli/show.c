@@ -167,6 +167,26 @@ static const char status_sql[] =
     "SELECT coalesce(status, 'UNKNOWN') AS status, count(*) AS tasks"
     " FROM task WHERE workflow_id = ?1 GROUP BY 1 ORDER BY 1";
 
+/* Prints text (an error: a message, then a traceback) one line of its
+ * own per line, each indented and cut at 4095 bytes, with what a terminal
+ * would act on escaped (a traceback printed as one line of "\\n" was
+ * unreadable). */
+static void print_lines(const char *text) {
+  char line[4096];
+  while (*text != '\0') {
+    size_t n = strcspn(text, "\n");
+    size_t keep = n < sizeof line - 1 ? n : sizeof line - 1;
+    memcpy(line, text, keep);
+    line[keep] = '\0';
+    fputs("  ", stdout);
+    mida__cli_put_text(stdout, line);
+    fputs(keep < n ? "...\n" : "\n", stdout);
+    text += n;
+    if (*text == '\n')
+      text++;
+  }
+}
+
 /* Prints the fields of a fetched row, "label  value (name)". */
 static void print_fields(const mida__cli_rows *r, const struct field *f,
                          int nfields) {
@@ -247,9 +267,8 @@ static int show_task(mida__sink *sink, const mida__cli_rows *r) {
                (int)(sizeof(task_fields) / sizeof(task_fields[0])));
   const char *error = mida__cli_cell(r, 0, TASK_ERROR);
   if (error != NULL) {
-    fputs("error\n  ", stdout);
-    mida__cli_put_text(stdout, error);
-    putchar('\n');
+    fputs("error\n", stdout);
+    print_lines(error);
   }
   int rc = print_json(sink, "used", mida__cli_cell(r, 0, TASK_USED));
   if (rc == MIDA_OK)

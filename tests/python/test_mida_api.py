@@ -670,6 +670,36 @@ def test_mida_show_names_the_campaign_of_a_tasks_workflow(tmp_path):
     assert line.endswith("(qa-camp)"), shown.stdout
 
 
+FAILING_TASK = r"""
+import mida
+@mida.task
+def broken(x):
+    raise ValueError("bad value %d" % x)
+try:
+    broken(3)
+except ValueError:
+    pass
+print(mida.query("SELECT id FROM task WHERE activity = 'broken'")[0]["id"])
+"""
+
+
+def test_mida_show_prints_a_traceback_one_line_a_line(tmp_path):
+    store = tmp_path / "e.db"
+    env = midapy_util.child_env(store, MIDA_SAMPLE_HZ="0")
+    r = subprocess.run([sys.executable, "-c", FAILING_TASK], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    shown = subprocess.run([midapy_util.MIDA_BIN, "--store", str(store),
+                            "show", r.stdout.split()[-1]],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    error = shown.stdout.split("\nerror\n")[1].split("\nused\n")[0]
+    lines = error.splitlines()
+    assert lines[0] == "  ValueError: bad value 3", lines
+    assert "  Traceback (most recent call last):" in lines, lines
+    assert "\\n" not in error
+
+
 QUERY_ON_A_DOWN_STORE = r"""
 import json, time, warnings
 import mida
