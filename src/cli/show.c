@@ -49,7 +49,7 @@ static const char task_sql[] =
     " strftime('%Y-%m-%dT%H:%M:%fZ', t.ended / 1e9, 'unixepoch'),"
     " round((t.ended - t.started) / 1e9, 3),"
     " t.host, t.pid, t.worker, t.source_key, t.telemetry,"
-    " t.used, t.generated, t.custom, t.error"
+    " t.used, t.generated, t.custom, t.error, t.attempts"
     " FROM task t LEFT JOIN workflow w ON w.id = t.workflow_id"
     " LEFT JOIN campaign c ON c.id = coalesce(t.campaign_id, w.campaign_id)"
     " LEFT JOIN task p ON p.id = t.parent_id"
@@ -75,6 +75,18 @@ static const struct field {
 
 #define TASK_USED 19 /* first JSON column of task_sql: used, generated... */
 #define TASK_ERROR 22
+#define TASK_ATTEMPTS 23 /* runs that started (NULL: none recorded) */
+
+/* The runs of a task (a retry, a speculative copy, a worker that died):
+ * shown when it has any, the latest last. */
+static const char runs_sql[] =
+    "SELECT r.status AS status,"
+    " strftime('%Y-%m-%dT%H:%M:%fZ', r.started / 1e9, 'unixepoch')"
+    " AS started,"
+    " round((r.ended - r.started) / 1e9, 3) AS duration_s,"
+    " r.host AS host, r.pid AS pid, r.worker AS worker"
+    " FROM task_run r WHERE r.task_id = ?1"
+    " ORDER BY r.started, r.id LIMIT 1000";
 
 static const char workflow_sql[] =
     "SELECT w.id, w.name, w.source, w.status, w.campaign_id, c.name,"
@@ -265,12 +277,22 @@ static int show_task(mida__sink *sink, const mida__cli_rows *r) {
   const char *params[2] = {id, "used"};
   print_fields(r, task_fields,
                (int)(sizeof(task_fields) / sizeof(task_fields[0])));
+  const char *attempts = mida__cli_cell(r, 0, TASK_ATTEMPTS);
+  if (attempts != NULL) {
+    fputs("attempts    ", stdout);
+    mida__cli_put_text(stdout, attempts);
+    putchar('\n');
+  }
   const char *error = mida__cli_cell(r, 0, TASK_ERROR);
   if (error != NULL) {
     fputs("error\n", stdout);
     print_lines(error);
   }
-  int rc = print_json(sink, "used", mida__cli_cell(r, 0, TASK_USED));
+  int rc = MIDA_OK;
+  if (attempts != NULL)
+    rc = print_section(sink, "runs", runs_sql, params, 1);
+  if (rc == MIDA_OK)
+    rc = print_json(sink, "used", mida__cli_cell(r, 0, TASK_USED));
   if (rc == MIDA_OK)
     rc = print_json(sink, "generated", mida__cli_cell(r, 0, TASK_USED + 1));
   if (rc == MIDA_OK)

@@ -316,3 +316,20 @@ def test_a_workflow_whose_scheduler_is_killed_is_lost(tmp_path):
             assert t["status"] == "FINISHED", (k, t)
         elif not k.startswith("inc-"):
             assert t["status"] == "LOST" and t["error"], (k, t)
+
+
+def test_mida_show_lists_a_retried_tasks_attempts_and_runs(fidelity_run):
+    """`mida show` of a task that Dask ran three times (retries=2) says so:
+    attempts 3 and one row per run, the last FINISHED (a QA pass found
+    neither shown)."""
+    _, store = fidelity_run
+    (row,) = store_rows(store, "SELECT id FROM task "
+                        "WHERE source_key = 'flaky-0'")
+    shown = subprocess.run([MIDA_BIN, "--store", "sqlite://%s" % store,
+                            "show", row["id"]], capture_output=True,
+                           text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "\nattempts    3\n" in shown.stdout, shown.stdout
+    runs = shown.stdout.split("\nruns\n")[1].split("\nused\n")[0]
+    statuses = [ln.split()[0] for ln in runs.splitlines()[2:]]
+    assert statuses == ["ERROR", "ERROR", "FINISHED"], runs
