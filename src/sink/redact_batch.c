@@ -21,10 +21,17 @@ static const uint8_t url_fields[] = {
 
 #define URL_FIELDS (sizeof url_fields / sizeof url_fields[0])
 
-/* Whether used holds a member with a secret's name. */
-static int used_has_secret_name(const mida__str *used) {
-  return mida__has_secret_stem(used->ptr, used->len) &&
-         mida__json_secret_count(used->ptr, used->len) > 0;
+/* Whether the members of field tag with a secret's name are hidden: a
+ * task's arguments (`used`) and a workflow's metadata
+ * (`mida.workflow("x", token=...)`, MLflow's run tags). */
+static int by_name(unsigned tag) {
+  return tag == MIDA_F_USED || tag == MIDA_F_METADATA;
+}
+
+/* Whether the JSON text holds a member with a secret's name. */
+static int has_secret_name(const mida__str *json) {
+  return mida__has_secret_stem(json->ptr, json->len) &&
+         mida__json_secret_count(json->ptr, json->len) > 0;
 }
 
 /* Whether field tag of r is there and holds a secret to hide. */
@@ -32,7 +39,7 @@ static int field_has_secret(const mida__rec *r, unsigned tag) {
   const mida__field *f = &r->f[tag];
   if (!f->present || f->v.str.ptr == NULL)
     return 0;
-  return (tag == MIDA_F_USED && used_has_secret_name(&f->v.str)) ||
+  return (by_name(tag) && has_secret_name(&f->v.str)) ||
          mida__url_text_has_secret(f->v.str.ptr, f->v.str.len);
 }
 
@@ -57,7 +64,7 @@ static int redact_text(unsigned tag, const mida__str *s, mida__buf *out) {
   mida__buf named;
   mida__buf_init(&named, len * 2 + 64);
   int rc = MIDA_OK;
-  if (tag == MIDA_F_USED && used_has_secret_name(s)) {
+  if (by_name(tag) && has_secret_name(s)) {
     rc = mida__json_redact(text, len, &named);
     text = mida__buf_str(&named);
     len = named.len;

@@ -9,8 +9,9 @@
  * (mida__sink_put_batch), every record is checked, and a copy of the
  * batch is written instead where one must change:
  *
- *   - in `used`, the value of every member whose name looks like a
- *     secret's (core/redact.h) becomes "***", at any depth;
+ *   - in `used` and a workflow's metadata, the value of every member
+ *     whose name looks like a secret's (core/redact.h) becomes "***", at
+ *     any depth;
  *   - in every text a program chose (names, activity, source key, used,
  *     generated, custom, error, metadata, a data's URI and identity),
  *     each URL's password and secret query values become "***"

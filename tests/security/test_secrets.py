@@ -184,7 +184,8 @@ def test_used_values_of_secret_names_are_hidden_unless_turned_off(
 
 URL_PRODUCER = """
 import mida
-with mida.workflow("wf", source_url="https://u:metapw31@h/"):
+with mida.workflow("wf", source_url="https://u:metapw31@h/",
+                   api_token="tokmeta9"):
     @mida.task
     def load(db, page):
         mida.data("s3://ak:datapw42@bucket/key", "used")
@@ -201,15 +202,16 @@ assert mida.flush(30)
 """
 
 URL_SECRETS = ("metapw31", "datapw42", "retpw99", "errpw77", "hunter2pw",
-               "tok5678")
+               "tok5678", "tokmeta9")
 
 
 @pytest.mark.parametrize("setting", [None, "0"])
 def test_urls_inside_values_hide_their_passwords_in_the_store_and_exports(
         tmp_path, mida_bin, setting):
     """A URL's password or token among a task's arguments, its result, its
-    error, a data's URI or a workflow's metadata reaches neither the store
-    file nor an export (MIDA_REDACT_USED=0 keeps them, as for `used`)."""
+    error, a data's URI or a workflow's metadata, and a secret-named
+    member of the metadata (api_token), reach neither the store file nor
+    an export (MIDA_REDACT_USED=0 keeps them, as for `used`)."""
     store = tmp_path / "v.db"
     env = midapy_util.child_env(store, MIDA_SAMPLE_HZ="0")
     if setting is not None:
