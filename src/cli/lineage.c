@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define LINEAGE_MAX_NODES 10000
 /* Lines are indented by two spaces a level down to this depth; deeper
@@ -268,6 +270,42 @@ static int print_dot(mida__lineage *w, int nroots) {
   return rc;
 }
 
+/* start as a file under the working directory, when it is a relative path
+ * that names one there ("out/n", "../data/x.csv"): its absolute path into
+ * buf, made lexically ("." and ".." folded, no link followed), as the
+ * preload library records the paths a program opens. Else start itself. */
+static const char *start_of(const char *start, char *buf, size_t cap) {
+  struct stat st;
+  if (start[0] == '/' || start[0] == '\0' || strstr(start, "://") != NULL ||
+      lstat(start, &st) != 0 || getcwd(buf, cap) == NULL)
+    return start;
+  size_t len = strlen(buf);
+  if (len == 1)
+    len = 0; /* the root: each component adds its own '/' */
+  for (const char *p = start; *p != '\0';) {
+    size_t n = strcspn(p, "/");
+    if (n == 2 && p[0] == '.' && p[1] == '.') {
+      while (len > 0 && buf[len - 1] != '/')
+        len--;
+      if (len > 0)
+        len--;
+    } else if (n > 0 && !(n == 1 && p[0] == '.')) {
+      if (len + 1 + n + 1 > cap)
+        return start;
+      buf[len++] = '/';
+      memcpy(buf + len, p, n);
+      len += n;
+    }
+    p += n;
+    while (*p == '/')
+      p++;
+  }
+  if (len == 0)
+    buf[len++] = '/';
+  buf[len] = '\0';
+  return buf;
+}
+
 int mida__cli_lineage(mida__cli *cli, int argc, char **argv) {
   int up = 0;
   int down = 0;
@@ -314,7 +352,9 @@ int mida__cli_lineage(mida__cli *cli, int argc, char **argv) {
   ex = mida__cli_open_store(cli, 0, &w.sink);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
-  int rc = mida__lineage_walk(&w, pos[0], up, down);
+  char path[4096];
+  int rc = mida__lineage_walk(&w, start_of(pos[0], path, sizeof path), up,
+                              down);
   int nroots = w.nroots;
   if (rc == MIDA_OK)
     rc = dot ? print_dot(&w, nroots) : print_text(&w, nroots, up, down);

@@ -4,7 +4,8 @@ arguments hold a URL, read back as a new user would (a QA pass):
 - `mida lineage PATH` finds a file by its path as written, whatever its
   name holds (a space, a non-ASCII letter, a '%'): the stored URIs are
   percent-encoded, so the path is encoded the same way, never glued to
-  "file://" as it stands ("/d/a%20b" found the file "a b");
+  "file://" as it stands ("/d/a%20b" found the file "a b"); a relative
+  path is taken from the working directory;
 - the recorded command line keeps what follows a URL with a secret query
   parameter (`sh -c 'echo https://h/x?token=... more; ...'` lost the rest
   of the command)."""
@@ -15,10 +16,10 @@ import subprocess
 from preload_support import Run, mida_bin
 
 
-def lineage_up(r, start):
+def lineage_up(r, start, cwd=None):
     p = subprocess.run([mida_bin(), "--store", r.store, "lineage", start,
                         "--up"], env=r.env(), capture_output=True,
-                       text=True, timeout=60)
+                       text=True, timeout=60, cwd=cwd)
     return p.returncode, p.stdout + p.stderr
 
 
@@ -40,6 +41,11 @@ def test_lineage_by_path_of_odd_names_and_argv_after_a_url(tmp_path):
     assert rc == 0 and "src1" in out, out
     rc, out = lineage_up(r, "file://" + str(d / "a b").replace(" ", "%20"))
     assert rc == 0 and "src1" in out, out
+    # A relative path, as typed in the directory (or beside it).
+    rc, out = lineage_up(r, "a b", cwd=d)
+    assert rc == 0 and "src1" in out and "src2" not in out, out
+    rc, out = lineage_up(r, "./../d s/a%20b", cwd=d)
+    assert rc == 0 and "src2" in out and "src1" not in out, out
     (used,) = r.rows("SELECT used FROM task WHERE id = ?", r.root())[0]
     argv = json.loads(used)["argv"]
     assert argv[-1] == cmd.replace("token=abc", "token=***"), argv
