@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/path.h"
 #include "report/lineage.h"
 #include "mida.h"
 
@@ -272,37 +273,14 @@ static int print_dot(mida__lineage *w, int nroots) {
 
 /* start as a file under the working directory, when it is a relative path
  * that names one there ("out/n", "../data/x.csv"): its absolute path into
- * buf, made lexically ("." and ".." folded, no link followed), as the
- * preload library records the paths a program opens. Else start itself. */
+ * buf, made lexically as the preload library records the paths a program
+ * opens (core/path.h). Else start itself. */
 static const char *start_of(const char *start, char *buf, size_t cap) {
   struct stat st;
   if (start[0] == '/' || start[0] == '\0' || strstr(start, "://") != NULL ||
-      lstat(start, &st) != 0 || getcwd(buf, cap) == NULL)
+      lstat(start, &st) != 0 || getcwd(buf, cap) == NULL ||
+      mida__path_append(buf, strlen(buf), cap, start) == (size_t)-1)
     return start;
-  size_t len = strlen(buf);
-  if (len == 1)
-    len = 0; /* the root: each component adds its own '/' */
-  for (const char *p = start; *p != '\0';) {
-    size_t n = strcspn(p, "/");
-    if (n == 2 && p[0] == '.' && p[1] == '.') {
-      while (len > 0 && buf[len - 1] != '/')
-        len--;
-      if (len > 0)
-        len--;
-    } else if (n > 0 && !(n == 1 && p[0] == '.')) {
-      if (len + 1 + n + 1 > cap)
-        return start;
-      buf[len++] = '/';
-      memcpy(buf + len, p, n);
-      len += n;
-    }
-    p += n;
-    while (*p == '/')
-      p++;
-  }
-  if (len == 0)
-    buf[len++] = '/';
-  buf[len] = '\0';
   return buf;
 }
 

@@ -23,6 +23,7 @@
 #include "preload/preload.h"
 
 #include "core/fileid.h"
+#include "core/path.h"
 #include "preload/real.h"
 
 #include <errno.h>
@@ -436,36 +437,9 @@ ssize_t mida__pl_abspath_len(int dirfd, const char *path, char *out) {
     memcpy(out, path, plen + 1);
     return (ssize_t)plen;
   }
-  /* Append path's components, lexically: "." and empty ones vanish, ".."
-   * removes the last one (never above the root). */
-  const char *p = path;
-  while (*p != '\0') {
-    while (*p == '/')
-      p++;
-    const char *end = p;
-    while (*end != '\0' && *end != '/')
-      end++;
-    size_t n = (size_t)(end - p);
-    if (n == 0 || (n == 1 && p[0] == '.')) {
-      /* nothing */
-    } else if (n == 2 && p[0] == '.' && p[1] == '.') {
-      while (len > 0 && out[len - 1] != '/')
-        len--;
-      if (len > 0)
-        len--;
-    } else {
-      if (len + 1 + n + 1 > MIDA_PL_PATH)
-        return -1;
-      out[len++] = '/';
-      memcpy(out + len, p, n);
-      len += n;
-    }
-    p = end;
-  }
-  if (len == 0)
-    out[len++] = '/';
-  out[len] = '\0';
-  return (ssize_t)len;
+  /* Append path's components, lexically (core/path.h). */
+  size_t n = mida__path_append(out, len, MIDA_PL_PATH, path);
+  return n == (size_t)-1 ? -1 : (ssize_t)n;
 }
 
 /* ---- noise ------------------------------------------------------------- */
