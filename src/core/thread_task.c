@@ -18,11 +18,7 @@ typedef struct open_tasks {
 static _Thread_local open_tasks tls_open;
 
 /* This thread's open tasks, their address found once (core/tls_addr.h). */
-static inline open_tasks *thread_open(void) {
-  open_tasks *o = &tls_open;
-  MIDA_TLS_KEEP(o);
-  return o;
-}
+MIDA_TLS_ACCESSOR(thread_open, open_tasks, tls_open)
 
 void mida__thread_task_push(const mida_id_t *task) {
   open_tasks *o = thread_open();

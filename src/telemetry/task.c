@@ -44,11 +44,7 @@ static _Thread_local task_stack tls_stack;
 
 /* The calling thread's stack, its address found once (core/tls_addr.h:
  * a dozen calls of __tls_get_addr in mida__telemetry_task_end else). */
-static inline task_stack *thread_stack(void) {
-  task_stack *ts = &tls_stack;
-  MIDA_TLS_KEEP(ts);
-  return ts;
-}
+MIDA_TLS_ACCESSOR(thread_stack, task_stack, tls_stack)
 
 /* A child of fork() is a new process whose thread counters start at 0:
  * its first task must not begin on a snapshot of its parent's thread. */
