@@ -293,6 +293,14 @@ def test_no_password_in_python_errors_and_warnings(tmp_path):
     assert "pypw9" not in out
 
 
+def python_on_store(code, store_url, tmp_path):
+    """Runs code in a child Python whose mida records into store_url."""
+    env = midapy_util.child_env(tmp_path / "unused.db", MIDA_STORE=store_url,
+                                MIDA_SPOOL=tmp_path / "sp")
+    return subprocess.run([sys.executable, "-c", code], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
 def test_session_info_shows_the_store_without_its_password(tmp_path):
     """mida.session_info() is for showing: its "store" is the redacted
     URL, the store's own (mida.query, which needs the password, still
@@ -300,11 +308,7 @@ def test_session_info_shows_the_store_without_its_password(tmp_path):
     url = "postgresql://u:secretpw@127.0.0.1:5432/postgres"
     code = ("import json, mida, warnings\nwarnings.simplefilter('ignore')\n"
             "print(json.dumps(mida.session_info()))\n")
-    r = subprocess.run([sys.executable, "-c", code],
-                       env=midapy_util.child_env(tmp_path / "unused.db",
-                                                 MIDA_STORE=url,
-                                                 MIDA_SPOOL=tmp_path / "sp"),
-                       capture_output=True, text=True, timeout=120)
+    r = python_on_store(code, url, tmp_path)
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout.strip().splitlines()[-1])
     assert info["open"] is True
@@ -321,11 +325,7 @@ def test_no_password_in_the_dashboard_api_or_stats(tmp_path, pg_db,
             "mida.task(lambda: 1, name='step')()\n"
             "assert mida.flush(30)\n"
             "print(mida.query('select count(*) as n from task'))\n")
-    r = subprocess.run([sys.executable, "-c", code],
-                       env=midapy_util.child_env(tmp_path / "unused.db",
-                                                 MIDA_STORE=live,
-                                                 MIDA_SPOOL=tmp_path / "sp"),
-                       capture_output=True, text=True, timeout=120)
+    r = python_on_store(code, live, tmp_path)
     assert r.returncode == 0, r.stderr
     assert "apipw9" not in r.stdout + r.stderr
     for verb in (["stats"], ["stats", "--json"]):
