@@ -5,8 +5,8 @@
 #include "core/url_text.h"
 
 #include "core/alloc.h"
-#include "mida.h"
 #include "core/url.h"
+#include "mida.h"
 
 #include <string.h>
 #include <strings.h>
