@@ -162,7 +162,9 @@ static const char downstream_sql[] =
 
 /* The telemetry samples taken while the task ran, by scope: its process
  * and its host (src/telemetry/telemetry.h). Read from the telemetry table,
- * not the view, so that stores made before the view existed answer. */
+ * not the view, so that stores made before the view existed answer. A
+ * host's first sample has no busy share yet (a rate needs two): it is not
+ * counted, so that a short task shows no host row of empty cells. */
 static const char samples_sql[] =
     "SELECT CASE WHEN s.pid = 0 THEN 'host' ELSE 'process' END AS scope,"
     " count(*) AS samples,"
@@ -173,7 +175,9 @@ static const char samples_sql[] =
     " FROM task t JOIN telemetry s ON s.host = t.host"
     " AND s.pid IN (t.pid, 0)"
     " AND s.ts BETWEEN t.started AND coalesce(t.ended, t.started)"
-    " WHERE t.id = ?1 GROUP BY 1 ORDER BY 1";
+    " WHERE t.id = ?1 AND (s.pid <> 0"
+    " OR json_extract(s.sample, '$.cpu_busy_pct') IS NOT NULL)"
+    " GROUP BY 1 ORDER BY 1";
 
 static const char status_sql[] =
     "SELECT coalesce(status, 'UNKNOWN') AS status, count(*) AS tasks"

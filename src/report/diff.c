@@ -380,6 +380,40 @@ static int gather_workflow(mida__sink *sink, side *s) {
   return rc;
 }
 
+/* Whether parameter key pkey names env_key: the same key (a task's used),
+ * or "activity.key" (a workflow's). */
+static int names_same_key(const char *pkey, const char *env_key) {
+  size_t pl = strlen(pkey), el = strlen(env_key);
+  if (pl == el)
+    return strcmp(pkey, env_key) == 0;
+  return pl > el && pkey[pl - el - 1] == '.' &&
+         strcmp(pkey + pl - el, env_key) == 0;
+}
+
+/* Drops each environment fact that a parameter fact already says with the
+ * same value: `mida run` keeps the command's argv and cwd both in its
+ * workflow's metadata and in its task's used, which the diff showed
+ * twice (and counted twice when they differ). */
+static void drop_environment_repeats(side *s) {
+  size_t kept = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    fact *f = &s->facts[i];
+    int repeat = 0;
+    for (size_t j = 0; f->section == 2 && j < s->n && !repeat; j++) {
+      const fact *p = &s->facts[j];
+      repeat = p->section == 1 && strcmp(p->value, f->value) == 0 &&
+               names_same_key(p->key, f->key);
+    }
+    if (repeat) {
+      mida__free(f->key);
+      mida__free(f->value);
+      continue;
+    }
+    s->facts[kept++] = *f;
+  }
+  s->n = kept;
+}
+
 /* ---- resolving A and B --------------------------------------------------- */
 
 static int kind_row(void *ctx, int ncols, const char *const *names,
@@ -614,6 +648,8 @@ int mida__report_diff(mida__sink *sink, const char *a, const char *b,
   if (rc == MIDA_OK)
     rc = task ? gather_task(sink, &sb) : gather_workflow(sink, &sb);
   if (rc == MIDA_OK) {
+    drop_environment_repeats(&sa);
+    drop_environment_repeats(&sb);
     mida__rout o;
     mida__rout_init(&o, io);
     rc = write_diff(&o, &sa, &sb, json, &ndiff);

@@ -1,0 +1,87 @@
+"""`mida diff` and `mida show` on what `mida run` and the Python package
+record, read as a new user would (a QA pass):
+
+- the diff of two `mida run` workflows (or of their commands' tasks) shows
+  the command's argv and cwd once, as parameters: the workflow's metadata
+  keeps them too, and they were shown again under "environment" (and
+  counted twice when they differed);
+- `mida show` of a short task does not print a host row of empty cells:
+  a host's first telemetry sample has no busy share yet (a rate needs
+  two), and was counted as one sample with nothing in it."""
+
+import json
+import os
+import subprocess
+import sys
+
+from mida_cli_store import ROOT
+
+
+def clean_env(store):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MIDA_") and k != "LD_PRELOAD"}
+    env["MIDA_STORE"] = "sqlite://" + str(store)
+    build = os.environ.get("MIDA_BUILD", str(ROOT / "build"))
+    env["PYTHONPATH"] = os.path.join(build, "python")
+    return env
+
+
+def mida(mida_bin, store, *args, cwd=None):
+    r = subprocess.run([mida_bin, "--store", str(store), *args],
+                       env=clean_env(store), capture_output=True, text=True,
+                       timeout=120, cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_diff_shows_a_run_s_argv_and_cwd_once(mida_bin, tmp_path):
+    store = tmp_path / "s.db"
+    for word in ("a", "b"):
+        mida(mida_bin, store, "run", "--", "sh", "-c",
+             f"echo {word} > f; cat f > g", cwd=tmp_path)
+    rows = json.loads(mida(mida_bin, store, "query", "--json",
+                           "SELECT id FROM workflow ORDER BY started"))
+    wa, wb = (r["id"] for r in rows)
+    for a, b in ((wa, wb), tuple(
+            r["id"] for r in json.loads(mida(
+                mida_bin, store, "query", "--json",
+                "SELECT id FROM task WHERE activity = 'sh'"
+                " ORDER BY started")))):
+        d = json.loads(mida(mida_bin, store, "diff", a, b, "--json"))
+        keys = [(x["section"], x["key"]) for x in d["rows"]]
+        env = [k for s, k in keys if s == "environment"]
+        assert "argv" not in env and "cwd" not in env, keys
+        params = [k for s, k in keys if s == "parameter"]
+        assert any(k.endswith("argv") for k in params), keys
+        differ = [x["key"] for x in d["rows"] if x["key"].endswith("argv")
+                  and x["status"] == "differs"]
+        assert len(differ) == 1, d["rows"]
+
+
+def test_show_counts_no_host_sample_without_a_busy_share(mida_bin,
+                                                         tmp_path):
+    store = tmp_path / "p.db"
+    code = ("import time, mida\n"
+            "@mida.task\n"
+            "def f(x):\n"
+            "    time.sleep(0.3)\n"
+            "    return x\n"
+            "f(1)\n")
+    r = subprocess.run([sys.executable, "-c", code], env=clean_env(store),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    (task,) = json.loads(mida(mida_bin, store, "query", "--json",
+                              "SELECT id FROM task"))
+    # The session's first samples (taken when it opened) fall in f.
+    first = json.loads(mida(mida_bin, store, "query", "--json",
+                            "SELECT count(*) AS n FROM telemetry s, task t"
+                            " WHERE s.pid = 0 AND s.ts BETWEEN t.started"
+                            " AND t.ended"))
+    assert first[0]["n"] >= 1
+    out = mida(mida_bin, store, "show", task["id"])
+    table = out.split("telemetry samples while it ran\n")[1]
+    table = table.split("inputs (data used)")[0]
+    for line in table.splitlines():
+        cells = line.split()
+        assert cells[:1] != ["host"] or len(cells) > 2, out
+    assert "process" in table, out
