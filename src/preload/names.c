@@ -1,13 +1,17 @@
 /*
  * names.c -- calls that change a file by name: rename (renameat,
- * renameat2), unlink (unlinkat, remove), truncate and ftruncate, and the
- * working directory (chdir, fchdir), which relative names depend on.
+ * renameat2), link (linkat), unlink (unlinkat, remove), truncate and
+ * ftruncate, and the working directory (chdir, fchdir), which relative
+ * names depend on.
  *
  * A rename gives the file's version its new name: the data keeps its
  * identity (inode and content did not change) and its URI becomes the new
  * path, so the write-a-temporary-then-rename pattern leaves the final name
- * as the data its writer generated. An unlink marks the version removed.
- * A truncate generates a new version.
+ * as the data its writer generated. A link gives it the new name too: the
+ * old one is, as often as not, a temporary about to be unlinked (git's
+ * loose objects). An unlink marks the version removed, unless the file
+ * has another name (it lives on there). A truncate generates a new
+ * version.
  */
 #include "preload/preload.h"
 
@@ -68,8 +72,34 @@ MIDA_PL_EXPORT int renameat2(int olddir, const char *old, int newdir,
   return renamed(rc, olddir, old, newdir, new);
 }
 
+/* After a successful link of a file to (newdir, new): the version is
+ * named new. */
+static int linked(int rc, int newdir, const char *new) {
+  if (rc != 0 || !mida__pl_enter())
+    return rc;
+  int saved = errno;
+  struct stat st;
+  if (mida__pl_abspath(newdir, new, tls_to) == 0 &&
+      !mida__pl_is_noise(tls_to) && lstat(tls_to, &st) == 0 &&
+      S_ISREG(st.st_mode))
+    mida__pl_emit_named(tls_to, &st, 0);
+  errno = saved;
+  mida__pl_leave();
+  return rc;
+}
+
+MIDA_PL_EXPORT int link(const char *old, const char *new) {
+  return linked(MIDA_PL_REAL(link)(old, new), AT_FDCWD, new);
+}
+
+MIDA_PL_EXPORT int linkat(int olddir, const char *old, int newdir,
+                          const char *new, int flags) {
+  return linked(MIDA_PL_REAL(linkat)(olddir, old, newdir, new, flags),
+                newdir, new);
+}
+
 /* Unlinks (dir, path) with the real call; a regular file that is not noise
- * is recorded as removed. */
+ * and has no other name is recorded as removed. */
 static int removing(int dir, const char *path, int at_flags,
                     int (*call)(int, const char *, int, void *), void *ctx) {
   if (!mida__pl_enter())
@@ -79,7 +109,7 @@ static int removing(int dir, const char *path, int at_flags,
   int known = (at_flags & AT_REMOVEDIR) == 0 &&
               mida__pl_abspath(dir, path, tls_from) == 0 &&
               !mida__pl_is_noise(tls_from) && lstat(tls_from, &st) == 0 &&
-              S_ISREG(st.st_mode);
+              S_ISREG(st.st_mode) && st.st_nlink <= 1;
   errno = saved;
   int rc = call(dir, path, at_flags, ctx);
   saved = errno;

@@ -93,6 +93,8 @@
   X(rename, int, (const char *, const char *))                               \
   X(renameat, int, (int, const char *, int, const char *))                   \
   X(renameat2, int, (int, const char *, int, const char *, unsigned))        \
+  X(link, int, (const char *, const char *))                                 \
+  X(linkat, int, (int, const char *, int, const char *, int))                \
   X(unlink, int, (const char *))                                             \
   X(unlinkat, int, (int, const char *, int))                                 \
   X(remove, int, (const char *))                                             \
