@@ -1018,12 +1018,14 @@ void mida__pl_record_file(mida__pl_file *f, int fd) {
    * fork child closing what it does not need, stdin never read) is not
    * something it used. */
   if ((marks & MIDA_PL_INHERITED) != 0 && nr == 0 && nw == 0 &&
-      (marks & (MIDA_PL_TRUNCATED | MIDA_PL_MAPPED_R | MIDA_PL_MAPPED_W)) ==
-          0)
+      (marks & (MIDA_PL_TRUNCATED | MIDA_PL_MAPPED_R | MIDA_PL_MAPPED_W |
+                MIDA_PL_RETIMED)) == 0)
     return;
   int generated =
       (f->mode & MIDA_PL_W) != 0 &&
-      (nw > 0 || (marks & (MIDA_PL_TRUNCATED | MIDA_PL_MAPPED_W)) != 0 ||
+      (nw > 0 ||
+       (marks & (MIDA_PL_TRUNCATED | MIDA_PL_MAPPED_W | MIDA_PL_RETIMED)) !=
+           0 ||
        ((marks & MIDA_PL_CREATE) != 0 && st.st_size == 0));
   int used = (f->mode & MIDA_PL_R) != 0 &&
              (nr > 0 || (marks & MIDA_PL_MAPPED_R) != 0 || !generated);
@@ -1197,7 +1199,8 @@ void mida__pl_set_marks(int fd, unsigned marks) {
     atomic_fetch_or_explicit(&f->marks,
                              (uint8_t)(marks & (MIDA_PL_TRUNCATED |
                                                 MIDA_PL_CREATE |
-                                                MIDA_PL_MAPPED_W)),
+                                                MIDA_PL_MAPPED_W |
+                                                MIDA_PL_RETIMED)),
                              memory_order_relaxed);
 }
 

@@ -19,7 +19,8 @@
  * How it stays out of the way (STYLE.md, "Interposition"):
  *
  * - one file per intercepted family: open.c, mkstemp.c, close_dup.c,
- *   rw.c, stdio.c, mmap.c, stat.c, names.c, exec.c, process.c, vfork.c;
+ *   rw.c, stdio.c, mmap.c, stat.c, names.c, times.c, exec.c, process.c,
+ *   vfork.c;
  *   each wrapper finds the real function lazily with dlsym(RTLD_NEXT)
  *   (real.c);
  * - reads and writes only add to counters of a preallocated table indexed
@@ -105,8 +106,9 @@ enum mida__pl_mark {
   MIDA_PL_MAPPED_R = 4,  /* mapped readable */
   MIDA_PL_MAPPED_W = 8,  /* mapped shared and writable */
   MIDA_PL_UNANNOUNCED = 16, /* a pipe's write end not yet in the registry */
-  MIDA_PL_INHERITED = 32    /* came from the parent (fork, exec): recorded
+  MIDA_PL_INHERITED = 32,   /* came from the parent (fork, exec): recorded
                                only if this process used it */
+  MIDA_PL_RETIMED = 64      /* its mtime set (futimens): a new version */
 };
 
 /* One open file (an open file description, shared by its dup'ed

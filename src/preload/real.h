@@ -19,8 +19,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <utime.h>
 
 /* X(name, return type, parameter list) */
 #define MIDA_PL_REAL_FUNCTIONS(X)                                            \
@@ -102,6 +104,13 @@
   X(truncate64, int, (const char *, off_t))                                  \
   X(ftruncate, int, (int, off_t))                                            \
   X(ftruncate64, int, (int, off_t))                                          \
+  X(utimensat, int, (int, const char *, const struct timespec[2], int))      \
+  X(futimens, int, (int, const struct timespec[2]))                          \
+  X(utimes, int, (const char *, const struct timeval[2]))                    \
+  X(lutimes, int, (const char *, const struct timeval[2]))                   \
+  X(futimesat, int, (int, const char *, const struct timeval[2]))            \
+  X(futimes, int, (int, const struct timeval[2]))                            \
+  X(utime, int, (const char *, const struct utimbuf *))                      \
   X(fstat, int, (int, struct stat *))                                        \
   X(fstat64, int, (int, struct stat64 *))                                    \
   X(chdir, int, (const char *))                                              \
