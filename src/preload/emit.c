@@ -291,9 +291,21 @@ void mida__pl_emit_unobserved_exec(const char *note, const char *path,
 }
 
 /* Not preceded by this image's begin: a forked child that execs at once
- * says nothing of the program it was (nor did it before). */
+ * says nothing of the program it was (nor did it before). It says when
+ * the process began, all the same: this may be the only record of its
+ * journal, which is dead once the exec is made, and a collector pass
+ * before the new program's first record marks LOST what that journal left
+ * unfinished, a task with no time at all among them (its parent's record
+ * of it may not have come in yet); one begun before the journal is not
+ * (recovery.c, put_lost), so the task ends as it ends, not with the LOST
+ * reason left in its error. */
 void mida__pl_emit_exec_intent(const mida__pl_program *p) {
-  emit_program(p, NULL);
+  record r;
+  r.n = 0;
+  add_id(&r, MIDA_F_ID, &mida__pl.task);
+  add_program(&r, p);
+  add_i64(&r, MIDA_F_STARTED, mida__pl.started_ns);
+  put_record(MIDA_REC_TASK, &r);
 }
 
 void mida__pl_emit_exec_failed(void) {

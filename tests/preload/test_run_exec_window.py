@@ -101,3 +101,22 @@ def test_a_failed_exec_leaves_the_task_its_program(r, which):
     assert rows == {"preload_exec_window": (
         [exec_window(), "failed", str(err), str(program)], str(r.dir),
         None)}, rows
+
+
+def test_a_child_held_before_its_program_began_ends_as_it_ended(r):
+    """The record a forked child makes before its exec is the only one of
+    its journal, which is dead once the exec is made: a collector pass
+    while the new program has not made its first record (here held there
+    for half a second) marks what that journal left unfinished LOST. The
+    task was begun before that journal (the fork), so it is not among
+    them, even if its parent's record of it has not come in yet: it ends
+    FINISHED without the LOST reason in its error."""
+    true = shutil.which("true")
+    p = r.run("bash", "-c", 'LD_PRELOAD="$LD_PRELOAD:%s" '
+              'MIDA_TEST_EXEC_STOP=1 %s & c=$!; sleep 0.5; kill -CONT $c;'
+              ' wait $c' % (stop_library(), true))
+    assert p.returncode == 0, p.stderr
+    rows = r.rows("SELECT activity, status, error FROM task")
+    assert sorted(rows) == [("bash", "FINISHED", None),
+                            ("sleep", "FINISHED", None),
+                            ("true", "FINISHED", None)], rows
