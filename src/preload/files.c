@@ -378,7 +378,7 @@ static ssize_t cwd_into(char *out) {
 /* The path of directory descriptor dirfd into out; its length, or -1. */
 static ssize_t dir_into(int dirfd, char *out) {
   mida__pl_file *f = mida__pl_file_of(dirfd);
-  if (f != NULL && f->kind == MIDA_PL_PATH_KIND) {
+  if (f != NULL && f->kind == MIDA_PL_PATH_KIND && f->path[0] == '/') {
     size_t n = path_info[f - mida__pl_files] & PATH_LEN;
     memcpy(out, f->path, n + 1);
     return (ssize_t)n;
@@ -785,11 +785,13 @@ void mida__pl_track_open(int fd, int dirfd, const char *path, int flags,
                          int exclusive) {
   if (fd < 0)
     return;
-  if ((flags & O_PATH) != 0 || (flags & O_TMPFILE) == O_TMPFILE) {
-    /* No content to speak of (O_PATH), or no name yet (O_TMPFILE). */
-    map_clear_stale(fd);
+  if ((flags & O_PATH) != 0) {
+    map_clear_stale(fd); /* no content to speak of */
     return;
   }
+  /* No name yet: tracked without a path until linkat gives it one
+   * (mida__pl_files_named); recorded only then. */
+  int unnamed = (flags & O_TMPFILE) == O_TMPFILE;
   if (fd >= MIDA_PL_FDS) {
     untracked_writer(flags);
     mida__pl_count(MIDA_PL_C_UNTRACKED);
@@ -802,14 +804,15 @@ void mida__pl_track_open(int fd, int dirfd, const char *path, int flags,
     return;
   }
   mida__pl_file *f = &mida__pl_files[i];
-  ssize_t len = mida__pl_abspath_len(dirfd, path, f->path);
+  ssize_t len = unnamed ? 0 : mida__pl_abspath_len(dirfd, path, f->path);
   if (len < 0) {
     untracked_writer(flags);
     not_tracked(fd, i, MIDA_PL_C_UNTRACKED);
     return;
   }
-  int uri_plain;
-  if (mida__pl_noise_scan(f->path, (size_t)len, &uri_plain)) {
+  f->path[len] = '\0';
+  int uri_plain = 0;
+  if (!unnamed && mida__pl_noise_scan(f->path, (size_t)len, &uri_plain)) {
     not_tracked(fd, i, MIDA_PL_C_IGNORED);
     return;
   }
@@ -822,7 +825,7 @@ void mida__pl_track_open(int fd, int dirfd, const char *path, int flags,
   uint8_t marks = 0;
   if ((flags & O_TRUNC) != 0 && (f->mode & MIDA_PL_W) != 0)
     marks |= MIDA_PL_TRUNCATED;
-  if ((flags & O_CREAT) != 0)
+  if ((flags & O_CREAT) != 0 || unnamed)
     marks |= MIDA_PL_CREATE;
   atomic_store_explicit(&f->marks, marks, memory_order_relaxed);
   if ((f->mode & MIDA_PL_W) != 0) {
@@ -1003,8 +1006,8 @@ void mida__pl_record_file(mida__pl_file *f, int fd) {
       mida__pl_pipe_read_from(f->pipe_ino);
     return;
   }
-  if (f->kind != MIDA_PL_PATH_KIND)
-    return;
+  if (f->kind != MIDA_PL_PATH_KIND || f->path[0] != '/')
+    return; /* an O_TMPFILE never linked: no one's data */
   struct stat st;
   int ok = fd < 0              ? stat(f->path, &st)
            : stat_seen(f, &st) ? 0
@@ -1169,8 +1172,8 @@ size_t mida__pl_files_inheritable(char *buf, size_t cap) {
   const int end = mida__pl_fd_bound();
   for (int fd = 0; fd < end && count < MIDA_PL_INHERIT_MAX; fd++) {
     mida__pl_file *f = mida__pl_file_of(fd);
-    if (f == NULL || f->kind != MIDA_PL_PATH_KIND)
-      continue;
+    if (f == NULL || f->kind != MIDA_PL_PATH_KIND || f->path[0] != '/')
+      continue; /* a pipe, or an O_TMPFILE without a name */
     int fl = MIDA_PL_REAL(fcntl)(fd, F_GETFD);
     if (fl < 0 || (fl & FD_CLOEXEC) != 0)
       continue;
@@ -1221,4 +1224,17 @@ void mida__pl_files_renamed(const char *from, const char *to) {
     memcpy(f->path, to, tlen);
     path_info[i] = (uint16_t)(tlen + rest); /* measured at close */
   }
+}
+
+void mida__pl_files_named(int fd, const char *abs) {
+  mida__pl_file *f = mida__pl_file_of(fd);
+  if (f == NULL || f->kind != MIDA_PL_PATH_KIND || f->path[0] != '\0')
+    return;
+  size_t len = strlen(abs);
+  int plain;
+  if (len >= MIDA_PL_PATH || mida__pl_noise_scan(abs, len, &plain))
+    return;
+  memcpy(f->path, abs, len + 1);
+  path_info[f - mida__pl_files] =
+      (uint16_t)(len | (plain ? PATH_PLAIN : 0));
 }

@@ -72,30 +72,52 @@ MIDA_PL_EXPORT int renameat2(int olddir, const char *old, int newdir,
   return renamed(rc, olddir, old, newdir, new);
 }
 
+/* The descriptor a linkat of (olddir, old) with flags names: olddir with
+ * AT_EMPTY_PATH and an empty old, N for "/proc/self/fd/N" followed (the
+ * two ways to give an O_TMPFILE file a name); else -1. */
+static int linked_fd(int olddir, const char *old, int flags) {
+  static const char self_fd[] = "/proc/self/fd/";
+  if ((flags & AT_EMPTY_PATH) != 0 && old[0] == '\0')
+    return olddir;
+  if ((flags & AT_SYMLINK_FOLLOW) == 0 ||
+      strncmp(old, self_fd, sizeof self_fd - 1) != 0)
+    return -1;
+  int fd = 0;
+  const char *p = old + sizeof self_fd - 1;
+  for (; *p >= '0' && *p <= '9' && fd < MIDA_PL_FDS; p++)
+    fd = fd * 10 + (*p - '0');
+  return *p == '\0' && p != old + sizeof self_fd - 1 ? fd : -1;
+}
+
 /* After a successful link of a file to (newdir, new): the version is
- * named new. */
-static int linked(int rc, int newdir, const char *new) {
+ * named new, and so is the file of descriptor fd (linked_fd) if it had no
+ * name. */
+static int linked(int rc, int fd, int newdir, const char *new) {
   if (rc != 0 || !mida__pl_enter())
     return rc;
   int saved = errno;
   struct stat st;
   if (mida__pl_abspath(newdir, new, tls_to) == 0 &&
       !mida__pl_is_noise(tls_to) && lstat(tls_to, &st) == 0 &&
-      S_ISREG(st.st_mode))
+      S_ISREG(st.st_mode)) {
     mida__pl_emit_named(tls_to, &st, 0);
+    if (fd >= 0)
+      mida__pl_files_named(fd, tls_to);
+  }
   errno = saved;
   mida__pl_leave();
   return rc;
 }
 
 MIDA_PL_EXPORT int link(const char *old, const char *new) {
-  return linked(MIDA_PL_REAL(link)(old, new), AT_FDCWD, new);
+  return linked(MIDA_PL_REAL(link)(old, new), -1, AT_FDCWD, new);
 }
 
 MIDA_PL_EXPORT int linkat(int olddir, const char *old, int newdir,
                           const char *new, int flags) {
-  return linked(MIDA_PL_REAL(linkat)(olddir, old, newdir, new, flags),
-                newdir, new);
+  int rc = MIDA_PL_REAL(linkat)(olddir, old, newdir, new, flags);
+  return linked(rc, rc == 0 ? linked_fd(olddir, old, flags) : -1, newdir,
+                new);
 }
 
 /* Unlinks (dir, path) with the real call; a regular file that is not noise

@@ -287,6 +287,10 @@ void mida__pl_files_reset_counts(void);
  * open into buf (for MIDA_PRELOAD_FDS). Returns the length, or 0. */
 size_t mida__pl_files_inheritable(char *buf, size_t cap);
 
+/* fd's file, opened with O_TMPFILE and tracked without a name, was given
+ * the absolute name abs (linkat): it is recorded under it when closed. */
+void mida__pl_files_named(int fd, const char *abs);
+
 /* Renames open files whose path is from (or under it) to to. */
 void mida__pl_files_renamed(const char *from, const char *to);
 
