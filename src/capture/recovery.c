@@ -75,8 +75,10 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/host.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -650,13 +652,51 @@ static void hold_group(recovery *r) {
   }
 }
 
+/* Whether pid is no process of this host, or one that has ended and
+ * awaits its reaping (a zombie: an orphan whose reaper is slow, as a
+ * container's init may be). */
+static bool process_gone(pid_t pid) {
+  if (kill(pid, 0) != 0)
+    return errno == ESRCH;
+  char path[48], buf[512];
+  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+  FILE *f = fopen(path, "re");
+  if (f == NULL)
+    return false;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* "pid (comm) S ...": the state follows the comm's last ')'. */
+  const char *close = strrchr(buf, ')');
+  return close != NULL && close[1] == ' ' &&
+         (close[2] == 'Z' || close[2] == 'X');
+}
+
+/* The earliest start of what a dead journal j's LOST record marks: the
+ * journal's start, so that an earlier process that had j's pid is left
+ * alone -- unless that pid is no process of this host now. Then every
+ * task of it not over is lost, whenever it began: a forked child's task
+ * is begun by its parent before the child's journal, and a process killed
+ * with its parent (a process group sent SIGKILL or SIGTERM, as a batch
+ * system cancels a job) has no one to record its end, so bounded by its
+ * journal it stayed RUNNING for good. A process that lives on (it exec'd:
+ * its journal died with its old image) keeps the bound, and its new
+ * image, or its parent, records its end. */
+static int64_t lost_from(const journal_id *j) {
+  if (j->pid <= 0 || strcmp(j->host, mida__hostname()) != 0 ||
+      !process_gone((pid_t)j->pid))
+    return j->start_ns;
+  return 0;
+}
+
 /* Puts the LOST records (record.h) of the dead journals into the open
  * group, whose flush makes them durable with its segments (above, "Truthful
  * state"): every journal all of whose segments were shipped and none of
  * which a live process holds. A live journal of the same pid (the pid
  * reused, or the same process in a later session) bounds the marked tasks
- * to those begun before it started. Returns MIDA_OK or the sink's error
- * (the group is then abandoned: a store may have rolled it back). */
+ * to those begun before it started; lost_from() says from when. Returns
+ * MIDA_OK or the sink's error (the group is then abandoned: a store may
+ * have rolled it back). */
 static int put_lost(recovery *r) {
   size_t n = 0;
   int64_t now = mida_now_ns();
@@ -679,7 +719,7 @@ static int put_lost(recovery *r) {
     rec->f[MIDA_F_PID].present = true;
     rec->f[MIDA_F_PID].v.i64 = j->pid;
     rec->f[MIDA_F_STARTED].present = true;
-    rec->f[MIDA_F_STARTED].v.i64 = j->start_ns;
+    rec->f[MIDA_F_STARTED].v.i64 = lost_from(j);
     rec->f[MIDA_F_ENDED].present = true;
     rec->f[MIDA_F_ENDED].v.i64 = until;
     mida__rec_set_str(rec, MIDA_F_ERROR, LOST_REASON, strlen(LOST_REASON));

@@ -46,3 +46,24 @@ def test_a_child_killed_after_its_exec_keeps_its_program(r):
     p = r.run("bash", "-c", script)
     assert p.returncode == 0, p.stderr
     assert killed(r) == [("sleep", ["sleep", "10"], r.root())]
+
+
+def test_a_child_killed_with_its_parent_is_lost_not_running(r):
+    """A process group killed at once (as a batch system cancels a job):
+    the inner bash is reaped by the command, which records its signal,
+    but its child sleep has no one to reap it and record its end. Its
+    journal is dead and its pid is no process (or a zombie awaiting a
+    slow reaper): recovery marks its task LOST, though the task was begun
+    by its parent before that journal (src/capture/recovery.c,
+    lost_from)."""
+    script = ('setsid bash -c "sleep 30; true" & sleep 0.5;'
+              ' kill -KILL -- -$!; wait; true')
+    p = r.run("bash", "-c", script)
+    assert p.returncode == 0, p.stderr
+    rows = sorted(r.rows("SELECT activity, status, used FROM task"))
+    got = [(a, s, json.loads(u)["argv"]) for a, s, u in rows]
+    assert got == [
+        ("bash", "ERROR", ["bash", "-c", "sleep 30; true"]),
+        ("bash", "FINISHED", ["bash", "-c", script]),
+        ("sleep", "FINISHED", ["sleep", "0.5"]),
+        ("sleep", "LOST", ["sleep", "30"])], got
