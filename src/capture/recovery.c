@@ -672,9 +672,11 @@ static bool process_gone(pid_t pid) {
          (close[2] == 'Z' || close[2] == 'X');
 }
 
-/* The earliest start of what a dead journal j's LOST record marks: the
- * journal's start, so that an earlier process that had j's pid is left
- * alone -- unless that pid is no process of this host now. Then every
+/* The earliest start of what a dead journal j's LOST record marks, where
+ * no live journal of its pid was seen (with one, the process lived while
+ * this pass read it: its end may be what it wrote after): the journal's
+ * start, so that an earlier process that had j's pid is left alone --
+ * unless that pid is no process of this host now. Then every
  * task of it not over is lost, whenever it began: a forked child's task
  * is begun by its parent before the child's journal, and a process killed
  * with its parent (a process group sent SIGKILL or SIGTERM, as a batch
@@ -706,11 +708,14 @@ static int put_lost(recovery *r) {
     if (j->live || j->incomplete || j->host[0] == '\0')
       continue;
     int64_t until = now;
+    bool pid_live = false;
     for (size_t k = 0; k < r->njournals; k++) {
       journal_id *other = &r->journals[k];
-      if (other->live && other->pid == j->pid &&
-          other->start_ns > j->start_ns && other->start_ns < until)
-        until = other->start_ns;
+      if (other->live && other->pid == j->pid) {
+        pid_live = true;
+        if (other->start_ns > j->start_ns && other->start_ns < until)
+          until = other->start_ns;
+      }
     }
     mida__rec *rec = &r->recs[n++];
     memset(rec, 0, sizeof *rec);
@@ -719,7 +724,7 @@ static int put_lost(recovery *r) {
     rec->f[MIDA_F_PID].present = true;
     rec->f[MIDA_F_PID].v.i64 = j->pid;
     rec->f[MIDA_F_STARTED].present = true;
-    rec->f[MIDA_F_STARTED].v.i64 = lost_from(j);
+    rec->f[MIDA_F_STARTED].v.i64 = pid_live ? j->start_ns : lost_from(j);
     rec->f[MIDA_F_ENDED].present = true;
     rec->f[MIDA_F_ENDED].v.i64 = until;
     mida__rec_set_str(rec, MIDA_F_ERROR, LOST_REASON, strlen(LOST_REASON));
