@@ -7,7 +7,8 @@
  * A rename gives the file's version its new name: the data keeps its
  * identity (inode and content did not change) and its URI becomes the new
  * path, so the write-a-temporary-then-rename pattern leaves the final name
- * as the data its writer generated. A link gives it the new name too: the
+ * as the data its writer generated, and the version it replaced there is
+ * removed (as by an unlink). A link gives it the new name too: the
  * old one is, as often as not, a temporary about to be unlinked (git's
  * loose objects). An unlink marks the version removed, unless the file
  * has another name (it lives on there). A truncate generates a new
@@ -30,19 +31,43 @@ static __thread char tls_from[MIDA_PL_PATH]
 static __thread char tls_to[MIDA_PL_PATH]
     __attribute__((tls_model("initial-exec")));
 
-/* After a successful rename of (olddir, old) to (newdir, new). */
-static int renamed(int rc, int olddir, const char *old, int newdir,
-                   const char *new) {
-  if (rc != 0 || !mida__pl_enter())
-    return rc;
+/* Which call renaming() makes. */
+enum rename_call { CALL_RENAME, CALL_RENAMEAT, CALL_RENAMEAT2 };
+
+static int real_rename(int call, int olddir, const char *old, int newdir,
+                       const char *new, unsigned flags) {
+  if (call == CALL_RENAME)
+    return MIDA_PL_REAL(rename)(old, new);
+  if (call == CALL_RENAMEAT)
+    return MIDA_PL_REAL(renameat)(olddir, old, newdir, new);
+  return MIDA_PL_REAL(renameat2)(olddir, old, newdir, new, flags);
+}
+
+/* Renames (olddir, old) to (newdir, new) with the real call; then the
+ * version takes its new name, and the one it replaced there (a regular
+ * file with no other name) is recorded as removed, as unlink would. */
+static int renaming(int call, int olddir, const char *old, int newdir,
+                    const char *new, unsigned flags) {
+  if (!mida__pl_enter())
+    return real_rename(call, olddir, old, newdir, new, flags);
   int saved = errno;
-  if (mida__pl_abspath(olddir, old, tls_from) == 0 &&
+  struct stat was;
+  int named = mida__pl_abspath(newdir, new, tls_to) == 0 &&
+              !mida__pl_is_noise(tls_to);
+  int replaces = named && lstat(tls_to, &was) == 0 &&
+                 S_ISREG(was.st_mode) && was.st_nlink <= 1;
+  errno = saved;
+  int rc = real_rename(call, olddir, old, newdir, new, flags);
+  saved = errno;
+  if (rc == 0 && mida__pl_abspath(olddir, old, tls_from) == 0 &&
       mida__pl_abspath(newdir, new, tls_to) == 0) {
     mida__pl_files_renamed(tls_from, tls_to);
     struct stat st;
-    if (!mida__pl_is_noise(tls_to) && lstat(tls_to, &st) == 0 &&
-        S_ISREG(st.st_mode))
+    if (named && lstat(tls_to, &st) == 0 && S_ISREG(st.st_mode)) {
+      if (replaces && (st.st_ino != was.st_ino || st.st_dev != was.st_dev))
+        mida__pl_emit_named(tls_to, &was, 1);
       mida__pl_emit_named(tls_to, &st, 0);
+    }
   }
   errno = saved;
   mida__pl_leave();
@@ -50,14 +75,12 @@ static int renamed(int rc, int olddir, const char *old, int newdir,
 }
 
 MIDA_PL_EXPORT int rename(const char *old, const char *new) {
-  return renamed(MIDA_PL_REAL(rename)(old, new), AT_FDCWD, old, AT_FDCWD,
-                 new);
+  return renaming(CALL_RENAME, AT_FDCWD, old, AT_FDCWD, new, 0);
 }
 
 MIDA_PL_EXPORT int renameat(int olddir, const char *old, int newdir,
                             const char *new) {
-  return renamed(MIDA_PL_REAL(renameat)(olddir, old, newdir, new), olddir,
-                 old, newdir, new);
+  return renaming(CALL_RENAMEAT, olddir, old, newdir, new, 0);
 }
 
 MIDA_PL_EXPORT int renameat2(int olddir, const char *old, int newdir,
@@ -66,10 +89,10 @@ MIDA_PL_EXPORT int renameat2(int olddir, const char *old, int newdir,
     errno = ENOSYS;
     return -1;
   }
-  int rc = MIDA_PL_REAL(renameat2)(olddir, old, newdir, new, flags);
+  /* Two files swap names: both are recorded when next used. */
   if ((flags & RENAME_EXCHANGE) != 0)
-    return rc; /* two files swap names: both are recorded when next used */
-  return renamed(rc, olddir, old, newdir, new);
+    return MIDA_PL_REAL(renameat2)(olddir, old, newdir, new, flags);
+  return renaming(CALL_RENAMEAT2, olddir, old, newdir, new, flags);
 }
 
 /* The descriptor a linkat of (olddir, old) with flags names: olddir with

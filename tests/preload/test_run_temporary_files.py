@@ -127,6 +127,29 @@ def test_sed_in_place_generates_the_new_version(r):
     assert by_role["generated"][1] == 4
     st = (r.dir / "f.txt").stat()
     assert by_role["generated"][0].split(":")[2] == str(st.st_ino)
+    # The version read is gone from the disk: the rename replaced it.
+    metadata = dict(r.rows("SELECT id, metadata FROM data"))
+    assert metadata[by_role["used"][0]] == '{"removed":true}', metadata
+    assert metadata[by_role["generated"][0]] is None, metadata
+
+
+def test_a_rename_over_a_file_removes_the_version_it_replaced(r):
+    """mv over an existing file, as unlink would; a file with another
+    name lives on there and is not removed."""
+    (r.dir / "target").write_text("old\n")
+    (r.dir / "kept").write_text("kept\n")
+    (r.dir / "kept2").hardlink_to(r.dir / "kept")
+    p = r.run("sh", "-c", "cat target kept > /dev/null; echo new > tmp;"
+              " mv tmp target; echo other > tmp2; mv tmp2 kept")
+    assert p.returncode == 0, p.stderr
+    by_uri = {}
+    for uri, size, metadata in r.rows(
+            "SELECT uri, size, metadata FROM data WHERE uri LIKE ?",
+            "%" + str(r.dir) + "/%"):
+        by_uri.setdefault(uri.rsplit("/", 1)[1], set()).add((size, metadata))
+    assert by_uri == {
+        "target": {(4, '{"removed":true}'), (4, None)},
+        "kept": {(5, None), (6, None)}}, by_uri
 
 
 def test_tmpfile_and_mkdtemp_still_work_and_record_no_temporary(r):
