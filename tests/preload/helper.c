@@ -58,6 +58,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <utime.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -389,9 +390,15 @@ static int mode_errno(void) {
       bad = 1;                                                               \
     }                                                                        \
   } while (0)
-  EXPECT(open("/nonexistent/x", O_RDONLY), ENOENT);
-  EXPECT(openat(AT_FDCWD, "/nonexistent/x", O_RDONLY), ENOENT);
-  EXPECT(creat("/nonexistent/x", 0644), ENOENT);
+  /* Under the test's own directory, which has no "missing": a path like
+   * /nonexistent may exist on a shared machine. */
+  const char *x = path_of("missing/x");
+  const char *a = path_of("missing/a");
+  const char *b = path_of("missing/b");
+  const char *missing = path_of("missing");
+  EXPECT(open(x, O_RDONLY), ENOENT);
+  EXPECT(openat(AT_FDCWD, x, O_RDONLY), ENOENT);
+  EXPECT(creat(x, 0644), ENOENT);
   EXPECT(close(-1), EBADF);
   EXPECT(close(987), EBADF);
   char byte;
@@ -401,22 +408,32 @@ static int mode_errno(void) {
   EXPECT(dup(-1), EBADF);
   EXPECT(dup2(-1, 5), EBADF);
   EXPECT(fcntl(-1, F_GETFD), EBADF);
-  EXPECT(rename("/nonexistent/a", "/nonexistent/b"), ENOENT);
-  EXPECT(unlink("/nonexistent/a"), ENOENT);
-  EXPECT(truncate("/nonexistent/a", 0), ENOENT);
+  EXPECT(rename(a, b), ENOENT);
+  EXPECT(link(a, b), ENOENT);
+  EXPECT(linkat(AT_FDCWD, a, AT_FDCWD, b, 0), ENOENT);
+  EXPECT(unlink(a), ENOENT);
+  EXPECT(truncate(a, 0), ENOENT);
   EXPECT(ftruncate(-1, 0), EBADF);
-  EXPECT(chdir("/nonexistent"), ENOENT);
-  EXPECT(execv("/nonexistent/p", (char *[]){"p", NULL}), ENOENT);
+  EXPECT(utimensat(AT_FDCWD, a, NULL, 0), ENOENT);
+  EXPECT(utimes(a, NULL), ENOENT);
+  EXPECT(utime(a, NULL), ENOENT);
+  EXPECT(futimens(-1, NULL), EBADF);
+  EXPECT(futimes(-1, NULL), EBADF);
+  EXPECT(chdir(missing), ENOENT);
+  EXPECT(execv(a, (char *[]){"p", NULL}), ENOENT);
   EXPECT((long)mmap(NULL, 4096, PROT_READ, MAP_SHARED, -1, 0), EBADF);
   errno = 12345;
-  if (fopen("/nonexistent/x", "r") != NULL || errno != ENOENT) {
+  if (fopen(x, "r") != NULL || errno != ENOENT) {
     fprintf(stderr, "fopen: errno=%d\n", errno);
     bad = 1;
   }
   /* A successful call leaves errno as it was. */
   errno = 4242;
   int fd = open(path_of("ok.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0 || write(fd, "x", 1) != 1 || close(fd) != 0 || errno != 4242) {
+  if (fd < 0 || write(fd, "x", 1) != 1 || futimens(fd, NULL) != 0 ||
+      close(fd) != 0 || utimes(path_of("ok.txt"), NULL) != 0 ||
+      link(path_of("ok.txt"), path_of("ok2.txt")) != 0 ||
+      rename(path_of("ok2.txt"), path_of("ok.txt")) != 0 || errno != 4242) {
     fprintf(stderr, "success changed errno to %d\n", errno);
     bad = 1;
   }
