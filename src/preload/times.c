@@ -81,10 +81,15 @@ static int by_name_after(int rc, int entered, int64_t was, int at_flags) {
 }
 
 /* Around a call that may set the mtime of fd's file: before it, the mtime
- * of a writer's file (or -1) ... */
+ * of a writer's file that its close would not record as generated yet
+ * (touch of an existing file), or -1: a writer that wrote (tar x and
+ * cp -p set the times of what they wrote) costs no system call here ... */
 static int64_t fd_before(int fd) {
   mida__pl_file *f = mida__pl_file_of(fd);
-  if (f == NULL || (f->mode & MIDA_PL_W) == 0)
+  if (f == NULL || (f->mode & MIDA_PL_W) == 0 ||
+      atomic_load_explicit(&f->nwritten, memory_order_relaxed) > 0 ||
+      (atomic_load_explicit(&f->marks, memory_order_relaxed) &
+       (MIDA_PL_TRUNCATED | MIDA_PL_MAPPED_W | MIDA_PL_RETIMED)) != 0)
     return -1;
   int saved = errno;
   struct stat st;
