@@ -23,8 +23,11 @@
 #include <sys/time.h>
 #include <utime.h>
 
-/* A scratch path, per thread, kept out of the program's stack. */
+/* A scratch path, per thread, kept out of the program's stack, and what
+ * the file was before the call (by_name_before). */
 static __thread char tls_path[MIDA_PL_PATH]
+    __attribute__((tls_model("initial-exec")));
+static __thread struct stat tls_was
     __attribute__((tls_model("initial-exec")));
 
 /* Whether a utimensat times argument may set the mtime. */
@@ -52,16 +55,18 @@ static int by_name_before(int dir, const char *path, int at_flags,
   if (path == NULL || !mida__pl_enter())
     return 0;
   int saved = errno;
-  struct stat st;
   if (mida__pl_abspath(dir, path, tls_path) == 0 &&
       !mida__pl_is_noise(tls_path))
-    *was = mtime_of(AT_FDCWD, tls_path, at_flags & AT_SYMLINK_NOFOLLOW, &st);
+    *was = mtime_of(AT_FDCWD, tls_path, at_flags & AT_SYMLINK_NOFOLLOW,
+                    &tls_was);
   errno = saved;
   return 1;
 }
 
 /* ... and after it (entered: what by_name_before said): if it succeeded
- * and the mtime moved, the version it left is this task's. */
+ * and the mtime moved, the version it left is this task's, with the bytes
+ * it wrote into the version before, if it generated that one (a copy
+ * closed, then given its source's times). */
 static int by_name_after(int rc, int entered, int64_t was, int at_flags) {
   if (rc == 0)
     mida__pl_files_changed();
@@ -72,8 +77,15 @@ static int by_name_after(int rc, int entered, int64_t was, int at_flags) {
   if (rc == 0 && was >= 0) {
     int64_t now =
         mtime_of(AT_FDCWD, tls_path, at_flags & AT_SYMLINK_NOFOLLOW, &st);
-    if (now >= 0 && now != was)
-      mida__pl_emit_link(&mida__pl.task, tls_path, &st, MIDA_GENERATED, -1);
+    if (now >= 0 && now != was) {
+      const mida_id_t *task = &mida__pl.task;
+      int64_t wrote = mida__pl_link_total(task, &tls_was, MIDA_GENERATED, 0);
+      mida__pl_emit_link(task, tls_path, &st, MIDA_GENERATED,
+                         wrote > 0 ? mida__pl_link_total(task, &st,
+                                                         MIDA_GENERATED,
+                                                         (uint64_t)wrote)
+                                   : -1);
+    }
   }
   errno = saved;
   mida__pl_leave();

@@ -45,6 +45,10 @@ def test_python_copy2_then_a_reader_links_the_two(r):
     assert p.stdout == "kept times\n"
     writer = os.path.basename(sys.executable)
     assert generated_by_reader(r, "dst.txt") == {(writer, "cat")}
+    # With the bytes the copy wrote (into the version its close saw).
+    assert r.rows("SELECT g.bytes FROM task_data g JOIN task_data u"
+                  " ON u.data_id = g.data_id AND u.role = 'used'"
+                  " WHERE g.role = 'generated'") == [(11,)]
 
 
 def test_rsync_archive_then_a_reader_links_the_two(r):
