@@ -136,6 +136,10 @@ static int fd_after(int rc, int fd, int64_t was) {
 MIDA_PL_EXPORT int utimensat(int dir, const char *path,
                              const struct timespec ts[2], int flags) {
   REAL_OR_ENOSYS(utimensat);
+  if (path != NULL && path[0] == '\0' && (flags & AT_EMPTY_PATH) != 0) {
+    int64_t at = sets_mtime(ts) ? fd_before(dir) : -1; /* dir's own file */
+    return fd_after(MIDA_PL_REAL(utimensat)(dir, path, ts, flags), dir, at);
+  }
   int64_t was = -1;
   int in = sets_mtime(ts) ? by_name_before(dir, path, flags, &was) : 0;
   return by_name_after(MIDA_PL_REAL(utimensat)(dir, path, ts, flags), in,
