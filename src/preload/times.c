@@ -127,6 +127,12 @@ static int fd_after(int rc, int fd, int64_t was) {
   return rc;
 }
 
+/* Whether path is "" (not NULL: glibc declares utimensat's path nonnull,
+ * which a program may still break). */
+static int is_empty(const char *path) {
+  return path != NULL && path[0] == '\0';
+}
+
 #define REAL_OR_ENOSYS(name)                                                 \
   if (MIDA_PL_REAL(name) == NULL) {                                          \
     errno = ENOSYS;                                                          \
@@ -136,7 +142,7 @@ static int fd_after(int rc, int fd, int64_t was) {
 MIDA_PL_EXPORT int utimensat(int dir, const char *path,
                              const struct timespec ts[2], int flags) {
   REAL_OR_ENOSYS(utimensat);
-  if (path != NULL && path[0] == '\0' && (flags & AT_EMPTY_PATH) != 0) {
+  if ((flags & AT_EMPTY_PATH) != 0 && is_empty(path)) {
     int64_t at = sets_mtime(ts) ? fd_before(dir) : -1; /* dir's own file */
     return fd_after(MIDA_PL_REAL(utimensat)(dir, path, ts, flags), dir, at);
   }
