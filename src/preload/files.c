@@ -896,6 +896,16 @@ void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten) {
     return;
   }
   f->path[n] = '\0';
+  /* A file with no name left (bash's here-document, opened again for
+   * reading and unlinked before the command runs): the kernel's link ends
+   * in " (deleted)", which is no part of the name it had. */
+  static const char deleted[] = " (deleted)";
+  size_t dl = sizeof deleted - 1;
+  if (st.st_nlink == 0 && (size_t)n > dl &&
+      memcmp(f->path + n - dl, deleted, dl) == 0) {
+    n -= (ssize_t)dl;
+    f->path[n] = '\0';
+  }
   int uri_plain;
   if (mida__pl_noise_scan(f->path, (size_t)n, &uri_plain)) {
     entry_put(i);

@@ -101,3 +101,31 @@ def test_a_reader_through_stdio_of_redirected_stdin_used_it(r):
     assert (r.dir / "sorted").read_text() == "a\nb\n"
     assert links(r) == {("sort", "used", "in.txt", 4),
                         ("sort", "generated", "sorted", 4)}
+
+
+@pytest.mark.parametrize("how", ["exec", "heredoc"])
+def test_an_inherited_file_with_no_name_left_keeps_the_one_it_had(r, how):
+    """A file unlinked before the program that inherits it starts (a
+    shell's `exec < f; rm f`, bash's here-document too large for a pipe,
+    written into a temporary, opened again and unlinked): /proc names it
+    "f (deleted)", which is no part of the name the data had."""
+    if how == "exec":
+        p = r.run("sh", "-c", "echo hi > f; exec < f; rm f; exec cat > out")
+        name = "f"
+    else:
+        script = r.dir / "heredoc.sh"
+        script.write_text("cat > out <<EOF\n%s\nEOF\n" % ("x" * 200000))
+        p = r.run("env", "TMPDIR=" + str(r.dir), "bash", str(script))
+        name = None
+    assert p.returncode == 0, p.stderr
+    rows = r.rows("SELECT d.uri, d.metadata FROM task_data td"
+                  " JOIN task t ON t.id = td.task_id"
+                  " JOIN data d ON d.id = td.data_id"
+                  " WHERE t.activity = 'cat' AND td.role = 'used'")
+    assert len(rows) == 1, rows
+    ((uri, metadata),) = rows
+    assert "deleted" not in uri and metadata == '{"removed":true}', rows
+    base = uri.rsplit("/", 1)
+    assert base[0] == "file://" + str(r.dir), uri
+    if name is not None:
+        assert base[1] == name
