@@ -898,13 +898,21 @@ void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten) {
   f->path[n] = '\0';
   /* A file with no name left (bash's here-document, opened again for
    * reading and unlinked before the command runs): the kernel's link ends
-   * in " (deleted)", which is no part of the name it had. */
+   * in " (deleted)", which is no part of the name it had. One that never
+   * had a name (O_TMPFILE: Python's TemporaryFile as a child's stdout) is
+   * "#<inode>" there: no one's data, as for its opener. */
   static const char deleted[] = " (deleted)";
   size_t dl = sizeof deleted - 1;
   if (st.st_nlink == 0 && (size_t)n > dl &&
       memcmp(f->path + n - dl, deleted, dl) == 0) {
     n -= (ssize_t)dl;
     f->path[n] = '\0';
+    const char *base = strrchr(f->path, '/') + 1;
+    if (base[0] == '#' && base[1] != '\0' &&
+        strspn(base + 1, "0123456789") == strlen(base + 1)) {
+      entry_put(i);
+      return;
+    }
   }
   int uri_plain;
   if (mida__pl_noise_scan(f->path, (size_t)n, &uri_plain)) {

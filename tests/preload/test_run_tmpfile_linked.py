@@ -3,12 +3,16 @@
 is the data its writer generated, under that name (src/preload/files.c,
 mida__pl_files_named); one never linked is no one's data."""
 
+import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 from preload_support import Run
+
+PY = os.path.basename(sys.executable)
 
 # tmpfile_linker empty|proc|never: writes "made unnamed\n" into an
 # O_TMPFILE file of the working directory, names it linked.txt the way
@@ -77,3 +81,22 @@ def test_a_linked_tmpfile_is_generated_under_its_name(r, how):
 def test_a_tmpfile_never_linked_is_no_ones_data(r):
     run_linker(r, "never")
     assert r.links(r.dir) == set(), r.links(r.dir)
+
+
+def test_a_childs_stdout_into_a_tmpfile_is_no_ones_data(r):
+    """Python's tempfile.TemporaryFile (O_TMPFILE) as a child's stdout:
+    the child inherits a file /proc names "#<inode> (deleted)", which is
+    no one's data there either."""
+    script = r.dir / "t.py"
+    script.write_text(
+        "import subprocess, tempfile\n"
+        "with tempfile.TemporaryFile(dir='.') as f:\n"
+        "    subprocess.run(['echo', 'into a temporary'], stdout=f,"
+        " check=True)\n"
+        "    f.seek(0)\n"
+        "    open('copy.txt', 'wb').write(f.read())\n")
+    p = r.run(sys.executable, str(script))
+    assert p.returncode == 0, p.stderr
+    assert (r.dir / "copy.txt").read_text() == "into a temporary\n"
+    assert r.links(r.dir) == {(PY, "used", "t.py"),
+                              (PY, "generated", "copy.txt")}, r.links(r.dir)
