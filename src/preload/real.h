@@ -65,6 +65,7 @@
   X(__pread64_chk, ssize_t, (int, void *, size_t, off_t, size_t))            \
   X(copy_file_range, ssize_t,                                                \
     (int, off_t *, int, off_t *, size_t, unsigned))                          \
+  X(splice, ssize_t, (int, off_t *, int, off_t *, size_t, unsigned))         \
   X(sendfile, ssize_t, (int, int, off_t *, size_t))                          \
   X(sendfile64, ssize_t, (int, int, off_t *, size_t))                        \
   X(mkstemp, int, (char *))                                                  \

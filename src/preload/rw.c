@@ -1,7 +1,7 @@
 /*
  * rw.c -- reads and writes: read, write, pread, pwrite, readv, writev,
  * preadv, pwritev (with their 64-bit, v2 and fortified names),
- * copy_file_range, sendfile, and dprintf and vdprintf (and their
+ * copy_file_range, splice, sendfile, and dprintf and vdprintf (and their
  * fortified names), which write through libc's own internal write.
  *
  * This is the hot path. A wrapper calls the real function and adds what it
@@ -178,6 +178,18 @@ MIDA_PL_EXPORT ssize_t copy_file_range(int in, off_t *in_off, int out,
   mida__pl_file *f = writing(out);
   ssize_t r =
       MIDA_PL_REAL(copy_file_range)(in, in_off, out, out_off, n, flags);
+  mida__pl_count_read(in, r);
+  mida__pl_count_write(f, r);
+  return r;
+}
+
+/* splice moves bytes between a pipe and a file, or two pipes, without
+ * passing them through the program: counted like copy_file_range. */
+MIDA_PL_EXPORT ssize_t splice(int in, off_t *in_off, int out, off_t *out_off,
+                              size_t n, unsigned flags) {
+  REAL_OR_ENOSYS(splice);
+  mida__pl_file *f = writing(out);
+  ssize_t r = MIDA_PL_REAL(splice)(in, in_off, out, out_off, n, flags);
   mida__pl_count_read(in, r);
   mida__pl_count_write(f, r);
   return r;

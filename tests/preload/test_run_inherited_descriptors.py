@@ -129,3 +129,19 @@ def test_an_inherited_file_with_no_name_left_keeps_the_one_it_had(r, how):
     assert base[0] == "file://" + str(r.dir), uri
     if name is not None:
         assert base[1] == name
+
+
+def test_splice_counts_its_bytes_and_makes_a_pipe_writer(r):
+    """os.splice (splice(2)) of a file into the pipe to `wc`: the file's
+    bytes are counted as read, and the splicer is the pipe's writer, which
+    wc depends on."""
+    if not hasattr(os, "splice"):
+        pytest.skip("no os.splice")
+    (r.dir / "in").write_text("eleven byte")
+    code = ("import os; fd = os.open('in', os.O_RDONLY);"
+            " n = os.splice(fd, 1, 11); assert n == 11, n")
+    p = r.run("bash", "-c", "%s -c \"%s\" | wc -c" % (PYTHON, code))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "11"
+    assert (PY, "used", "in", 11) in links(r), links(r)
+    assert ("wc", PY) in r.deps(), r.deps()
