@@ -104,6 +104,7 @@
 #include "sink/sqlite_busy.h"
 #include "sink/sqlite_fork.h"
 #include "sink/sqlite_functions.h"
+#include "sink/sqlite_immutable.h"
 #include "sink/sqlite_query.h"
 #include "sink/sqlite_records.h"
 #include "sink/sqlite_schema.h"
@@ -1269,7 +1270,16 @@ static int connect_store(sqlite_sink *s) {
         "parent wrote to the store, whose state it inherited; its records "
         "stay in its journal for 'mida recover' once it has ended",
         s->path);
-  int src = sqlite3_open_v2(s->path, &s->db, oflags, mida__sqlite_temp_vfs());
+  /* A reader that cannot write beside a store no one has open reads it
+   * as an unchanging file (sqlite_immutable.h). */
+  char uri[4096 * 3 + 32];
+  const char *target = s->path;
+  if ((s->flags & MIDA_SINK_READONLY) &&
+      mida__sqlite_immutable_uri(s->path, uri, sizeof uri)) {
+    target = uri;
+    oflags |= SQLITE_OPEN_URI;
+  }
+  int src = sqlite3_open_v2(target, &s->db, oflags, mida__sqlite_temp_vfs());
   if (src == SQLITE_OK)
     mida__sqlite_conn_opened(s->db);
   if (src != SQLITE_OK) {

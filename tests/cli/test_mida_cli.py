@@ -10,9 +10,11 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -117,6 +119,63 @@ def test_missing_store_is_reported_and_not_created(run, tmp_path):
         assert r.stderr == ("mida: no store at mida.db "
                             "(set --store or MIDA_STORE)\n")
         assert not (tmp_path / "mida.db").exists()
+
+
+ODD_NAME = "a b?c#d%41.db"
+
+
+@pytest.fixture
+def store_in_a_directory_one_cannot_write(store):
+    """(dir, argv prefix): a copy of the fixture store, in WAL mode as mida
+    makes it and closed (no -wal or -shm beside it), in a directory the
+    argv prefix's user cannot write: this user's when not root, else uid
+    65534's through setpriv (root writes anywhere)."""
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    d = pathlib.Path(tempfile.mkdtemp(prefix="mida-ro-", dir="/tmp"))
+    shutil.copy(store, d / "mida.db")
+    db = sqlite3.connect(d / "mida.db")
+    assert db.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
+    db.close()
+    # A name that a URI would cut (?, #) or decode (%41).
+    shutil.copy(d / "mida.db", d / ODD_NAME)
+    assert sorted(p.name for p in d.iterdir()) == [ODD_NAME, "mida.db"]
+    for p in d.iterdir():
+        p.chmod(0o644)
+    d.chmod(0o555)
+    prefix = []
+    if os.geteuid() == 0:
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534",
+                  "--clear-groups"]
+    yield d, prefix
+    d.chmod(0o755)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_store_in_a_directory_one_cannot_write_is_read(
+        mida_bin, store_in_a_directory_one_cannot_write):
+    """A finished store copied to a read-only share, an archive or another
+    user's results: every reading verb said 'cannot open store ...:
+    attempt to write a readonly database' (SQLite reads a WAL-mode file
+    through a -shm file it must create beside it). With no -wal or -shm
+    there, no one is writing it, and it is read as an unchanging file."""
+    d, prefix = store_in_a_directory_one_cannot_write
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")}
+    for verb, want in ((["tasks"], T_FIT),
+                       (["query", "SELECT count(*) AS n FROM task",
+                         "--csv"], "n\r\n5\r\n"),
+                       (["workflows"], WF_TRAIN),
+                       (["show", T_FIT], "CUDA out of memory"),
+                       (["stats"], "task")):
+        r = subprocess.run(prefix + [mida_bin, *verb], cwd=str(d), env=env,
+                           capture_output=True, timeout=60)
+        out = r.stdout.decode()
+        assert r.returncode == 0, (verb, r.stderr.decode())
+        assert want in out, (verb, out)
+    r = subprocess.run(prefix + [mida_bin, "--store", ODD_NAME, "workflows"],
+                       cwd=str(d), env=env, capture_output=True, timeout=60)
+    assert r.returncode == 0 and WF_TRAIN in r.stdout.decode(), r.stderr
+    assert sorted(p.name for p in d.iterdir()) == [ODD_NAME, "mida.db"]
 
 
 def test_store_from_environment(run, store):
