@@ -276,14 +276,29 @@ static int call_begin(TaskFunc *tf, PyObject *const *args, Py_ssize_t nargs,
   return 1;
 }
 
+/* A call that call_begin did not record (capture off, no store, or a
+ * begin that failed, counted) still runs as a task, under a new id that
+ * nothing records: the mida.metric and mida.data its function calls find
+ * a current task and go on, recording nothing for it (recording never
+ * raises into the program; python.md). Returns the token to reset the
+ * current task with, or NULL. */
+static PyObject *unrecorded_begin(mida_id_t *id) {
+  *id = mida_id_new();
+  return mida_py_current_push(id);
+}
+
 static PyObject *taskfunc_vectorcall(PyObject *self, PyObject *const *args,
                                      size_t nargsf, PyObject *kwnames) {
   TaskFunc *tf = (TaskFunc *)self;
   Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
   mida_id_t id;
   PyObject *token = NULL;
-  if (!call_begin(tf, args, nargs, kwnames, &id, &token))
-    return PyObject_Vectorcall(tf->func, args, nargsf, kwnames);
+  if (!call_begin(tf, args, nargs, kwnames, &id, &token)) {
+    token = unrecorded_begin(&id);
+    PyObject *res = PyObject_Vectorcall(tf->func, args, nargsf, kwnames);
+    mida_py_current_pop(token);
+    return res;
+  }
   PyObject *res = PyObject_Vectorcall(tf->func, args, nargsf, kwnames);
   mida_py_current_pop(token);
   mida_session_t *s = mida_py_session;
@@ -501,7 +516,8 @@ static PyObject *call_vector(PyObject *args, PyObject *kwargs,
   return holder;
 }
 
-/* tf._begin(args, kwargs) -> handle or None: the async wrapper's begin. */
+/* tf._begin(args, kwargs) -> handle or None: the async wrapper's begin.
+ * The handle is (id, token), or (None, token) for a call not recorded. */
 static PyObject *taskfunc_begin(PyObject *self, PyObject *a) {
   PyObject *args, *kwargs;
   if (!PyArg_ParseTuple(a, "O!O", &PyTuple_Type, &args, &kwargs))
@@ -519,28 +535,35 @@ static PyObject *taskfunc_begin(PyObject *self, PyObject *a) {
   int on = call_begin((TaskFunc *)self, vec, nargs, kwnames, &id, &token);
   Py_DECREF(holder);
   Py_XDECREF(kwnames);
-  if (!on)
-    Py_RETURN_NONE;
-  PyObject *h = Py_BuildValue("(y#N)", (const char *)id.bytes, (Py_ssize_t)16,
-                              token != NULL ? token : Py_NewRef(Py_None));
+  PyObject *h;
+  if (!on) {
+    token = unrecorded_begin(&id);
+    h = Py_BuildValue("(ON)", Py_None,
+                      token != NULL ? token : Py_NewRef(Py_None));
+  } else {
+    h = Py_BuildValue("(y#N)", (const char *)id.bytes, (Py_ssize_t)16,
+                      token != NULL ? token : Py_NewRef(Py_None));
+  }
   if (h == NULL)
     PyErr_Clear();
   return h != NULL ? h : Py_NewRef(Py_None);
 }
 
-/* Unpacks a handle made by _begin, resets the current task. */
+/* Unpacks a handle made by _begin and resets the current task. Returns 1
+ * with *id set when the call is recorded, else 0. */
 static int handle_finish(PyObject *h, mida_id_t *id) {
   PyObject *idb, *tok;
-  if (!PyTuple_Check(h) || !PyArg_ParseTuple(h, "SO", &idb, &tok) ||
-      PyBytes_GET_SIZE(idb) != 16) {
+  if (!PyTuple_Check(h) || !PyArg_ParseTuple(h, "OO", &idb, &tok)) {
     PyErr_Clear();
     return 0;
   }
-  memcpy(id->bytes, PyBytes_AS_STRING(idb), 16);
   if (tok != Py_None) {
     Py_INCREF(tok);
     mida_py_current_pop(tok);
   }
+  if (!PyBytes_Check(idb) || PyBytes_GET_SIZE(idb) != 16)
+    return 0;
+  memcpy(id->bytes, PyBytes_AS_STRING(idb), 16);
   return 1;
 }
 

@@ -743,6 +743,69 @@ def test_a_query_on_a_store_that_is_down_fails_within_seconds(tmp_path):
     assert all(t is not None and t < 5 for t in took), took
 
 
+TASK_THAT_RECORDS_WITH_CAPTURE_OFF = r"""
+import asyncio, json, warnings
+import mida
+
+warnings.simplefilter("ignore")  # the one RuntimeWarning of a bad store
+seen = {}
+
+@mida.task
+def inner():
+    return 2
+
+@mida.task
+def train(lr):
+    mida.metric("loss", 0.5, step=0)
+    mida.data("file:///out/model.pt", "generated")
+    seen["task"] = mida.current_task()
+    return {"acc": inner() + lr}
+
+@mida.task
+async def evaluate():
+    mida.metric("acc", 0.9)
+    return mida.current_task()
+
+with mida.workflow("w"):
+    out = train(0.25)
+    seen["async"] = asyncio.run(evaluate())
+try:
+    mida.metric("loss", 0.5)
+    outside = "recorded"
+except mida.Error:
+    outside = "raised"
+print(json.dumps({"out": out, "task": seen["task"], "async": seen["async"],
+                  "outside": outside}))
+"""
+
+
+@pytest.mark.parametrize("why", ["MIDA_DISABLE=1", "a store URL mida "
+                                 "does not know"])
+def test_a_task_s_metrics_and_data_go_on_when_nothing_is_recorded(
+        tmp_path, why):
+    """With capture off (MIDA_DISABLE=1) or a store that cannot be opened,
+    a @mida.task (async too) ran its function with no current task, so
+    the mida.metric and mida.data inside raised 'no current task' into the
+    program: recording must never raise into it. The call now runs as a
+    task whose id nothing records; outside any task mida.metric still
+    raises, as that is a wrong call."""
+    env = midapy_util.child_env(tmp_path / "s.db",
+                                MIDA_SPOOL=str(tmp_path / "spool"))
+    if why == "MIDA_DISABLE=1":
+        env["MIDA_DISABLE"] = "1"
+    else:
+        env["MIDA_STORE"] = "bogus://nowhere"
+    r = subprocess.run([sys.executable, "-c",
+                        TASK_THAT_RECORDS_WITH_CAPTURE_OFF], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["out"] == {"acc": 2.25}
+    assert got["task"] is not None and got["async"] is not None
+    assert got["outside"] == "raised"
+    assert not (tmp_path / "s.db").exists()
+
+
 FORK_WHILE_THE_STORE_IS_LOCKED = r"""
 import json, os, sqlite3, sys, time
 import mida
