@@ -140,11 +140,18 @@ void mida__cli_env_undo(mida__cli_env *e, int mark);
 char **mida__cli_env_build(const mida__cli_env *e, const char *const *drop);
 void mida__cli_env_free(mida__cli_env *e);
 
+/* How a verb opens the store (mida__cli_open_store's writable). */
+#define MIDA_CLI_STORE_READ 0   /* read-only; never created */
+#define MIDA_CLI_STORE_WRITE 1  /* written; created when it is not there */
+#define MIDA_CLI_STORE_CHANGE 2 /* written, only when it is there */
+
 /* Opens the store named by cli->store. Read-only verbs pass writable 0: the
  * store is opened with MIDA_SINK_READONLY | MIDA_SINK_NOCREATE, and a
  * missing store is reported as "mida: no store at PATH (set --store or
  * MIDA_STORE)"; it first waits, bounded, for a detached shipper of the
  * store (capture/ship_lock.h), with a warning on stderr when it gives up.
+ * A verb that only changes what a store holds (mida index --drop) passes
+ * MIDA_CLI_STORE_CHANGE: a missing store is reported the same way.
  * Returns MIDA_CLI_CONTINUE with *out set (close it with
  * mida__sink_close), or MIDA_CLI_FAIL after printing the reason. */
 int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out);

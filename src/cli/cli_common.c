@@ -238,9 +238,12 @@ int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
    * the message names the path the user can fix, whatever the backend
    * would say about a missing file. */
   int local = mida__url_sqlite_path(cli->store, path, sizeof(path)) == MIDA_OK;
-  if (!writable && local && access(path, F_OK) != 0)
+  int create = writable == MIDA_CLI_STORE_WRITE;
+  if (!create && local && access(path, F_OK) != 0)
     return mida__cli_fail("no store at %s (set --store or MIDA_STORE)", path);
-  int flags = writable ? 0 : MIDA_SINK_READONLY | MIDA_SINK_NOCREATE;
+  int flags = !writable ? MIDA_SINK_READONLY | MIDA_SINK_NOCREATE
+              : create  ? 0
+                        : MIDA_SINK_NOCREATE;
   if (!writable)
     cancel_queries_on_signals();
   int rc = mida__sink_open(cli->store, flags, out, err, sizeof(err));

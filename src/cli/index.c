@@ -46,6 +46,29 @@ static const char index_help[] =
     "example:\n"
     "  mida index used.lr generated.val_loss\n";
 
+static int seen_row(void *ctx, int ncols, const char *const *names,
+                    const char *const *values) {
+  (void)ncols;
+  (void)names;
+  (void)values;
+  *(int *)ctx = 1;
+  return 1; /* one row says it all */
+}
+
+/* Whether the store declares the index named name (its table mida_index,
+ * which every index the store has is in), into *declared. Returns
+ * MIDA_CLI_OK, or MIDA_CLI_FAIL after saying why it could not tell. */
+static int index_declared(mida__sink *sink, const char *name,
+                          int *declared) {
+  const char *params[1] = {name};
+  *declared = 0;
+  int rc = mida__sink_query(sink, "SELECT 1 FROM mida_index WHERE name = ?1",
+                            params, 1, seen_row, declared);
+  if (rc != MIDA_OK && !*declared)
+    return mida__cli_store_error(sink, rc, "cannot read the indexes");
+  return MIDA_CLI_OK;
+}
+
 int mida__cli_index(mida__cli *cli, int argc, char **argv) {
   int drop = 0, text = 0, list = 0, csv = 0, json = 0;
   const mida__cli_opt opts[] = {
@@ -85,7 +108,8 @@ int mida__cli_index(mida__cli *cli, int argc, char **argv) {
                                    why);
   }
   mida__sink *sink = NULL;
-  ex = mida__cli_open_store(cli, 1, &sink);
+  ex = mida__cli_open_store(
+      cli, drop ? MIDA_CLI_STORE_CHANGE : MIDA_CLI_STORE_WRITE, &sink);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
   mida__key_kind kind = text ? MIDA_KEY_TEXT : MIDA_KEY_NUM;
@@ -93,6 +117,16 @@ int mida__cli_index(mida__cli *cli, int argc, char **argv) {
   for (int i = 0; i < nkeys && ex == MIDA_CLI_OK; i++) {
     char name[MIDA_KEY_INDEX_NAME];
     mida__key_index_name(&parsed[i], kind, name);
+    if (drop) {
+      int declared = 0;
+      ex = index_declared(sink, name, &declared);
+      if (ex == MIDA_CLI_OK && !declared)
+        ex = mida__cli_fail("no index on %s (%s); 'mida index --list' "
+                            "lists them",
+                            keys[i], text ? "text" : "numbers");
+      if (ex != MIDA_CLI_OK)
+        break;
+    }
     int64_t t0 = mida__monotonic_ns();
     int rc = mida__key_index_apply(sink, &parsed[i], kind, drop);
     if (rc != MIDA_OK) {

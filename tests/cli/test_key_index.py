@@ -69,6 +69,27 @@ def test_index_is_made_listed_and_dropped(run, keyed):
     assert len(indexes(keyed)) == 2
 
 
+def test_dropping_an_index_that_is_not_there_says_so(run, keyed, tmp_path):
+    """`mida index --drop used.x` printed 'dropped used.x (numbers, ...)'
+    and exit 0 for a key that had no index, and on a store that was not
+    there it made an empty store first."""
+    r = run("index", "--drop", "used.nope", store_path=keyed)
+    assert r.returncode == 1, r.stdout
+    assert r.stdout == ""
+    assert r.stderr == ("mida: no index on used.nope (numbers); "
+                        "'mida index --list' lists them\n")
+    assert run("index", "used.lr", store_path=keyed).returncode == 0
+    r = run("index", "--drop", "--text", "used.lr", store_path=keyed)
+    assert r.returncode == 1 and "no index on used.lr (text)" in r.stderr
+    assert len(indexes(keyed)) == 1
+    missing = tmp_path / "missing.db"
+    r = run("index", "--drop", "used.lr", store_path=str(missing))
+    assert r.returncode == 1, r.stdout
+    assert r.stderr == (f"mida: no store at {missing} "
+                        "(set --store or MIDA_STORE)\n")
+    assert not missing.exists()
+
+
 @pytest.mark.parametrize("args", [
     [], ["lr"], ["used."], ["used.a..b"], ["x.lr"], ["used.a'b"],
     ["--list", "used.lr"], ["--csv", "used.lr"]])
