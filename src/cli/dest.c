@@ -152,7 +152,11 @@ int mida__cli_dest_open(mida__cli_dest *d, const char *label,
   if (lstat(path, &st) == 0) {
     if (!force)
       return mida__cli_fail("%s: %s exists (--force replaces it)", verb, path);
-    if (S_ISDIR(st.st_mode) && !(is_dir && is_old_crate(path)))
+    if (S_ISDIR(st.st_mode) && !is_dir)
+      return mida__cli_fail("%s: %s is a directory: --force replaces a file "
+                            "with a file, and a directory only with a crate",
+                            verb, path);
+    if (S_ISDIR(st.st_mode) && !is_old_crate(path))
       return mida__cli_fail("%s: %s is a directory that is not an earlier "
                             "crate; not replacing it",
                             verb, path);

@@ -223,6 +223,28 @@ def test_force_replaces_a_file_and_an_earlier_crate_only(run, tmp_path):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("fmt", ["prov", "openlineage", "rocrate"])
+def test_force_does_not_put_a_file_in_place_of_a_crate(run, tmp_path, fmt):
+    """A file export (prov, openlineage, a zip crate) onto an earlier crate
+    was refused with 'crate is a directory that is not an earlier crate',
+    which it is: the message now says what is refused."""
+    crate = tmp_path / "crate"
+    assert run("export", "rocrate", str(crate)).returncode == 0
+    out = ["rocrate", "-o"] if fmt == "rocrate" else [fmt, "-o"]
+    target = crate if fmt != "rocrate" else tmp_path / "c.zip"
+    if fmt == "rocrate":
+        target.mkdir()
+        (target / "precious").write_text("x")
+    r = run("export", *out, str(target), "--force")
+    assert r.returncode == 1, r.stdout
+    assert "not an earlier crate" not in r.stderr
+    assert r.stderr == (f"mida: export: {target} is a directory: --force "
+                        "replaces a file with a file, and a directory "
+                        "only with a crate\n")
+    assert (crate / "ro-crate-metadata.json").exists()
+    assert leftovers(tmp_path) == []
+
+
 def test_force_never_replaces_a_link_a_pipe_or_a_device(run, tmp_path):
     """--force replaces a file by renaming the export over it: a symbolic
     link, a FIFO or a device in its place would become a plain file (as
