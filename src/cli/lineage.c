@@ -27,7 +27,8 @@
 #define LINEAGE_INDENT_MAX_DEPTH 32
 
 static const char lineage_help[] =
-    "usage: mida lineage ID [--up | --down] [--depth N] [--dot]\n"
+    "usage: mida lineage ID [--up | --down] [--depth N] [--max-nodes N]\n"
+    "                    [--dot]\n"
     "\n"
     "Walks the provenance graph from a task, or from data (its id, digest\n"
     "or URI): upstream (the data it used, the tasks that generated that\n"

@@ -116,7 +116,8 @@ int main(int argc, char **argv) {
     return MIDA_CLI_USAGE;
   }
   if (strcmp(argv[i], "help") == 0) {
-    if (i + 1 >= argc) {
+    if (i + 1 >= argc || strcmp(argv[i + 1], "--help") == 0 ||
+        strcmp(argv[i + 1], "-h") == 0) {
       print_usage(stdout);
       return MIDA_CLI_OK;
     }

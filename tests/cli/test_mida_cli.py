@@ -51,6 +51,23 @@ def test_help_verb_shows_the_verbs_help(run):
     assert r.stdout.startswith("usage: mida tasks")
 
 
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_of_help_is_the_help(run, flag):
+    """`mida help --help` said "unknown verb '--help'", exit 2."""
+    r = run("help", flag, store_path=None)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == run("--help", store_path=None).stdout
+
+
+def test_each_option_of_lineage_is_in_its_usage_line(run):
+    """--max-nodes was in the options and in docs/cli.md but not in the
+    usage line."""
+    r = run("lineage", "--help", store_path=None)
+    usage = r.stdout.split("\n\n")[0]
+    for opt in ("--up", "--down", "--depth N", "--max-nodes N", "--dot"):
+        assert opt in usage, (opt, usage)
+
+
 def test_no_verb_is_a_usage_error(run):
     r = run(store_path=None)
     assert r.returncode == 2
