@@ -87,3 +87,26 @@ def test_a_c_program_builds_against_the_installed_copy(tmp_path):
                         "tasks"], capture_output=True, text=True, timeout=60,
                        env=clean_env())
     assert r.returncode == 0 and "installed" in r.stdout, r.stderr
+
+
+def test_a_c_program_builds_against_the_build_tree(tmp_path):
+    """Meson's uninstalled pkg-config file
+    (build/meson-uninstalled/mida-uninstalled.pc) gave -I<build> and
+    -I<source root>, neither of which holds mida.h (include/ does): a
+    program built against the build tree with it did not compile."""
+    if shutil.which("pkg-config") is None:
+        pytest.skip("pkg-config is not installed")
+    env = clean_env(PKG_CONFIG_PATH=BUILD / "meson-uninstalled")
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "mida"],
+                           env=env, capture_output=True, text=True,
+                           check=True).stdout.split()
+    src = tmp_path / "prog.c"
+    src.write_text(PROGRAM)
+    prog = tmp_path / "prog"
+    subprocess.run(["cc", "-std=c11", str(src), "-o", str(prog), *flags,
+                    f"-Wl,-rpath,{BUILD}"], check=True)
+    store = tmp_path / "s.db"
+    r = subprocess.run([str(prog), f"sqlite://{store}"], capture_output=True,
+                       text=True, timeout=60, env=clean_env())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[1] == "1"
