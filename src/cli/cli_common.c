@@ -259,6 +259,10 @@ int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
     return mida__cli_fail("%s: is it the store your workflows write? (set "
                           "--store or MIDA_STORE)",
                           err);
+  /* A backend's message that says what failed names the store itself
+   * ("cannot open store 'x.db': ...", "cannot connect on store ..."). */
+  if (strncmp(err, "cannot ", 7) == 0)
+    return mida__cli_fail("%s", err);
   return mida__cli_fail("cannot open store %s: %s",
                         mida__url_redact(cli->store, shown, sizeof shown),
                         err[0] != '\0' ? err : mida_strerror(rc));

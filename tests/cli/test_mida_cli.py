@@ -195,6 +195,23 @@ def test_a_store_in_a_directory_one_cannot_write_is_read(
     assert sorted(p.name for p in d.iterdir()) == [ODD_NAME, "mida.db"]
 
 
+def test_a_store_that_cannot_be_opened_is_named_once(run, tmp_path):
+    """'mida: cannot open store junk.db: cannot open store 'junk.db': file
+    is not a database' said the same thing twice."""
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database, not even empty" * 200)
+    r = run("tasks", store_path=str(junk))
+    assert r.returncode == 1
+    assert r.stderr == (f"mida: cannot open store '{junk}': file is not a "
+                        "database\n")
+    # A message that does not say what failed keeps the store in front.
+    r = run("tasks", store_path="redis://127.0.0.1:1/mida")
+    assert r.returncode == 1
+    assert r.stderr.startswith("mida: cannot open store "
+                               "redis://127.0.0.1:1/mida: this URL is a "
+                               "broker"), r.stderr
+
+
 def test_store_from_environment(run, store):
     r = run("query", "SELECT count(*) AS n FROM task", "--csv",
             store_path=None, env={"MIDA_STORE": store})
