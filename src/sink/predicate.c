@@ -33,6 +33,10 @@ int mida__predicate_parse(const char *text, mida__predicate *p, char *why,
   int rc = mida__key_parse(text, &p->key, &s, why, whylen);
   if (rc != MIDA_OK)
     return rc;
+  /* 'used.lr > 0.01' reads as 'used.lr>0.01': no key or operator has a
+   * space, and a text value that starts with one ('used.model= resnet')
+   * would match nothing, silently. */
+  s += strspn(s, " ");
   if (*s == '\0')
     return MIDA_OK; /* the key is there */
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
@@ -40,6 +44,7 @@ int mida__predicate_parse(const char *text, mida__predicate *p, char *why,
     if (strncmp(s, ops[i], olen) == 0) {
       p->op = ops[i];
       s += olen;
+      s += strspn(s, " ");
       break;
     }
   }

@@ -26,8 +26,9 @@ typedef struct mida__predicate {
 
 /* Parses text: DOC is used, generated, custom or telemetry; PATH is one to
  * four keys of letters, digits, '_' and '-' separated by '.'; OP is one of
- * = != < <= > >=; VALUE is the rest (a number compares as a number, any
- * other text as text, only with = and !=). The predicate keeps pointers
+ * = != < <= > >=, with or without spaces around it; VALUE is the rest
+ * (a number compares as a number, any other text as text, only with =
+ * and !=). The predicate keeps pointers
  * into text. Returns MIDA_OK or MIDA_EINVAL with a reason in why. */
 int mida__predicate_parse(const char *text, mida__predicate *p, char *why,
                           size_t whylen);

@@ -125,6 +125,24 @@ def answers(run, store):
             [float(x["used.lr"]) for x in ranged])
 
 
+@pytest.mark.parametrize("spaced, tight", [
+    ("used.lr > 0.0385", "used.lr>0.0385"),
+    ("used.lr <= 0.003", "used.lr<=0.003"),
+    ("used.lr = high", "used.lr=high"),
+    ("used.lr= high", "used.lr=high"),
+    ("used.lr != high", "used.lr!=high")])
+def test_a_where_with_spaces_around_its_operator_reads_alike(run, keyed,
+                                                            spaced, tight):
+    """'used.lr > 0.01' was refused with 'the operator must be one of = !=
+    < <= > >=', which it is; 'used.lr= high' compared with ' high' and
+    matched nothing."""
+    want = run("tasks", "--where", tight, "--csv", store_path=keyed)
+    assert want.returncode == 0 and len(rows(want.stdout)) > 0
+    got = run("tasks", "--where", spaced, "--csv", store_path=keyed)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == want.stdout
+
+
 def test_tasks_by_key_same_with_and_without_the_index(run, keyed):
     want = ([0.04, 0.039, 0.038], [0.001, 0.002], [0.001, 0.002, 0.003],
             [0.039, 0.04], ["high"], [0.01, 0.01, 0.011])
