@@ -50,14 +50,22 @@ extern unsigned mida_py_ship_ms_default;
 extern unsigned mida_py_ship_ms; /* the open session's, as it was opened */
 
 /* The session, opened on first use; NULL when the store cannot be opened
- * (then capture is off for this process and mida.status() says why). */
+ * (then capture is off for this process and mida.session_info() says
+ * why). */
 mida_session_t *mida_py_session_get(void);
 
-/* The session for a capture call: NULL if nothing is to be recorded. */
+/* The session for a capture call: NULL if nothing is to be recorded. A
+ * record that is not made because no session could be opened is counted
+ * in capture_errors (mida.flush then says False); one that capture off
+ * (MIDA_DISABLE=1) leaves out is not. */
 static inline mida_session_t *mida_py_session_for_capture(void) {
   mida_session_t *s =
       mida_py_session != NULL ? mida_py_session : mida_py_session_get();
-  return (s != NULL && !mida_py_disabled) ? s : NULL;
+  if (s == NULL) {
+    mida_py_capture_errors++; /* said once, by the open's warning */
+    return NULL;
+  }
+  return mida_py_disabled ? NULL : s;
 }
 
 /* MIDA_STRICT=1: failures to record raise mida.Error (else they are

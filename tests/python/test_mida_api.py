@@ -775,7 +775,9 @@ try:
 except mida.Error:
     outside = "raised"
 print(json.dumps({"out": out, "task": seen["task"], "async": seen["async"],
-                  "outside": outside}))
+                  "outside": outside,
+                  "capture_errors": mida.stats()["capture_errors"],
+                  "flushed": mida.flush(5)}))
 """
 
 
@@ -804,6 +806,13 @@ def test_a_task_s_metrics_and_data_go_on_when_nothing_is_recorded(
     assert got["task"] is not None and got["async"] is not None
     assert got["outside"] == "raised"
     assert not (tmp_path / "s.db").exists()
+    if why == "MIDA_DISABLE=1":  # nothing to record: nothing lost
+        assert got["capture_errors"] == 0 and got["flushed"] is True
+    else:
+        # python.md: the records the binding could not make are counted,
+        # and flush says False. A @mida.task, mida.metric and mida.data
+        # without a session counted none: flush said True.
+        assert got["capture_errors"] >= 6 and got["flushed"] is False
 
 
 FORK_WHILE_THE_STORE_IS_LOCKED = r"""
