@@ -73,8 +73,12 @@ static int write_uri(const char *path, char *uri, size_t len) {
 }
 
 int mida__sqlite_immutable_uri(const char *path, char *uri, size_t urilen) {
+  /* A rollback journal beside it (a store of another tool, left by a
+   * writer that died) holds what the file's pages must be rolled back
+   * to: the usual open reads it. */
   if (path == NULL || path[0] == '\0' || may_be_beside(path, "-wal") ||
-      may_be_beside(path, "-shm") || directory_writable(path))
+      may_be_beside(path, "-shm") || may_be_beside(path, "-journal") ||
+      directory_writable(path))
     return 0;
   return write_uri(path, uri, urilen) == 0;
 }

@@ -9,9 +9,10 @@
  * reading verb failed with "attempt to write a readonly database" or
  * "unable to open database file". When neither the -wal nor the -shm file
  * is there, no connection has the store open (the last one to close
- * removes both), so the file holds every committed record; such a reader
- * opens it with SQLite's `immutable=1`, which reads the file alone, with
- * no lock and no -shm. A writer that the reader cannot see could start
+ * removes both), so the file holds every committed record (unless a
+ * rollback -journal is there too, which the usual open reads); such a
+ * reader opens it with SQLite's `immutable=1`, which reads the file
+ * alone, with no lock and no -shm. A writer that the reader cannot see could start
  * later -- another user who may write that directory -- and the reader
  * would not see its records: a store that is being written is read where
  * the -shm can be made, as before.

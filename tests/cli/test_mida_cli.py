@@ -195,6 +195,24 @@ def test_a_store_in_a_directory_one_cannot_write_is_read(
     assert sorted(p.name for p in d.iterdir()) == [ODD_NAME, "mida.db"]
 
 
+def test_a_journal_beside_a_store_one_cannot_write_is_not_skipped(
+        mida_bin, store_in_a_directory_one_cannot_write):
+    """A rollback -journal beside the file (a writer of another tool that
+    died) may hold pages the file must be rolled back to: the store is
+    then not read as an unchanging file, whose reads would skip it, but
+    as before (here: refused, since SQLite cannot make the -shm)."""
+    d, prefix = store_in_a_directory_one_cannot_write
+    d.chmod(0o755)
+    (d / "mida.db-journal").write_bytes(b"")
+    (d / "mida.db-journal").chmod(0o644)
+    d.chmod(0o555)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")}
+    r = subprocess.run(prefix + [mida_bin, "tasks"], cwd=str(d), env=env,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 1, r.stdout
+    assert b"cannot open store" in r.stderr
+
+
 def test_a_store_that_cannot_be_opened_is_named_once(run, tmp_path):
     """'mida: cannot open store junk.db: cannot open store 'junk.db': file
     is not a database' said the same thing twice."""
