@@ -149,7 +149,11 @@ static int print_tree(mida__lineage *w, int root, int dir) {
       stack[top - 1 - i] = t;
     }
   }
-  if (!any)
+  /* A walk cut short by --max-nodes may have left this side's nodes
+   * out: "(none)" would say there are none (the note is on stderr). */
+  if (!any && w->capped)
+    printf("  (none before the walk stopped at %d nodes)\n", w->max_nodes);
+  else if (!any)
     printf("  (none)\n");
   mida__free(stack);
   return MIDA_OK;

@@ -611,8 +611,22 @@ def test_lineage_node_cap(run):
     assert "lineage stopped at 3 nodes" in r.stderr
     body = [ln for ln in r.stdout.splitlines()
             if (ln.startswith("  ") or ln.startswith("task"))
-            and ln != "  (none)"]
+            and not ln.startswith("  (none")]
     assert len(body) == 3
+
+
+def test_a_side_the_node_cap_cut_off_is_not_said_to_have_none(run):
+    """With --max-nodes 2 from load, whose downstream holds five nodes,
+    the listing said 'downstream / (none)' on stdout (the note that the
+    walk stopped is on stderr only, which a pipe does not show)."""
+    r = run("lineage", T_LOAD, "--max-nodes", "2")
+    assert r.returncode == 0, r.stderr
+    assert "lineage stopped at 2 nodes" in r.stderr
+    down = r.stdout.split("downstream\n", 1)[1]
+    assert down == "  (none before the walk stopped at 2 nodes)\n", r.stdout
+    # Uncut, a side without nodes is still (none).
+    r = run("lineage", T_LOAD, "--down")
+    assert "(none)" not in r.stdout and "clean" in r.stdout
 
 
 def test_lineage_unknown_id(run):
