@@ -1272,14 +1272,14 @@ static int connect_store(sqlite_sink *s) {
         s->path);
   /* A reader that cannot write beside a store no one has open reads it
    * as an unchanging file (sqlite_immutable.h). */
-  char uri[4096 * 3 + 32];
-  const char *target = s->path;
-  if ((s->flags & MIDA_SINK_READONLY) &&
-      mida__sqlite_immutable_uri(s->path, uri, sizeof uri)) {
-    target = uri;
+  char *uri = s->flags & MIDA_SINK_READONLY
+                  ? mida__sqlite_immutable_uri(s->path)
+                  : NULL;
+  if (uri != NULL)
     oflags |= SQLITE_OPEN_URI;
-  }
-  int src = sqlite3_open_v2(target, &s->db, oflags, mida__sqlite_temp_vfs());
+  int src = sqlite3_open_v2(uri != NULL ? uri : s->path, &s->db, oflags,
+                            mida__sqlite_temp_vfs());
+  mida__free(uri);
   if (src == SQLITE_OK)
     mida__sqlite_conn_opened(s->db);
   if (src != SQLITE_OK) {

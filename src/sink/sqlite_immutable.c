@@ -8,6 +8,8 @@
 
 #include "sink/sqlite_immutable.h"
 
+#include "core/alloc.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -39,26 +41,24 @@ static int directory_writable(const char *path) {
   return faccessat(AT_FDCWD, dir, W_OK, AT_EACCESS) == 0;
 }
 
-/* Writes `file:` and path, percent-encoded but for the characters that
- * need none, then `?immutable=1`: SQLite would end the path at a `?` or
- * `#` and decode a `%`. An absolute path gets an empty authority
- * (`file:///d/x.db`), so that one starting `//` is not taken for a host.
- * Returns 0, or -1 when it does not fit in len bytes. */
-static int write_uri(const char *path, char *uri, size_t len) {
+/* `file:` and path, percent-encoded but for the characters that need
+ * none, then `?immutable=1` (SQLite would end the path at a `?` or `#`
+ * and decode a `%`), to free with mida__free(); NULL without memory. An
+ * absolute path gets an empty authority (`file:///d/x.db`), so that one
+ * starting `//` is not taken for a host. */
+static char *immutable_uri(const char *path) {
   static const char hex[] = "0123456789ABCDEF";
-  size_t n = 0;
-  const char *head = path[0] == '/' ? "file://" : "file:";
-  const char *tail = "?immutable=1";
-  if (strlen(head) + 1 > len)
-    return -1;
-  memcpy(uri, head, strlen(head));
-  n = strlen(head);
+  static const char head_abs[] = "file://", head_rel[] = "file:";
+  static const char tail[] = "?immutable=1";
+  const char *head = path[0] == '/' ? head_abs : head_rel;
+  size_t n = strlen(head);
+  char *uri = mida__malloc(n + 3 * strlen(path) + sizeof tail);
+  if (uri == NULL)
+    return NULL;
+  memcpy(uri, head, n);
   for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-    int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                (*p >= '0' && *p <= '9') || strchr("/._-~", *p) != NULL;
-    if (n + (plain ? 1 : 3) >= len)
-      return -1;
-    if (plain) {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+        (*p >= '0' && *p <= '9') || strchr("/._-~", *p) != NULL) {
       uri[n++] = (char)*p;
     } else {
       uri[n++] = '%';
@@ -66,19 +66,17 @@ static int write_uri(const char *path, char *uri, size_t len) {
       uri[n++] = hex[*p & 15];
     }
   }
-  if (n + strlen(tail) + 1 > len)
-    return -1;
-  memcpy(uri + n, tail, strlen(tail) + 1);
-  return 0;
+  memcpy(uri + n, tail, sizeof tail);
+  return uri;
 }
 
-int mida__sqlite_immutable_uri(const char *path, char *uri, size_t urilen) {
+char *mida__sqlite_immutable_uri(const char *path) {
   /* A rollback journal beside it (a store of another tool, left by a
    * writer that died) holds what the file's pages must be rolled back
    * to: the usual open reads it. */
   if (path == NULL || path[0] == '\0' || may_be_beside(path, "-wal") ||
       may_be_beside(path, "-shm") || may_be_beside(path, "-journal") ||
       directory_writable(path))
-    return 0;
-  return write_uri(path, uri, urilen) == 0;
+    return NULL;
+  return immutable_uri(path);
 }

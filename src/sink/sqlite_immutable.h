@@ -12,20 +12,18 @@
  * removes both), so the file holds every committed record (unless a
  * rollback -journal is there too, which the usual open reads); such a
  * reader opens it with SQLite's `immutable=1`, which reads the file
- * alone, with no lock and no -shm. A writer that the reader cannot see could start
- * later -- another user who may write that directory -- and the reader
- * would not see its records: a store that is being written is read where
- * the -shm can be made, as before.
+ * alone, with no lock and no -shm. A writer could start later -- another
+ * user who may write that directory -- and the reader would not see its
+ * records: a store that is being written is read where the -shm can be
+ * made, as before.
  */
 #ifndef MIDA_SINK_SQLITE_IMMUTABLE_H
 #define MIDA_SINK_SQLITE_IMMUTABLE_H
 
-#include <stddef.h>
-
-/* Whether a reader opens the store at path as an unchanging file (above).
- * If so, writes into uri (urilen bytes) the `file:` URI that opens it so,
- * for sqlite3_open_v2 with SQLITE_OPEN_URI, and returns 1; returns 0 when
- * the store is opened as usual, or when the URI would not fit. */
-int mida__sqlite_immutable_uri(const char *path, char *uri, size_t urilen);
+/* Whether a reader opens the store at path as an unchanging file (above):
+ * if so, the `file:` URI that opens it so, for sqlite3_open_v2 with
+ * SQLITE_OPEN_URI, to free with mida__free(); NULL when the store is
+ * opened as usual (or there was no memory for the URI). */
+char *mida__sqlite_immutable_uri(const char *path);
 
 #endif /* MIDA_SINK_SQLITE_IMMUTABLE_H */
