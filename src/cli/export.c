@@ -169,9 +169,20 @@ int mida__cli_export(mida__cli *cli, int argc, char **argv) {
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
   unbounded_time(sink);
+  /* Another program's database fails here, before the first line of the
+   * export goes out (to standard output, which cannot be taken back). */
+  mida__cli_rows probe;
+  int rc = mida__cli_fetch(sink, "SELECT key FROM mida_meta LIMIT 0", NULL, 0,
+                           1, &probe);
+  mida__cli_rows_free(&probe);
+  if (rc != MIDA_OK) {
+    ex = mida__cli_store_error(sink, rc, "export");
+    mida__sink_close(sink);
+    return ex;
+  }
   mida__report_io io;
   memset(&io, 0, sizeof io);
-  int rc = mida__report_scope_check(sink, &scope, &io);
+  rc = mida__report_scope_check(sink, &scope, &io);
   if (rc != MIDA_OK) {
     ex = io.errmsg[0] != '\0' ? mida__cli_fail("export: %s", io.errmsg)
                               : mida__cli_store_error(sink, rc, "export");

@@ -160,6 +160,23 @@ def test_each_export_on_an_empty_store(run, empty_store, tmp_path):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("fmt", ["prov", "openlineage"])
+def test_a_store_that_is_not_mida_s_writes_nothing_out(run, tmp_path, fmt):
+    """On another program's database, `mida export prov` wrote the first
+    lines of a PROV document to standard output ('{ "prefix": ...,
+    "entity": {') before its error: a half document in a pipe."""
+    import sqlite3
+    other = tmp_path / "other.db"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE people(name TEXT)")
+    db.commit()
+    db.close()
+    r = run("export", fmt, store_path=str(other))
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert "the store is empty or is not a mida store" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("fmt", ["prov", "rocrate", "openlineage"])
 def test_bad_input_is_an_error_with_nothing_left(run, tmp_path, fmt):
     out = tmp_path / "out"
