@@ -287,20 +287,19 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
   } else if (rc == MIDA_OK) {
     rc = mida__buf_adds(&order, "task.started, id");
   }
-  /* The key filtered or sorted on is shown as a column of its own. */
+  /* The key filtered or sorted on is shown as a column of its own: its
+   * text in the document, a number's every digit (SQLite's CAST of the
+   * number to text kept 15: 0.30000000000000004 printed as 0.3), which
+   * the output writes as a number where it is one. */
   const mida__key *show = sort_text != NULL   ? &sort_key
                           : where_text != NULL ? &pred.key
                                                : NULL;
   if (rc == MIDA_OK && show != NULL) {
-    rc = mida__buf_adds(&shown, ", coalesce(CAST(");
-    if (rc == MIDA_OK)
-      rc = mida__key_expr(&shown, show, MIDA_KEY_NUM, "task");
-    if (rc == MIDA_OK)
-      rc = mida__buf_adds(&shown, " AS TEXT), ");
+    rc = mida__buf_adds(&shown, ", ");
     if (rc == MIDA_OK)
       rc = mida__key_expr(&shown, show, MIDA_KEY_TEXT, "task");
     if (rc == MIDA_OK)
-      rc = mida__buf_printf(&shown, ") AS \"%s.%s\"", show->doc, show->path);
+      rc = mida__buf_printf(&shown, " AS \"%s.%s\"", show->doc, show->path);
   }
   char limit_sql[48] = "";
   if (max >= 0)

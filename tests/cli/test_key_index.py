@@ -6,6 +6,7 @@ index (src/sink/key.h writes the one expression both use)."""
 
 import csv
 import io
+import json
 import sqlite3
 
 import pytest
@@ -141,6 +142,34 @@ def test_a_where_with_spaces_around_its_operator_reads_alike(run, keyed,
     got = run("tasks", "--where", spaced, "--csv", store_path=keyed)
     assert got.returncode == 0, got.stderr
     assert got.stdout == want.stdout
+
+
+def test_the_key_column_keeps_every_digit_of_a_number(run, tmp_path):
+    """The column --where and --sort add printed SQLite's 15-digit text of
+    the number: 0.30000000000000004 as 0.3, 1/3 as 0.333333333333333,
+    123456789.12345679 as 123456789.123457 (docs/cli.md: a real prints as
+    the shortest text that reads back to it), and in JSON as those wrong
+    numbers."""
+    path = tmp_path / "digits.db"
+    make_store(str(path))
+    lrs = [0.1 + 0.2, 1 / 3, 123456789.12345679, 1e-07, 10]
+    db = sqlite3.connect(path)
+    db.executemany("INSERT INTO task(id, activity, status, started, used)"
+                   " VALUES (?,?,?,?,?)",
+                   [(f"0190a4c2-0000-7000-8000-0000000c{i:04d}", "digits",
+                     "FINISHED", 1_700_000_300_000_000_000 + i,
+                     json.dumps({"lr": lr})) for i, lr in enumerate(lrs)])
+    db.commit()
+    db.close()
+    want = sorted((repr(lr) for lr in lrs), key=float, reverse=True)
+    r = run("tasks", "--activity", "digits", "--sort", "-used.lr", "--csv",
+            store_path=str(path))
+    assert r.returncode == 0, r.stderr
+    assert [x["used.lr"] for x in rows(r.stdout)] == want
+    r = run("tasks", "--activity", "digits", "--where", "used.lr>0",
+            "--json", store_path=str(path))
+    got = sorted((x["used.lr"] for x in json.loads(r.stdout)), reverse=True)
+    assert got == sorted(lrs, reverse=True)
 
 
 def test_tasks_by_key_same_with_and_without_the_index(run, keyed):
