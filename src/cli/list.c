@@ -49,7 +49,8 @@ static const char tasks_help[] =
     "with --where or --sort, also the key's value.\n"
     "\n"
     "options:\n"
-    "  --workflow ID  only tasks of this workflow\n"
+    "  --workflow ID  only tasks of this workflow (its id: an unknown one is\n"
+    "                 an error)\n"
     "  --status S     only tasks in this status (any case): submitted,\n"
     "                 running, finished, cancelled, error, lost, unknown\n"
     "  --activity A   only this activity; '*' and '?' are wildcards\n"
@@ -163,6 +164,37 @@ static const char *status_named(const char *text) {
   return NULL;
 }
 
+static int seen_row(void *ctx, int ncols, const char *const *names,
+                    const char *const *values) {
+  (void)ncols;
+  (void)names;
+  (void)values;
+  *(int *)ctx = 1;
+  return 1; /* one row says it all */
+}
+
+/* Whether --workflow's id names a workflow of the store, or one its tasks
+ * are in (a task's records may come before its workflow's); both are
+ * index lookups. MIDA_CLI_CONTINUE, or MIDA_CLI_FAIL after saying why:
+ * a name or a mistyped id printed "(no rows)", as if the workflow had no
+ * task. */
+static int workflow_known(mida__sink *sink, const char *id) {
+  const char *params[1] = {id};
+  int seen = 0;
+  int rc = mida__sink_query(sink,
+                            "SELECT 1 FROM workflow WHERE id = ?1"
+                            " UNION ALL SELECT 1 FROM task"
+                            " WHERE workflow_id = ?1 LIMIT 1",
+                            params, 1, seen_row, &seen);
+  if (rc != MIDA_OK && !seen)
+    return mida__cli_store_error(sink, rc, "cannot read the workflows");
+  if (!seen)
+    return mida__cli_fail("tasks: no workflow has the id '%s' (--workflow "
+                          "takes an id; 'mida workflows' lists them)",
+                          id);
+  return MIDA_CLI_CONTINUE;
+}
+
 int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
   int csv = 0;
   int json = 0;
@@ -232,6 +264,13 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
       strcmp(pred.key.path, sort_key.path) == 0;
   if (where_text != NULL && !sorted_on_filter)
     mida__predicate_probe(sink, &pred, 1);
+  if (workflow != NULL) {
+    ex = workflow_known(sink, workflow);
+    if (ex != MIDA_CLI_CONTINUE) {
+      mida__sink_close(sink);
+      return ex;
+    }
+  }
 
   const char *params[4];
   int nparams = 0;

@@ -436,6 +436,17 @@ def test_tasks_by_workflow_and_status(run):
     assert [t["id"] for t in rows] == [T_LOAD, T_CLEAN]
 
 
+def test_tasks_of_a_workflow_no_store_holds_is_an_error(run):
+    """A workflow's name, or a mistyped id, printed "(no rows)" as if the
+    workflow had no task: it is said, with a non-zero exit."""
+    for wrong in ("train", WF_TRAIN[:-1] + "0"):
+        r = run("tasks", "--workflow", wrong)
+        assert r.returncode == 1, r.stdout
+        assert r.stdout == ""
+        assert f"no workflow has the id '{wrong}'" in r.stderr
+        assert "mida workflows" in r.stderr
+
+
 def test_tasks_by_activity_exact_and_pattern(run):
     rows = json.loads(run("tasks", "--activity", "fit", "--json").stdout)
     assert [t["id"] for t in rows] == [T_FIT]
