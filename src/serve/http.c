@@ -390,10 +390,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
                        "the Host header must name this machine's loopback "
                        "address (127.0.0.1, localhost, [::1] or the address "
                        "listened on)");
-  int api =
-      strncmp(hr->target, "/api/", 5) == 0 || strcmp(hr->target, "/api") == 0;
   /* The page and its scripts hold no data and are public; every answer
-   * from the store needs the token. */
+   * from the store needs the token. Which is which is read from the path
+   * as the router decodes it: "/%61pi/sql" is "/api/sql". */
+  int api = !mida__serve_target_public(hr->target);
   if (api && !authorized(h, c))
     return queue_error(c, 401,
                        "this server needs a bearer token: send "

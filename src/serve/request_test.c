@@ -133,6 +133,22 @@ static void test_matches_routes(void **state) {
   mida__resp_free(&resp);
 }
 
+/* The page's files load without the token; every other path is the
+ * API's, however it is spelt on the wire. */
+static void test_only_the_page_is_public(void **state) {
+  (void)state;
+  assert_true(mida__serve_target_public("/"));
+  assert_true(mida__serve_target_public("/assets/app.js"));
+  assert_true(mida__serve_target_public("/%61ssets/app.js"));
+  assert_false(mida__serve_target_public("/api/tasks"));
+  assert_false(mida__serve_target_public("/%61pi/tasks"));
+  assert_false(mida__serve_target_public("/%61%70%69/sql?q=SELECT%201"));
+  assert_false(mida__serve_target_public("/api/openapi.json"));
+  assert_false(mida__serve_target_public("/assets/x/y"));
+  assert_false(mida__serve_target_public("/api/../assets/app.js"));
+  assert_false(mida__serve_target_public("/x%ZZ"));
+}
+
 static void test_predicates(void **state) {
   (void)state;
   mida__predicate p;
@@ -575,6 +591,7 @@ int main(void) {
       cmocka_unit_test(test_accepts_plain_targets),
       cmocka_unit_test(test_refuses_bad_targets),
       cmocka_unit_test(test_matches_routes),
+      cmocka_unit_test(test_only_the_page_is_public),
       cmocka_unit_test(test_predicates),
       cmocka_unit_test_setup_teardown(test_lists_filters_and_pages, store_setup,
                                       store_teardown),

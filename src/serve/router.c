@@ -84,6 +84,17 @@ const mida__route *mida__serve_route(mida__req *req, mida__resp *resp) {
   return NULL;
 }
 
+int mida__serve_target_public(const char *target) {
+  mida__req req;
+  char why[200];
+  int public = 0;
+  if (mida__req_parse(&req, target, why, sizeof why) == MIDA_OK)
+    public = req.nsegments == 0 ||
+             (req.nsegments == 2 && strcmp(req.segments[0], "assets") == 0);
+  mida__req_free(&req);
+  return public;
+}
+
 int mida__serve_handle(mida__serve *srv, const char *target, mida__resp *resp) {
   mida__req req;
   char why[200];

@@ -182,6 +182,12 @@ extern const mida__route mida__serve_routes_assets[];
  * such path) or a 400 (a parameter the route does not take). */
 const mida__route *mida__serve_route(mida__req *req, mida__resp *resp);
 
+/* Whether target names the page or one of its files ("/", "/assets/x"),
+ * which hold no data and are served without the token. The path is read
+ * as the router reads it, decoded: "/%61pi/tasks" is the API's. A target
+ * that does not parse is not the page's either. */
+int mida__serve_target_public(const char *target);
+
 /* Parses, routes and runs one GET request into resp. The whole path of a
  * request but the socket: http.c calls it, and so do the fuzz target and
  * the unit tests. */

@@ -89,6 +89,28 @@ def test_token_guards_the_api(serve, lite, token_file):
     assert s.request("/assets/app.js")[0] == 200
 
 
+def test_token_guards_the_api_however_its_path_is_spelt(serve, lite,
+                                                       token_file):
+    """The token was asked of a target that began with "/api/" as sent,
+    and the router decoded the path after that: /%61pi/tasks is
+    /api/tasks, and it answered every endpoint, /api/sql included, to
+    anyone. Whatever is not the page or its scripts needs the token, as
+    the router reads the path."""
+    s = serve(lite, "--token-file", token_file)
+    for target in ["/%61pi/tasks", "/%61%70%69/sql?q=SELECT%201",
+                   "/ap%69/health", "/%61pi/openapi.json", "/%61pi/nothing",
+                   "/api/../api/tasks", "/%61pi/events"]:
+        st, h, body = s.request(target)
+        assert st == 401, (target, st, body[:200])
+        assert h["cache-control"] == "no-store", target
+        assert b"items" not in body and b"rows" not in body, target
+    st, _, body = s.request("/%61pi/tasks",
+                            headers={"Authorization": "Bearer " + TOKEN})
+    assert st == 200 and b"items" in body
+    for target in ["/", "/assets/app.js", "/%61ssets/app.js"]:
+        assert s.request(target)[0] == 200, target
+
+
 def test_listens_on_all_addresses_with_a_token(serve, lite, token_file,
                                                mida_bin):
     s = Server(mida_bin, lite, "--token-file", token_file)
