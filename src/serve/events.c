@@ -14,8 +14,9 @@
  * poll, and a task that ends is on every open page within a poll interval
  * and a network round trip.
  *
- * A stream that falls more than EVENT_RING messages behind, or a poll that
- * finds more than EVENT_MAX_TASKS changed tasks (a bulk load), gets an
+ * A stream that falls more than EVENT_RING messages behind, a poll that
+ * finds more than EVENT_MAX_TASKS changed tasks (a bulk load), or one
+ * that finds the horizon gone back (another store at the URL) gets an
  * "event: reset": the page reloads what it shows instead of applying
  * changes one by one. Messages carry ids; a client that reconnects with
  * ?since=ID resumes after it.
@@ -141,6 +142,13 @@ static void poll_once(mida__serve_events *ev) {
   int overflow = 0;
   if (rc == MIDA_OK && ev->cursor < 0)
     ev->cursor = horizon; /* the stream carries what changes from now on */
+  if (rc == MIDA_OK && horizon < ev->cursor) {
+    /* Another store at the URL (a SQLite file deleted and made again, a
+     * database restored): its change numbers start again below those
+     * looked at, and what the pages show is of the old one. */
+    publish(ev, "reset", (char[]){"{\"reason\": \"another store\"}"});
+    ev->cursor = horizon;
+  }
   if (rc == MIDA_OK && horizon > ev->cursor) {
     rc = publish_changes(ev, sink, "workflows", workflow_sql, workflow_kinds,
                          ev->cursor, horizon, EVENT_MAX_WORKFLOWS, &overflow);

@@ -7,7 +7,9 @@
  * MIDA_SINK_NOCREATE and given from handler to handler. A sink whose query
  * failed on the store's side is closed and opened anew next time, so that
  * a store that went away and came back (a restarted PostgreSQL, a replaced
- * file) is read again without restarting the server. Each handler's
+ * file) is read again without restarting the server; a SQLite file that
+ * was deleted or replaced is found at each acquire (mida__sink_moved),
+ * before any query reads the old one. Each handler's
  * acquire first waits, bounded, while a `mida run` that returned is still
  * shipping into the store (capture/ship_lock.h), as every reader does.
  */
@@ -97,6 +99,14 @@ int mida__serve_acquire(mida__serve_pool *pool, int wait_ms, mida__sink **out,
   pool->busy[slot] = 1;
   mida__sink *sink = pool->sinks[slot];
   pthread_mutex_unlock(&pool->lock);
+
+  /* A SQLite store deleted or replaced since this sink opened it: the
+   * sink would read the deleted file on, so the path is opened again (no
+   * file there: the open fails, and the request is a 503). */
+  if (sink != NULL && mida__sink_moved(sink)) {
+    mida__sink_close(sink);
+    sink = NULL;
+  }
 
   /* Each request waits, bounded, for the records of a `mida run` that
    * returned while they are still being shipped (an open(2) when none). */

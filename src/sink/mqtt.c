@@ -509,6 +509,7 @@ const mida__sink_methods mida__mqtt_sink = {
     NULL,   mqtt_sink_close, NULL,           NULL,
     NULL, /* process_init */
     NULL, /* settle */
+    NULL, /* moved */
 };
 
 const mida__sink_methods mida__mqtts_sink = {
@@ -516,6 +517,7 @@ const mida__sink_methods mida__mqtts_sink = {
     NULL,    mqtt_sink_close, NULL,           NULL,
     NULL, /* process_init */
     NULL, /* settle */
+    NULL, /* moved */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

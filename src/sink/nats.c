@@ -283,12 +283,14 @@ const mida__sink_methods mida__nats_sink = {
     "nats", nats_sink_open, nats_put_batch,    NULL, NULL, nats_sink_close,
     NULL,   NULL,           nats_process_init,
     NULL, /* settle */
+    NULL, /* moved */
 };
 
 const mida__sink_methods mida__nats_tls_sink = {
     "tls", nats_sink_open, nats_put_batch,    NULL, NULL, nats_sink_close,
     NULL,  NULL,           nats_process_init,
     NULL, /* settle */
+    NULL, /* moved */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

@@ -2206,6 +2206,7 @@ const mida__sink_methods mida__postgres_sink = {
     pg_exec_schema, pg_close, pg_cancel,    pg_sync,
     NULL, /* process_init */
     NULL, /* settle: every batch is applied as it comes */
+    NULL, /* moved: a server is not replaced under its readers */
 };
 
 /* postgres:// is libpq's other spelling of the same URL. */
@@ -2214,6 +2215,7 @@ const mida__sink_methods mida__postgres_alias_sink = {
     pg_exec_schema, pg_close, pg_cancel,    pg_sync,
     NULL, /* process_init */
     NULL, /* settle: every batch is applied as it comes */
+    NULL, /* moved: a server is not replaced under its readers */
 };
 
 #endif /* MIDA_HAVE_LIBPQ */

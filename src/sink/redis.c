@@ -184,12 +184,14 @@ const mida__sink_methods mida__redis_sink = {
     "redis", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL, NULL,
     NULL, /* process_init */
     NULL, /* settle */
+    NULL, /* moved */
 };
 
 const mida__sink_methods mida__rediss_sink = {
     "rediss", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL, NULL,
     NULL, /* process_init */
     NULL, /* settle */
+    NULL, /* moved */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

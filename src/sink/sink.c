@@ -432,6 +432,15 @@ int mida__sink_exec_schema(mida__sink *sink, const char *sql) {
   return rc;
 }
 
+int mida__sink_moved(mida__sink *sink) {
+  if (sink == NULL || sink->methods->moved == NULL)
+    return 0;
+  backend_enter();
+  int moved = sink->methods->moved(sink);
+  backend_leave();
+  return moved;
+}
+
 void mida__sink_close(mida__sink *sink) {
   if (sink == NULL)
     return;

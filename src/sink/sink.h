@@ -105,6 +105,12 @@ typedef struct mida__sink_methods {
    * commit, data_rows.h), so that a group held open for a while is not
    * all applied at its end (mida__sink_settle). NULL: nothing kept. */
   int (*settle)(mida__sink *sink);
+  /* Whether the store that the sink reads is no longer the one its URL
+   * names (SQLite: the file was deleted, renamed or replaced since the
+   * open), so that a reader that stays open (`mida serve`) opens the URL
+   * again rather than read a deleted file on. NULL: a store that cannot
+   * be replaced under its readers (a server). */
+  int (*moved)(mida__sink *sink);
 } mida__sink_methods;
 
 /* The common head of every sink; backends embed it first. */
@@ -202,6 +208,11 @@ int mida__sink_query_cells(mida__sink *sink, const char *sql,
 int mida__sink_exec_schema(mida__sink *sink, const char *sql);
 
 void mida__sink_close(mida__sink *sink);
+
+/* Whether the store that sink reads was deleted or replaced at its URL
+ * since the open (the moved method); 0 where the backend cannot tell.
+ * On the thread that uses the sink. */
+int mida__sink_moved(mida__sink *sink);
 
 /* Sets the bounds of the sink's queries (guard.h); mida__sink_open sets
  * them from the environment (mida__guard_limits_default). */

@@ -1400,6 +1400,17 @@ static void sqlite_process_init(void) {
   (void)sqlite3_initialize();
 }
 
+/* The file open is not the one at the path (deleted, renamed, or
+ * another put in its place): SQLite's unix VFS compares the inode. */
+static int sqlite_moved(mida__sink *base) {
+  sqlite_sink *s = (sqlite_sink *)base;
+  int moved = 0;
+  if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) !=
+      SQLITE_OK)
+    return 0; /* a VFS that cannot tell: nothing to go by */
+  return moved != 0;
+}
+
 const mida__sink_methods mida__sqlite_sink = {
     "sqlite",
     sqlite_open,
@@ -1411,4 +1422,5 @@ const mida__sink_methods mida__sqlite_sink = {
     sqlite_sync,
     sqlite_process_init,
     sqlite_settle,
+    sqlite_moved,
 };

@@ -92,6 +92,26 @@ static void test_schema_created(void **state) {
   mida__sink_close(sink);
 }
 
+/* A reader that stays open (`mida serve`) learns that its file was
+ * deleted, or that another one was put at its path. */
+static void test_reader_sees_its_store_moved(void **state) {
+  fixture *fx = *state;
+  mida__sink_close(open_store(fx->path, 0));
+  mida__sink *reader = open_store(fx->path, MIDA_SINK_READONLY);
+  assert_false(mida__sink_moved(reader));
+  char moved_to[1100];
+  snprintf(moved_to, sizeof moved_to, "%s.old", fx->path);
+  assert_int_equal(rename(fx->path, moved_to), 0);
+  assert_true(mida__sink_moved(reader));
+  mida__sink_close(open_store(fx->path, 0)); /* another store there */
+  assert_true(mida__sink_moved(reader));
+  mida__sink_close(reader);
+  reader = open_store(fx->path, MIDA_SINK_READONLY);
+  assert_false(mida__sink_moved(reader));
+  mida__sink_close(reader);
+  unlink(moved_to);
+}
+
 static void test_newer_schema_refused(void **state) {
   fixture *fx = *state;
   mida__sink *sink = open_store(fx->path, 0);
@@ -2352,6 +2372,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unknown_scheme),
       cmocka_unit_test_setup_teardown(test_schema_created, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reader_sees_its_store_moved, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_change_numbers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migrates_version_1, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_path_functions, setup,

@@ -145,3 +145,45 @@ def test_stopping_the_server_ends_open_streams(serve, tmp_path):
     assert time.time() - t0 < 5
     stream.thread.join(timeout=5)
     assert not stream.thread.is_alive()
+
+
+def test_a_store_deleted_or_replaced_is_read_anew(serve, tmp_path):
+    """A SQLite store deleted under the server, and a new one made at its
+    path, were never seen: every sink of the pool kept the deleted file
+    open, and the API answered from it (8 tasks, while the file at the
+    path held none), and the event stream said nothing of the new file's
+    tasks. A deleted store is a 503 now, the file now at the path is read,
+    and the stream says "reset" (the new store's change numbers start
+    again below those of the old: the page reloads) and then streams the
+    changes that follow."""
+    store = tmp_path / "live.db"
+    w = subprocess.run([sys.executable, str(ROOT / "tests" / "serve" /
+                                            "live_writer.py"), "8", "0.1"],
+                       env=writer_env(store), capture_output=True, text=True,
+                       timeout=120)
+    assert w.returncode == 0, w.stderr
+    s = serve(str(store), "--poll-ms", "100")
+    count = "/api/sql?q=SELECT%20count(*)%20FROM%20task"
+    assert s.get_json(count)[1]["rows"] == [[8]]
+    stream = Stream(s)
+    time.sleep(0.5)
+    for suffix in ["", "-wal", "-shm"]:
+        pathlib.Path(str(store) + suffix).unlink(missing_ok=True)
+    st, body = s.get_json("/api/health")
+    assert st == 503 and "cannot be read" in body["error"]["message"], body
+    st, body = s.get_json(count)
+    assert st == 503, body
+    make_store(store)
+    st, body = s.get_json(count)
+    assert (st, body["rows"]) == (200, [[0]]), body
+    stream.wait_for(lambda e: e[0] == "reset")
+    r = subprocess.run([sys.executable, "-c",
+                        "import mida\n"
+                        "mida.task(name='after-replace')(lambda: 1)()"],
+                       env=writer_env(store), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    stream.wait_for(lambda e: e[0] == "tasks" and any(
+        t["activity"] == "after-replace" for t in e[1]))
+    stream.close()
+    assert s.alive()
