@@ -409,11 +409,13 @@ int mida__series_buckets(mida__sink *sink, mida__resp *resp,
     }
   }
   int64_t nbuckets = req->points / 2 > 0 ? req->points / 2 : 1;
-  /* The narrowest aligned buckets that are few enough. */
+  /* The narrowest aligned buckets that are few enough. Their span is
+   * counted unsigned: from step -2^63 + 1 to 2^63 - 1 it is past int64,
+   * where it wrapped to a negative number and made b 0. */
   int b = 0;
-  while (b < 63 && mida__rollup_block(s.hi, b) - mida__rollup_block(s.lo, b) +
-                           1 >
-                       nbuckets)
+  while (b < 63 && (uint64_t)mida__rollup_block(s.hi, b) -
+                           (uint64_t)mida__rollup_block(s.lo, b) >=
+                       (uint64_t)nbuckets)
     b++;
   /* Buckets narrower than the finest blocks: from the points while they
    * are few enough to read (the blocks' count bounds them), else as wide

@@ -183,3 +183,44 @@ def test_short_range_is_sent_whole(stores, serve):
         assert a["downsampled"] is False
         got = [(p["step"], p["ts"]) for p in a["points"]]
         assert got == [(p[0], p[1]) for p in want]
+
+
+EXTREME_STEPS = ([-(2**63 - 1), -(2**62), -1] + list(range(3000))
+                 + [2**40, 2**62, 2**63 - 1])
+
+
+def test_a_series_whose_steps_span_the_int64_range(serve, tmp_path):
+    """Steps from -(2**63 - 1) to 2**63 - 1 (the API takes any step but
+    INT64_MIN): the x range's width overflowed int64 where the bucket
+    width is chosen, which came out 1, and the answer held points/2 + 1
+    one-point buckets and left out every other point of the series. The
+    buckets are those of docs/serve.md, and every point is in one."""
+    import os
+    import pathlib
+    import sys
+    store = tmp_path / "wide.db"
+    build = pathlib.Path(os.environ.get(
+        "MIDA_BUILD", pathlib.Path(__file__).resolve().parents[2] / "build"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")}
+    env.update(MIDA_STORE="sqlite://" + str(store), MIDA_SAMPLE_HZ="0",
+               PYTHONPATH=str(build / "python"))
+    script = ("import mida\n"
+              f"steps = {EXTREME_STEPS!r}\n"
+              "for i, s in enumerate(steps):\n"
+              f"    mida.metric('loss', float(i % 17), step=s, task={TASK!r})"
+              "\n")
+    r = subprocess.run([sys.executable, "-c", script], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    points = [(s, 0, float(i % 17)) for i, s in enumerate(EXTREME_STEPS)]
+    s = serve(str(store))
+    for n, lo, hi in [(4, None, None), (200, None, None), (2000, None, None),
+                      (64, -(2**63 - 1), 2**63 - 1), (64, -5, None)]:
+        width, buckets = expected(points, "step", n // 2, lo, hi)
+        a = series(s, "step", n, lo, hi)
+        assert a["downsampled"] is True, a
+        assert a["bucket_width"] == width, (n, lo, hi, a["bucket_width"])
+        assert a["buckets"] == buckets, (n, lo, hi)
+        assert sum(b["n"] for b in a["buckets"]) == sum(
+            1 for p in points if (lo is None or p[0] >= lo)
+            and (hi is None or p[0] <= hi))
