@@ -17,6 +17,9 @@
 
 #define LINEAGE_NODES_DEFAULT 500
 #define LINEAGE_NODES_MAX 10000
+/* The longest start: a data id is the URI or path the workflow gave, of
+ * up to PATH_MAX bytes. */
+#define LINEAGE_ID_MAX 4096
 
 static const char *const directions[] = {"both", "up", "down", NULL};
 
@@ -51,7 +54,7 @@ static int get_lineage(mida__serve *srv, const mida__req *req,
   const char *id = NULL;
   long long depth = -1, max_nodes = LINEAGE_NODES_DEFAULT;
   int direction = 0;
-  if (!mida__param_id(req, resp, "id", &id) ||
+  if (!mida__param_text(req, resp, "id", LINEAGE_ID_MAX, &id) ||
       !mida__param_int(req, resp, "depth", 0, 100, &depth) ||
       !mida__param_int(req, resp, "max_nodes", 1, LINEAGE_NODES_MAX,
                        &max_nodes) ||

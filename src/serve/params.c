@@ -51,6 +51,20 @@ int mida__param_choice(const mida__req *req, mida__resp *resp, const char *name,
   return 0;
 }
 
+int mida__param_text(const mida__req *req, mida__resp *resp, const char *name,
+                     size_t max, const char **out) {
+  const char *v = mida__req_get(req, name);
+  if (v == NULL)
+    return 1;
+  if (v[0] == '\0' || strlen(v) > max) {
+    mida__resp_error(resp, 400, "parameter '%s' must be 1 to %zu bytes", name,
+                     max);
+    return 0;
+  }
+  *out = v;
+  return 1;
+}
+
 int mida__serve_valid_id(const char *text) {
   size_t n = 0;
   for (const char *p = text; *p != '\0'; p++, n++) {

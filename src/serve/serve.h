@@ -205,6 +205,12 @@ int mida__param_choice(const mida__req *req, mida__resp *resp, const char *name,
 /* An id: 1 to 200 bytes of printable ASCII without spaces or quotes. */
 int mida__param_id(const mida__req *req, mida__resp *resp, const char *name,
                    const char **out);
+/* A text of 1 to max bytes: the request parser has refused control
+ * characters and invalid UTF-8, and the text is bound as a query
+ * parameter, never spliced into SQL (a data id: a URI or path as the
+ * workflow gave it). */
+int mida__param_text(const mida__req *req, mida__resp *resp, const char *name,
+                     size_t max, const char **out);
 /* Whether text is an acceptable id (as above). */
 int mida__serve_valid_id(const char *text);
 

@@ -300,6 +300,34 @@ def test_lineage_starts_from_a_digest_on_both_stores(lite, pg_db, produce_bin,
         assert st == 404 and "digest" in body["error"]["message"], body
 
 
+def test_lineage_walks_from_any_data_id(serve, lite):
+    """Data ids are the URIs and paths the workflow gave (mida.data(
+    "s3://bucket/my data/\u00e9.csv"), a path of 300 bytes), and the
+    lineage view walks on from a data node by its id: /api/lineage?id=
+    took 200 bytes of ASCII without spaces or quotes, a task id's shape,
+    and was a 400 for those. It takes any text of up to 4,096 bytes."""
+    ids = ["s3://bucket/my data/\u00e9.csv", "/d/" + "long/" * 60 + "f.csv",
+           "it's \"quoted\""]
+    con = sqlite3.connect(lite)
+    for i in ids:
+        con.execute("INSERT INTO data(id, kind, uri) VALUES (?, 'file', ?)",
+                    (i, i))
+        con.execute("INSERT INTO task_data(task_id, data_id, role)"
+                    " VALUES (?, ?, 'generated')", (fx.T_EVAL, i))
+    con.commit()
+    con.close()
+    s = serve(lite)
+    for i in ids:
+        st, lin = s.get_json("/api/lineage?id=" + q(i) + "&direction=up")
+        assert st == 200, (i, lin)
+        assert lin["nodes"][0]["id"] == i
+        assert fx.T_EVAL in {n["id"] for n in lin["nodes"]}
+    st, body = s.get_json("/api/lineage?id=" + q("x" * 4097))
+    assert st == 400 and "4096 bytes" in body["error"]["message"], body
+    st, body = s.get_json("/api/lineage?id=" + q("no such data"))
+    assert st == 404, body
+
+
 def test_a_repeated_single_value_parameter_is_a_400(serve, lite):
     """/api/tasks?limit=1&limit=2 answered one task: the first of a
     doubled parameter was taken and the other dropped, where docs/serve.md
