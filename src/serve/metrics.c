@@ -32,9 +32,10 @@
 
 static const char *const axes[] = {"step", "time", NULL};
 
-/* The task's change number as text into buf, or NULL (none: no cache). */
-static const char *task_seq(mida__sink *sink, const char *task, char *buf,
-                            size_t len) {
+/* The store's generation and the task's change number as text into buf,
+ * or NULL (none: no cache). */
+static const char *task_seq(mida__sink *sink, int64_t generation,
+                            const char *task, char *buf, size_t len) {
   const char *params[1] = {task};
   int64_t seq[1];
   int nulls = 0;
@@ -42,7 +43,7 @@ static const char *task_seq(mida__sink *sink, const char *task, char *buf,
                           params, 1, seq, 1, &nulls) != MIDA_OK ||
       nulls > 0)
     return NULL;
-  snprintf(buf, len, "%" PRId64, seq[0]);
+  snprintf(buf, len, "%" PRId64 ".%" PRId64, generation, seq[0]);
   return buf;
 }
 
@@ -52,13 +53,14 @@ static int compute_series(mida__sink *sink, mida__resp *resp, const char *task,
 
 /* Writes one series: from the cache when it holds it unchanged, else
  * computed (and kept when it was downsampled). Returns the sink's code. */
-static int write_series(mida__answer_cache *cache, mida__sink *sink,
-                        mida__resp *resp, const char *task, const char *key,
-                        int by_time, long long points, const char *from_text,
-                        const char *to_text) {
-  char seqbuf[32];
-  const char *seq =
-      cache != NULL ? task_seq(sink, task, seqbuf, sizeof seqbuf) : NULL;
+static int write_series(mida__answer_cache *cache, int64_t generation,
+                        mida__sink *sink, mida__resp *resp, const char *task,
+                        const char *key, int by_time, long long points,
+                        const char *from_text, const char *to_text) {
+  char seqbuf[48];
+  const char *seq = cache != NULL ? task_seq(sink, generation, task, seqbuf,
+                                             sizeof seqbuf)
+                                  : NULL;
   mida__buf ck;
   mida__buf_init(&ck, 4096);
   int rc = mida__buf_printf(
@@ -201,6 +203,7 @@ static int get_metrics(mida__serve *srv, const mida__req *req,
   int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
   if (rc != MIDA_OK)
     return mida__serve_unreadable(resp, rc, err);
+  int64_t generation = mida__serve_generation(&srv->pool);
   int qrc = MIDA_OK, found = 1;
   for (int t = 0; t < ntasks && qrc == MIDA_OK && found; t++)
     qrc = mida__serve_exists_on(sink, resp, "task", task_exists_sql, tasks[t],
@@ -219,8 +222,8 @@ static int get_metrics(mida__serve *srv, const mida__req *req,
       if (t + k > 0)
         rc = mida__buf_adds(&resp->body, ",\n");
       if (rc == MIDA_OK)
-        qrc = write_series(srv->series, sink, resp, tasks[t], keys[k],
-                           axis == 1, points, from_text, to_text);
+        qrc = write_series(srv->series, generation, sink, resp, tasks[t],
+                           keys[k], axis == 1, points, from_text, to_text);
     }
   }
   if (qrc == MIDA_ENOMEM || qrc == MIDA_ETOOBIG)

@@ -106,6 +106,9 @@ int mida__serve_acquire(mida__serve_pool *pool, int wait_ms, mida__sink **out,
   if (sink != NULL && mida__sink_moved(sink)) {
     mida__sink_close(sink);
     sink = NULL;
+    pthread_mutex_lock(&pool->lock);
+    pool->generation++;
+    pthread_mutex_unlock(&pool->lock);
   }
 
   /* Each request waits, bounded, for the records of a `mida run` that
@@ -134,6 +137,13 @@ int mida__serve_acquire(mida__serve_pool *pool, int wait_ms, mida__sink **out,
   pthread_mutex_unlock(&pool->lock);
   *out = sink;
   return rc;
+}
+
+int64_t mida__serve_generation(mida__serve_pool *pool) {
+  pthread_mutex_lock(&pool->lock);
+  int64_t generation = pool->generation;
+  pthread_mutex_unlock(&pool->lock);
+  return generation;
 }
 
 void mida__serve_release(mida__serve_pool *pool, mida__sink *sink, int failed) {

@@ -123,6 +123,9 @@ typedef struct mida__serve_pool {
   int size;             /* entries at sinks */
   pthread_mutex_t lock; /* guards busy and sinks */
   pthread_cond_t freed; /* signalled when one is given back */
+  int64_t generation;   /* times a store deleted or replaced at the URL
+                           was found (guarded by lock): part of the
+                           validator of every answer kept */
 } mida__serve_pool;
 
 typedef struct mida__serve {
@@ -149,6 +152,12 @@ void mida__serve_pool_free(mida__serve_pool *pool);
 int mida__serve_acquire(mida__serve_pool *pool, int wait_ms, mida__sink **out,
                         char *err, size_t errlen);
 void mida__serve_release(mida__serve_pool *pool, mida__sink *sink, int failed);
+
+/* The pool's generation: read after an acquire, it names the store that
+ * the sink reads, so that an answer kept of one store (validated by its
+ * change numbers) is not taken for an answer of the store put in its
+ * place, whose change numbers start again. Thread-safe. */
+int64_t mida__serve_generation(mida__serve_pool *pool);
 
 /* ---- handlers and routes ---------------------------------------------- */
 

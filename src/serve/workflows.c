@@ -53,19 +53,21 @@ static const mida__list_sort workflow_sorts[] = {
     {NULL, NULL, NULL},
 };
 
-/* The store's horizon as the validator of a cached list, or NULL. */
+/* The store's generation and horizon as the validator of a cached list,
+ * or NULL. */
 static const char *horizon_text(mida__serve *srv, char *buf, size_t len) {
   mida__sink *sink = NULL;
   char err[512];
   if (srv->lists == NULL ||
       mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err) != MIDA_OK)
     return NULL;
+  int64_t generation = mida__serve_generation(&srv->pool);
   int64_t h = 0;
   int rc = mida__serve_horizon(sink, &h);
   mida__serve_release(&srv->pool, sink, rc == MIDA_ESTORE);
   if (rc != MIDA_OK)
     return NULL;
-  snprintf(buf, len, "%lld", (long long)h);
+  snprintf(buf, len, "%lld.%lld", (long long)generation, (long long)h);
   return buf;
 }
 
@@ -74,7 +76,7 @@ static const char *horizon_text(mida__serve *srv, char *buf, size_t len) {
 static int cached_page(mida__serve *srv, const mida__req *req, mida__resp *resp,
                        const char *sql, const char *const *params, int np,
                        const char *kinds, long long limit) {
-  char hbuf[32];
+  char hbuf[48];
   const char *horizon = horizon_text(srv, hbuf, sizeof hbuf);
   mida__buf key;
   mida__buf_init(&key, MIDA_SERVE_MAX_TARGET + 1024);

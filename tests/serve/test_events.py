@@ -6,6 +6,8 @@ listens reaches it as a "tasks" event, with its workflow's counts in a
 import json
 import os
 import pathlib
+import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -187,3 +189,25 @@ def test_a_store_deleted_or_replaced_is_read_anew(serve, tmp_path):
         t["activity"] == "after-replace" for t in e[1]))
     stream.close()
     assert s.alive()
+
+
+def test_answers_kept_are_not_those_of_a_replaced_store(serve, tmp_path):
+    """The workflow list is kept until the store's horizon moves; a store
+    put in the place of another with the same horizon (a copy with a
+    workflow renamed) was answered from the list kept of the old one."""
+    store = tmp_path / "kept.db"
+    make_store(store)
+    other = tmp_path / "other.db"
+    src, dst = sqlite3.connect(str(store)), sqlite3.connect(str(other))
+    src.backup(dst)
+    src.close()
+    dst.execute("UPDATE workflow SET name = 'renamed'")  # the horizon stays
+    dst.commit()
+    dst.close()
+    s = serve(str(store))
+    st, body = s.get_json("/api/workflows")
+    assert st == 200 and [w["name"] for w in body["items"]] == ["init"]
+    os.replace(other, store)
+    st, body = s.get_json("/api/workflows")
+    assert st == 200
+    assert [w["name"] for w in body["items"]] == ["renamed"], body
