@@ -18,8 +18,9 @@
  * finds more than EVENT_MAX_TASKS changed tasks (a bulk load), or one
  * that finds the horizon gone back (another store at the URL) gets an
  * "event: reset": the page reloads what it shows instead of applying
- * changes one by one. Messages carry ids; a client that reconnects with
- * ?since=ID resumes after it.
+ * changes one by one. Messages carry ids, from 1; a client that
+ * reconnects with ?since=ID resumes after it, and one whose ID this
+ * server never sent (it was restarted) gets the reset at once.
  */
 #include "serve/serve.h"
 
@@ -192,6 +193,9 @@ int mida__serve_events_start(mida__serve *srv, char *err, size_t errlen) {
   }
   ev->srv = srv;
   ev->cursor = -1;
+  /* Ids start at 1: a reset before any message says head - 1, which
+   * ?since= takes (it takes no negative id). */
+  ev->head = 1;
   if (srv->event_poll_ms <= 0)
     srv->event_poll_ms = 200;
   pthread_mutex_init(&ev->lock, NULL);
@@ -248,7 +252,9 @@ int mida__serve_events_next(mida__serve *srv, int64_t *cursor, int wait_ms,
   if (*cursor < 0)
     *cursor = ev->head; /* a new stream starts at the next message */
   int timed_out = 0;
-  while (!ev->stopping && *cursor >= ev->head && !timed_out)
+  /* An id past the last one sent is of an earlier server: the reset below
+   * goes at once, not after a wait in which changes would be missed. */
+  while (!ev->stopping && *cursor == ev->head && !timed_out)
     timed_out =
         pthread_cond_timedwait(&ev->changed, &ev->lock, &deadline) == ETIMEDOUT;
   int rc = MIDA_OK;
@@ -280,7 +286,9 @@ static int get_events(mida__serve *srv, const mida__req *req,
   if (srv->events == NULL)
     return mida__resp_error(resp, 503, "the event stream is not running");
   resp->events = 1;
-  resp->events_from = since >= 0 ? since + 1 : -1;
+  resp->events_from = since < 0           ? -1
+                      : since < INT64_MAX ? since + 1
+                                          : INT64_MAX;
   resp->content_type = "text/event-stream";
   return MIDA_OK;
 }

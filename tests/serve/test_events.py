@@ -211,3 +211,24 @@ def test_answers_kept_are_not_those_of_a_replaced_store(serve, tmp_path):
     st, body = s.get_json("/api/workflows")
     assert st == 200
     assert [w["name"] for w in body["items"]] == ["renamed"], body
+
+
+def test_a_stream_resumed_past_the_last_event_is_reset_at_once(serve,
+                                                                tmp_path):
+    """A page that resumes with ?since=ID of an earlier server (it was
+    restarted) waited for the 15 s keep-alive before its "reset", and
+    missed every change meanwhile; the reset then carried "id: -1",
+    which the next reconnection sent as since=-1, a 400 at every retry.
+    The reset comes at once, with an id that ?since= takes."""
+    store = tmp_path / "resume.db"
+    make_store(store)
+    s = serve(str(store))
+    for since in [1000, 2**63 - 1]:
+        t0 = time.monotonic()
+        stream = Stream(s, since=since)
+        reset = stream.wait_for(lambda e: e[0] == "reset", timeout=5)
+        assert time.monotonic() - t0 < 5
+        stream.close()
+        assert reset[2] is not None and reset[2] >= 0, reset
+        again = Stream(s, since=reset[2])  # Stream asserts a 200
+        again.close()
