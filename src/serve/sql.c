@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "mida.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define SQL_ROWS_DEFAULT 1000
@@ -82,6 +83,18 @@ static int sql_row(void *vctx, int ncols, const char *const *names,
   return 0;
 }
 
+/* Whether sink still answers: after a statement failed on the store's
+ * side (MIDA_ESTORE is both a bad statement and a store gone away), a
+ * trivial query tells the statement's fault (a 400) from the store's. */
+static int store_answers(mida__sink *sink) {
+  mida__resp tmp;
+  mida__resp_init(&tmp);
+  mida__rows_info info = {.max_rows = 1};
+  int rc = mida__serve_rows_on(sink, &tmp, "SELECT 1", NULL, 0, "i", &info);
+  mida__resp_free(&tmp);
+  return rc == MIDA_OK;
+}
+
 static int get_sql(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   long long limit = SQL_ROWS_DEFAULT;
   int format = 0;
@@ -102,13 +115,25 @@ static int get_sql(mida__serve *srv, const mida__req *req, mida__resp *resp) {
     mida__serve_release(&srv->pool, sink, 0);
     return c.rc;
   }
+  if (rc == MIDA_ESTORE) {
+    /* The message, the store's, is kept for the 400 or the log. */
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", mida__sink_errmsg(sink));
+    int gone = !store_answers(sink);
+    if (gone)
+      mida__serve_unreadable(resp, rc, msg);
+    else
+      mida__resp_error(resp, 400, "%s", msg[0] ? msg : mida_strerror(rc));
+    mida__serve_release(&srv->pool, sink, gone);
+    return MIDA_OK;
+  }
   if (rc != MIDA_OK) {
-    /* The statement's own fault (refused, or bad SQL): a 400 with the
-     * store's message. */
+    /* The statement's own fault (refused, past its time limit): a 400
+     * with the reason. */
     const char *msg = mida__sink_errmsg(sink);
     mida__resp_error(resp, 400, "%s",
                      msg != NULL && msg[0] ? msg : mida_strerror(rc));
-    mida__serve_release(&srv->pool, sink, rc == MIDA_ESTORE);
+    mida__serve_release(&srv->pool, sink, 0);
     return MIDA_OK;
   }
   mida__serve_release(&srv->pool, sink, 0);

@@ -337,7 +337,9 @@ static int guard_fail(mida__pg_guard *g, mida__sink *base, const char *where,
                          "the query ran past its time limit of %lld ms "
                          "(MIDA_QUERY_TIMEOUT_MS)",
                          (long long)lim->timeout_ms);
-  } else if (res == NULL) {
+  } else if (res == NULL || PQstatus(g->conn) != CONNECTION_OK) {
+    /* The connection failed (the server went away): the store's name is
+     * for the operator's log. */
     rc = mida__sink_fail(base, MIDA_ESTORE, "query failed on store %s: %s",
                          where, m);
   } else if (strcmp(state, "53400") == 0 && strstr(m, "temp_file_limit")) {
@@ -370,8 +372,10 @@ static int guard_fail(mida__pg_guard *g, mida__sink *base, const char *where,
                          "%.*s",
                          n, kind);
   } else {
-    rc = mida__sink_fail(base, MIDA_ESTORE, "query failed on store %s: %s",
-                         where, m);
+    /* The server's word on the statement, as SQLite's is given: without
+     * the store's name, which `mida serve` must not hand to its clients
+     * (docs/serve.md); the connection's failures above keep it. */
+    rc = mida__sink_fail(base, MIDA_ESTORE, "%s", m);
   }
   PQclear(res);
   return rc;

@@ -77,3 +77,37 @@ def test_postgres_without_schema_and_gone(mida_bin, pg_db, serve, tmp_path,
     log = s.stderr + s.proc.stderr.read()
     assert name in log and "the store cannot be read" in log, log
     assert log.count("the store cannot be read") <= 3, log  # once a reason
+
+
+def test_sql_errors_name_no_store_and_a_gone_store_is_a_503(
+        mida_bin, pg_db, serve, tmp_path, produce_bin, fleet):
+    """/api/sql sent every failure as a 400 with the store's message: on
+    PostgreSQL a mistyped statement came back as "query failed on store
+    postgresql://USER:***@HOST:PORT/DB: syntax error", to any client, and
+    a store that had gone away was a 400 with its host and database where
+    every other endpoint answers 503 and logs the message. A statement's
+    own error is a 400 that names no store; a store that fails is the 503
+    of the other endpoints."""
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
+    r = subprocess.run([produce_bin, "3", "sql"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    name = pg_db.rsplit("/", 1)[1]
+    # Enough connections open that /api/sql gets one the store dropped.
+    s = serve(pg_db, "--connections", "3", "--poll-ms", "60000")
+    for stmt in ["selec 1", "SELECT * FROM nope", "SELECT 1/0"]:
+        st, body = s.get_json("/api/sql?q=" + stmt.replace(" ", "%20"))
+        said = body["error"]["message"]
+        assert st == 400, body
+        assert name not in said and "127.0.0.1" not in said, said
+    assert "syntax error" in s.get_json("/api/sql?q=selec%201")[1][
+        "error"]["message"]
+    # A good statement: the connection it used stays open in the pool.
+    assert s.get_json("/api/sql?q=SELECT%201")[0] == 200
+    psql(PG_ADMIN + "/postgres", f"DROP DATABASE {name} WITH (FORCE)")
+    for _ in range(4):
+        st, body = s.get_json("/api/sql?q=SELECT%201")
+        said = body["error"]["message"]
+        assert st == 503, body
+        assert name not in said and "127.0.0.1" not in said, said
+    assert s.alive()
