@@ -13,6 +13,11 @@
 
 #include <string.h>
 
+/* The longest run /api/diff takes: an id, or a task's source key (an
+ * MLflow run id; a Dask key, "('inc-3f2a', 0)", spaces and quotes
+ * included). */
+#define DIFF_RUN_MAX 4096
+
 static int body_write(void *ctx, const char *data, size_t len) {
   return mida__buf_add(ctx, data, len);
 }
@@ -56,8 +61,8 @@ static int diff_report(mida__sink *sink, const mida__req *req,
 
 static int get_diff(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   const char *a = NULL, *b = NULL;
-  if (!mida__param_id(req, resp, "a", &a) ||
-      !mida__param_id(req, resp, "b", &b))
+  if (!mida__param_text(req, resp, "a", DIFF_RUN_MAX, &a) ||
+      !mida__param_text(req, resp, "b", DIFF_RUN_MAX, &b))
     return MIDA_OK;
   if (a == NULL || b == NULL)
     return mida__resp_error(resp, 400,

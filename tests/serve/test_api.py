@@ -328,6 +328,27 @@ def test_lineage_walks_from_any_data_id(serve, lite):
     assert st == 404, body
 
 
+def test_diff_takes_a_dask_key(serve, lite):
+    """mida diff takes a task's source key, and a Dask task's is its key,
+    "('fit-3f2a', 0)": /api/diff took only ids of a UUID's shape (no
+    spaces or quotes) and was a 400 for it."""
+    keys = {fx.T_FIT: "('fit-3f2a', 0)", fx.T_EVAL: "('fit-3f2a', 1)"}
+    con = sqlite3.connect(lite)
+    for task, key in keys.items():
+        con.execute("UPDATE task SET source_key = ? WHERE id = ?",
+                    (key, task))
+    con.commit()
+    con.close()
+    s = serve(lite)
+    st, body = s.get_json("/api/diff?a=" + q(keys[fx.T_FIT]) + "&b="
+                          + q(keys[fx.T_EVAL]))
+    assert st == 200, body
+    st, want = s.get_json(f"/api/diff?a={fx.T_FIT}&b={fx.T_EVAL}")
+    assert body == want
+    st, body = s.get_json("/api/diff?a=" + q("('nope', 0)") + "&b=x")
+    assert st == 404, body
+
+
 def test_a_repeated_single_value_parameter_is_a_400(serve, lite):
     """/api/tasks?limit=1&limit=2 answered one task: the first of a
     doubled parameter was taken and the other dropped, where docs/serve.md
