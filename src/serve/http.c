@@ -20,11 +20,14 @@
 #include "serve/mhd.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 /* The most bytes of one request's line and headers. */
 #define HTTP_MEMORY_LIMIT (64 * 1024)
@@ -32,6 +35,10 @@
 #define HTTP_IDLE_TIMEOUT 60
 /* How long an event stream waits before it sends a keep-alive comment. */
 #define EVENTS_KEEPALIVE_MS 15000
+/* How long a stop lets the requests in flight run before it ends their
+ * queries, and then how long it waits for their answers to go out. */
+#define STOP_GRACE_MS 3000
+#define STOP_ANSWER_MS 2000
 
 /* The security headers of every response. The dashboard's scripts and
  * styles are files of this origin; nothing inline, nothing from elsewhere;
@@ -53,6 +60,9 @@ struct mida__http {
   int loopback_only;         /* 1: check Host against loopback names */
   char listen_host[64];      /* the address listened on, "127.0.0.2" or
                                 "[::1]": a Host that may name it too */
+  pthread_mutex_t lock;      /* guards in_flight */
+  pthread_cond_t done;       /* signalled when a request ends */
+  int in_flight;             /* requests begun and not yet ended */
 };
 
 /* One request's state, made by the URI log callback. */
@@ -334,10 +344,13 @@ static enum MHD_Result queue_events(mida__http *h, struct MHD_Connection *c,
  * writable, and reads the query from it only after this callback
  * (libmicrohttpd 0.9.x and 1.x alike). */
 static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c) {
-  (void)cls;
+  mida__http *h = cls;
   (void)c;
   http_request *hr = mida__calloc(1, sizeof *hr);
   if (hr != NULL) {
+    pthread_mutex_lock(&h->lock);
+    h->in_flight++;
+    pthread_mutex_unlock(&h->lock);
     if (strnlen(uri, MIDA_SERVE_MAX_TARGET + 1) > MIDA_SERVE_MAX_TARGET)
       hr->target_too_long = 1;
     else
@@ -351,13 +364,17 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c) {
 
 static void request_done(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe) {
-  (void)cls;
+  mida__http *h = cls;
   (void)c;
   (void)toe;
   http_request *hr = *req_cls;
   if (hr != NULL) {
     mida__free(hr->target);
     mida__free(hr);
+    pthread_mutex_lock(&h->lock);
+    h->in_flight--;
+    pthread_cond_broadcast(&h->done);
+    pthread_mutex_unlock(&h->lock);
   }
   *req_cls = NULL;
 }
@@ -412,6 +429,29 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
 
 /* ---- start and stop --------------------------------------------------- */
 
+static void free_http(mida__http *h) {
+  if (h->token != NULL)
+    memset(h->token, 0, h->token_len);
+  mida__free(h->token);
+  pthread_mutex_destroy(&h->lock);
+  pthread_cond_destroy(&h->done);
+  mida__free(h);
+}
+
+/* Waits up to ms for the requests in flight to end; whether they did. */
+static int requests_end(mida__http *h, int ms) {
+  struct timespec deadline;
+  mida__serve_deadline(ms, &deadline);
+  pthread_mutex_lock(&h->lock);
+  int timed_out = 0;
+  while (h->in_flight > 0 && !timed_out)
+    timed_out = pthread_cond_timedwait(&h->done, &h->lock, &deadline) ==
+                ETIMEDOUT;
+  int ended = h->in_flight == 0;
+  pthread_mutex_unlock(&h->lock);
+  return ended;
+}
+
 int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
                      mida__http **out, int *port, char *err, size_t errlen) {
   *out = NULL;
@@ -438,6 +478,12 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
     return MIDA_ENOMEM;
   }
   h->srv = srv;
+  pthread_mutex_init(&h->lock, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&h->done, &attr);
+  pthread_condattr_destroy(&attr);
   h->loopback_only = opts->token == NULL;
   host_of_address((const struct sockaddr *)&ss, sslen, h->listen_host,
                   sizeof h->listen_host);
@@ -445,13 +491,15 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
     h->token = mida__strdup(opts->token);
     h->token_len = strlen(opts->token);
     if (h->token == NULL) {
-      mida__free(h);
+      free_http(h);
       snprintf(err, errlen, "out of memory");
       return MIDA_ENOMEM;
     }
   }
+  /* MHD_USE_ITC: what MHD_quiesce_daemon needs (mida__http_stop). */
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-                   MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+                   MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                   MHD_USE_ITC;
   if (ss.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   unsigned max_clients =
@@ -461,16 +509,15 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
       (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_clients,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
-      MHD_OPTION_URI_LOG_CALLBACK, uri_logged, NULL,
-      MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+      MHD_OPTION_URI_LOG_CALLBACK, uri_logged, h,
+      MHD_OPTION_NOTIFY_COMPLETED, request_done, h,
       MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
   if (h->daemon == NULL) {
     snprintf(err, errlen,
              "cannot listen on %.100s (is the port in use, or the address "
              "not this machine's?)",
              opts->listen);
-    mida__free(h->token);
-    mida__free(h);
+    free_http(h);
     return MIDA_EIO;
   }
   const union MHD_DaemonInfo *info =
@@ -483,12 +530,22 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
 void mida__http_stop(mida__http *h) {
   if (h == NULL)
     return;
+  /* No new connection: the listening socket is closed at once, so that
+   * a client is refused rather than left waiting in its backlog. */
+  MHD_socket listening = mhd->quiesce_daemon(h->daemon);
+  if (listening != MHD_INVALID_SOCKET)
+    close(listening);
   /* Event streams wait for changes: the poller's end wakes them, so that
    * stopping the daemon does not wait for their keep-alive. */
   mida__serve_events_stop(h->srv);
+  /* Requests in flight finish, within a grace; then their queries are
+   * ended (a 503 says the server stops) and their answers go out. The
+   * daemon's stop shuts every connection, answered or not. */
+  if (!requests_end(h, STOP_GRACE_MS)) {
+    mida__serve_pool_stop(&h->srv->pool);
+    requests_end(h, STOP_ANSWER_MS);
+  }
+  mida__serve_pool_stop(&h->srv->pool);
   mhd->stop_daemon(h->daemon);
-  if (h->token != NULL)
-    memset(h->token, 0, h->token_len);
-  mida__free(h->token);
-  mida__free(h);
+  free_http(h);
 }

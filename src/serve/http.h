@@ -36,7 +36,9 @@ int mida__http_check_listen(const char *listen, int *loopback, char *err,
 int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
                      mida__http **out, int *port, char *err, size_t errlen);
 
-/* Stops serving: ends event streams, waits for the requests in flight. */
+/* Stops serving: refuses new connections at once, ends event streams,
+ * lets the requests in flight finish within a grace (STOP_GRACE_MS), then
+ * ends their queries (their clients get a 503) and stops. */
 void mida__http_stop(mida__http *http);
 
 #endif /* MIDA_SERVE_HTTP_H */

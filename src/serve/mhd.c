@@ -27,6 +27,7 @@ static int resolve(void *h, mida__mhd_api *api, const char **missing) {
   } const syms[] = {
       {"MHD_start_daemon", (void **)&api->start_daemon},
       {"MHD_stop_daemon", (void **)&api->stop_daemon},
+      {"MHD_quiesce_daemon", (void **)&api->quiesce_daemon},
       {"MHD_get_daemon_info", (void **)&api->get_daemon_info},
       {"MHD_lookup_connection_value", (void **)&api->lookup_connection_value},
       {"MHD_create_response_from_buffer",

@@ -22,6 +22,7 @@
 typedef struct mida__mhd_api {
   __typeof__(MHD_start_daemon) *start_daemon;
   __typeof__(MHD_stop_daemon) *stop_daemon;
+  __typeof__(MHD_quiesce_daemon) *quiesce_daemon;
   __typeof__(MHD_get_daemon_info) *get_daemon_info;
   __typeof__(MHD_lookup_connection_value) *lookup_connection_value;
   __typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;

@@ -9,7 +9,8 @@
  * a store that went away and came back (a restarted PostgreSQL, a replaced
  * file) is read again without restarting the server; a SQLite file that
  * was deleted or replaced is found at each acquire (mida__sink_moved),
- * before any query reads the old one. Each handler's
+ * before any query reads the old one. When the server stops, the pool
+ * gives no more sinks and ends the queries of those it gave. Each handler's
  * acquire first waits, bounded, while a `mida run` that returned is still
  * shipping into the store (capture/ship_lock.h), as every reader does.
  */
@@ -26,6 +27,7 @@
 
 int mida__serve_pool_init(mida__serve_pool *pool, const char *url, int size) {
   memset(pool, 0, sizeof *pool);
+  atomic_init(&pool->stopping, 0);
   pool->url = mida__strdup(url);
   pool->sinks = mida__calloc((size_t)size, sizeof *pool->sinks);
   pool->busy = mida__calloc((size_t)size, sizeof *pool->busy);
@@ -60,6 +62,17 @@ void mida__serve_pool_free(mida__serve_pool *pool) {
   memset(pool, 0, sizeof *pool);
 }
 
+/* The sinks' stop function (guard.h): whether the server stops. */
+static int pool_stopping(void *ctx) {
+  mida__serve_pool *pool = ctx;
+  return atomic_load(&pool->stopping);
+}
+
+void mida__serve_pool_stop(mida__serve_pool *pool) {
+  atomic_store(&pool->stopping, 1);
+  mida__sink_cancel_queries();
+}
+
 void mida__serve_deadline(int ms, struct timespec *out) {
   clock_gettime(CLOCK_MONOTONIC, out);
   out->tv_sec += ms / 1000;
@@ -75,6 +88,10 @@ int mida__serve_acquire(mida__serve_pool *pool, int wait_ms, mida__sink **out,
   struct timespec deadline;
   mida__serve_deadline(wait_ms, &deadline);
   *out = NULL;
+  if (atomic_load(&pool->stopping)) {
+    snprintf(err, errlen, "the server is stopping");
+    return MIDA_ECLOSED;
+  }
   pthread_mutex_lock(&pool->lock);
   int slot = -1;
   for (;;) {
@@ -126,6 +143,14 @@ int mida__serve_acquire(mida__serve_pool *pool, int wait_ms, mida__sink **out,
       sink = NULL;
       if (err[0] == '\0')
         snprintf(err, errlen, "%s", mida_strerror(rc));
+    } else {
+      /* The guard's bounds, and the server's stop, which ends a query
+       * that started after the stop cancelled those in flight. */
+      mida__query_limits lim;
+      mida__guard_limits_default(&lim);
+      lim.stop = pool_stopping;
+      lim.stop_ctx = pool;
+      mida__sink_set_limits(sink, &lim);
     }
   }
   pthread_mutex_lock(&pool->lock);

@@ -94,6 +94,10 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char logged[512];
 
 int mida__serve_unreadable(mida__resp *resp, int rc, const char *why) {
+  /* A query the server's stop ended, or a sink it refused: nothing for
+   * the log, which says that the server stops. */
+  if (rc == MIDA_ECLOSED)
+    return mida__resp_error(resp, 503, "the server is stopping");
   if (why == NULL || why[0] == '\0')
     why = mida_strerror(rc);
   pthread_mutex_lock(&log_lock);

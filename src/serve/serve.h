@@ -27,6 +27,7 @@
 #include "sink/sink.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -126,6 +127,8 @@ typedef struct mida__serve_pool {
   int64_t generation;   /* times a store deleted or replaced at the URL
                            was found (guarded by lock): part of the
                            validator of every answer kept */
+  atomic_int stopping;  /* 1 once the server stops: no sink is given,
+                           and every query of the pool's sinks ends */
 } mida__serve_pool;
 
 typedef struct mida__serve {
@@ -146,12 +149,18 @@ int mida__serve_pool_init(mida__serve_pool *pool, const char *url, int size);
 void mida__serve_pool_free(mida__serve_pool *pool);
 
 /* Takes a sink, opening it if needed; waits up to wait_ms for one to be
- * free. Returns MIDA_OK, MIDA_EBUSY (none free in time) or the open's
- * error with its message in err. Give it back with mida__serve_release();
- * failed says that the sink failed and should be reopened. */
+ * free. Returns MIDA_OK, MIDA_EBUSY (none free in time), MIDA_ECLOSED
+ * (the server stops) or the open's error with its message in err. Give
+ * it back with mida__serve_release(); failed says that the sink failed
+ * and should be reopened. */
 int mida__serve_acquire(mida__serve_pool *pool, int wait_ms, mida__sink **out,
                         char *err, size_t errlen);
 void mida__serve_release(mida__serve_pool *pool, mida__sink *sink, int failed);
+
+/* The server stops: from now on no sink is given, and the queries of the
+ * pool's sinks end (MIDA_ECLOSED) within MIDA_GUARD_STOP_MS, those
+ * running now at once. Thread-safe. */
+void mida__serve_pool_stop(mida__serve_pool *pool);
 
 /* The pool's generation: read after an acquire, it names the store that
  * the sink reads, so that an answer kept of one store (validated by its

@@ -115,11 +115,12 @@ static int get_sql(mida__serve *srv, const mida__req *req, mida__resp *resp) {
     mida__serve_release(&srv->pool, sink, 0);
     return c.rc;
   }
-  if (rc == MIDA_ESTORE) {
-    /* The message, the store's, is kept for the 400 or the log. */
+  if (rc == MIDA_ESTORE || rc == MIDA_ECLOSED) {
+    /* The message, the store's, is kept for the 400 or the log; a query
+     * the server's stop ended is its 503. */
     char msg[512];
     snprintf(msg, sizeof msg, "%s", mida__sink_errmsg(sink));
-    int gone = !store_answers(sink);
+    int gone = rc == MIDA_ECLOSED || !store_answers(sink);
     if (gone)
       mida__serve_unreadable(resp, rc, msg);
     else

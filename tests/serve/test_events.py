@@ -232,3 +232,44 @@ def test_a_stream_resumed_past_the_last_event_is_reset_at_once(serve,
         assert reset[2] is not None and reset[2] >= 0, reset
         again = Stream(s, since=reset[2])  # Stream asserts a 200
         again.close()
+
+
+def test_stopping_with_a_long_query_in_flight(serve, lite):
+    """SIGTERM with a query in flight (one that runs to its 30 s limit):
+    the client got an empty reply at once, a request sent meanwhile hung
+    for a minute, and the server took 30 to 60 s to exit. Now a new
+    connection is refused at once, the query in flight is given a grace
+    and then cancelled, its client gets an answer, and the server is
+    gone within seconds."""
+    import http.client
+    import signal
+    import socket
+    s = serve(lite)
+    forever = ("/api/sql?q=WITH%20RECURSIVE%20c(i)%20AS%20(SELECT%201"
+               "%20UNION%20ALL%20SELECT%20i%20%2B%201%20FROM%20c)"
+               "%20SELECT%20count(*)%20FROM%20c")
+    answer = {}
+
+    def ask():
+        try:
+            answer["status"] = s.request(forever, timeout=60)[0]
+        except Exception as e:  # an empty reply, a reset
+            answer["error"] = repr(e)
+    t = threading.Thread(target=ask)
+    t.start()
+    time.sleep(1)
+    t0 = time.monotonic()
+    os.kill(s.proc.pid, signal.SIGTERM)
+    time.sleep(0.5)
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+        c.request("GET", "/api/health")
+        c.getresponse()
+    except ConnectionRefusedError:
+        pass  # not listening any more: what a stopping server does
+    except socket.timeout:
+        raise AssertionError("a request to a stopping server hung")
+    assert s.proc.wait(timeout=20) == 0
+    assert time.monotonic() - t0 < 15
+    t.join(timeout=10)
+    assert answer.get("status") == 503, answer
