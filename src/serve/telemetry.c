@@ -2,7 +2,7 @@
  * telemetry.c -- sampled telemetry: GET /api/telemetry (by host and
  * process, or by task: the samples taken while it ran, of its own process
  * and of its host) and GET /api/telemetry/sources (which hosts and
- * processes have samples).
+ * processes have samples). A task the store does not know is a 404.
  *
  * Samples are read on the primary key (host, pid, ts) or, for a time range
  * across hosts, on telemetry_by_time; the sample itself is the JSON object
@@ -37,6 +37,13 @@ static int get_telemetry(mida__serve *srv, const mida__req *req,
   char limit_text[24];
   snprintf(limit_text, sizeof limit_text, "%lld", limit + 1);
   if (task != NULL) {
+    /* A task the store does not know is a 404, as in /api/metrics. */
+    int found = 0;
+    int rc = mida__serve_exists(srv, resp, "task",
+                                "SELECT 1 FROM task WHERE id = ?1", task,
+                                &found);
+    if (rc != MIDA_OK || !found)
+      return rc;
     /* Its process's samples and its host's, while it ran. */
     params[np++] = task;
     params[np++] = limit_text;

@@ -393,6 +393,18 @@ def test_an_unknown_workflow_or_task_is_a_404_everywhere(both):
         assert st == 200 and body["series"][0]["points"] == [], body
 
 
+def test_telemetry_of_an_unknown_task_is_a_404(serve, lite):
+    """/api/telemetry?task=zzz was a 200 with no samples, as if the task
+    had run without any, where /api/metrics?task=zzz and the workflow
+    endpoints answer 404 for what the store does not know."""
+    s = serve(lite)
+    st, body = s.get_json("/api/telemetry?task=zzz")
+    assert st == 404, body
+    assert body["error"]["message"] == "no task with id zzz"
+    st, body = s.get_json(f"/api/telemetry?task={fx.T_FIT}")
+    assert st == 200 and "samples" in body, body
+
+
 def test_the_status_filter_takes_every_status(serve, lite):
     """LOST (what a dead process left unfinished) is a status the store
     holds, and /api/tasks?status=LOST was a 400; the filter now takes the
