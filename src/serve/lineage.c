@@ -66,13 +66,12 @@ static int get_lineage(mida__serve *srv, const mida__req *req,
   memset(&w, 0, sizeof w);
   w.max_depth = depth;
   w.max_nodes = (int)max_nodes;
-  char err[512];
-  int rc = mida__serve_acquire(&srv->pool, 5000, &w.sink, err, sizeof err);
-  if (rc != MIDA_OK)
-    return mida__serve_unreadable(resp, rc, err);
+  w.sink = mida__serve_take(srv, resp);
+  if (w.sink == NULL)
+    return MIDA_OK;
   int qrc = mida__lineage_walk(&w, id, direction != 2, direction != 1);
   mida__buf *b = &resp->body;
-  rc = MIDA_OK;
+  int rc = MIDA_OK;
   if (qrc == MIDA_ENOTFOUND) {
     mida__resp_error(resp, 404,
                      "no task or data with id, digest or URI %.200s", id);
@@ -118,7 +117,7 @@ static int get_lineage(mida__serve *srv, const mida__req *req,
     mida__free(same);
     mida__strset_free(&seen);
   }
-  mida__serve_release(&srv->pool, w.sink, qrc == MIDA_ESTORE);
+  mida__serve_give(srv, w.sink, qrc);
   w.sink = NULL;
   mida__lineage_free(&w);
   return rc;

@@ -198,11 +198,10 @@ static int get_metrics(mida__serve *srv, const mida__req *req,
   /* from and to were checked as integers above; their text is bound. */
   const char *from_text = mida__req_get(req, "from");
   const char *to_text = mida__req_get(req, "to");
-  mida__sink *sink = NULL;
-  char err[512];
-  int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
-  if (rc != MIDA_OK)
-    return mida__serve_unreadable(resp, rc, err);
+  mida__sink *sink = mida__serve_take(srv, resp);
+  if (sink == NULL)
+    return MIDA_OK;
+  int rc = MIDA_OK;
   int64_t generation = mida__serve_generation(&srv->pool);
   int qrc = MIDA_OK, found = 1;
   for (int t = 0; t < ntasks && qrc == MIDA_OK && found; t++)
@@ -213,7 +212,7 @@ static int get_metrics(mida__serve *srv, const mida__req *req,
       rc = qrc;
     else if (qrc != MIDA_OK)
       mida__serve_store_error(resp, sink, qrc);
-    mida__serve_release(&srv->pool, sink, qrc == MIDA_ESTORE);
+    mida__serve_give(srv, sink, qrc);
     return rc;
   }
   rc = mida__buf_adds(&resp->body, "{\"series\": [\n");
@@ -232,7 +231,7 @@ static int get_metrics(mida__serve *srv, const mida__req *req,
     mida__serve_store_error(resp, sink, qrc);
   else if (rc == MIDA_OK)
     rc = mida__buf_adds(&resp->body, "]}\n");
-  mida__serve_release(&srv->pool, sink, qrc == MIDA_ESTORE);
+  mida__serve_give(srv, sink, qrc);
   return rc;
 }
 

@@ -136,6 +136,22 @@ int mida__serve_rows_on(mida__sink *sink, mida__resp *resp, const char *sql,
 
 /* ---- a query on a pooled sink ------------------------------------ */
 
+mida__sink *mida__serve_take(mida__serve *srv, mida__resp *resp) {
+  mida__sink *sink = NULL;
+  char err[512];
+  int rc =
+      mida__serve_acquire(&srv->pool, ACQUIRE_WAIT_MS, &sink, err, sizeof err);
+  if (rc != MIDA_OK) {
+    mida__serve_unreadable(resp, rc, err);
+    return NULL;
+  }
+  return sink;
+}
+
+void mida__serve_give(mida__serve *srv, mida__sink *sink, int rc) {
+  mida__serve_release(&srv->pool, sink, rc == MIDA_ESTORE);
+}
+
 /* What runs on a pooled sink: returns the sink's code, or the response's
  * own error (out of memory, a body too big). */
 typedef int (*pooled_fn)(mida__sink *sink, mida__resp *resp, void *ctx);
@@ -146,21 +162,14 @@ typedef int (*pooled_fn)(mida__sink *sink, mida__resp *resp, void *ctx);
  * MIDA_ENOMEM and MIDA_ETOOBIG go back to the caller, resp left alone. */
 static int with_pooled_sink(mida__serve *srv, mida__resp *resp,
                             pooled_fn fn, void *ctx) {
-  mida__sink *sink = NULL;
-  char err[512];
-  int rc =
-      mida__serve_acquire(&srv->pool, ACQUIRE_WAIT_MS, &sink, err, sizeof err);
-  if (rc != MIDA_OK)
-    return mida__serve_unreadable(resp, rc, err);
-  rc = fn(sink, resp, ctx);
-  if (rc == MIDA_ENOMEM || rc == MIDA_ETOOBIG) {
-    mida__serve_release(&srv->pool, sink, 0);
-    return rc;
-  }
-  if (rc != MIDA_OK)
+  mida__sink *sink = mida__serve_take(srv, resp);
+  if (sink == NULL)
+    return MIDA_OK;
+  int rc = fn(sink, resp, ctx);
+  if (rc != MIDA_OK && rc != MIDA_ENOMEM && rc != MIDA_ETOOBIG)
     mida__serve_store_error(resp, sink, rc);
-  mida__serve_release(&srv->pool, sink, rc == MIDA_ESTORE);
-  return MIDA_OK;
+  mida__serve_give(srv, sink, rc);
+  return rc == MIDA_ENOMEM || rc == MIDA_ETOOBIG ? rc : MIDA_OK;
 }
 
 typedef struct rows_args {

@@ -28,18 +28,16 @@ typedef int (*report_fn)(mida__sink *sink, const mida__req *req,
 
 static int run_report(mida__serve *srv, const mida__req *req, mida__resp *resp,
                       report_fn fn) {
-  mida__sink *sink = NULL;
-  char err[512];
-  int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
-  if (rc != MIDA_OK)
-    return mida__serve_unreadable(resp, rc, err);
+  mida__sink *sink = mida__serve_take(srv, resp);
+  if (sink == NULL)
+    return MIDA_OK;
   mida__report_io io;
   memset(&io, 0, sizeof io);
   io.write = body_write;
   io.ctx = &resp->body;
-  rc = fn(sink, req, &io);
+  int rc = fn(sink, req, &io);
   if (rc == MIDA_ENOMEM || rc == MIDA_ETOOBIG) {
-    mida__serve_release(&srv->pool, sink, 0);
+    mida__serve_give(srv, sink, MIDA_OK);
     return rc;
   }
   const char *why = io.errmsg[0] ? io.errmsg : mida__sink_errmsg(sink);
@@ -48,7 +46,7 @@ static int run_report(mida__serve *srv, const mida__req *req, mida__resp *resp,
                      why[0] ? why : mida_strerror(rc));
   else if (rc != MIDA_OK)
     mida__serve_store_error(resp, sink, rc);
-  mida__serve_release(&srv->pool, sink, rc == MIDA_ESTORE);
+  mida__serve_give(srv, sink, rc);
   return MIDA_OK;
 }
 

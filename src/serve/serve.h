@@ -288,6 +288,17 @@ int mida__serve_exists_on(mida__sink *sink, mida__resp *resp,
                           const char *what, const char *sql, const char *id,
                           int *found);
 
+/* Takes a sink from the pool for a handler, waiting up to 5 s for one:
+ * returns it, or NULL after making resp the 503 of
+ * mida__serve_unreadable() (none free, the store cannot be opened, the
+ * server stops). Give it back with mida__serve_give(). */
+mida__sink *mida__serve_take(mida__serve *srv, mida__resp *resp);
+
+/* Gives back a sink of mida__serve_take() after its queries ended with
+ * rc (the sink's code): dropped, to be opened anew, when the store failed
+ * (MIDA_ESTORE). */
+void mida__serve_give(mida__serve *srv, mida__sink *sink, int rc);
+
 /* Makes resp the error of a failed query on sink (rc from the sink): 400
  * for a statement the store refused (read-only, bad SQL), 503 when the
  * store cannot be read (mida__serve_unreadable). */

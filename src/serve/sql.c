@@ -104,15 +104,13 @@ static int get_sql(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   const char *q = mida__req_get(req, "q");
   if (q == NULL || q[0] == '\0')
     return mida__resp_error(resp, 400, "parameter 'q' (the SQL) is required");
-  mida__sink *sink = NULL;
-  char err[512];
-  int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
-  if (rc != MIDA_OK)
-    return mida__serve_unreadable(resp, rc, err);
+  mida__sink *sink = mida__serve_take(srv, resp);
+  if (sink == NULL)
+    return MIDA_OK;
   sql_ctx c = {&resp->body, format == 1, (size_t)limit, 0, 0, MIDA_OK};
-  rc = mida__sink_query_cells(sink, q, NULL, 0, sql_columns, sql_row, &c);
+  int rc = mida__sink_query_cells(sink, q, NULL, 0, sql_columns, sql_row, &c);
   if (c.rc != MIDA_OK) {
-    mida__serve_release(&srv->pool, sink, 0);
+    mida__serve_give(srv, sink, MIDA_OK);
     return c.rc;
   }
   if (rc == MIDA_ESTORE || rc == MIDA_ECLOSED) {
@@ -125,7 +123,7 @@ static int get_sql(mida__serve *srv, const mida__req *req, mida__resp *resp) {
       mida__serve_unreadable(resp, rc, msg);
     else
       mida__resp_error(resp, 400, "%s", msg[0] ? msg : mida_strerror(rc));
-    mida__serve_release(&srv->pool, sink, gone);
+    mida__serve_give(srv, sink, gone ? MIDA_ESTORE : MIDA_OK);
     return MIDA_OK;
   }
   if (rc != MIDA_OK) {
@@ -134,10 +132,10 @@ static int get_sql(mida__serve *srv, const mida__req *req, mida__resp *resp) {
     const char *msg = mida__sink_errmsg(sink);
     mida__resp_error(resp, 400, "%s",
                      msg != NULL && msg[0] ? msg : mida_strerror(rc));
-    mida__serve_release(&srv->pool, sink, 0);
+    mida__serve_give(srv, sink, MIDA_OK);
     return MIDA_OK;
   }
-  mida__serve_release(&srv->pool, sink, 0);
+  mida__serve_give(srv, sink, MIDA_OK);
   if (c.csv) {
     resp->content_type = "text/csv; charset=utf-8";
     resp->disposition = "attachment; filename=\"mida-query.csv\"";

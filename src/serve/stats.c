@@ -18,15 +18,13 @@
 static int get_health(mida__serve *srv, const mida__req *req,
                       mida__resp *resp) {
   (void)req;
-  mida__sink *sink = NULL;
-  char err[512];
-  int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
-  if (rc != MIDA_OK)
-    return mida__serve_unreadable(resp, rc, err);
-  rc = mida__buf_printf(&resp->body,
-                        "{\"status\": \"ok\", \"version\": \"%s\","
-                        " \"store\": \"%s\", \"schema\": ",
-                        mida_version(), srv->store_kind);
+  mida__sink *sink = mida__serve_take(srv, resp);
+  if (sink == NULL)
+    return MIDA_OK;
+  int rc = mida__buf_printf(&resp->body,
+                            "{\"status\": \"ok\", \"version\": \"%s\","
+                            " \"store\": \"%s\", \"schema\": ",
+                            mida_version(), srv->store_kind);
   mida__rows_info info = {.max_rows = 1};
   int qrc = MIDA_OK;
   if (rc == MIDA_OK)
@@ -47,7 +45,7 @@ static int get_health(mida__serve *srv, const mida__req *req,
   }
   else if (rc == MIDA_OK)
     rc = mida__buf_adds(&resp->body, "}\n");
-  mida__serve_release(&srv->pool, sink, qrc == MIDA_ESTORE);
+  mida__serve_give(srv, sink, qrc);
   return rc;
 }
 
@@ -78,11 +76,10 @@ static int get_stats(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   if (exact != NULL && strcmp(exact, "true") != 0 &&
       strcmp(exact, "false") != 0)
     return mida__resp_error(resp, 400, "parameter 'exact': true or false");
-  mida__sink *sink = NULL;
-  char err[512];
-  int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
-  if (rc != MIDA_OK)
-    return mida__serve_unreadable(resp, rc, err);
+  mida__sink *sink = mida__serve_take(srv, resp);
+  if (sink == NULL)
+    return MIDA_OK;
+  int rc = MIDA_OK;
   mida__counts *c = mida__calloc(1, sizeof *c);
   int all = exact != NULL && strcmp(exact, "true") == 0;
   int qrc = c != NULL ? mida__counts_read(sink, all, c) : MIDA_ENOMEM;
@@ -115,7 +112,7 @@ static int get_stats(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   if (c != NULL)
     mida__counts_free(c);
   mida__free(c);
-  mida__serve_release(&srv->pool, sink, qrc == MIDA_ESTORE);
+  mida__serve_give(srv, sink, qrc);
   return rc;
 }
 

@@ -308,21 +308,18 @@ static int get_task(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   const char *id = req->captures[0];
   if (!mida__serve_valid_id(id))
     return mida__resp_error(resp, 400, "not a task id");
-  mida__sink *sink = NULL;
-  char err[512];
-  int rc = mida__serve_acquire(&srv->pool, 5000, &sink, err, sizeof err);
-  if (rc != MIDA_OK)
-    return mida__serve_unreadable(resp, rc, err);
+  mida__sink *sink = mida__serve_take(srv, resp);
+  if (sink == NULL)
+    return MIDA_OK;
   const char *params[1] = {id};
   int qrc = MIDA_OK;
-  rc = mida__buf_adds(&resp->body, "{");
+  int rc = mida__buf_adds(&resp->body, "{");
   for (size_t i = 0; i < sizeof task_parts / sizeof task_parts[0]; i++) {
     const task_part *p = &task_parts[i];
     if (rc == MIDA_OK)
       rc = mida__buf_printf(&resp->body, "%s\"%s\": %s", i ? ",\n" : "", p->key,
                             p->one ? "" : "[");
     mida__rows_info info = {.max_rows = p->one ? 1 : TASK_RELATED_MAX};
-    size_t before = resp->body.len;
     if (rc == MIDA_OK)
       qrc = mida__serve_rows_on(sink, resp, p->sql, params, 1, p->kinds, &info);
     if (qrc == MIDA_ENOMEM || qrc == MIDA_ETOOBIG)
@@ -330,10 +327,9 @@ static int get_task(mida__serve *srv, const mida__req *req, mida__resp *resp) {
     if (rc != MIDA_OK || qrc != MIDA_OK)
       break;
     if (p->one && info.nrows == 0) {
-      mida__serve_release(&srv->pool, sink, 0);
+      mida__serve_give(srv, sink, MIDA_OK);
       return mida__resp_error(resp, 404, "no task with id %.200s", id);
     }
-    (void)before;
     rc = mida__buf_adds(&resp->body, p->one ? "" : "]");
     if (rc == MIDA_OK && !p->one)
       rc = mida__buf_printf(&resp->body, ",\n\"%s_truncated\": %s", p->key,
@@ -343,7 +339,7 @@ static int get_task(mida__serve *srv, const mida__req *req, mida__resp *resp) {
     rc = mida__buf_adds(&resp->body, "}\n");
   if (qrc != MIDA_OK && rc == MIDA_OK)
     mida__serve_store_error(resp, sink, qrc);
-  mida__serve_release(&srv->pool, sink, qrc == MIDA_ESTORE);
+  mida__serve_give(srv, sink, qrc);
   return rc;
 }
 
