@@ -4,8 +4,10 @@ as a C array (mida__serve_assets, src/serve/serve.h).
 
 Each NAME is the path the server answers for it ("index.html",
 "assets/app.js", "openapi.json"); the content type comes from the name's
-extension. The output depends only on the inputs, so builds reproduce.
+extension, the ETag from its bytes. The output depends only on the
+inputs, so builds reproduce.
 """
+import hashlib
 import os
 import sys
 
@@ -43,11 +45,15 @@ def main():
             chunk = data[k : k + 24]
             lines.append("  " + ",".join(str(b) for b in chunk) + ",")
         lines.append("  0};")
-        entries.append(f'  {{"{name}", "{TYPES[ext]}", asset_{i}, {len(data)}}},')
+        # The validator of its bytes (an HTTP entity tag, quoted).
+        etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
+        etag_c = etag.replace('"', '\\"')
+        entries.append(f'  {{"{name}", "{TYPES[ext]}", asset_{i}, {len(data)},'
+                       f' "{etag_c}"}},')
     lines.append("")
     lines.append("const mida__asset mida__serve_assets[] = {")
     lines.extend(entries)
-    lines.append("  {0, 0, 0, 0},")
+    lines.append("  {0, 0, 0, 0, 0},")
     lines.append("};")
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -26,6 +26,7 @@ static int send_asset(mida__resp *resp, const char *name) {
   resp->content_type = a->content_type;
   resp->static_body = a->data;
   resp->static_len = a->len;
+  resp->etag = a->etag;
   return MIDA_OK;
 }
 

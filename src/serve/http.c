@@ -263,6 +263,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, mida__resp *resp,
   mhd->add_response_header(r, "Content-Type", resp->content_type);
   if (resp->disposition != NULL)
     mhd->add_response_header(r, "Content-Disposition", resp->disposition);
+  if (resp->etag != NULL)
+    mhd->add_response_header(r, "ETag", resp->etag);
   if (resp->status == 401)
     mhd->add_response_header(r, "WWW-Authenticate", "Bearer realm=\"mida\"");
   if (resp->status == 405)
@@ -280,6 +282,22 @@ static enum MHD_Result queue_error(struct MHD_Connection *c, int status,
   enum MHD_Result ret = queue(c, &resp, 1);
   mida__resp_free(&resp);
   return ret;
+}
+
+/* Makes resp, an embedded file the client holds (its If-None-Match names
+ * the file's ETag, or is "*"), a 304 without a body: "no-cache" has the
+ * browser ask, and the page's files are not sent again at every load. */
+static void not_modified(struct MHD_Connection *c, mida__resp *resp) {
+  if (resp->etag == NULL || resp->status != 200)
+    return;
+  const char *held =
+      mhd->lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
+  if (held == NULL || (strcmp(held, "*") != 0 && !strstr(held, resp->etag)))
+    return;
+  resp->status = 304;
+  resp->static_body = NULL;
+  resp->static_len = 0;
+  mida__buf_reset(&resp->body);
 }
 
 /* ---- the event stream ------------------------------------------------- */
@@ -418,6 +436,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
   mida__resp resp;
   mida__resp_init(&resp);
   mida__serve_handle(h->srv, hr->target, &resp);
+  not_modified(c, &resp);
   enum MHD_Result ret;
   if (resp.events && resp.status == 200)
     ret = queue_events(h, c, &resp);

@@ -33,6 +33,7 @@ int mida__resp_error(mida__resp *resp, int status, const char *fmt, ...) {
   resp->disposition = NULL;
   resp->static_body = NULL;
   resp->static_len = 0;
+  resp->etag = NULL;
   resp->events = 0;
   mida__buf_reset(&resp->body);
   int rc = mida__buf_printf(&resp->body,

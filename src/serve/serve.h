@@ -98,7 +98,7 @@ typedef struct mida__resp {
   mida__buf body;                   /* the body a handler builds (capped) */
   const unsigned char *static_body; /* or a body that lives forever */
   size_t static_len;                /* its length */
-  int cache_immutable;              /* assets: may be cached by the browser */
+  const char *etag;                 /* an embedded file's ETag, or NULL */
   int events;                       /* 1: answer with the event stream */
   int64_t events_from;              /* the event cursor the client asked for */
 } mida__resp;
@@ -340,6 +340,7 @@ typedef struct mida__asset {
   const char *content_type;  /* "text/html; charset=utf-8" */
   const unsigned char *data; /* the bytes */
   size_t len;                /* their number */
+  const char *etag;          /* "\"<hash of the bytes>\"", quoted */
 } mida__asset;
 
 /* Generated at build time from web/dist and src/serve/openapi.json

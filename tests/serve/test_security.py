@@ -256,3 +256,29 @@ def test_thousands_of_query_parameters_get_a_400_with_a_reason(serve, lite):
     assert st == 200, body[:200]  # empty pairs are nothing (request.c)
     assert s.alive()
     assert s.request("/api/health")[0] == 200
+
+
+def test_page_files_are_revalidated_not_downloaded_again(serve, lite):
+    """The page and its scripts were sent with "Cache-Control: no-cache"
+    and no validator, so a browser could not revalidate them and fetched
+    the 125 kB script again at every load. Each embedded file carries an
+    ETag (of its bytes); a request that names it gets a 304 without a
+    body."""
+    s = serve(lite)
+    for target, ctype in [("/", "text/html; charset=utf-8"),
+                          ("/assets/app.js", "text/javascript; charset=utf-8"),
+                          ("/assets/app.css", "text/css; charset=utf-8")]:
+        st, h, body = s.request(target)
+        assert st == 200 and h["content-type"] == ctype, target
+        etag = h.get("etag")
+        assert etag and etag.startswith('"') and etag.endswith('"'), h
+        st, h2, body2 = s.request(target, headers={"If-None-Match": etag})
+        assert (st, body2) == (304, b""), target
+        assert h2["etag"] == etag
+        assert "default-src 'none'" in h2["content-security-policy"]
+        st, _, body3 = s.request(target,
+                                 headers={"If-None-Match": '"other"'})
+        assert (st, body3) == (200, body), target
+    # The store's answers are never kept by the browser.
+    _, h, _ = s.request("/api/tasks")
+    assert h["cache-control"] == "no-store" and "etag" not in h
