@@ -435,7 +435,7 @@ void mida__pl_emit_link_known(const mida_id_t *task, const char *path,
 }
 
 void mida__pl_emit_named(const char *path, const struct stat *st,
-                         int removed) {
+                         enum mida__pl_naming how) {
   ensure_begun();
   char id[MIDA_FILE_VERSION_ID_BYTES];
   size_t id_len = mida__file_version_id_write(id, st);
@@ -443,10 +443,14 @@ void mida__pl_emit_named(const char *path, const struct stat *st,
   r.n = 0;
   add_strn(&r, MIDA_F_DATA_ID, id, id_len);
   add_str(&r, MIDA_F_KIND, "file");
-  if (removed)
+  if (how == MIDA_PL_NAME_REMOVED) {
     add_str(&r, MIDA_F_METADATA, "{\"removed\":true}");
-  else
+  } else {
     add_uri(&r, path);
+    add_str(&r, MIDA_F_METADATA, how == MIDA_PL_NAME_BY_RENAME
+                                     ? "{\"named_by\":\"rename\"}"
+                                     : "{\"named_by\":\"link\"}");
+  }
   add_i64(&r, MIDA_F_SIZE, (int64_t)st->st_size);
   put_record(MIDA_REC_DATA, &r);
 }

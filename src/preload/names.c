@@ -65,8 +65,8 @@ static int renaming(int call, int olddir, const char *old, int newdir,
     struct stat st;
     if (named && lstat(tls_to, &st) == 0 && S_ISREG(st.st_mode)) {
       if (replaces && (st.st_ino != was.st_ino || st.st_dev != was.st_dev))
-        mida__pl_emit_named(tls_to, &was, 1);
-      mida__pl_emit_named(tls_to, &st, 0);
+        mida__pl_emit_named(tls_to, &was, MIDA_PL_NAME_REMOVED);
+      mida__pl_emit_named(tls_to, &st, MIDA_PL_NAME_BY_RENAME);
     }
   }
   errno = saved;
@@ -123,7 +123,7 @@ static int linked(int rc, int fd, int newdir, const char *new) {
   if (mida__pl_abspath(newdir, new, tls_to) == 0 &&
       !mida__pl_is_noise(tls_to) && lstat(tls_to, &st) == 0 &&
       S_ISREG(st.st_mode)) {
-    mida__pl_emit_named(tls_to, &st, 0);
+    mida__pl_emit_named(tls_to, &st, MIDA_PL_NAME_BY_LINK);
     if (fd >= 0)
       mida__pl_files_named(fd, tls_to);
   }
@@ -159,7 +159,7 @@ static int removing(int dir, const char *path, int at_flags,
   int rc = call(dir, path, at_flags, ctx);
   saved = errno;
   if (rc == 0 && known)
-    mida__pl_emit_named(tls_from, &st, 1);
+    mida__pl_emit_named(tls_from, &st, MIDA_PL_NAME_REMOVED);
   errno = saved;
   mida__pl_leave();
   return rc;

@@ -441,9 +441,20 @@ void mida__pl_emit_link_known(const mida_id_t *task, const char *path,
                               size_t path_len, size_t uri_len,
                               const struct stat *st, int role, int64_t bytes);
 
-/* The file at path (st) now has that name (rename), or is gone (unlink). */
+/* What mida__pl_emit_named says of a file's version. */
+enum mida__pl_naming {
+  MIDA_PL_NAME_REMOVED,   /* gone (unlink, or replaced by a rename) */
+  MIDA_PL_NAME_BY_RENAME, /* named path by a rename */
+  MIDA_PL_NAME_BY_LINK    /* named path by a (hard) link */
+};
+
+/* The file at path (st) now has that name, or is gone (how). A name
+ * given by a rename or a link is marked so ({"named_by": ...}), and the
+ * store keeps it over a name a process saw at a close, whichever of the
+ * two it applies first: the writer's record of the temporary and the
+ * renamer's come from two journals, shipped in either order. */
 void mida__pl_emit_named(const char *path, const struct stat *st,
-                         int removed);
+                         enum mida__pl_naming how);
 
 /* task depends on upstream (a pipe between them). */
 void mida__pl_emit_dep(const mida_id_t *task, const mida_id_t *upstream);

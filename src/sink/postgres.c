@@ -451,6 +451,14 @@ enum {
   LT_COUNT
 };
 
+/* A data's URI: the newer one, but a name that a rename or a link gave a
+ * file's version ({"named_by": ...}, src/preload/names.c) is not replaced
+ * by one without (the SQLite store's DATA_URI_MERGED says why). */
+#define PG_DATA_URI_MERGED                                                     \
+  "CASE WHEN (data.metadata ->> 'named_by') IS NOT NULL"                      \
+  " AND (excluded.metadata ->> 'named_by') IS NULL"                            \
+  " THEN data.uri ELSE coalesce(excluded.uri, data.uri) END"
+
 static const link_table link_tables[LT_COUNT] = {
     [LT_DATA] =
         {"INSERT INTO data(id, kind, uri, size, digest, metadata)",
@@ -459,7 +467,7 @@ static const link_table link_tables[LT_COUNT] = {
          1,
          " ON CONFLICT(id) DO UPDATE SET"
          " kind = coalesce(excluded.kind, data.kind),"
-         " uri = coalesce(excluded.uri, data.uri),"
+         " uri = " PG_DATA_URI_MERGED ","
          " size = coalesce(excluded.size, data.size),"
          " digest = coalesce(excluded.digest, data.digest),"
          " metadata = coalesce(data.metadata || excluded.metadata,"
@@ -468,7 +476,7 @@ static const link_table link_tables[LT_COUNT] = {
           * new row version and a dead one). */
          " WHERE coalesce(excluded.kind, data.kind)"
          " IS DISTINCT FROM data.kind"
-         " OR coalesce(excluded.uri, data.uri) IS DISTINCT FROM data.uri"
+         " OR " PG_DATA_URI_MERGED " IS DISTINCT FROM data.uri"
          " OR coalesce(excluded.size, data.size)"
          " IS DISTINCT FROM data.size"
          " OR coalesce(excluded.digest, data.digest)"

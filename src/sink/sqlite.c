@@ -151,15 +151,24 @@ static const int entity_statement[ENT_COUNT] = {
  * checkpoint's copy each. The WHERE of data's and task_data's lets only a
  * change through. */
 #define DATA_COLUMNS "data(id, kind, uri, size, digest, metadata)"
+/* A data's URI: the newer one, but a name that a rename or a link gave a
+ * file's version ({"named_by": ...}, src/preload/names.c) is not replaced
+ * by one without: the writer's record of the temporary and the renamer's
+ * record of the final name come from two processes' journals, shipped in
+ * either order. */
+#define DATA_URI_MERGED                                                        \
+  "CASE WHEN json_extract(data.metadata, '$.named_by') IS NOT NULL"            \
+  " AND json_extract(excluded.metadata, '$.named_by') IS NULL"                 \
+  " THEN data.uri ELSE coalesce(excluded.uri, data.uri) END"
 #define DATA_UPSERT                                                            \
   " ON CONFLICT(id) DO UPDATE SET"                                             \
   " kind = coalesce(excluded.kind, data.kind),"                                \
-  " uri = coalesce(excluded.uri, data.uri),"                                   \
+  " uri = " DATA_URI_MERGED ","                                                \
   " size = coalesce(excluded.size, data.size),"                                \
   " digest = coalesce(excluded.digest, data.digest),"                          \
   " metadata = mida_merge(data.metadata, excluded.metadata)"                   \
   " WHERE coalesce(excluded.kind, data.kind) IS NOT data.kind"                 \
-  " OR coalesce(excluded.uri, data.uri) IS NOT data.uri"                       \
+  " OR " DATA_URI_MERGED " IS NOT data.uri"                                    \
   " OR coalesce(excluded.size, data.size) IS NOT data.size"                    \
   " OR coalesce(excluded.digest, data.digest) IS NOT data.digest"              \
   " OR excluded.metadata IS NOT NULL"

@@ -33,7 +33,8 @@ def test_a_temporary_linked_into_place_then_unlinked_is_the_final_file(r):
     assert r.links(r.dir) >= {("sh", "generated", "final"),
                               ("cat", "used", "final"),
                               ("cat", "generated", "copy")}, r.links(r.dir)
-    assert data_of(r, "final") == [("final", None)]
+    # Named by the link, not removed (names.c).
+    assert data_of(r, "final") == [("final", '{"named_by":"link"}')]
     assert data_of(r, "tmp_obj") == []
 
 
@@ -60,7 +61,8 @@ def test_git_objects_are_their_final_names_and_not_removed(r):
                      "%/.git/objects/%")
     assert len(objects) == 1, objects
     ((uri, metadata),) = objects
-    assert "tmp_obj" not in uri and metadata is None, objects
+    assert "tmp_obj" not in uri, objects
+    assert metadata == '{"named_by":"link"}', objects  # not removed
     # The object is the blob of a.txt, under its hash's name.
     name = uri.split("/.git/objects/", 1)[1].replace("/", "")
     assert len(name) == 40 and (r.dir / ".git" / "objects" / name[:2] /

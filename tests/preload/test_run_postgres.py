@@ -3,9 +3,10 @@ their byte counts (task_data.bytes, schema version 2) land there as in
 SQLite, also in a store made before that column existed."""
 
 import os
+import subprocess
 import sys
 
-from preload_support import ROOT, Run
+from preload_support import ROOT, Run, clean_env, library_env, mida_bin
 
 sys.path.insert(0, str(ROOT / "tests" / "multinode"))
 from multinode_support import pg_db, psql  # noqa: E402,F401
@@ -91,3 +92,25 @@ def test_a_program_whose_name_is_not_utf8_is_stored(pg_db, tmp_path):
     assert p.returncode == 0, p.stderr
     assert "did not take" not in p.stderr, p.stderr
     assert psql(pg_db, "SELECT activity, status FROM task") == "sh|FINISHED"
+
+
+def test_a_rename_s_name_holds_whichever_journal_ships_first(pg_db,
+                                                             tmp_path):
+    """As in SQLite (test_run_temporary_files.py): the renamer's journal
+    applied before the writer's leaves the version named by the rename."""
+    work = tmp_path / "w"
+    work.mkdir()
+    writer, renamer = tmp_path / "writer.spool", tmp_path / "renamer.spool"
+    for spool, cmd in ((writer, ["/bin/sh", "-c", "echo new > tmp"]),
+                       (renamer, ["mv", "tmp", "final"])):
+        p = subprocess.run(cmd, env=library_env(spool), cwd=work,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+    for spool in (renamer, writer):
+        p = subprocess.run([mida_bin(), "--store", pg_db, "recover",
+                            "--spool", str(spool)], env=clean_env(),
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+    rows = psql(pg_db, f"SELECT uri, metadata->>'named_by' FROM data"
+                f" WHERE uri LIKE 'file://{work}/%'")
+    assert rows.splitlines() == [f"file://{work}/final|rename"], rows

@@ -5,11 +5,12 @@ name as the data its writer generated; tmpfile() and mkdtemp() still work
 under `mida run` and record nothing of their own."""
 
 import shutil
+import sqlite3
 import subprocess
 
 import pytest
 
-from preload_support import Run
+from preload_support import Run, clean_env, library_env, mida_bin
 
 # One program, the call it makes chosen by its first argument: each makes
 # ./tmpXXXXXX (with a suffix for the *s names), writes it, closes it and
@@ -130,7 +131,9 @@ def test_sed_in_place_generates_the_new_version(r):
     # The version read is gone from the disk: the rename replaced it.
     metadata = dict(r.rows("SELECT id, metadata FROM data"))
     assert metadata[by_role["used"][0]] == '{"removed":true}', metadata
-    assert metadata[by_role["generated"][0]] is None, metadata
+    # Its name is the one the rename gave it (names.c).
+    assert metadata[by_role["generated"][0]] == '{"named_by":"rename"}'
+
 
 
 def test_a_rename_over_a_file_removes_the_version_it_replaced(r):
@@ -147,9 +150,44 @@ def test_a_rename_over_a_file_removes_the_version_it_replaced(r):
             "SELECT uri, size, metadata FROM data WHERE uri LIKE ?",
             "%" + str(r.dir) + "/%"):
         by_uri.setdefault(uri.rsplit("/", 1)[1], set()).add((size, metadata))
+    renamed = '{"named_by":"rename"}'
     assert by_uri == {
-        "target": {(4, '{"removed":true}'), (4, None)},
-        "kept": {(5, None), (6, None)}}, by_uri
+        "target": {(4, '{"removed":true}'), (4, renamed)},
+        "kept": {(5, None), (6, renamed)}}, by_uri
+
+
+@pytest.mark.parametrize("renamer_first", [True, False])
+def test_a_rename_s_name_holds_whichever_journal_ships_first(
+        tmp_path, renamer_first):
+    """The writer of a temporary (a shell's `echo > tmp`) and its renamer
+    (`mv tmp final`) are two processes with a journal each, which reach
+    the store in either order: the version is named final either way (the
+    store kept the name of the record applied last, so the renamer's
+    journal shipped first left it named tmp)."""
+    work = tmp_path / "w"
+    work.mkdir()
+    writer, renamer = tmp_path / "writer.spool", tmp_path / "renamer.spool"
+    for spool, cmd in ((writer, ["/bin/sh", "-c", "echo new > tmp"]),
+                       (renamer, ["mv", "tmp", "final"])):
+        p = subprocess.run(cmd, env=library_env(spool), cwd=work,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+    store = tmp_path / "s.db"
+    for spool in (renamer, writer) if renamer_first else (writer, renamer):
+        p = subprocess.run([mida_bin(), "--store", str(store), "recover",
+                            "--spool", str(spool)], env=clean_env(),
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+    with sqlite3.connect(store) as con:
+        named = con.execute("SELECT uri, metadata FROM data WHERE uri LIKE ?",
+                            ("%" + str(work) + "/%",)).fetchall()
+        links = con.execute(
+            "SELECT t.activity, td.role, d.uri FROM task_data td"
+            " JOIN task t ON t.id = td.task_id"
+            " JOIN data d ON d.id = td.data_id").fetchall()
+    final = "file://" + str(work / "final")
+    assert named == [(final, '{"named_by":"rename"}')], named
+    assert ("sh", "generated", final) in links, links
 
 
 def test_tmpfile_and_mkdtemp_still_work_and_record_no_temporary(r):
