@@ -424,7 +424,7 @@ static schema *schema_of(mlf *m, int *rc_out) {
 /* ---- records ----------------------------------------------------------- */
 
 static int put(mlf *m, const mida__rec *rec) {
-  int rc = mida__session_put(m->s, rec);
+  int rc = mida__obs_put(m->s, rec);
   if (rc == MIDA_OK)
     m->st->records++;
   return rc;

@@ -64,6 +64,15 @@ int mida__obs_cursors(mida_session_t *s, const char *source,
   return rc;
 }
 
+int mida__obs_put(mida_session_t *s, const mida__rec *rec) {
+  if ((rec->type != MIDA_REC_TASK && rec->type != MIDA_REC_WORKFLOW) ||
+      rec->f[MIDA_F_PID].present)
+    return mida__session_put(s, rec);
+  mida__rec own = *rec;
+  mida__rec_set_i64(&own, MIDA_F_PID, MIDA_OBS_NO_PID);
+  return mida__session_put(s, &own);
+}
+
 int mida__obs_put_cursor(mida_session_t *s, const char *source, const char *key,
                          const char *position) {
   mida__rec rec;

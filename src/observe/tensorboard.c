@@ -148,7 +148,7 @@ static void rec_init(mida__rec *rec, uint16_t type) {
 }
 
 static int put(observer *o, const mida__rec *rec) {
-  int rc = mida__session_put(o->s, rec);
+  int rc = mida__obs_put(o->s, rec);
   if (rc == MIDA_OK)
     o->st->records++;
   return rc;

@@ -296,3 +296,37 @@ def test_a_command_that_ends_at_once_stops_its_observer_cleanly(
                            timeout=120)
         assert r.returncode == 0, r.stderr
         assert "did not stop cleanly" not in r.stderr
+
+
+def test_a_killed_observer_loses_no_run_it_only_watched(tmp_path, store,
+                                                         observer):
+    # An observer's death ends none of the runs it watched: MLflow's runs
+    # go on without it. Recovery marks LOST what a dead process left
+    # unfinished; the observer's records must not be taken for its own.
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("still-going")
+    run = client.create_run(exp, run_name="long").info.run_id
+    client.log_metric(run, "loss", 1.0, step=0)
+    obs = observer("mlflow", "--tracking-uri", uri)
+    obs.start()
+    assert store.wait_for("SELECT count(*) FROM metric", 1) == 1
+    assert store.wait_for("SELECT count(*) FROM workflow WHERE name ="
+                          " 'still-going'", 1) == 1
+    obs.kill()
+    # The next observer ships the killed one's journal (and its LOST
+    # marks) when it opens the store, then reads on.
+    client.log_metric(run, "loss", 0.5, step=1)
+    rc, out, err = observer("mlflow", "--tracking-uri", uri).once()
+    assert rc == 0, err
+    assert store.query("SELECT status FROM task WHERE source_key = ?",
+                       (run,)) == [("RUNNING",)]
+    assert store.query("SELECT status FROM workflow WHERE name ="
+                       " 'still-going'") == [(None,)]
+    assert store.count("SELECT count(*) FROM metric") == 2
+    client.set_terminated(run, status="FINISHED")
+    rc, out, err = observer("mlflow", "--tracking-uri", uri).once()
+    assert rc == 0, err
+    assert store.query("SELECT status FROM task WHERE source_key = ?",
+                       (run,)) == [("FINISHED",)]
