@@ -594,11 +594,31 @@ typedef struct query_ctx {
   PyThreadState *thread; /* saved while the GIL is released */
 } query_ctx;
 
-/* Text from the store as a Python value: integers and reals in SQLite's own
- * text form come back as int and float, everything else as str. */
+/* Whether t is a store's text of an infinite or NaN REAL: SQLite's Inf
+ * and -Inf, PostgreSQL's Infinity, -Infinity and NaN (SQLite keeps no
+ * NaN). Sets *d to that value. */
+static int non_finite(const char *t, double *d) {
+  const char *p = t[0] == '-' ? t + 1 : t;
+  if (strcmp(p, "Inf") == 0 || strcmp(p, "Infinity") == 0) {
+    *d = t[0] == '-' ? -Py_HUGE_VAL : Py_HUGE_VAL;
+    return 1;
+  }
+  if (strcmp(t, "NaN") == 0) {
+    *d = Py_NAN;
+    return 1;
+  }
+  return 0;
+}
+
+/* Text from the store as a Python value: integers and reals in the store's
+ * own text form (infinities and NaN included) come back as int and float,
+ * everything else as str. */
 static PyObject *cell_value(const char *t) {
   if (t == NULL)
     Py_RETURN_NONE;
+  double inf_or_nan;
+  if (non_finite(t, &inf_or_nan))
+    return PyFloat_FromDouble(inf_or_nan);
   const char *p = t;
   if (*p == '-')
     p++;

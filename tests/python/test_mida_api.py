@@ -514,6 +514,29 @@ def test_workflow_metric_and_data():
         mida.metric("loss", 1.0)  # no current task
 
 
+def test_a_metric_s_infinities_are_read_back_as_floats():
+    # SQLite writes an infinite REAL as the text Inf or -Inf (PostgreSQL:
+    # Infinity, -Infinity, NaN); they came back as str, so that a frame's
+    # value column of a diverged loss was of objects, and max() raised.
+    @mida.task
+    def diverges():
+        for step, v in enumerate((1.0, math.inf, -math.inf)):
+            mida.metric("diverging", v, step=step)
+
+    diverges()
+    pts = mida.query("SELECT value FROM metric WHERE key = 'diverging'"
+                     " ORDER BY step")
+    assert pts == [{"value": 1.0}, {"value": math.inf},
+                   {"value": -math.inf}]
+    assert all(type(p["value"]) is float for p in pts)
+    df = mida.query_df("SELECT value FROM metric WHERE key = 'diverging'")
+    assert df["value"].dtype == np.float64
+    row = mida.query("SELECT 'Infinity' AS a, '-Infinity' AS b, 'NaN' AS c,"
+                     " 'Inf ' AS d, 'inf' AS e")[0]
+    assert row["a"] == math.inf and row["b"] == -math.inf
+    assert math.isnan(row["c"]) and row["d"] == "Inf " and row["e"] == "inf"
+
+
 def test_query_df_returns_a_dataframe():
     @mida.task
     def one():  # a row to read, whichever tests ran before
