@@ -265,6 +265,8 @@ typedef struct mlf {
                            tables (yet) */
   int warned_not_ready; /* a "waiting for MLflow" note was given */
   int no_version;        /* the last pass found no alembic_version */
+  int64_t no_version_since; /* since when, with MLflow's tables there
+                               (CLOCK_MONOTONIC ms); 0: not so */
   int warned_no_version; /* and said so */
 } mlf;
 
@@ -1283,6 +1285,18 @@ static void judge_version(mlf *m) {
   snprintf(m->warned_version, sizeof m->warned_version, "%s", v);
 }
 
+/* A database without alembic_version is worth a word once its absence
+ * stays (as a version must, VERSION_SETTLE_MS, or at the only or last
+ * pass): MLflow creates its tables before that one, and an observer
+ * started first would warn about a table that comes a moment later. */
+static void judge_no_version(mlf *m) {
+  if (m->no_version && !m->warned_no_version)
+    mida__obs_log(m->opts, MIDA_OBS_WARN,
+                  "%s: no alembic_version table; reading columns by name",
+                  m->path);
+  m->warned_no_version = m->no_version;
+}
+
 static int check_version(mlf *m, bool *resync) {
   *resync = false;
   colset cs;
@@ -1321,11 +1335,13 @@ static int one_pass_read(mlf *m) {
   schema *sc = rc == MIDA_OK ? schema_of(m, &rc) : NULL;
   if (sc == NULL)
     return rc;
-  if (m->no_version && !m->warned_no_version)
-    mida__obs_log(m->opts, MIDA_OBS_WARN,
-                  "%s: no alembic_version table; reading columns by name",
-                  m->path);
-  m->warned_no_version = m->no_version;
+  /* Counted from the first pass that found MLflow's tables. */
+  if (!m->no_version)
+    m->no_version_since = 0;
+  else if (m->no_version_since == 0)
+    m->no_version_since = mida__monotonic_ms();
+  if (m->opts->once)
+    judge_no_version(m);
   if (!resync)
     rc = rm->rebuilt(m->rd, "metrics", m->metrics_pos.at, &resync);
   if (rc == MIDA_OK && !resync && sc->inputs.present)
@@ -1602,6 +1618,9 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
     if (m->version[0] != '\0' &&
         mida__monotonic_ms() - m->version_since >= VERSION_SETTLE_MS)
       judge_version(m);
+    if (m->no_version_since != 0 &&
+        mida__monotonic_ms() - m->no_version_since >= VERSION_SETTLE_MS)
+      judge_no_version(m);
     rd->methods->wait(rd, poll_ms);
     /* When asked to stop, one last pass reads what was committed
      * meanwhile (mida run stops the observer right after the training). */
@@ -1609,6 +1628,8 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
       stopping = 1;
   }
   judge_version(m);
+  if (m->no_version_since != 0)
+    judge_no_version(m);
   rd->methods->close(rd);
   seen_clear(m);
   mida__free(m->metrics_pos.at);

@@ -162,6 +162,43 @@ def test_schema_version_warned_once_about_the_one_that_stays(
     assert "schema version ffffffffffff" in err
 
 
+def test_no_schema_version_while_mlflow_creates_its_tables_is_no_warning(
+        tmp_path, observer):
+    # MLflow makes its tables, then the alembic_version table (on
+    # PostgreSQL, a window of a second or so): an observer started first
+    # said "no alembic_version table" into the stderr of `mida run`'s
+    # command, about a database that had one a moment later. Its absence
+    # is worth a word once it stays, as a version's is.
+    db = tmp_path / "mlflow.db"
+    con = sqlite3.connect(db, isolation_level=None)
+    con.executescript(
+        "CREATE TABLE experiments(experiment_id INTEGER, name TEXT);"
+        "CREATE TABLE runs(run_uuid TEXT, experiment_id INTEGER);"
+        "CREATE TABLE metrics(run_uuid TEXT, key TEXT, value REAL);")
+    obs = observer("mlflow", "--tracking-uri", f"sqlite:///{db}").start()
+    time.sleep(1.0)
+    con.executescript(
+        "CREATE TABLE alembic_version(version_num TEXT);"
+        "INSERT INTO alembic_version VALUES('dc11669786a5');")
+    time.sleep(0.5)
+    con.close()
+    rc, out, err = obs.stop()
+    assert rc == 0, err
+    assert "alembic_version" not in err, err
+    # One that stays is still said, at the only pass of --once too.
+    os.remove(db)
+    con = sqlite3.connect(db, isolation_level=None)
+    con.executescript(
+        "CREATE TABLE experiments(experiment_id INTEGER, name TEXT);"
+        "CREATE TABLE runs(run_uuid TEXT, experiment_id INTEGER);"
+        "CREATE TABLE metrics(run_uuid TEXT, key TEXT, value REAL);")
+    con.close()
+    rc, out, err = observer("mlflow", "--tracking-uri",
+                            f"sqlite:///{db}").once()
+    assert rc == 0, err
+    assert err.count("no alembic_version table") == 1, err
+
+
 def test_stores_that_are_not_there(tmp_path, observer):
     rc, _, err = observer("mlflow", "--tracking-uri",
                           f"file://{tmp_path}/nope").once()
