@@ -164,6 +164,25 @@ def _by_priority(keys, stasks):
     return known
 
 
+def _exception_text(exc):
+    """"Type: message" of an exception the scheduler keeps (pickled bytes
+    or distributed's Serialized), or "" when there is none or it cannot
+    be read back."""
+    if exc is None:
+        return ""
+    try:
+        from distributed.protocol import deserialize, pickle
+        if isinstance(exc, (bytes, bytearray, memoryview)):
+            exc = pickle.loads(exc)
+        elif hasattr(exc, "header") and hasattr(exc, "frames"):
+            exc = deserialize(exc.header, exc.frames)
+        if not isinstance(exc, BaseException):
+            return ""
+        return "%s: %s" % (type(exc).__name__, exc)
+    except Exception:
+        return ""
+
+
 class MidaSchedulerPlugin(_mida.DaskSchedulerHooks, SchedulerPlugin):
     """Records graphs, keys, dependencies and states on the scheduler."""
 
@@ -260,12 +279,17 @@ class MidaSchedulerPlugin(_mida.DaskSchedulerHooks, SchedulerPlugin):
     # for what is rare.
 
     def _erred(self, key, start, tid, text, tb):
-        """The ERROR of a key: its own exception and traceback texts, or
-        the upstream key that erred and made it err."""
+        """The ERROR of a key: its own exception and traceback texts, the
+        exception the scheduler made for it without a text (KilledWorker:
+        every worker that ran it died), or the upstream key that erred and
+        made it err."""
         text = text or ""
         tb = tb or ""
+        ts = None
+        if not text and self.scheduler is not None:
+            ts = self.scheduler.tasks.get(key)
+            text = _exception_text(getattr(ts, "exception", None))
         if not text and start != "processing":
-            ts = self.scheduler.tasks.get(key) if self.scheduler else None
             blame = getattr(ts, "exception_blame", None)
             text = "an upstream task erred: %s" % (
                 blame.key if blame is not None else "?")

@@ -520,3 +520,38 @@ def test_a_dask_task_is_current_while_it_runs(tmp_path):
     assert [(p["step"], p["value"]) for p in points] == [(0, 0), (1, 1),
                                                           (2, 2)]
     assert {p["task_id"] for p in points} == set(dask_tasks)
+
+
+def test_a_key_whose_workers_all_died_says_so(tmp_path):
+    # A key whose every worker died running it errs with KilledWorker, an
+    # exception the scheduler makes without a text; its task's error was
+    # the bare word "erred".
+    code = """
+import os, signal, dask
+from distributed import Client, LocalCluster
+import mida.dask
+
+def die(x):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if __name__ == "__main__":
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with LocalCluster(n_workers=1, threads_per_worker=1,
+                          dashboard_address=None) as cl, Client(cl) as c:
+            mida.dask.observe(c)
+            try:
+                c.submit(die, 1, key="die-1").result()
+            except Exception as e:
+                print(type(e).__name__)
+"""
+    script = tmp_path / "killed.py"
+    script.write_text(code)
+    store = tmp_path / "killed.db"
+    r = subprocess.run([sys.executable, str(script)], env=child_env(store),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "KilledWorker" in r.stdout, r.stderr[-4000:]
+    rows = store_rows(store, "SELECT status, error FROM task"
+                      " WHERE source_key = 'die-1'")
+    assert len(rows) == 1 and rows[0]["status"] == "ERROR", rows
+    assert rows[0]["error"].startswith("KilledWorker: Attempted to run task"
+                                       " 'die-1'"), rows
