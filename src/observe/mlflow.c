@@ -268,6 +268,8 @@ typedef struct mlf {
   int64_t no_version_since; /* since when, with MLflow's tables there
                                (CLOCK_MONOTONIC ms); 0: not so */
   int warned_no_version; /* and said so */
+  uint64_t too_large;    /* run columns and records left out: too large */
+  int warned_too_large;  /* and said so */
 } mlf;
 
 
@@ -604,6 +606,117 @@ enum {
   RUN_ENTRY_POINT
 };
 
+/* The run's latest metrics (cols key, value, is_nan) as a JSON object. */
+static int latest_json(const rows *latest, mida__buf *gen) {
+  int rc = mida__buf_adds(gen, "{");
+  for (size_t k = 0; rc == MIDA_OK && k < latest->n; k++) {
+    const char *key = txt(latest, k, 0);
+    if (key == NULL)
+      continue;
+    rc = mida__buf_adds(gen, gen->len > 1 ? "," : "");
+    if (rc == MIDA_OK)
+      rc = mida__json_add_string(gen, key, strlen(key));
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(gen, ":");
+    if (rc == MIDA_OK)
+      rc = mida__json_add_double(
+          gen,
+          mida__mlflow_value(at(latest, k, 1)->d, (int)num(latest, k, 2)));
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(gen, "}");
+  return rc;
+}
+
+/* The run's own columns as mlflow.* keys, then its tags, as a JSON
+ * object. */
+static int run_custom_json(const rows *runs, size_t i, const rows *tags,
+                           mida__buf *custom) {
+  int rc = mida__buf_adds(custom, "{");
+  static const struct {
+    int col;
+    const char *key;
+  } fields[] = {{RUN_NAME, "mlflow.run_name"},
+                {RUN_USER, "mlflow.user_id"},
+                {RUN_SOURCE_NAME, "mlflow.source_name"},
+                {RUN_SOURCE_TYPE, "mlflow.source_type"},
+                {RUN_SOURCE_VERSION, "mlflow.source_version"},
+                {RUN_ENTRY_POINT, "mlflow.entry_point"},
+                {RUN_EXP, "mlflow.experiment_id"},
+                {RUN_ARTIFACT, "mlflow.artifact_uri"},
+                {RUN_LIFECYCLE, "mlflow.lifecycle_stage"},
+                {RUN_UUID, "mlflow.run_id"}};
+  for (size_t k = 0; rc == MIDA_OK && k < sizeof fields / sizeof fields[0];
+       k++) {
+    const char *v = txt(runs, i, fields[k].col);
+    if (v != NULL && v[0] != '\0')
+      rc = json_member(custom, fields[k].key, v, false);
+  }
+  if (rc == MIDA_OK)
+    rc = pairs_members(tags, custom);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(custom, "}");
+  return rc;
+}
+
+/* Counts a run's column (or, with what "the run", its record) left out
+ * because it is larger than the observer builds or the journal takes, and
+ * says so once. */
+static int too_large(mlf *m, const char *uuid, const char *what) {
+  m->too_large++;
+  m->st->skipped++;
+  if (!m->warned_too_large)
+    mida__obs_log(m->opts, MIDA_OBS_WARN,
+                  "%s: run %s: %s too large to keep (left out, counted as "
+                  "observe.mlflow.skipped.too_large; further ones are "
+                  "counted without a warning)",
+                  m->path, uuid, what);
+  m->warned_too_large = 1;
+  return mida_counter(m->s, "observe.mlflow.skipped.too_large",
+                      (int64_t)m->too_large);
+}
+
+/* Whether a JSON column's rc is kept: MIDA_ETOOBIG leaves the column out
+ * (counted); another failure is the run's (*rc). */
+static bool column_kept(mlf *m, const char *uuid, const char *what,
+                        int col_rc, int *rc) {
+  if (col_rc == MIDA_OK)
+    return true;
+  if (col_rc == MIDA_ETOOBIG) {
+    if (*rc == MIDA_OK)
+      *rc = too_large(m, uuid, what);
+  } else if (*rc == MIDA_OK) {
+    *rc = col_rc;
+  }
+  return false;
+}
+
+/* Puts a run's task record; one the journal cannot take goes again
+ * without its largest JSON column (used, generated, custom), then the
+ * next, each counted; a run whose record does not fit even without them
+ * is left out, counted. */
+static int put_run(mlf *m, const char *uuid, mida__rec *rec) {
+  static const unsigned cols[] = {MIDA_F_USED, MIDA_F_GENERATED,
+                                  MIDA_F_CUSTOM};
+  static const char *const names[] = {"its params", "its latest metrics",
+                                      "its tags"};
+  int rc = put(m, rec);
+  while (rc == MIDA_ETOOBIG) {
+    int big = -1;
+    for (int c = 0; c < 3; c++)
+      if (rec->f[cols[c]].present &&
+          (big < 0 || rec->f[cols[c]].v.str.len > rec->f[cols[big]].v.str.len))
+        big = c;
+    if (big < 0)
+      return too_large(m, uuid, "the run");
+    rec->f[cols[big]].present = false;
+    rc = too_large(m, uuid, names[big]);
+    if (rc == MIDA_OK)
+      rc = put(m, rec);
+  }
+  return rc;
+}
+
 /* Reads one run's params, tags and latest metrics and emits what changed. */
 static int read_run_children(mlf *m, const schema *sc, const rows *runs,
                              size_t i) {
@@ -642,51 +755,12 @@ static int read_run_children(mlf *m, const schema *sc, const rows *runs,
   mida__buf_init(&used, MAX_JSON);
   mida__buf_init(&gen, MAX_JSON);
   mida__buf_init(&custom, MAX_JSON);
-  rc = pairs_json(&params, &used);
-  if (rc == MIDA_OK)
-    rc = mida__buf_adds(&gen, "{");
-  for (size_t k = 0; rc == MIDA_OK && k < latest.n; k++) {
-    const char *key = txt(&latest, k, 0);
-    if (key == NULL)
-      continue;
-    rc = mida__buf_adds(&gen, gen.len > 1 ? "," : "");
-    if (rc == MIDA_OK)
-      rc = mida__json_add_string(&gen, key, strlen(key));
-    if (rc == MIDA_OK)
-      rc = mida__buf_adds(&gen, ":");
-    if (rc == MIDA_OK)
-      rc = mida__json_add_double(
-          &gen,
-          mida__mlflow_value(at(&latest, k, 1)->d, (int)num(&latest, k, 2)));
-  }
-  if (rc == MIDA_OK)
-    rc = mida__buf_adds(&gen, "}");
-  /* custom: the run's own columns as mlflow.* keys, then its tags. */
-  if (rc == MIDA_OK)
-    rc = mida__buf_adds(&custom, "{");
-  static const struct {
-    int col;
-    const char *key;
-  } fields[] = {{RUN_NAME, "mlflow.run_name"},
-                {RUN_USER, "mlflow.user_id"},
-                {RUN_SOURCE_NAME, "mlflow.source_name"},
-                {RUN_SOURCE_TYPE, "mlflow.source_type"},
-                {RUN_SOURCE_VERSION, "mlflow.source_version"},
-                {RUN_ENTRY_POINT, "mlflow.entry_point"},
-                {RUN_EXP, "mlflow.experiment_id"},
-                {RUN_ARTIFACT, "mlflow.artifact_uri"},
-                {RUN_LIFECYCLE, "mlflow.lifecycle_stage"},
-                {RUN_UUID, "mlflow.run_id"}};
-  for (size_t k = 0; rc == MIDA_OK && k < sizeof fields / sizeof fields[0];
-       k++) {
-    const char *v = txt(runs, i, fields[k].col);
-    if (v != NULL && v[0] != '\0')
-      rc = json_member(&custom, fields[k].key, v, false);
-  }
-  if (rc == MIDA_OK)
-    rc = pairs_members(&tags, &custom);
-  if (rc == MIDA_OK)
-    rc = mida__buf_adds(&custom, "}");
+  bool used_ok = column_kept(m, uuid, "its params",
+                             pairs_json(&params, &used), &rc);
+  bool gen_ok = column_kept(m, uuid, "its latest metrics",
+                            latest_json(&latest, &gen), &rc);
+  bool custom_ok = column_kept(m, uuid, "its tags",
+                               run_custom_json(runs, i, &tags, &custom), &rc);
   if (rc == MIDA_OK) {
     mida_id_t task = run_task_id(uuid);
     const char *eid = txt(runs, i, RUN_EXP);
@@ -743,13 +817,14 @@ static int read_run_children(mlf *m, const schema *sc, const rows *runs,
                         ms_to_ns(num(runs, i, RUN_START)));
     if (!is_null(runs, i, RUN_END))
       mida__rec_set_i64(&rec, MIDA_F_ENDED, ms_to_ns(num(runs, i, RUN_END)));
-    if (params.n > 0)
+    if (params.n > 0 && used_ok)
       mida__rec_set_str(&rec, MIDA_F_USED, used.ptr, used.len);
-    if (latest.n > 0)
+    if (latest.n > 0 && gen_ok)
       mida__rec_set_str(&rec, MIDA_F_GENERATED, gen.ptr, gen.len);
-    mida__rec_set_str(&rec, MIDA_F_CUSTOM, custom.ptr, custom.len);
+    if (custom_ok)
+      mida__rec_set_str(&rec, MIDA_F_CUSTOM, custom.ptr, custom.len);
     if (rc == MIDA_OK)
-      rc = put(m, &rec);
+      rc = put_run(m, uuid, &rec);
   }
   mida__buf_free(&used);
   mida__buf_free(&gen);

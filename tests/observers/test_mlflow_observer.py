@@ -330,3 +330,59 @@ def test_a_killed_observer_loses_no_run_it_only_watched(tmp_path, store,
     assert rc == 0, err
     assert store.query("SELECT status FROM task WHERE source_key = ?",
                        (run,)) == [("FINISHED",)]
+
+
+def test_a_run_too_large_to_keep_whole_stops_nothing(tmp_path, store,
+                                                     observer):
+    # MLflow keeps any number of params of up to 6,000 characters: 800 of
+    # them are 4.8 MB of task.used, past what the observer builds (4 MiB);
+    # and with a small journal, a run's record can be larger than a
+    # segment. Either failed the whole observer (exit 1), and no point of
+    # any run was kept. Now the run is kept without what does not fit,
+    # counted, said once, and reading goes on.
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("wide")
+    big = client.create_run(exp, run_name="many-params").info.run_id
+    for b in range(8):
+        client.log_batch(big, params=[
+            mlflow.entities.Param(f"p{b}_{i}", "x" * 6000)
+            for i in range(100)])
+    client.log_metric(big, "loss", 1.0, step=0)
+    client.set_tag(big, "team", "vision")
+    client.set_terminated(big)
+    small = client.create_run(exp, run_name="small").info.run_id
+    client.log_metric(small, "loss", 2.0, step=0)
+    client.set_terminated(small)
+    rc, out, err = observer("mlflow", "--tracking-uri", uri).once()
+    assert rc == 0, err
+    assert summary(out)["skipped"] == 1
+    assert err.count("too large") == 1, err
+    rows = dict(store.query("SELECT source_key, used FROM task"))
+    assert rows == {big: None, small: None}
+    assert store.count("SELECT count(*) FROM metric") == 2
+    assert store.query("SELECT custom->>'team' FROM task WHERE"
+                       " source_key = ?", (big,)) == [("vision",)]
+    counters = dict(store.query("SELECT name, value FROM counter"))
+    assert counters["observe.mlflow.skipped.too_large"] == 1
+
+    # A journal of 1 MiB: the run's record of 2.4 MB of params does not
+    # fit; the run is kept without them.
+    db2 = tmp_path / "mlflow2.db"
+    uri2 = f"sqlite:///{db2}"
+    client = mlflow.MlflowClient(tracking_uri=uri2)
+    exp = client.create_experiment("wide")
+    big = client.create_run(exp, run_name="many-params").info.run_id
+    for b in range(4):
+        client.log_batch(big, params=[
+            mlflow.entities.Param(f"p{b}_{i}", "x" * 6000)
+            for i in range(100)])
+    client.log_metric(big, "loss", 3.0, step=0)
+    o = observer("mlflow", "--tracking-uri", uri2)
+    o.env["MIDA_JOURNAL_BYTES"] = str(1 << 20)
+    rc, out, err = o.once()
+    assert rc == 0, err
+    assert store.query("SELECT status, used FROM task WHERE"
+                       " source_key = ?", (big,)) == [("RUNNING", None)]
+    assert store.count("SELECT count(*) FROM metric WHERE value = 3") == 1
