@@ -386,3 +386,43 @@ def test_a_run_too_large_to_keep_whole_stops_nothing(tmp_path, store,
     assert store.query("SELECT status, used FROM task WHERE"
                        " source_key = ?", (big,)) == [("RUNNING", None)]
     assert store.count("SELECT count(*) FROM metric WHERE value = 3") == 1
+
+
+def test_a_model_with_more_points_than_fit_keeps_the_rest(tmp_path, store,
+                                                          observer):
+    # A training loop that logs a point per step against a logged model
+    # (MLflow 3's model_id=) gives the model's metadata a row per point:
+    # past what the observer builds (40,000 points: 6 MB) or what the
+    # journal takes (here 1 MiB: 8,000 points), the observer stopped, exit
+    # 1, and nothing after the model was read. Now the model is kept
+    # without its metrics, counted.
+    if not hasattr(mlflow, "create_external_model"):
+        pytest.skip("MLflow 2 has no logged models")
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("checkpoints")
+    with mlflow.start_run(experiment_id=exp, run_name="train") as run:
+        model = mlflow.create_external_model(name="net",
+                                             params={"depth": "4"})
+        now = int(time.time() * 1000)
+        for b in range(0, 8000, 1000):
+            client.log_batch(run.info.run_id, metrics=[
+                mlflow.entities.Metric("acc", s / 8000, now + s, s,
+                                       model_id=model.model_id)
+                for s in range(b, b + 1000)])
+    mlflow.set_tracking_uri(None)
+    o = observer("mlflow", "--tracking-uri", uri)
+    o.env["MIDA_JOURNAL_BYTES"] = str(1 << 20)
+    rc, out, err = o.once()
+    assert rc == 0, err
+    assert "its metrics too large" in err
+    assert store.count("SELECT count(*) FROM metric") == 8000
+    meta = store.query("SELECT metadata FROM data WHERE id = ?",
+                       ("mlflow-model:" + model.model_id,))
+    assert len(meta) == 1
+    meta = json.loads(meta[0][0])
+    assert meta["params"] == {"depth": "4"} and "metrics" not in meta
+    counters = dict(store.query("SELECT name, value FROM counter"))
+    assert counters["observe.mlflow.skipped.too_large"] == 1
