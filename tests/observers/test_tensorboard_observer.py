@@ -240,3 +240,28 @@ def test_waits_for_logdir_to_appear(tmp_path, store, observer, python):
     rc, out, err = obs.stop()
     assert rc == 0, err
     assert "waiting for it to appear" in err
+
+
+def test_a_killed_observer_leaves_its_runs_as_they_were(tmp_path, store,
+                                                         observer, python):
+    # The runs an observer follows are the writers', not the observer's:
+    # its SIGKILL (recovery marks LOST what a dead process left open) must
+    # leave them RUNNING, to be ended by the observer that follows.
+    pytest.importorskip("tensorboardX")
+    logdir = tmp_path / "logs"
+    write_events(python, logdir / "a", 10)
+    obs = observer("tensorboard", "--logdir", str(logdir))
+    obs.start()
+    assert store.wait_for("SELECT count(*) FROM metric", 10) == 10
+    obs.kill()
+    rc, out, err = observer("tensorboard", "--logdir", str(logdir)).once()
+    assert rc == 0, err
+    assert store.query("SELECT status FROM task") == [("RUNNING",)]
+    assert store.query("SELECT status FROM workflow") == [("RUNNING",)]
+    last = observer("tensorboard", "--logdir", str(logdir),
+                    "--end-at-stop").start()
+    time.sleep(1.0)  # a SIGTERM before its handlers are set kills it
+    rc, out, err = last.stop()
+    assert rc == 0, err
+    assert store.query("SELECT status FROM task") == [("FINISHED",)]
+    assert store.count("SELECT count(*) FROM metric") == 10
