@@ -57,6 +57,10 @@ def task(fn=None, *, name=None):
     """
     if fn is None:
         return lambda f: task(f, name=name)
+    if isinstance(fn, (staticmethod, classmethod)):
+        # Given above @staticmethod or @classmethod: its function is the
+        # task, and the descriptor stays, so a call binds as it did.
+        return type(fn)(task(fn.__func__, name=name))
     if _inspect.isgeneratorfunction(fn) or _inspect.isasyncgenfunction(fn):
         return fn
     if isinstance(fn, _mida.TaskFunc):

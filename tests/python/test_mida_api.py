@@ -276,6 +276,32 @@ def test_methods_bind_self():
         f"{Model.__module__}.{Model.__qualname__}"
 
 
+def test_static_and_class_methods_given_whole_bind_as_they_did():
+    # @mida.task above @staticmethod bound the instance as a first
+    # argument (C().scale(2): TypeError, a call that works without mida);
+    # above @classmethod it raised TypeError when the class was made.
+    class Model:
+        @mida.task
+        @staticmethod
+        def scale(x):
+            return 2 * x
+
+        @mida.task(name="build")
+        @classmethod
+        def make(cls, k):
+            return (cls.__name__, k)
+
+    assert Model.scale(1) == 2
+    tid = last_task_id(lambda: Model().scale(3))
+    row = task_row(tid)
+    assert row["used"] == {"x": 3} and row["generated"] == {"return": 6}
+    assert row["activity"].endswith("Model.scale")
+    tid = last_task_id(lambda: Model().make(4))
+    row = task_row(tid)
+    assert row["activity"] == "build" and row["used"]["k"] == 4
+    assert row["generated"] == {"return": ["Model", 4]}
+
+
 def test_numpy_array_is_summarized_not_copied():
     arr = np.zeros((1000, 500), dtype=np.float32)
     got = {}
