@@ -240,6 +240,7 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
     /* Apply, retrying while the store fails; acknowledge only after. */
     int store_backoff = 0;
     uint64_t records = 0;
+    char said[512] = ""; /* the store's failure last logged in this round */
     for (;;) {
       rc = apply_round(g, n, &records);
       if (rc == MIDA_OK && g->rejected > stored_rejected)
@@ -250,11 +251,16 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
         break;
       if (rc == MIDA_ENOMEM)
         return mida__cli_fail("ingest: %s", mida_strerror(rc));
-      if (store_backoff == 0)
-        mida__cli_note(
-                "mida ingest: store: %s (retrying, not "
-                "acknowledging)\n",
-                mida__sink_errmsg(g->store));
+      /* Each new reason is said once: the one that keeps the round from
+       * going through may not be the first (a cut connection, then a
+       * new session that takes no writes). */
+      const char *why = mida__sink_errmsg(g->store);
+      if (strncmp(why, said, sizeof said - 1) != 0) {
+        mida__cli_note("mida ingest: store: %s (retrying, not "
+                       "acknowledging)\n",
+                       why);
+        snprintf(said, sizeof said, "%s", why);
+      }
       store_backoff = store_backoff ? store_backoff * 2 : 50;
       if (store_backoff > MAX_BACKOFF_MS)
         store_backoff = MAX_BACKOFF_MS;
