@@ -55,7 +55,10 @@
  * (PostgreSQL's round() keeps its scale: 10.000 where SQLite prints 10.0).
  *
  * A lost connection fails the batch (the caller retries it later); the next
- * call resets the connection first. Threads: one thread at a time per sink.
+ * call resets the connection first. So does one whose session refused a
+ * write as read-only (a failover left it on a standby, or the database
+ * was set read-only when it connected): the next session may take it.
+ * Threads: one thread at a time per sink.
  */
 #include "sink/key_side.h"
 #include "sink/merge.h"
@@ -564,6 +567,10 @@ typedef struct pg_sink {
                       exist in this connection's session */
   int undurable;   /* 1: a deferred batch committed since the last pg_sync,
                       perhaps not yet flushed to disk */
+  int write_refused; /* 1: this writer's session takes no writes (SQLSTATE
+                        25006: a hot standby, or a database or role set
+                        default_transaction_read_only); the next call
+                        opens a new session, which may */
   unsigned direct_skip;     /* batches left that take no direct path, after
                                one of its rows turned out to exist already */
   unsigned direct_penalty;  /* the next such pause, in batches (doubles) */
@@ -623,6 +630,16 @@ static int fail_result(pg_sink *s, PGresult *res, const char *what) {
     msg = PQerrorMessage(s->conn);
   mida__one_line(msg, m, sizeof m);
   PQclear(res);
+  /* A writer refused so was connected while the database took no writes:
+   * that stays so for the session, whatever the server says later. */
+  if (rc == MIDA_EREADONLY && !(s->flags & MIDA_SINK_READONLY)) {
+    s->write_refused = 1;
+    return mida__sink_fail(&s->base, rc,
+                           "%s on store %s: the server takes no writes in "
+                           "this session (a hot standby, or "
+                           "default_transaction_read_only): %s",
+                           what, s->where, m);
+  }
   if (rc == MIDA_EREADONLY)
     return mida__sink_fail(&s->base, rc,
                            "mida query is read-only: this statement would "
@@ -643,15 +660,16 @@ static int exec_simple(pg_sink *s, const char *sql, const char *what) {
 
 /* Brings a lost connection back before a batch. */
 static int ensure_connected(pg_sink *s) {
-  if (PQstatus(s->conn) == CONNECTION_OK &&
+  if (!s->write_refused && PQstatus(s->conn) == CONNECTION_OK &&
       PQtransactionStatus(s->conn) == PQTRANS_IDLE)
     return MIDA_OK;
-  if (PQstatus(s->conn) == CONNECTION_OK) {
+  if (!s->write_refused && PQstatus(s->conn) == CONNECTION_OK) {
     PQclear(PQexec(s->conn, "ROLLBACK"));
     if (PQtransactionStatus(s->conn) == PQTRANS_IDLE)
       return MIDA_OK;
   }
   PQreset(s->conn);
+  s->write_refused = 0;
   s->staged = 0; /* a new session: no temporary table, no statement */
   s->new_points_table = 0;
   /* A new session: the guard arranges itself on it again. */

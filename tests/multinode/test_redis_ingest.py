@@ -381,6 +381,50 @@ def test_store_down_midway_ingest_stops_acknowledging_then_resumes(
     assert redis.cli("XPENDING", "tasks", "g").split(b"\n")[0] == b"0"
 
 
+def test_store_made_read_only_midway_ingest_resumes_once_writable(
+        fleet, pg_db, redis_factory, tmp_path):
+    """The database is made read-only under a consumer (ALTER DATABASE ...
+    SET default_transaction_read_only, as a failover to a hot standby
+    looks to a client), its connection cut: the consumer reconnects to a
+    session that takes no writes, says so, and acknowledges nothing. Once
+    the database takes writes again, the consumer's next attempt opens a
+    new session and every task arrives. Until 2026-12-05 it kept the
+    read-only session for good: nothing more was stored until it was
+    restarted, and its log said only that the first connection had been
+    cut."""
+    redis = redis_factory()
+    url = redis.url_base + "/tasks"
+    name = pg_db.rsplit("/", 1)[1]
+    admin = PG_ADMIN + "/postgres"
+    tasks = 2000
+    done = "SELECT count(*) FROM task WHERE status = 'FINISHED'"
+
+    def produce(label):
+        p = fleet.producer(url, tasks, label, tmp_path / "spool")
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+
+    produce("before")
+    consumer = fleet.ingest(url, pg_db, "a", "--group", "g")
+    assert wait_for_count(pg_db, done, tasks, 60) == tasks
+    psql(admin, f"ALTER DATABASE {name}"
+                " SET default_transaction_read_only = on")
+    psql(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                f" WHERE datname = '{name}'")
+    produce("during")
+    time.sleep(4.0)  # the consumer retries on its read-only session
+    assert int(psql(pg_db, done)) == tasks
+    assert consumer.poll() is None, "the consumer gave up"
+    log = consumer.log_path.read_text()
+    assert "read-only" in log, log
+    psql(admin, f"ALTER DATABASE {name} RESET default_transaction_read_only")
+    assert wait_for_count(pg_db, done, 2 * tasks, 30) == 2 * tasks, \
+        consumer.log_path.read_text()
+    consumer.send_signal(signal.SIGINT)
+    consumer.wait(timeout=60)
+    assert redis.cli("XPENDING", "tasks", "g").split(b"\n")[0] == b"0"
+
+
 def test_rounds_of_large_messages_stay_small(fleet, pg_db, redis_factory,
                                              tmp_path):
     """Messages of 4,096 records (a shipper's full batch) waiting in the
