@@ -12,7 +12,9 @@
  * bytes on disk (bounded by MIDA_SPOOL_MAX), the dropped and corrupt counts
  * still in the segments, segments with a damaged header, and those that
  * recovery salvaged and kept aside (*.mj.quarantine)
- * (mida__spool_stats_get(), which takes no locks).
+ * (mida__spool_stats_get(), which takes no locks). On a producer's node,
+ * whose store is a broker that answers no queries, it shows the spool
+ * alone: its backlog is what waits for the broker.
  */
 #include "cli/cli.h"
 
@@ -186,7 +188,8 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
     spool = dir;
   }
   mida__sink *sink = NULL;
-  ex = mida__cli_open_store(cli, 0, &sink);
+  int broker = mida__sink_is_broker(cli->store);
+  ex = broker ? MIDA_CLI_CONTINUE : mida__cli_open_store(cli, 0, &sink);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
 
@@ -199,22 +202,27 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
   if (rc == MIDA_OK && !json)
     rc = mida__term_add(&b, shown, strlen(shown), MIDA_TERM_ESCAPE);
   if (rc == MIDA_OK && !json)
-    rc = mida__buf_adds(&b, "\n");
+    rc = mida__buf_adds(&b, broker ? " (a broker: its records are counted in"
+                                     " the store that `mida ingest` writes)\n"
+                                   : "\n");
   if (rc == MIDA_OK && json)
     rc = mida__json_add_string(&b, shown, strlen(shown));
   int store_rc = MIDA_OK;
   mida__counts *counts = mida__calloc(1, sizeof *counts);
   if (counts == NULL)
     rc = MIDA_ENOMEM;
-  if (rc == MIDA_OK) {
+  if (rc == MIDA_OK && broker && json)
+    rc = mida__buf_adds(&b, ",\n  \"broker\": true");
+  if (rc == MIDA_OK && !broker) {
     store_rc = mida__counts_read(sink, exact, counts);
     if (store_rc == MIDA_ENOMEM)
       rc = store_rc;
     else if (store_rc == MIDA_OK)
       rc = add_counts(&b, counts, json);
-    mida__counts_free(counts);
-    mida__free(counts);
   }
+  if (counts != NULL)
+    mida__counts_free(counts);
+  mida__free(counts);
   mida__spool_stats ss;
   memset(&ss, 0, sizeof(ss));
   int spool_rc = mida__spool_stats_get(spool, &ss);

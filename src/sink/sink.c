@@ -236,6 +236,13 @@ int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
   return rc == MIDA_OK ? open_backend(m, url, flags, out, err, errlen) : rc;
 }
 
+int mida__sink_is_broker(const char *url) {
+  const mida__sink_methods *m = NULL;
+  char err[256];
+  return url != NULL && url[0] != '\0' &&
+         backend_for(url, &m, err, sizeof err) == MIDA_OK && m->query == NULL;
+}
+
 void mida__sink_process_init(const char *url) {
   const mida__sink_methods *m = NULL;
   char err[256];

@@ -133,6 +133,11 @@ struct mida__sink {
 int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
                     size_t errlen);
 
+/* Whether url names a broker: a backend that takes records and answers no
+ * queries (its module is loaded to tell). 0 for a store, and for a URL
+ * that no backend reads. */
+int mida__sink_is_broker(const char *url);
+
 /* For a program that owns its process (mida's own commands, never the
  * library inside someone's program): the process-wide settings of the
  * store's libraries that a library may not make, before any store is

@@ -305,3 +305,32 @@ print(json.dumps({"first": first, "early": early, "late": late,
     st = res["stats"]
     assert st["records"] >= 202 and st["shipped"] == st["records"], st
     assert int(r.cli("XLEN", stream).strip() or 0) > 0
+
+
+def test_stats_of_a_producers_spool_while_its_broker_is_down(tmp_path):
+    """On a producer's node the store is a broker, which answers no
+    queries: `mida stats --spool DIR` there shows the spool, whose backlog
+    is what waits for the broker (docs/multinode.md), and says nothing of
+    the broker's password. Until 2026-12-05 it failed ('this URL is a
+    broker') without showing the spool."""
+    broker = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/mida-stats"
+    spool = tmp_path / "spool"
+    rc, res, err = run_producer(WORKFLOW, producer_env(broker, spool))
+    assert rc == 0, err
+    assert res["flushed"] is False, res
+    env = dict(os.environ, MIDA_STORE=broker)
+    r = subprocess.run([MIDA_BIN, "stats", "--spool", str(spool)], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "s3cret-pw" not in r.stdout + r.stderr
+    assert "broker" in r.stdout, r.stdout
+    shown = dict(line.split() for line in r.stdout.splitlines()
+                 if line.startswith("  "))
+    assert int(shown["backlog_bytes"]) > 0, r.stdout
+    assert int(shown["orphans"]) == 1, r.stdout
+    j = subprocess.run([MIDA_BIN, "stats", "--json", "--spool", str(spool)],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert j.returncode == 0, j.stderr
+    doc = __import__("json").loads(j.stdout)
+    assert doc["broker"] is True and "s3cret-pw" not in j.stdout
+    assert doc["spool"]["backlog_bytes"] > 0, doc
