@@ -239,8 +239,11 @@ int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
    * would say about a missing file. */
   int local = mida__url_sqlite_path(cli->store, path, sizeof(path)) == MIDA_OK;
   int create = writable == MIDA_CLI_STORE_WRITE;
+  /* A path is shown as a URL would be: it may be a mistyped one
+   * ("redis:/:pw@host/s"), whose password is then masked. */
   if (!create && local && access(path, F_OK) != 0)
-    return mida__cli_fail("no store at %s (set --store or MIDA_STORE)", path);
+    return mida__cli_fail("no store at %s (set --store or MIDA_STORE)",
+                          mida__url_redact(path, shown, sizeof shown));
   int flags = !writable ? MIDA_SINK_READONLY | MIDA_SINK_NOCREATE
               : create  ? 0
                         : MIDA_SINK_NOCREATE;
@@ -254,7 +257,7 @@ int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
   if (rc == MIDA_ENOTFOUND && (local || err[0] == '\0'))
     return mida__cli_fail(
         "no store at %s (set --store or MIDA_STORE)",
-        local ? path : mida__url_redact(cli->store, shown, sizeof shown));
+        mida__url_redact(local ? path : cli->store, shown, sizeof shown));
   if (rc == MIDA_ENOTFOUND)
     return mida__cli_fail("%s: is it the store your workflows write? (set "
                           "--store or MIDA_STORE)",

@@ -235,6 +235,38 @@ static int names_a_path(const char *url) {
          mida__url_scheme_equal(url, n, "file");
 }
 
+size_t mida__url_mistyped(const char *url, size_t *scheme_len) {
+  *scheme_len = 0;
+  if (url == NULL || mida__url_scheme_len(url) > 0)
+    return 0;
+  size_t n = 0;
+  for (;; n++) {
+    int c = (unsigned char)url[n];
+    int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    int other = (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+    if (!alpha && (n == 0 || !other))
+      break;
+  }
+  size_t start = 0;
+  if (n > 0 && url[n] == ':') /* "://" is excluded above */
+    start = url[n + 1] == '/' ? n + 2 : n + 1;
+  else if (n > 0 && url[n] == '/' && url[n + 1] == '/')
+    start = n + 2;
+  if (start > 0)
+    *scheme_len = n;
+  return start;
+}
+
+/* Where url's authority starts, its scheme's length in *n; 0 for a path
+ * that is no mistyped URL. */
+static size_t authority_start(const char *url, size_t *n) {
+  if (!names_a_path(url)) {
+    *n = mida__url_scheme_len(url);
+    return *n + 3;
+  }
+  return mida__url_mistyped(url, n);
+}
+
 const char *mida__url_query(const char *url) {
   if (url == NULL || names_a_path(url))
     return NULL;
@@ -246,10 +278,11 @@ const char *mida__url_query(const char *url) {
 int mida__url_secret_span(const char *url, size_t *off, size_t *len) {
   *off = 0;
   *len = 0;
-  if (url == NULL || names_a_path(url))
+  size_t n = 0;
+  size_t start = url != NULL ? authority_start(url, &n) : 0;
+  if (start == 0)
     return 0;
-  size_t n = mida__url_scheme_len(url);
-  const char *p = url + n + 3;
+  const char *p = url + start;
   /* The userinfo ends at the last '@' before the query: later than the
    * parser's authority, so that a password holding a '/' is hidden too. */
   const char *qstart = p + strcspn(p, "?#");
@@ -278,12 +311,14 @@ const char *mida__url_redact(const char *url, char *buf, size_t buflen) {
   buf[0] = '\0';
   if (url == NULL)
     return buf;
-  if (names_a_path(url)) {
+  size_t n = 0;
+  size_t start = authority_start(url, &n);
+  if (start == 0) {
     mida__url_put(buf, buflen, &o, url, strlen(url), 0);
     buf[o] = '\0';
     return buf;
   }
-  const char *p = url + mida__url_scheme_len(url) + 3;
+  const char *p = url + start;
   const char *qstart = p + strcspn(p, "?#");
   size_t off, len;
   if (mida__url_secret_span(url, &off, &len)) {

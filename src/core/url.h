@@ -83,10 +83,19 @@ int mida__url_escape_userinfo(const char *url, mida__buf *out);
  * NULL gives "". Returns buf, so that it can be an argument of printf. */
 const char *mida__url_redact(const char *url, char *buf, size_t buflen);
 
+/* For url without "://" that begins as a URL whose "//" or ':' was
+ * mistyped ("redis:/:pw@h/s", "redis:h/s", "redis//:pw@h/s" for
+ * "redis://..."): the offset of what would be its authority, and the
+ * scheme's length in *scheme_len. 0 for anything else. Such a text is
+ * read as a file's path, but it is shown as the URL it was meant to be
+ * (mida__url_redact, mida__url_secret_span), its password masked. */
+size_t mida__url_mistyped(const char *url, size_t *scheme_len);
+
 /* Where url's userinfo secret is, the part mida__url_redact masks: the
  * password (after the first ':' of the userinfo, up to its last '@'), or
  * a NATS token (all of a userinfo without ':'). Sets *off and *len and
- * returns 1; 0 (and 0, 0) when url has none, or is a path. */
+ * returns 1; 0 (and 0, 0) when url has none, or is a path (but not a
+ * mistyped URL: mida__url_mistyped). */
 int mida__url_secret_span(const char *url, size_t *off, size_t *len);
 
 /* url's query string (after '?', up to '#' or the end), or NULL when it

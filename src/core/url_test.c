@@ -359,6 +359,30 @@ static void test_urls_inside_a_text_hide_their_secrets(void **state) {
   check_url_text("x nats://tok@h", "x nats://***@h");
 }
 
+/* A URL with its "//" or ':' mistyped is read as a path, but shown as
+ * the URL it was meant to be: its password masked. */
+static void test_a_mistyped_url_shows_no_password(void **state) {
+  (void)state;
+  assert_string_equal(redact("redis:/:pw@h/s"), "redis:/:***@h/s");
+  assert_string_equal(redact("redis::pw@h/s"), "redis::***@h/s");
+  assert_string_equal(redact("redis//:pw@h/s"), "redis//:***@h/s");
+  assert_string_equal(redact("nats:/tok@h/s"), "nats:/***@h/s");
+  assert_string_equal(redact("postgresql:/u:pw@h/db"),
+                      "postgresql:/u:***@h/db");
+  assert_string_equal(redact("runs/a.db"), "runs/a.db");
+  assert_string_equal(redact("runs//a.db"), "runs//a.db");
+  size_t n = 0;
+  assert_int_equal(mida__url_mistyped("redis:/:pw@h/s", &n), 7);
+  assert_int_equal(n, 5);
+  assert_int_equal(mida__url_mistyped("redis://:pw@h/s", &n), 0);
+  assert_int_equal(mida__url_mistyped("mida.db", &n), 0);
+  assert_int_equal(mida__url_mistyped("/abs/mida.db", &n), 0);
+  size_t off = 0, len = 0;
+  assert_true(mida__url_secret_span("redis:/:pw@h/s", &off, &len));
+  assert_int_equal(off, 8);
+  assert_int_equal(len, 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_schemes),
@@ -367,6 +391,7 @@ int main(void) {
       cmocka_unit_test(test_sqlite_paths_follow_one_rule),
       cmocka_unit_test(test_mlflow_tracking_uris_follow_sqlalchemy),
       cmocka_unit_test(test_redaction_masks_passwords_everywhere),
+      cmocka_unit_test(test_a_mistyped_url_shows_no_password),
       cmocka_unit_test(test_a_cut_url_shows_no_part_of_a_secret),
       cmocka_unit_test(test_a_password_holding_at_signs_is_escaped_for_libpq),
       cmocka_unit_test(test_a_librarys_message_repeats_no_secret),

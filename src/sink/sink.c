@@ -188,6 +188,18 @@ static int open_backend(const mida__sink_methods *m, const char *url, int flags,
 static int backend_for(const char *url, const mida__sink_methods **out,
                        char *err, size_t errlen) {
   size_t n = mida__url_scheme_len(url);
+  /* A network URL whose "//" or ':' was mistyped is no file to create:
+   * said at once (a configuration error), its password masked. */
+  size_t typo = 0;
+  if (n == 0 && mida__url_mistyped(url, &typo) > 0 &&
+      mida__module_for_scheme(url, typo) != NULL) {
+    char shown[MIDA_URL_SHOWN];
+    mida__errbuf_set(err, errlen,
+                     "malformed store URL '%s': want %.*s://, then the host",
+                     mida__url_redact(url, shown, sizeof shown), (int)typo,
+                     url);
+    return MIDA_EURL;
+  }
   /* A bare path and file:// name an SQLite file as well. */
   if (n == 0 || mida__url_scheme_equal(url, n, "file") ||
       mida__url_scheme_equal(url, n, mida__sqlite_sink.scheme)) {

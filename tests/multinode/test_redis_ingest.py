@@ -12,6 +12,8 @@ import sys
 import time
 import uuid
 
+import pytest
+
 import mida_wire as wire
 from multinode_support import (COMPLETE, PG_ADMIN, TOTAL,
                                assert_each_task_once, build_dir, psql,
@@ -306,6 +308,37 @@ def test_unreachable_broker_and_store_give_clear_errors(
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "refused the connection" in r.stderr
+
+
+@pytest.mark.parametrize("mistyped", [
+    "redis:/:s3cret-pw@127.0.0.1:1/x",     # one '/' short
+    "redis//:s3cret-pw@127.0.0.1:1/x",     # no ':'
+    "nats:/s3cret-pw@127.0.0.1:1/x",       # a NATS token
+    "postgresql:/u:s3cret-pw@127.0.0.1:1/db",
+])
+def test_a_mistyped_url_does_not_show_its_password(mida_bin, produce_bin,
+                                                   fleet, tmp_path, mistyped):
+    """A URL with a typo before its host ('redis:/' for 'redis://') is no
+    URL: mida reads it as a file's path, and the messages that name that
+    path (the store cannot be created, is not there, is no broker) must
+    still not show the password in it, on stderr or in `ps`. Until
+    2026-12-05 they showed it whole."""
+    env = fleet.env(MIDA_SPOOL=str(tmp_path / "spool"), MIDA_STORE=mistyped)
+    r = subprocess.run([produce_bin, "3", "p", "500"], env=env,
+                       capture_output=True, text=True, timeout=30,
+                       cwd=tmp_path)
+    assert r.returncode == 1
+    assert "s3cret-pw" not in r.stdout + r.stderr, r.stderr
+    assert "***" in r.stderr, r.stderr
+    for argv in (["ingest", "--from", mistyped, "--to",
+                  str(tmp_path / "s.db")],
+                 ["ingest", "--from", "redis://127.0.0.1:1/x", "--to",
+                  mistyped],
+                 ["--store", mistyped, "tasks"]):
+        r = subprocess.run([mida_bin] + argv, capture_output=True, text=True,
+                           timeout=30, cwd=tmp_path)
+        assert r.returncode == 1, (argv, r.stderr)
+        assert "s3cret-pw" not in r.stdout + r.stderr, r.stderr
 
 
 def test_redis_down_when_producer_opens_ships_once_up(
