@@ -80,10 +80,19 @@ static void free_masked_copy(void) {
   masked_copy = NULL;
 }
 
+/* Where the authority of arg starts when arg is a URL with its "//" or
+ * ':' mistyped and a userinfo ("redis:/:pw@host/s": core/url.h); 0
+ * otherwise. Such a text is a path to mida, but shown as a URL. */
+static size_t mistyped_url(const char *arg) {
+  size_t scheme_len = 0;
+  size_t start = mida__url_mistyped(arg, &scheme_len);
+  return start > 0 && strchr(arg + start, '@') != NULL ? start : 0;
+}
+
 char **mida__cli_mask_argv(int argc, char **argv) {
   int any = 0;
   for (int i = 1; i < argc && !any; i++)
-    any = strstr(argv[i], "://") != NULL;
+    any = strstr(argv[i], "://") != NULL || mistyped_url(argv[i]) > 0;
   if (!any)
     return argv;
   char **copy = mida__calloc((size_t)argc + 1, sizeof *copy);
@@ -101,10 +110,14 @@ char **mida__cli_mask_argv(int argc, char **argv) {
   masked_copy = copy;
   if (atexit(free_masked_copy) != 0)
     return argv; /* the copy stays reachable; nothing hidden */
-  for (int i = 1; i < argc; i++)
+  for (int i = 1; i < argc; i++) {
+    size_t mistyped = mistyped_url(argv[i]);
+    if (mistyped > 0)
+      mask_url(argv[i] + mistyped);
     for (char *s = strstr(argv[i], "://"); s != NULL;
          s = strstr(s + 3, "://"))
       if (!names_a_path(argv[i], s))
         mask_url(s + 3);
+  }
   return copy;
 }

@@ -339,6 +339,20 @@ def test_a_mistyped_url_does_not_show_its_password(mida_bin, produce_bin,
                            timeout=30, cwd=tmp_path)
         assert r.returncode == 1, (argv, r.stderr)
         assert "s3cret-pw" not in r.stdout + r.stderr, r.stderr
+    # mida run goes on without a store: its argv, as `ps` shows it.
+    p = subprocess.Popen([mida_bin, "run", "--store", mistyped, "--",
+                          "sleep", "3"], env=fleet.env(), cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    shown = b""
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None \
+            and b"sleep" not in shown:
+        time.sleep(0.2)
+        with open(f"/proc/{p.pid}/cmdline", "rb") as f:
+            shown = f.read()
+    out, err = p.communicate(timeout=120)
+    assert b"sleep" in shown and b"s3cret-pw" not in shown, shown
+    assert b"s3cret-pw" not in out + err, err
 
 
 def test_redis_down_when_producer_opens_ships_once_up(
