@@ -284,11 +284,18 @@ int mida__url_secret_span(const char *url, size_t *off, size_t *len) {
     return 0;
   const char *p = url + start;
   /* The userinfo ends at the last '@' before the query: later than the
-   * parser's authority, so that a password holding a '/' is hidden too. */
+   * parser's authority, so that a password holding a '/' is hidden too.
+   * Failing one, at the last '@' before the first '/': a password that
+   * holds a '?' or '#' ("redis://:ab#cd@h/s"), which no parser reads,
+   * is still no text to show. */
   const char *qstart = p + strcspn(p, "?#");
   const char *at = NULL;
   for (const char *q = p; q < qstart; q++)
     if (*q == '@')
+      at = q;
+  const char *slash = p + strcspn(p, "/");
+  for (const char *q = qstart; at == NULL && q < slash; q++)
+    if (*q == '@' && memchr(q + 1, '@', (size_t)(slash - q - 1)) == NULL)
       at = q;
   const char *colon = at != NULL ? memchr(p, ':', (size_t)(at - p)) : NULL;
   /* NATS's URLs carry a token as a userinfo of one part (token@): all of
@@ -322,6 +329,9 @@ const char *mida__url_redact(const char *url, char *buf, size_t buflen) {
   const char *qstart = p + strcspn(p, "?#");
   size_t off, len;
   if (mida__url_secret_span(url, &off, &len)) {
+    /* A secret may run past the first '?' or '#' (url_secret_span). */
+    if (url + off + len > qstart)
+      qstart = url + off + len + strcspn(url + off + len, "?#");
     mida__url_put(buf, buflen, &o, url, off, 0);
     mida__url_put(buf, buflen, &o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
     mida__url_put(buf, buflen, &o, url + off + len,

@@ -359,6 +359,19 @@ static void test_urls_inside_a_text_hide_their_secrets(void **state) {
   check_url_text("x nats://tok@h", "x nats://***@h");
 }
 
+/* A password that holds a '?' or '#' (which a URL must percent-encode)
+ * is masked all the same. */
+static void test_a_password_holding_a_query_mark_is_masked(void **state) {
+  (void)state;
+  assert_string_equal(redact("redis://:ab#cd@h:1/s"), "redis://:***@h:1/s");
+  assert_string_equal(redact("mqtt://u:ab?cd@h/t?x=1"),
+                      "mqtt://u:***@h/t?x=1");
+  assert_string_equal(redact("postgresql://u:a?b#c@h/db?password=x"),
+                      "postgresql://u:***@h/db?password=***");
+  assert_string_equal(redact("https://h/x?a=b@c"), "https://h/x?a=b@c");
+  assert_string_equal(redact("redis://h/s#a:b@c"), "redis://h/s#a:b@c");
+}
+
 /* A URL with its "//" or ':' mistyped is read as a path, but shown as
  * the URL it was meant to be: its password masked. */
 static void test_a_mistyped_url_shows_no_password(void **state) {
@@ -392,6 +405,7 @@ int main(void) {
       cmocka_unit_test(test_mlflow_tracking_uris_follow_sqlalchemy),
       cmocka_unit_test(test_redaction_masks_passwords_everywhere),
       cmocka_unit_test(test_a_mistyped_url_shows_no_password),
+      cmocka_unit_test(test_a_password_holding_a_query_mark_is_masked),
       cmocka_unit_test(test_a_cut_url_shows_no_part_of_a_secret),
       cmocka_unit_test(test_a_password_holding_at_signs_is_escaped_for_libpq),
       cmocka_unit_test(test_a_librarys_message_repeats_no_secret),

@@ -315,14 +315,20 @@ def test_unreachable_broker_and_store_give_clear_errors(
     "redis//:s3cret-pw@127.0.0.1:1/x",     # no ':'
     "nats:/s3cret-pw@127.0.0.1:1/x",       # a NATS token
     "postgresql:/u:s3cret-pw@127.0.0.1:1/db",
+    # A password holding a '#' or '?', which a URL must percent-encode.
+    "redis://:ab#s3cret-pw@127.0.0.1:1/x",
+    "mqtt://u:ab?s3cret-pw@127.0.0.1:1/x",
+    "postgresql://postgres:ab#s3cret-pw@127.0.0.1:1/db",
 ])
 def test_a_mistyped_url_does_not_show_its_password(mida_bin, produce_bin,
                                                    fleet, tmp_path, mistyped):
     """A URL with a typo before its host ('redis:/' for 'redis://') is no
     URL: mida reads it as a file's path, and the messages that name that
     path (the store cannot be created, is not there, is no broker) must
-    still not show the password in it, on stderr or in `ps`. Until
-    2026-12-05 they showed it whole."""
+    still not show the password in it, on stderr or in `ps`. Nor may
+    those of a URL whose password holds a '#' or '?' unencoded (the
+    query's or fragment's start to a URL parser). Until 2026-12-05 they
+    showed it whole."""
     env = fleet.env(MIDA_SPOOL=str(tmp_path / "spool"), MIDA_STORE=mistyped)
     r = subprocess.run([produce_bin, "3", "p", "500"], env=env,
                        capture_output=True, text=True, timeout=30,
