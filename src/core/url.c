@@ -55,6 +55,27 @@ static int copy_part(char *dst, size_t cap, const char *p, size_t n) {
   return MIDA_OK;
 }
 
+/* Copies n bytes of p into dst with each %XX percent-decoded, as a URL's
+ * userinfo is (RFC 3986; libpq reads a PostgreSQL URL's so): a password
+ * holding '@', '/', '?' or '#' can only be written encoded. A '%' not
+ * followed by two hex digits stays as it is. */
+static int copy_decoded(char *dst, size_t cap, const char *p, size_t n) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    int c = (unsigned char)p[i];
+    if (c == '%' && n - i >= 3 && mida__hex_value(p[i + 1]) >= 0 &&
+        mida__hex_value(p[i + 2]) >= 0) {
+      c = mida__hex_value(p[i + 1]) * 16 + mida__hex_value(p[i + 2]);
+      i += 2;
+    }
+    if (c == '\0' || o + 1 >= cap)
+      return MIDA_EURL; /* a NUL would cut the secret short */
+    dst[o++] = (char)c;
+  }
+  dst[o] = '\0';
+  return MIDA_OK;
+}
+
 int mida__url_parse(const char *url, int default_port, mida__url *out) {
   memset(out, 0, sizeof *out);
   out->port = default_port;
@@ -70,10 +91,11 @@ int mida__url_parse(const char *url, int default_port, mida__url *out) {
   if (at != NULL) {
     const char *colon = memchr(p, ':', (size_t)(at - p));
     const char *uend = colon != NULL ? colon : at;
-    if (copy_part(out->user, sizeof out->user, p, (size_t)(uend - p)) != 0)
+    if (copy_decoded(out->user, sizeof out->user, p, (size_t)(uend - p)) !=
+        0)
       return MIDA_EURL;
-    if (colon != NULL && copy_part(out->password, sizeof out->password,
-                                   colon + 1, (size_t)(at - colon - 1)) != 0)
+    if (colon != NULL && copy_decoded(out->password, sizeof out->password,
+                                      colon + 1, (size_t)(at - colon - 1)) != 0)
       return MIDA_EURL;
     p = at + 1;
   }

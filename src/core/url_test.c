@@ -59,6 +59,14 @@ static void test_broker_urls_parse(void **state) {
   assert_int_equal(mida__url_parse("redis://h:x/s", 1, &u), MIDA_EURL);
   assert_int_equal(mida__url_parse("redis:///s", 1, &u), MIDA_EURL);
   assert_int_equal(mida__url_parse("no-scheme", 1, &u), MIDA_EURL);
+  /* The userinfo is percent-decoded; a '%' without two hex digits stays. */
+  assert_int_equal(
+      mida__url_parse("mqtt://a%20b:p%40s%2Fs%23%3F%zz%@h/t", 1883, &u),
+      MIDA_OK);
+  assert_string_equal(u.user, "a b");
+  assert_string_equal(u.password, "p@s/s#?%zz%");
+  assert_int_equal(mida__url_parse("redis://:a%00b@h/s", 6379, &u),
+                   MIDA_EURL);
 }
 
 static void test_query_parameters(void **state) {

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -359,6 +360,33 @@ def test_a_mistyped_url_does_not_show_its_password(mida_bin, produce_bin,
     out, err = p.communicate(timeout=120)
     assert b"sleep" in shown and b"s3cret-pw" not in shown, shown
     assert b"s3cret-pw" not in out + err, err
+
+
+def test_a_percent_encoded_password_is_decoded(mida_bin, produce_bin,
+                                              redis_factory, fleet,
+                                              tmp_path):
+    """A password holding '@', '/', '#' or '?' can only be written in a URL
+    percent-encoded (RFC 3986), as libpq reads a PostgreSQL URL's; the
+    broker URLs' are decoded too. Until 2026-12-05 mida sent Redis, NATS
+    and Mosquitto the encoded text, which they refused (WRONGPASS)."""
+    password = "p@ss/w#rd?1%"
+    redis = redis_factory(password=password)
+    url = (f"redis://:{urllib.parse.quote(password, safe='')}"
+           f"@127.0.0.1:{redis.port}/enc")
+    env = fleet.env(MIDA_SPOOL=str(tmp_path / "spool"), MIDA_STORE=url)
+    r = subprocess.run([produce_bin, "10", "p", "20000"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert int(redis.cli("XLEN", "enc").strip() or 0) > 0
+    store = tmp_path / "s.db"
+    r = subprocess.run([mida_bin, "ingest", "--from", url, "--to", str(store),
+                        "--idle-exit", "2"], env=fleet.env(),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([mida_bin, "--store", str(store), "query",
+                        "SELECT count(*) FROM task"], env=fleet.env(),
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.split()[-1] == "10", r.stdout + r.stderr
 
 
 def test_redis_down_when_producer_opens_ships_once_up(
