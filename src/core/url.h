@@ -55,8 +55,10 @@ typedef struct mida__url {
 
 /* Parses scheme://[user[:password]@]host[:port][/path][?query]. The
  * userinfo ends at the last '@' before the path, so a password may hold
- * '@'; the user and password are percent-decoded (%40 is '@'). Returns MIDA_OK, or MIDA_EURL when url has no scheme or host, a
- * port outside 1..65535, or a part too long for its field. */
+ * '@'; the user and password are percent-decoded (%40 is '@'). Returns
+ * MIDA_OK, or MIDA_EURL when url has no scheme or host, a port outside
+ * 1..65535, a part too long for its field, or an encoded NUL in the
+ * userinfo. */
 int mida__url_parse(const char *url, int default_port, mida__url *out);
 
 /* The value of query parameter name in query ("a=1&b=2", without '?'),
