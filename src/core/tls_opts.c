@@ -44,12 +44,42 @@ static int check_file(const char *name, const char *path, char *err,
   return MIDA_EURL;
 }
 
+/* A broker URL takes no parameter but the options: one it does not
+ * know, mistyped ('cafile') or another client's ('db', 'qos'), is said,
+ * never ignored (a CA file or a database the user believes in use).
+ * Its name only is shown: a value may be a secret. */
+static int check_known(const char *query, char *err, size_t errlen) {
+  for (const char *p = query; p != NULL && *p != '\0';) {
+    size_t len = strcspn(p, "&");
+    size_t name_len = strcspn(p, "=&");
+    int known = len == 0;
+    for (size_t i = 0; i < OPTION_COUNT && !known; i++)
+      known = strlen(options[i].param) == name_len &&
+              strncmp(options[i].param, p, name_len) == 0;
+    /* A name holding '@' is a userinfo with a '?' misread (token?x@h):
+     * not shown. */
+    int shown = memchr(p, '@', name_len) == NULL;
+    if (!known) {
+      snprintf(err, errlen,
+               "unknown parameter '%.*s' in the URL: a broker URL takes "
+               "only ca, cert, key and sni (TLS; docs/multinode.md)",
+               shown ? (int)(name_len < 40 ? name_len : 40) : 3,
+               shown ? p : "***");
+      return MIDA_EURL;
+    }
+    p += len + (p[len] == '&');
+  }
+  return MIDA_OK;
+}
+
 int mida__tls_opts_read(const char *url, const char *query,
                         const char *tls_scheme, mida__tls_opts *out, char *err,
                         size_t errlen) {
   memset(out, 0, sizeof *out);
   out->enabled = mida__url_scheme_is(url, tls_scheme);
   size_t scheme_len = mida__url_scheme_len(url);
+  if (check_known(query, err, errlen) != MIDA_OK)
+    return MIDA_EURL;
   for (size_t i = 0; i < OPTION_COUNT; i++) {
     const struct option *o = &options[i];
     char *field = (char *)out + o->offset;

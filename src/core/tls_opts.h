@@ -15,8 +15,8 @@
  *   sni=NAME    MIDA_TLS_SERVER_NAME  the name the server's certificate
  *                                     must carry (and the SNI sent)
  *
- * On a plain scheme (redis://, nats://, mqtt://) a TLS parameter is an
- * error, not silently ignored, and the environment variables are not read:
+ * Any other parameter is an error. On a plain scheme (redis://, nats://,
+ * mqtt://) a TLS parameter is an error too, not silently ignored, and the environment variables are not read:
  * a URL that does not say TLS never gets it half-way. See
  * docs/multinode.md, "Brokers: TLS and authentication".
  */

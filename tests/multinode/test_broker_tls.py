@@ -373,6 +373,15 @@ def test_tls_options_on_a_plain_url_are_an_error(broker, pki, produce_bin,
     assert r.returncode == 1
     assert "cannot read the TLS CA file" in r.stderr, r.stderr
     assert "missing.pem" in r.stderr
+    # A parameter no broker URL takes, mistyped ('cafile', which left the
+    # CA unread) or another client's ('db'), is an error, never ignored
+    # (until 2026-12-05 both were ignored).
+    for url in (f"{tls_url(broker)}?cafile={pki.ca}",
+                f"{broker.plain_scheme}://127.0.0.1:{broker.plain_port}/"
+                f"{broker.path}?db=2"):
+        r = produce(produce_bin, url, tmp_path / "spool", "options")
+        assert r.returncode == 1
+        assert "cannot open: unknown parameter" in r.stderr, r.stderr
 
 
 # The accounts of docs/multinode.md ("Authenticating producers to a shared
