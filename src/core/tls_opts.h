@@ -16,9 +16,10 @@
  *                                     must carry (and the SNI sent)
  *
  * Any other parameter is an error. On a plain scheme (redis://, nats://,
- * mqtt://) a TLS parameter is an error too, not silently ignored, and the environment variables are not read:
- * a URL that does not say TLS never gets it half-way. See
- * docs/multinode.md, "Brokers: TLS and authentication".
+ * mqtt://) a TLS parameter is an error too, not silently ignored, and
+ * the environment variables are not read: a URL that does not say TLS
+ * never gets it half-way. See docs/multinode.md, "Brokers: TLS and
+ * authentication".
  */
 #ifndef MIDA_CORE_TLS_OPTS_H
 #define MIDA_CORE_TLS_OPTS_H
