@@ -567,6 +567,8 @@ typedef struct pg_sink {
                       exist in this connection's session */
   int undurable;   /* 1: a deferred batch committed since the last pg_sync,
                       perhaps not yet flushed to disk */
+  int schema_unchecked; /* 1: reconnected since the schema was made or
+                           checked (the database may be a new one) */
   int write_refused; /* 1: this writer's session takes no writes (SQLSTATE
                         25006: a hot standby, or a database or role set
                         default_transaction_read_only); the next call
@@ -658,8 +660,10 @@ static int exec_simple(pg_sink *s, const char *sql, const char *what) {
   return MIDA_OK;
 }
 
-/* Brings a lost connection back before a batch. */
-static int ensure_connected(pg_sink *s) {
+static int create_schema(pg_sink *s);
+
+/* Brings a lost connection back. */
+static int reconnect(pg_sink *s) {
   if (!s->write_refused && PQstatus(s->conn) == CONNECTION_OK &&
       PQtransactionStatus(s->conn) == PQTRANS_IDLE)
     return MIDA_OK;
@@ -678,6 +682,9 @@ static int ensure_connected(pg_sink *s) {
    * those not yet on disk: the caller must send them again. */
   int lost = s->undurable;
   s->undurable = 0;
+  /* The database may be another of the same name now (dropped and made
+   * again, restored): a writer makes its schema there, as at open. */
+  s->schema_unchecked = 1;
   if (PQstatus(s->conn) != CONNECTION_OK)
     return fail_conn(s, MIDA_ESTORE, "cannot reconnect");
   if (lost)
@@ -687,6 +694,18 @@ static int ensure_connected(pg_sink *s) {
                            " were known to be durable",
                            s->where);
   return MIDA_OK;
+}
+
+/* Brings a lost connection back before a batch, and a writer's schema
+ * after a reconnection. */
+static int ensure_connected(pg_sink *s) {
+  int rc = reconnect(s);
+  if (rc == MIDA_OK && s->schema_unchecked &&
+      !(s->flags & MIDA_SINK_READONLY)) {
+    rc = create_schema(s);
+    s->schema_unchecked = rc != MIDA_OK;
+  }
+  return rc;
 }
 
 /* ---- the arena ---------------------------------------------------------- */

@@ -506,6 +506,37 @@ def test_store_made_read_only_midway_ingest_resumes_once_writable(
     assert redis.cli("XPENDING", "tasks", "g").split(b"\n")[0] == b"0"
 
 
+def test_store_dropped_and_made_again_ingest_makes_its_schema_there(
+        fleet, pg_db, redis_factory, tmp_path):
+    """The database is dropped under a consumer and made again, empty (a
+    fresh start, a restore): the consumer reconnects to it and makes
+    mida's schema there, as at its start, and what arrives since is
+    stored. Until 2026-12-05 it reconnected and failed every round on
+    'relation "task" does not exist' until it was restarted."""
+    redis = redis_factory()
+    url = redis.url_base + "/tasks"
+    name = pg_db.rsplit("/", 1)[1]
+    admin = PG_ADMIN + "/postgres"
+    tasks = 500
+    done = "SELECT count(*) FROM task WHERE status = 'FINISHED'"
+
+    def produce(label):
+        p = fleet.producer(url, tasks, label, tmp_path / "spool")
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+
+    produce("before")
+    consumer = fleet.ingest(url, pg_db, "a", "--group", "g")
+    assert wait_for_count(pg_db, done, tasks, 60) == tasks
+    psql(admin, f"DROP DATABASE {name} WITH (FORCE)")
+    psql(admin, f"CREATE DATABASE {name}")
+    produce("after")
+    assert wait_for_count(pg_db, done, tasks, 30) == tasks, \
+        consumer.log_path.read_text()
+    assert psql(pg_db, "SELECT DISTINCT activity FROM task") == "after"
+    assert consumer.poll() is None
+
+
 def test_rounds_of_large_messages_stay_small(fleet, pg_db, redis_factory,
                                              tmp_path):
     """Messages of 4,096 records (a shipper's full batch) waiting in the
