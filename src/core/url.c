@@ -99,11 +99,24 @@ int mida__url_parse(const char *url, int default_port, mida__url *out) {
       return MIDA_EURL;
     p = at + 1;
   }
-  const char *colon = memchr(p, ':', (size_t)(end - p));
-  const char *hend = colon != NULL ? colon : end;
-  if (hend == p ||
-      copy_part(out->host, sizeof out->host, p, (size_t)(hend - p)) != 0)
-    return MIDA_EURL;
+  const char *colon = NULL;
+  if (*p == '[') {
+    /* An IPv6 address, in brackets (RFC 3986): the host is what they
+     * hold, and a ':' after them begins the port. */
+    const char *close = memchr(p, ']', (size_t)(end - p));
+    if (close == NULL || close == p + 1 ||
+        copy_part(out->host, sizeof out->host, p + 1,
+                  (size_t)(close - p - 1)) != 0 ||
+        (close + 1 < end && close[1] != ':'))
+      return MIDA_EURL;
+    colon = close + 1 < end ? close + 1 : NULL;
+  } else {
+    colon = memchr(p, ':', (size_t)(end - p));
+    const char *hend = colon != NULL ? colon : end;
+    if (hend == p ||
+        copy_part(out->host, sizeof out->host, p, (size_t)(hend - p)) != 0)
+      return MIDA_EURL;
+  }
   if (colon != NULL) {
     long port = 0;
     const char *q = colon + 1;

@@ -47,7 +47,7 @@ int mida__url_scheme_equal(const char *a, size_t n, const char *b);
 typedef struct mida__url {
   char user[128];     /* before ':' in the userinfo */
   char password[256]; /* after ':' in the userinfo; a secret */
-  char host[256];     /* host name or address */
+  char host[256];     /* host name or address (IPv6: without brackets) */
   int port;           /* 1..65535 */
   char path[256];     /* without the leading '/', query and fragment */
   char query[1024];   /* after '?', without the fragment */

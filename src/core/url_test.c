@@ -59,6 +59,18 @@ static void test_broker_urls_parse(void **state) {
   assert_int_equal(mida__url_parse("redis://h:x/s", 1, &u), MIDA_EURL);
   assert_int_equal(mida__url_parse("redis:///s", 1, &u), MIDA_EURL);
   assert_int_equal(mida__url_parse("no-scheme", 1, &u), MIDA_EURL);
+  /* An IPv6 address in brackets; the brackets are not the host's. */
+  assert_int_equal(mida__url_parse("redis://:pw@[::1]:6380/s", 6379, &u),
+                   MIDA_OK);
+  assert_string_equal(u.host, "::1");
+  assert_int_equal(u.port, 6380);
+  assert_string_equal(u.path, "s");
+  assert_int_equal(mida__url_parse("nats://[fe80::1]/a", 4222, &u), MIDA_OK);
+  assert_string_equal(u.host, "fe80::1");
+  assert_int_equal(u.port, 4222);
+  assert_int_equal(mida__url_parse("nats://[]/a", 4222, &u), MIDA_EURL);
+  assert_int_equal(mida__url_parse("nats://[::1/a", 4222, &u), MIDA_EURL);
+  assert_int_equal(mida__url_parse("nats://[::1]x/a", 4222, &u), MIDA_EURL);
   /* The userinfo is percent-decoded; a '%' without two hex digits stays. */
   assert_int_equal(
       mida__url_parse("mqtt://a%20b:p%40s%2Fs%23%3F%zz%@h/t", 1883, &u),

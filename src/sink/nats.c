@@ -120,8 +120,10 @@ static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
       *p = '_';
   }
   char server[320];
-  snprintf(server, sizeof server, "%s://%s:%d", l->tls.enabled ? "tls" : "nats",
-           l->url.host, l->url.port);
+  int v6 = strchr(l->url.host, ':') != NULL; /* an IPv6 address */
+  snprintf(server, sizeof server, "%s://%s%s%s:%d",
+           l->tls.enabled ? "tls" : "nats", v6 ? "[" : "", l->url.host,
+           v6 ? "]" : "", l->url.port);
   natsOptions *o = NULL;
   natsStatus s = natsOptions_Create(&o);
   if (s == NATS_OK)

@@ -62,10 +62,10 @@ def port_open(port, host="127.0.0.1"):
         return False
 
 
-def wait_port(port, timeout=10.0):
+def wait_port(port, timeout=10.0, host="127.0.0.1"):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if port_open(port):
+        if port_open(port, host):
             return True
         time.sleep(0.05)
     return False

@@ -5,13 +5,17 @@ unacknowledged messages redelivered after AckWait); the server stopped and
 started again midway (JetStream file storage keeps what it acknowledged,
 the producers' journals keep the rest); clear errors."""
 
+import shutil
 import signal
 import subprocess
 import time
 
+import pytest
+
 from multinode_support import (COMPLETE, TOTAL, assert_each_task_once, psql,
-                               start_producers, wait_for_count,
-                               wait_for_tasks, wait_producers)
+                               require_backend, start_producers,
+                               wait_for_count, wait_for_tasks, wait_port,
+                               wait_producers)
 
 
 def test_nats_two_consumers_exactly_once(fleet, pg_db, nats_factory,
@@ -145,3 +149,59 @@ def test_nats_token_in_the_url(mida_bin, produce_bin, nats_factory, fleet,
     assert "authorization" in r.stderr.lower(), r.stderr
     assert "wr0ngSecret8" not in r.stderr and "nats://***@" in r.stderr, \
         r.stderr
+
+
+def ipv6_loopback():
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            return s.getsockname()[1]
+    except OSError:
+        return None
+
+
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_a_broker_at_an_ipv6_address(mida_bin, produce_bin, fleet, tmp_path,
+                                     kind):
+    """A broker named by its IPv6 address, in brackets as RFC 3986 writes
+    it (redis://:pw@[::1]:6379/s): producers ship and `mida ingest`
+    reads. Until 2026-12-05 the URL was 'malformed'. (MQTT's client,
+    libmosquitto, takes the same host.)"""
+    port = ipv6_loopback()
+    if port is None:
+        pytest.skip("no IPv6 loopback on this machine")
+    if shutil.which(f"{kind}-server") is None:
+        pytest.skip(f"{kind}-server is not installed")
+    if kind == "redis":
+        require_backend("HIREDIS", "hiredis")
+        argv = ["redis-server", "--port", str(port), "--bind", "::1",
+                "--dir", str(tmp_path), "--save", "", "--appendonly", "no",
+                "--requirepass", "pw6"]
+        url = f"redis://:pw6@[::1]:{port}/v6"
+    else:
+        require_backend("NATS", "libnats")
+        argv = ["nats-server", "-a", "::1", "-p", str(port), "-js", "-sd",
+                str(tmp_path / "js"), "--user", "u", "--pass", "pw6"]
+        url = f"nats://u:pw6@[::1]:{port}/v6"
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        assert wait_port(port, host="::1"), f"{kind}-server did not start"
+        env = fleet.env(MIDA_SPOOL=str(tmp_path / "spool"), MIDA_STORE=url)
+        r = subprocess.run([produce_bin, "20", "p", "20000"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        store = tmp_path / "s.db"
+        r = subprocess.run([mida_bin, "ingest", "--from", url, "--to",
+                            str(store), "--idle-exit", "2"],
+                           env=fleet.env(), capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run([mida_bin, "--store", str(store), "query",
+                            "SELECT count(*) FROM task"], env=fleet.env(),
+                           capture_output=True, text=True, timeout=60)
+        assert r.stdout.split()[-1] == "20", r.stdout + r.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
