@@ -180,6 +180,12 @@ const char *mida__cli_cell(const mida__cli_rows *r, size_t row, int col);
 
 void mida__cli_rows_free(mida__cli_rows *r);
 
+/* Whether sql, with text parameters, returns a row, into *any (the first
+ * row ends the query). Returns the sink's result; *any may be 1 with an
+ * error that came after the row. */
+int mida__cli_has_row(mida__sink *sink, const char *sql,
+                      const char *const *params, int nparams, int *any);
+
 /* ---- the result printer (output.c) ------------------------------------- */
 
 /* Writes text (NULL: nothing) to fp with its control characters shown as

@@ -408,6 +408,21 @@ const char *mida__cli_cell(const mida__cli_rows *r, size_t row, int col) {
   return mida__rows_cell(r, row, col);
 }
 
+static int row_seen(void *ctx, int ncols, const char *const *names,
+                    const char *const *values) {
+  (void)ncols;
+  (void)names;
+  (void)values;
+  *(int *)ctx = 1;
+  return 1; /* one row says it all */
+}
+
+int mida__cli_has_row(mida__sink *sink, const char *sql,
+                      const char *const *params, int nparams, int *any) {
+  *any = 0;
+  return mida__sink_query(sink, sql, params, nparams, row_seen, any);
+}
+
 void mida__cli_rows_free(mida__cli_rows *r) {
   mida__rows_free(r);
 }

@@ -46,24 +46,14 @@ static const char index_help[] =
     "example:\n"
     "  mida index used.lr generated.val_loss\n";
 
-static int seen_row(void *ctx, int ncols, const char *const *names,
-                    const char *const *values) {
-  (void)ncols;
-  (void)names;
-  (void)values;
-  *(int *)ctx = 1;
-  return 1; /* one row says it all */
-}
-
 /* Whether the store declares the index named name (its table mida_index,
  * which every index the store has is in), into *declared. Returns
  * MIDA_CLI_OK, or MIDA_CLI_FAIL after saying why it could not tell. */
 static int index_declared(mida__sink *sink, const char *name,
                           int *declared) {
   const char *params[1] = {name};
-  *declared = 0;
-  int rc = mida__sink_query(sink, "SELECT 1 FROM mida_index WHERE name = ?1",
-                            params, 1, seen_row, declared);
+  int rc = mida__cli_has_row(sink, "SELECT 1 FROM mida_index WHERE name = ?1",
+                             params, 1, declared);
   if (rc != MIDA_OK && !*declared)
     return mida__cli_store_error(sink, rc, "cannot read the indexes");
   return MIDA_CLI_OK;

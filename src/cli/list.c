@@ -164,15 +164,6 @@ static const char *status_named(const char *text) {
   return NULL;
 }
 
-static int seen_row(void *ctx, int ncols, const char *const *names,
-                    const char *const *values) {
-  (void)ncols;
-  (void)names;
-  (void)values;
-  *(int *)ctx = 1;
-  return 1; /* one row says it all */
-}
-
 /* Whether --workflow's id names a workflow of the store, or one its tasks
  * are in (a task's records may come before its workflow's); both are
  * index lookups. MIDA_CLI_CONTINUE, or MIDA_CLI_FAIL after saying why:
@@ -181,11 +172,11 @@ static int seen_row(void *ctx, int ncols, const char *const *names,
 static int workflow_known(mida__sink *sink, const char *id) {
   const char *params[1] = {id};
   int seen = 0;
-  int rc = mida__sink_query(sink,
-                            "SELECT 1 FROM workflow WHERE id = ?1"
-                            " UNION ALL SELECT 1 FROM task"
-                            " WHERE workflow_id = ?1 LIMIT 1",
-                            params, 1, seen_row, &seen);
+  int rc = mida__cli_has_row(sink,
+                             "SELECT 1 FROM workflow WHERE id = ?1"
+                             " UNION ALL SELECT 1 FROM task"
+                             " WHERE workflow_id = ?1 LIMIT 1",
+                             params, 1, &seen);
   if (rc != MIDA_OK && !seen)
     return mida__cli_store_error(sink, rc, "cannot read the workflows");
   if (!seen)

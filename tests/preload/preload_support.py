@@ -131,3 +131,23 @@ class Run:
     def counter(self, name):
         r = self.rows("SELECT sum(value) FROM counter WHERE name = ?", name)
         return r[0][0] or 0
+
+
+def write_then_rename_shipped(tmp_path, store, renamer_first=True):
+    """A shell writes w/tmp and `mv tmp final` renames it, under the
+    library alone with a spool each; their journals are then shipped into
+    store by `mida recover`, the renamer's first or last. Returns w."""
+    work = tmp_path / "w"
+    work.mkdir()
+    writer, renamer = tmp_path / "writer.spool", tmp_path / "renamer.spool"
+    for spool, cmd in ((writer, ["/bin/sh", "-c", "echo new > tmp"]),
+                       (renamer, ["mv", "tmp", "final"])):
+        p = subprocess.run(cmd, env=library_env(spool), cwd=work,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+    for spool in (renamer, writer) if renamer_first else (writer, renamer):
+        p = subprocess.run([mida_bin(), "--store", str(store), "recover",
+                            "--spool", str(spool)], env=clean_env(),
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+    return work

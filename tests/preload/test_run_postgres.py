@@ -3,10 +3,9 @@ their byte counts (task_data.bytes, schema version 2) land there as in
 SQLite, also in a store made before that column existed."""
 
 import os
-import subprocess
 import sys
 
-from preload_support import ROOT, Run, clean_env, library_env, mida_bin
+from preload_support import ROOT, Run, write_then_rename_shipped
 
 sys.path.insert(0, str(ROOT / "tests" / "multinode"))
 from multinode_support import pg_db, psql  # noqa: E402,F401
@@ -98,19 +97,7 @@ def test_a_rename_s_name_holds_whichever_journal_ships_first(pg_db,
                                                              tmp_path):
     """As in SQLite (test_run_temporary_files.py): the renamer's journal
     applied before the writer's leaves the version named by the rename."""
-    work = tmp_path / "w"
-    work.mkdir()
-    writer, renamer = tmp_path / "writer.spool", tmp_path / "renamer.spool"
-    for spool, cmd in ((writer, ["/bin/sh", "-c", "echo new > tmp"]),
-                       (renamer, ["mv", "tmp", "final"])):
-        p = subprocess.run(cmd, env=library_env(spool), cwd=work,
-                           capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0, p.stderr
-    for spool in (renamer, writer):
-        p = subprocess.run([mida_bin(), "--store", pg_db, "recover",
-                            "--spool", str(spool)], env=clean_env(),
-                           capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0, p.stderr
+    work = write_then_rename_shipped(tmp_path, pg_db)
     rows = psql(pg_db, f"SELECT uri, metadata->>'named_by' FROM data"
                 f" WHERE uri LIKE 'file://{work}/%'")
     assert rows.splitlines() == [f"file://{work}/final|rename"], rows

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from preload_support import Run, clean_env, library_env, mida_bin
+from preload_support import Run, write_then_rename_shipped
 
 # One program, the call it makes chosen by its first argument: each makes
 # ./tmpXXXXXX (with a suffix for the *s names), writes it, closes it and
@@ -164,20 +164,8 @@ def test_a_rename_s_name_holds_whichever_journal_ships_first(
     the store in either order: the version is named final either way (the
     store kept the name of the record applied last, so the renamer's
     journal shipped first left it named tmp)."""
-    work = tmp_path / "w"
-    work.mkdir()
-    writer, renamer = tmp_path / "writer.spool", tmp_path / "renamer.spool"
-    for spool, cmd in ((writer, ["/bin/sh", "-c", "echo new > tmp"]),
-                       (renamer, ["mv", "tmp", "final"])):
-        p = subprocess.run(cmd, env=library_env(spool), cwd=work,
-                           capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0, p.stderr
     store = tmp_path / "s.db"
-    for spool in (renamer, writer) if renamer_first else (writer, renamer):
-        p = subprocess.run([mida_bin(), "--store", str(store), "recover",
-                            "--spool", str(spool)], env=clean_env(),
-                           capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0, p.stderr
+    work = write_then_rename_shipped(tmp_path, store, renamer_first)
     with sqlite3.connect(store) as con:
         named = con.execute("SELECT uri, metadata FROM data WHERE uri LIKE ?",
                             ("%" + str(work) + "/%",)).fetchall()
