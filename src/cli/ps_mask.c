@@ -32,12 +32,12 @@ static void mask_url(char *p) {
   for (size_t i = 0; i < before_query; i++)
     if (p[i] == '@')
       at = p + i;
-  /* Failing one, the last '@' before the first '/': a password holding
-   * a '?' or '#' (redis://:ab#cd@h/s), as in the messages. */
-  size_t before_slash = strcspn(p, "/");
-  for (size_t i = before_query; at == NULL && i < before_slash; i++)
-    if (p[i] == '@' && memchr(p + i + 1, '@', before_slash - i - 1) == NULL)
-      at = p + i;
+  /* Failing one, when a '?' or '#' comes before the first '/', it is the
+   * password's (redis://:ab#cd@h/s), and the userinfo ends at the last
+   * '@' of all, as in the messages (mida__url_secret_span). */
+  if (at == NULL && p[before_query] != '\0' &&
+      strcspn(p, "/") > before_query)
+    at = strrchr(p + before_query, '@');
   if (at != NULL) {
     /* The password; or, a userinfo of one part, all of it (a NATS token:
      * token@; elsewhere a user name, which `ps` needs no more). */
