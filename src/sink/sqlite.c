@@ -155,10 +155,11 @@ static const int entity_statement[ENT_COUNT] = {
  * file's version ({"named_by": ...}, src/preload/names.c) is not replaced
  * by one without: the writer's record of the temporary and the renamer's
  * record of the final name come from two processes' journals, shipped in
- * either order. */
+ * either order. By instr, not json_extract: no error on whatever metadata
+ * a store holds, and no parse. */
 #define DATA_URI_MERGED                                                        \
-  "CASE WHEN json_extract(data.metadata, '$.named_by') IS NOT NULL"            \
-  " AND json_extract(excluded.metadata, '$.named_by') IS NULL"                 \
+  "CASE WHEN instr(data.metadata, '\"named_by\":') > 0"                        \
+  " AND coalesce(instr(excluded.metadata, '\"named_by\":'), 0) = 0"            \
   " THEN data.uri ELSE coalesce(excluded.uri, data.uri) END"
 #define DATA_UPSERT                                                            \
   " ON CONFLICT(id) DO UPDATE SET"                                             \
