@@ -315,6 +315,12 @@ class Fleet:
         self.procs.append(p)
         return p
 
+    def produce_all(self, store, tasks, label, spool):
+        """A producer of `tasks` tasks, run to its end: it must succeed."""
+        p = self.producer(store, tasks, label, spool)
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+
     def ingest(self, source, store, name, *extra):
         log = open(self.tmp / f"ingest-{name}.log", "w")
         p = subprocess.Popen([self.mida, "ingest", "--from", source, "--to",

@@ -480,19 +480,14 @@ def test_store_made_read_only_midway_ingest_resumes_once_writable(
     tasks = 2000
     done = "SELECT count(*) FROM task WHERE status = 'FINISHED'"
 
-    def produce(label):
-        p = fleet.producer(url, tasks, label, tmp_path / "spool")
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
-
-    produce("before")
+    fleet.produce_all(url, tasks, "before", tmp_path / "spool")
     consumer = fleet.ingest(url, pg_db, "a", "--group", "g")
     assert wait_for_count(pg_db, done, tasks, 60) == tasks
     psql(admin, f"ALTER DATABASE {name}"
                 " SET default_transaction_read_only = on")
     psql(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 f" WHERE datname = '{name}'")
-    produce("during")
+    fleet.produce_all(url, tasks, "during", tmp_path / "spool")
     time.sleep(4.0)  # the consumer retries on its read-only session
     assert int(psql(pg_db, done)) == tasks
     assert consumer.poll() is None, "the consumer gave up"
@@ -520,17 +515,12 @@ def test_store_dropped_and_made_again_ingest_makes_its_schema_there(
     tasks = 500
     done = "SELECT count(*) FROM task WHERE status = 'FINISHED'"
 
-    def produce(label):
-        p = fleet.producer(url, tasks, label, tmp_path / "spool")
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
-
-    produce("before")
+    fleet.produce_all(url, tasks, "before", tmp_path / "spool")
     consumer = fleet.ingest(url, pg_db, "a", "--group", "g")
     assert wait_for_count(pg_db, done, tasks, 60) == tasks
     psql(admin, f"DROP DATABASE {name} WITH (FORCE)")
     psql(admin, f"CREATE DATABASE {name}")
-    produce("after")
+    fleet.produce_all(url, tasks, "after", tmp_path / "spool")
     assert wait_for_count(pg_db, done, tasks, 30) == tasks, \
         consumer.log_path.read_text()
     assert psql(pg_db, "SELECT DISTINCT activity FROM task") == "after"
