@@ -24,10 +24,13 @@ What is recorded:
   its nbytes) by each task that depends on it; the end of each
   key its status -- FINISHED (with nbytes and typename), ERROR (its own
   exception and traceback text, or the upstream key that erred), or
-  CANCELLED (released before it ended). The scheduler hands each task's id
-  to the workers in the task's annotations ("mida_task"). A key computed
-  by a worker that has said it records the ends itself (RECORDS_ENDS) is
-  FINISHED from that worker's records instead (below).
+  CANCELLED (released before it ended); an ERROR or CANCELLED with the
+  time the scheduler saw it as its end, which a key that never ran keeps
+  (with no start, so no duration; a key that ran has its run's times).
+  The scheduler hands each task's id to the workers in the task's
+  annotations ("mida_task"). A key computed by a worker that has said it
+  records the ends itself (RECORDS_ENDS) is FINISHED from that worker's
+  records instead (below).
 - worker (MidaWorkerPlugin): when a task starts executing, it is put
   inside a _mida.TaskMeter, which does the worker's part on the thread
   that runs the task, in C, off the worker's event loop: every execution
@@ -293,7 +296,9 @@ class MidaSchedulerPlugin(_mida.DaskSchedulerHooks, SchedulerPlugin):
             blame = getattr(ts, "exception_blame", None)
             text = "an upstream task erred: %s" % (
                 blame.key if blame is not None else "?")
-        _task_update(tid, _mida.ERROR,
+        # Ended now: a key erred by an upstream one never ran, and its row
+        # has no other end (a key that ran gets its run's, which wins).
+        _task_update(tid, _mida.ERROR, ended=_now_ns(),
                      error=(text + "\n" + tb).strip() or "erred")
 
     def _end_workflow(self, wf):

@@ -317,12 +317,13 @@ static int kept_or_counted(int rc) {
   return rc == MIDA_OK ? 0 : (mida_py_record_failed(rc) < 0 ? -1 : 0);
 }
 
-/* Records a status and custom fields of the task whose id (str) is
- * task_id, as _mida.task_update(task_id, status, custom=...) does; known:
- * the id parsed already, or NULL. custom: JSON object text or NULL.
- * Returns 0, or -1 with an exception set. */
+/* Records a status, end time and custom fields of the task whose id (str)
+ * is task_id, as _mida.task_update(task_id, status, ended=..., custom=...)
+ * does; known: the id parsed already, or NULL. ended_ns: ns since the
+ * epoch, or 0 for none. custom: JSON object text or NULL. Returns 0, or -1
+ * with an exception set. */
 static int record_update(PyObject *task_id, const mida_id_t *known, int status,
-                         const char *custom) {
+                         int64_t ended_ns, const char *custom) {
   mida_id_t id;
   if (known != NULL)
     id = *known;
@@ -333,6 +334,7 @@ static int record_update(PyObject *task_id, const mida_id_t *known, int status,
     return 0;
   mida_task_update_t update = {0};
   update.status = (mida_status_t)status;
+  update.ended_ns = ended_ns;
   update.custom = custom;
   int rc = mida_task_update(session, &id, &update);
   return kept_or_counted(rc);
@@ -370,7 +372,7 @@ static int record_end(PyObject *task_id, const mida_id_t *known, int status,
     PyErr_NoMemory();
     rc = -1;
   } else {
-    rc = record_update(task_id, known, status, custom);
+    rc = record_update(task_id, known, status, 0, custom);
   }
   mida_py_json_free(&json);
   return rc;
@@ -515,8 +517,12 @@ static int sched_end_of(PyObject *self, PyObject *tasks, PyObject *record,
       return -1;
     if (ended) /* a key computed again, or scattered data */
       return 0;
-    /* Released before it ended: cancelled. */
-    if (record_update(task_id, NULL, MIDA_STATUS_CANCELLED, NULL) < 0)
+    /* Released before it ended: cancelled, now. A status that is an end
+     * has an end time; one that never ran has no start (and so no
+     * duration), and one that ran has runs, whose summary gives the row
+     * its start and end and leaves this end aside (merge.h, from_runs). */
+    if (record_update(task_id, NULL, MIDA_STATUS_CANCELLED, mida_now_ns(),
+                      NULL) < 0)
       return -1;
     return one_done(self, workflow_id, 0);
   }

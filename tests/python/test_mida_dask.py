@@ -55,6 +55,9 @@ def check_store(store, exp):
     dep = by_key.pop(exp["error_dependent"])
     assert dep["status"] == "ERROR"
     assert "upstream task erred: fails-1" in dep["error"]
+    # It never ran (no start), but it ended: when the scheduler erred it.
+    assert dep["started"] is None and dep["attempts"] is None, dep
+    assert dep["ended"] is not None and dep["ended"] >= dep["submitted"], dep
 
     for k, r in by_key.items():
         assert r["status"] == "FINISHED", (k, r)
@@ -555,3 +558,87 @@ if __name__ == "__main__":
     assert len(rows) == 1 and rows[0]["status"] == "ERROR", rows
     assert rows[0]["error"].startswith("KilledWorker: Attempted to run task"
                                        " 'die-1'"), rows
+
+
+def test_a_key_cancelled_before_it_ran_has_an_end(tmp_path):
+    # A key cancelled (client.cancel) or released (its last future
+    # dropped) before it ever ran ends CANCELLED at the time the scheduler
+    # forgot it: its row had no `ended`, as if it were still going. It
+    # never started, so its start (and so its duration) stay NULL. The
+    # one worker thread is held by `hold` until both are gone, so neither
+    # can run first: a marker file, not a sleep, orders the steps.
+    code = """
+import os, sys, time
+from distributed import Client, LocalCluster
+import mida.dask
+
+def hold(started, go):
+    open(started, "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.01)
+    return 1
+
+def quick(x):
+    return x
+
+def wait_for(what):
+    for _ in range(30000):
+        if what():
+            return
+        time.sleep(0.01)
+    sys.exit("timed out")
+
+if __name__ == "__main__":
+    started, go = sys.argv[1], sys.argv[2]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cl, Client(cl) as c:
+        mida.dask.observe(c)
+        h = c.submit(hold, started, go, key="hold-1")
+        wait_for(lambda: os.path.exists(started))
+        cancelled = c.submit(quick, 1, key="quick-cancelled")
+        released = c.submit(quick, 2, key="quick-released")
+        wait_for(lambda: c.run_on_scheduler(
+            lambda dask_scheduler: "quick-released" in dask_scheduler.tasks
+            and "quick-cancelled" in dask_scheduler.tasks))
+        c.cancel(cancelled)
+        del released
+        wait_for(lambda: c.run_on_scheduler(
+            lambda dask_scheduler: not {"quick-cancelled", "quick-released"}
+            & set(dask_scheduler.tasks)))
+        open(go, "w").close()
+        assert h.result() == 1
+"""
+    script = tmp_path / "cancel.py"
+    script.write_text(code)
+    store = tmp_path / "cancel.db"
+    r = subprocess.run([sys.executable, str(script),
+                        str(tmp_path / "started"), str(tmp_path / "go")],
+                       env=child_env(store), capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-4000:]
+    rows = store_rows(store, "SELECT source_key, status, submitted, started,"
+                      " ended, attempts FROM task ORDER BY source_key")
+    by_key = {row["source_key"]: row for row in rows}
+    assert set(by_key) == {"hold-1", "quick-cancelled", "quick-released"}
+    assert by_key["hold-1"]["status"] == "FINISHED"
+    for key in ("quick-cancelled", "quick-released"):
+        row = by_key[key]
+        assert row["status"] == "CANCELLED", row
+        assert row["started"] is None and row["attempts"] is None, row
+        assert row["ended"] is not None, row
+        assert row["ended"] >= row["submitted"], row
+    # Durations stay NULL (no start): in the view and in `mida tasks`.
+    view = store_rows(store, "SELECT source_key, started, ended, duration_s"
+                      " FROM task_v WHERE status = 'CANCELLED'")
+    assert len(view) == 2
+    for row in view:
+        assert row["started"] is None and row["duration_s"] is None, row
+        assert row["ended"] is not None, row
+    listed = subprocess.run([MIDA_BIN, "tasks", "--status", "cancelled",
+                             "--json"], env=child_env(store),
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    listed = json.loads(listed.stdout)
+    assert len(listed) == 2
+    assert all(t["started"] is None and t["duration_s"] is None
+               for t in listed), listed
