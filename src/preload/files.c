@@ -713,27 +713,35 @@ static int stdio_moved(mida__pl_file *f, int fd, int is_write) {
          ((fd == 0 || mida__pl_file_of(0) == f) && stream_read(stdin));
 }
 
-/* A pipe's write end that libc's streams wrote into -- its own stream, or
- * stdout or stderr through descriptor fd (or another of its descriptors)
- * 1 or 2 -- is announced (pipes.c) when fd is closed or the process ends,
- * the first moment the library can tell. */
-static void announce_stream_writes(mida__pl_file *f, int fd) {
-  if (f->kind != MIDA_PL_PIPE_KIND ||
-      (atomic_load_explicit(&f->marks, memory_order_relaxed) &
-       MIDA_PL_UNANNOUNCED) == 0)
+/* What libc's streams moved through pipe end f, which descriptor fd
+ * refers to -- its own stream (fdopen, popen), or stdout and stderr
+ * (stdin) through descriptor 1 or 2 (0) -- told when fd is closed or the
+ * process ends, the first moments the library can tell: a write end they
+ * wrote into is announced (pipes.c), and a read end they read from counts
+ * as read, so that its record makes the reader depend on the pipe's
+ * writers (fgets on a popen(cmd, "r") stream reads through no wrapper).
+ * A pipe end only held is neither. */
+static void pipe_stream_moves(mida__pl_file *f, int fd) {
+  if (f->kind != MIDA_PL_PIPE_KIND)
     return;
-  if (stdio_moved(f, fd, 1))
+  if ((atomic_load_explicit(&f->marks, memory_order_relaxed) &
+       MIDA_PL_UNANNOUNCED) != 0 &&
+      stdio_moved(f, fd, 1))
     mida__pl_pipe_first_write(f);
+  if ((f->mode & MIDA_PL_R) != 0 &&
+      atomic_load_explicit(&f->nread, memory_order_relaxed) == 0 &&
+      stdio_moved(f, fd, 0))
+    atomic_store_explicit(&f->nread, 1, memory_order_relaxed);
 }
 
 /* Drops one reference of entry i; the last one records the file, whose
  * identity is read from fd (or, when fd is -1, from its path: a descriptor
- * closed behind the library's back); a pipe's write end that libc's
- * streams wrote into through fd is announced first. */
+ * closed behind the library's back); what libc's streams moved through a
+ * pipe's end by fd is told first (pipe_stream_moves). */
 static void entry_unref(int i, int fd, int record) {
   mida__pl_file *f = &mida__pl_files[i];
   if (fd >= 0)
-    announce_stream_writes(f, fd);
+    pipe_stream_moves(f, fd);
   uint32_t r = atomic_load_explicit(&f->refs, memory_order_acquire);
   /* Never down to 0 and back: a free entry may be taken at once. */
   while (r > 1)
@@ -1137,11 +1145,7 @@ void mida__pl_record_all(int when) {
          * write end only held (by each command of a loop piped into
          * `cat`, by every job of `make | tee`) is not: its holder is no
          * writer, and 4 writers fill the pipe's slot (pipes.c). */
-        announce_stream_writes(f, fd);
-        if ((f->mode & MIDA_PL_R) != 0 &&
-            atomic_load_explicit(&f->nread, memory_order_relaxed) == 0 &&
-            (stream_read(f->stream) || (fd == 0 && stream_read(stdin))))
-          atomic_store_explicit(&f->nread, 1, memory_order_relaxed);
+        pipe_stream_moves(f, fd);
       }
     }
     mark_met(seen, f);

@@ -19,8 +19,8 @@
  * How it stays out of the way (STYLE.md, "Interposition"):
  *
  * - one file per intercepted family: open.c, mkstemp.c, close_dup.c,
- *   rw.c, stdio.c, mmap.c, stat.c, names.c, times.c, exec.c, process.c,
- *   vfork.c;
+ *   rw.c, stdio.c, popen.c, mmap.c, stat.c, names.c, times.c, exec.c,
+ *   process.c, vfork.c;
  *   each wrapper finds the real function lazily with dlsym(RTLD_NEXT)
  *   (real.c);
  * - reads and writes only add to counters of a preallocated table indexed
@@ -227,6 +227,11 @@ void mida__pl_track_inherited(int fd, uint64_t nread, uint64_t nwritten);
  * was opened for appending. Its bytes are also counted by how far fd's
  * offset moves. */
 void mida__pl_set_stream(int fd, FILE *stream, int append);
+
+/* Before the descriptor of stream s is closed inside libc (fclose,
+ * pclose, freopen): flushes s, then records its file while the descriptor
+ * still shows it (stdio.c). */
+void mida__pl_stream_closing(FILE *s);
 
 /* Marks carried over an exec (MIDA_PRELOAD_FDS) onto fd's entry. */
 void mida__pl_set_marks(int fd, unsigned marks);

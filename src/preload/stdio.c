@@ -87,9 +87,8 @@ MIDA_PL_EXPORT FILE *fdopen(int fd, const char *mode) {
   return s;
 }
 
-/* Before a stream's descriptor is closed inside libc: flush it, then
- * record its file while the descriptor still shows it. */
-static void stream_closing(FILE *s) {
+/* Flushes s, then releases its descriptor (preload.h). */
+void mida__pl_stream_closing(FILE *s) {
   int fd = stream_fd(s);
   if (mida__pl_file_of(fd) == NULL)
     return;
@@ -106,7 +105,7 @@ static FILE *reopen(FILE *(*real)(const char *, const char *, FILE *),
   if (path == NULL || !mida__pl_enter())
     return real(path, mode, s); /* a change of mode keeps the file */
   int saved = errno;
-  stream_closing(s);
+  mida__pl_stream_closing(s);
   errno = saved;
   mida__pl_leave();
   return stream_opened(real(path, mode, s), path, mode);
@@ -123,7 +122,7 @@ MIDA_PL_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *s) {
 MIDA_PL_EXPORT int fclose(FILE *s) {
   if (s != NULL && mida__pl_enter()) {
     int saved = errno;
-    stream_closing(s);
+    mida__pl_stream_closing(s);
     errno = saved;
     mida__pl_leave();
   }
