@@ -6,9 +6,14 @@
  * shippers, and a consumer for `mida ingest`.
  *
  * Both sides first make sure a JetStream stream captures the subject: the
- * stream MIDA_<subject> (characters other than letters, digits, '-' and '_'
- * written '_'), file storage, created if missing. So what JetStream has
- * acknowledged is on the server's disk and survives its restart.
+ * stream named after it (nats_stream.h: MIDA_<subject>, or for a subject
+ * with other characters than letters, digits, '-' and '_', MIDA-<subject
+ * with them written '_'>-<hash>), file storage, created if missing. So
+ * what JetStream has acknowledged is on the server's disk and survives its
+ * restart. A stream that a mida before 2026-12 made for the same subject
+ * under the name it gave it then (MIDA_a_b for a.b) is used as it is; a
+ * stream that has the name but captures another subject is an error, not
+ * a stream to publish or read through.
  *
  * Sink: put_batch encodes the batch into wire messages (wire.h) no larger
  * than the server's max_payload allows, and publishes each with js_Publish,
@@ -23,6 +28,7 @@
  * a dead consumer fetched and never acknowledged is redelivered to another
  * one when AckWait passes.
  */
+#include "sink/nats_stream.h"
 #include "sink/sink.h"
 #include "sink/wire.h"
 
@@ -94,6 +100,86 @@ static natsStatus tls_options(natsOptions *o, const mida__tls_opts *t,
   return s;
 }
 
+/* 1 when the stream's configuration captures subject. */
+static int stream_captures(const jsStreamInfo *si, const char *subject) {
+  if (si == NULL || si->Config == NULL)
+    return 0;
+  for (int i = 0; i < si->Config->SubjectsLen; i++)
+    if (mida__nats_subject_matches(si->Config->Subjects[i], subject))
+      return 1;
+  return 0;
+}
+
+/* The stream named name, or NATS_NOT_FOUND; destroys what *si held. */
+static natsStatus stream_info(nats_link *l, const char *name,
+                              jsStreamInfo **si) {
+  if (*si != NULL)
+    jsStreamInfo_Destroy(*si);
+  *si = NULL;
+  jsErrCode jerr = 0;
+  return js_GetStreamInfo(si, l->js, name, NULL, &jerr);
+}
+
+/* Finds the stream that captures l->subject, or creates it, and writes its
+ * name into l->stream (nats_stream.h). */
+static int find_stream(nats_link *l, const char *server, char *err,
+                       size_t errlen) {
+  char legacy[MIDA_NATS_STREAM_NAME_MAX];
+  mida__nats_stream_name(l->subject, l->stream, sizeof l->stream);
+  mida__nats_legacy_stream_name(l->subject, legacy, sizeof legacy);
+  jsStreamInfo *si = NULL;
+  natsStatus s = stream_info(l, l->stream, &si);
+  if (s == NATS_NOT_FOUND && strcmp(legacy, l->stream) != 0) {
+    /* A stream an earlier mida made for this very subject: its records
+     * not yet consumed are there, and it captures the subject, so that a
+     * new one could not (JetStream refuses overlapping subjects). */
+    s = stream_info(l, legacy, &si);
+    if (s == NATS_OK && stream_captures(si, l->subject))
+      snprintf(l->stream, sizeof l->stream, "%s", legacy);
+    else if (s == NATS_OK || s == NATS_NOT_FOUND)
+      s = stream_info(l, l->stream, &si); /* another subject's: not ours */
+  }
+  char made[256] = "";
+  if (s == NATS_NOT_FOUND) {
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char *subjects[1] = {l->subject};
+    cfg.Name = l->stream;
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    jsErrCode jerr = 0;
+    s = js_AddStream(&si, l->js, &cfg, NULL, &jerr);
+    if (s != NATS_OK) {
+      /* Another process may have created it in the meantime; if not, the
+       * reason it could not be made is the one to tell. */
+      snprintf(made, sizeof made, "%s", nats_error(s));
+      s = stream_info(l, l->stream, &si);
+    }
+  }
+  int rc = MIDA_OK;
+  if (s != NATS_OK) {
+    snprintf(err, errlen, "JetStream on %s has no stream %s for %s: %s",
+             server, l->stream, l->subject,
+             made[0] != '\0' ? made : nats_error(s));
+    rc = MIDA_EIO;
+  } else if (!stream_captures(si, l->subject)) {
+    snprintf(err, errlen,
+             "JetStream on %s: the stream %s captures %s, not %s (made by a "
+             "mida before 2026-12 for that subject? docs/multinode.md, NATS "
+             "stream names)",
+             server, l->stream,
+             si->Config != NULL && si->Config->SubjectsLen > 0
+                 ? si->Config->Subjects[0]
+                 : "no subject",
+             l->subject);
+    rc = MIDA_EIO;
+  }
+  if (si != NULL)
+    jsStreamInfo_Destroy(si);
+  return rc;
+}
+
 /* Connects, authenticates and makes sure the stream exists. */
 static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
   if (mida__url_parse(url, 4222, &l->url) != MIDA_OK) {
@@ -112,13 +198,6 @@ static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
   for (char *p = l->subject; *p != '\0'; p++)
     if (*p == '/')
       *p = '.';
-  snprintf(l->stream, sizeof l->stream, "MIDA_%.200s", l->subject);
-  for (char *p = l->stream; *p != '\0'; p++) {
-    int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-             (*p >= '0' && *p <= '9') || *p == '-' || *p == '_';
-    if (!ok)
-      *p = '_';
-  }
   char server[320];
   int v6 = strchr(l->url.host, ':') != NULL; /* an IPv6 address */
   snprintf(server, sizeof server, "%s://%s%s%s:%d",
@@ -160,32 +239,16 @@ static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
                                                     : MIDA_EIO;
   }
   s = natsConnection_JetStream(&l->js, l->nc, NULL);
-  jsStreamInfo *si = NULL;
-  jsErrCode jerr = 0;
-  if (s == NATS_OK)
-    s = js_GetStreamInfo(&si, l->js, l->stream, NULL, &jerr);
-  if (s == NATS_NOT_FOUND) {
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    const char *subjects[1] = {l->subject};
-    cfg.Name = l->stream;
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = js_FileStorage;
-    s = js_AddStream(&si, l->js, &cfg, NULL, &jerr);
-    /* Another process may have created it in the meantime. */
-    if (s != NATS_OK) {
-      s = js_GetStreamInfo(&si, l->js, l->stream, NULL, &jerr);
-    }
-  }
-  if (si != NULL)
-    jsStreamInfo_Destroy(si);
   if (s != NATS_OK) {
-    snprintf(err, errlen, "JetStream on %s has no stream %s for %s: %s", server,
-             l->stream, l->subject, nats_error(s));
+    snprintf(err, errlen, "cannot use JetStream on %s: %s", server,
+             nats_error(s));
     link_close(l);
     return MIDA_EIO;
   }
+  rc = find_stream(l, server, err, errlen);
+  if (rc != MIDA_OK)
+    link_close(l);
+  return rc;
   return MIDA_OK;
 }
 
