@@ -29,6 +29,28 @@ static const char query_help[] =
     "example:\n"
     "  mida query \"SELECT activity, count(*) AS n FROM task GROUP BY 1\"\n";
 
+/* 1 when sql holds no statement: nothing but white space, ';' and SQL
+ * comments (-- to the end of the line, and unnested slash-star ones). The
+ * store would refuse it too ("empty query"), as a failure of the store
+ * (exit 1) and only once it is open; it is a mistake in the command line.
+ * A text this scan is not sure of goes to the store. */
+static int statement_is_empty(const char *sql) {
+  const char *p = sql;
+  for (;;) {
+    p += strspn(p, " \t\r\n\f\v;");
+    if (p[0] == '-' && p[1] == '-') {
+      p += strcspn(p, "\n");
+    } else if (p[0] == '/' && p[1] == '*') {
+      const char *end = strstr(p + 2, "*/");
+      if (end == NULL)
+        return 0; /* unterminated: the store says so */
+      p = end + 2;
+    } else {
+      return *p == '\0';
+    }
+  }
+}
+
 /* Prints the refusal of a writing statement, without repeating the words
  * "query is read-only" when the sink's message already starts with them. */
 static int readonly_error(const mida__sink *sink) {
@@ -55,6 +77,8 @@ int mida__cli_query(mida__cli *cli, int argc, char **argv) {
                            1, &npos);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
+  if (statement_is_empty(pos[0]))
+    return mida__cli_usage_error("query", "the SQL statement is empty");
   mida__out_format fmt;
   ex = mida__out_pick("query", csv, json, &fmt);
   if (ex != MIDA_CLI_CONTINUE)

@@ -112,6 +112,23 @@ def test_csv_and_json_together_are_a_usage_error(run):
     assert r.returncode == 2
 
 
+def test_an_empty_statement_is_a_usage_error(run):
+    """Nothing to run is a mistake in the command line (exit 2), found
+    before the store is opened; it was the store's "empty query" (exit
+    1)."""
+    for sql in ("", "   ", "\t\n", ";", " ; ;", "/* nothing */",
+                "-- nothing\n;"):
+        r = run("query", "--", sql)
+        assert r.returncode == 2, (sql, r.stderr)
+        assert "mida query: the SQL statement is empty" in r.stderr, r.stderr
+        assert "--help" in r.stderr
+        assert r.stdout == ""
+    r = run("query", "--", "", store_path="/nonexistent/dir/none.db")
+    assert r.returncode == 2, r.stderr
+    r = run("query", "SELECT 1 AS n -- a comment", "--csv")
+    assert (r.returncode, r.stdout) == (0, "n\r\n1\r\n"), r.stderr
+
+
 def test_version(run):
     r = run("version", store_path=None)
     assert r.returncode == 0
