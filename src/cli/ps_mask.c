@@ -10,6 +10,10 @@
  * URL's userinfo and the values of its secret-looking query parameters
  * (core/redact.h) with '*'. It narrows the window to the first moments of
  * the process; the environment (MIDA_STORE) or ~/.pgpass leave none.
+ *
+ * Where a userinfo ends is the messages' rule (mida__url_userinfo_end,
+ * core/url.h), not a copy of it, so that `ps` hides at least what the
+ * messages hide (ps_mask_test.c); `ps` hides a user name alone too.
  */
 #include "cli/cli.h"
 
@@ -18,36 +22,26 @@
 #include "core/url.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Overwrites with '*' the secret parts of the URL that starts at p (just
- * after its "://"). */
-static void mask_url(char *p) {
-  /* The userinfo ends at the last '@' before the query, as in the
-   * messages (mida__url_redact), not at the first '/': a password that
-   * holds a '/' (postgresql://u:pa/ss@h/db) was left whole in `ps`. */
-  size_t before_query = strcspn(p, "?#");
-  char *at = NULL;
-  for (size_t i = 0; i < before_query; i++)
-    if (p[i] == '@')
-      at = p + i;
-  /* Failing one, when a '?' or '#' comes before the first '/', it is the
-   * password's (redis://:ab#cd@h/s), and the userinfo ends at the last
-   * '@' of all, as in the messages (mida__url_secret_span). */
-  if (at == NULL && p[before_query] != '\0' &&
-      strcspn(p, "/") > before_query)
-    at = strrchr(p + before_query, '@');
-  if (at != NULL) {
-    /* The password; or, a userinfo of one part, all of it (a NATS token:
-     * token@; elsewhere a user name, which `ps` needs no more). */
-    char *colon = memchr(p, ':', (size_t)(at - p));
-    /* Past a '/', only a password is taken for one: in
-     * https://host/a@b the '@' is the path's, as in the messages. */
-    int past_slash = (size_t)(at - p) > strcspn(p, "/?#");
-    if (colon != NULL || !past_slash)
-      for (char *c = colon != NULL ? colon + 1 : p; c < at; c++)
-        *c = '*';
+/* Overwrites with '*' the secret parts of the URL whose authority starts
+ * at p (just after its "://"); token: its scheme is nats or tls, whose
+ * userinfo of one part is a token. */
+static void mask_url(char *p, int token) {
+  /* Where the userinfo ends: the rule of the messages (core/url.h). */
+  size_t at, colon;
+  if (mida__url_userinfo_end(p, &at, &colon)) {
+    if (colon != SIZE_MAX) {
+      memset(p + colon + 1, '*', at - colon - 1); /* the password */
+    } else if (token || at <= strcspn(p, "/?#")) {
+      /* A userinfo of one part, all of it: a NATS token, as in the
+       * messages; elsewhere a user name, which `ps` needs no more (the
+       * messages show it). Past a '/' only a token is taken for one: in
+       * https://host/a@b the '@' is the path's, as in the messages. */
+      memset(p, '*', at);
+    }
   }
   char *q = strchr(p, '?');
   if (q == NULL)
@@ -63,17 +57,21 @@ static void mask_url(char *p) {
   }
 }
 
-/* Whether the URL whose "://" is at sep, in arg, names a path (sqlite://,
- * file://): it has no userinfo and nothing to hide, as in
- * mida__url_redact, and an '@' in a file name is no password's end. */
-static int names_a_path(const char *arg, const char *sep) {
+/* Where the scheme of the URL whose "://" is at sep, in arg, starts: the
+ * letters, digits, '+', '-' and '.' before it. */
+static const char *scheme_start(const char *arg, const char *sep) {
   const char *start = sep;
   while (start > arg && (isalnum((unsigned char)start[-1]) ||
                          strchr("+-.", start[-1]) != NULL))
     start--;
-  size_t n = (size_t)(sep - start);
-  return mida__url_scheme_equal(start, n, "sqlite") ||
-         mida__url_scheme_equal(start, n, "file");
+  return start;
+}
+
+/* Whether the n bytes of scheme are one of names. */
+static int scheme_among(const char *scheme, size_t n, const char *a,
+                        const char *b) {
+  return mida__url_scheme_equal(scheme, n, a) ||
+         mida__url_scheme_equal(scheme, n, b);
 }
 
 /* The copy main() works on, freed at exit. */
@@ -89,16 +87,17 @@ static void free_masked_copy(void) {
 /* Where the authority of arg starts when arg is a URL with its "//" or
  * ':' mistyped and a userinfo ("redis:/:pw@host/s": core/url.h); 0
  * otherwise. Such a text is a path to mida, but shown as a URL. */
-static size_t mistyped_url(const char *arg) {
-  size_t scheme_len = 0;
-  size_t start = mida__url_mistyped(arg, &scheme_len);
+static size_t mistyped_url(const char *arg, size_t *scheme_len) {
+  size_t start = mida__url_mistyped(arg, scheme_len);
   return start > 0 && strchr(arg + start, '@') != NULL ? start : 0;
 }
 
 char **mida__cli_mask_argv(int argc, char **argv) {
   int any = 0;
-  for (int i = 1; i < argc && !any; i++)
-    any = strstr(argv[i], "://") != NULL || mistyped_url(argv[i]) > 0;
+  for (int i = 1; i < argc && !any; i++) {
+    size_t n;
+    any = strstr(argv[i], "://") != NULL || mistyped_url(argv[i], &n) > 0;
+  }
   if (!any)
     return argv;
   char **copy = mida__calloc((size_t)argc + 1, sizeof *copy);
@@ -117,13 +116,21 @@ char **mida__cli_mask_argv(int argc, char **argv) {
   if (atexit(free_masked_copy) != 0)
     return argv; /* the copy stays reachable; nothing hidden */
   for (int i = 1; i < argc; i++) {
-    size_t mistyped = mistyped_url(argv[i]);
+    size_t scheme_len = 0;
+    size_t mistyped = mistyped_url(argv[i], &scheme_len);
     if (mistyped > 0)
-      mask_url(argv[i] + mistyped);
+      mask_url(argv[i] + mistyped,
+               scheme_among(argv[i], scheme_len, "nats", "tls"));
     for (char *s = strstr(argv[i], "://"); s != NULL;
-         s = strstr(s + 3, "://"))
-      if (!names_a_path(argv[i], s))
-        mask_url(s + 3);
+         s = strstr(s + 3, "://")) {
+      /* A path (sqlite://, file://) has no userinfo and nothing to hide,
+       * as in mida__url_redact: an '@' in a file name is no password's
+       * end. */
+      const char *scheme = scheme_start(argv[i], s);
+      size_t n = (size_t)(s - scheme);
+      if (!scheme_among(scheme, n, "sqlite", "file"))
+        mask_url(s + 3, scheme_among(scheme, n, "nats", "tls"));
+    }
   }
   return copy;
 }

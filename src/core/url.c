@@ -8,6 +8,7 @@
 #include "core/redact.h"
 #include "mida.h"
 
+#include <stdint.h>
 #include <string.h>
 
 size_t mida__url_scheme_len(const char *url) {
@@ -310,14 +311,11 @@ const char *mida__url_query(const char *url) {
   return *q == '?' ? q + 1 : NULL;
 }
 
-int mida__url_secret_span(const char *url, size_t *off, size_t *len) {
-  *off = 0;
-  *len = 0;
-  size_t n = 0;
-  size_t start = url != NULL ? authority_start(url, &n) : 0;
-  if (start == 0)
-    return 0;
-  const char *p = url + start;
+int mida__url_userinfo_end(const char *authority, size_t *at,
+                           size_t *colon) {
+  *at = 0;
+  *colon = SIZE_MAX;
+  const char *p = authority;
   /* The userinfo ends at the last '@' before the query: later than the
    * parser's authority, so that a password holding a '/' is hidden too.
    * Failing one, when a '?' or '#' comes before the first '/', it is
@@ -329,23 +327,43 @@ int mida__url_secret_span(const char *url, size_t *off, size_t *len) {
    * to a later '@' (fuzz/json_fuzz.c: masked once is masked). An '@' in
    * a query or fragment after a path (https://h/x?a=b@c) stays its own. */
   const char *qstart = p + strcspn(p, "?#");
-  const char *at = NULL;
+  const char *end = NULL;
   for (const char *q = p; q < qstart; q++)
     if (*q == '@')
-      at = q;
-  if (at == NULL && *qstart != '\0' && p + strcspn(p, "/") > qstart)
-    at = strrchr(qstart, '@');
-  const char *colon = at != NULL ? memchr(p, ':', (size_t)(at - p)) : NULL;
-  /* NATS's URLs carry a token as a userinfo of one part (token@): all of
-   * it is the secret. */
-  if (colon == NULL && at != NULL &&
-      (mida__url_scheme_equal(url, n, "nats") ||
-       mida__url_scheme_equal(url, n, "tls")))
-    colon = p - 1;
-  if (colon == NULL)
+      end = q;
+  if (end == NULL && *qstart != '\0' && p + strcspn(p, "/") > qstart)
+    end = strrchr(qstart, '@');
+  if (end == NULL)
     return 0;
-  *off = (size_t)(colon + 1 - url);
-  *len = (size_t)(at - colon - 1);
+  *at = (size_t)(end - p);
+  const char *c = memchr(p, ':', *at);
+  if (c != NULL)
+    *colon = (size_t)(c - p);
+  return 1;
+}
+
+int mida__url_secret_span(const char *url, size_t *off, size_t *len) {
+  *off = 0;
+  *len = 0;
+  size_t n = 0;
+  size_t start = url != NULL ? authority_start(url, &n) : 0;
+  if (start == 0)
+    return 0;
+  size_t at, colon;
+  if (!mida__url_userinfo_end(url + start, &at, &colon))
+    return 0;
+  if (colon == SIZE_MAX) {
+    /* NATS's URLs carry a token as a userinfo of one part (token@): all
+     * of it is the secret. Elsewhere it is a user name. */
+    if (!mida__url_scheme_equal(url, n, "nats") &&
+        !mida__url_scheme_equal(url, n, "tls"))
+      return 0;
+    *off = start;
+    *len = at;
+    return 1;
+  }
+  *off = start + colon + 1;
+  *len = at - colon - 1;
   return 1;
 }
 

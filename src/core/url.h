@@ -100,6 +100,18 @@ size_t mida__url_mistyped(const char *url, size_t *scheme_len);
  * mistyped URL: mida__url_mistyped). */
 int mida__url_secret_span(const char *url, size_t *off, size_t *len);
 
+/* The one rule of where a URL's userinfo ends, for mida__url_secret_span
+ * and for ps_mask.c, which finds URLs inside arguments (--store=URL) and
+ * knows only where their authority starts: authority is the text after
+ * "://" (or a mistyped URL's, mida__url_mistyped). Returns 1 when it has
+ * a userinfo, with *at the offset of the '@' that ends it (the last one
+ * before the query; failing one, when a '?' or '#' comes before the first
+ * '/', the last one of all: a password may hold any of '@', '/', '?',
+ * '#') and *colon the offset of its first ':', or SIZE_MAX when it has
+ * none (a user name alone, or a NATS token); 0 when it has none. */
+int mida__url_userinfo_end(const char *authority, size_t *at,
+                           size_t *colon);
+
 /* url's query string (after '?', up to '#' or the end), or NULL when it
  * has none or is a path. */
 const char *mida__url_query(const char *url);
