@@ -239,6 +239,10 @@ typedef struct seen_entry {
 
 #define SEEN_BUCKETS 4096
 
+/* The most too-large parts remembered as counted (a few hundred bytes
+ * each); past it a part is counted again each time it is left out. */
+#define TOO_LARGE_KEPT 100000
+
 /* Where an insert-only table has been read up to (mlflow_reader.h). */
 typedef struct position {
   char *at;    /* reader's position text (owned); "" = from the start */
@@ -270,12 +274,20 @@ typedef struct mlf {
   int warned_no_version; /* and said so */
   uint64_t too_large;    /* run columns and records left out: too large */
   int warned_too_large;  /* and said so */
+  /* The parts counted in too_large ("<kind>:<id>:<what>"), so that each is
+   * counted once however many passes leave it out again; kept apart from
+   * seen, which a resync empties. At most TOO_LARGE_KEPT of them. */
+  seen_entry *too_large_counted[SEEN_BUCKETS];
+  size_t too_large_kept;
 } mlf;
 
 
-static seen_entry *seen_get(mlf *m, const char *key, bool create) {
+/* The entry of key in a table of SEEN_BUCKETS chains; with create, a new
+ * zeroed one when there is none (NULL when out of memory). */
+static seen_entry *table_get(seen_entry **table, const char *key,
+                             bool create) {
   uint64_t h = fnv(FNV_START, key, strlen(key)) % SEEN_BUCKETS;
-  for (seen_entry *e = m->seen[h]; e != NULL; e = e->next)
+  for (seen_entry *e = table[h]; e != NULL; e = e->next)
     if (strcmp(e->key, key) == 0)
       return e;
   if (!create)
@@ -288,23 +300,29 @@ static seen_entry *seen_get(mlf *m, const char *key, bool create) {
     mida__free(e);
     return NULL;
   }
-  e->next = m->seen[h];
-  m->seen[h] = e;
+  e->next = table[h];
+  table[h] = e;
   return e;
 }
 
-static void seen_clear(mlf *m) {
+static void table_clear(seen_entry **table) {
   for (size_t i = 0; i < SEEN_BUCKETS; i++) {
-    seen_entry *e = m->seen[i];
+    seen_entry *e = table[i];
     while (e != NULL) {
       seen_entry *next = e->next;
       mida__free(e->key);
       mida__free(e);
       e = next;
     }
-    m->seen[i] = NULL;
+    table[i] = NULL;
   }
 }
+
+static seen_entry *seen_get(mlf *m, const char *key, bool create) {
+  return table_get(m->seen, key, create);
+}
+
+static void seen_clear(mlf *m) { table_clear(m->seen); }
 
 /* Whether the content hash of key changed since it was last emitted; with
  * remember, records the new hash. Out of memory counts as changed. */
@@ -664,6 +682,16 @@ static int run_custom_json(const rows *runs, size_t i, const rows *tags,
  * the journal takes, and says so once. kind: "run" or "model". */
 static int too_large_part(mlf *m, const char *kind, const char *id,
                           const char *what) {
+  /* A live run is emitted again at every pass that changed it (its latest
+   * metrics), and a growing model likewise: the same part left out again
+   * is the same thing skipped, counted when first left out. */
+  char key[400];
+  snprintf(key, sizeof key, "%s:%s:%s", kind, id, what);
+  if (table_get(m->too_large_counted, key, false) != NULL)
+    return MIDA_OK;
+  if (m->too_large_kept < TOO_LARGE_KEPT &&
+      table_get(m->too_large_counted, key, true) != NULL)
+    m->too_large_kept++;
   m->too_large++;
   m->st->skipped++;
   if (!m->warned_too_large)
@@ -1748,6 +1776,7 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
     judge_no_version(m);
   rd->methods->close(rd);
   seen_clear(m);
+  table_clear(m->too_large_counted);
   mida__free(m->metrics_pos.at);
   mida__free(m->metrics_pos.saved);
   mida__free(m->inputs_pos.at);

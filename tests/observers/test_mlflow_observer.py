@@ -387,6 +387,33 @@ def test_a_run_too_large_to_keep_whole_stops_nothing(tmp_path, store,
                        " source_key = ?", (big,)) == [("RUNNING", None)]
     assert store.count("SELECT count(*) FROM metric WHERE value = 3") == 1
 
+    # Watched while it runs: each point logged changes the run's latest
+    # metrics, so each pass emits the run again, and again without its
+    # params. The counter counts the thing skipped (one run's params), not
+    # the passes that skipped it (it said 6 here).
+    db3 = tmp_path / "mlflow3.db"
+    uri3 = f"sqlite:///{db3}"
+    client = mlflow.MlflowClient(tracking_uri=uri3)
+    exp = client.create_experiment("wide")
+    big = client.create_run(exp, run_name="many-params").info.run_id
+    for b in range(8):
+        client.log_batch(big, params=[
+            mlflow.entities.Param(f"p{b}_{i}", "x" * 6000)
+            for i in range(100)])
+    live = observer("mlflow", "--tracking-uri", uri3).start()
+    for step in range(5):
+        client.log_metric(big, "live", 10.0 + step, step=step)
+        # The pass that read this point emitted the run again.
+        assert store.wait_for("SELECT count(*) FROM metric WHERE value"
+                              f" = {10.0 + step}", 1) == 1
+    rc, out, err = live.stop()
+    assert rc == 0, err
+    assert summary(out)["passes"] >= 5
+    assert summary(out)["skipped"] == 1
+    assert store.query("SELECT value FROM counter WHERE name ="
+                       " 'observe.mlflow.skipped.too_large' AND pid = ?",
+                       (live.proc.pid,)) == [(1,)]
+
 
 def test_a_model_with_more_points_than_fit_keeps_the_rest(tmp_path, store,
                                                           observer):
