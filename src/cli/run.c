@@ -148,12 +148,16 @@ static const char *mlflow_implied(char *buf, size_t cap) {
   const char *env = getenv("MLFLOW_TRACKING_URI");
   char shown[MIDA_URL_SHOWN];
   if (env != NULL && env[0] != '\0') {
-    if (mida__mlflow_readable_uri(env))
+    const char *why = mida__mlflow_unreadable_why(env);
+    if (why == NULL)
       return env;
-    mida__cli_note(
-            "mida run: MLFLOW_TRACKING_URI=%s is not observed (sqlite:, "
-            "postgresql:, file: stores and paths are)\n",
-            mida__url_redact(env, shown, sizeof shown));
+    /* One line, and the command runs as it would: its MLflow runs are
+     * just not recorded. */
+    mida__cli_note("mida run: warning: MLFLOW_TRACKING_URI=%s is not "
+                   "observed, the command's MLflow runs are not recorded: "
+                   "%s (sqlite:, postgresql:, file: stores and paths are "
+                   "observed)\n",
+                   mida__url_redact(env, shown, sizeof shown), why);
     return NULL;
   }
   return mida__mlflow_default_uri(buf, cap) == MIDA_OK ? buf : NULL;

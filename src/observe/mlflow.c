@@ -150,16 +150,49 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
 
 #define FNV_START 14695981039346656037ull
 
-int mida__mlflow_readable_uri(const char *uri) {
-  if (uri == NULL || uri[0] == '\0')
+/* The length of uri's scheme as Python's urllib (so MLflow) reads one:
+ * a letter, then letters, digits, '+', '-', '.', up to the first ':'
+ * ("databricks:profile" has one, "./a:b" none); 0 when it has none. */
+static size_t python_scheme_len(const char *uri) {
+  if (!isalpha((unsigned char)uri[0]))
     return 0;
+  size_t n = 1;
+  while (isalnum((unsigned char)uri[n]) || uri[n] == '+' || uri[n] == '-' ||
+         uri[n] == '.')
+    n++;
+  return uri[n] == ':' ? n : 0;
+}
+
+const char *mida__mlflow_unreadable_why(const char *uri) {
+  if (uri == NULL || uri[0] == '\0')
+    return "empty";
   static const char *const schemes[] = {"sqlite:", "postgresql:",
                                         "postgresql+", "postgres:", "file:",
                                         NULL};
   for (int i = 0; schemes[i] != NULL; i++)
     if (strncmp(uri, schemes[i], strlen(schemes[i])) == 0)
-      return 1;
-  return mida__url_scheme_len(uri) == 0; /* a path: a file store */
+      return NULL;
+  /* MLflow's names of remote stores, bare or as a scheme: not paths. */
+  static const char *const databricks[] = {"databricks", "databricks-uc",
+                                           "uc", NULL};
+  size_t n = python_scheme_len(uri);
+  for (int i = 0; databricks[i] != NULL; i++)
+    if (strcmp(uri, databricks[i]) == 0 ||
+        (n == strlen(databricks[i]) &&
+         mida__url_scheme_equal(uri, n, databricks[i])))
+      return "a Databricks workspace, which keeps its runs on Databricks' "
+             "servers";
+  if (n > 0 && (mida__url_scheme_equal(uri, n, "http") ||
+                mida__url_scheme_equal(uri, n, "https")))
+    return "an MLflow tracking server: observe the store it serves (its "
+           "--backend-store-uri) instead";
+  if (n > 0 || mida__url_scheme_len(uri) > 0)
+    return "a scheme this observer does not read";
+  return NULL; /* a path: a file store */
+}
+
+int mida__mlflow_readable_uri(const char *uri) {
+  return mida__mlflow_unreadable_why(uri) == NULL;
 }
 
 /* Whether dir holds an experiment of a file store: MLflow's own test
@@ -1632,10 +1665,20 @@ static bool ends_with(const char *s, const char *tail) {
  * file or looks like a database (.db, .sqlite). */
 static int open_reader(const char *tracking_uri, const mida__obs_opts *opts,
                        mida__mlf_reader **out) {
+  char shown[MIDA_URL_SHOWN];
+  const char *why = mida__mlflow_unreadable_why(tracking_uri);
+  if (why != NULL)
+    /* "databricks" was read as a file store in ./databricks, and waited
+     * for forever. */
+    return mida__set_error(MIDA_EURL,
+                           "%s: not a tracking URI this observer reads: %s "
+                           "(it reads sqlite:///path/mlflow.db, "
+                           "postgresql://..., file:///path/mlruns or a path)",
+                           mida__url_redact(tracking_uri, shown, sizeof shown),
+                           why);
   if (is_postgres_uri(tracking_uri))
     return mida__mlf_pg_open(tracking_uri, opts, out);
   char path[PATH_MAX];
-  char shown[MIDA_URL_SHOWN];
   bool file_store = false;
   if (strncmp(tracking_uri, "file:", 5) == 0) {
     if (file_uri_path(tracking_uri, path, sizeof path) != MIDA_OK)

@@ -19,8 +19,15 @@ mida_status_t mida__mlflow_status(const char *status);
 double mida__mlflow_value(double stored, int is_nan);
 
 /* Whether the observer reads the store a tracking URI names: sqlite:,
- * postgresql: (postgres:, postgresql+driver:), file:, or a plain path. */
+ * postgresql: (postgres:, postgresql+driver:), file:, or a plain path. A
+ * URI with any other scheme (as MLflow reads one: "name:" suffices) is
+ * not a path, nor are MLflow's bare names of remote stores ("databricks",
+ * "databricks-uc", "uc"). */
 int mida__mlflow_readable_uri(const char *uri);
+
+/* Why the observer does not read the store uri names ("a Databricks
+ * workspace, ...", for a message), or NULL when it does. */
+const char *mida__mlflow_unreadable_why(const char *uri);
 
 /* The tracking store MLflow uses when MLFLOW_TRACKING_URI is unset (and
  * the program sets none), as MLflow 3 resolves it in the working

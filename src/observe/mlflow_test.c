@@ -61,8 +61,33 @@ static void test_file_store_metric_lines(void **state) {
                      MIDA_ECORRUPT);
 }
 
+/* The tracking URIs the observer reads, and the ones it refuses rather
+ * than take for a path ("databricks" was a file store in ./databricks). */
+static void test_readable_tracking_uris(void **state) {
+  (void)state;
+  const char *readable[] = {"sqlite:///a/mlflow.db", "postgresql://h/db",
+                            "postgresql+psycopg2://h/db", "postgres://h/db",
+                            "file:///a/mlruns", "mlruns", "./a:b",
+                            "/abs/databricks", "databricks/mlruns"};
+  for (size_t i = 0; i < sizeof readable / sizeof readable[0]; i++)
+    assert_true(mida__mlflow_readable_uri(readable[i]));
+  const char *not_readable[] = {
+      "",           "databricks", "databricks-uc", "uc",
+      "databricks://profile", "Databricks://p", "databricks:p",
+      "http://h:5000", "HTTPS://h", "mysql://u@h/db", "runs:/x/model"};
+  for (size_t i = 0; i < sizeof not_readable / sizeof not_readable[0]; i++) {
+    assert_false(mida__mlflow_readable_uri(not_readable[i]));
+    assert_non_null(mida__mlflow_unreadable_why(not_readable[i]));
+  }
+  assert_non_null(strstr(mida__mlflow_unreadable_why("databricks"),
+                         "Databricks"));
+  assert_non_null(strstr(mida__mlflow_unreadable_why("https://h"),
+                         "tracking server"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_readable_tracking_uris),
       cmocka_unit_test(test_status_mapping),
       cmocka_unit_test(test_values_as_mlflow_encodes_them),
       cmocka_unit_test(test_file_store_metric_lines),

@@ -218,17 +218,48 @@ def test_mida_run_starts_no_observer_before_mlflow_has_a_database(
     assert not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:1/", "databricks",
+                                 "databricks://profile"])
 def test_mida_run_names_a_tracking_uri_it_cannot_observe(tmp_path, mida_bin,
-                                                        store, python):
+                                                        store, python, uri):
+    # "databricks" (MLflow's name of a Databricks workspace) was taken for
+    # a file store in ./databricks, observed without a word: nothing came.
     env = dict(os.environ, MIDA_STORE=f"sqlite://{store.path}",
-               MIDA_SPOOL=str(tmp_path / "spool"),
-               MLFLOW_TRACKING_URI="http://127.0.0.1:1/")
+               MIDA_SPOOL=str(tmp_path / "spool"), MLFLOW_TRACKING_URI=uri)
     r = subprocess.run([mida_bin, "run", "--no-dask", "--", python, "-c",
-                        "pass"], env=env, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert "MLFLOW_TRACKING_URI=http://127.0.0.1:1/ is not observed" \
-        in r.stderr
+                        "print('trained'); raise SystemExit(3)"],
+                       env=env, cwd=str(tmp_path), capture_output=True,
+                       text=True, timeout=120)
+    # The command runs as it would, its output and exit status its own.
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == "trained\n"
+    said = [ln for ln in r.stderr.splitlines() if "MLFLOW_TRACKING_URI" in ln]
+    assert len(said) == 1, r.stderr
+    assert f"MLFLOW_TRACKING_URI={uri} is not observed" in said[0]
+    assert "warning" in said[0] and "not recorded" in said[0]
+    assert not (tmp_path / "databricks").exists()
+
+
+@pytest.mark.parametrize("uri", ["databricks", "databricks://profile",
+                                 "databricks-uc", "https://mlflow.example",
+                                 "mysql://u@db/mlflow"])
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_observing_a_tracking_uri_it_cannot_read_is_an_error(
+        tmp_path, observer, uri, given):
+    # The observer took "databricks" for a file store in ./databricks and
+    # waited for it to appear, forever, without a word.
+    if given == "option":
+        o = observer("mlflow", "--tracking-uri", uri)
+    else:
+        o = observer("mlflow")
+        o.env["MLFLOW_TRACKING_URI"] = uri
+    r = subprocess.run(o.argv, env=o.env, cwd=str(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert f"{uri}: not a tracking URI this observer reads" in r.stderr
+    if uri.startswith("databricks"):
+        assert "Databricks workspace" in r.stderr
+    assert not (tmp_path / "databricks").exists()
 
 
 def test_each_mida_run_claims_its_own_runs_and_files(tmp_path, mida_bin,
