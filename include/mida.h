@@ -570,6 +570,17 @@ MIDA_EXTERN int mida_query_described(const char *store_url, const char *sql,
                                      mida_stop_fn stop, void *ctx,
                                      char *errmsg, size_t errmsg_len);
 
+/* Counts into *count the journal segments in the spool of store_url
+ * (NULL: $MIDA_STORE, else the default store; $MIDA_SPOOL when set) that no
+ * live process holds: what processes that ended left to ship (a forked
+ * child ended by _exit ships nothing itself), which the next session on
+ * the store ships. A program that only reads can ask this before a query
+ * and open a session (which ships them) only when it is not 0. *count is
+ * 0 where there is no spool. Writes nothing, and holds no lock (each
+ * segment's is tried for an instant, as `mida stats` does). Returns
+ * MIDA_OK, or MIDA_ETOOBIG (a spool path too long), MIDA_EIO. */
+MIDA_EXTERN int mida_spool_orphans(const char *store_url, uint64_t *count);
+
 #ifdef __cplusplus
 }
 #endif

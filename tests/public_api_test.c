@@ -15,6 +15,8 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 typedef struct fixture {
   char dir[256]; /* scratch directory */
@@ -392,6 +394,51 @@ test_a_malformed_capture_knob_keeps_its_default_and_says_so(void **state) {
   assert_int_equal(cfg.journal_bytes, 1 << 20);
 }
 
+/* A journal whose process ended before shipping it (a forked child ended
+ * by _exit) is counted; the session's own live one, and a store without a
+ * spool, are not; a flush ships it, and the count goes back to 0. */
+static void test_spool_orphans_counts_what_ended_processes_left(void **state) {
+  fixture *fx = *state;
+  uint64_t n = 99;
+  assert_int_equal(mida_spool_orphans(fx->url, &n), MIDA_OK);
+  assert_int_equal(n, 0); /* no spool yet */
+  mida_session_t *s = open_url(fx->url, NULL);
+  mida_id_t t;
+  assert_int_equal(mida_task_begin(s, &(mida_task_info_t){.activity = "a"},
+                                   &t),
+                   MIDA_OK);
+  assert_int_equal(mida_flush(s, 10000), MIDA_OK);
+  assert_int_equal(mida_spool_orphans(fx->url, &n), MIDA_OK);
+  assert_int_equal(n, 0); /* this process's journal is live */
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    mida_config_t cfg;
+    mida_config_init(&cfg);
+    cfg.store = fx->url;
+    cfg.sample_hz = 0;
+    mida_session_t *c = NULL;
+    char err[256];
+    mida_id_t ct;
+    int ok = mida_open(&cfg, &c, err, sizeof err) == MIDA_OK &&
+             mida_task_begin(c, &(mida_task_info_t){.activity = "child"},
+                             &ct) == MIDA_OK;
+    _exit(ok ? 0 : 1); /* ships nothing */
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  assert_int_equal(mida_spool_orphans(fx->url, &n), MIDA_OK);
+  assert_true(n >= 1);
+  assert_int_equal(mida_flush(s, 10000), MIDA_OK);
+  assert_int_equal(mida_spool_orphans(fx->url, &n), MIDA_OK);
+  assert_int_equal(n, 0);
+  assert_int_equal(mida_close(s), MIDA_OK);
+  assert_int_equal(q(fx, "SELECT count(*) FROM task WHERE activity = 'child'"),
+                   1);
+  assert_int_equal(mida_spool_orphans(fx->url, NULL), MIDA_EINVAL);
+}
+
 static void test_structs_carry_their_size(void **state) {
   fixture *fx = *state;
   /* The library fills no more than the caller's struct holds. */
@@ -453,6 +500,9 @@ int main(void) {
           test_query_described_names_columns_without_rows, setup, teardown),
       cmocka_unit_test_setup_teardown(test_each_session_keeps_its_last_error,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_spool_orphans_counts_what_ended_processes_left, setup,
+          teardown),
       cmocka_unit_test_setup_teardown(test_structs_carry_their_size, setup,
                                       teardown),
       cmocka_unit_test(test_a_malformed_spool_bound_keeps_the_default),

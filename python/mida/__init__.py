@@ -144,7 +144,9 @@ def data(uri, role="used", *, kind=None, digest=None, size=-1, name=None,
 def query(sql, params=(), max_rows=1000000):
     """Runs a read-only SQL statement on the store; rows as dicts.
 
-    Records of this process are flushed first, so they are visible. The
+    Records of this process are flushed first, so they are visible (a
+    process that recorded nothing opens no capture session for it, unless
+    ended processes left journals to ship). The
     rows are kept in memory: a result of more than max_rows rows raises
     mida.Error (max_rows=None: no bound)."""
     return _mida.query(sql, params, max_rows)

@@ -738,6 +738,34 @@ static void flush_for_query(mida_session_t *s) {
     (void)mida_flush(s, FLUSH_MORE_MS);
 }
 
+/* Flushes s (if not NULL, nor disabled) for a query, its info into *si. */
+static void flush_session(mida_session_t *s, mida_session_info_t *si) {
+  if (s == NULL || mida_session_info_get(s, si) != MIDA_OK || si->disabled)
+    return;
+  Py_BEGIN_ALLOW_THREADS
+  flush_for_query(s);
+  Py_END_ALLOW_THREADS
+}
+
+/* The session whose records a query is to see first: this process's, if
+ * it has recorded anything (or opened one); else one is opened only when
+ * processes that ended left journals in the store's spool (a
+ * multiprocessing worker ends with os._exit and ships nothing: its
+ * parent's query ships them, through the session's flush). A process that
+ * only reads opens none: no journal, no sampler writing its telemetry into
+ * the store, no spool made beside a store it may not write. NULL: none. */
+static mida_session_t *session_for_query(void) {
+  if (mida_py_session != NULL)
+    return mida_py_session;
+  mida_config_t cfg;
+  mida_config_init(&cfg);
+  uint64_t orphans = 0;
+  if (cfg.disabled ||
+      mida_spool_orphans(cfg.store, &orphans) != MIDA_OK || orphans == 0)
+    return NULL;
+  return mida_py_session_get();
+}
+
 /* query(sql, params=(), max_rows=QUERY_MAX_ROWS, columns=False) -> list
  * of dicts (with columns: (the column names as a list, the rows)),
  * read-only, after a flush of this process's records; a result of more
@@ -810,15 +838,9 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
       goto out;
   }
   /* This process's records first, so that they are visible. */
-  mida_session_t *s = mida_py_session_get();
+  mida_session_t *s = session_for_query();
   mida_session_info_t si = {0};
-  if (s != NULL)
-    (void)mida_session_info_get(s, &si);
-  if (s != NULL && !si.disabled) {
-    Py_BEGIN_ALLOW_THREADS
-    flush_for_query(s);
-    Py_END_ALLOW_THREADS
-  }
+  flush_session(s, &si);
   query_ctx q = {PyList_New(0), NULL, bound, 0, NULL};
   if (q.rows == NULL)
     goto out;
@@ -827,6 +849,18 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
   int rc = mida_query_described(si.store, sql, pv, (int)np, query_columns,
                                 query_row, query_stop, &q, err, sizeof err);
   PyEval_RestoreThread(q.thread);
+  /* A store not made yet is made by the session of a process that records
+   * into it: a query before its first record opens that session, and sees
+   * the new store empty, rather than fail (no row came: nothing to undo). */
+  if (rc == MIDA_ENOTFOUND && s == NULL && !q.failed &&
+      (s = mida_py_session_get()) != NULL) {
+    flush_session(s, &si);
+    err[0] = '\0';
+    q.thread = PyEval_SaveThread();
+    rc = mida_query_described(si.store, sql, pv, (int)np, query_columns,
+                              query_row, query_stop, &q, err, sizeof err);
+    PyEval_RestoreThread(q.thread);
+  }
   /* The column names, asked for: a result without rows has them too. */
   if (with_columns && !q.failed &&
       (names = q.keys != NULL ? PySequence_List(q.keys) : PyList_New(0)) ==
