@@ -7,18 +7,20 @@
  * (`--store postgresql://u:pw@db/x`, `mida ingest --from redis://:pw@...`)
  * would stay readable there for the whole run; so main() works on a copy
  * of argv and overwrites, in the original memory, the password of every
- * URL's userinfo and the values of its secret-looking query parameters
- * (core/redact.h) with '*'. It narrows the window to the first moments of
- * the process; the environment (MIDA_STORE) or ~/.pgpass leave none.
+ * URL's userinfo and the values of its secret-looking parameters, in its
+ * query and its fragment (core/redact.h), with '*'. It narrows the window
+ * to the first moments of the process; the environment (MIDA_STORE) or
+ * ~/.pgpass leave none.
  *
- * Where a userinfo ends is the messages' rule (mida__url_userinfo_end,
- * core/url.h), not a copy of it, so that `ps` hides at least what the
- * messages hide (ps_mask_test.c); `ps` hides a user name alone too.
+ * Where a userinfo ends and which parameters are secret are the
+ * messages' rules (mida__url_userinfo_end, mida__url_params_start,
+ * mida__url_next_secret_value: core/url.h), not copies of them, so that
+ * `ps` hides at least what the messages hide (ps_mask_test.c); `ps` hides
+ * a user name alone too.
  */
 #include "cli/cli.h"
 
 #include "core/alloc.h"
-#include "core/redact.h"
 #include "core/url.h"
 
 #include <ctype.h>
@@ -30,7 +32,10 @@
  * at p (just after its "://"); token: its scheme is nats or tls, whose
  * userinfo of one part is a token. */
 static void mask_url(char *p, int token) {
-  /* Where the userinfo ends: the rule of the messages (core/url.h). */
+  /* Where the userinfo ends, where the parameters begin and which are
+   * secret (in the query and the fragment alike): the rules of the
+   * messages (core/url.h), read before any mask changes the text. */
+  char *params = p + mida__url_params_start(p, token);
   size_t at, colon;
   if (mida__url_userinfo_end(p, &at, &colon)) {
     if (colon != SIZE_MAX) {
@@ -43,18 +48,9 @@ static void mask_url(char *p, int token) {
       memset(p, '*', at);
     }
   }
-  char *q = strchr(p, '?');
-  if (q == NULL)
-    return;
-  for (char *k = q + 1; *k != '\0' && *k != '#';) {
-    size_t n = strcspn(k, "&#");
-    char *eq = memchr(k, '=', n);
-    if (eq != NULL && mida__secret_name(k, (size_t)(eq - k)))
-      memset(eq + 1, '*', n - (size_t)(eq + 1 - k));
-    k += n;
-    if (*k == '&')
-      k++;
-  }
+  size_t from = 0, off, len;
+  while (mida__url_next_secret_value(params, &from, &off, &len))
+    memset(params + off, '*', len);
 }
 
 /* Where the scheme of the URL whose "://" is at sep, in arg, starts: the

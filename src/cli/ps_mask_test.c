@@ -3,9 +3,9 @@
  * mask of the passwords in mida's own argument memory, which `ps` shows
  * to every user (the end to end tests, through /proc/PID/cmdline:
  * tests/security/test_secrets.py). Each case is an argument and what `ps`
- * must show of it; and whatever the messages mask of a URL
- * (mida__url_secret_span, core/url.h: the one rule of where a userinfo
- * ends) is masked in `ps` too. The cases run in one call, as main() makes
+ * must show of it; and whatever the messages mask of a URL (its userinfo's
+ * secret, mida__url_secret_span, and its secret parameters' values,
+ * mida__url_next_secret_value: core/url.h) is masked in `ps` too. The cases run in one call, as main() makes
  * it: the copy it returns lives until exit.
  */
 #include "cli/cli.h"
@@ -44,6 +44,15 @@ static const mask_case cases[] = {
     {"nats://ab#cd@h/s", "nats://*****@h/s"},
     {"tls://a?b@h/s", "tls://***@h/s"},
     {"nats://to/ken@h/s", "nats://******@h/s"},
+    /* A secret parameter in the fragment, as in the messages; one after a
+     * query's fragment was left whole until 2026-12. */
+    {"https://h/x#f?token=abc", "https://h/x#f?token=***"},
+    {"--store=postgresql://u@h/db#x?password=p",
+     "--store=postgresql://*@h/db#x?password=*"},
+    {"https://h/x?a=1#f?token=abc", "https://h/x?a=1#f?token=***"},
+    /* The parameters begin after the password, as in the messages, not
+     * at a '?' of the user name. */
+    {"redis://u?a=1:pw@h/s?token=1", "redis://u?a=1:**@h/s?token=*"},
     /* A user name alone: `ps` hides it (the messages show it). */
     {"https://u@h/x", "https://*@h/x"},
     /* Nothing to hide: an '@' of the path or the query, a file name. */
@@ -99,12 +108,20 @@ static void test_ps_hides_at_least_what_the_messages_hide(void **state) {
       continue;
     while (url > cases[i].arg && url[-1] != '=')
       url--; /* the URL's scheme, after an option's '=' */
+    size_t base = (size_t)(url - cases[i].arg);
     size_t off, len;
-    if (!mida__url_secret_span(url, &off, &len))
-      continue;
-    size_t at = (size_t)(url - cases[i].arg) + off;
-    for (size_t k = at; k < at + len; k++)
-      assert_int_equal(masked[i][k], '*');
+    if (mida__url_secret_span(url, &off, &len))
+      for (size_t k = base + off; k < base + off + len; k++)
+        assert_int_equal(masked[i][k], '*');
+    /* The values of secret parameters, in the query and the fragment. */
+    const char *params = mida__url_params(url);
+    size_t from = 0;
+    while (params != NULL &&
+           mida__url_next_secret_value(params, &from, &off, &len)) {
+      size_t at = base + (size_t)(params - url) + off;
+      for (size_t k = at; k < at + len; k++)
+        assert_int_equal(masked[i][k], '*');
+    }
   }
 }
 

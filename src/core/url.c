@@ -242,25 +242,41 @@ void mida__url_put(char *buf, size_t buflen, size_t *o, const char *s,
   *o += n;
 }
 
-/* Appends a query string (after '?') with the values of secret
- * parameters masked, then its fragment as it is. */
-static void put_query(char *buf, size_t buflen, size_t *o, const char *q) {
-  while (*q != '\0' && *q != '#') {
-    size_t len = strcspn(q, "&#");
-    const char *eq = memchr(q, '=', len);
-    if (eq != NULL && mida__secret_name(q, (size_t)(eq - q))) {
-      mida__url_put(buf, buflen, o, q, (size_t)(eq - q) + 1, 0);
-      mida__url_put(buf, buflen, o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
-    } else {
-      mida__url_put(buf, buflen, o, q, len, 0);
-    }
-    q += len;
-    if (*q == '&') {
-      mida__url_put(buf, buflen, o, "&", 1, 0);
+int mida__url_next_secret_value(const char *params, size_t *from,
+                                size_t *off, size_t *len) {
+  const char *q = params + *from;
+  if (*from == 0 && *q == '?')
+    q++; /* the query's own mark; a later '?' is part of a name */
+  while (*q != '\0') {
+    if (*q == '&' || *q == '#') {
       q++;
+      continue;
     }
+    size_t n = strcspn(q, "&#");
+    const char *eq = memchr(q, '=', n);
+    if (eq != NULL && mida__secret_name(q, (size_t)(eq - q))) {
+      *off = (size_t)(eq + 1 - params);
+      *len = (size_t)(q + n - eq - 1);
+      *from = (size_t)(q + n - params);
+      return 1;
+    }
+    q += n;
   }
-  mida__url_put(buf, buflen, o, q, strlen(q), 0);
+  *from = (size_t)(q - params);
+  return 0;
+}
+
+/* Appends the parameters (from their first '?' or '#' on) with the values
+ * of secret ones masked. */
+static void put_params(char *buf, size_t buflen, size_t *o,
+                       const char *params) {
+  size_t from = 0, off, len, copied = 0;
+  while (mida__url_next_secret_value(params, &from, &off, &len)) {
+    mida__url_put(buf, buflen, o, params + copied, off - copied, 0);
+    mida__url_put(buf, buflen, o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
+    copied = off + len;
+  }
+  mida__url_put(buf, buflen, o, params + copied, strlen(params + copied), 0);
 }
 
 /* Whether url is a path (no scheme, sqlite:// or file://): no userinfo,
@@ -303,14 +319,6 @@ static size_t authority_start(const char *url, size_t *n) {
   return mida__url_mistyped(url, n);
 }
 
-const char *mida__url_query(const char *url) {
-  if (url == NULL || names_a_path(url))
-    return NULL;
-  const char *p = url + mida__url_scheme_len(url) + 3;
-  const char *q = p + strcspn(p, "?#");
-  return *q == '?' ? q + 1 : NULL;
-}
-
 int mida__url_userinfo_end(const char *authority, size_t *at,
                            size_t *colon) {
   *at = 0;
@@ -342,6 +350,34 @@ int mida__url_userinfo_end(const char *authority, size_t *at,
   return 1;
 }
 
+size_t mida__url_params_start(const char *authority, int token) {
+  size_t first = strcspn(authority, "?#");
+  size_t at, colon;
+  /* A secret of the userinfo may run past the first '?' or '#'
+   * (mida__url_userinfo_end): the parameters begin after it. */
+  if (mida__url_userinfo_end(authority, &at, &colon) &&
+      (colon != SIZE_MAX || token) && at > first)
+    return at + strcspn(authority + at, "?#");
+  return first;
+}
+
+/* Whether the n bytes of scheme name a scheme whose userinfo of one part
+ * is a token (NATS's): all of it is the secret. */
+static int token_scheme(const char *scheme, size_t n) {
+  return mida__url_scheme_equal(scheme, n, "nats") ||
+         mida__url_scheme_equal(scheme, n, "tls");
+}
+
+const char *mida__url_params(const char *url) {
+  size_t n = 0;
+  size_t start = url != NULL ? authority_start(url, &n) : 0;
+  if (start == 0)
+    return NULL;
+  const char *p = url + start;
+  p += mida__url_params_start(p, token_scheme(url, n));
+  return *p != '\0' ? p : NULL;
+}
+
 int mida__url_secret_span(const char *url, size_t *off, size_t *len) {
   *off = 0;
   *len = 0;
@@ -355,8 +391,7 @@ int mida__url_secret_span(const char *url, size_t *off, size_t *len) {
   if (colon == SIZE_MAX) {
     /* NATS's URLs carry a token as a userinfo of one part (token@): all
      * of it is the secret. Elsewhere it is a user name. */
-    if (!mida__url_scheme_equal(url, n, "nats") &&
-        !mida__url_scheme_equal(url, n, "tls"))
+    if (!token_scheme(url, n))
       return 0;
     *off = start;
     *len = at;
@@ -382,25 +417,17 @@ const char *mida__url_redact(const char *url, char *buf, size_t buflen) {
     return buf;
   }
   const char *p = url + start;
-  const char *qstart = p + strcspn(p, "?#");
+  const char *params = p + mida__url_params_start(p, token_scheme(url, n));
   size_t off, len;
   if (mida__url_secret_span(url, &off, &len)) {
-    /* A secret may run past the first '?' or '#' (url_secret_span). */
-    if (url + off + len > qstart)
-      qstart = url + off + len + strcspn(url + off + len, "?#");
     mida__url_put(buf, buflen, &o, url, off, 0);
     mida__url_put(buf, buflen, &o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
     mida__url_put(buf, buflen, &o, url + off + len,
-                  (size_t)(qstart - url - off - len), 0);
+                  (size_t)(params - url - off - len), 0);
   } else {
-    mida__url_put(buf, buflen, &o, url, (size_t)(qstart - url), 0);
+    mida__url_put(buf, buflen, &o, url, (size_t)(params - url), 0);
   }
-  if (qstart[0] == '?') {
-    mida__url_put(buf, buflen, &o, "?", 1, 0);
-    put_query(buf, buflen, &o, qstart + 1);
-  } else {
-    mida__url_put(buf, buflen, &o, qstart, strlen(qstart), 0);
-  }
+  put_params(buf, buflen, &o, params);
   buf[o] = '\0';
   return buf;
 }

@@ -112,9 +112,30 @@ int mida__url_secret_span(const char *url, size_t *off, size_t *len);
 int mida__url_userinfo_end(const char *authority, size_t *at,
                            size_t *colon);
 
-/* url's query string (after '?', up to '#' or the end), or NULL when it
- * has none or is a path. */
-const char *mida__url_query(const char *url);
+/* The one rule of where a URL's parameters begin, for mida__url_redact,
+ * mida__url_params and ps_mask.c: the offset in authority (as for
+ * mida__url_userinfo_end; token: its scheme is nats or tls) of the first
+ * '?' or '#' after the userinfo's secret, or of the terminating NUL when
+ * there is none. */
+size_t mida__url_params_start(const char *authority, int token);
+
+/* url's parameters, from the '?' or '#' where they begin
+ * (mida__url_params_start) to the end, or NULL when it has none or is a
+ * path. */
+const char *mida__url_params(const char *url);
+
+/* The one rule of which parameter values are secret, for
+ * mida__url_redact, url_scrub.c and ps_mask.c. params is the text from
+ * where a URL's parameters begin (mida__url_params_start). Its query and
+ * its fragment alike are name=value pairs split by '&' (and '#'): a
+ * fragment is no safer to show than a query ("https://h/x#f?token=abc",
+ * "#/route?password=p": the name "f?token" looks like a secret, by
+ * mida__secret_name's words). Finds the next value, at or after *from
+ * (0 to start), of a parameter whose name looks like a secret: sets *off
+ * and *len (its place in params, possibly empty), moves *from past it and
+ * returns 1; returns 0 when none is left. */
+int mida__url_next_secret_value(const char *params, size_t *from,
+                                size_t *off, size_t *len);
 
 /* Appends n bytes of s to buf (buflen > 0) at *o, up to buflen - 1 bytes
  * in all; all or nothing when whole is set, so that a cut never shows part

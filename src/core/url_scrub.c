@@ -97,16 +97,11 @@ static void gather(forms *f, const char *url) {
   size_t off, len;
   if (mida__url_secret_span(url, &off, &len))
     add_secret(f, url + off, len);
-  const char *q = mida__url_query(url);
-  while (q != NULL && *q != '\0' && *q != '#') {
-    size_t n = strcspn(q, "&#");
-    const char *eq = memchr(q, '=', n);
-    if (eq != NULL && mida__secret_name(q, (size_t)(eq - q)))
-      add_secret(f, eq + 1, (size_t)(q + n - eq - 1));
-    q += n;
-    if (*q == '&')
-      q++;
-  }
+  const char *params = mida__url_params(url);
+  size_t from = 0;
+  while (params != NULL &&
+         mida__url_next_secret_value(params, &from, &off, &len))
+    add_secret(f, params + off, len);
 }
 
 /* Whether s[0..n) holds any form, of any length. */

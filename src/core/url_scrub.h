@@ -14,8 +14,9 @@
  *     (a shorter one would mask letters of ordinary words).
  *
  * A secret is the userinfo's password or token and the value of each
- * query parameter with a secret name (mida__secret_name), each as
- * written, percent-decoded, and with '@' and '/' escaped as
+ * query or fragment parameter with a secret name
+ * (mida__url_next_secret_value), each as written, percent-decoded, and
+ * with '@' and '/' escaped as
  * mida__url_escape_userinfo hands them to libpq. When the secrets do not
  * fit the scrubber's room, the whole message is withheld instead.
  */

@@ -404,6 +404,35 @@ static void test_a_password_holding_a_query_mark_is_masked(void **state) {
   assert_string_equal(redact("nats://to/ken@h/s"), "nats://***@h/s");
 }
 
+/* A secret parameter after the fragment's '#' is masked as one in the
+ * query is, in messages, texts and library messages alike: it was shown
+ * whole until 2026-12, though `ps` masked it (src/cli/ps_mask_test.c). */
+static void test_a_secret_in_the_fragment_is_masked(void **state) {
+  (void)state;
+  assert_string_equal(redact("https://h/x#f?token=abc"),
+                      "https://h/x#f?token=***");
+  assert_string_equal(redact("postgresql://u@h/db#x?password=p"),
+                      "postgresql://u@h/db#x?password=***");
+  assert_string_equal(redact("https://h/x?a=1#f?token=abc&b=2"),
+                      "https://h/x?a=1#f?token=***&b=2");
+  assert_string_equal(redact("https://h/#/route?api_key=k&x=1#password=q"),
+                      "https://h/#/route?api_key=***&x=1#password=***");
+  assert_string_equal(redact("https://h#token=abc"), "https://h#token=***");
+  /* Masked once is masked. */
+  assert_string_equal(redact("https://h/x#f?token=***"),
+                      "https://h/x#f?token=***");
+  /* A fragment without a secret name is shown as it is. */
+  assert_string_equal(redact("https://h/x#section-2?a=b"),
+                      "https://h/x#section-2?a=b");
+  check_url_text("see https://h/x#f?token=abc now",
+                 "see https://h/x#f?token=*** now");
+  char b[256];
+  assert_string_equal(mida__url_scrub("bad value \"abc9\"",
+                                      "https://h/x#f?token=abc9", b,
+                                      sizeof b),
+                      "bad value \"***\"");
+}
+
 /* A URL with its "//" or ':' mistyped is read as a path, but shown as
  * the URL it was meant to be: its password masked. */
 static void test_a_mistyped_url_shows_no_password(void **state) {
@@ -438,6 +467,7 @@ int main(void) {
       cmocka_unit_test(test_redaction_masks_passwords_everywhere),
       cmocka_unit_test(test_a_mistyped_url_shows_no_password),
       cmocka_unit_test(test_a_password_holding_a_query_mark_is_masked),
+      cmocka_unit_test(test_a_secret_in_the_fragment_is_masked),
       cmocka_unit_test(test_a_cut_url_shows_no_part_of_a_secret),
       cmocka_unit_test(test_a_password_holding_at_signs_is_escaped_for_libpq),
       cmocka_unit_test(test_a_librarys_message_repeats_no_secret),
