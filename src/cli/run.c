@@ -135,10 +135,19 @@ typedef struct companion {
    * nothing (it says why when something is there it cannot follow). May
    * be NULL. */
   const char *(*implied)(char *buf, size_t cap);
+  /* Why an argument given with its option cannot be followed (for a usage
+   * error, before the command runs), or NULL when it can. May be NULL. */
+  const char *(*unusable_why)(const char *arg);
+  const char *readable; /* what it can follow, for that error, or NULL */
   int (*start)(const char *kind, const char *arg, const char *store,
                int64_t since_ns, char *const *base_env, pid_t *pid);
   int (*stop)(pid_t pid, int timeout_ms);
 } companion;
+
+/* What the MLflow observer reads, for the messages that name a tracking
+ * URI it does not (mida__mlflow_unreadable_why). */
+#define MLFLOW_READABLE                                                        \
+  "sqlite:, postgresql:, file: stores and paths are observed"
 
 /* The tracking store the command's MLflow will write, as MLflow resolves
  * it: MLFLOW_TRACKING_URI, else MLflow's default in the working directory
@@ -155,8 +164,7 @@ static const char *mlflow_implied(char *buf, size_t cap) {
      * just not recorded. */
     mida__cli_note("mida run: warning: MLFLOW_TRACKING_URI=%s is not "
                    "observed, the command's MLflow runs are not recorded: "
-                   "%s (sqlite:, postgresql:, file: stores and paths are "
-                   "observed)\n",
+                   "%s (" MLFLOW_READABLE ")\n",
                    mida__url_redact(env, shown, sizeof shown), why);
     return NULL;
   }
@@ -165,9 +173,10 @@ static const char *mlflow_implied(char *buf, size_t cap) {
 
 static const companion companions[] = {
     {"--mlflow", "--no-mlflow", "mlflow", mlflow_implied,
-     mida__cli_observe_spawn, mida__cli_observe_stop},
-    {"--tensorboard", NULL, "tensorboard", NULL, mida__cli_observe_spawn,
+     mida__mlflow_unreadable_why, MLFLOW_READABLE, mida__cli_observe_spawn,
      mida__cli_observe_stop},
+    {"--tensorboard", NULL, "tensorboard", NULL, NULL, NULL,
+     mida__cli_observe_spawn, mida__cli_observe_stop},
 };
 #define COMPANION_COUNT (sizeof companions / sizeof companions[0])
 
@@ -703,6 +712,24 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   ex = mida__run_preload_check(&files);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
+  /* An observer given a source it cannot read would only fail once the
+   * command runs ("did not stop cleanly"): the option the user gave
+   * cannot work, so it is refused now. An implied one only warns
+   * (mlflow_implied): the command did not ask for it. */
+  for (size_t i = 0; i < COMPANION_COUNT; i++) {
+    const char *why = comp_arg[i] != NULL && companions[i].unusable_why != NULL
+                          ? companions[i].unusable_why(comp_arg[i])
+                          : NULL;
+    char shown[MIDA_URL_SHOWN];
+    if (why != NULL)
+      return mida__cli_usage_error(
+          "run", "%s %s: not a source the %s observer reads: %s%s%s%s",
+          companions[i].option,
+          mida__url_redact(comp_arg[i], shown, sizeof shown),
+          companions[i].kind, why, companions[i].readable != NULL ? " (" : "",
+          companions[i].readable != NULL ? companions[i].readable : "",
+          companions[i].readable != NULL ? ")" : "");
+  }
   char **cmdv = argv + cmd;
   int cmdc = argc - cmd;
   /* By default the store holds every record when mida run returns, so

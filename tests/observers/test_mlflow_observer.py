@@ -241,6 +241,36 @@ def test_mida_run_names_a_tracking_uri_it_cannot_observe(tmp_path, mida_bin,
 
 
 @pytest.mark.parametrize("uri", ["databricks", "databricks://profile",
+                                 "https://u:pw@mlflow.example/"])
+def test_mida_run_refuses_an_mlflow_uri_it_cannot_observe(tmp_path, mida_bin,
+                                                          store, python, uri):
+    # An explicit --mlflow the observer cannot read ran the command, then
+    # said "the mlflow observer did not stop cleanly" (its child exited 1):
+    # an option given that cannot work is a usage error, said before the
+    # command runs, with why (MLFLOW_TRACKING_URI, which the user did not
+    # give mida, only warns: above).
+    ran = tmp_path / "ran"
+    env = dict(os.environ, MIDA_STORE=f"sqlite://{store.path}",
+               MIDA_SPOOL=str(tmp_path / "spool"))
+    env.pop("MLFLOW_TRACKING_URI", None)
+    r = subprocess.run([mida_bin, "run", "--no-dask", "--mlflow", uri, "--",
+                        python, "-c", f"open({str(ran)!r}, 'w')"],
+                       env=env, cwd=str(tmp_path), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert not ran.exists()
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith("mida run: --mlflow "), r.stderr
+    assert "not a source the mlflow observer reads" in lines[0]
+    if uri.startswith("databricks"):
+        assert f"--mlflow {uri}: " in lines[0]
+        assert "Databricks workspace" in lines[0]
+    assert "pw" not in r.stderr
+    assert "did not stop cleanly" not in r.stderr
+    assert not (tmp_path / "databricks").exists()
+
+
+@pytest.mark.parametrize("uri", ["databricks", "databricks://profile",
                                  "databricks-uc", "https://mlflow.example",
                                  "mysql://u@db/mlflow"])
 @pytest.mark.parametrize("given", ["option", "environment"])
