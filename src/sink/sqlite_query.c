@@ -130,6 +130,29 @@ static int is_blank(const char *p) {
   return 1;
 }
 
+/* Where the slash-star comment that sql ends in and never closes starts,
+ * when nothing but white space, ';' and closed comments come before it
+ * (a slash-star then " x", or a slash-star alone); NULL otherwise. SQLite
+ * reads such a comment to the end of the text and finds no statement
+ * ("empty query"), or, for a slash-star alone, a '/' ('near "/": syntax
+ * error'): neither says that a comment was left open. */
+static const char *unclosed_comment(const char *sql) {
+  const char *p = sql;
+  for (;;) {
+    p += strspn(p, " \t\r\n\f\v;");
+    if (p[0] == '-' && p[1] == '-') {
+      p += strcspn(p, "\n");
+    } else if (p[0] == '/' && p[1] == '*') {
+      const char *end = strstr(p + 2, "*/");
+      if (end == NULL)
+        return p;
+      p = end + 2;
+    } else {
+      return NULL;
+    }
+  }
+}
+
 /* The progress handler of a query: ends it at its deadline, when it is
  * cancelled (mida__sqlite_cancel), or when the caller's stop function says so
  * (asked every MIDA_GUARD_STOP_MS, not at every call). */
@@ -288,6 +311,14 @@ static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
   auth_state auth = {0};
   int rc = MIDA_OK;
 
+  const char *open_comment = unclosed_comment(sql);
+  if (open_comment != NULL) {
+    /* PostgreSQL's words for it, so that both stores say the same. */
+    rc = mida__sink_fail(base, MIDA_EINVAL,
+                         "unterminated /* comment at or near \"%s\"",
+                         snippet(open_comment, what, sizeof what));
+    goto out;
+  }
   sqlite3_set_authorizer(s->db, query_authorizer, &auth);
   int src = sqlite3_prepare_v2(s->db, sql, -1, &st, &tail);
   sqlite3_set_authorizer(s->db, NULL, NULL);

@@ -129,6 +129,33 @@ def test_an_empty_statement_is_a_usage_error(run):
     assert (r.returncode, r.stdout) == (0, "n\r\n1\r\n"), r.stderr
 
 
+def test_malformed_sql_is_one_line_of_the_store_exit_1(run):
+    """A statement that is only a comment left open ("/* x") was the
+    SQLite store's "empty query", and a slash-star alone 'near "/": syntax
+    error': neither said what was wrong. It is a failure of the store
+    (exit 1, as PostgreSQL's "unterminated /* comment" is), in one line;
+    so is any other SQL the store cannot read."""
+    for sql in ("/* x", "/*", " ; /* a */ /* b"):
+        r = run("query", "--", sql)
+        assert r.returncode == 1, (sql, r.stderr)
+        assert r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith(
+            "mida: query failed: unterminated /* comment at or near "
+            f'"{sql.split("*/")[-1].strip()}"'), r.stderr
+        assert r.stdout == ""
+    for sql, said in (("selec 1", "syntax error"),
+                      ("select * from", "incomplete input"),
+                      ("select 'abc", "unrecognized token")):
+        r = run("query", "--", sql)
+        assert r.returncode == 1, (sql, r.stderr)
+        assert r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith("mida: query failed: "), r.stderr
+        assert said in r.stderr, r.stderr
+    # SQLite reads a comment left open after a statement to the end.
+    r = run("query", "SELECT 1 AS n /* x", "--csv")
+    assert (r.returncode, r.stdout) == (0, "n\r\n1\r\n"), r.stderr
+
+
 def test_version(run):
     r = run("version", store_path=None)
     assert r.returncode == 0
