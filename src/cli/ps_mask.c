@@ -81,11 +81,13 @@ static void free_masked_copy(void) {
 }
 
 /* Where the authority of arg starts when arg is a URL with its "//" or
- * ':' mistyped and a userinfo ("redis:/:pw@host/s": core/url.h); 0
- * otherwise. Such a text is a path to mida, but shown as a URL. */
+ * ':' mistyped and a userinfo or parameters ("redis:/:pw@host/s",
+ * "redis:h/s?password=x": core/url.h); 0 otherwise. Such a text is a
+ * path to mida, but shown as a URL, its secrets masked: the parameters
+ * too, which `ps` showed until 2026-12. */
 static size_t mistyped_url(const char *arg, size_t *scheme_len) {
   size_t start = mida__url_mistyped(arg, scheme_len);
-  return start > 0 && strchr(arg + start, '@') != NULL ? start : 0;
+  return start > 0 && strpbrk(arg + start, "@?#") != NULL ? start : 0;
 }
 
 char **mida__cli_mask_argv(int argc, char **argv) {
