@@ -734,6 +734,33 @@ static void pipe_stream_moves(mida__pl_file *f, int fd) {
     atomic_store_explicit(&f->nread, 1, memory_order_relaxed);
 }
 
+/* Announces f, which descriptor fd refers to, as a pipe's write end that
+ * this process wrote into, if stream s (or the stream over f, or stdout
+ * or stderr through descriptor 1 or 2) has output for it or wrote into it
+ * before. Called before libc flushes (mida__pl_stream_flushing): a reader
+ * that reads the flushed bytes and ends at once (`head -c 1`) finds the
+ * writer in the registry. A write end only held is not announced: its
+ * streams hold nothing and never wrote. */
+static void announce_flushed(mida__pl_file *f, int fd, FILE *s) {
+  if (f == NULL || f->kind != MIDA_PL_PIPE_KIND ||
+      (atomic_load_explicit(&f->marks, memory_order_relaxed) &
+       MIDA_PL_UNANNOUNCED) == 0)
+    return;
+  if (stream_written(s) || stdio_moved(f, fd, 1))
+    mida__pl_pipe_first_write(f);
+}
+
+void mida__pl_stream_flushing(FILE *s) {
+  if (s != NULL) {
+    int fd = fileno(s); /* -1 without a descriptor (fmemopen) */
+    announce_flushed(mida__pl_file_of(fd), fd, s);
+    return;
+  }
+  const int end = mida__pl_fd_bound();
+  for (int fd = 0; fd < end; fd++)
+    announce_flushed(mida__pl_file_of(fd), fd, NULL);
+}
+
 /* Drops one reference of entry i; the last one records the file, whose
  * identity is read from fd (or, when fd is -1, from its path: a descriptor
  * closed behind the library's back); what libc's streams moved through a
@@ -1124,6 +1151,9 @@ void mida__pl_record_all(int when) {
   memset(seen, 0, sizeof seen);
   int cloexec_only = when == MIDA_PL_AT_EXEC;
   if (when == MIDA_PL_AT_EXIT) {
+    /* The writers of pipes first, then the flush that reaches their
+     * readers (libc's own, after this, finds nothing left). */
+    mida__pl_stream_flushing(NULL);
     flush_quietly(stdout);
     flush_quietly(stderr);
   }

@@ -233,6 +233,12 @@ void mida__pl_set_stream(int fd, FILE *stream, int append);
  * still shows it (stdio.c). */
 void mida__pl_stream_closing(FILE *s);
 
+/* Before libc flushes stream s (every stream if s is NULL: fflush(NULL),
+ * exit): a pipe's write end that s wrote into, or holds output for,
+ * announces this process as a writer of the pipe (pipes.c) before the
+ * data can reach a reader (files.c). */
+void mida__pl_stream_flushing(FILE *s);
+
 /* Marks carried over an exec (MIDA_PRELOAD_FDS) onto fd's entry. */
 void mida__pl_set_marks(int fd, unsigned marks);
 

@@ -82,6 +82,8 @@
   X(freopen, FILE *, (const char *, const char *, FILE *))                   \
   X(freopen64, FILE *, (const char *, const char *, FILE *))                 \
   X(fclose, int, (FILE *))                                                   \
+  X(fflush, int, (FILE *))                                                   \
+  X(fflush_unlocked, int, (FILE *))                                          \
   X(popen, FILE *, (const char *, const char *))                             \
   X(pclose, int, (FILE *))                                                   \
   X(fread, size_t, (void *, size_t, size_t, FILE *))                         \

@@ -1,6 +1,7 @@
 /*
  * stdio.c -- streams: fopen, fdopen, freopen, fclose (and 64-bit names),
- * fread and fwrite (and their unlocked and fortified names), and closedir.
+ * fread and fwrite (and their unlocked and fortified names), fflush (and
+ * fflush_unlocked), and closedir.
  *
  * libc's streams open, read, write and close their descriptors with its
  * own internal calls, which no wrapper sees. So a stream is tracked
@@ -8,7 +9,9 @@
  * are what fread/fwrite say plus, for everything else libc's buffering
  * moved (fprintf, fgets, getc...), how far the descriptor's offset went
  * (files.c, add_buffered). fclose flushes the stream first so that the
- * file's identity is taken with all of its content.
+ * file's identity is taken with all of its content. A flush into a pipe
+ * (fclose, fflush) announces the process as the pipe's writer before
+ * libc writes the buffer out (pipes.c).
  */
 #include "preload/preload.h"
 
@@ -87,11 +90,14 @@ MIDA_PL_EXPORT FILE *fdopen(int fd, const char *mode) {
   return s;
 }
 
-/* Flushes s, then releases its descriptor (preload.h). */
+/* Flushes s, then releases its descriptor (preload.h). A pipe's writer
+ * is announced before the flush, not at the release after it: the reader
+ * may have read the flushed bytes and ended in between. */
 void mida__pl_stream_closing(FILE *s) {
   int fd = stream_fd(s);
   if (mida__pl_file_of(fd) == NULL)
     return;
+  mida__pl_stream_flushing(s);
   fflush(s);
   mida__pl_release(fd);
 }
@@ -127,6 +133,27 @@ MIDA_PL_EXPORT int fclose(FILE *s) {
     mida__pl_leave();
   }
   return MIDA_PL_REAL(fclose)(s);
+}
+
+/* fflush(s), and fflush(NULL) for every stream: what a pipe's stream
+ * holds reaches its reader, so the pipe's writer is announced first. */
+static void flushing(FILE *s) {
+  if (mida__pl_enter()) {
+    int saved = errno;
+    mida__pl_stream_flushing(s);
+    errno = saved;
+    mida__pl_leave();
+  }
+}
+
+MIDA_PL_EXPORT int fflush(FILE *s) {
+  flushing(s);
+  return MIDA_PL_REAL(fflush)(s);
+}
+
+MIDA_PL_EXPORT int fflush_unlocked(FILE *s) {
+  flushing(s);
+  return MIDA_PL_REAL(fflush_unlocked)(s);
 }
 
 MIDA_PL_EXPORT int closedir(DIR *d) {

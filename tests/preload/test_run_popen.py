@@ -148,7 +148,7 @@ def test_pythons_os_popen_is_a_dependency_each_way(r):
 
 # fdopen_reader: pipe(), a forked child that execs `sh -c 'echo hi'` into
 # it (dash's builtin echo: write(), so the writer is announced before its
-# data; a stdio writer such as /bin/echo flushes first, docs/run.md), and
+# data, as a stdio writer such as /bin/echo is before its flush), and
 # the parent reading the read end through fdopen and fgets, then fclose
 # -- the ordinary pipe() path with a stream that reads through no wrapper.
 FDOPEN_READER = r"""
