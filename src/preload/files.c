@@ -716,11 +716,12 @@ static int stdio_moved(mida__pl_file *f, int fd, int is_write) {
 /* What libc's streams moved through pipe end f, which descriptor fd
  * refers to -- its own stream (fdopen, popen), or stdout and stderr
  * (stdin) through descriptor 1 or 2 (0) -- told when fd is closed or the
- * process ends, the first moments the library can tell: a write end they
- * wrote into is announced (pipes.c), and a read end they read from counts
- * as read, so that its record makes the reader depend on the pipe's
- * writers (fgets on a popen(cmd, "r") stream reads through no wrapper).
- * A pipe end only held is neither. */
+ * process ends (a stream's output calls and flushes have most often
+ * announced its write end already: stdio_write.c, announce_flushed): a
+ * write end they wrote into is announced (pipes.c), and a read end they
+ * read from counts as read, so that its record makes the reader depend
+ * on the pipe's writers (fgets on a popen(cmd, "r") stream reads through
+ * no wrapper). A pipe end only held is neither. */
 static void pipe_stream_moves(mida__pl_file *f, int fd) {
   if (f->kind != MIDA_PL_PIPE_KIND)
     return;

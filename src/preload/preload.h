@@ -173,6 +173,22 @@ static inline void mida__pl_count_write(mida__pl_file *f, int64_t n) {
                               memory_order_relaxed);
 }
 
+/* The stdio output path (stdio_write.c, stdio.c): an output call on a
+ * stream over a pipe's write end not yet announced announces this process
+ * as the pipe's writer first, before libc can write the stream's buffer
+ * into the pipe by itself (full, a line, unbuffered). glibc's FILE: its
+ * descriptor read as libc's own fileno_unlocked reads it (-1: none). */
+void mida__pl_stream_announce(mida__pl_file *f);
+
+static inline void mida__pl_stream_writing(FILE *s) {
+  mida__pl_file *f = s != NULL ? mida__pl_file_of(s->_fileno) : NULL;
+  if (f != NULL &&
+      __builtin_expect((atomic_load_explicit(&f->marks, memory_order_relaxed) &
+                        MIDA_PL_UNANNOUNCED) != 0,
+                       0))
+    mida__pl_stream_announce(f);
+}
+
 /* Puts the absolute, lexically normal form of path (relative to directory
  * descriptor dirfd, or the working directory for AT_FDCWD) into out
  * (MIDA_PL_PATH bytes). Returns 0, or -1 if it does not fit or the base is

@@ -93,6 +93,15 @@
   X(__fread_chk, size_t, (void *, size_t, size_t, size_t, FILE *))           \
   X(__fread_unlocked_chk, size_t, (void *, size_t, size_t, size_t, FILE *))  \
   X(vdprintf, int, (int, const char *, va_list))                             \
+  X(vfprintf, int, (FILE *, const char *, va_list))                          \
+  X(__vfprintf_chk, int, (FILE *, int, const char *, va_list))               \
+  X(fputs, int, (const char *, FILE *))                                      \
+  X(fputs_unlocked, int, (const char *, FILE *))                             \
+  X(puts, int, (const char *))                                               \
+  X(fputc, int, (int, FILE *))                                               \
+  X(putc, int, (int, FILE *))                                                \
+  X(fputc_unlocked, int, (int, FILE *))                                      \
+  X(__overflow, int, (FILE *, int))                                          \
   X(__vdprintf_chk, int, (int, int, const char *, va_list))                  \
   X(closedir, int, (DIR *))                                                  \
   X(mmap, void *, (void *, size_t, int, int, int, off_t))                    \

@@ -185,6 +185,8 @@ MIDA_PL_EXPORT size_t fread(void *p, size_t size, size_t n, FILE *s) {
 }
 
 MIDA_PL_EXPORT size_t fwrite(const void *p, size_t size, size_t n, FILE *s) {
+  if (size != 0 && n != 0)
+    mida__pl_stream_writing(s); /* before libc can write into a pipe */
   size_t r = MIDA_PL_REAL(fwrite)(p, size, n, s);
   counted(s, size, r, 1);
   return r;
@@ -199,6 +201,8 @@ MIDA_PL_EXPORT size_t fread_unlocked(void *p, size_t size, size_t n,
 
 MIDA_PL_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t n,
                                       FILE *s) {
+  if (size != 0 && n != 0)
+    mida__pl_stream_writing(s);
   size_t r = MIDA_PL_REAL(fwrite_unlocked)(p, size, n, s);
   counted(s, size, r, 1);
   return r;

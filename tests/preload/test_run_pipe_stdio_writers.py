@@ -4,13 +4,17 @@ a reader: the library announces it before the buffer is flushed -- at
 fclose, pclose, fflush and exit (src/preload/stdio.c, files.c). It used to
 flush first and announce after, so a reader that read the data and ended
 without waiting for the end of the pipe (`head -c 1`) could look up the
-pipe's writers before the announcement and miss its dependency.
+pipe's writers before the announcement and miss its dependency. A
+stream's first output call (printf, fputs, fwrite, putc...) announces it
+too (src/preload/stdio_write.c): libc writes a full buffer out by itself,
+with no flush the library sees, and `seq 100000 | head -n 1` killed seq
+by SIGPIPE before its exit had looked at its stream.
 
 The tests make that order certain rather than likely: the writer holds
 256 KiB in a 1 MiB stdio buffer, more than the pipe takes, so its flush
 blocks until the reader has read a part and ended; or it flushes a few
 bytes with fflush and waits, still alive, until the reader has gone. Each
-case runs 3 times; each run must record the dependency. Before the fix
+case runs 3 times; each run must record the dependency. Before the fixes
 each one missed it."""
 
 import shutil
@@ -29,6 +33,11 @@ from preload_support import Run, clean_env
 #   fflush  3 bytes flushed by fflush(stdout), then it waits until the
 #           reader has closed the pipe (poll's POLLERR on the write end)
 #   flush_only  fflush(stdout), fflush(NULL) and exit with nothing written
+#   fill_HOW  8 KiB through HOW (fwrite, fputs, puts, printf, fputc,
+#           putchar, putc_unlocked: into stdout's buffer, which libc writes
+#           out each time it is full; fprintf_stderr: into unbuffered
+#           stderr, written out at each call), then it waits until the
+#           reader has gone, as fflush does
 # SIGPIPE is ignored: the flush that outlives its reader fails with EPIPE
 # and the program exits 0 all the same.
 PIPE_WRITER = r"""
@@ -61,6 +70,43 @@ static void hold(FILE *s, int n) {
   dup2(pipe_end, fd);
 }
 
+/* Returns once the pipe on fd has no reader left (poll's POLLERR). */
+static void await_reader_gone(int fd) {
+  struct pollfd p = {.fd = fd, .events = 0};
+  while (poll(&p, 1, -1) >= 0 && (p.revents & POLLERR) == 0)
+    ;
+}
+
+/* 8 KiB into stdout (stderr) through one output call, without flushing. */
+static int fill(const char *how) {
+  FILE *s = strcmp(how, "fprintf_stderr") == 0 ? stderr : stdout;
+  for (int i = 0; i < 2048; i++) {
+    if (strcmp(how, "fwrite") == 0)
+      fwrite("xxx\n", 1, 4, s);
+    else if (strcmp(how, "fputs") == 0)
+      fputs("xxx\n", s);
+    else if (strcmp(how, "puts") == 0)
+      puts("xxx");
+    else if (strcmp(how, "printf") == 0)
+      printf("%c%s", 'x', "xx\n"); /* not made a puts by the compiler */
+    else if (strcmp(how, "fprintf_stderr") == 0)
+      fprintf(s, "%c%s", 'x', "xx\n");
+    else if (strcmp(how, "fputc") == 0)
+      for (int k = 0; k < 4; k++)
+        fputc("xxx\n"[k], s);
+    else if (strcmp(how, "putchar") == 0)
+      for (int k = 0; k < 4; k++)
+        putchar("xxx\n"[k]);
+    else if (strcmp(how, "putc_unlocked") == 0)
+      for (int k = 0; k < 4; k++)
+        putc_unlocked("xxx\n"[k], s);
+    else
+      return 2;
+  }
+  await_reader_gone(fileno(s));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   const char *mode = argc > 1 ? argv[1] : "";
@@ -84,9 +130,7 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "fflush") == 0) {
     hold(stdout, 3);
     fflush(stdout);
-    struct pollfd p = {.fd = 1, .events = 0};
-    while (poll(&p, 1, -1) >= 0 && (p.revents & POLLERR) == 0)
-      ;
+    await_reader_gone(1);
     return 0;
   }
   if (strcmp(mode, "flush_only") == 0) {
@@ -94,6 +138,8 @@ int main(int argc, char **argv) {
     fflush(NULL);
     return 0;
   }
+  if (strncmp(mode, "fill_", 5) == 0)
+    return fill(mode + 5);
   return 2;
 }
 """
@@ -106,14 +152,14 @@ def r(tmp_path):
     return Run(tmp_path)
 
 
-def build(r):
+def build(r, name="pipe_writer", flags=("-O2",)):
     cc = shutil.which("cc")
     if cc is None:
         pytest.skip("no C compiler")
     src = r.dir / "pipe_writer.c"
     src.write_text(PIPE_WRITER)
-    exe = r.dir / "pipe_writer"
-    subprocess.run([cc, "-O2", "-o", str(exe), str(src)], check=True)
+    exe = r.dir / name
+    subprocess.run([cc, *flags, "-o", str(exe), str(src)], check=True)
     return str(exe)
 
 
@@ -178,3 +224,48 @@ def test_a_flush_with_nothing_written_announces_no_writer(r):
     assert p.stdout == "a\n"
     assert r.deps() == {("cat", "echo")}, r.deps()
     assert r.counter("run.pipes_lost") == 0
+
+
+# The same source built two ways: optimized and fortified, where printf is
+# __printf_chk, putchar putc, and putc_unlocked an inline macro calling
+# __overflow when the buffer is full; and unoptimized, where each is
+# called by its own name.
+BUILDS = {"pipe_writer": ("-O2", "-D_FORTIFY_SOURCE=2"),
+          "pipe_writer_plain": ("-O0",)}
+
+
+@pytest.mark.parametrize("name", sorted(BUILDS))
+@pytest.mark.parametrize("how", ["fwrite", "fputs", "puts", "printf",
+                                 "fprintf_stderr", "fputc", "putchar",
+                                 "putc_unlocked"])
+def test_a_stdio_writer_is_announced_before_its_buffer_fills(r, name, how):
+    """A stream whose buffer fills up is written out by libc, not by a
+    flush the library sees: the first output call on a stream over a
+    pipe announces its writer (src/preload/stdio_write.c). The writer
+    here is alive, neither flushed nor closed, when its reader ends."""
+    exe = build(r, name, BUILDS[name])
+    redirect = " 2>&1 >/dev/null" if how == "fprintf_stderr" else ""
+    script = "for i in %s; do %s fill_%s%s | head -c 1; done" % (
+        " ".join(str(i) for i in range(RUNS)), exe, how, redirect)
+    plain = subprocess.run(["sh", "-c", script], cwd=r.dir, env=clean_env(),
+                           capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout == "x" * RUNS
+    p = r.run("sh", "-c", script)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == plain.stdout
+    found = edges(r, "head", name)
+    assert len(found) == RUNS, found
+    assert len({h for h, _ in found}) == len({w for _, w in found}) == RUNS
+    assert r.counter("run.pipes_lost") == 0
+
+
+def test_seq_into_head_is_a_dependency(r):
+    """coreutils' seq prints through fputs_unlocked and fwrite; head reads
+    its first 4 KiB and ends, and seq, killed by SIGPIPE at its next
+    write, never reached the exit where its stream was looked at."""
+    p = r.run("sh", "-c", "for i in 1 2 3; do seq 100000 | head -n 1; done")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "1\n" * 3
+    found = edges(r, "head", "seq")
+    assert len(found) == 3, found
