@@ -7,6 +7,7 @@
  * queries can never change what was captured, even while workflows run.
  */
 #include "cli/cli.h"
+#include "sink/guard.h"
 
 #include "mida.h"
 
@@ -35,20 +36,8 @@ static const char query_help[] =
  * (exit 1) and only once it is open; it is a mistake in the command line.
  * A text this scan is not sure of goes to the store. */
 static int statement_is_empty(const char *sql) {
-  const char *p = sql;
-  for (;;) {
-    p += strspn(p, " \t\r\n\f\v;");
-    if (p[0] == '-' && p[1] == '-') {
-      p += strcspn(p, "\n");
-    } else if (p[0] == '/' && p[1] == '*') {
-      const char *end = strstr(p + 2, "*/");
-      if (end == NULL)
-        return 0; /* unterminated: the store says so */
-      p = end + 2;
-    } else {
-      return *p == '\0';
-    }
-  }
+  const char *p = mida__sql_skip_blank(sql, NULL);
+  return p != NULL && *p == '\0'; /* unterminated: the store says so */
 }
 
 /* Prints the refusal of a writing statement, without repeating the words

@@ -215,3 +215,23 @@ int mida__guard_denied_call(const char *sql, char *why, size_t whylen) {
   }
   return 0;
 }
+
+const char *mida__sql_skip_blank(const char *sql, const char **unclosed) {
+  const char *p = sql;
+  for (;;) {
+    p += strspn(p, " \t\r\n\f\v;");
+    if (p[0] == '-' && p[1] == '-') {
+      p += strcspn(p, "\n");
+    } else if (p[0] == '/' && p[1] == '*') {
+      const char *end = strstr(p + 2, "*/");
+      if (end == NULL) {
+        if (unclosed != NULL)
+          *unclosed = p;
+        return NULL;
+      }
+      p = end + 2;
+    } else {
+      return p;
+    }
+  }
+}

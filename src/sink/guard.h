@@ -85,4 +85,11 @@ const char *mida__guard_denied_function(const char *name, size_t len);
  * reads the database server's files"). */
 int mida__guard_denied_call(const char *sql, char *why, size_t whylen);
 
+/* Skips what may come before a statement: white space, ';' and comments
+ * (-- to the end of the line, and slash-star ones, unnested). Returns where
+ * the first other character is ('\0' when sql holds no statement), or
+ * NULL when a slash-star comment never closes, with *unclosed (if not
+ * NULL) set to where it starts. */
+const char *mida__sql_skip_blank(const char *sql, const char **unclosed);
+
 #endif /* MIDA_SINK_GUARD_H */

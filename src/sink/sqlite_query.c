@@ -137,20 +137,8 @@ static int is_blank(const char *p) {
  * ("empty query"), or, for a slash-star alone, a '/' ('near "/": syntax
  * error'): neither says that a comment was left open. */
 static const char *unclosed_comment(const char *sql) {
-  const char *p = sql;
-  for (;;) {
-    p += strspn(p, " \t\r\n\f\v;");
-    if (p[0] == '-' && p[1] == '-') {
-      p += strcspn(p, "\n");
-    } else if (p[0] == '/' && p[1] == '*') {
-      const char *end = strstr(p + 2, "*/");
-      if (end == NULL)
-        return p;
-      p = end + 2;
-    } else {
-      return NULL;
-    }
-  }
+  const char *open = NULL;
+  return mida__sql_skip_blank(sql, &open) == NULL ? open : NULL;
 }
 
 /* The progress handler of a query: ends it at its deadline, when it is
