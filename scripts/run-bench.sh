@@ -122,6 +122,12 @@ if .venv/bin/python -c 'import mlflow, torch' 2>/dev/null; then
   .venv/bin/python bench/bench_observe_latency.py "$build/src/cli/mida" \
     | tee bench-out/observe_latency.log
   tail -n 1 bench-out/observe_latency.log >>"$out"
+  # What a logged model whose metrics grow while it is watched costs the
+  # observer (its record holds all of its rows).
+  echo "== observe_model_metrics"
+  .venv/bin/python bench/bench_observe_model_metrics.py "$build/src/cli/mida" \
+    | tee bench-out/observe_model_metrics.log
+  tail -n 1 bench-out/observe_model_metrics.log >>"$out"
   # Capture fidelity: real workloads against the tools' own APIs.
   echo "== fidelity"
   .venv/bin/python bench/bench_fidelity.py "$build/src/cli/mida" \
