@@ -171,14 +171,9 @@ def edges(r, reader, writer):
                   " WHERE t.activity = ? AND u.activity = ?", reader, writer)
 
 
-@pytest.mark.parametrize("mode", ["exit", "fclose", "pclose", "fflush"])
-def test_a_stdio_writer_is_announced_before_its_flush(r, mode):
-    exe = build(r)
-    one = exe + " " + mode if mode == "pclose" else \
-        exe + " " + mode + " | head -c 1"
-    script = "for i in %s; do %s; done" % (
-        " ".join(str(i) for i in range(RUNS)), one)
-    # Without the library: what the command prints, and its status.
+def run_as_plain(r, script):
+    """Runs script without the library, then under mida run: both end
+    with status 0 and print one x a loop turn, alike."""
     plain = subprocess.run(["sh", "-c", script], cwd=r.dir, env=clean_env(),
                            capture_output=True, text=True, timeout=60)
     assert plain.returncode == 0, plain.stderr
@@ -186,13 +181,28 @@ def test_a_stdio_writer_is_announced_before_its_flush(r, mode):
     p = r.run("sh", "-c", script)
     assert p.returncode == 0, p.stderr
     assert p.stdout == plain.stdout
+
+
+def assert_paired(found, n):
+    """n edges, each reader depending on its own writer, each writer with
+    its reader."""
+    assert len(found) == n, found
+    assert len({h for h, _ in found}) == len({w for _, w in found}) == n
+
+
+@pytest.mark.parametrize("mode", ["exit", "fclose", "pclose", "fflush"])
+def test_a_stdio_writer_is_announced_before_its_flush(r, mode):
+    exe = build(r)
+    one = exe + " " + mode if mode == "pclose" else \
+        exe + " " + mode + " | head -c 1"
+    script = "for i in %s; do %s; done" % (
+        " ".join(str(i) for i in range(RUNS)), one)
+    run_as_plain(r, script)
     statuses = r.rows("SELECT status FROM task WHERE activity = ?",
                       "pipe_writer")
     assert statuses == [("FINISHED",)] * RUNS
     found = edges(r, "head", "pipe_writer")
-    # Each head depends on its own writer, each writer has its head.
-    assert len(found) == RUNS, found
-    assert len({h for h, _ in found}) == len({w for _, w in found}) == RUNS
+    assert_paired(found, RUNS)
     assert r.counter("run.pipes_lost") == 0
 
 
@@ -208,9 +218,7 @@ def test_echo_into_a_reader_is_a_dependency_every_time(r, reader):
     assert p.returncode == 0, p.stderr
     assert p.stdout == ("3\n" if reader == "wc -c" else "h") * n
     activity = reader.split()[0]
-    found = edges(r, activity, "echo")
-    assert len(found) == n, found
-    assert len({h for h, _ in found}) == len({w for _, w in found}) == n
+    assert_paired(edges(r, activity, "echo"), n)
 
 
 def test_a_flush_with_nothing_written_announces_no_writer(r):
@@ -247,16 +255,8 @@ def test_a_stdio_writer_is_announced_before_its_buffer_fills(r, name, how):
     redirect = " 2>&1 >/dev/null" if how == "fprintf_stderr" else ""
     script = "for i in %s; do %s fill_%s%s | head -c 1; done" % (
         " ".join(str(i) for i in range(RUNS)), exe, how, redirect)
-    plain = subprocess.run(["sh", "-c", script], cwd=r.dir, env=clean_env(),
-                           capture_output=True, text=True, timeout=60)
-    assert plain.returncode == 0, plain.stderr
-    assert plain.stdout == "x" * RUNS
-    p = r.run("sh", "-c", script)
-    assert p.returncode == 0, p.stderr
-    assert p.stdout == plain.stdout
-    found = edges(r, "head", name)
-    assert len(found) == RUNS, found
-    assert len({h for h, _ in found}) == len({w for _, w in found}) == RUNS
+    run_as_plain(r, script)
+    assert_paired(edges(r, "head", name), RUNS)
     assert r.counter("run.pipes_lost") == 0
 
 
