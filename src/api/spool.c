@@ -19,7 +19,7 @@ int mida_spool_orphans(const char *store_url, uint64_t *count) {
   if (rc != MIDA_OK)
     return rc;
   mida__spool_stats st;
-  rc = mida__spool_stats_get(spool, &st);
+  rc = mida__spool_segment_stats(spool, &st);
   if (rc == MIDA_OK)
     *count = st.orphans;
   return rc;

@@ -2077,9 +2077,13 @@ static int add_segment_stats(void *ctx, const char *path) {
   return MIDA_OK;
 }
 
-int mida__spool_stats_get(const char *spool_dir, mida__spool_stats *out) {
+int mida__spool_segment_stats(const char *spool_dir, mida__spool_stats *out) {
   memset(out, 0, sizeof *out);
-  int rc = mida__spool_list(spool_dir, add_segment_stats, out);
+  return mida__spool_list(spool_dir, add_segment_stats, out);
+}
+
+int mida__spool_stats_get(const char *spool_dir, mida__spool_stats *out) {
+  int rc = mida__spool_segment_stats(spool_dir, out);
   if (rc != MIDA_OK)
     return rc;
   rc = spool_bytes(spool_dir, &out->disk_bytes);

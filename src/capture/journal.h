@@ -392,4 +392,10 @@ typedef struct mida__spool_stats {
 
 int mida__spool_stats_get(const char *spool_dir, mida__spool_stats *out);
 
+/* The segments' part of mida__spool_stats_get (segments, orphans,
+ * backlog, dropped, corrupt, damaged), without the files' bytes on disk
+ * and the quarantined ones, which take another two readings of the
+ * directory: for a reader that asks before each query. */
+int mida__spool_segment_stats(const char *spool_dir, mida__spool_stats *out);
+
 #endif /* MIDA_CAPTURE_JOURNAL_H */
