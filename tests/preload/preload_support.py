@@ -8,8 +8,11 @@ runtime first in LD_PRELOAD, its options."""
 
 import os
 import pathlib
+import shutil
 import sqlite3
 import subprocess
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -42,6 +45,19 @@ def extra_env():
             out[k] = v
     return out
 
+
+def compile_c(directory, name, source, flags=()):
+    """Compiles the C source into directory/name (its text kept beside it
+    as name.c) with the system's cc and flags; the test is skipped where
+    there is no C compiler. Returns the program's path."""
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    src = pathlib.Path(directory) / (name + ".c")
+    src.write_text(source)
+    exe = pathlib.Path(directory) / name
+    subprocess.run([cc, *flags, "-o", str(exe), str(src)], check=True)
+    return str(exe)
 
 def clean_env(**more):
     """The environment of a command: this one without mida's variables."""

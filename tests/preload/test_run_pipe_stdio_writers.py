@@ -17,12 +17,11 @@ bytes with fflush and waits, still alive, until the reader has gone. Each
 case runs 3 times; each run must record the dependency. Before the fixes
 each one missed it."""
 
-import shutil
 import subprocess
 
 import pytest
 
-from preload_support import Run, clean_env
+from preload_support import Run, clean_env, compile_c
 
 # pipe_writer MODE: writes through stdio into a pipe read by `head -c 1`;
 # the stream's bytes reach the pipe only at the flush, and nothing before
@@ -153,14 +152,7 @@ def r(tmp_path):
 
 
 def build(r, name="pipe_writer", flags=("-O2",)):
-    cc = shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler")
-    src = r.dir / "pipe_writer.c"
-    src.write_text(PIPE_WRITER)
-    exe = r.dir / name
-    subprocess.run([cc, *flags, "-o", str(exe), str(src)], check=True)
-    return str(exe)
+    return compile_c(r.dir, name, PIPE_WRITER, flags)
 
 
 def edges(r, reader, writer):

@@ -11,13 +11,12 @@ before; its test guards it. A pipe end read through a stream (fgets) and
 closed before the exit is a dependency at its fclose or pclose."""
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from preload_support import Run, clean_env
+from preload_support import Run, clean_env, compile_c
 
 PY = os.path.basename(sys.executable)
 
@@ -79,14 +78,7 @@ def r(tmp_path):
 
 
 def build(r, source=POPEN_USER, name="popen_user"):
-    cc = shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler")
-    src = r.dir / (name + ".c")
-    src.write_text(source)
-    exe = r.dir / name
-    subprocess.run([cc, "-o", str(exe), str(src)], check=True)
-    return str(exe)
+    return compile_c(r.dir, name, source)
 
 
 def test_a_popen_pipe_is_a_dependency_each_way(r):

@@ -6,11 +6,10 @@ under `mida run` and record nothing of their own."""
 
 import shutil
 import sqlite3
-import subprocess
 
 import pytest
 
-from preload_support import Run, write_then_rename_shipped
+from preload_support import Run, compile_c, write_then_rename_shipped
 
 # One program, the call it makes chosen by its first argument: each makes
 # ./tmpXXXXXX (with a suffix for the *s names), writes it, closes it and
@@ -81,14 +80,7 @@ def r(tmp_path):
 
 
 def build(r, name, source):
-    cc = shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler")
-    src = r.dir / (name + ".c")
-    src.write_text(source)
-    exe = r.dir / name
-    subprocess.run([cc, "-o", str(exe), str(src)], check=True)
-    return str(exe)
+    return compile_c(r.dir, name, source)
 
 
 @pytest.mark.parametrize("how", ["mkstemp", "mkstemp64", "mkostemp",

@@ -4,13 +4,12 @@ is the data its writer generated, under that name (src/preload/files.c,
 mida__pl_files_named); one never linked is no one's data."""
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from preload_support import Run
+from preload_support import Run, compile_c
 
 PY = os.path.basename(sys.executable)
 
@@ -50,14 +49,7 @@ def r(tmp_path):
 
 
 def build(r):
-    cc = shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler")
-    src = r.dir / "linker.c"
-    src.write_text(LINKER)
-    exe = r.dir / "tmpfile_linker"
-    subprocess.run([cc, "-o", str(exe), str(src)], check=True)
-    return str(exe)
+    return compile_c(r.dir, "tmpfile_linker", LINKER)
 
 
 def run_linker(r, how, then=""):
