@@ -320,6 +320,11 @@ static int check_store(mida_session_t *s, int strict, int wait_ms, char *err,
 
 int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
               size_t errmsg_len) {
+  return mida__open_quiet(cfg_in, 0, out, errmsg, errmsg_len);
+}
+
+int mida__open_quiet(const mida_config_t *cfg_in, int quiet_ms,
+                     mida_session_t **out, char *errmsg, size_t errmsg_len) {
   char err[1024] = "";
   char warning[512] = ""; /* why the session records less than asked */
   if (out == NULL)
@@ -442,9 +447,10 @@ int mida_open(const mida_config_t *cfg_in, mida_session_t **out, char *errmsg,
    * slow, hung or down never holds up the program. It reads no
    * environment: MIDA_REDACT_USED is read here. */
   mida__sink_redact_init();
-  rc = mida__shipper_start(s->journal, store, spool,
-                           cfg->ship_interval_ms ? cfg->ship_interval_ms : 20,
-                           &s->shipper);
+  rc = mida__shipper_start_quiet(
+      s->journal, store, spool,
+      cfg->ship_interval_ms ? cfg->ship_interval_ms : 20, quiet_ms,
+      &s->shipper);
   if (rc != MIDA_OK) {
     snprintf(err, sizeof err, "cannot start the shipper thread");
     goto fail;

@@ -28,6 +28,13 @@ const char *mida__session_store_url(const mida_session_t *s);
  * MIDA_EFULL, MIDA_ETOOBIG or MIDA_ECLOSED, with the session's message. */
 int mida__session_put(mida_session_t *s, const mida__rec *rec);
 
+/* mida_open with a quiet start: the shipper opens the store only after
+ * quiet_ms, or sooner when a flush, a collect pass or the close asks
+ * (mida__shipper_start_quiet); records wait in the journal meanwhile.
+ * Not with strict or an open_wait_ms, which would wait for the open. */
+int mida__open_quiet(const mida_config_t *cfg, int quiet_ms,
+                     mida_session_t **out, char *errmsg, size_t errmsg_len);
+
 /* Waits until the shipper's first attempt to open the store is over, or
  * timeout_ms passes (negative: no limit), for a session opened without
  * waiting (mida_config_t.open_wait_ms 0). Returns MIDA_OK (open), the

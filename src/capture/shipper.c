@@ -66,6 +66,7 @@ struct mida__shipper {
   bool local_store;        /* url names a local SQLite file: never stuck */
   char *spool_dir;         /* the spool whose orphans to recover */
   unsigned interval_ms;    /* longest idle sleep */
+  int64_t quiet_until_ms;  /* no open before (monotonic ms; 0: none) */
   pthread_t thread;        /* the shipper thread */
   pthread_mutex_t lock;    /* guards the fields below it */
   pthread_cond_t wake;     /* shipper sleeps here; flush/stop signal */
@@ -374,6 +375,23 @@ static bool collect_if_asked(mida__shipper *sh) {
   return true;
 }
 
+/* The quiet start (mida__shipper_start_quiet): no open of the sink, and
+ * so no work on the store at all, until quiet_until_ms, unless a flush,
+ * a collect pass or the stop asks for it first. */
+static void wait_quiet(mida__shipper *sh) {
+  int64_t left = sh->quiet_until_ms - mida__monotonic_ms();
+  if (left <= 0)
+    return;
+  struct timespec until = deadline_after((int)left);
+  pthread_mutex_lock(&sh->lock);
+  while (!sh->stopping && sh->flushes_waiting == 0 &&
+         sh->collects_asked == sh->collects_done)
+    if (pthread_cond_timedwait(&sh->wake, &sh->lock, &until) == ETIMEDOUT)
+      break;
+  pthread_mutex_unlock(&sh->lock);
+  sh->quiet_until_ms = 0;
+}
+
 static void *shipper_main(void *arg) {
   pthread_setname_np(pthread_self(), "mida-shipper"); /* for top -H, perf */
   mida__env_own_thread(); /* the environment as mida_open read it */
@@ -387,6 +405,8 @@ static void *shipper_main(void *arg) {
     bool stop_seen = sh->stopping;
     pthread_mutex_unlock(&sh->lock);
     mida__journal_maintain(sh->journal); /* room for a new segment? */
+    if (sh->quiet_until_ms != 0)
+      wait_quiet(sh);
     long shipped = sh->sink != NULL ? 0 : open_sink(sh);
     if (sh->sink != NULL)
       shipped = ship_once(sh);
@@ -448,6 +468,12 @@ static void shipper_free(mida__shipper *sh) {
 int mida__shipper_start(mida__journal *j, const char *url,
                         const char *spool_dir, unsigned interval_ms,
                         mida__shipper **out) {
+  return mida__shipper_start_quiet(j, url, spool_dir, interval_ms, 0, out);
+}
+
+int mida__shipper_start_quiet(mida__journal *j, const char *url,
+                              const char *spool_dir, unsigned interval_ms,
+                              int quiet_ms, mida__shipper **out) {
   *out = NULL;
   if (j == NULL || url == NULL || spool_dir == NULL)
     return MIDA_EINVAL;
@@ -456,6 +482,7 @@ int mida__shipper_start(mida__journal *j, const char *url,
     return MIDA_ENOMEM;
   sh->journal = j;
   sh->interval_ms = interval_ms ? interval_ms : 20;
+  sh->quiet_until_ms = quiet_ms > 0 ? mida__monotonic_ms() + quiet_ms : 0;
   sh->frames = mida__calloc(MIDA_SHIP_BATCH, sizeof *sh->frames);
   sh->recs = mida__calloc(MIDA_SHIP_BATCH + 3, sizeof *sh->recs);
   sh->url = mida__strdup(url);

@@ -44,6 +44,15 @@ int mida__shipper_start(mida__journal *j, const char *url,
                         const char *spool_dir, unsigned interval_ms,
                         mida__shipper **out);
 
+/* The same, with a quiet start: the sink is not opened (no work on the
+ * store at all) for quiet_ms, unless a flush, a collect pass or the stop
+ * asks for it sooner. `mida run --detach-ship` starts so: a short command
+ * then runs beside no store work, and what it recorded is shipped after
+ * it by a detached recover. */
+int mida__shipper_start_quiet(mida__journal *j, const char *url,
+                              const char *spool_dir, unsigned interval_ms,
+                              int quiet_ms, mida__shipper **out);
+
 /* Waits until the thread's first attempt to open the sink is over, or
  * timeout_ms passes (negative: no limit). Returns MIDA_OK (open), the
  * open's error (message in msg), or MIDA_ETIMEDOUT (still trying). */

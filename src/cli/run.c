@@ -89,7 +89,8 @@ static const char run_help[] =
     "                      queries of the store wait for it, up to\n"
     "                      $MIDA_SHIP_WAIT_MS (5000 by default); other\n"
     "                      readers of the store may miss the last records\n"
-    "                      meanwhile (ignored with --digest)\n"
+    "                      meanwhile (ignored with --digest); a local store\n"
+    "                      is left alone for the first 0.8 s\n"
     "  --wait-ship         the default: return once every record is in the\n"
     "                      store\n"
     "  --wait-sync         also wait until an SQLite store is on the disk\n"
@@ -121,6 +122,13 @@ static const char run_help[] =
     "  mida run --campaign paper -- python pipeline.py --n 100\n";
 
 #define RUN_JOURNAL_BYTES (256 * 1024) /* mida run's own journal ring */
+/* With --detach-ship, how long after the start the store is left alone:
+ * neither opened nor shipped to (mida__open_quiet, the collector's quiet
+ * start). A command that ends sooner runs beside no store work at all,
+ * and its records are shipped after it by the detached recover; a longer
+ * one's first records are shipped at this mark, within DESIGN.md's
+ * second from a task's end to its visibility. */
+#define RUN_QUIET_MS 800
 
 /* ---- companions: helpers started with the command ------------------------ */
 
@@ -767,9 +775,13 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     cfg.open_wait_ms = 0;
   /* Observation never stops the command: a store that cannot be opened,
    * or a record that cannot be made, is a warning, unless MIDA_STRICT. */
+  /* A quiet start needs a store that is not waited for (a local one),
+   * and the wait of MIDA_STRICT would end it. */
+  int quiet_ms = detach && local_store && !cfg.strict ? RUN_QUIET_MS : 0;
+  files.quiet_ms = quiet_ms;
   mida_session_t *s = NULL;
   char err[512] = "";
-  int rc = mida_open(&cfg, &s, err, sizeof err);
+  int rc = mida__open_quiet(&cfg, quiet_ms, &s, err, sizeof err);
   char shown[MIDA_URL_SHOWN];
   if (rc != MIDA_OK && cfg.strict)
     return mida__cli_fail("run: cannot open the store %s: %s",
@@ -835,7 +847,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
    * worth a wait when the store is not there). */
   early_flush early = {0};
   if (s != NULL && !store_down)
-    early_flush_begin(&early, s, cli->store, open_wait_ms);
+    early_flush_begin(&early, s, cli->store, quiet_ms + open_wait_ms);
 
   pid_t comp_pid[COMPANION_COUNT] = {0};
   char implied[COMPANION_COUNT][PATH_MAX + 32];

@@ -471,6 +471,19 @@ static int64_t ship_gap(int64_t elapsed, uint64_t n, bool ended) {
 static void *collector(void *arg) {
   mida__run_preload *p = arg;
   int in = p->inotify;
+  /* A quiet start: no pass at all until quiet_ms (or the stop), so that a
+   * short command runs beside no store work; the segments made or closed
+   * meanwhile are drained, and the first pass finds them all. */
+  if (p->quiet_ms > 0) {
+    struct pollfd stop = {p->stop_fd, POLLIN, 0};
+    int r;
+    while ((r = poll(&stop, 1, p->quiet_ms)) < 0 && errno == EINTR)
+      ;
+    if (r != 0)
+      return NULL;
+    if (in >= 0)
+      (void)drain(in);
+  }
   int64_t gap = COLLECT_INTERVAL_MS; /* from one pass to the next */
   int64_t next = mida__monotonic_ms() + gap;
   int64_t last_pass = mida__monotonic_ms(); /* when the last pass began */

@@ -31,6 +31,8 @@ typedef struct mida__run_preload {
   const char *digest_max; /* --digest-max BYTES: largest file hashed */
   int record_code;        /* --record-code: installed code is data */
   uint64_t digest_bytes;  /* --digest-max as a number, bytes */
+  int quiet_ms;           /* no collector pass this long after the start
+                             (--detach-ship: run.c's RUN_QUIET_MS) */
   /* state, once started */
   int active;                /* the library is in the command */
   const char *store;         /* the store URL (borrowed) */

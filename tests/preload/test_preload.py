@@ -120,13 +120,43 @@ def test_detach_ship_cut_short_in_a_pass_loses_nothing(r):
     command that writes thousands (its segments handed over while it runs)
     is in the store for a query made right after mida run returned."""
     n = 4000
-    p = r.run("bash", "-c", f"for i in $(seq {n}); do : > f$i; done",
+    # After the quiet start (no pass in the first 0.8 s), so that passes
+    # run while the command writes.
+    p = r.run("bash", "-c",
+              f"sleep 1; for i in $(seq {n}); do : > f$i; done",
               options=("--detach-ship",))
     assert p.returncode == 0, p.stderr
     assert query_after_shipping(
         r, "SELECT count(DISTINCT d.uri) AS n FROM task_data td"
         " JOIN data d ON d.id = td.data_id"
         " WHERE td.role = 'generated' AND d.uri LIKE '%/f%'") == [{"n": n}]
+
+
+def test_detach_ship_leaves_the_store_alone_while_a_short_command_runs(r):
+    """With --detach-ship, mida run neither opens nor ships to the store in
+    the first 0.8 s (a quiet start): a short command runs beside no store
+    work at all, the store is made only by the detached recover after it,
+    and a query right after mida run returned sees everything. A command
+    that runs longer has its records shipped while it runs, after the
+    quiet start."""
+    write(r.dir / "in", "x\n")
+    p = r.run("sh", "-c", "cat in > out; sleep 0.3; "
+              "if [ -e run.db ]; then echo made; else echo none; fi",
+              options=("--detach-ship",))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "none\n"
+    rows = query_after_shipping(
+        r, "SELECT t.activity, td.role FROM task_data td"
+        " JOIN task t ON t.id = td.task_id JOIN data d ON d.id = td.data_id"
+        " WHERE d.uri LIKE '%/out' AND t.activity = 'cat'")
+    assert rows == [{"activity": "cat", "role": "generated"}]
+    # Longer: the first cat's file is in the store while the command runs.
+    p = r.run("sh", "-c", "cat in > early; sleep 2.5; "
+              "sqlite3 run.db \"SELECT count(*) FROM data"
+              " WHERE uri LIKE '%/early'\"",
+              options=("--detach-ship",))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "1\n"
 
 
 def test_a_reader_waits_for_a_shipper_then_answers_with_a_warning(r):
