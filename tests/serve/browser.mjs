@@ -1,5 +1,6 @@
 // browser.mjs -- the dashboard end to end in Debian's headless Chromium,
-// driven by playwright-core (web/node_modules), one browser session:
+// driven by playwright-core (web/node_modules; browser_support.mjs), one
+// browser session:
 //
 //   1. the overview is open when a Dask pipeline starts under `mida run`:
 //      its workflow appears and its finished count rises, live, with no
@@ -10,47 +11,16 @@
 //   5. the compare view overlays the two runs;
 //   6. a store that went away shows a page that says so.
 //
-// Environment: MIDA_WEB (web/, with its node_modules), MIDA_URL (the server), MIDA_DEAD_URL (a server whose store
-// is gone), MIDA_WORKLOAD (the command, a JSON array), MIDA_STEPS (points
+// Environment: MIDA_WEB (web/, with its node_modules), MIDA_URL (the
+// server), MIDA_DEAD_URL (a server whose store is gone), MIDA_WORKLOAD (the command, a JSON array), MIDA_STEPS (points
 // per MLflow run), MIDA_SHOTS (where screenshots go). Prints one line per
 // check; exits non-zero on the first failure.
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
+import { api, check, drive, url } from "./browser_support.mjs";
 
-// playwright-core is one of the dashboard's locked packages (web/).
-const require = createRequire(process.env.MIDA_WEB + "/package.json");
-const { chromium } = require("playwright-core");
-
-const url = process.env.MIDA_URL;
-const shots = process.env.MIDA_SHOTS;
 const steps = Number(process.env.MIDA_STEPS);
-mkdirSync(shots, { recursive: true });
 
-function check(cond, what) {
-  if (!cond) throw new Error("FAILED: " + what);
-  console.log("ok: " + what);
-}
-
-async function api(path) {
-  const r = await fetch(url + "/api/" + path);
-  if (!r.ok) throw new Error(`${path}: ${r.status}`);
-  return r.json();
-}
-
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--disable-component-update"],
-});
-const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-page.setDefaultTimeout(90000); // a loaded CI machine
-const problems = [];
-page.on("pageerror", (e) => problems.push(String(e)));
-page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
-const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
-
-try {
+await drive(async ({ page, problems, shot }) => {
   // 1. Live overview.
   await page.goto(url + "/");
   await page.waitForSelector("#workflows");
@@ -168,11 +138,4 @@ try {
   const msg = await page.$eval("#store-error", (e) => e.textContent);
   check(/cannot be read/.test(msg), "a store that went away shows a page that says so");
   await shot("11-store-error");
-} catch (e) {
-  console.error(e.message);
-  console.error("at " + page.url() + "; page errors: " + JSON.stringify(problems.slice(0, 5)));
-  await shot("failure").catch(() => {});
-  await browser.close();
-  process.exit(1);
-}
-await browser.close();
+});

@@ -20,17 +20,35 @@ RESULTS = pathlib.Path(os.environ.get("MIDA_TEST_RESULTS",
 STEPS = 40
 
 
-def test_dashboard_end_to_end(serve, mida_bin, tmp_path):
+def need_browser():
+    """Skips the test unless node, web/'s packages and chromium are here."""
     node_modules = ROOT / "web" / "node_modules" / "playwright-core"
     if shutil.which("node") is None or not node_modules.exists():
         pytest.skip("node or web/node_modules (npm ci in web/) is missing")
     if not os.path.exists("/usr/bin/chromium"):
         pytest.skip("Debian's chromium is not installed")
+
+
+def clean_env():
+    """This environment without any MIDA_ or DASK_ setting."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")
+            and not k.startswith("DASK_")}
+
+
+def run_browser(script, env):
+    """Runs tests/serve/SCRIPT in node; fails the test if it fails."""
+    r = subprocess.run(["node", str(ROOT / "tests" / "serve" / script)],
+                       env=env, capture_output=True, text=True, timeout=300)
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_dashboard_end_to_end(serve, mida_bin, tmp_path):
+    need_browser()
     pytest.importorskip("mlflow")
     pytest.importorskip("distributed")
     store = tmp_path / "dash.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")
-           and not k.startswith("DASK_")}
+    env = clean_env()
     env.update(MIDA_STORE=f"sqlite://{store}", MIDA_SAMPLE_HZ="2",
                PYTHONPATH=str(BUILD / "python"))
     r = subprocess.run([sys.executable, "-c",
@@ -57,9 +75,5 @@ def test_dashboard_end_to_end(serve, mida_bin, tmp_path):
     benv = dict(env, MIDA_URL=live.url, MIDA_DEAD_URL=dead.url,
                 MIDA_WORKLOAD=json.dumps(workload), MIDA_STEPS=str(STEPS),
                 MIDA_SHOTS=str(shots), MIDA_WEB=str(ROOT / "web"))
-    r = subprocess.run(["node", str(ROOT / "tests" / "serve" /
-                                    "browser.mjs")],
-                       env=benv, capture_output=True, text=True, timeout=300)
-    print(r.stdout)
-    assert r.returncode == 0, r.stdout + r.stderr
+    run_browser("browser.mjs", benv)
     assert len(list(shots.glob("*.png"))) >= 11
