@@ -1,7 +1,8 @@
 """The dashboard in a real browser: tests/serve/browser.mjs drives Debian's
 headless Chromium with playwright-core while a Dask pipeline and two MLflow
-runs run under `mida run` (dashboard_workload.py); screenshots of each page
-go to test-results/serve-browser/."""
+runs run under `mida run` (dashboard_workload.py); browser_unfinished.mjs
+checks the views on tasks with no start or no end (unfinished_workload.py).
+Screenshots of each page go to test-results/serve-browser*/."""
 
 import json
 import os
@@ -77,3 +78,32 @@ def test_dashboard_end_to_end(serve, mida_bin, tmp_path):
                 MIDA_SHOTS=str(shots), MIDA_WEB=str(ROOT / "web"))
     run_browser("browser.mjs", benv)
     assert len(list(shots.glob("*.png"))) >= 11
+
+
+def test_tasks_without_start_or_end(serve, mida_bin, tmp_path):
+    # A Dask key cancelled before it ran (an end, no start) and a task LOST
+    # with its process (a start, no end), in the window of the host's
+    # telemetry: no view may draw either as if it ran from the window's
+    # start, or up to now.
+    need_browser()
+    pytest.importorskip("distributed")
+    store = tmp_path / "unfinished.db"
+    spool = tmp_path / "spool"
+    env = clean_env()
+    env.update(MIDA_STORE=f"sqlite://{store}", MIDA_SPOOL=str(spool),
+               MIDA_SAMPLE_HZ="10", PYTHONPATH=str(BUILD / "python"))
+    r = subprocess.run([sys.executable,
+                        str(ROOT / "tests" / "serve" /
+                            "unfinished_workload.py"), str(tmp_path)],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == -9, r.stdout + r.stderr  # it killed itself
+    ids = r.stdout.strip().splitlines()[-1]
+    r = subprocess.run([mida_bin, "--store", str(store), "recover",
+                        "--spool", str(spool)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    live = serve(str(store))
+    shots = RESULTS / "serve-browser-unfinished"
+    run_browser("browser_unfinished.mjs",
+                dict(env, MIDA_URL=live.url, MIDA_SHOTS=str(shots),
+                     MIDA_IDS=ids, MIDA_WEB=str(ROOT / "web")))

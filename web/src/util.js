@@ -35,10 +35,27 @@ export function fmtTime(ns) {
   return d.toISOString().replace("T", " ").replace("Z", "");
 }
 
+// The statuses after which a task or a workflow runs no more: the others
+// (none, UNKNOWN, SUBMITTED, RUNNING) are not over (src/sink/schema.h,
+// MIDA_SCHEMA_NOT_OVER).
+const OVER = new Set(["FINISHED", "ERROR", "CANCELLED", "LOST"]);
+
+// Where the span of a task or workflow x ({status, started, ended}) ends,
+// in ns since the epoch: its end when it has one; `now` when it started and
+// runs on; null when it never started, or when it is over but its end is
+// unknown (a task LOST with its process has a start and no end).
+export function spanEnd(x, now = Date.now() * 1e6) {
+  if (x.started === null || x.started === undefined) return null;
+  if (x.ended !== null && x.ended !== undefined) return x.ended;
+  return OVER.has(x.status) ? null : now;
+}
+
+// A duration from startNs to endNs (ns), "" when either is unknown: pass
+// spanEnd(x) as the end of something that may still run.
 export function fmtDuration(startNs, endNs) {
   if (startNs === null || startNs === undefined) return "";
-  const end = endNs ?? Date.now() * 1e6;
-  const s = (end - startNs) / 1e9;
+  if (endNs === null || endNs === undefined) return "";
+  const s = (endNs - startNs) / 1e9;
   if (s < 1e-3) return (s * 1e6).toFixed(0) + " µs";
   if (s < 1) return (s * 1e3).toFixed(1) + " ms";
   if (s < 120) return s.toFixed(2) + " s";

@@ -1,7 +1,7 @@
 // overview.js -- campaigns and workflows with their live task counts; the
 // counts move as the event stream reports changed workflows.
 import * as api from "../api.js";
-import { el, fmtTime, fmtDuration, statusBadge, link, short } from "../util.js";
+import { el, fmtTime, fmtDuration, spanEnd, statusBadge, link, short } from "../util.js";
 
 function countsCell(w) {
   return el("span", { class: "counts" },
@@ -18,7 +18,7 @@ function workflowRow(w) {
     el("td", {}, statusBadge(w.status)),
     el("td", { class: "counts-cell" }, countsCell(w)),
     el("td", {}, fmtTime(w.started)),
-    el("td", {}, fmtDuration(w.started, w.ended)),
+    el("td", {}, fmtDuration(w.started, spanEnd(w))),
     el("td", {}, w.host || ""));
 }
 

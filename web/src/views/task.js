@@ -3,7 +3,7 @@
 // buckets for long series), telemetry while it ran, and its lineage.
 import uPlot from "uplot";
 import * as api from "../api.js";
-import { el, fmtTime, fmtDuration, statusBadge, docTable, short, link } from "../util.js";
+import { el, fmtTime, fmtDuration, spanEnd, statusBadge, docTable, short, link } from "../util.js";
 
 export function seriesData(s) {
   if (!s.downsampled) {
@@ -65,7 +65,7 @@ export default {
       el("div", { class: "card" },
         el("h2", {}, "Task ", x.activity || "", " ", statusBadge(x.status)),
         el("p", { class: "muted" }, `${x.id} · workflow `, link("#/workflow/" + x.workflow_id, x.workflow_name || short(x.workflow_id)),
-          ` · ${x.worker || x.host || ""} · pid ${x.pid ?? ""} · started ${fmtTime(x.started)} · ${fmtDuration(x.started, x.ended)} · `,
+          ` · ${x.worker || x.host || ""} · pid ${x.pid ?? ""} · ${x.started === null || x.started === undefined ? "not started" : "started " + fmtTime(x.started)} · ${fmtDuration(x.started, spanEnd(x))} · `,
           link("#/lineage/" + encodeURIComponent(x.id), "lineage"), " · ",
           link("#/compare?task=" + encodeURIComponent(x.id), "compare"))),
       el("div", { class: "grid2" },

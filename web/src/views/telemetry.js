@@ -1,7 +1,7 @@
 // telemetry.js -- sampled CPU, memory, I/O and GPU use of a host or a
 // process over time, with the spans of the tasks that ran there.
 import * as api from "../api.js";
-import { el, svg, fmtTime, short } from "../util.js";
+import { el, svg, fmtTime, short, spanEnd } from "../util.js";
 import { plot } from "./task.js";
 
 export default {
@@ -26,15 +26,27 @@ export default {
       plot(holder, k, x, [samples.map((s) => s.sample[k] ?? null)], [k], { time: true, height: 150 });
     }
     if (!samples.length) return;
-    // The tasks that ran on this host in the window, as spans.
+    // The tasks that ran on this host in the window, as spans. One that
+    // never started (a Dask key cancelled before it ran has an end and no
+    // start) did not run: it is no span, only counted below. One that runs
+    // on reaches the window's end; one that is over with no end (LOST with
+    // its process) is a short mark at its start, class no-end.
     const t0 = samples[0].ts, t1 = samples.at(-1).ts;
     const tasks = await api.get("tasks", { host, since: t0, until: t1 + 1, limit: 1000 });
-    const W = 900, left = 0, H = Math.min(400, tasks.items.length * 8 + 20);
+    const ran = tasks.items.filter((t) => t.started !== null && t.started !== undefined);
+    const W = 900, left = 0, H = Math.min(400, ran.length * 8 + 20);
     const spans = svg("svg", { width: W, height: H, id: "task-spans" });
-    tasks.items.forEach((t, i) => {
-      const a = ((t.started ?? t0) - t0) / Math.max(1, t1 - t0), b = ((t.ended ?? t1) - t0) / Math.max(1, t1 - t0);
-      spans.append(svg("rect", { class: "bar s-" + t.status, x: left + a * W, y: i * 8, width: Math.max(1, (b - a) * W), height: 6 }, svg("title", {}, `${t.activity} ${short(t.id)}`)));
+    const at = (ns) => left + ((ns - t0) / Math.max(1, t1 - t0)) * W;
+    ran.forEach((t, i) => {
+      const end = spanEnd(t, t1);
+      const x0 = at(t.started), x1 = end === null ? x0 + 4 : at(end);
+      const what = end === null ? `, ${t.status}, end unknown` : "";
+      spans.append(svg("rect", { class: "bar s-" + (t.status || "UNKNOWN") + (end === null ? " no-end" : ""), "data-id": t.id, x: x0, y: i * 8, width: Math.max(1, x1 - x0), height: 6 },
+        svg("title", {}, `${t.activity} ${short(t.id)}${what}`)));
     });
+    const never = tasks.items.length - ran.length;
     charts.append(el("h3", {}, `Tasks on ${host} (${fmtTime(t0)} – ${fmtTime(t1)})`), spans);
+    if (never) charts.append(el("p", { class: "muted", id: "never-started" },
+      `${never} ${never === 1 ? "task" : "tasks"} in this window never started (cancelled, or still waiting) and ${never === 1 ? "is" : "are"} not drawn.`));
   },
 };

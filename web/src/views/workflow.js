@@ -3,7 +3,7 @@
 // timeline of its tasks per worker or host.
 import dagre from "@dagrejs/dagre";
 import * as api from "../api.js";
-import { el, svg, fmtTime, fmtDuration, statusBadge, short, virtualTable } from "../util.js";
+import { el, svg, fmtTime, fmtDuration, spanEnd, statusBadge, short, virtualTable } from "../util.js";
 
 const STATUSES = ["", "SUBMITTED", "RUNNING", "FINISHED", "ERROR", "CANCELLED"];
 
@@ -13,7 +13,7 @@ function header(w) {
     el("p", { class: "counts" },
       el("span", {}, "running " + w.running_tasks), el("span", {}, "finished " + w.finished_tasks),
       el("span", {}, "failed " + w.error_tasks), el("span", {}, "all " + w.tasks)),
-    el("p", { class: "muted" }, `${w.source || ""} · ${w.host || ""} · started ${fmtTime(w.started)} · ${fmtDuration(w.started, w.ended)}`));
+    el("p", { class: "muted" }, `${w.source || ""} · ${w.host || ""} · started ${fmtTime(w.started)} · ${fmtDuration(w.started, spanEnd(w))}`));
 }
 
 function taskTable(state) {
@@ -23,7 +23,7 @@ function taskTable(state) {
     { title: "activity", width: "2fr", render: (t) => t.activity || "" },
     { title: "status", width: "100px", render: (t) => statusBadge(t.status) },
     { title: "started", width: "190px", render: (t) => fmtTime(t.started) },
-    { title: "duration", width: "90px", render: (t) => fmtDuration(t.started, t.ended) },
+    { title: "duration", width: "90px", render: (t) => fmtDuration(t.started, spanEnd(t)) },
     { title: "worker", width: "1fr", render: (t) => t.worker || t.host || "" },
     { title: "used", width: "2fr", render: (t) => (t.used ? JSON.stringify(t.used) : "") },
   ], { onClick: (t) => (location.hash = "#/task/" + t.id), onNearEnd: () => more() });
@@ -90,12 +90,16 @@ function drawDag(graph) {
   return root;
 }
 
+// A task that never started (one cancelled before it ran has an end and no
+// start) is no bar; one that is over with no end (LOST with its process) is
+// a short mark at its start, class no-end, and does not stretch the time
+// axis to now; one that runs on reaches now.
 function drawGantt(graph, by) {
   const tasks = graph.nodes.filter((t) => t.started !== null && t.started !== undefined);
   if (!tasks.length) return el("p", { class: "muted" }, "No task has started yet.");
   const now = Date.now() * 1e6;
   const t0 = Math.min(...tasks.map((t) => t.started));
-  const t1 = Math.max(...tasks.map((t) => t.ended ?? now));
+  const t1 = Math.max(...tasks.map((t) => spanEnd(t, now) ?? t.started));
   const lanesOf = new Map();
   for (const t of tasks) {
     const lane = (by === "host" ? t.host : t.worker || t.host || "?") + (by === "process" ? ":" + t.pid : "");
@@ -110,10 +114,12 @@ function drawGantt(graph, by) {
   for (const [lane, ts] of lanesOf) {
     root.append(svg("text", { x: 4, y: y + 15 }, String(lane).slice(0, 24)));
     for (const t of ts) {
-      const x0 = scale(t.started), x1 = scale(t.ended ?? now);
+      const end = spanEnd(t, now);
+      const x0 = scale(t.started), x1 = end === null ? x0 + 4 : scale(end);
+      const what = end === null ? `${t.status}, end unknown` : fmtDuration(t.started, end);
       root.append(svg("a", { href: "#/task/" + t.id },
-        svg("rect", { class: "bar s-" + (t.status || "UNKNOWN"), "data-id": t.id, x: x0, y: y + 3, width: Math.max(1, x1 - x0), height: laneH - 6 },
-          svg("title", {}, `${t.activity} ${fmtDuration(t.started, t.ended)}`))));
+        svg("rect", { class: "bar s-" + (t.status || "UNKNOWN") + (end === null ? " no-end" : ""), "data-id": t.id, x: x0, y: y + 3, width: Math.max(1, x1 - x0), height: laneH - 6 },
+          svg("title", {}, `${t.activity} ${what}`))));
     }
     y += laneH;
   }
