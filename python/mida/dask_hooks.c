@@ -77,7 +77,7 @@ static struct {
       *error, *released; /* states */
   PyObject *key, *start, *finish, *worker, *nbytes, *typename_, *startstops,
       *exception_text, *traceback_text; /* keyword arguments */
-  PyObject *action, *compute, *get;     /* a startstops entry */
+  PyObject *action, *compute, *get, *stop; /* a startstops entry */
   PyObject *tasks, *workflows, *ends_on_workers, *per_client, *namespace_,
       *state, *run_spec, *annotations, *mida_task, *mida_workflow,
       *is_coro, *func, *code,
@@ -114,6 +114,7 @@ int mida_py_dask_hooks_init(void) {
       {&interned.action, "action"},
       {&interned.compute, "compute"},
       {&interned.get, "get"},
+      {&interned.stop, "stop"},
       {&interned.tasks, "tasks"},
       {&interned.workflows, "workflows"},
       {&interned.ends_on_workers, "ends_on_workers"},
@@ -317,13 +318,16 @@ static int kept_or_counted(int rc) {
   return rc == MIDA_OK ? 0 : (mida_py_record_failed(rc) < 0 ? -1 : 0);
 }
 
-/* Records a status, end time and custom fields of the task whose id (str)
- * is task_id, as _mida.task_update(task_id, status, ended=..., custom=...)
- * does; known: the id parsed already, or NULL. ended_ns: ns since the
- * epoch, or 0 for none. custom: JSON object text or NULL. Returns 0, or -1
- * with an exception set. */
-static int record_update(PyObject *task_id, const mida_id_t *known, int status,
-                         int64_t ended_ns, const char *custom) {
+/* Records a status, start and end times, worker and custom fields of the
+ * task whose id (str) is task_id, as _mida.task_update(task_id, status,
+ * ended=..., custom=...) does; known: the id parsed already, or NULL.
+ * started_ns, ended_ns: ns since the epoch, or 0 for none. worker, custom
+ * (JSON object text): NULL for none. Returns 0, or -1 with an exception
+ * set. */
+static int record_update_span(PyObject *task_id, const mida_id_t *known,
+                              int status, int64_t started_ns,
+                              int64_t ended_ns, const char *worker,
+                              const char *custom) {
   mida_id_t id;
   if (known != NULL)
     id = *known;
@@ -334,18 +338,34 @@ static int record_update(PyObject *task_id, const mida_id_t *known, int status,
     return 0;
   mida_task_update_t update = {0};
   update.status = (mida_status_t)status;
+  update.started_ns = started_ns;
   update.ended_ns = ended_ns;
+  update.worker = worker;
   update.custom = custom;
   int rc = mida_task_update(session, &id, &update);
   return kept_or_counted(rc);
 }
 
+static int record_update(PyObject *task_id, const mida_id_t *known, int status,
+                         int64_t ended_ns, const char *custom) {
+  return record_update_span(task_id, known, status, 0, ended_ns, NULL, custom);
+}
+
+/* Where and when a key ran, as the scheduler hears it from the worker
+ * (sched_memory); a field unknown is 0 or NULL. */
+typedef struct ran_span {
+  int64_t started_ns, ended_ns; /* its "compute" startstop */
+  const char *worker;           /* the worker's address (borrowed) */
+} ran_span;
+
 /* Records the end of a key (status: FINISHED, or 0 when the worker's run
  * says it) with its custom fields {"nbytes": nbytes, "typename":
- * typename}, each left out when NULL, the typename also when empty.
- * Returns 0, or -1 with an exception set. */
+ * typename}, each left out when NULL, the typename also when empty, and
+ * where and when it ran (ran, or NULL). Returns 0, or -1 with an
+ * exception set. */
 static int record_end(PyObject *task_id, const mida_id_t *known, int status,
-                      PyObject *nbytes, PyObject *typename_) {
+                      PyObject *nbytes, PyObject *typename_,
+                      const ran_span *ran) {
   int named = 0;
   if (typename_ != NULL) {
     named = PyObject_IsTrue(typename_);
@@ -372,7 +392,10 @@ static int record_end(PyObject *task_id, const mida_id_t *known, int status,
     PyErr_NoMemory();
     rc = -1;
   } else {
-    rc = record_update(task_id, known, status, 0, custom);
+    rc = ran != NULL ? record_update_span(task_id, known, status,
+                                          ran->started_ns, ran->ended_ns,
+                                          ran->worker, custom)
+                     : record_update(task_id, known, status, 0, custom);
   }
   mida_py_json_free(&json);
   return rc;
@@ -474,6 +497,53 @@ out:
   return rc;
 }
 
+/* The number value of entry[name] in ns (a time in seconds since the
+ * epoch, as Dask's startstops give it), or 0 when it is none. */
+static int64_t seconds_ns(PyObject *entry, PyObject *name) {
+  PyObject *v = mapping_get(entry, name);
+  if (v == NULL) {
+    PyErr_Clear();
+    return 0;
+  }
+  double t = PyFloat_Check(v) || PyLong_Check(v) ? PyFloat_AsDouble(v) : 0;
+  Py_DECREF(v);
+  if (PyErr_Occurred()) {
+    PyErr_Clear();
+    return 0;
+  }
+  return t > 0 && t < 9.2e9 ? (int64_t)(t * 1e9) : 0;
+}
+
+/* The start and stop of the "compute" entry of a key's startstops (as a
+ * worker reports them to the scheduler) into ran; nothing when there is
+ * none (a key whose data was only fetched). 0, or -1 with an exception
+ * set. */
+static int compute_span(PyObject *startstops, ran_span *ran) {
+  if (startstops == NULL || startstops == Py_None)
+    return 0;
+  PyObject *entries = PyObject_GetIter(startstops);
+  if (entries == NULL)
+    return -1;
+  PyObject *entry;
+  while ((entry = PyIter_Next(entries)) != NULL) {
+    PyObject *action = mapping_get(entry, interned.action);
+    int is = action == NULL ? -1
+             : action == interned.compute
+                 ? 1
+                 : PyObject_RichCompareBool(action, interned.compute, Py_EQ);
+    Py_XDECREF(action);
+    if (is > 0) {
+      ran->started_ns = seconds_ns(entry, interned.start);
+      ran->ended_ns = seconds_ns(entry, interned.stop);
+    }
+    Py_DECREF(entry);
+    if (is != 0)
+      break;
+  }
+  Py_DECREF(entries);
+  return PyErr_Occurred() ? -1 : 0;
+}
+
 /* The end of key in memory, computed by the worker in kwargs "worker":
  * nothing when that worker records the ends itself (RECORDS_ENDS) and
  * computed it (the startstops say so): its shipper writes the task's row
@@ -493,9 +563,20 @@ static int sched_memory(PyObject *self, PyObject *task_id,
     theirs = computed(keyword_arg(args, nargs, kwnames, interned.startstops));
   if (theirs != 0)
     return theirs < 0 ? -1 : 0;
+  /* No worker's run will say where and when it ran (a worker without the
+   * plugin, or before it said RECORDS_ENDS): the scheduler's own word. */
+  ran_span ran = {0, 0, NULL};
+  if (compute_span(keyword_arg(args, nargs, kwnames, interned.startstops),
+                   &ran) < 0)
+    return -1;
+  if (worker != NULL && PyUnicode_Check(worker))
+    ran.worker = PyUnicode_AsUTF8(worker);
+  if (ran.worker == NULL)
+    PyErr_Clear();
   return record_end(task_id, NULL, MIDA_STATUS_FINISHED,
                     keyword_arg(args, nargs, kwnames, interned.nbytes),
-                    keyword_arg(args, nargs, kwnames, interned.typename_));
+                    keyword_arg(args, nargs, kwnames, interned.typename_),
+                    &ran);
 }
 
 /* The end of a key the scheduler recorded, record = self.tasks[key] =
@@ -1336,7 +1417,7 @@ static int worker_ended(PyObject *self, PyObject *key) {
   int known = mida_py_taskmeter_id(spec, &metered);
   rc = record_end(task_id, known ? &metered : NULL,
                   here ? 0 : MIDA_STATUS_FINISHED, nbytes,
-                  result_typename != Py_None ? result_typename : NULL);
+                  result_typename != Py_None ? result_typename : NULL, NULL);
   goto out;
 fail:
   rc = -1;

@@ -108,6 +108,28 @@ def test_graph_of_1000_tasks_on_a_process_cluster(tmp_path):
     assert len(rows) == 1000
 
 
+def test_the_scheduler_plugin_alone_records_when_and_where_keys_ran(
+        tmp_path):
+    # Workers without mida's plugin (only the scheduler preloaded): no run
+    # of any key is recorded by a worker, so the scheduler's end of each
+    # key says when it ran (the worker's "compute" startstop) and where.
+    exp, store = run_script(tmp_path, "processes", env_extra={
+        "DASK_DISTRIBUTED__SCHEDULER__PRELOAD": "mida.dask"})
+    rows = store_rows(store, "SELECT source_key, status, submitted, started,"
+                      " ended, worker FROM task WHERE status = 'FINISHED'"
+                      " AND source_key IS NOT NULL")
+    assert len(rows) == len(exp["keys"])
+    workers = set()
+    for r in rows:
+        assert r["started"] is not None and r["ended"] is not None, r
+        # Dask corrects a worker's times by its clock offset: ~1 ms.
+        assert r["submitted"] <= r["started"] + 50_000_000, r
+        assert r["started"] <= r["ended"], r
+        assert r["worker"] is not None and r["worker"].startswith("tcp://")
+        workers.add(r["worker"])
+    assert len(workers) == 2
+
+
 def test_graph_on_a_threads_cluster(tmp_path):
     exp, store = run_script(tmp_path, "threads")
     check_store(store, exp)
