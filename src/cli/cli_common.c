@@ -100,6 +100,18 @@ static const mida__cli_opt *find_opt(const mida__cli_opt *opts, const char *arg,
   return NULL;
 }
 
+/* Whether arg, which starts with a dash, is written as an option: its name
+ * (up to an '=', if any) is dashes, letters and digits, as every option's
+ * is. Another word is an operand: SQL for `mida query` that begins with a
+ * comment ("-- c", "--top runs\nSELECT ..."), which getopt would also
+ * take for an option. */
+static int is_option_word(const char *arg) {
+  static const char name_chars[] = "-abcdefghijklmnopqrstuvwxyz"
+                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  size_t len = strcspn(arg, "=");
+  return len > 1 && strspn(arg, name_chars) >= len;
+}
+
 int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
                     const mida__cli_opt *opts, int argc, char **argv,
                     const char **pos, int minpos, int maxpos, int *npos) {
@@ -107,7 +119,7 @@ int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
   int options_done = 0;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
-    if (options_done || arg[0] != '-' || arg[1] == '\0') {
+    if (options_done || arg[0] != '-' || !is_option_word(arg)) {
       if (n >= maxpos)
         return mida__cli_usage_error(verb, "unexpected argument '%s'", arg);
       pos[n++] = arg;

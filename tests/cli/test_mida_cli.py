@@ -129,6 +129,23 @@ def test_an_empty_statement_is_a_usage_error(run):
     assert (r.returncode, r.stdout) == (0, "n\r\n1\r\n"), r.stderr
 
 
+def test_a_statement_that_starts_with_a_comment_is_not_an_option(run):
+    """`mida query '-- c'` said "unknown option '-- c'": a word that starts
+    with a dash was an option whatever followed it. An option's name has
+    no space or line end, so SQL that begins with a comment is the
+    statement."""
+    r = run("query", "-- c")
+    assert r.returncode == 2, r.stderr
+    assert "mida query: the SQL statement is empty" in r.stderr, r.stderr
+    r = run("query", "-- the answer\nSELECT 42 AS n", "--csv")
+    assert (r.returncode, r.stdout) == (0, "n\r\n42\r\n"), r.stderr
+    r = run("query", "--csv", "--top runs\nSELECT 1 AS n")
+    assert (r.returncode, r.stdout) == (0, "n\r\n1\r\n"), r.stderr
+    # Options are still options, and an unknown one still a usage error.
+    r = run("query", "--bogus", "SELECT 1")
+    assert r.returncode == 2 and "unknown option '--bogus'" in r.stderr
+
+
 def test_malformed_sql_is_one_line_of_the_store_exit_1(run):
     """A statement that is only a comment left open ("/* x") was the
     SQLite store's "empty query", and a slash-star alone 'near "/": syntax
