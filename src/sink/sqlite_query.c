@@ -331,7 +331,11 @@ static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
     rc = mida__sink_fail(base, MIDA_EINVAL, "empty query");
     goto out;
   }
-  if (tail != NULL && !is_blank(tail)) {
+  /* A comment left open after the statement is read to the end of the
+   * text, as SQLite reads one after a statement without ';' ("SELECT 1
+   * slash-star x"): SQLite's parser would take a slash-star alone for a
+   * '/' ('near "/": syntax error'), a second statement. */
+  if (tail != NULL && !is_blank(tail) && unclosed_comment(tail) == NULL) {
     /* What follows may be only a comment: then it is no statement. */
     sqlite3_stmt *next = NULL;
     auth_state tail_auth = {0};

@@ -146,6 +146,20 @@ def test_a_statement_that_starts_with_a_comment_is_not_an_option(run):
     assert r.returncode == 2 and "unknown option '--bogus'" in r.stderr
 
 
+def test_a_comment_left_open_after_the_statement_is_read_to_the_end(run):
+    """`SELECT 1; /*` said "found more after the first (/*)", as if a second
+    statement followed, where `SELECT 1; /* x` and `SELECT 1 /* x` ran:
+    SQLite reads a comment left open after a statement to the end."""
+    for sql in ("SELECT 1 AS n; /*", "SELECT 1 AS n; /* x",
+                "SELECT 1 AS n; -- c\n/*", "SELECT 1 AS n; /* a */ /*"):
+        r = run("query", sql, "--csv")
+        assert (r.returncode, r.stdout) == (0, "n\r\n1\r\n"), (sql,
+                                                                r.stderr)
+    r = run("query", "SELECT 1; SELECT 2 /*")
+    assert r.returncode == 1
+    assert "one statement at a time" in r.stderr, r.stderr
+
+
 def test_malformed_sql_is_one_line_of_the_store_exit_1(run):
     """A statement that is only a comment left open ("/* x") was the
     SQLite store's "empty query", and a slash-star alone 'near "/": syntax
