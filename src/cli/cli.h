@@ -56,7 +56,8 @@ typedef struct mida__cli_opt {
 /* Parses a verb's arguments argv[1..argc). opts ends with a zeroed entry.
  * "--help"/"-h" print help to stdout; "--store URL" is understood by every
  * verb and sets cli->store; "--" ends the options; "--name=value" and
- * "--name value" are both accepted. Positional arguments go to pos (at most
+ * "--name value" are both accepted; an option with a value given twice is
+ * a usage error. Positional arguments go to pos (at most
  * maxpos), their number to *npos; fewer than minpos or more than maxpos is
  * a usage error. Returns MIDA_CLI_CONTINUE to go on, MIDA_CLI_OK after
  * printing help, or MIDA_CLI_USAGE after printing the error to stderr. */

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,7 @@ int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
                     const char **pos, int minpos, int maxpos, int *npos) {
   int n = 0;
   int options_done = 0;
+  uint64_t given = 0; /* the options with a value seen, by place in opts */
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     if (options_done || arg[0] != '-' || !is_option_word(arg)) {
@@ -158,6 +160,17 @@ int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
       value = argv[++i];
     } else {
       return mida__cli_usage_error(verb, "option '%s' needs a value", o->name);
+    }
+    /* A second value would replace the first without a word: a filter
+     * (--where, --status) dropped, a result that answers another
+     * question. */
+    if (o != store_opt) {
+      size_t at = (size_t)(o - opts);
+      uint64_t bit = at < 64 ? (uint64_t)1 << at : 0;
+      if ((given & bit) != 0)
+        return mida__cli_usage_error(
+            verb, "option '%s' given twice: it takes one value", o->name);
+      given |= bit;
     }
     *o->value = value;
     if (o == store_opt)

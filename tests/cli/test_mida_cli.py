@@ -100,6 +100,23 @@ def test_option_missing_its_value_is_a_usage_error(run):
     assert "needs a value" in r.stderr
 
 
+def test_an_option_given_twice_is_a_usage_error(run):
+    """`mida tasks --where 'used.lr>0.15' --where 'used.bs<2'` listed the
+    tasks of the second filter alone: an option that takes one value kept
+    the last one given, silently. It is a usage error, as the same
+    parameter twice is for the HTTP API (docs/serve.md)."""
+    for args in (("tasks", "--where", "used.x>1", "--where", "used.y<2"),
+                 ("tasks", "--status", "finished", "--status=error"),
+                 ("export", "prov", "-o", "a.json", "--output", "b.json")):
+        r = run(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert "given twice" in r.stderr, r.stderr
+        assert r.stdout == ""
+    # A flag twice says the same thing twice: no harm.
+    r = run("query", "SELECT 1 AS n", "--csv", "--csv")
+    assert (r.returncode, r.stdout) == (0, "n\r\n1\r\n"), r.stderr
+
+
 def test_missing_argument_is_a_usage_error(run):
     for verb in ("query", "show", "lineage", "export"):
         r = run(verb)
