@@ -104,6 +104,27 @@ int mida__cli_print_query(const mida__cli *cli, const char *sql,
   return ex;
 }
 
+/* Whether --campaign's text names a campaign of the store by id or name,
+ * or is the campaign of one of its workflows (a workflow's records may
+ * come before its campaign's). MIDA_CLI_CONTINUE, or MIDA_CLI_FAIL after
+ * saying why: a mistyped name printed "(no rows)", as if nothing had run
+ * in it. */
+static int campaign_known(mida__sink *sink, const char *campaign) {
+  const char *params[1] = {campaign};
+  int seen = 0;
+  int rc = mida__cli_has_row(sink,
+                             "SELECT 1 FROM campaign WHERE id = ?1"
+                             " OR name = ?1 UNION ALL SELECT 1 FROM workflow"
+                             " WHERE campaign_id = ?1 LIMIT 1",
+                             params, 1, &seen);
+  if (rc != MIDA_OK && !seen)
+    return mida__cli_store_error(sink, rc, "cannot read the campaigns");
+  if (!seen)
+    return mida__cli_fail("workflows: no campaign has the id or name '%s'",
+                          campaign);
+  return MIDA_CLI_CONTINUE;
+}
+
 int mida__cli_workflows(mida__cli *cli, int argc, char **argv) {
   int csv = 0;
   int json = 0;
@@ -144,7 +165,16 @@ int mida__cli_workflows(mida__cli *cli, int argc, char **argv) {
            " AND t.status = 'ERROR') AS failed"
            " FROM workflow w%s ORDER BY w.started, w.id",
            where);
-  return mida__cli_print_query(cli, sql, params, nparams, fmt);
+  mida__sink *sink = NULL;
+  ex = mida__cli_open_store(cli, 0, &sink);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
+  if (campaign != NULL)
+    ex = campaign_known(sink, campaign);
+  if (ex == MIDA_CLI_CONTINUE)
+    ex = print_rows(sink, sql, params, nparams, fmt);
+  mida__sink_close(sink);
+  return ex;
 }
 
 /* The status that text names in any case (merge.h's list, which the

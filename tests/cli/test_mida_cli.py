@@ -496,10 +496,31 @@ def test_workflows_by_campaign_name_or_id(run):
     for c in ("climate", CAMPAIGN):
         r = run("workflows", "--campaign", c, "--csv")
         assert len(r.stdout.splitlines()) == 3, c
-    r = run("workflows", "--campaign", "other", "--csv")
-    # No workflow: the header line alone (the columns of an empty table).
-    assert r.returncode == 0 and r.stdout == (
-        "id,name,source,status,started,duration_s,tasks,failed\r\n")
+
+
+def test_workflows_of_a_campaign_without_workflows(run, store, tmp_path):
+    copy = tmp_path / "copy.db"
+    shutil.copy(store, copy)
+    db = sqlite3.connect(copy)
+    db.execute("INSERT INTO campaign VALUES ('c-empty', 'empty', 0, NULL)")
+    db.commit()
+    db.close()
+    for c in ("empty", "c-empty"):
+        r = run("workflows", "--campaign", c, "--csv", store_path=str(copy))
+        # No workflow: the header line alone (the columns of an empty table).
+        assert r.returncode == 0 and r.stdout == (
+            "id,name,source,status,started,duration_s,tasks,failed\r\n"), \
+            r.stderr
+
+
+def test_workflows_of_a_campaign_no_store_holds_is_an_error(run):
+    """A mistyped campaign printed "(no rows)", as if nothing had run in
+    it: it is said, with a non-zero exit, as for `tasks --workflow`."""
+    for wrong in ("climat", CAMPAIGN[:-1] + "0", ""):
+        r = run("workflows", "--campaign", wrong)
+        assert r.returncode == 1, r.stdout
+        assert r.stdout == ""
+        assert f"no campaign has the id or name '{wrong}'" in r.stderr
 
 
 def test_tasks_all(run):

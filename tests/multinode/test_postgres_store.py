@@ -97,6 +97,7 @@ def normalize_json_text(text):
 @pytest.mark.parametrize("args", [
     ("workflows",),
     ("workflows", "--campaign", "climate", "--json"),
+    ("workflows", "--campaign", "climat"),
     ("tasks",),
     ("tasks", "--status", "error", "--csv"),
     ("tasks", "--activity", "fit*"),
