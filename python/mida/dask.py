@@ -30,7 +30,9 @@ What is recorded:
   The scheduler hands each task's id to the workers in the task's
   annotations ("mida_task"). A key computed by a worker that has said it
   records the ends itself (RECORDS_ENDS) is FINISHED from that worker's
-  records instead (below).
+  records instead (below); one computed by a worker without the plugin
+  gets its start and end from the worker's "compute" startstop, and the
+  worker's address, as the scheduler hears them.
 - worker (MidaWorkerPlugin): when a task starts executing, it is put
   inside a _mida.TaskMeter, which does the worker's part on the thread
   that runs the task, in C, off the worker's event loop: every execution
