@@ -39,7 +39,8 @@ static const char telemetry_help[] =
     "  --pid P      only samples of process P (0: host-wide samples)\n"
     "  --since T    only samples at or after T: an ISO 8601 time\n"
     "               (2026-11-24T09:30:00Z; UTC), an age (90s, 15m, 2h, 1d)\n"
-    "               or nanoseconds since the epoch\n"
+    "               or a time since the epoch: seconds (`date +%s`),\n"
+    "               or nanoseconds from 100000000000 on\n"
     "  --until T    only samples before T (same forms)\n"
     "  --task ID    only samples taken while task ID ran, on its host\n"
     "               (its process's and the host-wide ones)\n"
@@ -108,6 +109,10 @@ static int parse_iso(const char *text, long long *ns) {
 }
 
 /* Parses a time option: an ISO time, an age ("15m") or nanoseconds. */
+/* A bare number below this is seconds since the epoch (up to the year
+ * 5138), not nanoseconds. */
+#define UNIX_SECONDS_BELOW 100000000000LL
+
 static int parse_time(const char *text, long long now_ns, long long *ns) {
   size_t n = strlen(text);
   if (n == 0)
@@ -137,7 +142,9 @@ static int parse_time(const char *text, long long now_ns, long long *ns) {
     long long v = strtoll(text, &end, 10);
     if (errno != 0 || *end != '\0' || v < 0)
       return -1;
-    *ns = v;
+    /* `date +%s` gives seconds: a count of nanoseconds that small would
+     * be the first 100 s of 1970, never a sample's time. */
+    *ns = v < UNIX_SECONDS_BELOW ? v * 1000000000LL : v;
     return 0;
   }
   return parse_iso(text, ns);

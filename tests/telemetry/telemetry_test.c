@@ -579,6 +579,13 @@ static void test_view_and_commands_show_a_tasks_resources(void **state) {
   out = run_mida(args, &status);
   assert_int_equal(status, 0);
   assert_non_null(strstr(out, "(no samples)"));
+  /* Seconds since the epoch (`date +%s`), an hour into the future: no
+   * sample, where read as nanoseconds every one would be after it. */
+  snprintf(args, sizeof args, "--store '%s' telemetry --since %lld",
+           fx->url, (long long)(time(NULL) + 3600));
+  out = run_mida(args, &status);
+  assert_int_equal(status, 0);
+  assert_non_null(strstr(out, "(no samples)"));
   snprintf(args, sizeof args, "--store '%s' telemetry --since yesterday",
            fx->url);
   out = run_mida(args, &status);
