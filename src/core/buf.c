@@ -132,8 +132,19 @@ const char *mida__one_line(const char *m, char *buf, size_t buflen) {
   size_t n = strlen(buf);
   while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
     buf[--n] = '\0';
-  for (size_t i = 0; i < n; i++)
-    if (buf[i] == '\n')
-      buf[i] = ' ';
+  /* A line break and the indent after it ("...refused\n\tIs the server
+   * running...") become one space. */
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (buf[i] != '\n' && buf[i] != '\r') {
+      buf[o++] = buf[i];
+      continue;
+    }
+    while (i + 1 < n && (buf[i + 1] == '\t' || buf[i + 1] == ' '))
+      i++;
+    if (o > 0 && buf[o - 1] != ' ')
+      buf[o++] = ' ';
+  }
+  buf[o] = '\0';
   return buf;
 }

@@ -44,8 +44,9 @@ void mida__buf_reset(mida__buf *b);
 void mida__buf_free(mida__buf *b);
 
 /* Copies a library's message m (NULL: "") into buf as one line: trailing
- * newlines and spaces dropped, inner newlines made spaces (libpq's messages
- * end in a newline; ours do not). Returns buf. */
+ * newlines and spaces dropped, each inner line break with the indent after
+ * it made one space (libpq's messages end in a newline and indent their
+ * hints with a tab; ours do not). Returns buf. */
 const char *mida__one_line(const char *m, char *buf, size_t buflen);
 
 #endif /* MIDA_CORE_BUF_H */

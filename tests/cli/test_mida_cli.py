@@ -51,6 +51,20 @@ def test_help_verb_shows_the_verbs_help(run):
     assert r.stdout.startswith("usage: mida tasks")
 
 
+def test_a_store_that_refuses_the_connection_is_said_on_one_clean_line(run):
+    """libpq indents its hint on a line of its own ("refused\n\tIs the
+    server running"): the message is one line, with no tab and no escaped
+    "\\t" in it."""
+    r = run("--store", "postgresql://u@127.0.0.1:1/x", "tasks",
+            store_path=None)
+    if "not built" in r.stderr or "no PostgreSQL" in r.stderr:
+        pytest.skip("built without libpq")
+    assert r.returncode != 0
+    assert "Connection refused Is the server running" in r.stderr, r.stderr
+    assert "\\t" not in r.stderr and "\t" not in r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
+
+
 @pytest.mark.parametrize("flag", ["--help", "-h"])
 def test_help_of_help_is_the_help(run, flag):
     """`mida help --help` said "unknown verb '--help'", exit 2."""
