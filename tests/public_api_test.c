@@ -438,6 +438,15 @@ static void test_spool_orphans_counts_what_ended_processes_left(void **state) {
   assert_int_equal(mida_spool_orphans(fx->url, NULL), MIDA_EINVAL);
 }
 
+static void test_open_without_a_place_for_the_session_says_why(void **s) {
+  (void)s;
+  char err[256];
+  memset(err, 'x', sizeof err);
+  err[sizeof err - 1] = '\0';
+  assert_int_equal(mida_open(NULL, NULL, err, sizeof err), MIDA_EINVAL);
+  assert_non_null(strstr(err, "NULL")); /* not the stale buffer */
+}
+
 static void test_structs_carry_their_size(void **state) {
   fixture *fx = *state;
   /* The library fills no more than the caller's struct holds. */
@@ -505,6 +514,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_structs_carry_their_size, setup,
                                       teardown),
       cmocka_unit_test(test_a_malformed_spool_bound_keeps_the_default),
+      cmocka_unit_test(test_open_without_a_place_for_the_session_says_why),
       cmocka_unit_test_setup_teardown(
           test_a_malformed_capture_knob_keeps_its_default_and_says_so, setup,
           teardown),

@@ -327,8 +327,10 @@ int mida__open_quiet(const mida_config_t *cfg_in, int quiet_ms,
                      mida_session_t **out, char *errmsg, size_t errmsg_len) {
   char err[1024] = "";
   char warning[512] = ""; /* why the session records less than asked */
-  if (out == NULL)
+  if (out == NULL) {
+    write_err(errmsg, errmsg_len, "no place for the session (out is NULL)");
     return MIDA_EINVAL;
+  }
   *out = NULL;
   /* The caller's configuration as far as its struct goes (a program built
    * against an older, smaller mida_config_t), the defaults beyond. */
