@@ -119,6 +119,7 @@ int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
   int n = 0;
   int options_done = 0;
   uint64_t given = 0; /* the options with a value seen, by place in opts */
+  int store_given = 0; /* the verb's own --store seen */
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     if (options_done || arg[0] != '-' || !is_option_word(arg)) {
@@ -164,7 +165,11 @@ int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
     /* A second value would replace the first without a word: a filter
      * (--where, --status) dropped, a result that answers another
      * question. */
-    if (o != store_opt) {
+    if (o == store_opt) {
+      if (store_given++)
+        return mida__cli_usage_error(
+            verb, "option '%s' given twice: it takes one value", o->name);
+    } else {
       size_t at = (size_t)(o - opts);
       uint64_t bit = at < 64 ? (uint64_t)1 << at : 0;
       if ((given & bit) != 0)

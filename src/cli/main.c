@@ -83,6 +83,7 @@ int main(int argc, char **argv) {
   argv = mida__cli_mask_argv(argc, argv);
   mida__cli cli = {mida__default_store()};
   int i = 1;
+  int store_given = 0;
   while (i < argc && argv[i][0] == '-') {
     const char *arg = argv[i];
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -93,18 +94,21 @@ int main(int argc, char **argv) {
       char *args[] = {"version", NULL};
       return mida__cli_version(&cli, 1, args);
     }
-    if (strcmp(arg, "--store") == 0) {
-      if (i + 1 >= argc) {
+    int is_store = strcmp(arg, "--store") == 0;
+    if (is_store || strncmp(arg, "--store=", 8) == 0) {
+      /* A second one would replace the first without a word. */
+      if (store_given++) {
+        fputs("mida: option '--store' given twice: it takes one value\n"
+              "Try 'mida --help'.\n",
+              stderr);
+        return MIDA_CLI_USAGE;
+      }
+      if (is_store && i + 1 >= argc) {
         fputs("mida: option '--store' needs a value\n", stderr);
         return MIDA_CLI_USAGE;
       }
-      cli.store = argv[i + 1];
-      i += 2;
-      continue;
-    }
-    if (strncmp(arg, "--store=", 8) == 0) {
-      cli.store = arg + 8;
-      i++;
+      cli.store = is_store ? argv[i + 1] : arg + 8;
+      i += is_store ? 2 : 1;
       continue;
     }
     mida__cli_note("mida: unknown option '%s'", arg);

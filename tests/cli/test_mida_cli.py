@@ -126,6 +126,12 @@ def test_an_option_given_twice_is_a_usage_error(run):
         assert r.returncode == 2, (args, r.stderr)
         assert "given twice" in r.stderr, r.stderr
         assert r.stdout == ""
+    # The store too, before the verb and after it (each place once).
+    for args in (("--store", "a.db", "--store=b.db", "tasks"),
+                 ("tasks", "--store", "a.db", "--store", "b.db")):
+        r = run(*args, store_path=None)
+        assert r.returncode == 2, (args, r.stderr)
+        assert "'--store' given twice" in r.stderr, r.stderr
     # A flag twice says the same thing twice: no harm.
     r = run("query", "SELECT 1 AS n", "--csv", "--csv")
     assert (r.returncode, r.stdout) == (0, "n\r\n1\r\n"), r.stderr
