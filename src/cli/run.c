@@ -717,6 +717,10 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     return ex;
   if (cmd >= argc)
     return mida__cli_usage_error("run", "no command given");
+  if (campaign != NULL && campaign[0] == '\0')
+    return mida__cli_usage_error("run", "--campaign: the name is empty");
+  if (wf_name != NULL && wf_name[0] == '\0')
+    return mida__cli_usage_error("run", "--workflow-name: the name is empty");
   ex = mida__run_preload_check(&files);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;

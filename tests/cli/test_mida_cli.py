@@ -137,6 +137,16 @@ def test_an_option_given_twice_is_a_usage_error(run):
     assert (r.returncode, r.stdout) == (0, "n\r\n1\r\n"), r.stderr
 
 
+def test_an_empty_name_for_the_run_is_a_usage_error(run, tmp_path):
+    """`mida run --campaign ''` made a campaign named "", and
+    `--workflow-name ''` a workflow named "": the command is not run."""
+    for opt in ("--campaign", "--workflow-name"):
+        r = run("run", opt, "", "--", "touch", str(tmp_path / "ran"))
+        assert r.returncode == 2, (opt, r.stderr)
+        assert f"{opt}: the name is empty" in r.stderr
+        assert not (tmp_path / "ran").exists()
+
+
 def test_missing_argument_is_a_usage_error(run):
     for verb in ("query", "show", "lineage", "export"):
         r = run(verb)
