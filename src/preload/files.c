@@ -676,43 +676,6 @@ static void entry_put(int i) {
   atomic_store_explicit(&next_entry, (uint32_t)i, memory_order_relaxed);
 }
 
-/* glibc's flag of a stream in put mode (libio.h): set by its first
- * output, which goes through the overflow that sets up the put area, and
- * kept by a flush. */
-#define GLIBC_IO_CURRENTLY_PUTTING 0x800
-
-/* Whether a stream read anything through its buffer (libc's reads are
- * not seen by the wrappers): it holds what it read, or it met the end.
- * Its pointers alone say nothing: setvbuf() points them all at the
- * buffer (Python makes its stdin, stdout and stderr so at start). */
-static int stream_read(FILE *s) {
-  return s != NULL &&
-         (s->_IO_read_end != s->_IO_read_base || feof_unlocked(s));
-}
-
-/* Whether glibc's stream s was ever written (its first output goes out
- * by libc's own write, unseen by the wrappers): it is in put mode, or
- * holds output not yet flushed. */
-static int stream_written(FILE *s) {
-  return s != NULL && s->_IO_write_base != NULL &&
-         ((s->_flags & GLIBC_IO_CURRENTLY_PUTTING) != 0 ||
-          s->_IO_write_ptr > s->_IO_write_base);
-}
-
-/* Whether this process's own stdio wrote (is_write) or read through f,
- * which descriptor fd refers to (or did, until the close under way): the
- * stream over it, or stdout and stderr (stdin) when f is what descriptor
- * 1 or 2 (0) refers to. */
-static int stdio_moved(mida__pl_file *f, int fd, int is_write) {
-  if (is_write)
-    return stream_written(f->stream) ||
-           ((fd == 1 || mida__pl_file_of(1) == f) &&
-            stream_written(stdout)) ||
-           ((fd == 2 || mida__pl_file_of(2) == f) && stream_written(stderr));
-  return stream_read(f->stream) ||
-         ((fd == 0 || mida__pl_file_of(0) == f) && stream_read(stdin));
-}
-
 /* What libc's streams moved through pipe end f, which descriptor fd
  * refers to -- its own stream (fdopen, popen), or stdout and stderr
  * (stdin) through descriptor 1 or 2 (0) -- told when fd is closed or the
@@ -727,11 +690,11 @@ static void pipe_stream_moves(mida__pl_file *f, int fd) {
     return;
   if ((atomic_load_explicit(&f->marks, memory_order_relaxed) &
        MIDA_PL_UNANNOUNCED) != 0 &&
-      stdio_moved(f, fd, 1))
+      mida__pl_stdio_moved(f, fd, 1))
     mida__pl_pipe_first_write(f);
   if ((f->mode & MIDA_PL_R) != 0 &&
       atomic_load_explicit(&f->nread, memory_order_relaxed) == 0 &&
-      stdio_moved(f, fd, 0))
+      mida__pl_stdio_moved(f, fd, 0))
     atomic_store_explicit(&f->nread, 1, memory_order_relaxed);
 }
 
@@ -747,7 +710,7 @@ static void announce_flushed(mida__pl_file *f, int fd, FILE *s) {
       (atomic_load_explicit(&f->marks, memory_order_relaxed) &
        MIDA_PL_UNANNOUNCED) == 0)
     return;
-  if (stream_written(s) || stdio_moved(f, fd, 1))
+  if (mida__pl_stream_wrote(s) || mida__pl_stdio_moved(f, fd, 1))
     mida__pl_pipe_first_write(f);
 }
 
@@ -1039,8 +1002,9 @@ static void add_buffered(mida__pl_file *f, int fd) {
   int64_t start = start_offset[f - mida__pl_files];
   if (start < 0 || fd < 0)
     return;
-  int wrote = (f->mode & MIDA_PL_W) != 0 && stdio_moved(f, fd, 1);
-  if (!wrote && ((f->mode & MIDA_PL_R) == 0 || !stdio_moved(f, fd, 0)))
+  int wrote = (f->mode & MIDA_PL_W) != 0 && mida__pl_stdio_moved(f, fd, 1);
+  if (!wrote &&
+      ((f->mode & MIDA_PL_R) == 0 || !mida__pl_stdio_moved(f, fd, 0)))
     return;
   off_t at = lseek(fd, 0, SEEK_CUR);
   if (at < 0 || (int64_t)at <= start)

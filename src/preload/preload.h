@@ -19,8 +19,8 @@
  * How it stays out of the way (STYLE.md, "Interposition"):
  *
  * - one file per intercepted family: open.c, mkstemp.c, close_dup.c,
- *   rw.c, stdio.c, popen.c, mmap.c, stat.c, names.c, times.c, exec.c,
- *   process.c, vfork.c;
+ *   rw.c, stdio.c, stdio_write.c, popen.c, mmap.c, stat.c, names.c,
+ *   times.c, exec.c, process.c, vfork.c;
  *   each wrapper finds the real function lazily with dlsym(RTLD_NEXT)
  *   (real.c);
  * - reads and writes only add to counters of a preallocated table indexed
@@ -180,7 +180,19 @@ static inline void mida__pl_count_write(mida__pl_file *f, int64_t n) {
  * descriptor read as libc's own fileno_unlocked reads it (-1: none). */
 void mida__pl_stream_announce(mida__pl_file *f);
 
+/* In a forked child, the number of streams still in the put mode their
+ * parent left them in (stdio_seen.c); 0 in any other process. */
+extern _Atomic int mida__pl_stdio_inherited;
+
+/* Stream s makes an output call in a forked child: its put mode is its
+ * own from now (stdio_seen.c). No lock, errno untouched. */
+void mida__pl_stdio_own(FILE *s);
+
 static inline void mida__pl_stream_writing(FILE *s) {
+  if (__builtin_expect(atomic_load_explicit(&mida__pl_stdio_inherited,
+                                            memory_order_relaxed) != 0,
+                       0))
+    mida__pl_stdio_own(s);
   mida__pl_file *f = s != NULL ? mida__pl_file_of(s->_fileno) : NULL;
   if (f != NULL &&
       __builtin_expect((atomic_load_explicit(&f->marks, memory_order_relaxed) &
@@ -188,6 +200,26 @@ static inline void mida__pl_stream_writing(FILE *s) {
                        0))
     mida__pl_stream_announce(f);
 }
+
+/* ---- what stdio did unseen (stdio_seen.c) ------------------------------ */
+
+/* Whether this process's stdio wrote through stream s (glibc's put mode,
+ * or output held): not a forked child's copy of its parent's put mode. */
+int mida__pl_stream_wrote(FILE *s);
+
+/* Whether this process's own stdio wrote (is_write) or read through f,
+ * which descriptor fd refers to (or did, until the close under way): the
+ * stream over it, or stdout and stderr (stdin) when f is what descriptor
+ * 1 or 2 (0) refers to. */
+int mida__pl_stdio_moved(mida__pl_file *f, int fd, int is_write);
+
+/* In a child just made by fork(): notes the streams whose state is the
+ * parent's, so that it is not taken for the child's own. */
+void mida__pl_stdio_forked(void);
+
+/* Stream s is about to be closed (fclose, pclose, freopen): a later
+ * stream at its address is another. */
+void mida__pl_stdio_closed(FILE *s);
 
 /* Puts the absolute, lexically normal form of path (relative to directory
  * descriptor dirfd, or the working directory for AT_FDCWD) into out

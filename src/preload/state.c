@@ -432,6 +432,7 @@ void mida__pl_after_fork(const mida_id_t *child_task) {
   mida__pl_context_env(&mida__pl.task, &mida__pl.parent, (long)mida__pl.pid,
                        context_entry);
   mida__pl_files_reset_counts();
+  mida__pl_stdio_forked();
   mida__pl_links_reset();
   mida__pl_children_reset();
 }

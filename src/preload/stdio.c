@@ -95,11 +95,12 @@ MIDA_PL_EXPORT FILE *fdopen(int fd, const char *mode) {
  * may have read the flushed bytes and ended in between. */
 void mida__pl_stream_closing(FILE *s) {
   int fd = stream_fd(s);
-  if (mida__pl_file_of(fd) == NULL)
-    return;
-  mida__pl_stream_flushing(s);
-  fflush(s);
-  mida__pl_release(fd);
+  if (mida__pl_file_of(fd) != NULL) {
+    mida__pl_stream_flushing(s);
+    fflush(s);
+    mida__pl_release(fd);
+  }
+  mida__pl_stdio_closed(s);
 }
 
 static FILE *reopen(FILE *(*real)(const char *, const char *, FILE *),
