@@ -19,8 +19,9 @@
  * How it stays out of the way (STYLE.md, "Interposition"):
  *
  * - one file per intercepted family: open.c, mkstemp.c, close_dup.c,
- *   rw.c, stdio.c, stdio_write.c, popen.c, mmap.c, stat.c, names.c,
- *   times.c, exec.c, process.c, vfork.c;
+ *   rw.c, stdio.c, stdio_write.c, stdio_wide.c, stdio_messages.c,
+ *   popen.c, mmap.c, stat.c, names.c, times.c, exec.c, process.c,
+ *   vfork.c;
  *   each wrapper finds the real function lazily with dlsym(RTLD_NEXT)
  *   (real.c);
  * - reads and writes only add to counters of a preallocated table indexed
@@ -173,12 +174,16 @@ static inline void mida__pl_count_write(mida__pl_file *f, int64_t n) {
                               memory_order_relaxed);
 }
 
-/* The stdio output path (stdio_write.c, stdio.c): an output call on a
- * stream over a pipe's write end not yet announced announces this process
- * as the pipe's writer first, before libc can write the stream's buffer
- * into the pipe by itself (full, a line, unbuffered). glibc's FILE: its
- * descriptor read as libc's own fileno_unlocked reads it (-1: none). */
-void mida__pl_stream_announce(mida__pl_file *f);
+/* The stdio output path (stdio_write.c, stdio_wide.c, stdio_messages.c,
+ * stdio.c): an output call on a stream over a pipe's write end not yet
+ * announced announces this process as the pipe's writer first, before
+ * libc can write the stream's buffer into the pipe by itself (full, a
+ * line, unbuffered). glibc's FILE: its descriptor read as libc's own
+ * fileno_unlocked reads it (-1: none). The slow paths are out of line
+ * (cold), so that the wrapper's fast path saves few registers before it
+ * tail-calls the real function. */
+__attribute__((cold, noinline)) void
+mida__pl_stream_announce(mida__pl_file *f);
 
 /* In a forked child, the number of streams still in the put mode their
  * parent left them in (stdio_seen.c); 0 in any other process. */
@@ -186,7 +191,7 @@ extern _Atomic int mida__pl_stdio_inherited;
 
 /* Stream s makes an output call in a forked child: its put mode is its
  * own from now (stdio_seen.c). No lock, errno untouched. */
-void mida__pl_stdio_own(FILE *s);
+__attribute__((cold, noinline)) void mida__pl_stdio_own(FILE *s);
 
 static inline void mida__pl_stream_writing(FILE *s) {
   if (__builtin_expect(atomic_load_explicit(&mida__pl_stdio_inherited,

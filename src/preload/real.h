@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <utime.h>
+#include <wchar.h>
 
 /* X(name, return type, parameter list) */
 #define MIDA_PL_REAL_FUNCTIONS(X)                                            \
@@ -102,6 +103,23 @@
   X(putc, int, (int, FILE *))                                                \
   X(fputc_unlocked, int, (int, FILE *))                                      \
   X(__overflow, int, (FILE *, int))                                          \
+  X(vfwprintf, int, (FILE *, const wchar_t *, va_list))                      \
+  X(__vfwprintf_chk, int, (FILE *, int, const wchar_t *, va_list))           \
+  X(fputws, int, (const wchar_t *, FILE *))                                  \
+  X(fputws_unlocked, int, (const wchar_t *, FILE *))                         \
+  X(fputwc, wint_t, (wchar_t, FILE *))                                       \
+  X(fputwc_unlocked, wint_t, (wchar_t, FILE *))                              \
+  X(__woverflow, wint_t, (FILE *, wint_t))                                   \
+  X(perror, void, (const char *))                                            \
+  X(psignal, void, (int, const char *))                                      \
+  X(psiginfo, void, (const siginfo_t *, const char *))                       \
+  X(error, void, (int, int, const char *, ...))                              \
+  X(error_at_line, void, (int, int, const char *, unsigned, const char *,    \
+                          ...))                                              \
+  X(vwarn, void, (const char *, va_list))                                    \
+  X(vwarnx, void, (const char *, va_list))                                   \
+  X(verr, void, (int, const char *, va_list))                                \
+  X(verrx, void, (int, const char *, va_list))                               \
   X(__vdprintf_chk, int, (int, int, const char *, va_list))                  \
   X(closedir, int, (DIR *))                                                  \
   X(mmap, void *, (void *, size_t, int, int, int, off_t))                    \

@@ -3,12 +3,12 @@
  * wrapper saw: whether a stream wrote or read through its buffer.
  *
  * libc reads and writes a stream's descriptor with its own internal calls.
- * Most output calls are wrapped (stdio_write.c), but not the inline
- * putc_unlocked of <stdio.h>, nor any input call; so when a pipe's end is
- * closed, flushed or left at exit (files.c), the stream's state in glibc's
- * FILE says what it did: put mode (set by its first output, kept by a
- * flush) or output not yet flushed, and a read buffer or the end of file
- * met.
+ * Most output calls are wrapped (stdio_write.c, stdio_wide.c,
+ * stdio_messages.c), but not the inline putc_unlocked of <stdio.h>, nor
+ * any input call; so when a pipe's end is closed, flushed or left at exit
+ * (files.c), the stream's state in glibc's FILE says what it did: put
+ * mode (set by its first output, kept by a flush) or output not yet
+ * flushed, and a read buffer or the end of file met.
  *
  * A child made by fork() has a copy of that state, which is its parent's:
  * bash's stdout is in put mode once it ran `echo`, and each `( ... )`

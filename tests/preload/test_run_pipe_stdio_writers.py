@@ -32,20 +32,29 @@ from preload_support import Run, clean_env, compile_c
 #   fflush  3 bytes flushed by fflush(stdout), then it waits until the
 #           reader has closed the pipe (poll's POLLERR on the write end)
 #   flush_only  fflush(stdout), fflush(NULL) and exit with nothing written
+#   messages  error(), error_at_line() (%m, a message of 3,000 bytes), the
+#           warn family, perror and psignal, then error(3, ...): exit 3
 #   fill_HOW  8 KiB through HOW (fwrite, fputs, puts, printf, fputc,
-#           putchar, putc_unlocked: into stdout's buffer, which libc writes
-#           out each time it is full; fprintf_stderr: into unbuffered
-#           stderr, written out at each call), then it waits until the
-#           reader has gone, as fflush does
+#           putchar, putc_unlocked, and the wide fputws, fwprintf,
+#           wprintf, fputwc, putwc, putwchar: into stdout's buffer, which
+#           libc writes out each time it is full; fprintf_stderr and the
+#           messages perror, error, warnx: into unbuffered stderr, written
+#           out at each call), then it waits until the reader has gone, as
+#           fflush does
 # SIGPIPE is ignored: the flush that outlives its reader fails with EPIPE
 # and the program exits 0 all the same.
 PIPE_WRITER = r"""
+#define _GNU_SOURCE
+#include <err.h>
+#include <errno.h>
+#include <error.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #define HELD (256 * 1024)
 
@@ -76,9 +85,18 @@ static void await_reader_gone(int fd) {
     ;
 }
 
-/* 8 KiB into stdout (stderr) through one output call, without flushing. */
+/* Whether HOW writes into stderr. */
+static int on_stderr(const char *how) {
+  return strcmp(how, "fprintf_stderr") == 0 || strcmp(how, "perror") == 0 ||
+         strcmp(how, "error") == 0 || strcmp(how, "warnx") == 0;
+}
+
+/* 8 KiB into stdout (stderr) through one output call, without flushing.
+ * The messages of error() and warnx() begin with the program's name: "x",
+ * so that the first byte the reader takes is an x too. */
 static int fill(const char *how) {
-  FILE *s = strcmp(how, "fprintf_stderr") == 0 ? stderr : stdout;
+  FILE *s = on_stderr(how) ? stderr : stdout;
+  program_invocation_name = program_invocation_short_name = (char *)"x";
   for (int i = 0; i < 2048; i++) {
     if (strcmp(how, "fwrite") == 0)
       fwrite("xxx\n", 1, 4, s);
@@ -99,6 +117,27 @@ static int fill(const char *how) {
     else if (strcmp(how, "putc_unlocked") == 0)
       for (int k = 0; k < 4; k++)
         putc_unlocked("xxx\n"[k], s);
+    else if (strcmp(how, "fputws") == 0)
+      fputws(L"xxx\n", s);
+    else if (strcmp(how, "fwprintf") == 0)
+      fwprintf(s, L"%lc%ls", L'x', L"xx\n");
+    else if (strcmp(how, "wprintf") == 0)
+      wprintf(L"%lc%ls", L'x', L"xx\n");
+    else if (strcmp(how, "fputwc") == 0)
+      for (int k = 0; k < 4; k++)
+        fputwc(L"xxx\n"[k], s);
+    else if (strcmp(how, "putwc") == 0)
+      for (int k = 0; k < 4; k++)
+        putwc(L"xxx\n"[k], s);
+    else if (strcmp(how, "putwchar") == 0)
+      for (int k = 0; k < 4; k++)
+        putwchar(L"xxx\n"[k]);
+    else if (strcmp(how, "perror") == 0)
+      perror("x");
+    else if (strcmp(how, "error") == 0)
+      error(0, 0, "x");
+    else if (strcmp(how, "warnx") == 0)
+      warnx("x");
     else
       return 2;
   }
@@ -130,6 +169,22 @@ int main(int argc, char **argv) {
     hold(stdout, 3);
     fflush(stdout);
     await_reader_gone(1);
+    return 0;
+  }
+  if (strcmp(mode, "messages") == 0) {
+    static char big[3000];
+    memset(big, 'y', sizeof big - 1);
+    printf("out\n"); /* error() flushes it first */
+    errno = EACCES;
+    error(0, ENOENT, "%s %d %m", "a", 5);
+    error_at_line(0, 0, "f.c", 7, "at %s", "line");
+    error(0, 0, "%s", big);
+    errno = EACCES;
+    warn("w%d", 1);
+    warnx("x%d", 2);
+    perror("p");
+    psignal(SIGINT, "s");
+    error(3, 0, "bye %s", "now");
     return 0;
   }
   if (strcmp(mode, "flush_only") == 0) {
@@ -237,14 +292,17 @@ BUILDS = {"pipe_writer": ("-O2", "-D_FORTIFY_SOURCE=2"),
 @pytest.mark.parametrize("name", sorted(BUILDS))
 @pytest.mark.parametrize("how", ["fwrite", "fputs", "puts", "printf",
                                  "fprintf_stderr", "fputc", "putchar",
-                                 "putc_unlocked"])
+                                 "putc_unlocked", "fputws", "fwprintf",
+                                 "wprintf", "fputwc", "putwc", "putwchar",
+                                 "perror", "error", "warnx"])
 def test_a_stdio_writer_is_announced_before_its_buffer_fills(r, name, how):
     """A stream whose buffer fills up is written out by libc, not by a
     flush the library sees: the first output call on a stream over a
     pipe announces its writer (src/preload/stdio_write.c). The writer
     here is alive, neither flushed nor closed, when its reader ends."""
     exe = build(r, name, BUILDS[name])
-    redirect = " 2>&1 >/dev/null" if how == "fprintf_stderr" else ""
+    stderr = how in ("fprintf_stderr", "perror", "error", "warnx")
+    redirect = " 2>&1 >/dev/null" if stderr else ""
     script = "for i in %s; do %s fill_%s%s | head -c 1; done" % (
         " ".join(str(i) for i in range(RUNS)), exe, how, redirect)
     run_as_plain(r, script)
@@ -261,3 +319,20 @@ def test_seq_into_head_is_a_dependency(r):
     assert p.stdout == "1\n" * 3
     found = edges(r, "head", "seq")
     assert len(found) == 3, found
+
+
+@pytest.mark.parametrize("name", sorted(BUILDS))
+def test_messages_are_printed_as_without_the_library(r, name):
+    """error() and error_at_line() are handed their message formatted by
+    the wrapper (libc has no va_list variant of them): what they print,
+    %m and a long message included, and the exit status of error(3, ...)
+    are those of the program run without the library."""
+    exe = build(r, name, BUILDS[name])
+    plain = subprocess.run([exe, "messages"], env=clean_env(), cwd=r.dir,
+                           capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 3
+    assert "a 5 Permission denied: No such file or directory" in plain.stderr
+    assert "y" * 2999 in plain.stderr
+    p = r.run(exe, "messages")
+    assert (p.returncode, p.stdout, p.stderr) == (
+        3, plain.stdout, plain.stderr)
