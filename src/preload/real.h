@@ -102,6 +102,7 @@
   X(fputc, int, (int, FILE *))                                               \
   X(putc, int, (int, FILE *))                                                \
   X(fputc_unlocked, int, (int, FILE *))                                      \
+  X(putw, int, (int, FILE *))                                                \
   X(__overflow, int, (FILE *, int))                                          \
   X(vfwprintf, int, (FILE *, const wchar_t *, va_list))                      \
   X(__vfwprintf_chk, int, (FILE *, int, const wchar_t *, va_list))           \

@@ -2,7 +2,7 @@
  * stdio_write.c -- the output calls of libc's streams that can put bytes
  * into a pipe by themselves: printf, fprintf, vprintf, vfprintf (and their
  * fortified names), fputs, puts, fputc, putc, putchar (and their unlocked
- * names), and __overflow, which the unlocked putc macros of <stdio.h>
+ * names), putw, and __overflow, which the unlocked putc macros of <stdio.h>
  * call when the buffer is full.
  *
  * libc writes a stream's buffer out with its own internal write, which no
@@ -147,6 +147,11 @@ MIDA_PL_EXPORT int putc_unlocked(int c, FILE *s) {
 MIDA_PL_EXPORT int putchar_unlocked(int c) {
   mida__pl_stream_writing(stdout);
   return MIDA_PL_REAL(fputc_unlocked)(c, stdout);
+}
+
+MIDA_PL_EXPORT int putw(int w, FILE *s) {
+  mida__pl_stream_writing(s);
+  return MIDA_PL_REAL(putw)(w, s);
 }
 
 MIDA_PL_EXPORT int __overflow(FILE *s, int c) {

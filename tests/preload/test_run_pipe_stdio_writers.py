@@ -35,7 +35,7 @@ from preload_support import Run, clean_env, compile_c
 #   messages  error(), error_at_line() (%m, a message of 3,000 bytes), the
 #           warn family, perror and psignal, then error(3, ...): exit 3
 #   fill_HOW  8 KiB through HOW (fwrite, fputs, puts, printf, fputc,
-#           putchar, putc_unlocked, and the wide fputws, fwprintf,
+#           putchar, putc_unlocked, putw, and the wide fputws, fwprintf,
 #           wprintf, fputwc, putwc, putwchar: into stdout's buffer, which
 #           libc writes out each time it is full; fprintf_stderr and the
 #           messages perror, error, warnx: into unbuffered stderr, written
@@ -117,6 +117,8 @@ static int fill(const char *how) {
     else if (strcmp(how, "putc_unlocked") == 0)
       for (int k = 0; k < 4; k++)
         putc_unlocked("xxx\n"[k], s);
+    else if (strcmp(how, "putw") == 0)
+      putw(0x0a787878, s); /* "xxx\n" on a little-endian machine */
     else if (strcmp(how, "fputws") == 0)
       fputws(L"xxx\n", s);
     else if (strcmp(how, "fwprintf") == 0)
@@ -292,7 +294,8 @@ BUILDS = {"pipe_writer": ("-O2", "-D_FORTIFY_SOURCE=2"),
 @pytest.mark.parametrize("name", sorted(BUILDS))
 @pytest.mark.parametrize("how", ["fwrite", "fputs", "puts", "printf",
                                  "fprintf_stderr", "fputc", "putchar",
-                                 "putc_unlocked", "fputws", "fwprintf",
+                                 "putc_unlocked", "putw", "fputws",
+                                 "fwprintf",
                                  "wprintf", "fputwc", "putwc", "putwchar",
                                  "perror", "error", "warnx"])
 def test_a_stdio_writer_is_announced_before_its_buffer_fills(r, name, how):
