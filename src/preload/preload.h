@@ -21,7 +21,7 @@
  * - one file per intercepted family: open.c, mkstemp.c, close_dup.c,
  *   rw.c, stdio.c, stdio_write.c, stdio_wide.c, stdio_messages.c,
  *   popen.c, mmap.c, stat.c, names.c, times.c, exec.c, process.c,
- *   vfork.c;
+ *   vfork.c, exit_handlers.c;
  *   each wrapper finds the real function lazily with dlsym(RTLD_NEXT)
  *   (real.c);
  * - reads and writes only add to counters of a preallocated table indexed
@@ -416,6 +416,10 @@ const char *mida__pl_activity_of(char *const *argv, const char *exe,
 
 /* Whether fd is one of the journal's own: a program may not close it. */
 int mida__pl_is_journal_fd(int fd);
+
+/* The library's constructor starts (exit_handlers.c): an exit handler
+ * registered from now on runs before the library's own. */
+void mida__pl_exit_handlers_started(void);
 
 /* The end of the process in _exit() or _Exit() (process.c): what it did
  * with its open files, then its task's end, without flushing stdio. */

@@ -165,6 +165,8 @@
   X(wait3, pid_t, (int *, int, struct rusage *))                             \
   X(wait4, pid_t, (pid_t, int *, int, struct rusage *))                      \
   X(waitid, int, (idtype_t, id_t, siginfo_t *, int))                         \
+  X(on_exit, int, (void (*)(int, void *), void *))                           \
+  X(__cxa_atexit, int, (void (*)(void *), void *, void *))                   \
   X(_exit, void, (int))                                                      \
   X(_Exit, void, (int))
 

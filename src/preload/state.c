@@ -339,6 +339,7 @@ static void at_exit(int code, void *arg);
 __attribute__((constructor)) static void preload_start(int argc, char **argv,
                                                         char **envp) {
   (void)envp;
+  mida__pl_exit_handlers_started();
   mida__pl_busy = 1;
   mida__pl_resolve_all();
   const char *spool = getenv("MIDA_PRELOAD_SPOOL");
