@@ -62,6 +62,8 @@ _Atomic int mida__pl_stdio_inherited;
 
 /* The state of s at the fork, or NULL if s's state is its own. */
 static inherited_stream *inherited_of(const FILE *s) {
+  if (s == NULL)
+    return NULL; /* not a free place's */
   int n = atomic_load_explicit(&inherited_count, memory_order_acquire);
   for (int k = 0; k < n; k++)
     if (atomic_load_explicit(&inherited[k].stream, memory_order_relaxed) == s)
