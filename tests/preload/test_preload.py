@@ -11,6 +11,7 @@ import pathlib
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -151,10 +152,12 @@ def test_detach_ship_leaves_the_store_alone_while_a_short_command_runs(r):
         " WHERE d.uri LIKE '%/out' AND t.activity = 'cat'")
     assert rows == [{"activity": "cat", "role": "generated"}]
     # Longer: the first cat's file is in the store while the command runs.
-    p = r.run("sh", "-c", "cat in > early; sleep 2.5; "
-              "sqlite3 run.db \"SELECT count(*) FROM data"
-              " WHERE uri LIKE '%/early'\"",
-              options=("--detach-ship",))
+    write(r.dir / "count.py",
+          "import sqlite3\nprint(sqlite3.connect('run.db').execute("
+          "\"SELECT count(*) FROM data WHERE uri LIKE '%/early'\")"
+          ".fetchone()[0])\n")
+    p = r.run("sh", "-c", f"cat in > early; sleep 2.5; "
+              f"{sys.executable} count.py", options=("--detach-ship",))
     assert p.returncode == 0, p.stderr
     assert p.stdout == "1\n"
 
