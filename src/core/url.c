@@ -4,6 +4,7 @@
  */
 #include "core/url.h"
 
+#include "core/conninfo.h"
 #include "core/hex.h"
 #include "core/redact.h"
 #include "mida.h"
@@ -266,19 +267,6 @@ int mida__url_next_secret_value(const char *params, size_t *from,
   return 0;
 }
 
-/* Appends the parameters (from their first '?' or '#' on) with the values
- * of secret ones masked. */
-static void put_params(char *buf, size_t buflen, size_t *o,
-                       const char *params) {
-  size_t from = 0, off, len, copied = 0;
-  while (mida__url_next_secret_value(params, &from, &off, &len)) {
-    mida__url_put(buf, buflen, o, params + copied, off - copied, 0);
-    mida__url_put(buf, buflen, o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
-    copied = off + len;
-  }
-  mida__url_put(buf, buflen, o, params + copied, strlen(params + copied), 0);
-}
-
 /* Whether url is a path (no scheme, sqlite:// or file://): no userinfo,
  * no query, nothing to hide. */
 static int names_a_path(const char *url) {
@@ -402,6 +390,33 @@ int mida__url_secret_span(const char *url, size_t *off, size_t *len) {
   return 1;
 }
 
+/* One rule's secret spans of a text, in order, each as [off, off + len)
+ * of the text: the next one is read ahead (has), so that the spans of
+ * several rules can be merged. */
+typedef struct secret_spans {
+  int (*next)(const char *text, size_t *from, size_t *off, size_t *len);
+  const char *text; /* where the rule reads; base bytes into the URL */
+  size_t base;
+  size_t from;     /* the rule's own place */
+  int has;         /* whether off and len hold the next span */
+  size_t off, len; /* the next span, in the URL */
+} secret_spans;
+
+static void spans_advance(secret_spans *s) {
+  s->has = s->text != NULL && s->next(s->text, &s->from, &s->off, &s->len);
+  s->off += s->base;
+}
+
+/* The userinfo's secret of url as a rule of one span (from: 0 before it,
+ * 1 after). */
+static int next_userinfo_secret(const char *url, size_t *from, size_t *off,
+                                size_t *len) {
+  if (*from > 0)
+    return 0;
+  *from = 1;
+  return mida__url_secret_span(url, off, len);
+}
+
 const char *mida__url_redact(const char *url, char *buf, size_t buflen) {
   if (buf == NULL || buflen == 0)
     return "";
@@ -409,25 +424,47 @@ const char *mida__url_redact(const char *url, char *buf, size_t buflen) {
   buf[0] = '\0';
   if (url == NULL)
     return buf;
-  size_t n = 0;
-  size_t start = authority_start(url, &n);
-  if (start == 0) {
-    mida__url_put(buf, buflen, &o, url, strlen(url), 0);
-    buf[o] = '\0';
-    return buf;
-  }
-  const char *p = url + start;
-  const char *params = p + mida__url_params_start(p, token_scheme(url, n));
-  size_t off, len;
-  if (mida__url_secret_span(url, &off, &len)) {
-    mida__url_put(buf, buflen, &o, url, off, 0);
+  /* The userinfo's secret, the secret parameters' values and the values
+   * of secret key=value words (core/conninfo.h), wherever they stand (a
+   * conninfo given for a URL, or after one): spans that overlap are
+   * masked as one. */
+  const char *params = mida__url_params(url);
+  secret_spans rules[3] = {
+      {next_userinfo_secret, url, 0, 0, 0, 0, 0},
+      {mida__url_next_secret_value, params,
+       params != NULL ? (size_t)(params - url) : 0, 0, 0, 0, 0},
+      {mida__conninfo_next_secret, url, 0, 0, 0, 0, 0},
+  };
+  const size_t nrules = sizeof rules / sizeof rules[0];
+  for (size_t r = 0; r < nrules; r++)
+    spans_advance(&rules[r]);
+  size_t shown = 0; /* how much of url is written or masked */
+  for (;;) {
+    secret_spans *first = NULL;
+    for (size_t r = 0; r < nrules; r++)
+      if (rules[r].has && (first == NULL || rules[r].off < first->off))
+        first = &rules[r];
+    if (first == NULL)
+      break;
+    size_t off = first->off, end = off + first->len;
+    for (int merged = 1; merged;) {
+      merged = 0;
+      for (size_t r = 0; r < nrules; r++) {
+        if (rules[r].has && rules[r].off <= end) {
+          if (rules[r].off + rules[r].len > end)
+            end = rules[r].off + rules[r].len;
+          spans_advance(&rules[r]);
+          merged = 1;
+        }
+      }
+    }
+    /* Each rule's spans come in order, and those that start by end are
+     * merged: off is never before shown. */
+    mida__url_put(buf, buflen, &o, url + shown, off - shown, 0);
     mida__url_put(buf, buflen, &o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
-    mida__url_put(buf, buflen, &o, url + off + len,
-                  (size_t)(params - url - off - len), 0);
-  } else {
-    mida__url_put(buf, buflen, &o, url, (size_t)(params - url), 0);
+    shown = end;
   }
-  put_params(buf, buflen, &o, params);
+  mida__url_put(buf, buflen, &o, url + shown, strlen(url + shown), 0);
   buf[o] = '\0';
   return buf;
 }

@@ -11,9 +11,10 @@
  *     parameters (mida__url_param; the TLS options: core/tls_opts.h);
  *   - the file an SQLite URL names (mida__url_sqlite_path), by one rule;
  *   - the text to show a person (mida__url_redact): every message that
- *     prints a URL prints it through this function, which masks passwords
- *     and secret-looking query parameters, so that no password reaches a
- *     terminal, a log or another user's `ps`.
+ *     prints a URL prints it through this function, which masks passwords,
+ *     secret-looking query parameters and secret key=value words
+ *     (core/conninfo.h), so that no password reaches a terminal, a log or
+ *     another user's `ps`.
  *
  * The SQLite rule: what follows "sqlite://" or "file://" is the path as it
  * stands, so "sqlite://mida.db" is relative to the working directory and
@@ -79,8 +80,11 @@ int mida__url_param(const char *query, const char *name, char *buf,
 int mida__url_escape_userinfo(const char *url, mida__buf *out);
 
 /* Writes url into buf (buflen > 0) as it may be shown to anyone: the
- * password of the userinfo and the values of query parameters whose names
- * look like secrets (mida__secret_name) become "***". A longer url is cut
+ * password of the userinfo, the values of query parameters whose names
+ * look like secrets (mida__secret_name) and those of key=value words with
+ * such names, anywhere in url (libpq's conninfo, given for a URL or after
+ * one: mida__conninfo_next_secret, core/conninfo.h), become "***"; spans
+ * that overlap become one "***". A longer url is cut
  * at buflen - 1 bytes, never inside "***" so as to show part of a secret.
  * NULL gives "". Returns buf, so that it can be an argument of printf. */
 const char *mida__url_redact(const char *url, char *buf, size_t buflen);

@@ -9,6 +9,7 @@
  */
 #include "core/url_scrub.h"
 
+#include "core/conninfo.h"
 #include "core/hex.h"
 #include "core/redact.h"
 #include "core/url.h"
@@ -92,7 +93,9 @@ static void add_secret(forms *f, const char *s, size_t n) {
   keep(f, k);
 }
 
-/* The secrets of url: its userinfo's, and its secret query parameters'. */
+/* The secrets of url: its userinfo's, its secret query parameters', and
+ * the values of its secret key=value words (core/conninfo.h), those in
+ * quotes also without them, as libpq reads them. */
 static void gather(forms *f, const char *url) {
   size_t off, len;
   if (mida__url_secret_span(url, &off, &len))
@@ -102,6 +105,14 @@ static void gather(forms *f, const char *url) {
   while (params != NULL &&
          mida__url_next_secret_value(params, &from, &off, &len))
     add_secret(f, params + off, len);
+  from = 0;
+  while (mida__conninfo_next_secret(url, &from, &off, &len)) {
+    add_secret(f, url + off, len);
+    if (len > 0 && url[off] == '\'') {
+      size_t closed = len >= 2 && url[off + len - 1] == '\'' ? 1 : 0;
+      add_secret(f, url + off + 1, len - 1 - closed);
+    }
+  }
 }
 
 /* Whether s[0..n) holds any form, of any length. */

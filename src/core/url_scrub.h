@@ -13,12 +13,13 @@
  *   - any other appearance of a secret of 3 bytes or more becomes ***
  *     (a shorter one would mask letters of ordinary words).
  *
- * A secret is the userinfo's password or token and the value of each
- * query or fragment parameter with a secret name
- * (mida__url_next_secret_value), each as written, percent-decoded, and
- * with '@' and '/' escaped as
- * mida__url_escape_userinfo hands them to libpq. When the secrets do not
- * fit the scrubber's room, the whole message is withheld instead.
+ * A secret is the userinfo's password or token, the value of each query
+ * or fragment parameter with a secret name (mida__url_next_secret_value)
+ * and of each key=value word with one (core/conninfo.h, also without its
+ * quotes), each as written, percent-decoded, and with '@' and '/'
+ * escaped as mida__url_escape_userinfo hands them to libpq. When the
+ * secrets do not fit the scrubber's room, the whole message is withheld
+ * instead.
  */
 #ifndef MIDA_CORE_URL_SCRUB_H
 #define MIDA_CORE_URL_SCRUB_H

@@ -181,6 +181,41 @@ static void test_redaction_masks_passwords_everywhere(void **state) {
   assert_string_equal(redact(NULL), "");
 }
 
+/* A libpq key=value word whose name looks like a secret's is masked
+ * wherever it stands: a conninfo given for a URL, or after a URL. Until
+ * 2027-01 both were shown as they were ("no store at host=h dbname=d
+ * password=pwC"). */
+static void test_redaction_masks_secret_key_value_words(void **state) {
+  (void)state;
+  assert_string_equal(redact("host=h dbname=d password=pwC"),
+                      "host=h dbname=d password=***");
+  assert_string_equal(redact("postgresql://u@h/db password=pwA"),
+                      "postgresql://u@h/db password=***");
+  /* libpq's quoted values (with \' escapes), its spaces around '=', a
+   * backslash keeping a space in a value, and any secret name. */
+  assert_string_equal(redact("password='a b\\' c' host=h"),
+                      "password=*** host=h");
+  assert_string_equal(redact("host=h password = pw sslmode=require"),
+                      "host=h password = *** sslmode=require");
+  assert_string_equal(redact("password=a\\ b host=h"),
+                      "password=*** host=h");
+  assert_string_equal(redact("sslpassword=k1 DB_TOKEN=t2 port=5432"),
+                      "sslpassword=*** DB_TOKEN=*** port=5432");
+  assert_string_equal(redact("password='unterminated host=h"),
+                      "password=***");
+  /* With a URL's own secrets, overlapping spans masked as one. */
+  assert_string_equal(redact("postgresql://u:pw@h/db?password=a password"
+                             " = b&c token=x"),
+                      "postgresql://u:***@h/db?password=*** token=***");
+  /* Masked once is masked; names that are no secret's stay. */
+  assert_string_equal(redact("host=h dbname=d password=***"),
+                      "host=h dbname=d password=***");
+  assert_string_equal(redact("host=h user=u max_tokens=5"),
+                      "host=h user=u max_tokens=5");
+  assert_string_equal(redact("https://h/x?token=abc&b=2"),
+                      "https://h/x?token=***&b=2");
+}
+
 /* Whether mida__url_escape_userinfo writes url as want. */
 static void assert_escaped(const char *url, const char *want) {
   mida__buf b;
@@ -257,6 +292,15 @@ static void test_a_librarys_message_repeats_no_secret(void **state) {
                       "postgresql://h/db?sslmode=require&password=tk9", b,
                       sizeof b),
       "bad value \"***\"");
+  /* A secret key=value word after the URL, which libpq took for a part
+   * of the database's name, and its quoted value's inside. */
+  assert_string_equal(
+      mida__url_scrub("database \"db password=pwA\" does not exist",
+                      "postgresql://u@h/db password=pwA", b, sizeof b),
+      "database \"***\" does not exist");
+  assert_string_equal(mida__url_scrub("password a b rejected",
+                                      "host=h password='a b'", b, sizeof b),
+                      "password *** rejected");
   /* A short secret is masked inside quotes only, not in words. */
   assert_string_equal(mida__url_scrub("cannot read \"pw\" as a port",
                                       "postgresql://u:pw@h/db", b, sizeof b),
@@ -465,6 +509,7 @@ int main(void) {
       cmocka_unit_test(test_sqlite_paths_follow_one_rule),
       cmocka_unit_test(test_mlflow_tracking_uris_follow_sqlalchemy),
       cmocka_unit_test(test_redaction_masks_passwords_everywhere),
+      cmocka_unit_test(test_redaction_masks_secret_key_value_words),
       cmocka_unit_test(test_a_mistyped_url_shows_no_password),
       cmocka_unit_test(test_a_password_holding_a_query_mark_is_masked),
       cmocka_unit_test(test_a_secret_in_the_fragment_is_masked),
