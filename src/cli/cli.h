@@ -87,9 +87,10 @@ void mida__cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Returns a copy of argv (argc strings and a NULL; freed at exit) and
  * overwrites with '*', in argv's own memory, the passwords of the URLs in
- * it and their secret query parameters, so that another user's `ps` does
- * not show them (ps_mask.c). Returns argv itself when it holds no URL or
- * memory is short. */
+ * it, their secret query parameters and the values of secret key=value
+ * words (a libpq conninfo), so that another user's `ps` does not show them
+ * (ps_mask.c). Returns argv itself when it holds none of them or memory is
+ * short. */
 char **mida__cli_mask_argv(int argc, char **argv);
 
 /* The environment of a mida child process (an observer beside a command,

@@ -8,19 +8,21 @@
  * would stay readable there for the whole run; so main() works on a copy
  * of argv and overwrites, in the original memory, the password of every
  * URL's userinfo and the values of its secret-looking parameters, in its
- * query and its fragment (core/redact.h), with '*'. It narrows the window
- * to the first moments of the process; the environment (MIDA_STORE) or
- * ~/.pgpass leave none.
+ * query and its fragment (core/redact.h), and those of secret key=value
+ * words (a libpq conninfo: core/conninfo.h), with '*'. It narrows the
+ * window to the first moments of the process; the environment
+ * (MIDA_STORE) or ~/.pgpass leave none.
  *
  * Where a userinfo ends and which parameters are secret are the
  * messages' rules (mida__url_userinfo_end, mida__url_params_start,
- * mida__url_next_secret_value: core/url.h), not copies of them, so that
- * `ps` hides at least what the messages hide (ps_mask_test.c); `ps` hides
- * a user name alone too.
+ * mida__url_next_secret_value: core/url.h; mida__conninfo_next_secret),
+ * not copies of them, so that `ps` hides at least what the messages hide
+ * (ps_mask_test.c); `ps` hides a user name alone too.
  */
 #include "cli/cli.h"
 
 #include "core/alloc.h"
+#include "core/conninfo.h"
 #include "core/url.h"
 
 #include <ctype.h>
@@ -90,11 +92,34 @@ static size_t mistyped_url(const char *arg, size_t *scheme_len) {
   return start > 0 && strpbrk(arg + start, "@?#") != NULL ? start : 0;
 }
 
+/* The value of arg when it is an option given with its value
+ * ("--store=VALUE"), or NULL. */
+static const char *option_value(const char *arg) {
+  const char *eq = arg[0] == '-' ? strchr(arg, '=') : NULL;
+  return eq != NULL ? eq + 1 : NULL;
+}
+
+/* Whether text holds a secret key=value word (core/conninfo.h). */
+static int has_secret_word(const char *text) {
+  size_t from = 0, off, len;
+  return text != NULL && mida__conninfo_next_secret(text, &from, &off, &len);
+}
+
+/* Overwrites with '*', in masked, the values of the secret key=value
+ * words of original, the same text before any mask: as in the messages,
+ * the words are read where a URL's masks cannot change them. */
+static void mask_words(char *masked, const char *original) {
+  size_t from = 0, off, len;
+  while (mida__conninfo_next_secret(original, &from, &off, &len))
+    memset(masked + off, '*', len);
+}
+
 char **mida__cli_mask_argv(int argc, char **argv) {
   int any = 0;
   for (int i = 1; i < argc && !any; i++) {
     size_t n;
-    any = strstr(argv[i], "://") != NULL || mistyped_url(argv[i], &n) > 0;
+    any = strstr(argv[i], "://") != NULL || mistyped_url(argv[i], &n) > 0 ||
+          has_secret_word(argv[i]) || has_secret_word(option_value(argv[i]));
   }
   if (!any)
     return argv;
@@ -129,6 +154,12 @@ char **mida__cli_mask_argv(int argc, char **argv) {
       if (!scheme_among(scheme, n, "sqlite", "file"))
         mask_url(s + 3, scheme_among(scheme, n, "nats", "tls"));
     }
+    /* A libpq conninfo (--store 'host=h password=pw'), alone, after a
+     * URL or as an option's value (--store='password=pw'). */
+    mask_words(argv[i], copy[i]);
+    const char *value = option_value(copy[i]);
+    if (value != NULL)
+      mask_words(argv[i] + (value - copy[i]), value);
   }
   return copy;
 }

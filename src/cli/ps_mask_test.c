@@ -4,12 +4,15 @@
  * to every user (the end to end tests, through /proc/PID/cmdline:
  * tests/security/test_secrets.py). Each case is an argument and what `ps`
  * must show of it; and whatever the messages mask of a URL (its userinfo's
- * secret, mida__url_secret_span, and its secret parameters' values,
- * mida__url_next_secret_value: core/url.h) is masked in `ps` too. The cases run in one call, as main() makes
- * it: the copy it returns lives until exit.
+ * secret, mida__url_secret_span, its secret parameters' values,
+ * mida__url_next_secret_value: core/url.h, and the values of secret
+ * key=value words, mida__conninfo_next_secret: core/conninfo.h) is masked
+ * in `ps` too. The cases run in one call, as main() makes it: the copy it
+ * returns lives until exit.
  */
 #include "cli/cli.h"
 
+#include "core/conninfo.h"
 #include "core/url.h"
 
 #include <setjmp.h>
@@ -66,6 +69,17 @@ static const mask_case cases[] = {
     /* Two URLs in one argument: the first one's userinfo runs to the last
      * '@' before a query, so more is hidden, never less. */
     {"a=redis://:p1@h/s,b=nats://t2@h/s", "a=redis://:******************@h/s"},
+    /* A libpq conninfo: the values of its secret key=value words, alone,
+     * after a URL or as an option's value, quoted or with a space around
+     * '='. Shown whole until 2027-01. */
+    {"host=h dbname=d password=pwC", "host=h dbname=d password=***"},
+    {"postgresql://u@h/db password=pwA", "postgresql://*@h/db password=***"},
+    {"--store=password=pwB host=h", "--store=password=*** host=h"},
+    {"host=h password='a b\\' c' sslpassword = k",
+     "host=h password=********* sslpassword = *"},
+    /* The words are read before the URL's masks change the text: the
+     * userinfo, which runs to the last '@', and a word's value overlap. */
+    {"redis://:pw@h/s password=a@b", "redis://:*******************"},
 };
 
 #define N_CASES (sizeof cases / sizeof cases[0])
@@ -122,6 +136,17 @@ static void test_ps_hides_at_least_what_the_messages_hide(void **state) {
       size_t at = base + (size_t)(params - url) + off;
       for (size_t k = at; k < at + len; k++)
         assert_int_equal(masked[i][k], '*');
+    }
+    /* The values of secret key=value words (core/conninfo.h), in the
+     * argument and in an option's value. */
+    const char *eq = cases[i].arg[0] == '-' ? strchr(cases[i].arg, '=') : NULL;
+    const char *texts[2] = {cases[i].arg, eq != NULL ? eq + 1 : NULL};
+    for (size_t t = 0; t < 2 && texts[t] != NULL; t++) {
+      base = (size_t)(texts[t] - cases[i].arg);
+      from = 0;
+      while (mida__conninfo_next_secret(texts[t], &from, &off, &len))
+        for (size_t k = base + off; k < base + off + len; k++)
+          assert_int_equal(masked[i][k], '*');
     }
   }
 }
