@@ -423,6 +423,41 @@ static void test_fork_while_shipping_leaves_the_child_a_working_store(
   assert_int_equal(q(fx, "SELECT count(*) FROM task"), 20 * 5000);
 }
 
+/* A store given as a libpq key=value conninfo has no scheme: it was read
+ * as the name of an SQLite file, made in the working directory, and its
+ * password shown. It is refused (MIDA_EURL), unshown, and nothing is
+ * made, even for a disabled session. */
+static void test_a_libpq_conninfo_store_is_refused_and_makes_no_file(
+    void **state) {
+  fixture *fx = *state;
+  char cwd[4096];
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  assert_int_equal(chdir(fx->dir), 0);
+  const char *stores[] = {"host=h dbname=d password=pwC", "dbname=mida",
+                          "host = h  sslpassword='p w'"};
+  for (size_t i = 0; i < sizeof stores / sizeof stores[0]; i++) {
+    for (int disabled = 0; disabled <= 1; disabled++) {
+      mida_config_t cfg;
+      mida_config_init(&cfg);
+      cfg.store = stores[i];
+      cfg.sample_hz = 0;
+      cfg.disabled = disabled;
+      char err[512] = "";
+      mida_session_t *s = NULL;
+      int rc = mida_open(&cfg, &s, err, sizeof err);
+      if (s != NULL)
+        mida_close(s);
+      assert_int_equal(rc, MIDA_EURL);
+      assert_null(s);
+      assert_non_null(strstr(err, "postgresql://"));
+      assert_null(strstr(err, "pwC"));
+      assert_null(strstr(err, "p w"));
+      assert_int_equal(access(stores[i], F_OK), -1);
+    }
+  }
+  assert_int_equal(chdir(cwd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_records_reach_the_store_merged,
@@ -436,6 +471,9 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(
           test_store_that_cannot_be_opened_is_a_warning, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_a_libpq_conninfo_store_is_refused_and_makes_no_file, setup,
+          teardown),
       cmocka_unit_test_setup_teardown(test_disabled_session_records_nothing,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_capture_makes_no_allocation, setup,

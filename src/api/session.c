@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/conninfo.h"
 #include "core/env.h"
 #include "core/host.h"
 #include "core/thread_task.h"
@@ -354,6 +355,13 @@ int mida__open_quiet(const mida_config_t *cfg_in, int quiet_ms,
   const char *store = cfg->store != NULL ? cfg->store : mida__default_store();
   char spool[4096];
   int rc = MIDA_OK;
+  /* A libpq conninfo is refused before it names a spool, and unshown: a
+   * disabled session refuses it too, as any malformed configuration. */
+  if (mida__conninfo_looks_like(store)) {
+    snprintf(err, sizeof err, "%s", MIDA_CONNINFO_REFUSED);
+    rc = MIDA_EURL;
+    goto fail;
+  }
   if (cfg->spool != NULL)
     snprintf(spool, sizeof spool, "%s", cfg->spool);
   else

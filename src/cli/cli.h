@@ -142,6 +142,12 @@ void mida__cli_env_undo(mida__cli_env *e, int mark);
 char **mida__cli_env_build(const mida__cli_env *e, const char *const *drop);
 void mida__cli_env_free(mida__cli_env *e);
 
+/* Whether store (--store, MIDA_STORE, `mida ingest --to`) is one mida
+ * may open: a libpq key=value conninfo is not (core/conninfo.h), and is
+ * refused before anything opens or makes a file, without being shown.
+ * Returns MIDA_CLI_CONTINUE, or MIDA_CLI_USAGE after printing why. */
+int mida__cli_check_store(const char *store);
+
 /* How a verb opens the store (mida__cli_open_store's writable). */
 #define MIDA_CLI_STORE_READ 0   /* read-only; never created */
 #define MIDA_CLI_STORE_WRITE 1  /* written; created when it is not there */
@@ -155,7 +161,9 @@ void mida__cli_env_free(mida__cli_env *e);
  * A verb that only changes what a store holds (mida index --drop) passes
  * MIDA_CLI_STORE_CHANGE: a missing store is reported the same way.
  * Returns MIDA_CLI_CONTINUE with *out set (close it with
- * mida__sink_close), or MIDA_CLI_FAIL after printing the reason. */
+ * mida__sink_close), MIDA_CLI_USAGE for a store that
+ * mida__cli_check_store refuses, or MIDA_CLI_FAIL, each after printing the
+ * reason. */
 int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out);
 
 /* Prints "mida: <what>: <the sink's message>" (or the code's message when

@@ -11,6 +11,7 @@
 
 #include "capture/ship_lock.h"
 #include "core/alloc.h"
+#include "core/conninfo.h"
 #include "core/url.h"
 #include "mida.h"
 #include "mida_config.h"
@@ -252,11 +253,21 @@ static void cancel_queries_on_signals(void) {
   }
 }
 
+int mida__cli_check_store(const char *store) {
+  if (!mida__conninfo_looks_like(store))
+    return MIDA_CLI_CONTINUE;
+  fputs("mida: " MIDA_CONNINFO_REFUSED "\n", stderr);
+  return MIDA_CLI_USAGE;
+}
+
 int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
   char path[4096];
   char err[512] = "";
   char shown[MIDA_URL_SHOWN];
   *out = NULL;
+  int ex = mida__cli_check_store(cli->store);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
   /* A reader waits for the records of a `mida run` that returned while
    * they are still being shipped (capture/ship_lock.h). */
   if (!writable &&

@@ -322,6 +322,9 @@ int mida__cli_ingest(mida__cli *cli, int argc, char **argv) {
     return mida__cli_usage_error("ingest", "--idle-exit needs seconds");
   if (to == NULL)
     to = cli->store;
+  ex = mida__cli_check_store(to);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
 
   ingest *g = mida__calloc(1, sizeof *g);
   if (g == NULL)

@@ -157,6 +157,8 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
   snprintf(verb, sizeof verb, "observe %s", kind);
   int ex = mida__cli_parse(cli, verb, observe_help, opts, argc - 1, argv + 1,
                            NULL, 0, 0, &npos);
+  if (ex == MIDA_CLI_CONTINUE)
+    ex = mida__cli_check_store(cli->store);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
   if (mlflow && uri == NULL)

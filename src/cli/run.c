@@ -721,6 +721,11 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     return mida__cli_usage_error("run", "--campaign: the name is empty");
   if (wf_name != NULL && wf_name[0] == '\0')
     return mida__cli_usage_error("run", "--workflow-name: the name is empty");
+  /* A store that cannot be one is a usage error, before the command runs
+   * (any other store that cannot be opened now is a warning). */
+  ex = mida__cli_check_store(cli->store);
+  if (ex != MIDA_CLI_CONTINUE)
+    return ex;
   ex = mida__run_preload_check(&files);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;

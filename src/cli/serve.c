@@ -170,6 +170,8 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
   int npos = 0;
   int ex = mida__cli_parse(cli, "serve", serve_help, opts, argc, argv, NULL, 0,
                            0, &npos);
+  if (ex == MIDA_CLI_CONTINUE)
+    ex = mida__cli_check_store(cli->store);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
   long long conns = 8, poll_ms = 200;

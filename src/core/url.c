@@ -485,6 +485,8 @@ int mida__url_sqlite_path(const char *url, char *buf, size_t buflen) {
   if (url == NULL || buf == NULL || buflen == 0)
     return MIDA_EINVAL;
   size_t n = mida__url_scheme_len(url);
+  if (n == 0 && mida__conninfo_looks_like(url))
+    return MIDA_EURL; /* a server's, never a file to make */
   if (n == 0)
     return copy_path(url, buf, buflen);
   if (!mida__url_scheme_equal(url, n, "sqlite") &&

@@ -155,7 +155,9 @@ void mida__url_put(char *buf, size_t buflen, size_t *o, const char *s,
 /* The local file that a store URL names, by mida's rule (above): for
  * "sqlite://P", "file://P" (any case) and a bare path P, P into buf.
  * Returns MIDA_OK, MIDA_EURL when the URL names no local file (another
- * scheme, or an empty path), MIDA_ETOOBIG when buf is too small, or
+ * scheme, an empty path, or a bare text that is a libpq conninfo,
+ * mida__conninfo_looks_like: a server's, which must not become a file
+ * named with its password), MIDA_ETOOBIG when buf is too small, or
  * MIDA_EINVAL for NULL arguments. */
 int mida__url_sqlite_path(const char *url, char *buf, size_t buflen);
 

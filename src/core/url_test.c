@@ -117,6 +117,19 @@ static void test_sqlite_paths_follow_one_rule(void **state) {
   assert_string_equal(buf, "/a/b.db");
   assert_int_equal(mida__url_sqlite_path("redis://h:1/s", buf, sizeof buf),
                    MIDA_EURL);
+  /* A libpq conninfo names a server's database, no file (core/conninfo.h);
+   * sqlite:// names a file so named. */
+  assert_int_equal(mida__url_sqlite_path("host=h dbname=d password=pw", buf,
+                                         sizeof buf),
+                   MIDA_EURL);
+  assert_int_equal(mida__url_sqlite_path("dbname=mida", buf, sizeof buf),
+                   MIDA_EURL);
+  assert_int_equal(mida__url_sqlite_path("sqlite://user=x.db", buf, sizeof buf),
+                   MIDA_OK);
+  assert_string_equal(buf, "user=x.db");
+  assert_int_equal(mida__url_sqlite_path("/data/run=3/my user.db", buf,
+                                         sizeof buf),
+                   MIDA_OK);
   assert_int_equal(mida__url_sqlite_path("sqlite://", buf, sizeof buf),
                    MIDA_EURL);
   char tiny[4];

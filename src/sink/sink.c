@@ -20,6 +20,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/conninfo.h"
 #include "core/env.h"
 #include "core/errors.h"
 #include "core/url.h"
@@ -188,6 +189,12 @@ static int open_backend(const mida__sink_methods *m, const char *url, int flags,
 static int backend_for(const char *url, const mida__sink_methods **out,
                        char *err, size_t errlen) {
   size_t n = mida__url_scheme_len(url);
+  /* A libpq conninfo ("host=h password=pw") is no file to create either,
+   * and is not shown: its password would be. */
+  if (mida__conninfo_looks_like(url)) {
+    mida__errbuf_set(err, errlen, "%s", MIDA_CONNINFO_REFUSED);
+    return MIDA_EURL;
+  }
   /* A network URL whose "//" or ':' was mistyped is no file to create:
    * said at once (a configuration error), its password masked. */
   size_t typo = 0;

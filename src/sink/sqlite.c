@@ -1388,8 +1388,11 @@ static int sqlite_open(const char *url, int flags, mida__sink **out, char *err,
   s->flags = flags;
   int rc = mida__url_sqlite_path(url, s->path, sizeof s->path);
   if (rc != MIDA_OK) {
+    /* As every message shows a URL: a conninfo's password masked. */
+    char shown[MIDA_URL_SHOWN];
     rc = mida__sink_fail(&s->base, MIDA_EURL,
-                         "'%s' does not name an SQLite file", url);
+                         "'%s' does not name an SQLite file",
+                         mida__url_redact(url, shown, sizeof shown));
     goto fail;
   }
   rc = connect_store(s);

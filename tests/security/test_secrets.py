@@ -461,3 +461,73 @@ def test_a_password_holding_a_slash_is_hidden_from_ps(tmp_path, mida_bin):
     assert b"sl4" not in err and b"sh9" not in err, err
     # A path is no URL with a password: shown as it is.
     assert path.encode() in shown and page.encode() in shown, shown
+
+
+CONNINFO = "host=127.0.0.1 dbname=x user=postgres password=kvpw9"
+CONNINFO_VERBS = VERBS + [["run", "--", "true"], ["serve"],
+                          ["index", "used.x"],
+                          ["observe", "mlflow", "--tracking-uri", "x"],
+                          ["ingest", "--from", "redis://127.0.0.1:1/s"]]
+
+
+def test_a_libpq_conninfo_store_is_refused_unshown_and_makes_no_file(
+        tmp_path, mida_bin):
+    """A store given as libpq's key=value words has no scheme: mida took
+    it for an SQLite file's name, printed it whole ("no store at host=...
+    password=kvpw9") and a writer made the file. It is a usage error (2)
+    that says to write postgresql://, shows nothing of it, and makes
+    nothing, through --store, MIDA_STORE and `mida ingest --to`."""
+    runs = [([mida_bin, "--store", CONNINFO, *verb], clean_env())
+            for verb in CONNINFO_VERBS]
+    runs += [([mida_bin, *verb], clean_env(MIDA_STORE=CONNINFO))
+             for verb in (["tasks"], ["run", "--", "true"])]
+    runs += [([mida_bin, "tasks", "--store", CONNINFO], clean_env()),
+             ([mida_bin, "ingest", "--from", "redis://127.0.0.1:1/s", "--to",
+               CONNINFO], clean_env())]
+    for argv, env in runs:
+        r = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120)
+        out = r.stdout + r.stderr
+        assert r.returncode == 2, (argv[1:], out)
+        assert "postgresql://USER@HOST" in out and "kvpw9" not in out, out
+        assert list(tmp_path.iterdir()) == [], (argv[1:], out)
+
+
+def test_python_refuses_a_libpq_conninfo_store_unshown(tmp_path):
+    code = ("import mida, warnings\nwarnings.simplefilter('always')\n"
+            "print(mida.session_info())\n"
+            "try:\n    mida.query('select 1')\n"
+            "except Exception as e:\n    print('ERR', e)\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    env = midapy_util.child_env(tmp_path / "unused.db", MIDA_STORE=CONNINFO)
+    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=work,
+                       capture_output=True, text=True, timeout=120)
+    out = r.stdout + r.stderr
+    assert "'open': False" in out and "ERR" in out, out
+    assert "postgresql://USER@HOST" in out and "kvpw9" not in out, out
+    assert list(work.iterdir()) == []
+
+
+def test_key_value_words_after_a_url_are_hidden_from_messages_and_ps(
+        tmp_path, mida_bin):
+    """libpq's 'password=...' written after a URL, a space between, was
+    shown in messages and left in /proc/PID/cmdline. No server is needed:
+    mida run goes on without a store, sleep runs."""
+    url = (f"postgresql://postgres@127.0.0.1:{free_port()}/x "
+           "password='kv pw9'")
+    r = subprocess.run([mida_bin, "--store", url, "tasks"], env=clean_env(),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "password=***" in r.stderr, r.stderr
+    assert "pw9" not in r.stdout + r.stderr
+    p = subprocess.Popen([mida_bin, "run", "--store", url, "--", "sh", "-c",
+                          "sleep 3"], env=clean_env(), cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    shown = b""
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None and b"sleep" not in shown:
+        time.sleep(0.2)
+        shown = read_proc(p.pid, "cmdline")
+    out, err = p.communicate(timeout=120)
+    assert b"password=********" in shown and b"pw9" not in shown, shown
+    assert b"password=***" in err and b"pw9" not in out + err, err
