@@ -279,7 +279,8 @@ static int print_dot(mida__lineage *w, int nroots) {
 /* start as a file under the working directory, when it is a relative path
  * that names one there ("out/n", "../data/x.csv"): its absolute path into
  * buf, made lexically as the preload library records the paths a program
- * opens (core/path.h). Else start itself. */
+ * opens (core/path.h). Else start itself (an absolute path or a file://
+ * URI is made so by the walk, report/lineage.c, for `mida serve` too). */
 static const char *start_of(const char *start, char *buf, size_t cap) {
   struct stat st;
   if (start[0] == '/' || start[0] == '\0' || strstr(start, "://") != NULL ||

@@ -27,6 +27,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/fileid.h"
+#include "core/path.h"
 #include "mida.h"
 #include "report/rows.h"
 
@@ -325,11 +326,14 @@ static int walk_direction(mida__lineage *w, int dir, int nroots) {
  * "file:///p", as written or percent-encoded: core/fileid.h) into buf, as
  * the store holds it; else id itself. A path is never glued to "file://"
  * as it stands: the stored URIs are encoded, so "/d/a b" would not be
- * found and "/d/a%20b" would find the file "a b". */
+ * found and "/d/a%20b" would find the file "a b". Its ".", ".." and empty
+ * components are taken out lexically, as `mida run` records the paths a
+ * program opens (core/path.h): "/d/x/../a" is the file "/d/a". */
 static const char *data_uri(const char *id, char *buf, size_t cap) {
-  char path[4096];
+  char path[4096], clean[4096];
   if (mida__file_uri_path(id, path, sizeof path) != MIDA_OK ||
-      mida__file_uri(path, buf, cap) != MIDA_OK)
+      mida__path_append(clean, 0, sizeof clean, path) == (size_t)-1 ||
+      mida__file_uri(clean, buf, cap) != MIDA_OK)
     return id;
   return buf;
 }

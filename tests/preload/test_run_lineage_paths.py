@@ -5,7 +5,9 @@ arguments hold a URL, read back as a new user would (a QA pass):
   name holds (a space, a non-ASCII letter, a '%'): the stored URIs are
   percent-encoded, so the path is encoded the same way, never glued to
   "file://" as it stands ("/d/a%20b" found the file "a b"); a relative
-  path is taken from the working directory;
+  path is taken from the working directory, and an absolute path or a
+  file:// URI with ".", ".." or "//" is cleaned lexically, as `mida run`
+  records it;
 - the recorded command line keeps what follows a URL with a secret query
   parameter (`sh -c 'echo https://h/x?token=... more; ...'` lost the rest
   of the command)."""
@@ -49,6 +51,24 @@ def test_lineage_by_path_of_odd_names_and_argv_after_a_url(tmp_path):
     (used,) = r.rows("SELECT used FROM task WHERE id = ?", r.root())[0]
     argv = json.loads(used)["argv"]
     assert argv[-1] == cmd.replace("token=abc", "token=***"), argv
+
+
+def test_lineage_by_an_absolute_path_that_is_not_clean(tmp_path):
+    """`mida run` records "/d/x/../x/in.txt" as "/d/x/in.txt" (core/path.h);
+    `mida lineage` cleaned a relative path so, an absolute one not: "no
+    task or data with id, digest or URI /d/x/../x/in.txt"."""
+    d = tmp_path / "x"
+    d.mkdir()
+    r = Run(d)
+    (d / "in.txt").write_text("1\n")
+    p = r.run("sh", "-c", "cat in.txt > out.txt")
+    assert p.returncode == 0, p.stderr
+    for start in (f"{d}/../x/in.txt", f"{d}/./in.txt", f"{d}//in.txt",
+                  f"/{d}/in.txt", f"file://{d}/../x/in.txt"):
+        rc, out = lineage_up(r, start)
+        assert rc == 0 and f"file://{d}/in.txt" in out, (start, out)
+    rc, out = lineage_up(r, f"{d}/../x/out.txt")
+    assert rc == 0 and "in.txt" in out, out
 
 
 def test_exports_name_odd_files_as_a_person_reads_them(tmp_path):

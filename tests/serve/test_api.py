@@ -300,6 +300,25 @@ def test_lineage_starts_from_a_digest_on_both_stores(lite, pg_db, produce_bin,
         assert st == 404 and "digest" in body["error"]["message"], body
 
 
+def test_lineage_finds_a_file_by_a_path_that_is_not_clean(serve, lite):
+    """`mida run` records a file's path with ".", ".." and "//" taken out
+    lexically (core/path.h); the lineage view takes a path or file:// URI
+    that has them and finds the file, as `mida lineage` does."""
+    con = sqlite3.connect(lite)
+    con.execute("INSERT INTO data(id, kind, uri) VALUES ('inode:9:9:9:9',"
+                " 'file', 'file:///d/x/in.txt')")
+    con.execute("INSERT INTO task_data(task_id, data_id, role)"
+                " VALUES (?, 'inode:9:9:9:9', 'used')", (fx.T_EVAL,))
+    con.commit()
+    con.close()
+    s = serve(lite)
+    for start in ("/d/x/../x/in.txt", "/d/./x//in.txt",
+                  "file:///d/y/../x/in.txt"):
+        st, lin = s.get_json("/api/lineage?id=" + q(start))
+        assert st == 200, (start, lin)
+        assert lin["nodes"][0]["id"] == "inode:9:9:9:9"
+
+
 def test_lineage_walks_from_any_data_id(serve, lite):
     """Data ids are the URIs and paths the workflow gave (mida.data(
     "s3://bucket/my data/\u00e9.csv"), a path of 300 bytes), and the
