@@ -346,7 +346,7 @@ int mida__cli_lineage(mida__cli *cli, int argc, char **argv) {
     rc = MIDA_EIO;
 
   if (rc == MIDA_ENOTFOUND)
-    ex = mida__cli_fail("no task or data with id, digest or URI %s", pos[0]);
+    ex = mida__cli_fail("no task or data with id, digest or URI '%s'", pos[0]);
   else if (rc == MIDA_ENOMEM || rc == MIDA_EIO || rc == MIDA_ETOOBIG)
     ex = mida__cli_fail("lineage: %s", mida_strerror(rc));
   else if (rc != MIDA_OK)

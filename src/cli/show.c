@@ -360,7 +360,7 @@ int mida__cli_show(mida__cli *cli, int argc, char **argv) {
   }
   mida__cli_rows_free(&row);
   if (rc == MIDA_ENOTFOUND)
-    ex = mida__cli_fail("no task or workflow with id %s", pos[0]);
+    ex = mida__cli_fail("no task or workflow with id '%s'", pos[0]);
   else if (rc != MIDA_OK)
     ex = mida__cli_store_error(sink, rc, "show");
   else

@@ -152,7 +152,7 @@ int mida__report_scope_check(mida__sink *sink, mida__report_scope *scope,
     if (rc != MIDA_OK)
       return rc;
     if (found[0] == '\0')
-      return mida__report_fail(io, MIDA_ENOTFOUND, "no workflow with id %s",
+      return mida__report_fail(io, MIDA_ENOTFOUND, "no workflow with id '%s'",
                                scope->workflow);
     found[0] = '\0';
     rc = mida__sink_query(sink,
@@ -179,7 +179,7 @@ int mida__report_scope_check(mida__sink *sink, mida__report_scope *scope,
       return rc;
     if (scope->campaign_id[0] == '\0')
       return mida__report_fail(io, MIDA_ENOTFOUND,
-                               "no campaign with id or name %s",
+                               "no campaign with id or name '%s'",
                                scope->campaign);
   }
   return MIDA_OK;

@@ -440,7 +440,7 @@ static int resolve(mida__sink *sink, side *s, mida__report_io *io) {
                           p, 1, kind_row, s);
   if (rc == MIDA_OK && s->kind[0] == '\0')
     rc = mida__report_fail(io, MIDA_ENOTFOUND,
-                           "no task, workflow or source key %s", s->arg);
+                           "no task, workflow or source key '%s'", s->arg);
   return rc;
 }
 

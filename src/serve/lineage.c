@@ -74,7 +74,7 @@ static int get_lineage(mida__serve *srv, const mida__req *req,
   int rc = MIDA_OK;
   if (qrc == MIDA_ENOTFOUND) {
     mida__resp_error(resp, 404,
-                     "no task or data with id, digest or URI %.200s", id);
+                     "no task or data with id, digest or URI '%.200s'", id);
   } else if (qrc == MIDA_ENOMEM) {
     rc = qrc;
   } else if (qrc != MIDA_OK) {

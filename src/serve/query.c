@@ -223,7 +223,7 @@ int mida__serve_one(mida__serve *srv, mida__resp *resp, const char *what,
   if (rc != MIDA_OK || resp->status != 200)
     return rc;
   if (info.nrows == 0)
-    return mida__resp_error(resp, 404, "no %s with id %.200s", what, id);
+    return mida__resp_error(resp, 404, "no %s with id '%.200s'", what, id);
   return mida__buf_adds(&resp->body, "\n");
 }
 
@@ -238,7 +238,7 @@ int mida__serve_exists_on(mida__sink *sink, mida__resp *resp,
   mida__resp_free(&tmp);
   *found = rc == MIDA_OK && info.nrows > 0;
   if (rc == MIDA_OK && !*found)
-    mida__resp_error(resp, 404, "no %s with id %.200s", what, id);
+    mida__resp_error(resp, 404, "no %s with id '%.200s'", what, id);
   return rc;
 }
 

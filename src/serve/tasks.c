@@ -328,7 +328,7 @@ static int get_task(mida__serve *srv, const mida__req *req, mida__resp *resp) {
       break;
     if (p->one && info.nrows == 0) {
       mida__serve_give(srv, sink, MIDA_OK);
-      return mida__resp_error(resp, 404, "no task with id %.200s", id);
+      return mida__resp_error(resp, 404, "no task with id '%.200s'", id);
     }
     rc = mida__buf_adds(&resp->body, p->one ? "" : "]");
     if (rc == MIDA_OK && !p->one)

@@ -672,7 +672,7 @@ def test_show_workflow(run):
 def test_show_unknown_id(run):
     r = run("show", "nope")
     assert r.returncode == 1
-    assert r.stderr == "mida: no task or workflow with id nope\n"
+    assert r.stderr == "mida: no task or workflow with id 'nope'\n"
 
 
 # ---- lineage --------------------------------------------------------------
@@ -787,7 +787,22 @@ def test_lineage_unknown_id(run):
     r = run("lineage", "nothing-here")
     assert r.returncode == 1
     assert r.stderr == ("mida: no task or data with id, digest or URI"
-                        " nothing-here\n")
+                        " 'nothing-here'\n")
+
+
+@pytest.mark.parametrize("verb, message", [
+    (["show", ""], "no task or workflow with id ''"),
+    (["lineage", ""], "no task or data with id, digest or URI ''"),
+    (["diff", "", T_FIT], "no task, workflow or source key ''"),
+    (["export", "prov", "--workflow", ""], "no workflow with id ''"),
+    (["export", "prov", "--campaign", ""],
+     "no campaign with id or name ''"),
+])
+def test_an_empty_id_is_quoted_in_the_message(run, verb, message):
+    """`mida show ''` said "no task or workflow with id " with nothing
+    after it: each "no X with id" message quotes the id."""
+    r = run(*verb)
+    assert r.returncode == 1 and message in r.stderr, r.stderr
 
 
 def test_lineage_bad_depth(run):
@@ -866,7 +881,7 @@ def test_export_unknown_format_or_workflow(run, tmp_path):
     r = run("export", "prov", "--workflow", "nope", "-o",
             str(tmp_path / "x.json"))
     assert r.returncode == 1
-    assert "no workflow with id nope" in r.stderr
+    assert "no workflow with id 'nope'" in r.stderr
     assert not (tmp_path / "x.json").exists()
 
 

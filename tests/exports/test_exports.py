@@ -181,7 +181,7 @@ def test_a_store_that_is_not_mida_s_writes_nothing_out(run, tmp_path, fmt):
 def test_bad_input_is_an_error_with_nothing_left(run, tmp_path, fmt):
     out = tmp_path / "out"
     r = run("export", fmt, "--workflow", "no-such-id", "-o", str(out))
-    assert r.returncode == 1 and "no workflow with id no-such-id" in r.stderr
+    assert r.returncode == 1 and "no workflow with id 'no-such-id'" in r.stderr
     assert not out.exists()
     r = run("export", fmt, "--campaign", "nope", "-o", str(out))
     assert r.returncode == 1 and "no campaign" in r.stderr
@@ -305,4 +305,4 @@ def test_diff_of_two_workflows_and_errors(run):
     r = run("diff", WF_PREP, T_LOAD)
     assert r.returncode == 1 and "compare two tasks or two workflows" in r.stderr
     r = run("diff", "nope", T_LOAD)
-    assert r.returncode == 1 and "no task, workflow or source key nope" in r.stderr
+    assert r.returncode == 1 and "no task, workflow or source key 'nope'" in r.stderr

@@ -56,7 +56,7 @@ def test_lineage_by_path_of_odd_names_and_argv_after_a_url(tmp_path):
 def test_lineage_by_an_absolute_path_that_is_not_clean(tmp_path):
     """`mida run` records "/d/x/../x/in.txt" as "/d/x/in.txt" (core/path.h);
     `mida lineage` cleaned a relative path so, an absolute one not: "no
-    task or data with id, digest or URI /d/x/../x/in.txt"."""
+    task or data with id, digest or URI '/d/x/../x/in.txt'"."""
     d = tmp_path / "x"
     d.mkdir()
     r = Run(d)

@@ -405,7 +405,7 @@ def test_an_unknown_workflow_or_task_is_a_404_everywhere(both):
                 (f"/api/metrics?task={fx.T_FIT}&task=zzz&key=loss", "task")]:
             st, body = s.get_json(target)
             assert st == 404, (target, body)
-            assert body["error"]["message"] == f"no {what} with id zzz"
+            assert body["error"]["message"] == f"no {what} with id 'zzz'"
         st, body = s.get_json(f"/api/workflows/{fx.WF_PREP}/graph")
         assert st == 200 and len(body["nodes"]) == 2
         st, body = s.get_json(f"/api/metrics?task={fx.T_EVAL}&key=loss")
@@ -419,7 +419,7 @@ def test_telemetry_of_an_unknown_task_is_a_404(serve, lite):
     s = serve(lite)
     st, body = s.get_json("/api/telemetry?task=zzz")
     assert st == 404, body
-    assert body["error"]["message"] == "no task with id zzz"
+    assert body["error"]["message"] == "no task with id 'zzz'"
     st, body = s.get_json(f"/api/telemetry?task={fx.T_FIT}")
     assert st == 200 and "samples" in body, body
 
