@@ -4,6 +4,7 @@
  */
 #include "core/argv.h"
 
+#include "core/conninfo.h"
 #include "core/json.h"
 #include "core/redact.h"
 #include "core/url.h"
@@ -61,12 +62,29 @@ static int add_cut(mida__buf *b, const char *s, size_t len) {
   return mida__json_add_string(b, cut, MIDA_ARGV_MAX_ARG + 3);
 }
 
-/* An argument that holds URLs: each as messages show it (its password and
- * secret query values "***"), the text around them as it is ("--db=",
- * "DATABASE_URL=", the rest of a shell command after a URL), then cut as
- * every argument is. A URL ends where core/url_text.h says (a space, a
- * quote, ...). No allocation: the preload library records argv in a vfork
- * child's exec. */
+/* Copies text into out (cap > 0) with the value of each secret key=value
+ * word (core/conninfo.h) written "***"; cut at cap - 1 bytes. Returns the
+ * length written. */
+static size_t mask_words(const char *text, char *out, size_t cap) {
+  size_t o = 0, from = 0, off, len, copied = 0;
+  while (mida__conninfo_next_secret(text, &from, &off, &len)) {
+    mida__url_put(out, cap, &o, text + copied, off - copied, 0);
+    mida__url_put(out, cap, &o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
+    copied = off + len;
+  }
+  mida__url_put(out, cap, &o, text + copied, strlen(text + copied), 0);
+  out[o] = '\0';
+  return o;
+}
+
+/* An argument that holds URLs or secret key=value words: each URL as
+ * messages show it (its password and secret query values "***"), the
+ * text around them as it is ("--db=", "DATABASE_URL=", the rest of a
+ * shell command after a URL) but for the values of secret words ("psql
+ * 'host=h password=***'"), then cut as every argument is. A URL ends
+ * where core/url_text.h says (a space, a quote, ...), so that its mask
+ * changes no word: the words are read once the URLs are masked. No
+ * allocation: the preload library records argv in a vfork child's exec. */
 static int add_with_urls(mida__buf *b, const char *arg) {
   /* One byte past what is kept, so that add_cut sees a longer one. */
   char shown[MIDA_ARGV_MAX_ARG + 2];
@@ -92,7 +110,15 @@ static int add_with_urls(mida__buf *b, const char *arg) {
   }
   mida__url_put(shown, sizeof shown, &o, arg + from, len - from, 0);
   shown[o] = '\0';
-  return add_cut(b, shown, o);
+  char masked[sizeof shown];
+  o = mask_words(shown, masked, sizeof masked);
+  return add_cut(b, masked, o);
+}
+
+/* Whether arg holds a secret key=value word (core/conninfo.h). */
+static int has_secret_word(const char *arg) {
+  size_t from = 0, off, len;
+  return mida__conninfo_next_secret(arg, &from, &off, &len);
 }
 
 /* One argument, redacted. */
@@ -111,7 +137,7 @@ static int add_arg(mida__buf *b, const char *arg, int after_secret_option) {
     return mida__json_add_string(b, shown,
                                  keep + 1 + strlen(MIDA_REDACTED));
   }
-  if (url_in(arg) != NULL)
+  if (url_in(arg) != NULL || has_secret_word(arg))
     return add_with_urls(b, arg);
   return add_cut(b, arg, strlen(arg));
 }

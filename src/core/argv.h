@@ -8,7 +8,9 @@
  * "***" where its name looks like a secret's (core/redact.h): the value
  * after "--db-password" or "-token", the part after '=' in
  * "--api-key=..." or "PASSWORD=...", and the password and secret query
- * parameters of a URL ("postgresql://u:***@db/x"). A long command line is
+ * parameters of a URL ("postgresql://u:***@db/x"), and the value of a
+ * secret key=value word inside an argument (libpq's conninfo, `psql
+ * "host=db password=***"`: core/conninfo.h). A long command line is
  * cut: at most MIDA_ARGV_MAX_ARGS arguments of at most MIDA_ARGV_MAX_ARG
  * bytes each, and the array then ends with a note of what was left out.
  */

@@ -94,6 +94,22 @@ static void test_text_after_a_url_is_kept(void **state) {
   free(s);
 }
 
+/* libpq's key=value words, as psql and pg_dump take them: the value of a
+ * secret one is hidden, alone, beside a URL or inside a shell command.
+ * They were recorded whole until 2027-01. */
+static void test_secret_key_value_words_are_hidden(void **state) {
+  (void)state;
+  char *argv[] = {"psql", "host=db password='p w1' dbname=x",
+                  "pg_dump 'host=h sslpassword=pw2' -f out",
+                  "postgresql://u@h/db password = pw3", "host=h user=u"};
+  char *s = json_of(5, argv);
+  assert_string_equal(
+      s, "[\"psql\",\"host=db password=*** dbname=x\","
+         "\"pg_dump 'host=h sslpassword=*** -f out\","
+         "\"postgresql://u@h/db password = ***\",\"host=h user=u\"]");
+  free(s);
+}
+
 static void test_long_command_lines_are_cut(void **state) {
   (void)state;
   enum { N = MIDA_ARGV_MAX_ARGS + 10 };
@@ -118,6 +134,7 @@ int main(void) {
       cmocka_unit_test(test_secrets_are_hidden),
       cmocka_unit_test(test_urls_inside_arguments_are_hidden),
       cmocka_unit_test(test_text_after_a_url_is_kept),
+      cmocka_unit_test(test_secret_key_value_words_are_hidden),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
