@@ -71,8 +71,10 @@ static int is_name_byte(int c) {
  * or after a quote (libpq reads the next word right after a quoted
  * value's closing one). */
 static int word_start(const char *text, size_t i) {
-  return !is_space((unsigned char)text[i]) &&
-         (i == 0 || is_space((unsigned char)text[i - 1]) || text[i - 1] == '\'');
+  if (is_space((unsigned char)text[i]))
+    return 0;
+  return i == 0 || is_space((unsigned char)text[i - 1]) ||
+         text[i - 1] == '\'';
 }
 
 /* The length of the name of the key=value word at text + i, and in *eq
@@ -144,7 +146,8 @@ int mida__conninfo_looks_like(const char *text) {
   for (size_t i = 0; text[i] != '\0'; i++) {
     size_t eq = 0;
     size_t n = word_start(text, i) ? word_name(text, i, &eq) : 0;
-    if (n > 0 && (libpq_keyword(text + i, n) || mida__secret_name(text + i, n)))
+    if (n > 0 &&
+        (libpq_keyword(text + i, n) || mida__secret_name(text + i, n)))
       return 1;
   }
   return 0;
