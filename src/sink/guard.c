@@ -40,6 +40,15 @@ static const struct denied {
     {"lo_export", "writes the database server's files"},
     {"lo_from_bytea", "writes to the store"},
     {"lo_put", "writes to the store"},
+    /* Large objects and logical messages are written even in a READ ONLY
+     * transaction: rows of pg_largeobject and a transaction id for them,
+     * or a WAL record that a non-transactional message keeps after the
+     * rollback (as large as its text). */
+    {"lo_creat*", "writes to the store"},
+    {"lo_unlink", "writes to the store"},
+    {"lo_truncate*", "writes to the store"},
+    {"lowrite", "writes to the store"},
+    {"pg_logical_emit_message", "writes to the database server's log"},
     /* Other sessions and the server itself. */
     {"pg_terminate_backend", "stops other sessions of the server"},
     {"pg_cancel_backend", "stops other sessions' statements"},

@@ -56,6 +56,12 @@ static void test_refuses_calls_however_spelt(void **state) {
    * not the first star and slash. */
   assert_refused("SELECT pg_try_advisory_lock /* /* */ */ (42)", "locks");
   assert_refused("SELECT set_config/*/**/*/('a', 'b', false)", "settings");
+  assert_refused("SELECT pg_logical_emit_message(false, 'a', 'b')",
+                 "server's log");
+  assert_refused("SELECT lowrite(lo_open(lo_create(0), 131072), 'x')",
+                 "writes to the store");
+  assert_refused("SELECT lo_creat(-1)", "writes to the store");
+  assert_refused("SELECT lo_truncate64(0, 1)", "writes to the store");
   assert_refused("SELECT txid_current()", "transaction id");
   assert_refused("SELECT pg_catalog.PG_CURRENT_XACT_ID()", "transaction id");
 }

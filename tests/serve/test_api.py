@@ -255,6 +255,32 @@ def test_sql_endpoint_refuses_postgres_escapes(both):
         assert st == 400, (stmt, body)
 
 
+# What a READ ONLY transaction still lets any role do on PostgreSQL: a
+# logical message (pg_logical_emit_message, PUBLIC may call it) is a WAL
+# record, and one sent non-transactionally stays after the rollback; the
+# large-object writers insert rows into pg_largeobject and take a
+# transaction id for it. Each answered 200 through /api/sql.
+PG_WRITERS = [
+    "SELECT pg_logical_emit_message(false, 'x', repeat('x', 1000))",
+    "SELECT pg_catalog.pg_logical_emit_message(true, 'x', 'y')",
+    "SELECT lo_create(0)",
+    "SELECT lo_creat(-1)",
+    "SELECT lowrite(lo_open(42, 131072), 'abc')",
+    "SELECT lo_truncate(lo_open(42, 131072), 1)",
+    "SELECT lo_unlink(42)",
+]
+
+
+def test_sql_endpoint_refuses_what_writes_despite_read_only(both):
+    _, pg = both
+    for stmt in PG_WRITERS:
+        st, body = pg.get_json("/api/sql?q=" + q(stmt))
+        assert st == 400, (stmt, body)
+        assert "query guard refuses" in body["error"]["message"], body
+    st, body = pg.get_json("/api/sql?q=" + q("SELECT count(*) FROM task"))
+    assert body["rows"] == [[5]]
+
+
 def test_sql_endpoint_stops_at_its_time_limit(lite, pg_db, produce_bin, fleet,
                                               tmp_path, serve):
     """/api/sql reads through the query guard: a statement past the time
