@@ -221,6 +221,20 @@ static int host_allowed(mida__http *h, struct MHD_Connection *c) {
   return host_names(host, h->listen_host);
 }
 
+/* Whether the browser says that a page of another site made the request
+ * (Sec-Fetch-Site other than "same-origin", the dashboard's own, or
+ * "none", an address the user typed). Such a page cannot read the
+ * answer, but it can time it: a statement of /api/sql that runs long
+ * when a condition on the store's rows holds reads the store a bit at a
+ * time, with no token asked on loopback. A client that sends no such
+ * header (curl, a script, an old browser) is not refused. */
+static int sent_for_another_site(struct MHD_Connection *c) {
+  const char *site =
+      mhd->lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
+  return site != NULL && strcasecmp(site, "same-origin") != 0 &&
+         strcasecmp(site, "none") != 0;
+}
+
 /* Writes the numeric address of sa into out as a Host header names it:
  * "127.0.0.2", or "[::1]" for IPv6; "" when it has none. */
 static void host_of_address(const struct sockaddr *sa, socklen_t len,
@@ -429,6 +443,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
    * from the store needs the token. Which is which is read from the path
    * as the router decodes it: "/%61pi/sql" is "/api/sql". */
   int api = !mida__serve_target_public(hr->target);
+  if (api && sent_for_another_site(c))
+    return queue_error(c, 403,
+                       "the API answers this server's own page, not a page "
+                       "of another site (Sec-Fetch-Site)");
   if (api && !authorized(h, c))
     return queue_error(c, 401,
                        "this server needs a bearer token: send "

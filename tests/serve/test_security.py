@@ -164,6 +164,39 @@ def test_host_may_name_the_loopback_address_listened_on(mida_bin, lite,
         p.wait(timeout=15)
 
 
+def test_api_refuses_requests_that_another_site_made(serve, lite,
+                                                     token_file):
+    """A page of another site can make the browser send GETs here (an
+    <img>, a no-cors fetch): the Host is 127.0.0.1 and no token is asked
+    on loopback, so /api/sql ran the page's statement. It could not read
+    the answer, but it could time it: a statement that takes a second
+    when a condition on the store's rows holds, and nothing otherwise,
+    read the store a bit at a time (headless Chromium, a page on
+    localhost:OTHER: ~1,000 ms against 4 ms). Browsers say who made a
+    request in Sec-Fetch-Site; the API answers the dashboard's own
+    requests (same-origin) and the user's (none, an address typed), and
+    nothing of another site, even of another port of this host (same-site).
+    The page itself may be linked to from anywhere."""
+    for s in (serve(lite), serve(lite, "--token-file", token_file)):
+        auth = {} if "token" not in s.stderr else {
+            "Authorization": "Bearer " + TOKEN}
+        for site in ["cross-site", "same-site", "CROSS-SITE", "other"]:
+            for target in ["/api/health", "/api/sql?q=SELECT%201",
+                           "/api/events", "/%61pi/tasks"]:
+                st, _, body = s.request(
+                    target, headers={"Sec-Fetch-Site": site, **auth})
+                assert st == 403, (site, target, st, body[:200])
+                assert b"another site" in body, body[:200]
+        for site in ["same-origin", "none", None]:
+            st, _, _ = s.request("/api/health",
+                                 headers={"Sec-Fetch-Site": site, **auth})
+            assert st == 200, site
+        for target in ["/", "/assets/app.js"]:
+            st, _, _ = s.request(target,
+                                 headers={"Sec-Fetch-Site": "cross-site"})
+            assert st == 200, target
+
+
 def test_security_headers(serve, lite):
     s = serve(lite)
     for target in ["/", "/api/tasks", "/api/nothing"]:
