@@ -226,6 +226,7 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
 
   mida__serve srv;
   memset(&srv, 0, sizeof srv);
+  atomic_init(&srv.sql_running, 0);
   srv.store_kind =
       strncmp(cli->store, "postgres", 8) == 0 ? "postgresql" : "sqlite";
   srv.event_poll_ms = (int)poll_ms;

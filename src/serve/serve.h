@@ -138,6 +138,7 @@ typedef struct mida__serve {
   mida__answer_cache *series; /* downsampled series kept, or NULL */
   mida__answer_cache *lists;  /* workflow lists kept, or NULL */
   int event_poll_ms;          /* how often the poller looks, ms */
+  atomic_int sql_running;     /* /api/sql statements running now */
 } mida__serve;
 
 /* The CLOCK_MONOTONIC time ms milliseconds from now, for the condition

@@ -8,6 +8,11 @@
  * and (the query guard of the security work) what a read-only statement
  * could still do to the server. The answer is bounded by a row limit
  * (1,000 by default, at most 100,000) and the response body's cap.
+ *
+ * A statement may hold its store connection up to the guard's time limit
+ * (30 s), so the statements running at once may hold at most half of the
+ * pool's connections: the rest of the API and the live updates go on
+ * answering however many the console (or a script) sends.
  */
 #include "serve/serve.h"
 
@@ -104,11 +109,23 @@ static int get_sql(mida__serve *srv, const mida__req *req, mida__resp *resp) {
   const char *q = mida__req_get(req, "q");
   if (q == NULL || q[0] == '\0')
     return mida__resp_error(resp, 400, "parameter 'q' (the SQL) is required");
+  int most = srv->pool.size > 1 ? srv->pool.size / 2 : 1;
+  if (atomic_fetch_add(&srv->sql_running, 1) >= most) {
+    atomic_fetch_sub(&srv->sql_running, 1);
+    return mida__resp_error(resp, 503,
+                            "%d SQL statements are running, as many as may "
+                            "run at once (half of the store connections, "
+                            "--connections): try again when one ends",
+                            most);
+  }
   mida__sink *sink = mida__serve_take(srv, resp);
-  if (sink == NULL)
+  if (sink == NULL) {
+    atomic_fetch_sub(&srv->sql_running, 1);
     return MIDA_OK;
+  }
   sql_ctx c = {&resp->body, format == 1, (size_t)limit, 0, 0, MIDA_OK};
   int rc = mida__sink_query_cells(sink, q, NULL, 0, sql_columns, sql_row, &c);
+  atomic_fetch_sub(&srv->sql_running, 1);
   if (c.rc != MIDA_OK) {
     mida__serve_give(srv, sink, MIDA_OK);
     return c.rc;

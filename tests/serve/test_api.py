@@ -3,6 +3,7 @@
 and PostgreSQL holding the same rows answer every request the same."""
 
 import json
+import os
 import sqlite3
 import time
 import urllib.parse
@@ -300,6 +301,38 @@ def test_sql_endpoint_stops_at_its_time_limit(lite, pg_db, produce_bin, fleet,
         assert time.monotonic() - t0 < 30
         st, body = s.get_json("/api/sql?q=" + q("SELECT count(*) FROM task"))
         assert body["rows"] == [[5]]
+
+
+def test_sql_endpoint_leaves_store_connections_to_the_rest(serve, lite):
+    """Each /api/sql statement holds a store connection up to the time
+    limit (30 s): as many slow statements as connections (8) made every
+    other request wait 5 s and get a 503 ("every store connection is in
+    use"), the live updates stopped, and a page of statements sent again
+    and again kept the dashboard down. The statements may hold half of
+    the connections; one more is a 503 at once that says so."""
+    import threading
+    s = serve(lite, "--connections", "2",
+              env=dict(os.environ, MIDA_QUERY_TIMEOUT_MS="6000"))
+    slow = q("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL"
+             " SELECT i + 1 FROM c) SELECT count(*) FROM c")
+    first = {}
+    t = threading.Thread(target=lambda: first.update(
+        r=s.get_json("/api/sql?q=" + slow)))
+    t.start()
+    time.sleep(1)
+    try:
+        t0 = time.monotonic()
+        st, body = s.get_json("/api/sql?q=" + slow)
+        assert st == 503, body
+        assert "SQL statements" in body["error"]["message"], body
+        assert time.monotonic() - t0 < 3
+        st, body = s.get_json("/api/tasks?limit=1")
+        assert st == 200, body
+    finally:
+        t.join()
+    assert first["r"][0] == 400 and "time limit" in json.dumps(first["r"])
+    st, body = s.get_json("/api/sql?q=" + q("SELECT count(*) FROM task"))
+    assert (st, body["rows"]) == (200, [[5]])
 
 
 def test_lineage_starts_from_a_digest_on_both_stores(lite, pg_db, produce_bin,
