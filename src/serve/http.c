@@ -33,6 +33,11 @@
 #define HTTP_MEMORY_LIMIT (64 * 1024)
 /* Seconds a connection may stay idle. */
 #define HTTP_IDLE_TIMEOUT 60
+/* The most connections one client address may hold. The idle timeout
+ * counts from the last byte: a client that never ends its requests and
+ * sends a header line now and then would otherwise hold every connection
+ * the server takes (slowloris), and others could not connect. */
+#define HTTP_PER_ADDRESS 64
 /* How long an event stream waits before it sends a keep-alive comment. */
 #define EVENTS_KEEPALIVE_MS 15000
 /* How long a stop lets the requests in flight run before it ends their
@@ -544,6 +549,7 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
   h->daemon = mhd->start_daemon(
       flags, 0, NULL, NULL, answer, h, MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_clients,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_ADDRESS,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
       MHD_OPTION_URI_LOG_CALLBACK, uri_logged, h,

@@ -6,6 +6,7 @@ import http.client
 import re
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -269,6 +270,41 @@ def test_hostile_requests_get_4xx_and_never_crash(serve, lite):
     assert st in (None, 200, 400)
     assert s.alive()
     assert s.request("/api/health")[0] == 200
+
+
+def test_one_client_cannot_hold_every_connection(serve, lite, token_file):
+    """Slowloris: 300 connections from one address, each sending a line
+    of headers now and then and never ending its request, held all 256
+    of the server's connections (the idle timeout counts from the last
+    byte), and every other client was refused for as long as they went
+    on. One address may hold 64 of them; another is still answered."""
+    s = serve(lite, "--token-file", token_file)
+    held = []
+    try:
+        for _ in range(300):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            c.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            held.append(c)
+        time.sleep(0.5)
+        for c in held:  # a trickle: each keeps its connection busy
+            try:
+                c.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                pass
+        other = socket.socket()
+        other.settimeout(10)
+        other.bind(("127.0.0.2", 0))
+        other.connect(("127.0.0.1", s.port))
+        other.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      b"Authorization: Bearer " + TOKEN.encode()
+                      + b"\r\n\r\n")
+        reply = other.recv(4096)
+        other.close()
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    finally:
+        for c in held:
+            c.close()
+    assert s.alive()
 
 
 def test_thousands_of_query_parameters_get_a_400_with_a_reason(serve, lite):
