@@ -15,7 +15,8 @@
  * and a network round trip.
  *
  * A stream that falls more than EVENT_RING messages behind, a poll that
- * finds more than EVENT_MAX_TASKS changed tasks (a bulk load), or one
+ * finds more than EVENT_MAX_TASKS changed tasks (a bulk load) or more
+ * than MIDA_SERVE_EVENT_MAX bytes of them, or one
  * that finds the horizon gone back (another store at the URL) gets an
  * "event: reset": the page reloads what it shows instead of applying
  * changes one by one. Messages carry ids, from 1; a client that
@@ -37,7 +38,6 @@
 #define EVENT_RING 256
 #define EVENT_MAX_TASKS 2000
 #define EVENT_MAX_WORKFLOWS 200
-#define EVENT_MESSAGE_MAX ((size_t)8 << 20)
 
 struct mida__serve_events {
   mida__serve *srv;       /* the server */
@@ -84,11 +84,16 @@ static void publish(mida__serve_events *ev, const char *kind, char *data) {
     if (*p == '\n' || *p == '\r')
       *p = ' ';
   mida__buf m;
-  mida__buf_init(&m, EVENT_MESSAGE_MAX);
+  mida__buf_init(&m, MIDA_SERVE_EVENT_MAX);
   pthread_mutex_lock(&ev->lock);
   int64_t id = ev->head;
   int rc = mida__buf_printf(&m, "id: %" PRId64 "\nevent: %s\ndata: %s\n\n", id,
                             kind, data);
+  if (rc != MIDA_OK) /* past MIDA_SERVE_EVENT_MAX: the pages reload */
+    rc = mida__buf_printf(&m,
+                          "id: %" PRId64 "\nevent: reset\ndata: {\"reason\":"
+                          " \"many changes\"}\n\n",
+                          id);
   if (rc == MIDA_OK) {
     char **slot = &ev->ring[id % EVENT_RING];
     mida__free(*slot);
@@ -269,8 +274,15 @@ int mida__serve_events_next(mida__serve *srv, int64_t *cursor, int wait_ms,
                           ev->head - 1);
     *cursor = ev->head;
   }
-  for (; *cursor < ev->head && rc == MIDA_OK; ++*cursor)
-    rc = mida__buf_adds(out, ev->ring[*cursor % EVENT_RING]);
+  for (; *cursor < ev->head && rc == MIDA_OK; ++*cursor) {
+    const char *message = ev->ring[*cursor % EVENT_RING];
+    size_t len = strlen(message);
+    /* What does not fit waits for the next call; one always fits in an
+     * empty buffer of MIDA_SERVE_EVENT_BUF. */
+    if (out->len > 0 && len > out->max - out->len)
+      break;
+    rc = mida__buf_add(out, message, len);
+  }
   if (rc == MIDA_OK && out->len == 0)
     rc = mida__buf_adds(out, ": keep-alive\n\n");
   pthread_mutex_unlock(&ev->lock);

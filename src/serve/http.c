@@ -352,7 +352,7 @@ static enum MHD_Result queue_events(mida__http *h, struct MHD_Connection *c,
     return queue_error(c, 503, "out of memory");
   es->http = h;
   es->cursor = resp->events_from;
-  mida__buf_init(&es->pending, (size_t)4 << 20);
+  mida__buf_init(&es->pending, MIDA_SERVE_EVENT_BUF);
   struct MHD_Response *r = mhd->create_response_from_callback(
       MHD_SIZE_UNKNOWN, 16 * 1024, events_read, es, events_free);
   if (r == NULL) {

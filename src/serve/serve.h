@@ -328,9 +328,16 @@ void mida__serve_events_stop(mida__serve *srv);
 /* Frees the poller's state; after the HTTP side has stopped. */
 void mida__serve_events_free(mida__serve *srv);
 
+/* The most bytes of one event message, its SSE framing included. */
+#define MIDA_SERVE_EVENT_MAX ((size_t)8 << 20)
+/* The least cap of the buffer given to mida__serve_events_next: a message
+ * and the reset line that may come before it. */
+#define MIDA_SERVE_EVENT_BUF (MIDA_SERVE_EVENT_MAX + 256)
+
 /* Writes the next events after *cursor into out (SSE framing), waiting up
- * to wait_ms for one; advances *cursor. Returns 1 when something was
- * written (an event or a keep-alive comment), 0 when the server stops. */
+ * to wait_ms for one; advances *cursor past those written: as many as
+ * fit in out's cap, at least one. Returns 1 when something was written
+ * (an event or a keep-alive comment), 0 when the server stops. */
 int mida__serve_events_next(mida__serve *srv, int64_t *cursor, int wait_ms,
                             mida__buf *out);
 

@@ -273,3 +273,41 @@ def test_stopping_with_a_long_query_in_flight(serve, lite):
     assert time.monotonic() - t0 < 15
     t.join(timeout=10)
     assert answer.get("status") == 503, answer
+
+
+def test_a_large_batch_of_changes_reaches_the_stream(serve, tmp_path):
+    """A stream copied its messages into a buffer of 4 MiB, while a
+    message may hold up to 8 MiB (2,000 changed tasks): a "tasks" event
+    of 5 MB (1,900 tasks with 2,500-byte names) did not fit, the stream
+    ended with nothing, and so did every stream resumed before it -- the
+    page reconnected each second and never heard of the change. One
+    past 8 MiB was dropped without a word. Each now arrives: whole, or
+    as a reset when it cannot be one message."""
+    store = tmp_path / "big.db"
+    make_store(store)
+    s = serve(str(store), "--poll-ms", "2000")
+    writer = ("import mida, sys\n"
+              "f = mida.task(lambda: None, name=sys.argv[1] * int(sys.argv[2]))\n"
+              "with mida.workflow('big'):\n"
+              "    for i in range(1900):\n"
+              "        f()\n")
+    for letter, size, want in [("a", 2500, "tasks"), ("b", 5000, "reset")]:
+        stream = Stream(s)
+        time.sleep(0.5)
+        r = subprocess.run([sys.executable, "-c", writer, letter, str(size)],
+                           env=writer_env(store), capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(
+                e[0] in ("tasks", "reset") for e in stream.events):
+            time.sleep(0.2)
+        kinds = [e[0] for e in stream.events]
+        assert want in kinds, (size, kinds)
+        if want == "tasks":
+            tasks = [t for e in stream.events if e[0] == "tasks"
+                     for t in e[1]]
+            assert len(tasks) == 1900 and tasks[0]["activity"] == "a" * size
+        assert stream.thread.is_alive(), (size, kinds)  # the stream goes on
+        stream.close()
+    assert s.alive()
