@@ -254,7 +254,9 @@ MIDA_EXTERN int64_t mida_now_ns(void);
 typedef struct mida_workflow_info {
   size_t struct_size;        /* sizeof, or 0 (version 1) */
   const char *name;          /* what ran, e.g. "simulation"; may be NULL */
-  const char *campaign;      /* campaign name or id; NULL: the session's */
+  const char *campaign;      /* campaign name or id; NULL: the session's;
+                                the tasks this session records in the
+                                workflow are of it too */
   const mida_id_t *parent;   /* enclosing workflow, or NULL */
   const char *source;        /* "api" when NULL; "dask", "mlflow", ... */
   const char *metadata;      /* JSON object or NULL */

@@ -16,6 +16,7 @@
  */
 #include "api/session.h"
 
+#include "core/alloc.h"
 #include "core/host.h"
 #include "core/id.h"
 #include "core/json.h"
@@ -147,6 +148,22 @@ mida_id_t mida_campaign_id(const mida_session_t *s, const char *name) {
   return s != NULL ? s->campaign : nil;
 }
 
+/* Keeps campaign as workflow wf's, for its tasks (task_campaign). Past
+ * the table's bound it is not kept: its tasks get the session's. */
+static void keep_campaign(mida_session_t *s, const mida_id_t *wf,
+                          const mida_id_t *campaign) {
+  pthread_mutex_lock(&s->workflow_lock);
+  mida__wf_campaigns *t = atomic_load(&s->wf_campaigns);
+  if (t == NULL) {
+    t = mida__calloc(1, sizeof *t);
+    if (t != NULL)
+      atomic_store_explicit(&s->wf_campaigns, t, memory_order_release);
+  }
+  if (t != NULL)
+    (void)mida__wf_campaigns_put(t, wf, campaign);
+  pthread_mutex_unlock(&s->workflow_lock);
+}
+
 /* Records a campaign by name (idempotent: the store merges it). */
 static int put_campaign(mida_session_t *s, const mida_id_t *id,
                         const char *name, int64_t now) {
@@ -226,7 +243,21 @@ int mida_workflow_begin(mida_session_t *s, const mida_workflow_info_t *info,
     mida__shared_id_store(&s->workflow, out);
     pthread_mutex_unlock(&s->workflow_lock);
   }
+  if (!mida_id_is_nil(&campaign) &&
+      memcmp(campaign.bytes, s->campaign.bytes, sizeof campaign.bytes) != 0)
+    keep_campaign(s, out, &campaign);
   return MIDA_OK;
+}
+
+/* The campaign of a task of workflow wf: the one wf was begun with here,
+ * when it named its own, else the session's. */
+static mida_id_t task_campaign(mida_session_t *s, const mida_id_t *wf) {
+  mida__wf_campaigns *t =
+      atomic_load_explicit(&s->wf_campaigns, memory_order_acquire);
+  mida_id_t campaign;
+  if (t != NULL && mida__wf_campaigns_get(t, wf, &campaign))
+    return campaign;
+  return s->campaign;
 }
 
 int mida_workflow_end(mida_session_t *s, const mida_id_t *wf,
@@ -290,6 +321,7 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
   arg worker = text_arg(info->worker);
   mida_id_t wf = info->workflow != NULL ? *info->workflow
                                         : mida__shared_id_load(&s->workflow);
+  mida_id_t campaign = task_campaign(s, &wf);
   const mida_id_t *parent =
       info->parent != NULL ? info->parent : &s->parent_task;
   /* A submitted task has not started: it has a submission time (now, if
@@ -303,7 +335,7 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
     submitted = now;
 
   size_t size = mida__enc_size_id() + opt_id_size(&wf) +
-                opt_id_size(&s->campaign) + opt_id_size(parent) +
+                opt_id_size(&campaign) + opt_id_size(parent) +
                 str_size(&activity) + mida__enc_size_num() +
                 (running ? mida__enc_size_num() : 0) +
                 (submitted != 0 ? mida__enc_size_num() : 0) +
@@ -316,7 +348,7 @@ int mida_task_begin(mida_session_t *s, const mida_task_info_t *info,
     return rc;
   mida__enc_id(&e, MIDA_F_ID, out);
   enc_opt_id(&e, MIDA_F_WORKFLOW, &wf);
-  enc_opt_id(&e, MIDA_F_CAMPAIGN, &s->campaign);
+  enc_opt_id(&e, MIDA_F_CAMPAIGN, &campaign);
   enc_opt_id(&e, MIDA_F_PARENT, parent);
   enc_arg(&e, MIDA_F_ACTIVITY, &activity);
   mida__enc_i64(&e, MIDA_F_STATUS, status);

@@ -288,6 +288,7 @@ static void session_free(mida_session_t *s) {
   mida__free(s->store_shown);
   mida__free(s->spool_dir);
   mida__free(s->campaign_name);
+  mida__free(atomic_load(&s->wf_campaigns));
   pthread_mutex_destroy(&s->error_lock);
   mida__free(s);
 }

@@ -12,6 +12,7 @@
 #define MIDA_API_SESSION_H
 
 #include "api/session_access.h"
+#include "api/workflow_campaigns.h"
 #include "capture/journal.h"
 #include "capture/shipper.h"
 #include "core/shared_id.h"
@@ -32,6 +33,9 @@ struct mida_session {
   char *campaign_name;           /* its name as configured (owned), or NULL */
   mida_id_t parent_task;         /* default parent of tasks, or nil */
   mida__shared_id workflow;      /* default workflow of tasks */
+  _Atomic(mida__wf_campaigns *) wf_campaigns; /* the campaigns of the
+                                       workflows begun here with one of
+                                       their own (NULL: none yet) */
   pthread_mutex_t workflow_lock; /* serializes writers of .workflow */
   mida__journal *journal;        /* this session's journal */
   mida__shipper *shipper;        /* the shipper thread */

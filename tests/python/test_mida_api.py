@@ -540,6 +540,31 @@ def test_workflow_metric_and_data():
         mida.metric("loss", 1.0)  # no current task
 
 
+def test_a_workflow_s_campaign_is_its_tasks_campaign():
+    # task.campaign_id (which `/api/tasks?campaign=` filters on) was the
+    # session's (MIDA_CAMPAIGN, none here): NULL for the tasks of a
+    # workflow begun with a campaign of its own, in its block or not.
+    @mida.task
+    def step(x):
+        return x
+
+    with mida.workflow("camp-exp", campaign="camp-tasks") as wf:
+        step(1)
+        with mida.workflow("camp-inner") as inner:  # the session's
+            step(2)
+        step(3)
+    step(4)  # after the blocks: the session's workflow and campaign
+    camp = mida.query("SELECT campaign_id FROM workflow WHERE id = ?",
+                      [wf.id])[0]["campaign_id"]
+    assert camp is not None
+    rows = mida.query("SELECT workflow_id, campaign_id, generated FROM task"
+                      " WHERE activity LIKE '%step'")
+    by_x = {json.loads(r["generated"])["return"]: r for r in rows}
+    assert [by_x[x]["campaign_id"] for x in (1, 2, 3, 4)] == [
+        camp, None, camp, None]
+    assert by_x[2]["workflow_id"] == inner.id
+
+
 def test_a_metric_s_infinities_are_read_back_as_floats():
     # SQLite writes an infinite REAL as the text Inf or -Inf (PostgreSQL:
     # Infinity, -Infinity, NaN); they came back as str, so that a frame's
