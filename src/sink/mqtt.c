@@ -308,6 +308,18 @@ static int client_open(mqtt_client *c, const char *url, const char *id,
   c->scheme = c->tls.enabled ? "mqtts" : "mqtt";
   snprintf(c->topic, sizeof c->topic, "%s",
            c->url.path[0] != '\0' ? c->url.path : "mida");
+  /* A producer publishes to one topic: the broker takes no wildcard
+   * there, so that every batch would fail, and stay in the journal, for
+   * ever. A configuration error, said at once. (The consumer's filter:
+   * shared_subscription.) */
+  if (on_msg == NULL &&
+      mosquitto_pub_topic_check(c->topic) != MOSQ_ERR_SUCCESS) {
+    snprintf(err, errlen,
+             "the MQTT topic '%s' holds a wildcard ('+' or '#'): a producer "
+             "publishes to one topic, named whole",
+             c->topic);
+    return MIDA_EURL;
+  }
   c->mosq = mosquitto_new(id, clean, c);
   if (c->mosq == NULL) {
     snprintf(err, errlen, "cannot create an MQTT client");
@@ -613,22 +625,62 @@ static void mqtt_consumer_close(mida__consumer *base) {
   mida__free(k);
 }
 
+/* Writes to sub (sublen bytes) the shared subscription
+ * $share/<group>/<topic> of the consumers of group. Returns MIDA_OK, or
+ * MIDA_EINVAL with why in err when none can be made of them: a group is
+ * not empty and holds no '/', '+' or '#' (MQTT 5, 4.8.2: Mosquitto reads
+ * $share/a/b/t as group a of topic b/t), and the topic is a filter that
+ * MQTT takes ('a/+', not 'a+b'). A subscription the broker does not take
+ * would leave the consumer applying nothing while the broker
+ * acknowledges, and drops, what the producers publish. */
+static int shared_subscription(const char *group, const char *topic,
+                               char *sub, size_t sublen, char *err,
+                               size_t errlen) {
+  if (group[0] == '\0' || strpbrk(group, "/+#") != NULL) {
+    snprintf(err, errlen,
+             "consumer group '%.64s' cannot name an MQTT shared subscription "
+             "($share/<group>/<topic>): a group is not empty and holds no "
+             "'/', '+' or '#'",
+             group);
+    return MIDA_EINVAL;
+  }
+  if (mosquitto_sub_topic_check(topic) != MOSQ_ERR_SUCCESS) {
+    snprintf(err, errlen,
+             "the MQTT topic '%s' is not one a consumer can subscribe to: a "
+             "wildcard ('+' or '#') takes a whole level",
+             topic);
+    return MIDA_EINVAL;
+  }
+  int n = snprintf(sub, sublen, "$share/%s/%s", group, topic);
+  if (n < 0 || (size_t)n >= sublen) {
+    snprintf(err, errlen, "consumer group '%.64s...' is too long", group);
+    return MIDA_EINVAL;
+  }
+  return MIDA_OK;
+}
+
 static int mqtt_consumer_open(const char *url, const char *group,
                               const char *name, int claim_ms,
                               mida__consumer **out, char *err, size_t errlen) {
   (void)claim_ms; /* MQTT has no claim: see the top of this file */
   *out = NULL;
+  /* The subscription, set before connecting: on_connect subscribes. A URL
+   * that does not parse leaves it empty: client_open says why. */
+  char sub[sizeof ((mqtt_client *)NULL)->sub] = "";
+  mida__url u;
+  if (mida__url_parse(url, 1883, &u) == MIDA_OK) {
+    int rc = shared_subscription(group, u.path[0] != '\0' ? u.path : "mida",
+                                 sub, sizeof sub, err, errlen);
+    if (rc != MIDA_OK)
+      return rc;
+  }
   mqtt_consumer *k = mida__calloc(1, sizeof *k);
   if (k == NULL) {
     snprintf(err, errlen, "out of memory");
     return MIDA_ENOMEM;
   }
   k->base.methods = &mida__mqtt_consumer;
-  /* The subscription is set before connecting: on_connect subscribes. */
-  mida__url u;
-  if (mida__url_parse(url, 1883, &u) == MIDA_OK)
-    snprintf(k->c.sub, sizeof k->c.sub, "$share/%.64s/%.255s", group,
-             u.path[0] != '\0' ? u.path : "mida");
+  memcpy(k->c.sub, sub, sizeof sub);
   int rc = client_open(&k->c, url, name, false, on_message, err, errlen);
   if (rc != MIDA_OK) {
     mqtt_consumer_close(&k->base);

@@ -173,3 +173,53 @@ def test_mqtt_publish_denied_by_the_acl_is_counted_and_reported_once(
     assert ":pw@" not in first
     assert second is True, (first, second)  # said once
     assert stats["dropped"] >= 2, stats  # the workflow's begin and end
+
+
+@pytest.mark.parametrize("group", ["a/b", "g+", "#", ""])
+def test_mqtt_group_that_cannot_name_a_shared_subscription_is_refused(
+        fleet, mosquitto_factory, tmp_path, group):
+    """A group of no shared subscription ($share/<group>/<topic>: a group
+    holds no '/', '+' or '#' and is not empty) is an error of `mida
+    ingest`. Until 2026-12 the consumer subscribed to another topic ('a/b':
+    group a, topic b/<topic>) or to nothing, and ran on, applying nothing,
+    while the broker acknowledged the producers' records and dropped
+    them: all lost, without a word."""
+    broker = mosquitto_factory()
+    r = subprocess.run([fleet.mida, "ingest", "--from",
+                        broker.url_base + "/mida/t", "--to",
+                        f"sqlite://{tmp_path}/s.db", "--group", group,
+                        "--idle-exit", "1"], env=fleet.env(),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert f"group '{group}'" in r.stderr, r.stderr
+
+
+def test_mqtt_topic_with_a_wildcard_is_an_error_where_it_cannot_work(
+        fleet, mosquitto_factory, tmp_path):
+    """A producer cannot publish to a topic with a wildcard: its URL is
+    an error of mida_open, as a malformed URL is (until 2026-12 the
+    session opened and every flush failed on "Invalid function arguments
+    provided", the records kept for ever). A consumer may subscribe to
+    one ('mida/+'), but not to a filter that MQTT refuses ('a+b', where
+    it consumed nothing, without a word)."""
+    broker = mosquitto_factory()
+    for topic in ["mida/+", "a+b"]:
+        env = fleet.env(MIDA_SPOOL=str(tmp_path / "spool"),
+                        MIDA_STORE=f"{broker.url_base}/{topic}")
+        r = subprocess.run([fleet.produce, "10", "w", "1500"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert "cannot open" in r.stderr and "wildcard" in r.stderr, r.stderr
+    r = subprocess.run([fleet.mida, "ingest", "--from",
+                        broker.url_base + "/a+b", "--to",
+                        f"sqlite://{tmp_path}/s.db", "--idle-exit", "1"],
+                       env=fleet.env(), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert "a+b" in r.stderr, r.stderr
+    r = subprocess.run([fleet.mida, "ingest", "--from",
+                        broker.url_base + "/mida/+", "--to",
+                        f"sqlite://{tmp_path}/s.db", "--idle-exit", "1"],
+                       env=fleet.env(), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
