@@ -209,6 +209,14 @@ static int next_round_size(const ingest *g, int n, int batch) {
   return want > (uint64_t)batch ? batch : (int)want;
 }
 
+/* Prints the broker consumer's note, if it has one, and clears it. */
+static void say_broker_note(ingest *g) {
+  if (g->src->note[0] == '\0')
+    return;
+  mida__cli_note("mida ingest: broker: %s\n", g->src->note);
+  g->src->note[0] = '\0';
+}
+
 static int run_loop(ingest *g, int batch, int idle_exit_s) {
   uint64_t stored_rejected = 0;
   int broker_backoff = 0;
@@ -226,6 +234,7 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
       continue;
     }
     broker_backoff = 0;
+    say_broker_note(g);
     if (n == 0) {
       if (idle_exit_s > 0 &&
           mida__monotonic_ms() - last_message > (int64_t)idle_exit_s * 1000)
@@ -284,6 +293,7 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
       continue;
     }
     g->messages += (uint64_t)n;
+    say_broker_note(g);
   }
   return MIDA_CLI_OK;
 }

@@ -19,7 +19,9 @@
  * acknowledged), then every CLAIM_EVERY_MS claims with XAUTOCLAIM the
  * entries other consumers left pending longer than claim_ms (they died),
  * and otherwise reads new entries with XREADGROUP ... BLOCK. ack is XACK,
- * called by ingest only after the store committed.
+ * called by ingest only after the store committed. Now and then, the
+ * entries every group acknowledged are deleted from the stream
+ * (redis_trim.h), which would otherwise hold every record ever shipped.
  *
  * Durability: what Redis acknowledged is as durable as Redis is configured
  * to be. A Redis without persistence (save "" and appendonly no) loses an
@@ -41,11 +43,14 @@
 #if MIDA_HAVE_HIREDIS
 
 #include "sink/redis_link.h"
+#include "sink/redis_trim.h"
 
 #define MAX_MESSAGE ((size_t)4 << 20) /* bytes per stream entry */
 #define CONNECT_TIMEOUT_MS 3000
 #define COMMAND_TIMEOUT_MS 5000
 #define CLAIM_EVERY_MS 1000
+#define TRIM_EVERY_MS 1000     /* between two trims of the stream */
+#define TRIM_REFUSED_MS 60000  /* after Redis refused one */
 
 /* What a Redis URL says: where, how (TLS or not) and which stream. */
 typedef struct redis_target {
@@ -206,6 +211,8 @@ typedef struct redis_consumer {
   redisReply *reply;     /* the last fetch's reply: holds the messages */
   int own_pending_done;  /* own pending entries re-read after (re)start */
   int64_t next_claim_ms; /* when to look for dead consumers' entries */
+  int64_t next_trim_ms;  /* when to trim the stream next (redis_trim.h) */
+  int trim_refusal_said; /* a refused trim was put in the note */
 } redis_consumer;
 
 static int consumer_connect(redis_consumer *c) {
@@ -278,6 +285,34 @@ static int failed_command(redis_consumer *c, redisReply *r, const char *what) {
   mida__redis_link_close(c->ctx);
   c->ctx = NULL;
   return rc;
+}
+
+/* Deletes from the stream what every group acknowledged (redis_trim.h),
+ * at most every TRIM_EVERY_MS: after an acknowledgement, and while idle,
+ * so that the last entries go too. A refusal (an ACL that grants less) is
+ * said once, in the note, and tried again TRIM_REFUSED_MS later; the
+ * consumer works on without it. A broken link is closed: the next call
+ * connects again. */
+static void trim_now_and_then(redis_consumer *c) {
+  int64_t now = mida__monotonic_ms();
+  if (c->ctx == NULL || now < c->next_trim_ms)
+    return;
+  char why[160];
+  int rc =
+      mida__redis_trim_acknowledged(c->ctx, c->t.stream, why, sizeof why);
+  c->next_trim_ms =
+      now + (rc == MIDA_EDENIED ? TRIM_REFUSED_MS : TRIM_EVERY_MS);
+  if (rc == MIDA_EIO) {
+    mida__redis_link_close(c->ctx);
+    c->ctx = NULL;
+  } else if (rc == MIDA_EDENIED && !c->trim_refusal_said) {
+    c->trim_refusal_said = 1;
+    snprintf(c->base.note, sizeof c->base.note,
+             "cannot delete acknowledged entries from the stream %.120s (%s): "
+             "Redis keeps every one until they are; grant this account "
+             "+xinfo|groups +xpending +xtrim (docs/multinode.md)",
+             c->t.stream, why);
+  }
 }
 
 static int redis_fetch(mida__consumer *base, mida__consumer_msg *msgs, int max,
@@ -353,6 +388,8 @@ static int redis_fetch(mida__consumer *base, mida__consumer_msg *msgs, int max,
       r->element[0]->elements >= 2)
     n = take_entries(r->element[0]->element[1], msgs, max);
   c->reply = r;
+  if (n == 0)
+    trim_now_and_then(c);
   return n;
 }
 
@@ -379,6 +416,7 @@ static int redis_ack(mida__consumer *base, mida__consumer_msg *msgs, int n) {
   if (r == NULL || r->type == REDIS_REPLY_ERROR)
     return failed_command(c, r, "XACK");
   freeReplyObject(r);
+  trim_now_and_then(c);
   return MIDA_OK;
 }
 

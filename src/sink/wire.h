@@ -131,6 +131,9 @@ typedef struct mida__consumer_methods {
 struct mida__consumer {
   const mida__consumer_methods *methods;
   char errmsg[512]; /* the last error */
+  char note[512];   /* what to say once, not an error ("" if nothing):
+                     * ingest prints it after a fetch or an ack and
+                     * clears it */
 };
 
 /* Opens the consumer for url's scheme. Returns MIDA_OK, MIDA_EURL (scheme

@@ -595,3 +595,66 @@ def test_a_record_the_store_refuses_is_counted_not_retried(fleet, pg_db,
                        " 'refused'") == "1"
     assert log.count("a metric record (SQLSTATE 54000") == 1, log
     assert redis.cli("XPENDING", "poison", "g").split(b"\n")[0] == b"0"
+
+
+def ingest_until_idle(fleet, url, store, group, idle_s=3):
+    r = subprocess.run([fleet.mida, "ingest", "--from", url, "--to", store,
+                        "--group", group, "--idle-exit", str(idle_s)],
+                       env=fleet.env(), capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_acknowledged_entries_are_deleted_from_the_stream(fleet,
+                                                          redis_factory,
+                                                          tmp_path):
+    """What every group has acknowledged is deleted from the stream, so
+    that Redis holds what is still to be consumed, not every record ever
+    shipped (until 2026-12 nothing was deleted: about 390 bytes of Redis's
+    memory a task, for ever, until Redis ran out). An entry that another
+    group has not read yet stays until it has."""
+    redis = redis_factory()
+    url = redis.url_base + "/trim"
+    # Group b is made first and reads nothing until later.
+    redis.cli("XGROUP", "CREATE", "trim", "b", "0", "MKSTREAM")
+    for i in range(3):
+        fleet.produce_all(url, 2000, f"p{i}", tmp_path / "spool")
+    shipped = int(redis.cli("XLEN", "trim"))
+    assert shipped >= 3
+    ingest_until_idle(fleet, url, f"sqlite://{tmp_path}/a.db", "a")
+    assert int(redis.cli("XLEN", "trim")) == shipped  # b still needs them
+    ingest_until_idle(fleet, url, f"sqlite://{tmp_path}/b.db", "b")
+    # The last entry delivered stays (the bound is kept, not passed).
+    assert int(redis.cli("XLEN", "trim")) <= 1
+    for db in ("a", "b"):
+        r = subprocess.run([fleet.mida, "--store",
+                            f"sqlite://{tmp_path}/{db}.db", "query", "--csv",
+                            "SELECT count(*) FROM task"], env=fleet.env(),
+                           capture_output=True, text=True, timeout=60)
+        assert r.stdout.split()[-1] == "6000", r
+
+
+def test_a_consumer_that_may_not_trim_says_so_once_and_works_on(
+        fleet, redis_factory, tmp_path):
+    """An account with the consumer's rights of before 2026-12 (no XINFO,
+    XPENDING, XTRIM) consumes as before; that it cannot delete what it
+    acknowledged, and which rights would let it, is said once."""
+    redis = redis_factory()
+    redis.cli("ACL", "SETUSER", "ingest", "on", ">pw-i", "resetkeys",
+              "~trim", "-@all", "+ping", "+xgroup|create", "+xreadgroup",
+              "+xautoclaim", "+xack")
+    for i in range(2):
+        fleet.produce_all(redis.url_base + "/trim", 500, f"p{i}",
+                          tmp_path / "spool")
+    url = f"redis://ingest:pw-i@127.0.0.1:{redis.port}/trim"
+    r = ingest_until_idle(fleet, url, f"sqlite://{tmp_path}/s.db", "g")
+    assert r.stderr.count("cannot delete acknowledged entries") == 1, \
+        r.stderr
+    assert "NOPERM" in r.stderr and "+xtrim" in r.stderr, r.stderr
+    assert "pw-i" not in r.stderr
+    r = subprocess.run([fleet.mida, "--store", f"sqlite://{tmp_path}/s.db",
+                        "query", "--csv", "SELECT count(*) FROM task"],
+                       env=fleet.env(), capture_output=True, text=True,
+                       timeout=60)
+    assert r.stdout.split()[-1] == "1000", r
