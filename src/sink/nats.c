@@ -26,13 +26,17 @@
  * Consumer: a durable pull consumer named after the group, shared by every
  * `mida ingest` of that group; explicit acks, AckWait = claim_ms: a message
  * a dead consumer fetched and never acknowledged is redelivered to another
- * one when AckWait passes.
+ * one when AckWait passes. Now and then, the subject's messages that every
+ * consumer acknowledged are purged from the stream (nats_trim.h), which
+ * would otherwise keep every record ever shipped.
  */
 #include "sink/nats_stream.h"
+#include "sink/nats_trim.h"
 #include "sink/sink.h"
 #include "sink/wire.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/crc32c.h"
 #include "core/tls_opts.h"
 #include "core/url.h"
@@ -47,6 +51,8 @@
 
 #define CONNECT_TIMEOUT_MS 3000
 #define PUBLISH_WAIT_MS 5000
+#define TRIM_EVERY_MS 1000    /* between two purges of the stream */
+#define TRIM_REFUSED_MS 60000 /* after the server refused one */
 
 /* The last error of libnats in this thread, as text. */
 static const char *nats_error(natsStatus s) {
@@ -365,12 +371,37 @@ typedef struct nats_consumer {
   nats_link link;        /* connection, stream */
   natsSubscription *sub; /* the durable pull subscription */
   natsMsgList list;      /* the last fetch's messages */
+  int64_t next_trim_ms;  /* when to purge the stream next (nats_trim.h) */
+  int trim_refusal_said; /* a refused purge was put in the note */
 } nats_consumer;
 
 static void drop_list(nats_consumer *c) {
   if (c->list.Msgs != NULL)
     natsMsgList_Destroy(&c->list);
   memset(&c->list, 0, sizeof c->list);
+}
+
+/* Purges from the stream what every consumer acknowledged (nats_trim.h),
+ * at most every TRIM_EVERY_MS: after an acknowledgement, and while idle,
+ * so that the last messages go too. A refusal (permissions that grant
+ * less) is said once, in the note, and tried again TRIM_REFUSED_MS later;
+ * the consumer works on without it. */
+static void trim_now_and_then(nats_consumer *c) {
+  int64_t now = mida__monotonic_ms();
+  if (now < c->next_trim_ms)
+    return;
+  char why[200];
+  int rc = mida__nats_trim_acknowledged(c->link.js, c->link.stream,
+                                        c->link.subject, why, sizeof why);
+  c->next_trim_ms = now + (rc == MIDA_OK ? TRIM_EVERY_MS : TRIM_REFUSED_MS);
+  if (rc != MIDA_OK && !c->trim_refusal_said) {
+    c->trim_refusal_said = 1;
+    snprintf(c->base.note, sizeof c->base.note,
+             "cannot purge acknowledged messages from the stream (%s): "
+             "JetStream keeps every one until they are; allow this account "
+             "the stream's consumer list and purge (docs/multinode.md)",
+             why);
+  }
 }
 
 static int nats_fetch(mida__consumer *base, mida__consumer_msg *msgs, int max,
@@ -380,8 +411,10 @@ static int nats_fetch(mida__consumer *base, mida__consumer_msg *msgs, int max,
   jsErrCode jerr = 0;
   natsStatus s =
       natsSubscription_Fetch(&c->list, c->sub, max, timeout_ms, &jerr);
-  if (s == NATS_TIMEOUT)
+  if (s == NATS_TIMEOUT) {
+    trim_now_and_then(c);
     return 0;
+  }
   if (s != NATS_OK) {
     drop_list(c);
     return mida__consumer_fail(base, MIDA_EIO, "fetch from %s failed: %s",
@@ -416,6 +449,7 @@ static int nats_ack(mida__consumer *base, mida__consumer_msg *msgs, int n) {
       return mida__consumer_fail(base, MIDA_EIO, "ack on %s failed: %s",
                                  c->link.stream, nats_error(s));
   }
+  trim_now_and_then(c);
   return MIDA_OK;
 }
 

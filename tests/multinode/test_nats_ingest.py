@@ -205,3 +205,47 @@ def test_a_broker_at_an_ipv6_address(mida_bin, produce_bin, fleet, tmp_path,
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def stream_messages(nats, stream):
+    from test_nats_stream_names import js_api
+    return js_api(nats.port, f"$JS.API.STREAM.INFO.{stream}")["state"][
+        "messages"]
+
+
+def nats_ingest_until_idle(fleet, url, store, group):
+    r = subprocess.run([fleet.mida, "ingest", "--from", url, "--to", store,
+                        "--group", group, "--idle-exit", "3"],
+                       env=fleet.env(), capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_acknowledged_messages_are_purged_from_the_stream(fleet, nats_factory,
+                                                          tmp_path):
+    """What every durable consumer (group) has acknowledged is purged from
+    the stream, so that the server's disk holds what is still to be
+    consumed, not every record ever shipped (until 2026-12 nothing was
+    purged: JetStream kept them all, with no limit). A message that
+    another group has not acknowledged yet stays until it has."""
+    nats = nats_factory()
+    url = nats.url_base + "/trim"
+    # Group b joins first (making the stream) and reads nothing until
+    # later.
+    nats_ingest_until_idle(fleet, url, f"sqlite://{tmp_path}/b.db", "b")
+    for i in range(3):
+        fleet.produce_all(url, 2000, f"p{i}", tmp_path / "spool")
+    shipped = stream_messages(nats, "MIDA_trim")
+    assert shipped >= 3
+    nats_ingest_until_idle(fleet, url, f"sqlite://{tmp_path}/a.db", "a")
+    assert stream_messages(nats, "MIDA_trim") == shipped  # b needs them
+    nats_ingest_until_idle(fleet, url, f"sqlite://{tmp_path}/b.db", "b")
+    assert stream_messages(nats, "MIDA_trim") == 0
+    for db in ("a", "b"):
+        r = subprocess.run([fleet.mida, "--store",
+                            f"sqlite://{tmp_path}/{db}.db", "query", "--csv",
+                            "SELECT count(*) FROM task"], env=fleet.env(),
+                           capture_output=True, text=True, timeout=60)
+        assert r.stdout.split()[-1] == "6000", r
+
