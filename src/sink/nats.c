@@ -24,9 +24,10 @@
  * taken for it.
  *
  * Consumer: a durable pull consumer named after the group, shared by every
- * `mida ingest` of that group; explicit acks, AckWait = claim_ms: a message
- * a dead consumer fetched and never acknowledged is redelivered to another
- * one when AckWait passes. Now and then, the subject's messages that every
+ * `mida ingest` of that group; explicit acks, AckWait = claim_ms (the last
+ * consumer started sets it for the group): a message a dead consumer
+ * fetched and never acknowledged is redelivered to another one when
+ * AckWait passes. Now and then, the subject's messages that every
  * consumer acknowledged are purged from the stream (nats_trim.h), which
  * would otherwise keep every record ever shipped.
  */
@@ -464,6 +465,40 @@ static void nats_consumer_close(mida__consumer *base) {
   mida__free(c);
 }
 
+/* Gives the group's durable consumer, where it exists with another
+ * AckWait, ack_wait_ns: the consumer started last sets --claim-ms for its
+ * group, as a consumer restarted to change it expects (a subscription
+ * that asks for another AckWait than the durable's is refused). Returns
+ * MIDA_OK, or MIDA_EIO with why in err when the server refuses the
+ * change; a consumer it cannot read is left to the subscription, which
+ * makes it or says what is wrong. */
+static int set_ack_wait(nats_consumer *c, const char *group,
+                        int64_t ack_wait_ns, char *err, size_t errlen) {
+  jsConsumerInfo *ci = NULL;
+  jsErrCode jerr = 0;
+  if (js_GetConsumerInfo(&ci, c->link.js, c->link.stream, group, NULL,
+                         &jerr) != NATS_OK)
+    return MIDA_OK;
+  int rc = MIDA_OK;
+  if (ci->Config != NULL && ci->Config->AckWait != ack_wait_ns) {
+    ci->Config->AckWait = ack_wait_ns;
+    jsConsumerInfo *updated = NULL;
+    natsStatus s = js_UpdateConsumer(&updated, c->link.js, c->link.stream,
+                                     ci->Config, NULL, &jerr);
+    if (s == NATS_OK) {
+      jsConsumerInfo_Destroy(updated);
+    } else {
+      snprintf(err, errlen,
+               "cannot set the AckWait of consumer %s of %s to --claim-ms: "
+               "%s",
+               group, c->link.stream, nats_error(s));
+      rc = MIDA_EIO;
+    }
+  }
+  jsConsumerInfo_Destroy(ci);
+  return rc;
+}
+
 static int nats_consumer_open(const char *url, const char *group,
                               const char *name, int claim_ms,
                               mida__consumer **out, char *err, size_t errlen) {
@@ -487,6 +522,11 @@ static int nats_consumer_open(const char *url, const char *group,
   so.Config.AckPolicy = js_AckExplicit;
   so.Config.AckWait = (int64_t)(claim_ms > 0 ? claim_ms : 30000) * 1000000;
   so.Config.MaxAckPending = 20000;
+  rc = set_ack_wait(c, group, so.Config.AckWait, err, errlen);
+  if (rc != MIDA_OK) {
+    nats_consumer_close(&c->base);
+    return rc;
+  }
   jsErrCode jerr = 0;
   natsStatus s = js_PullSubscribe(&c->sub, c->link.js, c->link.subject, group,
                                   NULL, &so, &jerr);

@@ -249,3 +249,29 @@ def test_acknowledged_messages_are_purged_from_the_stream(fleet, nats_factory,
                            capture_output=True, text=True, timeout=60)
         assert r.stdout.split()[-1] == "6000", r
 
+
+def test_a_consumer_started_with_another_claim_ms_joins_and_sets_it(
+        fleet, nats_factory, tmp_path):
+    """--claim-ms is the group's AckWait (one durable consumer a group):
+    a consumer started again with another one joins, and the AckWait
+    becomes its value. Until 2026-12 it could not join ("configuration
+    requests ack wait to be 2000000000, but consumer's value is
+    30000000000"), so that changing --claim-ms, as docs/multinode.md
+    offers, stopped every consumer restarted with it."""
+    from test_nats_stream_names import js_api
+    nats = nats_factory()
+    url = nats.url_base + "/claims"
+    store = f"sqlite://{tmp_path}/s.db"
+    nats_ingest_until_idle(fleet, url, store, "g")
+    fleet.produce_all(url, 100, "p", tmp_path / "spool")
+    r = subprocess.run([fleet.mida, "ingest", "--from", url, "--to", store,
+                        "--group", "g", "--idle-exit", "3", "--claim-ms",
+                        "2000"], env=fleet.env(), capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    info = js_api(nats.port, "$JS.API.CONSUMER.INFO.MIDA_claims.g")
+    assert info["config"]["ack_wait"] == 2_000_000_000, info
+    r = subprocess.run([fleet.mida, "--store", store, "query", "--csv",
+                        "SELECT count(*) FROM task"], env=fleet.env(),
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.split()[-1] == "100", r
