@@ -320,6 +320,12 @@ int mida__cli_ingest(mida__cli *cli, int argc, char **argv) {
     return ex;
   if (from == NULL)
     return mida__cli_usage_error("ingest", "--from BROKER_URL is required");
+  /* An empty one is most likely a shell variable that was not set; NATS
+   * would take an empty group for no durable consumer at all. */
+  if (group[0] == '\0')
+    return mida__cli_usage_error("ingest", "--group needs a name");
+  if (name != NULL && name[0] == '\0')
+    return mida__cli_usage_error("ingest", "--name needs a name");
   long long claim_ms = 30000, batch = 64, idle_exit = 0;
   if (claim != NULL && (mida__cli_parse_count(claim, &claim_ms) != 0 ||
                         claim_ms < 1 || claim_ms > 86400000))

@@ -275,3 +275,21 @@ def test_a_consumer_started_with_another_claim_ms_joins_and_sets_it(
                         "SELECT count(*) FROM task"], env=fleet.env(),
                        capture_output=True, text=True, timeout=60)
     assert r.stdout.split()[-1] == "100", r
+
+
+@pytest.mark.parametrize("option", ["--group", "--name"])
+def test_an_empty_group_or_name_is_a_usage_error(fleet, nats_factory,
+                                                 tmp_path, option):
+    """An empty --group or --name (a shell variable that was not set) is
+    a usage error. Until 2026-12 NATS took an empty group for no durable
+    consumer: each `mida ingest` got an ephemeral one of its own, so that
+    consumers did not share the stream and each start applied it all
+    again."""
+    nats = nats_factory()
+    r = subprocess.run([fleet.mida, "ingest", "--from",
+                        nats.url_base + "/x", "--to",
+                        f"sqlite://{tmp_path}/s.db", option, "",
+                        "--idle-exit", "1"], env=fleet.env(),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"{option} needs a name" in r.stderr, r.stderr
