@@ -410,10 +410,29 @@ enum sched_end {
   SCHED_END_FORGOTTEN, /* released for good, ended or not */
 };
 
+/* The number value of entry[name] in ns (a time in seconds since the
+ * epoch, as Dask's startstops give it), or 0 when it is none. */
+static int64_t seconds_ns(PyObject *entry, PyObject *name) {
+  PyObject *v = mapping_get(entry, name);
+  if (v == NULL) {
+    PyErr_Clear();
+    return 0;
+  }
+  double t = PyFloat_Check(v) || PyLong_Check(v) ? PyFloat_AsDouble(v) : 0;
+  Py_DECREF(v);
+  if (PyErr_Occurred()) {
+    PyErr_Clear();
+    return 0;
+  }
+  return t > 0 && t < 9.2e9 ? (int64_t)(t * 1e9) : 0;
+}
+
 /* Whether a task's startstops (as a worker reports them) include its
  * computation, as dask.py's _computed(): a worker that got the key's data
- * from another one reports only the transfer. 1, 0, or -1. */
-static int computed(PyObject *startstops) {
+ * from another one reports only the transfer. 1, 0, or -1 with an
+ * exception set. Where one is found and ran is not NULL, its start and
+ * stop go into ran. */
+static int computed(PyObject *startstops, ran_span *ran) {
   if (startstops == NULL || startstops == Py_None)
     return 0;
   PyObject *entries = PyObject_GetIter(startstops);
@@ -425,8 +444,8 @@ static int computed(PyObject *startstops) {
     if (entry == NULL)
       break;
     PyObject *action = mapping_get(entry, interned.action);
-    Py_DECREF(entry);
     if (action == NULL) {
+      Py_DECREF(entry);
       found = -1;
       break;
     }
@@ -434,6 +453,11 @@ static int computed(PyObject *startstops) {
                 ? 1
                 : PyObject_RichCompareBool(action, interned.compute, Py_EQ);
     Py_DECREF(action);
+    if (found > 0 && ran != NULL) {
+      ran->started_ns = seconds_ns(entry, interned.start);
+      ran->ended_ns = seconds_ns(entry, interned.stop);
+    }
+    Py_DECREF(entry);
   }
   Py_DECREF(entries);
   if (found == 0 && PyErr_Occurred())
@@ -497,52 +521,6 @@ out:
   return rc;
 }
 
-/* The number value of entry[name] in ns (a time in seconds since the
- * epoch, as Dask's startstops give it), or 0 when it is none. */
-static int64_t seconds_ns(PyObject *entry, PyObject *name) {
-  PyObject *v = mapping_get(entry, name);
-  if (v == NULL) {
-    PyErr_Clear();
-    return 0;
-  }
-  double t = PyFloat_Check(v) || PyLong_Check(v) ? PyFloat_AsDouble(v) : 0;
-  Py_DECREF(v);
-  if (PyErr_Occurred()) {
-    PyErr_Clear();
-    return 0;
-  }
-  return t > 0 && t < 9.2e9 ? (int64_t)(t * 1e9) : 0;
-}
-
-/* The start and stop of the "compute" entry of a key's startstops (as a
- * worker reports them to the scheduler) into ran; nothing when there is
- * none (a key whose data was only fetched). 0, or -1 with an exception
- * set. */
-static int compute_span(PyObject *startstops, ran_span *ran) {
-  if (startstops == NULL || startstops == Py_None)
-    return 0;
-  PyObject *entries = PyObject_GetIter(startstops);
-  if (entries == NULL)
-    return -1;
-  PyObject *entry;
-  while ((entry = PyIter_Next(entries)) != NULL) {
-    PyObject *action = mapping_get(entry, interned.action);
-    int is = action == NULL ? -1
-             : action == interned.compute
-                 ? 1
-                 : PyObject_RichCompareBool(action, interned.compute, Py_EQ);
-    Py_XDECREF(action);
-    if (is > 0) {
-      ran->started_ns = seconds_ns(entry, interned.start);
-      ran->ended_ns = seconds_ns(entry, interned.stop);
-    }
-    Py_DECREF(entry);
-    if (is != 0)
-      break;
-  }
-  Py_DECREF(entries);
-  return PyErr_Occurred() ? -1 : 0;
-}
 
 /* The end of key in memory, computed by the worker in kwargs "worker":
  * nothing when that worker records the ends itself (RECORDS_ENDS) and
@@ -560,14 +538,15 @@ static int sched_memory(PyObject *self, PyObject *task_id,
   int theirs = contains(ends_on_workers, worker != NULL ? worker : Py_None);
   Py_DECREF(ends_on_workers);
   if (theirs > 0)
-    theirs = computed(keyword_arg(args, nargs, kwnames, interned.startstops));
+    theirs = computed(keyword_arg(args, nargs, kwnames, interned.startstops),
+                      NULL);
   if (theirs != 0)
     return theirs < 0 ? -1 : 0;
   /* No worker's run will say where and when it ran (a worker without the
    * plugin, or before it said RECORDS_ENDS): the scheduler's own word. */
   ran_span ran = {0, 0, NULL};
-  if (compute_span(keyword_arg(args, nargs, kwnames, interned.startstops),
-                   &ran) < 0)
+  if (computed(keyword_arg(args, nargs, kwnames, interned.startstops),
+               &ran) < 0)
     return -1;
   if (worker != NULL && PyUnicode_Check(worker))
     ran.worker = PyUnicode_AsUTF8(worker);
