@@ -330,6 +330,14 @@ class Fleet:
         self.procs.append(p)
         return p
 
+    def task_count(self, store):
+        """How many tasks store holds, as `mida query` reads it."""
+        r = subprocess.run([self.mida, "--store", store, "query", "--csv",
+                            "SELECT count(*) FROM task"], env=self.env(),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout.split()[-1])
+
     def stop_all(self):
         for p in self.procs:
             if p.poll() is None:

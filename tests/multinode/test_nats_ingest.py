@@ -243,11 +243,7 @@ def test_acknowledged_messages_are_purged_from_the_stream(fleet, nats_factory,
     nats_ingest_until_idle(fleet, url, f"sqlite://{tmp_path}/b.db", "b")
     assert stream_messages(nats, "MIDA_trim") == 0
     for db in ("a", "b"):
-        r = subprocess.run([fleet.mida, "--store",
-                            f"sqlite://{tmp_path}/{db}.db", "query", "--csv",
-                            "SELECT count(*) FROM task"], env=fleet.env(),
-                           capture_output=True, text=True, timeout=60)
-        assert r.stdout.split()[-1] == "6000", r
+        assert fleet.task_count(f"sqlite://{tmp_path}/{db}.db") == 6000, db
 
 
 def test_a_consumer_started_with_another_claim_ms_joins_and_sets_it(
