@@ -4,6 +4,7 @@ journal that is full under the drop policy, a broker that hangs when the
 process starts. Each case runs a real program in a child process against
 the real fault; MIDA_STRICT=1 turns the failures back into errors."""
 
+import errno
 import os
 import signal
 import socket
@@ -155,6 +156,27 @@ def test_mida_run_in_a_read_only_directory_says_what_is_lost(tmp_path):
         assert false_claim not in err, err
 
 
+def fill_up(path):
+    """Writes path until its file system has no byte left. Unbuffered:
+    a buffered file would raise ENOSPC again at its close, flushing what
+    the full disk refused."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        block = b"\0" * 65536
+        while True:
+            try:
+                if os.write(fd, block) == 0:
+                    return
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+                if len(block) == 1:
+                    return
+                block = block[:len(block) // 2]
+    finally:
+        os.close(fd)
+
+
 def test_mida_run_ends_when_the_store_fills_under_its_command(tmp_path):
     """The store's file system fills while `mida run`'s command writes
     files: the passes that ship the command's journals fail (their
@@ -171,13 +193,7 @@ def test_mida_run_ends_when_the_store_fills_under_its_command(tmp_path):
         r = subprocess.run([MIDA_BIN, "run", "--", "true"], env=env,
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
-        with open(fs / "filler", "wb") as f:  # the rest of the tmpfs
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        fill_up(fs / "filler")  # the rest of the tmpfs
         out = tmp_path / "out"
         out.mkdir()
         n = 3000
