@@ -58,6 +58,10 @@
  * program's exit is not held for it (libpq's connect timeout alone was
  * 10 s of every exit). */
 #define STOP_STUCK_MS 3000
+/* As STOP_STUCK_MS, for a call made after the last one failed: a retry to
+ * a store that has just not answered (a broker under SIGSTOP answers no
+ * reconnection either), which held each exit for a second STOP_STUCK_MS. */
+#define STOP_RETRY_MS 300
 
 struct mida__shipper {
   mida__journal *journal;  /* borrowed */
@@ -603,12 +607,14 @@ void mida__shipper_cut_hold(mida__shipper *sh) {
 }
 
 /* Whether the thread has been in one sink call for STOP_STUCK_MS, to a
- * store across the network. A local SQLite store is waited for: a long
- * call there is a wait for another writer's lock, which ends. */
+ * store across the network, or for STOP_RETRY_MS when the call before it
+ * failed. A local SQLite store is waited for: a long call there is a wait
+ * for another writer's lock, which ends. Called with sh->lock held. */
 static bool stuck(mida__shipper *sh) {
   int64_t since = atomic_load(&sh->in_call_since);
+  int64_t limit = sh->last_rc != MIDA_OK ? STOP_RETRY_MS : STOP_STUCK_MS;
   return !sh->local_store && since != 0 &&
-         mida__monotonic_ms() - since >= STOP_STUCK_MS;
+         mida__monotonic_ms() - since >= limit;
 }
 
 int mida__shipper_stop(mida__shipper *sh) {

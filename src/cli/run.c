@@ -33,6 +33,7 @@
  */
 #include "cli/cli.h"
 #include "cli/run_after.h"
+#include "cli/run_early.h"
 #include "cli/run_preload.h"
 
 #include "api/session_access.h"
@@ -467,74 +468,6 @@ static pid_t spawn(char **argv, char **envp, const struct sigaction *old,
   return pid;
 }
 
-/* ---- the records made before the command ------------------------------- */
-
-/* The workflow and the command's task reach the store while the command
- * starts, not before: opening the store (a new one: its schema, six
- * fdatasync) and the first commit took ~30-80 ms of every `mida run`'s
- * start. Meanwhile this process holds the spool's shipping lock
- * (capture/ship_lock.h), so that a query of the command's (mida.query, a
- * `mida` verb) waits for them as it waits for any shipper. */
-typedef struct early_flush {
-  mida_session_t *session; /* mida run's */
-  int open_wait_ms;        /* how long to wait for the store's opening */
-  int lock;                /* the shipping lock held, or < 0 */
-  pthread_t thread;        /* flushes, then lets the lock go */
-  int started;             /* the thread runs */
-} early_flush;
-
-/* Says that the store cannot be opened now (rc, msg: the open's error),
- * and where s's records are meanwhile: in the journal, or nowhere when it
- * has no room (no spool, a full disk). */
-static void note_store_down(mida_session_t *s, int rc, const char *msg) {
-  char why[384];
-  const char *down = msg[0] != '\0' ? msg : mida_strerror(rc);
-  if (mida__session_space(s, why, sizeof why) != MIDA_OK)
-    mida__cli_note("mida run: warning: the store cannot be opened now (%s), "
-                   "and there is no room to keep records meanwhile (%s): "
-                   "they are dropped and counted\n",
-                   down, why);
-  else
-    mida__cli_note("mida run: warning: the store cannot be opened now (%s): "
-                   "records stay in the journal and are shipped once it "
-                   "opens\n",
-                   down);
-}
-
-static void *early_flush_main(void *arg) {
-  early_flush *f = arg;
-  /* A store that mida_open did not wait for (a local one) is waited for
-   * here, as mida_open would have, and said if it cannot be opened. */
-  char msg[512] = "";
-  int rc =
-      mida__session_wait_open(f->session, f->open_wait_ms, msg, sizeof msg);
-  if (rc == MIDA_OK || rc == MIDA_ETIMEDOUT)
-    (void)mida_flush(f->session, 5000);
-  else
-    note_store_down(f->session, rc, msg);
-  if (f->lock >= 0)
-    close(f->lock);
-  return NULL;
-}
-
-/* Starts the flush of s's records into store; synchronous when no thread
- * can be started. */
-static void early_flush_begin(early_flush *f, mida_session_t *s,
-                              const char *store, int open_wait_ms) {
-  f->session = s;
-  f->open_wait_ms = open_wait_ms;
-  f->lock = mida__ship_lock_hold_store(store);
-  f->started = pthread_create(&f->thread, NULL, early_flush_main, f) == 0;
-  if (!f->started)
-    early_flush_main(f);
-}
-
-static void early_flush_end(early_flush *f) {
-  if (f->started)
-    pthread_join(f->thread, NULL);
-  f->started = 0;
-}
-
 /* ---- the verb ------------------------------------------------------------ */
 
 /* Records the command's end: its resource use, its task's end (status
@@ -814,7 +747,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     int open_rc = mida__session_wait_open(s, 0, msg, sizeof msg);
     store_down = open_rc != MIDA_OK && open_rc != MIDA_ETIMEDOUT;
     if (store_down && err[0] == '\0')
-      note_store_down(s, open_rc, msg);
+      mida__run_note_store_down(s, open_rc, msg);
   }
 
   mida_id_t wf = {{0}}, task = {{0}};
@@ -854,9 +787,9 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   char **comp_env = mida__cli_env_build(&env, NULL);
   /* Records made so far reach the store while the command starts (not
    * worth a wait when the store is not there). */
-  early_flush early = {0};
+  mida__run_early early = {0};
   if (s != NULL && !store_down)
-    early_flush_begin(&early, s, cli->store, quiet_ms + open_wait_ms);
+    mida__run_early_begin(&early, s, cli->store, quiet_ms + open_wait_ms);
 
   pid_t comp_pid[COMPANION_COUNT] = {0};
   char implied[COMPANION_COUNT][PATH_MAX + 32];
@@ -939,7 +872,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   if (detach && s != NULL)
     detach_ship(s, &files, cli->store, comp_pid, &wf, &task, code, usage, gen,
                 error);
-  early_flush_end(&early);
+  mida__run_early_end(&early);
   for (size_t i = 0; i < COMPANION_COUNT; i++)
     if (comp_pid[i] > 0 &&
         companions[i].stop(comp_pid[i], 10000) != MIDA_OK)

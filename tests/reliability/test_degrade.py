@@ -323,6 +323,38 @@ print(json.dumps({"first": first, "early": early, "late": late,
     assert int(r.cli("XLEN", stream).strip() or 0) > 0
 
 
+def test_mida_run_into_a_paused_broker_ends_soon_and_loses_nothing(
+        tmp_path, redis_factory):
+    """Redis under SIGSTOP takes connections and answers none: `mida run`
+    ends with its command's status after the store's first call timed out
+    (~3 s), not after the early flush's whole wait and a second attempt
+    (6 s until 2026-12-06); its records wait in the spool, and `mida
+    recover` ships them once Redis resumes."""
+    r = redis_factory()
+    stream = f"mida-run-paused-{os.getpid()}"
+    spool = tmp_path / "spool"
+    env = producer_env(f"{r.url_base}/{stream}", spool)
+    os.kill(r.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        p = subprocess.run([MIDA_BIN, "run", "--", "sh", "-c", "exit 3"],
+                           env=env, capture_output=True, text=True,
+                           timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        os.kill(r.proc.pid, signal.SIGCONT)
+    assert p.returncode == 3, p.stderr
+    assert "stay in the spool" in p.stderr, p.stderr
+    # The first call's own timeout is 3 s; a bound with room for a loaded
+    # machine, below the 6 s of the two waits it must not add up.
+    assert took < 4.5, (took, p.stderr)
+    r2 = subprocess.run([MIDA_BIN, "recover", "--spool", str(spool)],
+                        env=env, capture_output=True, text=True, timeout=60)
+    assert r2.returncode == 0, r2.stderr
+    # The workflow, the command's task (begun, ended) and the sh process.
+    assert int(r.cli("XLEN", stream).strip() or 0) >= 3
+
+
 def test_stats_of_a_producers_spool_while_its_broker_is_down(tmp_path):
     """On a producer's node the store is a broker, which answers no
     queries: `mida stats --spool DIR` there shows the spool, whose backlog
