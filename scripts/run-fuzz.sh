@@ -25,32 +25,54 @@ declare -A extra=(
   [program_fuzz]=""
   [guard_fuzz]="src/sink/guard.c"
 )
-status=0
-for target in json_fuzz record_fuzz journal_fuzz tfevents_fuzz proc_fuzz \
-    wire_fuzz mlflow_files_fuzz serve_fuzz program_fuzz guard_fuzz; do
-  [ -f "fuzz/$target.c" ] || continue
-  bin=$out/$target
-  # shellcheck disable=SC2086
-  if ! clang -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc \
-      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-      "fuzz/$target.c" $core ${extra[$target]} -lpthread -o "$bin" \
-      2>"$out/$target.build.log"; then
-    echo "$target: build failed"; cat "$out/$target.build.log"; status=1
-    result="<failure message=\"build failed\"/>"
-  else
-    mkdir -p "$out/corpus/$target"
-    if "$bin" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
-        "$out/corpus/$target" >"$out/$target.log" 2>&1; then
-      echo "$target: $(grep -E '^#[0-9]+.*DONE' "$out/$target.log" | tail -n1)"
-      result=""
+# Builds and runs one target; its summary lines go to $out/$target.summary
+# and a failure leaves $out/$target.failed.
+fuzz_one() {
+  local target=$1 bin result failed=0
+  rm -f "$out/$target.failed"
+  {
+    [ -f "fuzz/$target.c" ] || return 0
+    bin=$out/$target
+    # shellcheck disable=SC2086
+    if ! clang -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc \
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+        "fuzz/$target.c" $core ${extra[$target]} -lpthread -o "$bin" \
+        2>"$out/$target.build.log"; then
+      echo "$target: build failed"; cat "$out/$target.build.log"; failed=1
+      result="<failure message=\"build failed\"/>"
     else
-      echo "$target: CRASH"; tail -n 30 "$out/$target.log"; status=1
-      result="<failure message=\"crash, see $out/$target.log\"/>"
+      mkdir -p "$out/corpus/$target"
+      if "$bin" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
+          "$out/corpus/$target" >"$out/$target.log" 2>&1; then
+        echo "$target: $(grep -E '^#[0-9]+.*DONE' "$out/$target.log" | tail -n1)"
+        result=""
+      else
+        echo "$target: CRASH"; tail -n 30 "$out/$target.log"; failed=1
+        result="<failure message=\"crash, see $out/$target.log\"/>"
+      fi
     fi
-  fi
-  if [ -n "${MIDA_TEST_RESULTS:-}" ]; then
-    printf '<testsuite name="fuzz"><testcase classname="fuzz" name="%s">%s</testcase></testsuite>\n' \
-      "$target" "$result" >"$MIDA_TEST_RESULTS/fuzz-$target.xml"
-  fi
+    if [ -n "${MIDA_TEST_RESULTS:-}" ]; then
+      printf '<testsuite name="fuzz"><testcase classname="fuzz" name="%s">%s</testcase></testsuite>\n' \
+        "$target" "$result" >"$MIDA_TEST_RESULTS/fuzz-$target.xml"
+    fi
+  } >"$out/$target.summary" 2>&1
+  [ $failed = 0 ] || : >"$out/$target.failed"
+}
+
+# Two targets at a time, one a core (each libFuzzer run is one thread):
+# ten targets of 20 s and their builds took ~5 min one after the other.
+targets=(json_fuzz record_fuzz journal_fuzz tfevents_fuzz proc_fuzz wire_fuzz mlflow_files_fuzz serve_fuzz program_fuzz guard_fuzz)
+jobs_max=${MIDA_FUZZ_JOBS:-2}
+for target in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do
+    wait -n
+  done
+  fuzz_one "$target" &
+done
+wait
+status=0
+for target in "${targets[@]}"; do
+  [ -f "$out/$target.summary" ] && cat "$out/$target.summary"
+  [ -f "$out/$target.failed" ] && status=1
 done
 exit $status
