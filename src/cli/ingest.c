@@ -24,11 +24,14 @@
  *
  * Outages: while the store fails, nothing is acknowledged; the same
  * messages are retried with backoff (doubling to 2 s) until the store
- * returns. While the broker fails, the consumer reconnects with backoff.
+ * returns. While the broker fails, the consumer reconnects with backoff;
+ * one that cannot be reached at the start is waited for the same way
+ * (ingest_connect.h).
  * SIGINT and SIGTERM stop it cleanly between rounds; what was fetched but
  * not committed is left unacknowledged for redelivery.
  */
 #include "cli/cli.h"
+#include "cli/ingest_connect.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -63,7 +66,10 @@ static const char ingest_help[] =
     "to a store, acknowledging each message only after the store committed\n"
     "it. Start several with the same --group to share the load; messages a\n"
     "dead consumer left unacknowledged go to the others after --claim-ms.\n"
-    "Runs until SIGINT or SIGTERM.\n"
+    "Runs until SIGINT or SIGTERM. A broker that cannot be reached (not up\n"
+    "yet, restarting) is waited for, at start as later, with an attempt\n"
+    "about every second; what waiting cannot mend (a bad URL, a refused\n"
+    "login or certificate) fails at once, with exit status 1.\n"
     "\n"
     "options:\n"
     "  --from URL     redis://host:port/stream, nats://host:port/subject,\n"
@@ -77,7 +83,8 @@ static const char ingest_help[] =
     "30000)\n"
     "  --batch N      messages per round at most, 1..256 (default 64);\n"
     "                 fewer when they hold over ~16,384 records\n"
-    "  --idle-exit S  exit after S seconds without messages (for scripts)\n"
+    "  --idle-exit S  exit after S seconds without messages (for scripts);\n"
+    "                 a broker not reached in S seconds: exit status 1\n"
     "  --quiet        no summary line at exit\n"
     "\n"
     "example:\n"
@@ -353,8 +360,7 @@ int mida__cli_ingest(mida__cli *cli, int argc, char **argv) {
     name = defname;
   }
   char err[512] = "";
-  char from_shown[MIDA_URL_SHOWN], to_shown[MIDA_URL_SHOWN];
-  mida__url_redact(from, from_shown, sizeof from_shown);
+  char to_shown[MIDA_URL_SHOWN];
   mida__url_redact(to, to_shown, sizeof to_shown);
   int rc = mida__sink_open(to, 0, &g->store, err, sizeof err);
   if (rc != MIDA_OK) {
@@ -368,18 +374,8 @@ int mida__cli_ingest(mida__cli *cli, int argc, char **argv) {
     mida__free(g);
     return mida__cli_fail("--to %s is a broker, not a store", to_shown);
   }
-  rc = mida__consumer_open(from, group, name, (int)claim_ms, &g->src, err,
-                           sizeof err);
-  if (rc != MIDA_OK) {
-    mida__sink_close(g->store);
-    mida__free(g);
-    return mida__cli_fail("cannot read %s: %s", from_shown,
-                          err[0] ? err : mida_strerror(rc));
-  }
 
-  /* Each round is acknowledged after one mida__sink_sync (run_loop). */
-  mida__sink_defer(g->store, 1);
-
+  /* Set before the broker is waited for: a stop while waiting is a stop. */
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
@@ -387,14 +383,22 @@ int mida__cli_ingest(mida__cli *cli, int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
 
-  ex = run_loop(g, (int)batch, (int)idle_exit);
-  if (!g->quiet)
-    mida__cli_note(
-            "mida ingest: %llu records from %llu messages applied, %llu "
-            "messages rejected\n",
-            (unsigned long long)g->applied, (unsigned long long)g->messages,
-            (unsigned long long)g->rejected);
-  g->src->methods->close(g->src);
+  ex = mida__ingest_connect(from, group, name, (int)claim_ms, (int)idle_exit,
+                            &stop_requested, &g->src);
+  if (ex == MIDA_CLI_OK && !g->quiet)
+    mida__cli_note("mida ingest: stopped before the broker could be reached");
+  if (ex == MIDA_CLI_CONTINUE) {
+    /* Each round is acknowledged after one mida__sink_sync (run_loop). */
+    mida__sink_defer(g->store, 1);
+    ex = run_loop(g, (int)batch, (int)idle_exit);
+    if (!g->quiet)
+      mida__cli_note(
+          "mida ingest: %llu records from %llu messages applied, %llu "
+          "messages rejected\n",
+          (unsigned long long)g->applied, (unsigned long long)g->messages,
+          (unsigned long long)g->rejected);
+    g->src->methods->close(g->src);
+  }
   mida__sink_close(g->store);
   mida__free(g->recs);
   mida__free(g);

@@ -219,8 +219,10 @@ static int consumer_connect(redis_consumer *c) {
   char err[400];
   int crc;
   c->ctx = redis_connect(&c->t, &crc, err, sizeof err);
+  /* MIDA_EUNREACHABLE as it is: `mida ingest` waits for a broker that is
+   * not up yet, and fails at once on a refusal (TLS, AUTH). */
   if (c->ctx == NULL)
-    return mida__consumer_fail(&c->base, MIDA_EIO, "%s", err);
+    return mida__consumer_fail(&c->base, crc, "%s", err);
   redisReply *r = mida__redis_link_command(
       c->ctx, "XGROUP CREATE %s %s 0 MKSTREAM", c->t.stream, c->group);
   int ok = r != NULL && (r->type != REDIS_REPLY_ERROR ||

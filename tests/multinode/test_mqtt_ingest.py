@@ -124,10 +124,12 @@ def test_mqtt_foreign_message_and_errors(fleet, pg_db, mosquitto_factory,
                        " WHERE name = 'wire_rejected'") == "1"
 
     r = subprocess.run([mida_bin, "ingest", "--from",
-                        "mqtt://127.0.0.1:1/x", "--to", pg_db],
+                        "mqtt://127.0.0.1:1/x", "--to", pg_db,
+                        "--idle-exit", "1"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "cannot connect to mqtt://127.0.0.1:1" in r.stderr
+    assert "gave up after --idle-exit 1 s" in r.stderr
     secured = mosquitto_factory(user="mida", password="right")
     wrong = f"mqtt://mida:wrong@127.0.0.1:{secured.port}/x"
     env = fleet.env(MIDA_SPOOL=str(tmp_path / "spool"), MIDA_STORE=wrong)

@@ -112,10 +112,12 @@ def test_nats_paused_past_the_publish_wait_loses_nothing(fleet, pg_db,
 def test_nats_bad_url_and_wrong_password(mida_bin, produce_bin, pg_db,
                                          nats_factory, fleet, tmp_path):
     r = subprocess.run([mida_bin, "ingest", "--from",
-                        "nats://127.0.0.1:1/x", "--to", pg_db],
+                        "nats://127.0.0.1:1/x", "--to", pg_db,
+                        "--idle-exit", "1"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "cannot connect to nats://127.0.0.1:1" in r.stderr
+    assert "gave up after --idle-exit 1 s" in r.stderr
     secured = nats_factory(user="mida", password="right")
     wrong = f"nats://mida:wrong@127.0.0.1:{secured.port}/x"
     r = subprocess.run([mida_bin, "ingest", "--from", wrong, "--to", pg_db],

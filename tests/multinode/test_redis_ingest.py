@@ -276,11 +276,14 @@ def test_unreachable_broker_and_store_give_clear_errors(
     assert r.returncode == 1
     assert "cannot open: malformed Redis URL" in r.stderr
 
+    # A consumer waits for a broker that is down (test_ingest_waits_for_
+    # broker.py); --idle-exit ends the wait.
     r = subprocess.run([mida_bin, "ingest", "--from", "redis://127.0.0.1:1/x",
-                        "--to", pg_db], capture_output=True, text=True,
-                       timeout=30)
+                        "--to", pg_db, "--idle-exit", "1"],
+                       capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "cannot read redis://127.0.0.1:1/x" in r.stderr
+    assert "gave up after --idle-exit 1 s" in r.stderr
 
     r = subprocess.run([mida_bin, "ingest", "--from", "redis://h/x", "--to",
                         "postgresql://postgres@127.0.0.1:1/nodb"],

@@ -1,0 +1,80 @@
+/*
+ * ingest_connect.c -- opens `mida ingest`'s broker consumer, waiting for a
+ * broker that cannot be reached yet (ingest_connect.h).
+ *
+ * The wait backs off from 100 ms to MIDA_INGEST_CONNECT_MAX_WAIT_MS, so
+ * that a broker that comes up is read within about a second, and a
+ * consumer left waiting for hours costs one connection attempt a second.
+ * A signal interrupts the sleep (nanosleep returns EINTR whatever
+ * SA_RESTART says), so that SIGINT and SIGTERM end the wait at once.
+ */
+#include "cli/ingest_connect.h"
+
+#include "cli/cli.h"
+#include "core/clock.h"
+#include "core/url.h"
+#include "mida.h"
+
+#include <time.h>
+
+#define FIRST_WAIT_MS 100
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+int mida__ingest_connect(const char *url, const char *group, const char *name,
+                         int claim_ms, int give_up_s,
+                         volatile sig_atomic_t *stop, mida__consumer **out) {
+  char shown[MIDA_URL_SHOWN];
+  mida__url_redact(url, shown, sizeof shown);
+  int64_t give_up_ms = (int64_t)give_up_s * 1000;
+  int64_t started = mida__monotonic_ms();
+  int backoff_ms = FIRST_WAIT_MS / 2;
+  int said = 0; /* the broker's absence was said */
+  char err[512];
+  for (;;) {
+    err[0] = '\0';
+    int rc =
+        mida__consumer_open(url, group, name, claim_ms, out, err, sizeof err);
+    if (rc == MIDA_OK) {
+      if (said)
+        mida__cli_note("mida ingest: broker %s reached: reading", shown);
+      return MIDA_CLI_CONTINUE;
+    }
+    *out = NULL;
+    const char *why = err[0] ? err : mida_strerror(rc);
+    if (rc != MIDA_EUNREACHABLE)
+      return mida__cli_fail("cannot read %s: %s", shown, why);
+    int64_t waited_ms = mida__monotonic_ms() - started;
+    if (give_up_s > 0 && waited_ms >= give_up_ms)
+      return mida__cli_fail("cannot read %s: %s (gave up after --idle-exit "
+                            "%d s)",
+                            shown, why, give_up_s);
+    if (!said) {
+      said = 1;
+      if (give_up_s > 0)
+        mida__cli_note("mida ingest: broker %s cannot be reached (%s); "
+                       "trying again every second for up to %d s "
+                       "(--idle-exit)",
+                       shown, why, give_up_s);
+      else
+        mida__cli_note("mida ingest: broker %s cannot be reached (%s); "
+                       "trying again every second until it can be (SIGINT "
+                       "or SIGTERM stops waiting)",
+                       shown, why);
+    }
+    backoff_ms *= 2;
+    if (backoff_ms > MIDA_INGEST_CONNECT_MAX_WAIT_MS)
+      backoff_ms = MIDA_INGEST_CONNECT_MAX_WAIT_MS;
+    int64_t sleep_for = backoff_ms;
+    if (give_up_s > 0 && waited_ms + sleep_for > give_up_ms)
+      sleep_for = give_up_ms - waited_ms;
+    if (*stop)
+      return MIDA_CLI_OK;
+    sleep_ms((int)sleep_for);
+    if (*stop)
+      return MIDA_CLI_OK;
+  }
+}
