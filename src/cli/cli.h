@@ -45,19 +45,34 @@ typedef int (*mida__cli_verb_fn)(mida__cli *cli, int argc, char **argv);
 
 /* ---- option parsing ---------------------------------------------------- */
 
-/* One option of a verb. Exactly one of value and flag is set. */
+/* One option of a verb. Exactly one of value and flag is set, except in a
+ * repeatable option (MIDA_CLI_REPEATABLE), which sets both. */
 typedef struct mida__cli_opt {
   const char *name;   /* long form with dashes, e.g. "--workflow" */
   const char *alias;  /* short form, e.g. "-o", or NULL */
-  const char **value; /* for an option with an argument: receives it */
-  int *flag;          /* for a flag: set to 1 when present */
+  const char **value; /* for an option with an argument: receives it; for
+                         a repeatable one: the first of
+                         MIDA_CLI_REPEAT_MAX slots that receive its values
+                         in the order given */
+  int *flag;          /* for a flag: set to 1 when present; for a
+                         repeatable option: the number of its values */
 } mida__cli_opt;
+
+/* The most values one repeatable option takes (as many as the HTTP API's
+ * where= parameters, src/serve/tasks.h). */
+#define MIDA_CLI_REPEAT_MAX 8
+
+/* An option that may be given up to MIDA_CLI_REPEAT_MAX times (`mida tasks
+ * --where`): values is an array of MIDA_CLI_REPEAT_MAX, *count starts at
+ * 0. Every other option with a value given twice is a usage error. */
+#define MIDA_CLI_REPEATABLE(name, values, count)                              \
+  { (name), NULL, (values), (count) }
 
 /* Parses a verb's arguments argv[1..argc). opts ends with a zeroed entry.
  * "--help"/"-h" print help to stdout; "--store URL" is understood by every
  * verb and sets cli->store; "--" ends the options; "--name=value" and
  * "--name value" are both accepted; an option with a value given twice is
- * a usage error. Positional arguments go to pos (at most
+ * a usage error, unless it is repeatable (MIDA_CLI_REPEATABLE). Positional arguments go to pos (at most
  * maxpos), their number to *npos; fewer than minpos or more than maxpos is
  * a usage error. Returns MIDA_CLI_CONTINUE to go on, MIDA_CLI_OK after
  * printing help, or MIDA_CLI_USAGE after printing the error to stderr. */

@@ -148,7 +148,7 @@ int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
     if (o == NULL)
       return mida__cli_usage_error(verb, "unknown option '%.*s'", (int)len,
                                    arg);
-    if (o->flag != NULL) {
+    if (o->flag != NULL && o->value == NULL) {
       if (eq != NULL)
         return mida__cli_usage_error(verb, "option '%s' takes no value",
                                      o->name);
@@ -163,8 +163,16 @@ int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
     } else {
       return mida__cli_usage_error(verb, "option '%s' needs a value", o->name);
     }
+    if (o->flag != NULL) { /* repeatable: each value is kept */
+      if (*o->flag >= MIDA_CLI_REPEAT_MAX)
+        return mida__cli_usage_error(verb, "option '%s' given more than %d "
+                                     "times",
+                                     o->name, MIDA_CLI_REPEAT_MAX);
+      o->value[(*o->flag)++] = value;
+      continue;
+    }
     /* A second value would replace the first without a word: a filter
-     * (--where, --status) dropped, a result that answers another
+     * (--status, --activity) dropped, a result that answers another
      * question. */
     if (o == store_opt) {
       if (store_given++)

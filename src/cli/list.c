@@ -41,12 +41,12 @@ static const char workflows_help[] =
 
 static const char tasks_help[] =
     "usage: mida tasks [--workflow ID] [--status S] [--activity A]\n"
-    "                  [--where DOC.KEY OP VALUE] [--sort [-]DOC.KEY]\n"
+    "                  [--where DOC.KEY OP VALUE]... [--sort [-]DOC.KEY]\n"
     "                  [--limit N] [--csv | --json]\n"
     "\n"
     "Lists tasks in the order they started: id, activity, status, started\n"
     "(ISO 8601, UTC), duration in seconds (empty while running), host/pid;\n"
-    "with --where or --sort, also the key's value.\n"
+    "with --sort, also the key's value; with --where, each key's value.\n"
     "\n"
     "options:\n"
     "  --workflow ID  only tasks of this workflow (its id: an unknown one is\n"
@@ -56,7 +56,8 @@ static const char tasks_help[] =
     "  --activity A   only this activity; '*' and '?' are wildcards\n"
     "  --where P      only tasks where P holds: DOC.KEY OP VALUE, DOC one of\n"
     "                 used, generated, custom, telemetry; OP one of\n"
-    "                 = != < <= > >= (e.g. 'used.lr>0.01')\n"
+    "                 = != < <= > >= (e.g. 'used.lr>0.01'); up to 8 times,\n"
+    "                 tasks where all of them hold (as the API's where=)\n"
     "  --sort KEY     order by a numeric key (DOC.KEY; '-' first: largest\n"
     "                 first) instead of the start; only tasks that have it\n"
     "                 (mida index KEY makes both fast on a large store)\n"
@@ -68,7 +69,8 @@ static const char tasks_help[] =
     "\n"
     "example:\n"
     "  mida tasks --status error --activity 'train*' --limit 20\n"
-    "  mida tasks --sort -generated.acc --limit 10\n";
+    "  mida tasks --sort -generated.acc --limit 10\n"
+    "  mida tasks --where 'used.lr>=0.01' --where 'used.lr<0.1'\n";
 
 /* Prints the rows of sql with params, run on sink, in fmt. Returns an exit
  * status. */
@@ -223,11 +225,12 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
   const char *status = NULL;
   const char *activity = NULL;
   const char *limit = NULL;
-  const char *where_text = NULL;
+  const char *where_texts[MIDA_CLI_REPEAT_MAX];
+  int nwhere = 0;
   const char *sort_text = NULL;
   const mida__cli_opt opts[] = {
       {"--workflow", NULL, &workflow, NULL},
-      {"--where", NULL, &where_text, NULL},
+      MIDA_CLI_REPEATABLE("--where", where_texts, &nwhere),
       {"--sort", NULL, &sort_text, NULL},
       {"--status", NULL, &status, NULL},
       {"--activity", NULL, &activity, NULL},
@@ -257,13 +260,17 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
       return MIDA_CLI_USAGE;
   }
 
-  mida__predicate pred;
+  /* Several --where: tasks where all hold, as the API's where= (the same
+   * predicates, predicate.h). */
+  mida__predicate preds[MIDA_CLI_REPEAT_MAX];
   mida__key sort_key;
   int sort_desc = 0;
   char why[200];
-  if (where_text != NULL &&
-      mida__predicate_parse(where_text, &pred, why, sizeof why) != MIDA_OK)
-    return mida__cli_usage_error("tasks", "--where '%s': %s", where_text, why);
+  for (int i = 0; i < nwhere; i++)
+    if (mida__predicate_parse(where_texts[i], &preds[i], why, sizeof why) !=
+        MIDA_OK)
+      return mida__cli_usage_error("tasks", "--where '%s': %s",
+                                   where_texts[i], why);
   if (sort_text != NULL) {
     sort_desc = sort_text[0] == '-';
     if (mida__key_parse_all(sort_text + sort_desc, &sort_key, why,
@@ -276,15 +283,24 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
   ex = mida__cli_open_store(cli, 0, &sink);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
-  /* Whether the key's index holds few matches: then read it (predicate.h).
-   * Sorted by the key of the filter, the rows come from its index in
-   * order and the limit stops the walk: no probe. */
-  int sorted_on_filter =
-      where_text != NULL && sort_text != NULL && pred.numeric &&
-      strcmp(pred.key.doc, sort_key.doc) == 0 &&
-      strcmp(pred.key.path, sort_key.path) == 0;
-  if (where_text != NULL && !sorted_on_filter)
-    mida__predicate_probe(sink, &pred, 1);
+  /* Whether each key's index holds few matches: then read it
+   * (key_index.h). Sorted by the key of a filter, the rows come from its
+   * index in order and the limit stops the walk: no probe for that one. */
+  mida__predicate probed[MIDA_CLI_REPEAT_MAX];
+  int probed_at[MIDA_CLI_REPEAT_MAX], nprobed = 0;
+  for (int i = 0; i < nwhere; i++) {
+    int sorted_on_filter = sort_text != NULL && preds[i].numeric &&
+                           strcmp(preds[i].key.doc, sort_key.doc) == 0 &&
+                           strcmp(preds[i].key.path, sort_key.path) == 0;
+    if (!sorted_on_filter) {
+      probed_at[nprobed] = i;
+      probed[nprobed++] = preds[i];
+    }
+  }
+  if (nprobed > 0)
+    mida__predicate_probe(sink, probed, nprobed);
+  for (int i = 0; i < nprobed; i++)
+    preds[probed_at[i]] = probed[i];
   if (workflow != NULL) {
     ex = workflow_known(sink, workflow);
     if (ex != MIDA_CLI_CONTINUE) {
@@ -293,7 +309,7 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
     }
   }
 
-  const char *params[4];
+  const char *params[3 + MIDA_CLI_REPEAT_MAX];
   int nparams = 0;
   mida__buf where;
   mida__buf_init(&where, LIST_SQL_MAX);
@@ -324,10 +340,10 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
   }
   /* The key's expression as its index holds it (src/sink/key.h), so that
    * `mida index` serves the filter and the sort. */
-  if (rc == MIDA_OK && where_text != NULL) {
+  for (int i = 0; rc == MIDA_OK && i < nwhere; i++) {
     rc = mida__buf_adds(&where, " AND ");
     if (rc == MIDA_OK)
-      rc = mida__predicate_sql(&pred, "task", &where, params, &nparams);
+      rc = mida__predicate_sql(&preds[i], "task", &where, params, &nparams);
   }
   mida__buf order;
   mida__buf_init(&order, LIST_SQL_MAX);
@@ -347,19 +363,30 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
   } else if (rc == MIDA_OK) {
     rc = mida__buf_adds(&order, "task.started, id");
   }
-  /* The key filtered or sorted on is shown as a column of its own: its
-   * text in the document, a number's every digit (SQLite's CAST of the
-   * number to text kept 15: 0.30000000000000004 printed as 0.3), which
-   * the output writes as a number where it is one. */
-  const mida__key *show = sort_text != NULL   ? &sort_key
-                          : where_text != NULL ? &pred.key
-                                               : NULL;
-  if (rc == MIDA_OK && show != NULL) {
+  /* The key sorted on, else each key filtered on (once), is shown as a
+   * column of its own: its text in the document, a number's every digit
+   * (SQLite's CAST of the number to text kept 15: 0.30000000000000004
+   * printed as 0.3), which the output writes as a number where it is
+   * one. */
+  const mida__key *show[MIDA_CLI_REPEAT_MAX];
+  int nshow = 0;
+  if (sort_text != NULL)
+    show[nshow++] = &sort_key;
+  for (int i = 0; sort_text == NULL && i < nwhere; i++) {
+    int seen = 0;
+    for (int k = 0; k < nshow; k++)
+      seen |= strcmp(show[k]->doc, preds[i].key.doc) == 0 &&
+              strcmp(show[k]->path, preds[i].key.path) == 0;
+    if (!seen)
+      show[nshow++] = &preds[i].key;
+  }
+  for (int k = 0; rc == MIDA_OK && k < nshow; k++) {
     rc = mida__buf_adds(&shown, ", ");
     if (rc == MIDA_OK)
-      rc = mida__key_expr(&shown, show, MIDA_KEY_TEXT, "task");
+      rc = mida__key_expr(&shown, show[k], MIDA_KEY_TEXT, "task");
     if (rc == MIDA_OK)
-      rc = mida__buf_printf(&shown, " AS \"%s.%s\"", show->doc, show->path);
+      rc = mida__buf_printf(&shown, " AS \"%s.%s\"", show[k]->doc,
+                            show[k]->path);
   }
   char limit_sql[48] = "";
   if (max >= 0)

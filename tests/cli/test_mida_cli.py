@@ -117,9 +117,9 @@ def test_option_missing_its_value_is_a_usage_error(run):
 def test_an_option_given_twice_is_a_usage_error(run):
     """`mida tasks --where 'used.lr>0.15' --where 'used.bs<2'` listed the
     tasks of the second filter alone: an option that takes one value kept
-    the last one given, silently. It is a usage error, as the same
-    parameter twice is for the HTTP API (docs/serve.md)."""
-    for args in (("tasks", "--where", "used.x>1", "--where", "used.y<2"),
+    the last one given, silently. It is a usage error (--where alone may
+    be repeated, with AND, as the HTTP API's where=: test_where_repeated.py)."""
+    for args in (("tasks", "--activity", "fit", "--activity", "load"),
                  ("tasks", "--status", "finished", "--status=error"),
                  ("export", "prov", "-o", "a.json", "--output", "b.json")):
         r = run(*args)
