@@ -351,3 +351,26 @@ def test_page_files_are_revalidated_not_downloaded_again(serve, lite):
     # The store's answers are never kept by the browser.
     _, h, _ = s.request("/api/tasks")
     assert h["cache-control"] == "no-store" and "etag" not in h
+
+
+def test_every_refusal_of_an_api_path_is_in_the_openapi_document(serve,
+                                                                   lite):
+    """The 403 of the Host and Sec-Fetch-Site checks and the 413 of a GET
+    with a body are answers of every API path: the document said neither
+    (nor the router's 500), and a client generated from it met statuses it
+    did not know of (until 2026-12-06)."""
+    s = serve(lite)
+    st, _, body = s.request("/api/openapi.json")
+    assert st == 200
+    doc = __import__("json").loads(body)
+    got = {
+        s.request("/api/tasks", headers={"Host": "evil.example"})[0],
+        s.request("/api/tasks", headers={"Sec-Fetch-Site": "cross-site"})[0],
+        s.request("/api/tasks", body=b"x")[0],
+    }
+    assert got == {403, 413}, got
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            documented = set(op["responses"])
+            for status in ("403", "413", "500"):
+                assert status in documented, (method, path, status)
