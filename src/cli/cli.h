@@ -72,10 +72,11 @@ typedef struct mida__cli_opt {
  * "--help"/"-h" print help to stdout; "--store URL" is understood by every
  * verb and sets cli->store; "--" ends the options; "--name=value" and
  * "--name value" are both accepted; an option with a value given twice is
- * a usage error, unless it is repeatable (MIDA_CLI_REPEATABLE). Positional arguments go to pos (at most
- * maxpos), their number to *npos; fewer than minpos or more than maxpos is
- * a usage error. Returns MIDA_CLI_CONTINUE to go on, MIDA_CLI_OK after
- * printing help, or MIDA_CLI_USAGE after printing the error to stderr. */
+ * a usage error, unless it is repeatable (MIDA_CLI_REPEATABLE). Positional
+ * arguments go to pos (at most maxpos), their number to *npos; fewer than
+ * minpos or more than maxpos is a usage error. Returns MIDA_CLI_CONTINUE
+ * to go on, MIDA_CLI_OK after printing help, or MIDA_CLI_USAGE after
+ * printing the error to stderr. */
 int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
                     const mida__cli_opt *opts, int argc, char **argv,
                     const char **pos, int minpos, int maxpos, int *npos);

@@ -14,7 +14,9 @@
  * recovery salvaged and kept aside (*.mj.quarantine)
  * (mida__spool_stats_get(), which takes no locks). On a producer's node,
  * whose store is a broker that answers no queries, it shows the spool
- * alone: its backlog is what waits for the broker.
+ * alone: its backlog is what waits for the broker. So it does for a spool
+ * named with --spool when the store cannot be read (down, or none here),
+ * with exit status 1.
  */
 #include "cli/cli.h"
 
@@ -46,7 +48,8 @@ static const char stats_help[] =
     "counters' sums are always exact (docs/cli.md).\n"
     "\n"
     "options:\n"
-    "  --spool DIR  the spool directory (default: the store's; $MIDA_SPOOL)\n"
+    "  --spool DIR  the spool directory (default: the store's; $MIDA_SPOOL);\n"
+    "               shown even when the store cannot be read (exit 1)\n"
     "  --json       one JSON object\n"
     "  --exact      count every row (a cost that grows with the store)\n"
     "  --store URL  the store (default: $MIDA_STORE, else "
@@ -182,7 +185,8 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
   if (spool != NULL && spool[0] != '\0' &&
       (stat(spool, &named) != 0 || !S_ISDIR(named.st_mode)))
     return mida__cli_fail("stats: no spool directory at %s", spool);
-  if (spool == NULL || spool[0] == '\0') {
+  int spool_named = spool != NULL && spool[0] != '\0';
+  if (!spool_named) {
     if (mida__spool_in_force(cli->store, dir, sizeof dir) != MIDA_OK)
       return mida__cli_fail("the spool path of the store is too long");
     spool = dir;
@@ -190,7 +194,11 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
   mida__sink *sink = NULL;
   int broker = mida__sink_is_broker(cli->store);
   ex = broker ? MIDA_CLI_CONTINUE : mida__cli_open_store(cli, 0, &sink);
-  if (ex != MIDA_CLI_CONTINUE)
+  /* A named spool is shown whatever the store does: a store that is down,
+   * or none on this node, is when what waits in the spool matters (the
+   * store's error was said above, and the exit status stays 1). */
+  int store_unread = ex == MIDA_CLI_FAIL && spool_named;
+  if (ex != MIDA_CLI_CONTINUE && !store_unread)
     return ex;
 
   /* The whole report is small: built in memory, printed at once. */
@@ -204,7 +212,9 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
   if (rc == MIDA_OK && !json)
     rc = mida__buf_adds(&b, broker ? " (a broker: its records are counted in"
                                      " the store that `mida ingest` writes)\n"
-                                   : "\n");
+                            : store_unread ? " (not read: see the message "
+                                             "above)\n"
+                                           : "\n");
   if (rc == MIDA_OK && json)
     rc = mida__json_add_string(&b, shown, strlen(shown));
   int store_rc = MIDA_OK;
@@ -213,7 +223,9 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
     rc = MIDA_ENOMEM;
   if (rc == MIDA_OK && broker && json)
     rc = mida__buf_adds(&b, ",\n  \"broker\": true");
-  if (rc == MIDA_OK && !broker) {
+  if (rc == MIDA_OK && store_unread && json)
+    rc = mida__buf_adds(&b, ",\n  \"store_read\": false");
+  if (rc == MIDA_OK && !broker && !store_unread) {
     store_rc = mida__counts_read(sink, exact, counts);
     if (store_rc == MIDA_ENOMEM)
       rc = store_rc;
@@ -239,7 +251,7 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
     ex = mida__cli_fail("cannot read the spool %s: %s", spool,
                         mida_strerror(spool_rc));
   else
-    ex = MIDA_CLI_OK;
+    ex = store_unread ? MIDA_CLI_FAIL : MIDA_CLI_OK;
   mida__buf_free(&b);
   mida__sink_close(sink);
   return ex;

@@ -355,6 +355,38 @@ def test_mida_run_into_a_paused_broker_ends_soon_and_loses_nothing(
     assert int(r.cli("XLEN", stream).strip() or 0) >= 3
 
 
+@pytest.mark.parametrize("store", ["postgresql", "missing"])
+def test_stats_of_a_named_spool_while_its_store_cannot_be_read(tmp_path,
+                                                               store):
+    """A store that is down (PostgreSQL on a dead port) or not on this node
+    at all: `mida stats --spool DIR` says why the store was not read, shows
+    the spool's backlog anyway (what waits for the store is the question
+    then), and exits 1. Until 2026-12-06 it showed nothing but the error."""
+    url = dead_postgres()
+    spool = tmp_path / "spool"
+    rc, res, err = run_producer(WORKFLOW, producer_env(url, spool))
+    assert rc == 0, err
+    env = dict(os.environ, MIDA_STORE=url if store == "postgresql"
+               else str(tmp_path / "elsewhere.db"))
+    r = subprocess.run([MIDA_BIN, "stats", "--spool", str(spool)], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert r.stderr.strip(), r.stderr
+    assert "not read" in r.stdout, r.stdout
+    shown = dict(line.split() for line in r.stdout.splitlines()
+                 if line.startswith("  "))
+    assert int(shown["backlog_bytes"]) > 0, r.stdout
+    j = subprocess.run([MIDA_BIN, "stats", "--json", "--spool", str(spool)],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert j.returncode == 1, j.stderr
+    doc = __import__("json").loads(j.stdout)
+    assert doc["store_read"] is False and doc["spool"]["backlog_bytes"] > 0
+    # The store's own spool, not named: the store's error alone, as before.
+    r = subprocess.run([MIDA_BIN, "stats"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and r.stdout == "", r
+
+
 def test_stats_of_a_producers_spool_while_its_broker_is_down(tmp_path):
     """On a producer's node the store is a broker, which answers no
     queries: `mida stats --spool DIR` there shows the spool, whose backlog
