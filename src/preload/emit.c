@@ -17,10 +17,13 @@
 #include "core/argv.h"
 #include "core/buf.h"
 #include "core/fileid.h"
+#include "core/json.h"
 #include "core/record.h"
 #include "preload/real.h"
 
+#include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -242,11 +245,34 @@ static void add_program(record *r, const mida__pl_program *p) {
   add_str(r, MIDA_F_USED, p->used);
 }
 
+/* The custom document of a process that execs program path, unobserved
+ * for note: the note, and the program as its exe (the exe of the image
+ * that made the exec, which its task said at its begin, is no longer
+ * it). Into b; MIDA_OK or an error of b's. */
+static int unobserved_custom(mida__buf *b, const char *note,
+                             const char *path) {
+  char abs[PATH_MAX];
+  const char *exe = realpath(path, abs) != NULL ? abs
+                    : path[0] == '/'            ? path
+                                                : NULL;
+  int rc = mida__buf_adds(b, "{\"not_observed\":\"");
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, note);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, ": its files were not recorded\"");
+  if (rc == MIDA_OK && exe != NULL) {
+    rc = mida__buf_adds(b, ",\"exe\":");
+    if (rc == MIDA_OK)
+      rc = mida__json_add_string(b, exe, strlen(exe));
+  }
+  return rc == MIDA_OK ? mida__buf_adds(b, "}") : rc;
+}
+
 void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
-                         const char *note, const mida__pl_program *became,
-                         int this_program) {
+                         const char *note, const char *program,
+                         const mida__pl_program *became, int this_program) {
   ensure_begun();
-  char custom[2048];
+  char custom[PATH_MAX * 2 + 256];
   record r;
   r.n = 0;
   add_id(&r, MIDA_F_ID, child);
@@ -260,10 +286,11 @@ void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
   else if (this_program)
     add_this_program(&r, custom, sizeof custom);
   if (note != NULL) { /* then it exec'd: not this_program, custom free */
-    snprintf(custom, sizeof custom,
-             "{\"not_observed\":\"%s: its files were not recorded\"}",
-             note);
-    add_str(&r, MIDA_F_CUSTOM, custom);
+    mida__buf b;
+    mida__buf_init_fixed(&b, custom, sizeof custom);
+    if (unobserved_custom(&b, note, program != NULL ? program : "") ==
+        MIDA_OK)
+      add_str(&r, MIDA_F_CUSTOM, mida__buf_str(&b));
   }
   put_record(MIDA_REC_TASK, &r);
 }
@@ -281,12 +308,13 @@ static void emit_program(const mida__pl_program *p, const char *custom) {
 void mida__pl_emit_unobserved_exec(const char *note, const char *path,
                                    char *const *argv) {
   ensure_begun();
-  char custom[256];
-  snprintf(custom, sizeof custom,
-           "{\"not_observed\":\"%s: its files were not recorded\"}", note);
+  char custom[PATH_MAX * 2 + 256];
+  mida__buf b;
+  mida__buf_init_fixed(&b, custom, sizeof custom);
+  int rc = unobserved_custom(&b, note, path);
   char *used = mida__pl_argv_used(argv);
   mida__pl_program p = {base_name(path), strlen(base_name(path)), used};
-  emit_program(&p, custom);
+  emit_program(&p, rc == MIDA_OK ? mida__buf_str(&b) : NULL);
   mida__free(used);
 }
 

@@ -512,7 +512,7 @@ static int spawn_common(spawn_fn real, int search, pid_t *pid,
       became.activity = mida__pl_activity_of(NULL, checked, &became.len);
       became.used = note_used;
     }
-    mida__pl_emit_child(&child, got, started, note, &became, 0);
+    mida__pl_emit_child(&child, got, started, note, checked, &became, 0);
     mida__free(note_used);
     mida__pl_child_add(got, &child, note != NULL);
   }

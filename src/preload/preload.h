@@ -471,12 +471,13 @@ void mida__pl_emit_end(int code);
 
 /* A child this process made (fork, vfork, posix_spawn): its task, parent,
  * pid and start; with became (the program it exec'd), its activity and
- * argv too, and with note (that program cannot be entered) the note;
- * this_program: a child that never exec'd, recorded as running this
- * program (activity, argv, cwd, exe). */
+ * argv too, and with note (that program cannot be entered) the note and
+ * program (its path, or NULL) as its exe; this_program: a child that
+ * never exec'd, recorded as running this program (activity, argv, cwd,
+ * exe). */
 void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
-                         const char *note, const mida__pl_program *became,
-                         int this_program);
+                         const char *note, const char *program,
+                         const mida__pl_program *became, int this_program);
 
 /* This process execs a program the library cannot enter: the task goes on
  * as that program (activity, argv) with the note. */

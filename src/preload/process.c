@@ -232,7 +232,7 @@ pid_t mida__pl_fork_observed(void) {
     mida__pl_after_fork(&task);
   } else {
     if (pid > 0)
-      mida__pl_emit_child(&task, pid, started, NULL, NULL, 0);
+      mida__pl_emit_child(&task, pid, started, NULL, NULL, NULL, 0);
     child_set(slot, pid, &task);
   }
   errno = saved;

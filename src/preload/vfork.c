@@ -127,7 +127,8 @@ __attribute__((visibility("hidden"), used)) void mida__pl_vfork_end(pid_t pid) {
         noted.activity = mida__pl_activity_of(NULL, vf.program, &noted.len);
       became = &noted;
     }
-    mida__pl_emit_child(&vf.task, pid, vf.started, vf.note, became, !execd);
+    mida__pl_emit_child(&vf.task, pid, vf.started, vf.note, vf.program,
+                        became, !execd);
     mida__pl_child_add(pid, &vf.task, vf.note != NULL);
   }
   mida__pl_vfork_forget_exec(); /* frees what the child made */

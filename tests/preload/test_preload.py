@@ -349,6 +349,10 @@ def test_static_binary_is_a_task_with_a_note(r):
     acts = {a: c for a, c in r2.rows("SELECT activity, custom FROM task")}
     assert set(acts) == {"bash", "preload_helper_static"}
     assert "not_observed" in acts["preload_helper_static"]
+    # Its exe is the program it became, not the shell's that forked it
+    # (until 2026-12-06 the shell's stayed: /usr/bin/bash).
+    real = os.path.realpath(static)
+    assert json.loads(acts["preload_helper_static"])["exe"] == real, acts
     assert r2.counter("run.unobserved_programs") == 1
     # Started by sh, which execs it in a vfork child: recorded by sh.
     r3 = Run(r.dir / "vforked")
@@ -360,6 +364,7 @@ def test_static_binary_is_a_task_with_a_note(r):
     assert set(acts) == {"sh", "preload_helper_static"}, rows
     custom, used, status = acts["preload_helper_static"]
     assert "a static binary: its files were not recorded" in custom
+    assert json.loads(custom)["exe"] == real, custom
     assert json.loads(used)["argv"][1:] == ["rename", str(r3.dir)]
     assert status == "FINISHED"
     assert r3.links(r3.dir) == set()
