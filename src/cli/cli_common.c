@@ -158,7 +158,10 @@ int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
     const char *value = NULL;
     if (eq != NULL) {
       value = eq + 1;
-    } else if (i + 1 < argc) {
+    } else if (i + 1 < argc && strcmp(argv[i + 1], "--") != 0) {
+      /* "--" is the end of the options, never a value: `mida run
+       * --campaign -- cmd` named its campaign "--" (give "--name=--" for
+       * that). */
       value = argv[++i];
     } else {
       return mida__cli_usage_error(verb, "option '%s' needs a value", o->name);

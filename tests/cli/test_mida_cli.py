@@ -137,6 +137,23 @@ def test_an_option_given_twice_is_a_usage_error(run):
     assert (r.returncode, r.stdout) == (0, "n\r\n1\r\n"), r.stderr
 
 
+def test_the_end_of_options_is_no_option_s_value(run, tmp_path):
+    """`mida run --campaign -- true` ran `true` in a campaign named "--":
+    the "--" that ends the options was taken for the missing value. It is
+    a usage error and the command is not run; "--campaign=--" still names
+    one so."""
+    own = str(tmp_path / "own.db")  # not the module's shared store
+    marker = tmp_path / "ran"
+    r = run("run", "--campaign", "--", "touch", str(marker), store_path=own)
+    assert r.returncode == 2, r.stderr
+    assert "'--campaign' needs a value" in r.stderr, r.stderr
+    assert not marker.exists()
+    r = run("tasks", "--where", "--")
+    assert r.returncode == 2 and "needs a value" in r.stderr, r.stderr
+    r = run("run", "--campaign=--", "--", "true", store_path=own)
+    assert r.returncode == 0, r.stderr
+
+
 def test_an_empty_name_for_the_run_is_a_usage_error(run, tmp_path):
     """`mida run --campaign ''` made a campaign named "", and
     `--workflow-name ''` a workflow named "": the command is not run."""
