@@ -111,11 +111,13 @@ void mida__telemetry_set_proc(const char *root, const char *pid_dir) {
 
 #define READ_BUF (128 * 1024) /* the largest /proc file read */
 #define JSON_BUF (32 * 1024)  /* the largest sample */
+#define CPU_WINDOW_TICKS 10   /* the shortest window of a process cpu_pct */
 
 /* What the previous sample read, for rates. */
 typedef struct prev {
   int64_t mono_ns;       /* when */
   uint64_t proc_ticks;   /* process utime + stime */
+  int64_t proc_ns;       /* when proc_ticks was read */
   uint64_t busy, total;  /* host CPU ticks */
   int have_proc, have_host; /* whether the values above are set */
 } prev;
@@ -195,13 +197,22 @@ static void sample_process(mida__sampler *sp, jbuf *b, int64_t now) {
       uint64_t ticks = ps.utime_ticks + ps.stime_ticks;
       jb_f64(b, "cpu_user_s", (double)ps.utime_ticks / sp->clk_tck);
       jb_f64(b, "cpu_sys_s", (double)ps.stime_ticks / sp->clk_tck);
-      if (sp->prev.have_proc && now > sp->prev.mono_ns &&
-          ticks >= sp->prev.proc_ticks)
-        jb_f64(b, "cpu_pct",
-               100.0 * (double)(ticks - sp->prev.proc_ticks) / sp->clk_tck /
-                   ((double)(now - sp->prev.mono_ns) / 1e9));
-      sp->prev.proc_ticks = ticks;
-      sp->prev.have_proc = 1;
+      /* CPU time moves in whole ticks (10 ms): over a window of a few
+       * milliseconds (the last sample, taken at the stop) one tick read
+       * as 250-300 % of a core. A window shorter than CPU_WINDOW_TICKS
+       * says no cpu_pct, and the next sample measures from the same
+       * start: the error stays within a tenth of a core. */
+      int64_t window = sp->prev.have_proc ? now - sp->prev.proc_ns : 0;
+      int64_t min_window = (int64_t)(1e9 * CPU_WINDOW_TICKS / sp->clk_tck);
+      if (!sp->prev.have_proc || ticks < sp->prev.proc_ticks ||
+          window >= min_window) {
+        if (sp->prev.have_proc && ticks >= sp->prev.proc_ticks)
+          jb_f64(b, "cpu_pct", 100.0 * (double)(ticks - sp->prev.proc_ticks) /
+                                   sp->clk_tck / ((double)window / 1e9));
+        sp->prev.proc_ticks = ticks;
+        sp->prev.proc_ns = now;
+        sp->prev.have_proc = 1;
+      }
       jb_i64(b, "threads", (int64_t)ps.threads);
       jb_i64(b, "minflt", (int64_t)ps.minflt);
       jb_i64(b, "majflt", (int64_t)ps.majflt);

@@ -464,6 +464,61 @@ static void test_unreadable_proc_files_are_counted(void **state) {
                            " name = 'telemetry.read_errors'") > 0);
 }
 
+/* A fake /proc/4242/stat of utime ticks (and no system time). */
+static void fake_stat(const char *root, unsigned long long utime) {
+  char p[400], text[256];
+  snprintf(p, sizeof p, "%s/4242/stat", root);
+  snprintf(text, sizeof text,
+           "4242 (fake) S 1 4242 4242 0 -1 4194304 100 0 0 0 %llu 0 0 0 20 "
+           "0 1 0 100 1000000 100\n",
+           utime);
+  write_file(p, text);
+}
+
+/* The largest process cpu_pct sampled, in hundredths, or -1 when none
+ * has one. */
+static long long max_cpu_pct_x100(fixture *fx) {
+  return test_sql_int(fx->db,
+                      "SELECT CAST(coalesce(max(json_extract(sample, "
+                      "'$.cpu_pct')) * 100, -1) AS INTEGER) FROM telemetry"
+                      " WHERE pid > 0");
+}
+
+static void test_a_short_last_window_reads_no_impossible_cpu(void **state) {
+  /* The last sample, at the stop, came ~4 ms after the one before: one
+   * 10 ms tick between them read as 250-300 % of a core on a 2-core
+   * machine (until 2026-12-06). Ten ticks within ~30 ms here. */
+  fixture *fx = *state;
+  char root[300], p[400];
+  snprintf(root, sizeof root, "%s/proc", fx->dir);
+  mkdir(root, 0755);
+  snprintf(p, sizeof p, "%s/4242", root);
+  mkdir(p, 0755);
+  fake_stat(root, 100);
+  mida__telemetry_set_proc(root, "4242");
+  mida_session_t *s = open_with(fx, 1, 1, "proc");
+  struct timespec nap = {0, 30 * 1000000};
+  nanosleep(&nap, NULL); /* the first sample is taken */
+  fake_stat(root, 110);
+  assert_int_equal(mida_close(s), MIDA_OK);
+  assert_true(test_sql_int(fx->db, "SELECT count(*) FROM telemetry WHERE"
+                                   " pid > 0") >= 2);
+  assert_true(max_cpu_pct_x100(fx) < 0); /* no window long enough to say */
+  /* A window of ten ticks or more says it: 0.1 s of CPU in ~0.3 s. */
+  snprintf(fx->db, sizeof fx->db, "%s/store2.db", fx->dir);
+  snprintf(fx->url, sizeof fx->url, "sqlite://%s", fx->db);
+  fake_stat(root, 100);
+  s = open_with(fx, 1, 1, "proc");
+  nap.tv_nsec = 300 * 1000000;
+  nanosleep(&nap, NULL);
+  fake_stat(root, 110);
+  assert_int_equal(mida_close(s), MIDA_OK);
+  /* ~33 %: bounds with room for a sampler thread that started late (a
+   * loaded machine, a sanitizer). */
+  long long pct = max_cpu_pct_x100(fx);
+  assert_true(pct >= 0 && pct <= 10000);
+}
+
 static void test_a_process_that_has_gone_is_counted(void **state) {
   fixture *fx = *state;
   pid_t child = fork();
@@ -656,6 +711,8 @@ int main(void) {
           test_one_process_per_host_samples_the_host, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unreadable_proc_files_are_counted,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_a_short_last_window_reads_no_impossible_cpu, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_process_that_has_gone_is_counted,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(
