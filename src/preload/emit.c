@@ -245,34 +245,47 @@ static void add_program(record *r, const mida__pl_program *p) {
   add_str(r, MIDA_F_USED, p->used);
 }
 
-/* The custom document of a process that execs program path, unobserved
- * for note: the note, and the program as its exe (the exe of the image
- * that made the exec, which its task said at its begin, is no longer
- * it). Into b; MIDA_OK or an error of b's. */
-static int unobserved_custom(mida__buf *b, const char *note,
-                             const char *path) {
+/* The custom document of a process that execs program path (or NULL),
+ * unobserved for note: the note, and the program as its exe (the exe of
+ * the image that made the exec, which its task said at its begin, is no
+ * longer it), into out (cap bytes); without the exe when it does not fit.
+ * Called once the journal is open (ensure_begun); never inlined, so that
+ * its 4 KiB are not in its callers' frames, which stay as small as before
+ * on a stack that a vfork child has used (where ASan's shadow is stale:
+ * inlined into mida__pl_emit_child, the journal's opening below it read
+ * as an overflow and aborted dash under the sanitized preload tests). */
+__attribute__((noinline)) static int
+unobserved_custom(char *out, size_t cap, const char *note, const char *path) {
   char abs[PATH_MAX];
-  const char *exe = realpath(path, abs) != NULL ? abs
-                    : path[0] == '/'            ? path
-                                                : NULL;
-  int rc = mida__buf_adds(b, "{\"not_observed\":\"");
-  if (rc == MIDA_OK)
-    rc = mida__buf_adds(b, note);
-  if (rc == MIDA_OK)
-    rc = mida__buf_adds(b, ": its files were not recorded\"");
-  if (rc == MIDA_OK && exe != NULL) {
-    rc = mida__buf_adds(b, ",\"exe\":");
+  const char *exe = path == NULL                  ? NULL
+                    : realpath(path, abs) != NULL ? abs
+                    : path[0] == '/'              ? path
+                                                  : NULL;
+  for (int with_exe = exe != NULL;; with_exe = 0) {
+    mida__buf b;
+    mida__buf_init_fixed(&b, out, cap);
+    int rc = mida__buf_adds(&b, "{\"not_observed\":\"");
     if (rc == MIDA_OK)
-      rc = mida__json_add_string(b, exe, strlen(exe));
+      rc = mida__buf_adds(&b, note);
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&b, ": its files were not recorded\"");
+    if (rc == MIDA_OK && with_exe) {
+      rc = mida__buf_adds(&b, ",\"exe\":");
+      if (rc == MIDA_OK)
+        rc = mida__json_add_string(&b, exe, strlen(exe));
+    }
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&b, "}");
+    if (rc == MIDA_OK || !with_exe)
+      return rc;
   }
-  return rc == MIDA_OK ? mida__buf_adds(b, "}") : rc;
 }
 
 void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
                          const char *note, const char *program,
                          const mida__pl_program *became, int this_program) {
   ensure_begun();
-  char custom[PATH_MAX * 2 + 256];
+  char custom[2048]; /* this frame is on the stack a vfork child used */
   record r;
   r.n = 0;
   add_id(&r, MIDA_F_ID, child);
@@ -286,11 +299,8 @@ void mida__pl_emit_child(const mida_id_t *child, pid_t pid, int64_t started,
   else if (this_program)
     add_this_program(&r, custom, sizeof custom);
   if (note != NULL) { /* then it exec'd: not this_program, custom free */
-    mida__buf b;
-    mida__buf_init_fixed(&b, custom, sizeof custom);
-    if (unobserved_custom(&b, note, program != NULL ? program : "") ==
-        MIDA_OK)
-      add_str(&r, MIDA_F_CUSTOM, mida__buf_str(&b));
+    if (unobserved_custom(custom, sizeof custom, note, program) == MIDA_OK)
+      add_str(&r, MIDA_F_CUSTOM, custom);
   }
   put_record(MIDA_REC_TASK, &r);
 }
@@ -308,13 +318,11 @@ static void emit_program(const mida__pl_program *p, const char *custom) {
 void mida__pl_emit_unobserved_exec(const char *note, const char *path,
                                    char *const *argv) {
   ensure_begun();
-  char custom[PATH_MAX * 2 + 256];
-  mida__buf b;
-  mida__buf_init_fixed(&b, custom, sizeof custom);
-  int rc = unobserved_custom(&b, note, path);
+  char custom[2048];
+  int rc = unobserved_custom(custom, sizeof custom, note, path);
   char *used = mida__pl_argv_used(argv);
   mida__pl_program p = {base_name(path), strlen(base_name(path)), used};
-  emit_program(&p, rc == MIDA_OK ? mida__buf_str(&b) : NULL);
+  emit_program(&p, rc == MIDA_OK ? custom : NULL);
   mida__free(used);
 }
 
