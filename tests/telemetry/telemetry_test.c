@@ -427,13 +427,20 @@ static void write_file(const char *path, const char *text) {
   fclose(f);
 }
 
-static void test_unreadable_proc_files_are_counted(void **state) {
-  fixture *fx = *state;
-  char root[300], p[400];
-  snprintf(root, sizeof root, "%s/proc", fx->dir);
+/* Makes root (300 bytes) a fake /proc under fx's directory, with an empty
+ * directory for the process 4242. */
+static void fake_proc(fixture *fx, char *root) {
+  char p[400];
+  snprintf(root, 300, "%s/proc", fx->dir);
   mkdir(root, 0755);
   snprintf(p, sizeof p, "%s/4242", root);
   mkdir(p, 0755);
+}
+
+static void test_unreadable_proc_files_are_counted(void **state) {
+  fixture *fx = *state;
+  char root[300], p[400];
+  fake_proc(fx, root);
   /* stat: a directory where a file should be (unreadable even for root);
    * statm: missing; io: garbage; status: fine. */
   snprintf(p, sizeof p, "%s/4242/stat", root);
@@ -489,11 +496,8 @@ static void test_a_short_last_window_reads_no_impossible_cpu(void **state) {
    * 10 ms tick between them read as 250-300 % of a core on a 2-core
    * machine (until 2026-12-06). Ten ticks within ~30 ms here. */
   fixture *fx = *state;
-  char root[300], p[400];
-  snprintf(root, sizeof root, "%s/proc", fx->dir);
-  mkdir(root, 0755);
-  snprintf(p, sizeof p, "%s/4242", root);
-  mkdir(p, 0755);
+  char root[300];
+  fake_proc(fx, root);
   fake_stat(root, 100);
   mida__telemetry_set_proc(root, "4242");
   mida_session_t *s = open_with(fx, 1, 1, "proc");
