@@ -98,11 +98,6 @@ static void on_signal(int sig) {
   stop_requested = 1;
 }
 
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 typedef struct ingest {
   mida__sink *store;                     /* where records go */
   mida__consumer *src;                   /* where they come from */
@@ -237,7 +232,7 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
         broker_backoff = MAX_BACKOFF_MS;
       if (broker_backoff == MAX_BACKOFF_MS || broker_backoff == 50)
         mida__cli_note( "mida ingest: broker: %s (retrying)\n", g->src->errmsg);
-      sleep_ms(broker_backoff);
+      mida__sleep_ms(broker_backoff);
       continue;
     }
     broker_backoff = 0;
@@ -282,7 +277,7 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
         store_backoff = MAX_BACKOFF_MS;
       if (stop_requested)
         return MIDA_CLI_OK; /* unacknowledged: redelivered later */
-      sleep_ms(store_backoff);
+      mida__sleep_ms(store_backoff);
     }
     stored_rejected = g->rejected;
     g->applied += records;

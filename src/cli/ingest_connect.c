@@ -15,14 +15,7 @@
 #include "core/url.h"
 #include "mida.h"
 
-#include <time.h>
-
 #define FIRST_WAIT_MS 100
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 int mida__ingest_connect(const char *url, const char *group, const char *name,
                          int claim_ms, int give_up_s,
@@ -73,7 +66,7 @@ int mida__ingest_connect(const char *url, const char *group, const char *name,
       sleep_for = give_up_ms - waited_ms;
     if (*stop)
       return MIDA_CLI_OK;
-    sleep_ms((int)sleep_for);
+    mida__sleep_ms((int)sleep_for);
     if (*stop)
       return MIDA_CLI_OK;
   }

@@ -28,4 +28,12 @@ static inline int64_t mida__monotonic_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Sleeps ms milliseconds, or less when a signal handler runs meanwhile
+ * (nanosleep's EINTR, whatever SA_RESTART says): a wait that a SIGTERM
+ * ends at once. */
+static inline void mida__sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
 #endif /* MIDA_CORE_CLOCK_H */

@@ -29,9 +29,8 @@ _Static_assert(MIDA_SQLITE_BUSY_TIMEOUT_MS == MIDA_SQLITE_WAL_WAIT_MS,
 /* Sleeps before trying a busy store again: a wait that holds no
  * process-wide lock, during which the program may fork (sink.h). */
 static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   mida__sink_blocking_begin();
-  nanosleep(&ts, NULL);
+  mida__sleep_ms(ms);
   mida__sink_blocking_end();
 }
 

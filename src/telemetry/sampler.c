@@ -115,7 +115,6 @@ void mida__telemetry_set_proc(const char *root, const char *pid_dir) {
 
 /* What the previous sample read, for rates. */
 typedef struct prev {
-  int64_t mono_ns;       /* when */
   uint64_t proc_ticks;   /* process utime + stime */
   int64_t proc_ns;       /* when proc_ticks was read */
   uint64_t busy, total;  /* host CPU ticks */
@@ -498,7 +497,6 @@ static void sample_once(mida__sampler *sp) {
       put_sample(sp, 0, ts, &b);
     }
   }
-  sp->prev.mono_ns = now;
   sp->ticks++;
   struct timespec t;
   if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) == 0)
