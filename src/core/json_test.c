@@ -188,6 +188,43 @@ static void test_cells_keep_nul_bytes(void **state) {
   mida__buf_free(&b);
 }
 
+/* The CSV of one field v, in a buffer of the test. */
+static const char *csv_of(mida__buf *b, const char *v) {
+  mida__buf_reset(b);
+  assert_int_equal(mida__csv_add_field(b, v), MIDA_OK);
+  return mida__buf_str(b);
+}
+
+static void test_csv_keeps_formulas_from_running(void **state) {
+  (void)state;
+  mida__buf b;
+  mida__buf_init(&b, 1 << 20);
+  /* A cell a spreadsheet would run starts with a quote: text. */
+  assert_string_equal(csv_of(&b, "=HYPERLINK(\"http://x\",\"y\")"),
+                      "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
+  assert_string_equal(csv_of(&b, "=1+2"), "'=1+2");
+  assert_string_equal(csv_of(&b, "+cmd|' /C calc'!A0"),
+                      "'+cmd|' /C calc'!A0");
+  assert_string_equal(csv_of(&b, "-2+3"), "'-2+3");
+  assert_string_equal(csv_of(&b, "@SUM(A1)"), "'@SUM(A1)");
+  assert_string_equal(csv_of(&b, "\t=1"), "'\t=1");
+  assert_string_equal(csv_of(&b, "\r=1"), "\"'\r=1\"");
+  assert_string_equal(csv_of(&b, "-"), "'-");
+  assert_string_equal(csv_of(&b, "-e5"), "'-e5");
+  assert_string_equal(csv_of(&b, "-1e"), "'-1e");
+  assert_string_equal(csv_of(&b, "-."), "'-.");
+  assert_string_equal(csv_of(&b, "-Infinity"), "'-Infinity");
+  /* A plain number stays a number, and so does mida's -Inf (number.h). */
+  const char *numbers[] = {"-1.5", "+3",      "-2e-3", "-0",
+                           "-.5",  "+1E+300", "-Inf",  "+Inf"};
+  for (size_t i = 0; i < sizeof numbers / sizeof *numbers; i++)
+    assert_string_equal(csv_of(&b, numbers[i]), numbers[i]);
+  /* Only the first byte counts: "a=b" and "1-2" are left as they are. */
+  assert_string_equal(csv_of(&b, "a=b"), "a=b");
+  assert_string_equal(csv_of(&b, "1-2"), "1-2");
+  mida__buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_accepts_valid_values),
@@ -199,6 +236,7 @@ int main(void) {
       cmocka_unit_test(test_merge_adds_overrides_and_keeps_nulls),
       cmocka_unit_test(test_merge_is_idempotent),
       cmocka_unit_test(test_cells_keep_nul_bytes),
+      cmocka_unit_test(test_csv_keeps_formulas_from_running),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

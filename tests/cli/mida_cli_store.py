@@ -41,6 +41,16 @@ D_CLEAN = "sha256:aaa"
 D_MODEL = "sha256:bbb"
 
 
+# A task whose activity a spreadsheet would run as a formula (OWASP's CSV
+# injection), with a negative value that must stay a number.
+T_HOSTILE = "0190a4c2-0000-7000-8000-00000000a0ff"
+HOSTILE_ACTIVITY = '=HYPERLINK("http://x","y")'
+HOSTILE_CSV = ('activity,lr\r\n'
+               '"\'=HYPERLINK(""http://x"",""y"")",-1.5\r\n')
+HOSTILE_SQL = ("SELECT activity, used->>'lr' AS lr FROM task"
+               f" WHERE id = '{T_HOSTILE}'")
+
+
 def schema_sql():
     """The text of MIDA_SCHEMA_SQLITE, decoded from the C header."""
     text = (ROOT / "src" / "sink" / "schema.h").read_text()
@@ -130,3 +140,15 @@ def make_store(path):
     db.close()
 
 
+
+
+def add_hostile_task(path):
+    """Adds T_HOSTILE to the store at path: activity HOSTILE_ACTIVITY, used
+    {"lr": -1.5}. HOSTILE_SQL reads them back, and HOSTILE_CSV is its CSV."""
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO task (id, workflow_id, campaign_id, activity,"
+               " status, started, used) VALUES (?,?,?,?,?,?,?)",
+               (T_HOSTILE, WF_PREP, CAMPAIGN, HOSTILE_ACTIVITY, "FINISHED",
+                T0 + 6 * SEC, '{"lr": -1.5}'))
+    db.commit()
+    db.close()

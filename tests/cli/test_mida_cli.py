@@ -18,9 +18,11 @@ import tempfile
 
 import pytest
 
-from mida_cli_store import (CAMPAIGN, D_CLEAN, D_MODEL, D_RAW, D_SRC, ROOT,
-                            T_CLEAN, T_EPOCH, T_EVAL, T_FIT, T_LOAD,
-                            WF_PREP, WF_TRAIN, make_store)
+from mida_cli_store import (CAMPAIGN, D_CLEAN, D_MODEL, D_RAW, D_SRC,
+                            HOSTILE_ACTIVITY, HOSTILE_CSV, HOSTILE_SQL, ROOT,
+                            T_CLEAN, T_EPOCH, T_EVAL, T_FIT, T_HOSTILE,
+                            T_LOAD, WF_PREP, WF_TRAIN, add_hostile_task,
+                            make_store)
 
 VERBS = ["query", "workflows", "tasks", "index", "show", "lineage", "export",
          "recover", "stats", "version"]
@@ -431,6 +433,26 @@ def test_query_csv_quotes_as_rfc4180(run):
                         '"a,b","say ""hi""",,"",3,"two\nlines"\r\n')
     rows = list(csv.reader(io.StringIO(r.stdout, newline="")))
     assert rows[1] == ["a,b", 'say "hi"', "", "", "3", "two\nlines"]
+
+
+def test_csv_keeps_an_observed_formula_from_running(run, store, tmp_path):
+    """An observed program names its own activity: one that a spreadsheet
+    would run as a formula (=HYPERLINK(...), OWASP's CSV injection) is
+    written with a ' before it, as text, in `mida query --csv` and `mida
+    tasks --csv`, while a negative number stays a number; the table and
+    JSON keep the value as it is."""
+    copy = tmp_path / "hostile.db"
+    shutil.copy(store, copy)
+    add_hostile_task(str(copy))
+    r = run("query", HOSTILE_SQL, "--csv", store_path=str(copy))
+    assert (r.returncode, r.stdout) == (0, HOSTILE_CSV), r.stderr
+    r = run("tasks", "--workflow", WF_PREP, "--csv", store_path=str(copy))
+    rows = list(csv.DictReader(io.StringIO(r.stdout, newline="")))
+    assert [t["activity"] for t in rows if t["id"] == T_HOSTILE] == [
+        "'" + HOSTILE_ACTIVITY]
+    r = run("query", HOSTILE_SQL, "--json", store_path=str(copy))
+    assert json.loads(r.stdout) == [{"activity": HOSTILE_ACTIVITY,
+                                     "lr": -1.5}]
 
 
 def test_query_json_types(run):

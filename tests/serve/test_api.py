@@ -213,6 +213,20 @@ def test_sql_endpoint_is_read_only(serve, lite):
     assert len(csv.decode().splitlines()) == 6
 
 
+def test_sql_csv_keeps_an_observed_formula_from_running(serve, lite):
+    """The CSV download of the SQL console writes a cell a spreadsheet
+    would run (a task's activity =HYPERLINK(...), OWASP's CSV injection)
+    with a ' before it, as text, and a negative number as it is; the JSON
+    answer keeps the value as it is."""
+    fx.add_hostile_task(lite)
+    s = serve(lite)
+    st, headers, body = s.request("/api/sql?format=csv&q="
+                                  + q(fx.HOSTILE_SQL))
+    assert (st, body.decode()) == (200, fx.HOSTILE_CSV)
+    st, body = s.get_json("/api/sql?q=" + q(fx.HOSTILE_SQL))
+    assert (st, body["rows"]) == (200, [[fx.HOSTILE_ACTIVITY, -1.5]])
+
+
 def test_sql_endpoint_names_the_columns_of_a_result_without_rows(both):
     """The SQL console's answer to a query that matched nothing has its
     columns, in JSON and as a CSV header line, on both stores (they were
