@@ -210,6 +210,27 @@ static int host_names(const char *host, const char *name) {
            strspn(host + n + 1, "0123456789") == strlen(host + n + 1)));
 }
 
+/* Adds one to the count at cls for a Host header (MHD_KeyValueIterator). */
+static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind,
+                                  const char *key, const char *value) {
+  (void)kind;
+  (void)value;
+  if (strcasecmp(key, "Host") == 0)
+    (*(int *)cls)++;
+  return MHD_YES;
+}
+
+/* Whether the request carries more than one Host header, which RFC 9112
+ * (3.2) makes invalid. libmicrohttpd takes it, and its lookup gives the
+ * first one: "Host: 127.0.0.1" then "Host: evil.example" passed the
+ * loopback check below while a proxy or cache in front may read the
+ * second. */
+static int several_hosts(struct MHD_Connection *c) {
+  int hosts = 0;
+  mhd->get_connection_values(c, MHD_HEADER_KIND, count_host, &hosts);
+  return hosts > 1;
+}
+
 /* Without a token, the Host header must name loopback, or the loopback
  * address listened on (127.0.0.2): a page of another site whose name was
  * re-pointed at 127.0.0.1 sends its own name, never an address. */
@@ -439,6 +460,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
     return queue_error(c, 503, "out of memory");
   if (hr->target_too_long || hr->target == NULL)
     return queue_error(c, 414, "the request target is too long");
+  if (several_hosts(c))
+    return queue_error(c, 400,
+                       "a request carries one Host header, not several "
+                       "(RFC 9112, section 3.2)");
   if (!host_allowed(h, c))
     return queue_error(c, 403,
                        "the Host header must name this machine's loopback "

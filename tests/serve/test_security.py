@@ -137,6 +137,24 @@ def test_host_header_must_be_loopback_without_token(serve, lite):
         assert st == (400 if host is None else 403), host
 
 
+def test_a_request_with_two_host_headers_is_a_400(serve, lite):
+    """A request with more than one Host is invalid (RFC 9112, 3.2). The
+    HTTP library took it and gave the first: "Host: 127.0.0.1" and then
+    "Host: evil.example" was a 200, the loopback check passed on the first
+    name while a proxy in front may route on the second."""
+    s = serve(lite)
+    mine = f"127.0.0.1:{s.port}".encode()
+    for first, second in [(b"Host: " + mine, b"Host: evil.example"),
+                          (b"Host: evil.example", b"Host: " + mine),
+                          (b"Host: " + mine, b"host: " + mine)]:
+        st = raw(s.port, b"GET /api/health HTTP/1.1\r\n" + first + b"\r\n"
+                 + second + b"\r\n\r\n")
+        assert st == 400, (first, second, st)
+    st = raw(s.port, b"GET /api/health HTTP/1.1\r\nHost: " + mine
+             + b"\r\n\r\n")
+    assert st == 200
+
+
 def test_host_may_name_the_loopback_address_listened_on(mida_bin, lite,
                                                         serve):
     """--listen 127.0.0.2:0 was taken and printed http://127.0.0.2:PORT/,
@@ -358,7 +376,8 @@ def test_every_refusal_of_an_api_path_is_in_the_openapi_document(serve,
     """The 403 of the Host and Sec-Fetch-Site checks and the 413 of a GET
     with a body are answers of every API path: the document said neither
     (nor the router's 500), and a client generated from it met statuses it
-    did not know of (until 2026-12-06)."""
+    did not know of (until 2026-12-06). So is the 400 of two Host
+    headers."""
     s = serve(lite)
     st, _, body = s.request("/api/openapi.json")
     assert st == 200
@@ -367,10 +386,12 @@ def test_every_refusal_of_an_api_path_is_in_the_openapi_document(serve,
         s.request("/api/tasks", headers={"Host": "evil.example"})[0],
         s.request("/api/tasks", headers={"Sec-Fetch-Site": "cross-site"})[0],
         s.request("/api/tasks", body=b"x")[0],
+        raw(s.port, b"GET /api/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Host: 127.0.0.1\r\n\r\n"),
     }
-    assert got == {403, 413}, got
+    assert got == {400, 403, 413}, got
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             documented = set(op["responses"])
-            for status in ("403", "413", "500"):
+            for status in ("400", "403", "413", "500"):
                 assert status in documented, (method, path, status)
