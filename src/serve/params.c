@@ -1,7 +1,8 @@
 /*
  * params.c -- query parameters checked one by one: an integer in a range,
- * one of a list of words, an id. A value that does not fit makes the
- * response a 400 that names the parameter and says what it must be.
+ * one of a list of words (a status in any case), an id. A value that does
+ * not fit makes the response a 400 that names the parameter and says what
+ * it must be.
  */
 #include "serve/serve.h"
 
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int mida__param_int(const mida__req *req, mida__resp *resp, const char *name,
                     long long min, long long max, long long *out) {
@@ -31,13 +33,17 @@ int mida__param_int(const mida__req *req, mida__resp *resp, const char *name,
   return 1;
 }
 
-int mida__param_choice(const mida__req *req, mida__resp *resp, const char *name,
-                       const char *const *choices, int *out) {
+/* mida__param_choice() and mida__param_choice_any_case(): any_case
+ * compares without regard to ASCII case, and says so in the 400. */
+static int choose(const mida__req *req, mida__resp *resp, const char *name,
+                  const char *const *choices, int any_case, int *out) {
   const char *v = mida__req_get(req, name);
   if (v == NULL)
     return 1;
   for (int i = 0; choices[i] != NULL; i++) {
-    if (strcmp(v, choices[i]) == 0) {
+    int same = any_case ? strcasecmp(v, choices[i]) == 0
+                        : strcmp(v, choices[i]) == 0;
+    if (same) {
       *out = i;
       return 1;
     }
@@ -47,8 +53,20 @@ int mida__param_choice(const mida__req *req, mida__resp *resp, const char *name,
   for (int i = 0; choices[i] != NULL && n < sizeof list - 1; i++)
     n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "",
                           choices[i]);
-  mida__resp_error(resp, 400, "parameter '%s' must be one of: %s", name, list);
+  mida__resp_error(resp, 400, "parameter '%s' must be one of: %s%s", name,
+                   list, any_case ? " (any case)" : "");
   return 0;
+}
+
+int mida__param_choice(const mida__req *req, mida__resp *resp, const char *name,
+                       const char *const *choices, int *out) {
+  return choose(req, resp, name, choices, 0, out);
+}
+
+int mida__param_choice_any_case(const mida__req *req, mida__resp *resp,
+                                const char *name, const char *const *choices,
+                                int *out) {
+  return choose(req, resp, name, choices, 1, out);
 }
 
 int mida__param_text(const mida__req *req, mida__resp *resp, const char *name,

@@ -221,6 +221,12 @@ int mida__param_int(const mida__req *req, mida__resp *resp, const char *name,
                     long long min, long long max, long long *out);
 int mida__param_choice(const mida__req *req, mida__resp *resp, const char *name,
                        const char *const *choices, int *out);
+/* The same in any ASCII case, for a word whose case means nothing to the
+ * user: status=finished is FINISHED, as `mida tasks --status finished`.
+ * *out indexes choices, whose spelling is the one to bind. */
+int mida__param_choice_any_case(const mida__req *req, mida__resp *resp,
+                                const char *name, const char *const *choices,
+                                int *out);
 /* An id: 1 to 200 bytes of printable ASCII without spaces or quotes. */
 int mida__param_id(const mida__req *req, mida__resp *resp, const char *name,
                    const char **out);

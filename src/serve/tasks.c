@@ -108,7 +108,8 @@ int mida__tasks_query_build(mida__serve *srv, const mida__req *req,
   if (!mida__param_int(req, resp, "limit", 1, TASK_LIMIT_MAX, &limit) ||
       !mida__param_int(req, resp, "since", 0, INT64_MAX, &since) ||
       !mida__param_int(req, resp, "until", 0, INT64_MAX, &until) ||
-      !mida__param_choice(req, resp, "status", statuses, &status) ||
+      !mida__param_choice_any_case(req, resp, "status", statuses,
+                                    &status) ||
       !mida__param_id(req, resp, "workflow", &workflow) ||
       !mida__param_id(req, resp, "campaign", &campaign) ||
       !mida__param_id(req, resp, "parent", &parent) ||

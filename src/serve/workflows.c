@@ -105,7 +105,8 @@ static int list_workflows(mida__serve *srv, const mida__req *req,
   int status = -1;
   const char *campaign = NULL, *after = NULL, *parent = NULL;
   if (!mida__param_int(req, resp, "limit", 1, WORKFLOW_LIMIT_MAX, &limit) ||
-      !mida__param_choice(req, resp, "status", statuses, &status) ||
+      !mida__param_choice_any_case(req, resp, "status", statuses,
+                                    &status) ||
       !mida__param_id(req, resp, "campaign", &campaign) ||
       !mida__param_id(req, resp, "parent", &parent) ||
       !mida__param_id(req, resp, "after", &after))

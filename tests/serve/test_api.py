@@ -509,7 +509,24 @@ def test_the_status_filter_takes_every_status(serve, lite):
     assert st == 400
     assert body["error"]["message"] == (
         "parameter 'status' must be one of: UNKNOWN, SUBMITTED, RUNNING,"
-        " FINISHED, CANCELLED, ERROR, LOST")
+        " FINISHED, CANCELLED, ERROR, LOST (any case)")
+
+
+def test_the_status_filter_takes_any_case(serve, lite):
+    """`mida tasks --status error` takes a status in any case, and
+    /api/tasks?status=error was a 400 (upper case only): the API takes
+    any case too, on tasks and workflows, and still refuses a name that
+    is no status."""
+    s = serve(lite)
+    for path, want in [("/api/tasks", [fx.T_FIT]),
+                       ("/api/workflows", [fx.WF_PREP])]:
+        upper = "ERROR" if path == "/api/tasks" else "FINISHED"
+        for spelt in [upper, upper.lower(), upper.capitalize()]:
+            st, body = s.get_json(f"{path}?status={spelt}")
+            assert st == 200, (path, spelt, body)
+            assert [i["id"] for i in body["items"]] == want, (path, spelt)
+        st, body = s.get_json(f"{path}?status=erro")
+        assert st == 400 and "(any case)" in body["error"]["message"], body
 
 
 def test_sql_endpoint_keeps_nul_bytes_and_writes_blobs_in_hex(serve, lite):
