@@ -22,6 +22,10 @@
  * called by ingest only after the store committed. Now and then, the
  * entries every group acknowledged are deleted from the stream
  * (redis_trim.h), which would otherwise hold every record ever shipped.
+ * A Redis that answers but cannot serve yet (LOADING its data after a
+ * restart, BUSY with a script, ...) makes a call fail with MIDA_EBUSY, one
+ * that does not answer in time with MIDA_EUNREACHABLE
+ * (mida__redis_link_failure): `mida ingest` waits for both.
  *
  * Durability: what Redis acknowledged is as durable as Redis is configured
  * to be. A Redis without persistence (save "" and appendonly no) loses an
@@ -82,8 +86,9 @@ static int read_target(const char *url, redis_target *t, char *err,
 }
 
 /* Connects and authenticates. On failure returns NULL, writes why, and
- * sets *rc to MIDA_EUNREACHABLE (no connection) or MIDA_EIO (refused: TLS
- * or AUTH). */
+ * sets *rc to MIDA_EUNREACHABLE (no connection or no answer), MIDA_EBUSY
+ * (Redis cannot serve yet: loading its data) or MIDA_EIO (refused: TLS or
+ * AUTH). */
 static mida__redis_link *redis_connect(const redis_target *t, int *rc,
                                        char *err, size_t errlen) {
   mida__redis_link *l = NULL;
@@ -219,8 +224,10 @@ static int consumer_connect(redis_consumer *c) {
   char err[400];
   int crc;
   c->ctx = redis_connect(&c->t, &crc, err, sizeof err);
-  /* MIDA_EUNREACHABLE as it is: `mida ingest` waits for a broker that is
-   * not up yet, and fails at once on a refusal (TLS, AUTH). */
+  /* MIDA_EUNREACHABLE and MIDA_EBUSY as they are: `mida ingest` waits for
+   * a broker that is not up or not ready yet, and fails at once on a
+   * refusal (TLS, AUTH). AUTH passes while Redis loads its data: then the
+   * first command below says LOADING. */
   if (c->ctx == NULL)
     return mida__consumer_fail(&c->base, crc, "%s", err);
   redisReply *r = mida__redis_link_command(
@@ -228,11 +235,13 @@ static int consumer_connect(redis_consumer *c) {
   int ok = r != NULL && (r->type != REDIS_REPLY_ERROR ||
                          strncmp(r->str, "BUSYGROUP", 9) == 0);
   int rc = MIDA_OK;
-  if (!ok)
-    rc = mida__consumer_fail(
-        &c->base, MIDA_EIO, "cannot create consumer group %s on %s: %s",
-        c->group, c->t.stream,
-        r != NULL ? r->str : mida__redis_link_error(c->ctx));
+  if (!ok) {
+    char why[300];
+    rc = mida__redis_link_failure(c->ctx, r, why, sizeof why);
+    rc = mida__consumer_fail(&c->base, rc,
+                             "cannot create consumer group %s on %s: %s",
+                             c->group, c->t.stream, why);
+  }
   if (r != NULL)
     freeReplyObject(r);
   if (rc != MIDA_OK) {
@@ -275,13 +284,14 @@ static int take_entries(const redisReply *entries, mida__consumer_msg *msgs,
   return n;
 }
 
+/* Says why a command failed, with the code mida__redis_link_failure
+ * gives it, and closes the link: the next call connects again. */
 static int failed_command(redis_consumer *c, redisReply *r, const char *what) {
-  int rc = mida__consumer_fail(
-      &c->base, MIDA_EIO, "%s on %s://%s:%d/%s failed: %s", what, c->t.scheme,
-      c->t.url.host, c->t.url.port, c->t.stream,
-      r != NULL && r->type == REDIS_REPLY_ERROR
-          ? r->str
-          : (r == NULL ? mida__redis_link_error(c->ctx) : "unexpected reply"));
+  char why[300];
+  int rc = mida__redis_link_failure(c->ctx, r, why, sizeof why);
+  rc = mida__consumer_fail(&c->base, rc, "%s on %s://%s:%d/%s failed: %s", what,
+                           c->t.scheme, c->t.url.host, c->t.url.port,
+                           c->t.stream, why);
   if (r != NULL)
     freeReplyObject(r);
   mida__redis_link_close(c->ctx);

@@ -34,6 +34,7 @@ struct mida__redis_link {
   SSL *ssl;            /* rediss://: the session, else NULL */
   redisReader *reader; /* replies being read */
   int timeout_ms;      /* per command */
+  int timed_out;       /* the last command got no answer in time */
   char error[300];     /* why the last command failed */
 };
 
@@ -207,6 +208,7 @@ static int write_all(mida__redis_link *l, const char *p, size_t len,
         snprintf(l->error, sizeof l->error, "%s",
                  e == -1 ? "timed out writing"
                          : tls_failure(l, e, why, sizeof why));
+        l->timed_out = e == -1;
         ok = 0;
       }
     } else {
@@ -216,6 +218,7 @@ static int write_all(mida__redis_link *l, const char *p, size_t len,
         if (w <= 0) {
           snprintf(l->error, sizeof l->error, "%s",
                    w == 0 ? "timed out writing" : strerror(errno));
+          l->timed_out = w == 0;
           ok = 0;
         }
         n = 0;
@@ -256,6 +259,7 @@ static redisReply *read_reply(mida__redis_link *l, int64_t deadline) {
         snprintf(l->error, sizeof l->error, "%s",
                  e == -1 ? "timed out waiting for a reply"
                          : tls_failure(l, e, why, sizeof why));
+        l->timed_out = e == -1;
         return NULL;
       }
     } else {
@@ -266,6 +270,7 @@ static redisReply *read_reply(mida__redis_link *l, int64_t deadline) {
         if (w <= 0) {
           snprintf(l->error, sizeof l->error, "%s",
                    w == 0 ? "timed out waiting for a reply" : strerror(errno));
+          l->timed_out = w == 0;
           return NULL;
         }
         continue;
@@ -290,6 +295,7 @@ static redisReply *round_trip(mida__redis_link *l, char *cmd, int len) {
     return NULL;
   }
   int64_t deadline = mida__monotonic_ms() + l->timeout_ms;
+  l->timed_out = 0;
   int ok = write_all(l, cmd, (size_t)len, deadline);
   redisFreeCommand(cmd);
   return ok ? read_reply(l, deadline) : NULL;
@@ -318,6 +324,44 @@ void mida__redis_link_set_timeout(mida__redis_link *l, int timeout_ms) {
 
 const char *mida__redis_link_error(const mida__redis_link *l) {
   return l->error[0] != '\0' ? l->error : "unknown error";
+}
+
+/* The error replies of a Redis that cannot serve now but will by itself,
+ * by their first word, and what it does meanwhile. Redis answers LOADING
+ * to every command but a few (AUTH, INFO) until it has read its RDB or AOF
+ * file, which takes minutes for a large dataset after a restart. */
+static const struct {
+  const char *code;  /* the reply's first word */
+  const char *doing; /* what Redis does meanwhile, for messages */
+} not_ready[] = {
+    {"LOADING", "loading its data"},
+    {"BUSY", "running a script"},
+    {"MASTERDOWN", "waiting for its master"},
+    {"TRYAGAIN", "moving a cluster slot"},
+};
+
+int mida__redis_link_failure(const mida__redis_link *l, const redisReply *r,
+                             char *why, size_t len) {
+  if (r == NULL) {
+    snprintf(why, len, "%s", mida__redis_link_error(l));
+    return l->timed_out ? MIDA_EUNREACHABLE : MIDA_EIO;
+  }
+  if (r->type != REDIS_REPLY_ERROR || r->str == NULL) {
+    snprintf(why, len, "unexpected reply");
+    return MIDA_EIO;
+  }
+  for (size_t i = 0; i < sizeof not_ready / sizeof not_ready[0]; i++) {
+    size_t n = strlen(not_ready[i].code);
+    /* The whole first word: BUSYGROUP is no BUSY. */
+    if (strncmp(r->str, not_ready[i].code, n) == 0 &&
+        (r->str[n] == ' ' || r->str[n] == '\0')) {
+      snprintf(why, len, "Redis is %s (%s)", not_ready[i].doing,
+               not_ready[i].code);
+      return MIDA_EBUSY;
+    }
+  }
+  snprintf(why, len, "%s", r->str);
+  return MIDA_EIO;
 }
 
 void mida__redis_link_close(mida__redis_link *l) {
@@ -404,18 +448,24 @@ int mida__redis_link_open(const mida__url *u, const mida__tls_opts *tls,
   else
     r = mida__redis_link_command(l, "PING");
   if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+    char failure[300];
+    int rc = mida__redis_link_failure(l, r, failure, sizeof failure);
     /* A TLS 1.3 server checks the client's certificate after the
      * handshake: a refusal shows on the first command. */
-    int no_cert = r == NULL && tls->enabled && tls->cert[0] == '\0';
-    snprintf(err, errlen, "%s://%s:%d refused the connection: %s%s", scheme,
-             u->host, u->port, r != NULL ? r->str : mida__redis_link_error(l),
+    int no_cert =
+        rc == MIDA_EIO && r == NULL && tls->enabled && tls->cert[0] == '\0';
+    snprintf(err, errlen, "%s://%s:%d %s: %s%s", scheme, u->host, u->port,
+             rc == MIDA_EBUSY          ? "cannot serve yet"
+             : rc == MIDA_EUNREACHABLE ? "does not answer"
+                                       : "refused the connection",
+             failure,
              no_cert ? " (does it require a client certificate? cert=, "
                        "MIDA_TLS_CERT)"
                      : "");
     if (r != NULL)
       freeReplyObject(r);
     mida__redis_link_close(l);
-    return MIDA_EIO;
+    return rc;
   }
   freeReplyObject(r);
   *out = l;

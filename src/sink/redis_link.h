@@ -22,10 +22,11 @@ typedef struct mida__redis_link mida__redis_link;
 
 /* Connects to u's host and port within timeout_ms, through TLS when
  * tls->enabled, and authenticates (AUTH with u's user and password, else
- * PING). Returns MIDA_OK, MIDA_EUNREACHABLE (no connection), MIDA_EIO (the
- * TLS handshake or AUTH failed, e.g. the certificate is refused) or
- * MIDA_ENOMEM, with a message in err that shows no password. Close with
- * mida__redis_link_close. */
+ * PING). Returns MIDA_OK, MIDA_EUNREACHABLE (no connection, or no answer
+ * in time), MIDA_EBUSY (the server answered that it cannot serve yet:
+ * mida__redis_link_failure), MIDA_EIO (the TLS handshake or AUTH failed,
+ * e.g. the certificate is refused) or MIDA_ENOMEM, with a message in err
+ * that shows no password. Close with mida__redis_link_close. */
 int mida__redis_link_open(const mida__url *u, const mida__tls_opts *tls,
                           int timeout_ms, mida__redis_link **out, char *err,
                           size_t errlen);
@@ -46,6 +47,18 @@ void mida__redis_link_set_timeout(mida__redis_link *l, int timeout_ms);
 
 /* Why the last command got no reply. */
 const char *mida__redis_link_error(const mida__redis_link *l);
+
+/* What a failed command means for its caller: r is its reply, an error,
+ * or NULL when none came. Returns MIDA_EBUSY when Redis answered that it
+ * cannot serve yet but will by itself -- LOADING (it loads its data after
+ * a restart), BUSY (a script runs), MASTERDOWN (a replica without its
+ * master), TRYAGAIN (a cluster slot moving) --, MIDA_EUNREACHABLE when no
+ * answer came in time (a paused or overloaded server), else MIDA_EIO (a
+ * refusal, a broken connection). Writes why into why: r's text, or for
+ * MIDA_EBUSY what Redis is doing ("Redis is loading its data
+ * (LOADING)"). */
+int mida__redis_link_failure(const mida__redis_link *l, const redisReply *r,
+                             char *why, size_t len);
 
 void mida__redis_link_close(mida__redis_link *l);
 

@@ -114,7 +114,10 @@ typedef struct mida__consumer_methods {
   const char *scheme; /* "redis", "nats", "mqtt" */
   /* Joins group (shared consumption) as consumer name. Messages that a
    * consumer fetched but did not acknowledge for claim_ms milliseconds (it
-   * died) are handed to another one. */
+   * died) are handed to another one. A broker that cannot be reached (no
+   * connection, no answer in time) is MIDA_EUNREACHABLE, one that answers
+   * but cannot serve yet (Redis loading its data) MIDA_EBUSY: `mida
+   * ingest` waits for both (cli/ingest_connect.h), and for no other. */
   int (*open)(const char *url, const char *group, const char *name,
               int claim_ms, mida__consumer **out, char *err, size_t errlen);
   /* Waits up to timeout_ms for messages; fills up to max of msgs. Returns
