@@ -1,6 +1,6 @@
 /*
  * ingest_connect.c -- opens `mida ingest`'s broker consumer, waiting for a
- * broker that cannot be reached yet (ingest_connect.h).
+ * broker that cannot be reached or is not ready yet (ingest_connect.h).
  *
  * The wait backs off from 100 ms to MIDA_INGEST_CONNECT_MAX_WAIT_MS, so
  * that a broker that comes up is read within about a second, and a
@@ -17,6 +17,37 @@
 
 #define FIRST_WAIT_MS 100
 
+/* What a failure to open says of the broker when waiting can mend it --
+ * it cannot be reached (down, paused), or it answers but cannot serve yet
+ * (Redis loading its data after a restart) --, else NULL. */
+static const char *wait_reason(int rc) {
+  if (rc == MIDA_EUNREACHABLE)
+    return "cannot be reached";
+  if (rc == MIDA_EBUSY)
+    return "is not ready";
+  return NULL;
+}
+
+/* Says once for each reason (wait_reason) that the broker is waited for:
+ * a broker that comes up and then loads its data is both, in turn.
+ * *said holds a bit per reason said. */
+static void say_waiting(const char *shown, int rc, const char *why,
+                        int give_up_s, int *said) {
+  int bit = rc == MIDA_EBUSY ? 2 : 1;
+  if (*said & bit)
+    return;
+  *said |= bit;
+  if (give_up_s > 0)
+    mida__cli_note("mida ingest: broker %s %s (%s); trying again every "
+                   "second for up to %d s (--idle-exit)",
+                   shown, wait_reason(rc), why, give_up_s);
+  else
+    mida__cli_note("mida ingest: broker %s %s (%s); trying again every "
+                   "second until it can be read (SIGINT or SIGTERM stops "
+                   "waiting)",
+                   shown, wait_reason(rc), why);
+}
+
 int mida__ingest_connect(const char *url, const char *group, const char *name,
                          int claim_ms, int give_up_s,
                          volatile sig_atomic_t *stop, mida__consumer **out) {
@@ -25,7 +56,8 @@ int mida__ingest_connect(const char *url, const char *group, const char *name,
   int64_t give_up_ms = (int64_t)give_up_s * 1000;
   int64_t started = mida__monotonic_ms();
   int backoff_ms = FIRST_WAIT_MS / 2;
-  int said = 0; /* the broker's absence was said */
+  int said = 0; /* bit per reason to wait that was said (say_waiting) */
+  int last = 0; /* the last attempt's failure */
   char err[512];
   for (;;) {
     err[0] = '\0';
@@ -33,31 +65,21 @@ int mida__ingest_connect(const char *url, const char *group, const char *name,
         mida__consumer_open(url, group, name, claim_ms, out, err, sizeof err);
     if (rc == MIDA_OK) {
       if (said)
-        mida__cli_note("mida ingest: broker %s reached: reading", shown);
+        mida__cli_note("mida ingest: broker %s %s: reading", shown,
+                       last == MIDA_EBUSY ? "ready" : "reached");
       return MIDA_CLI_CONTINUE;
     }
     *out = NULL;
+    last = rc;
     const char *why = err[0] ? err : mida_strerror(rc);
-    if (rc != MIDA_EUNREACHABLE)
+    if (wait_reason(rc) == NULL)
       return mida__cli_fail("cannot read %s: %s", shown, why);
     int64_t waited_ms = mida__monotonic_ms() - started;
     if (give_up_s > 0 && waited_ms >= give_up_ms)
       return mida__cli_fail("cannot read %s: %s (gave up after --idle-exit "
                             "%d s)",
                             shown, why, give_up_s);
-    if (!said) {
-      said = 1;
-      if (give_up_s > 0)
-        mida__cli_note("mida ingest: broker %s cannot be reached (%s); "
-                       "trying again every second for up to %d s "
-                       "(--idle-exit)",
-                       shown, why, give_up_s);
-      else
-        mida__cli_note("mida ingest: broker %s cannot be reached (%s); "
-                       "trying again every second until it can be (SIGINT "
-                       "or SIGTERM stops waiting)",
-                       shown, why);
-    }
+    say_waiting(shown, rc, why, give_up_s, &said);
     backoff_ms *= 2;
     if (backoff_ms > MIDA_INGEST_CONNECT_MAX_WAIT_MS)
       backoff_ms = MIDA_INGEST_CONNECT_MAX_WAIT_MS;

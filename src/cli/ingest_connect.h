@@ -6,10 +6,12 @@
  * broker restarting, a node booting).
  *
  * Only "cannot be reached" (MIDA_EUNREACHABLE: no connection, no answer in
- * time) is waited for. What a retry cannot mend -- a malformed URL, a
- * scheme this build does not read, TLS options that do not fit, a broker
- * that refuses the client (authentication, a certificate, an ACL) -- is
- * said at once, as before.
+ * time) and "not ready" (MIDA_EBUSY: a Redis that answers LOADING while it
+ * reads its data after a restart, or BUSY, MASTERDOWN, TRYAGAIN) are
+ * waited for. What a retry cannot mend -- a malformed URL, a scheme this
+ * build does not read, TLS options that do not fit, a broker that refuses
+ * the client (authentication, a certificate, an ACL) -- is said at once,
+ * as before.
  */
 #ifndef MIDA_CLI_INGEST_CONNECT_H
 #define MIDA_CLI_INGEST_CONNECT_H
@@ -23,10 +25,11 @@
 
 /* Opens the consumer of url (mida__consumer_open's group, name, claim_ms)
  * into *out, trying again with a backoff of up to
- * MIDA_INGEST_CONNECT_MAX_WAIT_MS while the broker cannot be reached; the
- * first such failure is said once on stderr, with url redacted. It stops
- * waiting when *stop is set (a signal handler's flag) or, when give_up_s >
- * 0, after give_up_s seconds. Returns MIDA_CLI_CONTINUE with *out open,
+ * MIDA_INGEST_CONNECT_MAX_WAIT_MS while the broker cannot be reached or is
+ * not ready; each of the two is said once on stderr, with url redacted,
+ * and why (a Redis "loading its data"). It stops waiting when *stop is set
+ * (a signal handler's flag) or, when give_up_s > 0, after give_up_s
+ * seconds. Returns MIDA_CLI_CONTINUE with *out open,
  * MIDA_CLI_OK when *stop ended the wait, or MIDA_CLI_FAIL after saying
  * why (an error that waiting cannot mend, or give_up_s spent); *out is
  * NULL then. Close *out with its methods->close. */
