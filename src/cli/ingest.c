@@ -24,9 +24,10 @@
  *
  * Outages: while the store fails, nothing is acknowledged; the same
  * messages are retried with backoff (doubling to 2 s) until the store
- * returns. While the broker fails, the consumer reconnects with backoff;
- * one that cannot be reached at the start is waited for the same way
- * (ingest_connect.h).
+ * returns. While the broker fails, the consumer reconnects with backoff,
+ * saying each new reason once (say_new_reason); one that cannot be
+ * reached or is not ready (Redis loading its data) at the start is waited
+ * for the same way (ingest_connect.h).
  * SIGINT and SIGTERM stop it cleanly between rounds; what was fetched but
  * not committed is left unacknowledged for redelivery.
  */
@@ -67,9 +68,10 @@ static const char ingest_help[] =
     "it. Start several with the same --group to share the load; messages a\n"
     "dead consumer left unacknowledged go to the others after --claim-ms.\n"
     "Runs until SIGINT or SIGTERM. A broker that cannot be reached (not up\n"
-    "yet, restarting) is waited for, at start as later, with an attempt\n"
-    "about every second; what waiting cannot mend (a bad URL, a refused\n"
-    "login or certificate) fails at once, with exit status 1.\n"
+    "yet, restarting) or is not ready (Redis loading its data) is waited\n"
+    "for, at start as later, with an attempt about every second; what\n"
+    "waiting cannot mend (a bad URL, a refused login or certificate) fails\n"
+    "at once, with exit status 1.\n"
     "\n"
     "options:\n"
     "  --from URL     redis://host:port/stream, nats://host:port/subject,\n"
@@ -219,9 +221,23 @@ static void say_broker_note(ingest *g) {
   g->src->note[0] = '\0';
 }
 
+/* Says why a broker or store call failed, unless that is the reason said
+ * last (said, len bytes, "" for none), which it then becomes: a reason
+ * that lasts is said once however long it lasts, and each new one (a cut
+ * connection, then a refused one, then a Redis loading its data) when it
+ * comes. */
+static void say_new_reason(char *said, size_t len, const char *what,
+                           const char *why, const char *doing) {
+  if (strncmp(why, said, len - 1) == 0)
+    return;
+  mida__cli_note("mida ingest: %s: %s (%s)\n", what, why, doing);
+  snprintf(said, len, "%s", why);
+}
+
 static int run_loop(ingest *g, int batch, int idle_exit_s) {
   uint64_t stored_rejected = 0;
   int broker_backoff = 0;
+  char broker_said[512] = ""; /* the broker's failure last said */
   int64_t last_message = mida__monotonic_ms();
   int want = 1; /* messages to fetch next (next_round_size) */
   while (!stop_requested) {
@@ -230,11 +246,14 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
       broker_backoff = broker_backoff ? broker_backoff * 2 : 50;
       if (broker_backoff > MAX_BACKOFF_MS)
         broker_backoff = MAX_BACKOFF_MS;
-      if (broker_backoff == MAX_BACKOFF_MS || broker_backoff == 50)
-        mida__cli_note( "mida ingest: broker: %s (retrying)\n", g->src->errmsg);
+      say_new_reason(broker_said, sizeof broker_said, "broker", g->src->errmsg,
+                     "retrying");
       mida__sleep_ms(broker_backoff);
       continue;
     }
+    if (broker_said[0] != '\0')
+      mida__cli_note("mida ingest: broker: reading again\n");
+    broker_said[0] = '\0';
     broker_backoff = 0;
     say_broker_note(g);
     if (n == 0) {
@@ -251,7 +270,7 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
     /* Apply, retrying while the store fails; acknowledge only after. */
     int store_backoff = 0;
     uint64_t records = 0;
-    char said[512] = ""; /* the store's failure last logged in this round */
+    char said[512] = ""; /* the store's failure last said in this round */
     for (;;) {
       rc = apply_round(g, n, &records);
       if (rc == MIDA_OK && g->rejected > stored_rejected)
@@ -262,16 +281,11 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
         break;
       if (rc == MIDA_ENOMEM)
         return mida__cli_fail("ingest: %s", mida_strerror(rc));
-      /* Each new reason is said once: the one that keeps the round from
-       * going through may not be the first (a cut connection, then a
-       * new session that takes no writes). */
-      const char *why = mida__sink_errmsg(g->store);
-      if (strncmp(why, said, sizeof said - 1) != 0) {
-        mida__cli_note("mida ingest: store: %s (retrying, not "
-                       "acknowledging)\n",
-                       why);
-        snprintf(said, sizeof said, "%s", why);
-      }
+      /* The one that keeps the round from going through may not be the
+       * first reason (a cut connection, then a new session that takes no
+       * writes). */
+      say_new_reason(said, sizeof said, "store", mida__sink_errmsg(g->store),
+                     "retrying, not acknowledging");
       store_backoff = store_backoff ? store_backoff * 2 : 50;
       if (store_backoff > MAX_BACKOFF_MS)
         store_backoff = MAX_BACKOFF_MS;
