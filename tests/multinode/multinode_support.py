@@ -227,13 +227,15 @@ def private_pg():
 
 
 class Redis:
-    """A private redis-server: start(), stop(), pause(), resume()."""
+    """A private redis-server: start(), stop(), cli(). args:
+    more of redis-server's options, for each start."""
 
-    def __init__(self, tmp, persistent=False, password=None):
+    def __init__(self, tmp, persistent=False, password=None, args=()):
         self.port = free_port()
         self.dir = tmp
         self.persistent = persistent
         self.password = password
+        self.args = list(args)
         self.proc = None
 
     @property
@@ -250,6 +252,7 @@ class Redis:
             args += ["--appendonly", "no"]
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         assert wait_port(self.port), "redis-server did not start"
@@ -355,6 +358,61 @@ def fleet(mida_bin, produce_bin, tmp_path):
     f = Fleet(mida_bin, produce_bin, tmp_path)
     yield f
     f.stop_all()
+
+
+def wait_for_log(proc, text, timeout=30.0):
+    """Waits until the log of a consumer (Fleet.ingest) holds text, or it
+    exited; returns the log."""
+    deadline = time.time() + timeout
+    log = ""
+    while time.time() < deadline:
+        log = proc.log_path.read_text()
+        if text in log or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    return log
+
+
+def wait_until_said(consumer, text):
+    """Waits until a consumer's log holds text, and checks that the
+    consumer still runs then (it waits, it did not exit). Returns the log."""
+    log = wait_for_log(consumer, text)
+    assert text in log, log
+    assert consumer.poll() is None, log
+    return log
+
+
+def stored_tasks(fleet, store):
+    """The store's task count, 0 while it cannot be read yet."""
+    r = subprocess.run([fleet.mida, "--store", str(store), "query", "--csv",
+                        "SELECT count(*) FROM task"], env=fleet.env(),
+                       capture_output=True, text=True, timeout=60)
+    return int(r.stdout.split()[-1]) if r.returncode == 0 else 0
+
+
+def wait_stored_tasks(fleet, store, want, consumer, timeout=60.0):
+    """Waits until store holds want tasks; fails with the consumer's log."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and stored_tasks(fleet, store) < want:
+        time.sleep(0.2)
+    assert stored_tasks(fleet, store) == want, consumer.log_path.read_text()
+
+
+def stop_consumer(consumer, said_once=None, then=None, secret=None):
+    """Stops a consumer with SIGTERM; it must exit 0. Checks that its log
+    holds said_once once and then, and not secret (each when given).
+    Returns the log."""
+    consumer.send_signal(signal.SIGTERM)
+    consumer.wait(timeout=30)
+    log = consumer.log_path.read_text()
+    assert consumer.returncode == 0, log
+    if said_once is not None:
+        assert log.count(said_once) == 1, log
+    if then is not None:
+        assert then in log, log
+    if secret is not None:
+        assert secret not in log, log
+    return log
 
 
 def wait_for_count(db, sql, want, timeout):

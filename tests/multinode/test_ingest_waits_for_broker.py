@@ -14,30 +14,12 @@ import time
 
 import pytest
 
-from multinode_support import free_port, require_backend
+from multinode_support import (free_port, require_backend, stop_consumer,
+                                wait_for_log, wait_stored_tasks,
+                                wait_until_said)
 
 PASSWORD = "s3cret-pw"
 UNREACHABLE = "cannot be reached"
-
-
-def wait_for_log(proc, text, timeout=30.0):
-    """Waits until the consumer's log holds text; returns the log."""
-    deadline = time.time() + timeout
-    log = ""
-    while time.time() < deadline:
-        log = proc.log_path.read_text()
-        if text in log or proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    return log
-
-
-def stored_tasks(fleet, store):
-    """The store's task count, 0 while it cannot be read yet."""
-    r = subprocess.run([fleet.mida, "--store", str(store), "query", "--csv",
-                        "SELECT count(*) FROM task"], env=fleet.env(),
-                       capture_output=True, text=True, timeout=60)
-    return int(r.stdout.split()[-1]) if r.returncode == 0 else 0
 
 
 def down_broker(request, kind):
@@ -72,18 +54,33 @@ def test_ingest_started_before_its_broker_reads_once_it_is_up(
         assert broker.wait_subscribed(["a"], "late", "g"), \
             c.log_path.read_text()
     fleet.produce_all(url, 10, "p", tmp_path / "spool")
-    deadline = time.time() + 60
-    while time.time() < deadline and stored_tasks(fleet, store) < 10:
-        time.sleep(0.2)
-    assert stored_tasks(fleet, store) == 10, c.log_path.read_text()
+    wait_stored_tasks(fleet, store, 10, c)
 
-    c.send_signal(signal.SIGTERM)
-    c.wait(timeout=30)
-    log = c.log_path.read_text()
-    assert c.returncode == 0, log
-    assert log.count(UNREACHABLE) == 1, log
-    assert "reached: reading" in log, log
-    assert PASSWORD not in log and "***@" in log, log
+    log = stop_consumer(c, said_once=UNREACHABLE, then="reached: reading",
+                        secret=PASSWORD)
+    assert "***@" in log, log
+
+
+def test_ingest_started_while_its_redis_is_paused_waits_for_an_answer(
+        redis_factory, fleet, tmp_path):
+    """A Redis that takes the connection but does not answer in time (here
+    stopped with SIGSTOP; also one overloaded) cannot be reached either.
+    Until 2026-12-06 ingest took the timeout for a refusal and exited."""
+    broker = redis_factory(password=PASSWORD)
+    url = broker.url_base + "/paused"
+    store = tmp_path / "s.db"
+    broker.proc.send_signal(signal.SIGSTOP)
+    try:
+        c = fleet.ingest(url, str(store), "a", "--group", "g")
+        log = wait_until_said(c, UNREACHABLE)
+        assert "does not answer" in log, log
+    finally:
+        broker.proc.send_signal(signal.SIGCONT)
+    fleet.produce_all(url, 10, "p", tmp_path / "spool")
+    wait_stored_tasks(fleet, store, 10, c)
+
+    stop_consumer(c, said_once=UNREACHABLE, then="reached: reading",
+                  secret=PASSWORD)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -124,7 +121,8 @@ def test_idle_exit_ends_the_wait_for_the_broker_with_status_1(mida_bin,
 
 
 @pytest.mark.parametrize("case", ["malformed", "scheme", "redis-password",
-                                  "nats-password", "mqtt-password"])
+                                  "redis-no-password", "nats-password",
+                                  "mqtt-password"])
 def test_what_waiting_cannot_mend_still_fails_at_once(request, mida_bin,
                                                      fleet, tmp_path, case):
     if case == "malformed":
@@ -134,6 +132,9 @@ def test_what_waiting_cannot_mend_still_fails_at_once(request, mida_bin,
     elif case == "redis-password":
         b = request.getfixturevalue("redis_factory")(password="right")
         url, says = f"redis://:{PASSWORD}@127.0.0.1:{b.port}/x", "refused"
+    elif case == "redis-no-password":  # NOAUTH Authentication required
+        b = request.getfixturevalue("redis_factory")(password="right")
+        url, says = f"redis://127.0.0.1:{b.port}/x", "NOAUTH"
     elif case == "nats-password":
         b = request.getfixturevalue("nats_factory")(user="mida",
                                                     password="right")
