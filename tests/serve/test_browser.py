@@ -36,10 +36,11 @@ def clean_env():
             and not k.startswith("DASK_")}
 
 
-def run_browser(script, env):
-    """Runs tests/serve/SCRIPT in node; fails the test if it fails."""
-    r = subprocess.run(["node", str(ROOT / "tests" / "serve" / script)],
-                       env=env, capture_output=True, text=True, timeout=300)
+def run_browser(script, env, *args):
+    """Runs tests/serve/SCRIPT ARGS in node; fails the test if it fails."""
+    r = subprocess.run(["node", str(ROOT / "tests" / "serve" / script),
+                        *args], env=env, capture_output=True, text=True,
+                       timeout=300)
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
 

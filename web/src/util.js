@@ -3,6 +3,14 @@
 // numbers and JSON documents, and a table that renders only the rows in
 // view, so that a page of 100,000 rows scrolls as fast as one of 10.
 
+// Children as el() and fill() take them: arrays flattened, null, undefined
+// and false left out (a card a page does not have), the rest as nodes.
+function nodes(children) {
+  return children.flat()
+    .filter((c) => c !== null && c !== undefined && c !== false)
+    .map((c) => (c instanceof Node ? c : document.createTextNode(String(c))));
+}
+
 export function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -11,11 +19,14 @@ export function el(tag, attrs, ...children) {
     else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
+  e.append(...nodes(children));
   return e;
+}
+
+// Replaces parent's children, as el() takes them: the DOM's own
+// replaceChildren would show a null child as the text "null".
+export function fill(parent, ...children) {
+  parent.replaceChildren(...nodes(children));
 }
 
 export const svgNS = "http://www.w3.org/2000/svg";

@@ -3,7 +3,7 @@
 // coordinates of the numeric parameters against the last value of the
 // metric.
 import * as api from "../api.js";
-import { el, svg, fmtValue, short, link } from "../util.js";
+import { el, fill, svg, fmtValue, short, link } from "../util.js";
 import { plot } from "./task.js";
 
 // A parameter as a number: MLflow keeps every parameter as text ("0.01").
@@ -82,7 +82,7 @@ export default {
           rows.map((r) => el("tr", { class: "differs" }, el("td", { class: "muted" }, r.section), el("th", {}, r.key),
             el("td", {}, r.a ?? ""), el("td", {}, r.b ?? "")))));
     }
-    state.root.replaceChildren(head,
+    fill(state.root, head,
       el("div", { class: "card" }, el("div", { class: "filters" }, keySel, axisSel), chart),
       diffCard,
       el("div", { class: "card" }, el("h3", {}, "Parameters"), ptable),

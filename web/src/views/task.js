@@ -3,7 +3,7 @@
 // buckets for long series), telemetry while it ran, and its lineage.
 import uPlot from "uplot";
 import * as api from "../api.js";
-import { el, fmtTime, fmtDuration, spanEnd, statusBadge, docTable, short, link } from "../util.js";
+import { el, fill, fmtTime, fmtDuration, spanEnd, statusBadge, docTable, short, link } from "../util.js";
 
 export function seriesData(s) {
   if (!s.downsampled) {
@@ -61,7 +61,7 @@ export default {
     const refs = (list) => list.length ? el("ul", {}, list.map((r) => el("li", {}, link("#/task/" + r.id, `${r.activity || short(r.id)} `), statusBadge(r.status)))) : el("p", { class: "muted" }, "none");
     const metrics = el("div", { id: "metrics" });
     const tele = el("div", { id: "telemetry" });
-    state.root.replaceChildren(
+    fill(state.root,
       el("div", { class: "card" },
         el("h2", {}, "Task ", x.activity || "", " ", statusBadge(x.status)),
         el("p", { class: "muted" }, `${x.id} · workflow `, link("#/workflow/" + x.workflow_id, x.workflow_name || short(x.workflow_id)),

@@ -1,0 +1,48 @@
+// browser_views.mjs CHECK -- one check of the dashboard's views in Debian's
+// headless Chromium (browser_support.mjs), on the store of
+// views_workload.py (test_browser_views.py runs one per test):
+//
+//   no-null   a task page and a compare of three runs show no stray "null"
+//             where a card is left out
+//
+// Environment: MIDA_WEB (web/, with its node_modules), MIDA_URL (the
+// server), MIDA_SHOTS (where screenshots go), MIDA_IDS (the workload's
+// ids, JSON). Prints one line per check; exits non-zero on the first
+// failure, with no script error allowed on any page.
+import { check, drive, url } from "./browser_support.mjs";
+
+const ids = JSON.parse(process.env.MIDA_IDS || "{}");
+
+// The elements that hold a text node that reads "null".
+function strayNulls(page) {
+  return page.evaluate(() => {
+    const walk = document.createTreeWalker(document.getElementById("view"), NodeFilter.SHOW_TEXT);
+    const found = [];
+    for (let n = walk.nextNode(); n; n = walk.nextNode())
+      if (n.textContent.trim() === "null") found.push(n.parentElement.tagName);
+    return found;
+  });
+}
+
+const checks = {
+  async "no-null"({ page, shot }) {
+    const [a, b] = ids.train;
+    await page.goto(`${url}/#/task/${a}`);
+    await page.waitForSelector(".metric-chart canvas");
+    check((await strayNulls(page)).length === 0, "a task with no error shows no stray null");
+    await page.goto(`${url}/#/compare?task=${a}&task=${b}&task=${ids.prepare}`);
+    await page.waitForSelector("#compare-chart canvas");
+    check((await strayNulls(page)).length === 0, "a compare of three runs shows no stray null");
+    await shot("no-null");
+  },
+};
+
+const body = checks[process.argv[2]];
+if (!body) {
+  console.error("usage: node browser_views.mjs " + Object.keys(checks).join("|"));
+  process.exit(2);
+}
+await drive(async (s) => {
+  await body(s);
+  check(s.problems.length === 0, "no script error " + JSON.stringify(s.problems.slice(0, 3)));
+});

@@ -1,0 +1,55 @@
+"""The dashboard's views as a scientist reads them, in Debian's headless
+Chromium (browser_views.mjs, one check per test): the store is written by
+the mida Python module (views_workload.py: a small sweep with metrics,
+files and host telemetry with GPUs from the fake NVML of the tests).
+Screenshots go to test-results/serve-browser-views/."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from serve_support import ROOT
+from test_browser import BUILD, RESULTS, clean_env, need_browser, run_browser
+
+FAKE_NVML = BUILD / "tests" / "libfake_nvml_partial.so"
+WORKLOAD = str(ROOT / "tests" / "serve" / "views_workload.py")
+
+
+def writer_env(store):
+    env = clean_env()
+    env.update(MIDA_STORE=f"sqlite://{store}", MIDA_SAMPLE_HZ="10",
+               PYTHONPATH=str(BUILD / "python"))
+    if FAKE_NVML.exists():
+        env["MIDA_NVML_LIBRARY"] = str(FAKE_NVML)
+    return env
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """(store path, ids) of views_workload.py's sweep, made once."""
+    d = tmp_path_factory.mktemp("views")
+    store = d / "views.db"
+    r = subprocess.run([sys.executable, WORKLOAD, str(d)],
+                       env=writer_env(store), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return store, r.stdout.strip().splitlines()[-1]
+
+
+def check(name, server, ids, **extra):
+    """Runs the check NAME of browser_views.mjs against SERVER."""
+    env = dict(clean_env(), MIDA_URL=server.url, MIDA_IDS=ids,
+               MIDA_SHOTS=str(RESULTS / "serve-browser-views"),
+               MIDA_WEB=str(ROOT / "web"), **extra)
+    run_browser("browser_views.mjs", env, name)
+
+
+def test_no_stray_null_on_task_and_compare_pages(serve, sweep):
+    # A task with no error and a compare of three runs (no diff card) once
+    # showed the word "null" where the missing card would be.
+    need_browser()
+    store, ids = sweep
+    check("no-null", serve(str(store)), ids)

@@ -1,0 +1,85 @@
+"""The store of the dashboard's view checks (test_browser_views.py,
+browser_views.mjs), written with the mida Python module as a training
+script would write it, no hand-made rows:
+
+- workflow "sweep": "prepare" generates two shard files in sibling
+  folders (shards/a/shard-0.npz, shards/b/shard-0.npz: URIs alike but for
+  their ends); two "train" runs use them, with lr 0.1 and 0.01 and ten
+  points of "loss" each over 0.4 s, so that host telemetry (sampled at
+  MIDA_SAMPLE_HZ, GPUs through the fake NVML of MIDA_NVML_LIBRARY) covers
+  them. All the tasks begin within a few seconds: their UUIDv7 ids share
+  their first 8 hex digits.
+- with "step" as argv[2]: workflow "stepper", one task "watched" that logs
+  one point of "loss" for each line read on stdin and prints "<i>" once it
+  is flushed; it ends at end of input.
+
+Prints the ids as JSON on its last line ({"train": [...], "prepare": ...}
+or {"watched": ...}).
+
+usage: views_workload.py DIR [step]
+"""
+import json
+import os
+import sys
+import time
+
+import mida
+
+
+def sweep(root):
+    ids = {"train": []}
+    with mida.workflow("sweep"):
+        @mida.task(name="prepare")
+        def prepare():
+            ids["prepare"] = mida.current_task()
+            paths = []
+            for variant in ("a", "b"):
+                d = os.path.join(root, "shards", variant)
+                os.makedirs(d, exist_ok=True)
+                p = os.path.join(d, "shard-0.npz")
+                with open(p, "w") as f:
+                    f.write(variant)
+                mida.data("file://" + p, role="generated", kind="file")
+                paths.append(p)
+            return {"shards": paths}
+
+        @mida.task(name="train")
+        def train(lr, shard):
+            ids["train"].append(mida.current_task())
+            mida.data("file://" + shard, role="used", kind="file")
+            for step in range(10):
+                time.sleep(0.04)
+                mida.metric("loss", lr * 100 / (step + 1), step=step)
+            return {"final_loss": lr * 10}
+
+        shards = prepare()["shards"]
+        train(0.1, shards[0])
+        train(0.01, shards[1])
+    return ids
+
+
+def stepper():
+    with mida.workflow("stepper"):
+        @mida.task(name="watched")
+        def watched():
+            print(json.dumps({"watched": mida.current_task()}), flush=True)
+            i = 0
+            for _ in sys.stdin:
+                mida.metric("loss", 1.0 / (i + 1), step=i)
+                mida.flush()
+                print(i, flush=True)
+                i += 1
+        watched()
+
+
+def main():
+    if len(sys.argv) > 2 and sys.argv[2] == "step":
+        stepper()
+        return
+    ids = sweep(sys.argv[1])
+    mida.flush()
+    print(json.dumps(ids))
+
+
+if __name__ == "__main__":
+    main()
