@@ -4,6 +4,9 @@
 //
 //   no-null   a task page and a compare of three runs show no stray "null"
 //             where a card is left out
+//   short-ids two runs begun in the same minute (UUIDv7 ids alike in their
+//             first 8 hex digits) read apart: the compare legend, its diff
+//             columns, the workflow's task table
 //
 // Environment: MIDA_WEB (web/, with its node_modules), MIDA_URL (the
 // server), MIDA_SHOTS (where screenshots go), MIDA_IDS (the workload's
@@ -34,6 +37,22 @@ const checks = {
     await page.waitForSelector("#compare-chart canvas");
     check((await strayNulls(page)).length === 0, "a compare of three runs shows no stray null");
     await shot("no-null");
+  },
+  async "short-ids"({ page, shot }) {
+    const [a, b] = ids.train;
+    check(a.slice(0, 8) === b.slice(0, 8), `the two runs' ids begin alike (${a}, ${b})`);
+    await page.goto(`${url}/#/compare?task=${a}&task=${b}`);
+    await page.waitForSelector("#compare-chart canvas");
+    const legend = await page.$$eval("#compare-chart .u-series .u-label", (l) => l.slice(1).map((e) => e.textContent));
+    check(legend.length === 2 && legend[0] !== legend[1], `the compare legend tells them apart (${legend})`);
+    const cols = await page.$$eval("#diff tr:first-child th", (h) => h.slice(2).map((e) => e.textContent));
+    check(cols.length === 2 && cols[0] !== cols[1], `so do the diff's columns (${cols})`);
+    await shot("short-ids-compare");
+    const wf = (await (await fetch(`${url}/api/tasks/${a}`)).json()).task.workflow_id;
+    await page.goto(`${url}/#/workflow/${wf}`);
+    await page.waitForSelector(".vt-row");
+    const shown = await page.$$eval(".vt-row", (r) => r.map((x) => x.children[0].textContent));
+    check(shown.length === 3 && new Set(shown).size === 3, `and the task table (${shown})`);
   },
 };
 

@@ -80,8 +80,15 @@ export function fmtValue(v) {
   return String(v);
 }
 
+// An id made short to tell ids apart on screen (links and titles carry the
+// whole): a UUID's last 8 hex digits, since mida's ids are UUIDv7, whose
+// first digits are the time (the ids of a minute all begin alike) and last
+// 44 bits random; other ids (a data digest) their first 8 characters.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function short(id) {
-  return id ? String(id).slice(0, 8) : "";
+  if (!id) return "";
+  const s = String(id);
+  return UUID.test(s) ? "…" + s.slice(-8) : s.slice(0, 8);
 }
 
 export function statusBadge(status) {

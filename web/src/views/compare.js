@@ -42,6 +42,11 @@ function parallelCoordinates(tasks, params, metricKey, finals) {
   return root;
 }
 
+// A run as the chart's legend and the tables' columns name it.
+function label(t) {
+  return `${t.task.activity || ""} ${short(t.task.id)}`.trim();
+}
+
 export default {
   async enter(state) {
     const params = new URLSearchParams(state.args[0] || "");
@@ -54,6 +59,7 @@ export default {
       return;
     }
     const tasks = await Promise.all(ids.map((id) => api.get("tasks/" + encodeURIComponent(id))));
+    const byId = new Map(tasks.map((t) => [t.task.id, t]));
     const keys = [...new Set(tasks.flatMap((t) => t.metrics.map((m) => m.key)))].sort();
     const key = params.get("key") || keys[0];
     const axis = params.get("x") || "step";
@@ -64,7 +70,7 @@ export default {
       ["step", "time"].map((k) => el("option", { value: k, selected: k === axis }, "x = " + k)));
     const usedKeys = [...new Set(tasks.flatMap((t) => Object.keys(t.task.used || {})))].sort();
     const ptable = el("table", { id: "params" },
-      el("tr", {}, el("th", {}, "parameter"), tasks.map((t) => el("th", {}, link("#/task/" + t.task.id, t.task.activity + " " + short(t.task.id))))),
+      el("tr", {}, el("th", {}, "parameter"), tasks.map((t) => el("th", {}, link("#/task/" + t.task.id, label(t))))),
       usedKeys.map((k) => {
         const vals = tasks.map((t) => fmtValue(t.task.used?.[k]));
         const differs = new Set(vals).size > 1;
@@ -78,7 +84,7 @@ export default {
       const d = await api.get("diff", { a: ids[0], b: ids[1] });
       const rows = d.rows.filter((r) => r.status !== "same");
       diffCard = el("div", { class: "card" }, el("h3", {}, `What differs (${rows.length})`),
-        el("table", { id: "diff" }, el("tr", {}, ["", "", short(ids[0]), short(ids[1])].map((h) => el("th", {}, h))),
+        el("table", { id: "diff" }, el("tr", {}, ["", "", label(tasks[0]), label(tasks[1])].map((h) => el("th", {}, h))),
           rows.map((r) => el("tr", { class: "differs" }, el("td", { class: "muted" }, r.section), el("th", {}, r.key),
             el("td", {}, r.a ?? ""), el("td", {}, r.b ?? "")))));
     }
@@ -102,7 +108,7 @@ export default {
       return line;
     });
     chart.dataset.series = String(r.series.length);
-    plot(chart, key, axis === "time" ? xs.map((x) => x / 1e9) : xs, lines, r.series.map((s) => short(s.task)), { time: axis === "time" });
+    plot(chart, key, axis === "time" ? xs.map((x) => x / 1e9) : xs, lines, r.series.map((s) => label(byId.get(s.task))), { time: axis === "time" });
     const numeric = usedKeys.filter((k) => tasks.every((t) => num(t.task.used?.[k]) !== null));
     pc.append(parallelCoordinates(tasks, numeric, key, finals));
   },
