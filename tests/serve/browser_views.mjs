@@ -7,11 +7,16 @@
 //   short-ids two runs begun in the same minute (UUIDv7 ids alike in their
 //             first 8 hex digits) read apart: the compare legend, its diff
 //             columns, the workflow's task table
+//   live-scroll a reader scrolled down a running task's page stays there
+//             when a new metric point re-renders it (MIDA_STEPPER: the
+//             command of views_workload.py's stepper, a JSON array)
 //
 // Environment: MIDA_WEB (web/, with its node_modules), MIDA_URL (the
 // server), MIDA_SHOTS (where screenshots go), MIDA_IDS (the workload's
 // ids, JSON). Prints one line per check; exits non-zero on the first
 // failure, with no script error allowed on any page.
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import { check, drive, url } from "./browser_support.mjs";
 
 const ids = JSON.parse(process.env.MIDA_IDS || "{}");
@@ -53,6 +58,31 @@ const checks = {
     await page.waitForSelector(".vt-row");
     const shown = await page.$$eval(".vt-row", (r) => r.map((x) => x.children[0].textContent));
     check(shown.length === 3 && new Set(shown).size === 3, `and the task table (${shown})`);
+  },
+  async "live-scroll"({ page, shot }) {
+    const cmd = JSON.parse(process.env.MIDA_STEPPER);
+    const child = spawn(cmd[0], cmd.slice(1), { stdio: ["pipe", "pipe", "inherit"] });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const next = async () => (await lines.next()).value;
+    const id = JSON.parse(await next()).watched;
+    const point = async () => { child.stdin.write("\n"); await next(); };
+    await point();
+    await page.goto(`${url}/#/task/${id}`);
+    await page.waitForSelector(".metric-chart[data-points='1'] canvas");
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    const y = await page.evaluate(() => window.scrollY);
+    check(y > 100, `the reader scrolled down the running task's page (to ${y} px)`);
+    for (const n of [2, 3]) {
+      await point();
+      await page.waitForSelector(`.metric-chart[data-points='${n}'] canvas`);
+      // Two frames on, when the page has settled.
+      const now = await page.evaluate(() => new Promise((res) =>
+        requestAnimationFrame(() => requestAnimationFrame(() => res(window.scrollY)))));
+      check(now === y, `point ${n} re-rendered the page and left the reader at ${now} px`);
+    }
+    await shot("live-scroll");
+    child.stdin.end();
+    await new Promise((res) => child.on("exit", res));
   },
 };
 

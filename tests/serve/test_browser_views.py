@@ -13,6 +13,7 @@ import pytest
 
 from serve_support import ROOT
 from test_browser import BUILD, RESULTS, clean_env, need_browser, run_browser
+from test_events import make_store
 
 FAKE_NVML = BUILD / "tests" / "libfake_nvml_partial.so"
 WORKLOAD = str(ROOT / "tests" / "serve" / "views_workload.py")
@@ -40,7 +41,8 @@ def sweep(tmp_path_factory):
 
 
 def check(name, server, ids, **extra):
-    """Runs the check NAME of browser_views.mjs against SERVER."""
+    """Runs the check NAME of browser_views.mjs against SERVER, with the
+    environment variables EXTRA."""
     env = dict(clean_env(), MIDA_URL=server.url, MIDA_IDS=ids,
                MIDA_SHOTS=str(RESULTS / "serve-browser-views"),
                MIDA_WEB=str(ROOT / "web"), **extra)
@@ -61,3 +63,15 @@ def test_runs_begun_together_read_apart(serve, sweep):
     need_browser()
     store, ids = sweep
     check("short-ids", serve(str(store)), ids)
+
+
+def test_a_live_task_page_keeps_the_readers_place(serve, mida_bin, tmp_path):
+    # The task page re-renders as its run logs points; it once emptied
+    # itself first, which scrolled a reader watching the plots to the top.
+    need_browser()
+    store = tmp_path / "stepper.db"
+    make_store(store)
+    server = serve(str(store), "--poll-ms", "100")
+    stepper = [sys.executable, WORKLOAD, str(tmp_path), "step"]
+    check("live-scroll", server, "{}", MIDA_STEPPER=json.dumps(stepper),
+          **writer_env(store))

@@ -26,22 +26,26 @@ export function plot(target, title, x, lines, labels, opts = {}) {
   return u;
 }
 
-async function metricPlots(box, task) {
-  box.replaceChildren();
-  for (const m of task.metrics) {
+// Each metric's series, asked for together.
+function metricSeries(task) {
+  return Promise.all(task.metrics.map(async (m) => {
     const r = await api.get("metrics", { task: task.task.id, key: m.key, x: m.first_step === null || m.first_step === undefined ? "time" : "step", points: 2000 });
-    const s = r.series[0];
+    return { m, s: r.series[0] };
+  }));
+}
+
+function drawMetrics(box, series) {
+  for (const { m, s } of series) {
     const d = seriesData(s);
     const holder = el("div", { class: "chart metric-chart", "data-key": m.key, "data-points": d.x.length });
     box.append(holder);
     plot(holder, `${m.key} (${m.points} points${s.downsampled ? ", min/max per bucket" : ""})`, d.x, d.lines, d.labels, { time: s.x === "time" });
   }
-  if (!task.metrics.length) box.append(el("p", { class: "muted" }, "No metric."));
+  if (!series.length) box.append(el("p", { class: "muted" }, "No metric."));
 }
 
-async function telemetryPlot(box, id) {
-  const r = await api.get("telemetry", { task: id, limit: 5000 });
-  const proc = r.samples.filter((s) => s.scope === "process" && s.sample && typeof s.sample === "object");
+function drawTelemetry(box, samples) {
+  const proc = samples.filter((s) => s.scope === "process" && s.sample && typeof s.sample === "object");
   if (!proc.length) return box.replaceChildren(el("p", { class: "muted" }, "No telemetry sample while it ran."));
   const keys = ["cpu_pct", "rss_kb"].filter((k) => proc.some((s) => typeof s.sample[k] === "number"));
   box.replaceChildren();
@@ -52,16 +56,30 @@ async function telemetryPlot(box, id) {
   }
 }
 
+// Renders the page in place of the one on screen, leaving the reader where
+// they were: a live update renders it again, and a page that shrank for one
+// layout would scroll them back up. It keeps its height until the next
+// frame, by when uPlot (which sizes a chart in a microtask) is done.
+function inPlace(root, render) {
+  root.style.minHeight = root.offsetHeight + "px";
+  render();
+  requestAnimationFrame(() => (root.style.minHeight = ""));
+}
+
 export default {
   async enter(state) {
     state.id = decodeURIComponent(state.args[0]);
     const t = await api.get("tasks/" + encodeURIComponent(state.id));
+    // Everything the page shows is asked for first, and the page is put in
+    // place at once, with no card empty while its data comes.
+    const [series, samples] = await Promise.all([metricSeries(t), api.get("telemetry", { task: t.task.id, limit: 5000 })]);
+    if (state.gone) return; /* the reader went to another page meanwhile */
     const x = t.task;
     const dataRows = t.data.map((d) => el("tr", {}, el("td", {}, d.role), el("td", {}, d.name || ""), el("td", {}, d.uri || d.id), el("td", {}, d.kind || ""), el("td", { class: "num" }, d.size ?? "")));
     const refs = (list) => list.length ? el("ul", {}, list.map((r) => el("li", {}, link("#/task/" + r.id, `${r.activity || short(r.id)} `), statusBadge(r.status)))) : el("p", { class: "muted" }, "none");
     const metrics = el("div", { id: "metrics" });
     const tele = el("div", { id: "telemetry" });
-    fill(state.root,
+    const cards = [
       el("div", { class: "card" },
         el("h2", {}, "Task ", x.activity || "", " ", statusBadge(x.status)),
         el("p", { class: "muted" }, `${x.id} · workflow `, link("#/workflow/" + x.workflow_id, x.workflow_name || short(x.workflow_id)),
@@ -80,8 +98,16 @@ export default {
         el("div", { class: "card" }, el("h3", {}, "Depends on"), refs(t.upstream)),
         el("div", { class: "card" }, el("h3", {}, "Needed by / children"), refs(t.downstream.concat(t.children)))),
       el("div", { class: "card" }, el("h3", {}, "Metrics"), metrics),
-      el("div", { class: "card" }, el("h3", {}, "Telemetry while it ran"), tele));
-    await Promise.all([metricPlots(metrics, t), telemetryPlot(tele, x.id)]);
+      el("div", { class: "card" }, el("h3", {}, "Telemetry while it ran"), tele)];
+    inPlace(state.root, () => {
+      fill(state.root, cards);
+      drawMetrics(metrics, series);
+      drawTelemetry(tele, samples.samples);
+    });
+  },
+  leave(state) {
+    state.gone = true;
+    clearTimeout(state.timer);
   },
   onEvent(state, kind, data) {
     if (kind === "tasks" && data.some((t) => t.id === state.id)) {
