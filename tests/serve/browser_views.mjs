@@ -7,6 +7,8 @@
 //   short-ids two runs begun in the same minute (UUIDv7 ids alike in their
 //             first 8 hex digits) read apart: the compare legend, its diff
 //             columns, the workflow's task table
+//   telemetry the host's page draws its CPU, memory and GPUs first (the fake
+//             NVML's two GPUs), the other series when asked for
 //   live-scroll a reader scrolled down a running task's page stays there
 //             when a new metric point re-renders it (MIDA_STEPPER: the
 //             command of views_workload.py's stepper, a JSON array)
@@ -58,6 +60,20 @@ const checks = {
     await page.waitForSelector(".vt-row");
     const shown = await page.$$eval(".vt-row", (r) => r.map((x) => x.children[0].textContent));
     check(shown.length === 3 && new Set(shown).size === 3, `and the task table (${shown})`);
+  },
+  async telemetry({ page, shot }) {
+    const host = (await (await fetch(`${url}/api/telemetry/sources`)).json()).sources.find((s) => s.pid === 0);
+    await page.goto(`${url}/#/telemetry?host=${encodeURIComponent(host.host)}&pid=0`);
+    await page.waitForSelector("#telemetry-charts canvas");
+    const titles = () => page.$$eval("#telemetry-charts .u-title", (t) => t.map((e) => e.textContent));
+    const shown = await titles();
+    for (const want of ["cpu_busy_pct", "mem_available_kb", "gpu0.mem_used_bytes", "gpu1.power_w"])
+      check(shown.includes(want), `the host's telemetry draws ${want} (${shown.slice(0, 6)}...)`);
+    await shot("telemetry");
+    await page.click("#more-series summary");
+    await page.waitForFunction((n) => document.querySelectorAll("#telemetry-charts .u-title").length > n, shown.length);
+    const all = await titles();
+    check(all.includes("disk_io_ms") && all.includes("swap_free_kb"), `the other series when asked for (${all.length} in all)`);
   },
   async "live-scroll"({ page, shot }) {
     const cmd = JSON.parse(process.env.MIDA_STEPPER);

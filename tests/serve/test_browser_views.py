@@ -75,3 +75,14 @@ def test_a_live_task_page_keeps_the_readers_place(serve, mida_bin, tmp_path):
     stepper = [sys.executable, WORKLOAD, str(tmp_path), "step"]
     check("live-scroll", server, "{}", MIDA_STEPPER=json.dumps(stepper),
           **writer_env(store))
+
+
+def test_host_telemetry_draws_cpu_memory_and_gpus_first(serve, sweep):
+    # The view drew the first 12 numbers of a sample by name (buffers_kb,
+    # cached_kb, ...): never memory, network or load, and never a GPU,
+    # whose readings are an array.
+    need_browser()
+    if not FAKE_NVML.exists():
+        pytest.skip("the fake NVML of tests/meson.build is not built")
+    store, ids = sweep
+    check("telemetry", serve(str(store)), ids)

@@ -1,8 +1,12 @@
-// telemetry.js -- sampled CPU, memory, I/O and GPU use of a host or a
-// process over time, with the spans of the tasks that ran there.
+// telemetry.js -- sampled CPU, memory, GPU, network and disk use of a host
+// or a process over time (samples.js), with the spans of the tasks that ran
+// there.
 import * as api from "../api.js";
 import { el, svg, fmtTime, short, spanEnd } from "../util.js";
 import { plot } from "./task.js";
+import { sampleSeries } from "../samples.js";
+
+const SHOWN = 12; // series drawn before the reader asks for more
 
 export default {
   async enter(state) {
@@ -18,12 +22,20 @@ export default {
     if (!host) return charts.replaceChildren(el("p", { class: "muted" }, "No telemetry sample yet (the sampler runs with MIDA_SAMPLE_HZ)."));
     const r = await api.get("telemetry", { host, pid, limit: 20000 });
     const samples = r.samples.filter((s) => s.sample && typeof s.sample === "object");
-    const keys = [...new Set(samples.flatMap((s) => Object.keys(s.sample).filter((k) => typeof s.sample[k] === "number")))].sort();
-    const x = samples.map((s) => s.ts / 1e9);
-    for (const k of keys.slice(0, 12)) {
-      const holder = el("div", { class: "chart" });
-      charts.append(holder);
-      plot(holder, k, x, [samples.map((s) => s.sample[k] ?? null)], [k], { time: true, height: 150 });
+    // The first series drawn at once, the others when the reader opens
+    // them (a host sample has some 30 numbers, and 8 more per GPU).
+    const { x, series } = sampleSeries(samples);
+    const draw = (box, list) => list.forEach((s) => {
+      const holder = el("div", { class: "chart", "data-key": s.name });
+      box.append(holder);
+      plot(holder, s.name, x, [s.values], [s.name], { time: true, height: 150 });
+    });
+    draw(charts, series.slice(0, SHOWN));
+    const rest = series.slice(SHOWN);
+    if (rest.length) {
+      const more = el("details", { id: "more-series", ontoggle: () => more.open && more.children.length === 1 && draw(more, rest) },
+        el("summary", {}, `${rest.length} more series: ${rest.map((s) => s.name).join(", ")}`));
+      charts.append(more);
     }
     if (!samples.length) return;
     // The tasks that ran on this host in the window, as spans. One that
