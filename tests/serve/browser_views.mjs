@@ -9,6 +9,7 @@
 //             columns, the workflow's task table
 //   telemetry the host's page draws its CPU, memory and GPUs first (the fake
 //             NVML's two GPUs), the other series when asked for
+//   task-telemetry a run's page draws its host's memory and GPUs while it ran
 //   live-scroll a reader scrolled down a running task's page stays there
 //             when a new metric point re-renders it (MIDA_STEPPER: the
 //             command of views_workload.py's stepper, a JSON array)
@@ -74,6 +75,14 @@ const checks = {
     await page.waitForFunction((n) => document.querySelectorAll("#telemetry-charts .u-title").length > n, shown.length);
     const all = await titles();
     check(all.includes("disk_io_ms") && all.includes("swap_free_kb"), `the other series when asked for (${all.length} in all)`);
+  },
+  async "task-telemetry"({ page, shot }) {
+    await page.goto(`${url}/#/task/${ids.train[0]}`);
+    await page.waitForSelector("#telemetry canvas");
+    const titles = await page.$$eval("#telemetry .u-title", (t) => t.map((e) => e.textContent));
+    for (const want of [/^host .*: mem_available_kb$/, /^host .*: gpu0\.mem_used_bytes$/, /^rss_kb$/])
+      check(titles.some((t) => want.test(t)), `the run's page draws ${want} while it ran (${titles})`);
+    await shot("task-telemetry");
   },
   async "live-scroll"({ page, shot }) {
     const cmd = JSON.parse(process.env.MIDA_STEPPER);

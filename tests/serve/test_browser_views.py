@@ -86,3 +86,14 @@ def test_host_telemetry_draws_cpu_memory_and_gpus_first(serve, sweep):
         pytest.skip("the fake NVML of tests/meson.build is not built")
     store, ids = sweep
     check("telemetry", serve(str(store)), ids)
+
+
+def test_a_task_page_draws_its_hosts_telemetry(serve, sweep):
+    # The page drew only its process's cpu_pct and rss_kb: a command under
+    # `mida run` (whose process has no samples of its own) read "no
+    # telemetry sample while it ran" on a host sampled all along.
+    need_browser()
+    if not FAKE_NVML.exists():
+        pytest.skip("the fake NVML of tests/meson.build is not built")
+    store, ids = sweep
+    check("task-telemetry", serve(str(store)), ids)

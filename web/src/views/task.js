@@ -1,8 +1,10 @@
 // task.js -- one task in full: inputs, outputs, metadata, error, resources,
 // data in and out, dependencies, metric plots (every point, or min/max
-// buckets for long series), telemetry while it ran, and its lineage.
+// buckets for long series), its process's and host's telemetry while it
+// ran, and its lineage.
 import uPlot from "uplot";
 import * as api from "../api.js";
+import { fieldOf, sampleSeries } from "../samples.js";
 import { el, fill, fmtTime, fmtDuration, spanEnd, statusBadge, docTable, short, link } from "../util.js";
 
 export function seriesData(s) {
@@ -44,16 +46,23 @@ function drawMetrics(box, series) {
   if (!series.length) box.append(el("p", { class: "muted" }, "No metric."));
 }
 
+// What the page draws of the samples taken while the task ran: its
+// process's CPU and memory, its host's CPU, memory and GPUs (a task of
+// `mida run` or of a Dask worker may have only the host's).
+const TASK_FIELDS = new Set(["cpu_pct", "rss_kb", "cpu_busy_pct", "mem_available_kb", "util_pct", "mem_used_bytes", "power_w"]);
+
 function drawTelemetry(box, samples) {
-  const proc = samples.filter((s) => s.scope === "process" && s.sample && typeof s.sample === "object");
-  if (!proc.length) return box.replaceChildren(el("p", { class: "muted" }, "No telemetry sample while it ran."));
-  const keys = ["cpu_pct", "rss_kb"].filter((k) => proc.some((s) => typeof s.sample[k] === "number"));
-  box.replaceChildren();
-  for (const k of keys) {
-    const holder = el("div", { class: "chart" });
-    box.append(holder);
-    plot(holder, k, proc.map((s) => s.ts / 1e9), [proc.map((s) => s.sample[k] ?? null)], [k], { time: true, height: 160 });
+  for (const scope of ["process", "host"]) {
+    const mine = samples.filter((s) => s.scope === scope && s.sample && typeof s.sample === "object");
+    const { x, series } = sampleSeries(mine);
+    for (const s of series.filter((s) => TASK_FIELDS.has(fieldOf(s.name)))) {
+      const title = scope === "host" ? `host ${mine[0].host}: ${s.name}` : s.name;
+      const holder = el("div", { class: "chart", "data-key": `${scope}.${s.name}` });
+      box.append(holder);
+      plot(holder, title, x, [s.values], [s.name], { time: true, height: 160 });
+    }
   }
+  if (!box.children.length) box.append(el("p", { class: "muted" }, "No telemetry sample while it ran."));
 }
 
 // Renders the page in place of the one on screen, leaving the reader where
