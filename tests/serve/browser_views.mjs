@@ -9,6 +9,8 @@
 //             columns, the workflow's task table
 //   telemetry the host's page draws its CPU, memory and GPUs first (the fake
 //             NVML's two GPUs), the other series when asked for
+//   y-labels  a chart's y axis is as wide as its labels (host memory in kB
+//             has 8 digits): none is cut at the canvas' left edge
 //   task-telemetry a run's page draws its host's memory and GPUs while it ran
 //   live-scroll a reader scrolled down a running task's page stays there
 //             when a new metric point re-renders it (MIDA_STEPPER: the
@@ -75,6 +77,22 @@ const checks = {
     await page.waitForFunction((n) => document.querySelectorAll("#telemetry-charts .u-title").length > n, shown.length);
     const all = await titles();
     check(all.includes("disk_io_ms") && all.includes("swap_free_kb"), `the other series when asked for (${all.length} in all)`);
+  },
+  async "y-labels"({ page, shot }) {
+    await page.goto(`${url}/#/telemetry`);
+    await page.waitForSelector("#telemetry-charts canvas");
+    // The first column of each chart's canvas that has ink in it: a label
+    // wider than its axis is drawn from left of the canvas, cut at 0-1.
+    const firstInk = await page.$$eval("#telemetry-charts .uplot", (charts) => charts.map((u) => {
+      const c = u.querySelector("canvas");
+      const d = c.getContext("2d").getImageData(0, 0, 12, c.height).data;
+      let first = 12;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) first = Math.min(first, (i >> 2) % 12);
+      return [u.querySelector(".u-title").textContent, first];
+    }));
+    const cut = firstInk.filter(([, x]) => x < 3);
+    check(firstInk.length >= 12 && cut.length === 0, `no y label is cut (${JSON.stringify(cut)})`);
+    await shot("y-labels");
   },
   async "task-telemetry"({ page, shot }) {
     await page.goto(`${url}/#/task/${ids.train[0]}`);

@@ -97,3 +97,11 @@ def test_a_task_page_draws_its_hosts_telemetry(serve, sweep):
         pytest.skip("the fake NVML of tests/meson.build is not built")
     store, ids = sweep
     check("task-telemetry", serve(str(store)), ids)
+
+
+def test_y_axis_labels_are_not_cut(serve, sweep):
+    # uPlot's y axis is 50 px wide: host memory in kB (8 digits) read
+    # "0,000" on every chart of it.
+    need_browser()
+    store, ids = sweep
+    check("y-labels", serve(str(store)), ids)
