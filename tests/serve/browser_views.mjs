@@ -9,6 +9,8 @@
 //             columns, the workflow's task table
 //   telemetry the host's page draws its CPU, memory and GPUs first (the fake
 //             NVML's two GPUs), the other series when asked for
+//   lineage-labels two files whose URIs differ only at their ends read apart
+//             in the lineage graph, and hovering one shows its URI
 //   y-labels  a chart's y axis is as wide as its labels (host memory in kB
 //             has 8 digits): none is cut at the canvas' left edge
 //   task-telemetry a run's page draws its host's memory and GPUs while it ran
@@ -77,6 +79,16 @@ const checks = {
     await page.waitForFunction((n) => document.querySelectorAll("#telemetry-charts .u-title").length > n, shown.length);
     const all = await titles();
     check(all.includes("disk_io_ms") && all.includes("swap_free_kb"), `the other series when asked for (${all.length} in all)`);
+  },
+  async "lineage-labels"({ page, shot }) {
+    await page.goto(`${url}/#/lineage/${ids.prepare}`);
+    await page.waitForSelector("#lineage .node.data");
+    const files = await page.$$eval("#lineage .node.data", (n) => n.map((e) => [e.querySelector("text").textContent, e.querySelector("title").textContent]));
+    const texts = files.map(([t]) => t);
+    check(files.length === 2 && new Set(texts).size === 2 && texts.every((t) => t.endsWith("shard-0.npz")),
+      `the shard files read apart by their names (${texts})`);
+    check(files.every(([, title]) => /file:\/\/\/.*shards\/[ab]\/shard-0\.npz/.test(title)), "and show their URIs when hovered");
+    await shot("lineage-labels");
   },
   async "y-labels"({ page, shot }) {
     await page.goto(`${url}/#/telemetry`);

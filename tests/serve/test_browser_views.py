@@ -105,3 +105,11 @@ def test_y_axis_labels_are_not_cut(serve, sweep):
     need_browser()
     store, ids = sweep
     check("y-labels", serve(str(store)), ids)
+
+
+def test_lineage_names_files_by_their_ends(serve, sweep):
+    # A data node showed the first 22 characters of its URI: every file of
+    # a project read "file:///work/project/d".
+    need_browser()
+    store, ids = sweep
+    check("lineage-labels", serve(str(store)), ids)

@@ -5,6 +5,15 @@ import dagre from "@dagrejs/dagre";
 import * as api from "../api.js";
 import { el, svg, short } from "../util.js";
 
+// A node's text in its box: a task's activity from its start; a data
+// item's URI from its end, where the file's name is (a project's files all
+// begin with the same folders).
+function nodeText(n) {
+  const text = n.label || short(n.id);
+  if (text.length <= 22) return text;
+  return n.kind === "data" ? "…" + text.slice(-21) : text.slice(0, 22);
+}
+
 function draw(graph, onPick) {
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: "LR", nodesep: 14, ranksep: 50 });
@@ -26,7 +35,7 @@ function draw(graph, onPick) {
       ? svg("ellipse", { cx: v.x, cy: v.y, rx: 75, ry: 14 })
       : svg("rect", { x: v.x - 75, y: v.y - 14, width: 150, height: 28, rx: 4 });
     const node = svg("g", { class: "node " + (n.kind === "data" ? "data" : "s-" + (n.status || "UNKNOWN")), "data-id": n.id },
-      shape, svg("text", { x: v.x - 68, y: v.y + 4 }, (n.label || short(n.id)).slice(0, 22)), svg("title", {}, `${n.kind} ${n.id} ${n.detail || ""}`));
+      shape, svg("text", { x: v.x - 68, y: v.y + 4 }, nodeText(n)), svg("title", {}, `${n.kind} ${n.label || ""} ${n.id} ${n.detail || ""}`));
     node.addEventListener("click", () => onPick(n));
     root.append(node);
   }
