@@ -58,9 +58,11 @@ static const char task_sql[] =
     " WHERE t.seq >= ?1 AND t.seq < ?2 ORDER BY t.seq LIMIT ?3";
 static const char task_kinds[] = "ssssiiissi";
 
+/* The columns of a changed workflow: those of its row on the overview,
+ * which the page draws from the event alone, and its task counts. */
 static const char workflow_sql[] =
-    "SELECT w.id, w.campaign_id, w.name, w.source, w.status, w.started,"
-    " w.ended, w.seq,"
+    "SELECT w.id, w.campaign_id, w.name, w.source, w.host, w.status,"
+    " w.started, w.ended, w.seq,"
     " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id"
     " AND t.status = 'RUNNING') AS running_tasks,"
     " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id"
@@ -72,7 +74,7 @@ static const char workflow_sql[] =
     " WHERE seq >= ?1 AND seq < ?2 UNION SELECT workflow_id FROM task"
     " WHERE seq >= ?1 AND seq < ?2 AND workflow_id IS NOT NULL)"
     " LIMIT ?3";
-static const char workflow_kinds[] = "sssssiiiiiii";
+static const char workflow_kinds[] = "ssssssiiiiiii";
 
 /* ---- the ring --------------------------------------------------------- */
 

@@ -135,6 +135,31 @@ def test_ended_tasks_reach_an_open_stream_at_the_next_poll(serve, tmp_path):
     again.close()
 
 
+def test_a_workflow_event_has_the_columns_of_the_overview(serve, tmp_path):
+    """The overview draws a workflow that an event brings with the event's
+    columns: the event had no host, so a workflow that appeared while the
+    page was open had an empty host cell until the page was reloaded."""
+    store = tmp_path / "live.db"
+    make_store(store)
+    s = serve(str(store), "--poll-ms", "100")
+    stream = Stream(s)
+    time.sleep(0.3)
+    w = subprocess.run([sys.executable, str(ROOT / "tests" / "serve" /
+                                            "live_writer.py"), "1", "0"],
+                       env=writer_env(store), capture_output=True, text=True,
+                       timeout=60)
+    assert w.returncode == 0, w.stderr
+    def ended(x):
+        return x["name"] == "live-test" and x["status"] == "FINISHED"
+    ev = stream.wait_for(lambda e: e[0] == "workflows" and any(
+        ended(x) for x in e[1]))
+    sent = next(x for x in ev[1] if ended(x))
+    listed = s.get_json("/api/workflows?name=live-test")[1]["items"][0]
+    for column in ["source", "started", "ended", "host"]:
+        assert sent.get(column) == listed[column], (column, sent)
+    stream.close()
+
+
 def test_stopping_the_server_ends_open_streams(serve, tmp_path):
     store = tmp_path / "idle.db"
     make_store(store)
