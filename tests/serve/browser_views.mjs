@@ -15,13 +15,17 @@
 //             has 8 digits): none is cut at the canvas' left edge
 //   task-telemetry a run's page draws its host's memory and GPUs while it ran
 //   live-scroll a reader scrolled down a running task's page stays there
-//             when a new metric point re-renders it (MIDA_STEPPER: the
-//             command of views_workload.py's stepper, a JSON array)
+//             when a new metric point re-renders it (MIDA_COMMAND:
+//             views_workload.py's stepper)
+//
+//   empty     an empty store's overview says it has no workflow yet, until
+//             one begins (MIDA_COMMAND: a writer of one workflow)
 //
 // Environment: MIDA_WEB (web/, with its node_modules), MIDA_URL (the
 // server), MIDA_SHOTS (where screenshots go), MIDA_IDS (the workload's
-// ids, JSON). Prints one line per check; exits non-zero on the first
-// failure, with no script error allowed on any page.
+// ids, JSON), MIDA_COMMAND (a command the check runs, a JSON array).
+// Prints one line per check; exits non-zero on the first failure, with no
+// script error allowed on any page.
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { check, drive, url } from "./browser_support.mjs";
@@ -114,8 +118,20 @@ const checks = {
       check(titles.some((t) => want.test(t)), `the run's page draws ${want} while it ran (${titles})`);
     await shot("task-telemetry");
   },
+  async empty({ page, shot }) {
+    await page.goto(`${url}/#/`);
+    await page.waitForSelector("#workflows");
+    const note = await page.$eval("#workflows", (e) => e.textContent);
+    check(/No workflow yet/.test(note), "an empty store's overview says it has no workflow yet");
+    await shot("empty");
+    const cmd = JSON.parse(process.env.MIDA_COMMAND);
+    const child = spawn(cmd[0], cmd.slice(1), { stdio: "ignore" });
+    await new Promise((res) => child.on("exit", res));
+    await page.waitForSelector("tr.wf-row");
+    check((await page.$$("#no-workflows")).length === 0, "the note goes when the first workflow comes");
+  },
   async "live-scroll"({ page, shot }) {
-    const cmd = JSON.parse(process.env.MIDA_STEPPER);
+    const cmd = JSON.parse(process.env.MIDA_COMMAND);
     const child = spawn(cmd[0], cmd.slice(1), { stdio: ["pipe", "pipe", "inherit"] });
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const next = async () => (await lines.next()).value;

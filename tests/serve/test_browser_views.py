@@ -73,7 +73,7 @@ def test_a_live_task_page_keeps_the_readers_place(serve, mida_bin, tmp_path):
     make_store(store)
     server = serve(str(store), "--poll-ms", "100")
     stepper = [sys.executable, WORKLOAD, str(tmp_path), "step"]
-    check("live-scroll", server, "{}", MIDA_STEPPER=json.dumps(stepper),
+    check("live-scroll", server, "{}", MIDA_COMMAND=json.dumps(stepper),
           **writer_env(store))
 
 
@@ -113,3 +113,18 @@ def test_lineage_names_files_by_their_ends(serve, sweep):
     need_browser()
     store, ids = sweep
     check("lineage-labels", serve(str(store)), ids)
+
+
+def test_an_empty_store_says_it_has_no_workflow(serve, tmp_path):
+    # The overview of an empty store was a table of headers and no word.
+    need_browser()
+    store = tmp_path / "empty.db"
+    env = writer_env(store)
+    r = subprocess.run([sys.executable, "-c", "import mida\n"
+                        "mida.query('SELECT 1')"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    server = serve(str(store), "--poll-ms", "100")
+    writer = [sys.executable, str(ROOT / "tests" / "serve" /
+                                  "live_writer.py"), "1", "0"]
+    check("empty", server, "{}", MIDA_COMMAND=json.dumps(writer), **env)

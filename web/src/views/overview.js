@@ -35,6 +35,10 @@ export default {
       state.rows.set(w.id, { w, tr });
       tbody.append(tr);
     }
+    if (!wfs.items.length)
+      tbody.append(el("tr", { id: "no-workflows" }, el("td", { colspan: 7, class: "muted" },
+        "No workflow yet: they appear here as they begin (", el("code", {}, "mida run -- COMMAND"),
+        ", a Python script that uses mida, ", el("code", {}, "mida observe"), ").")));
     state.tbody = tbody;
     const campaigns = camps.items.length
       ? el("table", {}, el("tr", {}, el("th", {}, "campaign"), el("th", {}, "workflows"), el("th", {}, "created")),
@@ -57,6 +61,7 @@ export default {
       const tr = workflowRow(merged);
       if (old) old.tr.replaceWith(tr);
       else state.tbody.prepend(tr);
+      state.tbody.querySelector("#no-workflows")?.remove();
       state.rows.set(w.id, { w: merged, tr });
     }
   },
