@@ -18,6 +18,7 @@
 //             when a new metric point re-renders it (MIDA_COMMAND:
 //             views_workload.py's stepper)
 //
+//   campaign  clicking a campaign lists its workflows alone
 //   empty     an empty store's overview says it has no workflow yet, until
 //             one begins (MIDA_COMMAND: a writer of one workflow)
 //
@@ -117,6 +118,21 @@ const checks = {
     for (const want of [/^host .*: mem_available_kb$/, /^host .*: gpu0\.mem_used_bytes$/, /^rss_kb$/])
       check(titles.some((t) => want.test(t)), `the run's page draws ${want} while it ran (${titles})`);
     await shot("task-telemetry");
+  },
+  async campaign({ page, shot }) {
+    await page.goto(`${url}/#/`);
+    await page.waitForSelector("tr.wf-row");
+    const names = () => page.$$eval("tr.wf-row", (r) => r.map((x) => x.children[0].textContent).sort().join(","));
+    check((await names()) === "baseline,sweep", "the overview lists every workflow");
+    const paper = await page.$("#view a:text-is('paper')");
+    check(paper !== null, "the campaign is a link");
+    await paper.click();
+    await page.waitForURL(/#\/\?campaign=/);
+    await page.waitForFunction(() => /campaign paper/.test(document.querySelector("#view").textContent));
+    check((await names()) === "sweep", `clicking the campaign lists its workflows alone (${await names()})`);
+    await shot("campaign");
+    await page.click("text=all workflows");
+    await page.waitForFunction(() => document.querySelectorAll("tr.wf-row").length === 2);
   },
   async empty({ page, shot }) {
     await page.goto(`${url}/#/`);

@@ -1,7 +1,8 @@
 """The dashboard's views as a scientist reads them, in Debian's headless
 Chromium (browser_views.mjs, one check per test): the store is written by
 the mida Python module (views_workload.py: a small sweep with metrics,
-files and host telemetry with GPUs from the fake NVML of the tests).
+files and host telemetry with GPUs from the fake NVML of the tests, and
+a workflow of another campaign).
 Screenshots go to test-results/serve-browser-views/."""
 
 import json
@@ -128,3 +129,10 @@ def test_an_empty_store_says_it_has_no_workflow(serve, tmp_path):
     writer = [sys.executable, str(ROOT / "tests" / "serve" /
                                   "live_writer.py"), "1", "0"]
     check("empty", server, "{}", MIDA_COMMAND=json.dumps(writer), **env)
+
+
+def test_a_campaign_lists_its_workflows(serve, sweep):
+    # The campaigns were text: the overview could not be narrowed to one.
+    need_browser()
+    store, ids = sweep
+    check("campaign", serve(str(store)), ids)

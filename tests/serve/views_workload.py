@@ -2,7 +2,8 @@
 browser_views.mjs), written with the mida Python module as a training
 script would write it, no hand-made rows:
 
-- workflow "sweep": "prepare" generates two shard files in sibling
+- workflow "baseline" of campaign "other-study", one task;
+- workflow "sweep" of campaign "paper": "prepare" generates two shard files in sibling
   folders (shards/a/shard-0.npz, shards/b/shard-0.npz: URIs alike but for
   their ends); two "train" runs use them, with lr 0.1 and 0.01 and ten
   points of "loss" each over 0.4 s, so that host telemetry (sampled at
@@ -28,7 +29,9 @@ import mida
 
 def sweep(root):
     ids = {"train": []}
-    with mida.workflow("sweep"):
+    with mida.workflow("baseline", campaign="other-study"):
+        mida.task(name="baseline")(lambda: 1)()
+    with mida.workflow("sweep", campaign="paper"):
         @mida.task(name="prepare")
         def prepare():
             ids["prepare"] = mida.current_task()

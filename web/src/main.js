@@ -14,7 +14,7 @@ import telemetry from "./views/telemetry.js";
 import sql from "./views/sql.js";
 
 const routes = [
-  [/^#?\/?$/, overview],
+  [/^#?\/?(?:\?(.*))?$/, overview],
   [/^#\/workflow\/([^/?]+)/, workflow],
   [/^#\/task\/([^/?]+)/, task],
   [/^#\/compare(?:\?(.*))?$/, compare],

@@ -1,5 +1,6 @@
-// overview.js -- campaigns and workflows with their live task counts; the
-// counts move as the event stream reports changed workflows.
+// overview.js -- campaigns and workflows with their live task counts (all
+// workflows, or those of the campaign clicked); the counts move as the
+// event stream reports changed workflows.
 import * as api from "../api.js";
 import { el, fmtTime, fmtDuration, spanEnd, statusBadge, link, short } from "../util.js";
 
@@ -24,9 +25,11 @@ function workflowRow(w) {
 
 export default {
   async enter(state) {
+    // #/?campaign=ID: the workflows of one campaign.
+    state.campaign = new URLSearchParams(state.args[0] || "").get("campaign") || undefined;
     const [camps, wfs] = await Promise.all([
       api.get("campaigns", { limit: 100 }),
-      api.get("workflows", { limit: 200 }),
+      api.get("workflows", { limit: 200, campaign: state.campaign }),
     ]);
     state.rows = new Map();
     const tbody = el("tbody", {});
@@ -35,18 +38,23 @@ export default {
       state.rows.set(w.id, { w, tr });
       tbody.append(tr);
     }
-    if (!wfs.items.length)
+    if (!wfs.items.length && !state.campaign)
       tbody.append(el("tr", { id: "no-workflows" }, el("td", { colspan: 7, class: "muted" },
         "No workflow yet: they appear here as they begin (", el("code", {}, "mida run -- COMMAND"),
         ", a Python script that uses mida, ", el("code", {}, "mida observe"), ").")));
     state.tbody = tbody;
     const campaigns = camps.items.length
       ? el("table", {}, el("tr", {}, el("th", {}, "campaign"), el("th", {}, "workflows"), el("th", {}, "created")),
-          camps.items.map((c) => el("tr", {}, el("td", {}, c.name || c.id), el("td", { class: "num" }, c.workflows), el("td", {}, fmtTime(c.created)))))
+          camps.items.map((c) => el("tr", { class: c.id === state.campaign ? "on" : "" },
+            el("td", {}, link("#/?campaign=" + encodeURIComponent(c.id), c.name || c.id)), el("td", { class: "num" }, c.workflows), el("td", {}, fmtTime(c.created)))))
       : el("p", { class: "muted" }, "No campaign yet.");
+    const chosen = camps.items.find((c) => c.id === state.campaign);
+    const title = state.campaign
+      ? el("h2", {}, "Workflows of campaign ", chosen ? chosen.name || chosen.id : state.campaign, " ", el("small", {}, link("#/", "all workflows")))
+      : el("h2", {}, "Workflows");
     state.root.replaceChildren(
       el("div", { class: "card" }, el("h2", {}, "Campaigns"), campaigns),
-      el("div", { class: "card" }, el("h2", {}, "Workflows"),
+      el("div", { class: "card" }, title,
         el("table", { id: "workflows" },
           el("thead", {}, el("tr", {}, ["workflow", "source", "status", "tasks", "started", "duration", "host"].map((h) => el("th", {}, h)))),
           tbody),
@@ -56,6 +64,7 @@ export default {
     if (kind === "reset") return this.enter(state);
     if (kind !== "workflows") return;
     for (const w of data) {
+      if (state.campaign && w.campaign_id !== state.campaign) continue;
       const old = state.rows.get(w.id);
       const merged = Object.assign(old ? old.w : {}, w);
       const tr = workflowRow(merged);
