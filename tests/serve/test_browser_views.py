@@ -50,23 +50,29 @@ def check(name, server, ids, **extra):
     run_browser("browser_views.mjs", env, name)
 
 
+def on_sweep(name, serve, sweep, gpus=False):
+    """Runs the check NAME on a server of the sweep's store; GPUS: the
+    check needs the GPUs of the fake NVML."""
+    need_browser()
+    if gpus and not FAKE_NVML.exists():
+        pytest.skip("the fake NVML of tests/meson.build is not built")
+    store, ids = sweep
+    check(name, serve(str(store)), ids)
+
+
 def test_no_stray_null_on_task_and_compare_pages(serve, sweep):
     # A task with no error and a compare of three runs (no diff card) once
     # showed the word "null" where the missing card would be.
-    need_browser()
-    store, ids = sweep
-    check("no-null", serve(str(store)), ids)
+    on_sweep("no-null", serve, sweep)
 
 
 def test_runs_begun_together_read_apart(serve, sweep):
     # UUIDv7 ids begin with the time: shown by their first 8 hex digits,
     # every task of a minute read the same.
-    need_browser()
-    store, ids = sweep
-    check("short-ids", serve(str(store)), ids)
+    on_sweep("short-ids", serve, sweep)
 
 
-def test_a_live_task_page_keeps_the_readers_place(serve, mida_bin, tmp_path):
+def test_a_live_task_page_keeps_the_readers_place(serve, tmp_path):
     # The task page re-renders as its run logs points; it once emptied
     # itself first, which scrolled a reader watching the plots to the top.
     need_browser()
@@ -82,38 +88,26 @@ def test_host_telemetry_draws_cpu_memory_and_gpus_first(serve, sweep):
     # The view drew the first 12 numbers of a sample by name (buffers_kb,
     # cached_kb, ...): never memory, network or load, and never a GPU,
     # whose readings are an array.
-    need_browser()
-    if not FAKE_NVML.exists():
-        pytest.skip("the fake NVML of tests/meson.build is not built")
-    store, ids = sweep
-    check("telemetry", serve(str(store)), ids)
+    on_sweep("telemetry", serve, sweep, gpus=True)
 
 
 def test_a_task_page_draws_its_hosts_telemetry(serve, sweep):
     # The page drew only its process's cpu_pct and rss_kb: a command under
     # `mida run` (whose process has no samples of its own) read "no
     # telemetry sample while it ran" on a host sampled all along.
-    need_browser()
-    if not FAKE_NVML.exists():
-        pytest.skip("the fake NVML of tests/meson.build is not built")
-    store, ids = sweep
-    check("task-telemetry", serve(str(store)), ids)
+    on_sweep("task-telemetry", serve, sweep, gpus=True)
 
 
 def test_y_axis_labels_are_not_cut(serve, sweep):
     # uPlot's y axis is 50 px wide: host memory in kB (8 digits) read
     # "0,000" on every chart of it.
-    need_browser()
-    store, ids = sweep
-    check("y-labels", serve(str(store)), ids)
+    on_sweep("y-labels", serve, sweep)
 
 
 def test_lineage_names_files_by_their_ends(serve, sweep):
     # A data node showed the first 22 characters of its URI: every file of
     # a project read "file:///work/project/d".
-    need_browser()
-    store, ids = sweep
-    check("lineage-labels", serve(str(store)), ids)
+    on_sweep("lineage-labels", serve, sweep)
 
 
 def test_an_empty_store_says_it_has_no_workflow(serve, tmp_path):
@@ -133,6 +127,4 @@ def test_an_empty_store_says_it_has_no_workflow(serve, tmp_path):
 
 def test_a_campaign_lists_its_workflows(serve, sweep):
     # The campaigns were text: the overview could not be narrowed to one.
-    need_browser()
-    store, ids = sweep
-    check("campaign", serve(str(store)), ids)
+    on_sweep("campaign", serve, sweep)

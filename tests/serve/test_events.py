@@ -89,12 +89,19 @@ class Stream:
         raise AssertionError(f"no such event in {self.events[-5:]}")
 
 
-def test_ended_tasks_reach_an_open_stream_at_the_next_poll(serve, tmp_path):
+def live_store(serve, tmp_path):
+    """(store, server, stream): a new store, served with a 100 ms poll, and
+    an event stream open on it."""
     store = tmp_path / "live.db"
     make_store(store)
     s = serve(str(store), "--poll-ms", "100")
     stream = Stream(s)
     time.sleep(0.3)
+    return store, s, stream
+
+
+def test_ended_tasks_reach_an_open_stream_at_the_next_poll(serve, tmp_path):
+    store, s, stream = live_store(serve, tmp_path)
     w = subprocess.Popen([sys.executable, str(ROOT / "tests" / "serve" /
                                               "live_writer.py"), "5", "0.2"],
                          env=writer_env(store), stdout=subprocess.PIPE,
@@ -139,11 +146,7 @@ def test_a_workflow_event_has_the_columns_of_the_overview(serve, tmp_path):
     """The overview draws a workflow that an event brings with the event's
     columns: the event had no host, so a workflow that appeared while the
     page was open had an empty host cell until the page was reloaded."""
-    store = tmp_path / "live.db"
-    make_store(store)
-    s = serve(str(store), "--poll-ms", "100")
-    stream = Stream(s)
-    time.sleep(0.3)
+    store, s, stream = live_store(serve, tmp_path)
     w = subprocess.run([sys.executable, str(ROOT / "tests" / "serve" /
                                             "live_writer.py"), "1", "0"],
                        env=writer_env(store), capture_output=True, text=True,
