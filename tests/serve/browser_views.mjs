@@ -14,6 +14,8 @@
 //   y-labels  a chart's y axis is as wide as its labels (host memory in kB
 //             has 8 digits): none is cut at the canvas' left edge
 //   task-telemetry a run's page draws its host's memory and GPUs while it ran
+//   pcoords   the parallel coordinates of two runs show each axis' ends
+//             whole (the last loss has 16 digits)
 //   live-scroll a reader scrolled down a running task's page stays there
 //             when a new metric point re-renders it (MIDA_COMMAND:
 //             views_workload.py's stepper)
@@ -145,6 +147,15 @@ const checks = {
     await new Promise((res) => child.on("exit", res));
     await page.waitForSelector("tr.wf-row");
     check((await page.$$("#no-workflows")).length === 0, "the note goes when the first workflow comes");
+  },
+  async pcoords({ page, shot }) {
+    await page.goto(`${url}/#/compare?task=${ids.train[0]}&task=${ids.train[1]}`);
+    await page.waitForSelector("#pcoords svg polyline", { state: "attached" });
+    const out = await page.$eval("#pcoords svg", (root) => [...root.querySelectorAll("text")]
+      .filter((t) => t.getBBox().x < 0 || t.getBBox().x + t.getBBox().width > root.width.baseVal.value)
+      .map((t) => t.textContent));
+    check(out.length === 0, `every label of the parallel coordinates is inside them (${out})`);
+    await shot("pcoords");
   },
   async "live-scroll"({ page, shot }) {
     const cmd = JSON.parse(process.env.MIDA_COMMAND);

@@ -72,6 +72,11 @@ def test_runs_begun_together_read_apart(serve, sweep):
     on_sweep("short-ids", serve, sweep)
 
 
+def test_parallel_coordinates_show_whole_numbers(serve, sweep):
+    # The last axis' ends were cut at the picture's right edge.
+    on_sweep("pcoords", serve, sweep)
+
+
 def test_a_live_task_page_keeps_the_readers_place(serve, tmp_path):
     # The task page re-renders as its run logs points; it once emptied
     # itself first, which scrolled a reader watching the plots to the top.

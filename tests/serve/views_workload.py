@@ -52,7 +52,7 @@ def sweep(root):
             mida.data("file://" + shard, role="used", kind="file")
             for step in range(10):
                 time.sleep(0.04)
-                mida.metric("loss", lr * 100 / (step + 1), step=step)
+                mida.metric("loss", lr * 100 / (step + 3), step=step)
             return {"final_loss": lr * 10}
 
         shards = prepare()["shards"]

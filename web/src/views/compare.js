@@ -18,7 +18,9 @@ function parallelCoordinates(tasks, params, metricKey, finals) {
   const value = (t, a) => num(a === metricKey ? finals.get(t.task.id) : t.task.used?.[a]);
   const W = Math.max(300, axes.length * 140), H = 260, top = 20, bottom = 40;
   const root = svg("svg", { class: "pcoords", width: W, height: H });
-  const xs = axes.map((_, i) => 60 + i * ((W - 120) / Math.max(1, axes.length - 1)));
+  // Room on the right for the last axis' ends: 4 significant digits.
+  const xs = axes.map((_, i) => 60 + i * ((W - 140) / Math.max(1, axes.length - 1)));
+  const end = (v) => (Number.isFinite(v) ? String(Number(v.toPrecision(4))) : fmtValue(v));
   const ranges = axes.map((a) => {
     const v = tasks.map((t) => value(t, a)).filter((x) => typeof x === "number");
     return [Math.min(...v), Math.max(...v)];
@@ -26,8 +28,8 @@ function parallelCoordinates(tasks, params, metricKey, finals) {
   axes.forEach((a, i) => {
     root.append(svg("line", { class: "axis", x1: xs[i], x2: xs[i], y1: top, y2: H - bottom }));
     root.append(svg("text", { x: xs[i] - 30, y: H - 20 }, a));
-    root.append(svg("text", { x: xs[i] + 4, y: top }, fmtValue(ranges[i][1])));
-    root.append(svg("text", { x: xs[i] + 4, y: H - bottom }, fmtValue(ranges[i][0])));
+    root.append(svg("text", { x: xs[i] + 4, y: top }, end(ranges[i][1])));
+    root.append(svg("text", { x: xs[i] + 4, y: H - bottom }, end(ranges[i][0])));
   });
   for (const t of tasks) {
     const pts = axes.map((a, i) => {
@@ -37,7 +39,7 @@ function parallelCoordinates(tasks, params, metricKey, finals) {
       const y = hi > lo ? H - bottom - ((v - lo) / (hi - lo)) * (H - top - bottom) : (H - top - bottom) / 2 + top;
       return `${xs[i]},${y}`;
     }).filter(Boolean);
-    root.append(svg("polyline", { class: "line", points: pts.join(" ") }, svg("title", {}, t.task.id)));
+    root.append(svg("polyline", { class: "line", points: pts.join(" ") }, svg("title", {}, `${label(t)} ${t.task.id}`)));
   }
   return root;
 }
