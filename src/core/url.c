@@ -481,12 +481,26 @@ static int copy_path(const char *path, char *buf, size_t buflen) {
   return MIDA_OK;
 }
 
+int mida__url_sqlite_mistyped(const char *url, size_t *scheme_len) {
+  size_t n = 0;
+  /* Only the ':' forms: "sqlite//x.db" is a path under "sqlite/". */
+  if (mida__url_mistyped(url, &n) == 0 || url[n] != ':' ||
+      !(mida__url_scheme_equal(url, n, "sqlite") ||
+        mida__url_scheme_equal(url, n, "file")))
+    return 0;
+  *scheme_len = n;
+  return 1;
+}
+
 int mida__url_sqlite_path(const char *url, char *buf, size_t buflen) {
   if (url == NULL || buf == NULL || buflen == 0)
     return MIDA_EINVAL;
   size_t n = mida__url_scheme_len(url);
   if (n == 0 && mida__conninfo_looks_like(url))
     return MIDA_EURL; /* a server's, never a file to make */
+  size_t typo = 0;
+  if (n == 0 && mida__url_sqlite_mistyped(url, &typo))
+    return MIDA_EURL; /* never a file named "sqlite:/x.db" */
   if (n == 0)
     return copy_path(url, buf, buflen);
   if (!mida__url_scheme_equal(url, n, "sqlite") &&

@@ -157,9 +157,16 @@ void mida__url_put(char *buf, size_t buflen, size_t *o, const char *s,
  * Returns MIDA_OK, MIDA_EURL when the URL names no local file (another
  * scheme, an empty path, or a bare text that is a libpq conninfo,
  * mida__conninfo_looks_like: a server's, which must not become a file
- * named with its password), MIDA_ETOOBIG when buf is too small, or
+ * named with its password; an SQLite URL whose "//" was mistyped,
+ * mida__url_sqlite_mistyped), MIDA_ETOOBIG when buf is too small, or
  * MIDA_EINVAL for NULL arguments. */
 int mida__url_sqlite_path(const char *url, char *buf, size_t buflen);
+
+/* Whether url is "sqlite:" or "file:" (any case) without the "//" after
+ * it ("sqlite:/x.db", "sqlite:x.db", "file:/x.db"): a mistyped URL, not
+ * the path of a file "x.db" in a directory "sqlite:" that would be made
+ * for it. Sets *scheme_len to the scheme's length when it is. */
+int mida__url_sqlite_mistyped(const char *url, size_t *scheme_len);
 
 /* The local file that an MLflow tracking URI names, by SQLAlchemy's rule
  * that MLflow follows: "sqlite:///rel.db" is relative, "sqlite:////abs.db"

@@ -132,6 +132,17 @@ static void test_sqlite_paths_follow_one_rule(void **state) {
                    MIDA_OK);
   assert_int_equal(mida__url_sqlite_path("sqlite://", buf, sizeof buf),
                    MIDA_EURL);
+  /* An SQLite URL a '/' short is a typo, no file "x.db" under "sqlite:";
+   * "sqlite//k.db" is the path sqlite/k.db. */
+  assert_int_equal(mida__url_sqlite_path("sqlite:/x.db", buf, sizeof buf),
+                   MIDA_EURL);
+  assert_int_equal(mida__url_sqlite_path("FILE:x.db", buf, sizeof buf),
+                   MIDA_EURL);
+  assert_int_equal(mida__url_sqlite_path("sqlite//k.db", buf, sizeof buf),
+                   MIDA_OK);
+  assert_string_equal(buf, "sqlite//k.db");
+  assert_int_equal(mida__url_sqlite_path("results:v2.db", buf, sizeof buf),
+                   MIDA_OK);
   char tiny[4];
   assert_int_equal(mida__url_sqlite_path("/long/path", tiny, sizeof tiny),
                    MIDA_ETOOBIG);

@@ -207,6 +207,17 @@ static int backend_for(const char *url, const mida__sink_methods **out,
                      url);
     return MIDA_EURL;
   }
+  /* So is an SQLite URL whose "//" was mistyped ("sqlite:/x.db"): it
+   * would make a directory "sqlite:" and a store in it, said nowhere. */
+  if (n == 0 && mida__url_sqlite_mistyped(url, &typo)) {
+    char shown[MIDA_URL_SHOWN];
+    mida__errbuf_set(err, errlen,
+                     "malformed store URL '%s': want %.*s://, then the path "
+                     "(%.*s:///abs/x.db), or a bare path",
+                     mida__url_redact(url, shown, sizeof shown), (int)typo, url,
+                     (int)typo, url);
+    return MIDA_EURL;
+  }
   /* A bare path and file:// name an SQLite file as well. */
   if (n == 0 || mida__url_scheme_equal(url, n, "file") ||
       mida__url_scheme_equal(url, n, mida__sqlite_sink.scheme)) {
