@@ -432,6 +432,12 @@ int mida__open_quiet(const mida_config_t *cfg_in, int quiet_ms,
     *out = s;
     return MIDA_OK;
   }
+  /* A URL that can name no store is refused before the spool is made:
+   * the spool of a mistyped one would be a directory named after it
+   * ("redis:/:pw@h/s.spool" in the working directory, password and all). */
+  rc = mida__sink_check_url(store, err, sizeof err);
+  if (rc != MIDA_OK)
+    goto fail;
   /* A capture knob that does not parse keeps its default and is said
    * once, here, after whatever else limits this session. */
   char malformed[384];

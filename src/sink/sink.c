@@ -273,6 +273,15 @@ int mida__sink_is_broker(const char *url) {
          backend_for(url, &m, err, sizeof err) == MIDA_OK && m->query == NULL;
 }
 
+int mida__sink_check_url(const char *url, char *err, size_t errlen) {
+  const mida__sink_methods *m = NULL;
+  if (url == NULL || url[0] == '\0') {
+    mida__errbuf_set(err, errlen, "empty store URL");
+    return MIDA_EURL;
+  }
+  return backend_for(url, &m, err, errlen) == MIDA_EURL ? MIDA_EURL : MIDA_OK;
+}
+
 void mida__sink_process_init(const char *url) {
   const mida__sink_methods *m = NULL;
   char err[256];

@@ -138,6 +138,13 @@ int mida__sink_open(const char *url, int flags, mida__sink **out, char *err,
  * that no backend reads. */
 int mida__sink_is_broker(const char *url);
 
+/* Whether url can name a store at all: MIDA_EURL, with the reason in err,
+ * for an empty URL, a scheme no backend reads, a network or SQLite URL
+ * whose "//" or ':' was mistyped, or a libpq conninfo; MIDA_OK otherwise
+ * (a backend's own reading of its URL, and whether its module loads, are
+ * said by mida__sink_open). Opens nothing. */
+int mida__sink_check_url(const char *url, char *err, size_t errlen);
+
 /* For a program that owns its process (mida's own commands, never the
  * library inside someone's program): the process-wide settings of the
  * store's libraries that a library may not make, before any store is

@@ -3,7 +3,9 @@
 `sqlite:/x.db` (one '/' short) was read as the path of a file `x.db` in a
 directory `sqlite:`, which `mida run`, a Python program or a C program
 made in the working directory without a word, and readers said "no store
-at sqlite:/x.db".
+at sqlite:/x.db". A mistyped network URL (`redis:/:pw@host/s`) was refused
+as a store, but its spool was made first, as directories named after the
+URL in the working directory, password included.
 """
 
 import os
@@ -48,3 +50,17 @@ def test_a_path_under_a_directory_named_sqlite_is_still_a_path(run, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "malformed" not in r.stderr
     assert (work / "sqlite" / "k.db").exists()
+
+
+@pytest.mark.parametrize("url", ["redis:/:s3cret-pw@127.0.0.1/s",
+                                 "postgresql:/127.0.0.1/db"])
+def test_a_mistyped_network_url_makes_no_spool_named_after_it(run, tmp_path,
+                                                              url):
+    work = tmp_path / "work"
+    work.mkdir()
+    r = run("run", "--", "true", store_path=None, cwd=str(work),
+            env={"MIDA_STORE": url, "MIDA_SPOOL": ""})
+    assert r.returncode == 0, r.stderr
+    assert "malformed store URL" in r.stderr
+    assert "s3cret-pw" not in r.stderr
+    assert entries(work) == []
