@@ -447,6 +447,22 @@ static void test_open_without_a_place_for_the_session_says_why(void **s) {
   assert_non_null(strstr(err, "NULL")); /* not the stale buffer */
 }
 
+/* mida.h: with s NULL, mida_errmsg gives the calling thread's last message,
+ * "mida_open failures" first among them. It gave "" after a mida_open that
+ * failed, to a caller that passed no errmsg buffer. */
+static void test_a_failed_open_is_the_threads_last_error(void **s) {
+  (void)s;
+  mida_config_t cfg;
+  mida_config_init(&cfg);
+  cfg.store = "http://example.invalid/x";
+  mida_session_t *session = NULL;
+  assert_int_equal(mida_open(&cfg, &session, NULL, 0), MIDA_EURL);
+  assert_null(session);
+  assert_non_null(strstr(mida_errmsg(NULL), "unsupported store URL scheme"));
+  assert_int_equal(mida_open(NULL, NULL, NULL, 0), MIDA_EINVAL);
+  assert_non_null(strstr(mida_errmsg(NULL), "out is NULL"));
+}
+
 static void test_structs_carry_their_size(void **state) {
   fixture *fx = *state;
   /* The library fills no more than the caller's struct holds. */
@@ -515,6 +531,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test(test_a_malformed_spool_bound_keeps_the_default),
       cmocka_unit_test(test_open_without_a_place_for_the_session_says_why),
+      cmocka_unit_test(test_a_failed_open_is_the_threads_last_error),
       cmocka_unit_test_setup_teardown(
           test_a_malformed_capture_knob_keeps_its_default_and_says_so, setup,
           teardown),

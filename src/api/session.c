@@ -331,7 +331,8 @@ int mida__open_quiet(const mida_config_t *cfg_in, int quiet_ms,
   char warning[512] = ""; /* why the session records less than asked */
   if (out == NULL) {
     write_err(errmsg, errmsg_len, "no place for the session (out is NULL)");
-    return MIDA_EINVAL;
+    return mida__set_error(MIDA_EINVAL,
+                           "no place for the session (out is NULL)");
   }
   *out = NULL;
   /* The caller's configuration as far as its struct goes (a program built
@@ -348,7 +349,7 @@ int mida__open_quiet(const mida_config_t *cfg_in, int quiet_ms,
   mida_session_t *s = mida__calloc(1, sizeof *s);
   if (s == NULL) {
     write_err(errmsg, errmsg_len, "out of memory");
-    return MIDA_ENOMEM;
+    return mida__set_error(MIDA_ENOMEM, "out of memory");
   }
   pthread_mutex_init(&s->workflow_lock, NULL);
   pthread_mutex_init(&s->error_lock, NULL);
@@ -506,7 +507,8 @@ fail:
     snprintf(err, sizeof err, "%s", mida_strerror(rc));
   write_err(errmsg, errmsg_len, err);
   session_free(s);
-  return rc;
+  /* Also the thread's message, which mida_errmsg(NULL) gives (mida.h). */
+  return mida__set_error(rc, "%s", err);
 }
 
 int mida_flush(mida_session_t *s, int timeout_ms) {
