@@ -12,6 +12,8 @@
 #include "ext.h"
 #include "value.h"
 
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -497,15 +499,25 @@ static PyObject *mod_session_info(PyObject *m, PyObject *unused) {
 
 /* ---- flush, close, stats, caps ------------------------------------------ */
 
-static PyObject *mod_flush(PyObject *m, PyObject *args) {
+/* flush(timeout=-1): the timeout in seconds, as docs/python.md writes it
+ * (a keyword too); negative, or past what an int of milliseconds holds:
+ * no limit. */
+static PyObject *mod_flush(PyObject *m, PyObject *args, PyObject *kw) {
   (void)m;
+  static char *kwlist[] = {"timeout", NULL};
   double timeout = -1;
-  if (!PyArg_ParseTuple(args, "|d", &timeout))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|d", kwlist, &timeout))
     return NULL;
+  if (isnan(timeout)) {
+    PyErr_SetString(PyExc_ValueError,
+                    "timeout must be a number of seconds (negative: none)");
+    return NULL;
+  }
   mida_session_t *s = mida_py_session;
   if (s == NULL) /* True only if nothing was there to record */
     return PyBool_FromLong(mida_py_capture_errors == 0);
-  int ms = timeout < 0 ? -1 : (int)(timeout * 1000);
+  int ms =
+      timeout < 0 || timeout * 1000 >= INT_MAX ? -1 : (int)(timeout * 1000);
   int rc;
   Py_BEGIN_ALLOW_THREADS
   rc = mida_flush(s, ms);
@@ -941,8 +953,10 @@ static PyMethodDef module_methods[] = {
      "_ship_default(ms): the ship interval when MIDA_SHIP_MS is unset"},
     {"session_info", mod_session_info, METH_NOARGS,
      "the session's store, spool, workflow and campaign"},
-    {"flush", mod_flush, METH_VARARGS,
-     "flush(timeout=-1) -> bool: True when the store has every record"},
+    {"flush", (PyCFunction)(void (*)(void))mod_flush,
+     METH_VARARGS | METH_KEYWORDS,
+     "flush(timeout=-1) -> bool: True when the store has every record "
+     "within timeout seconds (negative: no limit)"},
     {"close", mod_close, METH_NOARGS, "flushes and closes the session"},
     {"stats", mod_stats, METH_NOARGS, "the session's counters"},
     {"configure", (PyCFunction)(void (*)(void))mod_configure,

@@ -614,6 +614,23 @@ def test_query_df_of_no_rows_has_the_querys_columns():
     assert list(mida.query_df("SELECT 1 AS a, 2 AS a").columns) == ["a"]
 
 
+def test_flush_takes_its_timeout_as_docs_python_md_writes_it():
+    # mida.flush(timeout=-1), as documented: the keyword raised TypeError
+    # ("flush() takes no keyword arguments"); NaN was cast to an int.
+    @mida.task
+    def step():
+        return {"ok": 1}
+
+    step()
+    assert mida.flush(timeout=30) is True
+    assert mida.flush(30) is True
+    assert mida.flush(timeout=1e300) is True  # past an int of ms: no limit
+    with pytest.raises(ValueError, match="seconds"):
+        mida.flush(timeout=float("nan"))
+    with pytest.raises(TypeError):
+        mida.flush(wait=3)
+
+
 def test_query_keeps_at_most_max_rows():
     # The rows are kept in memory: an endless result stops at max_rows
     # with an error (on main it grew until the 30 s time limit: 4.8 GB).
