@@ -150,6 +150,22 @@ static int parse_time(const char *text, long long now_ns, long long *ns) {
   return parse_iso(text, ns);
 }
 
+/* Whether --task names a task of the store (an index lookup).
+ * MIDA_CLI_CONTINUE, or MIDA_CLI_FAIL after saying why: a mistyped id
+ * printed "(no samples)", as if the task had run unobserved, where
+ * /api/telemetry?task= answers 404. */
+static int task_known(mida__sink *sink, const char *id) {
+  const char *params[1] = {id};
+  int seen = 0;
+  int rc = mida__cli_has_row(sink, "SELECT 1 FROM task WHERE id = lower(?1)",
+                             params, 1, &seen);
+  if (rc != MIDA_OK && !seen)
+    return mida__cli_store_error(sink, rc, "cannot read the tasks");
+  if (!seen)
+    return mida__cli_fail("telemetry: no task with id '%s'", id);
+  return MIDA_CLI_CONTINUE;
+}
+
 int mida__cli_telemetry(mida__cli *cli, int argc, char **argv) {
   int csv = 0, json = 0;
   const char *host = NULL, *pid = NULL, *since = NULL, *until = NULL;
@@ -255,6 +271,10 @@ int mida__cli_telemetry(mida__cli *cli, int argc, char **argv) {
   ex = mida__cli_open_store(cli, 0, &sink);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
+  if (task != NULL && (ex = task_known(sink, task)) != MIDA_CLI_CONTINUE) {
+    mida__sink_close(sink);
+    return ex;
+  }
   mida__out out;
   mida__out_init(&out, fmt, stdout);
   out.empty = "(no samples)";

@@ -629,6 +629,20 @@ def test_tasks_of_a_workflow_no_store_holds_is_an_error(run):
         assert "mida workflows" in r.stderr
 
 
+def test_telemetry_of_a_task_no_store_holds_is_an_error(run):
+    """A mistyped --task printed "(no samples)", as if the task had run
+    unobserved, with status 0; /api/telemetry?task= says 404."""
+    r = run("telemetry", "--task", T_FIT)
+    assert r.returncode == 0, r.stderr
+    r = run("telemetry", "--task", T_FIT.upper())
+    assert r.returncode == 0, r.stderr
+    wrong = T_FIT[:-1] + "0"
+    r = run("telemetry", "--task", wrong)
+    assert r.returncode == 1, r.stdout
+    assert r.stdout == ""
+    assert f"mida: telemetry: no task with id '{wrong}'" in r.stderr
+
+
 def test_tasks_by_activity_exact_and_pattern(run):
     rows = json.loads(run("tasks", "--activity", "fit", "--json").stdout)
     assert [t["id"] for t in rows] == [T_FIT]
