@@ -122,6 +122,35 @@ static int remove_flat_dir(const char *path) {
   return rc;
 }
 
+/* Whether an output that exists at path (st, from lstat) may be replaced.
+ * What --force cannot replace is said first, whether or not it was given,
+ * so that "--force replaces it" is said only where it would: "-o
+ * /dev/stdout" was told to add --force, then that --force replaces only a
+ * file. MIDA_CLI_CONTINUE, or MIDA_CLI_FAIL after saying why. */
+static int existing_output(const char *verb, const char *path,
+                           const struct stat *st, int is_dir, int force) {
+  if (S_ISDIR(st->st_mode) && !is_dir)
+    return mida__cli_fail("%s: %s is a directory: --force replaces a file "
+                          "with a file, and a directory only with a crate",
+                          verb, path);
+  if (S_ISDIR(st->st_mode) && !is_old_crate(path))
+    return mida__cli_fail("%s: %s is a directory that is not an earlier "
+                          "crate; not replacing it",
+                          verb, path);
+  if (!S_ISDIR(st->st_mode) && is_dir)
+    return mida__cli_fail("%s: %s exists and is not a directory", verb, path);
+  /* The rename would put a file in place of a link, a device or a pipe
+   * (as root, "-o /dev/null --force" would replace the device). */
+  if (!S_ISDIR(st->st_mode) && !S_ISREG(st->st_mode))
+    return mida__cli_fail("%s: %s is not a regular file (a link, a device "
+                          "or a pipe): --force replaces only a file; "
+                          "write to standard output with '-o -' instead",
+                          verb, path);
+  if (!force)
+    return mida__cli_fail("%s: %s exists (--force replaces it)", verb, path);
+  return MIDA_CLI_CONTINUE;
+}
+
 int mida__cli_dest_open(mida__cli_dest *d, const char *label,
                         const char *path, int is_dir, int force,
                         mida__report_io *io) {
@@ -150,25 +179,9 @@ int mida__cli_dest_open(mida__cli_dest *d, const char *label,
   }
   struct stat st;
   if (lstat(path, &st) == 0) {
-    if (!force)
-      return mida__cli_fail("%s: %s exists (--force replaces it)", verb, path);
-    if (S_ISDIR(st.st_mode) && !is_dir)
-      return mida__cli_fail("%s: %s is a directory: --force replaces a file "
-                            "with a file, and a directory only with a crate",
-                            verb, path);
-    if (S_ISDIR(st.st_mode) && !is_old_crate(path))
-      return mida__cli_fail("%s: %s is a directory that is not an earlier "
-                            "crate; not replacing it",
-                            verb, path);
-    if (!S_ISDIR(st.st_mode) && is_dir)
-      return mida__cli_fail("%s: %s exists and is not a directory", verb, path);
-    /* The rename would put a file in place of a link, a device or a pipe
-     * (as root, "-o /dev/null --force" would replace the device). */
-    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-      return mida__cli_fail("%s: %s is not a regular file (a link, a device "
-                            "or a pipe): --force replaces only a file; "
-                            "write to standard output with '-o -' instead",
-                            verb, path);
+    int ex = existing_output(verb, path, &st, is_dir, force);
+    if (ex != MIDA_CLI_CONTINUE)
+      return ex;
   }
   int n = snprintf(d->tmp, sizeof d->tmp, "%s.tmp-XXXXXX", path);
   if (n < 0 || (size_t)n >= sizeof d->tmp)

@@ -185,10 +185,13 @@ def test_bad_input_is_an_error_with_nothing_left(run, tmp_path, fmt):
     assert not out.exists()
     r = run("export", fmt, "--campaign", "nope", "-o", str(out))
     assert r.returncode == 1 and "no campaign" in r.stderr
-    # an output that exists
+    # an output that exists (a file, which --force would not replace with
+    # a crate's directory: said at once)
     out.write_text("keep me")
     r = run("export", fmt, "-o", str(out))
-    assert r.returncode == 1 and "exists (--force replaces it)" in r.stderr
+    said = ("exists and is not a directory" if fmt == "rocrate"
+            else "exists (--force replaces it)")
+    assert r.returncode == 1 and said in r.stderr, r.stderr
     assert out.read_text() == "keep me"
     # an output that cannot be written
     locked = tmp_path / "locked"
@@ -262,22 +265,51 @@ def test_force_does_not_put_a_file_in_place_of_a_crate(run, tmp_path, fmt):
     assert leftovers(tmp_path) == []
 
 
-def test_force_never_replaces_a_link_a_pipe_or_a_device(run, tmp_path):
-    """--force replaces a file by renaming the export over it: a symbolic
-    link, a FIFO or a device in its place would become a plain file (as
-    root, `-o /dev/null --force` would replace the device)."""
+def a_link_and_a_fifo(tmp_path):
+    """An empty file, a symbolic link to it and a FIFO, under tmp_path:
+    outputs that --force must not replace."""
     target = tmp_path / "target"
     target.write_text("")
     link = tmp_path / "link"
     link.symlink_to(target)
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
+    return target, link, fifo
+
+
+def test_force_never_replaces_a_link_a_pipe_or_a_device(run, tmp_path):
+    """--force replaces a file by renaming the export over it: a symbolic
+    link, a FIFO or a device in its place would become a plain file (as
+    root, `-o /dev/null --force` would replace the device)."""
+    target, link, fifo = a_link_and_a_fifo(tmp_path)
     for out in (link, fifo):
         r = run("export", "prov", "-o", str(out), "--force")
         assert r.returncode == 1 and "not a regular file" in r.stderr, r
     assert link.is_symlink() and target.read_text() == ""
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     # (Not tried on /dev/null itself: a regression would replace it.)
+    assert leftovers(tmp_path) == []
+
+
+def test_without_force_what_force_cannot_replace_says_so_at_once(run,
+                                                                  tmp_path):
+    """An output that --force would not replace either (a link, such as
+    `-o /dev/stdout`, a FIFO, a directory for a file, a directory that is
+    no crate) was answered "exists (--force replaces it)"; with --force,
+    the real reason came. It comes at once now."""
+    target, link, fifo = a_link_and_a_fifo(tmp_path)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for fmt, out, why in [("prov", link, "not a regular file"),
+                          ("openlineage", fifo, "not a regular file"),
+                          ("prov", folder, "is a directory: --force"),
+                          ("rocrate", folder, "not an earlier crate")]:
+        r = run("export", fmt, "-o", str(out))
+        assert r.returncode == 1, r
+        assert why in r.stderr, (fmt, out, r.stderr)
+        assert "--force replaces it" not in r.stderr, (fmt, out, r.stderr)
+    assert link.is_symlink() and target.read_text() == ""
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert leftovers(tmp_path) == []
 
 
