@@ -159,6 +159,11 @@ int mida__cli_export(mida__cli *cli, int argc, char **argv) {
   }
   if (url != NULL && fmt != OPENLINEAGE)
     return mida__cli_usage_error("export", "--url is for openlineage");
+  /* As --url: an option of another format was dropped without a word. */
+  if ((crate.license != NULL || crate.name != NULL) && fmt != ROCRATE)
+    return mida__cli_usage_error("export", "%s is for rocrate",
+                                 crate.license != NULL ? "--license"
+                                                       : "--name");
   if (scope.workflow != NULL && scope.campaign != NULL)
     return mida__cli_usage_error("export",
                                  "--workflow and --campaign exclude each "

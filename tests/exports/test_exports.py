@@ -313,6 +313,20 @@ def test_without_force_what_force_cannot_replace_says_so_at_once(run,
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("fmt", ["prov", "openlineage"])
+@pytest.mark.parametrize("opt", ["--license", "--name"])
+def test_an_option_of_the_crate_is_refused_for_another_format(run, tmp_path,
+                                                              fmt, opt):
+    """--url is refused for a format other than openlineage; --license and
+    --name, the crate's, were dropped without a word for prov and
+    openlineage, status 0."""
+    out = tmp_path / "out"
+    r = run("export", fmt, opt, "x", "-o", str(out))
+    assert r.returncode == 2, r
+    assert f"mida export: {opt} is for rocrate" in r.stderr
+    assert not out.exists()
+
+
 # ---- diff ---------------------------------------------------------------
 
 def test_diff_of_two_tasks(run):
