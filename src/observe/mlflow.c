@@ -14,7 +14,8 @@
  *                           source_key): status, start and end time,
  *                           activity = run name; user, source name and type,
  *                           run name, experiment in custom ("mlflow.*");
- *   params               -> used (strings, as MLflow keeps them);
+ *   params               -> used (strings, as MLflow keeps them, but a
+ *                           number's text as that number);
  *   tags                 -> custom (merged with the keys above);
  *   metric points        -> metric, every point (key, step, timestamp,
  *                           value); latest_metrics -> generated;
@@ -624,24 +625,40 @@ static int read_experiments(mlf *m, const schema *sc) {
 
 /* ---- runs --------------------------------------------------------------- */
 
+/* Whether v, len bytes, is the text of a JSON number (0.01, 32, -1e-3):
+ * MLflow keeps every param as text, and a learning rate kept as the
+ * string "0.01" compares as text, so that used.lr<0.01 (the API's where=,
+ * `mida tasks --where`, a key's index) never matched an MLflow run. */
+static bool is_number_text(const char *v, size_t len) {
+  char num[64];
+  if (v == NULL || len == 0 || len >= sizeof num || memchr(v, '\0', len))
+    return false;
+  memcpy(num, v, len);
+  num[len] = '\0';
+  return mida__json_is_number(num);
+}
+
 /* Adds the key/value text pairs of rows (cols 0 and 1) as members, whole
- * (NULs included). */
-static int pairs_members(const rows *r, mida__buf *out) {
+ * (NULs included); with numbers, a value that is the text of a JSON
+ * number as that number, its text unchanged (is_number_text). */
+static int pairs_members(const rows *r, mida__buf *out, bool numbers) {
   int rc = MIDA_OK;
   for (size_t i = 0; rc == MIDA_OK && i < r->n; i++) {
     const cell *k = at(r, i, 0), *v = at(r, i, 1);
     if (k->s != NULL)
       rc = json_member_n(out, k->s, k->len, v->s != NULL ? v->s : "",
-                         v->s != NULL ? v->len : 0, false);
+                         v->s != NULL ? v->len : 0,
+                         numbers && is_number_text(v->s, v->len));
   }
   return rc;
 }
 
-/* A JSON object of key/value text pairs from rows (cols 0 and 1). */
-static int pairs_json(const rows *r, mida__buf *out) {
+/* A JSON object of key/value text pairs from rows (cols 0 and 1), numbers
+ * as pairs_members() writes them. */
+static int pairs_json(const rows *r, mida__buf *out, bool numbers) {
   int rc = mida__buf_adds(out, "{");
   if (rc == MIDA_OK)
-    rc = pairs_members(r, out);
+    rc = pairs_members(r, out, numbers);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(out, "}");
   return rc;
@@ -717,7 +734,7 @@ static int run_custom_json(const rows *runs, size_t i, const rows *tags,
       rc = json_member(custom, fields[k].key, v, false);
   }
   if (rc == MIDA_OK)
-    rc = pairs_members(tags, custom);
+    rc = pairs_members(tags, custom, false);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(custom, "}");
   return rc;
@@ -835,7 +852,7 @@ static int read_run_children(mlf *m, const schema *sc, const rows *runs,
   mida__buf_init(&gen, MAX_JSON);
   mida__buf_init(&custom, MAX_JSON);
   bool used_ok = column_kept(m, uuid, "its params",
-                             pairs_json(&params, &used), &rc);
+                             pairs_json(&params, &used, true), &rc);
   bool gen_ok = column_kept(m, uuid, "its latest metrics",
                             latest_json(&latest, &gen), &rc);
   bool custom_ok = column_kept(m, uuid, "its tags",
@@ -1342,12 +1359,12 @@ static int model_meta(const rows *r, size_t i, const rows *params,
   if (rc == MIDA_OK)
     rc = json_member(meta, "mlflow.source_run_id", txt(r, i, 5), false);
   if (rc == MIDA_OK && level < MODEL_IDS_ONLY) {
-    rc = pairs_json(params, &part);
+    rc = pairs_json(params, &part, false);
     if (rc == MIDA_OK)
       rc = json_member(meta, "params", part.ptr, true);
     mida__buf_reset(&part);
     if (rc == MIDA_OK)
-      rc = pairs_json(tags, &part);
+      rc = pairs_json(tags, &part, false);
     if (rc == MIDA_OK)
       rc = json_member(meta, "tags", part.ptr, true);
     mida__buf_reset(&part);

@@ -141,7 +141,10 @@ def mlflow_held(store_path):
                   started // 1000000 if started is not None else None,
                   ended // 1000000 if ended is not None else None,
                   activity)] += 1
-        for k, v in json.loads(used or "{}").items():
+        # A param that is a number's text is held as that number, its
+        # text unchanged: read back as text, it is MLflow's string.
+        for k, v in json.loads(used or "{}", parse_int=str,
+                               parse_float=str).items():
             h["param"][(rid, k, v)] += 1
         for k, v in json.loads(custom or "{}").items():
             if k not in RUN_COLUMN_KEYS:

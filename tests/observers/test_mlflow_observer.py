@@ -105,6 +105,33 @@ def test_runs_logged_while_observing_killed_and_restarted(
         assert any(x["key"] == "val_acc" for x in meta["metrics"])
 
 
+def test_numeric_params_compare_as_numbers(tmp_path, store, observer, python,
+                                           mida_bin):
+    # MLflow keeps every param as text; a steering query on one
+    # (where=used.lr<0.25, --where, a key's index, a sort) compares it as a
+    # number: lr is 0.1, 0.2 and 0.30000000000000004 in the three runs.
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    subprocess.run([python, WRITER, uri, "3", "2"], check=True,
+                   capture_output=True)
+    rc, out, err = observer("mlflow", "--tracking-uri", uri).once()
+    assert rc == 0, err
+
+    def tasks(*args):
+        r = subprocess.run([mida_bin, "--store", store.path, "tasks",
+                            "--json", *args], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    low = tasks("--where", "used.lr<0.25")
+    assert sorted(t["activity"] for t in low) == ["train-0", "train-1"]
+    assert tasks("--where", "used.batch=32", "--where", "used.opt=sgd")
+    subprocess.run([mida_bin, "--store", store.path, "index", "used.lr"],
+                   check=True, capture_output=True)
+    assert len(tasks("--where", "used.lr>0.25")) == 1  # through the index
+
+
 def test_once_twice_reads_each_point_once(tmp_path, store, observer, python):
     db = tmp_path / "mlflow.db"
     uri = f"sqlite:///{db}"
