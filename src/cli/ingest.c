@@ -61,7 +61,8 @@
 
 static const char ingest_help[] =
     "usage: mida ingest --from BROKER_URL [--to STORE_URL] [--group G]\n"
-    "                   [--name N] [--claim-ms MS] [--batch N] [--quiet]\n"
+    "                   [--name N] [--claim-ms MS] [--batch N]\n"
+    "                   [--idle-exit S] [--quiet]\n"
     "\n"
     "Reads the records that shippers published to a broker and applies them\n"
     "to a store, acknowledging each message only after the store committed\n"
