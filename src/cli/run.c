@@ -654,6 +654,12 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     return mida__cli_usage_error("run", "--campaign: the name is empty");
   if (wf_name != NULL && wf_name[0] == '\0')
     return mida__cli_usage_error("run", "--workflow-name: the name is empty");
+  /* Each says when mida run returns: before the store holds the records,
+   * once it does, once they are synced. */
+  if (detach && (wait_ship || wait_sync))
+    return mida__cli_usage_error(
+        "run", "--detach-ship and %s say opposite things: choose one",
+        wait_ship ? "--wait-ship" : "--wait-sync");
   /* A store that cannot be one is a usage error, before the command runs
    * (any other store that cannot be opened now is a warning). */
   ex = mida__cli_check_store(cli->store);

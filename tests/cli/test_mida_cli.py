@@ -166,6 +166,18 @@ def test_an_empty_name_for_the_run_is_a_usage_error(run, tmp_path):
         assert not (tmp_path / "ran").exists()
 
 
+def test_detach_ship_with_a_wait_is_a_usage_error(run, tmp_path):
+    """--detach-ship returns before the store holds the records,
+    --wait-ship and --wait-sync after: both at once ran as one of them,
+    which the user could not tell. The command is not run."""
+    for wait in ("--wait-ship", "--wait-sync"):
+        r = run("run", "--detach-ship", wait, "--", "touch",
+                str(tmp_path / "ran"))
+        assert r.returncode == 2, (wait, r.stderr)
+        assert f"--detach-ship and {wait} say opposite things" in r.stderr
+        assert not (tmp_path / "ran").exists()
+
+
 def test_missing_argument_is_a_usage_error(run):
     for verb in ("query", "show", "lineage", "export"):
         r = run(verb)
