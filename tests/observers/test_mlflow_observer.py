@@ -105,17 +105,23 @@ def test_runs_logged_while_observing_killed_and_restarted(
         assert any(x["key"] == "val_acc" for x in meta["metrics"])
 
 
+def observed_once(tmp_path, observer, python, runs, points):
+    """(tracking URI, observer's output) after mlflow_writer.py logged runs
+    of points each into a new MLflow store and the observer read it once."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    subprocess.run([python, WRITER, uri, str(runs), str(points)],
+                   check=True, capture_output=True)
+    rc, out, err = observer("mlflow", "--tracking-uri", uri).once()
+    assert rc == 0, err
+    return uri, out
+
+
 def test_numeric_params_compare_as_numbers(tmp_path, store, observer, python,
                                            mida_bin):
     # MLflow keeps every param as text; a steering query on one
     # (where=used.lr<0.25, --where, a key's index, a sort) compares it as a
     # number: lr is 0.1, 0.2 and 0.30000000000000004 in the three runs.
-    db = tmp_path / "mlflow.db"
-    uri = f"sqlite:///{db}"
-    subprocess.run([python, WRITER, uri, "3", "2"], check=True,
-                   capture_output=True)
-    rc, out, err = observer("mlflow", "--tracking-uri", uri).once()
-    assert rc == 0, err
+    observed_once(tmp_path, observer, python, runs=3, points=2)
 
     def tasks(*args):
         r = subprocess.run([mida_bin, "--store", store.path, "tasks",
@@ -133,12 +139,7 @@ def test_numeric_params_compare_as_numbers(tmp_path, store, observer, python,
 
 
 def test_once_twice_reads_each_point_once(tmp_path, store, observer, python):
-    db = tmp_path / "mlflow.db"
-    uri = f"sqlite:///{db}"
-    subprocess.run([python, WRITER, uri, "1", "20"], check=True,
-                   capture_output=True)
-    rc, out, err = observer("mlflow", "--tracking-uri", uri).once()
-    assert rc == 0, err
+    uri, out = observed_once(tmp_path, observer, python, runs=1, points=20)
     first = summary(out)
     assert first["metrics"] >= 43
     rc, out, err = observer("mlflow", "--tracking-uri", uri).once()
