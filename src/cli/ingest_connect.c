@@ -15,6 +15,8 @@
 #include "core/url.h"
 #include "mida.h"
 
+#include <stdio.h>
+
 #define FIRST_WAIT_MS 100
 
 /* What a failure to open says of the broker when waiting can mend it --
@@ -37,15 +39,11 @@ static void say_waiting(const char *shown, int rc, const char *why,
   if (*said & bit)
     return;
   *said |= bit;
+  char until[64] = "until it can be read (SIGINT or SIGTERM stops waiting)";
   if (give_up_s > 0)
-    mida__cli_note("mida ingest: broker %s %s (%s); trying again every "
-                   "second for up to %d s (--idle-exit)",
-                   shown, wait_reason(rc), why, give_up_s);
-  else
-    mida__cli_note("mida ingest: broker %s %s (%s); trying again every "
-                   "second until it can be read (SIGINT or SIGTERM stops "
-                   "waiting)",
-                   shown, wait_reason(rc), why);
+    snprintf(until, sizeof until, "for up to %d s (--idle-exit)", give_up_s);
+  mida__cli_note("mida ingest: broker %s %s (%s); trying again every second %s",
+                 shown, wait_reason(rc), why, until);
 }
 
 int mida__ingest_connect(const char *url, const char *group, const char *name,

@@ -625,17 +625,15 @@ static int read_experiments(mlf *m, const schema *sc) {
 
 /* ---- runs --------------------------------------------------------------- */
 
-/* Whether v, len bytes, is the text of a JSON number (0.01, 32, -1e-3):
- * MLflow keeps every param as text, and a learning rate kept as the
- * string "0.01" compares as text, so that used.lr<0.01 (the API's where=,
- * `mida tasks --where`, a key's index) never matched an MLflow run. */
+/* Whether v, len bytes (a cell's text, NUL-terminated), is the text of a
+ * JSON number (0.01, 32, -1e-3) of under 64 bytes, which is as long as
+ * the stores' mida_num() reads: MLflow keeps every param as text, and a
+ * learning rate kept as the string "0.01" compares as text, so that
+ * used.lr<0.01 (the API's where=, `mida tasks --where`, a key's index)
+ * never matched an MLflow run. */
 static bool is_number_text(const char *v, size_t len) {
-  char num[64];
-  if (v == NULL || len == 0 || len >= sizeof num || memchr(v, '\0', len))
-    return false;
-  memcpy(num, v, len);
-  num[len] = '\0';
-  return mida__json_is_number(num);
+  return v != NULL && len > 0 && len < 64 && memchr(v, '\0', len) == NULL &&
+         mida__json_is_number(v);
 }
 
 /* Adds the key/value text pairs of rows (cols 0 and 1) as members, whole
