@@ -7,7 +7,7 @@
  * `used`, its exit status (or signal) as `generated`, FINISHED when it exits
  * with 0 and ERROR otherwise, and the resource use wait4() reports for it
  * (the command and the descendants it waited for: CPU time, peak memory,
- * I/O; src/telemetry/telemetry.h) as `telemetry`. The child inherits, so
+ * I/O; src/core/rusage.h) as `telemetry`. The child inherits, so
  * that whatever it records lands in the same place without a change to its
  * code:
  *
@@ -43,11 +43,11 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/json.h"
+#include "core/rusage.h"
 #include "core/url.h"
 #include "mida.h"
 #include "observe/mlflow.h"
 #include "sink/sink.h"
-#include "telemetry/telemetry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -839,7 +839,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   mida__cli_child_env_free(cmd_env);
   int status = 0, code;
   char error[256] = "", gen[96];
-  char usage[MIDA_TELEMETRY_JSON_MAX] = "";
+  char usage[MIDA_RUSAGE_JSON_MAX] = "";
   if (pid < 0) {
     snprintf(error, sizeof error, "cannot execute %s: %s", cmdv[0],
              strerror(spawn_err));
@@ -855,7 +855,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     } while (r < 0 && errno == EINTR);
     child_pid = 0;
     if (r == pid)
-      mida__telemetry_child_usage(&ru, usage, sizeof usage);
+      mida__rusage_json(&ru, usage, sizeof usage);
     if (WIFSIGNALED(status)) {
       code = 128 + WTERMSIG(status);
       signal_error(WTERMSIG(status), error, sizeof error);

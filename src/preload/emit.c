@@ -19,6 +19,7 @@
 #include "core/fileid.h"
 #include "core/json.h"
 #include "core/record.h"
+#include "core/rusage.h"
 #include "preload/real.h"
 
 #include <limits.h>
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 enum field_kind { FK_ID, FK_I64, FK_STR, FK_URI };
@@ -179,10 +181,23 @@ static void ensure_begun(void) {
     mida__pl_emit_begin();
 }
 
+/* This process's resource use so far (since its fork or start, across
+ * its execs; its children not included: they are tasks of their own) as
+ * the telemetry JSON of its task into buf; "" for the command's first
+ * process, whose use `mida run` records from wait4 (the command and what it
+ * waited for), and if getrusage fails. */
+static void own_usage(char *buf, size_t cap) {
+  struct rusage ru;
+  buf[0] = '\0';
+  if (!mida__pl.is_command && getrusage(RUSAGE_SELF, &ru) == 0)
+    (void)mida__rusage_json(&ru, buf, cap);
+}
+
 void mida__pl_emit_end(int code) {
   ensure_begun();
   mida__pl.exited = 1;
-  char gen[48], err[48];
+  char gen[48], err[48], usage[MIDA_RUSAGE_JSON_MAX];
+  own_usage(usage, sizeof usage);
   snprintf(gen, sizeof gen, "{\"exit_status\":%d}", code);
   snprintf(err, sizeof err, "exit status %d", code);
   record r;
@@ -194,6 +209,8 @@ void mida__pl_emit_end(int code) {
   add_str(&r, MIDA_F_GENERATED, gen);
   if (code != 0)
     add_str(&r, MIDA_F_ERROR, err);
+  if (usage[0] != '\0')
+    add_str(&r, MIDA_F_TELEMETRY, usage);
   put_record(MIDA_REC_TASK, &r);
   mida__pl_emit_counters();
 }

@@ -394,6 +394,10 @@ typedef struct mida__pl_state {
                                 or NULL */
   int begun;                 /* this process's begin is in its journal */
   int exited;                /* its end is */
+  int is_command;            /* the command's first process (the root
+                                task, maybe after exec): `mida run` records
+                                its resource use from wait4, so its end
+                                does not */
   char spool[PATH_MAX];      /* MIDA_PRELOAD_SPOOL */
   char self_path[PATH_MAX];  /* this library, for LD_PRELOAD of children */
   size_t ring_bytes;         /* journal ring size */

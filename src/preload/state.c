@@ -198,9 +198,11 @@ static void read_context(void) {
     (void)parse_id(c1 + 1, (size_t)(c2 - c1 - 1), &parent);
   long pid = strtol(c2 + 1, NULL, 10);
   if (pid == (long)mida__pl.pid || pid == 0) {
-    /* An exec of this process's task, or one announced by the parent. */
+    /* An exec of this process's task, or one announced by the parent;
+     * with no parent, `mida run`'s own task (run_preload.c). */
     mida__pl.task = task;
     mida__pl.parent = parent;
+    mida__pl.is_command = c1[1] == '-';
   } else {
     mida__pl.task = mida_id_new();
     mida__pl.parent = task;
@@ -421,6 +423,7 @@ void mida__pl_after_fork(const mida_id_t *child_task) {
   mida__pl.started_ns = mida__pl_now_ns();
   mida__pl.begun = 0;
   mida__pl.exited = 0;
+  mida__pl.is_command = 0;
   for (int c = 0; c < MIDA_PL_C_COUNT; c++)
     atomic_store_explicit(&mida__pl.counters[c], 0, memory_order_relaxed);
   atomic_store_explicit(&mida__pl.segments_made_told, 0,

@@ -265,30 +265,3 @@ size_t mida__telemetry_task_end(int level, const mida_id_t *task, char *buf,
   ts->n--;
   return b.overflow ? 0 : b.len;
 }
-
-size_t mida__telemetry_child_usage(const struct rusage *ru, char *buf,
-                                   size_t cap) {
-  if (cap < MIDA_TELEMETRY_JSON_MAX)
-    return 0;
-  int64_t user = (int64_t)ru->ru_utime.tv_sec * 1000000000 +
-                 (int64_t)ru->ru_utime.tv_usec * 1000;
-  int64_t sys = (int64_t)ru->ru_stime.tv_sec * 1000000000 +
-                (int64_t)ru->ru_stime.tv_usec * 1000;
-  jbuf b = {buf, cap, 0, 0};
-  buf[0] = '\0';
-  jb_raw(&b, "{", 1);
-  jb_i64(&b, "cpu_process_ns", user + sys);
-  jb_i64(&b, "cpu_user_ns", user);
-  jb_i64(&b, "cpu_system_ns", sys);
-  jb_i64(&b, "maxrss_kb", ru->ru_maxrss);
-  jb_i64(&b, "ctx_voluntary", ru->ru_nvcsw);
-  jb_i64(&b, "ctx_involuntary", ru->ru_nivcsw);
-  jb_i64(&b, "in_blocks", ru->ru_inblock);
-  jb_i64(&b, "out_blocks", ru->ru_oublock);
-  jb_i64(&b, "read_bytes", (int64_t)ru->ru_inblock * 512);
-  jb_i64(&b, "write_bytes", (int64_t)ru->ru_oublock * 512);
-  jb_i64(&b, "minflt", ru->ru_minflt);
-  jb_i64(&b, "majflt", ru->ru_majflt);
-  jb_raw(&b, "}", 1);
-  return b.overflow ? 0 : b.len;
-}

@@ -95,21 +95,6 @@ void mida__telemetry_task_begin(int level, const mida_id_t *task,
 size_t mida__telemetry_task_end(int level, const mida_id_t *task, char *buf,
                                 size_t cap, int64_t *now_ns);
 
-/* The resource use of a finished child process, as wait4() gives it (the
- * child and the descendants it waited for), as a JSON object into buf (cap
- * >= MIDA_TELEMETRY_JSON_MAX), with the keys of a task summary where they
- * mean the same:
- *   cpu_process_ns     user + system CPU time
- *   cpu_user_ns, cpu_system_ns  the two parts
- *   maxrss_kb          the largest peak resident set among those processes
- *   ctx_voluntary, ctx_involuntary, in_blocks, out_blocks, read_bytes,
- *   write_bytes        as above, summed over those processes
- *   minflt, majflt     page faults without and with storage I/O
- * Returns its length (0 if cap is too small). Used by `mida run`. */
-struct rusage;
-size_t mida__telemetry_child_usage(const struct rusage *ru, char *buf,
-                                   size_t cap);
-
 /* ---- the sampler --------------------------------------------------------- */
 
 /* Subsystems (bits of a mask). */
