@@ -11,7 +11,8 @@
  * that whatever it records lands in the same place without a change to its
  * code:
  *
- *   MIDA_STORE        the store in force (--store, $MIDA_STORE or default)
+ *   MIDA_STORE        the store in force (--store, $MIDA_STORE or default;
+ *                     a local SQLite store's path made absolute)
  *   MIDA_CAMPAIGN     --campaign, when given
  *   MIDA_WORKFLOW     the new workflow's id
  *   MIDA_PARENT_TASK  the command's task id
@@ -295,6 +296,25 @@ static void late_finish(late_start *w) {
 }
 
 /* ---- the environment of the command -------------------------------------- */
+
+/* The store as the command is given it (MIDA_STORE): a local SQLite store
+ * named by a relative path ("run.db", "sqlite://run.db", the default
+ * mida.db) made absolute against this working directory, into buf, so
+ * that a process of the command that changes directory and records
+ * through the API (`cd sub && python step.py` with a @mida.task) records
+ * into this store, not into a new one in sub/. Any other URL (a server's,
+ * an absolute path), or one whose absolute form does not fit, is given as
+ * it is. */
+static const char *store_for_command(const char *store, char *buf,
+                                     size_t cap) {
+  char path[PATH_MAX], cwd[PATH_MAX];
+  if (mida__url_sqlite_path(store, path, sizeof path) != MIDA_OK ||
+      path[0] == '/' || getcwd(cwd, sizeof cwd) == NULL)
+    return store;
+  int n = snprintf(buf, cap, "sqlite://%s%s%s", cwd,
+                   strcmp(cwd, "/") == 0 ? "" : "/", path);
+  return n > 0 && (size_t)n < cap ? buf : store;
+}
 
 /* Prepends the module "mida.dask" to a Dask preload variable (var ends in
  * '=') in env. Dask reads the value with ast.literal_eval, falling back to
@@ -774,7 +794,10 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
    * process has threads that read its environment (cli.h). An edit that
    * finds no memory leaves the variable out, as a failed setenv did. */
   mida__cli_env env = {0};
-  (void)mida__cli_env_set(&env, "MIDA_STORE=", cli->store);
+  char store_abs[PATH_MAX + 16];
+  (void)mida__cli_env_set(
+      &env, "MIDA_STORE=",
+      store_for_command(cli->store, store_abs, sizeof store_abs));
   if (!mida_id_is_nil(&task)) {
     char wf_text[MIDA_ID_STRLEN], task_text[MIDA_ID_STRLEN];
     (void)mida__cli_env_set(&env,
