@@ -760,8 +760,6 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
             "mida run: not recording (%s); running the command "
             "anyway\n",
             err);
-  else if (err[0] != '\0')
-    mida__cli_note("mida run: warning: %s\n", err);
   /* A warning (a capture knob kept at its default, a journal without
    * room) changes neither what is recorded nor when: only a store that
    * mida_open waited for and that cannot be opened now is not worth the
@@ -784,10 +782,24 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
       mida_close(s);
       return ex;
     }
-    mida__cli_note(
-            "mida run: warning: cannot record the command (%s); "
-            "running it anyway\n",
-            mida_errmsg(s));
+    /* Not even the command's record could be kept (no spool to keep it
+     * in: a read-only directory, a path through a file): nothing of the
+     * run would be, so it is said once, with the reason, and the command
+     * runs unobserved, not under five more warnings of the same cause. */
+    char why[384];
+    if (mida__session_space(s, why, sizeof why) != MIDA_OK)
+      mida__cli_note("mida run: not recording (no room to keep records: "
+                     "%s); running the command anyway\n",
+                     why);
+    else
+      mida__cli_note("mida run: not recording (cannot record the command: "
+                     "%s); running the command anyway\n",
+                     mida_errmsg(s));
+    mida_close(s);
+    s = NULL;
+    wf = task = (mida_id_t){{0}};
+  } else if (s != NULL && err[0] != '\0') {
+    mida__cli_note("mida run: warning: %s\n", err);
   }
 
   /* The command's environment is built aside, never with setenv: this
