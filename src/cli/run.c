@@ -878,9 +878,12 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   if (pid < 0) {
     snprintf(error, sizeof error, "cannot execute %s: %s", cmdv[0],
              strerror(spawn_err));
-    mida__cli_note( "mida run: %s\n", error);
-    code = 127;
-    snprintf(gen, sizeof gen, "{\"exit_status\":127}");
+    mida__cli_note("mida run: %s\n", error);
+    /* As a shell, env(1) and timeout(1) say it: 127 for a command not
+     * found, 126 for one found that cannot be run (not executable, not a
+     * program, a directory, a path through a file). */
+    code = spawn_err == ENOENT ? 127 : 126;
+    snprintf(gen, sizeof gen, "{\"exit_status\":%d}", code);
   } else {
     child_pid = pid;
     pid_t r;
