@@ -56,6 +56,56 @@ static void add_filter(mida__tasks_query *f, const char *cond,
     f->rc = mida__buf_printf(&f->where, cond, f->np);
 }
 
+/* Whether each '[' of a glob pattern has its ']' (SQLite's rule: a ']'
+ * first in the set, after an optional '^', is one of its characters). The
+ * PostgreSQL store's glob() is a regular expression, which refuses one
+ * that has not: the API answers 400 on both stores. */
+static int glob_sets_closed(const char *p) {
+  for (p = strchr(p, '['); p != NULL; p = strchr(p, '[')) {
+    p++;
+    if (*p == '^')
+      p++;
+    if (*p == ']')
+      p++;
+    p = strchr(p, ']');
+    if (p == NULL)
+      return 0;
+  }
+  return 1;
+}
+
+/* activity=A: the tasks of activity A, or, when A holds '*', '?' or '[',
+ * those whose activity A matches as a glob pattern (case-sensitive), as
+ * `mida tasks --activity` takes it. activity_contains=S: those whose
+ * activity holds S, in any case (the dashboard's filter): '%', '_' and
+ * '\' are escaped, so that S is matched as written. Returns 0 with a 400
+ * in resp for a pattern with an unclosed '['. */
+static int add_activity_filters(mida__tasks_query *q, const mida__req *req,
+                                mida__resp *resp) {
+  const char *a = mida__req_get(req, "activity");
+  if (a != NULL && strpbrk(a, "*?[") == NULL)
+    add_filter(q, "t.activity = ?%d", a);
+  else if (a != NULL && !glob_sets_closed(a)) {
+    mida__resp_error(resp, 400,
+                     "parameter 'activity': a '[' without its ']' (a glob "
+                     "pattern: '*', '?' and '[...]' are wildcards)");
+    return 0;
+  } else if (a != NULL) {
+    /* An expression, not a bare parameter (as the CLI's): SQLite
+     * re-prepares a statement whose bound GLOB pattern could change its
+     * plan. glob() is SQLite's, and the PostgreSQL store's (postgres.c). */
+    add_filter(q, "glob((?%d || ''), t.activity)", a);
+  }
+  const char *part = mida__req_get(req, "activity_contains");
+  if (part != NULL)
+    add_filter(q,
+               "lower(t.activity) LIKE ('%%' || replace(replace(replace("
+               "lower(CAST(?%d AS TEXT)), '\\', '\\\\'), '%%', '\\%%'),"
+               " '_', '\\_') || '%%') ESCAPE '\\'",
+               part);
+  return 1;
+}
+
 /* Picks sort=KEY or -KEY where KEY is a document key (used.lr): the tasks
  * where the key is a number, ordered by it, on the expression of the key's
  * index (src/sink/key.h), so that `mida index used.lr` serves the sort. */
@@ -140,8 +190,9 @@ int mida__tasks_query_build(mida__serve *srv, const mida__req *req,
     add_filter(q, "t.parent_id = ?%d", parent);
   if (status >= 0)
     add_filter(q, "t.status = ?%d", statuses[status]);
+  if (!add_activity_filters(q, req, resp))
+    return 0;
   const char *text_filters[][2] = {
-      {"activity", "t.activity = ?%d"},
       {"host", "t.host = ?%d"},
       {"worker", "t.worker = ?%d"},
   };
@@ -346,8 +397,8 @@ static int get_task(mida__serve *srv, const mida__req *req, mida__resp *resp) {
 
 const mida__route mida__serve_routes_tasks[] = {
     {"/api/tasks", list_tasks,
-     "limit after sort status workflow campaign parent activity host worker "
-     "since until where*"},
+     "limit after sort status workflow campaign parent activity "
+     "activity_contains host worker since until where*"},
     {"/api/tasks/{id}", get_task, ""},
     {NULL, NULL, NULL},
 };

@@ -20,6 +20,9 @@
 //             when a new metric point re-renders it (MIDA_COMMAND:
 //             views_workload.py's stepper)
 //
+//   activity-filter the workflow's activity box finds a part of a name
+//             in any case ("RAIN": both train runs), and takes a glob
+//
 //   campaign  clicking a campaign lists its workflows alone
 //   empty     an empty store's overview says it has no workflow yet, until
 //             one begins (MIDA_COMMAND: a writer of one workflow)
@@ -31,7 +34,7 @@
 // script error allowed on any page.
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { check, drive, url } from "./browser_support.mjs";
+import { api, check, drive, url } from "./browser_support.mjs";
 
 const ids = JSON.parse(process.env.MIDA_IDS || "{}");
 
@@ -120,6 +123,22 @@ const checks = {
     for (const want of [/^host .*: mem_available_kb$/, /^host .*: gpu0\.mem_used_bytes$/, /^rss_kb$/])
       check(titles.some((t) => want.test(t)), `the run's page draws ${want} while it ran (${titles})`);
     await shot("task-telemetry");
+  },
+  async "activity-filter"({ page, shot }) {
+    const wf = (await api("workflows?name=sweep")).items[0].id;
+    await page.goto(`${url}/#/workflow/${wf}`);
+    await page.waitForSelector(".vt-row");
+    const shown = () => page.$$eval(".vt-row", (r) => r.map((x) => x.children[1].textContent).sort().join(","));
+    const box = ".filters input[placeholder^='activity']";
+    for (const [typed, want] of [["RAIN", "train,train"], ["tr*", "train,train"], ["pre", "prepare"], ["", "prepare,train,train"]]) {
+      await page.fill(box, typed);
+      await page.press(box, "Enter");
+      await page.waitForFunction(([sel, w]) => [...document.querySelectorAll(sel)]
+        .map((x) => x.children[1].textContent).sort().join(",") === w, [".vt-row", want], { timeout: 10000 })
+        .catch(() => {});
+      check((await shown()) === want, `the activity box "${typed}" lists ${want} (${await shown()})`);
+    }
+    await shot("activity-filter");
   },
   async campaign({ page, shot }) {
     await page.goto(`${url}/#/`);

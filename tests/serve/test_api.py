@@ -529,6 +529,35 @@ def test_the_status_filter_takes_any_case(serve, lite):
         assert st == 400 and "(any case)" in body["error"]["message"], body
 
 
+def test_the_activity_filter_finds_part_of_a_name_in_any_case(both):
+    """The dashboard's activity filter sent activity=, an exact match: a
+    user who typed "fit" never saw "fit.epoch". activity_contains= finds
+    a part of the name in any case, activity= takes a glob pattern as
+    `mida tasks --activity` does, and is exact without a wildcard; the
+    same on both stores."""
+    def ids(srv, target):
+        st, body = srv.get_json(target)
+        assert st == 200, (target, body)
+        return sorted(t["id"] for t in body["items"])
+    fits = sorted([fx.T_FIT, fx.T_EPOCH])
+    for s in both:
+        for part in ["fit", "FIT", "Fi", "t.ep"]:
+            want = fits if part != "t.ep" else [fx.T_EPOCH]
+            assert ids(s, "/api/tasks?activity_contains=" + q(part)) == want
+        # '_' and '%' are themselves, not LIKE's wildcards.
+        for part in ["t_e", "%", "fit%"]:
+            assert ids(s, "/api/tasks?activity_contains=" + q(part)) == []
+        assert ids(s, "/api/tasks?activity=fit") == [fx.T_FIT]
+        assert ids(s, "/api/tasks?activity=FIT") == []
+        assert ids(s, "/api/tasks?activity=" + q("fit*")) == fits
+        assert ids(s, "/api/tasks?activity=" + q("?it.[de]poch")) == [
+            fx.T_EPOCH]
+        assert ids(s, f"/api/tasks?workflow={fx.WF_TRAIN}"
+                   "&activity_contains=E") == sorted([fx.T_EPOCH, fx.T_EVAL])
+        st, body = s.get_json("/api/tasks?activity=" + q("fit[a"))
+        assert st == 400 and "'['" in body["error"]["message"], body
+
+
 def test_sql_endpoint_keeps_nul_bytes_and_writes_blobs_in_hex(serve, lite):
     """/api/sql reads through the same cells as `mida query`: a NUL byte in
     a text is kept (\\u0000), and a BLOB is "\\x" and its hex, where it was

@@ -133,3 +133,9 @@ def test_an_empty_store_says_it_has_no_workflow(serve, tmp_path):
 def test_a_campaign_lists_its_workflows(serve, sweep):
     # The campaigns were text: the overview could not be narrowed to one.
     on_sweep("campaign", serve, sweep)
+
+
+def test_the_activity_box_finds_part_of_a_name(serve, sweep):
+    # The box sent activity=, an exact match: "train" found no
+    # "train_model", and "Train" nothing at all.
+    on_sweep("activity-filter", serve, sweep)

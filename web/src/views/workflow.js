@@ -16,6 +16,15 @@ function header(w) {
     el("p", { class: "muted" }, `${w.source || ""} · ${w.host || ""} · started ${fmtTime(w.started)} · ${fmtDuration(w.started, spanEnd(w))}`));
 }
 
+// The activity box as the API takes it: a glob pattern ('*', '?' or '['
+// in it) as `mida tasks --activity` takes one, else a part of the name in
+// any case ("train" finds "train_model" and "Train-0").
+function activityFilter(text) {
+  const t = text.trim();
+  if (!t) return {};
+  return /[*?[]/.test(t) ? { activity: t } : { activity_contains: t };
+}
+
 function taskTable(state) {
   const f = { status: "", activity: "", where: "", sort: "-id" };
   const table = virtualTable([
@@ -27,13 +36,18 @@ function taskTable(state) {
     { title: "worker", width: "1fr", render: (t) => t.worker || t.host || "" },
     { title: "used", width: "2fr", render: (t) => (t.used ? JSON.stringify(t.used) : "") },
   ], { onClick: (t) => (location.hash = "#/task/" + t.id), onNearEnd: () => more() });
-  let next = null, loading = false, rows = [];
+  // A first page asked for while one loads (a filter typed, a live update)
+  // is loaded after it, never dropped; a next page then is not needed.
+  let next = null, loading = false, again = false, rows = [];
   async function load(reset) {
-    if (loading) return;
+    if (loading) {
+      again = again || reset;
+      return;
+    }
     loading = true;
     try {
       const page = await api.get("tasks", {
-        workflow: state.id, limit: 500, status: f.status, activity: f.activity,
+        workflow: state.id, limit: 500, status: f.status, ...activityFilter(f.activity),
         where: f.where ? f.where.split(/\s*,\s*/) : undefined, sort: f.sort,
         after: reset ? undefined : next,
       });
@@ -45,6 +59,10 @@ function taskTable(state) {
       err.replaceChildren(el("div", { class: "error" }, e.message));
     } finally {
       loading = false;
+      if (again) {
+        again = false;
+        load(true);
+      }
     }
   }
   function more() {
@@ -55,7 +73,7 @@ function taskTable(state) {
     STATUSES.map((s) => el("option", { value: s }, s || "any status")));
   const sortSel = el("select", { onchange: (e) => { f.sort = e.target.value; load(true); } },
     ["-id", "-started", "started", "-duration", "duration", "activity", "status"].map((s) => el("option", { value: s }, "sort " + s)));
-  const act = el("input", { placeholder: "activity", onchange: (e) => { f.activity = e.target.value; load(true); } });
+  const act = el("input", { placeholder: "activity (part, or a glob)", id: "activity-filter", title: "a part of the activity's name, in any case, or a glob pattern such as train_*", onchange: (e) => { f.activity = e.target.value; load(true); } });
   const where = el("input", { placeholder: "used.lr>0.01", size: 24, onchange: (e) => { f.where = e.target.value; load(true); } });
   state.reloadTasks = () => load(true);
   load(true);
