@@ -24,6 +24,7 @@
  * server never sent (it was restarted) gets the reset at once.
  */
 #include "serve/serve.h"
+#include "serve/workflow_status.h"
 
 #include "core/alloc.h"
 #include "mida.h"
@@ -59,10 +60,12 @@ static const char task_sql[] =
 static const char task_kinds[] = "ssssiiissi";
 
 /* The columns of a changed workflow: those of its row on the overview,
- * which the page draws from the event alone, and its task counts. */
+ * which the page draws from the event alone (its status as
+ * workflow_status.h derives it: a run that begins or ends changes its
+ * experiment's), and its task counts. */
 static const char workflow_sql[] =
-    "SELECT w.id, w.campaign_id, w.name, w.source, w.host, w.status,"
-    " w.started, w.ended, w.seq,"
+    "SELECT w.id, w.campaign_id, w.name, w.source, w.host,"
+    " " MIDA_SERVE_WORKFLOW_STATUS " AS status, w.started, w.ended, w.seq,"
     " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id"
     " AND t.status = 'RUNNING') AS running_tasks,"
     " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id"

@@ -11,6 +11,7 @@
 #include "serve/answer_cache.h"
 #include "serve/list.h"
 #include "serve/serve.h"
+#include "serve/workflow_status.h"
 #include "sink/merge.h"
 
 #include "mida.h"
@@ -21,10 +22,12 @@
 #define WORKFLOW_LIMIT_MAX 1000
 #define WORKFLOW_LIMIT_DEFAULT 100
 
-/* A workflow's columns, then its task counts (w is the workflow). */
+/* A workflow's columns, then its task counts (w is the workflow); its
+ * status as workflow_status.h derives it. */
 #define WORKFLOW_COLUMNS                                                       \
   "w.id, w.campaign_id, w.parent_id, w.name, w.source, w.\"user\","            \
-  " w.host, w.pid, w.started, w.ended, w.status, w.metadata"
+  " w.host, w.pid, w.started, w.ended, " MIDA_SERVE_WORKFLOW_STATUS            \
+  " AS status, w.metadata"
 #define WORKFLOW_KINDS "sssssssiiisj"
 #define COUNT_OF_STATUS(s)                                                     \
   "(SELECT count(*) FROM task t WHERE t.workflow_id = w.id AND t.status = '" s \
@@ -138,7 +141,7 @@ static int list_workflows(mida__serve *srv, const mida__req *req,
   if (parent != NULL && rc == MIDA_OK)
     ADD_FILTER("w.parent_id = ?%d", parent);
   if (status >= 0 && rc == MIDA_OK)
-    ADD_FILTER("w.status = ?%d", statuses[status]);
+    ADD_FILTER(MIDA_SERVE_WORKFLOW_STATUS " = ?%d", statuses[status]);
   if (source != NULL && rc == MIDA_OK)
     ADD_FILTER("w.source = ?%d", source);
   if (name != NULL && rc == MIDA_OK)

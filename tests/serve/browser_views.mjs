@@ -23,6 +23,10 @@
 //   activity-filter the workflow's activity box finds a part of a name
 //             in any case ("RAIN": both train runs), and takes a glob
 //
+//   experiments MLflow experiments (MIDA_IDS: mlflow_experiments.py's)
+//             read RUNNING while a run runs, else their newest run's
+//             status, "no run yet" without one; never UNKNOWN
+//
 //   campaign  clicking a campaign lists its workflows alone
 //   empty     an empty store's overview says it has no workflow yet, until
 //             one begins (MIDA_COMMAND: a writer of one workflow)
@@ -139,6 +143,22 @@ const checks = {
       check((await shown()) === want, `the activity box "${typed}" lists ${want} (${await shown()})`);
     }
     await shot("activity-filter");
+  },
+  async experiments({ page, shot }) {
+    const want = { sweep: "ERROR", tuning: "RUNNING", done: "FINISHED", Default: "no run yet" };
+    const statuses = () => page.$$eval("tr.wf-row", (r) => Object.fromEntries(r.map((x) => [x.children[0].textContent, x.children[2].textContent])));
+    await page.goto(`${url}/#/`);
+    await page.waitForSelector("tr.wf-row");
+    const shown = await statuses();
+    check(JSON.stringify(shown, Object.keys(want)) === JSON.stringify(want), `the overview's experiments read ${JSON.stringify(want)} (${JSON.stringify(shown)})`);
+    await shot("experiments");
+    const idle = await page.$eval("tr.wf-row:has(a:text-is('Default'))", (r) => r.children[5].textContent);
+    check(idle === "", `an experiment with no run has no duration (${idle})`);
+    const tuning = (await api("workflows?name=tuning")).items[0].id;
+    await page.goto(`${url}/#/workflow/${tuning}`);
+    await page.waitForSelector(".vt-row");
+    const head = await page.$eval("#view h2 .status", (e) => e.textContent);
+    check(head === "RUNNING", `so does the experiment's page (${head})`);
   },
   async campaign({ page, shot }) {
     await page.goto(`${url}/#/`);

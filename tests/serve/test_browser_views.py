@@ -15,6 +15,7 @@ import pytest
 from serve_support import ROOT
 from test_browser import BUILD, RESULTS, clean_env, need_browser, run_browser
 from test_events import make_store
+from test_mlflow_api import observe_experiments
 
 FAKE_NVML = BUILD / "tests" / "libfake_nvml_partial.so"
 WORKLOAD = str(ROOT / "tests" / "serve" / "views_workload.py")
@@ -139,3 +140,11 @@ def test_the_activity_box_finds_part_of_a_name(serve, sweep):
     # The box sent activity=, an exact match: "train" found no
     # "train_model", and "Train" nothing at all.
     on_sweep("activity-filter", serve, sweep)
+
+
+def test_experiments_read_the_status_of_their_runs(serve, mida_bin,
+                                                   tmp_path):
+    # Every MLflow experiment read UNKNOWN: MLflow keeps no status for one.
+    need_browser()
+    store, runs = observe_experiments(tmp_path, mida_bin)
+    check("experiments", serve(store), json.dumps(runs))

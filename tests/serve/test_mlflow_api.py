@@ -6,20 +6,21 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from serve_support import ROOT
+from serve_support import ROOT, copy_sqlite_to_postgres
+from test_events import Stream
 
 WRITER = str(ROOT / "tests" / "serve" / "mlflow_experiments.py")
 
 
-@pytest.fixture(scope="module")
-def observed(tmp_path_factory, mida_bin):
-    """(store path, {experiment: [run ids]}): the experiments, read once
-    by the observer into a new store."""
+def observe_experiments(d, mida_bin):
+    """(store path, {experiment: [run ids]}): mlflow_experiments.py's
+    experiments in folder d, read once by the observer into a new store
+    there."""
     pytest.importorskip("mlflow")
-    d = tmp_path_factory.mktemp("mlflow-api")
     uri = f"sqlite:///{d / 'mlflow.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")}
     r = subprocess.run([sys.executable, WRITER, uri], env=env,
@@ -33,6 +34,13 @@ def observed(tmp_path_factory, mida_bin):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return str(store), runs
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory, mida_bin):
+    """observe_experiments(), once for the module."""
+    return observe_experiments(tmp_path_factory.mktemp("mlflow-api"),
+                               mida_bin)
 
 
 def test_diff_of_two_runs_names_each_key_once(serve, observed):
@@ -52,3 +60,75 @@ def test_diff_of_two_runs_names_each_key_once(serve, observed):
             env["mlflow.experiment_id"]["status"]) == (
         env["mlflow.experiment_id"]["b"], "same")
     assert env["mlflow.run_id"]["a"] == a and env["mlflow.run_id"]["b"] == b
+
+
+def experiment_statuses(srv, query=""):
+    """{experiment name: status} of /api/workflows?source=mlflow..."""
+    st, body = srv.get_json("/api/workflows?source=mlflow" + query)
+    assert st == 200, body
+    return {w["name"]: w["status"] for w in body["items"]}
+
+
+# MLflow keeps no status for an experiment: RUNNING while a run of it
+# runs, else its newest run's, none while it has no run.
+STATUSES = {"sweep": "ERROR", "tuning": "RUNNING", "done": "FINISHED",
+            "Default": None}
+
+
+def test_an_experiment_has_the_status_of_its_runs(serve, observed):
+    # Every experiment was a workflow of status UNKNOWN (none stored).
+    store, runs = observed
+    s = serve(store)
+    assert experiment_statuses(s) == STATUSES
+    for name, want in STATUSES.items():
+        wf = [w for w in s.get_json("/api/workflows?source=mlflow")[1]
+              ["items"] if w["name"] == name][0]
+        st, one = s.get_json(f"/api/workflows/{wf['id']}")
+        assert (st, one["status"]) == (200, want), (name, one)
+    # The status filter reads the same status.
+    assert experiment_statuses(s, "&status=running") == {"tuning": "RUNNING"}
+    assert experiment_statuses(s, "&status=ERROR") == {"sweep": "ERROR"}
+
+
+def test_an_experiment_status_is_the_same_on_postgres(
+        serve, observed, pg_db, produce_bin, fleet, tmp_path):
+    store, _ = observed
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
+    copy_sqlite_to_postgres(store, pg_db, produce_bin, env)
+    pg = serve(pg_db)
+    assert experiment_statuses(pg) == STATUSES
+    assert experiment_statuses(pg, "&status=RUNNING") == {
+        "tuning": "RUNNING"}
+
+
+def test_an_experiment_whose_last_run_ends_is_sent_live(serve, mida_bin,
+                                                        tmp_path):
+    # The event stream's workflow rows carry the same status: when the
+    # running run ends, the experiment's row comes again, FINISHED.
+    pytest.importorskip("mlflow")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")}
+    env["MIDA_SPOOL"] = str(tmp_path / "spool")
+    r = subprocess.run([sys.executable, WRITER, uri], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    running = json.loads(r.stdout.strip().splitlines()[-1])["tuning"][1]
+    store = str(tmp_path / "live.db")
+    observe = [mida_bin, "--store", store, "observe", "mlflow",
+               "--tracking-uri", uri, "--once"]
+    subprocess.run(observe, env=env, check=True, capture_output=True,
+                   timeout=300)
+    s = serve(store, "--poll-ms", "100")
+    stream = Stream(s)
+    time.sleep(0.3)
+    subprocess.run([sys.executable, "-c",
+                    "import sys; from mlflow import MlflowClient\n"
+                    "MlflowClient(sys.argv[1]).set_terminated(sys.argv[2],"
+                    " 'FINISHED')", uri, running],
+                   env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run(observe, env=env, check=True, capture_output=True,
+                   timeout=300)
+    stream.wait_for(lambda e: e[0] == "workflows" and any(
+        w["name"] == "tuning" and w["status"] == "FINISHED" for w in e[1]),
+        timeout=30)
+    stream.close()

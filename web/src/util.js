@@ -95,6 +95,23 @@ export function statusBadge(status) {
   return el("span", { class: "status s-" + (status || "UNKNOWN") }, status || "UNKNOWN");
 }
 
+// An MLflow experiment with no run yet: it has no status (the API gives
+// an experiment the status of its runs, docs/serve.md), which is no
+// UNKNOWN, and does not run.
+function noRunYet(w) {
+  return !w.status && w.source === "mlflow";
+}
+
+export function workflowStatus(w) {
+  if (noRunYet(w)) return el("span", { class: "status muted" }, "no run yet");
+  return statusBadge(w.status);
+}
+
+// spanEnd() of a workflow: none for an experiment with no run yet.
+export function workflowSpanEnd(w) {
+  return noRunYet(w) ? null : spanEnd(w);
+}
+
 export function link(href, text) {
   return el("a", { href }, text);
 }

@@ -2,7 +2,7 @@
 // workflows, or those of the campaign clicked); the counts move as the
 // event stream reports changed workflows.
 import * as api from "../api.js";
-import { el, fmtTime, fmtDuration, spanEnd, statusBadge, link, short } from "../util.js";
+import { el, fmtTime, fmtDuration, workflowSpanEnd, workflowStatus, link, short } from "../util.js";
 
 function countsCell(w) {
   return el("span", { class: "counts" },
@@ -16,10 +16,10 @@ function workflowRow(w) {
   return el("tr", { "data-id": w.id, class: "wf-row" },
     el("td", {}, link("#/workflow/" + w.id, w.name || short(w.id))),
     el("td", {}, w.source || ""),
-    el("td", {}, statusBadge(w.status)),
+    el("td", {}, workflowStatus(w)),
     el("td", { class: "counts-cell" }, countsCell(w)),
     el("td", {}, fmtTime(w.started)),
-    el("td", {}, fmtDuration(w.started, spanEnd(w))),
+    el("td", {}, fmtDuration(w.started, workflowSpanEnd(w))),
     el("td", {}, w.host || ""));
 }
 

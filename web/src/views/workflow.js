@@ -3,17 +3,17 @@
 // timeline of its tasks per worker or host.
 import dagre from "@dagrejs/dagre";
 import * as api from "../api.js";
-import { el, svg, fmtTime, fmtDuration, spanEnd, statusBadge, short, virtualTable } from "../util.js";
+import { el, svg, fmtTime, fmtDuration, spanEnd, statusBadge, workflowSpanEnd, workflowStatus, short, virtualTable } from "../util.js";
 
 const STATUSES = ["", "SUBMITTED", "RUNNING", "FINISHED", "ERROR", "CANCELLED"];
 
 function header(w) {
   return el("div", { class: "card" },
-    el("h2", {}, "Workflow ", w.name || short(w.id), " ", statusBadge(w.status)),
+    el("h2", {}, "Workflow ", w.name || short(w.id), " ", workflowStatus(w)),
     el("p", { class: "counts" },
       el("span", {}, "running " + w.running_tasks), el("span", {}, "finished " + w.finished_tasks),
       el("span", {}, "failed " + w.error_tasks), el("span", {}, "all " + w.tasks)),
-    el("p", { class: "muted" }, `${w.source || ""} · ${w.host || ""} · started ${fmtTime(w.started)} · ${fmtDuration(w.started, spanEnd(w))}`));
+    el("p", { class: "muted" }, `${w.source || ""} · ${w.host || ""} · started ${fmtTime(w.started)} · ${fmtDuration(w.started, workflowSpanEnd(w))}`));
 }
 
 // The activity box as the API takes it: a glob pattern ('*', '?' or '['
