@@ -20,8 +20,8 @@ static const mida__route *const route_tables[] = {
     mida__serve_routes_workflows, mida__serve_routes_tasks,
     mida__serve_routes_lineage,   mida__serve_routes_metrics,
     mida__serve_routes_telemetry, mida__serve_routes_sql,
-    mida__serve_routes_stats,     mida__serve_routes_events,
-    mida__serve_routes_reports,
+    mida__serve_routes_stats,     mida__serve_routes_counters,
+    mida__serve_routes_events,    mida__serve_routes_reports,
     mida__serve_routes_assets,
 };
 

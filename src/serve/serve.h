@@ -192,6 +192,7 @@ extern const mida__route mida__serve_routes_metrics[];
 extern const mida__route mida__serve_routes_telemetry[];
 extern const mida__route mida__serve_routes_sql[];
 extern const mida__route mida__serve_routes_stats[];
+extern const mida__route mida__serve_routes_counters[];
 extern const mida__route mida__serve_routes_events[];
 extern const mida__route mida__serve_routes_reports[];
 extern const mida__route mida__serve_routes_assets[];

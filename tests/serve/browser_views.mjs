@@ -27,6 +27,10 @@
 //             read RUNNING while a run runs, else their newest run's
 //             status, "no run yet" without one; never UNKNOWN
 //
+//   counters  the Counters view sums each process's total (the largest
+//             value it wrote) over processes, overall and per host
+//             (MIDA_IDS: {"host": the second host's name})
+//
 //   campaign  clicking a campaign lists its workflows alone
 //   empty     an empty store's overview says it has no workflow yet, until
 //             one begins (MIDA_COMMAND: a writer of one workflow)
@@ -159,6 +163,23 @@ const checks = {
     await page.waitForSelector(".vt-row");
     const head = await page.$eval("#view h2 .status", (e) => e.textContent);
     check(head === "RUNNING", `so does the experiment's page (${head})`);
+  },
+  async counters({ page, shot }) {
+    await page.goto(`${url}/#/`);
+    await page.click("header nav a:text-is('Counters')");
+    await page.waitForSelector("#counters-total");
+    const rows = (sel) => page.$$eval(`${sel} tr`, (r) => r.slice(1).map((x) => [...x.children].map((c) => c.textContent).join(" | ")));
+    const total = await rows("#counters-total");
+    check(JSON.stringify(total) === JSON.stringify(["dask.telemetry_skipped | 5 | 2 | 2", "run.ignored_opens | 15 | 3 | 2"]),
+      `each counter's total is the sum of each process's largest value, over all hosts (${total})`);
+    const heads = await page.$$eval("#counters th", (h) => h.map((e) => e.textContent));
+    check(heads.includes("total over all processes") && heads.includes("total over this host's processes"), `and says so (${heads})`);
+    const here = (await api("counters")).by_host.find((c) => c.host !== ids.host).host;
+    const byHost = await rows("#counters-by-host");
+    const want = [`${here} | dask.telemetry_skipped | 1 | 1`, `${here} | run.ignored_opens | 8 | 2`,
+      `${ids.host} | dask.telemetry_skipped | 4 | 1`, `${ids.host} | run.ignored_opens | 7 | 1`].sort();
+    check(JSON.stringify([...byHost].sort()) === JSON.stringify(want), `and per host (${byHost})`);
+    await shot("counters");
   },
   async campaign({ page, shot }) {
     await page.goto(`${url}/#/`);

@@ -30,6 +30,7 @@ def q(s):
 # uses; each must give the same answer on both stores.
 TARGETS = [
     "/api/stats",
+    "/api/counters",
     "/api/campaigns",
     f"/api/campaigns/{fx.CAMPAIGN}",
     "/api/workflows",
@@ -556,6 +557,27 @@ def test_the_activity_filter_finds_part_of_a_name_in_any_case(both):
                    "&activity_contains=E") == sorted([fx.T_EPOCH, fx.T_EVAL])
         st, body = s.get_json("/api/tasks?activity=" + q("fit[a"))
         assert st == 400 and "'['" in body["error"]["message"], body
+
+
+def test_counters_are_summed_over_processes_per_host_and_overall(both):
+    """A row of the counter table is one process's total (the largest
+    value it wrote): /api/counters adds them up, over all hosts and per
+    host, with the number of processes (and hosts) behind each sum. The
+    fixture: dropped 2 on node1 (pid 100) and 3 on "gpu 1" (pid 200),
+    corrupt 1 on node1."""
+    for s in both:
+        st, body = s.get_json("/api/counters")
+        assert st == 200, body
+        assert body["counters"] == [
+            {"name": "corrupt", "total": 1, "processes": 1, "hosts": 1},
+            {"name": "dropped", "total": 5, "processes": 2, "hosts": 2}]
+        assert body["by_host"] == [
+            {"host": "gpu 1", "name": "dropped", "total": 3, "processes": 1},
+            {"host": "node1", "name": "corrupt", "total": 1, "processes": 1},
+            {"host": "node1", "name": "dropped", "total": 2, "processes": 1}]
+        assert not body["counters_truncated"] and not body["by_host_truncated"]
+        st, body = s.get_json("/api/counters?host=node1")
+        assert st == 400, body
 
 
 def test_sql_endpoint_keeps_nul_bytes_and_writes_blobs_in_hex(serve, lite):

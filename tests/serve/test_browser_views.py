@@ -148,3 +148,30 @@ def test_experiments_read_the_status_of_their_runs(serve, mida_bin,
     need_browser()
     store, runs = observe_experiments(tmp_path, mida_bin)
     check("experiments", serve(store), json.dumps(runs))
+
+
+def test_counters_are_summed_over_processes(serve, tmp_path):
+    # The dashboard showed no counter at all (drops, skips, retries were
+    # in the SQL view only, a row per process): it shows each counter's
+    # sum over processes of each one's total, overall and per host.
+    need_browser()
+    store = tmp_path / "counted.db"
+    env = writer_env(store)
+    count = [sys.executable, str(ROOT / "tests" / "serve" /
+                                 "counters_workload.py")]
+    for args in [["run.ignored_opens=2,5", "dask.telemetry_skipped=1"],
+                 ["run.ignored_opens=3"]]:
+        r = subprocess.run(count + args, env=env, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    # A second host: this one's name in a UTS namespace of its own.
+    other = "counters-node-b"
+    r = subprocess.run(["unshare", "--uts", "sh", "-c",
+                        'hostname "$0" && exec "$@"', other, *count,
+                        "run.ignored_opens=4,7",
+                        "dask.telemetry_skipped=4"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0 and "unshare" in r.stderr:
+        pytest.skip("a second host name needs unshare --uts: " + r.stderr)
+    assert r.returncode == 0, r.stderr
+    check("counters", serve(str(store)), json.dumps({"host": other}))

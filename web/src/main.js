@@ -12,6 +12,7 @@ import compare from "./views/compare.js";
 import lineage from "./views/lineage.js";
 import telemetry from "./views/telemetry.js";
 import sql from "./views/sql.js";
+import counters from "./views/counters.js";
 
 const routes = [
   [/^#?\/?(?:\?(.*))?$/, overview],
@@ -21,6 +22,7 @@ const routes = [
   [/^#\/lineage(?:\/([^?]+))?/, lineage],
   [/^#\/telemetry(?:\?(.*))?$/, telemetry],
   [/^#\/sql/, sql],
+  [/^#\/counters/, counters],
 ];
 
 let current = null; // {view, state}

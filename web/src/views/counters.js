@@ -1,0 +1,59 @@
+// counters.js -- the store's counters (what was dropped, skipped, retried,
+// refused...: docs/reliability.md). A process keeps each counter as a
+// running total and the store keeps, per host and process, its largest
+// value; a counter's figure here is the sum of those over processes, over
+// all hosts and per host (/api/counters). Read again as the event stream
+// reports changes.
+import * as api from "../api.js";
+import { el, fill } from "../util.js";
+
+const EXPLAIN = "Each process keeps a running total of each counter, and the store keeps the largest value it wrote " +
+  "(for refused, the sum of what it wrote). A figure below is the sum of those values over processes: " +
+  "over every process of every host, then over the processes of each host. One process's counters are not " +
+  "added up twice however often it wrote them.";
+
+function totalsTable(rows) {
+  if (!rows.length) return el("p", { class: "muted" }, "No counter: nothing was dropped, skipped or retried.");
+  return el("table", { id: "counters-total" },
+    el("tr", {}, el("th", {}, "counter"), el("th", { class: "num" }, "total over all processes"),
+      el("th", { class: "num" }, "processes"), el("th", { class: "num" }, "hosts")),
+    rows.map((c) => el("tr", { "data-name": c.name }, el("td", {}, c.name), el("td", { class: "num" }, c.total),
+      el("td", { class: "num" }, c.processes), el("td", { class: "num" }, c.hosts))));
+}
+
+function byHostTable(rows) {
+  if (!rows.length) return null;
+  return el("table", { id: "counters-by-host" },
+    el("tr", {}, el("th", {}, "host"), el("th", {}, "counter"),
+      el("th", { class: "num" }, "total over this host's processes"), el("th", { class: "num" }, "processes")),
+    rows.map((c) => el("tr", { "data-host": c.host, "data-name": c.name }, el("td", {}, c.host), el("td", {}, c.name),
+      el("td", { class: "num" }, c.total), el("td", { class: "num" }, c.processes))));
+}
+
+async function draw(state) {
+  const r = await api.get("counters");
+  if (state.gone) return;
+  const cut = r.counters_truncated || r.by_host_truncated ? el("p", { class: "muted" }, "Cut at 10,000 rows.") : null;
+  fill(state.body,
+    el("div", { class: "card" }, el("h3", {}, "All hosts"), totalsTable(r.counters)),
+    r.by_host.length ? el("div", { class: "card" }, el("h3", {}, "Per host"), byHostTable(r.by_host)) : null,
+    cut);
+}
+
+export default {
+  async enter(state) {
+    state.body = el("div", { id: "counters" });
+    state.root.replaceChildren(
+      el("div", { class: "card" }, el("h2", {}, "Counters"), el("p", { class: "muted", id: "counters-explain" }, EXPLAIN)),
+      state.body);
+    await draw(state);
+  },
+  leave(state) {
+    state.gone = true;
+    clearTimeout(state.timer);
+  },
+  onEvent(state) {
+    clearTimeout(state.timer);
+    state.timer = setTimeout(() => draw(state).catch(() => {}), 1000);
+  },
+};
