@@ -31,6 +31,11 @@
 //             value it wrote) over processes, overall and per host
 //             (MIDA_IDS: {"host": the second host's name})
 //
+//   live-views the graph, the timeline and the overview's campaigns take
+//             in what a running workflow adds, without a reload, the
+//             graph keeping its scroll position and the timeline its
+//             lanes (MIDA_COMMAND: views_workload.py's grower)
+//
 //   campaign  clicking a campaign lists its workflows alone
 //   empty     an empty store's overview says it has no workflow yet, until
 //             one begins (MIDA_COMMAND: a writer of one workflow)
@@ -45,6 +50,23 @@ import { createInterface } from "node:readline";
 import { api, check, drive, url } from "./browser_support.mjs";
 
 const ids = JSON.parse(process.env.MIDA_IDS || "{}");
+
+// MIDA_COMMAND run as a child that answers lines: next() reads a line of
+// its output, send(text) writes a line to it, end() closes its input and
+// waits for it to exit.
+function commandLines() {
+  const cmd = JSON.parse(process.env.MIDA_COMMAND);
+  const child = spawn(cmd[0], cmd.slice(1), { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  return {
+    next: async () => (await lines.next()).value,
+    send: (text) => child.stdin.write(text + "\n"),
+    end: () => {
+      child.stdin.end();
+      return new Promise((res) => child.on("exit", res));
+    },
+  };
+}
 
 // The elements that hold a text node that reads "null".
 function strayNulls(page) {
@@ -181,6 +203,49 @@ const checks = {
     check(JSON.stringify([...byHost].sort()) === JSON.stringify(want), `and per host (${byHost})`);
     await shot("counters");
   },
+  async "live-views"({ page, shot }) {
+    const { next, send, end } = commandLines();
+    const wf = JSON.parse(await next()).workflow;
+    const add = async (what) => { send(what); return Number(await next()); };
+    const count = (sel) => page.$$eval(sel, (n) => n.length);
+    const until = (sel, n) => page.waitForFunction(([s, k]) => document.querySelectorAll(s).length === k, [sel, n], { timeout: 15000 }).catch(() => {});
+
+    await page.goto(`${url}/#/workflow/${wf}`);
+    await page.waitForSelector(".vt-row");
+    await page.click(".tabs button[data-tab='dag']");
+    await page.waitForSelector("#dag svg");
+    const first = await count("#dag .node");
+    await page.$eval("#dag", (d) => (d.scrollTop = 200));
+    const y = await page.$eval("#dag", (d) => d.scrollTop);
+    check(y === 200, `the reader scrolled the graph of ${first} tasks (to ${y} px)`);
+    let n = await add("step");
+    await until("#dag .node", n);
+    check((await count("#dag .node")) === n, `the graph takes in task ${n} as it comes (${await count("#dag .node")} nodes)`);
+    const kept = await page.$eval("#dag", (d) => d.scrollTop);
+    check(kept === y, `and leaves the reader where they were (${kept} px)`);
+    await shot("live-graph");
+
+    await page.click(".tabs button[data-tab='gantt']");
+    await page.waitForSelector("#gantt svg");
+    await page.selectOption(".filters select", "process");
+    const lanes = await page.$eval(".filters select", (s) => s.value);
+    n = await add("step");
+    await until("#gantt rect.bar", n);
+    check((await count("#gantt rect.bar")) === n, `the timeline takes in task ${n} (${await count("#gantt rect.bar")} bars)`);
+    const still = await page.$eval(".filters select", (s) => s.value);
+    check(lanes === "process" && still === lanes, `and keeps its lanes (${lanes}, then ${still})`);
+    await shot("live-timeline");
+
+    await page.goto(`${url}/#/`);
+    await page.waitForSelector("tr.wf-row");
+    const campaigns = () => page.$$eval("#view a[href^='#/?campaign=']", (a) => a.map((x) => x.textContent).sort().join(","));
+    check((await campaigns()) === "live-a", `the overview lists the campaign (${await campaigns()})`);
+    await add("campaign");
+    await page.waitForFunction(() => document.querySelectorAll("#view a[href^='#/?campaign=']").length === 2, null, { timeout: 15000 }).catch(() => {});
+    check((await campaigns()) === "live-a,live-b", `and the campaign a new workflow begins (${await campaigns()})`);
+    await shot("live-campaigns");
+    await end();
+  },
   async campaign({ page, shot }) {
     await page.goto(`${url}/#/`);
     await page.waitForSelector("tr.wf-row");
@@ -218,12 +283,9 @@ const checks = {
     await shot("pcoords");
   },
   async "live-scroll"({ page, shot }) {
-    const cmd = JSON.parse(process.env.MIDA_COMMAND);
-    const child = spawn(cmd[0], cmd.slice(1), { stdio: ["pipe", "pipe", "inherit"] });
-    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-    const next = async () => (await lines.next()).value;
+    const { next, send, end } = commandLines();
     const id = JSON.parse(await next()).watched;
-    const point = async () => { child.stdin.write("\n"); await next(); };
+    const point = async () => { send(""); await next(); };
     await point();
     await page.goto(`${url}/#/task/${id}`);
     await page.waitForSelector(".metric-chart[data-points='1'] canvas");
@@ -239,8 +301,7 @@ const checks = {
       check(now === y, `point ${n} re-rendered the page and left the reader at ${now} px`);
     }
     await shot("live-scroll");
-    child.stdin.end();
-    await new Promise((res) => child.on("exit", res));
+    await end();
   },
 };
 

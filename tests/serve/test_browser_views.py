@@ -61,6 +61,18 @@ def on_sweep(name, serve, sweep, gpus=False):
     check(name, serve(str(store)), ids)
 
 
+def on_live_store(name, serve, tmp_path, mode):
+    """Runs the check NAME on a new store served with a 100 ms poll, the
+    check's command being views_workload.py's MODE writing into it."""
+    need_browser()
+    store = tmp_path / "live.db"
+    make_store(store)
+    server = serve(str(store), "--poll-ms", "100")
+    command = [sys.executable, WORKLOAD, str(tmp_path), mode]
+    check(name, server, "{}", MIDA_COMMAND=json.dumps(command),
+          **writer_env(store))
+
+
 def test_no_stray_null_on_task_and_compare_pages(serve, sweep):
     # A task with no error and a compare of three runs (no diff card) once
     # showed the word "null" where the missing card would be.
@@ -81,13 +93,7 @@ def test_parallel_coordinates_show_whole_numbers(serve, sweep):
 def test_a_live_task_page_keeps_the_readers_place(serve, tmp_path):
     # The task page re-renders as its run logs points; it once emptied
     # itself first, which scrolled a reader watching the plots to the top.
-    need_browser()
-    store = tmp_path / "stepper.db"
-    make_store(store)
-    server = serve(str(store), "--poll-ms", "100")
-    stepper = [sys.executable, WORKLOAD, str(tmp_path), "step"]
-    check("live-scroll", server, "{}", MIDA_COMMAND=json.dumps(stepper),
-          **writer_env(store))
+    on_live_store("live-scroll", serve, tmp_path, "step")
 
 
 def test_host_telemetry_draws_cpu_memory_and_gpus_first(serve, sweep):
@@ -175,3 +181,10 @@ def test_counters_are_summed_over_processes(serve, tmp_path):
         pytest.skip("a second host name needs unshare --uts: " + r.stderr)
     assert r.returncode == 0, r.stderr
     check("counters", serve(str(store)), json.dumps({"host": other}))
+
+
+def test_graph_timeline_and_campaigns_update_live(serve, tmp_path):
+    # The task table, the overview's workflows and a task's page moved
+    # with the event stream; the graph, the timeline and the campaigns
+    # showed what was there when they were opened until a reload.
+    on_live_store("live-views", serve, tmp_path, "grow")

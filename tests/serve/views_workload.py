@@ -14,10 +14,17 @@ script would write it, no hand-made rows:
   one point of "loss" for each line read on stdin and prints "<i>" once it
   is flushed; it ends at end of input.
 
-Prints the ids as JSON on its last line ({"train": [...], "prepare": ...}
-or {"watched": ...}).
+- with "grow" as argv[2]: workflow "growing" of campaign "live-a",
+  GROW_FIRST tasks "step-<i>" (no dependencies: one column of the graph,
+  taller than its box), then, for each line read on stdin, one more task
+  ("step") or a
+  workflow "other" of a new campaign "live-b" ("campaign"); it prints the
+  number of tasks written once they are flushed, and ends at end of input.
 
-usage: views_workload.py DIR [step]
+Prints the ids as JSON on its last line ({"train": [...], "prepare": ...}
+or {"watched": ...}; "grow": {"workflow": ...} first).
+
+usage: views_workload.py DIR [step|grow]
 """
 import json
 import os
@@ -75,9 +82,38 @@ def stepper():
         watched()
 
 
+GROW_FIRST = 24
+
+
+def grower():
+    n = 0
+
+    def step():
+        nonlocal n
+        mida.task(name=f"step-{n}")(lambda: n)()
+        n += 1
+
+    with mida.workflow("growing", campaign="live-a") as wf:
+        for _ in range(GROW_FIRST):
+            step()
+        mida.flush()
+        print(json.dumps({"workflow": wf.id}), flush=True)
+        for line in sys.stdin:
+            if line.strip() == "campaign":
+                with mida.workflow("other", campaign="live-b"):
+                    mida.task(name="other")(lambda: 1)()
+            else:
+                step()
+            mida.flush()
+            print(n, flush=True)
+
+
 def main():
     if len(sys.argv) > 2 and sys.argv[2] == "step":
         stepper()
+        return
+    if len(sys.argv) > 2 and sys.argv[2] == "grow":
+        grower()
         return
     ids = sweep(sys.argv[1])
     mida.flush()

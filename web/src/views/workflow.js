@@ -1,9 +1,10 @@
 // workflow.js -- one workflow: its task table (filters, sort, pages read as
 // the table scrolls), its task graph laid out as a DAG (dagre), and a Gantt
-// timeline of its tasks per worker or host.
+// timeline of its tasks per worker or host; each drawn again as the event
+// stream reports its tasks changed.
 import dagre from "@dagrejs/dagre";
 import * as api from "../api.js";
-import { el, svg, fmtTime, fmtDuration, spanEnd, statusBadge, workflowSpanEnd, workflowStatus, short, virtualTable } from "../util.js";
+import { el, fill, svg, fmtTime, fmtDuration, spanEnd, statusBadge, workflowSpanEnd, workflowStatus, short, virtualTable } from "../util.js";
 
 const STATUSES = ["", "SUBMITTED", "RUNNING", "FINISHED", "ERROR", "CANCELLED"];
 
@@ -146,11 +147,42 @@ function drawGantt(graph, by) {
   return root;
 }
 
+// Draws the Graph or the Timeline tab (state.tab) from a new read of the
+// workflow's graph: at first, and again as its tasks change. Drawn again,
+// it leaves the reader where they were: the drawing keeps its scroll
+// position, the page its height until the next frame (so that it does not
+// scroll the reader up), the timeline its lanes. A newer drawing asked for
+// meanwhile wins.
+async function drawGraphTab(state) {
+  const which = state.tab, seq = ++state.drawn;
+  const graph = await api.get(`workflows/${encodeURIComponent(state.id)}/graph`, { max_nodes: 5000 });
+  if (state.gone || state.tab !== which || seq !== state.drawn) return;
+  const body = state.body;
+  const old = body.querySelector(".dag, .gantt");
+  const at = old ? [old.scrollLeft, old.scrollTop] : null;
+  const note = graph.truncated ? el("p", { class: "muted" }, "Showing the first 5,000 tasks.") : null;
+  body.style.minHeight = body.offsetHeight + "px";
+  let box;
+  if (which === "dag") {
+    box = el("div", { class: "dag", id: "dag", "data-nodes": graph.nodes.length }, drawDag(graph));
+    fill(body, note, box);
+  } else {
+    const sel = el("select", { id: "lanes", onchange: (e) => { state.lanes = e.target.value; box.replaceChildren(drawGantt(graph, state.lanes)); } },
+      ["worker", "host", "process"].map((b) => el("option", { value: b, selected: b === state.lanes }, "lanes: " + b)));
+    box = el("div", { class: "gantt", id: "gantt", "data-nodes": graph.nodes.length }, drawGantt(graph, state.lanes));
+    fill(body, note, el("div", { class: "filters" }, sel), box);
+  }
+  if (at) [box.scrollLeft, box.scrollTop] = at;
+  requestAnimationFrame(() => (body.style.minHeight = ""));
+}
+
 export default {
   async enter(state) {
     state.id = decodeURIComponent(state.args[0]);
     const w = await api.get("workflows/" + encodeURIComponent(state.id));
     state.head = header(w);
+    state.drawn = 0;
+    state.lanes = state.lanes || "worker";
     const body = el("div", { class: "card" });
     const tabs = el("div", { class: "tabs" });
     const show = async (which) => {
@@ -158,15 +190,7 @@ export default {
       for (const b of tabs.children) b.classList.toggle("on", b.dataset.tab === which);
       if (which === "tasks") return body.replaceChildren(taskTable(state));
       body.replaceChildren(el("p", { class: "muted" }, "Loading…"));
-      const graph = await api.get(`workflows/${encodeURIComponent(state.id)}/graph`, { max_nodes: 5000 });
-      const note = graph.truncated ? el("p", { class: "muted" }, "Showing the first 5,000 tasks.") : null;
-      if (which === "dag") body.replaceChildren(note || "", el("div", { class: "dag", id: "dag" }, drawDag(graph)));
-      else {
-        const sel = el("select", { onchange: (e) => gantt.replaceChildren(drawGantt(graph, e.target.value)) },
-          ["worker", "host", "process"].map((b) => el("option", { value: b }, "lanes: " + b)));
-        const gantt = el("div", { class: "gantt", id: "gantt" }, drawGantt(graph, "worker"));
-        body.replaceChildren(note || "", el("div", { class: "filters" }, sel), gantt);
-      }
+      await drawGraphTab(state);
     };
     for (const [k, t] of [["tasks", "Tasks"], ["dag", "Graph"], ["gantt", "Timeline"]])
       tabs.append(el("button", { "data-tab": k, onclick: () => show(k) }, t));
@@ -174,18 +198,27 @@ export default {
     state.body = body;
     await show("tasks");
   },
+  leave(state) {
+    state.gone = true;
+    clearTimeout(state.timer);
+  },
+  // The header as its workflow's row changes; the tab on screen (the task
+  // table, the graph or the timeline) as its tasks do, or all of it after
+  // a reset.
   onEvent(state, kind, data) {
-    if (kind === "workflows") {
-      const w = data.find((x) => x.id === state.id);
-      if (w) api.get("workflows/" + encodeURIComponent(state.id)).then((full) => {
+    const mine = kind === "reset" || (kind === "tasks" && data.some((t) => t.workflow_id === state.id));
+    if (kind === "reset" || (kind === "workflows" && data.some((x) => x.id === state.id)))
+      api.get("workflows/" + encodeURIComponent(state.id)).then((full) => {
+        if (state.gone) return;
         const h = header(full);
         state.head.replaceWith(h);
         state.head = h;
-      });
-    }
-    if (kind === "tasks" && state.tab === "tasks" && data.some((t) => t.workflow_id === state.id) && state.reloadTasks) {
-      clearTimeout(state.timer);
-      state.timer = setTimeout(state.reloadTasks, 300);
-    }
+      }).catch(() => {});
+    if (!mine || !state.body) return;
+    clearTimeout(state.timer);
+    state.timer = setTimeout(() => {
+      if (state.tab === "tasks") state.reloadTasks?.();
+      else drawGraphTab(state).catch(() => {});
+    }, 300);
   },
 };
