@@ -42,6 +42,7 @@
  */
 #include "cli/run_preload.h"
 #include "cli/run_after.h"
+#include "cli/run_left.h"
 
 #include "api/session_access.h"
 #include "capture/recovery.h"
@@ -73,6 +74,7 @@
 #define COLLECT_SETTLE_MS 20 /* after a segment's close, before a pass */
 #define COLLECT_WAIT_MS 5000 /* a pass the collector waits for, at most */
 #define FINISH_WAIT_MS 10000 /* the last pass, at most */
+#define LEFT_MAX 256 /* processes left behind that are awaited */
 #define PIPE_SLOTS 4096
 #define DIGEST_MAX_DEFAULT (64ull << 20)  /* bytes of one file hashed */
 #define DIGEST_TOTAL (1ull << 30)         /* bytes hashed in all */
@@ -683,13 +685,28 @@ void mida__run_preload_stop(mida__run_preload *p) {
   p->stop_fd = -1;
 }
 
+/* The command's processes that outlive it (run_left.h), awaited for a
+ * moment before the last pass, so that it ships their ends; returns how
+ * many are still running then (their journals stay for `mida recover` or
+ * the next program to open the store). Found before that pass, not after
+ * it: one that ends between the two would be found by neither. */
+static size_t wait_for_left_behind(mida__run_preload *p) {
+  pid_t left[LEFT_MAX];
+  size_t n = mida__run_left_find(p->spool, &p->workflow, left, LEFT_MAX);
+  return n == 0 ? 0 : mida__run_left_wait(left, n, MIDA_RUN_LEFT_WAIT_MS);
+}
+
 void mida__run_preload_finish(mida__run_preload *p) {
   if (!p->active)
     return;
   mida__run_preload_stop(p);
+  size_t running = wait_for_left_behind(p);
   /* The last pass, on the session's connection, after what its shipper
    * had of its own. */
   collect_once(p, FINISH_WAIT_MS, MIDA_RECOVER_TAIL_LIVE);
+  if (running > 0 && p->session != NULL)
+    (void)mida_counter(p->session, "run.processes_left_running",
+                       (int64_t)running);
   count_passes(p);
   if (p->digest)
     add_digests(p);
