@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 
 #include "mida.h"
+#include "report/workflow_status.h"
 #include "sink/key_index.h"
 #include "sink/merge.h"
 
@@ -157,7 +158,8 @@ int mida__cli_workflows(mida__cli *cli, int argc, char **argv) {
   }
   char sql[LIST_SQL_MAX];
   snprintf(sql, sizeof(sql),
-           "SELECT w.id, w.name, w.source, w.status,"
+           "SELECT w.id, w.name, w.source, " MIDA_WORKFLOW_STATUS_SQL
+           " AS status,"
            " strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', w.started / 1e9,"
            " 'unixepoch') AS started,"
            " round((w.ended - w.started) / 1e9, 3) AS duration_s,"

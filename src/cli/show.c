@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 
 #include "mida.h"
+#include "report/workflow_status.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -89,7 +90,8 @@ static const char runs_sql[] =
     " ORDER BY r.started, r.id LIMIT 1000";
 
 static const char workflow_sql[] =
-    "SELECT w.id, w.name, w.source, w.status, w.campaign_id, c.name,"
+    "SELECT w.id, w.name, w.source, " MIDA_WORKFLOW_STATUS_SQL ","
+    " w.campaign_id, c.name,"
     " w.parent_id, pw.name,"
     " (SELECT count(*) FROM workflow k WHERE k.parent_id = w.id),"
     " w.user, w.host, w.pid,"

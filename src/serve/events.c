@@ -24,7 +24,7 @@
  * server never sent (it was restarted) gets the reset at once.
  */
 #include "serve/serve.h"
-#include "serve/workflow_status.h"
+#include "report/workflow_status.h"
 
 #include "core/alloc.h"
 #include "mida.h"
@@ -65,7 +65,7 @@ static const char task_kinds[] = "ssssiiissi";
  * experiment's), and its task counts. */
 static const char workflow_sql[] =
     "SELECT w.id, w.campaign_id, w.name, w.source, w.host,"
-    " " MIDA_SERVE_WORKFLOW_STATUS " AS status, w.started, w.ended, w.seq,"
+    " " MIDA_WORKFLOW_STATUS_SQL " AS status, w.started, w.ended, w.seq,"
     " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id"
     " AND t.status = 'RUNNING') AS running_tasks,"
     " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id"

@@ -8,10 +8,10 @@
  * that the overview's counts cost a few index range scans per workflow on
  * the page, whatever the store's size.
  */
+#include "report/workflow_status.h"
 #include "serve/answer_cache.h"
 #include "serve/list.h"
 #include "serve/serve.h"
-#include "serve/workflow_status.h"
 #include "sink/merge.h"
 
 #include "mida.h"
@@ -26,7 +26,7 @@
  * status as workflow_status.h derives it. */
 #define WORKFLOW_COLUMNS                                                       \
   "w.id, w.campaign_id, w.parent_id, w.name, w.source, w.\"user\","            \
-  " w.host, w.pid, w.started, w.ended, " MIDA_SERVE_WORKFLOW_STATUS            \
+  " w.host, w.pid, w.started, w.ended, " MIDA_WORKFLOW_STATUS_SQL            \
   " AS status, w.metadata"
 #define WORKFLOW_KINDS "sssssssiiisj"
 #define COUNT_OF_STATUS(s)                                                     \
@@ -141,7 +141,7 @@ static int list_workflows(mida__serve *srv, const mida__req *req,
   if (parent != NULL && rc == MIDA_OK)
     ADD_FILTER("w.parent_id = ?%d", parent);
   if (status >= 0 && rc == MIDA_OK)
-    ADD_FILTER(MIDA_SERVE_WORKFLOW_STATUS " = ?%d", statuses[status]);
+    ADD_FILTER(MIDA_WORKFLOW_STATUS_SQL " = ?%d", statuses[status]);
   if (source != NULL && rc == MIDA_OK)
     ADD_FILTER("w.source = ?%d", source);
   if (name != NULL && rc == MIDA_OK)

@@ -90,6 +90,24 @@ def test_an_experiment_has_the_status_of_its_runs(serve, observed):
     assert experiment_statuses(s, "&status=ERROR") == {"sweep": "ERROR"}
 
 
+def test_the_cli_gives_an_experiment_the_same_status(observed, mida_bin):
+    # `mida workflows` and `mida show` read the status as the API does:
+    # they printed none for every experiment.
+    store, _ = observed
+    r = subprocess.run([mida_bin, "--store", store, "workflows", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    got = {w["name"]: w["status"] for w in rows if w["source"] == "mlflow"}
+    assert got == STATUSES, got
+    tuning = [w["id"] for w in rows if w["name"] == "tuning"][0]
+    r = subprocess.run([mida_bin, "--store", store, "show", tuning],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert any(line.split()[:2] == ["status", "RUNNING"]
+               for line in r.stdout.splitlines()), r.stdout
+
+
 def test_an_experiment_status_is_the_same_on_postgres(
         serve, observed, pg_db, produce_bin, fleet, tmp_path):
     store, _ = observed

@@ -1,13 +1,14 @@
 /*
- * workflow_status.h -- a workflow's status as the API (and so the
- * dashboard) gives it, in workflows.c and events.c: the stored one, but
- * for an MLflow experiment, which has no status of its own.
+ * workflow_status.h -- a workflow's status as mida's readers give it (the
+ * API and so the dashboard: serve/workflows.c and serve/events.c; `mida
+ * workflows` and `mida show`: cli/list.c and cli/show.c): the stored one,
+ * but for an MLflow experiment, which has no status of its own.
  *
  * MLflow keeps a status per run and none per experiment, so the observer
  * (src/observe/mlflow.c) writes an experiment's workflow without one, and
  * could not keep one right if it wrote it: the store's merge never lowers
  * a status (sink/merge.h), while an experiment runs again whenever a new
- * run of it begins. The API derives it from the runs each time it reads
+ * run of it begins. Its readers derive it from the runs each time they read
  * the workflow:
  *
  *   RUNNING  while any of its runs is RUNNING or SUBMITTED (MLflow's
@@ -24,11 +25,11 @@
  * Both are the same SQL on SQLite and PostgreSQL (a missing time sorts as
  * 0 on both).
  */
-#ifndef MIDA_SERVE_WORKFLOW_STATUS_H
-#define MIDA_SERVE_WORKFLOW_STATUS_H
+#ifndef MIDA_REPORT_WORKFLOW_STATUS_H
+#define MIDA_REPORT_WORKFLOW_STATUS_H
 
 /* The status of the workflow aliased w, as an SQL expression. */
-#define MIDA_SERVE_WORKFLOW_STATUS                                             \
+#define MIDA_WORKFLOW_STATUS_SQL                                             \
   "(CASE WHEN w.source = 'mlflow' THEN coalesce("                              \
   "(SELECT 'RUNNING' FROM task r WHERE r.workflow_id = w.id"                   \
   " AND r.status IN ('RUNNING', 'SUBMITTED') LIMIT 1),"                        \
@@ -36,4 +37,4 @@
   " ORDER BY coalesce(r.started, r.submitted, r.ended, 0) DESC, r.id DESC"     \
   " LIMIT 1)) ELSE w.status END)"
 
-#endif /* MIDA_SERVE_WORKFLOW_STATUS_H */
+#endif /* MIDA_REPORT_WORKFLOW_STATUS_H */
