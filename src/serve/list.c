@@ -9,12 +9,15 @@
  * for the default sort (ids are time-ordered UUIDv7, so "-id" is newest
  * first) -- no OFFSET, so page 10,000 costs what page 1 costs. Sort keys
  * are wrapped in coalesce() so that NULLs sort as a value instead of
- * falling out of the comparison.
+ * falling out of the comparison. A cursor that names no row of its table
+ * would make that subquery empty and the page empty, as if the list had
+ * ended: mida__list_after_known() makes it a 400 instead.
  */
 #include "serve/list.h"
 
 #include "mida.h"
 
+#include <stdio.h>
 #include <string.h>
 
 int mida__list_sql(mida__buf *sql, const mida__list_sort *sort, int desc,
@@ -50,4 +53,17 @@ int mida__list_pick(const mida__list_sort *sorts, const char *text,
     }
   }
   return 0;
+}
+
+int mida__list_after_known(mida__serve *srv, mida__resp *resp,
+                           const char *table, const char *after, int *known) {
+  char sql[96];
+  snprintf(sql, sizeof sql, "SELECT 1 FROM %s WHERE id = ?1", table);
+  int rc = mida__serve_exists(srv, resp, table, sql, after, known);
+  if (rc == MIDA_OK && !*known && resp->status == 404)
+    mida__resp_error(resp, 400,
+                     "parameter 'after' must be the id of a %s (the 'next'"
+                     " of an earlier page): there is no %s '%.200s'",
+                     table, table, after);
+  return rc;
 }

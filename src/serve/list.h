@@ -5,6 +5,7 @@
 #define MIDA_SERVE_LIST_H
 
 #include "core/buf.h"
+#include "serve/serve.h"
 
 /* One way a list may be sorted. */
 typedef struct mida__list_sort {
@@ -25,5 +26,15 @@ int mida__list_pick(const mida__list_sort *sorts, const char *text,
 int mida__list_sql(mida__buf *sql, const mida__list_sort *sort, int desc,
                    const char *alias, const char *table, int have_after,
                    const char *where, int after_param, long long limit);
+
+/* Whether after, the cursor of a page of table's list ("task",
+ * "workflow", "campaign"), names a row of table: the keyset condition compares
+ * with that row, so a cursor that names none would give an empty page, as
+ * if the list had ended. Sets *known; when the store has no such row,
+ * makes resp a 400 naming the parameter. On a store error makes resp a
+ * 503 or 400 as mida__serve_exists() does; the caller goes on only when
+ * *known. A primary-key lookup. */
+int mida__list_after_known(mida__serve *srv, mida__resp *resp,
+                           const char *table, const char *after, int *known);
 
 #endif /* MIDA_SERVE_LIST_H */

@@ -305,7 +305,11 @@ static int list_tasks(mida__serve *srv, const mida__req *req,
   int rc = MIDA_OK;
   if (mida__tasks_query_build(srv, req, resp, &q)) {
     rc = q.rc;
-    if (rc == MIDA_OK)
+    const char *after = mida__req_get(req, "after");
+    int known = 1;
+    if (rc == MIDA_OK && after != NULL)
+      rc = mida__list_after_known(srv, resp, "task", after, &known);
+    if (rc == MIDA_OK && known)
       rc = mida__serve_page(srv, resp, mida__buf_str(&q.sql), q.params, q.np,
                             TASK_SUMMARY_KINDS, q.limit);
   }

@@ -158,7 +158,10 @@ static int list_workflows(mida__serve *srv, const mida__req *req,
   if (rc == MIDA_OK)
     rc = mida__list_sql(&sql, sort, desc, "w", "workflow", after != NULL,
                         mida__buf_str(&where), np, limit);
-  if (rc == MIDA_OK)
+  int known = 1;
+  if (rc == MIDA_OK && after != NULL)
+    rc = mida__list_after_known(srv, resp, "workflow", after, &known);
+  if (rc == MIDA_OK && known)
     rc = cached_page(srv, req, resp, mida__buf_str(&sql), params, np,
                      WORKFLOW_KINDS COUNT_KINDS, limit);
   mida__buf_free(&where);
@@ -198,7 +201,10 @@ static int list_campaigns(mida__serve *srv, const mida__req *req,
   if (rc == MIDA_OK)
     rc = mida__list_sql(&sql, &by_id, 1, "c", "campaign", after != NULL, "", 1,
                         limit);
-  if (rc == MIDA_OK)
+  int known = 1;
+  if (rc == MIDA_OK && after != NULL)
+    rc = mida__list_after_known(srv, resp, "campaign", after, &known);
+  if (rc == MIDA_OK && known)
     rc = mida__serve_page(srv, resp, mida__buf_str(&sql), params,
                           after != NULL ? 1 : 0, CAMPAIGN_KINDS, limit);
   mida__buf_free(&sql);

@@ -486,6 +486,38 @@ def test_an_unknown_workflow_or_task_is_a_404_everywhere(both):
         assert st == 200 and body["series"][0]["points"] == [], body
 
 
+def test_a_cursor_that_names_no_row_is_a_400(both):
+    """/api/tasks?after=zzz answered 200 with an empty list, as if the
+    list had ended: the keyset condition compares with the row the cursor
+    names, and there is none. A cursor that names no row of its list is a
+    400 naming the parameter now, on tasks, workflows and campaigns, on
+    both stores; a cursor of another list (a workflow's id for tasks) is
+    one too, and a real cursor still pages."""
+    for s in both:
+        for path, what, bad in [("/api/tasks", "task", "zzz"),
+                                ("/api/tasks?sort=started", "task", "zzz"),
+                                ("/api/tasks?where=" + q("used.lr>0"),
+                                 "task", "zzz"),
+                                ("/api/tasks", "task", fx.WF_TRAIN),
+                                ("/api/workflows", "workflow", "zzz"),
+                                ("/api/workflows?sort=name", "workflow",
+                                 fx.T_FIT),
+                                ("/api/campaigns", "campaign", "zzz")]:
+            sep = "&" if "?" in path else "?"
+            st, body = s.get_json(f"{path}{sep}after={bad}")
+            assert st == 400, (path, bad, body)
+            assert body["error"]["message"] == (
+                f"parameter 'after' must be the id of a {what} (the 'next'"
+                f" of an earlier page): there is no {what} '{bad}'"), body
+        for target in [f"/api/tasks?sort=started&after={fx.T_CLEAN}",
+                       f"/api/workflows?after={fx.WF_TRAIN}",
+                       f"/api/campaigns?after={fx.CAMPAIGN}"]:
+            st, body = s.get_json(target)
+            assert st == 200, (target, body)
+        st, body = s.get_json(f"/api/tasks?sort=started&after={fx.T_CLEAN}")
+        assert [t["id"] for t in body["items"]][:1] == [fx.T_FIT]
+
+
 def test_telemetry_of_an_unknown_task_is_a_404(serve, lite):
     """/api/telemetry?task=zzz was a 200 with no samples, as if the task
     had run without any, where /api/metrics?task=zzz and the workflow
