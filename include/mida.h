@@ -74,7 +74,7 @@ extern "C" {
   XX(EFULL, -7, "the journal is full; the record was dropped and counted")     \
   XX(ECORRUPT, -8, "corrupt data")                                             \
   XX(ECLOSED, -9, "the session is closed")                                     \
-  XX(EREADONLY, -10, "refused: a query may only read mida's tables")           \
+  XX(EREADONLY, -10, "the query guard refuses this statement")                \
   XX(ENOTFOUND, -11, "not found")                                              \
   XX(ETOOBIG, -12, "the record is larger than the journal allows")             \
   XX(EBUSY, -13, "the resource is busy")                                       \
@@ -531,8 +531,10 @@ typedef int (*mida_row_fn)(void *ctx, int ncols, const char *const *names,
  * most $MIDA_SHIP_WAIT_MS (5000 by default), while the records of a
  * `mida run --detach-ship` that returned are still being shipped into the
  * store. On failure errmsg (if not NULL, of errmsg_len bytes) receives the
- * reason; on success a note when that wait gave up (the answer may lack the
- * last records), else "". Returns MIDA_OK, MIDA_EURL, MIDA_ENOTFOUND (no store
+ * reason (for MIDA_EREADONLY, what follows mida_strerror()'s words, "the
+ * query guard refuses this statement", in the guard's message); on
+ * success a note when that wait gave up (the answer may lack the last
+ * records), else "". Returns MIDA_OK, MIDA_EURL, MIDA_ENOTFOUND (no store
  * yet), MIDA_EREADONLY, MIDA_ESTORE,
  * ... */
 MIDA_EXTERN int mida_query(const char *store_url, const char *sql,

@@ -14,6 +14,22 @@
 #include "core/config.h"
 
 #include <stdio.h>
+#include <string.h>
+
+/* The reason in err, without the words of mida_strerror(rc) when err opens
+ * with them: the guard's refusals read "the query guard refuses this
+ * statement: it would write (...)", and a caller that writes the code's
+ * words before the reason (Python's mida.Error does) says them once, in
+ * the words `mida query` and /api/sql give. */
+static const char *reason(int rc, const char *err) {
+  const char *words = mida_strerror(rc);
+  size_t n = strlen(words);
+  if (err[0] == '\0')
+    return words;
+  if (strncmp(err, words, n) == 0 && strncmp(err + n, ": ", 2) == 0)
+    return err + n + 2;
+  return err;
+}
 
 int mida_query(const char *store_url, const char *sql,
                const char *const *params, int nparams, mida_row_fn fn,
@@ -65,7 +81,7 @@ int mida_query_described(const char *store_url, const char *sql,
     mida__sink_close(sink);
   }
   if (rc != MIDA_OK && errmsg != NULL && errmsg_len > 0)
-    snprintf(errmsg, errmsg_len, "%s", err[0] ? err : mida_strerror(rc));
+    snprintf(errmsg, errmsg_len, "%s", reason(rc, err));
   else if (errmsg != NULL && errmsg_len > 0)
     snprintf(errmsg, errmsg_len, "%s", note);
   return rc;

@@ -12,7 +12,6 @@
 #include "mida.h"
 
 #include <stdio.h>
-#include <string.h>
 
 static const char query_help[] =
     "usage: mida query SQL [--csv | --json]\n"
@@ -40,16 +39,14 @@ static int statement_is_empty(const char *sql) {
   return p != NULL && *p == '\0'; /* unterminated: the store says so */
 }
 
-/* Prints the refusal of a writing statement, without repeating the words
- * "query is read-only" when the sink's message already starts with them. */
+/* Prints the query guard's refusal of a statement as the guard words it
+ * ("the query guard refuses this statement: it would write (...)"), the
+ * words that Python's mida.query() and /api/sql give too. */
 static int readonly_error(const mida__sink *sink) {
-  static const char said[] = "mida query is read-only: ";
   const char *msg = mida__sink_errmsg(sink);
   if (msg == NULL || msg[0] == '\0')
     msg = mida_strerror(MIDA_EREADONLY);
-  if (strncmp(msg, said, sizeof(said) - 1) == 0)
-    msg += sizeof(said) - 1;
-  return mida__cli_fail("query is read-only: %s", msg);
+  return mida__cli_fail("%s", msg);
 }
 
 int mida__cli_query(mida__cli *cli, int argc, char **argv) {

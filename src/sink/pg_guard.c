@@ -349,28 +349,24 @@ static int guard_fail(mida__pg_guard *g, mida__sink *base, const char *where,
                          (long long)(lim->temp_bytes >> 20));
   } else if (strcmp(state, "42501") == 0) {
     rc = mida__sink_fail(base, MIDA_EREADONLY,
-                         "the query guard refuses this statement: queries "
-                         "run as role mida_reader, which may only read "
-                         "mida's tables (%s)",
-                         m);
+                         "%s: queries run as role mida_reader, which may "
+                         "only read mida's tables (%s)",
+                         mida_strerror(MIDA_EREADONLY), m);
   } else if (strcmp(state, "25006") == 0) {
-    rc = mida__sink_fail(base, MIDA_EREADONLY,
-                         "mida query is read-only: this statement would "
-                         "write (%s)",
-                         m);
+    rc = mida__sink_fail(base, MIDA_EREADONLY, "%s: it would write (%s)",
+                         mida_strerror(MIDA_EREADONLY), m);
   } else if (strstr(m, "multi-query") != NULL) {
     rc = mida__sink_fail(base, MIDA_EINVAL,
-                         "mida query runs one statement at a time (%s)", m);
+                         "queries run one statement at a time (%s)", m);
   } else if (strncmp(m, "cannot open ", 12) == 0 &&
              strstr(m, " as cursor") != NULL) {
     /* "cannot open COPY query as cursor": no rows to read. */
     const char *kind = m + 12;
     int n = (int)strcspn(kind, " ");
     rc = mida__sink_fail(base, MIDA_EREADONLY,
-                         "mida query is read-only: it runs statements that "
-                         "return rows (SELECT, WITH, VALUES, TABLE), not "
-                         "%.*s",
-                         n, kind);
+                         "%s: only SELECT, WITH, VALUES and TABLE statements "
+                         "run, not %.*s",
+                         mida_strerror(MIDA_EREADONLY), n, kind);
   } else {
     /* The server's word on the statement, as SQLite's is given: without
      * the store's name, which `mida serve` must not hand to its clients
@@ -847,9 +843,8 @@ static int open_cursor(mida__pg_guard *g, mida__sink *base, const char *where,
     return guard_fail(g, base, where, lim, res);
   if (PQnfields(res) == 0) {
     PQclear(res);
-    return mida__sink_fail(base, MIDA_EREADONLY,
-                           "mida query is read-only: it runs statements "
-                           "that return columns");
+    return mida__sink_fail(base, MIDA_EREADONLY, "%s: it returns no columns",
+                           mida_strerror(MIDA_EREADONLY));
   }
   *desc = res;
   return MIDA_OK;

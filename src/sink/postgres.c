@@ -643,10 +643,8 @@ static int fail_result(pg_sink *s, PGresult *res, const char *what) {
                            what, s->where, m);
   }
   if (rc == MIDA_EREADONLY)
-    return mida__sink_fail(&s->base, rc,
-                           "mida query is read-only: this statement would "
-                           "write (%s)",
-                           m);
+    return mida__sink_fail(&s->base, rc, "%s: it would write (%s)",
+                           mida_strerror(rc), m);
   return mida__sink_fail(&s->base, rc, "%s on store %s: %s", what, s->where, m);
 }
 

@@ -430,8 +430,8 @@ static int query_with(mida__sink *sink, const char *sql,
                            sink->methods->scheme);
   char why[160];
   if (mida__guard_denied_call(sql, why, sizeof why))
-    return mida__sink_fail(sink, MIDA_EREADONLY,
-                           "the query guard refuses this statement: %s", why);
+    return mida__sink_fail(sink, MIDA_EREADONLY, "%s: %s",
+                           mida_strerror(MIDA_EREADONLY), why);
   backend_enter();
   int slot = in_flight_add(sink);
   int rc = sink->methods->query(sink, sql, params, nparams, described_row,

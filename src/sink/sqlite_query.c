@@ -311,15 +311,14 @@ static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
   int src = sqlite3_prepare_v2(s->db, sql, -1, &st, &tail);
   sqlite3_set_authorizer(s->db, NULL, NULL);
   if (auth.why != NULL) {
-    rc = mida__sink_fail(base, MIDA_EREADONLY,
-                         "the query guard refuses this statement: %s() %s",
-                         auth.function, auth.why);
+    rc = mida__sink_fail(base, MIDA_EREADONLY, "%s: %s() %s",
+                         mida_strerror(MIDA_EREADONLY), auth.function,
+                         auth.why);
     goto out;
   }
   if (auth.denied || (st != NULL && !sqlite3_stmt_readonly(st))) {
-    rc = mida__sink_fail(base, MIDA_EREADONLY,
-                         "mida query is read-only: this statement would "
-                         "write (%s)",
+    rc = mida__sink_fail(base, MIDA_EREADONLY, "%s: it would write (%s)",
+                         mida_strerror(MIDA_EREADONLY),
                          snippet(sql, what, sizeof what));
     goto out;
   }
@@ -345,7 +344,7 @@ static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
     sqlite3_finalize(next);
     if (src != SQLITE_OK || next != NULL) {
       rc = mida__sink_fail(base, MIDA_EINVAL,
-                           "mida query runs one statement at a time; found "
+                           "queries run one statement at a time; found "
                            "more after the first (%s)",
                            snippet(tail, what, sizeof what));
       goto out;

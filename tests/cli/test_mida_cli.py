@@ -528,7 +528,8 @@ def test_query_refuses_writes(run, store, sql, tmp_path):
         "SELECT count(*) FROM task").fetchone()
     r = run("query", sql)
     assert r.returncode == 1
-    assert r.stderr.startswith("mida: query is read-only: ")
+    assert r.stderr.startswith("mida: the query guard refuses this "
+                               "statement: ")
     assert r.stdout == ""
     after = sqlite3.connect(store).execute(
         "SELECT count(*) FROM task").fetchone()

@@ -152,7 +152,7 @@ def test_pg_copy_to_program_runs_no_shell(pg, tmp_path):
 def test_pg_copy_to_file_writes_nothing(pg):
     mark = pathlib.Path("/tmp") / f"mida-guard-{uuid.uuid4().hex}"
     err = refused(mida(pg, "query", f"COPY (SELECT 1) TO '{mark}'"))
-    assert "read-only" in err, err
+    assert "query guard refuses" in err and "not COPY" in err, err
     assert not mark.exists()
 
 
@@ -211,7 +211,7 @@ def test_pg_terminate_backend_kills_no_session(pg):
 ])
 def test_pg_refuses_statements_that_are_no_query(pg, sql):
     err = refused(mida(pg, "query", sql))
-    assert "read-only" in err or "one statement" in err, err
+    assert "query guard refuses" in err or "one statement" in err, err
     assert psql(pg, "SELECT count(*) FROM task") == str(TASKS)
 
 
@@ -556,3 +556,57 @@ def test_sqlite_sigint_cancels_the_query(lite):
 def test_sqlite_still_answers_selects(lite):
     r = mida(lite, "query", "SELECT count(*) AS n FROM task")
     assert r.returncode == 0 and "20" in r.stdout, r.stderr
+
+
+# ---- every path says the same -----------------------------------------------
+
+
+def refusals(store, sql):
+    """What `mida query`, Python's mida.query() and /api/sql say of a
+    statement the guard refuses: (CLI stderr, Python's message, HTTP's)."""
+    cli = refused(mida(store, "query", sql))
+    code = ("import mida, sys\n"
+            "try:\n"
+            "    mida.query(sys.argv[1])\n"
+            "except mida.Error as e:\n"
+            "    print(e)\n")
+    r = subprocess.run([sys.executable, "-c", code, sql], env=env_for(store),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    sys.path.insert(0, str(ROOT / "tests" / "serve"))
+    from serve_support import Server, built_with
+    if not built_with("MICROHTTPD"):
+        pytest.skip("mida was built without libmicrohttpd")
+    import urllib.parse
+    s = Server(str(MIDA), store, env=env_for(store))
+    try:
+        st, body = s.get_json("/api/sql?q=" + urllib.parse.quote(sql))
+    finally:
+        s.stop()
+    assert st == 400, body
+    return cli, r.stdout.rstrip("\n"), body["error"]["message"]
+
+
+@pytest.mark.parametrize("which,sql,reason", [
+    ("lite", "DELETE FROM task", "it would write (DELETE FROM task)"),
+    ("lite", "SELECT load_extension('/tmp/x.so')",
+     "load_extension() loads code into the reading process"),
+    ("pg", "DELETE FROM task",
+     "only SELECT, WITH, VALUES and TABLE statements run, not DELETE"),
+    ("pg", "SELECT pg_read_file('/etc/passwd')",
+     "pg_read_file() reads the database server's files"),
+    ("pg", "COPY (SELECT 1) TO PROGRAM 'true'",
+     "only SELECT, WITH, VALUES and TABLE statements run, not COPY"),
+])
+def test_every_query_path_names_a_refusal_in_the_same_words(request, which,
+                                                             sql, reason):
+    """Python's mida.query("DELETE FROM task") said "refused: a query may
+    only read mida's tables: mida query is read-only: this statement would
+    write (...)", `mida query` "mida: query is read-only: this statement
+    would write (...)" and /api/sql "mida query is read-only: ...": three
+    prefixes, one of them naming the CLI. Each path now gives the guard's
+    one message, after the path's own prefix ("mida: " for the CLI)."""
+    store = request.getfixturevalue(which)
+    cli, py, http = refusals(store, sql)
+    said = "the query guard refuses this statement: " + reason
+    assert (cli, py, http) == ("mida: " + said + "\n", said, said)
