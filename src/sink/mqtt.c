@@ -281,17 +281,11 @@ static int client_connect(mqtt_client *c, char *err, size_t errlen);
 typedef void (*message_fn)(struct mosquitto *, void *,
                            const struct mosquitto_message *);
 
-/* Connects (client id id, clean or persistent session) and waits for the
- * broker's CONNACK. on_msg (or NULL) is set before connecting, so that no
- * message of a persistent session arrives without it. The callbacks get c.
- */
-static int client_open(mqtt_client *c, const char *url, const char *id,
-                       bool clean, message_fn on_msg, char *err,
-                       size_t errlen) {
-  pthread_once(&lib_once, lib_init);
-  pthread_mutex_init(&c->lock, NULL);
-  pthread_cond_init(&c->changed, NULL);
-  c->connack = -1;
+/* Reads url into c's URL, TLS options, scheme and topic; a producer's
+ * topic (publisher) must hold no wildcard. Returns MIDA_OK or MIDA_EURL
+ * with why in err. */
+static int read_url(mqtt_client *c, const char *url, bool publisher,
+                    char *err, size_t errlen) {
   int default_port = mida__url_scheme_is(url, "mqtts") ? 8883 : 1883;
   if (mida__url_parse(url, default_port, &c->url) != MIDA_OK) {
     char shown[MIDA_URL_SHOWN];
@@ -312,14 +306,36 @@ static int client_open(mqtt_client *c, const char *url, const char *id,
    * there, so that every batch would fail, and stay in the journal, for
    * ever. A configuration error, said at once. (The consumer's filter:
    * shared_subscription.) */
-  if (on_msg == NULL &&
-      mosquitto_pub_topic_check(c->topic) != MOSQ_ERR_SUCCESS) {
+  if (publisher && mosquitto_pub_topic_check(c->topic) != MOSQ_ERR_SUCCESS) {
     snprintf(err, errlen,
              "the MQTT topic '%s' holds a wildcard ('+' or '#'): a producer "
              "publishes to one topic, named whole",
              c->topic);
     return MIDA_EURL;
   }
+  return MIDA_OK;
+}
+
+static int mqtt_check_url(const char *url, char *err, size_t errlen) {
+  mqtt_client c;
+  memset(&c, 0, sizeof c);
+  return read_url(&c, url, true, err, errlen);
+}
+
+/* Connects (client id id, clean or persistent session) and waits for the
+ * broker's CONNACK. on_msg (or NULL) is set before connecting, so that no
+ * message of a persistent session arrives without it. The callbacks get c.
+ */
+static int client_open(mqtt_client *c, const char *url, const char *id,
+                       bool clean, message_fn on_msg, char *err,
+                       size_t errlen) {
+  pthread_once(&lib_once, lib_init);
+  pthread_mutex_init(&c->lock, NULL);
+  pthread_cond_init(&c->changed, NULL);
+  c->connack = -1;
+  int rc = read_url(c, url, on_msg == NULL, err, errlen);
+  if (rc != MIDA_OK)
+    return rc;
   c->mosq = mosquitto_new(id, clean, c);
   if (c->mosq == NULL) {
     snprintf(err, errlen, "cannot create an MQTT client");
@@ -519,17 +535,19 @@ static int mqtt_sink_open(const char *url, int flags, mida__sink **out,
 const mida__sink_methods mida__mqtt_sink = {
     "mqtt", mqtt_sink_open,  mqtt_put_batch, NULL,
     NULL,   mqtt_sink_close, NULL,           NULL,
-    NULL, /* process_init */
-    NULL, /* settle */
-    NULL, /* moved */
+    NULL,           /* process_init */
+    NULL,           /* settle */
+    NULL,           /* moved */
+    mqtt_check_url, /* check_url */
 };
 
 const mida__sink_methods mida__mqtts_sink = {
     "mqtts", mqtt_sink_open,  mqtt_put_batch, NULL,
     NULL,    mqtt_sink_close, NULL,           NULL,
-    NULL, /* process_init */
-    NULL, /* settle */
-    NULL, /* moved */
+    NULL,           /* process_init */
+    NULL,           /* settle */
+    NULL,           /* moved */
+    mqtt_check_url, /* check_url */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

@@ -187,8 +187,9 @@ static int find_stream(nats_link *l, const char *server, char *err,
   return rc;
 }
 
-/* Connects, authenticates and makes sure the stream exists. */
-static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
+/* Reads url into l's URL, TLS options and subject. Returns MIDA_OK or
+ * MIDA_EURL with why in err. */
+static int read_url(nats_link *l, const char *url, char *err, size_t errlen) {
   if (mida__url_parse(url, 4222, &l->url) != MIDA_OK) {
     char shown[MIDA_URL_SHOWN];
     snprintf(err, errlen,
@@ -205,6 +206,20 @@ static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
   for (char *p = l->subject; *p != '\0'; p++)
     if (*p == '/')
       *p = '.';
+  return MIDA_OK;
+}
+
+static int nats_check_url(const char *url, char *err, size_t errlen) {
+  nats_link l;
+  memset(&l, 0, sizeof l);
+  return read_url(&l, url, err, errlen);
+}
+
+/* Connects, authenticates and makes sure the stream exists. */
+static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
+  int rc = read_url(l, url, err, errlen);
+  if (rc != MIDA_OK)
+    return rc;
   char server[320];
   int v6 = strchr(l->url.host, ':') != NULL; /* an IPv6 address */
   snprintf(server, sizeof server, "%s://%s%s%s:%d",
@@ -354,15 +369,17 @@ static void nats_process_init(void) {
 const mida__sink_methods mida__nats_sink = {
     "nats", nats_sink_open, nats_put_batch,    NULL, NULL, nats_sink_close,
     NULL,   NULL,           nats_process_init,
-    NULL, /* settle */
-    NULL, /* moved */
+    NULL,           /* settle */
+    NULL,           /* moved */
+    nats_check_url, /* check_url */
 };
 
 const mida__sink_methods mida__nats_tls_sink = {
     "tls", nats_sink_open, nats_put_batch,    NULL, NULL, nats_sink_close,
     NULL,  NULL,           nats_process_init,
-    NULL, /* settle */
-    NULL, /* moved */
+    NULL,           /* settle */
+    NULL,           /* moved */
+    nats_check_url, /* check_url */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

@@ -85,6 +85,7 @@
 #include "sink/pg_guard.h"
 #include "sink/pg_isolate.h"
 #include "sink/pg_json.h"
+#include "sink/pg_url.h"
 
 #define ROWS_PER_STMT 1000
 /* Slots of a link table's set of waiting keys (pending.keys): a power of
@@ -2250,6 +2251,7 @@ const mida__sink_methods mida__postgres_sink = {
     NULL, /* process_init */
     NULL, /* settle: every batch is applied as it comes */
     NULL, /* moved: a server is not replaced under its readers */
+    mida__pg_url_check, /* check_url */
 };
 
 /* postgres:// is libpq's other spelling of the same URL. */
@@ -2259,6 +2261,7 @@ const mida__sink_methods mida__postgres_alias_sink = {
     NULL, /* process_init */
     NULL, /* settle: every batch is applied as it comes */
     NULL, /* moved: a server is not replaced under its readers */
+    mida__pg_url_check, /* check_url */
 };
 
 #endif /* MIDA_HAVE_LIBPQ */

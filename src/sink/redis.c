@@ -85,6 +85,11 @@ static int read_target(const char *url, redis_target *t, char *err,
   return MIDA_OK;
 }
 
+static int redis_check_url(const char *url, char *err, size_t errlen) {
+  redis_target t;
+  return read_target(url, &t, err, errlen);
+}
+
 /* Connects and authenticates. On failure returns NULL, writes why, and
  * sets *rc to MIDA_EUNREACHABLE (no connection or no answer), MIDA_EBUSY
  * (Redis cannot serve yet: loading its data) or MIDA_EIO (refused: TLS or
@@ -192,16 +197,18 @@ static int redis_open(const char *url, int flags, mida__sink **out, char *err,
 
 const mida__sink_methods mida__redis_sink = {
     "redis", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL, NULL,
-    NULL, /* process_init */
-    NULL, /* settle */
-    NULL, /* moved */
+    NULL,            /* process_init */
+    NULL,            /* settle */
+    NULL,            /* moved */
+    redis_check_url, /* check_url */
 };
 
 const mida__sink_methods mida__rediss_sink = {
     "rediss", redis_open, redis_put_batch, NULL, NULL, redis_close, NULL, NULL,
-    NULL, /* process_init */
-    NULL, /* settle */
-    NULL, /* moved */
+    NULL,            /* process_init */
+    NULL,            /* settle */
+    NULL,            /* moved */
+    redis_check_url, /* check_url */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

@@ -279,7 +279,10 @@ int mida__sink_check_url(const char *url, char *err, size_t errlen) {
     mida__errbuf_set(err, errlen, "empty store URL");
     return MIDA_EURL;
   }
-  return backend_for(url, &m, err, errlen) == MIDA_EURL ? MIDA_EURL : MIDA_OK;
+  int rc = backend_for(url, &m, err, errlen);
+  if (rc == MIDA_OK && m->check_url != NULL)
+    rc = m->check_url(url, err, errlen);
+  return rc == MIDA_EURL ? MIDA_EURL : MIDA_OK;
 }
 
 void mida__sink_process_init(const char *url) {

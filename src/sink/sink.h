@@ -111,6 +111,12 @@ typedef struct mida__sink_methods {
    * again rather than read a deleted file on. NULL: a store that cannot
    * be replaced under its readers (a server). */
   int (*moved)(mida__sink *sink);
+  /* Reads url as open would -- its host, port, path, options -- and
+   * connects to nothing, opens no file: MIDA_OK, or MIDA_EURL with why in
+   * err (never a secret of the URL). mida__sink_check_url calls it, so
+   * that a URL no open could ever take is refused before a session makes
+   * its spool. NULL: open reads nothing that can be checked earlier. */
+  int (*check_url)(const char *url, char *err, size_t errlen);
 } mida__sink_methods;
 
 /* The common head of every sink; backends embed it first. */
@@ -140,9 +146,11 @@ int mida__sink_is_broker(const char *url);
 
 /* Whether url can name a store at all: MIDA_EURL, with the reason in err,
  * for an empty URL, a scheme no backend reads, a network or SQLite URL
- * whose "//" or ':' was mistyped, or a libpq conninfo; MIDA_OK otherwise
- * (a backend's own reading of its URL, and whether its module loads, are
- * said by mida__sink_open). Opens nothing. */
+ * whose "//" or ':' was mistyped, a libpq conninfo, or a URL its backend
+ * cannot read (its check_url method: a port that is no number from 1 to
+ * 65535, no host, a bracket left open, an option it does not know);
+ * MIDA_OK otherwise (whether its module loads is said by mida__sink_open).
+ * Connects to nothing, creates nothing. */
 int mida__sink_check_url(const char *url, char *err, size_t errlen);
 
 /* For a program that owns its process (mida's own commands, never the

@@ -1436,4 +1436,5 @@ const mida__sink_methods mida__sqlite_sink = {
     sqlite_process_init,
     sqlite_settle,
     sqlite_moved,
+    NULL, /* check_url: a path, whose mistakes sink.c's backend_for says */
 };
