@@ -286,6 +286,27 @@ int mida__cli_print_query(const mida__cli *cli, const char *sql,
 /* Display width of UTF-8 text: the number of characters. */
 size_t mida__out_width(const char *text);
 
+/* ---- write errors (write_error.c) -------------------------------------- */
+
+/* Notes errno as the reason of a write of the command's output that just
+ * failed (fwrite, fputs, fopen, fclose, fsync, rename); returns MIDA_EIO,
+ * which mida__cli_write_error() then names in the system's words
+ * ("No space left on device"), where mida_strerror() says only
+ * "input/output error". */
+int mida__cli_write_failed(void);
+
+/* Flushes fp: MIDA_OK, or MIDA_EIO with the reason noted, also for a
+ * write that failed earlier on fp unchecked (then "Input/output error"
+ * unless its errno was noted). */
+int mida__cli_flush(FILE *fp);
+
+/* The reason of rc: for MIDA_EIO after a failed write, that write's
+ * errno as strerror() says it; else mida_strerror(rc). */
+const char *mida__cli_write_error(int rc);
+
+/* Whether rc is a failed write of the output (noted), not the store's. */
+int mida__cli_write_broke(int rc);
+
 /* ---- destinations of exports (dest.c) ---------------------------------- */
 
 /* Where an export goes: standard output, or a file or directory written
@@ -333,7 +354,8 @@ int mida__cli_dest_open(mida__cli_dest *d, const char *label,
                         mida__report_io *io);
 
 /* Completes the export: flushes, syncs and renames into place. Returns
- * MIDA_OK or MIDA_EIO (errno says why; nothing is left behind). */
+ * MIDA_OK or MIDA_EIO (mida__cli_write_error() says why; nothing is left
+ * behind). */
 int mida__cli_dest_commit(mida__cli_dest *d);
 
 /* Gives up: removes the temporary file or directory. */

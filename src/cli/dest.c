@@ -38,7 +38,7 @@ static int dest_write(void *ctx, const char *data, size_t len) {
   if (d->fp == NULL)
     return MIDA_EINVAL;
   if (fwrite(data, 1, len, d->fp) != len)
-    return MIDA_EIO;
+    return mida__cli_write_failed();
   return MIDA_OK;
 }
 
@@ -55,12 +55,14 @@ static int dest_begin_file(void *ctx, const char *name) {
       join(path, sizeof path, d->tmp, name) != MIDA_OK)
     return MIDA_EINVAL;
   d->fp = fopen(path, "wx");
-  return d->fp != NULL ? MIDA_OK : MIDA_EIO;
+  return d->fp != NULL ? MIDA_OK : mida__cli_write_failed();
 }
 
 static int dest_end_file(void *ctx) {
   mida__cli_dest *d = ctx;
-  int rc = d->fp != NULL && fclose(d->fp) == 0 ? MIDA_OK : MIDA_EIO;
+  if (d->fp == NULL)
+    return MIDA_EINVAL;
+  int rc = fclose(d->fp) == 0 ? MIDA_OK : mida__cli_write_failed();
   d->fp = NULL;
   return rc;
 }
@@ -230,13 +232,14 @@ void mida__cli_dest_abort(mida__cli_dest *d) {
 int mida__cli_dest_commit(mida__cli_dest *d) {
   mida__cli_progress_end(&d->progress);
   if (d->path == NULL)
-    return fflush(stdout) == 0 ? MIDA_OK : MIDA_EIO;
+    return mida__cli_flush(stdout);
   int rc = MIDA_OK;
   if (d->fp != NULL) {
-    if (fflush(d->fp) != 0 || fsync(fileno(d->fp)) != 0)
-      rc = MIDA_EIO;
-    if (fclose(d->fp) != 0)
-      rc = MIDA_EIO;
+    rc = mida__cli_flush(d->fp);
+    if (rc == MIDA_OK && fsync(fileno(d->fp)) != 0)
+      rc = mida__cli_write_failed();
+    if (fclose(d->fp) != 0 && rc == MIDA_OK)
+      rc = mida__cli_write_failed();
     d->fp = NULL;
   }
   if (rc != MIDA_OK) {
@@ -250,17 +253,17 @@ int mida__cli_dest_commit(mida__cli_dest *d) {
     int n = snprintf(old, sizeof old, "%s.old-XXXXXX", d->path);
     if (n < 0 || (size_t)n >= sizeof old || mkdtemp(old) == NULL ||
         rmdir(old) != 0 || rename(d->path, old) != 0) {
+      rc = mida__cli_write_failed();
       mida__cli_dest_abort(d);
-      return MIDA_EIO;
+      return rc;
     }
   }
   if (rename(d->tmp, d->path) != 0) {
-    int e = errno;
+    rc = mida__cli_write_failed();
     if (old[0] != '\0')
       (void)rename(old, d->path);
     mida__cli_dest_abort(d);
-    errno = e;
-    return MIDA_EIO;
+    return rc;
   }
   d->open = 0;
   if (old[0] != '\0' && remove_flat_dir(old) != 0)

@@ -58,6 +58,9 @@ int mida__cli_diff(mida__cli *cli, int argc, char **argv) {
     rc = mida__cli_dest_commit(&dest);
   if (rc == MIDA_OK)
     ex = MIDA_CLI_OK;
+  else if (mida__cli_write_broke(rc))
+    ex = mida__cli_fail("diff: cannot write standard output: %s",
+                        mida__cli_write_error(rc));
   else if (io.errmsg[0] != '\0')
     ex = mida__cli_fail("diff: %s", io.errmsg);
   else

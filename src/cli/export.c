@@ -246,6 +246,13 @@ int mida__cli_export(mida__cli *cli, int argc, char **argv) {
               (unsigned long long)st.skipped);
   } else if (post.err[0] != '\0') {
     ex = mida__cli_fail("export: %s", post.err);
+  } else if (mida__cli_write_broke(rc)) {
+    /* Before the report's own message, which says only MIDA_EIO's words. */
+    ex = mida__cli_fail("export: cannot write %s: %s",
+                        output != NULL && strcmp(output, "-") != 0
+                            ? output
+                            : "standard output",
+                        mida__cli_write_error(rc));
   } else if (io.errmsg[0] != '\0') {
     ex = mida__cli_fail("export: %s", io.errmsg);
   } else if (rc == MIDA_EIO || rc == MIDA_ENOMEM || rc == MIDA_ETOOBIG) {

@@ -455,11 +455,14 @@ int mida__cli_lineage(mida__cli *cli, int argc, char **argv) {
   int nroots = w.nroots;
   if (rc == MIDA_OK)
     rc = dot ? print_dot(&w, nroots) : print_text(&w, nroots, up, down);
-  if (rc == MIDA_OK && fflush(stdout) != 0)
-    rc = MIDA_EIO;
+  if (rc == MIDA_OK)
+    rc = mida__cli_flush(stdout);
 
   if (rc == MIDA_ENOTFOUND)
     ex = mida__cli_fail("no task or data with id, digest or URI '%s'", pos[0]);
+  else if (mida__cli_write_broke(rc))
+    ex = mida__cli_fail("lineage: cannot write standard output: %s",
+                        mida__cli_write_error(rc));
   else if (rc == MIDA_ENOMEM || rc == MIDA_EIO || rc == MIDA_ETOOBIG)
     ex = mida__cli_fail("lineage: %s", mida_strerror(rc));
   else if (rc != MIDA_OK)

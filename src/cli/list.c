@@ -89,7 +89,7 @@ static int print_rows(mida__sink *sink, const char *sql,
     return rc == MIDA_OK
                ? MIDA_CLI_OK
                : mida__cli_fail("cannot write the result: %s",
-                                mida_strerror(rc));
+                                mida__cli_write_error(rc));
   }
   mida__out_discard(&out);
   return mida__cli_store_error(sink, rc, "cannot list");

@@ -110,19 +110,19 @@ int mida__cli_put_text(FILE *fp, const char *text) {
     return MIDA_OK;
   size_t len = strlen(text);
   if (!mida__term_unsafe(text, len))
-    return fputs(text, fp) < 0 ? MIDA_EIO : MIDA_OK;
+    return fputs(text, fp) < 0 ? mida__cli_write_failed() : MIDA_OK;
   mida__buf b;
   mida__buf_init(&b, OUT_LINE_MAX);
   int rc = mida__term_add(&b, text, len, MIDA_TERM_ESCAPE);
   if (rc == MIDA_OK && fputs(mida__buf_str(&b), fp) < 0)
-    rc = MIDA_EIO;
+    rc = mida__cli_write_failed();
   mida__buf_free(&b);
   return rc;
 }
 
 static int out_write(mida__out *o, const char *s, size_t len) {
   if (len > 0 && fwrite(s, 1, len, o->fp) != len)
-    return MIDA_EIO;
+    return mida__cli_write_failed();
   return MIDA_OK;
 }
 
@@ -418,8 +418,9 @@ int mida__out_end(mida__out *o) {
       break;
     }
   }
-  if (fflush(o->fp) != 0 && rc == MIDA_OK)
-    rc = MIDA_EIO;
+  int flushed = mida__cli_flush(o->fp);
+  if (rc == MIDA_OK)
+    rc = flushed;
   mida__out_discard(o);
   return rc;
 }

@@ -84,14 +84,16 @@ int mida__cli_query(mida__cli *cli, int argc, char **argv) {
     rc = mida__out_end(&out);
     ex = rc == MIDA_OK
              ? MIDA_CLI_OK
-             : mida__cli_fail("cannot write the result: %s", mida_strerror(rc));
+             : mida__cli_fail("cannot write the result: %s",
+                              mida__cli_write_error(rc));
   } else {
     mida__out_discard(&out);
     fflush(stdout);
     if (rc == MIDA_EREADONLY)
       ex = readonly_error(sink);
     else if (out.rc != MIDA_OK)
-      ex = mida__cli_fail("cannot write the result: %s", mida_strerror(rc));
+      ex = mida__cli_fail("cannot write the result: %s",
+                          mida__cli_write_error(rc));
     else
       ex = mida__cli_store_error(sink, rc, "query failed");
   }

@@ -259,7 +259,9 @@ static int print_json(mida__sink *sink, const char *title, const char *json) {
 static int print_section(mida__sink *sink, const char *title, const char *sql,
                          const char *const *params, int nparams) {
   printf("%s\n", title);
-  fflush(stdout);
+  int flushed = mida__cli_flush(stdout);
+  if (flushed != MIDA_OK)
+    return flushed;
   mida__out out;
   mida__out_init(&out, MIDA_OUT_TABLE, stdout);
   out.indent = "  ";
@@ -361,8 +363,13 @@ int mida__cli_show(mida__cli *cli, int argc, char **argv) {
       rc = MIDA_ENOTFOUND;
   }
   mida__cli_rows_free(&row);
+  if (rc == MIDA_OK)
+    rc = mida__cli_flush(stdout);
   if (rc == MIDA_ENOTFOUND)
     ex = mida__cli_fail("no task or workflow with id '%s'", pos[0]);
+  else if (mida__cli_write_broke(rc))
+    ex = mida__cli_fail("show: cannot write standard output: %s",
+                        mida__cli_write_error(rc));
   else if (rc != MIDA_OK)
     ex = mida__cli_store_error(sink, rc, "show");
   else

@@ -245,8 +245,11 @@ int mida__cli_stats(mida__cli *cli, int argc, char **argv) {
     ex = mida__cli_store_error(sink, store_rc, "stats");
   else if (rc != MIDA_OK)
     ex = mida__cli_fail("stats: %s", mida_strerror(rc));
-  else if (fputs(mida__buf_str(&b), stdout) < 0 || fflush(stdout) != 0)
-    ex = mida__cli_fail("cannot write: %s", mida_strerror(MIDA_EIO));
+  else if (fputs(mida__buf_str(&b), stdout) < 0)
+    ex = mida__cli_fail("cannot write: %s",
+                        mida__cli_write_error(mida__cli_write_failed()));
+  else if ((rc = mida__cli_flush(stdout)) != MIDA_OK)
+    ex = mida__cli_fail("cannot write: %s", mida__cli_write_error(rc));
   else if (spool_rc != MIDA_OK)
     ex = mida__cli_fail("cannot read the spool %s: %s", spool,
                         mida_strerror(spool_rc));

@@ -286,7 +286,8 @@ int mida__cli_telemetry(mida__cli *cli, int argc, char **argv) {
     rc = mida__out_end(&out);
     ex = rc == MIDA_OK
              ? MIDA_CLI_OK
-             : mida__cli_fail("cannot write the result: %s", mida_strerror(rc));
+             : mida__cli_fail("cannot write the result: %s",
+                              mida__cli_write_error(rc));
   } else {
     mida__out_discard(&out);
     ex = mida__cli_store_error(sink, rc, "cannot list telemetry");

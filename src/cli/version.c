@@ -31,7 +31,8 @@ int mida__cli_version(mida__cli *cli, int argc, char **argv) {
   printf("mida %s\n", mida_version());
   printf("schema %d\n", MIDA_SCHEMA_VERSION);
   printf("sqlite %s\n", sqlite3_libversion());
-  if (fflush(stdout) != 0)
-    return mida__cli_fail("cannot write: %s", mida_strerror(MIDA_EIO));
+  int rc = mida__cli_flush(stdout);
+  if (rc != MIDA_OK)
+    return mida__cli_fail("cannot write: %s", mida__cli_write_error(rc));
   return MIDA_CLI_OK;
 }

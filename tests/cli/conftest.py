@@ -25,6 +25,14 @@ def mida_bin():
 
 
 @pytest.fixture(scope="session")
+def build():
+    """The build directory (MIDA_BUILD, default build/): mida_config.h and
+    tests/mida_produce, a C program that records through mida_open()."""
+    path = pathlib.Path(os.environ.get("MIDA_BUILD", ROOT / "build"))
+    return path if path.is_absolute() else ROOT / path
+
+
+@pytest.fixture(scope="session")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("store") / "fixture.db"
     make_store(str(path))

@@ -73,12 +73,6 @@ BACKEND = {"redis": "HIREDIS", "rediss": "HIREDIS", "nats": "NATS",
            "postgresql": "LIBPQ", "postgres": "LIBPQ"}
 
 
-def build_dir():
-    from mida_cli_store import ROOT
-    d = os.environ.get("MIDA_BUILD", str(ROOT / "build"))
-    return d if os.path.isabs(d) else str(ROOT / d)
-
-
 @pytest.mark.parametrize("url", [
     "redis://h:abc/x", "redis://h:/x", "redis://h:0/x", "redis://h:65536/x",
     "redis://:s3cret-pw@/x", "redis://[::1/x", "rediss://h:12ab/x",
@@ -89,8 +83,8 @@ def build_dir():
     "postgresql://h/db?port=x", "postgresql://u:s3cret-pw@h/db?bogus=1",
     "postgresql://h1,h2,h3/db?port=1,2",
 ])
-def test_a_malformed_network_url_is_refused_before_any_spool(run, tmp_path,
-                                                             url):
+def test_a_malformed_network_url_is_refused_before_any_spool(run, build,
+                                                             tmp_path, url):
     """`mida run --store redis://h:abc/x -- true` and mida_open() with it
     left an empty spool directory under /tmp (TMPDIR) before failing: the
     check made before the spool (mida__sink_check_url) read only the
@@ -100,9 +94,9 @@ def test_a_malformed_network_url_is_refused_before_any_spool(run, tmp_path,
     the spool for good. Each backend's reading of its URL is now part of
     that check, for every scheme; nothing is made, and the password is
     never shown."""
-    conf = os.path.join(build_dir(), "mida_config.h")
+    conf = build / "mida_config.h"
     backend = BACKEND[url.split(":")[0]]
-    if f"#define MIDA_HAVE_{backend} 1" not in open(conf).read():
+    if f"#define MIDA_HAVE_{backend} 1" not in conf.read_text():
         pytest.skip(f"this build has no {backend} backend")
     work, tmp = tmp_path / "work", tmp_path / "tmp"
     work.mkdir()
@@ -118,8 +112,8 @@ def test_a_malformed_network_url_is_refused_before_any_spool(run, tmp_path,
     # The C API: mida_open() of the producer of the broker tests.
     full = {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")}
     full.update(env, MIDA_STORE=url)
-    p = subprocess.run([os.path.join(build_dir(), "tests", "mida_produce"),
-                        "1", "x"], env=full, cwd=str(work),
+    p = subprocess.run([str(build / "tests" / "mida_produce"), "1", "x"],
+                       env=full, cwd=str(work),
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1, p.stderr
     assert "cannot open: " in p.stderr and said in p.stderr, p.stderr
