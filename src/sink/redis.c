@@ -116,6 +116,12 @@ typedef struct redis_sink {
   mida__buf msg;         /* a message being encoded */
 } redis_sink;
 
+/* A batch's failure keeps its code (mida__redis_link_failure): MIDA_EBUSY
+ * for a Redis that cannot serve yet (LOADING after a restart, BUSY, ...)
+ * and MIDA_EUNREACHABLE for one that does not answer are waits, where the
+ * shipper keeps the records in the journal and tries again, and says why
+ * in Redis's terms; a refusal is MIDA_EIO. Until 2026-12 each was
+ * MIDA_EIO, "input/output error". */
 static int redis_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
                            const mida__origin *origin) {
   redis_sink *s = (redis_sink *)base;
@@ -126,7 +132,7 @@ static int redis_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     int crc;
     s->ctx = redis_connect(&s->t, &crc, err, sizeof err);
     if (s->ctx == NULL)
-      return mida__sink_fail(base, MIDA_EIO, "%s", err);
+      return mida__sink_fail(base, crc, "%s", err);
   }
   size_t next = 0;
   while (next < n) {
@@ -138,13 +144,11 @@ static int redis_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     redisReply *r = mida__redis_link_command(
         s->ctx, "XADD %s * d %b", s->t.stream, s->msg.ptr, s->msg.len);
     if (r == NULL || r->type != REDIS_REPLY_STRING) {
-      rc = mida__sink_fail(
-          base, MIDA_EIO, "%s://%s:%d/%s did not take a batch: %s", s->t.scheme,
-          s->t.url.host, s->t.url.port, s->t.stream,
-          r != NULL && r->type == REDIS_REPLY_ERROR
-              ? r->str
-              : (r == NULL ? mida__redis_link_error(s->ctx)
-                           : "unexpected reply"));
+      char why[300];
+      rc = mida__redis_link_failure(s->ctx, r, why, sizeof why);
+      rc = mida__sink_fail(base, rc, "%s://%s:%d/%s did not take a batch: %s",
+                           s->t.scheme, s->t.url.host, s->t.url.port,
+                           s->t.stream, why);
       if (r != NULL)
         freeReplyObject(r);
       /* A broken or timed-out connection cannot be trusted again. */

@@ -13,7 +13,12 @@ the loading last a few seconds on any machine without a dump of gigabytes,
 Redis's own test knobs slow it down: key-load-delay (microseconds of sleep
 per key loaded) and loading-process-events-interval-bytes (how often a
 loading Redis answers its clients; a large real dataset reaches the 2 MB
-default in milliseconds, this small one would not)."""
+default in milliseconds, this small one would not).
+
+The producer's side, the shipper of a session sending to that Redis, must
+wait too: its records stay in the journal, are tried again, and reach
+Redis once it serves; a flush that gives up meanwhile says that Redis is
+loading its data, and never "input/output error"."""
 
 import subprocess
 import time
@@ -137,3 +142,63 @@ def test_ingest_started_while_a_script_runs_waits_for_its_end(
 
     stop_consumer(c, said_once="running a script", then="ready: reading",
                   secret=PASSWORD)
+
+
+def restart_saved(redis):
+    """Restarts redis on a dump of all it holds (SHUTDOWN SAVE: what the
+    producer sent is not lost with the restart); it must be loading when
+    this returns."""
+    redis.cli("SHUTDOWN", "SAVE")
+    redis.proc.wait(timeout=60)
+    redis.proc = None
+    redis.start()
+    if not loading(redis):
+        pytest.skip("Redis loaded its dump before it could be watched")
+
+
+@pytest.mark.parametrize("password", [PASSWORD, None],
+                         ids=["auth-passes-xadd-loading", "ping-loading"])
+def test_producer_whose_redis_restarts_keeps_its_records_until_it_serves(
+        redis_factory, fleet, tmp_path, password):
+    """A producer connected to Redis when it restarts (and then loads its
+    data) got -LOADING from XADD after reconnecting (AUTH passes while
+    Redis loads), or from the PING of its reconnection (no password): the
+    sink made both MIDA_EIO, and a flush that gave up said "input/output
+    error". It is MIDA_EBUSY now, "the resource is busy", with Redis's
+    reason once; the records wait in the journal and all arrive once
+    Redis serves (the rest shipped by the next session on that spool)."""
+    redis = redis_factory(password=password,
+                          args=["--enable-debug-command", "local",
+                                "--key-load-delay", "200",
+                                "--loading-process-events-interval-bytes",
+                                "1024"])
+    out = redis.cli("DEBUG", "POPULATE", str(KEYS), "filler", "100")
+    assert out.strip() == b"OK", out
+    url = redis.url_base + "/ship"
+    spool = tmp_path / "spool"
+    # 300 tasks over about a second, then a flush of at most 1.5 s: it
+    # ends while Redis loads its 20,000 keys (4 s at the least).
+    first = fleet.producer(url, 300, "first", spool, rate=300,
+                           timeout_ms=1500)
+    deadline = time.time() + 30
+    while time.time() < deadline and redis.cli("XLEN", "ship").strip() in (
+            b"", b"0"):
+        time.sleep(0.02)
+    restart_saved(redis)
+    out, err = first.communicate(timeout=120)
+    if first.returncode == 0:
+        pytest.skip("Redis served again before the producer's flush ended")
+    assert loading(redis), "Redis served again before the test could look"
+    assert first.returncode == 1, err
+    assert "flush: the resource is busy: " in err, err
+    assert err.count("Redis is loading its data (LOADING)") == 1, err
+    assert "input/output error" not in err, err
+    if password:
+        assert password not in err, err
+
+    wait_loaded(redis)
+    fleet.produce_all(url, 10, "second", spool)  # ships first's rest too
+    store = tmp_path / "s.db"
+    c = fleet.ingest(url, str(store), "a", "--group", "g")
+    wait_stored_tasks(fleet, store, 310, c)
+    stop_consumer(c)
