@@ -144,7 +144,7 @@ static int redis_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     redisReply *r = mida__redis_link_command(
         s->ctx, "XADD %s * d %b", s->t.stream, s->msg.ptr, s->msg.len);
     if (r == NULL || r->type != REDIS_REPLY_STRING) {
-      char why[300];
+      char why[512];
       rc = mida__redis_link_failure(s->ctx, r, why, sizeof why);
       rc = mida__sink_fail(base, rc, "%s://%s:%d/%s did not take a batch: %s",
                            s->t.scheme, s->t.url.host, s->t.url.port,
@@ -247,7 +247,7 @@ static int consumer_connect(redis_consumer *c) {
                          strncmp(r->str, "BUSYGROUP", 9) == 0);
   int rc = MIDA_OK;
   if (!ok) {
-    char why[300];
+    char why[512];
     rc = mida__redis_link_failure(c->ctx, r, why, sizeof why);
     rc = mida__consumer_fail(&c->base, rc,
                              "cannot create consumer group %s on %s: %s",
@@ -298,7 +298,7 @@ static int take_entries(const redisReply *entries, mida__consumer_msg *msgs,
 /* Says why a command failed, with the code mida__redis_link_failure
  * gives it, and closes the link: the next call connects again. */
 static int failed_command(redis_consumer *c, redisReply *r, const char *what) {
-  char why[300];
+  char why[512];
   int rc = mida__redis_link_failure(c->ctx, r, why, sizeof why);
   rc = mida__consumer_fail(&c->base, rc, "%s on %s://%s:%d/%s failed: %s", what,
                            c->t.scheme, c->t.url.host, c->t.url.port,

@@ -36,6 +36,7 @@ struct mida__redis_link {
   int timeout_ms;      /* per command */
   int timed_out;       /* the last command got no answer in time */
   char error[300];     /* why the last command failed */
+  char where[300];     /* scheme://host:port, without userinfo */
 };
 
 /* Waits until fd is ready for events or the deadline passes: 1 ready, 0
@@ -340,7 +341,36 @@ static const struct {
     {"TRYAGAIN", "moving a cluster slot"},
 };
 
-int mida__redis_link_failure(const mida__redis_link *l, const redisReply *r,
+/* Whether reply text s starts with the whole word code ("BUSYGROUP" is
+ * no "BUSY"). */
+static int first_word_is(const char *s, const char *code) {
+  size_t n = strlen(code);
+  return strncmp(s, code, n) == 0 && (s[n] == ' ' || s[n] == '\0');
+}
+
+/* Says that l's server is a read-only replica, of which master when ROLE
+ * answers (as the replica names it), and what to do. A replica takes no
+ * write -- XADD, nor the consumer group's XGROUP, XREADGROUP, XACK -- and
+ * stays one until an operator or Sentinel promotes it: MIDA_EIO, a
+ * refusal, not a wait (docs/multinode.md). */
+static void say_replica(mida__redis_link *l, char *why, size_t len) {
+  char master[300] = "";
+  redisReply *role = mida__redis_link_command(l, "ROLE");
+  if (role != NULL && role->type == REDIS_REPLY_ARRAY &&
+      role->elements >= 3 && role->element[1]->type == REDIS_REPLY_STRING &&
+      role->element[2]->type == REDIS_REPLY_INTEGER)
+    snprintf(master, sizeof master, " of %s:%lld", role->element[1]->str,
+             (long long)role->element[2]->integer);
+  if (role != NULL)
+    freeReplyObject(role);
+  snprintf(why, len,
+           "%s is a read-only replica%s (READONLY): mida writes the stream "
+           "and its consumer group on the master only; point the URL at the "
+           "master, or at an address that follows it (Sentinel, a proxy)",
+           l->where, master);
+}
+
+int mida__redis_link_failure(mida__redis_link *l, const redisReply *r,
                              char *why, size_t len) {
   if (r == NULL) {
     snprintf(why, len, "%s", mida__redis_link_error(l));
@@ -350,11 +380,12 @@ int mida__redis_link_failure(const mida__redis_link *l, const redisReply *r,
     snprintf(why, len, "unexpected reply");
     return MIDA_EIO;
   }
+  if (first_word_is(r->str, "READONLY")) {
+    say_replica(l, why, len);
+    return MIDA_EIO;
+  }
   for (size_t i = 0; i < sizeof not_ready / sizeof not_ready[0]; i++) {
-    size_t n = strlen(not_ready[i].code);
-    /* The whole first word: BUSYGROUP is no BUSY. */
-    if (strncmp(r->str, not_ready[i].code, n) == 0 &&
-        (r->str[n] == ' ' || r->str[n] == '\0')) {
+    if (first_word_is(r->str, not_ready[i].code)) {
       snprintf(why, len, "Redis is %s (%s)", not_ready[i].doing,
                not_ready[i].code);
       return MIDA_EBUSY;
@@ -423,6 +454,7 @@ int mida__redis_link_open(const mida__url *u, const mida__tls_opts *tls,
     mida__redis_link_close(l);
     return MIDA_ENOMEM;
   }
+  snprintf(l->where, sizeof l->where, "%s://%s:%d", scheme, u->host, u->port);
   l->timeout_ms = timeout_ms;
   int64_t deadline = mida__monotonic_ms() + timeout_ms;
   char why[200];
@@ -448,7 +480,7 @@ int mida__redis_link_open(const mida__url *u, const mida__tls_opts *tls,
   else
     r = mida__redis_link_command(l, "PING");
   if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-    char failure[300];
+    char failure[512];
     int rc = mida__redis_link_failure(l, r, failure, sizeof failure);
     /* A TLS 1.3 server checks the client's certificate after the
      * handshake: a refusal shows on the first command. */

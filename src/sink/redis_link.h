@@ -54,10 +54,13 @@ const char *mida__redis_link_error(const mida__redis_link *l);
  * a restart), BUSY (a script runs), MASTERDOWN (a replica without its
  * master), TRYAGAIN (a cluster slot moving) --, MIDA_EUNREACHABLE when no
  * answer came in time (a paused or overloaded server), else MIDA_EIO (a
- * refusal, a broken connection). Writes why into why: r's text, or for
- * MIDA_EBUSY what Redis is doing ("Redis is loading its data
- * (LOADING)"). */
-int mida__redis_link_failure(const mida__redis_link *l, const redisReply *r,
+ * refusal, a broken connection; READONLY, a replica, is one: it takes no
+ * write until it is promoted, which no reply foretells). Writes why into
+ * why: r's text; for MIDA_EBUSY what Redis is doing ("Redis is loading its
+ * data (LOADING)"); for READONLY that l's server is a read-only replica,
+ * of which master (asked with ROLE on l), and to point the URL at the
+ * master. */
+int mida__redis_link_failure(mida__redis_link *l, const redisReply *r,
                              char *why, size_t len);
 
 void mida__redis_link_close(mida__redis_link *l);

@@ -657,3 +657,43 @@ def test_a_consumer_that_may_not_trim_says_so_once_and_works_on(
                        env=fleet.env(), capture_output=True, text=True,
                        timeout=60)
     assert r.stdout.split()[-1] == "1000", r
+
+
+def test_ingest_from_a_read_only_replica_says_so_and_what_to_do(
+        fleet, redis_factory, tmp_path):
+    """`mida ingest --from` a Redis replica exited at once with Redis's
+    raw words ("cannot create consumer group mida on s: READONLY You
+    can't write against a read only replica."). It still fails at once,
+    status 1 (a consumer group lives on the master: waiting on a replica
+    that is not being promoted would wait for ever, silent, while the
+    stream grows on the master; a supervisor's restart reads a promoted
+    one), and says plainly that the URL points at a read-only replica,
+    of which master, and what to do. A producer pointed there keeps its
+    records in its journal and says the same."""
+    master = redis_factory()
+    replica = redis_factory(args=["--replicaof", "127.0.0.1",
+                                  str(master.port)])
+    deadline = time.time() + 30
+    while time.time() < deadline and b"connected" not in replica.cli("ROLE"):
+        time.sleep(0.05)
+    assert b"connected" in replica.cli("ROLE")
+    url = replica.url_base + "/s"
+    said = (f"redis://127.0.0.1:{replica.port} is a read-only replica of "
+            f"127.0.0.1:{master.port} (READONLY): mida writes the stream "
+            "and its consumer group on the master only; point the URL at "
+            "the master, or at an address that follows it (Sentinel, a "
+            "proxy)")
+
+    c = fleet.ingest(url, str(tmp_path / "s.db"), "a")
+    c.wait(timeout=30)
+    log = c.log_path.read_text()
+    assert c.returncode == 1, log
+    assert said in log, log
+    assert log.count("READONLY") == 1, log
+
+    p = fleet.producer(url, 5, "p", tmp_path / "spool", timeout_ms=1000)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 1, err
+    assert said in err, err
+    assert "input/output error" in err  # a refusal, kept in the journal
+    assert master.cli("XLEN", "s").strip() == b"0"
