@@ -54,6 +54,7 @@ static const char tasks_help[] =
     "                 an error)\n"
     "  --status S     only tasks in this status (any case): submitted,\n"
     "                 running, finished, cancelled, error, lost, unknown\n"
+    "                 (unknown: also a task with no status)\n"
     "  --activity A   only this activity; '*' and '?' are wildcards\n"
     "  --where P      only tasks where P holds: DOC.KEY OP VALUE, DOC one of\n"
     "                 used, generated, custom, telemetry; OP one of\n"
@@ -324,7 +325,13 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
   }
   if (rc == MIDA_OK && status != NULL) {
     params[nparams++] = status;
-    rc = mida__buf_printf(&where, " AND status = ?%d", nparams);
+    /* UNKNOWN is also a task with no status at all, as the listing and
+     * the API's status=UNKNOWN show it. */
+    rc = mida__buf_printf(&where,
+                          strcmp(status, "UNKNOWN") == 0
+                              ? " AND (status = ?%d OR status IS NULL)"
+                              : " AND status = ?%d",
+                          nparams);
   }
   if (rc == MIDA_OK && activity != NULL) {
     params[nparams++] = activity;

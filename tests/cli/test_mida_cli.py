@@ -623,6 +623,19 @@ def test_tasks_by_status_ignores_case(run):
         assert [t["id"] for t in rows] == [T_FIT]
 
 
+def test_tasks_status_unknown_finds_tasks_without_a_status(run, store,
+                                                         tmp_path):
+    # A task with no status is UNKNOWN, as the API's status=UNKNOWN finds
+    # it: --status unknown found only the text 'UNKNOWN', never stored.
+    copy = tmp_path / "copy.db"
+    shutil.copy(store, copy)
+    with sqlite3.connect(copy) as db:
+        db.execute("UPDATE task SET status = NULL WHERE id = ?", (T_EVAL,))
+    rows = json.loads(run("tasks", "--status", "unknown", "--json",
+                          store_path=str(copy)).stdout)
+    assert [t["id"] for t in rows] == [T_EVAL]
+
+
 def test_tasks_by_workflow_and_status(run):
     rows = json.loads(run("tasks", "--workflow", WF_TRAIN, "--status",
                           "finished", "--json").stdout)
