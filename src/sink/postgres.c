@@ -82,6 +82,7 @@
 
 #include <libpq-fe.h>
 
+#include "sink/pg_glob.h"
 #include "sink/pg_guard.h"
 #include "sink/pg_isolate.h"
 #include "sink/pg_json.h"
@@ -258,11 +259,8 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     "CREATE OR REPLACE FUNCTION mida.json_each(j jsonb) RETURNS TABLE(key"
     " text, value text, type text) LANGUAGE sql IMMUTABLE AS $$ SELECT *"
     " FROM mida.json_each(j::text) $$;\n"
-    /* SQLite's glob(pattern, text): * ? [...] wildcards, case-sensitive. */
-    "CREATE OR REPLACE FUNCTION mida.glob(pattern text, s text) RETURNS boolean"
-    " LANGUAGE sql IMMUTABLE AS $$ SELECT s ~ ('^' || replace(replace("
-    "regexp_replace(pattern, '([.+(){}|^$\\\\])', '\\\\\\1', 'g'),"
-    " '*', '.*'), '?', '.') || '$') $$;\n"
+    /* SQLite's glob(pattern, text), by SQLite's rules (pg_glob.h). */
+    MIDA_PG_GLOB_SQL
     /* SQLite's json_extract(json, '$.a.b') for numbers (what the verbs
      * read from telemetry samples); a value that is not a number is an
      * error, not a silent NULL. Text values: use ->> instead. */
@@ -2075,6 +2073,34 @@ static int find_schema(pg_sink *s, int *mida, char *taken, size_t takenlen) {
   return rc;
 }
 
+/* Installs glob() in place on a store of this version made before its
+ * definition changed (pg_glob.h): its comment carries another marker. A
+ * query of the catalog at each writer's open; the DDL once, by a role that
+ * may replace the function (its owner, a superuser): for another the old
+ * one stays, and the writer opens as before. */
+static int update_glob(pg_sink *s) {
+  PGresult *res = PQexec(s->conn, "SELECT coalesce(obj_description("
+                                  "to_regprocedure('mida.glob(text,text)'),"
+                                  " 'pg_proc') = " MIDA_PG_GLOB_MARKER
+                                  ", false)");
+  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+    return fail_result(s, res, "cannot read the schema");
+  int current = PQgetvalue(res, 0, 0)[0] == 't';
+  PQclear(res);
+  if (current)
+    return MIDA_OK;
+  int rc = exec_simple(s, "SAVEPOINT mida_glob", "cannot migrate the schema");
+  if (rc != MIDA_OK)
+    return rc;
+  res = PQexec(s->conn, MIDA_PG_GLOB_SQL);
+  int done = PQresultStatus(res) == PGRES_COMMAND_OK;
+  PQclear(res);
+  return exec_simple(s,
+                     done ? "RELEASE SAVEPOINT mida_glob"
+                          : "ROLLBACK TO SAVEPOINT mida_glob",
+                     "cannot migrate the schema");
+}
+
 static int create_schema(pg_sink *s) {
   int version = 0; /* none yet */
   int rc = exec_simple(s, "BEGIN", "cannot create the schema");
@@ -2125,6 +2151,8 @@ static int create_schema(pg_sink *s) {
     rc = exec_simple(s, pg_schema_13_to_14, "cannot migrate the schema");
   if (rc == MIDA_OK && version != MIDA_SCHEMA_VERSION)
     rc = exec_simple(s, pg_schema, "cannot create the schema");
+  else if (rc == MIDA_OK)
+    rc = update_glob(s);
   if (rc == MIDA_OK && version >= 1 && version <= 11)
     rc = exec_simple(s, pg_schema_11_to_12, "cannot migrate the schema");
   /* Version 7: the blocks of the points already stored (rollup.h). */
