@@ -188,8 +188,14 @@ int mida__tasks_query_build(mida__serve *srv, const mida__req *req,
     add_filter(q, "t.campaign_id = ?%d", campaign);
   if (parent != NULL)
     add_filter(q, "t.parent_id = ?%d", parent);
+  /* A task without a status reads UNKNOWN (the dashboard's badge, the
+   * counts of /api/stats): UNKNOWN finds it too. */
   if (status >= 0)
-    add_filter(q, "t.status = ?%d", statuses[status]);
+    add_filter(q,
+               strcmp(statuses[status], "UNKNOWN") == 0
+                   ? "(t.status = ?%d OR t.status IS NULL)"
+                   : "t.status = ?%d",
+               statuses[status]);
   if (!add_activity_filters(q, req, resp))
     return 0;
   const char *text_filters[][2] = {

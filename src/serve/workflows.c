@@ -140,7 +140,15 @@ static int list_workflows(mida__serve *srv, const mida__req *req,
     ADD_FILTER("w.campaign_id = ?%d", campaign);
   if (parent != NULL && rc == MIDA_OK)
     ADD_FILTER("w.parent_id = ?%d", parent);
-  if (status >= 0 && rc == MIDA_OK)
+  /* A workflow without a status reads UNKNOWN, which UNKNOWN finds too;
+   * but for an MLflow experiment with no run, which has none to read
+   * ("no run yet"). */
+  if (status >= 0 && rc == MIDA_OK &&
+      strcmp(statuses[status], "UNKNOWN") == 0)
+    ADD_FILTER("coalesce(" MIDA_WORKFLOW_STATUS_SQL ", CASE WHEN w.source ="
+               " 'mlflow' THEN NULL ELSE 'UNKNOWN' END) = ?%d",
+               statuses[status]);
+  else if (status >= 0 && rc == MIDA_OK)
     ADD_FILTER(MIDA_WORKFLOW_STATUS_SQL " = ?%d", statuses[status]);
   if (source != NULL && rc == MIDA_OK)
     ADD_FILTER("w.source = ?%d", source);

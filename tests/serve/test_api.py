@@ -562,6 +562,36 @@ def test_the_status_filter_takes_any_case(serve, lite):
         assert st == 400 and "(any case)" in body["error"]["message"], body
 
 
+def test_status_unknown_finds_rows_without_a_status(lite, pg_db, produce_bin,
+                                                   fleet, tmp_path, serve):
+    """A task or workflow with no status reads UNKNOWN (the dashboard's
+    badge, /api/stats' counts), and ?status=UNKNOWN found none of them
+    (it compared with the text 'UNKNOWN'): it finds them now, on both
+    stores; an MLflow experiment with no run, which reads "no run yet",
+    is not among them."""
+    db = sqlite3.connect(lite)
+    db.execute("INSERT INTO task (id, workflow_id, activity) VALUES"
+               f" ('t-none', '{fx.WF_PREP}', 'plain')")
+    db.execute("INSERT INTO workflow (id, name, source) VALUES"
+               " ('wf-none', 'plain', 'api'), ('wf-exp', 'exp', 'mlflow')")
+    db.commit()
+    db.close()
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
+    copy_sqlite_to_postgres(lite, pg_db, produce_bin, env)
+    for s in [serve(lite), serve(pg_db)]:
+        for target, want in [("/api/tasks?status=UNKNOWN", ["t-none"]),
+                             ("/api/tasks?status=unknown&workflow="
+                              + fx.WF_PREP, ["t-none"]),
+                             ("/api/workflows?status=UNKNOWN", ["wf-none"])]:
+            st, body = s.get_json(target)
+            assert st == 200, (target, body)
+            assert [i["id"] for i in body["items"]] == want, target
+            assert [i["status"] for i in body["items"]] == [None], target
+        st, body = s.get_json("/api/tasks?status=FINISHED&workflow="
+                              + fx.WF_PREP)
+        assert "t-none" not in [i["id"] for i in body["items"]], body
+
+
 def test_the_activity_filter_finds_part_of_a_name_in_any_case(both):
     """The dashboard's activity filter sent activity=, an exact match: a
     user who typed "fit" never saw "fit.epoch". activity_contains= finds
