@@ -36,6 +36,11 @@
 //             graph keeping its scroll position and the timeline its
 //             lanes (MIDA_COMMAND: views_workload.py's grower)
 //
+//   live-table the task table of a workflow of 1,200 tasks, scrolled to
+//             its 700th row (two pages of 500 read), keeps the rows read
+//             and the reader's place when a new task comes (MIDA_COMMAND:
+//             views_workload.py's grower of 1,200 tasks)
+//
 //   campaign  clicking a campaign lists its workflows alone
 //   empty     an empty store's overview says it has no workflow yet, until
 //             one begins (MIDA_COMMAND: a writer of one workflow)
@@ -244,6 +249,36 @@ const checks = {
     await page.waitForFunction(() => document.querySelectorAll("#view a[href^='#/?campaign=']").length === 2, null, { timeout: 15000 }).catch(() => {});
     check((await campaigns()) === "live-a,live-b", `and the campaign a new workflow begins (${await campaigns()})`);
     await shot("live-campaigns");
+    await end();
+  },
+  async "live-table"({ page, shot }) {
+    const { next, send, end } = commandLines();
+    const wf = JSON.parse(await next()).workflow;
+    await page.goto(`${url}/#/workflow/${wf}`);
+    await page.waitForSelector(".vt-row");
+    const loaded = () => page.$eval(".vt-spacer", (s) => Math.round(parseFloat(s.style.height) / 28));
+    // Scrolled to the end until a second page is read.
+    for (let i = 0; i < 50 && (await loaded()) < 1000; i++) {
+      await page.$eval(".vt-body", (b) => (b.scrollTop = b.scrollHeight));
+      await page.waitForTimeout(100);
+    }
+    const before = await loaded();
+    check(before >= 1000, `the reader scrolled the table to read ${before} rows`);
+    await page.$eval(".vt-body", (b) => (b.scrollTop = 700 * 28));
+    await page.waitForTimeout(300);
+    const y = await page.$eval(".vt-body", (b) => b.scrollTop);
+    const top = await page.$eval(".vt-row", (r) => r.dataset.id);
+    send("step");
+    const n = Number(await next());
+    // Read again, the new task first (newest first): the rows in view
+    // move down by one.
+    await page.waitForFunction((id) => document.querySelector(".vt-row")?.dataset.id !== id, top, { timeout: 15000 }).catch(() => {});
+    await page.waitForTimeout(300);
+    const after = await loaded();
+    check(after >= before, `a new task (${n} now) leaves the ${before} rows read (${after})`);
+    const kept = await page.$eval(".vt-body", (b) => b.scrollTop);
+    check(kept === y, `and the reader where they were (${y} px, then ${kept})`);
+    await shot("live-table");
     await end();
   },
   async campaign({ page, shot }) {

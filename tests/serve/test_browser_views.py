@@ -61,14 +61,15 @@ def on_sweep(name, serve, sweep, gpus=False):
     check(name, serve(str(store)), ids)
 
 
-def on_live_store(name, serve, tmp_path, mode):
+def on_live_store(name, serve, tmp_path, mode, *args):
     """Runs the check NAME on a new store served with a 100 ms poll, the
-    check's command being views_workload.py's MODE writing into it."""
+    check's command being views_workload.py's MODE (with ARGS) writing
+    into it."""
     need_browser()
     store = tmp_path / "live.db"
     make_store(store)
     server = serve(str(store), "--poll-ms", "100")
-    command = [sys.executable, WORKLOAD, str(tmp_path), mode]
+    command = [sys.executable, WORKLOAD, str(tmp_path), mode, *args]
     check(name, server, "{}", MIDA_COMMAND=json.dumps(command),
           **writer_env(store))
 
@@ -181,6 +182,12 @@ def test_counters_are_summed_over_processes(serve, tmp_path):
         pytest.skip("a second host name needs unshare --uts: " + r.stderr)
     assert r.returncode == 0, r.stderr
     check("counters", serve(str(store)), json.dumps({"host": other}))
+
+
+def test_the_task_table_keeps_the_readers_pages_live(serve, tmp_path):
+    # A live update read the table's first 500 rows again: a reader who
+    # had scrolled to row 700 of a 1,200-task workflow was sent back.
+    on_live_store("live-table", serve, tmp_path, "grow", "1200")
 
 
 def test_graph_timeline_and_campaigns_update_live(serve, tmp_path):

@@ -16,7 +16,7 @@ script would write it, no hand-made rows:
 
 - with "grow" as argv[2]: workflow "growing" of campaign "live-a",
   GROW_FIRST tasks "step-<i>" (no dependencies: one column of the graph,
-  taller than its box), then, for each line read on stdin, one more task
+  taller than its box; argv[3] tasks if given), then, for each line read on stdin, one more task
   ("step") or a
   workflow "other" of a new campaign "live-b" ("campaign"); it prints the
   number of tasks written once they are flushed, and ends at end of input.
@@ -24,7 +24,7 @@ script would write it, no hand-made rows:
 Prints the ids as JSON on its last line ({"train": [...], "prepare": ...}
 or {"watched": ...}; "grow": {"workflow": ...} first).
 
-usage: views_workload.py DIR [step|grow]
+usage: views_workload.py DIR [step|grow [N]]
 """
 import json
 import os
@@ -85,7 +85,7 @@ def stepper():
 GROW_FIRST = 24
 
 
-def grower():
+def grower(first):
     n = 0
 
     def step():
@@ -94,7 +94,7 @@ def grower():
         n += 1
 
     with mida.workflow("growing", campaign="live-a") as wf:
-        for _ in range(GROW_FIRST):
+        for _ in range(first):
             step()
         mida.flush()
         print(json.dumps({"workflow": wf.id}), flush=True)
@@ -113,7 +113,7 @@ def main():
         stepper()
         return
     if len(sys.argv) > 2 and sys.argv[2] == "grow":
-        grower()
+        grower(int(sys.argv[3]) if len(sys.argv) > 3 else GROW_FIRST)
         return
     ids = sweep(sys.argv[1])
     mida.flush()

@@ -7,6 +7,8 @@ import * as api from "../api.js";
 import { el, fill, svg, fmtTime, fmtDuration, spanEnd, statusBadge, workflowSpanEnd, workflowStatus, short, virtualTable } from "../util.js";
 
 const STATUSES = ["", "SUBMITTED", "RUNNING", "FINISHED", "ERROR", "CANCELLED"];
+// The rows the task table reads at a time.
+const PAGE = 500;
 
 function header(w) {
   return el("div", { class: "card" },
@@ -37,47 +39,64 @@ function taskTable(state) {
     { title: "worker", width: "1fr", render: (t) => t.worker || t.host || "" },
     { title: "used", width: "2fr", render: (t) => (t.used ? JSON.stringify(t.used) : "") },
   ], { onClick: (t) => (location.hash = "#/task/" + t.id), onNearEnd: () => more() });
-  // A first page asked for while one loads (a filter typed, a live update)
-  // is loaded after it, never dropped; a next page then is not needed.
-  let next = null, loading = false, again = false, rows = [];
-  async function load(reset) {
+  // how: "first" (a filter changed: the first page), "more" (the next
+  // page, as the reader scrolls near the end) or "live" (the tasks
+  // changed: as many rows as the reader has loaded, read again from the
+  // first, so that the pages they scrolled to and their place in the table
+  // stay). A first or live read asked for while one loads is done after
+  // it, never dropped (a first one winning over a live one); a next page
+  // then is not needed.
+  let next = null, loading = false, again = null, rows = [];
+  async function read(after, limit) {
+    return api.get("tasks", {
+      workflow: state.id, limit, status: f.status, ...activityFilter(f.activity),
+      where: f.where ? f.where.split(/\s*,\s*/) : undefined, sort: f.sort, after,
+    });
+  }
+  async function load(how) {
     if (loading) {
-      again = again || reset;
+      if (how !== "more" && again !== "first") again = how;
       return;
     }
     loading = true;
     try {
-      const page = await api.get("tasks", {
-        workflow: state.id, limit: 500, status: f.status, ...activityFilter(f.activity),
-        where: f.where ? f.where.split(/\s*,\s*/) : undefined, sort: f.sort,
-        after: reset ? undefined : next,
-      });
-      rows = reset ? page.items : rows.concat(page.items);
-      next = page.next;
+      if (how === "more") {
+        const page = await read(next, PAGE);
+        rows = rows.concat(page.items);
+        next = page.next;
+      } else {
+        const want = how === "live" ? Math.max(rows.length, PAGE) : PAGE;
+        let got = [], after;
+        do {
+          const page = await read(after, PAGE);
+          got = got.concat(page.items);
+          after = next = page.next;
+        } while (next && got.length < want);
+        rows = got;
+      }
       table.setRows(rows);
       err.replaceChildren();
     } catch (e) {
       err.replaceChildren(el("div", { class: "error" }, e.message));
     } finally {
       loading = false;
-      if (again) {
-        again = false;
-        load(true);
-      }
+      const then = again;
+      again = null;
+      if (then) load(then);
     }
   }
   function more() {
-    if (next) load(false);
+    if (next) load("more");
   }
   const err = el("div", {});
-  const statusSel = el("select", { onchange: (e) => { f.status = e.target.value; load(true); } },
+  const statusSel = el("select", { onchange: (e) => { f.status = e.target.value; load("first"); } },
     STATUSES.map((s) => el("option", { value: s }, s || "any status")));
-  const sortSel = el("select", { onchange: (e) => { f.sort = e.target.value; load(true); } },
+  const sortSel = el("select", { onchange: (e) => { f.sort = e.target.value; load("first"); } },
     ["-id", "-started", "started", "-duration", "duration", "activity", "status"].map((s) => el("option", { value: s }, "sort " + s)));
-  const act = el("input", { placeholder: "activity (part, or a glob)", id: "activity-filter", title: "a part of the activity's name, in any case, or a glob pattern such as train_*", onchange: (e) => { f.activity = e.target.value; load(true); } });
-  const where = el("input", { placeholder: "used.lr>0.01", size: 24, onchange: (e) => { f.where = e.target.value; load(true); } });
-  state.reloadTasks = () => load(true);
-  load(true);
+  const act = el("input", { placeholder: "activity (part, or a glob)", id: "activity-filter", title: "a part of the activity's name, in any case, or a glob pattern such as train_*", onchange: (e) => { f.activity = e.target.value; load("first"); } });
+  const where = el("input", { placeholder: "used.lr>0.01", size: 24, onchange: (e) => { f.where = e.target.value; load("first"); } });
+  state.reloadTasks = () => load("live");
+  load("first");
   return el("div", {}, el("div", { class: "filters" }, statusSel, sortSel, act, where), err, table.element);
 }
 
