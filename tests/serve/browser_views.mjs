@@ -41,6 +41,10 @@
 //             and the reader's place when a new task comes (MIDA_COMMAND:
 //             views_workload.py's grower of 1,200 tasks)
 //
+//   status-options the task table's status box offers every status that
+//             /api/tasks?status= takes (LOST was missing), and LOST
+//             filters
+//
 //   campaign  clicking a campaign lists its workflows alone
 //   empty     an empty store's overview says it has no workflow yet, until
 //             one begins (MIDA_COMMAND: a writer of one workflow)
@@ -280,6 +284,21 @@ const checks = {
     check(kept === y, `and the reader where they were (${y} px, then ${kept})`);
     await shot("live-table");
     await end();
+  },
+  async "status-options"({ page, shot }) {
+    const wf = (await api("workflows?name=sweep")).items[0].id;
+    await page.goto(`${url}/#/workflow/${wf}`);
+    await page.waitForSelector(".vt-row");
+    const offered = await page.$$eval(".filters select:first-child option", (o) => o.map((x) => x.value));
+    const spec = await api("openapi.json");
+    const taken = spec.paths["/api/tasks"].get.parameters.find((p) => p.name === "status").schema.enum;
+    check(JSON.stringify(offered) === JSON.stringify(["", ...taken]), `the status box offers every status the API takes (${offered}; ${taken})`);
+    const asked = page.waitForRequest((r) => r.url().includes("/api/tasks?") && r.url().includes("status=LOST"));
+    await page.selectOption(".filters select:first-child", "LOST");
+    await asked;
+    await page.waitForFunction(() => document.querySelectorAll(".vt-row").length === 0, null, { timeout: 15000 }).catch(() => {});
+    check((await page.$$(".vt-row")).length === 0, "LOST filters the table (no task of the sweep is LOST)");
+    await shot("status-options");
   },
   async campaign({ page, shot }) {
     await page.goto(`${url}/#/`);

@@ -143,6 +143,12 @@ def test_a_campaign_lists_its_workflows(serve, sweep):
     on_sweep("campaign", serve, sweep)
 
 
+def test_the_status_box_offers_every_status(serve, sweep):
+    # The task table's status box had no LOST (nor UNKNOWN): a reader
+    # could not list what a dead process left unfinished.
+    on_sweep("status-options", serve, sweep)
+
+
 def test_the_activity_box_finds_part_of_a_name(serve, sweep):
     # The box sent activity=, an exact match: "train" found no
     # "train_model", and "Train" nothing at all.

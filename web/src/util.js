@@ -91,6 +91,11 @@ export function short(id) {
   return UUID.test(s) ? "…" + s.slice(-8) : s.slice(0, 8);
 }
 
+// Every status a store holds (src/sink/merge.h's mida__status_names), the
+// values that /api/tasks?status= takes; UNKNOWN also finds the rows without
+// a status, which read UNKNOWN here.
+export const STATUSES = ["UNKNOWN", "SUBMITTED", "RUNNING", "FINISHED", "CANCELLED", "ERROR", "LOST"];
+
 export function statusBadge(status) {
   return el("span", { class: "status s-" + (status || "UNKNOWN") }, status || "UNKNOWN");
 }

@@ -4,9 +4,8 @@
 // stream reports its tasks changed.
 import dagre from "@dagrejs/dagre";
 import * as api from "../api.js";
-import { el, fill, svg, fmtTime, fmtDuration, spanEnd, statusBadge, workflowSpanEnd, workflowStatus, short, virtualTable } from "../util.js";
+import { el, fill, svg, fmtTime, fmtDuration, spanEnd, statusBadge, STATUSES, workflowSpanEnd, workflowStatus, short, virtualTable } from "../util.js";
 
-const STATUSES = ["", "SUBMITTED", "RUNNING", "FINISHED", "ERROR", "CANCELLED"];
 // The rows the task table reads at a time.
 const PAGE = 500;
 
@@ -90,7 +89,7 @@ function taskTable(state) {
   }
   const err = el("div", {});
   const statusSel = el("select", { onchange: (e) => { f.status = e.target.value; load("first"); } },
-    STATUSES.map((s) => el("option", { value: s }, s || "any status")));
+    ["", ...STATUSES].map((s) => el("option", { value: s }, s || "any status")));
   const sortSel = el("select", { onchange: (e) => { f.sort = e.target.value; load("first"); } },
     ["-id", "-started", "started", "-duration", "duration", "activity", "status"].map((s) => el("option", { value: s }, "sort " + s)));
   const act = el("input", { placeholder: "activity (part, or a glob)", id: "activity-filter", title: "a part of the activity's name, in any case, or a glob pattern such as train_*", onchange: (e) => { f.activity = e.target.value; load("first"); } });
