@@ -31,6 +31,11 @@
 //             value it wrote) over processes, overall and per host
 //             (MIDA_IDS: {"host": the second host's name})
 //
+//   counters-live the Counters view shows a counter that a process
+//             raises while it is open, with no task or workflow changing
+//             (MIDA_COMMAND: counters_workload.py), and reads
+//             /api/counters no more once another view is shown
+//
 //   live-views the graph, the timeline and the overview's campaigns take
 //             in what a running workflow adds, without a reload, the
 //             graph keeping its scroll position and the timeline its
@@ -211,6 +216,26 @@ const checks = {
       `${ids.host} | dask.telemetry_skipped | 4 | 1`, `${ids.host} | run.ignored_opens | 7 | 1`].sort();
     check(JSON.stringify([...byHost].sort()) === JSON.stringify(want), `and per host (${byHost})`);
     await shot("counters");
+  },
+  async "counters-live"({ page, shot }) {
+    await page.goto(`${url}/#/counters`);
+    await page.waitForSelector("#counters-total tr[data-name='run.ignored_opens']");
+    const total = () => page.$eval("#counters-total tr[data-name='run.ignored_opens'] td:nth-child(2)", (c) => c.textContent);
+    const first = await total();
+    const cmd = JSON.parse(process.env.MIDA_COMMAND);
+    const child = spawn(cmd[0], cmd.slice(1), { stdio: "inherit" });
+    check((await new Promise((res) => child.on("exit", res))) === 0, "a process raised the counter");
+    await page.waitForFunction((was) => document.querySelector("#counters-total tr[data-name='run.ignored_opens'] td:nth-child(2)")?.textContent !== was,
+      first, { timeout: 10000 }).catch(() => {});
+    const now = await total();
+    check(now !== first, `the view shows it while open (${first}, then ${now})`);
+    await shot("counters-live");
+    await page.goto(`${url}/#/sql`);
+    await page.waitForTimeout(500);
+    let reads = 0;
+    page.on("request", (r) => { if (r.url().includes("/api/counters")) reads++; });
+    await page.waitForTimeout(5000);
+    check(reads === 0, `and reads nothing once another view is shown (${reads} reads in 5 s)`);
   },
   async "live-views"({ page, shot }) {
     const { next, send, end } = commandLines();

@@ -163,6 +163,18 @@ def test_experiments_read_the_status_of_their_runs(serve, mida_bin,
     check("experiments", serve(store), json.dumps(runs))
 
 
+def counted(env, *runs):
+    """Runs counters_workload.py once per RUNS (its arguments) with ENV;
+    returns its command line, for more."""
+    count = [sys.executable, str(ROOT / "tests" / "serve" /
+                                 "counters_workload.py")]
+    for args in runs:
+        r = subprocess.run(count + args, env=env, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    return count
+
+
 def test_counters_are_summed_over_processes(serve, tmp_path):
     # The dashboard showed no counter at all (drops, skips, retries were
     # in the SQL view only, a row per process): it shows each counter's
@@ -170,13 +182,8 @@ def test_counters_are_summed_over_processes(serve, tmp_path):
     need_browser()
     store = tmp_path / "counted.db"
     env = writer_env(store)
-    count = [sys.executable, str(ROOT / "tests" / "serve" /
-                                 "counters_workload.py")]
-    for args in [["run.ignored_opens=2,5", "dask.telemetry_skipped=1"],
-                 ["run.ignored_opens=3"]]:
-        r = subprocess.run(count + args, env=env, capture_output=True,
-                           text=True, timeout=60)
-        assert r.returncode == 0, r.stderr
+    count = counted(env, ["run.ignored_opens=2,5", "dask.telemetry_skipped=1"],
+                    ["run.ignored_opens=3"])
     # A second host: this one's name in a UTS namespace of its own.
     other = "counters-node-b"
     r = subprocess.run(["unshare", "--uts", "sh", "-c",
@@ -194,6 +201,17 @@ def test_the_task_table_keeps_the_readers_pages_live(serve, tmp_path):
     # A live update read the table's first 500 rows again: a reader who
     # had scrolled to row 700 of a 1,200-task workflow was sent back.
     on_live_store("live-table", serve, tmp_path, "grow", "1200")
+
+
+def test_the_counters_view_reads_counters_again_while_shown(serve, tmp_path):
+    # The view read /api/counters again only after a task or workflow
+    # event: a counter raised with no task change showed at the next one.
+    need_browser()
+    store = tmp_path / "counted.db"
+    env = writer_env(store)
+    count = counted(env, ["run.ignored_opens=2"])
+    check("counters-live", serve(str(store), "--poll-ms", "100"), "{}",
+          MIDA_COMMAND=json.dumps(count + ["run.ignored_opens=5"]), **env)
 
 
 def test_graph_timeline_and_campaigns_update_live(serve, tmp_path):

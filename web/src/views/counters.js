@@ -2,8 +2,10 @@
 // refused...: docs/reliability.md). A process keeps each counter as a
 // running total and the store keeps, per host and process, its largest
 // value; a counter's figure here is the sum of those over processes, over
-// all hosts and per host (/api/counters). Read again as the event stream
-// reports changes.
+// all hosts and per host (/api/counters). Read again every REFRESH_MS while
+// shown (a counter moves with no task or workflow changing, which no event
+// reports) and a second after the event stream reports changes; not read
+// while the page is hidden, nor once another view is shown.
 import * as api from "../api.js";
 import { el, fill } from "../util.js";
 
@@ -30,6 +32,8 @@ function byHostTable(rows) {
       el("td", { class: "num" }, c.total), el("td", { class: "num" }, c.processes))));
 }
 
+const REFRESH_MS = 2000;
+
 async function draw(state) {
   const r = await api.get("counters");
   if (state.gone) return;
@@ -40,20 +44,34 @@ async function draw(state) {
     cut);
 }
 
+// The next read in ms, then every REFRESH_MS: one timer at a time, none
+// while the page is hidden (it reads at once when shown again).
+function schedule(state, ms) {
+  clearTimeout(state.timer);
+  if (state.gone || document.hidden) return;
+  state.timer = setTimeout(async () => {
+    await draw(state).catch(() => {});
+    schedule(state, REFRESH_MS);
+  }, ms);
+}
+
 export default {
   async enter(state) {
     state.body = el("div", { id: "counters" });
     state.root.replaceChildren(
       el("div", { class: "card" }, el("h2", {}, "Counters"), el("p", { class: "muted", id: "counters-explain" }, EXPLAIN)),
       state.body);
+    state.onVisible = () => schedule(state, 0);
+    document.addEventListener("visibilitychange", state.onVisible);
     await draw(state);
+    schedule(state, REFRESH_MS);
   },
   leave(state) {
     state.gone = true;
     clearTimeout(state.timer);
+    document.removeEventListener("visibilitychange", state.onVisible);
   },
   onEvent(state) {
-    clearTimeout(state.timer);
-    state.timer = setTimeout(() => draw(state).catch(() => {}), 1000);
+    schedule(state, 1000);
   },
 };
