@@ -30,6 +30,7 @@
  * counted and said).
  */
 #include "report/report_int.h"
+#include "report/workflow_status.h"
 
 #include "core/alloc.h"
 #include "core/json.h"
@@ -327,8 +328,9 @@ static int gather_task(mida__sink *sink, side *s) {
 
 static int gather_workflow(mida__sink *sink, side *s) {
   int rc = query(sink, s, 0,
-                 "SELECT name, source, status, started, ended, host,"
-                 " \"user\", metadata FROM workflow WHERE id = ?1",
+                 "SELECT w.name, w.source, " MIDA_WORKFLOW_STATUS_SQL ","
+                 " w.started, w.ended, w.host, w.\"user\", w.metadata"
+                 " FROM workflow w WHERE w.id = ?1",
                  workflow_head);
   if (rc == MIDA_OK)
     rc = query(sink, s, 0,

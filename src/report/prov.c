@@ -37,6 +37,7 @@
  * the scope (an upstream task), as PROV allows.
  */
 #include "report/report_int.h"
+#include "report/workflow_status.h"
 
 #include "core/buf.h"
 #include "core/json.h"
@@ -365,7 +366,8 @@ static const char task_sql[] =
     " FROM task t WHERE {t}";
 
 static const char workflow_sql[] =
-    "SELECT w.id, w.name, w.source, w.status, w.started, w.ended,"
+    "SELECT w.id, w.name, w.source, " MIDA_WORKFLOW_STATUS_SQL ","
+    " w.started, w.ended,"
     " w.campaign_id, w.parent_id, w.metadata FROM workflow w WHERE {w}";
 
 /* "user" quoted and the subquery named: PostgreSQL reads a bare user as

@@ -45,6 +45,7 @@
  * from a second pass over them (JSON-LD does not order a graph).
  */
 #include "report/report_int.h"
+#include "report/workflow_status.h"
 
 #include "core/fileid.h"
 #include "core/json.h"
@@ -172,7 +173,8 @@ static int add_status(mida__buf *b, const char *status) {
 /* The workflows of the scope that have tasks, with each activity their
  * tasks ran: one row per (workflow, activity), grouped by workflow. */
 static const char activities_sql[] =
-    "SELECT DISTINCT w.id, w.name, w.source, w.status, w.started, w.ended,"
+    "SELECT DISTINCT w.id, w.name, w.source, " MIDA_WORKFLOW_STATUS_SQL ","
+    " w.started, w.ended,"
     " w.\"user\", t.activity FROM workflow w JOIN task t"
     " ON t.workflow_id = w.id WHERE {w} ORDER BY w.id, t.activity";
 

@@ -1,8 +1,11 @@
 /*
  * workflow_status.h -- a workflow's status as mida's readers give it (the
  * API and so the dashboard: serve/workflows.c and serve/events.c; `mida
- * workflows` and `mida show`: cli/list.c and cli/show.c): the stored one,
- * but for an MLflow experiment, which has no status of its own.
+ * workflows` and `mida show`: cli/list.c and cli/show.c; `mida diff` and
+ * the PROV and RO-Crate exports: diff.c, prov.c, rocrate.c): the stored
+ * one, but for an MLflow experiment, which has no status of its own. (The
+ * OpenLineage export keeps the stored one: an experiment is no run, and
+ * gets no end event with a time it does not have.)
  *
  * MLflow keeps a status per run and none per experiment, so the observer
  * (src/observe/mlflow.c) writes an experiment's workflow without one, and

@@ -108,6 +108,37 @@ def test_the_cli_gives_an_experiment_the_same_status(observed, mida_bin):
                for line in r.stdout.splitlines()), r.stdout
 
 
+def test_diff_and_exports_give_an_experiment_the_same_status(
+        observed, mida_bin, tmp_path):
+    # mida diff, the PROV export and the RO-Crate export read the stored
+    # status: none for every experiment.
+    store, _ = observed
+
+    def mida(*args):
+        r = subprocess.run([mida_bin, "--store", store, *args],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    ids = {w["name"]: w["id"] for w in json.loads(mida("workflows",
+                                                       "--json"))}
+    diff = mida("diff", ids["sweep"], ids["done"])
+    assert any(line.split()[1:] == ["status", "ERROR", "FINISHED"]
+               for line in diff.splitlines()), diff
+    prov = json.loads(mida("export", "prov", "--workflow", ids["tuning"]))
+    wf = [a for a in prov["activity"].values()
+          if a.get("mida:status") == "RUNNING" and
+          a.get("prov:label", a.get("mida:name")) == "tuning"]
+    assert wf, prov["activity"]
+    crate = tmp_path / "crate"
+    mida("export", "rocrate", "--workflow", ids["sweep"], "-o", str(crate))
+    graph = json.loads((crate / "ro-crate-metadata.json").read_text())
+    statuses = {e.get("name"): e.get("actionStatus")
+                for e in graph["@graph"] if "actionStatus" in e}
+    assert statuses["Run of sweep"]["@id"].endswith("/FailedActionStatus"), \
+        statuses
+
+
 def test_an_experiment_status_is_the_same_on_postgres(
         serve, observed, pg_db, produce_bin, fleet, tmp_path):
     store, _ = observed
