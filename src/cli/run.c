@@ -560,9 +560,11 @@ static void settle_after(const char *spool, const char *store) {
     mida__sink_leave_wal();
 }
 
+/* The command's name for its workflow and task: the last component of
+ * path, or path as written when it has none ("./", "dir/"), never "". */
 static const char *base_name(const char *path) {
   const char *s = strrchr(path, '/');
-  return s != NULL ? s + 1 : path;
+  return s != NULL && s[1] != '\0' ? s + 1 : path;
 }
 
 /* Records the workflow of the command and its task: ids into *wf and

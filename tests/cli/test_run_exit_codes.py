@@ -40,3 +40,17 @@ def _file(d, name, mode):
     p.write_text("not a program\n")
     p.chmod(mode)
     return str(p)
+
+
+def test_a_command_named_by_a_directory_keeps_its_name(tmp_path):
+    # "./" has no last component: the workflow and task were named "".
+    store = tmp_path / "run.db"
+    r = subprocess.run([MIDA, "--store", str(store), "run", "--no-mlflow",
+                        "--", "./"], capture_output=True, text=True,
+                       timeout=60, cwd=tmp_path)
+    assert r.returncode == 126, r.stderr
+    with sqlite3.connect(store) as con:
+        got = con.execute("SELECT w.name, t.activity FROM task t"
+                          " JOIN workflow w ON w.id = t.workflow_id"
+                          ).fetchall()
+    assert got == [("./", "./")], got
