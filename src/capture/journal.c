@@ -1920,6 +1920,29 @@ static int compare_names(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+int mida__segment_name_ids(const char *path, int64_t *pid, int64_t *start_ns,
+                           uint64_t *seq) {
+  const char *base = strrchr(path, '/');
+  base = base != NULL ? base + 1 : path;
+  const char *dot = strchr(base, '.');
+  if (dot == NULL)
+    return -1;
+  char *end = NULL;
+  long long p = strtoll(dot + 1, &end, 10);
+  if (*end != '.')
+    return -1;
+  long long st = strtoll(end + 1, &end, 10);
+  if (*end != '.')
+    return -1;
+  unsigned long long q = strtoull(end + 1, &end, 10);
+  if (strcmp(end, ".mj") != 0)
+    return -1;
+  *pid = p;
+  *start_ns = st;
+  *seq = q;
+  return 0;
+}
+
 static bool is_segment_name(const char *name) {
   size_t n = strlen(name);
   return n > 3 && name[0] != '.' && strcmp(name + n - 3, ".mj") == 0;

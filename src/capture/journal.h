@@ -356,6 +356,13 @@ void mida__orphan_close(mida__orphan *o, bool remove);
 void mida__orphan_close_pooled(mida__orphan *o, bool remove,
                                mida__pool_cursor *cursor);
 
+/* The writer's pid, its journal's start and the sequence number in a
+ * segment file's name (<host>.<pid>.<start_ns>.<seq>.mj, the host with no
+ * dot), path with or without its directory. Returns 0, or -1 for a name of
+ * another shape. */
+int mida__segment_name_ids(const char *path, int64_t *pid, int64_t *start_ns,
+                           uint64_t *seq);
+
 /* Calls fn for the path of every segment file (*.mj) in spool_dir, in name
  * order (so a process's segments come in sequence). fn returns 0 to go on,
  * a positive value to stop early (the walk then returns MIDA_OK), or a

@@ -76,9 +76,9 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/host.h"
+#include "core/pid.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,38 +201,13 @@ static journal_id *journal_entry(recovery *r, const char *host, int64_t pid,
   return j;
 }
 
-/* The pid, journal start and sequence number in a segment's file name
- * (<host>.<pid>.<start_ns>.<seq>.mj, journal.h). Returns 0, or -1. */
-static int name_ids(const char *path, int64_t *pid, int64_t *start_ns,
-                    uint64_t *seq) {
-  const char *base = strrchr(path, '/');
-  base = base != NULL ? base + 1 : path;
-  const char *dot = strchr(base, '.');
-  if (dot == NULL)
-    return -1;
-  char *end = NULL;
-  long long p = strtoll(dot + 1, &end, 10);
-  if (*end != '.')
-    return -1;
-  long long st = strtoll(end + 1, &end, 10);
-  if (*end != '.')
-    return -1;
-  unsigned long long q = strtoull(end + 1, &end, 10);
-  if (strcmp(end, ".mj") != 0)
-    return -1;
-  *pid = p;
-  *start_ns = st;
-  *seq = q;
-  return 0;
-}
-
 /* Adds segment o (at path; read to mark) to the open group. */
 static void group_add(recovery *r, const char *path, mida__orphan *o,
                       uint64_t mark, journal_id *j, uint64_t undecodable,
                       bool live) {
   pending_segment *p = &r->pending[r->npending++];
   *p = (pending_segment){o, mark, j, undecodable, live, 0, 0, 0};
-  if (name_ids(path, &p->pid, &p->start_ns, &p->seq) != 0)
+  if (mida__segment_name_ids(path, &p->pid, &p->start_ns, &p->seq) != 0)
     p->pid = 0;
 }
 
@@ -419,7 +394,8 @@ static int recover_segment(void *ctx, const char *path) {
   recovery *r = ctx;
   int64_t name_pid = 0, name_start = 0;
   uint64_t name_seq = 0;
-  bool named = name_ids(path, &name_pid, &name_start, &name_seq) == 0;
+  bool named =
+      mida__segment_name_ids(path, &name_pid, &name_start, &name_seq) == 0;
   if (r->rewalk && named && in_group(r, name_pid, name_start, name_seq))
     return 0; /* held open by this recovery, and read on by hold_group */
   if (r->before_ns > 0 && named && name_start >= r->before_ns) {
@@ -652,26 +628,6 @@ static void hold_group(recovery *r) {
   }
 }
 
-/* Whether pid is no process of this host, or one that has ended and
- * awaits its reaping (a zombie: an orphan whose reaper is slow, as a
- * container's init may be). */
-static bool process_gone(pid_t pid) {
-  if (kill(pid, 0) != 0)
-    return errno == ESRCH;
-  char path[48], buf[512];
-  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-  FILE *f = fopen(path, "re");
-  if (f == NULL)
-    return false;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  /* "pid (comm) S ...": the state follows the comm's last ')'. */
-  const char *close = strrchr(buf, ')');
-  return close != NULL && close[1] == ' ' &&
-         (close[2] == 'Z' || close[2] == 'X');
-}
-
 /* The earliest start of what a dead journal j's LOST record marks, where
  * no live journal of its pid was seen (with one, the process lived while
  * this pass read it: its end may be what it wrote after): the journal's
@@ -686,7 +642,7 @@ static bool process_gone(pid_t pid) {
  * image, or its parent, records its end. */
 static int64_t lost_from(const journal_id *j) {
   if (j->pid <= 0 || strcmp(j->host, mida__hostname()) != 0 ||
-      !process_gone((pid_t)j->pid))
+      !mida__process_gone((pid_t)j->pid))
     return j->start_ns;
   return 0;
 }

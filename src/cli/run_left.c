@@ -1,70 +1,26 @@
 /*
  * run_left.c -- the command's processes that outlive it (see run_left.h):
  * found from the journal segments of the spool (a segment's name carries
- * its writer's pid), told apart from other programs' by the workflow id in
- * their environment, and awaited by polling, as they are not this
- * process's children.
+ * its writer's pid: mida__segment_name_ids), told apart from other
+ * programs' by the workflow id in their environment, and awaited by
+ * polling (mida__process_gone), as they are not this process's children.
  */
 #include "cli/run_left.h"
 
 #include "capture/journal.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/pid.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #define POLL_MS 2
 #define ENVIRON_MAX (1u << 20) /* bytes of an environment read, at most */
-
-/* The writer's pid in a segment's path ".../HOST.PID.START.SEQ.mj" (the
- * host may hold dots: read from the end), or 0. */
-static pid_t segment_pid(const char *path) {
-  const char *base = strrchr(path, '/');
-  base = base != NULL ? base + 1 : path;
-  size_t n = strlen(base);
-  if (n < 4 || strcmp(base + n - 3, ".mj") != 0)
-    return 0;
-  const char *end = base + n - 3; /* the '.' of ".mj" */
-  for (int field = 0; field < 3; field++) { /* SEQ, START, then PID */
-    const char *dot = end - 1;
-    while (dot > base && *dot != '.')
-      dot--;
-    if (dot <= base)
-      return 0;
-    if (field == 2) {
-      char *stop;
-      long pid = strtol(dot + 1, &stop, 10);
-      return stop == end && pid > 0 ? (pid_t)pid : 0;
-    }
-    end = dot;
-  }
-  return 0;
-}
-
-/* Whether pid is a process that has not ended (a zombie has). */
-static int alive(pid_t pid) {
-  if (kill(pid, 0) != 0 && errno == ESRCH)
-    return 0;
-  char path[64], buf[256];
-  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return errno != ENOENT;
-  ssize_t got = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (got <= 0)
-    return 0;
-  buf[got] = '\0';
-  const char *paren = strrchr(buf, ')'); /* the name may hold ')' */
-  return paren == NULL || paren[1] == '\0' || paren[2] != 'Z';
-}
 
 /* Whether pid's environment holds the NUL-terminated entry want. */
 static int environment_has(pid_t pid, const char *want) {
@@ -101,13 +57,17 @@ typedef struct finding {
 
 static int consider(void *ctx, const char *path) {
   finding *f = ctx;
-  pid_t pid = segment_pid(path);
-  if (pid == 0 || pid == f->self || f->n == f->max)
+  int64_t id, start;
+  uint64_t seq;
+  if (mida__segment_name_ids(path, &id, &start, &seq) != 0 || id <= 0)
+    return 0;
+  pid_t pid = (pid_t)id;
+  if (pid == f->self || f->n == f->max)
     return 0;
   for (size_t i = 0; i < f->n; i++)
     if (f->pids[i] == pid)
       return 0; /* a second segment of one process */
-  if (alive(pid) && environment_has(pid, f->entry))
+  if (!mida__process_gone(pid) && environment_has(pid, f->entry))
     f->pids[f->n++] = pid;
   return 0;
 }
@@ -127,7 +87,7 @@ size_t mida__run_left_wait(const pid_t *pids, size_t n, int timeout_ms) {
   for (;;) {
     size_t running = 0;
     for (size_t i = 0; i < n; i++)
-      running += (size_t)alive(pids[i]);
+      running += (size_t)!mida__process_gone(pids[i]);
     if (running == 0 || mida__monotonic_ms() >= until)
       return running;
     struct timespec pause = {0, POLL_MS * 1000000L};
