@@ -158,6 +158,13 @@ void mida__cli_env_undo(mida__cli_env *e, int mark);
 char **mida__cli_env_build(const mida__cli_env *e, const char *const *drop);
 void mida__cli_env_free(mida__cli_env *e);
 
+/* path made absolute against the working directory into buf (cap bytes),
+ * joined as written (no component resolved or dropped: a store or spool
+ * path names the file the system opens, core/path.h is for the paths a
+ * program's opens are recorded by). Returns 0, or -1 when it does not fit
+ * or there is no working directory. */
+int mida__cli_absolute(const char *path, char *buf, size_t cap);
+
 /* Whether store (--store, MIDA_STORE, `mida ingest --to`) is one mida
  * may open: a libpq key=value conninfo is not (core/conninfo.h), and is
  * refused before anything opens or makes a file, without being shown.

@@ -264,6 +264,19 @@ static void cancel_queries_on_signals(void) {
   }
 }
 
+int mida__cli_absolute(const char *path, char *buf, size_t cap) {
+  if (path[0] == '/') {
+    int n = snprintf(buf, cap, "%s", path);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+  }
+  char cwd[4096];
+  if (getcwd(cwd, sizeof cwd) == NULL)
+    return -1;
+  int n = snprintf(buf, cap, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/",
+                   path);
+  return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
 int mida__cli_check_store(const char *store) {
   if (!mida__conninfo_looks_like(store))
     return MIDA_CLI_CONTINUE;

@@ -307,12 +307,11 @@ static void late_finish(late_start *w) {
  * it is. */
 static const char *store_for_command(const char *store, char *buf,
                                      size_t cap) {
-  char path[PATH_MAX], cwd[PATH_MAX];
+  char path[PATH_MAX], abs[PATH_MAX];
   if (mida__url_sqlite_path(store, path, sizeof path) != MIDA_OK ||
-      path[0] == '/' || getcwd(cwd, sizeof cwd) == NULL)
+      path[0] == '/' || mida__cli_absolute(path, abs, sizeof abs) != 0)
     return store;
-  int n = snprintf(buf, cap, "sqlite://%s%s%s", cwd,
-                   strcmp(cwd, "/") == 0 ? "" : "/", path);
+  int n = snprintf(buf, cap, "sqlite://%s", abs);
   return n > 0 && (size_t)n < cap ? buf : store;
 }
 

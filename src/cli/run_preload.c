@@ -166,25 +166,12 @@ static int find_library(char *buf, size_t cap) {
   return buf[0] != '\0' && is_file(buf) ? 0 : -1;
 }
 
-/* path made absolute (against the working directory) into buf. */
-static int absolute(const char *path, char *buf, size_t cap) {
-  if (path[0] == '/') {
-    snprintf(buf, cap, "%s", path);
-    return 0;
-  }
-  char cwd[PATH_MAX];
-  if (getcwd(cwd, sizeof cwd) == NULL)
-    return -1;
-  int n = snprintf(buf, cap, "%s/%s", cwd, path);
-  return n > 0 && (size_t)n < cap ? 0 : -1;
-}
-
 /* The spool the command's journals go to: the one mida_open() uses. */
 static int spool_of(const char *store, char *buf, size_t cap) {
   char dir[PATH_MAX];
   if (mida__spool_in_force(store, dir, sizeof dir) != MIDA_OK)
     return -1;
-  return absolute(dir, buf, cap);
+  return mida__cli_absolute(dir, buf, cap);
 }
 
 /* The program argv[0] runs (searched in $PATH), into buf. */
@@ -550,7 +537,7 @@ static int set_ignore(mida__run_preload *p, mida__cli_env *env) {
   char file[PATH_MAX], abs[PATH_MAX];
   if (rc == MIDA_OK &&
       mida__url_sqlite_path(p->store, file, sizeof file) == MIDA_OK &&
-      absolute(file, abs, sizeof abs) == 0)
+      mida__cli_absolute(file, abs, sizeof abs) == 0)
     rc = mida__buf_printf(&b, ":%s", abs);
   if (rc == MIDA_OK && p->ignore != NULL && p->ignore[0] != '\0')
     rc = mida__buf_printf(&b, ":%s", p->ignore);
