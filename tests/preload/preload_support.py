@@ -144,8 +144,15 @@ class Run:
             " JOIN task t ON t.id = d.task_id"
             " JOIN task u ON u.id = d.upstream_id"))
 
-    def counter(self, name):
-        r = self.rows("SELECT sum(value) FROM counter WHERE name = ?", name)
+    def counter(self, name, pid=None):
+        """The counter's total over the processes that kept it, or that
+        of process pid alone."""
+        if pid is None:
+            r = self.rows("SELECT sum(value) FROM counter WHERE name = ?",
+                          name)
+        else:
+            r = self.rows("SELECT sum(value) FROM counter WHERE name = ?"
+                          " AND pid = ?", name, pid)
         return r[0][0] or 0
 
 

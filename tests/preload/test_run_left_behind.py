@@ -14,12 +14,6 @@ import time
 from preload_support import Run, mida_bin
 
 
-def counter(r, name, pid):
-    rows = r.rows("SELECT value FROM counter WHERE name = ? AND pid = ?",
-                  name, pid)
-    return rows[0][0] if rows else 0
-
-
 def run_popen(r, *cmd):
     p = subprocess.Popen([mida_bin(), "run", "--no-mlflow", "--", *cmd],
                          env=r.env(), cwd=r.dir, stdout=subprocess.PIPE,
@@ -37,7 +31,7 @@ def test_a_child_that_ends_soon_after_the_command_is_in_the_store(tmp_path):
     assert got == [("sh", "FINISHED"), ("sh", "FINISHED"),
                    ("sleep", "FINISHED")], got
     assert ("sh", "generated", "out") in r.links(under=tmp_path)
-    assert counter(r, "run.processes_left_running", pid) == 0
+    assert r.counter("run.processes_left_running", pid) == 0
 
 
 def test_a_daemon_is_left_running_and_counted(tmp_path):
@@ -52,7 +46,7 @@ def test_a_daemon_is_left_running_and_counted(tmp_path):
         assert took < 25, took
         assert r.rows("SELECT status FROM task WHERE activity = 'sleep'") \
             == [("RUNNING",)]
-        assert counter(r, "run.processes_left_running", pid) == 1
+        assert r.counter("run.processes_left_running", pid) == 1
     finally:
         os.kill(daemon, signal.SIGKILL)
 
@@ -67,7 +61,7 @@ def test_another_programs_process_on_the_store_is_not_awaited(tmp_path):
             time.sleep(0.02)
         time.sleep(0.2)  # its sleep has begun and recorded so
         pid = run_popen(r, "true")
-        assert counter(r, "run.processes_left_running", pid) == 0
+        assert r.counter("run.processes_left_running", pid) == 0
         assert other.poll() is None
     finally:
         other.kill()
