@@ -96,6 +96,13 @@ class Run:
                               capture_output=True, text=True,
                               timeout=timeout, **popen)
 
+    def verb(self, *args, cwd=None):
+        """`mida --store <the run's store> ARGS` (a reader's verb), its
+        CompletedProcess with text output."""
+        return subprocess.run([mida_bin(), "--store", self.store, *args],
+                              env=self.env(), capture_output=True,
+                              text=True, timeout=60, cwd=cwd or self.dir)
+
     def db(self):
         return sqlite3.connect(self.store)
 

@@ -13,15 +13,12 @@ arguments hold a URL, read back as a new user would (a QA pass):
   of the command)."""
 
 import json
-import subprocess
 
-from preload_support import Run, mida_bin
+from preload_support import Run
 
 
 def lineage_up(r, start, cwd=None):
-    p = subprocess.run([mida_bin(), "--store", r.store, "lineage", start,
-                        "--up"], env=r.env(), capture_output=True,
-                       text=True, timeout=60, cwd=cwd)
+    p = r.verb("lineage", start, "--up", cwd=cwd)
     return p.returncode, p.stdout + p.stderr
 
 
@@ -85,9 +82,7 @@ def test_exports_name_odd_files_as_a_person_reads_them(tmp_path):
     assert p.returncode == 0, p.stderr
     ol, crate = tmp_path / "ol.json", tmp_path / "crate"
     for args in (["openlineage", "-o", str(ol)], ["rocrate", str(crate)]):
-        e = subprocess.run([mida_bin(), "--store", r.store, "export", *args],
-                           env=r.env(), capture_output=True, text=True,
-                           timeout=60)
+        e = r.verb("export", *args)
         assert e.returncode == 0, e.stderr
     names = set()
     for line in ol.read_text().splitlines():

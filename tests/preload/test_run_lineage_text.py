@@ -6,15 +6,11 @@ versions, each a start: the new one's upstream went `sed` and stopped,
 without the old version that sed read; in a diamond, the file both sides
 read was listed under one side only."""
 
-import subprocess
-
-from preload_support import Run, mida_bin
+from preload_support import Run
 
 
 def lineage(r, *args):
-    p = subprocess.run([mida_bin(), "--store", r.store, "lineage", *args],
-                       capture_output=True, text=True, timeout=60,
-                       cwd=r.dir)
+    p = r.verb("lineage", *args)
     assert p.returncode == 0, p.stderr
     return p.stdout
 
