@@ -14,6 +14,16 @@ import time
 from preload_support import Run, mida_bin
 
 
+# A child that outlives the command is found by its journal, which it
+# makes with its first record: the command waits until the child has made
+# one (its close of mark.tmp; the file is renamed into place by a process
+# started after that close), as a program that started it long before
+# its end would have, so that neither a slow start (the ASan runtime) nor
+# the order of the two decides the test.
+MARK = "echo up > mark.tmp && mv mark.tmp mark"
+AWAIT_MARK = "until [ -e mark ]; do :; done"
+
+
 def run_popen(r, *cmd):
     p = subprocess.Popen([mida_bin(), "run", "--no-mlflow", "--", *cmd],
                          env=r.env(), cwd=r.dir, stdout=subprocess.PIPE,
@@ -25,11 +35,12 @@ def run_popen(r, *cmd):
 
 def test_a_child_that_ends_soon_after_the_command_is_in_the_store(tmp_path):
     r = Run(tmp_path)
-    pid = run_popen(r, "sh", "-c", "(sleep 0.2; echo hi > out) & exit 0")
+    pid = run_popen(r, "sh", "-c", "(" + MARK + "; sleep 0.2; echo hi > out)"
+                    " & " + AWAIT_MARK + "; exit 0")
     assert (tmp_path / "out").read_text() == "hi\n"
     got = sorted(r.rows("SELECT activity, status FROM task"))
-    assert got == [("sh", "FINISHED"), ("sh", "FINISHED"),
-                   ("sleep", "FINISHED")], got
+    assert got == [("mv", "FINISHED"), ("sh", "FINISHED"),
+                   ("sh", "FINISHED"), ("sleep", "FINISHED")], got
     assert ("sh", "generated", "out") in r.links(under=tmp_path)
     assert r.counter("run.processes_left_running", pid) == 0
 
@@ -37,15 +48,21 @@ def test_a_child_that_ends_soon_after_the_command_is_in_the_store(tmp_path):
 def test_a_daemon_is_left_running_and_counted(tmp_path):
     r = Run(tmp_path)
     t0 = time.monotonic()
+    # The daemon is the subshell itself, blocked opening a FIFO no one
+    # writes: one process, no exec (a program exec'd makes its journal
+    # only with its first record, which sleep might never make).
+    os.mkfifo(tmp_path / "never")
     pid = run_popen(r, "sh", "-c",
-                    "sleep 30 >/dev/null 2>&1 & echo $! > daemon; exit 0")
+                    "(" + MARK + "; read x < never) >/dev/null 2>&1 &"
+                    " echo $! > daemon; " + AWAIT_MARK + "; exit 0")
     took = time.monotonic() - t0
     daemon = int((tmp_path / "daemon").read_text())
     try:
         os.kill(daemon, 0)  # still there: mida run did not wait it out
         assert took < 25, took
-        assert r.rows("SELECT status FROM task WHERE activity = 'sleep'") \
-            == [("RUNNING",)]
+        assert sorted(r.rows("SELECT status FROM task"
+                             " WHERE activity = 'sh'")) == [
+            ("FINISHED",), ("RUNNING",)]
         assert r.counter("run.processes_left_running", pid) == 1
     finally:
         os.kill(daemon, signal.SIGKILL)
