@@ -205,7 +205,8 @@ MIDA_EXTERN int mida_flush(mida_session_t *s, int timeout_ms);
 
 /* Flushes, stops the shipper, closes the store and frees the session.
  * Returns the flush's result; the session is freed whatever it returns.
- * Records that could not be shipped stay in the journal for recovery.
+ * Records that could not be shipped stay in the journal for recovery;
+ * where it fails, mida_errmsg(NULL) says why (the store's own message).
  * NULL is allowed and does nothing. */
 MIDA_EXTERN int mida_close(mida_session_t *s);
 

@@ -38,6 +38,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/errors.h"
 #include "core/env.h"
 #include "core/url.h"
 
@@ -643,6 +644,10 @@ int mida__shipper_stop(mida__shipper *sh) {
            : sh->denial_unreported  ? MIDA_EDENIED
            : sh->refusal_unreported ? MIDA_EREFUSED
                                     : MIDA_OK;
+  /* Why, for the caller to say: the sink's message outlives the shipper
+   * as the thread's last error (mida_errmsg(NULL) after mida_close). */
+  if (rc != MIDA_OK && sh->errmsg[0] != '\0')
+    mida__set_error(rc, "%s", sh->errmsg);
   pthread_cond_destroy(&sh->progress);
   pthread_cond_destroy(&sh->wake);
   pthread_mutex_destroy(&sh->lock);

@@ -94,7 +94,8 @@ void mida__shipper_cut_hold(mida__shipper *sh);
 
 /* Ships what remains (one last attempt), stops and joins the thread, and
  * frees the shipper. Returns MIDA_OK, or the sink's error if frames remain
- * unshipped (they stay in the journal for recovery). A thread that has
+ * unshipped (they stay in the journal for recovery), whose message is then
+ * the calling thread's last error (core/errors.h). A thread that has
  * been in one call of a network store or broker (an open, a batch) for
  * 3 s is not waited for (a local SQLite store always is): a hung store (a server that accepts and never answers, one under
  * SIGSTOP) does not hold the program's exit. It is then left running,

@@ -43,6 +43,7 @@
 #include "core/argv.h"
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/errors.h"
 #include "core/json.h"
 #include "core/rusage.h"
 #include "core/url.h"
@@ -935,7 +936,13 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   int space = mida__session_space(s, no_room, sizeof no_room);
   mida_stats_t st;
   mida_stats_get(s, &st);
+  mida__set_error(MIDA_OK, "%s", ""); /* what is said next is the close's */
   rc = mida_close(s);
+  /* Why, in the store's own words where it said any. */
+  char why[512];
+  snprintf(why, sizeof why, "%s",
+           mida_errmsg(NULL)[0] != '\0' ? mida_errmsg(NULL)
+                                         : mida_strerror(rc));
   if (rc == MIDA_EREFUSED || rc == MIDA_EDENIED)
     mida__cli_note("mida run: %s ('mida stats' counts them)\n",
                    mida_strerror(rc));
@@ -943,11 +950,11 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     mida__cli_note("mida run: the store did not take the run's records (%s), "
                    "and there was no room to keep them (%s): %llu dropped, "
                    "nothing is left for 'mida recover'\n",
-                   mida_strerror(rc), no_room,
+                   why, no_room,
                    (unsigned long long)st.dropped);
   else if (rc != MIDA_OK)
     mida__cli_note("mida run: the store did not take every record (%s); "
                    "they stay in the spool for 'mida recover'\n",
-                   mida_strerror(rc));
+                   why);
   return code;
 }

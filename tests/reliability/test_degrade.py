@@ -182,8 +182,8 @@ def test_mida_run_ends_when_the_store_fills_under_its_command(tmp_path):
     """The store's file system fills while `mida run`'s command writes
     files: the passes that ship the command's journals fail (their
     transactions roll back), mida run still ends with the command's status
-    instead of going round passes that ship nothing, and the journals wait
-    in the spool; with room again, `mida recover` ships every file."""
+    instead of going round passes that ship nothing, says why in the
+    store's words, and the journals wait in the spool; with room again, `mida recover` ships every file."""
     fs = tmp_path / "fs"
     if not mount_tmpfs(fs, "size=4m"):
         pytest.skip("cannot mount a tmpfs here (needs root)")
@@ -203,6 +203,11 @@ def test_mida_run_ends_when_the_store_fills_under_its_command(tmp_path):
                             " sleep 0.5; exit 5"], env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 5, r.stderr
+        # The last line says why in the store's own words, not a code word.
+        last = r.stderr.strip().splitlines()[-1]
+        assert "did not take every record" in last, r.stderr
+        assert "the store failed" not in last, r.stderr
+        assert "run.db" in last and ("full" in last or "I/O" in last), last
         assert any(p.suffix == ".mj" for p in spool.iterdir())
         os.unlink(fs / "filler")
         r = subprocess.run([MIDA_BIN, "--store", str(store), "recover",
