@@ -16,9 +16,11 @@
  *
  *   RUNNING  while any of its runs is RUNNING or SUBMITTED (MLflow's
  *            SCHEDULED);
- *   else     the status of its newest run (by start, else submission or
- *            end; ids break ties): FINISHED, ERROR (FAILED), CANCELLED
- *            (KILLED), LOST -- what became of the last thing tried;
+ *   else     the status of its newest run that has one (by start, else
+ *            submission or end; ids break ties): FINISHED, ERROR
+ *            (FAILED), CANCELLED (KILLED), LOST -- what became of the last
+ *            thing tried;
+ *   UNKNOWN  while it has runs and none of them has a status;
  *   NULL     while it has no run (the dashboard says "no run yet").
  *
  * A status stored on an experiment's row is not read: recovery once made
@@ -37,7 +39,10 @@
   "(SELECT 'RUNNING' FROM task r WHERE r.workflow_id = w.id"                   \
   " AND r.status IN ('RUNNING', 'SUBMITTED') LIMIT 1),"                        \
   " (SELECT r.status FROM task r WHERE r.workflow_id = w.id"                   \
+  " AND r.status IS NOT NULL"                                                  \
   " ORDER BY coalesce(r.started, r.submitted, r.ended, 0) DESC, r.id DESC"     \
-  " LIMIT 1)) ELSE w.status END)"
+  " LIMIT 1),"                                                                 \
+  " (SELECT 'UNKNOWN' FROM task r WHERE r.workflow_id = w.id LIMIT 1))"        \
+  " ELSE w.status END)"
 
 #endif /* MIDA_REPORT_WORKFLOW_STATUS_H */

@@ -592,6 +592,38 @@ def test_status_unknown_finds_rows_without_a_status(lite, pg_db, produce_bin,
         assert "t-none" not in [i["id"] for i in body["items"]], body
 
 
+def test_an_experiment_whose_newest_run_has_no_status(lite, pg_db,
+                                                    produce_bin, fleet,
+                                                    tmp_path, serve):
+    """An MLflow experiment reads the status of its newest run; a newest
+    run with no status made it read as having no run at all ("no run
+    yet", status null) though it had runs. It reads the newest run that
+    has a status now, and UNKNOWN where none of its runs has one (found
+    by ?status=UNKNOWN); one with no run is still null; on both stores."""
+    db = sqlite3.connect(lite)
+    db.execute("INSERT INTO workflow (id, name, source) VALUES"
+               " ('wf-e1', 'e1', 'mlflow'), ('wf-e2', 'e2', 'mlflow'),"
+               " ('wf-e3', 'e3', 'mlflow')")
+    db.execute("INSERT INTO task (id, workflow_id, activity, status, started)"
+               " VALUES ('r-old', 'wf-e1', 'run', 'ERROR', 100),"
+               " ('r-new', 'wf-e1', 'run', NULL, 200),"
+               " ('r-only', 'wf-e2', 'run', NULL, 100)")
+    db.commit()
+    db.close()
+    env = fleet.env(MIDA_STORE=pg_db, MIDA_SPOOL=str(tmp_path / "spool"))
+    copy_sqlite_to_postgres(lite, pg_db, produce_bin, env)
+    for s in [serve(lite), serve(pg_db)]:
+        st, body = s.get_json("/api/workflows?source=mlflow")
+        assert st == 200, body
+        got = {w["id"]: w["status"] for w in body["items"]
+               if w["id"].startswith("wf-e")}
+        assert got == {"wf-e1": "ERROR", "wf-e2": "UNKNOWN",
+                       "wf-e3": None}, got
+        st, body = s.get_json("/api/workflows?source=mlflow&status=UNKNOWN")
+        assert st == 200, body
+        assert [w["id"] for w in body["items"]] == ["wf-e2"], body
+
+
 def test_the_activity_filter_finds_part_of_a_name_in_any_case(both):
     """The dashboard's activity filter sent activity=, an exact match: a
     user who typed "fit" never saw "fit.epoch". activity_contains= finds
