@@ -473,6 +473,27 @@ typedef int (*spawn_fn)(pid_t *, const char *,
                         const posix_spawnattr_t *, char *const[],
                         char *const[]);
 
+/* A `mida run` observed here starting its command (mida__pl_run_handoff):
+ * the command goes on as that run's root task, which the run records (its
+ * start, its end from wait4), so nothing is recorded here; the handoff and
+ * the run's own configuration (its spool: its collector ships the
+ * command's journals) are passed on as given, LD_PRELOAD kept whole. The
+ * rest of what this library does at a spawn is for a child task of its
+ * own, which this is not. Keeps errno as the spawn leaves it. */
+static int spawn_handed_off(spawn_fn real, pid_t *pid, const char *path,
+                            const posix_spawn_file_actions_t *actions,
+                            const posix_spawnattr_t *attr,
+                            char *const argv[], char *const envp[],
+                            const char *handoff, mida__program_kind kind) {
+  char **env = new_environment(envp, handoff, NULL,
+                               kind != MIDA_PROGRAM_FOREIGN, NULL, NULL);
+  int rc = real(pid, path, actions, attr, argv, env != NULL ? env : envp);
+  int saved = errno;
+  mida__free(env);
+  errno = saved;
+  return rc;
+}
+
 static int spawn_common(spawn_fn real, int search, pid_t *pid,
                         const char *path,
                         const posix_spawn_file_actions_t *actions,
@@ -485,6 +506,14 @@ static int spawn_common(spawn_fn real, int search, pid_t *pid,
   const char *checked =
       search ? search_path(path, program, sizeof program) : path;
   mida__program_kind kind = mida__program_kind_of(checked);
+  const char *handoff = mida__pl_run_handoff(envp);
+  if (handoff != NULL) {
+    errno = saved;
+    int rc = spawn_handed_off(real, pid, path, actions, attr, argv, envp,
+                              handoff, kind);
+    mida__pl_leave();
+    return rc;
+  }
   const char *note = mida__program_kind_note(kind);
   /* What the child became, said with its task: it may be killed before it
    * says so itself (exec.c's exec_common says why not for a script). */

@@ -445,6 +445,11 @@ void mida__pl_after_fork(const mida_id_t *child_task);
 void mida__pl_context_env(const mida_id_t *task, const mida_id_t *parent,
                           long pid, char *buf);
 
+/* The "MIDA_PRELOAD_TASK=..." entry of envp if it is a `mida run`'s
+ * handoff to its command (parent "-", pid 0: state.c), else NULL: what a
+ * `mida run` observed by an outer one gives the command it starts. */
+const char *mida__pl_run_handoff(char *const *envp);
+
 /* The innermost workflow-level task open on the calling thread (through
  * the seam, seam.c): 1 and *out, or 0. */
 int mida__pl_thread_task(mida_id_t *out);

@@ -29,7 +29,15 @@
  *                        (posix_spawn); with another PID the variable was
  *                        inherited through a path the library did not see
  *                        (a static program's child, system()): this
- *                        process is a new task whose parent is TASK
+ *                        process is a new task whose parent is TASK.
+ *                        With PARENT "-" and PID 0, `mida run`'s handoff
+ *                        to its command, which goes on as TASK, the run's
+ *                        root task. A `mida run` observed by an outer one
+ *                        gives its command such a handoff, which the
+ *                        outer library passes on as it is (exec.c): the
+ *                        inner command is the inner run's root task, as
+ *                        it would be unobserved, not a child task of the
+ *                        outer library's.
  *   MIDA_PRELOAD_FDS     "fd:read:written:marks,..." descriptors an exec
  *                        kept open, with their counts so far; "scan"
  *                        after an exec in a vfork child: every one
@@ -177,6 +185,24 @@ static int parse_id(const char *text, size_t len, mida_id_t *out) {
   memcpy(buf, text, len);
   buf[len] = '\0';
   return mida_id_parse(buf, out) == MIDA_OK ? 0 : -1;
+}
+
+const char *mida__pl_run_handoff(char *const *envp) {
+  static const char name[] = "MIDA_PRELOAD_TASK=";
+  static const char tail[] = ",-,0000000000";
+  const size_t id_len = MIDA_ID_STRLEN - 1;
+  for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
+    if (strncmp(envp[i], name, sizeof name - 1) != 0)
+      continue;
+    const char *v = envp[i] + sizeof name - 1;
+    mida_id_t id;
+    return strlen(v) == id_len + sizeof tail - 1 &&
+                   strcmp(v + id_len, tail) == 0 &&
+                   parse_id(v, id_len, &id) == 0
+               ? envp[i]
+               : NULL;
+  }
+  return NULL;
 }
 
 /* Reads MIDA_PRELOAD_TASK (see the top of the file) into the state. */
