@@ -888,6 +888,14 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     snprintf(gen, sizeof gen, "{\"exit_status\":%d}", code);
   } else {
     child_pid = pid;
+    /* The root task is the command: its pid, said outright. The begin
+     * above leaves the store this process's pid as the batch's default,
+     * which the library's own begin in the command (explicit, but equal
+     * to its batch's origin) did not replace in a PostgreSQL store
+     * (postgres.c merges an origin column so); said from here it differs
+     * from this batch's origin, and wins in any order of arrival. */
+    if (s != NULL && !mida_id_is_nil(&task))
+      (void)mida_task_update(s, &task, &(mida_task_update_t){.pid = pid});
     pid_t r;
     struct rusage ru;
     do {

@@ -36,6 +36,22 @@ def test_files_and_bytes_in_postgresql(pg_db, tmp_path):
     assert used == "12"
 
 
+def test_the_root_task_has_the_commands_pid(pg_db, tmp_path):
+    """The root task is the command, and has its pid, in PostgreSQL as in
+    SQLite: it had `mida run`'s own, which its begin left as the batch's
+    default, and which the command's own begin (its pid explicit, but
+    equal to its batch's origin) did not replace there."""
+    r = Run(tmp_path)
+    r.store = pg_db
+    p = r.run("sh", "-c", "echo $$ > sh.pid; cat sh.pid > /dev/null")
+    assert p.returncode == 0, p.stderr
+    sh_pid = (tmp_path / "sh.pid").read_text().strip()
+    assert psql(pg_db, "SELECT activity, pid FROM task"
+                       " WHERE parent_id IS NULL") == f"sh|{sh_pid}"
+    assert psql(pg_db, "SELECT custom->>'ppid' FROM task"
+                       " WHERE activity = 'cat'") == sh_pid
+
+
 def test_a_file_read_again_leaves_its_rows_alone(pg_db, tmp_path):
     """A file that every run reads (a source, an input) is the same data
     row each time: a later run links it to its own task and does not write
