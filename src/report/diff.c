@@ -344,8 +344,13 @@ static int gather_workflow(mida__sink *sink, side *s) {
                " FROM task t, json_each(t.used) j WHERE t.workflow_id = ?1"
                " GROUP BY t.activity, j.key ORDER BY 1",
                range_row);
+  /* The count is of the values shown (a version's digest, else its id),
+   * not of the tasks: a version that two tasks generated (dash opening
+   * `> a` for sort, and sort) or read is one value; until 2026-12-06 it
+   * read "2 values, X .. X". */
   static const char links[] =
-      "SELECT coalesce(d.uri, td.data_id), count(DISTINCT t.id),"
+      "SELECT coalesce(d.uri, td.data_id),"
+      " count(DISTINCT coalesce(d.digest, td.data_id)),"
       " min(coalesce(d.digest, td.data_id)), max(coalesce(d.digest,"
       " td.data_id)) FROM task t JOIN task_data td ON td.task_id = t.id"
       " LEFT JOIN data d ON d.id = td.data_id WHERE t.workflow_id = ?1"

@@ -85,3 +85,29 @@ def test_show_counts_no_host_sample_without_a_busy_share(mida_bin,
         cells = line.split()
         assert cells[:1] != ["host"] or len(cells) > 2, out
     assert "process" in table, out
+
+
+def test_diff_counts_one_value_for_a_version_two_tasks_share(mida_bin,
+                                                            tmp_path):
+    """A file version that two tasks of a workflow read (`cat in`, `wc
+    in`), or generated (dash opens `> a` for sort, and sort writes it), is
+    one value of the workflow's input or output: the diff said "2 values,
+    X .. X", counting the tasks, as if the file had two contents."""
+    store = tmp_path / "s.db"
+    for text in ("b\na\n", "c\na\nq\n"):
+        (tmp_path / "in").write_text(text)
+        mida(mida_bin, store, "run", "--digest", "--", "sh", "-c",
+             "sort in > a; wc -c in > n", cwd=tmp_path)
+    rows = json.loads(mida(mida_bin, store, "query", "--json",
+                           "SELECT id FROM workflow ORDER BY started"))
+    wa, wb = (r["id"] for r in rows)
+    d = json.loads(mida(mida_bin, store, "diff", wa, wb, "--json"))
+    files = {(x["section"], x["key"].rsplit("/", 1)[-1]): x
+             for x in d["rows"] if x["section"] in ("input", "output")}
+    assert set(files) == {("input", "in"), ("output", "a"),
+                          ("output", "n")}, d["rows"]
+    for row in files.values():
+        for side in ("a", "b"):
+            assert "values" not in row[side], row
+        assert row["status"] == "differs", row
+    assert files[("output", "a")]["a"].startswith("sha256:"), files
