@@ -120,6 +120,17 @@ int mida__run_preload_check(mida__run_preload *p) {
                                  "files recorded are absolute paths), not "
                                  "'%s'",
                                  prefix);
+  /* An option that cannot act is refused rather than dropped without a
+   * word: --digest-max alone hashes nothing (until 2026-12-06 a run given
+   * only it stored no digest), and without the library (--no-files) no
+   * file is there to ignore or to record as code. */
+  if (p->digest_max != NULL && !p->digest)
+    return mida__cli_usage_error("run", "--digest-max bounds --digest, "
+                                        "which is not given: add --digest");
+  if (p->no_files && (p->ignore != NULL || p->record_code))
+    return mida__cli_usage_error(
+        "run", "--no-files records no file: %s has nothing to do",
+        p->ignore != NULL ? "--ignore" : "--record-code");
   long long bytes = (long long)DIGEST_MAX_DEFAULT;
   if (p->digest_max != NULL && mida__cli_parse_count(p->digest_max, &bytes))
     return mida__cli_usage_error("run",

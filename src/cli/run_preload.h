@@ -59,7 +59,8 @@ extern const char *const mida__run_preload_value_options[];
 int mida__run_preload_options(mida__run_preload *p, mida__cli_opt *opts);
 
 /* Checks the values of p's options once they are parsed, before the
- * command runs (--digest-max a count, --ignore absolute prefixes).
+ * command runs (--digest-max a count, and given with --digest; --ignore
+ * absolute prefixes; neither --ignore nor --record-code with --no-files).
  * Returns MIDA_CLI_CONTINUE, or MIDA_CLI_USAGE after saying on stderr
  * which value is wrong. */
 int mida__run_preload_check(mida__run_preload *p);

@@ -1246,6 +1246,33 @@ def test_run_refuses_a_bad_digest_max_before_the_command(run, tmp_path):
             for r in rows] == [("big", False), ("small", True)]
 
 
+def test_run_refuses_options_that_cannot_act(run, tmp_path):
+    """--digest-max without --digest stored no digest, and --ignore or
+    --record-code with --no-files (no library, no file recorded) did
+    nothing, all without a word: a user who gave them believed files were
+    hashed or filtered. Each is a usage error now, before the command
+    runs; --digest-max with --digest still hashes."""
+    db = tmp_path / "run.db"
+    for options, said in [
+            (["--digest-max", "100"], "--digest-max bounds --digest, which"
+             " is not given: add --digest"),
+            (["--no-files", "--ignore", "/tmp/x"], "--no-files records no"
+             " file: --ignore has nothing to do"),
+            (["--record-code", "--no-files"], "--no-files records no file:"
+             " --record-code has nothing to do")]:
+        r = run("run", *options, "--", "touch", "ran", store_path=str(db),
+                cwd=str(tmp_path))
+        assert r.returncode == 2, (options, r.stderr)
+        assert f"mida run: {said}" in r.stderr, r.stderr
+        assert not (tmp_path / "ran").exists(), options
+    r = run("run", "--digest-max", "100", "--digest", "--", "sh", "-c",
+            "echo x > ran", store_path=str(db), cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(run("query", "--json", "SELECT digest FROM data"
+                          " WHERE uri LIKE '%/ran'", store_path=str(db)).stdout)
+    assert rows and rows[0]["digest"].startswith("sha256:"), rows
+
+
 def test_a_signal_reads_the_same_for_the_root_and_its_children(run,
                                                                tmp_path):
     """The root task (the command, waited for by mida run) said 'killed by
