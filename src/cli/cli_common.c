@@ -193,8 +193,16 @@ int mida__cli_parse(mida__cli *cli, const char *verb, const char *help,
     if (o == store_opt)
       cli->store = store;
   }
-  if (n < minpos)
-    return mida__cli_usage_error(verb, "missing argument");
+  if (n < minpos) {
+    /* "missing argument" alone left the user to guess which (`mida diff
+     * A` lacks B, `mida export` its format): the usage lines of the help,
+     * up to its first blank line, name them. */
+    const char *blank = strstr(help, "\n\n");
+    int len = blank != NULL ? (int)(blank - help) : (int)strcspn(help, "\n");
+    fprintf(stderr, "mida %s: missing argument\n%.*s\nTry 'mida %s --help'.\n",
+            verb, len, help, verb);
+    return MIDA_CLI_USAGE;
+  }
   *npos = n;
   return MIDA_CLI_CONTINUE;
 }

@@ -179,10 +179,23 @@ def test_detach_ship_with_a_wait_is_a_usage_error(run, tmp_path):
 
 
 def test_missing_argument_is_a_usage_error(run):
-    for verb in ("query", "show", "lineage", "export"):
-        r = run(verb)
+    """It says which argument is missing: the verb's usage lines follow
+    (`mida diff A` said only "missing argument", B unnamed)."""
+    usage = {"query": ["usage: mida query SQL"],
+             "show": ["usage: mida show ID"],
+             "lineage": ["usage: mida lineage ID"],
+             "diff": ["usage: mida diff A B"],
+             "export": ["usage: mida export prov", "mida export rocrate",
+                        "mida export openlineage"]}
+    for verb, lines in usage.items():
+        r = run(verb, *(["a"] if verb == "diff" else []))
         assert r.returncode == 2, verb
-        assert "missing argument" in r.stderr
+        assert r.stderr.startswith(f"mida {verb}: missing argument\n"), \
+            r.stderr
+        for line in lines:
+            assert line in r.stderr, (verb, r.stderr)
+        assert r.stderr.endswith(f"Try 'mida {verb} --help'.\n"), r.stderr
+        assert "\n\n" not in r.stderr, r.stderr
 
 
 def test_csv_and_json_together_are_a_usage_error(run):
