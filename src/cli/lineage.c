@@ -389,18 +389,28 @@ static int print_dot(mida__lineage *w, int nroots) {
   return rc;
 }
 
+/* start read as a path relative to the working directory: its absolute
+ * path into buf, made lexically as the preload library records the paths
+ * a program opens (core/path.h); NULL when start is not a relative path
+ * (an absolute path or a file:// URI is made so by the walk,
+ * report/lineage.c, for `mida serve` too). */
+static const char *absolute_of(const char *start, char *buf, size_t cap) {
+  if (start[0] == '/' || start[0] == '\0' || strstr(start, "://") != NULL ||
+      getcwd(buf, cap) == NULL ||
+      mida__path_append(buf, strlen(buf), cap, start) == (size_t)-1)
+    return NULL;
+  return buf;
+}
+
 /* start as a file under the working directory, when it is a relative path
- * that names one there ("out/n", "../data/x.csv"): its absolute path into
- * buf, made lexically as the preload library records the paths a program
- * opens (core/path.h). Else start itself (an absolute path or a file://
- * URI is made so by the walk, report/lineage.c, for `mida serve` too). */
+ * that names one there ("out/n", "../data/x.csv"); else start itself (a
+ * task or data id, a digest, a URI, or a file that is gone: see
+ * mida__cli_lineage). */
 static const char *start_of(const char *start, char *buf, size_t cap) {
   struct stat st;
-  if (start[0] == '/' || start[0] == '\0' || strstr(start, "://") != NULL ||
-      lstat(start, &st) != 0 || getcwd(buf, cap) == NULL ||
-      mida__path_append(buf, strlen(buf), cap, start) == (size_t)-1)
-    return start;
-  return buf;
+  const char *path = lstat(start, &st) == 0 ? absolute_of(start, buf, cap)
+                                            : NULL;
+  return path != NULL ? path : start;
 }
 
 int mida__cli_lineage(mida__cli *cli, int argc, char **argv) {
@@ -450,8 +460,15 @@ int mida__cli_lineage(mida__cli *cli, int argc, char **argv) {
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
   char path[4096];
-  int rc = mida__lineage_walk(&w, start_of(pos[0], path, sizeof path), up,
-                              down);
+  const char *start = start_of(pos[0], path, sizeof path);
+  int rc = mida__lineage_walk(&w, start, up, down);
+  /* A relative path of a file that is gone (an intermediate the command
+   * removed, `rm tmp`) is no id, digest or URI either: it is the file
+   * it named, as an absolute path is (until 2026-12-06 `mida lineage
+   * tmp` said "no task or data" where `mida lineage $PWD/tmp` found it). */
+  if (rc == MIDA_ENOTFOUND && start == pos[0] &&
+      absolute_of(pos[0], path, sizeof path) != NULL)
+    rc = mida__lineage_walk(&w, path, up, down);
   int nroots = w.nroots;
   if (rc == MIDA_OK)
     rc = dot ? print_dot(&w, nroots) : print_text(&w, nroots, up, down);
