@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 static const char recover_help[] =
-    "usage: mida recover [--spool DIR]\n"
+    "usage: mida recover [--spool DIR] [--settle] [--after-fd N]\n"
     "\n"
     "Ships into the store the journals that dead processes left in the\n"
     "spool, and removes each one shipped in full. Journals of live\n"

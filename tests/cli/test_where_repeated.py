@@ -93,3 +93,21 @@ def test_more_than_eight_where_is_a_usage_error(run, grid):
     # Eight are taken: the 20 tasks of the grid and the fixture's "fit".
     assert len(listed(run, grid, *[f"used.lr>0.00{i}" for i in range(8)])) \
         == 21
+
+
+def test_the_help_says_what_where_and_activity_take(run, grid):
+    """`--where used.bs` (a key alone) keeps the tasks that have the key
+    and `--activity 'gr[i]d'` is a glob, as the API's where= and
+    activity= are; `mida tasks --help` said only DOC.KEY OP VALUE and
+    "'*' and '?' are wildcards". And `mida recover --help`'s usage line
+    lacked two of its options."""
+    got = listed(run, grid, "used.bs")
+    assert len(got) == 20 and {t["activity"] for t in got} == {"grid"}
+    r = run("tasks", "--csv", "--activity", "gr[i]d", store_path=grid)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 21, r.stdout
+    help_text = " ".join(run("tasks", "--help").stdout.split())
+    assert "DOC.KEY alone: tasks that have the key" in help_text, help_text
+    assert "'*', '?' and '[...]' are wildcards" in help_text, help_text
+    usage = run("recover", "--help").stdout.splitlines()[0]
+    assert usage == ("usage: mida recover [--spool DIR] [--settle]"
+                     " [--after-fd N]"), usage
