@@ -36,6 +36,7 @@
 #include "cli/run_after.h"
 #include "cli/run_early.h"
 #include "cli/run_preload.h"
+#include "cli/run_said.h"
 
 #include "api/session_access.h"
 #include "capture/ship_lock.h"
@@ -961,7 +962,7 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
                    "nothing is left for 'mida recover'\n",
                    why, no_room,
                    (unsigned long long)st.dropped);
-  else if (rc != MIDA_OK)
+  else if (rc != MIDA_OK && mida__run_said_first(why))
     mida__cli_note("mida run: the store did not take every record (%s); "
                    "they stay in the spool for 'mida recover'\n",
                    why);

@@ -6,6 +6,7 @@
 #include "api/session_access.h"
 #include "capture/ship_lock.h"
 #include "cli/cli.h"
+#include "cli/run_said.h"
 #include "core/clock.h"
 
 #include <unistd.h>
@@ -17,6 +18,8 @@
 void mida__run_note_store_down(mida_session_t *s, int rc, const char *msg) {
   char why[384];
   const char *down = msg[0] != '\0' ? msg : mida_strerror(rc);
+  if (!mida__run_said_first(down))
+    return;
   if (mida__session_space(s, why, sizeof why) != MIDA_OK)
     mida__cli_note("mida run: warning: the store cannot be opened now (%s), "
                    "and there is no room to keep records meanwhile (%s): "
@@ -24,8 +27,9 @@ void mida__run_note_store_down(mida_session_t *s, int rc, const char *msg) {
                    down, why);
   else
     mida__cli_note("mida run: warning: the store cannot be opened now (%s): "
-                   "records stay in the journal and are shipped once it "
-                   "opens\n",
+                   "the records stay in the spool, and are shipped once it "
+                   "can be opened ('mida recover', or the next program "
+                   "that records into it)\n",
                    down);
 }
 

@@ -34,7 +34,8 @@ typedef struct mida__run_early {
 
 /* Says that the store cannot be opened now (rc, msg: the open's error),
  * and where s's records are meanwhile: in the journal, or nowhere when it
- * has no room (no spool, a full disk). */
+ * has no room (no spool, a full disk); unless this run said that message
+ * already (run_said.h). */
 void mida__run_note_store_down(mida_session_t *s, int rc, const char *msg);
 
 /* Starts the flush of s's records into store, waiting up to open_wait_ms

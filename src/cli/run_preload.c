@@ -43,6 +43,7 @@
 #include "cli/run_preload.h"
 #include "cli/run_after.h"
 #include "cli/run_left.h"
+#include "cli/run_said.h"
 
 #include "api/session_access.h"
 #include "capture/recovery.h"
@@ -379,6 +380,8 @@ static mida__collected collect_once(mida__run_preload *p, int timeout_ms,
   if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT && rc != MIDA_ECLOSED &&
       !p->collect_failed) {
     p->collect_failed = 1;
+    if (!mida__run_said_first(mida_errmsg(p->session)))
+      return shipped; /* the same trouble as said already */
     char why[384];
     if (mida__session_space(p->session, why, sizeof why) != MIDA_OK)
       mida__cli_note("mida run: the store cannot take the command's files "

@@ -69,8 +69,8 @@ def test_mida_run_runs_the_command_when_the_store_is_down(tmp_path):
 
 def test_mida_run_with_a_local_store_that_cannot_be_opened(tmp_path):
     """A local store is opened while the command starts (mida run does
-    not wait for it): one that is not a database is still said, the
-    command runs with its exit status, and what was recorded waits in the
+    not wait for it): one that is not a database is still said, once,
+    the command runs with its exit status, and what was recorded waits in the
     spool; then, once the file is a store, `mida recover` ships it."""
     store = tmp_path / "not-a-store.db"
     store.write_text("this is not an SQLite database\n" * 100)
@@ -84,6 +84,9 @@ def test_mida_run_with_a_local_store_that_cannot_be_opened(tmp_path):
     assert marker.read_text() == "x\n"
     assert "mida run: warning: the store cannot be opened now" in r.stderr
     assert "file is not a database" in r.stderr
+    # One cause, said once (the early flush, the collector's pass and the
+    # close each said it: three lines of one message).
+    assert r.stderr.count("file is not a database") == 1, r.stderr
     assert any(p.suffix == ".mj" for p in spool.iterdir())
 
     store.unlink()
