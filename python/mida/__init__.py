@@ -148,7 +148,9 @@ def query(sql, params=(), max_rows=1000000):
     process that recorded nothing opens no capture session for it, unless
     ended processes left journals to ship). The
     rows are kept in memory: a result of more than max_rows rows raises
-    mida.Error (max_rows=None: no bound)."""
+    mida.Error (max_rows=None: no bound). A column whose name an earlier
+    one has is the key name_2 (then name_3, ...), as `mida query --json`
+    names it, so a join's two ``id`` columns are both kept."""
     return _mida.query(sql, params, max_rows)
 
 
@@ -158,9 +160,9 @@ def query_df(sql, params=(), max_rows=1000000):
     import pandas
 
     columns, rows = _mida.query(sql, params, max_rows, True)
-    # Rows are dicts: a name the query gives twice is one column of them.
-    return pandas.DataFrame.from_records(rows,
-                                         columns=list(dict.fromkeys(columns)))
+    # A name the query gives twice is two columns: the second is name_2
+    # (as in the rows' dicts and `mida query --json`).
+    return pandas.DataFrame.from_records(rows, columns=columns)
 
 
 def _close():

@@ -649,17 +649,59 @@ static PyObject *cell_value(const char *t) {
   return PyUnicode_DecodeUTF8(t, (Py_ssize_t)strlen(t), "replace");
 }
 
-/* q->keys from the result's column names; 0, or -1 with an error set. */
+/* Whether key is one of the keys made so far (taken, a set) or the name of
+ * a column after column c; 1, 0, or -1 with an error set. */
+static int key_taken(PyObject *taken, int c, int ncols,
+                     const char *const *names, PyObject *key) {
+  int in = PySet_Contains(taken, key);
+  for (int i = c + 1; in == 0 && i < ncols; i++)
+    in = PyUnicode_CompareWithASCIIString(key, names[i] ? names[i] : "?") ==
+         0;
+  return in;
+}
+
+/* The key of column c, whose name an earlier column has: name_2, name_3,
+ * ... the first that no column has, the rule of `mida query --json`
+ * (src/cli/output.c), so that a join's two `id` columns are two keys,
+ * not one holding the second's values. New reference, or NULL. */
+static PyObject *unique_key(PyObject *taken, int c, int ncols,
+                            const char *const *names, PyObject *name) {
+  for (int n = 2;; n++) {
+    PyObject *key = PyUnicode_FromFormat("%U_%d", name, n);
+    int in = key != NULL ? key_taken(taken, c, ncols, names, key) : -1;
+    if (in == 0)
+      return key;
+    Py_XDECREF(key);
+    if (in < 0)
+      return NULL;
+  }
+}
+
+/* q->keys from the result's column names, each a key of its own; 0, or -1
+ * with an error set. */
 static int make_keys(query_ctx *q, int ncols, const char *const *names) {
+  PyObject *taken = PySet_New(NULL);
   q->keys = PyTuple_New(ncols);
-  if (q->keys == NULL)
+  if (q->keys == NULL || taken == NULL) {
+    Py_XDECREF(taken);
     return -1;
+  }
   for (int i = 0; i < ncols; i++) {
     PyObject *k = PyUnicode_FromString(names[i] ? names[i] : "?");
-    if (k == NULL)
+    int in = k != NULL ? PySet_Contains(taken, k) : -1;
+    if (in == 1) {
+      PyObject *u = unique_key(taken, i, ncols, names, k);
+      Py_DECREF(k);
+      k = u;
+    }
+    if (k == NULL || in < 0 || PySet_Add(taken, k) < 0) {
+      Py_XDECREF(k);
+      Py_DECREF(taken);
       return -1;
+    }
     PyTuple_SET_ITEM(q->keys, i, k);
   }
+  Py_DECREF(taken);
   return 0;
 }
 

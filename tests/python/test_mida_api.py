@@ -610,8 +610,34 @@ def test_query_df_of_no_rows_has_the_querys_columns():
                             True) == (["a", "b"], [])
     assert mida._mida.query("SELECT 1 AS a", (), 10, True) == (["a"],
                                                              [{"a": 1}])
-    # A name given twice is one column of the rows (dicts), as before.
-    assert list(mida.query_df("SELECT 1 AS a, 2 AS a").columns) == ["a"]
+
+
+def test_a_column_name_given_twice_keeps_both_columns():
+    # A join's two `id` columns were one key of the rows' dicts, holding
+    # the second's values: query_df("SELECT * FROM task t JOIN workflow w
+    # ...") showed each task the id and status of its workflow. The second
+    # is name_2 now, as `mida query --json` names it.
+    with mida.workflow("dup-names") as wf:
+        @mida.task(name="dup_names_step")
+        def dup_names_step():
+            return {"ok": 1}
+
+        dup_names_step()
+    sql = ("SELECT t.id, t.activity, w.id, w.name FROM task t "
+           "JOIN workflow w ON w.id = t.workflow_id "
+           "WHERE t.activity = 'dup_names_step'")
+    rows = mida.query(sql)
+    assert len(rows) == 1
+    assert rows[0]["id_2"] == wf.id and rows[0]["id"] != wf.id
+    assert rows[0]["activity"] == "dup_names_step"
+    df = mida.query_df(sql)
+    assert list(df.columns) == ["id", "activity", "id_2", "name"]
+    assert df["id"][0] == rows[0]["id"] and df["id_2"][0] == wf.id
+    # The first name no column has, as the CLI's rule gives it.
+    assert mida.query("SELECT 1 AS a, 2 AS a, 3 AS a_2") == [
+        {"a": 1, "a_3": 2, "a_2": 3}]
+    assert list(mida.query_df("SELECT 1 AS a, 2 AS a").columns) == [
+        "a", "a_2"]
 
 
 def test_flush_takes_its_timeout_as_docs_python_md_writes_it():
