@@ -19,14 +19,17 @@
 
 /* ---- workflows, data, metrics ------------------------------------------- */
 
-/* JSON object text for an optional dict argument into w; returns the text,
- * NULL for None, or sets *bad for a non-dict. */
-static const char *json_obj_arg(mida_py_json *w, PyObject *o, int *bad) {
+/* JSON object text for an optional dict argument (named what, for the
+ * message) into w; returns the text, NULL for None, or sets *bad for a
+ * non-dict. */
+static const char *json_obj_arg(mida_py_json *w, PyObject *o,
+                                const char *what, int *bad) {
   if (o == NULL || o == Py_None)
     return NULL;
   if (!PyDict_Check(o)) {
     *bad = 1;
-    PyErr_SetString(PyExc_TypeError, "a dict was expected");
+    PyErr_Format(PyExc_TypeError, "%s must be a dict (or None), not %.100s",
+                 what, Py_TYPE(o)->tp_name);
     return NULL;
   }
   mida_py_json_value(w, o, 0);
@@ -59,7 +62,7 @@ static PyObject *mod_workflow_begin(PyObject *m, PyObject *args,
   mida_py_json w;
   mida_py_json_init(&w);
   int bad = 0;
-  const char *md = json_obj_arg(&w, meta, &bad);
+  const char *md = json_obj_arg(&w, meta, "metadata", &bad);
   if (bad) {
     mida_py_json_free(&w);
     return NULL;
@@ -197,7 +200,7 @@ static PyObject *mod_data(PyObject *m, PyObject *args, PyObject *kw) {
   mida_py_json w;
   mida_py_json_init(&w);
   int bad = 0;
-  const char *md = json_obj_arg(&w, meta, &bad);
+  const char *md = json_obj_arg(&w, meta, "metadata", &bad);
   if (bad) {
     mida_py_json_free(&w);
     return NULL;
@@ -222,10 +225,11 @@ static PyObject *mod_data(PyObject *m, PyObject *args, PyObject *kw) {
 
 /* ---- tasks whose ids the caller derives (the Dask plugins) -------------- */
 
-/* JSON text for an optional argument: a dict (captured in C into w) or
- * JSON object text (checked by libmida); NULL for None. Returns 0, or -1
- * with an exception set. */
-static int json_field(mida_py_json *w, PyObject *o, const char **out) {
+/* JSON text for an optional argument (named what): a dict (captured in C
+ * into w) or JSON object text (checked by libmida); NULL for None.
+ * Returns 0, or -1 with an exception set. */
+static int json_field(mida_py_json *w, PyObject *o, const char *what,
+                      const char **out) {
   *out = NULL;
   if (o == NULL || o == Py_None)
     return 0;
@@ -234,7 +238,7 @@ static int json_field(mida_py_json *w, PyObject *o, const char **out) {
     return *out != NULL ? 0 : -1;
   }
   int bad = 0;
-  *out = json_obj_arg(w, o, &bad);
+  *out = json_obj_arg(w, o, what, &bad);
   if (bad)
     return -1;
   if (*out == NULL) {
@@ -287,8 +291,8 @@ static PyObject *mod_task_begin(PyObject *m, PyObject *args, PyObject *kw) {
   mida_py_json_init(&wc);
   mida_task_info_t info = {0};
   PyObject *ret = NULL;
-  if (json_field(&wu, usedo, &info.used) == 0 &&
-      json_field(&wc, customo, &info.custom) == 0) {
+  if (json_field(&wu, usedo, "used", &info.used) == 0 &&
+      json_field(&wc, customo, "custom", &info.custom) == 0) {
     info.id = &id;
     info.activity = activity;
     info.workflow = wfo != Py_None ? &wf : NULL;
@@ -345,9 +349,9 @@ static PyObject *mod_task_update(PyObject *m, PyObject *args, PyObject *kw) {
   mida_py_json_init(&wg);
   mida_py_json_init(&wc);
   PyObject *ret = NULL;
-  if (json_field(&wu, usedo, &u.used) == 0 &&
-      json_field(&wg, geno, &u.generated) == 0 &&
-      json_field(&wc, customo, &u.custom) == 0)
+  if (json_field(&wu, usedo, "used", &u.used) == 0 &&
+      json_field(&wg, geno, "generated", &u.generated) == 0 &&
+      json_field(&wc, customo, "custom", &u.custom) == 0)
     ret = recorded(mida_task_update(s, &id, &u));
   mida_py_json_free(&wu);
   mida_py_json_free(&wg);

@@ -540,6 +540,30 @@ def test_workflow_metric_and_data():
         mida.metric("loss", 1.0)  # no current task
 
 
+def test_data_takes_a_path_and_says_what_metadata_must_be():
+    # mida.data(pathlib.Path(...)) raised "argument 1 must be str, not
+    # PosixPath"; metadata as JSON text raised "a dict was expected",
+    # naming neither the argument nor what it was given.
+    import pathlib
+
+    @mida.task(name="data_path_step")
+    def step(p):
+        mida.data(p, "generated", kind="file", metadata={"rows": 2})
+        with pytest.raises(TypeError,
+                           match="metadata must be a dict .*, not str"):
+            mida.data(p, metadata='{"rows": 2}')
+        return "ok"
+
+    step(pathlib.Path("/tmp/mida-test-data/out.csv"))
+    rows = mida.query(
+        "SELECT d.uri, d.metadata, td.role FROM task t "
+        "JOIN task_data td ON td.task_id = t.id "
+        "JOIN data d ON d.id = td.data_id WHERE t.activity = ?",
+        ["data_path_step"])
+    assert rows == [{"uri": "/tmp/mida-test-data/out.csv",
+                     "metadata": '{"rows":2}', "role": "generated"}]
+
+
 def test_a_workflow_s_campaign_is_its_tasks_campaign():
     # task.campaign_id (which `/api/tasks?campaign=` filters on) was the
     # session's (MIDA_CAMPAIGN, none here): NULL for the tasks of a
