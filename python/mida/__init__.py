@@ -99,7 +99,9 @@ class workflow:
 
     ``with mida.workflow("name", campaign="c", key=value, ...) as wf:``;
     keyword arguments become the workflow's metadata; ``wf.id`` is its id.
-    The workflow ends FINISHED, or ERROR if the block raises.
+    The workflow ends FINISHED, or ERROR if the block raises (CANCELLED
+    for KeyboardInterrupt and the like; ``sys.exit()`` as its code reads:
+    0 or None FINISHED, else ERROR).
 
     The block's workflow is that of its thread or asyncio task (a context
     variable): blocks in other threads and tasks keep theirs. A thread
@@ -122,10 +124,8 @@ class workflow:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             status = _mida.FINISHED
-        elif issubclass(exc_type, Exception):
-            status = _mida.ERROR
-        else:
-            status = _mida.CANCELLED
+        else:  # sys.exit(0) FINISHED, an Exception ERROR, Ctrl-C CANCELLED
+            status = _mida.exception_status(exc)
         _mida.workflow_end(self.id, status, self._token)
         return False
 

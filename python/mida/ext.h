@@ -97,6 +97,12 @@ PyObject *mida_py_id_to_str(const mida_id_t *id);
  * exception set. */
 int mida_py_id_from_obj(PyObject *o, mida_id_t *out);
 
+/* The status that exception ev, of type et (NULL: none known), ends a task
+ * or workflow with (taskfunc.c): a SystemExit as its exit code reads, so
+ * that `sys.exit(0)` is FINISHED and `sys.exit(1)` ERROR; another Exception
+ * ERROR; KeyboardInterrupt, CancelledError and the rest CANCELLED. */
+mida_status_t mida_py_exception_status(PyObject *et, PyObject *ev);
+
 /* The current task from the context variable; 1 if there is one. */
 int mida_py_current_task(mida_id_t *out);
 

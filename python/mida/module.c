@@ -96,6 +96,14 @@ static PyObject *mod_workflow_begin(PyObject *m, PyObject *args,
   return Py_BuildValue("(NN)", mida_py_id_to_str(&id), tok);
 }
 
+/* exception_status(exc) -> the status a task or workflow that exc ended
+ * ends with (mida_py_exception_status). */
+static PyObject *mod_exception_status(PyObject *m, PyObject *exc) {
+  (void)m;
+  return PyLong_FromLong(
+      mida_py_exception_status((PyObject *)Py_TYPE(exc), exc));
+}
+
 /* workflow_end(id, status=FINISHED, token=None): the workflow's end; with
  * workflow_begin's token, the end of its block too. */
 static PyObject *mod_workflow_end(PyObject *m, PyObject *args) {
@@ -961,6 +969,8 @@ static PyMethodDef module_methods[] = {
      "workflow_begin(name, campaign=None, metadata=None, source=None, "
      "set_default=True) -> (id, token): with set_default, the workflow of "
      "this context until workflow_end(id, status, token)"},
+    {"exception_status", mod_exception_status, METH_O,
+     "exception_status(exc) -> the status a block that exc ended ends with"},
     {"workflow_end", mod_workflow_end, METH_VARARGS,
      "workflow_end(id, status=FINISHED, token=None)"},
     {"metric", (PyCFunction)(void (*)(void))mod_metric,

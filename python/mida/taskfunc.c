@@ -51,6 +51,25 @@ static PyObject *error_text(PyObject *type, PyObject *value, PyObject *tb) {
   return text;
 }
 
+/* The status of a task (or workflow) that exception ev of type et ended: a
+ * SystemExit as a program's exit status reads (`sys.exit()`, `sys.exit(0)`:
+ * FINISHED; any other code: ERROR, as `mida run` records a command),
+ * another Exception ERROR, the rest (KeyboardInterrupt, CancelledError, ...)
+ * CANCELLED. */
+mida_status_t mida_py_exception_status(PyObject *et, PyObject *ev) {
+  if (et == NULL || PyErr_GivenExceptionMatches(et, PyExc_Exception))
+    return MIDA_STATUS_ERROR;
+  if (!PyErr_GivenExceptionMatches(et, PyExc_SystemExit))
+    return MIDA_STATUS_CANCELLED;
+  PyObject *code = ev != NULL && PyExceptionInstance_Check(ev)
+                       ? ((PySystemExitObject *)ev)->code
+                       : NULL;
+  int ok = code == NULL || code == Py_None ||
+           (PyLong_Check(code) && PyLong_AsLong(code) == 0);
+  PyErr_Clear();
+  return ok ? MIDA_STATUS_FINISHED : MIDA_STATUS_ERROR;
+}
+
 /* Records the end of task id for the exception now set, which it leaves set
  * and unchanged. */
 static void end_with_exception(mida_session_t *s, const mida_id_t *id) {
@@ -65,15 +84,17 @@ static void end_with_exception(mida_session_t *s, const mida_id_t *id) {
   if (etb != NULL && ev != NULL)
     PyException_SetTraceback(ev, etb);
 #endif
-  mida_status_t st = MIDA_STATUS_ERROR;
-  if (et != NULL && !PyErr_GivenExceptionMatches(et, PyExc_Exception))
-    st = MIDA_STATUS_CANCELLED; /* KeyboardInterrupt, CancelledError, ... */
-  PyObject *text = et != NULL ? error_text(et, ev, etb) : NULL;
+  mida_status_t st = mida_py_exception_status(et, ev);
+  PyObject *text = et != NULL && st != MIDA_STATUS_FINISHED
+                       ? error_text(et, ev, etb)
+                       : NULL;
   const char *t = text != NULL ? PyUnicode_AsUTF8(text) : NULL;
   if (t == NULL)
     PyErr_Clear();
-  if (mida_task_end(s, id, st, NULL, t != NULL ? t : "unknown error") !=
-      MIDA_OK)
+  if (mida_task_end(s, id, st, NULL,
+                    st == MIDA_STATUS_FINISHED ? NULL
+                    : t != NULL                ? t
+                                               : "unknown error") != MIDA_OK)
     mida_py_capture_errors++;
   Py_XDECREF(text);
 #if PY_VERSION_HEX >= 0x030C0000

@@ -546,7 +546,7 @@ def test_data_takes_a_path_and_says_what_metadata_must_be():
     # naming neither the argument nor what it was given.
     import pathlib
 
-    @mida.task(name="data_path_step")
+    @mida.task(name="data_path_task")
     def step(p):
         mida.data(p, "generated", kind="file", metadata={"rows": 2})
         with pytest.raises(TypeError,
@@ -559,9 +559,53 @@ def test_data_takes_a_path_and_says_what_metadata_must_be():
         "SELECT d.uri, d.metadata, td.role FROM task t "
         "JOIN task_data td ON td.task_id = t.id "
         "JOIN data d ON d.id = td.data_id WHERE t.activity = ?",
-        ["data_path_step"])
+        ["data_path_task"])
     assert rows == [{"uri": "/tmp/mida-test-data/out.csv",
                      "metadata": '{"rows":2}', "role": "generated"}]
+
+
+def test_sys_exit_ends_a_task_and_its_workflow_as_its_code_reads():
+    # sys.exit(0) in a task or a `with mida.workflow` block (argparse's
+    # --help, a script's `sys.exit(main())`) was CANCELLED, as Ctrl-C is;
+    # sys.exit(1) too. They read as `mida run` reads an exit status now.
+    @mida.task(name="exit_code_task")
+    def step(code):
+        sys.exit(code)
+
+    async def exits_async(code):
+        sys.exit(code)
+
+    astep = mida.task(name="exit_code_task_async")(exits_async)
+    got = {}
+    for code in (None, 0, False, 1, "usage: bad"):
+        with pytest.raises(SystemExit):
+            with mida.workflow("exit-%r" % (code,)) as wf:
+                step(code)
+        got[repr(code)] = wf.id
+        with pytest.raises(SystemExit):
+            asyncio.run(astep(code))
+    with pytest.raises(KeyboardInterrupt):
+        with mida.workflow("exit-ctrl-c") as wf:
+            raise KeyboardInterrupt
+    got["ctrl-c"] = wf.id
+    want = {"None": "FINISHED", "0": "FINISHED", "False": "FINISHED",
+            "1": "ERROR", "'usage: bad'": "ERROR", "ctrl-c": "CANCELLED"}
+    for code, wid in got.items():
+        wf_row = mida.query("SELECT status FROM workflow WHERE id = ?",
+                            [wid])
+        assert wf_row == [{"status": want[code]}], code
+        if code == "ctrl-c":
+            continue
+        t = mida.query("SELECT status, error FROM task WHERE workflow_id = ?",
+                       [wid])
+        assert [r["status"] for r in t] == [want[code]], code
+        assert (t[0]["error"] is None) == (want[code] == "FINISHED"), code
+    rows = mida.query("SELECT status, used FROM task WHERE activity = ?",
+                      ["exit_code_task_async"])
+    assert sorted((r["used"], r["status"]) for r in rows) == sorted(
+        [('{"code":null}', "FINISHED"), ('{"code":0}', "FINISHED"),
+         ('{"code":false}', "FINISHED"), ('{"code":1}', "ERROR"),
+         ('{"code":"usage: bad"}', "ERROR")])
 
 
 def test_a_workflow_s_campaign_is_its_tasks_campaign():
