@@ -776,6 +776,8 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     store_down = open_rc != MIDA_OK && open_rc != MIDA_ETIMEDOUT;
     if (store_down && err[0] == '\0')
       mida__run_note_store_down(s, open_rc, msg);
+    else if (store_down)
+      (void)mida__run_said_first(msg); /* mida_open's warning, err, says it */
   }
 
   mida_id_t wf = {{0}}, task = {{0}};

@@ -128,21 +128,34 @@ const char *mida__buf_str(const mida__buf *b) {
 }
 
 const char *mida__one_line(const char *m, char *buf, size_t buflen) {
-  snprintf(buf, buflen, "%s", m != NULL ? m : "");
-  size_t n = strlen(buf);
-  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-    buf[--n] = '\0';
-  /* A line break and the indent after it ("...refused\n\tIs the server
-   * running...") become one space. */
-  size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (buf[i] != '\n' && buf[i] != '\r') {
-      buf[o++] = buf[i];
+  if (buflen == 0)
+    return buf;
+  const char *src = m != NULL ? m : "";
+  size_t n = strlen(src);
+  while (n > 0 && (src[n - 1] == '\n' || src[n - 1] == '\r' ||
+                   src[n - 1] == ' ' || src[n - 1] == '\t'))
+    n--;
+  /* A line break and the indent after it end a sentence where nothing
+   * did ("...refused\n\tIs the server running..." reads "...refused. Is
+   * the server running..."; a next line in lower case follows a "; "), and
+   * are one space after a line that ended in punctuation. */
+  size_t o = 0, room = buflen - 1;
+  for (size_t i = 0; i < n && o < room; i++) {
+    if (src[i] != '\n' && src[i] != '\r') {
+      buf[o++] = src[i];
       continue;
     }
-    while (i + 1 < n && (buf[i + 1] == '\t' || buf[i + 1] == ' '))
+    while (i + 1 < n && strchr("\t \n\r", src[i + 1]) != NULL)
       i++;
-    if (o > 0 && buf[o - 1] != ' ')
+    while (o > 0 && buf[o - 1] == ' ')
+      o--;
+    if (o == 0)
+      continue;
+    int ended = strchr(".:;!?,", buf[o - 1]) != NULL;
+    int upper = src[i + 1] >= 'A' && src[i + 1] <= 'Z';
+    if (!ended && o < room)
+      buf[o++] = upper ? '.' : ';';
+    if (o < room)
       buf[o++] = ' ';
   }
   buf[o] = '\0';

@@ -45,8 +45,10 @@ void mida__buf_free(mida__buf *b);
 
 /* Copies a library's message m (NULL: "") into buf as one line: trailing
  * newlines and spaces dropped, each inner line break with the indent after
- * it made one space (libpq's messages end in a newline and indent their
- * hints with a tab; ours do not). Returns buf. */
+ * it made one space, after a ". " (the next line in upper case) or "; "
+ * where the line before it ended in no punctuation (libpq's messages end
+ * in a newline and indent their hints with a tab: "...refused. Is the
+ * server running..."; ours do not). Returns buf. */
 const char *mida__one_line(const char *m, char *buf, size_t buflen);
 
 #endif /* MIDA_CORE_BUF_H */

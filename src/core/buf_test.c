@@ -143,12 +143,37 @@ static void test_fixed_memory_is_never_grown(void **state) {
   assert_int_equal(mida__alloc_count_thread(), allocs);
 }
 
+/* A library's message on one line: libpq's hint on its own indented line
+ * is a sentence of its own, not run into the one before ("refused Is"). */
+static void test_a_message_is_one_line_of_sentences(void **state) {
+  (void)state;
+  char buf[256];
+  assert_string_equal(
+      mida__one_line("failed: Connection refused\n\tIs the server up?\n",
+                     buf, sizeof buf),
+      "failed: Connection refused. Is the server up?");
+  assert_string_equal(mida__one_line("no such role\nwhile connecting", buf,
+                                     sizeof buf),
+                      "no such role; while connecting");
+  assert_string_equal(mida__one_line("FATAL: bad.\n  DETAIL: x\n\n", buf,
+                                     sizeof buf),
+                      "FATAL: bad. DETAIL: x");
+  assert_string_equal(mida__one_line("a \nb", buf, sizeof buf), "a; b");
+  assert_string_equal(mida__one_line("\n\tlead", buf, sizeof buf), "lead");
+  assert_string_equal(mida__one_line(NULL, buf, sizeof buf), "");
+  /* Cut to the buffer, never past it. */
+  char small[4];
+  assert_string_equal(mida__one_line("ab\ncd", small, sizeof small), "ab;");
+  assert_string_equal(mida__one_line("abcdef", small, sizeof small), "abc");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_printf_appends_whatever_the_room),
       cmocka_unit_test(test_printf_past_the_cap_frees_the_buffer),
       cmocka_unit_test(test_a_text_that_fits_is_formatted_once),
       cmocka_unit_test(test_fixed_memory_is_never_grown),
+      cmocka_unit_test(test_a_message_is_one_line_of_sentences),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -606,7 +606,7 @@ static int fail_conn_to(pg_sink *s, int rc, const char *what,
                         const char *url) {
   char m[400], safe[400];
   mida__one_line(PQerrorMessage(s->conn), m, sizeof m);
-  return mida__sink_fail(&s->base, rc, "%s on store %s: %s", what, s->where,
+  return mida__sink_fail(&s->base, rc, "%s %s: %s", what, s->where,
                          mida__url_scrub(m, url, safe, sizeof safe));
 }
 
@@ -683,7 +683,7 @@ static int reconnect(pg_sink *s) {
    * again, restored): a writer makes its schema there, as at open. */
   s->schema_unchecked = 1;
   if (PQstatus(s->conn) != CONNECTION_OK)
-    return fail_conn(s, MIDA_ESTORE, "cannot reconnect");
+    return fail_conn(s, MIDA_ESTORE, "cannot reconnect to store");
   if (lost)
     return mida__sink_fail(&s->base, MIDA_ESTORE,
                            "the connection to store %s was lost before the"
@@ -1435,7 +1435,7 @@ static int copy_rows(pg_sink *s, const entity *ent, int stage, int *duplicate) {
   PQclear(res);
   int ok = PQputCopyData(s->conn, s->sql.ptr, (int)s->sql.len) == 1 &&
            PQputCopyEnd(s->conn, NULL) == 1;
-  int rc = ok ? MIDA_OK : fail_conn(s, MIDA_ESTORE, "cannot stage a batch");
+  int rc = ok ? MIDA_OK : fail_conn(s, MIDA_ESTORE, "cannot stage a batch on store");
   /* The COPY's own result, then the end of its results. */
   while ((res = PQgetResult(s->conn)) != NULL) {
     if (rc == MIDA_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -2213,7 +2213,7 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
   if (s->conn == NULL)
     rc = mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
   else if (PQstatus(s->conn) != CONNECTION_OK)
-    rc = fail_conn_to(s, MIDA_ESTORE, "cannot connect", url);
+    rc = fail_conn_to(s, MIDA_ESTORE, "cannot connect to store", url);
   mida__buf_free(&libpq_url);
   if (rc != MIDA_OK)
     goto fail;

@@ -56,13 +56,15 @@ def test_help_verb_shows_the_verbs_help(run):
 def test_a_store_that_refuses_the_connection_is_said_on_one_clean_line(run):
     """libpq indents its hint on a line of its own ("refused\n\tIs the
     server running"): the message is one line, with no tab and no escaped
-    "\\t" in it."""
+    "\\t" in it, and reads as two sentences ("refused Is the server"
+    ran them together)."""
     r = run("--store", "postgresql://u@127.0.0.1:1/x", "tasks",
             store_path=None)
     if "not built" in r.stderr or "no PostgreSQL" in r.stderr:
         pytest.skip("built without libpq")
     assert r.returncode != 0
-    assert "Connection refused Is the server running" in r.stderr, r.stderr
+    assert "cannot connect to store postgresql://" in r.stderr, r.stderr
+    assert "Connection refused. Is the server running" in r.stderr, r.stderr
     assert "\\t" not in r.stderr and "\t" not in r.stderr
     assert r.stderr.count("\n") == 1, r.stderr
 
