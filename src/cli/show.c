@@ -79,13 +79,17 @@ static const struct field {
 #define TASK_ATTEMPTS 23 /* runs that started (NULL: none recorded) */
 
 /* The runs of a task (a retry, a speculative copy, a worker that died):
- * shown when it has any, the latest last. */
+ * shown when it has any, the latest last, each with why it failed (the
+ * first RUN_ERROR_SHOWN characters: a run's error is its exception's
+ * "Type: message"; the task's own, below, may be a whole traceback). */
+#define RUN_ERROR_SHOWN "160"
 static const char runs_sql[] =
     "SELECT r.status AS status,"
     " strftime('%Y-%m-%dT%H:%M:%fZ', r.started / 1e9, 'unixepoch')"
     " AS started,"
     " round((r.ended - r.started) / 1e9, 3) AS duration_s,"
-    " r.host AS host, r.pid AS pid, r.worker AS worker"
+    " r.host AS host, r.pid AS pid, r.worker AS worker,"
+    " substr(r.error, 1, " RUN_ERROR_SHOWN ") AS error"
     " FROM task_run r WHERE r.task_id = ?1"
     " ORDER BY r.started, r.id LIMIT 1000";
 

@@ -111,3 +111,33 @@ def test_diff_counts_one_value_for_a_version_two_tasks_share(mida_bin,
             assert "values" not in row[side], row
         assert row["status"] == "differs", row
     assert files[("output", "a")]["a"].startswith("sha256:"), files
+
+
+def test_show_says_why_each_run_of_a_task_failed(mida_bin, tmp_path):
+    """A task that was retried (a Dask task whose first attempt erred)
+    showed its runs' statuses, times and workers, not why the failed ones
+    failed: that was only in task_run.error. Each run's error is shown
+    now, beside it."""
+    store = tmp_path / "r.db"
+    code = ("import mida\n"
+            "from mida import _mida\n"
+            "t = _mida.new_id()\n"
+            "_mida.task_begin(t, 'flaky')\n"
+            "r1, r2 = _mida.new_id(), _mida.new_id()\n"
+            "_mida.task_run(r1, t, status=_mida.RUNNING, started=1_000)\n"
+            "_mida.task_run(r1, t, status=_mida.ERROR, ended=2_000,\n"
+            "               error='ValueError: bad input 5')\n"
+            "_mida.task_run(r2, t, status=_mida.RUNNING, started=3_000)\n"
+            "_mida.task_run(r2, t, status=_mida.FINISHED, ended=4_000)\n"
+            "mida.flush()\n"
+            "print(t)\n")
+    r = subprocess.run([sys.executable, "-c", code], env=clean_env(store),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    task = r.stdout.strip()
+    out = mida(mida_bin, store, "show", task)
+    runs = out.split("runs\n")[1].split("\n\n")[0]
+    lines = [l for l in runs.splitlines() if l.strip()]
+    assert "error" in lines[0], out  # the header
+    failed = [l for l in lines if "ERROR" in l]
+    assert len(failed) == 1 and "ValueError: bad input 5" in failed[0], out
