@@ -58,10 +58,15 @@ static const char stats_help[] =
     "example:\n"
     "  mida stats --json\n";
 
-/* One count as text or a JSON member: name, value, and whether it is only
- * a lower bound (counts.h). */
+/* The width of the names' column of a section: NAME_WIDTH, or its
+ * longest name's up to NAME_WIDTH_MAX (a counter's "run.ship_passes"). */
+#define NAME_WIDTH 15
+#define NAME_WIDTH_MAX 48
+
+/* One count as text (its name padded to width) or a JSON member: name,
+ * value, and whether it is only a lower bound (counts.h). */
 static int add_count(mida__buf *b, size_t i, const char *name, int64_t value,
-                     int at_least, int json) {
+                     int at_least, int json, size_t width) {
   int rc = MIDA_OK;
   if (json) {
     rc = mida__buf_adds(b, i > 0 ? ", " : "");
@@ -76,7 +81,7 @@ static int add_count(mida__buf *b, size_t i, const char *name, int64_t value,
   size_t start = b->len;
   if (rc == MIDA_OK)
     rc = mida__term_add(b, name, strlen(name), MIDA_TERM_ESCAPE);
-  for (size_t w = b->len - start; rc == MIDA_OK && w < 15; w++)
+  for (size_t w = b->len - start; rc == MIDA_OK && w < width; w++)
     rc = mida__buf_adds(b, " ");
   if (rc == MIDA_OK)
     rc = mida__buf_printf(b, " %s%lld\n", at_least ? "at least " : "",
@@ -104,21 +109,27 @@ static int add_counts(mida__buf *b, const mida__counts *c, int json) {
   int rc = open_section(b, "tables", "tables", json);
   for (int t = 0; rc == MIDA_OK && t < MIDA_COUNT_TABLES; t++)
     rc = add_count(b, (size_t)t, mida__count_table(t), c->rows[t],
-                   c->rows_at_least[t], json);
+                   c->rows_at_least[t], json, NAME_WIDTH);
   if (rc == MIDA_OK)
     rc = close_section(b, MIDA_COUNT_TABLES, json);
   if (rc == MIDA_OK)
     rc = open_section(b, "tasks_by_status", "tasks by status", json);
   for (size_t i = 0; rc == MIDA_OK && i < c->nstatus; i++)
     rc = add_count(b, i, mida__count_name(c, &c->status[i]), c->status[i].value,
-                   c->status_at_least, json);
+                   c->status_at_least, json, NAME_WIDTH);
   if (rc == MIDA_OK)
     rc = close_section(b, c->nstatus, json);
   if (rc == MIDA_OK)
     rc = open_section(b, "counters", "counters", json);
+  size_t width = NAME_WIDTH;
+  for (size_t i = 0; i < c->ncounter; i++) {
+    size_t n = strlen(mida__count_name(c, &c->counter[i]));
+    if (n > width)
+      width = n < NAME_WIDTH_MAX ? n : NAME_WIDTH_MAX;
+  }
   for (size_t i = 0; rc == MIDA_OK && i < c->ncounter; i++)
     rc = add_count(b, i, mida__count_name(c, &c->counter[i]),
-                   c->counter[i].value, 0, json);
+                   c->counter[i].value, 0, json, width);
   if (rc == MIDA_OK)
     rc = close_section(b, c->ncounter, json);
   if (rc != MIDA_OK || !json)

@@ -1007,6 +1007,24 @@ def test_stats_text(run):
     assert "\nspool " in r.stdout
 
 
+def test_stats_aligns_counters_with_long_names(run, tmp_path):
+    """A counter's name longer than the column (mida run's
+    "run.segment_files_made") pushed its value out of line with the
+    others: the column is as wide as the longest name now."""
+    import sqlite3
+    db = tmp_path / "long.db"
+    assert run("recover", store_path=str(db)).returncode == 0  # makes it
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO counter VALUES ('h', 1, 'run.segment_files_made',"
+                " 4), ('h', 1, 'run.ship_passes', 2)")
+    con.commit()
+    con.close()
+    r = run("stats", store_path=str(db))
+    assert r.returncode == 0, r.stderr
+    assert ("counters\n  run.segment_files_made 4\n"
+            "  run.ship_passes        2\n") in r.stdout, r.stdout
+
+
 def test_stats_of_a_spool_that_is_not_there_fails(run, tmp_path):
     """A mistyped --spool showed a spool of zeros, as if nothing were left
     to ship (as mida recover did before 7dd04cb)."""
