@@ -394,6 +394,29 @@ static long long frame_bytes(PyObject *v) {
   return n >= 0 ? sum + n : -1;
 }
 
+/* A 0-d datetime64 or timedelta64 (dtype kind 'M' or 'm') as its text,
+ * "2026-01-02T03:04:05" or "5 seconds": its value, which .item() gives as
+ * a bare count of nanoseconds for some units, and a summary not at all.
+ * Returns 1 if v was one. */
+static int put_time_scalar(mida_py_json *w, PyObject *v) {
+  static PyObject *dtype_name, *kind_name;
+  PyObject *dtype = array_attr(v, &dtype_name, "dtype");
+  PyObject *kind = dtype != NULL ? mida_py_attr(dtype, &kind_name, "kind")
+                                 : NULL;
+  Py_XDECREF(dtype);
+  int time = kind != NULL && PyUnicode_Check(kind) &&
+             (PyUnicode_CompareWithASCIIString(kind, "M") == 0 ||
+              PyUnicode_CompareWithASCIIString(kind, "m") == 0);
+  Py_XDECREF(kind);
+  PyObject *text = time ? PyObject_Str(v) : NULL;
+  PyErr_Clear();
+  if (text == NULL)
+    return 0;
+  put_pystr(w, text, 64);
+  Py_DECREF(text);
+  return 1;
+}
+
 /* Summary of an array, frame or tensor: {"type","dtype","shape","bytes"}.
  * A 0-d array (shape ()) with .item() becomes its value instead. Returns 0
  * if the object has no shape (not an array after all). */
@@ -407,6 +430,10 @@ static int put_array_summary(mida_py_json *w, PyObject *v, int depth) {
   if (!PyTuple_Check(shape)) {
     Py_DECREF(shape);
     return 0;
+  }
+  if (PyTuple_GET_SIZE(shape) == 0 && put_time_scalar(w, v)) {
+    Py_DECREF(shape);
+    return 1;
   }
   if (PyTuple_GET_SIZE(shape) == 0) {
     PyObject *item = PyObject_CallMethod(v, "item", NULL);

@@ -1155,6 +1155,24 @@ def test_torch_tensor_is_summarized():
     assert json.loads(mida.capture(torch.tensor(2.5))) == 2.5  # 0-d: value
 
 
+def test_numpy_time_scalars_are_recorded_as_their_value():
+    """docs/python.md: NumPy scalars are recorded as their value. A
+    datetime64 or timedelta64 (a time range given to an analysis) was an
+    array summary, {"type", "dtype", "shape": [], "bytes"}, its value
+    lost; it is its text now, as NumPy prints it."""
+    np = pytest.importorskip("numpy")
+    cap = lambda v: json.loads(mida.capture(v))  # noqa: E731
+    assert cap(np.datetime64("2026-01-02")) == "2026-01-02"
+    assert cap(np.datetime64("2026-01-02T03:04:05.5")) == \
+        "2026-01-02T03:04:05.500"
+    assert cap(np.timedelta64(5, "s")) == "5 seconds"
+    assert cap(np.array(np.datetime64("2026-01-02"))) == "2026-01-02"
+    assert cap(np.datetime64("NaT")) == "NaT"
+    # An array of them is still a summary, and other scalars their value.
+    assert cap(np.array([np.datetime64("2026-01-02")]))["shape"] == [1]
+    assert cap(np.float32(1.5)) == 1.5 and cap(np.int64(3)) == 3
+
+
 # ---- the Dask worker's TaskMeter, in process ---------------------------
 
 class TaskRef:
