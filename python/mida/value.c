@@ -400,14 +400,21 @@ static long long frame_bytes(PyObject *v) {
  * Returns 1 if v was one. */
 static int put_time_scalar(mida_py_json *w, PyObject *v) {
   static PyObject *dtype_name, *kind_name;
-  PyObject *dtype = array_attr(v, &dtype_name, "dtype");
-  PyObject *kind = dtype != NULL ? mida_py_attr(dtype, &kind_name, "kind")
-                                 : NULL;
-  Py_XDECREF(dtype);
-  int time = kind != NULL && PyUnicode_Check(kind) &&
-             (PyUnicode_CompareWithASCIIString(kind, "M") == 0 ||
-              PyUnicode_CompareWithASCIIString(kind, "m") == 0);
-  Py_XDECREF(kind);
+  /* By the type's name first: a NumPy float or int scalar (the common
+   * 0-d value) costs a string comparison, not two attribute lookups. */
+  const char *t = Py_TYPE(v)->tp_name;
+  int time = strcmp(t, "numpy.datetime64") == 0 ||
+             strcmp(t, "numpy.timedelta64") == 0;
+  if (!time && strcmp(t, "numpy.ndarray") == 0) {
+    PyObject *dtype = array_attr(v, &dtype_name, "dtype");
+    PyObject *kind =
+        dtype != NULL ? mida_py_attr(dtype, &kind_name, "kind") : NULL;
+    Py_XDECREF(dtype);
+    time = kind != NULL && PyUnicode_Check(kind) &&
+           (PyUnicode_CompareWithASCIIString(kind, "M") == 0 ||
+            PyUnicode_CompareWithASCIIString(kind, "m") == 0);
+    Py_XDECREF(kind);
+  }
   PyObject *text = time ? PyObject_Str(v) : NULL;
   PyErr_Clear();
   if (text == NULL)
