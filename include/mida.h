@@ -575,6 +575,21 @@ MIDA_EXTERN int mida_query_described(const char *store_url, const char *sql,
                                      mida_stop_fn stop, void *ctx,
                                      char *errmsg, size_t errmsg_len);
 
+/* As mida_query_described, with the kind of each parameter: kinds[i] 'i'
+ * where params[i] is the text of an integer ("42"), 'r' where it is a
+ * real's ("0.01", "1e-05", "inf"), anything else a text (kinds NULL: all
+ * text, as mida_query_described). SQLite compares the number 5 and the
+ * text '5' as different values, so a number compared with one of a JSON
+ * document (json_extract(used, '$.lr') > ?1) must be bound as a number:
+ * there each is bound as its kind. PostgreSQL infers each parameter's
+ * type from the statement, kinds or not. The Python package's mida.query
+ * binds an int or a float so. Thread-safe. */
+MIDA_EXTERN int mida_query_kinds(const char *store_url, const char *sql,
+                                 const char *const *params, const char *kinds,
+                                 int nparams, mida_columns_fn columns,
+                                 mida_row_fn fn, mida_stop_fn stop, void *ctx,
+                                 char *errmsg, size_t errmsg_len);
+
 /* Counts into *count the journal segments in the spool of store_url
  * (NULL: $MIDA_STORE, else the default store; $MIDA_SPOOL when set) that no
  * live process holds: what processes that ended left to ship (a forked

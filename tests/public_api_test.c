@@ -273,6 +273,42 @@ static void test_query_described_names_columns_without_rows(void **state) {
   assert_string_equal(names, "id|what");
 }
 
+/* Parameters bound as numbers where their kind says so: SQLite compares
+ * the number 0.5 in a JSON document and the text '0.5' as different
+ * values, so mida_query's text parameters matched nothing there. */
+static void test_query_kinds_binds_numbers_as_numbers(void **state) {
+  fixture *fx = *state;
+  mida_session_t *s = open_url(fx->url, NULL);
+  mida_id_t t;
+  mida_task_info_t ti = {.activity = "fit", .used = "{\"lr\":0.5,\"n\":5}"};
+  assert_int_equal(mida_task_begin(s, &ti, &t), MIDA_OK);
+  assert_int_equal(mida_close(s), MIDA_OK);
+  char err[256];
+  const char *sql = "SELECT count(*) FROM task"
+                    " WHERE json_extract(used, '$.lr') = ?1"
+                    " AND json_extract(used, '$.n') > ?2"
+                    " AND activity = ?3";
+  const char *params[] = {"0.5", "4", "fit"};
+  rows r = {0, 0};
+  assert_int_equal(mida_query_kinds(fx->url, sql, params, "rit", 3, NULL,
+                                    count_row, NULL, &r, err, sizeof err),
+                   MIDA_OK);
+  assert_int_equal(r.first, 1);
+  /* As text (no kinds), the numbers match nothing on SQLite. */
+  r = (rows){0, 0};
+  assert_int_equal(mida_query_kinds(fx->url, sql, params, NULL, 3, NULL,
+                                    count_row, NULL, &r, err, sizeof err),
+                   MIDA_OK);
+  assert_int_equal(r.first, 0);
+  /* A text that is no number of its kind is bound as the text it is. */
+  const char *odd[] = {"x", "4", "fit"};
+  r = (rows){0, 0};
+  assert_int_equal(mida_query_kinds(fx->url, sql, odd, "iit", 3, NULL,
+                                    count_row, NULL, &r, err, sizeof err),
+                   MIDA_OK);
+  assert_int_equal(r.first, 0);
+}
+
 /* A failing call on a session from another thread. *//* A failing call on a session from another thread. */
 static void *fail_generated(void *arg) {
   mida_session_t *s = arg;
@@ -522,6 +558,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_query_is_read_only, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_query_described_names_columns_without_rows, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_query_kinds_binds_numbers_as_numbers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_each_session_keeps_its_last_error,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(

@@ -832,6 +832,30 @@ static mida_session_t *session_for_query(void) {
   return mida_py_session_get();
 }
 
+/* A query parameter's text, and its kind (mida_query_kinds): an int (a
+ * bool as 1 or 0) 'i', a float 'r' (its repr, which reads back to the
+ * same double), anything else 't', its str(). A number is bound as a
+ * number, so that it equals the one a JSON document holds on SQLite too
+ * (json_extract(used, '$.lr') = ?1). New reference, or NULL with an
+ * exception set. */
+static PyObject *param_text(PyObject *o, char *kind) {
+  if (PyLong_Check(o)) {
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (v == -1 && PyErr_Occurred())
+      return NULL;
+    if (!overflow) {
+      *kind = 'i';
+      return PyUnicode_FromFormat("%lld", v);
+    }
+  } else if (PyFloat_Check(o)) {
+    *kind = 'r';
+    return PyObject_Repr(o);
+  }
+  *kind = 't';
+  return PyObject_Str(o);
+}
+
 /* query(sql, params=(), max_rows=QUERY_MAX_ROWS, columns=False) -> list
  * of dicts (with columns: (the column names as a list, the rows)),
  * read-only, after a flush of this process's records; a result of more
@@ -885,15 +909,16 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
   }
   Py_ssize_t np = seq != NULL ? PySequence_Fast_GET_SIZE(seq) : 0;
   const char **pv = PyMem_Calloc((size_t)np + 1, sizeof *pv);
+  char *kinds = PyMem_Calloc((size_t)np + 1, 1);
   PyObject *strs = PyList_New(0);
   PyObject *ret = NULL, *names = NULL;
-  if (pv == NULL || strs == NULL) {
+  if (pv == NULL || kinds == NULL || strs == NULL) {
     PyErr_NoMemory();
     goto out;
   }
   for (Py_ssize_t i = 0; i < np; i++) {
     PyObject *o = PySequence_Fast_GET_ITEM(seq, i);
-    PyObject *str = o == Py_None ? NULL : PyObject_Str(o);
+    PyObject *str = o == Py_None ? NULL : param_text(o, &kinds[i]);
     if (o != Py_None && (str == NULL || PyList_Append(strs, str) < 0)) {
       Py_XDECREF(str);
       goto out;
@@ -912,8 +937,8 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
     goto out;
   char err[512] = "";
   q.thread = PyEval_SaveThread();
-  int rc = mida_query_described(si.store, sql, pv, (int)np, query_columns,
-                                query_row, query_stop, &q, err, sizeof err);
+  int rc = mida_query_kinds(si.store, sql, pv, kinds, (int)np, query_columns,
+                            query_row, query_stop, &q, err, sizeof err);
   PyEval_RestoreThread(q.thread);
   /* A store not made yet is made by the session of a process that records
    * into it: a query before its first record opens that session, and sees
@@ -923,8 +948,8 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
     flush_session(s, &si);
     err[0] = '\0';
     q.thread = PyEval_SaveThread();
-    rc = mida_query_described(si.store, sql, pv, (int)np, query_columns,
-                              query_row, query_stop, &q, err, sizeof err);
+    rc = mida_query_kinds(si.store, sql, pv, kinds, (int)np, query_columns,
+                          query_row, query_stop, &q, err, sizeof err);
     PyEval_RestoreThread(q.thread);
   }
   /* The column names, asked for: a result without rows has them too. */
@@ -956,6 +981,7 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
 out:
   Py_XDECREF(names);
   PyMem_Free(pv);
+  PyMem_Free(kinds);
   Py_XDECREF(strs);
   Py_XDECREF(seq);
   return ret;

@@ -51,6 +51,15 @@ int mida_query_described(const char *store_url, const char *sql,
                          mida_columns_fn columns, mida_row_fn fn,
                          mida_stop_fn stop, void *ctx, char *errmsg,
                          size_t errmsg_len) {
+  return mida_query_kinds(store_url, sql, params, NULL, nparams, columns, fn,
+                          stop, ctx, errmsg, errmsg_len);
+}
+
+int mida_query_kinds(const char *store_url, const char *sql,
+                     const char *const *params, const char *kinds,
+                     int nparams, mida_columns_fn columns, mida_row_fn fn,
+                     mida_stop_fn stop, void *ctx, char *errmsg,
+                     size_t errmsg_len) {
   char err[512] = "";
   if (errmsg != NULL && errmsg_len > 0)
     errmsg[0] = '\0';
@@ -74,8 +83,8 @@ int mida_query_described(const char *store_url, const char *sql,
     lim.stop = stop;
     lim.stop_ctx = ctx;
     mida__sink_set_limits(sink, &lim);
-    rc = mida__sink_query_described(sink, sql, params, nparams, columns, fn,
-                                    ctx);
+    rc = mida__sink_query_typed(sink, sql, params, kinds, nparams, columns,
+                                fn, ctx);
     if (rc != MIDA_OK)
       snprintf(err, sizeof err, "%s", mida__sink_errmsg(sink));
     mida__sink_close(sink);

@@ -460,6 +460,17 @@ int mida__sink_query_described(mida__sink *sink, const char *sql,
   return query_with(sink, sql, params, nparams, &d);
 }
 
+int mida__sink_query_typed(mida__sink *sink, const char *sql,
+                           const char *const *params, const char *kinds,
+                           int nparams, mida__columns_fn columns,
+                           mida__row_fn row, void *ctx) {
+  described d = {columns, row, NULL, ctx};
+  sink->param_kinds = kinds;
+  int rc = query_with(sink, sql, params, nparams, &d);
+  sink->param_kinds = NULL;
+  return rc;
+}
+
 int mida__sink_query_cells(mida__sink *sink, const char *sql,
                            const char *const *params, int nparams,
                            mida__columns_fn columns, mida__cells_fn cells,

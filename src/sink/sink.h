@@ -131,6 +131,8 @@ struct mida__sink {
   uint64_t refused; /* records that put_batch calls which succeeded left
                        out, the store refusing them on their own, since
                        open (written by the thread that puts batches) */
+  const char *param_kinds; /* the kinds of the running query's parameters
+                              (mida__sink_query_typed), NULL: all text */
 };
 
 /* Opens the sink named by url with the backend for its scheme. A bare path
@@ -223,6 +225,18 @@ int mida__sink_query_cells(mida__sink *sink, const char *sql,
                            const char *const *params, int nparams,
                            mida__columns_fn columns, mida__cells_fn cells,
                            void *ctx);
+
+/* As mida__sink_query_described, with the kinds of the parameters:
+ * kinds[i] 'i' where params[i] is the text of an integer, 'r' a real's,
+ * anything else (or kinds NULL) a text. SQLite binds each as its kind (it
+ * compares the number 5 and the text '5' as different values: a number
+ * compared with one in a JSON document must be bound as a number);
+ * PostgreSQL infers each parameter's type from the statement, as for
+ * text. kinds holds at least nparams letters. */
+int mida__sink_query_typed(mida__sink *sink, const char *sql,
+                           const char *const *params, const char *kinds,
+                           int nparams, mida__columns_fn columns,
+                           mida__row_fn row, void *ctx);
 
 /* MIDA_EUNSUPPORTED where the sink is not a store. */
 int mida__sink_exec_schema(mida__sink *sink, const char *sql);

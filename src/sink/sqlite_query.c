@@ -26,9 +26,11 @@
 #include "sink/sqlite_busy.h"
 #include "sink/sqlite_int.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Copies up to 40 bytes of sql into buf (one line) for messages. */
@@ -283,6 +285,31 @@ static int cell_text(sqlite3_stmt *st, int c, char *real, mida__buf *hex,
   return *value != NULL || type == SQLITE_NULL ? MIDA_OK : MIDA_ENOMEM;
 }
 
+/* Binds a parameter's text as its kind (sink.h, mida__sink_query_typed):
+ * 'i' an integer, 'r' a real, else a text; NULL is NULL. A text that does
+ * not read whole as its kind is bound as the text it is. */
+static void bind_param(sqlite3_stmt *st, int idx, const char *text,
+                       char kind) {
+  if (text == NULL)
+    return; /* unbound: NULL */
+  char *end = NULL;
+  errno = 0;
+  if (kind == 'i') {
+    long long v = strtoll(text, &end, 10);
+    if (end != text && *end == '\0' && errno == 0) {
+      sqlite3_bind_int64(st, idx, v);
+      return;
+    }
+  } else if (kind == 'r') {
+    double v = strtod(text, &end);
+    if (end != text && *end == '\0') {
+      sqlite3_bind_double(st, idx, v);
+      return;
+    }
+  }
+  sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
+}
+
 static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
                      int nparams, mida__cells_fn row, void *ctx) {
   mida__sink *base = &s->base;
@@ -360,10 +387,9 @@ static int run_query(sqlite_sink *s, const char *sql, const char *const *params,
                          nparams);
     goto out;
   }
-  for (int i = 0; i < nparams; i++) {
-    if (params[i] != NULL)
-      sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC);
-  }
+  for (int i = 0; i < nparams; i++)
+    bind_param(st, i + 1, params[i],
+               base->param_kinds != NULL ? base->param_kinds[i] : 't');
 
   /* Column names are fetched after each step: a step may re-prepare the
    * statement (the schema changed), which frees the old names. They are

@@ -1392,6 +1392,19 @@ with pytest.raises(mida.Error, match="takes 1 parameters, 2 given"):
     mida.query("SELECT ?1 AS a", ["x", "y"])
 with pytest.raises(mida.Error, match="takes 0 parameters, 1 given"):
     mida.query("SELECT 1 AS a", ["x"])
+# An int or a float is bound as a number: it equals the number a JSON
+# document holds on SQLite too (bound as its str, it matched nothing
+# there: SQLite's 0.01 and '0.01' differ), and a str stays a text.
+@mida.task
+def fit(lr, n, tag):
+    return 1
+fit(0.01, 5, "5")
+w = "SELECT count(*) AS c FROM task WHERE activity = 'fit' AND "
+assert mida.query(w + "json_extract(used, '$.lr') = ?1", [0.01]) == [
+    {"c": 1}]
+assert mida.query(w + "json_extract(used, '$.n') > ?1", [4]) == [{"c": 1}]
+assert mida.query(w + "json_extract(used, '$.n') = ?1", (5,)) == [{"c": 1}]
+assert mida.query(w + "used->>'tag' = ?1", ["5"]) == [{"c": 1}]
 print("ok")
 """
 
