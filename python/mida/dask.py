@@ -188,6 +188,26 @@ def _exception_text(exc):
         return ""
 
 
+def _text_of_repr(text):
+    """"Type: message" of the repr of an exception that Dask sends an erred
+    key's transition ("ZeroDivisionError('x')" is "ZeroDivisionError: x",
+    as str() of the exception makes its message), where its arguments are
+    literals; else the text as it is."""
+    import ast
+    import re
+    m = re.fullmatch(r"([A-Za-z_][\w.]*)\((.*)\)", text[:20000], re.S)
+    if m is None:
+        return text
+    try:
+        args = ast.literal_eval("(%s,)" % m.group(2)) if m.group(2) else ()
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    # As str() says it: a KeyError's key as its repr, ('k' is "'k'").
+    one = repr if m.group(1).endswith("KeyError") else str
+    message = one(args[0]) if len(args) == 1 else str(args) if args else ""
+    return "%s: %s" % (m.group(1), message) if message else m.group(1)
+
+
 class MidaSchedulerPlugin(_mida.DaskSchedulerHooks, SchedulerPlugin):
     """Records graphs, keys, dependencies and states on the scheduler."""
 
@@ -291,9 +311,13 @@ class MidaSchedulerPlugin(_mida.DaskSchedulerHooks, SchedulerPlugin):
         text = text or ""
         tb = tb or ""
         ts = None
-        if not text and self.scheduler is not None:
+        if self.scheduler is not None:
             ts = self.scheduler.tasks.get(key)
-            text = _exception_text(getattr(ts, "exception", None))
+            # "Type: message", as its runs and @mida.task say it, rather
+            # than Dask's repr ("ValueError('bad input')"), where the
+            # scheduler keeps the exception; else Dask's text.
+            text = (_exception_text(getattr(ts, "exception", None)) or
+                    _text_of_repr(text))
         if not text and start != "processing":
             blame = getattr(ts, "exception_blame", None)
             text = "an upstream task erred: %s" % (
