@@ -14,8 +14,10 @@
  *                 its parent task when the store has it (a `mida run`
  *                 command, an MLflow parent run), else its workflow
  *   status        START at the start; at the end COMPLETE (FINISHED),
- *                 FAIL (ERROR, with the error message facet) or ABORT
- *                 (CANCELLED); a run without an end has START only
+ *                 FAIL (ERROR, with the error message facet: a task's
+ *                 error; a workflow's, that of its root task,
+ *                 workflow_error.h) or ABORT (CANCELLED); a run without
+ *                 an end has START only
  *   used data     inputs; generated data: outputs (in the end event)
  *   data naming   file:///p -> namespace "file", name "/p" (decoded);
  *                 scheme://host/p -> "scheme://host", "/p"; anything else
@@ -32,6 +34,7 @@
  * then tasks in id order; each from one streamed query.
  */
 #include "report/report_int.h"
+#include "report/workflow_error.h"
 
 #include "core/fileid.h"
 #include "core/json.h"
@@ -344,10 +347,10 @@ static int workflow_row(void *ctx, int ncols, const char *const *names,
                         const char *const *v) {
   (void)names;
   ol *o = ctx;
-  if (ncols < 11 || v[0] == NULL)
+  if (ncols < 12 || v[0] == NULL)
     return 0;
   /* id, name, source, status, started, ended, parent_id, parent name,
-   * user, host, campaign_id */
+   * user, host, campaign_id, error */
   run_desc r;
   memset(&r, 0, sizeof r);
   r.id = v[0];
@@ -361,6 +364,7 @@ static int workflow_row(void *ctx, int ncols, const char *const *names,
   r.user = v[8];
   r.host = v[9];
   r.campaign = v[10];
+  r.error = v[11];
   r.kind = "WORKFLOW";
   o->stats->workflows++;
   return write_run(o, &r) != MIDA_OK;
@@ -422,7 +426,8 @@ int mida__report_openlineage(mida__sink *sink, const mida__report_scope *scope,
   int rc = mida__report_query(
       sink, scope,
       "SELECT w.id, w.name, w.source, w.status, w.started, w.ended,"
-      " w.parent_id, pw.name, w.\"user\", w.host, w.campaign_id"
+      " w.parent_id, pw.name, w.\"user\", w.host, w.campaign_id, "
+      MIDA_WORKFLOW_ERROR_SQL
       " FROM workflow w LEFT JOIN workflow pw ON pw.id = w.parent_id"
       " WHERE {w} ORDER BY w.id",
       workflow_row, &o);

@@ -7,7 +7,9 @@
  *
  *   data                         entity      mida:data-<id>
  *   task                         activity    mida:task-<id>
- *   workflow                     activity    mida:workflow-<id>
+ *   workflow                     activity    mida:workflow-<id> (a failed
+ *                                            one's mida:error: its root
+ *                                            task's, workflow_error.h)
  *   workflow user, hosts, mida   agent       mida:user-<name>,
  *                                            mida:host-<name>, mida:mida
  *   task_data role 'used'        used        mida:u<n>
@@ -37,6 +39,7 @@
  * the scope (an upstream task), as PROV allows.
  */
 #include "report/report_int.h"
+#include "report/workflow_error.h"
 #include "report/workflow_status.h"
 
 #include "core/buf.h"
@@ -264,7 +267,7 @@ static int workflow_row(void *ctx, int ncols, const char *const *names,
   (void)names;
   prov_doc *d = ctx;
   /* id, name, source, status, started, ended, campaign_id, parent_id,
-   * metadata */
+   * metadata, error */
   d->workflows++;
   int rc = member_begin(d, "workflow", v[0]);
   if (rc == MIDA_OK)
@@ -281,6 +284,8 @@ static int workflow_row(void *ctx, int ncols, const char *const *names,
     rc = add_qn_attr(&d->out.piece, "mida:parent", "workflow", v[7]);
   if (rc == MIDA_OK)
     rc = add_attr(&d->out.piece, "mida:metadata", v[8]);
+  if (rc == MIDA_OK && v[3] != NULL && strcmp(v[3], "ERROR") == 0)
+    rc = add_attr(&d->out.piece, "mida:error", v[9]); /* workflow_error.h */
   return member_end(d, rc);
 }
 
@@ -368,7 +373,8 @@ static const char task_sql[] =
 static const char workflow_sql[] =
     "SELECT w.id, w.name, w.source, " MIDA_WORKFLOW_STATUS_SQL ","
     " w.started, w.ended,"
-    " w.campaign_id, w.parent_id, w.metadata FROM workflow w WHERE {w}";
+    " w.campaign_id, w.parent_id, w.metadata, " MIDA_WORKFLOW_ERROR_SQL
+    " FROM workflow w WHERE {w}";
 
 /* "user" quoted and the subquery named: PostgreSQL reads a bare user as
  * current_user and wants an alias (the store may be either). */

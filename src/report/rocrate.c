@@ -13,8 +13,10 @@
  *                                   is the CreateAction #run
  *   workflow W (with tasks)         subworkflow #workflow-W (not a File),
  *                                   a HowToStep #step-W of the main
- *                                   workflow, its run #run-W (CreateAction)
- *                                   and #control-W (ControlAction)
+ *                                   workflow, its run #run-W (CreateAction;
+ *                                   a failed one's error: its root
+ *                                   task's, workflow_error.h) and
+ *                                   #control-W (ControlAction)
  *   activity A of W                 tool #tool-W-A (SoftwareApplication),
  *                                   part of #workflow-W, with the HowToStep
  *                                   #step-W-A
@@ -45,6 +47,7 @@
  * from a second pass over them (JSON-LD does not order a graph).
  */
 #include "report/report_int.h"
+#include "report/workflow_error.h"
 #include "report/workflow_status.h"
 
 #include "core/fileid.h"
@@ -175,7 +178,8 @@ static int add_status(mida__buf *b, const char *status) {
 static const char activities_sql[] =
     "SELECT DISTINCT w.id, w.name, w.source, " MIDA_WORKFLOW_STATUS_SQL ","
     " w.started, w.ended,"
-    " w.\"user\", t.activity FROM workflow w JOIN task t"
+    " w.\"user\", t.activity, " MIDA_WORKFLOW_ERROR_SQL
+    " FROM workflow w JOIN task t"
     " ON t.workflow_id = w.id WHERE {w} ORDER BY w.id, t.activity";
 
 typedef struct plan {
@@ -190,7 +194,7 @@ static int plan_row(void *ctx, int ncols, const char *const *names,
   (void)names;
   plan *p = ctx;
   mida__buf *b = &p->c->out.piece;
-  if (ncols < 8 || v[0] == NULL)
+  if (ncols < 9 || v[0] == NULL)
     return 0;
   int rc = MIDA_OK;
   if (strcmp(p->last, v[0]) != 0) {
@@ -329,6 +333,8 @@ static int workflow_start(crate *c, const char *const *v) {
     rc = add_time(b, "endTime", v[5]);
   if (rc == MIDA_OK)
     rc = add_status(b, v[3]);
+  if (rc == MIDA_OK && v[3] != NULL && strcmp(v[3], "ERROR") == 0)
+    rc = add_text(b, "error", v[8]); /* its root task's (workflow_error.h) */
   if (rc == MIDA_OK && v[6] != NULL) {
     rc = mida__buf_adds(b, ", \"agent\": ");
     if (rc == MIDA_OK)
