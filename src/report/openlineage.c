@@ -28,7 +28,8 @@
  *   the rest      job type facet (BATCH, integration = the source in
  *                 capitals, WORKFLOW or TASK), processing engine facet
  *                 (mida and its version), and the "mida" run facet: the
- *                 workflow's source, campaign, host, user
+ *                 workflow's source and user, the run's status, campaign
+ *                 (a task's, else its workflow's) and host
  *
  * Each event is one call of io->write (report.h). Workflows come first,
  * then tasks in id order; each from one streamed query.
@@ -390,6 +391,8 @@ static int task_run(void *ctx, const mida__report_task *t) {
   r.error = v[RT_ERROR];
   r.used = v[RT_USED];
   r.host = v[RT_HOST];
+  r.campaign = v[RT_CAMPAIGN];
+  r.user = v[RT_WF_USER];
   r.kind = "TASK";
   r.task = t;
   if (v[RT_PARENT] != NULL && v[RT_PARENT_ACTIVITY] != NULL) {

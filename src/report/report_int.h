@@ -86,6 +86,8 @@ enum {
   RT_WF_SOURCE,       /* its source */
   RT_PARENT_ACTIVITY, /* the parent task's activity, if it is stored */
   RT_PARENT_WF_NAME,  /* the parent task's workflow's name */
+  RT_CAMPAIGN,        /* its campaign's id (the task's, else its workflow's) */
+  RT_WF_USER,         /* its workflow's user */
   RT_NCOLS
 };
 
