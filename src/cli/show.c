@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 
 #include "mida.h"
+#include "report/workflow_error.h"
 #include "report/workflow_status.h"
 
 #include <stdio.h>
@@ -101,7 +102,9 @@ static const char workflow_sql[] =
     " w.user, w.host, w.pid,"
     " strftime('%Y-%m-%dT%H:%M:%fZ', w.started / 1e9, 'unixepoch'),"
     " strftime('%Y-%m-%dT%H:%M:%fZ', w.ended / 1e9, 'unixepoch'),"
-    " round((w.ended - w.started) / 1e9, 3), w.metadata"
+    " round((w.ended - w.started) / 1e9, 3), w.metadata,"
+    " CASE WHEN " MIDA_WORKFLOW_STATUS_SQL " = 'ERROR' THEN "
+    MIDA_WORKFLOW_ERROR_SQL " END"
     " FROM workflow w LEFT JOIN campaign c ON c.id = "
     "w.campaign_id"
     " LEFT JOIN workflow pw ON pw.id = w.parent_id"
@@ -116,6 +119,7 @@ static const struct field workflow_fields[] = {
 };
 
 #define WORKFLOW_METADATA 15
+#define WORKFLOW_ERROR 16 /* why it failed (report/workflow_error.h) */
 
 static const char json_pairs_sql[] =
     "SELECT key, CASE type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'"
@@ -333,6 +337,13 @@ static int show_workflow(mida__sink *sink, const mida__cli_rows *r) {
   const char *params[1] = {mida__cli_cell(r, 0, 0)};
   print_fields(r, workflow_fields,
                (int)(sizeof(workflow_fields) / sizeof(workflow_fields[0])));
+  /* Why a failed one failed, as the exports say it: the store keeps no
+   * error on a workflow, only on its tasks. */
+  const char *error = mida__cli_cell(r, 0, WORKFLOW_ERROR);
+  if (error != NULL) {
+    fputs("error\n", stdout);
+    print_lines(error);
+  }
   int rc =
       print_json(sink, "metadata", mida__cli_cell(r, 0, WORKFLOW_METADATA));
   if (rc == MIDA_OK)

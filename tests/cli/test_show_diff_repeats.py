@@ -141,3 +141,23 @@ def test_show_says_why_each_run_of_a_task_failed(mida_bin, tmp_path):
     assert "error" in lines[0], out  # the header
     failed = [l for l in lines if "ERROR" in l]
     assert len(failed) == 1 and "ValueError: bad input 5" in failed[0], out
+
+
+def test_show_of_a_failed_workflow_says_why(mida_bin, tmp_path):
+    """`mida show WORKFLOW` of a failed run showed its status and its tasks
+    by status, not why it failed: the store keeps no error on a workflow.
+    It says its root task's error now, as the exports do
+    (report/workflow_error.h); a finished one has no error line."""
+    store = tmp_path / "w.db"
+    r = subprocess.run([mida_bin, "--store", str(store), "run", "--", "sh",
+                        "-c", "exit 3"], env=clean_env(store),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, r.stderr
+    mida(mida_bin, store, "run", "--", "true")
+    rows = json.loads(mida(mida_bin, store, "query", "--json",
+                           "SELECT id, name FROM workflow"))
+    ids = {r["name"]: r["id"] for r in rows}
+    out = mida(mida_bin, store, "show", ids["sh"])
+    assert "status      ERROR\n" in out, out
+    assert "\nerror\n  exit status 3\n" in out, out
+    assert "\nerror\n" not in mida(mida_bin, store, "show", ids["true"])
