@@ -11,6 +11,9 @@
 //             NVML's two GPUs), the other series when asked for
 //   lineage-labels two files whose URIs differ only at their ends read apart
 //             in the lineage graph, and hovering one shows its URI
+//   lineage-depth the depth box and the Walk button walk as deep as
+//             asked (a train run at depth 1: its shard, not "prepare"),
+//             and the depth stays in the address
 //   y-labels  a chart's y axis is as wide as its labels (host memory in kB
 //             has 8 digits): none is cut at the canvas' left edge
 //   task-telemetry a run's page draws its host's memory and GPUs while it ran
@@ -143,6 +146,23 @@ const checks = {
       `the shard files read apart by their names (${texts})`);
     check(files.every(([, title]) => /file:\/\/\/.*shards\/[ab]\/shard-0\.npz/.test(title)), "and show their URIs when hovered");
     await shot("lineage-labels");
+  },
+  async "lineage-depth"({ page, shot }) {
+    const labels = () => page.$$eval("#lineage .node text", (t) => t.map((e) => e.textContent).sort().join(","));
+    await page.goto(`${url}/#/lineage/${ids.train[0]}`);
+    await page.waitForSelector("#lineage .node.data");
+    check((await labels()).includes("prepare"), `at depth 3 the run's lineage reaches prepare (${await labels()})`);
+    await page.fill("#view input[type=number]", "1");
+    await page.click("#view button:text-is('Walk')");
+    await page.waitForFunction(() => ![...document.querySelectorAll("#lineage .node text")].some((t) => t.textContent === "prepare"),
+      null, { timeout: 10000 }).catch(() => {});
+    check(!(await labels()).includes("prepare") && (await labels()).includes("train"), `Walk at depth 1 shows the run and its shard alone (${await labels()})`);
+    check(/[?&]depth=1$/.test(await page.evaluate(() => location.hash)), "and the address keeps the depth");
+    await page.reload();
+    await page.waitForSelector("#lineage .node.data");
+    const kept = await page.$eval("#view input[type=number]", (e) => e.value);
+    check(kept === "1" && !(await labels()).includes("prepare"), `a reload walks at the same depth (${kept}: ${await labels()})`);
+    await shot("lineage-depth");
   },
   async "y-labels"({ page, shot }) {
     await page.goto(`${url}/#/telemetry`);

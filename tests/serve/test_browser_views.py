@@ -123,6 +123,12 @@ def test_lineage_names_files_by_their_ends(serve, sweep):
     on_sweep("lineage-labels", serve, sweep)
 
 
+def test_lineage_walks_as_deep_as_asked(serve, sweep):
+    # The depth box was read by no one: Walk put the same address back
+    # (nothing happened) and every walk went 3 steps deep.
+    on_sweep("lineage-depth", serve, sweep)
+
+
 def test_an_empty_store_says_it_has_no_workflow(serve, tmp_path):
     # The overview of an empty store was a table of headers and no word.
     need_browser()

@@ -19,7 +19,7 @@ const routes = [
   [/^#\/workflow\/([^/?]+)/, workflow],
   [/^#\/task\/([^/?]+)/, task],
   [/^#\/compare(?:\?(.*))?$/, compare],
-  [/^#\/lineage(?:\/([^?]+))?/, lineage],
+  [/^#\/lineage(?:\/([^?]+))?(?:\?(.*))?$/, lineage],
   [/^#\/telemetry(?:\?(.*))?$/, telemetry],
   [/^#\/sql/, sql],
   [/^#\/counters/, counters],

@@ -42,21 +42,34 @@ function draw(graph, onPick) {
   return root;
 }
 
+// The walk's address: #/lineage/START?depth=N, so that the depth chosen
+// takes effect (a hash that did not change would walk nothing again) and
+// stays with a reload or a link.
+function walkHash(start, depth) {
+  return "#/lineage/" + encodeURIComponent(start) + "?depth=" + encodeURIComponent(depth);
+}
+
 export default {
   async enter(state) {
     const start = state.args[0] ? decodeURIComponent(state.args[0]) : "";
-    const input = el("input", { size: 60, placeholder: "a task id, a data digest or URI", value: start });
-    const depth = el("input", { type: "number", min: 1, max: 20, value: 3, size: 3 });
+    const asked = Number(new URLSearchParams(state.args[1] || "").get("depth"));
+    const depthValue = Number.isInteger(asked) && asked >= 1 && asked <= 20 ? asked : 3;
+    const input = el("input", { size: 60, placeholder: "a task id, a data digest or URI", value: start, id: "lineage-start" });
+    const depth = el("input", { type: "number", min: 1, max: 20, value: depthValue, size: 3, id: "lineage-depth" });
     const box = el("div", { class: "dag", id: "lineage" });
-    const go = () => (location.hash = "#/lineage/" + encodeURIComponent(input.value.trim()));
-    state.root.replaceChildren(
-      el("div", { class: "card" }, el("h2", {}, "Lineage"),
-        el("div", { class: "filters" }, input, "depth", depth, el("button", { onclick: go }, "Walk"))), box);
+    const form = el("form", {
+      class: "filters",
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        if (input.value.trim()) location.hash = walkHash(input.value.trim(), depth.value || 3);
+      },
+    }, input, "depth", depth, el("button", { type: "submit" }, "Walk"));
+    state.root.replaceChildren(el("div", { class: "card" }, el("h2", {}, "Lineage"), form), box);
     if (!start) return box.replaceChildren(el("p", { class: "muted" }, "Give a task id or data to start from."));
-    const graph = await api.get("lineage", { id: start, depth: depth.value, max_nodes: 500 });
+    const graph = await api.get("lineage", { id: start, depth: depthValue, max_nodes: 500 });
     box.replaceChildren(draw(graph, (n) => {
       if (n.kind === "task") location.hash = "#/task/" + encodeURIComponent(n.id);
-      else location.hash = "#/lineage/" + encodeURIComponent(n.id);
+      else location.hash = walkHash(n.id, depthValue);
     }));
     if (graph.truncated) box.prepend(el("p", { class: "muted" }, "The graph was cut at 500 nodes."));
   },
