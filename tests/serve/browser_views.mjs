@@ -23,6 +23,11 @@
 //             when a new metric point re-renders it (MIDA_COMMAND:
 //             views_workload.py's stepper)
 //
+//   running-durations a running workflow's and task's durations move on
+//             between events (the overview's row, the workflow's header
+//             and task table, the task's page), while nothing is written
+//             (MIDA_COMMAND: views_workload.py's stepper, which waits)
+//
 //   activity-filter the workflow's activity box finds a part of a name
 //             in any case ("RAIN": both train runs), and takes a glob
 //
@@ -380,6 +385,35 @@ const checks = {
       .map((t) => t.textContent));
     check(out.length === 0, `every label of the parallel coordinates is inside them (${out})`);
     await shot("pcoords");
+  },
+  async "running-durations"({ page, shot }) {
+    const { next, send, end } = commandLines();
+    const id = JSON.parse(await next()).watched;
+    send("");
+    await next(); /* a point flushed: the task and its workflow are stored */
+    const wf = (await api(`tasks/${id}`)).task.workflow_id;
+    // Each place that shows a running duration, read twice 2.5 s apart
+    // while the stepper waits (no event comes): the second must be longer.
+    const places = [
+      ["#/", "the overview's row", `tr.wf-row[data-id='${wf}']`, () => page.$eval(`tr.wf-row[data-id='${wf}']`, (r) => r.children[5].textContent)],
+      [`#/workflow/${wf}`, "the workflow's header", ".vt-row", () => page.$eval("#view .card p.muted", (p) => p.textContent.split(" · ").at(-1))],
+      [`#/workflow/${wf}`, "the task table's row", `.vt-row[data-id='${id}']`, () => page.$eval(`.vt-row[data-id='${id}']`, (r) => r.children[4].textContent)],
+      [`#/task/${id}`, "the task's page", "#metrics canvas", () => page.$eval("#view .card p.muted", (p) => p.textContent.split(" · ").at(-3))],
+    ];
+    const seconds = (text) => {
+      const m = /^([\d.]+) (µs|ms|s|min|h)$/.exec(text.trim());
+      return m ? Number(m[1]) * { "µs": 1e-6, ms: 1e-3, s: 1, min: 60, h: 3600 }[m[2]] : NaN;
+    };
+    for (const [hash, what, shown, read] of places) {
+      await page.goto(`${url}/${hash}`);
+      await page.waitForSelector(shown);
+      const first = await read();
+      await page.waitForTimeout(2500);
+      const then = await read();
+      check(seconds(then) - seconds(first) >= 1.5, `${what} moves on while the task runs (${first}, then ${then})`);
+    }
+    await shot("running-durations");
+    await end();
   },
   async "live-scroll"({ page, shot }) {
     const { next, send, end } = commandLines();

@@ -97,6 +97,13 @@ def test_a_live_task_page_keeps_the_readers_place(serve, tmp_path):
     on_live_store("live-scroll", serve, tmp_path, "step")
 
 
+def test_running_durations_move_on(serve, tmp_path):
+    # A running workflow's or task's duration was that of the moment its
+    # row was drawn: "177.8 ms" on the overview four seconds into a run,
+    # until an event of its own came.
+    on_live_store("running-durations", serve, tmp_path, "step")
+
+
 def test_host_telemetry_draws_cpu_memory_and_gpus_first(serve, sweep):
     # The view drew the first 12 numbers of a sample by name (buffers_kb,
     # cached_kb, ...): never memory, network or load, and never a GPU,

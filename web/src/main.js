@@ -4,7 +4,7 @@
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import * as api from "./api.js";
-import { el, errorBox } from "./util.js";
+import { el, errorBox, tickDurations } from "./util.js";
 import overview from "./views/overview.js";
 import workflow from "./views/workflow.js";
 import task from "./views/task.js";
@@ -83,6 +83,8 @@ async function render() {
 }
 
 api.takeTokenFromUrl();
+// What still runs reads its duration to now, not to when it was drawn.
+setInterval(() => tickDurations(document.getElementById("view")), 1000);
 window.addEventListener("hashchange", render);
 render();
 api.events(

@@ -74,6 +74,24 @@ export function fmtDuration(startNs, endNs) {
   return (s / 3600).toFixed(1) + " h";
 }
 
+// The duration of x ({started, ended}) up to end (spanEnd(x), or
+// workflowSpanEnd(x)): text when it is over, or unknown; while it runs on
+// (no end yet, end being now) an element that tickDurations() moves on,
+// so that a running task or workflow does not read the duration it had
+// when its row was last drawn.
+export function durationOf(x, end) {
+  const text = fmtDuration(x.started, end);
+  if (end === null || end === undefined || (x.ended !== null && x.ended !== undefined)) return text;
+  return el("span", { class: "runs-on", "data-started": String(x.started) }, text);
+}
+
+// Moves on every duration of root that runs on (durationOf), to now.
+export function tickDurations(root) {
+  const now = Date.now() * 1e6;
+  for (const e of root.querySelectorAll(".runs-on"))
+    e.textContent = fmtDuration(Number(e.dataset.started), now);
+}
+
 export function fmtValue(v) {
   if (v === null || v === undefined) return "";
   if (typeof v === "object") return JSON.stringify(v);

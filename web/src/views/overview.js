@@ -3,7 +3,7 @@
 // event stream reports changed workflows, and the campaigns are read
 // again then.
 import * as api from "../api.js";
-import { el, fill, fmtTime, fmtDuration, workflowSpanEnd, workflowStatus, link, short } from "../util.js";
+import { el, fill, fmtTime, durationOf, workflowSpanEnd, workflowStatus, link, short } from "../util.js";
 
 function countsCell(w) {
   return el("span", { class: "counts" },
@@ -20,7 +20,7 @@ function workflowRow(w) {
     el("td", {}, workflowStatus(w)),
     el("td", { class: "counts-cell" }, countsCell(w)),
     el("td", {}, fmtTime(w.started)),
-    el("td", {}, fmtDuration(w.started, workflowSpanEnd(w))),
+    el("td", {}, durationOf(w, workflowSpanEnd(w))),
     el("td", {}, w.host || ""));
 }
 

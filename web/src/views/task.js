@@ -5,7 +5,7 @@
 import uPlot from "uplot";
 import * as api from "../api.js";
 import { fieldOf, sampleSeries } from "../samples.js";
-import { el, fill, fmtTime, fmtDuration, spanEnd, statusBadge, docTable, short, link } from "../util.js";
+import { el, fill, fmtTime, durationOf, spanEnd, statusBadge, docTable, short, link } from "../util.js";
 
 export function seriesData(s) {
   if (!s.downsampled) {
@@ -104,7 +104,8 @@ export default {
       el("div", { class: "card" },
         el("h2", {}, "Task ", x.activity || "", " ", statusBadge(x.status)),
         el("p", { class: "muted" }, `${x.id} · workflow `, link("#/workflow/" + x.workflow_id, x.workflow_name || short(x.workflow_id)),
-          ` · ${x.worker || x.host || ""} · pid ${x.pid ?? ""} · ${x.started === null || x.started === undefined ? "not started" : "started " + fmtTime(x.started)} · ${fmtDuration(x.started, spanEnd(x))} · `,
+          ` · ${x.worker || x.host || ""} · pid ${x.pid ?? ""} · ${x.started === null || x.started === undefined ? "not started" : "started " + fmtTime(x.started)} · `,
+          durationOf(x, spanEnd(x)), " · ",
           link("#/lineage/" + encodeURIComponent(x.id), "lineage"), " · ",
           link("#/compare?task=" + encodeURIComponent(x.id), "compare"))),
       el("div", { class: "grid2" },

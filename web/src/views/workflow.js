@@ -4,7 +4,7 @@
 // stream reports its tasks changed.
 import dagre from "@dagrejs/dagre";
 import * as api from "../api.js";
-import { el, fill, svg, fmtTime, fmtDuration, spanEnd, statusBadge, STATUSES, workflowSpanEnd, workflowStatus, short, virtualTable } from "../util.js";
+import { el, fill, svg, fmtTime, fmtDuration, durationOf, spanEnd, statusBadge, STATUSES, workflowSpanEnd, workflowStatus, short, virtualTable } from "../util.js";
 
 // The rows the task table reads at a time.
 const PAGE = 500;
@@ -15,7 +15,7 @@ function header(w) {
     el("p", { class: "counts" },
       el("span", {}, "running " + w.running_tasks), el("span", {}, "finished " + w.finished_tasks),
       el("span", {}, "failed " + w.error_tasks), el("span", {}, "all " + w.tasks)),
-    el("p", { class: "muted" }, `${w.source || ""} · ${w.host || ""} · started ${fmtTime(w.started)} · ${fmtDuration(w.started, workflowSpanEnd(w))}`));
+    el("p", { class: "muted" }, `${w.source || ""} · ${w.host || ""} · started ${fmtTime(w.started)} · `, durationOf(w, workflowSpanEnd(w))));
 }
 
 // The activity box as the API takes it: a glob pattern ('*', '?' or '['
@@ -34,7 +34,7 @@ function taskTable(state) {
     { title: "activity", width: "2fr", render: (t) => t.activity || "" },
     { title: "status", width: "100px", render: (t) => statusBadge(t.status) },
     { title: "started", width: "190px", render: (t) => fmtTime(t.started) },
-    { title: "duration", width: "90px", render: (t) => fmtDuration(t.started, spanEnd(t)) },
+    { title: "duration", width: "90px", render: (t) => durationOf(t, spanEnd(t)) },
     { title: "worker", width: "1fr", render: (t) => t.worker || t.host || "" },
     { title: "used", width: "2fr", render: (t) => (t.used ? JSON.stringify(t.used) : "") },
   ], { onClick: (t) => (location.hash = "#/task/" + t.id), onNearEnd: () => more() });
