@@ -14,6 +14,9 @@
 //   lineage-depth the depth box and the Walk button walk as deep as
 //             asked (a train run at depth 1: its shard, not "prepare"),
 //             and the depth stays in the address
+//   long-names a task whose activity and argument are hundreds of
+//             characters without a space: its page wraps them, the page
+//             is no wider than the window
 //   y-labels  a chart's y axis is as wide as its labels (host memory in kB
 //             has 8 digits): none is cut at the canvas' left edge
 //   task-telemetry a run's page draws its host's memory and GPUs while it ran
@@ -168,6 +171,13 @@ const checks = {
     const kept = await page.$eval("#view input[type=number]", (e) => e.value);
     check(kept === "1" && !(await labels()).includes("prepare"), `a reload walks at the same depth (${kept}: ${await labels()})`);
     await shot("lineage-depth");
+  },
+  async "long-names"({ page, shot }) {
+    await page.goto(`${url}/#/task/${ids.long}`);
+    await page.waitForSelector("#used table");
+    const wide = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    check(wide[0] <= wide[1], `the task's page is no wider than the window (${wide[0]} px in ${wide[1]})`);
+    await shot("long-names");
   },
   async "y-labels"({ page, shot }) {
     await page.goto(`${url}/#/telemetry`);

@@ -136,6 +136,12 @@ def test_lineage_walks_as_deep_as_asked(serve, sweep):
     on_sweep("lineage-depth", serve, sweep)
 
 
+def test_long_names_wrap(serve, sweep):
+    # A 300-character activity made the task's page 2,355 px wide: its
+    # title ran off the card and the page scrolled sideways.
+    on_sweep("long-names", serve, sweep)
+
+
 def test_an_empty_store_says_it_has_no_workflow(serve, tmp_path):
     # The overview of an empty store was a table of headers and no word.
     need_browser()

@@ -2,7 +2,8 @@
 browser_views.mjs), written with the mida Python module as a training
 script would write it, no hand-made rows:
 
-- workflow "baseline" of campaign "other-study", one task;
+- workflow "baseline" of campaign "other-study", a task and one whose
+  activity and argument are hundreds of characters without a space;
 - workflow "sweep" of campaign "paper": "prepare" generates two shard files in sibling
   folders (shards/a/shard-0.npz, shards/b/shard-0.npz: URIs alike but for
   their ends); two "train" runs use them, with lr 0.1 and 0.01 and ten
@@ -38,6 +39,13 @@ def sweep(root):
     ids = {"train": []}
     with mida.workflow("baseline", campaign="other-study"):
         mida.task(name="baseline")(lambda: 1)()
+
+        # A name and a value with no place to break them (a generated
+        # activity, a hash, a long path): the pages must wrap them.
+        @mida.task(name="baseline_" + "x" * 300)
+        def long(path):
+            ids["long"] = mida.current_task()
+        long("/data/" + "y" * 400)
     with mida.workflow("sweep", campaign="paper"):
         @mida.task(name="prepare")
         def prepare():
