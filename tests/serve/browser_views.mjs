@@ -9,6 +9,9 @@
 //             columns, the workflow's task table
 //   telemetry the host's page draws its CPU, memory and GPUs first (the fake
 //             NVML's two GPUs), the other series when asked for
+//   telemetry-newest a host with more samples than the view reads
+//             (MIDA_IDS: {"host": its name}) shows its newest, up to its
+//             last, and says how many of how many
 //   lineage-labels two files whose URIs differ only at their ends read apart
 //             in the lineage graph, and hovering one shows its URI
 //   lineage-depth the depth box and the Walk button walk as deep as
@@ -144,6 +147,19 @@ const checks = {
     await page.waitForFunction((n) => document.querySelectorAll("#telemetry-charts .u-title").length > n, shown.length);
     const all = await titles();
     check(all.includes("disk_io_ms") && all.includes("swap_free_kb"), `the other series when asked for (${all.length} in all)`);
+  },
+  async "telemetry-newest"({ page, shot }) {
+    const source = (await api("telemetry/sources")).sources.find((s) => s.host === ids.host && s.pid === 0);
+    check(source.samples > 20000, `the host has more samples than the view reads (${source.samples})`);
+    const read = page.waitForResponse((r) => r.url().includes("/api/telemetry?"));
+    await page.goto(`${url}/#/telemetry?host=${encodeURIComponent(ids.host)}&pid=0`);
+    const got = (await (await read).json()).samples;
+    check(got.length > 10000 && got.at(-1).ts === source.last, `the view reads the newest samples, up to the last (${got.length}, last ${got.at(-1).ts} of ${source.last})`);
+    await page.waitForSelector("#telemetry-charts canvas");
+    const note = await page.$eval("#samples-shown", (p) => p.textContent);
+    const last = new Date(source.last / 1e6).toISOString().replace("T", " ").replace("Z", "");
+    check(note.includes(source.samples.toLocaleString("en")) && note.includes(last) && note.includes("newest"), `and says which (${note})`);
+    await shot("telemetry-newest");
   },
   async "lineage-labels"({ page, shot }) {
     await page.goto(`${url}/#/lineage/${ids.prepare}`);

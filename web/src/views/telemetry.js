@@ -7,6 +7,18 @@ import { plot } from "./task.js";
 import { sampleSeries } from "../samples.js";
 
 const SHOWN = 12; // series drawn before the reader asks for more
+const READ = 20000; // samples the view reads at most
+
+// Where the newest READ samples of a source ({samples, first, last} of
+// /api/telemetry/sources) begin, about: the API reads a source from its
+// oldest sample, and a host sampled for hours (by every process of a
+// Dask cluster, say) has more than READ, so that its first READ were
+// shown and never what it does now. Undefined when READ holds them all.
+function newestSince(source) {
+  if (!source || source.samples <= READ) return undefined;
+  const span = source.last - source.first;
+  return Math.floor(source.last - span * ((READ * 0.9) / source.samples));
+}
 
 export default {
   async enter(state) {
@@ -20,8 +32,15 @@ export default {
     const charts = el("div", { id: "telemetry-charts" });
     state.root.replaceChildren(el("div", { class: "card" }, el("h2", {}, "Telemetry"), el("div", { class: "filters" }, sel)), el("div", { class: "card" }, charts));
     if (!host) return charts.replaceChildren(el("p", { class: "muted" }, "No telemetry sample yet (the sampler runs with MIDA_SAMPLE_HZ)."));
-    const r = await api.get("telemetry", { host, pid, limit: 20000 });
+    const source = src.sources.find((s) => s.host === host && String(s.pid) === pid);
+    const since = newestSince(source);
+    const r = await api.get("telemetry", { host, pid, since, limit: READ });
     const samples = r.samples.filter((s) => s.sample && typeof s.sample === "object");
+    if (since !== undefined || r.truncated)
+      charts.append(el("p", { class: "muted", id: "samples-shown" },
+        `${r.samples.length.toLocaleString("en")} of the ${source ? source.samples.toLocaleString("en") : "many"} samples, `
+        + (samples.length ? `from ${fmtTime(samples[0].ts)} to ${fmtTime(samples.at(-1).ts)}` : "none with numbers")
+        + (since !== undefined && !r.truncated ? " (the newest)." : ".")));
     // The first series drawn at once, the others when the reader opens
     // them (a host sample has some 30 numbers, and 8 more per GPU).
     const { x, series } = sampleSeries(samples);
