@@ -21,7 +21,9 @@
  * acknowledges a publish that its ACL denies, and drops it without a word.
  * A reason code of 0x80 or more (0x87: not authorized) fails the batch
  * with MIDA_EDENIED, which the shipper drops and counts, and reports once
- * (sink.h). A broker that refuses MQTT 5 at CONNACK (unsupported protocol
+ * (sink.h); but 0x95, a message over the broker's size limit, is sent
+ * again in smaller messages, down to the one record, which is left out
+ * and counted (left_out.h). A broker that refuses MQTT 5 at CONNACK (unsupported protocol
  * version) is spoken to in 3.1.1. The consumer stays on 3.1.1: under
  * MQTT 5 its persistent session would end at every disconnect unless it
  * asked for a session expiry interval.
@@ -51,6 +53,7 @@
  *   - whether the broker keeps queued messages across its own restart
  *     depends on its persistence setting (Mosquitto: persistence true).
  */
+#include "sink/left_out.h"
 #include "sink/sink.h"
 #include "sink/wire.h"
 
@@ -449,57 +452,100 @@ static int client_connect(mqtt_client *c, char *err, size_t errlen) {
 /* ---- the sink ------------------------------------------------------------ */
 
 typedef struct mqtt_sink {
-  mida__sink base; /* common head; must be first */
-  mqtt_client c;   /* the client */
-  uint64_t sender; /* wire sender id */
-  uint64_t seq;    /* wire messages sent */
-  mida__buf msg;   /* a message being encoded */
+  mida__sink base;        /* common head; must be first */
+  mqtt_client c;          /* the client */
+  uint64_t sender;        /* wire sender id */
+  uint64_t seq;           /* wire messages sent */
+  mida__buf msg;          /* a message being encoded */
+  mida__left_out too_big; /* records left out for their size (left_out.h) */
+  bool refused_for_size;  /* the last PUBACK said the message was too large,
+                             after which Mosquitto closes the connection */
 } mqtt_sink;
 
+/* MQTT 5's PUBACK reason code for a message over the broker's size limit
+ * (mosquitto's message_size_limit). */
+#define REASON_PACKET_TOO_LARGE 0x95
+
+/* Whether mosquitto_publish refused msg before sending it: larger than the
+ * maximum packet size the broker announced at CONNACK (MQTT 5). */
+static bool oversize_for_client(int mrc) {
+#if LIBMOSQUITTO_VERSION_NUMBER >= 1006000
+  return mrc == MOSQ_ERR_OVERSIZE_PACKET;
+#else
+  (void)mrc;
+  return false;
+#endif
+}
+
+/* Publishes msg at QoS 1 and waits for its PUBACK (mida__publish_fn): a
+ * message over the broker's size limit is MIDA_ETOOBIG, which no retry
+ * mends; another refusal (0x87: not authorized) MIDA_EDENIED. */
+static int publish_message(mida__sink *base, const mida__buf *msg) {
+  mqtt_sink *s = (mqtt_sink *)base;
+  /* One message in flight at a time: its mid is set under the lock
+   * before the PUBACK can be seen. */
+  pthread_mutex_lock(&s->c.lock);
+  struct timespec until;
+  if (s->refused_for_size) {
+    /* Mosquitto closes the connection of a client that sent a message
+     * over its limit: the next message waits for the network thread to
+     * connect again, rather than fail the batch and have the record left
+     * out sent, refused and counted again. */
+    deadline_in(&until, CONNECT_WAIT_MS);
+    while (!s->c.connected &&
+           pthread_cond_timedwait(&s->c.changed, &s->c.lock, &until) == 0)
+      ;
+    s->refused_for_size = false;
+  }
+  int mid = 0;
+  s->c.acked = false;
+  s->c.reason = 0;
+  int mrc = mosquitto_publish(s->c.mosq, &mid, s->c.topic, (int)msg->len,
+                              msg->ptr, 1, false);
+  s->c.last_mid = mid;
+  deadline_in(&until, PUBACK_WAIT_MS);
+  while (mrc == MOSQ_ERR_SUCCESS && !s->c.acked &&
+         pthread_cond_timedwait(&s->c.changed, &s->c.lock, &until) == 0)
+    ;
+  bool acked = s->c.acked;
+  int reason = s->c.reason;
+  s->c.last_mid = -1;
+  pthread_mutex_unlock(&s->c.lock);
+  if (oversize_for_client(mrc))
+    return mida__sink_fail(base, MIDA_ETOOBIG, "%s",
+                           mosquitto_strerror(mrc));
+  s->refused_for_size = acked && reason == REASON_PACKET_TOO_LARGE;
+  if (s->refused_for_size)
+    return mida__sink_fail(base, MIDA_ETOOBIG, "%s (MQTT reason code 0x%02X)",
+                           connack_string(&s->c, reason), (unsigned)reason);
+  if (acked && reason >= 0x80)
+    return mida__sink_fail(
+        base, MIDA_EDENIED,
+        "%s://%s:%d/%s refused to take records: %s (MQTT reason code "
+        "0x%02X); check the broker's ACL for this user and topic",
+        s->c.scheme, s->c.url.host, s->c.url.port, s->c.topic,
+        connack_string(&s->c, reason), (unsigned)reason);
+  if (!acked)
+    return mida__sink_fail(
+        base, MIDA_EIO, "%s://%s:%d/%s did not acknowledge a batch: %s",
+        s->c.scheme, s->c.url.host, s->c.url.port, s->c.topic,
+        mrc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(mrc)
+                                : "no PUBACK in time");
+  return MIDA_OK;
+}
+
+/* Publishes a batch as messages of at most MAX_MESSAGE; a record over the
+ * broker's size limit is left out and counted (left_out.h), the others
+ * published. */
 static int mqtt_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
                           const mida__origin *origin) {
   mqtt_sink *s = (mqtt_sink *)base;
-  size_t next = 0;
-  while (next < n) {
-    int rc = mida__wire_encode(recs, n, &next, origin, s->sender, s->seq + 1,
-                               MAX_MESSAGE, &s->msg);
-    if (rc != MIDA_OK)
-      return mida__sink_fail(base, rc, "cannot encode a batch: %s",
-                             mida_strerror(rc));
-    /* One message in flight at a time: its mid is set under the lock
-     * before the PUBACK can be seen. */
-    pthread_mutex_lock(&s->c.lock);
-    int mid = 0;
-    s->c.acked = false;
-    s->c.reason = 0;
-    int mrc = mosquitto_publish(s->c.mosq, &mid, s->c.topic, (int)s->msg.len,
-                                s->msg.ptr, 1, false);
-    s->c.last_mid = mid;
-    struct timespec until;
-    deadline_in(&until, PUBACK_WAIT_MS);
-    while (mrc == MOSQ_ERR_SUCCESS && !s->c.acked &&
-           pthread_cond_timedwait(&s->c.changed, &s->c.lock, &until) == 0)
-      ;
-    bool acked = s->c.acked;
-    int reason = s->c.reason;
-    s->c.last_mid = -1;
-    pthread_mutex_unlock(&s->c.lock);
-    if (acked && reason >= 0x80)
-      return mida__sink_fail(
-          base, MIDA_EDENIED,
-          "%s://%s:%d/%s refused to take records: %s (MQTT reason code "
-          "0x%02X); check the broker's ACL for this user and topic",
-          s->c.scheme, s->c.url.host, s->c.url.port, s->c.topic,
-          connack_string(&s->c, reason), (unsigned)reason);
-    if (!acked)
-      return mida__sink_fail(
-          base, MIDA_EIO, "%s://%s:%d/%s did not acknowledge a batch: %s",
-          s->c.scheme, s->c.url.host, s->c.url.port, s->c.topic,
-          mrc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(mrc)
-                                  : "no PUBACK in time");
-    s->seq++;
-  }
-  return MIDA_OK;
+  char where[600];
+  snprintf(where, sizeof where, "%s://%s:%d/%s", s->c.scheme, s->c.url.host,
+           s->c.url.port, s->c.topic);
+  return mida__left_out_publish(&s->too_big, base, recs, n, origin,
+                                MAX_MESSAGE, s->sender, &s->seq, &s->msg,
+                                publish_message, where);
 }
 
 static void mqtt_sink_close(mida__sink *base) {

@@ -21,7 +21,8 @@
  * Each message carries a Nats-Msg-Id of sender, sequence, length and
  * CRC32C, so that a retried publish of the same bytes within the stream's
  * duplicate window is stored once, and a retry with other bytes is not
- * taken for it.
+ * taken for it. A single record larger than the server takes in one
+ * message is left out and counted (left_out.h).
  *
  * Consumer: a durable pull consumer named after the group, shared by every
  * `mida ingest` of that group; explicit acks, AckWait = claim_ms (the last
@@ -44,7 +45,6 @@
 #include "core/url.h"
 #include "mida_config.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -287,10 +287,12 @@ typedef struct nats_sink {
   mida__left_out too_big; /* records left out for their size (left_out.h) */
 } nats_sink;
 
-/* Publishes s->msg and waits for JetStream's PubAck. Returns NATS_OK when
- * the stream stored it; else the status, with *jerr set when JetStream
- * answered with an error. */
-static natsStatus publish_message(nats_sink *s, jsErrCode *jerr) {
+/* Publishes msg and waits for JetStream's PubAck (mida__publish_fn). A
+ * message refused for its size, which no retry mends, is MIDA_ETOOBIG:
+ * libnats checks it against the server's max_payload before sending, a
+ * stream with a max_msg_size refuses it in its answer. */
+static int publish_message(mida__sink *base, const mida__buf *msg) {
+  nats_sink *s = (nats_sink *)base;
   /* The id names the content, not only the attempt: a publish whose
    * PubAck did not come in time may still be stored, and the retry of
    * that message number carries more records by then (and the
@@ -299,65 +301,31 @@ static natsStatus publish_message(nats_sink *s, jsErrCode *jerr) {
   char msgid[72];
   snprintf(msgid, sizeof msgid, "%016llx-%llu-%zx-%08x",
            (unsigned long long)s->sender, (unsigned long long)(s->seq + 1),
-           s->msg.len, mida__crc32c(0, s->msg.ptr, s->msg.len));
+           msg->len, mida__crc32c(0, msg->ptr, msg->len));
   jsPubOptions po;
   jsPubOptions_Init(&po);
   po.MsgId = msgid;
   po.MaxWait = PUBLISH_WAIT_MS;
   jsPubAck *ack = NULL;
-  *jerr = 0;
-  natsStatus st = js_Publish(&ack, s->link.js, s->link.subject, s->msg.ptr,
-                             (int)s->msg.len, &po, jerr);
+  jsErrCode jerr = 0;
+  natsStatus st = js_Publish(&ack, s->link.js, s->link.subject, msg->ptr,
+                             (int)msg->len, &po, &jerr);
   if (ack != NULL)
     jsPubAck_Destroy(ack);
   if (st == NATS_OK)
-    s->seq++;
-  return st;
+    return MIDA_OK;
+  if (st == NATS_MAX_PAYLOAD || jerr == JSStreamMessageExceedsMaximumErr)
+    return mida__sink_fail(base, MIDA_ETOOBIG, "%s", nats_error(st));
+  return mida__sink_fail(base, MIDA_EIO,
+                         "%s://%s:%d/%s did not acknowledge a batch: %s",
+                         s->link.tls.enabled ? "tls" : "nats",
+                         s->link.url.host, s->link.url.port,
+                         s->link.subject, nats_error(st));
 }
 
-/* Whether a publish failed for the message's size, which no retry mends:
- * libnats checks it against the server's max_payload before sending, a
- * stream with a max_msg_size refuses it in its answer. */
-static int refused_for_size(natsStatus st, jsErrCode jerr) {
-  return st == NATS_MAX_PAYLOAD || jerr == JSStreamMessageExceedsMaximumErr;
-}
-
-/* Says where the records go: the URL without its credentials. */
-static void sink_where(const nats_sink *s, char *buf, size_t len) {
-  snprintf(buf, len, "%s://%s:%d/%s", s->link.tls.enabled ? "tls" : "nats",
-           s->link.url.host, s->link.url.port, s->link.subject);
-}
-
-static int publish_failed(nats_sink *s, natsStatus st) {
-  char where[600];
-  sink_where(s, where, sizeof where);
-  return mida__sink_fail(&s->base, MIDA_EIO,
-                         "%s did not acknowledge a batch: %s", where,
-                         nats_error(st));
-}
-
-/* Publishes the counter `refused` of origin, `count` records left out so
- * far, so that the store counts what never reaches it (left_out.h). */
-static int publish_left_out(nats_sink *s, const mida__origin *origin,
-                            uint64_t count) {
-  mida__rec counter;
-  mida__rec_counter(&counter, NULL, 0, "refused", (int64_t)count);
-  size_t next = 0;
-  int rc = mida__wire_encode(&counter, 1, &next, origin, s->sender,
-                             s->seq + 1, SIZE_MAX, &s->msg);
-  if (rc != MIDA_OK)
-    return mida__sink_fail(&s->base, rc, "cannot encode a counter: %s",
-                           mida_strerror(rc));
-  jsErrCode jerr;
-  natsStatus st = publish_message(s, &jerr);
-  return st == NATS_OK ? MIDA_OK : publish_failed(s, st);
-}
-
-/* Publishes a batch as messages of at most the server's max_payload. A
- * message the broker refuses for its size is encoded again in messages
- * half its size, down to a single record, which is then left out and
- * counted (left_out.h): failing the batch would hold back the whole
- * journal for ever. */
+/* Publishes a batch as messages of at most the server's max_payload; a
+ * record the server cannot take in one message is left out and counted
+ * (left_out.h): failing the batch would hold back the whole journal. */
 static int nats_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
                           const mida__origin *origin) {
   nats_sink *s = (nats_sink *)base;
@@ -365,30 +333,13 @@ static int nats_put_batch(mida__sink *base, const mida__rec *recs, size_t n,
     return MIDA_OK;
   int64_t max = natsConnection_GetMaxPayload(s->link.nc);
   size_t limit = max > 4096 ? (size_t)max - 1024 : 4096;
-  size_t next = 0;
-  uint64_t left_out = 0; /* the origin's count, once one was left out */
-  while (next < n) {
-    size_t first = next;
-    int rc = mida__wire_encode(recs, n, &next, origin, s->sender, s->seq + 1,
-                               limit, &s->msg);
-    if (rc != MIDA_OK)
-      return mida__sink_fail(base, rc, "cannot encode a batch: %s",
-                             mida_strerror(rc));
-    jsErrCode jerr;
-    natsStatus st = publish_message(s, &jerr);
-    if (st != NATS_OK && refused_for_size(st, jerr) && next - first > 1) {
-      limit = s->msg.len / 2;
-      next = first;
-    } else if (st != NATS_OK && refused_for_size(st, jerr)) {
-      char where[600];
-      sink_where(s, where, sizeof where);
-      left_out = mida__left_out_note(&s->too_big, base, origin, &recs[first],
-                                     s->msg.len, where, nats_error(st));
-    } else if (st != NATS_OK) {
-      return publish_failed(s, st);
-    }
-  }
-  return left_out > 0 ? publish_left_out(s, origin, left_out) : MIDA_OK;
+  char where[600];
+  snprintf(where, sizeof where, "%s://%s:%d/%s",
+           s->link.tls.enabled ? "tls" : "nats", s->link.url.host,
+           s->link.url.port, s->link.subject);
+  return mida__left_out_publish(&s->too_big, base, recs, n, origin, limit,
+                                s->sender, &s->seq, &s->msg, publish_message,
+                                where);
 }
 
 static void nats_sink_close(mida__sink *base) {

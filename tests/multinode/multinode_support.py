@@ -515,13 +515,14 @@ class Mosquitto:
     across stop() and start() (saved at shutdown and every second)."""
 
     def __init__(self, tmp, user=None, password=None, persistent=False,
-                 acl=None):
+                 acl=None, conf=()):
         self.port = free_port()
         self.dir = tmp
         self.user = user
         self.password = password
         self.persistent = persistent
         self.acl = acl  # lines of an acl_file, or None
+        self.conf = list(conf)  # more lines of mosquitto.conf
         self.proc = None
 
     @property
@@ -557,6 +558,7 @@ class Mosquitto:
             acl = self.dir / "acl"
             acl.write_text("\n".join(self.acl) + "\n")
             lines += [f"acl_file {acl}"]
+        lines += self.conf
         conf.write_text("\n".join(lines) + "\n")
         self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)],
                                      stdout=subprocess.DEVNULL,
