@@ -180,17 +180,55 @@ static PyObject *mod_metric(PyObject *m, PyObject *args, PyObject *kw) {
   Py_RETURN_NONE;
 }
 
-static PyObject *mod_data(PyObject *m, PyObject *args, PyObject *kw) {
-  (void)m;
-  static char *kwlist[] = {"uri", "role", "kind", "digest", "size", "name",
-                           "metadata", "task", NULL};
-  const char *uri, *role = "used", *kind = NULL, *digest = NULL, *name = NULL;
-  long long size = -1;
-  PyObject *meta = Py_None, *task = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "s|szzLzOO", kwlist, &uri, &role,
-                                   &kind, &digest, &size, &name, &meta,
-                                   &task))
+/* The bytes of a data URI, as `mida run` records a file's name: a str as
+ * UTF-8, but for the lone surrogates by which os.fsdecode keeps the bytes
+ * of a file name that is not UTF-8, which become those bytes again
+ * (surrogateescape; any other lone surrogate is replaced); bytes (the
+ * os.fspath of a bytes path) as they are. Returns a new reference that
+ * holds *out; NULL with TypeError (not text) or ValueError (a NUL) set. */
+static PyObject *uri_bytes(PyObject *o, const char **out) {
+  PyObject *hold = NULL;
+  Py_ssize_t len = 0;
+  if (PyUnicode_Check(o)) {
+    *out = PyUnicode_AsUTF8AndSize(o, &len);
+    if (*out != NULL) {
+      Py_INCREF(o);
+      hold = o;
+    } else {
+      PyErr_Clear();
+      hold = PyUnicode_AsEncodedString(o, "utf-8", "surrogateescape");
+      if (hold == NULL) {
+        PyErr_Clear();
+        hold = PyUnicode_AsEncodedString(o, "utf-8", "replace");
+      }
+      if (hold == NULL)
+        return NULL;
+      *out = PyBytes_AS_STRING(hold);
+      len = PyBytes_GET_SIZE(hold);
+    }
+  } else if (PyBytes_Check(o)) {
+    Py_INCREF(o);
+    hold = o;
+    *out = PyBytes_AS_STRING(hold);
+    len = PyBytes_GET_SIZE(hold);
+  } else {
+    PyErr_Format(PyExc_TypeError, "uri must be a str or a path, not %.80s",
+                 Py_TYPE(o)->tp_name);
     return NULL;
+  }
+  if (strlen(*out) != (size_t)len) {
+    Py_DECREF(hold);
+    PyErr_SetString(PyExc_ValueError, "uri holds a NUL character");
+    return NULL;
+  }
+  return hold;
+}
+
+/* mida.data once its URI is bytes: the role read, the data recorded. */
+static PyObject *record_data(const char *uri, const char *role,
+                             const char *kind, const char *digest,
+                             long long size, const char *name, PyObject *meta,
+                             PyObject *task) {
   mida_role_t r;
   if (strcmp(role, "used") == 0 || strcmp(role, "input") == 0)
     r = MIDA_USED;
@@ -229,6 +267,26 @@ static PyObject *mod_data(PyObject *m, PyObject *args, PyObject *kw) {
   if (rc != MIDA_OK && mida_py_record_failed(rc) < 0)
     return NULL;
   Py_RETURN_NONE;
+}
+
+static PyObject *mod_data(PyObject *m, PyObject *args, PyObject *kw) {
+  (void)m;
+  static char *kwlist[] = {"uri", "role", "kind", "digest", "size", "name",
+                           "metadata", "task", NULL};
+  const char *uri, *role = "used", *kind = NULL, *digest = NULL, *name = NULL;
+  long long size = -1;
+  PyObject *urio, *meta = Py_None, *task = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|szzLzOO", kwlist, &urio,
+                                   &role, &kind, &digest, &size, &name, &meta,
+                                   &task))
+    return NULL;
+  PyObject *uri_hold = uri_bytes(urio, &uri);
+  if (uri_hold == NULL)
+    return NULL;
+  PyObject *done = record_data(uri, role, kind, digest, size, name, meta,
+                               task);
+  Py_DECREF(uri_hold);
+  return done;
 }
 
 /* ---- tasks whose ids the caller derives (the Dask plugins) -------------- */

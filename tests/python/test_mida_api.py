@@ -564,6 +564,32 @@ def test_data_takes_a_path_and_says_what_metadata_must_be():
                      "metadata": '{"rows":2}', "role": "generated"}]
 
 
+def test_data_takes_a_file_name_that_is_not_utf8():
+    # A file whose name is not UTF-8 (os.listdir gives it with lone
+    # surrogates, os.fsdecode) raised UnicodeEncodeError out of mida.data,
+    # and a bytes path TypeError: the program's loop over its files died.
+    # The name is recorded as its bytes, as `mida run` records it.
+    import pathlib
+
+    @mida.task(name="data_bytes_name_task")
+    def step():
+        mida.data(pathlib.Path(os.fsdecode(b"/tmp/mida-caf\xe9.csv")),
+                  "generated")
+        mida.data(b"/tmp/mida-b\xff.csv", "used")
+        with pytest.raises(ValueError, match="NUL"):
+            mida.data("/tmp/a\x00b")
+        return "ok"
+
+    assert step() == "ok"
+    rows = mida.query(
+        "SELECT hex(d.uri) AS uri FROM task t "
+        "JOIN task_data td ON td.task_id = t.id "
+        "JOIN data d ON d.id = td.data_id WHERE t.activity = ? ORDER BY 1",
+        ["data_bytes_name_task"])
+    assert rows == [{"uri": b"/tmp/mida-b\xff.csv".hex().upper()},
+                    {"uri": b"/tmp/mida-caf\xe9.csv".hex().upper()}]
+
+
 def test_sys_exit_ends_a_task_and_its_workflow_as_its_code_reads():
     # sys.exit(0) in a task or a `with mida.workflow` block (argparse's
     # --help, a script's `sys.exit(main())`) was CANCELLED, as Ctrl-C is;
