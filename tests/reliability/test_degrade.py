@@ -209,11 +209,14 @@ def test_mida_run_ends_when_the_store_fills_under_its_command(tmp_path):
                             " sleep 0.5; exit 5"], env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 5, r.stderr
-        # The last line says why in the store's own words, not a code word.
-        last = r.stderr.strip().splitlines()[-1]
-        assert "did not take every record" in last, r.stderr
-        assert "the store failed" not in last, r.stderr
-        assert "run.db" in last and ("full" in last or "I/O" in last), last
+        # Why, in the store's own words, not a code word ("the store
+        # failed"), and once: the early flush, a pass or the close says
+        # it, whichever meets it first.
+        lines = r.stderr.strip().splitlines()
+        said = [l for l in lines if "run.db" in l]
+        assert len(said) == 1, r.stderr
+        assert "full" in said[0] or "I/O" in said[0], r.stderr
+        assert "the store failed" not in r.stderr, r.stderr
         assert any(p.suffix == ".mj" for p in spool.iterdir())
         os.unlink(fs / "filler")
         r = subprocess.run([MIDA_BIN, "--store", str(store), "recover",
