@@ -86,6 +86,7 @@
 #include "sink/pg_guard.h"
 #include "sink/pg_isolate.h"
 #include "sink/pg_json.h"
+#include "sink/pg_message.h"
 #include "sink/pg_url.h"
 
 #define ROWS_PER_STMT 1000
@@ -600,12 +601,15 @@ uint64_t mida__pg_skipped(const mida__sink *sink) {
 
 /* A failure of the connection: libpq's message, with whatever of url's
  * secrets it repeats masked (libpq quotes a URL, or a token of one, that
- * it cannot read: url_scrub.h). url is the one libpq was given, or NULL
- * once connected (libpq then quotes no URL). */
+ * it cannot read: url_scrub.h), and without the records' values it may
+ * quote (pg_message.h). url is the one libpq was given, or NULL once
+ * connected (libpq then quotes no URL). */
 static int fail_conn_to(pg_sink *s, int rc, const char *what,
                         const char *url) {
-  char m[400], safe[400];
-  mida__one_line(PQerrorMessage(s->conn), m, sizeof m);
+  char cut[400], m[400], safe[400];
+  mida__one_line(mida__pg_message_without_data(PQerrorMessage(s->conn), cut,
+                                               sizeof cut),
+                 m, sizeof m);
   return mida__sink_fail(&s->base, rc, "%s %s: %s", what, s->where,
                          mida__url_scrub(m, url, safe, sizeof safe));
 }
@@ -629,7 +633,9 @@ static int fail_result(pg_sink *s, PGresult *res, const char *what) {
   const char *msg = PQresultErrorMessage(res);
   if (msg == NULL || msg[0] == '\0')
     msg = PQerrorMessage(s->conn);
-  mida__one_line(msg, m, sizeof m);
+  char cut[400];
+  mida__one_line(mida__pg_message_without_data(msg, cut, sizeof cut), m,
+                 sizeof m);
   PQclear(res);
   /* A writer refused so was connected while the database took no writes:
    * that stays so for the session, whatever the server says later. */
