@@ -4,6 +4,7 @@
  */
 #include "core/config.h"
 
+#include "core/alloc.h"
 #include "core/url.h"
 #include "mida.h"
 
@@ -29,9 +30,22 @@ int mida__default_spool(const char *store_url, char *buf, size_t buflen) {
   if (rc == MIDA_OK) {
     n = snprintf(buf, buflen, "%s.spool", path);
   } else {
-    uint64_t h = UINT64_C(0xCBF29CE484222325); /* FNV-1a of the URL */
-    for (const unsigned char *p = (const unsigned char *)store_url; *p; p++)
+    /* FNV-1a of the URL as it may be shown (mida__url_redact): the name
+     * is in the argv of the detached `mida recover` and in messages, and
+     * a hash of the password is as good as the password to whoever can
+     * try passwords against it (FNV-1a, billions a second). Until
+     * 2026-12 the whole URL was hashed, password included. A URL that
+     * differs only in its password names the same store, and so the same
+     * spool. */
+    size_t shown_len = 4 * strlen(store_url) + 16; /* each "***" <= 4x */
+    char *shown = mida__malloc(shown_len);
+    if (shown == NULL)
+      return MIDA_ENOMEM;
+    mida__url_redact(store_url, shown, shown_len);
+    uint64_t h = UINT64_C(0xCBF29CE484222325);
+    for (const unsigned char *p = (const unsigned char *)shown; *p; p++)
       h = (h ^ *p) * UINT64_C(0x100000001B3);
+    mida__free(shown);
     /* The user's runtime directory first, when it is there and theirs
      * alone (0700): no other user can make the path before them. /tmp is
      * shared, and the journal checks what it finds there

@@ -16,10 +16,11 @@ const char *mida__default_store(void);
 /* The spool directory that belongs to a store: "<path>.spool" beside an
  * SQLite file; for other stores "$XDG_RUNTIME_DIR/mida-spool/<hash of URL>"
  * where XDG_RUNTIME_DIR names a directory of this user's, mode 0700, else
- * "$TMPDIR/mida-spool-<euid>/<hash of URL>" ($TMPDIR: /tmp if unset).
- * Each store has its own, so that recovery ships a dead process's journal
- * to the store it was meant for. Returns MIDA_OK, or MIDA_ETOOBIG if buf is
- * too small. */
+ * "$TMPDIR/mida-spool-<euid>/<hash of URL>" ($TMPDIR: /tmp if unset). The
+ * hash is of the URL with its secrets masked (mida__url_redact), so that
+ * the name tells nothing of a password. Each store has its own, so that
+ * recovery ships a dead process's journal to the store it was meant for.
+ * Returns MIDA_OK, MIDA_ETOOBIG if buf is too small, or MIDA_ENOMEM. */
 int mida__default_spool(const char *store_url, char *buf, size_t buflen);
 
 /* The spool in force for the store at store_url: MIDA_SPOOL if set and not

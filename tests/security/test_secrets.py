@@ -10,6 +10,8 @@ import json
 import os
 import pathlib
 import re
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +27,8 @@ sys.path.insert(0, str(HERE.parent / "python"))
 
 import midapy_util  # noqa: E402
 from multinode_support import (free_port, mida_bin, pg_db,  # noqa: E402,F401
-                               psql)
+                               psql, require_backend)
+from test_spool_hijack import fnv1a  # noqa: E402
 
 
 def with_password(url, pw):
@@ -419,6 +422,47 @@ def test_mida_hides_the_passwords_of_its_own_arguments_from_ps(
     assert b"argvpw7" not in shown and b"sp9" not in shown
     # The store was reached all the same: the copy kept the URL whole.
     assert int(psql(pg_db, "SELECT count(*) FROM workflow")) == 1
+
+
+def test_the_spool_named_in_ps_is_no_hash_of_the_password(tmp_path,
+                                                          mida_bin):
+    """A store that is no SQLite file spools into a directory named by a
+    hash of its URL, and `mida run --detach-ship` hands that path to the
+    detached `mida recover` on its command line, which every user reads.
+    The hash was FNV-1a of the whole URL, password included: whoever knew
+    the rest of the URL could try passwords against it offline, billions a
+    second. Now it is the hash of the URL as shown, password masked. The
+    store is a listener that never answers, so that the recover waits on
+    it long enough to be read from /proc."""
+    require_backend("LIBPQ", "libpq")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        store = f"postgresql://postgres:hashpw5@127.0.0.1:{port}/x"
+        shown = f"postgresql://postgres:***@127.0.0.1:{port}/x"
+        env = clean_env(MIDA_STORE=store, TMPDIR=str(tmp_path))
+        env.pop("XDG_RUNTIME_DIR", None)
+        r = subprocess.run([mida_bin, "run", "--detach-ship", "--", "true"],
+                           env=env, cwd=tmp_path, capture_output=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        recover = {}
+        deadline = time.time() + 30
+        while not recover and time.time() < deadline:
+            for d in pathlib.Path("/proc").iterdir():
+                cmd = read_proc(d.name, "cmdline") if d.name.isdigit() else b""
+                if b"\0recover\0" in cmd and str(tmp_path).encode() in cmd:
+                    recover[int(d.name)] = cmd.split(b"\0")
+            time.sleep(0.05)
+        for pid in recover:
+            os.kill(pid, signal.SIGKILL)
+    assert len(recover) == 1, recover
+    argv = next(iter(recover.values()))
+    spool = pathlib.Path(argv[argv.index(b"--spool") + 1].decode())
+    assert spool.parent == tmp_path / f"mida-spool-{os.geteuid()}", argv
+    assert spool.name != fnv1a(store), argv
+    assert spool.name == fnv1a(shown), argv
 
 
 def test_a_password_holding_an_at_sign_is_hidden_whole(mida_bin):

@@ -56,7 +56,9 @@ def shared():
 
 
 def fnv1a(text):
-    """The hash that names a non-SQLite store's spool (core/config.c)."""
+    """The hash that names a non-SQLite store's spool (core/config.c), of
+    the URL as it is shown: a URL with a password is hashed with '***' for
+    it."""
     h = 0xCBF29CE484222325
     for b in text.encode():
         h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
