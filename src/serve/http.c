@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "mida.h"
 #include "serve/mhd.h"
+#include "serve/peer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -437,6 +438,16 @@ static void request_done(void *cls, struct MHD_Connection *c, void **req_cls,
   *req_cls = NULL;
 }
 
+/* Without a token, a connection is served only when its client is a
+ * socket of this user's or root's (peer.h): every local user reaches
+ * loopback, and the store is this user's alone. The connection of another
+ * is closed before a byte is read. */
+static enum MHD_Result accept_peer(void *cls, const struct sockaddr *addr,
+                                   socklen_t addrlen) {
+  (void)cls;
+  return mida__serve_peer_is_ours(addr, addrlen) ? MHD_YES : MHD_NO;
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
                               const char *url, const char *method,
                               const char *version, const char *upload_data,
@@ -544,6 +555,16 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
     snprintf(err, errlen, "out of memory");
     return MIDA_ENOMEM;
   }
+  if (opts->token == NULL && !mida__serve_peer_check_works()) {
+    mida__free(h);
+    snprintf(err, errlen,
+             "refusing to listen on %.100s without a token: this machine "
+             "does not say whose a connection is (/proc/net/tcp), so any "
+             "local user could read the store. Give --token-file FILE "
+             "(docs/serve.md)",
+             opts->listen);
+    return MIDA_EINVAL;
+  }
   h->srv = srv;
   pthread_mutex_init(&h->lock, NULL);
   pthread_condattr_t attr;
@@ -572,7 +593,8 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
   unsigned max_clients =
       opts->max_clients > 0 ? (unsigned)opts->max_clients : 256;
   h->daemon = mhd->start_daemon(
-      flags, 0, NULL, NULL, answer, h, MHD_OPTION_SOCK_ADDR,
+      flags, 0, opts->token == NULL ? accept_peer : NULL, NULL, answer, h,
+      MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_clients,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_ADDRESS,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,

@@ -3,7 +3,9 @@ server: who may listen where, the bearer token, the Host check, the
 headers, and hostile requests that must get a 4xx and never a crash."""
 
 import http.client
+import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -123,6 +125,71 @@ def test_listens_on_all_addresses_with_a_token(serve, lite, token_file,
     assert "http://0.0.0.0:" in line and "token required" in line
     r.terminate()
     assert r.wait(timeout=15) == 0
+
+
+OTHER_USER = 65534
+
+# What another local user runs: one GET, its status and body, or the error
+# that ended it.
+ASK = """
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
+try:
+    c.request("GET", sys.argv[2], headers=dict(h.split(": ", 1)
+                                               for h in sys.argv[3:]))
+    r = c.getresponse()
+    print(r.status, r.read().decode(errors="replace"))
+except OSError as e:
+    print("refused", type(e).__name__)
+"""
+
+
+def system_python():
+    """A python3 that another user may run (not one below root's home)."""
+    for p in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def as_other_user(port, target, *headers):
+    python = system_python()
+    r = subprocess.run(["setpriv", f"--reuid={OTHER_USER}",
+                        f"--regid={OTHER_USER}", "--clear-groups", python,
+                        "-c", ASK, str(port), target, *headers],
+                       capture_output=True, text=True, timeout=60,
+                       cwd="/")
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_another_local_user_cannot_read_the_store_without_the_token(
+        serve, lite, token_file):
+    """Without --token-file, mida serve answered whoever reached loopback,
+    and every local user does: another user read the whole store (whose
+    file is 0600, this user's alone) through /api/sql. Now a connection
+    whose client socket is another user's is closed unanswered; this
+    user's own clients are served as before, and with a token the token
+    decides, for remote use through a proxy."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to act as a second user through setpriv")
+    if shutil.which("setpriv") is None or system_python() is None:
+        pytest.skip("setpriv (util-linux) or /usr/bin/python3 is missing")
+    s = serve(lite)
+    sql = "/api/sql?q=SELECT%20count(*)%20FROM%20task"
+    host = f"Host: 127.0.0.1:{s.port}"
+    for target in [sql, "/api/tasks", "/api/health", "/"]:
+        out = as_other_user(s.port, target, host)
+        assert out.startswith("refused"), (target, out)
+    st, _, body = s.request(sql)
+    assert st == 200 and b"rows" in body
+    with_token = serve(lite, "--token-file", token_file)
+    out = as_other_user(with_token.port, sql, f"Host: 127.0.0.1:"
+                        f"{with_token.port}", "Authorization: Bearer " + TOKEN)
+    assert out.startswith("200 ") and '"rows"' in out, out
+    out = as_other_user(with_token.port, sql,
+                        f"Host: 127.0.0.1:{with_token.port}")
+    assert out.startswith("401 "), out
 
 
 def test_host_header_must_be_loopback_without_token(serve, lite):
