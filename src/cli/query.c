@@ -70,6 +70,9 @@ int mida__cli_query(mida__cli *cli, int argc, char **argv) {
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
 
+  /* This process only reads: a statement's rows are bounded in memory
+   * as its temporary files are (guard.h). */
+  (void)mida__sink_bound_reader_memory();
   mida__sink *sink = NULL;
   ex = mida__cli_open_store(cli, 0, &sink);
   if (ex != MIDA_CLI_CONTINUE)

@@ -201,6 +201,9 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
         "127.0.0.1 and use an SSH tunnel (docs/serve.md)",
         listen);
   }
+  /* This process only reads: the rows of /api/sql's statements are
+   * bounded in memory as their temporary files are (guard.h). */
+  (void)mida__sink_bound_reader_memory();
   int schema = 0;
   ex = check_store(cli, &schema);
   if (ex != MIDA_CLI_CONTINUE) {

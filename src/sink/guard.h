@@ -24,6 +24,10 @@
  *   bounded          a wall-clock time limit (MIDA_QUERY_TIMEOUT_MS,
  *                    default 30 s) and a bound on temporary space
  *                    (MIDA_QUERY_TEMP_MB, default 256 MiB), per statement;
+ *                    and in the processes that only read, `mida query`
+ *                    and `mida serve`, on SQLite's memory
+ *                    (MIDA_QUERY_MEM_MB, default 2 GiB: sink.h,
+ *                    mida__sink_bound_reader_memory);
  *   stoppable        mida__sink_cancel_queries() (sink.h), safe in a signal
  *                    handler, stops the statements in flight (PQcancel,
  *                    sqlite3_interrupt): `mida`'s reading verbs call it on

@@ -168,6 +168,30 @@ static int query_progress(void *ctx) {
   return 0;
 }
 
+/* The bound of mida__sink_bound_reader_memory (sink.h), in bytes; 0 none. */
+static int64_t reader_memory_bound;
+
+int64_t mida__sink_bound_reader_memory(void) {
+  const char *v = getenv("MIDA_QUERY_MEM_MB");
+  long long mb = MIDA_SINK_READER_MEM_MB_DEFAULT;
+  if (v != NULL && v[0] != '\0') {
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno == 0 && end != v && *end == '\0' && n >= 0 && n < (1LL << 40))
+      mb = n;
+  }
+  /* The limit needs SQLite's count of its memory, which mida's own
+   * processes turn off for the writers' speed (mida__sink_own_process): on
+   * again here, where it can still be, before SQLite's first use; else no
+   * bound is claimed. */
+  if (mb > 0 && sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 1) != SQLITE_OK)
+    mb = 0;
+  reader_memory_bound = (int64_t)mb * 1024 * 1024;
+  sqlite3_hard_heap_limit64(reader_memory_bound);
+  return reader_memory_bound;
+}
+
 /* The message of a failed step, said for the user when the guard ended
  * it. */
 static int step_error(sqlite_sink *s, int src) {
@@ -183,6 +207,11 @@ static int step_error(sqlite_sink *s, int src) {
                            "the query needs more temporary space than its "
                            "bound of %lld MiB (MIDA_QUERY_TEMP_MB)",
                            (long long)(s->temp.limit >> 20));
+  if ((src & 0xff) == SQLITE_NOMEM && reader_memory_bound > 0)
+    return mida__sink_fail(&s->base, MIDA_ESTORE,
+                           "the query needs more memory than its bound of "
+                           "%lld MiB (MIDA_QUERY_MEM_MB)",
+                           (long long)(reader_memory_bound >> 20));
   return mida__sink_fail(&s->base, MIDA_ESTORE, "%s", sqlite3_errmsg(s->db));
 }
 

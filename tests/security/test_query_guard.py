@@ -526,6 +526,37 @@ def test_sqlite_value_size_is_bounded(lite):
     assert "too big" in err, err
 
 
+# Runs `mida query SQL` with its output thrown away; prints its exit
+# status, its stderr and its peak memory (KiB) as JSON.
+PEAK = """
+import json, resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE, text=True, timeout=300)
+print(json.dumps([r.returncode, r.stderr,
+                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))
+"""
+
+
+def test_sqlite_query_memory_is_bounded(lite):
+    """A row of values each under the value bound (here three of 200 MB)
+    took `mida query` -- and so /api/sql, `mida serve` -- to as much memory
+    as they add up to, GBs with more columns or a large group_concat: a
+    process that only reads bounds SQLite's memory at MIDA_QUERY_MEM_MB,
+    and the statement fails saying so, at about the bound."""
+    cols = ", ".join(f"printf('%.*c', 200000000, 'x') AS c{i}"
+                     for i in range(3))
+    r = subprocess.run([sys.executable, "-c", PEAK, str(MIDA), "query",
+                        "SELECT " + cols],
+                       env=env_for(lite, MIDA_QUERY_MEM_MB=300),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    code, err, peak_kib = json.loads(r.stdout)
+    assert code == 1, err
+    assert "more memory than its bound of 300 MiB (MIDA_QUERY_MEM_MB)" in \
+        err, err
+    assert peak_kib < 450 * 1024, peak_kib
+
+
 def cpu_ticks(pid):
     """User and system CPU time of a process, in clock ticks."""
     stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
