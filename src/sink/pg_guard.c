@@ -94,14 +94,15 @@
 #define GUARD_TABLE_EXISTS(t)                                                  \
   "CASE WHEN " t " LIKE 'mida.%' THEN EXISTS (SELECT 1 FROM pg_class c"       \
   " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'mida'"   \
-  " AND c.relname = substr(" t ", 6)) ELSE to_regclass(" t ") IS NOT NULL"    \
-  " END"
+  " AND c.relname = pg_catalog.substr(" t ", 6))"                             \
+  " ELSE pg_catalog.to_regclass(" t ") IS NOT NULL END"
 
 /* What the guard functions' comment says when they are up to date: the
  * guard's version and the tables granted, which are those that exist. */
 #define GUARD_MARKER                                                           \
-  "'mida query guard 1: ' || coalesce((SELECT string_agg(g.tbl, ','"           \
-  " ORDER BY g.tbl) FROM unnest(" GUARD_TABLES ") AS g(tbl) WHERE"             \
+  "'mida query guard 1: ' || coalesce((SELECT"                                \
+  " pg_catalog.string_agg(g.tbl, ',' ORDER BY g.tbl) FROM"                     \
+  " pg_catalog.unnest(" GUARD_TABLES ") AS g(tbl) WHERE"                       \
   " " GUARD_TABLE_EXISTS("g.tbl") "), '')"
 
 /* The comment of mida_guard_open_params: the version of its definition. */
@@ -115,15 +116,15 @@ static const char check_sql[] =
     " p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname ="
     " 'mida' AND p.proname IN ('mida_guard_open', 'mida_guard_fetch',"
     " 'mida_guard_open_params'))"
-    " SELECT coalesce((SELECT obj_description(f.oid, 'pg_proc') FROM f WHERE"
-    " f.proname = 'mida_guard_fetch') = " GUARD_MARKER ", false) AND"
-    " coalesce((SELECT obj_description(f.oid, 'pg_proc') FROM f WHERE"
-    " f.proname = 'mida_guard_open_params') = " GUARD_PARAMS_MARKER ","
-    " false) AND (SELECT count(*) FROM f WHERE f.prosecdef AND f.proowner ="
-    " r.oid) = 3,"
+    " SELECT coalesce((SELECT pg_catalog.obj_description(f.oid, 'pg_proc')"
+    " FROM f WHERE f.proname = 'mida_guard_fetch') = " GUARD_MARKER ","
+    " false) AND coalesce((SELECT pg_catalog.obj_description(f.oid,"
+    " 'pg_proc') FROM f WHERE f.proname = 'mida_guard_open_params') = "
+    GUARD_PARAMS_MARKER ", false) AND (SELECT pg_catalog.count(*) FROM f"
+    " WHERE f.prosecdef AND f.proowner = r.oid) = 3,"
     " r.oid IS NOT NULL,"
-    " CASE WHEN r.oid IS NULL THEN false ELSE pg_has_role(r.oid, 'MEMBER')"
-    " END,"
+    " CASE WHEN r.oid IS NULL THEN false"
+    " ELSE pg_catalog.pg_has_role(r.oid, 'MEMBER') END,"
     " coalesce(NOT (r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR"
     " r.rolreplication OR r.rolbypassrls) AND NOT EXISTS (SELECT 1 FROM"
     " pg_auth_members m WHERE m.member = r.oid), true)"
@@ -134,7 +135,7 @@ static const char check_sql[] =
  * session doing the same at once. */
 static const char setup_sql[] =
     "BEGIN READ WRITE;\n"
-    "SELECT pg_advisory_xact_lock(7236462);\n"
+    "SELECT pg_catalog.pg_advisory_xact_lock(7236462);\n"
     "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname ="
     " 'mida_reader') THEN CREATE ROLE mida_reader NOLOGIN; END IF;"
     " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;"
@@ -155,8 +156,8 @@ static const char setup_sql[] =
     "IS " GUARD_PARAMS_MARKER ";\n"
     "CREATE OR REPLACE FUNCTION mida.mida_guard_fetch(c refcursor,"
     " n integer) RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER AS"
-    " $f$ BEGIN RETURN QUERY EXECUTE format('FETCH %s FROM %I', n, c);"
-    " END $f$;\n"
+    " $f$ BEGIN RETURN QUERY EXECUTE"
+    " pg_catalog.format('FETCH %s FROM %I', n, c); END $f$;\n"
     "ALTER FUNCTION mida.mida_guard_open(text) OWNER TO mida_reader;\n"
     "ALTER FUNCTION mida.mida_guard_open_params(text, text[]) OWNER TO"
     " mida_reader;\n"
@@ -169,14 +170,14 @@ static const char setup_sql[] =
     " PUBLIC;\n"
     "GRANT USAGE ON SCHEMA mida TO mida_reader;\n"
     "DO $$ DECLARE t text; r regclass; BEGIN"
-    " FOREACH t IN ARRAY " GUARD_TABLES " LOOP r := to_regclass(t);"
+    " FOREACH t IN ARRAY " GUARD_TABLES " LOOP r := pg_catalog.to_regclass(t);"
     " IF r IS NOT NULL THEN"
-    " EXECUTE format('GRANT SELECT ON %s TO mida_reader', r);"
-    " EXECUTE format('GRANT USAGE ON SCHEMA %I TO mida_reader', (SELECT"
-    " n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid ="
+    " EXECUTE pg_catalog.format('GRANT SELECT ON %s TO mida_reader', r);"
+    " EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %I TO mida_reader',"
+    " (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid ="
     " c.relnamespace WHERE c.oid = r)); END IF; END LOOP;"
-    " EXECUTE format('COMMENT ON FUNCTION mida.mida_guard_fetch(refcursor,"
-    " integer) IS %L', " GUARD_MARKER ");"
+    " EXECUTE pg_catalog.format('COMMENT ON FUNCTION"
+    " mida.mida_guard_fetch(refcursor, integer) IS %L', " GUARD_MARKER ");"
     " END $$;\n"
     "COMMIT;\n";
 
@@ -445,10 +446,11 @@ static int arrange(mida__pg_guard *g, mida__sink *base, const char *where) {
   /* The schemas that this role's search_path names, spelt out, so that
    * the same tables are found as mida_reader ("$user" is another then). */
   PGresult *res = PQexec(
-      g->conn, "SELECT set_config('search_path', coalesce((SELECT"
-               " string_agg(quote_ident(s), ', ' ORDER BY o) FROM"
-               " unnest(current_schemas(false)) WITH ORDINALITY AS x(s, o)),"
-               " ''), false)");
+      g->conn, "SELECT pg_catalog.set_config('search_path', coalesce(("
+               "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(s), ', '"
+               " ORDER BY o) FROM pg_catalog.unnest("
+               "pg_catalog.current_schemas(false)) WITH ORDINALITY AS"
+               " x(s, o)), ''), false)");
   int good = result_ok(res);
   PQclear(res);
   if (!good)
@@ -664,8 +666,9 @@ static int param_types(mida__pg_guard *g, mida__sink *base, const char *where,
   if (rc == MIDA_OK && unknown > 0) {
     const char *list = mida__buf_str(&oids);
     res = run_stmt(g,
-                   "SELECT format_type(o, NULL) FROM unnest($1::oid[]) WITH"
-                   " ORDINALITY AS x(o, n) ORDER BY n",
+                   "SELECT pg_catalog.format_type(o, NULL) FROM"
+                   " pg_catalog.unnest($1::oid[]) WITH ORDINALITY AS x(o, n)"
+                   " ORDER BY n",
                    1, &list, deadline);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
         PQntuples(res) != unknown || g->cancelled) {
@@ -727,9 +730,11 @@ static int fetch_sql(mida__pg_guard *g, mida__sink *base, const char *where,
   mida__buf_reset(b);
   if (rc == MIDA_OK && unknown > 0)
     rc = mida__buf_printf(b,
-                          "SELECT format_type(o, m), (SELECT t.typtype = 'p'"
-                          " AND t.typname NOT IN ('record', '_record') FROM"
-                          " pg_type t WHERE t.oid = o) FROM"
+                          "SELECT pg_catalog.format_type(o, m), (SELECT"
+                          " t.typtype = 'p' AND t.typname NOT IN ('record',"
+                          " '_record') FROM pg_type t WHERE t.oid = o) FROM"
+                          /* unnest of two arrays is FROM's syntax, not a
+                           * function a schema may qualify */
                           " unnest('{%s}'::oid[],"
                           " '{%s}'::int4[]) WITH ORDINALITY AS x(o, m, n)"
                           " ORDER BY n",

@@ -305,13 +305,14 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
      * same transaction. */
     "DROP FUNCTION IF EXISTS mida.task_key_num_sync() CASCADE;\n"
     "CREATE OR REPLACE FUNCTION mida.task_key_num_insert() RETURNS trigger"
-    " LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('INSERT INTO"
+    " LANGUAGE plpgsql AS $$ BEGIN EXECUTE pg_catalog.format('INSERT INTO"
     " task_key_num(name, value, task_id) SELECT $1, v, id FROM (SELECT"
     " mida.mida_num(%I, $2) AS v, id FROM mida_new) AS n WHERE v IS NOT"
     " NULL ON CONFLICT DO NOTHING', TG_ARGV[1]) USING TG_ARGV[0], TG_ARGV[2];"
     " RETURN NULL; END $$;\n"
     "CREATE OR REPLACE FUNCTION mida.task_key_num_update() RETURNS trigger"
-    " LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('WITH c AS (SELECT o.id,"
+    " LANGUAGE plpgsql AS $$ BEGIN EXECUTE pg_catalog.format('WITH c AS"
+    " (SELECT o.id,"
     " mida.mida_num(o.%1$I, $2) AS ov, mida.mida_num(n.%1$I, $2) AS nv"
     " FROM mida_old o JOIN mida_new n ON n.id = o.id), d AS (DELETE FROM"
     " task_key_num k USING c WHERE k.name = $1 AND k.value = c.ov AND"
@@ -320,7 +321,8 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     " IS NOT NULL AND nv IS DISTINCT FROM ov ON CONFLICT DO NOTHING',"
     " TG_ARGV[1]) USING TG_ARGV[0], TG_ARGV[2]; RETURN NULL; END $$;\n"
     "CREATE OR REPLACE FUNCTION mida.task_key_num_delete() RETURNS trigger"
-    " LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('DELETE FROM task_key_num"
+    " LANGUAGE plpgsql AS $$ BEGIN EXECUTE pg_catalog.format('DELETE FROM"
+    " task_key_num"
     " k USING (SELECT id, mida.mida_num(%I, $2) AS v FROM mida_old) AS o"
     " WHERE k.name = $1 AND k.value = o.v AND k.task_id = o.id',"
     " TG_ARGV[1]) USING TG_ARGV[0], TG_ARGV[2]; RETURN NULL; END $$;\n"
@@ -383,9 +385,10 @@ static const char pg_schema_6_to_7[] =
     "DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT p.oid::regprocedure"
     " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
     " WHERE p.proname = 'mida_point' AND n.nspname <> 'mida' LOOP"
-    " IF to_regprocedure('mida.mida_point(bigint, double precision)')"
-    " IS NULL THEN EXECUTE format('ALTER FUNCTION %s SET SCHEMA mida', f);"
-    " ELSE EXECUTE format('DROP FUNCTION %s', f); END IF; END LOOP; END $$;\n";
+    " IF pg_catalog.to_regprocedure('mida.mida_point(bigint, double"
+    " precision)') IS NULL THEN EXECUTE pg_catalog.format('ALTER FUNCTION"
+    " %s SET SCHEMA mida', f); ELSE EXECUTE pg_catalog.format('DROP FUNCTION"
+    " %s', f); END IF; END LOOP; END $$;\n";
 
 /* The points a batch added to metric (the RETURNING of its inserts), for
  * their blocks (rollup.h); one per connection, emptied at each commit. */
@@ -1690,8 +1693,8 @@ static int lock_run_tasks(pg_sink *s, const mida__rec *recs, size_t n) {
   if (rc != MIDA_OK)
     return mida__sink_fail(&s->base, rc, "out of memory");
   return exec_with_sql_param(s,
-                             "SELECT pg_advisory_xact_lock(k)"
-                             " FROM unnest($1::bigint[]) AS k",
+                             "SELECT pg_catalog.pg_advisory_xact_lock(k)"
+                             " FROM pg_catalog.unnest($1::bigint[]) AS k",
                              "cannot lock the tasks of runs");
 }
 
@@ -2061,10 +2064,11 @@ static int migrate_declared_keys(pg_sink *s, int fill) {
  * Returns MIDA_OK, or MIDA_ESTORE with the sink's message. */
 static int find_schema(pg_sink *s, int *mida, char *taken, size_t takenlen) {
   PGresult *res =
-      PQexec(s->conn, "SELECT to_regclass('mida_meta') IS NOT NULL, (SELECT"
-                      " string_agg('\"' || t || '\"', ', ' ORDER BY t) FROM"
-                      " unnest(" PG_STORE_NAMES ") AS t"
-                      " WHERE to_regclass(t) IS NOT NULL)");
+      PQexec(s->conn, "SELECT pg_catalog.to_regclass('mida_meta') IS NOT"
+                      " NULL, (SELECT pg_catalog.string_agg('\"' || t ||"
+                      " '\"', ', ' ORDER BY t) FROM pg_catalog.unnest("
+                      PG_STORE_NAMES ") AS t WHERE"
+                      " pg_catalog.to_regclass(t) IS NOT NULL)");
   int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
   int rc = MIDA_OK;
   if (ok) {

@@ -235,6 +235,35 @@ def test_pg_role_cannot_be_switched_back_by_code_in_the_store(pg):
     assert "mida_reader" in err, err
 
 
+def test_pg_guard_calls_no_function_planted_in_public(tmp_path):
+    """The guard's own SQL runs as the role the URL logs in as, a superuser
+    here, at every connection (its check) and at its setup. It called
+    unnest(), format(), to_regclass() ... unqualified: a function in public
+    that matches better than pg_catalog's polymorphic one (unnest(text[])
+    against unnest(anyarray), CVE-2018-1058's shape), planted by anyone who
+    may create in public (every user, before PostgreSQL 15), ran as the
+    superuser. Every call is pg_catalog's now."""
+    if not pg_available():
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 or the libpq module is "
+                    "missing")
+    name = make_db()
+    url = f"{PG_ADMIN}/{name}"
+    try:
+        fill(url, tmp_path)
+        for fn in ("unnest(text[]) RETURNS SETOF text",
+                   "format(text, integer, refcursor) RETURNS text"):
+            psql(url, f"CREATE FUNCTION public.{fn} LANGUAGE plpgsql AS $$"
+                 " BEGIN RAISE EXCEPTION 'a planted function ran'; END $$")
+        psql(url, "DROP FUNCTION IF EXISTS mida.mida_guard_fetch(refcursor,"
+             " integer) CASCADE")  # the guard is set up again, too
+        r = mida(url, "query", "SELECT count(*) AS n FROM task")
+        assert r.returncode == 0, r.stderr
+        assert "planted" not in r.stderr, r.stderr
+        assert r.stdout.split()[-1] == str(TASKS), r.stdout
+    finally:
+        drop_db(name)
+
+
 def test_pg_python_query_is_guarded(pg):
     code = ("import mida, json, sys\n"
             "print(json.dumps(mida.query('SELECT count(*) AS n FROM task')))\n"
