@@ -134,14 +134,24 @@ static int64_t env_number(const char *name, int64_t def) {
   return out;
 }
 
+/* A bound in MiB from the environment variable name, in bytes: def when
+ * unset or not a number, 0 (none) when 0 or more than 2^40 MiB, which is
+ * no bound at all in practice. */
+static int64_t env_mib(const char *name, int64_t def) {
+  int64_t mb = env_number(name, def);
+  return mb > ((int64_t)1 << 40) ? 0 : mb * 1024 * 1024;
+}
+
 void mida__guard_limits_default(mida__query_limits *out) {
   out->timeout_ms =
       env_number("MIDA_QUERY_TIMEOUT_MS", MIDA_GUARD_TIMEOUT_MS_DEFAULT);
-  int64_t mb = env_number("MIDA_QUERY_TEMP_MB", MIDA_GUARD_TEMP_MB_DEFAULT);
-  /* No more than 2^40 MiB, which is no bound at all in practice. */
-  out->temp_bytes = mb > ((int64_t)1 << 40) ? 0 : mb * 1024 * 1024;
+  out->temp_bytes = env_mib("MIDA_QUERY_TEMP_MB", MIDA_GUARD_TEMP_MB_DEFAULT);
   out->stop = NULL;
   out->stop_ctx = NULL;
+}
+
+int64_t mida__guard_reader_mem_bytes(void) {
+  return env_mib("MIDA_QUERY_MEM_MB", MIDA_GUARD_MEM_MB_DEFAULT);
 }
 
 /* A character of an identifier, in either dialect (non-ASCII letters

@@ -26,7 +26,7 @@
  *                    (MIDA_QUERY_TEMP_MB, default 256 MiB), per statement;
  *                    and in the processes that only read, `mida query`
  *                    and `mida serve`, on SQLite's memory
- *                    (MIDA_QUERY_MEM_MB, default 2 GiB: sink.h,
+ *                    (MIDA_QUERY_MEM_MB, MIDA_GUARD_MEM_MB_DEFAULT: sink.h,
  *                    mida__sink_bound_reader_memory);
  *   stoppable        mida__sink_cancel_queries() (sink.h), safe in a signal
  *                    handler, stops the statements in flight (PQcancel,
@@ -53,6 +53,9 @@
 #define MIDA_GUARD_TIMEOUT_MS_DEFAULT 30000
 /* The default bound on a statement's temporary space, in MiB. */
 #define MIDA_GUARD_TEMP_MB_DEFAULT 256
+/* The default bound on SQLite's memory in a process that only reads, in
+ * MiB (sink.h, mida__sink_bound_reader_memory). */
+#define MIDA_GUARD_MEM_MB_DEFAULT 2048
 
 /* How often a statement asks its stop function, in milliseconds. */
 #define MIDA_GUARD_STOP_MS 100
@@ -72,6 +75,11 @@ typedef struct mida__query_limits {
  * 0 for none) and MIDA_QUERY_TEMP_MB (MiB, 0 for none), each defaulting
  * as above when unset or not a number. */
 void mida__guard_limits_default(mida__query_limits *out);
+
+/* MIDA_QUERY_MEM_MB (MiB, 0 for none) in bytes, defaulting to
+ * MIDA_GUARD_MEM_MB_DEFAULT when unset or not a number, read as
+ * MIDA_QUERY_TEMP_MB is. */
+int64_t mida__guard_reader_mem_bytes(void);
 
 /* Why the function called name may not be called by a query, in words
  * ("reads the database server's files"), or NULL if it may. Names are

@@ -114,6 +114,18 @@ static void test_limits_from_the_environment(void **state) {
   assert_int_equal(lim.temp_bytes, (int64_t)MIDA_GUARD_TEMP_MB_DEFAULT << 20);
   unsetenv("MIDA_QUERY_TIMEOUT_MS");
   unsetenv("MIDA_QUERY_TEMP_MB");
+  /* The reading processes' memory bound is read the same way. */
+  unsetenv("MIDA_QUERY_MEM_MB");
+  assert_int_equal(mida__guard_reader_mem_bytes(),
+                   (int64_t)MIDA_GUARD_MEM_MB_DEFAULT << 20);
+  setenv("MIDA_QUERY_MEM_MB", "300", 1);
+  assert_int_equal(mida__guard_reader_mem_bytes(), (int64_t)300 << 20);
+  setenv("MIDA_QUERY_MEM_MB", "0", 1);
+  assert_int_equal(mida__guard_reader_mem_bytes(), 0);
+  setenv("MIDA_QUERY_MEM_MB", "12x", 1);
+  assert_int_equal(mida__guard_reader_mem_bytes(),
+                   (int64_t)MIDA_GUARD_MEM_MB_DEFAULT << 20);
+  unsetenv("MIDA_QUERY_MEM_MB");
 }
 
 int main(void) {

@@ -239,8 +239,8 @@ int mida__sink_query_typed(mida__sink *sink, const char *sql,
                            mida__row_fn row, void *ctx);
 
 /* Bounds the memory SQLite may hold in this whole process at
- * MIDA_QUERY_MEM_MB (MiB; default MIDA_SINK_READER_MEM_MB_DEFAULT, 0: no
- * bound), so that a query whose rows hold more (many values of up to
+ * MIDA_QUERY_MEM_MB (MiB; default MIDA_GUARD_MEM_MB_DEFAULT, 0: no bound:
+ * guard.h), so that a query whose rows hold more (many values of up to
  * 256 MiB each, a large group_concat) fails with a message naming the
  * bound instead of taking the machine's memory. Process-wide
  * (sqlite3_hard_heap_limit64): for a process that only reads, on its main
@@ -249,7 +249,6 @@ int mida__sink_query_typed(mida__sink *sink, const char *sql,
  * mida.query run in the user's process). Returns the bound in bytes, 0
  * for none (also once SQLite is in use: the bound needs its count of its
  * memory, which can only be turned on before). */
-#define MIDA_SINK_READER_MEM_MB_DEFAULT 2048
 int64_t mida__sink_bound_reader_memory(void);
 
 /* MIDA_EUNSUPPORTED where the sink is not a store. */

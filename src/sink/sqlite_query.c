@@ -172,22 +172,14 @@ static int query_progress(void *ctx) {
 static int64_t reader_memory_bound;
 
 int64_t mida__sink_bound_reader_memory(void) {
-  const char *v = getenv("MIDA_QUERY_MEM_MB");
-  long long mb = MIDA_SINK_READER_MEM_MB_DEFAULT;
-  if (v != NULL && v[0] != '\0') {
-    char *end = NULL;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    if (errno == 0 && end != v && *end == '\0' && n >= 0 && n < (1LL << 40))
-      mb = n;
-  }
+  int64_t bound = mida__guard_reader_mem_bytes();
   /* The limit needs SQLite's count of its memory, which mida's own
    * processes turn off for the writers' speed (mida__sink_own_process): on
    * again here, where it can still be, before SQLite's first use; else no
    * bound is claimed. */
-  if (mb > 0 && sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 1) != SQLITE_OK)
-    mb = 0;
-  reader_memory_bound = (int64_t)mb * 1024 * 1024;
+  if (bound > 0 && sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 1) != SQLITE_OK)
+    bound = 0;
+  reader_memory_bound = bound;
   sqlite3_hard_heap_limit64(reader_memory_bound);
   return reader_memory_bound;
 }
