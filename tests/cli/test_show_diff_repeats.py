@@ -34,6 +34,14 @@ def mida(mida_bin, store, *args, cwd=None):
     return r.stdout
 
 
+def python(store, code):
+    """Runs code in a Python that records into store; its stdout."""
+    r = subprocess.run([sys.executable, "-c", code], env=clean_env(store),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 def test_diff_shows_a_run_s_argv_and_cwd_once(mida_bin, tmp_path):
     store = tmp_path / "s.db"
     for word in ("a", "b"):
@@ -67,9 +75,7 @@ def test_show_counts_no_host_sample_without_a_busy_share(mida_bin,
             "    time.sleep(0.3)\n"
             "    return x\n"
             "f(1)\n")
-    r = subprocess.run([sys.executable, "-c", code], env=clean_env(store),
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
+    python(store, code)
     (task,) = json.loads(mida(mida_bin, store, "query", "--json",
                               "SELECT id FROM task"))
     # The session's first samples (taken when it opened) fall in f.
@@ -131,10 +137,7 @@ def test_show_says_why_each_run_of_a_task_failed(mida_bin, tmp_path):
             "_mida.task_run(r2, t, status=_mida.FINISHED, ended=4_000)\n"
             "mida.flush()\n"
             "print(t)\n")
-    r = subprocess.run([sys.executable, "-c", code], env=clean_env(store),
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    task = r.stdout.strip()
+    task = python(store, code).strip()
     out = mida(mida_bin, store, "show", task)
     runs = out.split("runs\n")[1].split("\n\n")[0]
     lines = [l for l in runs.splitlines() if l.strip()]
