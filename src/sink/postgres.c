@@ -14,8 +14,9 @@
  * for the JSON objects (the same shallow merge as mida__json_merge), the
  * record's value else the stored one for the rest. An origin default (host,
  * pid from the batch) only fills an empty column; a record's own host or
- * pid wins. One exception, documented: an explicit value equal to the
- * batch's own default is treated as the default.
+ * pid wins, also when it equals the default: each staged row says which
+ * of its origin columns its records gave (origin_given), and the merge
+ * runs once for each such set in the batch (flush_entity).
  *
  * Batches: put_batch is one transaction. The records of one task (workflow,
  * campaign) within a batch are first folded into one row image in C, JSON
@@ -1267,9 +1268,35 @@ static const char *column_type(const mida__merge_column *col) {
              : "text";
 }
 
+/* The bit of an origin column (MIDA_RULE_ORIGIN) in a staged row's
+ * origin_given: set when the row's records gave the column's value, clear
+ * when it is the batch's origin default. */
+static unsigned origin_bit(const mida__merge_column *col) {
+  return col->tag == MIDA_F_HOST ? 1u : 2u;
+}
+
+/* Whether an entity's table has origin columns (and so its staging table
+ * the column origin_given, and its merge the parameter $1). */
+static int has_origin(const entity *ent) {
+  for (int c = 0; c < ent->ncolumns; c++)
+    if (ent->columns[c].rule == MIDA_RULE_ORIGIN)
+      return 1;
+  return 0;
+}
+
+/* The origin_given of an image: the bits of the origin columns it has a
+ * value of its own for. */
+static unsigned image_origin_given(const entity *ent, const image *img) {
+  unsigned given = 0;
+  for (int c = 1; c < ent->ncolumns; c++)
+    if (ent->columns[c].rule == MIDA_RULE_ORIGIN && img->c[c].set)
+      given |= origin_bit(&ent->columns[c]);
+  return given;
+}
+
 /* Writes the merged value of column c of an entity's upsert: the stored
  * value (table.col) and the incoming one (excluded.col) combined by the
- * column's rule; $1 and $2 are the batch's origin host and pid. */
+ * column's rule; $1 is the origin_given of the rows the merge takes. */
 static int merge_expr(const entity *ent, int c, mida__buf *b) {
   const char *t = ent->table;
   const char *n = pg_ident(ent->columns[c].name);
@@ -1296,14 +1323,15 @@ static int merge_expr(const entity *ent, int c, mida__buf *b) {
                             "coalesce(%s.%s || excluded.%s, %s.%s,"
                             " excluded.%s)",
                             t, n, n, t, n, n);
-  case MIDA_RULE_ORIGIN: {
-    int host = ent->columns[c].tag == MIDA_F_HOST;
-    return mida__buf_printf(
-        b,
-        "CASE WHEN excluded.%s IS DISTINCT FROM $%d::%s"
-        " THEN excluded.%s ELSE coalesce(%s.%s, excluded.%s) END",
-        n, host ? 1 : 2, host ? "text" : "bigint", n, t, n, n);
-  }
+  case MIDA_RULE_ORIGIN:
+    /* A value the records gave wins; the origin's default (which
+     * excluded holds otherwise) only fills an empty column. Told apart by
+     * $1, not by the value: an explicit value equal to the default was
+     * taken for it, and the stored one kept (until 2026-12). */
+    return mida__buf_printf(b,
+                            "CASE WHEN ($1::int & %u) <> 0 THEN excluded.%s"
+                            " ELSE coalesce(%s.%s, excluded.%s) END",
+                            origin_bit(&ent->columns[c]), n, t, n, n);
   default:
     return mida__buf_printf(b, "coalesce(excluded.%s, %s.%s)", n, t, n);
   }
@@ -1339,9 +1367,11 @@ static int entity_tail(const entity *ent, const char *first, mida__buf *b) {
  * temporary table of the entity's columns (mida_stage_<table>, emptied at
  * each commit), and one prepared statement merges them all into the table:
  * INSERT INTO <table> SELECT ... FROM mida_stage_<table> ON CONFLICT(id) DO
- * UPDATE SET <the merge rules>. The server parses COPY's text much faster
- * than thousands of bound parameters of a multi-row VALUES, and parses and
- * plans the merge once per connection (bench/bench_key_index.c and
+ * UPDATE SET <the merge rules>. A table with origin columns (host, pid)
+ * stages one more column, origin_given (origin_bit), and its merge takes
+ * the rows of one origin_given at a time ($1). The server parses COPY's
+ * text much faster than thousands of bound parameters of a multi-row
+ * VALUES, and parses and plans the merge once per connection (bench/bench_key_index.c and
  * bench/bench_broker.py measure it). The fold made each id appear once in
  * a batch, as one statement may change a row only once. */
 
@@ -1358,6 +1388,8 @@ static int stage_prepare(pg_sink *s, int ent_no) {
     rc = mida__buf_printf(&s->sql, "%s%s %s", c ? ", " : "",
                           pg_ident(ent->columns[c].name),
                           c == 0 ? "text" : column_type(&ent->columns[c]));
+  if (rc == MIDA_OK && has_origin(ent))
+    rc = mida__buf_adds(&s->sql, ", origin_given int");
   if (rc == MIDA_OK)
     rc = mida__buf_adds(&s->sql, ") ON COMMIT DELETE ROWS");
   if (rc != MIDA_OK)
@@ -1365,12 +1397,9 @@ static int stage_prepare(pg_sink *s, int ent_no) {
   rc = exec_simple(s, mida__buf_str(&s->sql), "cannot make a staging table");
   if (rc != MIDA_OK)
     return rc;
-  /* The merge: $1 and $2 are the batch's origin host and pid, which only
-   * tables with origin columns refer to. */
-  int nlead = 0;
-  for (int c = 0; c < ent->ncolumns; c++)
-    if (ent->columns[c].rule == MIDA_RULE_ORIGIN)
-      nlead = 2;
+  /* The merge: $1, in tables with origin columns, is the origin_given of
+   * the staged rows it takes. */
+  int nlead = has_origin(ent);
   mida__buf_reset(&s->sql);
   rc = mida__buf_printf(&s->sql, "INSERT INTO %s(", ent->table);
   for (int c = 0; c < ent->ncolumns && rc == MIDA_OK; c++)
@@ -1387,6 +1416,8 @@ static int stage_prepare(pg_sink *s, int ent_no) {
     rc = mida__buf_adds(&s->sql, ", " CHANGE_SEQ);
   if (rc == MIDA_OK)
     rc = mida__buf_printf(&s->sql, " FROM mida_stage_%s", ent->table);
+  if (rc == MIDA_OK && nlead)
+    rc = mida__buf_adds(&s->sql, " WHERE origin_given = $1::int");
   if (rc == MIDA_OK)
     rc = entity_tail(ent, has_seq(ent_no) ? " seq = excluded.seq," : "",
                      &s->sql);
@@ -1437,7 +1468,9 @@ static int copy_rows(pg_sink *s, const entity *ent, int stage, int *duplicate) {
                              c ? ", " : "", pg_ident(ent->columns[c].name));
   if (used < sizeof head)
     snprintf(head + used, sizeof head - used, "%s) FROM STDIN",
-             stage ? "" : ", seq");
+             !stage              ? ", seq"
+             : has_origin(ent) ? ", origin_given"
+                               : "");
   PGresult *res = PQexec(s->conn, head);
   if (PQresultStatus(res) != PGRES_COPY_IN)
     return fail_result(s, res, "cannot stage a batch");
@@ -1464,9 +1497,13 @@ static int copy_rows(pg_sink *s, const entity *ent, int stage, int *duplicate) {
 }
 
 /* Writes into s->sql, as COPY text, the images of entity ent_no whose
- * direct flag is direct; seq, when not NULL, is appended to each row. */
+ * direct flag is direct; seq, when not NULL, is appended to each row; an
+ * image for the staging table (not direct) of a table with origin
+ * columns ends with its origin_given. Sets the bit 1 << origin_given of
+ * each such image in *givens. */
 static int copy_text(pg_sink *s, int ent_no, size_t nimages,
-                     const mida__origin *o, int direct, const char *seq) {
+                     const mida__origin *o, int direct, const char *seq,
+                     unsigned *givens) {
   const entity *ent = &entities[ent_no];
   mida__buf_reset(&s->sql);
   int rc = MIDA_OK;
@@ -1506,6 +1543,11 @@ static int copy_text(pg_sink *s, int ent_no, size_t nimages,
     }
     if (rc == MIDA_OK && seq != NULL)
       rc = mida__buf_printf(&s->sql, "\t%s", seq);
+    if (rc == MIDA_OK && !direct && has_origin(ent)) {
+      unsigned given = image_origin_given(ent, img);
+      *givens |= 1u << given;
+      rc = mida__buf_printf(&s->sql, "\t%u", given);
+    }
     if (rc == MIDA_OK)
       rc = mida__buf_adds(&s->sql, "\n");
   }
@@ -1516,31 +1558,34 @@ static int copy_text(pg_sink *s, int ent_no, size_t nimages,
 
 /* Writes the images of one entity that did not go straight into their
  * table (flush_direct): COPY into its staging table, then its prepared
- * merge. */
+ * merge, once for each origin_given among the staged rows (one in
+ * most batches; at most four). */
 static int flush_entity(pg_sink *s, int ent_no, size_t nimages,
                         const mida__origin *o) {
   const entity *ent = &entities[ent_no];
-  char pidtext[24];
-  snprintf(pidtext, sizeof pidtext, "%lld",
-           o != NULL ? (long long)o->pid : 0LL);
-  const char *lead[2] = {o != NULL ? o->host : NULL,
-                         o != NULL ? pidtext : NULL};
-  int nlead = 0;
-  for (int c = 0; c < ent->ncolumns; c++)
-    if (ent->columns[c].rule == MIDA_RULE_ORIGIN)
-      nlead = 2;
-  int rc = copy_text(s, ent_no, nimages, o, 0, NULL);
+  unsigned givens = 0;
+  int rc = copy_text(s, ent_no, nimages, o, 0, NULL, &givens);
   if (rc != MIDA_OK || s->sql.len == 0)
     return rc;
   rc = copy_rows(s, ent, 1, NULL);
   if (rc != MIDA_OK)
     return rc;
+  int nlead = has_origin(ent);
+  if (!nlead)
+    givens = 1u; /* one merge, of every row */
   char name[64];
   snprintf(name, sizeof name, "mida_merge_%s", ent->table);
-  PGresult *res = PQexecPrepared(s->conn, name, nlead, lead, NULL, NULL, 0);
-  if (PQresultStatus(res) != PGRES_COMMAND_OK)
-    return fail_result(s, res, ent->table);
-  PQclear(res);
+  for (unsigned given = 0; given < 4; given++) {
+    if ((givens & (1u << given)) == 0)
+      continue;
+    char text[4];
+    snprintf(text, sizeof text, "%u", given);
+    const char *lead[1] = {text};
+    PGresult *res = PQexecPrepared(s->conn, name, nlead, lead, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+      return fail_result(s, res, ent->table);
+    PQclear(res);
+  }
   return MIDA_OK;
 }
 
@@ -1601,7 +1646,7 @@ static int flush_direct(pg_sink *s, size_t nimages, const mida__origin *o) {
   char seq[24];
   snprintf(seq, sizeof seq, "%s", PQgetvalue(res, 0, 0));
   PQclear(res);
-  int rc = copy_text(s, ENT_TASK, nimages, o, 1, seq);
+  int rc = copy_text(s, ENT_TASK, nimages, o, 1, seq, NULL);
   int duplicate = 0;
   if (rc == MIDA_OK)
     rc = copy_rows(s, &entities[ENT_TASK], 0, &duplicate);

@@ -359,6 +359,40 @@ def test_metric_points_migrate_and_stay_apart(fleet, pg_db, tmp_path):
         "none|1|:3ff0000000000000", "2|NaN|2:7ff8000000000000"])
 
 
+# A task's pid said by one record of a process (another's, 1), then by a
+# later one: its own, which is also the batch's origin default.
+MOVED_PID_SCRIPT = """
+import os, mida
+from mida import _mida
+t = _mida.new_id()
+_mida.task_begin(t, activity="moved")
+_mida.task_update(t, pid=1)
+assert _mida.flush(30)
+_mida.task_update(t, pid=os.getpid())
+assert _mida.flush(30)
+print(os.getpid(), mida.query("SELECT pid FROM task")[0]["pid"])
+"""
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_an_explicit_pid_equal_to_the_origin_s_still_wins(fleet, request,
+                                                          tmp_path, store):
+    """An origin default (the batch's host and pid) only fills an empty
+    column, and a record's own value wins -- also when it equals the
+    default. PostgreSQL's merge told the two apart by the value alone, so
+    the later explicit pid was taken for a default and the stored 1 was
+    kept (until 2026-12); both stores keep the last pid said."""
+    url = (request.getfixturevalue("pg_db") if store == "postgresql"
+           else f"sqlite://{tmp_path}/s.db")
+    env = fleet.env(MIDA_STORE=url, MIDA_SPOOL=str(tmp_path / "spool"),
+                    PYTHONPATH=str(build_dir() / "python"))
+    r = subprocess.run([sys.executable, "-c", MOVED_PID_SCRIPT], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    own, stored = r.stdout.split()
+    assert stored == own
+
+
 # mida's functions outside the schema mida (none may be).
 OUTSIDE_MIDA = ("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON"
                 " n.oid = p.pronamespace WHERE p.proname LIKE 'mida%'"
