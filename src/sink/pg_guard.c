@@ -27,7 +27,7 @@
  *   SELECT mida.mida_guard_open_params($1, ARRAY[$2, ...]::text[]);
  *                                         -- the user's text and values
  *   Describe portal mida_guard;           -- the result's columns
- *   SELECT * FROM mida.mida_guard_fetch('mida_guard', 1000)
+ *   SELECT * FROM mida.mida_guard_fetch('mida_guard', $1)
  *            AS t(c1 type1, ...);         -- until fewer rows come
  *   ROLLBACK;
  *
@@ -39,7 +39,10 @@
  *
  * A cursor opens only one statement that returns rows: several statements,
  * COPY, SET, RESET ROLE and writes are refused there. Fetching in batches
- * computes only what the caller reads, and the time limit is kept by the
+ * computes only what the caller reads; a batch is at most FETCH_ROWS rows
+ * and about FETCH_BYTES (next_fetch_rows), since the server materialises
+ * each batch (a set-returning function's, in temporary files past
+ * work_mem) and the client holds it whole; and the time limit is kept by the
  * server (statement_timeout) and by the client, which sends PQcancel when
  * its deadline passes, as on SIGINT (mida__pg_guard_cancel).
  *
@@ -73,7 +76,14 @@
 #include <string.h>
 
 #define GUARD_CURSOR "mida_guard"
+/* The rows of a fetch: FETCH_ROWS_FIRST at first, then as many as make
+ * about FETCH_BYTES at the width of the rows before, from 1 to
+ * FETCH_ROWS. A thousand rows of 1 MB each made one batch of 1 GB, in the
+ * client's memory and in the server's temporary files (which failed the
+ * temporary-space bound of a result that streamed fine), until 2026-12. */
 #define FETCH_ROWS 1000
+#define FETCH_ROWS_FIRST 16
+#define FETCH_BYTES ((int64_t)8 << 20)
 /* How long an answer to a cancel may take before the connection is
  * dropped and made anew. */
 #define CANCEL_GRACE_MS 10000
@@ -759,10 +769,8 @@ static int fetch_sql(mida__pg_guard *g, mida__sink *base, const char *where,
     }
   }
   mida__buf_reset(b);
-  rc = mida__buf_printf(b,
-                        "SELECT * FROM mida.mida_guard_fetch('" GUARD_CURSOR
-                        "', %d) AS t(",
-                        FETCH_ROWS);
+  rc = mida__buf_adds(b, "SELECT * FROM mida.mida_guard_fetch('" GUARD_CURSOR
+                           "', $1::int) AS t(");
   int u = 0;
   for (int c = 0; c < ncols && rc == MIDA_OK; c++) {
     const char *type = known_type_name(PQftype(desc, c), PQfmod(desc, c));
@@ -795,6 +803,20 @@ static int announce_columns(mida__sink *base, const PGresult *desc,
     *stopped = 1;
   mida__free(names);
   return MIDA_OK;
+}
+
+/* The rows to fetch after a batch res of asked rows (FETCH_ROWS above). */
+static int next_fetch_rows(const PGresult *res, int asked) {
+  int rows = PQntuples(res), ncols = PQnfields(res);
+  /* Each value also costs the client a pointer and a length. */
+  int64_t bytes = 0;
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < ncols; c++)
+      bytes += PQgetlength(res, r, c) + 16;
+  if (rows < asked || bytes <= 0)
+    return FETCH_ROWS;
+  int64_t n = FETCH_BYTES * rows / bytes;
+  return n < 1 ? 1 : n > FETCH_ROWS ? FETCH_ROWS : (int)n;
 }
 
 /* Calls row for each row of a fetched batch; *stopped when row says so. */
@@ -991,6 +1013,7 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
     }
   }
   int stopped = 0;
+  int asked = FETCH_ROWS_FIRST;
   if (rc == MIDA_OK)
     rc = announce_columns(base, desc, row, ctx, &stopped);
   while (rc == MIDA_OK && !stopped) {
@@ -1000,14 +1023,18 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
       rc = guard_fail(g, base, where, lim, NULL);
       break;
     }
-    res = run_stmt(g, mida__buf_str(&g->sql), 0, NULL, deadline);
+    char count[16];
+    snprintf(count, sizeof count, "%d", asked);
+    const char *fetch_params[1] = {count};
+    res = run_stmt(g, mida__buf_str(&g->sql), 1, fetch_params, deadline);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
         g->cancelled) {
       rc = guard_fail(g, base, where, lim, res);
       break;
     }
     rc = deliver(base, desc, res, row, ctx, &stopped);
-    int last = PQntuples(res) < FETCH_ROWS;
+    int last = PQntuples(res) < asked;
+    asked = next_fetch_rows(res, asked);
     PQclear(res);
     if (last)
       break;

@@ -400,6 +400,25 @@ def test_pg_query_stops_at_its_temp_space_bound(pg):
     assert "temporary space" in err and "8 MiB" in err, err
 
 
+@pytest.mark.parametrize("temp_mb", [0, 64])
+def test_pg_wide_rows_are_fetched_in_small_batches(pg, temp_mb):
+    """Rows of 1 MB: a fetch of 1,000 rows (all 200 here) was one batch of
+    200 MB, held whole by the client (`mida query` peaked at it; with 1,000
+    rows of 100 MB, at 100 GB) and materialised by the server in temporary
+    files, so a result that streams fine failed a temporary-space bound of
+    64 MiB. A fetch is about 8 MiB now: the query answers, in a few tens of
+    MiB, with or without the bound."""
+    r = subprocess.run([sys.executable, "-c", PEAK, str(MIDA), "query",
+                        "--csv", "SELECT repeat('x', 1000000) AS x"
+                        " FROM generate_series(1, 200)"],
+                       env=env_for(pg, MIDA_QUERY_TEMP_MB=temp_mb),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    code, err, peak_kib = json.loads(r.stdout)
+    assert code == 0, err
+    assert peak_kib < 64 * 1024, peak_kib
+
+
 def test_pg_sigint_cancels_the_servers_statement(pg):
     app = f"guard_sigint_{uuid.uuid4().hex[:8]}"
     url = f"{pg}?application_name={app}"
