@@ -128,6 +128,24 @@ _Static_assert((KEY_SLOTS & (KEY_SLOTS - 1)) == 0 &&
   " (ended - started) / 1e9 AS duration_s, host, pid, worker, source_key,"     \
   " used, generated, custom, error, telemetry, attempts FROM task;\n"
 
+/* The rank of a status text; NULL and unknown texts rank lowest. The
+ * writer's merge calls it, as the role the URL logs in as, on every row
+ * that meets a stored one: mida.mida_status_rank by name, and it calls
+ * pg_catalog's array_position by name, so that a function of the same
+ * name planted in public (first on the session's search_path;
+ * array_position(text[], text) matches better than pg_catalog's
+ * polymorphic one: CVE-2018-1058's shape) is never called in its place.
+ * Its comment marks this definition (STATUS_RANK_MARKER): a writer that
+ * finds another installs it in place (update_definition). */
+#define STATUS_RANK_MARKER "'mida status rank 2'"
+#define STATUS_RANK_SQL                                                        \
+  "CREATE OR REPLACE FUNCTION mida.mida_status_rank(s text) RETURNS int"       \
+  " LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce(pg_catalog.array_position("  \
+  "ARRAY[" MIDA_STATUS_NAMES_BY_RANK_SQL "], s), 0)"                           \
+  " - CASE WHEN s IS NULL THEN 1 ELSE 0 END $$;\n"                             \
+  "COMMENT ON FUNCTION mida.mida_status_rank(text) IS " STATUS_RANK_MARKER     \
+  ";\n"
+
 static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     "CREATE TABLE IF NOT EXISTS campaign(id TEXT PRIMARY KEY, name TEXT,"
     " created BIGINT, metadata JSONB);\n"
@@ -229,12 +247,7 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
      * every connection mida opens has it last on its search_path (see
      * pg_open), so its SQL and the users' queries find them, and a user's
      * own function of the same name wins. */
-    "CREATE SCHEMA IF NOT EXISTS mida;\n"
-    /* The rank of a status text; NULL and unknown texts rank lowest. */
-    "CREATE OR REPLACE FUNCTION mida.mida_status_rank(s text) RETURNS int"
-    " LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce(array_position("
-    "ARRAY[" MIDA_STATUS_NAMES_BY_RANK_SQL "], s), 0)"
-    " - CASE WHEN s IS NULL THEN 1 ELSE 0 END $$;\n"
+    "CREATE SCHEMA IF NOT EXISTS mida;\n" STATUS_RANK_SQL
     /* SQLite's strftime(format, seconds, 'unixepoch') for the formats
      * mida's verbs use (and %Y %m %d %H %M %S %f in general), in UTC. */
     "CREATE OR REPLACE FUNCTION mida.strftime(fmt text, t numeric, modifier "
@@ -1308,8 +1321,8 @@ static int merge_expr(const entity *ent, int c, mida__buf *b) {
         ent->columns[c].rule == MIDA_RULE_MIN ? "LEAST" : "GREATEST", t, n, n);
   case MIDA_RULE_STATUS:
     return mida__buf_printf(b,
-                            "CASE WHEN mida_status_rank(excluded.%s)"
-                            " > mida_status_rank(%s.%s) THEN excluded.%s"
+                            "CASE WHEN mida.mida_status_rank(excluded.%s)"
+                            " > mida.mida_status_rank(%s.%s) THEN excluded.%s"
                             " ELSE %s.%s END",
                             n, t, n, n, t, n);
   case MIDA_RULE_JSON:
@@ -1683,7 +1696,8 @@ static const char run_summary_sql[] =
     " AND r.started IS NOT NULL WINDOW w AS (PARTITION BY r.task_id)"
     " ORDER BY r.task_id, r.started DESC, r.id DESC"
     " ON CONFLICT(id) DO UPDATE SET status = CASE WHEN"
-    " mida_status_rank(excluded.status) > mida_status_rank(t.status)"
+    " mida.mida_status_rank(excluded.status) >"
+    " mida.mida_status_rank(t.status)"
     " THEN excluded.status ELSE t.status END, started = excluded.started,"
     " ended = excluded.ended, host = excluded.host, pid = excluded.pid,"
     " worker = excluded.worker, telemetry = excluded.telemetry,"
@@ -2133,21 +2147,31 @@ static int find_schema(pg_sink *s, int *mida, char *taken, size_t takenlen) {
  * query of the catalog at each writer's open; the DDL once, by a role that
  * may replace the function (its owner, a superuser): for another the old
  * one stays, and the writer opens as before. */
-static int update_glob(pg_sink *s) {
-  PGresult *res = PQexec(s->conn, "SELECT coalesce(obj_description("
-                                  "to_regprocedure('mida.glob(text,text)'),"
-                                  " 'pg_proc') = " MIDA_PG_GLOB_MARKER
-                                  ", false)");
+/* Installs in place, in a store already at this schema version, the
+ * definition sql of the function named signature ('mida.glob(text,text)')
+ * unless its comment is marker already; a role that may not replace it
+ * leaves it as it is. */
+static int update_definition(pg_sink *s, const char *signature,
+                             const char *marker, const char *sql) {
+  mida__buf_reset(&s->sql);
+  int rc = mida__buf_printf(&s->sql,
+                            "SELECT coalesce(pg_catalog.obj_description("
+                            "pg_catalog.to_regprocedure('%s'), 'pg_proc') ="
+                            " %s, false)",
+                            signature, marker);
+  if (rc != MIDA_OK)
+    return mida__sink_fail(&s->base, rc, "cannot build a statement");
+  PGresult *res = PQexec(s->conn, mida__buf_str(&s->sql));
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
     return fail_result(s, res, "cannot read the schema");
   int current = PQgetvalue(res, 0, 0)[0] == 't';
   PQclear(res);
   if (current)
     return MIDA_OK;
-  int rc = exec_simple(s, "SAVEPOINT mida_glob", "cannot migrate the schema");
+  rc = exec_simple(s, "SAVEPOINT mida_glob", "cannot migrate the schema");
   if (rc != MIDA_OK)
     return rc;
-  res = PQexec(s->conn, MIDA_PG_GLOB_SQL);
+  res = PQexec(s->conn, sql);
   int done = PQresultStatus(res) == PGRES_COMMAND_OK;
   PQclear(res);
   return exec_simple(s,
@@ -2160,7 +2184,7 @@ static int create_schema(pg_sink *s) {
   int version = 0; /* none yet */
   int rc = exec_simple(s, "BEGIN", "cannot create the schema");
   if (rc == MIDA_OK)
-    rc = exec_simple(s, "SELECT pg_advisory_xact_lock(7236461)",
+    rc = exec_simple(s, "SELECT pg_catalog.pg_advisory_xact_lock(7236461)",
                      "cannot create the schema");
   if (rc == MIDA_OK) {
     PGresult *res = PQexec(s->conn, "SELECT value FROM mida_meta WHERE key ="
@@ -2180,7 +2204,7 @@ static int create_schema(pg_sink *s) {
       PQclear(PQexec(s->conn, "ROLLBACK"));
       rc = exec_simple(s, "BEGIN", "cannot create the schema");
       if (rc == MIDA_OK)
-        rc = exec_simple(s, "SELECT pg_advisory_xact_lock(7236461)",
+        rc = exec_simple(s, "SELECT pg_catalog.pg_advisory_xact_lock(7236461)",
                          "cannot create the schema");
     }
   }
@@ -2207,7 +2231,11 @@ static int create_schema(pg_sink *s) {
   if (rc == MIDA_OK && version != MIDA_SCHEMA_VERSION)
     rc = exec_simple(s, pg_schema, "cannot create the schema");
   else if (rc == MIDA_OK)
-    rc = update_glob(s);
+    rc = update_definition(s, "mida.glob(text,text)", MIDA_PG_GLOB_MARKER,
+                           MIDA_PG_GLOB_SQL);
+  if (rc == MIDA_OK && version == MIDA_SCHEMA_VERSION)
+    rc = update_definition(s, "mida.mida_status_rank(text)",
+                           STATUS_RANK_MARKER, STATUS_RANK_SQL);
   if (rc == MIDA_OK && version >= 1 && version <= 11)
     rc = exec_simple(s, pg_schema_11_to_12, "cannot migrate the schema");
   /* Version 7: the blocks of the points already stored (rollup.h). */

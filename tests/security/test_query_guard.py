@@ -235,7 +235,26 @@ def test_pg_role_cannot_be_switched_back_by_code_in_the_store(pg):
     assert "mida_reader" in err, err
 
 
-def test_pg_guard_calls_no_function_planted_in_public(tmp_path):
+@pytest.fixture
+def fresh_pg():
+    """The superuser's URL of a new, empty database, dropped afterwards."""
+    if not pg_available():
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 or the libpq module is "
+                    "missing")
+    name = make_db()
+    yield f"{PG_ADMIN}/{name}"
+    drop_db(name)
+
+
+def plant(url, *signatures):
+    """Functions of those signatures ("unnest(text[]) RETURNS SETOF text")
+    in public, each raising 'a planted function ran'."""
+    for fn in signatures:
+        psql(url, f"CREATE FUNCTION public.{fn} LANGUAGE plpgsql AS $$"
+             " BEGIN RAISE EXCEPTION 'a planted function ran'; END $$")
+
+
+def test_pg_guard_calls_no_function_planted_in_public(fresh_pg, tmp_path):
     """The guard's own SQL runs as the role the URL logs in as, a superuser
     here, at every connection (its check) and at its setup. It called
     unnest(), format(), to_regclass() ... unqualified: a function in public
@@ -243,25 +262,45 @@ def test_pg_guard_calls_no_function_planted_in_public(tmp_path):
     against unnest(anyarray), CVE-2018-1058's shape), planted by anyone who
     may create in public (every user, before PostgreSQL 15), ran as the
     superuser. Every call is pg_catalog's now."""
-    if not pg_available():
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 or the libpq module is "
-                    "missing")
-    name = make_db()
-    url = f"{PG_ADMIN}/{name}"
-    try:
-        fill(url, tmp_path)
-        for fn in ("unnest(text[]) RETURNS SETOF text",
-                   "format(text, integer, refcursor) RETURNS text"):
-            psql(url, f"CREATE FUNCTION public.{fn} LANGUAGE plpgsql AS $$"
-                 " BEGIN RAISE EXCEPTION 'a planted function ran'; END $$")
-        psql(url, "DROP FUNCTION IF EXISTS mida.mida_guard_fetch(refcursor,"
-             " integer) CASCADE")  # the guard is set up again, too
-        r = mida(url, "query", "SELECT count(*) AS n FROM task")
-        assert r.returncode == 0, r.stderr
-        assert "planted" not in r.stderr, r.stderr
-        assert r.stdout.split()[-1] == str(TASKS), r.stdout
-    finally:
-        drop_db(name)
+    fill(fresh_pg, tmp_path)
+    plant(fresh_pg, "unnest(text[]) RETURNS SETOF text",
+          "format(text, integer, refcursor) RETURNS text")
+    psql(fresh_pg, "DROP FUNCTION IF EXISTS mida.mida_guard_fetch(refcursor,"
+         " integer) CASCADE")  # the guard is set up again, too
+    r = mida(fresh_pg, "query", "SELECT count(*) AS n FROM task")
+    assert r.returncode == 0, r.stderr
+    assert "planted" not in r.stderr, r.stderr
+    assert r.stdout.split()[-1] == str(TASKS), r.stdout
+
+
+# A task written in two batches, so that the second meets the stored row
+# and the merge's rules (the status rank) run.
+TWO_BATCHES = """
+import mida
+from mida import _mida
+t = _mida.new_id()
+_mida.task_begin(t, activity="merged")
+assert _mida.flush(5), "the first batch was not written"
+_mida.task_update(t, status=3)
+assert _mida.flush(5), "the second batch was not written"
+print(mida.query("SELECT status FROM task")[0]["status"])
+"""
+
+
+def test_pg_writer_calls_no_function_planted_in_public(fresh_pg, tmp_path):
+    """The writer's merge, as the role the URL logs in as (a superuser
+    here), called mida_status_rank() unqualified, on a search_path with
+    public before mida, and that function called array_position()
+    unqualified: a function of either name planted in public ran in their
+    place on every batch that met a stored row (CVE-2018-1058's shape).
+    The writer calls mida.mida_status_rank, which calls pg_catalog's."""
+    plant(fresh_pg, "mida_status_rank(text) RETURNS int",
+          "array_position(text[], text) RETURNS int")
+    r = subprocess.run([sys.executable, "-c", TWO_BATCHES],
+                       env=env_for(fresh_pg, MIDA_SPOOL=tmp_path / "spool"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["FINISHED"], r.stdout
 
 
 def test_pg_python_query_is_guarded(pg):
