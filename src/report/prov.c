@@ -6,14 +6,22 @@
  * The mapping (DESIGN.md, "Data model"):
  *
  *   data                         entity      mida:data-<id>
- *   task                         activity    mida:task-<id>
+ *   metric series K of task T    entity      mida:metric-<T>%2F<K>: its
+ *                                            last value (that of the last
+ *                                            step, else of the last time),
+ *                                            step, time and point count
+ *   campaign                     activity    mida:campaign-<id>: its name,
+ *                                            creation time and metadata
+ *   task                         activity    mida:task-<id> (its campaign:
+ *                                            its own, else its workflow's)
  *   workflow                     activity    mida:workflow-<id> (a failed
  *                                            one's mida:error: its root
  *                                            task's, workflow_error.h)
  *   workflow user, hosts, mida   agent       mida:user-<name>,
  *                                            mida:host-<name>, mida:mida
  *   task_data role 'used'        used        mida:u<n>
- *   task_data role 'generated'   wasGeneratedBy  mida:g<n>
+ *   task_data role 'generated',  wasGeneratedBy  mida:g<n>
+ *   a task's metric series
  *   task/workflow on a host,     wasAssociatedWith  mida:a<n>
  *   workflow by its user
  *   task_dep                     wasInformedBy  mida:i<n> (informed = task,
@@ -172,6 +180,19 @@ static int member_begin(prov_doc *d, const char *kind, const char *text) {
   return rc;
 }
 
+/* Starts a member of mida's kind (data, metric, campaign...) named by
+ * text: its id and its prov:type mida:<kind>. */
+static int typed_member_begin(prov_doc *d, const char *kind,
+                              const char *text) {
+  int rc = member_begin(d, kind, text);
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(&d->out.piece,
+                          "\"prov:type\": {\"$\": \"mida:%s\", "
+                          "\"type\": \"prov:QUALIFIED_NAME\"}",
+                          kind);
+  return rc;
+}
+
 static int member_end(prov_doc *d, int rc) {
   if (rc == MIDA_OK)
     rc = mida__buf_adds(&d->out.piece, "}");
@@ -189,10 +210,7 @@ static int entity_row(void *ctx, int ncols, const char *const *names,
   prov_doc *d = ctx;
   /* id, kind, uri, size, digest */
   d->entities++;
-  int rc = member_begin(d, "data", v[0]);
-  if (rc == MIDA_OK)
-    rc = mida__buf_adds(&d->out.piece, "\"prov:type\": {\"$\": \"mida:data\", "
-                                  "\"type\": \"prov:QUALIFIED_NAME\"}");
+  int rc = typed_member_begin(d, "data", v[0]);
   if (rc == MIDA_OK)
     rc = add_attr(&d->out.piece, "mida:id", v[0]);
   if (rc == MIDA_OK)
@@ -206,13 +224,61 @@ static int entity_row(void *ctx, int ncols, const char *const *names,
   return member_end(d, rc);
 }
 
-/* Writes the common head of an activity: its type and times. */
-static int activity_head(prov_doc *d, const char *type, const char *started,
-                         const char *ended) {
-  int rc = mida__buf_printf(&d->out.piece,
-                            "\"prov:type\": {\"$\": \"mida:%s\", "
-                            "\"type\": \"prov:QUALIFIED_NAME\"}",
-                            type);
+/* A metric series of a task: its last point and how many it has. */
+static int metric_row(void *ctx, int ncols, const char *const *names,
+                      const char *const *v) {
+  (void)ncols;
+  (void)names;
+  prov_doc *d = ctx;
+  /* task_id || '/' || key, task_id, key, points, value, step, ts */
+  if (v[0] == NULL)
+    return 0;
+  char iso[40];
+  int rc = typed_member_begin(d, "metric", v[0]);
+  if (rc == MIDA_OK)
+    rc = add_qn_attr(&d->out.piece, "mida:task", "task", v[1]);
+  if (rc == MIDA_OK)
+    rc = add_attr(&d->out.piece, "mida:key", v[2]);
+  if (rc == MIDA_OK)
+    rc = add_number(&d->out.piece, "mida:points", v[3]);
+  /* NaN is stored as NULL (SQLite has no NaN REAL). */
+  if (rc == MIDA_OK)
+    rc = add_number(&d->out.piece, "mida:value", v[4] != NULL ? v[4] : "NaN");
+  if (rc == MIDA_OK)
+    rc = add_number(&d->out.piece, "mida:step", v[5]);
+  if (rc == MIDA_OK)
+    rc = add_attr(&d->out.piece, "mida:time", mida__report_iso_time(v[6], iso));
+  return member_end(d, rc);
+}
+
+/* A campaign: the activity its workflows are part of (mida:campaign). */
+static int campaign_row(void *ctx, int ncols, const char *const *names,
+                        const char *const *v) {
+  (void)ncols;
+  (void)names;
+  prov_doc *d = ctx;
+  /* id, name, created, metadata */
+  if (v[0] == NULL)
+    return 0;
+  char iso[40];
+  int rc = typed_member_begin(d, "campaign", v[0]);
+  if (rc == MIDA_OK)
+    rc = add_attr(&d->out.piece, "mida:id", v[0]);
+  if (rc == MIDA_OK)
+    rc = add_attr(&d->out.piece, "mida:name", v[1]);
+  if (rc == MIDA_OK)
+    rc = add_attr(&d->out.piece, "mida:created",
+                  mida__report_iso_time(v[2], iso));
+  if (rc == MIDA_OK)
+    rc = add_attr(&d->out.piece, "mida:metadata", v[3]);
+  return member_end(d, rc);
+}
+
+/* Starts an activity of mida's kind (task, workflow) named by id: its
+ * type and times. */
+static int activity_begin(prov_doc *d, const char *kind, const char *id,
+                          const char *started, const char *ended) {
+  int rc = typed_member_begin(d, kind, id);
   char t0[40], t1[40];
   if (rc == MIDA_OK)
     rc = add_attr(&d->out.piece, "prov:startTime",
@@ -229,15 +295,13 @@ static int task_row(void *ctx, int ncols, const char *const *names,
   (void)names;
   prov_doc *d = ctx;
   /* id, activity, status, started, ended, workflow_id, used, generated,
-   * custom, error, host, pid, source_key */
+   * custom, error, host, pid, source_key, campaign */
   d->tasks++;
   mida__report_io *io = d->out.io;
   if (io->progress != NULL &&
       (d->tasks % 4096 == 0 || d->tasks == d->total_tasks))
     io->progress(io->progress_ctx, "tasks", d->tasks, d->total_tasks);
-  int rc = member_begin(d, "task", v[0]);
-  if (rc == MIDA_OK)
-    rc = activity_head(d, "task", v[3], v[4]);
+  int rc = activity_begin(d, "task", v[0], v[3], v[4]);
   if (rc == MIDA_OK)
     rc = add_attr(&d->out.piece, "mida:activity", v[1]);
   if (rc == MIDA_OK)
@@ -258,6 +322,8 @@ static int task_row(void *ctx, int ncols, const char *const *names,
     rc = add_number(&d->out.piece, "mida:pid", v[11]);
   if (rc == MIDA_OK)
     rc = add_attr(&d->out.piece, "mida:sourceKey", v[12]);
+  if (rc == MIDA_OK)
+    rc = add_qn_attr(&d->out.piece, "mida:campaign", "campaign", v[13]);
   return member_end(d, rc);
 }
 
@@ -269,9 +335,7 @@ static int workflow_row(void *ctx, int ncols, const char *const *names,
   /* id, name, source, status, started, ended, campaign_id, parent_id,
    * metadata, error */
   d->workflows++;
-  int rc = member_begin(d, "workflow", v[0]);
-  if (rc == MIDA_OK)
-    rc = activity_head(d, "workflow", v[4], v[5]);
+  int rc = activity_begin(d, "workflow", v[0], v[4], v[5]);
   if (rc == MIDA_OK)
     rc = add_attr(&d->out.piece, "mida:name", v[1]);
   if (rc == MIDA_OK)
@@ -367,8 +431,45 @@ static const char entity_sql[] =
 
 static const char task_sql[] =
     "SELECT t.id, t.activity, t.status, t.started, t.ended, t.workflow_id,"
-    " t.used, t.generated, t.custom, t.error, t.host, t.pid, t.source_key"
-    " FROM task t WHERE {t}";
+    " t.used, t.generated, t.custom, t.error, t.host, t.pid, t.source_key,"
+    " coalesce(t.campaign_id, w.campaign_id) FROM task t"
+    " LEFT JOIN workflow w ON w.id = t.workflow_id WHERE {t}";
+
+/* The campaigns of the scope: those its workflows and tasks name (one
+ * that the store has no row for is still written, by its id), and, for
+ * the whole store, every campaign. */
+static const char campaign_sql[] =
+    "SELECT x.id, c.name, c.created, c.metadata FROM (SELECT w.campaign_id"
+    " AS id FROM workflow w WHERE w.campaign_id IS NOT NULL AND {w}"
+    " UNION SELECT t.campaign_id FROM task t WHERE t.campaign_id IS NOT NULL"
+    " AND {t}) x LEFT JOIN campaign c ON c.id = x.id ORDER BY x.id";
+
+static const char campaign_all_sql[] =
+    "SELECT x.id, c.name, c.created, c.metadata FROM (SELECT id FROM"
+    " campaign UNION SELECT campaign_id FROM workflow WHERE campaign_id IS"
+    " NOT NULL UNION SELECT campaign_id FROM task WHERE campaign_id IS NOT"
+    " NULL) x LEFT JOIN campaign c ON c.id = x.id ORDER BY x.id";
+
+/* Each metric series of the scope's tasks, with its last point: that of
+ * the highest step, a point without a step coming before any with one,
+ * then of the latest time (the same on SQLite and PostgreSQL, which order
+ * NULLs differently). */
+#define METRIC_LAST(col)                                                       \
+  "(SELECT l." col " FROM metric l WHERE l.task_id = m.task_id"                \
+  " AND l.key = m.key ORDER BY CASE WHEN l.step IS NULL THEN 0 ELSE 1 END"     \
+  " DESC, l.step DESC, l.ts DESC LIMIT 1)"
+static const char metric_sql[] =
+    "SELECT m.task_id || '/' || m.key, m.task_id, m.key, count(*), "
+    METRIC_LAST("value") ", " METRIC_LAST("step") ", " METRIC_LAST("ts")
+    " FROM metric m JOIN task t ON t.id = m.task_id WHERE {t}"
+    " GROUP BY m.task_id, m.key ORDER BY m.task_id, m.key";
+#undef METRIC_LAST
+
+/* The metric series as generated by their tasks. */
+static const char metric_generated_sql[] =
+    "SELECT m.task_id || '/' || m.key, m.task_id FROM metric m JOIN task t"
+    " ON t.id = m.task_id WHERE {t} GROUP BY m.task_id, m.key"
+    " ORDER BY m.task_id, m.key";
 
 static const char workflow_sql[] =
     "SELECT w.id, w.name, w.source, " MIDA_WORKFLOW_STATUS_SQL ","
@@ -458,9 +559,12 @@ static int write_doc(mida__sink *sink, prov_doc *d,
   STEP(section_begin(d, "entity", NULL));
   STEP(QUERY(mida__report_scope_all(scope) ? entity_all_sql : entity_sql,
              entity_row, d));
+  STEP(QUERY(metric_sql, metric_row, d));
   STEP(section_end(d));
 
   STEP(section_begin(d, "activity", NULL));
+  STEP(QUERY(mida__report_scope_all(scope) ? campaign_all_sql : campaign_sql,
+             campaign_row, d));
   STEP(QUERY(workflow_sql, workflow_row, d));
   STEP(QUERY(task_sql, task_row, d));
   STEP(section_end(d));
@@ -499,6 +603,8 @@ static int write_doc(mida__sink *sink, prov_doc *d,
                   .role = "prov:role"};
   STEP(section_begin(d, "wasGeneratedBy", "g"));
   STEP(QUERY(generated_sql, relation_row, &gen));
+  gen.kind1 = "metric";
+  STEP(QUERY(metric_generated_sql, relation_row, &gen));
   STEP(section_end(d));
 
   relation assoc = {.doc = d,

@@ -45,6 +45,7 @@ VERBS = [
     (["diff", fx.WF_PREP, fx.WF_TRAIN], True),
     (["diff", fx.WF_TRAIN, fx.WF_TRAIN, "--json"], True),
     (["export", "prov", "--workflow", fx.WF_PREP], False),  # generated ids
+    (["export", "prov"], False),  # campaigns and metric series too
     (["export", "openlineage", "--workflow", fx.WF_TRAIN], False),
 ]
 

@@ -14,7 +14,8 @@ import pytest
 from export_support import (openlineage_validator, prov_round_trip,
                             seed_validator_cache, validate_crate,
                             validate_prov_schema)
-from mida_cli_store import T_CLEAN, T_EVAL, T_FIT, T_LOAD, WF_PREP, WF_TRAIN
+from mida_cli_store import (CAMPAIGN, T_CLEAN, T_EVAL, T_FIT, T_LOAD, WF_PREP,
+                            WF_TRAIN)
 
 pytest.importorskip("rocrate_validator")
 
@@ -138,8 +139,32 @@ def test_prov_validates_and_round_trips_through_prov(run, tmp_path):
     validate_prov_schema(json.loads(out.read_text()))
     from_json, from_rdf, provn = prov_round_trip(out)
     assert from_json == from_rdf
-    assert from_json["ProvUsage"] == 4 and from_json["ProvActivity"] == 7
+    # 2 workflows, 5 tasks and their campaign; 4 data and 2 metric series
+    assert from_json["ProvUsage"] == 4 and from_json["ProvActivity"] == 8
+    assert from_json["ProvEntity"] == 6
     assert f"task-{T_EVAL}" in provn
+
+
+def test_prov_names_the_campaign_and_keeps_the_metrics(run):
+    """The workflows' mida:campaign named an activity that the document
+    did not hold, so the campaign's name ("climate") was lost; the tasks
+    said no campaign, and no metric was exported at all."""
+    r = run("export", "prov", "--campaign", "climate")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    validate_prov_schema(doc)
+    campaign = doc["activity"][f"mida:campaign-{CAMPAIGN}"]
+    assert campaign["mida:name"] == "climate"
+    assert campaign["mida:created"] == "2023-11-14T22:13:20.000Z"
+    qn = {"$": f"mida:campaign-{CAMPAIGN}", "type": "prov:QUALIFIED_NAME"}
+    assert doc["activity"][f"mida:workflow-{WF_PREP}"]["mida:campaign"] == qn
+    assert doc["activity"][f"mida:task-{T_FIT}"]["mida:campaign"] == qn
+    loss = doc["entity"][f"mida:metric-{T_FIT}%2Floss"]
+    assert (loss["mida:key"], loss["mida:value"], loss["mida:step"],
+            loss["mida:points"]) == ("loss", 0.25, 2, 3)
+    assert {"prov:entity": f"mida:metric-{T_FIT}%2Floss",
+            "prov:activity": f"mida:task-{T_FIT}"} in \
+        doc["wasGeneratedBy"].values()
 
 
 # ---- empty store, bad input ------------------------------------------------
