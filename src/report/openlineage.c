@@ -29,7 +29,8 @@
  *                 capitals, WORKFLOW or TASK), processing engine facet
  *                 (mida and its version), and the "mida" run facet: the
  *                 workflow's source and user, the run's status, campaign
- *                 (a task's, else its workflow's) and host
+ *                 (a task's, else its workflow's: its id, and its name as
+ *                 campaignName) and host
  *
  * Each event is one call of io->write (report.h). Workflows come first,
  * then tasks in id order; each from one streamed query.
@@ -209,6 +210,7 @@ typedef struct run_desc {
   const char *parent_id, *parent_job; /* the parent run, or NULL */
   const char *used;                   /* parameters (JSON), or NULL */
   const char *campaign, *host, *user; /* for the mida facet */
+  const char *campaign_name;          /* the campaign's name, or NULL */
   const char *kind;                   /* "WORKFLOW" or "TASK" */
   const mida__report_task *task;      /* links, or NULL */
 } run_desc;
@@ -292,6 +294,8 @@ static int write_event(ol *o, const run_desc *r, const char *type) {
     rc = add_str(b, "status", r->status, 1);
   if (rc == MIDA_OK && r->campaign != NULL)
     rc = add_str(b, "campaign", r->campaign, 1);
+  if (rc == MIDA_OK && r->campaign_name != NULL)
+    rc = add_str(b, "campaignName", r->campaign_name, 1);
   if (rc == MIDA_OK && r->host != NULL)
     rc = add_str(b, "host", r->host, 1);
   if (rc == MIDA_OK && r->user != NULL)
@@ -348,10 +352,10 @@ static int workflow_row(void *ctx, int ncols, const char *const *names,
                         const char *const *v) {
   (void)names;
   ol *o = ctx;
-  if (ncols < 12 || v[0] == NULL)
+  if (ncols < 13 || v[0] == NULL)
     return 0;
   /* id, name, source, status, started, ended, parent_id, parent name,
-   * user, host, campaign_id, error */
+   * user, host, campaign_id, error, campaign name */
   run_desc r;
   memset(&r, 0, sizeof r);
   r.id = v[0];
@@ -366,6 +370,7 @@ static int workflow_row(void *ctx, int ncols, const char *const *names,
   r.host = v[9];
   r.campaign = v[10];
   r.error = v[11];
+  r.campaign_name = v[12];
   r.kind = "WORKFLOW";
   o->stats->workflows++;
   return write_run(o, &r) != MIDA_OK;
@@ -392,6 +397,7 @@ static int task_run(void *ctx, const mida__report_task *t) {
   r.used = v[RT_USED];
   r.host = v[RT_HOST];
   r.campaign = v[RT_CAMPAIGN];
+  r.campaign_name = v[RT_CAMPAIGN_NAME];
   r.user = v[RT_WF_USER];
   r.kind = "TASK";
   r.task = t;
@@ -430,8 +436,9 @@ int mida__report_openlineage(mida__sink *sink, const mida__report_scope *scope,
       sink, scope,
       "SELECT w.id, w.name, w.source, w.status, w.started, w.ended,"
       " w.parent_id, pw.name, w.\"user\", w.host, w.campaign_id, "
-      MIDA_WORKFLOW_ERROR_SQL
+      MIDA_WORKFLOW_ERROR_SQL ", c.name"
       " FROM workflow w LEFT JOIN workflow pw ON pw.id = w.parent_id"
+      " LEFT JOIN campaign c ON c.id = w.campaign_id"
       " WHERE {w} ORDER BY w.id",
       workflow_row, &o);
   if (rc == MIDA_OK && o.out.rc == MIDA_OK)

@@ -88,6 +88,7 @@ enum {
   RT_PARENT_WF_NAME,  /* the parent task's workflow's name */
   RT_CAMPAIGN,        /* its campaign's id (the task's, else its workflow's) */
   RT_WF_USER,         /* its workflow's user */
+  RT_CAMPAIGN_NAME,   /* its campaign's name, if the store has it */
   RT_NCOLS
 };
 

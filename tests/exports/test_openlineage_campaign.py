@@ -4,7 +4,9 @@ two `mida run` workflows, recorded for real, exported with --campaign.
 The `mida` run facet of a task's events had no campaign and no user (only
 the workflows' events had them, though docs/exports.md promised them for
 each run), so a consumer that selects runs by campaign found the two
-workflows and none of their tasks."""
+workflows and none of their tasks. The facet gave the campaign's id only,
+not its name (what a person selects by, and `--campaign` takes): it
+gives both now, as campaign and campaignName."""
 
 import json
 import sqlite3
@@ -42,5 +44,6 @@ def test_each_task_event_of_a_campaign_names_it(run, tmp_path):
     for e in events:
         facet = e["run"]["facets"]["mida"]
         assert facet.get("campaign") == campaign_id, (e["job"]["name"], facet)
+        assert facet.get("campaignName") == campaign, (e["job"]["name"], facet)
         assert facet.get("user") == user, (e["job"]["name"], facet)
     assert all(not e["job"]["name"].startswith("outside") for e in events)
