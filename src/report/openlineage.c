@@ -16,8 +16,9 @@
  *   status        START at the start; at the end COMPLETE (FINISHED),
  *                 FAIL (ERROR, with the error message facet: a task's
  *                 error; a workflow's, that of its root task,
- *                 workflow_error.h) or ABORT (CANCELLED); a run without
- *                 an end has START only
+ *                 workflow_error.h; LOST, which never ends, with its
+ *                 reason) or ABORT (CANCELLED); a run without an end has
+ *                 START only
  *   used data     inputs; generated data: outputs (in the end event)
  *   data naming   file:///p -> namespace "file", name "/p" (decoded);
  *                 scheme://host/p -> "scheme://host", "/p"; anything else
@@ -95,7 +96,9 @@ static const char *end_type(const char *status, const char *ended) {
     return NULL;
   if (strcmp(status, "FINISHED") == 0)
     return "COMPLETE";
-  if (strcmp(status, "ERROR") == 0)
+  /* LOST: its process ended before it did (docs/reliability.md); it will
+   * never end, and a START alone would read as a run still going. */
+  if (strcmp(status, "ERROR") == 0 || strcmp(status, "LOST") == 0)
     return "FAIL";
   if (strcmp(status, "CANCELLED") == 0)
     return "ABORT";
@@ -280,7 +283,11 @@ static int write_event(ol *o, const run_desc *r, const char *type) {
     rc = add_facet_head(o, b, "errorMessage", OL_ERROR, 1);
     if (rc == MIDA_OK)
       rc = add_str(b, "message",
-                   r->error != NULL ? r->error : "failed (no message)", 1);
+                 r->error != NULL ? r->error
+                 : strcmp(r->status, "LOST") == 0
+                     ? "lost: the process that ran it ended before it did"
+                     : "failed (no message)",
+                 1);
     if (rc == MIDA_OK)
       rc = add_str(b, "programmingLanguage", "unknown", 1);
     if (rc == MIDA_OK)
@@ -369,7 +376,9 @@ static int workflow_row(void *ctx, int ncols, const char *const *names,
   r.user = v[8];
   r.host = v[9];
   r.campaign = v[10];
-  r.error = v[11];
+  /* Its root task's error says why it failed (workflow_error.h); a LOST
+   * workflow did not fail of it: its process ended first. */
+  r.error = v[3] != NULL && strcmp(v[3], "ERROR") == 0 ? v[11] : NULL;
   r.campaign_name = v[12];
   r.kind = "WORKFLOW";
   o->stats->workflows++;

@@ -37,8 +37,8 @@
  *   users                           Person #user-<name>, agent of the runs
  *
  * Workflows without tasks are left out (they ran nothing to describe) and
- * counted. Statuses: FINISHED CompletedActionStatus, ERROR and CANCELLED
- * FailedActionStatus, RUNNING ActiveActionStatus, others
+ * counted. Statuses: FINISHED CompletedActionStatus, ERROR, CANCELLED and
+ * LOST FailedActionStatus, RUNNING ActiveActionStatus, others
  * PotentialActionStatus.
  *
  * Everything is streamed: the workflows from one query grouped by
@@ -158,7 +158,9 @@ static const char *action_status(const char *status) {
     return "PotentialActionStatus";
   if (strcmp(status, "FINISHED") == 0)
     return "CompletedActionStatus";
-  if (strcmp(status, "ERROR") == 0 || strcmp(status, "CANCELLED") == 0)
+  /* LOST: its process ended before it did (docs/reliability.md). */
+  if (strcmp(status, "ERROR") == 0 || strcmp(status, "CANCELLED") == 0 ||
+      strcmp(status, "LOST") == 0)
     return "FailedActionStatus";
   if (strcmp(status, "RUNNING") == 0)
     return "ActiveActionStatus";

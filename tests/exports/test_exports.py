@@ -377,3 +377,44 @@ def test_diff_of_two_workflows_and_errors(run):
     assert r.returncode == 1 and "compare two tasks or two workflows" in r.stderr
     r = run("diff", "nope", T_LOAD)
     assert r.returncode == 1 and "no task, workflow or source key 'nope'" in r.stderr
+
+
+def test_a_lost_run_ends_failed_in_openlineage_and_rocrate(run, store,
+                                                           tmp_path):
+    """A task or workflow whose process died before it ended is LOST
+    (docs/reliability.md) and never ends: OpenLineage gave it a START
+    alone, a run still going for good, and the RO-Crate
+    PotentialActionStatus, an action not yet begun. Each says it failed
+    now, with the reason."""
+    import shutil
+    import sqlite3
+    lost = tmp_path / "lost.db"
+    shutil.copy(store, lost)
+    db = sqlite3.connect(lost)
+    db.execute("UPDATE task SET status = 'LOST', error = 'lost: the process"
+               " that ran it ended before it did' WHERE id = ?", (T_EVAL,))
+    db.execute("UPDATE workflow SET status = 'LOST' WHERE id = ?",
+               (WF_TRAIN,))
+    db.commit()
+    db.close()
+    r = run("export", "openlineage", store_path=str(lost))
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    validate = openlineage_validator()
+    for e in events:
+        validate(e)
+    for run_id in (T_EVAL, WF_TRAIN):
+        kinds = [e["eventType"] for e in events if e["run"]["runId"] == run_id]
+        assert kinds == ["START", "FAIL"], (run_id, kinds)
+        fail = next(e for e in events if e["run"]["runId"] == run_id and
+                    e["eventType"] == "FAIL")
+        assert fail["run"]["facets"]["errorMessage"]["message"].startswith(
+            "lost: the process"), fail["run"]["facets"]
+    crate = tmp_path / "crate"
+    r = run("export", "rocrate", str(crate), store_path=str(lost))
+    assert r.returncode == 0, r.stderr
+    graph = {e["@id"]: e for e in json.loads(
+        (crate / "ro-crate-metadata.json").read_text())["@graph"]}
+    task = graph[f"#task-{T_EVAL}"]
+    assert task["actionStatus"]["@id"].endswith("FailedActionStatus")
+    assert task["error"].startswith("lost: the process")
