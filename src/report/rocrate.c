@@ -806,21 +806,59 @@ static int write_main_run(crate *c) {
   return mida__rout_flush(&c->out, rc);
 }
 
+/* Copies the first cell of the first row into ctx (a mida__buf). */
+static int name_row(void *ctx, int ncols, const char *const *names,
+                    const char *const *v) {
+  (void)names;
+  mida__buf *name = ctx;
+  if (ncols > 0 && v[0] != NULL && name->len == 0 &&
+      mida__buf_adds(name, v[0]) != MIDA_OK)
+    mida__buf_reset(name);
+  return 1;
+}
+
+/* The crate's name: --name, else what the selection is, by its name
+ * (until 2026-12-06 "Runs of one campaign", which named none). */
+static int crate_name(crate *c, const mida__report_crate_opts *opts,
+                      mida__buf *out) {
+  if (opts->name != NULL)
+    return mida__buf_adds(out, opts->name);
+  if (mida__report_scope_all(c->scope))
+    return mida__buf_adds(out, "Runs recorded by mida");
+  int workflow = c->scope->workflow != NULL;
+  mida__buf name;
+  mida__buf_init(&name, MIDA_REPORT_PIECE_MAX);
+  int rc = mida__report_query(c->sink, c->scope,
+                              workflow ? "SELECT w.name FROM workflow w"
+                                         " WHERE {w}"
+                                       : "SELECT c.name FROM campaign c"
+                                         " WHERE c.id = ?1",
+                              name_row, &name);
+  if (rc == MIDA_OK && name.len > 0)
+    rc = mida__buf_printf(out, "%s %s, recorded by mida",
+                          workflow ? "Run of workflow" : "Runs of campaign",
+                          mida__buf_str(&name));
+  else if (rc == MIDA_OK)
+    rc = mida__buf_adds(out, workflow ? "Run of one workflow, recorded by mida"
+                                      : "Runs of one campaign, recorded by "
+                                        "mida");
+  mida__buf_free(&name);
+  return rc;
+}
+
 /* The root data entity, last: hasPart lists the plan and every data. */
 static int write_root(crate *c, const mida__report_crate_opts *opts) {
   mida__buf *b = &c->out.piece;
   char now[40], ns[32];
   snprintf(ns, sizeof ns, "%lld", (long long)mida_now_ns());
-  int rc = mida__buf_adds(b, ",\n  {\"@id\": \"./\", \"@type\": \"Dataset\"");
+  mida__buf name;
+  mida__buf_init(&name, MIDA_REPORT_PIECE_MAX);
+  int rc = crate_name(c, opts, &name);
   if (rc == MIDA_OK)
-    rc = add_text(b, "name",
-                  opts->name != NULL
-                      ? opts->name
-                      : c->scope->workflow != NULL
-                            ? "Run of one workflow, recorded by mida"
-                            : c->scope->campaign != NULL
-                                  ? "Runs of one campaign, recorded by mida"
-                                  : "Runs recorded by mida");
+    rc = mida__buf_adds(b, ",\n  {\"@id\": \"./\", \"@type\": \"Dataset\"");
+  if (rc == MIDA_OK)
+    rc = add_text(b, "name", mida__buf_str(&name));
+  mida__buf_free(&name);
   if (rc == MIDA_OK)
     rc = add_text(b, "description",
                   "Workflow runs, their tasks, parameters, data and "

@@ -62,11 +62,18 @@ def test_rocrate_of_one_workflow_and_campaign(run, tmp_path, validator_cache):
     assert r.returncode == 0, r.stderr
     ok, issues = validate_crate(one, validator_cache)
     assert ok, issues
-    graph = {e["@id"] for e in json.loads(
+    entities = {e["@id"]: e for e in json.loads(
         (one / "ro-crate-metadata.json").read_text())["@graph"]}
-    assert f"#task-{T_LOAD}" in graph and f"#task-{T_FIT}" not in graph
-    r = run("export", "rocrate", "--campaign", "climate", str(tmp_path / "c"))
+    assert f"#task-{T_LOAD}" in entities and f"#task-{T_FIT}" not in entities
+    # The crate is named by what was selected: it read "Runs of one
+    # campaign, recorded by mida", which lost the campaign's name.
+    assert entities["./"]["name"] == "Run of workflow prep, recorded by mida"
+    r = run("export", "rocrate", "--campaign", CAMPAIGN, str(tmp_path / "c"))
     assert r.returncode == 0, r.stderr
+    root = next(e for e in json.loads(
+        (tmp_path / "c" / "ro-crate-metadata.json").read_text())["@graph"]
+        if e["@id"] == "./")
+    assert root["name"] == "Runs of campaign climate, recorded by mida"
 
 
 # ---- OpenLineage ----------------------------------------------------------
