@@ -942,11 +942,11 @@ def test_export_prov_whole_store(run, tmp_path):
     assert "mida:host-gpu%201" in raw["agent"]
     doc, counts = load_prov(out)
     assert counts == {
-        "ProvEntity": 4,
-        "ProvActivity": 7,  # 5 tasks, 2 workflows
+        "ProvEntity": 6,  # 4 data, 2 metric series of fit
+        "ProvActivity": 8,  # 5 tasks, 2 workflows, their campaign
         "ProvAgent": 5,  # mida, 2 hosts, 2 users
         "ProvUsage": 4,
-        "ProvGeneration": 3,
+        "ProvGeneration": 5,  # 3 data, 2 metric series
         "ProvAssociation": 11,  # 5 tasks x host, 2 workflows x 3
         "ProvCommunication": 2,
         "ProvDerivation": 3,
@@ -966,7 +966,7 @@ def test_export_prov_to_stdout_one_workflow(run, tmp_path):
     _, counts = load_prov(out)
     assert counts == {
         "ProvEntity": 3,  # s3 raw, raw.csv, sha256:aaa
-        "ProvActivity": 3,
+        "ProvActivity": 4,  # 2 tasks, the workflow, its campaign
         "ProvAgent": 3,  # mida, node1, alice
         "ProvUsage": 2,
         "ProvGeneration": 2,
