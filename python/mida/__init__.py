@@ -27,11 +27,13 @@ import inspect as _inspect
 import os as _os
 
 from . import _mida
-from ._mida import Error, configure, capture, current_task, flush, stats
+from ._mida import (ArgumentError, ArgumentTypeError, Error, configure,
+                    capture, current_task, flush, stats)
 
 __all__ = [
     "task", "workflow", "metric", "data", "query", "query_df", "flush",
     "stats", "configure", "capture", "current_task", "session_info", "Error",
+    "ArgumentError", "ArgumentTypeError",
     "FINISHED", "ERROR", "CANCELLED", "LOST",
 ]
 __version__ = _mida.version

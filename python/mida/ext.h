@@ -11,6 +11,8 @@
  *   dask_hooks.c the C bases of the Dask plugins, whose transition hooks
  *                run for every transition of every key;
  *   module.c     the module's functions and its initialisation;
+ *   args.c       the public API's arguments, read and checked, and the
+ *                exceptions a bad one raises (mida.ArgumentError, ...);
  * and value.c (Python values as JSON) and dask_args.c (a Dask run spec's
  * arguments by parameter name) beside them.
  *
@@ -88,13 +90,16 @@ const char *mida_py_session_error(void);
  * one). Returns mida_close's code; MIDA_OK if none was open. */
 int mida_py_session_close(void);
 
-/* Raises mida.Error for rc with the session's message; returns NULL. */
+/* Raises mida.Error for rc with the session's message (mida.ArgumentError,
+ * which is one, for MIDA_EINVAL and MIDA_EJSON: what the caller passed was
+ * wrong); returns NULL. */
 PyObject *mida_py_raise_rc(int rc);
 
 PyObject *mida_py_id_to_str(const mida_id_t *id);
 
-/* Parses a str id (or 16 bytes) into *out. Returns 0, or -1 with an
- * exception set. */
+/* Parses a str id (or 16 bytes) into *out. Returns 0, or -1 with
+ * mida.ArgumentTypeError (neither) or mida.ArgumentError (not an id)
+ * set. */
 int mida_py_id_from_obj(PyObject *o, mida_id_t *out);
 
 /* The status that exception ev, of type et (NULL: none known), ends a task
@@ -171,6 +176,40 @@ static inline void mida_py_exc_put_back(mida_py_saved_exc e) {
   PyErr_Restore(e.type, e.value, e.tb);
 #endif
 }
+
+/* ---- args.c -------------------------------------------------------------- */
+
+extern PyObject *mida_py_arg_error;      /* mida.ArgumentError: a mida.Error
+                                            and a ValueError */
+extern PyObject *mida_py_arg_type_error; /* mida.ArgumentTypeError: a
+                                            mida.Error and a TypeError */
+
+/* Creates the two argument exceptions (after mida_py_error) and adds them
+ * to module; once, from the module's initialisation. Returns 0 or -1 with
+ * an exception set. */
+int mida_py_args_init(PyObject *module);
+
+/* Raises cls (one of the two above) with the message fmt (as
+ * PyUnicode_FromFormat's), the exception now set, if any, as its
+ * __cause__. Returns -1. */
+int mida_py_arg_raise_from(PyObject *cls, const char *fmt, ...);
+
+/* The UTF-8 text of argument o, named what in messages, into *out (valid
+ * as long as o lives); None gives NULL when nullable. Returns 0, or -1
+ * with mida.ArgumentTypeError (not a str) or mida.ArgumentError (a lone
+ * surrogate, a NUL character) set. */
+int mida_py_text_arg(PyObject *o, const char *what, int nullable,
+                     const char **out);
+
+/* Argument o, named what, as a double: a float, an int, or what has
+ * __float__. Returns 0, or -1 with mida.ArgumentTypeError (not a number)
+ * or mida.ArgumentError (an int too large for a float) set. */
+int mida_py_float_arg(PyObject *o, const char *what, double *out);
+
+/* Argument o, named what, as a 64-bit integer: an int or what has
+ * __index__ (not a float). Returns 0, or -1 with mida.ArgumentTypeError
+ * (not an integer) or mida.ArgumentError (beyond 64 bits) set. */
+int mida_py_int64_arg(PyObject *o, const char *what, long long *out);
 
 /* ---- taskfunc.c, taskmeter.c --------------------------------------------- */
 

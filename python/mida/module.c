@@ -14,6 +14,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,8 +29,9 @@ static const char *json_obj_arg(mida_py_json *w, PyObject *o,
     return NULL;
   if (!PyDict_Check(o)) {
     *bad = 1;
-    PyErr_Format(PyExc_TypeError, "%s must be a dict (or None), not %.100s",
-                 what, Py_TYPE(o)->tp_name);
+    PyErr_Format(mida_py_arg_type_error,
+                 "%s must be a dict (or None), not %.100s", what,
+                 Py_TYPE(o)->tp_name);
     return NULL;
   }
   mida_py_json_value(w, o, 0);
@@ -51,10 +53,14 @@ static PyObject *mod_workflow_begin(PyObject *m, PyObject *args,
   static char *kwlist[] = {"name", "campaign", "metadata", "source",
                            "set_default", NULL};
   const char *name = NULL, *campaign = NULL, *source = NULL;
-  PyObject *meta = Py_None;
+  PyObject *nameo, *campaigno = Py_None, *meta = Py_None, *sourceo = Py_None;
   int set_default = 1;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "z|zOzp", kwlist, &name,
-                                   &campaign, &meta, &source, &set_default))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OOOp", kwlist, &nameo,
+                                   &campaigno, &meta, &sourceo, &set_default))
+    return NULL;
+  if (mida_py_text_arg(nameo, "the workflow's name", 1, &name) < 0 ||
+      mida_py_text_arg(campaigno, "campaign", 1, &campaign) < 0 ||
+      mida_py_text_arg(sourceo, "source", 1, &source) < 0)
     return NULL;
   mida_session_t *s = mida_py_session_or_raise();
   if (s == NULL && PyErr_Occurred())
@@ -117,7 +123,7 @@ static PyObject *mod_workflow_end(PyObject *m, PyObject *args) {
   if ((s == NULL && PyErr_Occurred()) || mida_py_id_from_obj(ido, &id) < 0)
     return NULL;
   if (tok != Py_None && !PyContextToken_CheckExact(tok)) {
-    PyErr_SetString(PyExc_TypeError,
+    PyErr_SetString(mida_py_arg_type_error,
                     "workflow_end: token must be workflow_begin's");
     return NULL;
   }
@@ -153,17 +159,19 @@ static PyObject *mod_metric(PyObject *m, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"key", "value", "step", "task", NULL};
   const char *key;
   double value;
-  PyObject *stepo = Py_None, *task = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "sd|OO", kwlist, &key, &value,
+  PyObject *keyo, *valueo, *stepo = Py_None, *task = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OO", kwlist, &keyo, &valueo,
                                    &stepo, &task))
+    return NULL;
+  if (mida_py_text_arg(keyo, "key", 0, &key) < 0 ||
+      mida_py_float_arg(valueo, "value", &value) < 0)
     return NULL;
   long long step = MIDA_NO_STEP; /* None: a point without a step */
   if (stepo != Py_None) {
-    step = PyLong_AsLongLong(stepo);
-    if (step == -1 && PyErr_Occurred())
+    if (mida_py_int64_arg(stepo, "step", &step) < 0)
       return NULL;
     if (step == MIDA_NO_STEP) {
-      PyErr_SetString(PyExc_ValueError,
+      PyErr_SetString(mida_py_arg_error,
                       "step must be above -2**63 (None: no step)");
       return NULL;
     }
@@ -185,7 +193,8 @@ static PyObject *mod_metric(PyObject *m, PyObject *args, PyObject *kw) {
  * of a file name that is not UTF-8, which become those bytes again
  * (surrogateescape; any other lone surrogate is replaced); bytes (the
  * os.fspath of a bytes path) as they are. Returns a new reference that
- * holds *out; NULL with TypeError (not text) or ValueError (a NUL) set. */
+ * holds *out; NULL with mida.ArgumentTypeError (not text) or
+ * mida.ArgumentError (a NUL) set. */
 static PyObject *uri_bytes(PyObject *o, const char **out) {
   PyObject *hold = NULL;
   Py_ssize_t len = 0;
@@ -212,13 +221,14 @@ static PyObject *uri_bytes(PyObject *o, const char **out) {
     *out = PyBytes_AS_STRING(hold);
     len = PyBytes_GET_SIZE(hold);
   } else {
-    PyErr_Format(PyExc_TypeError, "uri must be a str or a path, not %.80s",
+    PyErr_Format(mida_py_arg_type_error,
+                 "uri must be a str or a path, not %.80s",
                  Py_TYPE(o)->tp_name);
     return NULL;
   }
   if (strlen(*out) != (size_t)len) {
     Py_DECREF(hold);
-    PyErr_SetString(PyExc_ValueError, "uri holds a NUL character");
+    PyErr_SetString(mida_py_arg_error, "uri holds a NUL character");
     return NULL;
   }
   return hold;
@@ -235,7 +245,7 @@ static PyObject *record_data(const char *uri, const char *role,
   else if (strcmp(role, "generated") == 0 || strcmp(role, "output") == 0)
     r = MIDA_GENERATED;
   else {
-    PyErr_Format(PyExc_ValueError,
+    PyErr_Format(mida_py_arg_error,
                  "role must be 'used' or 'generated', not '%s'", role);
     return NULL;
   }
@@ -275,10 +285,17 @@ static PyObject *mod_data(PyObject *m, PyObject *args, PyObject *kw) {
                            "metadata", "task", NULL};
   const char *uri, *role = "used", *kind = NULL, *digest = NULL, *name = NULL;
   long long size = -1;
-  PyObject *urio, *meta = Py_None, *task = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|szzLzOO", kwlist, &urio,
-                                   &role, &kind, &digest, &size, &name, &meta,
-                                   &task))
+  PyObject *urio, *roleo = NULL, *kindo = Py_None, *digesto = Py_None;
+  PyObject *sizeo = NULL, *nameo = Py_None, *meta = Py_None, *task = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OOOOOOO", kwlist, &urio,
+                                   &roleo, &kindo, &digesto, &sizeo, &nameo,
+                                   &meta, &task))
+    return NULL;
+  if ((roleo != NULL && mida_py_text_arg(roleo, "role", 0, &role) < 0) ||
+      mida_py_text_arg(kindo, "kind", 1, &kind) < 0 ||
+      mida_py_text_arg(digesto, "digest", 1, &digest) < 0 ||
+      (sizeo != NULL && mida_py_int64_arg(sizeo, "size", &size) < 0) ||
+      mida_py_text_arg(nameo, "name", 1, &name) < 0)
     return NULL;
   PyObject *uri_hold = uri_bytes(urio, &uri);
   if (uri_hold == NULL)
@@ -536,7 +553,7 @@ static PyObject *mod_ship_default(PyObject *m, PyObject *arg) {
   if (ms == (unsigned long)-1 && PyErr_Occurred())
     return NULL;
   if (ms > 60000) {
-    PyErr_SetString(PyExc_ValueError, "ship interval is at most 60000 ms");
+    PyErr_SetString(mida_py_arg_error, "ship interval is at most 60000 ms");
     return NULL;
   }
   mida_py_ship_ms_default = (unsigned)ms;
@@ -576,10 +593,14 @@ static PyObject *mod_flush(PyObject *m, PyObject *args, PyObject *kw) {
   (void)m;
   static char *kwlist[] = {"timeout", NULL};
   double timeout = -1;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|d", kwlist, &timeout))
+  PyObject *timeouto = NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|O", kwlist, &timeouto))
+    return NULL;
+  if (timeouto != NULL &&
+      mida_py_float_arg(timeouto, "timeout", &timeout) < 0)
     return NULL;
   if (isnan(timeout)) {
-    PyErr_SetString(PyExc_ValueError,
+    PyErr_SetString(mida_py_arg_error,
                     "timeout must be a number of seconds (negative: none)");
     return NULL;
   }
@@ -636,27 +657,50 @@ static PyObject *caps_dict(void) {
                        (Py_ssize_t)c->max_bytes);
 }
 
+/* One cap of mida.configure (named what): o, if given, into *cap, checked
+ * to be within 0..most. Returns 0, or -1 with an ArgumentError or
+ * ArgumentTypeError set. */
+static int cap_arg(PyObject *o, const char *what, long long most,
+                   long long *cap) {
+  if (o == NULL)
+    return 0;
+  long long v;
+  if (mida_py_int64_arg(o, what, &v) < 0)
+    return -1;
+  if (v < 0) {
+    PyErr_Format(mida_py_arg_error, "%s must be >= 0, not %lld", what, v);
+    return -1;
+  }
+  if (v > most) {
+    PyErr_Format(mida_py_arg_error, "%s is at most %lld, not %lld", what,
+                 most, v);
+    return -1;
+  }
+  *cap = v;
+  return 0;
+}
+
 static PyObject *mod_configure(PyObject *m, PyObject *args, PyObject *kw) {
   (void)m;
   static char *kwlist[] = {"max_str", "max_items", "max_depth", "max_repr",
                            "max_bytes", NULL};
   mida_py_caps c = mida_py_caps_now;
-  Py_ssize_t bytes = (Py_ssize_t)c.max_bytes;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nninn", kwlist, &c.max_str,
-                                   &c.max_items, &c.max_depth, &c.max_repr,
-                                   &bytes))
+  PyObject *o[5] = {NULL, NULL, NULL, NULL, NULL};
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OOOOO", kwlist, &o[0], &o[1],
+                                   &o[2], &o[3], &o[4]))
     return NULL;
-  if (c.max_str < 0 || c.max_items < 0 || c.max_depth < 0 ||
-      c.max_repr < 0 || bytes < 0) {
-    PyErr_SetString(PyExc_ValueError, "caps must be >= 0");
-    return NULL;
+  long long v[5] = {c.max_str, c.max_items, c.max_depth, c.max_repr,
+                    (long long)c.max_bytes};
+  for (int i = 0; i < 5; i++) {
+    long long most = i == 2 ? MIDA_PY_MAX_DEPTH : PY_SSIZE_T_MAX;
+    if (cap_arg(o[i], kwlist[i], most, &v[i]) < 0)
+      return NULL;
   }
-  if (c.max_depth > MIDA_PY_MAX_DEPTH) {
-    PyErr_Format(PyExc_ValueError, "max_depth is at most %d",
-                 MIDA_PY_MAX_DEPTH);
-    return NULL;
-  }
-  c.max_bytes = (size_t)bytes;
+  c.max_str = (Py_ssize_t)v[0];
+  c.max_items = (Py_ssize_t)v[1];
+  c.max_depth = (int)v[2];
+  c.max_repr = (Py_ssize_t)v[3];
+  c.max_bytes = (size_t)v[4];
   mida_py_caps_now = c;
   return caps_dict();
 }
@@ -890,13 +934,20 @@ static mida_session_t *session_for_query(void) {
   return mida_py_session_get();
 }
 
-/* A query parameter's text, and its kind (mida_query_kinds): an int (a
- * bool as 1 or 0) 'i', a float 'r' (its repr, which reads back to the
- * same double), anything else 't', its str(). A number is bound as a
- * number, so that it equals the one a JSON document holds on SQLite too
- * (json_extract(used, '$.lr') = ?1). New reference, or NULL with an
- * exception set. */
-static PyObject *param_text(PyObject *o, char *kind) {
+/* Query parameter o, the i-th (from 0), as text into *text (held by the
+ * new reference returned) and its kind (mida_query_kinds): an int (a bool
+ * as 1 or 0) 'i', a float 'r' (its repr, which reads back to the same
+ * double), anything else 't', its str(). A number is bound as a number,
+ * so that it equals the one a JSON document holds on SQLite too
+ * (json_extract(used, '$.lr') = ?1). bytes are refused: their str() is
+ * "b'...'", never what was meant. NULL with mida.ArgumentError (text that
+ * is not UTF-8, a NUL character, which would have cut the text short) or
+ * mida.ArgumentTypeError (bytes, a str() that raised) set. */
+static PyObject *param_text(PyObject *o, Py_ssize_t i, char *kind,
+                            const char **text) {
+  PyObject *str = NULL;
+  char what[48];
+  snprintf(what, sizeof what, "params[%zd]", i);
   if (PyLong_Check(o)) {
     int overflow = 0;
     long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
@@ -904,14 +955,32 @@ static PyObject *param_text(PyObject *o, char *kind) {
       return NULL;
     if (!overflow) {
       *kind = 'i';
-      return PyUnicode_FromFormat("%lld", v);
+      str = PyUnicode_FromFormat("%lld", v);
     }
   } else if (PyFloat_Check(o)) {
     *kind = 'r';
-    return PyObject_Repr(o);
+    str = PyObject_Repr(o);
+  } else if (PyBytes_Check(o) || PyByteArray_Check(o)) {
+    PyErr_Format(mida_py_arg_type_error,
+                 "%s is %.50s: pass a str (decode it), mida binds no bytes",
+                 what, Py_TYPE(o)->tp_name);
+    return NULL;
   }
-  *kind = 't';
-  return PyObject_Str(o);
+  if (str == NULL && !PyErr_Occurred()) {
+    *kind = 't';
+    str = PyObject_Str(o);
+    if (str == NULL && PyErr_ExceptionMatches(PyExc_Exception)) {
+      mida_py_arg_raise_from(mida_py_arg_type_error,
+                             "%s: str() of a %.100s raised", what,
+                             Py_TYPE(o)->tp_name);
+      return NULL;
+    }
+  }
+  if (str == NULL)
+    return NULL;
+  if (mida_py_text_arg(str, what, 0, text) < 0)
+    Py_CLEAR(str);
+  return str;
 }
 
 /* query(sql, params=(), max_rows=QUERY_MAX_ROWS, columns=False) -> list
@@ -921,23 +990,26 @@ static PyObject *param_text(PyObject *o, char *kind) {
 static PyObject *mod_query(PyObject *m, PyObject *args) {
   (void)m;
   const char *sql;
-  PyObject *params = NULL, *max_rows = NULL;
+  PyObject *sqlo, *params = NULL, *max_rows = NULL;
   int with_columns = 0;
-  if (!PyArg_ParseTuple(args, "s|OOp", &sql, &params, &max_rows,
-                        &with_columns))
+  if (!PyArg_ParseTuple(args, "O|OOp", &sqlo, &params, &max_rows,
+                        &with_columns) ||
+      mida_py_text_arg(sqlo, "sql", 0, &sql) < 0)
     return NULL;
   Py_ssize_t bound = QUERY_MAX_ROWS;
   if (max_rows == Py_None) {
     bound = 0;
   } else if (max_rows != NULL) {
-    bound = PyNumber_AsSsize_t(max_rows, PyExc_OverflowError);
-    if (bound == -1 && PyErr_Occurred())
+    long long rows;
+    if (mida_py_int64_arg(max_rows, "max_rows", &rows) < 0)
       return NULL;
-    if (bound < 1) {
-      PyErr_SetString(PyExc_ValueError,
+    if (rows < 1) {
+      PyErr_SetString(mida_py_arg_error,
                       "max_rows must be a positive number, or None");
       return NULL;
     }
+    /* More rows than memory holds: no bound that matters. */
+    bound = rows > PY_SSIZE_T_MAX ? PY_SSIZE_T_MAX : (Py_ssize_t)rows;
   }
   PyObject *seq = NULL;
   if (params != NULL && params != Py_None) {
@@ -945,7 +1017,7 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
      * keys): either would bind something else than what was meant. */
     if (PyUnicode_Check(params) || PyBytes_Check(params) ||
         PyByteArray_Check(params) || PyMemoryView_Check(params)) {
-      PyErr_Format(PyExc_TypeError,
+      PyErr_Format(mida_py_arg_type_error,
                    "params must be a list or tuple of values, not %s (a "
                    "single value is [value])",
                    Py_TYPE(params)->tp_name);
@@ -953,7 +1025,7 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
     }
     if (!PyList_Check(params) && !PyTuple_Check(params) &&
         (PyDict_Check(params) || PyObject_HasAttrString(params, "keys"))) {
-      PyErr_Format(PyExc_TypeError,
+      PyErr_Format(mida_py_arg_type_error,
                    "params must be a list or tuple of values, bound to ?1, "
                    "?2, ... in order; named parameters (a %s) are not "
                    "supported, since PostgreSQL stores bind by position "
@@ -962,8 +1034,14 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
       return NULL;
     }
     seq = PySequence_Fast(params, "params must be a sequence");
-    if (seq == NULL)
+    if (seq == NULL) {
+      if (PyErr_ExceptionMatches(PyExc_TypeError))
+        mida_py_arg_raise_from(mida_py_arg_type_error,
+                               "params must be a list or tuple of values, "
+                               "not %.100s",
+                               Py_TYPE(params)->tp_name);
       return NULL;
+    }
   }
   Py_ssize_t np = seq != NULL ? PySequence_Fast_GET_SIZE(seq) : 0;
   const char **pv = PyMem_Calloc((size_t)np + 1, sizeof *pv);
@@ -976,15 +1054,14 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
   }
   for (Py_ssize_t i = 0; i < np; i++) {
     PyObject *o = PySequence_Fast_GET_ITEM(seq, i);
-    PyObject *str = o == Py_None ? NULL : param_text(o, &kinds[i]);
-    if (o != Py_None && (str == NULL || PyList_Append(strs, str) < 0)) {
+    if (o == Py_None)
+      continue; /* NULL */
+    PyObject *str = param_text(o, i, &kinds[i], &pv[i]);
+    if (str == NULL || PyList_Append(strs, str) < 0) {
       Py_XDECREF(str);
       goto out;
     }
-    pv[i] = str != NULL ? PyUnicode_AsUTF8(str) : NULL;
-    Py_XDECREF(str);
-    if (o != Py_None && pv[i] == NULL)
-      goto out;
+    Py_DECREF(str); /* strs holds it */
   }
   /* This process's records first, so that they are visible. */
   mida_session_t *s = session_for_query();
@@ -1157,7 +1234,8 @@ PyMODINIT_FUNC PyInit__mida(void) {
     return NULL;
   mida_py_error = PyErr_NewExceptionWithDoc(
       "mida.Error", "A mida call failed.", PyExc_RuntimeError, NULL);
-  if (mida_py_error == NULL || mida_py_session_init() < 0)
+  if (mida_py_error == NULL || mida_py_args_init(m) < 0 ||
+      mida_py_session_init() < 0)
     goto fail;
   Py_INCREF(&mida_py_TaskFuncType);
   if (PyModule_AddObject(m, "TaskFunc", (PyObject *)&mida_py_TaskFuncType) <

@@ -102,7 +102,10 @@ mida_session_t *mida_py_session_or_raise(void) {
 }
 
 PyObject *mida_py_raise_rc(int rc) {
-  PyErr_Format(mida_py_error, "%s: %s", mida_strerror(rc),
+  /* What the caller passed was wrong: a mida.Error that is a ValueError. */
+  PyObject *cls = rc == MIDA_EINVAL || rc == MIDA_EJSON ? mida_py_arg_error
+                                                        : mida_py_error;
+  PyErr_Format(cls, "%s: %s", mida_strerror(rc),
                mida_errmsg(mida_py_session));
   return NULL;
 }
@@ -138,10 +141,16 @@ int mida_py_id_from_obj(PyObject *o, mida_id_t *out) {
     memcpy(out->bytes, PyBytes_AS_STRING(o), 16);
     return 0;
   }
-  const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+  if (!PyUnicode_Check(o)) {
+    PyErr_Format(mida_py_arg_type_error,
+                 "a mida id is a str (or 16 bytes), not %.100s",
+                 Py_TYPE(o)->tp_name);
+    return -1;
+  }
+  const char *s = PyUnicode_AsUTF8(o);
   if (s == NULL || mida_id_parse(s, out) != MIDA_OK) {
     PyErr_Clear();
-    PyErr_Format(PyExc_ValueError, "not a mida id: %R", o);
+    PyErr_Format(mida_py_arg_error, "not a mida id: %R", o);
     return -1;
   }
   return 0;

@@ -421,7 +421,9 @@ static PyObject *taskfunc_new(PyTypeObject *type, PyObject *args,
                                    &func, &name))
     return NULL;
   if (!PyCallable_Check(func)) {
-    PyErr_SetString(PyExc_TypeError, "mida.task needs a callable");
+    PyErr_Format(mida_py_arg_type_error,
+                 "mida.task needs a callable, not %.100s",
+                 Py_TYPE(func)->tp_name);
     return NULL;
   }
   TaskFunc *tf = (TaskFunc *)type->tp_alloc(type, 0);
@@ -430,15 +432,12 @@ static PyObject *taskfunc_new(PyTypeObject *type, PyObject *args,
   tf->vectorcall = taskfunc_vectorcall;
   Py_INCREF(func);
   tf->func = func;
+  const char *what = "name";
   if (name != Py_None) {
-    if (!PyUnicode_Check(name)) {
-      PyErr_SetString(PyExc_TypeError, "name must be a str");
-      Py_DECREF(tf);
-      return NULL;
-    }
     Py_INCREF(name);
     tf->activity = name;
   } else {
+    what = "the function's __qualname__";
     tf->activity = PyObject_GetAttrString(func, "__qualname__");
     if (tf->activity == NULL || !PyUnicode_Check(tf->activity)) {
       PyErr_Clear();
@@ -451,9 +450,10 @@ static PyObject *taskfunc_new(PyTypeObject *type, PyObject *args,
       tf->activity = PyUnicode_FromString(Py_TYPE(func)->tp_name);
     }
   }
-  if (tf->activity != NULL)
-    tf->activity_utf8 = PyUnicode_AsUTF8(tf->activity);
-  if (tf->activity_utf8 == NULL || taskfunc_bind_signature(tf, func) < 0 ||
+  /* The activity is read as C text: a NUL would cut it short. */
+  if (tf->activity == NULL ||
+      mida_py_text_arg(tf->activity, what, 0, &tf->activity_utf8) < 0 ||
+      taskfunc_bind_signature(tf, func) < 0 ||
       taskfunc_encode_keys(tf) < 0) {
     Py_DECREF(tf);
     return NULL;

@@ -590,6 +590,143 @@ def test_data_takes_a_file_name_that_is_not_utf8():
                     {"uri": b"/tmp/mida-caf\xe9.csv".hex().upper()}]
 
 
+class StrRaises:
+    def __str__(self):
+        raise RuntimeError("no str")
+
+    __repr__ = __str__
+
+
+def _qualname_not_utf8():
+    def f():
+        return 1
+    f.__qualname__ = "f\udcff"
+    return mida.task(f)
+
+
+SURROGATE = os.fsdecode(b"caf\xe9")  # a lone surrogate, "caf\udce9"
+ANY_ID = "01a24c84-8caf-7549-8c54-15df05f67c83"
+
+# Each bad argument of the public API, the ValueError or TypeError it is
+# and what its message says: until 2026-12-06 they were bare
+# UnicodeEncodeError, OverflowError, TypeError and ValueError (no
+# mida.Error) naming no argument, and a NUL in a task's name or a query
+# parameter cut the text short, bytes bound as "b'...'": both silently.
+BAD_ARGUMENTS = [
+    ("metric key not UTF-8", lambda: mida.metric(SURROGATE, 1.0),
+     ValueError, "key is not UTF-8 text"),
+    ("metric key None", lambda: mida.metric(None, 1.0),
+     TypeError, "key must be a str, not NoneType"),
+    ("metric key NUL", lambda: mida.metric("a\0b", 1.0),
+     ValueError, "key holds a NUL"),
+    ("metric key empty", lambda: mida.metric("", 1.0, task=ANY_ID),
+     ValueError, "needs a task and a key"),
+    ("metric value str", lambda: mida.metric("k", "1"),
+     TypeError, "value must be a real number, not str"),
+    ("metric value 2**2000", lambda: mida.metric("k", 2**2000),
+     ValueError, "value is too large for a float"),
+    ("metric step 2**70", lambda: mida.metric("k", 1.0, step=2**70),
+     ValueError, "step must fit in 64 bits"),
+    ("metric step float", lambda: mida.metric("k", 1.0, step=1.5),
+     TypeError, "step must be an integer, not float"),
+    ("metric task int", lambda: mida.metric("k", 1.0, task=5),
+     TypeError, "a mida id is a str"),
+    ("metric task not an id", lambda: mida.metric("k", 1.0, task="zz"),
+     ValueError, "not a mida id"),
+    ("data uri None", lambda: mida.data(None),
+     TypeError, "uri must be a str or a path"),
+    ("data role", lambda: mida.data("u", "read"),
+     ValueError, "role must be 'used' or 'generated'"),
+    ("data role None", lambda: mida.data("u", None),
+     TypeError, "role must be a str"),
+    ("data kind not UTF-8", lambda: mida.data("u", kind=SURROGATE),
+     ValueError, "kind is not UTF-8 text"),
+    ("data digest int", lambda: mida.data("u", digest=5),
+     TypeError, r"digest must be a str \(or None\), not int"),
+    ("data name NUL", lambda: mida.data("u", name="a\0b"),
+     ValueError, "name holds a NUL"),
+    ("data size 2**70", lambda: mida.data("u", size=2**70),
+     ValueError, "size must fit in 64 bits"),
+    ("data size float", lambda: mida.data("u", size=1.5),
+     TypeError, "size must be an integer"),
+    ("data metadata list", lambda: mida.data("u", metadata=[1]),
+     TypeError, "metadata must be a dict"),
+    ("workflow name not UTF-8", lambda: mida.workflow(SURROGATE).__enter__(),
+     ValueError, "the workflow's name is not UTF-8 text"),
+    ("workflow campaign int",
+     lambda: mida.workflow("w", campaign=7).__enter__(),
+     TypeError, "campaign must be a str"),
+    ("task name not UTF-8", lambda: mida.task(name=SURROGATE)(len),
+     ValueError, "name is not UTF-8 text"),
+    ("task name NUL", lambda: mida.task(name="a\0b")(len),
+     ValueError, "name holds a NUL"),
+    ("task name int", lambda: mida.task(name=5)(len),
+     TypeError, "name must be a str, not int"),
+    ("task __qualname__ not UTF-8", _qualname_not_utf8,
+     ValueError, "__qualname__ is not UTF-8 text"),
+    ("task not callable", lambda: mida.task(5),
+     TypeError, "needs a callable, not int"),
+    ("query sql None", lambda: mida.query(None),
+     TypeError, "sql must be a str, not NoneType"),
+    ("query sql not UTF-8", lambda: mida.query("SELECT '%s'" % SURROGATE),
+     ValueError, "sql is not UTF-8 text"),
+    ("query param not UTF-8", lambda: mida.query("SELECT ?1", [SURROGATE]),
+     ValueError, r"params\[0\] is not UTF-8 text"),
+    ("query param NUL", lambda: mida.query("SELECT ?1", ["x", "a\0b"]),
+     ValueError, r"params\[1\] holds a NUL"),
+    ("query param bytes", lambda: mida.query("SELECT ?1", [b"x"]),
+     TypeError, r"params\[0\] is bytes"),
+    ("query param str raises", lambda: mida.query("SELECT ?1", [StrRaises()]),
+     TypeError, r"params\[0\]: str\(\) of a StrRaises raised"),
+    ("query params int", lambda: mida.query("SELECT 1", 5),
+     TypeError, "params must be a list or tuple"),
+    ("query max_rows str", lambda: mida.query("SELECT 1", (), "5"),
+     TypeError, "max_rows must be an integer"),
+    ("query max_rows 2**70", lambda: mida.query("SELECT 1", (), 2**70),
+     ValueError, "max_rows must fit in 64 bits"),
+    ("flush timeout str", lambda: mida.flush("1"),
+     TypeError, "timeout must be a real number"),
+    ("flush timeout 2**2000", lambda: mida.flush(2**2000),
+     ValueError, "timeout is too large"),
+    ("configure None", lambda: mida.configure(max_str=None),
+     TypeError, "max_str must be an integer, not NoneType"),
+    ("configure 2**70", lambda: mida.configure(max_items=2**70),
+     ValueError, "max_items must fit in 64 bits"),
+    ("configure -1", lambda: mida.configure(max_repr=-1),
+     ValueError, "max_repr must be >= 0"),
+]
+
+
+@pytest.mark.parametrize("call, kind, message",
+                         [case[1:] for case in BAD_ARGUMENTS],
+                         ids=[case[0] for case in BAD_ARGUMENTS])
+def test_a_bad_argument_is_a_mida_error_and_python_s_own_kind(call, kind,
+                                                               message):
+    caps = mida.configure()
+    with pytest.raises(mida.Error, match=message) as err:
+        call()
+    assert isinstance(err.value, kind)
+    expected = (mida.ArgumentError if kind is ValueError
+                else mida.ArgumentTypeError)
+    assert type(err.value) is expected
+    assert mida.configure() == caps  # a bad cap changed none of them
+
+
+def test_the_argument_errors_keep_python_s_conventions():
+    assert issubclass(mida.ArgumentError, (mida.Error, ValueError))
+    assert issubclass(mida.ArgumentError, ValueError)
+    assert issubclass(mida.ArgumentTypeError, mida.Error)
+    assert issubclass(mida.ArgumentTypeError, TypeError)
+    assert mida.ArgumentError.__module__ == "mida"
+    # The encoder's own error is kept as the cause.
+    with pytest.raises(ValueError) as err:
+        mida.metric(SURROGATE, 1.0)
+    assert isinstance(err.value.__cause__, UnicodeEncodeError)
+    with pytest.raises(TypeError) as err:
+        mida.query("SELECT ?1", [StrRaises()])
+    assert str(err.value.__cause__) == "no str"
+
+
 def test_sys_exit_ends_a_task_and_its_workflow_as_its_code_reads():
     # sys.exit(0) in a task or a `with mida.workflow` block (argparse's
     # --help, a script's `sys.exit(main())`) was CANCELLED, as Ctrl-C is;
