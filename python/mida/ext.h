@@ -86,8 +86,15 @@ int mida_py_record_failed(int rc);
 /* Why the session could not be opened ("" if it could). */
 const char *mida_py_session_error(void);
 
-/* Closes the process's session after a flush (the next call opens a new
- * one). Returns mida_close's code; MIDA_OK if none was open. */
+/* Records capture_errors, if any, into the store of s as the counter
+ * python.capture_errors (this process's running total, which `mida stats`
+ * shows), so that records the binding could not make are counted where
+ * they would have been. Nothing to fail: a counter not made is not. */
+void mida_py_capture_errors_record(mida_session_t *s);
+
+/* Closes the process's session after a flush and recording capture_errors
+ * (the next call opens a new one). Returns mida_close's code; MIDA_OK if
+ * none was open. */
 int mida_py_session_close(void);
 
 /* Raises mida.Error for rc with the session's message (mida.ArgumentError,

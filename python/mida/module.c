@@ -609,6 +609,7 @@ static PyObject *mod_flush(PyObject *m, PyObject *args, PyObject *kw) {
     return PyBool_FromLong(mida_py_capture_errors == 0);
   int ms =
       timeout < 0 || timeout * 1000 >= INT_MAX ? -1 : (int)(timeout * 1000);
+  mida_py_capture_errors_record(s);
   int rc;
   Py_BEGIN_ALLOW_THREADS
   rc = mida_flush(s, ms);

@@ -49,6 +49,9 @@ static void after_fork_child(void) {
     g_inherited_wf = info.workflow;
   mida_py_session = NULL;
   g_open_failed = 0;
+  /* The parent's failures are the parent's: counted into the store under
+   * the child's pid too, `mida stats` would add them up twice. */
+  mida_py_capture_errors = 0;
 }
 
 mida_session_t *mida_py_session_get(void) {
@@ -348,12 +351,19 @@ int mida_py_workflow_leave(mida_session_t *s, const mida_id_t *id,
 
 const char *mida_py_session_error(void) { return g_open_error; }
 
+void mida_py_capture_errors_record(mida_session_t *s) {
+  if (s != NULL && mida_py_capture_errors > 0)
+    (void)mida_counter(s, "python.capture_errors",
+                       (int64_t)mida_py_capture_errors);
+}
+
 int mida_py_session_close(void) {
   mida_session_t *s = mida_py_session;
   mida_py_session = NULL;
   g_open_failed = 0;
   if (s == NULL)
     return MIDA_OK;
+  mida_py_capture_errors_record(s);
   int rc;
   Py_BEGIN_ALLOW_THREADS
   rc = mida_close(s);

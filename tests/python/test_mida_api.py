@@ -727,6 +727,37 @@ def test_the_argument_errors_keep_python_s_conventions():
     assert str(err.value.__cause__) == "no str"
 
 
+RECORD_TOO_BIG = """
+import os, warnings, mida
+warnings.simplefilter("ignore")
+@mida.task
+def step():
+    mida.metric("k" * (17 << 20), 1.0)  # more than the journal takes
+    return 1
+step()
+if os.fork() == 0:  # the parent's count is not the child's
+    os._exit(0 if mida.stats()["capture_errors"] == 0 else 3)
+assert os.wait()[1] == 0
+print(mida.stats()["capture_errors"])
+"""
+
+
+def test_a_record_the_binding_could_not_make_is_counted_in_the_store(
+        tmp_path):
+    # capture_errors was only in the process's mida.stats(), gone with it:
+    # `mida stats` on the store showed nothing of the records left out.
+    store = tmp_path / "s.db"
+    r = subprocess.run([sys.executable, "-c", RECORD_TOO_BIG],
+                       env=midapy_util.child_env(store), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout == "1\n", r.stdout + r.stderr
+    st = subprocess.run([midapy_util.MIDA_BIN, "stats", "--json"],
+                        env=midapy_util.child_env(store),
+                        capture_output=True, text=True, timeout=60)
+    assert st.returncode == 0, st.stderr
+    assert json.loads(st.stdout)["counters"] == {"python.capture_errors": 1}
+
+
 def test_sys_exit_ends_a_task_and_its_workflow_as_its_code_reads():
     # sys.exit(0) in a task or a `with mida.workflow` block (argparse's
     # --help, a script's `sys.exit(main())`) was CANCELLED, as Ctrl-C is;
