@@ -937,10 +937,11 @@ static mida_session_t *session_for_query(void) {
 
 /* Query parameter o, the i-th (from 0), as text into *text (held by the
  * new reference returned) and its kind (mida_query_kinds): an int (a bool
- * as 1 or 0) 'i', a float 'r' (its repr, which reads back to the same
- * double), anything else 't', its str(). A number is bound as a number,
- * so that it equals the one a JSON document holds on SQLite too
- * (json_extract(used, '$.lr') = ?1). bytes are refused: their str() is
+ * as 1 or 0; what has __index__, a NumPy integer, alike) 'i', a float 'r'
+ * (the double's repr, which reads back to the same double), anything else
+ * 't', its str(). A number is bound as a number, so that it equals the
+ * one a JSON document holds on SQLite too (json_extract(used, '$.lr') =
+ * ?1). bytes are refused: their str() is
  * "b'...'", never what was meant. NULL with mida.ArgumentError (text that
  * is not UTF-8, a NUL character, which would have cut the text short) or
  * mida.ArgumentTypeError (bytes, a str() that raised) set. */
@@ -949,9 +950,11 @@ static PyObject *param_text(PyObject *o, Py_ssize_t i, char *kind,
   PyObject *str = NULL;
   char what[48];
   snprintf(what, sizeof what, "params[%zd]", i);
-  if (PyLong_Check(o)) {
+  if (PyLong_Check(o) || PyIndex_Check(o)) { /* a NumPy integer too */
+    PyObject *n = PyNumber_Index(o);
     int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    long long v = n != NULL ? PyLong_AsLongLongAndOverflow(n, &overflow) : -1;
+    Py_XDECREF(n);
     if (v == -1 && PyErr_Occurred())
       return NULL;
     if (!overflow) {
@@ -959,8 +962,14 @@ static PyObject *param_text(PyObject *o, Py_ssize_t i, char *kind,
       str = PyUnicode_FromFormat("%lld", v);
     }
   } else if (PyFloat_Check(o)) {
+    /* The double's own text: a subclass's repr is not one (NumPy 2's
+     * float64 is "np.float64(0.5)", which was bound as that text). */
+    char *t = PyOS_double_to_string(PyFloat_AS_DOUBLE(o), 'r', 0, 0, NULL);
+    if (t == NULL)
+      return PyErr_NoMemory();
     *kind = 'r';
-    str = PyObject_Repr(o);
+    str = PyUnicode_FromString(t);
+    PyMem_Free(t);
   } else if (PyBytes_Check(o) || PyByteArray_Check(o)) {
     PyErr_Format(mida_py_arg_type_error,
                  "%s is %.50s: pass a str (decode it), mida binds no bytes",

@@ -1599,6 +1599,13 @@ assert mida.query(w + "json_extract(used, '$.lr') = ?1", [0.01]) == [
 assert mida.query(w + "json_extract(used, '$.n') > ?1", [4]) == [{"c": 1}]
 assert mida.query(w + "json_extract(used, '$.n') = ?1", (5,)) == [{"c": 1}]
 assert mida.query(w + "used->>'tag' = ?1", ["5"]) == [{"c": 1}]
+# NumPy's numbers too: NumPy 2's float64 was bound as its repr, the text
+# 'np.float64(0.01)', and an int64 as its text, matching nothing.
+import numpy as np
+assert mida.query(w + "json_extract(used, '$.lr') = ?1",
+                  [np.float64(0.01)]) == [{"c": 1}]
+assert mida.query(w + "json_extract(used, '$.n') = ?1",
+                  [np.int64(5)]) == [{"c": 1}]
 print("ok")
 """
 
