@@ -86,6 +86,14 @@ int mida_py_arg_raise_from(PyObject *cls, const char *fmt, ...) {
   return -1;
 }
 
+/* Whether the exception now set is one that converting a value raised
+ * (its own __index__, __float__ or __str__ included), as opposed to one
+ * that is no fault of the value (out of memory, Ctrl-C). */
+static int conversion_failed(void) {
+  return PyErr_ExceptionMatches(PyExc_Exception) &&
+         !PyErr_ExceptionMatches(PyExc_MemoryError);
+}
+
 int mida_py_text_arg(PyObject *o, const char *what, int nullable,
                      const char **out) {
   *out = NULL;
@@ -125,7 +133,7 @@ int mida_py_float_arg(PyObject *o, const char *what, double *out) {
     if (PyErr_ExceptionMatches(PyExc_OverflowError))
       return mida_py_arg_raise_from(mida_py_arg_error,
                                     "%s is too large for a float", what);
-    if (PyErr_ExceptionMatches(PyExc_TypeError))
+    if (conversion_failed())
       return mida_py_arg_raise_from(mida_py_arg_type_error,
                                     "%s must be a real number, not %.100s",
                                     what, Py_TYPE(o)->tp_name);
@@ -137,7 +145,7 @@ int mida_py_float_arg(PyObject *o, const char *what, double *out) {
 int mida_py_int64_arg(PyObject *o, const char *what, long long *out) {
   PyObject *index = PyNumber_Index(o); /* an int, or what stands for one */
   if (index == NULL) {
-    if (PyErr_ExceptionMatches(PyExc_TypeError))
+    if (conversion_failed())
       return mida_py_arg_raise_from(mida_py_arg_type_error,
                                     "%s must be an integer, not %.100s", what,
                                     Py_TYPE(o)->tp_name);

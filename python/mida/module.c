@@ -979,7 +979,8 @@ static PyObject *param_text(PyObject *o, Py_ssize_t i, char *kind,
   if (str == NULL && !PyErr_Occurred()) {
     *kind = 't';
     str = PyObject_Str(o);
-    if (str == NULL && PyErr_ExceptionMatches(PyExc_Exception)) {
+    if (str == NULL && PyErr_ExceptionMatches(PyExc_Exception) &&
+        !PyErr_ExceptionMatches(PyExc_MemoryError)) {
       mida_py_arg_raise_from(mida_py_arg_type_error,
                              "%s: str() of a %.100s raised", what,
                              Py_TYPE(o)->tp_name);

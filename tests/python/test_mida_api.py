@@ -597,6 +597,13 @@ class StrRaises:
     __repr__ = __str__
 
 
+class NumberRaises:
+    def __index__(self):
+        raise RuntimeError("no index")
+
+    __float__ = __index__
+
+
 def _qualname_not_utf8():
     def f():
         return 1
@@ -629,6 +636,12 @@ BAD_ARGUMENTS = [
      ValueError, "step must fit in 64 bits"),
     ("metric step float", lambda: mida.metric("k", 1.0, step=1.5),
      TypeError, "step must be an integer, not float"),
+    ("metric value __float__ raises",
+     lambda: mida.metric("k", NumberRaises()),
+     TypeError, "value must be a real number, not NumberRaises"),
+    ("metric step __index__ raises",
+     lambda: mida.metric("k", 1.0, step=NumberRaises()),
+     TypeError, "step must be an integer, not NumberRaises"),
     ("metric task int", lambda: mida.metric("k", 1.0, task=5),
      TypeError, "a mida id is a str"),
     ("metric task not an id", lambda: mida.metric("k", 1.0, task="zz"),
