@@ -41,7 +41,10 @@ static const mida__list_sort task_sorts[] = {
     {"duration", "coalesce(t.ended - t.started, -1)",
      "coalesce(ended - started, -1)"},
     {"activity", "coalesce(t.activity, '')", "coalesce(activity, '')"},
-    {"status", "coalesce(t.status, '')", "coalesce(status, '')"},
+    /* A task without a status reads UNKNOWN (the dashboard, /api/stats,
+     * the status filter): it sorts with the UNKNOWN ones, not first. */
+    {"status", "coalesce(t.status, 'UNKNOWN')",
+     "coalesce(status, 'UNKNOWN')"},
     {NULL, NULL, NULL},
 };
 

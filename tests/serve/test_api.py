@@ -568,7 +568,8 @@ def test_status_unknown_finds_rows_without_a_status(lite, pg_db, produce_bin,
     badge, /api/stats' counts), and ?status=UNKNOWN found none of them
     (it compared with the text 'UNKNOWN'): it finds them now, on both
     stores; an MLflow experiment with no run, which reads "no run yet",
-    is not among them."""
+    is not among them. Sorted by status, such a task came first, above
+    CANCELLED and ERROR, though it reads UNKNOWN: it sorts as UNKNOWN."""
     db = sqlite3.connect(lite)
     db.execute("INSERT INTO task (id, workflow_id, activity) VALUES"
                f" ('t-none', '{fx.WF_PREP}', 'plain')")
@@ -590,6 +591,18 @@ def test_status_unknown_finds_rows_without_a_status(lite, pg_db, produce_bin,
         st, body = s.get_json("/api/tasks?status=FINISHED&workflow="
                               + fx.WF_PREP)
         assert "t-none" not in [i["id"] for i in body["items"]], body
+        for sort in ["status", "-status"]:
+            read, after = [], None
+            while True:  # pages of 2: the cursor on either side of it
+                st, body = s.get_json(f"/api/tasks?sort={sort}&limit=2"
+                                      + (f"&after={after}" if after else ""))
+                assert st == 200, body
+                read += [i["status"] or "UNKNOWN" for i in body["items"]]
+                after = body["next"]
+                if after is None:
+                    break
+            assert len(read) == 6 and "UNKNOWN" in read, read
+            assert read == sorted(read, reverse=sort[0] == "-"), (sort, read)
 
 
 def test_an_experiment_whose_newest_run_has_no_status(lite, pg_db,
