@@ -6,17 +6,48 @@
  *
  * Samples are read on the primary key (host, pid, ts) or, for a time range
  * across hosts, on telemetry_by_time; the sample itself is the JSON object
- * the sampler wrote (src/telemetry), sent as it is.
+ * the sampler wrote (src/telemetry), sent as it is. A task's samples cut at
+ * `limit` come with their number ("total"), so that the page can say how
+ * many it leaves out: counted on the same key range, only when cut, and
+ * bounded by the task's run.
  */
 #include "serve/serve.h"
 
 #include "mida.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SAMPLES_DEFAULT 5000
 #define SAMPLES_MAX 50000
+
+/* The samples of task ?1: its process's and its host's, while it ran. */
+#define TASK_SAMPLES                                                           \
+  " FROM task t JOIN telemetry s ON s.host = t.host"                           \
+  " AND (s.pid = t.pid OR s.pid = 0) AND s.ts BETWEEN t.started"               \
+  " AND coalesce(t.ended, 9223372036854775807) WHERE t.id = ?1"
+
+/* Sets *total to the number of task's samples. On a store error resp
+ * becomes its 503 or 400 (as mida__serve_rows makes it). */
+static int count_task_samples(mida__serve *srv, mida__resp *resp,
+                              const char *task, long long *total) {
+  const char *params[1] = {task};
+  mida__resp scratch;
+  mida__resp_init(&scratch);
+  mida__rows_info info = {.max_rows = 1};
+  int rc = mida__serve_rows(srv, &scratch, "SELECT count(*)" TASK_SAMPLES,
+                            params, 1, "i", &info);
+  if (rc == MIDA_OK && scratch.status != 200) {
+    mida__buf error = resp->body;
+    resp->body = scratch.body;
+    resp->status = scratch.status;
+    scratch.body = error;
+  }
+  *total = strtoll(info.last_key, NULL, 10);
+  mida__resp_free(&scratch);
+  return rc;
+}
 
 static int get_telemetry(mida__serve *srv, const mida__req *req,
                          mida__resp *resp) {
@@ -50,10 +81,7 @@ static int get_telemetry(mida__serve *srv, const mida__req *req,
     snprintf(sql, sizeof sql,
              "SELECT s.host, s.pid, s.ts, s.task_id,"
              " CASE WHEN s.pid = 0 THEN 'host' ELSE 'process' END AS scope,"
-             " s.sample FROM task t JOIN telemetry s ON s.host = t.host"
-             " AND (s.pid = t.pid OR s.pid = 0) AND s.ts BETWEEN t.started"
-             " AND coalesce(t.ended, 9223372036854775807)"
-             " WHERE t.id = ?1 ORDER BY s.ts LIMIT ?2");
+             " s.sample" TASK_SAMPLES " ORDER BY s.ts LIMIT ?2");
   } else {
     char where[400] = "";
     size_t n = 0;
@@ -85,8 +113,16 @@ static int get_telemetry(mida__serve *srv, const mida__req *req,
     rc = mida__serve_rows(srv, resp, sql, params, np, "siissj", &info);
   if (rc != MIDA_OK || resp->status != 200)
     return rc;
-  return mida__buf_printf(&resp->body, "],\n\"truncated\": %s}\n",
-                          info.more ? "true" : "false");
+  rc = mida__buf_printf(&resp->body, "],\n\"truncated\": %s",
+                        info.more ? "true" : "false");
+  if (rc == MIDA_OK && task != NULL && info.more) {
+    long long total = 0;
+    rc = count_task_samples(srv, resp, task, &total);
+    if (rc != MIDA_OK || resp->status != 200)
+      return rc;
+    rc = mida__buf_printf(&resp->body, ",\n\"total\": %lld", total);
+  }
+  return rc == MIDA_OK ? mida__buf_adds(&resp->body, "}\n") : rc;
 }
 
 static int get_sources(mida__serve *srv, const mida__req *req,

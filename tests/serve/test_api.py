@@ -530,6 +530,35 @@ def test_telemetry_of_an_unknown_task_is_a_404(serve, lite):
     assert st == 200 and "samples" in body, body
 
 
+def test_a_tasks_samples_cut_at_the_limit_say_how_many_there_are(serve,
+                                                                 lite):
+    """The task page reads 5,000 of a task's samples, and the answer said
+    only "truncated": the page could not tell how many it left out. Cut,
+    the answer says how many the task has (its process's and its host's
+    while it ran, as the samples sent); whole, it has no count to add."""
+    db = sqlite3.connect(lite)
+    # fit ran on host "gpu 1" as pid 200 from T0 + 21 s to T0 + 31 s: 8
+    # samples in that time (process and host), 2 of another process and 1
+    # after its end.
+    rows = ([("gpu 1", pid, fx.T0 + (22 + i) * fx.SEC) for pid in (200, 0)
+             for i in range(4)]
+            + [("gpu 1", 201, fx.T0 + 22 * fx.SEC),
+               ("gpu 1", 201, fx.T0 + 23 * fx.SEC),
+               ("gpu 1", 0, fx.T0 + 40 * fx.SEC)])
+    db.executemany("INSERT INTO telemetry (host, pid, ts, sample) VALUES"
+                   " (?, ?, ?, '{}')", rows)
+    db.commit()
+    db.close()
+    s = serve(lite)
+    st, body = s.get_json(f"/api/telemetry?task={fx.T_FIT}&limit=3")
+    assert st == 200, body
+    assert (len(body["samples"]), body["truncated"], body["total"]) == (
+        3, True, 8), body
+    st, body = s.get_json(f"/api/telemetry?task={fx.T_FIT}&limit=8")
+    assert (len(body["samples"]), body["truncated"]) == (8, False), body
+    assert "total" not in body
+
+
 def test_the_status_filter_takes_every_status(serve, lite):
     """LOST (what a dead process left unfinished) is a status the store
     holds, and /api/tasks?status=LOST was a 400; the filter now takes the
