@@ -64,6 +64,16 @@
 //             /api/tasks?status= takes (LOST was missing), and LOST
 //             filters
 //
+//   gaps      what a view leaves out it says, or pages to, and what a task
+//             lacks reads as missing (MIDA_IDS: views_workload.py's
+//             gaps): the overview pages past 200 workflows; a task page
+//             of more samples than it reads says how many of how many;
+//             the telemetry view draws the spans of all 1,100 tasks of
+//             its window (more than a page of 1,000); a where value with
+//             a comma (used.tag=a,b) is one value; hovering a task with
+//             no activity reads no "null"; a null parameter reads "—",
+//             apart from an empty string
+//
 //   campaign  clicking a campaign lists its workflows alone
 //   empty     an empty store's overview says it has no workflow yet, until
 //             one begins (MIDA_COMMAND: a writer of one workflow)
@@ -107,7 +117,82 @@ function strayNulls(page) {
   });
 }
 
+// Every page of a list of the API ("workflows?limit=1000"), as one array.
+async function everyPage(path) {
+  let items = [], after;
+  do {
+    const page = await api(path + (after ? "&after=" + after : ""));
+    items = items.concat(page.items);
+    after = page.next;
+  } while (after);
+  return items;
+}
+
 const checks = {
+  async gaps({ page, shot }) {
+    // The overview: a page of 200 workflows, and the rest when asked for.
+    const total = (await everyPage("workflows?limit=1000")).length;
+    await page.goto(`${url}/#/`);
+    await page.waitForSelector("#workflows .wf-row");
+    const rows = () => page.$$eval("#workflows .wf-row", (r) => r.length);
+    check((await rows()) === 200 && (await page.$("#more-workflows")) !== null, `the overview shows 200 of the ${total} workflows, and a button for more (${await rows()})`);
+    await page.click("#more-workflows");
+    await page.waitForFunction((n) => document.querySelectorAll("#workflows .wf-row").length === n, total, { timeout: 10000 }).catch(() => {});
+    const shown = await page.$eval("#workflows-shown", (p) => p.textContent);
+    check((await rows()) === total && (await page.$("#more-workflows")) === null, `then all ${total} (${await rows()}: ${shown})`);
+
+    // A task page that reads 5,000 of its samples says so, and of how many.
+    const samples = await api(`telemetry?task=${ids.long}&limit=5000`);
+    check(samples.truncated && samples.total > 5000, `the long task has more samples than its page reads (${samples.total})`);
+    await page.goto(`${url}/#/task/${ids.long}`);
+    await page.waitForSelector("#telemetry .chart canvas");
+    const note = await page.$eval("#task-samples-shown", (p) => p.textContent).catch(() => "(no note)");
+    check(note.includes("5,000") && note.includes(samples.total.toLocaleString("en")), `its page says it shows 5,000 of ${samples.total} (${note})`);
+
+    // The telemetry view draws a span for each task of its window.
+    const host = (await api(`tasks/${ids.long}`)).task.host;
+    const src = (await api("telemetry/sources")).sources.find((s) => s.host === host && s.pid === 0);
+    const ran = (await everyPage(`tasks?host=${encodeURIComponent(host)}&since=${src.first}&until=${src.last + 1}&limit=1000`))
+      .filter((t) => t.started !== null);
+    await page.goto(`${url}/#/telemetry?host=${encodeURIComponent(host)}&pid=0`);
+    await page.waitForSelector("#task-spans");
+    const spans = await page.$$eval("#task-spans rect.bar", (r) => r.length);
+    check(ran.length > 1000 && spans === ran.length, `the telemetry view draws the ${ran.length} tasks of its window (${spans})`);
+    const visible = await page.$eval("#task-spans", (s) => s.height.baseVal.value >= s.querySelectorAll("rect.bar").length * 8);
+    check(visible, "each within the drawing, none below its edge");
+    const spanTitles = await page.$$eval("#task-spans title", (t) => t.map((e) => e.textContent));
+    check(!spanTitles.some((t) => /\b(null|undefined)\b/.test(t)), "no span's title reads null");
+
+    // The gaps workflow: the where box, the graph's titles.
+    await page.goto(`${url}/#/workflow/${ids.gaps}`);
+    await page.waitForSelector(".vt-row");
+    const listed = () => page.$$eval(".vt-row", (r) => r.map((x) => x.dataset.id).sort().join(","));
+    const tagged = (await everyPage(`tasks?workflow=${ids.gaps}&limit=1000&where=${encodeURIComponent("used.tag=a,b")}`)).map((t) => t.id);
+    check(tagged.length === 1, `the API finds the task tagged "a,b" (${tagged})`);
+    for (const typed of ["used.tag=a,b", "used.tag!=c, used.tag=a,b"]) {
+      await page.fill("#where-filter", typed);
+      await page.press("#where-filter", "Enter");
+      await page.waitForFunction((w) => [...document.querySelectorAll(".vt-row")].map((x) => x.dataset.id).sort().join(",") === w
+        || document.querySelector("#view .error"), tagged.join(","), { timeout: 10000 }).catch(() => {});
+      const error = await page.$eval("#view .error", (e) => e.textContent).catch(() => "");
+      check(!error && (await listed()) === tagged.join(","), `the where box "${typed}" lists that task (${error || await listed()})`);
+    }
+    await page.click(".tabs button[data-tab=dag]");
+    await page.waitForSelector(`#dag .node[data-id="${ids.bare}"]`);
+    const title = await page.$eval(`#dag .node[data-id="${ids.bare}"] title`, (t) => t.textContent);
+    check(!/\b(null|undefined)\b/.test(title) && title.includes(ids.bare) && title.includes("SUBMITTED"), `a task with no activity reads no null when hovered (${title})`);
+    await shot("gaps-graph");
+
+    // A null parameter reads as missing, apart from an empty string.
+    await page.goto(`${url}/#/task/${ids.nulls}`);
+    await page.waitForSelector("#used table");
+    const cells = await page.$$eval("#used tr, #generated tr", (r) => Object.fromEntries(r.map((x) => [x.children[0].textContent,
+      [x.children[1].textContent, !!x.children[1].querySelector(".missing")]])));
+    check(JSON.stringify(cells.a) === JSON.stringify(["—", true]) && JSON.stringify(cells.acc) === JSON.stringify(["—", true]),
+      `a null reads as missing (${JSON.stringify(cells)})`);
+    check(JSON.stringify(cells.b) === JSON.stringify(["", false]), "an empty string as itself, an empty cell");
+    await shot("gaps-nulls");
+  },
   async "no-null"({ page, shot }) {
     const [a, b] = ids.train;
     await page.goto(`${url}/#/task/${a}`);

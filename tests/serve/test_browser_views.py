@@ -175,6 +175,25 @@ def test_an_empty_store_says_it_has_no_workflow(serve, tmp_path):
     check("empty", server, "{}", MIDA_COMMAND=json.dumps(writer), **env)
 
 
+def test_what_a_view_leaves_out_or_a_task_lacks_is_shown(serve, tmp_path):
+    # One browser for several checks (browser_views.mjs "gaps"), on a store
+    # of views_workload.py's gaps: the overview said "Showing the newest
+    # 200." with no way to the rest; a task page drew the first 5,000 of
+    # its samples and the telemetry view the spans of the first 1,000
+    # tasks (of which only 48 within its drawing) without a word; a where
+    # value with a comma (used.tag=a,b) was cut in two, a 400; a task
+    # with no activity read "null SUBMITTED ..." when hovered; a null
+    # parameter was an empty cell, as an empty string is.
+    need_browser()
+    store = tmp_path / "gaps.db"
+    env = dict(writer_env(store), MIDA_SAMPLE_HZ="1000")
+    env.pop("MIDA_NVML_LIBRARY", None)
+    r = subprocess.run([sys.executable, WORKLOAD, str(tmp_path), "gaps"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    check("gaps", serve(str(store)), r.stdout.strip().splitlines()[-1])
+
+
 def test_a_campaign_lists_its_workflows(serve, sweep):
     # The campaigns were text: the overview could not be narrowed to one.
     on_sweep("campaign", serve, sweep)

@@ -22,10 +22,20 @@ script would write it, no hand-made rows:
   workflow "other" of a new campaign "live-b" ("campaign"); it prints the
   number of tasks written once they are flushed, and ends at end of input.
 
+- with "gaps" as argv[2]: what the views must not cut or misread: 250
+  workflows "many-<i>" (more than a page of the overview); workflow
+  "gaps" with a task of no activity (begun by id, SUBMITTED), a task
+  "nulls" given a=None, b="" (null and an empty string) and returning
+  {"acc": None}, and two "tagged" given tag "a,b" and "c" (a comma in a
+  value); workflow "crowd" with "long", which runs 4 s (at MIDA_SAMPLE_HZ=1000,
+  more than the 5,000 samples a task page reads), and 1,100 tasks within
+  it, a second into sampling (more than a page of the telemetry view's
+  task spans).
+
 Prints the ids as JSON on its last line ({"train": [...], "prepare": ...}
 or {"watched": ...}; "grow": {"workflow": ...} first).
 
-usage: views_workload.py DIR [step|grow [N]]
+usage: views_workload.py DIR [step|grow [N]|gaps]
 """
 import json
 import os
@@ -116,7 +126,42 @@ def grower(first):
             print(n, flush=True)
 
 
+def gaps():
+    for i in range(250):
+        with mida.workflow(f"many-{i:03d}"):
+            pass
+    ids = {}
+    with mida.workflow("gaps") as wf:
+        ids["gaps"] = wf.id
+        ids["bare"] = mida._mida.new_id()
+        mida._mida.task_begin(ids["bare"], None, wf.id, None,
+                              mida._mida.SUBMITTED)
+
+        @mida.task(name="nulls")
+        def nulls(a, b):
+            ids["nulls"] = mida.current_task()
+            return {"acc": None}
+        nulls(None, "")
+        for tag in ("a,b", "c"):
+            mida.task(name="tagged")(lambda tag: 1)(tag)
+    with mida.workflow("crowd"):
+        @mida.task(name="long")
+        def long():
+            ids["long"] = mida.current_task()
+            time.sleep(1)  # the sampler's first samples: the tasks after
+            for i in range(1100):
+                mida.task(name=f"crowd-{i}")(lambda: i)()
+            time.sleep(3)
+        long()
+    return ids
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[2] == "gaps":
+        ids = gaps()
+        mida.flush()
+        print(json.dumps(ids))
+        return
     if len(sys.argv) > 2 and sys.argv[2] == "step":
         stepper()
         return

@@ -98,6 +98,28 @@ export function fmtValue(v) {
   return String(v);
 }
 
+// What a cell shows for a value that is not there: an em dash, muted,
+// saying why when hovered ("null", "not given"), so that it never reads as
+// an empty string, whose cell is empty.
+export function missing(why = "null") {
+  return el("span", { class: "missing", title: why }, "—");
+}
+
+// A value as a table cell shows it: missing() for null (and for undefined,
+// a key not given, with why), else fmtValue().
+export function cellValue(v, why = "not given") {
+  if (v === null) return missing("null");
+  if (v === undefined) return missing(why);
+  return fmtValue(v);
+}
+
+// What hovering a task shows: its activity, its status (UNKNOWN without
+// one, as its badge reads) and id (or what the caller adds); a task
+// recorded only by an update has no activity, which must not read "null".
+export function taskTitle(t, rest = t.id) {
+  return `${t.activity || "(no activity)"} · ${t.status || "UNKNOWN"} · ${rest}`;
+}
+
 // An id made short to tell ids apart on screen (links and titles carry the
 // whole): a UUID's last 8 hex digits, since mida's ids are UUIDv7, whose
 // first digits are the time (the ids of a minute all begin alike) and last
@@ -146,7 +168,7 @@ export function docTable(obj) {
   const keys = Object.keys(obj);
   if (!keys.length) return el("p", { class: "muted" }, "none");
   return el("table", { class: "kv" },
-    keys.map((k) => el("tr", {}, el("th", {}, k), el("td", {}, fmtValue(obj[k])))));
+    keys.map((k) => el("tr", {}, el("th", {}, k), el("td", {}, cellValue(obj[k])))));
 }
 
 // A table that renders only the rows in view. columns: [{title, render(row)

@@ -3,7 +3,7 @@
 // coordinates of the numeric parameters against the last value of the
 // metric.
 import * as api from "../api.js";
-import { el, fill, svg, fmtValue, short, link } from "../util.js";
+import { el, fill, svg, fmtValue, cellValue, missing, short, link } from "../util.js";
 import { plot } from "./task.js";
 
 // A parameter as a number: MLflow keeps every parameter as text ("0.01").
@@ -74,9 +74,11 @@ export default {
     const ptable = el("table", { id: "params" },
       el("tr", {}, el("th", {}, "parameter"), tasks.map((t) => el("th", {}, link("#/task/" + t.task.id, label(t))))),
       usedKeys.map((k) => {
-        const vals = tasks.map((t) => fmtValue(t.task.used?.[k]));
-        const differs = new Set(vals).size > 1;
-        return el("tr", { class: differs ? "differs" : "" }, el("th", {}, k), vals.map((v) => el("td", {}, v)));
+        // A run that was not given k, one given null and one given ""
+        // differ, and read apart.
+        const vals = tasks.map((t) => t.task.used?.[k]);
+        const differs = new Set(vals.map((v) => (v === undefined ? "undefined" : JSON.stringify(v)))).size > 1;
+        return el("tr", { class: differs ? "differs" : "" }, el("th", {}, k), vals.map((v) => el("td", {}, cellValue(v))));
       }));
     const pc = el("div", { id: "pcoords" });
     // Two runs: what `mida diff` finds between them (run, parameters,
@@ -88,7 +90,7 @@ export default {
       diffCard = el("div", { class: "card" }, el("h3", {}, `What differs (${rows.length})`),
         el("table", { id: "diff" }, el("tr", {}, ["", "", label(tasks[0]), label(tasks[1])].map((h) => el("th", {}, h))),
           rows.map((r) => el("tr", { class: "differs" }, el("td", { class: "muted" }, r.section), el("th", {}, r.key),
-            el("td", {}, r.a ?? ""), el("td", {}, r.b ?? "")))));
+            el("td", {}, r.a ?? missing("none")), el("td", {}, r.b ?? missing("none"))))));
     }
     fill(state.root, head,
       el("div", { class: "card" }, el("div", { class: "filters" }, keySel, axisSel), chart),

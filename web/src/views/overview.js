@@ -1,9 +1,13 @@
 // overview.js -- campaigns and workflows with their live task counts (all
-// workflows, or those of the campaign clicked); the counts move as the
+// workflows, or those of the campaign clicked, newest first, a page of
+// PAGE at a time as the reader asks for more); the counts move as the
 // event stream reports changed workflows, and the campaigns are read
 // again then.
 import * as api from "../api.js";
-import { el, fill, fmtTime, durationOf, workflowSpanEnd, workflowStatus, link, short } from "../util.js";
+import { el, fill, fmtTime, durationOf, workflowSpanEnd, workflowStatus, link, short, missing } from "../util.js";
+
+// The workflows read at a time.
+const PAGE = 200;
 
 function countsCell(w) {
   return el("span", { class: "counts" },
@@ -16,12 +20,12 @@ function countsCell(w) {
 function workflowRow(w) {
   return el("tr", { "data-id": w.id, class: "wf-row" },
     el("td", {}, link("#/workflow/" + w.id, w.name || short(w.id))),
-    el("td", {}, w.source || ""),
+    el("td", {}, w.source ?? missing()),
     el("td", {}, workflowStatus(w)),
     el("td", { class: "counts-cell" }, countsCell(w)),
     el("td", {}, fmtTime(w.started)),
     el("td", {}, durationOf(w, workflowSpanEnd(w))),
-    el("td", {}, w.host || ""));
+    el("td", {}, w.host ?? missing()));
 }
 
 // The campaigns with their workflow counts, the one chosen marked.
@@ -48,13 +52,39 @@ function refreshCampaigns(state) {
   }, 1000);
 }
 
+// Below the table: how many workflows it shows, and, while the store has
+// more, a button that reads the next page (the rows after the last one
+// shown) into the table.
+function pageFooter(state) {
+  const shown = `Showing the newest ${state.rows.size.toLocaleString("en")} workflows`;
+  if (!state.next) return state.rows.size > PAGE ? el("p", { class: "muted", id: "workflows-shown" }, shown + ", all of them.") : null;
+  return el("p", { class: "muted", id: "workflows-shown" }, shown + "; there are more. ",
+    el("button", { class: "plain", id: "more-workflows", onclick: () => morePages(state) }, `Show ${PAGE} more`));
+}
+
+async function morePages(state) {
+  const page = await api.get("workflows", { limit: PAGE, campaign: state.campaign, after: state.next });
+  if (state.gone) return;
+  for (const w of page.items) {
+    if (state.rows.has(w.id)) continue; /* a live event brought it first */
+    const tr = workflowRow(w);
+    state.rows.set(w.id, { w, tr });
+    state.tbody.append(tr);
+  }
+  state.next = page.next;
+  const footer = pageFooter(state);
+  if (footer) state.footer.replaceWith(footer);
+  else state.footer.remove();
+  state.footer = footer;
+}
+
 export default {
   async enter(state) {
     // #/?campaign=ID: the workflows of one campaign.
     state.campaign = new URLSearchParams(state.args[0] || "").get("campaign") || undefined;
     const [camps, wfs] = await Promise.all([
       api.get("campaigns", { limit: 100 }),
-      api.get("workflows", { limit: 200, campaign: state.campaign }),
+      api.get("workflows", { limit: PAGE, campaign: state.campaign }),
     ]);
     if (state.gone) return;
     state.rows = new Map();
@@ -69,6 +99,8 @@ export default {
         "No workflow yet: they appear here as they begin (", el("code", {}, "mida run -- COMMAND"),
         ", a Python script that uses mida, ", el("code", {}, "mida observe"), ").")));
     state.tbody = tbody;
+    state.next = wfs.next;
+    state.footer = pageFooter(state);
     state.campaignsBox = el("div", {}, campaignsTable(camps, state.campaign));
     const chosen = camps.items.find((c) => c.id === state.campaign);
     const title = state.campaign
@@ -80,7 +112,7 @@ export default {
         el("table", { id: "workflows" },
           el("thead", {}, el("tr", {}, ["workflow", "source", "status", "tasks", "started", "duration", "host"].map((h) => el("th", {}, h)))),
           tbody),
-        wfs.next ? el("p", { class: "muted" }, "Showing the newest 200.") : null));
+        state.footer));
   },
   leave(state) {
     state.gone = true;

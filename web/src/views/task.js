@@ -5,7 +5,7 @@
 import uPlot from "uplot";
 import * as api from "../api.js";
 import { fieldOf, sampleSeries } from "../samples.js";
-import { el, fill, fmtTime, durationOf, spanEnd, statusBadge, docTable, short, link } from "../util.js";
+import { el, fill, fmtTime, durationOf, spanEnd, statusBadge, docTable, short, link, cellValue } from "../util.js";
 
 export function seriesData(s) {
   if (!s.downsampled) {
@@ -63,7 +63,22 @@ function drawMetrics(box, series) {
 // `mida run` or of a Dask worker may have only the host's).
 const TASK_FIELDS = new Set(["cpu_pct", "rss_kb", "cpu_busy_pct", "mem_available_kb", "util_pct", "mem_used_bytes", "power_w"]);
 
-function drawTelemetry(box, samples) {
+// The samples drawn, of how many: the API sends at most SAMPLES_READ, and
+// says how many the task has when it cuts them.
+const SAMPLES_READ = 5000;
+
+function samplesNote(answer) {
+  if (!answer.truncated) return null;
+  const s = answer.samples;
+  return el("p", { class: "muted", id: "task-samples-shown" },
+    `Showing the first ${s.length.toLocaleString("en")} of the ${(answer.total ?? "many").toLocaleString("en")} samples taken while it ran`
+    + (s.length ? `, from ${fmtTime(s[0].ts)} to ${fmtTime(s.at(-1).ts)}.` : "."));
+}
+
+function drawTelemetry(box, answer) {
+  const samples = answer.samples;
+  const note = samplesNote(answer);
+  if (note) box.append(note);
   for (const scope of ["process", "host"]) {
     const mine = samples.filter((s) => s.scope === scope && s.sample && typeof s.sample === "object");
     const { x, series } = sampleSeries(mine);
@@ -74,7 +89,7 @@ function drawTelemetry(box, samples) {
       plot(holder, title, x, [s.values], [s.name], { time: true, height: 160 });
     }
   }
-  if (!box.children.length) box.append(el("p", { class: "muted" }, "No telemetry sample while it ran."));
+  if (!box.querySelector(".chart")) box.append(el("p", { class: "muted" }, "No telemetry sample while it ran."));
 }
 
 // Renders the page in place of the one on screen, leaving the reader where
@@ -93,10 +108,10 @@ export default {
     const t = await api.get("tasks/" + encodeURIComponent(state.id));
     // Everything the page shows is asked for first, and the page is put in
     // place at once, with no card empty while its data comes.
-    const [series, samples] = await Promise.all([metricSeries(t), api.get("telemetry", { task: t.task.id, limit: 5000 })]);
+    const [series, samples] = await Promise.all([metricSeries(t), api.get("telemetry", { task: t.task.id, limit: SAMPLES_READ })]);
     if (state.gone) return; /* the reader went to another page meanwhile */
     const x = t.task;
-    const dataRows = t.data.map((d) => el("tr", {}, el("td", {}, d.role), el("td", {}, d.name || ""), el("td", {}, d.uri || d.id), el("td", {}, d.kind || ""), el("td", { class: "num" }, d.size ?? "")));
+    const dataRows = t.data.map((d) => el("tr", {}, el("td", {}, d.role), el("td", {}, cellValue(d.name)), el("td", {}, d.uri || d.id), el("td", {}, cellValue(d.kind)), el("td", { class: "num" }, cellValue(d.size))));
     const refs = (list) => list.length ? el("ul", {}, list.map((r) => el("li", {}, link("#/task/" + r.id, `${r.activity || short(r.id)} `), statusBadge(r.status)))) : el("p", { class: "muted" }, "none");
     const metrics = el("div", { id: "metrics" });
     const tele = el("div", { id: "telemetry" });
@@ -124,7 +139,7 @@ export default {
     inPlace(state.root, () => {
       fill(state.root, cards);
       drawMetrics(metrics, series);
-      drawTelemetry(tele, samples.samples);
+      drawTelemetry(tele, samples);
     });
   },
   leave(state) {

@@ -2,12 +2,25 @@
 // or a process over time (samples.js), with the spans of the tasks that ran
 // there.
 import * as api from "../api.js";
-import { el, svg, fmtTime, short, spanEnd } from "../util.js";
+import { el, svg, fmtTime, short, spanEnd, taskTitle } from "../util.js";
 import { plot } from "./task.js";
 import { sampleSeries } from "../samples.js";
 
 const SHOWN = 12; // series drawn before the reader asks for more
 const READ = 20000; // samples the view reads at most
+const SPANS_READ = 5000; // tasks drawn as spans at most, read 1,000 a page
+
+// The tasks that ran on host in [t0, t1], page after page, up to
+// SPANS_READ: {items, more} (more: the window has more tasks than that).
+async function tasksIn(host, t0, t1) {
+  let items = [], after;
+  do {
+    const page = await api.get("tasks", { host, since: t0, until: t1 + 1, limit: 1000, sort: "id", after });
+    items = items.concat(page.items);
+    after = page.next;
+  } while (after && items.length < SPANS_READ);
+  return { items, more: !!after };
+}
 
 // Where the newest READ samples of a source ({samples, first, last} of
 // /api/telemetry/sources) begin, about: the API reads a source from its
@@ -63,20 +76,26 @@ export default {
     // on reaches the window's end; one that is over with no end (LOST with
     // its process) is a short mark at its start, class no-end.
     const t0 = samples[0].ts, t1 = samples.at(-1).ts;
-    const tasks = await api.get("tasks", { host, since: t0, until: t1 + 1, limit: 1000 });
+    const tasks = await tasksIn(host, t0, t1);
     const ran = tasks.items.filter((t) => t.started !== null && t.started !== undefined);
-    const W = 900, left = 0, H = Math.min(400, ran.length * 8 + 20);
+    // Every span is drawn, in a box that scrolls past 400 px (one of 8 px
+    // a task: 50 of them fill it).
+    const W = 900, left = 0, H = ran.length * 8 + 20;
     const spans = svg("svg", { width: W, height: H, id: "task-spans" });
     const at = (ns) => left + ((ns - t0) / Math.max(1, t1 - t0)) * W;
     ran.forEach((t, i) => {
       const end = spanEnd(t, t1);
       const x0 = at(t.started), x1 = end === null ? x0 + 4 : at(end);
-      const what = end === null ? `, ${t.status}, end unknown` : "";
+      const what = end === null ? ", end unknown" : "";
       spans.append(svg("rect", { class: "bar s-" + (t.status || "UNKNOWN") + (end === null ? " no-end" : ""), "data-id": t.id, x: x0, y: i * 8, width: Math.max(1, x1 - x0), height: 6 },
-        svg("title", {}, `${t.activity} ${short(t.id)}${what}`)));
+        svg("title", {}, taskTitle(t, short(t.id) + what))));
     });
     const never = tasks.items.length - ran.length;
-    charts.append(el("h3", {}, `Tasks on ${host} (${fmtTime(t0)} – ${fmtTime(t1)})`), spans);
+    charts.append(el("h3", {}, `Tasks on ${host} (${fmtTime(t0)} – ${fmtTime(t1)})`),
+      el("p", { class: "muted", id: "spans-shown" }, tasks.more
+        ? `The first ${tasks.items.length.toLocaleString("en")} tasks of this window (by id); more ran in it and are not drawn.`
+        : `${tasks.items.length.toLocaleString("en")} ${tasks.items.length === 1 ? "task" : "tasks"} in this window.`),
+      el("div", { class: "spans" }, spans));
     if (never) charts.append(el("p", { class: "muted", id: "never-started" },
       `${never} ${never === 1 ? "task" : "tasks"} in this window never started (cancelled, or still waiting) and ${never === 1 ? "is" : "are"} not drawn.`));
   },

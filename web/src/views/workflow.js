@@ -4,7 +4,7 @@
 // stream reports its tasks changed.
 import dagre from "@dagrejs/dagre";
 import * as api from "../api.js";
-import { el, fill, svg, fmtTime, fmtDuration, durationOf, spanEnd, statusBadge, STATUSES, workflowSpanEnd, workflowStatus, short, virtualTable } from "../util.js";
+import { el, fill, svg, fmtTime, fmtDuration, durationOf, spanEnd, statusBadge, STATUSES, workflowSpanEnd, workflowStatus, short, virtualTable, missing, taskTitle } from "../util.js";
 
 // The rows the task table reads at a time.
 const PAGE = 500;
@@ -27,15 +27,25 @@ function activityFilter(text) {
   return /[*?[]/.test(t) ? { activity: t } : { activity_contains: t };
 }
 
+// The where box as the API takes it: one predicate or several, separated
+// by commas (used.lr>0.01, custom.tag). A comma splits only where a new
+// predicate begins (a document's name and a dot after it), so that a value
+// may hold one (custom.tag=a,b).
+const PREDICATE_START = /\s*,\s*(?=(?:used|generated|custom|telemetry)\.)/;
+export function wherePredicates(text) {
+  const t = text.trim();
+  return t ? t.split(PREDICATE_START) : undefined;
+}
+
 function taskTable(state) {
   const f = { status: "", activity: "", where: "", sort: "-id" };
   const table = virtualTable([
     { title: "task", width: "110px", render: (t) => short(t.id) },
-    { title: "activity", width: "2fr", render: (t) => t.activity || "" },
+    { title: "activity", width: "2fr", render: (t) => t.activity ?? missing() },
     { title: "status", width: "100px", render: (t) => statusBadge(t.status) },
-    { title: "started", width: "190px", render: (t) => fmtTime(t.started) },
+    { title: "started", width: "190px", render: (t) => (t.started === null || t.started === undefined ? missing("not started") : fmtTime(t.started)) },
     { title: "duration", width: "90px", render: (t) => durationOf(t, spanEnd(t)) },
-    { title: "worker", width: "1fr", render: (t) => t.worker || t.host || "" },
+    { title: "worker", width: "1fr", render: (t) => t.worker || t.host || missing() },
     { title: "used", width: "2fr", render: (t) => (t.used ? JSON.stringify(t.used) : "") },
   ], { onClick: (t) => (location.hash = "#/task/" + t.id), onNearEnd: () => more() });
   // how: "first" (a filter changed: the first page), "more" (the next
@@ -49,7 +59,7 @@ function taskTable(state) {
   async function read(after, limit) {
     return api.get("tasks", {
       workflow: state.id, limit, status: f.status, ...activityFilter(f.activity),
-      where: f.where ? f.where.split(/\s*,\s*/) : undefined, sort: f.sort, after,
+      where: wherePredicates(f.where), sort: f.sort, after,
     });
   }
   async function load(how) {
@@ -93,7 +103,7 @@ function taskTable(state) {
   const sortSel = el("select", { onchange: (e) => { f.sort = e.target.value; load("first"); } },
     ["-id", "-started", "started", "-duration", "duration", "activity", "status"].map((s) => el("option", { value: s }, "sort " + s)));
   const act = el("input", { placeholder: "activity (part, or a glob)", id: "activity-filter", title: "a part of the activity's name, in any case, or a glob pattern such as train_*", onchange: (e) => { f.activity = e.target.value; load("first"); } });
-  const where = el("input", { placeholder: "used.lr>0.01", size: 24, onchange: (e) => { f.where = e.target.value; load("first"); } });
+  const where = el("input", { placeholder: "used.lr>0.01", size: 24, id: "where-filter", title: "predicates on the task's documents, separated by commas: used.lr>0.01, custom.tag=a", onchange: (e) => { f.where = e.target.value; load("first"); } });
   state.reloadTasks = () => load("live");
   load("first");
   return el("div", {}, el("div", { class: "filters" }, statusSel, sortSel, act, where), err, table.element);
@@ -121,7 +131,7 @@ function drawDag(graph) {
     const a = svg("a", { href: "#/task/" + id, class: "node s-" + (t.status || "UNKNOWN"), "data-id": id },
       svg("rect", { x: n.x - 60, y: n.y - 13, width: 120, height: 26, rx: 4 }),
       svg("text", { x: n.x - 55, y: n.y + 4 }, (t.activity || short(id)).slice(0, 18)),
-      svg("title", {}, `${t.activity} ${t.status} ${id}`));
+      svg("title", {}, taskTitle(t, id)));
     root.append(a);
   }
   return root;
@@ -153,10 +163,10 @@ function drawGantt(graph, by) {
     for (const t of ts) {
       const end = spanEnd(t, now);
       const x0 = scale(t.started), x1 = end === null ? x0 + 4 : scale(end);
-      const what = end === null ? `${t.status}, end unknown` : fmtDuration(t.started, end);
+      const what = end === null ? "end unknown" : fmtDuration(t.started, end);
       root.append(svg("a", { href: "#/task/" + t.id },
         svg("rect", { class: "bar s-" + (t.status || "UNKNOWN") + (end === null ? " no-end" : ""), "data-id": t.id, x: x0, y: y + 3, width: Math.max(1, x1 - x0), height: laneH - 6 },
-          svg("title", {}, `${t.activity} ${what}`))));
+          svg("title", {}, taskTitle(t, what)))));
     }
     y += laneH;
   }
