@@ -263,8 +263,12 @@ const checks = {
     check((await labels()).includes("prepare"), `at depth 3 the run's lineage reaches prepare (${await labels()})`);
     await page.fill("#view input[type=number]", "1");
     await page.click("#view button:text-is('Walk')");
-    await page.waitForFunction(() => ![...document.querySelectorAll("#lineage .node text")].some((t) => t.textContent === "prepare"),
-      null, { timeout: 10000 }).catch(() => {});
+    // The walk clears the view before it draws: wait for the new drawing
+    // (the run there again), not only for "prepare" gone.
+    await page.waitForFunction(() => {
+      const t = [...document.querySelectorAll("#lineage .node text")].map((e) => e.textContent);
+      return !t.includes("prepare") && t.includes("train");
+    }, null, { timeout: 10000 }).catch(() => {});
     check(!(await labels()).includes("prepare") && (await labels()).includes("train"), `Walk at depth 1 shows the run and its shard alone (${await labels()})`);
     check(/[?&]depth=1$/.test(await page.evaluate(() => location.hash)), "and the address keeps the depth");
     await page.reload();
