@@ -72,11 +72,17 @@ const char *mida__report_scope_where(const mida__report_scope *scope,
     params[0] = scope->workflow;
     return kind == 't' ? "t.workflow_id = ?1" : "w.id = ?1";
   }
+  /* A campaign's tasks: those of its workflows, and those whose own
+   * campaign it is in a workflow of another (a task's campaign is its own,
+   * else its workflow's; until 2026-12-06 the second were left out); its
+   * workflows: its own, and those that hold such a task. The task table
+   * has no index on campaign_id: this reads every task once. */
   if (scope != NULL && scope->campaign != NULL) {
     params[0] = scope->campaign_id;
-    return kind == 't' ? "t.workflow_id IN (SELECT id FROM workflow"
-                         " WHERE campaign_id = ?1)"
-                       : "w.campaign_id = ?1";
+    return kind == 't' ? "(t.workflow_id IN (SELECT id FROM workflow"
+                         " WHERE campaign_id = ?1) OR t.campaign_id = ?1)"
+                       : "(w.campaign_id = ?1 OR w.id IN (SELECT workflow_id"
+                         " FROM task WHERE campaign_id = ?1))";
   }
   *nparams = 0;
   params[0] = NULL;
@@ -169,11 +175,15 @@ int mida__report_scope_check(mida__sink *sink, mida__report_scope *scope,
   if (scope->campaign != NULL) {
     const char *p[1] = {scope->campaign};
     scope->campaign_id[0] = '\0';
+    /* By id, by name, or as the campaign of a workflow or a task whose
+     * campaign's own record has not come; the first found only. */
     int rc = mida__sink_query(sink,
-                              "SELECT id FROM campaign WHERE id = ?1"
-                              " UNION ALL SELECT id FROM campaign"
-                              " WHERE name = ?1 UNION ALL SELECT campaign_id"
-                              " FROM workflow WHERE campaign_id = ?1",
+                              "SELECT id FROM (SELECT id FROM campaign"
+                              " WHERE id = ?1 UNION ALL SELECT id FROM"
+                              " campaign WHERE name = ?1 UNION ALL SELECT"
+                              " campaign_id FROM workflow WHERE campaign_id"
+                              " = ?1 UNION ALL SELECT campaign_id FROM task"
+                              " WHERE campaign_id = ?1) x LIMIT 1",
                               p, 1, first_cell, scope->campaign_id);
     if (rc != MIDA_OK)
       return rc;

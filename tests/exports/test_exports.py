@@ -425,3 +425,63 @@ def test_a_lost_run_ends_failed_in_openlineage_and_rocrate(run, store,
     task = graph[f"#task-{T_EVAL}"]
     assert task["actionStatus"]["@id"].endswith("FailedActionStatus")
     assert task["error"].startswith("lost: the process")
+
+
+CAMPAIGN_SWEEP = "0190a4c2-0000-7000-8000-00000000c002"
+T_PROBE = "0190a4c2-0000-7000-8000-00000000a0c2"
+
+
+def test_campaign_selects_a_task_of_its_own_in_another_s_workflow(run, store,
+                                                                  tmp_path):
+    """A task's campaign is its own, else its workflow's (a worker's
+    session may record into a workflow begun elsewhere under another
+    campaign), and `mida tasks` and the API select it by its own. --campaign
+    selected tasks by their workflow's only: a task of campaign sweep in a
+    workflow of climate was in no export of sweep, and a crate of sweep
+    was refused ("nothing to export"). Now a campaign's export holds its
+    workflows' tasks and its own tasks, with their workflows."""
+    import shutil
+    import sqlite3
+    path = tmp_path / "sweep.db"
+    shutil.copy(store, path)
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO campaign VALUES (?, 'sweep', 1, NULL)",
+               (CAMPAIGN_SWEEP,))
+    db.execute("INSERT INTO task (id, workflow_id, campaign_id, activity,"
+               " status, started, ended) VALUES (?,?,?,?,?,?,?)",
+               (T_PROBE, WF_PREP, CAMPAIGN_SWEEP, "probe", "FINISHED",
+                1_700_000_007 * 10**9, 1_700_000_008 * 10**9))
+    db.commit()
+    db.close()
+    store_path = str(path)
+
+    r = run("export", "prov", "--campaign", "sweep", store_path=store_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    validate_prov_schema(doc)
+    assert f"mida:task-{T_PROBE}" in doc["activity"]
+    assert f"mida:workflow-{WF_PREP}" in doc["activity"]  # its workflow
+    assert f"mida:task-{T_LOAD}" not in doc["activity"]  # not of sweep
+    assert doc["activity"][f"mida:task-{T_PROBE}"]["mida:campaign"]["$"] \
+        == f"mida:campaign-{CAMPAIGN_SWEEP}"
+
+    r = run("export", "openlineage", "--campaign", CAMPAIGN_SWEEP,
+            store_path=store_path)
+    assert r.returncode == 0, r.stderr
+    runs = {json.loads(line)["run"]["runId"] for line in r.stdout.splitlines()}
+    assert T_PROBE in runs and T_LOAD not in runs
+
+    crate = tmp_path / "crate"
+    r = run("export", "rocrate", "--campaign", "sweep", str(crate),
+            store_path=store_path)
+    assert r.returncode == 0, r.stderr
+    graph = {e["@id"]: e for e in json.loads(
+        (crate / "ro-crate-metadata.json").read_text())["@graph"]}
+    probe = graph[f"#task-{T_PROBE}"]
+    assert probe["instrument"]["@id"] in graph  # its tool, in its workflow
+    assert f"#task-{T_LOAD}" not in graph
+
+    # The campaign of the workflow keeps all of the workflow's tasks.
+    r = run("export", "prov", "--campaign", "climate", store_path=store_path)
+    assert r.returncode == 0, r.stderr
+    assert f"mida:task-{T_PROBE}" in json.loads(r.stdout)["activity"]
