@@ -2,6 +2,7 @@
  * common.c -- the pieces every report shares (report_int.h): the document
  * writer, the scope as SQL, the task walk, times as ISO 8601.
  */
+#include "report/metric_series.h"
 #include "report/report_int.h"
 
 #include "core/alloc.h"
@@ -230,6 +231,7 @@ typedef struct walk {
   void *ctx;
   mida__report_task cur; /* the task being gathered; col[RT_ID] NULL: none */
   size_t links_cap;      /* links allocated */
+  size_t metrics_cap;    /* metrics allocated */
   uint64_t done, total;  /* tasks handed to fn, tasks in the scope */
   int rc;                /* MIDA_OK, or the first error */
 } walk;
@@ -241,14 +243,22 @@ static void free_strs(const char **s, int n) {
   }
 }
 
-static void free_links(walk *w) {
+/* Forgets the current task's links and metrics. */
+static void free_parts(walk *w) {
   for (size_t i = 0; i < w->cur.nlinks; i++) {
     mida__report_link *l = &w->cur.links[i];
     const char *s[6] = {l->id, l->name, l->uri, l->digest, l->size, l->kind};
     free_strs(s, 6);
   }
+  for (size_t i = 0; i < w->cur.nmetrics; i++) {
+    mida__report_metric *m = &w->cur.metrics[i];
+    const char *s[5] = {m->key, m->value, m->step, m->ts, m->points};
+    free_strs(s, 5);
+  }
   w->cur.nlinks = 0;
   w->cur.dropped = 0;
+  w->cur.nmetrics = 0;
+  w->cur.dropped_metrics = 0;
 }
 
 /* Hands the gathered task to fn and forgets it. */
@@ -257,7 +267,7 @@ static int walk_flush(walk *w) {
     return MIDA_OK;
   int rc = w->rc == MIDA_OK ? w->fn(w->ctx, &w->cur) : w->rc;
   free_strs(w->cur.col, RT_NCOLS);
-  free_links(w);
+  free_parts(w);
   w->done++;
   if (w->io->progress != NULL && (w->done % 4096 == 0 || w->done == w->total))
     w->io->progress(w->io->progress_ctx, "tasks", w->done, w->total);
@@ -274,11 +284,74 @@ static const char *copy(const char *s, int *failed) {
   return c;
 }
 
+/* items (n held, *cap allocated, of size each) with room for one more:
+ * the same memory, or moved (doubling from 16); NULL when out of memory,
+ * items then left as they were. */
+static void *grow(void *items, size_t n, size_t *cap, size_t each) {
+  if (n < *cap)
+    return items;
+  size_t more = *cap ? *cap * 2 : 16;
+  void *p = mida__realloc(items, more * each);
+  if (p != NULL)
+    *cap = more;
+  return p;
+}
+
+/* The columns of a row of the walk after the task's (walk_sql). */
+enum {
+  RW_PART,  /* the link's role ('used', 'generated'), 'metric', or NULL */
+  RW_KEY,   /* the data's id, or the metric's key */
+  RW_NAME, RW_URI, RW_DIGEST, RW_SIZE, RW_KIND, /* a link's */
+  RW_VALUE, RW_STEP, RW_TS, RW_POINTS,          /* a metric series' */
+  RW_NCOLS
+};
+
+/* Keeps one link or metric series of the current task. */
+static int walk_part(walk *w, const char *const *l) {
+  int failed = 0;
+  if (strcmp(l[RW_PART], "metric") == 0) {
+    if (w->cur.nmetrics >= MIDA_REPORT_MAX_LINKS) {
+      w->cur.dropped_metrics++;
+      return MIDA_OK;
+    }
+    mida__report_metric *more = grow(w->cur.metrics, w->cur.nmetrics,
+                                     &w->metrics_cap, sizeof *more);
+    if (more == NULL)
+      return MIDA_ENOMEM;
+    w->cur.metrics = more;
+    mida__report_metric *m = &w->cur.metrics[w->cur.nmetrics++];
+    m->key = copy(l[RW_KEY], &failed);
+    m->value = copy(l[RW_VALUE], &failed);
+    m->step = copy(l[RW_STEP], &failed);
+    m->ts = copy(l[RW_TS], &failed);
+    m->points = copy(l[RW_POINTS], &failed);
+    return failed ? MIDA_ENOMEM : MIDA_OK;
+  }
+  if (w->cur.nlinks >= MIDA_REPORT_MAX_LINKS) {
+    w->cur.dropped++;
+    return MIDA_OK;
+  }
+  mida__report_link *more = grow(w->cur.links, w->cur.nlinks, &w->links_cap,
+                                 sizeof *more);
+  if (more == NULL)
+    return MIDA_ENOMEM;
+  w->cur.links = more;
+  mida__report_link *k = &w->cur.links[w->cur.nlinks++];
+  k->generated = strcmp(l[RW_PART], "generated") == 0;
+  k->id = copy(l[RW_KEY], &failed);
+  k->name = copy(l[RW_NAME], &failed);
+  k->uri = copy(l[RW_URI], &failed);
+  k->digest = copy(l[RW_DIGEST], &failed);
+  k->size = copy(l[RW_SIZE], &failed);
+  k->kind = copy(l[RW_KIND], &failed);
+  return failed ? MIDA_ENOMEM : MIDA_OK;
+}
+
 static int walk_row(void *ctx, int ncols, const char *const *names,
                     const char *const *v) {
   (void)names;
   walk *w = ctx;
-  if (ncols < RT_NCOLS + 7 || v[RT_ID] == NULL)
+  if (ncols < RT_NCOLS + RW_NCOLS || v[RT_ID] == NULL)
     return 0;
   int failed = 0;
   if (w->cur.col[RT_ID] == NULL || strcmp(w->cur.col[RT_ID], v[RT_ID]) != 0) {
@@ -288,38 +361,41 @@ static int walk_row(void *ctx, int ncols, const char *const *names,
     for (int i = 0; i < RT_NCOLS; i++)
       w->cur.col[i] = copy(v[i], &failed);
   }
-  const char *const *l = v + RT_NCOLS; /* role, data_id, name, uri, ... */
-  if (!failed && l[1] != NULL) {
-    if (w->cur.nlinks >= MIDA_REPORT_MAX_LINKS) {
-      w->cur.dropped++;
-      return 0;
-    }
-    if (w->cur.nlinks == w->links_cap) {
-      size_t cap = w->links_cap ? w->links_cap * 2 : 16;
-      mida__report_link *n =
-          mida__realloc(w->cur.links, cap * sizeof(*n));
-      if (n == NULL) {
-        w->rc = MIDA_ENOMEM;
-        return 1;
-      }
-      w->cur.links = n;
-      w->links_cap = cap;
-    }
-    mida__report_link *k = &w->cur.links[w->cur.nlinks++];
-    k->generated = l[0] != NULL && strcmp(l[0], "generated") == 0;
-    k->id = copy(l[1], &failed);
-    k->name = copy(l[2], &failed);
-    k->uri = copy(l[3], &failed);
-    k->digest = copy(l[4], &failed);
-    k->size = copy(l[5], &failed);
-    k->kind = copy(l[6], &failed);
-  }
+  const char *const *l = v + RT_NCOLS;
+  if (!failed && l[RW_PART] != NULL && l[RW_KEY] != NULL &&
+      walk_part(w, l) != MIDA_OK)
+    failed = 1;
   if (failed) {
     w->rc = MIDA_ENOMEM;
     return 1;
   }
   return 0;
 }
+
+/* A task's columns (RT_*) and the joins they need. */
+#define WALK_TASK_COLUMNS                                                      \
+  "t.id AS walk_id, t.workflow_id, t.activity, t.status, t.started,"           \
+  " t.ended, t.used, t.generated, t.custom, t.error, t.host, t.pid,"           \
+  " t.telemetry, t.source_key, t.parent_id, t.worker, w.name, w.source,"       \
+  " p.activity, pw.name, coalesce(t.campaign_id, w.campaign_id),"              \
+  " w.\"user\", c.name"
+#define WALK_TASK_JOINS                                                        \
+  " FROM task t LEFT JOIN workflow w ON w.id = t.workflow_id"                  \
+  " LEFT JOIN campaign c ON c.id = coalesce(t.campaign_id, w.campaign_id)"     \
+  " LEFT JOIN task p ON p.id = t.parent_id"                                    \
+  " LEFT JOIN workflow pw ON pw.id = p.workflow_id"
+
+/* Each task of the scope with a row per data link (a task without one:
+ * a row with no link), then a row per metric series (RW_*), by task. */
+static const char walk_sql[] =
+    "SELECT " WALK_TASK_COLUMNS ", td.role AS walk_part, td.data_id AS"
+    " walk_key, td.name, d.uri, d.digest, d.size, d.kind, NULL, NULL, NULL,"
+    " NULL" WALK_TASK_JOINS " LEFT JOIN task_data td ON td.task_id = t.id"
+    " LEFT JOIN data d ON d.id = td.data_id WHERE {t}"
+    " UNION ALL SELECT " WALK_TASK_COLUMNS ", 'metric', s.key, NULL, NULL,"
+    " NULL, NULL, NULL, s.value, s.step, s.ts, s.points" WALK_TASK_JOINS
+    " JOIN (" MIDA_METRIC_SERIES_SQL ") s ON s.task_id = t.id"
+    " ORDER BY walk_id, walk_part, walk_key";
 
 int mida__report_each_task(mida__sink *sink, const mida__report_scope *scope,
                            mida__report_io *io,
@@ -333,25 +409,12 @@ int mida__report_each_task(mida__sink *sink, const mida__report_scope *scope,
   if (io->progress != NULL)
     w.total = mida__report_count(sink, scope,
                                  "SELECT count(*) FROM task t WHERE {t}");
-  int rc = mida__report_query(
-      sink, scope,
-      "SELECT t.id, t.workflow_id, t.activity, t.status, t.started,"
-      " t.ended, t.used, t.generated, t.custom, t.error, t.host, t.pid,"
-      " t.telemetry, t.source_key, t.parent_id, t.worker, w.name, w.source,"
-      " p.activity, pw.name, coalesce(t.campaign_id, w.campaign_id),"
-      " w.\"user\", c.name, td.role, td.data_id, td.name, d.uri,"
-      " d.digest, d.size, d.kind FROM task t LEFT JOIN workflow w ON w.id ="
-      " t.workflow_id LEFT JOIN campaign c"
-      " ON c.id = coalesce(t.campaign_id, w.campaign_id)"
-      " LEFT JOIN task p ON p.id = t.parent_id"
-      " LEFT JOIN workflow pw ON pw.id = p.workflow_id"
-      " LEFT JOIN task_data td ON td.task_id = t.id LEFT JOIN data d"
-      " ON d.id = td.data_id WHERE {t} ORDER BY t.id, td.role, td.data_id",
-      walk_row, &w);
+  int rc = mida__report_query(sink, scope, walk_sql, walk_row, &w);
   if (w.rc == MIDA_OK && rc == MIDA_OK)
     w.rc = walk_flush(&w);
   free_strs(w.cur.col, RT_NCOLS);
-  free_links(&w);
+  free_parts(&w);
   mida__free(w.cur.links);
+  mida__free(w.cur.metrics);
   return w.rc != MIDA_OK ? w.rc : rc;
 }

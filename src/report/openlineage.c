@@ -26,6 +26,12 @@
  *                 is the dataset version facet; size and kind are in the
  *                 "mida" dataset facet
  *   parameters    the executionParameters run facet (used, as strings)
+ *   metrics       mida's custom run facet mida_metrics (its schema:
+ *                 docs/openlineage/MidaMetricsRunFacet.json): each metric
+ *                 series of a task with its last point (key, value, step,
+ *                 time, points), in the task's end event; a task without
+ *                 an end that has some gets a RUNNING event with them, at
+ *                 the time of its latest point
  *   the rest      job type facet (BATCH, integration = the source in
  *                 capitals, WORKFLOW or TASK), processing engine facet
  *                 (mida and its version), and the "mida" run facet: the
@@ -44,6 +50,7 @@
 #include "mida.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define OL_SPEC "https://openlineage.io/spec/"
@@ -64,6 +71,9 @@
   OL_SPEC "facets/1-0-1/DatasetVersionDatasetFacet.json"                     \
           "#/$defs/DatasetVersionDatasetFacet"
 #define MIDA_FACET MIDA_REPORT_NS "OpenLineageFacet"
+#define MIDA_METRICS_FACET                                                     \
+  "https://mida.dev/spec/facets/1-0-0/MidaMetricsRunFacet.json"                \
+  "#/$defs/MidaMetricsRunFacet"
 #define NAMESPACE "mida"
 
 typedef struct ol {
@@ -207,6 +217,49 @@ static int param_member(void *ctx, const mida__json_member *m) {
   return rc;
 }
 
+/* Appends the mida_metrics run facet of task t: its metric series. */
+static int add_metrics_facet(ol *o, mida__buf *b, const mida__report_task *t) {
+  int rc = add_facet_head(o, b, "mida_metrics", MIDA_METRICS_FACET, 1);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, ", \"metrics\": [");
+  for (size_t i = 0; i < t->nmetrics && rc == MIDA_OK; i++) {
+    const mida__report_metric *m = &t->metrics[i];
+    char iso[40];
+    rc = mida__buf_adds(b, i > 0 ? ", {" : "{");
+    if (rc == MIDA_OK)
+      rc = add_str(b, "key", m->key, 0);
+    /* NaN is stored as NULL (SQLite has no NaN REAL); JSON has no NaN. */
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(b, ", \"value\": ");
+    if (rc == MIDA_OK)
+      rc = mida__json_add_cell(b, m->value != NULL ? m->value : "NaN");
+    if (rc == MIDA_OK && m->step != NULL && mida__json_is_number(m->step))
+      rc = mida__buf_printf(b, ", \"step\": %s", m->step);
+    if (rc == MIDA_OK)
+      rc = add_str(b, "time", mida__report_iso_time(m->ts, iso), 1);
+    if (rc == MIDA_OK)
+      rc = mida__buf_printf(b, ", \"points\": %s",
+                            m->points != NULL ? m->points : "0");
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(b, "}");
+  }
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, "]}");
+  return rc;
+}
+
+/* The time of task t's latest metric point (ns text), or NULL. */
+static const char *latest_metric_time(const mida__report_task *t) {
+  const char *latest = NULL;
+  for (size_t i = 0; t != NULL && i < t->nmetrics; i++) {
+    const char *ts = t->metrics[i].ts;
+    if (ts != NULL &&
+        (latest == NULL || strtoll(ts, NULL, 10) > strtoll(latest, NULL, 10)))
+      latest = ts;
+  }
+  return latest;
+}
+
 /* What one event says about its run. */
 typedef struct run_desc {
   const char *id, *job, *source, *status, *started, *ended, *error;
@@ -218,12 +271,16 @@ typedef struct run_desc {
   const mida__report_task *task;      /* links, or NULL */
 } run_desc;
 
-/* Writes one event of run r: START, or its end event. */
+/* Writes one event of run r: START, its end event, or RUNNING (a run
+ * without an end, with the metrics it has). */
 static int write_event(ol *o, const run_desc *r, const char *type) {
   mida__buf *b = &o->out.piece;
   int start = strcmp(type, "START") == 0;
+  int running = strcmp(type, "RUNNING") == 0;
   char iso[40];
-  const char *when = mida__report_iso_time(start ? r->started : r->ended, iso);
+  const char *when = mida__report_iso_time(
+      start ? r->started : running ? latest_metric_time(r->task) : r->ended,
+      iso);
   if (when == NULL)
     when = mida__report_iso_time(start ? r->ended : r->started, iso);
   if (when == NULL)
@@ -293,6 +350,8 @@ static int write_event(ol *o, const run_desc *r, const char *type) {
     if (rc == MIDA_OK)
       rc = mida__buf_adds(b, "}");
   }
+  if (rc == MIDA_OK && !start && r->task != NULL && r->task->nmetrics > 0)
+    rc = add_metrics_facet(o, b, r->task);
   if (rc == MIDA_OK)
     rc = add_facet_head(o, b, "mida", MIDA_FACET, 1);
   if (rc == MIDA_OK && r->source != NULL)
@@ -346,10 +405,13 @@ static int write_event(ol *o, const run_desc *r, const char *type) {
   return mida__rout_flush(&o->out, rc);
 }
 
-/* Writes START and, if the run ended, its end event. */
+/* Writes START and, if the run ended, its end event, else RUNNING if it
+ * has metrics to say. */
 static int write_run(ol *o, const run_desc *r) {
   int rc = write_event(o, r, "START");
   const char *end = end_type(r->status, r->ended);
+  if (end == NULL && r->task != NULL && r->task->nmetrics > 0)
+    end = "RUNNING";
   if (rc == MIDA_OK && end != NULL)
     rc = write_event(o, r, end);
   return rc;

@@ -8,7 +8,8 @@
  * - the scope as SQL: a WHERE clause over task t or workflow w, with the
  *   scope's id as ?1;
  * - the task walk: every task of a scope with its data links (used and
- *   generated data, with uri, digest and size), one callback per task,
+ *   generated data, with uri, digest and size) and its metric series
+ *   (each with its last point, metric_series.h), one callback per task,
  *   from one query ordered by task id; only the current task is held;
  * - times: the store's nanoseconds as ISO 8601 UTC text.
  */
@@ -29,7 +30,7 @@
  * left out of that task's entity or event. */
 #define MIDA_REPORT_MAX_LINKS 100000
 /* The most bytes of a query's text. */
-#define MIDA_REPORT_SQL_MAX 4096
+#define MIDA_REPORT_SQL_MAX 8192
 
 /* A document being written. */
 typedef struct mida__rout {
@@ -103,12 +104,24 @@ typedef struct mida__report_link {
   const char *kind;   /* its kind, or NULL */
 } mida__report_link;
 
-/* One task with its links, valid during the callback only. */
+/* One metric series of a task, with its last point (metric_series.h). */
+typedef struct mida__report_metric {
+  const char *key;    /* the metric's key */
+  const char *value;  /* the last value (number text), or NULL for NaN */
+  const char *step;   /* its step (integer text), or NULL: none */
+  const char *ts;     /* its time (ns, integer text) */
+  const char *points; /* the number of points (integer text) */
+} mida__report_metric;
+
+/* One task with its links and metrics, valid during the callback only. */
 typedef struct mida__report_task {
-  const char *col[RT_NCOLS];  /* the task's columns (NULL for SQL NULL) */
-  mida__report_link *links;   /* its data links */
-  size_t nlinks;              /* links held */
-  size_t dropped;             /* links over MIDA_REPORT_MAX_LINKS */
+  const char *col[RT_NCOLS];     /* the task's columns (NULL for SQL NULL) */
+  mida__report_link *links;      /* its data links */
+  size_t nlinks;                 /* links held */
+  size_t dropped;                /* links over MIDA_REPORT_MAX_LINKS */
+  mida__report_metric *metrics;  /* its metric series, by key */
+  size_t nmetrics;               /* series held */
+  size_t dropped_metrics;        /* series over MIDA_REPORT_MAX_LINKS */
 } mida__report_task;
 
 /* Calls fn for each task of the scope, in id order. fn returns MIDA_OK to

@@ -25,8 +25,14 @@
  *                                   actionStatus, error; object = the data
  *                                   it used and its parameters (used) as
  *                                   PropertyValues; result = the data it
- *                                   generated and its outputs (generated)
- *                                   as PropertyValues; resourceUsage = its
+ *                                   generated, its outputs (generated)
+ *                                   and its metric series (each: name =
+ *                                   its key, value = its last value,
+ *                                   valueReference = PropertyValues of the
+ *                                   last point's step and time and of the
+ *                                   number of points; propertyID
+ *                                   mida:metric) as PropertyValues;
+ *                                   resourceUsage = its
  *                                   telemetry as PropertyValues
  *                                   (propertyID in mida's namespace); and
  *                                   #control-T (ControlAction) for its step
@@ -515,6 +521,95 @@ static int add_pvs(crate *c, mida__buf *refs, mida__buf *entities,
   return rc == MIDA_EJSON ? MIDA_OK : rc;
 }
 
+/* Appends one PropertyValue entity #task-T-<id> to e: name, value (as
+ * JSON; NULL: none), and the rest of the entity from tail (NULL: none). */
+static int add_pv_entity(mida__buf *e, const char *task, const char *id,
+                         const char *name, const char *value,
+                         const char *tail) {
+  int rc = mida__buf_adds(e, ",\n  ");
+  if (rc == MIDA_OK)
+    rc = add_ref(e, "task", task, id);
+  if (rc == MIDA_OK) {
+    e->len--;
+    rc = mida__buf_adds(e, ", \"@type\": \"PropertyValue\"");
+  }
+  if (rc == MIDA_OK)
+    rc = add_text(e, "name", name);
+  if (rc == MIDA_OK && value != NULL) {
+    rc = mida__buf_adds(e, ", \"value\": ");
+    if (rc == MIDA_OK)
+      rc = mida__json_add_cell(e, value);
+  }
+  if (rc == MIDA_OK && tail != NULL)
+    rc = mida__buf_adds(e, tail);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(e, "}");
+  return rc;
+}
+
+/* Appends a reference per metric series of task t to refs (after a comma
+ * unless *first), and to entities its PropertyValue: name = its key,
+ * value = its last value, and valueReference = PropertyValues of that
+ * point's step (if it has one) and time and of the series' number of
+ * points. Ids: #task-T-metric-<key>, and -<key>/step... ('/' is encoded
+ * in a key, so no key's id is another's reference). */
+static int add_metric_pvs(mida__buf *refs, mida__buf *entities,
+                          const mida__report_task *t, int *first) {
+  const char *task = t->col[RT_ID];
+  mida__buf id, part_id, tail;
+  mida__buf_init(&id, MIDA_REPORT_PIECE_MAX);
+  mida__buf_init(&part_id, MIDA_REPORT_PIECE_MAX);
+  mida__buf_init(&tail, MIDA_REPORT_PIECE_MAX);
+  int rc = MIDA_OK;
+  for (size_t i = 0; i < t->nmetrics && rc == MIDA_OK; i++) {
+    const mida__report_metric *m = &t->metrics[i];
+    char iso[40];
+    const char *parts[3][2] = {
+        {"step", m->step},
+        {"points", m->points},
+        {"time", mida__report_iso_time(m->ts, iso)}};
+    mida__buf_reset(&id);
+    mida__buf_reset(&tail);
+    rc = mida__buf_adds(&id, "metric-");
+    if (rc == MIDA_OK)
+      rc = add_enc(&id, m->key);
+    if (rc == MIDA_OK && !*first)
+      rc = mida__buf_adds(refs, ", ");
+    *first = 0;
+    if (rc == MIDA_OK)
+      rc = add_ref(refs, "task", task, mida__buf_str(&id));
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&tail, ", \"propertyID\": \"" MIDA_REPORT_NS
+                                 "metric\", \"valueReference\": [");
+    int n = 0;
+    for (int k = 0; k < 3 && rc == MIDA_OK; k++) {
+      if (parts[k][1] == NULL)
+        continue;
+      mida__buf_reset(&part_id);
+      rc = mida__buf_printf(&part_id, "%s/%s", mida__buf_str(&id),
+                            parts[k][0]);
+      if (rc == MIDA_OK && n++ > 0)
+        rc = mida__buf_adds(&tail, ", ");
+      if (rc == MIDA_OK)
+        rc = add_ref(&tail, "task", task, mida__buf_str(&part_id));
+      if (rc == MIDA_OK)
+        rc = add_pv_entity(entities, task, mida__buf_str(&part_id),
+                           parts[k][0], parts[k][1], NULL);
+    }
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(&tail, "]");
+    /* NaN is stored as NULL (SQLite has no NaN REAL); JSON has no NaN. */
+    if (rc == MIDA_OK)
+      rc = add_pv_entity(entities, task, mida__buf_str(&id), m->key,
+                         m->value != NULL ? m->value : "NaN",
+                         mida__buf_str(&tail));
+  }
+  mida__buf_free(&id);
+  mida__buf_free(&part_id);
+  mida__buf_free(&tail);
+  return rc;
+}
+
 static int task_entity(void *ctx, const mida__report_task *t) {
   crate *c = ctx;
   const char *const *v = t->col;
@@ -559,6 +654,8 @@ static int task_entity(void *ctx, const mida__report_task *t) {
     if (rc == MIDA_OK)
       rc = add_pvs(c, b, &pvs, v[RT_ID], gen ? "out" : "in",
                    v[gen ? RT_GENERATED : RT_USED], &first);
+    if (rc == MIDA_OK && gen)
+      rc = add_metric_pvs(b, &pvs, t, &first);
     if (rc == MIDA_OK)
       rc = mida__buf_adds(b, "]");
   }

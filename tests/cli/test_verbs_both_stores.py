@@ -185,3 +185,32 @@ def test_query_keeps_every_byte_and_every_column_on_both_stores(stores,
         assert query(store, "--json", dup) == (
             b'[\n  {"a": 1, "a_3": 2, "a_2": 3, "a_4": 4}\n]\n'), store
         assert query(store, "--csv", dup) == b"a,a,a_2,a\r\n1,2,3,4\r\n"
+
+
+def test_exports_give_the_same_metric_series_on_both_stores(run, stores,
+                                                            tmp_path):
+    """The metric series of the OpenLineage events (mida_metrics facet) and
+    of the RO-Crate (PropertyValues of a task's result) come from one query
+    of the task walk, with each series' last point: the same on both."""
+    import json
+    seen = []
+    for n, store in enumerate(stores):
+        r = run("export", "openlineage", store_path=store)
+        assert r.returncode == 0, r.stderr
+        facets = [e["run"]["facets"]["mida_metrics"] for e in
+                  map(json.loads, r.stdout.splitlines())
+                  if "mida_metrics" in e["run"]["facets"]]
+        crate = tmp_path / f"crate{n}"
+        r = run("export", "rocrate", str(crate), store_path=store)
+        assert r.returncode == 0, r.stderr
+        pvs = {e["@id"]: e.get("value") for e in json.loads(
+            (crate / "ro-crate-metadata.json").read_text())["@graph"]
+            if "-metric-" in e["@id"]}
+        seen.append(([f["metrics"] for f in facets], pvs))
+    assert seen[0] == seen[1]
+    assert seen[0][0] == [[
+        {"key": "acc", "value": 0.75, "step": 2,
+         "time": "2023-11-14T22:13:44.000Z", "points": 1},
+        {"key": "loss", "value": 0.25, "step": 2,
+         "time": "2023-11-14T22:13:44.000Z", "points": 3}]]
+    assert len(seen[0][1]) == 8  # 2 series, each with step, points, time

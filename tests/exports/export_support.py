@@ -20,6 +20,9 @@ CONTEXTS = {
 OL_FACETS = {"parent": "ParentRunFacet", "errorMessage": "ErrorMessageRunFacet",
              "processing_engine": "ProcessingEngineRunFacet",
              "executionParameters": "ExecutionParametersRunFacet"}
+# mida's own facets that have a schema, in docs/openlineage/
+MIDA_FACETS = {"mida_metrics": "MidaMetricsRunFacet"}
+MIDA_FACET_DIR = PINNED.parents[2] / "docs" / "openlineage"
 
 
 def seed_validator_cache(path):
@@ -70,9 +73,13 @@ def openlineage_validator():
         d = json.loads(f.read_text())
         reg = reg.with_resource(d["$id"], Resource.from_contents(d))
     main = json.loads((PINNED / "openlineage" / "OpenLineage.json").read_text())
+    schemas = [(k, PINNED / "openlineage" / (f + ".json"))
+               for k, f in OL_FACETS.items()]
+    schemas += [(k, MIDA_FACET_DIR / (f + ".json"))
+                for k, f in MIDA_FACETS.items()]
     facets = {k: jsonschema.Draft202012Validator(
-        json.loads((PINNED / "openlineage" / (f + ".json")).read_text()),
-        registry=reg) for k, f in OL_FACETS.items()}
+        json.loads(path.read_text()), registry=reg,
+        format_checker=jsonschema.FormatChecker()) for k, path in schemas}
     event = jsonschema.Draft202012Validator(
         main, registry=reg, format_checker=jsonschema.FormatChecker())
 
@@ -81,6 +88,9 @@ def openlineage_validator():
         for k, v in facets.items():
             if k in e["run"].get("facets", {}):
                 v.validate({k: e["run"]["facets"][k]})
+                # a facet's _schemaURL names the schema it was checked by
+                assert e["run"]["facets"][k]["_schemaURL"].startswith(
+                    v.schema["$id"] + "#/$defs/"), (k, v.schema["$id"])
     return validate
 
 

@@ -31,6 +31,32 @@ def leftovers(directory):
     return sorted(p.name for p in directory.iterdir() if ".tmp-" in p.name)
 
 
+def store_with(store, tmp_path, *statements):
+    """A copy of the fixture store with statements ((sql, params)...) run
+    on it; its path."""
+    import shutil
+    import sqlite3
+    path = tmp_path / "changed.db"
+    shutil.copy(store, path)
+    db = sqlite3.connect(path)
+    for sql, params in statements:
+        db.execute(sql, params)
+    db.commit()
+    db.close()
+    return str(path)
+
+
+def validated_events(run, store_path, *args):
+    """The OpenLineage events of the store, each checked by the schemas."""
+    r = run("export", "openlineage", *args, store_path=store_path)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    validate = openlineage_validator()
+    for e in events:
+        validate(e)
+    return events
+
+
 # ---- RO-Crate --------------------------------------------------------------
 
 def test_rocrate_directory_and_zip_pass_roc_validator(run, tmp_path,
@@ -53,6 +79,18 @@ def test_rocrate_directory_and_zip_pass_roc_validator(run, tmp_path,
     assert graph["#data-sha256%3Aaaa"]["contentSize"] == "1024"
     assert graph["file:///data/raw.csv"]["@type"] == "File"
     assert f"#workflow-{WF_PREP}" in graph
+    # Each metric series of a task is a PropertyValue of its result: its
+    # key, its last value, and its step, points and time as values of
+    # reference (the crate held no metric at all).
+    loss = graph[f"#task-{T_FIT}-metric-loss"]
+    assert {"@id": loss["@id"]} in fit["result"]
+    assert (loss["@type"], loss["name"], loss["value"]) == \
+        ("PropertyValue", "loss", 0.25)
+    assert loss["propertyID"] == "https://mida.dev/ns#metric"
+    assert {graph[r["@id"]]["name"]: graph[r["@id"]]["value"]
+            for r in loss["valueReference"]} == {
+        "step": 2, "points": 3, "time": "2023-11-14T22:13:44.000Z"}
+    assert graph[f"#task-{T_FIT}-metric-acc"]["value"] == 0.75
     assert leftovers(tmp_path) == []
 
 
@@ -100,6 +138,35 @@ def test_openlineage_events_validate_against_the_schema(run):
                                 "facets": clean["inputs"][0]["facets"]}]
     assert clean["outputs"][0]["facets"]["mida"]["id"] == "sha256:aaa"
     assert clean["outputs"][0]["facets"]["version"]["datasetVersion"]
+
+
+def test_openlineage_carries_each_task_s_metric_series(run, store, tmp_path):
+    """The metric series of a task were in no event: the end event of a
+    task carries them now, in mida's custom run facet mida_metrics (its
+    schema in docs/openlineage/), and a task still running that has some
+    gets a RUNNING event with them, at the time of its latest point."""
+    path = store_with(store, tmp_path, (
+        "INSERT INTO metric VALUES (?, 'auc', NULL, ?, NULL, 'x')",
+        (T_EVAL, 1_700_000_033 * 10**9)))
+    events = validated_events(run, path)
+    fit = [e for e in events if e["run"]["runId"] == T_FIT]
+    assert [e["eventType"] for e in fit] == ["START", "FAIL"]
+    assert "mida_metrics" not in fit[0]["run"]["facets"]
+    facet = fit[1]["run"]["facets"]["mida_metrics"]
+    assert facet["_producer"].startswith("https://mida.dev/ns#mida/")
+    assert facet["metrics"] == [
+        {"key": "acc", "value": 0.75, "step": 2,
+         "time": "2023-11-14T22:13:44.000Z", "points": 1},
+        {"key": "loss", "value": 0.25, "step": 2,
+         "time": "2023-11-14T22:13:44.000Z", "points": 3}]
+    ev = [e for e in events if e["run"]["runId"] == T_EVAL]
+    assert [e["eventType"] for e in ev] == ["START", "RUNNING"]
+    assert ev[1]["eventTime"] == "2023-11-14T22:13:53.000Z"
+    assert ev[1]["run"]["facets"]["mida_metrics"]["metrics"] == [
+        {"key": "auc", "value": "NaN", "time": "2023-11-14T22:13:53.000Z",
+         "points": 1}]
+    load = [e for e in events if e["run"]["runId"] == T_LOAD]
+    assert all("mida_metrics" not in e["run"]["facets"] for e in load)
 
 
 class Collector(http.server.BaseHTTPRequestHandler):
@@ -393,23 +460,12 @@ def test_a_lost_run_ends_failed_in_openlineage_and_rocrate(run, store,
     alone, a run still going for good, and the RO-Crate
     PotentialActionStatus, an action not yet begun. Each says it failed
     now, with the reason."""
-    import shutil
-    import sqlite3
-    lost = tmp_path / "lost.db"
-    shutil.copy(store, lost)
-    db = sqlite3.connect(lost)
-    db.execute("UPDATE task SET status = 'LOST', error = 'lost: the process"
-               " that ran it ended before it did' WHERE id = ?", (T_EVAL,))
-    db.execute("UPDATE workflow SET status = 'LOST' WHERE id = ?",
-               (WF_TRAIN,))
-    db.commit()
-    db.close()
-    r = run("export", "openlineage", store_path=str(lost))
-    assert r.returncode == 0, r.stderr
-    events = [json.loads(line) for line in r.stdout.splitlines()]
-    validate = openlineage_validator()
-    for e in events:
-        validate(e)
+    lost = store_with(
+        store, tmp_path,
+        ("UPDATE task SET status = 'LOST', error = 'lost: the process that"
+         " ran it ended before it did' WHERE id = ?", (T_EVAL,)),
+        ("UPDATE workflow SET status = 'LOST' WHERE id = ?", (WF_TRAIN,)))
+    events = validated_events(run, lost)
     for run_id in (T_EVAL, WF_TRAIN):
         kinds = [e["eventType"] for e in events if e["run"]["runId"] == run_id]
         assert kinds == ["START", "FAIL"], (run_id, kinds)
@@ -418,7 +474,7 @@ def test_a_lost_run_ends_failed_in_openlineage_and_rocrate(run, store,
         assert fail["run"]["facets"]["errorMessage"]["message"].startswith(
             "lost: the process"), fail["run"]["facets"]
     crate = tmp_path / "crate"
-    r = run("export", "rocrate", str(crate), store_path=str(lost))
+    r = run("export", "rocrate", str(crate), store_path=lost)
     assert r.returncode == 0, r.stderr
     graph = {e["@id"]: e for e in json.loads(
         (crate / "ro-crate-metadata.json").read_text())["@graph"]}
@@ -440,20 +496,14 @@ def test_campaign_selects_a_task_of_its_own_in_another_s_workflow(run, store,
     workflow of climate was in no export of sweep, and a crate of sweep
     was refused ("nothing to export"). Now a campaign's export holds its
     workflows' tasks and its own tasks, with their workflows."""
-    import shutil
-    import sqlite3
-    path = tmp_path / "sweep.db"
-    shutil.copy(store, path)
-    db = sqlite3.connect(path)
-    db.execute("INSERT INTO campaign VALUES (?, 'sweep', 1, NULL)",
-               (CAMPAIGN_SWEEP,))
-    db.execute("INSERT INTO task (id, workflow_id, campaign_id, activity,"
-               " status, started, ended) VALUES (?,?,?,?,?,?,?)",
-               (T_PROBE, WF_PREP, CAMPAIGN_SWEEP, "probe", "FINISHED",
-                1_700_000_007 * 10**9, 1_700_000_008 * 10**9))
-    db.commit()
-    db.close()
-    store_path = str(path)
+    store_path = store_with(
+        store, tmp_path,
+        ("INSERT INTO campaign VALUES (?, 'sweep', 1, NULL)",
+         (CAMPAIGN_SWEEP,)),
+        ("INSERT INTO task (id, workflow_id, campaign_id, activity, status,"
+         " started, ended) VALUES (?,?,?,?,?,?,?)",
+         (T_PROBE, WF_PREP, CAMPAIGN_SWEEP, "probe", "FINISHED",
+          1_700_000_007 * 10**9, 1_700_000_008 * 10**9)))
 
     r = run("export", "prov", "--campaign", "sweep", store_path=store_path)
     assert r.returncode == 0, r.stderr
@@ -465,10 +515,8 @@ def test_campaign_selects_a_task_of_its_own_in_another_s_workflow(run, store,
     assert doc["activity"][f"mida:task-{T_PROBE}"]["mida:campaign"]["$"] \
         == f"mida:campaign-{CAMPAIGN_SWEEP}"
 
-    r = run("export", "openlineage", "--campaign", CAMPAIGN_SWEEP,
-            store_path=store_path)
-    assert r.returncode == 0, r.stderr
-    runs = {json.loads(line)["run"]["runId"] for line in r.stdout.splitlines()}
+    runs = {e["run"]["runId"] for e in
+            validated_events(run, store_path, "--campaign", CAMPAIGN_SWEEP)}
     assert T_PROBE in runs and T_LOAD not in runs
 
     crate = tmp_path / "crate"
