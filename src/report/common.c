@@ -196,6 +196,24 @@ int mida__report_scope_check(mida__sink *sink, mida__report_scope *scope,
   return MIDA_OK;
 }
 
+/* ---- why a run failed ---------------------------------------------------- */
+
+const char *mida__report_failure(const char *status, const char *error) {
+  if (status == NULL)
+    return NULL;
+  int error_status = strcmp(status, "ERROR") == 0;
+  /* LOST: its process ended before it did (docs/reliability.md). */
+  int lost = strcmp(status, "LOST") == 0;
+  int cancelled = strcmp(status, "CANCELLED") == 0;
+  if (!error_status && !lost && !cancelled)
+    return NULL;
+  if (error != NULL)
+    return error;
+  return lost        ? "lost: the process that ran it ended before it did"
+         : cancelled ? "cancelled"
+                     : "failed (no message)";
+}
+
 /* ---- times --------------------------------------------------------------- */
 
 const char *mida__report_iso_time(const char *ns, char out[40]) {

@@ -338,13 +338,10 @@ static int write_event(ol *o, const run_desc *r, const char *type) {
   }
   if (rc == MIDA_OK && !start && strcmp(type, "FAIL") == 0) {
     rc = add_facet_head(o, b, "errorMessage", OL_ERROR, 1);
+    const char *why = mida__report_failure(r->status, r->error);
     if (rc == MIDA_OK)
-      rc = add_str(b, "message",
-                 r->error != NULL ? r->error
-                 : strcmp(r->status, "LOST") == 0
-                     ? "lost: the process that ran it ended before it did"
-                     : "failed (no message)",
-                 1);
+      rc = add_str(b, "message", why != NULL ? why : "failed (no message)",
+                   1);
     if (rc == MIDA_OK)
       rc = add_str(b, "programmingLanguage", "unknown", 1);
     if (rc == MIDA_OK)

@@ -72,6 +72,13 @@ int mida__report_query(mida__sink *sink, const mida__report_scope *scope,
 uint64_t mida__report_count(mida__sink *sink, const mida__report_scope *scope,
                             const char *sql);
 
+/* What the exports say of why a run failed (status ERROR, LOST or
+ * CANCELLED): error, the store's, when it has one, else the reason its
+ * status gives ("lost: ..." for a run whose process ended first); NULL
+ * for a run that did not fail, whatever error says (a task that finished
+ * after a failed try keeps that try's error). */
+const char *mida__report_failure(const char *status, const char *error);
+
 /* ns (integer text, nanoseconds since the epoch) as
  * "YYYY-MM-DDTHH:MM:SS.mmmZ" in out; NULL if ns is NULL or not a time. */
 const char *mida__report_iso_time(const char *ns, char out[40]);

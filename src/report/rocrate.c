@@ -15,14 +15,17 @@
  *                                   a HowToStep #step-W of the main
  *                                   workflow, its run #run-W (CreateAction;
  *                                   a failed one's error: its root
- *                                   task's, workflow_error.h) and
+ *                                   task's, workflow_error.h, else the
+ *                                   reason of its status, as a task's:
+ *                                   mida__report_failure) and
  *                                   #control-W (ControlAction)
  *   activity A of W                 tool #tool-W-A (SoftwareApplication),
  *                                   part of #workflow-W, with the HowToStep
  *                                   #step-W-A
  *   task T                          #task-T, a CreateAction whose
  *                                   instrument is its tool: times,
- *                                   actionStatus, error; object = the data
+ *                                   actionStatus, error (a failed one's
+ *                                   only, as the profile says); object = the data
  *                                   it used and its parameters (used) as
  *                                   PropertyValues; result = the data it
  *                                   generated, its outputs (generated)
@@ -41,6 +44,11 @@
  *                                   ...), else #data-D; contentSize,
  *                                   identifier (the digest), url
  *   users                           Person #user-<name>, agent of the runs
+ *   campaign C                      Project #campaign-C (name, identifier,
+ *                                   foundingDate: its creation), which
+ *                                   the run of each of its workflows and
+ *                                   each of its tasks (a task's own, else
+ *                                   its workflow's) is part of (isPartOf)
  *
  * Workflows without tasks are left out (they ran nothing to describe) and
  * counted. Statuses: FINISHED CompletedActionStatus, ERROR, CANCELLED and
@@ -159,6 +167,16 @@ static int add_time(mida__buf *b, const char *name, const char *ns) {
   return add_text(b, name, mida__report_iso_time(ns, iso));
 }
 
+/* Appends , "isPartOf": {"@id": "#campaign-<id>"} when id is not NULL. */
+static int add_campaign_ref(mida__buf *b, const char *id) {
+  if (id == NULL)
+    return MIDA_OK;
+  int rc = mida__buf_adds(b, ", \"isPartOf\": ");
+  if (rc == MIDA_OK)
+    rc = add_ref(b, "campaign", id, NULL);
+  return rc;
+}
+
 static const char *action_status(const char *status) {
   if (status == NULL)
     return "PotentialActionStatus";
@@ -186,7 +204,7 @@ static int add_status(mida__buf *b, const char *status) {
 static const char activities_sql[] =
     "SELECT DISTINCT w.id, w.name, w.source, " MIDA_WORKFLOW_STATUS_SQL ","
     " w.started, w.ended,"
-    " w.\"user\", t.activity, " MIDA_WORKFLOW_ERROR_SQL
+    " w.\"user\", t.activity, " MIDA_WORKFLOW_ERROR_SQL ", w.campaign_id"
     " FROM workflow w JOIN task t"
     " ON t.workflow_id = w.id WHERE {w} ORDER BY w.id, t.activity";
 
@@ -341,13 +359,18 @@ static int workflow_start(crate *c, const char *const *v) {
     rc = add_time(b, "endTime", v[5]);
   if (rc == MIDA_OK)
     rc = add_status(b, v[3]);
-  if (rc == MIDA_OK && v[3] != NULL && strcmp(v[3], "ERROR") == 0)
-    rc = add_text(b, "error", v[8]); /* its root task's (workflow_error.h) */
+  /* A failed workflow's error: its root task's (workflow_error.h) when
+   * it ended ERROR, else the reason of its status. */
+  int error = v[3] != NULL && strcmp(v[3], "ERROR") == 0;
+  if (rc == MIDA_OK)
+    rc = add_text(b, "error", mida__report_failure(v[3], error ? v[8] : NULL));
   if (rc == MIDA_OK && v[6] != NULL) {
     rc = mida__buf_adds(b, ", \"agent\": ");
     if (rc == MIDA_OK)
       rc = add_ref(b, "user", v[6], NULL);
   }
+  if (rc == MIDA_OK)
+    rc = add_campaign_ref(b, v[9]);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(b, "},\n  ");
   /* the control action of its step */
@@ -375,7 +398,7 @@ static int activity_row(void *ctx, int ncols, const char *const *names,
                         const char *const *v) {
   (void)names;
   crate *c = ctx;
-  if (ncols < 8 || v[0] == NULL)
+  if (ncols < 10 || v[0] == NULL)
     return 0;
   int rc = MIDA_OK;
   if (strcmp(mida__buf_str(&c->wf_id), v[0]) != 0) {
@@ -637,7 +660,10 @@ static int task_entity(void *ctx, const mida__report_task *t) {
   if (rc == MIDA_OK)
     rc = add_status(b, v[RT_STATUS]);
   if (rc == MIDA_OK)
-    rc = add_text(b, "error", v[RT_ERROR]);
+    rc = add_text(b, "error",
+                  mida__report_failure(v[RT_STATUS], v[RT_ERROR]));
+  if (rc == MIDA_OK)
+    rc = add_campaign_ref(b, v[RT_CAMPAIGN]);
   /* object: used data and parameters; result: generated data and outputs */
   for (int gen = 0; gen <= 1 && rc == MIDA_OK; gen++) {
     rc = mida__buf_adds(b, gen ? ", \"result\": [" : ", \"object\": [");
@@ -773,6 +799,45 @@ static int user_entity(void *ctx, int ncols, const char *const *names,
   }
   if (rc == MIDA_OK)
     rc = add_text(b, "name", v[0]);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(b, "}");
+  return mida__rout_flush(&c->out, rc) != MIDA_OK;
+}
+
+/* The campaigns of the scope: those of its workflows with tasks and of
+ * its tasks (a task's own), with what the store has of them. */
+static const char campaigns_sql[] =
+    "SELECT x.id, c.name, c.created FROM (SELECT w.campaign_id AS id FROM"
+    " workflow w WHERE {w} AND w.campaign_id IS NOT NULL AND EXISTS (SELECT"
+    " 1 FROM task e WHERE e.workflow_id = w.id) UNION SELECT t.campaign_id"
+    " FROM task t WHERE {t} AND t.campaign_id IS NOT NULL) x"
+    " LEFT JOIN campaign c ON c.id = x.id ORDER BY x.id";
+
+/* A campaign, as a Project that the runs of its workflows and tasks are
+ * part of (isPartOf). */
+static int campaign_entity(void *ctx, int ncols, const char *const *names,
+                           const char *const *v) {
+  (void)names;
+  crate *c = ctx;
+  if (ncols < 3 || v[0] == NULL)
+    return 0;
+  mida__buf *b = &c->out.piece;
+  int rc = mida__buf_adds(b, ",\n  ");
+  if (rc == MIDA_OK)
+    rc = add_ref(b, "campaign", v[0], NULL);
+  if (rc == MIDA_OK) {
+    b->len--;
+    rc = mida__buf_adds(b, ", \"@type\": \"Project\"");
+  }
+  if (rc == MIDA_OK)
+    rc = add_text(b, "name", v[1] != NULL ? v[1] : v[0]);
+  if (rc == MIDA_OK)
+    rc = add_text(b, "identifier", v[0]);
+  if (rc == MIDA_OK)
+    rc = add_time(b, "foundingDate", v[2]);
+  if (rc == MIDA_OK)
+    rc = add_text(b, "description", "a campaign of mida: the workflows and "
+                                    "tasks recorded under one name");
   if (rc == MIDA_OK)
     rc = mida__buf_adds(b, "}");
   return mida__rout_flush(&c->out, rc) != MIDA_OK;
@@ -1035,6 +1100,8 @@ int mida__report_rocrate(mida__sink *sink, const mida__report_scope *scope,
         "SELECT DISTINCT w.\"user\" FROM workflow w WHERE {w}"
         " AND w.\"user\" IS NOT NULL",
         user_entity, &c);
+  if (rc == MIDA_OK)
+    rc = mida__report_query(sink, scope, campaigns_sql, campaign_entity, &c);
   if (rc == MIDA_OK)
     rc = mida__report_query(sink, scope, activities_sql, activity_row, &c);
   if (rc == MIDA_OK)

@@ -191,7 +191,8 @@ def test_exports_give_the_same_metric_series_on_both_stores(run, stores,
                                                             tmp_path):
     """The metric series of the OpenLineage events (mida_metrics facet) and
     of the RO-Crate (PropertyValues of a task's result) come from one query
-    of the task walk, with each series' last point: the same on both."""
+    of the task walk, with each series' last point: the same on both, as
+    are the crate's campaigns and what its runs are part of."""
     import json
     seen = []
     for n, store in enumerate(stores):
@@ -203,9 +204,11 @@ def test_exports_give_the_same_metric_series_on_both_stores(run, stores,
         crate = tmp_path / f"crate{n}"
         r = run("export", "rocrate", str(crate), store_path=store)
         assert r.returncode == 0, r.stderr
-        pvs = {e["@id"]: e.get("value") for e in json.loads(
-            (crate / "ro-crate-metadata.json").read_text())["@graph"]
-            if "-metric-" in e["@id"]}
+        pvs = {e["@id"]: (e.get("value"), e.get("isPartOf"))
+               for e in json.loads(
+                   (crate / "ro-crate-metadata.json").read_text())["@graph"]
+               if "-metric-" in e["@id"] or "isPartOf" in e or
+               e["@id"].startswith("#campaign-")}
         seen.append(([f["metrics"] for f in facets], pvs))
     assert seen[0] == seen[1]
     assert seen[0][0] == [[
@@ -213,4 +216,6 @@ def test_exports_give_the_same_metric_series_on_both_stores(run, stores,
          "time": "2023-11-14T22:13:44.000Z", "points": 1},
         {"key": "loss", "value": 0.25, "step": 2,
          "time": "2023-11-14T22:13:44.000Z", "points": 3}]]
-    assert len(seen[0][1]) == 8  # 2 series, each with step, points, time
+    # 2 series, each with step, points, time; the campaign, the 2
+    # workflow runs and the 5 tasks that are part of it
+    assert len(seen[0][1]) == 8 + 1 + 2 + 5

@@ -91,6 +91,18 @@ def test_rocrate_directory_and_zip_pass_roc_validator(run, tmp_path,
             for r in loss["valueReference"]} == {
         "step": 2, "points": 3, "time": "2023-11-14T22:13:44.000Z"}
     assert graph[f"#task-{T_FIT}-metric-acc"]["value"] == 0.75
+    # The campaign is a Project that each workflow run and each task is
+    # part of (a whole-store crate did not say which workflow belonged to
+    # which campaign).
+    campaign = {"@id": f"#campaign-{CAMPAIGN}"}
+    assert graph[campaign["@id"]] == {
+        "@id": campaign["@id"], "@type": "Project", "name": "climate",
+        "identifier": CAMPAIGN, "foundingDate": "2023-11-14T22:13:20.000Z",
+        "description": "a campaign of mida: the workflows and tasks "
+                       "recorded under one name"}
+    assert graph[f"#run-{WF_PREP}"]["isPartOf"] == campaign
+    assert graph[f"#run-{WF_TRAIN}"]["isPartOf"] == campaign
+    assert fit["isPartOf"] == campaign
     assert leftovers(tmp_path) == []
 
 
@@ -464,7 +476,10 @@ def test_a_lost_run_ends_failed_in_openlineage_and_rocrate(run, store,
         store, tmp_path,
         ("UPDATE task SET status = 'LOST', error = 'lost: the process that"
          " ran it ended before it did' WHERE id = ?", (T_EVAL,)),
-        ("UPDATE workflow SET status = 'LOST' WHERE id = ?", (WF_TRAIN,)))
+        ("UPDATE workflow SET status = 'LOST' WHERE id = ?", (WF_TRAIN,)),
+        # an error kept by a task that then finished (a retry's)
+        ("UPDATE task SET error = 'first try failed' WHERE id = ?",
+         (T_LOAD,)))
     events = validated_events(run, lost)
     for run_id in (T_EVAL, WF_TRAIN):
         kinds = [e["eventType"] for e in events if e["run"]["runId"] == run_id]
@@ -481,6 +496,14 @@ def test_a_lost_run_ends_failed_in_openlineage_and_rocrate(run, store,
     task = graph[f"#task-{T_EVAL}"]
     assert task["actionStatus"]["@id"].endswith("FailedActionStatus")
     assert task["error"].startswith("lost: the process")
+    # The workflow's run said it failed and not why; a run that completed
+    # said an error, which the profile gives a failed action only.
+    wf = graph[f"#run-{WF_TRAIN}"]
+    assert wf["actionStatus"]["@id"].endswith("FailedActionStatus")
+    assert wf["error"] == "lost: the process that ran it ended before it did"
+    load = graph[f"#task-{T_LOAD}"]
+    assert load["actionStatus"]["@id"].endswith("CompletedActionStatus")
+    assert "error" not in load
 
 
 CAMPAIGN_SWEEP = "0190a4c2-0000-7000-8000-00000000c002"
@@ -527,6 +550,12 @@ def test_campaign_selects_a_task_of_its_own_in_another_s_workflow(run, store,
         (crate / "ro-crate-metadata.json").read_text())["@graph"]}
     probe = graph[f"#task-{T_PROBE}"]
     assert probe["instrument"]["@id"] in graph  # its tool, in its workflow
+    # each says its campaign, and both campaigns are described
+    assert probe["isPartOf"] == {"@id": f"#campaign-{CAMPAIGN_SWEEP}"}
+    assert graph[f"#run-{WF_PREP}"]["isPartOf"] == \
+        {"@id": f"#campaign-{CAMPAIGN}"}
+    assert graph[f"#campaign-{CAMPAIGN_SWEEP}"]["name"] == "sweep"
+    assert graph[f"#campaign-{CAMPAIGN}"]["name"] == "climate"
     assert f"#task-{T_LOAD}" not in graph
 
     # The campaign of the workflow keeps all of the workflow's tasks.
