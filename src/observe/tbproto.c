@@ -466,7 +466,9 @@ static int emit_hparam(pb *entry, const mida__tb_event *ev, mida__tb_value *v,
   return fn(ctx, ev, v);
 }
 
-/* HParamsPluginData: only session_start_info (3) carries values. */
+/* HParamsPluginData: only session_start_info (3) carries values. The
+ * experiment (2: the hparams' domains) and session_end_info (4: a status)
+ * are handed on as values not kept, so that they are counted. */
 static int emit_hparams(pb *content, const mida__tb_event *ev,
                         mida__tb_value *v, mida__tb_value_fn fn, void *ctx) {
   while (!pb_done(content)) {
@@ -479,6 +481,14 @@ static int emit_hparams(pb *content, const mida__tb_event *ev,
       rc = pb_skip(content, wt);
       if (rc != MIDA_OK)
         return rc;
+      if ((field == 2 || field == 4) && wt == WT_LEN && fn != NULL) {
+        v->kind = MIDA_TB_OTHER;
+        v->other = field == 2 ? "hparams_experiment" : "hparams_session_end";
+        v->other_len = strlen(v->other);
+        rc = fn(ctx, ev, v);
+        if (rc != MIDA_OK)
+          return rc;
+      }
       continue;
     }
     pb start;

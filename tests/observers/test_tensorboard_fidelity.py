@@ -146,3 +146,48 @@ def test_oversized_and_never_finished_records(tmp_path, store, observer):
     assert counters["observe.tensorboard.bad_records"] == 1
     assert store.count("SELECT count(*) FROM task WHERE source_key = 'stall'"
                        " AND status = 'FINISHED'") == 1
+
+
+def hparams_event(field, message, wall=1700000000.0):
+    """An Event holding one hparams plugin value, as PyTorch's add_hparams
+    writes three of them: experiment, session_start_info, session_end_info
+    (field of HParamsPluginData)."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    content = plugin_data_pb2.HParamsPluginData(version=0)
+    getattr(content, field).CopyFrom(message)
+    md = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name="hparams", content=content.SerializeToString()))
+    value = summary_pb2.Summary.Value(tag=f"_hparams_/{field}", metadata=md)
+    return event_pb2.Event(wall_time=wall, summary=summary_pb2.Summary(
+        value=[value])).SerializeToString()
+
+
+def test_what_hparams_holds_beyond_its_values_is_counted(tmp_path, store,
+                                                         observer):
+    """The hparams values (session_start_info) are the task's used; the
+    experiment (the hparams' domains) and session_end_info (a status) are
+    not kept, and are counted as skipped like any other record not kept
+    (they were dropped without a count)."""
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+    run = tmp_path / "logs" / "hp"
+    run.mkdir(parents=True)
+    start = plugin_data_pb2.SessionStartInfo()
+    start.hparams["lr"].number_value = 0.1
+    experiment = api_pb2.Experiment(hparam_infos=[
+        api_pb2.HParamInfo(name="lr")])
+    end = plugin_data_pb2.SessionEndInfo(status=api_pb2.STATUS_SUCCESS)
+    (run / "events.out.tfevents.1.h").write_bytes(
+        frame(hparams_event("experiment", experiment)) +
+        frame(hparams_event("session_start_info", start)) +
+        frame(hparams_event("session_end_info", end)))
+    rc, out, err = observer("tensorboard", "--logdir",
+                            str(tmp_path / "logs")).once()
+    assert rc == 0, err
+    assert summary(out)["skipped"] == 2
+    assert store.query("SELECT used FROM task") == [('{"lr":0.1}',)]
+    counters = dict(store.query("SELECT name, max(value) FROM counter"
+                                " GROUP BY name"))
+    assert counters["observe.tensorboard.skipped.hparams_experiment"] == 1
+    assert counters["observe.tensorboard.skipped.hparams_session_end"] == 1
+
