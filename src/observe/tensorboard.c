@@ -79,6 +79,7 @@ typedef struct tb_run {
   int64_t last_change_ns; /* when one of its files last changed (mtime,
                              ns since the epoch) */
   int ended;              /* ended since it last changed */
+  int counted;            /* counted in the summary's tasks */
   struct tb_run *next;
 } tb_run;
 
@@ -685,7 +686,10 @@ static int read_file(observer *o, tb_file *f, int final) {
       rc = put_task(o, f, NULL, NULL, NULL);
       if (rc == MIDA_OK) {
         f->announced = 1;
-        o->st->tasks++;
+        /* A run of several files (a writer restarted) is one task. */
+        if (!f->r->counted)
+          o->st->tasks++;
+        f->r->counted = 1;
       }
     }
     if (rc == MIDA_OK)

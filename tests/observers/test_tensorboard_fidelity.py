@@ -191,3 +191,17 @@ def test_what_hparams_holds_beyond_its_values_is_counted(tmp_path, store,
     assert counters["observe.tensorboard.skipped.hparams_experiment"] == 1
     assert counters["observe.tensorboard.skipped.hparams_session_end"] == 1
 
+
+def test_a_run_of_several_files_is_one_task(tmp_path, store, observer):
+    """A run directory whose writer was restarted holds two event files:
+    one task, and the summary line says one (it said a task per file)."""
+    run = tmp_path / "logs" / "run"
+    run.mkdir(parents=True)
+    (run / "events.out.tfevents.1.h").write_bytes(frame(scalar("loss", 0, 1.0)))
+    (run / "events.out.tfevents.2.h").write_bytes(frame(scalar("loss", 1, .5)))
+    rc, out, err = observer("tensorboard", "--logdir",
+                            str(tmp_path / "logs")).once()
+    assert rc == 0, err
+    s = summary(out)
+    assert (s["files"], s["tasks"], s["metrics"]) == (2, 1, 2)
+    assert store.count("SELECT count(*) FROM task") == 1
