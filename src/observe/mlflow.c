@@ -9,7 +9,7 @@
  *   experiment           -> workflow, source "mlflow", id derived from the
  *                           database's identity (its absolute path, or
  *                           postgresql://host:port/dbname) and the
- *                           experiment id;
+ *                           experiment id; its tags in the metadata;
  *   run                  -> task, id derived from the run's uuid (its
  *                           source_key): status, start and end time,
  *                           activity = run name; user, source name and type,
@@ -439,7 +439,8 @@ static int select_list(mida__buf *b, const colset *cs, const char *prefix,
 /* The schema the observer saw: which tables and columns exist. */
 typedef struct schema {
   colset experiments, runs, metrics, params, tags, latest, datasets, inputs,
-      input_tags, models, model_params, model_tags, model_metrics;
+      input_tags, models, model_params, model_tags, model_metrics,
+      experiment_tags;
 } schema;
 
 /* Every table a pass reads, in the order it reads them: alembic_version,
@@ -450,7 +451,7 @@ static const char *const pass_tables[] = {
     "metrics",           "params",              "tags",
     "latest_metrics",    "datasets",            "inputs",
     "input_tags",        "logged_models",       "logged_model_params",
-    "logged_model_tags", "logged_model_metrics", NULL};
+    "logged_model_tags", "logged_model_metrics", "experiment_tags", NULL};
 
 static schema *schema_of(mlf *m, int *rc_out) {
   schema *sc = mida__calloc(1, sizeof *sc);
@@ -463,7 +464,7 @@ static schema *schema_of(mlf *m, int *rc_out) {
                   &sc->params,      &sc->tags,        &sc->latest,
                   &sc->datasets,    &sc->inputs,      &sc->input_tags,
                   &sc->models,      &sc->model_params, &sc->model_tags,
-                  &sc->model_metrics};
+                  &sc->model_metrics, &sc->experiment_tags};
   _Static_assert(sizeof cs / sizeof cs[0] + 2 ==
                      sizeof pass_tables / sizeof pass_tables[0],
                  "one table name for each of schema's fields");
@@ -561,6 +562,51 @@ static int put_campaign_once(mlf *m) {
 
 /* ---- experiments ------------------------------------------------------- */
 
+static int pairs_members(const rows *r, mida__buf *out, bool numbers);
+static int too_large_part(mlf *m, const char *kind, const char *id,
+                          const char *what);
+
+/* The tags of experiment eid among tags (rows key, value, experiment_id,
+ * ordered by experiment_id): a view of its rows, empty if it has none. */
+static rows experiment_tags_of(const rows *tags, const char *eid) {
+  rows view = {0, 0, tags->ncols, NULL};
+  for (size_t i = 0; i < tags->n; i++) {
+    const char *owner = txt(tags, i, 2);
+    if (owner == NULL || strcmp(owner, eid) != 0) {
+      if (view.n > 0)
+        break; /* its rows are contiguous */
+      continue;
+    }
+    if (view.n == 0)
+      view.c = (cell *)at(tags, i, 0);
+    view.n++;
+  }
+  view.cap = view.n;
+  return view;
+}
+
+/* Adds an experiment's tags (MLflow's experiment_tags: a description in
+ * mlflow.note.content, a team ...) to its metadata meta, an object being
+ * built; tags too large for the column are left out and counted. */
+static int experiment_tags_members(mlf *m, const char *eid, const rows *tags,
+                                   mida__buf *meta) {
+  if (tags->n == 0)
+    return MIDA_OK;
+  mida__buf members;
+  mida__buf_init(&members, MAX_JSON);
+  int rc = pairs_members(tags, &members, false);
+  if (rc == MIDA_OK && meta->len + members.len + 2 > MAX_JSON)
+    rc = MIDA_ETOOBIG;
+  if (rc == MIDA_OK && meta->len > 1)
+    rc = mida__buf_adds(meta, ",");
+  if (rc == MIDA_OK)
+    rc = mida__buf_add(meta, members.ptr, members.len);
+  mida__buf_free(&members);
+  if (rc == MIDA_ETOOBIG)
+    rc = too_large_part(m, "experiment", eid, "its tags");
+  return rc;
+}
+
 static int read_experiments(mlf *m, const schema *sc) {
   static const char *const cols[] = {"experiment_id",
                                      "name",
@@ -576,16 +622,23 @@ static int read_experiments(mlf *m, const schema *sc) {
     rc = select_list(&sql, &sc->experiments, "", cols);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(&sql, " FROM experiments");
-  rows r = {0};
+  rows r = {0}, tags = {0};
   if (rc == MIDA_OK)
     rc = fetch(m, sql.ptr, NULL, 0, SIZE_MAX, &r);
   mida__buf_free(&sql);
+  if (rc == MIDA_OK && sc->experiment_tags.present)
+    rc = fetch(m,
+               "SELECT key, value, experiment_id FROM experiment_tags"
+               " ORDER BY experiment_id, key",
+               NULL, 0, SIZE_MAX, &tags);
   for (size_t i = 0; rc == MIDA_OK && i < r.n; i++) {
     const char *eid = txt(&r, i, 0);
     if (eid == NULL)
       continue;
     rows one = {1, 1, r.ncols, (cell *)at(&r, i, 0)};
-    if (!changed(m, "experiment", eid, rows_hash(&one)))
+    rows its_tags = experiment_tags_of(&tags, eid);
+    if (!changed(m, "experiment", eid,
+                 rows_hash(&one) ^ (rows_hash(&its_tags) * 3)))
       continue;
     mida_id_t wf = workflow_id(m, eid);
     mida__buf meta;
@@ -599,6 +652,8 @@ static int read_experiments(mlf *m, const schema *sc) {
       rc = json_member(&meta, "mlflow.artifact_location", txt(&r, i, 2), false);
     if (rc == MIDA_OK)
       rc = json_member(&meta, "mlflow.lifecycle_stage", txt(&r, i, 3), false);
+    if (rc == MIDA_OK)
+      rc = experiment_tags_members(m, eid, &its_tags, &meta);
     if (rc == MIDA_OK)
       rc = mida__buf_adds(&meta, "}");
     if (rc == MIDA_OK) {
@@ -620,6 +675,7 @@ static int read_experiments(mlf *m, const schema *sc) {
     mida__buf_free(&meta);
   }
   rows_free(&r);
+  rows_free(&tags);
   return rc;
 }
 

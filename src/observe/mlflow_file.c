@@ -5,12 +5,14 @@
  *
  * How: the reader keeps a mirror, an in-memory SQLite database with the
  * tables and columns of MLflow's SQL stores (experiments, runs, params,
- * tags, latest_metrics, metrics, datasets, inputs, input_tags,
- * logged_models and their params, tags and metrics), and brings it up to
- * date from the files at each poll; the mapping's statements then run on
- * the mirror (mida__mlf_sqlite_wrap). What the files hold:
+ * tags, experiment_tags, latest_metrics, metrics, datasets, inputs,
+ * input_tags, logged_models and their params, tags and metrics), and
+ * brings it up to date from the files at each poll; the mapping's
+ * statements then run on the mirror (mida__mlf_sqlite_wrap). What the
+ * files hold:
  *
  *   <exp>/meta.yaml                     experiment
+ *   <exp>/tags/<key>                    an experiment's tag (the text)
  *   <exp>/<run>/meta.yaml               run (status and source type are
  *                                       numbers: mapped to MLflow's names)
  *   <exp>/<run>/params/<key>            a param (the file's text; keys may
@@ -298,6 +300,7 @@ static int refresh(file_reader *r, fs_file *f, const char *abs,
   if (same && f->failed) {
     /* The same state failed before: it is not a write in progress. */
     warn_file(r, f, f->kind == MIDA__FS_PARAM || f->kind == MIDA__FS_TAG ||
+                            f->kind == MIDA__FS_EXP_TAG ||
                             f->kind == MIDA__FS_MODEL_PARAM ||
                             f->kind == MIDA__FS_MODEL_TAG
                         ? "cannot be read (skipped)"
@@ -534,9 +537,10 @@ static int exp_child_entry(file_reader *r, const char *rel, const char *name,
 static int exp_entry(file_reader *r, const char *rel, const char *name,
                      bool dir, void *ctx) {
   const char *exp = ctx;
-  if (!dir || is_dot(name) || strcmp(name, "tags") == 0 ||
-      strcmp(name, "traces") == 0)
+  if (!dir || is_dot(name) || strcmp(name, "traces") == 0)
     return MIDA_OK;
+  if (strcmp(name, "tags") == 0)
+    return walk_keyed(r, rel, MIDA__FS_EXP_TAG, exp, exp);
   if (strcmp(name, "datasets") == 0 || strcmp(name, "models") == 0) {
     const char *ids[2] = {exp, name};
     return each_entry(r, rel, exp_child_entry, ids);

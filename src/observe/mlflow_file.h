@@ -25,7 +25,8 @@ typedef enum mida__fs_kind {
   MIDA__FS_MODEL,        /* <exp>/models/<id>/meta.yaml */
   MIDA__FS_MODEL_PARAM,  /* <exp>/models/<id>/params/<key> */
   MIDA__FS_MODEL_TAG,    /* <exp>/models/<id>/tags/<key> */
-  MIDA__FS_MODEL_METRIC  /* <exp>/models/<id>/metrics/<key> */
+  MIDA__FS_MODEL_METRIC, /* <exp>/models/<id>/metrics/<key> */
+  MIDA__FS_EXP_TAG       /* <exp>/tags/<key> */
 } mida__fs_kind;
 
 /* One file the reader follows. */

@@ -32,6 +32,8 @@ static const char mirror_schema[] =
     " PRIMARY KEY(run_uuid, key));"
     "CREATE TABLE tags(key TEXT, value TEXT, run_uuid TEXT,"
     " PRIMARY KEY(run_uuid, key));"
+    "CREATE TABLE experiment_tags(key TEXT, value TEXT, experiment_id TEXT,"
+    " PRIMARY KEY(experiment_id, key));"
     "CREATE TABLE latest_metrics(key TEXT, value REAL, timestamp INTEGER,"
     " step INTEGER, is_nan INTEGER, run_uuid TEXT,"
     " PRIMARY KEY(run_uuid, key));"
@@ -249,7 +251,8 @@ static int load_model(mida__mlf_mirror *m, mida__fs_file *f,
                 9, v);
 }
 
-/* A param or tag: the file's whole text is the value. */
+/* A param or tag (of a run, a model or an experiment): the file's whole
+ * text is the value. */
 static int load_pair(mida__mlf_mirror *m, mida__fs_file *f, const char *text,
                      size_t len) {
   const char *sql = f->kind == MIDA__FS_PARAM ? "INSERT OR REPLACE INTO params"
@@ -258,6 +261,9 @@ static int load_pair(mida__mlf_mirror *m, mida__fs_file *f, const char *text,
                     : f->kind == MIDA__FS_TAG ? "INSERT OR REPLACE INTO tags"
                                           "(key, value, run_uuid)"
                                           " VALUES(?1, ?2, ?3)"
+                    : f->kind == MIDA__FS_EXP_TAG
+                        ? "INSERT OR REPLACE INTO experiment_tags"
+                          "(key, value, experiment_id) VALUES(?1, ?2, ?3)"
                     : f->kind == MIDA__FS_MODEL_PARAM
                         ? "INSERT OR REPLACE INTO logged_model_params"
                           "(param_key, param_value, model_id)"
@@ -399,7 +405,8 @@ void mida__mlf_mirror_close(mida__mlf_mirror *m) {
 int mida__mlf_mirror_load(mida__mlf_mirror *m, mida__fs_file *f,
                           const char *text, size_t len) {
   if (f->kind == MIDA__FS_PARAM || f->kind == MIDA__FS_TAG ||
-      f->kind == MIDA__FS_MODEL_PARAM || f->kind == MIDA__FS_MODEL_TAG)
+      f->kind == MIDA__FS_MODEL_PARAM || f->kind == MIDA__FS_MODEL_TAG ||
+      f->kind == MIDA__FS_EXP_TAG)
     return load_pair(m, f, text, len);
   mida__yaml y;
   int rc = mida__yaml_parse(text, len, &y);

@@ -67,6 +67,12 @@ RUN_COLUMN_KEYS = {
     "mlflow.run_id"}
 
 
+# Keys that mida puts in an experiment's metadata from its own columns.
+EXPERIMENT_COLUMN_KEYS = {
+    "mlflow.tracking_db", "mlflow.experiment_id",
+    "mlflow.artifact_location", "mlflow.lifecycle_stage"}
+
+
 def mlflow_oracle(uri):
     """Every record of every experiment, as MlflowClient reports them."""
     from mlflow import MlflowClient
@@ -75,6 +81,8 @@ def mlflow_oracle(uri):
     for eid in [e.experiment_id for e in client.search_experiments()]:
         e = client.get_experiment(eid)
         o["experiment"][(eid, e.name)] += 1
+        for k, v in e.tags.items():
+            o["experiment tag"][(eid, k, v)] += 1
         # MLflow's FileStore reads the step of a run's point that names a
         # dataset as 0 (FileStore._get_metric_from_line, MLflow 3.17); the
         # same point as a logged model's metric has its step: take it.
@@ -127,8 +135,12 @@ def mlflow_held(store_path):
               "CANCELLED": "KILLED"}
     for meta, name in db.execute(
             "SELECT metadata, name FROM workflow WHERE source = 'mlflow'"):
-        h["experiment"][(json.loads(meta)["mlflow.experiment_id"],
-                         name)] += 1
+        m = json.loads(meta)
+        eid = m["mlflow.experiment_id"]
+        h["experiment"][(eid, name)] += 1
+        for k, v in m.items():
+            if k not in EXPERIMENT_COLUMN_KEYS:
+                h["experiment tag"][(eid, k, v)] += 1
     runs = {}
     for (tid, rid, st, started, ended, activity, used, gen,
          custom) in db.execute(

@@ -1,7 +1,7 @@
 """An MLflow workload with every kind of record MLflow keeps, for the
 fidelity tests and the fidelity benchmark: two experiments; a parent run
 with a nested child; params; tags (one holding a NUL, one on two lines);
-metric points by the hundred through log_batch, as training loops log
+experiment tags; metric points by the hundred through log_batch, as training loops log
 them, plus the points MLflow keeps apart although they share a key, step
 and time (two values), negative steps, NaN and infinities; dataset inputs
 with their contexts; logged models with params, tags and metrics per
@@ -39,6 +39,8 @@ val = mlflow.data.from_pandas(
     source="/data/val.csv", name="val")
 
 first = mlflow.set_experiment("fidelity-train").experiment_id
+mlflow.set_experiment_tags({"team": "vision",
+                            "mlflow.note.content": "two\nlines"})
 with mlflow.start_run(run_name="parent") as parent:
     rid = parent.info.run_id
     mlflow.log_params({"lr": 0.01, "layers": 3, "opt": "adam"})

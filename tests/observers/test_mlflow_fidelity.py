@@ -47,7 +47,8 @@ def assert_exact(oracle, held):
     assert not bad
     # Every kind of record was there to compare.
     assert {k for k, (n, _, _) in result.items() if n > 0} == {
-        "experiment", "run", "param", "tag", "metric point",
+        "experiment", "experiment tag", "run", "param", "tag",
+        "metric point",
         "latest metric", "dataset input", "logged model", "model param",
         "model tag", "model metric"}
     return result
