@@ -64,6 +64,8 @@ typedef struct mida__gpu_reading {
   struct {
     uint32_t pid;          /* process id (host pid namespace) */
     uint64_t mem_bytes;    /* device memory the process uses, bytes */
+    int has_mem;           /* 1: mem_bytes was read; 0: the driver could
+                              not say (left out of the sample, never 0) */
   } procs[MIDA_GPU_MAX_PROCS];
 } mida__gpu_reading;
 

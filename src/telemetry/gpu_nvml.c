@@ -32,6 +32,7 @@ typedef int nvmlReturn_t;                /* enum nvmlReturn_enum */
 typedef struct nvmlDevice_st *nvmlDevice_t;
 #define NVML_SUCCESS 0
 #define NVML_ERROR_NOT_SUPPORTED 3
+#define NVML_VALUE_NOT_AVAILABLE (~0ULL) /* a value the driver cannot give */
 #define NVML_TEMPERATURE_GPU 0 /* nvmlTemperatureSensors_t */
 #define NVML_CLOCK_SM 1        /* nvmlClockType_t */
 #define NVML_CLOCK_MEM 2
@@ -261,10 +262,13 @@ static void nvml_read(void *state, unsigned i, mida__gpu_reading *r,
       n = MIDA_GPU_MAX_PROCS;
     unsigned int kept = 0;
     for (unsigned int k = 0; k < n; k++) {
-      if (info[k].usedGpuMemory == ~0ULL) /* NVML_VALUE_NOT_AVAILABLE */
-        info[k].usedGpuMemory = 0;
       r->procs[kept].pid = info[k].pid;
-      r->procs[kept].mem_bytes = info[k].usedGpuMemory;
+      /* NVML_VALUE_NOT_AVAILABLE (no permission to see another container's
+       * or user's process, MIG, ...): no figure, which a 0 would look
+       * like -- a process holding no device memory. */
+      int known = info[k].usedGpuMemory != NVML_VALUE_NOT_AVAILABLE;
+      r->procs[kept].has_mem = known;
+      r->procs[kept].mem_bytes = known ? info[k].usedGpuMemory : 0;
       kept++;
     }
     n = kept;

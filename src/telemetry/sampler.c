@@ -313,7 +313,8 @@ static void sample_gpus(mida__sampler *sp, jbuf *b) {
       for (int k = 0; k < r.nprocs; k++) {
         jb_raw(b, k == 0 ? "{" : ",{", k == 0 ? 1 : 2);
         jb_i64(b, "pid", r.procs[k].pid);
-        jb_i64(b, "mem_bytes", (int64_t)r.procs[k].mem_bytes);
+        if (r.procs[k].has_mem)
+          jb_i64(b, "mem_bytes", (int64_t)r.procs[k].mem_bytes);
         jb_raw(b, "}", 1);
       }
       jb_raw(b, "]", 1);

@@ -7,7 +7,10 @@
  *   FAKE_NVML_PARTIAL  NVML's required calls, power, energy and memory;
  *                      no utilization, temperature, clocks or processes;
  *   FAKE_NVML_NOINIT   only nvmlDeviceGetCount_v2 (no nvmlInit_v2);
- *   FAKE_AMD_PARTIAL   amdsmi's discovery calls and the energy counter.
+ *   FAKE_AMD_PARTIAL   amdsmi's discovery calls and the energy counter;
+ *   FAKE_NVML_PROCS    NVML's required calls and the process list: one
+ *                      process with its memory, one whose memory the
+ *                      driver cannot give (NVML_VALUE_NOT_AVAILABLE).
  * The signatures follow the vendors' documented ABIs (see gpu_nvml.c and
  * gpu_amdsmi.c).
  */
@@ -15,8 +18,38 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-#if defined(FAKE_NVML_PARTIAL) || defined(FAKE_NVML_NOINIT)
+#if defined(FAKE_NVML_PARTIAL) || defined(FAKE_NVML_NOINIT) ||             \
+    defined(FAKE_NVML_PROCS)
 EXPORT int nvmlDeviceGetCount_v2(unsigned int *n) {
+  *n = 2;
+  return 0;
+}
+#endif
+
+#if defined(FAKE_NVML_PARTIAL) || defined(FAKE_NVML_PROCS)
+EXPORT int nvmlInit_v2(void) { return 0; }
+EXPORT int nvmlShutdown(void) { return 0; }
+EXPORT int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **dev) {
+  *dev = (void *)(uintptr_t)(0x1000 + i);
+  return 0;
+}
+#endif
+
+#if defined(FAKE_NVML_PROCS)
+typedef struct {
+  unsigned int pid;
+  unsigned long long used_memory; /* bytes, or ~0: not available */
+  unsigned int gpu_instance, compute_instance;
+} fake_process;
+EXPORT int nvmlDeviceGetComputeRunningProcesses_v3(void *dev, unsigned int *n,
+                                                   fake_process *info) {
+  (void)dev;
+  if (*n < 2) {
+    *n = 2;
+    return 7; /* NVML_ERROR_INSUFFICIENT_SIZE */
+  }
+  info[0] = (fake_process){1111, 512ULL << 20, 0, 0};
+  info[1] = (fake_process){2222, ~0ULL, 0, 0};
   *n = 2;
   return 0;
 }
@@ -25,12 +58,6 @@ EXPORT int nvmlDeviceGetCount_v2(unsigned int *n) {
 #if defined(FAKE_NVML_PARTIAL)
 static unsigned long long energy_mj = 5000000;
 
-EXPORT int nvmlInit_v2(void) { return 0; }
-EXPORT int nvmlShutdown(void) { return 0; }
-EXPORT int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **dev) {
-  *dev = (void *)(uintptr_t)(0x1000 + i);
-  return 0;
-}
 EXPORT int nvmlDeviceGetPowerUsage(void *dev, unsigned int *mw) {
   (void)dev;
   *mw = 150000;

@@ -106,12 +106,14 @@ static void test_amd_energy_gives_power(void **state) {
   mida__gpu_close(g);
 }
 
-static void test_sampler_records_gpus_and_task_energy(void **state) {
-  (void)state;
-  use_libraries(need_env("FAKE_NVML_PARTIAL"), "/nonexistent/libamd.so");
-  char dir[256], db[300], url[320];
-  test_tmpdir(dir, sizeof dir, "gpu");
-  snprintf(db, sizeof db, "%s/store.db", dir);
+/* Opens a session that samples the GPUs at 20 Hz into a new store
+ * dir/store.db (db gets its path), and waits for the sampler's first
+ * readings (the libraries are looked for at the second sample). */
+static mida_session_t *open_gpu_sampling(char *dir, size_t dir_len,
+                                         char *db, size_t db_len) {
+  char url[320];
+  test_tmpdir(dir, dir_len, "gpu");
+  snprintf(db, db_len, "%s/store.db", dir);
   snprintf(url, sizeof url, "sqlite://%s", db);
   mida_config_t cfg;
   mida_config_init(&cfg);
@@ -121,11 +123,19 @@ static void test_sampler_records_gpus_and_task_energy(void **state) {
   mida_session_t *s = NULL;
   assert_int_equal(mida_open(&cfg, &s, NULL, 0), MIDA_OK);
   struct timespec nap = {0, 100 * 1000000};
-  nanosleep(&nap, NULL); /* the sampler's first readings */
+  nanosleep(&nap, NULL);
+  return s;
+}
+
+static void test_sampler_records_gpus_and_task_energy(void **state) {
+  (void)state;
+  use_libraries(need_env("FAKE_NVML_PARTIAL"), "/nonexistent/libamd.so");
+  char dir[256], db[300];
+  mida_session_t *s = open_gpu_sampling(dir, sizeof dir, db, sizeof db);
   mida_task_info_t ti = {.activity = "on-gpu"};
   mida_id_t t;
   assert_int_equal(mida_task_begin(s, &ti, &t), MIDA_OK);
-  nap.tv_nsec = 300 * 1000000;
+  struct timespec nap = {0, 300 * 1000000};
   nanosleep(&nap, NULL);
   assert_int_equal(mida_task_end(s, &t, MIDA_STATUS_FINISHED, NULL, NULL),
                    MIDA_OK);
@@ -156,6 +166,33 @@ static void test_sampler_records_gpus_and_task_energy(void **state) {
   test_rmtree(dir);
 }
 
+/* A process whose device memory NVML cannot give (NVML_VALUE_NOT_AVAILABLE:
+ * another container's, or no permission) is listed without mem_bytes:
+ * until 2026-12-06 it read "mem_bytes": 0, a process holding no memory. */
+static void test_gpu_memory_nvml_cannot_give_is_left_out(void **state) {
+  (void)state;
+  use_libraries(need_env("FAKE_NVML_PROCS"), "/nonexistent/libamd.so");
+  char dir[256], db[300];
+  mida_session_t *s = open_gpu_sampling(dir, sizeof dir, db, sizeof db);
+  assert_int_equal(mida_close(s), MIDA_OK);
+  const char *with_procs = "SELECT count(*) FROM telemetry WHERE pid = 0 AND"
+                           " json_extract(sample, '$.gpu[1].procs[1].pid')"
+                           " = 2222";
+  assert_true(test_sql_int(db, with_procs) >= 1);
+  assert_int_equal(test_sql_int(db, "SELECT min(json_extract(sample,"
+                                    " '$.gpu[1].procs[0].mem_bytes'))"
+                                    " FROM telemetry WHERE pid = 0 AND"
+                                    " json_extract(sample, '$.gpu') IS NOT"
+                                    " NULL"),
+                   512LL << 20);
+  assert_int_equal(test_sql_int(db, "SELECT count(*) FROM telemetry WHERE"
+                                    " json_type(sample,"
+                                    " '$.gpu[1].procs[1].mem_bytes')"
+                                    " IS NOT NULL"),
+                   0);
+  test_rmtree(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_library_is_no_error),
@@ -163,6 +200,7 @@ int main(void) {
       cmocka_unit_test(test_library_without_init_is_not_used),
       cmocka_unit_test(test_amd_energy_gives_power),
       cmocka_unit_test(test_sampler_records_gpus_and_task_energy),
+      cmocka_unit_test(test_gpu_memory_nvml_cannot_give_is_left_out),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
