@@ -23,8 +23,12 @@
  * with MIDA_EDENIED, which the shipper drops and counts, and reports once
  * (sink.h); but 0x95, a message over the broker's size limit, is sent
  * again in smaller messages, down to the one record, which is left out
- * and counted (left_out.h). A broker that refuses MQTT 5 at CONNACK (unsupported protocol
- * version) is spoken to in 3.1.1. The consumer stays on 3.1.1: under
+ * and counted (left_out.h). A success code of 0x10, no matching
+ * subscribers, says the broker dropped the message: no `mida ingest` has
+ * subscribed to the topic yet (or again, after a broker restart), and the
+ * batch fails with MIDA_EBUSY, to be sent again, as to a broker that is
+ * down. A broker that refuses MQTT 5 at CONNACK (unsupported protocol
+ * version) is spoken to in 3.1.1, where that drop cannot be seen. The consumer stays on 3.1.1: under
  * MQTT 5 its persistent session would end at every disconnect unless it
  * asked for a session expiry interval.
  *
@@ -466,6 +470,14 @@ typedef struct mqtt_sink {
  * (mosquitto's message_size_limit). */
 #define REASON_PACKET_TOO_LARGE 0x95
 
+/* MQTT 5's PUBACK reason code for a message that matched no subscription:
+ * the broker took it and dropped it. Mosquitto says so before the first
+ * `mida ingest` of the topic has subscribed (its persistent session keeps
+ * the subscription from then on, while it is away too), and after a
+ * restart that forgot the shared subscriptions until the consumers
+ * subscribe again. */
+#define REASON_NO_MATCHING_SUBSCRIBERS 0x10
+
 /* Whether mosquitto_publish refused msg before sending it: larger than the
  * maximum packet size the broker announced at CONNACK (MQTT 5). */
 static bool oversize_for_client(int mrc) {
@@ -479,7 +491,9 @@ static bool oversize_for_client(int mrc) {
 
 /* Publishes msg at QoS 1 and waits for its PUBACK (mida__publish_fn): a
  * message over the broker's size limit is MIDA_ETOOBIG, which no retry
- * mends; another refusal (0x87: not authorized) MIDA_EDENIED. */
+ * mends; another refusal (0x87: not authorized) MIDA_EDENIED; a message
+ * that no one subscribed to MIDA_EBUSY, so that the batch stays in the
+ * journal and is sent again until a consumer has subscribed. */
 static int publish_message(mida__sink *base, const mida__buf *msg) {
   mqtt_sink *s = (mqtt_sink *)base;
   /* One message in flight at a time: its mid is set under the lock
@@ -525,6 +539,13 @@ static int publish_message(mida__sink *base, const mida__buf *msg) {
         "0x%02X); check the broker's ACL for this user and topic",
         s->c.scheme, s->c.url.host, s->c.url.port, s->c.topic,
         connack_string(&s->c, reason), (unsigned)reason);
+  if (acked && reason == REASON_NO_MATCHING_SUBSCRIBERS)
+    return mida__sink_fail(
+        base, MIDA_EBUSY,
+        "%s://%s:%d/%s has no subscriber: the broker dropped the batch (MQTT "
+        "reason code 0x10); the records wait in the journal until a `mida "
+        "ingest` of this topic has subscribed",
+        s->c.scheme, s->c.url.host, s->c.url.port, s->c.topic);
   if (!acked)
     return mida__sink_fail(
         base, MIDA_EIO, "%s://%s:%d/%s did not acknowledge a batch: %s",

@@ -18,7 +18,8 @@ import time
 
 from multinode_support import (COMPLETE, TOTAL, assert_each_task_once, psql,
                                start_producers, wait_for_count,
-                               wait_for_tasks, wait_producers)
+                               wait_for_tasks, wait_producers,
+                               wait_stored_tasks)
 
 
 def test_mqtt_two_consumers_exactly_once(fleet, pg_db, mosquitto_factory,
@@ -77,9 +78,11 @@ def test_mqtt_restarted_midway_loses_nothing(fleet, pg_db, mosquitto_factory,
     # Mosquitto 2.0 does not restore the shared subscriptions of persistent
     # sessions when it restarts (plain ones it does): what is published
     # after its start and before the consumers have subscribed again
-    # matches no one and is dropped, although the producer got its PUBACK
-    # (docs/multinode.md). So the producers are held (SIGSTOP: their
-    # journals keep everything) until both consumers are back.
+    # matches no one and is dropped; the producers (MQTT 5) see it in the
+    # PUBACK's reason code, 0x10, and send it again, but the producers are
+    # held all the same (SIGSTOP: their journals keep everything) until
+    # both consumers are back, so that this test shows what the broker's
+    # persistence keeps (docs/multinode.md).
     running = [p for p in producers if p.poll() is None]
     for p in running:
         p.send_signal(signal.SIGSTOP)
@@ -138,6 +141,32 @@ def test_mqtt_foreign_message_and_errors(fleet, pg_db, mosquitto_factory,
     assert r.returncode == 1
     assert "refused the connection" in r.stderr, r.stderr
     assert ":wrong@" not in r.stderr
+
+
+def test_mqtt_records_published_before_any_consumer_wait_for_one(
+        fleet, mosquitto_factory, tmp_path):
+    """A producer that starts before the first `mida ingest` of its topic
+    (the README's order: producers, then consumers) keeps its records:
+    the broker's PUBACK says 0x10, no matching subscribers, the batch
+    stays in the journal, and a `mida recover` once a consumer has
+    subscribed ships it. Until 2026-12 the producer took that PUBACK for
+    a delivery, released the records, and Mosquitto dropped them: all
+    lost, with exit status 0."""
+    broker = mosquitto_factory()
+    url = broker.url_base + "/mida/early"
+    spool = tmp_path / "spool"
+    env = fleet.env(MIDA_STORE=url, MIDA_SPOOL=str(spool))
+    r = subprocess.run([fleet.produce, "20", "early", "300"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert "has no subscriber" in r.stderr, r.stderr
+    store = f"sqlite://{tmp_path}/s.db"
+    c = fleet.ingest(url, store, "a", "--group", "g")
+    assert broker.wait_subscribed(["a"], "mida/early", "g")
+    r = subprocess.run([fleet.mida, "recover", "--spool", str(spool)],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    wait_stored_tasks(fleet, store, 20, c)
 
 
 DENIED_PRODUCER = """
