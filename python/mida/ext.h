@@ -97,6 +97,12 @@ void mida_py_capture_errors_record(mida_session_t *s);
  * none was open. */
 int mida_py_session_close(void);
 
+/* Says, as one RuntimeWarning, what mida_py_session_close's code rc means
+ * when it is not MIDA_OK: records refused (dropped and counted), or left
+ * in the spool, which it names, for the next process or `mida recover`.
+ * Clears a warning turned into an error: never raises. */
+void mida_py_session_close_warn(int rc);
+
 /* Raises mida.Error for rc with the session's message (mida.ArgumentError,
  * which is one, for MIDA_EINVAL and MIDA_EJSON: what the caller passed was
  * wrong); returns NULL. */

@@ -625,9 +625,12 @@ static PyObject *mod_close(PyObject *m, PyObject *unused) {
   (void)unused;
   int rc = mida_py_session_close();
   /* What the store did not take stays in the spool for the next session
-   * or `mida recover`: an error only when strict. */
+   * or `mida recover`: an error only when strict, else a warning that
+   * names the spool (until 2026-12 it was said nowhere, and a producer
+   * that ended during a broker outage left its records without a word). */
   if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT && mida_py_strict)
     return mida_py_raise_rc(rc);
+  mida_py_session_close_warn(rc);
   Py_RETURN_NONE;
 }
 

@@ -12,6 +12,7 @@
 #include "ext.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ static int g_open_failed;        /* 1 after a failed open: do not retry */
 static char g_open_error[512];   /* why it failed */
 static mida_id_t g_inherited_wf; /* workflow of the parent before fork */
 static int g_record_warned;      /* 1 once a failed record was warned of */
+static char g_closed_spool[4096]; /* the spool of the session closed last */
 int mida_py_strict;
 static PyObject *g_current;      /* ContextVar: the current task (bytes) */
 static PyObject *g_workflow;     /* ContextVar: the current workflow (bytes)
@@ -364,11 +366,34 @@ int mida_py_session_close(void) {
   if (s == NULL)
     return MIDA_OK;
   mida_py_capture_errors_record(s);
+  mida_session_info_t info;
+  g_closed_spool[0] = '\0';
+  if (mida_session_info_get(s, &info) == MIDA_OK && info.spool != NULL)
+    snprintf(g_closed_spool, sizeof g_closed_spool, "%s", info.spool);
   int rc;
   Py_BEGIN_ALLOW_THREADS
   rc = mida_close(s);
   Py_END_ALLOW_THREADS
   return rc;
+}
+
+void mida_py_session_close_warn(int rc) {
+  if (rc == MIDA_OK)
+    return;
+  /* A broker's ACL or the store refused records: dropped or left out,
+   * and counted; the message says so. */
+  if (rc == MIDA_EDENIED || rc == MIDA_EREFUSED)
+    PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "mida: at close: %s",
+                     mida_errmsg(NULL));
+  else
+    PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                     "mida: the store did not take every record before the "
+                     "session closed (%s: %s); the rest stays in the spool "
+                     "%s, for the next process that uses it or `mida "
+                     "recover --spool %s`",
+                     mida_strerror(rc), mida_errmsg(NULL), g_closed_spool,
+                     g_closed_spool);
+  PyErr_Clear(); /* a warning turned into an error must not escape */
 }
 
 int mida_py_session_init(void) {

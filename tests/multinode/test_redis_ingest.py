@@ -697,3 +697,40 @@ def test_ingest_from_a_read_only_replica_says_so_and_what_to_do(
     assert said in err, err
     assert "input/output error" in err  # a refusal, kept in the journal
     assert master.cli("XLEN", "s").strip() == b"0"
+
+
+LEFT_AT_EXIT = """
+import mida, sys
+with mida.workflow("before"):
+    pass
+print(mida.flush(30), flush=True)
+sys.stdin.readline()  # the broker goes away meanwhile
+with mida.workflow("after"):
+    pass
+"""
+
+
+def test_a_python_producer_that_ends_with_records_unshipped_says_where(
+        fleet, redis_factory, tmp_path):
+    """A Python producer whose broker went away after its session opened
+    (a node cut off, a broker stopped) and that ends before the broker is
+    back leaves its last records in its spool. It says so at exit, naming
+    the spool and `mida recover`, without the URL's password. Until
+    2026-12 the close at exit said nothing: the records waited on the
+    node, and no one was told."""
+    redis = redis_factory(password="s3cret-pw")
+    spool = tmp_path / "spool"
+    env = fleet.env(MIDA_STORE=redis.url_base + "/s", MIDA_SPOOL=str(spool),
+                    MIDA_SAMPLE_HZ="0",
+                    PYTHONPATH=str(build_dir() / "python"))
+    p = subprocess.Popen([sys.executable, "-c", LEFT_AT_EXIT], env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "True"
+    redis.stop()
+    out, err = p.communicate("go\n", timeout=60)
+    assert p.returncode == 0, err
+    assert f"the rest stays in the spool {spool}" in err, err
+    assert f"mida recover --spool {spool}" in err, err
+    assert "s3cret-pw" not in err
+    assert any(f.suffix == ".mj" for f in spool.iterdir())
