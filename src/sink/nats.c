@@ -52,15 +52,17 @@
 
 #include <nats/nats.h>
 
+#include "sink/nats_error.h"
+
 #define CONNECT_TIMEOUT_MS 3000
 #define PUBLISH_WAIT_MS 5000
 #define TRIM_EVERY_MS 1000    /* between two purges of the stream */
 #define TRIM_REFUSED_MS 60000 /* after the server refused one */
 
-/* The last error of libnats in this thread, as text. */
-static const char *nats_error(natsStatus s) {
+const char *mida__nats_error(natsStatus s) {
   const char *t = nats_GetLastError(NULL);
-  return t != NULL && t[0] != '\0' ? t : natsStatus_GetText(s);
+  return t != NULL && t[0] != '\0' ? mida__nats_error_reason(t)
+                                   : natsStatus_GetText(s);
 }
 
 typedef struct nats_link {
@@ -92,19 +94,19 @@ static natsStatus tls_options(natsOptions *o, const mida__tls_opts *t,
     s = natsOptions_LoadCATrustedCertificates(o, t->ca);
     if (s != NATS_OK)
       snprintf(err, errlen, "cannot use the TLS CA file '%s': %s", t->ca,
-               nats_error(s));
+               mida__nats_error(s));
   }
   if (s == NATS_OK && t->cert[0] != '\0') {
     s = natsOptions_LoadCertificatesChain(o, t->cert, t->key);
     if (s != NATS_OK)
       snprintf(err, errlen,
                "cannot use the TLS certificate '%s' with key '%s': %s", t->cert,
-               t->key, nats_error(s));
+               t->key, mida__nats_error(s));
   }
   if (s == NATS_OK) {
     s = natsOptions_SetExpectedHostname(o, mida__tls_expected_name(t, host));
     if (s != NATS_OK)
-      snprintf(err, errlen, "cannot set up TLS: %s", nats_error(s));
+      snprintf(err, errlen, "cannot set up TLS: %s", mida__nats_error(s));
   }
   return s;
 }
@@ -162,7 +164,7 @@ static int find_stream(nats_link *l, const char *server, char *err,
     if (s != NATS_OK) {
       /* Another process may have created it in the meantime; if not, the
        * reason it could not be made is the one to tell. */
-      snprintf(made, sizeof made, "%s", nats_error(s));
+      snprintf(made, sizeof made, "%s", mida__nats_error(s));
       s = stream_info(l, l->stream, &si);
     }
   }
@@ -170,7 +172,7 @@ static int find_stream(nats_link *l, const char *server, char *err,
   if (s != NATS_OK) {
     snprintf(err, errlen, "JetStream on %s has no stream %s for %s: %s",
              server, l->stream, l->subject,
-             made[0] != '\0' ? made : nats_error(s));
+             made[0] != '\0' ? made : mida__nats_error(s));
     rc = MIDA_EIO;
   } else if (!stream_captures(si, l->subject)) {
     snprintf(err, errlen,
@@ -255,7 +257,8 @@ static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
   natsOptions_Destroy(o);
   if (s != NATS_OK) {
     int no_cert = l->tls.enabled && l->tls.cert[0] == '\0';
-    snprintf(err, errlen, "cannot connect to %s: %s%s", server, nats_error(s),
+    snprintf(err, errlen, "cannot connect to %s: %s%s", server,
+             mida__nats_error(s),
              no_cert ? " (does it require a client certificate? cert=, "
                        "MIDA_TLS_CERT)"
                      : "");
@@ -265,7 +268,7 @@ static int link_open(nats_link *l, const char *url, char *err, size_t errlen) {
   s = natsConnection_JetStream(&l->js, l->nc, NULL);
   if (s != NATS_OK) {
     snprintf(err, errlen, "cannot use JetStream on %s: %s", server,
-             nats_error(s));
+             mida__nats_error(s));
     link_close(l);
     return MIDA_EIO;
   }
@@ -315,12 +318,12 @@ static int publish_message(mida__sink *base, const mida__buf *msg) {
   if (st == NATS_OK)
     return MIDA_OK;
   if (st == NATS_MAX_PAYLOAD || jerr == JSStreamMessageExceedsMaximumErr)
-    return mida__sink_fail(base, MIDA_ETOOBIG, "%s", nats_error(st));
+    return mida__sink_fail(base, MIDA_ETOOBIG, "%s", mida__nats_error(st));
   return mida__sink_fail(base, MIDA_EIO,
                          "%s://%s:%d/%s did not acknowledge a batch: %s",
                          s->link.tls.enabled ? "tls" : "nats",
                          s->link.url.host, s->link.url.port,
-                         s->link.subject, nats_error(st));
+                         s->link.subject, mida__nats_error(st));
 }
 
 /* Publishes a batch as messages of at most the server's max_payload; a
@@ -449,7 +452,7 @@ static int nats_fetch(mida__consumer *base, mida__consumer_msg *msgs, int max,
   if (s != NATS_OK) {
     drop_list(c);
     return mida__consumer_fail(base, MIDA_EIO, "fetch from %s failed: %s",
-                               c->link.stream, nats_error(s));
+                               c->link.stream, mida__nats_error(s));
   }
   int n = 0;
   for (int i = 0; i < c->list.Count && n < max; i++) {
@@ -478,7 +481,7 @@ static int nats_ack(mida__consumer *base, mida__consumer_msg *msgs, int n) {
     natsStatus s = natsMsg_Ack((natsMsg *)msgs[i].handle, NULL);
     if (s != NATS_OK)
       return mida__consumer_fail(base, MIDA_EIO, "ack on %s failed: %s",
-                                 c->link.stream, nats_error(s));
+                                 c->link.stream, mida__nats_error(s));
   }
   trim_now_and_then(c);
   return MIDA_OK;
@@ -521,7 +524,7 @@ static int set_ack_wait(nats_consumer *c, const char *group,
       snprintf(err, errlen,
                "cannot set the AckWait of consumer %s of %s to --claim-ms: "
                "%s",
-               group, c->link.stream, nats_error(s));
+               group, c->link.stream, mida__nats_error(s));
       rc = MIDA_EIO;
     }
   }
@@ -562,7 +565,7 @@ static int nats_consumer_open(const char *url, const char *group,
                                   NULL, &so, &jerr);
   if (s != NATS_OK) {
     snprintf(err, errlen, "cannot join consumer %s of %s: %s", group,
-             c->link.stream, nats_error(s));
+             c->link.stream, mida__nats_error(s));
     nats_consumer_close(&c->base);
     return MIDA_EIO;
   }

@@ -12,6 +12,7 @@
 #include "sink/nats_trim.h"
 
 #include "mida.h"
+#include "sink/nats_error.h"
 #include "sink/nats_stream.h"
 
 #include <stdint.h>
@@ -24,11 +25,6 @@ static int reads_subject(const jsConsumerInfo *ci, const char *subject) {
   const char *filter = ci->Config != NULL ? ci->Config->FilterSubject : NULL;
   return filter == NULL || filter[0] == '\0' ||
          mida__nats_subject_matches(filter, subject);
-}
-
-static const char *last_error(natsStatus s) {
-  const char *t = nats_GetLastError(NULL);
-  return t != NULL && t[0] != '\0' ? t : natsStatus_GetText(s);
 }
 
 /* Whether stream captures subject alone (the stream mida makes), not
@@ -55,7 +51,7 @@ int mida__nats_trim_acknowledged(jsCtx *js, const char *stream,
     return MIDA_OK; /* no stream; or others' subjects too: theirs to keep */
   if (s != NATS_OK) {
     snprintf(why, whylen, "reading the stream %s: %s", stream,
-             last_error(s));
+             mida__nats_error(s));
     return MIDA_EDENIED;
   }
   jsConsumerInfoList *list = NULL;
@@ -65,7 +61,7 @@ int mida__nats_trim_acknowledged(jsCtx *js, const char *stream,
     return MIDA_OK; /* no consumer (or no stream): nothing acknowledged */
   if (s != NATS_OK) {
     snprintf(why, whylen, "listing the consumers of %s: %s", stream,
-             last_error(s));
+             mida__nats_error(s));
     return MIDA_EDENIED;
   }
   uint64_t bound = UINT64_MAX;
@@ -87,7 +83,7 @@ int mida__nats_trim_acknowledged(jsCtx *js, const char *stream,
   o.Stream.Purge.Sequence = bound + 1; /* up to bound, included */
   s = js_PurgeStream(js, stream, &o, &jerr);
   if (s != NATS_OK) {
-    snprintf(why, whylen, "purging %s: %s", stream, last_error(s));
+    snprintf(why, whylen, "purging %s: %s", stream, mida__nats_error(s));
     return MIDA_EDENIED;
   }
   return MIDA_OK;
