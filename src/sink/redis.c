@@ -70,7 +70,7 @@ static int read_target(const char *url, redis_target *t, char *err,
   if (mida__url_parse(url, 6379, &t->url) != MIDA_OK) {
     char shown[MIDA_URL_SHOWN];
     snprintf(err, errlen,
-             "malformed Redis URL '%s' (want redis[s]://[:password@]host"
+             "malformed Redis URL '%s' (want redis[s]://[[user]:password@]host"
              "[:port]/stream)",
              mida__url_redact(url, shown, sizeof shown));
     return MIDA_EURL;

@@ -275,6 +275,8 @@ def test_unreachable_broker_and_store_give_clear_errors(
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "cannot open: malformed Redis URL" in r.stderr
+    # The form it wants names the ACL user too (Redis 6: user:password@).
+    assert "redis[s]://[[user]:password@]host" in r.stderr, r.stderr
 
     # A consumer waits for a broker that is down (test_ingest_waits_for_
     # broker.py); --idle-exit ends the wait.
