@@ -25,9 +25,9 @@
  * Outages: while the store fails, nothing is acknowledged; the same
  * messages are retried with backoff (doubling to 2 s) until the store
  * returns. While the broker fails, the consumer reconnects with backoff,
- * saying each new reason once (say_new_reason); one that cannot be
- * reached or is not ready (Redis loading its data) at the start is waited
- * for the same way (ingest_connect.h).
+ * saying each new reason once (say_new_reason); a broker or a store that
+ * cannot be reached or is not ready (Redis loading its data, PostgreSQL
+ * starting) at the start is waited for the same way (ingest_connect.h).
  * SIGINT and SIGTERM stop it cleanly between rounds; what was fetched but
  * not committed is left unacknowledged for redelivery.
  */
@@ -369,13 +369,24 @@ int mida__cli_ingest(mida__cli *cli, int argc, char **argv) {
     snprintf(defname, sizeof defname, "%s-%ld", g->host, (long)getpid());
     name = defname;
   }
-  char err[512] = "";
   char to_shown[MIDA_URL_SHOWN];
   mida__url_redact(to, to_shown, sizeof to_shown);
-  int rc = mida__sink_open(to, 0, &g->store, err, sizeof err);
-  if (rc != MIDA_OK) {
-    ex = mida__cli_fail("cannot open store %s: %s", to_shown,
-                        err[0] ? err : mida_strerror(rc));
+
+  /* Set before the store and the broker are waited for: a stop while
+   * waiting is a stop. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+
+  ex = mida__ingest_open_store(to, (int)idle_exit, &stop_requested,
+                               &g->store);
+  if (ex != MIDA_CLI_CONTINUE) {
+    if (ex == MIDA_CLI_OK && !g->quiet)
+      mida__cli_note("mida ingest: stopped before the store could be "
+                     "opened");
     mida__free(g);
     return ex;
   }
@@ -384,14 +395,6 @@ int mida__cli_ingest(mida__cli *cli, int argc, char **argv) {
     mida__free(g);
     return mida__cli_fail("--to %s is a broker, not a store", to_shown);
   }
-
-  /* Set before the broker is waited for: a stop while waiting is a stop. */
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
 
   ex = mida__ingest_connect(from, group, name, (int)claim_ms, (int)idle_exit,
                             &stop_requested, &g->src);

@@ -631,6 +631,26 @@ static int fail_conn_to(pg_sink *s, int rc, const char *what,
                          mida__url_scrub(m, url, safe, sizeof safe));
 }
 
+/* What a connection that failed says of its server, for a caller that
+ * may wait for it (`mida ingest`): asked again with PQpingParams, which
+ * tells a server that cannot be reached (MIDA_EUNREACHABLE: down, or no
+ * answer in connect_timeout) from one that answers but takes no
+ * connection yet (MIDA_EBUSY: starting, recovering, shutting down) from
+ * one that refused this client (MIDA_ESTORE: its role, password or
+ * database), which waiting cannot mend. A second attempt, on this path
+ * alone. */
+static int connect_failure_code(const char *const *keys,
+                                const char *const *vals) {
+  switch (PQpingParams(keys, vals, 1)) {
+  case PQPING_NO_RESPONSE:
+    return MIDA_EUNREACHABLE;
+  case PQPING_REJECT:
+    return MIDA_EBUSY;
+  default:
+    return MIDA_ESTORE;
+  }
+}
+
 static int fail_conn(pg_sink *s, int rc, const char *what) {
   return fail_conn_to(s, rc, what, NULL);
 }
@@ -2296,7 +2316,8 @@ static int pg_open(const char *url, int flags, mida__sink **out, char *err,
   if (s->conn == NULL)
     rc = mida__sink_fail(&s->base, MIDA_ENOMEM, "out of memory");
   else if (PQstatus(s->conn) != CONNECTION_OK)
-    rc = fail_conn_to(s, MIDA_ESTORE, "cannot connect to store", url);
+    rc = fail_conn_to(s, connect_failure_code(keys, vals),
+                      "cannot connect to store", url);
   mida__buf_free(&libpq_url);
   if (rc != MIDA_OK)
     goto fail;

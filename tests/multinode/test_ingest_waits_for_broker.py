@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -87,6 +88,27 @@ def test_ingest_started_while_its_redis_is_paused_waits_for_an_answer(
                   secret=PASSWORD)
 
 
+def test_ingest_started_before_its_postgresql_writes_once_it_is_up(
+        fleet, private_pg, tmp_path):
+    """A consumer started while its store is down (a node booting, services
+    started in any order) waits for the store as for a broker, and applies
+    once PostgreSQL is up; until 2026-12-06 it ended at once, status 1."""
+    require_backend("HIREDIS", "hiredis")
+    private_pg.crash()
+    url = f"redis://127.0.0.1:6379/pgwait-{uuid.uuid4().hex[:8]}"
+    c = fleet.ingest(url, private_pg.url, "a", "--group", "g")
+    log = wait_for_log(c, UNREACHABLE)
+    assert f"store {private_pg.url} {UNREACHABLE}" in log, log
+    time.sleep(1.5)  # a few attempts more, each said nowhere
+    assert c.poll() is None, c.log_path.read_text()
+
+    private_pg.start()
+    fleet.produce_all(url, 10, "p", tmp_path / "spool")
+    wait_stored_tasks(fleet, private_pg.url, 10, c)
+    stop_consumer(c, said_once=UNREACHABLE,
+                  then=f"store {private_pg.url} reached: reading")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_while_waiting_for_the_broker_stops_at_once(fleet, tmp_path,
                                                              sig):
@@ -126,10 +148,15 @@ def test_idle_exit_ends_the_wait_for_the_broker_with_status_1(mida_bin,
 
 @pytest.mark.parametrize("case", ["malformed", "scheme", "redis-password",
                                   "redis-no-password", "nats-password",
-                                  "mqtt-password"])
+                                  "mqtt-password", "pg-no-database"])
 def test_what_waiting_cannot_mend_still_fails_at_once(request, mida_bin,
                                                      fleet, tmp_path, case):
-    if case == "malformed":
+    to = str(tmp_path / "s.db")
+    if case == "pg-no-database":  # a server that answers: no wait
+        require_backend("LIBPQ", "libpq")
+        url, says = "redis://127.0.0.1:6379/x", "does not exist"
+        to = "postgresql://postgres@127.0.0.1:5432/mida_no_such_database"
+    elif case == "malformed":
         url, says = "redis://127.0.0.1:notaport/x", "malformed Redis URL"
     elif case == "scheme":
         url, says = "kafka://127.0.0.1:1/x", "not a broker URL"
@@ -150,9 +177,9 @@ def test_what_waiting_cannot_mend_still_fails_at_once(request, mida_bin,
         url = f"mqtt://mida:{PASSWORD}@127.0.0.1:{b.port}/x"
         says = "refused the connection"
     started = time.monotonic()
-    r = subprocess.run([mida_bin, "ingest", "--from", url, "--to",
-                        str(tmp_path / "s.db")], env=fleet.env(),
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run([mida_bin, "ingest", "--from", url, "--to", to],
+                       env=fleet.env(), capture_output=True, text=True,
+                       timeout=60)
     took = time.monotonic() - started
     assert r.returncode == 1, r.stderr
     assert took < 10, (took, r.stderr)
