@@ -74,7 +74,8 @@
 #define COLLECT_ENDED_MS 20 /* after one that shipped a process's journal */
 #define COLLECT_SETTLE_MS 20 /* after a segment's close, before a pass */
 #define COLLECT_WAIT_MS 5000 /* a pass the collector waits for, at most */
-#define FINISH_WAIT_MS 10000 /* the last pass, at most */
+#define FINISH_WAIT_MS 10000 /* the last pass, before it is said slow */
+#define FINISH_GIVE_UP_MS 120000 /* ... and at most (last_pass) */
 #define LEFT_MAX 256 /* processes left behind that are awaited */
 #define PIPE_SLOTS 4096
 #define DIGEST_MAX_DEFAULT (64ull << 20)  /* bytes of one file hashed */
@@ -371,10 +372,12 @@ static void add_digests(mida__run_preload *p) {
  * whose opening, prepared statements and closing checkpoint each `mida run`
  * paid for. Says once when the store cannot take them (the files then
  * stay in the spool). */
-static mida__collected collect_once(mida__run_preload *p, int timeout_ms,
-                                    unsigned flags) {
+static mida__collected collect_once_rc(mida__run_preload *p, int timeout_ms,
+                                       unsigned flags, int *rc_out) {
   mida__collected shipped = {0, 0};
   int rc = mida__session_collect(p->session, timeout_ms, flags, &shipped);
+  if (rc_out != NULL)
+    *rc_out = rc;
   if (shipped.records > 0)
     atomic_fetch_add(&p->passes, 1);
   if (rc != MIDA_OK && rc != MIDA_ETIMEDOUT && rc != MIDA_ECLOSED &&
@@ -393,6 +396,46 @@ static mida__collected collect_once(mida__run_preload *p, int timeout_ms,
                      mida_errmsg(p->session));
   }
   return shipped;
+}
+
+static mida__collected collect_once(mida__run_preload *p, int timeout_ms,
+                                    unsigned flags) {
+  return collect_once_rc(p, timeout_ms, flags, NULL);
+}
+
+/* The last pass, after the command ended, on the session's connection
+ * after what its shipper had of its own. A local SQLite store slower than
+ * FINISH_WAIT_MS (a disk that a busy machine makes wait seconds for each
+ * fsync, another writer holding the lock: waits that end, as the shipper's
+ * stop takes them) is waited for, said once, up to FINISH_GIVE_UP_MS; a
+ * store across the network for FINISH_WAIT_MS alone, as one that does not
+ * answer may never. Past that, mida run ends and says that what the pass
+ * had not shipped stays in the spool, where `mida recover`, or the next
+ * program to open the store, ships it. (Until 2026-12-06 the pass was
+ * left after FINISH_WAIT_MS without a word.) */
+static void last_pass(mida__run_preload *p) {
+  char path[8];
+  int local = mida__url_sqlite_path(p->store, path, sizeof path) != MIDA_EURL;
+  int give_up_ms = local ? FINISH_GIVE_UP_MS : FINISH_WAIT_MS;
+  int64_t started = mida__monotonic_ms();
+  int said = 0;
+  for (;;) {
+    int rc = MIDA_OK;
+    collect_once_rc(p, FINISH_WAIT_MS, MIDA_RECOVER_TAIL_LIVE, &rc);
+    if (rc != MIDA_ETIMEDOUT)
+      return;
+    if (mida__monotonic_ms() - started >= give_up_ms) {
+      mida__cli_note("mida run: the store did not take the command's last "
+                     "records in %d s; they stay in the spool %s for "
+                     "'mida recover'\n",
+                     give_up_ms / 1000, p->spool);
+      return;
+    }
+    if (!said++)
+      mida__cli_note("mida run: the store is slow to take the command's "
+                     "last records; waiting for it (up to %d s)\n",
+                     FINISH_GIVE_UP_MS / 1000);
+  }
 }
 
 /* Counts the passes that shipped records (run.ship_passes): a
@@ -702,9 +745,7 @@ void mida__run_preload_finish(mida__run_preload *p) {
     return;
   mida__run_preload_stop(p);
   size_t running = wait_for_left_behind(p);
-  /* The last pass, on the session's connection, after what its shipper
-   * had of its own. */
-  collect_once(p, FINISH_WAIT_MS, MIDA_RECOVER_TAIL_LIVE);
+  last_pass(p);
   if (running > 0 && p->session != NULL)
     (void)mida_counter(p->session, "run.processes_left_running",
                        (int64_t)running);

@@ -71,6 +71,44 @@ def test_mida_run_returns_with_every_record_in_the_store(tmp_path):
         assert rows == [("FINISHED", 1)], (i, rows)
 
 
+def test_a_store_slow_at_the_last_pass_is_waited_for_and_said(tmp_path):
+    """The last pass, after the command ended, found the store locked by
+    another writer for longer than its 10 s (FINISH_WAIT_MS): until
+    2026-12-06 mida run then ended without a word, the command's last
+    records left in the spool. A local store's lock ends: it is waited for,
+    said once, and mida run returns with every record in the store."""
+    r = Run(tmp_path)
+    assert r.run("true").returncode == 0  # the store exists, in WAL mode
+    marker = tmp_path / "ended"
+    script = f"cat /dev/null > {marker}; sleep 0.5; /bin/echo hi"
+    p = subprocess.Popen([mida_bin(), "run", "--no-mlflow", "--", "sh", "-c",
+                          script],
+                         env=r.env(), cwd=tmp_path, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    locker = sqlite3.connect(r.store, isolation_level=None, timeout=30)
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        locker.execute("BEGIN IMMEDIATE")  # before the command ends
+        # Past the collector's last wait for its pass in flight (5 s,
+        # COLLECT_WAIT_MS) and FINISH_WAIT_MS (10 s) after it.
+        time.sleep(16)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    out, err = p.communicate(timeout=150)
+    assert p.returncode == 0, err
+    assert out == "hi\n"
+    assert err.count("the store is slow") == 1, err
+    left = [f.name for f in (r.dir / "run.db.spool").iterdir()
+            if f.name.endswith(".mj")]
+    assert left == [], (left, err)
+    tasks = r.rows("SELECT activity, status FROM task WHERE activity IN"
+                   " ('sh', 'echo') ORDER BY activity")
+    assert tasks == [("echo", "FINISHED"), ("sh", "FINISHED")], err
+
+
 def default_signals():
     """The signals mida run forwards with their default actions, as an
     interactive shell leaves them: a runner that ignores one (a background
