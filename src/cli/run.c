@@ -7,7 +7,10 @@
  * `used`, its exit status (or signal) as `generated`, FINISHED when it exits
  * with 0 and ERROR otherwise, and the resource use wait4() reports for it
  * (the command and the descendants it waited for: CPU time, peak memory,
- * I/O; src/core/rusage.h) as `telemetry`. The child inherits, so
+ * I/O; src/core/rusage.h) as `telemetry`; while it runs, the session's
+ * sampler samples each process of the command under its pid
+ * (src/telemetry/tree.h), which joins each process's task. The child
+ * inherits, so
  * that whatever it records lands in the same place without a change to its
  * code:
  *
@@ -51,6 +54,7 @@
 #include "mida.h"
 #include "observe/mlflow.h"
 #include "sink/sink.h"
+#include "telemetry/telemetry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -82,7 +86,9 @@ static const char run_help[] =
     "if it cannot be run). A store that cannot be opened is a warning: the\n"
     "command runs, its records wait in the spool (MIDA_STRICT=1: an error).\n"
     "The task's telemetry is the command's resource use as wait4 gives it\n"
-    "(CPU time, peak memory, I/O of the command and what it waited for).\n"
+    "(CPU time, peak memory, I/O of the command and what it waited for);\n"
+    "while they run, the command's processes are sampled, each under its\n"
+    "pid ($MIDA_SAMPLE_HZ, 1 a second by default; `mida telemetry --task`).\n"
     "\n"
     "options:\n"
     "  --campaign C        the campaign (default: $MIDA_CAMPAIGN)\n"
@@ -900,11 +906,17 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
      * from this batch's origin, and wins in any order of arrival. */
     if (s != NULL && !mida_id_is_nil(&task))
       (void)mida_task_update(s, &task, &(mida_task_update_t){.pid = pid});
+    /* The session's sampler samples the command's processes, each under
+     * its pid, so that each task has its CPU, memory and I/O over time
+     * (docs/telemetry.md); this process's own samples go on beside. */
+    if (s != NULL)
+      mida__telemetry_sample_tree(pid);
     pid_t r;
     struct rusage ru;
     do {
       r = wait4(pid, &status, 0, &ru);
     } while (r < 0 && errno == EINTR);
+    mida__telemetry_sample_tree(0);
     child_pid = 0;
     if (r == pid)
       mida__rusage_json(&ru, usage, sizeof usage);

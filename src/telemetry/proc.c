@@ -132,15 +132,6 @@ static int read_fixed(cursor *c, double *out) {
   return 1;
 }
 
-/* Skips one blank-separated token; returns 1 if there was one. */
-static int skip_token(cursor *c) {
-  skip_spaces(c);
-  size_t start = c->pos;
-  while (c->pos < c->len && !is_space(c->p[c->pos]) && c->p[c->pos] != '\n')
-    c->pos++;
-  return c->pos > start;
-}
-
 /* The next token of the current line as (ptr, len), without moving past
  * the line's end. */
 static size_t token(cursor *c, const char **tok) {
@@ -179,8 +170,10 @@ int mida__proc_parse_pstat(const char *text, size_t len,
   int have = 0;
   for (int i = 0; i < 22; i++) {
     if (i == 0) {
-      if (!skip_token(&c))
+      const char *tok;
+      if (token(&c, &tok) != 1)
         break;
+      out->state = tok[0];
     } else if (!read_i64_as_u64(&c, &v[i])) {
       break;
     }
@@ -188,12 +181,15 @@ int mida__proc_parse_pstat(const char *text, size_t len,
   }
   if (have < 13)
     return MIDA_ECORRUPT;
+  out->ppid = v[1];
   out->minflt = v[7];
   out->majflt = v[9];
   out->utime_ticks = v[11];
   out->stime_ticks = v[12];
   if (have > 17)
     out->threads = v[17];
+  if (have > 19)
+    out->start_ticks = v[19];
   if (have > 20)
     out->vsize = v[20];
   if (have > 21)

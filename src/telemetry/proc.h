@@ -33,8 +33,15 @@
 int mida__proc_read(const char *root, const char *rel, char *buf, size_t cap,
                     size_t *len);
 
-/* /proc/PID/stat: the process's CPU time and faults. */
+/* /proc/PID/stat: the process's state, parent, start, CPU time and
+ * faults. */
 typedef struct mida__proc_pstat {
+  char state;           /* 'R', 'S', 'D', ...; 'Z' a zombie (it has exited
+                           and not been reaped: no memory left), 'X' dead;
+                           0 when not found */
+  uint64_t ppid;        /* the parent's pid */
+  uint64_t start_ticks; /* when it started, clock ticks since boot: with
+                           the pid, names one process (pids are reused) */
   uint64_t utime_ticks; /* user CPU time, clock ticks (sysconf CLK_TCK) */
   uint64_t stime_ticks; /* system CPU time, clock ticks */
   uint64_t minflt;      /* minor page faults */

@@ -34,6 +34,23 @@ static void test_stat_with_a_hostile_command_name(void **state) {
   assert_int_equal(ps.threads, 6);
   assert_int_equal(ps.vsize, 104857600);
   assert_int_equal(ps.rss_pages, 2560);
+  /* What the sampler of a process tree needs: who it is, whose child. */
+  assert_int_equal(ps.state, 'S');
+  assert_int_equal(ps.ppid, 1);
+  assert_int_equal(ps.start_ticks, 123456);
+}
+
+static void test_stat_of_a_zombie(void **state) {
+  (void)state;
+  /* An exited, unreaped process: state Z, no memory left. */
+  static const char text[] =
+      "77 (sh) Z 76 77 77 0 -1 4227084 90 0 0 0 3 1 0 0 20 0 1 0 5000 0 0";
+  mida__proc_pstat ps;
+  assert_int_equal(mida__proc_parse_pstat(text, LEN(text), &ps), MIDA_OK);
+  assert_int_equal(ps.state, 'Z');
+  assert_int_equal(ps.ppid, 76);
+  assert_int_equal(ps.start_ticks, 5000);
+  assert_int_equal(ps.rss_pages, 0);
 }
 
 static void test_stat_cut_short_or_without_name_is_corrupt(void **state) {
@@ -205,6 +222,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_stat_with_a_hostile_command_name),
       cmocka_unit_test(test_stat_cut_short_or_without_name_is_corrupt),
+      cmocka_unit_test(test_stat_of_a_zombie),
       cmocka_unit_test(test_numbers_saturate),
       cmocka_unit_test(test_keyed_files),
       cmocka_unit_test(test_system_stat_and_loadavg),

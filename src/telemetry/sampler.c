@@ -8,8 +8,13 @@
  * and the shipper like every other record. It knows nothing of the
  * session: the callback and the shared default workflow are all it sees.
  *
+ * Under `mida run` it also samples the command's processes, each under
+ * its own pid (mida__telemetry_sample_tree; which processes: tree.h), at
+ * most TREE_SAMPLES_MAX a tick, in turn.
+ *
  * The sampler allocates everything it needs once, when it starts (its
- * read buffer, its JSON buffer, the GPU handle), and nothing per sample.
+ * read buffer, its JSON buffer, the GPU handle) or when it is given a
+ * tree to sample (its lists), and nothing per sample.
  */
 #include "telemetry/telemetry_int.h"
 
@@ -19,6 +24,7 @@
 #include "core/host.h"
 #include "telemetry/gpu.h"
 #include "telemetry/proc.h"
+#include "telemetry/tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +62,8 @@ void mida__telemetry_stats_get(mida__telemetry_stats *out) {
   LOAD(gpu_symbols_missing);
   LOAD(gpu_init_failures);
   LOAD(gpu_read_errors);
+  LOAD(tree_skipped);
+  LOAD(tree_unlisted);
   LOAD(leader);
 #undef LOAD
   pthread_mutex_lock(&note_lock);
@@ -112,13 +120,21 @@ void mida__telemetry_set_proc(const char *root, const char *pid_dir) {
 #define READ_BUF (128 * 1024) /* the largest /proc file read */
 #define JSON_BUF (32 * 1024)  /* the largest sample */
 #define CPU_WINDOW_TICKS 10   /* the shortest window of a process cpu_pct */
+/* Processes of the tree (mida__telemetry_sample_tree) sampled per tick, at
+ * most: the sampler's budget is 0.1 % of a core at 1 Hz (DESIGN.md), 1 ms
+ * a tick. This process's sample and the host's take ~0.26 ms of it
+ * (docs/telemetry.md), listing /proc for the tree ~0.05 ms, and a process
+ * sample (four small /proc files) ~35 us on the development VM: 16 of
+ * them keep a tick under 0.9 ms. A larger tree's processes are sampled in
+ * turn, 16 a tick; each one left for a later tick is counted
+ * (telemetry.tree_skipped). */
+#define TREE_SAMPLES_MAX 16
 
 /* What the previous sample read, for rates. */
 typedef struct prev {
-  uint64_t proc_ticks;   /* process utime + stime */
-  int64_t proc_ns;       /* when proc_ticks was read */
+  mida__cpu_mark proc;   /* this process's CPU time */
   uint64_t busy, total;  /* host CPU ticks */
-  int have_proc, have_host; /* whether the values above are set */
+  int have_host;         /* whether busy and total are set */
 } prev;
 
 struct mida__sampler {
@@ -144,12 +160,21 @@ struct mida__sampler {
   long clk_tck;              /* clock ticks per second */
   long page_kb;              /* page size, KiB */
   prev prev;                 /* the previous sample's counters */
+  int kick;                  /* take a sample now (a tree to sample) */
+  mida__proc_tree *tree;     /* the processes of tree_root, or NULL */
+  size_t tree_next;          /* the tree's slot to sample first */
+  uint64_t read_errors;      /* of the process being sampled, not yet
+                                counted (a tree's may have exited) */
   char *rbuf;                /* READ_BUF bytes */
   char *jbuf;                /* JSON_BUF bytes */
 };
 
 static atomic_flag sampler_running = ATOMIC_FLAG_INIT;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+/* The root of the process tree sampled besides this process, or 0. */
+static _Atomic int64_t tree_root;
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static mida__sampler *running; /* the sampler, for a kick; running_lock */
 
 /* A child of fork() has no sampler thread (only the forking thread
  * survives), so a session it opens may start its own; the host lock
@@ -158,13 +183,16 @@ static void forget_sampler_in_child(void) {
   atomic_flag_clear(&sampler_running);
   atomic_store(&mida__telemetry_counters.leader, 0);
   atomic_store_explicit(&mida__gpu_energy_mask, 0, memory_order_relaxed);
+  atomic_store(&tree_root, 0); /* the parent's command is not the child's */
+  running = NULL;
 }
 
 static void register_atfork(void) {
   (void)pthread_atfork(NULL, NULL, forget_sampler_in_child);
 }
 
-/* Reads root/rel into the read buffer, counting failures. Returns the
+/* Reads root/rel into the read buffer, counting failures (a file that
+ * cannot be read in sp->read_errors, for the caller to count). Returns the
  * length, or -1 if nothing could be read. */
 static long read_file(mida__sampler *sp, const char *rel) {
   size_t len = 0;
@@ -172,7 +200,7 @@ static long read_file(mida__sampler *sp, const char *rel) {
   if (rc == MIDA_ETOOBIG) {
     telemetry_count(&mida__telemetry_counters.truncated);
   } else if (rc != MIDA_OK) {
-    telemetry_count(&mida__telemetry_counters.read_errors);
+    sp->read_errors++;
     return -1;
   }
   return (long)len;
@@ -183,46 +211,103 @@ static void parsed(int rc) {
     telemetry_count(&mida__telemetry_counters.parse_errors);
 }
 
-/* Reads /proc/self/... into the JSON object being built. */
-static void sample_process(mida__sampler *sp, jbuf *b, int64_t now) {
+/* Counts the read errors of what was just sampled. */
+static void count_read_errors(mida__sampler *sp) {
+  if (sp->read_errors > 0)
+    atomic_fetch_add_explicit(&mida__telemetry_counters.read_errors,
+                              sp->read_errors, memory_order_relaxed);
+  sp->read_errors = 0;
+}
+
+/* Writes cpu_pct, the CPU the process used since *cpu, if that is long
+ * enough ago, and moves *cpu to now. CPU time moves in whole ticks
+ * (10 ms): over a window of a few milliseconds (the last sample, taken at
+ * the stop) one tick read as 250-300 % of a core. A window shorter than
+ * CPU_WINDOW_TICKS says no cpu_pct, and the next sample measures from the
+ * same start: the error stays within a tenth of a core. */
+static void cpu_pct_since(mida__sampler *sp, jbuf *b, mida__cpu_mark *cpu,
+                          uint64_t ticks, int64_t now) {
+  int64_t window = cpu->have ? now - cpu->ns : 0;
+  int64_t min_window = (int64_t)(1e9 * CPU_WINDOW_TICKS / sp->clk_tck);
+  if (cpu->have && ticks >= cpu->ticks && window < min_window)
+    return;
+  if (cpu->have && ticks >= cpu->ticks)
+    jb_f64(b, "cpu_pct", 100.0 * (double)(ticks - cpu->ticks) / sp->clk_tck /
+                             ((double)window / 1e9));
+  cpu->ticks = ticks;
+  cpu->ns = now;
+  cpu->have = 1;
+}
+
+/* Whether a process of the tree is there still, as the one it was: not
+ * exited (a zombie has no memory left to read), not another one under its
+ * pid. */
+static int tree_proc_alive(mida__sampler *sp, const char *dir,
+                           const mida__tree_proc *tp) {
   char rel[128];
-  snprintf(rel, sizeof rel, "%s/stat", sp->self);
+  snprintf(rel, sizeof rel, "%s/stat", dir);
+  size_t len = 0;
+  int rc = mida__proc_read(sp->root, rel, sp->rbuf, READ_BUF, &len);
+  mida__proc_pstat ps;
+  return (rc == MIDA_OK || rc == MIDA_ETOOBIG) &&
+         mida__proc_parse_pstat(sp->rbuf, len, &ps) == MIDA_OK &&
+         ps.state != 'Z' && ps.state != 'X' &&
+         ps.start_ticks == tp->start_ticks;
+}
+
+/* What sample_process says of the sample it built. */
+enum {
+  SAMPLE_KEEP,  /* record it */
+  SAMPLE_GONE,  /* a process of the tree that has exited: nothing */
+  SAMPLE_OTHER, /* its pid is another process's now: nothing, forget it */
+};
+
+/* Reads root/dir/{stat,statm,io,status} into the JSON object being built:
+ * dir is sp->self (this process), or the pid of tp, a process of the tree.
+ * cpu holds its previous CPU reading. A file that cannot be read is left
+ * out and counted -- unless the process is one of the tree's that has
+ * exited meanwhile (its /proc entry vanished, or it is a zombie whose
+ * memory reads 0): then there is no sample, and nothing is counted. */
+static int sample_process(mida__sampler *sp, jbuf *b, const char *dir,
+                          mida__cpu_mark *cpu, int64_t now,
+                          const mida__tree_proc *tp) {
+  char rel[128];
+  sp->read_errors = 0;
+  snprintf(rel, sizeof rel, "%s/stat", dir);
   long n = read_file(sp, rel);
+  if (n < 0 && tp != NULL) {
+    sp->read_errors = 0;
+    return SAMPLE_GONE;
+  }
   if (n >= 0) {
     mida__proc_pstat ps;
     int rc = mida__proc_parse_pstat(sp->rbuf, (size_t)n, &ps);
     parsed(rc);
+    if (rc == MIDA_OK && tp != NULL && ps.start_ticks != tp->start_ticks)
+      return SAMPLE_OTHER;
+    if (rc == MIDA_OK && tp != NULL && (ps.state == 'Z' || ps.state == 'X'))
+      return SAMPLE_GONE;
     if (rc == MIDA_OK) {
-      uint64_t ticks = ps.utime_ticks + ps.stime_ticks;
       jb_f64(b, "cpu_user_s", (double)ps.utime_ticks / sp->clk_tck);
       jb_f64(b, "cpu_sys_s", (double)ps.stime_ticks / sp->clk_tck);
-      /* CPU time moves in whole ticks (10 ms): over a window of a few
-       * milliseconds (the last sample, taken at the stop) one tick read
-       * as 250-300 % of a core. A window shorter than CPU_WINDOW_TICKS
-       * says no cpu_pct, and the next sample measures from the same
-       * start: the error stays within a tenth of a core. */
-      int64_t window = sp->prev.have_proc ? now - sp->prev.proc_ns : 0;
-      int64_t min_window = (int64_t)(1e9 * CPU_WINDOW_TICKS / sp->clk_tck);
-      if (!sp->prev.have_proc || ticks < sp->prev.proc_ticks ||
-          window >= min_window) {
-        if (sp->prev.have_proc && ticks >= sp->prev.proc_ticks)
-          jb_f64(b, "cpu_pct", 100.0 * (double)(ticks - sp->prev.proc_ticks) /
-                                   sp->clk_tck / ((double)window / 1e9));
-        sp->prev.proc_ticks = ticks;
-        sp->prev.proc_ns = now;
-        sp->prev.have_proc = 1;
-      }
+      cpu_pct_since(sp, b, cpu, ps.utime_ticks + ps.stime_ticks, now);
       jb_i64(b, "threads", (int64_t)ps.threads);
       jb_i64(b, "minflt", (int64_t)ps.minflt);
       jb_i64(b, "majflt", (int64_t)ps.majflt);
     }
   }
-  snprintf(rel, sizeof rel, "%s/statm", sp->self);
+  snprintf(rel, sizeof rel, "%s/statm", dir);
   n = read_file(sp, rel);
   if (n >= 0) {
     mida__proc_statm sm;
     int rc = mida__proc_parse_statm(sp->rbuf, (size_t)n, &sm);
     parsed(rc);
+    /* A live process always has some memory: none is one that exited
+     * since its stat was read. */
+    if (rc == MIDA_OK && tp != NULL && sm.size == 0) {
+      sp->read_errors = 0;
+      return SAMPLE_GONE;
+    }
     if (rc == MIDA_OK) {
       jb_i64(b, "vm_kb", (int64_t)(sm.size * sp->page_kb));
       jb_i64(b, "rss_kb", (int64_t)(sm.resident * sp->page_kb));
@@ -232,7 +317,7 @@ static void sample_process(mida__sampler *sp, jbuf *b, int64_t now) {
   static const char *const io_keys[] = {"rchar", "wchar", "syscr", "syscw",
                                         "read_bytes", "write_bytes",
                                         "cancelled_write_bytes"};
-  snprintf(rel, sizeof rel, "%s/io", sp->self);
+  snprintf(rel, sizeof rel, "%s/io", dir);
   n = read_file(sp, rel);
   if (n >= 0) {
     uint64_t v[7], found;
@@ -247,7 +332,7 @@ static void sample_process(mida__sampler *sp, jbuf *b, int64_t now) {
                                         "nonvoluntary_ctxt_switches"};
   static const char *const st_names[] = {"hwm_kb", "status_rss_kb", "swap_kb",
                                          "ctx_voluntary", "ctx_involuntary"};
-  snprintf(rel, sizeof rel, "%s/status", sp->self);
+  snprintf(rel, sizeof rel, "%s/status", dir);
   n = read_file(sp, rel);
   if (n >= 0) {
     uint64_t v[5], found;
@@ -257,6 +342,12 @@ static void sample_process(mida__sampler *sp, jbuf *b, int64_t now) {
       if (found & (1ULL << i))
         jb_i64(b, st_names[i], (int64_t)v[i]);
   }
+  if (sp->read_errors > 0 && tp != NULL && !tree_proc_alive(sp, dir, tp)) {
+    sp->read_errors = 0;
+    return SAMPLE_GONE;
+  }
+  count_read_errors(sp);
+  return SAMPLE_KEEP;
 }
 
 static void sample_gpus(mida__sampler *sp, jbuf *b) {
@@ -476,13 +567,72 @@ static void try_lead(mida__sampler *sp) {
   }
 }
 
+static void count_tree(atomic_uint_fast64_t *c, uint64_t n) {
+  if (n > 0)
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* Samples the processes of the tree rooted at tree_root, each as a
+ * process sample under its own pid, TREE_SAMPLES_MAX at most, in turn. */
+static void sample_tree(mida__sampler *sp) {
+  struct mida__telemetry_counters *c = &mida__telemetry_counters;
+  int64_t root = atomic_load(&tree_root);
+  if (sp->tree != NULL && mida__proc_tree_root(sp->tree) != root) {
+    mida__proc_tree_free(sp->tree);
+    sp->tree = NULL;
+    sp->tree_next = 0;
+  }
+  if (root <= 0)
+    return;
+  if (sp->tree == NULL &&
+      mida__proc_tree_new(root, sp->root, &sp->tree) != MIDA_OK) {
+    telemetry_count(&c->tree_skipped); /* the root, at least; next tick */
+    return;
+  }
+  uint64_t unlisted = 0, untracked = 0;
+  if (mida__proc_tree_list(sp->tree, sp->rbuf, READ_BUF, &unlisted,
+                           &untracked) != MIDA_OK) {
+    telemetry_count(&c->read_errors);
+    return;
+  }
+  count_tree(&c->tree_unlisted, unlisted);
+  uint64_t live = untracked, taken = 0;
+  size_t next = sp->tree_next;
+  for (size_t n = 0; n < MIDA_TREE_TRACKED_MAX; n++) {
+    size_t i = (sp->tree_next + n) % MIDA_TREE_TRACKED_MAX;
+    mida__tree_proc *tp = mida__proc_tree_slot(sp->tree, i);
+    if (!tp->used)
+      continue;
+    live++;
+    if (taken == TREE_SAMPLES_MAX)
+      continue;
+    taken++;
+    next = (i + 1) % MIDA_TREE_TRACKED_MAX;
+    char dir[24];
+    snprintf(dir, sizeof dir, "%lld", (long long)tp->pid);
+    jbuf b = {sp->jbuf, JSON_BUF, 0, 0};
+    jb_raw(&b, "{", 1);
+    /* Its own time: a process that began after the tick's start would
+     * fall outside its task's window (task_telemetry_v). */
+    int64_t ts = mida_now_ns();
+    int got = sample_process(sp, &b, dir, &tp->cpu, mida__monotonic_ns(), tp);
+    jb_raw(&b, "}", 1);
+    if (got == SAMPLE_KEEP)
+      put_sample(sp, tp->pid, ts, &b);
+    else if (got == SAMPLE_OTHER)
+      mida__proc_tree_drop(sp->tree, i);
+  }
+  sp->tree_next = next;
+  count_tree(&c->tree_skipped, live - taken);
+}
+
 static void sample_once(mida__sampler *sp) {
   int64_t now = mida__monotonic_ns();
   int64_t ts = mida_now_ns();
   jbuf b = {sp->jbuf, JSON_BUF, 0, 0};
   if (sp->mask & MIDA_SAMPLE_PROC) {
     jb_raw(&b, "{", 1);
-    sample_process(sp, &b, now);
+    (void)sample_process(sp, &b, sp->self, &sp->prev.proc, now, NULL);
     jb_raw(&b, "}", 1);
     put_sample(sp, (int64_t)getpid(), ts, &b);
   }
@@ -494,10 +644,13 @@ static void sample_once(mida__sampler *sp) {
       b.overflow = 0;
       jb_raw(&b, "{", 1);
       sample_host(sp, &b, now);
+      count_read_errors(sp);
       jb_raw(&b, "}", 1);
       put_sample(sp, 0, ts, &b);
     }
   }
+  if (sp->mask & MIDA_SAMPLE_PROC)
+    sample_tree(sp);
   sp->ticks++;
   struct timespec t;
   if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) == 0)
@@ -511,20 +664,27 @@ static void *sampler_main(void *arg) {
   struct timespec next;
   clock_gettime(CLOCK_MONOTONIC, &next);
   pthread_mutex_lock(&sp->lock);
+  int on_time = 1; /* the last sample was a deadline's, not a kick's */
   while (!sp->stop) {
     pthread_mutex_unlock(&sp->lock);
     sample_once(sp);
     pthread_mutex_lock(&sp->lock);
-    /* Absolute deadlines: the rate does not drift with the work done. */
-    int64_t at = ts_ns(&next) + sp->period_ns;
-    int64_t now = mida__monotonic_ns();
-    if (at < now)
-      at = now; /* fell behind (suspended, overloaded): do not burst */
-    next.tv_sec = at / 1000000000;
-    next.tv_nsec = at % 1000000000;
-    while (!sp->stop &&
-           pthread_cond_timedwait(&sp->wake, &sp->lock, &next) != ETIMEDOUT)
-      ;
+    /* Absolute deadlines: the rate does not drift with the work done. A
+     * kick's sample (a tree to sample has begun) leaves the next deadline
+     * where it was. */
+    if (on_time) {
+      int64_t at = ts_ns(&next) + sp->period_ns;
+      int64_t now = mida__monotonic_ns();
+      if (at < now)
+        at = now; /* fell behind (suspended, overloaded): do not burst */
+      next.tv_sec = at / 1000000000;
+      next.tv_nsec = at % 1000000000;
+    }
+    int rc = 0;
+    while (!sp->stop && !sp->kick && rc != ETIMEDOUT)
+      rc = pthread_cond_timedwait(&sp->wake, &sp->lock, &next);
+    on_time = rc == ETIMEDOUT;
+    sp->kick = 0;
   }
   pthread_mutex_unlock(&sp->lock);
   sp->stopping = 1;
@@ -533,6 +693,7 @@ static void *sampler_main(void *arg) {
 }
 
 static void sampler_free(mida__sampler *sp) {
+  mida__proc_tree_free(sp->tree);
   if (sp->lock_fd >= 0)
     close(sp->lock_fd); /* releases the flock */
   atomic_store(&mida__telemetry_counters.leader, 0);
@@ -601,8 +762,28 @@ int mida__sampler_start(const mida__sampler_config *cfg,
     atomic_flag_clear(&sampler_running);
     return MIDA_EIO;
   }
+  pthread_mutex_lock(&running_lock);
+  running = sp;
+  pthread_mutex_unlock(&running_lock);
   *out = sp;
   return MIDA_OK;
+}
+
+void mida__telemetry_sample_tree(int64_t root) {
+  atomic_store(&tree_root, root > 0 ? root : 0);
+  if (root <= 0)
+    return;
+  /* A first sample now: the start of the command's CPU time, so that the
+   * next tick has its cpu_pct. */
+  pthread_mutex_lock(&running_lock);
+  mida__sampler *sp = running;
+  if (sp != NULL) {
+    pthread_mutex_lock(&sp->lock);
+    sp->kick = 1;
+    pthread_cond_signal(&sp->wake);
+    pthread_mutex_unlock(&sp->lock);
+  }
+  pthread_mutex_unlock(&running_lock);
 }
 
 /* Writes one counter record (the store keeps the maximum); a counter that
@@ -619,6 +800,9 @@ static void put_counter(mida__sampler *sp, const char *key, uint64_t v) {
 void mida__sampler_stop(mida__sampler *sp) {
   if (sp == NULL)
     return;
+  pthread_mutex_lock(&running_lock);
+  running = NULL;
+  pthread_mutex_unlock(&running_lock);
   pthread_mutex_lock(&sp->lock);
   sp->stop = 1;
   pthread_cond_signal(&sp->wake);
@@ -639,6 +823,8 @@ void mida__sampler_stop(mida__sampler *sp) {
   put_counter(sp, "telemetry.gpu_symbols_missing",
               st.gpu_symbols_missing);
   put_counter(sp, "telemetry.gpu_read_errors", st.gpu_read_errors);
+  put_counter(sp, "telemetry.tree_skipped", st.tree_skipped);
+  put_counter(sp, "telemetry.tree_unlisted", st.tree_unlisted);
   atomic_store_explicit(&mida__gpu_energy_mask, 0, memory_order_release);
   sampler_free(sp);
   atomic_flag_clear(&sampler_running);

@@ -57,7 +57,9 @@
  * them as a record with PID 0. The others retry the lock every few
  * seconds, so the host is sampled once however many processes capture,
  * and again after its sampler exits. MIDA_SAMPLE (comma list of proc, sys,
- * net, disk, gpu; default all) switches subsystems.
+ * net, disk, gpu; default all) switches subsystems. `mida run` has its
+ * sampler sample its command's processes too, each as a record with its
+ * own PID (mida__telemetry_sample_tree below).
  */
 #ifndef MIDA_TELEMETRY_TELEMETRY_H
 #define MIDA_TELEMETRY_TELEMETRY_H
@@ -158,11 +160,26 @@ typedef struct mida__telemetry_stats {
   uint64_t gpu_symbols_missing;
   uint64_t gpu_init_failures;
   uint64_t gpu_read_errors;
+  uint64_t tree_skipped;     /* samples of the tree's processes not taken
+                                in a tick (TREE_SAMPLES_MAX, sampler.c) */
+  uint64_t tree_unlisted;    /* /proc entries not looked at for the tree
+                                (MIDA_TREE_PIDS_MAX, tree.h) */
   int leader;                /* 1 while this process samples the host */
   char gpu_note[256];        /* why there are no (or fewer) GPU readings */
 } mida__telemetry_stats;
 
 void mida__telemetry_stats_get(mida__telemetry_stats *out);
+
+/* Makes the sampler sample, besides this process, the process root and
+ * every descendant of it (found by listing /proc, src/telemetry/tree.h),
+ * each as a process sample under its own pid, so that the samples join
+ * each process's task (task_telemetry_v: by host, pid and time); and take
+ * a sample now. At most TREE_SAMPLES_MAX (sampler.c) of them a tick, in
+ * turn. A process that exits between the listing and its reading has no
+ * sample, and no error is counted. 0 stops it. For `mida run`, which
+ * samples its command so (src/cli/run.c); holds for a sampler started
+ * later too. Thread-safe. */
+void mida__telemetry_sample_tree(int64_t root);
 
 /* Tests only: makes the sampler read root/<pid_dir>/... instead of
  * /proc/self/... and root/... instead of /proc/... (NULL: the defaults).

@@ -26,6 +26,7 @@ struct mida__telemetry_counters {
   atomic_uint_fast64_t task_unmatched, task_evicted, task_reused, gpus;
   atomic_uint_fast64_t gpu_libraries_missing, gpu_symbols_missing;
   atomic_uint_fast64_t gpu_init_failures, gpu_read_errors;
+  atomic_uint_fast64_t tree_skipped, tree_unlisted;
   atomic_int leader;
 };
 extern struct mida__telemetry_counters mida__telemetry_counters;

@@ -6,6 +6,7 @@ MIDA_PRELOAD_TEST_ENV (the ASan phase of the suite sets it, see
 tests/preload/meson.build) adds variables to every command run: the ASan
 runtime first in LD_PRELOAD, its options."""
 
+import json
 import os
 import pathlib
 import shutil
@@ -88,11 +89,13 @@ class Run:
     def env(self, **more):
         return clean_env(MIDA_STORE=self.store, **more)
 
-    def run(self, *cmd, options=(), timeout=120, cwd=None, **popen):
+    def run(self, *cmd, options=(), timeout=120, cwd=None, env=None,
+            **popen):
         # No MLflow observer beside the command: these tests log no runs.
         return subprocess.run([mida_bin(), "run", "--no-mlflow", *options,
                                "--", *cmd],
-                              env=self.env(), cwd=cwd or self.dir,
+                              env=self.env() if env is None else env,
+                              cwd=cwd or self.dir,
                               capture_output=True, text=True,
                               timeout=timeout, **popen)
 
@@ -105,6 +108,18 @@ class Run:
 
     def db(self):
         return sqlite3.connect(self.store)
+
+    def process_samples(self, task):
+        """{pid: [sample dict]} of the process samples that
+        `mida telemetry --task TASK` prints (any store)."""
+        p = self.verb("telemetry", "--task", task, "--json")
+        assert p.returncode == 0, p.stderr
+        out = {}
+        for row in json.loads(p.stdout):
+            if row["scope"] == "process":
+                out.setdefault(row["pid"], []).append(
+                    json.loads(row["sample"]))
+        return out
 
     def rows(self, sql, *args):
         with self.db() as con:

@@ -117,3 +117,23 @@ def test_a_rename_s_name_holds_whichever_journal_ships_first(pg_db,
     rows = psql(pg_db, f"SELECT uri, metadata->>'named_by' FROM data"
                 f" WHERE uri LIKE 'file://{work}/%'")
     assert rows.splitlines() == [f"file://{work}/final|rename"], rows
+
+
+def test_the_commands_processes_are_sampled_into_postgresql(pg_db, tmp_path):
+    """The command's processes are sampled under their pids, into
+    PostgreSQL as into SQLite, and join their tasks there
+    (test_run_process_usage.py has the figures)."""
+    r = Run(tmp_path)
+    r.store = pg_db
+    burn = ("import time\n"
+            "t = time.process_time()\n"
+            "while time.process_time() - t < 0.5: pass\n")
+    p = r.run("sh", "-c", "\"$0\" -c \"$1\"; true", sys.executable, burn,
+              env=r.env(MIDA_SAMPLE_HZ="10"))
+    assert p.returncode == 0, p.stderr
+    name = os.path.basename(sys.executable)
+    task, pid = psql(pg_db, "SELECT id, pid FROM task WHERE activity = '"
+                     + name + "'").split("|")
+    samples = r.process_samples(task).get(int(pid), [])
+    assert len(samples) >= 2, samples
+    assert any(s.get("cpu_user_s", 0) > 0 for s in samples), samples

@@ -4,7 +4,9 @@ exit, so its CPU time since its fork (across its execs), its peak memory,
 its context switches and storage I/O -- not its children's, which are
 tasks of their own. The command's first process, the root task, keeps what
 `mida run` reads from wait4 (the command and every process it waited for),
-as /usr/bin/time would say it."""
+as /usr/bin/time would say it. While they run, `mida run`'s sampler
+samples each of them under its pid, so each task has its time series
+(src/telemetry/tree.h)."""
 
 import json
 import os
@@ -116,3 +118,36 @@ def test_the_first_process_leaves_its_usage_to_mida_run(tmp_path):
         got = dict(con.execute("SELECT activity, telemetry IS NOT NULL"
                                " FROM task").fetchall())
     assert got == {"sh": 0, "true": 1}, got
+
+
+# Touches 100 MiB, then burns 1.5 s of CPU.
+BURN = ("import time\n"
+        "b = bytearray(100 << 20)\n"
+        "for i in range(0, len(b), 4096): b[i] = 1\n"
+        "t = time.process_time()\n"
+        "while time.process_time() - t < 1.5: pass\n")
+
+
+def test_each_process_is_sampled_while_it_runs(r):
+    # Until 2026-12-06 the sampler sampled `mida run` itself: the command's
+    # tasks had host samples only.
+    p = r.run("bash", "-c", "\"$0\" -c \"$1\"; true", PY, BURN,
+              env=r.env(MIDA_SAMPLE_HZ="10"))
+    assert p.returncode == 0, p.stderr
+    task, pid = r.rows("SELECT id, pid FROM task WHERE activity = ?",
+                       PY_NAME)[0]
+    got = r.process_samples(task)
+    assert set(got) == {pid}, got.keys()  # its own, no one else's
+    samples = got[pid]
+    # ~15 at 10 Hz; a loaded machine may take fewer.
+    assert len(samples) >= 3, samples
+    assert max(s.get("rss_kb", 0) for s in samples) >= 100 * 1024, samples
+    cpu = [s["cpu_pct"] for s in samples if "cpu_pct" in s]
+    # One busy thread: about 100 % of a core, less when the machine is
+    # busy; ticks of 10 ms make a window of 0.1 s read up to ~110 %.
+    assert cpu and 20 <= max(cpu) <= 150, cpu
+    assert max(s["cpu_user_s"] + s["cpu_sys_s"] for s in samples) >= 0.5
+    # The root task (bash) has its own samples, under its pid.
+    root, root_pid = r.rows("SELECT id, pid FROM task WHERE id = ?",
+                            r.root())[0]
+    assert root_pid in r.process_samples(root)

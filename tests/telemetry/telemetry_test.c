@@ -45,6 +45,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *fx = *state;
   mida__telemetry_set_proc(NULL, NULL);
+  mida__telemetry_sample_tree(0);
   test_rmtree(fx->dir);
   free(fx);
   return 0;
@@ -549,6 +550,130 @@ static void test_a_process_that_has_gone_is_counted(void **state) {
                    0);
 }
 
+/* Makes root/<name> a fake process: parent ppid, state, start time (clock
+ * ticks), utime ticks; with its statm of resident pages rss_pages (0 as
+ * for a process that exited since its stat) unless rss_pages < 0, and its
+ * io and status unless files is 0. */
+static void fake_process(const char *root, const char *name, int ppid,
+                         char state, int start, int utime, int rss_pages,
+                         int files) {
+  char p[400], text[256];
+  snprintf(p, sizeof p, "%s/%s", root, name);
+  mkdir(p, 0755);
+  snprintf(p, sizeof p, "%s/%s/stat", root, name);
+  snprintf(text, sizeof text,
+           "%s (fake) %c %d 1 1 0 -1 4194304 100 0 0 0 %d 0 0 0 20 0 1 0 %d "
+           "1000000 100\n",
+           name, state, ppid, utime, start);
+  write_file(p, text);
+  if (rss_pages >= 0) {
+    snprintf(p, sizeof p, "%s/%s/statm", root, name);
+    snprintf(text, sizeof text, "%d %d 10 1 0 20 0\n",
+             rss_pages > 0 ? 5000 : 0, rss_pages);
+    write_file(p, text);
+  }
+  if (files) {
+    snprintf(p, sizeof p, "%s/%s/io", root, name);
+    write_file(p, "rchar: 10\nwchar: 20\nread_bytes: 4096\n"
+                  "write_bytes: 8192\n");
+    snprintf(p, sizeof p, "%s/%s/status", root, name);
+    write_file(p, "Name:\tfake\nVmHWM:\t  1234 kB\nVmRSS:\t 1000 kB\n");
+  }
+}
+
+/* Samples the tree rooted at pid root of the fake /proc proc_root (with
+ * its own "self") at 20 Hz for ms milliseconds; the counters before and
+ * after into *before and *after. */
+static void sample_fake_tree(fixture *fx, const char *proc_root, int root,
+                             int ms, mida__telemetry_stats *before,
+                             mida__telemetry_stats *after) {
+  mida__telemetry_set_proc(proc_root, "self");
+  mida__telemetry_stats_get(before);
+  mida_session_t *s = open_with(fx, 1, 20, "proc");
+  mida__telemetry_sample_tree(root);
+  struct timespec nap = {0, ms * 1000000L};
+  nanosleep(&nap, NULL);
+  mida__telemetry_sample_tree(0);
+  assert_int_equal(mida_close(s), MIDA_OK);
+  mida__telemetry_stats_get(after);
+}
+
+static void test_a_process_tree_is_sampled_under_each_pid(void **state) {
+  /* `mida run`'s sampler samples its command's processes: the root (100),
+   * its descendants (101, and 102 under it), not the host's other
+   * processes (99, before the root; 200, after it), nor those that exited
+   * between the listing and the reading: a zombie (103), one whose entry
+   * vanished (104, an empty directory), one whose memory read 0 once it
+   * had exited after its stat was read (105). None of them is an error. */
+  fixture *fx = *state;
+  char root[300];
+  snprintf(root, sizeof root, "%s/proc", fx->dir);
+  mkdir(root, 0755);
+  fake_process(root, "self", 1, 'S', 10, 5, 100, 1);
+  fake_process(root, "99", 1, 'S', 20, 5, 100, 1);
+  fake_process(root, "100", 50, 'S', 1000, 5, 100, 1);
+  fake_process(root, "101", 100, 'R', 1001, 5, 25600, 1);
+  fake_process(root, "102", 101, 'R', 1002, 5, 100, 1);
+  fake_process(root, "103", 100, 'Z', 1003, 5, 100, 1);
+  char p[400];
+  snprintf(p, sizeof p, "%s/104", root);
+  mkdir(p, 0755);
+  fake_process(root, "105", 100, 'R', 1005, 5, 0, 1);
+  fake_process(root, "200", 1, 'S', 1006, 5, 100, 1);
+  mida__telemetry_stats before, after;
+  sample_fake_tree(fx, root, 100, 200, &before, &after);
+  assert_true(samples_of(fx, 100) >= 2);
+  assert_true(samples_of(fx, 101) >= 2);
+  assert_true(samples_of(fx, 102) >= 2);
+  static const int none[] = {99, 103, 104, 105, 200};
+  for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+    if (samples_of(fx, none[i]) != 0)
+      fail_msg("samples of process %d", none[i]);
+  assert_int_equal(after.read_errors, before.read_errors);
+  assert_int_equal(after.parse_errors, before.parse_errors);
+  /* Each sample is the process's own: 101's 25600 pages, 100 MiB. */
+  long page_kb = sysconf(_SC_PAGESIZE) / 1024;
+  char sql[160];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM telemetry WHERE pid = 101 AND"
+           " json_extract(sample, '$.rss_kb') = %ld",
+           25600 * page_kb);
+  assert_int_equal(test_sql_int(fx->db, sql), samples_of(fx, 101));
+  assert_int_equal(test_sql_int(fx->db, "SELECT count(*) FROM telemetry"
+                                        " WHERE pid = 102 AND"
+                                        " json_extract(sample,"
+                                        " '$.write_bytes') = 8192"),
+                   samples_of(fx, 102));
+}
+
+static void test_a_large_tree_is_sampled_in_turn(void **state) {
+  /* 40 processes: at most 16 a tick, each one's turn comes, and what
+   * waits for a later tick is counted. */
+  fixture *fx = *state;
+  char root[300], name[16];
+  snprintf(root, sizeof root, "%s/proc", fx->dir);
+  mkdir(root, 0755);
+  fake_process(root, "self", 1, 'S', 10, 5, 100, 1);
+  fake_process(root, "300", 1, 'S', 1000, 5, 100, 1);
+  for (int i = 1; i < 40; i++) {
+    snprintf(name, sizeof name, "%d", 300 + i);
+    fake_process(root, name, 300, 'S', 1000 + i, 5, 100, 1);
+  }
+  mida__telemetry_stats before, after;
+  sample_fake_tree(fx, root, 300, 300, &before, &after);
+  assert_int_equal(test_sql_int(fx->db, "SELECT count(DISTINCT pid) FROM"
+                                        " telemetry WHERE pid BETWEEN 300"
+                                        " AND 339"),
+                   40);
+  /* Never more than 16 of them in one tick. */
+  long long samples = test_sql_int(fx->db, "SELECT count(*) FROM telemetry"
+                                           " WHERE pid BETWEEN 300 AND 339");
+  long long ticks = samples_of(fx, getpid());
+  assert_true(samples <= 16 * ticks);
+  assert_true(after.tree_skipped - before.tree_skipped >=
+              (uint64_t)(40 - 16) * 2);
+}
+
 /* Runs the mida command and returns its output (NUL-terminated, static). */
 static const char *run_mida(const char *args, int *status) {
   static char out[1 << 16];
@@ -718,6 +843,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(
           test_a_short_last_window_reads_no_impossible_cpu, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_process_that_has_gone_is_counted,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_a_process_tree_is_sampled_under_each_pid, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_large_tree_is_sampled_in_turn,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_view_and_commands_show_a_tasks_resources, setup, teardown),
