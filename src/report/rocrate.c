@@ -25,9 +25,10 @@
  *   task T                          #task-T, a CreateAction whose
  *                                   instrument is its tool: times,
  *                                   actionStatus, error (a failed one's
- *                                   only, as the profile says); object = the data
- *                                   it used and its parameters (used) as
- *                                   PropertyValues; result = the data it
+ *                                   only, as the profile says); object =
+ *                                   the data it used and its parameters
+ *                                   (used) as PropertyValues;
+ *                                   result = the data it
  *                                   generated, its outputs (generated)
  *                                   and its metric series (each: name =
  *                                   its key, value = its last value,

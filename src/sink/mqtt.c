@@ -28,9 +28,9 @@
  * subscribed to the topic yet (or again, after a broker restart), and the
  * batch fails with MIDA_EBUSY, to be sent again, as to a broker that is
  * down. A broker that refuses MQTT 5 at CONNACK (unsupported protocol
- * version) is spoken to in 3.1.1, where that drop cannot be seen. The consumer stays on 3.1.1: under
- * MQTT 5 its persistent session would end at every disconnect unless it
- * asked for a session expiry interval.
+ * version) is spoken to in 3.1.1, where that drop cannot be seen. The
+ * consumer stays on 3.1.1: under MQTT 5 its persistent session would end
+ * at every disconnect unless it asked for a session expiry interval.
  *
  * Both run their own network thread (net_loop), not mosquitto_loop_start:
  * libmosquitto's own loop gives up for good on some errors (a protocol

@@ -1404,9 +1404,10 @@ static int entity_tail(const entity *ent, const char *first, mida__buf *b) {
  * stages one more column, origin_given (origin_bit), and its merge takes
  * the rows of one origin_given at a time ($1). The server parses COPY's
  * text much faster than thousands of bound parameters of a multi-row
- * VALUES, and parses and plans the merge once per connection (bench/bench_key_index.c and
- * bench/bench_broker.py measure it). The fold made each id appear once in
- * a batch, as one statement may change a row only once. */
+ * VALUES, and parses and plans the merge once per connection
+ * (bench/bench_key_index.c and bench/bench_broker.py measure it). The fold
+ * made each id appear once in a batch, as one statement may change a row
+ * only once. */
 
 /* Makes entity ent_no's staging table and prepared merge in this session
  * (outside a transaction, so that a batch rolled back keeps them). */
