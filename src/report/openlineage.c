@@ -70,7 +70,11 @@
 #define OL_VERSION                                                           \
   OL_SPEC "facets/1-0-1/DatasetVersionDatasetFacet.json"                     \
           "#/$defs/DatasetVersionDatasetFacet"
-#define MIDA_FACET MIDA_REPORT_NS "OpenLineageFacet"
+#define MIDA_RUN_FACET                                                         \
+  "https://mida.dev/spec/facets/1-0-0/MidaRunFacet.json#/$defs/MidaRunFacet"
+#define MIDA_DATASET_FACET                                                     \
+  "https://mida.dev/spec/facets/1-0-0/MidaDatasetFacet.json"                   \
+  "#/$defs/MidaDatasetFacet"
 #define MIDA_METRICS_FACET                                                     \
   "https://mida.dev/spec/facets/1-0-0/MidaMetricsRunFacet.json"                \
   "#/$defs/MidaMetricsRunFacet"
@@ -160,7 +164,7 @@ static int add_dataset(ol *o, mida__buf *b, const mida__report_link *l) {
     comma = 1;
   }
   if (rc == MIDA_OK)
-    rc = add_facet_head(o, b, "mida", MIDA_FACET, comma);
+    rc = add_facet_head(o, b, "mida", MIDA_DATASET_FACET, comma);
   if (rc == MIDA_OK)
     rc = add_str(b, "id", l->id, 1);
   if (rc == MIDA_OK && l->kind != NULL)
@@ -350,7 +354,7 @@ static int write_event(ol *o, const run_desc *r, const char *type) {
   if (rc == MIDA_OK && !start && r->task != NULL && r->task->nmetrics > 0)
     rc = add_metrics_facet(o, b, r->task);
   if (rc == MIDA_OK)
-    rc = add_facet_head(o, b, "mida", MIDA_FACET, 1);
+    rc = add_facet_head(o, b, "mida", MIDA_RUN_FACET, 1);
   if (rc == MIDA_OK && r->source != NULL)
     rc = add_str(b, "source", r->source, 1);
   if (rc == MIDA_OK && r->status != NULL)

@@ -21,7 +21,9 @@ OL_FACETS = {"parent": "ParentRunFacet", "errorMessage": "ErrorMessageRunFacet",
              "processing_engine": "ProcessingEngineRunFacet",
              "executionParameters": "ExecutionParametersRunFacet"}
 # mida's own facets that have a schema, in docs/openlineage/
-MIDA_FACETS = {"mida_metrics": "MidaMetricsRunFacet"}
+MIDA_FACETS = {"mida_metrics": "MidaMetricsRunFacet", "mida": "MidaRunFacet"}
+# ... and the dataset facets of each input and output
+MIDA_DATASET_FACETS = {"mida": "MidaDatasetFacet"}
 MIDA_FACET_DIR = PINNED.parents[2] / "docs" / "openlineage"
 
 
@@ -77,9 +79,13 @@ def openlineage_validator():
                for k, f in OL_FACETS.items()]
     schemas += [(k, MIDA_FACET_DIR / (f + ".json"))
                 for k, f in MIDA_FACETS.items()]
-    facets = {k: jsonschema.Draft202012Validator(
-        json.loads(path.read_text()), registry=reg,
-        format_checker=jsonschema.FormatChecker()) for k, path in schemas}
+    def checker(path):
+        return jsonschema.Draft202012Validator(
+            json.loads(path.read_text()), registry=reg,
+            format_checker=jsonschema.FormatChecker())
+    facets = {k: checker(path) for k, path in schemas}
+    dataset_facets = {k: checker(MIDA_FACET_DIR / (f + ".json"))
+                      for k, f in MIDA_DATASET_FACETS.items()}
     event = jsonschema.Draft202012Validator(
         main, registry=reg, format_checker=jsonschema.FormatChecker())
 
@@ -91,6 +97,12 @@ def openlineage_validator():
                 # a facet's _schemaURL names the schema it was checked by
                 assert e["run"]["facets"][k]["_schemaURL"].startswith(
                     v.schema["$id"] + "#/$defs/"), (k, v.schema["$id"])
+        for d in e.get("inputs", []) + e.get("outputs", []):
+            for k, v in dataset_facets.items():
+                if k in d.get("facets", {}):
+                    v.validate({k: d["facets"][k]})
+                    assert d["facets"][k]["_schemaURL"].startswith(
+                        v.schema["$id"] + "#/$defs/"), (k, v.schema["$id"])
     return validate
 
 
