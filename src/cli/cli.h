@@ -390,9 +390,10 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv);
  * child process, with the environment base_env (NULL: this process's;
  * MIDA_CAMPAIGN, MIDA_PARENT_TASK), and runs begun since since_ns (0:
  * now) taken as the command's; writes its pid. Returns MIDA_OK,
- * MIDA_EINVAL or MIDA_EIO. mida__cli_observe_stop() sends it SIGTERM (it makes
- * a last pass and flushes), waits up to timeout_ms (negative: forever; then
- * SIGKILL) and reaps it; MIDA_OK if it exited with status 0. */
+ * MIDA_EINVAL or MIDA_EIO. mida__cli_observe_stop() sends it SIGUSR1 (it
+ * makes a last pass that reads everything, and flushes), waits up to
+ * timeout_ms (negative: forever; then SIGKILL) and reaps it; MIDA_OK if it
+ * exited with status 0. */
 int mida__cli_observe_spawn(const char *kind, const char *arg,
                             const char *store, int64_t since_ns,
                             char *const *base_env, pid_t *pid);

@@ -5,10 +5,15 @@
  * foreground or detached.
  *
  * The verb opens a session on the store (so the observer's records go
- * through the journal, crash-safe, like every other source), installs
- * SIGINT/SIGTERM handlers that ask the observer to stop (it makes one last
- * pass, then the session is flushed and closed, cursors included), and
- * prints a one-line summary of what it read. MIDA_CAMPAIGN and
+ * through the journal, crash-safe, like every other source), installs the
+ * signal handlers that ask the observer to stop, and prints a one-line
+ * summary of what it read. SIGINT or SIGTERM: stop at the next safe point,
+ * after the batch being read, however much is left (the session is then
+ * flushed and closed, cursors included, and the next start reads on from
+ * them); a second one: at once, by the signal's default action (what was
+ * read is in the journal, which the next start ships). SIGUSR1, which
+ * mida__cli_observe_stop() sends: one last pass reading everything
+ * written until then, then stop. MIDA_CAMPAIGN and
  * MIDA_PARENT_TASK tie what it observes to a campaign and a parent task.
  *
  * It also offers mida__cli_observe_spawn()/mida__cli_observe_stop() for
@@ -68,23 +73,51 @@ static const char observe_help[] =
     "  --store URL         the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
     "\n"
-    "It stops cleanly on SIGINT or SIGTERM: a last pass, then what it read\n"
-    "and where it read up to are flushed to the store. A restarted\n"
-    "observer goes on from there. Prints a summary line at the end:\n"
+    "SIGINT (Ctrl-C) or SIGTERM stops it cleanly after the batch it is\n"
+    "reading, however much is left: what it read and where it read up to\n"
+    "are flushed to the store, and a restarted observer goes on from\n"
+    "there. A second one stops it at once (what it read is shipped by the\n"
+    "next start). SIGUSR1 stops it after one last pass that reads\n"
+    "everything written until then (mida run's stop). Prints a summary\n"
+    "line at the end:\n"
     "  observed KIND: passes=N records=N metrics=N tasks=N files=N\n"
     "  bad_records=N bad_bytes=N bad_events=N errors=N items=N skipped=N\n"
-    "  ended=N\n"
+    "  ended=N waits=N\n"
     "\n"
     "examples:\n"
     "  mida --store obs.db observe mlflow \\\n"
     "      --tracking-uri sqlite:///mlflow.db &\n"
     "  mida observe tensorboard --logdir runs --once\n";
 
+/* What the observer is asked to do: MIDA_OBS_GO_ON, MIDA_OBS_DRAIN or
+ * MIDA_OBS_INTERRUPT (observer.h). */
 static atomic_int stop_flag;
 
-static void on_signal(int sig) {
+/* SIGINT, SIGTERM: stop at the next safe point; the second: at once. */
+static void on_interrupt(int sig) {
+  if (atomic_exchange(&stop_flag, MIDA_OBS_INTERRUPT) == MIDA_OBS_INTERRUPT) {
+    /* Delivered when this handler returns: killed by the signal, as the
+     * shell that sent it expects. */
+    signal(sig, SIG_DFL);
+    raise(sig);
+  }
+}
+
+/* SIGUSR1: one last pass that reads everything, then stop (unless a stop
+ * at once was asked already). */
+static void on_drain(int sig) {
   (void)sig;
-  atomic_store(&stop_flag, 1);
+  int go_on = MIDA_OBS_GO_ON;
+  atomic_compare_exchange_strong(&stop_flag, &go_on, MIDA_OBS_DRAIN);
+}
+
+/* The signals that ask the observer to stop, blocked by
+ * mida__cli_observe_spawn until the handlers are set. */
+static void stop_signals_set(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGUSR1);
 }
 
 /* Messages of notes (INFO) are left out with --quiet. */
@@ -194,14 +227,14 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
+  sa.sa_handler = on_interrupt;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  sa.sa_handler = on_drain;
+  sigaction(SIGUSR1, &sa, NULL);
   sigset_t stop_signals; /* blocked by mida__cli_observe_spawn */
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
+  stop_signals_set(&stop_signals);
   sigprocmask(SIG_UNBLOCK, &stop_signals, NULL);
 
   mida_config_t cfg;
@@ -239,7 +272,7 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
   if (!quiet) {
     printf("observed %s: passes=%llu records=%llu metrics=%llu tasks=%llu "
            "files=%llu bad_records=%llu bad_bytes=%llu bad_events=%llu "
-           "errors=%llu items=%llu skipped=%llu ended=%llu\n",
+           "errors=%llu items=%llu skipped=%llu ended=%llu waits=%llu\n",
            kind, (unsigned long long)st.passes,
            (unsigned long long)st.records, (unsigned long long)st.metrics,
            (unsigned long long)st.tasks, (unsigned long long)st.files,
@@ -247,7 +280,7 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
            (unsigned long long)st.bad_bytes,
            (unsigned long long)st.bad_events, (unsigned long long)st.errors,
            (unsigned long long)st.items, (unsigned long long)st.skipped,
-           (unsigned long long)st.ended);
+           (unsigned long long)st.ended, (unsigned long long)st.waits);
     fflush(stdout);
   }
   if (rc != MIDA_OK)
@@ -311,9 +344,7 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
    * once its handlers are set, so a short command cannot leave the
    * observer killed mid-start. */
   sigset_t stop_signals, old_mask;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
+  stop_signals_set(&stop_signals);
   sigprocmask(SIG_BLOCK, &stop_signals, &old_mask);
   pid_t child = mida__cli_fork_to_exec();
   if (child == 0) {
@@ -331,7 +362,9 @@ int mida__cli_observe_spawn(const char *kind, const char *arg,
 int mida__cli_observe_stop(pid_t pid, int timeout_ms) {
   if (pid <= 0)
     return MIDA_EINVAL;
-  kill(pid, SIGTERM);
+  /* Not SIGTERM, which stops at the next safe point: the command's end
+   * is the end of what it wrote, and all of it is to be read now. */
+  kill(pid, SIGUSR1);
   int status = 0;
   for (int waited = 0;; waited += 10) {
     pid_t r = waitpid(pid, &status, WNOHANG);

@@ -326,6 +326,7 @@ typedef struct mlf {
                             at the last pass: the next pass runs even if
                             MLflow committed nothing */
   uint64_t model_rows_sent; /* model metric rows emitted, all records */
+  int noted_interrupt;   /* said that it stops at the next safe point */
 } mlf;
 
 
@@ -370,6 +371,13 @@ static seen_entry *seen_get(mlf *m, const char *key, bool create) {
 }
 
 static void seen_clear(mlf *m) { table_clear(m->seen); }
+
+/* Whether to stop at this safe point, the end of a batch (a run, a model,
+ * a batch of metric or input rows, a table): asked to (Ctrl-C), the pass
+ * leaves the rest for the next start, which the cursors say where. */
+static bool interrupted(mlf *m) {
+  return mida__obs_interrupted(m->opts, &m->noted_interrupt);
+}
 
 /* Whether the content hash of key changed since it was last emitted; with
  * remember, records the new hash. Out of memory counts as changed. */
@@ -1015,7 +1023,7 @@ static int read_runs(mlf *m, const schema *sc) {
   if (rc == MIDA_OK)
     rc = fetch(m, sql.ptr, NULL, 0, SIZE_MAX, &r);
   mida__buf_free(&sql);
-  for (size_t i = 0; rc == MIDA_OK && i < r.n; i++) {
+  for (size_t i = 0; rc == MIDA_OK && i < r.n && !interrupted(m); i++) {
     const char *uuid = txt(&r, i, RUN_UUID);
     if (uuid == NULL)
       continue;
@@ -1104,7 +1112,7 @@ static int scan_table(mlf *m, const char *table, const char *cols,
         rc = position_set(pos, at);
       }
     }
-    if (got == 0)
+    if (got == 0 || (rc == MIDA_OK && interrupted(m)))
       break;
   }
   if (scan != NULL)
@@ -1535,7 +1543,7 @@ static int read_models(mlf *m, const schema *sc) {
   if (rc == MIDA_OK)
     rc = fetch(m, sql.ptr, NULL, 0, SIZE_MAX, &r);
   mida__buf_free(&sql);
-  for (size_t i = 0; rc == MIDA_OK && i < r.n; i++) {
+  for (size_t i = 0; rc == MIDA_OK && i < r.n && !interrupted(m); i++) {
     const char *mid = txt(&r, i, 0);
     if (mid == NULL)
       continue;
@@ -1686,13 +1694,13 @@ static int one_pass_read(mlf *m) {
     rc = put_campaign_once(m);
   if (rc == MIDA_OK)
     rc = read_experiments(m, sc);
-  if (rc == MIDA_OK)
+  if (rc == MIDA_OK && !interrupted(m))
     rc = read_runs(m, sc);
-  if (rc == MIDA_OK)
+  if (rc == MIDA_OK && !interrupted(m))
     rc = read_metrics(m, sc);
-  if (rc == MIDA_OK)
+  if (rc == MIDA_OK && !interrupted(m))
     rc = read_inputs(m, sc);
-  if (rc == MIDA_OK)
+  if (rc == MIDA_OK && !interrupted(m))
     rc = read_models(m, sc);
   mida__free(sc);
   return rc;
@@ -1711,7 +1719,8 @@ static int one_pass(mlf *m) {
   rc = rm->begin(m->rd, pass_tables);
   if (rc == MIDA_OK)
     rc = one_pass_read(m);
-  rm->end(m->rd, rc == MIDA_OK);
+  /* A pass cut short is not one that read everything. */
+  rm->end(m->rd, rc == MIDA_OK && !interrupted(m));
   return rc;
 }
 
@@ -1918,6 +1927,7 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
     m->final_pass = opts->once || stopping;
     rc = one_pass(m);
     stats->passes++;
+    int busy = rc == MIDA_EBUSY;
     if (m->not_ready && !opts->once &&
         (rc == MIDA_ENOTFOUND || rc == MIDA_ECORRUPT)) {
       /* MLflow has not created its database or tables yet: wait. */
@@ -1928,17 +1938,19 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
       if (rc == MIDA_ENOTFOUND)
         rd->methods->disconnect(rd);
       rc = MIDA_OK;
-    } else if (rc == MIDA_EBUSY) {
+    } else if (busy) {
       /* MLflow holds a lock longer than the reader waits, or the server
-       * went away: leave it alone and come back. With once, give up after
-       * about 30 tries. */
-      stats->errors++;
+       * went away: leave it alone and come back. A wait, not an error,
+       * unless it outlasts the observer: with once, give up after about
+       * 30 tries. */
+      stats->waits++;
       /* Expected (MLflow's own writes, its migrations) and handled: a
        * note, not a warning. */
       if (!m->warned_busy)
         mida__obs_log(opts, MIDA_OBS_INFO, "%s; retrying", mida_errmsg(NULL));
       m->warned_busy = 1;
       if (opts->once && ++busy_tries >= 30) {
+        stats->errors++;
         rc = mida__set_error(MIDA_EBUSY,
                              "%s: database stayed locked or unreachable; "
                              "nothing read",
@@ -1946,23 +1958,38 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
         break;
       }
       rc = MIDA_OK;
-      if (opts->once)
-        continue; /* the reader waited already (mlflow_reader.h) */
-    } else if (rc != MIDA_OK || opts->once || stopping) {
+    } else if (rc != MIDA_OK) {
       break;
     }
-    if (stopping)
+    if (mida__obs_interrupted(opts, &m->noted_interrupt))
+      break; /* at a safe point: what was read is in the journal, and the
+                cursors that cover it */
+    if (busy && stopping) {
+      /* The last pass did not get through: what MLflow committed since
+       * the one before is read by the next observer, from the cursors. */
+      stats->errors++;
+      mida__obs_log(opts, MIDA_OBS_WARN,
+                    "%s: still busy at the last pass; what MLflow wrote "
+                    "since the pass before is read at the next start",
+                    m->path);
+    }
+    if (stopping || (opts->once && !busy))
       break;
+    if (opts->once)
+      continue; /* the reader waited already (mlflow_reader.h) */
     if (m->version[0] != '\0' &&
         mida__monotonic_ms() - m->version_since >= VERSION_SETTLE_MS)
       judge_version(m);
     if (m->no_version_since != 0 &&
         mida__monotonic_ms() - m->no_version_since >= VERSION_SETTLE_MS)
       judge_no_version(m);
-    rd->methods->wait(rd, poll_ms);
-    /* When asked to stop, one last pass reads what was committed
-     * meanwhile (mida run stops the observer right after the training). */
-    if (opts->stop != NULL && atomic_load(opts->stop))
+    if (!mida__obs_asked(opts, MIDA_OBS_DRAIN))
+      rd->methods->wait(rd, poll_ms);
+    if (mida__obs_interrupted(opts, &m->noted_interrupt))
+      break; /* between passes: a safe point */
+    /* Asked to drain (mida run stops the observer right after the
+     * training): one last pass reads what was committed meanwhile. */
+    if (mida__obs_asked(opts, MIDA_OBS_DRAIN))
       stopping = 1;
   }
   judge_version(m);

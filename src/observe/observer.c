@@ -110,14 +110,34 @@ void mida__obs_log(const mida__obs_opts *opts, mida__obs_level level,
   opts->log(opts->log_ctx, level, msg);
 }
 
+bool mida__obs_asked(const mida__obs_opts *opts, int level) {
+  return opts != NULL && opts->stop != NULL && atomic_load(opts->stop) >= level;
+}
+
+bool mida__obs_interrupted(const mida__obs_opts *opts, int *noted) {
+  if (!mida__obs_asked(opts, MIDA_OBS_INTERRUPT))
+    return false;
+  if (!*noted)
+    mida__obs_log(opts, MIDA_OBS_INFO,
+                  "stopping after the batch being read (the next start goes "
+                  "on from there); a second signal stops at once");
+  *noted = 1;
+  return true;
+}
+
+static void sleep_ms(unsigned ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL); /* a signal ends it early: the loop looks at stop */
+}
+
 void mida__obs_wait(int inotify_fd, unsigned poll_ms) {
   if (inotify_fd < 0) {
-    struct timespec ts = {poll_ms / 1000, (long)(poll_ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    sleep_ms(poll_ms);
     return;
   }
   struct pollfd p = {inotify_fd, POLLIN, 0};
   if (poll(&p, 1, (int)poll_ms) > 0) {
+    sleep_ms(MIDA_OBS_SETTLE_MS < poll_ms ? MIDA_OBS_SETTLE_MS : poll_ms);
     char drain[4096];
     while (read(inotify_fd, drain, sizeof drain) > 0) {
     }

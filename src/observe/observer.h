@@ -13,9 +13,9 @@
  *
  * The observers are library code: they never print; warnings go through
  * the log callback, and a failure's message is the calling thread's
- * (mida_errmsg(NULL)). They run in the calling thread until *stop becomes
- * non-zero (set from a signal handler or another thread) or, with once,
- * after one pass.
+ * (mida_errmsg(NULL)). They run in the calling thread until *stop asks
+ * them to return (set from a signal handler or another thread; see
+ * MIDA_OBS_DRAIN and MIDA_OBS_INTERRUPT) or, with once, after one pass.
  */
 #ifndef MIDA_OBSERVE_OBSERVER_H
 #define MIDA_OBSERVE_OBSERVER_H
@@ -25,6 +25,7 @@
 #include "mida.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Severity of a log message. */
@@ -42,10 +43,21 @@ typedef void (*mida__obs_log_fn)(void *ctx, mida__obs_level level,
  * flushes every 120 s). */
 #define MIDA_OBS_END_AFTER_S 300
 
+/* What *mida__obs_opts.stop asks for; it is only ever raised. */
+#define MIDA_OBS_GO_ON 0
+/* One more whole pass, which reads everything written until now, then
+ * return (mida run, once its command has exited). */
+#define MIDA_OBS_DRAIN 1
+/* Return at the next safe point, however much is left: after the batch
+ * being read (a chunk of a file, a batch of rows, a run), its records and
+ * the cursor that covers them appended, so that the next start goes on
+ * exactly there (Ctrl-C). Between passes, at once. */
+#define MIDA_OBS_INTERRUPT 2
+
 typedef struct mida__obs_opts {
   int once;             /* 1: one pass over everything, then return */
   unsigned poll_ms;     /* longest wait between passes; 0: 500 */
-  atomic_int *stop;     /* stop when non-zero; may be NULL */
+  atomic_int *stop;     /* MIDA_OBS_*: what is asked; may be NULL */
   mida__obs_log_fn log; /* warnings and notes; may be NULL */
   void *log_ctx;        /* passed to log */
   unsigned end_after_s; /* TensorBoard: a run whose files have not grown
@@ -69,13 +81,19 @@ typedef struct mida__obs_stats {
   uint64_t bad_records; /* records skipped: bad CRC (TensorBoard) */
   uint64_t bad_bytes;   /* bytes skipped while resynchronizing */
   uint64_t bad_events;  /* records whose Event could not be decoded */
-  uint64_t errors;      /* source errors (unreadable file, locked db) */
+  uint64_t errors;      /* source errors (an unreadable file; a database
+                           still locked or unreachable when the observer
+                           gives up or stops) */
   uint64_t items;       /* non-scalar records kept (TensorBoard histograms,
                            images, audio, text) */
   uint64_t skipped;     /* records read but not kept (kinds mida does not
                            record, records too large for the journal);
                            by kind in the store's counters */
   uint64_t ended;       /* runs ended by the observer (TensorBoard) */
+  uint64_t waits;       /* passes that found the source busy (MLflow
+                           holding its database locked, a server gone a
+                           moment) and were made again: not errors while
+                           a later pass gets through */
 } mida__obs_stats;
 
 /* Follows every event file under logdir (see tensorboard.c). Returns
@@ -121,8 +139,29 @@ void mida__obs_defaults(const mida__obs_opts **opts, mida__obs_stats **stats,
                         mida__obs_opts *opts_storage,
                         mida__obs_stats *stats_storage);
 
-/* Waits up to poll_ms for an inotify event on inotify_fd (and drains what
- * came), or sleeps poll_ms when inotify_fd is -1. */
+/* Whether opts->stop asks for at least level (MIDA_OBS_DRAIN or
+ * MIDA_OBS_INTERRUPT). */
+bool mida__obs_asked(const mida__obs_opts *opts, int level);
+
+/* Whether opts->stop asks to return at the next safe point
+ * (MIDA_OBS_INTERRUPT); the first time (*noted 0, then set), says so in a
+ * note. */
+bool mida__obs_interrupted(const mida__obs_opts *opts, int *noted);
+
+/* How long the observer lets a writer go on after the first sign of a
+ * write (an inotify event) before it reads: the events of that time make
+ * one pass, not one each. A writer that flushes every step (TensorBoard's
+ * SummaryWriter in a fast loop, MLflow logging point by point) made
+ * thousands of passes a second, each rescanning and rereading; with this
+ * settle time a steady writer costs at most 1000 / MIDA_OBS_SETTLE_MS
+ * passes a second, and what it wrote reaches the store within this time
+ * and one pass, well inside the dashboard's budget (DESIGN.md: a task's
+ * end visible in an open dashboard within 1 s). ms. */
+#define MIDA_OBS_SETTLE_MS 100
+
+/* Waits up to poll_ms for an inotify event on inotify_fd; after one, lets
+ * the writer go on for MIDA_OBS_SETTLE_MS and drains what came meanwhile.
+ * Sleeps poll_ms when inotify_fd is -1. A signal ends either wait early. */
 void mida__obs_wait(int inotify_fd, unsigned poll_ms);
 
 /* Formats a message and passes it to opts->log, if any. */

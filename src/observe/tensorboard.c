@@ -138,6 +138,7 @@ typedef struct observer {
   size_t nskipped;  /* kinds in skipped */
   int skipped_changed; /* counts changed since the counters were put */
   int warned_too_large; /* a record too large was reported */
+  int noted_interrupt;  /* said that it stops at the next safe point */
   mida__tb_item_scratch item; /* scratch of item records */
 } observer;
 
@@ -654,10 +655,13 @@ static int read_file(observer *o, tb_file *f, int final) {
       pos += fr.consumed;
     }
     f->offset += (int64_t)pos;
-    if (need_more && (pos > 0 || grew))
-      continue; /* read again from the incomplete record */
-    if (need_more)
+    if (need_more && !(pos > 0 || grew))
       break; /* the rest is not written yet */
+    /* Asked to stop (Ctrl-C): what this chunk held is read; the cursor
+     * below covers it, and the next start reads on from there. */
+    if (rc == MIDA_OK && !final &&
+        mida__obs_interrupted(o->opts, &o->noted_interrupt))
+      break;
   }
   close(fd);
   if (rc != MIDA_OK)
@@ -874,6 +878,15 @@ static int end_run(observer *o, tb_run *r) {
   return rc;
 }
 
+/* Whether a file of run r holds more than was read of it at the last look
+ * (its size then). */
+static int run_unread(const observer *o, const tb_run *r) {
+  for (const tb_file *f = o->files; f != NULL; f = f->next)
+    if (f->r == r && f->seen && f->offset < f->size)
+      return 1;
+  return 0;
+}
+
 /* Ends the runs whose files have not changed for end_after_s (all of them
  * with all: the observer stops beside a command that has exited), then the
  * log directory's workflow when every run has ended. */
@@ -886,7 +899,11 @@ static int end_runs(observer *o, int all) {
     if (r->last_change_ns == 0)
       continue; /* a cursor of a file not seen (yet) */
     any = 1;
-    if (!r->ended && (all || (idle > 0 && now - r->last_change_ns >= idle))) {
+    /* Asked to stop at once, a run is ended only if nothing of it is left
+     * to read: reading the rest is what the next start does. */
+    if (!r->ended && (all || (idle > 0 && now - r->last_change_ns >= idle)) &&
+        !(mida__obs_interrupted(o->opts, &o->noted_interrupt) &&
+          run_unread(o, r))) {
       rc = end_run(o, r);
       ended_now = 1;
     }
@@ -916,6 +933,8 @@ static int one_pass(observer *o, int stopping) {
   for (tb_file *f = o->files; rc == MIDA_OK && f != NULL; f = f->next) {
     if (f->seen)
       rc = read_file(o, f, 0);
+    if (mida__obs_interrupted(o->opts, &o->noted_interrupt))
+      break; /* the other files at the next start */
   }
   if (rc == MIDA_OK)
     rc = end_runs(o, stopping && o->opts->end_at_stop);
@@ -1037,15 +1056,24 @@ int mida__tb_observe(mida_session_t *s, const char *logdir,
     return rc;
   }
   unsigned poll_ms = opts->poll_ms ? opts->poll_ms : DEFAULT_POLL_MS;
-  /* When asked to stop, one last pass reads what was written meanwhile
-   * (mida run stops the observer right after the training exits). */
+  /* Asked to drain, one last pass reads what was written meanwhile (mida
+   * run stops the observer right after the training exits); asked to stop
+   * at once, the pass under way stops at its next safe point, and between
+   * passes the loop stops there. */
   int stopping = 0;
   for (;;) {
     rc = one_pass(&o, stopping);
     if (rc != MIDA_OK || opts->once || stopping)
       break;
-    mida__obs_wait(o.inotify_fd, poll_ms);
-    if (opts->stop != NULL && atomic_load(opts->stop))
+    if (!mida__obs_asked(opts, MIDA_OBS_DRAIN))
+      mida__obs_wait(o.inotify_fd, poll_ms);
+    if (mida__obs_interrupted(opts, &o.noted_interrupt)) {
+      /* Runs that stop with the observer end, as far as it has read. */
+      if (opts->end_at_stop)
+        rc = end_runs(&o, 1);
+      break;
+    }
+    if (mida__obs_asked(opts, MIDA_OBS_DRAIN))
       stopping = 1;
   }
   observer_free(&o);

@@ -49,10 +49,23 @@ class Observer:
                            capture_output=True, text=True, timeout=timeout)
         return r.returncode, r.stdout, r.stderr
 
-    def start(self, poll_ms=100):
-        self.proc = subprocess.Popen(self.argv + ["--poll-ms", str(poll_ms)],
-                                     env=self.env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+    def start(self, poll_ms=100, extra=(), pending=()):
+        """Starts it in the background; the signals in pending are sent at
+        once, and reach it as soon as its handlers are set (it starts with
+        them blocked, as mida run starts its observers): so they come
+        while its first pass runs, never before or after."""
+        argv = self.argv + list(extra)
+        if poll_ms is not None:
+            argv += ["--poll-ms", str(poll_ms)]
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, set(pending))
+        try:
+            self.proc = subprocess.Popen(argv, env=self.env,
+                                         stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        for sig in pending:
+            self.proc.send_signal(sig)
         return self
 
     def wait_stderr(self, text, timeout=120):
@@ -75,9 +88,15 @@ class Observer:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
 
-    def stop(self, timeout=60):
-        """SIGTERM, then (returncode, stdout, stderr)."""
-        self.proc.send_signal(signal.SIGTERM)
+    def stop(self, timeout=60, sig=signal.SIGUSR1):
+        """Asks it to stop, then (returncode, stdout, stderr). SIGUSR1 (as
+        mida run stops its observers): after a last pass that reads
+        everything; SIGTERM or SIGINT: after the batch it is reading."""
+        self.proc.send_signal(sig)
+        return self.wait(timeout)
+
+    def wait(self, timeout=60):
+        """(returncode, stdout, stderr) once it has exited."""
         out, err = self.proc.communicate(timeout=timeout)
         return self.proc.returncode, out, self.early_err + err
 

@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import struct
 import subprocess
 import time
@@ -265,3 +266,72 @@ def test_a_killed_observer_leaves_its_runs_as_they_were(tmp_path, store,
     assert rc == 0, err
     assert store.query("SELECT status FROM task") == [("FINISHED",)]
     assert store.count("SELECT count(*) FROM metric") == 10
+
+
+def tb_points(store):
+    return store.query("SELECT t.source_key, m.step FROM metric m"
+                       " JOIN task t ON t.id = m.task_id")
+
+
+def test_a_fast_writer_makes_a_bounded_number_of_passes(tmp_path, store,
+                                                        observer, python):
+    # A writer that flushes every step wakes the observer thousands of
+    # times a second (inotify); each wake made a pass, rescanning and
+    # rereading (~9,600 passes in 4 s). After a wake it lets the writer go
+    # on for a settle time (MIDA_OBS_SETTLE_MS, 100 ms) and reads what came
+    # in one pass: at most one pass per settle time, however fast the
+    # writer is. The count is checked against the time the observer ran,
+    # which a loaded machine only makes longer.
+    steps = 3000
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    began = time.monotonic()
+    obs = observer("tensorboard", "--logdir", str(logdir)).start(
+        poll_ms=1000)
+    subprocess.run([python, WRITER, "tb", str(logdir / "fast"), str(steps),
+                    "1"], check=True, stdout=subprocess.DEVNULL)
+    assert store.wait_for("SELECT count(*) FROM metric", steps) == steps
+    rc, out, err = obs.stop()
+    ran = time.monotonic() - began
+    assert rc == 0, err
+    passes = summary(out)["passes"]
+    settle_s = 0.1
+    assert passes <= 3 + ran / settle_s, (passes, ran)
+
+
+def test_ctrl_c_stops_a_first_pass_and_the_next_start_goes_on(
+        tmp_path, store, observer, python):
+    # A first pass over a backlog (here with --once) went on to the end
+    # whatever signal came. Now SIGINT stops it after the file it is
+    # reading (a safe point: that file's records and its cursor are in
+    # the journal), and the next start reads exactly the rest.
+    logdir = tmp_path / "logs"
+    for run in ("a", "b"):
+        subprocess.run([python, WRITER, "tb", str(logdir / run), "50"],
+                       check=True, stdout=subprocess.DEVNULL)
+    first = observer("tensorboard", "--logdir", str(logdir))
+    first.start(poll_ms=None, extra=["--once"], pending=[signal.SIGINT])
+    rc, out, err = first.wait()
+    assert rc == 0, err
+    assert "stopping after the batch being read" in err
+    assert summary(out)["metrics"] == 50
+    assert sorted(tb_points(store)) == [("a", s) for s in range(50)]
+    rc, out, err = observer("tensorboard", "--logdir", str(logdir)).once()
+    assert rc == 0, err
+    assert summary(out)["metrics"] == 50  # only b's: nothing twice
+    assert sorted(tb_points(store)) == sorted(
+        (run, s) for run in ("a", "b") for s in range(50))
+
+
+def test_a_second_signal_stops_at_once(tmp_path, store, observer):
+    # The first signal asks for a stop at a safe point; a second one (here
+    # SIGTERM after SIGINT) stops the observer at once, by the signal: the
+    # journal keeps what it had read, for the next start to ship.
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    obs = observer("tensorboard", "--logdir", str(logdir))
+    obs.start(poll_ms=None, extra=["--once"],
+              pending=[signal.SIGINT, signal.SIGTERM])
+    rc, out, err = obs.wait()
+    assert rc in (-signal.SIGINT, -signal.SIGTERM), (rc, err)
+    assert "observed" not in out
