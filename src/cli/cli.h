@@ -219,6 +219,18 @@ void mida__cli_rows_free(mida__cli_rows *r);
 int mida__cli_has_row(mida__sink *sink, const char *sql,
                       const char *const *params, int nparams, int *any);
 
+/* ---- ids named by a source's key (source_key.c) ------------------------ */
+
+/* For a verb whose argument key no id matched: the task (or, with
+ * workflows, also the MLflow experiment's workflow) whose source's key it
+ * is (report/source_key.h). One: its id into id (cap bytes), said on
+ * stderr ("mida VERB: 'KEY' is the source key of task ID (ACTIVITY)"),
+ * MIDA_OK. None: MIDA_ENOTFOUND, nothing said. Several: they are listed
+ * on stderr, the newest first, and MIDA_EINVAL is returned (the verb fails
+ * without a message of its own). Else the store's error. */
+int mida__cli_source_key(mida__sink *sink, const char *verb, const char *key,
+                         int workflows, char *id, size_t cap);
+
 /* ---- the result printer (output.c) ------------------------------------- */
 
 /* Writes text (NULL: nothing) to fp with its control characters shown as

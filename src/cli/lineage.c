@@ -30,7 +30,8 @@ static const char lineage_help[] =
     "usage: mida lineage ID [--up | --down] [--depth N] [--max-nodes N]\n"
     "                    [--dot]\n"
     "\n"
-    "Walks the provenance graph from a task, or from data (its id, digest\n"
+    "Walks the provenance graph from a task (its id, or its source's key:\n"
+    "an MLflow run id, a Dask key), or from data (its id, digest\n"
     "or URI): upstream (the data it used, the tasks that generated that\n"
     "data, the tasks it depends on, and so on) and downstream (the data it\n"
     "generated, the tasks that used it, ...), across workflows. Each line\n"
@@ -469,14 +470,28 @@ int mida__cli_lineage(mida__cli *cli, int argc, char **argv) {
   if (rc == MIDA_ENOTFOUND && start == pos[0] &&
       absolute_of(pos[0], path, sizeof path) != NULL)
     rc = mida__lineage_walk(&w, path, up, down);
+  /* Last, a task named by its source's key (an MLflow run id, a Dask
+   * key). */
+  char id[128];
+  int listed = 0; /* a source key of several tasks, listed */
+  if (rc == MIDA_ENOTFOUND) {
+    rc = mida__cli_source_key(w.sink, "lineage", pos[0], 0, id, sizeof id);
+    listed = rc == MIDA_EINVAL;
+    if (rc == MIDA_OK)
+      rc = mida__lineage_walk(&w, id, up, down);
+  }
   int nroots = w.nroots;
   if (rc == MIDA_OK)
     rc = dot ? print_dot(&w, nroots) : print_text(&w, nroots, up, down);
   if (rc == MIDA_OK)
     rc = mida__cli_flush(stdout);
 
-  if (rc == MIDA_ENOTFOUND)
-    ex = mida__cli_fail("no task or data with id, digest or URI '%s'", pos[0]);
+  if (listed)
+    ex = MIDA_CLI_FAIL;
+  else if (rc == MIDA_ENOTFOUND)
+    ex = mida__cli_fail("no task or data with id, digest, URI or source key "
+                        "'%s'",
+                        pos[0]);
   else if (mida__cli_write_broke(rc))
     ex = mida__cli_fail("lineage: cannot write standard output: %s",
                         mida__cli_write_error(rc));

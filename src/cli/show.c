@@ -10,7 +10,9 @@
  * upstream and downstream, through
  * shared data and through task_dep, in any workflow (`mida lineage` goes
  * further). A workflow: its fields, its campaign, and its tasks counted by
- * status. Every query looks up by primary key or by an index.
+ * status. Every query looks up by primary key or by an index, but for a
+ * source's key (an MLflow run id, a Dask key), which is looked up when no
+ * id matched (source_key.c).
  */
 #include "cli/cli.h"
 
@@ -26,6 +28,11 @@
 
 static const char show_help[] =
     "usage: mida show ID\n"
+    "\n"
+    "ID is a task's or a workflow's id, or its source's key when no id\n"
+    "matches: an MLflow run id, a Dask key, a TensorBoard run directory,\n"
+    "an MLflow experiment id (said on stderr; a key of several tasks lists\n"
+    "them there and fails).\n"
     "\n"
     "Shows one task or workflow in full. For a task: its fields, used,\n"
     "generated and custom values, error, resource use (CPU, memory, I/O,\n"
@@ -351,6 +358,26 @@ static int show_workflow(mida__sink *sink, const mida__cli_rows *r) {
   return rc;
 }
 
+/* Shows the task or the workflow whose id is id; MIDA_ENOTFOUND when
+ * there is neither. */
+static int show_id(mida__sink *sink, const char *id) {
+  mida__cli_rows row;
+  const char *params[1] = {id};
+  int rc = mida__cli_fetch(sink, task_sql, params, 1, 1, &row);
+  if (rc == MIDA_OK && row.nrows == 1) {
+    rc = show_task(sink, &row);
+  } else if (rc == MIDA_OK) {
+    mida__cli_rows_free(&row);
+    rc = mida__cli_fetch(sink, workflow_sql, params, 1, 1, &row);
+    if (rc == MIDA_OK && row.nrows == 1)
+      rc = show_workflow(sink, &row);
+    else if (rc == MIDA_OK)
+      rc = MIDA_ENOTFOUND;
+  }
+  mida__cli_rows_free(&row);
+  return rc;
+}
+
 int mida__cli_show(mida__cli *cli, int argc, char **argv) {
   const mida__cli_opt opts[] = {{NULL, NULL, NULL, NULL}};
   const char *pos[1];
@@ -364,24 +391,23 @@ int mida__cli_show(mida__cli *cli, int argc, char **argv) {
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
 
-  mida__cli_rows row;
-  const char *params[1] = {pos[0]};
-  int rc = mida__cli_fetch(sink, task_sql, params, 1, 1, &row);
-  if (rc == MIDA_OK && row.nrows == 1) {
-    rc = show_task(sink, &row);
-  } else if (rc == MIDA_OK) {
-    mida__cli_rows_free(&row);
-    rc = mida__cli_fetch(sink, workflow_sql, params, 1, 1, &row);
-    if (rc == MIDA_OK && row.nrows == 1)
-      rc = show_workflow(sink, &row);
-    else if (rc == MIDA_OK)
-      rc = MIDA_ENOTFOUND;
+  /* An id, else a source's key (an MLflow run id, a Dask key ...). */
+  int rc = show_id(sink, pos[0]);
+  char id[128];
+  int listed = 0; /* a source key of several, listed */
+  if (rc == MIDA_ENOTFOUND) {
+    rc = mida__cli_source_key(sink, "show", pos[0], 1, id, sizeof id);
+    listed = rc == MIDA_EINVAL;
+    if (rc == MIDA_OK)
+      rc = show_id(sink, id);
   }
-  mida__cli_rows_free(&row);
   if (rc == MIDA_OK)
     rc = mida__cli_flush(stdout);
-  if (rc == MIDA_ENOTFOUND)
-    ex = mida__cli_fail("no task or workflow with id '%s'", pos[0]);
+  if (listed)
+    ex = MIDA_CLI_FAIL;
+  else if (rc == MIDA_ENOTFOUND)
+    ex = mida__cli_fail("no task or workflow with id or source key '%s'",
+                        pos[0]);
   else if (mida__cli_write_broke(rc))
     ex = mida__cli_fail("show: cannot write standard output: %s",
                         mida__cli_write_error(rc));

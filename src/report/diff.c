@@ -30,6 +30,7 @@
  * counted and said).
  */
 #include "report/report_int.h"
+#include "report/source_key.h"
 #include "report/workflow_status.h"
 
 #include "core/alloc.h"
@@ -437,6 +438,12 @@ static int kind_row(void *ctx, int ncols, const char *const *names,
   return 1;
 }
 
+/* The most matches of a source key named when it names several. */
+#define KEY_MATCHES_NAMED 3
+
+/* s->arg as an id, else as a source's key (source_key.h): one task or
+ * workflow; a key of several is an error that names them, since which
+ * one was meant would be a guess. */
 static int resolve(mida__sink *sink, side *s, mida__report_io *io) {
   const char *p[1] = {s->arg};
   int rc = mida__sink_query(sink,
@@ -444,13 +451,32 @@ static int resolve(mida__sink *sink, side *s, mida__report_io *io) {
                             " UNION ALL SELECT 'workflow', id FROM workflow"
                             " WHERE id = ?1",
                             p, 1, kind_row, s);
-  if (rc == MIDA_OK && s->kind[0] == '\0')
-    rc = mida__sink_query(sink,
-                          "SELECT 'task', id FROM task WHERE source_key = ?1",
-                          p, 1, kind_row, s);
-  if (rc == MIDA_OK && s->kind[0] == '\0')
+  if (rc != MIDA_OK || s->kind[0] != '\0')
+    return rc;
+  mida__rows r;
+  memset(&r, 0, sizeof r);
+  rc = mida__source_key_find(sink, s->arg, 1, KEY_MATCHES_NAMED, &r);
+  if (rc == MIDA_OK && r.nrows == 0)
     rc = mida__report_fail(io, MIDA_ENOTFOUND,
                            "no task, workflow or source key '%s'", s->arg);
+  if (rc == MIDA_OK && r.nrows == 1) {
+    const char *row[2] = {mida__rows_cell(&r, 0, MIDA_SOURCE_KEY_KIND),
+                          mida__rows_cell(&r, 0, MIDA_SOURCE_KEY_ID)};
+    (void)kind_row(s, 2, NULL, row);
+  } else if (rc == MIDA_OK) {
+    const char *id[KEY_MATCHES_NAMED] = {NULL};
+    for (size_t i = 0; i < r.nrows && i < KEY_MATCHES_NAMED; i++)
+      id[i] = mida__rows_cell(&r, i, MIDA_SOURCE_KEY_ID);
+    rc = mida__report_fail(io, MIDA_EINVAL,
+                           "'%s' is the source key of %s%zu %s (%s, "
+                           "%s%s%s%s); name one by its id",
+                           s->arg, r.truncated ? "more than " : "", r.nrows,
+                           mida__source_key_kinds(&r),
+                           id[0] ? id[0] : "-", id[1] ? id[1] : "-",
+                           id[2] ? ", " : "", id[2] ? id[2] : "",
+                           r.truncated ? ", ..." : "");
+  }
+  mida__rows_free(&r);
   return rc;
 }
 

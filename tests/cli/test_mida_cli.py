@@ -766,7 +766,8 @@ def test_show_workflow(run):
 def test_show_unknown_id(run):
     r = run("show", "nope")
     assert r.returncode == 1
-    assert r.stderr == "mida: no task or workflow with id 'nope'\n"
+    assert r.stderr == ("mida: no task or workflow with id or source key"
+                        " 'nope'\n")
 
 
 # ---- lineage --------------------------------------------------------------
@@ -886,13 +887,13 @@ def test_a_side_the_node_cap_cut_off_is_not_said_to_have_none(run):
 def test_lineage_unknown_id(run):
     r = run("lineage", "nothing-here")
     assert r.returncode == 1
-    assert r.stderr == ("mida: no task or data with id, digest or URI"
-                        " 'nothing-here'\n")
+    assert r.stderr == ("mida: no task or data with id, digest, URI or"
+                        " source key 'nothing-here'\n")
 
 
 @pytest.mark.parametrize("verb, message", [
-    (["show", ""], "no task or workflow with id ''"),
-    (["lineage", ""], "no task or data with id, digest or URI ''"),
+    (["show", ""], "no task or workflow with id or source key ''"),
+    (["lineage", ""], "no task or data with id, digest, URI or source key ''"),
     (["diff", "", T_FIT], "no task, workflow or source key ''"),
     (["export", "prov", "--workflow", ""], "no workflow with id ''"),
     (["export", "prov", "--campaign", ""],

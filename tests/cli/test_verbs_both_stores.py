@@ -34,7 +34,9 @@ VERBS = [
     (["tasks", "--json", "--workflow", fx.WF_TRAIN], True),
     (["show", fx.T_FIT], True),
     (["show", fx.WF_PREP], True),
+    (["show", "load-1"], True),  # a source key (test_source_keys.py)
     (["lineage", fx.T_CLEAN], True),
+    (["lineage", "load-1", "--down"], True),
     (["lineage", fx.D_CLEAN, "--dot"], True),
     (["telemetry"], True),
     (["telemetry", "--json", "--limit", "5"], True),

@@ -229,6 +229,28 @@ def test_locked_database_is_waited_out(tmp_path, store, observer, python,
     assert s["errors"] == 0 and s["waits"] >= 1 and s["metrics"] == 14
 
 
+def test_show_names_a_run_and_an_experiment_by_mlflow_s_ids(
+        tmp_path, store, observer, mida_bin, one_run_db):
+    # The ids a user copies from MLflow's UI: `mida show <run id>` said "no
+    # task or workflow with id".
+    db = copy_db(one_run_db, tmp_path)
+    uri = f"sqlite:///{db}"
+    rc, out, err = observer("mlflow", "--tracking-uri", uri).once()
+    assert rc == 0, err
+    run, experiment = sqlite3.connect(db).execute(
+        "SELECT run_uuid, experiment_id FROM runs").fetchone()
+    (task,), = store.query("SELECT id FROM task WHERE source_key = ?", (run,))
+    (wf,), = store.query("SELECT id FROM workflow WHERE name = ?",
+                         ("observer-test",))
+    for key, kind, want in ((run, "task", task),
+                            (str(experiment), "workflow", wf)):
+        r = subprocess.run([mida_bin, "--store", store.path, "show", key],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith(f"{kind:<11s} {want}\n"), r.stdout
+        assert f"'{key}' is the source key of {kind} {want}" in r.stderr
+
+
 def test_ctrl_c_stops_a_first_pass_and_the_next_start_goes_on(
         tmp_path, store, observer, one_run_db):
     # SIGINT during a first pass over a backlog stopped nothing: the pass

@@ -89,7 +89,8 @@ def test_lineage_by_a_relative_path_of_a_file_that_is_gone(tmp_path):
     assert p.returncode == 0 and "uniq" in p.stdout, p.stdout + p.stderr
     rc, out = lineage_up(r, "never-there", cwd=d)
     assert rc == 1, out
-    assert "no task or data with id, digest or URI 'never-there'" in out, out
+    assert ("no task or data with id, digest, URI or source key"
+            " 'never-there'") in out, out
 
 
 def test_exports_name_odd_files_as_a_person_reads_them(tmp_path):

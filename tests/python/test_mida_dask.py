@@ -134,6 +134,14 @@ def test_the_scheduler_plugin_alone_records_when_and_where_keys_ran(
 def test_graph_on_a_threads_cluster(tmp_path):
     exp, store = run_script(tmp_path, "threads")
     check_store(store, exp)
+    # The key Dask names a task by is enough for `mida show`, which says
+    # which task it found.
+    r = subprocess.run([MIDA_BIN, "--store", "sqlite://%s" % store, "show",
+                        exp["error_key"]], capture_output=True, text=True,
+                       env=child_env(store))
+    assert r.returncode == 0, r.stderr
+    assert "ZeroDivisionError: planned failure" in r.stdout
+    assert f"'{exp['error_key']}' is the source key of task" in r.stderr
 
 
 def test_separate_scheduler_and_worker_processes(tmp_path):
