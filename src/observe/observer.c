@@ -119,8 +119,8 @@ bool mida__obs_interrupted(const mida__obs_opts *opts, int *noted) {
     return false;
   if (!*noted)
     mida__obs_log(opts, MIDA_OBS_INFO,
-                  "stopping after the batch being read (the next start goes "
-                  "on from there); a second signal stops at once");
+                  "asked to stop: stopping after the batch being read (the "
+                  "next start goes on from there)");
   *noted = 1;
   return true;
 }
