@@ -135,8 +135,7 @@ static void log_line(void *ctx, mida__obs_level level, const char *msg) {
   /* Said once, with the observer's note that it stops: someone waiting
    * for a long batch to end has a way out. */
   static int hinted;
-  if (!quiet && !hinted &&
-      atomic_load(&stop_flag) == MIDA_OBS_INTERRUPT) {
+  if (!quiet && !hinted && atomic_load(&stop_flag) == MIDA_OBS_INTERRUPT) {
     hinted = 1;
     mida__cli_note("mida observe %s: a second SIGINT or SIGTERM stops it at "
                    "once (what it read is shipped at the next start)\n",
