@@ -287,13 +287,16 @@ def test_unreachable_broker_and_store_give_clear_errors(
     assert "cannot read redis://127.0.0.1:1/x" in r.stderr
     assert "gave up after --idle-exit 1 s" in r.stderr
 
+    # ... and for a store that is down (test_ingest_waits_for_broker.py).
     r = subprocess.run([mida_bin, "ingest", "--from", "redis://h/x", "--to",
-                        "postgresql://postgres@127.0.0.1:1/nodb"],
+                        "postgresql://postgres@127.0.0.1:1/nodb",
+                        "--idle-exit", "1"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "cannot open store postgresql://postgres@127.0.0.1:1/nodb" in \
         r.stderr
     assert "refused" in r.stderr.lower()
+    assert "gave up after --idle-exit 1 s" in r.stderr
 
     r = subprocess.run([mida_bin, "ingest", "--from", "kafka://h/x", "--to",
                         pg_db], capture_output=True, text=True, timeout=30)
@@ -342,10 +345,11 @@ def test_a_mistyped_url_does_not_show_its_password(mida_bin, produce_bin,
     assert r.returncode == 1
     assert "s3cret-pw" not in r.stdout + r.stderr, r.stderr
     assert "***" in r.stderr, r.stderr
+    # --idle-exit: a store or broker that is down is waited for.
     for argv in (["ingest", "--from", mistyped, "--to",
-                  str(tmp_path / "s.db")],
+                  str(tmp_path / "s.db"), "--idle-exit", "1"],
                  ["ingest", "--from", "redis://127.0.0.1:1/x", "--to",
-                  mistyped],
+                  mistyped, "--idle-exit", "1"],
                  ["--store", mistyped, "tasks"]):
         r = subprocess.run([mida_bin] + argv, capture_output=True, text=True,
                            timeout=30, cwd=tmp_path)
