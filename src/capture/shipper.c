@@ -590,7 +590,10 @@ int mida__shipper_collect(mida__shipper *sh, int timeout_ms, unsigned flags,
                 ? pthread_cond_timedwait(&sh->progress, &sh->lock, &until)
                 : pthread_cond_wait(&sh->progress, &sh->lock);
     if (w == ETIMEDOUT) {
-      rc = MIDA_ETIMEDOUT;
+      /* A store that fails our batches (a full disk) keeps the pass from
+       * being made at all: say why, as a flush does, so that the caller
+       * does not wait for it as for a slow one. */
+      rc = sh->last_rc != MIDA_OK ? sh->last_rc : MIDA_ETIMEDOUT;
       break;
     }
   }

@@ -81,9 +81,11 @@ typedef struct mida__collected {
  * process that ships others' journals needs no second connection to the
  * store. flags (MIDA_RECOVER_*, recovery.h) are the pass's; a pass that
  * answers several asks has all their flags. *out (may be NULL) gets what
- * the pass shipped. Returns MIDA_OK, MIDA_ETIMEDOUT, MIDA_ECLOSED (the
- * thread is stopping), or the open's error while the sink is not open
- * (then it does not wait). */
+ * the pass shipped. Returns MIDA_OK, MIDA_ETIMEDOUT (the pass is not
+ * over: a slow store), MIDA_ECLOSED (the thread is stopping), the open's
+ * error while the sink is not open (then it does not wait), or, at the
+ * timeout, the error of the sink's last failed call (a store that fails
+ * the thread's own batches, which come first: the pass is not made). */
 int mida__shipper_collect(mida__shipper *sh, int timeout_ms, unsigned flags,
                           mida__collected *out);
 

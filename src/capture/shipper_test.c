@@ -4,7 +4,8 @@
  * another journal's live segments (MIDA_RECOVER_HOLD: `mida run`'s
  * collector while the command writes) is not kept waiting for as long as
  * that journal's writer goes on; and a pass ships the shipper's own records
- * appended before it was asked for ahead of the spool's.
+ * appended before it was asked for ahead of the spool's; and a pass asked
+ * of a shipper whose own batches the store fails says the store's error.
  */
 #include "capture/journal.h"
 #include "capture/recovery.h"
@@ -188,6 +189,38 @@ static void test_a_pass_ships_our_records_from_before_it_first(void **state) {
   mida__journal_close(own);
 }
 
+/* A store that fails the shipper's own batches (a full disk; here a
+ * trigger) keeps every pass from being made, as they come after them:
+ * the ask ended with MIDA_ETIMEDOUT, which `mida run`'s last pass took
+ * for a slow store and waited for, 130 s in all (seen in CI). It ends
+ * with the store's error, as a flush does. */
+static void test_a_pass_says_why_the_store_fails_our_batches(void **state) {
+  const char *dir = *state;
+  char path[512], url[sizeof path + 16];
+  snprintf(path, sizeof path, "%s/store.db", dir);
+  snprintf(url, sizeof url, "sqlite://%s", path);
+  mida__journal *own = fixture_journal(dir, "ownhost", 0);
+  mida__shipper *sh = open_shipper(own, url, dir);
+  assert_int_equal(mida__shipper_flush(sh, 10000), MIDA_OK);
+
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "CREATE TRIGGER no_tasks BEFORE INSERT ON task "
+                   "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  mida_id_t task = mida_id_new();
+  append_task(own, &task, "tool");
+  int rc = mida__shipper_collect(sh, 1500, 0, NULL);
+  assert_int_not_equal(rc, MIDA_OK);
+  assert_int_not_equal(rc, MIDA_ETIMEDOUT);
+  (void)mida__shipper_stop(sh);
+  mida__journal_close(own);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
@@ -195,6 +228,9 @@ int main(void) {
           remove_spool),
       cmocka_unit_test_setup_teardown(
           test_a_pass_ships_our_records_from_before_it_first, make_spool,
+          remove_spool),
+      cmocka_unit_test_setup_teardown(
+          test_a_pass_says_why_the_store_fails_our_batches, make_spool,
           remove_spool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

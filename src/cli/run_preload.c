@@ -409,7 +409,9 @@ static mida__collected collect_once(mida__run_preload *p, int timeout_ms,
  * fsync, another writer holding the lock: waits that end, as the shipper's
  * stop takes them) is waited for, said once, up to FINISH_GIVE_UP_MS; a
  * store across the network for FINISH_WAIT_MS alone, as one that does not
- * answer may never. Past that, mida run ends and says that what the pass
+ * answer may never. A store that fails (a full disk: the shipper's own
+ * batches fail first, and the pass is never made) is not waited for again:
+ * collect_once_rc says why. Past that, mida run ends and says that what the pass
  * had not shipped stays in the spool, where `mida recover`, or the next
  * program to open the store, ships it. (Until 2026-12-06 the pass was
  * left after FINISH_WAIT_MS without a word.) */
