@@ -938,10 +938,62 @@ static mida_session_t *session_for_query(void) {
   return mida_py_session_get();
 }
 
+/* The ABCs a real number that is no float may be an instance of:
+ * numbers.Real (Fraction, NumPy's float32 and float16) and
+ * decimal.Decimal (a numbers.Number only), imported on first use. */
+static PyObject *real_types;
+
+/* 'r' when o is such a real number, 0 when not, -1 with an exception set
+ * when the check failed. */
+static char real_kind(PyObject *o) {
+  if (real_types == NULL) {
+    PyObject *numbers = PyImport_ImportModule("numbers");
+    PyObject *decimal = numbers != NULL ? PyImport_ImportModule("decimal")
+                                        : NULL;
+    PyObject *real = numbers != NULL ? PyObject_GetAttrString(numbers, "Real")
+                                     : NULL;
+    PyObject *dec = decimal != NULL ? PyObject_GetAttrString(decimal, "Decimal")
+                                    : NULL;
+    if (real != NULL && dec != NULL)
+      real_types = PyTuple_Pack(2, real, dec);
+    Py_XDECREF(numbers);
+    Py_XDECREF(decimal);
+    Py_XDECREF(real);
+    Py_XDECREF(dec);
+    if (real_types == NULL)
+      return -1;
+  }
+  int is = PyObject_IsInstance(o, real_types);
+  return is < 0 ? -1 : is ? 'r' : 0;
+}
+
+/* The text of real number o as the double it is nearest to (a Decimal's
+ * or a Fraction's digits past a double's are not kept: the store holds
+ * numbers as doubles, and a value compared as text matched nothing). A
+ * NaN or an infinity is bound as a double too; a value that float()
+ * refuses (a signalling NaN) raises mida.ArgumentError. */
+static PyObject *real_text(PyObject *o, const char *what, char *kind) {
+  PyObject *f = PyNumber_Float(o);
+  if (f == NULL) {
+    mida_py_arg_raise_from(mida_py_arg_error, "%s: %.100s is no float",
+                           what, Py_TYPE(o)->tp_name);
+    return NULL;
+  }
+  char *t = PyOS_double_to_string(PyFloat_AS_DOUBLE(f), 'r', 0, 0, NULL);
+  Py_DECREF(f);
+  if (t == NULL)
+    return PyErr_NoMemory();
+  *kind = 'r';
+  PyObject *str = PyUnicode_FromString(t);
+  PyMem_Free(t);
+  return str;
+}
+
 /* Query parameter o, the i-th (from 0), as text into *text (held by the
  * new reference returned) and its kind (mida_query_kinds): an int (a bool
  * as 1 or 0; what has __index__, a NumPy integer, alike) 'i', a float 'r'
- * (the double's repr, which reads back to the same double), anything else
+ * (the double's repr, which reads back to the same double; a Decimal, a
+ * Fraction, a NumPy float32 as the nearest double), anything else
  * 't', its str(). A number is bound as a number, so that it equals the
  * one a JSON document holds on SQLite too (json_extract(used, '$.lr') =
  * ?1). bytes are refused: their str() is
@@ -973,6 +1025,12 @@ static PyObject *param_text(PyObject *o, Py_ssize_t i, char *kind,
     *kind = 'r';
     str = PyUnicode_FromString(t);
     PyMem_Free(t);
+  } else if (!PyUnicode_Check(o) && (*kind = real_kind(o)) != 0) {
+    if (*kind < 0)
+      return NULL;
+    str = real_text(o, what, kind);
+    if (str == NULL)
+      return NULL;
   } else if (PyBytes_Check(o) || PyByteArray_Check(o)) {
     PyErr_Format(mida_py_arg_type_error,
                  "%s is %.50s: pass a str (decode it), mida binds no bytes",

@@ -695,10 +695,80 @@ static void put_head(mida_py_json *w, PyObject *v, Py_ssize_t n, int depth) {
   Py_DECREF(head);
 }
 
+/* Whether every key of dict v is written as itself, whole: a str short
+ * enough never to be cut. The keys written then differ, as the dict's
+ * own do; any other key is written as its str() (None as "None", 1 as
+ * "1") or cut, and may then read as another key of the same dict. */
+static int keys_written_whole(PyObject *v) {
+  Py_ssize_t pos = 0;
+  PyObject *key, *val;
+  while (PyDict_Next(v, &pos, &key, &val)) {
+    if (!PyUnicode_Check(key))
+      return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+    if ((PyUnicode_IS_ASCII(key) ? n : 4 * n) > mida_py_caps_now.max_str)
+      return 0;
+  }
+  return 1;
+}
+
+/* Writes key of dict as mida_py_json_key does, unless the text it writes
+ * is one that seen (a set of the dict's keys as written so far) holds, or
+ * the name of a str key of dict: then the same text with its type,
+ * " (NoneType)", and a number after it where that is taken too, so that
+ * no member of the object hides another (a JSON object with two "None"
+ * keys: SQLite reads the first, PostgreSQL keeps the last). seen is NULL
+ * when out of memory: the key as it is. */
+static void put_distinct_key(mida_py_json *w, PyObject *key, PyObject *seen,
+                             PyObject *dict) {
+  size_t start = w->len;
+  mida_py_json_key(w, key);
+  if (seen == NULL || w->oom || w->len < start + 3)
+    return;
+  /* The key's text between its quotes, without the ':' after them. */
+  size_t inner = w->len - start - 3;
+  /* A str key keeps its own name, wherever it comes in the dict: a key
+   * of another type whose str() it is takes the type. */
+  int owned = 0;
+  if (!PyUnicode_Check(key)) {
+    PyObject *name = PyObject_Str(key);
+    owned = name != NULL && PyDict_Contains(dict, name) == 1;
+    Py_XDECREF(name);
+    PyErr_Clear();
+  }
+  PyObject *text = NULL;
+  for (int k = 1; k <= 1000; k++) {
+    text = PyBytes_FromStringAndSize(w->p + start, (Py_ssize_t)(w->len - start));
+    int taken = text != NULL ? PySet_Contains(seen, text) : -1;
+    if (k == 1 && owned && taken == 0)
+      taken = 1;
+    if (taken != 1)
+      break;
+    Py_CLEAR(text);
+    char tail[160];
+    int t = k == 1 ? snprintf(tail, sizeof tail, " (%.100s)",
+                              Py_TYPE(key)->tp_name)
+                   : snprintf(tail, sizeof tail, " (%.100s %d)",
+                              Py_TYPE(key)->tp_name, k);
+    w->len = start + 1 + inner; /* after the key's own text */
+    escape_into(w, tail, (size_t)t);
+    raw_str(w, "\":");
+  }
+  if (text != NULL && PySet_Add(seen, text) < 0)
+    PyErr_Clear();
+  if (text == NULL)
+    PyErr_Clear();
+  Py_XDECREF(text);
+}
+
 static void put_dict_items(mida_py_json *w, PyObject *v, int depth,
                            int first) {
   Py_ssize_t pos = 0, i = 0;
   PyObject *key, *val;
+  PyObject *seen = NULL; /* the keys written, where they may meet */
+  if (!keys_written_whole(v) && (seen = PySet_New(NULL)) == NULL)
+    PyErr_Clear();
+  int distinct = seen != NULL;
   while (PyDict_Next(v, &pos, &key, &val)) {
     if (i >= mida_py_caps_now.max_items) {
       char more[80];
@@ -712,12 +782,16 @@ static void put_dict_items(mida_py_json *w, PyObject *v, int depth,
     if (!first)
       put_char(w, ',');
     first = 0;
-    mida_py_json_key(w, key);
+    if (distinct)
+      put_distinct_key(w, key, seen, v);
+    else
+      mida_py_json_key(w, key);
     mida_py_json_value(w, val, depth + 1);
     Py_DECREF(key);
     Py_DECREF(val);
     i++;
   }
+  Py_XDECREF(seen);
 }
 
 static void put_dict(mida_py_json *w, PyObject *v, int depth) {

@@ -147,6 +147,21 @@ def test_dict_result_is_the_generated_mapping():
     assert row["generated"] == {"loss": 0.5, "n": 3}
 
 
+def test_keys_that_read_alike_are_kept_apart():
+    # A key that is no str is written as its str(): None and "None", 1 and
+    # "1" made two members of one name, of which SQLite reads the first
+    # and PostgreSQL keeps the last. The str key keeps its name wherever
+    # it comes; the other takes its type's.
+    @mida.task
+    def g(d):
+        return {None: 1, "None": 2, 1: "a", "1": "b", 2.5: "c"}
+
+    row = task_row(last_task_id(lambda: g({"1": "s", 1: "i"})))
+    assert row["generated"] == {"None (NoneType)": 1, "None": 2,
+                                "1 (int)": "a", "1": "b", "2.5": "c"}
+    assert row["used"] == {"d": {"1": "s", "1 (int)": "i"}}
+
+
 def test_exception_is_recorded_and_reraised_untouched():
     err = ValueError("bad value 42")
 
@@ -1621,6 +1636,20 @@ assert mida.query(w + "json_extract(used, '$.n') = ?1",
                   [np.int64(5)]) == [{"c": 1}]
 print("ok")
 """
+
+
+def test_real_numbers_that_are_no_float_are_bound_as_numbers():
+    # A Decimal, a Fraction, a NumPy float32 were bound as their str(), a
+    # text, which equals no number the store holds.
+    import decimal
+    import fractions
+    row = mida.query("SELECT ?1 = 0.5 AS a, ?2 = 0.5 AS b, ?3 = 0.25 AS c",
+                     [decimal.Decimal("0.5"), fractions.Fraction(1, 2),
+                      np.float32(0.25)])[0]
+    assert row == {"a": 1, "b": 1, "c": 1}
+    # A value float() refuses is said, not bound as some text.
+    with pytest.raises(mida.ArgumentError, match=r"params\[0\]"):
+        mida.query("SELECT ?1 AS v", [decimal.Decimal("sNaN")])
 
 
 def test_query_params_are_as_many_values_in_a_list_or_tuple(tmp_path):
