@@ -535,7 +535,9 @@ typedef int (*mida_row_fn)(void *ctx, int ncols, const char *const *names,
  * reason (for MIDA_EREADONLY, what follows mida_strerror()'s words, "the
  * query guard refuses this statement", in the guard's message); on
  * success a note when that wait gave up (the answer may lack the last
- * records), else "". Returns MIDA_OK, MIDA_EURL, MIDA_ENOTFOUND (no store
+ * records) and, once per process, when the store's role runs queries
+ * without the temporary-space bound (MIDA_QUERY_TEMP_MB; docs/security.md),
+ * else "". Returns MIDA_OK, MIDA_EURL, MIDA_ENOTFOUND (no store
  * yet), MIDA_EREADONLY, MIDA_ESTORE,
  * ... */
 MIDA_EXTERN int mida_query(const char *store_url, const char *sql,

@@ -1174,7 +1174,8 @@ static PyObject *mod_query(PyObject *m, PyObject *args) {
     Py_DECREF(q.rows);
     goto out;
   }
-  /* A note with the rows: the shipping of a run was not waited out. */
+  /* A note with the rows: the shipping of a run was not waited out, or
+   * the store's role has no temporary-space bound (mida_query). */
   if (err[0] != '\0' && PyErr_WarnEx(PyExc_RuntimeWarning, err, 1) < 0) {
     Py_DECREF(q.rows);
     goto out;

@@ -13,8 +13,13 @@
 #include "capture/ship_lock.h"
 #include "core/config.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Whether this process has said the guard's query notice (a bound that
+ * the store's role cannot have): said once, not at every call. */
+static atomic_int query_notice_said;
 
 /* The reason in err, without the words of mida_strerror(rc) when err opens
  * with them: the guard's refusals read "the query guard refuses this
@@ -72,8 +77,9 @@ int mida_query_kinds(const char *store_url, const char *sql,
   }
   const char *url = store_url != NULL ? store_url : mida__default_store();
   /* The records of a `mida run` that returned may still be shipping:
-   * waited for, bounded; the note stays in errmsg when it gave up. */
-  char note[256];
+   * waited for, bounded; the note stays in errmsg when it gave up, as the
+   * guard's query notice does. */
+  char note[768];
   (void)mida__ship_wait_store(url, note, sizeof note);
   mida__sink *sink = NULL;
   int rc = mida__sink_open(url, MIDA_SINK_READONLY | MIDA_SINK_NOCREATE,
@@ -87,6 +93,13 @@ int mida_query_kinds(const char *store_url, const char *sql,
                                 fn, ctx);
     if (rc != MIDA_OK)
       snprintf(err, sizeof err, "%s", mida__sink_errmsg(sink));
+    char unbounded[512];
+    if (mida__sink_take_query_notice(sink, unbounded, sizeof unbounded) &&
+        !atomic_exchange(&query_notice_said, 1)) {
+      size_t n = strlen(note);
+      snprintf(note + n, sizeof note - n, "%s%s", n > 0 ? "; " : "",
+               unbounded);
+    }
     mida__sink_close(sink);
   }
   if (rc != MIDA_OK && errmsg != NULL && errmsg_len > 0)

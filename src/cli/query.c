@@ -100,6 +100,11 @@ int mida__cli_query(mida__cli *cli, int argc, char **argv) {
     else
       ex = mida__cli_store_error(sink, rc, "query failed");
   }
+  /* After the result (flushed), which it does not change: a bound of the
+   * guard's that this role cannot have. */
+  char unbounded[512];
+  if (mida__sink_take_query_notice(sink, unbounded, sizeof unbounded))
+    mida__cli_note("mida: warning: %s\n", unbounded);
   mida__sink_close(sink);
   return ex;
 }

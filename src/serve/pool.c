@@ -12,7 +12,8 @@
  * before any query reads the old one. When the server stops, the pool
  * gives no more sinks and ends the queries of those it gave. Each handler's
  * acquire first waits, bounded, while a `mida run` that returned is still
- * shipping into the store (capture/ship_lock.h), as every reader does.
+ * shipping into the store (capture/ship_lock.h), as every reader does; each
+ * release passes the guard's query notice to the log, once.
  */
 #include "serve/serve.h"
 
@@ -171,9 +172,17 @@ int64_t mida__serve_generation(mida__serve_pool *pool) {
   return generation;
 }
 
+/* Whether the server's log has said the guard's query notice (a bound
+ * that the store's role cannot have): once, not at every request. */
+static atomic_int query_notice_said;
+
 void mida__serve_release(mida__serve_pool *pool, mida__sink *sink, int failed) {
   if (sink == NULL)
     return;
+  char unbounded[512];
+  if (mida__sink_take_query_notice(sink, unbounded, sizeof unbounded) &&
+      !atomic_exchange(&query_notice_said, 1))
+    fprintf(stderr, "mida serve: warning: %s\n", unbounded);
   pthread_mutex_lock(&pool->lock);
   for (int i = 0; i < pool->size; i++) {
     if (pool->sinks[i] != sink)

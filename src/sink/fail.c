@@ -3,7 +3,8 @@
  * backend sets (core/errors.h: a handle keeps its message). Apart from
  * sink.c and consumer.c, which pick the backends, because the backends
  * built as loadable modules (src/modules/) are built with it. Also a
- * sink's notice: what a batch that succeeded left out (sink.h).
+ * sink's notices: what a batch that succeeded left out, and what a query
+ * that succeeded ran without (sink.h).
  */
 #include "sink/sink.h"
 #include "sink/wire.h"
@@ -15,15 +16,25 @@ const char *mida__sink_errmsg(const mida__sink *sink) {
   return sink != NULL ? sink->errmsg : "";
 }
 
-int mida__sink_take_notice(mida__sink *sink, char *buf, size_t len) {
+/* Copies the notice held in field (NULL: none) into buf (len bytes) and
+ * clears it; returns whether there was one. */
+static int take_notice(char *field, char *buf, size_t len) {
   if (len > 0)
     buf[0] = '\0';
-  if (sink == NULL || sink->notice[0] == '\0')
+  if (field == NULL || field[0] == '\0')
     return 0;
   if (len > 0)
-    snprintf(buf, len, "%s", sink->notice);
-  sink->notice[0] = '\0';
+    snprintf(buf, len, "%s", field);
+  field[0] = '\0';
   return 1;
+}
+
+int mida__sink_take_notice(mida__sink *sink, char *buf, size_t len) {
+  return take_notice(sink != NULL ? sink->notice : NULL, buf, len);
+}
+
+int mida__sink_take_query_notice(mida__sink *sink, char *buf, size_t len) {
+  return take_notice(sink != NULL ? sink->query_notice : NULL, buf, len);
 }
 
 int mida__sink_fail(mida__sink *sink, int rc, const char *fmt, ...) {

@@ -23,6 +23,7 @@
  *
  *   BEGIN READ ONLY; SET LOCAL statement_timeout, temp_file_limit (a
  *   superuser's), cursor_tuple_fraction; SET LOCAL ROLE mida_reader;
+ *   [SELECT mida.mida_bound_temp(kb) -- another role's temp_file_limit]
  *   [SAVEPOINT; Parse and Describe the statement with ?N as $N]
  *   SELECT mida.mida_guard_open_params($1, ARRAY[$2, ...]::text[]);
  *                                         -- the user's text and values
@@ -54,12 +55,22 @@
  * own definition in its comment (GUARD_PARAMS_MARKER), so that a change of
  * it is installed in place, with no schema change.
  *
+ * Only a superuser may set temp_file_limit. For another role the bound is
+ * set by mida.mida_bound_temp(kb), which the superuser who set the guard
+ * up owns (SECURITY DEFINER, search_path pg_catalog, pg_temp) and only
+ * mida_reader may call: set_config(..., true) lowers it for the rest of
+ * the transaction, never above the value in force, never to -1;
+ * mida_reader cannot raise it again. A guard set up before it (an older mida's) lacks
+ * it until a superuser's next query: such a role then has the server's
+ * own limit, and the sink's query notice says so.
+ *
  * Setting up (the role, the functions, the grants) takes a superuser; it
  * is done on a connection's first query when the functions are missing or
- * older, or when mida's tables have changed since (the functions' comment
- * records which tables were granted). A role that is no superuser queries
- * once that is done and it is a member of mida_reader (GRANT mida_reader
- * TO it); otherwise the query is refused, saying so.
+ * older (mida_bound_temp too), or when mida's tables have changed since
+ * (the functions' comment records which tables were granted). A role that
+ * is no superuser queries once that is done and it is a member of
+ * mida_reader (GRANT mida_reader TO it); otherwise the query is refused,
+ * saying so.
  */
 #include "sink/pg_guard.h"
 
@@ -118,9 +129,15 @@
 /* The comment of mida_guard_open_params: the version of its definition. */
 #define GUARD_PARAMS_MARKER "'mida query guard params 1'"
 
+/* The comment of mida_bound_temp: the version of its definition. */
+#define GUARD_TEMP_MARKER "'mida query guard temp 1'"
+
 /* Whether the guard is in place and usable by this connection's role:
  * up to date, the role exists, this role may SET ROLE to it, and it has no
- * more rights than it was given (no attribute, no membership). */
+ * more rights than it was given (no attribute, no membership); and whether
+ * mida_reader may bound its temporary files with mida_bound_temp, which is
+ * up to date, a SECURITY DEFINER function of mida_bound_temp(bigint) and
+ * owned by a superuser (who alone may set temp_file_limit). */
 static const char check_sql[] =
     "WITH f AS (SELECT p.oid, p.proname, p.prosecdef, p.proowner FROM pg_proc"
     " p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname ="
@@ -137,7 +154,14 @@ static const char check_sql[] =
     " ELSE pg_catalog.pg_has_role(r.oid, 'MEMBER') END,"
     " coalesce(NOT (r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR"
     " r.rolreplication OR r.rolbypassrls) AND NOT EXISTS (SELECT 1 FROM"
-    " pg_auth_members m WHERE m.member = r.oid), true)"
+    " pg_auth_members m WHERE m.member = r.oid), true),"
+    " coalesce((SELECT pg_catalog.obj_description(p.oid, 'pg_proc') = "
+    GUARD_TEMP_MARKER " AND p.prosecdef AND o.rolsuper AND"
+    " pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE') FROM"
+    " pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_roles"
+    " o ON o.oid = p.proowner WHERE n.nspname = 'mida' AND p.proname ="
+    " 'mida_bound_temp' AND p.pronargs = 1 AND p.proargtypes[0] = 20),"
+    " false)"
     " FROM (SELECT 1) AS one LEFT JOIN pg_roles r ON r.rolname ="
     " 'mida_reader'";
 
@@ -178,6 +202,26 @@ static const char setup_sql[] =
     " PUBLIC;\n"
     "REVOKE ALL ON FUNCTION mida.mida_guard_fetch(refcursor, integer) FROM"
     " PUBLIC;\n"
+    /* Bounds the temporary files of a role that may not set
+     * temp_file_limit: for the transaction, only ever lower (never above
+     * the value in force, never -1), as its owner, the superuser here. Not
+     * mida_reader's own: that could not set it. pg_temp last, as
+     * PostgreSQL advises for SECURITY DEFINER (it names only
+     * pg_catalog's objects anyway). */
+    "CREATE OR REPLACE FUNCTION mida.mida_bound_temp(kb bigint) RETURNS"
+    " bigint LANGUAGE plpgsql STRICT SECURITY DEFINER SET search_path ="
+    " pg_catalog, pg_temp AS $f$ DECLARE cur bigint := (SELECT s.setting::bigint"
+    " FROM pg_catalog.pg_settings s WHERE s.name = 'temp_file_limit');"
+    " BEGIN IF kb < 0 OR (cur >= 0 AND cur <= kb) THEN RETURN cur; END IF;"
+    " kb := LEAST(kb, 2147483647);"
+    " PERFORM pg_catalog.set_config('temp_file_limit', kb::text, true);"
+    " RETURN kb; END $f$;\n"
+    "COMMENT ON FUNCTION mida.mida_bound_temp(bigint) IS " GUARD_TEMP_MARKER
+    ";\n"
+    /* A superuser's still, should the one who made it be one no more. */
+    "ALTER FUNCTION mida.mida_bound_temp(bigint) OWNER TO CURRENT_USER;\n"
+    "REVOKE ALL ON FUNCTION mida.mida_bound_temp(bigint) FROM PUBLIC;\n"
+    "GRANT EXECUTE ON FUNCTION mida.mida_bound_temp(bigint) TO mida_reader;\n"
     "GRANT USAGE ON SCHEMA mida TO mida_reader;\n"
     "DO $$ DECLARE t text; r regclass; BEGIN"
     " FOREACH t IN ARRAY " GUARD_TABLES " LOOP r := pg_catalog.to_regclass(t);"
@@ -390,11 +434,12 @@ static int guard_fail(mida__pg_guard *g, mida__sink *base, const char *where,
 
 /* ---- arranging the guard on a connection -------------------------------- */
 
-/* Reads check_sql: ok (up to date and usable), exists, member, clean. */
-static int check_guard(mida__pg_guard *g, int v[4]) {
+/* Reads check_sql: ok (up to date and usable), exists, member, clean,
+ * temp (mida_bound_temp usable). */
+static int check_guard(mida__pg_guard *g, int v[5]) {
   PGresult *res = PQexec(g->conn, check_sql);
   int good = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-  for (int i = 0; i < 4 && good; i++)
+  for (int i = 0; i < 5 && good; i++)
     v[i] = PQgetvalue(res, 0, i)[0] == 't';
   PQclear(res);
   return good;
@@ -402,14 +447,14 @@ static int check_guard(mida__pg_guard *g, int v[4]) {
 
 static int arrange(mida__pg_guard *g, mida__sink *base, const char *where) {
   char m[400];
-  int v[4] = {0, 0, 0, 0}; /* ok, exists, member, clean */
+  int v[5] = {0, 0, 0, 0, 0}; /* ok, exists, member, clean, temp */
   if (!check_guard(g, v))
     return mida__sink_fail(base, MIDA_ESTORE,
                            "cannot check the query guard on store %s: %s",
                            where,
                            mida__one_line(PQerrorMessage(g->conn), m,
                                           sizeof m));
-  if (!v[0] && g->superuser) {
+  if ((!v[0] || !v[4]) && g->superuser) {
     PGresult *res = PQexec(g->conn, setup_sql);
     int good = result_ok(res);
     if (!good) {
@@ -469,8 +514,27 @@ static int arrange(mida__pg_guard *g, mida__sink *base, const char *where) {
                            where,
                            mida__one_line(PQerrorMessage(g->conn), m,
                                           sizeof m));
+  g->bound_temp = v[4];
   g->arranged = 1;
   return MIDA_OK;
+}
+
+/* Says, in base's query notice (sink.h), that this role's queries run
+ * without the temporary-space bound: the guard lacks mida_bound_temp (set
+ * up by an older mida), and only a superuser may make it. */
+static void note_temp_unbounded(mida__pg_guard *g, mida__sink *base,
+                                const char *where) {
+  if (base->query_notice[0] != '\0')
+    return; /* the first is kept until taken */
+  const char *user = PQuser(g->conn);
+  snprintf(base->query_notice, sizeof base->query_notice,
+           "the temporary files of queries on store %s are not bounded "
+           "(MIDA_QUERY_TEMP_MB) for role %s, which may not set "
+           "temp_file_limit: a superuser's query there (mida query "
+           "'SELECT 1') completes the query guard, which then bounds them; "
+           "or set the role's own: ALTER ROLE %s SET temp_file_limit = "
+           "'256MB'",
+           where, user, user);
 }
 
 /* ---- the statement ------------------------------------------------------ */
@@ -948,13 +1012,23 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
                         "BEGIN READ ONLY; SET LOCAL cursor_tuple_fraction ="
                         " 1; SET LOCAL statement_timeout = %lld;",
                         (long long)lim->timeout_ms);
-  /* Only a superuser may bound temporary files; other roles get the
-   * server's own temp_file_limit. */
+  /* Temporary files: a superuser bounds them itself; another role may not
+   * set temp_file_limit, and has it lowered, as mida_reader, by
+   * mida_bound_temp (its owner's, a superuser's), for the rest of the
+   * transaction, which mida_reader cannot raise again. */
+  long long temp_kb = (long long)((lim->temp_bytes + 1023) / 1024);
   if (rc == MIDA_OK && g->superuser && lim->temp_bytes > 0)
     rc = mida__buf_printf(&g->sql, " SET LOCAL temp_file_limit = %lld;",
-                          (long long)(lim->temp_bytes + 1023) / 1024);
+                          temp_kb);
   if (rc == MIDA_OK)
     rc = mida__buf_adds(&g->sql, " SET LOCAL ROLE mida_reader");
+  if (rc == MIDA_OK && !g->superuser && lim->temp_bytes > 0) {
+    if (g->bound_temp)
+      rc = mida__buf_printf(&g->sql, "; SELECT mida.mida_bound_temp(%lld)",
+                            temp_kb);
+    else
+      note_temp_unbounded(g, base, where);
+  }
   if (rc == MIDA_OK && nparams > 0)
     rc = mida__buf_adds(&g->sql, "; SAVEPOINT mida_guard_params");
   PGresult *desc = NULL;

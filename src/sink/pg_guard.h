@@ -23,6 +23,7 @@ typedef struct mida__pg_guard {
   PGcancel *cancel;    /* stops the statement running on conn */
   int arranged;        /* role, functions and search_path are in place */
   int superuser;       /* the URL's role is a superuser */
+  int bound_temp;      /* mida_reader may call mida.mida_bound_temp */
   volatile sig_atomic_t running;   /* a query is in flight */
   volatile sig_atomic_t cancelled; /* mida__pg_guard_cancel was called */
   int timed_out;       /* the client's deadline passed */

@@ -128,6 +128,10 @@ struct mida__sink {
   char notice[512]; /* what a put_batch that succeeded left out (records
                        the store refused, pg_isolate.h), the first since
                        mida__sink_take_notice last took it; "" if none */
+  char query_notice[512]; /* what a query that succeeded ran without (the
+                             guard's temporary-space bound, pg_guard.c),
+                             the first since mida__sink_take_query_notice
+                             last took it; "" if none */
   uint64_t refused; /* records that put_batch calls which succeeded left
                        out, the store refusing them on their own, since
                        open (written by the thread that puts batches) */
@@ -278,6 +282,13 @@ const char *mida__sink_errmsg(const mida__sink *sink);
  * refused), and clears it, so that the caller says it once. Returns 1 if
  * there was one, 0 (buf "") if not. */
 int mida__sink_take_notice(mida__sink *sink, char *buf, size_t len);
+
+/* Copies into buf (len bytes) the sink's query notice, what a query that
+ * succeeded ran without (a bound of the guard that this role cannot
+ * have), and clears it. Returns 1 if there was one, 0 (buf "") if not.
+ * The query paths say it once per process (`mida query`, mida_query(),
+ * `mida serve`'s log). */
+int mida__sink_take_query_notice(mida__sink *sink, char *buf, size_t len);
 
 /* Sets the sink's error message, printf-style; returns rc. */
 int mida__sink_fail(mida__sink *sink, int rc, const char *fmt, ...)
