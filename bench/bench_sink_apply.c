@@ -20,7 +20,10 @@
  * the PostgreSQL store's batches, e.g. under callgrind), and left as it
  * is at the end;
  * MIDA_BENCH_LAYOUT=1 runs only apart, 2 only near. The store is removed
- * at the end unless BENCH_KEEP=1.
+ * at the end unless BENCH_KEEP=1. MIDA_BENCH_SOURCE_KEY=1 gives each begin
+ * a source key as a Dask task has one ("train_step-" and 16 hex digits of
+ * a hash of its number: keys in no order, as Dask's tokens are), so that
+ * what the index task_by_source_key costs a write can be measured.
  */
 #include "benchutil.h"
 #include "sink/sink.h"
@@ -37,6 +40,16 @@ static const char used_json[] =
     "{\"lr\":0.001,\"batch_size\":64,\"epochs\":10,\"optimizer\":\"adam\"}";
 static const char generated_json[] = "{\"loss\":0.1234,\"accuracy\":0.9876}";
 
+/* The source key of task i (MIDA_BENCH_SOURCE_KEY), into out. */
+#define SOURCE_KEY_MAX 32
+static void make_source_key(size_t i, char out[SOURCE_KEY_MAX]) {
+  uint64_t z = (uint64_t)i + 0x9e3779b97f4a7c15u; /* splitmix64 */
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  z ^= z >> 31;
+  snprintf(out, SOURCE_KEY_MAX, "train_step-%016llx", (unsigned long long)z);
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -44,7 +57,7 @@ static double now_s(void) {
 }
 
 static void make_begin(mida__rec *r, const mida_id_t *id, const mida_id_t *wf,
-                       const mida_id_t *camp, int64_t t) {
+                       const mida_id_t *camp, int64_t t, const char *key) {
   memset(r, 0, sizeof *r);
   r->type = MIDA_REC_TASK;
   mida__rec_set_id(r, MIDA_F_ID, id);
@@ -54,6 +67,8 @@ static void make_begin(mida__rec *r, const mida_id_t *id, const mida_id_t *wf,
   mida__rec_set_i64(r, MIDA_F_STATUS, MIDA_STATUS_RUNNING);
   mida__rec_set_i64(r, MIDA_F_STARTED, t);
   mida__rec_set_str(r, MIDA_F_USED, used_json, (size_t)-1);
+  if (key != NULL)
+    mida__rec_set_str(r, MIDA_F_SOURCE_KEY, key, (size_t)-1);
 }
 
 static void make_end(mida__rec *r, const mida_id_t *id, int64_t t) {
@@ -65,8 +80,10 @@ static void make_end(mida__rec *r, const mida_id_t *id, int64_t t) {
   mida__rec_set_str(r, MIDA_F_GENERATED, generated_json, (size_t)-1);
 }
 
-/* Records in the order a shipper would see them; see the layouts above. */
-static mida__rec *make_records(size_t tasks, int apart, mida_id_t *ids) {
+/* Records in the order a shipper would see them; see the layouts above.
+ * keys: the tasks' source keys (SOURCE_KEY_MAX each), or NULL for none. */
+static mida__rec *make_records(size_t tasks, int apart, mida_id_t *ids,
+                               char *keys) {
   mida__rec *recs = malloc(2 * tasks * sizeof *recs);
   if (recs == NULL)
     return NULL;
@@ -79,7 +96,8 @@ static mida__rec *make_records(size_t tasks, int apart, mida_id_t *ids) {
     const size_t lag = 16;
     for (size_t i = 0; i < tasks + lag; i++) {
       if (i < tasks)
-        make_begin(&recs[n++], &ids[i], &wf, &camp, t + (int64_t)i);
+        make_begin(&recs[n++], &ids[i], &wf, &camp, t + (int64_t)i,
+                   keys != NULL ? keys + i * SOURCE_KEY_MAX : NULL);
       if (i >= lag)
         make_end(&recs[n++], &ids[i - lag], t + (int64_t)i + 1000);
     }
@@ -88,7 +106,8 @@ static mida__rec *make_records(size_t tasks, int apart, mida_id_t *ids) {
     for (size_t b = 0; b * half < tasks; b++) {
       size_t lo = b * half, hi = lo + half < tasks ? lo + half : tasks;
       for (size_t i = lo; i < hi; i++)
-        make_begin(&recs[n++], &ids[i], &wf, &camp, t + (int64_t)i);
+        make_begin(&recs[n++], &ids[i], &wf, &camp, t + (int64_t)i,
+                   keys != NULL ? keys + i * SOURCE_KEY_MAX : NULL);
       if (b > 0)
         for (size_t i = lo - half; i < lo; i++)
           make_end(&recs[n++], &ids[i], t + (int64_t)i + 1000);
@@ -118,7 +137,14 @@ static double run(const char *path, size_t tasks, int apart) {
   }
 
   mida_id_t *ids = malloc(tasks * sizeof *ids);
-  mida__rec *recs = ids != NULL ? make_records(tasks, apart, ids) : NULL;
+  const char *with_keys = getenv("MIDA_BENCH_SOURCE_KEY");
+  char *keys = NULL;
+  if (with_keys != NULL && strcmp(with_keys, "1") == 0) {
+    keys = malloc(tasks * SOURCE_KEY_MAX);
+    for (size_t i = 0; keys != NULL && i < tasks; i++)
+      make_source_key(i, keys + i * SOURCE_KEY_MAX);
+  }
+  mida__rec *recs = ids != NULL ? make_records(tasks, apart, ids, keys) : NULL;
   if (recs == NULL) {
     fprintf(stderr, "out of memory\n");
     return -1;
@@ -147,6 +173,7 @@ static double run(const char *path, size_t tasks, int apart) {
   mida__sink_close(sink);
   free(recs);
   free(ids);
+  free(keys);
   return rc != MIDA_OK ? -1 : (double)tasks / dt;
 }
 
