@@ -76,14 +76,22 @@ const char *mida__report_scope_where(const mida__report_scope *scope,
   /* A campaign's tasks: those of its workflows, and those whose own
    * campaign it is in a workflow of another (a task's campaign is its own,
    * else its workflow's; until 2026-12-06 the second were left out); its
-   * workflows: its own, and those that hold such a task. The task table
-   * has no index on campaign_id: this reads every task once. */
+   * workflows: its own, and those that hold such a task. Both are read
+   * from indexes (task_by_campaign, schema version 16; workflow_by_campaign
+   * and task_by_workflow_id), each as a set of ids, a UNION: an OR of the
+   * two conditions read the whole table on PostgreSQL (an IN (subquery)
+   * under an OR is a filter there, never an index scan), and its guess of
+   * half the workflows made the server compile the workflow query (JIT),
+   * 0.7 s of a campaign's export from a store of 20,000 workflows. */
   if (scope != NULL && scope->campaign != NULL) {
     params[0] = scope->campaign_id;
-    return kind == 't' ? "(t.workflow_id IN (SELECT id FROM workflow"
-                         " WHERE campaign_id = ?1) OR t.campaign_id = ?1)"
-                       : "(w.campaign_id = ?1 OR w.id IN (SELECT workflow_id"
-                         " FROM task WHERE campaign_id = ?1))";
+    return kind == 't' ? "t.id IN (SELECT e.id FROM task e"
+                         " WHERE e.campaign_id = ?1 UNION SELECT e.id"
+                         " FROM workflow f JOIN task e ON e.workflow_id = f.id"
+                         " WHERE f.campaign_id = ?1)"
+                       : "w.id IN (SELECT f.id FROM workflow f"
+                         " WHERE f.campaign_id = ?1 UNION SELECT e.workflow_id"
+                         " FROM task e WHERE e.campaign_id = ?1)";
   }
   *nparams = 0;
   params[0] = NULL;

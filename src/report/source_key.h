@@ -9,8 +9,9 @@
  * "mlflow.experiment_id" (the workflow table has no source_key column).
  * One key may name several: a Dask key submitted anew after Dask forgot
  * it, a run directory "train" under two log directories, the experiment
- * "0" of every MLflow database. The lookup is a scan of the task table
- * (source_key has no index), made only when no id matched.
+ * "0" of every MLflow database. The lookup, made only when no id matched,
+ * reads the index task_by_source_key (schema version 16; a store that no
+ * writer has brought to it is read whole, as before).
  */
 #ifndef MIDA_REPORT_SOURCE_KEY_H
 #define MIDA_REPORT_SOURCE_KEY_H

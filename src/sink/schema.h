@@ -1,5 +1,5 @@
 /*
- * schema.h -- the store schema, version 15, as SQL text for SQLite.
+ * schema.h -- the store schema, version 16, as SQL text for SQLite.
  *
  * This is the one definition of the tables every store holds (DESIGN.md,
  * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
@@ -132,6 +132,16 @@
  *      digest (`mida run --digest`, a source that gives one) pays for it.
  *      Migration: the index (MIDA_SCHEMA_SQLITE makes it), then
  *      MIDA_SCHEMA_SQLITE_14_TO_15.
+ *  16  adds the partial indexes task_by_campaign on task(campaign_id) and
+ *      task_by_source_key on task(source_key), of the rows that have one:
+ *      `mida export --campaign` found a campaign's tasks, and `mida show`,
+ *      `mida lineage` and `mida diff` a source's key (an MLflow run id, a
+ *      Dask key), by reading the whole task table. A task without a
+ *      campaign or a source key pays nothing for them. Migration: the
+ *      indexes (MIDA_SCHEMA_SQLITE makes them; on PostgreSQL in the
+ *      writer's schema transaction, a plain CREATE INDEX: see postgres.c),
+ *      then MIDA_SCHEMA_SQLITE_15_TO_16. A reader of an older store reads
+ *      it without them, as before.
  *
  * Change numbers (version 4): task.seq and workflow.seq hold the change
  * number of the batch that last wrote the row -- or, for a task, that added
@@ -169,7 +179,7 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 15
+#define MIDA_SCHEMA_VERSION 16
 
 /* The rows a LOST record may still mark (version 11's partial indexes):
  * the same text as the condition of the LOST updates (merge.h,
@@ -327,6 +337,10 @@
   "CREATE INDEX IF NOT EXISTS task_by_activity ON task(activity);\n"           \
   "CREATE INDEX IF NOT EXISTS task_by_parent ON task(parent_id)\n"             \
   "  WHERE parent_id IS NOT NULL;\n"                                           \
+  "CREATE INDEX IF NOT EXISTS task_by_campaign ON task(campaign_id)\n"         \
+  "  WHERE campaign_id IS NOT NULL;\n"                                         \
+  "CREATE INDEX IF NOT EXISTS task_by_source_key ON task(source_key)\n"        \
+  "  WHERE source_key IS NOT NULL;\n"                                          \
   "CREATE INDEX IF NOT EXISTS task_unfinished ON task(host, pid)\n"            \
   "  WHERE (status IS NULL OR status = 'UNKNOWN' OR status = 'SUBMITTED'"      \
   " OR status = 'RUNNING');\n"                                                 \
@@ -450,6 +464,11 @@
  * data_by_digest). */
 #define MIDA_SCHEMA_SQLITE_14_TO_15                                            \
   "UPDATE mida_meta SET value = '15' WHERE key = 'schema_version';\n"
+
+/* Version 15 to 16, after MIDA_SCHEMA_SQLITE (which made the indexes
+ * task_by_campaign and task_by_source_key). */
+#define MIDA_SCHEMA_SQLITE_15_TO_16                                            \
+  "UPDATE mida_meta SET value = '16' WHERE key = 'schema_version';\n"
 
 /* What reads the change numbers; after the migrations, whose columns its
  * indexes need. */

@@ -244,6 +244,9 @@ int mida__sqlite_schema_create(mida__sink *base, sqlite3 *db, const char *path,
       (version >= 1 && version <= 14 &&
        sqlite3_exec(db, MIDA_SCHEMA_SQLITE_14_TO_15, NULL, NULL, NULL) !=
            SQLITE_OK) ||
+      (version >= 1 && version <= 15 &&
+       sqlite3_exec(db, MIDA_SCHEMA_SQLITE_15_TO_16, NULL, NULL, NULL) !=
+           SQLITE_OK) ||
       sqlite3_exec(db, MIDA_SCHEMA_SQLITE_CHANGES, NULL, NULL, NULL) !=
           SQLITE_OK ||
       sqlite3_exec(db, MIDA_SCHEMA_SQLITE_TASK_V, NULL, NULL, NULL) !=
