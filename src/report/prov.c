@@ -434,7 +434,7 @@ static const char task_sql[] =
     "SELECT t.id, t.activity, t.status, t.started, t.ended, t.workflow_id,"
     " t.used, t.generated, t.custom, t.error, t.host, t.pid, t.source_key,"
     " coalesce(t.campaign_id, w.campaign_id) FROM task t"
-    " LEFT JOIN workflow w ON w.id = t.workflow_id WHERE {t}";
+    " LEFT JOIN workflow w ON w.id = t.workflow_id WHERE {t} ORDER BY t.id";
 
 /* The campaigns of the scope: those its workflows and tasks name (one
  * that the store has no row for is still written, by its id), and, for
@@ -468,7 +468,7 @@ static const char workflow_sql[] =
     "SELECT w.id, w.name, w.source, " MIDA_WORKFLOW_STATUS_SQL ","
     " w.started, w.ended,"
     " w.campaign_id, w.parent_id, w.metadata, " MIDA_WORKFLOW_ERROR_SQL
-    " FROM workflow w WHERE {w}";
+    " FROM workflow w WHERE {w} ORDER BY w.id";
 
 /* "user" quoted and the subquery named: PostgreSQL reads a bare user as
  * current_user and wants an alias (the store may be either). */
@@ -476,10 +476,13 @@ static const char agent_sql[] =
     "SELECT 'host', host FROM (SELECT w.host FROM workflow w WHERE {w}"
     " UNION SELECT t.host FROM task t WHERE {t}) h WHERE host IS NOT NULL"
     " UNION SELECT 'user', w.\"user\" FROM workflow w"
-    " WHERE w.\"user\" IS NOT NULL AND {w}";
+    " WHERE w.\"user\" IS NOT NULL AND {w} ORDER BY 1, 2";
 
 /* Relations are numbered in the order read (u1, u2...): each query has an
- * ORDER BY so that both stores number them alike. */
+ * ORDER BY so that both stores number them alike, as the entities,
+ * activities and agents are written in one order (until 2026-12-06 the
+ * tasks, workflows and associations came in the order the store read
+ * them, on PostgreSQL the order of its heap, which an update changes). */
 static const char used_sql[] =
     "SELECT td.task_id, td.data_id, td.name FROM task_data td LEFT JOIN task t"
     " ON t.id = td.task_id WHERE td.role = 'used' AND {t}"
@@ -491,13 +494,15 @@ static const char generated_sql[] =
     " ORDER BY td.task_id, td.data_id";
 
 static const char assoc_task_sql[] =
-    "SELECT t.id, t.host FROM task t WHERE t.host IS NOT NULL AND {t}";
+    "SELECT t.id, t.host FROM task t WHERE t.host IS NOT NULL AND {t}"
+    " ORDER BY t.id";
 
 static const char assoc_workflow_sql[] =
     "SELECT w.id, 'host', w.host FROM workflow w WHERE w.host IS NOT NULL"
     " AND {w} UNION ALL SELECT w.id, 'user', w.\"user\" FROM workflow w"
     " WHERE w.\"user\" IS NOT NULL AND {w}"
-    " UNION ALL SELECT w.id, 'mida', 'mida' FROM workflow w WHERE {w}";
+    " UNION ALL SELECT w.id, 'mida', 'mida' FROM workflow w WHERE {w}"
+    " ORDER BY 2, 1";
 
 static const char informed_sql[] =
     "SELECT dp.task_id, dp.upstream_id FROM task_dep dp LEFT JOIN task t"

@@ -221,3 +221,25 @@ def test_exports_give_the_same_metric_series_on_both_stores(run, stores,
     # 2 series, each with step, points, time; the campaign, the 2
     # workflow runs and the 5 tasks that are part of it
     assert len(seen[0][1]) == 8 + 1 + 2 + 5
+
+
+def test_prov_is_written_in_one_order_on_both_stores(run, stores):
+    """PROV's tasks, workflows and associations came in the order the
+    store read them: on PostgreSQL its heap's, which an update changes
+    (the row updated moves to its end), so the same store gave another
+    document, its associations numbered otherwise. Ordered by id now."""
+    import json
+    lite, pg = stores
+    first = "(SELECT min(id) FROM task)"
+    psql(pg, f"UPDATE task SET activity = activity WHERE id = {first}")
+    psql(pg, "UPDATE workflow SET name = name"
+             " WHERE id = (SELECT min(id) FROM workflow)")
+    docs = []
+    for store in (lite, pg):
+        r = run("export", "prov", store_path=store)
+        assert r.returncode == 0, r.stderr
+        d = json.loads(r.stdout)
+        docs.append((list(d["activity"]), list(d["wasAssociatedWith"].items())))
+    assert docs[0] == docs[1]
+    tasks = [k for k in docs[1][0] if k.startswith("mida:task-")]
+    assert tasks == sorted(tasks) and len(tasks) > 2
