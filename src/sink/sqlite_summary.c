@@ -77,6 +77,28 @@
  * statement that fires them, and those of the key triggers (key_side.h)
  * are INSERT OR IGNORE. */
 
+/* Whether task ?1's latest run r reopened it: the task has other runs
+ * that started, and each of them had ended by the time r started (an
+ * MLflow run resumed after it ended, a Dask key computed again after its
+ * result was lost). A run still open beside r (or one whose end never
+ * came: its process died) makes r a copy beside it, which reopens
+ * nothing. The first EXISTS, false for a task of one run, is one probe of
+ * task_run_by_task. */
+#define RUN_REOPENED                                                           \
+  "(EXISTS (SELECT 1 FROM task_run o WHERE o.task_id = ?1"                     \
+  " AND o.started IS NOT NULL AND o.id <> r.id)"                               \
+  " AND NOT EXISTS (SELECT 1 FROM task_run o WHERE o.task_id = ?1"             \
+  " AND o.started IS NOT NULL AND o.id <> r.id"                                \
+  " AND (o.ended IS NULL OR o.ended > r.started)))"
+/* The status of a task that its latest run r reopened: r's own, RUNNING
+ * until it ends, whatever the task's earlier runs and records said (the
+ * stored status is replaced, not merged); a task image written in the
+ * same statement still counts, as it does beside RUN_RUNS_STATUS (?3 and
+ * ?4, step_run_summary). */
+#define RUN_REOPENED_STATUS                                                    \
+  "coalesce(?3, CASE WHEN r.status IN ('FINISHED', 'ERROR', 'CANCELLED',"     \
+  " 'LOST') THEN r.status END, ?4, 'RUNNING')"
+
 /* The status that task ?1's runs give it, beside its latest run r:
  * FINISHED if any run that started finished, else RUNNING. A CASE
  * evaluates a WHEN only when the ones before it are false: the latest
@@ -87,11 +109,15 @@
  * statement, without a function call (which would make the INSERT keep a
  * statement journal, below): ?3 is that status where it ranks above
  * FINISHED, ?4 where it ranks above RUNNING, else NULL (step_run_summary). */
-#define RUN_SUMMARY_STATUS                                                     \
+#define RUN_RUNS_STATUS                                                        \
   "CASE WHEN r.status = 'FINISHED' THEN coalesce(?3, 'FINISHED')"              \
   " WHEN EXISTS (SELECT 1 FROM task_run f WHERE f.task_id = ?1"                \
   " AND f.started IS NOT NULL AND f.status = 'FINISHED')"                      \
   " THEN coalesce(?3, 'FINISHED') ELSE coalesce(?4, 'RUNNING') END"
+/* The summary's status: a reopened task's, else its runs'. */
+#define RUN_SUMMARY_STATUS                                                     \
+  "CASE WHEN " RUN_REOPENED " THEN " RUN_REOPENED_STATUS " ELSE "              \
+  RUN_RUNS_STATUS " END"
 /* The number of task ?1's runs that started, from the index alone. */
 #define RUN_SUMMARY_COUNT                                                      \
   "(SELECT count(*) FROM task_run WHERE task_id = ?1"                          \
@@ -140,7 +166,9 @@
 #define RUN_FIRST_SELECT RUN_SELECT_OF(RUN_FIRST_STATUS, "1")
 #define RUN_SUMMARY_UPSERT                                                     \
   " ON CONFLICT(id) DO UPDATE SET"                                             \
-  " status = mida_status_merge(task.status, excluded.status),"                 \
+  " status = CASE WHEN (SELECT " RUN_REOPENED RUN_SUMMARY_FROM ")"             \
+  " THEN excluded.status"                                                      \
+  " ELSE mida_status_merge(task.status, excluded.status) END,"                 \
   " started = excluded.started, ended = excluded.ended,"                       \
   " host = excluded.host, pid = excluded.pid, worker = excluded.worker,"       \
   " telemetry = excluded.telemetry, attempts = excluded.attempts,"             \
@@ -150,14 +178,19 @@
  * subquery once), with the status merged into the stored one. */
 #define RUN_UPDATE_OF(status, from, attempts)                                  \
   "UPDATE task SET (started, ended, host, pid, worker, telemetry, status) ="   \
-  " (SELECT r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"         \
-  " mida_status_merge(task.status, " status ")" from "), attempts = "          \
-  attempts ", seq = ?2"
+  " (SELECT r.started, r.ended, r.host, r.pid, r.worker, r.telemetry, "        \
+  status from "), attempts = " attempts ", seq = ?2"
+/* The stored status merged with status (SQL text). */
+#define RUN_MERGED(status) "mida_status_merge(task.status, " status ")"
+/* The general UPDATE: a reopened task's status replaces the stored one. */
 #define RUN_SUMMARY_UPDATE                                                     \
-  RUN_UPDATE_OF(RUN_SUMMARY_STATUS, RUN_SUMMARY_FROM, RUN_SUMMARY_COUNT)
-#define RUN_SUMMARY_FIRST RUN_UPDATE_OF(RUN_FIRST_STATUS, RUN_FIRST_FROM, "1")
+  RUN_UPDATE_OF("CASE WHEN " RUN_REOPENED " THEN " RUN_REOPENED_STATUS         \
+                " ELSE " RUN_MERGED(RUN_RUNS_STATUS) " END",                   \
+                RUN_SUMMARY_FROM, RUN_SUMMARY_COUNT)
+#define RUN_SUMMARY_FIRST                                                      \
+  RUN_UPDATE_OF(RUN_MERGED(RUN_FIRST_STATUS), RUN_FIRST_FROM, "1")
 #define RUN_SUMMARY_FIRST_NEW                                                  \
-  RUN_UPDATE_OF(RUN_FIRST_STATUS, RUN_NEW_FROM, "1")
+  RUN_UPDATE_OF(RUN_MERGED(RUN_FIRST_STATUS), RUN_NEW_FROM, "1")
 
 /* The parameter of the first task column a summary writes besides its
  * own (?1 task, ?2 change number, ?3 and ?4 status, ?5 run). */

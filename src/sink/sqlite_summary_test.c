@@ -212,11 +212,15 @@ static void test_run_states(void **state) {
                "SELECT status, started, ended, worker, attempts"
                " FROM task",
                "FINISHED|100|200|wa|1\n");
-  put(sink, &t.r[4], 1); /* run 2 begins, and its worker dies */
+  /* Run 2 begins beside run 1 (before its end: a copy of it, which
+   * reopens nothing), and its worker dies. */
+  mida__rec beside;
+  run_rec(&beside, &t.run2, &t.task, MIDA_STATUS_RUNNING, 150, 0, "wb");
+  put(sink, &beside, 1);
   assert_query(sink,
                "SELECT status, started, ended, worker, attempts"
                " FROM task",
-               "FINISHED|300|~|wb|2\n");
+               "FINISHED|150|~|wb|2\n");
   assert_query(sink, "SELECT status, ended FROM task_run ORDER BY id",
                "FINISHED|200\nRUNNING|~\n");
   /* Recovery finds the dead worker's journal (all came from one origin
@@ -237,6 +241,53 @@ static void test_run_states(void **state) {
   put(sink, &orphan, 1);
   assert_int_equal(mida__sqlite_skipped(sink), skipped + 1);
   mida__sink_close(sink);
+}
+
+/* A run that starts after every other run of its task ended reopens the
+ * task (an MLflow run resumed, a key computed again): the task is RUNNING
+ * again while that run runs, and then takes the status that run ends
+ * with, even one that ranks below the task's earlier status; the first
+ * run is kept as it was. The same row whatever the order of the records
+ * (but a run's start after its end: a run's status ranks as a task's). */
+static void test_a_run_after_the_others_ended_reopens_its_task(
+    void **state) {
+  run_recs t;
+  make_run_recs(&t);
+  mida__rec recs[4];
+  run_rec(&recs[0], &t.run1, &t.task, MIDA_STATUS_RUNNING, 100, 0, "w");
+  run_rec(&recs[1], &t.run1, &t.task, MIDA_STATUS_ERROR, 100, 200, "w");
+  run_rec(&recs[2], &t.run2, &t.task, MIDA_STATUS_RUNNING, 300, 0, "w");
+  run_rec(&recs[3], &t.run2, &t.task, MIDA_STATUS_FINISHED, 300, 400, "w");
+  static const int orders[][4] = {
+      {0, 1, 2, 3}, {2, 0, 1, 3}, {1, 2, 3, 0}, {3, 1, 0, 2}, {2, 3, 1, 0}};
+  for (size_t k = 0; k < sizeof orders / sizeof orders[0]; k++) {
+    char path[256], name[32];
+    snprintf(name, sizeof name, "reopen%zu.db", k);
+    mida__sink *sink = open_store(store_path(state, name, path, sizeof path),
+                                  0);
+    for (int i = 0; i < 4; i++) {
+      put(sink, &recs[orders[k][i]], 1);
+      if (k == 0 && i == 1) { /* a run's error alone: a retry may come */
+        assert_query(sink, "SELECT status, attempts FROM task",
+                     "RUNNING|1\n");
+        mida__rec erred;
+        rec_init(&erred, MIDA_REC_TASK); /* its source says it erred */
+        set_id(&erred, MIDA_F_ID, &t.task);
+        set_i64(&erred, MIDA_F_STATUS, MIDA_STATUS_ERROR);
+        put(sink, &erred, 1);
+        assert_query(sink, "SELECT status, attempts FROM task", "ERROR|1\n");
+      }
+      if (k == 0 && i == 2) /* run 2 runs: the task with it */
+        assert_query(sink, "SELECT status, started, ended, attempts FROM task",
+                     "RUNNING|300|~|2\n");
+    }
+    assert_query(sink, "SELECT status, started, ended, attempts FROM task",
+                 "FINISHED|300|400|2\n");
+    assert_query(sink, "SELECT status, started, ended FROM task_run"
+                       " ORDER BY started",
+                 "ERROR|100|200\nFINISHED|300|400\n");
+    mida__sink_close(sink);
+  }
 }
 
 /* A worker's batch -- a run's start, the task's arguments and result, the
@@ -456,6 +507,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_task_of_one_process_written_once,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_run_states, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_a_run_after_the_others_ended_reopens_its_task, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_run_summary_writes_arguments_and_result, setup, teardown),
       cmocka_unit_test_setup_teardown(test_run_summary_forms, setup, teardown),
