@@ -71,6 +71,7 @@
  * list below is a warning, not a failure.
  */
 #include "observe/mlflow.h"
+#include "observe/mlflow_lives.h"
 #include "observe/mlflow_reader.h"
 #include "observe/observer.h"
 
@@ -275,6 +276,7 @@ typedef struct seen_entry {
    * emitted (-1: none emitted), at the last pass, and when they last grew
    * (CLOCK_MONOTONIC ms). */
   int64_t points_sent, points_seen, grew_ms;
+  mida__mlf_life life; /* lives: the run's life (mlflow_lives.h) */
   struct seen_entry *next;
 } seen_entry;
 
@@ -320,6 +322,9 @@ typedef struct mlf {
    * seen, which a resync empties. At most TOO_LARGE_KEPT of them. */
   seen_entry *too_large_counted[SEEN_BUCKETS];
   size_t too_large_kept;
+  /* Each run's life (mlflow_lives.h), by its uuid: restored from the
+   * cursors at start, kept apart from seen, which a resync empties. */
+  seen_entry *lives[SEEN_BUCKETS];
   int final_pass;        /* the last pass (--once, or stopping): nothing
                             is left for later */
   int models_pending;    /* logged models with metric rows not yet emitted,
@@ -875,6 +880,49 @@ static int put_run(mlf *m, const char *uuid, mida__rec *rec) {
   return rc;
 }
 
+/* Puts the run record of the present life of run i (mlflow_lives.h), a
+ * run of its task, after the task's own record; then the life's cursor,
+ * when the life moved. A run that has not started (MLflow's SCHEDULED,
+ * without a start_time) has no life yet. */
+static int put_life(mlf *m, const rows *runs, size_t i, const char *uuid,
+                    const mida_id_t *task) {
+  if (is_null(runs, i, RUN_START))
+    return MIDA_OK;
+  seen_entry *e = table_get(m->lives, uuid, true);
+  if (e == NULL)
+    return MIDA_ENOMEM;
+  mida_status_t status = mida__mlflow_status(txt(runs, i, RUN_STATUS));
+  bool ended = status >= MIDA_STATUS_FINISHED;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  bool moved = mida__mlf_life_step(
+      &e->life, ended, ms_to_ns(num(runs, i, RUN_START)),
+      (int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+  char name[320];
+  snprintf(name, sizeof name, "%s#%" PRId64, uuid, e->life.n);
+  mida_id_t run = mida_id_from_name("mlflow-run-life", name);
+  mida__rec rec;
+  memset(&rec, 0, sizeof rec);
+  rec.type = MIDA_REC_RUN;
+  mida__rec_set_id(&rec, MIDA_F_ID, &run);
+  mida__rec_set_id(&rec, MIDA_F_TASK, task);
+  mida__rec_set_i64(&rec, MIDA_F_STATUS, status);
+  mida__rec_set_i64(&rec, MIDA_F_STARTED, e->life.started_ns);
+  /* A resumed run keeps its last end_time while it runs again. */
+  if (ended && !is_null(runs, i, RUN_END))
+    mida__rec_set_i64(&rec, MIDA_F_ENDED, ms_to_ns(num(runs, i, RUN_END)));
+  int rc = put(m, &rec);
+  char text[96], key[320];
+  if (rc == MIDA_OK && moved &&
+      mida__mlf_life_format(&e->life, text, sizeof text) > 0) {
+    snprintf(key, sizeof key, "%s%s", MIDA__MLF_LIFE_KEY, uuid);
+    rc = mida__obs_put_cursor(m->s, m->source, key, text);
+    if (rc == MIDA_OK)
+      m->st->records++;
+  }
+  return rc;
+}
+
 /* Reads one run's params, tags and latest metrics and emits what changed. */
 static int read_run_children(mlf *m, const schema *sc, const rows *runs,
                              size_t i) {
@@ -983,6 +1031,8 @@ static int read_run_children(mlf *m, const schema *sc, const rows *runs,
       mida__rec_set_str(&rec, MIDA_F_CUSTOM, custom.ptr, custom.len);
     if (rc == MIDA_OK)
       rc = put_run(m, uuid, &rec);
+    if (rc == MIDA_OK)
+      rc = put_life(m, runs, i, uuid, &task);
   }
   mida__buf_free(&used);
   mida__buf_free(&gen);
@@ -1734,6 +1784,17 @@ static int restore_cursor(void *ctx, const char *key, const char *pos) {
   snprintf(want, sizeof want, "inputs.%s", unit);
   if (strcmp(key, want) == 0)
     return position_set(&m->inputs_pos, pos);
+  size_t prefix = strlen(MIDA__MLF_LIFE_KEY);
+  if (strncmp(key, MIDA__MLF_LIFE_KEY, prefix) == 0) {
+    mida__mlf_life life;
+    if (!mida__mlf_life_parse(pos, &life))
+      return MIDA_OK; /* not one: the run starts again from its life 1 */
+    seen_entry *e = table_get(m->lives, key + prefix, true);
+    if (e == NULL)
+      return MIDA_ENOMEM;
+    e->life = life;
+    return MIDA_OK;
+  }
   if (m->rd->methods->restore != NULL)
     return m->rd->methods->restore(m->rd, key, pos);
   return 0;
@@ -1998,6 +2059,7 @@ int mida__mlflow_observe(mida_session_t *s, const char *tracking_uri,
   rd->methods->close(rd);
   seen_clear(m);
   table_clear(m->too_large_counted);
+  table_clear(m->lives);
   mida__free(m->metrics_pos.at);
   mida__free(m->metrics_pos.saved);
   mida__free(m->inputs_pos.at);
