@@ -65,7 +65,8 @@ int mida__obs_cursors(mida_session_t *s, const char *source,
 }
 
 int mida__obs_put(mida_session_t *s, const mida__rec *rec) {
-  if ((rec->type != MIDA_REC_TASK && rec->type != MIDA_REC_WORKFLOW) ||
+  if ((rec->type != MIDA_REC_TASK && rec->type != MIDA_REC_WORKFLOW &&
+       rec->type != MIDA_REC_RUN) ||
       rec->f[MIDA_F_PID].present)
     return mida__session_put(s, rec);
   mida__rec own = *rec;

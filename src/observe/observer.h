@@ -119,11 +119,11 @@ int mida__obs_cursors(mida_session_t *s, const char *source,
                                 const char *position),
                       void *ctx);
 
-/* Appends rec to s's journal (mida__session_put()), a task or workflow
- * record with an explicit pid of MIDA_OBS_NO_PID unless it names one: the
- * runs and experiments an observer reads are not the observer process's
- * work, and without a pid of their own they would take the observer's
- * from its journal, so that recovery, after a SIGKILL of the observer,
+/* Appends rec to s's journal (mida__session_put()), a task, run or
+ * workflow record with an explicit pid of MIDA_OBS_NO_PID unless it names
+ * one: the runs and experiments an observer reads are not the observer
+ * process's work, and without a pid of their own they would take the
+ * observer's from its journal, so that recovery, after a SIGKILL of the observer,
  * would mark them LOST (and an MLflow experiment LOST for good) while
  * MLflow's runs go on. Returns mida__session_put()'s code. */
 #define MIDA_OBS_NO_PID 0

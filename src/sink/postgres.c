@@ -1719,17 +1719,31 @@ static int flush_direct(pg_sink *s, size_t nimages, const mida__origin *o) {
 /* ---- runs: the summary of their tasks ------------------------------------ */
 
 /* The summary of the tasks $1 (a text array of ids) from their runs
- * (schema.h, task_run), as sqlite_summary.c's run summary. */
+ * (schema.h, task_run), as sqlite_summary.c's run summary. A task whose
+ * latest run started after each of its other runs had ended (reopened: the
+ * window l holds the other runs, an open one counting as never ended)
+ * takes that run's status, RUNNING until it ends, in place of the stored
+ * one; any other task keeps the higher-ranked of the stored status and
+ * its runs' (FINISHED once one finished, else RUNNING). */
 static const char run_summary_sql[] =
-    "INSERT INTO task AS t(id, status, started, ended, host, pid, worker,"
-    " telemetry, attempts, seq) SELECT DISTINCT ON (r.task_id) r.task_id,"
-    " CASE WHEN bool_or(r.status = 'FINISHED') OVER w THEN 'FINISHED'"
-    " ELSE 'RUNNING' END, r.started, r.ended, r.host, r.pid, r.worker,"
-    " r.telemetry, count(*) OVER w, " CHANGE_SEQ " FROM task_run r"
-    " WHERE r.task_id = ANY($1::text[])"
-    " AND r.started IS NOT NULL WINDOW w AS (PARTITION BY r.task_id)"
-    " ORDER BY r.task_id, r.started DESC, r.id DESC"
+    "WITH s AS (SELECT DISTINCT ON (r.task_id) r.task_id AS id,"
+    " max(coalesce(r.ended, 9223372036854775807)) OVER l <= r.started"
+    " AS reopened, CASE WHEN bool_or(r.status = 'FINISHED') OVER w"
+    " THEN 'FINISHED' ELSE 'RUNNING' END AS runs_status, r.status,"
+    " r.started, r.ended, r.host, r.pid, r.worker, r.telemetry,"
+    " count(*) OVER w AS attempts FROM task_run r"
+    " WHERE r.task_id = ANY($1::text[]) AND r.started IS NOT NULL"
+    " WINDOW w AS (PARTITION BY r.task_id), l AS (PARTITION BY r.task_id"
+    " ORDER BY r.started DESC, r.id DESC"
+    " ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
+    " ORDER BY r.task_id, r.started DESC, r.id DESC)"
+    " INSERT INTO task AS t(id, status, started, ended, host, pid, worker,"
+    " telemetry, attempts, seq) SELECT id, CASE WHEN reopened THEN CASE"
+    " WHEN status IN ('FINISHED', 'ERROR', 'CANCELLED', 'LOST') THEN status"
+    " ELSE 'RUNNING' END ELSE runs_status END, started, ended, host, pid,"
+    " worker, telemetry, attempts, " CHANGE_SEQ " FROM s"
     " ON CONFLICT(id) DO UPDATE SET status = CASE WHEN"
+    " (SELECT s.reopened FROM s WHERE s.id = excluded.id) OR"
     " mida.mida_status_rank(excluded.status) >"
     " mida.mida_status_rank(t.status)"
     " THEN excluded.status ELSE t.status END, started = excluded.started,"

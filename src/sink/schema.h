@@ -28,7 +28,9 @@
  *   summarises them: task.attempts = its runs that started; task.started,
  *   ended, host, pid, worker and telemetry = those of the run that started
  *   last (ties: the larger run id); task.status at least RUNNING, and at
- *   least FINISHED once one of its runs finished. The store recomputes the
+ *   least FINISHED once one of its runs finished, but that of its latest
+ *   run (RUNNING until it ends) where that run started after every other
+ *   run had ended: it reopened the task (a resumed MLflow run). The store recomputes the
  *   summary from task_run whenever a run record arrives, and a task's own
  *   records no longer change those six columns once it has runs, so the
  *   row is the same whatever the order in which its records arrive.

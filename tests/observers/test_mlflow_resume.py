@@ -8,15 +8,16 @@ kept as it was; reading the run again, by a restarted observer too, makes
 no new run; the points logged while resumed are the task's."""
 
 import json
+import pathlib
 import subprocess
 import sys
-import pathlib
+import uuid
 
 import pytest
 
 # The fixtures are imported so that pytest finds them here.
 from obs_support import (  # noqa: F401
-    mida_bin, observer, store)
+    Observer, mida_bin, observer, store)
 
 pytest.importorskip("mlflow")
 
@@ -85,6 +86,10 @@ def test_a_resumed_run_is_a_second_run_of_its_task(tracking, store, observer,
         assert runs[1][0] == "RUNNING" and runs[1][2] is None
         assert runs[1][1] > first[2]  # started after the first ended
         assert (started2, ended2) == (runs[1][1], None)
+        # Not the observer's own work: its death would make neither LOST.
+        assert store.query("SELECT DISTINCT pid FROM task_run") == [(0,)]
+        assert store.query("SELECT pid FROM task WHERE id = ?",
+                           (task,)) == [(0,)]
         # What a user asks while it runs.
         show = subprocess.run([mida_bin, "--store", store.path, "show",
                                run_id], capture_output=True, text=True,
@@ -126,3 +131,54 @@ def test_a_run_resumed_and_failed_is_failed(tracking, store, observer):
     (_, status, attempts, _, _), runs = task_of(store, run_id)
     assert (status, attempts) == ("ERROR", 2)
     assert [r[0] for r in runs] == ["FINISHED", "ERROR"]
+
+
+def test_a_resumed_run_in_a_postgresql_store(tmp_path, mida_bin, monkeypatch):
+    # The same, with the PostgreSQL store's summary of a task's runs.
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres",
+                                 dbname="postgres", connect_timeout=5)
+    except psycopg2.OperationalError as e:
+        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {e}")
+    admin.autocommit = True
+    name = "mida_resume_" + uuid.uuid4().hex[:12]
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    def observe():
+        o = Observer(mida_bin, url, str(tmp_path / "spool"), "mlflow",
+                     ["--tracking-uri", uri])
+        rc, out, err = o.once()
+        assert rc == 0, err
+
+    def task(run_id):
+        con = psycopg2.connect(url)
+        try:
+            cur = con.cursor()
+            cur.execute("SELECT t.status, t.attempts, array_agg(r.status"
+                        " ORDER BY r.started) FROM task t JOIN task_run r"
+                        " ON r.task_id = t.id WHERE t.source_key = %s"
+                        " GROUP BY 1, 2", (run_id,))
+            return cur.fetchone()
+        finally:
+            con.close()
+
+    try:
+        run_id = new_run(uri)
+        observe()
+        assert task(run_id) == ("FINISHED", 1, ["FINISHED"])
+        resumed = Resumed(uri, run_id, "KILLED")
+        try:
+            observe()
+            assert task(run_id) == ("RUNNING", 2, ["FINISHED", "RUNNING"])
+            observe()
+            assert task(run_id) == ("RUNNING", 2, ["FINISHED", "RUNNING"])
+        finally:
+            resumed.end()
+        observe()
+        assert task(run_id) == ("CANCELLED", 2, ["FINISHED", "CANCELLED"])
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
