@@ -1,9 +1,10 @@
 /*
  * mlflow_test.c -- unit tests of the MLflow observer's mappings: run status
  * to mida status, MLflow's stored NaN and infinity back to the logged
- * values, and tracking URIs to database paths.
+ * values, tracking URIs to database paths, and a run's lives.
  */
 #include "observe/mlflow.h"
+#include "observe/mlflow_lives.h"
 #include "observe/mlflow_reader.h"
 
 #include <float.h>
@@ -85,12 +86,43 @@ static void test_readable_tracking_uris(void **state) {
                          "tracking server"));
 }
 
+/* A run's lives (mlflow_lives.h): life 1 from its start; a new life only
+ * when the run runs again after it was seen ended, never on a re-read;
+ * the cursor text back to the same life, and a text that is none. */
+static void test_run_lives(void **state) {
+  (void)state;
+  mida__mlf_life life = {0, 0, false};
+  assert_true(mida__mlf_life_step(&life, false, 100, 500));
+  assert_true(life.n == 1 && life.started_ns == 100 && !life.ended);
+  assert_false(mida__mlf_life_step(&life, false, 100, 600)); /* re-read */
+  assert_true(mida__mlf_life_step(&life, true, 100, 700));   /* ended */
+  assert_false(mida__mlf_life_step(&life, true, 100, 800));
+  assert_true(mida__mlf_life_step(&life, false, 100, 900)); /* resumed */
+  assert_true(life.n == 2 && life.started_ns == 900 && !life.ended);
+  assert_false(mida__mlf_life_step(&life, false, 100, 1000));
+  char text[64];
+  assert_int_not_equal(mida__mlf_life_format(&life, text, sizeof text), 0);
+  assert_string_equal(text, "2 900 R");
+  mida__mlf_life back = {0, 0, false};
+  assert_true(mida__mlf_life_parse(text, &back));
+  assert_true(back.n == life.n && back.started_ns == life.started_ns &&
+              back.ended == life.ended);
+  assert_true(mida__mlf_life_parse("3 -5 E", &back) && back.ended &&
+              back.n == 3 && back.started_ns == -5);
+  static const char *const bad[] = {"", "0 1 R", "1 1", "1 1 X", "1 1 R ",
+                                    "x 1 R", "99999999999999999999 1 R"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_false(mida__mlf_life_parse(bad[i], &back));
+  assert_int_equal(mida__mlf_life_format(&life, text, 4), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_readable_tracking_uris),
       cmocka_unit_test(test_status_mapping),
       cmocka_unit_test(test_values_as_mlflow_encodes_them),
       cmocka_unit_test(test_file_store_metric_lines),
+      cmocka_unit_test(test_run_lives),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
