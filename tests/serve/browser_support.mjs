@@ -36,7 +36,12 @@ export async function openPage() {
   page.setDefaultTimeout(90000); // a loaded CI machine
   const problems = [];
   page.on("pageerror", (e) => problems.push(String(e)));
-  page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
+  // A request that got no answer (a connection reset) is the network's,
+  // not a script error: the dashboard tries it again (api.js).
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/^Failed to load resource: net::/.test(m.text()))
+      problems.push(m.text());
+  });
   const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
   return { browser, page, problems, shot };
 }

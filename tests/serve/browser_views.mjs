@@ -74,6 +74,10 @@
 //             no activity reads no "null"; a null parameter reads "—",
 //             apart from an empty string
 //
+//   reset     a request of the overview's whose connection is reset (a
+//             loaded machine, a server restarting) is tried again: the
+//             workflows are listed, not "Failed to fetch"
+//
 //   campaign  clicking a campaign lists its workflows alone
 //   empty     an empty store's overview says it has no workflow yet, until
 //             one begins (MIDA_COMMAND: a writer of one workflow)
@@ -464,6 +468,19 @@ const checks = {
     await page.waitForFunction(() => document.querySelectorAll(".vt-row").length === 0, null, { timeout: 15000 }).catch(() => {});
     check((await page.$$(".vt-row")).length === 0, "LOST filters the table (no task of the sweep is LOST)");
     await shot("status-options");
+  },
+  async reset({ page, shot }) {
+    let resets = 0;
+    await page.route(/\/api\/workflows/, (route) => {
+      if (resets++ < 2) return route.abort("connectionreset");
+      return route.continue();
+    });
+    await page.goto(`${url}/#/`);
+    await page.waitForSelector("tr.wf-row");
+    check(resets >= 3, `the overview tried its list again after ${resets - 1} resets`);
+    const said = await page.$eval("#view", (v) => v.textContent);
+    check(!/Failed to fetch/.test(said), "the overview says no failure");
+    await shot("reset");
   },
   async campaign({ page, shot }) {
     await page.goto(`${url}/#/`);

@@ -160,6 +160,12 @@ def test_long_names_wrap(serve, sweep):
     on_sweep("long-names", serve, sweep)
 
 
+def test_a_reset_connection_is_tried_again(serve, sweep):
+    # One connection reset (a loaded CI machine, seen once) left the
+    # overview on "Failed to fetch" until the page was reloaded.
+    on_sweep("reset", serve, sweep)
+
+
 def test_an_empty_store_says_it_has_no_workflow(serve, tmp_path):
     # The overview of an empty store was a table of headers and no word.
     need_browser()

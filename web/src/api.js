@@ -42,8 +42,26 @@ export function query(params) {
   return s ? "?" + s : "";
 }
 
+// The waits before each new try of a GET that got no answer at all (the
+// connection refused or reset: a server restarting, a loaded machine),
+// in ms. A GET reads only, so trying it again changes nothing; an answer
+// that is an error (4xx, 5xx) is not tried again. Until 2026-12-06 one
+// reset left a view on "Failed to fetch" until the page was reloaded.
+const RETRY_WAITS_MS = [250, 1000, 3000];
+
+async function fetchRetrying(target) {
+  for (let i = 0; ; i++) {
+    try {
+      return await fetch(target, { headers: headers() });
+    } catch (e) {
+      if (!(e instanceof TypeError) || i >= RETRY_WAITS_MS.length) throw e;
+      await new Promise((res) => setTimeout(res, RETRY_WAITS_MS[i]));
+    }
+  }
+}
+
 export async function get(path, params) {
-  const r = await fetch("/api/" + path + query(params), { headers: headers() });
+  const r = await fetchRetrying("/api/" + path + query(params));
   const text = await r.text();
   let body = null;
   try {
@@ -59,7 +77,7 @@ export async function get(path, params) {
 }
 
 export async function getText(path, params) {
-  const r = await fetch("/api/" + path + query(params), { headers: headers() });
+  const r = await fetchRetrying("/api/" + path + query(params));
   if (!r.ok) throw new ApiError(r.status, (await r.text()) || r.statusText);
   return r.text();
 }
