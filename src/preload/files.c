@@ -823,7 +823,9 @@ void mida__pl_track_open(int fd, int dirfd, const char *path, int flags,
                               : (MIDA_PL_R | MIDA_PL_W);
   uint8_t marks = 0;
   if ((flags & O_TRUNC) != 0 && (f->mode & MIDA_PL_W) != 0)
-    marks |= MIDA_PL_TRUNCATED;
+    marks |= MIDA_PL_TRUNCATED | MIDA_PL_FRESH;
+  if (exclusive)
+    marks |= MIDA_PL_FRESH;
   if ((flags & O_CREAT) != 0 || unnamed)
     marks |= MIDA_PL_CREATE;
   atomic_store_explicit(&f->marks, marks, memory_order_relaxed);
@@ -1048,7 +1050,11 @@ void mida__pl_record_file(mida__pl_file *f, int fd) {
        (marks & (MIDA_PL_TRUNCATED | MIDA_PL_MAPPED_W | MIDA_PL_RETIMED)) !=
            0 ||
        ((marks & MIDA_PL_CREATE) != 0 && st.st_size == 0));
-  int used = (f->mode & MIDA_PL_R) != 0 &&
+  /* A file emptied or made by its open (a linker's output, opened
+   * O_RDWR|O_CREAT|O_TRUNC and read back) was not used: what was read of
+   * it is what this process wrote. Until 2026-12-06 `ld` was recorded as
+   * using the program it generated, a loop in make's lineage. */
+  int used = (f->mode & MIDA_PL_R) != 0 && (marks & MIDA_PL_FRESH) == 0 &&
              (nr > 0 || (marks & MIDA_PL_MAPPED_R) != 0 || !generated);
   /* What this open adds to the link's total: what was not in a record of
    * this file already (one recorded at exec and again at close). */
@@ -1220,7 +1226,8 @@ void mida__pl_set_marks(int fd, unsigned marks) {
                              (uint8_t)(marks & (MIDA_PL_TRUNCATED |
                                                 MIDA_PL_CREATE |
                                                 MIDA_PL_MAPPED_W |
-                                                MIDA_PL_RETIMED)),
+                                                MIDA_PL_RETIMED |
+                                                MIDA_PL_FRESH)),
                              memory_order_relaxed);
 }
 

@@ -109,7 +109,10 @@ enum mida__pl_mark {
   MIDA_PL_UNANNOUNCED = 16, /* a pipe's write end not yet in the registry */
   MIDA_PL_INHERITED = 32,   /* came from the parent (fork, exec): recorded
                                only if this process used it */
-  MIDA_PL_RETIMED = 64      /* its mtime set (futimens): a new version */
+  MIDA_PL_RETIMED = 64,     /* its mtime set (futimens): a new version */
+  MIDA_PL_FRESH = 128       /* opened for writing with O_TRUNC, or made by
+                               O_CREAT|O_EXCL: what it reads back is its
+                               own writing, no earlier version's */
 };
 
 /* One open file (an open file description, shared by its dup'ed

@@ -796,6 +796,12 @@ def test_make_j2_of_a_c_project(r):
         assert f"{base}/prog" in downstream(f"{base}/{name}.o")
     # util.h is used by every compilation.
     assert ("cc1", "used", "util.h") in r.links(src)
+    # No step used a version of a file that it generated itself: the
+    # linker opens its output O_RDWR|O_CREAT|O_TRUNC and reads it back,
+    # and was recorded as using the program it made, a loop.
+    loops = {uri_of[d] for d, tasks in used_by.items()
+             if tasks & generated_by.get(d, set())}
+    assert not loops, loops
     root = r.root()
     assert r.tasks()[root][0] == "make"
 
