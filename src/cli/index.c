@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "sink/key_index.h"
 #include "mida.h"
+#include "report/iso_time_sql.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -81,8 +82,8 @@ int mida__cli_index(mida__cli *cli, int argc, char **argv) {
       return ex;
     return mida__cli_print_query(
         cli,
-        "SELECT key, kind, name, strftime('%Y-%m-%dT%H:%M:%SZ',"
-        " created / 1e9, 'unixepoch') AS created FROM mida_index"
+        "SELECT key, kind, name, " MIDA_ISO_S_SQL("created")
+        " AS created FROM mida_index"
         " ORDER BY key, kind",
         NULL, 0, fmt);
   }

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 
 #include "mida.h"
+#include "report/iso_time_sql.h"
 #include "report/workflow_status.h"
 #include "sink/key_index.h"
 #include "sink/merge.h"
@@ -162,16 +163,14 @@ int mida__cli_workflows(mida__cli *cli, int argc, char **argv) {
   char sql[LIST_SQL_MAX];
   snprintf(sql, sizeof(sql),
            "SELECT w.id, w.name, w.source, " MIDA_WORKFLOW_STATUS_SQL
-           " AS status,"
-           " strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', w.started / 1e9,"
-           " 'unixepoch') AS started,"
+           " AS status, %s AS started,"
            " round((w.ended - w.started) / 1e9, 3) AS duration_s,"
            " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id)"
            " AS tasks,"
            " (SELECT count(*) FROM task t WHERE t.workflow_id = w.id"
            " AND t.status = 'ERROR') AS failed"
            " FROM workflow w%s ORDER BY w.started, w.id",
-           where);
+           MIDA_ISO_S_SQL("w.started"), where);
   mida__sink *sink = NULL;
   ex = mida__cli_open_store(cli, 0, &sink);
   if (ex != MIDA_CLI_CONTINUE)
@@ -407,15 +406,13 @@ int mida__cli_tasks(mida__cli *cli, int argc, char **argv) {
   if (rc == MIDA_OK)
     rc = mida__buf_printf(
         &sql,
-        "SELECT id, activity, status,"
-        " strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', started / 1e9,"
-        " 'unixepoch') AS started,"
+        "SELECT id, activity, status, %s AS started,"
         " round((ended - started) / 1e9, 3) AS duration_s,"
         " coalesce(host, '') || '/' || coalesce(CAST(pid AS TEXT), '')"
         " AS host_pid%s"
         " FROM task WHERE TRUE%s ORDER BY %s%s",
-        mida__buf_str(&shown), mida__buf_str(&where), mida__buf_str(&order),
-        limit_sql);
+        MIDA_ISO_S_SQL("started"), mida__buf_str(&shown),
+        mida__buf_str(&where), mida__buf_str(&order), limit_sql);
   ex = rc == MIDA_OK ? print_rows(sink, mida__buf_str(&sql), params, nparams,
                                   fmt)
                      : mida__cli_fail("cannot build the query: %s",

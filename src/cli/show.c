@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 
 #include "mida.h"
+#include "report/iso_time_sql.h"
 #include "report/workflow_error.h"
 #include "report/workflow_status.h"
 
@@ -53,9 +54,9 @@ static const char task_sql[] =
     " coalesce(t.campaign_id, w.campaign_id), c.name, t.parent_id,"
     " p.activity,"
     " (SELECT count(*) FROM task k WHERE k.parent_id = t.id),"
-    " strftime('%Y-%m-%dT%H:%M:%fZ', t.submitted / 1e9, 'unixepoch'),"
-    " strftime('%Y-%m-%dT%H:%M:%fZ', t.started / 1e9, 'unixepoch'),"
-    " strftime('%Y-%m-%dT%H:%M:%fZ', t.ended / 1e9, 'unixepoch'),"
+    " " MIDA_ISO_MS_SQL("t.submitted") ","
+    " " MIDA_ISO_MS_SQL("t.started") ","
+    " " MIDA_ISO_MS_SQL("t.ended") ","
     " round((t.ended - t.started) / 1e9, 3),"
     " t.host, t.pid, t.worker, t.source_key, t.telemetry,"
     " t.used, t.generated, t.custom, t.error, t.attempts"
@@ -93,7 +94,7 @@ static const struct field {
 #define RUN_ERROR_SHOWN "160"
 static const char runs_sql[] =
     "SELECT r.status AS status,"
-    " strftime('%Y-%m-%dT%H:%M:%fZ', r.started / 1e9, 'unixepoch')"
+    " " MIDA_ISO_MS_SQL("r.started")
     " AS started,"
     " round((r.ended - r.started) / 1e9, 3) AS duration_s,"
     " r.host AS host, r.pid AS pid, r.worker AS worker,"
@@ -107,8 +108,8 @@ static const char workflow_sql[] =
     " w.parent_id, pw.name,"
     " (SELECT count(*) FROM workflow k WHERE k.parent_id = w.id),"
     " w.user, w.host, w.pid,"
-    " strftime('%Y-%m-%dT%H:%M:%fZ', w.started / 1e9, 'unixepoch'),"
-    " strftime('%Y-%m-%dT%H:%M:%fZ', w.ended / 1e9, 'unixepoch'),"
+    " " MIDA_ISO_MS_SQL("w.started") ","
+    " " MIDA_ISO_MS_SQL("w.ended") ","
     " round((w.ended - w.started) / 1e9, 3), w.metadata,"
     " CASE WHEN " MIDA_WORKFLOW_STATUS_SQL " = 'ERROR' THEN "
     MIDA_WORKFLOW_ERROR_SQL " END"

@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 
 #include "mida.h"
+#include "report/iso_time_sql.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -254,9 +255,7 @@ int mida__cli_telemetry(mida__cli *cli, int argc, char **argv) {
   int n = snprintf(
       sql, sizeof sql,
       "SELECT time, host, pid, scope, cpu_pct, mem_kb, workflow_id, sample"
-      " FROM (SELECT"
-      " strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', s.ts / 1e9, 'unixepoch')"
-      " AS time, s.host AS host, s.pid AS pid,"
+      " FROM (SELECT %s AS time, s.host AS host, s.pid AS pid,"
       " CASE WHEN s.pid = 0 THEN 'host' ELSE 'process' END AS scope,"
       " round(coalesce(json_extract(s.sample, '$.cpu_pct'),"
       " json_extract(s.sample, '$.cpu_busy_pct')), 1) AS cpu_pct,"
@@ -265,7 +264,7 @@ int mida__cli_telemetry(mida__cli *cli, int argc, char **argv) {
       " s.workflow_id AS workflow_id, s.sample AS sample, s.ts AS ts"
       " FROM telemetry s%s ORDER BY s.ts %s, s.host, s.pid%s) AS picked"
       " ORDER BY ts, host, pid",
-      where, latest ? "DESC" : "ASC", lim);
+      MIDA_ISO_MS_SQL("s.ts"), where, latest ? "DESC" : "ASC", lim);
   if (n < 0 || (size_t)n >= sizeof sql)
     return mida__cli_fail("internal error: query too long");
 

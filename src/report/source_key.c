@@ -4,6 +4,8 @@
  */
 #include "report/source_key.h"
 
+#include "report/iso_time_sql.h"
+
 #include <string.h>
 
 /* json_each, not json_extract: an experiment's key has a dot in its name,
@@ -11,13 +13,13 @@
  * stores have json_each (the PostgreSQL store's in its mida schema). */
 static const char find_sql[] =
     "SELECT 'task', t.id, t.activity, w.source,"
-    " strftime('%Y-%m-%dT%H:%M:%fZ', t.started / 1e9, 'unixepoch'),"
+    " " MIDA_ISO_MS_SQL("t.started") ","
     " t.started"
     " FROM task t LEFT JOIN workflow w ON w.id = t.workflow_id"
     " WHERE t.source_key = ?1"
     " UNION ALL"
     " SELECT 'workflow', w.id, w.name, w.source,"
-    " strftime('%Y-%m-%dT%H:%M:%fZ', w.started / 1e9, 'unixepoch'),"
+    " " MIDA_ISO_MS_SQL("w.started") ","
     " w.started"
     " FROM workflow w, json_each(w.metadata) e"
     " WHERE ?2 = '1' AND w.source = 'mlflow'"

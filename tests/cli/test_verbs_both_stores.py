@@ -9,22 +9,14 @@ PostgreSQL 15: a subquery without an alias, and sum() of text.) Numbers
 are compared by value: PostgreSQL's round() keeps its scale (10.000 where
 SQLite prints 10.0, docs/cli.md), which also moves a table's columns."""
 
-import os
-import pathlib
 import re
-import shutil
 import subprocess
 import sys
-import uuid
 
 import pytest
 
 import mida_cli_store as fx
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "multinode"))
-from multinode_support import (PG_ADMIN, built_with,  # noqa: E402
-                               copy_sqlite_to_postgres, port_open, psql)
+from pg_database import copy_store, pg_database
 
 # (arguments, whether both stores print the very same text)
 VERBS = [
@@ -64,23 +56,12 @@ def by_value(text):
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
     """(sqlite URL, postgresql URL) holding the same rows."""
-    if not built_with("LIBPQ"):
-        pytest.skip("this build has no PostgreSQL module")
-    if shutil.which("psql") is None or not port_open(5432):
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
     tmp = tmp_path_factory.mktemp("both")
     lite = tmp / "fixture.db"
     fx.make_store(str(lite))
-    name = f"mida_verbs_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    psql(PG_ADMIN + "/postgres", f"CREATE DATABASE {name}")
-    pg = f"{PG_ADMIN}/{name}"
-    build = pathlib.Path(os.environ.get("MIDA_BUILD", ROOT / "build"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")}
-    env.update(MIDA_STORE=pg, MIDA_SPOOL=str(tmp / "spool"))
-    copy_sqlite_to_postgres(lite, pg, str(build / "tests" / "mida_produce"),
-                            env)
-    yield f"sqlite://{lite}", pg
-    psql(PG_ADMIN + "/postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with pg_database("mida_verbs") as pg:
+        copy_store(lite, pg, tmp / "spool")
+        yield f"sqlite://{lite}", pg
 
 
 @pytest.mark.parametrize("args, same", VERBS,
@@ -116,14 +97,8 @@ def test_a_result_without_rows_says_its_columns_on_both_stores(run, stores,
 @pytest.fixture
 def empty_stores(tmp_path):
     """(sqlite URL, postgresql URL) of two new, empty stores."""
-    if not built_with("LIBPQ"):
-        pytest.skip("this build has no PostgreSQL module")
-    if shutil.which("psql") is None or not port_open(5432):
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    name = f"mida_empty_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    psql(PG_ADMIN + "/postgres", f"CREATE DATABASE {name}")
-    yield f"sqlite://{tmp_path / 'empty.db'}", f"{PG_ADMIN}/{name}"
-    psql(PG_ADMIN + "/postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with pg_database("mida_empty") as pg:
+        yield f"sqlite://{tmp_path / 'empty.db'}", pg
 
 
 def test_lineage_starts_from_a_digest_on_both_stores(run, empty_stores,
