@@ -30,10 +30,10 @@
  * functions that start and stop the helper. Signals sent to mida run (INT,
  * TERM, HUP, QUIT, USR1, USR2) are forwarded to the child; mida run
  * exits with the child's status (128 + N for a signal N, as shells do), or
- * 127 when the command cannot be executed. Observing never stops the
- * command: a store that cannot be opened or a record that cannot be made
- * is a warning on stderr and the command runs all the same (MIDA_STRICT=1
- * makes them errors, before the command starts).
+ * 127 when the command is not found, 126 when it cannot be run. Observing
+ * never stops the command: a store that cannot be opened or a record that
+ * cannot be made is a warning on stderr and the command runs all the same
+ * (MIDA_STRICT=1 makes them errors, before the command starts).
  */
 #include "cli/cli.h"
 #include "cli/run_after.h"
@@ -83,8 +83,9 @@ static const char run_help[] =
     "mida.dask prepended), so that Python code using the mida package or\n"
     "Dask is observed with no change to it. Signals are forwarded to the\n"
     "command; the exit status is the command's (128+N after signal N, 127\n"
-    "if it cannot be run). A store that cannot be opened is a warning: the\n"
-    "command runs, its records wait in the spool (MIDA_STRICT=1: an error).\n"
+    "if it is not found, 126 if it cannot be run). A store that cannot be\n"
+    "opened is a warning: the command runs, its records wait in the spool\n"
+    "(MIDA_STRICT=1: an error).\n"
     "The task's telemetry is the command's resource use as wait4 gives it\n"
     "(CPU time, peak memory, I/O of the command and what it waited for);\n"
     "while they run, the command's processes are sampled, each under its\n"

@@ -54,3 +54,13 @@ def test_a_command_named_by_a_directory_keeps_its_name(tmp_path):
                           " JOIN workflow w ON w.id = t.workflow_id"
                           ).fetchall()
     assert got == [("./", "./")], got
+
+
+def test_the_help_says_both_statuses_of_a_command_that_cannot_run():
+    """`mida run --help` said "127 if it cannot be run", which a command
+    found but not executable (126) is not."""
+    r = subprocess.run([MIDA, "run", "--help"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert "127 if it is not found, 126 if it cannot be run" in text, text
