@@ -17,6 +17,7 @@ import pytest
 
 import mida_cli_store as fx
 from pg_database import copy_store, pg_database
+from multinode_support import psql  # noqa: E402 (pg_database's path)
 
 # (arguments, whether both stores print the very same text)
 VERBS = [
