@@ -78,6 +78,20 @@ static mida__shipper *open_shipper(mida__journal *own, const char *url,
   return sh;
 }
 
+/* A shipper of a new journal (*own) into the store DIR/store.db (its path
+ * into path, cap bytes), started, its store open and its first flush
+ * made. */
+static mida__shipper *flushed_shipper(const char *dir, char *path,
+                                      size_t cap, mida__journal **own) {
+  char url[600];
+  snprintf(path, cap, "%s/store.db", dir);
+  snprintf(url, sizeof url, "sqlite://%s", path);
+  *own = fixture_journal(dir, "ownhost", 0);
+  mida__shipper *sh = open_shipper(*own, url, dir);
+  assert_int_equal(mida__shipper_flush(sh, 10000), MIDA_OK);
+  return sh;
+}
+
 /* A held group lasts as long as its writers write, up to
  * MIDA_RECOVER_HOLD_MS; a flush of the shipper's own journal asked for
  * meanwhile waited for all of it (`mida run`'s early flush of the
@@ -154,12 +168,9 @@ static void stored_activity(const char *path, const mida_id_t *id,
  * one overwrote it. */
 static void test_a_pass_ships_our_records_from_before_it_first(void **state) {
   const char *dir = *state;
-  char path[512], url[sizeof path + 16];
-  snprintf(path, sizeof path, "%s/store.db", dir);
-  snprintf(url, sizeof url, "sqlite://%s", path);
-  mida__journal *own = fixture_journal(dir, "ownhost", 0);
-  mida__shipper *sh = open_shipper(own, url, dir);
-  assert_int_equal(mida__shipper_flush(sh, 10000), MIDA_OK);
+  char path[512];
+  mida__journal *own = NULL;
+  mida__shipper *sh = flushed_shipper(dir, path, sizeof path, &own);
 
   sqlite3 *locker = NULL;
   assert_int_equal(sqlite3_open(path, &locker), SQLITE_OK);
@@ -196,12 +207,9 @@ static void test_a_pass_ships_our_records_from_before_it_first(void **state) {
  * with the store's error, as a flush does. */
 static void test_a_pass_says_why_the_store_fails_our_batches(void **state) {
   const char *dir = *state;
-  char path[512], url[sizeof path + 16];
-  snprintf(path, sizeof path, "%s/store.db", dir);
-  snprintf(url, sizeof url, "sqlite://%s", path);
-  mida__journal *own = fixture_journal(dir, "ownhost", 0);
-  mida__shipper *sh = open_shipper(own, url, dir);
-  assert_int_equal(mida__shipper_flush(sh, 10000), MIDA_OK);
+  char path[512];
+  mida__journal *own = NULL;
+  mida__shipper *sh = flushed_shipper(dir, path, sizeof path, &own);
 
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
