@@ -13,13 +13,8 @@
 #include "capture/ship_lock.h"
 #include "core/config.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-
-/* Whether this process has said the guard's query notice (a bound that
- * the store's role cannot have): said once, not at every call. */
-static atomic_int query_notice_said;
 
 /* The reason in err, without the words of mida_strerror(rc) when err opens
  * with them: the guard's refusals read "the query guard refuses this
@@ -94,8 +89,7 @@ int mida_query_kinds(const char *store_url, const char *sql,
     if (rc != MIDA_OK)
       snprintf(err, sizeof err, "%s", mida__sink_errmsg(sink));
     char unbounded[512];
-    if (mida__sink_take_query_notice(sink, unbounded, sizeof unbounded) &&
-        !atomic_exchange(&query_notice_said, 1)) {
+    if (mida__sink_take_query_notice(sink, unbounded, sizeof unbounded)) {
       size_t n = strlen(note);
       snprintf(note + n, sizeof note - n, "%s%s", n > 0 ? "; " : "",
                unbounded);

@@ -172,16 +172,11 @@ int64_t mida__serve_generation(mida__serve_pool *pool) {
   return generation;
 }
 
-/* Whether the server's log has said the guard's query notice (a bound
- * that the store's role cannot have): once, not at every request. */
-static atomic_int query_notice_said;
-
 void mida__serve_release(mida__serve_pool *pool, mida__sink *sink, int failed) {
   if (sink == NULL)
     return;
   char unbounded[512];
-  if (mida__sink_take_query_notice(sink, unbounded, sizeof unbounded) &&
-      !atomic_exchange(&query_notice_said, 1))
+  if (mida__sink_take_query_notice(sink, unbounded, sizeof unbounded))
     fprintf(stderr, "mida serve: warning: %s\n", unbounded);
   pthread_mutex_lock(&pool->lock);
   for (int i = 0; i < pool->size; i++) {

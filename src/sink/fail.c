@@ -10,6 +10,7 @@
 #include "sink/wire.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 const char *mida__sink_errmsg(const mida__sink *sink) {
@@ -33,8 +34,14 @@ int mida__sink_take_notice(mida__sink *sink, char *buf, size_t len) {
   return take_notice(sink != NULL ? sink->notice : NULL, buf, len);
 }
 
+/* Whether this process has handed out a query notice: each is said once
+ * a process (a bound the store's role cannot have stays so), not at every
+ * query of `mida serve` or of a Python program. */
+static atomic_int query_notice_taken;
+
 int mida__sink_take_query_notice(mida__sink *sink, char *buf, size_t len) {
-  return take_notice(sink != NULL ? sink->query_notice : NULL, buf, len);
+  return take_notice(sink != NULL ? sink->query_notice : NULL, buf, len) &&
+         !atomic_exchange(&query_notice_taken, 1);
 }
 
 int mida__sink_fail(mida__sink *sink, int rc, const char *fmt, ...) {

@@ -285,9 +285,9 @@ int mida__sink_take_notice(mida__sink *sink, char *buf, size_t len);
 
 /* Copies into buf (len bytes) the sink's query notice, what a query that
  * succeeded ran without (a bound of the guard that this role cannot
- * have), and clears it. Returns 1 if there was one, 0 (buf "") if not.
- * The query paths say it once per process (`mida query`, mida_query(),
- * `mida serve`'s log). */
+ * have), and clears it. Returns 1 if there was one and this process has
+ * not had one yet (the query paths say it once: `mida query`,
+ * mida_query(), `mida serve`'s log), else 0. */
 int mida__sink_take_query_notice(mida__sink *sink, char *buf, size_t len);
 
 /* Sets the sink's error message, printf-style; returns rc. */
