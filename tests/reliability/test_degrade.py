@@ -5,6 +5,7 @@ process starts. Each case runs a real program in a child process against
 the real fault; MIDA_STRICT=1 turns the failures back into errors."""
 
 import errno
+import fcntl
 import os
 import signal
 import socket
@@ -163,6 +164,16 @@ def test_mida_run_in_a_read_only_directory_says_what_is_lost(tmp_path):
         assert false_claim not in err, err
 
 
+def wait_for_shipping_lock(spool):
+    """Returns once no detached process holds the spool's shipping lock
+    (src/capture/ship_lock.h), as mida's readers wait."""
+    fd = os.open(spool / "shipping.lock", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(fd)
+
+
 def fill_up(path):
     """Writes path until its file system has no byte left. Unbuffered:
     a buffered file would raise ENOSPC again at its close, flushing what
@@ -200,6 +211,11 @@ def test_mida_run_ends_when_the_store_fills_under_its_command(tmp_path):
         r = subprocess.run([MIDA_BIN, "run", "--", "true"], env=env,
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
+        # The first run's copy-back (a detached `mida recover --settle`,
+        # src/cli/run_after.h) ends before the disk fills: a WAL it left
+        # half done would give the second run room in the WAL it reuses.
+        wait_for_shipping_lock(spool)
+        assert not (fs / "run.db-wal").exists()
         fill_up(fs / "filler")  # the rest of the tmpfs
         out = tmp_path / "out"
         out.mkdir()
