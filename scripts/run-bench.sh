@@ -113,6 +113,13 @@ if command -v valgrind >/dev/null && [ -x "$build/bench/bench_sink_dask" ]; then
     tail -n 1 bench-out/sink_dask_ir.log >>"$out"
   done
 fi
+# What `mida run` costs around a command that does nothing, and the
+# preload library a process, in instructions (bench_run_fixed.sh).
+if command -v valgrind >/dev/null; then
+  echo "== run_fixed_ir"
+  bench/bench_run_fixed.sh "$build" | tee bench-out/run_fixed_ir.log
+  tail -n 1 bench-out/run_fixed_ir.log >>"$out"
+fi
 # The MLflow and TensorBoard observers (issue 4): latency from MLflow's
 # commit / TensorBoard's flush to queryable, with the test venv; and
 # fidelity beside Flowcept 1.0.3's adapters, with their own venv

@@ -5,6 +5,8 @@ store it runs on, rather than open it as an SQLite file of that name (its
 TRUNCATE in it). The Python benches that run a build take its directory
 (or its mida) the same way, through bench/bench_args.py."""
 
+import json
+import shutil
 import subprocess
 import sys
 
@@ -171,4 +173,41 @@ def test_bench_sink_dask_sh_refuses_before_valgrind(tmp_path, args):
     r = run_dask(*args, cwd=tmp_path, sh=True)
     assert r.returncode == 2, (args, r.stdout, r.stderr)
     assert DASK_SH_USAGE in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# bench_run_fixed.sh: a build directory, nothing else; refused before
+# valgrind runs.
+FIXED_SH = ROOT / "bench" / "bench_run_fixed.sh"
+FIXED_USAGE = "usage: bench_run_fixed.sh [BUILD]"
+
+
+def run_fixed(*args, cwd):
+    return subprocess.run(["sh", str(FIXED_SH), *args], env=clean_env(),
+                          cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("args", [("nope",), (str(BUILD), "extra")])
+def test_bench_run_fixed_refuses_before_valgrind(tmp_path, args):
+    r = run_fixed(*args, cwd=tmp_path)
+    assert r.returncode == 2, (args, r.stdout, r.stderr)
+    assert FIXED_USAGE in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_run_fixed_counts(tmp_path):
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed")
+    r = run_fixed(str(BUILD), cwd=tmp_path)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    line = json.loads(r.stdout.splitlines()[-1])
+    assert line["bench"] == "run_fixed_ir"
+    # Every figure is a count of something that ran: SQL is compiled in
+    # every run, a store there has its schema read, and the library runs
+    # in the process.
+    assert 0 < line["run_store_there_sql_compile"] < line["run_store_there"]
+    assert 0 < line["run_store_there_schema_read"]
+    assert 0 < line["run_new_store_sql_compile"] < line["run_new_store"]
+    assert line["process_library"] > 0 and line["process_plain"] > 0
     assert list(tmp_path.iterdir()) == []
