@@ -37,6 +37,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/host.h"
+#include "core/plural.h"
 #include "core/url.h"
 #include "mida.h"
 #include "sink/wire.h"
@@ -406,10 +407,11 @@ int mida__cli_ingest(mida__cli *cli, int argc, char **argv) {
     ex = run_loop(g, (int)batch, (int)idle_exit);
     if (!g->quiet)
       mida__cli_note(
-          "mida ingest: %llu records from %llu messages applied, %llu "
-          "messages rejected\n",
-          (unsigned long long)g->applied, (unsigned long long)g->messages,
-          (unsigned long long)g->rejected);
+          "mida ingest: %llu record%s from %llu message%s applied, %llu "
+          "message%s rejected\n",
+          (unsigned long long)g->applied, mida__plural_s(g->applied),
+          (unsigned long long)g->messages, mida__plural_s(g->messages),
+          (unsigned long long)g->rejected, mida__plural_s(g->rejected));
     g->src->methods->close(g->src);
   }
   mida__sink_close(g->store);

@@ -18,6 +18,7 @@
 
 #include "capture/recovery.h"
 #include "core/config.h"
+#include "core/plural.h"
 #include "core/url.h"
 #include "mida.h"
 
@@ -57,9 +58,10 @@ static const char recover_help[] =
     "  mida --store run.db recover\n";
 
 static void show_progress(void *ctx, const mida__recover_stats *st) {
-  mida__cli_progress_show(ctx, 0,
-                          "%" PRIu64 " records from %" PRIu64 " journals",
-                          st->records, st->segments + 1);
+  mida__cli_progress_show(ctx, 0, "%" PRIu64 " record%s from %" PRIu64
+                          " journal%s",
+                          st->records, mida__plural_s(st->records),
+                          st->segments + 1, mida__plural_s(st->segments + 1));
 }
 
 /* Bounds of the wait for the starter's end once its pipe has closed. */
@@ -170,14 +172,17 @@ int mida__cli_recover(mida__cli *cli, int argc, char **argv) {
                                         progress.on ? show_progress : NULL,
                                         &progress);
   mida__cli_progress_end(&progress);
-  printf("recovered %llu records from %llu journals; %llu corrupt frames "
-         "skipped; %llu busy (live) journals left\n",
-         (unsigned long long)st.records, (unsigned long long)st.segments,
-         (unsigned long long)st.corrupt, (unsigned long long)st.busy);
+  printf("recovered %llu record%s from %llu journal%s; %llu corrupt frame%s "
+         "skipped; %llu busy (live) journal%s left\n",
+         (unsigned long long)st.records, mida__plural_s(st.records),
+         (unsigned long long)st.segments, mida__plural_s(st.segments),
+         (unsigned long long)st.corrupt, mida__plural_s(st.corrupt),
+         (unsigned long long)st.busy, mida__plural_s(st.busy));
   if (st.quarantined > 0)
-    printf("%llu journals had a damaged header: read frame by frame and "
+    printf("%llu journal%s had a damaged header: read frame by frame and "
            "kept as *.mj.quarantine in %s\n",
-           (unsigned long long)st.quarantined, spool);
+           (unsigned long long)st.quarantined, mida__plural_s(st.quarantined),
+           spool);
   fflush(stdout);
   char notice[512];
   if (mida__sink_take_notice(sink, notice, sizeof notice))

@@ -36,6 +36,7 @@
 #include "core/alloc.h"
 #include "core/json.h"
 #include "core/number.h"
+#include "core/plural.h"
 #include "core/term.h"
 #include "mida.h"
 
@@ -679,9 +680,10 @@ static int write_diff(mida__rout *o, side *a, side *b, int json,
                           "> only in B\n",
                           (unsigned long long)ndiff);
   if (rc == MIDA_OK && !json && (a->dropped > 0 || b->dropped > 0))
-    rc = mida__buf_printf(&o->piece, "(%llu facts of A and %llu of B left "
+    rc = mida__buf_printf(&o->piece, "(%llu fact%s of A and %llu of B left "
                                      "out: over %d)\n",
                           (unsigned long long)a->dropped,
+                          mida__plural_s(a->dropped),
                           (unsigned long long)b->dropped, MAX_FACTS);
   rc = mida__rout_flush(o, rc);
   *differences = ndiff;

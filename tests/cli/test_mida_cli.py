@@ -1156,9 +1156,10 @@ def test_recover_ships_a_crashed_process_journal(run, mida_bin, tmp_path):
 
     r = run("recover", store_path=str(db), env={"MIDA_SPOOL": ""})
     assert r.returncode == 0, r.stderr
-    assert re.fullmatch(r"recovered \d+ records from 1 journals; 0 "
-                        r"corrupt frames skipped; 0 busy \(live\) journals "
-                        r"left\n", r.stdout), r.stdout
+    # Each count agrees with its noun: "from 1 journal", not "journals".
+    assert re.fullmatch(r"recovered (1 record|\d+ records) from 1 journal; "
+                        r"0 corrupt frames skipped; 0 busy \(live\) "
+                        r"journals left\n", r.stdout), r.stdout
     rows = json.loads(run("tasks", "--json", store_path=str(db)).stdout)
     assert [(t["id"], t["activity"], t["status"]) for t in rows] == [
         (task, "step", "FINISHED")]

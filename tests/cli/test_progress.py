@@ -79,8 +79,9 @@ def test_recover_progress_only_on_a_terminal(mida_bin, tmp_path):
         if where == "tty":
             rc, screen = on_a_terminal(argv, env, tmp_path)
             assert rc == 0, screen
+            # One journal: "from 1 journal", not "journals".
             assert "\rmida recover: " in screen and " records from 1 " \
-                "journals" in screen, screen
+                "journal  " in screen, screen
             assert "recovered " in screen
         else:
             r = subprocess.run(argv, env=env, capture_output=True,

@@ -122,7 +122,7 @@ def test_mqtt_foreign_message_and_errors(fleet, pg_db, mosquitto_factory,
     c.wait(timeout=60)
     log = c.log_path.read_text()
     assert c.returncode == 0, log
-    assert "bad magic" in log and "1 messages rejected" in log
+    assert "bad magic" in log and "1 message rejected" in log
     assert psql(pg_db, "SELECT value FROM counter"
                        " WHERE name = 'wire_rejected'") == "1"
 

@@ -249,7 +249,7 @@ def test_interleaved_origins_in_one_round_each_get_their_own(
     assert psql(pg_db, "SELECT activity, status, started, ended FROM task"
                        f" WHERE id = '{split}'") == \
         f"split|FINISHED|{now}|{now + 5}"
-    assert "8 records from 5 messages applied, 1 messages rejected" in log, \
+    assert "8 records from 5 messages applied, 1 message rejected" in log, \
         log
 
 
