@@ -254,6 +254,9 @@ typedef struct mida__out {
   size_t max_cell;          /* table: widest cell, in characters */
   const char *indent;       /* table: written before every line ("") */
   const char *empty;        /* table: the line printed for no rows */
+  const char *json_object;  /* JSON: the column whose cells that are JSON
+                               objects are nested as objects, not written
+                               as strings (NULL: none) */
   int ncols;                /* columns, from the first row; 0 before it */
   char **names;             /* column names, copied from the first row
                                (JSON: made distinct keys) */

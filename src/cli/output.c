@@ -20,7 +20,9 @@
  *   A NUL byte is kept as it is, in a quoted field. Never cut.
  * - JSON: an array of objects, one per line, keys in column order; a value
  *   that is exactly a JSON number (as SQLite prints numbers) is a number,
- *   SQL NULL is null, anything else a string (a NUL byte as \u0000).
+ *   SQL NULL is null, anything else a string (a NUL byte as \u0000);
+ *   in the column named by json_object (a JSON document the store keeps
+ *   as text), a cell that is a JSON object is nested as it is.
  *   Column names that repeat become distinct keys, since an object keeps
  *   only one of each: the second "a" is "a_2", the third "a_3" (skipping
  *   a name another column has). Never cut.
@@ -325,7 +327,13 @@ static int json_row(mida__out *o, const char *const *values,
       rc = mida__json_add_string(&o->line, o->names[c], strlen(o->names[c]));
     if (rc == MIDA_OK)
       rc = mida__buf_add(&o->line, ": ", 2);
-    if (rc == MIDA_OK)
+    if (rc != MIDA_OK)
+      break;
+    if (values[c] != NULL && o->json_object != NULL &&
+        strcmp(o->names[c], o->json_object) == 0 &&
+        mida__json_check(values[c], lens[c], true, NULL) == MIDA_OK)
+      rc = mida__buf_add(&o->line, values[c], lens[c]);
+    else
       rc = mida__json_add_cell_n(&o->line, values[c], lens[c]);
   }
   if (rc == MIDA_OK)

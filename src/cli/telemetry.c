@@ -6,8 +6,9 @@
  * Rows come from the telemetry table in time order. A sample of one
  * process has its pid; a host-wide sample has pid 0 (scope "host"; see
  * src/telemetry/telemetry.h). The table shows a few headline values of each
- * sample and the sample itself, cut to the table's width; CSV and JSON
- * give the sample whole. Filters are bound as parameters, never pasted
+ * sample and the sample itself, cut to the table's width; CSV gives the
+ * sample's text whole, JSON nests the sample as an object (a sample that
+ * is not one stays a string). Filters are bound as parameters, never pasted
  * into the SQL; --since and --until become nanoseconds here, so that the
  * query is a range scan of telemetry_by_time (or of the primary key, with
  * --host).
@@ -35,7 +36,8 @@ static const char telemetry_help[] =
     "share of all its CPUs, 0 to 100), resident memory (process) or\n"
     "available memory (host) in KiB, the workflow the process recorded\n"
     "for at the time (empty if none), and the sample as JSON (cut to the\n"
-    "table's width; whole, as a JSON text, with --csv or --json).\n"
+    "table's width; whole, as JSON text in one field, with --csv; as a\n"
+    "nested object, with --json: jq '.[].sample.cpu_pct').\n"
     "\n"
     "options:\n"
     "  --host H     only samples of host H\n"
@@ -50,7 +52,8 @@ static const char telemetry_help[] =
     "  --limit N    at most N samples (the latest N when --since is not\n"
     "               given)\n"
     "  --csv        CSV (RFC 4180) with a header line\n"
-    "  --json       a JSON array of objects\n"
+    "  --json       a JSON array of objects, each sample nested in its\n"
+    "               \"sample\" member as an object\n"
     "  --store URL  the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
     "\n"
@@ -279,6 +282,7 @@ int mida__cli_telemetry(mida__cli *cli, int argc, char **argv) {
   mida__out out;
   mida__out_init(&out, fmt, stdout);
   out.empty = "(no samples)";
+  out.json_object = "sample";
   int rc = mida__sink_query_cells(sink, sql, params, nparams,
                                   mida__out_columns, mida__out_row, &out);
   if (rc == MIDA_OK && out.rc != MIDA_OK)

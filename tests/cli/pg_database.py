@@ -2,7 +2,8 @@
 both stores: made on the local server (127.0.0.1:5432, the tests' admin
 role), dropped after; the test is skipped where the build has no
 PostgreSQL module or no server runs. copy_store() fills it with the rows
-of an SQLite store, through mida's own producer."""
+of an SQLite store, through mida's own producer; store_as() gives a test
+its SQLite store as it is or copied into such a database."""
 
 import contextlib
 import os
@@ -43,3 +44,15 @@ def copy_store(lite, pg, spool):
     env.update(MIDA_STORE=pg, MIDA_SPOOL=str(spool))
     copy_sqlite_to_postgres(lite, pg, str(build / "tests" / "mida_produce"),
                             env)
+
+
+@contextlib.contextmanager
+def store_as(kind, lite, prefix, spool):
+    """Yields the SQLite store at lite ("sqlite") or its rows copied into
+    a new database named after prefix ("postgresql"), dropped after."""
+    if kind == "sqlite":
+        yield str(lite)
+        return
+    with pg_database(prefix) as pg:
+        copy_store(lite, pg, spool)
+        yield pg

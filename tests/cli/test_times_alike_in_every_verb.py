@@ -16,7 +16,7 @@ import sqlite3
 import pytest
 
 import mida_cli_store as fx
-from pg_database import copy_store, pg_database
+from pg_database import store_as
 
 # 0.4 ms before a whole second: rounding and cutting disagree on the second.
 LATE = fx.SEC - 400_000
@@ -40,12 +40,9 @@ def late(request, tmp_path):
     """The late store, as an SQLite file or copied into PostgreSQL."""
     lite = tmp_path / "late.db"
     late_store(str(lite))
-    if request.param == "sqlite":
-        yield str(lite)
-        return
-    with pg_database("mida_times") as pg:
-        copy_store(lite, pg, tmp_path / "spool")
-        yield pg
+    with store_as(request.param, lite, "mida_times",
+                  tmp_path / "spool") as url:
+        yield url
 
 
 def field(text, name):
