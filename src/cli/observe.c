@@ -1,8 +1,8 @@
 /*
  * observe.c -- `mida observe mlflow|tensorboard`: run an observer of
- * MLflow's tracking database (SQLite or PostgreSQL) or of TensorBoard's
- * event files (the observers live in src/observe/; see observer.h), in the
- * foreground or detached.
+ * MLflow's tracking store (SQLite, PostgreSQL or an mlruns file store) or
+ * of TensorBoard's event files (the observers live in src/observe/; see
+ * observer.h), in the foreground or detached.
  *
  * The verb opens a session on the store (so the observer's records go
  * through the journal, crash-safe, like every other source), installs the
@@ -45,17 +45,21 @@ static const char observe_help[] =
     "Reads what MLflow or TensorBoard writes, while they write it, into the\n"
     "store; the training script does not change.\n"
     "\n"
-    "  mlflow       follows an MLflow tracking database (SQLite or\n"
-    "               PostgreSQL), read-only:\n"
+    "  mlflow       follows an MLflow tracking store (an SQLite or\n"
+    "               PostgreSQL database, or a file store: an mlruns\n"
+    "               directory), read-only:\n"
     "               experiments, runs, params, tags, every metric point,\n"
     "               dataset inputs and logged models\n"
     "  tensorboard  follows every event file (*tfevents*) under DIR: every\n"
     "               scalar at every step, hparams and text\n"
     "\n"
     "options:\n"
-    "  --tracking-uri URI  sqlite:///path/mlflow.db, a path, or\n"
-    "                      postgresql://user@host/db (default:\n"
-    "                      $MLFLOW_TRACKING_URI)\n"
+    "  --tracking-uri URI  sqlite:///path/mlflow.db,\n"
+    "                      postgresql://user@host/db,\n"
+    "                      file:///path/mlruns (a file store), or a path:\n"
+    "                      a file store (an mlruns directory) unless it is\n"
+    "                      a file or ends in .db, .sqlite or .sqlite3\n"
+    "                      (default: $MLFLOW_TRACKING_URI)\n"
     "  --logdir DIR        TensorBoard's log directory\n"
     "  --once              one pass over everything, then exit\n"
     "  --poll-ms N         longest wait between passes (default 500);\n"
@@ -87,6 +91,7 @@ static const char observe_help[] =
     "examples:\n"
     "  mida --store obs.db observe mlflow \\\n"
     "      --tracking-uri sqlite:///mlflow.db &\n"
+    "  mida observe mlflow --tracking-uri file:///home/me/mlruns --once\n"
     "  mida observe tensorboard --logdir runs --once\n";
 
 /* What the observer is asked to do: MIDA_OBS_GO_ON, MIDA_OBS_DRAIN or

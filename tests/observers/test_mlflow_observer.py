@@ -681,3 +681,24 @@ def test_a_model_with_more_points_than_fit_keeps_the_rest(tmp_path, store,
     assert meta["params"] == {"depth": "4"} and "metrics" not in meta
     counters = dict(store.query("SELECT name, value FROM counter"))
     assert counters["observe.mlflow.skipped.too_large"] == 1
+
+
+def test_help_names_every_tracking_store_the_observer_reads(mida_bin,
+                                                            observer,
+                                                            tmp_path):
+    """`mida observe --help` named SQLite and PostgreSQL only, though the
+    observer reads a file store too (file:///path/mlruns, or the mlruns
+    directory's path): a user with ./mlruns could not tell."""
+    r = subprocess.run([mida_bin, "observe", "--help"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    for form in ("sqlite:///path/mlflow.db", "postgresql://",
+                 "file:///path/mlruns (a file store)",
+                 "a file store (an mlruns directory)"):
+        assert form in r.stdout, (form, r.stdout)
+    # As it says: a file: URI is read as a file store.
+    missing = tmp_path / "x" / "mlruns"
+    rc, out, err = observer("mlflow", "--tracking-uri",
+                            f"file://{missing}").once()
+    assert rc == 1
+    assert "no MLflow file store (mlruns directory) there" in err, err
