@@ -10,9 +10,9 @@
 #include "cli/cli.h"
 
 #include "core/clock.h"
-#include "sink/key_index.h"
 #include "mida.h"
-#include "report/iso_time_sql.h"
+#include "sink/iso_time_sql.h"
+#include "sink/key_index.h"
 
 #include <stdio.h>
 #include <string.h>

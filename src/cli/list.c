@@ -12,8 +12,8 @@
 #include "cli/cli.h"
 
 #include "mida.h"
-#include "report/iso_time_sql.h"
 #include "report/workflow_status.h"
+#include "sink/iso_time_sql.h"
 #include "sink/key_index.h"
 #include "sink/merge.h"
 

@@ -17,9 +17,9 @@
 #include "cli/cli.h"
 
 #include "mida.h"
-#include "report/iso_time_sql.h"
 #include "report/workflow_error.h"
 #include "report/workflow_status.h"
+#include "sink/iso_time_sql.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -16,7 +16,7 @@
 #include "cli/cli.h"
 
 #include "mida.h"
-#include "report/iso_time_sql.h"
+#include "sink/iso_time_sql.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  */
 #include "report/source_key.h"
 
-#include "report/iso_time_sql.h"
+#include "sink/iso_time_sql.h"
 
 #include <string.h>
 

@@ -61,6 +61,7 @@
  * was set read-only when it connected): the next session may take it.
  * Threads: one thread at a time per sink.
  */
+#include "sink/iso_time_sql.h"
 #include "sink/key_side.h"
 #include "sink/merge.h"
 #include "sink/rollup.h"
@@ -119,12 +120,12 @@ _Static_assert((KEY_SLOTS & (KEY_SLOTS - 1)) == 0 &&
   " value = 'NaN'::float8 THEN '7ff8000000000000' ELSE"                       \
   " encode(float8send(value + 0::float8), 'hex') END $$;\n"
 
-/* The view of task with readable times (schema.h). */
+/* The view of task with readable times, as the verbs print them
+ * (schema.h, sink/iso_time_sql.h). */
 #define PG_TASK_V                                                              \
   "CREATE OR REPLACE VIEW task_v AS SELECT id, workflow_id, campaign_id,"      \
-  " parent_id, activity, status, strftime('%Y-%m-%dT%H:%M:%fZ',"               \
-  " started / 1e9, 'unixepoch') AS started,"                                   \
-  " strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,"        \
+  " parent_id, activity, status, " MIDA_ISO_MS_SQL("started") " AS started, "  \
+  MIDA_ISO_MS_SQL("ended") " AS ended,"                                        \
   " (ended - started) / 1e9 AS duration_s, host, pid, worker, source_key,"     \
   " used, generated, custom, error, telemetry, attempts FROM task;\n"
 
@@ -358,9 +359,8 @@ static const char pg_schema[] = PG_METRIC_POINT_FUNCTION
     /* task_v: also made again by the migration to version 12. */
     PG_TASK_V
     "CREATE OR REPLACE VIEW workflow_v AS SELECT id, campaign_id, parent_id,"
-    " name, source, \"user\", host, pid, status,"
-    " strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,"
-    " strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,"
+    " name, source, \"user\", host, pid, status, " MIDA_ISO_MS_SQL(
+        "started") " AS started, " MIDA_ISO_MS_SQL("ended") " AS ended,"
     " (ended - started) / 1e9 AS duration_s, metadata FROM workflow;\n"
     "INSERT INTO mida_meta(key, value) VALUES('schema_version', '" STRINGIFY(
         MIDA_SCHEMA_VERSION) "') ON CONFLICT(key) DO UPDATE SET value ="

@@ -1,5 +1,5 @@
 /*
- * schema.h -- the store schema, version 16, as SQL text for SQLite.
+ * schema.h -- the store schema, version 17, as SQL text for SQLite.
  *
  * This is the one definition of the tables every store holds (DESIGN.md,
  * "Data model"); the PostgreSQL store (src/sink/postgres.c) mirrors it with
@@ -144,6 +144,15 @@
  *      writer's schema transaction, a plain CREATE INDEX: see postgres.c),
  *      then MIDA_SCHEMA_SQLITE_15_TO_16. A reader of an older store reads
  *      it without them, as before.
+ *  17  the views task_v and workflow_v print started and ended cut to the
+ *      millisecond below, as the verbs print them (sink/iso_time_sql.h):
+ *      SQLite's view rounded to the nearest millisecond (20.9996 s was
+ *      21.000) and PostgreSQL's to the nearest microsecond first
+ *      (20.9999996 s was 21.000), where `mida show` says 20.999. SQLite:
+ *      workflow_v is made after the migrations with task_v
+ *      (MIDA_SCHEMA_SQLITE_VIEWS); migration: both views dropped
+ *      (MIDA_SCHEMA_SQLITE_16_TO_17) and made again. PostgreSQL: its
+ *      schema, run again at the new version, replaces them.
  *
  * Change numbers (version 4): task.seq and workflow.seq hold the change
  * number of the batch that last wrote the row -- or, for a task, that added
@@ -181,7 +190,9 @@
 #ifndef MIDA_SINK_SCHEMA_H
 #define MIDA_SINK_SCHEMA_H
 
-#define MIDA_SCHEMA_VERSION 16
+#include "sink/iso_time_sql.h"
+
+#define MIDA_SCHEMA_VERSION 17
 
 /* The rows a LOST record may still mark (version 11's partial indexes):
  * the same text as the condition of the LOST updates (merge.h,
@@ -192,17 +203,21 @@
   "(status IS NULL OR status = 'UNKNOWN' OR status = 'SUBMITTED'"              \
   " OR status = 'RUNNING')"
 
-/* The view task_v: made after the migrations (the column attempts may be
- * added by one), and made again by the migration to version 5. */
-#define MIDA_SCHEMA_SQLITE_TASK_V                                              \
+/* The views task_v and workflow_v: made after the migrations (the column
+ * attempts may be added by one), and made again by the migrations to
+ * versions 5 (task_v) and 17 (both). */
+#define MIDA_SCHEMA_SQLITE_VIEWS                                               \
   "CREATE VIEW IF NOT EXISTS task_v AS SELECT id, workflow_id, campaign_id,\n" \
   "  parent_id, activity, status,\n"                                           \
-  "  strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch')"               \
-  " AS started,\n"                                                             \
-  "  strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch')"                 \
-  " AS ended,\n"                                                               \
+  "  " MIDA_ISO_MS_SQL("started") " AS started,\n"                             \
+  "  " MIDA_ISO_MS_SQL("ended") " AS ended,\n"                                 \
   "  (ended - started) / 1e9 AS duration_s, host, pid, worker, source_key,\n"  \
-  "  used, generated, custom, error, telemetry, attempts FROM task;\n"
+  "  used, generated, custom, error, telemetry, attempts FROM task;\n"         \
+  "CREATE VIEW IF NOT EXISTS workflow_v AS SELECT id, campaign_id,\n"          \
+  "  parent_id, name, source, user, host, pid, status,\n"                      \
+  "  " MIDA_ISO_MS_SQL("started") " AS started,\n"                             \
+  "  " MIDA_ISO_MS_SQL("ended") " AS ended,\n"                                 \
+  "  (ended - started) / 1e9 AS duration_s, metadata FROM workflow;\n"
 
 #define MIDA_SCHEMA_SQLITE                                                     \
   "CREATE TABLE IF NOT EXISTS campaign(\n"                                     \
@@ -361,11 +376,6 @@
   "CREATE INDEX IF NOT EXISTS task_dep_by_upstream ON "                        \
   "task_dep(upstream_id);\n"                                                   \
   "CREATE INDEX IF NOT EXISTS telemetry_by_time ON telemetry(ts);\n"           \
-  "CREATE VIEW IF NOT EXISTS workflow_v AS SELECT id, campaign_id,\n"          \
-  "  parent_id, name, source, user, host, pid, status,\n"                      \
-  "  strftime('%Y-%m-%dT%H:%M:%fZ', started / 1e9, 'unixepoch') AS started,\n" \
-  "  strftime('%Y-%m-%dT%H:%M:%fZ', ended / 1e9, 'unixepoch') AS ended,\n"     \
-  "  (ended - started) / 1e9 AS duration_s, metadata FROM workflow;\n"         \
   "CREATE VIEW IF NOT EXISTS task_telemetry_v AS\n"                            \
   "  SELECT t.id AS task_id, t.activity, t.host, t.pid, 'process' AS scope,\n" \
   "  s.ts, s.sample FROM task t JOIN telemetry s ON s.host = t.host\n"         \
@@ -402,7 +412,7 @@
 
 /* From version 4 to 5, in the writer's transaction, after
  * MIDA_SCHEMA_SQLITE (which made table task_run) and after the column
- * task.attempts was added (if the table lacked it); MIDA_SCHEMA_SQLITE_TASK_V
+ * task.attempts was added (if the table lacked it); MIDA_SCHEMA_SQLITE_VIEWS
  * then makes the view again. */
 #define MIDA_SCHEMA_SQLITE_4_TO_5                                             \
   "DROP VIEW IF EXISTS task_v;\n"                                             \
@@ -471,6 +481,14 @@
  * task_by_campaign and task_by_source_key). */
 #define MIDA_SCHEMA_SQLITE_15_TO_16                                            \
   "UPDATE mida_meta SET value = '16' WHERE key = 'schema_version';\n"
+
+/* From version 16 to 17, in the writer's transaction:
+ * MIDA_SCHEMA_SQLITE_VIEWS then makes both views again, with their times
+ * cut to the millisecond. */
+#define MIDA_SCHEMA_SQLITE_16_TO_17                                            \
+  "DROP VIEW IF EXISTS task_v;\n"                                             \
+  "DROP VIEW IF EXISTS workflow_v;\n"                                         \
+  "UPDATE mida_meta SET value = '17' WHERE key = 'schema_version';\n"
 
 /* What reads the change numbers; after the migrations, whose columns its
  * indexes need. */

@@ -137,7 +137,7 @@ static int migrate_to_8(sqlite3 *db) {
  * stored version: tables, indexes and views, all "IF NOT EXISTS". A statement
  * added there unconditionally must be added here too. */
 static const char schema_text[] =
-    MIDA_SCHEMA_SQLITE MIDA_SCHEMA_SQLITE_CHANGES MIDA_SCHEMA_SQLITE_TASK_V
+    MIDA_SCHEMA_SQLITE MIDA_SCHEMA_SQLITE_CHANGES MIDA_SCHEMA_SQLITE_VIEWS
     "schema_version " MIDA_SCHEMA_VERSION_TEXT;
 
 /* The stamp that mida__sqlite_schema_create leaves in the file's PRAGMA
@@ -247,9 +247,12 @@ int mida__sqlite_schema_create(mida__sink *base, sqlite3 *db, const char *path,
       (version >= 1 && version <= 15 &&
        sqlite3_exec(db, MIDA_SCHEMA_SQLITE_15_TO_16, NULL, NULL, NULL) !=
            SQLITE_OK) ||
+      (version >= 1 && version <= 16 &&
+       sqlite3_exec(db, MIDA_SCHEMA_SQLITE_16_TO_17, NULL, NULL, NULL) !=
+           SQLITE_OK) ||
       sqlite3_exec(db, MIDA_SCHEMA_SQLITE_CHANGES, NULL, NULL, NULL) !=
           SQLITE_OK ||
-      sqlite3_exec(db, MIDA_SCHEMA_SQLITE_TASK_V, NULL, NULL, NULL) !=
+      sqlite3_exec(db, MIDA_SCHEMA_SQLITE_VIEWS, NULL, NULL, NULL) !=
           SQLITE_OK ||
       sqlite3_exec(db,
                    "INSERT OR IGNORE INTO mida_meta(key, value)"
