@@ -11,7 +11,10 @@
 #          TensorBoard);
 #   test   build, plus every scripts/deps/*.apt (one file per area: tests,
 #          brokers, observers, serve, ...) and .venv from
-#          examples/requirements.txt and tests/requirements*.txt.
+#          examples/requirements.txt and tests/requirements*.txt, and
+#          .venv-mlflow2 from tests/observers/mlflow2-requirements.txt
+#          (MLflow 2.x for test_mlflow2_observer.py, which cannot share
+#          .venv with MLflow 3), built while .venv is.
 #
 # Debian packages: one name a line, # comments. Python packages go into
 # .venv, so that the system's Python is never touched; the venv is updated
@@ -72,6 +75,21 @@ fi
 
 [ ${#requirements[@]} -gt 0 ] || exit 0
 
+# MLflow 2.x's environment (tests/observers/mlflow2_env.py says where and
+# when it is up to date), built while .venv is: two pip processes keep both
+# cores busy. Its stamp is a copy of the requirement file it was built from.
+mlflow2_pid=
+mlflow2_req=tests/observers/mlflow2-requirements.txt
+if [ "$what" = test ] && { [ ! -x .venv-mlflow2/bin/python ] ||
+    ! cmp -s "$mlflow2_req" .venv-mlflow2/.requirements; }; then
+  echo "install-deps: preparing .venv-mlflow2 from $mlflow2_req"
+  (python3 -m venv .venv-mlflow2 &&
+   .venv-mlflow2/bin/python -m pip install -q --disable-pip-version-check \
+     -r "$mlflow2_req" &&
+   cp "$mlflow2_req" .venv-mlflow2/.requirements) &
+  mlflow2_pid=$!
+fi
+
 # The virtualenv: one stamp per kind, so that the demo's set-up does not
 # count as the tests'.
 stamp=.venv/.requirements-$what.stamp
@@ -84,4 +102,8 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
     .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
   done
   echo "$want" >"$stamp"
+fi
+if [ -n "$mlflow2_pid" ] && ! wait "$mlflow2_pid"; then
+  echo "install-deps: could not prepare .venv-mlflow2" >&2
+  exit 1
 fi

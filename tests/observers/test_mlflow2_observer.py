@@ -1,9 +1,9 @@
 """The MLflow observer against a real MLflow 2.x (the last 2.x release from
-PyPI), in an environment of its own next to the build (MLflow 2 and 3
-cannot share one): the same runs as with MLflow 3, every point exact."""
+PyPI), in an environment of its own (mlflow2_env.py: .venv-mlflow2, built by
+scripts/install-deps.sh test, or here when it is missing): the same runs as
+with MLflow 3, every point exact."""
 
 import math
-import os
 import pathlib
 import sqlite3
 import subprocess
@@ -11,34 +11,22 @@ import sys
 
 import pytest
 
+import mlflow2_env
 # The fixtures are imported so that pytest finds them here.
 from obs_support import (  # noqa: F401
     ROOT, mida_bin, observer, store, summary)
 
 HERE = pathlib.Path(__file__).resolve().parent
-# MLflow 2.22 needs SQLAlchemy < 2.1 (it imports FallbackAsyncAdaptedQueuePool).
-REQUIREMENTS = ["mlflow>=2.4,<3", "sqlalchemy<2.1", "pandas"]
 
 
 @pytest.fixture(scope="session")
 def mlflow2_python():
-    build = pathlib.Path(os.environ.get("MIDA_BUILD", ROOT / "build"))
-    if not build.is_absolute():
-        build = ROOT / build
-    venv = build / "mlflow2-venv"
-    py = venv / "bin" / "python"
-    stamp = venv / ".requirements"
-    if not py.exists() or not stamp.exists() or \
-            stamp.read_text() != repr(REQUIREMENTS):
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        r = subprocess.run([str(py), "-m", "pip", "install", "-q",
-                            "--disable-pip-version-check", *REQUIREMENTS],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
+    if not mlflow2_env.is_ready(ROOT):
+        err = mlflow2_env.build(ROOT, sys.executable)
+        if err is not None:
             pytest.skip("could not install MLflow 2.x from PyPI: " +
-                        r.stderr[-500:])
-        stamp.write_text(repr(REQUIREMENTS))
-    return str(py)
+                        err[-500:])
+    return str(mlflow2_env.python(ROOT))
 
 
 def test_mlflow2_every_point_exact(tmp_path, store, observer, mlflow2_python):
