@@ -4,7 +4,8 @@
 # 1. the C tests (unit and integration) of the normal build;
 # 2. the Python tests (pytest, in .venv) against that build;
 # 3. the C tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
-# 4. the C tests again under ThreadSanitizer;
+# 4. the C tests again under ThreadSanitizer (both builds compile in the
+#    background during step 2);
 # 5. a short libFuzzer run of each fuzz target, when clang can build them.
 # Each test case writes a JUnit XML file; scripts/test_summary.py counts them
 # all and prints "N passed, N failed". The exit status is 0 only if nothing
@@ -32,7 +33,42 @@ run_c_suite() { # flavour build-dir
   cp "$dir/meson-logs/testlog.json" "$results/testlog-$flavour.json" 2>/dev/null
 }
 
+# Configures and compiles build-SAN for one sanitizer (asan: Address +
+# UndefinedBehavior, tsan: Thread); the outcome goes to
+# $results/sanitizer-SAN.status ("built", "cannot configure", "build failed"),
+# the compilers' output to $results/ninja-SAN.log.
+build_sanitized() { # asan|tsan
+  local san=$1 dir=build-$1 opts
+  opts="-Db_sanitize=address,undefined -Db_lundef=false"
+  [ "$san" = tsan ] && opts="-Db_sanitize=thread -Db_lundef=false"
+  if [ ! -f "$dir/build.ninja" ]; then
+    # shellcheck disable=SC2086
+    if ! meson setup "$dir" --buildtype=debugoptimized -Dwerror=true $opts \
+        >"$results/ninja-$san.log" 2>&1; then
+      echo "cannot configure" >"$results/sanitizer-$san.status"
+      return
+    fi
+  fi
+  if ninja -C "$dir" >"$results/ninja-$san.log" 2>&1; then
+    echo "built" >"$results/sanitizer-$san.status"
+  else
+    echo "build failed" >"$results/sanitizer-$san.status"
+  fi
+}
+
 run_c_suite plain "$build"
+
+# Both sanitizer builds compile while the Python tests run, at the lowest
+# priority: the Python phase leaves a core mostly idle (one pytest process
+# waiting on the programs it starts), and the builds took ~80 s of the
+# suite's wall time when they ran alone after it. nice 19 gives the tests
+# the CPU whenever they want it.
+# The subshell lowers its own priority before it starts anything, so that
+# every compiler inherits it.
+(renice -n 19 -p "$BASHPID" >/dev/null 2>&1
+ build_sanitized asan
+ build_sanitized tsan) </dev/null &
+sanitizer_builds=$!
 
 echo "== Python tests"
 pydirs=()
@@ -45,17 +81,18 @@ MIDA_BUILD=$PWD/$build MIDA_BIN=$PWD/$build/src/cli/mida \
   >"$results/pytest.log" 2>&1
 tail -n 5 "$results/pytest.log" | sed 's/^/   /'
 
+wait "$sanitizer_builds"
 for san in asan tsan; do
   dir=build-$san
-  opts="-Db_sanitize=address,undefined -Db_lundef=false"
-  [ $san = tsan ] && opts="-Db_sanitize=thread -Db_lundef=false"
-  if [ ! -f $dir/build.ninja ]; then
-    meson setup $dir --buildtype=debugoptimized -Dwerror=true $opts \
-      >/dev/null || { echo "cannot configure $dir"; continue; }
+  status=$(cat "$results/sanitizer-$san.status" 2>/dev/null)
+  if [ "$status" = "cannot configure" ]; then
+    echo "cannot configure $dir"
+    tail -n 30 "$results/ninja-$san.log"
+    continue
   fi
   # A sanitizer build that does not compile is a failure of the suite
   # (test_summary.py counts each line of build-failures), not a silence.
-  if ! ninja -C $dir >"$results/ninja-$san.log" 2>&1; then
+  if [ "$status" != built ]; then
     echo "build $dir failed"
     tail -n 30 "$results/ninja-$san.log"
     echo "$dir" >>"$results/build-failures"
