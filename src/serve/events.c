@@ -179,18 +179,31 @@ static void poll_once(mida__serve_events *ev) {
   mida__serve_release(&srv->pool, sink, rc == MIDA_ESTORE);
 }
 
+/* Waits one poll interval, or until the server stops: a stop wakes it
+ * (mida__serve_events_stop broadcasts `changed`). Its nanosleep(2) made a
+ * server started with --poll-ms 60000 take up to a minute to exit on
+ * SIGTERM. Returns whether the server is stopping. */
+static int wait_interval(mida__serve_events *ev) {
+  struct timespec deadline;
+  mida__serve_deadline(ev->srv->event_poll_ms, &deadline);
+  pthread_mutex_lock(&ev->lock);
+  int timed_out = 0;
+  while (!ev->stopping && !timed_out)
+    timed_out =
+        pthread_cond_timedwait(&ev->changed, &ev->lock, &deadline) == ETIMEDOUT;
+  int stopping = ev->stopping;
+  pthread_mutex_unlock(&ev->lock);
+  return stopping;
+}
+
 static void *poller(void *arg) {
   mida__serve_events *ev = arg;
-  for (;;) {
-    pthread_mutex_lock(&ev->lock);
-    int stopping = ev->stopping;
-    pthread_mutex_unlock(&ev->lock);
-    if (stopping)
-      break;
+  pthread_mutex_lock(&ev->lock);
+  int stopping = ev->stopping;
+  pthread_mutex_unlock(&ev->lock);
+  while (!stopping) {
     poll_once(ev);
-    struct timespec ts = {ev->srv->event_poll_ms / 1000,
-                          (long)(ev->srv->event_poll_ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    stopping = wait_interval(ev);
   }
   return NULL;
 }

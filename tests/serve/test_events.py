@@ -339,3 +339,18 @@ def test_a_large_batch_of_changes_reaches_the_stream(serve, tmp_path):
         assert stream.thread.is_alive(), (size, kinds)  # the stream goes on
         stream.close()
     assert s.alive()
+
+
+def test_stopping_a_server_that_polls_seldom(serve, tmp_path):
+    """The poller slept its whole interval (nanosleep) before it looked
+    whether the server was stopping: with --poll-ms 60000 SIGTERM took
+    up to a minute to end `mida serve` (test_bad_store.py's test waited
+    15 s for it, then killed it). A stop wakes it now."""
+    store = tmp_path / "idle.db"
+    make_store(store)
+    s = serve(str(store), "--poll-ms", "60000")
+    assert s.get_json("/api/health")[0] == 200
+    time.sleep(0.5)  # the poller has polled once and waits
+    t0 = time.monotonic()
+    assert s.stop() == 0
+    assert time.monotonic() - t0 < 5
