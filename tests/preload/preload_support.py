@@ -117,8 +117,11 @@ class Run:
         out = {}
         for row in json.loads(p.stdout):
             if row["scope"] == "process":
+                # `--json` nests the sample as an object (a sample that is
+                # no object stays its text: cli/telemetry.c).
+                sample = row["sample"]
                 out.setdefault(row["pid"], []).append(
-                    json.loads(row["sample"]))
+                    sample if isinstance(sample, dict) else json.loads(sample))
         return out
 
     def rows(self, sql, *args):
