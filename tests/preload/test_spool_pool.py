@@ -25,7 +25,11 @@ def test_short_processes_leave_a_bounded_pool_and_lose_nothing(tmp_path):
     assert r.rows("SELECT count(*) FROM task WHERE activity = 'true'") == \
         [(60,)]
     spool = r.dir / "run.db.spool"
-    assert [f.name for f in spool.iterdir() if f.name.endswith(".mj")] == []
+    # Once seen under AddressSanitizer on a loaded machine: 3 segments left
+    # while every task was stored. Their names (writer's pid, start and
+    # sequence) and mida run's words, if it comes back.
+    left = [f.name for f in spool.iterdir() if f.name.endswith(".mj")]
+    assert left == [], (left, p.stderr)
     pool = pool_files(spool)
     assert pool, sorted(f.name for f in spool.iterdir())
     slots = {}
