@@ -22,7 +22,8 @@
  *   that is exactly a JSON number (as SQLite prints numbers) is a number,
  *   SQL NULL is null, anything else a string (a NUL byte as \u0000);
  *   in the column named by json_object (a JSON document the store keeps
- *   as text), a cell that is a JSON object is nested as it is.
+ *   as text), a cell that is a JSON object is nested as it is and any
+ *   other cell is a string, a number's text too.
  *   Column names that repeat become distinct keys, since an object keeps
  *   only one of each: the second "a" is "a_2", the third "a_3" (skipping
  *   a name another column has). Never cut.
@@ -329,10 +330,13 @@ static int json_row(mida__out *o, const char *const *values,
       rc = mida__buf_add(&o->line, ": ", 2);
     if (rc != MIDA_OK)
       break;
-    if (values[c] != NULL && o->json_object != NULL &&
-        strcmp(o->names[c], o->json_object) == 0 &&
+    int in_object_column = values[c] != NULL && o->json_object != NULL &&
+                           strcmp(o->names[c], o->json_object) == 0;
+    if (in_object_column &&
         mida__json_check(values[c], lens[c], true, NULL) == MIDA_OK)
       rc = mida__buf_add(&o->line, values[c], lens[c]);
+    else if (in_object_column) /* 42 too: the text as stored, not a number */
+      rc = mida__json_add_string(&o->line, values[c], lens[c]);
     else
       rc = mida__json_add_cell_n(&o->line, values[c], lens[c]);
   }

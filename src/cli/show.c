@@ -15,6 +15,7 @@
  * id matched (source_key.c).
  */
 #include "cli/cli.h"
+#include "cli/sample_sql.h"
 
 #include "mida.h"
 #include "report/workflow_error.h"
@@ -182,19 +183,23 @@ static const char downstream_sql[] =
  * and its host (src/telemetry/telemetry.h). Read from the telemetry table,
  * not the view, so that stores made before the view existed answer. A
  * host's first sample has no busy share yet (a rate needs two): it is not
- * counted, so that a short task shows no host row of empty cells. */
+ * counted, so that a short task shows no host row of empty cells. A
+ * sample that is not JSON leaves its values out (sample_sql.h), where
+ * it failed the whole of `mida show`. */
 static const char samples_sql[] =
     "SELECT CASE WHEN s.pid = 0 THEN 'host' ELSE 'process' END AS scope,"
     " count(*) AS samples,"
-    " round(max(json_extract(s.sample, '$.cpu_pct')), 1) AS max_cpu_pct,"
-    " max(json_extract(s.sample, '$.rss_kb')) AS max_rss_kb,"
-    " round(max(json_extract(s.sample, '$.cpu_busy_pct')), 1)"
+    " " MIDA_SAMPLE_PCT("max(" MIDA_SAMPLE_NUM("cpu_pct") ")")
+    " AS max_cpu_pct,"
+    " " MIDA_SAMPLE_KB("max(" MIDA_SAMPLE_NUM("rss_kb") ")")
+    " AS max_rss_kb,"
+    " " MIDA_SAMPLE_PCT("max(" MIDA_SAMPLE_NUM("cpu_busy_pct") ")")
     " AS max_host_cpu_pct"
     " FROM task t JOIN telemetry s ON s.host = t.host"
     " AND s.pid IN (t.pid, 0)"
     " AND s.ts BETWEEN t.started AND coalesce(t.ended, t.started)"
     " WHERE t.id = ?1 AND (s.pid <> 0"
-    " OR json_extract(s.sample, '$.cpu_busy_pct') IS NOT NULL)"
+    " OR " MIDA_SAMPLE_NUM("cpu_busy_pct") " IS NOT NULL)"
     " GROUP BY 1 ORDER BY 1";
 
 static const char status_sql[] =

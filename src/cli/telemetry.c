@@ -8,12 +8,15 @@
  * src/telemetry/telemetry.h). The table shows a few headline values of each
  * sample and the sample itself, cut to the table's width; CSV gives the
  * sample's text whole, JSON nests the sample as an object (a sample that
- * is not one stays a string). Filters are bound as parameters, never pasted
- * into the SQL; --since and --until become nanoseconds here, so that the
- * query is a range scan of telemetry_by_time (or of the primary key, with
- * --host).
+ * is not one stays a string). A sample the headline values cannot be
+ * read from (not JSON, not an object, a value not a number) leaves them
+ * empty for its row alone (sample_sql.h). Filters are bound as parameters,
+ * never pasted into the SQL; --since and --until become nanoseconds here,
+ * so that the query is a range scan of telemetry_by_time (or of the
+ * primary key, with --host).
  */
 #include "cli/cli.h"
+#include "cli/sample_sql.h"
 
 #include "mida.h"
 #include "sink/iso_time_sql.h"
@@ -260,10 +263,10 @@ int mida__cli_telemetry(mida__cli *cli, int argc, char **argv) {
       "SELECT time, host, pid, scope, cpu_pct, mem_kb, workflow_id, sample"
       " FROM (SELECT %s AS time, s.host AS host, s.pid AS pid,"
       " CASE WHEN s.pid = 0 THEN 'host' ELSE 'process' END AS scope,"
-      " round(coalesce(json_extract(s.sample, '$.cpu_pct'),"
-      " json_extract(s.sample, '$.cpu_busy_pct')), 1) AS cpu_pct,"
-      " coalesce(json_extract(s.sample, '$.rss_kb'),"
-      " json_extract(s.sample, '$.mem_available_kb')) AS mem_kb,"
+      " " MIDA_SAMPLE_PCT("coalesce(" MIDA_SAMPLE_NUM("cpu_pct") ", "
+                          MIDA_SAMPLE_NUM("cpu_busy_pct") ")") " AS cpu_pct,"
+      " " MIDA_SAMPLE_KB("coalesce(" MIDA_SAMPLE_NUM("rss_kb") ", "
+                         MIDA_SAMPLE_NUM("mem_available_kb") ")") " AS mem_kb,"
       " s.workflow_id AS workflow_id, s.sample AS sample, s.ts AS ts"
       " FROM telemetry s%s ORDER BY s.ts %s, s.host, s.pid%s) AS picked"
       " ORDER BY ts, host, pid",
