@@ -112,7 +112,7 @@ typedef struct ingest {
   mida__rec *recs;                       /* decoded records of one group */
   size_t recs_cap;                       /* entries at recs */
   uint64_t applied;                      /* records committed */
-  uint64_t messages;                     /* messages acknowledged */
+  uint64_t messages;                     /* valid messages acknowledged */
   uint64_t rejected;                     /* messages rejected */
   uint64_t logged_reasons; /* bit r: reason r was already logged */
   char host[256];          /* this consumer's host, for its counter */
@@ -310,7 +310,11 @@ static int run_loop(ingest *g, int batch, int idle_exit_s) {
               g->src->errmsg);
       continue;
     }
-    g->messages += (uint64_t)n;
+    /* The rejected ones were acknowledged too, but counted apart: the
+     * summary's "from M messages applied, R rejected" adds up to what was
+     * taken. */
+    for (int i = 0; i < n; i++)
+      g->messages += (uint64_t)g->valid[i];
     say_broker_note(g);
   }
   return MIDA_CLI_OK;
