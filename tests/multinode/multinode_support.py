@@ -12,6 +12,7 @@ starts the shared PostgreSQL; the tests start their own redis-server and
 nats-server processes). A test whose service is missing is skipped with the
 reason."""
 
+import contextlib
 import os
 import pathlib
 import pwd
@@ -134,18 +135,28 @@ def copy_sqlite_to_postgres(lite, pg_url, produce, env):
     psql(pg_url, "; ".join(stmts))
 
 
-@pytest.fixture
-def pg_db():
-    """A fresh database; yields its URL; dropped after the test."""
+@contextlib.contextmanager
+def fresh_pg_db():
+    """A fresh database; yields its URL; dropped at the end of the with
+    block (pg_db's, or a module-scoped fixture's that makes it once)."""
     require_backend("LIBPQ", "libpq")
     if shutil.which("psql") is None or not port_open(5432):
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432 "
                     "(scripts/services.sh starts it)")
     name = f"mida_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     psql(PG_ADMIN + "/postgres", f"CREATE DATABASE {name}")
-    yield f"{PG_ADMIN}/{name}"
-    psql(PG_ADMIN + "/postgres",
-         f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    try:
+        yield f"{PG_ADMIN}/{name}"
+    finally:
+        psql(PG_ADMIN + "/postgres",
+             f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_db():
+    """A fresh database; yields its URL; dropped after the test."""
+    with fresh_pg_db() as url:
+        yield url
 
 
 class PrivatePostgres:
@@ -272,8 +283,10 @@ class Redis:
                               timeout=30).stdout
 
 
-@pytest.fixture
-def redis_factory(tmp_path):
+@contextlib.contextmanager
+def redis_servers(directory):
+    """Yields a factory of private Redis servers, each in a folder of
+    directory, all stopped at the end of the with block."""
     require_backend("HIREDIS", "hiredis")
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed "
@@ -281,16 +294,24 @@ def redis_factory(tmp_path):
     servers = []
 
     def make(**kw):
-        d = tmp_path / f"redis{len(servers)}"
+        d = directory / f"redis{len(servers)}"
         d.mkdir()
         r = Redis(d, **kw)
         r.start()
         servers.append(r)
         return r
 
-    yield make
-    for r in servers:
-        r.stop()
+    try:
+        yield make
+    finally:
+        for r in servers:
+            r.stop()
+
+
+@pytest.fixture
+def redis_factory(tmp_path):
+    with redis_servers(tmp_path) as make:
+        yield make
 
 
 class Fleet:
@@ -353,11 +374,21 @@ class Fleet:
                 p.wait()
 
 
+@contextlib.contextmanager
+def fleet_of(mida_bin, produce_bin, directory):
+    """Yields a Fleet whose logs go to directory, all of its processes
+    stopped at the end of the with block."""
+    f = Fleet(mida_bin, produce_bin, directory)
+    try:
+        yield f
+    finally:
+        f.stop_all()
+
+
 @pytest.fixture
 def fleet(mida_bin, produce_bin, tmp_path):
-    f = Fleet(mida_bin, produce_bin, tmp_path)
-    yield f
-    f.stop_all()
+    with fleet_of(mida_bin, produce_bin, tmp_path) as f:
+        yield f
 
 
 def wait_for_log(proc, text, timeout=30.0):

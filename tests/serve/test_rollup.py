@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 import mida_wire as wire
-from multinode_support import redis_factory  # noqa: F401
+from multinode_support import fleet_of, fresh_pg_db, redis_servers
 
 TASK = "0190a4c2-0000-7000-8000-0000000000b1"
 T0 = 1_700_000_000 * 10**9
@@ -104,28 +104,46 @@ REQUESTS = [  # (x, points, from, to)
 ]
 
 
-@pytest.fixture
-def stores(redis_factory, fleet, pg_db, tmp_path):  # noqa: F811
+@pytest.fixture(scope="module")
+def ingested(mida_bin, produce_bin, tmp_path_factory):
     """The series, sent through a broker (some messages twice) and applied
-    by `mida ingest` into an SQLite store and a PostgreSQL one."""
-    redis = redis_factory()
-    pts = make_points()
-    recs = [(REC_METRIC, metric_record("loss", ts, v, step))
-            for step, ts, v in pts]
-    msgs = [wire.message(recs[i:i + 250], seq=i + 1)
-            for i in range(0, len(recs), 250)]
-    msgs += msgs[3:7]  # delivered again
-    lite = str(tmp_path / "series.db")
-    for name, store in (("lite", "sqlite://" + lite), ("pg", pg_db)):
-        for m in msgs:
-            subprocess.run(["redis-cli", "-p", str(redis.port), "-x", "XADD",
-                            name, "*", "d"], input=m, check=True,
-                           capture_output=True)
-        c = fleet.ingest(f"{redis.url_base}/{name}", store, name,
-                         "--batch", "3", "--idle-exit", "2")
-        c.wait(timeout=120)
-        assert c.returncode == 0, c.log_path.read_text()
-    return lite, pg_db, stored(pts)
+    by `mida ingest` into an SQLite store and a PostgreSQL one: made once
+    for the module (~5 s each time), as its tests only read the stores."""
+    tmp = tmp_path_factory.mktemp("rollup")
+    with redis_servers(tmp) as redis_factory, fresh_pg_db() as pg_db, \
+            fleet_of(mida_bin, produce_bin, tmp) as fleet:
+        redis = redis_factory()
+        pts = make_points()
+        recs = [(REC_METRIC, metric_record("loss", ts, v, step))
+                for step, ts, v in pts]
+        msgs = [wire.message(recs[i:i + 250], seq=i + 1)
+                for i in range(0, len(recs), 250)]
+        msgs += msgs[3:7]  # delivered again
+        lite = str(tmp / "series.db")
+        for name, store in (("lite", "sqlite://" + lite), ("pg", pg_db)):
+            for m in msgs:
+                subprocess.run(["redis-cli", "-p", str(redis.port), "-x",
+                                "XADD", name, "*", "d"], input=m,
+                               check=True, capture_output=True)
+            c = fleet.ingest(f"{redis.url_base}/{name}", store, name,
+                             "--batch", "3", "--idle-exit", "2")
+            c.wait(timeout=120)
+            assert c.returncode == 0, c.log_path.read_text()
+        yield lite, pg_db, stored(pts)
+
+
+@pytest.fixture
+def stores(ingested, tmp_path):
+    """(SQLite store, PostgreSQL store, points) of ingested; the SQLite
+    store a copy of the test's own, which it may change."""
+    lite, pg_db, points = ingested
+    copy = str(tmp_path / "series.db")
+    src, dst = sqlite3.connect(lite), sqlite3.connect(copy)
+    with dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    return copy, pg_db, points
 
 
 def series(server, x, points, lo, hi):
