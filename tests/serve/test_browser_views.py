@@ -7,8 +7,10 @@ Screenshots go to test-results/serve-browser-views/."""
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -111,20 +113,60 @@ def test_host_telemetry_draws_cpu_memory_and_gpus_first(serve, sweep):
     on_sweep("telemetry", serve, sweep, gpus=True)
 
 
+def host_samples(store):
+    """How many samples of the host (pid 0) the SQLite store at STORE
+    holds; 0 while it has no telemetry table yet."""
+    try:
+        db = sqlite3.connect(str(store), timeout=10)
+        try:
+            return db.execute("SELECT count(*) FROM telemetry"
+                              " WHERE pid = 0").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
+def sample_host_until(store, env, more_than, processes, timeout):
+    """Runs PROCESSES Python processes with ENV, each a task that waits,
+    its sampler running, until the store holds more than MORE_THAN host
+    samples (or TIMEOUT seconds passed); returns how many it holds then.
+    Each process has a spool of its own, so that each holds the host lock
+    that is kept there (src/telemetry/telemetry.h) and samples the host:
+    PROCESSES times as many host samples a second as one sampler."""
+    waiting = [sys.executable, "-c", "import mida, sys\n"
+               "with mida.workflow('sampled'):\n"
+               "    mida.task(name='wait')(sys.stdin.read)()"]
+    procs = [subprocess.Popen(waiting,
+                              env=dict(env, MIDA_SPOOL=f"{store}.spool{i}"),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for i in range(processes)]
+    deadline = time.monotonic() + timeout
+    try:
+        while (host_samples(store) <= more_than
+               and time.monotonic() < deadline
+               and all(p.poll() is None for p in procs)):
+            time.sleep(0.1)
+    finally:
+        ended = [p.communicate("", timeout=60) for p in procs]
+    for p, (_, err) in zip(procs, ended):
+        assert p.returncode == 0, err
+    return host_samples(store)
+
+
 def test_host_telemetry_shows_the_newest_samples(serve, tmp_path):
-    # A host with more than the 20,000 samples that the view reads (22 s
-    # at 1 kHz here; 5.5 hours at the default 1 Hz) showed its first
-    # 20,000, and never what it did since.
+    # A host with more than the 20,000 samples that the view reads (5.5
+    # hours at the default 1 Hz; here four processes sample it at 1 kHz
+    # until the store holds more, 6-8 s) showed its first 20,000, and
+    # never what it did since.
     need_browser()
     store = tmp_path / "sampled.db"
     env = dict(writer_env(store), MIDA_SAMPLE_HZ="1000")
     env.pop("MIDA_NVML_LIBRARY", None)
-    sampled = [sys.executable, "-c", "import mida, time\n"
-               "with mida.workflow('sampled'):\n"
-               "    mida.task(name='wait')(lambda: time.sleep(22))()"]
-    r = subprocess.run(sampled, env=env, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0, r.stderr
+    # A deadline well past the 22 s that one process once slept for it.
+    n = sample_host_until(store, env, 20000, processes=4, timeout=120)
+    assert n > 20000, n
     host = os.uname().nodename
     check("telemetry-newest", serve(str(store)), json.dumps({"host": host}))
 
