@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
-# run-fuzz.sh [SECONDS] -- builds each libFuzzer target in fuzz/ with clang
-# (ASan + UBSan) and runs it for SECONDS (default 60) on a corpus kept in
-# build-fuzz/corpus. Writes a JUnit XML result per target into
-# $MIDA_TEST_RESULTS when that is set, so that the suite counts them.
+# run-fuzz.sh [--build-only | --prebuilt] [SECONDS] -- builds each libFuzzer
+# target in fuzz/ with clang (ASan + UBSan) and runs it for SECONDS (default
+# 60) on a corpus kept in build-fuzz/corpus. Writes a JUnit XML result per
+# target into $MIDA_TEST_RESULTS when that is set, so that the suite counts
+# them.
+#   --build-only  builds every target, one after the other, and runs none
+#                 (run-tests.sh does this at nice 19 while the Python tests
+#                 run); each outcome goes to build-fuzz/TARGET.build
+#                 ("built" or "build failed").
+#   --prebuilt    runs what --build-only built, and reports what it could
+#                 not build as failed; builds only a target it left no
+#                 outcome for.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+mode=all
+case ${1:-} in
+--build-only | --prebuilt) mode=${1#--}; shift ;;
+esac
 secs=${1:-60}
 out=build-fuzz
 mkdir -p "$out"
@@ -25,19 +37,33 @@ declare -A extra=(
   [program_fuzz]=""
   [guard_fuzz]="src/sink/guard.c"
 )
-# Builds and runs one target; its summary lines go to $out/$target.summary
-# and a failure leaves $out/$target.failed.
+# Builds one target into $out/$target; the outcome goes to
+# $out/$target.build, the compiler's output to $out/$target.build.log.
+build_one() {
+  local target=$1
+  rm -f "$out/$target.build"
+  # shellcheck disable=SC2086
+  if clang -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc \
+      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+      "fuzz/$target.c" $core ${extra[$target]} -lpthread -o "$out/$target" \
+      2>"$out/$target.build.log"; then
+    echo built >"$out/$target.build"
+  else
+    echo "build failed" >"$out/$target.build"
+  fi
+}
+
+# Builds (unless --prebuilt built it) and runs one target; its summary
+# lines go to $out/$target.summary and a failure leaves $out/$target.failed.
 fuzz_one() {
-  local target=$1 bin result failed=0
+  local target=$1 bin=$out/$1 result failed=0
   rm -f "$out/$target.failed"
   {
     [ -f "fuzz/$target.c" ] || return 0
-    bin=$out/$target
-    # shellcheck disable=SC2086
-    if ! clang -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc \
-        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        "fuzz/$target.c" $core ${extra[$target]} -lpthread -o "$bin" \
-        2>"$out/$target.build.log"; then
+    if [ "$mode" != prebuilt ] || [ ! -f "$out/$target.build" ]; then
+      build_one "$target"
+    fi
+    if [ "$(cat "$out/$target.build")" != built ]; then
       echo "$target: build failed"; cat "$out/$target.build.log"; failed=1
       result="<failure message=\"build failed\"/>"
     else
@@ -59,9 +85,17 @@ fuzz_one() {
   [ $failed = 0 ] || : >"$out/$target.failed"
 }
 
+targets=(json_fuzz record_fuzz journal_fuzz tfevents_fuzz proc_fuzz wire_fuzz mlflow_files_fuzz serve_fuzz program_fuzz guard_fuzz)
+if [ "$mode" = build-only ]; then
+  # No outcome of an earlier run may stand for one of this run's builds.
+  rm -f "$out"/*.build
+  for target in "${targets[@]}"; do
+    [ -f "fuzz/$target.c" ] && build_one "$target"
+  done
+  exit 0
+fi
 # Two targets at a time, one a core (each libFuzzer run is one thread):
 # ten targets of 20 s and their builds took ~5 min one after the other.
-targets=(json_fuzz record_fuzz journal_fuzz tfevents_fuzz proc_fuzz wire_fuzz mlflow_files_fuzz serve_fuzz program_fuzz guard_fuzz)
 jobs_max=${MIDA_FUZZ_JOBS:-2}
 for target in "${targets[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do

@@ -6,7 +6,8 @@
 # 3. the C tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
 # 4. the C tests again under ThreadSanitizer (both builds compile in the
 #    background during step 2);
-# 5. a short libFuzzer run of each fuzz target, when clang can build them.
+# 5. a short libFuzzer run of each fuzz target, when clang can build them
+#    (they too compile in the background during step 2).
 # Each test case writes a JUnit XML file; scripts/test_summary.py counts them
 # all and prints "N passed, N failed". The exit status is 0 only if nothing
 # failed.
@@ -58,17 +59,21 @@ build_sanitized() { # asan|tsan
 
 run_c_suite plain "$build"
 
-# Both sanitizer builds compile while the Python tests run, at the lowest
-# priority: the Python phase leaves a core mostly idle (one pytest process
-# waiting on the programs it starts), and the builds took ~80 s of the
-# suite's wall time when they ran alone after it. nice 19 gives the tests
-# the CPU whenever they want it.
+# Both sanitizer builds, then the fuzz targets, compile while the Python
+# tests run, at the lowest priority: the Python phase leaves a core mostly
+# idle (one pytest process waiting on the programs it starts), and the
+# sanitizer builds took ~80 s of the suite's wall time when they ran alone
+# after it, the fuzz targets' ~35 s more. nice 19 gives the tests the CPU
+# whenever they want it.
 # The subshell lowers its own priority before it starts anything, so that
 # every compiler inherits it.
 (renice -n 19 -p "$BASHPID" >/dev/null 2>&1
  build_sanitized asan
- build_sanitized tsan) </dev/null &
-sanitizer_builds=$!
+ build_sanitized tsan
+ if command -v clang >/dev/null; then
+   scripts/run-fuzz.sh --build-only >"$results/fuzz-build.log" 2>&1
+ fi) </dev/null &
+background_builds=$!
 
 echo "== Python tests"
 pydirs=()
@@ -81,7 +86,7 @@ MIDA_BUILD=$PWD/$build MIDA_BIN=$PWD/$build/src/cli/mida \
   >"$results/pytest.log" 2>&1
 tail -n 5 "$results/pytest.log" | sed 's/^/   /'
 
-wait "$sanitizer_builds"
+wait "$background_builds"
 for san in asan tsan; do
   dir=build-$san
   status=$(cat "$results/sanitizer-$san.status" 2>/dev/null)
@@ -105,7 +110,7 @@ for san in asan tsan; do
 done
 
 if command -v clang >/dev/null; then
-  scripts/run-fuzz.sh 20 >"$results/fuzz.log" 2>&1
+  scripts/run-fuzz.sh --prebuilt 20 >"$results/fuzz.log" 2>&1
   tail -n 4 "$results/fuzz.log" | sed 's/^/   /'
 fi
 
