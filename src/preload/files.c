@@ -446,6 +446,8 @@ ssize_t mida__pl_abspath_len(int dirfd, const char *path, char *out) {
 
 /* Never recorded: /proc, /sys and /dev and what is under them, and the
  * loader's /etc/ld.so.cache and /etc/ld.so.preload (mida__pl_is_noise);
+ * unless MIDA_PRELOAD_RECORD_CODE, installed code (is_system_code,
+ * is_code_component, shared libraries);
  * then the prefixes of MIDA_PRELOAD_IGNORE, which also match longer names
  * (the store "x.db" also covers "x.db-wal"). */
 #define MAX_IGNORE 32
@@ -543,6 +545,36 @@ static int under(const char *abs, const char *dir, size_t n) {
   return strncmp(abs, dir, n) == 0 && (abs[n] == '/' || abs[n] == '\0');
 }
 
+/* Whether abs is the system's installed code: under a directory of
+ * headers or libraries (/usr/include, /usr/lib, /lib, ...), which a
+ * compiler reads a hundred of for each file it compiles (the system
+ * headers, its own internals, the crt files and archives it links), as a
+ * program loads its shared libraries: software, not the build's data.
+ * Only asked of a path that starts "/u" or "/l". */
+static int is_system_code(const char *abs) {
+  static const struct {
+    const char *dir;
+    size_t len;
+  } dirs[] = {
+      {"/usr/include", 12},
+      {"/usr/lib", 8},
+      {"/usr/lib32", 10},
+      {"/usr/lib64", 10},
+      {"/usr/libexec", 12},
+      {"/usr/local/include", 18},
+      {"/usr/local/lib", 14},
+      {"/lib", 4},
+      {"/lib32", 6},
+      {"/lib64", 6},
+  };
+  if (strncmp(abs, "/usr/", 5) != 0 && strncmp(abs, "/lib", 4) != 0)
+    return 0;
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+    if (under(abs, dirs[i].dir, dirs[i].len))
+      return 1;
+  return 0;
+}
+
 int mida__pl_is_noise(const char *abs) {
   int uri_plain;
   return mida__pl_noise_scan(abs, strlen(abs), &uri_plain);
@@ -566,6 +598,11 @@ int mida__pl_noise_scan(const char *abs, size_t len, int *uri_plain) {
     break;
   case 'd':
     if (under(abs, "/dev", 4))
+      return 1;
+    break;
+  case 'u':
+  case 'l':
+    if (!record_code && is_system_code(abs))
       return 1;
     break;
   case 'e':

@@ -720,6 +720,38 @@ def test_installed_code_is_recorded_when_asked(r):
     assert expected <= r2.links(r.dir), sorted(r2.links(r.dir))
 
 
+def test_a_systems_installed_headers_and_libraries_are_noise(r):
+    """A C compiler reads a hundred system headers for each file it
+    compiles, and its own internals, crt files and archives when it links
+    (under /usr/include, /usr/lib, /lib): the system's installed code,
+    like its shared libraries, not the build's data. The project's source
+    and header are recorded, and what it made; --record-code records the
+    system's files too."""
+    write(r.dir / "util.h", "int twice(int a);\n")
+    write(r.dir / "main.c", '#include <stdio.h>\n#include "util.h"\n'
+          "int twice(int a) { return 2 * a; }\n"
+          'int main(void) { printf("%d\\n", twice(21)); return 0; }\n')
+    p = r.run("cc", "-O1", "-o", "prog", "main.c")
+    assert p.returncode == 0, p.stderr
+    system = ("file:///usr/include/", "file:///usr/lib/", "file:///lib/",
+              "file:///usr/libexec/")
+    uris = {uri for _, _, _, uri, _ in r.link_rows()}
+    assert not any(u.startswith(system) for u in uris), sorted(uris)
+    assert {("cc1", "used", "main.c"), ("cc1", "used", "util.h")} <= \
+        r.links(r.dir), sorted(r.links(r.dir))
+    assert any(role == "generated" and path == "prog"
+               for _, role, path in r.links(r.dir)), sorted(r.links(r.dir))
+    # stdio.h and what it includes, the crt files, libc's linker script...
+    assert r.counter("run.ignored_opens") >= 10
+    r2 = Run(r.dir / "code")
+    r2.dir.mkdir()
+    p = r2.run("cc", "-O1", "-o", str(r2.dir / "prog"),
+               str(r.dir / "main.c"), options=("--record-code",))
+    assert p.returncode == 0, p.stderr
+    assert ("cc1", "used", "/usr/include/stdio.h") in r2.links(), \
+        sorted(r2.links())
+
+
 def test_ignore_option_and_digest(r):
     write(r.dir / "skip.txt", "x\n")
     p = r.run("bash", "-c", "cat skip.txt > out.txt",
