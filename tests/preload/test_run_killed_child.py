@@ -56,8 +56,14 @@ def test_a_child_killed_with_its_parent_is_lost_not_running(r):
     slow reaper): recovery marks its task LOST, though the task was begun
     by its parent before that journal (src/capture/recovery.c,
     lost_from)."""
-    script = ('setsid bash -c "sleep 30; true" & sleep 0.5;'
-              ' kill -KILL -- -$!; wait; true')
+    # Killed once the inner sleep runs and has had time to record its
+    # begin (a fixed 0.5 s was not enough on a loaded machine: the group
+    # was killed before the inner bash had started its sleep).
+    script = ('setsid bash -c "sleep 30; true" & p=$!; c=;'
+              ' until [ -n "$c" ] && read -r n < /proc/$c/comm &&'
+              ' [ "$n" = sleep ]; do'
+              ' read -r c < /proc/$p/task/$p/children; done;'
+              ' sleep 0.3; kill -KILL -- -$p; wait; true')
     p = r.run("bash", "-c", script)
     assert p.returncode == 0, p.stderr
     rows = sorted(r.rows("SELECT activity, status, used FROM task"))
@@ -65,5 +71,5 @@ def test_a_child_killed_with_its_parent_is_lost_not_running(r):
     assert got == [
         ("bash", "ERROR", ["bash", "-c", "sleep 30; true"]),
         ("bash", "FINISHED", ["bash", "-c", script]),
-        ("sleep", "FINISHED", ["sleep", "0.5"]),
+        ("sleep", "FINISHED", ["sleep", "0.3"]),
         ("sleep", "LOST", ["sleep", "30"])], got
