@@ -9,9 +9,10 @@
  * (schema.h). Readers' queries and the API's predicates read values out
  * of the JSON columns with mida_num(doc, path) and mida_text(doc, path).
  * The PostgreSQL store defines the same functions in its mida schema
- * (postgres.c), so that one query serves both stores. All of them are
- * deterministic and innocuous: a reader's connection, which trusts no
- * schema it did not make, may still call them.
+ * (postgres.c), so that one query serves both stores; for the same
+ * reason json_typeof(doc) and jsonb_typeof(doc) are PostgreSQL's own. All
+ * of them are deterministic and innocuous: a reader's connection, which
+ * trusts no schema it did not make, may still call them.
  */
 #include "sink/sqlite_functions.h"
 
@@ -170,21 +171,64 @@ static void sql_json_text(sqlite3_context *ctx, int argc,
     sqlite3_result_text(ctx, v, (int)n, SQLITE_TRANSIENT);
 }
 
+/* json_typeof(doc) and jsonb_typeof(doc), PostgreSQL's functions of those
+ * names, so that one query guards both stores' JSON columns (the
+ * PostgreSQL store's used is jsonb, its telemetry json): the type of the
+ * JSON value doc, "object", "array", "string", "number", "boolean" or
+ * "null"; NULL for NULL and for text that is not JSON, which SQLite's
+ * json_each() refuses with an error that ends the whole statement. */
+static void sql_json_typeof(sqlite3_context *ctx, int argc,
+                            sqlite3_value **argv) {
+  (void)argc;
+  const char *doc = (const char *)sqlite3_value_text(argv[0]);
+  size_t len = (size_t)sqlite3_value_bytes(argv[0]);
+  if (doc == NULL || mida__json_check(doc, len, false, NULL) != MIDA_OK)
+    return; /* NULL */
+  const char *type = "number";
+  switch (doc[strspn(doc, " \t\r\n")]) {
+  case '{':
+    type = "object";
+    break;
+  case '[':
+    type = "array";
+    break;
+  case '"':
+    type = "string";
+    break;
+  case 'n':
+    type = "null";
+    break;
+  case 't':
+  case 'f':
+    type = "boolean";
+    break;
+  }
+  sqlite3_result_text(ctx, type, -1, SQLITE_STATIC);
+}
+
+/* Every function registered: its SQL name, its number of arguments, and
+ * the C function that computes it. */
+static const struct sql_function {
+  const char *name; /* the name SQL calls it by */
+  int nargs;        /* its number of arguments */
+  void (*fn)(sqlite3_context *, int, sqlite3_value **); /* computes it */
+} sql_functions[] = {
+    {"mida_merge", 2, sql_json_merge},
+    {"mida_status_merge", 2, sql_status_merge},
+    {"mida_point", 2, sql_metric_point},
+    {"mida_num", 2, sql_json_num},
+    {"mida_text", 2, sql_json_text},
+    {"json_typeof", 1, sql_json_typeof},
+    {"jsonb_typeof", 1, sql_json_typeof},
+};
+
 int mida__sqlite_register_functions(sqlite3 *db) {
   int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
-  int rc = sqlite3_create_function(db, "mida_merge", 2, flags, NULL,
-                                   sql_json_merge, NULL, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_create_function(db, "mida_status_merge", 2, flags, NULL,
-                                 sql_status_merge, NULL, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_create_function(db, "mida_point", 2, flags, NULL,
-                                 sql_metric_point, NULL, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_create_function(db, "mida_num", 2, flags, NULL, sql_json_num,
-                                 NULL, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_create_function(db, "mida_text", 2, flags, NULL, sql_json_text,
-                                 NULL, NULL);
+  int rc = SQLITE_OK;
+  size_t n = sizeof sql_functions / sizeof sql_functions[0];
+  for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
+    rc = sqlite3_create_function(db, sql_functions[i].name,
+                                 sql_functions[i].nargs, flags, NULL,
+                                 sql_functions[i].fn, NULL, NULL);
   return rc;
 }

@@ -8,9 +8,10 @@
 
 #include <sqlite3.h>
 
-/* Registers mida_merge, mida_status_merge, mida_point, mida_num and
- * mida_text on db, which the store's statements and views call. Returns
- * SQLite's result code. */
+/* Registers mida_merge, mida_status_merge, mida_point, mida_num,
+ * mida_text, json_typeof and jsonb_typeof on db, which the store's
+ * statements, views and readers' queries call. Returns SQLite's result
+ * code. */
 int mida__sqlite_register_functions(sqlite3 *db);
 
 #endif

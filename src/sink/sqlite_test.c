@@ -1693,6 +1693,15 @@ static void test_query_rows_and_errors(void **state) {
   /* Views and JSON functions are readable. */
   assert_query(sink, "SELECT count(*) FROM task_v", "0\n");
   assert_query(sink, "SELECT key FROM json_each('{\"a\":1}')", "a\n");
+  /* PostgreSQL's json_typeof and jsonb_typeof, which guard json_each()
+   * against text that is not a JSON object (`mida diff`); NULL (~) for
+   * text that is not JSON, where json_each() fails. */
+  assert_query(sink,
+               "SELECT json_typeof(' {\"a\":1}'), jsonb_typeof('[1]'),"
+               " json_typeof('\"s\"'), json_typeof('-1.5'),"
+               " json_typeof('false'), json_typeof('null'),"
+               " json_typeof('{\"a\":'), json_typeof(NULL)",
+               "object|array|string|number|boolean|null|~|~\n");
   mida__sink_close(sink);
 }
 
