@@ -328,6 +328,11 @@ static int gather_task(mida__sink *sink, side *s) {
   return rc;
 }
 
+/* A JSON column as text on both stores (PostgreSQL's jsonb and json have
+ * no implicit cast to text). */
+#define USED_TEXT "CAST(t.used AS TEXT)"
+#define TELEMETRY_TEXT "CAST(t.telemetry AS TEXT)"
+
 static int gather_workflow(mida__sink *sink, side *s) {
   int rc = query(sink, s, 0,
                  "SELECT w.name, w.source, " MIDA_WORKFLOW_STATUS_SQL ","
@@ -339,12 +344,25 @@ static int gather_workflow(mida__sink *sink, side *s) {
                "SELECT 'tasks ' || coalesce(status, 'UNKNOWN'), count(*)"
                " FROM task WHERE workflow_id = ?1 GROUP BY status",
                pair_row);
+  /* A task's used or telemetry that is not a JSON object (text that is
+   * not JSON on SQLite, an array or a number on PostgreSQL) is shown
+   * whole, as a task's diff shows it (add_members): under its activity,
+   * and under "value". json_each() of it failed the whole diff. */
   if (rc == MIDA_OK)
     rc = query(sink, s, 1,
                "SELECT coalesce(t.activity, '') || '.' || j.key,"
                " count(DISTINCT j.value), min(j.value), max(j.value)"
-               " FROM task t, json_each(t.used) j WHERE t.workflow_id = ?1"
+               " FROM task t, json_each(CASE WHEN jsonb_typeof(t.used) ="
+               " 'object' THEN t.used END) j WHERE t.workflow_id = ?1"
                " GROUP BY t.activity, j.key ORDER BY 1",
+               range_row);
+  if (rc == MIDA_OK)
+    rc = query(sink, s, 1,
+               "SELECT coalesce(t.activity, ''), count(DISTINCT " USED_TEXT
+               "), min(" USED_TEXT "), max(" USED_TEXT ") FROM task t"
+               " WHERE t.workflow_id = ?1 AND t.used IS NOT NULL AND"
+               " coalesce(jsonb_typeof(t.used), '') <> 'object'"
+               " GROUP BY t.activity ORDER BY 1",
                range_row);
   /* The count is of the values shown (a version's digest, else its id),
    * not of the tasks: a version that two tasks generated (dash opening
@@ -385,10 +403,19 @@ static int gather_workflow(mida__sink *sink, side *s) {
                "SELECT j.key, CASE WHEN j.key LIKE '%maxrss%'"
                " THEN max(CAST(j.value AS NUMERIC))"
                " ELSE sum(CAST(j.value AS NUMERIC)) END"
-               " FROM task t, json_each(CAST(t.telemetry AS TEXT)) j"
+               " FROM task t, json_each(CASE WHEN json_typeof(t.telemetry)"
+               " = 'object' THEN CAST(t.telemetry AS TEXT) END) j"
                " WHERE t.workflow_id = ?1 AND j.type IN ('integer', 'real')"
                " GROUP BY j.key ORDER BY 1",
                pair_row);
+  if (rc == MIDA_OK)
+    rc = query(sink, s, 6,
+               "SELECT 'value', count(DISTINCT " TELEMETRY_TEXT "), min("
+               TELEMETRY_TEXT "), max(" TELEMETRY_TEXT ") FROM task t"
+               " WHERE t.workflow_id = ?1 AND t.telemetry IS NOT NULL AND"
+               " coalesce(json_typeof(t.telemetry), '') <> 'object'"
+               " GROUP BY t.workflow_id",
+               range_row);
   return rc;
 }
 

@@ -194,6 +194,28 @@ def test_reports(both):
         k: sorted(v) for k, v in p2.items()}
 
 
+def test_diff_of_workflows_shows_a_used_that_is_no_object(both, lite,
+                                                           pg_db):
+    # The compare view (/api/diff, src/report/diff.c) of two workflows,
+    # one task's used text that is not JSON (SQLite) or a JSON array
+    # (PostgreSQL): the other keys compared, that one shown whole. Both
+    # answered 500, "malformed JSON" and "cannot call jsonb_each on a
+    # non-object" (tests/cli/test_diff_unreadable_json.py).
+    con = sqlite3.connect(lite)
+    con.execute("UPDATE task SET used = '{\"n\": 1' WHERE id = ?",
+                (fx.T_LOAD,))
+    con.commit()
+    con.close()
+    psql(pg_db, f"UPDATE task SET used = '[1, 2]' WHERE id = '{fx.T_LOAD}'")
+    for s, shown in zip(both, ['{"n": 1', "[1, 2]"]):
+        st, d = s.get_json(f"/api/diff?a={fx.WF_PREP}&b={fx.WF_TRAIN}")
+        assert st == 200, d
+        rows = {(r["section"], r["key"]): r for r in d["rows"]}
+        assert rows[("parameter", "fit.lr")]["b"] == "0.01"
+        assert rows[("parameter", "clean.drop")]["a"] == "nulls"
+        assert rows[("parameter", "load")]["a"] == shown
+
+
 def test_sql_endpoint_is_read_only(serve, lite):
     s = serve(lite)
     st, body = s.get_json("/api/sql?q=" + q("SELECT count(*) AS n FROM task"))
