@@ -10,7 +10,9 @@
 
 /* json_each, not json_extract: an experiment's key has a dot in its name,
  * which a path would read as a level ($.mlflow.experiment_id), and both
- * stores have json_each (the PostgreSQL store's in its mida schema). */
+ * stores have json_each (the PostgreSQL store's in its mida schema). A
+ * metadata that is not a JSON object is no experiment's: json_each() of
+ * it failed the search of every key (jsonb_typeof: sqlite_functions.c). */
 static const char find_sql[] =
     "SELECT 'task', t.id, t.activity, w.source,"
     " " MIDA_ISO_MS_SQL("t.started") ","
@@ -21,7 +23,8 @@ static const char find_sql[] =
     " SELECT 'workflow', w.id, w.name, w.source,"
     " " MIDA_ISO_MS_SQL("w.started") ","
     " w.started"
-    " FROM workflow w, json_each(w.metadata) e"
+    " FROM workflow w, json_each(CASE WHEN jsonb_typeof(w.metadata) ="
+    " 'object' THEN w.metadata END) e"
     " WHERE ?2 = '1' AND w.source = 'mlflow'"
     " AND e.key = 'mlflow.experiment_id' AND e.value = ?1"
     " ORDER BY 6 DESC, 2";

@@ -12,7 +12,10 @@ import sqlite3
 
 import pytest
 
+import mida_cli_store as fx
 from mida_cli_store import T_CLEAN, T_EVAL, T_FIT, T_LOAD, WF_TRAIN
+from pg_database import store_as
+from multinode_support import psql  # noqa: E402 (pg_database's path)
 
 # A Dask key as the plugin keeps it (str(key)), submitted twice.
 DASK_KEY = "('inc-5f3a', 0)"
@@ -84,3 +87,34 @@ def test_neither_an_id_nor_a_source_key(run):
     r = run("lineage", "nope")
     assert r.stderr == ("mida: no task or data with id, digest, URI or source"
                         " key 'nope'\n")
+
+
+@pytest.mark.parametrize("kind, bad", [("sqlite", '{"x":'),
+                                       ("postgresql", "[1, 2]")])
+def test_a_key_is_found_past_metadata_that_is_no_object(run, tmp_path, kind,
+                                                        bad):
+    """An MLflow workflow's metadata that is not a JSON object (text that
+    is not JSON on SQLite, an array on PostgreSQL) is no experiment's: the
+    search of a key passes it by. It failed every search of a key,
+    "malformed JSON" or "cannot call jsonb_each on a non-object"
+    (test_diff_unreadable_json.py: the same in the diff)."""
+    path = tmp_path / "s.db"
+    fx.make_store(str(path))
+    if kind == "sqlite":
+        db = sqlite3.connect(path)
+        db.execute("UPDATE workflow SET metadata = ? WHERE id = ?",
+                   (bad, WF_TRAIN))
+        db.commit()
+        db.close()
+    with store_as(kind, path, "mida_key_bad", tmp_path / "spool") as url:
+        if kind == "postgresql":
+            psql(url, f"UPDATE workflow SET metadata = '{bad}'"
+                      f" WHERE id = '{WF_TRAIN}'")
+        r = run("show", "load-1", store_path=url)
+        assert r.returncode == 0, r.stderr
+        assert T_LOAD in r.stdout
+        r = run("diff", "load-1", T_CLEAN, store_path=url)
+        assert r.returncode == 0, r.stderr
+        r = run("show", "nosuch", store_path=url)
+        assert r.returncode == 1
+        assert "source key 'nosuch'" in r.stderr
