@@ -588,18 +588,42 @@ static int append_preload(mida__cli_env *env, const char *lib) {
   return rc;
 }
 
-/* MIDA_PRELOAD_IGNORE: the spool, the store's file, and --ignore. */
+/* Appends text to a MIDA_PRELOAD_IGNORE list with a '\\' before each
+ * '\\' and, unless colons_separate, before each ':' (a path's own colon,
+ * as in a directory named by an ISO time, which would otherwise split it
+ * in two prefixes; src/preload/files.c, mida__pl_noise_init). */
+static int add_ignored(mida__buf *b, const char *text, int colons_separate) {
+  int rc = MIDA_OK;
+  for (const char *c = text; *c != '\0' && rc == MIDA_OK; c++) {
+    if (*c == '\\' || (*c == ':' && !colons_separate))
+      rc = mida__buf_add(b, "\\", 1);
+    if (rc == MIDA_OK)
+      rc = mida__buf_add(b, c, 1);
+  }
+  return rc;
+}
+
+/* MIDA_PRELOAD_IGNORE: the spool, the store's file, and --ignore (whose
+ * ':'s separate its prefixes). */
 static int set_ignore(mida__run_preload *p, mida__cli_env *env) {
   mida__buf b;
   mida__buf_init(&b, 1 << 16);
-  int rc = mida__buf_printf(&b, "%s/", p->spool);
+  int rc = add_ignored(&b, p->spool, 0);
+  if (rc == MIDA_OK)
+    rc = mida__buf_adds(&b, "/");
   char file[PATH_MAX], abs[PATH_MAX];
   if (rc == MIDA_OK &&
       mida__url_sqlite_path(p->store, file, sizeof file) == MIDA_OK &&
-      mida__cli_absolute(file, abs, sizeof abs) == 0)
-    rc = mida__buf_printf(&b, ":%s", abs);
-  if (rc == MIDA_OK && p->ignore != NULL && p->ignore[0] != '\0')
-    rc = mida__buf_printf(&b, ":%s", p->ignore);
+      mida__cli_absolute(file, abs, sizeof abs) == 0) {
+    rc = mida__buf_adds(&b, ":");
+    if (rc == MIDA_OK)
+      rc = add_ignored(&b, abs, 0);
+  }
+  if (rc == MIDA_OK && p->ignore != NULL && p->ignore[0] != '\0') {
+    rc = mida__buf_adds(&b, ":");
+    if (rc == MIDA_OK)
+      rc = add_ignored(&b, p->ignore, 1);
+  }
   if (rc == MIDA_OK)
     rc = mida__cli_env_set(env, "MIDA_PRELOAD_IGNORE=", mida__buf_str(&b));
   mida__buf_free(&b);

@@ -462,23 +462,28 @@ void mida__pl_noise_init(const char *list, int code_is_data) {
   record_code = code_is_data;
   if (list == NULL)
     return;
-  size_t n = strlen(list);
-  if (n >= sizeof ignore_text)
-    n = sizeof ignore_text - 1;
-  memcpy(ignore_text, list, n);
-  ignore_text[n] = '\0';
+  /* Unescaped into ignore_text, each prefix ended by a NUL: a ':' ends
+   * one, a '\\' makes the byte after it (a path's own ':' or '\\') a
+   * byte of the prefix (`mida run` writes them so: cli/run_preload.c). */
+  size_t n = 0;
   char *p = ignore_text;
-  while (*p != '\0' && ignore_count < MAX_IGNORE) {
-    char *end = strchr(p, ':');
-    if (end != NULL)
-      *end = '\0';
-    if (p[0] == '/') {
-      ignore[ignore_count] = p;
-      ignore_len[ignore_count++] = strlen(p);
+  for (const char *c = list;; c++) {
+    if (*c == '\\' && c[1] != '\0') {
+      c++;
+    } else if (*c == ':' || *c == '\0') {
+      ignore_text[n] = '\0';
+      if (p[0] == '/' && ignore_count < MAX_IGNORE) {
+        ignore[ignore_count] = p;
+        ignore_len[ignore_count++] = (size_t)(ignore_text + n - p);
+      }
+      if (*c == '\0' || n + 1 >= sizeof ignore_text)
+        break;
+      p = ignore_text + ++n;
+      continue;
     }
-    if (end == NULL)
-      break;
-    p = end + 1;
+    if (n + 1 >= sizeof ignore_text)
+      break; /* cut: the prefix cut short is dropped, not the rest */
+    ignore_text[n++] = *c;
   }
 }
 

@@ -247,7 +247,8 @@ int mida__pl_is_noise(const char *abs);
  * (core/fileid.h), 0 if some byte may not or if abs is noise. */
 int mida__pl_noise_scan(const char *abs, size_t len, int *uri_plain);
 
-/* Reads the ':'-separated prefixes of MIDA_PRELOAD_IGNORE (at start);
+/* Reads the ':'-separated prefixes of MIDA_PRELOAD_IGNORE (at start; "\:"
+ * and "\\" are a ':' and a '\' of a prefix);
  * code_is_data (MIDA_PRELOAD_RECORD_CODE): an interpreter's installed code
  * (__pycache__, lib/pythonX.Y, site-packages, ...) is recorded, not noise. */
 void mida__pl_noise_init(const char *list, int code_is_data);

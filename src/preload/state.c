@@ -10,7 +10,9 @@
  *                        the library stays inactive (every wrapper only
  *                        calls the real function)
  *   MIDA_PRELOAD_IGNORE  ':'-separated path prefixes not to record (the
- *                        spool, the store, `mida run --ignore`)
+ *                        spool, the store, `mida run --ignore`); a '\'
+ *                        makes the byte after it (a ':' or '\' of a
+ *                        path) part of the prefix
  *   MIDA_PRELOAD_PIPES   the registry of pipe writers (pipes.c)
  *   MIDA_PRELOAD_RING    journal ring bytes of the largest segments
  *                        (default 1 MiB)

@@ -1,0 +1,60 @@
+"""`mida run` where the paths it hands its command hold the characters
+that separate the lists it hands them in: a ':' (a directory named by an
+ISO time, `run-2026-12-07T05:13:39`) in the store's or the spool's path,
+which MIDA_PRELOAD_IGNORE lists ':'-separated, and a space or a ':' in
+the library's own path, which LD_PRELOAD splits on and has no escape for.
+
+Until 2026-12-07 the store `run-2026-12-07T05:13:39/mida.db` put the
+prefix `.../run-2026-12-07T05` among the ignored ones, and no file the
+command read or wrote there (nor anywhere under a name with that prefix)
+was recorded, only counted as noise; and a library installed under a
+path with a space (a home directory `/home/Ann Lee`) made the loader
+print two errors into the command's stderr in every process, and the
+command's files went unrecorded without a word of mida's."""
+
+import shutil
+import subprocess
+
+from preload_support import Run, clean_env, library, mida_bin
+
+
+def test_a_store_in_a_directory_with_a_colon_records_the_files(tmp_path):
+    work = tmp_path / "run-2026-12-07T05:13:39"
+    work.mkdir()
+    r = Run(work)
+    # The store is read by the command too (a nested tool opening it):
+    # mida's own file, still noise.
+    p = r.run("sh", "-c", "echo hi > out.txt; cat out.txt > copy.txt;"
+              " cat run.db > /dev/null")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+    links = r.links(work)
+    assert {("sh", "generated", "out.txt"), ("cat", "used", "out.txt"),
+            ("sh", "generated", "copy.txt")} <= links, sorted(links)
+    assert not any(path.startswith("run.db") for _, _, path in links), \
+        sorted(links)
+    # A sibling that only shares the text before the ':' is data too.
+    sibling = tmp_path / "run-2026-12-07T05"
+    sibling.mkdir()
+    (sibling / "in").write_text("x\n")
+    p = r.run("cat", str(sibling / "in"))
+    assert p.returncode == 0 and p.stdout == "x\n", p.stderr
+    assert ("cat", "used", "in") in r.links(sibling)
+
+
+def test_ignore_prefixes_keep_their_backslashes(tmp_path):
+    """The prefixes of --ignore reach the library as they were given, a
+    backslash included, beside a store whose path has a ':'."""
+    work = tmp_path / "a:b"
+    work.mkdir()
+    data = tmp_path / "a-data"
+    data.mkdir()
+    (data / "skip\\me").write_text("x\n")
+    (data / "keep").write_text("y\n")
+    r = Run(work)
+    p = r.run("cat", str(data / "skip\\me"), str(data / "keep"),
+              options=("--ignore", str(data / "skip\\")))
+    assert p.returncode == 0 and p.stdout == "x\ny\n", p.stderr
+    assert r.links(data) == {("cat", "used", "keep")}
+    assert r.counter("run.ignored_opens") >= 1
+
