@@ -646,6 +646,17 @@ int mida__run_preload_start(mida__run_preload *p, mida_session_t *s,
                     "recorded\n");
     return 0;
   }
+  /* The loader splits LD_PRELOAD at spaces and colons, with no escape:
+   * such a path would make it print two errors into the command's stderr
+   * in every process, and load nothing. */
+  if (strpbrk(lib, " :") != NULL) {
+    mida__cli_note("mida run: the path of libmida_preload.so (%s) has a "
+                   "space or ':', which LD_PRELOAD cannot carry; the "
+                   "command's files are not recorded (set MIDA_PRELOAD_LIB "
+                   "to a link to it at a path without them)\n",
+                   lib);
+    return 0;
+  }
   if (spool_of(store, p->spool, sizeof p->spool) != 0) {
     mida__cli_note( "mida run: the spool's path is too long; the "
                     "command's files are not recorded\n");

@@ -58,3 +58,26 @@ def test_ignore_prefixes_keep_their_backslashes(tmp_path):
     assert r.links(data) == {("cat", "used", "keep")}
     assert r.counter("run.ignored_opens") >= 1
 
+
+def test_a_library_path_with_a_space_is_said_not_loaded(tmp_path):
+    """The loader cannot take such a path: the library is not put into
+    LD_PRELOAD, the command runs as it would alone (no loader error in
+    its stderr) and mida says why its files are not recorded."""
+    for odd in ("lib dir", "lib:dir"):
+        where = tmp_path / odd
+        where.mkdir()
+        lib = where / "libmida_preload.so"
+        shutil.copy(library(), lib)
+        r = Run(tmp_path)
+        p = subprocess.run(
+            [mida_bin(), "run", "--no-mlflow", "--", "sh", "-c",
+             "cat /dev/null; echo out; echo err >&2; exit 3"],
+            env=clean_env(MIDA_STORE=r.store, MIDA_PRELOAD_LIB=str(lib)),
+            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 3
+        assert p.stdout == "out\n"
+        assert "ld.so" not in p.stderr, p.stderr
+        note = [x for x in p.stderr.splitlines() if x != "err"]
+        assert len(note) == 1 and "err" in p.stderr.splitlines(), p.stderr
+        assert "LD_PRELOAD" in note[0] and "MIDA_PRELOAD_LIB" in note[0]
+        assert "files are not recorded" in note[0]
