@@ -31,6 +31,23 @@ static __thread char tls_from[MIDA_PL_PATH]
 static __thread char tls_to[MIDA_PL_PATH]
     __attribute__((tls_model("initial-exec")));
 
+/* Whether (dir, path) is a regular file, by the path as given. */
+static int is_regular_at(int dir, const char *path) {
+  struct stat st;
+  return fstatat(dir, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         S_ISREG(st.st_mode);
+}
+
+/* After a successful call that names a file by (dir, path), whose
+ * absolute path is too long to be kept (mida__pl_abspath): the version
+ * keeps the name it had, which no longer says where it is, so a regular
+ * file there is counted (run.untracked_files), as an open of such a path
+ * is. */
+static void name_not_followed(int dir, const char *path) {
+  if (is_regular_at(dir, path))
+    mida__pl_count(MIDA_PL_C_UNTRACKED);
+}
+
 /* Which call renaming() makes. */
 enum rename_call { CALL_RENAME, CALL_RENAMEAT, CALL_RENAMEAT2 };
 
@@ -59,8 +76,11 @@ static int renaming(int call, int olddir, const char *old, int newdir,
   errno = saved;
   int rc = real_rename(call, olddir, old, newdir, new, flags);
   saved = errno;
-  if (rc == 0 && mida__pl_abspath(olddir, old, tls_from) == 0 &&
-      mida__pl_abspath(newdir, new, tls_to) == 0) {
+  int followed = rc == 0 && mida__pl_abspath(olddir, old, tls_from) == 0 &&
+                 mida__pl_abspath(newdir, new, tls_to) == 0;
+  if (rc == 0 && !followed)
+    name_not_followed(newdir, new);
+  if (followed) {
     mida__pl_files_renamed(tls_from, tls_to);
     struct stat st;
     if (named && lstat(tls_to, &st) == 0 && S_ISREG(st.st_mode)) {
@@ -120,9 +140,10 @@ static int linked(int rc, int fd, int newdir, const char *new) {
     return rc;
   int saved = errno;
   struct stat st;
-  if (mida__pl_abspath(newdir, new, tls_to) == 0 &&
-      !mida__pl_is_noise(tls_to) && lstat(tls_to, &st) == 0 &&
-      S_ISREG(st.st_mode)) {
+  if (mida__pl_abspath(newdir, new, tls_to) != 0) {
+    name_not_followed(newdir, new);
+  } else if (!mida__pl_is_noise(tls_to) && lstat(tls_to, &st) == 0 &&
+             S_ISREG(st.st_mode)) {
     mida__pl_emit_named(tls_to, &st, MIDA_PL_NAME_BY_LINK);
     if (fd >= 0)
       mida__pl_files_named(fd, tls_to);
@@ -151,15 +172,21 @@ static int removing(int dir, const char *path, int at_flags,
     return call(dir, path, at_flags, ctx);
   int saved = errno;
   struct stat st;
-  int known = (at_flags & AT_REMOVEDIR) == 0 &&
-              mida__pl_abspath(dir, path, tls_from) == 0 &&
-              !mida__pl_is_noise(tls_from) && lstat(tls_from, &st) == 0 &&
-              S_ISREG(st.st_mode) && st.st_nlink <= 1;
+  int named = (at_flags & AT_REMOVEDIR) == 0 &&
+              mida__pl_abspath(dir, path, tls_from) == 0;
+  int known = named && !mida__pl_is_noise(tls_from) &&
+              lstat(tls_from, &st) == 0 && S_ISREG(st.st_mode) &&
+              st.st_nlink <= 1;
+  /* A name too long to keep: counted once it is gone (name_not_followed). */
+  int lost = !named && (at_flags & AT_REMOVEDIR) == 0 &&
+             is_regular_at(dir, path);
   errno = saved;
   int rc = call(dir, path, at_flags, ctx);
   saved = errno;
   if (rc == 0 && known)
     mida__pl_emit_named(tls_from, &st, MIDA_PL_NAME_REMOVED);
+  if (rc == 0 && lost)
+    mida__pl_count(MIDA_PL_C_UNTRACKED);
   errno = saved;
   mida__pl_leave();
   return rc;
@@ -200,9 +227,10 @@ static int truncated(int rc, const char *path) {
     return rc;
   int saved = errno;
   struct stat st;
-  if (mida__pl_abspath(AT_FDCWD, path, tls_to) == 0 &&
-      !mida__pl_is_noise(tls_to) && stat(tls_to, &st) == 0 &&
-      S_ISREG(st.st_mode))
+  if (mida__pl_abspath(AT_FDCWD, path, tls_to) != 0)
+    name_not_followed(AT_FDCWD, path);
+  else if (!mida__pl_is_noise(tls_to) && stat(tls_to, &st) == 0 &&
+           S_ISREG(st.st_mode))
     mida__pl_emit_link(&mida__pl.task, tls_to, &st, MIDA_GENERATED, -1);
   errno = saved;
   mida__pl_leave();

@@ -10,7 +10,8 @@ command read or wrote there (nor anywhere under a name with that prefix)
 was recorded, only counted as noise; and a library installed under a
 path with a space (a home directory `/home/Ann Lee`) made the loader
 print two errors into the command's stderr in every process, and the
-command's files went unrecorded without a word of mida's."""
+command's files went unrecorded without a word of mida's. Last, a name
+past PATH_MAX given to a file by a rename (or link, unlink, truncate)."""
 
 import shutil
 import subprocess
@@ -81,3 +82,30 @@ def test_a_library_path_with_a_space_is_said_not_loaded(tmp_path):
         assert len(note) == 1 and "err" in p.stderr.splitlines(), p.stderr
         assert "LD_PRELOAD" in note[0] and "MIDA_PRELOAD_LIB" in note[0]
         assert "files are not recorded" in note[0]
+
+
+def test_a_name_past_path_max_is_counted_not_followed(tmp_path):
+    """A file renamed, linked, unlinked or truncated by a name whose
+    absolute path is longer than the library can hold (a relative name
+    from a working directory of ~3,900 bytes) keeps the URI it had, which
+    no longer names it: each such call is counted in
+    run.untracked_files. Until 2026-12-07 none was, and the store said
+    `.../x` and `.../v` with nothing to say they were gone."""
+    deep = tmp_path
+    while len(str(deep)) < 3650:
+        deep = deep / ("e" * 250)
+    deep = deep / ("f" * (3900 - len(str(deep)) - 1))
+    r = Run(tmp_path)
+    script = ("import os\n"
+              "os.makedirs(os.sys.argv[1]); os.chdir(os.sys.argv[1])\n"
+              "assert len(os.getcwd()) == 3900, len(os.getcwd())\n"
+              "open('x', 'w').write('1')\n"
+              "os.rename('x', 'y' * 250)\n"
+              "open('v', 'w').write('2')\n"
+              "os.link('v', 'w' * 250)\n"
+              "os.unlink('v')\n"
+              "os.truncate('w' * 250, 0)\n"
+              "os.unlink('w' * 250)\n")
+    p = r.run("python3", "-c", script, str(deep))
+    assert p.returncode == 0, p.stderr
+    assert r.counter("run.untracked_files") == 4
