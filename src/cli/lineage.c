@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/path.h"
+#include "core/utf8.h"
 #include "report/lineage.h"
 #include "mida.h"
 
@@ -291,11 +292,19 @@ static int print_text(mida__lineage *w, int nroots, int up, int down) {
   return rc;
 }
 
-/* Appends s as the inside of a DOT quoted string. */
+/* Appends s as the inside of a DOT quoted string. DOT is UTF-8 text: a
+ * byte of s that is not (a program or file named in another encoding)
+ * becomes U+FFFD, which Graphviz draws, rather than a byte it rejects. */
 static int dot_escape(mida__buf *b, const char *s) {
   int rc = MIDA_OK;
-  for (const unsigned char *p = (const unsigned char *)s; *p && rc == MIDA_OK;
-       p++) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+  while (p < end && rc == MIDA_OK) {
+    size_t n = mida__utf8_seq(p, end);
+    if (n == 0) {
+      rc = mida__buf_adds(b, "\xEF\xBF\xBD");
+      p++;
+      continue;
+    }
     if (*p == '"' || *p == '\\')
       rc = mida__buf_add(b, "\\", 1);
     if (rc != MIDA_OK)
@@ -305,7 +314,8 @@ static int dot_escape(mida__buf *b, const char *s) {
     else if (*p < 0x20 || *p == 0x7f)
       rc = mida__buf_add(b, " ", 1);
     else
-      rc = mida__buf_add(b, p, 1);
+      rc = mida__buf_add(b, p, n);
+    p += n;
   }
   return rc;
 }

@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/number.h"
+#include "core/utf8.h"
 #include "mida.h"
 
 #include <math.h>
@@ -29,41 +30,6 @@ static void skip_ws(scanner *s) {
   while (s->p < s->end &&
          (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
     s->p++;
-}
-
-/* Length of the UTF-8 sequence starting at p if it is valid (RFC 3629: no
- * overlongs, no surrogates, at most U+10FFFF), else 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
-  unsigned c = p[0];
-  if (c < 0x80)
-    return 1;
-  size_t n;
-  unsigned lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0)
-      lo = 0xA0;
-    else if (c == 0xED)
-      hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0)
-      lo = 0x90;
-    else if (c == 0xF4)
-      hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if ((size_t)(end - p) < n)
-    return 0;
-  if (p[1] < lo || p[1] > hi)
-    return 0;
-  for (size_t i = 2; i < n; i++)
-    if (p[i] < 0x80 || p[i] > 0xBF)
-      return 0;
-  return n;
 }
 
 static int hex4(const unsigned char *p) {
@@ -132,7 +98,7 @@ static int scan_string(scanner *s) {
       s->p++;
       continue;
     }
-    size_t n = utf8_seq(s->p, s->end);
+    size_t n = mida__utf8_seq(s->p, s->end);
     if (n == 0)
       return MIDA_EJSON;
     s->p += n;
@@ -352,7 +318,7 @@ int mida__json_add_string(mida__buf *b, const char *s, size_t len) {
       rc = mida__buf_add(b, esc, 6);
       p++;
     } else {
-      size_t n = utf8_seq(p, end);
+      size_t n = mida__utf8_seq(p, end);
       if (n == 0) {
         rc = mida__buf_add(b, "\xEF\xBF\xBD", 3); /* U+FFFD */
         p++;

@@ -860,6 +860,24 @@ def test_lineage_dot_escapes_labels(tmp_path, run):
     assert 'label="/a \\"quoted\\" \\\\ path\\nfile"' in r.stdout
 
 
+def test_lineage_dot_is_utf8_where_a_name_is_not(tmp_path, run):
+    """A file named in Latin-1 (caf\\xe9) reached the DOT output as the
+    raw byte, which Graphviz rejects as UTF-8; it is U+FFFD now, and a
+    UTF-8 name is kept as it is."""
+    db = tmp_path / "latin1.db"
+    make_store(str(db))
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO data VALUES ('q', 'file', "
+                "CAST(x'2f642f636166e920c3a9' AS TEXT), NULL, NULL, NULL)")
+    con.execute("INSERT INTO task_data(task_id, data_id, role, name)"
+                f" VALUES ('{T_EVAL}', 'q', 'generated', NULL)")
+    con.commit()
+    con.close()
+    r = run("lineage", "q", "--dot", store_path=str(db))  # strict UTF-8
+    assert r.returncode == 0, r.stderr
+    assert 'label="/d/caf\ufffd \u00e9\\nfile"' in r.stdout
+
+
 def test_lineage_node_cap(run):
     r = run("lineage", T_FIT, "--max-nodes", "3")
     assert r.returncode == 0
