@@ -20,7 +20,8 @@
  *                 reason) or ABORT (CANCELLED); a run without an end has
  *                 START only
  *   used data     inputs; generated data: outputs (in the end event)
- *   data naming   file:///p -> namespace "file", name "/p" (decoded);
+ *   data naming   file:///p -> namespace "file", name "/p" (decoded,
+ *                 unless that is not UTF-8: then as the URI writes it);
  *                 scheme://host/p -> "scheme://host", "/p"; anything else
  *                 -> namespace "mida", name = the data's id. The digest
  *                 is the dataset version facet; size and kind are in the
@@ -47,6 +48,7 @@
 
 #include "core/fileid.h"
 #include "core/json.h"
+#include "core/utf8.h"
 #include "mida.h"
 
 #include <stdio.h>
@@ -127,15 +129,16 @@ static int add_dataset(ol *o, mida__buf *b, const mida__report_link *l) {
   int rc;
   if (sep != NULL && strncmp(uri, "file://", 7) == 0) {
     /* The path as other producers name a file: decoded ("/d/a b", not
-     * "/d/a%20b"), so that datasets join across them. */
+     * "/d/a%20b"), so that datasets join across them; but a path that is
+     * not UTF-8 keeps its escapes ("/d/caf%E9"), which JSON can carry:
+     * decoded, each byte that is not would be U+FFFD, and two files
+     * that differ only there would be one dataset. */
     char path[4096];
+    int decoded = mida__file_uri_path(uri, path, sizeof path) == MIDA_OK &&
+                  mida__utf8_valid(path);
     rc = add_str(b, "namespace", "file", 0);
     if (rc == MIDA_OK)
-      rc = add_str(b, "name",
-                   mida__file_uri_path(uri, path, sizeof path) == MIDA_OK
-                       ? path
-                       : uri + 7,
-                   1);
+      rc = add_str(b, "name", decoded ? path : uri + 7, 1);
   } else if (sep != NULL) {
     const char *path = strchr(sep + 3, '/');
     mida__buf ns;

@@ -181,6 +181,29 @@ def test_openlineage_carries_each_task_s_metric_series(run, store, tmp_path):
     assert all("mida_metrics" not in e["run"]["facets"] for e in load)
 
 
+def test_openlineage_names_a_file_whose_path_is_not_utf8_by_its_escapes(
+        run, store, tmp_path):
+    """Two files that differ only in a byte that is not UTF-8 (caf\\xe9 and
+    caf\\xe8, names in Latin-1) were one dataset, '/d/caf\\ufffd': the name
+    was the decoded path, and JSON made each such byte U+FFFD. They keep
+    their escapes now; a UTF-8 name is still decoded."""
+    rows = [("v1", "file:///d/caf%E9"), ("v2", "file:///d/caf%E8"),
+            ("v3", "file:///d/caf%C3%A9%20x")]
+    stmts = []
+    for data_id, uri in rows:
+        stmts.append(("INSERT INTO data VALUES (?, 'file', ?, 1, NULL, NULL)",
+                      (data_id, uri)))
+        stmts.append(("INSERT INTO task_data(task_id, data_id, role, name)"
+                      " VALUES (?, ?, 'used', NULL)", (T_LOAD, data_id)))
+    events = validated_events(run, store_with(store, tmp_path, *stmts))
+    names = {i["facets"]["mida"]["id"]: i["name"]
+             for e in events if e["run"]["runId"] == T_LOAD
+             for i in e.get("inputs", [])}
+    assert names["v1"] == "/d/caf%E9"
+    assert names["v2"] == "/d/caf%E8"
+    assert names["v3"] == "/d/caf\u00e9 x"
+
+
 class Collector(http.server.BaseHTTPRequestHandler):
     bodies = []
 
