@@ -13,6 +13,8 @@
  *   module.c     the module's functions and its initialisation;
  *   args.c       the public API's arguments, read and checked, and the
  *                exceptions a bad one raises (mida.ArgumentError, ...);
+ *   errtext.c    an error's text (an exception's message) as the C string
+ *                libmida records, whatever characters it holds;
  * and value.c (Python values as JSON) and dask_args.c (a Dask run spec's
  * arguments by parameter name) beside them.
  *
@@ -223,6 +225,15 @@ int mida_py_float_arg(PyObject *o, const char *what, double *out);
  * __index__ (not a float). Returns 0, or -1 with mida.ArgumentTypeError
  * (not an integer) or mida.ArgumentError (beyond 64 bits) set. */
 int mida_py_int64_arg(PyObject *o, const char *what, long long *out);
+
+/* ---- errtext.c ----------------------------------------------------------- */
+
+/* The UTF-8 text of str text for an error record, into *out (valid as long
+ * as the returned reference lives): a lone surrogate written \udcff, a NUL
+ * \x00, as repr() writes them, so that none of it is lost. Returns a new
+ * reference that holds *out, or NULL (out of memory; no exception left
+ * set). */
+PyObject *mida_py_error_utf8(PyObject *text, const char **out);
 
 /* ---- taskfunc.c, taskmeter.c --------------------------------------------- */
 

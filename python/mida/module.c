@@ -401,14 +401,20 @@ static PyObject *mod_task_update(PyObject *m, PyObject *args, PyObject *kw) {
                            "worker", "pid",       NULL};
   PyObject *ido, *usedo = Py_None, *geno = Py_None, *customo = Py_None;
   PyObject *startedo = Py_None, *endedo = Py_None;
+  PyObject *erroro = Py_None;
   int status = 0;
   long long pid = 0;
   mida_task_update_t u = {0};
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|iOOOOOzzL", kwlist, &ido,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|iOOOOOOzL", kwlist, &ido,
                                    &status, &startedo, &endedo, &usedo,
-                                   &geno, &customo, &u.error, &u.worker,
+                                   &geno, &customo, &erroro, &u.worker,
                                    &pid))
     return NULL;
+  if (erroro != Py_None && !PyUnicode_Check(erroro)) {
+    PyErr_Format(mida_py_arg_type_error, "error must be a str or None, "
+                 "not %.100s", Py_TYPE(erroro)->tp_name);
+    return NULL;
+  }
   mida_id_t id;
   if (mida_py_id_from_obj(ido, &id) < 0)
     return NULL;
@@ -425,6 +431,11 @@ static PyObject *mod_task_update(PyObject *m, PyObject *args, PyObject *kw) {
   mida_session_t *s = mida_py_session_for_capture();
   if (s == NULL)
     Py_RETURN_FALSE;
+  /* Dask's text of a task's exception: the program's, whatever it holds. */
+  PyObject *error_held = NULL;
+  if (erroro != Py_None &&
+      (error_held = mida_py_error_utf8(erroro, &u.error)) == NULL)
+    return PyErr_NoMemory();
   u.status = (mida_status_t)status;
   u.pid = pid;
   mida_py_json wu, wg, wc;
@@ -439,6 +450,7 @@ static PyObject *mod_task_update(PyObject *m, PyObject *args, PyObject *kw) {
   mida_py_json_free(&wu);
   mida_py_json_free(&wg);
   mida_py_json_free(&wc);
+  Py_XDECREF(error_held);
   return ret;
 }
 

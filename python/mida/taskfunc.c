@@ -88,14 +88,14 @@ static void end_with_exception(mida_session_t *s, const mida_id_t *id) {
   PyObject *text = et != NULL && st != MIDA_STATUS_FINISHED
                        ? error_text(et, ev, etb)
                        : NULL;
-  const char *t = text != NULL ? PyUnicode_AsUTF8(text) : NULL;
-  if (t == NULL)
-    PyErr_Clear();
+  const char *t = NULL;
+  PyObject *held = text != NULL ? mida_py_error_utf8(text, &t) : NULL;
   if (mida_task_end(s, id, st, NULL,
                     st == MIDA_STATUS_FINISHED ? NULL
                     : t != NULL                ? t
                                                : "unknown error") != MIDA_OK)
     mida_py_capture_errors++;
+  Py_XDECREF(held);
   Py_XDECREF(text);
 #if PY_VERSION_HEX >= 0x030C0000
   Py_XDECREF(et);

@@ -88,11 +88,14 @@ static const char *exception_text(char *buf, size_t cap,
                 ? MIDA_STATUS_CANCELLED
                 : MIDA_STATUS_ERROR;
   PyObject *msg = value != NULL ? PyObject_Str(value) : NULL;
-  const char *text = msg != NULL ? PyUnicode_AsUTF8(msg) : NULL;
+  PyErr_Clear();
+  const char *text = NULL;
+  PyObject *held = msg != NULL ? mida_py_error_utf8(msg, &text) : NULL;
   if (text != NULL && text[0] != '\0')
     snprintf(buf, cap, "%s: %s", dot != NULL ? dot + 1 : type, text);
   else
     snprintf(buf, cap, "%s", dot != NULL ? dot + 1 : type);
+  Py_XDECREF(held);
   Py_XDECREF(msg);
   PyErr_Clear();
   mida_py_exc_put_back(exc);

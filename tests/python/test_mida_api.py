@@ -187,6 +187,38 @@ def test_exception_is_recorded_and_reraised_untouched():
     assert row["used"] == {"x": 7}
 
 
+@pytest.mark.parametrize("message, recorded", [
+    ("cannot read " + os.fsdecode(b"/in/\xff.csv"),
+     "cannot read /in/\\udcff.csv"),
+    ("bad byte \x00 in header", "bad byte \\x00 in header"),
+], ids=["lone-surrogate", "nul"])
+def test_an_error_message_python_cannot_encode_is_kept_whole(message,
+                                                             recorded):
+    # A message with a lone surrogate (a file name from os.listdir that is
+    # not UTF-8) made the task's error "unknown error"; one with a NUL was
+    # cut there, traceback and all. They are written as repr() writes them.
+    err = ValueError(message)
+
+    @mida.task
+    def boom():
+        raise err
+
+    caught = {}
+
+    def call():
+        try:
+            boom()
+        except ValueError as e:
+            caught["e"] = e
+
+    row = task_row(last_task_id(call))
+    assert caught["e"] is err and str(err) == message
+    assert row["status"] == "ERROR"
+    assert row["error"].startswith("ValueError: " + recorded + "\n"), \
+        row["error"]
+    assert "Traceback (most recent call last)" in row["error"]
+
+
 def test_async_task_records_around_the_await_with_nested_parent():
     @mida.task
     async def inner(x):

@@ -673,3 +673,53 @@ if __name__ == "__main__":
     assert len(listed) == 2
     assert all(t["started"] is None and t["duration_s"] is None
                for t in listed), listed
+
+
+def test_a_key_whose_error_message_python_cannot_encode_ends_error(
+        tmp_path):
+    # An exception whose message holds a lone surrogate (a file name from
+    # os.listdir that is not UTF-8) or a NUL: the scheduler's record of
+    # the ERROR raised UnicodeEncodeError or ValueError inside its plugin,
+    # and the task stayed RUNNING for good; its run's error said the type
+    # alone, or the message up to the NUL. Both are kept whole, written as
+    # repr() writes them.
+    code = r"""
+import os
+from distributed import Client, LocalCluster
+import mida.dask
+
+def surrogate(x):
+    raise ValueError("cannot read " + os.fsdecode(b"/in/\xff.csv"))
+
+def nul(x):
+    raise ValueError("bad byte \x00 in header")
+
+if __name__ == "__main__":
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cl, Client(cl) as c:
+        mida.dask.observe(c)
+        for f, key in ((surrogate, "surrogate-1"), (nul, "nul-1")):
+            try:
+                c.submit(f, 1, key=key).result()
+            except ValueError as e:
+                print(key, repr(e))
+"""
+    script = tmp_path / "messages.py"
+    script.write_text(code)
+    store = tmp_path / "messages.db"
+    r = subprocess.run([sys.executable, str(script)], env=child_env(store),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert "surrogate-1 ValueError('cannot read /in/\\udcff.csv')" \
+        in r.stdout and "nul-1 ValueError('bad byte \\x00 in header')" \
+        in r.stdout, r.stdout
+    want = {"surrogate-1": "ValueError: cannot read /in/\\udcff.csv",
+            "nul-1": "ValueError: bad byte \\x00 in header"}
+    rows = store_rows(store, "SELECT t.source_key, t.status, t.error, "
+                      "r.error AS run_error FROM task t JOIN task_run r "
+                      "ON r.task_id = t.id ORDER BY t.source_key")
+    assert {r["source_key"] for r in rows} == set(want), rows
+    for row in rows:
+        assert row["status"] == "ERROR", row
+        assert row["error"].startswith(want[row["source_key"]]), row
+        assert row["run_error"] == want[row["source_key"]], row
