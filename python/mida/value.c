@@ -604,11 +604,20 @@ static void put_int(mida_py_json *w, PyObject *v) {
     return;
   }
   PyErr_Clear();
-  /* Beyond 64 bits: a decimal string (JSON readers would lose digits). */
-  PyObject *s = PyNumber_ToBase(v, 10);
-  if (s == NULL) { /* more digits than int_max_str_digits allows */
+  /* Beyond 64 bits: a decimal string (JSON readers would lose digits),
+   * up to the 4,300 digits (14,284 bits) that CPython prints by default;
+   * a larger one by its size, whatever sys.set_int_max_str_digits says:
+   * its text, cut at max_str anyway, takes time quadratic in its digits
+   * (12 s for a million, where a program lifted the limit). */
+  long long bits = int_of(PyObject_CallMethod((PyObject *)&PyLong_Type,
+                                              "bit_length", "O", v));
+  PyObject *s = bits >= 0 && bits <= 14284 ? PyNumber_ToBase(v, 10) : NULL;
+  if (s == NULL) {
     PyErr_Clear();
-    raw_str(w, "\"(integer too large to print)\"");
+    char note[80];
+    int k = snprintf(note, sizeof note,
+                     "\"(integer of %lld bits, too large to print)\"", bits);
+    mida_py_json_raw(w, note, (size_t)k);
     return;
   }
   put_pystr(w, s, mida_py_caps_now.max_str);

@@ -119,6 +119,24 @@ def test_integers_are_written_exactly():
     assert task_row(tid)["generated"] == {"return": -(2**40)}
 
 
+def test_an_integer_too_large_to_print_is_written_by_its_size():
+    # Past the 4,300 digits CPython prints by default, an integer was
+    # written as its text when the program had lifted that limit
+    # (sys.set_int_max_str_digits(0)): text quadratic in its digits to
+    # make, 12 s a call for a million, to keep its first max_str bytes.
+    largest = 2 ** 14284 - 1  # 4,300 digits
+    assert json.loads(mida.capture(largest)).endswith("(4300 bytes in all)")
+    note = "(integer of 66439 bits, too large to print)"
+    assert json.loads(mida.capture(10 ** 20000)) == note
+    old = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        assert json.loads(mida.capture(10 ** 20000)) == note
+        assert json.loads(mida.capture([-(10 ** 20000)])) == [note]
+    finally:
+        sys.set_int_max_str_digits(old)
+
+
 def test_ship_interval_default_yields_to_the_environment(tmp_path):
     import subprocess
     import sys
