@@ -10,9 +10,9 @@
  * - None, bool, int (64-bit; larger ones as decimal strings), float (NaN and
  *   infinities as the strings "NaN", "Infinity", "-Infinity"), str (cut at
  *   max_str bytes, marked) are written as JSON;
- * - list, tuple, set and dict are written as arrays and objects up to
- *   max_items items and max_depth levels (deeper or recursive structures
- *   become {"type", "len"});
+ * - list, tuple, set, deque, dict views, array.array and dict are written
+ *   as arrays and objects up to max_items items and max_depth levels
+ *   (deeper or recursive structures become {"type", "len"});
  * - arrays and frames of NumPy, pandas, torch (and CuPy, JAX, xarray) become
  *   {"type", "dtype", "shape", "bytes"}, found from the type's module and
  *   attributes, without importing those libraries; 0-d arrays and NumPy
