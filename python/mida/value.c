@@ -714,8 +714,25 @@ static void put_head(mida_py_json *w, PyObject *v, Py_ssize_t n, int depth) {
   Py_DECREF(head);
 }
 
+/* Whether str s holds a lone surrogate, which is written '?' (so that
+ * os.fsdecode's "\udcff.csv" and "\udcfe.csv" read alike). */
+static int has_surrogate(PyObject *s) {
+  int kind = PyUnicode_KIND(s);
+  if (kind == PyUnicode_1BYTE_KIND)
+    return 0;
+  const void *data = PyUnicode_DATA(s);
+  Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+  for (Py_ssize_t i = 0; i < n; i++) {
+    Py_UCS4 c = PyUnicode_READ(kind, data, i);
+    if (c >= 0xD800 && c <= 0xDFFF)
+      return 1;
+  }
+  return 0;
+}
+
 /* Whether every key of dict v that is written (its first max_items) is
- * written as itself, whole: a str short enough never to be cut. The keys
+ * written as itself, whole: a str short enough never to be cut, with no
+ * lone surrogate. The keys
  * written then differ, as the dict's own do; any other key is written as
  * its str() (None as "None", 1 as "1") or cut, and may then read as
  * another key of the same dict. Only those are looked at: all of a dict
@@ -729,6 +746,8 @@ static int keys_written_whole(PyObject *v) {
       return 0;
     Py_ssize_t n = PyUnicode_GET_LENGTH(key);
     if ((PyUnicode_IS_ASCII(key) ? n : 4 * n) > mida_py_caps_now.max_str)
+      return 0;
+    if (has_surrogate(key))
       return 0;
   }
   return 1;

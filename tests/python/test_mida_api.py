@@ -180,6 +180,15 @@ def test_keys_that_read_alike_are_kept_apart():
     assert row["used"] == {"d": {"1": "s", "1 (int)": "i"}}
 
 
+def test_file_names_that_are_not_utf8_are_kept_apart_as_keys():
+    # A lone surrogate is written '?': two names from os.listdir that are
+    # not UTF-8 made two members "?.csv" of one object, of which SQLite
+    # reads the first and PostgreSQL keeps the last.
+    a, b = os.fsdecode(b"\xff.csv"), os.fsdecode(b"\xfe.csv")
+    v = json.loads(mida.capture({a: 1, b: 2, "\u20ac": 3}))
+    assert v == {"?.csv": 1, "?.csv (str)": 2, "\u20ac": 3}, v
+
+
 def test_exception_is_recorded_and_reraised_untouched():
     err = ValueError("bad value 42")
 
