@@ -121,10 +121,35 @@ static int has_secret_word(const char *arg) {
   return mida__conninfo_next_secret(arg, &from, &off, &len);
 }
 
+/* Where the value of a header in arg starts, when its name looks like a
+ * secret's; 0 when arg holds none. A header is "NAME: VALUE" (the space
+ * optional) as the whole argument or after an option's '=': what curl -H,
+ * wget --header= and httpie take ("Authorization: Bearer x",
+ * "X-Api-Key:x") and openssl's -passin ("pass:x"). Its value runs to the
+ * end of the argument, so that "Basic dXNlcjpwdw==" goes whole, not only
+ * up to its last '=' as a NAME=VALUE. "NAME://" is a URL's scheme. */
+static size_t secret_header_value(const char *arg) {
+  const char *eq = strchr(arg, '=');
+  const char *name = arg[0] == '-' && eq != NULL ? eq + 1 : arg;
+  size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+  if (n == 0 || name[n] != ':' || strncmp(name + n, "://", 3) == 0 ||
+      !mida__secret_name(name, n))
+    return 0;
+  return (size_t)(name - arg) + n + 1 + strspn(name + n + 1, " \t");
+}
+
 /* One argument, redacted. */
 static int add_arg(mida__buf *b, const char *arg, int after_secret_option) {
   if (after_secret_option)
     return mida__json_add_string(b, MIDA_REDACTED, strlen(MIDA_REDACTED));
+  size_t header = secret_header_value(arg);
+  if (header > 0 && header <= MIDA_ARGV_MAX_ARG) {
+    char shown[MIDA_ARGV_MAX_ARG + sizeof MIDA_REDACTED];
+    memcpy(shown, arg, header);
+    memcpy(shown + header, MIDA_REDACTED, strlen(MIDA_REDACTED));
+    return mida__json_add_string(b, shown, header + strlen(MIDA_REDACTED));
+  }
   size_t nlen;
   int has_value;
   const char *name = arg_name(arg, &nlen, &has_value);

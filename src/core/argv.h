@@ -7,7 +7,8 @@
  * command line must not reach the store, so an argument is recorded as
  * "***" where its name looks like a secret's (core/redact.h): the value
  * after "--db-password" or "-token", the part after '=' in
- * "--api-key=..." or "PASSWORD=...", and the password and secret query
+ * "--api-key=..." or "PASSWORD=...", the value of a header as curl -H
+ * takes one ("Authorization: ***", "pass:***"), the password and secret query
  * parameters of a URL ("postgresql://u:***@db/x"), and the value of a
  * secret key=value word inside an argument (libpq's conninfo, `psql
  * "host=db password=***"`: core/conninfo.h). A long command line is

@@ -110,6 +110,22 @@ static void test_secret_key_value_words_are_hidden(void **state) {
   free(s);
 }
 
+/* A header as curl -H, wget --header= and httpie take it, and openssl's
+ * pass:, whose name looks like a secret's: its whole value is hidden,
+ * one ending in '=' too. Recorded whole until 2027-01. */
+static void test_secret_headers_are_hidden(void **state) {
+  (void)state;
+  char *argv[] = {"curl", "-H", "Authorization: Basic dXM6cHc=",
+                  "--header=X-Api-Key:k1", "-passin", "pass:p2",
+                  "Accept: text/plain", "token://h/x"};
+  char *s = json_of(8, argv);
+  assert_string_equal(
+      s, "[\"curl\",\"-H\",\"Authorization: ***\","
+         "\"--header=X-Api-Key:***\",\"-passin\",\"pass:***\","
+         "\"Accept: text/plain\",\"token://h/x\"]");
+  free(s);
+}
+
 static void test_long_command_lines_are_cut(void **state) {
   (void)state;
   enum { N = MIDA_ARGV_MAX_ARGS + 10 };
@@ -135,6 +151,7 @@ int main(void) {
       cmocka_unit_test(test_urls_inside_arguments_are_hidden),
       cmocka_unit_test(test_text_after_a_url_is_kept),
       cmocka_unit_test(test_secret_key_value_words_are_hidden),
+      cmocka_unit_test(test_secret_headers_are_hidden),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -154,6 +154,37 @@ def test_recorded_argv_hides_urls_inside_arguments(tmp_path, mida_bin):
             assert secret not in (t or ""), t
 
 
+def test_recorded_argv_hides_the_values_of_secret_headers(tmp_path,
+                                                         mida_bin):
+    """A header as curl -H, wget --header= and httpie take it, and
+    openssl's pass:, in the root's argv and in a child's (recorded by
+    the preload library). They were recorded whole, and a Basic value
+    ending in '=' was read as NAME=VALUE: only its padding was masked."""
+    args = ["-H", "Authorization: Bearer hdrtok1",
+            "--header=X-Api-Key: hdrkey2", "PRIVATE-TOKEN:hdrtok3",
+            "Authorization: Basic aGRycHc0OmFi==", "-passin", "pass:hdrpw5",
+            "Accept: text/plain", "https://example.org/a"]
+    store = tmp_path / "h.db"
+    r = subprocess.run([mida_bin, "run", "--store", str(store), "--", "sh",
+                        "-c", '/bin/echo "$@"', "sh", *args],
+                       env=clean_env(), cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    db = sqlite3.connect(store)
+    rows = db.execute("SELECT activity, used FROM task").fetchall()
+    texts = [m for (m,) in db.execute("SELECT metadata FROM workflow")]
+    db.close()
+    shown = ["-H", "Authorization: ***", "--header=X-Api-Key: ***",
+             "PRIVATE-TOKEN:***", "Authorization: ***", "-passin",
+             "pass:***", "Accept: text/plain", "https://example.org/a"]
+    argvs = {a: json.loads(u)["argv"] for a, u in rows if u}
+    assert argvs["echo"] == ["/bin/echo", *shown], argvs
+    assert argvs["sh"][-len(shown):] == shown, argvs
+    for t in [u for _, u in rows] + texts:
+        for secret in ("hdrtok1", "hdrkey2", "hdrtok3", "aGRycHc0", "hdrpw5"):
+            assert secret not in (t or ""), t
+
+
 PRODUCER = """
 import json, mida
 @mida.task
