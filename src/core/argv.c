@@ -7,6 +7,7 @@
 #include "core/conninfo.h"
 #include "core/json.h"
 #include "core/redact.h"
+#include "core/shell_secret.h"
 #include "core/url.h"
 #include "core/url_text.h"
 #include "mida.h"
@@ -62,12 +63,16 @@ static int add_cut(mida__buf *b, const char *s, size_t len) {
   return mida__json_add_string(b, cut, MIDA_ARGV_MAX_ARG + 3);
 }
 
-/* Copies text into out (cap > 0) with the value of each secret key=value
- * word (core/conninfo.h) written "***"; cut at cap - 1 bytes. Returns the
- * length written. */
-static size_t mask_words(const char *text, char *out, size_t cap) {
+/* The finders of secret values inside one argument's text. */
+typedef int (*secret_finder)(const char *text, size_t *from, size_t *off,
+                             size_t *len);
+
+/* Copies text into out (cap > 0) with the value of each secret that find
+ * finds written "***"; cut at cap - 1 bytes. Returns the length written. */
+static size_t mask_found(const char *text, secret_finder find, char *out,
+                         size_t cap) {
   size_t o = 0, from = 0, off, len, copied = 0;
-  while (mida__conninfo_next_secret(text, &from, &off, &len)) {
+  while (find(text, &from, &off, &len)) {
     mida__url_put(out, cap, &o, text + copied, off - copied, 0);
     mida__url_put(out, cap, &o, MIDA_REDACTED, strlen(MIDA_REDACTED), 1);
     copied = off + len;
@@ -75,6 +80,16 @@ static size_t mask_words(const char *text, char *out, size_t cap) {
   mida__url_put(out, cap, &o, text + copied, strlen(text + copied), 0);
   out[o] = '\0';
   return o;
+}
+
+/* Copies text into out (cap > 0) with the value of each secret key=value
+ * word (core/conninfo.h) and of each secret option or header of a shell
+ * command (core/shell_secret.h) written "***"; cut at cap - 1 bytes.
+ * Returns the length written. */
+static size_t mask_words(const char *text, char *out, size_t cap) {
+  char words[MIDA_ARGV_MAX_ARG + 2];
+  mask_found(text, mida__conninfo_next_secret, words, sizeof words);
+  return mask_found(words, mida__shell_next_secret, out, cap);
 }
 
 /* An argument that holds URLs or secret key=value words: each URL as
@@ -115,10 +130,16 @@ static int add_with_urls(mida__buf *b, const char *arg) {
   return add_cut(b, masked, o);
 }
 
-/* Whether arg holds a secret key=value word (core/conninfo.h). */
+/* Whether arg holds a secret key=value word (core/conninfo.h) or a
+ * secret option or header of a shell command (core/shell_secret.h). */
 static int has_secret_word(const char *arg) {
   size_t from = 0, off, len;
-  return mida__conninfo_next_secret(arg, &from, &off, &len);
+  if (!mida__has_secret_stem(arg, strlen(arg)))
+    return 0; /* no name in it is a secret's: most arguments */
+  if (mida__conninfo_next_secret(arg, &from, &off, &len))
+    return 1;
+  from = 0;
+  return mida__shell_next_secret(arg, &from, &off, &len);
 }
 
 /* Where the value of a header in arg starts, when its name looks like a

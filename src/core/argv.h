@@ -11,7 +11,9 @@
  * takes one ("Authorization: ***", "pass:***"), the password and secret query
  * parameters of a URL ("postgresql://u:***@db/x"), and the value of a
  * secret key=value word inside an argument (libpq's conninfo, `psql
- * "host=db password=***"`: core/conninfo.h). A long command line is
+ * "host=db password=***"`: core/conninfo.h) or of a secret option or
+ * header inside a shell command (`sh -c "x --token ***"`:
+ * core/shell_secret.h). A long command line is
  * cut: at most MIDA_ARGV_MAX_ARGS arguments of at most MIDA_ARGV_MAX_ARG
  * bytes each, and the array then ends with a note of what was left out.
  */

@@ -126,6 +126,23 @@ static void test_secret_headers_are_hidden(void **state) {
   free(s);
 }
 
+/* A shell command as one argument: its secret options' and headers'
+ * values are hidden as those of arguments of their own. Recorded whole
+ * until 2027-01. */
+static void test_secrets_inside_a_shell_command_are_hidden(void **state) {
+  (void)state;
+  char *argv[] = {"bash", "-c",
+                  "hf login --token t1&& curl -H 'Authorization: Bearer t2' "
+                  "u; db --pass \"p 3\" --max-tokens 5 auth://h psql "
+                  "--password"};
+  char *s = json_of(3, argv);
+  assert_string_equal(
+      s, "[\"bash\",\"-c\",\"hf login --token ***&& curl -H "
+         "'Authorization: ***' u; db --pass \\\"***\\\" --max-tokens 5 "
+         "auth://h psql --password\"]");
+  free(s);
+}
+
 static void test_long_command_lines_are_cut(void **state) {
   (void)state;
   enum { N = MIDA_ARGV_MAX_ARGS + 10 };
@@ -152,6 +169,7 @@ int main(void) {
       cmocka_unit_test(test_text_after_a_url_is_kept),
       cmocka_unit_test(test_secret_key_value_words_are_hidden),
       cmocka_unit_test(test_secret_headers_are_hidden),
+      cmocka_unit_test(test_secrets_inside_a_shell_command_are_hidden),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

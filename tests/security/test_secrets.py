@@ -185,6 +185,26 @@ def test_recorded_argv_hides_the_values_of_secret_headers(tmp_path,
             assert secret not in (t or ""), t
 
 
+def test_recorded_shell_command_hides_secret_options_and_headers(
+        tmp_path, mida_bin):
+    """`sh -c 'CMD'` is recorded with CMD as one argument: a secret
+    option's value and a secret header's inside it were recorded whole,
+    though the same words as arguments of their own were masked."""
+    cmd = (': --token shtok1; : "Authorization: Bearer shtok2"; '
+           ': --db-password "sh pw3"; : -H X-Api-Key:shtok4; : --max-tokens 5')
+    store = tmp_path / "s.db"
+    r = subprocess.run([mida_bin, "run", "--store", str(store), "--", "sh",
+                        "-c", cmd], env=clean_env(), cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    db = sqlite3.connect(store)
+    (used,) = db.execute("SELECT used FROM task").fetchone()
+    db.close()
+    assert json.loads(used)["argv"] == [
+        "sh", "-c", ': --token ***; : "Authorization: ***"; '
+        ': --db-password "***"; : -H X-Api-Key:***; : --max-tokens 5']
+
+
 PRODUCER = """
 import json, mida
 @mida.task
