@@ -123,6 +123,22 @@ def test_recorded_argv_hides_secret_values(tmp_path, mida_bin):
             assert secret not in (t or "")
 
 
+def echo_recorded(tmp_path, mida_bin, args):
+    """`mida run -- sh -c '/bin/echo "$@"' sh ARGS` into a fresh store:
+    the run, the tasks' (activity, used) and the workflows' metadata."""
+    store = tmp_path / "r.db"
+    r = subprocess.run([mida_bin, "run", "--store", str(store), "--", "sh",
+                        "-c", '/bin/echo "$@"', "sh", *args],
+                       env=clean_env(), cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    db = sqlite3.connect(store)
+    rows = db.execute("SELECT activity, used FROM task").fetchall()
+    texts = [m for (m,) in db.execute("SELECT metadata FROM workflow")]
+    db.close()
+    return r, rows, texts
+
+
 def test_recorded_argv_hides_urls_inside_arguments(tmp_path, mida_bin):
     """A URL after an option's '=' or an assignment's, or whose query
     starts with a secret parameter, in the root's argv and in a child's
@@ -131,17 +147,8 @@ def test_recorded_argv_hides_urls_inside_arguments(tmp_path, mida_bin):
             "DATABASE_URL=postgresql://u:dbpw2@h/db",
             "--tracking-uri=https://u:trpw3@mlflow/",
             "https://user:urlpw4@example.com/x?token=tok5&a=1"]
-    store = tmp_path / "r.db"
-    r = subprocess.run([mida_bin, "run", "--store", str(store), "--", "sh",
-                        "-c", '/bin/echo "$@"', "sh", *args],
-                       env=clean_env(), cwd=tmp_path, capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
+    r, rows, texts = echo_recorded(tmp_path, mida_bin, args)
     assert r.stdout.split() == args  # the command itself saw them whole
-    db = sqlite3.connect(store)
-    rows = db.execute("SELECT activity, used FROM task").fetchall()
-    texts = [m for (m,) in db.execute("SELECT metadata FROM workflow")]
-    db.close()
     shown = ["--db=postgresql://u:***@h/db",
              "DATABASE_URL=postgresql://u:***@h/db",
              "--tracking-uri=https://u:***@mlflow/",
@@ -164,16 +171,7 @@ def test_recorded_argv_hides_the_values_of_secret_headers(tmp_path,
             "--header=X-Api-Key: hdrkey2", "PRIVATE-TOKEN:hdrtok3",
             "Authorization: Basic aGRycHc0OmFi==", "-passin", "pass:hdrpw5",
             "Accept: text/plain", "https://example.org/a"]
-    store = tmp_path / "h.db"
-    r = subprocess.run([mida_bin, "run", "--store", str(store), "--", "sh",
-                        "-c", '/bin/echo "$@"', "sh", *args],
-                       env=clean_env(), cwd=tmp_path, capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    db = sqlite3.connect(store)
-    rows = db.execute("SELECT activity, used FROM task").fetchall()
-    texts = [m for (m,) in db.execute("SELECT metadata FROM workflow")]
-    db.close()
+    _, rows, texts = echo_recorded(tmp_path, mida_bin, args)
     shown = ["-H", "Authorization: ***", "--header=X-Api-Key: ***",
              "PRIVATE-TOKEN:***", "Authorization: ***", "-passin",
              "pass:***", "Accept: text/plain", "https://example.org/a"]
