@@ -152,6 +152,8 @@ static int has_secret_word(const char *arg) {
 static size_t secret_header_value(const char *arg) {
   const char *eq = strchr(arg, '=');
   const char *name = arg[0] == '-' && eq != NULL ? eq + 1 : arg;
+  if (strchr(name, ':') == NULL)
+    return 0; /* most arguments: no header */
   size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyz"
                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
   if (n == 0 || name[n] != ':' || strncmp(name + n, "://", 3) == 0 ||
