@@ -36,6 +36,7 @@ declare -A extra=(
                 src/sink/predicate.c src/sink/key.c"
   [program_fuzz]=""
   [guard_fuzz]="src/sink/guard.c"
+  [argv_fuzz]=""
 )
 # Builds one target into $out/$target; the outcome goes to
 # $out/$target.build, the compiler's output to $out/$target.build.log.
@@ -85,7 +86,7 @@ fuzz_one() {
   [ $failed = 0 ] || : >"$out/$target.failed"
 }
 
-targets=(json_fuzz record_fuzz journal_fuzz tfevents_fuzz proc_fuzz wire_fuzz mlflow_files_fuzz serve_fuzz program_fuzz guard_fuzz)
+targets=(json_fuzz record_fuzz journal_fuzz tfevents_fuzz proc_fuzz wire_fuzz mlflow_files_fuzz serve_fuzz program_fuzz guard_fuzz argv_fuzz)
 if [ "$mode" = build-only ]; then
   # No outcome of an earlier run may stand for one of this run's builds.
   rm -f "$out"/*.build

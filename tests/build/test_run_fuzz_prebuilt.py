@@ -15,7 +15,7 @@ from build_support import ROOT
 
 TARGETS = ["json_fuzz", "record_fuzz", "journal_fuzz", "tfevents_fuzz",
            "proc_fuzz", "wire_fuzz", "mlflow_files_fuzz", "serve_fuzz",
-           "program_fuzz", "guard_fuzz"]
+           "program_fuzz", "guard_fuzz", "argv_fuzz"]
 # clang ... fuzz/T.c ... -o OUT: "clang T" in $LOG; fails for $FAIL_TARGET,
 # else OUT is a fuzzer that says "run T" in $LOG and that it is done.
 FAKE_CLANG = """#!/bin/sh
