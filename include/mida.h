@@ -80,7 +80,7 @@ extern "C" {
   XX(EBUSY, -13, "the resource is busy")                                       \
   XX(ETIMEDOUT, -14, "timed out")                                              \
   XX(EUNSUPPORTED, -15, "not supported by this build or this store")           \
-  XX(EUNREACHABLE, -16, "the broker cannot be reached")                        \
+  XX(EUNREACHABLE, -16, "the store or broker cannot be reached")               \
   XX(EDENIED, -17, "the broker refused the records (not authorized)")          \
   XX(EREFUSED, -18,                                                            \
      "the store refused records on their own; they were counted, not stored")

@@ -265,7 +265,7 @@ def test_unreachable_broker_and_store_give_clear_errors(
     assert r.returncode == 1
     assert r.stdout.startswith("produced 10 "), r.stderr
     assert "cannot open" not in r.stderr
-    assert "the broker cannot be reached" in r.stderr
+    assert "the store or broker cannot be reached" in r.stderr
     assert "cannot connect to redis://127.0.0.1:1" in r.stderr
     assert "refused" in r.stderr.lower()
     assert list((tmp_path / "spool").iterdir()), "the journal was removed"
