@@ -162,17 +162,79 @@ static size_t secret_header_value(const char *arg) {
   return (size_t)(name - arg) + n + 1 + strspn(name + n + 1, " \t");
 }
 
+/* Whether arg is an option whose value is "USER:PASSWORD": curl's and
+ * wget's -u/--user, curl's -U/--proxy-user. Their names hold no secret's
+ * word, so the name rule does not see them. */
+static int credentials_option(const char *arg, size_t len) {
+  static const char *const names[] = {"-u", "--user", "-U", "--proxy-user"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strlen(names[i]) == len && strncmp(arg, names[i], len) == 0)
+      return 1;
+  return 0;
+}
+
+/* Where the password of a "USER:PASSWORD" value in arg starts, when arg
+ * is that value after a credentials option (after_credentials) or is
+ * "--user=USER:PASSWORD"; 0 when it holds none. What comes before is
+ * kept ("alice:***"): a user name is not a secret. */
+static size_t credentials_password(const char *arg, int after_credentials) {
+  const char *value = arg;
+  if (!after_credentials) {
+    const char *eq = arg[0] == '-' ? strchr(arg, '=') : NULL;
+    if (eq == NULL || !credentials_option(arg, (size_t)(eq - arg)))
+      return 0;
+    value = eq + 1;
+  }
+  const char *colon = strchr(value, ':');
+  return colon != NULL && colon[1] != '\0' ? (size_t)(colon + 1 - arg) : 0;
+}
+
+/* An argument that is a JSON object or array with members named like
+ * secrets (`--config '{"password": "x"}'`), those members' values "***"
+ * (core/redact.h); 1 if it was one and was added, 0 if not. */
+static int add_json_redacted(mida__buf *b, const char *arg, int *rc) {
+  const char *p = arg + strspn(arg, " \t\n");
+  if (*p != '{' && *p != '[')
+    return 0;
+  size_t len = strlen(arg);
+  if (!mida__has_secret_stem(arg, len) ||
+      mida__json_secret_count(arg, len) <= 0)
+    return 0;
+  mida__buf red;
+  mida__buf_init(&red, 1 << 20);
+  if (mida__json_redact(arg, len, &red) != MIDA_OK) {
+    mida__buf_free(&red);
+    return 0;
+  }
+  *rc = add_cut(b, red.ptr, red.len);
+  mida__buf_free(&red);
+  return 1;
+}
+
+/* arg with its first keep bytes as they are and "***" after them. */
+static int add_masked_after(mida__buf *b, const char *arg, size_t keep) {
+  char shown[MIDA_ARGV_MAX_ARG + sizeof MIDA_REDACTED];
+  if (keep > MIDA_ARGV_MAX_ARG)
+    keep = MIDA_ARGV_MAX_ARG;
+  memcpy(shown, arg, keep);
+  memcpy(shown + keep, MIDA_REDACTED, strlen(MIDA_REDACTED));
+  return mida__json_add_string(b, shown, keep + strlen(MIDA_REDACTED));
+}
+
 /* One argument, redacted. */
-static int add_arg(mida__buf *b, const char *arg, int after_secret_option) {
+static int add_arg(mida__buf *b, const char *arg, int after_secret_option,
+                   int after_credentials) {
   if (after_secret_option)
     return mida__json_add_string(b, MIDA_REDACTED, strlen(MIDA_REDACTED));
+  size_t password = credentials_password(arg, after_credentials);
+  if (password > 0)
+    return add_masked_after(b, arg, password);
+  int rc;
+  if (add_json_redacted(b, arg, &rc))
+    return rc;
   size_t header = secret_header_value(arg);
-  if (header > 0 && header <= MIDA_ARGV_MAX_ARG) {
-    char shown[MIDA_ARGV_MAX_ARG + sizeof MIDA_REDACTED];
-    memcpy(shown, arg, header);
-    memcpy(shown + header, MIDA_REDACTED, strlen(MIDA_REDACTED));
-    return mida__json_add_string(b, shown, header + strlen(MIDA_REDACTED));
-  }
+  if (header > 0 && header <= MIDA_ARGV_MAX_ARG)
+    return add_masked_after(b, arg, header);
   size_t nlen;
   int has_value;
   const char *name = arg_name(arg, &nlen, &has_value);
@@ -197,7 +259,9 @@ int mida__argv_json(mida__buf *b, int argc, char *const *argv) {
     if (i > 0)
       rc = mida__buf_adds(b, ",");
     if (rc == MIDA_OK)
-      rc = add_arg(b, argv[i], i > 0 && secret_option(argv[i - 1]));
+      rc = add_arg(b, argv[i], i > 0 && secret_option(argv[i - 1]),
+                   i > 0 && credentials_option(argv[i - 1],
+                                               strlen(argv[i - 1])));
   }
   if (rc == MIDA_OK && argc > n)
     rc = mida__buf_adds(b, ",\"...\"");

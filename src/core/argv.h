@@ -8,7 +8,9 @@
  * "***" where its name looks like a secret's (core/redact.h): the value
  * after "--db-password" or "-token", the part after '=' in
  * "--api-key=..." or "PASSWORD=...", the value of a header as curl -H
- * takes one ("Authorization: ***", "pass:***"), the password and secret query
+ * takes one ("Authorization: ***", "pass:***"), the password of curl's
+ * "-u USER:PASSWORD" ("alice:***"), the secret members of a JSON argument
+ * (as `used`, core/redact.h), the password and secret query
  * parameters of a URL ("postgresql://u:***@db/x"), and the value of a
  * secret key=value word inside an argument (libpq's conninfo, `psql
  * "host=db password=***"`: core/conninfo.h) or of a secret option or

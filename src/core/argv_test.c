@@ -112,7 +112,7 @@ static void test_secret_key_value_words_are_hidden(void **state) {
 
 /* A header as curl -H, wget --header= and httpie take it, and openssl's
  * pass:, whose name looks like a secret's: its whole value is hidden,
- * one ending in '=' too. Recorded whole until 2027-01. */
+ * one ending in '=' too. Recorded whole until 2026-12-07. */
 static void test_secret_headers_are_hidden(void **state) {
   (void)state;
   char *argv[] = {"curl", "-H", "Authorization: Basic dXM6cHc=",
@@ -126,9 +126,33 @@ static void test_secret_headers_are_hidden(void **state) {
   free(s);
 }
 
+/* curl's and wget's USER:PASSWORD (-u, --user, -U, --proxy-user) and a
+ * JSON argument's secret members: recorded whole until 2026-12-07. */
+static void test_credentials_and_json_secrets_are_hidden(void **state) {
+  (void)state;
+  char *argv[] = {"curl",
+                  "-u",
+                  "alice:pw1",
+                  "--user=bob:pw2",
+                  "-U",
+                  "proxy:pw3",
+                  "--user",
+                  "carol",
+                  "--config",
+                  "{\"db\": {\"password\": \"pw4\"}, \"lr\": 0.1}",
+                  "[1, 2]"};
+  char *s = json_of(11, argv);
+  assert_string_equal(
+      s, "[\"curl\",\"-u\",\"alice:***\",\"--user=bob:***\",\"-U\","
+         "\"proxy:***\",\"--user\",\"carol\",\"--config\","
+         "\"{\\\"db\\\":{\\\"password\\\":\\\"***\\\"},"
+         "\\\"lr\\\":0.1}\",\"[1, 2]\"]");
+  free(s);
+}
+
 /* A shell command as one argument: its secret options' and headers'
  * values are hidden as those of arguments of their own. Recorded whole
- * until 2027-01. */
+ * until 2026-12-07. */
 static void test_secrets_inside_a_shell_command_are_hidden(void **state) {
   (void)state;
   char *argv[] = {"bash", "-c",
@@ -169,6 +193,7 @@ int main(void) {
       cmocka_unit_test(test_text_after_a_url_is_kept),
       cmocka_unit_test(test_secret_key_value_words_are_hidden),
       cmocka_unit_test(test_secret_headers_are_hidden),
+      cmocka_unit_test(test_credentials_and_json_secrets_are_hidden),
       cmocka_unit_test(test_secrets_inside_a_shell_command_are_hidden),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };

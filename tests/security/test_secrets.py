@@ -183,6 +183,23 @@ def test_recorded_argv_hides_the_values_of_secret_headers(tmp_path,
             assert secret not in (t or ""), t
 
 
+
+def test_recorded_argv_hides_credentials_and_json_secrets(tmp_path,
+                                                          mida_bin):
+    """curl's and wget's USER:PASSWORD (-u, --user=, -U) and the secret
+    members of a JSON argument, in the root's argv and in a child's: they
+    were recorded whole (their option names hold no secret's word)."""
+    args = ["-u", "alice:credpw1", "--user=bob:credpw2", "-U",
+            "proxy:credpw3", "--config", '{"password": "credpw4", "n": 1}']
+    r, rows, _ = echo_recorded(tmp_path, mida_bin, args)
+    assert r.stdout.split()[:5] == args[:5]  # the command saw them whole
+    shown = ["-u", "alice:***", "--user=bob:***", "-U", "proxy:***",
+             "--config", '{"password":"***","n":1}']
+    argvs = {a: json.loads(u)["argv"] for a, u in rows if u}
+    assert argvs["echo"] == ["/bin/echo", *shown], argvs
+    assert argvs["sh"][-len(shown):] == shown, argvs
+    assert "credpw" not in json.dumps(rows)
+
 def test_recorded_shell_command_hides_secret_options_and_headers(
         tmp_path, mida_bin):
     """`sh -c 'CMD'` is recorded with CMD as one argument: a secret
