@@ -126,7 +126,8 @@ typedef struct segment {
   seg_header *hdr;       /* == base */
   uint8_t *ring;         /* base + MIDA_JOURNAL_HEADER_BYTES */
   uint64_t ring_bytes;   /* its ring's size (fixed for the struct's life) */
-  int fd;                /* open and flock'ed file; -1 once retired */
+  int fd;                /* open and flock'ed file; -1 once retired, or
+                            with no_fds */
   uint64_t seq;          /* sequence number of the file now mapped */
   char *path;            /* its path; NULL once retired */
   uint64_t counted_upto; /* reader: skipped regions before this counted */
@@ -559,25 +560,12 @@ static int spool_room(mida__journal *j, size_t bytes, char *err,
   return MIDA_OK;
 }
 
-/* The lowest descriptor number a segment file is given where it can be
- * (mida__journal_set_fd_floor); 0: wherever open() puts it. */
-static atomic_int fd_floor;
+/* Whether a segment keeps its descriptor once mapped
+ * (mida__journal_set_no_fds); false, the default: it does. */
+static atomic_bool no_fds;
 
-void mida__journal_set_fd_floor(int floor) {
-  atomic_store_explicit(&fd_floor, floor, memory_order_relaxed);
-}
-
-/* fd moved to the lowest free number at or above the floor, or fd itself
- * where that cannot be done. */
-static int move_fd_up(int fd) {
-  int floor = atomic_load_explicit(&fd_floor, memory_order_relaxed);
-  if (floor <= 0 || fd >= floor)
-    return fd;
-  int high = fcntl(fd, F_DUPFD_CLOEXEC, floor);
-  if (high < 0)
-    return fd; /* no room up there (RLIMIT_NOFILE): keep it */
-  close(fd);
-  return high;
+void mida__journal_set_no_fds(bool on) {
+  atomic_store_explicit(&no_fds, on, memory_order_relaxed);
 }
 
 /* Gives a whole, locked segment file its name: links an unnamed
@@ -649,7 +637,6 @@ static int segment_create(mida__journal *j, uint64_t ring, segment *reuse,
     mida__errbuf_set(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
     goto fail;
   }
-  fd = move_fd_up(fd);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     rc = MIDA_EIO;
     mida__errbuf_set(err, errlen, "cannot lock %s: %s", tmp, strerror(errno));
@@ -710,6 +697,13 @@ static int segment_create(mida__journal *j, uint64_t ring, segment *reuse,
    * here its compare-and-swap of the tail reads this store or a later one,
    * and so sees the mapping and the header made before it. */
   atomic_store_explicit(&seg->hdr->tail, 0, memory_order_release);
+  /* The mapping holds the open file description, and with it the lock,
+   * until it is unmapped or replaced (hand_off_sealed): the descriptor is
+   * not needed from here. */
+  if (atomic_load_explicit(&no_fds, memory_order_relaxed)) {
+    close(fd);
+    fd = -1;
+  }
   seg->fd = fd;
   seg->seq = seq;
   seg->path = path;
@@ -751,7 +745,8 @@ static void ring_reserve(segment *seg) {
 
 /* Closes seg's file and keeps its address range on the free list. */
 static void segment_to_free_list(mida__journal *j, segment *seg) {
-  close(seg->fd);
+  if (seg->fd >= 0)
+    close(seg->fd);
   seg->fd = -1;
   mida__free(seg->path);
   seg->path = NULL;
@@ -1288,7 +1283,8 @@ void mida__journal_close(mida__journal *j) {
     if ((t & POS_MASK) == head)
       unlink(seg->path);
     munmap(seg->base, seg_map_bytes(seg));
-    close(seg->fd);
+    if (seg->fd >= 0)
+      close(seg->fd);
     mida__free(seg->path);
     mida__free(seg);
     seg = next;
@@ -1325,7 +1321,8 @@ void mida__journal_forget(mida__journal *j) {
   for (segment *seg = j->queue_head, *next; seg != NULL; seg = next) {
     next = seg->next;
     munmap(seg->base, seg_map_bytes(seg));
-    close(seg->fd);
+    if (seg->fd >= 0)
+      close(seg->fd);
     mida__free(seg->path);
     mida__free(seg);
   }

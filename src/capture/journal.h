@@ -219,16 +219,17 @@ int64_t mida__journal_start_ns(const mida__journal *j);
 
 /* ---- a journal inside another program (the `mida run` preload) -------- */
 
-/* Segment files opened from now on get descriptors numbered floor or
- * above where the limit allows (process-wide; 0, the default: wherever
- * open() puts them), out of the way of a program that expects the low
- * numbers for itself. */
-void mida__journal_set_fd_floor(int floor);
+/* With on, segment files made from now on keep no descriptor in this
+ * process (process-wide; off by default): each is closed once the file is
+ * mapped, whose mapping holds the open file description and its lock
+ * until the segment is handed off, closed, or the process execs or ends.
+ * A program observed then has every descriptor number it would have
+ * without the journal: the lowest free one, its count under
+ * RLIMIT_NOFILE, and the list of /proc/self/fd. */
+void mida__journal_set_no_fds(bool on);
 
-/* The descriptors of j's segment files (up to max, into fds), so that a
- * wrapper of close() can keep a program from closing them, which would
- * release their locks and hand a live journal to recovery. Returns how
- * many. Thread-safe. */
+/* The descriptors of j's segment files (up to max, into fds): none with
+ * mida__journal_set_no_fds. Returns how many. Thread-safe. */
 size_t mida__journal_fds(mida__journal *j, int *fds, size_t max);
 
 /* Says that j's reader is another process, which ships j's segments as

@@ -4,11 +4,9 @@
  * pipe2, which make the descriptors a pipeline's processes share.
  *
  * A close records the file (files.c) before the real call, while the
- * descriptor still shows its identity. The journal's own descriptors are
- * not the program's to close: a close of one fails with EBADF, as for a
- * descriptor that is not open, and the range closes step around them, so
- * that a program that closes "everything" never hands a live journal to
- * recovery.
+ * descriptor still shows its identity. The journal holds no descriptor
+ * (its segments' mappings keep their locks: state.c), so every number is
+ * the program's to close, dup onto, or close "everything" with.
  */
 #include "preload/preload.h"
 
@@ -18,7 +16,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 
@@ -26,83 +23,41 @@ MIDA_PL_EXPORT int close(int fd) {
   if (!mida__pl_enter())
     return MIDA_PL_REAL(close)(fd);
   int saved = errno;
-  if (mida__pl_is_journal_fd(fd)) {
-    mida__pl_leave();
-    errno = EBADF;
-    return -1;
-  }
   mida__pl_release(fd);
   mida__pl_leave();
   errno = saved;
   return MIDA_PL_REAL(close)(fd);
 }
 
-static int compare_fds(const void *a, const void *b) {
-  return *(const int *)a - *(const int *)b;
+/* Before a range of descriptors from first up to last is closed: records
+ * the tracked ones, while they still show their files. */
+static void closing_range(unsigned first, unsigned last) {
+  if (!mida__pl_enter())
+    return;
+  int saved = errno;
+  for (unsigned fd = first; fd <= last && fd < (unsigned)mida__pl_fd_bound();
+       fd++)
+    mida__pl_release((int)fd);
+  mida__pl_leave();
+  errno = saved;
 }
 
-/* Closes [first, last] with the real close_range, leaving the journal's
- * descriptors open. Called with the guard held. */
-static int close_range_around(unsigned first, unsigned last, int flags) {
+MIDA_PL_EXPORT int close_range(unsigned first, unsigned last, int flags) {
   int (*real)(unsigned, unsigned, int) = MIDA_PL_REAL(close_range);
   if (real == NULL) {
     errno = ENOSYS;
     return -1;
   }
-  int keep[64];
-  size_t n = 0;
-  mida__journal *j = mida__pl_journal_if_open();
-  if (j != NULL)
-    n = mida__journal_fds(j, keep, 64);
-  qsort(keep, n, sizeof keep[0], compare_fds);
-  int rc = 0;
-  unsigned from = first;
-  int done = 0;
-  for (size_t i = 0; i < n && !done; i++) {
-    unsigned k = (unsigned)keep[i];
-    if (k < from || k > last)
-      continue;
-    if (k > from && real(from, k - 1, flags) != 0)
-      rc = -1;
-    if (k == last)
-      done = 1;
-    from = k + 1;
-  }
-  if (!done && from <= last && real(from, last, flags) != 0)
-    rc = -1;
-  return rc;
-}
-
-MIDA_PL_EXPORT int close_range(unsigned first, unsigned last, int flags) {
-  if ((flags & CLOSE_RANGE_CLOEXEC) != 0 || !mida__pl_enter()) {
-    int (*real)(unsigned, unsigned, int) = MIDA_PL_REAL(close_range);
-    if (real == NULL) {
-      errno = ENOSYS;
-      return -1;
-    }
-    return real(first, last, flags);
-  }
-  for (unsigned fd = first; fd <= last && fd < (unsigned)mida__pl_fd_bound();
-       fd++)
-    mida__pl_release((int)fd);
-  int rc = close_range_around(first, last, flags);
-  mida__pl_leave();
-  return rc;
+  if ((flags & CLOSE_RANGE_CLOEXEC) == 0)
+    closing_range(first, last);
+  return real(first, last, flags);
 }
 
 MIDA_PL_EXPORT void closefrom(int lowfd) {
-  if (!mida__pl_enter()) {
-    void (*real)(int) = MIDA_PL_REAL(closefrom);
-    if (real != NULL)
-      real(lowfd);
-    return;
-  }
-  int saved = errno;
-  for (int fd = lowfd < 0 ? 0 : lowfd; fd < mida__pl_fd_bound(); fd++)
-    mida__pl_release(fd);
-  (void)close_range_around((unsigned)(lowfd < 0 ? 0 : lowfd), UINT_MAX, 0);
-  errno = saved;
-  mida__pl_leave();
+  closing_range(lowfd < 0 ? 0 : (unsigned)lowfd, UINT_MAX);
+  void (*real)(int) = MIDA_PL_REAL(closefrom);
+  if (real != NULL)
+    real(lowfd);
 }
 
 /* After a successful copy of old into fd. */

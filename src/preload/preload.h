@@ -422,9 +422,6 @@ static inline void mida__pl_count(mida__pl_counter c) {
 const char *mida__pl_activity_of(char *const *argv, const char *exe,
                                  size_t *len);
 
-/* Whether fd is one of the journal's own: a program may not close it. */
-int mida__pl_is_journal_fd(int fd);
-
 /* The library's constructor starts (exit_handlers.c): an exit handler
  * registered from now on runs before the library's own. */
 void mida__pl_exit_handlers_started(void);

@@ -66,7 +66,6 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,14 +90,6 @@ mida__pl_state mida__pl;
 
 /* "MIDA_PRELOAD_TASK=" + id + "," + id + "," + 10-digit pid. */
 static char context_entry[MIDA_PL_CTX_BYTES];
-
-/* Where journal descriptors go (place_journal_fds), 0: anywhere. */
-static int journal_fd_floor;
-
-/* The lowest descriptor the journal's segments had when it opened: below
- * it (and below the floor of place_journal_fds) no descriptor is the
- * journal's, so most closes need not ask. */
-static _Atomic int journal_fd_low = INT_MAX;
 
 /* The journal: 0 none yet, 1 being opened, 2 open, 3 cannot be opened. */
 static _Atomic int journal_state;
@@ -136,15 +127,9 @@ mida__journal *mida__pl_journal(void) {
         mida__pl.spool, FIRST_RING, mida__pl.ring_bytes, MIDA_FULL_SPILL, 0,
         mida__hostname(), (int64_t)mida__pl.pid, &j, err, sizeof err);
     journal = rc == MIDA_OK ? j : NULL;
-    if (journal != NULL) {
-      /* `mida run` ships the sealed segments while this process runs. */
+    /* `mida run` ships the sealed segments while this process runs. */
+    if (journal != NULL)
       mida__journal_set_handoff(journal);
-      int fds[1];
-      int low = journal_fd_floor;
-      if (mida__journal_fds(journal, fds, 1) == 1 && fds[0] < low)
-        low = fds[0];
-      atomic_store_explicit(&journal_fd_low, low, memory_order_relaxed);
-    }
     atomic_store_explicit(&journal_state, journal != NULL ? 2 : 3,
                           memory_order_release);
     return journal;
@@ -158,19 +143,6 @@ mida__journal *mida__pl_journal_if_open(void) {
   return atomic_load_explicit(&journal_state, memory_order_acquire) == 2
              ? journal
              : NULL;
-}
-
-/* Whether fd is one of the journal's own (a program must not close it). */
-int mida__pl_is_journal_fd(int fd) {
-  if (fd < atomic_load_explicit(&journal_fd_low, memory_order_relaxed) ||
-      atomic_load_explicit(&journal_state, memory_order_acquire) != 2)
-    return 0;
-  int fds[64];
-  size_t n = mida__journal_fds(journal, fds, 64);
-  for (size_t i = 0; i < n; i++)
-    if (fds[i] == fd)
-      return 1;
-  return 0;
 }
 
 /* ---- start ------------------------------------------------------------- */
@@ -345,17 +317,6 @@ static void adopt_descriptors(void) {
       mida__pl_track_inherited(fd, 0, 0);
 }
 
-/* Where journal descriptors go: out of the program's usual range, below
- * the descriptor limit (select() users need theirs under 1024). */
-static void place_journal_fds(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64)
-    return;
-  rlim_t floor = rl.rlim_cur >= 1024 ? 768 : rl.rlim_cur - 32;
-  journal_fd_floor = (int)floor;
-  mida__journal_set_fd_floor((int)floor);
-}
-
 static void own_context_entry(void) {
   mida__pl_context_env(&mida__pl.task, &mida__pl.parent, (long)mida__pl.pid,
                        context_entry);
@@ -406,7 +367,9 @@ __attribute__((constructor)) static void preload_start(int argc, char **argv,
   read_context();
   own_context_entry();
   describe_process(argc, argv);
-  place_journal_fds();
+  /* The journal holds no descriptor of the program's: every number, and
+   * every slot under RLIMIT_NOFILE, stays the program's. */
+  mida__journal_set_no_fds(true);
   mida__pl_active = 1;
   adopt_descriptors();
   on_exit(at_exit, NULL);
@@ -444,7 +407,6 @@ void mida__pl_exit_now(int code) {
 /* ---- fork -------------------------------------------------------------- */
 
 void mida__pl_after_fork(const mida_id_t *child_task) {
-  atomic_store_explicit(&journal_fd_low, INT_MAX, memory_order_relaxed);
   mida__pl.pid = getpid();
   mida__pl.parent = mida__pl.task;
   mida__pl.task = *child_task;
