@@ -4,8 +4,11 @@
  * Everything here runs with the GIL held, on the caller's thread, inside
  * the decorated call: it must be fast for scalars and must never raise.
  * Calls into user code (repr, attribute getters of array types) can fail or
- * run arbitrary Python; each such call is followed by PyErr_Clear() and a
- * fallback, so the caller's exception state is never disturbed.
+ * run arbitrary Python; each such call is followed by clear_error() and a
+ * fallback, so the caller's exception state is never disturbed. A
+ * KeyboardInterrupt among them (Ctrl-C pressed while a __repr__ ran) is
+ * given back as the signal it was once the value is written
+ * (mida_py_json_end): cleared with the rest, the user's Ctrl-C was lost.
  */
 #include "value.h"
 
@@ -25,6 +28,17 @@ mida_py_caps mida_py_caps_now = {
     .max_repr = 256,
     .max_bytes = 64 * 1024,
 };
+
+/* Whether user code that a capture called raised KeyboardInterrupt on
+ * this thread, cleared since and not yet given back (mida_py_json_end). */
+static _Thread_local bool interrupt_cleared;
+
+/* PyErr_Clear(), noting a KeyboardInterrupt. */
+static void clear_error(void) {
+  if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
+    interrupt_cleared = true;
+  PyErr_Clear();
+}
 
 void mida_py_json_init(mida_py_json *w) {
   w->p = w->inline_buf;
@@ -152,10 +166,10 @@ static PyObject *utf8_of(PyObject *str, const char **s, Py_ssize_t *n) {
     Py_INCREF(str);
     return str;
   }
-  PyErr_Clear();
+  clear_error();
   PyObject *b = PyUnicode_AsEncodedString(str, "utf-8", "replace");
   if (b == NULL) {
-    PyErr_Clear();
+    clear_error();
     return NULL;
   }
   *s = PyBytes_AS_STRING(b);
@@ -174,7 +188,7 @@ static PyObject *utf8_of(PyObject *str, const char **s, Py_ssize_t *n) {
 static int put_long_pystr(mida_py_json *w, PyObject *str, Py_ssize_t max) {
   PyObject *head = PyUnicode_Substring(str, 0, max);
   if (head == NULL) {
-    PyErr_Clear();
+    clear_error();
     return -1;
   }
   const char *s;
@@ -210,7 +224,7 @@ void mida_py_json_key(mida_py_json *w, PyObject *key) {
   } else {
     PyObject *s = PyObject_Str(key);
     if (s == NULL) {
-      PyErr_Clear();
+      clear_error();
       raw_str(w, "\"?\"");
     } else {
       put_pystr(w, s, mida_py_caps_now.max_str);
@@ -242,11 +256,11 @@ static PyObject *type_name(PyTypeObject *t) {
   PyObject *mod = key != NULL ? PyDict_GetItemWithError(t->tp_dict, key)
                               : NULL; /* borrowed */
   if (mod == NULL)
-    PyErr_Clear();
+    clear_error();
   PyObject *qual = mida_py_attr((PyObject *)t, &qualname, "__qualname__");
   PyObject *out = NULL;
   if (qual == NULL)
-    PyErr_Clear();
+    clear_error();
   if (mod != NULL && PyUnicode_Check(mod) && qual != NULL &&
       PyUnicode_Check(qual) &&
       PyUnicode_CompareWithASCIIString(mod, "builtins") != 0)
@@ -255,7 +269,7 @@ static PyObject *type_name(PyTypeObject *t) {
     out = PyUnicode_FromString(t->tp_name);
   Py_XDECREF(qual);
   if (out == NULL)
-    PyErr_Clear();
+    clear_error();
   return out;
 }
 
@@ -290,7 +304,7 @@ static int is_array_library(PyTypeObject *t) {
       return 0;
     const char *s = PyUnicode_AsUTF8(m);
     if (s == NULL) {
-      PyErr_Clear();
+      clear_error();
       return 0;
     }
     size_t n = strcspn(s, ".");
@@ -308,7 +322,7 @@ static int is_array_library(PyTypeObject *t) {
 /* The value of an integer-valued attribute or method result; -1 if none. */
 static long long int_of(PyObject *o) {
   if (o == NULL) {
-    PyErr_Clear();
+    clear_error();
     return -1;
   }
   long long v = -1;
@@ -316,13 +330,13 @@ static long long int_of(PyObject *o) {
   if (i == NULL) {
     PyObject *f = PyNumber_Long(o); /* e.g. a NumPy integer */
     if (f == NULL)
-      PyErr_Clear();
+      clear_error();
     i = f;
   }
   if (i != NULL) {
     v = PyLong_AsLongLong(i);
     if (v == -1 && PyErr_Occurred())
-      PyErr_Clear();
+      clear_error();
     Py_DECREF(i);
   }
   Py_DECREF(o);
@@ -359,14 +373,14 @@ static long long frame_bytes(PyObject *v) {
       *index_name;
   PyObject *mgr = mida_py_attr(v, &mgr_name, "_mgr");
   if (mgr == NULL) {
-    PyErr_Clear();
+    clear_error();
     return -1;
   }
   PyObject *blocks = mida_py_attr(mgr, &blocks_name, "blocks");
   Py_DECREF(mgr);
   if (blocks == NULL || !PyTuple_Check(blocks)) {
     Py_XDECREF(blocks);
-    PyErr_Clear();
+    clear_error();
     return -1;
   }
   long long sum = 0;
@@ -381,12 +395,12 @@ static long long frame_bytes(PyObject *v) {
     sum = n >= 0 ? sum + n : -1;
   }
   Py_DECREF(blocks);
-  PyErr_Clear();
+  clear_error();
   if (sum < 0)
     return -1;
   PyObject *index = mida_py_attr(v, &index_name, "index");
   if (index == NULL) {
-    PyErr_Clear();
+    clear_error();
     return -1;
   }
   long long n = int_of(PyObject_CallMethod(index, "memory_usage", NULL));
@@ -416,7 +430,7 @@ static int put_time_scalar(mida_py_json *w, PyObject *v) {
     Py_XDECREF(kind);
   }
   PyObject *text = time ? PyObject_Str(v) : NULL;
-  PyErr_Clear();
+  clear_error();
   if (text == NULL)
     return 0;
   put_pystr(w, text, 64);
@@ -431,7 +445,7 @@ static int put_array_summary(mida_py_json *w, PyObject *v, int depth) {
   static PyObject *shape_name, *dtype_name, *nbytes_name;
   PyObject *shape = mida_py_attr(v, &shape_name, "shape");
   if (shape == NULL) {
-    PyErr_Clear();
+    clear_error();
     return 0;
   }
   if (!PyTuple_Check(shape)) {
@@ -455,7 +469,7 @@ static int put_array_summary(mida_py_json *w, PyObject *v, int depth) {
       }
     }
     if (item == NULL)
-      PyErr_Clear();
+      clear_error();
     Py_XDECREF(item);
   }
   put_char(w, '{');
@@ -470,7 +484,7 @@ static int put_array_summary(mida_py_json *w, PyObject *v, int depth) {
     }
     Py_DECREF(dtype);
   }
-  PyErr_Clear();
+  clear_error();
   raw_str(w, ",\"shape\":[");
   for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(shape); i++) {
     PyObject *d = PyTuple_GET_ITEM(shape, i);
@@ -491,7 +505,7 @@ static int put_array_summary(mida_py_json *w, PyObject *v, int depth) {
       bytes = int_of(PyObject_CallMethod(mu, "sum", NULL));
       Py_DECREF(mu);
     } else {
-      PyErr_Clear();
+      clear_error();
     }
   }
   if (bytes >= 0) {
@@ -517,10 +531,13 @@ static void put_repr_summary(mida_py_json *w, PyObject *v) {
                           strlen(((PyTypeObject *)et)->tp_name));
     else
       raw_str(w, "null");
+    if (et != NULL &&
+        PyErr_GivenExceptionMatches(et, PyExc_KeyboardInterrupt))
+      interrupt_cleared = true;
     Py_XDECREF(et);
     Py_XDECREF(ev);
     Py_XDECREF(etb);
-    PyErr_Clear();
+    clear_error();
   } else {
     raw_str(w, ",\"repr\":");
     put_pystr(w, r, mida_py_caps_now.max_repr);
@@ -548,7 +565,7 @@ static void put_float(mida_py_json *w, double d) {
   }
   char *s = PyOS_double_to_string(d, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
   if (s == NULL) {
-    PyErr_Clear();
+    clear_error();
     raw_str(w, "null");
     return;
   }
@@ -603,7 +620,7 @@ static void put_int(mida_py_json *w, PyObject *v) {
     mida_py_json_raw(w, p, (size_t)(num + sizeof num - p));
     return;
   }
-  PyErr_Clear();
+  clear_error();
   /* Beyond 64 bits: a decimal string (JSON readers would lose digits),
    * up to the 4,300 digits (14,284 bits) that CPython prints by default;
    * a larger one by its size, whatever sys.set_int_max_str_digits says:
@@ -613,7 +630,7 @@ static void put_int(mida_py_json *w, PyObject *v) {
                                               "bit_length", "O", v));
   PyObject *s = bits >= 0 && bits <= 14284 ? PyNumber_ToBase(v, 10) : NULL;
   if (s == NULL) {
-    PyErr_Clear();
+    clear_error();
     char note[80];
     int k = snprintf(note, sizeof note,
                      "\"(integer of %lld bits, too large to print)\"", bits);
@@ -705,7 +722,7 @@ static void put_head(mida_py_json *w, PyObject *v, Py_ssize_t n, int depth) {
   }
   Py_XDECREF(it);
   if (head == NULL || PyErr_Occurred()) {
-    PyErr_Clear();
+    clear_error();
     Py_XDECREF(head);
     put_len_summary(w, v, n);
     return;
@@ -775,7 +792,7 @@ static void put_distinct_key(mida_py_json *w, PyObject *key, PyObject *seen,
     PyObject *name = PyObject_Str(key);
     owned = name != NULL && PyDict_Contains(dict, name) == 1;
     Py_XDECREF(name);
-    PyErr_Clear();
+    clear_error();
   }
   PyObject *text = NULL;
   for (int k = 1; k <= 1000; k++) {
@@ -796,9 +813,9 @@ static void put_distinct_key(mida_py_json *w, PyObject *key, PyObject *seen,
     raw_str(w, "\":");
   }
   if (text != NULL && PySet_Add(seen, text) < 0)
-    PyErr_Clear();
+    clear_error();
   if (text == NULL)
-    PyErr_Clear();
+    clear_error();
   Py_XDECREF(text);
 }
 
@@ -808,7 +825,7 @@ static void put_dict_items(mida_py_json *w, PyObject *v, int depth,
   PyObject *key, *val;
   PyObject *seen = NULL; /* the keys written, where they may meet */
   if (!keys_written_whole(v) && (seen = PySet_New(NULL)) == NULL)
-    PyErr_Clear();
+    clear_error();
   int distinct = seen != NULL;
   while (PyDict_Next(v, &pos, &key, &val)) {
     if (i >= mida_py_caps_now.max_items) {
@@ -884,7 +901,7 @@ void mida_py_json_value(mida_py_json *w, PyObject *v, int depth) {
     put_repr_summary(w, v);
   }
   if (PyErr_Occurred() != NULL) /* cheaper than PyErr_Clear when none */
-    PyErr_Clear();
+    clear_error();
 }
 
 void mida_py_json_result(mida_py_json *w, PyObject *v) {
@@ -899,6 +916,10 @@ void mida_py_json_result(mida_py_json *w, PyObject *v) {
 }
 
 const char *mida_py_json_end(mida_py_json *w) {
+  if (interrupt_cleared) {
+    interrupt_cleared = false;
+    PyErr_SetInterrupt(); /* SIGINT's handler runs at the next check */
+  }
   if (!reserve(w, 0))
     return NULL;
   w->p[w->len] = '\0';

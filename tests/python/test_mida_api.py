@@ -536,6 +536,34 @@ def test_a_long_non_ascii_str_is_cut_without_a_copy_kept_on_it(char):
     assert len(head.encode("utf-8", "replace")) > cap - 4
 
 
+def test_a_ctrl_c_while_a_capture_runs_a_repr_reaches_the_program():
+    """SIGINT while a value's __repr__ ran inside a capture: the
+    KeyboardInterrupt raised in the __repr__ was cleared with its other
+    errors, and the user's Ctrl-C was lost. It is given back as the signal
+    once the value is written."""
+    import signal
+
+    class SlowRepr:
+        def __repr__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(200_000):  # the handler runs at a check here
+                pass
+            return "never reached"
+
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        outcome = "not interrupted"
+        try:
+            mida.capture(SlowRepr())
+            for _ in range(200_000):
+                pass
+        except KeyboardInterrupt:
+            outcome = "interrupted"
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert outcome == "interrupted"
+
+
 def test_a_large_dict_is_written_as_its_first_items():
     # Only the max_items written are looked at, for their names too: a
     # dict of 5,000,000 str keys took ~48 ms a capture when whether its
