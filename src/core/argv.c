@@ -189,26 +189,32 @@ static size_t credentials_password(const char *arg, int after_credentials) {
   return colon != NULL && colon[1] != '\0' ? (size_t)(colon + 1 - arg) : 0;
 }
 
-/* An argument that is a JSON object or array with members named like
- * secrets (`--config '{"password": "x"}'`), those members' values "***"
- * (core/redact.h); 1 if it was one and was added, 0 if not. */
+/* An argument that is a JSON object or array, or an option's "--name="
+ * and one (a name that is not a secret's, which hides the whole value),
+ * with members named like secrets (`--config '{"password": "x"}'`): those
+ * members' values "***" (core/redact.h), then the URLs and secret words
+ * of the rest hidden as add_with_urls hides them in any argument; 1 if it
+ * was one and was added, 0 if not. */
 static int add_json_redacted(mida__buf *b, const char *arg, int *rc) {
-  const char *p = arg + strspn(arg, " \t\n");
-  if (*p != '{' && *p != '[')
+  const char *eq = arg[0] == '-' ? strchr(arg, '=') : NULL;
+  const char *json = eq != NULL ? eq + 1 : arg;
+  const char *p = json + strspn(json, " \t\n");
+  if ((*p != '{' && *p != '[') ||
+      (eq != NULL && mida__secret_name(arg, (size_t)(eq - arg))))
     return 0;
-  size_t len = strlen(arg);
-  if (!mida__has_secret_stem(arg, len) ||
-      mida__json_secret_count(arg, len) <= 0)
+  size_t len = strlen(json);
+  if (!mida__has_secret_stem(json, len) ||
+      mida__json_secret_count(json, len) <= 0)
     return 0;
   mida__buf red;
   mida__buf_init(&red, 1 << 20);
-  if (mida__json_redact(arg, len, &red) != MIDA_OK) {
-    mida__buf_free(&red);
-    return 0;
-  }
-  *rc = add_cut(b, red.ptr, red.len);
+  int made = mida__buf_add(&red, arg, (size_t)(json - arg));
+  if (made == MIDA_OK)
+    made = mida__json_redact(json, len, &red);
+  if (made == MIDA_OK)
+    *rc = add_with_urls(b, mida__buf_str(&red));
   mida__buf_free(&red);
-  return 1;
+  return made == MIDA_OK;
 }
 
 /* arg with its first keep bytes as they are and "***" after them. */

@@ -150,6 +150,28 @@ static void test_credentials_and_json_secrets_are_hidden(void **state) {
   free(s);
 }
 
+/* A JSON argument with a secret member still has the password of a URL
+ * and the secret words inside its other members hidden, as one without
+ * such a member does (they were recorded whole); JSON after an option's
+ * '=' is read as JSON (it was recorded whole), unless the option's own
+ * name hides all of it. */
+static void test_json_arguments_hide_every_secret(void **state) {
+  (void)state;
+  char *argv[] = {"app", "--config",
+                  "{\"password\": \"j1\", \"db\": \"postgresql://u:j2@h/d\","
+                  " \"cmd\": \"psql password=j3 -h h\"}",
+                  "--config={\"token\": \"j4\", \"n\": 1}",
+                  "--auth={\"password\": \"j5\", \"user\": \"u\"}"};
+  char *s = json_of(5, argv);
+  assert_string_equal(
+      s, "[\"app\",\"--config\",\"{\\\"password\\\":\\\"***\\\","
+         "\\\"db\\\":\\\"postgresql://u:***@h/d\\\","
+         "\\\"cmd\\\":\\\"psql password=*** -h h\\\"}\","
+         "\"--config={\\\"token\\\":\\\"***\\\",\\\"n\\\":1}\","
+         "\"--auth=***\"]");
+  free(s);
+}
+
 /* A shell command as one argument: its secret options' and headers'
  * values are hidden as those of arguments of their own. Recorded whole
  * until 2026-12-07. */
@@ -194,6 +216,7 @@ int main(void) {
       cmocka_unit_test(test_secret_key_value_words_are_hidden),
       cmocka_unit_test(test_secret_headers_are_hidden),
       cmocka_unit_test(test_credentials_and_json_secrets_are_hidden),
+      cmocka_unit_test(test_json_arguments_hide_every_secret),
       cmocka_unit_test(test_secrets_inside_a_shell_command_are_hidden),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
