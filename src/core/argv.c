@@ -174,16 +174,21 @@ static int credentials_option(const char *arg, size_t len) {
 }
 
 /* Where the password of a "USER:PASSWORD" value in arg starts, when arg
- * is that value after a credentials option (after_credentials) or is
- * "--user=USER:PASSWORD"; 0 when it holds none. What comes before is
+ * is that value after a credentials option (after_credentials), is
+ * "--user=USER:PASSWORD", or is "-uUSER:PASSWORD" (a short option's value
+ * attached, as curl takes it); 0 when it holds none. What comes before is
  * kept ("alice:***"): a user name is not a secret. */
 static size_t credentials_password(const char *arg, int after_credentials) {
   const char *value = arg;
   if (!after_credentials) {
     const char *eq = arg[0] == '-' ? strchr(arg, '=') : NULL;
-    if (eq == NULL || !credentials_option(arg, (size_t)(eq - arg)))
+    if (eq != NULL && credentials_option(arg, (size_t)(eq - arg)))
+      value = eq + 1;
+    else if (arg[0] == '-' && (arg[1] == 'u' || arg[1] == 'U') &&
+             arg[2] != '\0')
+      value = arg + 2;
+    else
       return 0;
-    value = eq + 1;
   }
   const char *colon = strchr(value, ':');
   return colon != NULL && colon[1] != '\0' ? (size_t)(colon + 1 - arg) : 0;

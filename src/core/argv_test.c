@@ -172,6 +172,18 @@ static void test_json_arguments_hide_every_secret(void **state) {
   free(s);
 }
 
+/* curl's -u and -U with the value attached ("-ualice:pw"): the password
+ * is hidden as after "-u" (it was recorded whole). */
+static void test_attached_credentials_are_hidden(void **state) {
+  (void)state;
+  char *argv[] = {"curl", "-ualice:c1", "-Ubob:c2", "-u=carol:c3", "-uX",
+                  "-u:"};
+  char *s = json_of(6, argv);
+  assert_string_equal(s, "[\"curl\",\"-ualice:***\",\"-Ubob:***\","
+                         "\"-u=carol:***\",\"-uX\",\"-u:\"]");
+  free(s);
+}
+
 /* A shell command as one argument: its secret options' and headers'
  * values are hidden as those of arguments of their own. Recorded whole
  * until 2026-12-07. */
@@ -217,6 +229,7 @@ int main(void) {
       cmocka_unit_test(test_secret_headers_are_hidden),
       cmocka_unit_test(test_credentials_and_json_secrets_are_hidden),
       cmocka_unit_test(test_json_arguments_hide_every_secret),
+      cmocka_unit_test(test_attached_credentials_are_hidden),
       cmocka_unit_test(test_secrets_inside_a_shell_command_are_hidden),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
