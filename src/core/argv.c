@@ -135,7 +135,10 @@ static int add_with_urls(mida__buf *b, const char *arg) {
 static int has_secret_word(const char *arg) {
   size_t from = 0, off, len;
   if (!mida__has_secret_stem(arg, strlen(arg)))
-    return 0; /* no name in it is a secret's: most arguments */
+    /* no name in it is a secret's: most arguments; but a shell command
+     * may run curl -u USER:PASSWORD */
+    return strchr(arg, ' ') != NULL && mida__shell_runs_credentials_tool(arg) &&
+           mida__shell_next_secret(arg, &from, &off, &len);
   if (mida__conninfo_next_secret(arg, &from, &off, &len))
     return 1;
   from = 0;
@@ -160,6 +163,16 @@ static size_t secret_header_value(const char *arg) {
       !mida__secret_name(name, n))
     return 0;
   return (size_t)(name - arg) + n + 1 + strspn(name + n + 1, " \t");
+}
+
+/* Whether the program of argv[0] takes "USER:PASSWORD" after -u and -U
+ * (curl, wget; by the last component of its path). Other programs' -u
+ * means something else, whose value is no secret: `docker run -u
+ * 1000:1000`, `git push -u git@host:org/repo`, `sort -u a:b`. */
+static int takes_credentials(const char *argv0) {
+  const char *base = strrchr(argv0, '/');
+  base = base != NULL ? base + 1 : argv0;
+  return strcmp(base, "curl") == 0 || strcmp(base, "wget") == 0;
 }
 
 /* Whether arg is an option whose value is "USER:PASSWORD": curl's and
@@ -194,6 +207,16 @@ static size_t credentials_password(const char *arg, int after_credentials) {
   return colon != NULL && colon[1] != '\0' ? (size_t)(colon + 1 - arg) : 0;
 }
 
+/* arg with its first keep bytes as they are and "***" after them. */
+static int add_masked_after(mida__buf *b, const char *arg, size_t keep) {
+  char shown[MIDA_ARGV_MAX_ARG + sizeof MIDA_REDACTED];
+  if (keep > MIDA_ARGV_MAX_ARG)
+    keep = MIDA_ARGV_MAX_ARG;
+  memcpy(shown, arg, keep);
+  memcpy(shown + keep, MIDA_REDACTED, strlen(MIDA_REDACTED));
+  return mida__json_add_string(b, shown, keep + strlen(MIDA_REDACTED));
+}
+
 /* An argument that is a JSON object or array, or an option's "--name="
  * and one (a name that is not a secret's, which hides the whole value),
  * with members named like secrets (`--config '{"password": "x"}'`): those
@@ -211,33 +234,32 @@ static int add_json_redacted(mida__buf *b, const char *arg, int *rc) {
   if (!mida__has_secret_stem(json, len) ||
       mida__json_secret_count(json, len) <= 0)
     return 0;
+  /* On the stack, not the heap: argv is recorded in a vfork child too,
+   * where malloc could meet a lock that another thread of the parent
+   * holds. A longer value (its record is cut at MIDA_ARGV_MAX_ARG bytes
+   * anyway) is hidden whole. */
+  char mem[4 * MIDA_ARGV_MAX_ARG];
   mida__buf red;
-  mida__buf_init(&red, 1 << 20);
+  mida__buf_init_fixed(&red, mem, sizeof mem);
   int made = mida__buf_add(&red, arg, (size_t)(json - arg));
   if (made == MIDA_OK)
     made = mida__json_redact(json, len, &red);
-  if (made == MIDA_OK)
+  if (made == MIDA_OK) {
     *rc = add_with_urls(b, mida__buf_str(&red));
-  mida__buf_free(&red);
-  return made == MIDA_OK;
-}
-
-/* arg with its first keep bytes as they are and "***" after them. */
-static int add_masked_after(mida__buf *b, const char *arg, size_t keep) {
-  char shown[MIDA_ARGV_MAX_ARG + sizeof MIDA_REDACTED];
-  if (keep > MIDA_ARGV_MAX_ARG)
-    keep = MIDA_ARGV_MAX_ARG;
-  memcpy(shown, arg, keep);
-  memcpy(shown + keep, MIDA_REDACTED, strlen(MIDA_REDACTED));
-  return mida__json_add_string(b, shown, keep + strlen(MIDA_REDACTED));
+  } else {
+    size_t keep = (size_t)(json - arg);
+    *rc = add_masked_after(b, arg, keep);
+  }
+  return 1;
 }
 
 /* One argument, redacted. */
 static int add_arg(mida__buf *b, const char *arg, int after_secret_option,
-                   int after_credentials) {
+                   int credentials, int after_credentials) {
   if (after_secret_option)
     return mida__json_add_string(b, MIDA_REDACTED, strlen(MIDA_REDACTED));
-  size_t password = credentials_password(arg, after_credentials);
+  size_t password =
+      credentials ? credentials_password(arg, after_credentials) : 0;
   if (password > 0)
     return add_masked_after(b, arg, password);
   int rc;
@@ -266,13 +288,15 @@ static int add_arg(mida__buf *b, const char *arg, int after_secret_option,
 int mida__argv_json(mida__buf *b, int argc, char *const *argv) {
   int rc = mida__buf_adds(b, "[");
   int n = argc < MIDA_ARGV_MAX_ARGS ? argc : MIDA_ARGV_MAX_ARGS;
+  int credentials = n > 0 && takes_credentials(argv[0]);
   for (int i = 0; i < n && rc == MIDA_OK; i++) {
     if (i > 0)
       rc = mida__buf_adds(b, ",");
     if (rc == MIDA_OK)
       rc = add_arg(b, argv[i], i > 0 && secret_option(argv[i - 1]),
-                   i > 0 && credentials_option(argv[i - 1],
-                                               strlen(argv[i - 1])));
+                   credentials,
+                   credentials && i > 0 &&
+                       credentials_option(argv[i - 1], strlen(argv[i - 1])));
   }
   if (rc == MIDA_OK && argc > n)
     rc = mida__buf_adds(b, ",\"...\"");

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,6 +185,62 @@ static void test_attached_credentials_are_hidden(void **state) {
   free(s);
 }
 
+/* -u and -U are curl's and wget's credentials only: other programs'
+ * values after them are kept (docker's uid:gid, git's remote). */
+static void test_other_programs_user_options_are_kept(void **state) {
+  (void)state;
+  char *docker[] = {"docker", "run", "-u", "1000:1000", "img"};
+  char *s = json_of(5, docker);
+  assert_string_equal(s, "[\"docker\",\"run\",\"-u\",\"1000:1000\","
+                         "\"img\"]");
+  free(s);
+  char *git[] = {"/usr/bin/git", "push", "-u", "git@github.com:o/r",
+                 "--user=x:y"};
+  s = json_of(5, git);
+  assert_string_equal(s, "[\"/usr/bin/git\",\"push\",\"-u\","
+                         "\"git@github.com:o/r\",\"--user=x:y\"]");
+  free(s);
+  char *wget[] = {"/usr/bin/wget", "--user=ann:w1", "-uann:w2"};
+  s = json_of(3, wget);
+  assert_string_equal(s, "[\"/usr/bin/wget\",\"--user=ann:***\","
+                         "\"-uann:***\"]");
+  free(s);
+}
+
+/* A shell command that runs curl or wget: its -u values' passwords are
+ * hidden too; another program's -u in it is kept; and a JSON text's
+ * secret members inside a shell command. */
+static void test_credentials_inside_a_shell_command_are_hidden(void **state) {
+  (void)state;
+  char *argv[] = {"sh", "-c",
+                  "docker run -u 1000:1000 img && /usr/bin/curl -s -u "
+                  "alice:c1 --user='bob:c 2' -Ucarol:c3 https://h/x",
+                  "bash -c 'wget --user=dan:c4 https://h'",
+                  "t --config '{\"password\": \"c5\", \"token\":6, \"n\": 1}'"};
+  char *s = json_of(5, argv);
+  assert_string_equal(
+      s, "[\"sh\",\"-c\",\"docker run -u 1000:1000 img && /usr/bin/curl "
+         "-s -u alice:*** --user='bob:***' -Ucarol:*** https://h/x\","
+         "\"bash -c 'wget --user=dan:*** https://h'\","
+         "\"t --config '{\\\"password\\\": \\\"***\\\", "
+         "\\\"token\\\":***, \\\"n\\\": 1}'\"]");
+  free(s);
+}
+
+/* A JSON argument too long for the stack's copy is hidden whole: no
+ * allocation on this path (a vfork child records argv). */
+static void test_a_long_json_argument_with_a_secret_is_hidden(void **state) {
+  (void)state;
+  static char json[6000];
+  size_t n = (size_t)snprintf(json, sizeof json, "{\"password\": \"p\", \"x\": \"");
+  memset(json + n, 'a', 5000);
+  memcpy(json + n + 5000, "\"}", 3);
+  char *argv[] = {"tool", "--config", json};
+  char *s = json_of(3, argv);
+  assert_string_equal(s, "[\"tool\",\"--config\",\"***\"]");
+  free(s);
+}
+
 /* A shell command as one argument: its secret options' and headers'
  * values are hidden as those of arguments of their own. Recorded whole
  * until 2026-12-07. */
@@ -230,6 +287,9 @@ int main(void) {
       cmocka_unit_test(test_credentials_and_json_secrets_are_hidden),
       cmocka_unit_test(test_json_arguments_hide_every_secret),
       cmocka_unit_test(test_attached_credentials_are_hidden),
+      cmocka_unit_test(test_other_programs_user_options_are_kept),
+      cmocka_unit_test(test_credentials_inside_a_shell_command_are_hidden),
+      cmocka_unit_test(test_a_long_json_argument_with_a_secret_is_hidden),
       cmocka_unit_test(test_secrets_inside_a_shell_command_are_hidden),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };

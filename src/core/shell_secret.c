@@ -26,17 +26,109 @@ static size_t value_end(const char *t, size_t v, char quote) {
   return close != NULL ? (size_t)(close - t) : strlen(t);
 }
 
+/* Whether the n bytes at w are a word that names curl or wget, as a
+ * command or by its path ("/usr/bin/curl"). */
+static int names_credentials_tool(const char *w, size_t n) {
+  const char *base = w;
+  for (size_t k = 0; k < n; k++)
+    if (w[k] == '/')
+      base = w + k + 1;
+  size_t b = n - (size_t)(base - w);
+  return b == 4 && (strncmp(base, "curl", 4) == 0 ||
+                    strncmp(base, "wget", 4) == 0);
+}
+
+/* Where curl's or wget's first word ends in text, or (size_t)-1. */
+static size_t credentials_tool_end(const char *text) {
+  for (size_t i = 0; text[i] != '\0'; i++) {
+    if (!word_starts(text, i))
+      continue;
+    size_t n = strcspn(text + i, WORD_ENDS "'\"");
+    if (names_credentials_tool(text + i, n))
+      return i + n;
+    i += n > 0 ? n - 1 : 0;
+  }
+  return (size_t)-1;
+}
+
+int mida__shell_runs_credentials_tool(const char *text) {
+  return credentials_tool_end(text) != (size_t)-1;
+}
+
+/* The length of the credentials option at text + i ("-u", "-U",
+ * "--user", "--proxy-user"), followed by white space, an '=' or, for the
+ * short ones, the value itself; 0 if there is none there. */
+static size_t credentials_option_at(const char *text, size_t i) {
+  static const char *const names[] = {"--proxy-user", "--user", "-u", "-U"};
+  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+    size_t n = strlen(names[k]);
+    if (strncmp(text + i, names[k], n) != 0)
+      continue;
+    char c = text[i + n];
+    if (c == ' ' || c == '\t' || c == '=' || (n == 2 && c != '\0' &&
+                                              strchr(WORD_ENDS, c) == NULL))
+      return n;
+  }
+  return 0;
+}
+
+/* The password of a "USER:PASSWORD" after a credentials option of n
+ * bytes at text + i: sets *off and *len and returns 1, or 0. */
+static int credentials_value(const char *text, size_t i, size_t n,
+                             size_t *off, size_t *len, size_t *end_out) {
+  size_t v = i + n;
+  if (text[v] == '=')
+    v++;
+  else
+    v += strspn(text + v, " \t");
+  char quote = 0;
+  if (is_quote(text[v]))
+    quote = text[v++];
+  size_t end = value_end(text, v, quote);
+  const char *colon = memchr(text + v, ':', end - v);
+  if (colon == NULL || (size_t)(colon - text) + 1 >= end)
+    return 0;
+  *off = (size_t)(colon - text) + 1;
+  *len = end - *off;
+  *end_out = end;
+  return 1;
+}
+
 int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
                             size_t *len) {
+  size_t tool_end = credentials_tool_end(text);
   for (size_t i = *from; text[i] != '\0'; i++) {
     if (!word_starts(text, i))
       continue;
+    size_t c, past;
+    if (i > tool_end && (c = credentials_option_at(text, i)) > 0 &&
+        credentials_value(text, i, c, off, len, &past)) {
+      *from = past;
+      return 1;
+    }
     size_t n = strspn(text + i, "abcdefghijklmnopqrstuvwxyz"
                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
     if (n == 0 || !mida__secret_name(text + i, n))
       continue;
     size_t v;
     char quote = 0;
+    if (i > 0 && is_quote(text[i - 1]) && text[i + n] == text[i - 1] &&
+        text[i + n + 1 + strspn(text + i + n + 1, " \t")] == ':') {
+      /* a JSON member, "password": "x" (or 'password': 'x') */
+      v = i + n + 1 + strspn(text + i + n + 1, " \t") + 1;
+      v += strspn(text + v, " \t");
+      if (is_quote(text[v]))
+        quote = text[v++];
+      size_t end = quote != 0 ? value_end(text, v, quote)
+                              : v + strcspn(text + v, WORD_ENDS ",}]");
+      if (end > v) {
+        *off = v;
+        *len = end - v;
+        *from = end;
+        return 1;
+      }
+      continue;
+    }
     if (text[i + n] == ':' && strncmp(text + i + n, "://", 3) != 0) {
       v = i + n + 1 + strspn(text + i + n + 1, " \t");
       quote = i > 0 && is_quote(text[i - 1]) ? text[i - 1] : 0;

@@ -17,6 +17,13 @@
  *     optional: its value runs to the closing quote when the word follows
  *     a quote ("Authorization: Bearer X"), else to the end of the word.
  *
+ *   - a JSON member whose name looks like a secret's, "NAME": VALUE (or
+ *     with single quotes): its value, to its closing quote, or up to a
+ *     ',', '}' or ']' when it is not a string;
+ *   - after a word that names curl or wget ("curl", "/usr/bin/wget"),
+ *     the password of a USER:PASSWORD value of -u, -U, --user or
+ *     --proxy-user ("-u alice:***", "--user=alice:***", "-ualice:***").
+ *
  * A word starts at the start of the text, or after white space, one of
  * ;&|(, a quote or an '='. Quotes are not paired: a word that merely
  * follows a closing quote is read as if it began a quoted one, which
@@ -32,5 +39,9 @@
  * returns 1; returns 0 when none is left. No allocation. */
 int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
                             size_t *len);
+
+/* Whether text runs curl or wget (a word that names one), whose -u
+ * values the finder above hides, though no secret's name is near. */
+int mida__shell_runs_credentials_tool(const char *text);
 
 #endif /* MIDA_CORE_SHELL_SECRET_H */

@@ -186,19 +186,38 @@ def test_recorded_argv_hides_the_values_of_secret_headers(tmp_path,
 
 def test_recorded_argv_hides_credentials_and_json_secrets(tmp_path,
                                                           mida_bin):
-    """curl's and wget's USER:PASSWORD (-u, --user=, -U) and the secret
-    members of a JSON argument, in the root's argv and in a child's: they
-    were recorded whole (their option names hold no secret's word)."""
-    args = ["-u", "alice:credpw1", "--user=bob:credpw2", "-U",
-            "proxy:credpw3", "--config", '{"password": "credpw4", "n": 1}']
-    r, rows, _ = echo_recorded(tmp_path, mida_bin, args)
-    assert r.stdout.split()[:5] == args[:5]  # the command saw them whole
-    shown = ["-u", "alice:***", "--user=bob:***", "-U", "proxy:***",
-             "--config", '{"password":"***","n":1}']
-    argvs = {a: json.loads(u)["argv"] for a, u in rows if u}
-    assert argvs["echo"] == ["/bin/echo", *shown], argvs
-    assert argvs["sh"][-len(shown):] == shown, argvs
-    assert "credpw" not in json.dumps(rows)
+    """curl's USER:PASSWORD (-u, --user=, -U, -uUSER:PASSWORD) and the
+    secret members of a JSON argument, in curl's own argv (a child,
+    recorded by the preload library) and inside the shell command that
+    ran it: they were recorded whole (their option names hold no secret's
+    word). Another program's -u value is kept (docker's uid:gid)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "curl").symlink_to("/bin/echo")
+    (bin_dir / "docker").symlink_to("/bin/echo")
+    store = tmp_path / "r.db"
+    command = ("curl -u alice:credpw1 --user=bob:credpw2 -Uproxy:credpw3 "
+               """--config '{"password": "credpw4", "n": 1}' && """
+               "docker run -u 1000:1000 img")
+    env = clean_env()
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}"
+    r = subprocess.run([mida_bin, "run", "--store", str(store), "--", "sh",
+                        "-c", command], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "credpw1" in r.stdout  # the command itself saw them whole
+    db = sqlite3.connect(store)
+    argvs = [json.loads(u)["argv"] for (u,) in
+             db.execute("SELECT used FROM task WHERE used IS NOT NULL")]
+    db.close()
+    curl = next(a for a in argvs if a[0] == "curl")
+    assert curl[1:] == ["-u", "alice:***", "--user=bob:***",
+                        "-Uproxy:***", "--config",
+                        '{"password":"***","n":1}'], curl
+    docker = next(a for a in argvs if a[0] == "docker")
+    assert docker[1:] == ["run", "-u", "1000:1000", "img"], docker
+    assert "credpw" not in json.dumps(argvs), argvs
+
 
 def test_recorded_shell_command_hides_secret_options_and_headers(
         tmp_path, mida_bin):
