@@ -482,7 +482,7 @@ void mida__pl_noise_init(const char *list, int code_is_data) {
       continue;
     }
     if (n + 1 >= sizeof ignore_text)
-      break; /* cut: the prefix cut short is dropped, not the rest */
+      break; /* cut: the prefix cut short is dropped, with what follows */
     ignore_text[n++] = *c;
   }
 }

@@ -183,7 +183,6 @@ def test_recorded_argv_hides_the_values_of_secret_headers(tmp_path,
             assert secret not in (t or ""), t
 
 
-
 def test_recorded_argv_hides_credentials_and_json_secrets(tmp_path,
                                                           mida_bin):
     """curl's USER:PASSWORD (-u, --user=, -U, -uUSER:PASSWORD) and the
