@@ -45,6 +45,15 @@
  * queries, and then how long it waits for their answers to go out. */
 #define STOP_GRACE_MS 3000
 #define STOP_ANSWER_MS 2000
+/* The most bytes of answers queued and not yet read by their clients.
+ * The library sends each from its own copy, kept until the client has
+ * read it or the idle timeout closes the connection: clients that ask
+ * for large answers and stall (a script, a slow tunnel) held up to 64 MiB
+ * each, 16 GiB over every connection. An answer over
+ * HTTP_SMALL_ANSWER that would pass this is a 503; a smaller one always
+ * goes (every connection's together hold at most 256 MiB). */
+#define HTTP_UNREAD_MAX ((size_t)256 << 20)
+#define HTTP_SMALL_ANSWER ((size_t)1 << 20)
 
 /* The security headers of every response. The dashboard's scripts and
  * styles are files of this origin; nothing inline, nothing from elsewhere;
@@ -66,15 +75,17 @@ struct mida__http {
   int loopback_only;         /* 1: check Host against loopback names */
   char listen_host[64];      /* the address listened on, "127.0.0.2" or
                                 "[::1]": a Host that may name it too */
-  pthread_mutex_t lock;      /* guards in_flight */
+  pthread_mutex_t lock;      /* guards in_flight and unread */
   pthread_cond_t done;       /* signalled when a request ends */
   int in_flight;             /* requests begun and not yet ended */
+  size_t unread;             /* bytes of answers of requests not ended */
 };
 
 /* One request's state, made by the URI log callback. */
 typedef struct http_request {
   char *target;        /* the raw request target, or NULL if too long */
   int target_too_long; /* 1 when it was over MIDA_SERVE_MAX_TARGET */
+  size_t answer_bytes; /* its answer's bytes, counted in unread */
 } http_request;
 
 /* One event stream's state. */
@@ -432,6 +443,7 @@ static void request_done(void *cls, struct MHD_Connection *c, void **req_cls,
     mida__free(hr);
     pthread_mutex_lock(&h->lock);
     h->in_flight--;
+    h->unread -= hr->answer_bytes;
     pthread_cond_broadcast(&h->done);
     pthread_mutex_unlock(&h->lock);
   }
@@ -446,6 +458,19 @@ static enum MHD_Result accept_peer(void *cls, const struct sockaddr *addr,
                                    socklen_t addrlen) {
   (void)cls;
   return mida__serve_peer_is_ours(addr, addrlen) ? MHD_YES : MHD_NO;
+}
+
+/* Counts an answer of len bytes in those not yet read, until its request
+ * ends (request_done); whether it may go (HTTP_UNREAD_MAX). */
+static int hold_answer(mida__http *h, http_request *hr, size_t len) {
+  pthread_mutex_lock(&h->lock);
+  int fits = len <= HTTP_SMALL_ANSWER || h->unread + len <= HTTP_UNREAD_MAX;
+  if (fits) {
+    h->unread += len;
+    hr->answer_bytes = len;
+  }
+  pthread_mutex_unlock(&h->lock);
+  return fits;
 }
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
@@ -496,6 +521,11 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
   mida__resp_init(&resp);
   mida__serve_handle(h->srv, hr->target, &resp);
   not_modified(c, &resp);
+  if (!resp.events && !hold_answer(h, hr, resp.body.len))
+    mida__resp_error(&resp, 503,
+                     "the server holds %zu MiB of answers that their clients "
+                     "have not read yet: try again when they have",
+                     HTTP_UNREAD_MAX >> 20);
   enum MHD_Result ret;
   if (resp.events && resp.status == 200)
     ret = queue_events(h, c, &resp);
