@@ -23,6 +23,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -75,6 +76,8 @@ struct mida__http {
   int loopback_only;         /* 1: check Host against loopback names */
   char listen_host[64];      /* the address listened on, "127.0.0.2" or
                                 "[::1]": a Host that may name it too */
+  struct sockaddr_storage listening; /* that address with its port */
+  atomic_int listening_known;        /* 1 once its port is set */
   pthread_mutex_t lock;      /* guards in_flight and unread */
   pthread_cond_t done;       /* signalled when a request ends */
   int in_flight;             /* requests begun and not yet ended */
@@ -456,8 +459,11 @@ static void request_done(void *cls, struct MHD_Connection *c, void **req_cls,
  * is closed before a byte is read. */
 static enum MHD_Result accept_peer(void *cls, const struct sockaddr *addr,
                                    socklen_t addrlen) {
-  (void)cls;
-  return mida__serve_peer_is_ours(addr, addrlen) ? MHD_YES : MHD_NO;
+  mida__http *h = cls;
+  const struct sockaddr *server =
+      atomic_load(&h->listening_known) ? (struct sockaddr *)&h->listening
+                                       : NULL;
+  return mida__serve_peer_is_ours(addr, addrlen, server) ? MHD_YES : MHD_NO;
 }
 
 /* Counts an answer of len bytes in those not yet read, until its request
@@ -623,7 +629,7 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
   unsigned max_clients =
       opts->max_clients > 0 ? (unsigned)opts->max_clients : 256;
   h->daemon = mhd->start_daemon(
-      flags, 0, opts->token == NULL ? accept_peer : NULL, NULL, answer, h,
+      flags, 0, opts->token == NULL ? accept_peer : NULL, h, answer, h,
       MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_clients,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_ADDRESS,
@@ -643,6 +649,13 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
   const union MHD_DaemonInfo *info =
       mhd->get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
   *port = info != NULL ? (int)info->port : 0;
+  /* The connections' server end, by which peer.c finds their clients. */
+  h->listening = ss;
+  if (ss.ss_family == AF_INET6)
+    ((struct sockaddr_in6 *)&h->listening)->sin6_port = htons((uint16_t)*port);
+  else
+    ((struct sockaddr_in *)&h->listening)->sin_port = htons((uint16_t)*port);
+  atomic_store(&h->listening_known, 1);
   *out = h;
   return MIDA_OK;
 }

@@ -17,11 +17,14 @@
 
 /* Whether the client at addr (an IPv4 or IPv6 address with its port, as
  * accept() gives it) is a socket of this process's effective uid or of
- * root: every open TCP socket of the machine bound to that address and
- * port belongs to one of them, and there is at least one. 0 when another
- * user's is among them, or the kernel's tables cannot be read. Thread
- * safe. */
-int mida__serve_peer_is_ours(const struct sockaddr *addr, socklen_t len);
+ * root. The kernel is asked for the socket connected from addr to server
+ * (the address and port listened on), when server is not NULL; when it
+ * finds none or cannot be asked: every open TCP socket of the machine
+ * bound to addr belongs to one of them, and there is at least one. 0 when
+ * another user's is among them, or the kernel's tables cannot be read.
+ * Thread safe. */
+int mida__serve_peer_is_ours(const struct sockaddr *addr, socklen_t len,
+                             const struct sockaddr *server);
 
 /* Whether this machine lists its TCP sockets where peer.c reads them
  * (1), so that mida__serve_peer_is_ours can answer; 0 otherwise. */

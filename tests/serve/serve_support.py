@@ -30,9 +30,11 @@ from multinode_support import (mida_bin, pg_db, produce_bin,  # noqa: E402,F401
 class Server:
     """One `mida serve` process."""
 
-    def __init__(self, binary, store, *args, env=None, expect_fail=False):
+    def __init__(self, binary, store, *args, env=None, expect_fail=False,
+                 wrap=()):
+        """wrap: a command that runs the server (its argv's start)."""
         self.proc = subprocess.Popen(
-            [binary, "--store", store, "serve", "--listen",
+            [*wrap, binary, "--store", store, "serve", "--listen",
              "127.0.0.1:0", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=env)
