@@ -226,7 +226,11 @@ static int make_registry(mida__run_preload *p, const mida_id_t *task) {
   memcpy(header + 8, &version, 4);
   memcpy(header + 12, &slots, 4);
   off_t size = 64 + (off_t)PIPE_SLOTS * 96;
-  int ok = ftruncate(fd, size) == 0 &&
+  /* Every page has its storage now, not at a process's first store
+   * through its shared mapping: a sparse file (ftruncate) on a spool that
+   * filled meanwhile killed that process, a forked shell among them, with
+   * SIGBUS. On a full spool the registry is not made (pipes unrecorded). */
+  int ok = posix_fallocate(fd, 0, size) == 0 &&
            pwrite(fd, header, sizeof header, 0) == (ssize_t)sizeof header;
   close(fd);
   if (!ok) {
