@@ -78,6 +78,7 @@
 #define FINISH_GIVE_UP_MS 120000 /* ... and at most (last_pass) */
 #define LEFT_MAX 256 /* processes left behind that are awaited */
 #define PIPE_SLOTS 4096
+#define PIPE_DROPPED_AT 16 /* the registry's count of drops (pipes.c) */
 #define DIGEST_MAX_DEFAULT (64ull << 20)  /* bytes of one file hashed */
 #define DIGEST_TOTAL (1ull << 30)         /* bytes hashed in all */
 #define DIGEST_FILES 16384                /* generated files hashed at most */
@@ -454,6 +455,26 @@ static void count_passes(mida__run_preload *p) {
     (void)mida_counter(p->session, "run.ship_passes", (int64_t)n);
 }
 
+/* Records, as run.dropped_records of this process, the records that the
+ * command's processes dropped where their journals could not keep the
+ * count (no segment could be made on a full spool): they added it to the
+ * registry (src/preload/pipes.c). Then removes the registry. */
+static void count_dropped_and_remove_registry(mida__run_preload *p) {
+  if (p->registry[0] == '\0')
+    return;
+  uint64_t dropped = 0;
+  int fd = open(p->registry, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0 &&
+      pread(fd, &dropped, sizeof dropped, PIPE_DROPPED_AT) ==
+          (ssize_t)sizeof dropped &&
+      dropped > 0 && dropped <= INT64_MAX && p->session != NULL)
+    (void)mida_counter(p->session, "run.dropped_records", (int64_t)dropped);
+  if (fd >= 0)
+    close(fd);
+  unlink(p->registry);
+  p->registry[0] = '\0';
+}
+
 /* Reads whatever inotify has queued, without waiting. Returns 1 if a
  * journal segment was among the files made, renamed into place or closed:
  * *.mj (a segment taken from the spool's pool is named by a rename), or
@@ -751,9 +772,7 @@ int mida__run_preload_detach(mida__run_preload *p, const char *store) {
    * exec, after this returned. */
   tell_collector_to_stop(p);
   count_passes(p);
-  if (p->registry[0] != '\0')
-    unlink(p->registry);
-  p->registry[0] = '\0';
+  count_dropped_and_remove_registry(p);
   return mida__run_recover_after(p->spool, store, 0);
 }
 
@@ -793,8 +812,7 @@ void mida__run_preload_finish(mida__run_preload *p) {
   count_passes(p);
   if (p->digest)
     add_digests(p);
-  if (p->registry[0] != '\0')
-    unlink(p->registry);
+  count_dropped_and_remove_registry(p);
   /* The inotify descriptor is left to this process's end, which comes
    * after the store's close: by then its watch, removed at the stop, is
    * freed, and the descriptor's release does not wait

@@ -115,22 +115,23 @@ static void encode(mida__enc *e, const record *r) {
 }
 
 /* Appends r as a record of type to the journal; what cannot be appended is
- * counted. */
-static void put_record(uint16_t type, const record *r) {
+ * counted. Returns whether it was appended. */
+static bool put_record(uint16_t type, const record *r) {
   mida__journal *j = mida__pl_journal();
   if (j == NULL) {
     mida__pl_count(MIDA_PL_C_DROPPED);
-    return;
+    return false;
   }
   mida__slot slot;
   if (mida__journal_reserve(j, type, record_size(r), &slot) != MIDA_OK) {
     mida__pl_count(MIDA_PL_C_DROPPED);
-    return;
+    return false;
   }
   mida__enc e;
   mida__enc_init(&e, slot.payload, slot.len);
   encode(&e, r);
   mida__journal_commit(j, &slot);
+  return true;
 }
 
 /* The workflow, campaign and parent of a task of this process's making. */
@@ -542,6 +543,34 @@ static void emit_segments_made(void) {
   put_record(MIDA_REC_COUNTER, &r);
 }
 
+/* The records this process dropped, as its counter run.dropped_records.
+ * Where the journal cannot take even that record (no segment could be
+ * made: a full spool), what its journal does not hold of the count goes
+ * to the pipe registry, where `mida run` finds it (pipes.c); the counter
+ * leaves out what was handed over, so that the two add up to each drop
+ * once (the store keeps a process's largest value of a counter). Named
+ * name; last of the counters, so that it counts theirs that failed. */
+static void emit_dropped(const char *name) {
+  uint64_t v = atomic_load_explicit(&mida__pl.counters[MIDA_PL_C_DROPPED],
+                                    memory_order_relaxed) -
+               mida__pl.dropped_given;
+  if (v == 0)
+    return;
+  record r;
+  r.n = 0;
+  add_str(&r, MIDA_F_KEY, name);
+  add_i64(&r, MIDA_F_VALUE_I, (int64_t)v);
+  if (put_record(MIDA_REC_COUNTER, &r)) {
+    mida__pl.dropped_kept = v;
+    return;
+  }
+  uint64_t give = atomic_load_explicit(&mida__pl.counters[MIDA_PL_C_DROPPED],
+                                       memory_order_relaxed) -
+                  mida__pl.dropped_given - mida__pl.dropped_kept;
+  if (give > 0 && mida__pl_pipes_add_dropped(give))
+    mida__pl.dropped_given += give;
+}
+
 void mida__pl_emit_counters(void) {
   static const char *const names[MIDA_PL_C_COUNT] = {
       [MIDA_PL_C_IGNORED] = "run.ignored_opens",
@@ -551,6 +580,8 @@ void mida__pl_emit_counters(void) {
       [MIDA_PL_C_PIPES_LOST] = "run.pipes_lost",
   };
   for (int c = 0; c < MIDA_PL_C_COUNT; c++) {
+    if (c == MIDA_PL_C_DROPPED)
+      continue; /* below */
     uint64_t v =
         atomic_load_explicit(&mida__pl.counters[c], memory_order_relaxed);
     if (v == 0)
@@ -562,5 +593,6 @@ void mida__pl_emit_counters(void) {
     put_record(MIDA_REC_COUNTER, &r);
   }
   emit_segments_made();
+  emit_dropped(names[MIDA_PL_C_DROPPED]);
 }
 

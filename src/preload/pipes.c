@@ -19,7 +19,11 @@
  *        0     8  magic "MIDAPIPE"
  *        8     4  version (1)
  *       12     4  slots (a power of two)
- *       16    48  zero
+ *       16     8  records dropped by the command's processes whose
+ *                  journals could not keep their count (added to
+ *                  atomically; `mida run` records the sum as its
+ *                  counter run.dropped_records)
+ *       24    40  zero
  *       64        slots, 96 bytes each:
  *                   0  8  pipe inode (0: free)
  *                   8  4  writers claimed (may pass 4: the rest are lost)
@@ -49,7 +53,8 @@ typedef struct pipes_header {
   char magic[8];
   uint32_t version;
   uint32_t slots;
-  uint8_t zero[48];
+  _Atomic uint64_t dropped;
+  uint8_t zero[40];
 } pipes_header;
 
 typedef struct pipes_slot {
@@ -112,6 +117,15 @@ static pipes_slot *map_registry(void) {
   atomic_store_explicit(&registry_state, slots != NULL ? 2 : 3,
                         memory_order_release);
   return slots;
+}
+
+bool mida__pl_pipes_add_dropped(uint64_t n) {
+  pipes_slot *slots = map_registry();
+  if (slots == NULL)
+    return false;
+  pipes_header *h = (pipes_header *)((char *)slots - PIPES_HEADER);
+  atomic_fetch_add_explicit(&h->dropped, n, memory_order_relaxed);
+  return true;
 }
 
 /* The slot of pipe ino; with claim, a free one is taken for it. */

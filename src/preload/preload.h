@@ -273,6 +273,11 @@ void mida__pl_track_open(int fd, int dirfd, const char *path, int flags,
 int mida__pl_excl_begin(int flags);
 void mida__pl_excl_end(int announced);
 
+/* Adds n records dropped by this process, which its journal could not
+ * keep the count of, to the pipe registry, where `mida run` records them
+ * (pipes.c). Returns false where there is no registry. */
+bool mida__pl_pipes_add_dropped(uint64_t n);
+
 /* Starts tracking fd as an end of a pipe with inode ino. */
 void mida__pl_track_pipe(int fd, uint64_t ino, int mode);
 
@@ -407,6 +412,8 @@ typedef struct mida__pl_state {
   size_t ring_bytes;         /* journal ring size */
   _Atomic uint64_t counters[MIDA_PL_C_COUNT]; /* mida__pl_counter */
   _Atomic uint64_t segments_made_told; /* run.segment_files_made so far */
+  uint64_t dropped_kept;  /* run.dropped_records last in the journal */
+  uint64_t dropped_given; /* drops handed to the pipe registry (emit.c) */
 } mida__pl_state;
 
 extern mida__pl_state mida__pl;

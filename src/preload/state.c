@@ -418,6 +418,8 @@ void mida__pl_after_fork(const mida_id_t *child_task) {
     atomic_store_explicit(&mida__pl.counters[c], 0, memory_order_relaxed);
   atomic_store_explicit(&mida__pl.segments_made_told, 0,
                         memory_order_relaxed);
+  mida__pl.dropped_kept = 0;
+  mida__pl.dropped_given = 0;
   /* The parent's journal stays the parent's. */
   if (atomic_load_explicit(&journal_state, memory_order_acquire) == 2)
     mida__journal_forget(journal);
