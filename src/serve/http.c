@@ -442,11 +442,12 @@ static void request_done(void *cls, struct MHD_Connection *c, void **req_cls,
   (void)toe;
   http_request *hr = *req_cls;
   if (hr != NULL) {
+    size_t answer_bytes = hr->answer_bytes;
     mida__free(hr->target);
     mida__free(hr);
     pthread_mutex_lock(&h->lock);
     h->in_flight--;
-    h->unread -= hr->answer_bytes;
+    h->unread -= answer_bytes;
     pthread_cond_broadcast(&h->done);
     pthread_mutex_unlock(&h->lock);
   }
