@@ -137,7 +137,7 @@ static int has_secret_word(const char *arg) {
   if (!mida__has_secret_stem(arg, strlen(arg)))
     /* no name in it is a secret's: most arguments; but a shell command
      * may run curl -u USER:PASSWORD */
-    return strchr(arg, ' ') != NULL && mida__shell_runs_credentials_tool(arg) &&
+    return strchr(arg, ' ') != NULL &&
            mida__shell_next_secret(arg, &from, &off, &len);
   if (mida__conninfo_next_secret(arg, &from, &off, &len))
     return 1;
@@ -157,33 +157,11 @@ static size_t secret_header_value(const char *arg) {
   const char *name = arg[0] == '-' && eq != NULL ? eq + 1 : arg;
   if (strchr(name, ':') == NULL)
     return 0; /* most arguments: no header */
-  size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyz"
-                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+  size_t n = strspn(name, MIDA_NAME_CHARS);
   if (n == 0 || name[n] != ':' || strncmp(name + n, "://", 3) == 0 ||
       !mida__secret_name(name, n))
     return 0;
   return (size_t)(name - arg) + n + 1 + strspn(name + n + 1, " \t");
-}
-
-/* Whether the program of argv[0] takes "USER:PASSWORD" after -u and -U
- * (curl, wget; by the last component of its path). Other programs' -u
- * means something else, whose value is no secret: `docker run -u
- * 1000:1000`, `git push -u git@host:org/repo`, `sort -u a:b`. */
-static int takes_credentials(const char *argv0) {
-  const char *base = strrchr(argv0, '/');
-  base = base != NULL ? base + 1 : argv0;
-  return strcmp(base, "curl") == 0 || strcmp(base, "wget") == 0;
-}
-
-/* Whether arg is an option whose value is "USER:PASSWORD": curl's and
- * wget's -u/--user, curl's -U/--proxy-user. Their names hold no secret's
- * word, so the name rule does not see them. */
-static int credentials_option(const char *arg, size_t len) {
-  static const char *const names[] = {"-u", "--user", "-U", "--proxy-user"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (strlen(names[i]) == len && strncmp(arg, names[i], len) == 0)
-      return 1;
-  return 0;
 }
 
 /* Where the password of a "USER:PASSWORD" value in arg starts, when arg
@@ -195,7 +173,7 @@ static size_t credentials_password(const char *arg, int after_credentials) {
   const char *value = arg;
   if (!after_credentials) {
     const char *eq = arg[0] == '-' ? strchr(arg, '=') : NULL;
-    if (eq != NULL && credentials_option(arg, (size_t)(eq - arg)))
+    if (eq != NULL && mida__credentials_option(arg, (size_t)(eq - arg)))
       value = eq + 1;
     else if (arg[0] == '-' && (arg[1] == 'u' || arg[1] == 'U') &&
              arg[2] != '\0')
@@ -288,7 +266,11 @@ static int add_arg(mida__buf *b, const char *arg, int after_secret_option,
 int mida__argv_json(mida__buf *b, int argc, char *const *argv) {
   int rc = mida__buf_adds(b, "[");
   int n = argc < MIDA_ARGV_MAX_ARGS ? argc : MIDA_ARGV_MAX_ARGS;
-  int credentials = n > 0 && takes_credentials(argv[0]);
+  /* -u and -U take USER:PASSWORD in curl and wget only: other programs'
+   * values there are no secret (`docker run -u 1000:1000`, `git push -u
+   * git@host:org/repo`). */
+  int credentials =
+      n > 0 && mida__credentials_tool(argv[0], strlen(argv[0]));
   for (int i = 0; i < n && rc == MIDA_OK; i++) {
     if (i > 0)
       rc = mida__buf_adds(b, ",");
@@ -296,7 +278,8 @@ int mida__argv_json(mida__buf *b, int argc, char *const *argv) {
       rc = add_arg(b, argv[i], i > 0 && secret_option(argv[i - 1]),
                    credentials,
                    credentials && i > 0 &&
-                       credentials_option(argv[i - 1], strlen(argv[i - 1])));
+                       mida__credentials_option(argv[i - 1],
+                                                strlen(argv[i - 1])));
   }
   if (rc == MIDA_OK && argc > n)
     rc = mida__buf_adds(b, ",\"...\"");

@@ -28,6 +28,11 @@
 /* What a secret value is replaced with. */
 #define MIDA_REDACTED "***"
 
+/* The bytes of an option's or a header's name, as the rules that find
+ * secret values in text read one (core/argv.c, core/shell_secret.c). */
+#define MIDA_NAME_CHARS                                                        \
+  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+
 /* Whether the n bytes at name look like the name of a secret (above). */
 int mida__secret_name(const char *name, size_t n);
 

@@ -26,16 +26,22 @@ static size_t value_end(const char *t, size_t v, char quote) {
   return close != NULL ? (size_t)(close - t) : strlen(t);
 }
 
-/* Whether the n bytes at w are a word that names curl or wget, as a
- * command or by its path ("/usr/bin/curl"). */
-static int names_credentials_tool(const char *w, size_t n) {
-  const char *base = w;
+int mida__credentials_tool(const char *word, size_t n) {
+  const char *base = word;
   for (size_t k = 0; k < n; k++)
-    if (w[k] == '/')
-      base = w + k + 1;
-  size_t b = n - (size_t)(base - w);
+    if (word[k] == '/')
+      base = word + k + 1;
+  size_t b = n - (size_t)(base - word);
   return b == 4 && (strncmp(base, "curl", 4) == 0 ||
                     strncmp(base, "wget", 4) == 0);
+}
+
+int mida__credentials_option(const char *opt, size_t n) {
+  static const char *const names[] = {"-u", "--user", "-U", "--proxy-user"};
+  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+    if (strlen(names[k]) == n && strncmp(opt, names[k], n) == 0)
+      return 1;
+  return 0;
 }
 
 /* Where curl's or wget's first word ends in text, or (size_t)-1. */
@@ -44,31 +50,25 @@ static size_t credentials_tool_end(const char *text) {
     if (!word_starts(text, i))
       continue;
     size_t n = strcspn(text + i, WORD_ENDS "'\"");
-    if (names_credentials_tool(text + i, n))
+    if (mida__credentials_tool(text + i, n))
       return i + n;
     i += n > 0 ? n - 1 : 0;
   }
   return (size_t)-1;
 }
 
-int mida__shell_runs_credentials_tool(const char *text) {
-  return credentials_tool_end(text) != (size_t)-1;
-}
-
-/* The length of the credentials option at text + i ("-u", "-U",
- * "--user", "--proxy-user"), followed by white space, an '=' or, for the
- * short ones, the value itself; 0 if there is none there. */
+/* The length of the credentials option at text + i (-u, --user, -U,
+ * --proxy-user) followed by white space or an '=', or 2 for -u or -U
+ * with the value attached ("-ualice:pw"); 0 if there is none there. */
 static size_t credentials_option_at(const char *text, size_t i) {
-  static const char *const names[] = {"--proxy-user", "--user", "-u", "-U"};
-  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-    size_t n = strlen(names[k]);
-    if (strncmp(text + i, names[k], n) != 0)
-      continue;
-    char c = text[i + n];
-    if (c == ' ' || c == '\t' || c == '=' || (n == 2 && c != '\0' &&
-                                              strchr(WORD_ENDS, c) == NULL))
-      return n;
-  }
+  size_t n = strcspn(text + i, WORD_ENDS "='\"");
+  char c = text[i + n];
+  if ((c == ' ' || c == '\t' || c == '=') &&
+      mida__credentials_option(text + i, n))
+    return n;
+  if (text[i] == '-' && (text[i + 1] == 'u' || text[i + 1] == 'U') &&
+      text[i + 2] != '\0' && strchr(WORD_ENDS, text[i + 2]) == NULL)
+    return 2;
   return 0;
 }
 
@@ -106,8 +106,7 @@ int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
       *from = past;
       return 1;
     }
-    size_t n = strspn(text + i, "abcdefghijklmnopqrstuvwxyz"
-                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+    size_t n = strspn(text + i, MIDA_NAME_CHARS);
     if (n == 0 || !mida__secret_name(text + i, n))
       continue;
     size_t v;

@@ -40,8 +40,14 @@
 int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
                             size_t *len);
 
-/* Whether text runs curl or wget (a word that names one), whose -u
- * values the finder above hides, though no secret's name is near. */
-int mida__shell_runs_credentials_tool(const char *text);
+/* Whether the n bytes at word name curl or wget, as a command or by its
+ * path ("/usr/bin/curl"): the programs whose -u and -U take
+ * "USER:PASSWORD" (core/argv.c asks it of argv[0], the finder above of
+ * each word). */
+int mida__credentials_tool(const char *word, size_t n);
+
+/* Whether the n bytes at opt are one of those programs' options whose
+ * value is "USER:PASSWORD": -u, --user, -U, --proxy-user. */
+int mida__credentials_option(const char *opt, size_t n);
 
 #endif /* MIDA_CORE_SHELL_SECRET_H */

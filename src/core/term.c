@@ -3,39 +3,23 @@
  */
 #include "core/term.h"
 
+#include "core/utf8.h"
 #include "mida.h"
 
 #include <stdint.h>
 #include <stdio.h>
 
 /* The length of the UTF-8 sequence at s (1..4) and its code point in *cp,
- * or 0 when the bytes there are not valid UTF-8 (overlong, surrogate, cut
- * or past U+10FFFF). */
+ * or 0 when the bytes there are not valid UTF-8 (core/utf8.h: overlong,
+ * surrogate, cut or past U+10FFFF). */
 static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp) {
-  unsigned char c = s[0];
-  size_t n;
-  uint32_t v, min;
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  } else if ((c & 0xE0) == 0xC0) {
-    n = 2, v = c & 0x1F, min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3, v = c & 0x0F, min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4, v = c & 0x07, min = 0x10000;
-  } else {
+  size_t n = mida__utf8_seq(s, s + len);
+  static const unsigned char lead_bits[5] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+  if (n == 0)
     return 0;
-  }
-  if (n > len)
-    return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
+  uint32_t v = s[0] & lead_bits[n];
+  for (size_t i = 1; i < n; i++)
     v = (v << 6) | (s[i] & 0x3F);
-  }
-  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-    return 0;
   *cp = v;
   return n;
 }

@@ -12,6 +12,7 @@
 #define MIDA_CORE_UTF8_H
 
 #include <stddef.h>
+#include <string.h>
 
 /* Length (1..4) of the UTF-8 sequence starting at p, before end, if it is
  * valid; else 0. Inline: the JSON scanner asks it of every byte >= 0x80. */
@@ -51,9 +52,7 @@ static inline size_t mida__utf8_seq(const unsigned char *p,
 
 /* Whether the NUL-terminated s is valid UTF-8 throughout. */
 static inline int mida__utf8_valid(const char *s) {
-  const unsigned char *p = (const unsigned char *)s, *end = p;
-  while (*end != '\0')
-    end++;
+  const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
   while (p < end) {
     size_t n = mida__utf8_seq(p, end);
     if (n == 0)
