@@ -580,6 +580,11 @@ int mida__session_collect(mida_session_t *s, int timeout_ms, unsigned flags,
   return rc;
 }
 
+void mida__session_quiet_end(mida_session_t *s) {
+  if (s != NULL && !s->disabled && s->shipper != NULL)
+    mida__shipper_quiet_end(s->shipper);
+}
+
 void mida__session_collect_cut(mida_session_t *s) {
   if (s != NULL && !s->disabled && s->shipper != NULL)
     mida__shipper_cut_hold(s->shipper);

@@ -35,6 +35,10 @@ int mida__session_put(mida_session_t *s, const mida__rec *rec);
 int mida__open_quiet(const mida_config_t *cfg, int quiet_ms,
                      mida_session_t **out, char *errmsg, size_t errmsg_len);
 
+/* Ends a quiet start (mida__open_quiet) now: mida__shipper_quiet_end.
+ * Does not wait. */
+void mida__session_quiet_end(mida_session_t *s);
+
 /* Waits until the shipper's first attempt to open the store is over, or
  * timeout_ms passes (negative: no limit), for a session opened without
  * waiting (mida_config_t.open_wait_ms 0). Returns MIDA_OK (open), the

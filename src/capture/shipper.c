@@ -78,6 +78,7 @@ struct mida__shipper {
   pthread_cond_t progress; /* flush waits here; the shipper signals */
   bool stopping;           /* stop requested */
   bool hold_cut;           /* no held group from now on (cut_hold) */
+  bool quiet_ended;        /* the quiet start is over (quiet_end) */
   bool wake_requested;     /* a flush wants a pass now */
   unsigned flushes_waiting; /* threads in mida__shipper_flush */
   uint64_t idle_passes;    /* passes that found nothing left to ship */
@@ -382,14 +383,15 @@ static bool collect_if_asked(mida__shipper *sh) {
 
 /* The quiet start (mida__shipper_start_quiet): no open of the sink, and
  * so no work on the store at all, until quiet_until_ms, unless a flush,
- * a collect pass or the stop asks for it first. */
+ * a collect pass, the stop or mida__shipper_quiet_end asks for it
+ * first. */
 static void wait_quiet(mida__shipper *sh) {
   int64_t left = sh->quiet_until_ms - mida__monotonic_ms();
   if (left <= 0)
     return;
   struct timespec until = deadline_after((int)left);
   pthread_mutex_lock(&sh->lock);
-  while (!sh->stopping && sh->flushes_waiting == 0 &&
+  while (!sh->stopping && !sh->quiet_ended && sh->flushes_waiting == 0 &&
          sh->collects_asked == sh->collects_done)
     if (pthread_cond_timedwait(&sh->wake, &sh->lock, &until) == ETIMEDOUT)
       break;
@@ -601,6 +603,13 @@ int mida__shipper_collect(mida__shipper *sh, int timeout_ms, unsigned flags,
     *out = rc == MIDA_OK ? sh->collected : (mida__collected){0, 0};
   pthread_mutex_unlock(&sh->lock);
   return rc;
+}
+
+void mida__shipper_quiet_end(mida__shipper *sh) {
+  pthread_mutex_lock(&sh->lock);
+  sh->quiet_ended = true;
+  pthread_cond_broadcast(&sh->wake);
+  pthread_mutex_unlock(&sh->lock);
 }
 
 void mida__shipper_cut_hold(mida__shipper *sh) {

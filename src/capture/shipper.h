@@ -89,6 +89,11 @@ typedef struct mida__collected {
 int mida__shipper_collect(mida__shipper *sh, int timeout_ms, unsigned flags,
                           mida__collected *out);
 
+/* Ends the quiet start now: the sink is opened at once (`mida run` ends
+ * it once its command runs, so that the store's opening does not delay
+ * the command's exec). Thread-safe; does not wait. */
+void mida__shipper_quiet_end(mida__shipper *sh);
+
 /* Makes a held group (MIDA_RECOVER_HOLD) durable now, and no pass hold
  * one from now on: `mida run`'s command has ended, and what is left is to
  * be in the store at once. Thread-safe; does not wait. */

@@ -143,6 +143,14 @@ static const char run_help[] =
  * one's first records are shipped at this mark, within DESIGN.md's
  * second from a task's end to its visibility. */
 #define RUN_QUIET_MS 800
+/* Without --detach-ship, a local store is opened once the command runs
+ * (spawn() returns after its exec), not while it starts: the opening
+ * (the schema read, the first statements compiled, ~1 ms of a core) on
+ * one of this machine's two cores delayed the command's exec by as much
+ * (the new process waited behind the shipper thread). This is only the
+ * bound, should the command's start itself hang: the spawn ends the
+ * quiet start (mida__session_quiet_end). */
+#define RUN_SPAWN_QUIET_MS 200
 
 /* ---- companions: helpers started with the command ------------------------ */
 
@@ -743,8 +751,9 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
    * default, as mida_open's warning says. */
   if (!journal_bytes_given())
     cfg.journal_bytes = RUN_JOURNAL_BYTES;
-  /* A local SQLite store opens while the command starts, not before it
-   * (a new one: its schema and six fdatasync, ~8 ms); the early flush
+  /* A local SQLite store opens once the command runs, not before it (a
+   * new one: its schema and six fdatasync, ~8 ms; RUN_SPAWN_QUIET_MS);
+   * the early flush
    * waits for it instead and says if it cannot. A server's store is
    * waited for as by any program, so that one that is down is said before
    * the command runs. */
@@ -758,8 +767,10 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
    * or a record that cannot be made, is a warning, unless MIDA_STRICT. */
   /* A quiet start needs a store that is not waited for (a local one),
    * and the wait of MIDA_STRICT would end it. */
-  int quiet_ms = detach && local_store && !cfg.strict ? RUN_QUIET_MS : 0;
-  files.quiet_ms = quiet_ms;
+  int quiet_ms = !local_store || cfg.strict ? 0
+                 : detach                     ? RUN_QUIET_MS
+                                              : RUN_SPAWN_QUIET_MS;
+  files.quiet_ms = detach ? quiet_ms : 0;
   mida_session_t *s = NULL;
   char err[512] = "";
   int rc = mida__open_quiet(&cfg, quiet_ms, &s, err, sizeof err);
@@ -886,6 +897,8 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   int spawn_err = 0;
   extern char **environ;
   pid_t pid = spawn(cmdv, cmd_env != NULL ? cmd_env : environ, old, &spawn_err);
+  if (!detach)
+    mida__session_quiet_end(s); /* RUN_SPAWN_QUIET_MS */
   mida__cli_child_env_free(cmd_env);
   int status = 0, code;
   char error[256] = "", gen[96];
