@@ -5,7 +5,8 @@
  * collector while the command writes) is not kept waiting for as long as
  * that journal's writer goes on; and a pass ships the shipper's own records
  * appended before it was asked for ahead of the spool's; and a pass asked
- * of a shipper whose own batches the store fails says the store's error.
+ * of a shipper whose own batches the store fails says the store's error;
+ * and a quiet start leaves the store alone until mida__shipper_quiet_end.
  */
 #include "capture/journal.h"
 #include "capture/recovery.h"
@@ -28,6 +29,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
+#include <unistd.h>
 
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -229,6 +231,30 @@ static void test_a_pass_says_why_the_store_fails_our_batches(void **state) {
   mida__journal_close(own);
 }
 
+/* `mida run` starts its shipper quiet and ends the quiet once its command
+ * runs: until then the store is not even opened (no file made), then it
+ * is at once, not at the quiet's bound (a minute here). */
+static void test_a_quiet_start_ends_when_told(void **state) {
+  const char *dir = *state;
+  char path[512], url[600];
+  snprintf(path, sizeof path, "%s/store.db", dir);
+  snprintf(url, sizeof url, "sqlite://%s", path);
+  mida__journal *own = fixture_journal(dir, "ownhost", 0);
+  mida__shipper *sh = NULL;
+  assert_int_equal(
+      mida__shipper_start_quiet(own, url, dir, 5, 60000, &sh), MIDA_OK);
+  char msg[256] = "";
+  assert_int_equal(mida__shipper_wait_open(sh, 200, msg, sizeof msg),
+                   MIDA_ETIMEDOUT);
+  assert_int_not_equal(access(path, F_OK), 0);
+  mida__shipper_quiet_end(sh);
+  assert_int_equal(mida__shipper_wait_open(sh, 10000, msg, sizeof msg),
+                   MIDA_OK);
+  assert_int_equal(access(path, F_OK), 0);
+  (void)mida__shipper_stop(sh);
+  mida__journal_close(own);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
@@ -240,6 +266,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(
           test_a_pass_says_why_the_store_fails_our_batches, make_spool,
           remove_spool),
+      cmocka_unit_test_setup_teardown(test_a_quiet_start_ends_when_told,
+                                      make_spool, remove_spool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
