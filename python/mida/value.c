@@ -819,22 +819,64 @@ static void put_distinct_key(mida_py_json *w, PyObject *key, PyObject *seen,
   Py_XDECREF(text);
 }
 
+/* Whether the key text name (plain ASCII, no escapes) is one that the
+ * first `written` keys of dict v were written as: seen holds their texts
+ * where they may differ from the keys (put_distinct_key), else each key
+ * written is a str written as itself. */
+static int key_written(PyObject *v, PyObject *seen, Py_ssize_t written,
+                       const char *name) {
+  if (seen != NULL) {
+    PyObject *text = PyBytes_FromFormat("\"%s\":", name);
+    int taken = text != NULL ? PySet_Contains(seen, text) : -1;
+    Py_XDECREF(text);
+    if (taken < 0)
+      clear_error();
+    return taken == 1;
+  }
+  Py_ssize_t pos = 0;
+  PyObject *key, *val;
+  for (Py_ssize_t i = 0; i < written && PyDict_Next(v, &pos, &key, &val);
+       i++)
+    if (PyUnicode_Check(key) &&
+        PyUnicode_CompareWithASCIIString(key, name) == 0)
+      return 1;
+  return 0;
+}
+
+/* The member that ends a dict cut after its first `written` items:
+ * "...": "(N items in all)". Where a key written before it reads "..."
+ * (a str key of that name, or one whose str() it is), the marker is named
+ * "... (mida)", then "... (mida 2)", ...: the dict's key keeps its name
+ * and its value, as a str key keeps its own against a key of another
+ * type (until 2026-12-07 the object had two "..." members, of which
+ * SQLite reads the first and PostgreSQL keeps the last). */
+static void put_cut_marker(mida_py_json *w, PyObject *v, PyObject *seen,
+                           Py_ssize_t written, Py_ssize_t total, int first) {
+  char name[32] = "...";
+  for (int k = 1; k <= 1000 && key_written(v, seen, written, name); k++) {
+    if (k == 1)
+      snprintf(name, sizeof name, "... (mida)");
+    else
+      snprintf(name, sizeof name, "... (mida %d)", k);
+  }
+  char more[96];
+  int n = snprintf(more, sizeof more, "%s\"%s\":\"(%zd items in all)\"",
+                   first ? "" : ",", name, total);
+  mida_py_json_raw(w, more, (size_t)n);
+}
+
+/* The members of dict v: its first max_items, then the cut marker if it
+ * has more, or if total (the size of the mapping that v is the head of)
+ * says so. */
 static void put_dict_items(mida_py_json *w, PyObject *v, int depth,
-                           int first) {
+                           int first, Py_ssize_t total) {
   Py_ssize_t pos = 0, i = 0;
   PyObject *key, *val;
   PyObject *seen = NULL; /* the keys written, where they may meet */
   if (!keys_written_whole(v) && (seen = PySet_New(NULL)) == NULL)
     clear_error();
   int distinct = seen != NULL;
-  while (PyDict_Next(v, &pos, &key, &val)) {
-    if (i >= mida_py_caps_now.max_items) {
-      char more[80];
-      int k = snprintf(more, sizeof more, "%s\"...\":\"(%zd items in all)\"",
-                       first ? "" : ",", PyDict_GET_SIZE(v));
-      mida_py_json_raw(w, more, (size_t)k);
-      break;
-    }
+  while (i < mida_py_caps_now.max_items && PyDict_Next(v, &pos, &key, &val)) {
     Py_INCREF(key);
     Py_INCREF(val);
     if (!first)
@@ -849,6 +891,11 @@ static void put_dict_items(mida_py_json *w, PyObject *v, int depth,
     Py_DECREF(val);
     i++;
   }
+  /* A repr called above may have changed the dict: its size now. */
+  if (total < PyDict_GET_SIZE(v))
+    total = PyDict_GET_SIZE(v);
+  if (i < total)
+    put_cut_marker(w, v, seen, i, total, first);
   Py_XDECREF(seen);
 }
 
@@ -858,7 +905,7 @@ static void put_dict(mida_py_json *w, PyObject *v, int depth) {
     return;
   }
   put_char(w, '{');
-  put_dict_items(w, v, depth, 1);
+  put_dict_items(w, v, depth, 1, 0);
   put_char(w, '}');
 }
 
@@ -907,7 +954,7 @@ void mida_py_json_value(mida_py_json *w, PyObject *v, int depth) {
 void mida_py_json_result(mida_py_json *w, PyObject *v) {
   put_char(w, '{');
   if (PyDict_Check(v)) {
-    put_dict_items(w, v, 0, 1);
+    put_dict_items(w, v, 0, 1, 0);
   } else {
     raw_str(w, "\"return\":");
     mida_py_json_value(w, v, 1);

@@ -625,6 +625,39 @@ def test_dict_views_and_arrays_are_written_as_their_first_items():
     assert json.loads(mida.capture({"k": 1}.items())) == [["k", 1]]
 
 
+def test_a_key_named_like_the_cut_marker_keeps_its_value():
+    # A cut dict ends with a "..." member; a key "..." of the dict made a
+    # second member of that name, one of which hid the other (SQLite reads
+    # the first, PostgreSQL and json.loads keep the last).
+    cap = mida.configure()["max_items"]
+    d = {"...": "mine"}
+    d.update({str(i): i for i in range(100)})
+    text = mida.capture(d)
+    v = json.loads(text)
+    assert text.count('"...":') == 1, text
+    assert v["..."] == "mine" and v["... (mida)"] == "(101 items in all)"
+    assert len(v) == cap + 1
+
+    class Dots:
+        def __str__(self):
+            return "..."
+
+    d = {Dots(): "kept", "... (mida)": "mine too"}
+    d.update({i: i for i in range(100)})
+    text = mida.capture(d)
+    v = json.loads(text)
+    assert v["..."] == "kept" and v["... (mida)"] == "mine too"
+    assert v["... (mida 2)"] == "(102 items in all)", text
+    # A result dict is cut alike.
+    @mida.task
+    def g():
+        return {"...": 0, **{str(i): i for i in range(40)}}
+
+    row = task_row(last_task_id(g))
+    assert row["generated"]["..."] == 0
+    assert row["generated"]["... (mida)"] == "(41 items in all)"
+
+
 def test_user_exception_in_repr_of_result_does_not_escape():
     @mida.task
     def give():
