@@ -17,6 +17,11 @@
  *   {"type", "dtype", "shape", "bytes"}, found from the type's module and
  *   attributes, without importing those libraries; 0-d arrays and NumPy
  *   scalars become their value;
+ * - a UserList, UserDict, UserString, ChainMap (their data, their maps),
+ *   and any other collections.abc Mapping, Sequence, Set or MappingView
+ *   whose class has a repr of its own (its first max_items items) are
+ *   written as the list, dict or str above: their repr would write all
+ *   of them; os.environ becomes {"type", "len"};
  * - anything else becomes {"type", "repr"} with the repr cut at max_repr
  *   bytes; a repr that raises gives {"type", "repr_error"}.
  *
