@@ -523,15 +523,21 @@ void mida__pl_emit_dep(const mida_id_t *task, const mida_id_t *upstream) {
  * than taken from the spool's pool (spool_pool.h), as the counter
  * run.segment_files_made, when there are more than were told (an exec
  * tells, and one that fails tells again at the exit). Like every counter
- * it is the process's running total, which the store keeps the largest
- * of for each host and pid. A loop of short processes under `mida run`
- * should take nearly all of them from the pool. */
-static void emit_segments_made(void) {
+ * it is the process's running total, over its images too (counts.c),
+ * which the store keeps the largest of for each host and pid. A loop of
+ * short processes under `mida run` should take nearly all of them from
+ * the pool. */
+uint64_t mida__pl_segments_made(void) {
   mida__journal *j = mida__pl_journal_if_open();
-  if (j == NULL)
-    return;
   /* Without the journal's lock: _exit may come from a signal handler. */
-  uint64_t made = mida__journal_segments_made(j);
+  return mida__pl.segments_made_before +
+         (j != NULL ? mida__journal_segments_made(j) : 0);
+}
+
+static void emit_segments_made(void) {
+  if (mida__pl_journal_if_open() == NULL)
+    return;
+  uint64_t made = mida__pl_segments_made();
   uint64_t told = atomic_exchange_explicit(&mida__pl.segments_made_told,
                                            made, memory_order_relaxed);
   if (made <= told)

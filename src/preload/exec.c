@@ -4,14 +4,16 @@
  *
  * Before an exec replaces the program, what it did with files that the
  * exec closes (close-on-exec) is recorded, and the descriptors it keeps
- * are handed to the new program with their counts (MIDA_PRELOAD_FDS). The
- * new program's environment carries the task on (MIDA_PRELOAD_TASK = this
- * task, this pid: state.c) and gets back whatever of the library's
- * configuration and LD_PRELOAD a program removed, so that every descendant
- * is observed. A program the library cannot enter (a static or setuid
- * binary: core/program.h) is recorded now, as what the task becomes, with
- * a note; for a program of another ELF class the library is taken out of
- * its LD_PRELOAD, so that the loader prints no error into its output.
+ * are handed to the new program with their counts (MIDA_PRELOAD_FDS), and
+ * so are the counters of what it could not record (MIDA_PRELOAD_COUNTS:
+ * counts.c). The new program's environment carries the task on
+ * (MIDA_PRELOAD_TASK = this task, this pid: state.c) and gets back
+ * whatever of the library's configuration and LD_PRELOAD a program
+ * removed, so that every descendant is observed. A program the library
+ * cannot enter (a static or setuid binary: core/program.h) is recorded
+ * now, as what the task becomes, with a note; for a program of another
+ * ELF class the library is taken out of its LD_PRELOAD, so that the
+ * loader prints no error into its output.
  *
  * A program the library will enter is recorded now too, as what the task
  * becomes (its activity and argv, as its own begin will repeat them: one
@@ -59,7 +61,8 @@ static const char *const carried_names[] = {
  * environment given, then set anew. */
 static int is_own_variable(const char *entry) {
   return strncmp(entry, "MIDA_PRELOAD_TASK=", 18) == 0 ||
-         strncmp(entry, "MIDA_PRELOAD_FDS=", 17) == 0;
+         strncmp(entry, "MIDA_PRELOAD_FDS=", 17) == 0 ||
+         strncmp(entry, "MIDA_PRELOAD_COUNTS=", 20) == 0;
 }
 
 static int has_name(char *const *envp, const char *name) {
@@ -114,15 +117,18 @@ static void preload_value(char **w, const char *old, int observable) {
 }
 
 /* The environment of a new program: envp without this library's per-
- * program variables, with MIDA_PRELOAD_TASK = context and (if any)
- * MIDA_PRELOAD_FDS = fds, the configuration put back, and LD_PRELOAD
- * fixed. One heap block (array and strings) to free with mida__free, or
- * NULL when out of memory (the exec then goes on with envp as it is).
- * With carry (NULL: none), a copy of that program description goes into
- * the block after the strings, and *copy says where (a vfork child's
- * for its parent, which its own stack would not outlive). */
+ * program variables, with MIDA_PRELOAD_TASK = context, (if any)
+ * MIDA_PRELOAD_FDS = fds and the entry counts (an exec of this process:
+ * counts.c; NULL or "" for none), the configuration put back, and
+ * LD_PRELOAD fixed. One heap block (array and strings) to free with
+ * mida__free, or NULL when out of memory (the exec then goes on with
+ * envp as it is). With carry (NULL: none), a copy of that program
+ * description goes into the block after the strings, and *copy says where
+ * (a vfork child's for its parent, which its own stack would not
+ * outlive). */
 static char **new_environment(char *const *envp, const char *context,
-                              const char *fds, int observable,
+                              const char *fds, const char *counts,
+                              int observable,
                               const mida__pl_program *carry,
                               mida__pl_program *copy) {
   static const char fds_name[] = "MIDA_PRELOAD_FDS=";
@@ -144,11 +150,13 @@ static char **new_environment(char *const *envp, const char *context,
   bytes += strlen(context) + 1;
   if (fds != NULL && fds[0] != '\0')
     bytes += sizeof fds_name + strlen(fds);
+  if (counts != NULL && counts[0] != '\0')
+    bytes += strlen(counts) + 1;
   bytes += sizeof preload_name + strlen(old_preload) +
            strlen(mida__pl.self_path) + 2;
   if (carry != NULL)
     bytes += carry->len + 1 + (carry->used ? strlen(carry->used) + 1 : 0);
-  size_t slots = count + ncarried + 4;
+  size_t slots = count + ncarried + 5;
   char **out = mida__malloc(slots * sizeof(char *) + bytes);
   if (out == NULL)
     return NULL;
@@ -171,6 +179,10 @@ static char **new_environment(char *const *envp, const char *context,
     out[n++] = w;
     put(&w, fds_name, sizeof fds_name - 1);
     put(&w, fds, strlen(fds) + 1);
+  }
+  if (counts != NULL && counts[0] != '\0') {
+    out[n++] = w;
+    put(&w, counts, strlen(counts) + 1);
   }
   char *entry = w;
   put(&w, preload_name, sizeof preload_name - 1);
@@ -304,7 +316,7 @@ static int exec_common(enum exec_how how, int dirfd, const char *path,
     mida__pl_program kept = {NULL, 0, NULL};
     int observable =
         before_exec_in_vfork_child(kind, context, fds, sizeof fds, &note);
-    env = new_environment(envp, context, fds, observable,
+    env = new_environment(envp, context, fds, NULL, observable,
                           became.activity != NULL ? &became : NULL, &kept);
     /* the parent frees env, and records the note or what the child
      * became */
@@ -312,7 +324,12 @@ static int exec_common(enum exec_how how, int dirfd, const char *path,
   } else {
     int observable = before_exec(checked, argv, kind, &became, context, fds,
                                  sizeof fds);
-    env = new_environment(envp, context, fds, observable, NULL, NULL);
+    /* The new image goes on from this one's counts (counts.c), taken
+     * after before_exec's records, whose drops they include. */
+    char counts[MIDA_PL_COUNTS_BYTES];
+    mida__pl_counts_entry(counts);
+    env = new_environment(envp, context, fds, counts, observable, NULL,
+                          NULL);
   }
   char *const *use = env != NULL ? env : envp;
   errno = saved;
@@ -485,7 +502,7 @@ static int spawn_handed_off(spawn_fn real, pid_t *pid, const char *path,
                             const posix_spawnattr_t *attr,
                             char *const argv[], char *const envp[],
                             const char *handoff, mida__program_kind kind) {
-  char **env = new_environment(envp, handoff, NULL,
+  char **env = new_environment(envp, handoff, NULL, NULL,
                                kind != MIDA_PROGRAM_FOREIGN, NULL, NULL);
   int rc = real(pid, path, actions, attr, argv, env != NULL ? env : envp);
   int saved = errno;
@@ -525,7 +542,7 @@ static int spawn_common(spawn_fn real, int search, pid_t *pid,
   int64_t started = mida__pl_now_ns();
   char context[MIDA_PL_CTX_BYTES];
   mida__pl_context_env(&child, &mida__pl.task, 0, context);
-  char **env = new_environment(envp, context, NULL,
+  char **env = new_environment(envp, context, NULL, NULL,
                                kind != MIDA_PROGRAM_FOREIGN, NULL, NULL);
   pid_t got = 0;
   errno = saved;

@@ -412,6 +412,8 @@ typedef struct mida__pl_state {
   size_t ring_bytes;         /* journal ring size */
   _Atomic uint64_t counters[MIDA_PL_C_COUNT]; /* mida__pl_counter */
   _Atomic uint64_t segments_made_told; /* run.segment_files_made so far */
+  uint64_t segments_made_before; /* segment files made anew by the images
+                                    of this process before its last exec */
   uint64_t dropped_kept;  /* run.dropped_records last in the journal */
   uint64_t dropped_given; /* drops handed to the pipe registry (emit.c) */
 } mida__pl_state;
@@ -461,6 +463,18 @@ const char *mida__pl_run_handoff(char *const *envp);
 /* The innermost workflow-level task open on the calling thread (through
  * the seam, seam.c): 1 and *out, or 0. */
 int mida__pl_thread_task(mida_id_t *out);
+
+/* ---- counters across exec (counts.c) ---------------------------------- */
+
+/* Writes "MIDA_PRELOAD_COUNTS=pid:..." into buf (MIDA_PL_COUNTS_BYTES): this
+ * process's counters, for the image an exec of it starts. */
+#define MIDA_PL_COUNTS_BYTES 192
+void mida__pl_counts_entry(char *buf);
+
+/* The start of an image that goes on with this process's task after an
+ * exec: its counters from value (MIDA_PRELOAD_COUNTS, or NULL), if they
+ * are this process's. */
+void mida__pl_counts_adopt(const char *value);
 
 /* ---- records (emit.c) -------------------------------------------------- */
 
@@ -547,6 +561,10 @@ void mida__pl_emit_dep(const mida_id_t *task, const mida_id_t *upstream);
 
 /* The counts of what was not recorded, as COUNTER records (at exit). */
 void mida__pl_emit_counters(void);
+
+/* The segment files this process made anew rather than took from the
+ * spool's pool, over all its images (run.segment_files_made). */
+uint64_t mida__pl_segments_made(void);
 
 /* ---- pipes between processes (pipes.c) -------------------------------- */
 

@@ -43,6 +43,8 @@
  *   MIDA_PRELOAD_FDS     "fd:read:written:marks,..." descriptors an exec
  *                        kept open, with their counts so far; "scan"
  *                        after an exec in a vfork child: every one
+ *   MIDA_PRELOAD_COUNTS  "PID:..." after an exec: the counters of what the
+ *                        process could not record so far (counts.c)
  *
  * This process's MIDA_PRELOAD_TASK entry in environ is replaced by a static
  * buffer of fixed length that says "this task, this pid" from the start,
@@ -203,6 +205,9 @@ static void read_context(void) {
     mida__pl.task = task;
     mida__pl.parent = parent;
     mida__pl.is_command = c1[1] == '-';
+    /* Before anything of this image is counted. */
+    if (pid != 0)
+      mida__pl_counts_adopt(getenv("MIDA_PRELOAD_COUNTS"));
   } else {
     mida__pl.task = mida_id_new();
     mida__pl.parent = task;
@@ -418,6 +423,7 @@ void mida__pl_after_fork(const mida_id_t *child_task) {
     atomic_store_explicit(&mida__pl.counters[c], 0, memory_order_relaxed);
   atomic_store_explicit(&mida__pl.segments_made_told, 0,
                         memory_order_relaxed);
+  mida__pl.segments_made_before = 0;
   mida__pl.dropped_kept = 0;
   mida__pl.dropped_given = 0;
   /* The parent's journal stays the parent's. */
