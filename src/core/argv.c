@@ -47,9 +47,10 @@ static const char *arg_name(const char *arg, size_t *len, int *has_value) {
 }
 
 /* Whether arg is an option ("-x", "--name") whose value is the next
- * argument and whose name looks like a secret's. */
+ * argument and whose name looks like a secret's. A header attached to
+ * curl's -H ("-HAuthorization: Bearer x") is none: it has white space. */
 static int secret_option(const char *arg) {
-  if (arg[0] != '-' || arg[1] == '\0' || strchr(arg, '=') != NULL)
+  if (arg[0] != '-' || arg[1] == '\0' || strpbrk(arg, "= \t\n") != NULL)
     return 0;
   return mida__secret_name(arg, strlen(arg));
 }
@@ -82,14 +83,16 @@ static size_t mask_found(const char *text, secret_finder find, char *out,
   return o;
 }
 
-/* Copies text into out (cap > 0) with the value of each secret key=value
- * word (core/conninfo.h) and of each secret option or header of a shell
- * command (core/shell_secret.h) written "***"; cut at cap - 1 bytes.
- * Returns the length written. */
+/* Copies text into out (cap > 0) with the value of each secret option or
+ * header of a shell command (core/shell_secret.h) and of each secret
+ * key=value word (core/conninfo.h) written "***"; cut at cap - 1 bytes.
+ * Returns the length written. The shell's come first: a key=value
+ * word's value runs to white space, so it could take the name of a JSON
+ * member after it ("'token=x{"password": "y"}'") and leave its value. */
 static size_t mask_words(const char *text, char *out, size_t cap) {
   char words[MIDA_ARGV_MAX_ARG + 2];
-  mask_found(text, mida__conninfo_next_secret, words, sizeof words);
-  return mask_found(words, mida__shell_next_secret, out, cap);
+  mask_found(text, mida__shell_next_secret, words, sizeof words);
+  return mask_found(words, mida__conninfo_next_secret, out, cap);
 }
 
 /* An argument that holds URLs or secret key=value words: each URL as
@@ -164,25 +167,27 @@ static size_t secret_header_value(const char *arg) {
   return (size_t)(name - arg) + n + 1 + strspn(name + n + 1, " \t");
 }
 
-/* Where the password of a "USER:PASSWORD" value in arg starts, when arg
- * is that value after a credentials option (after_credentials), is
- * "--user=USER:PASSWORD", or is "-uUSER:PASSWORD" (a short option's value
- * attached, as curl takes it); 0 when it holds none. What comes before is
- * kept ("alice:***"): a user name is not a secret. */
-static size_t credentials_password(const char *arg, int after_credentials) {
-  const char *value = arg;
-  if (!after_credentials) {
-    const char *eq = arg[0] == '-' ? strchr(arg, '=') : NULL;
-    if (eq != NULL && mida__credentials_option(arg, (size_t)(eq - arg)))
-      value = eq + 1;
-    else if (arg[0] == '-' && (arg[1] == 'u' || arg[1] == 'U') &&
-             arg[2] != '\0')
-      value = arg + 2;
-    else
-      return 0;
+/* How many bytes of arg are kept before "***" when the value of a
+ * program's option of kind (core/shell_secret.h) starts at arg + value:
+ * the user name of "USER:PASSWORD" is kept ("alice:***"), a password not
+ * at all, nor a user name with an empty password, which is an API key
+ * ("curl -u sk_live_KEY:"); (size_t)-1 when the value holds no secret. */
+static size_t kept_of_value(enum mida__secret_value kind, const char *arg,
+                            size_t value) {
+  if (kind == MIDA_VALUE_PASSWORD)
+    return value;
+  if (kind == MIDA_VALUE_USER_PASSWORD) {
+    const char *colon = strchr(arg + value, ':');
+    if (colon != NULL && colon[1] != '\0')
+      return (size_t)(colon + 1 - arg);
+    if (colon != NULL && colon > arg + value)
+      return value;
+  } else if (kind == MIDA_VALUE_HEADER) {
+    size_t header = secret_header_value(arg + value);
+    if (header > 0)
+      return value + header;
   }
-  const char *colon = strchr(value, ':');
-  return colon != NULL && colon[1] != '\0' ? (size_t)(colon + 1 - arg) : 0;
+  return (size_t)-1;
 }
 
 /* arg with its first keep bytes as they are and "***" after them. */
@@ -231,15 +236,15 @@ static int add_json_redacted(mida__buf *b, const char *arg, int *rc) {
   return 1;
 }
 
-/* One argument, redacted. */
+/* One argument, redacted; a program's option value of kind starts in it
+ * at value (0 when it is the value of the option before). */
 static int add_arg(mida__buf *b, const char *arg, int after_secret_option,
-                   int credentials, int after_credentials) {
+                   enum mida__secret_value kind, size_t value) {
   if (after_secret_option)
     return mida__json_add_string(b, MIDA_REDACTED, strlen(MIDA_REDACTED));
-  size_t password =
-      credentials ? credentials_password(arg, after_credentials) : 0;
-  if (password > 0)
-    return add_masked_after(b, arg, password);
+  size_t kept = kept_of_value(kind, arg, value);
+  if (kept != (size_t)-1)
+    return add_masked_after(b, arg, kept);
   int rc;
   if (add_json_redacted(b, arg, &rc))
     return rc;
@@ -249,7 +254,10 @@ static int add_arg(mida__buf *b, const char *arg, int after_secret_option,
   size_t nlen;
   int has_value;
   const char *name = arg_name(arg, &nlen, &has_value);
-  if (has_value && nlen > 0 && mida__secret_name(name, nlen)) {
+  /* "NAME=VALUE" is one name's: in "curl -u a:b --token=x" (a shell
+   * command) the words before "--token" are read as any argument's. */
+  if (has_value && nlen > 0 && strcspn(name, " \t\n") >= nlen &&
+      mida__secret_name(name, nlen)) {
     char shown[MIDA_ARGV_MAX_ARG + 8];
     size_t keep = nlen < MIDA_ARGV_MAX_ARG ? nlen : MIDA_ARGV_MAX_ARG;
     memcpy(shown, arg, keep);
@@ -266,20 +274,31 @@ static int add_arg(mida__buf *b, const char *arg, int after_secret_option,
 int mida__argv_json(mida__buf *b, int argc, char *const *argv) {
   int rc = mida__buf_adds(b, "[");
   int n = argc < MIDA_ARGV_MAX_ARGS ? argc : MIDA_ARGV_MAX_ARGS;
-  /* -u and -U take USER:PASSWORD in curl and wget only: other programs'
-   * values there are no secret (`docker run -u 1000:1000`, `git push -u
-   * git@host:org/repo`). */
-  int credentials =
-      n > 0 && mida__credentials_tool(argv[0], strlen(argv[0]));
+  /* A program's own secret options (curl's -u, mysql's -p) are read
+   * after an argument that names it (core/shell_secret.h): argv[0], or a
+   * later one, as in `sudo curl -u ...`. Other programs' values there are
+   * no secret (`docker run -u 1000:1000`). */
+  unsigned named = 0;
+  enum mida__secret_value pending = MIDA_VALUE_PLAIN; /* of the next arg */
   for (int i = 0; i < n && rc == MIDA_OK; i++) {
     if (i > 0)
       rc = mida__buf_adds(b, ",");
+    size_t len = strlen(argv[i]), value = len;
+    enum mida__secret_value kind =
+        mida__credentials_option(named, argv[i], len, &value);
+    /* argv[i] is the value of the option before it, or has one attached
+     * ("-sualice:pw"), or is an option whose value is the next one. */
+    enum mida__secret_value secret = pending;
+    size_t at = 0;
+    if (secret == MIDA_VALUE_PLAIN && value < len) {
+      secret = kind;
+      at = value;
+    }
+    pending = value < len ? MIDA_VALUE_PLAIN : kind;
     if (rc == MIDA_OK)
-      rc = add_arg(b, argv[i], i > 0 && secret_option(argv[i - 1]),
-                   credentials,
-                   credentials && i > 0 &&
-                       mida__credentials_option(argv[i - 1],
-                                                strlen(argv[i - 1])));
+      rc = add_arg(b, argv[i], i > 0 && secret_option(argv[i - 1]), secret,
+                   at);
+    named |= mida__credentials_tool(argv[i], len);
   }
   if (rc == MIDA_OK && argc > n)
     rc = mida__buf_adds(b, ",\"...\"");

@@ -227,6 +227,104 @@ static void test_credentials_inside_a_shell_command_are_hidden(void **state) {
   free(s);
 }
 
+/* curl's short options in a cluster ("-su" is -s -u, "-sualice:pw" -s
+ * -u alice:pw), a header attached to -H, -b (its --cookie), and an API
+ * key given as the user name ("-u KEY:"): their secrets were recorded
+ * whole until 2027-02. Another option's value that merely holds a 'u'
+ * or a ':' is kept (-o names a file). */
+static void test_curl_option_clusters_hide_their_secrets(void **state) {
+  (void)state;
+  char *argv[] = {"curl",   "-su",        "alice:k1",
+                  "-Lksu",  "bob:k2",     "-sualice:k3",
+                  "-sU",    "p:k4",       "-fsSLUp:k5",
+                  "-sHAuthorization: Bearer k6", "-sb", "session=k7",
+                  "-so",    "u:x",        "-ouser:y",
+                  "--oauth2-bearer", "k8", "-u", "sk_live_k9:", "-u:"};
+  char *s = json_of(20, argv);
+  assert_string_equal(
+      s, "[\"curl\",\"-su\",\"alice:***\",\"-Lksu\",\"bob:***\","
+         "\"-sualice:***\",\"-sU\",\"p:***\",\"-fsSLUp:***\","
+         "\"-sHAuthorization: ***\",\"-sb\",\"***\",\"-so\",\"u:x\","
+         "\"-ouser:y\",\"--oauth2-bearer\",\"***\",\"-u\",\"***\",\"-u:\"]");
+  free(s);
+}
+
+/* The password options of mysql's family (-pPW attached: "-p DB" names
+ * a database), sshpass (-p PW) and redis-cli (-a PW), and curl's after a
+ * wrapper (env, sudo) that runs it, whatever program another argument
+ * names: recorded whole until 2027-02. */
+static void test_password_options_of_other_tools_are_hidden(void **state) {
+  (void)state;
+  char *mysql[] = {"/usr/bin/mysql", "-uroot", "-pm1", "-p", "db",
+                   "-Bspm2", "--password=m3"};
+  char *s = json_of(7, mysql);
+  assert_string_equal(s, "[\"/usr/bin/mysql\",\"-uroot\",\"-p***\",\"-p\","
+                         "\"db\",\"-Bsp***\",\"--password=***\"]");
+  free(s);
+  char *sshpass[] = {"sshpass", "-p", "s1", "ssh", "h", "mariadb-dump",
+                     "-ps2"};
+  s = json_of(7, sshpass);
+  assert_string_equal(s, "[\"sshpass\",\"-p\",\"***\",\"ssh\",\"h\","
+                         "\"mariadb-dump\",\"-p***\"]");
+  free(s);
+  char *redis[] = {"redis-cli", "-a", "r1", "ping"};
+  s = json_of(4, redis);
+  assert_string_equal(s, "[\"redis-cli\",\"-a\",\"***\",\"ping\"]");
+  free(s);
+  char *wrapped[] = {"sudo", "env", "curl", "-o", "/tmp/mysql", "-su",
+                     "alice:e1", "h"};
+  s = json_of(8, wrapped);
+  assert_string_equal(s, "[\"sudo\",\"env\",\"curl\",\"-o\","
+                         "\"/tmp/mysql\",\"-su\",\"alice:***\",\"h\"]");
+  free(s);
+  char *other[] = {"docker", "run", "-p", "80:80", "-u", "1:1", "ls", "-a",
+                   "x"};
+  s = json_of(9, other);
+  assert_string_equal(s, "[\"docker\",\"run\",\"-p\",\"80:80\",\"-u\","
+                         "\"1:1\",\"ls\",\"-a\",\"x\"]");
+  free(s);
+}
+
+/* Form data (curl -d) with a secret field after an '&': its value, to
+ * the next '&' (it was recorded whole). */
+static void test_secret_fields_of_form_data_are_hidden(void **state) {
+  (void)state;
+  char *argv[] = {"curl", "-d", "user=a&password=f1&x=1", "-d", "a=1&b=2"};
+  char *s = json_of(5, argv);
+  assert_string_equal(s, "[\"curl\",\"-d\",\"user=a&password=***&x=1\","
+                         "\"-d\",\"a=1&b=2\"]");
+  free(s);
+}
+
+/* A shell command with a secret before a NAME=VALUE word: the text
+ * before the '=' was kept as it was, the secrets in it too; and the
+ * clusters and tools above inside a shell command. A secret key=value
+ * word's value runs to white space, a closing quote included; a form
+ * field's to its quote. */
+static void test_shell_commands_hide_clusters_and_tools(void **state) {
+  (void)state;
+  char *argv[] = {
+      "sh", "-c",
+      "curl -u alice:n1 --token=n2 h",
+      "docker run -p 80:80 img; curl -su alice:n3 -sualice:n4 -sU 'p:n5' "
+      "--oauth2-bearer n6 h; mysql -uroot -pn7 db; sshpass -p n8 ssh h; "
+      "redis-cli -a n9 ping",
+      "curl -d 'user=a&password=n10' h", "curl -d \"password=n11\" h",
+      "curl -u sk_n12: -H X-Api-Key:n13:/usr/bin/curl h",
+      "curl -d 'token=n14&{\"password\": \"n15\"}'"};
+  char *s = json_of(8, argv);
+  assert_string_equal(
+      s, "[\"sh\",\"-c\",\"curl -u alice:*** --token=*** h\","
+         "\"docker run -p 80:80 img; curl -su alice:*** -sualice:*** -sU "
+         "'p:***' --oauth2-bearer *** h; mysql -uroot -p*** db; sshpass -p "
+         "*** ssh h; redis-cli -a *** ping\","
+         "\"curl -d 'user=a&password=***' h\","
+         "\"curl -d \\\"password=*** h\","
+         "\"curl -u *** -H X-Api-Key:*** h\","
+         "\"curl -d 'token=*** \\\"***\\\"}'\"]");
+  free(s);
+}
+
 /* A JSON argument too long for the stack's copy is hidden whole: no
  * allocation on this path (a vfork child records argv). */
 static void test_a_long_json_argument_with_a_secret_is_hidden(void **state) {
@@ -291,6 +389,10 @@ int main(void) {
       cmocka_unit_test(test_credentials_inside_a_shell_command_are_hidden),
       cmocka_unit_test(test_a_long_json_argument_with_a_secret_is_hidden),
       cmocka_unit_test(test_secrets_inside_a_shell_command_are_hidden),
+      cmocka_unit_test(test_curl_option_clusters_hide_their_secrets),
+      cmocka_unit_test(test_password_options_of_other_tools_are_hidden),
+      cmocka_unit_test(test_secret_fields_of_form_data_are_hidden),
+      cmocka_unit_test(test_shell_commands_hide_clusters_and_tools),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

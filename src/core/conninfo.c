@@ -69,12 +69,12 @@ static int is_name_byte(int c) {
 
 /* Whether a word may start at text + i: at the start, after white space,
  * or after a quote (libpq reads the next word right after a quoted
- * value's closing one). */
+ * value's closing one; a shell command quotes with '"' too). */
 static int word_start(const char *text, size_t i) {
   if (is_space((unsigned char)text[i]))
     return 0;
   return i == 0 || is_space((unsigned char)text[i - 1]) ||
-         text[i - 1] == '\'';
+         text[i - 1] == '\'' || text[i - 1] == '"';
 }
 
 /* The length of the name of the key=value word at text + i, and in *eq

@@ -19,7 +19,8 @@
  *
  * A word is read as libpq reads one (fe-connect.c, conninfo_parse): it
  * starts at the start of the text, after white space or after a quote
- * (libpq reads on right after a quoted value); its name, here
+ * (libpq reads on right after a quoted value; here a '"', a shell
+ * command's quote, too); its name, here
  * one or more letters, digits, '_', '-' or '.' (so that a URL, whose
  * scheme ends at a ':', is never taken for a name), may be followed by
  * white space, then '=', white space, and the value: up to the next white

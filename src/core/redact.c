@@ -12,7 +12,7 @@
 static const char *const secret_words[] = {
     "password", "passwd",  "passphrase", "pass",          "pwd",
     "secret",   "secrets", "token",      "credential",    "credentials",
-    "auth",     "cookie",  "apikey",     "authorization",
+    "auth",     "cookie",  "apikey",     "authorization", "bearer",
 };
 
 /* Words that make a name secret when they follow one of prefix_words,
@@ -98,6 +98,10 @@ int mida__has_secret_stem(const char *text, size_t n) {
       break;
     case 'k':
       if (a == 'e' && b == 'y')
+        return 1;
+      break;
+    case 'b':
+      if (a == 'e' && b == 'a')
         return 1;
       break;
     default:

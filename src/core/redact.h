@@ -12,9 +12,10 @@
  * letter or digit, and where a lower-case letter meets an upper-case one:
  * "apiKey" is "api key", "DB_PASSWORD" is "db password"): a name is secret
  * when one of its words is password, passwd, passphrase, pass, pwd, secret,
- * secrets, token, credential(s), auth, authorization, cookie or apikey, or
- * when two adjacent words are api key, access key, private key or session
- * key, or when a word holds "passw" or "passphrase" ("sslpassword"). So
+ * secrets, token, credential(s), auth, authorization, cookie, apikey or
+ * bearer (curl's --oauth2-bearer), or when two adjacent words are api
+ * key, access key, private key or session key, or when a word holds
+ * "passw" or "passphrase" ("sslpassword"). So
  * "hf_token", "--db-password" and "AWS_SECRET_ACCESS_KEY" are secret;
  * "max_tokens", "tokenizer", "author" and "keys" are not.
  */
@@ -38,7 +39,7 @@ int mida__secret_name(const char *name, size_t n);
 
 /* Whether text[0..n) holds, in any case, one of the three-letter stems
  * that every secret word and "key" begin with (pas, pwd, sec, tok, cre,
- * aut, coo, key). A name without one is never secret, and a JSON text
+ * aut, coo, key, bea). A name without one is never secret, and a JSON text
  * without one has no secret member: one cheap pass that lets most `used`
  * values through untouched (the shipper asks it of every record). */
 int mida__has_secret_stem(const char *text, size_t n);

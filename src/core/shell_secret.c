@@ -26,83 +26,182 @@ static size_t value_end(const char *t, size_t v, char quote) {
   return close != NULL ? (size_t)(close - t) : strlen(t);
 }
 
-int mida__credentials_tool(const char *word, size_t n) {
+/* A program whose options take secrets, by their letters. */
+struct secret_tool {
+  const char *name;          /* the program's name, or its names' start */
+  int prefix;                /* whether a name that goes on in letters, '-'
+                                or '_' is it too ("mysqldump") */
+  const char *flags;         /* letters of its options that take no
+                                value, which may come first in a cluster */
+  const char *user_password; /* letters whose value is USER:PASSWORD;
+                                with them, --user and --proxy-user */
+  const char *password;      /* letters whose value is a password */
+  const char *header;        /* letters whose value is a header */
+  int attached_only;         /* whether a password letter's value is only
+                                ever attached ("-pPW") */
+};
+
+/* The options of mysql's family that take no value in each of its
+ * programs (-B, -s, -v, ...): "-Bsp" is -B -s -p. */
+#define MYSQL_FLAGS "ABCcEfHNnqstVvX"
+
+/* Bit k of a set of programs (mida__credentials_tool) is tools[k]. */
+static const struct secret_tool tools[] = {
+    /* curl's letters of no value are tool_getparam.c's ARG_NONE and
+     * ARG_BOOL ones; -b is its --cookie. */
+    {"curl", 0, "0123469#aBfgGhiIjJklLMnNOpqRsSvVZ", "uU", "b", "H", 0},
+    {"wget", 0, "", "uU", "", "", 0},
+    {"mysql", 1, MYSQL_FLAGS, "", "p", "", 1},
+    {"mariadb", 1, MYSQL_FLAGS, "", "p", "", 1},
+    {"sshpass", 0, "hVv", "", "p", "", 0},
+    {"redis-cli", 0, "", "", "a", "", 0},
+};
+
+#define TOOL_COUNT (sizeof tools / sizeof tools[0])
+
+unsigned mida__credentials_tool(const char *word, size_t n) {
   const char *base = word;
   for (size_t k = 0; k < n; k++)
     if (word[k] == '/')
       base = word + k + 1;
   size_t b = n - (size_t)(base - word);
-  return b == 4 && (strncmp(base, "curl", 4) == 0 ||
-                    strncmp(base, "wget", 4) == 0);
-}
-
-int mida__credentials_option(const char *opt, size_t n) {
-  static const char *const names[] = {"-u", "--user", "-U", "--proxy-user"};
-  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
-    if (strlen(names[k]) == n && strncmp(opt, names[k], n) == 0)
-      return 1;
+  for (size_t k = 0; k < TOOL_COUNT; k++) {
+    size_t len = strlen(tools[k].name);
+    if (b >= len && strncmp(base, tools[k].name, len) == 0 &&
+        (b == len || (tools[k].prefix &&
+                      strspn(base + len, "abcdefghijklmnopqrstuvwxyz-_") ==
+                          b - len)))
+      return 1u << k;
+  }
   return 0;
 }
 
-/* Where curl's or wget's first word ends in text, or (size_t)-1. */
-static size_t credentials_tool_end(const char *text) {
-  for (size_t i = 0; text[i] != '\0'; i++) {
+static int letter_in(char c, const char *letters) {
+  return c != '\0' && strchr(letters, c) != NULL;
+}
+
+/* mida__credentials_option for the one program tool. */
+static enum mida__secret_value tool_option(const struct secret_tool *tool,
+                                           const char *word, size_t n,
+                                           size_t *value) {
+  *value = n;
+  if (n < 2 || word[0] != '-')
+    return MIDA_VALUE_PLAIN;
+  if (word[1] == '-') {
+    const char *eq = memchr(word, '=', n);
+    size_t name = eq != NULL ? (size_t)(eq - word) : n;
+    if (tool->user_password[0] == '\0' ||
+        !((name == 6 && strncmp(word, "--user", 6) == 0) ||
+          (name == 12 && strncmp(word, "--proxy-user", 12) == 0)))
+      return MIDA_VALUE_PLAIN;
+    *value = eq != NULL ? name + 1 : n;
+    return MIDA_VALUE_USER_PASSWORD;
+  }
+  size_t k = 1;
+  while (k < n && letter_in(word[k], tool->flags))
+    k++;
+  if (k == n)
+    return MIDA_VALUE_PLAIN;
+  enum mida__secret_value kind =
+      letter_in(word[k], tool->user_password) ? MIDA_VALUE_USER_PASSWORD
+      : letter_in(word[k], tool->password)    ? MIDA_VALUE_PASSWORD
+      : letter_in(word[k], tool->header)      ? MIDA_VALUE_HEADER
+                                              : MIDA_VALUE_PLAIN;
+  if (k + 1 < n)
+    *value = k + 1;
+  else if (kind == MIDA_VALUE_PASSWORD && tool->attached_only)
+    return MIDA_VALUE_PLAIN;
+  return kind;
+}
+
+enum mida__secret_value mida__credentials_option(unsigned tools_named,
+                                                 const char *word, size_t n,
+                                                 size_t *value) {
+  *value = n;
+  for (size_t k = 0; k < TOOL_COUNT; k++) {
+    enum mida__secret_value kind =
+        (tools_named >> k) & 1u ? tool_option(&tools[k], word, n, value)
+                                : MIDA_VALUE_PLAIN;
+    if (kind != MIDA_VALUE_PLAIN)
+      return kind;
+  }
+  return MIDA_VALUE_PLAIN;
+}
+
+/* The length of the name of a header at text + i, "NAME:" (not a URL's
+ * "NAME://"), when the name looks like a secret's; 0 if there is none. */
+static size_t secret_header_name(const char *text, size_t i) {
+  size_t n = strspn(text + i, MIDA_NAME_CHARS);
+  if (n == 0 || text[i + n] != ':' || strncmp(text + i + n, "://", 3) == 0 ||
+      !mida__secret_name(text + i, n))
+    return 0;
+  return n;
+}
+
+/* The programs of mida__credentials_tool that the words of text before
+ * end name. */
+static unsigned tools_before(const char *text, size_t end) {
+  unsigned named = 0;
+  for (size_t i = 0; i < end && text[i] != '\0'; i++) {
     if (!word_starts(text, i))
       continue;
     size_t n = strcspn(text + i, WORD_ENDS "'\"");
-    if (mida__credentials_tool(text + i, n))
-      return i + n;
+    named |= mida__credentials_tool(text + i, n);
     i += n > 0 ? n - 1 : 0;
   }
-  return (size_t)-1;
+  return named;
 }
 
-/* The length of the credentials option at text + i (-u, --user, -U,
- * --proxy-user) followed by white space or an '=', or 2 for -u or -U
- * with the value attached ("-ualice:pw"); 0 if there is none there. */
-static size_t credentials_option_at(const char *text, size_t i) {
-  size_t n = strcspn(text + i, WORD_ENDS "='\"");
-  char c = text[i + n];
-  if ((c == ' ' || c == '\t' || c == '=') &&
-      mida__credentials_option(text + i, n))
-    return n;
-  if (text[i] == '-' && (text[i + 1] == 'u' || text[i + 1] == 'U') &&
-      text[i + 2] != '\0' && strchr(WORD_ENDS, text[i + 2]) == NULL)
-    return 2;
-  return 0;
-}
-
-/* The password of a "USER:PASSWORD" after a credentials option of n
- * bytes at text + i: sets *off and *len and returns 1, or 0. */
-static int credentials_value(const char *text, size_t i, size_t n,
-                             size_t *off, size_t *len, size_t *end_out) {
-  size_t v = i + n;
-  if (text[v] == '=')
-    v++;
-  else
+/* The secret in the value of an option of the programs named at text +
+ * i, when the word there is one (mida__credentials_option): its value
+ * attached, or the next word, either possibly quoted. Sets *off, *len
+ * and *past (the end of the value) and returns 1, or returns 0. */
+static int tool_option_secret(unsigned named, const char *text, size_t i,
+                              size_t *off, size_t *len, size_t *past) {
+  size_t word = strcspn(text + i, WORD_ENDS), at;
+  enum mida__secret_value kind =
+      mida__credentials_option(named, text + i, word, &at);
+  if (kind == MIDA_VALUE_PLAIN)
+    return 0;
+  size_t v = i + at;
+  if (at == word)
     v += strspn(text + v, " \t");
   char quote = 0;
   if (is_quote(text[v]))
     quote = text[v++];
-  size_t end = value_end(text, v, quote);
-  const char *colon = memchr(text + v, ':', end - v);
-  if (colon == NULL || (size_t)(colon - text) + 1 >= end)
+  size_t end = value_end(text, v, quote), start = v;
+  if (kind == MIDA_VALUE_USER_PASSWORD) {
+    const char *colon = memchr(text + v, ':', end - v);
+    if (colon == NULL)
+      start = end;
+    else if (colon > text + v && colon + 1 == text + end)
+      start = v; /* "KEY:" */
+    else
+      start = (size_t)(colon - text) + 1;
+  } else if (kind == MIDA_VALUE_HEADER) {
+    size_t n = secret_header_name(text, v);
+    start = n > 0 ? v + n + 1 + strspn(text + v + n + 1, " \t") : end;
+  }
+  if (start >= end)
     return 0;
-  *off = (size_t)(colon - text) + 1;
-  *len = end - *off;
-  *end_out = end;
+  *off = start;
+  *len = end - start;
+  *past = end;
   return 1;
 }
 
 int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
                             size_t *len) {
-  size_t tool_end = credentials_tool_end(text);
+  unsigned named = tools_before(text, *from);
   for (size_t i = *from; text[i] != '\0'; i++) {
     if (!word_starts(text, i))
       continue;
-    size_t c, past;
-    if (i > tool_end && (c = credentials_option_at(text, i)) > 0 &&
-        credentials_value(text, i, c, off, len, &past)) {
+    /* A word that names a program may hold a secret too: its basename
+     * alone names it ("X-Api-Key:k:/usr/bin/curl"). */
+    named |=
+        mida__credentials_tool(text + i, strcspn(text + i, WORD_ENDS "'\""));
+    size_t past;
+    if (named != 0 && tool_option_secret(named, text, i, off, len, &past)) {
       *from = past;
       return 1;
     }
@@ -111,6 +210,7 @@ int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
       continue;
     size_t v;
     char quote = 0;
+    int form = 0; /* a field of form data, "user=a&password=x" */
     if (i > 0 && is_quote(text[i - 1]) && text[i + n] == text[i - 1] &&
         text[i + n + 1 + strspn(text + i + n + 1, " \t")] == ':') {
       /* a JSON member, "password": "x" (or 'password': 'x') */
@@ -128,9 +228,12 @@ int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
       }
       continue;
     }
-    if (text[i + n] == ':' && strncmp(text + i + n, "://", 3) != 0) {
+    if (secret_header_name(text, i) == n) {
       v = i + n + 1 + strspn(text + i + n + 1, " \t");
       quote = i > 0 && is_quote(text[i - 1]) ? text[i - 1] : 0;
+    } else if (text[i + n] == '=' && i > 0 && text[i - 1] == '&') {
+      v = i + n + 1;
+      form = 1;
     } else if (text[i] == '-' && text[i + n] != '\0' &&
                strchr(" \t", text[i + n]) != NULL) {
       v = i + n + strspn(text + i + n, " \t");
@@ -139,7 +242,9 @@ int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
     } else {
       continue;
     }
-    size_t end = value_end(text, v, quote);
+    /* A field ends at its data's quote: a JSON member's name may follow. */
+    size_t end = form ? v + strcspn(text + v, WORD_ENDS "'\"")
+                      : value_end(text, v, quote);
     if (end > v) {
       *off = v;
       *len = end - v;

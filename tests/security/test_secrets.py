@@ -218,6 +218,54 @@ def test_recorded_argv_hides_credentials_and_json_secrets(tmp_path,
     assert "credpw" not in json.dumps(argvs), argvs
 
 
+def test_recorded_argv_hides_option_clusters_and_tools_passwords(
+        tmp_path, mida_bin):
+    """curl's -u in a cluster ("-su alice:PW", "-sualice:PW") and its API
+    key as a user ("-u KEY:"), mysql's -pPW, sshpass's -p PW, redis-cli's
+    -a PW and --oauth2-bearer, in the root's argv (`env curl ...`), in
+    each program's own (children, recorded by the preload library) and in
+    the shell command that ran them: they were recorded whole."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("curl", "mysql", "sshpass", "redis-cli"):
+        (bin_dir / tool).symlink_to("/bin/echo")
+    command = ("curl -su alice:clpw1 -sualice:clpw2 -u sk_clpw3: "
+               "--oauth2-bearer clpw4 https://h && mysql -uroot -pclpw5 db "
+               "&& sshpass -p clpw6 true && redis-cli -a clpw7 ping")
+    env = clean_env()
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}"
+
+    def recorded(store, *argv):
+        r = subprocess.run([mida_bin, "run", "--store", str(store), "--",
+                            *argv], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "clpw" in r.stdout  # the commands themselves saw them whole
+        db = sqlite3.connect(store)
+        texts = [u for (u,) in db.execute("SELECT used FROM task")]
+        texts += [m for (m,) in db.execute("SELECT metadata FROM workflow")]
+        db.close()
+        for t in texts:
+            assert "clpw" not in (t or ""), t
+        return [json.loads(t)["argv"] for t in texts if t and "argv" in t]
+
+    argvs = recorded(tmp_path / "env.db", "env", "curl", "-ksu",
+                     "bob:clpw8", "https://h")
+    assert ["env", "curl", "-ksu", "bob:***", "https://h"] in argvs, argvs
+    assert ["curl", "-ksu", "bob:***", "https://h"] in argvs, argvs
+    argvs = recorded(tmp_path / "sh.db", "sh", "-c", command)
+    assert ["sh", "-c", "curl -su alice:*** -sualice:*** -u *** "
+            "--oauth2-bearer *** https://h && mysql -uroot -p*** db "
+            "&& sshpass -p *** true && redis-cli -a *** ping"] in argvs, argvs
+    by_program = {a[0]: a for a in argvs}
+    assert by_program["curl"][1:] == ["-su", "alice:***", "-sualice:***",
+                                      "-u", "***", "--oauth2-bearer", "***",
+                                      "https://h"], argvs
+    assert by_program["mysql"][1:] == ["-uroot", "-p***", "db"], argvs
+    assert by_program["sshpass"][1:] == ["-p", "***", "true"], argvs
+    assert by_program["redis-cli"][1:] == ["-a", "***", "ping"], argvs
+
+
 def test_recorded_shell_command_hides_secret_options_and_headers(
         tmp_path, mida_bin):
     """`sh -c 'CMD'` is recorded with CMD as one argument: a secret
