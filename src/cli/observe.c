@@ -178,10 +178,12 @@ int mida__cli_observe(mida__cli *cli, int argc, char **argv) {
     fputs(observe_help, stdout);
     return MIDA_CLI_OK;
   }
-  if (argc < 2 ||
-      (strcmp(argv[1], "mlflow") != 0 && strcmp(argv[1], "tensorboard") != 0))
+  if (argc < 2 || argv[1][0] == '-')
     return mida__cli_usage_error("observe", "say what to observe: mlflow or "
                                             "tensorboard");
+  if (strcmp(argv[1], "mlflow") != 0 && strcmp(argv[1], "tensorboard") != 0)
+    return mida__cli_usage_error(
+        "observe", "unknown source '%s' (known: mlflow, tensorboard)", argv[1]);
   const char *kind = argv[1];
   int mlflow = strcmp(kind, "mlflow") == 0;
   const char *uri = NULL, *logdir = NULL, *poll = NULL, *end_after = NULL;

@@ -99,6 +99,20 @@ def test_unknown_verb_is_a_usage_error(run):
     assert r.stdout == ""
 
 
+def test_unknown_source_to_observe_is_named(run):
+    """A misspelt source is named back, as `mida export provv` names its
+    format: `mida observe tensorbord` said only "say what to observe:
+    mlflow or tensorboard", as if nothing had been given."""
+    r = run("observe", "tensorbord", "--logdir", "runs")
+    assert r.returncode == 2
+    assert ("mida observe: unknown source 'tensorbord' (known: mlflow, "
+            "tensorboard)\n") in r.stderr, r.stderr
+    assert r.stderr.endswith("Try 'mida observe --help'.\n"), r.stderr
+    r = run("observe")
+    assert r.returncode == 2
+    assert "say what to observe: mlflow or tensorboard" in r.stderr
+
+
 def test_unknown_global_option_is_a_usage_error(run):
     r = run("--frob", "tasks")
     assert r.returncode == 2
