@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from build_support import BUILD, ROOT, clean_env
+from build_support import BUILD, MIDA_BIN, ROOT, clean_env
 
 README = (ROOT / "README.md").read_text()
 
@@ -66,3 +66,19 @@ def test_the_python_snippet_runs_with_the_build_tree_on_its_path(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "'activity': 'train'" in r.stdout, r.stdout
     assert '"accuracy":0.91' in r.stdout, r.stdout
+
+
+def test_query_help_names_the_tables_and_views_readme_lists():
+    """`mida query --help` names every table and view that README's "The
+    schema (tables ...; views ...; mida's own: ...)" lists for users (not
+    mida's own): it left out task_run, source_cursor and
+    task_telemetry_v, which README names."""
+    m = re.search(r"The schema \(tables (.*?)mida's own:", README, re.S)
+    assert m, "README no longer says 'The schema (tables ... mida's own:'"
+    listed = set(re.findall(r"`([a-z_]+)`", m.group(1)))
+    assert {"task", "task_run", "task_telemetry_v"} <= listed, listed
+    r = subprocess.run([str(MIDA_BIN), "query", "--help"], env=clean_env(),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    named = set(re.findall(r"[a-z_]+", r.stdout))
+    assert listed - named == set(), r.stdout
