@@ -1,6 +1,6 @@
 /*
  * url.c -- schemes, parts, SQLite paths and the redacted form of store and
- * broker URLs (url.h).
+ * broker URLs, and the valid (escaped) form of any URI (url.h).
  */
 #include "core/url.h"
 
@@ -24,6 +24,65 @@ size_t mida__url_scheme_len(const char *url) {
       return 0;
   }
   return (size_t)(sep - url);
+}
+
+/* Whether c stands for itself in a URI: unreserved, gen-delims other
+ * than '#', '[', ']', and sub-delims (RFC 3986, 2.2 and 2.3). */
+static int uri_plain(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') ||
+         (c != '\0' && strchr("-._~:/?@!$&'()*+,;=", c) != NULL);
+}
+
+/* Walks uri: appends it to out (if not NULL), escaped after its
+ * "scheme://", and counts in *escaped the bytes that needed an escape.
+ * Returns MIDA_OK or the buffer's error. */
+static int uri_walk(const char *uri, mida__buf *out, size_t *escaped) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t n = mida__url_scheme_len(uri);
+  const unsigned char *p = (const unsigned char *)uri;
+  *escaped = 0;
+  int rc = MIDA_OK;
+  if (n > 0) {
+    if (out != NULL)
+      rc = mida__buf_add(out, uri, n + 3);
+    p += n + 3;
+  }
+  int authority = n > 0, fragment = 0;
+  for (; rc == MIDA_OK && *p; p++) {
+    unsigned char c = *p;
+    if (c == '/' || c == '?' || c == '#')
+      authority = 0;
+    int keep;
+    if (c == '%')
+      keep = mida__hex_value(p[1]) >= 0 && mida__hex_value(p[2]) >= 0;
+    else if (c == '#')
+      keep = !fragment;
+    else if (c == '[' || c == ']')
+      keep = authority;
+    else
+      keep = uri_plain(c);
+    fragment |= c == '#';
+    *escaped += !keep;
+    char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+    if (out != NULL)
+      rc = keep ? mida__buf_add(out, p, 1) : mida__buf_add(out, esc, 3);
+  }
+  return rc;
+}
+
+int mida__uri_add_escaped(mida__buf *out, const char *uri, int *changed) {
+  size_t escaped = 0;
+  int rc = uri_walk(uri, out, &escaped);
+  if (changed != NULL)
+    *changed = escaped > 0;
+  return rc;
+}
+
+int mida__uri_valid(const char *uri) {
+  size_t escaped = 0;
+  return uri != NULL && mida__url_scheme_len(uri) > 0 &&
+         uri_walk(uri, NULL, &escaped) == MIDA_OK && escaped == 0;
 }
 
 int mida__url_scheme_equal(const char *a, size_t n, const char *b) {

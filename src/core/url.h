@@ -35,6 +35,20 @@
  * starting with a letter (RFC 3986). NULL gives 0. */
 size_t mida__url_scheme_len(const char *url);
 
+/* Appends uri to out with each byte that RFC 3986 does not let stand for
+ * itself where it is percent-encoded ("%XX"): after "scheme://", a byte
+ * other than the unreserved, reserved and sub-delimiter characters, a '%'
+ * that starts no escape, a second '#', and '[' or ']' outside the
+ * authority. A valid URI is appended as it is; any other decodes to uri.
+ * Sets *changed (if not NULL) to whether a byte was encoded. Returns
+ * MIDA_OK or the buffer's error. For the exports (a data URI recorded as
+ * a program gave it, "s3://b/a b", as an RO-Crate url). */
+int mida__uri_add_escaped(mida__buf *out, const char *uri, int *changed);
+
+/* Whether uri has a scheme and an authority ("s3://b/k") and is a valid
+ * URI as it is (mida__uri_add_escaped would change nothing). */
+int mida__uri_valid(const char *uri);
+
 /* Whether url's scheme is scheme, ignoring ASCII case ("PostgreSQL://" is
  * "postgresql"). */
 int mida__url_scheme_is(const char *url, const char *scheme);

@@ -1,7 +1,7 @@
 /*
- * url_test.c -- URL schemes, parts, SQLite paths (mida's rule and MLflow's)
- * and the redacted form shown in messages; the secret-name rule and the
- * redaction of JSON values by it.
+ * url_test.c -- URL schemes, parts, SQLite paths (mida's rule and MLflow's),
+ * the valid form of any URI, and the redacted form shown in messages; the
+ * secret-name rule and the redaction of JSON values by it.
  */
 #include "core/buf.h"
 #include "core/redact.h"
@@ -28,6 +28,38 @@ static void test_schemes(void **state) {
   assert_true(mida__url_scheme_is("PostgreSQL://h/db", "postgresql"));
   assert_false(mida__url_scheme_is("postgres://h/db", "postgresql"));
   assert_false(mida__url_scheme_is("mida.db", "sqlite"));
+}
+
+/* The valid form of a URI: each byte that may not stand where it is
+ * escaped, nothing else; a valid URI as it is. */
+static void test_a_uri_is_escaped_where_rfc_3986_wants_it(void **state) {
+  (void)state;
+  static const char *const cases[][2] = {
+      {"s3://b/ok%41?q=1&r=x#f", "s3://b/ok%41?q=1&r=x#f"},
+      {"http://[::1]:80/a", "http://[::1]:80/a"},
+      {"s3://b/a b", "s3://b/a%20b"},
+      {"s3://b/k<x>{y}|^`\\\"", "s3://b/k%3Cx%3E%7By%7D%7C%5E%60%5C%22"},
+      {"s3://b/\t\n\x7f\xff", "s3://b/%09%0A%7F%FF"},
+      {"file:///caf\xc3\xa9", "file:///caf%C3%A9"},
+      {"s3://b/%zz%4", "s3://b/%25zz%254"},
+      {"s3://b/a#b#c", "s3://b/a#b%23c"},
+      {"s3://b/[i]", "s3://b/%5Bi%5D"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    mida__buf b;
+    mida__buf_init(&b, 1024);
+    int changed = -1;
+    assert_int_equal(mida__uri_add_escaped(&b, cases[i][0], &changed),
+                     MIDA_OK);
+    assert_string_equal(mida__buf_str(&b), cases[i][1]);
+    assert_int_equal(changed, strcmp(cases[i][0], cases[i][1]) != 0);
+    assert_int_equal(mida__uri_valid(cases[i][0]), !changed);
+    assert_true(mida__uri_valid(cases[i][1]));
+    mida__buf_free(&b);
+  }
+  assert_false(mida__uri_valid("/a/b"));      /* no scheme */
+  assert_false(mida__uri_valid("a b://x/y")); /* no scheme either */
+  assert_false(mida__uri_valid(NULL));
 }
 
 static void test_broker_urls_parse(void **state) {
@@ -528,6 +560,7 @@ static void test_a_mistyped_url_shows_no_password(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_schemes),
+      cmocka_unit_test(test_a_uri_is_escaped_where_rfc_3986_wants_it),
       cmocka_unit_test(test_broker_urls_parse),
       cmocka_unit_test(test_query_parameters),
       cmocka_unit_test(test_sqlite_paths_follow_one_rule),

@@ -56,17 +56,22 @@ void mida__strset_free(mida__strset *set) {
   memset(set, 0, sizeof(*set));
 }
 
-/* The value stored with key, or -1. */
-int mida__strset_get(const mida__strset *set, const char *key) {
+int *mida__strset_value(const mida__strset *set, const char *key) {
   if (set->cap == 0)
-    return -1;
+    return NULL;
   for (size_t i = str_hash(key) & (set->cap - 1);;
        i = (i + 1) & (set->cap - 1)) {
     if (set->keys[i] == NULL)
-      return -1;
+      return NULL;
     if (strcmp(set->keys[i], key) == 0)
-      return set->values[i];
+      return &set->values[i];
   }
+}
+
+/* The value stored with key, or -1. */
+int mida__strset_get(const mida__strset *set, const char *key) {
+  const int *value = mida__strset_value(set, key);
+  return value != NULL ? *value : -1;
 }
 
 /* Adds key (copied) with value; the key must not be there yet. */

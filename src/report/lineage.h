@@ -56,6 +56,10 @@ typedef struct mida__lineage {
 /* The value stored with key, or -1. */
 int mida__strset_get(const mida__strset *set, const char *key);
 
+/* Where the value stored with key is, to change it; NULL if key is not
+ * there. */
+int *mida__strset_value(const mida__strset *set, const char *key);
+
 /* Adds key (copied) with value; the key must not be there yet. Returns
  * MIDA_OK or MIDA_ENOMEM. */
 int mida__strset_put(mida__strset *set, const char *key, int value);

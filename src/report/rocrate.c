@@ -61,12 +61,14 @@
  * query, and the root data entity last, its hasPart listing the data
  * from a second pass over them (JSON-LD does not order a graph).
  */
+#include "report/lineage.h"
 #include "report/report_int.h"
 #include "report/workflow_error.h"
 #include "report/workflow_status.h"
 
 #include "core/fileid.h"
 #include "core/json.h"
+#include "core/url.h"
 #include "mida.h"
 
 #include <stdio.h>
@@ -96,16 +98,15 @@ typedef struct crate {
 
 /* ---- ids and values ------------------------------------------------------ */
 
-/* Appends text with bytes other than letters, digits, '-', '_' and '.'
- * percent-encoded, so that an id made of it is a valid, one-to-one
- * fragment. */
-static int add_enc(mida__buf *b, const char *text) {
+/* Appends the len bytes at text with bytes other than letters, digits,
+ * '-', '_' and '.' percent-encoded (a NUL byte too), so that an id made
+ * of it is a valid, one-to-one fragment. */
+static int add_enc_n(mida__buf *b, const char *text, size_t len) {
   static const char hex[] = "0123456789ABCDEF";
   int rc = MIDA_OK;
-  if (text == NULL)
-    text = "";
+  const unsigned char *end = (const unsigned char *)text + len;
   for (const unsigned char *p = (const unsigned char *)text;
-       rc == MIDA_OK && *p; p++) {
+       rc == MIDA_OK && p < end; p++) {
     int keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.';
     if (keep) {
@@ -116,6 +117,11 @@ static int add_enc(mida__buf *b, const char *text) {
     }
   }
   return rc;
+}
+
+/* The same for the NUL-terminated text (NULL: ""). */
+static int add_enc(mida__buf *b, const char *text) {
+  return text == NULL ? MIDA_OK : add_enc_n(b, text, strlen(text));
 }
 
 /* Appends {"@id": "#<kind>-<a>[-<b>]"}. */
@@ -134,11 +140,13 @@ static int add_ref(mida__buf *b, const char *kind, const char *a,
   return rc;
 }
 
-/* Whether a data entity is named by its URI (the data's id is the URI,
- * which has a scheme and an authority: file://, http://, s3://...). */
+/* Whether a data entity is named by its URI: the data's id is the URI,
+ * which has a scheme and an authority (file://, http://, s3://...) and is
+ * a valid URI as it is (JSON-LD takes an @id for an IRI: "s3://b/a b" or
+ * one with a control character is none; its entity is #data-<id>). */
 static int named_by_uri(const char *id, const char *uri) {
   return uri != NULL && id != NULL && strcmp(id, uri) == 0 &&
-         strstr(uri, "://") != NULL && strpbrk(uri, "\"\\ ") == NULL;
+         mida__uri_valid(uri);
 }
 
 /* Appends the reference to data id (with its uri, or NULL). */
@@ -457,6 +465,7 @@ typedef struct pv_list {
   const char *task;     /* the task id */
   const char *kind;     /* "in", "out" or "ru" */
   int first;            /* 1 before the first reference */
+  mida__strset seen;    /* the ids given, each with its times given */
 } pv_list;
 
 /* The unit of a telemetry key, as a QUDT unit, or NULL. */
@@ -477,6 +486,18 @@ static const char *unit_of(const char *key, size_t len) {
   return NULL;
 }
 
+/* Makes id (a PropertyValue's, its key encoded) one that no member of
+ * the object had before: a key given again in one object (JSON allows
+ * it; a capture that writes two keys alike, such as two with a lone
+ * surrogate, makes it) gets "~2", "~3"... after it, which no encoded key
+ * holds. seen counts the times each id was given. */
+static int unique_id(mida__strset *seen, mida__buf *id) {
+  int *times = mida__strset_value(seen, mida__buf_str(id));
+  if (times == NULL)
+    return mida__strset_put(seen, mida__buf_str(id), 1);
+  return mida__buf_printf(id, "~%d", ++*times);
+}
+
 /* One member of used, generated or telemetry: a PropertyValue. */
 static int pv_member(void *ctx, const mida__json_member *m) {
   pv_list *l = ctx;
@@ -493,7 +514,9 @@ static int pv_member(void *ctx, const mida__json_member *m) {
   if (rc == MIDA_OK)
     rc = mida__buf_printf(&id, "%s-", l->kind);
   if (rc == MIDA_OK)
-    rc = add_enc(&id, k);
+    rc = add_enc_n(&id, k, key.len); /* the whole key: "a\u0000b" too */
+  if (rc == MIDA_OK)
+    rc = unique_id(&l->seen, &id);
   if (rc == MIDA_OK)
     rc = add_ref(l->refs, "task", l->task, mida__buf_str(&id));
   if (rc == MIDA_OK)
@@ -506,11 +529,13 @@ static int pv_member(void *ctx, const mida__json_member *m) {
     rc = mida__buf_adds(e, ", \"@type\": \"PropertyValue\"");
   }
   if (rc == MIDA_OK)
-    rc = add_text(e, "name", k);
+    rc = mida__buf_adds(e, ", \"name\": ");
+  if (rc == MIDA_OK)
+    rc = mida__json_add_string(e, k, key.len);
   if (rc == MIDA_OK && strcmp(l->kind, "ru") == 0) {
     rc = mida__buf_adds(e, ", \"propertyID\": \"" MIDA_REPORT_NS);
     if (rc == MIDA_OK)
-      rc = add_enc(e, k);
+      rc = add_enc_n(e, k, key.len);
     if (rc == MIDA_OK)
       rc = mida__buf_adds(e, "\"");
     const char *unit = unit_of(k, key.len);
@@ -539,9 +564,10 @@ static int add_pvs(crate *c, mida__buf *refs, mida__buf *entities,
                    int *first) {
   if (json == NULL)
     return MIDA_OK;
-  pv_list l = {c, refs, entities, task, kind, *first};
+  pv_list l = {c, refs, entities, task, kind, *first, {NULL, NULL, 0, 0}};
   int rc = mida__json_each_member(json, strlen(json), pv_member, &l);
   *first = l.first;
+  mida__strset_free(&l.seen);
   return rc == MIDA_EJSON ? MIDA_OK : rc;
 }
 
@@ -760,8 +786,15 @@ static int data_entity(void *ctx, int ncols, const char *const *names,
     rc = mida__buf_printf(b, ", \"contentSize\": \"%s\"", v[3]);
   if (rc == MIDA_OK)
     rc = add_text(b, "identifier", v[4] != NULL ? v[4] : v[0]);
-  if (rc == MIDA_OK && v[2] != NULL && strstr(v[2], "://") != NULL)
-    rc = add_text(b, "url", v[2]);
+  /* The URI as a valid one, which decodes to it ("a b" is "a%20b"). */
+  if (rc == MIDA_OK && v[2] != NULL && mida__url_scheme_len(v[2]) > 0) {
+    mida__buf url;
+    mida__buf_init(&url, MIDA_REPORT_PIECE_MAX);
+    rc = mida__uri_add_escaped(&url, v[2], NULL);
+    if (rc == MIDA_OK)
+      rc = add_text(b, "url", mida__buf_str(&url));
+    mida__buf_free(&url);
+  }
   if (rc == MIDA_OK)
     rc = add_text(b, "additionalType", v[1]);
   if (rc == MIDA_OK)
