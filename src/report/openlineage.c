@@ -21,7 +21,8 @@
  *                 START only
  *   used data     inputs; generated data: outputs (in the end event)
  *   data naming   file:///p -> namespace "file", name "/p" (decoded,
- *                 unless that is not UTF-8: then as the URI writes it);
+ *                 unless that is not UTF-8 or holds a '%': then as the
+ *                 URI writes it);
  *                 scheme://host/p -> "scheme://host", "/p"; anything else
  *                 -> namespace "mida", name = the data's id. The digest
  *                 is the dataset version facet; size and kind are in the
@@ -132,10 +133,14 @@ static int add_dataset(ol *o, mida__buf *b, const mida__report_link *l) {
      * "/d/a%20b"), so that datasets join across them; but a path that is
      * not UTF-8 keeps its escapes ("/d/caf%E9"), which JSON can carry:
      * decoded, each byte that is not would be U+FFFD, and two files
-     * that differ only there would be one dataset. */
+     * that differ only there would be one dataset. So does a path with
+     * a '%' ("/d/caf%25E9"): decoded ("/d/caf%E9"), it would be named as
+     * the file "caf\xe9" is. A decoded name holds no '%'; a kept one
+     * holds its escapes (or one that fits no buffer, or another host's
+     * path): two files never share a name. */
     char path[4096];
     int decoded = mida__file_uri_path(uri, path, sizeof path) == MIDA_OK &&
-                  mida__utf8_valid(path);
+                  mida__utf8_valid(path) && strchr(path, '%') == NULL;
     rc = add_str(b, "namespace", "file", 0);
     if (rc == MIDA_OK)
       rc = add_str(b, "name", decoded ? path : uri + 7, 1);
