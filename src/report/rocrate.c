@@ -546,10 +546,21 @@ static int pv_member(void *ctx, const mida__json_member *m) {
     rc = mida__buf_adds(e, ", \"value\": ");
   if (rc == MIDA_OK) {
     char c0 = m->value[0];
-    if (c0 == '{' || c0 == '[' || c0 == 'n') /* as JSON text */
+    if (c0 == '{' || c0 == '[' || c0 == 'n') { /* as JSON text */
       rc = mida__json_add_string(e, m->value, m->value_len);
-    else
+    } else if (c0 == '"') {
+      /* Decoded and written again: an escape of a lone surrogate
+       * ("\ud800", which JSON's grammar allows and no Unicode text
+       * holds) becomes U+FFFD, as in OpenLineage's parameters. */
+      mida__buf text;
+      mida__buf_init(&text, MIDA_REPORT_PIECE_MAX);
+      rc = mida__json_add_unquoted(&text, m->value, m->value_len);
+      if (rc == MIDA_OK)
+        rc = mida__json_add_string(e, text.ptr, text.len);
+      mida__buf_free(&text);
+    } else {
       rc = mida__buf_add(e, m->value, m->value_len);
+    }
   }
   if (rc == MIDA_OK)
     rc = mida__buf_adds(e, "}");

@@ -292,3 +292,30 @@ def test_openlineage_gives_two_files_two_datasets_whatever_their_names(
     base = str(files) + "/"
     assert base + "per c" in odd and base + "tab\there" in odd  # decoded
     assert base + "ff%FFb" in odd and base + "ff%25FFb" in odd
+
+
+def test_crate_parameters_hold_no_lone_surrogate(mida_bin, hostile,
+                                                 tmp_path):
+    """A string parameter was copied into the crate as the store holds
+    it: "x\\ud800y", an escape JSON's grammar allows (a program's JSON
+    through the C API) and no Unicode text holds, which strict readers
+    refuse. It is decoded and written again: U+FFFD, as in OpenLineage."""
+    import sqlite3
+    store, tmp, _ = hostile
+    path = tmp_path / "surrogate.db"
+    db = sqlite3.connect(path)
+    source = sqlite3.connect(store)  # with what its WAL holds
+    source.backup(db)
+    source.close()
+    task = db.execute("SELECT min(id) FROM task").fetchone()[0]
+    db.execute("UPDATE task SET used = ? WHERE id = ?",
+               ('{"a": "x\\ud800y", "b\\udc00": "\\u0000"}', task))
+    db.commit()
+    db.close()
+    crate = tmp_path / "crate"
+    r = run_mida(mida_bin, str(path), tmp, "export", "rocrate", str(crate))
+    assert r.returncode == 0, r.stderr.decode()
+    graph = strict_json((crate / "ro-crate-metadata.json").read_bytes())
+    values = {e["name"]: e["value"] for e in graph["@graph"]
+              if e["@id"].startswith(f"#task-{task}-in-")}
+    assert values == {"a": "x\ufffdy", "b\ufffd": "\x00"}
