@@ -5,6 +5,7 @@
 #include "core/argv.h"
 
 #include "core/conninfo.h"
+#include "core/credentials.h"
 #include "core/json.h"
 #include "core/redact.h"
 #include "core/shell_secret.h"
@@ -52,7 +53,7 @@ static const char *arg_name(const char *arg, size_t *len, int *has_value) {
 static int secret_option(const char *arg) {
   if (arg[0] != '-' || arg[1] == '\0' || strpbrk(arg, "= \t\n") != NULL)
     return 0;
-  return mida__secret_name(arg, strlen(arg));
+  return mida__secret_option(arg, strlen(arg));
 }
 
 static int add_cut(mida__buf *b, const char *s, size_t len) {
@@ -137,9 +138,10 @@ static int add_with_urls(mida__buf *b, const char *arg) {
  * secret option or header of a shell command (core/shell_secret.h). */
 static int has_secret_word(const char *arg) {
   size_t from = 0, off, len;
-  if (!mida__has_secret_stem(arg, strlen(arg)))
-    /* no name in it is a secret's: most arguments; but a shell command
-     * may run curl -u USER:PASSWORD */
+  if (!mida__has_secret_stem(arg, strlen(arg)) && strstr(arg, "-pw") == NULL)
+    /* no name in it is a secret's (nor the option -pw, which has no
+     * stem): most arguments; but a shell command may run curl -u
+     * USER:PASSWORD */
     return strchr(arg, ' ') != NULL &&
            mida__shell_next_secret(arg, &from, &off, &len);
   if (mida__conninfo_next_secret(arg, &from, &off, &len))
@@ -167,27 +169,16 @@ static size_t secret_header_value(const char *arg) {
   return (size_t)(name - arg) + n + 1 + strspn(name + n + 1, " \t");
 }
 
-/* How many bytes of arg are kept before "***" when the value of a
- * program's option of kind (core/shell_secret.h) starts at arg + value:
- * the user name of "USER:PASSWORD" is kept ("alice:***"), a password not
- * at all, nor a user name with an empty password, which is an API key
- * ("curl -u sk_live_KEY:"); (size_t)-1 when the value holds no secret. */
+/* How many bytes of arg are kept before "***" when a secret of kind
+ * (core/credentials.h) starts at arg + value: the user name of
+ * "USER:PASSWORD" is kept ("alice:***"), a password not at all, nor a
+ * user name with an empty password, which is an API key ("curl -u
+ * sk_live_KEY:"); (size_t)-1 when the value holds no secret. */
 static size_t kept_of_value(enum mida__secret_value kind, const char *arg,
                             size_t value) {
-  if (kind == MIDA_VALUE_PASSWORD)
-    return value;
-  if (kind == MIDA_VALUE_USER_PASSWORD) {
-    const char *colon = strchr(arg + value, ':');
-    if (colon != NULL && colon[1] != '\0')
-      return (size_t)(colon + 1 - arg);
-    if (colon != NULL && colon > arg + value)
-      return value;
-  } else if (kind == MIDA_VALUE_HEADER) {
-    size_t header = secret_header_value(arg + value);
-    if (header > 0)
-      return value + header;
-  }
-  return (size_t)-1;
+  size_t n = strlen(arg + value);
+  size_t secret = mida__credentials_secret(kind, arg + value, n);
+  return secret < n ? value + secret : (size_t)-1;
 }
 
 /* arg with its first keep bytes as they are and "***" after them. */
@@ -211,7 +202,7 @@ static int add_json_redacted(mida__buf *b, const char *arg, int *rc) {
   const char *json = eq != NULL ? eq + 1 : arg;
   const char *p = json + strspn(json, " \t\n");
   if ((*p != '{' && *p != '[') ||
-      (eq != NULL && mida__secret_name(arg, (size_t)(eq - arg))))
+      (eq != NULL && mida__secret_option(arg, (size_t)(eq - arg))))
     return 0;
   size_t len = strlen(json);
   if (!mida__has_secret_stem(json, len) ||
@@ -257,7 +248,7 @@ static int add_arg(mida__buf *b, const char *arg, int after_secret_option,
   /* "NAME=VALUE" is one name's: in "curl -u a:b --token=x" (a shell
    * command) the words before "--token" are read as any argument's. */
   if (has_value && nlen > 0 && strcspn(name, " \t\n") >= nlen &&
-      mida__secret_name(name, nlen)) {
+      mida__secret_option(name, nlen)) {
     char shown[MIDA_ARGV_MAX_ARG + 8];
     size_t keep = nlen < MIDA_ARGV_MAX_ARG ? nlen : MIDA_ARGV_MAX_ARG;
     memcpy(shown, arg, keep);
@@ -274,31 +265,21 @@ static int add_arg(mida__buf *b, const char *arg, int after_secret_option,
 int mida__argv_json(mida__buf *b, int argc, char *const *argv) {
   int rc = mida__buf_adds(b, "[");
   int n = argc < MIDA_ARGV_MAX_ARGS ? argc : MIDA_ARGV_MAX_ARGS;
-  /* A program's own secret options (curl's -u, mysql's -p) are read
-   * after an argument that names it (core/shell_secret.h): argv[0], or a
-   * later one, as in `sudo curl -u ...`. Other programs' values there are
-   * no secret (`docker run -u 1000:1000`). */
-  unsigned named = 0;
-  enum mida__secret_value pending = MIDA_VALUE_PLAIN; /* of the next arg */
+  /* A program's own secret options and words (curl's -u, mysql's -p,
+   * htpasswd's password) are read after an argument that names it
+   * (core/credentials.h): argv[0], or a later one, as in `sudo curl -u
+   * ...`. Other programs' values there are no secret (`docker run -u
+   * 1000:1000`). */
+  struct mida__credentials named = {0};
   for (int i = 0; i < n && rc == MIDA_OK; i++) {
     if (i > 0)
       rc = mida__buf_adds(b, ",");
-    size_t len = strlen(argv[i]), value = len;
-    enum mida__secret_value kind =
-        mida__credentials_option(named, argv[i], len, &value);
-    /* argv[i] is the value of the option before it, or has one attached
-     * ("-sualice:pw"), or is an option whose value is the next one. */
-    enum mida__secret_value secret = pending;
-    size_t at = 0;
-    if (secret == MIDA_VALUE_PLAIN && value < len) {
-      secret = kind;
-      at = value;
-    }
-    pending = value < len ? MIDA_VALUE_PLAIN : kind;
+    size_t value;
+    enum mida__secret_value secret =
+        mida__credentials_word(&named, argv[i], strlen(argv[i]), &value);
     if (rc == MIDA_OK)
       rc = add_arg(b, argv[i], i > 0 && secret_option(argv[i - 1]), secret,
-                   at);
-    named |= mida__credentials_tool(argv[i], len);
+                   value);
   }
   if (rc == MIDA_OK && argc > n)
     rc = mida__buf_adds(b, ",\"...\"");

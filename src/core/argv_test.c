@@ -325,6 +325,177 @@ static void test_shell_commands_hide_clusters_and_tools(void **state) {
   free(s);
 }
 
+/* Passwords under option names that say nothing, of more programs:
+ * curl's client certificate (-E/--cert FILE:PASSWORD, after the last
+ * ':'), registry logins (-p after "login" only), OpenLDAP's -w, mongo's
+ * and mongosh's -p, sqlcmd's and bcp's -P, lftp's -u USER,PASSWORD,
+ * samba's -U USER%PASSWORD, openssl's -k and -K: recorded whole until
+ * 2027-02. */
+static void test_password_options_of_more_programs_are_hidden(void **state) {
+  (void)state;
+  char *curl[] = {"curl", "-E", "c.pem:q1", "--cert=/d/c.pem:q2", "-sE",
+                  "c.pem:q3", "-Ec.pem:q4", "--proxy-cert", "p.pem:q5",
+                  "--cert", "plain.pem"};
+  char *s = json_of(11, curl);
+  assert_string_equal(s, "[\"curl\",\"-E\",\"c.pem:***\","
+                         "\"--cert=/d/c.pem:***\",\"-sE\",\"c.pem:***\","
+                         "\"-Ec.pem:***\",\"--proxy-cert\",\"p.pem:***\","
+                         "\"--cert\",\"plain.pem\"]");
+  free(s);
+  char *docker[] = {"docker", "--config", "/x", "login", "-u", "bob", "-p",
+                    "q6", "-pq7", "reg"};
+  s = json_of(10, docker);
+  assert_string_equal(s, "[\"docker\",\"--config\",\"/x\",\"login\",\"-u\","
+                         "\"bob\",\"-p\",\"***\",\"-p***\",\"reg\"]");
+  free(s);
+  char *podman[] = {"sudo", "podman", "login", "-p", "q8", "quay.io"};
+  s = json_of(6, podman);
+  assert_string_equal(s, "[\"sudo\",\"podman\",\"login\",\"-p\",\"***\","
+                         "\"quay.io\"]");
+  free(s);
+  char *ldap[] = {"/usr/bin/ldapsearch", "-x", "-D", "cn=a", "-w", "q9",
+                  "-wq10", "-xw", "q11", "-b", "dc=x"};
+  s = json_of(11, ldap);
+  assert_string_equal(s, "[\"/usr/bin/ldapsearch\",\"-x\",\"-D\",\"cn=a\","
+                         "\"-w\",\"***\",\"-w***\",\"-xw\",\"***\",\"-b\","
+                         "\"dc=x\"]");
+  free(s);
+  char *tools[] = {"env", "ldapmodify", "-w", "q12", "mongosh", "-p", "q13",
+                   "mongo", "-pq14", "sqlcmd", "-P", "q15", "bcp", "-Pq16",
+                   "lftp", "-u", "bob,q17", "smbclient", "-U", "DOM/bob%q18",
+                   "rpcclient", "-Ubob%q19", "openssl", "-k", "q20", "-K",
+                   "q21"};
+  s = json_of(27, tools);
+  assert_string_equal(
+      s, "[\"env\",\"ldapmodify\",\"-w\",\"***\",\"mongosh\",\"-p\","
+         "\"***\",\"mongo\",\"-p***\",\"sqlcmd\",\"-P\",\"***\",\"bcp\","
+         "\"-P***\",\"lftp\",\"-u\",\"bob,***\",\"smbclient\",\"-U\","
+         "\"DOM/bob%***\",\"rpcclient\",\"-Ubob%***\",\"openssl\",\"-k\","
+         "\"***\",\"-K\",\"***\"]");
+  free(s);
+}
+
+/* A password that is a word of its own: htpasswd's after -b (its third
+ * word, the second with -n), aws's after a key named like a secret in
+ * `aws configure set`; and the option -pw or --pw (PuTTY's plink):
+ * recorded whole until 2027-02. */
+static void test_secret_words_and_pw_options_are_hidden(void **state) {
+  (void)state;
+  char *ht[] = {"htpasswd", "-b", "f", "bob", "w1"};
+  char *s = json_of(5, ht);
+  assert_string_equal(s, "[\"htpasswd\",\"-b\",\"f\",\"bob\",\"***\"]");
+  free(s);
+  char *ht2[] = {"sudo", "htpasswd", "-c", "-bB", "-C", "10", "f", "aws",
+                 "w2"};
+  s = json_of(9, ht2);
+  assert_string_equal(s, "[\"sudo\",\"htpasswd\",\"-c\",\"-bB\",\"-C\","
+                         "\"10\",\"f\",\"aws\",\"***\"]");
+  free(s);
+  char *ht3[] = {"htpasswd", "-nb", "bob", "w3"};
+  s = json_of(4, ht3);
+  assert_string_equal(s, "[\"htpasswd\",\"-nb\",\"bob\",\"***\"]");
+  free(s);
+  char *aws[] = {"aws", "configure", "set", "--profile", "p",
+                 "aws_secret_access_key", "w4"};
+  s = json_of(7, aws);
+  assert_string_equal(s, "[\"aws\",\"configure\",\"set\",\"--profile\","
+                         "\"p\",\"aws_secret_access_key\",\"***\"]");
+  free(s);
+  char *aws2[] = {"aws", "configure", "set", "profile.dev.aws_session_token",
+                  "w5"};
+  s = json_of(5, aws2);
+  assert_string_equal(s, "[\"aws\",\"configure\",\"set\","
+                         "\"profile.dev.aws_session_token\",\"***\"]");
+  free(s);
+  char *pw[] = {"plink", "-pw", "w6", "--pw", "w7", "--pw=w8", "h"};
+  s = json_of(7, pw);
+  assert_string_equal(s, "[\"plink\",\"-pw\",\"***\",\"--pw\",\"***\","
+                         "\"--pw=***\",\"h\"]");
+  free(s);
+}
+
+/* What looks like those options in other commands is kept: a port
+ * (docker run -p), a width (ls -w), a sort key (sort -k), openssl's
+ * -in and -kfile, curl's certificate without a password, htpasswd
+ * without -b, aws's plain settings, "pw" inside a longer name. */
+static void test_common_commands_keep_their_options(void **state) {
+  (void)state;
+  char *docker[] = {"docker", "run", "-p", "80:80", "-w", "/x", "img",
+                    "login"};
+  char *s = json_of(8, docker);
+  assert_string_equal(s, "[\"docker\",\"run\",\"-p\",\"80:80\",\"-w\","
+                         "\"/x\",\"img\",\"login\"]");
+  free(s);
+  char *ls[] = {"ls", "-w", "80", "-k"};
+  s = json_of(4, ls);
+  assert_string_equal(s, "[\"ls\",\"-w\",\"80\",\"-k\"]");
+  free(s);
+  char *sort[] = {"sort", "-k", "2", "-u", "a:b", "f"};
+  s = json_of(6, sort);
+  assert_string_equal(s, "[\"sort\",\"-k\",\"2\",\"-u\",\"a:b\",\"f\"]");
+  free(s);
+  char *openssl[] = {"openssl", "x509", "-in", "f", "-noout", "-kfile",
+                     "k.txt", "-key", "k.pem"};
+  s = json_of(9, openssl);
+  assert_string_equal(s, "[\"openssl\",\"x509\",\"-in\",\"f\",\"-noout\","
+                         "\"-kfile\",\"k.txt\",\"-key\",\"k.pem\"]");
+  free(s);
+  char *curl[] = {"curl", "--cert", "c.pem", "-E", "c.pem:", "-w", "%{x}",
+                  "h"};
+  s = json_of(8, curl);
+  assert_string_equal(s, "[\"curl\",\"--cert\",\"c.pem\",\"-E\",\"c.pem:\","
+                         "\"-w\",\"%{x}\",\"h\"]");
+  free(s);
+  char *ht[] = {"htpasswd", "-c", "f", "bob"};
+  s = json_of(4, ht);
+  assert_string_equal(s, "[\"htpasswd\",\"-c\",\"f\",\"bob\"]");
+  free(s);
+  char *aws[] = {"aws", "configure", "set", "region", "eu-west-1"};
+  s = json_of(5, aws);
+  assert_string_equal(s, "[\"aws\",\"configure\",\"set\",\"region\","
+                         "\"eu-west-1\"]");
+  free(s);
+  char *aws2[] = {"aws", "s3", "cp", "token.txt", "s3://b/k"};
+  s = json_of(5, aws2);
+  assert_string_equal(s, "[\"aws\",\"s3\",\"cp\",\"token.txt\","
+                         "\"s3://b/k\"]");
+  free(s);
+  char *pw[] = {"tool", "--pwm", "x", "-hpw", "y", "--pw-file", "z"};
+  s = json_of(7, pw);
+  assert_string_equal(s, "[\"tool\",\"--pwm\",\"x\",\"-hpw\",\"y\","
+                         "\"--pw-file\",\"z\"]");
+  free(s);
+}
+
+/* The same inside a shell command: a registry login's -p, and not the
+ * port of a `docker run` after it; htpasswd's password quoted, in a
+ * command inside another's quotes, after -C COST; aws's value. */
+static void test_shell_commands_hide_more_programs_secrets(void **state) {
+  (void)state;
+  char *argv[] = {
+      "sh", "-c",
+      "docker login -u x -p r1 reg && docker run -p 80:80 img; ls -w 80; "
+      "curl -sE c.pem:r2 --cert=c.pem:r3 h; ldapsearch -xw r4 -b dc=x; "
+      "mongosh -p r5; sqlcmd -P r6; lftp -u bob,r7 h; smbclient -U "
+      "bob%r8 //h/s; openssl enc -kfile f -k r9; plink -pw r10 --pw=r11 h",
+      "htpasswd -b f bob 'r 12' && bash -c 'htpasswd -bC 10 f u r13' && "
+      "sort -k 2 f",
+      "aws configure set aws_secret_access_key r14 --profile p; aws "
+      "configure set region eu"};
+  char *s = json_of(5, argv);
+  assert_string_equal(
+      s, "[\"sh\",\"-c\",\"docker login -u x -p *** reg && docker run -p "
+         "80:80 img; ls -w 80; curl -sE c.pem:*** --cert=c.pem:*** h; "
+         "ldapsearch -xw *** -b dc=x; mongosh -p ***; sqlcmd -P ***; lftp "
+         "-u bob,*** h; smbclient -U bob%*** //h/s; openssl enc -kfile f "
+         "-k ***; plink -pw *** --pw=*** h\","
+         "\"htpasswd -b f bob '***' && bash -c 'htpasswd -bC 10 f u ***' "
+         "&& sort -k 2 f\","
+         "\"aws configure set aws_secret_access_key *** --profile p; aws "
+         "configure set region eu\"]");
+  free(s);
+}
+
 /* A JSON argument too long for the stack's copy is hidden whole: no
  * allocation on this path (a vfork child records argv). */
 static void test_a_long_json_argument_with_a_secret_is_hidden(void **state) {
@@ -393,6 +564,10 @@ int main(void) {
       cmocka_unit_test(test_password_options_of_other_tools_are_hidden),
       cmocka_unit_test(test_secret_fields_of_form_data_are_hidden),
       cmocka_unit_test(test_shell_commands_hide_clusters_and_tools),
+      cmocka_unit_test(test_password_options_of_more_programs_are_hidden),
+      cmocka_unit_test(test_secret_words_and_pw_options_are_hidden),
+      cmocka_unit_test(test_common_commands_keep_their_options),
+      cmocka_unit_test(test_shell_commands_hide_more_programs_secrets),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -120,7 +120,7 @@ int mida__conninfo_next_secret(const char *text, size_t *from, size_t *off,
   for (; text[i] != '\0'; i++) {
     size_t eq = 0;
     size_t n = word_start(text, i) ? word_name(text, i, &eq) : 0;
-    if (n > 0 && mida__secret_name(text + i, n)) {
+    if (n > 0 && mida__secret_option(text + i, n)) {
       *len = word_value(text, eq, off);
       *from = *off + *len;
       return 1;

@@ -145,6 +145,13 @@ int mida__secret_name(const char *name, size_t n) {
   return 0;
 }
 
+int mida__secret_option(const char *name, size_t n) {
+  size_t dashes = n > 0 && name[0] == '-' ? (n > 1 && name[1] == '-' ? 2 : 1)
+                                          : 0;
+  return (dashes > 0 && n == dashes + 2 && word_is(name + dashes, 2, "pw")) ||
+         mida__secret_name(name, n);
+}
+
 /* ---- JSON values ----------------------------------------------------- */
 
 /* The walker of mida__json_redact: reads one JSON value at *p (before

@@ -4,6 +4,7 @@
  */
 #include "core/shell_secret.h"
 
+#include "core/credentials.h"
 #include "core/redact.h"
 
 #include <string.h>
@@ -26,108 +27,6 @@ static size_t value_end(const char *t, size_t v, char quote) {
   return close != NULL ? (size_t)(close - t) : strlen(t);
 }
 
-/* A program whose options take secrets, by their letters. */
-struct secret_tool {
-  const char *name;          /* the program's name, or its names' start */
-  int prefix;                /* whether a name that goes on in letters, '-'
-                                or '_' is it too ("mysqldump") */
-  const char *flags;         /* letters of its options that take no
-                                value, which may come first in a cluster */
-  const char *user_password; /* letters whose value is USER:PASSWORD;
-                                with them, --user and --proxy-user */
-  const char *password;      /* letters whose value is a password */
-  const char *header;        /* letters whose value is a header */
-  int attached_only;         /* whether a password letter's value is only
-                                ever attached ("-pPW") */
-};
-
-/* The options of mysql's family that take no value in each of its
- * programs (-B, -s, -v, ...): "-Bsp" is -B -s -p. */
-#define MYSQL_FLAGS "ABCcEfHNnqstVvX"
-
-/* Bit k of a set of programs (mida__credentials_tool) is tools[k]. */
-static const struct secret_tool tools[] = {
-    /* curl's letters of no value are tool_getparam.c's ARG_NONE and
-     * ARG_BOOL ones; -b is its --cookie. */
-    {"curl", 0, "0123469#aBfgGhiIjJklLMnNOpqRsSvVZ", "uU", "b", "H", 0},
-    {"wget", 0, "", "uU", "", "", 0},
-    {"mysql", 1, MYSQL_FLAGS, "", "p", "", 1},
-    {"mariadb", 1, MYSQL_FLAGS, "", "p", "", 1},
-    {"sshpass", 0, "hVv", "", "p", "", 0},
-    {"redis-cli", 0, "", "", "a", "", 0},
-};
-
-#define TOOL_COUNT (sizeof tools / sizeof tools[0])
-
-unsigned mida__credentials_tool(const char *word, size_t n) {
-  const char *base = word;
-  for (size_t k = 0; k < n; k++)
-    if (word[k] == '/')
-      base = word + k + 1;
-  size_t b = n - (size_t)(base - word);
-  for (size_t k = 0; k < TOOL_COUNT; k++) {
-    size_t len = strlen(tools[k].name);
-    if (b >= len && strncmp(base, tools[k].name, len) == 0 &&
-        (b == len || (tools[k].prefix &&
-                      strspn(base + len, "abcdefghijklmnopqrstuvwxyz-_") ==
-                          b - len)))
-      return 1u << k;
-  }
-  return 0;
-}
-
-static int letter_in(char c, const char *letters) {
-  return c != '\0' && strchr(letters, c) != NULL;
-}
-
-/* mida__credentials_option for the one program tool. */
-static enum mida__secret_value tool_option(const struct secret_tool *tool,
-                                           const char *word, size_t n,
-                                           size_t *value) {
-  *value = n;
-  if (n < 2 || word[0] != '-')
-    return MIDA_VALUE_PLAIN;
-  if (word[1] == '-') {
-    const char *eq = memchr(word, '=', n);
-    size_t name = eq != NULL ? (size_t)(eq - word) : n;
-    if (tool->user_password[0] == '\0' ||
-        !((name == 6 && strncmp(word, "--user", 6) == 0) ||
-          (name == 12 && strncmp(word, "--proxy-user", 12) == 0)))
-      return MIDA_VALUE_PLAIN;
-    *value = eq != NULL ? name + 1 : n;
-    return MIDA_VALUE_USER_PASSWORD;
-  }
-  size_t k = 1;
-  while (k < n && letter_in(word[k], tool->flags))
-    k++;
-  if (k == n)
-    return MIDA_VALUE_PLAIN;
-  enum mida__secret_value kind =
-      letter_in(word[k], tool->user_password) ? MIDA_VALUE_USER_PASSWORD
-      : letter_in(word[k], tool->password)    ? MIDA_VALUE_PASSWORD
-      : letter_in(word[k], tool->header)      ? MIDA_VALUE_HEADER
-                                              : MIDA_VALUE_PLAIN;
-  if (k + 1 < n)
-    *value = k + 1;
-  else if (kind == MIDA_VALUE_PASSWORD && tool->attached_only)
-    return MIDA_VALUE_PLAIN;
-  return kind;
-}
-
-enum mida__secret_value mida__credentials_option(unsigned tools_named,
-                                                 const char *word, size_t n,
-                                                 size_t *value) {
-  *value = n;
-  for (size_t k = 0; k < TOOL_COUNT; k++) {
-    enum mida__secret_value kind =
-        (tools_named >> k) & 1u ? tool_option(&tools[k], word, n, value)
-                                : MIDA_VALUE_PLAIN;
-    if (kind != MIDA_VALUE_PLAIN)
-      return kind;
-  }
-  return MIDA_VALUE_PLAIN;
-}
-
 /* The length of the name of a header at text + i, "NAME:" (not a URL's
  * "NAME://"), when the name looks like a secret's; 0 if there is none. */
 static size_t secret_header_name(const char *text, size_t i) {
@@ -138,25 +37,86 @@ static size_t secret_header_name(const char *text, size_t i) {
   return n;
 }
 
-/* The programs of mida__credentials_tool that the words of text before
- * end name. */
-static unsigned tools_before(const char *text, size_t end) {
-  unsigned named = 0;
-  for (size_t i = 0; i < end && text[i] != '\0'; i++) {
-    if (!word_starts(text, i))
-      continue;
-    size_t n = strcspn(text + i, WORD_ENDS "'\"");
-    named |= mida__credentials_tool(text + i, n);
-    i += n > 0 ? n - 1 : 0;
+/* Most words read after a program that takes a secret as a word: its
+ * secret comes among its first. */
+#define POSITIONAL_WORDS 32
+
+/* The secret word (core/credentials.h) among the words after the one
+ * that ends at text + i and names a program that takes one (htpasswd's
+ * password, aws's value of a secret key), with c what the words up to
+ * there named. The words are read as the shell splits them, a quoted one
+ * whole (its inside is the value), up to the end of the command (one of
+ * ;&|() or a new line) or of the quote that it stands in (`bash -c
+ * '...'`). Sets *off and *len and returns 1, or returns 0. */
+static int positional_secret(const char *text, size_t i,
+                             struct mida__credentials c, size_t *off,
+                             size_t *len) {
+  for (int w = 0; w < POSITIONAL_WORDS; w++) {
+    i += strspn(text + i, " \t");
+    if (text[i] == '\0' || strchr(";&|()\n", text[i]) != NULL)
+      return 0;
+    char quote = is_quote(text[i]) ? text[i] : 0;
+    size_t v = i + (quote != 0), at;
+    size_t end = quote != 0 ? value_end(text, v, quote)
+                            : v + strcspn(text + v, WORD_ENDS "'\"");
+    mida__credentials_word(&c, text + v, end - v, &at);
+    if (c.by_position && end > v) {
+      *off = v;
+      *len = end - v;
+      return 1;
+    }
+    if (quote == 0 && is_quote(text[end]))
+      return 0; /* the quote of a command inside another ends */
+    i = quote != 0 && text[end] != '\0' ? end + 1 : end;
   }
-  return named;
+  return 0;
+}
+
+/* No secret word is pending (struct reading). */
+#define NO_WORD ((size_t)-1)
+
+/* A shell text read byte after byte: what its words named, in which
+ * quote the byte stands (outside any, one of ;&|( or a new line ends a
+ * command, and the programs named before count no more: `mongosh -p X;
+ * plink -pw Y`), and the first secret word (positional_secret) that
+ * ends past floor. */
+struct reading {
+  struct mida__credentials named;
+  char quote;
+  int escaped;
+  size_t floor;
+  size_t word_off, word_len; /* word_off NO_WORD: none */
+};
+
+/* Reads the byte at text + i into r (bytes are read in order). */
+static void read_byte(const char *text, size_t i, struct reading *r) {
+  char ch = text[i];
+  if (r->escaped)
+    r->escaped = 0;
+  else if (ch == '\\' && r->quote != '\'')
+    r->escaped = 1;
+  else if (r->quote != 0)
+    r->quote = ch == r->quote ? 0 : r->quote;
+  else if (is_quote(ch))
+    r->quote = ch;
+  else if (strchr(";&|(\n", ch) != NULL)
+    r->named = (struct mida__credentials){0};
+  if (!word_starts(text, i))
+    return;
+  size_t n = strcspn(text + i, WORD_ENDS "'\""), o, l;
+  if (mida__credentials_name(&r->named, text + i, n) &&
+      positional_secret(text, i + n, r->named, &o, &l) && o + l > r->floor &&
+      (r->word_off == NO_WORD || o < r->word_off)) {
+    r->word_off = o;
+    r->word_len = l;
+  }
 }
 
 /* The secret in the value of an option of the programs named at text +
  * i, when the word there is one (mida__credentials_option): its value
  * attached, or the next word, either possibly quoted. Sets *off, *len
  * and *past (the end of the value) and returns 1, or returns 0. */
-static int tool_option_secret(unsigned named, const char *text, size_t i,
+static int tool_option_secret(uint32_t named, const char *text, size_t i,
                               size_t *off, size_t *len, size_t *past) {
   size_t word = strcspn(text + i, WORD_ENDS), at;
   enum mida__secret_value kind =
@@ -169,19 +129,8 @@ static int tool_option_secret(unsigned named, const char *text, size_t i,
   char quote = 0;
   if (is_quote(text[v]))
     quote = text[v++];
-  size_t end = value_end(text, v, quote), start = v;
-  if (kind == MIDA_VALUE_USER_PASSWORD) {
-    const char *colon = memchr(text + v, ':', end - v);
-    if (colon == NULL)
-      start = end;
-    else if (colon > text + v && colon + 1 == text + end)
-      start = v; /* "KEY:" */
-    else
-      start = (size_t)(colon - text) + 1;
-  } else if (kind == MIDA_VALUE_HEADER) {
-    size_t n = secret_header_name(text, v);
-    start = n > 0 ? v + n + 1 + strspn(text + v + n + 1, " \t") : end;
-  }
+  size_t end = value_end(text, v, quote);
+  size_t start = v + mida__credentials_secret(kind, text + v, end - v);
   if (start >= end)
     return 0;
   *off = start;
@@ -192,21 +141,33 @@ static int tool_option_secret(unsigned named, const char *text, size_t i,
 
 int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
                             size_t *len) {
-  unsigned named = tools_before(text, *from);
+  struct reading r = {.floor = *from, .word_off = NO_WORD};
+  for (size_t i = 0; i < *from && text[i] != '\0'; i++)
+    read_byte(text, i, &r);
+  if (r.word_off != NO_WORD && r.word_off < *from) { /* partly hidden */
+    r.word_len -= *from - r.word_off;
+    r.word_off = *from;
+  }
   for (size_t i = *from; text[i] != '\0'; i++) {
-    if (!word_starts(text, i))
-      continue;
+    if (i == r.word_off) {
+      *off = r.word_off;
+      *len = r.word_len;
+      *from = r.word_off + r.word_len;
+      return 1;
+    }
     /* A word that names a program may hold a secret too: its basename
      * alone names it ("X-Api-Key:k:/usr/bin/curl"). */
-    named |=
-        mida__credentials_tool(text + i, strcspn(text + i, WORD_ENDS "'\""));
+    read_byte(text, i, &r);
+    if (!word_starts(text, i))
+      continue;
     size_t past;
-    if (named != 0 && tool_option_secret(named, text, i, off, len, &past)) {
+    if (r.named.named != 0 &&
+        tool_option_secret(r.named.named, text, i, off, len, &past)) {
       *from = past;
       return 1;
     }
     size_t n = strspn(text + i, MIDA_NAME_CHARS);
-    if (n == 0 || !mida__secret_name(text + i, n))
+    if (n == 0 || !mida__secret_option(text + i, n))
       continue;
     size_t v;
     char quote = 0;

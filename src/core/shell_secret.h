@@ -23,12 +23,16 @@
  *   - a JSON member whose name looks like a secret's, "NAME": VALUE (or
  *     with single quotes): its value, to its closing quote, or up to a
  *     ',', '}' or ']' when it is not a string;
- *   - after a word that names a program of mida__credentials_tool
- *     ("curl", "/usr/bin/mysql"), the value of its secret options, as
- *     mida__credentials_option reads them ("-su alice:***",
+ *   - after a word that names a program of core/credentials.h ("curl",
+ *     "/usr/bin/mysql", "docker" then "login"), the value of its secret
+ *     options, as mida__credentials_option reads them ("-su alice:***",
  *     "--user=alice:***", "-p***", "sshpass -p ***"): those of every
- *     such program named before them (`sudo curl ...`, `sshpass -p ***
- *     mysql -p***`).
+ *     such program named before them in the same command (`sudo curl
+ *     ...`, `sshpass -p *** mysql -p***`; a ;&|( or a new line outside
+ *     quotes ends a command), and its secret word (htpasswd's password
+ *     after -b, aws's value after "aws_secret_access_key"), counted
+ *     among the words after it as the shell splits them, a quoted one
+ *     whole.
  *
  * A word starts at the start of the text, or after white space, one of
  * ;&|(, a quote or an '='. Quotes are not paired: a word that merely
@@ -45,36 +49,5 @@
  * returns 1; returns 0 when none is left. No allocation. */
 int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
                             size_t *len);
-
-/* What the value of a program's option holds, as mida hides it. */
-enum mida__secret_value {
-  MIDA_VALUE_PLAIN = 0,     /* nothing secret */
-  MIDA_VALUE_USER_PASSWORD, /* "USER:PASSWORD": what follows the ':';
-                               all of "KEY:", an API key as the user */
-  MIDA_VALUE_PASSWORD,      /* all of it */
-  MIDA_VALUE_HEADER         /* "NAME: VALUE": VALUE when NAME is secret */
-};
-
-/* The programs whose options take secrets under names that do not look
- * like a secret's (curl's -u, mysql's -p), as bits of a set: the one
- * that the n bytes at word name, as a command or by its path ("curl",
- * "/usr/bin/mysql"), or 0 when it is none of them: curl, wget, mysql and
- * mariadb with their tools ("mysqldump", "mariadb-dump"), sshpass and
- * redis-cli. core/argv.c asks it of each argument, the finder above of
- * each word, and reads the options after them with the programs of all
- * the words before: `sudo curl -o /tmp/mysql -u ...` still runs curl. */
-unsigned mida__credentials_tool(const char *word, size_t n);
-
-/* What the value of the option word (its n bytes) of one of the programs
- * in tools holds: of a short option alone or last in a cluster of ones
- * that take no value ("-u", "-su" for -s -u), or, for a program with
- * USER:PASSWORD options, of --user and --proxy-user. Sets *value to
- * where the value starts in word when it is attached ("-sualice:pw",
- * "--user=alice:pw", "-pPW"), else to n: the value is then the next
- * word. mysql's -p takes its value attached only ("-p DB" names a
- * database). */
-enum mida__secret_value mida__credentials_option(unsigned tools,
-                                                 const char *word, size_t n,
-                                                 size_t *value);
 
 #endif /* MIDA_CORE_SHELL_SECRET_H */

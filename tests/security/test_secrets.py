@@ -266,6 +266,58 @@ def test_recorded_argv_hides_option_clusters_and_tools_passwords(
     assert by_program["redis-cli"][1:] == ["-a", "***", "ping"], argvs
 
 
+def test_recorded_argv_hides_passwords_of_logins_ldap_samba_htpasswd(
+        tmp_path, mida_bin):
+    """curl's -E FILE:PASSWORD, `docker login -p`, ldapsearch's -w,
+    smbclient's -U USER%PASSWORD, sqlcmd's -P, openssl's -k, htpasswd's
+    password after -b and aws's `configure set` value of a secret key, in
+    the shell command that ran them and in each program's own argv: they
+    were recorded whole. `docker run -p 80:80` keeps its port."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("curl", "docker", "ldapsearch", "smbclient", "sqlcmd",
+                 "openssl", "htpasswd", "aws"):
+        (bin_dir / tool).symlink_to("/bin/echo")
+    command = ("curl -sE c.pem:lgpw1 https://h && docker login -u bob -p "
+               "lgpw2 reg && docker run -p 80:80 img && ldapsearch -x -w "
+               "lgpw3 -b dc=x && smbclient //h/s -U bob%lgpw4 && sqlcmd -P "
+               "lgpw5 && openssl enc -k lgpw6 -in f && htpasswd -bc f bob "
+               "lgpw7 && aws configure set aws_secret_access_key lgpw8")
+    env = clean_env()
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}"
+    store = tmp_path / "sh.db"
+    r = subprocess.run([mida_bin, "run", "--store", str(store), "--", "sh",
+                        "-c", command], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "lgpw" in r.stdout  # the commands themselves saw them whole
+    db = sqlite3.connect(store)
+    texts = [u for (u,) in db.execute("SELECT used FROM task")]
+    texts += [m for (m,) in db.execute("SELECT metadata FROM workflow")]
+    db.close()
+    for t in texts:
+        assert "lgpw" not in (t or ""), t
+    argvs = [json.loads(t)["argv"] for t in texts if t and "argv" in t]
+    assert ["sh", "-c", command.replace("lgpw1", "***")
+            .replace("lgpw2", "***").replace("lgpw3", "***")
+            .replace("lgpw4", "***").replace("lgpw5", "***")
+            .replace("lgpw6", "***").replace("lgpw7", "***")
+            .replace("lgpw8", "***")] in argvs, argvs
+    expected = [
+        ["curl", "-sE", "c.pem:***", "https://h"],
+        ["docker", "login", "-u", "bob", "-p", "***", "reg"],
+        ["docker", "run", "-p", "80:80", "img"],
+        ["ldapsearch", "-x", "-w", "***", "-b", "dc=x"],
+        ["smbclient", "//h/s", "-U", "bob%***"],
+        ["sqlcmd", "-P", "***"],
+        ["openssl", "enc", "-k", "***", "-in", "f"],
+        ["htpasswd", "-bc", "f", "bob", "***"],
+        ["aws", "configure", "set", "aws_secret_access_key", "***"],
+    ]
+    for argv in expected:
+        assert argv in argvs, (argv, argvs)
+
+
 def test_recorded_shell_command_hides_secret_options_and_headers(
         tmp_path, mida_bin):
     """`sh -c 'CMD'` is recorded with CMD as one argument: a secret
