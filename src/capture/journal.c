@@ -92,6 +92,10 @@ typedef struct seg_header {
   _Atomic uint64_t records; /* frames committed, PAD excluded */
   _Atomic uint64_t releasing; /* the head a reader is clearing up to */
   _Atomic uint64_t flags;     /* SEG_TAILABLE */
+  _Atomic uint64_t dropped_before; /* the journal's drops before this
+                                      segment, the carried included */
+  _Atomic uint64_t corrupt_before; /* corrupt regions its reader counted
+                                      in the earlier segments */
 } seg_header;
 
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "atomic u64 must be plain");
@@ -106,6 +110,8 @@ _Static_assert(offsetof(seg_header, corrupt) == 160, "header layout");
 _Static_assert(offsetof(seg_header, records) == 168, "header layout");
 _Static_assert(offsetof(seg_header, releasing) == 176, "header layout");
 _Static_assert(offsetof(seg_header, flags) == 184, "header layout");
+_Static_assert(offsetof(seg_header, dropped_before) == 192, "header layout");
+_Static_assert(offsetof(seg_header, corrupt_before) == 200, "header layout");
 _Static_assert(sizeof(seg_header) <= MIDA_JOURNAL_HEADER_BYTES, "header");
 
 static const char SEG_MAGIC[8] = {'M', 'I', 'D', 'A', 'J', 'R', 'N', '1'};
@@ -164,6 +170,9 @@ struct mida__journal {
                                  drop until mida__journal_maintain() clears
                                  it */
   _Atomic uint64_t unjournaled; /* records dropped with no segment at all */
+  _Atomic uint64_t dropped_total; /* every record dropped, in a segment or
+                                     none, and those carried in
+                                     (mida__journal_carry_dropped) */
   uint64_t space_failures;      /* segments that could not be made (lock) */
   int space_rc;                 /* why the last one failed, or MIDA_OK (lock) */
   char space_err[256];          /* its message (lock) */
@@ -423,6 +432,29 @@ static void drop_and_advance(uint8_t *ring, uint64_t size, seg_header *hdr,
 
 /* ---- segments of the live journal ------------------------------------- */
 
+/* The corrupt regions the journal's reader counted in its segments so
+ * far: those removed or handed off, and those in the queue. Called at
+ * open or with j->lock held. */
+static uint64_t corrupt_so_far(const mida__journal *j) {
+  uint64_t n = j->retired_corrupt;
+  for (const segment *s = j->queue_head; s != NULL; s = s->next)
+    n += atomic_load_explicit(&s->hdr->corrupt, memory_order_relaxed);
+  return n;
+}
+
+/* Counts a record dropped in segment header h. */
+static void count_drop(mida__journal *j, seg_header *h) {
+  atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&j->dropped_total, 1, memory_order_relaxed);
+}
+
+/* The header of a new segment, before the file is linked. Its
+ * dropped_before and corrupt_before are the journal's running totals, so
+ * that a reader of any one segment (a recovery) can tell the store the
+ * journal's total so far: the largest of them, which the store keeps, is
+ * the sum over the segments, however often a segment is shipped. A drop
+ * that a writer counts in the segment being replaced while this one is
+ * made counts there only. */
 static void init_header(mida__journal *j, seg_header *h, uint64_t seq,
                         uint64_t ring) {
   memcpy(h->magic, SEG_MAGIC, sizeof h->magic);
@@ -444,6 +476,12 @@ static void init_header(mida__journal *j, seg_header *h, uint64_t seq,
   atomic_store_explicit(&h->records, 0, memory_order_relaxed);
   atomic_store_explicit(&h->releasing, 0, memory_order_relaxed);
   atomic_store_explicit(&h->flags, j->handoff ? SEG_TAILABLE : 0,
+                        memory_order_relaxed);
+  atomic_store_explicit(&h->dropped_before,
+                        atomic_load_explicit(&j->dropped_total,
+                                             memory_order_relaxed),
+                        memory_order_relaxed);
+  atomic_store_explicit(&h->corrupt_before, corrupt_so_far(j),
                         memory_order_relaxed);
 }
 
@@ -776,6 +814,9 @@ static bool retire_front(mida__journal *j) {
   if (next != NULL) {
     j->queue_head = next;
     segment_retire(j, seg);
+    /* Every corrupt region of the earlier segments is counted now. */
+    atomic_store_explicit(&next->hdr->corrupt_before, j->retired_corrupt,
+                          memory_order_relaxed);
   }
   pthread_mutex_unlock(&j->lock);
   return next != NULL;
@@ -842,6 +883,8 @@ static void hand_off_sealed(mida__journal *j) {
         atomic_load_explicit(&h->records, memory_order_relaxed);
     j->retired_dropped +=
         atomic_load_explicit(&h->dropped, memory_order_relaxed);
+    j->retired_corrupt +=
+        atomic_load_explicit(&h->corrupt, memory_order_relaxed);
     ring_reserve(seg);
     /* A mapping of the file keeps its open file description, and with it
      * the lock, alive: the header page becomes a private copy (a stale
@@ -893,7 +936,7 @@ static int spill(mida__journal *j, segment *seg) {
   /* Another writer found no room a moment ago: no second attempt until
    * the reader clears the flag (mida__journal_maintain). */
   if (atomic_load_explicit(&j->space_blocked, memory_order_relaxed)) {
-    atomic_fetch_add_explicit(&seg->hdr->dropped, 1, memory_order_relaxed);
+    count_drop(j, seg->hdr);
     rc = MIDA_EFULL;
     goto out;
   }
@@ -905,7 +948,7 @@ static int spill(mida__journal *j, segment *seg) {
       j->free_list = reuse;
     }
     note_no_room(j, made);
-    atomic_fetch_add_explicit(&seg->hdr->dropped, 1, memory_order_relaxed);
+    count_drop(j, seg->hdr);
     rc = MIDA_EFULL;
     goto out;
   }
@@ -1076,6 +1119,7 @@ int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
     if (seg == NULL) {
       /* No segment could be made yet (no room, a read-only spool). */
       atomic_fetch_add_explicit(&j->unjournaled, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&j->dropped_total, 1, memory_order_relaxed);
       return MIDA_EFULL;
     }
     seg_header *h = seg->hdr;
@@ -1112,7 +1156,7 @@ int mida__journal_reserve(mida__journal *j, uint16_t type, size_t payload_len,
     if (full) {
       if (j->policy == MIDA_FULL_DROP ||
           atomic_load_explicit(&j->space_blocked, memory_order_relaxed)) {
-        atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
+        count_drop(j, h);
         return MIDA_EFULL;
       }
       int rc = spill(j, seg);
@@ -1191,6 +1235,19 @@ void mida__journal_stats_get(mida__journal *j, mida__journal_stats *out) {
     out->backlog += t > head ? t - head : 0;
   }
   pthread_mutex_unlock(&j->lock);
+}
+
+void mida__journal_carry_dropped(mida__journal *j, uint64_t dropped) {
+  pthread_mutex_lock(&j->lock);
+  atomic_fetch_add_explicit(&j->dropped_total, dropped, memory_order_relaxed);
+  for (segment *s = j->queue_head; s != NULL; s = s->next)
+    atomic_fetch_add_explicit(&s->hdr->dropped_before, dropped,
+                              memory_order_relaxed);
+  pthread_mutex_unlock(&j->lock);
+}
+
+uint64_t mida__journal_dropped_total(const mida__journal *j) {
+  return atomic_load_explicit(&j->dropped_total, memory_order_relaxed);
 }
 
 uint64_t mida__journal_segments_made(const mida__journal *j) {
@@ -1873,6 +1930,16 @@ uint64_t mida__orphan_corrupt(const mida__orphan *o) {
 
 uint64_t mida__orphan_dropped(const mida__orphan *o) {
   return atomic_load_explicit(&o->hdr->dropped, memory_order_relaxed);
+}
+
+uint64_t mida__orphan_dropped_total(const mida__orphan *o) {
+  return atomic_load_explicit(&o->hdr->dropped_before, memory_order_relaxed) +
+         mida__orphan_dropped(o);
+}
+
+uint64_t mida__orphan_corrupt_total(const mida__orphan *o) {
+  return atomic_load_explicit(&o->hdr->corrupt_before, memory_order_relaxed) +
+         mida__orphan_corrupt(o);
 }
 
 bool mida__orphan_salvaged(const mida__orphan *o) {

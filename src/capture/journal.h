@@ -67,6 +67,23 @@
  *                 to it by the next reader (0 in older files: ignored)
  *      184     8  flags: bit 0, TAILABLE: the writer's reader is another
  *                 process, which may read the segment while it lives
+ *      192     8  dropped_before: records the journal dropped before this
+ *                 segment was made (in earlier segments, in none, and
+ *                 those carried in from the images of its process before
+ *                 an exec); set when the segment is made (0 in older
+ *                 files)
+ *      200     8  corrupt_before: corrupt regions the journal's own reader
+ *                 counted in earlier segments; set when the segment is
+ *                 made, and again when the one before it is removed (0 in
+ *                 older files)
+ *
+ * dropped and corrupt count this segment's alone (their sum over the
+ * spool's files is `mida stats`'s); dropped_before + dropped is the
+ * journal's running total up to this segment, which recovery sends the
+ * store as the writer's counter "dropped": the store keeps the largest
+ * value of a counter, so a segment shipped twice counts once and the
+ * journal's last segment gives the sum over all of them (each segment's
+ * own count, sent alone until 2026-12-07, showed the largest).
  *
  * A reader of a live segment (mida__tail_open) holds an open file
  * description lock (F_OFD_SETLK) on byte 4095 of the header while it
@@ -211,6 +228,18 @@ void mida__journal_stats_get(mida__journal *j, mida__journal_stats *out);
  * held by the thread a signal interrupted (the preload library's _exit). */
 uint64_t mida__journal_segments_made(const mida__journal *j);
 
+/* Counts dropped records that the journal did not drop itself: those of
+ * the images of this process before its exec (the preload library,
+ * src/preload/counts.c), so that the dropped_before of its segments, and
+ * what recovery sends from them, are the process's running total. Not
+ * in the stats' dropped. Thread-safe. */
+void mida__journal_carry_dropped(mida__journal *j, uint64_t dropped);
+
+/* Every record the journal dropped, and those carried in: the value of
+ * the writer's counter "dropped" in the store. Without the journal's lock,
+ * as mida__journal_segments_made. */
+uint64_t mida__journal_dropped_total(const mida__journal *j);
+
 /* The host name and pid the journal was opened with, and its start (ns
  * since the epoch, as in its segments' names). */
 const char *mida__journal_host(const mida__journal *j);
@@ -342,6 +371,13 @@ int64_t mida__orphan_start_ns(const mida__orphan *o);
 /* Frames skipped as corrupt so far, and records the writer dropped. */
 uint64_t mida__orphan_corrupt(const mida__orphan *o);
 uint64_t mida__orphan_dropped(const mida__orphan *o);
+
+/* The same counts of the writer's journal up to the end of this segment:
+ * its earlier segments' (the header's dropped_before, corrupt_before) and
+ * this one's. The largest over a journal's segments is the sum over them
+ * (what recovery sends the store, which keeps the largest). */
+uint64_t mida__orphan_dropped_total(const mida__orphan *o);
+uint64_t mida__orphan_corrupt_total(const mida__orphan *o);
 
 /* Whether the segment's head or tail was damaged, so that its frames were
  * found by a scan of the whole ring (see "Damaged headers" above). */

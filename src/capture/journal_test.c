@@ -671,6 +671,97 @@ static void test_open_creates_missing_spool_dirs(void **state) {
 
 /* ---- orphans ------------------------------------------------------------ */
 
+/* Appends records first..first+2 with the middle one spoilt after its
+ * commit, and reads them all: the reader counts one corrupt region.
+ * Returns the index after them. */
+static uint64_t append_damaged_and_read(mida__journal *j, uint64_t first) {
+  assert_int_equal(append_record(j, first), MIDA_OK);
+  mida__slot slot;
+  assert_int_equal(mida__journal_reserve(j, type_of(first + 1),
+                                         payload_len(first + 1), &slot),
+                   MIDA_OK);
+  fill_payload(slot.payload, payload_len(first + 1), first + 1);
+  mida__journal_commit(j, &slot);
+  assert_int_equal(append_record(j, first + 2), MIDA_OK);
+  flip_payload_byte(&slot);
+  mida__frame frames[64];
+  uint64_t mark;
+  size_t n;
+  while ((n = mida__journal_peek(j, frames, 64, &mark)) > 0)
+    mida__journal_release(j, mark);
+  return first + 3;
+}
+
+/* Opens the only segment file of dir as an orphan. */
+static mida__orphan *only_orphan(const char *dir) {
+  path_list l;
+  list_segments(dir, &l);
+  assert_int_equal(l.count, 1);
+  mida__orphan *o = NULL;
+  char err[256] = "";
+  if (mida__orphan_open(l.paths[0], &o, err, sizeof err) != MIDA_OK)
+    fail_msg("orphan_open: %s", err);
+  free_paths(&l);
+  return o;
+}
+
+/* A journal's reader counts a corrupt frame in its first segment and
+ * one in its second, then its process dies: the second segment, all that
+ * is left, says 2 for the journal up to its end (what recovery sends as
+ * the counter "corrupt"), 1 of them its own. */
+static void test_a_segment_carries_the_corrupt_count_before_it(void **state) {
+  const char *dir = *state;
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    mida__journal *j = open_journal(dir, SMALL_RING, MIDA_FULL_SPILL);
+    uint64_t i = append_damaged_and_read(j, 0);
+    mida__journal_stats st;
+    do {
+      if (append_record(j, i++) != MIDA_OK)
+        _exit(3);
+      mida__journal_stats_get(j, &st);
+    } while (st.segments < 2);
+    append_damaged_and_read(j, i);
+    mida__journal_stats_get(j, &st);
+    _exit(st.corrupt == 2 ? 0 : 4); /* no close: as if killed */
+  }
+  int status = 0;
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  mida__orphan *o = only_orphan(dir);
+  assert_int_equal(mida__orphan_corrupt(o), 1);
+  assert_int_equal(mida__orphan_corrupt_total(o), 2);
+  mida__orphan_close(o, true);
+}
+
+/* Drops carried into a journal (an exec's new image, the preload
+ * library's) are in its segments' totals and not in its own counts. */
+static void test_carried_drops_are_in_the_segments_totals(void **state) {
+  const char *dir = *state;
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    mida__journal *j = open_journal(dir, SMALL_RING, MIDA_FULL_SPILL);
+    mida__journal_carry_dropped(j, 7);
+    mida__journal_stats st;
+    mida__journal_stats_get(j, &st);
+    _exit(st.dropped == 0 && mida__journal_dropped_total(j) == 7 ? 0 : 4);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  mida__spool_stats ss;
+  assert_int_equal(mida__spool_segment_stats(dir, &ss), MIDA_OK);
+  assert_int_equal(ss.dropped, 0);
+  mida__orphan *o = only_orphan(dir);
+  assert_int_equal(mida__orphan_dropped(o), 0);
+  assert_int_equal(mida__orphan_dropped_total(o), 7);
+  mida__orphan_close(o, true);
+}
+
 static void test_orphan_of_crashed_child_is_recovered(void **state) {
   const char *dir = *state;
   const uint64_t n = 800; /* more than one ring: two segments */
@@ -1250,6 +1341,8 @@ int main(void) {
       T(test_ring_wraps_many_laps_in_order),
       T(test_spill_rolls_to_new_segment_without_loss),
       T(test_drop_policy_counts_and_returns_efull),
+      T(test_a_segment_carries_the_corrupt_count_before_it),
+      T(test_carried_drops_are_in_the_segments_totals),
       T(test_payload_over_quarter_ring_is_too_big),
       T(test_ring_size_is_rounded_up),
       T(test_concurrent_appends_seen_once_in_order),

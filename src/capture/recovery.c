@@ -283,9 +283,11 @@ static int flush_group(recovery *r) {
       rc = put_counters(r, &origin, p->undecodable, 0, 0);
       continue;
     }
+    /* The journal's totals up to this segment (journal.h): of which
+     * the store keeps the largest, the sum over its segments. */
     rc = put_counters(r, &origin,
-                      mida__orphan_corrupt(p->orphan) + p->undecodable,
-                      mida__orphan_dropped(p->orphan),
+                      mida__orphan_corrupt_total(p->orphan) + p->undecodable,
+                      mida__orphan_dropped_total(p->orphan),
                       mida__orphan_salvaged(p->orphan) ? 1 : 0);
   }
   if (rc == MIDA_OK)

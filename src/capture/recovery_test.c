@@ -35,6 +35,7 @@
  * drops what was pending, as a store's rollback would. */
 typedef struct memory_sink {
   mida__sink base;
+  int64_t dropped;  /* the largest counter "dropped" put, as a store keeps */
   unsigned pending[MIDA_REC_TYPE_COUNT];
   unsigned durable[MIDA_REC_TYPE_COUNT];
   int syncs;        /* commits asked, with records pending or not */
@@ -48,9 +49,15 @@ static int memory_put(mida__sink *base, const mida__rec *recs, size_t n,
                       const mida__origin *origin) {
   (void)origin;
   memory_sink *m = (memory_sink *)base;
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n; i++) {
     if (recs[i].type < MIDA_REC_TYPE_COUNT)
       m->pending[recs[i].type]++;
+    const mida__str *key = &recs[i].f[MIDA_F_KEY].v.str;
+    if (recs[i].type == MIDA_REC_COUNTER && key->len == 7 &&
+        memcmp(key->ptr, "dropped", 7) == 0 &&
+        recs[i].f[MIDA_F_VALUE_I].v.i64 > m->dropped)
+      m->dropped = recs[i].f[MIDA_F_VALUE_I].v.i64;
+  }
   return MIDA_OK;
 }
 
@@ -139,7 +146,157 @@ static int segments_in(const char *dir) {
   return n;
 }
 
+/* A segment's bytes on disk with 64 KiB rings. */
+#define SEGMENT_BYTES (MIDA_JOURNAL_HEADER_BYTES + 64 * 1024)
+
+/* Appends COUNTER records to j until `more` of them were dropped;
+ * returns the records dropped. */
+static uint64_t append_until_dropped(mida__journal *j, uint64_t more) {
+  uint64_t dropped = 0;
+  mida__rec rec;
+  mida__rec_counter(&rec, NULL, 0, "x", 1);
+  while (dropped < more) {
+    mida__slot slot;
+    int rc = mida__journal_reserve(j, rec.type, mida__rec_encoded_size(&rec),
+                                   &slot);
+    if (rc == MIDA_EFULL) {
+      dropped++;
+      continue;
+    }
+    if (rc != MIDA_OK)
+      _exit(5);
+    mida__rec_encode(&rec, slot.payload, slot.len);
+    mida__journal_commit(j, &slot);
+  }
+  return dropped;
+}
+
+/* Leaves in dir the journal of a child that ran out of room twice, as a
+ * program that keeps running on a full disk: its spool (MIDA_SPOOL_MAX of
+ * two segments, one taken by another file) holds its first segment and
+ * no second, so it drops records there; the other file goes, it goes on
+ * in a second segment, fills it and drops records there too; then it
+ * dies. Returns the records it dropped in all. */
+static uint64_t leave_journal_that_dropped_twice(const char *dir) {
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    char filler[1024];
+    snprintf(filler, sizeof filler, "%s/filler.mj.tmp", dir);
+    int fd = open(filler, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || posix_fallocate(fd, 0, SEGMENT_BYTES) != 0)
+      _exit(2);
+    close(fd);
+    mida__journal *j = NULL;
+    if (mida__journal_open(dir, 64 * 1024, MIDA_FULL_SPILL, 2 * SEGMENT_BYTES,
+                           "drophost", getpid(), &j, NULL, 0) != MIDA_OK)
+      _exit(3);
+    uint64_t dropped = append_until_dropped(j, 50);
+    unlink(filler);
+    /* The journal tries a new segment again a second after it found no
+     * room (mida__journal_maintain). */
+    mida__journal_maintain(j);
+    struct timespec second = {1, 100 * 1000 * 1000};
+    nanosleep(&second, NULL);
+    mida__journal_maintain(j);
+    dropped += append_until_dropped(j, 80);
+    if (write(fds[1], &dropped, sizeof dropped) != (ssize_t)sizeof dropped)
+      _exit(4);
+    _exit(0); /* no close: as if killed */
+  }
+  close(fds[1]);
+  uint64_t dropped = 0;
+  assert_int_equal(read(fds[0], &dropped, sizeof dropped), sizeof dropped);
+  close(fds[0]);
+  int status = 0;
+  assert_int_equal(waitpid(child, &status, 0), child);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  return dropped;
+}
+
+/* The segment files (*.mj) of dir, read whole, to put back later. */
+typedef struct saved_segments {
+  char names[4][256];
+  char *bytes[4];
+  size_t len[4];
+  int n;
+} saved_segments;
+
+static void save_segments(const char *dir, saved_segments *s) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  s->n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (len <= 3 || strcmp(e->d_name + len - 3, ".mj") != 0)
+      continue;
+    assert_true(s->n < 4 && len < sizeof s->names[0]);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    s->bytes[s->n] = malloc((size_t)st.st_size);
+    assert_non_null(s->bytes[s->n]);
+    assert_int_equal(read(fd, s->bytes[s->n], (size_t)st.st_size),
+                     st.st_size);
+    close(fd);
+    s->len[s->n] = (size_t)st.st_size;
+    memcpy(s->names[s->n++], e->d_name, len + 1);
+  }
+  closedir(d);
+}
+
+static void restore_segments(const char *dir, saved_segments *s) {
+  for (int i = 0; i < s->n; i++) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, s->names[i]);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, s->bytes[i], s->len[i]), s->len[i]);
+    close(fd);
+    free(s->bytes[i]);
+  }
+}
+
 /* ---- tests --------------------------------------------------------------- */
+
+/* A writer that dropped records in two segments is counted in the store
+ * (counter "dropped") with their sum, once: until 2026-12-07 each
+ * segment's count was sent alone, and the store, which keeps the largest
+ * value of a counter, showed the larger. Shipped twice (a recovery
+ * killed between its commit and the removal of the files), the segments
+ * count once; the spool's sum of its segments' counts (mida stats) counts
+ * each drop once too. */
+static void test_drops_in_two_segments_add_up_once(void **state) {
+  const char *dir = *state;
+  uint64_t dropped = leave_journal_that_dropped_twice(dir);
+  mida__spool_stats ss;
+  assert_int_equal(mida__spool_segment_stats(dir, &ss), MIDA_OK);
+  assert_int_equal(ss.segments, 2);
+  assert_int_equal(ss.dropped, dropped);
+  saved_segments saved;
+  save_segments(dir, &saved);
+  memory_sink m = {.base = {.methods = &memory_methods}};
+  mida__recover_stats st;
+  char err[256] = "";
+  assert_int_equal(mida__recover_spool(dir, &m.base, &st, err, sizeof err),
+                   MIDA_OK);
+  assert_int_equal(st.segments, 2);
+  assert_int_equal(st.dropped, dropped);
+  if ((uint64_t)m.dropped != dropped)
+    fail_msg("the store would show %lld dropped of %llu", (long long)m.dropped,
+             (unsigned long long)dropped);
+  restore_segments(dir, &saved);
+  assert_int_equal(mida__recover_spool(dir, &m.base, &st, err, sizeof err),
+                   MIDA_OK);
+  assert_int_equal(st.segments, 2);
+  assert_int_equal(m.dropped, dropped);
+}
 
 /* The LOST mark rides the commit of the journal's records: one commit,
  * then the segment goes. */
@@ -469,6 +626,8 @@ static void test_a_failed_held_group_leaves_everything(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_drops_in_two_segments_add_up_once,
+                                      make_spool, remove_spool),
       cmocka_unit_test_setup_teardown(
           test_a_pass_sweeps_old_half_made_segments, make_spool,
           remove_spool),

@@ -148,10 +148,12 @@ static long ship_once(mida__shipper *sh) {
    * batch, after them. */
   size_t used = mida__decode_frames(sh->frames, n, sh->recs, &undecodable);
   uint64_t corrupt = js.corrupt + atomic_load(&sh->undecodable) + undecodable;
-  bool send_dropped = js.dropped > sh->reported_dropped;
+  /* The total recovery sends from the journal's segments (journal.h). */
+  uint64_t dropped = mida__journal_dropped_total(sh->journal);
+  bool send_dropped = dropped > sh->reported_dropped;
   bool send_corrupt = corrupt > sh->reported_corrupt;
   if (send_dropped)
-    mida__rec_counter(&sh->recs[used++], NULL, 0, "dropped", js.dropped);
+    mida__rec_counter(&sh->recs[used++], NULL, 0, "dropped", dropped);
   if (send_corrupt)
     mida__rec_counter(&sh->recs[used++], NULL, 0, "corrupt", corrupt);
   /* Failed attempts (a broker or store outage) become visible in the store
@@ -192,7 +194,7 @@ static long ship_once(mida__shipper *sh) {
     mida__journal_release(sh->journal, mark);
   sh->frames_released += n;
   if (send_dropped)
-    sh->reported_dropped = js.dropped;
+    sh->reported_dropped = dropped;
   if (send_corrupt)
     sh->reported_corrupt = corrupt;
   if (send_errors)
