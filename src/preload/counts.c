@@ -18,7 +18,8 @@
  * environment as the descriptors' byte counts are (MIDA_PRELOAD_FDS):
  *
  *   MIDA_PRELOAD_COUNTS  "PID:ignored,untracked,dropped,unobserved,
- *                        pipes_lost,dropped_kept,segments_made"
+ *                        pipes_lost,dropped_kept,segments_made,
+ *                        journal_dropped"
  *
  * Every value an image emits is then the total of the process so far,
  * whose largest is the sum over its images: nothing changes in the
@@ -41,12 +42,18 @@
  * (emit.c, emit_dropped), which `mida run` adds up itself, are left out,
  * and dropped_kept (the value the journal last took) goes on with them, so
  * that the new image hands the registry only what no journal holds.
+ *
+ * journal_dropped is the journal's own count (the counter "dropped" that
+ * recovery ships from its segments, journal.h): the new image's journal
+ * starts from it (mida__journal_carry_dropped), so that the store has
+ * the sum over the images there too, not the larger (until 2026-12-07).
  */
 #include "preload/preload.h"
 
 #include <stdlib.h>
 
-#define CARRIED_VALUES (MIDA_PL_C_COUNT + 2) /* + dropped_kept, segments */
+/* + dropped_kept, segments_made, journal_dropped */
+#define CARRIED_VALUES (MIDA_PL_C_COUNT + 3)
 
 void mida__pl_counts_entry(char *buf) {
   uint64_t v[CARRIED_VALUES];
@@ -55,6 +62,10 @@ void mida__pl_counts_entry(char *buf) {
   v[MIDA_PL_C_DROPPED] -= mida__pl.dropped_given;
   v[MIDA_PL_C_COUNT] = mida__pl.dropped_kept;
   v[MIDA_PL_C_COUNT + 1] = mida__pl_segments_made();
+  mida__journal *j = mida__pl_journal_if_open();
+  /* Without the journal's lock, as mida__pl_segments_made. */
+  v[MIDA_PL_C_COUNT + 2] = j != NULL ? mida__journal_dropped_total(j)
+                                     : mida__pl.journal_dropped_before;
   char *w = buf, *end = buf + MIDA_PL_COUNTS_BYTES;
   int n = snprintf(w, (size_t)(end - w), "MIDA_PRELOAD_COUNTS=%ld:",
                    (long)mida__pl.pid);
@@ -64,7 +75,7 @@ void mida__pl_counts_entry(char *buf) {
                  (unsigned long long)v[i]);
   }
   if (n < 0 || n >= end - w)
-    buf[0] = '\0'; /* cannot happen: 7 values of 20 digits fit */
+    buf[0] = '\0'; /* cannot happen: 8 values of 20 digits fit */
 }
 
 void mida__pl_counts_adopt(const char *value) {
@@ -88,4 +99,5 @@ void mida__pl_counts_adopt(const char *value) {
   mida__pl.dropped_kept = v[MIDA_PL_C_COUNT];
   mida__pl.dropped_given = 0;
   mida__pl.segments_made_before = v[MIDA_PL_C_COUNT + 1];
+  mida__pl.journal_dropped_before = v[MIDA_PL_C_COUNT + 2];
 }

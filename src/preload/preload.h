@@ -416,6 +416,9 @@ typedef struct mida__pl_state {
                                     of this process before its last exec */
   uint64_t dropped_kept;  /* run.dropped_records last in the journal */
   uint64_t dropped_given; /* drops handed to the pipe registry (emit.c) */
+  uint64_t journal_dropped_before; /* records the journals of this
+                                      process's images before its last
+                                      exec dropped (counts.c) */
 } mida__pl_state;
 
 extern mida__pl_state mida__pl;
@@ -468,7 +471,7 @@ int mida__pl_thread_task(mida_id_t *out);
 
 /* Writes "MIDA_PRELOAD_COUNTS=pid:..." into buf (MIDA_PL_COUNTS_BYTES): this
  * process's counters, for the image an exec of it starts. */
-#define MIDA_PL_COUNTS_BYTES 192
+#define MIDA_PL_COUNTS_BYTES 256
 void mida__pl_counts_entry(char *buf);
 
 /* The start of an image that goes on with this process's task after an

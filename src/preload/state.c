@@ -129,9 +129,13 @@ mida__journal *mida__pl_journal(void) {
         mida__pl.spool, FIRST_RING, mida__pl.ring_bytes, MIDA_FULL_SPILL, 0,
         mida__hostname(), (int64_t)mida__pl.pid, &j, err, sizeof err);
     journal = rc == MIDA_OK ? j : NULL;
-    /* `mida run` ships the sealed segments while this process runs. */
-    if (journal != NULL)
+    /* `mida run` ships the sealed segments while this process runs;
+     * its segments count the drops of the images before (counts.c). */
+    if (journal != NULL) {
       mida__journal_set_handoff(journal);
+      if (mida__pl.journal_dropped_before > 0)
+        mida__journal_carry_dropped(journal, mida__pl.journal_dropped_before);
+    }
     atomic_store_explicit(&journal_state, journal != NULL ? 2 : 3,
                           memory_order_release);
     return journal;
@@ -426,6 +430,7 @@ void mida__pl_after_fork(const mida_id_t *child_task) {
   mida__pl.segments_made_before = 0;
   mida__pl.dropped_kept = 0;
   mida__pl.dropped_given = 0;
+  mida__pl.journal_dropped_before = 0;
   /* The parent's journal stays the parent's. */
   if (atomic_load_explicit(&journal_state, memory_order_acquire) == 2)
     mida__journal_forget(journal);

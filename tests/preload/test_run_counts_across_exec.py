@@ -245,3 +245,23 @@ def test_drops_before_an_exec_are_counted_once_under_mida_run(r, small_fs):
     pid_of(p)
     total = r.counter("run.dropped_records")
     assert 0 < total <= READS + 10, total
+
+
+def test_the_journal_drops_of_every_image_add_up(r, small_fs):
+    """Two images of one process each fill the spool's file system and
+    drop records: the store's counter "dropped" (what the journals'
+    segments counted, which recovery ships) is the sum of both, as
+    run.dropped_records is. Until 2026-12-07 each image's journal counted
+    from zero and the store kept the larger: about half."""
+    mnt, spool = small_fs
+    p = subprocess.run(
+        [counted(r.dir), f"0,0,0,0,{READS}", f"0,0,0,0,{READS}",
+         "0,0,0,0,0"],
+        env=library_env(spool, FILL=str(mnt / "filler"),
+                        MIDA_PRELOAD_IGNORE=f"{mnt}/"),
+        cwd=r.dir, capture_output=True, text=True, timeout=60)
+    pid = pid_of(p)
+    ship(spool, r.store)
+    dropped = r.counter("dropped", pid)
+    assert dropped > READS, dropped
+    assert r.counter("run.dropped_records", pid) == dropped
