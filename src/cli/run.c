@@ -20,10 +20,13 @@
  *   MIDA_WORKFLOW     the new workflow's id
  *   MIDA_PARENT_TASK  the command's task id
  *   DASK_DISTRIBUTED__SCHEDULER__PRELOAD, DASK_DISTRIBUTED__WORKER__PRELOAD
- *                     "mida.dask" prepended to what is already there, so a
+ *                     the path of mida's preload file (python/dask_preload/,
+ *                     found beside this program; else "mida.dask")
+ *                     prepended to what is already there, so a
  *                     LocalCluster or an external scheduler/worker started
- *                     from the command is observed (the Python package
- *                     mida must be importable by it)
+ *                     from the command is observed where its Python can
+ *                     import mida, and runs unobserved, saying so, where
+ *                     it cannot (dask_preload_entry below)
  *
  * Things to start alongside the command (observers of MLflow, TensorBoard;
  * more later) are rows of the `companions` table below: an option, and the
@@ -80,9 +83,10 @@ static const char run_help[] =
     "inherits MIDA_STORE, MIDA_CAMPAIGN,\n"
     "MIDA_WORKFLOW and MIDA_PARENT_TASK, and the Dask preload variables\n"
     "(DASK_DISTRIBUTED__SCHEDULER__PRELOAD and __WORKER__PRELOAD, with\n"
-    "mida.dask prepended), so that Python code using the mida package or\n"
-    "Dask is observed with no change to it (the command's Python must be\n"
-    "able to import mida, else Dask's cluster does not start: --no-dask).\n"
+    "mida's preload file, mida_dask_preload.py, prepended), so that Python\n"
+    "code using the mida package or Dask is observed with no change to it.\n"
+    "A Dask process whose Python cannot import mida runs unobserved and\n"
+    "says so on stderr.\n"
     "Signals are forwarded to the command; the exit status is the\n"
     "command's (128+N after signal N, 127 if it is not found, 126 if it\n"
     "cannot be run). A store that cannot be opened is a warning: the\n"
@@ -96,8 +100,7 @@ static const char run_help[] =
     "options:\n"
     "  --campaign C        the campaign (default: $MIDA_CAMPAIGN)\n"
     "  --workflow-name N   the workflow's name (default: the command's)\n"
-    "  --no-dask           do not set the Dask preload variables (for a\n"
-    "                      Python that cannot import mida)\n"
+    "  --no-dask           do not set the Dask preload variables\n"
     "  --detach-ship       return when the command ends, and leave what is\n"
     "                      left to ship to a detached `mida recover`; mida's\n"
     "                      queries of the store wait for it, up to\n"
@@ -338,27 +341,67 @@ static const char *store_for_command(const char *store, char *buf,
   return n > 0 && (size_t)n < cap ? buf : store;
 }
 
-/* Prepends the module "mida.dask" to a Dask preload variable (var ends in
- * '=') in env. Dask reads the value with ast.literal_eval, falling back to
- * a plain string: a list literal keeps what was there. Returns MIDA_OK, or
- * non-zero (left alone, said why, or out of memory). */
-static int prepend_preload(mida__cli_env *env, const char *var) {
+/* What goes first in the command's Dask preload variables, into buf
+ * (PATH_MAX): the absolute path of mida's preload file (run_preload.h),
+ * which every Python imports -- it takes the preload from mida.dask, or,
+ * in a Python that cannot import mida, says so on stderr and preloads
+ * nothing, and the process runs unobserved -- else the module name
+ * mida.dask, which such a Python cannot import, and then Dask's cluster
+ * does not start ("Cluster failed to start: No module named 'mida'").
+ * The file is not used where Dask would misread its path: one with a
+ * space (or any white space) is taken for the text of a script
+ * (distributed/preloading.py), and one with a quote or a backslash would
+ * break the list literal the variable holds once it had a value already
+ * (below); a comma is harmless inside the literal's quotes, and a path
+ * starting with '/' is never a Python literal, so Dask's
+ * ast.literal_eval leaves it a string. Then mida.dask, with a note. */
+static const char *dask_preload_entry(char *buf, size_t cap) {
+  if (mida__run_preload_dask_file(buf, cap) != 0)
+    return "mida.dask";
+  int misread = 0;
+  for (const unsigned char *c = (const unsigned char *)buf; *c != '\0'; c++)
+    if (*c <= ' ' || *c == 0x7f || *c == '\'' || *c == '"' || *c == '\\')
+      misread = 1;
+  if (!misread)
+    return buf;
+  mida__cli_note("mida run: the Dask preload file's path (%s) has a space, "
+                 "a quote or a backslash, which Dask's preload setting "
+                 "misreads: mida.dask is preloaded instead (a Python that "
+                 "cannot import mida then does not start a Dask cluster: "
+                 "--no-dask)\n",
+                 buf);
+  return "mida.dask";
+}
+
+/* Whether a Dask preload value has mida's preload in it already (either
+ * form: a nested mida run, or a user's own setting). */
+static int has_mida_preload(const char *value) {
+  return strstr(value, "mida.dask") != NULL ||
+         strstr(value, "mida_dask_preload.py") != NULL;
+}
+
+/* Prepends entry (dask_preload_entry) to a Dask preload variable (var ends
+ * in '=') in env. Dask reads the value with ast.literal_eval, falling back
+ * to a plain string: a list literal keeps what was there. Returns MIDA_OK,
+ * or non-zero (left alone, said why, or out of memory). */
+static int prepend_preload(mida__cli_env *env, const char *var,
+                           const char *entry) {
   const char *old = mida__cli_env_get(env, var);
   if (old == NULL || old[0] == '\0')
-    return mida__cli_env_set(env, var, "mida.dask");
-  if (strstr(old, "mida.dask") != NULL)
+    return mida__cli_env_set(env, var, entry);
+  if (has_mida_preload(old))
     return MIDA_OK;
   mida__buf b;
   mida__buf_init(&b, 1 << 16);
   int rc;
   size_t n = strlen(old);
   if (old[0] == '[' && old[n - 1] == ']') /* a list literal */
-    rc = mida__buf_printf(&b, "['mida.dask', %s", old + 1);
+    rc = mida__buf_printf(&b, "['%s', %s", entry, old + 1);
   else if (strchr(old, '\'') == NULL && strchr(old, '\\') == NULL)
-    rc = mida__buf_printf(&b, "['mida.dask', '%s']", old);
+    rc = mida__buf_printf(&b, "['%s', '%s']", entry, old);
   else {
-    mida__cli_note("mida run: %.*s left as it is (cannot add mida.dask "
-                   "to it safely)\n",
+    mida__cli_note("mida run: %.*s left as it is (cannot add mida's "
+                   "preload to it safely)\n",
                    (int)strlen(var) - 1, var);
     return -1;
   }
@@ -849,8 +892,11 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
   if (campaign != NULL)
     (void)mida__cli_env_set(&env, "MIDA_CAMPAIGN=", campaign);
   if (!no_dask) {
-    (void)prepend_preload(&env, "DASK_DISTRIBUTED__SCHEDULER__PRELOAD=");
-    (void)prepend_preload(&env, "DASK_DISTRIBUTED__WORKER__PRELOAD=");
+    char dask_file[PATH_MAX];
+    const char *entry = dask_preload_entry(dask_file, sizeof dask_file);
+    (void)prepend_preload(&env, "DASK_DISTRIBUTED__SCHEDULER__PRELOAD=",
+                          entry);
+    (void)prepend_preload(&env, "DASK_DISTRIBUTED__WORKER__PRELOAD=", entry);
   }
   /* The companions' environment: the command's without the preload's
    * variables, which come next (NULL when out of memory: this process's). */

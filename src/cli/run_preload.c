@@ -151,6 +151,30 @@ static int is_file(const char *path) {
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* The first of near (formats of a path with one %s: the directory of
+ * this mida program) that is a file, resolved, into buf; else installed
+ * (an absolute path, "" for none) if it is a file. 0, or -1 if none is. */
+static int find_beside_program(const char *const *near, size_t n,
+                               const char *installed, char *buf,
+                               size_t cap) {
+  char exe[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len > 0) {
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash != NULL)
+      *slash = '\0';
+    for (size_t i = 0; i < n; i++) {
+      char path[PATH_MAX];
+      snprintf(path, sizeof path, near[i], exe);
+      if (is_file(path) && realpath(path, buf) != NULL)
+        return 0;
+    }
+  }
+  snprintf(buf, cap, "%s", installed);
+  return buf[0] != '\0' && is_file(buf) ? 0 : -1;
+}
+
 /* The library's path into buf; 0, or -1 if it is nowhere to be found. */
 static int find_library(char *buf, size_t cap) {
   const char *env = getenv("MIDA_PRELOAD_LIB");
@@ -158,26 +182,21 @@ static int find_library(char *buf, size_t cap) {
     snprintf(buf, cap, "%s", env);
     return is_file(buf) && buf[0] == '/' ? 0 : -1;
   }
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash != NULL)
-      *slash = '\0';
-    static const char *const near[] = {
-        "%s/../preload/libmida_preload.so", "%s/../lib/libmida_preload.so",
-        "%s/../lib64/libmida_preload.so",
-        "%s/../" MIDA_LIBDIR "/libmida_preload.so"};
-    for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
-      char path[PATH_MAX];
-      snprintf(path, sizeof path, near[i], exe);
-      if (is_file(path) && realpath(path, buf) != NULL)
-        return 0;
-    }
-  }
-  snprintf(buf, cap, "%s", MIDA_PRELOAD_INSTALLED); /* "" in a wheel */
-  return buf[0] != '\0' && is_file(buf) ? 0 : -1;
+  static const char *const near[] = {
+      "%s/../preload/libmida_preload.so", "%s/../lib/libmida_preload.so",
+      "%s/../lib64/libmida_preload.so",
+      "%s/../" MIDA_LIBDIR "/libmida_preload.so"};
+  return find_beside_program(near, sizeof near / sizeof near[0],
+                             MIDA_PRELOAD_INSTALLED, /* "" in a wheel */
+                             buf, cap);
+}
+
+int mida__run_preload_dask_file(char *buf, size_t cap) {
+  static const char *const near[] = {
+      "%s/../../python/dask_preload/mida_dask_preload.py", /* build tree */
+      "%s/../share/mida/mida_dask_preload.py"}; /* installed, a wheel */
+  return find_beside_program(near, sizeof near / sizeof near[0],
+                             MIDA_DASK_PRELOAD_INSTALLED, buf, cap);
 }
 
 /* The spool the command's journals go to: the one mida_open() uses. */

@@ -98,4 +98,12 @@ void mida__run_preload_stop(mida__run_preload *p);
  * finishes as usual). */
 int mida__run_preload_detach(mida__run_preload *p, const char *store);
 
+/* The absolute path of mida's Dask preload file (python/dask_preload/
+ * mida_dask_preload.py, which run.c puts in the command's Dask preload
+ * variables) into buf (PATH_MAX), found beside this mida program as the
+ * library is: <bin>/../../python/dask_preload/ in the build tree,
+ * <bin>/../share/mida/ once installed and in a wheel's mida/_lib, then the
+ * configured <prefix>/<datadir>/mida/. Returns 0, or -1 if it is nowhere. */
+int mida__run_preload_dask_file(char *buf, size_t cap);
+
 #endif /* MIDA_CLI_RUN_PRELOAD_H */

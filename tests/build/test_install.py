@@ -87,6 +87,17 @@ def test_a_c_program_builds_against_the_installed_copy(tmp_path):
                         "tasks"], capture_output=True, text=True, timeout=60,
                        env=clean_env())
     assert r.returncode == 0 and "installed" in r.stdout, r.stderr
+    # ... and gives a command its Dask preload file, installed beside it
+    # (<prefix>/<datadir>/mida/), by its path.
+    preload = list(dest.rglob("mida/mida_dask_preload.py"))
+    assert len(preload) == 1
+    r = subprocess.run([str(commands[0]), "--store", f"sqlite://{store}",
+                        "run", "--no-files", "--", "sh", "-c",
+                        "echo $DASK_DISTRIBUTED__WORKER__PRELOAD"],
+                       capture_output=True, text=True, timeout=60,
+                       env=clean_env())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == str(preload[0].resolve()) + "\n", r.stdout
 
 
 def test_a_c_program_builds_against_the_build_tree(tmp_path):

@@ -69,6 +69,7 @@ def test_the_wheel_holds_everything(venv):
             if n.startswith("lib/mida-modules/")} == built
     if (BUILD / "src" / "preload").is_dir():
         assert "lib/libmida_preload.so" in names
+    assert "share/mida/mida_dask_preload.py" in names, names
 
 
 def test_the_mida_command_and_the_package_work(venv, tmp_path):
@@ -109,6 +110,15 @@ def test_mida_run_works_from_the_venv(venv, tmp_path):
     r = in_venv(venv, "mida", "--store", f"sqlite://{store}", "query",
                 "SELECT count(*) FROM task")
     assert r.returncode == 0 and int(r.stdout.split()[-1]) >= 1, r.stdout
+    # Its Dask preload is the wheel's preload file, by its path.
+    r = in_venv(venv, "mida", "--store", f"sqlite://{store}", "run",
+                "--no-files", "--", "sh", "-c",
+                "echo $DASK_DISTRIBUTED__WORKER__PRELOAD")
+    assert r.returncode == 0, r.stderr
+    preload = glob.glob(str(venv / "lib" / "python*" / "site-packages" /
+                            "mida" / "_lib" / "share" / "mida" /
+                            "mida_dask_preload.py"))
+    assert r.stdout == os.path.realpath(preload[0]) + "\n", r.stdout
     if not (BUILD / "src" / "preload").is_dir():
         return
     # The preload library came from the wheel: the file the command wrote

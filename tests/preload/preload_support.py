@@ -37,6 +37,12 @@ def library():
     return build_dir() / "src" / "preload" / "libmida_preload.so"
 
 
+def dask_preload_file():
+    """mida's Dask preload file, which `mida run` puts first in the
+    command's Dask preload variables (python/dask_preload/)."""
+    return build_dir() / "python" / "dask_preload" / "mida_dask_preload.py"
+
+
 def extra_env():
     """Variables MIDA_PRELOAD_TEST_ENV asks for ("A=1;B=2")."""
     out = {}

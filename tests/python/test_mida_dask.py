@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from midapy_util import HERE, MIDA_BIN, child_env, store_rows
+from midapy_util import BUILD, HERE, MIDA_BIN, child_env, store_rows
 
 SCRIPT = str(HERE / "mida_dask_graph.py")
 PRELOAD = {"DASK_DISTRIBUTED__SCHEDULER__PRELOAD": "mida.dask",
@@ -262,7 +262,10 @@ def test_mida_run_exit_status_and_signals(tmp_path):
                                "__PRELOAD; echo $MIDA_PARENT_TASK"],
                        env=env, capture_output=True, text=True)
     lines = r.stdout.splitlines()
-    assert lines[0] == "['mida.dask', 'other.module']"
+    # mida's preload file goes first, by its path (any Python imports it;
+    # tests/preload/test_run_dask.py runs one that cannot import mida).
+    preload_file = BUILD / "python" / "dask_preload" / "mida_dask_preload.py"
+    assert lines[0] == "['%s', 'other.module']" % preload_file
     assert len(lines[1]) == 36
 
 
