@@ -33,7 +33,7 @@
 
 /* Changes whenever the host table, the method tables of sink.h and
  * wire.h, or the exported symbols change shape. */
-#define MIDA__MODULE_ABI 4
+#define MIDA__MODULE_ABI 5
 
 /* What libmida lends a module. */
 typedef struct mida__module_host {

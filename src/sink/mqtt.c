@@ -606,6 +606,7 @@ const mida__sink_methods mida__mqtt_sink = {
     NULL,           /* settle */
     NULL,           /* moved */
     mqtt_check_url, /* check_url */
+    NULL, /* snapshot: a broker answers no queries */
 };
 
 const mida__sink_methods mida__mqtts_sink = {
@@ -615,6 +616,7 @@ const mida__sink_methods mida__mqtts_sink = {
     NULL,           /* settle */
     NULL,           /* moved */
     mqtt_check_url, /* check_url */
+    NULL, /* snapshot: a broker answers no queries */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

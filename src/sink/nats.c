@@ -388,6 +388,7 @@ const mida__sink_methods mida__nats_sink = {
     NULL,           /* settle */
     NULL,           /* moved */
     nats_check_url, /* check_url */
+    NULL, /* snapshot: a broker answers no queries */
 };
 
 const mida__sink_methods mida__nats_tls_sink = {
@@ -396,6 +397,7 @@ const mida__sink_methods mida__nats_tls_sink = {
     NULL,           /* settle */
     NULL,           /* moved */
     nats_check_url, /* check_url */
+    NULL, /* snapshot: a broker answers no queries */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

@@ -32,6 +32,13 @@
  *            AS t(c1 type1, ...);         -- until fewer rows come
  *   ROLLBACK;
  *
+ * Inside a snapshot read (mida__pg_guard_snapshot_begin), the queries of
+ * one transaction, BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY, read
+ * its one snapshot: each query is the same with SAVEPOINT mida_guard_query
+ * for BEGIN READ ONLY and ROLLBACK TO (then RELEASE) it for ROLLBACK, which
+ * undoes its SET LOCALs, role and cursor as ROLLBACK did; the transaction
+ * stays READ ONLY, and the login role runs nothing in it but these.
+ *
  * A parameter's value never becomes SQL text: ?N is written ($1[N]::type),
  * the N-th element of the array that the function passes with EXECUTE ...
  * USING, cast to the type that the server gives $N in that place (as it
@@ -87,6 +94,8 @@
 #include <string.h>
 
 #define GUARD_CURSOR "mida_guard"
+/* The savepoint of a query inside a snapshot read. */
+#define GUARD_QUERY_SAVEPOINT "mida_guard_query"
 /* The rows of a fetch: FETCH_ROWS_FIRST at first, then as many as make
  * about FETCH_BYTES at the width of the rows before, from 1 to
  * FETCH_ROWS. A thousand rows of 1 MB each made one batch of 1 GB, in the
@@ -981,6 +990,15 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
                          void *ctx) {
   g->cancelled = 0;
   g->timed_out = 0;
+  /* A snapshot read's transaction that is gone (its connection lost, or
+   * an error its savepoint did not undo): a query now would read another
+   * state than its first queries did. */
+  if (g->snapshot && (PQstatus(g->conn) != CONNECTION_OK ||
+                      PQtransactionStatus(g->conn) != PQTRANS_INTRANS))
+    return mida__sink_fail(base, MIDA_ESTORE,
+                           "the read of one snapshot of store %s ended "
+                           "before its last query (its connection was lost)",
+                           where);
   g->lim = lim;
   int64_t deadline =
       lim->timeout_ms > 0 ? mida__monotonic_ms() + lim->timeout_ms : 0;
@@ -993,6 +1011,7 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
    * so that no value is ever read as SQL. */
   mida__buf call;
   mida__buf_init(&call, (size_t)1 << 20);
+  int begun = 0; /* the transaction (or savepoint) was asked for */
   rc = mida__buf_adds(&call, "SELECT mida.mida_guard_open_params($1, ARRAY[");
   for (int i = 0; i < nparams && rc == MIDA_OK; i++)
     rc = mida__buf_printf(&call, "%s$%d", i > 0 ? ", " : "", i + 2);
@@ -1006,12 +1025,16 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
   for (int i = 0; i < nparams && rc == MIDA_OK; i++)
     values[i + 1] = params[i];
 
-  /* The transaction: read-only, bounded, as mida_reader. */
+  /* The transaction: read-only, bounded, as mida_reader; within a
+   * snapshot read's, a savepoint of it. */
   mida__buf_reset(&g->sql);
-  rc = mida__buf_printf(&g->sql,
-                        "BEGIN READ ONLY; SET LOCAL cursor_tuple_fraction ="
-                        " 1; SET LOCAL statement_timeout = %lld;",
-                        (long long)lim->timeout_ms);
+  if (rc == MIDA_OK)
+    rc = mida__buf_printf(&g->sql,
+                          "%s; SET LOCAL cursor_tuple_fraction ="
+                          " 1; SET LOCAL statement_timeout = %lld;",
+                          g->snapshot ? "SAVEPOINT " GUARD_QUERY_SAVEPOINT
+                                      : "BEGIN READ ONLY",
+                          (long long)lim->timeout_ms);
   /* Temporary files: a superuser bounds them itself; another role may not
    * set temp_file_limit, and has it lowered, as mida_reader, by
    * mida_bound_temp (its owner's, a superuser's), for the rest of the
@@ -1037,6 +1060,7 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
     rc = mida__sink_fail(base, rc, "out of memory");
     goto out;
   }
+  begun = 1;
   PGresult *res = PQexec(g->conn, mida__buf_str(&g->sql));
   if (!result_ok(res)) {
     rc = guard_fail(g, base, where, lim, res);
@@ -1122,10 +1146,51 @@ out:
   mida__buf_free(&call);
   g->running = 0;
   g->lim = NULL;
-  /* Whatever happened, the transaction ends here. A connection that no
-   * longer answers is left as it is: the sink makes it anew before its
-   * next use (postgres.c, ensure_connected). */
-  if (PQstatus(g->conn) == CONNECTION_OK && !PQisBusy(g->conn))
-    PQclear(PQexec(g->conn, "ROLLBACK"));
+  /* Whatever happened, the transaction ends here (a snapshot read's,
+   * its savepoint: the transaction is left as before the query). A
+   * connection that no longer answers is left as it is: the sink makes it
+   * anew before its next use (postgres.c, ensure_connected), but for a
+   * snapshot read's, whose queries then fail. */
+  if (PQstatus(g->conn) == CONNECTION_OK && !PQisBusy(g->conn) &&
+      (begun || !g->snapshot))
+    PQclear(PQexec(g->conn, g->snapshot
+                                ? "ROLLBACK TO SAVEPOINT " GUARD_QUERY_SAVEPOINT
+                                  "; RELEASE SAVEPOINT " GUARD_QUERY_SAVEPOINT
+                                : "ROLLBACK"));
   return rc;
+}
+
+int mida__pg_guard_snapshot_begin(mida__pg_guard *g, mida__sink *base,
+                                  const char *where) {
+  char m[400];
+  if (PQtransactionStatus(g->conn) != PQTRANS_IDLE)
+    return mida__sink_fail(base, MIDA_ESTORE,
+                           "cannot begin a snapshot read on store %s: a "
+                           "transaction is open",
+                           where);
+  /* The set-up writes, outside the read-only transaction. */
+  int rc = g->arranged ? MIDA_OK : arrange(g, base, where);
+  if (rc != MIDA_OK)
+    return rc;
+  PGresult *res = PQexec(g->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ,"
+                                  " READ ONLY");
+  if (!result_ok(res)) {
+    mida__one_line(PQerrorMessage(g->conn), m, sizeof m);
+    PQclear(res);
+    return mida__sink_fail(base, MIDA_ESTORE,
+                           "cannot begin a snapshot read on store %s: %s",
+                           where, m);
+  }
+  PQclear(res);
+  g->snapshot = 1;
+  return MIDA_OK;
+}
+
+void mida__pg_guard_snapshot_end(mida__pg_guard *g) {
+  if (!g->snapshot)
+    return;
+  g->snapshot = 0;
+  if (PQstatus(g->conn) == CONNECTION_OK && !PQisBusy(g->conn) &&
+      PQtransactionStatus(g->conn) != PQTRANS_IDLE)
+    PQclear(PQexec(g->conn, "ROLLBACK"));
 }

@@ -27,6 +27,8 @@ typedef struct mida__pg_guard {
   volatile sig_atomic_t running;   /* a query is in flight */
   volatile sig_atomic_t cancelled; /* mida__pg_guard_cancel was called */
   int timed_out;       /* the client's deadline passed */
+  int snapshot;        /* a snapshot read's transaction is open: each
+                          query runs in a savepoint of it */
   const mida__query_limits *lim; /* the running query's, for its stop */
   mida__buf sql;       /* statements built here */
   mida__buf text;      /* the caller's statement, ?N rewritten */
@@ -49,6 +51,21 @@ int mida__pg_guard_query(mida__pg_guard *g, mida__sink *base,
                          const char *const *params, int nparams,
                          const mida__query_limits *lim, mida__cells_fn row,
                          void *ctx);
+
+/* Begins a snapshot read (sink.h, mida__sink_snapshot_begin) on the
+ * connection, which must be in no transaction: the guard arranged first
+ * (its set-up writes), then BEGIN ISOLATION LEVEL REPEATABLE READ, READ
+ * ONLY, whose snapshot every mida__pg_guard_query reads until
+ * mida__pg_guard_snapshot_end; each of those runs in a savepoint of it,
+ * with its own bounds and role as before, all undone after it. Returns
+ * MIDA_OK or MIDA_ESTORE (MIDA_EREADONLY when the guard cannot run), with
+ * base's message. */
+int mida__pg_guard_snapshot_begin(mida__pg_guard *g, mida__sink *base,
+                                  const char *where);
+
+/* Ends the snapshot read's transaction, if any and the connection still
+ * answers. */
+void mida__pg_guard_snapshot_end(mida__pg_guard *g);
 
 /* Writes into b what stands for the n-th (1-based) parameter; returns
  * MIDA_OK or a code that stops mida__pg_write_params. */

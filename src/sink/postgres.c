@@ -2090,11 +2090,31 @@ static int pg_query(mida__sink *base, const char *sql,
                     mida__cells_fn row, void *ctx) {
   pg_sink *s = (pg_sink *)base;
   base->errmsg[0] = '\0';
-  int rc = ensure_connected(s);
+  /* Inside a snapshot read, a lost connection is not made anew: the
+   * guard says that its snapshot is gone. */
+  int rc = s->guard.snapshot ? MIDA_OK : ensure_connected(s);
   if (rc != MIDA_OK)
     return rc;
   return mida__pg_guard_query(&s->guard, base, s->where, sql, params, nparams,
                               &base->limits, row, ctx);
+}
+
+/* Begins (on) or ends a snapshot read (sink.h, snapshot): the guard's
+ * REPEATABLE READ, READ ONLY transaction (pg_guard.h). */
+static int pg_snapshot(mida__sink *base, int on) {
+  pg_sink *s = (pg_sink *)base;
+  if (!on) {
+    mida__pg_guard_snapshot_end(&s->guard);
+    return MIDA_OK;
+  }
+  base->errmsg[0] = '\0';
+  if (!(s->flags & MIDA_SINK_READONLY))
+    return mida__sink_fail(base, MIDA_EINVAL,
+                           "a snapshot read is for a reader's connection");
+  int rc = ensure_connected(s);
+  if (rc == MIDA_OK)
+    rc = mida__pg_guard_snapshot_begin(&s->guard, base, s->where);
+  return rc;
 }
 
 static void pg_cancel(mida__sink *base) {
@@ -2412,6 +2432,7 @@ const mida__sink_methods mida__postgres_sink = {
     NULL, /* settle: every batch is applied as it comes */
     NULL, /* moved: a server is not replaced under its readers */
     mida__pg_url_check, /* check_url */
+    pg_snapshot,
 };
 
 /* postgres:// is libpq's other spelling of the same URL. */
@@ -2422,6 +2443,7 @@ const mida__sink_methods mida__postgres_alias_sink = {
     NULL, /* settle: every batch is applied as it comes */
     NULL, /* moved: a server is not replaced under its readers */
     mida__pg_url_check, /* check_url */
+    pg_snapshot,
 };
 
 #endif /* MIDA_HAVE_LIBPQ */

@@ -205,6 +205,7 @@ const mida__sink_methods mida__redis_sink = {
     NULL,            /* settle */
     NULL,            /* moved */
     redis_check_url, /* check_url */
+    NULL, /* snapshot: a broker answers no queries */
 };
 
 const mida__sink_methods mida__rediss_sink = {
@@ -213,6 +214,7 @@ const mida__sink_methods mida__rediss_sink = {
     NULL,            /* settle */
     NULL,            /* moved */
     redis_check_url, /* check_url */
+    NULL, /* snapshot: a broker answers no queries */
 };
 
 /* ---- the consumer -------------------------------------------------------- */

@@ -20,6 +20,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/conninfo.h"
 #include "core/env.h"
 #include "core/errors.h"
@@ -420,6 +421,36 @@ static int described_row(void *vctx, int ncols, const char *const *names,
   return d->row != NULL ? d->row(d->ctx, ncols, names, values) : 0;
 }
 
+/* Runs the backend's query with the sink's limits, inside an open
+ * snapshot within its time bound too (sink.h, mida__sink_snapshot_begin):
+ * the statement's own limit, or what is left of the snapshot's if less. */
+static int query_bounded(mida__sink *sink, const char *sql,
+                         const char *const *params, int nparams,
+                         const described *d) {
+  if (!sink->snapshot || sink->snapshot_until_ms <= 0)
+    return sink->methods->query(sink, sql, params, nparams, described_row,
+                                (void *)d);
+  int64_t left = sink->snapshot_until_ms - mida__monotonic_ms();
+  mida__query_limits own = sink->limits;
+  int shortened = own.timeout_ms <= 0 || left < own.timeout_ms;
+  if (left <= 0)
+    return mida__sink_fail(sink, MIDA_ETIMEDOUT,
+                           "the reads of one snapshot of the store ran past "
+                           "its time limit of %lld ms (MIDA_QUERY_TIMEOUT_MS)",
+                           (long long)sink->snapshot_bound_ms);
+  if (shortened)
+    sink->limits.timeout_ms = left;
+  int rc = sink->methods->query(sink, sql, params, nparams, described_row,
+                                (void *)d);
+  sink->limits.timeout_ms = own.timeout_ms;
+  if (rc == MIDA_ETIMEDOUT && shortened)
+    mida__sink_fail(sink, rc,
+                    "the reads of one snapshot of the store ran past its "
+                    "time limit of %lld ms (MIDA_QUERY_TIMEOUT_MS)",
+                    (long long)sink->snapshot_bound_ms);
+  return rc;
+}
+
 /* Runs sql on the backend under the guard, its rows to d. */
 static int query_with(mida__sink *sink, const char *sql,
                       const char *const *params, int nparams,
@@ -437,8 +468,7 @@ static int query_with(mida__sink *sink, const char *sql,
                            mida_strerror(MIDA_EREADONLY), why);
   backend_enter();
   int slot = in_flight_add(sink);
-  int rc = sink->methods->query(sink, sql, params, nparams, described_row,
-                                (void *)d);
+  int rc = query_bounded(sink, sql, params, nparams, d);
   if (slot >= 0)
     atomic_store(&in_flight[slot], NULL);
   backend_leave();
@@ -477,6 +507,41 @@ int mida__sink_query_cells(mida__sink *sink, const char *sql,
                            void *ctx) {
   described d = {columns, NULL, cells, ctx};
   return query_with(sink, sql, params, nparams, &d);
+}
+
+int mida__sink_snapshot_begin(mida__sink *sink) {
+  if (sink == NULL)
+    return MIDA_EINVAL;
+  if (sink->methods->snapshot == NULL)
+    return mida__sink_fail(sink, MIDA_EUNSUPPORTED,
+                           "the %s sink cannot answer queries",
+                           sink->methods->scheme);
+  if (sink->snapshot)
+    return mida__sink_fail(sink, MIDA_EINVAL, "a snapshot read is open");
+  backend_enter();
+  int rc = sink->methods->snapshot(sink, 1);
+  backend_leave();
+  if (rc != MIDA_OK)
+    return rc;
+  sink->snapshot = 1;
+  sink->snapshot_bound_ms = sink->limits.timeout_ms > 0
+                                ? sink->limits.timeout_ms
+                                : 0;
+  sink->snapshot_until_ms = sink->snapshot_bound_ms > 0
+                                ? mida__monotonic_ms() + sink->snapshot_bound_ms
+                                : 0;
+  return MIDA_OK;
+}
+
+void mida__sink_snapshot_end(mida__sink *sink) {
+  if (sink == NULL || !sink->snapshot)
+    return;
+  backend_enter();
+  (void)sink->methods->snapshot(sink, 0);
+  backend_leave();
+  sink->snapshot = 0;
+  sink->snapshot_until_ms = 0;
+  sink->snapshot_bound_ms = 0;
 }
 
 int mida__sink_exec_schema(mida__sink *sink, const char *sql) {

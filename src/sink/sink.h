@@ -117,6 +117,14 @@ typedef struct mida__sink_methods {
    * that a URL no open could ever take is refused before a session makes
    * its spool. NULL: open reads nothing that can be checked earlier. */
   int (*check_url)(const char *url, char *err, size_t errlen);
+  /* Begins (on: 1) or ends (on: 0) a snapshot read on a sink opened
+   * read-only (mida__sink_snapshot_begin): one read transaction that the
+   * queries until its end all read, each still under the guard (SQLite:
+   * BEGIN ... COMMIT on the connection; PostgreSQL: a REPEATABLE READ,
+   * READ ONLY transaction, each query in a savepoint of it). Ending one
+   * that is not open, or whose connection was lost, does nothing. NULL
+   * for brokers. */
+  int (*snapshot)(mida__sink *sink, int on);
 } mida__sink_methods;
 
 /* The common head of every sink; backends embed it first. */
@@ -137,6 +145,11 @@ struct mida__sink {
                        open (written by the thread that puts batches) */
   const char *param_kinds; /* the kinds of the running query's parameters
                               (mida__sink_query_typed), NULL: all text */
+  int snapshot;               /* 1 between mida__sink_snapshot_begin and
+                                 _end: the queries read one snapshot */
+  int64_t snapshot_until_ms;  /* monotonic end of that snapshot's time
+                                 bound, 0: none */
+  int64_t snapshot_bound_ms;  /* that bound, for messages */
 };
 
 /* Opens the sink named by url with the backend for its scheme. A bare path
@@ -241,6 +254,27 @@ int mida__sink_query_typed(mida__sink *sink, const char *sql,
                            const char *const *params, const char *kinds,
                            int nparams, mida__columns_fn columns,
                            mida__row_fn row, void *ctx);
+
+/* A snapshot read: from mida__sink_snapshot_begin to mida__sink_snapshot_end
+ * every query on sink reads one and the same state of the store, what a
+ * writer commits meanwhile unseen, so that a reader of several queries (an
+ * export: its entities, then the relations between them) never pairs rows
+ * of two states (a relation to an entity it did not write). Each query
+ * stays under the guard (guard.h): read-only, its own time and
+ * temporary-space bounds, cancellable; and the snapshot as a whole is held
+ * within the time limit in force at its begin (limits.timeout_ms, none when
+ * 0): past it, a query fails as one past its own limit (MIDA_ETIMEDOUT),
+ * since a held snapshot keeps a store from reclaiming what writers replace
+ * (SQLite's WAL checkpoint stops at it; PostgreSQL's vacuum). Only on a
+ * sink opened read-only, with no snapshot open: MIDA_EINVAL otherwise;
+ * MIDA_EUNSUPPORTED on a broker; the backend's error if the transaction
+ * cannot begin. A lost connection is not made anew inside a snapshot: its
+ * queries fail (MIDA_ESTORE) until the end. mida__sink_snapshot_end always
+ * ends it (also after a failure), and does nothing on a sink without one;
+ * the caller ends every snapshot it began before it gives the sink to
+ * another (`mida serve`'s pool) or closes it. */
+int mida__sink_snapshot_begin(mida__sink *sink);
+void mida__sink_snapshot_end(mida__sink *sink);
 
 /* Bounds the memory SQLite may hold in this whole process at
  * MIDA_QUERY_MEM_MB (MiB; default MIDA_GUARD_MEM_MB_DEFAULT, 0: no bound:

@@ -1437,4 +1437,5 @@ const mida__sink_methods mida__sqlite_sink = {
     sqlite_settle,
     sqlite_moved,
     NULL, /* check_url: a path, whose mistakes sink.c's backend_for says */
+    mida__sqlite_snapshot,
 };

@@ -16,7 +16,11 @@
  * PostgreSQL writes a bytea (its bytes as they are were no text: x'ff'
  * came out as an invalid UTF-8 byte). Queries read the
  * store's snapshot in WAL mode: they never wait for the writers of
- * sqlite.c's batches, nor make them wait.
+ * sqlite.c's batches, nor make them wait. A snapshot read (sink.h,
+ * mida__sink_snapshot_begin) is a BEGIN ... COMMIT around the queries on
+ * the reader's connection, which the authorizer keeps the queries
+ * themselves from ending: their read transaction, and so what they see,
+ * is the first one's.
  */
 #include "sink/sqlite_query.h"
 
@@ -216,6 +220,14 @@ int mida__sqlite_query(mida__sink *base, const char *sql,
                        const char *const *params, int nparams,
                        mida__cells_fn row, void *ctx) {
   sqlite_sink *s = (sqlite_sink *)base;
+  /* A snapshot's transaction that SQLite ended on its own (an I/O error
+   * or a lack of memory may roll one back): a query now would read
+   * another state than the snapshot's first queries. */
+  if (base->snapshot && sqlite3_get_autocommit(s->db))
+    return mida__sink_fail(base, MIDA_ESTORE,
+                           "the read of one snapshot of store '%s' ended "
+                           "before its last query",
+                           s->path);
   s->cancelled = 0;
   s->query_timed_out = 0;
   s->query_stop_asked_ms = mida__monotonic_ms();
@@ -234,6 +246,24 @@ int mida__sqlite_query(mida__sink *base, const char *sql,
   mida__sqlite_temp_end(&s->temp);
   sqlite3_progress_handler(s->db, 0, NULL, NULL);
   return rc;
+}
+
+int mida__sqlite_snapshot(mida__sink *base, int on) {
+  sqlite_sink *s = (sqlite_sink *)base;
+  if (!on) {
+    if (!sqlite3_get_autocommit(s->db))
+      (void)sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    return MIDA_OK;
+  }
+  if (!(s->flags & MIDA_SINK_READONLY) || !sqlite3_get_autocommit(s->db))
+    return mida__sink_fail(base, MIDA_EINVAL,
+                           "a snapshot read is for a reader's connection "
+                           "with no transaction open");
+  /* Deferred: the read transaction, and with it the snapshot, starts
+   * with the first query, which the guard bounds. */
+  if (sqlite3_exec(s->db, "BEGIN DEFERRED", NULL, NULL, NULL) != SQLITE_OK)
+    return mida__sink_fail(base, MIDA_ESTORE, "%s", sqlite3_errmsg(s->db));
+  return MIDA_OK;
 }
 
 void mida__sqlite_cancel(mida__sink *base) {

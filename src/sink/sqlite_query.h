@@ -1,7 +1,8 @@
 /*
- * sqlite_query.h -- the read path of the SQLite store: a guarded query
- * and its cancellation, the query and cancel methods of the store's
- * method table (sqlite.c; sink.h says what the methods promise).
+ * sqlite_query.h -- the read path of the SQLite store: a guarded query,
+ * its cancellation and the snapshot read around several, the query,
+ * cancel and snapshot methods of the store's method table (sqlite.c;
+ * sink.h says what the methods promise).
  * Internal to the SQLite store's files; sqlite_query.c says how.
  */
 #ifndef MIDA_SINK_SQLITE_QUERY_H
@@ -26,5 +27,9 @@ int mida__sqlite_query(mida__sink *base, const char *sql,
 /* The cancel method (sink.h, cancel): ends the query that base runs, from
  * any thread. */
 void mida__sqlite_cancel(mida__sink *base);
+
+/* The snapshot method (sink.h, snapshot): BEGIN on a reader's connection
+ * (on), COMMIT (off). */
+int mida__sqlite_snapshot(mida__sink *base, int on);
 
 #endif

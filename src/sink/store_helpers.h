@@ -38,8 +38,8 @@ static const mida__origin origin = {"origin-host", 777};
 /* ---- fixtures ---------------------------------------------------------- */
 
 /* A store file in the test's directory, named name. */
-static const char *store_path(void **state, const char *name, char *buf,
-                              size_t len) {
+static inline const char *store_path(void **state, const char *name,
+                                     char *buf, size_t len) {
   fixture *fx = *state;
   snprintf(buf, len, "%s/%s", fx->dir, name);
   return buf;
