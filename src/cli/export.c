@@ -4,7 +4,11 @@
  * (prov.c, rocrate.c, openlineage.c, shared with `mida serve`); this verb
  * parses options, opens the store read-only, and sends the bytes to a
  * destination (dest.c) that never leaves a partial file behind, or, for
- * OpenLineage, also to an HTTP endpoint.
+ * OpenLineage, also to an HTTP endpoint. The export's queries all read one
+ * snapshot of the store (sink.h, mida__sink_snapshot_begin): a writer's
+ * records committed meanwhile are in none of its parts, where each query
+ * read its own state and a relation could name an entity the document did
+ * not hold.
  */
 #include "cli/cli.h"
 
@@ -90,8 +94,9 @@ static int has_suffix(const char *s, const char *suffix) {
 /* An export streams the whole selection: on a store of millions of tasks
  * its statements run for minutes, by design, with flat memory. The guard's
  * time limit is for statements a person writes; here it holds only when
- * MIDA_QUERY_TIMEOUT_MS is set. The temporary-space bound stays, and
- * Ctrl-C still cancels. */
+ * MIDA_QUERY_TIMEOUT_MS is set, and then bounds the export's snapshot as
+ * a whole too (sink.h). The temporary-space bound stays, and Ctrl-C still
+ * cancels. */
 static void unbounded_time(mida__sink *sink) {
   const char *set = getenv("MIDA_QUERY_TIMEOUT_MS");
   if (set != NULL && *set != '\0')
@@ -188,10 +193,13 @@ int mida__cli_export(mida__cli *cli, int argc, char **argv) {
   }
   mida__report_io io;
   memset(&io, 0, sizeof io);
-  rc = mida__report_scope_check(sink, &scope, &io);
+  rc = mida__sink_snapshot_begin(sink);
+  if (rc == MIDA_OK)
+    rc = mida__report_scope_check(sink, &scope, &io);
   if (rc != MIDA_OK) {
     ex = io.errmsg[0] != '\0' ? mida__cli_fail("export: %s", io.errmsg)
                               : mida__cli_store_error(sink, rc, "export");
+    mida__sink_snapshot_end(sink);
     mida__sink_close(sink);
     return ex;
   }
@@ -207,6 +215,7 @@ int mida__cli_export(mida__cli *cli, int argc, char **argv) {
     ex = mida__cli_dest_open(&dest, "mida export", output,
                              fmt == ROCRATE && !zip, force, &file_io);
     if (ex != MIDA_CLI_CONTINUE) {
+      mida__sink_snapshot_end(sink);
       mida__sink_close(sink);
       return ex;
     }
@@ -229,6 +238,9 @@ int mida__cli_export(mida__cli *cli, int argc, char **argv) {
   memset(&st, 0, sizeof st);
   if (rc == MIDA_OK)
     rc = run_export(fmt, sink, &scope, &crate, &io, &st);
+  /* The store is read: its snapshot is let go before the output is
+   * finished (a ZIP's directory, the rename). */
+  mida__sink_snapshot_end(sink);
   if (rc == MIDA_OK && z != NULL)
     rc = mida__zip_finish(z);
   mida__zip_free(z);

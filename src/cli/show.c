@@ -397,8 +397,12 @@ int mida__cli_show(mida__cli *cli, int argc, char **argv) {
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
 
-  /* An id, else a source's key (an MLflow run id, a Dask key ...). */
-  int rc = show_id(sink, pos[0]);
+  /* An id, else a source's key (an MLflow run id, a Dask key ...); its
+   * sections all read one snapshot of the store (sink.h), so that a task
+   * shown while it is recorded is shown in one state. */
+  int rc = mida__sink_snapshot_begin(sink);
+  if (rc == MIDA_OK)
+    rc = show_id(sink, pos[0]);
   char id[128];
   int listed = 0; /* a source key of several, listed */
   if (rc == MIDA_ENOTFOUND) {
@@ -407,6 +411,7 @@ int mida__cli_show(mida__cli *cli, int argc, char **argv) {
     if (rc == MIDA_OK)
       rc = show_id(sink, id);
   }
+  mida__sink_snapshot_end(sink);
   if (rc == MIDA_OK)
     rc = mida__cli_flush(stdout);
   if (listed)

@@ -4,7 +4,9 @@
  * digest, outputs, metrics; the compare view's table) and GET /api/prov
  * (W3C PROV-JSON, `mida export prov`, of the store, a workflow or a
  * campaign). Both are src/report's, written into the response through a
- * report sink on the body; the body's cap bounds them.
+ * report sink on the body; the body's cap bounds them. Each reads one
+ * snapshot of the store (sink.h, mida__sink_snapshot_begin), as `mida
+ * export` does, ended before the sink goes back to the pool.
  */
 #include "serve/serve.h"
 
@@ -35,7 +37,10 @@ static int run_report(mida__serve *srv, const mida__req *req, mida__resp *resp,
   memset(&io, 0, sizeof io);
   io.write = body_write;
   io.ctx = &resp->body;
-  int rc = fn(sink, req, &io);
+  int rc = mida__sink_snapshot_begin(sink);
+  if (rc == MIDA_OK)
+    rc = fn(sink, req, &io);
+  mida__sink_snapshot_end(sink);
   if (rc == MIDA_ENOMEM || rc == MIDA_ETOOBIG) {
     mida__serve_give(srv, sink, MIDA_OK);
     return rc;
