@@ -66,6 +66,15 @@ void mida__pl_counts_entry(char *buf) {
   /* Without the journal's lock, as mida__pl_segments_made. */
   v[MIDA_PL_C_COUNT + 2] = j != NULL ? mida__journal_dropped_total(j)
                                      : mida__pl.journal_dropped_before;
+  /* Nothing counted (a forked child that execs at once, most of them): no
+   * variable, which the new program's loader and every getenv would
+   * walk past (~2,800 instructions a process, callgrind). */
+  uint64_t any = 0;
+  for (int i = 0; i < CARRIED_VALUES; i++)
+    any |= v[i];
+  buf[0] = '\0';
+  if (any == 0)
+    return;
   char *w = buf, *end = buf + MIDA_PL_COUNTS_BYTES;
   int n = snprintf(w, (size_t)(end - w), "MIDA_PRELOAD_COUNTS=%ld:",
                    (long)mida__pl.pid);
