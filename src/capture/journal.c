@@ -1305,6 +1305,11 @@ size_t mida__journal_peek(mida__journal *j, mida__frame *frames, size_t max,
 }
 
 void mida__journal_release(mida__journal *j, uint64_t mark) {
+  mida__journal_release_skipping(j, mark, 0);
+}
+
+void mida__journal_release_skipping(mida__journal *j, uint64_t mark,
+                                    uint64_t undecodable) {
   segment *seg = j->queue_head;
   if (seg == NULL)
     return;
@@ -1314,6 +1319,9 @@ void mida__journal_release(mida__journal *j, uint64_t mark) {
   uint64_t end = t & POS_MASK;
   if (mark <= head || mark > end)
     return;
+  /* Before the head moves: a segment drained here is retired at once,
+   * and its count goes into the journal's (retire_front). */
+  atomic_fetch_add_explicit(&h->corrupt, undecodable, memory_order_relaxed);
   if ((t & SEALED_BIT) != 0) {
     drop_and_advance(seg->ring, seg->ring_bytes, h, head, mark);
     if (mark == end)
@@ -1887,15 +1895,28 @@ bool mida__tail_caught_up(const mida__orphan *o, uint64_t mark) {
 }
 
 void mida__orphan_release(mida__orphan *o, uint64_t mark) {
+  mida__orphan_release_skipping(o, mark, 0);
+}
+
+void mida__orphan_release_skipping(mida__orphan *o, uint64_t mark,
+                                   uint64_t undecodable) {
+  seg_header *h = o->hdr;
   if (o->salvaged) {
-    if (mark > o->pos && mark <= o->end)
+    if (mark > o->pos && mark <= o->end) {
       o->pos = mark;
+      atomic_fetch_add_explicit(&h->corrupt, undecodable,
+                                memory_order_relaxed);
+    }
     return;
   }
-  seg_header *h = o->hdr;
   uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
   if (mark <= head || mark - head > o->ring_bytes)
     return;
+  /* Counted with the head's move: in a copy, by the same write
+   * (copied_advance); in a mapping, just before it, so that a reader
+   * killed between the two counts them again rather than never (as
+   * count_skip counts a mapped segment's skipped regions at the peek). */
+  atomic_fetch_add_explicit(&h->corrupt, undecodable, memory_order_relaxed);
   if (o->copied)
     copied_advance(o, mark);
   else if (!o->live ||
@@ -1940,6 +1961,16 @@ uint64_t mida__orphan_dropped_total(const mida__orphan *o) {
 uint64_t mida__orphan_corrupt_total(const mida__orphan *o) {
   return atomic_load_explicit(&o->hdr->corrupt_before, memory_order_relaxed) +
          mida__orphan_corrupt(o);
+}
+
+void mida__orphan_carry_corrupt(mida__orphan *o, uint64_t before) {
+  seg_header *h = o->hdr;
+  if (before <= atomic_load_explicit(&h->corrupt_before, memory_order_relaxed))
+    return;
+  atomic_store_explicit(&h->corrupt_before, before, memory_order_relaxed);
+  if (o->copied)
+    (void)pwrite(o->fd, &o->copy.corrupt_before, sizeof o->copy.corrupt_before,
+                 (off_t)offsetof(seg_header, corrupt_before));
 }
 
 bool mida__orphan_salvaged(const mida__orphan *o) {

@@ -60,7 +60,10 @@
  *      136     8  head: logical position shipped up to (atomic)
  *      144     8  sealed: 0, or the final tail once the writer moved on
  *      152     8  dropped: records dropped by the DROP policy (atomic)
- *      160     8  corrupt: runs of bytes a reader skipped as corrupt (atomic)
+ *      160     8  corrupt: runs of bytes a reader skipped as corrupt, and
+ *                 frames it skipped as undecodable (their checksum right,
+ *                 their payload no record: counted at their release
+ *                 since 2026-12-07) (atomic)
  *      168     8  records: frames committed, PAD frames excluded (atomic)
  *      176     8  releasing: the head a reader is clearing the ring up to,
  *                 stored before it clears; a head behind it is moved up
@@ -75,7 +78,8 @@
  *      200     8  corrupt_before: corrupt regions the journal's own reader
  *                 counted in earlier segments; set when the segment is
  *                 made, and again when the one before it is removed (0 in
- *                 older files)
+ *                 older files); raised by a reader in another process
+ *                 that read the earlier ones (mida__orphan_carry_corrupt)
  *
  * dropped and corrupt count this segment's alone (their sum over the
  * spool's files is `mida stats`'s); dropped_before + dropped is the
@@ -300,6 +304,15 @@ size_t mida__journal_peek(mida__journal *j, mida__frame *frames, size_t max,
  * mark not after the head, or past the tail, is ignored. */
 void mida__journal_release(mida__journal *j, uint64_t mark);
 
+/* mida__journal_release, counting in the segment's corrupt the frames
+ * before mark that passed their checksum but could not be decoded
+ * (undecodable: mida__decode_frames's count for the peek's frames), with
+ * the head's move: then the journal's corrupt, its stats' and the
+ * corrupt_before of its later segments, holds them as it holds the
+ * regions its scans skipped. */
+void mida__journal_release_skipping(mida__journal *j, uint64_t mark,
+                                    uint64_t undecodable);
+
 /* Closes the journal: unmaps and unlocks its segments; removes those that
  * are fully shipped and keeps the others for recovery. */
 void mida__journal_close(mida__journal *j);
@@ -362,6 +375,15 @@ size_t mida__orphan_peek(mida__orphan *o, mida__frame *frames, size_t max,
                          uint64_t *mark);
 void mida__orphan_release(mida__orphan *o, uint64_t mark);
 
+/* mida__orphan_release, counting undecodable frames before mark in the
+ * header's corrupt as mida__journal_release_skipping does: in the same
+ * write as the head's move for a segment read into memory, just before
+ * it in a mapped one. A frame is counted once whichever reader, or pass
+ * of a reader of a live segment, skipped it: a release that is ignored
+ * (mark not after the head) counts nothing. */
+void mida__orphan_release_skipping(mida__orphan *o, uint64_t mark,
+                                   uint64_t undecodable);
+
 /* The host, pid and journal start (ns since the epoch) from the segment
  * header. */
 const char *mida__orphan_host(const mida__orphan *o);
@@ -378,6 +400,13 @@ uint64_t mida__orphan_dropped(const mida__orphan *o);
  * (what recovery sends the store, which keeps the largest). */
 uint64_t mida__orphan_dropped_total(const mida__orphan *o);
 uint64_t mida__orphan_corrupt_total(const mida__orphan *o);
+
+/* Raises the header's corrupt_before to before, if it is less, in the
+ * file too: a reader that counted what the segments before this one
+ * hold (mida__orphan_corrupt_total of the one before, read to its end)
+ * knows more than the writer did when it made this one -- the frames
+ * that reader skipped in them. */
+void mida__orphan_carry_corrupt(mida__orphan *o, uint64_t before);
 
 /* Whether the segment's head or tail was damaged, so that its frames were
  * found by a scan of the whole ring (see "Damaged headers" above). */

@@ -99,6 +99,8 @@ typedef struct journal_id {
   bool incomplete;  /* a segment of it could not be shipped */
   bool held_back;   /* a live segment of it was not read to its tail in
                        this pass: its later segments wait, in order */
+  uint64_t corrupt; /* the counter "corrupt" put for its last segment
+                       read in this pass: its total up to there */
 } journal_id;
 
 /* The journals seen in one walk of the spool; beyond this many, the rest
@@ -136,7 +138,9 @@ typedef struct pending_segment {
   mida__orphan *orphan; /* open and locked until the group is durable */
   uint64_t mark;        /* its position after the frames shipped */
   journal_id *jid;      /* its journal, or NULL */
-  uint64_t undecodable; /* frames it had that could not be decoded */
+  uint64_t undecodable; /* frames this pass read that could not be decoded */
+  uint64_t unsaved;     /* of those, not yet counted in its header's
+                           corrupt: they are, by the release of mark */
   bool live;            /* its writer lives (mida__tail_open): released up
                            to mark, never removed */
   int64_t pid, start_ns; /* its file name's (name_ids), for a held group's */
@@ -206,7 +210,7 @@ static void group_add(recovery *r, const char *path, mida__orphan *o,
                       uint64_t mark, journal_id *j, uint64_t undecodable,
                       bool live) {
   pending_segment *p = &r->pending[r->npending++];
-  *p = (pending_segment){o, mark, j, undecodable, live, 0, 0, 0};
+  *p = (pending_segment){o, mark, j, undecodable, undecodable, live, 0, 0, 0};
   if (mida__segment_name_ids(path, &p->pid, &p->start_ns, &p->seq) != 0)
     p->pid = 0;
 }
@@ -244,8 +248,12 @@ static int put_counters(recovery *r, const mida__origin *origin,
 static int ship_rest(recovery *r, pending_segment *p) {
   mida__origin origin = {mida__orphan_host(p->orphan),
                          mida__orphan_pid(p->orphan)};
+  /* The undecodable frames go into the header's corrupt with the head's
+   * move past them, so that its count holds every pass's, once (the
+   * counter "corrupt" sent is the header's total). */
   if (p->mark != 0)
-    mida__orphan_release(p->orphan, p->mark);
+    mida__orphan_release_skipping(p->orphan, p->mark, p->unsaved);
+  p->unsaved = 0;
   if (p->live)
     return MIDA_OK; /* its writer goes on: the rest is the next pass's */
   for (;;) {
@@ -253,15 +261,15 @@ static int ship_rest(recovery *r, pending_segment *p) {
     size_t n = mida__orphan_peek(p->orphan, r->frames, MIDA_SHIP_BATCH, &mark);
     if (n == 0)
       return MIDA_OK;
-    uint64_t bad_before = p->undecodable;
-    int rc = mida__ship_frames(r->sink, r->frames, n, r->recs, &origin,
-                               &p->undecodable);
+    uint64_t bad = 0;
+    int rc = mida__ship_frames(r->sink, r->frames, n, r->recs, &origin, &bad);
     if (rc == MIDA_OK)
       rc = mida__sink_sync(r->sink);
     if (rc != MIDA_OK)
       return rc;
-    mida__orphan_release(p->orphan, mark);
-    r->st->records += n - (p->undecodable - bad_before);
+    mida__orphan_release_skipping(p->orphan, mark, bad);
+    p->undecodable += bad;
+    r->st->records += n - bad;
   }
 }
 
@@ -278,15 +286,25 @@ static int flush_group(recovery *r) {
     pending_segment *p = &r->pending[i];
     mida__origin origin = {mida__orphan_host(p->orphan),
                            mida__orphan_pid(p->orphan)};
+    /* Its journal's earlier segments, read in this pass (in order), hold
+     * what their writer could not count when it made this one: what
+     * readers skipped in them since. Kept in its header for the passes
+     * to come. */
+    if (p->jid != NULL) {
+      mida__orphan_carry_corrupt(p->orphan, p->jid->corrupt);
+      p->jid->corrupt = mida__orphan_corrupt_total(p->orphan);
+    }
+    /* The journal's totals up to this segment (journal.h), its
+     * undecodable frames in them (ship_rest): of which the store keeps
+     * the largest, the sum over its segments and over the passes that
+     * read a live one. A live segment's drops are sent once it is an
+     * orphan, whole. */
     if (p->live) {
-      /* Its header's counters are sent once it is an orphan, whole. */
-      rc = put_counters(r, &origin, p->undecodable, 0, 0);
+      rc = put_counters(r, &origin, mida__orphan_corrupt_total(p->orphan), 0,
+                        0);
       continue;
     }
-    /* The journal's totals up to this segment (journal.h): of which
-     * the store keeps the largest, the sum over its segments. */
-    rc = put_counters(r, &origin,
-                      mida__orphan_corrupt_total(p->orphan) + p->undecodable,
+    rc = put_counters(r, &origin, mida__orphan_corrupt_total(p->orphan),
                       mida__orphan_dropped_total(p->orphan),
                       mida__orphan_salvaged(p->orphan) ? 1 : 0);
   }
@@ -298,7 +316,7 @@ static int flush_group(recovery *r) {
       r->st->corrupt += p->undecodable;
       r->st->tailed++;
     } else if (rc == MIDA_OK) {
-      r->st->corrupt += mida__orphan_corrupt(p->orphan) + p->undecodable;
+      r->st->corrupt += mida__orphan_corrupt(p->orphan);
       r->st->dropped += mida__orphan_dropped(p->orphan);
       r->st->segments++;
       r->st->quarantined += mida__orphan_salvaged(p->orphan);
@@ -482,7 +500,8 @@ static int recover_segment(void *ctx, const char *path) {
     rc = flush_group(r);
     if (rc != MIDA_OK)
       break;
-    mida__orphan_release(o, mark);
+    mida__orphan_release_skipping(o, mark, undecodable);
+    undecodable = 0;
   }
   if (rc == MIDA_OK && o != NULL) {
     group_add(r, path, o, 0, jid, undecodable, false);
@@ -539,11 +558,14 @@ static long read_on(recovery *r) {
     size_t n = mida__tail_peek_from(p->orphan, p->mark, r->frames,
                                     MIDA_SHIP_BATCH, &mark);
     if (n > 0) {
-      int rc = ship_read(r, p->orphan, n, &p->undecodable);
+      uint64_t bad = 0;
+      int rc = ship_read(r, p->orphan, n, &bad);
       if (rc != MIDA_OK) {
         held_group_failed(r, rc);
         return -1;
       }
+      p->undecodable += bad;
+      p->unsaved += bad;
       read += (long)n;
     }
     if (mark > p->mark)

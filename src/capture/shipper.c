@@ -147,7 +147,10 @@ static long ship_once(mida__shipper *sh) {
   /* Decode the frames; the counters (if they moved) ride in the same
    * batch, after them. */
   size_t used = mida__decode_frames(sh->frames, n, sh->recs, &undecodable);
-  uint64_t corrupt = js.corrupt + atomic_load(&sh->undecodable) + undecodable;
+  /* The journal's count holds the undecodable frames of the batches
+   * released before (mida__journal_release_skipping), as the segments
+   * that recovery reads should this process die do: the same total. */
+  uint64_t corrupt = js.corrupt + undecodable;
   /* The total recovery sends from the journal's segments (journal.h). */
   uint64_t dropped = mida__journal_dropped_total(sh->journal);
   bool send_dropped = dropped > sh->reported_dropped;
@@ -181,7 +184,7 @@ static long ship_once(mida__shipper *sh) {
     }
     pthread_mutex_unlock(&sh->lock);
     if (n > 0)
-      mida__journal_release(sh->journal, mark);
+      mida__journal_release_skipping(sh->journal, mark, undecodable);
     sh->frames_released += n;
     atomic_fetch_add(&sh->undecodable, undecodable);
     return (long)n;
@@ -191,7 +194,7 @@ static long ship_once(mida__shipper *sh) {
     return rc;
   }
   if (n > 0)
-    mida__journal_release(sh->journal, mark);
+    mida__journal_release_skipping(sh->journal, mark, undecodable);
   sh->frames_released += n;
   if (send_dropped)
     sh->reported_dropped = dropped;
