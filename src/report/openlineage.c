@@ -20,9 +20,8 @@
  *                 reason) or ABORT (CANCELLED); a run without an end has
  *                 START only
  *   used data     inputs; generated data: outputs (in the end event)
- *   data naming   file:///p -> namespace "file", name "/p" (decoded,
- *                 unless that is not UTF-8 or holds a '%': then as the
- *                 URI writes it);
+ *   data naming   file:///p -> namespace "file", name "/p" (decoded;
+ *                 a path that is not UTF-8: name = the whole URI);
  *                 scheme://host/p -> "scheme://host", "/p"; anything else
  *                 -> namespace "mida", name = the data's id. The digest
  *                 is the dataset version facet; size and kind are in the
@@ -130,20 +129,21 @@ static int add_dataset(ol *o, mida__buf *b, const mida__report_link *l) {
   int rc;
   if (sep != NULL && strncmp(uri, "file://", 7) == 0) {
     /* The path as other producers name a file: decoded ("/d/a b", not
-     * "/d/a%20b"), so that datasets join across them; but a path that is
-     * not UTF-8 keeps its escapes ("/d/caf%E9"), which JSON can carry:
-     * decoded, each byte that is not would be U+FFFD, and two files
-     * that differ only there would be one dataset. So does a path with
-     * a '%' ("/d/caf%25E9"): decoded ("/d/caf%E9"), it would be named as
-     * the file "caf\xe9" is. A decoded name holds no '%'; a kept one
-     * holds its escapes (or one that fits no buffer, or another host's
-     * path): two files never share a name. */
+     * "/d/a%20b"; a file literally named "a%20b" is "/d/a%20b"), so that
+     * datasets join across them. A path that is not UTF-8 cannot be
+     * written decoded (JSON would make each byte that is not U+FFFD, and
+     * two files that differ only there would be one dataset), nor by its
+     * escapes in the same form ("/d/caf%E9" is also the decoded name of
+     * the file literally named "caf%E9"): it is named by its whole URI
+     * ("file:///d/caf%E9"), as is one that fits no buffer or another
+     * host's. A decoded name starts with '/', a URI with "file:": two
+     * files never share a name. */
     char path[4096];
     int decoded = mida__file_uri_path(uri, path, sizeof path) == MIDA_OK &&
-                  mida__utf8_valid(path) && strchr(path, '%') == NULL;
+                  mida__utf8_valid(path);
     rc = add_str(b, "namespace", "file", 0);
     if (rc == MIDA_OK)
-      rc = add_str(b, "name", decoded ? path : uri + 7, 1);
+      rc = add_str(b, "name", decoded ? path : uri, 1);
   } else if (sep != NULL) {
     const char *path = strchr(sep + 3, '/');
     mida__buf ns;

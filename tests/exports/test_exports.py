@@ -186,7 +186,9 @@ def test_openlineage_names_a_file_whose_path_is_not_utf8_by_its_escapes(
     """Two files that differ only in a byte that is not UTF-8 (caf\\xe9 and
     caf\\xe8, names in Latin-1) were one dataset, '/d/caf\\ufffd': the name
     was the decoded path, and JSON made each such byte U+FFFD. They keep
-    their escapes now; a UTF-8 name is still decoded."""
+    their escapes now, in their whole URI (a decoded name starts with
+    '/': '/d/caf%E9' is the file literally named so); a UTF-8 name is still
+    decoded."""
     rows = [("v1", "file:///d/caf%E9"), ("v2", "file:///d/caf%E8"),
             ("v3", "file:///d/caf%C3%A9%20x")]
     stmts = []
@@ -199,8 +201,8 @@ def test_openlineage_names_a_file_whose_path_is_not_utf8_by_its_escapes(
     names = {i["facets"]["mida"]["id"]: i["name"]
              for e in events if e["run"]["runId"] == T_LOAD
              for i in e.get("inputs", [])}
-    assert names["v1"] == "/d/caf%E9"
-    assert names["v2"] == "/d/caf%E8"
+    assert names["v1"] == "file:///d/caf%E9"
+    assert names["v2"] == "file:///d/caf%E8"
     assert names["v3"] == "/d/caf\u00e9 x"
 
 

@@ -274,8 +274,9 @@ def test_openlineage_gives_two_files_two_datasets_whatever_their_names(
         mida_bin, hostile):
     """A file whose name is not UTF-8 (ff\\xffb) kept its escapes
     ("ff%FFb"), the name that a file literally named "ff%FFb" decodes to:
-    two files, one dataset. A name is decoded now only when that leaves no
-    '%' in it; else it is the URI's path, escapes and all."""
+    two files, one dataset. A name that is not UTF-8 is its whole URI now
+    ("file:///.../ff%FFb"), and a decoded one (the literal "ff%FFb" and
+    "per%20c" included) its path."""
     store, tmp, files = hostile
     r = run_mida(mida_bin, store, tmp, "export", "openlineage")
     assert r.returncode == 0, r.stderr.decode()
@@ -285,13 +286,15 @@ def test_openlineage_gives_two_files_two_datasets_whatever_their_names(
         for d in e.get("inputs", []) + e.get("outputs", []):
             if d["namespace"] == "file":
                 names[d["name"]].add(d["facets"]["mida"]["id"])
+    base = str(files) + "/"
+    uri_base = "file://" + urllib.parse.quote(base)
     odd = {n: ids for n, ids in names.items()
-           if n.startswith(str(files) + "/")}
+           if n.startswith(base) or n.startswith(uri_base)}
     assert len(odd) == len(ODD_NAMES), sorted(odd)
     assert all(len(ids) == 1 for ids in odd.values()), odd
-    base = str(files) + "/"
     assert base + "per c" in odd and base + "tab\there" in odd  # decoded
-    assert base + "ff%FFb" in odd and base + "ff%25FFb" in odd
+    assert base + "per%20c" in odd and base + "ff%FFb" in odd  # literal
+    assert uri_base + "ff%FFb" in odd, sorted(odd)  # not UTF-8
 
 
 def test_crate_parameters_hold_no_lone_surrogate(mida_bin, hostile,
