@@ -55,6 +55,9 @@ static const char serve_help[] =
     "  --connections N     store connections shared by requests (default 8)\n"
     "  --poll-ms N         how often the live updates look for changes\n"
     "                      (default 200)\n"
+    "  --idle-timeout S    close a connection idle for S seconds: kept\n"
+    "                      between requests, or an event stream whose\n"
+    "                      client reads nothing (default 60)\n"
     "  --store URL         the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
     "\n"
@@ -160,11 +163,13 @@ static int check_store(const mida__cli *cli, int *schema) {
 int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
   const char *listen = "127.0.0.1:8765";
   const char *token_file = NULL, *conns_text = NULL, *poll_text = NULL;
+  const char *idle_text = NULL;
   const mida__cli_opt opts[] = {
       {"--listen", NULL, &listen, NULL},
       {"--token-file", NULL, &token_file, NULL},
       {"--connections", NULL, &conns_text, NULL},
       {"--poll-ms", NULL, &poll_text, NULL},
+      {"--idle-timeout", NULL, &idle_text, NULL},
       {NULL, NULL, NULL, NULL},
   };
   int npos = 0;
@@ -174,13 +179,17 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
     ex = mida__cli_check_store(cli->store);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
-  long long conns = 8, poll_ms = 200;
+  long long conns = 8, poll_ms = 200, idle_s = 60;
   if (conns_text != NULL && (mida__cli_parse_count(conns_text, &conns) != 0 ||
                              conns < 1 || conns > 256))
     return mida__cli_usage_error("serve", "--connections must be 1 to 256");
   if (poll_text != NULL && (mida__cli_parse_count(poll_text, &poll_ms) != 0 ||
                             poll_ms < 10 || poll_ms > 60000))
     return mida__cli_usage_error("serve", "--poll-ms must be 10 to 60000");
+  if (idle_text != NULL && (mida__cli_parse_count(idle_text, &idle_s) != 0 ||
+                            idle_s < 2 || idle_s > 3600))
+    return mida__cli_usage_error("serve",
+                                 "--idle-timeout must be 2 to 3600 seconds");
 
   char *token = NULL;
   if (token_file != NULL) {
@@ -241,7 +250,7 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
     rc = mida__serve_events_start(&srv, err, sizeof err);
   mida__http *http = NULL;
   int port = 0;
-  mida__http_opts hopts = {listen, token, 256};
+  mida__http_opts hopts = {listen, token, 256, (int)idle_s};
   if (rc == MIDA_OK)
     rc = mida__http_start(&srv, &hopts, &http, &port, err, sizeof err);
   if (token != NULL) {

@@ -9,9 +9,11 @@
  * request.c, never from the library's decoded URL (see request.c). Each
  * request's header block is capped by the connection memory limit (a
  * longer one gets the library's 431), a request with a body is refused
- * before the body is read, and only GET and HEAD are answered. The
- * library is not linked: its functions are reached through the table of
- * mhd.h, filled when the first server starts.
+ * before the body is read, and only GET and HEAD are answered. A
+ * connection is kept between a client's requests (HTTP/1.1) until it is
+ * idle for the idle timeout. The library is not linked: its functions
+ * are reached through the table of mhd.h, filled when the first server
+ * starts.
  */
 #include "serve/http.h"
 
@@ -33,14 +35,18 @@
 
 /* The most bytes of one request's line and headers. */
 #define HTTP_MEMORY_LIMIT (64 * 1024)
-/* Seconds a connection may stay idle. */
+/* Seconds a connection may stay idle, unless --idle-timeout says: a
+ * kept-alive connection between two requests, or one whose client reads
+ * nothing of what it is sent (an event stream included). */
 #define HTTP_IDLE_TIMEOUT 60
 /* The most connections one client address may hold. The idle timeout
  * counts from the last byte: a client that never ends its requests and
  * sends a header line now and then would otherwise hold every connection
  * the server takes (slowloris), and others could not connect. */
 #define HTTP_PER_ADDRESS 64
-/* How long an event stream waits before it sends a keep-alive comment. */
+/* How long an event stream waits before it sends a keep-alive comment,
+ * at most: less than the idle timeout, which the library checks after
+ * each wait, or a quiet stream would be closed as idle. */
 #define EVENTS_KEEPALIVE_MS 15000
 /* How long a stop lets the requests in flight run before it ends their
  * queries, and then how long it waits for their answers to go out. */
@@ -82,6 +88,7 @@ struct mida__http {
   pthread_cond_t done;       /* signalled when a request ends */
   int in_flight;             /* requests begun and not yet ended */
   size_t unread;             /* bytes of answers of requests not ended */
+  int keepalive_ms;          /* an event stream's longest quiet, ms */
 };
 
 /* One request's state, made by the URI log callback. */
@@ -89,6 +96,7 @@ typedef struct http_request {
   char *target;        /* the raw request target, or NULL if too long */
   int target_too_long; /* 1 when it was over MIDA_SERVE_MAX_TARGET */
   size_t answer_bytes; /* its answer's bytes, counted in unread */
+  int read_whole;      /* 1 once the library has read all of it */
 } http_request;
 
 /* One event stream's state. */
@@ -364,7 +372,7 @@ static ssize_t events_read(void *cls, uint64_t pos, char *buf, size_t max) {
     mida__buf_reset(&es->pending);
     es->sent = 0;
     if (!mida__serve_events_next(es->http->srv, &es->cursor,
-                                 EVENTS_KEEPALIVE_MS, &es->pending))
+                                 es->http->keepalive_ms, &es->pending))
       return MHD_CONTENT_READER_END_OF_STREAM;
   }
   size_t n = es->pending.len - es->sent;
@@ -501,6 +509,22 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
     return queue_error(c, 413, "a GET request carries no body");
   if (hr == NULL)
     return queue_error(c, 503, "out of memory");
+  /* The answer waits for the library's second call, made once the whole
+   * request is read. An answer queued at the first call, when only the
+   * headers are in, made libmicrohttpd (0.9.x) close the connection after
+   * it, as a body might follow unread: every answer went with
+   * "Connection: close", and each request cost a connection of its own
+   * (a TCP handshake, a thread and the peer check of accept_peer). Now a
+   * connection is kept between requests (HTTP/1.1), until it is idle for
+   * the idle timeout; the refusals above still close theirs, their body
+   * unread. Every request on a kept connection is checked as the first:
+   * Host, Sec-Fetch-Site and the token below; the peer check is of the
+   * connection, whose client socket, and so its owner, is the same for
+   * every request on it. */
+  if (!hr->read_whole) {
+    hr->read_whole = 1;
+    return MHD_YES;
+  }
   if (hr->target_too_long || hr->target == NULL)
     return queue_error(c, 414, "the request target is too long");
   if (several_hosts(c))
@@ -629,12 +653,18 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
     flags |= MHD_USE_IPv6;
   unsigned max_clients =
       opts->max_clients > 0 ? (unsigned)opts->max_clients : 256;
+  unsigned idle_s =
+      opts->idle_timeout_s > 0 ? (unsigned)opts->idle_timeout_s
+                               : HTTP_IDLE_TIMEOUT;
+  h->keepalive_ms = idle_s * 1000 / 2 < EVENTS_KEEPALIVE_MS
+                        ? (int)(idle_s * 1000 / 2)
+                        : EVENTS_KEEPALIVE_MS;
   h->daemon = mhd->start_daemon(
       flags, 0, opts->token == NULL ? accept_peer : NULL, h, answer, h,
       MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_clients,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_ADDRESS,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
+      MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
       MHD_OPTION_URI_LOG_CALLBACK, uri_logged, h,
       MHD_OPTION_NOTIFY_COMPLETED, request_done, h,

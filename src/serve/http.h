@@ -21,6 +21,7 @@ typedef struct mida__http_opts {
   const char *listen; /* "127.0.0.1:8765", "[::1]:0", "0.0.0.0:8765" */
   const char *token;  /* the bearer token, or NULL for none */
   int max_clients;    /* connections served at once */
+  int idle_timeout_s; /* seconds a connection may be idle; 0: 60 */
 } mida__http_opts;
 
 /* Checks a listen address ("HOST:PORT", "[IPV6]:PORT", ":PORT") and sets

@@ -97,6 +97,17 @@ class Server:
         return self.proc.returncode
 
 
+def read_until(sock, marker, step=4096):
+    """Reads sock, step bytes at a time, until what came holds marker;
+    fails if the connection ends before."""
+    got = b""
+    while marker not in got:
+        more = sock.recv(step)
+        assert more, got
+        got += more
+    return got
+
+
 @pytest.fixture
 def lite(tmp_path):
     """The CLI tests' fixture store (tests/cli/mida_cli_store.py)."""
