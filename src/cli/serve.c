@@ -277,6 +277,12 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
   sigwait(&stop_signals, &sig);
   fprintf(stderr, "mida serve: stopping\n");
   mida__http_stop(http);
+  /* What the event streams lost is told once more, where the operator
+   * reads the server's own words. */
+  char drops[1024];
+  mida__serve_drops_text(&srv, drops, sizeof drops);
+  if (drops[0] != '\0')
+    fprintf(stderr, "mida serve: dropped: %s\n", drops);
   mida__serve_events_free(&srv);
   mida__serve_pool_free(&srv.pool);
   mida__answer_cache_free(srv.series);

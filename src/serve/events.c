@@ -22,6 +22,10 @@
  * changes one by one. Messages carry ids, from 1; a client that
  * reconnects with ?since=ID resumes after it, and one whose ID this
  * server never sent (it was restarted) gets the reset at once.
+ *
+ * What a stream misses is counted in srv->drops (serve.h, shown by
+ * /api/stats): the resets of streams too far behind and the messages they
+ * skipped, the polls sent as a reset, a message that could not be made.
  */
 #include "serve/serve.h"
 #include "report/workflow_status.h"
@@ -94,11 +98,13 @@ static void publish(mida__serve_events *ev, const char *kind, char *data) {
   int64_t id = ev->head;
   int rc = mida__buf_printf(&m, "id: %" PRId64 "\nevent: %s\ndata: %s\n\n", id,
                             kind, data);
-  if (rc != MIDA_OK) /* past MIDA_SERVE_EVENT_MAX: the pages reload */
+  if (rc != MIDA_OK) { /* past MIDA_SERVE_EVENT_MAX: the pages reload */
+    atomic_fetch_add(&ev->srv->drops.batches_reset, 1);
     rc = mida__buf_printf(&m,
                           "id: %" PRId64 "\nevent: reset\ndata: {\"reason\":"
                           " \"many changes\"}\n\n",
                           id);
+  }
   if (rc == MIDA_OK) {
     char **slot = &ev->ring[id % EVENT_RING];
     mida__free(*slot);
@@ -106,6 +112,7 @@ static void publish(mida__serve_events *ev, const char *kind, char *data) {
     ev->head++;
     pthread_cond_broadcast(&ev->changed);
   } else {
+    atomic_fetch_add(&ev->srv->drops.events_unmade, 1);
     mida__buf_free(&m);
   }
   pthread_mutex_unlock(&ev->lock);
@@ -166,8 +173,10 @@ static void poll_once(mida__serve_events *ev) {
     if (rc == MIDA_OK && !overflow)
       rc = publish_changes(ev, sink, "tasks", task_sql, task_kinds, ev->cursor,
                            horizon, EVENT_MAX_TASKS, &overflow);
-    if (rc == MIDA_OK && overflow)
+    if (rc == MIDA_OK && overflow) {
+      atomic_fetch_add(&srv->drops.batches_reset, 1);
       publish(ev, "reset", (char[]){"{\"reason\": \"many changes\"}"});
+    }
     if (rc == MIDA_OK)
       ev->cursor = horizon;
   }
@@ -286,6 +295,13 @@ int mida__serve_events_next(mida__serve *srv, int64_t *cursor, int wait_ms,
     return 0;
   }
   if (*cursor < ev->head - EVENT_RING || *cursor > ev->head) {
+    /* Behind the ring: a client that stalled, or resumed after a long
+     * time away, misses what it did not read. (An id past the head is of
+     * an earlier server: nothing of this one's was missed.) */
+    if (*cursor < ev->head - EVENT_RING) {
+      atomic_fetch_add(&srv->drops.streams_behind, 1);
+      atomic_fetch_add(&srv->drops.events_skipped, ev->head - *cursor);
+    }
     rc = mida__buf_printf(out,
                           "id: %" PRId64 "\nevent: reset\ndata: {\"reason\":"
                           " \"too far behind\"}\n\n",
@@ -304,7 +320,7 @@ int mida__serve_events_next(mida__serve *srv, int64_t *cursor, int wait_ms,
   if (rc == MIDA_OK && out->len == 0)
     rc = mida__buf_adds(out, ": keep-alive\n\n");
   pthread_mutex_unlock(&ev->lock);
-  return rc == MIDA_OK;
+  return rc == MIDA_OK ? 1 : -1;
 }
 
 /* GET /api/events[?since=ID]: the stream (http.c sends it). */

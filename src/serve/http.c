@@ -11,8 +11,10 @@
  * longer one gets the library's 431), a request with a body is refused
  * before the body is read, and only GET and HEAD are answered. A
  * connection is kept between a client's requests (HTTP/1.1) until it is
- * idle for the idle timeout. The library is not linked: its functions
- * are reached through the table of mhd.h, filled when the first server
+ * idle for the idle timeout; an event stream that its client stops
+ * reading is closed at that timeout too, and counted (serve.h,
+ * mida__serve_drops). The library is not linked: its functions are
+ * reached through the table of mhd.h, filled when the first server
  * starts.
  */
 #include "serve/http.h"
@@ -97,6 +99,7 @@ typedef struct http_request {
   int target_too_long; /* 1 when it was over MIDA_SERVE_MAX_TARGET */
   size_t answer_bytes; /* its answer's bytes, counted in unread */
   int read_whole;      /* 1 once the library has read all of it */
+  int events;          /* 1: its answer is an event stream */
 } http_request;
 
 /* One event stream's state. */
@@ -105,6 +108,9 @@ typedef struct event_stream {
   int64_t cursor;    /* the last event sent */
   mida__buf pending; /* framed events not yet handed to the library */
   size_t sent;       /* bytes of pending already handed over */
+  const char *last;  /* the stream's last words before it is closed for a
+                        failure (a static SSE comment), or NULL */
+  size_t last_sent;  /* bytes of last already handed over */
 } event_stream;
 
 /* ---- addresses -------------------------------------------------------- */
@@ -365,21 +371,42 @@ static void not_modified(struct MHD_Connection *c, mida__resp *resp) {
 
 /* ---- the event stream ------------------------------------------------- */
 
+/* What a stream says before the server closes it for a failure of its
+ * own: a comment, which a page's EventSource ignores before it connects
+ * again, and a person with curl reads. Static: it needs no memory. */
+static const char events_failed[] =
+    ": closed by the server: it could not write the next event (out of "
+    "memory); connect again with ?since=ID\n\n";
+
 static ssize_t events_read(void *cls, uint64_t pos, char *buf, size_t max) {
   (void)pos;
   event_stream *es = cls;
-  while (es->sent >= es->pending.len) {
+  while (es->sent >= es->pending.len && es->last == NULL) {
     mida__buf_reset(&es->pending);
     es->sent = 0;
-    if (!mida__serve_events_next(es->http->srv, &es->cursor,
-                                 es->http->keepalive_ms, &es->pending))
+    int got = mida__serve_events_next(es->http->srv, &es->cursor,
+                                      es->http->keepalive_ms, &es->pending);
+    if (got == 0)
+      return MHD_CONTENT_READER_END_OF_STREAM; /* the server stops */
+    if (got < 0) {
+      atomic_fetch_add(&es->http->srv->drops.streams_failed, 1);
+      es->last = events_failed;
+    }
+  }
+  const char *from = es->pending.ptr + es->sent;
+  size_t n = es->pending.len - es->sent;
+  size_t *advance = &es->sent;
+  if (es->sent >= es->pending.len) { /* only the last words are left */
+    from = es->last + es->last_sent;
+    n = strlen(from);
+    advance = &es->last_sent;
+    if (n == 0)
       return MHD_CONTENT_READER_END_OF_STREAM;
   }
-  size_t n = es->pending.len - es->sent;
   if (n > max)
     n = max;
-  memcpy(buf, es->pending.ptr + es->sent, n);
-  es->sent += n;
+  memcpy(buf, from, n);
+  *advance += n;
   return (ssize_t)n;
 }
 
@@ -447,8 +474,14 @@ static void request_done(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe) {
   mida__http *h = cls;
   (void)c;
-  (void)toe;
   http_request *hr = *req_cls;
+  /* An event stream the library closed for its idle timeout: its client
+   * stopped reading (a stalled tab, a tunnel that hangs) and the stream
+   * could not be written for that long. It cannot be told why: nothing
+   * more reaches it. */
+  if (hr != NULL && hr->events &&
+      toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+    atomic_fetch_add(&h->srv->drops.streams_unread, 1);
   if (hr != NULL) {
     size_t answer_bytes = hr->answer_bytes;
     mida__free(hr->target);
@@ -558,9 +591,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
                      "have not read yet: try again when they have",
                      HTTP_UNREAD_MAX >> 20);
   enum MHD_Result ret;
-  if (resp.events && resp.status == 200)
+  if (resp.events && resp.status == 200) {
     ret = queue_events(h, c, &resp);
-  else
+    hr->events = ret == MHD_YES;
+  } else
     ret = queue(c, &resp, api);
   mida__resp_free(&resp);
   return ret;

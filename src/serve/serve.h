@@ -131,6 +131,25 @@ typedef struct mida__serve_pool {
                            and every query of the pool's sinks ends */
 } mida__serve_pool;
 
+/* What the server dropped or cut short of its event streams, counted
+ * since it started (drops.c): /api/stats shows them under "server", and
+ * the server's last lines at exit name those that are not 0. The
+ * server's store is opened read-only, so they are not kept there. */
+typedef struct mida__serve_drops {
+  atomic_llong streams_unread;  /* streams closed: their client read
+                                   nothing for the idle timeout */
+  atomic_llong streams_failed;  /* streams closed: the next event could
+                                   not be written (out of memory) */
+  atomic_llong streams_behind;  /* resets sent to a stream further behind
+                                   than the messages kept */
+  atomic_llong events_skipped;  /* messages those streams did not get */
+  atomic_llong batches_reset;   /* polls whose changes were too many or
+                                   too large for events: every stream got
+                                   a reset instead */
+  atomic_llong events_unmade;   /* messages lost: neither they nor a
+                                   reset could be made (out of memory) */
+} mida__serve_drops;
+
 typedef struct mida__serve {
   mida__serve_pool pool;      /* the store */
   const char *store_kind;     /* "sqlite" or "postgresql" */
@@ -139,7 +158,16 @@ typedef struct mida__serve {
   mida__answer_cache *lists;  /* workflow lists kept, or NULL */
   int event_poll_ms;          /* how often the poller looks, ms */
   atomic_int sql_running;     /* /api/sql statements running now */
+  mida__serve_drops drops;    /* what the event streams lost */
 } mida__serve;
+
+/* Appends "server": {...} with the counts of srv->drops (a JSON member,
+ * without braces around it). MIDA_OK or the buffer's error. */
+int mida__serve_drops_json(mida__serve *srv, mida__buf *b);
+
+/* Writes one line naming the counts of srv->drops that are not 0 into out
+ * (outlen bytes); "" when every one is 0. */
+void mida__serve_drops_text(mida__serve *srv, char *out, size_t outlen);
 
 /* The CLOCK_MONOTONIC time ms milliseconds from now, for the condition
  * variables of the pool and the event stream (both use that clock). */
@@ -344,7 +372,10 @@ void mida__serve_events_free(mida__serve *srv);
 /* Writes the next events after *cursor into out (SSE framing), waiting up
  * to wait_ms for one; advances *cursor past those written: as many as
  * fit in out's cap, at least one. Returns 1 when something was written
- * (an event or a keep-alive comment), 0 when the server stops. */
+ * (an event or a keep-alive comment), 0 when the server stops, -1 when
+ * nothing could be written (out of memory: the stream should end; the
+ * caller counts it). A stream further behind than the messages kept
+ * gets a reset, counted in srv->drops. */
 int mida__serve_events_next(mida__serve *srv, int64_t *cursor, int wait_ms,
                             mida__buf *out);
 

@@ -3,7 +3,8 @@
  * kind and schema version; the page's first request, whose failure it
  * shows as a page of its own) and GET /api/stats (rows per table, tasks per
  * status, and the counters of what was dropped or skipped, read at a
- * bounded cost: src/sink/counts.h).
+ * bounded cost: src/sink/counts.h; and what this server dropped of its
+ * event streams, drops.c).
  */
 #include "serve/serve.h"
 
@@ -106,6 +107,10 @@ static int get_stats(mida__serve *srv, const mida__req *req, mida__resp *resp) {
           b, ",\n\"exact\": %s, \"at_least\": ", c->exact ? "true" : "false");
     if (rc == MIDA_OK)
       rc = mida__counts_at_least_json(c, b);
+    if (rc == MIDA_OK)
+      rc = mida__buf_adds(b, ",\n");
+    if (rc == MIDA_OK)
+      rc = mida__serve_drops_json(srv, b);
     if (rc == MIDA_OK)
       rc = mida__buf_adds(b, "}\n");
   }

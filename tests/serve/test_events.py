@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import threading
 import time
 
 import mida_cli_store as fx  # noqa: F401 (puts tests/cli on sys.path)
-from serve_support import ROOT
+from serve_support import ROOT, read_until
 
 BUILD = pathlib.Path(os.environ.get("MIDA_BUILD", ROOT / "build"))
 
@@ -49,6 +50,7 @@ class Stream:
         target = "/api/events" + (f"?since={since}" if since is not None
                                   else "")
         self.conn.request("GET", target)
+        self.sock = self.conn.sock
         self.resp = self.conn.getresponse()
         assert self.resp.status == 200
         assert self.resp.getheader("Content-Type") == "text/event-stream"
@@ -77,6 +79,12 @@ class Stream:
             pass
 
     def close(self):
+        # The reading thread holds the response's reader until the next
+        # bytes come (a keep-alive, 15 s): a shutdown ends its read now.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.conn.close()
 
     def wait_for(self, pred, timeout=10):
@@ -87,6 +95,20 @@ class Stream:
                     return e
             time.sleep(0.01)
         raise AssertionError(f"no such event in {self.events[-5:]}")
+
+
+def write_long_named_tasks(store, workflow, letter, size):
+    """Writes 1,900 tasks named letter * size into store, in one workflow."""
+    writer = ("import mida, sys\n"
+              "name = sys.argv[2] * int(sys.argv[3])\n"
+              "f = mida.task(lambda: None, name=name)\n"
+              "with mida.workflow(sys.argv[1]):\n"
+              "    for i in range(1900):\n"
+              "        f()\n")
+    r = subprocess.run([sys.executable, "-c", writer, workflow, letter,
+                        str(size)], env=writer_env(store), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
 
 
 def live_store(serve, tmp_path):
@@ -314,18 +336,10 @@ def test_a_large_batch_of_changes_reaches_the_stream(serve, tmp_path):
     store = tmp_path / "big.db"
     make_store(store)
     s = serve(str(store), "--poll-ms", "2000")
-    writer = ("import mida, sys\n"
-              "f = mida.task(lambda: None, name=sys.argv[1] * int(sys.argv[2]))\n"
-              "with mida.workflow('big'):\n"
-              "    for i in range(1900):\n"
-              "        f()\n")
     for letter, size, want in [("a", 2500, "tasks"), ("b", 5000, "reset")]:
         stream = Stream(s)
         time.sleep(0.5)
-        r = subprocess.run([sys.executable, "-c", writer, letter, str(size)],
-                           env=writer_env(store), capture_output=True,
-                           text=True, timeout=120)
-        assert r.returncode == 0, r.stderr
+        write_long_named_tasks(store, "big", letter, size)
         deadline = time.time() + 20
         while time.time() < deadline and not any(
                 e[0] in ("tasks", "reset") for e in stream.events):
@@ -354,3 +368,96 @@ def test_stopping_a_server_that_polls_seldom(serve, tmp_path):
     t0 = time.monotonic()
     assert s.stop() == 0
     assert time.monotonic() - t0 < 5
+
+
+def server_counts(s):
+    """The server's own counts of what its event streams lost."""
+    st, body = s.get_json("/api/stats")
+    assert st == 200, body
+    return body["server"]
+
+
+def test_a_stream_whose_client_reads_nothing_is_closed_and_counted(
+        serve, tmp_path):
+    """A page whose tab stalls, or a tunnel that hangs, stops reading its
+    stream: the server cannot write the next events, and the library
+    closes the connection at its idle timeout. Nothing counted it: the
+    client was dropped without a trace. It is counted now, in /api/stats
+    ("server") and in the server's last lines; a stream that reads goes
+    on."""
+    import socket
+    store = tmp_path / "stall.db"
+    make_store(store)
+    s = serve(str(store), "--idle-timeout", "2")
+    assert server_counts(s)["event_streams_closed_unread"] == 0
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.settimeout(30)
+    stalled.connect(("127.0.0.1", s.port))
+    stalled.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    head = read_until(stalled, b"\r\n\r\n", step=1)  # its headers alone
+    assert head.startswith(b"HTTP/1.1 200"), head
+    reading = Stream(s)
+    time.sleep(0.5)
+    # 1,900 tasks with 3,000-byte names: some 6 MB of events, more than
+    # the socket buffers between the server and the stalled client hold.
+    write_long_named_tasks(store, "stall", "s", 3000)
+    deadline = time.time() + 60
+    while (time.time() < deadline and
+           server_counts(s)["event_streams_closed_unread"] == 0):
+        time.sleep(0.5)
+    counts = server_counts(s)
+    assert counts["event_streams_closed_unread"] == 1, counts
+    assert counts["event_streams_closed_failed"] == 0, counts
+    reading.wait_for(lambda e: e[0] == "workflows" and any(
+        w["name"] == "stall" for w in e[1]), timeout=30)
+    assert reading.thread.is_alive()
+    reading.close()
+    stalled.close()
+    assert s.stop() == 0
+    rest = s.proc.stderr.read()
+    assert ("dropped: 1 event streams closed: their client read nothing"
+            in rest), rest
+
+
+def test_a_stream_further_behind_than_kept_is_reset_and_counted(serve,
+                                                                 tmp_path):
+    """The server keeps the last 256 messages: a stream further behind (a
+    client that stalled, or resumed with ?since= after a long time away)
+    gets a "reset" and misses the rest, which nothing counted. The reset
+    and the messages missed are counted now; a stream that resumes within
+    what is kept, or after an id of an earlier server, misses nothing and
+    is not counted."""
+    store = tmp_path / "behind.db"
+    make_store(store)
+    s = serve(str(store), "--poll-ms", "10")
+    stream = Stream(s)
+    time.sleep(0.3)
+    for _ in range(10):  # each task ends in a poll of its own, or nearly
+        if stream.events and stream.events[-1][2] > 300:
+            break
+        w = subprocess.run([sys.executable, str(ROOT / "tests" / "serve" /
+                                                "live_writer.py"),
+                            "150", "0.01"],
+                           env=writer_env(store), capture_output=True,
+                           text=True, timeout=120)
+        assert w.returncode == 0, w.stderr
+        time.sleep(0.5)
+    last = stream.events[-1][2]
+    assert last > 300, last
+    stream.close()
+    for since in [last - 5, 10**9]:
+        again = Stream(s, since=since)
+        time.sleep(0.3)
+        again.close()
+    assert server_counts(s)["event_streams_reset_behind"] == 0
+    behind = Stream(s, since=1)
+    reset = behind.wait_for(lambda e: e[0] == "reset")
+    assert reset[1]["reason"] == "too far behind", reset
+    behind.close()
+    counts = server_counts(s)
+    assert counts["event_streams_reset_behind"] == 1, counts
+    # It had 1 and lacked every message from 2 to the last one.
+    assert counts["events_skipped_behind"] >= last - 1, (counts, last)
+    assert s.stop() == 0
+    assert "1 event streams reset" in s.proc.stderr.read()
