@@ -496,6 +496,62 @@ static void test_shell_commands_hide_more_programs_secrets(void **state) {
   free(s);
 }
 
+/* The registry credentials of podman, buildah, skopeo and crictl,
+ * --creds USER:PASSWORD (skopeo's --src-creds and --dest-creds), and
+ * unixODBC's `isql DSN USER PASSWORD`, in argv and in a shell command;
+ * a credentials file's path, a kubeconfig and `isql -v DSN` stay. */
+static void test_registry_creds_and_isql_passwords_are_hidden(void **state) {
+  (void)state;
+  char *podman[] = {"podman", "pull", "--creds", "bob:c1",
+                    "--creds=bob:c2", "quay.io/x"};
+  char *s = json_of(6, podman);
+  assert_string_equal(s, "[\"podman\",\"pull\",\"--creds\",\"bob:***\","
+                         "\"--creds=bob:***\",\"quay.io/x\"]");
+  free(s);
+  char *skopeo[] = {"skopeo", "copy", "--src-creds", "a:c3",
+                    "--dest-creds=b:c4", "docker://a", "docker://b"};
+  s = json_of(7, skopeo);
+  assert_string_equal(s, "[\"skopeo\",\"copy\",\"--src-creds\",\"a:***\","
+                         "\"--dest-creds=b:***\",\"docker://a\","
+                         "\"docker://b\"]");
+  free(s);
+  char *isql[] = {"isql", "-v", "MyDSN", "bob", "c5", "-b"};
+  s = json_of(6, isql);
+  assert_string_equal(s, "[\"isql\",\"-v\",\"MyDSN\",\"bob\",\"***\","
+                         "\"-b\"]");
+  free(s);
+  char *kept[] = {"gcloud", "auth", "activate-service-account",
+                  "--key-file=k.json", "--credentials-file", "c.json",
+                  "--credential-file-override=o.json", "--credentials",
+                  "c6"};
+  s = json_of(9, kept);
+  assert_string_equal(s, "[\"gcloud\",\"auth\",\"activate-service-account\","
+                         "\"--key-file=k.json\",\"--credentials-file\","
+                         "\"c.json\",\"--credential-file-override=o.json\","
+                         "\"--credentials\",\"***\"]");
+  free(s);
+  char *plain[] = {"kubectl", "--kubeconfig", "f", "buildah", "from",
+                   "--creds", "bob", "img"};
+  s = json_of(8, plain);
+  assert_string_equal(s, "[\"kubectl\",\"--kubeconfig\",\"f\",\"buildah\","
+                         "\"from\",\"--creds\",\"bob\",\"img\"]");
+  free(s);
+  char *dsn[] = {"sudo", "isql", "-v", "DSN", "-b"};
+  s = json_of(5, dsn);
+  assert_string_equal(s, "[\"sudo\",\"isql\",\"-v\",\"DSN\",\"-b\"]");
+  free(s);
+  char *sh[] = {"sh", "-c",
+                "podman push --creds bob:s1 img && skopeo copy "
+                "--src-creds=a:s2 --dest-creds 'b:s 3' x y; isql DSN bob s4 "
+                "-v; isql -v DSN; gcloud --credentials-file c.json x"};
+  s = json_of(3, sh);
+  assert_string_equal(
+      s, "[\"sh\",\"-c\",\"podman push --creds bob:*** img && skopeo copy "
+         "--src-creds=a:*** --dest-creds 'b:***' x y; isql DSN bob *** -v; "
+         "isql -v DSN; gcloud --credentials-file c.json x\"]");
+  free(s);
+}
+
 /* A JSON argument too long for the stack's copy is hidden whole: no
  * allocation on this path (a vfork child records argv). */
 static void test_a_long_json_argument_with_a_secret_is_hidden(void **state) {
@@ -568,6 +624,7 @@ int main(void) {
       cmocka_unit_test(test_secret_words_and_pw_options_are_hidden),
       cmocka_unit_test(test_common_commands_keep_their_options),
       cmocka_unit_test(test_shell_commands_hide_more_programs_secrets),
+      cmocka_unit_test(test_registry_creds_and_isql_passwords_are_hidden),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

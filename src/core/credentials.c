@@ -42,6 +42,10 @@ struct secret_tool {
   const char *valued;
   int after_secret_name; /* aws: a word after a word named like a
                             secret ("aws_secret_access_key") is one */
+  int always_positional; /* isql: its word number batch_word is a
+                            password with no batch letter, and its
+                            options (all with their value attached) may
+                            come among its words */
 };
 
 /* The options of mysql's family that take no value in each of its
@@ -117,6 +121,12 @@ static const struct secret_tool tools[] = {
      .flags = "",
      .options = "",
      .after_secret_name = 1},
+    /* unixODBC's `isql DSN [USER [PASSWORD]] [-v -b -w -dX -mN ...]`:
+     * the third plain word is the password (iusql is its Unicode twin). */
+    {.name = "isql", .flags = "", .options = "", .batch_word = 3,
+     .valued = "", .always_positional = 1},
+    {.name = "iusql", .flags = "", .options = "", .batch_word = 3,
+     .valued = "", .always_positional = 1},
 };
 
 #define TOOL_COUNT (sizeof tools / sizeof tools[0])
@@ -212,10 +222,39 @@ static enum mida__secret_value tool_option(const struct secret_tool *tool,
   return kind;
 }
 
+/* The long options of any program that take "USER[:PASSWORD]" under a
+ * name that is not a secret's: podman's, buildah's, skopeo's and
+ * crictl's --creds (pull, push, build, login, search, inspect, ...),
+ * skopeo's --src-creds and --dest-creds (copy, sync). "--credentials"
+ * is named like a secret and hidden whole; "--credentials-file" and
+ * gcloud's "--cred-file" name a file, no secret. */
+static const char *const creds_options[] = {"--creds", "--src-creds",
+                                            "--dest-creds"};
+
+/* What the value of word, one of creds_options alone or with "=VALUE",
+ * holds (MIDA_VALUE_USER_PASSWORD, *value set as
+ * mida__credentials_option's), or MIDA_VALUE_PLAIN. */
+static enum mida__secret_value creds_option(const char *word, size_t n,
+                                            size_t *value) {
+  const char *eq = memchr(word, '=', n);
+  size_t name = eq != NULL ? (size_t)(eq - word) : n;
+  for (size_t k = 0; k < sizeof creds_options / sizeof creds_options[0];
+       k++)
+    if (strlen(creds_options[k]) == name &&
+        strncmp(word, creds_options[k], name) == 0) {
+      *value = eq != NULL ? name + 1 : n;
+      return MIDA_VALUE_USER_PASSWORD;
+    }
+  return MIDA_VALUE_PLAIN;
+}
+
 enum mida__secret_value mida__credentials_option(uint32_t named,
                                                  const char *word, size_t n,
                                                  size_t *value) {
   *value = n;
+  enum mida__secret_value creds = creds_option(word, n, value);
+  if (creds != MIDA_VALUE_PLAIN)
+    return creds;
   for (size_t k = 0; k < TOOL_COUNT; k++) {
     enum mida__secret_value kind =
         (named >> k) & 1u ? tool_option(&tools[k], word, n, value)
@@ -244,11 +283,12 @@ int mida__credentials_name(struct mida__credentials *c, const char *word,
   } else {
     c->named |= 1u << k;
   }
-  if ((tools[k].batch == 0 && !tools[k].after_secret_name) ||
+  if ((tools[k].batch_word == 0 && !tools[k].after_secret_name) ||
       c->words > 0) /* a word of the one before: `htpasswd -b f aws PW` */
     return 0;
   c->positional = (unsigned char)(k + 1);
-  c->words = c->batch = c->fewer = c->skip = c->after_name = 0;
+  c->words = c->fewer = c->skip = c->after_name = 0;
+  c->batch = (unsigned char)tools[k].always_positional;
   return 1;
 }
 
@@ -269,7 +309,7 @@ static int secret_word(struct mida__credentials *c, const char *word,
     c->skip = 0;
     return 0;
   }
-  if (c->words == 0 && option) {
+  if (option && (c->words == 0 || tool->always_positional)) {
     for (size_t k = 1; k < n; k++) {
       if (word[k] == tool->batch) {
         c->batch = 1;

@@ -8,7 +8,9 @@
  * FILE:PASSWORD, mysql's -pPW, ldapsearch's -w PW, smbclient's -U
  * USER%PW, openssl's -k PW, `docker login -p PW`, or as a word with no
  * option at all: `htpasswd -b FILE USER PASSWORD`, `aws configure set
- * aws_secret_access_key VALUE`. A table in credentials.c names these
+ * aws_secret_access_key VALUE`, unixODBC's `isql DSN USER PASSWORD`. Any
+ * program's --creds, --src-creds and --dest-creds (podman, buildah,
+ * skopeo, crictl) take USER:PASSWORD. A table in credentials.c names these
  * programs (by their name or its start, "mysqldump" for mysql's family),
  * their option letters that take no value (so that "-su" reads as -s
  * -u), the secret options with what their value holds, and, for a
@@ -48,9 +50,10 @@ struct mida__credentials {
                                    option before */
   unsigned char positional;     /* 1 + the table index of the last program
                                    named that takes a secret as a word
-                                   (htpasswd, aws); 0: none */
+                                   (htpasswd, aws, isql); 0: none */
   unsigned char words;          /* its words since, options' aside */
-  unsigned char batch;          /* htpasswd: -b, password on the line */
+  unsigned char batch;          /* htpasswd: -b, password on the line;
+                                   isql: always */
   unsigned char fewer;          /* htpasswd: -n, no file before the user */
   unsigned char skip;           /* the next word is an option's value */
   unsigned char after_name;     /* the word before was named like a
@@ -77,7 +80,8 @@ int mida__credentials_name(struct mida__credentials *c, const char *word,
 /* What the value of the option word (its n bytes) of one of the programs
  * in named (struct mida__credentials) holds: of a short option alone or
  * last in a cluster of ones that take no value ("-u", "-su" for -s -u),
- * or of a long one of the table ("--user", "--cert"). Sets *value to
+ * or of a long one of the table ("--user", "--cert"), or of any
+ * program's --creds, --src-creds or --dest-creds. Sets *value to
  * where the value starts in word when it is attached ("-sualice:pw",
  * "--user=alice:pw", "-pPW"), else to n: the value is then the next
  * word. mysql's -p takes its value attached only ("-p DB" names a

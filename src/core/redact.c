@@ -145,9 +145,28 @@ int mida__secret_name(const char *name, size_t n) {
   return 0;
 }
 
+/* Whether the n bytes at name hold "credential[s]" then '-' or '_' and
+ * "file", in any case: gcloud's --credential-file-override, the
+ * --credentials-file of Google's tools, which name a file. */
+static int names_credential_file(const char *name, size_t n) {
+  static const char cred[] = "credential";
+  size_t cn = sizeof cred - 1;
+  for (size_t i = 0; i + cn + 5 <= n; i++) {
+    if (!word_is(name + i, cn, cred))
+      continue;
+    size_t j = i + cn + (word_is(name + i + cn, 1, "s") ? 1 : 0);
+    if (j + 5 <= n && (name[j] == '-' || name[j] == '_') &&
+        word_is(name + j + 1, 4, "file"))
+      return 1;
+  }
+  return 0;
+}
+
 int mida__secret_option(const char *name, size_t n) {
   size_t dashes = n > 0 && name[0] == '-' ? (n > 1 && name[1] == '-' ? 2 : 1)
                                           : 0;
+  if (dashes > 0 && names_credential_file(name, n))
+    return 0; /* a file's path, no secret */
   return (dashes > 0 && n == dashes + 2 && word_is(name + dashes, 2, "pw")) ||
          mida__secret_name(name, n);
 }

@@ -40,7 +40,9 @@ int mida__secret_name(const char *name, size_t n);
 /* Whether the n bytes at name, an option's name with its dashes or any
  * other name, look like a secret's: mida__secret_name, or the whole name
  * is the option -pw or --pw (PuTTY's plink and pscp take a password so;
- * "pw" inside a longer name is none). */
+ * "pw" inside a longer name is none). An option named for a credential
+ * file ("--credentials-file", "--credential-file-override") takes a path:
+ * it is none. */
 int mida__secret_option(const char *name, size_t n);
 
 /* Whether text[0..n) holds, in any case, one of the three-letter stems

@@ -161,8 +161,8 @@ int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
     if (!word_starts(text, i))
       continue;
     size_t past;
-    if (r.named.named != 0 &&
-        tool_option_secret(r.named.named, text, i, off, len, &past)) {
+    /* any program's --creds too (mida__credentials_option) */
+    if (tool_option_secret(r.named.named, text, i, off, len, &past)) {
       *from = past;
       return 1;
     }

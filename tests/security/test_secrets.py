@@ -318,6 +318,57 @@ def test_recorded_argv_hides_passwords_of_logins_ldap_samba_htpasswd(
         assert argv in argvs, (argv, argvs)
 
 
+def test_recorded_argv_hides_registry_creds_and_isql_passwords(
+        tmp_path, mida_bin):
+    """podman's and skopeo's --creds USER:PASSWORD (--creds=, --src-creds,
+    --dest-creds) and unixODBC's `isql DSN USER PASSWORD`, in the shell
+    command that ran them and in each program's own argv: the passwords
+    were recorded whole. gcloud's --credentials-file and --key-file paths,
+    kubectl's --kubeconfig and `isql -v DSN` stay as they were."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("podman", "skopeo", "isql", "gcloud", "kubectl"):
+        (bin_dir / tool).symlink_to("/bin/echo")
+    command = ("podman pull --creds bob:crpw1 img && podman push "
+               "--creds=bob:crpw2 img && skopeo copy --src-creds a:crpw3 "
+               "--dest-creds=b:crpw4 docker://a docker://b && isql DSN bob "
+               "crpw5 -b && isql -v DSN && gcloud auth "
+               "activate-service-account --key-file=k.json && gcloud "
+               "--credentials-file c.json x && kubectl --kubeconfig f get")
+    env = clean_env()
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}"
+    store = tmp_path / "sh.db"
+    r = subprocess.run([mida_bin, "run", "--store", str(store), "--", "sh",
+                        "-c", command], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "crpw" in r.stdout  # the commands themselves saw them whole
+    db = sqlite3.connect(store)
+    texts = [u for (u,) in db.execute("SELECT used FROM task")]
+    texts += [m for (m,) in db.execute("SELECT metadata FROM workflow")]
+    db.close()
+    for t in texts:
+        assert "crpw" not in (t or ""), t
+    argvs = [json.loads(t)["argv"] for t in texts if t and "argv" in t]
+    shown = command
+    for k in range(1, 6):
+        shown = shown.replace(f"crpw{k}", "***")
+    assert ["sh", "-c", shown] in argvs, argvs
+    expected = [
+        ["podman", "pull", "--creds", "bob:***", "img"],
+        ["podman", "push", "--creds=bob:***", "img"],
+        ["skopeo", "copy", "--src-creds", "a:***", "--dest-creds=b:***",
+         "docker://a", "docker://b"],
+        ["isql", "DSN", "bob", "***", "-b"],
+        ["isql", "-v", "DSN"],
+        ["gcloud", "auth", "activate-service-account", "--key-file=k.json"],
+        ["gcloud", "--credentials-file", "c.json", "x"],
+        ["kubectl", "--kubeconfig", "f", "get"],
+    ]
+    for argv in expected:
+        assert argv in argvs, (argv, argvs)
+
+
 def test_recorded_shell_command_hides_secret_options_and_headers(
         tmp_path, mida_bin):
     """`sh -c 'CMD'` is recorded with CMD as one argument: a secret
