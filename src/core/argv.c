@@ -162,9 +162,8 @@ static size_t secret_header_value(const char *arg) {
   const char *name = arg[0] == '-' && eq != NULL ? eq + 1 : arg;
   if (strchr(name, ':') == NULL)
     return 0; /* most arguments: no header */
-  size_t n = strspn(name, MIDA_NAME_CHARS);
-  if (n == 0 || name[n] != ':' || strncmp(name + n, "://", 3) == 0 ||
-      !mida__secret_name(name, n))
+  size_t n = mida__secret_header_name(name);
+  if (n == 0)
     return 0;
   return (size_t)(name - arg) + n + 1 + strspn(name + n + 1, " \t");
 }

@@ -145,6 +145,14 @@ int mida__secret_name(const char *name, size_t n) {
   return 0;
 }
 
+size_t mida__secret_header_name(const char *text) {
+  size_t n = strspn(text, MIDA_NAME_CHARS);
+  if (n == 0 || text[n] != ':' || strncmp(text + n, "://", 3) == 0 ||
+      !mida__secret_name(text, n))
+    return 0;
+  return n;
+}
+
 /* Whether the n bytes at name hold "credential[s]" then '-' or '_' and
  * "file", in any case: gcloud's --credential-file-override, the
  * --credentials-file of Google's tools, which name a file. */

@@ -37,6 +37,12 @@
 /* Whether the n bytes at name look like the name of a secret (above). */
 int mida__secret_name(const char *name, size_t n);
 
+/* The length of the name of a header at text, "NAME:" (not a URL's
+ * "NAME://"), when that name looks like a secret's ("Authorization:",
+ * "X-Api-Key:"); 0 when there is none. One rule for an argument's
+ * header (core/argv.c) and a shell command's (core/shell_secret.c). */
+size_t mida__secret_header_name(const char *text);
+
 /* Whether the n bytes at name, an option's name with its dashes or any
  * other name, look like a secret's: mida__secret_name, or the whole name
  * is the option -pw or --pw (PuTTY's plink and pscp take a password so;

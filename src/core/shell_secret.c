@@ -27,16 +27,6 @@ static size_t value_end(const char *t, size_t v, char quote) {
   return close != NULL ? (size_t)(close - t) : strlen(t);
 }
 
-/* The length of the name of a header at text + i, "NAME:" (not a URL's
- * "NAME://"), when the name looks like a secret's; 0 if there is none. */
-static size_t secret_header_name(const char *text, size_t i) {
-  size_t n = strspn(text + i, MIDA_NAME_CHARS);
-  if (n == 0 || text[i + n] != ':' || strncmp(text + i + n, "://", 3) == 0 ||
-      !mida__secret_name(text + i, n))
-    return 0;
-  return n;
-}
-
 /* Most words read after a program that takes a secret as a word: its
  * secret comes among its first. */
 #define POSITIONAL_WORDS 32
@@ -189,7 +179,7 @@ int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
       }
       continue;
     }
-    if (secret_header_name(text, i) == n) {
+    if (mida__secret_header_name(text + i) == n) {
       v = i + n + 1 + strspn(text + i + n + 1, " \t");
       quote = i > 0 && is_quote(text[i - 1]) ? text[i - 1] : 0;
     } else if (text[i + n] == '=' && i > 0 && text[i - 1] == '&') {
