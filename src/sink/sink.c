@@ -421,6 +421,14 @@ static int described_row(void *vctx, int ncols, const char *const *names,
   return d->row != NULL ? d->row(d->ctx, ncols, names, values) : 0;
 }
 
+/* The failure of a query past its open snapshot's time bound. */
+static int snapshot_past_bound(mida__sink *sink) {
+  return mida__sink_fail(sink, MIDA_ETIMEDOUT,
+                         "the reads of one snapshot of the store ran past "
+                         "its time limit of %lld ms (MIDA_QUERY_TIMEOUT_MS)",
+                         (long long)sink->snapshot_bound_ms);
+}
+
 /* Runs the backend's query with the sink's limits, inside an open
  * snapshot within its time bound too (sink.h, mida__sink_snapshot_begin):
  * the statement's own limit, or what is left of the snapshot's if less. */
@@ -434,20 +442,14 @@ static int query_bounded(mida__sink *sink, const char *sql,
   mida__query_limits own = sink->limits;
   int shortened = own.timeout_ms <= 0 || left < own.timeout_ms;
   if (left <= 0)
-    return mida__sink_fail(sink, MIDA_ETIMEDOUT,
-                           "the reads of one snapshot of the store ran past "
-                           "its time limit of %lld ms (MIDA_QUERY_TIMEOUT_MS)",
-                           (long long)sink->snapshot_bound_ms);
+    return snapshot_past_bound(sink);
   if (shortened)
     sink->limits.timeout_ms = left;
   int rc = sink->methods->query(sink, sql, params, nparams, described_row,
                                 (void *)d);
   sink->limits.timeout_ms = own.timeout_ms;
   if (rc == MIDA_ETIMEDOUT && shortened)
-    mida__sink_fail(sink, rc,
-                    "the reads of one snapshot of the store ran past its "
-                    "time limit of %lld ms (MIDA_QUERY_TIMEOUT_MS)",
-                    (long long)sink->snapshot_bound_ms);
+    return snapshot_past_bound(sink);
   return rc;
 }
 
