@@ -799,10 +799,9 @@ int mida__cli_run(mida__cli *cli, int argc, char **argv) {
     cfg.journal_bytes = RUN_JOURNAL_BYTES;
   /* A local SQLite store opens once the command runs, not before it (a
    * new one: its schema and six fdatasync, ~8 ms; RUN_SPAWN_QUIET_MS);
-   * the early flush
-   * waits for it instead and says if it cannot. A server's store is
-   * waited for as by any program, so that one that is down is said before
-   * the command runs. */
+   * the early flush waits for it instead and says if it cannot. A
+   * server's store is waited for as by any program, so that one that is
+   * down is said before the command runs. */
   int open_wait_ms = cfg.open_wait_ms;
   char local[PATH_MAX];
   int local_store =

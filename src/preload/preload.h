@@ -470,7 +470,8 @@ int mida__pl_thread_task(mida_id_t *out);
 /* ---- counters across exec (counts.c) ---------------------------------- */
 
 /* Writes "MIDA_PRELOAD_COUNTS=pid:..." into buf (MIDA_PL_COUNTS_BYTES): this
- * process's counters, for the image an exec of it starts. */
+ * process's counters, for the image an exec of it starts; "" when every
+ * one is 0 (the new image's own start). */
 #define MIDA_PL_COUNTS_BYTES 256
 void mida__pl_counts_entry(char *buf);
 
