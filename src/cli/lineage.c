@@ -2,8 +2,8 @@
  * lineage.c -- `mida lineage ID`: what a task or a piece of data came from
  * and what came of it, across workflows, as an indented listing or a
  * Graphviz digraph. The walk itself is report/lineage.c, shared with
- * `mida serve`; this file prints it, and says on stderr when the node cap
- * cut the walk short.
+ * `mida serve`, read from one snapshot of the store; this file prints it,
+ * and says on stderr when the node cap cut the walk short.
  */
 #include "cli/cli.h"
 
@@ -472,7 +472,14 @@ int mida__cli_lineage(mida__cli *cli, int argc, char **argv) {
     return ex;
   char path[4096];
   const char *start = start_of(pos[0], path, sizeof path);
-  int rc = mida__lineage_walk(&w, start, up, down);
+  /* The walk is many queries (a node's edges of each kind, node by node):
+   * they, and the lookups of its start below, all read one snapshot of
+   * the store (sink.h), as `mida show` and the exports do, so that a
+   * transaction committed while the walk runs is in none of its answer
+   * rather than in its later queries only. */
+  int rc = mida__sink_snapshot_begin(w.sink);
+  if (rc == MIDA_OK)
+    rc = mida__lineage_walk(&w, start, up, down);
   /* A relative path of a file that is gone (an intermediate the command
    * removed, `rm tmp`) is no id, digest or URI either: it is the file
    * it named, as an absolute path is (until 2026-12-06 `mida lineage
@@ -490,6 +497,8 @@ int mida__cli_lineage(mida__cli *cli, int argc, char **argv) {
     if (rc == MIDA_OK)
       rc = mida__lineage_walk(&w, id, up, down);
   }
+  /* The store is read: the snapshot is let go before the printing. */
+  mida__sink_snapshot_end(w.sink);
   int nroots = w.nroots;
   if (rc == MIDA_OK)
     rc = dot ? print_dot(&w, nroots) : print_text(&w, nroots, up, down);

@@ -69,7 +69,12 @@ static int get_lineage(mida__serve *srv, const mida__req *req,
   w.sink = mida__serve_take(srv, resp);
   if (w.sink == NULL)
     return MIDA_OK;
-  int qrc = mida__lineage_walk(&w, id, direction != 2, direction != 1);
+  /* The walk's queries read one snapshot of the store, as `mida lineage`
+   * and the reports do (sink.h). */
+  int qrc = mida__sink_snapshot_begin(w.sink);
+  if (qrc == MIDA_OK)
+    qrc = mida__lineage_walk(&w, id, direction != 2, direction != 1);
+  mida__sink_snapshot_end(w.sink);
   mida__buf *b = &resp->body;
   int rc = MIDA_OK;
   if (qrc == MIDA_ENOTFOUND) {
