@@ -552,6 +552,101 @@ static void test_registry_creds_and_isql_passwords_are_hidden(void **state) {
   free(s);
 }
 
+/* The passwords of openssl ca's -key (the CA key's password; req's -key
+ * names a file), Sybase/FreeTDS isql's -P, and Firebird isql's -password
+ * and its abbreviations (-p): shown until 2026-12-07. isql's words are
+ * unixODBC's DSN USER PASSWORD only while no option of the other isqls
+ * (-U -P -S, -u(ser) -p(assword)) has come: a server or a database named
+ * after them stays. */
+static void test_openssl_ca_and_other_isql_passwords_are_hidden(void **st) {
+  (void)st;
+  char *ca[] = {"openssl", "ca", "-config", "c.cnf", "-key", "k1", "-in",
+                "r.csr"};
+  char *s = json_of(8, ca);
+  assert_string_equal(s, "[\"openssl\",\"ca\",\"-config\",\"c.cnf\","
+                         "\"-key\",\"***\",\"-in\",\"r.csr\"]");
+  free(s);
+  char *req[] = {"openssl", "req", "-new", "-key", "k.pem", "-out", "r.csr"};
+  s = json_of(7, req);
+  assert_string_equal(s, "[\"openssl\",\"req\",\"-new\",\"-key\","
+                         "\"k.pem\",\"-out\",\"r.csr\"]");
+  free(s);
+  char *sybase[] = {"isql", "-U", "sa", "-P", "k2", "-S", "srv", "-D", "db"};
+  s = json_of(9, sybase);
+  assert_string_equal(s, "[\"isql\",\"-U\",\"sa\",\"-P\",\"***\","
+                         "\"-S\",\"srv\",\"-D\",\"db\"]");
+  free(s);
+  char *attached[] = {"/opt/sybase/bin/isql", "-Usa", "-Pk3", "-Ssrv"};
+  s = json_of(4, attached);
+  assert_string_equal(s, "[\"/opt/sybase/bin/isql\",\"-Usa\",\"-P***\","
+                         "\"-Ssrv\"]");
+  free(s);
+  char *firebird[] = {"isql", "-user", "SYSDBA", "-password", "k4", "db.fdb"};
+  s = json_of(6, firebird);
+  assert_string_equal(s, "[\"isql\",\"-user\",\"SYSDBA\",\"-password\","
+                         "\"***\",\"db.fdb\"]");
+  free(s);
+  char *short_fb[] = {"isql", "db.fdb", "-u", "SYSDBA", "-p", "k5", "-pag",
+                      "60", "-pas", "k6"};
+  s = json_of(10, short_fb);
+  assert_string_equal(s, "[\"isql\",\"db.fdb\",\"-u\",\"SYSDBA\",\"-p\","
+                         "\"***\",\"-pag\",\"60\",\"-pas\",\"***\"]");
+  free(s);
+  char *odbc[] = {"isql", "-v", "DSN", "bob", "k7", "-b", "-d,", "-m10"};
+  s = json_of(8, odbc);
+  assert_string_equal(s, "[\"isql\",\"-v\",\"DSN\",\"bob\",\"***\","
+                         "\"-b\",\"-d,\",\"-m10\"]");
+  free(s);
+  char *sh[] = {"sh", "-c",
+                "openssl ca -key k8 -batch; openssl req -key k.pem; "
+                "isql -U sa -P k9 -S srv; isql -user SYSDBA -password k10 "
+                "db.fdb; isql DSN bob k11 -v"};
+  s = json_of(3, sh);
+  assert_string_equal(
+      s, "[\"sh\",\"-c\",\"openssl ca -key *** -batch; openssl req -key "
+         "k.pem; isql -U sa -P *** -S srv; isql -user SYSDBA -password *** "
+         "db.fdb; isql DSN bob *** -v\"]");
+  free(s);
+}
+
+/* The options of sshpass and redis-cli end where the command they run or
+ * send begins: its arguments are not theirs (ssh's -p PORT, mysql's -p
+ * that asks for the password, a Redis command's words) and were hidden
+ * as their password until 2026-12-07; an option's value before the
+ * command is still no command, and a program the command names still
+ * has its own passwords hidden. */
+static void test_arguments_after_sshpass_and_redis_cli_commands_stay(
+    void **state) {
+  (void)state;
+  char *ssh[] = {"sshpass", "-p", "s1", "ssh", "-p", "2222", "h", "ls"};
+  char *s = json_of(8, ssh);
+  assert_string_equal(s, "[\"sshpass\",\"-p\",\"***\",\"ssh\",\"-p\","
+                         "\"2222\",\"h\",\"ls\"]");
+  free(s);
+  char *file[] = {"sshpass", "-f", "pw.txt", "-p", "s2", "mysql", "-u", "r",
+                  "-p", "db", "-ps3"};
+  s = json_of(11, file);
+  assert_string_equal(s, "[\"sshpass\",\"-f\",\"pw.txt\",\"-p\",\"***\","
+                         "\"mysql\",\"-u\",\"r\",\"-p\",\"db\","
+                         "\"-p***\"]");
+  free(s);
+  char *redis[] = {"redis-cli", "-h", "host", "-a", "r1", "ECHO", "-a", "x"};
+  s = json_of(8, redis);
+  assert_string_equal(s, "[\"redis-cli\",\"-h\",\"host\",\"-a\",\"***\","
+                         "\"ECHO\",\"-a\",\"x\"]");
+  free(s);
+  char *sh[] = {"sh", "-c",
+                "sshpass -p s4 ssh -p 2222 h redis-cli -a s5 ping && "
+                "sshpass -f 'my pw' -p s6 scp -P 22 f h: && "
+                "redis-cli --pattern p -a s7 ECHO -a x"};
+  s = json_of(3, sh);
+  assert_string_equal(
+      s, "[\"sh\",\"-c\",\"sshpass -p *** ssh -p 2222 h redis-cli -a *** "
+         "ping && sshpass -f 'my pw' -p *** scp -P 22 f h: && redis-cli "
+         "--pattern p -a *** ECHO -a x\"]");
+  free(s);
+}
+
 /* A JSON argument too long for the stack's copy is hidden whole: no
  * allocation on this path (a vfork child records argv). */
 static void test_a_long_json_argument_with_a_secret_is_hidden(void **state) {
@@ -625,6 +720,8 @@ int main(void) {
       cmocka_unit_test(test_common_commands_keep_their_options),
       cmocka_unit_test(test_shell_commands_hide_more_programs_secrets),
       cmocka_unit_test(test_registry_creds_and_isql_passwords_are_hidden),
+      cmocka_unit_test(test_openssl_ca_and_other_isql_passwords_are_hidden),
+      cmocka_unit_test(test_arguments_after_sshpass_and_redis_cli_commands_stay),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,6 +46,20 @@ struct secret_tool {
                             password with no batch letter, and its
                             options (all with their value attached) may
                             come among its words */
+  /* Its options named by a word of one dash, matched whole, "NAME=KIND"
+   * as options' (openssl ca's "-key=P"); the value is the next word. */
+  const char *dash_options;
+  /* isql: the first letters of the options that only the programs of
+   * its other dialects take (Sybase/FreeTDS -U -P -S, Firebird -u(ser)
+   * -p(assword)); once one comes, no word is a password by its place. */
+  const char *other_dialect;
+  /* sshpass, redis-cli: their options end at the first word that is none
+   * nor an option's value: the command they run or send, whose words are
+   * not theirs. These are the letters of their short options that take
+   * a value apart; "*" when any option may (redis-cli's long ones do,
+   * "--pattern P"), so that a plain word right after an option never
+   * ends them. NULL: options may come anywhere ("curl URL -u U:P"). */
+  const char *ends_at_command;
 };
 
 /* The options of mysql's family that take no value in each of its
@@ -83,8 +97,10 @@ static const struct secret_tool tools[] = {
      .flags = MYSQL_FLAGS,
      .options = "p=P",
      .attach = ATTACHED_ONLY},
-    {.name = "sshpass", .flags = "hVv", .options = "p=P"},
-    {.name = "redis-cli", .flags = "", .options = "a=P"},
+    {.name = "sshpass", .flags = "hVv", .options = "p=P",
+     .ends_at_command = "fdpP"},
+    {.name = "redis-cli", .flags = "", .options = "a=P",
+     .ends_at_command = "*"},
     LOGIN_TOOL("docker"),
     LOGIN_TOOL("podman"),
     LOGIN_TOOL("buildah"),
@@ -109,6 +125,9 @@ static const struct secret_tool tools[] = {
      * are named like secrets. */
     {.name = "openssl", .flags = "", .options = "k=P K=P",
      .attach = APART_ONLY},
+    /* ca's -key PW is the CA key's password (req's -key names a file). */
+    {.name = "openssl", .subcommand = "ca", .flags = "", .options = "",
+     .dash_options = "-key=P"},
     {.name = "htpasswd",
      .flags = "",
      .options = "",
@@ -122,9 +141,16 @@ static const struct secret_tool tools[] = {
      .options = "",
      .after_secret_name = 1},
     /* unixODBC's `isql DSN [USER [PASSWORD]] [-v -b -w -dX -mN ...]`:
-     * the third plain word is the password (iusql is its Unicode twin). */
-    {.name = "isql", .flags = "", .options = "", .batch_word = 3,
-     .valued = "", .always_positional = 1},
+     * the third plain word is the password (iusql is its Unicode twin).
+     * Sybase's and FreeTDS's isql take -U USER -P PW (or -PPW), and
+     * Firebird's -user USER -password PW, abbreviated down to -p: no
+     * unixODBC option begins so, and once one comes the words are no
+     * longer unixODBC's. */
+    {.name = "isql", .flags = "", .options = "P=P", .batch_word = 3,
+     .valued = "", .always_positional = 1,
+     .dash_options = "-p=P -pa=P -pas=P -pass=P -passw=P -passwo=P "
+                     "-passwor=P -password=P",
+     .other_dialect = "PSUpu"},
     {.name = "iusql", .flags = "", .options = "", .batch_word = 3,
      .valued = "", .always_positional = 1},
 };
@@ -133,15 +159,17 @@ static const struct secret_tool tools[] = {
 
 _Static_assert(TOOL_COUNT <= 32, "a program is a bit of a uint32_t");
 
-/* The index in tools of the program that the n bytes at word name, as a
- * command or by its path ("curl", "/usr/bin/mysql"), or -1. */
-static int tool_named(const char *word, size_t n) {
+/* The index in tools, from from on, of the next program that the n
+ * bytes at word name, as a command or by its path ("curl",
+ * "/usr/bin/mysql"), or -1. A program may have several (openssl, and
+ * openssl's ca). */
+static int tool_named(const char *word, size_t n, size_t from) {
   const char *base = word;
   for (size_t k = 0; k < n; k++)
     if (word[k] == '/')
       base = word + k + 1;
   size_t b = n - (size_t)(base - word);
-  for (size_t k = 0; k < TOOL_COUNT; k++) {
+  for (size_t k = from; k < TOOL_COUNT; k++) {
     size_t len = strlen(tools[k].name);
     if (b >= len && strncmp(base, tools[k].name, len) == 0 &&
         (b == len || (tools[k].prefix &&
@@ -196,6 +224,11 @@ static enum mida__secret_value tool_option(const struct secret_tool *tool,
   *value = n;
   if (n < 2 || word[0] != '-')
     return MIDA_VALUE_PLAIN;
+  if (tool->dash_options != NULL && word[1] != '-') {
+    enum mida__secret_value kind = option_kind(tool->dash_options, word, n);
+    if (kind != MIDA_VALUE_PLAIN)
+      return kind;
+  }
   if (word[1] == '-') {
     const char *eq = memchr(word, '=', n);
     size_t name = eq != NULL ? (size_t)(eq - word) : n;
@@ -274,14 +307,16 @@ int mida__credentials_name(struct mida__credentials *c, const char *word,
       c->waiting &= ~(1u << k);
       c->named |= 1u << k;
     }
-  int k = tool_named(word, n);
+  int k = tool_named(word, n, 0);
   if (k < 0)
     return 0;
-  if (tools[k].subcommand != NULL) { /* named again: `docker run` */
-    c->named &= ~(1u << k);
-    c->waiting |= 1u << k;
-  } else {
-    c->named |= 1u << k;
+  for (int m = k; m >= 0; m = tool_named(word, n, (size_t)m + 1)) {
+    if (tools[m].subcommand != NULL) { /* named again: `docker run` */
+      c->named &= ~(1u << m);
+      c->waiting |= 1u << m;
+    } else {
+      c->named |= 1u << m;
+    }
   }
   if ((tools[k].batch_word == 0 && !tools[k].after_secret_name) ||
       c->words > 0) /* a word of the one before: `htpasswd -b f aws PW` */
@@ -309,6 +344,11 @@ static int secret_word(struct mida__credentials *c, const char *word,
     c->skip = 0;
     return 0;
   }
+  if (option && tool->other_dialect != NULL &&
+      letter_in(word[1], tool->other_dialect)) {
+    c->batch = 0; /* Sybase's or Firebird's isql, not unixODBC's */
+    return 0;
+  }
   if (option && (c->words == 0 || tool->always_positional)) {
     for (size_t k = 1; k < n; k++) {
       if (word[k] == tool->batch) {
@@ -325,6 +365,36 @@ static int secret_word(struct mida__credentials *c, const char *word,
   if (c->words < 255)
     c->words++;
   return c->batch && c->words == tool->batch_word - c->fewer;
+}
+
+void mida__credentials_command(struct mida__credentials *c,
+                               const char *word, size_t n) {
+  int k = c->ends - 1;
+  if (k >= 0 && !((c->named >> k) & 1u))
+    c->ends = 0; /* no longer named: a new command of the shell */
+  if (c->ends != 0 && n > 0) {
+    const char *letters = tools[k].ends_at_command;
+    if (n > 1 && word[0] == '-') {
+      /* "-f FILE", "-pPW", "--pattern P" (redis-cli's "*"): whether the
+       * next word may be this option's value. */
+      c->value_next =
+          strcmp(letters, "*") == 0
+              ? memchr(word, '=', n) == NULL
+              : word[1] != '-' && letter_in(word[n - 1], letters) &&
+                    strspn(word + 1, tools[k].flags) == n - 2;
+    } else if (c->value_next) {
+      c->value_next = 0;
+    } else { /* the command: what follows is its */
+      c->named &= ~(1u << k);
+      c->ends = 0;
+    }
+  }
+  for (int m = tool_named(word, n, 0); m >= 0;
+       m = tool_named(word, n, (size_t)m + 1))
+    if (tools[m].ends_at_command != NULL) {
+      c->ends = (unsigned char)(m + 1);
+      c->value_next = 0;
+    }
 }
 
 enum mida__secret_value mida__credentials_word(struct mida__credentials *c,
@@ -346,6 +416,7 @@ enum mida__secret_value mida__credentials_word(struct mida__credentials *c,
     *value = 0;
     c->by_position = 1;
   }
+  mida__credentials_command(c, word, n);
   mida__credentials_name(c, word, n);
   return kind;
 }

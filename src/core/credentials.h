@@ -59,6 +59,11 @@ struct mida__credentials {
   unsigned char after_name;     /* the word before was named like a
                                    secret (aws: "aws_secret_access_key") */
   unsigned char by_position;    /* the last secret found was a word's */
+  unsigned char ends;           /* 1 + the table index of the last program
+                                   named whose options end at its command
+                                   (sshpass, redis-cli); 0: none */
+  unsigned char value_next;     /* the next word may be the value of that
+                                   program's option before it */
 };
 
 /* Reads the next word of a command line (the n bytes at word) into c:
@@ -70,6 +75,15 @@ struct mida__credentials {
 enum mida__secret_value mida__credentials_word(struct mida__credentials *c,
                                                const char *word, size_t n,
                                                size_t *value);
+
+/* Reads into c where the options of sshpass and redis-cli end: at the
+ * first word after them that is neither an option nor an option's value,
+ * the command they run or send (`sshpass -p PW ssh -p 22 h`: ssh's -p
+ * is a port); that program's options count no more after it. Called for
+ * each word of a command before mida__credentials_name;
+ * mida__credentials_word calls both. */
+void mida__credentials_command(struct mida__credentials *c,
+                               const char *word, size_t n);
 
 /* Reads into c only the program or subcommand that the word names, if
  * any ("curl", "/usr/bin/mysql", docker's "login"); returns 1 when it

@@ -81,6 +81,15 @@ struct reading {
 /* Reads the byte at text + i into r (bytes are read in order). */
 static void read_byte(const char *text, size_t i, struct reading *r) {
   char ch = text[i];
+  /* A word of the command itself, as the shell splits it (a quoted one
+   * whole): where sshpass's and redis-cli's options end
+   * (mida__credentials_command). A word inside a quote is not one. */
+  if (r->quote == 0 && !r->escaped &&
+      (i == 0 || strchr(" \t\n;&|(", text[i - 1]) != NULL) &&
+      strchr(" \t\n;&|)", ch) == NULL)
+    mida__credentials_command(&r->named, is_quote(ch) ? "x" : text + i,
+                              is_quote(ch) ? 1
+                                           : strcspn(text + i, WORD_ENDS "'\""));
   if (r->escaped)
     r->escaped = 0;
   else if (ch == '\\' && r->quote != '\'')
