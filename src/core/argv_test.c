@@ -615,7 +615,7 @@ static void test_openssl_ca_and_other_isql_passwords_are_hidden(void **st) {
  * as their password until 2026-12-07; an option's value before the
  * command is still no command, and a program the command names still
  * has its own passwords hidden. */
-static void test_arguments_after_sshpass_and_redis_cli_commands_stay(
+static void test_words_after_sshpass_and_redis_cli_commands_stay(
     void **state) {
   (void)state;
   char *ssh[] = {"sshpass", "-p", "s1", "ssh", "-p", "2222", "h", "ls"};
@@ -721,7 +721,7 @@ int main(void) {
       cmocka_unit_test(test_shell_commands_hide_more_programs_secrets),
       cmocka_unit_test(test_registry_creds_and_isql_passwords_are_hidden),
       cmocka_unit_test(test_openssl_ca_and_other_isql_passwords_are_hidden),
-      cmocka_unit_test(test_arguments_after_sshpass_and_redis_cli_commands_stay),
+      cmocka_unit_test(test_words_after_sshpass_and_redis_cli_commands_stay),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -86,10 +86,10 @@ static void read_byte(const char *text, size_t i, struct reading *r) {
    * (mida__credentials_command). A word inside a quote is not one. */
   if (r->quote == 0 && !r->escaped &&
       (i == 0 || strchr(" \t\n;&|(", text[i - 1]) != NULL) &&
-      strchr(" \t\n;&|)", ch) == NULL)
-    mida__credentials_command(&r->named, is_quote(ch) ? "x" : text + i,
-                              is_quote(ch) ? 1
-                                           : strcspn(text + i, WORD_ENDS "'\""));
+      strchr(" \t\n;&|)", ch) == NULL) {
+    size_t n = is_quote(ch) ? 1 : strcspn(text + i, WORD_ENDS "'\"");
+    mida__credentials_command(&r->named, is_quote(ch) ? "x" : text + i, n);
+  }
   if (r->escaped)
     r->escaped = 0;
   else if (ch == '\\' && r->quote != '\'')
