@@ -58,6 +58,8 @@ static const char serve_help[] =
     "  --idle-timeout S    close a connection idle for S seconds: kept\n"
     "                      between requests, or an event stream whose\n"
     "                      client reads nothing (default 60)\n"
+    "  --max-clients N     connections held at once (default 256; 64 from\n"
+    "                      one address); one more is refused and counted\n"
     "  --store URL         the store (default: $MIDA_STORE, else "
     "sqlite://mida.db)\n"
     "\n"
@@ -163,13 +165,14 @@ static int check_store(const mida__cli *cli, int *schema) {
 int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
   const char *listen = "127.0.0.1:8765";
   const char *token_file = NULL, *conns_text = NULL, *poll_text = NULL;
-  const char *idle_text = NULL;
+  const char *idle_text = NULL, *clients_text = NULL;
   const mida__cli_opt opts[] = {
       {"--listen", NULL, &listen, NULL},
       {"--token-file", NULL, &token_file, NULL},
       {"--connections", NULL, &conns_text, NULL},
       {"--poll-ms", NULL, &poll_text, NULL},
       {"--idle-timeout", NULL, &idle_text, NULL},
+      {"--max-clients", NULL, &clients_text, NULL},
       {NULL, NULL, NULL, NULL},
   };
   int npos = 0;
@@ -179,7 +182,7 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
     ex = mida__cli_check_store(cli->store);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
-  long long conns = 8, poll_ms = 200, idle_s = 60;
+  long long conns = 8, poll_ms = 200, idle_s = 60, clients = 256;
   if (conns_text != NULL && (mida__cli_parse_count(conns_text, &conns) != 0 ||
                              conns < 1 || conns > 256))
     return mida__cli_usage_error("serve", "--connections must be 1 to 256");
@@ -190,6 +193,10 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
                             idle_s < 2 || idle_s > 3600))
     return mida__cli_usage_error("serve",
                                  "--idle-timeout must be 2 to 3600 seconds");
+  if (clients_text != NULL &&
+      (mida__cli_parse_count(clients_text, &clients) != 0 || clients < 1 ||
+       clients > 4096))
+    return mida__cli_usage_error("serve", "--max-clients must be 1 to 4096");
 
   char *token = NULL;
   if (token_file != NULL) {
@@ -250,7 +257,7 @@ int mida__cli_serve(mida__cli *cli, int argc, char **argv) {
     rc = mida__serve_events_start(&srv, err, sizeof err);
   mida__http *http = NULL;
   int port = 0;
-  mida__http_opts hopts = {listen, token, 256, (int)idle_s};
+  mida__http_opts hopts = {listen, token, (int)clients, (int)idle_s};
   if (rc == MIDA_OK)
     rc = mida__http_start(&srv, &hopts, &http, &port, err, sizeof err);
   if (token != NULL) {

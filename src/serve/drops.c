@@ -1,6 +1,6 @@
 /*
- * drops.c -- what `mida serve` dropped or cut short of its event streams
- * (serve.h, mida__serve_drops), for /api/stats (stats.c) and the lines the
+ * drops.c -- what `mida serve` dropped or cut short of its event streams,
+ * and the connections it refused at its limits (serve.h, mida__serve_drops), for /api/stats (stats.c) and the lines the
  * server writes at exit (cli/serve.c). The counts are the server's own:
  * its store is opened read-only, so they live as long as the process.
  */
@@ -35,6 +35,10 @@ static const drop_kind kinds[] = {
      offsetof(mida__serve_drops, batches_reset)},
     {"events_unmade", "events lost: not made (out of memory)",
      offsetof(mida__serve_drops, events_unmade)},
+    {"connections_refused",
+     "connections refused: the server held as many as --max-clients allows "
+     "in all, or 64 from one address",
+     offsetof(mida__serve_drops, connections_refused)},
 };
 
 static long long count_of(mida__serve *srv, const drop_kind *k) {

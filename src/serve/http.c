@@ -21,6 +21,7 @@
 
 #include "core/alloc.h"
 #include "mida.h"
+#include "serve/conn_limit.h"
 #include "serve/mhd.h"
 #include "serve/peer.h"
 
@@ -46,6 +47,8 @@
  * sends a header line now and then would otherwise hold every connection
  * the server takes (slowloris), and others could not connect. */
 #define HTTP_PER_ADDRESS 64
+/* The most connections held at once, unless --max-clients says. */
+#define HTTP_MAX_CLIENTS 256
 /* How long an event stream waits before it sends a keep-alive comment,
  * at most: less than the idle timeout, which the library checks after
  * each wait, or a quiet stream would be closed as idle. */
@@ -91,6 +94,7 @@ struct mida__http {
   int in_flight;             /* requests begun and not yet ended */
   size_t unread;             /* bytes of answers of requests not ended */
   int keepalive_ms;          /* an event stream's longest quiet, ms */
+  mida__conn_limit conns;    /* connections held, in all and by address */
 };
 
 /* One request's state, made by the URI log callback. */
@@ -495,17 +499,50 @@ static void request_done(void *cls, struct MHD_Connection *c, void **req_cls,
   *req_cls = NULL;
 }
 
-/* Without a token, a connection is served only when its client is a
- * socket of this user's or root's (peer.h): every local user reaches
- * loopback, and the store is this user's alone. The connection of another
- * is closed before a byte is read. */
-static enum MHD_Result accept_peer(void *cls, const struct sockaddr *addr,
-                                   socklen_t addrlen) {
+/* Whether a connection from addr is served. Without a token, only when
+ * its client is a socket of this user's or root's (peer.h): every local
+ * user reaches loopback, and the store is this user's alone; the
+ * connection of another is closed before a byte is read. Then the limits,
+ * in all and from one address (conn_limit.h): a connection over them is
+ * closed and counted (serve.h, connections_refused). libmicrohttpd's own
+ * limits are set above these, as it closed what passed them before any
+ * callback, uncounted. */
+static enum MHD_Result accept_connection(void *cls,
+                                         const struct sockaddr *addr,
+                                         socklen_t addrlen) {
   mida__http *h = cls;
-  const struct sockaddr *server =
-      atomic_load(&h->listening_known) ? (struct sockaddr *)&h->listening
-                                       : NULL;
-  return mida__serve_peer_is_ours(addr, addrlen, server) ? MHD_YES : MHD_NO;
+  if (h->token == NULL) {
+    const struct sockaddr *server =
+        atomic_load(&h->listening_known) ? (struct sockaddr *)&h->listening
+                                         : NULL;
+    if (!mida__serve_peer_is_ours(addr, addrlen, server))
+      return MHD_NO;
+  }
+  if (!mida__conn_limit_admits(&h->conns, addr)) {
+    atomic_fetch_add(&h->srv->drops.connections_refused, 1);
+    return MHD_NO;
+  }
+  return MHD_YES;
+}
+
+/* A connection the library starts takes its place in the limits (its
+ * token kept in the connection's context, +1 so that NULL says none), and
+ * gives it back when the library closes it. Both calls come from the
+ * library for every connection that accept_connection admitted. */
+static void connection_changed(void *cls, struct MHD_Connection *c,
+                               void **socket_context,
+                               enum MHD_ConnectionNotificationCode code) {
+  mida__http *h = cls;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *info =
+        mhd->get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    long token = mida__conn_limit_take(
+        &h->conns, info != NULL ? info->client_addr : NULL);
+    *socket_context = token >= 0 ? (void *)(intptr_t)(token + 1) : NULL;
+  } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != NULL) {
+    mida__conn_limit_give(&h->conns, (long)(intptr_t)*socket_context - 1);
+    *socket_context = NULL;
+  }
 }
 
 /* Counts an answer of len bytes in those not yet read, until its request
@@ -547,7 +584,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
    * headers are in, made libmicrohttpd (0.9.x) close the connection after
    * it, as a body might follow unread: every answer went with
    * "Connection: close", and each request cost a connection of its own
-   * (a TCP handshake, a thread and the peer check of accept_peer). Now a
+   * (a TCP handshake, a thread and the peer check of accept_connection). Now a
    * connection is kept between requests (HTTP/1.1), until it is idle for
    * the idle timeout; the refusals above still close theirs, their body
    * unread. Every request on a kept connection is checked as the first:
@@ -608,6 +645,7 @@ static void free_http(mida__http *h) {
   mida__free(h->token);
   pthread_mutex_destroy(&h->lock);
   pthread_cond_destroy(&h->done);
+  mida__conn_limit_free(&h->conns);
   mida__free(h);
 }
 
@@ -685,8 +723,14 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
                    MHD_USE_ITC;
   if (ss.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
-  unsigned max_clients =
-      opts->max_clients > 0 ? (unsigned)opts->max_clients : 256;
+  unsigned max_clients = opts->max_clients > 0 ? (unsigned)opts->max_clients
+                                               : HTTP_MAX_CLIENTS;
+  if (mida__conn_limit_init(&h->conns, max_clients, HTTP_PER_ADDRESS) !=
+      MIDA_OK) {
+    free_http(h);
+    snprintf(err, errlen, "out of memory");
+    return MIDA_ENOMEM;
+  }
   unsigned idle_s =
       opts->idle_timeout_s > 0 ? (unsigned)opts->idle_timeout_s
                                : HTTP_IDLE_TIMEOUT;
@@ -694,10 +738,12 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
                         ? (int)(idle_s * 1000 / 2)
                         : EVENTS_KEEPALIVE_MS;
   h->daemon = mhd->start_daemon(
-      flags, 0, opts->token == NULL ? accept_peer : NULL, h, answer, h,
-      MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_clients,
-      MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_ADDRESS,
+      flags, 0, accept_connection, h, answer, h, MHD_OPTION_SOCK_ADDR,
+      (struct sockaddr *)&ss,
+      /* Twice ours: the library counts a closed connection until its
+       * thread is joined, after connection_changed gave its place back. */
+      MHD_OPTION_CONNECTION_LIMIT, 2 * max_clients,
+      MHD_OPTION_NOTIFY_CONNECTION, connection_changed, h,
       MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
       MHD_OPTION_URI_LOG_CALLBACK, uri_logged, h,

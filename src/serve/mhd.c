@@ -31,6 +31,7 @@ static int resolve(void *h, mida__mhd_api *api, const char **missing) {
       {"MHD_get_daemon_info", (void **)&api->get_daemon_info},
       {"MHD_lookup_connection_value", (void **)&api->lookup_connection_value},
       {"MHD_get_connection_values", (void **)&api->get_connection_values},
+      {"MHD_get_connection_info", (void **)&api->get_connection_info},
       {"MHD_create_response_from_buffer",
        (void **)&api->create_response_from_buffer},
       {"MHD_create_response_from_callback",

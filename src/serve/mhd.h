@@ -26,6 +26,7 @@ typedef struct mida__mhd_api {
   __typeof__(MHD_get_daemon_info) *get_daemon_info;
   __typeof__(MHD_lookup_connection_value) *lookup_connection_value;
   __typeof__(MHD_get_connection_values) *get_connection_values;
+  __typeof__(MHD_get_connection_info) *get_connection_info;
   __typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
   __typeof__(MHD_create_response_from_callback) *create_response_from_callback;
   __typeof__(MHD_add_response_header) *add_response_header;

@@ -131,8 +131,9 @@ typedef struct mida__serve_pool {
                            and every query of the pool's sinks ends */
 } mida__serve_pool;
 
-/* What the server dropped or cut short of its event streams, counted
- * since it started (drops.c): /api/stats shows them under "server", and
+/* What the server dropped or cut short of its event streams, and the
+ * connections it refused at its limits, counted since it started
+ * (drops.c): /api/stats shows them under "server", and
  * the server's last lines at exit name those that are not 0. The
  * server's store is opened read-only, so they are not kept there. */
 typedef struct mida__serve_drops {
@@ -148,6 +149,9 @@ typedef struct mida__serve_drops {
                                    a reset instead */
   atomic_llong events_unmade;   /* messages lost: neither they nor a
                                    reset could be made (out of memory) */
+  atomic_llong connections_refused; /* connections closed unserved: the
+                                       limit in all (--max-clients) or
+                                       from one address was reached */
 } mida__serve_drops;
 
 typedef struct mida__serve {
@@ -158,7 +162,7 @@ typedef struct mida__serve {
   mida__answer_cache *lists;  /* workflow lists kept, or NULL */
   int event_poll_ms;          /* how often the poller looks, ms */
   atomic_int sql_running;     /* /api/sql statements running now */
-  mida__serve_drops drops;    /* what the event streams lost */
+  mida__serve_drops drops;    /* what the server dropped or refused */
 } mida__serve;
 
 /* Appends "server": {...} with the counts of srv->drops (a JSON member,

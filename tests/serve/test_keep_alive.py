@@ -4,6 +4,7 @@ idle for the idle timeout is closed, so kept connections are bounded."""
 
 import http.client
 import socket
+import time
 
 from serve_support import read_until
 from test_security import TOKEN, token_file  # noqa: F401 (a fixture)
@@ -67,3 +68,77 @@ def test_an_idle_kept_connection_is_closed(serve, lite):
     # if it were kept for the default 60 s, or for ever.
     assert c.recv(4096) == b""
     c.close()
+
+
+def held_connection(s):
+    """A connection that has been served once and is kept open."""
+    c = kept_connection(s)
+    assert ask(c, "/api/health")[0] == 200
+    return c
+
+
+def refused(s):
+    """Whether a new connection is closed by the server unanswered."""
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    try:
+        sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        got = sock.recv(4096)
+    except ConnectionResetError:
+        got = b""
+    sock.close()
+    return got == b""
+
+
+def test_a_connection_over_the_limit_is_refused_and_counted(serve, lite):
+    """libmicrohttpd closed a connection over its limits before any
+    callback: a client turned away left no trace. `--max-clients` sets
+    the limit in all; a connection over it is closed unserved and counted
+    in /api/stats ("server") and in the server's last lines; once a held
+    connection closes, a new one is served."""
+    s = serve(lite, "--max-clients", "2")
+    first, second = held_connection(s), held_connection(s)
+    assert refused(s)
+    assert refused(s)
+    first.close()
+    st, body = 0, None
+    deadline = time.time() + 10
+    while st != 200 and time.time() < deadline:  # the server sees the close
+        try:
+            st, body = s.get_json("/api/stats")
+        except (ConnectionError, http.client.RemoteDisconnected):
+            time.sleep(0.1)
+    assert st == 200, body
+    assert body["server"]["connections_refused"] >= 2, body["server"]
+    second.close()
+    assert s.stop() == 0
+    rest = s.proc.stderr.read()
+    assert "connections refused: the server held as many as" in rest, rest
+
+
+def test_the_65th_connection_from_one_address_is_refused_and_counted(
+        serve, lite):
+    """One address holds at most 64 connections (a slowloris client would
+    hold them all); the 65th is refused, and counted as the limit in all
+    is."""
+    s = serve(lite)
+    held = [held_connection(s) for _ in range(64)]
+    assert refused(s)
+    held.pop().close()
+    st, body = 0, None
+    deadline = time.time() + 10
+    while st != 200 and time.time() < deadline:
+        try:
+            st, body = s.get_json("/api/stats")
+        except (ConnectionError, http.client.RemoteDisconnected):
+            time.sleep(0.1)
+    assert st == 200, body
+    assert body["server"]["connections_refused"] >= 1, body["server"]
+    for c in held:
+        c.close()
+
+
+def test_max_clients_is_checked(serve, lite):
+    for bad in ("0", "4097", "x"):
+        s = serve(lite, "--max-clients", bad, expect_fail=True)
+        assert s.proc.wait(timeout=10) == 2
+        assert "--max-clients must be 1 to 4096" in s.proc.stderr.read()
