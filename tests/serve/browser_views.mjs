@@ -43,12 +43,18 @@
 //
 //   counters  the Counters view sums each process's total (the largest
 //             value it wrote) over processes, overall and per host
-//             (MIDA_IDS: {"host": the second host's name})
+//             (MIDA_IDS: {"host": the second host's name}), and that
+//             its server dropped and refused nothing
+//
+//   server-counts the Counters view's "This server" section shows that
+//             the server refused connections (MIDA_IDS: {"refused":
+//             true}: the test held as many as --max-clients allows)
 //
 //   counters-live the Counters view shows a counter that a process
 //             raises while it is open, with no task or workflow changing
 //             (MIDA_COMMAND: counters_workload.py), and reads
-//             /api/counters no more once another view is shown
+//             /api/counters and /api/stats no more once another view is
+//             shown
 //
 //   live-views the graph, the timeline and the overview's campaigns take
 //             in what a running workflow adds, without a reload, the
@@ -359,7 +365,21 @@ const checks = {
     const want = [`${here} | dask.telemetry_skipped | 1 | 1`, `${here} | run.ignored_opens | 8 | 2`,
       `${ids.host} | dask.telemetry_skipped | 4 | 1`, `${ids.host} | run.ignored_opens | 7 | 1`].sort();
     check(JSON.stringify([...byHost].sort()) === JSON.stringify(want), `and per host (${byHost})`);
+    const none = await page.$eval("#server", (e) => e.textContent);
+    check(none.includes("Nothing dropped or refused by this server") && !(await page.$("#server-counts")),
+      `the server's own counts, all 0, read so (${none})`);
     await shot("counters");
+  },
+  async "server-counts"({ page, shot }) {
+    await page.goto(`${url}/#/counters`);
+    await page.waitForSelector("#counters-total");
+    const row = "#server-counts tr[data-name='connections_refused']";
+    await page.waitForSelector(row, { timeout: 10000 }).catch(() => {});
+    const cells = await page.$$eval(`${row} td`, (c) => c.map((x) => x.textContent));
+    check(Number(cells[1]) >= 1, `the server's refused connections are shown (${cells.join(" | ")})`);
+    check(/--max-clients/.test(cells[2] || ""), `and what they are (${cells[2]})`);
+    check(!(await page.$("#server-none")), "with no line that nothing was refused");
+    await shot("server-counts");
   },
   async "counters-live"({ page, shot }) {
     await page.goto(`${url}/#/counters`);
@@ -377,7 +397,7 @@ const checks = {
     await page.goto(`${url}/#/sql`);
     await page.waitForTimeout(500);
     let reads = 0;
-    page.on("request", (r) => { if (r.url().includes("/api/counters")) reads++; });
+    page.on("request", (r) => { if (/\/api\/(counters|stats)/.test(r.url())) reads++; });
     await page.waitForTimeout(5000);
     check(reads === 0, `and reads nothing once another view is shown (${reads} reads in 5 s)`);
   },

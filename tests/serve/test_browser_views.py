@@ -5,6 +5,7 @@ files and host telemetry with GPUs from the fake NVML of the tests, and
 a workflow of another campaign).
 Screenshots go to test-results/serve-browser-views/."""
 
+import http.client
 import json
 import os
 import sqlite3
@@ -17,6 +18,7 @@ import pytest
 from serve_support import ROOT
 from test_browser import BUILD, RESULTS, clean_env, need_browser, run_browser
 from test_events import make_store
+from test_keep_alive import held_connection, refused
 from test_mlflow_api import observe_experiments
 
 FAKE_NVML = BUILD / "tests" / "libfake_nvml_partial.so"
@@ -299,6 +301,32 @@ def test_counters_are_summed_over_processes(serve, tmp_path):
         pytest.skip("a second host name needs unshare --uts: " + r.stderr)
     assert r.returncode == 0, r.stderr
     check("counters", serve(str(store)), json.dumps({"host": other}))
+
+
+def test_the_counters_view_shows_what_the_server_refused(serve, tmp_path):
+    # The view showed the store's counters only: that the server itself
+    # refused connections (or dropped events) was in /api/stats alone.
+    # The limit is above the 6 connections Chromium opens to one host, so
+    # that the page itself is never refused; Python holds them all.
+    need_browser()
+    store = tmp_path / "counted.db"
+    counted(writer_env(store), ["run.ignored_opens=2"])
+    limit = 8
+    s = serve(str(store), "--max-clients", str(limit))
+    held = [held_connection(s) for _ in range(limit)]
+    assert refused(s)
+    for c in held:
+        c.close()
+    st, body = 0, None
+    deadline = time.time() + 10
+    while st != 200 and time.time() < deadline:  # the server sees the close
+        try:
+            st, body = s.get_json("/api/stats")
+        except (ConnectionError, http.client.RemoteDisconnected):
+            time.sleep(0.1)
+    assert st == 200, body
+    assert body["server"]["connections_refused"] >= 1, body["server"]
+    check("server-counts", s, json.dumps({"refused": True}))
 
 
 def test_the_task_table_keeps_the_readers_pages_live(serve, tmp_path):

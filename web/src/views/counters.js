@@ -2,10 +2,13 @@
 // refused...: docs/reliability.md). A process keeps each counter as a
 // running total and the store keeps, per host and process, its largest
 // value; a counter's figure here is the sum of those over processes, over
-// all hosts and per host (/api/counters). Read again every REFRESH_MS while
-// shown (a counter moves with no task or workflow changing, which no event
-// reports) and a second after the event stream reports changes; not read
-// while the page is hidden, nor once another view is shown.
+// all hosts and per host (/api/counters). Below them, what this server
+// itself dropped of its event streams or refused of connections since it
+// started (/api/stats' "server", docs/serve.md). Both read again every
+// REFRESH_MS while shown (a counter moves with no task or workflow
+// changing, which no event reports) and a second after the event stream
+// reports changes; not read while the page is hidden, nor once another
+// view is shown.
 import * as api from "../api.js";
 import { el, fill } from "../util.js";
 
@@ -32,16 +35,46 @@ function byHostTable(rows) {
       el("td", { class: "num" }, c.total), el("td", { class: "num" }, c.processes))));
 }
 
+// What each of the server's own counts means (docs/serve.md's words).
+const SERVER_COUNTS = {
+  event_streams_closed_unread: "event streams closed because their client read nothing for the idle timeout " +
+    "(a stalled tab, a tunnel that hangs)",
+  event_streams_closed_failed: "event streams closed because the next event could not be written (out of memory)",
+  event_streams_reset_behind: "event streams further behind than the 256 messages the server keeps, " +
+    "which got a reset instead",
+  events_skipped_behind: "the messages those streams missed",
+  event_batches_reset: "polls whose changes were too many or too large for events, sent to every stream as a reset",
+  events_unmade: "messages lost: not made (out of memory)",
+  connections_refused: "connections closed unserved: the server held as many as it takes " +
+    "(--max-clients, 256 by default, and 64 from one address)",
+};
+
+// The server's counts that are not 0, each with what it means; a line
+// that says so when all are.
+function serverTable(counts) {
+  const rows = Object.entries(counts || {}).filter(([, n]) => n > 0);
+  if (!rows.length) return el("p", { class: "muted", id: "server-none" },
+    "Nothing dropped or refused by this server since it started.");
+  return el("table", { id: "server-counts" },
+    el("tr", {}, el("th", {}, "count"), el("th", { class: "num" }, "since the server started"), el("th", {}, "what it means")),
+    rows.map(([name, n]) => el("tr", { "data-name": name }, el("td", {}, name), el("td", { class: "num" }, n),
+      el("td", {}, SERVER_COUNTS[name] || ""))));
+}
+
 const REFRESH_MS = 2000;
 
 async function draw(state) {
-  const r = await api.get("counters");
+  const [r, stats] = await Promise.all([api.get("counters"), api.get("stats")]);
   if (state.gone) return;
   const cut = r.counters_truncated || r.by_host_truncated ? el("p", { class: "muted" }, "Cut at 10,000 rows.") : null;
   fill(state.body,
     el("div", { class: "card" }, el("h3", {}, "All hosts"), totalsTable(r.counters)),
     r.by_host.length ? el("div", { class: "card" }, el("h3", {}, "Per host"), byHostTable(r.by_host)) : null,
-    cut);
+    cut,
+    el("div", { class: "card", id: "server" }, el("h3", {}, "This server"),
+      el("p", { class: "muted" }, "What this dashboard's server dropped of its event streams or refused of " +
+        "connections, counted by the server itself (not kept in the store): back to 0 when it restarts."),
+      serverTable(stats.server)));
 }
 
 // The next read in ms, then every REFRESH_MS: one timer at a time, none
