@@ -34,19 +34,23 @@ void mida__file_uri_write(char *out, const char *path);
 
 /* The bytes of x that are among those most paths are made of -- '-', '.',
  * '/', digits, letters and '_', each of which stands for itself in a URI
- * -- as a bit mask, by four signed range comparisons (bytes from 0x80 are
- * negative: never in a range). Sixteen bytes at a time for the preload
- * library's scan of every path it opens (src/preload/files.c) and for
- * mida__file_uri_measure. */
+ * -- as a bit mask, by two signed range comparisons and one equality.
+ * Sixteen bytes at a time for the preload library's scan of every path it
+ * opens (src/preload/files.c) and for mida__file_uri_measure. */
 static inline unsigned mida__uri_plain_mask16(__m128i x) {
-#define MIDA__IN_RANGE(lo, hi)                                                 \
-  _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)((lo) - 1))),            \
-                _mm_cmplt_epi8(x, _mm_set1_epi8((char)((hi) + 1))))
-  __m128i ok = _mm_or_si128(
-      _mm_or_si128(MIDA__IN_RANGE('-', '9'), MIDA__IN_RANGE('A', 'Z')),
-      _mm_or_si128(MIDA__IN_RANGE('a', 'z'), MIDA__IN_RANGE('_', '_')));
-#undef MIDA__IN_RANGE
-  return (unsigned)_mm_movemask_epi8(ok);
+  /* Each range in one signed comparison: an add moves its top to 127, so
+   * that what was above it wraps to the negatives (a byte from 0x80 lands
+   * below the range too). Letters in one range, their case folded by
+   * setting bit 5 ('A'-'Z' onto 'a'-'z'; nothing else lands there). */
+  __m128i digits = _mm_cmpgt_epi8(_mm_add_epi8(x, _mm_set1_epi8(127 - '9')),
+                                  _mm_set1_epi8(126 - ('9' - '-')));
+  __m128i folded = _mm_or_si128(x, _mm_set1_epi8(0x20));
+  __m128i letters =
+      _mm_cmpgt_epi8(_mm_add_epi8(folded, _mm_set1_epi8(127 - 'z')),
+                     _mm_set1_epi8(126 - ('z' - 'a')));
+  __m128i under = _mm_cmpeq_epi8(x, _mm_set1_epi8('_'));
+  return (unsigned)_mm_movemask_epi8(
+      _mm_or_si128(_mm_or_si128(digits, letters), under));
 }
 #endif
 

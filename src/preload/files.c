@@ -261,9 +261,9 @@ typedef struct seen_stat {
 
 static seen_stat seen[MIDA_PL_FILES];
 
-/* How many times each entry was taken: a ticket (mida__pl_stat_begin)
- * names the entry's file of one taking, so that an answer about a file
- * closed meanwhile (and the entry given to another) is not kept. */
+/* How many times each entry was taken: mida__pl_fstat's count before the
+ * real call names the entry's file of one taking, so that an answer about
+ * a file closed meanwhile (and the entry given to another) is not kept. */
 static _Atomic uint32_t entry_gen[MIDA_PL_FILES];
 
 #define STAT_FRESH_NS 10000000 /* 10 ms */
@@ -276,28 +276,15 @@ static int64_t coarse_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + 1;
 }
 
-int mida__pl_stat_begin(int fd, mida__pl_stat_ticket *t) {
-  mida__pl_file *f = mida__pl_file_of(fd);
-  if (f == NULL || f->kind != MIDA_PL_PATH_KIND || f->mode != MIDA_PL_R)
-    return 0;
-  int i = (int)(f - mida__pl_files);
-  t->entry = i;
-  t->gen = atomic_load_explicit(&entry_gen[i], memory_order_seq_cst);
-  t->marks = atomic_load_explicit(&f->marks, memory_order_relaxed);
-  /* An exclusive open or writer under way may be of this very file (made,
-   * then opened again for reading): counted. One begun after this makes a
-   * file that is not this one, open since before. */
-  t->excl = atomic_load_explicit(&excl_open, memory_order_seq_cst) != 0;
-  /* Before the answer: a write that ends after this changes the sum. */
-  t->writes = own_writes(t->excl);
-  return t->writes != UINT64_MAX;
-}
-
-void mida__pl_saw_stat(int fd, const struct stat *st,
-                       const mida__pl_stat_ticket *t) {
-  int i = t->entry;
+/* Keeps st, the answer of the program's fstat of entry i's file, as
+ * seen[i], unless the entry was given to another file since gen (its
+ * taking then) or st cannot stand for the file at its close; marks,
+ * excl and writes are what the entry's marks and own_writes() were before
+ * the fstat. */
+static void keep_stat(int fd, int i, const struct stat *st, uint32_t gen,
+                      uint8_t marks, uint8_t excl, uint64_t writes) {
   if (!S_ISREG(st->st_mode) || mida__pl_file_of(fd) != &mida__pl_files[i] ||
-      atomic_load_explicit(&entry_gen[i], memory_order_seq_cst) != t->gen)
+      atomic_load_explicit(&entry_gen[i], memory_order_seq_cst) != gen)
     return;
   /* A known writer of this very file (writer_known) changes it unseen. */
   if (atomic_load_explicit(&known_count, memory_order_relaxed) != 0 &&
@@ -308,9 +295,9 @@ void mida__pl_saw_stat(int fd, const struct stat *st,
    * that no store below comes before it (a release fence would do, but
    * ThreadSanitizer builds refuse fences). */
   atomic_exchange_explicit(&s->at, 0, memory_order_acq_rel);
-  s->marks = t->marks;
-  s->excl = t->excl;
-  s->writes = t->writes;
+  s->marks = marks;
+  s->excl = excl;
+  s->writes = writes;
   s->dev = st->st_dev;
   s->ino = st->st_ino;
   s->mode = st->st_mode;
@@ -320,8 +307,30 @@ void mida__pl_saw_stat(int fd, const struct stat *st,
   atomic_store_explicit(&s->at, now, memory_order_seq_cst);
   /* The entry given to another file since the check (its taking moves
    * entry_gen before it clears at): taken back. */
-  if (atomic_load_explicit(&entry_gen[i], memory_order_seq_cst) != t->gen)
+  if (atomic_load_explicit(&entry_gen[i], memory_order_seq_cst) != gen)
     atomic_compare_exchange_strong(&s->at, &now, 0);
+}
+
+int mida__pl_fstat(int fd, void *st, mida__pl_fstat_call call) {
+  mida__pl_file *f = mida__pl_file_of(fd);
+  if (f == NULL || f->kind != MIDA_PL_PATH_KIND || f->mode != MIDA_PL_R)
+    return call(fd, st);
+  int i = (int)(f - mida__pl_files);
+  /* What the answer is measured from, before the real call, so that what
+   * happens while it returns (another thread's write, fd closed and its
+   * entry given to another file) is not missed. */
+  uint32_t gen = atomic_load_explicit(&entry_gen[i], memory_order_seq_cst);
+  uint8_t marks = atomic_load_explicit(&f->marks, memory_order_relaxed);
+  /* An exclusive open or writer under way may be of this very file (made,
+   * then opened again for reading): counted. One begun after this makes a
+   * file that is not this one, open since before. */
+  uint8_t excl = atomic_load_explicit(&excl_open, memory_order_seq_cst) != 0;
+  /* Before the answer: a write that ends after this changes the sum. */
+  uint64_t writes = own_writes(excl);
+  int rc = call(fd, st);
+  if (rc == 0 && writes != UINT64_MAX)
+    keep_stat(fd, i, (const struct stat *)st, gen, marks, excl, writes);
+  return rc;
 }
 
 /* The identity of f's file from the program's own fstat, if it may stand
@@ -626,34 +635,77 @@ int mida__pl_noise_scan(const char *abs, size_t len, int *uri_plain) {
   const char *base = NULL;
   int plain = 0;
 #if defined(__SSE2__)
-  /* The '/'s of sixteen bytes at a time, as a bit mask (one strchr() a
-   * component cost more than the component), the last fewer than sixteen
-   * from a zeroed copy (a byte at a time they were ~110 instructions of a
-   * 31-byte path). */
+  /* Sixteen bytes at a time, as bit masks (one strchr() a component cost
+   * more than the component): the '/'s, which end each component and the
+   * last one's start; the bytes after a '/' that may begin an
+   * interpreter's code component (is_code_component: '_', 's', 'd', 'l'),
+   * the only components looked at; and the '.'s of the last sixteen
+   * bytes, where a short last component's ".so" is. A path of sixteen
+   * bytes or more ends with a load of its last sixteen, overlapping the
+   * one before (fresh: the bytes not seen yet); a shorter one is read
+   * from a zeroed copy. */
   const __m128i slash = _mm_set1_epi8('/');
-  unsigned plain_bits = 0xFFFF;
-  for (size_t i = 0; i < len; i += 16) {
+  unsigned plain_bits = 0xFFFF, carry = 0, dots = 0;
+  const char *at = abs; /* where the last chunk starts */
+  size_t i = 0;
+  do {
     __m128i x;
-    unsigned valid = 0xFFFF;
+    unsigned fresh = 0xFFFF;
     if (len - i >= 16) {
-      x = _mm_loadu_si128((const __m128i *)(const void *)(abs + i));
+      at = abs + i;
+      x = _mm_loadu_si128((const __m128i *)(const void *)at);
+    } else if (len >= 16) {
+      at = abs + len - 16;
+      x = _mm_loadu_si128((const __m128i *)(const void *)at);
+      fresh = (0xFFFFu << (16 - (len - i))) & 0xFFFF;
+      carry = 0; /* the '/' before is in this load */
     } else {
       char tail[16] = {0};
-      memcpy(tail, abs + i, len - i);
+      memcpy(tail, abs, len);
       x = _mm_loadu_si128((const __m128i *)(const void *)tail);
-      valid = (1u << (len - i)) - 1;
+      fresh = (1u << len) - 1; /* the copy's zeros are no '/' */
     }
-    plain_bits &= mida__uri_plain_mask16(x) | ~valid;
-    /* The copy's zeros are no '/'. */
+    plain_bits &= mida__uri_plain_mask16(x) | ~fresh;
     unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, slash));
-    while (m != 0) {
-      base = abs + i + (unsigned)__builtin_ctz(m) + 1;
-      m &= m - 1;
-      if (code && is_code_component(base))
-        return 1;
+    if (m != 0)
+      base = at + (32 - __builtin_clz(m));
+    unsigned starts = ((m << 1) | carry) & fresh;
+    carry = m >> 15;
+    if (code && starts != 0) {
+      __m128i first = _mm_or_si128(
+          _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('_')),
+                       _mm_cmpeq_epi8(x, _mm_set1_epi8('s'))),
+          _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('d')),
+                       _mm_cmpeq_epi8(x, _mm_set1_epi8('l'))));
+      unsigned maybe = starts & (unsigned)_mm_movemask_epi8(first);
+      for (; maybe != 0; maybe &= maybe - 1)
+        if (is_code_component(at + __builtin_ctz(maybe)))
+          return 1;
     }
+    i += 16;
+    if (i >= len)
+      dots = (unsigned)_mm_movemask_epi8(
+          _mm_cmpeq_epi8(x, _mm_set1_epi8('.')));
+  } while (i < len);
+  plain = plain_bits == 0xFFFF;
+  if (base == NULL)
+    return 0;
+  int library;
+  if (base >= at) {
+    /* The last component is in the last load: its first ".so", as
+     * is_shared_library finds it. */
+    dots &= ~0u << (base - at);
+    library = 0;
+    for (; dots != 0; dots &= dots - 1) {
+      const char *q = at + __builtin_ctz(dots);
+      if (q[1] == 's' && q[2] == 'o') {
+        library = q[3] == '\0' || q[3] == '.';
+        break;
+      }
+    }
+  } else {
+    library = is_shared_library(base);
   }
-  plain = (plain_bits & 0xFFFF) == 0xFFFF;
 #else
   for (size_t i = 0; i < len; i++) {
     if (abs[i] != '/')
@@ -662,10 +714,11 @@ int mida__pl_noise_scan(const char *abs, size_t len, int *uri_plain) {
     if (code && is_code_component(base))
       return 1;
   }
-#endif
   if (base == NULL)
     return 0;
-  if (is_shared_library(base) ||
+  int library = is_shared_library(base);
+#endif
+  if (library ||
       (code && base[0] == 'p' && strcmp(base, "pyvenv.cfg") == 0))
     return 1;
   *uri_plain = plain;

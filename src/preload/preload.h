@@ -308,26 +308,18 @@ void mida__pl_set_marks(int fd, unsigned marks);
  * was tracked, it is released first (see mida__pl_release). */
 void mida__pl_dup(int old, int fd);
 
-/* What mida__pl_stat_begin saw of fd's entry before the real fstat. */
-typedef struct mida__pl_stat_ticket {
-  uint64_t writes; /* files.c's own_writes() */
-  uint32_t gen;    /* the entry's taking */
-  int entry;       /* the entry */
-  uint8_t marks;   /* its marks */
-  uint8_t excl;    /* own_writes() counted the exclusive writers */
-} mida__pl_stat_ticket;
+/* A call of the real fstat (or, where struct stat64 is struct stat,
+ * fstat64) of fd into st. */
+typedef int (*mida__pl_fstat_call)(int fd, void *st);
 
-/* Called before the program's own fstat of fd (stat.c): 1 and *t when its
- * answer may be kept (a file open for reading only), else 0. Then, if the
- * fstat succeeded with st, mida__pl_saw_stat keeps it as the identity of
- * fd's file for its close, if nothing can have changed it in between (see
+/* The program's own fstat of fd (stat.c): returns call(fd, st), errno as
+ * it left it. If fd's file is open for reading only and the call
+ * succeeded, the answer (a struct stat) is kept as the identity of fd's
+ * file for its close, if nothing can have changed it in between (see
  * files.c) -- measured from before the real call, so that what happens
- * while it returns (another thread's write, fd closed and its entry
- * given to another file) is not missed. No lock, no system call, errno
- * untouched. */
-int mida__pl_stat_begin(int fd, mida__pl_stat_ticket *t);
-void mida__pl_saw_stat(int fd, const struct stat *st,
-                       const mida__pl_stat_ticket *t);
+ * while it returns (another thread's write, fd closed and its entry given
+ * to another file) is not missed. No lock, no system call of its own. */
+int mida__pl_fstat(int fd, void *st, mida__pl_fstat_call call);
 
 /* This process changed a file (truncate, ftruncate): a kept fstat of any
  * file may be out of date. */
