@@ -169,12 +169,46 @@ static inline __attribute__((always_inline)) char *put_short(char *p,
   return p + 8 - zeros;
 }
 
+/* The two digits of each number under 100, "00" to "99". */
+static const char digit_pairs[] =
+    "000102030405060708091011121314151617181920212223242526272829"
+    "303132333435363738394041424344454647484950515253545556575859"
+    "606162636465666768697071727374757677787980818283848586878889"
+    "90919293949596979899";
+
+/* Writes v < 10,000 in decimal at p, without leading zeros, and returns
+ * the end: a size, a device number or the first digits of a time take a
+ * table's pair or two, not the eight digits of put_short. */
+static inline __attribute__((always_inline)) char *put_small(char *p,
+                                                             uint32_t v) {
+  if (v < 100) {
+    if (v < 10) {
+      *p = (char)('0' + v);
+      return p + 1;
+    }
+    memcpy(p, digit_pairs + 2 * v, 2);
+    return p + 2;
+  }
+  uint32_t high = v / 100, low = v % 100;
+  if (high < 10) {
+    *p = (char)('0' + high);
+    memcpy(p + 1, digit_pairs + 2 * low, 2);
+    return p + 3;
+  }
+  memcpy(p, digit_pairs + 2 * high, 2);
+  memcpy(p + 2, digit_pairs + 2 * low, 2);
+  return p + 4;
+}
+
 /* Writes v in decimal at p and returns the end; stores up to 24 bytes at
  * p (slack past the end that a later write overwrites). By eight digits
  * at a time (digits8), not a digit or a pair at a time: a version id has
- * four numbers of up to 20 digits, on the preload library's close path. */
+ * four numbers of up to 20 digits, on the preload library's close path;
+ * under 10,000 by pairs (put_small). */
 static inline __attribute__((always_inline)) char *put_decimal(char *p,
                                                                uint64_t v) {
+  if (v < 10000)
+    return put_small(p, (uint32_t)v);
   if (v < 100000000)
     return put_short(p, (uint32_t)v);
   uint32_t low = (uint32_t)(v % 100000000);
@@ -182,7 +216,7 @@ static inline __attribute__((always_inline)) char *put_decimal(char *p,
   if (high < 100000000) {
     p = put_short(p, (uint32_t)high);
   } else {
-    p = put_short(p, (uint32_t)(high / 100000000)); /* < 1845 */
+    p = put_small(p, (uint32_t)(high / 100000000)); /* < 1845 */
     store8(p, digits8((uint32_t)(high % 100000000)) + 0x3030303030303030ull);
     p += 8;
   }
