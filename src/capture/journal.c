@@ -1204,8 +1204,7 @@ void mida__journal_commit(mida__journal *j, mida__slot *slot) {
   (void)j;
   uint8_t *frame = slot->frame_;
   segment *seg = slot->segment_;
-  uint32_t crc = mida__crc32c(0, frame + 8, 8);
-  crc = mida__crc32c(crc, slot->payload, slot->len);
+  uint32_t crc = mida__crc32c_8_then(0, frame + 8, slot->payload, slot->len);
   memcpy(frame + 16, &crc, 4);
   /* Counted before the commit word: once that is stored the reader may
    * drain and retire the segment, and the writer must not touch it. */

@@ -101,10 +101,10 @@ static uint32_t crc32c_table(uint32_t crc, const void *data, size_t len) {
 
 #if MIDA_HAVE_SSE42_CRC
 /* The hardware path: the crc32 instruction computes exactly this CRC. */
-__attribute__((target("sse4.2"))) static uint32_t
-crc32c_sse42(uint32_t crc, const void *data, size_t len) {
+/* The register c, not inverted, extended over len bytes of data. */
+__attribute__((target("sse4.2"), always_inline)) static inline uint32_t
+crc32c_sse42_extend(uint32_t c, const void *data, size_t len) {
   const uint8_t *p = data;
-  uint32_t c = ~crc;
   while (len > 0 && ((uintptr_t)p & 7) != 0) {
     c = _mm_crc32_u8(c, *p++);
     len--;
@@ -159,7 +159,27 @@ crc32c_sse42(uint32_t crc, const void *data, size_t len) {
     c = _mm_crc32_u8(c, *p++);
     len--;
   }
-  return ~c;
+  return c;
+}
+
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_sse42(uint32_t crc, const void *data, size_t len) {
+  return ~crc32c_sse42_extend(~crc, data, len);
+}
+
+/* Eight bytes at word (one crc32 instruction), then len bytes of data. */
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_sse42_8_then(uint32_t crc, const void *word, const void *data,
+                    size_t len) {
+  uint64_t v;
+  memcpy(&v, word, sizeof v);
+#if defined(__x86_64__)
+  uint32_t c = (uint32_t)_mm_crc32_u64(~crc, v);
+#else
+  uint32_t c = _mm_crc32_u32(_mm_crc32_u32(~crc, (uint32_t)v),
+                             (uint32_t)(v >> 32));
+#endif
+  return ~crc32c_sse42_extend(c, data, len);
 }
 #endif
 
@@ -193,6 +213,20 @@ uint32_t mida__crc32c(uint32_t crc, const void *data, size_t len) {
     f = atomic_load_explicit(&chosen, memory_order_relaxed);
   }
   return f(crc, data, len);
+}
+
+uint32_t mida__crc32c_8_then(uint32_t crc, const void *word,
+                             const void *data, size_t len) {
+  crc_fn f = atomic_load_explicit(&chosen, memory_order_acquire);
+  if (f == NULL) {
+    pthread_once(&init_once, choose);
+    f = atomic_load_explicit(&chosen, memory_order_relaxed);
+  }
+#if MIDA_HAVE_SSE42_CRC
+  if (f == crc32c_sse42)
+    return crc32c_sse42_8_then(crc, word, data, len);
+#endif
+  return f(f(crc, word, 8), data, len);
 }
 
 uint32_t mida__crc32c_sw(uint32_t crc, const void *data, size_t len) {

@@ -14,6 +14,11 @@
 /* Extends crc (0 to start) over len bytes of data. */
 uint32_t mida__crc32c(uint32_t crc, const void *data, size_t len);
 
+/* mida__crc32c(mida__crc32c(crc, word, 8), data, len) in one call: a
+ * journal frame's eight header bytes, then its payload (not adjacent). */
+uint32_t mida__crc32c_8_then(uint32_t crc, const void *word,
+                             const void *data, size_t len);
+
 /* The portable implementation, for tests that compare the two. */
 uint32_t mida__crc32c_sw(uint32_t crc, const void *data, size_t len);
 

@@ -83,6 +83,28 @@ static void test_chained_equals_whole(void **state) {
   }
 }
 
+/* A journal frame's checksum: eight header bytes, then a payload that is
+ * not adjacent to them, in one call, is the two calls' CRC (and the
+ * table's), from any starting CRC, payloads of every length and offset. */
+static void test_8_then_equals_two_calls(void **state) {
+  (void)state;
+  uint8_t buf[1100];
+  fill_random(buf, sizeof buf, 11);
+  for (uint32_t crc = 0; crc < 3; crc++) {
+    for (size_t start = 16; start < 24; start++) {
+      for (size_t len = 0; len <= 1000; len += 1 + len / 16) {
+        uint32_t want = mida__crc32c(mida__crc32c(crc, buf, 8),
+                                     buf + start, len);
+        uint32_t table = mida__crc32c_sw(mida__crc32c_sw(crc, buf, 8),
+                                         buf + start, len);
+        assert_int_equal(want, table);
+        assert_int_equal(mida__crc32c_8_then(crc, buf, buf + start, len),
+                         want);
+      }
+    }
+  }
+}
+
 static void test_flipped_bit_changes_crc(void **state) {
   (void)state;
   uint8_t buf[256];
@@ -103,6 +125,7 @@ int main(void) {
       cmocka_unit_test(test_empty_input_keeps_crc),
       cmocka_unit_test(test_dispatch_equals_table_on_all_lengths_and_offsets),
       cmocka_unit_test(test_chained_equals_whole),
+      cmocka_unit_test(test_8_then_equals_two_calls),
       cmocka_unit_test(test_flipped_bit_changes_crc),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
