@@ -111,9 +111,8 @@ int mida__pl_excl_begin(int flags) {
   return 1;
 }
 
-void mida__pl_excl_end(int announced) {
-  if (announced)
-    atomic_fetch_sub_explicit(&excl_open, 1, memory_order_seq_cst);
+void mida__pl_excl_ended(void) {
+  atomic_fetch_sub_explicit(&excl_open, 1, memory_order_seq_cst);
 }
 
 static void writer_set(int i, int on) {

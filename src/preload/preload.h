@@ -271,7 +271,13 @@ void mida__pl_track_open(int fd, int dirfd, const char *path, int flags,
  * while no such open or writer was under way (files.c, writer_excl). Only
  * an atomic count: safe in a signal handler, errno untouched. */
 int mida__pl_excl_begin(int flags);
-void mida__pl_excl_end(int announced);
+void mida__pl_excl_ended(void);
+
+/* Inline: every open ends one, and most announced nothing. */
+static inline void mida__pl_excl_end(int announced) {
+  if (announced)
+    mida__pl_excl_ended();
+}
 
 /* Adds n records dropped by this process, which its journal could not
  * keep the count of, to the pipe registry, where `mida run` records them
@@ -456,8 +462,20 @@ void mida__pl_context_env(const mida_id_t *task, const mida_id_t *parent,
 const char *mida__pl_run_handoff(char *const *envp);
 
 /* The innermost workflow-level task open on the calling thread (through
- * the seam, seam.c): 1 and *out, or 0. */
-int mida__pl_thread_task(mida_id_t *out);
+ * the seam, seam.c): 1 and *out, or 0. mida__pl_thread_task asks the
+ * attached copies (mida__pl_thread_task_asked) only if there are any. */
+int mida__pl_thread_task_asked(mida_id_t *out);
+
+/* How many copies of libmida attached (seam.c): 0 in most processes. */
+extern _Atomic int mida__pl_seams;
+
+/* Inline: every open asks, and a process without libmida has nothing to
+ * ask. */
+static inline int mida__pl_thread_task(mida_id_t *out) {
+  if (atomic_load_explicit(&mida__pl_seams, memory_order_acquire) == 0)
+    return 0;
+  return mida__pl_thread_task_asked(out);
+}
 
 /* ---- counters across exec (counts.c) ---------------------------------- */
 

@@ -14,7 +14,7 @@
 #include "core/thread_task.h"
 
 static _Atomic(mida__thread_task_fn) attached[MIDA_PL_WF_TASKS];
-static _Atomic int attached_count;
+_Atomic int mida__pl_seams; /* the attached functions' count */
 
 MIDA_PL_EXPORT void mida_preload_attach(int version,
                                         mida__thread_task_fn current);
@@ -22,17 +22,17 @@ MIDA_PL_EXPORT void mida_preload_attach(int version,
 void mida_preload_attach(int version, mida__thread_task_fn current) {
   if (version != MIDA_PRELOAD_SEAM_VERSION || current == NULL)
     return;
-  int n = atomic_load(&attached_count);
+  int n = atomic_load(&mida__pl_seams);
   for (int i = 0; i < n && i < MIDA_PL_WF_TASKS; i++)
     if (atomic_load(&attached[i]) == current)
       return;
-  int slot = atomic_fetch_add(&attached_count, 1);
+  int slot = atomic_fetch_add(&mida__pl_seams, 1);
   if (slot < MIDA_PL_WF_TASKS)
     atomic_store(&attached[slot], current);
 }
 
-int mida__pl_thread_task(mida_id_t *out) {
-  int n = atomic_load_explicit(&attached_count, memory_order_acquire);
+int mida__pl_thread_task_asked(mida_id_t *out) {
+  int n = atomic_load_explicit(&mida__pl_seams, memory_order_acquire);
   if (n > MIDA_PL_WF_TASKS)
     n = MIDA_PL_WF_TASKS;
   for (int i = 0; i < n; i++) {
