@@ -209,6 +209,14 @@ static inline __attribute__((always_inline)) char *put_decimal(char *p,
                                                                uint64_t v) {
   if (v < 10000)
     return put_small(p, (uint32_t)v);
+  if (v < 1000000) {
+    /* A device number's five or six digits: two, then four by pairs. */
+    uint32_t high = (uint32_t)v / 10000, low = (uint32_t)v % 10000;
+    p = put_small(p, high);
+    memcpy(p, digit_pairs + 2 * (low / 100), 2);
+    memcpy(p + 2, digit_pairs + 2 * (low % 100), 2);
+    return p + 4;
+  }
   if (v < 100000000)
     return put_short(p, (uint32_t)v);
   uint32_t low = (uint32_t)(v % 100000000);

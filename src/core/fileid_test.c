@@ -188,6 +188,31 @@ static void test_version_id_digits(void **state) {
   }
 }
 
+/* Every number under 1,100,000 (the digit pairs of small numbers, and
+ * the two-then-four of device numbers) as each of the four fields, and
+ * the same numbers past each eighth digit, against snprintf. */
+static void test_version_id_every_small_number(void **state) {
+  (void)state;
+  for (uint64_t v = 0; v < 1100000; v++) {
+    uint64_t big = 100000000ull * (v % 1000) + v; /* past put_short */
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    st.st_dev = (dev_t)v;
+    st.st_ino = (ino_t)big;
+    st.st_mtim.tv_sec = (time_t)(v / 1000);
+    st.st_mtim.tv_nsec = (long)(v % 1000);
+    st.st_size = (off_t)(1099999 - v);
+    char want[128], got[MIDA_FILE_VERSION_ID_BYTES];
+    snprintf(want, sizeof want, "inode:%llu:%llu:%llu:%llu",
+             (unsigned long long)v, (unsigned long long)big,
+             (unsigned long long)(v / 1000 * 1000000000ull + v % 1000),
+             (unsigned long long)(1099999 - v));
+    size_t n = mida__file_version_id_write(got, &st);
+    if (n != strlen(want) || strcmp(got, want) != 0)
+      fail_msg("%llu: %s, not %s", (unsigned long long)v, got, want);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_uri_encodes_what_rfc3986_wants),
@@ -198,6 +223,7 @@ int main(void) {
       cmocka_unit_test(test_version_id_digits),
       cmocka_unit_test(test_version_id),
       cmocka_unit_test(test_version_id_every_length),
+      cmocka_unit_test(test_version_id_every_small_number),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

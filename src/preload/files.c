@@ -1128,7 +1128,8 @@ void mida__pl_record_file(mida__pl_file *f, int fd) {
                                : fstatat(fd, "", &st, AT_EMPTY_PATH);
   if (ok != 0 || !S_ISREG(st.st_mode))
     return; /* a directory, a device, or gone */
-  add_buffered(f, fd);
+  if (start_offset[f - mida__pl_files] >= 0)
+    add_buffered(f, fd);
   nr = atomic_load_explicit(&f->nread, memory_order_relaxed);
   uint64_t nw = atomic_load_explicit(&f->nwritten, memory_order_relaxed);
   /* A descriptor the process got from its parent and only closed (a
