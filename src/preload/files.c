@@ -201,7 +201,8 @@ static int known_writer_of(dev_t dev, ino_t ino) {
  * (writer_known) is left out: it changes only its own file, which the
  * reader's is checked against (known_writer_of). So are the exclusive
  * writers and their epoch, unless with_excl (see writer_excl). */
-static uint64_t own_writes(int with_excl) {
+static inline __attribute__((always_inline)) uint64_t
+own_writes(int with_excl) {
   if (atomic_load_explicit(&writes_unseen, memory_order_relaxed))
     return UINT64_MAX;
   const int known = atomic_load_explicit(&known_count, memory_order_relaxed);
