@@ -647,6 +647,32 @@ static void test_words_after_sshpass_and_redis_cli_commands_stay(
   free(s);
 }
 
+/* In a shell's text, a redirection ("2>/dev/null", "<in", "> log") and
+ * a word with an escaped blank ("my\\ pw.txt") are no command of
+ * sshpass's or redis-cli's: read as one, they ended those programs'
+ * options before their password, shown (on 2026-12-07). */
+static void test_redirections_and_escaped_blanks_end_no_options(void **st) {
+  (void)st;
+  char *sh[] = {"sh", "-c",
+                "sshpass 2>/dev/null -p s1 ssh h; redis-cli <in -a s2; "
+                "redis-cli 0< in -a s3 ping; sshpass > log -p s4 scp f h:; "
+                "sshpass -f my\\ pw.txt -p s5 scp f h:; "
+                "redis-cli -h my\\ host -a s6 ping"};
+  char *s = json_of(3, sh);
+  assert_string_equal(
+      s, "[\"sh\",\"-c\",\"sshpass 2>/dev/null -p *** ssh h; redis-cli "
+         "<in -a ***; redis-cli 0< in -a *** ping; sshpass > log -p *** "
+         "scp f h:; sshpass -f my\\\\ pw.txt -p *** scp f h:; redis-cli "
+         "-h my\\\\ host -a *** ping\"]");
+  free(s);
+  /* The command after them still ends the options: ssh's -p is a port. */
+  char *port[] = {"sh", "-c", "sshpass -p s7 2> err ssh -p 2222 h"};
+  s = json_of(3, port);
+  assert_string_equal(s, "[\"sh\",\"-c\",\"sshpass -p *** 2> err ssh -p "
+                         "2222 h\"]");
+  free(s);
+}
+
 /* A JSON argument too long for the stack's copy is hidden whole: no
  * allocation on this path (a vfork child records argv). */
 static void test_a_long_json_argument_with_a_secret_is_hidden(void **state) {
@@ -722,6 +748,7 @@ int main(void) {
       cmocka_unit_test(test_registry_creds_and_isql_passwords_are_hidden),
       cmocka_unit_test(test_openssl_ca_and_other_isql_passwords_are_hidden),
       cmocka_unit_test(test_words_after_sshpass_and_redis_cli_commands_stay),
+      cmocka_unit_test(test_redirections_and_escaped_blanks_end_no_options),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

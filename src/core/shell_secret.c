@@ -76,20 +76,56 @@ struct reading {
   int escaped;
   size_t floor;
   size_t word_off, word_len; /* word_off NO_WORD: none */
+  int word_next;             /* the byte before was a blank or an operator
+                                of the shell's, neither quoted nor escaped:
+                                a word of the command may begin */
+  int redirect_target;       /* a redirection's operator stood apart
+                                ("> log", "2> err"): the next word is its
+                                target, no word of the command */
 };
+
+/* Whether the '&' or '|' at text + i is part of a redirection (">&2",
+ * "<&-", "&>log", ">|log") rather than the end of a command. */
+static int redirection_char(const char *text, size_t i) {
+  char ch = text[i];
+  if (ch != '&' && ch != '|')
+    return 0;
+  return (i > 0 && (text[i - 1] == '>' || text[i - 1] == '<')) ||
+         (ch == '&' && text[i + 1] == '>');
+}
+
+/* A word of the command itself, as the shell splits it (a quoted one
+ * whole), begins at text + i: where sshpass's and redis-cli's options
+ * end (mida__credentials_command). A redirection ("2>/dev/null", "<in",
+ * and the target of "> log") is none: read as one, it ended their
+ * options before their password. */
+static void command_word(const char *text, size_t i, struct reading *r) {
+  char ch = text[i];
+  if (r->redirect_target) {
+    r->redirect_target = 0;
+    return;
+  }
+  size_t d = strspn(text + i, "0123456789");
+  if (text[i + d] == '<' || text[i + d] == '>')
+    return;
+  size_t n = is_quote(ch) ? 1 : strcspn(text + i, WORD_ENDS "'\"");
+  mida__credentials_command(&r->named, is_quote(ch) ? "x" : text + i, n);
+}
 
 /* Reads the byte at text + i into r (bytes are read in order). */
 static void read_byte(const char *text, size_t i, struct reading *r) {
   char ch = text[i];
-  /* A word of the command itself, as the shell splits it (a quoted one
-   * whole): where sshpass's and redis-cli's options end
-   * (mida__credentials_command). A word inside a quote is not one. */
-  if (r->quote == 0 && !r->escaped &&
-      (i == 0 || strchr(" \t\n;&|(", text[i - 1]) != NULL) &&
-      strchr(" \t\n;&|)", ch) == NULL) {
-    size_t n = is_quote(ch) ? 1 : strcspn(text + i, WORD_ENDS "'\"");
-    mida__credentials_command(&r->named, is_quote(ch) ? "x" : text + i, n);
-  }
+  /* The byte is the shell's: neither inside a quote nor escaped ("my\\
+   * pw.txt" is one word). A word inside a quote is no word of the
+   * command. */
+  int plain = r->quote == 0 && !r->escaped;
+  int redirection = plain && redirection_char(text, i);
+  if (plain && (i == 0 || r->word_next) && strchr(" \t\n;&|)", ch) == NULL)
+    command_word(text, i, r);
+  if (plain && (ch == '<' || ch == '>' || redirection))
+    r->redirect_target = text[i + 1] == ' ' || text[i + 1] == '\t';
+  r->word_next =
+      plain && !redirection && strchr(" \t\n;&|(", ch) != NULL;
   if (r->escaped)
     r->escaped = 0;
   else if (ch == '\\' && r->quote != '\'')
@@ -98,8 +134,10 @@ static void read_byte(const char *text, size_t i, struct reading *r) {
     r->quote = ch == r->quote ? 0 : r->quote;
   else if (is_quote(ch))
     r->quote = ch;
-  else if (strchr(";&|(\n", ch) != NULL)
+  else if (strchr(";&|(\n", ch) != NULL && !redirection) {
     r->named = (struct mida__credentials){0};
+    r->redirect_target = 0;
+  }
   if (!word_starts(text, i))
     return;
   size_t n = strcspn(text + i, WORD_ENDS "'\""), o, l;
