@@ -673,6 +673,26 @@ static void test_redirections_and_escaped_blanks_end_no_options(void **st) {
   free(s);
 }
 
+/* A command substituted within a word ("$(cat host)", "<(pass x)") and
+ * a redirection of a file descriptor ("2>&1", "&>log") end no command:
+ * the programs named before them, and their options after, were
+ * forgotten, and their passwords shown. */
+static void test_substitutions_and_fd_redirections_end_no_command(
+    void **st) {
+  (void)st;
+  char *sh[] = {"sh", "-c",
+                "redis-cli -h $(cat host) -a s1 ping; "
+                "sshpass -f <(pass show x) -p s2 ssh -p 22 h; "
+                "sshpass 2>&1 -p s3 ssh h; redis-cli &>log -a s4; "
+                "mysql -h $(cat h) -ps5 db"};
+  char *s = json_of(3, sh);
+  assert_string_equal(
+      s, "[\"sh\",\"-c\",\"redis-cli -h $(cat host) -a *** ping; "
+         "sshpass -f <(pass show x) -p *** ssh -p 22 h; sshpass 2>&1 -p "
+         "*** ssh h; redis-cli &>log -a ***; mysql -h $(cat h) -p*** db\"]");
+  free(s);
+}
+
 /* A JSON argument too long for the stack's copy is hidden whole: no
  * allocation on this path (a vfork child records argv). */
 static void test_a_long_json_argument_with_a_secret_is_hidden(void **state) {
@@ -749,6 +769,7 @@ int main(void) {
       cmocka_unit_test(test_openssl_ca_and_other_isql_passwords_are_hidden),
       cmocka_unit_test(test_words_after_sshpass_and_redis_cli_commands_stay),
       cmocka_unit_test(test_redirections_and_escaped_blanks_end_no_options),
+      cmocka_unit_test(test_substitutions_and_fd_redirections_end_no_command),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

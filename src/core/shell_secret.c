@@ -79,6 +79,8 @@ struct reading {
   int word_next;             /* the byte before was a blank or an operator
                                 of the shell's, neither quoted nor escaped:
                                 a word of the command may begin */
+  int substituted;           /* $( <( >( opened and not closed: their
+                                words are none of the command around */
   int redirect_target;       /* a redirection's operator stood apart
                                 ("> log", "2> err"): the next word is its
                                 target, no word of the command */
@@ -120,7 +122,16 @@ static void read_byte(const char *text, size_t i, struct reading *r) {
    * command. */
   int plain = r->quote == 0 && !r->escaped;
   int redirection = plain && redirection_char(text, i);
-  if (plain && (i == 0 || r->word_next) && strchr(" \t\n;&|)", ch) == NULL)
+  /* A command substituted ("-h $(cat host)", "-f <(pass show x)") is
+   * within a word of the command around it, whose programs it does not
+   * end: the options of sshpass -p PW after it are still sshpass's. */
+  int opens = plain && ch == '(' && i > 0 && strchr("$<>", text[i - 1]);
+  if (opens)
+    r->substituted++;
+  else if (plain && ch == ')' && r->substituted > 0)
+    r->substituted--;
+  if (plain && r->substituted == 0 && (i == 0 || r->word_next) &&
+      strchr(" \t\n;&|)", ch) == NULL)
     command_word(text, i, r);
   if (plain && (ch == '<' || ch == '>' || redirection))
     r->redirect_target = text[i + 1] == ' ' || text[i + 1] == '\t';
@@ -134,7 +145,8 @@ static void read_byte(const char *text, size_t i, struct reading *r) {
     r->quote = ch == r->quote ? 0 : r->quote;
   else if (is_quote(ch))
     r->quote = ch;
-  else if (strchr(";&|(\n", ch) != NULL && !redirection) {
+  else if (strchr(";&|(\n", ch) != NULL && !redirection &&
+           r->substituted == 0) {
     r->named = (struct mida__credentials){0};
     r->redirect_target = 0;
   }
