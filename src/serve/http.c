@@ -740,8 +740,12 @@ int mida__http_start(mida__serve *srv, const mida__http_opts *opts,
   h->daemon = mhd->start_daemon(
       flags, 0, accept_connection, h, answer, h, MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&ss,
-      /* Twice ours: the library counts a closed connection until its
-       * thread is joined, after connection_changed gave its place back. */
+      /* Above ours, so that it never closes a connection uncounted:
+       * libmicrohttpd 0.9.75 calls accept_connection, STARTED and CLOSED
+       * all on its listening thread (CLOSED once the connection's thread
+       * is joined, or its start failed; at MHD_stop_daemon too) and
+       * lowers its own count right after CLOSED, so the two go together;
+       * twice is a margin only. */
       MHD_OPTION_CONNECTION_LIMIT, 2 * max_clients,
       MHD_OPTION_NOTIFY_CONNECTION, connection_changed, h,
       MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
