@@ -1,7 +1,8 @@
 /*
  * drops.c -- what `mida serve` dropped or cut short of its event streams,
- * and the connections it refused at its limits (serve.h, mida__serve_drops), for /api/stats (stats.c) and the lines the
- * server writes at exit (cli/serve.c). The counts are the server's own:
+ * and the connections it refused at its limits (serve.h,
+ * mida__serve_drops), for /api/stats (stats.c) and the lines the server
+ * writes at exit (cli/serve.c). The counts are the server's own:
  * its store is opened read-only, so they live as long as the process.
  */
 #include "serve/serve.h"
