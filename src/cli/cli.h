@@ -189,6 +189,16 @@ int mida__cli_check_store(const char *store);
  * reason. */
 int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out);
 
+/* Lifts the guard's time limit from sink's statements, unless
+ * MIDA_QUERY_TIMEOUT_MS is set: for the verbs that run many of mida's own
+ * statements in one snapshot, whose time limit bounds the snapshot as a
+ * whole (sink.h): an export, which streams the whole selection for
+ * minutes on a store of millions of tasks by design, and a lineage walk of
+ * up to --max-nodes nodes, a few statements each. The guard's limit is
+ * for statements a person writes; the temporary-space bound stays, and
+ * Ctrl-C still cancels. */
+void mida__cli_unbounded_time(mida__sink *sink);
+
 /* Prints "mida: <what>: <the sink's message>" (or the code's message when
  * the sink has none), saying so when a missing table or column means that
  * the store is empty or not a mida store (no mida_meta), and returns

@@ -292,6 +292,15 @@ int mida__cli_check_store(const char *store) {
   return MIDA_CLI_USAGE;
 }
 
+void mida__cli_unbounded_time(mida__sink *sink) {
+  const char *set = getenv("MIDA_QUERY_TIMEOUT_MS");
+  if (set != NULL && *set != '\0')
+    return;
+  mida__query_limits lim = sink->limits;
+  lim.timeout_ms = 0;
+  mida__sink_set_limits(sink, &lim);
+}
+
 int mida__cli_open_store(const mida__cli *cli, int writable, mida__sink **out) {
   char path[4096];
   char err[512] = "";

@@ -91,21 +91,6 @@ static int has_suffix(const char *s, const char *suffix) {
   return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* An export streams the whole selection: on a store of millions of tasks
- * its statements run for minutes, by design, with flat memory. The guard's
- * time limit is for statements a person writes; here it holds only when
- * MIDA_QUERY_TIMEOUT_MS is set, and then bounds the export's snapshot as
- * a whole too (sink.h). The temporary-space bound stays, and Ctrl-C still
- * cancels. */
-static void unbounded_time(mida__sink *sink) {
-  const char *set = getenv("MIDA_QUERY_TIMEOUT_MS");
-  if (set != NULL && *set != '\0')
-    return;
-  mida__query_limits lim = sink->limits;
-  lim.timeout_ms = 0;
-  mida__sink_set_limits(sink, &lim);
-}
-
 /* Runs the export of fmt into io. */
 static int run_export(format fmt, mida__sink *sink,
                       const mida__report_scope *scope,
@@ -179,7 +164,7 @@ int mida__cli_export(mida__cli *cli, int argc, char **argv) {
   ex = mida__cli_open_store(cli, 0, &sink);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
-  unbounded_time(sink);
+  mida__cli_unbounded_time(sink);
   /* Another program's database fails here, before the first line of the
    * export goes out (to standard output, which cannot be taken back). */
   mida__cli_rows probe;

@@ -470,6 +470,9 @@ int mida__cli_lineage(mida__cli *cli, int argc, char **argv) {
   ex = mida__cli_open_store(cli, 0, &w.sink);
   if (ex != MIDA_CLI_CONTINUE)
     return ex;
+  /* One snapshot for the whole walk, below: its time is the walk's,
+   * bounded by --max-nodes, not by one statement's limit. */
+  mida__cli_unbounded_time(w.sink);
   char path[4096];
   const char *start = start_of(pos[0], path, sizeof path);
   /* The walk is many queries (a node's edges of each kind, node by node):
