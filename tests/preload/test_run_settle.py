@@ -215,3 +215,45 @@ def test_a_settling_recover_ships_nothing_and_makes_no_store(tmp_path):
     with sqlite3.connect(store) as con:
         assert con.execute("SELECT count(*) FROM task").fetchone() == (0,)
     con.close()
+
+
+def test_the_settle_empties_the_wal_before_its_close_deletes_it(tmp_path):
+    """The close of the store's last connection deletes the WAL under the
+    database's exclusive lock, and a reader that opens it meanwhile
+    without a busy wait (the sqlite3 shell) fails with "database is
+    locked": ~1 read in 10 right after `mida run` returned, with a WAL of
+    a few MB whose blocks the deletion freed under the lock. The detached
+    settle now empties the WAL first (a TRUNCATE checkpoint, outside that
+    lock), so that the deletion is of an empty file."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed (scripts/deps/tests.apt)")
+    r = Run(tmp_path)
+    first = r.run("true")
+    assert first.returncode == 0, first.stderr
+    wait_for_detached(r)
+    out = tmp_path / "trace"
+    done = subprocess.run(
+        [strace, "-f", "-y", "-o", str(out), "-e",
+         "trace=execve,ftruncate,unlink", mida_bin(), "run", "--no-mlflow",
+         "--", "sh", "-c", "for i in $(seq 200); do echo $i > f$i; done"],
+        env=r.env(), cwd=tmp_path, capture_output=True, text=True,
+        timeout=120)
+    assert done.returncode == 0, done.stderr
+    wal = r.store + "-wal"
+    settle = None
+    events = []
+    for line in out.read_text().splitlines():
+        m = EXEC.match(line)
+        if m and '"--settle"' in m.group(2):
+            settle = m.group(1)
+        pid = line.split(" ", 1)[0]
+        if settle is not None and pid == settle:
+            if re.search(r"ftruncate\(\d+<" + re.escape(wal) + r">, 0\)",
+                         line):
+                events.append("emptied")
+            elif 'unlink("' + wal + '")' in line:
+                events.append("deleted")
+    assert settle is not None, out.read_text()[-3000:]
+    assert events == ["emptied", "deleted"], events
+    one_file_holds_everything(r, tmp_path, links=200)
