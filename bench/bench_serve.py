@@ -94,14 +94,19 @@ def end_to_event(url, n=50):
     seen = {}
 
     def read():
-        for raw in resp:
-            line = raw.decode()
-            if line.startswith("data: ") and '"activity"' in line:
-                now = time.time_ns()
-                for t in json.loads(line[6:]):
-                    a = t.get("activity") or ""
-                    if a.startswith("live-") and t["status"] == "FINISHED":
-                        seen.setdefault(a, now)
+        try:
+            for raw in resp:
+                line = raw.decode()
+                if line.startswith("data: ") and '"activity"' in line:
+                    now = time.time_ns()
+                    for t in json.loads(line[6:]):
+                        a = t.get("activity") or ""
+                        if (a.startswith("live-") and
+                                t["status"] == "FINISHED"):
+                            seen.setdefault(a, now)
+        except (AttributeError, OSError, ValueError,
+                http.client.HTTPException):
+            return  # the stream closed under it (conn.close() below)
     threading.Thread(target=read, daemon=True).start()
     time.sleep(0.5)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIDA_")}
