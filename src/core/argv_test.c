@@ -693,6 +693,91 @@ static void test_substitutions_and_fd_redirections_end_no_command(
   free(s);
 }
 
+/* openssl ca's -key written as OpenSSL's parser also takes it, "-key=PW",
+ * "--key PW", "--key=PW", and enc's "-k=PW" and "--k PW": shown until
+ * 2026-12-07. req's -key names a file, -kfile too, and -passin env:VAR
+ * names a variable: they stay; pkcs12's pass: values are hidden. */
+static void test_openssl_options_in_each_form_are_hidden(void **state) {
+  (void)state;
+  char *ca[] = {"openssl", "ca", "-key=o1", "--key", "o2", "--key=o3",
+                "-in", "r.csr"};
+  char *s = json_of(8, ca);
+  assert_string_equal(s, "[\"openssl\",\"ca\",\"-key=***\",\"--key\","
+                         "\"***\",\"--key=***\",\"-in\",\"r.csr\"]");
+  free(s);
+  char *req[] = {"openssl", "req", "-key=k.pem", "--key", "k.pem"};
+  s = json_of(5, req);
+  assert_string_equal(s, "[\"openssl\",\"req\",\"-key=k.pem\",\"--key\","
+                         "\"k.pem\"]");
+  free(s);
+  char *enc[] = {"openssl", "enc", "-k=o4", "--k", "o5", "-K", "o6",
+                 "-kfile", "f", "-kfile=f"};
+  s = json_of(10, enc);
+  assert_string_equal(s, "[\"openssl\",\"enc\",\"-k=***\",\"--k\",\"***\","
+                         "\"-K\",\"***\",\"-kfile\",\"f\",\"-kfile=f\"]");
+  free(s);
+  char *pkcs12[] = {"openssl", "pkcs12", "-passout", "pass:o7",
+                    "-passin", "pass:o8", "-passin=pass:o9"};
+  s = json_of(7, pkcs12);
+  assert_string_equal(s, "[\"openssl\",\"pkcs12\",\"-passout\",\"pass:***\","
+                         "\"-passin\",\"pass:***\",\"-passin=pass:***\"]");
+  free(s);
+  char *env[] = {"openssl", "rsa", "-passin", "env:VAR"};
+  s = json_of(4, env);
+  assert_string_equal(s, "[\"openssl\",\"rsa\",\"-passin\",\"env:VAR\"]");
+  free(s);
+  char *sh[] = {"sh", "-c",
+                "openssl ca -key=o10 -in r; openssl ca --key o11 -batch; "
+                "openssl ca --key=o12; openssl req -key=k.pem; "
+                "openssl enc -k=o13 --k o14 -kfile f; "
+                "openssl pkcs12 -passout pass:o15 -passin=pass:o16; "
+                "openssl rsa -passin env:VAR"};
+  s = json_of(3, sh);
+  assert_string_equal(
+      s, "[\"sh\",\"-c\",\"openssl ca -key=*** -in r; openssl ca --key *** "
+         "-batch; openssl ca --key=***; openssl req -key=k.pem; openssl enc "
+         "-k=*** --k *** -kfile f; openssl pkcs12 -passout pass:*** "
+         "-passin=pass:***; openssl rsa -passin env:VAR\"]");
+  free(s);
+}
+
+/* Firebird's options are case aside: "-PA PW", "-PAS PW", "-PASSWORD PW"
+ * were read as Sybase's -P with the password "A" attached, and PW shown
+ * (until 2026-12-07). Which isql it is cannot be told from the word, so
+ * both its attached part and the next word are hidden; Sybase's "-Ppw"
+ * and "-P pw" and Firebird's "-pag 60" are as before. */
+static void test_isql_password_abbreviations_in_any_case_are_hidden(
+    void **state) {
+  (void)state;
+  char *fb[] = {"isql", "-U", "sa", "-PA", "f1", "-PAS", "f2", "-PASSWORD",
+                "f3", "-Password", "f4", "db.fdb"};
+  char *s = json_of(12, fb);
+  assert_string_equal(s, "[\"isql\",\"-U\",\"sa\",\"-P***\",\"***\","
+                         "\"-P***\",\"***\",\"-P***\",\"***\",\"-P***\","
+                         "\"***\",\"db.fdb\"]");
+  free(s);
+  char *ambiguous[] = {"isql", "-PASS", "f5", "-pA", "f6", "-pag", "60"};
+  s = json_of(7, ambiguous);
+  assert_string_equal(s, "[\"isql\",\"-P***\",\"***\",\"-pA\",\"***\","
+                         "\"-pag\",\"60\"]");
+  free(s);
+  char *sybase[] = {"isql", "-Usa", "-Pf7", "-Ssrv", "-P", "f8", "-D", "db"};
+  s = json_of(8, sybase);
+  assert_string_equal(s, "[\"isql\",\"-Usa\",\"-P***\",\"-Ssrv\",\"-P\","
+                         "\"***\",\"-D\",\"db\"]");
+  free(s);
+  char *sh[] = {"sh", "-c",
+                "isql -U sa -PA f9 -S s; isql -PAS 'f 10' db; "
+                "isql -PASSWORD f11 db.fdb; isql -PASS f12; isql -Pf13 -S s; "
+                "isql -pag 60 -P f14"};
+  s = json_of(3, sh);
+  assert_string_equal(
+      s, "[\"sh\",\"-c\",\"isql -U sa -P*** *** -S s; isql -P*** '***' db; "
+         "isql -P*** *** db.fdb; isql -P*** ***; isql -P*** -S s; "
+         "isql -pag 60 -P ***\"]");
+  free(s);
+}
+
 /* A JSON argument too long for the stack's copy is hidden whole: no
  * allocation on this path (a vfork child records argv). */
 static void test_a_long_json_argument_with_a_secret_is_hidden(void **state) {
@@ -770,6 +855,9 @@ int main(void) {
       cmocka_unit_test(test_words_after_sshpass_and_redis_cli_commands_stay),
       cmocka_unit_test(test_redirections_and_escaped_blanks_end_no_options),
       cmocka_unit_test(test_substitutions_and_fd_redirections_end_no_command),
+      cmocka_unit_test(test_openssl_options_in_each_form_are_hidden),
+      cmocka_unit_test(
+          test_isql_password_abbreviations_in_any_case_are_hidden),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

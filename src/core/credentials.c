@@ -7,14 +7,13 @@
 
 #include "core/redact.h"
 
+#include <ctype.h>
 #include <string.h>
 
 /* How a program takes the value of its short secret options. */
 enum attach {
   ATTACHED_OR_NEXT = 0, /* "-pPW" or "-p PW", last in a cluster too */
-  ATTACHED_ONLY,        /* "-pPW" only: mysql's "-p DB" names a database */
-  APART_ONLY            /* "-k PW" only, a word of its own: openssl's
-                           "-kfile" is another option */
+  ATTACHED_ONLY         /* "-pPW" only: mysql's "-p DB" names a database */
 };
 
 /* A program whose options or words take secrets. */
@@ -46,9 +45,16 @@ struct secret_tool {
                             password with no batch letter, and its
                             options (all with their value attached) may
                             come among its words */
-  /* Its options named by a word of one dash, matched whole, "NAME=KIND"
-   * as options' (openssl ca's "-key=P"); the value is the next word. */
+  /* Its options named by a whole word, "NAME=KIND" as options' with NAME
+   * of one dash (openssl ca's "-key=P"): written with one dash or two,
+   * the value the next word or after an '=' ("-key PW", "--key PW",
+   * "-key=PW", "--key=PW": OpenSSL's parser takes all four). A word
+   * that a letter of options reads too with its value attached (isql's
+   * "-PASS": Sybase's -P with the password "ASS", or Firebird's -pass
+   * before its password) has both values hidden. */
   const char *dash_options;
+  int dash_any_case; /* isql: Firebird's options are matched case aside
+                        ("-PASSWORD", "-Pas") */
   /* isql: the first letters of the options that only the programs of
    * its other dialects take (Sybase/FreeTDS -U -P -S, Firebird -u(ser)
    * -p(assword)); once one comes, no word is a password by its place. */
@@ -121,10 +127,11 @@ static const struct secret_tool tools[] = {
     SAMBA_TOOL("smbtree"),
     SAMBA_TOOL("samba-tool"),
     SAMBA_TOOL("net"),
-    /* enc's -k PASSPHRASE and -K KEY (hex); -pass, -passin and -passout
-     * are named like secrets. */
-    {.name = "openssl", .flags = "", .options = "k=P K=P",
-     .attach = APART_ONLY},
+    /* enc's -k PASSPHRASE and -K KEY (hex), a word of their own: "-kfile"
+     * is another option; -pass, -passin and -passout are named like
+     * secrets. */
+    {.name = "openssl", .flags = "", .options = "",
+     .dash_options = "-k=P -K=P"},
     /* ca's -key PW is the CA key's password (req's -key names a file). */
     {.name = "openssl", .subcommand = "ca", .flags = "", .options = "",
      .dash_options = "-key=P"},
@@ -143,13 +150,14 @@ static const struct secret_tool tools[] = {
     /* unixODBC's `isql DSN [USER [PASSWORD]] [-v -b -w -dX -mN ...]`:
      * the third plain word is the password (iusql is its Unicode twin).
      * Sybase's and FreeTDS's isql take -U USER -P PW (or -PPW), and
-     * Firebird's -user USER -password PW, abbreviated down to -p: no
-     * unixODBC option begins so, and once one comes the words are no
-     * longer unixODBC's. */
+     * Firebird's -user USER -password PW, abbreviated down to -p and in
+     * any case ("-PAS PW"): no unixODBC option begins so, and once one
+     * comes the words are no longer unixODBC's. */
     {.name = "isql", .flags = "", .options = "P=P", .batch_word = 3,
      .valued = "", .always_positional = 1,
      .dash_options = "-p=P -pa=P -pas=P -pass=P -passw=P -passwo=P "
                      "-passwor=P -password=P",
+     .dash_any_case = 1,
      .other_dialect = "PSUpu"},
     {.name = "iusql", .flags = "", .options = "", .batch_word = 3,
      .valued = "", .always_positional = 1},
@@ -184,16 +192,28 @@ static int letter_in(char c, const char *letters) {
   return c != '\0' && strchr(letters, c) != NULL;
 }
 
+/* Whether the len bytes at a and at b are the same, case aside when
+ * any_case. */
+static int same_name(const char *a, const char *b, size_t len, int any_case) {
+  for (size_t k = 0; k < len; k++)
+    if (a[k] != b[k] &&
+        !(any_case && tolower((unsigned char)a[k]) ==
+                          tolower((unsigned char)b[k])))
+      return 0;
+  return 1;
+}
+
 /* What the value of the option name (len bytes: "u", "--user") holds,
- * by the options of a table entry. */
+ * by the options of a table entry; case aside when any_case. */
 static enum mida__secret_value option_kind(const char *options,
-                                           const char *name, size_t len) {
+                                           const char *name, size_t len,
+                                           int any_case) {
   const char *t = options;
   while (*(t += strspn(t, " ")) != '\0') {
     size_t tn = strcspn(t, "= ");
     if (t[tn] != '=')
       break;
-    if (tn == len && strncmp(t, name, len) == 0) {
+    if (tn == len && same_name(t, name, len, any_case)) {
       switch (t[tn + 1]) {
       case 'U':
         return MIDA_VALUE_USER_PASSWORD;
@@ -217,35 +237,48 @@ static enum mida__secret_value option_kind(const char *options,
   return MIDA_VALUE_PLAIN;
 }
 
-/* mida__credentials_option for the one program tool. */
-static enum mida__secret_value tool_option(const struct secret_tool *tool,
+/* What the option word (n bytes) holds as one of tool's dash_options
+ * ("-key", "--key", "-key=PW", "--key=PW"); sets *value past its '=',
+ * else to n (the value is the next word). */
+static enum mida__secret_value dash_option(const struct secret_tool *tool,
                                            const char *word, size_t n,
                                            size_t *value) {
   *value = n;
+  if (tool->dash_options == NULL || n < 2 || word[0] != '-')
+    return MIDA_VALUE_PLAIN;
+  size_t from = word[1] == '-'; /* "--key" is read as "-key" */
+  const char *eq = memchr(word, '=', n);
+  size_t end = eq != NULL ? (size_t)(eq - word) : n;
+  enum mida__secret_value kind = option_kind(
+      tool->dash_options, word + from, end - from, tool->dash_any_case);
+  if (kind != MIDA_VALUE_PLAIN && eq != NULL)
+    *value = end + 1;
+  return kind;
+}
+
+/* What the option word (n bytes) holds as a letter of tool's options,
+ * alone or last in a cluster, or as one of its long options; *value as
+ * mida__credentials_option's. */
+static enum mida__secret_value letter_option(const struct secret_tool *tool,
+                                             const char *word, size_t n,
+                                             size_t *value) {
+  *value = n;
   if (n < 2 || word[0] != '-')
     return MIDA_VALUE_PLAIN;
-  if (tool->dash_options != NULL && word[1] != '-') {
-    enum mida__secret_value kind = option_kind(tool->dash_options, word, n);
-    if (kind != MIDA_VALUE_PLAIN)
-      return kind;
-  }
   if (word[1] == '-') {
     const char *eq = memchr(word, '=', n);
     size_t name = eq != NULL ? (size_t)(eq - word) : n;
-    enum mida__secret_value kind = option_kind(tool->options, word, name);
+    enum mida__secret_value kind = option_kind(tool->options, word, name, 0);
     if (kind != MIDA_VALUE_PLAIN && eq != NULL)
       *value = name + 1;
     return kind;
   }
-  if (tool->attach == APART_ONLY)
-    return n == 2 ? option_kind(tool->options, word + 1, 1)
-                  : MIDA_VALUE_PLAIN;
   size_t k = 1;
   while (k < n && letter_in(word[k], tool->flags))
     k++;
   if (k == n)
     return MIDA_VALUE_PLAIN;
-  enum mida__secret_value kind = option_kind(tool->options, word + k, 1);
+  enum mida__secret_value kind = option_kind(tool->options, word + k, 1, 0);
   if (kind == MIDA_VALUE_PLAIN)
     return MIDA_VALUE_PLAIN;
   if (k + 1 < n)
@@ -253,6 +286,28 @@ static enum mida__secret_value tool_option(const struct secret_tool *tool,
   else if (kind == MIDA_VALUE_PASSWORD && tool->attach == ATTACHED_ONLY)
     return MIDA_VALUE_PLAIN;
   return kind;
+}
+
+/* mida__credentials_option for the one program tool. A whole word of
+ * its dash_options comes before a letter's reading, unless the letter's
+ * holds its value attached and the word's is the next word: both are
+ * then values (isql's "-PASS"), *also the next word's. */
+static enum mida__secret_value tool_option(const struct secret_tool *tool,
+                                           const char *word, size_t n,
+                                           size_t *value,
+                                           enum mida__secret_value *also) {
+  size_t dash_at, letter_at;
+  enum mida__secret_value dash = dash_option(tool, word, n, &dash_at);
+  enum mida__secret_value letter = letter_option(tool, word, n, &letter_at);
+  *also = MIDA_VALUE_PLAIN;
+  if (dash != MIDA_VALUE_PLAIN && letter != MIDA_VALUE_PLAIN &&
+      letter_at < n && dash_at == n) {
+    *value = letter_at;
+    *also = dash;
+    return letter;
+  }
+  *value = dash != MIDA_VALUE_PLAIN ? dash_at : letter_at;
+  return dash != MIDA_VALUE_PLAIN ? dash : letter;
 }
 
 /* The long options of any program that take "USER[:PASSWORD]" under a
@@ -281,16 +336,17 @@ static enum mida__secret_value creds_option(const char *word, size_t n,
   return MIDA_VALUE_PLAIN;
 }
 
-enum mida__secret_value mida__credentials_option(uint32_t named,
-                                                 const char *word, size_t n,
-                                                 size_t *value) {
+enum mida__secret_value mida__credentials_option(
+    uint32_t named, const char *word, size_t n, size_t *value,
+    enum mida__secret_value *also) {
   *value = n;
+  *also = MIDA_VALUE_PLAIN;
   enum mida__secret_value creds = creds_option(word, n, value);
   if (creds != MIDA_VALUE_PLAIN)
     return creds;
   for (size_t k = 0; k < TOOL_COUNT; k++) {
     enum mida__secret_value kind =
-        (named >> k) & 1u ? tool_option(&tools[k], word, n, value)
+        (named >> k) & 1u ? tool_option(&tools[k], word, n, value, also)
                           : MIDA_VALUE_PLAIN;
     if (kind != MIDA_VALUE_PLAIN)
       return kind;
@@ -401,8 +457,9 @@ enum mida__secret_value mida__credentials_word(struct mida__credentials *c,
                                                const char *word, size_t n,
                                                size_t *value) {
   size_t at;
+  enum mida__secret_value also;
   enum mida__secret_value option =
-      mida__credentials_option(c->named, word, n, &at);
+      mida__credentials_option(c->named, word, n, &at, &also);
   enum mida__secret_value kind = c->next;
   *value = 0;
   c->by_position = 0;
@@ -410,7 +467,7 @@ enum mida__secret_value mida__credentials_word(struct mida__credentials *c,
     kind = option;
     *value = at;
   }
-  c->next = at < n ? MIDA_VALUE_PLAIN : option;
+  c->next = at < n ? also : option;
   if (secret_word(c, word, n) && kind == MIDA_VALUE_PLAIN) {
     kind = MIDA_VALUE_PASSWORD;
     *value = 0;

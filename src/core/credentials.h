@@ -94,15 +94,20 @@ int mida__credentials_name(struct mida__credentials *c, const char *word,
 /* What the value of the option word (its n bytes) of one of the programs
  * in named (struct mida__credentials) holds: of a short option alone or
  * last in a cluster of ones that take no value ("-u", "-su" for -s -u),
- * or of a long one of the table ("--user", "--cert"), or of any
- * program's --creds, --src-creds or --dest-creds. Sets *value to
- * where the value starts in word when it is attached ("-sualice:pw",
- * "--user=alice:pw", "-pPW"), else to n: the value is then the next
- * word. mysql's -p takes its value attached only ("-p DB" names a
- * database), openssl's -k apart only ("-kfile" is another option). */
-enum mida__secret_value mida__credentials_option(uint32_t named,
-                                                 const char *word, size_t n,
-                                                 size_t *value);
+ * or of a long one of the table ("--user", "--cert"), or of a whole
+ * word of one dash or two that the table names ("-key", "--key=PW" of
+ * openssl ca), or of any program's --creds, --src-creds or
+ * --dest-creds. Sets *value to where the value starts in word when it
+ * is attached ("-sualice:pw", "--user=alice:pw", "-pPW"), else to n:
+ * the value is then the next word. mysql's -p takes its value attached
+ * only ("-p DB" names a database), openssl's -k apart or after an '='
+ * ("-kfile" is another option). Sets *also to what the next word holds
+ * when it is a value too, besides the one attached: isql's "-PASS" is
+ * Sybase's -P with the password "ASS" or Firebird's -pass before its
+ * password (MIDA_VALUE_PLAIN: it is not). */
+enum mida__secret_value mida__credentials_option(
+    uint32_t named, const char *word, size_t n, size_t *value,
+    enum mida__secret_value *also);
 
 /* Where the secret starts in the n bytes at value, a value of kind: past
  * the user name or the file (the whole "KEY:" of an API key), past a

@@ -27,6 +27,25 @@ static size_t value_end(const char *t, size_t v, char quote) {
   return close != NULL ? (size_t)(close - t) : strlen(t);
 }
 
+/* The secret of kind (core/credentials.h) in the value at text + v, the
+ * inside of the quotes when it starts with one. Sets *off, *len and *past
+ * (the end of the value) and returns 1, or returns 0 when it holds none. */
+static int value_secret(const char *text, size_t v,
+                        enum mida__secret_value kind, size_t *off,
+                        size_t *len, size_t *past) {
+  char quote = 0;
+  if (is_quote(text[v]))
+    quote = text[v++];
+  size_t end = value_end(text, v, quote);
+  size_t start = v + mida__credentials_secret(kind, text + v, end - v);
+  if (start >= end)
+    return 0;
+  *off = start;
+  *len = end - start;
+  *past = end;
+  return 1;
+}
+
 /* Most words read after a program that takes a secret as a word: its
  * secret comes among its first. */
 #define POSITIONAL_WORDS 32
@@ -114,6 +133,22 @@ static void command_word(const char *text, size_t i, struct reading *r) {
   mida__credentials_command(&r->named, is_quote(ch) ? "x" : text + i, n);
 }
 
+/* The secret in the word after the option word at text + i when that
+ * word is a value too besides the one attached (isql's "-PASS PW":
+ * Sybase's password "ASS" is tool_option_secret's, Firebird's next):
+ * sets *off and *len and returns 1, or returns 0. */
+static int also_next_secret(uint32_t named, const char *text, size_t i,
+                            size_t *off, size_t *len) {
+  size_t word = strcspn(text + i, WORD_ENDS), at, past;
+  enum mida__secret_value also;
+  if (mida__credentials_option(named, text + i, word, &at, &also) ==
+          MIDA_VALUE_PLAIN ||
+      also == MIDA_VALUE_PLAIN)
+    return 0;
+  size_t v = i + word + strspn(text + i + word, " \t");
+  return value_secret(text, v, also, off, len, &past);
+}
+
 /* Reads the byte at text + i into r (bytes are read in order). */
 static void read_byte(const char *text, size_t i, struct reading *r) {
   char ch = text[i];
@@ -159,6 +194,12 @@ static void read_byte(const char *text, size_t i, struct reading *r) {
     r->word_off = o;
     r->word_len = l;
   }
+  if (r->named.named != 0 && also_next_secret(r->named.named, text, i, &o,
+                                              &l) &&
+      o + l > r->floor && (r->word_off == NO_WORD || o < r->word_off)) {
+    r->word_off = o;
+    r->word_len = l;
+  }
 }
 
 /* The secret in the value of an option of the programs named at text +
@@ -168,24 +209,15 @@ static void read_byte(const char *text, size_t i, struct reading *r) {
 static int tool_option_secret(uint32_t named, const char *text, size_t i,
                               size_t *off, size_t *len, size_t *past) {
   size_t word = strcspn(text + i, WORD_ENDS), at;
+  enum mida__secret_value also;
   enum mida__secret_value kind =
-      mida__credentials_option(named, text + i, word, &at);
+      mida__credentials_option(named, text + i, word, &at, &also);
   if (kind == MIDA_VALUE_PLAIN)
     return 0;
   size_t v = i + at;
   if (at == word)
     v += strspn(text + v, " \t");
-  char quote = 0;
-  if (is_quote(text[v]))
-    quote = text[v++];
-  size_t end = value_end(text, v, quote);
-  size_t start = v + mida__credentials_secret(kind, text + v, end - v);
-  if (start >= end)
-    return 0;
-  *off = start;
-  *len = end - start;
-  *past = end;
-  return 1;
+  return value_secret(text, v, kind, off, len, past);
 }
 
 int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
