@@ -778,6 +778,24 @@ static void test_isql_password_abbreviations_in_any_case_are_hidden(
   free(s);
 }
 
+/* In a shell's text, a value with a blank that a backslash escapes
+ * ("P\ W") is one word: only "P\" was hidden, and W shown (until
+ * 2026-12-07); so is a '"' escaped inside double quotes. */
+static void test_escaped_blanks_inside_values_are_hidden(void **state) {
+  (void)state;
+  char *sh[] = {"sh", "-c",
+                "sshpass -p e1\\ x ssh h; mysql -pe2\\ x db; "
+                "curl -u a:e3\\ x h; mysql --password e4\\ x db; "
+                "htpasswd -b f u e5\\ x; isql DSN bob e6\\ x -v; "
+                "tool --token \"e7\\\" x\" y"};
+  char *s = json_of(3, sh);
+  assert_string_equal(
+      s, "[\"sh\",\"-c\",\"sshpass -p *** ssh h; mysql -p*** db; "
+         "curl -u a:*** h; mysql --password *** db; htpasswd -b f u ***; "
+         "isql DSN bob *** -v; tool --token \\\"***\\\" y\"]");
+  free(s);
+}
+
 /* A JSON argument too long for the stack's copy is hidden whole: no
  * allocation on this path (a vfork child records argv). */
 static void test_a_long_json_argument_with_a_secret_is_hidden(void **state) {
@@ -858,6 +876,7 @@ int main(void) {
       cmocka_unit_test(test_openssl_options_in_each_form_are_hidden),
       cmocka_unit_test(
           test_isql_password_abbreviations_in_any_case_are_hidden),
+      cmocka_unit_test(test_escaped_blanks_inside_values_are_hidden),
       cmocka_unit_test(test_long_command_lines_are_cut),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,13 +18,24 @@ static int word_starts(const char *t, size_t i) {
   return i == 0 || strchr(" \t\n;&|('\"=", t[i - 1]) != NULL;
 }
 
+/* The end of the unquoted word at t + v: the first of stops that no
+ * backslash escapes ("P\\ W" is one word, as the shell reads it). */
+static size_t unquoted_end(const char *t, size_t v, const char *stops) {
+  while (t[v] != '\0' && strchr(stops, t[v]) == NULL)
+    v += t[v] == '\\' && t[v + 1] != '\0' ? 2 : 1;
+  return v;
+}
+
 /* The end of the value at v: up to quote when it is not 0 (or the end of
- * the text), else up to the end of the word. */
+ * the text; a '"' that a backslash escapes inside double quotes is none),
+ * else up to the end of the word. */
 static size_t value_end(const char *t, size_t v, char quote) {
   if (quote == 0)
-    return v + strcspn(t + v, WORD_ENDS);
-  const char *close = strchr(t + v, quote);
-  return close != NULL ? (size_t)(close - t) : strlen(t);
+    return unquoted_end(t, v, WORD_ENDS);
+  for (; t[v] != '\0' && t[v] != quote; v++)
+    if (quote == '"' && t[v] == '\\' && t[v + 1] != '\0')
+      v++;
+  return v;
 }
 
 /* The secret of kind (core/credentials.h) in the value at text + v, the
@@ -67,7 +78,7 @@ static int positional_secret(const char *text, size_t i,
     char quote = is_quote(text[i]) ? text[i] : 0;
     size_t v = i + (quote != 0), at;
     size_t end = quote != 0 ? value_end(text, v, quote)
-                            : v + strcspn(text + v, WORD_ENDS "'\"");
+                            : unquoted_end(text, v, WORD_ENDS "'\"");
     mida__credentials_word(&c, text + v, end - v, &at);
     if (c.by_position && end > v) {
       *off = v;
@@ -285,7 +296,7 @@ int mida__shell_next_secret(const char *text, size_t *from, size_t *off,
       continue;
     }
     /* A field ends at its data's quote: a JSON member's name may follow. */
-    size_t end = form ? v + strcspn(text + v, WORD_ENDS "'\"")
+    size_t end = form ? unquoted_end(text, v, WORD_ENDS "'\"")
                       : value_end(text, v, quote);
     if (end > v) {
       *off = v;

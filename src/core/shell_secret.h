@@ -11,8 +11,9 @@
  *
  *   - an option: a word that starts with '-', whose name looks like a
  *     secret's, followed by white space: its value is the next word (up
- *     to white space or one of ;&|), or the inside of the quotes that the
- *     next word starts with;
+ *     to white space or one of ;&| that no backslash escapes: "P\ W" is
+ *     one word), or the inside of the quotes that the next word starts
+ *     with;
  *   - a header: a word "NAME:" (not a URL's "NAME://"), white space
  *     optional: its value runs to the closing quote when the word follows
  *     a quote ("Authorization: Bearer X"), else to the end of the word.
