@@ -1762,6 +1762,10 @@ static int one_pass(mlf *m) {
   int rc = rm->poll(m->rd, &changed_since);
   if (rc == MIDA_ENOTFOUND)
     m->not_ready = 1;
+  /* Asked to stop while polling (a file store's walk is then cut short,
+   * mlflow_file.c): nothing is mapped, the cursors say where to go on. */
+  if (rc == MIDA_OK && interrupted(m))
+    return rc;
   /* Nothing committed since the last pass: nothing to do, unless a logged
    * model's rows wait to be emitted (model_due()). */
   if (rc != MIDA_OK || (!changed_since && m->models_pending == 0))

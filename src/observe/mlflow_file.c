@@ -42,6 +42,14 @@
  * know each key's latest value, but hands out only the points after its
  * cursor. A file that shrinks is read again from its start (a warning).
  *
+ * Asked to stop at once (MIDA_OBS_INTERRUPT: Ctrl-C, SIGTERM), the walk
+ * ends at its next safe point, before the next file or between two chunks
+ * of a metric file, where the file's offset is the end of a whole line;
+ * poll() then returns at once and the pass maps nothing. What the walk had
+ * read is in the mirror, not handed out, so no cursor moved past it: the
+ * next start reads it again from the cursors, and a poll after the cut (in
+ * the same process) would go on where the walk stopped.
+ *
  * Never in MLflow's way: files are opened read-only, read and closed; a
  * meta.yaml caught half-written (MLflow rewrites it in place) is read again
  * at the next poll, and a warning comes only when an unchanged file still
@@ -102,6 +110,12 @@ static file_reader *fr_of(mida__mlf_reader *base) {
 }
 
 /* ---- small helpers ------------------------------------------------------- */
+
+/* Whether the walk is to end at this safe point (between two files, or
+ * two chunks of a metric file): the observer is asked to stop at once. */
+static bool walk_cut(const file_reader *r) {
+  return mida__obs_asked(r->base.opts, MIDA_OBS_INTERRUPT);
+}
 
 static int64_t mtime_ns(const struct stat *sb) {
   return (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
@@ -218,7 +232,9 @@ static int load_metric_lines(file_reader *r, fs_file *f, const char *abs,
   if (fd < 0)
     return errno == ENOENT ? MIDA_OK : MIDA_EIO;
   int rc = MIDA_OK;
-  while (rc == MIDA_OK && f->offset < size) {
+  /* Each chunk leaves f->offset at the end of its last whole line: a safe
+   * point to stop at, with the points read so far in the mirror. */
+  while (rc == MIDA_OK && f->offset < size && !walk_cut(r)) {
     size_t want = (size_t)(size - f->offset);
     if (want > METRIC_CHUNK)
       want = METRIC_CHUNK;
@@ -404,7 +420,7 @@ static int each_entry(file_reader *r, const char *rel,
   struct dirent *e;
   mida__buf sub;
   mida__buf_init(&sub, PATH_MAX);
-  while (rc == MIDA_OK && (e = readdir(d)) != NULL) {
+  while (rc == MIDA_OK && !walk_cut(r) && (e = readdir(d)) != NULL) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
       continue;
     mida__buf_reset(&sub);
@@ -595,8 +611,8 @@ static int fs_poll(mida__mlf_reader *base, bool *changed) {
       f->seen = 0;
   watch(r, NULL);
   int rc = each_entry(r, "", root_entry, NULL);
-  if (rc != MIDA_OK)
-    return rc;
+  if (rc != MIDA_OK || walk_cut(r))
+    return rc; /* cut short: nothing to map (see the top of the file) */
   *changed = r->m.changed || r->first;
   return MIDA_OK;
 }

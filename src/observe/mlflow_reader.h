@@ -86,7 +86,10 @@ typedef struct mida__mlf_methods {
   const char *name;        /* "sqlite", "postgresql" */
   const char *cursor_unit; /* cursor key suffix: "rowid", "snapshot" */
   /* Connects if needed, then says whether anything was committed since
-   * the last pass that ended well (always true before the first). */
+   * the last pass that ended well (always true before the first). A
+   * reader whose poll reads much (the file store's walk) ends it early
+   * when opts->stop asks MIDA_OBS_INTERRUPT, leaving its state so that
+   * the next poll goes on from there; the caller then maps nothing. */
   int (*poll)(mida__mlf_reader *r, bool *changed);
   /* Starts and ends a pass; end(ok) remembers the change token of poll
    * when the pass went well, and releases whatever the pass held. tables
