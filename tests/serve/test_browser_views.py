@@ -5,7 +5,6 @@ files and host telemetry with GPUs from the fake NVML of the tests, and
 a workflow of another campaign).
 Screenshots go to test-results/serve-browser-views/."""
 
-import http.client
 import json
 import os
 import sqlite3
@@ -18,7 +17,8 @@ import pytest
 from serve_support import ROOT
 from test_browser import BUILD, RESULTS, clean_env, need_browser, run_browser
 from test_events import make_store
-from test_keep_alive import held_connection, refused
+from test_keep_alive import (held_connection, refused,
+                             stats_once_a_place_is_free)
 from test_mlflow_api import observe_experiments
 
 FAKE_NVML = BUILD / "tests" / "libfake_nvml_partial.so"
@@ -317,14 +317,7 @@ def test_the_counters_view_shows_what_the_server_refused(serve, tmp_path):
     assert refused(s)
     for c in held:
         c.close()
-    st, body = 0, None
-    deadline = time.time() + 10
-    while st != 200 and time.time() < deadline:  # the server sees the close
-        try:
-            st, body = s.get_json("/api/stats")
-        except (ConnectionError, http.client.RemoteDisconnected):
-            time.sleep(0.1)
-    assert st == 200, body
+    body = stats_once_a_place_is_free(s)
     assert body["server"]["connections_refused"] >= 1, body["server"]
     check("server-counts", s, json.dumps({"refused": True}))
 
