@@ -206,22 +206,24 @@ static void choose(void) {
   atomic_store_explicit(&chosen, crc32c_table, memory_order_release);
 }
 
-uint32_t mida__crc32c(uint32_t crc, const void *data, size_t len) {
+/* The implementation choose() picked, picked on the first call. */
+static inline crc_fn chosen_fn(void) {
   crc_fn f = atomic_load_explicit(&chosen, memory_order_acquire);
   if (f == NULL) {
     pthread_once(&init_once, choose);
     f = atomic_load_explicit(&chosen, memory_order_relaxed);
   }
+  return f;
+}
+
+uint32_t mida__crc32c(uint32_t crc, const void *data, size_t len) {
+  crc_fn f = chosen_fn();
   return f(crc, data, len);
 }
 
 uint32_t mida__crc32c_8_then(uint32_t crc, const void *word,
                              const void *data, size_t len) {
-  crc_fn f = atomic_load_explicit(&chosen, memory_order_acquire);
-  if (f == NULL) {
-    pthread_once(&init_once, choose);
-    f = atomic_load_explicit(&chosen, memory_order_relaxed);
-  }
+  crc_fn f = chosen_fn();
 #if MIDA_HAVE_SSE42_CRC
   if (f == crc32c_sse42)
     return crc32c_sse42_8_then(crc, word, data, len);
