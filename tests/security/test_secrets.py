@@ -183,6 +183,32 @@ def test_recorded_argv_hides_the_values_of_secret_headers(tmp_path,
             assert secret not in (t or ""), t
 
 
+def recorded_argvs(tmp_path, mida_bin, tools, store, argv, marker):
+    """Runs argv under `mida run` into store, with each of tools a stand-in
+    (/bin/echo) on PATH; checks that the commands saw marker, the secrets'
+    common stem, and that no text the store kept of them (a task's used,
+    a workflow's metadata) holds it; returns the argvs recorded."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in tools:
+        if not (bin_dir / tool).exists():
+            (bin_dir / tool).symlink_to("/bin/echo")
+    env = clean_env()
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}"
+    r = subprocess.run([mida_bin, "run", "--store", str(store), "--",
+                        *argv], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert marker in r.stdout  # the commands themselves saw them whole
+    db = sqlite3.connect(store)
+    texts = [u for (u,) in db.execute("SELECT used FROM task")]
+    texts += [m for (m,) in db.execute("SELECT metadata FROM workflow")]
+    db.close()
+    for t in texts:
+        assert marker not in (t or ""), t
+    return [json.loads(t)["argv"] for t in texts if t and "argv" in t]
+
+
 def test_recorded_argv_hides_credentials_and_json_secrets(tmp_path,
                                                           mida_bin):
     """curl's USER:PASSWORD (-u, --user=, -U, -uUSER:PASSWORD) and the
@@ -190,25 +216,11 @@ def test_recorded_argv_hides_credentials_and_json_secrets(tmp_path,
     recorded by the preload library) and inside the shell command that
     ran it: they were recorded whole (their option names hold no secret's
     word). Another program's -u value is kept (docker's uid:gid)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "curl").symlink_to("/bin/echo")
-    (bin_dir / "docker").symlink_to("/bin/echo")
-    store = tmp_path / "r.db"
     command = ("curl -u alice:credpw1 --user=bob:credpw2 -Uproxy:credpw3 "
                """--config '{"password": "credpw4", "n": 1}' && """
                "docker run -u 1000:1000 img")
-    env = clean_env()
-    env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}"
-    r = subprocess.run([mida_bin, "run", "--store", str(store), "--", "sh",
-                        "-c", command], env=env, cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert "credpw1" in r.stdout  # the command itself saw them whole
-    db = sqlite3.connect(store)
-    argvs = [json.loads(u)["argv"] for (u,) in
-             db.execute("SELECT used FROM task WHERE used IS NOT NULL")]
-    db.close()
+    argvs = recorded_argvs(tmp_path, mida_bin, ("curl", "docker"),
+                           tmp_path / "r.db", ("sh", "-c", command), "credpw")
     curl = next(a for a in argvs if a[0] == "curl")
     assert curl[1:] == ["-u", "alice:***", "--user=bob:***",
                         "-Uproxy:***", "--config",
@@ -225,29 +237,13 @@ def test_recorded_argv_hides_option_clusters_and_tools_passwords(
     -a PW and --oauth2-bearer, in the root's argv (`env curl ...`), in
     each program's own (children, recorded by the preload library) and in
     the shell command that ran them: they were recorded whole."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("curl", "mysql", "sshpass", "redis-cli"):
-        (bin_dir / tool).symlink_to("/bin/echo")
+    tools = ("curl", "mysql", "sshpass", "redis-cli")
     command = ("curl -su alice:clpw1 -sualice:clpw2 -u sk_clpw3: "
                "--oauth2-bearer clpw4 https://h && mysql -uroot -pclpw5 db "
                "&& sshpass -p clpw6 true && redis-cli -a clpw7 ping")
-    env = clean_env()
-    env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}"
 
     def recorded(store, *argv):
-        r = subprocess.run([mida_bin, "run", "--store", str(store), "--",
-                            *argv], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stderr
-        assert "clpw" in r.stdout  # the commands themselves saw them whole
-        db = sqlite3.connect(store)
-        texts = [u for (u,) in db.execute("SELECT used FROM task")]
-        texts += [m for (m,) in db.execute("SELECT metadata FROM workflow")]
-        db.close()
-        for t in texts:
-            assert "clpw" not in (t or ""), t
-        return [json.loads(t)["argv"] for t in texts if t and "argv" in t]
+        return recorded_argvs(tmp_path, mida_bin, tools, store, argv, "clpw")
 
     argvs = recorded(tmp_path / "env.db", "env", "curl", "-ksu",
                      "bob:clpw8", "https://h")
@@ -273,31 +269,15 @@ def test_recorded_argv_hides_passwords_of_logins_ldap_samba_htpasswd(
     password after -b and aws's `configure set` value of a secret key, in
     the shell command that ran them and in each program's own argv: they
     were recorded whole. `docker run -p 80:80` keeps its port."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("curl", "docker", "ldapsearch", "smbclient", "sqlcmd",
-                 "openssl", "htpasswd", "aws"):
-        (bin_dir / tool).symlink_to("/bin/echo")
+    tools = ("curl", "docker", "ldapsearch", "smbclient", "sqlcmd",
+             "openssl", "htpasswd", "aws")
     command = ("curl -sE c.pem:lgpw1 https://h && docker login -u bob -p "
                "lgpw2 reg && docker run -p 80:80 img && ldapsearch -x -w "
                "lgpw3 -b dc=x && smbclient //h/s -U bob%lgpw4 && sqlcmd -P "
                "lgpw5 && openssl enc -k lgpw6 -in f && htpasswd -bc f bob "
                "lgpw7 && aws configure set aws_secret_access_key lgpw8")
-    env = clean_env()
-    env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}"
-    store = tmp_path / "sh.db"
-    r = subprocess.run([mida_bin, "run", "--store", str(store), "--", "sh",
-                        "-c", command], env=env, cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert "lgpw" in r.stdout  # the commands themselves saw them whole
-    db = sqlite3.connect(store)
-    texts = [u for (u,) in db.execute("SELECT used FROM task")]
-    texts += [m for (m,) in db.execute("SELECT metadata FROM workflow")]
-    db.close()
-    for t in texts:
-        assert "lgpw" not in (t or ""), t
-    argvs = [json.loads(t)["argv"] for t in texts if t and "argv" in t]
+    argvs = recorded_argvs(tmp_path, mida_bin, tools, tmp_path / "sh.db",
+                           ("sh", "-c", command), "lgpw")
     assert ["sh", "-c", command.replace("lgpw1", "***")
             .replace("lgpw2", "***").replace("lgpw3", "***")
             .replace("lgpw4", "***").replace("lgpw5", "***")
@@ -325,31 +305,15 @@ def test_recorded_argv_hides_registry_creds_and_isql_passwords(
     command that ran them and in each program's own argv: the passwords
     were recorded whole. gcloud's --credentials-file and --key-file paths,
     kubectl's --kubeconfig and `isql -v DSN` stay as they were."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("podman", "skopeo", "isql", "gcloud", "kubectl"):
-        (bin_dir / tool).symlink_to("/bin/echo")
+    tools = ("podman", "skopeo", "isql", "gcloud", "kubectl")
     command = ("podman pull --creds bob:crpw1 img && podman push "
                "--creds=bob:crpw2 img && skopeo copy --src-creds a:crpw3 "
                "--dest-creds=b:crpw4 docker://a docker://b && isql DSN bob "
                "crpw5 -b && isql -v DSN && gcloud auth "
                "activate-service-account --key-file=k.json && gcloud "
                "--credentials-file c.json x && kubectl --kubeconfig f get")
-    env = clean_env()
-    env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}"
-    store = tmp_path / "sh.db"
-    r = subprocess.run([mida_bin, "run", "--store", str(store), "--", "sh",
-                        "-c", command], env=env, cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert "crpw" in r.stdout  # the commands themselves saw them whole
-    db = sqlite3.connect(store)
-    texts = [u for (u,) in db.execute("SELECT used FROM task")]
-    texts += [m for (m,) in db.execute("SELECT metadata FROM workflow")]
-    db.close()
-    for t in texts:
-        assert "crpw" not in (t or ""), t
-    argvs = [json.loads(t)["argv"] for t in texts if t and "argv" in t]
+    argvs = recorded_argvs(tmp_path, mida_bin, tools, tmp_path / "sh.db",
+                           ("sh", "-c", command), "crpw")
     shown = command
     for k in range(1, 6):
         shown = shown.replace(f"crpw{k}", "***")
